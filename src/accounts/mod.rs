@@ -1,0 +1,90 @@
+//! Accounts: who may register, log in, refresh and change their profile, and what that writes.
+//! Handlers in `api` parse requests into domain types and call [`Accounts`]; this module decides.
+
+mod profile;
+mod register;
+mod session;
+mod throttle;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::auth::{HashError, JwtKeys, PasswordHasher};
+use crate::clock::SharedClock;
+use crate::config::{AuthConfig, QuotaConfig};
+use crate::store::{Store, StoreError};
+
+pub use profile::ProfileChange;
+pub use register::Registration;
+pub use session::{ClientInfo, IssuedTokens};
+
+/// The account service: everything it needs, cheap to share behind an `Arc`.
+pub struct Accounts {
+    store: Store,
+    hasher: PasswordHasher,
+    jwt: JwtKeys,
+    clock: SharedClock,
+    auth: AuthConfig,
+    quotas: QuotaConfig,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error("you must accept the privacy notice")]
+    ConsentRequired,
+    #[error("the referral code does not exist")]
+    InvalidReferralCode,
+    #[error("latitude must be within ±90 and longitude within ±180")]
+    InvalidLocation,
+    #[error("this phone number is already registered")]
+    PhoneTaken,
+    #[error("every tag of this alias is taken; choose another alias")]
+    AliasExhausted,
+    #[error("wrong phone number or password")]
+    InvalidCredentials,
+    #[error("too many failed attempts; try again later")]
+    Throttled { retry_after: TimeDelta },
+    #[error("the account is banned")]
+    Banned { reason: String },
+    #[error("the token is not valid")]
+    InvalidToken,
+    #[error("the token has expired")]
+    TokenExpired,
+    #[error("the token was already used; every session of this login is now signed out")]
+    TokenReused,
+    #[error("the server is busy; try again shortly")]
+    Busy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("password hashing failed: {0}")]
+    Hash(HashError),
+}
+
+impl From<HashError> for AccountError {
+    fn from(e: HashError) -> Self {
+        match e {
+            HashError::Busy => AccountError::Busy,
+            other => AccountError::Hash(other),
+        }
+    }
+}
+
+impl Accounts {
+    pub fn new(
+        store: Store,
+        hasher: PasswordHasher,
+        jwt: JwtKeys,
+        clock: SharedClock,
+        auth: AuthConfig,
+        quotas: QuotaConfig,
+    ) -> Self {
+        Self { store, hasher, jwt, clock, auth, quotas }
+    }
+
+    pub fn jwt(&self) -> &JwtKeys {
+        &self.jwt
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}

@@ -1,0 +1,51 @@
+//! What a signed-in user reads and changes about themselves.
+
+use super::{AccountError, Accounts};
+use crate::domain::Alias;
+use crate::store::{StoreError, UserRow};
+
+/// A change to the profile; `None` fields stay as they are.
+#[derive(Debug, Default)]
+pub struct ProfileChange {
+    pub alias: Option<Alias>,
+    /// `Some(None)` clears the location.
+    pub location: Option<Option<(f64, f64)>>,
+}
+
+impl Accounts {
+    /// The account behind a verified access token. Banned accounts are refused everywhere.
+    pub async fn current_user(&self, user_id: i64) -> Result<UserRow, AccountError> {
+        let user = self.store.user_by_id(user_id).await?.ok_or(AccountError::InvalidToken)?;
+        if user.is_banned {
+            return Err(AccountError::Banned { reason: user.ban_reason.unwrap_or_default() });
+        }
+        Ok(user)
+    }
+
+    pub async fn update_profile(&self, user_id: i64, change: ProfileChange) -> Result<UserRow, AccountError> {
+        let user = self.current_user(user_id).await?;
+        let now = self.clock.now();
+        if let Some(Some((lat, lon))) = change.location
+            && !(lat.is_finite() && lon.is_finite() && (-90.0..=90.0).contains(&lat) && (-180.0..=180.0).contains(&lon))
+        {
+            return Err(AccountError::InvalidLocation);
+        }
+        if let Some(alias) = change.alias
+            && alias.as_str() != user.alias
+        {
+            // A new alias gets a new tag: alias#tag must stay unique, and the old tag may be taken there.
+            let alias = &alias;
+            self.with_free_tag(alias, |tag| async move {
+                match self.store.update_alias(user.id, alias.as_str(), &alias.key(), &tag.to_string(), now).await {
+                    Err(StoreError::Conflict) => Err(AccountError::Store(StoreError::Conflict)),
+                    other => Ok(other?),
+                }
+            })
+            .await?;
+        }
+        if let Some(location) = change.location {
+            self.store.update_location(user.id, location, now).await?;
+        }
+        self.current_user(user.id).await
+    }
+}

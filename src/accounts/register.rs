@@ -1,0 +1,126 @@
+//! Registration: a new account with a fresh alias#tag, optionally invited by a referral code.
+
+use std::collections::HashSet;
+use std::future::Future;
+
+use rand::seq::IndexedRandom;
+
+use super::session::{ClientInfo, IssuedTokens};
+use super::{AccountError, Accounts};
+use crate::domain::{Alias, Password, Phone, TAG_SPACE, Tag};
+use crate::store::{NewUser, StoreError, UserRow};
+
+/// Random tags tried before looking at which ones are free: with a sparse alias the first try wins,
+/// with a crowded one the exact free set is cheaper than guessing.
+const RANDOM_TAG_ATTEMPTS: usize = 5;
+/// Conflicts tolerated while picking from the free set (other registrations racing for the same tags).
+const FREE_TAG_ATTEMPTS: usize = 5;
+
+/// Referral codes avoid look-alike characters (0/O, 1/I/L) so people can read them to each other.
+const REFERRAL_ALPHABET: &[u8] = b"ABCDEFGHJKMNPQRSTUVWXYZ23456789";
+const REFERRAL_CODE_LEN: usize = 8;
+
+/// A registration request whose fields are already parsed.
+#[derive(Debug)]
+pub struct Registration {
+    pub phone: Phone,
+    pub password: Password,
+    pub alias: Alias,
+    pub referral_code: Option<String>,
+    pub accepted_privacy_notice: bool,
+}
+
+impl Accounts {
+    /// Creates the account and signs it in. Nothing is stored unless every check passed.
+    pub async fn register(
+        &self,
+        registration: Registration,
+        client: &ClientInfo,
+    ) -> Result<(UserRow, IssuedTokens), AccountError> {
+        let Registration { phone, password, alias, referral_code, accepted_privacy_notice } = registration;
+        if !accepted_privacy_notice {
+            return Err(AccountError::ConsentRequired);
+        }
+        // Cheap refusals first, before spending a bcrypt hash on a request that cannot succeed.
+        if self.store.phone_exists(phone.as_str()).await? {
+            return Err(AccountError::PhoneTaken);
+        }
+        let referrer = match referral_code {
+            None => None,
+            Some(code) => {
+                let code = code.trim().to_uppercase();
+                let referrer = self.store.referrer_by_code(&code).await?.ok_or(AccountError::InvalidReferralCode)?;
+                // Unreachable for a new phone, kept so the rule holds even if registration ever changes.
+                if referrer.phone_number == phone.as_str() {
+                    return Err(AccountError::InvalidReferralCode);
+                }
+                Some(referrer)
+            }
+        };
+        let password_hash = self.hasher.hash(&password).await?;
+        let now = self.clock.now();
+
+        let user = self
+            .with_free_tag(&alias, |tag| {
+                let new = NewUser {
+                    phone_number: phone.as_str().to_owned(),
+                    password_hash: password_hash.clone(),
+                    alias: alias.as_str().to_owned(),
+                    alias_key: alias.key(),
+                    tag: tag.to_string(),
+                    referral_code: new_referral_code(),
+                    daily_chat_balance: self.quotas.free_text_daily as i32,
+                    daily_video_balance: self.quotas.free_video_daily as i32,
+                    privacy_notice_version: self.auth.privacy_notice_version.clone(),
+                    referrer: referrer.clone(),
+                    now,
+                };
+                async move {
+                    match self.store.insert_user(&new).await {
+                        // The phone may have been registered by a racing request since the check above.
+                        Err(StoreError::Conflict) if self.store.phone_exists(&new.phone_number).await? => {
+                            Err(AccountError::PhoneTaken)
+                        }
+                        other => Ok(other?),
+                    }
+                }
+            })
+            .await?;
+        metrics::counter!("tanis_registrations_total").increment(1);
+        let tokens = self.start_session(&user, client).await?;
+        Ok((user, tokens))
+    }
+
+    /// Runs `attempt` with candidate tags for `alias` until one is not taken. `attempt` reports a taken
+    /// alias#tag (or referral code) as `StoreError::Conflict`; any other error ends the search.
+    pub(super) async fn with_free_tag<T, F, Fut>(&self, alias: &Alias, mut attempt: F) -> Result<T, AccountError>
+    where
+        F: FnMut(Tag) -> Fut,
+        Fut: Future<Output = Result<T, AccountError>>,
+    {
+        for _ in 0..RANDOM_TAG_ATTEMPTS {
+            match attempt(Tag::random()).await {
+                Err(AccountError::Store(StoreError::Conflict)) => continue,
+                other => return other,
+            }
+        }
+        for _ in 0..FREE_TAG_ATTEMPTS {
+            let taken: HashSet<u16> =
+                self.store.tags_in_use(&alias.key()).await?.iter().filter_map(|t| Tag::parse(t)).map(Tag::index).collect();
+            let free: Vec<u16> = (0..TAG_SPACE).filter(|n| !taken.contains(n)).collect();
+            let Some(&index) = free.choose(&mut rand::rng()) else {
+                return Err(AccountError::AliasExhausted);
+            };
+            match attempt(Tag::from_index(index).expect("index below TAG_SPACE")).await {
+                Err(AccountError::Store(StoreError::Conflict)) => continue,
+                other => return other,
+            }
+        }
+        Err(AccountError::AliasExhausted)
+    }
+}
+
+fn new_referral_code() -> String {
+    let mut rng = rand::rng();
+    (0..REFERRAL_CODE_LEN).map(|_| *REFERRAL_ALPHABET.choose(&mut rng).expect("non-empty alphabet") as char).collect()
+}

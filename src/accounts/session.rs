@@ -1,0 +1,165 @@
+//! Login, token refresh with rotation and reuse detection, logout.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::json;
+use uuid::Uuid;
+
+use super::throttle::{locked_until, seconds_until};
+use super::{AccountError, Accounts};
+use crate::auth::RefreshToken;
+use crate::domain::{Password, Phone};
+use crate::store::{LoginAttempt, LoginOutcome, NewRefreshToken, Rotation, UserRow};
+
+/// Where a request came from, as far as the server can tell.
+#[derive(Debug, Clone)]
+pub struct ClientInfo {
+    pub ip: String,
+    pub user_agent: Option<String>,
+}
+
+/// The pair of tokens a client receives on login, registration and refresh.
+#[derive(Debug)]
+pub struct IssuedTokens {
+    pub access_token: String,
+    pub access_expires_at: DateTime<Utc>,
+    pub refresh_token: RefreshToken,
+    pub refresh_expires_at: DateTime<Utc>,
+}
+
+impl Accounts {
+    pub async fn login(
+        &self,
+        phone: &Phone,
+        password: &Password,
+        client: &ClientInfo,
+    ) -> Result<(UserRow, IssuedTokens), AccountError> {
+        let now = self.clock.now();
+        let record = |user_id: Option<i64>, outcome: LoginOutcome| {
+            metrics::counter!("tanis_login_attempts_total", "outcome" => outcome.as_str()).increment(1);
+            LoginAttempt {
+                phone_number: phone.as_str(),
+                user_id,
+                ip: &client.ip,
+                user_agent: client.user_agent.as_deref(),
+                outcome,
+                now,
+            }
+        };
+
+        if let Some(until) = self.lockout(phone, &client.ip, now).await? {
+            self.store.record_login_attempt(&record(None, LoginOutcome::Throttled)).await?;
+            return Err(AccountError::Throttled { retry_after: until - now });
+        }
+
+        let user = self.store.user_by_phone(phone.as_str()).await?;
+        // Unknown phones are verified against a dummy hash: same cost, same answer as a wrong password.
+        let verified = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
+        let user = match user {
+            Some(user) if verified => user,
+            user => {
+                self.store.record_login_attempt(&record(user.map(|u| u.id), LoginOutcome::BadCredentials)).await?;
+                return Err(AccountError::InvalidCredentials);
+            }
+        };
+        if user.is_banned {
+            self.store.record_login_attempt(&record(Some(user.id), LoginOutcome::Banned)).await?;
+            return Err(AccountError::Banned { reason: user.ban_reason.clone().unwrap_or_default() });
+        }
+        self.store.record_login_attempt(&record(Some(user.id), LoginOutcome::Success)).await?;
+        self.store.touch_last_active(user.id, now).await?;
+        let tokens = self.start_session(&user, client).await?;
+        Ok((user, tokens))
+    }
+
+    /// Until when logins for this phone or from this address are refused, if they are.
+    async fn lockout(&self, phone: &Phone, ip: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, AccountError> {
+        let window = TimeDelta::seconds(self.auth.login_window_secs as i64);
+        let since = now - window;
+        let (phone_limit, ip_limit) = (self.auth.max_failures_per_phone, self.auth.max_failures_per_ip);
+        let by_phone = self.store.recent_failures_for_phone(phone.as_str(), since, phone_limit.into()).await?;
+        let by_ip = self.store.recent_failures_for_ip(ip, since, ip_limit.into()).await?;
+        Ok(locked_until(&by_phone, phone_limit, window).max(locked_until(&by_ip, ip_limit, window)))
+    }
+
+    /// Exchanges a refresh token for a new pair. A token presented a second time means it was copied:
+    /// its whole family (every session descended from that login) is revoked.
+    pub async fn refresh(&self, presented: RefreshToken, client: &ClientInfo) -> Result<IssuedTokens, AccountError> {
+        let now = self.clock.now();
+        let row = self.store.refresh_token_by_hash(&presented.hash()).await?.ok_or(AccountError::InvalidToken)?;
+        if row.used_at.is_some() {
+            return Err(self.reuse_detected(&row.family_id, row.user_id, now).await?);
+        }
+        if row.revoked_at.is_some() {
+            return Err(AccountError::InvalidToken);
+        }
+        if row.expires_at <= now {
+            return Err(AccountError::TokenExpired);
+        }
+        let user = self.store.user_by_id(row.user_id).await?.ok_or(AccountError::InvalidToken)?;
+        if user.is_banned {
+            return Err(AccountError::Banned { reason: user.ban_reason.unwrap_or_default() });
+        }
+        let (token, new) = self.new_refresh_token(&user, row.family_id.clone(), client, now);
+        match self.store.rotate_refresh_token(row.id, &new, now).await? {
+            Rotation::Rotated => Ok(self.tokens_for(&user, token, new.expires_at, now)),
+            Rotation::AlreadyConsumed => Err(self.reuse_detected(&row.family_id, row.user_id, now).await?),
+        }
+    }
+
+    /// Signs out the login the token belongs to (its whole family).
+    pub async fn logout(&self, presented: RefreshToken) -> Result<(), AccountError> {
+        let now = self.clock.now();
+        let row = self.store.refresh_token_by_hash(&presented.hash()).await?.ok_or(AccountError::InvalidToken)?;
+        self.store.revoke_token_family(&row.family_id, now).await?;
+        Ok(())
+    }
+
+    async fn reuse_detected(&self, family_id: &str, user_id: i64, now: DateTime<Utc>) -> Result<AccountError, AccountError> {
+        let revoked = self.store.revoke_token_family(family_id, now).await?;
+        tracing::warn!(user_id, revoked, "refresh token reuse: token family revoked");
+        self.store.log_event("auth.refresh_token_reused", Some(user_id), &json!({ "revoked": revoked }), now).await?;
+        metrics::counter!("tanis_refresh_token_reuse_total").increment(1);
+        Ok(AccountError::TokenReused)
+    }
+
+    /// Opens a new token family for a fresh login or registration.
+    pub(super) async fn start_session(&self, user: &UserRow, client: &ClientInfo) -> Result<IssuedTokens, AccountError> {
+        let now = self.clock.now();
+        let (token, new) = self.new_refresh_token(user, Uuid::new_v4().to_string(), client, now);
+        self.store.insert_refresh_token(&new, now).await?;
+        Ok(self.tokens_for(user, token, new.expires_at, now))
+    }
+
+    fn new_refresh_token(
+        &self,
+        user: &UserRow,
+        family_id: String,
+        client: &ClientInfo,
+        now: DateTime<Utc>,
+    ) -> (RefreshToken, NewRefreshToken) {
+        let token = RefreshToken::generate();
+        let new = NewRefreshToken {
+            user_id: user.id,
+            family_id,
+            token_hash: token.hash(),
+            expires_at: now + TimeDelta::seconds(self.auth.refresh_token_ttl_secs as i64),
+            user_agent: client.user_agent.clone(),
+        };
+        (token, new)
+    }
+
+    fn tokens_for(&self, user: &UserRow, refresh: RefreshToken, refresh_expires_at: DateTime<Utc>, now: DateTime<Utc>) -> IssuedTokens {
+        let (access_token, access_expires_at) = self.jwt.issue(user.id, &user.role, now);
+        IssuedTokens { access_token, access_expires_at, refresh_token: refresh, refresh_expires_at }
+    }
+}
+
+impl AccountError {
+    /// `Retry-After` seconds for a throttled attempt.
+    pub fn retry_after_secs(&self, now: DateTime<Utc>) -> Option<u64> {
+        match self {
+            AccountError::Throttled { retry_after } => Some(seconds_until(now + *retry_after, now)),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! `/v1/auth/*` and `/v1/me`: the account endpoints and their request/response shapes.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
+use super::extract::AuthUser;
+use crate::accounts::{AccountError, ClientInfo, IssuedTokens, ProfileChange, Registration};
+use crate::auth::RefreshToken;
+use crate::domain::{Alias, AliasError, Password, PasswordError, Phone, PhoneError};
+use crate::store::UserRow;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(register))
+        .routes(routes!(login))
+        .routes(routes!(refresh))
+        .routes(routes!(logout))
+        .routes(routes!(me, update_me))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterRequest {
+    /// Any common format; normalised to E.164 with Turkey as the default region.
+    #[schema(example = "+905321234567")]
+    phone: String,
+    /// 8 or more characters, at most 72 bytes, not a common password.
+    password: String,
+    /// 3–20 letters, digits or underscores. The server appends a random tag.
+    #[schema(example = "kediadam")]
+    alias: String,
+    /// Someone's referral code, if they invited you.
+    #[serde(default)]
+    referral_code: Option<String>,
+    /// Must be true: consent to the privacy notice, stored with its time and version.
+    accept_privacy_notice: bool,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LoginRequest {
+    phone: String,
+    password: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RefreshRequest {
+    refresh_token: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TokenPair {
+    access_token: String,
+    access_token_expires_at: DateTime<Utc>,
+    refresh_token: String,
+    refresh_token_expires_at: DateTime<Utc>,
+    #[schema(example = "Bearer")]
+    token_type: &'static str,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Balances {
+    daily_text: i32,
+    daily_video: i32,
+    /// Referral and refund units: spent after the daily ones, never reset.
+    bonus_text: i32,
+    bonus_video: i32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Location {
+    lat: f64,
+    lon: f64,
+}
+
+/// What a user sees of their own account. Peers only ever see `handle`.
+#[derive(Serialize, ToSchema)]
+pub struct Me {
+    #[schema(example = "kediadam#9021")]
+    handle: String,
+    alias: String,
+    tag: String,
+    role: String,
+    is_premium: bool,
+    balances: Balances,
+    referral_code: String,
+    location: Option<Location>,
+    created_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Session {
+    user: Me,
+    tokens: TokenPair,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateMe {
+    /// A new alias; it gets a new tag.
+    #[serde(default)]
+    alias: Option<String>,
+    /// `{"lat":…,"lon":…}` to set, `null` to clear, absent to keep. Used only for the "nearby"
+    /// preference; never shown to anyone.
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<LocationInput>)]
+    location: Option<Option<LocationInput>>,
+}
+
+#[derive(Deserialize, ToSchema, Clone, Copy)]
+#[serde(deny_unknown_fields)]
+pub struct LocationInput {
+    lat: f64,
+    lon: f64,
+}
+
+/// Distinguishes `"location": null` (Some(None)) from an absent field (None).
+fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+impl From<&UserRow> for Me {
+    fn from(u: &UserRow) -> Self {
+        Self {
+            handle: format!("{}#{}", u.alias, u.tag),
+            alias: u.alias.clone(),
+            tag: u.tag.clone(),
+            role: u.role.clone(),
+            is_premium: u.is_premium,
+            balances: Balances {
+                daily_text: u.daily_chat_balance,
+                daily_video: u.daily_video_balance,
+                bonus_text: u.bonus_chat_balance,
+                bonus_video: u.bonus_video_balance,
+            },
+            referral_code: u.referral_code.clone(),
+            location: u.location_lat.zip(u.location_lon).map(|(lat, lon)| Location { lat, lon }),
+            created_at: u.created_at,
+        }
+    }
+}
+
+impl From<IssuedTokens> for TokenPair {
+    fn from(t: IssuedTokens) -> Self {
+        Self {
+            access_token: t.access_token,
+            access_token_expires_at: t.access_expires_at,
+            refresh_token: t.refresh_token.into_string(),
+            refresh_token_expires_at: t.refresh_expires_at,
+            token_type: "Bearer",
+        }
+    }
+}
+
+/// Create an account and sign in.
+#[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterRequest,
+    responses((status = 201, body = Session),
+              (status = "4XX", description = "invalid_phone, weak_password, password_too_long, invalid_alias, reserved_alias, consent_required, invalid_referral_code, phone_taken, alias_exhausted, malformed_json, invalid_request", body = ErrorBody)))]
+async fn register(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AppJson(req): AppJson<RegisterRequest>,
+) -> Result<(StatusCode, AppJson<Session>), ApiError> {
+    let registration = Registration {
+        phone: Phone::parse(&req.phone)?,
+        password: Password::parse(req.password)?,
+        alias: Alias::parse(&req.alias)?,
+        referral_code: req.referral_code,
+        accepted_privacy_notice: req.accept_privacy_notice,
+    };
+    let (user, tokens) = state.accounts.register(registration, &client).await.map_err(|e| state.api_error(e))?;
+    Ok((StatusCode::CREATED, AppJson(Session { user: Me::from(&user), tokens: tokens.into() })))
+}
+
+/// Sign in with phone number and password.
+#[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
+    responses((status = 200, body = Session),
+              (status = 401, description = "invalid_credentials", body = ErrorBody),
+              (status = 403, description = "account_banned (the message carries the reason)", body = ErrorBody),
+              (status = 429, description = "too_many_attempts, with Retry-After", body = ErrorBody)))]
+async fn login(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AppJson(req): AppJson<LoginRequest>,
+) -> Result<AppJson<Session>, ApiError> {
+    let phone = Phone::parse(&req.phone)?;
+    let password = Password::for_login(req.password)
+        .map_err(|_| ApiError::new(ErrorCode::InvalidCredentials, AccountError::InvalidCredentials.to_string()))?;
+    let (user, tokens) = state.accounts.login(&phone, &password, &client).await.map_err(|e| state.api_error(e))?;
+    Ok(AppJson(Session { user: Me::from(&user), tokens: tokens.into() }))
+}
+
+/// Exchange a refresh token for a new pair. The presented token stops working; presenting it again
+/// signs out every session of that login.
+#[utoipa::path(post, path = "/v1/auth/refresh", tag = "auth", request_body = RefreshRequest,
+    responses((status = 200, body = TokenPair),
+              (status = 401, description = "invalid_token, token_expired, token_reused", body = ErrorBody)))]
+async fn refresh(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AppJson(req): AppJson<RefreshRequest>,
+) -> Result<AppJson<TokenPair>, ApiError> {
+    let tokens =
+        state.accounts.refresh(RefreshToken::presented(req.refresh_token), &client).await.map_err(|e| state.api_error(e))?;
+    Ok(AppJson(tokens.into()))
+}
+
+/// Sign out the login this refresh token belongs to.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
+    responses((status = 204), (status = 401, description = "invalid_token", body = ErrorBody)))]
+async fn logout(State(state): State<AppState>, AppJson(req): AppJson<RefreshRequest>) -> Result<StatusCode, ApiError> {
+    state.accounts.logout(RefreshToken::presented(req.refresh_token)).await.map_err(|e| state.api_error(e))?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Your own account.
+#[utoipa::path(get, path = "/v1/me", tag = "account", security(("bearer" = [])),
+    responses((status = 200, body = Me), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+async fn me(State(state): State<AppState>, user: AuthUser) -> Result<AppJson<Me>, ApiError> {
+    let row = state.accounts.current_user(user.id).await.map_err(|e| state.api_error(e))?;
+    Ok(AppJson(Me::from(&row)))
+}
+
+/// Change your alias (you get a new tag) or your location.
+#[utoipa::path(patch, path = "/v1/me", tag = "account", security(("bearer" = [])), request_body = UpdateMe,
+    responses((status = 200, body = Me),
+              (status = "4XX", description = "invalid_alias, reserved_alias, invalid_location, alias_exhausted", body = ErrorBody)))]
+async fn update_me(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppJson(req): AppJson<UpdateMe>,
+) -> Result<AppJson<Me>, ApiError> {
+    let change = ProfileChange {
+        alias: req.alias.as_deref().map(Alias::parse).transpose()?,
+        location: req.location.map(|l| l.map(|l| (l.lat, l.lon))),
+    };
+    let row = state.accounts.update_profile(user.id, change).await.map_err(|e| state.api_error(e))?;
+    Ok(AppJson(Me::from(&row)))
+}
+
+impl From<PhoneError> for ApiError {
+    fn from(e: PhoneError) -> Self {
+        ApiError::new(ErrorCode::InvalidPhone, e.to_string())
+    }
+}
+
+impl From<PasswordError> for ApiError {
+    fn from(e: PasswordError) -> Self {
+        let code = match e {
+            PasswordError::TooLong => ErrorCode::PasswordTooLong,
+            PasswordError::TooShort | PasswordError::Common => ErrorCode::WeakPassword,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl From<AliasError> for ApiError {
+    fn from(e: AliasError) -> Self {
+        let code = match e {
+            AliasError::Invalid => ErrorCode::InvalidAlias,
+            AliasError::Reserved => ErrorCode::ReservedAlias,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl AppState {
+    /// Maps an account error to what the client sees; internal causes are logged, not sent.
+    pub(super) fn api_error(&self, e: AccountError) -> ApiError {
+        let retry_after = e.retry_after_secs(self.accounts.now());
+        let code = match &e {
+            AccountError::ConsentRequired => ErrorCode::ConsentRequired,
+            AccountError::InvalidReferralCode => ErrorCode::InvalidReferralCode,
+            AccountError::InvalidLocation => ErrorCode::InvalidLocation,
+            AccountError::PhoneTaken => ErrorCode::PhoneTaken,
+            AccountError::AliasExhausted => ErrorCode::AliasExhausted,
+            AccountError::InvalidCredentials => ErrorCode::InvalidCredentials,
+            AccountError::Throttled { .. } => ErrorCode::TooManyAttempts,
+            AccountError::InvalidToken => ErrorCode::InvalidToken,
+            AccountError::TokenExpired => ErrorCode::TokenExpired,
+            AccountError::TokenReused => ErrorCode::TokenReused,
+            AccountError::Busy => return ApiError::new(ErrorCode::ServerBusy, e.to_string()).retry_after(1),
+            AccountError::Banned { reason } => {
+                return ApiError::new(ErrorCode::AccountBanned, format!("the account is banned: {reason}"));
+            }
+            AccountError::Store(_) | AccountError::Hash(_) => return ApiError::internal(e),
+        };
+        let error = ApiError::new(code, e.to_string());
+        match retry_after {
+            Some(seconds) => error.retry_after(seconds),
+            None => error,
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The one error shape every REST endpoint answers with: `{"error":{"code":"…","message":"…"}}`.
+//! Codes are stable and documented in docs/errors.md; internal causes are logged once, never sent.
+
+use axum::Json;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Machine-readable error codes. Renaming one breaks clients: add, never rename.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    // The request itself.
+    MalformedJson,
+    InvalidRequest,
+    UnsupportedMediaType,
+    PayloadTooLarge,
+    NotFound,
+    MethodNotAllowed,
+    // Registration and profile fields.
+    InvalidPhone,
+    WeakPassword,
+    PasswordTooLong,
+    InvalidAlias,
+    ReservedAlias,
+    ConsentRequired,
+    InvalidReferralCode,
+    InvalidLocation,
+    PhoneTaken,
+    AliasExhausted,
+    // Authentication.
+    InvalidCredentials,
+    TooManyAttempts,
+    AccountBanned,
+    MissingToken,
+    InvalidToken,
+    TokenExpired,
+    TokenReused,
+    // The server.
+    ServerBusy,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub fn status(self) -> StatusCode {
+        use ErrorCode::*;
+        match self {
+            MalformedJson => StatusCode::BAD_REQUEST,
+            InvalidRequest | InvalidPhone | WeakPassword | PasswordTooLong | InvalidAlias | ReservedAlias
+            | ConsentRequired | InvalidReferralCode | InvalidLocation => StatusCode::UNPROCESSABLE_ENTITY,
+            UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            NotFound => StatusCode::NOT_FOUND,
+            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            PhoneTaken | AliasExhausted => StatusCode::CONFLICT,
+            InvalidCredentials | MissingToken | InvalidToken | TokenExpired | TokenReused => StatusCode::UNAUTHORIZED,
+            TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
+            AccountBanned => StatusCode::FORBIDDEN,
+            ServerBusy | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Internal => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+/// An error on its way to a client.
+#[derive(Debug)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub message: String,
+    /// Seconds, sent as `Retry-After` (429 and 503).
+    pub retry_after: Option<u64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ErrorDetail {
+    pub code: ErrorCode,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self { code, message: message.into(), retry_after: None }
+    }
+
+    pub fn retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
+    }
+
+    /// Logs the cause here, once, and tells the client only that something went wrong.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(ErrorCode::Internal, "internal error")
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message } };
+        let mut response = (self.code.status(), Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        response
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(rejection: JsonRejection) -> Self {
+        match rejection {
+            JsonRejection::JsonDataError(e) => ApiError::new(ErrorCode::InvalidRequest, e.body_text()),
+            JsonRejection::JsonSyntaxError(_) => ApiError::new(ErrorCode::MalformedJson, "the body is not valid JSON"),
+            JsonRejection::MissingJsonContentType(_) => {
+                ApiError::new(ErrorCode::UnsupportedMediaType, "send the body as application/json")
+            }
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::new(ErrorCode::PayloadTooLarge, "the body is too large")
+            }
+            other => ApiError::new(ErrorCode::MalformedJson, other.body_text()),
+        }
+    }
+}
+
+/// `Json` whose rejections use our error shape.
+pub struct AppJson<T>(pub T);
+
+impl<S, T> FromRequest<S> for AppJson<T>
+where
+    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let Json(value) = Json::<T>::from_request(req, state).await?;
+        Ok(Self(value))
+    }
+}
+
+impl<T: Serialize> IntoResponse for AppJson<T> {
+    fn into_response(self) -> Response {
+        Json(self.0).into_response()
+    }
+}

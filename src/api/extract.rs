@@ -1,0 +1,62 @@
+//! Extractors that turn request parts into the caller's identity and origin.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts};
+use axum::http::header::{AUTHORIZATION, USER_AGENT};
+use axum::http::request::Parts;
+
+use super::AppState;
+use super::error::{ApiError, ErrorCode};
+use crate::accounts::ClientInfo;
+use crate::auth::TokenError;
+
+/// The user a valid access token names. Handlers that take it are authenticated; the role check for
+/// moderator endpoints reads `role`.
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: i64,
+    pub role: String,
+}
+
+impl FromRequestParts<AppState> for AuthUser {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let header = parts.headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let token = header
+            .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+            .ok_or_else(|| ApiError::new(ErrorCode::MissingToken, "send `Authorization: Bearer <access token>`"))?;
+        let claims = state.accounts.jwt().verify(token.trim(), state.accounts.now()).map_err(|e| match e {
+            TokenError::Expired => ApiError::new(ErrorCode::TokenExpired, "the access token has expired; refresh it"),
+            TokenError::Invalid => ApiError::new(ErrorCode::InvalidToken, "the access token is not valid"),
+        })?;
+        let id = claims.sub.parse().map_err(|_| ApiError::new(ErrorCode::InvalidToken, "the access token is not valid"))?;
+        Ok(Self { id, role: claims.role })
+    }
+}
+
+/// Longest user agent kept; the rest of a longer header is dropped.
+const MAX_USER_AGENT: usize = 256;
+
+impl FromRequestParts<AppState> for ClientInfo {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
+        // Behind our own proxy the rightmost X-Forwarded-For entry is the address the proxy saw;
+        // entries to its left are whatever the client claimed and are ignored.
+        let forwarded = state
+            .config
+            .trust_forwarded_for
+            .then(|| parts.headers.get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next().map(|s| s.trim().to_owned()))
+            .flatten()
+            .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
+        let ip = forwarded.or(peer).unwrap_or_else(|| "unknown".into());
+        let user_agent = parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| {
+            let cut = ua.char_indices().nth(MAX_USER_AGENT).map_or(ua.len(), |(i, _)| i);
+            ua[..cut].to_owned()
+        });
+        Ok(Self { ip, user_agent })
+    }
+}

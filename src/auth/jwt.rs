@@ -1,0 +1,115 @@
+//! Access tokens: HS256 JWTs that live ~15 minutes. Expiry is checked against the injected clock,
+//! not the system's, so tests can expire a token by moving time.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessClaims {
+    /// The account id, as a string (JWT convention). Only ever sent to the account's own devices.
+    pub sub: String,
+    pub role: String,
+    pub iat: i64,
+    pub exp: i64,
+    /// Unique per token, for audit and future revocation lists.
+    pub jti: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TokenError {
+    #[error("the token is invalid")]
+    Invalid,
+    #[error("the token has expired")]
+    Expired,
+}
+
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+    ttl: TimeDelta,
+}
+
+impl JwtKeys {
+    pub fn new(secret: &[u8], ttl: TimeDelta) -> Self {
+        let mut validation = Validation::new(Algorithm::HS256);
+        // Expiry is ours to check (with the injected clock); everything else stays strict.
+        validation.validate_exp = false;
+        validation.required_spec_claims = ["exp", "iat", "sub"].iter().map(|s| s.to_string()).collect();
+        Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation, ttl }
+    }
+
+    /// Issues a token; returns it with its expiry.
+    pub fn issue(&self, user_id: i64, role: &str, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
+        let exp = now + self.ttl;
+        let claims = AccessClaims {
+            sub: user_id.to_string(),
+            role: role.to_owned(),
+            iat: now.timestamp(),
+            exp: exp.timestamp(),
+            jti: Uuid::new_v4().to_string(),
+        };
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 encoding of plain claims cannot fail");
+        (token, exp)
+    }
+
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenError> {
+        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+            .map_err(|_| TokenError::Invalid)?;
+        if data.claims.exp <= now.timestamp() {
+            return Err(TokenError::Expired);
+        }
+        Ok(data.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(secret: &str) -> JwtKeys {
+        JwtKeys::new(secret.as_bytes(), TimeDelta::minutes(15))
+    }
+
+    #[test]
+    fn a_token_verifies_until_it_expires() {
+        let keys = keys("a-secret-of-at-least-thirty-two-bytes");
+        let now = Utc::now();
+        let (token, exp) = keys.issue(7, "user", now);
+        assert_eq!(exp, now + TimeDelta::minutes(15));
+        let claims = keys.verify(&token, now + TimeDelta::minutes(14)).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.role.as_str()), ("7", "user"));
+        assert_eq!(keys.verify(&token, now + TimeDelta::minutes(16)), Err(TokenError::Expired));
+    }
+
+    #[test]
+    fn tokens_signed_with_another_secret_or_tampered_are_invalid() {
+        let now = Utc::now();
+        let (token, _) = keys("another-secret-of-thirty-two-bytes!!").issue(7, "user", now);
+        assert_eq!(keys("a-secret-of-at-least-thirty-two-bytes").verify(&token, now), Err(TokenError::Invalid));
+        let ours = keys("a-secret-of-at-least-thirty-two-bytes");
+        let (token, _) = ours.issue(7, "user", now);
+        let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
+        parts[1] = base64_claims(r#"{"sub":"1","role":"admin","iat":0,"exp":9999999999,"jti":"x"}"#);
+        assert_eq!(ours.verify(&parts.join("."), now), Err(TokenError::Invalid));
+        assert_eq!(ours.verify("not a token", now), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn the_none_algorithm_is_refused() {
+        let header = base64_claims(r#"{"alg":"none","typ":"JWT"}"#);
+        let claims = base64_claims(r#"{"sub":"1","role":"admin","iat":0,"exp":9999999999,"jti":"x"}"#);
+        let forged = format!("{header}.{claims}.");
+        let keys = keys("a-secret-of-at-least-thirty-two-bytes");
+        assert_eq!(keys.verify(&forged, Utc::now()), Err(TokenError::Invalid));
+    }
+
+    fn base64_claims(json: &str) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
+    }
+}

@@ -1,0 +1,10 @@
+//! Proving who someone is: bcrypt on a bounded blocking pool, short-lived access JWTs and opaque
+//! refresh tokens. The HTTP side (the `AuthUser` extractor) lives in `api`.
+
+mod hasher;
+mod jwt;
+mod refresh;
+
+pub use hasher::{HashError, PasswordHasher};
+pub use jwt::{AccessClaims, JwtKeys, TokenError};
+pub use refresh::RefreshToken;

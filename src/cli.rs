@@ -1,0 +1,98 @@
+//! The `tanis` command line.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::domain::Phone;
+use crate::startup::{self, Application};
+use crate::telemetry;
+
+#[derive(Parser)]
+#[command(name = "tanis", version, about = "Anonymous text and video matching chat server")]
+struct Cli {
+    /// A TOML configuration file; `TANIS_*` environment variables override it.
+    #[arg(long, global = true, env = "TANIS_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (with no configuration: SQLite in ./data, listening on 127.0.0.1:8080).
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Give an account a role: user, moderator or admin.
+    SetRole {
+        /// The account's phone number.
+        phone: String,
+        role: Role,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Role {
+    User,
+    Moderator,
+    Admin,
+}
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("tanis: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    telemetry::init_logs(config.log_format);
+    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match runtime.block_on(run(cli.command, config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("tanis: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            startup::open_store(&config).await?;
+            tracing::info!(database = %startup::redact(&config.effective_database_url()), "migrations applied");
+            Ok(())
+        }
+        Command::SetRole { phone, role } => {
+            let store = startup::open_store(&config).await?;
+            let phone = Phone::parse(&phone).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let user = store.user_by_phone(phone.as_str()).await?.ok_or_else(|| anyhow::anyhow!("no such account"))?;
+            let role = match role {
+                Role::User => "user",
+                Role::Moderator => "moderator",
+                Role::Admin => "admin",
+            };
+            store.set_role(user.id, role, SystemClock.now()).await?;
+            tracing::info!(user_id = user.id, role, "role set");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let data_dir = std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
+    let database = startup::redact(&config.effective_database_url());
+    let app = Application::build(config).await?;
+    tracing::info!(address = %app.local_addr(), data_dir = %data_dir.display(), %database, "tanis is listening");
+    tokio::spawn(startup::cancel_on_signal(app.shutdown_token()));
+    app.run_until_stopped().await?;
+    Ok(())
+}

@@ -1,0 +1,267 @@
+//! Settings: defaults, then an optional TOML file, then `TANIS_*` environment variables (nested keys
+//! with `__`, e.g. `TANIS_AUTH__BCRYPT_COST`). Everything is validated at load and an error names the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Passwords that ship in examples and tutorials; production refuses a database URL that uses one.
+const DEFAULT_DB_PASSWORDS: &[&str] = &["postgres", "password", "tanis", "secret", "changeme", "change-me", "admin"];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP and WebSocket listener binds to.
+    pub listen: SocketAddr,
+    /// Where the SQLite file and the generated JWT secret live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; unset means a SQLite file inside `data_dir`.
+    pub database_url: Option<String>,
+    /// Refuse generated secrets, default credentials and weak settings.
+    pub production: bool,
+    /// `text` for people, `json` for log shippers.
+    pub log_format: LogFormat,
+    /// Honour the rightmost `X-Forwarded-For` entry as the client address (only behind our own proxy).
+    pub trust_forwarded_for: bool,
+    /// Largest accepted REST request body, in bytes.
+    pub max_body_bytes: usize,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
+    pub auth: AuthConfig,
+    pub quotas: QuotaConfig,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HS256 signing secret for access tokens. Unset: generated once into `data_dir/jwt_secret`.
+    pub jwt_secret: Option<String>,
+    pub access_token_ttl_secs: u64,
+    pub refresh_token_ttl_secs: u64,
+    /// bcrypt work factor (4–31); every step doubles the cost of a login.
+    pub bcrypt_cost: u32,
+    /// How many bcrypt computations may run at once; the rest wait, so a login storm cannot take every core.
+    pub bcrypt_concurrency: usize,
+    /// How long a login waits for a bcrypt slot before the server answers `server_busy`.
+    pub bcrypt_queue_timeout_ms: u64,
+    /// The window in which failed logins are counted.
+    pub login_window_secs: u64,
+    /// Failed logins for one phone number within the window before further attempts get 429.
+    pub max_failures_per_phone: u32,
+    /// Failed logins from one IP address within the window before further attempts get 429.
+    pub max_failures_per_ip: u32,
+    /// The privacy notice version a registering user consents to; stored with the consent.
+    pub privacy_notice_version: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotaConfig {
+    pub free_text_daily: u32,
+    pub free_video_daily: u32,
+    pub premium_text_daily: u32,
+    pub premium_video_daily: u32,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("static address"),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            production: false,
+            log_format: LogFormat::Text,
+            trust_forwarded_for: false,
+            max_body_bytes: 64 * 1024,
+            metrics_token: None,
+            auth: AuthConfig::default(),
+            quotas: QuotaConfig::default(),
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            access_token_ttl_secs: 15 * 60,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            bcrypt_cost: 12,
+            bcrypt_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            bcrypt_queue_timeout_ms: 10_000,
+            login_window_secs: 15 * 60,
+            max_failures_per_phone: 5,
+            max_failures_per_ip: 50,
+            privacy_notice_version: "2026-11-01".into(),
+        }
+    }
+}
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        Self { free_text_daily: 10, free_video_daily: 3, premium_text_daily: 50, premium_video_daily: 15 }
+    }
+}
+
+/// A configuration that could not be loaded or is not acceptable; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Parse(#[from] Box<figment::Error>),
+    #[error("configuration key `{key}`: {problem}")]
+    Invalid { key: &'static str, problem: String },
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, problem: problem.into() }
+}
+
+impl Config {
+    /// Defaults, then `file` (when given, it must exist), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(invalid("--config", format!("file {} does not exist", file.display())));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        // TANIS_CONFIG names the file, TANIS_LOG the log filter and TANIS_TEST_* belongs to the test
+        // harness: none of them are settings.
+        let env = Env::prefixed("TANIS_")
+            .filter(|k| k != "config" && k != "log" && !k.as_str().starts_with("test_"))
+            .split("__");
+        let config: Config = figment.merge(env).extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot; `load` calls it, and so should anything building a Config by hand.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let a = &self.auth;
+        if !(4..=31).contains(&a.bcrypt_cost) {
+            return Err(invalid("auth.bcrypt_cost", "must be between 4 and 31"));
+        }
+        if a.bcrypt_concurrency == 0 {
+            return Err(invalid("auth.bcrypt_concurrency", "must be at least 1"));
+        }
+        if a.access_token_ttl_secs == 0 || a.access_token_ttl_secs > 24 * 3600 {
+            return Err(invalid("auth.access_token_ttl_secs", "must be between 1 and 86400"));
+        }
+        if a.refresh_token_ttl_secs < a.access_token_ttl_secs {
+            return Err(invalid("auth.refresh_token_ttl_secs", "must not be shorter than the access token's"));
+        }
+        if a.login_window_secs == 0 || a.max_failures_per_phone == 0 || a.max_failures_per_ip == 0 {
+            return Err(invalid("auth.login_window_secs", "the login window and failure limits must be positive"));
+        }
+        if let Some(secret) = &a.jwt_secret
+            && secret.len() < 32
+        {
+            return Err(invalid("auth.jwt_secret", "must be at least 32 characters"));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(invalid("max_body_bytes", "must be at least 1024"));
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(invalid("database_url", "must start with sqlite:, postgres:// or postgresql://"));
+        }
+        if self.production {
+            self.validate_production()?;
+        }
+        Ok(())
+    }
+
+    fn validate_production(&self) -> Result<(), ConfigError> {
+        if self.auth.jwt_secret.is_none() {
+            return Err(invalid("auth.jwt_secret", "production needs an explicit secret, not a generated one"));
+        }
+        if self.auth.bcrypt_cost < 10 {
+            return Err(invalid("auth.bcrypt_cost", "production needs a cost of at least 10"));
+        }
+        if let Some(password) = self.database_url.as_deref().and_then(url_password)
+            && DEFAULT_DB_PASSWORDS.contains(&password)
+        {
+            return Err(invalid("database_url", "production refuses a default database password"));
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or the SQLite file in the data directory.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("tanis.db").display()),
+        }
+    }
+}
+
+/// The password part of `scheme://user:password@host/…`, if any.
+fn url_password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let userinfo = rest.split_once('@')?.0;
+    Some(userinfo.split_once(':')?.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_listen_on_loopback() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert!(config.effective_database_url().starts_with("sqlite://data"));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let mut config = Config::default();
+        config.auth.bcrypt_cost = 3;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("auth.bcrypt_cost"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_a_generated_secret_and_default_passwords() {
+        let mut config = Config { production: true, ..Config::default() };
+        assert!(config.validate().unwrap_err().to_string().contains("auth.jwt_secret"));
+        config.auth.jwt_secret = Some("x".repeat(40));
+        config.database_url = Some("postgres://tanis:postgres@db/tanis".into());
+        assert!(config.validate().unwrap_err().to_string().contains("database_url"));
+        config.database_url = Some("postgres://tanis:9f2c7e1a@db/tanis".into());
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn toml_file_and_environment_are_layered_and_typos_are_refused() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("tanis.toml", "listen = \"127.0.0.1:9000\"\n[auth]\nbcrypt_cost = 10\n")?;
+            jail.set_env("TANIS_AUTH__BCRYPT_COST", "11");
+            let config = Config::load(Some(Path::new("tanis.toml"))).unwrap();
+            assert_eq!(config.listen.port(), 9000);
+            assert_eq!(config.auth.bcrypt_cost, 11);
+
+            jail.create_file("typo.toml", "[auth]\nbcrypt_kost = 10\n")?;
+            let err = Config::load(Some(Path::new("typo.toml"))).unwrap_err().to_string();
+            assert!(err.contains("bcrypt_kost"), "{err}");
+
+            jail.set_env("TANIS_LISTEN", "not-an-address");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("listen"), "{err}");
+            Ok(())
+        });
+    }
+}

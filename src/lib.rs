@@ -1,0 +1,26 @@
+//! tanis — an anonymous text and video matching chat server.
+//!
+//! # Layout
+//! - [`config`]: the settings, read from a TOML file and `TANIS_*` variables and validated at load.
+//! - [`startup`]: builds the whole server from a [`config::Config`] and runs it under one shutdown token.
+//! - [`cli`]: the `tanis` command line (`serve`, `migrate`).
+//! - [`api`]: the REST surface (routers, the JSON error shape, OpenAPI, health and metrics).
+//! - [`accounts`]: registration, login, token rotation and profile rules; the only code that touches passwords.
+//! - [`auth`]: bcrypt on a bounded blocking pool, access JWTs, the authenticated-user extractor.
+//! - [`domain`]: parsed newtypes (`Phone`, `Password`, `Alias`, `Tag`) built once at the edge.
+//! - [`store`]: persistence behind one `Store` with a SQLite and a PostgreSQL backend sharing their SQL.
+//! - [`clock`]: the time source, injected so tests control time instead of waiting for it.
+//! - [`secrets`]: the JWT signing secret, generated on first start and kept owner-only in the data directory.
+//! - [`telemetry`]: structured logs and the Prometheus recorder.
+
+pub mod accounts;
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod secrets;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

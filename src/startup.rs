@@ -1,0 +1,126 @@
+//! Building and running the server: one place that wires config, store, accounts and HTTP together,
+//! and one shutdown token every long-running part stops on.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+use chrono::TimeDelta;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::accounts::Accounts;
+use crate::api::{self, AppState};
+use crate::auth::{JwtKeys, PasswordHasher};
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Config;
+use crate::store::Store;
+use crate::{secrets, telemetry};
+
+/// A built server, bound to its port and ready to run.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    store: Store,
+    shutdown: CancellationToken,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        Self::build_with_clock(config, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Application::build`], with the time source chosen by the caller (tests pass a manual clock).
+    pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+        config.validate()?;
+        if config.database_url.is_none() || config.auth.jwt_secret.is_none() {
+            secrets::ensure_data_dir(&config.data_dir)?;
+        }
+        let store = open_store(&config).await?;
+        let secret = secrets::jwt_secret(config.auth.jwt_secret.as_deref(), &config.data_dir)?;
+        let auth = &config.auth;
+        let hasher = PasswordHasher::new(
+            auth.bcrypt_cost,
+            auth.bcrypt_concurrency,
+            Duration::from_millis(auth.bcrypt_queue_timeout_ms),
+        )?;
+        let jwt = JwtKeys::new(&secret, TimeDelta::seconds(auth.access_token_ttl_secs as i64));
+        let accounts =
+            Arc::new(Accounts::new(store.clone(), hasher, jwt, clock, config.auth.clone(), config.quotas.clone()));
+        let listener =
+            TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let state = AppState { accounts, store: store.clone(), config: Arc::new(config), metrics: telemetry::metrics_handle() };
+        Ok(Self { listener, router: api::router(state), store, shutdown: CancellationToken::new() })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().expect("a bound listener has an address")
+    }
+
+    pub fn port(&self) -> u16 {
+        self.local_addr().port()
+    }
+
+    pub fn store(&self) -> Store {
+        self.store.clone()
+    }
+
+    /// Cancelling this token stops the server gracefully.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Serves until the shutdown token is cancelled, lets in-flight requests finish, then closes the store.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let Self { listener, router, store, shutdown } = self;
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, service).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+        store.close().await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+}
+
+/// Connects to the configured database and applies its migrations.
+pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    let url = config.effective_database_url();
+    let store = Store::connect(&url).await.with_context(|| format!("opening database {}", redact(&url)))?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM.
+pub async fn cancel_on_signal(token: CancellationToken) {
+    let ctrl_c = tokio::signal::ctrl_c();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = ctrl_c => tracing::info!("Ctrl-C received, shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+    }
+    token.cancel();
+}
+
+/// A database URL fit for logs: the password replaced.
+pub fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme_end), Some(at)) if at > scheme_end => {
+            let userinfo = &url[scheme_end + 3..at];
+            match userinfo.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme_end + 3], &url[at..]),
+                None => url.to_owned(),
+            }
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_passwords_never_reach_logs() {
+        assert_eq!(super::redact("postgres://tanis:hunter2@db:5432/tanis"), "postgres://tanis:***@db:5432/tanis");
+        assert_eq!(super::redact("sqlite://data/tanis.db"), "sqlite://data/tanis.db");
+    }
+}

@@ -1,0 +1,83 @@
+//! Every login attempt, kept for throttling and abuse tracking.
+
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreError, on_pool};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoginOutcome {
+    Success,
+    /// Wrong password or unknown phone: the only outcome that counts toward throttling.
+    BadCredentials,
+    Throttled,
+    Banned,
+}
+
+impl LoginOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LoginOutcome::Success => "success",
+            LoginOutcome::BadCredentials => "bad_credentials",
+            LoginOutcome::Throttled => "throttled",
+            LoginOutcome::Banned => "banned",
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct LoginAttempt<'a> {
+    pub phone_number: &'a str,
+    pub user_id: Option<i64>,
+    pub ip: &'a str,
+    pub user_agent: Option<&'a str>,
+    pub outcome: LoginOutcome,
+    pub now: DateTime<Utc>,
+}
+
+impl Store {
+    pub async fn record_login_attempt(&self, a: &LoginAttempt<'_>) -> Result<(), StoreError> {
+        let query = "INSERT INTO login_attempts (phone_number, user_id, ip, user_agent, outcome, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6)";
+        on_pool!(self, |pool| sqlx::query(query)
+            .bind(a.phone_number)
+            .bind(a.user_id)
+            .bind(a.ip)
+            .bind(a.user_agent)
+            .bind(a.outcome.as_str())
+            .bind(a.now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Times of the newest failed attempts for a phone number since `since`, newest first, at most `limit`.
+    pub async fn recent_failures_for_phone(
+        &self,
+        phone: &str,
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let query = "SELECT created_at FROM login_attempts WHERE phone_number = $1 AND outcome = 'bad_credentials' \
+                     AND created_at > $2 ORDER BY created_at DESC LIMIT $3";
+        Ok(on_pool!(self, |pool| sqlx::query_scalar(query).bind(phone).bind(since).bind(limit).fetch_all(pool).await)?)
+    }
+
+    /// Times of the newest failed attempts from an IP address since `since`, newest first, at most `limit`.
+    pub async fn recent_failures_for_ip(
+        &self,
+        ip: &str,
+        since: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<DateTime<Utc>>, StoreError> {
+        let query = "SELECT created_at FROM login_attempts WHERE ip = $1 AND outcome = 'bad_credentials' \
+                     AND created_at > $2 ORDER BY created_at DESC LIMIT $3";
+        Ok(on_pool!(self, |pool| sqlx::query_scalar(query).bind(ip).bind(since).bind(limit).fetch_all(pool).await)?)
+    }
+
+    /// How many attempts are recorded for a phone number (for tests and abuse review).
+    pub async fn count_login_attempts(&self, phone: &str) -> Result<i64, StoreError> {
+        let query = "SELECT COUNT(*) FROM login_attempts WHERE phone_number = $1";
+        Ok(on_pool!(self, |pool| sqlx::query_scalar(query).bind(phone).fetch_one(pool).await)?)
+    }
+}

@@ -1,0 +1,149 @@
+//! Persistence. One [`Store`] with two backends, SQLite and PostgreSQL, that share their SQL: every
+//! query is written once with `$n` placeholders (both dialects accept them) and [`on_pool!`] expands it
+//! for each pool type. Where the dialects differ, the difference is spelled out at that query.
+//!
+//! The store owns rows and transactions; it does not decide policy (throttling, token reuse, tags):
+//! `accounts` does that over what the store returns.
+
+mod login_attempts;
+mod models;
+mod system_logs;
+mod tokens;
+mod users;
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+
+pub use login_attempts::{LoginAttempt, LoginOutcome};
+pub use models::{NewRefreshToken, NewUser, RefreshTokenRow, Referrer, UserRow};
+pub use system_logs::SystemLogRow;
+pub use tokens::Rotation;
+
+/// Runs `$body` with `$pool` bound to the concrete pool of whichever backend `$store` uses.
+macro_rules! on_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+/// Begins a transaction that will write. SQLite gets `BEGIN IMMEDIATE` so that two writers queue on
+/// the busy timeout instead of one failing at its first write with SQLITE_BUSY.
+pub(crate) trait BeginWrite {
+    type Db: sqlx::Database;
+    fn begin_write(&self) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Db = sqlx::Sqlite;
+    fn begin_write(&self) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Db = sqlx::Postgres;
+    fn begin_write(&self) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send {
+        self.begin()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(crate) enum Backend {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// The database, cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Store {
+    pub(crate) backend: Backend,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write; the caller knows which one it risked.
+    #[error("unique constraint violated")]
+    Conflict,
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+impl StoreError {
+    /// Maps a unique violation to [`StoreError::Conflict`] and leaves every other error as it is.
+    pub(crate) fn from_write(err: sqlx::Error) -> Self {
+        match &err {
+            sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
+            _ => StoreError::Database(err),
+        }
+    }
+}
+
+/// Which backend a store runs on; tests and metrics use it as a label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackendKind {
+    Sqlite,
+    Postgres,
+}
+
+impl Store {
+    /// Opens the database named by `url` (`sqlite:…` or `postgres://…`). A SQLite file is created
+    /// when missing; nothing is migrated here (see [`Store::migrate`]).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        let backend = if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .foreign_keys(true)
+                // WAL lets readers run beside the writer. FULL syncs each commit to disk, so a message
+                // acknowledged after its commit survives power loss, not only a crash.
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .busy_timeout(Duration::from_secs(10));
+            Backend::Sqlite(SqlitePoolOptions::new().max_connections(8).connect_with(options).await?)
+        } else {
+            let options = PgConnectOptions::from_str(url)?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(options)
+                .await?;
+            Backend::Postgres(pool)
+        };
+        Ok(Self { backend })
+    }
+
+    /// Applies the migrations of this backend's dialect (embedded in the binary).
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
+            Backend::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+        }
+        Ok(())
+    }
+
+    pub fn kind(&self) -> BackendKind {
+        match self.backend {
+            Backend::Sqlite(_) => BackendKind::Sqlite,
+            Backend::Postgres(_) => BackendKind::Postgres,
+        }
+    }
+
+    /// Answers whether the database takes a query right now (for `/readyz`).
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        on_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, |pool| pool.close().await)
+    }
+}

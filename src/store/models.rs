@@ -1,0 +1,75 @@
+//! Rows as the store reads and writes them. Column types decode the same from SQLite and PostgreSQL.
+
+use chrono::{DateTime, Utc};
+
+/// A `users` row. Never sent to clients as is: the API picks what a user may see of themselves.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct UserRow {
+    pub id: i64,
+    pub phone_number: String,
+    pub password_hash: String,
+    pub alias: String,
+    pub alias_key: String,
+    pub tag: String,
+    pub role: String,
+    pub referral_code: String,
+    pub created_at: DateTime<Utc>,
+    pub last_active: DateTime<Utc>,
+    pub location_lat: Option<f64>,
+    pub location_lon: Option<f64>,
+    pub location_updated_at: Option<DateTime<Utc>>,
+    pub is_banned: bool,
+    pub ban_reason: Option<String>,
+    pub banned_at: Option<DateTime<Utc>>,
+    pub is_premium: bool,
+    pub daily_chat_balance: i32,
+    pub daily_video_balance: i32,
+    pub bonus_chat_balance: i32,
+    pub bonus_video_balance: i32,
+    pub privacy_consent_at: DateTime<Utc>,
+    pub privacy_notice_version: String,
+}
+
+/// Everything needed to create an account in one transaction.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub phone_number: String,
+    pub password_hash: String,
+    pub alias: String,
+    pub alias_key: String,
+    pub tag: String,
+    pub referral_code: String,
+    pub daily_chat_balance: i32,
+    pub daily_video_balance: i32,
+    pub privacy_notice_version: String,
+    /// The inviter, when the user registered with someone's referral code.
+    pub referrer: Option<Referrer>,
+    pub now: DateTime<Utc>,
+}
+
+/// The owner of a referral code.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Referrer {
+    pub id: i64,
+    pub phone_number: String,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct RefreshTokenRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub family_id: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewRefreshToken {
+    pub user_id: i64,
+    pub family_id: String,
+    pub token_hash: Vec<u8>,
+    pub expires_at: DateTime<Utc>,
+    pub user_agent: Option<String>,
+}

@@ -1,0 +1,200 @@
+//! Accounts: creation with referral, lookups, profile changes and bans.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::system_logs::insert_system_log;
+use super::{BeginWrite, NewUser, Referrer, Store, StoreError, UserRow, on_pool};
+
+/// The column list of [`UserRow`], as a literal so `concat!` builds whole `&'static str` queries from it.
+macro_rules! user_columns {
+    () => {
+        "id, phone_number, password_hash, alias, alias_key, tag, role, referral_code, created_at, last_active, \
+         location_lat, location_lon, location_updated_at, is_banned, ban_reason, banned_at, is_premium, \
+         daily_chat_balance, daily_video_balance, bonus_chat_balance, bonus_video_balance, privacy_consent_at, \
+         privacy_notice_version"
+    };
+}
+
+impl Store {
+    /// Creates the account and, when invited, its referral row, in one transaction. A unique violation
+    /// (phone, alias#tag or referral code taken meanwhile) comes back as [`StoreError::Conflict`] with
+    /// nothing stored.
+    pub async fn insert_user(&self, new: &NewUser) -> Result<UserRow, StoreError> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let user: UserRow = sqlx::query_as(concat!(
+                "INSERT INTO users (phone_number, password_hash, alias, alias_key, tag, referral_code, created_at, ",
+                "last_active, daily_chat_balance, daily_video_balance, privacy_consent_at, privacy_notice_version) ",
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $7, $10) RETURNING ",
+                user_columns!()
+            ))
+            .bind(&new.phone_number)
+            .bind(&new.password_hash)
+            .bind(&new.alias)
+            .bind(&new.alias_key)
+            .bind(&new.tag)
+            .bind(&new.referral_code)
+            .bind(new.now)
+            .bind(new.daily_chat_balance)
+            .bind(new.daily_video_balance)
+            .bind(&new.privacy_notice_version)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::from_write)?;
+            if let Some(referrer) = &new.referrer {
+                sqlx::query(
+                    "INSERT INTO referrals (inviter_phone, invited_phone, inviter_id, invited_id, created_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(&referrer.phone_number)
+                .bind(&new.phone_number)
+                .bind(referrer.id)
+                .bind(user.id)
+                .bind(new.now)
+                .execute(&mut *tx)
+                .await
+                .map_err(StoreError::from_write)?;
+            }
+            let details = json!({ "referred": new.referrer.is_some() });
+            insert_system_log!(&mut *tx, "user.registered", Some(user.id), &details, new.now).await?;
+            tx.commit().await?;
+            Ok(user)
+        })
+    }
+
+    pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, StoreError> {
+        let query = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
+        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(id).fetch_optional(pool).await)?)
+    }
+
+    pub async fn user_by_phone(&self, phone: &str) -> Result<Option<UserRow>, StoreError> {
+        let query = concat!("SELECT ", user_columns!(), " FROM users WHERE phone_number = $1");
+        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(phone).fetch_optional(pool).await)?)
+    }
+
+    pub async fn phone_exists(&self, phone: &str) -> Result<bool, StoreError> {
+        let query = "SELECT COUNT(*) FROM users WHERE phone_number = $1";
+        let count: i64 = on_pool!(self, |pool| sqlx::query_scalar(query).bind(phone).fetch_one(pool).await)?;
+        Ok(count > 0)
+    }
+
+    /// The owner of a referral code, if the code exists.
+    pub async fn referrer_by_code(&self, code: &str) -> Result<Option<Referrer>, StoreError> {
+        let query = "SELECT id, phone_number FROM users WHERE referral_code = $1";
+        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(code).fetch_optional(pool).await)?)
+    }
+
+    /// Every tag in use under one alias key (at most 10 000 short strings).
+    pub async fn tags_in_use(&self, alias_key: &str) -> Result<Vec<String>, StoreError> {
+        let query = "SELECT tag FROM users WHERE alias_key = $1";
+        Ok(on_pool!(self, |pool| sqlx::query_scalar(query).bind(alias_key).fetch_all(pool).await)?)
+    }
+
+    /// Gives the user a new alias with a new tag. [`StoreError::Conflict`] when alias#tag is taken.
+    pub async fn update_alias(
+        &self,
+        user_id: i64,
+        alias: &str,
+        alias_key: &str,
+        tag: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let query = "UPDATE users SET alias = $2, alias_key = $3, tag = $4, last_active = $5 WHERE id = $1";
+        on_pool!(self, |pool| sqlx::query(query)
+            .bind(user_id)
+            .bind(alias)
+            .bind(alias_key)
+            .bind(tag)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))
+        .map_err(StoreError::from_write)?;
+        Ok(())
+    }
+
+    /// Sets or clears (None) the user's location.
+    pub async fn update_location(
+        &self,
+        user_id: i64,
+        location: Option<(f64, f64)>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let query = "UPDATE users SET location_lat = $2, location_lon = $3, location_updated_at = $4 WHERE id = $1";
+        let (lat, lon) = location.unzip();
+        let updated_at = location.map(|_| now);
+        on_pool!(self, |pool| sqlx::query(query).bind(user_id).bind(lat).bind(lon).bind(updated_at).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    pub async fn touch_last_active(&self, user_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let query = "UPDATE users SET last_active = $2 WHERE id = $1";
+        on_pool!(self, |pool| sqlx::query(query).bind(user_id).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(())
+    }
+
+    /// Bans the user, revokes every refresh token they hold and records why, in one transaction.
+    /// Returns false when there is no such user.
+    pub async fn ban_user(&self, user_id: i64, reason: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let banned = sqlx::query("UPDATE users SET is_banned = TRUE, ban_reason = $2, banned_at = $3 WHERE id = $1")
+                .bind(user_id)
+                .bind(reason)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if banned == 0 {
+                return Ok(false);
+            }
+            sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                .bind(user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            insert_system_log!(&mut *tx, "user.banned", Some(user_id), &json!({ "reason": reason }), now).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Lifts a ban. Returns false when there is no such user.
+    pub async fn unban_user(&self, user_id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let lifted =
+                sqlx::query("UPDATE users SET is_banned = FALSE, ban_reason = NULL, banned_at = NULL WHERE id = $1")
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            if lifted == 0 {
+                return Ok(false);
+            }
+            insert_system_log!(&mut *tx, "user.unbanned", Some(user_id), &json!({}), now).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Sets the role (`user`, `moderator`, `admin`). Returns false when there is no such user.
+    pub async fn set_role(&self, user_id: i64, role: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let changed = sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
+                .bind(user_id)
+                .bind(role)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if changed == 0 {
+                return Ok(false);
+            }
+            insert_system_log!(&mut *tx, "user.role_changed", Some(user_id), &json!({ "role": role }), now).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+}
