@@ -137,10 +137,12 @@ impl Config {
             figment = figment.merge(Toml::file_exact(file));
         }
         // TANIS_CONFIG names the file, TANIS_LOG the log filter and TANIS_TEST_* belongs to the test
-        // harness: none of them are settings.
-        let env = Env::prefixed("TANIS_")
-            .filter(|k| k != "config" && k != "log" && !k.as_str().starts_with("test_"))
-            .split("__");
+        // harness: none of them are settings. Keys are lower-cased so errors name them as the TOML does.
+        let env = Env::prefixed("TANIS_").filter_map(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            let ignored = key == "config" || key == "log" || key.starts_with("test_");
+            (!ignored).then(|| key.replace("__", ".").into())
+        });
         let config: Config = figment.merge(env).extract().map_err(Box::new)?;
         config.validate()?;
         Ok(config)
@@ -260,7 +262,7 @@ mod tests {
 
             jail.set_env("TANIS_LISTEN", "not-an-address");
             let err = Config::load(None).unwrap_err().to_string();
-            assert!(err.contains("listen"), "{err}");
+            assert!(err.to_lowercase().contains("listen"), "{err}");
             Ok(())
         });
     }

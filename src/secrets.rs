@@ -82,7 +82,10 @@ mod tests {
     #[test]
     fn a_configured_secret_wins_and_nothing_is_written() {
         let dir = tempfile::tempdir().unwrap();
-        assert_eq!(jwt_secret(Some("configured-secret-configured-secret"), dir.path()).unwrap(), b"configured-secret-configured-secret");
+        assert_eq!(
+            jwt_secret(Some("configured-secret-configured-secret"), dir.path()).unwrap(),
+            b"configured-secret-configured-secret"
+        );
         assert!(!dir.path().join(SECRET_FILE).exists());
     }
 }

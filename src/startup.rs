@@ -49,9 +49,9 @@ impl Application {
         let jwt = JwtKeys::new(&secret, TimeDelta::seconds(auth.access_token_ttl_secs as i64));
         let accounts =
             Arc::new(Accounts::new(store.clone(), hasher, jwt, clock, config.auth.clone(), config.quotas.clone()));
-        let listener =
-            TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-        let state = AppState { accounts, store: store.clone(), config: Arc::new(config), metrics: telemetry::metrics_handle() };
+        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let state =
+            AppState { accounts, store: store.clone(), config: Arc::new(config), metrics: telemetry::metrics_handle() };
         Ok(Self { listener, router: api::router(state), store, shutdown: CancellationToken::new() })
     }
 
@@ -85,6 +85,9 @@ impl Application {
 
 /// Connects to the configured database and applies its migrations.
 pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+    if config.database_url.is_none() {
+        secrets::ensure_data_dir(&config.data_dir)?;
+    }
     let url = config.effective_database_url();
     let store = Store::connect(&url).await.with_context(|| format!("opening database {}", redact(&url)))?;
     store.migrate().await.context("applying migrations")?;

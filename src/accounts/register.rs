@@ -105,8 +105,14 @@ impl Accounts {
             }
         }
         for _ in 0..FREE_TAG_ATTEMPTS {
-            let taken: HashSet<u16> =
-                self.store.tags_in_use(&alias.key()).await?.iter().filter_map(|t| Tag::parse(t)).map(Tag::index).collect();
+            let taken: HashSet<u16> = self
+                .store
+                .tags_in_use(&alias.key())
+                .await?
+                .iter()
+                .filter_map(|t| Tag::parse(t))
+                .map(Tag::index)
+                .collect();
             let free: Vec<u16> = (0..TAG_SPACE).filter(|n| !taken.contains(n)).collect();
             let Some(&index) = free.choose(&mut rand::rng()) else {
                 return Err(AccountError::AliasExhausted);

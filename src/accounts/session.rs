@@ -72,7 +72,12 @@ impl Accounts {
     }
 
     /// Until when logins for this phone or from this address are refused, if they are.
-    async fn lockout(&self, phone: &Phone, ip: &str, now: DateTime<Utc>) -> Result<Option<DateTime<Utc>>, AccountError> {
+    async fn lockout(
+        &self,
+        phone: &Phone,
+        ip: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, AccountError> {
         let window = TimeDelta::seconds(self.auth.login_window_secs as i64);
         let since = now - window;
         let (phone_limit, ip_limit) = (self.auth.max_failures_per_phone, self.auth.max_failures_per_ip);
@@ -114,7 +119,12 @@ impl Accounts {
         Ok(())
     }
 
-    async fn reuse_detected(&self, family_id: &str, user_id: i64, now: DateTime<Utc>) -> Result<AccountError, AccountError> {
+    async fn reuse_detected(
+        &self,
+        family_id: &str,
+        user_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<AccountError, AccountError> {
         let revoked = self.store.revoke_token_family(family_id, now).await?;
         tracing::warn!(user_id, revoked, "refresh token reuse: token family revoked");
         self.store.log_event("auth.refresh_token_reused", Some(user_id), &json!({ "revoked": revoked }), now).await?;
@@ -123,7 +133,11 @@ impl Accounts {
     }
 
     /// Opens a new token family for a fresh login or registration.
-    pub(super) async fn start_session(&self, user: &UserRow, client: &ClientInfo) -> Result<IssuedTokens, AccountError> {
+    pub(super) async fn start_session(
+        &self,
+        user: &UserRow,
+        client: &ClientInfo,
+    ) -> Result<IssuedTokens, AccountError> {
         let now = self.clock.now();
         let (token, new) = self.new_refresh_token(user, Uuid::new_v4().to_string(), client, now);
         self.store.insert_refresh_token(&new, now).await?;
@@ -148,7 +162,13 @@ impl Accounts {
         (token, new)
     }
 
-    fn tokens_for(&self, user: &UserRow, refresh: RefreshToken, refresh_expires_at: DateTime<Utc>, now: DateTime<Utc>) -> IssuedTokens {
+    fn tokens_for(
+        &self,
+        user: &UserRow,
+        refresh: RefreshToken,
+        refresh_expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> IssuedTokens {
         let (access_token, access_expires_at) = self.jwt.issue(user.id, &user.role, now);
         IssuedTokens { access_token, access_expires_at, refresh_token: refresh, refresh_expires_at }
     }

@@ -208,8 +208,11 @@ async fn refresh(
     client: ClientInfo,
     AppJson(req): AppJson<RefreshRequest>,
 ) -> Result<AppJson<TokenPair>, ApiError> {
-    let tokens =
-        state.accounts.refresh(RefreshToken::presented(req.refresh_token), &client).await.map_err(|e| state.api_error(e))?;
+    let tokens = state
+        .accounts
+        .refresh(RefreshToken::presented(req.refresh_token), &client)
+        .await
+        .map_err(|e| state.api_error(e))?;
     Ok(AppJson(tokens.into()))
 }
 

@@ -31,7 +31,8 @@ impl FromRequestParts<AppState> for AuthUser {
             TokenError::Expired => ApiError::new(ErrorCode::TokenExpired, "the access token has expired; refresh it"),
             TokenError::Invalid => ApiError::new(ErrorCode::InvalidToken, "the access token is not valid"),
         })?;
-        let id = claims.sub.parse().map_err(|_| ApiError::new(ErrorCode::InvalidToken, "the access token is not valid"))?;
+        let id =
+            claims.sub.parse().map_err(|_| ApiError::new(ErrorCode::InvalidToken, "the access token is not valid"))?;
         Ok(Self { id, role: claims.role })
     }
 }
@@ -49,7 +50,9 @@ impl FromRequestParts<AppState> for ClientInfo {
         let forwarded = state
             .config
             .trust_forwarded_for
-            .then(|| parts.headers.get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next().map(|s| s.trim().to_owned()))
+            .then(|| {
+                parts.headers.get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next().map(|s| s.trim().to_owned())
+            })
             .flatten()
             .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
         let ip = forwarded.or(peer).unwrap_or_else(|| "unknown".into());

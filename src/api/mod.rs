@@ -59,10 +59,8 @@ impl Modify for BearerAuth {
 
 /// The complete HTTP application.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
-        .merge(accounts::router())
-        .merge(ops::router())
-        .split_for_parts();
+    let (api, openapi) =
+        OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(accounts::router()).merge(ops::router()).split_for_parts();
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {

@@ -37,7 +37,8 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError>
     responses((status = 200, body = String), (status = 401, body = ErrorBody)))]
 async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<String, ApiError> {
     if let Some(expected) = &state.config.metrics_token {
-        let presented = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+        let presented =
+            headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), expected.as_bytes())) {
             return Err(ApiError::new(ErrorCode::InvalidToken, "metrics need the configured bearer token"));
         }

@@ -5,8 +5,20 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Names strangers could mistake for staff. Compared after lower-casing and dropping digits and
 /// underscores, so `Admin_1` and `moderator99` are refused too.
-const RESERVED: &[&str] =
-    &["admin", "administrator", "moderator", "mod", "tanis", "system", "support", "staff", "official", "root", "yonetici", "destek"];
+const RESERVED: &[&str] = &[
+    "admin",
+    "administrator",
+    "moderator",
+    "mod",
+    "tanis",
+    "system",
+    "support",
+    "staff",
+    "official",
+    "root",
+    "yonetici",
+    "destek",
+];
 
 /// The public name, NFKC-normalised: 3–20 Unicode letters, digits or underscores.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -19,7 +19,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use login_attempts::{LoginAttempt, LoginOutcome};
-pub use models::{NewRefreshToken, NewUser, RefreshTokenRow, Referrer, UserRow};
+pub use models::{NewRefreshToken, NewUser, Referrer, RefreshTokenRow, UserRow};
 pub use system_logs::SystemLogRow;
 pub use tokens::Rotation;
 

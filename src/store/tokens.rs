@@ -77,7 +77,12 @@ impl Store {
     /// Revokes every token of the family that is not revoked yet; returns how many were.
     pub async fn revoke_token_family(&self, family_id: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let query = "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL";
-        let done = on_pool!(self, |pool| sqlx::query(query).bind(family_id).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
+        let done = on_pool!(self, |pool| sqlx::query(query)
+            .bind(family_id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(done)
     }
 }

@@ -124,13 +124,25 @@ impl Store {
         let query = "UPDATE users SET location_lat = $2, location_lon = $3, location_updated_at = $4 WHERE id = $1";
         let (lat, lon) = location.unzip();
         let updated_at = location.map(|_| now);
-        on_pool!(self, |pool| sqlx::query(query).bind(user_id).bind(lat).bind(lon).bind(updated_at).execute(pool).await.map(|r| r.rows_affected()))?;
+        on_pool!(self, |pool| sqlx::query(query)
+            .bind(user_id)
+            .bind(lat)
+            .bind(lon)
+            .bind(updated_at)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
     pub async fn touch_last_active(&self, user_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         let query = "UPDATE users SET last_active = $2 WHERE id = $1";
-        on_pool!(self, |pool| sqlx::query(query).bind(user_id).bind(now).execute(pool).await.map(|r| r.rows_affected()))?;
+        on_pool!(self, |pool| sqlx::query(query)
+            .bind(user_id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(())
     }
 
@@ -139,13 +151,14 @@ impl Store {
     pub async fn ban_user(&self, user_id: i64, reason: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let banned = sqlx::query("UPDATE users SET is_banned = TRUE, ban_reason = $2, banned_at = $3 WHERE id = $1")
-                .bind(user_id)
-                .bind(reason)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            let banned =
+                sqlx::query("UPDATE users SET is_banned = TRUE, ban_reason = $2, banned_at = $3 WHERE id = $1")
+                    .bind(user_id)
+                    .bind(reason)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
             if banned == 0 {
                 return Ok(false);
             }

@@ -1,0 +1,128 @@
+//! The real `tanis` binary, as an operator runs it.
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+use tokio::sync::mpsc::UnboundedReceiver;
+
+use crate::helpers::{Backend, fresh_database_url, new_phone, registration};
+use crate::on_both_stores;
+
+on_both_stores!(serve_runs_with_no_setup_keeps_phones_out_of_logs_and_stops_on_sigterm);
+
+fn tanis(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tanis"));
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TANIS_LISTEN", "127.0.0.1:0")
+        .env("TANIS_AUTH__BCRYPT_COST", "4")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    command
+}
+
+/// Streams the child's log lines into a channel; reading continuously means the server never blocks
+/// on a full pipe, and the channel closes when the process exits.
+fn log_lines(child: &mut Child) -> UnboundedReceiver<String> {
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            let _ = tx.send(line);
+        }
+    });
+    rx
+}
+
+/// Reads log lines until the listening line and returns the address it names.
+async fn wait_until_listening(logs: &mut UnboundedReceiver<String>, seen: &mut Vec<String>) -> String {
+    tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = logs.recv().await {
+            seen.push(line.clone());
+            if line.contains("tanis is listening")
+                && let Some(rest) = line.split("address=").nth(1)
+            {
+                return rest.split_whitespace().next().unwrap().to_owned();
+            }
+        }
+        panic!("the server exited before listening: {seen:#?}");
+    })
+    .await
+    .expect("the server starts listening")
+}
+
+async fn serve_runs_with_no_setup_keeps_phones_out_of_logs_and_stops_on_sigterm(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = tanis(dir.path());
+    command.arg("serve");
+    if backend == Backend::Postgres {
+        command.env("TANIS_DATABASE_URL", fresh_database_url(backend, dir.path()).await);
+    }
+    let mut child = command.spawn().unwrap();
+    let mut logs = log_lines(&mut child);
+    let mut log = Vec::new();
+    let address = wait_until_listening(&mut logs, &mut log).await;
+
+    let client = reqwest::Client::new();
+    assert_eq!(client.get(format!("http://{address}/readyz")).send().await.unwrap().status(), StatusCode::OK);
+    let phone = new_phone();
+    let registered =
+        client.post(format!("http://{address}/v1/auth/register")).json(&registration(&phone, "kediadam")).send();
+    assert_eq!(registered.await.unwrap().status(), StatusCode::CREATED);
+
+    let data = dir.path().join("data");
+    let secret_mode = std::fs::metadata(data.join("jwt_secret")).unwrap().permissions().mode();
+    assert_eq!(secret_mode & 0o777, 0o600, "the generated secret is owner-only");
+    assert_eq!(std::fs::metadata(&data).unwrap().permissions().mode() & 0o777, 0o700);
+    assert_eq!(data.join("tanis.db").exists(), backend == Backend::Sqlite, "SQLite file only when no database_url");
+
+    let pid = child.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let status =
+        tokio::time::timeout(Duration::from_secs(15), child.wait()).await.expect("exits after SIGTERM").unwrap();
+    assert!(status.success(), "{status}");
+
+    while let Some(line) = logs.recv().await {
+        log.push(line);
+    }
+    let all = log.join("\n");
+    assert!(all.contains("data_dir="), "it says where its data lives: {all}");
+    assert!(all.contains("stopped"), "{all}");
+    assert!(!all.contains(&phone[3..]), "no phone number in the logs");
+}
+
+#[tokio::test]
+async fn migrate_creates_the_schema_and_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tanis(dir.path()).arg("migrate").env("TANIS_DATA_DIR", "state").output().await.unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(dir.path().join("state/tanis.db").exists());
+}
+
+#[tokio::test]
+async fn production_mode_refuses_a_generated_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tanis(dir.path()).arg("serve").env("TANIS_PRODUCTION", "true").output().await.unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("auth.jwt_secret"), "{stderr}");
+    assert!(!dir.path().join("data").exists(), "nothing is created before the configuration is accepted");
+}
+
+#[tokio::test]
+async fn a_bad_configuration_value_is_refused_naming_its_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tanis(dir.path()).arg("serve").env("TANIS_AUTH__BCRYPT_COST", "twelve").output().await.unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.to_lowercase().contains("bcrypt_cost"), "{stderr}");
+}

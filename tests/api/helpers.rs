@@ -1,0 +1,232 @@
+//! Spawning the app and talking to it: typed helpers so tests read as sentences.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use chrono::{DateTime, Utc};
+use reqwest::{RequestBuilder, Response, StatusCode};
+use serde_json::{Value, json};
+use sqlx::{AssertSqlSafe, Connection};
+use tanis::clock::ManualClock;
+use tanis::config::Config;
+use tanis::startup::Application;
+use tanis::store::Store;
+use tempfile::TempDir;
+use tokio_util::sync::CancellationToken;
+
+pub const PASSWORD: &str = "kedi-sever-42";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Generates `sqlite::<name>` and `postgres::<name>` tests from `async fn <name>(backend: Backend)`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::helpers::Backend::Sqlite).await } )*
+        }
+        mod postgres {
+            $( #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+               async fn $name() { super::$name($crate::helpers::Backend::Postgres).await } )*
+        }
+    };
+}
+
+/// A fresh database for one test: a SQLite file in `dir`, or a new database on the test PostgreSQL.
+pub async fn fresh_database_url(backend: Backend, dir: &std::path::Path) -> String {
+    match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.join("tanis.db").display()),
+        Backend::Postgres => {
+            let admin = std::env::var("TANIS_TEST_POSTGRES_URL").expect(
+                "TANIS_TEST_POSTGRES_URL is not set: run the suite with scripts/test, which starts a throwaway PostgreSQL",
+            );
+            let name = format!("tanis_test_{}", uuid::Uuid::new_v4().simple());
+            let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to the test PostgreSQL");
+            sqlx::raw_sql(AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+            let (base, _) = admin.rsplit_once('/').expect("the admin URL names a database");
+            format!("{base}/{name}")
+        }
+    }
+}
+
+pub struct TestApp {
+    pub backend: Backend,
+    /// `http://127.0.0.1:<port>`
+    pub address: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub clock: Arc<ManualClock>,
+    pub config: Config,
+    pub database_url: String,
+    shutdown: CancellationToken,
+    _dir: TempDir,
+}
+
+pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database_url(backend, dir.path()).await;
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().join("data"),
+        database_url: Some(database_url.clone()),
+        trust_forwarded_for: true,
+        ..Config::default()
+    };
+    // The cheapest bcrypt cost: the tests are about rules, not about hashing speed.
+    config.auth.bcrypt_cost = 4;
+    tweak(&mut config);
+    let clock = ManualClock::new(start_time());
+    let app = Application::build_with_clock(config.clone(), clock.clone()).await.expect("the app builds");
+    let address = format!("http://{}", app.local_addr());
+    let store = app.store();
+    let shutdown = app.shutdown_token();
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        backend,
+        address,
+        client: reqwest::Client::new(),
+        store,
+        clock,
+        config,
+        database_url,
+        shutdown,
+        _dir: dir,
+    }
+}
+
+/// A fixed, unremarkable start for the manual clock.
+pub fn start_time() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-11-21T09:30:00Z").unwrap().with_timezone(&Utc)
+}
+
+/// A distinct valid Turkish mobile number per call.
+pub fn new_phone() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(1_000_000);
+    format!("+90532{:07}", NEXT.fetch_add(1, Ordering::Relaxed))
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.shutdown.cancel();
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub fn post(&self, path: &str) -> RequestBuilder {
+        self.client.post(self.url(path))
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> Response {
+        self.post(path).json(body).send().await.unwrap()
+    }
+
+    pub async fn register_body(&self, body: &Value) -> Response {
+        self.post_json("/v1/auth/register", body).await
+    }
+
+    /// Registers `phone` as `alias` and returns the session JSON; panics unless it is 201.
+    pub async fn register(&self, phone: &str, alias: &str) -> Value {
+        let response = self.register_body(&registration(phone, alias)).await;
+        assert_eq!(response.status(), StatusCode::CREATED, "{}", response.text().await.unwrap());
+        response.json().await.unwrap()
+    }
+
+    pub async fn login(&self, phone: &str, password: &str) -> Response {
+        self.post_json("/v1/auth/login", &json!({ "phone": phone, "password": password })).await
+    }
+
+    /// A login from a given client address (the test app trusts X-Forwarded-For).
+    pub async fn login_from(&self, ip: &str, phone: &str, password: &str) -> Response {
+        let body = json!({ "phone": phone, "password": password });
+        self.post("/v1/auth/login").header("x-forwarded-for", ip).json(&body).send().await.unwrap()
+    }
+
+    pub async fn refresh(&self, refresh_token: &str) -> Response {
+        self.post_json("/v1/auth/refresh", &json!({ "refresh_token": refresh_token })).await
+    }
+
+    pub async fn logout(&self, refresh_token: &str) -> Response {
+        self.post_json("/v1/auth/logout", &json!({ "refresh_token": refresh_token })).await
+    }
+
+    pub async fn get_me(&self, access_token: &str) -> Response {
+        self.client.get(self.url("/v1/me")).bearer_auth(access_token).send().await.unwrap()
+    }
+
+    pub async fn patch_me(&self, access_token: &str, body: &Value) -> Response {
+        self.client.patch(self.url("/v1/me")).bearer_auth(access_token).json(body).send().await.unwrap()
+    }
+
+    /// Runs one SQL statement directly on the app's database (to arrange rare states or inspect rows).
+    pub async fn execute(&self, sql: String) {
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.database_url).await.unwrap();
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.database_url).await.unwrap();
+                sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut conn).await.unwrap();
+            }
+        }
+    }
+
+    /// One integer from a query, e.g. a COUNT(*).
+    pub async fn count(&self, sql: &str) -> i64 {
+        let sql = AssertSqlSafe(sql.to_owned());
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.database_url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.database_url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+            }
+        }
+    }
+
+    /// The app's current (manual) time.
+    pub fn now(&self) -> DateTime<Utc> {
+        tanis::clock::Clock::now(&*self.clock)
+    }
+
+    /// The user id behind a phone number.
+    pub async fn user_id(&self, phone: &str) -> i64 {
+        self.store.user_by_phone(phone).await.unwrap().expect("the user exists").id
+    }
+}
+
+/// A complete, valid registration body.
+pub fn registration(phone: &str, alias: &str) -> Value {
+    json!({ "phone": phone, "password": PASSWORD, "alias": alias, "accept_privacy_notice": true })
+}
+
+/// Asserts the response is our error shape with this status and code; returns the message.
+pub async fn assert_error(response: Response, status: StatusCode, code: &str) -> String {
+    assert_eq!(response.status(), status, "expected {code}");
+    let body: Value = response.json().await.expect("error bodies are JSON");
+    assert_eq!(body["error"]["code"], code, "{body}");
+    let keys: Vec<&String> = body["error"].as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["code", "message"], "the error shape has exactly code and message");
+    body["error"]["message"].as_str().unwrap().to_owned()
+}
+
+/// Session JSON → (access token, refresh token).
+pub fn tokens(session: &Value) -> (String, String) {
+    let t = if session.get("tokens").is_some() { &session["tokens"] } else { session };
+    (t["access_token"].as_str().unwrap().to_owned(), t["refresh_token"].as_str().unwrap().to_owned())
+}

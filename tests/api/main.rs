@@ -1,0 +1,13 @@
+//! The one integration-test binary: the real application on port 0 over real sockets, with a fresh
+//! SQLite file or a fresh PostgreSQL database per test. Every scenario runs on both stores.
+
+mod helpers;
+
+mod binary;
+mod errors;
+mod login;
+mod me;
+mod ops;
+mod register;
+mod store_conformance;
+mod tokens;

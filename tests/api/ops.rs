@@ -1,0 +1,92 @@
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tanis::startup::Application;
+
+use crate::helpers::{Backend, assert_error, fresh_database_url, new_phone, spawn_app, spawn_app_with};
+use crate::on_both_stores;
+
+on_both_stores!(
+    health_and_readiness_answer_and_readiness_follows_the_database,
+    metrics_count_requests_and_can_require_a_token,
+    the_openapi_document_lists_every_rest_endpoint_and_the_docs_ui_is_self_contained,
+    cancelling_the_shutdown_token_stops_the_server_cleanly,
+);
+
+async fn health_and_readiness_answer_and_readiness_follows_the_database(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let get = |path: &'static str| app.client.get(app.url(path)).send();
+    assert_eq!(get("/healthz").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(get("/readyz").await.unwrap().status(), StatusCode::OK);
+
+    app.store.close().await;
+    assert_error(get("/readyz").await.unwrap(), StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+    assert_eq!(get("/healthz").await.unwrap().status(), StatusCode::OK, "the process is still up");
+}
+
+async fn metrics_count_requests_and_can_require_a_token(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.register(&new_phone(), "kediadam").await;
+    let text = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(text.contains("tanis_http_requests_total"), "{text}");
+    assert!(text.contains("route=\"/v1/auth/register\""), "requests are labelled by route template");
+    assert!(text.contains("tanis_registrations_total"));
+
+    let guarded = spawn_app_with(backend, |c| c.metrics_token = Some("scrape-token-1234".into())).await;
+    let anonymous = guarded.client.get(guarded.url("/metrics")).send().await.unwrap();
+    assert_error(anonymous, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let wrong = guarded.client.get(guarded.url("/metrics")).bearer_auth("scrape-token-1235").send().await.unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let scraper = guarded.client.get(guarded.url("/metrics")).bearer_auth("scrape-token-1234").send().await.unwrap();
+    assert_eq!(scraper.status(), StatusCode::OK);
+}
+
+async fn the_openapi_document_lists_every_rest_endpoint_and_the_docs_ui_is_self_contained(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let paths = doc["paths"].as_object().unwrap();
+    for (path, method) in [
+        ("/v1/auth/register", "post"),
+        ("/v1/auth/login", "post"),
+        ("/v1/auth/refresh", "post"),
+        ("/v1/auth/logout", "post"),
+        ("/v1/me", "get"),
+        ("/v1/me", "patch"),
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+    ] {
+        assert!(paths.get(path).and_then(|p| p.get(method)).is_some(), "{method} {path} is documented");
+    }
+    assert!(doc["components"]["securitySchemes"]["bearer"].is_object());
+
+    let page = app.client.get(app.url("/docs/")).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK);
+    let html = page.text().await.unwrap();
+    for script in html.split("src=\"").skip(1) {
+        assert!(!script.starts_with("http"), "docs UI loads nothing from outside: {script:.60}");
+    }
+    let bundle = app.client.get(app.url("/docs/swagger-ui-bundle.js")).send().await.unwrap();
+    assert_eq!(bundle.status(), StatusCode::OK, "the UI's assets are served from the binary");
+}
+
+async fn cancelling_the_shutdown_token_stops_the_server_cleanly(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = tanis::config::Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.path().join("data"),
+        database_url: Some(fresh_database_url(backend, dir.path()).await),
+        ..Default::default()
+    };
+    config.auth.bcrypt_cost = 4;
+    let app = Application::build(config).await.unwrap();
+    let address = format!("http://{}/healthz", app.local_addr());
+    let token = app.shutdown_token();
+    let server = tokio::spawn(app.run_until_stopped());
+    assert_eq!(reqwest::get(&address).await.unwrap().status(), StatusCode::OK);
+
+    token.cancel();
+    tokio::time::timeout(Duration::from_secs(10), server).await.expect("stops promptly").unwrap().unwrap();
+    assert!(reqwest::get(&address).await.is_err(), "nothing listens any more");
+}

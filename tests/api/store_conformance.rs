@@ -1,0 +1,213 @@
+//! The two stores must agree: same schema, same answers to the same calls. The scenario runs on a
+//! fresh SQLite file and a fresh PostgreSQL database and the results are compared value by value.
+
+use chrono::TimeDelta;
+use sqlx::{AssertSqlSafe, Connection};
+use tanis::store::{LoginAttempt, LoginOutcome, NewRefreshToken, NewUser, Referrer, Rotation, Store, StoreError};
+
+use crate::helpers::{Backend, fresh_database_url, start_time};
+use crate::on_both_stores;
+
+on_both_stores!(
+    unique_rules_come_back_as_conflicts_and_store_nothing,
+    rotation_consumes_a_token_once,
+    foreign_keys_are_enforced,
+    failures_come_back_newest_first_within_the_window_and_limit,
+);
+
+async fn open(backend: Backend, dir: &std::path::Path) -> (Store, String) {
+    let url = fresh_database_url(backend, dir).await;
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    (store, url)
+}
+
+fn new_user(phone: &str, alias: &str, tag: &str, code: &str) -> NewUser {
+    NewUser {
+        phone_number: phone.into(),
+        password_hash: "$2b$04$hash".into(),
+        alias: alias.into(),
+        alias_key: alias.to_lowercase(),
+        tag: tag.into(),
+        referral_code: code.into(),
+        daily_chat_balance: 10,
+        daily_video_balance: 3,
+        privacy_notice_version: "2026-11-01".into(),
+        referrer: None,
+        now: start_time(),
+    }
+}
+
+fn token(user_id: i64, family: &str, hash: u8) -> NewRefreshToken {
+    NewRefreshToken {
+        user_id,
+        family_id: family.into(),
+        token_hash: vec![hash; 32],
+        expires_at: start_time() + TimeDelta::days(30),
+        user_agent: Some("test".into()),
+    }
+}
+
+/// Everything observable after a fixed sequence of store calls, as text to compare.
+async fn scenario(store: &Store) -> Vec<String> {
+    let t0 = start_time();
+    let mut seen = Vec::new();
+    let inviter = store.insert_user(&new_user("+905320000001", "Davetci", "0001", "AAAA2222")).await.unwrap();
+    seen.push(format!("{inviter:?}"));
+    let referrer = store.referrer_by_code("AAAA2222").await.unwrap().unwrap();
+    assert_eq!(referrer, Referrer { id: inviter.id, phone_number: "+905320000001".into() });
+    let mut invited = new_user("+905320000002", "davetli", "0002", "BBBB3333");
+    invited.referrer = Some(referrer);
+    let invited = store.insert_user(&invited).await.unwrap();
+    seen.push(format!("{invited:?}"));
+
+    store.update_alias(invited.id, "YeniAd", "yeniad", "0420", t0 + TimeDelta::seconds(1)).await.unwrap();
+    store.update_location(invited.id, Some((41.0082, 28.9784)), t0 + TimeDelta::seconds(2)).await.unwrap();
+    store.ban_user(inviter.id, "spam", t0 + TimeDelta::seconds(3)).await.unwrap();
+    seen.push(format!("{:?}", store.user_by_id(invited.id).await.unwrap()));
+    seen.push(format!("{:?}", store.user_by_phone("+905320000001").await.unwrap()));
+    seen.push(format!("{:?}", store.tags_in_use("yeniad").await.unwrap()));
+
+    store.insert_refresh_token(&token(invited.id, "fam", 1), t0).await.unwrap();
+    let row = store.refresh_token_by_hash(&[1; 32]).await.unwrap().unwrap();
+    seen.push(format!("{:?}", store.rotate_refresh_token(row.id, &token(invited.id, "fam", 2), t0).await.unwrap()));
+    seen.push(format!("{:?}", store.refresh_token_by_hash(&[1; 32]).await.unwrap()));
+    seen.push(format!("{:?}", store.revoke_token_family("fam", t0).await.unwrap()));
+
+    for (i, outcome) in
+        [LoginOutcome::BadCredentials, LoginOutcome::Success, LoginOutcome::BadCredentials].into_iter().enumerate()
+    {
+        let attempt = LoginAttempt {
+            phone_number: "+905320000002",
+            user_id: Some(invited.id),
+            ip: "203.0.113.1",
+            user_agent: None,
+            outcome,
+            now: t0 + TimeDelta::seconds(i as i64),
+        };
+        store.record_login_attempt(&attempt).await.unwrap();
+    }
+    seen.push(format!(
+        "{:?}",
+        store.recent_failures_for_phone("+905320000002", t0 - TimeDelta::hours(1), 10).await.unwrap()
+    ));
+    seen.push(format!("{:?}", store.system_logs_for_user(inviter.id, 10).await.unwrap()));
+    seen
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_stores_give_identical_results_for_the_same_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let (sqlite, _) = open(Backend::Sqlite, dir.path()).await;
+    let (postgres, _) = open(Backend::Postgres, dir.path()).await;
+    let (a, b) = (scenario(&sqlite).await, scenario(&postgres).await);
+    for (step, (on_sqlite, on_postgres)) in a.iter().zip(&b).enumerate() {
+        assert_eq!(on_sqlite, on_postgres, "step {step} differs between SQLite and PostgreSQL");
+    }
+    assert_eq!(a.len(), b.len());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_migrations_define_the_same_tables_and_columns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, sqlite_url) = open(Backend::Sqlite, dir.path()).await;
+    let (_, postgres_url) = open(Backend::Postgres, dir.path()).await;
+
+    let mut sqlite = sqlx::SqliteConnection::connect(&sqlite_url).await.unwrap();
+    let mut on_sqlite: Vec<(String, String)> = sqlx::query_as(
+        "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'",
+    )
+    .fetch_all(&mut sqlite)
+    .await
+    .unwrap();
+    let mut postgres = sqlx::PgConnection::connect(&postgres_url).await.unwrap();
+    let mut on_postgres: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns \
+         WHERE table_schema = 'public' AND table_name NOT LIKE '\\_sqlx%'"
+            .to_owned(),
+    ))
+    .fetch_all(&mut postgres)
+    .await
+    .unwrap();
+    on_sqlite.sort();
+    on_postgres.sort();
+    assert_eq!(on_sqlite, on_postgres);
+    for table in [
+        "users",
+        "subscriptions",
+        "matches",
+        "messages",
+        "message_logs",
+        "claims",
+        "blocks",
+        "reports",
+        "ads",
+        "notifications",
+        "referrals",
+        "system_logs",
+        "refresh_tokens",
+        "login_attempts",
+        "devices",
+    ] {
+        assert!(on_sqlite.iter().any(|(t, _)| t == table), "table {table} exists");
+    }
+}
+
+async fn unique_rules_come_back_as_conflicts_and_store_nothing(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(backend, dir.path()).await;
+    store.insert_user(&new_user("+905320000001", "kedi", "0001", "AAAA2222")).await.unwrap();
+
+    let same_phone = store.insert_user(&new_user("+905320000001", "baska", "0002", "BBBB3333")).await;
+    assert!(matches!(same_phone, Err(StoreError::Conflict)), "{same_phone:?}");
+    let same_handle = store.insert_user(&new_user("+905320000002", "KEDI", "0001", "CCCC4444")).await;
+    assert!(matches!(same_handle, Err(StoreError::Conflict)), "alias#tag is unique whatever the case");
+    // A referral row that fails rolls back the user it belonged to.
+    let mut twice = new_user("+905320000004", "dort", "0004", "EEEE6666");
+    twice.referrer = Some(Referrer { id: 1, phone_number: "+905320000004".into() });
+    assert!(store.insert_user(&twice).await.is_err(), "self-referral violates the referral check");
+    assert!(!store.phone_exists("+905320000004").await.unwrap(), "nothing of it was stored");
+}
+
+async fn rotation_consumes_a_token_once(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(backend, dir.path()).await;
+    let user = store.insert_user(&new_user("+905320000001", "kedi", "0001", "AAAA2222")).await.unwrap();
+    store.insert_refresh_token(&token(user.id, "fam", 1), start_time()).await.unwrap();
+    let row = store.refresh_token_by_hash(&[1; 32]).await.unwrap().unwrap();
+
+    let first = store.rotate_refresh_token(row.id, &token(user.id, "fam", 2), start_time()).await.unwrap();
+    let second = store.rotate_refresh_token(row.id, &token(user.id, "fam", 3), start_time()).await.unwrap();
+    assert_eq!((first, second), (Rotation::Rotated, Rotation::AlreadyConsumed));
+    assert!(store.refresh_token_by_hash(&[3; 32]).await.unwrap().is_none(), "a refused rotation stores no successor");
+}
+
+async fn foreign_keys_are_enforced(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(backend, dir.path()).await;
+    assert!(store.insert_refresh_token(&token(999, "fam", 1), start_time()).await.is_err());
+}
+
+async fn failures_come_back_newest_first_within_the_window_and_limit(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(backend, dir.path()).await;
+    let t0 = start_time();
+    for minute in 0..6 {
+        let attempt = LoginAttempt {
+            phone_number: "+905320000009",
+            user_id: None,
+            ip: "203.0.113.1",
+            user_agent: None,
+            outcome: LoginOutcome::BadCredentials,
+            now: t0 + TimeDelta::minutes(minute),
+        };
+        store.record_login_attempt(&attempt).await.unwrap();
+    }
+    let since = t0 + TimeDelta::minutes(1);
+    let phone = store.recent_failures_for_phone("+905320000009", since, 3).await.unwrap();
+    let minutes = |v: &[chrono::DateTime<chrono::Utc>]| v.iter().map(|t| (*t - t0).num_minutes()).collect::<Vec<_>>();
+    assert_eq!(minutes(&phone), [5, 4, 3]);
+    let ip = store.recent_failures_for_ip("203.0.113.1", since, 10).await.unwrap();
+    assert_eq!(minutes(&ip), [5, 4, 3, 2], "the window start itself is outside");
+}
