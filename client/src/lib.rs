@@ -1,0 +1,1 @@
+//! tanis reference client.
