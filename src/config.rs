@@ -32,6 +32,8 @@ pub struct Config {
     pub metrics_token: Option<String>,
     pub auth: AuthConfig,
     pub quotas: QuotaConfig,
+    pub hub: HubConfig,
+    pub matching: MatchingConfig,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -71,6 +73,48 @@ pub struct QuotaConfig {
     pub free_video_daily: u32,
     pub premium_text_daily: u32,
     pub premium_video_daily: u32,
+    /// Daily units come back at midnight in this IANA zone.
+    pub timezone: String,
+}
+
+/// The WebSocket hub: per-connection limits and the node's connection cap.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HubConfig {
+    /// Sockets this node accepts at once; one more is closed with 4013.
+    pub max_connections: usize,
+    /// Largest WebSocket message read (a frame with a 16 KiB ciphertext in base64 fits with room).
+    pub max_frame_bytes: usize,
+    /// Largest decoded ciphertext of one message.
+    pub max_message_bytes: usize,
+    /// Frames waiting to be written to one socket; a client that lets it fill is disconnected (4008).
+    pub outbound_queue: usize,
+    /// Messages of one socket waiting for their durable write; when full, that socket's reading pauses.
+    pub max_in_flight: usize,
+    /// Sustained messages per second per user, and the burst allowed above it.
+    pub messages_per_second: u32,
+    pub message_burst: u32,
+    /// Invalid frames tolerated per minute before the socket is closed (4004).
+    pub max_protocol_errors: u32,
+    /// How often the server pings, and how long a silent socket lives.
+    pub heartbeat_interval_ms: u64,
+    pub heartbeat_timeout_ms: u64,
+    /// Per-socket WebSocket buffers: small by default so 100k idle sockets fit in memory.
+    pub read_buffer_bytes: usize,
+    pub write_buffer_bytes: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MatchingConfig {
+    /// Two people matched within this many hours are not paired again.
+    pub recent_partner_hours: u32,
+    /// A match expires this long after it was made.
+    pub match_ttl_hours: u32,
+    /// "Nearby" starts with this radius…
+    pub nearby_start_km: f64,
+    /// …and doubles every this many seconds of waiting, until anyone qualifies.
+    pub nearby_doubling_secs: u64,
 }
 
 impl Default for Config {
@@ -86,6 +130,8 @@ impl Default for Config {
             metrics_token: None,
             auth: AuthConfig::default(),
             quotas: QuotaConfig::default(),
+            hub: HubConfig::default(),
+            matching: MatchingConfig::default(),
         }
     }
 }
@@ -109,7 +155,45 @@ impl Default for AuthConfig {
 
 impl Default for QuotaConfig {
     fn default() -> Self {
-        Self { free_text_daily: 10, free_video_daily: 3, premium_text_daily: 50, premium_video_daily: 15 }
+        Self {
+            free_text_daily: 10,
+            free_video_daily: 3,
+            premium_text_daily: 50,
+            premium_video_daily: 15,
+            timezone: "Europe/Istanbul".into(),
+        }
+    }
+}
+
+impl QuotaConfig {
+    /// The configured zone; `validate` has checked that it parses.
+    pub fn zone(&self) -> chrono_tz::Tz {
+        self.timezone.parse().unwrap_or(chrono_tz::Europe::Istanbul)
+    }
+}
+
+impl Default for HubConfig {
+    fn default() -> Self {
+        Self {
+            max_connections: 100_000,
+            max_frame_bytes: 32 * 1024,
+            max_message_bytes: 16 * 1024,
+            outbound_queue: 256,
+            max_in_flight: 64,
+            messages_per_second: 10,
+            message_burst: 30,
+            max_protocol_errors: 20,
+            heartbeat_interval_ms: 20_000,
+            heartbeat_timeout_ms: 60_000,
+            read_buffer_bytes: 4 * 1024,
+            write_buffer_bytes: 4 * 1024,
+        }
+    }
+}
+
+impl Default for MatchingConfig {
+    fn default() -> Self {
+        Self { recent_partner_hours: 24, match_ttl_hours: 24, nearby_start_km: 5.0, nearby_doubling_secs: 10 }
     }
 }
 
@@ -170,6 +254,23 @@ impl Config {
             && secret.len() < 32
         {
             return Err(invalid("auth.jwt_secret", "must be at least 32 characters"));
+        }
+        if self.quotas.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(invalid("quotas.timezone", "not an IANA time zone (e.g. Europe/Istanbul)"));
+        }
+        let h = &self.hub;
+        if h.max_connections == 0 || h.outbound_queue == 0 || h.max_in_flight == 0 || h.messages_per_second == 0 {
+            return Err(invalid("hub", "max_connections, outbound_queue, max_in_flight and messages_per_second must be positive"));
+        }
+        // base64 grows data by 4/3; the frame must hold the largest ciphertext plus the JSON around it.
+        if h.max_frame_bytes < h.max_message_bytes * 4 / 3 + 512 {
+            return Err(invalid("hub.max_frame_bytes", "must hold max_message_bytes in base64 plus 512 bytes"));
+        }
+        if h.heartbeat_interval_ms == 0 || h.heartbeat_timeout_ms <= h.heartbeat_interval_ms {
+            return Err(invalid("hub.heartbeat_timeout_ms", "must be longer than hub.heartbeat_interval_ms"));
+        }
+        if self.matching.match_ttl_hours == 0 || !(self.matching.nearby_start_km > 0.0) {
+            return Err(invalid("matching", "match_ttl_hours and nearby_start_km must be positive"));
         }
         if self.max_body_bytes < 1024 {
             return Err(invalid("max_body_bytes", "must be at least 1024"));

@@ -5,6 +5,10 @@
 //! - [`startup`]: builds the whole server from a [`config::Config`] and runs it under one shutdown token.
 //! - [`cli`]: the `tanis` command line (`serve`, `migrate`).
 //! - [`api`]: the REST surface (routers, the JSON error shape, OpenAPI, health and metrics).
+//! - [`hub`]: the WebSocket hub: sessions, frame dispatch, matches, delivery, bans.
+//! - [`matching`]: the matchmaker task and the pure pairing rules.
+//! - [`relay`]: the group-commit writer that makes messages durable before they are acknowledged.
+//! - [`quota`]: daily quota policy (reset time, who can pay).
 //! - [`accounts`]: registration, login, token rotation and profile rules; the only code that touches passwords.
 //! - [`auth`]: bcrypt on a bounded blocking pool, access JWTs, the authenticated-user extractor.
 //! - [`domain`]: parsed newtypes (`Phone`, `Password`, `Alias`, `Tag`) built once at the edge.
@@ -20,6 +24,10 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod hub;
+pub mod matching;
+pub mod quota;
+pub mod relay;
 pub mod secrets;
 pub mod startup;
 pub mod store;

@@ -16,6 +16,7 @@ use crate::api::{self, AppState};
 use crate::auth::{JwtKeys, PasswordHasher};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
+use crate::hub::Hub;
 use crate::store::Store;
 use crate::{secrets, telemetry};
 
@@ -24,6 +25,7 @@ pub struct Application {
     listener: TcpListener,
     router: Router,
     store: Store,
+    hub: Hub,
     shutdown: CancellationToken,
 }
 
@@ -48,11 +50,25 @@ impl Application {
         )?;
         let jwt = JwtKeys::new(&secret, TimeDelta::seconds(auth.access_token_ttl_secs as i64));
         let accounts =
-            Arc::new(Accounts::new(store.clone(), hasher, jwt, clock, config.auth.clone(), config.quotas.clone()));
+            Arc::new(Accounts::new(store.clone(), hasher, jwt, clock.clone(), config.auth.clone(), config.quotas.clone()));
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
-        let state =
-            AppState { accounts, store: store.clone(), config: Arc::new(config), metrics: telemetry::metrics_handle() };
-        Ok(Self { listener, router: api::router(state), store, shutdown: CancellationToken::new() })
+        let shutdown = CancellationToken::new();
+        let hub = Hub::start(
+            store.clone(),
+            clock,
+            config.hub.clone(),
+            config.matching.clone(),
+            config.quotas.clone(),
+            shutdown.clone(),
+        );
+        let state = AppState {
+            accounts,
+            store: store.clone(),
+            hub: hub.clone(),
+            config: Arc::new(config),
+            metrics: telemetry::metrics_handle(),
+        };
+        Ok(Self { listener, router: api::router(state), store, hub, shutdown })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -67,6 +83,11 @@ impl Application {
         self.store.clone()
     }
 
+    /// The WebSocket hub (for operations such as bans that act on live sockets).
+    pub fn hub(&self) -> Hub {
+        self.hub.clone()
+    }
+
     /// Cancelling this token stops the server gracefully.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
@@ -74,7 +95,7 @@ impl Application {
 
     /// Serves until the shutdown token is cancelled, lets in-flight requests finish, then closes the store.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Self { listener, router, store, shutdown } = self;
+        let Self { listener, router, store, hub: _, shutdown } = self;
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, service).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
         store.close().await;

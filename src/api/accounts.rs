@@ -277,7 +277,7 @@ impl From<AliasError> for ApiError {
 
 impl AppState {
     /// Maps an account error to what the client sees; internal causes are logged, not sent.
-    pub(super) fn api_error(&self, e: AccountError) -> ApiError {
+    pub(crate) fn api_error(&self, e: AccountError) -> ApiError {
         let retry_after = e.retry_after_secs(self.accounts.now());
         let code = match &e {
             AccountError::ConsentRequired => ErrorCode::ConsentRequired,

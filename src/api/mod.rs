@@ -2,6 +2,7 @@
 //! document and its UI, and gives unknown routes and methods our JSON error shape.
 
 mod accounts;
+mod blocks;
 pub mod error;
 mod extract;
 mod ops;
@@ -23,6 +24,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::accounts::Accounts;
 use crate::config::Config;
+use crate::hub::Hub;
 use crate::store::Store;
 use error::{ApiError, ErrorCode};
 
@@ -33,6 +35,7 @@ pub use extract::AuthUser;
 pub struct AppState {
     pub accounts: Arc<Accounts>,
     pub store: Store,
+    pub hub: Hub,
     pub config: Arc<Config>,
     pub metrics: PrometheusHandle,
 }
@@ -60,7 +63,12 @@ impl Modify for BearerAuth {
 /// The complete HTTP application.
 pub fn router(state: AppState) -> Router {
     let (api, openapi) =
-        OpenApiRouter::with_openapi(ApiDoc::openapi()).merge(accounts::router()).merge(ops::router()).split_for_parts();
+        OpenApiRouter::with_openapi(ApiDoc::openapi())
+            .merge(accounts::router())
+            .merge(blocks::router())
+            .merge(ops::router())
+            .routes(utoipa_axum::routes!(crate::hub::upgrade))
+            .split_for_parts();
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {

@@ -6,7 +6,10 @@
 //! `accounts` does that over what the store returns.
 
 mod login_attempts;
+mod matches;
+mod messages;
 mod models;
+mod moderation;
 mod system_logs;
 mod tokens;
 mod users;
@@ -19,6 +22,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use login_attempts::{LoginAttempt, LoginOutcome};
+pub use matches::{CreateMatchError, MatchRow, NewMatch};
+pub use messages::{MessageRow, NewMessage, WriteOutcome};
+pub use moderation::{BlockRow, NewReport};
 pub use models::{NewRefreshToken, NewUser, Referrer, RefreshTokenRow, UserRow};
 pub use system_logs::SystemLogRow;
 pub use tokens::Rotation;

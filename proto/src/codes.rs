@@ -1,0 +1,80 @@
+//! Error codes in `error` frames and the close codes the server ends a connection with.
+
+use serde::{Deserialize, Serialize};
+
+/// Machine-readable codes of `error` frames. Add, never rename.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The text frame is not JSON.
+    MalformedJson,
+    /// JSON, but not a known frame: unknown `type`, missing or unknown field, wrong type.
+    InvalidFrame,
+    /// A binary WebSocket frame: the protocol is JSON text only.
+    BinaryNotSupported,
+    /// A field that must be base64 is not, or decodes to the wrong length.
+    InvalidBase64,
+    /// The ciphertext is larger than the limit in `hello`.
+    MessageTooLarge,
+    /// Too many messages too fast; slow down.
+    RateLimited,
+    /// No units of this kind left today; `resets_at` says when daily units return.
+    QuotaExhausted,
+    /// Already waiting in the queue.
+    AlreadyQueued,
+    /// Already in a match: leave it first.
+    AlreadyInMatch,
+    /// Not waiting in the queue.
+    NotQueued,
+    /// The match does not exist, is not yours, or is not active.
+    NotInMatch,
+    /// The reported user was never matched with you in that match.
+    NotMatched,
+    /// A field's value is out of range (e.g. report details too long).
+    InvalidField,
+    /// The account is banned.
+    Banned,
+    /// Something failed on the server; try again.
+    Internal,
+}
+
+/// WebSocket close codes the server uses (4000–4999 is the application range).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u16)]
+pub enum CloseCode {
+    /// The server is shutting down (standard "going away").
+    GoingAway = 1001,
+    /// No valid access token: missing, forged or malformed.
+    InvalidToken = 4001,
+    /// The access token has expired: refresh it and reconnect.
+    TokenExpired = 4002,
+    /// The account is banned.
+    Banned = 4003,
+    /// Too many invalid frames.
+    ProtocolAbuse = 4004,
+    /// The client did not read fast enough; its messages stay stored for `resume`.
+    SlowConsumer = 4008,
+    /// No answer to heartbeats.
+    HeartbeatTimeout = 4009,
+    /// The node has reached its connection limit; try again later.
+    Overloaded = 4013,
+}
+
+impl CloseCode {
+    pub fn code(self) -> u16 {
+        self as u16
+    }
+
+    pub fn reason(self) -> &'static str {
+        match self {
+            CloseCode::GoingAway => "server shutting down",
+            CloseCode::InvalidToken => "invalid_token",
+            CloseCode::TokenExpired => "token_expired",
+            CloseCode::Banned => "banned",
+            CloseCode::ProtocolAbuse => "protocol_abuse",
+            CloseCode::SlowConsumer => "slow_consumer",
+            CloseCode::HeartbeatTimeout => "heartbeat_timeout",
+            CloseCode::Overloaded => "overloaded",
+        }
+    }
+}

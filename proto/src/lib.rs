@@ -1,0 +1,333 @@
+//! The tanis WebSocket protocol, version 1: every frame a client may send ([`ClientFrame`]) and every frame
+//! the server sends ([`ServerFrame`]), as JSON text frames tagged by `type`. The server and the reference
+//! client both use these types, so the two cannot drift apart. docs/protocol.md describes each frame with an
+//! example and its error codes.
+//!
+//! Versioning: the protocol version is negotiated with the WebSocket subprotocol [`SUBPROTOCOL`] and
+//! repeated in `hello`. Within a version a frame's meaning never changes; fields may be added.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+mod codes;
+
+pub use codes::{CloseCode, ErrorCode};
+
+/// The protocol version this crate describes.
+pub const PROTOCOL_VERSION: u32 = 1;
+/// The WebSocket subprotocol a client offers (and the server selects).
+pub const SUBPROTOCOL: &str = "tanis.v1";
+/// Prefix of the subprotocol that carries the access token for clients that cannot set headers (browsers):
+/// `Sec-WebSocket-Protocol: tanis.v1, tanis.auth.<access token>`.
+pub const AUTH_SUBPROTOCOL_PREFIX: &str = "tanis.auth.";
+
+/// What kind of conversation a match is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MatchKind {
+    Text,
+    Video,
+}
+
+impl MatchKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MatchKind::Text => "text",
+            MatchKind::Video => "video",
+        }
+    }
+}
+
+/// Why a report is filed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReportReason {
+    Spam,
+    Harassment,
+    Nudity,
+    Hate,
+    Scam,
+    Underage,
+    Other,
+}
+
+impl ReportReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ReportReason::Spam => "spam",
+            ReportReason::Harassment => "harassment",
+            ReportReason::Nudity => "nudity",
+            ReportReason::Hate => "hate",
+            ReportReason::Scam => "scam",
+            ReportReason::Underage => "underage",
+            ReportReason::Other => "other",
+        }
+    }
+}
+
+/// Frames a client sends. `id` is the client's request id, echoed in the answer (and in any `error`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", deny_unknown_fields)]
+pub enum ClientFrame {
+    /// Join the queue for a stranger. `public_key` is this match's X25519 key (base64, 32 bytes).
+    #[serde(rename = "match.find")]
+    MatchFind {
+        #[serde(default)]
+        id: Option<String>,
+        kind: MatchKind,
+        public_key: String,
+        /// Prefer partners close to the location stored with the profile.
+        #[serde(default)]
+        nearby: bool,
+    },
+    /// Leave the queue.
+    #[serde(rename = "match.cancel")]
+    MatchCancel {
+        #[serde(default)]
+        id: Option<String>,
+    },
+    /// End the current match.
+    #[serde(rename = "match.leave")]
+    MatchLeave {
+        #[serde(default)]
+        id: Option<String>,
+        match_id: i64,
+    },
+    /// Send an end-to-end encrypted message. `client_msg_id` makes a retry idempotent.
+    #[serde(rename = "msg.send")]
+    MsgSend {
+        #[serde(default)]
+        id: Option<String>,
+        match_id: i64,
+        client_msg_id: String,
+        ciphertext: String,
+        nonce: String,
+    },
+    /// The receiver has the message with this `seq`.
+    #[serde(rename = "msg.ack")]
+    MsgAck {
+        #[serde(default)]
+        id: Option<String>,
+        match_id: i64,
+        seq: i64,
+    },
+    /// Send again every stored message of the match after `after_seq` (after a reconnect).
+    #[serde(rename = "resume")]
+    Resume {
+        #[serde(default)]
+        id: Option<String>,
+        match_id: i64,
+        after_seq: i64,
+    },
+    /// The user is typing; relayed to the peer, never stored.
+    #[serde(rename = "typing")]
+    Typing {
+        #[serde(default)]
+        id: Option<String>,
+        match_id: i64,
+    },
+    /// Block the peer of this match: ends it and never pairs the two again.
+    #[serde(rename = "block")]
+    Block {
+        #[serde(default)]
+        id: Option<String>,
+        match_id: i64,
+    },
+    /// Report the peer of this (current or past) match.
+    #[serde(rename = "report")]
+    Report {
+        #[serde(default)]
+        id: Option<String>,
+        match_id: i64,
+        reason_code: ReportReason,
+        #[serde(default)]
+        details: Option<String>,
+    },
+    /// Application-level liveness check; answered with `pong`.
+    #[serde(rename = "ping")]
+    Ping {
+        #[serde(default)]
+        id: Option<String>,
+    },
+}
+
+impl ClientFrame {
+    pub fn id(&self) -> Option<&str> {
+        match self {
+            ClientFrame::MatchFind { id, .. }
+            | ClientFrame::MatchCancel { id }
+            | ClientFrame::MatchLeave { id, .. }
+            | ClientFrame::MsgSend { id, .. }
+            | ClientFrame::MsgAck { id, .. }
+            | ClientFrame::Resume { id, .. }
+            | ClientFrame::Typing { id, .. }
+            | ClientFrame::Block { id, .. }
+            | ClientFrame::Report { id, .. }
+            | ClientFrame::Ping { id } => id.as_deref(),
+        }
+    }
+}
+
+/// Match balances: daily units reset every day, bonus units (referrals, refunds) are spent after them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Balances {
+    pub daily_text: i32,
+    pub daily_video: i32,
+    pub bonus_text: i32,
+    pub bonus_video: i32,
+}
+
+/// Limits the server enforces on this connection.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Largest decoded ciphertext accepted by `msg.send`.
+    pub max_message_bytes: usize,
+    /// Sustained `msg.send` rate per user.
+    pub messages_per_second: u32,
+    /// Largest WebSocket frame the server reads.
+    pub max_frame_bytes: usize,
+}
+
+/// The current match, as `hello` reports it after a reconnect and `match.found` announces it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MatchInfo {
+    pub match_id: i64,
+    pub kind: MatchKind,
+    /// The stranger's `alias#tag`: all a peer ever learns of the other.
+    pub peer: String,
+    /// The stranger's X25519 public key for this match (base64).
+    pub peer_public_key: String,
+    /// Whether this side starts (sends the first video offer; the initiator key direction in E2E).
+    pub initiator: bool,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Why a match ended, from the receiver's point of view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// This user left.
+    Left,
+    /// The stranger left (or blocked: a block is not revealed to the blocked side).
+    PeerLeft,
+    /// This user blocked the stranger.
+    Blocked,
+    /// The match reached its expiry time.
+    Expired,
+    /// One side was banned.
+    Banned,
+}
+
+/// Frames the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type")]
+pub enum ServerFrame {
+    /// First frame of every authenticated connection.
+    #[serde(rename = "hello")]
+    Hello {
+        protocol: u32,
+        /// This user's own `alias#tag`.
+        handle: String,
+        balances: Balances,
+        premium: bool,
+        limits: Limits,
+        server_time: DateTime<Utc>,
+        /// The match this user is in, if any (a reconnecting client resumes it).
+        active_match: Option<MatchInfo>,
+    },
+    /// `match.find` accepted: the user waits in the queue.
+    #[serde(rename = "match.queued")]
+    MatchQueued { id: Option<String>, kind: MatchKind },
+    /// `match.cancel` done, or the queue entry was dropped.
+    #[serde(rename = "match.cancelled")]
+    MatchCancelled { id: Option<String> },
+    /// Paired with a stranger. Sent to every socket of both users.
+    #[serde(rename = "match.found")]
+    MatchFound {
+        #[serde(flatten)]
+        info: MatchInfo,
+        /// Balances after this match consumed its unit.
+        balances: Balances,
+    },
+    /// The match is over; no more messages or typing for it.
+    #[serde(rename = "match.ended")]
+    MatchEnded { id: Option<String>, match_id: i64, reason: EndReason },
+    /// The message is durably stored under `seq`; safe to forget the local copy's retry state.
+    #[serde(rename = "msg.accepted")]
+    MsgAccepted { id: Option<String>, match_id: i64, client_msg_id: String, seq: i64 },
+    /// A stored message. `mine` is true when this user sent it (from another of their sockets, or on resume).
+    #[serde(rename = "msg")]
+    Msg { match_id: i64, seq: i64, ciphertext: String, nonce: String, sent_at: DateTime<Utc>, mine: bool },
+    /// The peer acknowledged the message with this `seq`.
+    #[serde(rename = "msg.delivered")]
+    MsgDelivered { match_id: i64, seq: i64 },
+    /// Every message after `after_seq` has been sent (as `msg` frames, before this one).
+    #[serde(rename = "resume.done")]
+    ResumeDone { id: Option<String>, match_id: i64, last_seq: i64 },
+    /// The peer is typing.
+    #[serde(rename = "typing")]
+    Typing { match_id: i64 },
+    /// A request without a more specific answer (`msg.ack`, `block`, `report`) succeeded.
+    #[serde(rename = "ok")]
+    Ok { id: Option<String> },
+    #[serde(rename = "pong")]
+    Pong { id: Option<String> },
+    /// A request failed; the connection stays open. `id` is the offending request's id when it was readable.
+    #[serde(rename = "error")]
+    Error {
+        id: Option<String>,
+        code: ErrorCode,
+        message: String,
+        /// For `quota_exhausted`: when the daily units come back.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        resets_at: Option<DateTime<Utc>>,
+    },
+}
+
+impl ServerFrame {
+    pub fn error(id: Option<String>, code: ErrorCode, message: impl Into<String>) -> Self {
+        ServerFrame::Error { id, code, message: message.into(), resets_at: None }
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("server frames always serialise")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_frames_are_tagged_by_type_and_the_id_is_optional() {
+        let frame: ClientFrame =
+            serde_json::from_str(r#"{"type":"match.find","kind":"video","public_key":"AAAA"}"#).unwrap();
+        assert_eq!(
+            frame,
+            ClientFrame::MatchFind { id: None, kind: MatchKind::Video, public_key: "AAAA".into(), nearby: false }
+        );
+        let frame: ClientFrame = serde_json::from_str(r#"{"type":"ping","id":"r1"}"#).unwrap();
+        assert_eq!(frame.id(), Some("r1"));
+    }
+
+    #[test]
+    fn unknown_types_and_fields_are_rejected() {
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"nope"}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"ping","extra":1}"#).is_err());
+        assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"msg.ack","match_id":1}"#).is_err());
+    }
+
+    #[test]
+    fn server_frames_round_trip() {
+        let frame = ServerFrame::MsgAccepted { id: Some("r2".into()), match_id: 7, client_msg_id: "c1".into(), seq: 3 };
+        let json = frame.to_json();
+        assert!(json.starts_with(r#"{"type":"msg.accepted""#), "{json}");
+        assert_eq!(serde_json::from_str::<ServerFrame>(&json).unwrap(), frame);
+    }
+
+    #[test]
+    fn errors_carry_their_code_as_snake_case() {
+        let json = ServerFrame::error(Some("r3".into()), ErrorCode::QuotaExhausted, "no units left").to_json();
+        assert_eq!(json, r#"{"type":"error","id":"r3","code":"quota_exhausted","message":"no units left"}"#);
+    }
+}

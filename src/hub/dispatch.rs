@@ -1,0 +1,283 @@
+//! What each client frame does. Replies to the asking socket go through [`Ctx::reply`]; frames for other
+//! sockets go through the registry. Messages are answered by the socket's acknowledger, in order, only
+//! after their batch is durably stored.
+
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, ServerFrame};
+use tokio::sync::{mpsc, oneshot};
+
+use super::Hub;
+use super::registry::{SessionHandle, encode};
+use crate::relay::WriteResult;
+use crate::store::{NewMessage, NewReport, StoreError, WriteOutcome};
+
+/// The window over which protocol errors are counted.
+const ERROR_WINDOW: Duration = Duration::from_secs(60);
+/// Longest accepted `client_msg_id` and report `details`.
+const MAX_CLIENT_MSG_ID: usize = 64;
+const MAX_REPORT_DETAILS: usize = 1000;
+/// Longest base64 nonce (24 bytes for XChaCha20 is 32 characters).
+const MAX_NONCE_B64: usize = 64;
+/// Messages sent per `resume` page read from the store.
+const RESUME_PAGE: i64 = 200;
+
+/// A message whose durable write is pending, remembered so it can be acknowledged and delivered.
+struct Pending {
+    done: oneshot::Receiver<WriteResult>,
+    request_id: Option<String>,
+    client_msg_id: String,
+    match_id: i64,
+    peer_id: i64,
+    ciphertext: String,
+    nonce: String,
+}
+
+/// One socket's state while it reads.
+pub(super) struct Ctx {
+    hub: Hub,
+    user_id: i64,
+    session: SessionHandle,
+    device: Option<String>,
+    /// To the acknowledger task. Bounded by `max_in_flight`: when full, this socket's reading pauses.
+    pending: mpsc::Sender<Pending>,
+    errors_since: Instant,
+    errors: u32,
+}
+
+impl Ctx {
+    pub(super) fn new(hub: Hub, user_id: i64, session: SessionHandle, device: Option<String>) -> Self {
+        let (pending, queue) = mpsc::channel(hub.inner.config.max_in_flight);
+        tokio::spawn(acknowledge(hub.clone(), user_id, session.clone(), queue));
+        Self { hub, user_id, session, device, pending, errors_since: Instant::now(), errors: 0 }
+    }
+
+    /// Answers this socket, waiting for room in its queue (a big `resume` paces itself to the client).
+    async fn reply(&self, frame: ServerFrame) {
+        tokio::select! {
+            _ = self.session.tx.send(encode(&frame)) => {}
+            _ = self.session.closer.token.cancelled() => {}
+        }
+    }
+
+    async fn error(&self, id: Option<String>, code: ErrorCode, message: &str) {
+        self.reply(ServerFrame::error(id, code, message)).await;
+    }
+
+    /// An error caused by a broken client; too many in a minute close the socket.
+    async fn protocol_error(&mut self, id: Option<String>, code: ErrorCode, message: &str) {
+        metrics::counter!("tanis_ws_protocol_errors_total").increment(1);
+        self.error(id, code, message).await;
+        if self.errors_since.elapsed() > ERROR_WINDOW {
+            (self.errors_since, self.errors) = (Instant::now(), 0);
+        }
+        self.errors += 1;
+        if self.errors > self.hub.inner.config.max_protocol_errors {
+            self.session.closer.close(CloseCode::ProtocolAbuse);
+        }
+    }
+
+    pub(super) async fn binary_frame(&mut self) {
+        self.protocol_error(None, ErrorCode::BinaryNotSupported, "send JSON text frames").await;
+    }
+
+    async fn internal(&self, id: Option<String>, e: StoreError) {
+        tracing::error!(error = %e, user_id = self.user_id, "handling a frame");
+        self.error(id, ErrorCode::Internal, "something failed; try again").await;
+    }
+}
+
+/// Handles one text frame.
+pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
+    if text.len() > ctx.hub.inner.config.max_frame_bytes {
+        return ctx.protocol_error(None, ErrorCode::MessageTooLarge, "frame larger than max_frame_bytes").await;
+    }
+    let frame = match serde_json::from_str::<ClientFrame>(text) {
+        Ok(frame) => frame,
+        Err(e) => {
+            // Echo the request id when the frame is JSON at all, so the client knows which request failed.
+            let (code, id) = match serde_json::from_str::<serde_json::Value>(text) {
+                Err(_) => (ErrorCode::MalformedJson, None),
+                Ok(value) => (ErrorCode::InvalidFrame, value.get("id").and_then(|v| v.as_str()).map(str::to_owned)),
+            };
+            return ctx.protocol_error(id, code, &e.to_string()).await;
+        }
+    };
+    let hub = ctx.hub.clone();
+    let user = ctx.user_id;
+    match frame {
+        ClientFrame::Ping { id } => ctx.reply(ServerFrame::Pong { id }).await,
+        ClientFrame::MatchFind { id, kind, public_key, nearby } => {
+            if STANDARD.decode(&public_key).map(|k| k.len()) != Ok(32) {
+                return ctx.protocol_error(id, ErrorCode::InvalidBase64, "public_key must be 32 bytes in base64").await;
+            }
+            if let Err(refusal) = hub.find(user, ctx.session.id, id, kind, public_key, nearby).await {
+                ctx.reply(refusal.0).await;
+            }
+        }
+        ClientFrame::MatchCancel { id } => match hub.matchmaker().cancel(user).await {
+            true => ctx.reply(ServerFrame::MatchCancelled { id }).await,
+            false => ctx.error(id, ErrorCode::NotQueued, "not waiting for a match").await,
+        },
+        ClientFrame::MatchLeave { id, match_id } => match hub.end_match(user, match_id, EndReason::Left, EndReason::PeerLeft).await {
+            Ok(true) => ctx.reply(ServerFrame::Ok { id }).await,
+            Ok(false) => ctx.error(id, ErrorCode::NotInMatch, "no such active match").await,
+            Err(e) => ctx.internal(id, e).await,
+        },
+        ClientFrame::MsgSend { id, match_id, client_msg_id, ciphertext, nonce } => {
+            send_message(ctx, id, match_id, client_msg_id, ciphertext, nonce).await
+        }
+        ClientFrame::MsgAck { id, match_id, seq } => {
+            match hub.inner.store.mark_delivered(match_id, seq, user, hub.inner.clock.now()).await {
+                Ok(Some(sender)) => hub.inner.registry.send_to_user(sender, &ServerFrame::MsgDelivered { match_id, seq }),
+                // Already delivered, or not a message to this user: acknowledging twice is harmless.
+                Ok(None) => {}
+                Err(e) => ctx.internal(id, e).await,
+            }
+        }
+        ClientFrame::Resume { id, match_id, after_seq } => resume(ctx, id, match_id, after_seq).await,
+        ClientFrame::Typing { id, match_id } => match hub.active_match(user).filter(|a| a.match_id == match_id) {
+            Some(active) => hub.inner.registry.send_to_user(active.peer_id, &ServerFrame::Typing { match_id }),
+            None => ctx.error(id, ErrorCode::NotInMatch, "no such active match").await,
+        },
+        ClientFrame::Block { id, match_id } => block(ctx, id, match_id).await,
+        ClientFrame::Report { id, match_id, reason_code, details } => {
+            if details.as_ref().is_some_and(|d| d.chars().count() > MAX_REPORT_DETAILS) {
+                return ctx.error(id, ErrorCode::InvalidField, "details are limited to 1000 characters").await;
+            }
+            let row = match hub.inner.store.match_of_participant(match_id, user).await {
+                Ok(Some(row)) => row,
+                Ok(None) => return ctx.error(id, ErrorCode::NotMatched, "you were not in that match").await,
+                Err(e) => return ctx.internal(id, e).await,
+            };
+            let report = NewReport {
+                reporter_id: user,
+                reported_id: row.peer_of(user).expect("a participant has a peer"),
+                match_id,
+                reason: reason_code.as_str(),
+                details: details.as_deref(),
+                now: hub.inner.clock.now(),
+            };
+            match hub.inner.store.insert_report(&report).await {
+                Ok(_) => ctx.reply(ServerFrame::Ok { id }).await,
+                Err(e) => ctx.internal(id, e).await,
+            }
+        }
+    }
+}
+
+async fn send_message(ctx: &mut Ctx, id: Option<String>, match_id: i64, client_msg_id: String, ciphertext: String, nonce: String) {
+    let hub = ctx.hub.clone();
+    let now = hub.inner.clock.now();
+    let Some(active) = hub.active_match(ctx.user_id).filter(|a| a.match_id == match_id && now < a.expires_at) else {
+        return ctx.error(id, ErrorCode::NotInMatch, "no such active match").await;
+    };
+    if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
+        return ctx.protocol_error(id, ErrorCode::InvalidField, "client_msg_id must have 1 to 64 characters").await;
+    }
+    // Decoded only to check it is base64 and measure it; the bytes are never interpreted.
+    let Ok(bytes) = STANDARD.decode(&ciphertext) else {
+        return ctx.protocol_error(id, ErrorCode::InvalidBase64, "ciphertext is not base64").await;
+    };
+    if bytes.len() > hub.inner.config.max_message_bytes {
+        return ctx.protocol_error(id, ErrorCode::MessageTooLarge, "ciphertext larger than max_message_bytes").await;
+    }
+    if bytes.is_empty() || nonce.len() > MAX_NONCE_B64 || STANDARD.decode(&nonce).is_err() {
+        return ctx.protocol_error(id, ErrorCode::InvalidBase64, "ciphertext or nonce is empty or not base64").await;
+    }
+    if !hub.allow_message(ctx.user_id) {
+        return ctx.error(id, ErrorCode::RateLimited, "too many messages; slow down").await;
+    }
+    let message = NewMessage {
+        match_id,
+        sender_id: ctx.user_id,
+        receiver_id: active.peer_id,
+        client_msg_id: client_msg_id.clone(),
+        content: ciphertext.clone(),
+        nonce: nonce.clone(),
+        device_info: ctx.device.clone(),
+        connection_type: active.kind.as_str(),
+    };
+    let done = hub.inner.writer.submit(message).await;
+    let pending = Pending { done, request_id: id, client_msg_id, match_id, peer_id: active.peer_id, ciphertext, nonce };
+    let _ = ctx.pending.send(pending).await;
+}
+
+/// Answers this socket's messages in the order they were sent, each once its write is durable.
+async fn acknowledge(hub: Hub, user_id: i64, session: SessionHandle, mut queue: mpsc::Receiver<Pending>) {
+    while let Some(p) = queue.recv().await {
+        let accepted = |seq| ServerFrame::MsgAccepted { id: p.request_id.clone(), match_id: p.match_id, client_msg_id: p.client_msg_id.clone(), seq };
+        match p.done.await {
+            Ok(Ok(WriteOutcome::Stored { seq, sent_at })) => {
+                session.offer(&encode(&accepted(seq)));
+                let msg = |mine| ServerFrame::Msg {
+                    match_id: p.match_id,
+                    seq,
+                    ciphertext: p.ciphertext.clone(),
+                    nonce: p.nonce.clone(),
+                    sent_at,
+                    mine,
+                };
+                hub.inner.registry.send_to_user(p.peer_id, &msg(false));
+                hub.inner.registry.send_to_user_except(user_id, session.id, &msg(true));
+                metrics::counter!("tanis_messages_total").increment(1);
+            }
+            // Stored before: acknowledge again, deliver nothing new.
+            Ok(Ok(WriteOutcome::Duplicate { seq, .. })) => session.offer(&encode(&accepted(seq))),
+            Ok(Ok(WriteOutcome::MatchNotActive)) => {
+                session.offer(&encode(&ServerFrame::error(p.request_id, ErrorCode::NotInMatch, "the match has ended")))
+            }
+            Ok(Err(_)) | Err(_) => {
+                session.offer(&encode(&ServerFrame::error(p.request_id, ErrorCode::Internal, "not stored; send again")))
+            }
+        }
+    }
+}
+
+async fn resume(ctx: &mut Ctx, id: Option<String>, match_id: i64, after_seq: i64) {
+    let store = ctx.hub.inner.store.clone();
+    match store.match_of_participant(match_id, ctx.user_id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return ctx.error(id, ErrorCode::NotInMatch, "you were not in that match").await,
+        Err(e) => return ctx.internal(id, e).await,
+    }
+    let mut last_seq = after_seq;
+    loop {
+        let page = match store.messages_after(match_id, last_seq, RESUME_PAGE).await {
+            Ok(page) => page,
+            Err(e) => return ctx.internal(id, e).await,
+        };
+        let full = page.len() as i64 == RESUME_PAGE;
+        for m in page {
+            last_seq = m.seq;
+            let mine = m.sender_id == ctx.user_id;
+            let frame =
+                ServerFrame::Msg { match_id, seq: m.seq, ciphertext: m.content, nonce: m.nonce, sent_at: m.created_at, mine };
+            ctx.reply(frame).await;
+        }
+        if !full {
+            break;
+        }
+    }
+    ctx.reply(ServerFrame::ResumeDone { id, match_id, last_seq }).await;
+}
+
+async fn block(ctx: &mut Ctx, id: Option<String>, match_id: i64) {
+    let hub = ctx.hub.clone();
+    let row = match hub.inner.store.match_of_participant(match_id, ctx.user_id).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return ctx.error(id, ErrorCode::NotInMatch, "you were not in that match").await,
+        Err(e) => return ctx.internal(id, e).await,
+    };
+    let peer = row.peer_of(ctx.user_id).expect("a participant has a peer");
+    if let Err(e) = hub.inner.store.insert_block(ctx.user_id, peer, hub.inner.clock.now()).await {
+        return ctx.internal(id, e).await;
+    }
+    // The blocked side is told only that the peer left: a block is not revealed.
+    if let Err(e) = hub.end_match(ctx.user_id, match_id, EndReason::Blocked, EndReason::PeerLeft).await {
+        return ctx.internal(id, e).await;
+    }
+    ctx.reply(ServerFrame::Ok { id }).await;
+}

@@ -1,0 +1,188 @@
+//! One WebSocket's life: authenticate, `hello`, then a read loop (this task) and a write loop (its own
+//! task) until either side ends it. Every way out is a documented close code (tanis_proto::CloseCode).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::http::HeaderMap;
+use axum::http::header::{AUTHORIZATION, USER_AGENT};
+use axum::response::Response;
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::{SinkExt, StreamExt};
+use tanis_proto::{AUTH_SUBPROTOCOL_PREFIX, CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, ServerFrame};
+use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio_util::sync::CancellationToken;
+
+use super::Hub;
+use super::dispatch::{self, Ctx};
+use super::registry::{Closer, Encoded};
+use crate::api::AppState;
+use crate::auth::TokenError;
+use crate::quota;
+
+/// tungstenite's own hard limit, above the protocol's `max_frame_bytes`: a frame between the two gets a
+/// `message_too_large` error and the socket stays open; beyond this the connection is dropped (1009).
+const HARD_FRAME_FACTOR: usize = 4;
+/// Longest device description kept from the User-Agent for message_logs.
+const MAX_DEVICE_INFO: usize = 128;
+
+/// `GET /v1/ws`: the WebSocket. The access token comes in `Authorization: Bearer …` (mobile) or, for
+/// browsers, as the subprotocol `tanis.auth.<token>` offered beside `tanis.v1`.
+#[utoipa::path(get, path = "/v1/ws", tag = "websocket",
+    description = "Upgrades to the WebSocket protocol described in docs/protocol.md. A missing, forged or expired \
+                   token is answered by closing with 4001 or 4002 before any other frame.",
+    responses((status = 101, description = "switching protocols")))]
+pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    let hub = state.hub.clone();
+    let from_header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let from_protocol = ws
+        .requested_protocols()
+        .filter_map(|p| p.to_str().ok())
+        .find_map(|p| p.strip_prefix(AUTH_SUBPROTOCOL_PREFIX))
+        .map(str::to_owned);
+    let auth = match from_header.map(str::to_owned).or(from_protocol) {
+        None => Err(CloseCode::InvalidToken),
+        Some(token) => match state.accounts.jwt().verify(token.trim(), state.accounts.now()) {
+            Ok(claims) => claims.sub.parse::<i64>().map_err(|_| CloseCode::InvalidToken),
+            Err(TokenError::Expired) => Err(CloseCode::TokenExpired),
+            Err(TokenError::Invalid) => Err(CloseCode::InvalidToken),
+        },
+    };
+    let device = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| ua.chars().take(MAX_DEVICE_INFO).collect());
+    // Taken before the upgrade so the cap holds even while handshakes are in flight.
+    let permit = hub.inner.connections.clone().try_acquire_owned().ok();
+    let c = &hub.inner.config;
+    ws.protocols([SUBPROTOCOL])
+        .read_buffer_size(c.read_buffer_bytes)
+        .write_buffer_size(c.write_buffer_bytes)
+        .max_write_buffer_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
+        .max_message_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
+        .max_frame_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
+        .on_upgrade(move |socket| run(hub, socket, auth, permit, device))
+}
+
+async fn close_now(mut socket: WebSocket, code: CloseCode) {
+    let _ = socket.send(close_frame(code)).await;
+}
+
+fn close_frame(code: CloseCode) -> Message {
+    Message::Close(Some(CloseFrame { code: code.code(), reason: code.reason().into() }))
+}
+
+async fn run(
+    hub: Hub,
+    mut socket: WebSocket,
+    auth: Result<i64, CloseCode>,
+    permit: Option<OwnedSemaphorePermit>,
+    device: Option<String>,
+) {
+    let Some(_permit) = permit else {
+        metrics::counter!("tanis_ws_refused_total", "reason" => "overloaded").increment(1);
+        return close_now(socket, CloseCode::Overloaded).await;
+    };
+    let user_id = match auth {
+        Ok(user_id) => user_id,
+        Err(code) => return close_now(socket, code).await,
+    };
+    let user = match hub.inner.store.user_by_id(user_id).await {
+        Ok(Some(user)) if !user.is_banned => user,
+        Ok(Some(_)) => return close_now(socket, CloseCode::Banned).await,
+        Ok(None) => return close_now(socket, CloseCode::InvalidToken).await,
+        Err(e) => {
+            tracing::error!(error = %e, "loading a connecting user");
+            return close_now(socket, CloseCode::GoingAway).await;
+        }
+    };
+    let (session, outbound) = hub.inner.registry.register(user_id, hub.inner.config.outbound_queue);
+    let active = hub.load_active(user_id).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "loading the active match");
+        None
+    });
+    let hello = ServerFrame::Hello {
+        protocol: PROTOCOL_VERSION,
+        handle: format!("{}#{}", user.alias, user.tag),
+        balances: quota::balances(&user),
+        premium: user.is_premium,
+        limits: hub.limits(),
+        server_time: hub.inner.clock.now(),
+        active_match: active.map(|a| a.info),
+    };
+    if socket.send(Message::Text(hello.to_json().into())).await.is_ok() {
+        let (sink, stream) = socket.split();
+        let interval = Duration::from_millis(hub.inner.config.heartbeat_interval_ms);
+        let writer = tokio::spawn(write_loop(sink, outbound, session.closer.clone(), interval, hub.inner.shutdown.clone()));
+        let ctx = Ctx::new(hub.clone(), user_id, session.clone(), device);
+        read_loop(ctx, stream, &session.closer, Duration::from_millis(hub.inner.config.heartbeat_timeout_ms)).await;
+        // Stop the writer: it sends a close frame only if a close code was chosen.
+        session.closer.token.cancel();
+        let _ = writer.await;
+    }
+    hub.inner.registry.unregister(user_id, session.id);
+    hub.matchmaker().socket_closed(user_id, session.id).await;
+    if !hub.inner.registry.is_connected(user_id) {
+        hub.inner.rates.lock().expect("rates lock").remove(&user_id);
+    }
+}
+
+async fn read_loop(mut ctx: Ctx, mut stream: SplitStream<WebSocket>, closer: &Closer, timeout: Duration) {
+    loop {
+        let next = tokio::select! {
+            _ = closer.token.cancelled() => return,
+            next = tokio::time::timeout(timeout, stream.next()) => next,
+        };
+        match next {
+            // Silent for the whole timeout although we pinged: the peer is gone.
+            Err(_) => return closer.close(CloseCode::HeartbeatTimeout),
+            Ok(None | Some(Err(_))) => return,
+            Ok(Some(Ok(message))) => match message {
+                Message::Text(text) => dispatch::handle(&mut ctx, text.as_str()).await,
+                Message::Binary(_) => ctx.binary_frame().await,
+                Message::Close(_) => return,
+                // Any frame proves liveness; tungstenite answers pings itself.
+                Message::Ping(_) | Message::Pong(_) => {}
+            },
+        }
+    }
+}
+
+async fn write_loop(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut outbound: mpsc::Receiver<Encoded>,
+    closer: Arc<Closer>,
+    heartbeat: Duration,
+    shutdown: CancellationToken,
+) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
+    loop {
+        tokio::select! {
+            biased;
+            _ = closer.token.cancelled() => {
+                if let Some(code) = closer.chosen() {
+                    let _ = sink.send(close_frame(code)).await;
+                }
+                break;
+            }
+            _ = shutdown.cancelled() => {
+                let _ = sink.send(close_frame(CloseCode::GoingAway)).await;
+                break;
+            }
+            frame = outbound.recv() => match frame {
+                Some(text) => {
+                    if sink.send(Message::Text(text.as_ref().into())).await.is_err() {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            _ = ticks.tick() => {
+                if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    // However the writer ended, the reader must stop too.
+    closer.token.cancel();
+}

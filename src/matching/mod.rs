@@ -1,0 +1,176 @@
+//! Matching: one task owns the queue of people waiting for a stranger and pairs them by the rules in
+//! [`rules`]. It never touches sockets or the database itself: it asks a [`Pairing`] (the hub) to open a
+//! match and to tell people where they stand, so the queue logic stays small and testable.
+
+pub mod rules;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::SharedClock;
+use rules::{Candidate, NearbyPolicy, pick_partner};
+
+/// Someone asking for a match, with everything the pairing needs.
+#[derive(Debug, Clone)]
+pub struct Seeker {
+    pub candidate: Candidate,
+    /// The socket that asked; leaving the queue when it disconnects.
+    pub session_id: u64,
+    /// The client's request id, echoed in the answer.
+    pub request_id: Option<String>,
+    /// This match's X25519 public key (base64), handed to the partner.
+    pub public_key: String,
+}
+
+impl Seeker {
+    pub fn user_id(&self) -> i64 {
+        self.candidate.user_id
+    }
+}
+
+/// What the matchmaker needs from the rest of the server.
+pub trait Pairing: Send + Sync + 'static {
+    /// Tells the seeker it is now waiting (`true`) or was already waiting (`false`).
+    fn queued(&self, seeker: &Seeker, newly: bool);
+    /// Opens a match between the two (the first waited longer) and tells both. On failure returns the users
+    /// that cannot be matched now (at least one; they were told why); the other goes back into the queue.
+    fn open(&self, first: &Seeker, second: &Seeker) -> impl Future<Output = Result<(), Vec<i64>>> + Send;
+}
+
+enum Command {
+    Find(Box<Seeker>),
+    /// Leave the queue: any entry of the user, or only the one a given socket made.
+    Cancel { user_id: i64, session_id: Option<u64>, reply: Option<tokio::sync::oneshot::Sender<bool>> },
+}
+
+/// A handle to the matchmaker task.
+#[derive(Clone)]
+pub struct Matchmaker {
+    /// Bounded; a full queue makes `find` wait, which slows the asking sockets rather than growing memory.
+    tx: mpsc::Sender<Command>,
+}
+
+/// How often waiting nearby-seekers are re-examined as their radius grows.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+impl Matchmaker {
+    pub fn spawn<P: Pairing>(pairing: Arc<P>, clock: SharedClock, policy: NearbyPolicy, shutdown: CancellationToken) -> Self {
+        let (tx, rx) = mpsc::channel(1024);
+        let task = Task { pairing, clock, policy, queue: Vec::new() };
+        tokio::spawn(task.run(rx, shutdown));
+        Self { tx }
+    }
+
+    pub async fn find(&self, seeker: Seeker) {
+        let _ = self.tx.send(Command::Find(Box::new(seeker))).await;
+    }
+
+    /// Removes the user from the queue; true when they were waiting.
+    pub async fn cancel(&self, user_id: i64) -> bool {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let _ = self.tx.send(Command::Cancel { user_id, session_id: None, reply: Some(reply) }).await;
+        answer.await.unwrap_or(false)
+    }
+
+    /// Removes the user's entry if this socket made it (the socket is closing).
+    pub async fn socket_closed(&self, user_id: i64, session_id: u64) {
+        let _ = self.tx.send(Command::Cancel { user_id, session_id: Some(session_id), reply: None }).await;
+    }
+}
+
+struct Task<P> {
+    pairing: Arc<P>,
+    clock: SharedClock,
+    policy: NearbyPolicy,
+    /// Waiting people, oldest first (FIFO fairness).
+    queue: Vec<Seeker>,
+}
+
+impl<P: Pairing> Task<P> {
+    async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                command = rx.recv() => match command {
+                    None => break,
+                    Some(Command::Find(seeker)) => self.find(*seeker).await,
+                    Some(Command::Cancel { user_id, session_id, reply }) => {
+                        let before = self.queue.len();
+                        self.queue.retain(|s| s.user_id() != user_id || session_id.is_some_and(|id| id != s.session_id));
+                        if let Some(reply) = reply {
+                            let _ = reply.send(self.queue.len() < before);
+                        }
+                    }
+                },
+                _ = sweep.tick(), if self.queue.iter().any(|s| s.candidate.nearby.is_some()) => self.sweep().await,
+            }
+        }
+    }
+
+    async fn find(&mut self, seeker: Seeker) {
+        if self.queue.iter().any(|s| s.user_id() == seeker.user_id()) {
+            self.pairing.queued(&seeker, false);
+            return;
+        }
+        self.pairing.queued(&seeker, true);
+        self.place(seeker).await;
+    }
+
+    /// Pairs `seeker` with the best waiting partner, or leaves it waiting.
+    async fn place(&mut self, seeker: Seeker) {
+        loop {
+            let now = self.clock.now();
+            let Some(index) = pick_partner(&seeker.candidate, self.queue.iter().map(|s| &s.candidate), now, self.policy)
+            else {
+                self.enqueue(seeker);
+                return;
+            };
+            let partner = self.queue.remove(index);
+            match self.pairing.open(&partner, &seeker).await {
+                Ok(()) => return,
+                // An empty list would break the contract and loop forever on the same pair: treat it as both.
+                Err(dropped) if dropped.is_empty() => return,
+                Err(dropped) => {
+                    if !dropped.contains(&partner.user_id()) {
+                        self.enqueue(partner);
+                    }
+                    if dropped.contains(&seeker.user_id()) {
+                        return;
+                    }
+                    // The seeker is still good: the loop looks for someone else.
+                }
+            }
+        }
+    }
+
+    /// Re-examines the queue: nearby-seekers become compatible as their radius grows.
+    async fn sweep(&mut self) {
+        let mut i = 1;
+        while i < self.queue.len() {
+            let now = self.clock.now();
+            let older = self.queue[..i].iter().map(|s| &s.candidate);
+            match pick_partner(&self.queue[i].candidate, older, now, self.policy) {
+                Some(_) => {
+                    let seeker = self.queue.remove(i);
+                    self.place(seeker).await;
+                    i = 1;
+                }
+                None => i += 1,
+            }
+        }
+    }
+
+    /// Inserts by queue time, so someone put back after a failed pairing keeps their place.
+    fn enqueue(&mut self, seeker: Seeker) {
+        let at: DateTime<Utc> = seeker.candidate.queued_at;
+        let index = self.queue.partition_point(|s| s.candidate.queued_at <= at);
+        self.queue.insert(index, seeker);
+    }
+}

@@ -1,0 +1,71 @@
+//! The message relay's durable side: a single writer task that stores messages in batches (group commit),
+//! so many messages share one transaction and one fsync instead of paying one each.
+//!
+//! Flow: socket reader → validation (in the hub) → [`Writer::submit`] → batch transaction → the waiting
+//! socket learns the seq and only then acknowledges the sender and delivers to the receiver.
+
+use std::sync::Arc;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::clock::SharedClock;
+use crate::store::{NewMessage, Store, StoreError, WriteOutcome};
+
+/// Most messages written in one transaction; bigger batches add latency for little gain.
+const MAX_BATCH: usize = 512;
+/// Messages waiting for the writer across the node. When full, `submit` waits: the sockets sending fastest
+/// slow down instead of the server buffering without bound.
+const QUEUE: usize = 8192;
+
+pub type WriteResult = Result<WriteOutcome, Arc<StoreError>>;
+
+struct Job {
+    message: NewMessage,
+    done: oneshot::Sender<WriteResult>,
+}
+
+#[derive(Clone)]
+pub struct Writer {
+    tx: mpsc::Sender<Job>,
+}
+
+impl Writer {
+    /// Starts the writer task. It ends when every `Writer` handle is dropped, after writing what was queued.
+    pub fn spawn(store: Store, clock: SharedClock) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::spawn(run(store, clock, rx));
+        Self { tx }
+    }
+
+    /// Queues a message; the receiver yields its outcome once the batch holding it has committed.
+    pub async fn submit(&self, message: NewMessage) -> oneshot::Receiver<WriteResult> {
+        let (done, outcome) = oneshot::channel();
+        if let Err(mpsc::error::SendError(job)) = self.tx.send(Job { message, done }).await {
+            let _ = job.done.send(Err(Arc::new(StoreError::Database(sqlx::Error::PoolClosed))));
+        }
+        outcome
+    }
+}
+
+async fn run(store: Store, clock: SharedClock, mut rx: mpsc::Receiver<Job>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    // Whatever arrived while the previous batch was committing forms the next batch.
+    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let (messages, waiting): (Vec<NewMessage>, Vec<_>) = jobs.drain(..).map(|j| (j.message, j.done)).unzip();
+        metrics::histogram!("tanis_relay_batch_size").record(messages.len() as f64);
+        match store.insert_messages(&messages, clock.now()).await {
+            Ok(outcomes) => {
+                for (done, outcome) in waiting.into_iter().zip(outcomes) {
+                    let _ = done.send(Ok(outcome));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, batch = messages.len(), "storing a message batch failed");
+                let e = Arc::new(e);
+                for done in waiting {
+                    let _ = done.send(Err(e.clone()));
+                }
+            }
+        }
+    }
+}

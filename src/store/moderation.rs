@@ -1,0 +1,65 @@
+//! Blocks and reports.
+
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreError, on_pool};
+
+/// A block as its owner sees it: whom (by handle) and since when.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct BlockRow {
+    pub id: i64,
+    pub alias: String,
+    pub tag: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewReport<'a> {
+    pub reporter_id: i64,
+    pub reported_id: i64,
+    pub match_id: i64,
+    pub reason: &'a str,
+    pub details: Option<&'a str>,
+    pub now: DateTime<Utc>,
+}
+
+impl Store {
+    /// Records that `blocker` blocks `blocked`; blocking twice is a no-op.
+    pub async fn insert_block(&self, blocker: i64, blocked: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let query = "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3) \
+                     ON CONFLICT (blocker_id, blocked_id) DO NOTHING";
+        on_pool!(self, |pool| sqlx::query(query).bind(blocker).bind(blocked).bind(now).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    pub async fn blocks_of(&self, blocker: i64) -> Result<Vec<BlockRow>, StoreError> {
+        let query = "SELECT b.id, u.alias, u.tag, b.created_at FROM blocks b JOIN users u ON u.id = b.blocked_id \
+                     WHERE b.blocker_id = $1 ORDER BY b.id";
+        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(blocker).fetch_all(pool).await)?)
+    }
+
+    /// Lifts one of `blocker`'s blocks; false when there is no such block of theirs.
+    pub async fn delete_block(&self, blocker: i64, block_id: i64) -> Result<bool, StoreError> {
+        let query = "DELETE FROM blocks WHERE id = $1 AND blocker_id = $2";
+        let deleted =
+            on_pool!(self, |pool| sqlx::query(query).bind(block_id).bind(blocker).execute(pool).await.map(|r| r.rows_affected()))?;
+        Ok(deleted > 0)
+    }
+
+    /// Stores a report; a reporter counts once per reported user, so a repeat returns false and stores nothing.
+    pub async fn insert_report(&self, r: &NewReport<'_>) -> Result<bool, StoreError> {
+        let query = "INSERT INTO reports (reporter_id, reported_id, match_id, reason, details, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (reporter_id, reported_id) DO NOTHING";
+        let inserted = on_pool!(self, |pool| sqlx::query(query)
+            .bind(r.reporter_id)
+            .bind(r.reported_id)
+            .bind(r.match_id)
+            .bind(r.reason)
+            .bind(r.details)
+            .bind(r.now)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
+        Ok(inserted > 0)
+    }
+}
