@@ -260,7 +260,14 @@ impl Config {
         }
         let h = &self.hub;
         if h.max_connections == 0 || h.outbound_queue == 0 || h.max_in_flight == 0 || h.messages_per_second == 0 {
-            return Err(invalid("hub", "max_connections, outbound_queue, max_in_flight and messages_per_second must be positive"));
+            return Err(invalid(
+                "hub",
+                "max_connections, outbound_queue, max_in_flight and messages_per_second must be positive",
+            ));
+        }
+        // A burst of acknowledgements (up to max_in_flight at once) must fit in a socket's queue.
+        if h.outbound_queue <= h.max_in_flight {
+            return Err(invalid("hub.outbound_queue", "must be larger than hub.max_in_flight"));
         }
         // base64 grows data by 4/3; the frame must hold the largest ciphertext plus the JSON around it.
         if h.max_frame_bytes < h.max_message_bytes * 4 / 3 + 512 {
@@ -269,7 +276,10 @@ impl Config {
         if h.heartbeat_interval_ms == 0 || h.heartbeat_timeout_ms <= h.heartbeat_interval_ms {
             return Err(invalid("hub.heartbeat_timeout_ms", "must be longer than hub.heartbeat_interval_ms"));
         }
-        if self.matching.match_ttl_hours == 0 || !(self.matching.nearby_start_km > 0.0) {
+        if self.matching.match_ttl_hours == 0
+            || self.matching.nearby_start_km.is_nan()
+            || self.matching.nearby_start_km <= 0.0
+        {
             return Err(invalid("matching", "match_ttl_hours and nearby_start_km must be positive"));
         }
         if self.max_body_bytes < 1024 {
@@ -350,6 +360,7 @@ mod tests {
 
     #[test]
     fn toml_file_and_environment_are_layered_and_typos_are_refused() {
+        #[allow(clippy::result_large_err)] // figment's own test harness signature
         figment::Jail::expect_with(|jail| {
             jail.create_file("tanis.toml", "listen = \"127.0.0.1:9000\"\n[auth]\nbcrypt_cost = 10\n")?;
             jail.set_env("TANIS_AUTH__BCRYPT_COST", "11");

@@ -14,9 +14,11 @@ pub fn next_reset(now: DateTime<Utc>, zone: Tz) -> DateTime<Utc> {
     let midnight = next_day.and_time(NaiveTime::MIN);
     match zone.from_local_datetime(&midnight) {
         chrono::LocalResult::Single(t) | chrono::LocalResult::Ambiguous(t, _) => t.with_timezone(&Utc),
-        chrono::LocalResult::None => {
-            zone.from_local_datetime(&(midnight + chrono::TimeDelta::hours(1))).earliest().expect("an hour later exists").with_timezone(&Utc)
-        }
+        chrono::LocalResult::None => zone
+            .from_local_datetime(&(midnight + chrono::TimeDelta::hours(1)))
+            .earliest()
+            .expect("an hour later exists")
+            .with_timezone(&Utc),
     }
 }
 

@@ -49,8 +49,14 @@ impl Application {
             Duration::from_millis(auth.bcrypt_queue_timeout_ms),
         )?;
         let jwt = JwtKeys::new(&secret, TimeDelta::seconds(auth.access_token_ttl_secs as i64));
-        let accounts =
-            Arc::new(Accounts::new(store.clone(), hasher, jwt, clock.clone(), config.auth.clone(), config.quotas.clone()));
+        let accounts = Arc::new(Accounts::new(
+            store.clone(),
+            hasher,
+            jwt,
+            clock.clone(),
+            config.auth.clone(),
+            config.quotas.clone(),
+        ));
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let shutdown = CancellationToken::new();
         let hub = Hub::start(

@@ -62,13 +62,12 @@ impl Modify for BearerAuth {
 
 /// The complete HTTP application.
 pub fn router(state: AppState) -> Router {
-    let (api, openapi) =
-        OpenApiRouter::with_openapi(ApiDoc::openapi())
-            .merge(accounts::router())
-            .merge(blocks::router())
-            .merge(ops::router())
-            .routes(utoipa_axum::routes!(crate::hub::upgrade))
-            .split_for_parts();
+    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(accounts::router())
+        .merge(blocks::router())
+        .merge(ops::router())
+        .merge(crate::hub::router())
+        .split_for_parts();
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {

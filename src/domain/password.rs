@@ -31,7 +31,7 @@ impl Password {
             return Err(PasswordError::TooShort);
         }
         let lower = input.to_lowercase();
-        let one_repeated_char = lower.chars().all(|c| Some(c) == lower.chars().next());
+        let one_repeated_char = lower.chars().all(|c| lower.starts_with(c));
         if one_repeated_char || COMMON.lines().any(|common| common == lower) {
             return Err(PasswordError::Common);
         }

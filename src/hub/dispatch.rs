@@ -121,17 +121,21 @@ pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
             true => ctx.reply(ServerFrame::MatchCancelled { id }).await,
             false => ctx.error(id, ErrorCode::NotQueued, "not waiting for a match").await,
         },
-        ClientFrame::MatchLeave { id, match_id } => match hub.end_match(user, match_id, EndReason::Left, EndReason::PeerLeft).await {
-            Ok(true) => ctx.reply(ServerFrame::Ok { id }).await,
-            Ok(false) => ctx.error(id, ErrorCode::NotInMatch, "no such active match").await,
-            Err(e) => ctx.internal(id, e).await,
-        },
+        ClientFrame::MatchLeave { id, match_id } => {
+            match hub.end_match(user, match_id, EndReason::Left, EndReason::PeerLeft).await {
+                Ok(true) => ctx.reply(ServerFrame::Ok { id }).await,
+                Ok(false) => ctx.error(id, ErrorCode::NotInMatch, "no such active match").await,
+                Err(e) => ctx.internal(id, e).await,
+            }
+        }
         ClientFrame::MsgSend { id, match_id, client_msg_id, ciphertext, nonce } => {
             send_message(ctx, id, match_id, client_msg_id, ciphertext, nonce).await
         }
         ClientFrame::MsgAck { id, match_id, seq } => {
             match hub.inner.store.mark_delivered(match_id, seq, user, hub.inner.clock.now()).await {
-                Ok(Some(sender)) => hub.inner.registry.send_to_user(sender, &ServerFrame::MsgDelivered { match_id, seq }),
+                Ok(Some(sender)) => {
+                    hub.inner.registry.send_to_user(sender, &ServerFrame::MsgDelivered { match_id, seq })
+                }
                 // Already delivered, or not a message to this user: acknowledging twice is harmless.
                 Ok(None) => {}
                 Err(e) => ctx.internal(id, e).await,
@@ -168,7 +172,14 @@ pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
     }
 }
 
-async fn send_message(ctx: &mut Ctx, id: Option<String>, match_id: i64, client_msg_id: String, ciphertext: String, nonce: String) {
+async fn send_message(
+    ctx: &mut Ctx,
+    id: Option<String>,
+    match_id: i64,
+    client_msg_id: String,
+    ciphertext: String,
+    nonce: String,
+) {
     let hub = ctx.hub.clone();
     let now = hub.inner.clock.now();
     let Some(active) = hub.active_match(ctx.user_id).filter(|a| a.match_id == match_id && now < a.expires_at) else {
@@ -208,7 +219,12 @@ async fn send_message(ctx: &mut Ctx, id: Option<String>, match_id: i64, client_m
 /// Answers this socket's messages in the order they were sent, each once its write is durable.
 async fn acknowledge(hub: Hub, user_id: i64, session: SessionHandle, mut queue: mpsc::Receiver<Pending>) {
     while let Some(p) = queue.recv().await {
-        let accepted = |seq| ServerFrame::MsgAccepted { id: p.request_id.clone(), match_id: p.match_id, client_msg_id: p.client_msg_id.clone(), seq };
+        let accepted = |seq| ServerFrame::MsgAccepted {
+            id: p.request_id.clone(),
+            match_id: p.match_id,
+            client_msg_id: p.client_msg_id.clone(),
+            seq,
+        };
         match p.done.await {
             Ok(Ok(WriteOutcome::Stored { seq, sent_at })) => {
                 session.offer(&encode(&accepted(seq)));
@@ -253,8 +269,14 @@ async fn resume(ctx: &mut Ctx, id: Option<String>, match_id: i64, after_seq: i64
         for m in page {
             last_seq = m.seq;
             let mine = m.sender_id == ctx.user_id;
-            let frame =
-                ServerFrame::Msg { match_id, seq: m.seq, ciphertext: m.content, nonce: m.nonce, sent_at: m.created_at, mine };
+            let frame = ServerFrame::Msg {
+                match_id,
+                seq: m.seq,
+                ciphertext: m.content,
+                nonce: m.nonce,
+                sent_at: m.created_at,
+                mine,
+            };
             ctx.reply(frame).await;
         }
         if !full {

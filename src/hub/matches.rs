@@ -45,7 +45,11 @@ impl Hub {
             tracing::error!(error = %e, "match.find");
             refuse(&id, ErrorCode::Internal, "try again")
         };
-        let user = store.user_by_id(user_id).await.map_err(internal)?.ok_or_else(|| refuse(&id, ErrorCode::Banned, "no account"))?;
+        let user = store
+            .user_by_id(user_id)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| refuse(&id, ErrorCode::Banned, "no account"))?;
         if user.is_banned {
             return Err(refuse(&id, ErrorCode::Banned, "the account is banned"));
         }
@@ -58,7 +62,8 @@ impl Hub {
             return Err(Refusal(frame));
         }
         let since = now - TimeDelta::hours(self.inner.matching.recent_partner_hours.into());
-        let excluded: HashSet<i64> = store.excluded_partners(user_id, since).await.map_err(internal)?.into_iter().collect();
+        let excluded: HashSet<i64> =
+            store.excluded_partners(user_id, since).await.map_err(internal)?.into_iter().collect();
         let location = user.location_lat.zip(user.location_lon);
         let candidate = Candidate { user_id, kind, excluded, nearby: location.filter(|_| nearby), queued_at: now };
         self.matchmaker().find(Seeker { candidate, session_id, request_id: id, public_key }).await;
@@ -67,7 +72,13 @@ impl Hub {
 
     /// Ends the user's active match `match_id` (leave, block or ban) and tells both sides. False when the user
     /// has no such active match.
-    pub(super) async fn end_match(&self, user_id: i64, match_id: i64, ours: EndReason, theirs: EndReason) -> Result<bool, StoreError> {
+    pub(super) async fn end_match(
+        &self,
+        user_id: i64,
+        match_id: i64,
+        ours: EndReason,
+        theirs: EndReason,
+    ) -> Result<bool, StoreError> {
         let Some(active) = self.active_match(user_id).filter(|a| a.match_id == match_id) else {
             return Ok(false);
         };
@@ -157,7 +168,8 @@ impl Hub {
             }
         };
         let store = &self.inner.store;
-        let (Ok(Some(u1)), Ok(Some(u2))) = tokio::join!(store.user_by_id(first.user_id()), store.user_by_id(second.user_id()))
+        let (Ok(Some(u1)), Ok(Some(u2))) =
+            tokio::join!(store.user_by_id(first.user_id()), store.user_by_id(second.user_id()))
         else {
             tracing::error!(match_id = row.id, "a matched user vanished");
             return Err(vec![first.user_id(), second.user_id()]);
@@ -192,7 +204,9 @@ impl Hub {
     }
 
     fn send_error(&self, seeker: &Seeker, code: ErrorCode, message: &str) {
-        self.inner.registry.send_to_user(seeker.user_id(), &ServerFrame::error(seeker.request_id.clone(), code, message));
+        self.inner
+            .registry
+            .send_to_user(seeker.user_id(), &ServerFrame::error(seeker.request_id.clone(), code, message));
     }
 }
 

@@ -10,8 +10,8 @@
 
 mod dispatch;
 mod matches;
-mod registry;
 mod rate;
+mod registry;
 mod session;
 
 use std::collections::HashMap;
@@ -30,7 +30,7 @@ use crate::matching::rules::NearbyPolicy;
 use crate::relay::Writer;
 use crate::store::Store;
 
-pub use session::upgrade;
+pub use session::router;
 
 /// A user's current match as this node knows it.
 #[derive(Debug, Clone)]

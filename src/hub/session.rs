@@ -28,13 +28,18 @@ const HARD_FRAME_FACTOR: usize = 4;
 /// Longest device description kept from the User-Agent for message_logs.
 const MAX_DEVICE_INFO: usize = 128;
 
+/// The hub's one HTTP route.
+pub fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
+    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(upgrade))
+}
+
 /// `GET /v1/ws`: the WebSocket. The access token comes in `Authorization: Bearer …` (mobile) or, for
 /// browsers, as the subprotocol `tanis.auth.<token>` offered beside `tanis.v1`.
 #[utoipa::path(get, path = "/v1/ws", tag = "websocket",
     description = "Upgrades to the WebSocket protocol described in docs/protocol.md. A missing, forged or expired \
                    token is answered by closing with 4001 or 4002 before any other frame.",
     responses((status = 101, description = "switching protocols")))]
-pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
     let hub = state.hub.clone();
     let from_header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let from_protocol = ws
@@ -50,7 +55,8 @@ pub async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebS
             Err(TokenError::Invalid) => Err(CloseCode::InvalidToken),
         },
     };
-    let device = headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| ua.chars().take(MAX_DEVICE_INFO).collect());
+    let device =
+        headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| ua.chars().take(MAX_DEVICE_INFO).collect());
     // Taken before the upgrade so the cap holds even while handshakes are in flight.
     let permit = hub.inner.connections.clone().try_acquire_owned().ok();
     let c = &hub.inner.config;
@@ -112,7 +118,8 @@ async fn run(
     if socket.send(Message::Text(hello.to_json().into())).await.is_ok() {
         let (sink, stream) = socket.split();
         let interval = Duration::from_millis(hub.inner.config.heartbeat_interval_ms);
-        let writer = tokio::spawn(write_loop(sink, outbound, session.closer.clone(), interval, hub.inner.shutdown.clone()));
+        let writer =
+            tokio::spawn(write_loop(sink, outbound, session.closer.clone(), interval, hub.inner.shutdown.clone()));
         let ctx = Ctx::new(hub.clone(), user_id, session.clone(), device);
         read_loop(ctx, stream, &session.closer, Duration::from_millis(hub.inner.config.heartbeat_timeout_ms)).await;
         // Stop the writer: it sends a close frame only if a close code was chosen.

@@ -45,7 +45,11 @@ pub trait Pairing: Send + Sync + 'static {
 enum Command {
     Find(Box<Seeker>),
     /// Leave the queue: any entry of the user, or only the one a given socket made.
-    Cancel { user_id: i64, session_id: Option<u64>, reply: Option<tokio::sync::oneshot::Sender<bool>> },
+    Cancel {
+        user_id: i64,
+        session_id: Option<u64>,
+        reply: Option<tokio::sync::oneshot::Sender<bool>>,
+    },
 }
 
 /// A handle to the matchmaker task.
@@ -59,7 +63,12 @@ pub struct Matchmaker {
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 impl Matchmaker {
-    pub fn spawn<P: Pairing>(pairing: Arc<P>, clock: SharedClock, policy: NearbyPolicy, shutdown: CancellationToken) -> Self {
+    pub fn spawn<P: Pairing>(
+        pairing: Arc<P>,
+        clock: SharedClock,
+        policy: NearbyPolicy,
+        shutdown: CancellationToken,
+    ) -> Self {
         let (tx, rx) = mpsc::channel(1024);
         let task = Task { pairing, clock, policy, queue: Vec::new() };
         tokio::spawn(task.run(rx, shutdown));
@@ -127,7 +136,8 @@ impl<P: Pairing> Task<P> {
     async fn place(&mut self, seeker: Seeker) {
         loop {
             let now = self.clock.now();
-            let Some(index) = pick_partner(&seeker.candidate, self.queue.iter().map(|s| &s.candidate), now, self.policy)
+            let Some(index) =
+                pick_partner(&seeker.candidate, self.queue.iter().map(|s| &s.candidate), now, self.policy)
             else {
                 self.enqueue(seeker);
                 return;

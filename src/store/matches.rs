@@ -155,14 +155,24 @@ impl Store {
 
     /// Ends an active match: `completed` when any message was exchanged, else `cancelled`. Returns the row as
     /// it was when this call ended it; `None` when it was not active (someone else ended it first).
-    pub async fn end_match(&self, match_id: i64, reason: &str, now: DateTime<Utc>) -> Result<Option<MatchRow>, StoreError> {
+    pub async fn end_match(
+        &self,
+        match_id: i64,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<MatchRow>, StoreError> {
         let query = concat!(
             "UPDATE matches SET status = CASE WHEN EXISTS (SELECT 1 FROM message_logs WHERE match_id = $1) ",
             "THEN 'completed' ELSE 'cancelled' END, ended_at = $2, end_reason = $3 ",
             "WHERE id = $1 AND status = 'active' RETURNING ",
             match_columns!()
         );
-        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(match_id).bind(now).bind(reason).fetch_optional(pool).await)?)
+        Ok(on_pool!(self, |pool| sqlx::query_as(query)
+            .bind(match_id)
+            .bind(now)
+            .bind(reason)
+            .fetch_optional(pool)
+            .await)?)
     }
 
     /// Everyone this user must not be paired with: blocked either way, or matched since `since`.

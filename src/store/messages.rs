@@ -46,7 +46,11 @@ impl Store {
     /// Stores a batch in ONE transaction (group commit: one fsync for many messages). Each message gets the
     /// next `seq` of its match; a repeated `(match, sender, client_msg_id)` gets its earlier seq back; a message
     /// for a match that is not active is refused. Outcomes come back in input order.
-    pub async fn insert_messages(&self, batch: &[NewMessage], now: DateTime<Utc>) -> Result<Vec<WriteOutcome>, StoreError> {
+    pub async fn insert_messages(
+        &self,
+        batch: &[NewMessage],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let mut next_seq: HashMap<i64, i64> = HashMap::new();
@@ -151,9 +155,19 @@ impl Store {
     }
 
     /// Stored messages of a match after `after_seq`, in order, at most `limit`.
-    pub async fn messages_after(&self, match_id: i64, after_seq: i64, limit: i64) -> Result<Vec<MessageRow>, StoreError> {
+    pub async fn messages_after(
+        &self,
+        match_id: i64,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<MessageRow>, StoreError> {
         let query = "SELECT match_id, seq, sender_id, content, nonce, created_at FROM messages \
                      WHERE match_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
-        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(match_id).bind(after_seq).bind(limit).fetch_all(pool).await)?)
+        Ok(on_pool!(self, |pool| sqlx::query_as(query)
+            .bind(match_id)
+            .bind(after_seq)
+            .bind(limit)
+            .fetch_all(pool)
+            .await)?)
     }
 }

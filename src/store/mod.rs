@@ -24,8 +24,8 @@ use sqlx::{PgPool, SqlitePool};
 pub use login_attempts::{LoginAttempt, LoginOutcome};
 pub use matches::{CreateMatchError, MatchRow, NewMatch};
 pub use messages::{MessageRow, NewMessage, WriteOutcome};
-pub use moderation::{BlockRow, NewReport};
 pub use models::{NewRefreshToken, NewUser, Referrer, RefreshTokenRow, UserRow};
+pub use moderation::{BlockRow, NewReport};
 pub use system_logs::SystemLogRow;
 pub use tokens::Rotation;
 

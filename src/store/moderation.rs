@@ -28,7 +28,13 @@ impl Store {
     pub async fn insert_block(&self, blocker: i64, blocked: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         let query = "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (blocker_id, blocked_id) DO NOTHING";
-        on_pool!(self, |pool| sqlx::query(query).bind(blocker).bind(blocked).bind(now).execute(pool).await.map(|_| ()))?;
+        on_pool!(self, |pool| sqlx::query(query)
+            .bind(blocker)
+            .bind(blocked)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
         Ok(())
     }
 
@@ -41,8 +47,12 @@ impl Store {
     /// Lifts one of `blocker`'s blocks; false when there is no such block of theirs.
     pub async fn delete_block(&self, blocker: i64, block_id: i64) -> Result<bool, StoreError> {
         let query = "DELETE FROM blocks WHERE id = $1 AND blocker_id = $2";
-        let deleted =
-            on_pool!(self, |pool| sqlx::query(query).bind(block_id).bind(blocker).execute(pool).await.map(|r| r.rows_affected()))?;
+        let deleted = on_pool!(self, |pool| sqlx::query(query)
+            .bind(block_id)
+            .bind(blocker)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?;
         Ok(deleted > 0)
     }
 

@@ -63,6 +63,7 @@ pub struct TestApp {
     pub clock: Arc<ManualClock>,
     pub config: Config,
     pub database_url: String,
+    pub hub: tanis::hub::Hub,
     shutdown: CancellationToken,
     _dir: TempDir,
 }
@@ -88,6 +89,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     let app = Application::build_with_clock(config.clone(), clock.clone()).await.expect("the app builds");
     let address = format!("http://{}", app.local_addr());
     let store = app.store();
+    let hub = app.hub();
     let shutdown = app.shutdown_token();
     tokio::spawn(app.run_until_stopped());
     TestApp {
@@ -98,6 +100,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         clock,
         config,
         database_url,
+        hub,
         shutdown,
         _dir: dir,
     }
@@ -207,6 +210,51 @@ impl TestApp {
     /// The user id behind a phone number.
     pub async fn user_id(&self, phone: &str) -> i64 {
         self.store.user_by_phone(phone).await.unwrap().expect("the user exists").id
+    }
+}
+
+/// A registered user as a test holds them.
+#[derive(Debug, Clone)]
+pub struct TestUser {
+    pub id: i64,
+    pub handle: String,
+    pub access: String,
+}
+
+impl TestApp {
+    pub fn ws_url(&self) -> String {
+        format!("{}/v1/ws", self.address.replace("http://", "ws://"))
+    }
+
+    /// Registers a new user with this alias.
+    pub async fn user(&self, alias: &str) -> TestUser {
+        let phone = new_phone();
+        let session = self.register(&phone, alias).await;
+        TestUser {
+            id: self.user_id(&phone).await,
+            handle: session["user"]["handle"].as_str().unwrap().to_owned(),
+            access: session["tokens"]["access_token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// A valid access token for the user at the test clock's current time (tests move time by days).
+    pub fn access_token(&self, user: &TestUser) -> String {
+        use base64::Engine;
+        let encoded = std::fs::read_to_string(self.config.data_dir.join("jwt_secret")).expect("the generated secret");
+        let secret = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).unwrap();
+        let ttl = chrono::TimeDelta::seconds(self.config.auth.access_token_ttl_secs as i64);
+        tanis::auth::JwtKeys::new(&secret, ttl).issue(user.id, "user", self.now()).0
+    }
+
+    /// Opens a WebSocket as `user` and returns it with its `hello`.
+    pub async fn connect(&self, user: &TestUser) -> (tanis_client::Connection, tanis_proto::ServerFrame) {
+        let token = self.access_token(user);
+        tanis_client::Connection::connect(&self.ws_url(), &token).await.expect("the socket opens with hello")
+    }
+
+    /// Opens a WebSocket as `user`, discarding `hello`.
+    pub async fn socket(&self, user: &TestUser) -> tanis_client::Connection {
+        self.connect(user).await.0
     }
 }
 

@@ -5,6 +5,10 @@ mod helpers;
 
 mod binary;
 mod errors;
+mod hub_connect;
+mod hub_matching;
+mod hub_moderation;
+mod hub_relay;
 mod login;
 mod me;
 mod ops;

@@ -1,0 +1,187 @@
+//! A WebSocket connection to tanis speaking the typed protocol of `tanis-proto`, and [`Chat`]: one side of
+//! an end-to-end encrypted conversation on top of it. Tests, the load generator and app developers use it as
+//! the reference for how a client behaves.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tanis_proto::{AUTH_SUBPROTOCOL_PREFIX, ClientFrame, MatchInfo, MatchKind, SUBPROTOCOL, ServerFrame};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{self, Message};
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+use crate::e2e::{E2eError, E2eSession, Identity, Role};
+
+/// How long any single wait for a frame lasts before it is an error, so a test never hangs.
+pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("websocket: {0}")]
+    WebSocket(#[from] tungstenite::Error),
+    #[error("no frame within {0:?}")]
+    Timeout(Duration),
+    #[error("the server closed the connection (code {code:?}: {reason})")]
+    Closed { code: Option<u16>, reason: String },
+    #[error("unexpected frame: {0}")]
+    Unexpected(String),
+    #[error("the server sent something that is not a protocol frame: {0}")]
+    Protocol(String),
+    #[error(transparent)]
+    E2e(#[from] E2eError),
+}
+
+/// How to present the access token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenIn {
+    /// `Authorization: Bearer …` (mobile apps).
+    Header,
+    /// `Sec-WebSocket-Protocol: tanis.v1, tanis.auth.<token>` (browsers, which cannot set headers).
+    Subprotocol,
+}
+
+pub struct Connection {
+    socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    pub wait: Duration,
+}
+
+impl Connection {
+    /// Opens the WebSocket at `url` (`ws://host:port/v1/ws`). The caller reads `hello` (or the close) next.
+    pub async fn open(url: &str, token: Option<&str>, token_in: TokenIn) -> Result<Self, ClientError> {
+        let mut request = url.into_client_request()?;
+        // The server keeps this (truncated) as the device description in message metadata.
+        request
+            .headers_mut()
+            .insert("user-agent", HeaderValue::from_static(concat!("tanis-client/", env!("CARGO_PKG_VERSION"))));
+        if let Some(token) = token {
+            let headers = request.headers_mut();
+            let (name, value) = match token_in {
+                TokenIn::Header => ("authorization", format!("Bearer {token}")),
+                TokenIn::Subprotocol => {
+                    ("sec-websocket-protocol", format!("{SUBPROTOCOL}, {AUTH_SUBPROTOCOL_PREFIX}{token}"))
+                }
+            };
+            headers.insert(name, HeaderValue::from_str(&value).map_err(|e| ClientError::Protocol(e.to_string()))?);
+        }
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        Ok(Self { socket, wait: DEFAULT_WAIT })
+    }
+
+    /// Opens and reads `hello`.
+    pub async fn connect(url: &str, token: &str) -> Result<(Self, ServerFrame), ClientError> {
+        let mut connection = Self::open(url, Some(token), TokenIn::Header).await?;
+        let hello = connection.next().await?;
+        match hello {
+            ServerFrame::Hello { .. } => Ok((connection, hello)),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    pub async fn send(&mut self, frame: &ClientFrame) -> Result<(), ClientError> {
+        let text = serde_json::to_string(frame).expect("client frames serialise");
+        self.send_raw(Message::Text(text.into())).await
+    }
+
+    /// Sends anything, valid or not (for testing how the server treats bad input).
+    pub async fn send_raw(&mut self, message: Message) -> Result<(), ClientError> {
+        Ok(self.socket.send(message).await?)
+    }
+
+    /// The next protocol frame. Pings are answered by tungstenite while reading; a close is an error that
+    /// carries the close code.
+    pub async fn next(&mut self) -> Result<ServerFrame, ClientError> {
+        loop {
+            let message = tokio::time::timeout(self.wait, self.socket.next())
+                .await
+                .map_err(|_| ClientError::Timeout(self.wait))?;
+            match message {
+                None => return Err(ClientError::Closed { code: None, reason: String::new() }),
+                Some(Err(e)) => return Err(e.into()),
+                Some(Ok(Message::Text(text))) => {
+                    return serde_json::from_str(text.as_str())
+                        .map_err(|e| ClientError::Protocol(format!("{e}: {text}")));
+                }
+                Some(Ok(Message::Close(frame))) => {
+                    let (code, reason) =
+                        frame.map_or((None, String::new()), |f| (Some(u16::from(f.code)), f.reason.to_string()));
+                    return Err(ClientError::Closed { code, reason });
+                }
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Skips frames until one satisfies `wanted`.
+    pub async fn next_where(&mut self, wanted: impl Fn(&ServerFrame) -> bool) -> Result<ServerFrame, ClientError> {
+        loop {
+            let frame = self.next().await?;
+            if wanted(&frame) {
+                return Ok(frame);
+            }
+        }
+    }
+
+    /// Waits for the server to close the connection and returns its close code.
+    pub async fn closed(&mut self) -> Option<u16> {
+        loop {
+            match self.next().await {
+                Ok(_) => continue,
+                Err(ClientError::Closed { code, .. }) => return code,
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+/// One side of a match with its end-to-end session: what a chat screen needs.
+pub struct Chat {
+    pub info: MatchInfo,
+    pub e2e: E2eSession,
+    next_client_msg_id: u64,
+}
+
+impl Chat {
+    /// Asks for a match of `kind` on `connection` and waits until paired.
+    pub async fn find(connection: &mut Connection, kind: MatchKind) -> Result<Chat, ClientError> {
+        let identity = Identity::generate();
+        let find = ClientFrame::MatchFind {
+            id: Some("find".into()),
+            kind,
+            public_key: identity.public_key_b64(),
+            nearby: false,
+        };
+        connection.send(&find).await?;
+        let found = connection.next_where(|f| !matches!(f, ServerFrame::MatchQueued { .. })).await?;
+        let ServerFrame::MatchFound { info, .. } = found else {
+            return Err(ClientError::Unexpected(format!("{found:?}")));
+        };
+        let role = if info.initiator { Role::Initiator } else { Role::Responder };
+        let e2e = E2eSession::establish(identity, &info.peer_public_key, info.match_id, role)?;
+        Ok(Chat { info, e2e, next_client_msg_id: 1 })
+    }
+
+    /// Encrypts `text` into a `msg.send` frame with a fresh client_msg_id.
+    pub fn message(&mut self, text: &str) -> ClientFrame {
+        let sealed = self.e2e.seal(text.as_bytes());
+        let client_msg_id = format!("m{}", self.next_client_msg_id);
+        self.next_client_msg_id += 1;
+        ClientFrame::MsgSend {
+            id: Some(client_msg_id.clone()),
+            match_id: self.info.match_id,
+            client_msg_id,
+            ciphertext: sealed.ciphertext,
+            nonce: sealed.nonce,
+        }
+    }
+
+    /// Decrypts a received `msg` frame. A failure is an error, never plaintext.
+    pub fn read(&mut self, frame: &ServerFrame) -> Result<String, ClientError> {
+        let ServerFrame::Msg { ciphertext, nonce, .. } = frame else {
+            return Err(ClientError::Unexpected(format!("{frame:?}")));
+        };
+        let bytes = self.e2e.open(ciphertext, nonce)?;
+        String::from_utf8(bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+}

@@ -1,0 +1,266 @@
+//! Matching rules and quotas, over real sockets.
+
+use chrono::TimeDelta;
+use tanis_client::{Chat, Connection, Identity};
+use tanis_proto::{ClientFrame, EndReason, ErrorCode, MatchKind, ServerFrame};
+
+use crate::helpers::{Backend, TestApp, TestUser, spawn_app};
+use crate::on_both_stores;
+
+on_both_stores!(
+    two_strangers_are_paired_with_each_others_handle_key_and_one_initiator,
+    a_match_spends_one_unit_from_each_side_daily_before_bonus,
+    an_exhausted_quota_is_refused_with_the_reset_time_and_nothing_is_queued,
+    concurrent_finds_from_several_sockets_of_one_user_spend_one_unit_for_one_match,
+    blocked_and_recent_partners_are_not_paired_and_the_oldest_compatible_waiter_is,
+    leaving_the_queue_by_cancel_or_disconnect_means_not_being_paired,
+    leaving_a_match_tells_the_peer_and_records_completed_or_cancelled,
+    nearby_seekers_get_the_closest_partner_and_the_radius_widens_while_waiting,
+    a_reconnecting_user_is_told_their_active_match_in_hello,
+);
+
+fn find(kind: MatchKind, id: &str) -> ClientFrame {
+    ClientFrame::MatchFind {
+        id: Some(id.into()),
+        kind,
+        public_key: Identity::generate().public_key_b64(),
+        nearby: false,
+    }
+}
+
+/// Queues `user` for a text match on a new socket and waits for `match.queued`.
+async fn queued(app: &TestApp, user: &TestUser) -> Connection {
+    let mut socket = app.socket(user).await;
+    socket.send(&find(MatchKind::Text, "q")).await.unwrap();
+    assert!(matches!(socket.next().await.unwrap(), ServerFrame::MatchQueued { .. }));
+    socket
+}
+
+async fn found(socket: &mut Connection) -> tanis_proto::MatchInfo {
+    match socket.next_where(|f| !matches!(f, ServerFrame::MatchQueued { .. })).await.unwrap() {
+        ServerFrame::MatchFound { info, .. } => info,
+        other => panic!("expected match.found, got {other:?}"),
+    }
+}
+
+/// Two users matched for text, with their sockets and chats.
+async fn pair(app: &TestApp, a: &TestUser, b: &TestUser) -> (Connection, Chat, Connection, Chat) {
+    let mut sa = app.socket(a).await;
+    let mut sb = app.socket(b).await;
+    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
+    (sa, chat_a.unwrap(), sb, chat_b.unwrap())
+}
+
+async fn two_strangers_are_paired_with_each_others_handle_key_and_one_initiator(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (_sa, chat_a, _sb, chat_b) = pair(&app, &a, &b).await;
+
+    assert_eq!(chat_a.info.match_id, chat_b.info.match_id);
+    assert_eq!((chat_a.info.peer.as_str(), chat_b.info.peer.as_str()), (b.handle.as_str(), a.handle.as_str()));
+    assert_ne!(chat_a.info.initiator, chat_b.info.initiator, "exactly one side initiates");
+    assert_eq!(chat_a.info.expires_at, app.now() + TimeDelta::hours(24));
+    assert_eq!(chat_a.e2e.safety_number(), chat_b.e2e.safety_number(), "both derive the same safety number");
+    let stored = app.store.active_match_for(a.id).await.unwrap().unwrap();
+    assert_eq!((stored.kind.as_str(), stored.status.as_str()), ("text", "active"));
+}
+
+async fn a_match_spends_one_unit_from_each_side_daily_before_bonus(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    app.execute(format!("UPDATE users SET daily_chat_balance = 1, bonus_chat_balance = 2 WHERE id = {}", a.id)).await;
+
+    let mut sa = queued(&app, &a).await;
+    let mut sb = queued(&app, &b).await;
+    let ServerFrame::MatchFound { balances, info } = sa.next().await.unwrap() else { panic!("match.found") };
+    assert_eq!((balances.daily_text, balances.bonus_text), (0, 2), "the daily unit goes first");
+    let ServerFrame::MatchFound { balances: theirs, .. } = sb.next().await.unwrap() else { panic!("match.found") };
+    assert_eq!(theirs.daily_text, 9);
+
+    sa.send(&ClientFrame::MatchLeave { id: None, match_id: info.match_id }).await.unwrap();
+    app.clock.advance(TimeDelta::hours(25));
+    let c = app.user("kus").await;
+    let _sc = queued(&app, &c).await;
+    sa.send(&find(MatchKind::Text, "again")).await.unwrap();
+    let ServerFrame::MatchFound { balances, .. } =
+        sa.next_where(|f| matches!(f, ServerFrame::MatchFound { .. })).await.unwrap()
+    else {
+        unreachable!()
+    };
+    assert_eq!((balances.daily_text, balances.bonus_text), (0, 1), "then a bonus unit");
+}
+
+async fn an_exhausted_quota_is_refused_with_the_reset_time_and_nothing_is_queued(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let a = app.user("kedi").await;
+    app.execute(format!("UPDATE users SET daily_video_balance = 0, bonus_video_balance = 0 WHERE id = {}", a.id)).await;
+    let mut socket = app.socket(&a).await;
+    socket.send(&find(MatchKind::Video, "v")).await.unwrap();
+    let ServerFrame::Error { id, code, resets_at, .. } = socket.next().await.unwrap() else { panic!("an error") };
+    assert_eq!((id.as_deref(), code), (Some("v"), ErrorCode::QuotaExhausted));
+    // The test clock is 09:30 UTC = 12:30 in Istanbul: units return at 21:00 UTC, Istanbul's midnight.
+    assert_eq!(resets_at.unwrap().to_rfc3339(), "2026-11-21T21:00:00+00:00");
+    socket.send(&ClientFrame::MatchCancel { id: Some("c".into()) }).await.unwrap();
+    assert!(matches!(socket.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::NotQueued, .. }));
+    // Text units are separate and still there.
+    socket.send(&find(MatchKind::Text, "t")).await.unwrap();
+    assert!(matches!(socket.next().await.unwrap(), ServerFrame::MatchQueued { .. }));
+}
+
+async fn concurrent_finds_from_several_sockets_of_one_user_spend_one_unit_for_one_match(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    app.execute(format!("UPDATE users SET daily_chat_balance = 1 WHERE id = {}", a.id)).await;
+    let mut sockets = vec![app.socket(&a).await, app.socket(&a).await, app.socket(&a).await];
+    let sends = sockets.iter_mut().enumerate().map(|(i, s)| async move {
+        s.send(&find(MatchKind::Text, &format!("s{i}"))).await.unwrap();
+    });
+    futures_util::future::join_all(sends).await;
+    let mut sb = app.socket(&b).await;
+    sb.send(&find(MatchKind::Text, "b")).await.unwrap();
+    let info = found(&mut sb).await;
+    assert_eq!(info.peer, a.handle);
+
+    let mut queued_answers = 0;
+    for socket in &mut sockets {
+        // Every socket of the user sees the one match; exactly one of them had been queued.
+        loop {
+            match socket.next().await.unwrap() {
+                ServerFrame::MatchQueued { .. } => queued_answers += 1,
+                ServerFrame::Error { code: ErrorCode::AlreadyQueued, .. } => {}
+                ServerFrame::MatchFound { info: mine, .. } => {
+                    assert_eq!(mine.match_id, info.match_id);
+                    break;
+                }
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    // `match.queued` goes to all of the user's sockets, so each saw it once.
+    assert_eq!(queued_answers, 3);
+    let user = app.store.user_by_id(a.id).await.unwrap().unwrap();
+    assert_eq!((user.daily_chat_balance, user.bonus_chat_balance), (0, 0));
+    assert_eq!(
+        app.count(&format!("SELECT COUNT(*) FROM matches WHERE user1_id = {0} OR user2_id = {0}", a.id)).await,
+        1
+    );
+}
+
+async fn blocked_and_recent_partners_are_not_paired_and_the_oldest_compatible_waiter_is(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b, c, d) = (app.user("aa_a").await, app.user("bb_b").await, app.user("cc_c").await, app.user("dd_d").await);
+    // a and b meet once; a blocks b. c and d meet once and leave (recent partners).
+    let (mut sa, chat, _sb, _) = pair(&app, &a, &b).await;
+    sa.send(&ClientFrame::Block { id: Some("blk".into()), match_id: chat.info.match_id }).await.unwrap();
+    sa.next_where(|f| matches!(f, ServerFrame::Ok { .. })).await.unwrap();
+    let (mut sc, chat, _sd, _) = pair(&app, &c, &d).await;
+    sc.send(&ClientFrame::MatchLeave { id: None, match_id: chat.info.match_id }).await.unwrap();
+    sc.next_where(|f| matches!(f, ServerFrame::Ok { .. })).await.unwrap();
+    app.clock.advance(TimeDelta::hours(25));
+
+    // Queue in order a, b, c: b may not meet a (blocked), so b waits; c meets a, the oldest waiter.
+    let mut qa = queued(&app, &a).await;
+    let mut qb = queued(&app, &b).await;
+    let mut qc = app.socket(&c).await;
+    qc.send(&find(MatchKind::Text, "c")).await.unwrap();
+    assert_eq!(found(&mut qc).await.peer, a.handle);
+    assert_eq!(found(&mut qa).await.peer, c.handle);
+    // d meets b; yesterday's c–d match no longer counts after 24 h, but c is taken anyway.
+    let mut qd = app.socket(&d).await;
+    qd.send(&find(MatchKind::Text, "d")).await.unwrap();
+    assert_eq!(found(&mut qd).await.peer, b.handle);
+    assert_eq!(found(&mut qb).await.peer, d.handle);
+}
+
+async fn leaving_the_queue_by_cancel_or_disconnect_means_not_being_paired(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b, c) = (app.user("kedi").await, app.user("kopek").await, app.user("kus").await);
+    let mut sa = queued(&app, &a).await;
+    sa.send(&ClientFrame::MatchCancel { id: Some("x".into()) }).await.unwrap();
+    assert_eq!(sa.next().await.unwrap(), ServerFrame::MatchCancelled { id: Some("x".into()) });
+    let sb = queued(&app, &b).await;
+    drop(sb);
+    // c finds nobody: a cancelled and b disconnected. Then a asks again and meets c.
+    let mut sc = queued(&app, &c).await;
+    sa.send(&find(MatchKind::Text, "again")).await.unwrap();
+    assert_eq!(found(&mut sa).await.peer, c.handle);
+    assert_eq!(found(&mut sc).await.peer, a.handle);
+    let b_row = app.store.user_by_id(b.id).await.unwrap().unwrap();
+    assert_eq!(b_row.daily_chat_balance, 10, "b spent nothing");
+}
+
+async fn leaving_a_match_tells_the_peer_and_records_completed_or_cancelled(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, _chat_a, mut sb, _) = pair(&app, &a, &b).await;
+    let silent = app.store.active_match_for(a.id).await.unwrap().unwrap().id;
+    sa.send(&ClientFrame::MatchLeave { id: Some("bye".into()), match_id: silent }).await.unwrap();
+    let ended = ServerFrame::MatchEnded { id: None, match_id: silent, reason: EndReason::PeerLeft };
+    assert_eq!(sb.next().await.unwrap(), ended);
+    assert_eq!(
+        sa.next().await.unwrap(),
+        ServerFrame::MatchEnded { id: None, match_id: silent, reason: EndReason::Left }
+    );
+    assert_eq!(sa.next().await.unwrap(), ServerFrame::Ok { id: Some("bye".into()) });
+    sa.send(&ClientFrame::MatchLeave { id: Some("again".into()), match_id: silent }).await.unwrap();
+    assert!(matches!(sa.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::NotInMatch, .. }));
+
+    app.clock.advance(TimeDelta::hours(25));
+    let (mut sa, mut chat_a, mut sb, _) = pair(&app, &a, &b).await;
+    sa.send(&chat_a.message("merhaba")).await.unwrap();
+    sb.next_where(|f| matches!(f, ServerFrame::Msg { .. })).await.unwrap();
+    sb.send(&ClientFrame::MatchLeave { id: None, match_id: chat_a.info.match_id }).await.unwrap();
+    sa.next_where(|f| matches!(f, ServerFrame::MatchEnded { .. })).await.unwrap();
+    let statuses = app.count(&format!(
+        "SELECT COUNT(*) FROM matches WHERE (id = {silent} AND status = 'cancelled') OR (id = {} AND status = 'completed')",
+        chat_a.info.match_id
+    ))
+    .await;
+    assert_eq!(statuses, 2);
+}
+
+async fn nearby_seekers_get_the_closest_partner_and_the_radius_widens_while_waiting(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let place = |user: &TestUser, (lat, lon): (f64, f64)| {
+        app.execute(format!("UPDATE users SET location_lat = {lat}, location_lon = {lon} WHERE id = {}", user.id))
+    };
+    let (ankara, istanbul, kadikoy, izmir) =
+        (app.user("ankara").await, app.user("istanbul").await, app.user("kadikoy").await, app.user("izmir").await);
+    place(&ankara, (39.9334, 32.8597)).await;
+    place(&istanbul, (41.0082, 28.9784)).await;
+    place(&kadikoy, (40.9901, 29.0290)).await;
+    place(&izmir, (38.4237, 27.1428)).await;
+    let near = |id: &str| ClientFrame::MatchFind {
+        id: Some(id.into()),
+        kind: MatchKind::Text,
+        public_key: Identity::generate().public_key_b64(),
+        nearby: true,
+    };
+    let mut s_ankara = app.socket(&ankara).await;
+    s_ankara.send(&near("a")).await.unwrap();
+    s_ankara.next().await.unwrap();
+    let mut s_istanbul = app.socket(&istanbul).await;
+    s_istanbul.send(&near("i")).await.unwrap();
+    s_istanbul.next().await.unwrap();
+    // Ankara waited longer, but Kadıköy (4.5 km) gets Istanbul, the closest.
+    let mut s_kadikoy = app.socket(&kadikoy).await;
+    s_kadikoy.send(&near("k")).await.unwrap();
+    assert_eq!(found(&mut s_kadikoy).await.peer, istanbul.handle);
+    // Izmir (~520 km from Ankara) is out of the 5 km start radius; after 10 minutes it covers anything.
+    let mut s_izmir = app.socket(&izmir).await;
+    s_izmir.send(&near("z")).await.unwrap();
+    assert!(matches!(s_izmir.next().await.unwrap(), ServerFrame::MatchQueued { .. }));
+    app.clock.advance(TimeDelta::minutes(10));
+    assert_eq!(found(&mut s_izmir).await.peer, ankara.handle, "the periodic sweep pairs them");
+}
+
+async fn a_reconnecting_user_is_told_their_active_match_in_hello(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (sa, chat_a, _sb, _) = pair(&app, &a, &b).await;
+    drop(sa);
+    let (_, hello) = app.connect(&a).await;
+    let ServerFrame::Hello { active_match, balances, .. } = hello else { panic!("hello") };
+    assert_eq!(active_match, Some(chat_a.info));
+    assert_eq!(balances.daily_text, 9);
+}

@@ -1,0 +1,113 @@
+//! Blocking, reporting, typing and bans over the hub.
+
+use chrono::TimeDelta;
+use reqwest::StatusCode;
+use serde_json::Value;
+use tanis_client::{Chat, Connection};
+use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, MatchKind, ReportReason, ServerFrame};
+
+use crate::helpers::{Backend, TestApp, TestUser, assert_error, spawn_app};
+use crate::on_both_stores;
+
+on_both_stores!(
+    blocking_ends_the_match_at_once_and_the_block_can_be_listed_and_lifted,
+    a_report_needs_a_shared_match_and_counts_once_per_reporter,
+    typing_reaches_the_peer_only_while_the_match_is_active,
+    a_ban_closes_every_socket_of_the_user_and_ends_their_match,
+);
+
+async fn pair(app: &TestApp, a: &TestUser, b: &TestUser) -> (Connection, Chat, Connection, Chat) {
+    let mut sa = app.socket(a).await;
+    let mut sb = app.socket(b).await;
+    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
+    (sa, chat_a.unwrap(), sb, chat_b.unwrap())
+}
+
+async fn blocking_ends_the_match_at_once_and_the_block_can_be_listed_and_lifted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, chat, mut sb, _) = pair(&app, &a, &b).await;
+    let match_id = chat.info.match_id;
+    sa.send(&ClientFrame::Block { id: Some("b".into()), match_id }).await.unwrap();
+    assert_eq!(sb.next().await.unwrap(), ServerFrame::MatchEnded { id: None, match_id, reason: EndReason::PeerLeft });
+    assert_eq!(sa.next().await.unwrap(), ServerFrame::MatchEnded { id: None, match_id, reason: EndReason::Blocked });
+    assert_eq!(sa.next().await.unwrap(), ServerFrame::Ok { id: Some("b".into()) });
+
+    let blocks: Value =
+        app.client.get(app.url("/v1/blocks")).bearer_auth(&a.access).send().await.unwrap().json().await.unwrap();
+    assert_eq!(blocks[0]["handle"], b.handle.as_str());
+    let theirs: Value =
+        app.client.get(app.url("/v1/blocks")).bearer_auth(&b.access).send().await.unwrap().json().await.unwrap();
+    assert_eq!(theirs, serde_json::json!([]), "the blocked side does not see the block");
+    let id = blocks[0]["id"].as_i64().unwrap();
+    let foreign = app.client.delete(app.url(&format!("/v1/blocks/{id}"))).bearer_auth(&b.access).send().await.unwrap();
+    assert_error(foreign, StatusCode::NOT_FOUND, "not_found").await;
+    let lifted = app.client.delete(app.url(&format!("/v1/blocks/{id}"))).bearer_auth(&a.access).send().await.unwrap();
+    assert_eq!(lifted.status(), StatusCode::NO_CONTENT);
+
+    // Lifted and past the recent-partner window, they can meet again.
+    app.clock.advance(TimeDelta::hours(25));
+    let (_, again, _, _) = pair(&app, &a, &b).await;
+    assert_eq!(again.info.peer, b.handle);
+}
+
+async fn a_report_needs_a_shared_match_and_counts_once_per_reporter(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b, c) = (app.user("kedi").await, app.user("kopek").await, app.user("kus").await);
+    let (mut sa, chat, _sb, _) = pair(&app, &a, &b).await;
+    let match_id = chat.info.match_id;
+    let report = |id: &str| ClientFrame::Report {
+        id: Some(id.into()),
+        match_id,
+        reason_code: ReportReason::Harassment,
+        details: Some("kaba".into()),
+    };
+    let mut outsider = app.socket(&c).await;
+    outsider.send(&report("x")).await.unwrap();
+    assert!(matches!(outsider.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::NotMatched, .. }));
+
+    sa.send(&report("r1")).await.unwrap();
+    assert_eq!(sa.next().await.unwrap(), ServerFrame::Ok { id: Some("r1".into()) });
+    sa.send(&report("r2")).await.unwrap();
+    assert_eq!(sa.next().await.unwrap(), ServerFrame::Ok { id: Some("r2".into()) });
+    let long = ClientFrame::Report {
+        id: Some("r3".into()),
+        match_id,
+        reason_code: ReportReason::Other,
+        details: Some("x".repeat(1001)),
+    };
+    sa.send(&long).await.unwrap();
+    assert!(matches!(sa.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::InvalidField, .. }));
+
+    let rows = app.count(&format!(
+        "SELECT COUNT(*) FROM reports WHERE reporter_id = {} AND reported_id = {} AND reason = 'harassment' AND match_id = {match_id}",
+        a.id, b.id
+    ))
+    .await;
+    assert_eq!(rows, 1);
+}
+
+async fn typing_reaches_the_peer_only_while_the_match_is_active(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, chat, mut sb, _) = pair(&app, &a, &b).await;
+    let match_id = chat.info.match_id;
+    sa.send(&ClientFrame::Typing { id: None, match_id }).await.unwrap();
+    assert_eq!(sb.next().await.unwrap(), ServerFrame::Typing { match_id });
+    sb.send(&ClientFrame::MatchLeave { id: None, match_id }).await.unwrap();
+    sa.next_where(|f| matches!(f, ServerFrame::MatchEnded { .. })).await.unwrap();
+    sa.send(&ClientFrame::Typing { id: Some("t".into()), match_id }).await.unwrap();
+    assert!(matches!(sa.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::NotInMatch, .. }));
+}
+
+async fn a_ban_closes_every_socket_of_the_user_and_ends_their_match(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, chat, mut sb, _) = pair(&app, &a, &b).await;
+    let mut tablet = app.socket(&a).await;
+    assert!(app.hub.ban(a.id, "spam").await.unwrap());
+    assert_eq!(sa.closed().await, Some(CloseCode::Banned.code()));
+    assert_eq!(tablet.closed().await, Some(CloseCode::Banned.code()));
+    let ended = ServerFrame::MatchEnded { id: None, match_id: chat.info.match_id, reason: EndReason::Banned };
+    assert_eq!(sb.next().await.unwrap(), ended);
+}

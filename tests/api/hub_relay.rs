@@ -1,0 +1,263 @@
+//! The end-to-end encrypted relay: durable acknowledgement, delivery, idempotency, order, resume, limits.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use tanis_client::{Chat, Connection};
+use tanis_proto::{ClientFrame, CloseCode, ErrorCode, MatchKind, ServerFrame};
+
+use crate::helpers::{Backend, TestApp, TestUser, spawn_app, spawn_app_with};
+use crate::on_both_stores;
+
+on_both_stores!(
+    a_message_is_acknowledged_after_it_is_stored_delivered_decrypted_and_marked_delivered,
+    a_repeated_client_msg_id_is_acknowledged_again_but_stored_once,
+    seq_increases_strictly_across_both_senders,
+    messages_outside_your_match_too_large_or_too_fast_are_refused,
+    a_dropped_receiver_resumes_and_loses_nothing_acknowledged,
+    the_server_never_holds_the_plaintext,
+    a_receiver_that_does_not_read_is_disconnected_and_resumes_later,
+    the_senders_other_sockets_see_its_messages_as_mine,
+);
+
+async fn pair(app: &TestApp, a: &TestUser, b: &TestUser) -> (Connection, Chat, Connection, Chat) {
+    let mut sa = app.socket(a).await;
+    let mut sb = app.socket(b).await;
+    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
+    (sa, chat_a.unwrap(), sb, chat_b.unwrap())
+}
+
+fn is_msg(f: &ServerFrame) -> bool {
+    matches!(f, ServerFrame::Msg { .. })
+}
+
+async fn a_message_is_acknowledged_after_it_is_stored_delivered_decrypted_and_marked_delivered(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, mut chat_a, mut sb, mut chat_b) = pair(&app, &a, &b).await;
+    let match_id = chat_a.info.match_id;
+
+    sa.send(&chat_a.message("merhaba yabancı")).await.unwrap();
+    let accepted = sa.next().await.unwrap();
+    assert_eq!(
+        accepted,
+        ServerFrame::MsgAccepted { id: Some("m1".into()), match_id, client_msg_id: "m1".into(), seq: 1 }
+    );
+    // Acknowledged means stored: the row is there the moment the sender hears about it.
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM messages WHERE match_id = {match_id} AND seq = 1")).await, 1);
+
+    let received = sb.next().await.unwrap();
+    assert!(matches!(&received, ServerFrame::Msg { seq: 1, mine: false, .. }));
+    assert_eq!(chat_b.read(&received).unwrap(), "merhaba yabancı");
+
+    sb.send(&ClientFrame::MsgAck { id: None, match_id, seq: 1 }).await.unwrap();
+    assert_eq!(sa.next().await.unwrap(), ServerFrame::MsgDelivered { match_id, seq: 1 });
+    let logged = app
+        .count(&format!(
+            "SELECT COUNT(*) FROM message_logs WHERE match_id = {match_id} AND seq = 1 AND sender_id = {} \
+             AND receiver_id = {} AND delivered = TRUE AND connection_type = 'text' AND device_info IS NOT NULL",
+            a.id, b.id
+        ))
+        .await;
+    assert_eq!(logged, 1);
+}
+
+async fn a_repeated_client_msg_id_is_acknowledged_again_but_stored_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, mut chat_a, mut sb, _) = pair(&app, &a, &b).await;
+    let frame = chat_a.message("bir kez");
+    sa.send(&frame).await.unwrap();
+    sa.send(&frame).await.unwrap();
+    let first = sa.next().await.unwrap();
+    let second = sa.next().await.unwrap();
+    assert_eq!(first, second, "the retry gets the same seq");
+    assert!(matches!(sb.next().await.unwrap(), ServerFrame::Msg { seq: 1, .. }));
+    sa.send(&chat_a.message("iki")).await.unwrap();
+    assert!(
+        matches!(sb.next().await.unwrap(), ServerFrame::Msg { seq: 2, .. }),
+        "no duplicate was delivered before it"
+    );
+    assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 2);
+}
+
+async fn seq_increases_strictly_across_both_senders(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.hub.message_burst = 100).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, mut chat_a, mut sb, mut chat_b) = pair(&app, &a, &b).await;
+    for i in 0..10 {
+        sa.send(&chat_a.message(&format!("a{i}"))).await.unwrap();
+        sb.send(&chat_b.message(&format!("b{i}"))).await.unwrap();
+    }
+    let mut seqs = Vec::new();
+    for socket in [&mut sa, &mut sb] {
+        let mut accepted = 0;
+        let mut received = 0;
+        while accepted < 10 || received < 10 {
+            match socket.next().await.unwrap() {
+                ServerFrame::MsgAccepted { seq, .. } => {
+                    accepted += 1;
+                    seqs.push(seq);
+                }
+                ServerFrame::Msg { .. } => received += 1,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    seqs.sort();
+    assert_eq!(seqs, (1..=20).collect::<Vec<i64>>(), "every seq once, no gaps");
+}
+
+async fn messages_outside_your_match_too_large_or_too_fast_are_refused(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.hub.messages_per_second = 1;
+        c.hub.message_burst = 2;
+    })
+    .await;
+    let (a, b, c) = (app.user("kedi").await, app.user("kopek").await, app.user("kus").await);
+    let (mut sa, mut chat_a, _sb, _) = pair(&app, &a, &b).await;
+    let match_id = chat_a.info.match_id;
+
+    let mut intruder = app.socket(&c).await;
+    intruder.send(&chat_a.message("araya girmek")).await.unwrap();
+    assert!(matches!(intruder.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::NotInMatch, .. }));
+
+    let huge = ClientFrame::MsgSend {
+        id: Some("big".into()),
+        match_id,
+        client_msg_id: "big".into(),
+        ciphertext: STANDARD.encode(vec![7u8; 16 * 1024 + 1]),
+        nonce: STANDARD.encode([0u8; 24]),
+    };
+    sa.send(&huge).await.unwrap();
+    assert!(matches!(sa.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::MessageTooLarge, .. }));
+
+    for _ in 0..2 {
+        sa.send(&chat_a.message("hızlı")).await.unwrap();
+        assert!(matches!(sa.next().await.unwrap(), ServerFrame::MsgAccepted { .. }));
+    }
+    sa.send(&chat_a.message("çok hızlı")).await.unwrap();
+    assert!(matches!(sa.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::RateLimited, .. }));
+    assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 2);
+}
+
+async fn a_dropped_receiver_resumes_and_loses_nothing_acknowledged(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.hub.message_burst = 100).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, mut chat_a, mut sb, mut chat_b) = pair(&app, &a, &b).await;
+    let match_id = chat_a.info.match_id;
+
+    for i in 0..30 {
+        sa.send(&chat_a.message(&format!("mesaj {i}"))).await.unwrap();
+    }
+    // The receiver reads a few, then its connection drops mid-stream.
+    let mut last_seen = 0;
+    for _ in 0..5 {
+        let frame = sb.next_where(is_msg).await.unwrap();
+        chat_b.read(&frame).unwrap();
+        if let ServerFrame::Msg { seq, .. } = frame {
+            last_seen = seq;
+        }
+    }
+    drop(sb);
+    let mut acknowledged = Vec::new();
+    while acknowledged.len() < 30 {
+        if let ServerFrame::MsgAccepted { seq, .. } = sa.next().await.unwrap() {
+            acknowledged.push(seq);
+        }
+    }
+
+    let (mut sb, hello) = app.connect(&b).await;
+    assert!(matches!(hello, ServerFrame::Hello { active_match: Some(_), .. }));
+    sb.send(&ClientFrame::Resume { id: Some("r".into()), match_id, after_seq: last_seen }).await.unwrap();
+    let mut texts = Vec::new();
+    loop {
+        match sb.next().await.unwrap() {
+            frame @ ServerFrame::Msg { .. } => texts.push(chat_b.read(&frame).unwrap()),
+            ServerFrame::ResumeDone { last_seq, .. } => {
+                assert_eq!(last_seq, 30);
+                break;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let expected: Vec<String> = (5..30).map(|i| format!("mesaj {i}")).collect();
+    assert_eq!(texts, expected, "every acknowledged message after the last seen, in order");
+    assert_eq!(acknowledged, (1..=30).collect::<Vec<i64>>());
+}
+
+async fn the_server_never_holds_the_plaintext(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, mut chat_a, mut sb, mut chat_b) = pair(&app, &a, &b).await;
+    let marker = "GIZLI-ISARET-7f3a9c-plaintext-marker";
+    sa.send(&chat_a.message(marker)).await.unwrap();
+    let frame = sb.next_where(is_msg).await.unwrap();
+    assert_eq!(chat_b.read(&frame).unwrap(), marker, "the peer reads it");
+    sb.send(&chat_b.message(marker)).await.unwrap();
+    sa.next_where(is_msg).await.unwrap();
+
+    let encoded = STANDARD.encode(marker);
+    match backend {
+        Backend::Sqlite => {
+            let path = app.database_url.trim_start_matches("sqlite://").to_owned();
+            for file in [path.clone(), format!("{path}-wal")] {
+                let bytes = std::fs::read(&file).unwrap_or_default();
+                for needle in [marker.as_bytes(), encoded.as_bytes()] {
+                    assert!(!bytes.windows(needle.len()).any(|w| w == needle), "found in {file}");
+                }
+            }
+        }
+        Backend::Postgres => {
+            for table in ["users", "matches", "messages", "message_logs", "system_logs", "reports", "notifications"] {
+                let hits = app
+                    .count(&format!(
+                        "SELECT COUNT(*) FROM {table} t WHERE t::text LIKE '%{marker}%' OR t::text LIKE '%{encoded}%'"
+                    ))
+                    .await;
+                assert_eq!(hits, 0, "found in {table}");
+            }
+        }
+    }
+}
+
+async fn a_receiver_that_does_not_read_is_disconnected_and_resumes_later(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.hub.outbound_queue = 32;
+        c.hub.max_in_flight = 16;
+        c.hub.message_burst = 10_000;
+        c.hub.messages_per_second = 10_000;
+    })
+    .await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, mut chat_a, mut sb, _) = pair(&app, &a, &b).await;
+    let match_id = chat_a.info.match_id;
+    // 12 KiB messages: loopback buffers hold a few MB, so a few hundred fill them and then the queue.
+    let filler = "x".repeat(12 * 1024);
+    let mut acknowledged = 0;
+    for _ in 0..1200 {
+        sa.send(&chat_a.message(&filler)).await.unwrap();
+        // Keep reading the sender's acknowledgements so only the receiver falls behind.
+        while let Ok(Ok(frame)) = tokio::time::timeout(std::time::Duration::ZERO, sa.next()).await {
+            acknowledged += usize::from(matches!(frame, ServerFrame::MsgAccepted { .. }));
+        }
+    }
+    while acknowledged < 1200 {
+        acknowledged += usize::from(matches!(sa.next().await.unwrap(), ServerFrame::MsgAccepted { .. }));
+    }
+    assert_eq!(sb.closed().await, Some(CloseCode::SlowConsumer.code()));
+    let stored = app.count(&format!("SELECT COUNT(*) FROM messages WHERE match_id = {match_id}")).await;
+    assert_eq!(stored, 1200, "everything stays stored for resume");
+    let mut again = app.socket(&b).await;
+    again.send(&ClientFrame::Resume { id: None, match_id, after_seq: 1190 }).await.unwrap();
+    let done = again.next_where(|f| matches!(f, ServerFrame::ResumeDone { .. })).await.unwrap();
+    assert!(matches!(done, ServerFrame::ResumeDone { last_seq: 1200, .. }));
+}
+
+async fn the_senders_other_sockets_see_its_messages_as_mine(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, mut chat_a, _sb, _) = pair(&app, &a, &b).await;
+    let mut tablet = app.socket(&a).await;
+    sa.send(&chat_a.message("iki cihaz")).await.unwrap();
+    assert!(matches!(tablet.next_where(is_msg).await.unwrap(), ServerFrame::Msg { mine: true, seq: 1, .. }));
+}
