@@ -27,6 +27,8 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Run only the background jobs (set `jobs.enabled = false` on the serving nodes).
+    Worker,
     /// Give an account a role: user, moderator or admin.
     SetRole {
         /// The account's phone number.
@@ -66,6 +68,18 @@ pub fn main() -> ExitCode {
 async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(config).await,
+        Command::Worker => {
+            let store = startup::open_store(&config).await?;
+            let clock: crate::clock::SharedClock = std::sync::Arc::new(SystemClock);
+            let live = crate::jobs::Detached(store.clone(), clock.clone());
+            let ctx = crate::jobs::context(store.clone(), live, clock, &config);
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            tokio::spawn(startup::cancel_on_signal(shutdown.clone()));
+            tracing::info!("running background jobs");
+            startup::run_workers(ctx, shutdown).await;
+            store.close().await;
+            Ok(())
+        }
         Command::Migrate => {
             startup::open_store(&config).await?;
             tracing::info!(database = %startup::redact(&config.effective_database_url()), "migrations applied");

@@ -34,6 +34,7 @@ pub struct Config {
     pub quotas: QuotaConfig,
     pub hub: HubConfig,
     pub matching: MatchingConfig,
+    pub jobs: JobsConfig,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -75,6 +76,36 @@ pub struct QuotaConfig {
     pub premium_video_daily: u32,
     /// Daily units come back at midnight in this IANA zone.
     pub timezone: String,
+}
+
+/// Background jobs (tanis-workers).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Run the jobs inside `tanis serve`. Turn off when a separate `tanis worker` runs them.
+    pub enabled: bool,
+    /// Distinct reporters (each matched with the user) that ban a user automatically.
+    pub report_threshold: u32,
+    /// Bonus text matches for the invited user, and for the inviter (0: none).
+    pub referral_invited_bonus: i32,
+    pub referral_inviter_bonus: i32,
+    /// How long after registration an invited account counts as confirmed.
+    pub referral_confirm_after_secs: u64,
+    /// Message content older than this is deleted (metadata logs stay).
+    pub message_retention_hours: u32,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            report_threshold: 10,
+            referral_invited_bonus: 10,
+            referral_inviter_bonus: 0,
+            referral_confirm_after_secs: 0,
+            message_retention_hours: 24,
+        }
+    }
 }
 
 /// The WebSocket hub: per-connection limits and the node's connection cap.
@@ -132,6 +163,7 @@ impl Default for Config {
             quotas: QuotaConfig::default(),
             hub: HubConfig::default(),
             matching: MatchingConfig::default(),
+            jobs: JobsConfig::default(),
         }
     }
 }
@@ -281,6 +313,16 @@ impl Config {
             || self.matching.nearby_start_km <= 0.0
         {
             return Err(invalid("matching", "match_ttl_hours and nearby_start_km must be positive"));
+        }
+        if self.jobs.report_threshold == 0
+            || self.jobs.message_retention_hours == 0
+            || self.jobs.referral_invited_bonus < 0
+            || self.jobs.referral_inviter_bonus < 0
+        {
+            return Err(invalid(
+                "jobs",
+                "report_threshold and message_retention_hours must be positive, bonuses not negative",
+            ));
         }
         if self.max_body_bytes < 1024 {
             return Err(invalid("max_body_bytes", "must be at least 1024"));

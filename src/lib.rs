@@ -8,6 +8,8 @@
 //! - [`hub`]: the WebSocket hub: sessions, frame dispatch, matches, delivery, bans.
 //! - [`matching`]: the matchmaker task and the pure pairing rules.
 //! - [`relay`]: the group-commit writer that makes messages durable before they are acknowledged.
+//! - [`claims`]: filing a claim (the job in tanis-workers decides it).
+//! - [`jobs`]: the server's side of the background jobs (tanis-workers) over the store and the hub.
 //! - [`quota`]: daily quota policy (reset time, who can pay).
 //! - [`accounts`]: registration, login, token rotation and profile rules; the only code that touches passwords.
 //! - [`auth`]: bcrypt on a bounded blocking pool, access JWTs, the authenticated-user extractor.
@@ -20,11 +22,13 @@
 pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod claims;
 pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod domain;
 pub mod hub;
+pub mod jobs;
 pub mod matching;
 pub mod quota;
 pub mod relay;

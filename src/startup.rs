@@ -9,6 +9,7 @@ use anyhow::Context;
 use axum::Router;
 use chrono::TimeDelta;
 use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::accounts::Accounts;
@@ -18,7 +19,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::store::Store;
-use crate::{secrets, telemetry};
+use crate::{jobs, secrets, telemetry};
 
 /// A built server, bound to its port and ready to run.
 pub struct Application {
@@ -26,6 +27,8 @@ pub struct Application {
     router: Router,
     store: Store,
     hub: Hub,
+    /// The background jobs, when they run in this process.
+    workers: Option<JoinHandle<()>>,
     shutdown: CancellationToken,
 }
 
@@ -59,6 +62,7 @@ impl Application {
         ));
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let shutdown = CancellationToken::new();
+        let clock_for_jobs = clock.clone();
         let hub = Hub::start(
             store.clone(),
             clock,
@@ -67,6 +71,10 @@ impl Application {
             config.quotas.clone(),
             shutdown.clone(),
         );
+        let workers = config.jobs.enabled.then(|| {
+            let ctx = jobs::context(store.clone(), hub.clone(), clock_for_jobs, &config);
+            tokio::spawn(run_workers(ctx, shutdown.clone()))
+        });
         let state = AppState {
             accounts,
             store: store.clone(),
@@ -74,7 +82,7 @@ impl Application {
             config: Arc::new(config),
             metrics: telemetry::metrics_handle(),
         };
-        Ok(Self { listener, router: api::router(state), store, hub, shutdown })
+        Ok(Self { listener, router: api::router(state), store, hub, workers, shutdown })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -101,12 +109,27 @@ impl Application {
 
     /// Serves until the shutdown token is cancelled, lets in-flight requests finish, then closes the store.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Self { listener, router, store, hub: _, shutdown } = self;
+        let Self { listener, router, store, hub: _, workers, shutdown } = self;
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
-        axum::serve(listener, service).with_graceful_shutdown(shutdown.cancelled_owned()).await?;
+        axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await?;
+        // The jobs stop on the same token; a running job finishes before the database closes.
+        shutdown.cancel();
+        if let Some(workers) = workers {
+            let _ = workers.await;
+        }
         store.close().await;
         tracing::info!("stopped");
         Ok(())
+    }
+}
+
+/// Runs the background jobs until `shutdown`; a failure is logged, never propagated into the server.
+pub async fn run_workers<L: tanis_workers::LiveEffects>(
+    ctx: tanis_workers::Context<jobs::JobsStore, L>,
+    shutdown: CancellationToken,
+) {
+    if let Err(e) = tanis_workers::schedule::run(ctx, shutdown).await {
+        tracing::error!(error = %e, "background jobs stopped");
     }
 }
 

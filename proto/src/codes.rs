@@ -30,6 +30,8 @@ pub enum ErrorCode {
     NotInMatch,
     /// The reported user was never matched with you in that match.
     NotMatched,
+    /// A claim for this match was already filed.
+    ClaimExists,
     /// A field's value is out of range (e.g. report details too long).
     InvalidField,
     /// The account is banned.

@@ -143,6 +143,13 @@ pub enum ClientFrame {
         #[serde(default)]
         details: Option<String>,
     },
+    /// Claim a unit back for a match that got no reply (or whose call never connected); answered with `ok`.
+    #[serde(rename = "claim")]
+    Claim {
+        #[serde(default)]
+        id: Option<String>,
+        match_id: i64,
+    },
     /// Application-level liveness check; answered with `pong`.
     #[serde(rename = "ping")]
     Ping {
@@ -163,6 +170,7 @@ impl ClientFrame {
             | ClientFrame::Typing { id, .. }
             | ClientFrame::Block { id, .. }
             | ClientFrame::Report { id, .. }
+            | ClientFrame::Claim { id, .. }
             | ClientFrame::Ping { id } => id.as_deref(),
         }
     }
@@ -238,7 +246,7 @@ pub enum ServerFrame {
     /// `match.find` accepted: the user waits in the queue.
     #[serde(rename = "match.queued")]
     MatchQueued { id: Option<String>, kind: MatchKind },
-    /// `match.cancel` done, or the queue entry was dropped.
+    /// `match.cancel` done: the user left the queue.
     #[serde(rename = "match.cancelled")]
     MatchCancelled { id: Option<String> },
     /// Paired with a stranger. Sent to every socket of both users.
@@ -249,7 +257,8 @@ pub enum ServerFrame {
         /// Balances after this match consumed its unit.
         balances: Balances,
     },
-    /// The match is over; no more messages or typing for it.
+    /// The match is over; no more messages or typing for it. Sent to every socket of both users (`id` is
+    /// always null: the request that ended it gets its own `ok`).
     #[serde(rename = "match.ended")]
     MatchEnded { id: Option<String>, match_id: i64, reason: EndReason },
     /// The message is durably stored under `seq`; safe to forget the local copy's retry state.
@@ -267,7 +276,7 @@ pub enum ServerFrame {
     /// The peer is typing.
     #[serde(rename = "typing")]
     Typing { match_id: i64 },
-    /// A request without a more specific answer (`msg.ack`, `block`, `report`) succeeded.
+    /// A request without a more specific answer (`match.leave`, `block`, `report`, `claim`) succeeded.
     #[serde(rename = "ok")]
     Ok { id: Option<String> },
     #[serde(rename = "pong")]

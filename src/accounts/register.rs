@@ -72,6 +72,7 @@ impl Accounts {
                     daily_chat_balance: self.quotas.free_text_daily as i32,
                     daily_video_balance: self.quotas.free_video_daily as i32,
                     privacy_notice_version: self.auth.privacy_notice_version.clone(),
+                    quota_day: now.with_timezone(&self.quotas.zone()).date_naive().to_string(),
                     referrer: referrer.clone(),
                     now,
                 };

@@ -31,6 +31,10 @@ pub enum ErrorCode {
     InvalidLocation,
     PhoneTaken,
     AliasExhausted,
+    // Claims and moderation.
+    NotMatched,
+    ClaimExists,
+    Forbidden,
     // Authentication.
     InvalidCredentials,
     TooManyAttempts,
@@ -56,7 +60,9 @@ impl ErrorCode {
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            PhoneTaken | AliasExhausted => StatusCode::CONFLICT,
+            PhoneTaken | AliasExhausted | ClaimExists => StatusCode::CONFLICT,
+            NotMatched => StatusCode::NOT_FOUND,
+            Forbidden => StatusCode::FORBIDDEN,
             InvalidCredentials | MissingToken | InvalidToken | TokenExpired | TokenReused => StatusCode::UNAUTHORIZED,
             TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             AccountBanned => StatusCode::FORBIDDEN,

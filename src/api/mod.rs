@@ -2,7 +2,9 @@
 //! document and its UI, and gives unknown routes and methods our JSON error shape.
 
 mod accounts;
+mod admin;
 mod blocks;
+mod claims;
 pub mod error;
 mod extract;
 mod ops;
@@ -65,6 +67,8 @@ pub fn router(state: AppState) -> Router {
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(accounts::router())
         .merge(blocks::router())
+        .merge(claims::router())
+        .merge(admin::router())
         .merge(ops::router())
         .merge(crate::hub::router())
         .split_for_parts();

@@ -147,6 +147,18 @@ pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
             None => ctx.error(id, ErrorCode::NotInMatch, "no such active match").await,
         },
         ClientFrame::Block { id, match_id } => block(ctx, id, match_id).await,
+        ClientFrame::Claim { id, match_id } => {
+            match crate::claims::file(&hub.inner.store, user, match_id, hub.inner.clock.now()).await {
+                Ok(_) => ctx.reply(ServerFrame::Ok { id }).await,
+                Err(e @ crate::claims::FileError::NotMatched) => {
+                    ctx.error(id, ErrorCode::NotMatched, &e.to_string()).await
+                }
+                Err(e @ crate::claims::FileError::Exists) => {
+                    ctx.error(id, ErrorCode::ClaimExists, &e.to_string()).await
+                }
+                Err(crate::claims::FileError::Store(e)) => ctx.internal(id, e).await,
+            }
+        }
         ClientFrame::Report { id, match_id, reason_code, details } => {
             if details.as_ref().is_some_and(|d| d.chars().count() > MAX_REPORT_DETAILS) {
                 return ctx.error(id, ErrorCode::InvalidField, "details are limited to 1000 characters").await;

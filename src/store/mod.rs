@@ -5,6 +5,8 @@
 //! The store owns rows and transactions; it does not decide policy (throttling, token reuse, tags):
 //! `accounts` does that over what the store returns.
 
+mod fail_points;
+mod jobs;
 mod login_attempts;
 mod matches;
 mod messages;
@@ -21,6 +23,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use fail_points::FailPoints;
+pub use jobs::{ClaimRow, ClaimVerdict, ExpiredMatchRow, OwnClaim, PendingReferral};
 pub use login_attempts::{LoginAttempt, LoginOutcome};
 pub use matches::{CreateMatchError, MatchRow, NewMatch};
 pub use messages::{MessageRow, NewMessage, WriteOutcome};
@@ -71,6 +75,8 @@ pub(crate) enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
+    /// Test-only crash injection inside transactions; see [`FailPoints`].
+    pub fail_points: std::sync::Arc<FailPoints>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +88,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A fail point armed by a test fired.
+    #[error("injected failure at {0}")]
+    Injected(&'static str),
 }
 
 impl StoreError {
@@ -124,7 +133,7 @@ impl Store {
                 .await?;
             Backend::Postgres(pool)
         };
-        Ok(Self { backend })
+        Ok(Self { backend, fail_points: Default::default() })
     }
 
     /// Applies the migrations of this backend's dialect (embedded in the binary).

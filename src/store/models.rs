@@ -42,6 +42,8 @@ pub struct NewUser {
     pub daily_chat_balance: i32,
     pub daily_video_balance: i32,
     pub privacy_notice_version: String,
+    /// The local date (quota time zone) of registration: today's units are already full.
+    pub quota_day: String,
     /// The inviter, when the user registered with someone's referral code.
     pub referrer: Option<Referrer>,
     pub now: DateTime<Utc>,

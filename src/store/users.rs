@@ -25,8 +25,8 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let user: UserRow = sqlx::query_as(concat!(
                 "INSERT INTO users (phone_number, password_hash, alias, alias_key, tag, referral_code, created_at, ",
-                "last_active, daily_chat_balance, daily_video_balance, privacy_consent_at, privacy_notice_version) ",
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $7, $10) RETURNING ",
+                "last_active, daily_chat_balance, daily_video_balance, privacy_consent_at, privacy_notice_version, quota_reset_on) ",
+                "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $7, $10, $11) RETURNING ",
                 user_columns!()
             ))
             .bind(&new.phone_number)
@@ -39,6 +39,7 @@ impl Store {
             .bind(new.daily_chat_balance)
             .bind(new.daily_video_balance)
             .bind(&new.privacy_notice_version)
+            .bind(&new.quota_day)
             .fetch_one(&mut *tx)
             .await
             .map_err(StoreError::from_write)?;
@@ -167,6 +168,12 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+            sqlx::query("INSERT INTO notifications (user_id, message, type, created_at) VALUES ($1, $2, 'system', $3)")
+                .bind(user_id)
+                .bind(format!("Your account has been banned: {reason}"))
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
             insert_system_log!(&mut *tx, "user.banned", Some(user_id), &json!({ "reason": reason }), now).await?;
             tx.commit().await?;
             Ok(true)
@@ -178,8 +185,11 @@ impl Store {
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let lifted =
-                sqlx::query("UPDATE users SET is_banned = FALSE, ban_reason = NULL, banned_at = NULL WHERE id = $1")
-                    .bind(user_id)
+                sqlx::query(
+                "UPDATE users SET is_banned = FALSE, ban_reason = NULL, banned_at = NULL, ban_cleared_at = $2 WHERE id = $1",
+            )
+            .bind(user_id)
+            .bind(now)
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();

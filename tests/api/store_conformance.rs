@@ -33,6 +33,7 @@ fn new_user(phone: &str, alias: &str, tag: &str, code: &str) -> NewUser {
         daily_chat_balance: 10,
         daily_video_balance: 3,
         privacy_notice_version: "2026-11-01".into(),
+        quota_day: "2026-11-21".into(),
         referrer: None,
         now: start_time(),
     }

@@ -1,0 +1,163 @@
+//! The server's side of the background jobs: tanis-workers states what it needs as traits, and this module
+//! implements them over the [`Store`] and the [`Hub`] (or, in a separate `tanis worker` process, without a
+//! hub: see [`Detached`]).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
+use tanis_proto::EndReason;
+use tanis_workers::claims::{ClaimFacts, Decision, Kind};
+use tanis_workers::expiry::ExpiredMatch;
+use tanis_workers::quotas::Amounts;
+use tanis_workers::referrals::{Grant, ReferralFacts};
+use tanis_workers::subscriptions::Changes;
+use tanis_workers::{Context, JobError, JobStore, LiveEffects, Settings};
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::store::{ClaimVerdict, Store};
+
+/// The store as the jobs see it.
+pub struct JobsStore(pub Store);
+
+impl JobStore for JobsStore {
+    async fn pending_claims(&self, limit: i64) -> Result<Vec<ClaimFacts>, JobError> {
+        let rows = self.0.pending_claims(limit).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ClaimFacts {
+                claim_id: r.claim_id,
+                claimant_id: r.claimant_id,
+                match_id: r.match_id,
+                kind: if r.kind == "video" { Kind::Video } else { Kind::Text },
+                match_created_at: r.match_created_at,
+                match_active: r.match_status == "active",
+                call_connected_at: r.call_connected_at,
+                claimant_first_sent: r.claimant_first_sent,
+                peer_first_sent: r.peer_first_sent,
+            })
+            .collect())
+    }
+
+    async fn decide_claim(&self, d: &Decision, now: DateTime<Utc>) -> Result<bool, JobError> {
+        let verdict = ClaimVerdict {
+            claim_id: d.claim_id,
+            claimant_id: d.claimant_id,
+            match_id: d.match_id,
+            kind: d.kind.as_str(),
+            approved: d.approved,
+            reason: d.reason,
+        };
+        Ok(self.0.decide_claim(&verdict, now).await?)
+    }
+
+    async fn users_to_ban(&self, threshold: u32) -> Result<Vec<i64>, JobError> {
+        Ok(self.0.users_over_report_threshold(threshold.into()).await?)
+    }
+
+    async fn pending_referrals(
+        &self,
+        confirmed_before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<ReferralFacts>, JobError> {
+        let rows = self.0.pending_referrals(confirmed_before, limit).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ReferralFacts {
+                referral_id: r.referral_id,
+                invited_id: r.invited_id,
+                inviter_id: r.inviter_id,
+                invited_created_at: r.invited_created_at,
+            })
+            .collect())
+    }
+
+    async fn grant_referral(&self, g: &Grant, now: DateTime<Utc>) -> Result<bool, JobError> {
+        let mut rewards = vec![(g.invited_id, g.invited_bonus)];
+        rewards.extend(g.inviter);
+        Ok(self.0.grant_referral(g.referral_id, &rewards, now).await?)
+    }
+
+    async fn delete_messages_before(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, JobError> {
+        Ok(self.0.delete_messages_before(cutoff, limit).await?)
+    }
+
+    async fn expire_matches(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<ExpiredMatch>, JobError> {
+        let rows = self.0.expire_matches(now, limit).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| ExpiredMatch { match_id: r.id, user1_id: r.user1_id, user2_id: r.user2_id })
+            .collect())
+    }
+
+    async fn reset_daily_quotas(&self, day: NaiveDate, a: &Amounts) -> Result<u64, JobError> {
+        Ok(self.0.reset_daily_quotas(day, [a.free_text, a.free_video, a.premium_text, a.premium_video]).await?)
+    }
+
+    async fn refresh_subscriptions(&self, now: DateTime<Utc>) -> Result<Changes, JobError> {
+        let (deactivated, premium_changed) = self.0.refresh_subscriptions(now).await?;
+        Ok(Changes { deactivated, premium_changed })
+    }
+
+    async fn log(
+        &self,
+        action: &str,
+        user_id: Option<i64>,
+        details: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), JobError> {
+        Ok(self.0.log_event(action, user_id, &details, now).await?)
+    }
+}
+
+impl LiveEffects for Hub {
+    async fn ban(&self, user_id: i64, reason: &str) -> Result<bool, JobError> {
+        Ok(Hub::ban(self, user_id, reason).await?)
+    }
+
+    fn match_expired(&self, m: &ExpiredMatch) {
+        self.forget_match(m.match_id, &[(m.user1_id, EndReason::Expired), (m.user2_id, EndReason::Expired)]);
+    }
+}
+
+/// Live effects for a `tanis worker` process, which holds no sockets: a ban is stored (and takes effect at the
+/// user's next connection or request); expiry notices reach clients when they next reconnect.
+pub struct Detached(pub Store, pub SharedClock);
+
+impl LiveEffects for Detached {
+    async fn ban(&self, user_id: i64, reason: &str) -> Result<bool, JobError> {
+        Ok(self.0.ban_user(user_id, reason, self.1.now()).await?)
+    }
+
+    fn match_expired(&self, _: &ExpiredMatch) {}
+}
+
+/// The jobs' settings from the server configuration.
+pub fn settings(config: &Config) -> Settings {
+    let (q, j) = (&config.quotas, &config.jobs);
+    Settings {
+        report_threshold: j.report_threshold,
+        referral_invited_bonus: j.referral_invited_bonus,
+        referral_inviter_bonus: j.referral_inviter_bonus,
+        referral_confirm_after: TimeDelta::seconds(j.referral_confirm_after_secs as i64),
+        message_retention: TimeDelta::hours(j.message_retention_hours.into()),
+        quota_amounts: Amounts {
+            free_text: q.free_text_daily as i32,
+            free_video: q.free_video_daily as i32,
+            premium_text: q.premium_text_daily as i32,
+            premium_video: q.premium_video_daily as i32,
+        },
+        timezone: q.zone(),
+    }
+}
+
+/// A job context over this server's store and live effects, with its clock.
+pub fn context<L: LiveEffects>(store: Store, live: L, clock: SharedClock, config: &Config) -> Context<JobsStore, L> {
+    Context {
+        store: Arc::new(JobsStore(store)),
+        live: Arc::new(live),
+        now: Arc::new(move || clock.now()),
+        settings: settings(config),
+    }
+}

@@ -1,0 +1,265 @@
+//! The queries background jobs run (tanis-workers' `JobStore`, implemented in `crate::jobs`). Each write is
+//! one transaction and idempotent: a retried job never applies anything twice.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde_json::json;
+
+use super::system_logs::insert_system_log;
+use super::{BeginWrite, Store, StoreError, on_pool};
+
+/// One pending claim with its facts, as read for the verdict.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ClaimRow {
+    pub claim_id: i64,
+    pub claimant_id: i64,
+    pub match_id: i64,
+    pub kind: String,
+    pub match_created_at: DateTime<Utc>,
+    pub match_status: String,
+    pub call_connected_at: Option<DateTime<Utc>>,
+    pub claimant_first_sent: Option<DateTime<Utc>>,
+    pub peer_first_sent: Option<DateTime<Utc>>,
+}
+
+/// A claim as its owner sees it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct OwnClaim {
+    pub id: i64,
+    pub match_id: i64,
+    pub claim_time: DateTime<Utc>,
+    pub status: String,
+    pub processed_at: Option<DateTime<Utc>>,
+    pub reason: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct PendingReferral {
+    pub referral_id: i64,
+    pub invited_id: i64,
+    pub inviter_id: Option<i64>,
+    pub invited_created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
+pub struct ExpiredMatchRow {
+    pub id: i64,
+    pub user1_id: i64,
+    pub user2_id: i64,
+}
+
+/// A verdict to store: `bonus_column` names the balance refunded on approval.
+#[derive(Debug, Clone)]
+pub struct ClaimVerdict<'a> {
+    pub claim_id: i64,
+    pub claimant_id: i64,
+    pub match_id: i64,
+    /// `text` or `video`.
+    pub kind: &'a str,
+    pub approved: bool,
+    pub reason: &'a str,
+}
+
+impl Store {
+    /// Files a claim for `user_id` on `match_id` (the caller checked participation). Once per match and
+    /// user: a second one is [`StoreError::Conflict`].
+    pub async fn file_claim(&self, match_id: i64, user_id: i64, now: DateTime<Utc>) -> Result<OwnClaim, StoreError> {
+        let query = "INSERT INTO claims (user_id, match_id, claim_time, status) VALUES ($1, $2, $3, 'pending') \
+                     RETURNING id, match_id, claim_time, status, processed_at, reason";
+        on_pool!(self, |pool| sqlx::query_as(query).bind(user_id).bind(match_id).bind(now).fetch_one(pool).await)
+            .map_err(StoreError::from_write)
+    }
+
+    pub async fn claims_of(&self, user_id: i64) -> Result<Vec<OwnClaim>, StoreError> {
+        let query =
+            "SELECT id, match_id, claim_time, status, processed_at, reason FROM claims WHERE user_id = $1 ORDER BY id";
+        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(user_id).fetch_all(pool).await)?)
+    }
+
+    pub async fn pending_claims(&self, limit: i64) -> Result<Vec<ClaimRow>, StoreError> {
+        let query = "SELECT c.id AS claim_id, c.user_id AS claimant_id, c.match_id, m.type AS kind, \
+                     m.created_at AS match_created_at, m.status AS match_status, m.call_connected_at, \
+                     (SELECT MIN(l.sent_at) FROM message_logs l WHERE l.match_id = c.match_id AND l.sender_id = c.user_id) \
+                       AS claimant_first_sent, \
+                     (SELECT MIN(l.sent_at) FROM message_logs l WHERE l.match_id = c.match_id AND l.sender_id <> c.user_id) \
+                       AS peer_first_sent \
+                     FROM claims c JOIN matches m ON m.id = c.match_id WHERE c.status = 'pending' ORDER BY c.id LIMIT $1";
+        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(limit).fetch_all(pool).await)?)
+    }
+
+    /// Stores the verdict and, when approved, refunds one bonus unit and notifies — one transaction that only
+    /// applies while the claim is pending. Returns false when it was already decided.
+    pub async fn decide_claim(&self, v: &ClaimVerdict<'_>, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let refund = if v.kind == "video" {
+            "UPDATE users SET bonus_video_balance = bonus_video_balance + 1 WHERE id = $1"
+        } else {
+            "UPDATE users SET bonus_chat_balance = bonus_chat_balance + 1 WHERE id = $1"
+        };
+        let status = if v.approved { "approved" } else { "rejected" };
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let decided = sqlx::query(
+                "UPDATE claims SET status = $2, processed_at = $3, reason = $4 WHERE id = $1 AND status = 'pending'",
+            )
+            .bind(v.claim_id)
+            .bind(status)
+            .bind(now)
+            .bind(v.reason)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if decided == 0 {
+                return Ok(false);
+            }
+            // A crash here (tests arm this point) rolls back the verdict with everything else.
+            self.fail_points.check("claim.before_refund")?;
+            if v.approved {
+                sqlx::query(refund).bind(v.claimant_id).execute(&mut *tx).await?;
+                let message = format!("Your claim was approved: one {} match was refunded.", v.kind);
+                sqlx::query(
+                    "INSERT INTO notifications (user_id, message, type, created_at) VALUES ($1, $2, 'claim', $3)",
+                )
+                .bind(v.claimant_id)
+                .bind(message)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            let details =
+                json!({ "claim_id": v.claim_id, "match_id": v.match_id, "status": status, "reason": v.reason });
+            insert_system_log!(&mut *tx, "claim.decided", Some(v.claimant_id), &details, now).await?;
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Users not banned whose distinct reporters since their last cleared ban reach `threshold`.
+    pub async fn users_over_report_threshold(&self, threshold: i64) -> Result<Vec<i64>, StoreError> {
+        let query = "SELECT r.reported_id FROM reports r JOIN users u ON u.id = r.reported_id \
+                     WHERE u.is_banned = FALSE AND (u.ban_cleared_at IS NULL OR r.created_at > u.ban_cleared_at) \
+                     GROUP BY r.reported_id HAVING COUNT(DISTINCT r.reporter_id) >= $1";
+        Ok(on_pool!(self, |pool| sqlx::query_scalar(query).bind(threshold).fetch_all(pool).await)?)
+    }
+
+    pub async fn pending_referrals(
+        &self,
+        confirmed_before: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<PendingReferral>, StoreError> {
+        let query = "SELECT r.id AS referral_id, r.invited_id, r.inviter_id, u.created_at AS invited_created_at \
+                     FROM referrals r JOIN users u ON u.id = r.invited_id \
+                     WHERE r.reward_given = FALSE AND u.is_banned = FALSE AND u.created_at <= $1 ORDER BY r.id LIMIT $2";
+        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(confirmed_before).bind(limit).fetch_all(pool).await)?)
+    }
+
+    /// Gives the referral rewards once: `(user, bonus text units)` for each rewarded side.
+    pub async fn grant_referral(
+        &self,
+        referral_id: i64,
+        rewards: &[(i64, i32)],
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let granted = sqlx::query(
+                "UPDATE referrals SET reward_given = TRUE, rewarded_at = $2 WHERE id = $1 AND reward_given = FALSE",
+            )
+            .bind(referral_id)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            if granted == 0 {
+                return Ok(false);
+            }
+            for (user, units) in rewards {
+                sqlx::query("UPDATE users SET bonus_chat_balance = bonus_chat_balance + $2 WHERE id = $1")
+                    .bind(user)
+                    .bind(units)
+                    .execute(&mut *tx)
+                    .await?;
+                let message = format!("Referral reward: {units} bonus text matches.");
+                sqlx::query(
+                    "INSERT INTO notifications (user_id, message, type, created_at) VALUES ($1, $2, 'system', $3)",
+                )
+                .bind(user)
+                .bind(message)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                insert_system_log!(
+                    &mut *tx,
+                    "referral.rewarded",
+                    Some(*user),
+                    &json!({ "referral_id": referral_id, "units": units }),
+                    now
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(true)
+        })
+    }
+
+    /// Deletes at most `limit` messages created before `cutoff` (their logs stay); returns how many.
+    pub async fn delete_messages_before(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
+        let query =
+            "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE created_at < $1 ORDER BY id LIMIT $2)";
+        Ok(on_pool!(self, |pool| sqlx::query(query)
+            .bind(cutoff)
+            .bind(limit)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?)
+    }
+
+    /// Marks at most `limit` active matches whose time is up as expired and returns them.
+    pub async fn expire_matches(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<ExpiredMatchRow>, StoreError> {
+        let query = "UPDATE matches SET status = 'expired', ended_at = $1, end_reason = 'expired' WHERE id IN \
+                     (SELECT id FROM matches WHERE status = 'active' AND expired_at <= $1 ORDER BY id LIMIT $2) \
+                     RETURNING id, user1_id, user2_id";
+        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(now).bind(limit).fetch_all(pool).await)?)
+    }
+
+    /// Sets daily balances to the free or premium amounts for every user not reset on `day` yet.
+    pub async fn reset_daily_quotas(&self, day: NaiveDate, amounts: [i32; 4]) -> Result<u64, StoreError> {
+        let [free_text, free_video, premium_text, premium_video] = amounts;
+        let query = "UPDATE users SET \
+                     daily_chat_balance = CASE WHEN is_premium THEN $1 ELSE $2 END, \
+                     daily_video_balance = CASE WHEN is_premium THEN $3 ELSE $4 END, \
+                     quota_reset_on = $5 WHERE quota_reset_on < $5";
+        let day = day.to_string();
+        Ok(on_pool!(self, |pool| sqlx::query(query)
+            .bind(premium_text)
+            .bind(free_text)
+            .bind(premium_video)
+            .bind(free_video)
+            .bind(&day)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?)
+    }
+
+    /// Deactivates ended subscriptions and makes `is_premium` follow the active ones, in one transaction.
+    /// Returns (subscriptions deactivated, users whose premium flag changed).
+    pub async fn refresh_subscriptions(&self, now: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
+        on_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let deactivated =
+                sqlx::query("UPDATE subscriptions SET is_active = FALSE WHERE is_active = TRUE AND end_date <= $1")
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            let changed = sqlx::query(
+                "UPDATE users SET is_premium = NOT is_premium WHERE is_premium <> EXISTS (SELECT 1 FROM subscriptions s \
+                 WHERE s.user_id = users.id AND s.is_active = TRUE AND s.start_date <= $1 AND s.end_date > $1)",
+            )
+            .bind(now)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            Ok((deactivated, changed))
+        })
+    }
+}

@@ -1,0 +1,47 @@
+//! Expiry: message content older than the retention (24 h) is deleted in small batches — each its own short
+//! transaction, so no long lock — while `message_logs` keep the metadata; matches past `expired_at` become
+//! `expired` and their users are told.
+
+use serde_json::json;
+
+use crate::{Context, JobError, JobStore, LiveEffects};
+
+/// Rows per delete transaction.
+pub const BATCH: i64 = 500;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredMatch {
+    pub match_id: i64,
+    pub user1_id: i64,
+    pub user2_id: i64,
+}
+
+pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(), JobError> {
+    let now = ctx.now();
+    let cutoff = now - ctx.settings.message_retention;
+    let mut deleted = 0;
+    loop {
+        let n = ctx.store.delete_messages_before(cutoff, BATCH).await?;
+        deleted += n;
+        if n < BATCH as u64 {
+            break;
+        }
+    }
+    let mut expired = 0;
+    loop {
+        let batch = ctx.store.expire_matches(now, BATCH).await?;
+        for m in &batch {
+            ctx.live.match_expired(m);
+        }
+        expired += batch.len();
+        if batch.len() < BATCH as usize {
+            break;
+        }
+    }
+    if deleted + expired as u64 > 0 {
+        ctx.store
+            .log("job.expiry", None, json!({ "messages_deleted": deleted, "matches_expired": expired }), now)
+            .await?;
+    }
+    Ok(())
+}

@@ -1,0 +1,136 @@
+//! tanis background jobs. Everything that happens on a clock or after the fact: deciding claims, banning
+//! users with too many reports, granting referral rewards, deleting message content after 24 h, expiring
+//! matches, resetting daily quotas and following subscriptions.
+//!
+//! This crate does not depend on the server (Cargo forbids the cycle, and the rules read better alone): it
+//! states what it needs as the [`JobStore`] and [`LiveEffects`] traits, which the server implements over its
+//! database and WebSocket hub. Each job is a plain async function over those traits (tests call them
+//! directly with an injected time); [`schedule`] runs them on apalis cron workers.
+//!
+//! Layout: [`claims`] (verdict + job), [`moderation`] (auto-ban), [`referrals`], [`expiry`] (message content
+//! and matches), [`quotas`] (daily reset), [`subscriptions`], [`schedule`] (apalis wiring and metrics).
+
+pub mod claims;
+pub mod expiry;
+pub mod moderation;
+pub mod quotas;
+pub mod referrals;
+pub mod schedule;
+pub mod subscriptions;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+/// An error from the server side of a job; the job fails, is retried, and is counted.
+pub type JobError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What the jobs read and write. Every method that changes state is one transaction and idempotent.
+pub trait JobStore: Send + Sync + 'static {
+    /// Pending claims with the facts their verdict needs, oldest first.
+    fn pending_claims(&self, limit: i64) -> impl Future<Output = Result<Vec<claims::ClaimFacts>, JobError>> + Send;
+    /// Records the verdict and, when approved, refunds one bonus unit and notifies the claimant — all in one
+    /// transaction that only applies while the claim is still pending. False: it was already decided.
+    fn decide_claim(
+        &self,
+        decision: &claims::Decision,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, JobError>> + Send;
+    /// Users not banned whose distinct reporters since their last cleared ban reach `threshold`.
+    fn users_to_ban(&self, threshold: u32) -> impl Future<Output = Result<Vec<i64>, JobError>> + Send;
+    /// Referrals not yet rewarded whose invited account was created at or before `confirmed_before`.
+    fn pending_referrals(
+        &self,
+        confirmed_before: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<referrals::ReferralFacts>, JobError>> + Send;
+    /// Grants the rewards once (`reward_given`), with notifications. False: already given.
+    fn grant_referral(
+        &self,
+        grant: &referrals::Grant,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, JobError>> + Send;
+    /// Deletes the content of at most `limit` messages created before `cutoff`; returns how many.
+    fn delete_messages_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<u64, JobError>> + Send;
+    /// Marks at most `limit` active matches past their expiry `expired`; returns them.
+    fn expire_matches(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<expiry::ExpiredMatch>, JobError>> + Send;
+    /// Resets daily balances of every user not yet reset on `day`; bonus units stay. Returns how many.
+    fn reset_daily_quotas(
+        &self,
+        day: NaiveDate,
+        amounts: &quotas::Amounts,
+    ) -> impl Future<Output = Result<u64, JobError>> + Send;
+    /// Deactivates subscriptions past their end and makes `is_premium` follow the active ones.
+    fn refresh_subscriptions(
+        &self,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<subscriptions::Changes, JobError>> + Send;
+    /// Appends to `system_logs`.
+    fn log(
+        &self,
+        action: &str,
+        user_id: Option<i64>,
+        details: serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), JobError>> + Send;
+}
+
+/// What the jobs need from live connections (the hub).
+pub trait LiveEffects: Send + Sync + 'static {
+    /// Bans the user: stored with its reason, queue entry and match ended, sockets closed, notified.
+    fn ban(&self, user_id: i64, reason: &str) -> impl Future<Output = Result<bool, JobError>> + Send;
+    /// Tells the two users of an expired match that it is over.
+    fn match_expired(&self, expired: &expiry::ExpiredMatch);
+}
+
+/// The jobs' settings.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Distinct reporters that ban a user automatically.
+    pub report_threshold: u32,
+    /// Bonus text matches the invited user receives.
+    pub referral_invited_bonus: i32,
+    /// Bonus text matches the inviter receives (0: none).
+    pub referral_inviter_bonus: i32,
+    /// How long after registration an invited account counts as confirmed.
+    pub referral_confirm_after: chrono::TimeDelta,
+    /// Message content older than this is deleted.
+    pub message_retention: chrono::TimeDelta,
+    pub quota_amounts: quotas::Amounts,
+    pub timezone: chrono_tz::Tz,
+}
+
+/// Everything a job runs with, cheap to clone into every worker.
+pub struct Context<S, L> {
+    pub store: Arc<S>,
+    pub live: Arc<L>,
+    /// The injected time source (the server's clock), so tests never wait.
+    pub now: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
+    pub settings: Settings,
+}
+
+impl<S, L> Clone for Context<S, L> {
+    fn clone(&self) -> Self {
+        Self {
+            store: self.store.clone(),
+            live: self.live.clone(),
+            now: self.now.clone(),
+            settings: self.settings.clone(),
+        }
+    }
+}
+
+impl<S, L> Context<S, L> {
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.now)()
+    }
+}

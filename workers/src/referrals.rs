@@ -1,0 +1,43 @@
+//! Referral rewards: the invited user gets bonus text matches once (and the inviter too, when configured),
+//! after the invited account is confirmed. There is no phone verification yet, so "confirmed" means the
+//! account exists, is not banned, and is at least `referral_confirm_after` old.
+
+use chrono::{DateTime, Utc};
+
+use crate::{Context, JobError, JobStore, LiveEffects};
+
+const BATCH: i64 = 500;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReferralFacts {
+    pub referral_id: i64,
+    pub invited_id: i64,
+    pub inviter_id: Option<i64>,
+    pub invited_created_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub referral_id: i64,
+    pub invited_id: i64,
+    pub invited_bonus: i32,
+    /// None when there is no inviter reward (or the inviter's account is gone).
+    pub inviter: Option<(i64, i32)>,
+}
+
+pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(), JobError> {
+    let now = ctx.now();
+    let s = &ctx.settings;
+    for r in ctx.store.pending_referrals(now - s.referral_confirm_after, BATCH).await? {
+        let grant = Grant {
+            referral_id: r.referral_id,
+            invited_id: r.invited_id,
+            invited_bonus: s.referral_invited_bonus,
+            inviter: r.inviter_id.filter(|_| s.referral_inviter_bonus > 0).map(|id| (id, s.referral_inviter_bonus)),
+        };
+        if ctx.store.grant_referral(&grant, now).await? {
+            metrics::counter!("tanis_referral_rewards_total").increment(1);
+        }
+    }
+    Ok(())
+}
