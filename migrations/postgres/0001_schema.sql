@@ -145,7 +145,7 @@ CREATE TABLE referrals (
     inviter_phone TEXT    NOT NULL,
     invited_phone TEXT    NOT NULL UNIQUE,
     inviter_id    BIGINT  REFERENCES users (id) ON DELETE SET NULL,
-    invited_id    INTEGER NOT NULL UNIQUE REFERENCES users (id) ON DELETE CASCADE,
+    invited_id    BIGINT  NOT NULL UNIQUE REFERENCES users (id) ON DELETE CASCADE,
     created_at    TIMESTAMPTZ    NOT NULL,
     reward_given  BOOLEAN NOT NULL DEFAULT FALSE,
     rewarded_at   TIMESTAMPTZ,

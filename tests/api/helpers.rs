@@ -84,6 +84,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     };
     // The cheapest bcrypt cost: the tests are about rules, not about hashing speed.
     config.auth.bcrypt_cost = 4;
+    // Tests run jobs themselves, at the manual clock's time (tests/api/jobs.rs).
+    config.jobs.enabled = false;
     tweak(&mut config);
     let clock = ManualClock::new(start_time());
     let app = Application::build_with_clock(config.clone(), clock.clone()).await.expect("the app builds");
@@ -187,19 +189,29 @@ impl TestApp {
         }
     }
 
-    /// One integer from a query, e.g. a COUNT(*).
-    pub async fn count(&self, sql: &str) -> i64 {
-        let sql = AssertSqlSafe(sql.to_owned());
-        match self.backend {
-            Backend::Sqlite => {
-                let mut conn = sqlx::SqliteConnection::connect(&self.database_url).await.unwrap();
-                sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
-            }
-            Backend::Postgres => {
-                let mut conn = sqlx::PgConnection::connect(&self.database_url).await.unwrap();
-                sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+    /// One integer from a query, e.g. a COUNT(*). The SQL is copied before the future starts, so a
+    /// `&format!(…)` argument may be a temporary.
+    pub fn count(&self, sql: impl Into<String>) -> impl std::future::Future<Output = i64> + '_ {
+        let sql = AssertSqlSafe(sql.into());
+        async move {
+            match self.backend {
+                Backend::Sqlite => {
+                    let mut conn = sqlx::SqliteConnection::connect(&self.database_url).await.unwrap();
+                    sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+                }
+                Backend::Postgres => {
+                    let mut conn = sqlx::PgConnection::connect(&self.database_url).await.unwrap();
+                    sqlx::query_scalar(sql).fetch_one(&mut conn).await.unwrap()
+                }
             }
         }
+    }
+
+    /// Runs one background job now, as its schedule would.
+    pub async fn run_job(&self, job: tanis_workers::schedule::Job) -> Result<(), tanis_workers::JobError> {
+        let clock: tanis::clock::SharedClock = self.clock.clone();
+        let ctx = tanis::jobs::context(self.store.clone(), self.hub.clone(), clock, &self.config);
+        job.run(&ctx).await
     }
 
     /// The app's current (manual) time.

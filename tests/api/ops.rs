@@ -11,7 +11,7 @@ on_both_stores!(
     health_and_readiness_answer_and_readiness_follows_the_database,
     metrics_count_requests_and_can_require_a_token,
     the_openapi_document_lists_every_rest_endpoint_and_the_docs_ui_is_self_contained,
-    cancelling_the_shutdown_token_stops_the_server_cleanly,
+    cancelling_the_shutdown_token_stops_the_server_and_its_jobs_cleanly,
 );
 
 async fn health_and_readiness_answer_and_readiness_follows_the_database(backend: Backend) {
@@ -71,7 +71,7 @@ async fn the_openapi_document_lists_every_rest_endpoint_and_the_docs_ui_is_self_
     assert_eq!(bundle.status(), StatusCode::OK, "the UI's assets are served from the binary");
 }
 
-async fn cancelling_the_shutdown_token_stops_the_server_cleanly(backend: Backend) {
+async fn cancelling_the_shutdown_token_stops_the_server_and_its_jobs_cleanly(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = tanis::config::Config {
         listen: "127.0.0.1:0".parse().unwrap(),
@@ -80,11 +80,20 @@ async fn cancelling_the_shutdown_token_stops_the_server_cleanly(backend: Backend
         ..Default::default()
     };
     config.auth.bcrypt_cost = 4;
+    config.jobs.enabled = true;
     let app = Application::build(config).await.unwrap();
     let address = format!("http://{}/healthz", app.local_addr());
+    let metrics = format!("http://{}/metrics", app.local_addr());
     let token = app.shutdown_token();
     let server = tokio::spawn(app.run_until_stopped());
     assert_eq!(reqwest::get(&address).await.unwrap().status(), StatusCode::OK);
+    // The background jobs run inside serve: the start-up catch-up run of the daily reset shows in metrics.
+    let mut polls = 0;
+    while !reqwest::get(&metrics).await.unwrap().text().await.unwrap().contains(r#"job="quota_reset",outcome="ok""#) {
+        polls += 1;
+        assert!(polls < 500, "the jobs ran at start-up");
+        tokio::task::yield_now().await;
+    }
 
     token.cancel();
     tokio::time::timeout(Duration::from_secs(10), server).await.expect("stops promptly").unwrap().unwrap();

@@ -134,6 +134,17 @@ async fn both_migrations_define_the_same_tables_and_columns() {
     on_sqlite.sort();
     on_postgres.sort();
     assert_eq!(on_sqlite, on_postgres);
+    // Ids are i64 in Rust: an INT4 id column on PostgreSQL would fail to decode at run time.
+    let narrow_ids: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(
+        "SELECT table_name::text, column_name::text FROM information_schema.columns WHERE table_schema = 'public' \
+         AND (column_name = 'id' OR column_name LIKE '%\\_id') AND column_name <> 'family_id' \
+         AND column_name <> 'client_msg_id' AND data_type <> 'bigint'"
+            .to_owned(),
+    ))
+    .fetch_all(&mut postgres)
+    .await
+    .unwrap();
+    assert_eq!(narrow_ids, Vec::<(String, String)>::new(), "every id column is BIGINT");
     for table in [
         "users",
         "subscriptions",

@@ -1,0 +1,376 @@
+//! Background jobs on both stores, at chosen instants of the manual clock: no test waits for real time.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tanis_client::{Chat, Connection};
+use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, MatchKind, ServerFrame};
+use tanis_workers::schedule::Job;
+
+use crate::helpers::{Backend, TestApp, TestUser, assert_error, registration, spawn_app, spawn_app_with};
+use crate::on_both_stores;
+
+on_both_stores!(
+    a_text_claim_is_decided_just_after_two_hours_and_refunds_once,
+    a_claim_whose_peer_replied_is_rejected_with_its_reason,
+    claims_are_filed_once_by_participants_over_rest_and_websocket,
+    a_crash_between_verdict_and_refund_rolls_back_and_the_retry_refunds_once,
+    a_video_claim_is_approved_when_the_call_never_connected,
+    the_tenth_distinct_reporter_bans_and_a_cleared_user_needs_ten_new_ones,
+    a_referral_is_rewarded_once_after_confirmation_with_an_optional_inviter_reward,
+    content_older_than_24_hours_is_deleted_in_batches_and_logs_stay,
+    expired_matches_end_and_their_users_are_told,
+    daily_balances_reset_at_istanbul_midnight_once_and_bonus_units_stay,
+    premium_follows_active_subscriptions,
+    a_failing_job_is_counted_and_the_server_keeps_serving,
+);
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+async fn pair(app: &TestApp, a: &TestUser, b: &TestUser, kind: MatchKind) -> (Connection, Chat, Connection, Chat) {
+    let mut sa = app.socket(a).await;
+    let mut sb = app.socket(b).await;
+    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, kind), Chat::find(&mut sb, kind));
+    (sa, chat_a.unwrap(), sb, chat_b.unwrap())
+}
+
+async fn post_claim(app: &TestApp, user: &TestUser, match_id: i64) -> reqwest::Response {
+    let token = app.access_token(user);
+    app.client
+        .post(app.url("/v1/claims"))
+        .bearer_auth(token)
+        .json(&json!({ "match_id": match_id }))
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn claims_of(app: &TestApp, user: &TestUser) -> Value {
+    let token = app.access_token(user);
+    app.client.get(app.url("/v1/claims")).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+}
+
+async fn bonus_text(app: &TestApp, user: &TestUser) -> i32 {
+    app.store.user_by_id(user.id).await.unwrap().unwrap().bonus_chat_balance
+}
+
+async fn a_text_claim_is_decided_just_after_two_hours_and_refunds_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, mut chat, _sb, _) = pair(&app, &a, &b, MatchKind::Text).await;
+    sa.send(&chat.message("merhaba?")).await.unwrap();
+    sa.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. })).await.unwrap();
+    let sent_at = app.now();
+    assert_eq!(post_claim(&app, &a, chat.info.match_id).await.status(), StatusCode::CREATED);
+
+    app.clock.set(sent_at + TimeDelta::hours(2));
+    app.run_job(Job::Claims).await.unwrap();
+    assert_eq!(claims_of(&app, &a).await[0]["status"], "pending", "exactly 2 h: the window is still open");
+
+    app.clock.set(sent_at + TimeDelta::hours(2) + TimeDelta::seconds(1));
+    app.run_job(Job::Claims).await.unwrap();
+    app.run_job(Job::Claims).await.unwrap();
+    let claim = &claims_of(&app, &a).await[0];
+    assert_eq!(
+        (claim["status"].as_str(), claim["reason"].as_str()),
+        (Some("approved"), Some("no reply within 2 hours"))
+    );
+    assert_eq!(bonus_text(&app, &a).await, 1, "one refund, however often the job runs");
+    let notified =
+        app.count(&format!("SELECT COUNT(*) FROM notifications WHERE user_id = {} AND type = 'claim'", a.id)).await;
+    assert_eq!(notified, 1);
+}
+
+async fn a_claim_whose_peer_replied_is_rejected_with_its_reason(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, mut chat_a, mut sb, mut chat_b) = pair(&app, &a, &b, MatchKind::Text).await;
+    sa.send(&chat_a.message("merhaba")).await.unwrap();
+    sb.next_where(|f| matches!(f, ServerFrame::Msg { .. })).await.unwrap();
+    app.clock.advance(TimeDelta::hours(2));
+    sb.send(&chat_b.message("selam, geç kaldım")).await.unwrap();
+    sb.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. })).await.unwrap();
+    post_claim(&app, &a, chat_a.info.match_id).await;
+    app.clock.advance(TimeDelta::hours(1));
+    app.run_job(Job::Claims).await.unwrap();
+    let claim = &claims_of(&app, &a).await[0];
+    assert_eq!(
+        (claim["status"].as_str(), claim["reason"].as_str()),
+        (Some("rejected"), Some("the other person replied"))
+    );
+    assert_eq!(bonus_text(&app, &a).await, 0);
+}
+
+async fn claims_are_filed_once_by_participants_over_rest_and_websocket(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b, c) = (app.user("kedi").await, app.user("kopek").await, app.user("kus").await);
+    let (mut sa, chat, _sb, _) = pair(&app, &a, &b, MatchKind::Text).await;
+    let match_id = chat.info.match_id;
+    assert_error(post_claim(&app, &c, match_id).await, StatusCode::NOT_FOUND, "not_matched").await;
+    sa.send(&ClientFrame::Claim { id: Some("c1".into()), match_id }).await.unwrap();
+    assert_eq!(sa.next().await.unwrap(), ServerFrame::Ok { id: Some("c1".into()) });
+    assert_error(post_claim(&app, &a, match_id).await, StatusCode::CONFLICT, "claim_exists").await;
+    sa.send(&ClientFrame::Claim { id: Some("c2".into()), match_id }).await.unwrap();
+    assert!(matches!(sa.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::ClaimExists, .. }));
+    assert_eq!(post_claim(&app, &b, match_id).await.status(), StatusCode::CREATED, "each participant may claim once");
+    assert_eq!(app.count("SELECT COUNT(*) FROM claims").await, 2);
+}
+
+async fn a_crash_between_verdict_and_refund_rolls_back_and_the_retry_refunds_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, mut chat, _sb, _) = pair(&app, &a, &b, MatchKind::Text).await;
+    sa.send(&chat.message("kimse yok mu?")).await.unwrap();
+    sa.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. })).await.unwrap();
+    post_claim(&app, &a, chat.info.match_id).await;
+    app.clock.advance(TimeDelta::hours(3));
+
+    app.store.fail_points.arm("claim.before_refund");
+    assert!(app.run_job(Job::Claims).await.is_err(), "the job dies after writing its verdict, before the refund");
+    assert_eq!(claims_of(&app, &a).await[0]["status"], "pending", "the verdict rolled back with it");
+    assert_eq!(bonus_text(&app, &a).await, 0);
+
+    app.run_job(Job::Claims).await.unwrap();
+    app.run_job(Job::Claims).await.unwrap();
+    assert_eq!(claims_of(&app, &a).await[0]["status"], "approved");
+    assert_eq!(bonus_text(&app, &a).await, 1);
+}
+
+async fn a_video_claim_is_approved_when_the_call_never_connected(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, chat, _sb, _) = pair(&app, &a, &b, MatchKind::Video).await;
+    let match_id = chat.info.match_id;
+    post_claim(&app, &a, match_id).await;
+    app.run_job(Job::Claims).await.unwrap();
+    assert_eq!(claims_of(&app, &a).await[0]["status"], "pending", "the call may still connect");
+    sa.send(&ClientFrame::MatchLeave { id: None, match_id }).await.unwrap();
+    sa.next_where(|f| matches!(f, ServerFrame::Ok { .. })).await.unwrap();
+    app.run_job(Job::Claims).await.unwrap();
+    assert_eq!(claims_of(&app, &a).await[0]["reason"], "the call never connected");
+    let user = app.store.user_by_id(a.id).await.unwrap().unwrap();
+    assert_eq!((user.daily_video_balance, user.bonus_video_balance), (2, 1), "refunded as a bonus video unit");
+}
+
+/// `n` new users who were each matched with `target` and reported them (arranged in SQL for speed; the hub
+/// test proves only matched users can report).
+async fn reports_against(app: &TestApp, target: &TestUser, n: usize, tag: &str) {
+    for i in 0..n {
+        let reporter = app.user(&format!("{tag}_{i}")).await;
+        let now = app.now().to_rfc3339();
+        let (t, v) = (format!("'{now}'"), "'x'");
+        let now_sql = if app.backend == Backend::Sqlite { t } else { format!("{t}::timestamptz") };
+        app.execute(format!(
+            "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status, user1_public_key, user2_public_key) \
+             VALUES ({}, {}, 'text', {now_sql}, {now_sql}, 'completed', {v}, {v})",
+            reporter.id, target.id
+        ))
+        .await;
+        app.execute(format!(
+            "INSERT INTO reports (reporter_id, reported_id, match_id, reason, created_at) \
+             VALUES ({}, {}, (SELECT MAX(id) FROM matches), 'spam', {now_sql})",
+            reporter.id, target.id
+        ))
+        .await;
+    }
+}
+
+async fn the_tenth_distinct_reporter_bans_and_a_cleared_user_needs_ten_new_ones(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let target = app.user("hedef").await;
+    let moderator = app.user("denetci").await;
+    app.store.set_role(moderator.id, "moderator", app.now()).await.unwrap();
+    let mut socket = app.socket(&target).await;
+
+    reports_against(&app, &target, 9, "ilk").await;
+    app.run_job(Job::AutoBan).await.unwrap();
+    assert!(!app.store.user_by_id(target.id).await.unwrap().unwrap().is_banned, "9 reporters are not enough");
+    reports_against(&app, &target, 1, "onuncu").await;
+    app.run_job(Job::AutoBan).await.unwrap();
+    assert_eq!(socket.closed().await, Some(CloseCode::Banned.code()), "exactly 10: banned and disconnected");
+    let row = app.store.user_by_id(target.id).await.unwrap().unwrap();
+    assert_eq!((row.is_banned, row.ban_reason.as_deref()), (true, Some("reported by too many people")));
+    let logged = app
+        .count(&format!("SELECT COUNT(*) FROM system_logs WHERE action = 'job.auto_ban' AND user_id = {}", target.id));
+    assert_eq!(logged.await, 1);
+    let notified =
+        app.count(&format!("SELECT COUNT(*) FROM notifications WHERE user_id = {} AND type = 'system'", target.id));
+    assert_eq!(notified.await, 1);
+
+    // Non-moderators cannot lift it; a moderator can, and the old reports no longer count.
+    let token = app.access_token(&target.clone());
+    let forbidden = app
+        .client
+        .post(app.url(&format!("/v1/admin/users/{}/unban", target.id)))
+        .bearer_auth(app.access_token(&app.user("sade").await))
+        .send();
+    assert_error(forbidden.await.unwrap(), StatusCode::FORBIDDEN, "forbidden").await;
+    let lifted = app
+        .client
+        .post(app.url(&format!("/v1/admin/users/{}/unban", target.id)))
+        .bearer_auth(app.access_token(&moderator))
+        .send();
+    assert_eq!(lifted.await.unwrap().status(), StatusCode::NO_CONTENT);
+    app.clock.advance(TimeDelta::seconds(1));
+    app.run_job(Job::AutoBan).await.unwrap();
+    assert!(!app.store.user_by_id(target.id).await.unwrap().unwrap().is_banned, "not re-banned for old reports");
+    assert_eq!(app.get_me(&token).await.status(), StatusCode::OK);
+
+    reports_against(&app, &target, 9, "yeni").await;
+    app.run_job(Job::AutoBan).await.unwrap();
+    assert!(!app.store.user_by_id(target.id).await.unwrap().unwrap().is_banned);
+    reports_against(&app, &target, 1, "son").await;
+    app.run_job(Job::AutoBan).await.unwrap();
+    assert!(app.store.user_by_id(target.id).await.unwrap().unwrap().is_banned, "ten new distinct reporters ban again");
+}
+
+async fn a_referral_is_rewarded_once_after_confirmation_with_an_optional_inviter_reward(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.jobs.referral_inviter_bonus = 3;
+        c.jobs.referral_confirm_after_secs = 3600;
+    })
+    .await;
+    let inviter_phone = crate::helpers::new_phone();
+    let inviter = app.register(&inviter_phone, "davetci").await;
+    let invited_phone = crate::helpers::new_phone();
+    let mut body = registration(&invited_phone, "davetli");
+    body["referral_code"] = inviter["user"]["referral_code"].clone();
+    assert_eq!(app.register_body(&body).await.status(), StatusCode::CREATED);
+    let (inviter_id, invited_id) = (app.user_id(&inviter_phone).await, app.user_id(&invited_phone).await);
+    let bonus = async |id| app.store.user_by_id(id).await.unwrap().unwrap().bonus_chat_balance;
+
+    app.clock.advance(TimeDelta::minutes(59));
+    app.run_job(Job::Referrals).await.unwrap();
+    assert_eq!(bonus(invited_id).await, 0, "not confirmed yet");
+
+    app.clock.advance(TimeDelta::minutes(1));
+    app.run_job(Job::Referrals).await.unwrap();
+    app.run_job(Job::Referrals).await.unwrap();
+    assert_eq!(bonus(invited_id).await, 10, "+10 once");
+    assert_eq!(bonus(inviter_id).await, 3, "and the configured inviter reward");
+    assert_eq!(
+        app.count("SELECT COUNT(*) FROM referrals WHERE reward_given = TRUE AND rewarded_at IS NOT NULL").await,
+        1
+    );
+}
+
+async fn content_older_than_24_hours_is_deleted_in_batches_and_logs_stay(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.hub.message_burst = 2000;
+        c.hub.messages_per_second = 2000;
+    })
+    .await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, mut chat, _sb, _) = pair(&app, &a, &b, MatchKind::Text).await;
+    for _ in 0..1100 {
+        sa.send(&chat.message("eski")).await.unwrap();
+    }
+    let mut accepted = 0;
+    while accepted < 1100 {
+        accepted += usize::from(matches!(sa.next().await.unwrap(), ServerFrame::MsgAccepted { .. }));
+    }
+    app.clock.advance(TimeDelta::hours(1));
+    sa.send(&chat.message("yeni")).await.unwrap();
+    sa.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. })).await.unwrap();
+
+    app.clock.advance(TimeDelta::hours(23));
+    app.run_job(Job::Expiry).await.unwrap();
+    assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 1101, "exactly 24 h old: kept");
+    app.clock.advance(TimeDelta::microseconds(1));
+    app.run_job(Job::Expiry).await.unwrap();
+    assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 1, "1100 deleted over three batches of 500");
+    assert_eq!(app.count("SELECT COUNT(*) FROM message_logs").await, 1101, "the metadata stays");
+}
+
+async fn expired_matches_end_and_their_users_are_told(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, chat, mut sb, _) = pair(&app, &a, &b, MatchKind::Text).await;
+    app.clock.advance(TimeDelta::hours(24) - TimeDelta::seconds(1));
+    app.run_job(Job::Expiry).await.unwrap();
+    assert!(app.store.active_match_for(a.id).await.unwrap().is_some());
+    app.clock.advance(TimeDelta::seconds(1));
+    app.run_job(Job::Expiry).await.unwrap();
+    let ended = ServerFrame::MatchEnded { id: None, match_id: chat.info.match_id, reason: EndReason::Expired };
+    assert_eq!(sa.next().await.unwrap(), ended);
+    assert_eq!(sb.next().await.unwrap(), ended);
+    assert_eq!(app.count("SELECT COUNT(*) FROM matches WHERE status = 'expired'").await, 1);
+    // Free to look for someone new.
+    sa.send(&ClientFrame::MatchFind {
+        id: None,
+        kind: MatchKind::Text,
+        public_key: tanis_client::Identity::generate().public_key_b64(),
+        nearby: false,
+    })
+    .await
+    .unwrap();
+    assert!(matches!(sa.next().await.unwrap(), ServerFrame::MatchQueued { .. }));
+}
+
+async fn daily_balances_reset_at_istanbul_midnight_once_and_bonus_units_stay(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (free, premium) = (app.user("bedava").await, app.user("premium").await);
+    app.execute(format!(
+        "UPDATE users SET daily_chat_balance = 2, daily_video_balance = 0, bonus_chat_balance = 5 WHERE id = {}",
+        free.id
+    ))
+    .await;
+    app.execute(format!("UPDATE users SET is_premium = TRUE, daily_chat_balance = 0 WHERE id = {}", premium.id)).await;
+    let balances = async |u: &TestUser| {
+        let r = app.store.user_by_id(u.id).await.unwrap().unwrap();
+        (r.daily_chat_balance, r.daily_video_balance, r.bonus_chat_balance)
+    };
+
+    // Registered at 12:30 in Istanbul; 23:59:59 there is 20:59:59 UTC: the same local day, no reset.
+    app.clock.set(at("2026-11-21T20:59:59Z"));
+    app.run_job(Job::QuotaReset).await.unwrap();
+    assert_eq!(balances(&free).await, (2, 0, 5));
+    app.clock.set(at("2026-11-21T21:00:00Z"));
+    app.run_job(Job::QuotaReset).await.unwrap();
+    assert_eq!(balances(&free).await, (10, 3, 5), "free amounts back, bonus untouched");
+    assert_eq!(balances(&premium).await, (50, 15, 0), "premium amounts");
+    // Spent after the reset, then a retried run the same night: nothing changes.
+    app.execute(format!("UPDATE users SET daily_chat_balance = 4 WHERE id = {}", free.id)).await;
+    app.clock.set(at("2026-11-21T21:05:00Z"));
+    app.run_job(Job::QuotaReset).await.unwrap();
+    assert_eq!(balances(&free).await, (4, 3, 5));
+}
+
+async fn premium_follows_active_subscriptions(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.user("abone").await;
+    let (start, end) = (app.now().to_rfc3339(), (app.now() + TimeDelta::hours(1)).to_rfc3339());
+    let cast = if backend == Backend::Postgres { "::timestamptz" } else { "" };
+    app.execute(format!(
+        "INSERT INTO subscriptions (user_id, plan_name, start_date, end_date, is_active) VALUES ({}, 'aylik', '{start}'{cast}, '{end}'{cast}, TRUE)",
+        user.id
+    ))
+    .await;
+    let premium = async || app.store.user_by_id(user.id).await.unwrap().unwrap().is_premium;
+    app.run_job(Job::Subscriptions).await.unwrap();
+    assert!(premium().await);
+    app.clock.advance(TimeDelta::minutes(59));
+    app.run_job(Job::Subscriptions).await.unwrap();
+    assert!(premium().await);
+    app.clock.advance(TimeDelta::minutes(1));
+    app.run_job(Job::Subscriptions).await.unwrap();
+    assert!(!premium().await);
+    assert_eq!(app.count("SELECT COUNT(*) FROM subscriptions WHERE is_active = FALSE").await, 1);
+}
+
+async fn a_failing_job_is_counted_and_the_server_keeps_serving(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, mut chat, _sb, _) = pair(&app, &a, &b, MatchKind::Text).await;
+    sa.send(&chat.message("?")).await.unwrap();
+    sa.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. })).await.unwrap();
+    post_claim(&app, &a, chat.info.match_id).await;
+    app.clock.advance(TimeDelta::hours(3));
+    app.store.fail_points.arm("claim.before_refund");
+    assert!(app.run_job(Job::Claims).await.is_err());
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
+    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(metrics.contains(r#"tanis_jobs_total{job="claims",outcome="failed"}"#), "{metrics}");
+}
