@@ -198,7 +198,7 @@ async fn send_message(
         return ctx.error(id, ErrorCode::NotInMatch, "no such active match").await;
     };
     if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
-        return ctx.protocol_error(id, ErrorCode::InvalidField, "client_msg_id must have 1 to 64 characters").await;
+        return ctx.protocol_error(id, ErrorCode::InvalidField, "client_msg_id must have 1 to 64 bytes").await;
     }
     // Decoded only to check it is base64 and measure it; the bytes are never interpreted.
     let Ok(bytes) = STANDARD.decode(&ciphertext) else {

@@ -196,7 +196,7 @@ impl Hub {
                     message: "no matches of this kind left today".into(),
                     resets_at: Some(resets_at),
                 };
-                self.inner.registry.send_to_user(seeker.user_id(), &frame);
+                self.inner.registry.send_to_session(seeker.user_id(), seeker.session_id, &frame);
             }
             Some(user) if user.is_banned => self.send_error(seeker, ErrorCode::Banned, "the account is banned"),
             _ => self.send_error(seeker, ErrorCode::AlreadyInMatch, "leave your current match first"),
@@ -231,7 +231,7 @@ impl Pairing for Hub {
         } else {
             ServerFrame::error(seeker.request_id.clone(), ErrorCode::AlreadyQueued, "already waiting for a match")
         };
-        self.inner.registry.send_to_user(seeker.user_id(), &frame);
+        self.inner.registry.send_to_session(seeker.user_id(), seeker.session_id, &frame);
     }
 
     async fn open(&self, first: &Seeker, second: &Seeker) -> Result<(), Vec<i64>> {

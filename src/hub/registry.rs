@@ -100,6 +100,13 @@ impl Registry {
         }
     }
 
+    /// Sends to one socket of the user (the answer to that socket's request).
+    pub fn send_to_session(&self, user_id: i64, session_id: u64, frame: &ServerFrame) {
+        if let Some(session) = self.sessions_of(user_id).into_iter().find(|s| s.id == session_id) {
+            session.offer(&encode(frame));
+        }
+    }
+
     /// Sends to every socket of the user but one (the one that caused it, which gets its own answer).
     pub fn send_to_user_except(&self, user_id: i64, except: u64, frame: &ServerFrame) {
         let encoded = encode(frame);

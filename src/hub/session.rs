@@ -23,7 +23,8 @@ use crate::auth::TokenError;
 use crate::quota;
 
 /// tungstenite's own hard limit, above the protocol's `max_frame_bytes`: a frame between the two gets a
-/// `message_too_large` error and the socket stays open; beyond this the connection is dropped (1009).
+/// `message_too_large` error and the socket stays open; beyond this tungstenite refuses to read on and the
+/// connection is dropped without a close frame (clients see 1006).
 const HARD_FRAME_FACTOR: usize = 4;
 /// Longest device description kept from the User-Agent for message_logs.
 const MAX_DEVICE_INFO: usize = 128;
