@@ -264,6 +264,20 @@ impl TestApp {
         tanis_client::Connection::connect(&self.ws_url(), &token).await.expect("the socket opens with hello")
     }
 
+    /// Matches `a` and `b` for `kind` on fresh sockets; returns each side's socket and chat.
+    pub async fn pair(
+        &self,
+        a: &TestUser,
+        b: &TestUser,
+        kind: tanis_proto::MatchKind,
+    ) -> (tanis_client::Connection, tanis_client::Chat, tanis_client::Connection, tanis_client::Chat) {
+        let mut sa = self.socket(a).await;
+        let mut sb = self.socket(b).await;
+        let (chat_a, chat_b) =
+            tokio::join!(tanis_client::Chat::find(&mut sa, kind), tanis_client::Chat::find(&mut sb, kind));
+        (sa, chat_a.expect("a is matched"), sb, chat_b.expect("b is matched"))
+    }
+
     /// Opens a WebSocket as `user`, discarding `hello`.
     pub async fn socket(&self, user: &TestUser) -> tanis_client::Connection {
         self.connect(user).await.0

@@ -1,7 +1,7 @@
 //! Matching rules and quotas, over real sockets.
 
 use chrono::TimeDelta;
-use tanis_client::{Chat, Connection, Identity};
+use tanis_client::{Connection, Identity};
 use tanis_proto::{ClientFrame, EndReason, ErrorCode, MatchKind, ServerFrame};
 
 use crate::helpers::{Backend, TestApp, TestUser, spawn_app};
@@ -43,18 +43,10 @@ async fn found(socket: &mut Connection) -> tanis_proto::MatchInfo {
     }
 }
 
-/// Two users matched for text, with their sockets and chats.
-async fn pair(app: &TestApp, a: &TestUser, b: &TestUser) -> (Connection, Chat, Connection, Chat) {
-    let mut sa = app.socket(a).await;
-    let mut sb = app.socket(b).await;
-    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
-    (sa, chat_a.unwrap(), sb, chat_b.unwrap())
-}
-
 async fn two_strangers_are_paired_with_each_others_handle_key_and_one_initiator(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (_sa, chat_a, _sb, chat_b) = pair(&app, &a, &b).await;
+    let (_sa, chat_a, _sb, chat_b) = app.pair(&a, &b, MatchKind::Text).await;
 
     assert_eq!(chat_a.info.match_id, chat_b.info.match_id);
     assert_eq!((chat_a.info.peer.as_str(), chat_b.info.peer.as_str()), (b.handle.as_str(), a.handle.as_str()));
@@ -147,10 +139,10 @@ async fn blocked_and_recent_partners_are_not_paired_and_the_oldest_compatible_wa
     let app = spawn_app(backend).await;
     let (a, b, c, d) = (app.user("aa_a").await, app.user("bb_b").await, app.user("cc_c").await, app.user("dd_d").await);
     // a and b meet once; a blocks b. c and d meet once and leave (recent partners).
-    let (mut sa, chat, _sb, _) = pair(&app, &a, &b).await;
+    let (mut sa, chat, _sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     sa.send(&ClientFrame::Block { id: Some("blk".into()), match_id: chat.info.match_id }).await.unwrap();
     sa.next_where(|f| matches!(f, ServerFrame::Ok { .. })).await.unwrap();
-    let (mut sc, chat, _sd, _) = pair(&app, &c, &d).await;
+    let (mut sc, chat, _sd, _) = app.pair(&c, &d, MatchKind::Text).await;
     sc.send(&ClientFrame::MatchLeave { id: None, match_id: chat.info.match_id }).await.unwrap();
     sc.next_where(|f| matches!(f, ServerFrame::Ok { .. })).await.unwrap();
     app.clock.advance(TimeDelta::hours(25));
@@ -189,7 +181,7 @@ async fn leaving_the_queue_by_cancel_or_disconnect_means_not_being_paired(backen
 async fn leaving_a_match_tells_the_peer_and_records_completed_or_cancelled(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, _chat_a, mut sb, _) = pair(&app, &a, &b).await;
+    let (mut sa, _chat_a, mut sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     let silent = app.store.active_match_for(a.id).await.unwrap().unwrap().id;
     sa.send(&ClientFrame::MatchLeave { id: Some("bye".into()), match_id: silent }).await.unwrap();
     let ended = ServerFrame::MatchEnded { id: None, match_id: silent, reason: EndReason::PeerLeft };
@@ -203,7 +195,7 @@ async fn leaving_a_match_tells_the_peer_and_records_completed_or_cancelled(backe
     assert!(matches!(sa.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::NotInMatch, .. }));
 
     app.clock.advance(TimeDelta::hours(25));
-    let (mut sa, mut chat_a, mut sb, _) = pair(&app, &a, &b).await;
+    let (mut sa, mut chat_a, mut sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     sa.send(&chat_a.message("merhaba")).await.unwrap();
     sb.next_where(|f| matches!(f, ServerFrame::Msg { .. })).await.unwrap();
     sb.send(&ClientFrame::MatchLeave { id: None, match_id: chat_a.info.match_id }).await.unwrap();
@@ -254,7 +246,7 @@ async fn nearby_seekers_get_the_closest_partner_and_the_radius_widens_while_wait
 async fn a_reconnecting_user_is_told_their_active_match_in_hello(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (sa, chat_a, _sb, _) = pair(&app, &a, &b).await;
+    let (sa, chat_a, _sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     drop(sa);
     let (_, hello) = app.connect(&a).await;
     let ServerFrame::Hello { active_match, balances, .. } = hello else { panic!("hello") };

@@ -3,10 +3,9 @@
 use chrono::TimeDelta;
 use reqwest::StatusCode;
 use serde_json::Value;
-use tanis_client::{Chat, Connection};
 use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, MatchKind, ReportReason, ServerFrame};
 
-use crate::helpers::{Backend, TestApp, TestUser, assert_error, spawn_app};
+use crate::helpers::{Backend, assert_error, spawn_app};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -16,17 +15,10 @@ on_both_stores!(
     a_ban_closes_every_socket_of_the_user_and_ends_their_match,
 );
 
-async fn pair(app: &TestApp, a: &TestUser, b: &TestUser) -> (Connection, Chat, Connection, Chat) {
-    let mut sa = app.socket(a).await;
-    let mut sb = app.socket(b).await;
-    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
-    (sa, chat_a.unwrap(), sb, chat_b.unwrap())
-}
-
 async fn blocking_ends_the_match_at_once_and_the_block_can_be_listed_and_lifted(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, chat, mut sb, _) = pair(&app, &a, &b).await;
+    let (mut sa, chat, mut sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     let match_id = chat.info.match_id;
     sa.send(&ClientFrame::Block { id: Some("b".into()), match_id }).await.unwrap();
     assert_eq!(sb.next().await.unwrap(), ServerFrame::MatchEnded { id: None, match_id, reason: EndReason::PeerLeft });
@@ -47,14 +39,14 @@ async fn blocking_ends_the_match_at_once_and_the_block_can_be_listed_and_lifted(
 
     // Lifted and past the recent-partner window, they can meet again.
     app.clock.advance(TimeDelta::hours(25));
-    let (_, again, _, _) = pair(&app, &a, &b).await;
+    let (_, again, _, _) = app.pair(&a, &b, MatchKind::Text).await;
     assert_eq!(again.info.peer, b.handle);
 }
 
 async fn a_report_needs_a_shared_match_and_counts_once_per_reporter(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b, c) = (app.user("kedi").await, app.user("kopek").await, app.user("kus").await);
-    let (mut sa, chat, _sb, _) = pair(&app, &a, &b).await;
+    let (mut sa, chat, _sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     let match_id = chat.info.match_id;
     let report = |id: &str| ClientFrame::Report {
         id: Some(id.into()),
@@ -90,7 +82,7 @@ async fn a_report_needs_a_shared_match_and_counts_once_per_reporter(backend: Bac
 async fn typing_reaches_the_peer_only_while_the_match_is_active(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, chat, mut sb, _) = pair(&app, &a, &b).await;
+    let (mut sa, chat, mut sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     let match_id = chat.info.match_id;
     sa.send(&ClientFrame::Typing { id: None, match_id }).await.unwrap();
     assert_eq!(sb.next().await.unwrap(), ServerFrame::Typing { match_id });
@@ -103,7 +95,7 @@ async fn typing_reaches_the_peer_only_while_the_match_is_active(backend: Backend
 async fn a_ban_closes_every_socket_of_the_user_and_ends_their_match(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, chat, mut sb, _) = pair(&app, &a, &b).await;
+    let (mut sa, chat, mut sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     let mut tablet = app.socket(&a).await;
     assert!(app.hub.ban(a.id, "spam").await.unwrap());
     assert_eq!(sa.closed().await, Some(CloseCode::Banned.code()));

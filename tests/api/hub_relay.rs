@@ -2,10 +2,9 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use tanis_client::{Chat, Connection};
 use tanis_proto::{ClientFrame, CloseCode, ErrorCode, MatchKind, ServerFrame};
 
-use crate::helpers::{Backend, TestApp, TestUser, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, spawn_app, spawn_app_with};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -19,13 +18,6 @@ on_both_stores!(
     the_senders_other_sockets_see_its_messages_as_mine,
 );
 
-async fn pair(app: &TestApp, a: &TestUser, b: &TestUser) -> (Connection, Chat, Connection, Chat) {
-    let mut sa = app.socket(a).await;
-    let mut sb = app.socket(b).await;
-    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
-    (sa, chat_a.unwrap(), sb, chat_b.unwrap())
-}
-
 fn is_msg(f: &ServerFrame) -> bool {
     matches!(f, ServerFrame::Msg { .. })
 }
@@ -33,7 +25,7 @@ fn is_msg(f: &ServerFrame) -> bool {
 async fn a_message_is_acknowledged_after_it_is_stored_delivered_decrypted_and_marked_delivered(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, mut chat_a, mut sb, mut chat_b) = pair(&app, &a, &b).await;
+    let (mut sa, mut chat_a, mut sb, mut chat_b) = app.pair(&a, &b, MatchKind::Text).await;
     let match_id = chat_a.info.match_id;
 
     sa.send(&chat_a.message("merhaba yabancı")).await.unwrap();
@@ -64,7 +56,7 @@ async fn a_message_is_acknowledged_after_it_is_stored_delivered_decrypted_and_ma
 async fn a_repeated_client_msg_id_is_acknowledged_again_but_stored_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, mut chat_a, mut sb, _) = pair(&app, &a, &b).await;
+    let (mut sa, mut chat_a, mut sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     let frame = chat_a.message("bir kez");
     sa.send(&frame).await.unwrap();
     sa.send(&frame).await.unwrap();
@@ -83,7 +75,7 @@ async fn a_repeated_client_msg_id_is_acknowledged_again_but_stored_once(backend:
 async fn seq_increases_strictly_across_both_senders(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.hub.message_burst = 100).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, mut chat_a, mut sb, mut chat_b) = pair(&app, &a, &b).await;
+    let (mut sa, mut chat_a, mut sb, mut chat_b) = app.pair(&a, &b, MatchKind::Text).await;
     for i in 0..10 {
         sa.send(&chat_a.message(&format!("a{i}"))).await.unwrap();
         sb.send(&chat_b.message(&format!("b{i}"))).await.unwrap();
@@ -114,7 +106,7 @@ async fn messages_outside_your_match_too_large_or_too_fast_are_refused(backend: 
     })
     .await;
     let (a, b, c) = (app.user("kedi").await, app.user("kopek").await, app.user("kus").await);
-    let (mut sa, mut chat_a, _sb, _) = pair(&app, &a, &b).await;
+    let (mut sa, mut chat_a, _sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     let match_id = chat_a.info.match_id;
 
     let mut intruder = app.socket(&c).await;
@@ -143,7 +135,7 @@ async fn messages_outside_your_match_too_large_or_too_fast_are_refused(backend: 
 async fn a_dropped_receiver_resumes_and_loses_nothing_acknowledged(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.hub.message_burst = 100).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, mut chat_a, mut sb, mut chat_b) = pair(&app, &a, &b).await;
+    let (mut sa, mut chat_a, mut sb, mut chat_b) = app.pair(&a, &b, MatchKind::Text).await;
     let match_id = chat_a.info.match_id;
 
     for i in 0..30 {
@@ -188,7 +180,7 @@ async fn a_dropped_receiver_resumes_and_loses_nothing_acknowledged(backend: Back
 async fn the_server_never_holds_the_plaintext(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, mut chat_a, mut sb, mut chat_b) = pair(&app, &a, &b).await;
+    let (mut sa, mut chat_a, mut sb, mut chat_b) = app.pair(&a, &b, MatchKind::Text).await;
     let marker = "GIZLI-ISARET-7f3a9c-plaintext-marker";
     sa.send(&chat_a.message(marker)).await.unwrap();
     let frame = sb.next_where(is_msg).await.unwrap();
@@ -229,7 +221,7 @@ async fn a_receiver_that_does_not_read_is_disconnected_and_resumes_later(backend
     })
     .await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, mut chat_a, mut sb, _) = pair(&app, &a, &b).await;
+    let (mut sa, mut chat_a, mut sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     let match_id = chat_a.info.match_id;
     // 12 KiB messages: loopback buffers hold a few MB, so a few hundred fill them and then the queue.
     let filler = "x".repeat(12 * 1024);
@@ -256,7 +248,7 @@ async fn a_receiver_that_does_not_read_is_disconnected_and_resumes_later(backend
 async fn the_senders_other_sockets_see_its_messages_as_mine(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, mut chat_a, _sb, _) = pair(&app, &a, &b).await;
+    let (mut sa, mut chat_a, _sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     let mut tablet = app.socket(&a).await;
     sa.send(&chat_a.message("iki cihaz")).await.unwrap();
     assert!(matches!(tablet.next_where(is_msg).await.unwrap(), ServerFrame::Msg { mine: true, seq: 1, .. }));

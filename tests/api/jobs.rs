@@ -3,7 +3,6 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tanis_client::{Chat, Connection};
 use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, MatchKind, ServerFrame};
 use tanis_workers::schedule::Job;
 
@@ -29,13 +28,6 @@ fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-async fn pair(app: &TestApp, a: &TestUser, b: &TestUser, kind: MatchKind) -> (Connection, Chat, Connection, Chat) {
-    let mut sa = app.socket(a).await;
-    let mut sb = app.socket(b).await;
-    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, kind), Chat::find(&mut sb, kind));
-    (sa, chat_a.unwrap(), sb, chat_b.unwrap())
-}
-
 async fn post_claim(app: &TestApp, user: &TestUser, match_id: i64) -> reqwest::Response {
     let token = app.access_token(user);
     app.client
@@ -59,7 +51,7 @@ async fn bonus_text(app: &TestApp, user: &TestUser) -> i32 {
 async fn a_text_claim_is_decided_just_after_two_hours_and_refunds_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, mut chat, _sb, _) = pair(&app, &a, &b, MatchKind::Text).await;
+    let (mut sa, mut chat, _sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     sa.send(&chat.message("merhaba?")).await.unwrap();
     sa.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. })).await.unwrap();
     let sent_at = app.now();
@@ -86,7 +78,7 @@ async fn a_text_claim_is_decided_just_after_two_hours_and_refunds_once(backend: 
 async fn a_claim_whose_peer_replied_is_rejected_with_its_reason(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, mut chat_a, mut sb, mut chat_b) = pair(&app, &a, &b, MatchKind::Text).await;
+    let (mut sa, mut chat_a, mut sb, mut chat_b) = app.pair(&a, &b, MatchKind::Text).await;
     sa.send(&chat_a.message("merhaba")).await.unwrap();
     sb.next_where(|f| matches!(f, ServerFrame::Msg { .. })).await.unwrap();
     app.clock.advance(TimeDelta::hours(2));
@@ -106,7 +98,7 @@ async fn a_claim_whose_peer_replied_is_rejected_with_its_reason(backend: Backend
 async fn claims_are_filed_once_by_participants_over_rest_and_websocket(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b, c) = (app.user("kedi").await, app.user("kopek").await, app.user("kus").await);
-    let (mut sa, chat, _sb, _) = pair(&app, &a, &b, MatchKind::Text).await;
+    let (mut sa, chat, _sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     let match_id = chat.info.match_id;
     assert_error(post_claim(&app, &c, match_id).await, StatusCode::NOT_FOUND, "not_matched").await;
     sa.send(&ClientFrame::Claim { id: Some("c1".into()), match_id }).await.unwrap();
@@ -121,7 +113,7 @@ async fn claims_are_filed_once_by_participants_over_rest_and_websocket(backend: 
 async fn a_crash_between_verdict_and_refund_rolls_back_and_the_retry_refunds_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, mut chat, _sb, _) = pair(&app, &a, &b, MatchKind::Text).await;
+    let (mut sa, mut chat, _sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     sa.send(&chat.message("kimse yok mu?")).await.unwrap();
     sa.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. })).await.unwrap();
     post_claim(&app, &a, chat.info.match_id).await;
@@ -141,7 +133,7 @@ async fn a_crash_between_verdict_and_refund_rolls_back_and_the_retry_refunds_onc
 async fn a_video_claim_is_approved_when_the_call_never_connected(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, chat, _sb, _) = pair(&app, &a, &b, MatchKind::Video).await;
+    let (mut sa, chat, _sb, _) = app.pair(&a, &b, MatchKind::Video).await;
     let match_id = chat.info.match_id;
     post_claim(&app, &a, match_id).await;
     app.run_job(Job::Claims).await.unwrap();
@@ -263,7 +255,7 @@ async fn content_older_than_24_hours_is_deleted_in_batches_and_logs_stay(backend
     })
     .await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, mut chat, _sb, _) = pair(&app, &a, &b, MatchKind::Text).await;
+    let (mut sa, mut chat, _sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     for _ in 0..1100 {
         sa.send(&chat.message("eski")).await.unwrap();
     }
@@ -287,7 +279,7 @@ async fn content_older_than_24_hours_is_deleted_in_batches_and_logs_stay(backend
 async fn expired_matches_end_and_their_users_are_told(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, chat, mut sb, _) = pair(&app, &a, &b, MatchKind::Text).await;
+    let (mut sa, chat, mut sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     app.clock.advance(TimeDelta::hours(24) - TimeDelta::seconds(1));
     app.run_job(Job::Expiry).await.unwrap();
     assert!(app.store.active_match_for(a.id).await.unwrap().is_some());
@@ -363,7 +355,7 @@ async fn premium_follows_active_subscriptions(backend: Backend) {
 async fn a_failing_job_is_counted_and_the_server_keeps_serving(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, mut chat, _sb, _) = pair(&app, &a, &b, MatchKind::Text).await;
+    let (mut sa, mut chat, _sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     sa.send(&chat.message("?")).await.unwrap();
     sa.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. })).await.unwrap();
     post_claim(&app, &a, chat.info.match_id).await;
