@@ -73,10 +73,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let clock: crate::clock::SharedClock = std::sync::Arc::new(SystemClock);
             let live = crate::jobs::Detached(store.clone(), clock.clone());
             let ctx = crate::jobs::context(store.clone(), live, clock, &config);
+            let storage =
+                crate::jobs::storage(&store, &config).await.map_err(|e| anyhow::anyhow!("job storage: {e}"))?;
             let shutdown = tokio_util::sync::CancellationToken::new();
             tokio::spawn(startup::cancel_on_signal(shutdown.clone()));
             tracing::info!("running background jobs");
-            startup::run_workers(ctx, shutdown).await;
+            startup::run_workers(ctx, storage, shutdown).await;
             store.close().await;
             Ok(())
         }

@@ -30,6 +30,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Option<String>,
+    /// `redis://…`: when set, the background jobs queue their runs in Redis instead of the database.
+    pub redis_url: Option<String>,
     pub auth: AuthConfig,
     pub quotas: QuotaConfig,
     pub hub: HubConfig,
@@ -93,6 +95,10 @@ pub struct JobsConfig {
     pub referral_confirm_after_secs: u64,
     /// Message content older than this is deleted (metadata logs stay).
     pub message_retention_hours: u32,
+    /// Prefix of the job queues' names (lets deployments share one Redis).
+    pub queue_namespace: String,
+    /// How often workers look for runs queued elsewhere (by another node or `tanis worker`).
+    pub poll_interval_ms: u64,
 }
 
 impl Default for JobsConfig {
@@ -104,6 +110,8 @@ impl Default for JobsConfig {
             referral_inviter_bonus: 0,
             referral_confirm_after_secs: 0,
             message_retention_hours: 24,
+            queue_namespace: "tanis".into(),
+            poll_interval_ms: 1000,
         }
     }
 }
@@ -159,6 +167,7 @@ impl Default for Config {
             trust_forwarded_for: false,
             max_body_bytes: 64 * 1024,
             metrics_token: None,
+            redis_url: None,
             auth: AuthConfig::default(),
             quotas: QuotaConfig::default(),
             hub: HubConfig::default(),
@@ -331,6 +340,11 @@ impl Config {
             && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
             return Err(invalid("database_url", "must start with sqlite:, postgres:// or postgresql://"));
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(invalid("redis_url", "must start with redis:// or rediss://"));
         }
         if self.production {
             self.validate_production()?;

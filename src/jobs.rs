@@ -133,6 +133,16 @@ impl LiveEffects for Detached {
     fn match_expired(&self, _: &ExpiredMatch) {}
 }
 
+/// Where the jobs queue their runs: Redis when configured, else the application's own database.
+pub async fn storage(store: &Store, config: &Config) -> Result<tanis_workers::schedule::Storage, JobError> {
+    let backend = match &config.redis_url {
+        Some(url) => tanis_workers::schedule::Backend::Redis(apalis_redis::connect(url.as_str()).await?),
+        None => store.job_storage(),
+    };
+    let every = std::time::Duration::from_millis(config.jobs.poll_interval_ms);
+    Ok(tanis_workers::schedule::Storage::new(backend, config.jobs.queue_namespace.clone(), every))
+}
+
 /// The jobs' settings from the server configuration.
 pub fn settings(config: &Config) -> Settings {
     let (q, j) = (&config.quotas, &config.jobs);

@@ -71,10 +71,14 @@ impl Application {
             config.quotas.clone(),
             shutdown.clone(),
         );
-        let workers = config.jobs.enabled.then(|| {
-            let ctx = jobs::context(store.clone(), hub.clone(), clock_for_jobs, &config);
-            tokio::spawn(run_workers(ctx, shutdown.clone()))
-        });
+        let workers = match config.jobs.enabled {
+            false => None,
+            true => {
+                let storage = jobs::storage(&store, &config).await.map_err(|e| anyhow::anyhow!("job storage: {e}"))?;
+                let ctx = jobs::context(store.clone(), hub.clone(), clock_for_jobs, &config);
+                Some(tokio::spawn(run_workers(ctx, storage, shutdown.clone())))
+            }
+        };
         let state = AppState {
             accounts,
             store: store.clone(),
@@ -126,9 +130,10 @@ impl Application {
 /// Runs the background jobs until `shutdown`; a failure is logged, never propagated into the server.
 pub async fn run_workers<L: tanis_workers::LiveEffects>(
     ctx: tanis_workers::Context<jobs::JobsStore, L>,
+    storage: tanis_workers::schedule::Storage,
     shutdown: CancellationToken,
 ) {
-    if let Err(e) = tanis_workers::schedule::run(ctx, shutdown).await {
+    if let Err(e) = tanis_workers::schedule::run(ctx, storage, shutdown).await {
         tracing::error!(error = %e, "background jobs stopped");
     }
 }

@@ -56,10 +56,7 @@ impl Ctx {
 
     /// Answers this socket, waiting for room in its queue (a big `resume` paces itself to the client).
     async fn reply(&self, frame: ServerFrame) {
-        tokio::select! {
-            _ = self.session.tx.send(encode(&frame)) => {}
-            _ = self.session.closer.token.cancelled() => {}
-        }
+        answer(&self.session, &frame).await;
     }
 
     async fn error(&self, id: Option<String>, code: ErrorCode, message: &str) {
@@ -228,6 +225,16 @@ async fn send_message(
     let _ = ctx.pending.send(pending).await;
 }
 
+/// Answers on the socket's own queue, waiting for room: a burst of its own acknowledgements must not make a
+/// healthy client look like a slow consumer (that rule is for frames other users cause). Stops waiting when
+/// the socket closes.
+async fn answer(session: &SessionHandle, frame: &ServerFrame) {
+    tokio::select! {
+        _ = session.tx.send(encode(frame)) => {}
+        _ = session.closer.token.cancelled() => {}
+    }
+}
+
 /// Answers this socket's messages in the order they were sent, each once its write is durable.
 async fn acknowledge(hub: Hub, user_id: i64, session: SessionHandle, mut queue: mpsc::Receiver<Pending>) {
     while let Some(p) = queue.recv().await {
@@ -239,7 +246,7 @@ async fn acknowledge(hub: Hub, user_id: i64, session: SessionHandle, mut queue: 
         };
         match p.done.await {
             Ok(Ok(WriteOutcome::Stored { seq, sent_at })) => {
-                session.offer(&encode(&accepted(seq)));
+                answer(&session, &accepted(seq)).await;
                 let msg = |mine| ServerFrame::Msg {
                     match_id: p.match_id,
                     seq,
@@ -253,12 +260,12 @@ async fn acknowledge(hub: Hub, user_id: i64, session: SessionHandle, mut queue: 
                 metrics::counter!("tanis_messages_total").increment(1);
             }
             // Stored before: acknowledge again, deliver nothing new.
-            Ok(Ok(WriteOutcome::Duplicate { seq, .. })) => session.offer(&encode(&accepted(seq))),
+            Ok(Ok(WriteOutcome::Duplicate { seq, .. })) => answer(&session, &accepted(seq)).await,
             Ok(Ok(WriteOutcome::MatchNotActive)) => {
-                session.offer(&encode(&ServerFrame::error(p.request_id, ErrorCode::NotInMatch, "the match has ended")))
+                answer(&session, &ServerFrame::error(p.request_id, ErrorCode::NotInMatch, "the match has ended")).await
             }
             Ok(Err(_)) | Err(_) => {
-                session.offer(&encode(&ServerFrame::error(p.request_id, ErrorCode::Internal, "not stored; send again")))
+                answer(&session, &ServerFrame::error(p.request_id, ErrorCode::Internal, "not stored; send again")).await
             }
         }
     }

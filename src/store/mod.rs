@@ -136,13 +136,30 @@ impl Store {
         Ok(Self { backend, fail_points: Default::default() })
     }
 
-    /// Applies the migrations of this backend's dialect (embedded in the binary).
+    /// Applies the migrations of this backend's dialect (embedded in the binary). `ignore_missing`: the job
+    /// queue's own migrations (apalis) are recorded in the same table and are not ours to know.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.backend {
-            Backend::Sqlite(pool) => sqlx::migrate!("./migrations/sqlite").run(pool).await?,
-            Backend::Postgres(pool) => sqlx::migrate!("./migrations/postgres").run(pool).await?,
+            Backend::Sqlite(pool) => {
+                let mut migrator = sqlx::migrate!("./migrations/sqlite");
+                migrator.set_ignore_missing(true);
+                migrator.run(pool).await?
+            }
+            Backend::Postgres(pool) => {
+                let mut migrator = sqlx::migrate!("./migrations/postgres");
+                migrator.set_ignore_missing(true);
+                migrator.run(pool).await?
+            }
         }
         Ok(())
+    }
+
+    /// The job queue's storage in this same database.
+    pub fn job_storage(&self) -> tanis_workers::schedule::Backend {
+        match &self.backend {
+            Backend::Sqlite(pool) => tanis_workers::schedule::Backend::Sqlite(pool.clone()),
+            Backend::Postgres(pool) => tanis_workers::schedule::Backend::Postgres(pool.clone()),
+        }
     }
 
     pub fn kind(&self) -> BackendKind {

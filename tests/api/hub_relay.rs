@@ -227,7 +227,9 @@ async fn a_receiver_that_does_not_read_is_disconnected_and_resumes_later(backend
     let filler = "x".repeat(12 * 1024);
     let mut acknowledged = 0;
     for _ in 0..1200 {
-        sa.send(&chat_a.message(&filler)).await.unwrap();
+        if let Err(e) = sa.send(&chat_a.message(&filler)).await {
+            panic!("the sender was disconnected ({e}), close code {:?}", sa.closed().await);
+        }
         // Keep reading the sender's acknowledgements so only the receiver falls behind.
         while let Ok(Ok(frame)) = tokio::time::timeout(std::time::Duration::ZERO, sa.next()).await {
             acknowledged += usize::from(matches!(frame, ServerFrame::MsgAccepted { .. }));

@@ -22,7 +22,49 @@ on_both_stores!(
     daily_balances_reset_at_istanbul_midnight_once_and_bonus_units_stay,
     premium_follows_active_subscriptions,
     a_failing_job_is_counted_and_the_server_keeps_serving,
+    a_run_queued_in_the_database_is_taken_by_the_scheduled_worker,
 );
+
+/// The same, with the job queue in Redis (the store is SQLite; the queue backend is what is under test).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_queued_in_redis_is_taken_by_the_scheduled_worker() {
+    let url = std::env::var("TANIS_TEST_REDIS_URL").expect("TANIS_TEST_REDIS_URL: run the suite with scripts/test");
+    queued_run_is_executed(Backend::Sqlite, Some(url)).await;
+}
+
+async fn a_run_queued_in_the_database_is_taken_by_the_scheduled_worker(backend: Backend) {
+    queued_run_is_executed(backend, None).await;
+}
+
+/// Runs the server with its scheduled workers, queues one claims run in the job storage, and waits for the
+/// worker to take it and decide a pending claim.
+async fn queued_run_is_executed(backend: Backend, redis_url: Option<String>) {
+    let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let app = spawn_app_with(backend, |c| {
+        c.jobs.enabled = true;
+        c.jobs.queue_namespace = namespace;
+        c.redis_url = redis_url;
+        c.jobs.poll_interval_ms = 100;
+    })
+    .await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, mut chat, _sb, _) = app.pair(&a, &b, MatchKind::Text).await;
+    sa.send(&chat.message("orada mısın?")).await.unwrap();
+    sa.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. })).await.unwrap();
+    post_claim(&app, &a, chat.info.match_id).await;
+    app.clock.advance(TimeDelta::hours(3));
+
+    let storage = tanis::jobs::storage(&app.store, &app.config).await.unwrap();
+    storage.run_now(Job::Claims, app.now()).await.unwrap();
+    // apalis polls its storage on an interval: wait for the event, bounded.
+    let decided = async {
+        while claims_of(&app, &a).await[0]["status"] != "approved" {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(20), decided).await.expect("the worker took the queued run");
+    assert_eq!(bonus_text(&app, &a).await, 1);
+}
 
 fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
