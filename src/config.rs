@@ -37,6 +37,7 @@ pub struct Config {
     pub hub: HubConfig,
     pub matching: MatchingConfig,
     pub jobs: JobsConfig,
+    pub video: VideoConfig,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -78,6 +79,52 @@ pub struct QuotaConfig {
     pub premium_video_daily: u32,
     /// Daily units come back at midnight in this IANA zone.
     pub timezone: String,
+}
+
+/// Video calls: signalling limits, TURN credentials, the embedded TURN server, IP privacy.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct VideoConfig {
+    /// Start the embedded TURN server (turn it off when an external coturn is used: see docs/operations.md).
+    pub turn_enabled: bool,
+    /// UDP address the embedded TURN server listens on.
+    pub turn_listen: SocketAddr,
+    /// The address clients reach the embedded TURN server at, and that its relay candidates carry.
+    pub turn_public_ip: std::net::IpAddr,
+    pub turn_realm: String,
+    /// The TURN REST shared secret (coturn's `static-auth-secret`). Unset: generated into `data_dir/turn_secret`.
+    pub turn_secret: Option<String>,
+    /// External TURN URLs (coturn), offered in addition to (or, with the embedded server off, instead of) ours.
+    pub turn_urls: Vec<String>,
+    /// Lifetime of the ephemeral TURN credentials.
+    pub credential_ttl_secs: u64,
+    /// Relay-only calls: clients are told to use only relay candidates, and every other candidate is removed
+    /// from relayed signalling, so no peer learns the other's IP address.
+    pub relay_only: bool,
+    pub max_sdp_bytes: usize,
+    pub max_candidate_bytes: usize,
+    /// Signalling frames per second per user, and the burst above it.
+    pub signals_per_second: u32,
+    pub signal_burst: u32,
+}
+
+impl Default for VideoConfig {
+    fn default() -> Self {
+        Self {
+            turn_enabled: true,
+            turn_listen: "127.0.0.1:3478".parse().expect("static address"),
+            turn_public_ip: std::net::IpAddr::from([127, 0, 0, 1]),
+            turn_realm: "tanis".into(),
+            turn_secret: None,
+            turn_urls: Vec::new(),
+            credential_ttl_secs: 600,
+            relay_only: true,
+            max_sdp_bytes: 16 * 1024,
+            max_candidate_bytes: 1024,
+            signals_per_second: 20,
+            signal_burst: 60,
+        }
+    }
 }
 
 /// Background jobs (tanis-workers).
@@ -173,6 +220,7 @@ impl Default for Config {
             hub: HubConfig::default(),
             matching: MatchingConfig::default(),
             jobs: JobsConfig::default(),
+            video: VideoConfig::default(),
         }
     }
 }
@@ -359,6 +407,9 @@ impl Config {
         if self.auth.bcrypt_cost < 10 {
             return Err(invalid("auth.bcrypt_cost", "production needs a cost of at least 10"));
         }
+        if self.video.turn_secret.is_none() {
+            return Err(invalid("video.turn_secret", "production needs an explicit TURN secret, not a generated one"));
+        }
         if let Some(password) = self.database_url.as_deref().and_then(url_password)
             && DEFAULT_DB_PASSWORDS.contains(&password)
         {
@@ -408,6 +459,8 @@ mod tests {
         let mut config = Config { production: true, ..Config::default() };
         assert!(config.validate().unwrap_err().to_string().contains("auth.jwt_secret"));
         config.auth.jwt_secret = Some("x".repeat(40));
+        assert!(config.validate().unwrap_err().to_string().contains("video.turn_secret"));
+        config.video.turn_secret = Some("t".repeat(40));
         config.database_url = Some("postgres://tanis:postgres@db/tanis".into());
         assert!(config.validate().unwrap_err().to_string().contains("database_url"));
         config.database_url = Some("postgres://tanis:9f2c7e1a@db/tanis".into());

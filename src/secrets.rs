@@ -11,6 +11,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 
 const SECRET_FILE: &str = "jwt_secret";
+const TURN_SECRET_FILE: &str = "turn_secret";
 
 /// Creates the data directory (owner-only) when missing.
 pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
@@ -21,12 +22,21 @@ pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The configured secret, or the one kept in the data directory (generated when absent).
+/// The configured JWT signing secret, or the one kept in the data directory (generated when absent).
 pub fn jwt_secret(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    secret(configured, data_dir, SECRET_FILE)
+}
+
+/// The configured TURN REST secret, or the one kept in the data directory (generated when absent).
+pub fn turn_secret(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<Vec<u8>> {
+    secret(configured, data_dir, TURN_SECRET_FILE)
+}
+
+fn secret(configured: Option<&str>, data_dir: &Path, file: &str) -> anyhow::Result<Vec<u8>> {
     if let Some(secret) = configured {
         return Ok(secret.as_bytes().to_vec());
     }
-    let path = data_dir.join(SECRET_FILE);
+    let path = data_dir.join(file);
     if path.exists() {
         return read_secret(&path);
     }
@@ -39,7 +49,7 @@ pub fn jwt_secret(configured: Option<&str>, data_dir: &Path) -> anyhow::Result<V
         .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(STANDARD.encode(secret).as_bytes())?;
     file.sync_all()?;
-    tracing::info!(path = %path.display(), "generated a new JWT signing secret");
+    tracing::info!(path = %path.display(), "generated a new secret");
     Ok(secret.to_vec())
 }
 

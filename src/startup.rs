@@ -17,9 +17,10 @@ use crate::api::{self, AppState};
 use crate::auth::{JwtKeys, PasswordHasher};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
-use crate::hub::Hub;
+use crate::hub::{Hub, VideoSettings};
 use crate::store::Store;
 use crate::{jobs, secrets, telemetry};
+use tanis_signaling::turn_server::{EmbeddedTurn, TurnServerConfig};
 
 /// A built server, bound to its port and ready to run.
 pub struct Application {
@@ -29,6 +30,8 @@ pub struct Application {
     hub: Hub,
     /// The background jobs, when they run in this process.
     workers: Option<JoinHandle<()>>,
+    /// The embedded TURN server, unless an external one is used.
+    turn: Option<EmbeddedTurn>,
     shutdown: CancellationToken,
 }
 
@@ -40,7 +43,7 @@ impl Application {
     /// As [`Application::build`], with the time source chosen by the caller (tests pass a manual clock).
     pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         config.validate()?;
-        if config.database_url.is_none() || config.auth.jwt_secret.is_none() {
+        if config.database_url.is_none() || config.auth.jwt_secret.is_none() || config.video.turn_secret.is_none() {
             secrets::ensure_data_dir(&config.data_dir)?;
         }
         let store = open_store(&config).await?;
@@ -63,12 +66,14 @@ impl Application {
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let shutdown = CancellationToken::new();
         let clock_for_jobs = clock.clone();
+        let (turn, video) = start_video(&config, clock.clone()).await?;
         let hub = Hub::start(
             store.clone(),
             clock,
             config.hub.clone(),
             config.matching.clone(),
             config.quotas.clone(),
+            video,
             shutdown.clone(),
         );
         let workers = match config.jobs.enabled {
@@ -86,7 +91,7 @@ impl Application {
             config: Arc::new(config),
             metrics: telemetry::metrics_handle(),
         };
-        Ok(Self { listener, router: api::router(state), store, hub, workers, shutdown })
+        Ok(Self { listener, router: api::router(state), store, hub, workers, turn, shutdown })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -113,7 +118,7 @@ impl Application {
 
     /// Serves until the shutdown token is cancelled, lets in-flight requests finish, then closes the store.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Self { listener, router, store, hub: _, workers, shutdown } = self;
+        let Self { listener, router, store, hub: _, workers, turn, shutdown } = self;
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await?;
         // The jobs stop on the same token; a running job finishes before the database closes.
@@ -121,10 +126,44 @@ impl Application {
         if let Some(workers) = workers {
             let _ = workers.await;
         }
+        if let Some(turn) = turn {
+            turn.close().await;
+        }
         store.close().await;
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// Starts the embedded TURN server when enabled and works out the ICE servers clients are given.
+async fn start_video(config: &Config, clock: SharedClock) -> anyhow::Result<(Option<EmbeddedTurn>, VideoSettings)> {
+    let v = &config.video;
+    let secret = secrets::turn_secret(v.turn_secret.as_deref(), &config.data_dir)?;
+    let mut urls = Vec::new();
+    let turn = if v.turn_enabled {
+        let turn = EmbeddedTurn::start(TurnServerConfig {
+            listen: v.turn_listen,
+            relay_ip: v.turn_public_ip,
+            realm: v.turn_realm.clone(),
+            secret: secret.clone(),
+            // In production TURN must not become a way into the server's own network.
+            refuse_private_peers: config.production,
+            clock: Arc::new(move || clock.now().timestamp()),
+        })
+        .await
+        .map_err(|e| anyhow::anyhow!("starting the embedded TURN server on {}: {e}", v.turn_listen))?;
+        let port = turn.local_addr().port();
+        urls.push(match v.turn_public_ip {
+            std::net::IpAddr::V6(ip) => format!("turn:[{ip}]:{port}?transport=udp"),
+            ip => format!("turn:{ip}:{port}?transport=udp"),
+        });
+        tracing::info!(address = %turn.local_addr(), "embedded TURN server listening");
+        Some(turn)
+    } else {
+        None
+    };
+    urls.extend(v.turn_urls.iter().cloned());
+    Ok((turn, VideoSettings { config: v.clone(), turn_secret: secret, turn_urls: urls }))
 }
 
 /// Runs the background jobs until `shutdown`; a failure is logged, never propagated into the server.

@@ -150,6 +150,49 @@ pub enum ClientFrame {
         id: Option<String>,
         match_id: i64,
     },
+    /// Video: the session description offer, sent by the initiator. Relayed to the peer with every
+    /// non-relay candidate removed.
+    #[serde(rename = "rtc.offer")]
+    RtcOffer {
+        #[serde(default)]
+        id: Option<String>,
+        match_id: i64,
+        sdp: String,
+    },
+    /// Video: the answer to an offer.
+    #[serde(rename = "rtc.answer")]
+    RtcAnswer {
+        #[serde(default)]
+        id: Option<String>,
+        match_id: i64,
+        sdp: String,
+    },
+    /// Video: one trickled ICE candidate. Only relay candidates reach the peer.
+    #[serde(rename = "rtc.ice")]
+    RtcIce {
+        #[serde(default)]
+        id: Option<String>,
+        match_id: i64,
+        candidate: String,
+        #[serde(default)]
+        sdp_mid: Option<String>,
+        #[serde(default)]
+        sdp_mline_index: Option<u16>,
+    },
+    /// Video: this side's connection is up (recorded for the video claim rule).
+    #[serde(rename = "rtc.connected")]
+    RtcConnected {
+        #[serde(default)]
+        id: Option<String>,
+        match_id: i64,
+    },
+    /// Video: the call ended (the match stays; a new offer may follow).
+    #[serde(rename = "rtc.hangup")]
+    RtcHangup {
+        #[serde(default)]
+        id: Option<String>,
+        match_id: i64,
+    },
     /// Application-level liveness check; answered with `pong`.
     #[serde(rename = "ping")]
     Ping {
@@ -171,6 +214,11 @@ impl ClientFrame {
             | ClientFrame::Block { id, .. }
             | ClientFrame::Report { id, .. }
             | ClientFrame::Claim { id, .. }
+            | ClientFrame::RtcOffer { id, .. }
+            | ClientFrame::RtcAnswer { id, .. }
+            | ClientFrame::RtcIce { id, .. }
+            | ClientFrame::RtcConnected { id, .. }
+            | ClientFrame::RtcHangup { id, .. }
             | ClientFrame::Ping { id } => id.as_deref(),
         }
     }
@@ -208,6 +256,26 @@ pub struct MatchInfo {
     /// Whether this side starts (sends the first video offer; the initiator key direction in E2E).
     pub initiator: bool,
     pub expires_at: DateTime<Utc>,
+}
+
+/// One ICE server, in the shape WebRTC's `RTCIceServer` takes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub urls: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// What a video client configures its peer connection with.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RtcConfig {
+    /// TURN servers with ephemeral credentials (valid for `ttl_secs`).
+    pub ice_servers: Vec<IceServer>,
+    /// `relay`: gather and use relay candidates only, so neither side learns the other's IP address.
+    pub ice_transport_policy: String,
+    pub ttl_secs: u64,
 }
 
 /// Why a match ended, from the receiver's point of view.
@@ -256,6 +324,9 @@ pub enum ServerFrame {
         info: MatchInfo,
         /// Balances after this match consumed its unit.
         balances: Balances,
+        /// Video matches: the ICE servers and policy for the call.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rtc: Option<RtcConfig>,
     },
     /// The match is over; no more messages or typing for it. Sent to every socket of both users (`id` is
     /// always null: the request that ended it gets its own `ok`).
@@ -276,6 +347,22 @@ pub enum ServerFrame {
     /// The peer is typing.
     #[serde(rename = "typing")]
     Typing { match_id: i64 },
+    /// Video signalling from the peer, already stripped of non-relay candidates.
+    #[serde(rename = "rtc.offer")]
+    RtcOffer { match_id: i64, sdp: String },
+    #[serde(rename = "rtc.answer")]
+    RtcAnswer { match_id: i64, sdp: String },
+    #[serde(rename = "rtc.ice")]
+    RtcIce {
+        match_id: i64,
+        candidate: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sdp_mid: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        sdp_mline_index: Option<u16>,
+    },
+    #[serde(rename = "rtc.hangup")]
+    RtcHangup { match_id: i64 },
     /// A request without a more specific answer (`match.leave`, `block`, `report`, `claim`) succeeded.
     #[serde(rename = "ok")]
     Ok { id: Option<String> },

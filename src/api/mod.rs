@@ -8,6 +8,7 @@ mod claims;
 pub mod error;
 mod extract;
 mod ops;
+mod rtc;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(blocks::router())
         .merge(claims::router())
         .merge(admin::router())
+        .merge(rtc::router())
         .merge(ops::router())
         .merge(crate::hub::router())
         .split_for_parts();

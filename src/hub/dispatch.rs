@@ -11,6 +11,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::Hub;
 use super::registry::{SessionHandle, encode};
+use super::signal::{self, Signal};
 use crate::relay::WriteResult;
 use crate::store::{NewMessage, NewReport, StoreError, WriteOutcome};
 
@@ -37,8 +38,8 @@ struct Pending {
 
 /// One socket's state while it reads.
 pub(super) struct Ctx {
-    hub: Hub,
-    user_id: i64,
+    pub(super) hub: Hub,
+    pub(super) user_id: i64,
     session: SessionHandle,
     device: Option<String>,
     /// To the acknowledger task. Bounded by `max_in_flight`: when full, this socket's reading pauses.
@@ -55,16 +56,16 @@ impl Ctx {
     }
 
     /// Answers this socket, waiting for room in its queue (a big `resume` paces itself to the client).
-    async fn reply(&self, frame: ServerFrame) {
+    pub(super) async fn reply(&self, frame: ServerFrame) {
         answer(&self.session, &frame).await;
     }
 
-    async fn error(&self, id: Option<String>, code: ErrorCode, message: &str) {
+    pub(super) async fn error(&self, id: Option<String>, code: ErrorCode, message: &str) {
         self.reply(ServerFrame::error(id, code, message)).await;
     }
 
     /// An error caused by a broken client; too many in a minute close the socket.
-    async fn protocol_error(&mut self, id: Option<String>, code: ErrorCode, message: &str) {
+    pub(super) async fn protocol_error(&mut self, id: Option<String>, code: ErrorCode, message: &str) {
         metrics::counter!("tanis_ws_protocol_errors_total").increment(1);
         self.error(id, code, message).await;
         if self.errors_since.elapsed() > ERROR_WINDOW {
@@ -80,7 +81,7 @@ impl Ctx {
         self.protocol_error(None, ErrorCode::BinaryNotSupported, "send JSON text frames").await;
     }
 
-    async fn internal(&self, id: Option<String>, e: StoreError) {
+    pub(super) async fn internal(&self, id: Option<String>, e: StoreError) {
         tracing::error!(error = %e, user_id = self.user_id, "handling a frame");
         self.error(id, ErrorCode::Internal, "something failed; try again").await;
     }
@@ -144,6 +145,13 @@ pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
             None => ctx.error(id, ErrorCode::NotInMatch, "no such active match").await,
         },
         ClientFrame::Block { id, match_id } => block(ctx, id, match_id).await,
+        ClientFrame::RtcOffer { id, match_id, sdp } => signal::relay(ctx, id, match_id, Signal::Offer(sdp)).await,
+        ClientFrame::RtcAnswer { id, match_id, sdp } => signal::relay(ctx, id, match_id, Signal::Answer(sdp)).await,
+        ClientFrame::RtcIce { id, match_id, candidate, sdp_mid, sdp_mline_index } => {
+            signal::relay(ctx, id, match_id, Signal::Ice { candidate, sdp_mid, sdp_mline_index }).await
+        }
+        ClientFrame::RtcConnected { id, match_id } => signal::relay(ctx, id, match_id, Signal::Connected).await,
+        ClientFrame::RtcHangup { id, match_id } => signal::relay(ctx, id, match_id, Signal::Hangup).await,
         ClientFrame::Claim { id, match_id } => {
             match crate::claims::file(&hub.inner.store, user, match_id, hub.inner.clock.now()).await {
                 Ok(_) => ctx.reply(ServerFrame::Ok { id }).await,

@@ -177,7 +177,8 @@ impl Hub {
         metrics::counter!("tanis_matches_total", "kind" => kind.as_str()).increment(1);
         for (me, peer) in [(&u1, &u2), (&u2, &u1)] {
             let active = active_for(&row, me.id, peer);
-            let frame = ServerFrame::MatchFound { info: active.info.clone(), balances: quota::balances(me) };
+            let rtc = (kind == MatchKind::Video).then(|| self.rtc_config());
+            let frame = ServerFrame::MatchFound { info: active.info.clone(), balances: quota::balances(me), rtc };
             self.inner.active.lock().expect("active lock").insert(me.id, active);
             self.inner.registry.send_to_user(me.id, &frame);
         }

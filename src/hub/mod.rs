@@ -6,6 +6,7 @@
 //! - [`dispatch`]: what each client frame does.
 //! - [`matches`]: asking for a match, opening and ending matches, bans.
 //! - [`registry`]: who is connected and how to reach or close their sockets.
+//! - [`signal`]: video signalling: relay-only filtering, ICE servers with TURN credentials.
 //! - [`rate`]: the per-user message rate limit.
 
 mod dispatch;
@@ -13,6 +14,7 @@ mod matches;
 mod rate;
 mod registry;
 mod session;
+mod signal;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +33,7 @@ use crate::relay::Writer;
 use crate::store::Store;
 
 pub use session::router;
+pub use signal::VideoSettings;
 
 /// A user's current match as this node knows it.
 #[derive(Debug, Clone)]
@@ -59,6 +62,9 @@ struct Inner {
     active: Mutex<HashMap<i64, ActiveMatch>>,
     /// user id → message rate bucket, shared by all of the user's sockets.
     rates: Mutex<HashMap<i64, rate::Bucket>>,
+    /// user id → video signalling rate bucket.
+    signal_rates: Mutex<HashMap<i64, rate::Bucket>>,
+    video: VideoSettings,
     matchmaker: std::sync::OnceLock<Matchmaker>,
     writer: Writer,
     /// The connection cap: one permit per open socket.
@@ -74,6 +80,7 @@ impl Hub {
         config: HubConfig,
         matching: MatchingConfig,
         quotas: QuotaConfig,
+        video: VideoSettings,
         shutdown: CancellationToken,
     ) -> Self {
         let policy = NearbyPolicy { start_km: matching.nearby_start_km, doubling_secs: matching.nearby_doubling_secs };
@@ -89,6 +96,8 @@ impl Hub {
                 registry: registry::Registry::default(),
                 active: Mutex::new(HashMap::new()),
                 rates: Mutex::new(HashMap::new()),
+                signal_rates: Mutex::new(HashMap::new()),
+                video,
                 matchmaker: std::sync::OnceLock::new(),
                 shutdown: shutdown.clone(),
             }),

@@ -131,6 +131,7 @@ async fn run(
     hub.matchmaker().socket_closed(user_id, session.id).await;
     if !hub.inner.registry.is_connected(user_id) {
         hub.inner.rates.lock().expect("rates lock").remove(&user_id);
+        hub.inner.signal_rates.lock().expect("rates lock").remove(&user_id);
     }
 }
 

@@ -175,6 +175,28 @@ impl Store {
             .await)?)
     }
 
+    /// Records the first time a video call of the match connected (the video claim rule reads it).
+    pub async fn mark_call_connected(&self, match_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let query = "UPDATE matches SET call_connected_at = $2 WHERE id = $1 AND call_connected_at IS NULL";
+        on_pool!(self, |pool| sqlx::query(query).bind(match_id).bind(now).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Records when the match's call ended (the latest hang-up).
+    pub async fn mark_call_ended(&self, match_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let query = "UPDATE matches SET call_ended_at = $2 WHERE id = $1";
+        on_pool!(self, |pool| sqlx::query(query).bind(match_id).bind(now).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// When the match's call connected, if it did.
+    pub async fn call_connected_at(&self, match_id: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let query = "SELECT call_connected_at FROM matches WHERE id = $1";
+        let at: Option<Option<DateTime<Utc>>> =
+            on_pool!(self, |pool| sqlx::query_scalar(query).bind(match_id).fetch_optional(pool).await)?;
+        Ok(at.flatten())
+    }
+
     /// Everyone this user must not be paired with: blocked either way, or matched since `since`.
     pub async fn excluded_partners(&self, user_id: i64, since: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
         let query = "SELECT blocked_id FROM blocks WHERE blocker_id = $1 \

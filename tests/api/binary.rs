@@ -22,6 +22,7 @@ fn tanis(dir: &Path) -> Command {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("TANIS_LISTEN", "127.0.0.1:0")
+        .env("TANIS_VIDEO__TURN_LISTEN", "127.0.0.1:0")
         .env("TANIS_AUTH__BCRYPT_COST", "4")
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -86,6 +86,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     config.auth.bcrypt_cost = 4;
     // Tests run jobs themselves, at the manual clock's time (tests/api/jobs.rs).
     config.jobs.enabled = false;
+    // Every test server gets its own embedded TURN server on a free port.
+    config.video.turn_listen = "127.0.0.1:0".parse().unwrap();
     tweak(&mut config);
     let clock = ManualClock::new(start_time());
     let app = Application::build_with_clock(config.clone(), clock.clone()).await.expect("the app builds");

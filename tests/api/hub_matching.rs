@@ -64,7 +64,7 @@ async fn a_match_spends_one_unit_from_each_side_daily_before_bonus(backend: Back
 
     let mut sa = queued(&app, &a).await;
     let mut sb = queued(&app, &b).await;
-    let ServerFrame::MatchFound { balances, info } = sa.next().await.unwrap() else { panic!("match.found") };
+    let ServerFrame::MatchFound { balances, info, .. } = sa.next().await.unwrap() else { panic!("match.found") };
     assert_eq!((balances.daily_text, balances.bonus_text), (0, 2), "the daily unit goes first");
     let ServerFrame::MatchFound { balances: theirs, .. } = sb.next().await.unwrap() else { panic!("match.found") };
     assert_eq!(theirs.daily_text, 9);

@@ -16,3 +16,4 @@ mod ops;
 mod register;
 mod store_conformance;
 mod tokens;
+mod video;

@@ -81,6 +81,7 @@ async fn cancelling_the_shutdown_token_stops_the_server_and_its_jobs_cleanly(bac
     };
     config.auth.bcrypt_cost = 4;
     config.jobs.enabled = true;
+    config.video.turn_listen = "127.0.0.1:0".parse().unwrap();
     let app = Application::build(config).await.unwrap();
     let address = format!("http://{}/healthz", app.local_addr());
     let metrics = format!("http://{}/metrics", app.local_addr());
@@ -89,7 +90,8 @@ async fn cancelling_the_shutdown_token_stops_the_server_and_its_jobs_cleanly(bac
     assert_eq!(reqwest::get(&address).await.unwrap().status(), StatusCode::OK);
     // The background jobs run inside serve: the start-up catch-up run of the daily reset shows in metrics.
     let ran = async {
-        while !reqwest::get(&metrics).await.unwrap().text().await.unwrap().contains(r#"job="quota_reset",outcome="ok""#) {
+        while !reqwest::get(&metrics).await.unwrap().text().await.unwrap().contains(r#"job="quota_reset",outcome="ok""#)
+        {
             tokio::task::yield_now().await;
         }
     };

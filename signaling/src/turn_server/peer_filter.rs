@@ -1,0 +1,272 @@
+//! Keeps the TURN relay from being used to reach addresses behind the server.
+//!
+//! A TURN allocation is a UDP socket on the server that the client can point anywhere. Without a
+//! policy, any holder of credentials could send datagrams to the server's loopback services or
+//! its private network (and read the replies). turn 0.17 has no hook for this: CreatePermission,
+//! ChannelBind and Send are handled inside `turn::server::request` with no callback, and the
+//! `AuthHandler` never sees the peer address. What it does let us replace is the
+//! `RelayAddressGenerator`, which creates each allocation's relay socket, so we hand the server a
+//! socket wrapper ([`FilteringConn`]) that refuses forbidden peers in both directions. The
+//! permission itself is still granted (the client cannot tell), but nothing is ever relayed.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use tokio::sync::watch;
+use turn::relay::RelayAddressGenerator;
+use turn::relay::relay_static::RelayAddressGeneratorStatic;
+use webrtc_util::Conn;
+
+/// Whether relaying to/from `ip` must be refused: anything that is not a globally routable
+/// unicast address. Covers the ranges coturn's hardening guides deny (`denied-peer-ip`):
+/// "this network", RFC 1918, CGNAT, loopback, link-local, IETF/benchmark/documentation/reserved
+/// blocks, multicast and broadcast for IPv4; for IPv6 unspecified, loopback, IPv4-mapped and
+/// -compatible, NAT64, 6to4, IETF protocol assignments (incl. Teredo), documentation, ULA,
+/// link-local, site-local and multicast. IPv6 forms that embed an IPv4 address are refused
+/// wholesale because the embedded address may be internal.
+pub fn is_forbidden_peer(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_forbidden_v4(v4),
+        IpAddr::V6(v6) => is_forbidden_v6(v6),
+    }
+}
+
+/// IPv4 blocks that are not global unicast, as (network, prefix length, why).
+const FORBIDDEN_V4: &[(Ipv4Addr, u8, &str)] = &[
+    (Ipv4Addr::new(0, 0, 0, 0), 8, "this network"),
+    (Ipv4Addr::new(10, 0, 0, 0), 8, "RFC 1918"),
+    (Ipv4Addr::new(100, 64, 0, 0), 10, "CGNAT shared space"),
+    (Ipv4Addr::new(127, 0, 0, 0), 8, "loopback"),
+    (Ipv4Addr::new(169, 254, 0, 0), 16, "link-local (incl. cloud metadata 169.254.169.254)"),
+    (Ipv4Addr::new(172, 16, 0, 0), 12, "RFC 1918"),
+    (Ipv4Addr::new(192, 0, 0, 0), 24, "IETF protocol assignments"),
+    (Ipv4Addr::new(192, 0, 2, 0), 24, "TEST-NET-1"),
+    (Ipv4Addr::new(192, 88, 99, 0), 24, "6to4 relay anycast"),
+    (Ipv4Addr::new(192, 168, 0, 0), 16, "RFC 1918"),
+    (Ipv4Addr::new(198, 18, 0, 0), 15, "benchmarking"),
+    (Ipv4Addr::new(198, 51, 100, 0), 24, "TEST-NET-2"),
+    (Ipv4Addr::new(203, 0, 113, 0), 24, "TEST-NET-3"),
+    (Ipv4Addr::new(224, 0, 0, 0), 4, "multicast"),
+    (Ipv4Addr::new(240, 0, 0, 0), 4, "reserved and broadcast"),
+];
+
+/// IPv6 blocks that are not global unicast, or that embed an IPv4 address which may be internal.
+const FORBIDDEN_V6: &[(Ipv6Addr, u8, &str)] = &[
+    (Ipv6Addr::UNSPECIFIED, 128, "unspecified"),
+    (Ipv6Addr::LOCALHOST, 128, "loopback"),
+    (Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 0), 96, "IPv4-compatible"),
+    (Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0), 96, "IPv4-mapped"),
+    (Ipv6Addr::new(0x64, 0xff9b, 0, 0, 0, 0, 0, 0), 32, "NAT64 (64:ff9b::/96 and 64:ff9b:1::/48)"),
+    (Ipv6Addr::new(0x100, 0, 0, 0, 0, 0, 0, 0), 64, "discard-only"),
+    (Ipv6Addr::new(0x2001, 0, 0, 0, 0, 0, 0, 0), 23, "IETF protocol assignments (Teredo, ORCHID...)"),
+    (Ipv6Addr::new(0x2001, 0xdb8, 0, 0, 0, 0, 0, 0), 32, "documentation"),
+    (Ipv6Addr::new(0x2002, 0, 0, 0, 0, 0, 0, 0), 16, "6to4"),
+    (Ipv6Addr::new(0xfc00, 0, 0, 0, 0, 0, 0, 0), 7, "unique local"),
+    (Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10, "link-local"),
+    (Ipv6Addr::new(0xfec0, 0, 0, 0, 0, 0, 0, 0), 10, "site-local (deprecated)"),
+    (Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8, "multicast"),
+];
+
+fn is_forbidden_v4(ip: Ipv4Addr) -> bool {
+    let ip = u32::from(ip).into();
+    FORBIDDEN_V4.iter().any(|&(net, len, _)| same_network(ip, u32::from(net).into(), 32 - u32::from(len)))
+}
+
+fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
+    let ip = u128::from(ip);
+    FORBIDDEN_V6.iter().any(|&(net, len, _)| same_network(ip, u128::from(net), 128 - u32::from(len)))
+}
+
+/// Whether `a` and `b` agree on every bit above the lowest `host_bits` (a /0 matches anything).
+fn same_network(a: u128, b: u128, host_bits: u32) -> bool {
+    a.checked_shr(host_bits).unwrap_or(0) == b.checked_shr(host_bits).unwrap_or(0)
+}
+
+/// Counts datagrams refused by the policy; a `watch` so tests and metrics can await changes.
+pub(super) type RefusedCounter = Arc<watch::Sender<u64>>;
+
+/// Wraps [`RelayAddressGeneratorStatic`] so every relay socket it creates is a [`FilteringConn`].
+pub(super) struct FilteringRelayGenerator {
+    pub(super) inner: RelayAddressGeneratorStatic,
+    pub(super) refused: RefusedCounter,
+}
+
+#[async_trait]
+impl RelayAddressGenerator for FilteringRelayGenerator {
+    fn validate(&self) -> Result<(), turn::Error> {
+        self.inner.validate()
+    }
+
+    async fn allocate_conn(
+        &self,
+        use_ipv4: bool,
+        requested_port: u16,
+    ) -> Result<(Arc<dyn Conn + Send + Sync>, SocketAddr), turn::Error> {
+        let (conn, relay_addr) = self.inner.allocate_conn(use_ipv4, requested_port).await?;
+        let filtered = FilteringConn { inner: conn, refused: Arc::clone(&self.refused) };
+        Ok((Arc::new(filtered), relay_addr))
+    }
+}
+
+/// A relay socket that drops datagrams to or from forbidden peers.
+///
+/// Refused sends report success: turn 0.17 logs every `send_to` error at `error` level, which a
+/// client could use to flood the logs, and UDP gives the client no delivery guarantee anyway.
+/// Refused receives are skipped rather than returned as errors, because an error from
+/// `recv_from` makes turn tear the whole allocation down.
+pub(super) struct FilteringConn {
+    inner: Arc<dyn Conn + Send + Sync>,
+    refused: RefusedCounter,
+}
+
+impl FilteringConn {
+    fn refuse(&self, peer: SocketAddr, direction: &'static str) {
+        self.refused.send_modify(|n| *n += 1);
+        tracing::debug!(%peer, direction, "TURN relay refused a forbidden peer address");
+    }
+}
+
+#[async_trait]
+impl Conn for FilteringConn {
+    async fn connect(&self, addr: SocketAddr) -> webrtc_util::Result<()> {
+        if is_forbidden_peer(addr.ip()) {
+            self.refuse(addr, "connect");
+            return Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied).into());
+        }
+        self.inner.connect(addr).await
+    }
+
+    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
+        // Only reachable after a `connect`, which already applied the policy.
+        self.inner.recv(buf).await
+    }
+
+    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
+        loop {
+            let (n, from) = self.inner.recv_from(buf).await?;
+            if !is_forbidden_peer(from.ip()) {
+                return Ok((n, from));
+            }
+            self.refuse(from, "inbound");
+        }
+    }
+
+    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
+        self.inner.send(buf).await
+    }
+
+    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
+        if is_forbidden_peer(target.ip()) {
+            self.refuse(target, "outbound");
+            return Ok(buf.len());
+        }
+        self.inner.send_to(buf, target).await
+    }
+
+    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    fn remote_addr(&self) -> Option<SocketAddr> {
+        self.inner.remote_addr()
+    }
+
+    async fn close(&self) -> webrtc_util::Result<()> {
+        self.inner.close().await
+    }
+
+    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
+        self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forbidden(s: &str) -> bool {
+        is_forbidden_peer(s.parse().unwrap())
+    }
+
+    #[test]
+    fn internal_and_special_addresses_are_forbidden() {
+        for s in [
+            "0.0.0.0",
+            "0.1.2.3",
+            "10.0.0.1",
+            "10.255.255.255",
+            "100.64.0.1",
+            "100.127.255.255",
+            "127.0.0.1",
+            "127.255.0.1",
+            "169.254.169.254",
+            "172.16.0.1",
+            "172.31.255.255",
+            "192.0.0.8",
+            "192.0.2.1",
+            "192.88.99.1",
+            "192.168.0.1",
+            "198.18.0.1",
+            "198.19.255.255",
+            "198.51.100.7",
+            "203.0.113.7",
+            "224.0.0.1",
+            "239.255.255.250",
+            "240.0.0.1",
+            "255.255.255.255",
+            "::",
+            "::1",
+            "::ffff:8.8.8.8",
+            "::ffff:10.0.0.1",
+            "::10.0.0.1",
+            "64:ff9b::a00:1",
+            "64:ff9b:1::1",
+            "100::1",
+            "2001::1",
+            "2001:1ff::1",
+            "2001:db8::1",
+            "2002:a00:1::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fe80::1",
+            "febf::1",
+            "fec0::1",
+            "ff02::1",
+        ] {
+            assert!(forbidden(s), "{s} must be forbidden");
+        }
+    }
+
+    #[test]
+    fn public_unicast_addresses_are_allowed() {
+        for s in [
+            "1.1.1.1",
+            "8.8.8.8",
+            "9.255.255.255",
+            "11.0.0.1",
+            "100.63.255.255",
+            "100.128.0.1",
+            "126.255.255.255",
+            "128.0.0.1",
+            "169.253.0.1",
+            "172.15.255.255",
+            "172.32.0.1",
+            "192.0.1.1",
+            "192.167.0.1",
+            "192.169.0.1",
+            "198.17.0.1",
+            "198.20.0.1",
+            "203.0.114.1",
+            "223.255.255.255",
+            "2001:200::1",
+            "2001:4860:4860::8888",
+            "2606:4700::1111",
+            "2a00:1450::1",
+            "fbff::1",
+            "fe00::1",
+        ] {
+            assert!(!forbidden(s), "{s} must be allowed");
+        }
+    }
+}

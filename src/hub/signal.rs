@@ -1,0 +1,126 @@
+//! Video signalling: `rtc.*` frames pass only between the two members of an active video match, within size
+//! and rate limits, and — with `video.relay_only` (the default) — stripped of every non-relay ICE candidate
+//! and every address that could reveal a peer's IP. The SDP therefore reaches the server unencrypted; message
+//! content stays end-to-end encrypted (see docs/protocol.md, "Video").
+
+use rand::Rng;
+use tanis_proto::{ErrorCode, IceServer, MatchKind, RtcConfig, ServerFrame};
+use tanis_signaling::credentials;
+use tanis_signaling::privacy::{sanitize_candidate, sanitize_sdp};
+
+use super::Hub;
+use super::dispatch::Ctx;
+use crate::config::VideoConfig;
+
+/// What the hub needs to hand out ICE servers.
+#[derive(Clone)]
+pub struct VideoSettings {
+    pub config: VideoConfig,
+    /// The TURN REST secret shared with the TURN server(s).
+    pub turn_secret: Vec<u8>,
+    /// Every TURN URL clients are given (the embedded server's, then configured external ones).
+    pub turn_urls: Vec<String>,
+}
+
+/// One signalling request.
+pub(super) enum Signal {
+    Offer(String),
+    Answer(String),
+    Ice { candidate: String, sdp_mid: Option<String>, sdp_mline_index: Option<u16> },
+    Connected,
+    Hangup,
+}
+
+impl Hub {
+    /// ICE servers with fresh ephemeral credentials. The username carries an opaque random reference, never
+    /// the account id or phone (TURN servers log usernames).
+    pub fn rtc_config(&self) -> RtcConfig {
+        let v = &self.inner.video;
+        let user_ref: String =
+            (0..16).map(|_| char::from(b"0123456789abcdef"[rand::rng().random_range(0..16)])).collect();
+        let now = self.inner.clock.now().timestamp();
+        let creds = credentials::issue(&v.turn_secret, &user_ref, now, v.config.credential_ttl_secs);
+        let ice_servers = vec![IceServer {
+            urls: v.turn_urls.clone(),
+            username: Some(creds.username),
+            credential: Some(creds.password),
+        }];
+        let policy = if v.config.relay_only { "relay" } else { "all" };
+        RtcConfig { ice_servers, ice_transport_policy: policy.into(), ttl_secs: v.config.credential_ttl_secs }
+    }
+
+    fn allow_signal(&self, user_id: i64) -> bool {
+        let c = &self.inner.video.config;
+        let now = std::time::Instant::now();
+        let mut rates = self.inner.signal_rates.lock().expect("rates lock");
+        rates.entry(user_id).or_insert_with(|| super::rate::Bucket::full(c.signal_burst, now)).try_take(
+            c.signals_per_second,
+            c.signal_burst,
+            now,
+        )
+    }
+}
+
+/// Relays one signalling frame to the peer, after the checks and the privacy filter.
+pub(super) async fn relay(ctx: &mut Ctx, id: Option<String>, match_id: i64, signal: Signal) {
+    let hub = ctx.hub.clone();
+    let Some(active) = hub.active_match(ctx.user_id).filter(|a| a.match_id == match_id && a.kind == MatchKind::Video)
+    else {
+        return ctx.error(id, ErrorCode::NotInMatch, "no such active video match").await;
+    };
+    let config = &hub.inner.video.config;
+    let too_big = match &signal {
+        Signal::Offer(sdp) | Signal::Answer(sdp) => sdp.len() > config.max_sdp_bytes,
+        Signal::Ice { candidate, .. } => candidate.len() > config.max_candidate_bytes,
+        Signal::Connected | Signal::Hangup => false,
+    };
+    if too_big {
+        return ctx.protocol_error(id, ErrorCode::MessageTooLarge, "signalling payload over the limit").await;
+    }
+    if !hub.allow_signal(ctx.user_id) {
+        return ctx.error(id, ErrorCode::RateLimited, "too many signalling frames; slow down").await;
+    }
+    let relay_only = config.relay_only;
+    let sdp = |sdp: String| {
+        if !relay_only {
+            return sdp;
+        }
+        let filtered = sanitize_sdp(&sdp);
+        metrics::counter!("tanis_rtc_candidates_removed_total", "source" => "sdp").increment(filtered.removed as u64);
+        filtered.sdp
+    };
+    let store = &hub.inner.store;
+    let now = hub.inner.clock.now();
+    let frame = match signal {
+        Signal::Offer(offer) => ServerFrame::RtcOffer { match_id, sdp: sdp(offer) },
+        Signal::Answer(answer) => ServerFrame::RtcAnswer { match_id, sdp: sdp(answer) },
+        Signal::Ice { candidate, sdp_mid, sdp_mline_index } => {
+            // An empty candidate means "end of candidates": it carries no address.
+            let candidate = match (relay_only, candidate.trim().is_empty()) {
+                (false, _) | (true, true) => candidate,
+                (true, false) => match sanitize_candidate(&candidate) {
+                    Some(relay) => relay,
+                    None => {
+                        metrics::counter!("tanis_rtc_candidates_removed_total", "source" => "trickle").increment(1);
+                        return;
+                    }
+                },
+            };
+            ServerFrame::RtcIce { match_id, candidate, sdp_mid, sdp_mline_index }
+        }
+        Signal::Connected => {
+            if let Err(e) = store.mark_call_connected(match_id, now).await {
+                return ctx.internal(id, e).await;
+            }
+            metrics::counter!("tanis_rtc_calls_connected_total").increment(1);
+            return ctx.reply(ServerFrame::Ok { id }).await;
+        }
+        Signal::Hangup => {
+            if let Err(e) = store.mark_call_ended(match_id, now).await {
+                return ctx.internal(id, e).await;
+            }
+            ServerFrame::RtcHangup { match_id }
+        }
+    };
+    hub.inner.registry.send_to_user(active.peer_id, &frame);
+}
