@@ -29,11 +29,31 @@ enum Command {
     Migrate,
     /// Run only the background jobs (set `jobs.enabled = false` on the serving nodes).
     Worker,
+    /// Development helpers (refused in production mode).
+    #[command(subcommand)]
+    Dev(DevCommand),
     /// Give an account a role: user, moderator or admin.
     SetRole {
         /// The account's phone number.
         phone: String,
         role: Role,
+    },
+}
+
+#[derive(Subcommand)]
+enum DevCommand {
+    /// Create N accounts sharing one precomputed password hash (for the load generator), and write
+    /// `<user id> <phone> <access token>` lines to FILE. Tokens are valid for 24 hours.
+    SeedUsers {
+        count: usize,
+        /// Where to write the accounts and their access tokens.
+        #[arg(long)]
+        out: PathBuf,
+        /// The shared password (so a login storm can use the seeded accounts).
+        #[arg(long, default_value = "bench-password-1")]
+        password: String,
+        #[arg(long, default_value = "bench")]
+        prefix: String,
     },
 }
 
@@ -87,6 +107,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             tracing::info!(database = %startup::redact(&config.effective_database_url()), "migrations applied");
             Ok(())
         }
+        Command::Dev(DevCommand::SeedUsers { count, out, password, prefix }) => {
+            if config.production {
+                anyhow::bail!("dev seed-users is refused in production mode");
+            }
+            seed_users(&config, count, &out, &password, &prefix).await
+        }
         Command::SetRole { phone, role } => {
             let store = startup::open_store(&config).await?;
             let phone = Phone::parse(&phone).map_err(|e| anyhow::anyhow!("{e}"))?;
@@ -101,6 +127,30 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+async fn seed_users(
+    config: &Config,
+    count: usize,
+    out: &std::path::Path,
+    password: &str,
+    prefix: &str,
+) -> anyhow::Result<()> {
+    use std::io::Write;
+    let store = startup::open_store(config).await?;
+    let now = SystemClock.now();
+    let hash = bcrypt::hash(password, config.auth.bcrypt_cost)?;
+    let day = now.with_timezone(&config.quotas.zone()).date_naive().to_string();
+    let users = store.seed_users(prefix, count, &hash, &day, now).await?;
+    let secret = crate::secrets::jwt_secret(config.auth.jwt_secret.as_deref(), &config.data_dir)?;
+    let keys = crate::auth::JwtKeys::new(&secret, chrono::TimeDelta::hours(24));
+    let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
+    for (id, phone) in &users {
+        writeln!(file, "{id} {phone} {}", keys.issue(*id, "user", now).0)?;
+    }
+    file.flush()?;
+    tracing::info!(count = users.len(), out = %out.display(), "seeded users");
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

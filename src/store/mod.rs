@@ -12,6 +12,7 @@ mod matches;
 mod messages;
 mod models;
 mod moderation;
+mod seed;
 mod system_logs;
 mod tokens;
 mod users;

@@ -127,3 +127,34 @@ async fn a_bad_configuration_value_is_refused_naming_its_key() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.to_lowercase().contains("bcrypt_cost"), "{stderr}");
 }
+
+#[tokio::test]
+async fn dev_seed_users_writes_working_tokens_and_is_refused_in_production() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = tanis(dir.path()).args(["dev", "seed-users", "3", "--out", "users.txt"]).output().await.unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines = std::fs::read_to_string(dir.path().join("users.txt")).unwrap();
+    let first: Vec<&str> = lines.lines().next().unwrap().split(' ').collect();
+    assert_eq!(lines.lines().count(), 3);
+
+    // The token opens a socket on a server over the same data directory.
+    let mut server = tanis(dir.path()).arg("serve").spawn().unwrap();
+    let mut logs = log_lines(&mut server);
+    let address = wait_until_listening(&mut logs, &mut Vec::new()).await;
+    let (_, hello) = tanis_client::Connection::connect(&format!("ws://{address}/v1/ws"), first[2]).await.unwrap();
+    assert!(matches!(hello, tanis_proto::ServerFrame::Hello { .. }));
+    server.kill().await.unwrap();
+
+    let refused = tanis(dir.path())
+        .args(["dev", "seed-users", "3", "--out", "more.txt"])
+        .env("TANIS_PRODUCTION", "true")
+        .env("TANIS_AUTH__BCRYPT_COST", "10")
+        .env("TANIS_AUTH__JWT_SECRET", "j".repeat(40))
+        .env("TANIS_VIDEO__TURN_SECRET", "t".repeat(40))
+        .output()
+        .await
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("refused in production"));
+    assert!(!dir.path().join("more.txt").exists());
+}
