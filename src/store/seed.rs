@@ -9,7 +9,8 @@ use super::{BeginWrite, Store, StoreError, on_pool};
 const BATCH: usize = 1000;
 
 impl Store {
-    /// Inserts `count` users `<prefix>_<n>` with phone numbers `+1555<n padded to 7>` and the given hash;
+    /// Inserts `count` users `<prefix>_<n>` with phone numbers `+90533<n padded to 7>` (valid numbers, so the
+    /// login storm can sign them in) and the given hash;
     /// returns their ids in order. Existing ones are left alone (seeding twice is harmless).
     pub async fn seed_users(
         &self,
@@ -25,7 +26,7 @@ impl Store {
             on_pool!(self, |pool| {
                 let mut tx = pool.begin_write().await?;
                 for n in start..end {
-                    let phone = format!("+1555{n:07}");
+                    let phone = format!("+90533{n:07}");
                     let alias = format!("{prefix}_{n}");
                     let id: Option<i64> = sqlx::query_scalar(
                         "INSERT INTO users (phone_number, password_hash, alias, alias_key, tag, referral_code, created_at, \

@@ -1,0 +1,164 @@
+//! `connections`: N authenticated idle sockets. What it measures is the server's memory per socket (VmRSS of
+//! `--server-pid` before and after) and how fast it accepts them.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use tokio::net::{TcpSocket, lookup_host};
+use tokio::sync::{Semaphore, watch};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+
+use crate::{Latency, Progress, Report, SeededUser, histogram, rate, record};
+
+/// Sockets per source address: below the ~28k ephemeral ports one loopback address offers.
+const PER_SOURCE_ADDRESS: usize = 20_000;
+
+#[derive(Debug, Clone)]
+pub struct ConnectionsOptions {
+    pub url: String,
+    pub count: usize,
+    pub server_pid: Option<u32>,
+    /// How long the sockets stay open after the ramp (the server's pings keep flowing meanwhile).
+    pub hold: Duration,
+    /// Handshakes in flight while ramping.
+    pub concurrency: usize,
+}
+
+/// Raises RLIMIT_NOFILE to the hard limit: 100k sockets need 100k descriptors. Returns the new soft limit.
+pub fn raise_nofile() -> u64 {
+    rlimit::increase_nofile_limit(u64::MAX).unwrap_or(0)
+}
+
+/// VmRSS of a process in KiB.
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+pub async fn run(users: &[SeededUser], opts: &ConnectionsOptions) -> anyhow::Result<Report> {
+    anyhow::ensure!(!users.is_empty(), "no users");
+    let nofile = raise_nofile();
+    let server: SocketAddr = {
+        let request = opts.url.as_str().into_client_request()?;
+        let host = request.uri().host().unwrap_or("127.0.0.1").to_string();
+        let port = request.uri().port_u16().unwrap_or(80);
+        lookup_host((host, port)).await?.next().ok_or_else(|| anyhow::anyhow!("cannot resolve {}", opts.url))?
+    };
+    anyhow::ensure!(server.ip().is_loopback(), "connections only targets loopback, not {server}");
+    let rss_before = opts.server_pid.and_then(rss_kib);
+    let progress = Progress::start("connections");
+    let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let (close_tx, close_rx) = watch::channel(());
+    let dropped = Arc::new(AtomicU64::new(0));
+    let started = Instant::now();
+    let mut ramp = Vec::with_capacity(opts.count);
+    for i in 0..opts.count {
+        let permit = permits.clone().acquire_owned().await?;
+        let source = Ipv4Addr::new(127, 0, 0, 1 + (i / PER_SOURCE_ADDRESS) as u8);
+        let token = users[i % users.len()].token.clone();
+        let (url, progress, close_rx, dropped) =
+            (opts.url.clone(), progress.clone(), close_rx.clone(), dropped.clone());
+        ramp.push(tokio::spawn(async move {
+            let sent = Instant::now();
+            let opened = open(&url, &token, source, server).await;
+            drop(permit);
+            match opened {
+                Ok(stream) => {
+                    progress.add(1);
+                    // Keep reading (and discarding) so tungstenite answers the server's pings; stop on the signal.
+                    tokio::spawn(idle(stream, close_rx, dropped));
+                    Ok(sent)
+                }
+                Err(e) => {
+                    progress.fail();
+                    Err(e)
+                }
+            }
+        }));
+    }
+    let mut hist = histogram();
+    let mut first_error = None;
+    for task in ramp {
+        match task.await? {
+            Ok(sent) => record(&mut hist, sent),
+            Err(e) => {
+                first_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+    let ramp_time = started.elapsed();
+    let (ok, failures) = progress.finish();
+    let rss_ramped = opts.server_pid.and_then(rss_kib);
+    tokio::time::sleep(opts.hold).await;
+    let rss_after = opts.server_pid.and_then(rss_kib);
+    let dropped_during_hold = dropped.load(Ordering::Relaxed);
+    drop(close_tx);
+    let per_socket = match (rss_before, rss_after) {
+        (Some(b), Some(a)) if ok > 0 => Some((a.saturating_sub(b)) as f64 / ok as f64),
+        _ => None,
+    };
+    Ok(Report {
+        scenario: "connections".into(),
+        params: serde_json::json!({"count": opts.count, "hold_secs": opts.hold.as_secs_f64(), "concurrency": opts.concurrency}),
+        elapsed_secs: ramp_time.as_secs_f64(),
+        ops: ok,
+        failures,
+        rate_per_sec: rate(ok, ramp_time),
+        // Per-socket time from TCP connect to `hello`.
+        latency: Some(Latency::from_histogram(&hist)),
+        extra: serde_json::json!({
+            "server_rss_before_kib": rss_before,
+            "server_rss_ramped_kib": rss_ramped,
+            "server_rss_after_hold_kib": rss_after,
+            "kib_per_socket": per_socket.map(|k| (k * 100.0).round() / 100.0),
+            "dropped_during_hold": dropped_during_hold,
+            "nofile_limit": nofile,
+            "first_error": first_error,
+        }),
+    })
+}
+
+type Stream = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+
+/// TCP from `source`, the WebSocket handshake with the bearer token, then the first frame, which must be `hello`.
+async fn open(url: &str, token: &str, source: Ipv4Addr, server: SocketAddr) -> anyhow::Result<Stream> {
+    let socket = TcpSocket::new_v4()?;
+    socket.bind(SocketAddr::from((source, 0)))?;
+    let tcp = socket.connect(server).await?;
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Bearer {token}"))?);
+    // Small buffers: the client side must not be what runs out of memory at 100k sockets.
+    let config =
+        WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0).max_write_buffer_size(64 * 1024);
+    let (mut stream, _) = tokio_tungstenite::client_async_with_config(request, tcp, Some(config)).await?;
+    let first = tokio::time::timeout(Duration::from_secs(30), stream.next())
+        .await
+        .map_err(|_| anyhow::anyhow!("no hello within 30 s"))?;
+    match first {
+        Some(Ok(Message::Text(text))) if text.as_str().contains(r#""type":"hello""#) => Ok(stream),
+        Some(Ok(other)) => anyhow::bail!("expected hello, got {other:?}"),
+        Some(Err(e)) => Err(e.into()),
+        None => anyhow::bail!("closed before hello"),
+    }
+}
+
+async fn idle(mut stream: Stream, mut close: watch::Receiver<()>, dropped: Arc<AtomicU64>) {
+    loop {
+        tokio::select! {
+            message = stream.next() => {
+                if !matches!(message, Some(Ok(_))) {
+                    dropped.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+            _ = close.changed() => return,
+        }
+    }
+}

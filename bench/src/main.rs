@@ -1,0 +1,153 @@
+//! `tanis-bench`: command line over the scenarios in the library. Progress goes to stderr every second; the
+//! result is JSON (stdout or `--json FILE`) and one Markdown table row (stderr, or appended to `--markdown FILE`).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use tanis_bench::connections::{self, ConnectionsOptions};
+use tanis_bench::echo::{self, EchoOptions};
+use tanis_bench::login_storm::{self, LoginStormOptions};
+use tanis_bench::matching::{self, MatchingOptions};
+use tanis_bench::relay::{self, RelayOptions};
+use tanis_bench::{Report, load_users};
+
+#[derive(Parser)]
+#[command(name = "tanis-bench", about = "Load generator for a tanis server on loopback")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    #[command(flatten)]
+    output: Output,
+}
+
+#[derive(Args)]
+struct Output {
+    /// Write the JSON result here instead of stdout.
+    #[arg(long, global = true)]
+    json: Option<PathBuf>,
+    /// Append the Markdown row here (with a header when the file is new) instead of stderr.
+    #[arg(long, global = true)]
+    markdown: Option<PathBuf>,
+}
+
+#[derive(Args, Clone)]
+struct Target {
+    /// Seeded users: lines `<user_id> <phone> <access_token>` from `tanis dev seed-users`.
+    #[arg(long)]
+    users: PathBuf,
+    #[arg(long, default_value = "ws://127.0.0.1:8080/v1/ws")]
+    url: String,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// N authenticated idle sockets; server memory per socket.
+    Connections {
+        count: usize,
+        #[command(flatten)]
+        target: Target,
+        /// The server process, for VmRSS before and after.
+        #[arg(long)]
+        server_pid: Option<u32>,
+        #[arg(long, default_value_t = 5)]
+        hold_secs: u64,
+        #[arg(long, default_value_t = 500)]
+        concurrency: usize,
+    },
+    /// P text matches exchanging E2E messages, K in flight per side; send → msg.accepted round trip.
+    Relay {
+        pairs: usize,
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 10)]
+        in_flight: usize,
+        #[arg(long, default_value_t = 5)]
+        duration_secs: u64,
+    },
+    /// U users looping find → found → leave; matches/s and time to match.
+    Matching {
+        users_count: usize,
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value_t = 5)]
+        duration_secs: u64,
+    },
+    /// The relay measurement alone and then under C concurrent login loops.
+    LoginStorm {
+        #[command(flatten)]
+        target: Target,
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        http: String,
+        #[arg(long, default_value_t = 16)]
+        concurrency: usize,
+        #[arg(long, default_value_t = 10)]
+        pairs: usize,
+        #[arg(long, default_value_t = 10)]
+        in_flight: usize,
+        #[arg(long, default_value_t = 5)]
+        duration_secs: u64,
+    },
+    /// The same round trip against an in-process tokio-tungstenite echo server: the machine's ceiling.
+    EchoBaseline {
+        pairs: usize,
+        #[arg(long, default_value_t = 10)]
+        in_flight: usize,
+        #[arg(long, default_value_t = 5)]
+        duration_secs: u64,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let secs = Duration::from_secs;
+    let report = match cli.command {
+        Command::Connections { count, target, server_pid, hold_secs, concurrency } => {
+            let users = load_users(&target.users)?;
+            let opts = ConnectionsOptions { url: target.url, count, server_pid, hold: secs(hold_secs), concurrency };
+            connections::run(&users, &opts).await?
+        }
+        Command::Relay { pairs, target, in_flight, duration_secs } => {
+            let users = load_users(&target.users)?;
+            relay::run(&users, &RelayOptions { url: target.url, pairs, in_flight, duration: secs(duration_secs) })
+                .await?
+        }
+        Command::Matching { users_count, target, duration_secs } => {
+            let users = load_users(&target.users)?;
+            let opts = MatchingOptions { url: target.url, users: users_count, duration: secs(duration_secs) };
+            matching::run(&users, &opts).await?
+        }
+        Command::LoginStorm { target, http, concurrency, pairs, in_flight, duration_secs } => {
+            let users = load_users(&target.users)?;
+            let relay = RelayOptions { url: target.url, pairs, in_flight, duration: secs(duration_secs) };
+            login_storm::run(&users, &LoginStormOptions { relay, http, concurrency }).await?
+        }
+        Command::EchoBaseline { pairs, in_flight, duration_secs } => {
+            echo::run(&EchoOptions { pairs, in_flight, duration: secs(duration_secs) }).await?
+        }
+    };
+    write_outputs(&report, &cli.output)
+}
+
+fn write_outputs(report: &Report, output: &Output) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(report)?;
+    match &output.json {
+        Some(path) => std::fs::write(path, json + "\n")?,
+        None => println!("{json}"),
+    }
+    let row = report.markdown_row();
+    match &output.markdown {
+        Some(path) => {
+            let new = !path.exists();
+            let mut file = std::fs::OpenOptions::new().create(true).append(true).open(path)?;
+            if new {
+                writeln!(file, "{}", Report::markdown_header())?;
+            }
+            writeln!(file, "{row}")?;
+        }
+        None => eprintln!("{}\n{row}", Report::markdown_header()),
+    }
+    Ok(())
+}
