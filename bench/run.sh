@@ -72,20 +72,23 @@ run() { # name, then tanis-bench arguments
   echo "== $name" >&2
   "$BENCH" "$@" --json "$WORK/$name.json" --markdown "$MD"
 }
-run echo echo-baseline "$PAIRS" --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
-run relay relay "$PAIRS" --users "$WORK/users.txt" --url "$URL" --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
-run matching matching "$MATCH_USERS" --users "$WORK/users.txt" --url "$URL" --duration-secs "$DURATION"
-run login-storm login-storm --users "$WORK/users.txt" --url "$URL" --http "$HTTP" \
+# SCENARIOS="relay matching" runs a subset (in this order); the JSON then holds only those.
+SCENARIOS=${SCENARIOS:-echo relay matching login-storm connections}
+wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
+wanted echo && run echo echo-baseline "$PAIRS" --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
+wanted relay && run relay relay "$PAIRS" --users "$WORK/users.txt" --url "$URL" --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
+wanted matching && run matching matching "$MATCH_USERS" --users "$WORK/users.txt" --url "$URL" --duration-secs "$DURATION"
+wanted login-storm && run login-storm login-storm --users "$WORK/users.txt" --url "$URL" --http "$HTTP" \
   --concurrency "$STORM_CONCURRENCY" --pairs "$PAIRS" --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
 # Last: it leaves the server with the most memory.
-run connections connections "$CONNECTIONS" --users "$WORK/users.txt" --url "$URL" \
+wanted connections && run connections connections "$CONNECTIONS" --users "$WORK/users.txt" --url "$URL" \
   --server-pid "$SERVER_PID" --hold-secs "$HOLD"
 
 # One JSON array, tagged with the store and the sizes.
 {
   printf '{"store":"%s","timestamp":"%s","results":[' "$STORE" "$STAMP"
   first=1
-  for name in echo relay matching login-storm connections; do
+  for name in $SCENARIOS; do
     [[ $first == 1 ]] || printf ','
     first=0
     cat "$WORK/$name.json"

@@ -232,7 +232,8 @@ impl Default for AuthConfig {
             access_token_ttl_secs: 15 * 60,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             bcrypt_cost: 12,
-            bcrypt_concurrency: std::thread::available_parallelism().map_or(2, |n| n.get()),
+            // Half the cores: a login storm then leaves the other half to the sockets (BENCHMARKS.md, login-storm).
+            bcrypt_concurrency: std::thread::available_parallelism().map_or(1, |n| (n.get() / 2).max(1)),
             bcrypt_queue_timeout_ms: 10_000,
             login_window_secs: 15 * 60,
             max_failures_per_phone: 5,

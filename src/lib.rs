@@ -15,6 +15,7 @@
 //! - [`auth`]: bcrypt on a bounded blocking pool, access JWTs, the authenticated-user extractor.
 //! - [`domain`]: parsed newtypes (`Phone`, `Password`, `Alias`, `Tag`) built once at the edge.
 //! - [`store`]: persistence behind one `Store` with a SQLite and a PostgreSQL backend sharing their SQL.
+//! - [`dedicated`]: hot database loops on a thread of their own (SQLite), and why.
 //! - [`clock`]: the time source, injected so tests control time instead of waiting for it.
 //! - [`secrets`]: the JWT signing secret, generated on first start and kept owner-only in the data directory.
 //! - [`telemetry`]: structured logs and the Prometheus recorder.
@@ -26,6 +27,7 @@ pub mod claims;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod dedicated;
 pub mod domain;
 pub mod hub;
 pub mod jobs;

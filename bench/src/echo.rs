@@ -31,6 +31,8 @@ pub async fn start_echo_server() -> anyhow::Result<std::net::SocketAddr> {
     let address = listener.local_addr()?;
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
+            // The same socket option as tanis sets, so the ratio compares servers, not TCP settings.
+            let _ = tcp.set_nodelay(true);
             tokio::spawn(async move {
                 let Ok(ws) = tokio_tungstenite::accept_async(tcp).await else { return };
                 let (tx, rx) = ws.split();
@@ -64,7 +66,7 @@ pub async fn run(opts: &EchoOptions) -> anyhow::Result<Report> {
         for session in sessions {
             let (url, opts, barrier, progress) = (url.clone(), opts.clone(), barrier.clone(), progress.clone());
             tasks.push(tokio::spawn(async move {
-                let connected = tokio_tungstenite::connect_async(url.as_str()).await;
+                let connected = tokio_tungstenite::connect_async_with_config(url.as_str(), None, true).await;
                 barrier.wait().await;
                 let (mut ws, _) = connected?;
                 client(&mut ws, session, match_id, &opts, &progress).await

@@ -43,17 +43,31 @@ pub async fn measure(users: &[SeededUser], opts: &RelayOptions, label: &'static 
     let progress = Progress::start(label);
     // Everyone connects and pairs first; the clock starts for all sides at once.
     let barrier = Arc::new(Barrier::new(sides + 1));
+    // Nobody leaves before everyone has their last acknowledgement: a leave ends the match for both sides,
+    // and the peer's messages still in flight would be refused (`not_in_match`).
+    let finished = Arc::new(Barrier::new(sides));
     let mut tasks = Vec::with_capacity(sides);
     for user in &users[..sides] {
         let (token, opts, barrier, progress) = (user.token.clone(), opts.clone(), barrier.clone(), progress.clone());
+        let finished = finished.clone();
         tasks.push(tokio::spawn(async move {
             let setup = setup(&opts.url, &token).await;
             barrier.wait().await;
-            let (mut conn, mut chat) = setup?;
+            let (mut conn, mut chat) = match setup {
+                Ok(setup) => setup,
+                Err(e) => {
+                    finished.wait().await;
+                    return Err(e);
+                }
+            };
             let side = run_side(&mut conn, &mut chat, &opts, &progress).await;
-            // End the match so the same users can pair again in the next scenario.
-            let _ =
-                conn.send(&ClientFrame::MatchLeave { id: Some("leave".into()), match_id: chat.info.match_id }).await;
+            finished.wait().await;
+            // End the match so the same users can pair again in the next scenario, and wait for the answer: a
+            // leave still in flight when the next scenario reconnects would end ITS match.
+            let leave = ClientFrame::MatchLeave { id: Some("leave".into()), match_id: chat.info.match_id };
+            if conn.send(&leave).await.is_ok() {
+                let _ = conn.next_where(|f| matches!(f, ServerFrame::Ok { .. } | ServerFrame::Error { .. })).await;
+            }
             side
         }));
     }

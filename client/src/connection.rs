@@ -65,7 +65,8 @@ impl Connection {
             };
             headers.insert(name, HeaderValue::from_str(&value).map_err(|e| ClientError::Protocol(e.to_string()))?);
         }
-        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        // TCP_NODELAY: small frames go out at once instead of waiting for the server's delayed ACK.
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
         Ok(Self { socket, wait: DEFAULT_WAIT })
     }
 
@@ -89,11 +90,15 @@ impl Connection {
         Ok(self.socket.send(message).await?)
     }
 
-    /// The next protocol frame. Pings are answered by tungstenite while reading; a close is an error that
-    /// carries the close code.
+    /// The next protocol frame, within `wait`. Pings are answered by tungstenite while reading and do not
+    /// extend the wait; a close is an error that carries the close code.
     pub async fn next(&mut self) -> Result<ServerFrame, ClientError> {
+        self.next_before(tokio::time::Instant::now() + self.wait).await
+    }
+
+    async fn next_before(&mut self, deadline: tokio::time::Instant) -> Result<ServerFrame, ClientError> {
         loop {
-            let message = tokio::time::timeout(self.wait, self.socket.next())
+            let message = tokio::time::timeout_at(deadline, self.socket.next())
                 .await
                 .map_err(|_| ClientError::Timeout(self.wait))?;
             match message {
@@ -113,10 +118,12 @@ impl Connection {
         }
     }
 
-    /// Skips frames until one satisfies `wanted`.
+    /// Skips frames until one satisfies `wanted`, all within one `wait` (a stream of other frames cannot
+    /// keep it waiting for ever).
     pub async fn next_where(&mut self, wanted: impl Fn(&ServerFrame) -> bool) -> Result<ServerFrame, ClientError> {
+        let deadline = tokio::time::Instant::now() + self.wait;
         loop {
-            let frame = self.next().await?;
+            let frame = self.next_before(deadline).await?;
             if wanted(&frame) {
                 return Ok(frame);
             }
@@ -153,7 +160,10 @@ impl Chat {
             nearby: false,
         };
         connection.send(&find).await?;
-        let found = connection.next_where(|f| !matches!(f, ServerFrame::MatchQueued { .. })).await?;
+        // Skips `match.queued` and anything else unrelated, such as the `match.ended` of an earlier match
+        // that a peer's late leave can still deliver.
+        let found =
+            connection.next_where(|f| matches!(f, ServerFrame::MatchFound { .. } | ServerFrame::Error { .. })).await?;
         let ServerFrame::MatchFound { info, .. } = found else {
             return Err(ClientError::Unexpected(format!("{found:?}")));
         };

@@ -9,7 +9,7 @@ use super::{ActiveMatch, Hub};
 use crate::matching::rules::Candidate;
 use crate::matching::{Pairing, Seeker};
 use crate::quota;
-use crate::store::{CreateMatchError, MatchRow, NewMatch, StoreError, UserRow};
+use crate::store::{CreateMatchError, CreatedMatch, MatchRow, NewMatch, StoreError, UserRow};
 
 /// A `match.find` that could not be queued.
 pub struct Refusal(pub ServerFrame);
@@ -139,50 +139,74 @@ impl Hub {
         Ok(Some(active))
     }
 
-    /// Opens the match in the store, then tells both users. Nothing is announced unless the store committed.
-    async fn open_match(&self, first: &Seeker, second: &Seeker) -> Result<(), Vec<i64>> {
+    /// Opens the matches in the store (one transaction), then tells both users of each. Nothing is announced
+    /// unless the store committed.
+    async fn open_matches(&self, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<i64>>> {
         let now = self.inner.clock.now();
-        let kind = first.candidate.kind;
-        let new = NewMatch {
-            user1_id: first.user_id(),
-            user2_id: second.user_id(),
-            kind: kind.as_str(),
-            user1_public_key: &first.public_key,
-            user2_public_key: &second.public_key,
-            now,
-            expires_at: now + TimeDelta::hours(self.inner.matching.match_ttl_hours.into()),
-        };
-        let row = match self.inner.store.create_match(&new).await {
-            Ok(row) => row,
-            Err(CreateMatchError::Unavailable(user)) => {
-                let seeker = if user == first.user_id() { first } else { second };
-                self.tell_unavailable(seeker).await;
-                return Err(vec![user]);
+        let expires_at = now + TimeDelta::hours(self.inner.matching.match_ttl_hours.into());
+        let news: Vec<NewMatch> = pairs
+            .iter()
+            .map(|(first, second)| NewMatch {
+                user1_id: first.user_id(),
+                user2_id: second.user_id(),
+                kind: first.candidate.kind.as_str(),
+                user1_public_key: &first.public_key,
+                user2_public_key: &second.public_key,
+                now,
+                expires_at,
+            })
+            .collect();
+        let results = match self.inner.store.create_matches(&news).await {
+            Ok(results) => results,
+            Err(e) => {
+                tracing::error!(error = %e, pairs = pairs.len(), "creating matches failed");
+                return pairs
+                    .iter()
+                    .map(|(first, second)| {
+                        for seeker in [first, second] {
+                            self.send_error(seeker, ErrorCode::Internal, "matching failed; ask again");
+                        }
+                        Err(vec![first.user_id(), second.user_id()])
+                    })
+                    .collect();
             }
-            Err(CreateMatchError::Store(e)) => {
-                tracing::error!(error = %e, "creating a match failed");
-                for seeker in [first, second] {
-                    self.send_error(seeker, ErrorCode::Internal, "matching failed; ask again");
+        };
+        let mut outcomes = Vec::with_capacity(pairs.len());
+        for ((first, second), result) in pairs.iter().zip(results) {
+            outcomes.push(match result {
+                Ok(created) => {
+                    self.announce(&created);
+                    Ok(())
                 }
-                return Err(vec![first.user_id(), second.user_id()]);
-            }
-        };
-        let store = &self.inner.store;
-        let (Ok(Some(u1)), Ok(Some(u2))) =
-            tokio::join!(store.user_by_id(first.user_id()), store.user_by_id(second.user_id()))
-        else {
-            tracing::error!(match_id = row.id, "a matched user vanished");
-            return Err(vec![first.user_id(), second.user_id()]);
-        };
+                Err(CreateMatchError::Unavailable(user)) => {
+                    let seeker = if user == first.user_id() { first } else { second };
+                    self.tell_unavailable(seeker).await;
+                    Err(vec![user])
+                }
+                Err(CreateMatchError::Store(e)) => {
+                    tracing::error!(error = %e, "creating a match failed");
+                    for seeker in [first, second] {
+                        self.send_error(seeker, ErrorCode::Internal, "matching failed; ask again");
+                    }
+                    Err(vec![first.user_id(), second.user_id()])
+                }
+            });
+        }
+        outcomes
+    }
+
+    /// Makes a committed match active on this node and sends `match.found` to both sides.
+    fn announce(&self, created: &CreatedMatch) {
+        let CreatedMatch { row, user1, user2 } = created;
+        let kind = kind_of(row);
         metrics::counter!("tanis_matches_total", "kind" => kind.as_str()).increment(1);
-        for (me, peer) in [(&u1, &u2), (&u2, &u1)] {
-            let active = active_for(&row, me.id, peer);
+        for (me, peer) in [(user1, user2), (user2, user1)] {
+            let active = active_for(row, me.id, peer);
             let rtc = (kind == MatchKind::Video).then(|| self.rtc_config());
             let frame = ServerFrame::MatchFound { info: active.info.clone(), balances: quota::balances(me), rtc };
             self.inner.active.lock().expect("active lock").insert(me.id, active);
             self.inner.registry.send_to_user(me.id, &frame);
         }
-        Ok(())
     }
 
     /// Tells a seeker why the store refused to match them.
@@ -235,7 +259,7 @@ impl Pairing for Hub {
         self.inner.registry.send_to_session(seeker.user_id(), seeker.session_id, &frame);
     }
 
-    async fn open(&self, first: &Seeker, second: &Seeker) -> Result<(), Vec<i64>> {
-        self.open_match(first, second).await
+    async fn open(&self, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<i64>>> {
+        self.open_matches(pairs).await
     }
 }

@@ -103,7 +103,7 @@ impl Hub {
             }),
         };
         // The matchmaker calls back into the hub; it holds a clone until shutdown ends its task.
-        let matchmaker = Matchmaker::spawn(Arc::new(hub.clone()), clock, policy, shutdown);
+        let matchmaker = Matchmaker::spawn(Arc::new(hub.clone()), &hub.inner.store, clock, policy, shutdown);
         let _ = hub.inner.matchmaker.set(matchmaker);
         hub
     }

@@ -116,6 +116,8 @@ async fn run(
         server_time: hub.inner.clock.now(),
         active_match: active.map(|a| a.info),
     };
+    // The row (with its password hash) is not needed for the rest of the session.
+    drop(user);
     if socket.send(Message::Text(hello.to_json().into())).await.is_ok() {
         let (sink, stream) = socket.split();
         let interval = Duration::from_millis(hub.inner.config.heartbeat_interval_ms);
@@ -146,8 +148,10 @@ async fn read_loop(mut ctx: Ctx, mut stream: SplitStream<WebSocket>, closer: &Cl
             Err(_) => return closer.close(CloseCode::HeartbeatTimeout),
             Ok(None | Some(Err(_))) => return,
             Ok(Some(Ok(message))) => match message {
-                Message::Text(text) => dispatch::handle(&mut ctx, text.as_str()).await,
-                Message::Binary(_) => ctx.binary_frame().await,
+                // Boxed: the handling of a frame (database calls and all) is a large future, and inline it
+                // would make every idle socket's task that large (see BENCHMARKS.md, `connections`).
+                Message::Text(text) => Box::pin(dispatch::handle(&mut ctx, text.as_str())).await,
+                Message::Binary(_) => Box::pin(ctx.binary_frame()).await,
                 Message::Close(_) => return,
                 // Any frame proves liveness; tungstenite answers pings itself.
                 Message::Ping(_) | Message::Pong(_) => {}

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
+use crate::store::Store;
 use rules::{Candidate, NearbyPolicy, pick_partner};
 
 /// Someone asking for a match, with everything the pairing needs.
@@ -37,9 +38,11 @@ impl Seeker {
 pub trait Pairing: Send + Sync + 'static {
     /// Tells the seeker it is now waiting (`true`) or was already waiting (`false`).
     fn queued(&self, seeker: &Seeker, newly: bool);
-    /// Opens a match between the two (the first waited longer) and tells both. On failure returns the users
-    /// that cannot be matched now (at least one; they were told why); the other goes back into the queue.
-    fn open(&self, first: &Seeker, second: &Seeker) -> impl Future<Output = Result<(), Vec<i64>>> + Send;
+    /// Opens a match for each pair (the first of a pair waited longer) and tells both sides; all the pairs one
+    /// pass of the queue found are opened together, so they can share one commit. Returns one result per pair,
+    /// in order: on failure, the users of that pair that cannot be matched now (at least one; they were told
+    /// why); the other goes back into the queue.
+    fn open(&self, pairs: &[(Seeker, Seeker)]) -> impl Future<Output = Vec<Result<(), Vec<i64>>>> + Send;
 }
 
 enum Command {
@@ -61,17 +64,21 @@ pub struct Matchmaker {
 
 /// How often waiting nearby-seekers are re-examined as their radius grows.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
+/// Most commands taken from the channel per pass (and so, at most half as many matches per commit).
+const BATCH: usize = 512;
 
 impl Matchmaker {
+    /// Starts the matchmaker task (on its own thread with SQLite, see [`crate::dedicated`]).
     pub fn spawn<P: Pairing>(
         pairing: Arc<P>,
+        store: &Store,
         clock: SharedClock,
         policy: NearbyPolicy,
         shutdown: CancellationToken,
     ) -> Self {
         let (tx, rx) = mpsc::channel(1024);
         let task = Task { pairing, clock, policy, queue: Vec::new() };
-        tokio::spawn(task.run(rx, shutdown));
+        crate::dedicated::spawn_for_store(store, "tanis-matchmaker", task.run(rx, shutdown));
         Self { tx }
     }
 
@@ -104,64 +111,84 @@ impl<P: Pairing> Task<P> {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut commands = Vec::with_capacity(BATCH);
         loop {
+            let mut pairs = Vec::new();
             tokio::select! {
                 _ = shutdown.cancelled() => break,
-                command = rx.recv() => match command {
-                    None => break,
-                    Some(Command::Find(seeker)) => self.find(*seeker).await,
-                    Some(Command::Cancel { user_id, session_id, reply }) => {
-                        let before = self.queue.len();
-                        self.queue.retain(|s| s.user_id() != user_id || session_id.is_some_and(|id| id != s.session_id));
-                        if let Some(reply) = reply {
-                            let _ = reply.send(self.queue.len() < before);
+                received = rx.recv_many(&mut commands, BATCH) => {
+                    if received == 0 {
+                        break;
+                    }
+                    // Everything that arrived while the last batch was being opened is paired in memory first,
+                    // then opened together: one commit for many matches.
+                    for command in commands.drain(..) {
+                        match command {
+                            Command::Find(seeker) => self.find(*seeker, &mut pairs),
+                            Command::Cancel { user_id, session_id, reply } => {
+                                let before = self.queue.len();
+                                self.queue
+                                    .retain(|s| s.user_id() != user_id || session_id.is_some_and(|id| id != s.session_id));
+                                if let Some(reply) = reply {
+                                    let _ = reply.send(self.queue.len() < before);
+                                }
+                            }
                         }
                     }
                 },
-                _ = sweep.tick(), if self.queue.iter().any(|s| s.candidate.nearby.is_some()) => self.sweep().await,
+                _ = sweep.tick(), if self.queue.iter().any(|s| s.candidate.nearby.is_some()) => self.sweep(&mut pairs),
             }
+            self.open(pairs).await;
         }
     }
 
-    async fn find(&mut self, seeker: Seeker) {
-        if self.queue.iter().any(|s| s.user_id() == seeker.user_id()) {
+    fn find(&mut self, seeker: Seeker, pairs: &mut Vec<(Seeker, Seeker)>) {
+        if self.queue.iter().any(|s| s.user_id() == seeker.user_id())
+            || pairs.iter().any(|(a, b)| a.user_id() == seeker.user_id() || b.user_id() == seeker.user_id())
+        {
             self.pairing.queued(&seeker, false);
             return;
         }
         self.pairing.queued(&seeker, true);
-        self.place(seeker).await;
+        self.place(seeker, pairs);
     }
 
-    /// Pairs `seeker` with the best waiting partner, or leaves it waiting.
-    async fn place(&mut self, seeker: Seeker) {
-        loop {
-            let now = self.clock.now();
-            let Some(index) =
-                pick_partner(&seeker.candidate, self.queue.iter().map(|s| &s.candidate), now, self.policy)
-            else {
-                self.enqueue(seeker);
-                return;
-            };
-            let partner = self.queue.remove(index);
-            match self.pairing.open(&partner, &seeker).await {
-                Ok(()) => return,
-                // An empty list would break the contract and loop forever on the same pair: treat it as both.
-                Err(dropped) if dropped.is_empty() => return,
-                Err(dropped) => {
-                    if !dropped.contains(&partner.user_id()) {
-                        self.enqueue(partner);
-                    }
-                    if dropped.contains(&seeker.user_id()) {
-                        return;
-                    }
-                    // The seeker is still good: the loop looks for someone else.
+    /// Pairs `seeker` with the best waiting partner (the pair joins `pairs`), or leaves it waiting.
+    fn place(&mut self, seeker: Seeker, pairs: &mut Vec<(Seeker, Seeker)>) {
+        let now = self.clock.now();
+        match pick_partner(&seeker.candidate, self.queue.iter().map(|s| &s.candidate), now, self.policy) {
+            Some(index) => pairs.push((self.queue.remove(index), seeker)),
+            None => self.enqueue(seeker),
+        }
+    }
+
+    /// Opens the pairs; a side that could not be matched is dropped (it was told why), the other is placed
+    /// again, which may form new pairs: repeated until every pair opened or nobody is left to pair.
+    async fn open(&mut self, mut pairs: Vec<(Seeker, Seeker)>) {
+        while !pairs.is_empty() {
+            let results = self.pairing.open(&pairs).await;
+            let mut retry = Vec::new();
+            for ((partner, seeker), result) in pairs.into_iter().zip(results) {
+                let dropped = match result {
+                    Ok(()) => continue,
+                    // An empty list would break the contract and loop forever on the same pair: treat it as both.
+                    Err(dropped) if dropped.is_empty() => continue,
+                    Err(dropped) => dropped,
+                };
+                if !dropped.contains(&partner.user_id()) {
+                    self.enqueue(partner);
+                }
+                if !dropped.contains(&seeker.user_id()) {
+                    // The seeker is still good: it looks for someone else.
+                    self.place(seeker, &mut retry);
                 }
             }
+            pairs = retry;
         }
     }
 
     /// Re-examines the queue: nearby-seekers become compatible as their radius grows.
-    async fn sweep(&mut self) {
+    fn sweep(&mut self, pairs: &mut Vec<(Seeker, Seeker)>) {
         let mut i = 1;
         while i < self.queue.len() {
             let now = self.clock.now();
@@ -169,7 +196,7 @@ impl<P: Pairing> Task<P> {
             match pick_partner(&self.queue[i].candidate, older, now, self.policy) {
                 Some(_) => {
                     let seeker = self.queue.remove(i);
-                    self.place(seeker).await;
+                    self.place(seeker, pairs);
                     i = 1;
                 }
                 None => i += 1,

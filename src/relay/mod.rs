@@ -30,10 +30,11 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task. It ends when every `Writer` handle is dropped, after writing what was queued.
+    /// Starts the writer task (on its own thread with SQLite, see [`crate::dedicated`]). It ends when every
+    /// `Writer` handle is dropped, after writing what was queued.
     pub fn spawn(store: Store, clock: SharedClock) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        tokio::spawn(run(store, clock, rx));
+        crate::dedicated::spawn_for_store(&store.clone(), "tanis-relay-writer", run(store, clock, rx));
         Self { tx }
     }
 
@@ -53,7 +54,10 @@ async fn run(store: Store, clock: SharedClock, mut rx: mpsc::Receiver<Job>) {
     while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         let (messages, waiting): (Vec<NewMessage>, Vec<_>) = jobs.drain(..).map(|j| (j.message, j.done)).unzip();
         metrics::histogram!("tanis_relay_batch_size").record(messages.len() as f64);
-        match store.insert_messages(&messages, clock.now()).await {
+        let started = std::time::Instant::now();
+        let written = store.insert_messages(&messages, clock.now()).await;
+        metrics::histogram!("tanis_relay_batch_seconds").record(started.elapsed().as_secs_f64());
+        match written {
             Ok(outcomes) => {
                 for (done, outcome) in waiting.into_iter().zip(outcomes) {
                     let _ = done.send(Ok(outcome));

@@ -2,7 +2,12 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{BeginWrite, Store, StoreError, on_pool};
+use std::collections::HashMap;
+
+use sqlx::QueryBuilder;
+
+use super::users::user_columns;
+use super::{BeginWrite, Store, StoreError, UserRow, on_pool};
 
 /// A `matches` row.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -70,9 +75,9 @@ impl From<sqlx::Error> for CreateMatchError {
     }
 }
 
-/// Spends one unit of the kind: a daily unit while there is one, else a bonus unit. The WHERE clause makes
-/// it a no-op (0 rows) for a user with neither, a banned user, or one already in an active match, so a
-/// balance can never go negative whatever runs concurrently.
+/// Spends one unit of the kind from each listed user (the statement ends with an open `id IN (`): a daily
+/// unit while there is one, else a bonus unit. The WHERE clause skips a user with neither, a banned user, or
+/// one already in an active match, so a balance can never go negative whatever runs concurrently.
 macro_rules! spend_unit {
     ($daily:literal, $bonus:literal) => {
         concat!(
@@ -93,46 +98,120 @@ macro_rules! spend_unit {
             " ELSE ",
             $bonus,
             " - 1 END ",
-            "WHERE id = $1 AND is_banned = FALSE AND (",
+            "WHERE is_banned = FALSE AND (",
             $daily,
             " > 0 OR ",
             $bonus,
-            " > 0) AND NOT EXISTS (SELECT 1 FROM matches WHERE status = 'active' AND (user1_id = $1 OR user2_id = $1))"
+            " > 0) AND NOT EXISTS (SELECT 1 FROM matches WHERE status = 'active' AND (user1_id = users.id OR ",
+            "user2_id = users.id)) AND id IN ("
         )
     };
 }
 
+/// A match the store created, with both users as they are after paying for it (for their balances).
+#[derive(Debug, Clone)]
+pub struct CreatedMatch {
+    pub row: MatchRow,
+    pub user1: UserRow,
+    pub user2: UserRow,
+}
+
 impl Store {
-    /// Creates an active match and spends one unit from each side, atomically: either both sides paid and
-    /// the match exists, or nothing changed and the error names the side that could not pay.
-    pub async fn create_match(&self, new: &NewMatch<'_>) -> Result<MatchRow, CreateMatchError> {
-        let spend = match new.kind {
-            "video" => spend_unit!("daily_video_balance", "bonus_video_balance"),
-            _ => spend_unit!("daily_chat_balance", "bonus_chat_balance"),
-        };
+    /// Creates a batch of active matches, each spending one unit from both sides, in ONE transaction: the
+    /// matchmaker opens every pair it found in one pass with one commit. For each pair either both sides paid
+    /// and the match exists, or nothing of that pair was written and the error names a side that could not
+    /// pay. Results come back in input order; every user appears at most once in a batch.
+    pub async fn create_matches(
+        &self,
+        batch: &[NewMatch<'_>],
+    ) -> Result<Vec<Result<CreatedMatch, CreateMatchError>>, StoreError> {
+        let mut results: Vec<Option<Result<CreatedMatch, CreateMatchError>>> = batch.iter().map(|_| None).collect();
+        let mut pending: Vec<usize> = (0..batch.len()).collect();
+        // A pair with a side that cannot pay makes the whole attempt roll back and the rest try again: refusals
+        // are rare (quota gone, banned, already matched), so the common case is one round.
+        while !pending.is_empty() {
+            let attempt: Vec<&NewMatch> = pending.iter().map(|&i| &batch[i]).collect();
+            match self.try_create_matches(&attempt).await? {
+                Ok(created) => {
+                    for (i, m) in pending.iter().zip(created) {
+                        results[*i] = Some(Ok(m));
+                    }
+                    break;
+                }
+                Err(unpaid) => pending.retain(|&i| {
+                    let new = &batch[i];
+                    let Some(user) = [new.user1_id, new.user2_id].into_iter().find(|u| unpaid.contains(u)) else {
+                        return true;
+                    };
+                    results[i] = Some(Err(CreateMatchError::Unavailable(user)));
+                    false
+                }),
+            }
+        }
+        Ok(results.into_iter().map(|r| r.expect("every pair decided")).collect())
+    }
+
+    /// One attempt: `Ok` with the created matches in order, or `Err` with the users that could not pay
+    /// (and nothing written).
+    async fn try_create_matches(
+        &self,
+        batch: &[&NewMatch<'_>],
+    ) -> Result<Result<Vec<CreatedMatch>, Vec<i64>>, StoreError> {
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            for user in [new.user1_id, new.user2_id] {
-                if sqlx::query(spend).bind(user).execute(&mut *tx).await?.rows_affected() == 0 {
-                    return Err(CreateMatchError::Unavailable(user));
+            let mut paid: HashMap<i64, UserRow> = HashMap::with_capacity(batch.len() * 2);
+            for (kind, spend) in [
+                ("text", spend_unit!("daily_chat_balance", "bonus_chat_balance")),
+                ("video", spend_unit!("daily_video_balance", "bonus_video_balance")),
+            ] {
+                let users: Vec<i64> =
+                    batch.iter().filter(|m| m.kind == kind).flat_map(|m| [m.user1_id, m.user2_id]).collect();
+                if users.is_empty() {
+                    continue;
                 }
+                let mut q = QueryBuilder::new(spend);
+                let mut ids = q.separated(", ");
+                for id in users {
+                    ids.push_bind(id);
+                }
+                q.push(concat!(") RETURNING ", user_columns!()));
+                let rows: Vec<UserRow> = q.build_query_as().fetch_all(&mut *tx).await?;
+                paid.extend(rows.into_iter().map(|u| (u.id, u)));
             }
-            let row: MatchRow = sqlx::query_as(concat!(
-                "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status, user1_public_key, ",
-                "user2_public_key) VALUES ($1, $2, $3, $4, $5, 'active', $6, $7) RETURNING ",
-                match_columns!()
-            ))
-            .bind(new.user1_id)
-            .bind(new.user2_id)
-            .bind(new.kind)
-            .bind(new.now)
-            .bind(new.expires_at)
-            .bind(new.user1_public_key)
-            .bind(new.user2_public_key)
-            .fetch_one(&mut *tx)
-            .await?;
+            let unpaid: Vec<i64> =
+                batch.iter().flat_map(|m| [m.user1_id, m.user2_id]).filter(|u| !paid.contains_key(u)).collect();
+            if !unpaid.is_empty() {
+                tx.rollback().await?;
+                return Ok(Err(unpaid));
+            }
+            let mut q = QueryBuilder::new(
+                "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status, user1_public_key, \
+                 user2_public_key) ",
+            );
+            q.push_values(batch, |mut row, m| {
+                row.push_bind(m.user1_id)
+                    .push_bind(m.user2_id)
+                    .push_bind(m.kind)
+                    .push_bind(m.now)
+                    .push_bind(m.expires_at)
+                    .push_bind("active")
+                    .push_bind(m.user1_public_key)
+                    .push_bind(m.user2_public_key);
+            });
+            q.push(concat!(" RETURNING ", match_columns!()));
+            let rows: Vec<MatchRow> = q.build_query_as().fetch_all(&mut *tx).await?;
             tx.commit().await?;
-            Ok(row)
+            // RETURNING order is not guaranteed: key the rows by their first user (unique within a batch).
+            let mut by_user1: HashMap<i64, MatchRow> = rows.into_iter().map(|r| (r.user1_id, r)).collect();
+            Ok(Ok(batch
+                .iter()
+                .map(|m| {
+                    let row = by_user1.remove(&m.user1_id).expect("one inserted row per pair");
+                    let user1 = paid.remove(&m.user1_id).expect("paid");
+                    let user2 = paid.remove(&m.user2_id).expect("paid");
+                    CreatedMatch { row, user1, user2 }
+                })
+                .collect()))
         })
     }
 

@@ -4,7 +4,12 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use sqlx::QueryBuilder;
+
 use super::{BeginWrite, Store, StoreError, on_pool};
+
+/// Rows per multi-row INSERT: 8 binds each stays far below SQLite's 32 766 and PostgreSQL's 65 535 limits.
+const INSERT_ROWS: usize = 1000;
 
 /// One message to store. `content` and `nonce` are the client's base64 ciphertext, never decoded here.
 #[derive(Debug, Clone)]
@@ -46,88 +51,101 @@ impl Store {
     /// Stores a batch in ONE transaction (group commit: one fsync for many messages). Each message gets the
     /// next `seq` of its match; a repeated `(match, sender, client_msg_id)` gets its earlier seq back; a message
     /// for a match that is not active is refused. Outcomes come back in input order.
+    ///
+    /// The statement count is fixed per batch, not per message (two lookups, two multi-row inserts): on
+    /// SQLite every statement is a round trip to sqlx's connection thread, and that, not the disk, bounded
+    /// the relay when each message had its own four statements (BENCHMARKS.md).
     pub async fn insert_messages(
         &self,
         batch: &[NewMessage],
         now: DateTime<Utc>,
     ) -> Result<Vec<WriteOutcome>, StoreError> {
+        if batch.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut match_ids: Vec<i64> = batch.iter().map(|m| m.match_id).collect();
+        match_ids.sort_unstable();
+        match_ids.dedup();
         on_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let mut next_seq: HashMap<i64, i64> = HashMap::new();
-            let mut active: HashMap<i64, bool> = HashMap::new();
-            let mut in_batch: HashMap<(i64, i64, &str), (i64, DateTime<Utc>)> = HashMap::new();
+            // Which of the batch's matches are active, with the last seq of each. The correlated MAX is one
+            // index probe per match (a GROUP BY would walk every message of the match).
+            let mut q = QueryBuilder::new(
+                "SELECT id, (SELECT COALESCE(MAX(seq), 0) FROM message_logs WHERE match_id = matches.id) \
+                 FROM matches WHERE status = 'active' AND id IN (",
+            );
+            let mut ids = q.separated(", ");
+            for id in &match_ids {
+                ids.push_bind(*id);
+            }
+            q.push(")");
+            let last_seq: HashMap<i64, i64> =
+                q.build_query_as::<(i64, i64)>().fetch_all(&mut *tx).await?.into_iter().collect();
+
+            // Earlier copies of the batch's messages (a client retrying after a lost acknowledgement).
+            let mut known: HashMap<(i64, i64, String), (i64, DateTime<Utc>)> = HashMap::new();
+            let live: Vec<&NewMessage> = batch.iter().filter(|m| last_seq.contains_key(&m.match_id)).collect();
+            if !live.is_empty() {
+                let mut q = QueryBuilder::new(
+                    "SELECT match_id, sender_id, client_msg_id, seq, created_at FROM messages \
+                     WHERE (match_id, sender_id, client_msg_id) IN (",
+                );
+                q.push_values(&live, |mut row, m| {
+                    row.push_bind(m.match_id).push_bind(m.sender_id).push_bind(&m.client_msg_id);
+                });
+                q.push(")");
+                let rows: Vec<(i64, i64, String, i64, DateTime<Utc>)> = q.build_query_as().fetch_all(&mut *tx).await?;
+                known.extend(rows.into_iter().map(|(m, s, c, seq, at)| ((m, s, c), (seq, at))));
+            }
+
+            // Assign outcomes in input order; in-batch repeats get the seq their first copy got.
+            let mut next_seq: HashMap<i64, i64> = last_seq.iter().map(|(m, s)| (*m, s + 1)).collect();
             let mut outcomes = Vec::with_capacity(batch.len());
+            let mut fresh: Vec<(&NewMessage, i64)> = Vec::with_capacity(batch.len());
             for m in batch {
-                let is_active = match active.get(&m.match_id) {
-                    Some(known) => *known,
-                    None => {
-                        let status: Option<String> = sqlx::query_scalar("SELECT status FROM matches WHERE id = $1")
-                            .bind(m.match_id)
-                            .fetch_optional(&mut *tx)
-                            .await?;
-                        *active.entry(m.match_id).or_insert(status.as_deref() == Some("active"))
-                    }
-                };
-                if !is_active {
+                let Some(seq) = next_seq.get_mut(&m.match_id) else {
                     outcomes.push(WriteOutcome::MatchNotActive);
                     continue;
-                }
-                let key = (m.match_id, m.sender_id, m.client_msg_id.as_str());
-                if let Some((seq, sent_at)) = in_batch.get(&key) {
+                };
+                let key = (m.match_id, m.sender_id, m.client_msg_id.clone());
+                if let Some((seq, sent_at)) = known.get(&key) {
                     outcomes.push(WriteOutcome::Duplicate { seq: *seq, sent_at: *sent_at });
                     continue;
                 }
-                let earlier: Option<(i64, DateTime<Utc>)> = sqlx::query_as(
-                    "SELECT seq, created_at FROM messages WHERE match_id = $1 AND sender_id = $2 AND client_msg_id = $3",
-                )
-                .bind(m.match_id)
-                .bind(m.sender_id)
-                .bind(&m.client_msg_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some((seq, sent_at)) = earlier {
-                    outcomes.push(WriteOutcome::Duplicate { seq, sent_at });
-                    continue;
-                }
-                let seq = match next_seq.get(&m.match_id) {
-                    Some(seq) => *seq,
-                    None => {
-                        sqlx::query_scalar("SELECT COALESCE(MAX(seq), 0) + 1 FROM message_logs WHERE match_id = $1")
-                            .bind(m.match_id)
-                            .fetch_one(&mut *tx)
-                            .await?
-                    }
-                };
-                next_seq.insert(m.match_id, seq + 1);
-                sqlx::query(
-                    "INSERT INTO messages (match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                )
-                .bind(m.match_id)
-                .bind(m.sender_id)
-                .bind(m.receiver_id)
-                .bind(seq)
-                .bind(&m.client_msg_id)
-                .bind(&m.content)
-                .bind(&m.nonce)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-                sqlx::query(
-                    "INSERT INTO message_logs (sender_id, receiver_id, match_id, seq, sent_at, device_info, connection_type) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(m.sender_id)
-                .bind(m.receiver_id)
-                .bind(m.match_id)
-                .bind(seq)
-                .bind(now)
-                .bind(&m.device_info)
-                .bind(m.connection_type)
-                .execute(&mut *tx)
-                .await?;
-                in_batch.insert(key, (seq, now));
-                outcomes.push(WriteOutcome::Stored { seq, sent_at: now });
+                known.insert(key, (*seq, now));
+                fresh.push((m, *seq));
+                outcomes.push(WriteOutcome::Stored { seq: *seq, sent_at: now });
+                *seq += 1;
+            }
+
+            for chunk in fresh.chunks(INSERT_ROWS) {
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO messages (match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce, created_at) ",
+                );
+                q.push_values(chunk, |mut row, (m, seq)| {
+                    row.push_bind(m.match_id)
+                        .push_bind(m.sender_id)
+                        .push_bind(m.receiver_id)
+                        .push_bind(*seq)
+                        .push_bind(&m.client_msg_id)
+                        .push_bind(&m.content)
+                        .push_bind(&m.nonce)
+                        .push_bind(now);
+                });
+                q.build().execute(&mut *tx).await?;
+                let mut q = QueryBuilder::new(
+                    "INSERT INTO message_logs (sender_id, receiver_id, match_id, seq, sent_at, device_info, connection_type) ",
+                );
+                q.push_values(chunk, |mut row, (m, seq)| {
+                    row.push_bind(m.sender_id)
+                        .push_bind(m.receiver_id)
+                        .push_bind(m.match_id)
+                        .push_bind(*seq)
+                        .push_bind(now)
+                        .push_bind(&m.device_info)
+                        .push_bind(m.connection_type);
+                });
+                q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
             Ok(outcomes)

@@ -13,6 +13,7 @@ mod messages;
 mod models;
 mod moderation;
 mod seed;
+mod sqlite_busy;
 mod system_logs;
 mod tokens;
 mod users;
@@ -27,7 +28,7 @@ use sqlx::{PgPool, SqlitePool};
 pub use fail_points::FailPoints;
 pub use jobs::{ClaimRow, ClaimVerdict, ExpiredMatchRow, OwnClaim, PendingReferral};
 pub use login_attempts::{LoginAttempt, LoginOutcome};
-pub use matches::{CreateMatchError, MatchRow, NewMatch};
+pub use matches::{CreateMatchError, CreatedMatch, MatchRow, NewMatch};
 pub use messages::{MessageRow, NewMessage, WriteOutcome};
 pub use models::{NewRefreshToken, NewUser, Referrer, RefreshTokenRow, UserRow};
 pub use moderation::{BlockRow, NewReport};
@@ -123,8 +124,18 @@ impl Store {
                 // acknowledged after its commit survives power loss, not only a crash.
                 .journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(Duration::from_secs(10));
-            Backend::Sqlite(SqlitePoolOptions::new().max_connections(8).connect_with(options).await?)
+                .busy_timeout(sqlite_busy::BUSY_LIMIT) // replaced by a finer handler after connecting
+                // Measured on the relay (BENCHMARKS.md): multi-row inserts keep a statement journal, which
+                // by default is a temporary FILE (10 % of the writer's time); the default 2 MiB page cache
+                // spilled to the WAL mid-transaction (32 MiB is a ceiling per connection, not an allocation).
+                .pragma("temp_store", "memory")
+                .pragma("cache_size", "-32768");
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .after_connect(|conn, _| Box::pin(sqlite_busy::install(conn)))
+                .connect_with(options)
+                .await?;
+            Backend::Sqlite(pool)
         } else {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()

@@ -15,6 +15,7 @@ macro_rules! user_columns {
          privacy_notice_version"
     };
 }
+pub(super) use user_columns;
 
 impl Store {
     /// Creates the account and, when invited, its referral row, in one transaction. A unique violation

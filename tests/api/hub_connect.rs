@@ -19,6 +19,7 @@ on_both_stores!(
     a_client_that_keeps_sending_bad_frames_is_disconnected,
     a_peer_that_stops_answering_heartbeats_is_disconnected,
     the_connection_cap_closes_the_extra_socket,
+    the_reference_client_gives_up_waiting_even_while_pings_arrive,
 );
 
 fn code(c: CloseCode) -> Option<u16> {
@@ -153,4 +154,17 @@ async fn the_connection_cap_closes_the_extra_socket(backend: Backend) {
         }
     };
     tokio::time::timeout(Duration::from_secs(10), reconnected).await.expect("the freed slot is reused");
+}
+
+/// The reference client's `wait` bounds a whole wait: server pings (every 50 ms here) must not restart it, or
+/// a client waiting for a match that never comes would hang for ever (it did, in the load generator).
+async fn the_reference_client_gives_up_waiting_even_while_pings_arrive(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.hub.heartbeat_interval_ms = 50).await;
+    let user = app.user("kediadam").await;
+    let mut socket = app.socket(&user).await;
+    socket.wait = Duration::from_millis(500);
+    let waited = tokio::time::timeout(Duration::from_secs(10), socket.next_where(|_| false))
+        .await
+        .expect("the client's own wait ends the wait");
+    assert!(matches!(waited, Err(tanis_client::ClientError::Timeout(_))), "{waited:?}");
 }

@@ -17,6 +17,8 @@ on_both_stores!(
     leaving_a_match_tells_the_peer_and_records_completed_or_cancelled,
     nearby_seekers_get_the_closest_partner_and_the_radius_widens_while_waiting,
     a_reconnecting_user_is_told_their_active_match_in_hello,
+    the_reference_client_finds_again_past_the_end_of_its_previous_match,
+    many_simultaneous_seekers_are_all_paired_once_in_batches,
 );
 
 fn find(kind: MatchKind, id: &str) -> ClientFrame {
@@ -252,4 +254,51 @@ async fn a_reconnecting_user_is_told_their_active_match_in_hello(backend: Backen
     let ServerFrame::Hello { active_match, balances, .. } = hello else { panic!("hello") };
     assert_eq!(active_match, Some(chat_a.info));
     assert_eq!(balances.daily_text, 9);
+}
+
+/// `match.ended` of the previous match can still be unread when the app asks for the next one (the peer left
+/// a moment ago): `Chat::find` must wait past it for its own answer.
+async fn the_reference_client_finds_again_past_the_end_of_its_previous_match(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b, c) = (app.user("kedi").await, app.user("kopek").await, app.user("kus").await);
+    let (mut sa, chat_a, mut sb, _) = app.pair(&a, &b, MatchKind::Text).await;
+    sa.send(&ClientFrame::MatchLeave { id: Some("bye".into()), match_id: chat_a.info.match_id }).await.unwrap();
+    sa.next_where(|f| matches!(f, ServerFrame::Ok { .. })).await.unwrap();
+    // b has not read its match.ended yet.
+    let mut sc = app.socket(&c).await;
+    let (found_b, found_c) = tokio::join!(
+        tanis_client::Chat::find(&mut sb, MatchKind::Text),
+        tanis_client::Chat::find(&mut sc, MatchKind::Text)
+    );
+    let (found_b, found_c) = (found_b.expect("b is matched again"), found_c.expect("c is matched"));
+    assert_eq!(found_b.info.match_id, found_c.info.match_id);
+    assert_ne!(found_b.info.match_id, chat_a.info.match_id);
+}
+
+/// Many finds arriving at once are paired in memory and opened in shared transactions: each user ends up in
+/// exactly one match, with exactly one unit spent.
+async fn many_simultaneous_seekers_are_all_paired_once_in_batches(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut users = Vec::new();
+    for i in 0..24 {
+        users.push(app.user(&format!("kisi{i}")).await);
+    }
+    let before = app.store.user_by_id(users[0].id).await.unwrap().unwrap().daily_chat_balance;
+    let mut sockets = Vec::new();
+    for user in &users {
+        sockets.push(app.socket(user).await);
+    }
+    let finds = sockets.iter_mut().map(|s| tanis_client::Chat::find(s, MatchKind::Text));
+    let chats: Vec<_> = futures_util::future::join_all(finds).await.into_iter().map(|c| c.expect("matched")).collect();
+    let mut by_match = std::collections::HashMap::<i64, usize>::new();
+    for chat in &chats {
+        *by_match.entry(chat.info.match_id).or_default() += 1;
+    }
+    assert_eq!(by_match.len(), 12, "twelve matches");
+    assert!(by_match.values().all(|n| *n == 2), "two users in each: {by_match:?}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM matches WHERE status = 'active'").await, 12);
+    for user in &users {
+        let after = app.store.user_by_id(user.id).await.unwrap().unwrap().daily_chat_balance;
+        assert_eq!(after, before - 1, "one unit spent by {}", user.handle);
+    }
 }

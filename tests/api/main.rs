@@ -14,6 +14,7 @@ mod login;
 mod me;
 mod ops;
 mod register;
+mod store_batches;
 mod store_conformance;
 mod tokens;
 mod video;

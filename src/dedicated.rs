@@ -1,0 +1,34 @@
+//! Running a hot single-task loop on a thread of its own, for the SQLite store.
+//!
+//! The relay writer and the matchmaker each run a loop of short database statements. sqlx runs SQLite
+//! statements on a connection thread that wakes the waiting task from outside the runtime; such a wake-up
+//! lands in the runtime's global queue and waits behind hundreds of busy socket tasks every time, which
+//! stretched each batch far beyond its database time (BENCHMARKS.md: +50 % relay throughput when moved).
+//! On a thread with its own single-threaded runtime the loop runs as soon as its statement is done.
+//!
+//! PostgreSQL connections are sockets registered with the main runtime, whose wake-ups come from that
+//! runtime's own I/O driver; and a connection opened from another runtime would die with it. So with
+//! PostgreSQL these loops stay ordinary tasks.
+
+use std::future::Future;
+
+use crate::store::{BackendKind, Store};
+
+/// Spawns `task` on a named thread when `store` is SQLite, else on the current runtime.
+pub fn spawn_for_store<F>(store: &Store, name: &str, task: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    if store.kind() != BackendKind::Sqlite {
+        tokio::spawn(task);
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("cannot build the runtime of {name}: {e}"));
+    std::thread::Builder::new()
+        .name(name.into())
+        .spawn(move || runtime.block_on(task))
+        .unwrap_or_else(|e| panic!("cannot start the thread of {name}: {e}"));
+}

@@ -1,0 +1,155 @@
+//! The two group-commit writes: a batch of matches (the matchmaker's pass) and a batch of messages (the relay
+//! writer), each one transaction with a fixed number of statements. Every row of a batch must come out as if it
+//! had been written alone.
+
+use tanis::store::{CreateMatchError, NewMatch, NewMessage, WriteOutcome};
+
+use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::on_both_stores;
+
+on_both_stores!(
+    a_batch_opens_every_payable_pair_and_a_refused_pair_charges_nobody,
+    a_batch_of_messages_numbers_each_match_and_answers_repeats_with_the_first_seq,
+);
+
+fn pair<'a>(app: &TestApp, user1_id: i64, user2_id: i64, kind: &'a str) -> NewMatch<'a> {
+    let now = app.now();
+    NewMatch {
+        user1_id,
+        user2_id,
+        kind,
+        user1_public_key: "a2V5MQ==",
+        user2_public_key: "a2V5Mg==",
+        now,
+        expires_at: now + chrono::TimeDelta::hours(24),
+    }
+}
+
+async fn a_batch_opens_every_payable_pair_and_a_refused_pair_charges_nobody(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut ids = Vec::new();
+    for alias in ["ayse", "burak", "cem", "deniz", "ece", "fatih", "gul", "hakan"] {
+        ids.push(app.user(alias).await.id);
+    }
+    // cem has nothing left to pay with; hakan is already in a match.
+    app.execute(format!("UPDATE users SET daily_chat_balance = 0, bonus_chat_balance = 0 WHERE id = {}", ids[2])).await;
+    let before: Vec<_> = {
+        let mut users = Vec::new();
+        for id in &ids {
+            users.push(app.store.user_by_id(*id).await.unwrap().unwrap());
+        }
+        users
+    };
+    let batch = [
+        pair(&app, ids[0], ids[1], "text"),
+        pair(&app, ids[2], ids[3], "text"),
+        pair(&app, ids[4], ids[5], "video"),
+        pair(&app, ids[6], ids[7], "text"),
+    ];
+    let results = app.store.create_matches(&batch).await.unwrap();
+    assert_eq!(results.len(), 4);
+
+    let created = results[0].as_ref().expect("ayse and burak are matched");
+    assert_eq!((created.row.user1_id, created.row.user2_id, created.row.kind.as_str()), (ids[0], ids[1], "text"));
+    assert_eq!(created.user1.daily_chat_balance, before[0].daily_chat_balance - 1, "balances after paying");
+    assert_eq!(created.user2.daily_chat_balance, before[1].daily_chat_balance - 1);
+    assert!(
+        matches!(results[1], Err(CreateMatchError::Unavailable(id)) if id == ids[2]),
+        "{:?}",
+        results[1].as_ref().err()
+    );
+    let video = results[2].as_ref().expect("ece and fatih are matched");
+    assert_eq!(video.row.kind, "video");
+    assert_eq!(video.user1.daily_video_balance, before[4].daily_video_balance - 1, "video spends video units");
+    assert_eq!(video.user1.daily_chat_balance, before[4].daily_chat_balance);
+    assert!(results[3].is_ok());
+
+    // deniz was in the refused pair: not charged, and free to be matched.
+    let deniz = app.store.user_by_id(ids[3]).await.unwrap().unwrap();
+    assert_eq!(deniz.daily_chat_balance, before[3].daily_chat_balance);
+    assert!(app.store.active_match_for(ids[3]).await.unwrap().is_none());
+    assert_eq!(app.count("SELECT COUNT(*) FROM matches WHERE status = 'active'").await, 3);
+
+    // The same users again: everyone matched above is now refused, and nothing new is written.
+    let again = app.store.create_matches(&[pair(&app, ids[6], ids[3], "text")]).await.unwrap();
+    assert!(matches!(again[0], Err(CreateMatchError::Unavailable(id)) if id == ids[6]));
+    let deniz_after = app.store.user_by_id(ids[3]).await.unwrap().unwrap();
+    assert_eq!(deniz_after.daily_chat_balance, before[3].daily_chat_balance, "the payable side paid nothing");
+    assert_eq!(app.count("SELECT COUNT(*) FROM matches").await, 3);
+}
+
+fn message(match_id: i64, sender_id: i64, receiver_id: i64, client_msg_id: &str) -> NewMessage {
+    NewMessage {
+        match_id,
+        sender_id,
+        receiver_id,
+        client_msg_id: client_msg_id.into(),
+        content: format!("Y2lwaGVy{client_msg_id}"),
+        nonce: "bm9uY2U=".into(),
+        device_info: Some("tanis-client/test".into()),
+        connection_type: "text",
+    }
+}
+
+async fn a_batch_of_messages_numbers_each_match_and_answers_repeats_with_the_first_seq(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut ids = Vec::new();
+    for alias in ["ayse", "burak", "cem", "deniz", "ece", "fatih"] {
+        ids.push(app.user(alias).await.id);
+    }
+    let batch =
+        [pair(&app, ids[0], ids[1], "text"), pair(&app, ids[2], ids[3], "text"), pair(&app, ids[4], ids[5], "text")];
+    let matches: Vec<i64> =
+        app.store.create_matches(&batch).await.unwrap().into_iter().map(|r| r.unwrap().row.id).collect();
+    let (m1, m2, ended) = (matches[0], matches[1], matches[2]);
+    app.store.end_match(ended, "left", app.now()).await.unwrap();
+
+    let first = app
+        .store
+        .insert_messages(&[message(m1, ids[0], ids[1], "a1"), message(m1, ids[1], ids[0], "b1")], app.now())
+        .await
+        .unwrap();
+    let seq = |o: &WriteOutcome| match o {
+        WriteOutcome::Stored { seq, .. } => ("stored", *seq),
+        WriteOutcome::Duplicate { seq, .. } => ("duplicate", *seq),
+        WriteOutcome::MatchNotActive => ("not_active", 0),
+    };
+    assert_eq!(first.iter().map(seq).collect::<Vec<_>>(), [("stored", 1), ("stored", 2)]);
+
+    let second = app
+        .store
+        .insert_messages(
+            &[
+                message(m2, ids[2], ids[3], "c1"),
+                message(m1, ids[0], ids[1], "a2"),
+                message(m1, ids[0], ids[1], "a1"), // a retry of an earlier batch
+                message(ended, ids[4], ids[5], "e1"),
+                message(m1, ids[0], ids[1], "a2"), // a repeat inside this batch
+                message(m1, ids[1], ids[0], "a2"), // same id, other sender: a different message
+                message(m2, ids[3], ids[2], "d1"),
+            ],
+            app.now(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        second.iter().map(seq).collect::<Vec<_>>(),
+        [
+            ("stored", 1),
+            ("stored", 3),
+            ("duplicate", 1),
+            ("not_active", 0),
+            ("duplicate", 3),
+            ("stored", 4),
+            ("stored", 2),
+        ]
+    );
+    // Exactly the stored ones are in both tables, nothing for the ended match.
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM messages WHERE match_id = {m1}")).await, 4);
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM message_logs WHERE match_id = {m1}")).await, 4);
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM message_logs WHERE match_id = {m2}")).await, 2);
+    assert_eq!(app.count(&format!("SELECT COUNT(*) FROM messages WHERE match_id = {ended}")).await, 0);
+    let resumed = app.store.messages_after(m1, 0, 10).await.unwrap();
+    assert_eq!(resumed.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    assert_eq!(resumed[2].content, "Y2lwaGVya2", "seq 3 is a2's ciphertext");
+}
