@@ -43,7 +43,9 @@ pub(super) struct Ctx {
     session: SessionHandle,
     device: Option<String>,
     /// To the acknowledger task. Bounded by `max_in_flight`: when full, this socket's reading pauses.
-    pending: mpsc::Sender<Pending>,
+    /// Boxed: a tokio channel allocates 32 slots at once, and 32 inline `Pending`s were 3.7 KiB on every idle
+    /// socket (BENCHMARKS.md, `connections`).
+    pending: mpsc::Sender<Box<Pending>>,
     errors_since: Instant,
     errors: u32,
 }
@@ -229,7 +231,8 @@ async fn send_message(
         connection_type: active.kind.as_str(),
     };
     let done = hub.inner.writer.submit(message).await;
-    let pending = Pending { done, request_id: id, client_msg_id, match_id, peer_id: active.peer_id, ciphertext, nonce };
+    let pending =
+        Box::new(Pending { done, request_id: id, client_msg_id, match_id, peer_id: active.peer_id, ciphertext, nonce });
     let _ = ctx.pending.send(pending).await;
 }
 
@@ -244,7 +247,7 @@ async fn answer(session: &SessionHandle, frame: &ServerFrame) {
 }
 
 /// Answers this socket's messages in the order they were sent, each once its write is durable.
-async fn acknowledge(hub: Hub, user_id: i64, session: SessionHandle, mut queue: mpsc::Receiver<Pending>) {
+async fn acknowledge(hub: Hub, user_id: i64, session: SessionHandle, mut queue: mpsc::Receiver<Box<Pending>>) {
     while let Some(p) = queue.recv().await {
         let accepted = |seq| ServerFrame::MsgAccepted {
             id: p.request_id.clone(),

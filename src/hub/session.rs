@@ -17,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Hub;
 use super::dispatch::{self, Ctx};
-use super::registry::{Closer, Encoded};
+use super::registry::{Closer, Encoded, SessionHandle};
 use crate::api::AppState;
 use crate::auth::TokenError;
 use crate::quota;
@@ -80,7 +80,7 @@ fn close_frame(code: CloseCode) -> Message {
 
 async fn run(
     hub: Hub,
-    mut socket: WebSocket,
+    socket: WebSocket,
     auth: Result<i64, CloseCode>,
     permit: Option<OwnedSemaphorePermit>,
     device: Option<String>,
@@ -89,36 +89,13 @@ async fn run(
         metrics::counter!("tanis_ws_refused_total", "reason" => "overloaded").increment(1);
         return close_now(socket, CloseCode::Overloaded).await;
     };
-    let user_id = match auth {
-        Ok(user_id) => user_id,
-        Err(code) => return close_now(socket, code).await,
+    // Boxed: loading the user and the active match are large database futures; inline, they would size the
+    // task that lives as long as the socket (BENCHMARKS.md, `connections`).
+    let Some(Greeted { socket, user_id, session, outbound, hello_sent }) = Box::pin(greet(&hub, socket, auth)).await
+    else {
+        return;
     };
-    let user = match hub.inner.store.user_by_id(user_id).await {
-        Ok(Some(user)) if !user.is_banned => user,
-        Ok(Some(_)) => return close_now(socket, CloseCode::Banned).await,
-        Ok(None) => return close_now(socket, CloseCode::InvalidToken).await,
-        Err(e) => {
-            tracing::error!(error = %e, "loading a connecting user");
-            return close_now(socket, CloseCode::GoingAway).await;
-        }
-    };
-    let (session, outbound) = hub.inner.registry.register(user_id, hub.inner.config.outbound_queue);
-    let active = hub.load_active(user_id).await.unwrap_or_else(|e| {
-        tracing::error!(error = %e, "loading the active match");
-        None
-    });
-    let hello = ServerFrame::Hello {
-        protocol: PROTOCOL_VERSION,
-        handle: format!("{}#{}", user.alias, user.tag),
-        balances: quota::balances(&user),
-        premium: user.is_premium,
-        limits: hub.limits(),
-        server_time: hub.inner.clock.now(),
-        active_match: active.map(|a| a.info),
-    };
-    // The row (with its password hash) is not needed for the rest of the session.
-    drop(user);
-    if socket.send(Message::Text(hello.to_json().into())).await.is_ok() {
+    if hello_sent {
         let (sink, stream) = socket.split();
         let interval = Duration::from_millis(hub.inner.config.heartbeat_interval_ms);
         let writer =
@@ -135,6 +112,58 @@ async fn run(
         hub.inner.rates.lock().expect("rates lock").remove(&user_id);
         hub.inner.signal_rates.lock().expect("rates lock").remove(&user_id);
     }
+}
+
+/// A socket past authentication: registered, and `hello` sent unless the peer was already gone.
+struct Greeted {
+    socket: WebSocket,
+    user_id: i64,
+    session: SessionHandle,
+    outbound: mpsc::Receiver<Encoded>,
+    hello_sent: bool,
+}
+
+/// Authenticates, registers the socket and sends `hello`. `None` when the socket was closed with a code instead.
+async fn greet(hub: &Hub, mut socket: WebSocket, auth: Result<i64, CloseCode>) -> Option<Greeted> {
+    let user_id = match auth {
+        Ok(user_id) => user_id,
+        Err(code) => {
+            close_now(socket, code).await;
+            return None;
+        }
+    };
+    let user = match hub.inner.store.user_by_id(user_id).await {
+        Ok(Some(user)) if !user.is_banned => user,
+        Ok(Some(_)) => {
+            close_now(socket, CloseCode::Banned).await;
+            return None;
+        }
+        Ok(None) => {
+            close_now(socket, CloseCode::InvalidToken).await;
+            return None;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "loading a connecting user");
+            close_now(socket, CloseCode::GoingAway).await;
+            return None;
+        }
+    };
+    let (session, outbound) = hub.inner.registry.register(user_id, hub.inner.config.outbound_queue);
+    let active = hub.load_active(user_id).await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "loading the active match");
+        None
+    });
+    let hello = ServerFrame::Hello {
+        protocol: PROTOCOL_VERSION,
+        handle: format!("{}#{}", user.alias, user.tag),
+        balances: quota::balances(&user),
+        premium: user.is_premium,
+        limits: hub.limits(),
+        server_time: hub.inner.clock.now(),
+        active_match: active.map(|a| a.info),
+    };
+    let hello_sent = socket.send(Message::Text(hello.to_json().into())).await.is_ok();
+    Some(Greeted { socket, user_id, session, outbound, hello_sent })
 }
 
 async fn read_loop(mut ctx: Ctx, mut stream: SplitStream<WebSocket>, closer: &Closer, timeout: Duration) {

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
 use super::system_logs::insert_system_log;
-use super::{BeginWrite, Store, StoreError, on_pool};
+use super::{BeginWrite, Store, StoreError, on_pool, on_write_pool};
 
 /// One pending claim with its facts, as read for the verdict.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -65,7 +65,7 @@ impl Store {
     pub async fn file_claim(&self, match_id: i64, user_id: i64, now: DateTime<Utc>) -> Result<OwnClaim, StoreError> {
         let query = "INSERT INTO claims (user_id, match_id, claim_time, status) VALUES ($1, $2, $3, 'pending') \
                      RETURNING id, match_id, claim_time, status, processed_at, reason";
-        on_pool!(self, |pool| sqlx::query_as(query).bind(user_id).bind(match_id).bind(now).fetch_one(pool).await)
+        on_write_pool!(self, |pool| sqlx::query_as(query).bind(user_id).bind(match_id).bind(now).fetch_one(pool).await)
             .map_err(StoreError::from_write)
     }
 
@@ -95,7 +95,7 @@ impl Store {
             "UPDATE users SET bonus_chat_balance = bonus_chat_balance + 1 WHERE id = $1"
         };
         let status = if v.approved { "approved" } else { "rejected" };
-        on_pool!(self, |pool| {
+        on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let decided = sqlx::query(
                 "UPDATE claims SET status = $2, processed_at = $3, reason = $4 WHERE id = $1 AND status = 'pending'",
@@ -158,7 +158,7 @@ impl Store {
         rewards: &[(i64, i32)],
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
-        on_pool!(self, |pool| {
+        on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let granted = sqlx::query(
                 "UPDATE referrals SET reward_given = TRUE, rewarded_at = $2 WHERE id = $1 AND reward_given = FALSE",
@@ -204,7 +204,7 @@ impl Store {
     pub async fn delete_messages_before(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
         let query =
             "DELETE FROM messages WHERE id IN (SELECT id FROM messages WHERE created_at < $1 ORDER BY id LIMIT $2)";
-        Ok(on_pool!(self, |pool| sqlx::query(query)
+        Ok(on_write_pool!(self, |pool| sqlx::query(query)
             .bind(cutoff)
             .bind(limit)
             .execute(pool)
@@ -217,7 +217,7 @@ impl Store {
         let query = "UPDATE matches SET status = 'expired', ended_at = $1, end_reason = 'expired' WHERE id IN \
                      (SELECT id FROM matches WHERE status = 'active' AND expired_at <= $1 ORDER BY id LIMIT $2) \
                      RETURNING id, user1_id, user2_id";
-        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(now).bind(limit).fetch_all(pool).await)?)
+        Ok(on_write_pool!(self, |pool| sqlx::query_as(query).bind(now).bind(limit).fetch_all(pool).await)?)
     }
 
     /// Sets daily balances to the free or premium amounts for every user not reset on `day` yet.
@@ -228,7 +228,7 @@ impl Store {
                      daily_video_balance = CASE WHEN is_premium THEN $3 ELSE $4 END, \
                      quota_reset_on = $5 WHERE quota_reset_on < $5";
         let day = day.to_string();
-        Ok(on_pool!(self, |pool| sqlx::query(query)
+        Ok(on_write_pool!(self, |pool| sqlx::query(query)
             .bind(premium_text)
             .bind(free_text)
             .bind(premium_video)
@@ -242,7 +242,7 @@ impl Store {
     /// Deactivates ended subscriptions and makes `is_premium` follow the active ones, in one transaction.
     /// Returns (subscriptions deactivated, users whose premium flag changed).
     pub async fn refresh_subscriptions(&self, now: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
-        on_pool!(self, |pool| {
+        on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let deactivated =
                 sqlx::query("UPDATE subscriptions SET is_active = FALSE WHERE is_active = TRUE AND end_date <= $1")

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, on_pool};
+use super::{Store, StoreError, on_pool, on_write_pool};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginOutcome {
@@ -38,7 +38,7 @@ impl Store {
     pub async fn record_login_attempt(&self, a: &LoginAttempt<'_>) -> Result<(), StoreError> {
         let query = "INSERT INTO login_attempts (phone_number, user_id, ip, user_agent, outcome, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6)";
-        on_pool!(self, |pool| sqlx::query(query)
+        on_write_pool!(self, |pool| sqlx::query(query)
             .bind(a.phone_number)
             .bind(a.user_id)
             .bind(a.ip)

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use sqlx::QueryBuilder;
 
 use super::users::user_columns;
-use super::{BeginWrite, Store, StoreError, UserRow, on_pool};
+use super::{BeginWrite, Store, StoreError, UserRow, on_pool, on_write_pool};
 
 /// A `matches` row.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -77,7 +77,9 @@ impl From<sqlx::Error> for CreateMatchError {
 
 /// Spends one unit of the kind from each listed user (the statement ends with an open `id IN (`): a daily
 /// unit while there is one, else a bonus unit. The WHERE clause skips a user with neither, a banned user, or
-/// one already in an active match, so a balance can never go negative whatever runs concurrently.
+/// one already in an active match, so a balance can never go negative whatever runs concurrently. The two
+/// `NOT EXISTS` are separate so each probes its (user, status) index; an `OR` of the columns made SQLite walk
+/// every active match instead.
 macro_rules! spend_unit {
     ($daily:literal, $bonus:literal) => {
         concat!(
@@ -102,8 +104,8 @@ macro_rules! spend_unit {
             $daily,
             " > 0 OR ",
             $bonus,
-            " > 0) AND NOT EXISTS (SELECT 1 FROM matches WHERE status = 'active' AND (user1_id = users.id OR ",
-            "user2_id = users.id)) AND id IN ("
+            " > 0) AND NOT EXISTS (SELECT 1 FROM matches WHERE user1_id = users.id AND status = 'active') ",
+            "AND NOT EXISTS (SELECT 1 FROM matches WHERE user2_id = users.id AND status = 'active') AND id IN ("
         )
     };
 }
@@ -157,7 +159,7 @@ impl Store {
         &self,
         batch: &[&NewMatch<'_>],
     ) -> Result<Result<Vec<CreatedMatch>, Vec<i64>>, StoreError> {
-        on_pool!(self, |pool| {
+        on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let mut paid: HashMap<i64, UserRow> = HashMap::with_capacity(batch.len() * 2);
             for (kind, spend) in [
@@ -215,12 +217,14 @@ impl Store {
         })
     }
 
-    /// The user's active match, if any.
+    /// The user's active match, if any. Each side of the pair is looked up on its own (user, status)
+    /// index: with `user1_id = $1 OR user2_id = $1` SQLite walked every active match of the node instead.
     pub async fn active_match_for(&self, user_id: i64) -> Result<Option<MatchRow>, StoreError> {
         let query = concat!(
             "SELECT ",
             match_columns!(),
-            " FROM matches WHERE status = 'active' AND (user1_id = $1 OR user2_id = $1) ORDER BY id DESC LIMIT 1"
+            " FROM matches WHERE id = (SELECT MAX(id) FROM (SELECT id FROM matches WHERE user1_id = $1 AND ",
+            "status = 'active' UNION ALL SELECT id FROM matches WHERE user2_id = $1 AND status = 'active') AS mine)"
         );
         Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(user_id).fetch_optional(pool).await)?)
     }
@@ -246,7 +250,7 @@ impl Store {
             "WHERE id = $1 AND status = 'active' RETURNING ",
             match_columns!()
         );
-        Ok(on_pool!(self, |pool| sqlx::query_as(query)
+        Ok(on_write_pool!(self, |pool| sqlx::query_as(query)
             .bind(match_id)
             .bind(now)
             .bind(reason)
@@ -257,14 +261,14 @@ impl Store {
     /// Records the first time a video call of the match connected (the video claim rule reads it).
     pub async fn mark_call_connected(&self, match_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         let query = "UPDATE matches SET call_connected_at = $2 WHERE id = $1 AND call_connected_at IS NULL";
-        on_pool!(self, |pool| sqlx::query(query).bind(match_id).bind(now).execute(pool).await.map(|_| ()))?;
+        on_write_pool!(self, |pool| sqlx::query(query).bind(match_id).bind(now).execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 
     /// Records when the match's call ended (the latest hang-up).
     pub async fn mark_call_ended(&self, match_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         let query = "UPDATE matches SET call_ended_at = $2 WHERE id = $1";
-        on_pool!(self, |pool| sqlx::query(query).bind(match_id).bind(now).execute(pool).await.map(|_| ()))?;
+        on_write_pool!(self, |pool| sqlx::query(query).bind(match_id).bind(now).execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 

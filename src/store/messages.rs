@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use sqlx::QueryBuilder;
 
-use super::{BeginWrite, Store, StoreError, on_pool};
+use super::{BeginWrite, Store, StoreError, on_pool, on_write_pool};
 
 /// Rows per multi-row INSERT: 8 binds each stays far below SQLite's 32 766 and PostgreSQL's 65 535 limits.
 const INSERT_ROWS: usize = 1000;
@@ -66,34 +66,39 @@ impl Store {
         let mut match_ids: Vec<i64> = batch.iter().map(|m| m.match_id).collect();
         match_ids.sort_unstable();
         match_ids.dedup();
-        on_pool!(self, |pool| {
+        on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             // Which of the batch's matches are active, with the last seq of each. The correlated MAX is one
-            // index probe per match (a GROUP BY would walk every message of the match).
+            // index probe per match (a GROUP BY would walk every message of the match). The status is
+            // filtered here rather than in SQL: with `status = 'active'` in the WHERE clause SQLite chose
+            // the status index and walked every active match of the node.
             let mut q = QueryBuilder::new(
-                "SELECT id, (SELECT COALESCE(MAX(seq), 0) FROM message_logs WHERE match_id = matches.id) \
-                 FROM matches WHERE status = 'active' AND id IN (",
+                "SELECT id, status, (SELECT COALESCE(MAX(seq), 0) FROM message_logs WHERE match_id = matches.id) \
+                 FROM matches WHERE id IN (",
             );
             let mut ids = q.separated(", ");
             for id in &match_ids {
                 ids.push_bind(*id);
             }
             q.push(")");
+            let rows: Vec<(i64, String, i64)> = q.build_query_as().fetch_all(&mut *tx).await?;
             let last_seq: HashMap<i64, i64> =
-                q.build_query_as::<(i64, i64)>().fetch_all(&mut *tx).await?.into_iter().collect();
+                rows.into_iter().filter(|(_, status, _)| status == "active").map(|(id, _, seq)| (id, seq)).collect();
 
-            // Earlier copies of the batch's messages (a client retrying after a lost acknowledgement).
+            // Earlier copies of the batch's messages (a client retrying after a lost acknowledgement). An OR of
+            // exact keys: each term is one probe of the (match, sender, client_msg_id) index on both databases,
+            // where a row-value `IN (VALUES …)` made SQLite scan the whole table every batch.
             let mut known: HashMap<(i64, i64, String), (i64, DateTime<Utc>)> = HashMap::new();
             let live: Vec<&NewMessage> = batch.iter().filter(|m| last_seq.contains_key(&m.match_id)).collect();
             if !live.is_empty() {
                 let mut q = QueryBuilder::new(
-                    "SELECT match_id, sender_id, client_msg_id, seq, created_at FROM messages \
-                     WHERE (match_id, sender_id, client_msg_id) IN (",
+                    "SELECT match_id, sender_id, client_msg_id, seq, created_at FROM messages WHERE ",
                 );
-                q.push_values(&live, |mut row, m| {
-                    row.push_bind(m.match_id).push_bind(m.sender_id).push_bind(&m.client_msg_id);
-                });
-                q.push(")");
+                for (i, m) in live.iter().enumerate() {
+                    q.push(if i == 0 { "(match_id = " } else { " OR (match_id = " });
+                    q.push_bind(m.match_id).push(" AND sender_id = ").push_bind(m.sender_id);
+                    q.push(" AND client_msg_id = ").push_bind(&m.client_msg_id).push(")");
+                }
                 let rows: Vec<(i64, i64, String, i64, DateTime<Utc>)> = q.build_query_as().fetch_all(&mut *tx).await?;
                 known.extend(rows.into_iter().map(|(m, s, c, seq, at)| ((m, s, c), (seq, at))));
             }
@@ -163,7 +168,7 @@ impl Store {
     ) -> Result<Option<i64>, StoreError> {
         let query = "UPDATE message_logs SET delivered = TRUE, delivered_at = $4 \
                      WHERE match_id = $1 AND seq = $2 AND receiver_id = $3 AND delivered = FALSE RETURNING sender_id";
-        Ok(on_pool!(self, |pool| sqlx::query_scalar(query)
+        Ok(on_write_pool!(self, |pool| sqlx::query_scalar(query)
             .bind(match_id)
             .bind(seq)
             .bind(receiver_id)

@@ -39,12 +39,27 @@ pub use tokens::Rotation;
 macro_rules! on_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.backend {
-            $crate::store::Backend::Sqlite($pool) => $body,
+            $crate::store::Backend::Sqlite { read: $pool, .. } => $body,
             $crate::store::Backend::Postgres($pool) => $body,
         }
     };
 }
 pub(crate) use on_pool;
+
+/// Like [`on_pool!`], for code that writes. On SQLite that is a pool of ONE connection: SQLite allows one
+/// writer at a time anyway, so writers now wait in the pool's fair async queue instead of sleeping in
+/// SQLite's busy handler, and the one connection keeps its page cache warm (in WAL mode a connection drops its
+/// whole cache whenever another connection has written; hopping across eight connections made every relay
+/// batch re-read its pages: BENCHMARKS.md).
+macro_rules! on_write_pool {
+    ($store:expr, |$pool:ident| $body:expr) => {
+        match &$store.backend {
+            $crate::store::Backend::Sqlite { write: $pool, .. } => $body,
+            $crate::store::Backend::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_write_pool;
 
 /// Begins a transaction that will write. SQLite gets `BEGIN IMMEDIATE` so that two writers queue on
 /// the busy timeout instead of one failing at its first write with SQLITE_BUSY.
@@ -69,7 +84,11 @@ impl BeginWrite for PgPool {
 
 #[derive(Debug, Clone)]
 pub(crate) enum Backend {
-    Sqlite(SqlitePool),
+    /// Readers share `read`; everything that writes goes through `write`, a single connection.
+    Sqlite {
+        read: SqlitePool,
+        write: SqlitePool,
+    },
     Postgres(PgPool),
 }
 
@@ -129,13 +148,17 @@ impl Store {
                 // by default is a temporary FILE (10 % of the writer's time); the default 2 MiB page cache
                 // spilled to the WAL mid-transaction (32 MiB is a ceiling per connection, not an allocation).
                 .pragma("temp_store", "memory")
-                .pragma("cache_size", "-32768");
-            let pool = SqlitePoolOptions::new()
-                .max_connections(8)
-                .after_connect(|conn, _| Box::pin(sqlite_busy::install(conn)))
-                .connect_with(options)
-                .await?;
-            Backend::Sqlite(pool)
+                .pragma("cache_size", "-32768")
+                // A relay batch dirties hundreds of index pages, mostly the same ones again and again; the
+                // default checkpoint every 1000 WAL pages copied them back to the database every other batch.
+                .pragma("wal_autocheckpoint", "16384");
+            let pool = |connections| {
+                SqlitePoolOptions::new()
+                    .max_connections(connections)
+                    .after_connect(|conn, _| Box::pin(sqlite_busy::install(conn)))
+                    .connect_with(options.clone())
+            };
+            Backend::Sqlite { read: pool(8).await?, write: pool(1).await? }
         } else {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -152,7 +175,7 @@ impl Store {
     /// queue's own migrations (apalis) are recorded in the same table and are not ours to know.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.backend {
-            Backend::Sqlite(pool) => {
+            Backend::Sqlite { write: pool, .. } => {
                 let mut migrator = sqlx::migrate!("./migrations/sqlite");
                 migrator.set_ignore_missing(true);
                 migrator.run(pool).await?
@@ -169,14 +192,14 @@ impl Store {
     /// The job queue's storage in this same database.
     pub fn job_storage(&self) -> tanis_workers::schedule::Backend {
         match &self.backend {
-            Backend::Sqlite(pool) => tanis_workers::schedule::Backend::Sqlite(pool.clone()),
+            Backend::Sqlite { read: pool, .. } => tanis_workers::schedule::Backend::Sqlite(pool.clone()),
             Backend::Postgres(pool) => tanis_workers::schedule::Backend::Postgres(pool.clone()),
         }
     }
 
     pub fn kind(&self) -> BackendKind {
         match self.backend {
-            Backend::Sqlite(_) => BackendKind::Sqlite,
+            Backend::Sqlite { .. } => BackendKind::Sqlite,
             Backend::Postgres(_) => BackendKind::Postgres,
         }
     }
@@ -188,6 +211,7 @@ impl Store {
     }
 
     pub async fn close(&self) {
-        on_pool!(self, |pool| pool.close().await)
+        on_pool!(self, |pool| pool.close().await);
+        on_write_pool!(self, |pool| pool.close().await)
     }
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, on_pool};
+use super::{Store, StoreError, on_pool, on_write_pool};
 
 /// A block as its owner sees it: whom (by handle) and since when.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -28,7 +28,7 @@ impl Store {
     pub async fn insert_block(&self, blocker: i64, blocked: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         let query = "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (blocker_id, blocked_id) DO NOTHING";
-        on_pool!(self, |pool| sqlx::query(query)
+        on_write_pool!(self, |pool| sqlx::query(query)
             .bind(blocker)
             .bind(blocked)
             .bind(now)
@@ -47,7 +47,7 @@ impl Store {
     /// Lifts one of `blocker`'s blocks; false when there is no such block of theirs.
     pub async fn delete_block(&self, blocker: i64, block_id: i64) -> Result<bool, StoreError> {
         let query = "DELETE FROM blocks WHERE id = $1 AND blocker_id = $2";
-        let deleted = on_pool!(self, |pool| sqlx::query(query)
+        let deleted = on_write_pool!(self, |pool| sqlx::query(query)
             .bind(block_id)
             .bind(blocker)
             .execute(pool)
@@ -60,7 +60,7 @@ impl Store {
     pub async fn insert_report(&self, r: &NewReport<'_>) -> Result<bool, StoreError> {
         let query = "INSERT INTO reports (reporter_id, reported_id, match_id, reason, details, created_at) \
                      VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (reporter_id, reported_id) DO NOTHING";
-        let inserted = on_pool!(self, |pool| sqlx::query(query)
+        let inserted = on_write_pool!(self, |pool| sqlx::query(query)
             .bind(r.reporter_id)
             .bind(r.reported_id)
             .bind(r.match_id)

@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{BeginWrite, Store, StoreError, on_pool};
+use super::{BeginWrite, Store, StoreError, on_write_pool};
 
 /// Rows per insert transaction.
 const BATCH: usize = 1000;
@@ -23,7 +23,7 @@ impl Store {
         let mut seeded = Vec::with_capacity(count);
         for start in (0..count).step_by(BATCH) {
             let end = (start + BATCH).min(count);
-            on_pool!(self, |pool| {
+            on_write_pool!(self, |pool| {
                 let mut tx = pool.begin_write().await?;
                 for n in start..end {
                     let phone = format!("+90533{n:07}");

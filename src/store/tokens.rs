@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{BeginWrite, NewRefreshToken, RefreshTokenRow, Store, StoreError, on_pool};
+use super::{BeginWrite, NewRefreshToken, RefreshTokenRow, Store, StoreError, on_pool, on_write_pool};
 
 const INSERT_TOKEN: &str = "INSERT INTO refresh_tokens (user_id, family_id, token_hash, created_at, expires_at, user_agent) \
                             VALUES ($1, $2, $3, $4, $5, $6)";
@@ -46,7 +46,7 @@ impl Store {
         new: &NewRefreshToken,
         now: DateTime<Utc>,
     ) -> Result<Rotation, StoreError> {
-        on_pool!(self, |pool| {
+        on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let consumed = sqlx::query(
                 "UPDATE refresh_tokens SET used_at = $2 WHERE id = $1 AND used_at IS NULL AND revoked_at IS NULL",
@@ -77,7 +77,7 @@ impl Store {
     /// Revokes every token of the family that is not revoked yet; returns how many were.
     pub async fn revoke_token_family(&self, family_id: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
         let query = "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL";
-        let done = on_pool!(self, |pool| sqlx::query(query)
+        let done = on_write_pool!(self, |pool| sqlx::query(query)
             .bind(family_id)
             .bind(now)
             .execute(pool)

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::system_logs::insert_system_log;
-use super::{BeginWrite, NewUser, Referrer, Store, StoreError, UserRow, on_pool};
+use super::{BeginWrite, NewUser, Referrer, Store, StoreError, UserRow, on_pool, on_write_pool};
 
 /// The column list of [`UserRow`], as a literal so `concat!` builds whole `&'static str` queries from it.
 macro_rules! user_columns {
@@ -22,7 +22,7 @@ impl Store {
     /// (phone, alias#tag or referral code taken meanwhile) comes back as [`StoreError::Conflict`] with
     /// nothing stored.
     pub async fn insert_user(&self, new: &NewUser) -> Result<UserRow, StoreError> {
-        on_pool!(self, |pool| {
+        on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let user: UserRow = sqlx::query_as(concat!(
                 "INSERT INTO users (phone_number, password_hash, alias, alias_key, tag, referral_code, created_at, ",
@@ -103,7 +103,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let query = "UPDATE users SET alias = $2, alias_key = $3, tag = $4, last_active = $5 WHERE id = $1";
-        on_pool!(self, |pool| sqlx::query(query)
+        on_write_pool!(self, |pool| sqlx::query(query)
             .bind(user_id)
             .bind(alias)
             .bind(alias_key)
@@ -126,7 +126,7 @@ impl Store {
         let query = "UPDATE users SET location_lat = $2, location_lon = $3, location_updated_at = $4 WHERE id = $1";
         let (lat, lon) = location.unzip();
         let updated_at = location.map(|_| now);
-        on_pool!(self, |pool| sqlx::query(query)
+        on_write_pool!(self, |pool| sqlx::query(query)
             .bind(user_id)
             .bind(lat)
             .bind(lon)
@@ -139,7 +139,7 @@ impl Store {
 
     pub async fn touch_last_active(&self, user_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
         let query = "UPDATE users SET last_active = $2 WHERE id = $1";
-        on_pool!(self, |pool| sqlx::query(query)
+        on_write_pool!(self, |pool| sqlx::query(query)
             .bind(user_id)
             .bind(now)
             .execute(pool)
@@ -151,7 +151,7 @@ impl Store {
     /// Bans the user, revokes every refresh token they hold and records why, in one transaction.
     /// Returns false when there is no such user.
     pub async fn ban_user(&self, user_id: i64, reason: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        on_pool!(self, |pool| {
+        on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let banned =
                 sqlx::query("UPDATE users SET is_banned = TRUE, ban_reason = $2, banned_at = $3 WHERE id = $1")
@@ -183,7 +183,7 @@ impl Store {
 
     /// Lifts a ban. Returns false when there is no such user.
     pub async fn unban_user(&self, user_id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        on_pool!(self, |pool| {
+        on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let lifted =
                 sqlx::query(
@@ -205,7 +205,7 @@ impl Store {
 
     /// Sets the role (`user`, `moderator`, `admin`). Returns false when there is no such user.
     pub async fn set_role(&self, user_id: i64, role: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        on_pool!(self, |pool| {
+        on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let changed = sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
                 .bind(user_id)
