@@ -34,7 +34,8 @@ impl Writer {
     /// `Writer` handle is dropped, after writing what was queued.
     pub fn spawn(store: Store, clock: SharedClock) -> Self {
         let (tx, rx) = mpsc::channel(QUEUE);
-        crate::dedicated::spawn_for_store(&store.clone(), "tanis-relay-writer", run(store, clock, rx));
+        let on_sqlite = store.clone();
+        crate::dedicated::spawn_for_store(&on_sqlite, "tanis-relay-writer", run(store, clock, rx));
         Self { tx }
     }
 

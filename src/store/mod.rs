@@ -1,6 +1,7 @@
 //! Persistence. One [`Store`] with two backends, SQLite and PostgreSQL, that share their SQL: every
 //! query is written once with `$n` placeholders (both dialects accept them) and [`on_pool!`] expands it
-//! for each pool type. Where the dialects differ, the difference is spelled out at that query.
+//! for each pool type ([`on_write_pool!`] for code that writes: on SQLite one connection does all writing).
+//! Where the dialects differ, the difference is spelled out at that query.
 //!
 //! The store owns rows and transactions; it does not decide policy (throttling, token reuse, tags):
 //! `accounts` does that over what the store returns.
