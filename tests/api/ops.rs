@@ -14,6 +14,58 @@ on_both_stores!(
     cancelling_the_shutdown_token_stops_the_server_and_its_jobs_cleanly,
 );
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_answers_within_a_second_when_the_database_stops_answering() {
+    // The database behind a proxy that, once told to, swallows every byte both ways: the network path of a
+    // crashed host or a partition, where connections stay open and nothing answers.
+    let dir = tempfile::tempdir().unwrap();
+    let real = fresh_database_url(Backend::Postgres, dir.path()).await;
+    let (blackhole, proxied) = black_hole_proxy(&real).await;
+    let app = spawn_app_with(Backend::Postgres, |c| c.database_url = Some(proxied)).await;
+    let readyz = || app.client.get(app.url("/readyz")).timeout(Duration::from_secs(5)).send();
+    assert_eq!(readyz().await.unwrap().status(), StatusCode::OK);
+
+    blackhole.store(true, std::sync::atomic::Ordering::SeqCst);
+    // Without the readiness bound this request waits 10 s or more (the pool's acquire timeout, or TCP's) and
+    // the client's 5 s timeout fails the test: a load balancer would read the same as a timeout, not a 503.
+    let answer = readyz().await.expect("readiness answers well before the load balancer gives up");
+    assert_error(answer, StatusCode::SERVICE_UNAVAILABLE, "unavailable").await;
+}
+
+/// A TCP proxy to the database of `url`; returns the switch that turns it into a black hole and the proxied URL.
+async fn black_hole_proxy(url: &str) -> (std::sync::Arc<std::sync::atomic::AtomicBool>, String) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let (scheme_host, rest) = url.rsplit_once(':').expect("host:port/db");
+    let (port, db) = rest.split_once('/').expect("port/db");
+    let upstream = format!("{}:{port}", scheme_host.rsplit_once('@').map_or(scheme_host, |(_, h)| h));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxied = format!("{scheme_host}:{}/{db}", listener.local_addr().unwrap().port());
+    let blackhole = std::sync::Arc::new(AtomicBool::new(false));
+    let hole = blackhole.clone();
+    tokio::spawn(async move {
+        while let Ok((client, _)) = listener.accept().await {
+            let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
+            let (cr, cw) = client.into_split();
+            let (sr, sw) = server.into_split();
+            type Half = (Box<dyn tokio::io::AsyncRead + Unpin + Send>, Box<dyn tokio::io::AsyncWrite + Unpin + Send>);
+            let halves: [Half; 2] = [(Box::new(cr), Box::new(sw)), (Box::new(sr), Box::new(cw))];
+            for (mut from, mut to) in halves {
+                let hole = hole.clone();
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 16 * 1024];
+                    while let Ok(n @ 1..) = from.read(&mut buf).await {
+                        if !hole.load(Ordering::SeqCst) && to.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        }
+    });
+    (blackhole, proxied)
+}
+
 async fn health_and_readiness_answer_and_readiness_follows_the_database(backend: Backend) {
     let app = spawn_app(backend).await;
     let get = |path: &'static str| app.client.get(app.url(path)).send();
