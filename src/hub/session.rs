@@ -189,6 +189,34 @@ async fn read_loop(mut ctx: Ctx, mut stream: SplitStream<WebSocket>, closer: &Cl
     }
 }
 
+/// How long a closing socket may take to write what was queued before its close frame. The frames that explain
+/// a close (the error before 4004, `match.ended` before 4003) are queued just before it, and a reader that keeps
+/// reading gets them in milliseconds; the bound only stops a peer that has stopped reading from holding the task.
+const FLUSH_BOUND: Duration = Duration::from_secs(2);
+
+/// Whether frames queued before a close with `code` are still written. Not for a peer known not to read: a slow
+/// consumer's queue is full because it does not read, and a peer that missed its heartbeats is gone; their
+/// messages stay stored for `resume`.
+fn flushes_before(code: CloseCode) -> bool {
+    !matches!(code, CloseCode::SlowConsumer | CloseCode::HeartbeatTimeout)
+}
+
+/// Writes every frame queued so far, within [`FLUSH_BOUND`]. The queue is closed first: what is queued after
+/// the close was decided is not owed to the client (it stays stored for `resume` where it matters).
+async fn flush(sink: &mut SplitSink<WebSocket, Message>, outbound: &mut mpsc::Receiver<Encoded>) {
+    outbound.close();
+    let drain = async {
+        while let Some(text) = outbound.recv().await {
+            if sink.send(Message::Text(text.as_ref().into())).await.is_err() {
+                return;
+            }
+        }
+    };
+    if tokio::time::timeout(FLUSH_BOUND, drain).await.is_err() {
+        metrics::counter!("tanis_ws_flush_timeouts_total").increment(1);
+    }
+}
+
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut outbound: mpsc::Receiver<Encoded>,
@@ -202,11 +230,15 @@ async fn write_loop(
             biased;
             _ = closer.token.cancelled() => {
                 if let Some(code) = closer.chosen() {
+                    if flushes_before(code) {
+                        flush(&mut sink, &mut outbound).await;
+                    }
                     let _ = sink.send(close_frame(code)).await;
                 }
                 break;
             }
             _ = shutdown.cancelled() => {
+                flush(&mut sink, &mut outbound).await;
                 let _ = sink.send(close_frame(CloseCode::GoingAway)).await;
                 break;
             }

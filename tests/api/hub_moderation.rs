@@ -3,7 +3,9 @@
 use chrono::TimeDelta;
 use reqwest::StatusCode;
 use serde_json::Value;
+use tanis_client::ClientError;
 use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, MatchKind, ReportReason, ServerFrame};
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{Backend, assert_error, spawn_app};
 use crate::on_both_stores;
@@ -13,6 +15,8 @@ on_both_stores!(
     a_report_needs_a_shared_match_and_counts_once_per_reporter,
     typing_reaches_the_peer_only_while_the_match_is_active,
     a_ban_closes_every_socket_of_the_user_and_ends_their_match,
+    every_error_frame_queued_before_a_protocol_abuse_close_arrives_before_it,
+    a_live_ban_by_a_moderator_delivers_match_ended_before_the_4003_close,
 );
 
 async fn blocking_ends_the_match_at_once_and_the_block_can_be_listed_and_lifted(backend: Backend) {
@@ -101,5 +105,45 @@ async fn a_ban_closes_every_socket_of_the_user_and_ends_their_match(backend: Bac
     assert_eq!(sa.closed().await, Some(CloseCode::Banned.code()));
     assert_eq!(tablet.closed().await, Some(CloseCode::Banned.code()));
     let ended = ServerFrame::MatchEnded { id: None, match_id: chat.info.match_id, reason: EndReason::Banned };
+    assert_eq!(sb.next().await.unwrap(), ended);
+}
+
+async fn every_error_frame_queued_before_a_protocol_abuse_close_arrives_before_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let limit = app.config.hub.max_protocol_errors as usize;
+    let user = app.user("kediadam").await;
+    let mut socket = app.socket(&user).await;
+    // Back to back, without reading: the last one crosses the limit while the others are still queued.
+    for n in 0..=limit {
+        socket.send_raw(Message::Text(format!(r#"{{"type":"no.such","id":"e{n}"}}"#).into())).await.unwrap();
+    }
+    for n in 0..=limit {
+        match socket.next().await {
+            Ok(ServerFrame::Error { id, code: ErrorCode::InvalidFrame, .. }) => {
+                assert_eq!(id, Some(format!("e{n}")), "in order")
+            }
+            other => panic!("error frame {n} of {} before the close, got {other:?}", limit + 1),
+        }
+    }
+    assert!(matches!(socket.next().await, Err(ClientError::Closed { code: Some(4004), .. })));
+}
+
+async fn a_live_ban_by_a_moderator_delivers_match_ended_before_the_4003_close(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b, moderator) = (app.user("kedi").await, app.user("kopek").await, app.user("denetci").await);
+    app.store.set_role(moderator.id, "moderator", app.now()).await.unwrap();
+    let (mut sa, chat, mut sb, _) = app.pair(&a, &b, MatchKind::Text).await;
+    let banned = app
+        .client
+        .post(app.url(&format!("/v1/admin/users/{}/ban", a.id)))
+        .bearer_auth(app.access_token(&moderator))
+        .json(&serde_json::json!({ "reason": "spam" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(banned.status(), StatusCode::NO_CONTENT);
+    let ended = ServerFrame::MatchEnded { id: None, match_id: chat.info.match_id, reason: EndReason::Banned };
+    assert_eq!(sa.next().await.unwrap(), ended, "the banned user is told their match ended before the close");
+    assert!(matches!(sa.next().await, Err(ClientError::Closed { code: Some(4003), .. })));
     assert_eq!(sb.next().await.unwrap(), ended);
 }
