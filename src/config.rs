@@ -28,6 +28,9 @@ pub struct Config {
     pub trust_forwarded_for: bool,
     /// Largest accepted REST request body, in bytes.
     pub max_body_bytes: usize,
+    /// A REST request (body included) not answered within this is cut off with `408 request_timeout`, so a
+    /// client that stalls mid-body holds no task and shutdown never waits on it.
+    pub request_timeout_ms: u64,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Option<String>,
     /// `redis://…`: when set, the background jobs queue their runs in Redis instead of the database.
@@ -213,6 +216,7 @@ impl Default for Config {
             log_format: LogFormat::Text,
             trust_forwarded_for: false,
             max_body_bytes: 64 * 1024,
+            request_timeout_ms: 30_000,
             metrics_token: None,
             redis_url: None,
             auth: AuthConfig::default(),
@@ -383,6 +387,9 @@ impl Config {
                 "jobs",
                 "report_threshold and message_retention_hours must be positive, bonuses not negative",
             ));
+        }
+        if self.request_timeout_ms < 100 {
+            return Err(invalid("request_timeout_ms", "must be at least 100"));
         }
         if self.max_body_bytes < 1024 {
             return Err(invalid("max_body_bytes", "must be at least 1024"));

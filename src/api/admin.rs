@@ -1,7 +1,7 @@
 //! `/v1/admin/*`: moderator actions. Every endpoint requires the `moderator` or `admin` role, re-read from
 //! the database on each request (a demoted moderator's token stops working at once).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use serde::Deserialize;
 use serde_json::json;
@@ -10,7 +10,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
+use super::error::{ApiError, AppJson, AppPath, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -40,7 +40,7 @@ async fn moderator(state: &AppState, user: &AuthUser) -> Result<i64, ApiError> {
 async fn ban(
     State(state): State<AppState>,
     user: AuthUser,
-    Path(id): Path<i64>,
+    AppPath(id): AppPath<i64>,
     AppJson(req): AppJson<BanRequest>,
 ) -> Result<StatusCode, ApiError> {
     let moderator = moderator(&state, &user).await?;
@@ -66,7 +66,11 @@ async fn ban(
 #[utoipa::path(post, path = "/v1/admin/users/{id}/unban", tag = "admin", security(("bearer" = [])),
     params(("id" = i64, Path, description = "the user's id")),
     responses((status = 204), (status = 403, description = "forbidden", body = ErrorBody), (status = 404, body = ErrorBody)))]
-async fn unban(State(state): State<AppState>, user: AuthUser, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+async fn unban(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+) -> Result<StatusCode, ApiError> {
     let moderator = moderator(&state, &user).await?;
     let now = state.accounts.now();
     match state.store.unban_user(id, now).await.map_err(ApiError::internal)? {

@@ -1,6 +1,6 @@
 //! `/v1/blocks`: the people you blocked, and lifting a block.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -9,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
+use super::error::{ApiError, AppJson, AppPath, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -42,7 +42,11 @@ async fn list_blocks(State(state): State<AppState>, user: AuthUser) -> Result<Ap
 #[utoipa::path(delete, path = "/v1/blocks/{id}", tag = "moderation", security(("bearer" = [])),
     params(("id" = i64, Path, description = "the block's id from GET /v1/blocks")),
     responses((status = 204), (status = 404, description = "not_found: no such block of yours", body = ErrorBody)))]
-async fn unblock(State(state): State<AppState>, user: AuthUser, Path(id): Path<i64>) -> Result<StatusCode, ApiError> {
+async fn unblock(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+) -> Result<StatusCode, ApiError> {
     state.accounts.current_user(user.id).await.map_err(|e| state.api_error(e))?;
     match state.store.delete_block(user.id, id).await.map_err(ApiError::internal)? {
         true => Ok(StatusCode::NO_CONTENT),

@@ -2,8 +2,9 @@
 //! Codes are stable and documented in docs/errors.md; internal causes are logged once, never sent.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::rejection::{JsonRejection, PathRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -18,6 +19,9 @@ pub enum ErrorCode {
     InvalidRequest,
     UnsupportedMediaType,
     PayloadTooLarge,
+    InvalidParameter,
+    RequestTimeout,
+    UpgradeRequired,
     NotFound,
     MethodNotAllowed,
     // Registration and profile fields.
@@ -56,6 +60,9 @@ impl ErrorCode {
             MalformedJson => StatusCode::BAD_REQUEST,
             InvalidRequest | InvalidPhone | WeakPassword | PasswordTooLong | InvalidAlias | ReservedAlias
             | ConsentRequired | InvalidReferralCode | InvalidLocation => StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidParameter => StatusCode::BAD_REQUEST,
+            RequestTimeout => StatusCode::REQUEST_TIMEOUT,
+            UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             NotFound => StatusCode::NOT_FOUND,
@@ -155,5 +162,27 @@ where
 impl<T: Serialize> IntoResponse for AppJson<T> {
     fn into_response(self) -> Response {
         Json(self.0).into_response()
+    }
+}
+
+/// `Path` whose rejections use our error shape: a path parameter of the wrong type (`/v1/blocks/abc`) is
+/// `400 invalid_parameter`, not axum's `text/plain`.
+pub struct AppPath<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for AppPath<T>
+where
+    Path<T>: FromRequestParts<S, Rejection = PathRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Path::<T>::from_request_parts(parts, state).await {
+            Ok(Path(value)) => Ok(Self(value)),
+            Err(PathRejection::FailedToDeserializePathParams(e)) => {
+                Err(ApiError::new(ErrorCode::InvalidParameter, e.body_text()))
+            }
+            Err(other) => Err(ApiError::internal(other.body_text())),
+        }
     }
 }

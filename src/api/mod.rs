@@ -16,9 +16,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::PrometheusHandle;
-use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -65,6 +64,7 @@ impl Modify for BearerAuth {
 
 /// The complete HTTP application.
 pub fn router(state: AppState) -> Router {
+    let timeout = Duration::from_millis(state.config.request_timeout_ms);
     let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(accounts::router())
         .merge(blocks::router())
@@ -82,9 +82,18 @@ pub fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(middleware::from_fn(record_request))
         .layer(TraceLayer::new_for_http())
-        // A request that has not finished in 30 s is answered 408 so shutdown never waits on a stuck client.
-        .layer(TimeoutLayer::with_status_code(axum::http::StatusCode::REQUEST_TIMEOUT, Duration::from_secs(30)))
+        // A request that has not finished in time is answered 408 so shutdown never waits on a stuck client.
+        .layer(middleware::from_fn(move |request, next| within(timeout, request, next)))
         .with_state(state)
+}
+
+/// Answers `408 request_timeout` in our error shape when the request (reading its body included) takes longer
+/// than `timeout`; tower-http's timeout layer answers with an empty body.
+async fn within(timeout: Duration, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(timeout, next.run(request)).await {
+        Ok(response) => response,
+        Err(_) => ApiError::new(ErrorCode::RequestTimeout, "the request did not complete in time").into_response(),
+    }
 }
 
 /// Counts requests and their latency by route template (never by raw path: ids would explode the labels).

@@ -5,10 +5,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::http::HeaderMap;
 use axum::http::header::{AUTHORIZATION, USER_AGENT};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tanis_proto::{AUTH_SUBPROTOCOL_PREFIX, CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, ServerFrame};
@@ -19,6 +20,7 @@ use super::Hub;
 use super::dispatch::{self, Ctx};
 use super::registry::{Closer, Encoded, SessionHandle};
 use crate::api::AppState;
+use crate::api::error::{ApiError, ErrorBody, ErrorCode};
 use crate::auth::TokenError;
 use crate::quota;
 
@@ -39,8 +41,18 @@ pub fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
 #[utoipa::path(get, path = "/v1/ws", tag = "websocket",
     description = "Upgrades to the WebSocket protocol described in docs/protocol.md. A missing, forged or expired \
                    token is answered by closing with 4001 or 4002 before any other frame.",
-    responses((status = 101, description = "switching protocols")))]
-async fn upgrade(State(state): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
+    responses((status = 101, description = "switching protocols"),
+        (status = 426, description = "upgrade_required: not a WebSocket handshake", body = ErrorBody)))]
+async fn upgrade(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    // A plain HTTP request to the socket's address gets our error shape, not axum's text/plain.
+    let ws = match ws {
+        Ok(ws) => ws,
+        Err(e) => return ApiError::new(ErrorCode::UpgradeRequired, e.body_text()).into_response(),
+    };
     let hub = state.hub.clone();
     let from_header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let from_protocol = ws

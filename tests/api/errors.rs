@@ -1,10 +1,18 @@
 use reqwest::StatusCode;
 use reqwest::header::CONTENT_TYPE;
 
-use crate::helpers::{Backend, assert_error, spawn_app_with};
+use serde_json::Value;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::helpers::{Backend, assert_error, spawn_app, spawn_app_with};
 use crate::on_both_stores;
 
-on_both_stores!(malformed_requests_get_our_error_shape_and_store_nothing);
+on_both_stores!(
+    malformed_requests_get_our_error_shape_and_store_nothing,
+    every_route_answers_a_malformed_path_parameter_in_our_error_shape,
+    a_plain_request_to_the_websocket_gets_our_error_shape,
+    a_stalled_body_gets_a_408_in_our_error_shape,
+);
 
 async fn malformed_requests_get_our_error_shape_and_store_nothing(backend: Backend) {
     let app = spawn_app_with(backend, |c| c.max_body_bytes = 2048).await;
@@ -31,4 +39,62 @@ async fn malformed_requests_get_our_error_shape_and_store_nothing(backend: Backe
     assert_error(wrong_method, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
 
     assert_eq!(app.count("SELECT COUNT(*) FROM users").await, 0);
+}
+
+/// Walks the OpenAPI document: every operation with a path parameter, given values that are not its type.
+async fn every_route_answers_a_malformed_path_parameter_in_our_error_shape(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = app.user("denetci").await;
+    app.store.set_role(moderator.id, "moderator", app.now()).await.unwrap();
+    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let mut walked = 0;
+    for (template, operations) in doc["paths"].as_object().unwrap() {
+        if !template.contains('{') {
+            continue;
+        }
+        for method in operations.as_object().unwrap().keys() {
+            for bad in ["abc", "1.5", "99999999999999999999", "%00", "-", "1e3"] {
+                let path = template.split('/').map(|s| if s.starts_with('{') { bad } else { s }).collect::<Vec<_>>();
+                let url = app.url(&path.join("/"));
+                let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+                let response = app
+                    .client
+                    .request(method.clone(), &url)
+                    .bearer_auth(&moderator.access)
+                    .json(&serde_json::json!({ "reason": "x" }))
+                    .send()
+                    .await
+                    .unwrap();
+                let json = response.headers()[CONTENT_TYPE].to_str().unwrap().starts_with("application/json");
+                assert!(json, "{method} {url} answers JSON");
+                assert_error(response, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+            }
+            walked += 1;
+        }
+    }
+    assert!(walked >= 3, "the document lists the routes that take an id ({walked} walked)");
+}
+
+async fn a_plain_request_to_the_websocket_gets_our_error_shape(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let plain = app.client.get(app.url("/v1/ws")).send().await.unwrap();
+    assert_error(plain, StatusCode::UPGRADE_REQUIRED, "upgrade_required").await;
+}
+
+/// A client that announces a body and stops sending it is answered, in our shape, once the request timeout passes.
+async fn a_stalled_body_gets_a_408_in_our_error_shape(backend: Backend) {
+    let app = spawn_app_with(backend, |c| c.request_timeout_ms = 300).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /v1/auth/login HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: 100\r\n\r\n{{\"phone\":"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(10), tcp.read_to_string(&mut answer));
+    read.await.expect("answered, not left hanging").unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.to_ascii_lowercase().contains("content-type: application/json"), "{answer}");
+    assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
 }
