@@ -36,6 +36,8 @@ pub enum ErrorCode {
     InvalidField,
     /// The account is banned.
     Banned,
+    /// A string (value or key) holds U+0000, which the server cannot store; nothing of the frame is applied.
+    InvalidText,
     /// Something failed on the server; try again.
     Internal,
 }

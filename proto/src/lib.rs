@@ -10,8 +10,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 mod codes;
+mod text;
 
 pub use codes::{CloseCode, ErrorCode};
+pub use text::has_nul;
 
 /// The protocol version this crate describes.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -2,12 +2,14 @@
 //! Codes are stable and documented in docs/errors.md; internal causes are logged once, never sent.
 
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
 /// Machine-readable error codes. Renaming one breaks clients: add, never rename.
@@ -20,6 +22,7 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     PayloadTooLarge,
     InvalidParameter,
+    InvalidText,
     RequestTimeout,
     UpgradeRequired,
     NotFound,
@@ -58,8 +61,10 @@ impl ErrorCode {
         use ErrorCode::*;
         match self {
             MalformedJson => StatusCode::BAD_REQUEST,
-            InvalidRequest | InvalidPhone | WeakPassword | PasswordTooLong | InvalidAlias | ReservedAlias
-            | ConsentRequired | InvalidReferralCode | InvalidLocation => StatusCode::UNPROCESSABLE_ENTITY,
+            InvalidRequest | InvalidText | InvalidPhone | WeakPassword | PasswordTooLong | InvalidAlias
+            | ReservedAlias | ConsentRequired | InvalidReferralCode | InvalidLocation => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
             InvalidParameter => StatusCode::BAD_REQUEST,
             RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             UpgradeRequired => StatusCode::UPGRADE_REQUIRED,
@@ -148,15 +153,36 @@ pub struct AppJson<T>(pub T);
 
 impl<S, T> FromRequest<S> for AppJson<T>
 where
-    Json<T>: FromRequest<S, Rejection = JsonRejection>,
+    T: DeserializeOwned,
     S: Send + Sync,
 {
     type Rejection = ApiError;
 
+    /// As axum's `Json`, with one more refusal between reading the body and decoding it: a string holding U+0000
+    /// (`invalid_text`), in any field of any body, before a handler sees it (see `tanis_proto::has_nul`).
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let Json(value) = Json::<T>::from_request(req, state).await?;
+        if !is_json(req.headers()) {
+            return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send the body as application/json"));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e.status() {
+            StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(ErrorCode::PayloadTooLarge, "the body is too large"),
+            _ => ApiError::new(ErrorCode::MalformedJson, e.body_text()),
+        })?;
+        if std::str::from_utf8(&bytes).is_ok_and(tanis_proto::has_nul) {
+            return Err(ApiError::new(ErrorCode::InvalidText, "a string holds U+0000, which is not stored"));
+        }
+        let Json(value) = Json::<T>::from_bytes(&bytes)?;
         Ok(Self(value))
     }
+}
+
+/// `application/json` or any `application/…+json`, as axum's `Json` accepts.
+fn is_json(headers: &axum::http::HeaderMap) -> bool {
+    let Some(value) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let essence = value.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 impl<T: Serialize> IntoResponse for AppJson<T> {

@@ -95,6 +95,11 @@ pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
         return ctx.protocol_error(None, ErrorCode::MessageTooLarge, "frame larger than max_frame_bytes").await;
     }
     let frame = match serde_json::from_str::<ClientFrame>(text) {
+        // Refused before anything of it is applied, whatever field holds it (tanis_proto::has_nul).
+        Ok(frame) if tanis_proto::has_nul(text) => {
+            let id = frame.id().map(str::to_owned);
+            return ctx.protocol_error(id, ErrorCode::InvalidText, "a string holds U+0000, which is not stored").await;
+        }
         Ok(frame) => frame,
         Err(e) => {
             // Echo the request id when the frame is JSON at all, so the client knows which request failed.

@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::clock::SharedClock;
@@ -56,21 +57,41 @@ async fn run(store: Store, clock: SharedClock, mut rx: mpsc::Receiver<Job>) {
         let (messages, waiting): (Vec<NewMessage>, Vec<_>) = jobs.drain(..).map(|j| (j.message, j.done)).unzip();
         metrics::histogram!("tanis_relay_batch_size").record(messages.len() as f64);
         let started = std::time::Instant::now();
-        let written = store.insert_messages(&messages, clock.now()).await;
+        let written = write_isolated(&store, &messages, clock.now()).await;
         metrics::histogram!("tanis_relay_batch_seconds").record(started.elapsed().as_secs_f64());
-        match written {
-            Ok(outcomes) => {
-                for (done, outcome) in waiting.into_iter().zip(outcomes) {
-                    let _ = done.send(Ok(outcome));
-                }
-            }
-            Err(e) => {
-                tracing::error!(error = %e, batch = messages.len(), "storing a message batch failed");
-                let e = Arc::new(e);
-                for done in waiting {
-                    let _ = done.send(Err(e.clone()));
-                }
-            }
+        for (done, outcome) in waiting.into_iter().zip(written) {
+            let _ = done.send(outcome);
         }
     }
+}
+
+/// Writes a batch so that one message the database refuses fails alone: a batch whose transaction the
+/// database refused is split in halves and each half retried (nothing of a failed transaction was stored, so a
+/// retry is safe and keeps the order), down to the single message that carries the poison. One client's input
+/// that slipped past the edge costs everyone else a few more transactions, never their messages.
+///
+/// Only refusals by the database are isolated. A lost connection or a pool timeout would fail every half too:
+/// such a batch fails whole at once instead of multiplying its wait.
+pub async fn write_isolated(store: &Store, batch: &[NewMessage], now: DateTime<Utc>) -> Vec<WriteResult> {
+    match store.insert_messages(batch, now).await {
+        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
+        Err(e) if batch.len() > 1 && refused_by_database(&e) => {
+            metrics::counter!("tanis_relay_batch_splits_total").increment(1);
+            tracing::warn!(error = %e, batch = batch.len(), "a message batch was refused; retrying it in halves");
+            let (first, second) = batch.split_at(batch.len() / 2);
+            let mut outcomes = Box::pin(write_isolated(store, first, now)).await;
+            outcomes.extend(Box::pin(write_isolated(store, second, now)).await);
+            outcomes
+        }
+        Err(e) => {
+            tracing::error!(error = %e, batch = batch.len(), "storing messages failed");
+            let e = Arc::new(e);
+            batch.iter().map(|_| Err(e.clone())).collect()
+        }
+    }
+}
+
+/// The database answered and refused (a constraint, a value it cannot hold), as opposed to not answering.
+fn refused_by_database(e: &StoreError) -> bool {
+    matches!(e, StoreError::Database(sqlx::Error::Database(_)) | StoreError::Conflict)
 }

@@ -13,6 +13,7 @@ mod jobs;
 mod login;
 mod me;
 mod ops;
+mod poison;
 mod register;
 mod store_batches;
 mod store_conformance;

@@ -10,6 +10,7 @@ use crate::on_both_stores;
 on_both_stores!(
     a_batch_opens_every_payable_pair_and_a_refused_pair_charges_nobody,
     a_batch_of_messages_numbers_each_match_and_answers_repeats_with_the_first_seq,
+    a_message_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_stored,
 );
 
 fn pair<'a>(app: &TestApp, user1_id: i64, user2_id: i64, kind: &'a str) -> NewMatch<'a> {
@@ -152,4 +153,57 @@ async fn a_batch_of_messages_numbers_each_match_and_answers_repeats_with_the_fir
     let resumed = app.store.messages_after(m1, 0, 10).await.unwrap();
     assert_eq!(resumed.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert_eq!(resumed[2].content, "Y2lwaGVya2", "seq 3 is a2's ciphertext");
+}
+
+/// Defence in depth behind the edge's refusals: whatever the next poison is, it must not fail other people's
+/// messages that happened to share its transaction.
+async fn a_message_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_stored(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut ids = Vec::new();
+    for alias in ["ayse", "burak", "cem", "deniz"] {
+        ids.push(app.user(alias).await.id);
+    }
+    let batch = [pair(&app, ids[0], ids[1], "text"), pair(&app, ids[2], ids[3], "text")];
+    let matches: Vec<i64> =
+        app.store.create_matches(&batch).await.unwrap().into_iter().map(|r| r.unwrap().row.id).collect();
+    let (m1, m2) = (matches[0], matches[1]);
+
+    // Refused by either database: a sender that does not exist (a foreign key). PostgreSQL also refuses a NUL.
+    let mut poison = vec![(3, message(m1, i64::MAX, ids[1], "ghost"))];
+    if backend == Backend::Postgres {
+        poison.push((6, message(m2, ids[3], ids[2], "nul\u{0}")));
+    }
+    let mut messages: Vec<NewMessage> = (0..8)
+        .map(|i| {
+            if i % 2 == 0 {
+                message(m1, ids[0], ids[1], &format!("a{i}"))
+            } else {
+                message(m2, ids[2], ids[3], &format!("c{i}"))
+            }
+        })
+        .collect();
+    for (at, m) in &poison {
+        messages.insert(*at, m.clone());
+    }
+    let outcomes = tanis::relay::write_isolated(&app.store, &messages, app.now()).await;
+
+    assert_eq!(outcomes.len(), messages.len());
+    let refused: Vec<usize> = outcomes.iter().enumerate().filter(|(_, o)| o.is_err()).map(|(i, _)| i).collect();
+    let poisoned: Vec<usize> = poison.iter().map(|(at, _)| *at).collect();
+    assert_eq!(refused, poisoned, "only the poison is refused");
+    let seqs = |match_id: i64| {
+        messages
+            .iter()
+            .zip(&outcomes)
+            .filter(|(m, _)| m.match_id == match_id)
+            .filter_map(|(_, o)| match o {
+                Ok(WriteOutcome::Stored { seq, .. }) => Some(*seq),
+                _ => None,
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(seqs(m1), [1, 2, 3, 4], "every other message stored, numbered without a gap");
+    assert_eq!(seqs(m2), [1, 2, 3, 4]);
+    assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 8);
+    assert_eq!(app.count("SELECT COUNT(*) FROM message_logs").await, 8);
 }
