@@ -149,6 +149,9 @@ pub struct JobsConfig {
     pub queue_namespace: String,
     /// How often workers look for runs queued elsewhere (by another node or `tanis worker`).
     pub poll_interval_ms: u64,
+    /// A job with no success for its period (a minute; a day for the quota reset) plus this is reported stalled
+    /// by `/healthz/jobs`.
+    pub stall_grace_secs: u64,
 }
 
 impl Default for JobsConfig {
@@ -162,6 +165,7 @@ impl Default for JobsConfig {
             message_retention_hours: 24,
             queue_namespace: "tanis".into(),
             poll_interval_ms: 1000,
+            stall_grace_secs: 240,
         }
     }
 }

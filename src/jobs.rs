@@ -100,6 +100,10 @@ impl JobStore for JobsStore {
         Ok(Changes { deactivated, premium_changed })
     }
 
+    async fn record_run(&self, job: &'static str, error: Option<&str>, now: DateTime<Utc>) -> Result<(), JobError> {
+        Ok(self.0.record_job_run(job, error, now).await?)
+    }
+
     async fn log(
         &self,
         action: &str,

@@ -44,6 +44,9 @@ impl Application {
     /// As [`Application::build`], with the time source chosen by the caller (tests pass a manual clock).
     pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         config.validate()?;
+        // Before anything that records a metric starts: the recorder is process-wide, and counts made before
+        // it is installed are lost (the jobs' start-up runs were, when the recorder came last).
+        let metrics = telemetry::metrics_handle();
         if config.database_url.is_none() || config.auth.jwt_secret.is_none() || config.video.turn_secret.is_none() {
             secrets::ensure_data_dir(&config.data_dir)?;
         }
@@ -85,13 +88,7 @@ impl Application {
                 Some(tokio::spawn(run_workers(ctx, storage, shutdown.clone())))
             }
         };
-        let state = AppState {
-            accounts,
-            store: store.clone(),
-            hub: hub.clone(),
-            config: Arc::new(config),
-            metrics: telemetry::metrics_handle(),
-        };
+        let state = AppState { accounts, store: store.clone(), hub: hub.clone(), config: Arc::new(config), metrics };
         Ok(Self { listener, router: api::router(state), store, hub, workers, turn, shutdown })
     }
 

@@ -53,6 +53,7 @@ pub enum ErrorCode {
     // The server.
     ServerBusy,
     Unavailable,
+    JobsStalled,
     Internal,
 }
 
@@ -78,7 +79,7 @@ impl ErrorCode {
             InvalidCredentials | MissingToken | InvalidToken | TokenExpired | TokenReused => StatusCode::UNAUTHORIZED,
             TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             AccountBanned => StatusCode::FORBIDDEN,
-            ServerBusy | Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ServerBusy | Unavailable | JobsStalled => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -111,6 +112,12 @@ impl ApiError {
 
     pub fn retry_after(mut self, seconds: u64) -> Self {
         self.retry_after = Some(seconds);
+        self
+    }
+
+    /// Logs `cause` as the reason for this error (a warning: the client gets the error itself).
+    pub fn log(self, cause: impl std::fmt::Display) -> Self {
+        tracing::warn!(code = ?self.code, error = %cause, "request failed");
         self
     }
 

@@ -1,8 +1,13 @@
 //! Operations endpoints: liveness, readiness and Prometheus metrics.
 
+use axum::Json;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use tanis_workers::schedule::Job;
+use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -10,7 +15,11 @@ use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 
 pub fn router() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz)).routes(routes!(metrics))
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
+        .routes(routes!(job_health))
+        .routes(routes!(metrics))
 }
 
 /// The process is up.
@@ -37,6 +46,54 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError>
     Err(ApiError::new(ErrorCode::Unavailable, "the database is not reachable"))
 }
 
+/// One background job's health, as `/healthz/jobs` reports it.
+#[derive(Serialize, ToSchema)]
+struct JobHealth {
+    job: &'static str,
+    /// No success within its period plus `jobs.stall_grace_secs` (or never).
+    stalled: bool,
+    last_success_at: Option<DateTime<Utc>>,
+    last_failure_at: Option<DateTime<Utc>>,
+    /// Failures since the last success.
+    failures_in_row: i32,
+}
+
+/// The background jobs' health, read from the database: whichever process runs the jobs (this node, another,
+/// or `tanis worker`) records each run there, so every node can answer. 503 `jobs_stalled` when any job is
+/// stalled — point an alert at it, not a load balancer: stalled jobs do not stop this node from serving.
+#[utoipa::path(get, path = "/healthz/jobs", tag = "operations",
+    responses((status = 200, body = [JobHealth]), (status = 503, description = "unavailable, jobs_stalled", body = ErrorBody)))]
+async fn job_health(State(state): State<AppState>) -> Result<Json<Vec<JobHealth>>, ApiError> {
+    let health = jobs_health(&state).await?;
+    match health.iter().filter(|j| j.stalled).map(|j| j.job).collect::<Vec<_>>() {
+        stalled if stalled.is_empty() => Ok(Json(health)),
+        stalled => Err(ApiError::new(ErrorCode::JobsStalled, format!("stalled: {}", stalled.join(", ")))),
+    }
+}
+
+async fn jobs_health(state: &AppState) -> Result<Vec<JobHealth>, ApiError> {
+    let rows = match tokio::time::timeout(READINESS_TIMEOUT, state.store.job_runs()).await {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => return Err(ApiError::new(ErrorCode::Unavailable, "the database is not reachable").log(e)),
+        Err(_) => return Err(ApiError::new(ErrorCode::Unavailable, "the database is not reachable")),
+    };
+    let (now, grace) = (state.accounts.now(), TimeDelta::seconds(state.config.jobs.stall_grace_secs as i64));
+    Ok(Job::ALL
+        .iter()
+        .map(|job| {
+            let row = rows.iter().find(|r| r.job == job.name());
+            let last_success_at = row.and_then(|r| r.last_success_at);
+            JobHealth {
+                job: job.name(),
+                stalled: job.stalled(last_success_at, now, grace),
+                last_success_at,
+                last_failure_at: row.and_then(|r| r.last_failure_at),
+                failures_in_row: row.map_or(0, |r| r.failures_in_row),
+            }
+        })
+        .collect())
+}
+
 /// Prometheus text format. When `metrics_token` is configured it must be sent as a bearer token.
 #[utoipa::path(get, path = "/metrics", tag = "operations",
     responses((status = 200, body = String), (status = 401, body = ErrorBody)))]
@@ -46,6 +103,14 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<St
             headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), expected.as_bytes())) {
             return Err(ApiError::new(ErrorCode::InvalidToken, "metrics need the configured bearer token"));
+        }
+    }
+    // The jobs may run in another process (`tanis worker` has no HTTP listener): their last success is read
+    // from the database, so every node exports the cluster's answer.
+    if let Ok(health) = jobs_health(&state).await {
+        for job in health {
+            let at = job.last_success_at.map_or(0.0, |t| t.timestamp() as f64);
+            metrics::gauge!("tanis_job_last_success_timestamp", "job" => job.job).set(at);
         }
     }
     Ok(state.metrics.render())

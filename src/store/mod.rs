@@ -7,10 +7,12 @@
 //! `accounts` does that over what the store returns.
 
 mod fail_points;
+mod job_runs;
 mod jobs;
 mod login_attempts;
 mod matches;
 mod messages;
+mod migrate;
 mod models;
 mod moderation;
 mod seed;
@@ -27,6 +29,7 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{PgPool, SqlitePool};
 
 pub use fail_points::FailPoints;
+pub use job_runs::JobRunRow;
 pub use jobs::{ClaimRow, ClaimVerdict, ExpiredMatchRow, OwnClaim, PendingReferral};
 pub use login_attempts::{LoginAttempt, LoginOutcome};
 pub use matches::{CreateMatchError, CreatedMatch, MatchRow, NewMatch};
@@ -110,6 +113,12 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error(transparent)]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The job queue's own migrations failed.
+    #[error("job queue migrations: {0}")]
+    Jobs(tanis_workers::JobError),
+    /// The migration lock could not be taken.
+    #[error("migration lock: {0}")]
+    Lock(std::io::Error),
     /// A fail point armed by a test fired.
     #[error("injected failure at {0}")]
     Injected(&'static str),
@@ -170,24 +179,6 @@ impl Store {
             Backend::Postgres(pool)
         };
         Ok(Self { backend, fail_points: Default::default() })
-    }
-
-    /// Applies the migrations of this backend's dialect (embedded in the binary). `ignore_missing`: the job
-    /// queue's own migrations (apalis) are recorded in the same table and are not ours to know.
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        match &self.backend {
-            Backend::Sqlite { write: pool, .. } => {
-                let mut migrator = sqlx::migrate!("./migrations/sqlite");
-                migrator.set_ignore_missing(true);
-                migrator.run(pool).await?
-            }
-            Backend::Postgres(pool) => {
-                let mut migrator = sqlx::migrate!("./migrations/postgres");
-                migrator.set_ignore_missing(true);
-                migrator.run(pool).await?
-            }
-        }
-        Ok(())
     }
 
     /// The job queue's storage in this same database.

@@ -57,12 +57,10 @@ async fn queued_run_is_executed(backend: Backend, redis_url: Option<String>) {
     let storage = tanis::jobs::storage(&app.store, &app.config).await.unwrap();
     storage.run_now(Job::Claims, app.now()).await.unwrap();
     // apalis polls its storage on an interval: wait for the event, bounded.
-    let decided = async {
-        while claims_of(&app, &a).await[0]["status"] != "approved" {
-            tokio::task::yield_now().await;
-        }
-    };
-    tokio::time::timeout(std::time::Duration::from_secs(20), decided).await.expect("the worker took the queued run");
+    crate::job_restarts::eventually(std::time::Duration::from_secs(20), "the worker took the queued run", || async {
+        claims_of(&app, &a).await[0]["status"] == "approved"
+    })
+    .await;
     assert_eq!(bonus_text(&app, &a).await, 1);
 }
 

@@ -9,6 +9,7 @@ mod hub_connect;
 mod hub_matching;
 mod hub_moderation;
 mod hub_relay;
+mod job_restarts;
 mod jobs;
 mod login;
 mod me;

@@ -117,7 +117,8 @@ async fn both_migrations_define_the_same_tables_and_columns() {
     let mut sqlite = sqlx::SqliteConnection::connect(&sqlite_url).await.unwrap();
     let mut on_sqlite: Vec<(String, String)> = sqlx::query_as(
         "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
-         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'",
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%' \
+         AND m.name NOT IN ('Jobs', 'Workers')", // the job queue's (apalis), in schema `apalis` on PostgreSQL
     )
     .fetch_all(&mut sqlite)
     .await

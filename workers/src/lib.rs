@@ -74,6 +74,14 @@ pub trait JobStore: Send + Sync + 'static {
         &self,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<subscriptions::Changes, JobError>> + Send;
+    /// Records the outcome of one run of `job` (`error` is `None` for a success) where every node can read it:
+    /// `/healthz/jobs` reports a job with no recent success as stalled, whichever process runs the jobs.
+    fn record_run(
+        &self,
+        job: &'static str,
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), JobError>> + Send;
     /// Appends to `system_logs`.
     fn log(
         &self,

@@ -1,5 +1,10 @@
-//! Running the jobs: one apalis cron worker per job under one monitor, with retries (exponential backoff),
-//! metrics and a graceful stop. A failing job is logged and counted; it never takes the server down.
+//! Running the jobs: one apalis cron worker per job, each under its own supervisor, with retries (exponential
+//! backoff), metrics and a graceful stop. A failing job is logged and counted; it never takes the server down,
+//! and a worker that dies (its storage failed, its registration was refused) is started again after a backoff.
+//!
+//! Worker names are unique per process and per restart ([`instance_id`]): apalis's SQL storages refuse to
+//! register a name whose last heartbeat is younger than 30 s, so fixed names made a node restarted within 30 s
+//! of its last run (a deploy) lose every worker, and a `tanis worker` beside `tanis serve` lose half of them.
 
 use std::future::Future;
 use std::str::FromStr;
@@ -48,8 +53,37 @@ impl Job {
         }
     }
 
-    /// Runs the job once, now.
+    /// How often the job is meant to succeed: what `/healthz/jobs` measures a stall against.
+    pub fn period(self) -> chrono::TimeDelta {
+        match self {
+            Job::QuotaReset => chrono::TimeDelta::days(1),
+            _ => chrono::TimeDelta::minutes(1),
+        }
+    }
+
+    /// Whether a job whose last success was at `last_success` is stalled at `now`: more than its period plus
+    /// `grace` without a success. A job that never succeeded is stalled: on a node where no process runs the
+    /// jobs at all, that is exactly what an operator must be told.
+    pub fn stalled(
+        self,
+        last_success: Option<chrono::DateTime<chrono::Utc>>,
+        now: chrono::DateTime<chrono::Utc>,
+        grace: chrono::TimeDelta,
+    ) -> bool {
+        last_success.is_none_or(|at| now - at > self.period() + grace)
+    }
+
+    /// Runs the job once, now, and records the outcome where every node can read it (`JobStore::record_run`).
     pub async fn run<S: JobStore, L: LiveEffects>(self, ctx: &Context<S, L>) -> Result<(), JobError> {
+        let result = self.run_unrecorded(ctx).await;
+        let error = result.as_ref().err().map(|e| e.to_string());
+        if let Err(e) = ctx.store.record_run(self.name(), error.as_deref(), ctx.now()).await {
+            tracing::warn!(job = self.name(), error = %e, "could not record the job's outcome");
+        }
+        result
+    }
+
+    async fn run_unrecorded<S: JobStore, L: LiveEffects>(self, ctx: &Context<S, L>) -> Result<(), JobError> {
         observe(self, async {
             match self {
                 Job::Claims => crate::claims::run(ctx).await,
@@ -130,26 +164,6 @@ impl Storage {
         format!("{}.{}", self.namespace, job.name())
     }
 
-    /// Creates the storage's tables. Only apalis's migrations run: its `setup` would also switch the shared
-    /// SQLite connection to `synchronous = OFF`, which the message relay's durability cannot afford.
-    /// `ignore_missing`: the application's own migrations share SQLite's migration table.
-    pub async fn prepare(&self) -> Result<(), JobError> {
-        match &self.backend {
-            Backend::Sqlite(pool) => {
-                let mut migrator = apalis_sqlite::SqliteStorage::<()>::migrations();
-                migrator.set_ignore_missing(true);
-                migrator.run(pool).await?;
-            }
-            Backend::Postgres(pool) => {
-                let mut migrator = apalis_postgres::PostgresStorage::<()>::migrations();
-                migrator.set_ignore_missing(true);
-                migrator.run(pool).await?;
-            }
-            Backend::Memory | Backend::Redis(_) => {}
-        }
-        Ok(())
-    }
-
     /// Queues one run of `job` now, as if its schedule had ticked (operators and tests).
     pub async fn run_now(&self, job: Job, now: chrono::DateTime<chrono::Utc>) -> Result<(), JobError> {
         let tick = Tick::<Tz>::new(now.timestamp().max(0) as u64);
@@ -176,11 +190,12 @@ fn redis_queue(conn: &apalis_redis::ConnectionManager, queue: &str) -> apalis_re
     apalis_redis::RedisStorage::new(conn.clone()).with_config(apalis_redis::Config::default().queue(queue))
 }
 
-/// Registers one worker per job: its cron schedule piped into `storage`, retried with exponential backoff.
+/// Builds the worker of one job over its storage backend: its cron schedule piped into the storage, retried
+/// with exponential backoff, under a name no other process or earlier run uses.
 macro_rules! worker {
-    ($job:expr, $assignment:expr, $backend:expr) => {{
+    ($name:expr, $assignment:expr, $backend:expr) => {{
         let backoff = ExponentialBackoffMaker::default().make_backoff();
-        WorkerBuilder::new(format!("tanis-{}", $job.name()))
+        WorkerBuilder::new($name)
             .backend($backend)
             .retry(RetryPolicy::retries(3).with_backoff(backoff))
             .data($assignment.clone())
@@ -190,42 +205,204 @@ macro_rules! worker {
 
 /// Runs every job on its schedule until `shutdown` is cancelled, then waits for running jobs to finish.
 /// Jobs that act on time already passed (a reset missed while the server was down) run once at start.
+///
+/// The storage's tables must exist: the server applies apalis's migrations with its own, under one lock
+/// ([`migrate`]), so that processes starting together never race on them.
 pub async fn run<S: JobStore, L: LiveEffects>(
     ctx: Context<S, L>,
     storage: Storage,
     shutdown: CancellationToken,
 ) -> Result<(), JobError> {
-    storage.prepare().await?;
     for job in [Job::QuotaReset, Job::Subscriptions, Job::Expiry] {
         let _ = job.run(&ctx).await;
     }
-    let zone = ctx.settings.timezone;
-    let cron = move |job: Job| {
-        let schedule = cron::Schedule::from_str(job.cron()).expect("static cron expressions parse");
-        CronScheduler::new(schedule).with_timezone(zone)
-    };
-    let mut monitor = Monitor::new();
+    let instance = instance_id();
+    tracing::info!(instance, "starting the job workers");
+    let mut supervisors = tokio::task::JoinSet::new();
     for job in Job::ALL {
-        let assignment = Assignment { job, ctx: ctx.clone() };
-        let (queue, every) = (storage.queue(job), storage.poll_interval);
-        monitor = match storage.backend.clone() {
-            Backend::Memory => monitor.register(move |_| worker!(job, assignment, cron(job))),
-            Backend::Sqlite(pool) => monitor.register(move |_| {
-                worker!(job, assignment, cron(job).pipe_to(sqlite_queue(&pool, &queue).poll_with_interval(every)))
-            }),
-            Backend::Postgres(pool) => monitor.register(move |_| {
-                worker!(job, assignment, cron(job).pipe_to(postgres_queue(&pool, &queue).poll_with_interval(every)))
-            }),
-            Backend::Redis(conn) => monitor.register(move |_| {
-                worker!(job, assignment, cron(job).pipe_to(redis_queue(&conn, &queue).poll_with_interval(every)))
-            }),
+        let (ctx, storage, instance, stop) = (ctx.clone(), storage.clone(), instance.clone(), shutdown.clone());
+        let work = move |attempt: u32| {
+            let name = format!("tanis-{}-{instance}-{attempt}", job.name());
+            run_worker(job, name, ctx.clone(), storage.clone(), stop.clone())
         };
+        supervisors.spawn(supervise(job, work, shutdown.clone()));
     }
-    monitor
-        .run_with_signal(async move {
-            shutdown.cancelled().await;
-            Ok(())
-        })
-        .await?;
+    // Each supervisor returns once shutdown is cancelled and its worker has finished its running job.
+    while supervisors.join_next().await.is_some() {}
     Ok(())
+}
+
+/// Runs one worker of `job` under `name` until `shutdown`; an error means the worker died.
+async fn run_worker<S: JobStore, L: LiveEffects>(
+    job: Job,
+    name: String,
+    ctx: Context<S, L>,
+    storage: Storage,
+    shutdown: CancellationToken,
+) -> Result<(), WorkerError> {
+    let zone = ctx.settings.timezone;
+    let schedule = cron::Schedule::from_str(job.cron()).expect("static cron expressions parse");
+    let cron = CronScheduler::new(schedule).with_timezone(zone);
+    let assignment = Assignment { job, ctx };
+    let (queue, every) = (storage.queue(job), storage.poll_interval);
+    let stop = async move {
+        shutdown.cancelled().await;
+        Ok::<(), std::io::Error>(())
+    };
+    match storage.backend {
+        Backend::Memory => worker!(name, assignment, cron).run_until(stop).await,
+        Backend::Sqlite(pool) => {
+            worker!(name, assignment, cron.pipe_to(sqlite_queue(&pool, &queue).poll_with_interval(every)))
+                .run_until(stop)
+                .await
+        }
+        Backend::Postgres(pool) => {
+            worker!(name, assignment, cron.pipe_to(postgres_queue(&pool, &queue).poll_with_interval(every)))
+                .run_until(stop)
+                .await
+        }
+        Backend::Redis(conn) => {
+            worker!(name, assignment, cron.pipe_to(redis_queue(&conn, &queue).poll_with_interval(every)))
+                .run_until(stop)
+                .await
+        }
+    }
+}
+
+/// Keeps one job's worker alive: whenever it ends before `shutdown` (an error, or its stream ending), it is
+/// started again after [`restart_delay`]. `work(attempt)` runs one incarnation; each gets a new attempt number
+/// (and so a new worker name: the dead one's registration may still look alive to the storage for 30 s).
+pub async fn supervise<F, Fut>(job: Job, mut work: F, shutdown: CancellationToken)
+where
+    F: FnMut(u32) -> Fut,
+    Fut: Future<Output = Result<(), WorkerError>>,
+{
+    let mut attempt = 0;
+    let mut failures_in_row = 0;
+    loop {
+        let started = tokio::time::Instant::now();
+        let outcome = work(attempt).await;
+        if shutdown.is_cancelled() {
+            return;
+        }
+        // A worker that ran for a while before dying starts a new series of quick retries.
+        if started.elapsed() >= STABLE_RUN {
+            failures_in_row = 0;
+        }
+        let delay = restart_delay(failures_in_row);
+        metrics::counter!("tanis_job_worker_restarts_total", "job" => job.name()).increment(1);
+        match outcome {
+            Err(e) => tracing::error!(job = job.name(), error = %e, ?delay, "job worker died; restarting it"),
+            Ok(()) => tracing::error!(job = job.name(), ?delay, "job worker stopped by itself; restarting it"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = shutdown.cancelled() => return,
+        }
+        failures_in_row += 1;
+        attempt += 1;
+    }
+}
+
+/// A worker that ran this long before it died is not failing in a loop: its next restart is quick again.
+const STABLE_RUN: std::time::Duration = std::time::Duration::from_secs(300);
+
+/// The wait before restarting a worker after `failures_in_row` consecutive quick deaths: 1 s, doubling, at most
+/// one minute (one tick of the minutely jobs).
+pub fn restart_delay(failures_in_row: u32) -> std::time::Duration {
+    std::time::Duration::from_secs(1u64 << failures_in_row.min(6)).min(std::time::Duration::from_secs(60))
+}
+
+/// This process's part of every worker name: unique across processes (the pid), across restarts of a process
+/// that always gets the same pid (pid 1 in a container: the start time) and within a process (a counter).
+pub fn instance_id() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let started = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{}-{:x}-{n}", std::process::id(), started.as_micros())
+}
+
+/// Applies apalis's migrations for the storage in `backend` (the server calls this under its migration lock).
+pub async fn migrate(backend: &Backend) -> Result<(), JobError> {
+    match backend {
+        Backend::Sqlite(pool) => {
+            let mut migrator = apalis_sqlite::SqliteStorage::<()>::migrations();
+            migrator.set_ignore_missing(true);
+            migrator.run(pool).await?;
+        }
+        Backend::Postgres(pool) => {
+            let mut migrator = apalis_postgres::PostgresStorage::<()>::migrations();
+            migrator.set_ignore_missing(true);
+            migrator.run(pool).await?;
+        }
+        Backend::Memory | Backend::Redis(_) => {}
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use super::*;
+
+    #[test]
+    fn restarts_back_off_from_one_second_to_one_minute() {
+        let delays: Vec<u64> = (0..9).map(|n| restart_delay(n).as_secs()).collect();
+        assert_eq!(delays, [1, 2, 4, 8, 16, 32, 60, 60, 60]);
+    }
+
+    #[test]
+    fn worker_names_never_repeat_within_a_process() {
+        assert_ne!(instance_id(), instance_id());
+    }
+
+    #[test]
+    fn a_job_is_stalled_past_its_period_and_grace_or_when_it_never_succeeded() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z").unwrap().to_utc();
+        let grace = chrono::TimeDelta::minutes(4);
+        assert!(Job::Claims.stalled(None, now, grace));
+        assert!(!Job::Claims.stalled(Some(now - chrono::TimeDelta::minutes(5)), now, grace));
+        assert!(Job::Claims.stalled(
+            Some(now - chrono::TimeDelta::minutes(5) - chrono::TimeDelta::seconds(1)),
+            now,
+            grace
+        ));
+        assert!(!Job::QuotaReset.stalled(Some(now - chrono::TimeDelta::hours(24)), now, grace));
+        assert!(Job::QuotaReset.stalled(Some(now - chrono::TimeDelta::hours(25)), now, grace));
+    }
+
+    /// A worker that keeps dying is restarted with growing waits, and a stop ends the supervision.
+    #[tokio::test(start_paused = true)]
+    async fn a_dead_worker_is_restarted_after_a_growing_backoff_until_shutdown() {
+        let shutdown = CancellationToken::new();
+        let starts: Arc<Mutex<Vec<(u32, tokio::time::Instant)>>> = Arc::default();
+        let (log, stop) = (starts.clone(), shutdown.clone());
+        let work = move |attempt: u32| {
+            log.lock().unwrap().push((attempt, tokio::time::Instant::now()));
+            let stop = stop.clone();
+            async move {
+                match attempt {
+                    // The fourth incarnation lives until shutdown, like a healthy worker.
+                    3 => {
+                        stop.cancelled().await;
+                        Ok(())
+                    }
+                    _ => Err(WorkerError::PanicError(format!("registration refused ({attempt})"))),
+                }
+            }
+        };
+        let origin = tokio::time::Instant::now();
+        let supervisor = tokio::spawn(supervise(Job::Claims, work, shutdown.clone()));
+        while starts.lock().unwrap().len() < 4 {
+            tokio::task::yield_now().await;
+            tokio::time::advance(std::time::Duration::from_millis(100)).await;
+        }
+        shutdown.cancel();
+        supervisor.await.unwrap();
+        let starts = starts.lock().unwrap().clone();
+        let waits: Vec<u64> = starts.iter().map(|(_, at)| (*at - origin).as_millis() as u64 / 100).collect();
+        assert_eq!(starts.iter().map(|(n, _)| *n).collect::<Vec<_>>(), [0, 1, 2, 3], "new attempt numbers");
+        assert_eq!(waits, [0, 10, 30, 70], "restarted after 1 s, 2 s, 4 s (in tenths of a second)");
+    }
 }

@@ -1,0 +1,87 @@
+//! Background jobs survive restarts: a node restarted within seconds of its last run (a deploy), and a
+//! `tanis worker` beside `tanis serve` on one database, still run every job.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tanis::clock::ManualClock;
+use tanis::config::Config;
+use tanis::startup::Application;
+use tanis::store::Store;
+use tanis_workers::schedule::Job;
+
+use crate::helpers::{Backend, fresh_database_url, start_time};
+use crate::on_both_stores;
+
+on_both_stores!(a_node_restarted_twice_in_quick_succession_still_runs_its_jobs);
+
+/// Polls `check` until it holds, for at most `limit`: the outcome of a run in another task or process.
+pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let mut tick = tokio::time::interval(Duration::from_millis(50));
+    let waited = tokio::time::timeout(limit, async {
+        loop {
+            tick.tick().await;
+            if check().await {
+                return;
+            }
+        }
+    });
+    waited.await.unwrap_or_else(|_| panic!("{what}: not within {limit:?}"));
+}
+
+/// When `job` last succeeded, as recorded by whichever process ran it.
+pub async fn last_success(store: &Store, job: Job) -> Option<DateTime<Utc>> {
+    let runs = store.job_runs().await.unwrap();
+    runs.into_iter().find(|r| r.job == job.name()).and_then(|r| r.last_success_at)
+}
+
+async fn jobs_config(backend: Backend, dir: &std::path::Path) -> Config {
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: dir.join("data"),
+        database_url: Some(fresh_database_url(backend, dir).await),
+        ..Config::default()
+    };
+    config.auth.bcrypt_cost = 4;
+    config.video.turn_listen = "127.0.0.1:0".parse().unwrap();
+    config.jobs.enabled = true;
+    config.jobs.poll_interval_ms = 100;
+    config.jobs.queue_namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
+    config
+}
+
+/// Starts the app at `now` (its manual clock), queues one auto-ban run and waits until this very app's worker
+/// ran it: the run is recorded at this app's clock time, which no other start uses.
+async fn start_and_run_a_job(
+    config: &Config,
+    now: DateTime<Utc>,
+) -> (Store, tokio_util::sync::CancellationToken, tokio::task::JoinHandle<std::io::Result<()>>) {
+    let app = Application::build_with_clock(config.clone(), ManualClock::new(now)).await.expect("the app builds");
+    let (store, token) = (app.store(), app.shutdown_token());
+    let server = tokio::spawn(app.run_until_stopped());
+    let storage = tanis::jobs::storage(&store, config).await.unwrap();
+    storage.run_now(Job::AutoBan, now).await.unwrap();
+    eventually(Duration::from_secs(20), "this start's auto-ban worker ran", || async {
+        last_success(&store, Job::AutoBan).await == Some(now)
+    })
+    .await;
+    (store, token, server)
+}
+
+async fn a_node_restarted_twice_in_quick_succession_still_runs_its_jobs(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = jobs_config(backend, dir.path()).await;
+    // Three starts within seconds: each worker's registration is fresh when the next start registers its own
+    // (apalis refuses a name whose heartbeat is younger than 30 s).
+    for start in 0..3 {
+        let now = start_time() + TimeDelta::hours(start);
+        let (_, token, server) = start_and_run_a_job(&config, now).await;
+        token.cancel();
+        tokio::time::timeout(Duration::from_secs(20), server).await.expect("stops").unwrap().unwrap();
+    }
+}
