@@ -26,10 +26,7 @@ impl Store {
     pub async fn migrate(&self) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sqlite { write: pool, .. } => {
-                let _lock = match sqlite_lock_path(pool) {
-                    Some(path) => Some(lock_file(path).await?),
-                    None => None, // an in-memory database belongs to this process alone
-                };
+                let _lock = lock_sqlite(pool.connect_options().get_filename()).await?;
                 let mut migrator = sqlx::migrate!("./migrations/sqlite");
                 migrator.set_ignore_missing(true);
                 migrator.run(pool).await?;
@@ -55,14 +52,16 @@ impl Store {
     }
 }
 
-/// `<database file>.migrate-lock`, or `None` for an in-memory database.
-fn sqlite_lock_path(pool: &sqlx::SqlitePool) -> Option<PathBuf> {
-    let file = pool.connect_options().get_filename().to_path_buf();
-    let name = file.file_name()?.to_str()?;
-    if name.is_empty() || name == ":memory:" {
-        return None;
-    }
-    Some(file.with_file_name(format!("{name}.migrate-lock")))
+/// Takes the exclusive lock on `<database file>.migrate-lock`, held until the returned file is dropped (or the
+/// process dies). `None` for an in-memory database, which belongs to this process alone. Opening a fresh
+/// database takes it too: two processes switching a new file to WAL at once made one fail with
+/// `database is locked` before any busy handler could run.
+pub(super) async fn lock_sqlite(database: &std::path::Path) -> Result<Option<std::fs::File>, StoreError> {
+    let Some(name) = database.file_name().and_then(|n| n.to_str()).filter(|n| !n.is_empty() && *n != ":memory:")
+    else {
+        return Ok(None);
+    };
+    lock_file(database.with_file_name(format!("{name}.migrate-lock"))).await.map(Some)
 }
 
 /// Waits (on the blocking pool) for the exclusive lock on `path`; dropping the file releases it, and so does

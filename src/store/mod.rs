@@ -168,6 +168,8 @@ impl Store {
                     .after_connect(|conn, _| Box::pin(sqlite_busy::install(conn)))
                     .connect_with(options.clone())
             };
+            // Held while the file is created and switched to WAL (see `migrate::lock_sqlite`).
+            let _lock = migrate::lock_sqlite(options.get_filename()).await?;
             Backend::Sqlite { read: pool(8).await?, write: pool(1).await? }
         } else {
             let options = PgConnectOptions::from_str(url)?;

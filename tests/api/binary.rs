@@ -13,7 +13,10 @@ use tokio::sync::mpsc::UnboundedReceiver;
 use crate::helpers::{Backend, fresh_database_url, new_phone, registration};
 use crate::on_both_stores;
 
-on_both_stores!(serve_runs_with_no_setup_keeps_phones_out_of_logs_and_stops_on_sigterm);
+on_both_stores!(
+    serve_runs_with_no_setup_keeps_phones_out_of_logs_and_stops_on_sigterm,
+    worker_started_beside_serve_on_a_fresh_database_runs_the_jobs,
+);
 
 fn tanis(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tanis"));
@@ -157,4 +160,88 @@ async fn dev_seed_users_writes_working_tokens_and_is_refused_in_production() {
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("refused in production"));
     assert!(!dir.path().join("more.txt").exists());
+}
+
+/// `tanis serve` (jobs off) and `tanis worker` started at the same moment on one fresh database: both apply the
+/// schema without tripping over each other, the worker's jobs run, and `set-role` makes a moderator whose ban
+/// through the admin endpoint the worker's process can see.
+async fn worker_started_beside_serve_on_a_fresh_database_runs_the_jobs(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = match backend {
+        Backend::Sqlite => format!("sqlite://{}", dir.path().join("shared.db").display()),
+        Backend::Postgres => fresh_database_url(backend, dir.path()).await,
+    };
+    let start = |command: &str| {
+        let mut process = tanis(dir.path());
+        process.arg(command).env("TANIS_DATABASE_URL", &url).env("TANIS_JOBS__POLL_INTERVAL_MS", "100");
+        process.env("TANIS_JOBS__ENABLED", "false").spawn().unwrap()
+    };
+    let (mut serve, mut worker) = (start("serve"), start("worker"));
+    let (mut serve_logs, mut worker_logs) = (log_lines(&mut serve), log_lines(&mut worker));
+    let address = wait_until_listening(&mut serve_logs, &mut Vec::new()).await;
+    let client = reqwest::Client::new();
+
+    // A run queued in the shared database is taken by the worker process (serve runs no jobs).
+    let store = tanis::store::Store::connect(&url).await.unwrap();
+    let storage = tanis_workers::schedule::Storage::new(store.job_storage(), "tanis", Duration::from_millis(100));
+    storage.run_now(tanis_workers::schedule::Job::AutoBan, chrono::Utc::now()).await.unwrap();
+    crate::job_restarts::eventually(Duration::from_secs(30), "the worker ran the queued auto-ban", || async {
+        crate::job_restarts::last_success(&store, tanis_workers::schedule::Job::AutoBan).await.is_some()
+    })
+    .await;
+    // The minutely jobs the worker has not run yet are reported stalled; the one it ran is not.
+    let health = client.get(format!("http://{address}/healthz/jobs")).send().await.unwrap();
+    assert_eq!(health.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body: serde_json::Value = health.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "jobs_stalled");
+    let stalled = body["error"]["message"].as_str().unwrap();
+    assert!(stalled.contains("claims") && !stalled.contains("auto_ban"), "serve sees the worker's run: {stalled}");
+    assert!(worker.try_wait().unwrap().is_none(), "the worker is still running");
+
+    // A moderator made by the command line bans through the admin endpoint.
+    let (moderator_phone, target_phone) = (new_phone(), new_phone());
+    let mut tokens = Vec::new();
+    for (phone, alias) in [(&moderator_phone, "denetci"), (&target_phone, "hedef")] {
+        let session: serde_json::Value = client
+            .post(format!("http://{address}/v1/auth/register"))
+            .json(&registration(phone, alias))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        tokens.push(session["tokens"]["access_token"].as_str().unwrap().to_owned());
+    }
+    let set_role = tanis(dir.path())
+        .args(["set-role", &moderator_phone, "moderator"])
+        .env("TANIS_DATABASE_URL", &url)
+        .output()
+        .await
+        .unwrap();
+    assert!(set_role.status.success(), "{}", String::from_utf8_lossy(&set_role.stderr));
+    let target = store.user_by_phone(&target_phone).await.unwrap().unwrap().id;
+    let ban = client
+        .post(format!("http://{address}/v1/admin/users/{target}/ban"))
+        .bearer_auth(&tokens[0])
+        .json(&serde_json::json!({ "reason": "spam" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ban.status(), StatusCode::NO_CONTENT);
+    assert!(store.user_by_id(target).await.unwrap().unwrap().is_banned);
+
+    for child in [&mut serve, &mut worker] {
+        let pid = child.id().unwrap().to_string();
+        assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+        let status = tokio::time::timeout(Duration::from_secs(15), child.wait()).await.expect("exits").unwrap();
+        assert!(status.success(), "{status}");
+    }
+    let mut log = Vec::new();
+    while let Some(line) = worker_logs.recv().await {
+        log.push(line);
+    }
+    let all = log.join("\n");
+    assert!(!all.contains("WORKER_ALREADY_EXISTS") && !all.contains("UNIQUE constraint"), "{all}");
+    store.close().await;
 }
