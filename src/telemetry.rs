@@ -4,21 +4,57 @@
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tracing::Level;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::{FilterExt, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
 
-/// Installs the log subscriber. Safe to call more than once (later calls do nothing).
+/// Crates that log what passes through them — WebSocket frames (ciphertext, report details a user typed),
+/// request and response bytes (phone numbers, passwords, tokens), TLS records, STUN/TURN packets (addresses) — at
+/// debug or trace level, and the most verbose level each may log at whatever `TANIS_LOG` says. Found by running
+/// the server at `TANIS_LOG=trace` (tests/api/binary.rs `logs_at_trace_level_…`) and reading each crate's
+/// logging: tungstenite logs every received message at trace; hyper and h2 log bytes and headers.
+const CAPPED_TARGETS: &[(&str, Level)] = &[
+    ("tungstenite", Level::DEBUG),
+    ("tokio_tungstenite", Level::DEBUG),
+    ("hyper", Level::INFO),
+    ("hyper_util", Level::INFO),
+    ("h2", Level::INFO),
+    ("reqwest", Level::INFO),
+    ("rustls", Level::INFO),
+    ("sqlx", Level::INFO),
+    ("webrtc", Level::INFO),
+    ("turn", Level::INFO),
+    ("stun", Level::INFO),
+    ("webrtc_util", Level::INFO),
+    ("apalis_redis", Level::INFO),
+    ("redis", Level::INFO),
+];
+
+/// The caps of [`CAPPED_TARGETS`] as a filter that every event must pass besides the user's own.
+fn payload_caps() -> Targets {
+    CAPPED_TARGETS
+        .iter()
+        .fold(Targets::new().with_default(Level::TRACE), |t, (target, level)| t.with_target(*target, *level))
+}
+
+/// Installs the log subscriber. Safe to call more than once (later calls do nothing). The user's filter
+/// (`TANIS_LOG`, or `RUST_LOG`, default `info`) chooses what is logged, within [`CAPPED_TARGETS`].
 pub fn init_logs(format: LogFormat) {
     let filter = std::env::var("TANIS_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
         .map(EnvFilter::new)
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr);
+    let layer = tracing_subscriber::fmt::layer().with_ansi(ansi).with_writer(std::io::stderr);
+    let filter = filter.and(payload_caps());
     let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => tracing_subscriber::registry().with(layer.with_filter(filter)).try_init(),
+        LogFormat::Json => tracing_subscriber::registry().with(layer.json().with_filter(filter)).try_init(),
     };
 }
 

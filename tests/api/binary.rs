@@ -245,3 +245,62 @@ async fn worker_started_beside_serve_on_a_fresh_database_runs_the_jobs(backend: 
     assert!(!all.contains("WORKER_ALREADY_EXISTS") && !all.contains("UNIQUE constraint"), "{all}");
     store.close().await;
 }
+
+/// Whatever the log filter says, no frame payload (a message's ciphertext, the details a user typed into a
+/// report) and no phone number reaches the log: third-party crates log raw frames and bodies at trace level.
+#[tokio::test]
+async fn logs_at_trace_level_carry_no_frame_payload_and_no_phone_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = tanis(dir.path()).arg("serve").env("TANIS_LOG", "trace").spawn().unwrap();
+    let mut logs = log_lines(&mut server);
+    let mut log = Vec::new();
+    let address = wait_until_listening(&mut logs, &mut log).await;
+    let client = reqwest::Client::new();
+    let mut tokens = Vec::new();
+    let phones = [new_phone(), new_phone()];
+    for (phone, alias) in phones.iter().zip(["kedi", "kopek"]) {
+        let registered = client.post(format!("http://{address}/v1/auth/register")).json(&registration(phone, alias));
+        let session: serde_json::Value = registered.send().await.unwrap().json().await.unwrap();
+        tokens.push(session["tokens"]["access_token"].as_str().unwrap().to_owned());
+    }
+    let url = format!("ws://{address}/v1/ws");
+    let (mut a, _) = tanis_client::Connection::connect(&url, &tokens[0]).await.unwrap();
+    let (mut b, _) = tanis_client::Connection::connect(&url, &tokens[1]).await.unwrap();
+    let kind = tanis_proto::MatchKind::Text;
+    let (chat_a, _) = tokio::join!(tanis_client::Chat::find(&mut a, kind), tanis_client::Chat::find(&mut b, kind));
+    let match_id = chat_a.unwrap().info.match_id;
+    // A ciphertext and a nonce that are recognisable in any log line (valid base64, 24-byte nonce).
+    let ciphertext = "Q0lQSEVSVEVYVE1BUktFUnh5eno5ODc2NTQzMjE=".to_owned();
+    let nonce = "Tk9OQ0VNQVJLRVJhYmNkZWZnaGlqa2xt".to_owned();
+    let send = tanis_proto::ClientFrame::MsgSend {
+        id: Some("m".into()),
+        match_id,
+        client_msg_id: "istemci-77".into(),
+        ciphertext: ciphertext.clone(),
+        nonce: nonce.clone(),
+    };
+    a.send(&send).await.unwrap();
+    b.next_where(|f| matches!(f, tanis_proto::ServerFrame::Msg { .. })).await.unwrap();
+    let details = "rapor-ayrintisi-gizli-42";
+    let report = tanis_proto::ClientFrame::Report {
+        id: Some("r".into()),
+        match_id,
+        reason_code: tanis_proto::ReportReason::Harassment,
+        details: Some(details.into()),
+    };
+    b.send(&report).await.unwrap();
+    b.next_where(|f| matches!(f, tanis_proto::ServerFrame::Ok { .. })).await.unwrap();
+
+    let pid = server.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    tokio::time::timeout(Duration::from_secs(15), server.wait()).await.expect("exits").unwrap();
+    while let Some(line) = logs.recv().await {
+        log.push(line);
+    }
+    let all = log.join("\n");
+    assert!(all.contains("TRACE") || all.contains("DEBUG"), "the filter really was verbose");
+    for secret in [ciphertext.as_str(), &nonce, details, &phones[0][3..], &phones[1][3..]] {
+        let line = log.iter().find(|l| l.contains(secret));
+        assert!(line.is_none(), "{secret:?} was logged: {}", line.unwrap());
+    }
+}
