@@ -100,7 +100,7 @@ pub(crate) enum Backend {
 #[derive(Debug, Clone)]
 pub struct Store {
     pub(crate) backend: Backend,
-    /// Test-only crash injection inside transactions; see [`FailPoints`].
+    /// Test-only crash injection inside transactions; see [`FailPoints`] (empty without the `fail-points` feature).
     pub fail_points: std::sync::Arc<FailPoints>,
 }
 
@@ -119,7 +119,8 @@ pub enum StoreError {
     /// The migration lock could not be taken.
     #[error("migration lock: {0}")]
     Lock(std::io::Error),
-    /// A fail point armed by a test fired.
+    /// A fail point armed by a test fired (only with the `fail-points` feature).
+    #[cfg(feature = "fail-points")]
     #[error("injected failure at {0}")]
     Injected(&'static str),
 }
