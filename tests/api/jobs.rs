@@ -23,6 +23,7 @@ on_both_stores!(
     premium_follows_active_subscriptions,
     a_failing_job_is_counted_and_the_server_keeps_serving,
     a_run_queued_in_the_database_is_taken_by_the_scheduled_worker,
+    a_scheduled_run_that_fails_is_retried_by_its_worker_and_refunds_once,
 );
 
 /// The same, with the job queue in Redis (the store is SQLite; the queue backend is what is under test).
@@ -62,6 +63,36 @@ async fn queued_run_is_executed(backend: Backend, redis_url: Option<String>) {
     })
     .await;
     assert_eq!(bonus_text(&app, &a).await, 1);
+}
+
+/// The worker's retry layer runs a failed tick again: the first attempt crashes between verdict and refund,
+/// the retry decides the claim and refunds exactly once, and the failure is on record.
+async fn a_scheduled_run_that_fails_is_retried_by_its_worker_and_refunds_once(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.jobs.enabled = true;
+        c.jobs.queue_namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
+        c.jobs.poll_interval_ms = 100;
+    })
+    .await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, mut chat, _sb, _) = app.pair(&a, &b, MatchKind::Text).await;
+    sa.send(&chat.message("orada mısın?")).await.unwrap();
+    sa.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. })).await.unwrap();
+    post_claim(&app, &a, chat.info.match_id).await;
+    app.clock.advance(TimeDelta::hours(3));
+
+    app.store.fail_points.arm("claim.before_refund");
+    let storage = tanis::jobs::storage(&app.store, &app.config).await.unwrap();
+    storage.run_now(Job::Claims, app.now()).await.unwrap();
+    crate::job_restarts::eventually(std::time::Duration::from_secs(20), "the retry decided the claim", || async {
+        claims_of(&app, &a).await[0]["status"] == "approved"
+    })
+    .await;
+    assert_eq!(bonus_text(&app, &a).await, 1, "refunded once");
+    let runs = app.store.job_runs().await.unwrap();
+    let claims = runs.iter().find(|r| r.job == "claims").unwrap();
+    assert!(claims.last_failure_at.is_some(), "the failed attempt is on record: {claims:?}");
+    assert!(claims.last_error.as_deref().unwrap_or_default().contains("claim.before_refund"), "{claims:?}");
 }
 
 fn at(s: &str) -> DateTime<Utc> {
