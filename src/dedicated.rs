@@ -14,21 +14,41 @@ use std::future::Future;
 
 use crate::store::{BackendKind, Store};
 
+/// A loop started by [`spawn_for_store`], to be joined at shutdown.
+pub enum Running {
+    Task(tokio::task::JoinHandle<()>),
+    Thread(std::thread::JoinHandle<()>),
+}
+
+impl Running {
+    /// Waits until the loop has returned (and, for a thread, the thread has exited).
+    pub async fn join(self) {
+        match self {
+            Running::Task(task) => {
+                let _ = task.await;
+            }
+            Running::Thread(thread) => {
+                let _ = tokio::task::spawn_blocking(move || thread.join()).await;
+            }
+        }
+    }
+}
+
 /// Spawns `task` on a named thread when `store` is SQLite, else on the current runtime.
-pub fn spawn_for_store<F>(store: &Store, name: &str, task: F)
+pub fn spawn_for_store<F>(store: &Store, name: &str, task: F) -> Running
 where
     F: Future<Output = ()> + Send + 'static,
 {
     if store.kind() != BackendKind::Sqlite {
-        tokio::spawn(task);
-        return;
+        return Running::Task(tokio::spawn(task));
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("cannot build the runtime of {name}: {e}"));
-    std::thread::Builder::new()
+    let thread = std::thread::Builder::new()
         .name(name.into())
         .spawn(move || runtime.block_on(task))
         .unwrap_or_else(|e| panic!("cannot start the thread of {name}: {e}"));
+    Running::Thread(thread)
 }

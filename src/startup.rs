@@ -116,7 +116,7 @@ impl Application {
 
     /// Serves until the shutdown token is cancelled, lets in-flight requests finish, then closes the store.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let Self { listener, router, store, hub: _, workers, turn, shutdown } = self;
+        let Self { listener, router, store, hub, workers, turn, shutdown } = self;
         let service = router.into_make_service_with_connect_info::<SocketAddr>();
         // Frames are small and latency matters: without TCP_NODELAY a reply written right after another small
         // write waits for the peer's delayed ACK (~40 ms on Linux), which was every p90 of the first benchmark.
@@ -134,6 +134,8 @@ impl Application {
         if let Some(turn) = turn {
             turn.close().await;
         }
+        // The relay writer drains its queue and the matchmaker stops; both use the store until then.
+        hub.join().await;
         store.close().await;
         tracing::info!("stopped");
         Ok(())

@@ -67,6 +67,8 @@ struct Inner {
     video: VideoSettings,
     matchmaker: std::sync::OnceLock<Matchmaker>,
     writer: Writer,
+    /// The writer's and the matchmaker's loops, joined by [`Hub::join`] before the store closes.
+    loops: Mutex<Vec<crate::dedicated::Running>>,
     /// The connection cap: one permit per open socket.
     connections: Arc<Semaphore>,
     shutdown: CancellationToken,
@@ -84,9 +86,11 @@ impl Hub {
         shutdown: CancellationToken,
     ) -> Self {
         let policy = NearbyPolicy { start_km: matching.nearby_start_km, doubling_secs: matching.nearby_doubling_secs };
+        let (writer, writing) = Writer::spawn(store.clone(), clock.clone(), shutdown.clone());
         let hub = Hub {
             inner: Arc::new(Inner {
-                writer: Writer::spawn(store.clone(), clock.clone()),
+                writer,
+                loops: Mutex::new(vec![writing]),
                 connections: Arc::new(Semaphore::new(config.max_connections)),
                 store,
                 clock: clock.clone(),
@@ -103,9 +107,21 @@ impl Hub {
             }),
         };
         // The matchmaker calls back into the hub; it holds a clone until shutdown ends its task.
-        let matchmaker = Matchmaker::spawn(Arc::new(hub.clone()), &hub.inner.store, clock, policy, shutdown);
+        let (matchmaker, matching) =
+            Matchmaker::spawn(Arc::new(hub.clone()), &hub.inner.store, clock, policy, shutdown);
         let _ = hub.inner.matchmaker.set(matchmaker);
+        hub.inner.loops.lock().expect("loops lock").push(matching);
         hub
+    }
+
+    /// Waits, after shutdown, until the matchmaker has stopped and the relay writer has written every message
+    /// queued to it: only then may the store close (a batch cut off by a closing pool is never acknowledged,
+    /// but its senders would get errors for messages that were on their way to disk).
+    pub async fn join(&self) {
+        let loops = std::mem::take(&mut *self.inner.loops.lock().expect("loops lock"));
+        for running in loops {
+            running.join().await;
+        }
     }
 
     fn matchmaker(&self) -> &Matchmaker {

@@ -75,11 +75,11 @@ impl Matchmaker {
         clock: SharedClock,
         policy: NearbyPolicy,
         shutdown: CancellationToken,
-    ) -> Self {
+    ) -> (Self, crate::dedicated::Running) {
         let (tx, rx) = mpsc::channel(1024);
         let task = Task { pairing, clock, policy, queue: Vec::new() };
-        crate::dedicated::spawn_for_store(store, "tanis-matchmaker", task.run(rx, shutdown));
-        Self { tx }
+        let running = crate::dedicated::spawn_for_store(store, "tanis-matchmaker", task.run(rx, shutdown));
+        (Self { tx }, running)
     }
 
     pub async fn find(&self, seeker: Seeker) {

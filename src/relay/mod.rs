@@ -8,6 +8,9 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
+use tokio_util::sync::CancellationToken;
+
+use crate::dedicated::Running;
 
 use crate::clock::SharedClock;
 use crate::store::{NewMessage, Store, StoreError, WriteOutcome};
@@ -31,13 +34,15 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task (on its own thread with SQLite, see [`crate::dedicated`]). It ends when every
-    /// `Writer` handle is dropped, after writing what was queued.
-    pub fn spawn(store: Store, clock: SharedClock) -> Self {
+    /// Starts the writer task (on its own thread with SQLite, see [`crate::dedicated`]). On `shutdown` it stops
+    /// taking messages, writes every one already queued, and ends; join the returned handle before closing the
+    /// store. It also ends when every `Writer` handle is dropped.
+    pub fn spawn(store: Store, clock: SharedClock, shutdown: CancellationToken) -> (Self, Running) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let on_sqlite = store.clone();
-        crate::dedicated::spawn_for_store(&on_sqlite, "tanis-relay-writer", run(store, clock, rx));
-        Self { tx }
+        let running =
+            crate::dedicated::spawn_for_store(&on_sqlite, "tanis-relay-writer", run(store, clock, rx, shutdown));
+        (Self { tx }, running)
     }
 
     /// Queues a message; the receiver yields its outcome once the batch holding it has committed.
@@ -50,10 +55,21 @@ impl Writer {
     }
 }
 
-async fn run(store: Store, clock: SharedClock, mut rx: mpsc::Receiver<Job>) {
+async fn run(store: Store, clock: SharedClock, mut rx: mpsc::Receiver<Job>, shutdown: CancellationToken) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    // Whatever arrived while the previous batch was committing forms the next batch.
-    while rx.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+    // Whatever arrived while the previous batch was committing forms the next batch. After shutdown the queue
+    // is closed (a late `submit` is answered with an error, never acknowledged) and drained to its end.
+    loop {
+        let received = tokio::select! {
+            received = rx.recv_many(&mut jobs, MAX_BATCH) => received,
+            _ = shutdown.cancelled() => {
+                rx.close();
+                rx.recv_many(&mut jobs, MAX_BATCH).await
+            }
+        };
+        if received == 0 {
+            break;
+        }
         let (messages, waiting): (Vec<NewMessage>, Vec<_>) = jobs.drain(..).map(|j| (j.message, j.done)).unzip();
         metrics::histogram!("tanis_relay_batch_size").record(messages.len() as f64);
         let started = std::time::Instant::now();

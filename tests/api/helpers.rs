@@ -65,6 +65,8 @@ pub struct TestApp {
     pub database_url: String,
     pub hub: tanis::hub::Hub,
     shutdown: CancellationToken,
+    /// The running server: `run_until_stopped`, awaited by [`TestApp::stop`].
+    server: std::sync::Mutex<Option<tokio::task::JoinHandle<std::io::Result<()>>>>,
     _dir: TempDir,
 }
 
@@ -73,6 +75,10 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    // Silent unless asked: `TEST_LOG=1 TANIS_LOG=debug scripts/test cargo nextest run …` shows the server's log.
+    if std::env::var_os("TEST_LOG").is_some() {
+        tanis::telemetry::init_logs(tanis::config::LogFormat::Text);
+    }
     let dir = tempfile::tempdir().unwrap();
     let database_url = fresh_database_url(backend, dir.path()).await;
     let mut config = Config {
@@ -95,8 +101,9 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     let store = app.store();
     let hub = app.hub();
     let shutdown = app.shutdown_token();
-    tokio::spawn(app.run_until_stopped());
+    let server = std::sync::Mutex::new(Some(tokio::spawn(app.run_until_stopped())));
     TestApp {
+        server,
         backend,
         address,
         client: reqwest::Client::new(),
@@ -128,6 +135,17 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Stops the server as SIGTERM would and waits until `run_until_stopped` has returned (its store closed).
+    pub async fn stop(&self) {
+        self.shutdown.cancel();
+        let server = self.server.lock().unwrap().take().expect("stopped once");
+        tokio::time::timeout(std::time::Duration::from_secs(20), server)
+            .await
+            .expect("the server stops")
+            .unwrap()
+            .unwrap();
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.address)
     }

@@ -16,6 +16,7 @@ mod me;
 mod ops;
 mod poison;
 mod register;
+mod shutdown;
 mod store_batches;
 mod store_conformance;
 mod tokens;

@@ -13,6 +13,7 @@
 pub mod claims;
 pub mod expiry;
 pub mod moderation;
+pub mod poll;
 pub mod quotas;
 pub mod referrals;
 pub mod schedule;

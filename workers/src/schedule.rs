@@ -252,19 +252,31 @@ async fn run_worker<S: JobStore, L: LiveEffects>(
     match storage.backend {
         Backend::Memory => worker!(name, assignment, cron).run_until(stop).await,
         Backend::Sqlite(pool) => {
-            worker!(name, assignment, cron.pipe_to(sqlite_queue(&pool, &queue).poll_with_interval(every)))
-                .run_until(stop)
-                .await
+            worker!(
+                name,
+                assignment,
+                cron.pipe_to(sqlite_queue(&pool, &queue).poll_with_strategy(crate::poll::Every::new(every)))
+            )
+            .run_until(stop)
+            .await
         }
         Backend::Postgres(pool) => {
-            worker!(name, assignment, cron.pipe_to(postgres_queue(&pool, &queue).poll_with_interval(every)))
-                .run_until(stop)
-                .await
+            worker!(
+                name,
+                assignment,
+                cron.pipe_to(postgres_queue(&pool, &queue).poll_with_strategy(crate::poll::Every::new(every)))
+            )
+            .run_until(stop)
+            .await
         }
         Backend::Redis(conn) => {
-            worker!(name, assignment, cron.pipe_to(redis_queue(&conn, &queue).poll_with_interval(every)))
-                .run_until(stop)
-                .await
+            worker!(
+                name,
+                assignment,
+                cron.pipe_to(redis_queue(&conn, &queue).poll_with_strategy(crate::poll::Every::new(every)))
+            )
+            .run_until(stop)
+            .await
         }
     }
 }
