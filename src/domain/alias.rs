@@ -3,22 +3,91 @@ use std::fmt;
 use rand::Rng;
 use unicode_normalization::UnicodeNormalization;
 
-/// Names strangers could mistake for staff. Compared after lower-casing and dropping digits and
-/// underscores, so `Admin_1` and `moderator99` are refused too.
+/// Names strangers could mistake for staff or for the service, in English and Turkish. An alias is refused when,
+/// compared by [`look_alike_key`] (so `Yönetici`, Cyrillic `аdmin`, Greek `mοd` and dotless `admın` count):
+/// - one of its parts (split at `_`) IS one of these, e.g. `Tanis_Destek`, `mod_42`;
+/// - or it CONTAINS one of these of [`COMPOUND_MIN`] letters or more, e.g. `TanisDestek`, `superadmin`.
+///
+/// Short words (`mod`, `root`, `ekip`) only count as whole parts: inside a word they are ordinary letters
+/// (`modern`, `Kerem`, `ekipman`). The price of the compound rule is that a few ordinary words that contain a
+/// long staff word are refused too (`tanışma` contains `tanış`); for a service whose name is `tanış` that is
+/// the right side to err on.
 const RESERVED: &[&str] = &[
     "admin",
     "administrator",
     "moderator",
+    "moderatör",
     "mod",
     "tanis",
+    "tanış",
     "system",
+    "sistem",
     "support",
+    "destek",
     "staff",
     "official",
+    "resmi",
     "root",
-    "yonetici",
-    "destek",
+    "yönetici",
+    "yetkili",
+    "görevli",
+    "operator",
+    "operatör",
+    "güvenlik",
+    "yardım",
+    "ekip",
 ];
+
+/// Reserved words this long or longer are refused inside other words too.
+const COMPOUND_MIN: usize = 5;
+
+/// What an alias looks like, for comparing it with [`RESERVED`]: digits read as the letters they stand in for
+/// (`adm1n`, `r00t`); the UTS #39 confusable skeleton, taken as written (capitals keep their look-alikes:
+/// Cyrillic `А` and `Т`, Latin `I` and `l`) and again in lower case; combining marks dropped (`ö`→`o`, `ş`→`s`, `İ`→`I`);
+/// lower case; and the letters that the skeleton leaves apart but a reader does not tell apart: `ı`, `l`
+/// and `i` (Turkish dotless and dotted i, and the capital `I` that the skeleton reads as `l`). Two strings with
+/// the same key look alike.
+fn look_alike_key(s: &str) -> String {
+    let leet: String = s
+        .chars()
+        .map(|c| match c {
+            '0' => 'o',
+            '1' => 'i',
+            '3' => 'e',
+            '4' => 'a',
+            '5' => 's',
+            '7' => 't',
+            c => c,
+        })
+        .collect();
+    let skeleton = |s: &str| -> String { unicode_security::confusable_detection::skeleton(s).collect() };
+    // Once as written, once in lower case: the look-alikes of `M` and of `m` are not the same.
+    skeleton(&skeleton(&leet).to_lowercase())
+        .nfd()
+        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .flat_map(char::to_lowercase)
+        .map(|c| if matches!(c, 'ı' | 'l') { 'i' } else { c })
+        .collect()
+}
+
+/// The keys of [`RESERVED`], computed once.
+fn reserved_keys() -> &'static [(String, usize)] {
+    static KEYS: std::sync::OnceLock<Vec<(String, usize)>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| RESERVED.iter().map(|w| (look_alike_key(w), w.chars().count())).collect())
+}
+
+/// Whether the alias looks like staff or the service (see [`RESERVED`]).
+fn looks_reserved(alias: &str) -> bool {
+    let parts: Vec<String> = alias
+        .split('_')
+        .filter(|p| !p.is_empty())
+        .map(look_alike_key)
+        .collect();
+    let whole: String = parts.concat();
+    reserved_keys().iter().any(|(key, letters)| {
+        parts.iter().any(|p| p == key) || *whole == **key || (*letters >= COMPOUND_MIN && whole.contains(key.as_str()))
+    })
+}
 
 /// The public name, NFKC-normalised: 3–20 Unicode letters, digits or underscores.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,8 +111,7 @@ impl Alias {
         if !(3..=20).contains(&chars) || !alias.chars().all(|c| c.is_alphanumeric() || c == '_') {
             return Err(AliasError::Invalid);
         }
-        let stem: String = alias.to_lowercase().chars().filter(|c| c.is_alphabetic()).collect();
-        if RESERVED.contains(&stem.as_str()) {
+        if looks_reserved(&alias) {
             return Err(AliasError::Reserved);
         }
         Ok(Self(alias))
@@ -117,12 +185,70 @@ mod tests {
         assert!(Alias::parse(&"ş".repeat(20)).is_ok());
     }
 
+    /// Staff look-alikes are refused; ordinary names, Turkish ones with their own letters included, are not.
     #[test]
-    fn reserved_names_are_refused_in_any_disguise() {
-        for bad in ["admin", "Admin_1", "MODERATOR99", "tanis", "ｔａｎｉｓ", "Support"] {
+    fn reserved_names_are_refused_in_any_disguise_and_ordinary_names_pass() {
+        let refused = [
+            "admin",
+            "Admin_1",
+            "MODERATOR99",
+            "tanis",
+            "ｔａｎｉｓ",
+            "Support",
+            "Tanış",
+            "TANIŞ",
+            "Yönetici",
+            "YÖNETİCİ",
+            "yonetici",
+            "Moderatör",
+            "Yetkili",
+            "yetkili_42",
+            "Görevli",
+            "\u{0430}dmin",         // Cyrillic а
+            "m\u{03bf}d",           // Greek ο
+            "admın",                // dotless ı
+            "ADMİN",                // dotted capital İ
+            "Tanis_Destek",
+            "TanisDestek",
+            "destek_ekibi",
+            "mod_kedi",
+            "kedi_mod",
+            "superadmin",
+            "admin2024",
+            "adm1n",
+            "Sistem",
+            "resmi_hesap",
+            "official_tr",
+            "root",
+            "r00t",
+            "GüvenlikBirimi",
+            "yardım_masası",
+            "\u{0422}\u{0410}NIS",    // Cyrillic Т and А
+            "t\u{0430}n\u{0131}s",    // Cyrillic а, dotless ı
+            "destek\u{0301}",       // a combining accent
+            "ekip",
+            "Operatör",
+        ];
+        for bad in refused {
             assert_eq!(Alias::parse(bad), Err(AliasError::Reserved), "{bad:?}");
         }
-        assert!(Alias::parse("modern").is_ok());
+        let accepted = [
+            "kediadam",
+            "modern",
+            "Işıl",
+            "Gökçe",
+            "Çağrı",
+            "Kerem",
+            "ekipman",
+            "Ayşe_34",
+            "Rootbeer",
+            "moda_tutkunu",
+            "Sistine",
+        ];
+        for good in accepted {
+            assert!(Alias::parse(good).is_ok(), "{good:?} is an ordinary name");
+        }
+        assert!(refused.len() + accepted.len() >= 40);
     }
 
     #[test]
