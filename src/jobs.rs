@@ -116,8 +116,8 @@ impl JobStore for JobsStore {
 }
 
 impl LiveEffects for Hub {
-    async fn ban(&self, user_id: i64, reason: &str) -> Result<bool, JobError> {
-        Ok(Hub::ban(self, user_id, reason).await?)
+    async fn ban(&self, user_id: i64, reason: &str, by: serde_json::Value) -> Result<bool, JobError> {
+        Ok(Hub::ban(self, user_id, reason, &by).await?)
     }
 
     fn match_expired(&self, m: &ExpiredMatch) {
@@ -130,8 +130,8 @@ impl LiveEffects for Hub {
 pub struct Detached(pub Store, pub SharedClock);
 
 impl LiveEffects for Detached {
-    async fn ban(&self, user_id: i64, reason: &str) -> Result<bool, JobError> {
-        Ok(self.0.ban_user(user_id, reason, self.1.now()).await?)
+    async fn ban(&self, user_id: i64, reason: &str, by: serde_json::Value) -> Result<bool, JobError> {
+        Ok(self.0.ban_user(user_id, reason, &by, self.1.now()).await?)
     }
 
     fn match_expired(&self, _: &ExpiredMatch) {}

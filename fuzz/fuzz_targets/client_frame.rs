@@ -1,6 +1,8 @@
 //! The server's first look at every WebSocket text frame: parsing a `ClientFrame` and the U+0000 scan. For any
-//! input: no panic; a frame that parses serialises to JSON that parses back to the same frame; `has_nul` agrees
-//! with a real JSON decoder about whether a decoded string holds U+0000.
+//! input: no panic; a frame that parses serialises to JSON that parses back to the same frame; whenever a real
+//! JSON decoder finds U+0000 in a string, `has_nul` found it too. (The converse need not hold: with a duplicate
+//! key the decoder keeps the last value, and a NUL in an earlier one is still refused: the first campaign's
+//! finding, kept in the corpus.)
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -19,7 +21,7 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
     let nul = has_nul(text);
     if let Ok(value) = serde_json::from_str::<serde_json::Value>(text) {
-        assert_eq!(nul, decoded_nul(&value), "has_nul disagrees with the decoder on {text:?}");
+        assert!(nul || !decoded_nul(&value), "has_nul missed a NUL the decoder sees in {text:?}");
     }
     if let Ok(frame) = serde_json::from_str::<ClientFrame>(text) {
         let _ = frame.id();

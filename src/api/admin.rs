@@ -48,16 +48,9 @@ async fn ban(
     if reason.is_empty() || reason.chars().count() > 200 {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "reason must have 1 to 200 characters"));
     }
-    match state.hub.ban(id, reason).await.map_err(ApiError::internal)? {
-        true => {
-            let now = state.accounts.now();
-            state
-                .store
-                .log_event("moderator.ban", Some(id), &json!({ "moderator": moderator }), now)
-                .await
-                .map_err(ApiError::internal)?;
-            Ok(StatusCode::NO_CONTENT)
-        }
+    // The ban and its audit row (naming the moderator) commit together.
+    match state.hub.ban(id, reason, &json!({ "moderator": moderator })).await.map_err(ApiError::internal)? {
+        true => Ok(StatusCode::NO_CONTENT),
         false => Err(ApiError::new(ErrorCode::NotFound, "no such user")),
     }
 }
@@ -73,15 +66,8 @@ async fn unban(
 ) -> Result<StatusCode, ApiError> {
     let moderator = moderator(&state, &user).await?;
     let now = state.accounts.now();
-    match state.store.unban_user(id, now).await.map_err(ApiError::internal)? {
-        true => {
-            state
-                .store
-                .log_event("moderator.unban", Some(id), &json!({ "moderator": moderator }), now)
-                .await
-                .map_err(ApiError::internal)?;
-            Ok(StatusCode::NO_CONTENT)
-        }
+    match state.store.unban_user(id, &json!({ "moderator": moderator }), now).await.map_err(ApiError::internal)? {
+        true => Ok(StatusCode::NO_CONTENT),
         false => Err(ApiError::new(ErrorCode::NotFound, "no such user")),
     }
 }

@@ -109,8 +109,8 @@ impl Hub {
     }
 
     /// Bans the user: stored with its reason, out of the queue, their match ended, every socket closed.
-    pub async fn ban(&self, user_id: i64, reason: &str) -> Result<bool, StoreError> {
-        if !self.inner.store.ban_user(user_id, reason, self.inner.clock.now()).await? {
+    pub async fn ban(&self, user_id: i64, reason: &str, by: &serde_json::Value) -> Result<bool, StoreError> {
+        if !self.inner.store.ban_user(user_id, reason, by, self.inner.clock.now()).await? {
             return Ok(false);
         }
         self.matchmaker().cancel(user_id).await;

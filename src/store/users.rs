@@ -150,7 +150,16 @@ impl Store {
 
     /// Bans the user, revokes every refresh token they hold and records why, in one transaction.
     /// Returns false when there is no such user.
-    pub async fn ban_user(&self, user_id: i64, reason: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    ///
+    /// `by` says who banned (`{"moderator": id}`, `{"job": "auto_ban", …}`): it is written into the ban's
+    /// `user.banned` audit row, in the same transaction as the ban, so neither exists without the other.
+    pub async fn ban_user(
+        &self,
+        user_id: i64,
+        reason: &str,
+        by: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let banned =
@@ -175,14 +184,22 @@ impl Store {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
-            insert_system_log!(&mut *tx, "user.banned", Some(user_id), &json!({ "reason": reason }), now).await?;
+            self.fail_points.check("ban.before_audit")?;
+            insert_system_log!(&mut *tx, "user.banned", Some(user_id), &json!({ "reason": reason, "by": by }), now)
+                .await?;
             tx.commit().await?;
             Ok(true)
         })
     }
 
-    /// Lifts a ban. Returns false when there is no such user.
-    pub async fn unban_user(&self, user_id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    /// Lifts a ban, with its `user.unbanned` audit row (naming `by`) in the same transaction. Returns false when
+    /// there is no such user.
+    pub async fn unban_user(
+        &self,
+        user_id: i64,
+        by: &serde_json::Value,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let lifted =
@@ -197,7 +214,7 @@ impl Store {
             if lifted == 0 {
                 return Ok(false);
             }
-            insert_system_log!(&mut *tx, "user.unbanned", Some(user_id), &json!({}), now).await?;
+            insert_system_log!(&mut *tx, "user.unbanned", Some(user_id), &json!({ "by": by }), now).await?;
             tx.commit().await?;
             Ok(true)
         })

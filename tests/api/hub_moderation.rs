@@ -17,6 +17,7 @@ on_both_stores!(
     a_ban_closes_every_socket_of_the_user_and_ends_their_match,
     every_error_frame_queued_before_a_protocol_abuse_close_arrives_before_it,
     a_live_ban_by_a_moderator_delivers_match_ended_before_the_4003_close,
+    a_moderator_ban_and_its_audit_row_commit_together_or_not_at_all,
 );
 
 async fn blocking_ends_the_match_at_once_and_the_block_can_be_listed_and_lifted(backend: Backend) {
@@ -101,7 +102,7 @@ async fn a_ban_closes_every_socket_of_the_user_and_ends_their_match(backend: Bac
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
     let (mut sa, chat, mut sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     let mut tablet = app.socket(&a).await;
-    assert!(app.hub.ban(a.id, "spam").await.unwrap());
+    assert!(app.hub.ban(a.id, "spam", &serde_json::json!({ "test": true })).await.unwrap());
     assert_eq!(sa.closed().await, Some(CloseCode::Banned.code()));
     assert_eq!(tablet.closed().await, Some(CloseCode::Banned.code()));
     let ended = ServerFrame::MatchEnded { id: None, match_id: chat.info.match_id, reason: EndReason::Banned };
@@ -146,4 +147,34 @@ async fn a_live_ban_by_a_moderator_delivers_match_ended_before_the_4003_close(ba
     assert_eq!(sa.next().await.unwrap(), ended, "the banned user is told their match ended before the close");
     assert!(matches!(sa.next().await, Err(ClientError::Closed { code: Some(4003), .. })));
     assert_eq!(sb.next().await.unwrap(), ended);
+}
+
+async fn a_moderator_ban_and_its_audit_row_commit_together_or_not_at_all(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (target, moderator) = (app.user("hedef").await, app.user("denetci").await);
+    app.store.set_role(moderator.id, "moderator", app.now()).await.unwrap();
+    let ban = || {
+        app.client
+            .post(app.url(&format!("/v1/admin/users/{}/ban", target.id)))
+            .bearer_auth(&moderator.access)
+            .json(&serde_json::json!({ "reason": "spam" }))
+            .send()
+    };
+    let audit = || {
+        app.count(format!(
+            "SELECT COUNT(*) FROM system_logs WHERE action = 'user.banned' AND user_id = {} \
+             AND details LIKE '%\"moderator\":{}%'",
+            target.id, moderator.id
+        ))
+    };
+
+    // A crash between the ban and its audit row: neither is there.
+    app.store.fail_points.arm("ban.before_audit");
+    assert_error(ban().await.unwrap(), StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
+    assert!(!app.store.user_by_id(target.id).await.unwrap().unwrap().is_banned, "no ban without its audit row");
+    assert_eq!(audit().await, 0);
+
+    assert_eq!(ban().await.unwrap().status(), StatusCode::NO_CONTENT);
+    assert!(app.store.user_by_id(target.id).await.unwrap().unwrap().is_banned);
+    assert_eq!(audit().await, 1, "one audit row naming the moderator");
 }

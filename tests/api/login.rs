@@ -104,7 +104,7 @@ async fn a_banned_user_is_refused_with_the_reason_and_loses_every_session(backen
     let (access, refresh) = tokens(&session);
     let id = app.user_id(&phone).await;
 
-    assert!(app.store.ban_user(id, "spam links", app.now()).await.unwrap());
+    assert!(app.store.ban_user(id, "spam links", &serde_json::json!({ "test": true }), app.now()).await.unwrap());
 
     let message = assert_error(app.login(&phone, PASSWORD).await, StatusCode::FORBIDDEN, "account_banned").await;
     assert!(message.contains("spam links"), "{message}");
@@ -122,8 +122,8 @@ async fn a_lifted_ban_lets_the_user_back_in(backend: Backend) {
     let phone = new_phone();
     app.register(&phone, "kediadam").await;
     let id = app.user_id(&phone).await;
-    app.store.ban_user(id, "mistake", app.now()).await.unwrap();
-    assert!(app.store.unban_user(id, app.now()).await.unwrap());
+    app.store.ban_user(id, "mistake", &serde_json::json!({ "test": true }), app.now()).await.unwrap();
+    assert!(app.store.unban_user(id, &serde_json::json!({ "test": true }), app.now()).await.unwrap());
     assert_eq!(app.login(&phone, PASSWORD).await.status(), StatusCode::OK);
 }
 

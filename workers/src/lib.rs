@@ -95,8 +95,14 @@ pub trait JobStore: Send + Sync + 'static {
 
 /// What the jobs need from live connections (the hub).
 pub trait LiveEffects: Send + Sync + 'static {
-    /// Bans the user: stored with its reason, queue entry and match ended, sockets closed, notified.
-    fn ban(&self, user_id: i64, reason: &str) -> impl Future<Output = Result<bool, JobError>> + Send;
+    /// Bans the user: stored with its reason and its audit row naming `by` (one transaction), queue entry and
+    /// match ended, sockets closed, notified.
+    fn ban(
+        &self,
+        user_id: i64,
+        reason: &str,
+        by: serde_json::Value,
+    ) -> impl Future<Output = Result<bool, JobError>> + Send;
     /// Tells the two users of an expired match that it is over.
     fn match_expired(&self, expired: &expiry::ExpiredMatch);
 }

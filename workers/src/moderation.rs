@@ -11,9 +11,8 @@ pub const REASON: &str = "reported by too many people";
 pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(), JobError> {
     let threshold = ctx.settings.report_threshold;
     for user_id in ctx.store.users_to_ban(threshold).await? {
-        if ctx.live.ban(user_id, REASON).await? {
-            let details = json!({ "threshold": threshold, "automatic": true });
-            ctx.store.log("job.auto_ban", Some(user_id), details, ctx.now()).await?;
+        // The audit row commits with the ban itself (`user.banned`, naming this job).
+        if ctx.live.ban(user_id, REASON, json!({ "job": "auto_ban", "threshold": threshold })).await? {
             metrics::counter!("tanis_auto_bans_total").increment(1);
         }
     }
