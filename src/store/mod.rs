@@ -163,15 +163,19 @@ impl Store {
                 // A relay batch dirties hundreds of index pages, mostly the same ones again and again; the
                 // default checkpoint every 1000 WAL pages copied them back to the database every other batch.
                 .pragma("wal_autocheckpoint", "16384");
-            let pool = |connections| {
+            let pool = |connections, options: SqliteConnectOptions| {
                 SqlitePoolOptions::new()
                     .max_connections(connections)
                     .after_connect(|conn, _| Box::pin(sqlite_busy::install(conn)))
-                    .connect_with(options.clone())
+                    .connect_with(options)
             };
             // Held while the file is created and switched to WAL (see `migrate::lock_sqlite`).
             let _lock = migrate::lock_sqlite(options.get_filename()).await?;
-            Backend::Sqlite { read: pool(8).await?, write: pool(1).await? }
+            // Everything that writes goes through the one write connection (see `on_write_pool!`); the read
+            // connections are `query_only`, so a write sent to them by mistake fails at once, in every test that
+            // reaches it, instead of quietly competing for SQLite's one write lock.
+            let write = pool(1, options.clone()).await?;
+            Backend::Sqlite { read: pool(8, options.pragma("query_only", "ON")).await?, write }
         } else {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -187,7 +191,8 @@ impl Store {
     /// The job queue's storage in this same database.
     pub fn job_storage(&self) -> tanis_workers::schedule::Backend {
         match &self.backend {
-            Backend::Sqlite { read: pool, .. } => tanis_workers::schedule::Backend::Sqlite(pool.clone()),
+            // The job queue writes (pushes, locks, heartbeats): it shares the one write connection.
+            Backend::Sqlite { write: pool, .. } => tanis_workers::schedule::Backend::Sqlite(pool.clone()),
             Backend::Postgres(pool) => tanis_workers::schedule::Backend::Postgres(pool.clone()),
         }
     }

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Store, StoreError, on_pool};
+use super::{Store, StoreError, on_pool, on_write_pool};
 
 /// Inserts one entry on whatever connection or transaction the caller holds (a concrete SQLite or
 /// PostgreSQL executor inside `on_pool!`), so an event is recorded in the same commit as the change it
@@ -39,7 +39,7 @@ impl Store {
         details: &Value,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        on_pool!(self, |pool| insert_system_log!(pool, action, user_id, details, now).await.map(|_| ()))?;
+        on_write_pool!(self, |pool| insert_system_log!(pool, action, user_id, details, now).await.map(|_| ()))?;
         Ok(())
     }
 

@@ -18,7 +18,7 @@ pub enum Rotation {
 
 impl Store {
     pub async fn insert_refresh_token(&self, new: &NewRefreshToken, now: DateTime<Utc>) -> Result<(), StoreError> {
-        on_pool!(self, |pool| sqlx::query(INSERT_TOKEN)
+        on_write_pool!(self, |pool| sqlx::query(INSERT_TOKEN)
             .bind(new.user_id)
             .bind(&new.family_id)
             .bind(&new.token_hash)
