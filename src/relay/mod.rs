@@ -2,7 +2,8 @@
 //! so many messages share one transaction and one fsync instead of paying one each.
 //!
 //! Flow: socket reader → validation (in the hub) → [`Writer::submit`] → batch transaction → the waiting
-//! socket learns the seq and only then acknowledges the sender and delivers to the receiver.
+//! socket learns the seq and only then acknowledges the sender and delivers to the receiver. Receipts
+//! (`msg.ack`) ride in the same batches ([`Writer::submit_receipt`]): one commit carries both.
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::dedicated::Running;
 
 use crate::clock::SharedClock;
-use crate::store::{NewMessage, Store, StoreError, WriteOutcome};
+use crate::store::{NewMessage, Receipt, Store, StoreError, WriteOutcome};
 
 /// Most messages written in one transaction; bigger batches add latency for little gain.
 const MAX_BATCH: usize = 512;
@@ -22,10 +23,12 @@ const MAX_BATCH: usize = 512;
 const QUEUE: usize = 8192;
 
 pub type WriteResult = Result<WriteOutcome, Arc<StoreError>>;
+/// A receipt's outcome: the message's sender the first time it is marked delivered.
+pub type ReceiptResult = Result<Option<i64>, Arc<StoreError>>;
 
-struct Job {
-    message: NewMessage,
-    done: oneshot::Sender<WriteResult>,
+enum Job {
+    Message { message: NewMessage, done: oneshot::Sender<WriteResult> },
+    Receipt { receipt: Receipt, done: oneshot::Sender<ReceiptResult> },
 }
 
 #[derive(Clone)]
@@ -48,8 +51,21 @@ impl Writer {
     /// Queues a message; the receiver yields its outcome once the batch holding it has committed.
     pub async fn submit(&self, message: NewMessage) -> oneshot::Receiver<WriteResult> {
         let (done, outcome) = oneshot::channel();
-        if let Err(mpsc::error::SendError(job)) = self.tx.send(Job { message, done }).await {
-            let _ = job.done.send(Err(Arc::new(StoreError::Database(sqlx::Error::PoolClosed))));
+        if let Err(mpsc::error::SendError(Job::Message { done, .. })) =
+            self.tx.send(Job::Message { message, done }).await
+        {
+            let _ = done.send(Err(closed()));
+        }
+        outcome
+    }
+
+    /// Queues a receipt; the receiver yields its outcome once the batch holding it has committed.
+    pub async fn submit_receipt(&self, receipt: Receipt) -> oneshot::Receiver<ReceiptResult> {
+        let (done, outcome) = oneshot::channel();
+        if let Err(mpsc::error::SendError(Job::Receipt { done, .. })) =
+            self.tx.send(Job::Receipt { receipt, done }).await
+        {
+            let _ = done.send(Err(closed()));
         }
         outcome
     }
@@ -70,12 +86,22 @@ async fn run(store: Store, clock: SharedClock, mut rx: mpsc::Receiver<Job>, shut
         if received == 0 {
             break;
         }
-        let (messages, waiting): (Vec<NewMessage>, Vec<_>) = jobs.drain(..).map(|j| (j.message, j.done)).unzip();
+        let (mut messages, mut waiting, mut receipts, mut acking) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for job in jobs.drain(..) {
+            match job {
+                Job::Message { message, done } => (messages.push(message), waiting.push(done)),
+                Job::Receipt { receipt, done } => (receipts.push(receipt), acking.push(done)),
+            };
+        }
         metrics::histogram!("tanis_relay_batch_size").record(messages.len() as f64);
+        metrics::histogram!("tanis_relay_batch_receipts").record(receipts.len() as f64);
         let started = std::time::Instant::now();
-        let written = write_isolated(&store, &messages, clock.now()).await;
+        let (written, acked) = write_isolated(&store, &messages, &receipts, clock.now()).await;
         metrics::histogram!("tanis_relay_batch_seconds").record(started.elapsed().as_secs_f64());
         for (done, outcome) in waiting.into_iter().zip(written) {
+            let _ = done.send(outcome);
+        }
+        for (done, outcome) in acking.into_iter().zip(acked) {
             let _ = done.send(outcome);
         }
     }
@@ -88,23 +114,41 @@ async fn run(store: Store, clock: SharedClock, mut rx: mpsc::Receiver<Job>, shut
 ///
 /// Only refusals by the database are isolated. A lost connection or a pool timeout would fail every half too:
 /// such a batch fails whole at once instead of multiplying its wait.
-pub async fn write_isolated(store: &Store, batch: &[NewMessage], now: DateTime<Utc>) -> Vec<WriteResult> {
-    match store.insert_messages(batch, now).await {
-        Ok(outcomes) => outcomes.into_iter().map(Ok).collect(),
-        Err(e) if batch.len() > 1 && refused_by_database(&e) => {
+pub async fn write_isolated(
+    store: &Store,
+    batch: &[NewMessage],
+    receipts: &[Receipt],
+    now: DateTime<Utc>,
+) -> (Vec<WriteResult>, Vec<ReceiptResult>) {
+    match store.write_batch(batch, receipts, now).await {
+        Ok((outcomes, acked)) => (outcomes.into_iter().map(Ok).collect(), acked.into_iter().map(Ok).collect()),
+        Err(e) if batch.len() + receipts.len() > 1 && refused_by_database(&e) => {
             metrics::counter!("tanis_relay_batch_splits_total").increment(1);
             tracing::warn!(error = %e, batch = batch.len(), "a message batch was refused; retrying it in halves");
-            let (first, second) = batch.split_at(batch.len() / 2);
-            let mut outcomes = Box::pin(write_isolated(store, first, now)).await;
-            outcomes.extend(Box::pin(write_isolated(store, second, now)).await);
-            outcomes
+            // Halves that are each strictly smaller: messages split in two (receipts with the first half), a lone
+            // message apart from the receipts, or the receipts in two.
+            let none: &[Receipt] = &[];
+            let ((first, r_first), (second, r_second)) = match batch.len() {
+                0 => ((batch, &receipts[..receipts.len() / 2]), (batch, &receipts[receipts.len() / 2..])),
+                1 => ((batch, none), (&batch[..0], receipts)),
+                n => ((&batch[..n / 2], receipts), (&batch[n / 2..], none)),
+            };
+            let (mut outcomes, mut acked) = Box::pin(write_isolated(store, first, r_first, now)).await;
+            let (more, more_acked) = Box::pin(write_isolated(store, second, r_second, now)).await;
+            outcomes.extend(more);
+            acked.extend(more_acked);
+            (outcomes, acked)
         }
         Err(e) => {
-            tracing::error!(error = %e, batch = batch.len(), "storing messages failed");
+            tracing::error!(error = %e, batch = batch.len(), receipts = receipts.len(), "storing messages failed");
             let e = Arc::new(e);
-            batch.iter().map(|_| Err(e.clone())).collect()
+            (batch.iter().map(|_| Err(e.clone())).collect(), receipts.iter().map(|_| Err(e.clone())).collect())
         }
     }
+}
+
+fn closed() -> Arc<StoreError> {
+    Arc::new(StoreError::Database(sqlx::Error::PoolClosed))
 }
 
 /// The database answered and refused (a constraint, a value it cannot hold), as opposed to not answering.

@@ -36,6 +36,14 @@ pub enum WriteOutcome {
     MatchNotActive,
 }
 
+/// A receiver's acknowledgement (`msg.ack`) of one message: it marks the message delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    pub match_id: i64,
+    pub seq: i64,
+    pub receiver_id: i64,
+}
+
 /// A stored message as `resume` returns it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct MessageRow {
@@ -60,14 +68,50 @@ impl Store {
         batch: &[NewMessage],
         now: DateTime<Utc>,
     ) -> Result<Vec<WriteOutcome>, StoreError> {
-        if batch.is_empty() {
-            return Ok(Vec::new());
+        Ok(self.write_batch(batch, &[], now).await?.0)
+    }
+
+    /// Stores a batch of messages and marks a batch of receipts delivered, in ONE transaction: the relay
+    /// writer's group commit, so a receipt costs a few bytes in a commit that happens anyway instead of a
+    /// transaction (and an fsync) of its own. Receipts come back in input order: the message's sender the first
+    /// time it is marked, `None` when it was already delivered or is not that receiver's.
+    pub async fn write_batch(
+        &self,
+        batch: &[NewMessage],
+        receipts: &[Receipt],
+        now: DateTime<Utc>,
+    ) -> Result<(Vec<WriteOutcome>, Vec<Option<i64>>), StoreError> {
+        if batch.is_empty() && receipts.is_empty() {
+            return Ok((Vec::new(), Vec::new()));
         }
         let mut match_ids: Vec<i64> = batch.iter().map(|m| m.match_id).collect();
         match_ids.sort_unstable();
         match_ids.dedup();
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
+            let delivered = if receipts.is_empty() {
+                Vec::new()
+            } else {
+                // One statement for every receipt: an OR of exact keys, each one probe of the (match, seq) key.
+                let mut q = QueryBuilder::new("UPDATE message_logs SET delivered = TRUE, delivered_at = ");
+                q.push_bind(now).push(" WHERE delivered = FALSE AND (");
+                for (i, r) in receipts.iter().enumerate() {
+                    q.push(if i == 0 { "(match_id = " } else { " OR (match_id = " });
+                    q.push_bind(r.match_id).push(" AND seq = ").push_bind(r.seq);
+                    q.push(" AND receiver_id = ").push_bind(r.receiver_id).push(")");
+                }
+                q.push(") RETURNING match_id, seq, receiver_id, sender_id");
+                let marked: Vec<(i64, i64, i64, i64)> = q.build_query_as().fetch_all(&mut *tx).await?;
+                // In input order, keyed with the receiver (another user's receipt for the same message gets
+                // nothing); a receipt repeated within the batch marks once and answers once.
+                let mut marked: HashMap<(i64, i64, i64), i64> =
+                    marked.into_iter().map(|(m, s, to, by)| ((m, s, to), by)).collect();
+                receipts.iter().map(|r| marked.remove(&(r.match_id, r.seq, r.receiver_id))).collect()
+            };
+            if batch.is_empty() {
+                tx.commit().await?;
+                return Ok((Vec::new(), delivered));
+            }
             // Which of the batch's matches are active, with the last seq of each. The correlated MAX is one
             // index probe per match (a GROUP BY would walk every message of the match). The status is
             // filtered here rather than in SQL: with `status = 'active'` in the WHERE clause SQLite chose
@@ -153,28 +197,8 @@ impl Store {
                 q.build().execute(&mut *tx).await?;
             }
             tx.commit().await?;
-            Ok(outcomes)
+            Ok((outcomes, delivered))
         })
-    }
-
-    /// Marks a message delivered when `receiver_id` is its receiver. Returns its sender the first time,
-    /// `None` when it was already delivered or is not this receiver's.
-    pub async fn mark_delivered(
-        &self,
-        match_id: i64,
-        seq: i64,
-        receiver_id: i64,
-        now: DateTime<Utc>,
-    ) -> Result<Option<i64>, StoreError> {
-        let query = "UPDATE message_logs SET delivered = TRUE, delivered_at = $4 \
-                     WHERE match_id = $1 AND seq = $2 AND receiver_id = $3 AND delivered = FALSE RETURNING sender_id";
-        Ok(on_write_pool!(self, |pool| sqlx::query_scalar(query)
-            .bind(match_id)
-            .bind(seq)
-            .bind(receiver_id)
-            .bind(now)
-            .fetch_optional(pool)
-            .await)?)
     }
 
     /// Stored messages of a match after `after_seq`, in order, at most `limit`.

@@ -33,7 +33,7 @@ pub use job_runs::JobRunRow;
 pub use jobs::{ClaimRow, ClaimVerdict, ExpiredMatchRow, OwnClaim, PendingReferral};
 pub use login_attempts::{LoginAttempt, LoginOutcome};
 pub use matches::{CreateMatchError, CreatedMatch, MatchRow, NewMatch};
-pub use messages::{MessageRow, NewMessage, WriteOutcome};
+pub use messages::{MessageRow, NewMessage, Receipt, WriteOutcome};
 pub use models::{NewRefreshToken, NewUser, Referrer, RefreshTokenRow, UserRow};
 pub use moderation::{BlockRow, NewReport};
 pub use system_logs::SystemLogRow;

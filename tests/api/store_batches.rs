@@ -2,7 +2,7 @@
 //! writer), each one transaction with a fixed number of statements. Every row of a batch must come out as if it
 //! had been written alone.
 
-use tanis::store::{CreateMatchError, NewMatch, NewMessage, WriteOutcome};
+use tanis::store::{CreateMatchError, NewMatch, NewMessage, Receipt, WriteOutcome};
 
 use crate::helpers::{Backend, TestApp, spawn_app};
 use crate::on_both_stores;
@@ -11,6 +11,7 @@ on_both_stores!(
     a_batch_opens_every_payable_pair_and_a_refused_pair_charges_nobody,
     a_batch_of_messages_numbers_each_match_and_answers_repeats_with_the_first_seq,
     a_message_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_stored,
+    receipts_commit_in_the_message_batch_and_mark_each_message_once_for_its_receiver,
 );
 
 fn pair<'a>(app: &TestApp, user1_id: i64, user2_id: i64, kind: &'a str) -> NewMatch<'a> {
@@ -185,7 +186,7 @@ async fn a_message_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is
     for (at, m) in &poison {
         messages.insert(*at, m.clone());
     }
-    let outcomes = tanis::relay::write_isolated(&app.store, &messages, app.now()).await;
+    let outcomes = tanis::relay::write_isolated(&app.store, &messages, &[], app.now()).await.0;
 
     assert_eq!(outcomes.len(), messages.len());
     let refused: Vec<usize> = outcomes.iter().enumerate().filter(|(_, o)| o.is_err()).map(|(i, _)| i).collect();
@@ -206,4 +207,27 @@ async fn a_message_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is
     assert_eq!(seqs(m2), [1, 2, 3, 4]);
     assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 8);
     assert_eq!(app.count("SELECT COUNT(*) FROM message_logs").await, 8);
+}
+
+async fn receipts_commit_in_the_message_batch_and_mark_each_message_once_for_its_receiver(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("ayse").await.id, app.user("burak").await.id);
+    let m = app.store.create_matches(&[pair(&app, a, b, "text")]).await.unwrap()[0].as_ref().unwrap().row.id;
+    app.store.insert_messages(&[message(m, a, b, "a1"), message(m, a, b, "a2")], app.now()).await.unwrap();
+
+    let receipt = |seq, receiver_id| Receipt { match_id: m, seq, receiver_id };
+    // With a new message in the same transaction: b acknowledges 1 (twice) and 2, a tries to acknowledge 2
+    // (not a's to acknowledge), and 9 does not exist.
+    let receipts = [receipt(1, b), receipt(1, b), receipt(2, a), receipt(2, b), receipt(9, b)];
+    let (stored, delivered) =
+        tanis::relay::write_isolated(&app.store, &[message(m, b, a, "b1")], &receipts, app.now()).await;
+    assert!(matches!(stored[..], [Ok(WriteOutcome::Stored { seq: 3, .. })]), "{stored:?}");
+    let delivered: Vec<Option<i64>> = delivered.into_iter().map(Result::unwrap).collect();
+    assert_eq!(delivered, [Some(a), None, None, Some(a), None], "the sender, once, for the right receiver");
+    let marked = app.count(format!("SELECT COUNT(*) FROM message_logs WHERE match_id = {m} AND delivered = TRUE"));
+    assert_eq!(marked.await, 2);
+
+    // Acknowledged again in a later batch: nothing new.
+    let (_, again) = tanis::relay::write_isolated(&app.store, &[], &[receipt(1, b)], app.now()).await;
+    assert_eq!(again.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [None]);
 }
