@@ -306,3 +306,10 @@ pub fn tokens(session: &Value) -> (String, String) {
     let t = if session.get("tokens").is_some() { &session["tokens"] } else { session };
     (t["access_token"].as_str().unwrap().to_owned(), t["refresh_token"].as_str().unwrap().to_owned())
 }
+
+impl TestApp {
+    /// Stops the server as SIGTERM would (cancels its shutdown token), while the test keeps its sockets.
+    pub fn shut_down(&self) {
+        self.shutdown.cancel();
+    }
+}
