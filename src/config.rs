@@ -501,4 +501,20 @@ mod tests {
             Ok(())
         });
     }
+
+    #[test]
+    fn production_refuses_a_bcrypt_cost_under_10() {
+        let mut config = Config { production: true, ..Config::default() };
+        config.auth.jwt_secret = Some("x".repeat(40));
+        config.video.turn_secret = Some("t".repeat(40));
+        config.auth.bcrypt_cost = 9;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("auth.bcrypt_cost"), "{err}");
+        config.auth.bcrypt_cost = 10;
+        config.validate().unwrap();
+        // Outside production a low cost is fine (tests use 4).
+        config.production = false;
+        config.auth.bcrypt_cost = 4;
+        config.validate().unwrap();
+    }
 }

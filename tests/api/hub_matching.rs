@@ -72,7 +72,8 @@ async fn a_match_spends_one_unit_from_each_side_daily_before_bonus(backend: Back
     assert_eq!(theirs.daily_text, 9);
 
     sa.send(&ClientFrame::MatchLeave { id: None, match_id: info.match_id }).await.unwrap();
-    app.clock.advance(TimeDelta::hours(25));
+    // Just past the recent-partner window (24 h), not far past it.
+    app.clock.advance(TimeDelta::hours(24) + TimeDelta::seconds(1));
     let c = app.user("kus").await;
     let _sc = queued(&app, &c).await;
     sa.send(&find(MatchKind::Text, "again")).await.unwrap();
@@ -147,7 +148,8 @@ async fn blocked_and_recent_partners_are_not_paired_and_the_oldest_compatible_wa
     let (mut sc, chat, _sd, _) = app.pair(&c, &d, MatchKind::Text).await;
     sc.send(&ClientFrame::MatchLeave { id: None, match_id: chat.info.match_id }).await.unwrap();
     sc.next_where(|f| matches!(f, ServerFrame::Ok { .. })).await.unwrap();
-    app.clock.advance(TimeDelta::hours(25));
+    // No clock jump: both pairs are recent partners now, so the rules below are seen inside the 24 h window
+    // (the window's boundary itself: tests/api/recent_partners.rs).
 
     // Queue in order a, b, c: b may not meet a (blocked), so b waits; c meets a, the oldest waiter.
     let mut qa = queued(&app, &a).await;
@@ -156,7 +158,7 @@ async fn blocked_and_recent_partners_are_not_paired_and_the_oldest_compatible_wa
     qc.send(&find(MatchKind::Text, "c")).await.unwrap();
     assert_eq!(found(&mut qc).await.peer, a.handle);
     assert_eq!(found(&mut qa).await.peer, c.handle);
-    // d meets b; yesterday's c–d match no longer counts after 24 h, but c is taken anyway.
+    // d meets b, the only waiter left (d's recent partner c is taken anyway).
     let mut qd = app.socket(&d).await;
     qd.send(&find(MatchKind::Text, "d")).await.unwrap();
     assert_eq!(found(&mut qd).await.peer, b.handle);
@@ -196,7 +198,8 @@ async fn leaving_a_match_tells_the_peer_and_records_completed_or_cancelled(backe
     sa.send(&ClientFrame::MatchLeave { id: Some("again".into()), match_id: silent }).await.unwrap();
     assert!(matches!(sa.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::NotInMatch, .. }));
 
-    app.clock.advance(TimeDelta::hours(25));
+    // Just past the recent-partner window (24 h), not far past it.
+    app.clock.advance(TimeDelta::hours(24) + TimeDelta::seconds(1));
     let (mut sa, mut chat_a, mut sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     sa.send(&chat_a.message("merhaba")).await.unwrap();
     sb.next_where(|f| matches!(f, ServerFrame::Msg { .. })).await.unwrap();

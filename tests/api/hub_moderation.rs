@@ -43,7 +43,7 @@ async fn blocking_ends_the_match_at_once_and_the_block_can_be_listed_and_lifted(
     assert_eq!(lifted.status(), StatusCode::NO_CONTENT);
 
     // Lifted and past the recent-partner window, they can meet again.
-    app.clock.advance(TimeDelta::hours(25));
+    app.clock.advance(TimeDelta::hours(24) + TimeDelta::seconds(1));
     let (_, again, _, _) = app.pair(&a, &b, MatchKind::Text).await;
     assert_eq!(again.info.peer, b.handle);
 }
