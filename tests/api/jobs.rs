@@ -37,13 +37,12 @@ async fn a_run_queued_in_the_database_is_taken_by_the_scheduled_worker(backend: 
     queued_run_is_executed(backend, None).await;
 }
 
-/// Runs the server with its scheduled workers, queues one claims run in the job storage, and waits for the
-/// worker to take it and decide a pending claim.
-async fn queued_run_is_executed(backend: Backend, redis_url: Option<String>) {
-    let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
+/// A server with its scheduled workers polling every 100 ms, and a text claim that is due for approval: the
+/// claimant wrote, the peer never answered, three hours passed.
+async fn app_with_a_due_claim(backend: Backend, redis_url: Option<String>) -> (TestApp, TestUser) {
     let app = spawn_app_with(backend, |c| {
         c.jobs.enabled = true;
-        c.jobs.queue_namespace = namespace;
+        c.jobs.queue_namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
         c.redis_url = redis_url;
         c.jobs.poll_interval_ms = 100;
     })
@@ -54,40 +53,34 @@ async fn queued_run_is_executed(backend: Backend, redis_url: Option<String>) {
     sa.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. })).await.unwrap();
     post_claim(&app, &a, chat.info.match_id).await;
     app.clock.advance(TimeDelta::hours(3));
+    (app, a)
+}
 
+/// Queues one claims run in the job storage and waits until the claim it decides is approved.
+async fn queue_a_claims_run_and_wait_for_the_approval(app: &TestApp, claimant: &TestUser, what: &str) {
     let storage = tanis::jobs::storage(&app.store, &app.config).await.unwrap();
     storage.run_now(Job::Claims, app.now()).await.unwrap();
     // apalis polls its storage on an interval: wait for the event, bounded.
-    crate::job_restarts::eventually(std::time::Duration::from_secs(20), "the worker took the queued run", || async {
-        claims_of(&app, &a).await[0]["status"] == "approved"
+    crate::job_restarts::eventually(std::time::Duration::from_secs(20), what, || async {
+        claims_of(app, claimant).await[0]["status"] == "approved"
     })
     .await;
+}
+
+/// Runs the server with its scheduled workers, queues one claims run in the job storage, and waits for the
+/// worker to take it and decide a pending claim.
+async fn queued_run_is_executed(backend: Backend, redis_url: Option<String>) {
+    let (app, a) = app_with_a_due_claim(backend, redis_url).await;
+    queue_a_claims_run_and_wait_for_the_approval(&app, &a, "the worker took the queued run").await;
     assert_eq!(bonus_text(&app, &a).await, 1);
 }
 
 /// The worker's retry layer runs a failed tick again: the first attempt crashes between verdict and refund,
 /// the retry decides the claim and refunds exactly once, and the failure is on record.
 async fn a_scheduled_run_that_fails_is_retried_by_its_worker_and_refunds_once(backend: Backend) {
-    let app = spawn_app_with(backend, |c| {
-        c.jobs.enabled = true;
-        c.jobs.queue_namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
-        c.jobs.poll_interval_ms = 100;
-    })
-    .await;
-    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
-    let (mut sa, mut chat, _sb, _) = app.pair(&a, &b, MatchKind::Text).await;
-    sa.send(&chat.message("orada mısın?")).await.unwrap();
-    sa.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. })).await.unwrap();
-    post_claim(&app, &a, chat.info.match_id).await;
-    app.clock.advance(TimeDelta::hours(3));
-
+    let (app, a) = app_with_a_due_claim(backend, None).await;
     app.store.fail_points.arm("claim.before_refund");
-    let storage = tanis::jobs::storage(&app.store, &app.config).await.unwrap();
-    storage.run_now(Job::Claims, app.now()).await.unwrap();
-    crate::job_restarts::eventually(std::time::Duration::from_secs(20), "the retry decided the claim", || async {
-        claims_of(&app, &a).await[0]["status"] == "approved"
-    })
-    .await;
+    queue_a_claims_run_and_wait_for_the_approval(&app, &a, "the retry decided the claim").await;
     assert_eq!(bonus_text(&app, &a).await, 1, "refunded once");
     let runs = app.store.job_runs().await.unwrap();
     let claims = runs.iter().find(|r| r.job == "claims").unwrap();
