@@ -178,6 +178,12 @@ where
         if std::str::from_utf8(&bytes).is_ok_and(tanis_proto::has_nul) {
             return Err(ApiError::new(ErrorCode::InvalidText, "a string holds U+0000, which is not stored"));
         }
+        // Every body of this API is a JSON object; serde would also fill a struct from an array (`[null, null]`
+        // made a valid `PATCH /v1/me`), which no client means and the OpenAPI document does not allow.
+        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+        if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() {
+            return Err(ApiError::new(ErrorCode::InvalidRequest, "the body must be a JSON object"));
+        }
         let Json(value) = Json::<T>::from_bytes(&bytes)?;
         Ok(Self(value))
     }

@@ -7,6 +7,7 @@ mod blocks;
 mod claims;
 pub mod error;
 mod extract;
+mod openapi;
 mod ops;
 mod rtc;
 
@@ -19,7 +20,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower_http::trace::TraceLayer;
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
@@ -29,6 +29,7 @@ use crate::config::Config;
 use crate::hub::Hub;
 use crate::store::Store;
 use error::{ApiError, ErrorCode};
+use openapi::{BearerAuth, CommonErrors};
 
 pub use extract::AuthUser;
 
@@ -50,22 +51,10 @@ pub struct AppState {
 )]
 struct ApiDoc;
 
-struct BearerAuth;
-
-impl Modify for BearerAuth {
-    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
-        let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "bearer",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
-        );
-    }
-}
-
 /// The complete HTTP application.
 pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_millis(state.config.request_timeout_ms);
-    let (api, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(accounts::router())
         .merge(blocks::router())
         .merge(claims::router())
@@ -74,6 +63,8 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(crate::hub::router())
         .split_for_parts();
+    // After the merge: the common error answers go on every operation of every router.
+    CommonErrors.modify(&mut openapi);
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
