@@ -21,6 +21,7 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewClaim {
+    #[serde(deserialize_with = "super::extract::integer")]
     match_id: i64,
 }
 

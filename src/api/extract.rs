@@ -63,3 +63,16 @@ impl FromRequestParts<AppState> for ClientInfo {
         Ok(Self { ip, user_agent })
     }
 }
+
+/// An integer body field as JSON Schema (and so the OpenAPI document) defines one: `3000` and also `3000.0`
+/// (schemathesis sent the latter, and a generated client may). A fraction or a value out of range is refused.
+pub fn integer<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+    use serde::Deserialize;
+    match serde_json::Number::deserialize(deserializer)? {
+        n if n.is_i64() => Ok(n.as_i64().expect("checked")),
+        n => match n.as_f64() {
+            Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
+            _ => Err(serde::de::Error::custom(format!("{n} is not a 64-bit integer"))),
+        },
+    }
+}

@@ -10,6 +10,7 @@ use crate::on_both_stores;
 on_both_stores!(
     malformed_requests_get_our_error_shape_and_store_nothing,
     every_operation_documents_the_errors_its_shape_can_cause,
+    an_integer_with_a_zero_fraction_is_an_integer_and_a_fraction_is_refused,
     every_route_answers_a_malformed_path_parameter_in_our_error_shape,
     a_plain_request_to_the_websocket_gets_our_error_shape,
     a_stalled_body_gets_a_408_in_our_error_shape,
@@ -127,4 +128,21 @@ async fn every_operation_documents_the_errors_its_shape_can_cause(backend: Backe
         }
     }
     assert!(checked >= 10, "{checked} operations");
+}
+
+/// JSON Schema counts `999.0` as an integer, so the server must too; `999.5` is not one.
+async fn an_integer_with_a_zero_fraction_is_an_integer_and_a_fraction_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.user("kediadam").await;
+    let claim = |id: Value| {
+        app.client
+            .post(app.url("/v1/claims"))
+            .bearer_auth(&user.access)
+            .json(&serde_json::json!({ "match_id": id }))
+            .send()
+    };
+    let whole = claim(serde_json::json!(999.0)).await.unwrap();
+    assert_error(whole, StatusCode::NOT_FOUND, "not_matched").await;
+    let fraction = claim(serde_json::json!(999.5)).await.unwrap();
+    assert_error(fraction, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
 }
