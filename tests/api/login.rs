@@ -138,6 +138,8 @@ async fn a_login_storm_waits_for_bcrypt_slots_while_other_requests_are_served(ba
     );
     let phone = new_phone();
     app.register(&phone, "kediadam").await;
+    // Registered before the storm: registering hashes a password too, and would queue behind it.
+    let user = app.user("yolcu").await;
 
     let finished = Arc::new(AtomicUsize::new(0));
     let (first_done, mut first_done_rx) = tokio::sync::mpsc::channel::<()>(8);
@@ -154,6 +156,12 @@ async fn a_login_storm_waits_for_bcrypt_slots_while_other_requests_are_served(ba
         .collect();
     // Once one login is through, the others are queued behind the single slot.
     tokio::time::timeout(std::time::Duration::from_secs(30), first_done_rx.recv()).await.unwrap();
+    // Meanwhile the rest of the server answers: health, an authenticated request, a WebSocket's hello.
+    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), StatusCode::OK);
+    assert_eq!(app.get_me(&user.access).await.status(), StatusCode::OK);
+    let (_socket, hello) = app.connect(&user).await;
+    assert!(matches!(hello, tanis_proto::ServerFrame::Hello { .. }));
+    assert!(finished.load(Ordering::SeqCst) < 8, "those requests were served while logins still queued");
     for login in storm {
         assert_eq!(login.await.unwrap(), StatusCode::OK, "queued logins all complete");
     }
