@@ -3,43 +3,41 @@ use std::fmt;
 use rand::Rng;
 use unicode_normalization::UnicodeNormalization;
 
-/// Names strangers could mistake for staff or for the service, in English and Turkish. An alias is refused when,
-/// compared by [`look_alike_key`] (so `Yönetici`, Cyrillic `аdmin`, Greek `mοd` and dotless `admın` count):
-/// - one of its parts (split at `_`) IS one of these, e.g. `Tanis_Destek`, `mod_42`;
-/// - or it CONTAINS one of these of [`COMPOUND_MIN`] letters or more, e.g. `TanisDestek`, `superadmin`.
+/// Names strangers could mistake for staff or for the service, in English and Turkish, each with whether it is
+/// refused inside other words too. An alias is refused when, compared by [`look_alike_key`] (so `Yönetici`,
+/// Cyrillic `аdmin`, Greek `mοd` and dotless `admın` count):
+/// - one of its parts (split at `_`) IS one of these, e.g. `Tanis_Destek`, `mod_42`, `resmi_hesap`;
+/// - or it CONTAINS one marked `true`, e.g. `TanisDestek`, `superadmin`.
 ///
-/// Short words (`mod`, `root`, `ekip`) only count as whole parts: inside a word they are ordinary letters
-/// (`modern`, `Kerem`, `ekipman`). The price of the compound rule is that a few ordinary words that contain a
-/// long staff word are refused too (`tanışma` contains `tanış`); for a service whose name is `tanış` that is
-/// the right side to err on.
-const RESERVED: &[&str] = &[
-    "admin",
-    "administrator",
-    "moderator",
-    "moderatör",
-    "mod",
-    "tanis",
-    "tanış",
-    "system",
-    "sistem",
-    "support",
-    "destek",
-    "staff",
-    "official",
-    "resmi",
-    "root",
-    "yönetici",
-    "yetkili",
-    "görevli",
-    "operator",
-    "operatör",
-    "güvenlik",
-    "yardım",
-    "ekip",
+/// Words that are also ordinary word stems or names are refused only as whole parts: `mod` (`modern`), `sistem`
+/// (`sistematik`), `resmi` (the name `Resmiye`), `yardım` (`yardımsever`), `root`, `ekip`. The price of the
+/// inside rule is that a few ordinary words containing a staff word are refused (`tanışma` contains `tanış`);
+/// for a service named `tanış` that is the right side to err on.
+const RESERVED: &[(&str, bool)] = &[
+    ("admin", true),
+    ("administrator", true),
+    ("moderator", true),
+    ("moderatör", true),
+    ("mod", false),
+    ("tanis", true),
+    ("tanış", true),
+    ("system", false),
+    ("sistem", false),
+    ("support", true),
+    ("destek", true),
+    ("staff", false),
+    ("official", true),
+    ("resmi", false),
+    ("root", false),
+    ("yönetici", true),
+    ("yetkili", true),
+    ("görevli", true),
+    ("operator", true),
+    ("operatör", true),
+    ("güvenlik", true),
+    ("yardım", false),
+    ("ekip", false),
 ];
-
-/// Reserved words this long or longer are refused inside other words too.
-const COMPOUND_MIN: usize = 5;
 
 /// What an alias looks like, for comparing it with [`RESERVED`]: digits read as the letters they stand in for
 /// (`adm1n`, `r00t`); the UTS #39 confusable skeleton, taken as written (capitals keep their look-alikes:
@@ -71,21 +69,17 @@ fn look_alike_key(s: &str) -> String {
 }
 
 /// The keys of [`RESERVED`], computed once.
-fn reserved_keys() -> &'static [(String, usize)] {
-    static KEYS: std::sync::OnceLock<Vec<(String, usize)>> = std::sync::OnceLock::new();
-    KEYS.get_or_init(|| RESERVED.iter().map(|w| (look_alike_key(w), w.chars().count())).collect())
+fn reserved_keys() -> &'static [(String, bool)] {
+    static KEYS: std::sync::OnceLock<Vec<(String, bool)>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| RESERVED.iter().map(|(word, inside)| (look_alike_key(word), *inside)).collect())
 }
 
 /// Whether the alias looks like staff or the service (see [`RESERVED`]).
 fn looks_reserved(alias: &str) -> bool {
-    let parts: Vec<String> = alias
-        .split('_')
-        .filter(|p| !p.is_empty())
-        .map(look_alike_key)
-        .collect();
+    let parts: Vec<String> = alias.split('_').filter(|p| !p.is_empty()).map(look_alike_key).collect();
     let whole: String = parts.concat();
-    reserved_keys().iter().any(|(key, letters)| {
-        parts.iter().any(|p| p == key) || *whole == **key || (*letters >= COMPOUND_MIN && whole.contains(key.as_str()))
+    reserved_keys().iter().any(|(key, inside)| {
+        parts.iter().any(|p| p == key) || *whole == **key || (*inside && whole.contains(key.as_str()))
     })
 }
 
@@ -204,10 +198,10 @@ mod tests {
             "Yetkili",
             "yetkili_42",
             "Görevli",
-            "\u{0430}dmin",         // Cyrillic а
-            "m\u{03bf}d",           // Greek ο
-            "admın",                // dotless ı
-            "ADMİN",                // dotted capital İ
+            "\u{0430}dmin", // Cyrillic а
+            "m\u{03bf}d",   // Greek ο
+            "admın",        // dotless ı
+            "ADMİN",        // dotted capital İ
             "Tanis_Destek",
             "TanisDestek",
             "destek_ekibi",
@@ -223,9 +217,9 @@ mod tests {
             "r00t",
             "GüvenlikBirimi",
             "yardım_masası",
-            "\u{0422}\u{0410}NIS",    // Cyrillic Т and А
-            "t\u{0430}n\u{0131}s",    // Cyrillic а, dotless ı
-            "destek\u{0301}",       // a combining accent
+            "\u{0422}\u{0410}NIS", // Cyrillic Т and А
+            "t\u{0430}n\u{0131}s", // Cyrillic а, dotless ı
+            "destek\u{0301}",      // a combining accent
             "ekip",
             "Operatör",
         ];
@@ -244,6 +238,9 @@ mod tests {
             "Rootbeer",
             "moda_tutkunu",
             "Sistine",
+            "Resmiye",
+            "sistematik",
+            "yardımsever",
         ];
         for good in accepted {
             assert!(Alias::parse(good).is_ok(), "{good:?} is an ordinary name");
