@@ -11,6 +11,8 @@ use super::StoreError;
 #[derive(Debug, Default)]
 pub struct FailPoints {
     armed: std::sync::Mutex<std::collections::HashSet<&'static str>>,
+    /// Named meeting points: the next `parties` callers of [`FailPoints::rendezvous`] there wait for each other.
+    meetings: std::sync::Mutex<std::collections::HashMap<&'static str, std::sync::Arc<tokio::sync::Barrier>>>,
 }
 
 #[cfg(feature = "fail-points")]
@@ -26,6 +28,22 @@ impl FailPoints {
             false => Ok(()),
         }
     }
+
+    /// Makes the next `parties` passes through [`FailPoints::rendezvous`] of `name` wait until all have arrived:
+    /// a test forces concurrent requests to interleave exactly there, instead of hoping they do.
+    pub fn meet(&self, name: &'static str, parties: usize) {
+        let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(parties));
+        self.meetings.lock().expect("fail points lock").insert(name, barrier);
+    }
+
+    pub(crate) async fn rendezvous(&self, name: &'static str) {
+        let barrier = self.meetings.lock().expect("fail points lock").get(name).cloned();
+        if let Some(barrier) = barrier
+            && barrier.wait().await.is_leader()
+        {
+            self.meetings.lock().expect("fail points lock").remove(name);
+        }
+    }
 }
 
 #[cfg(not(feature = "fail-points"))]
@@ -38,4 +56,7 @@ impl FailPoints {
     pub(crate) fn check(&self, _name: &'static str) -> Result<(), StoreError> {
         Ok(())
     }
+
+    #[inline(always)]
+    pub(crate) async fn rendezvous(&self, _name: &'static str) {}
 }

@@ -46,6 +46,8 @@ impl Store {
         new: &NewRefreshToken,
         now: DateTime<Utc>,
     ) -> Result<Rotation, StoreError> {
+        // Tests make two refreshes of one token meet here: both have read the token as unused.
+        self.fail_points.rendezvous("refresh.before_rotate").await;
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let consumed = sqlx::query(

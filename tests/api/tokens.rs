@@ -63,6 +63,8 @@ async fn two_simultaneous_refreshes_with_one_token_rotate_once(backend: Backend)
     let app = spawn_app(backend).await;
     let (_, token) = tokens(&app.register(&new_phone(), "kediadam").await);
 
+    // Both requests read the token as unused before either rotates it: the race the conditional update decides.
+    app.store.fail_points.meet("refresh.before_rotate", 2);
     let (a, b) = tokio::join!(app.refresh(&token), app.refresh(&token));
     let mut statuses = [a.status(), b.status()];
     statuses.sort();
