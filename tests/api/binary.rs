@@ -185,7 +185,7 @@ async fn worker_started_beside_serve_on_a_fresh_database_runs_the_jobs(backend: 
     let store = tanis::store::Store::connect(&url).await.unwrap();
     let storage = tanis_workers::schedule::Storage::new(store.job_storage(), "tanis", Duration::from_millis(100));
     storage.run_now(tanis_workers::schedule::Job::AutoBan, chrono::Utc::now()).await.unwrap();
-    crate::job_restarts::eventually(Duration::from_secs(30), "the worker ran the queued auto-ban", || async {
+    crate::helpers::eventually(Duration::from_secs(30), "the worker ran the queued auto-ban", || async {
         crate::job_restarts::last_success(&store, tanis_workers::schedule::Job::AutoBan).await.is_some()
     })
     .await;

@@ -324,3 +324,21 @@ pub fn tokens(session: &Value) -> (String, String) {
     let t = if session.get("tokens").is_some() { &session["tokens"] } else { session };
     (t["access_token"].as_str().unwrap().to_owned(), t["refresh_token"].as_str().unwrap().to_owned())
 }
+
+/// Polls `check` until it holds, for at most `limit`: the outcome of a run in another task or process.
+pub async fn eventually<F, Fut>(limit: std::time::Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(50));
+    let waited = tokio::time::timeout(limit, async {
+        loop {
+            tick.tick().await;
+            if check().await {
+                return;
+            }
+        }
+    });
+    waited.await.unwrap_or_else(|_| panic!("{what}: not within {limit:?}"));
+}

@@ -173,6 +173,13 @@ async fn leaving_the_queue_by_cancel_or_disconnect_means_not_being_paired(backen
     assert_eq!(sa.next().await.unwrap(), ServerFrame::MatchCancelled { id: Some("x".into()) });
     let sb = queued(&app, &b).await;
     drop(sb);
+    // The server learns of the disconnect asynchronously: wait until it has (the socket's slot is released after
+    // its queue entry's removal was handed to the matchmaker, which handles commands in order), or c could
+    // still be paired with b's entry.
+    crate::helpers::eventually(std::time::Duration::from_secs(10), "b's socket is closed", || async {
+        app.hub.connections() == 1
+    })
+    .await;
     // c finds nobody: a cancelled and b disconnected. Then a asks again and meets c.
     let mut sc = queued(&app, &c).await;
     sa.send(&find(MatchKind::Text, "again")).await.unwrap();

@@ -1,7 +1,6 @@
 //! Background jobs survive restarts: a node restarted within seconds of its last run (a deploy), and a
 //! `tanis worker` beside `tanis serve` on one database, still run every job.
 
-use std::future::Future;
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
@@ -11,28 +10,10 @@ use tanis::startup::Application;
 use tanis::store::Store;
 use tanis_workers::schedule::Job;
 
-use crate::helpers::{Backend, fresh_database_url, start_time};
+use crate::helpers::{Backend, eventually, fresh_database_url, start_time};
 use crate::on_both_stores;
 
 on_both_stores!(a_node_restarted_twice_in_quick_succession_still_runs_its_jobs);
-
-/// Polls `check` until it holds, for at most `limit`: the outcome of a run in another task or process.
-pub async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = bool>,
-{
-    let mut tick = tokio::time::interval(Duration::from_millis(50));
-    let waited = tokio::time::timeout(limit, async {
-        loop {
-            tick.tick().await;
-            if check().await {
-                return;
-            }
-        }
-    });
-    waited.await.unwrap_or_else(|_| panic!("{what}: not within {limit:?}"));
-}
 
 /// When `job` last succeeded, as recorded by whichever process ran it.
 pub async fn last_success(store: &Store, job: Job) -> Option<DateTime<Utc>> {

@@ -61,7 +61,7 @@ async fn queue_a_claims_run_and_wait_for_the_approval(app: &TestApp, claimant: &
     let storage = tanis::jobs::storage(&app.store, &app.config).await.unwrap();
     storage.run_now(Job::Claims, app.now()).await.unwrap();
     // apalis polls its storage on an interval: wait for the event, bounded.
-    crate::job_restarts::eventually(std::time::Duration::from_secs(20), what, || async {
+    crate::helpers::eventually(std::time::Duration::from_secs(20), what, || async {
         claims_of(app, claimant).await[0]["status"] == "approved"
     })
     .await;

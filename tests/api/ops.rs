@@ -171,7 +171,7 @@ async fn cancelling_the_shutdown_token_stops_the_server_and_its_jobs_cleanly(bac
     assert_eq!(reqwest::get(&address).await.unwrap().status(), StatusCode::OK);
     // The background jobs run inside serve: the start-up catch-up run of the daily reset is recorded in this
     // server's own database (an event of this run, not a process-wide counter another test could move).
-    crate::job_restarts::eventually(Duration::from_secs(20), "the catch-up run at start-up", || async {
+    crate::helpers::eventually(Duration::from_secs(20), "the catch-up run at start-up", || async {
         crate::job_restarts::last_success(&store, tanis_workers::schedule::Job::QuotaReset).await.is_some()
     })
     .await;
