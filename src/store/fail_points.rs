@@ -57,6 +57,10 @@ impl FailPoints {
         Ok(())
     }
 
+    /// A ready future rather than an `async fn`: an async body keeps its argument in its state, which left the
+    /// point's name in release binaries.
     #[inline(always)]
-    pub(crate) async fn rendezvous(&self, _name: &'static str) {}
+    pub(crate) fn rendezvous(&self, _name: &'static str) -> std::future::Ready<()> {
+        std::future::ready(())
+    }
 }
