@@ -104,6 +104,10 @@ impl JobStore for JobsStore {
         Ok(self.0.record_job_run(job, error, now).await?)
     }
 
+    async fn record_scheduled(&self, job: &'static str, now: DateTime<Utc>) -> Result<(), JobError> {
+        Ok(self.0.record_job_scheduled(job, now).await?)
+    }
+
     async fn log(
         &self,
         action: &str,

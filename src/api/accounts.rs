@@ -28,13 +28,17 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterRequest {
-    /// Any common format; normalised to E.164 with Turkey as the default region.
-    #[schema(example = "+905321234567")]
+    /// Any common format; normalised to E.164 with Turkey as the default region. It must be a valid number
+    /// of its numbering plan (libphonenumber's metadata), which no schema can say: `invalid_phone` otherwise.
+    #[schema(example = "+905321234567", min_length = 1, max_length = 32)]
     phone: String,
-    /// 8 or more characters, at most 72 bytes, not a common password.
+    /// 8 or more characters, at most 72 bytes (UTF-8), not a common password or one character repeated:
+    /// `weak_password` / `password_too_long` otherwise.
+    #[schema(min_length = 8, max_length = 72)]
     password: String,
-    /// 3–20 letters, digits or underscores. The server appends a random tag.
-    #[schema(example = "kediadam")]
+    /// 3–20 letters, digits or underscores after NFKC normalisation, and not a staff or system name or a
+    /// look-alike of one (`reserved_alias`). The server appends a random tag.
+    #[schema(example = "kediadam", min_length = 3, max_length = 200)]
     alias: String,
     /// Someone's referral code, if they invited you.
     #[serde(default)]
@@ -46,7 +50,11 @@ pub struct RegisterRequest {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LoginRequest {
+    /// As at registration; a number that is not valid gets `invalid_phone`.
+    #[schema(min_length = 1, max_length = 32)]
     phone: String,
+    /// At most 72 bytes.
+    #[schema(max_length = 72)]
     password: String,
 }
 
@@ -105,8 +113,9 @@ pub struct Session {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateMe {
-    /// A new alias; it gets a new tag.
+    /// A new alias, under the rules of registration; it gets a new tag.
     #[serde(default)]
+    #[schema(min_length = 3, max_length = 200)]
     alias: Option<String>,
     /// `{"lat":…,"lon":…}` to set, `null` to clear, absent to keep. Used only for the "nearby"
     /// preference; never shown to anyone.

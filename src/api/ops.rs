@@ -50,8 +50,11 @@ async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError>
 #[derive(Serialize, ToSchema)]
 struct JobHealth {
     job: &'static str,
-    /// No success within its period plus `jobs.stall_grace_secs` (or never).
+    /// No success within its period plus `jobs.stall_grace_secs`, counted from the last success or, if there
+    /// was none, from `scheduled_since`; always when no process ever scheduled the job.
     stalled: bool,
+    /// When a process (a node with jobs on, or `tanis worker`) first scheduled the job.
+    scheduled_since: Option<DateTime<Utc>>,
     last_success_at: Option<DateTime<Utc>>,
     last_failure_at: Option<DateTime<Utc>>,
     /// Failures since the last success.
@@ -82,10 +85,12 @@ async fn jobs_health(state: &AppState) -> Result<Vec<JobHealth>, ApiError> {
         .iter()
         .map(|job| {
             let row = rows.iter().find(|r| r.job == job.name());
-            let last_success_at = row.and_then(|r| r.last_success_at);
+            let (last_success_at, scheduled_since) =
+                (row.and_then(|r| r.last_success_at), row.and_then(|r| r.scheduled_since));
             JobHealth {
                 job: job.name(),
-                stalled: job.stalled(last_success_at, now, grace),
+                stalled: job.stalled(last_success_at, scheduled_since, now, grace),
+                scheduled_since,
                 last_success_at,
                 last_failure_at: row.and_then(|r| r.last_failure_at),
                 failures_in_row: row.map_or(0, |r| r.failures_in_row),

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, on_pool, on_write_pool};
+use super::{Store, StoreError, on_read_pool, on_write_pool, select};
 
 /// Longest error text kept; the full error is in the log of the process that ran the job.
 const MAX_ERROR: usize = 500;
@@ -16,6 +16,8 @@ pub struct JobRunRow {
     pub last_error: Option<String>,
     /// Failures since the last success.
     pub failures_in_row: i32,
+    /// When a process first scheduled the job.
+    pub scheduled_since: Option<DateTime<Utc>>,
 }
 
 impl Store {
@@ -23,8 +25,9 @@ impl Store {
     pub async fn record_job_run(&self, job: &str, error: Option<&str>, now: DateTime<Utc>) -> Result<(), StoreError> {
         let (success, failure) = if error.is_none() { (Some(now), None) } else { (None, Some(now)) };
         let error = error.map(|e| e.chars().take(MAX_ERROR).collect::<String>());
-        let query = "INSERT INTO job_runs (job, last_success_at, last_failure_at, last_error, failures_in_row) \
-                     VALUES ($1, $2, $3, $4, CASE WHEN $2 IS NULL THEN 1 ELSE 0 END) \
+        let query = "INSERT INTO job_runs (job, last_success_at, last_failure_at, last_error, failures_in_row, \
+                       scheduled_since) \
+                     VALUES ($1, $2, $3, $4, CASE WHEN $2 IS NULL THEN 1 ELSE 0 END, COALESCE($2, $3)) \
                      ON CONFLICT (job) DO UPDATE SET \
                        last_success_at = COALESCE(excluded.last_success_at, job_runs.last_success_at), \
                        last_failure_at = COALESCE(excluded.last_failure_at, job_runs.last_failure_at), \
@@ -42,10 +45,20 @@ impl Store {
         Ok(())
     }
 
-    /// Every job that has run at least once.
+    /// Records that `job` is scheduled from `now` on, unless it was scheduled before.
+    pub async fn record_job_scheduled(&self, job: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        let query = "INSERT INTO job_runs (job, scheduled_since) VALUES ($1, $2) ON CONFLICT (job) DO UPDATE \
+                     SET scheduled_since = COALESCE(job_runs.scheduled_since, excluded.scheduled_since)";
+        on_write_pool!(self, |pool| sqlx::query(query).bind(job).bind(now).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Every job that has been scheduled or has run at least once.
     pub async fn job_runs(&self) -> Result<Vec<JobRunRow>, StoreError> {
-        let query =
-            "SELECT job, last_success_at, last_failure_at, last_error, failures_in_row FROM job_runs ORDER BY job";
-        Ok(on_pool!(self, |pool| sqlx::query_as(query).fetch_all(pool).await)?)
+        let query = select!(
+            "SELECT job, last_success_at, last_failure_at, last_error, failures_in_row, scheduled_since \
+             FROM job_runs ORDER BY job"
+        );
+        Ok(on_read_pool!(self, |pool| pool.rows(query).all().await)?)
     }
 }

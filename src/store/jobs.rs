@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
 use super::system_logs::insert_system_log;
-use super::{BeginWrite, Store, StoreError, on_pool, on_write_pool};
+use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
 
 /// One pending claim with its facts, as read for the verdict.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -70,20 +70,23 @@ impl Store {
     }
 
     pub async fn claims_of(&self, user_id: i64) -> Result<Vec<OwnClaim>, StoreError> {
-        let query =
-            "SELECT id, match_id, claim_time, status, processed_at, reason FROM claims WHERE user_id = $1 ORDER BY id";
-        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(user_id).fetch_all(pool).await)?)
+        let query = select!(
+            "SELECT id, match_id, claim_time, status, processed_at, reason FROM claims WHERE user_id = $1 ORDER BY id"
+        );
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).all().await)?)
     }
 
     pub async fn pending_claims(&self, limit: i64) -> Result<Vec<ClaimRow>, StoreError> {
-        let query = "SELECT c.id AS claim_id, c.user_id AS claimant_id, c.match_id, m.type AS kind, \
+        let query = select!(
+            "SELECT c.id AS claim_id, c.user_id AS claimant_id, c.match_id, m.type AS kind, \
                      m.created_at AS match_created_at, m.status AS match_status, m.call_connected_at, \
                      (SELECT MIN(l.sent_at) FROM message_logs l WHERE l.match_id = c.match_id AND l.sender_id = c.user_id) \
                        AS claimant_first_sent, \
                      (SELECT MIN(l.sent_at) FROM message_logs l WHERE l.match_id = c.match_id AND l.sender_id <> c.user_id) \
                        AS peer_first_sent \
-                     FROM claims c JOIN matches m ON m.id = c.match_id WHERE c.status = 'pending' ORDER BY c.id LIMIT $1";
-        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(limit).fetch_all(pool).await)?)
+                     FROM claims c JOIN matches m ON m.id = c.match_id WHERE c.status = 'pending' ORDER BY c.id LIMIT $1"
+        );
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(limit).all().await)?)
     }
 
     /// Stores the verdict and, when approved, refunds one bonus unit and notifies — one transaction that only
@@ -134,10 +137,12 @@ impl Store {
 
     /// Users not banned whose distinct reporters since their last cleared ban reach `threshold`.
     pub async fn users_over_report_threshold(&self, threshold: i64) -> Result<Vec<i64>, StoreError> {
-        let query = "SELECT r.reported_id FROM reports r JOIN users u ON u.id = r.reported_id \
+        let query = select!(
+            "SELECT r.reported_id FROM reports r JOIN users u ON u.id = r.reported_id \
                      WHERE u.is_banned = FALSE AND (u.ban_cleared_at IS NULL OR r.created_at > u.ban_cleared_at) \
-                     GROUP BY r.reported_id HAVING COUNT(DISTINCT r.reporter_id) >= $1";
-        Ok(on_pool!(self, |pool| sqlx::query_scalar(query).bind(threshold).fetch_all(pool).await)?)
+                     GROUP BY r.reported_id HAVING COUNT(DISTINCT r.reporter_id) >= $1"
+        );
+        Ok(on_read_pool!(self, |pool| pool.scalars(query).bind(threshold).all().await)?)
     }
 
     pub async fn pending_referrals(
@@ -145,10 +150,12 @@ impl Store {
         confirmed_before: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<PendingReferral>, StoreError> {
-        let query = "SELECT r.id AS referral_id, r.invited_id, r.inviter_id, u.created_at AS invited_created_at \
+        let query = select!(
+            "SELECT r.id AS referral_id, r.invited_id, r.inviter_id, u.created_at AS invited_created_at \
                      FROM referrals r JOIN users u ON u.id = r.invited_id \
-                     WHERE r.reward_given = FALSE AND u.is_banned = FALSE AND u.created_at <= $1 ORDER BY r.id LIMIT $2";
-        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(confirmed_before).bind(limit).fetch_all(pool).await)?)
+                     WHERE r.reward_given = FALSE AND u.is_banned = FALSE AND u.created_at <= $1 ORDER BY r.id LIMIT $2"
+        );
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(confirmed_before).bind(limit).all().await)?)
     }
 
     /// Gives the referral rewards once: `(user, bonus text units)` for each rewarded side.

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, on_pool, on_write_pool};
+use super::{Store, StoreError, on_read_pool, on_write_pool, select};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginOutcome {
@@ -58,9 +58,11 @@ impl Store {
         since: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<DateTime<Utc>>, StoreError> {
-        let query = "SELECT created_at FROM login_attempts WHERE phone_number = $1 AND outcome = 'bad_credentials' \
-                     AND created_at > $2 ORDER BY created_at DESC LIMIT $3";
-        Ok(on_pool!(self, |pool| sqlx::query_scalar(query).bind(phone).bind(since).bind(limit).fetch_all(pool).await)?)
+        let query = select!(
+            "SELECT created_at FROM login_attempts WHERE phone_number = $1 AND outcome = 'bad_credentials' \
+                     AND created_at > $2 ORDER BY created_at DESC LIMIT $3"
+        );
+        Ok(on_read_pool!(self, |pool| pool.scalars(query).bind(phone).bind(since).bind(limit).all().await)?)
     }
 
     /// Times of the newest failed attempts from an IP address since `since`, newest first, at most `limit`.
@@ -70,14 +72,16 @@ impl Store {
         since: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<DateTime<Utc>>, StoreError> {
-        let query = "SELECT created_at FROM login_attempts WHERE ip = $1 AND outcome = 'bad_credentials' \
-                     AND created_at > $2 ORDER BY created_at DESC LIMIT $3";
-        Ok(on_pool!(self, |pool| sqlx::query_scalar(query).bind(ip).bind(since).bind(limit).fetch_all(pool).await)?)
+        let query = select!(
+            "SELECT created_at FROM login_attempts WHERE ip = $1 AND outcome = 'bad_credentials' \
+                     AND created_at > $2 ORDER BY created_at DESC LIMIT $3"
+        );
+        Ok(on_read_pool!(self, |pool| pool.scalars(query).bind(ip).bind(since).bind(limit).all().await)?)
     }
 
     /// How many attempts are recorded for a phone number (for tests and abuse review).
     pub async fn count_login_attempts(&self, phone: &str) -> Result<i64, StoreError> {
-        let query = "SELECT COUNT(*) FROM login_attempts WHERE phone_number = $1";
-        Ok(on_pool!(self, |pool| sqlx::query_scalar(query).bind(phone).fetch_one(pool).await)?)
+        let query = select!("SELECT COUNT(*) FROM login_attempts WHERE phone_number = $1");
+        Ok(on_read_pool!(self, |pool| pool.scalars(query).bind(phone).one().await)?)
     }
 }

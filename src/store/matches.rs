@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use sqlx::QueryBuilder;
 
 use super::users::user_columns;
-use super::{BeginWrite, Store, StoreError, UserRow, on_pool, on_write_pool};
+use super::{BeginWrite, Store, StoreError, UserRow, on_read_pool, on_write_pool, select};
 
 /// A `matches` row.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -220,20 +220,23 @@ impl Store {
     /// The user's active match, if any. Each side of the pair is looked up on its own (user, status)
     /// index: with `user1_id = $1 OR user2_id = $1` SQLite walked every active match of the node instead.
     pub async fn active_match_for(&self, user_id: i64) -> Result<Option<MatchRow>, StoreError> {
-        let query = concat!(
+        let query = select!(concat!(
             "SELECT ",
             match_columns!(),
             " FROM matches WHERE id = (SELECT MAX(id) FROM (SELECT id FROM matches WHERE user1_id = $1 AND ",
             "status = 'active' UNION ALL SELECT id FROM matches WHERE user2_id = $1 AND status = 'active') AS mine)"
-        );
-        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(user_id).fetch_optional(pool).await)?)
+        ));
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).optional().await)?)
     }
 
     /// A match `user_id` took part in (whatever its status); `None` for anyone else.
     pub async fn match_of_participant(&self, match_id: i64, user_id: i64) -> Result<Option<MatchRow>, StoreError> {
-        let query =
-            concat!("SELECT ", match_columns!(), " FROM matches WHERE id = $1 AND (user1_id = $2 OR user2_id = $2)");
-        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(match_id).bind(user_id).fetch_optional(pool).await)?)
+        let query = select!(concat!(
+            "SELECT ",
+            match_columns!(),
+            " FROM matches WHERE id = $1 AND (user1_id = $2 OR user2_id = $2)"
+        ));
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(match_id).bind(user_id).optional().await)?)
     }
 
     /// Ends an active match: `completed` when any message was exchanged, else `cancelled`. Returns the row as
@@ -274,18 +277,20 @@ impl Store {
 
     /// When the match's call connected, if it did.
     pub async fn call_connected_at(&self, match_id: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let query = "SELECT call_connected_at FROM matches WHERE id = $1";
+        let query = select!("SELECT call_connected_at FROM matches WHERE id = $1");
         let at: Option<Option<DateTime<Utc>>> =
-            on_pool!(self, |pool| sqlx::query_scalar(query).bind(match_id).fetch_optional(pool).await)?;
+            on_read_pool!(self, |pool| pool.scalars(query).bind(match_id).optional().await)?;
         Ok(at.flatten())
     }
 
     /// Everyone this user must not be paired with: blocked either way, or matched since `since`.
     pub async fn excluded_partners(&self, user_id: i64, since: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
-        let query = "SELECT blocked_id FROM blocks WHERE blocker_id = $1 \
+        let query = select!(
+            "SELECT blocked_id FROM blocks WHERE blocker_id = $1 \
                      UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1 \
                      UNION SELECT user2_id FROM matches WHERE user1_id = $1 AND created_at >= $2 \
-                     UNION SELECT user1_id FROM matches WHERE user2_id = $1 AND created_at >= $2";
-        Ok(on_pool!(self, |pool| sqlx::query_scalar(query).bind(user_id).bind(since).fetch_all(pool).await)?)
+                     UNION SELECT user1_id FROM matches WHERE user2_id = $1 AND created_at >= $2"
+        );
+        Ok(on_read_pool!(self, |pool| pool.scalars(query).bind(user_id).bind(since).all().await)?)
     }
 }

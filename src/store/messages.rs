@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use sqlx::QueryBuilder;
 
-use super::{BeginWrite, Store, StoreError, on_pool, on_write_pool};
+use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
 
 /// Rows per multi-row INSERT: 8 binds each stays far below SQLite's 32 766 and PostgreSQL's 65 535 limits.
 const INSERT_ROWS: usize = 1000;
@@ -208,13 +208,10 @@ impl Store {
         after_seq: i64,
         limit: i64,
     ) -> Result<Vec<MessageRow>, StoreError> {
-        let query = "SELECT match_id, seq, sender_id, content, nonce, created_at FROM messages \
-                     WHERE match_id = $1 AND seq > $2 ORDER BY seq LIMIT $3";
-        Ok(on_pool!(self, |pool| sqlx::query_as(query)
-            .bind(match_id)
-            .bind(after_seq)
-            .bind(limit)
-            .fetch_all(pool)
-            .await)?)
+        let query = select!(
+            "SELECT match_id, seq, sender_id, content, nonce, created_at FROM messages \
+                     WHERE match_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+        );
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(match_id).bind(after_seq).bind(limit).all().await)?)
     }
 }

@@ -32,7 +32,7 @@ impl Store {
                 migrator.run(pool).await?;
                 tanis_workers::schedule::migrate(&self.job_storage()).await.map_err(StoreError::Jobs)?;
             }
-            Backend::Postgres(pool) => {
+            Backend::Postgres { write: pool, .. } => {
                 let mut lock = pool.acquire().await?.detach();
                 sqlx::query("SELECT pg_advisory_lock($1)").bind(PG_LOCK_KEY).execute(&mut lock).await?;
                 let migrated = async {
@@ -57,8 +57,7 @@ impl Store {
 /// database takes it too: two processes switching a new file to WAL at once made one fail with
 /// `database is locked` before any busy handler could run.
 pub(super) async fn lock_sqlite(database: &std::path::Path) -> Result<Option<std::fs::File>, StoreError> {
-    let Some(name) = database.file_name().and_then(|n| n.to_str()).filter(|n| !n.is_empty() && *n != ":memory:")
-    else {
+    let Some(name) = database.file_name().and_then(|n| n.to_str()).filter(|n| !n.is_empty() && *n != ":memory:") else {
         return Ok(None);
     };
     lock_file(database.with_file_name(format!("{name}.migrate-lock"))).await.map(Some)

@@ -1,6 +1,7 @@
 //! Persistence. One [`Store`] with two backends, SQLite and PostgreSQL, that share their SQL: every
-//! query is written once with `$n` placeholders (both dialects accept them) and [`on_pool!`] expands it
-//! for each pool type ([`on_write_pool!`] for code that writes: on SQLite one connection does all writing).
+//! query is written once with `$n` placeholders (both dialects accept them) and [`on_read_pool!`] expands it
+//! for each backend's [`Reader`] ([`on_write_pool!`] for code that writes: on SQLite one connection does all
+//! writing, and a `Reader` cannot write: see `reads`).
 //! Where the dialects differ, the difference is spelled out at that query.
 //!
 //! The store owns rows and transactions; it does not decide policy (throttling, token reuse, tags):
@@ -15,6 +16,7 @@ mod messages;
 mod migrate;
 mod models;
 mod moderation;
+mod reads;
 mod seed;
 mod sqlite_busy;
 mod system_logs;
@@ -36,21 +38,22 @@ pub use matches::{CreateMatchError, CreatedMatch, MatchRow, NewMatch};
 pub use messages::{MessageRow, NewMessage, Receipt, WriteOutcome};
 pub use models::{NewRefreshToken, NewUser, Referrer, RefreshTokenRow, UserRow};
 pub use moderation::{BlockRow, NewReport};
+pub use reads::{Read, Reader, Select, select};
 pub use system_logs::SystemLogRow;
 pub use tokens::Rotation;
 
-/// Runs `$body` with `$pool` bound to the concrete pool of whichever backend `$store` uses.
-macro_rules! on_pool {
+/// Runs `$body` with `$pool` bound to the [`Reader`] of whichever backend `$store` uses.
+macro_rules! on_read_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.backend {
             $crate::store::Backend::Sqlite { read: $pool, .. } => $body,
-            $crate::store::Backend::Postgres($pool) => $body,
+            $crate::store::Backend::Postgres { read: $pool, .. } => $body,
         }
     };
 }
-pub(crate) use on_pool;
+pub(crate) use on_read_pool;
 
-/// Like [`on_pool!`], for code that writes. On SQLite that is a pool of ONE connection: SQLite allows one
+/// Like [`on_read_pool!`], for code that writes, with `$pool` bound to the concrete sqlx pool. On SQLite that is a pool of ONE connection: SQLite allows one
 /// writer at a time anyway, so writers now wait in the pool's fair async queue instead of sleeping in
 /// SQLite's busy handler, and the one connection keeps its page cache warm (in WAL mode a connection drops its
 /// whole cache whenever another connection has written; hopping across eight connections made every relay
@@ -59,7 +62,7 @@ macro_rules! on_write_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
         match &$store.backend {
             $crate::store::Backend::Sqlite { write: $pool, .. } => $body,
-            $crate::store::Backend::Postgres($pool) => $body,
+            $crate::store::Backend::Postgres { write: $pool, .. } => $body,
         }
     };
 }
@@ -89,11 +92,9 @@ impl BeginWrite for PgPool {
 #[derive(Debug, Clone)]
 pub(crate) enum Backend {
     /// Readers share `read`; everything that writes goes through `write`, a single connection.
-    Sqlite {
-        read: SqlitePool,
-        write: SqlitePool,
-    },
-    Postgres(PgPool),
+    Sqlite { read: Reader<sqlx::Sqlite>, write: SqlitePool },
+    /// One pool; `read` is its read-only view.
+    Postgres { read: Reader<sqlx::Postgres>, write: PgPool },
 }
 
 /// The database, cheap to clone.
@@ -175,7 +176,7 @@ impl Store {
             // connections are `query_only`, so a write sent to them by mistake fails at once, in every test that
             // reaches it, instead of quietly competing for SQLite's one write lock.
             let write = pool(1, options.clone()).await?;
-            Backend::Sqlite { read: pool(8, options.pragma("query_only", "ON")).await?, write }
+            Backend::Sqlite { read: Reader::new(pool(8, options.pragma("query_only", "ON")).await?), write }
         } else {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -183,7 +184,7 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(10))
                 .connect_with(options)
                 .await?;
-            Backend::Postgres(pool)
+            Backend::Postgres { read: Reader::new(pool.clone()), write: pool }
         };
         Ok(Self { backend, fail_points: Default::default() })
     }
@@ -193,25 +194,25 @@ impl Store {
         match &self.backend {
             // The job queue writes (pushes, locks, heartbeats): it shares the one write connection.
             Backend::Sqlite { write: pool, .. } => tanis_workers::schedule::Backend::Sqlite(pool.clone()),
-            Backend::Postgres(pool) => tanis_workers::schedule::Backend::Postgres(pool.clone()),
+            Backend::Postgres { write: pool, .. } => tanis_workers::schedule::Backend::Postgres(pool.clone()),
         }
     }
 
     pub fn kind(&self) -> BackendKind {
         match self.backend {
             Backend::Sqlite { .. } => BackendKind::Sqlite,
-            Backend::Postgres(_) => BackendKind::Postgres,
+            Backend::Postgres { .. } => BackendKind::Postgres,
         }
     }
 
     /// Answers whether the database takes a query right now (for `/readyz`).
     pub async fn ping(&self) -> Result<(), StoreError> {
-        on_pool!(self, |pool| sqlx::query("SELECT 1").execute(pool).await.map(|r| r.rows_affected()))?;
+        on_read_pool!(self, |pool| pool.scalars::<i32>(select!("SELECT 1")).one().await)?;
         Ok(())
     }
 
     pub async fn close(&self) {
-        on_pool!(self, |pool| pool.close().await);
+        on_read_pool!(self, |pool| pool.close().await);
         on_write_pool!(self, |pool| pool.close().await)
     }
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, on_pool, on_write_pool};
+use super::{Store, StoreError, on_read_pool, on_write_pool, select};
 
 /// A block as its owner sees it: whom (by handle) and since when.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -39,9 +39,11 @@ impl Store {
     }
 
     pub async fn blocks_of(&self, blocker: i64) -> Result<Vec<BlockRow>, StoreError> {
-        let query = "SELECT b.id, u.alias, u.tag, b.created_at FROM blocks b JOIN users u ON u.id = b.blocked_id \
-                     WHERE b.blocker_id = $1 ORDER BY b.id";
-        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(blocker).fetch_all(pool).await)?)
+        let query = select!(
+            "SELECT b.id, u.alias, u.tag, b.created_at FROM blocks b JOIN users u ON u.id = b.blocked_id \
+                     WHERE b.blocker_id = $1 ORDER BY b.id"
+        );
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(blocker).all().await)?)
     }
 
     /// Lifts one of `blocker`'s blocks; false when there is no such block of theirs.

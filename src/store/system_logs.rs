@@ -4,10 +4,10 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
-use super::{Store, StoreError, on_pool, on_write_pool};
+use super::{Store, StoreError, on_read_pool, on_write_pool, select};
 
 /// Inserts one entry on whatever connection or transaction the caller holds (a concrete SQLite or
-/// PostgreSQL executor inside `on_pool!`), so an event is recorded in the same commit as the change it
+/// PostgreSQL executor inside `on_read_pool!`), so an event is recorded in the same commit as the change it
 /// describes. Evaluates to the query's future.
 macro_rules! insert_system_log {
     ($executor:expr, $action:expr, $user_id:expr, $details:expr, $now:expr) => {
@@ -45,8 +45,10 @@ impl Store {
 
     /// The newest entries about one user, newest first (for moderators and tests).
     pub async fn system_logs_for_user(&self, user_id: i64, limit: i64) -> Result<Vec<SystemLogRow>, StoreError> {
-        let query = "SELECT id, action, user_id, details, created_at FROM system_logs WHERE user_id = $1 \
-                     ORDER BY id DESC LIMIT $2";
-        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(user_id).bind(limit).fetch_all(pool).await)?)
+        let query = select!(
+            "SELECT id, action, user_id, details, created_at FROM system_logs WHERE user_id = $1 \
+                     ORDER BY id DESC LIMIT $2"
+        );
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(limit).all().await)?)
     }
 }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{BeginWrite, NewRefreshToken, RefreshTokenRow, Store, StoreError, on_pool, on_write_pool};
+use super::{BeginWrite, NewRefreshToken, RefreshTokenRow, Store, StoreError, on_read_pool, on_write_pool, select};
 
 const INSERT_TOKEN: &str = "INSERT INTO refresh_tokens (user_id, family_id, token_hash, created_at, expires_at, user_agent) \
                             VALUES ($1, $2, $3, $4, $5, $6)";
@@ -33,9 +33,11 @@ impl Store {
     }
 
     pub async fn refresh_token_by_hash(&self, hash: &[u8]) -> Result<Option<RefreshTokenRow>, StoreError> {
-        let query = "SELECT id, user_id, family_id, created_at, expires_at, used_at, revoked_at \
-                     FROM refresh_tokens WHERE token_hash = $1";
-        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(hash).fetch_optional(pool).await)?)
+        let query = select!(
+            "SELECT id, user_id, family_id, created_at, expires_at, used_at, revoked_at \
+                     FROM refresh_tokens WHERE token_hash = $1"
+        );
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(hash).optional().await)?)
     }
 
     /// Marks `old_id` used and stores its successor, atomically. The conditional update makes two

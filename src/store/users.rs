@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::system_logs::insert_system_log;
-use super::{BeginWrite, NewUser, Referrer, Store, StoreError, UserRow, on_pool, on_write_pool};
+use super::{BeginWrite, NewUser, Referrer, Store, StoreError, UserRow, on_read_pool, on_write_pool, select};
 
 /// The column list of [`UserRow`], as a literal so `concat!` builds whole `&'static str` queries from it.
 macro_rules! user_columns {
@@ -66,31 +66,31 @@ impl Store {
     }
 
     pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, StoreError> {
-        let query = concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1");
-        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(id).fetch_optional(pool).await)?)
+        let query = select!(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"));
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(id).optional().await)?)
     }
 
     pub async fn user_by_phone(&self, phone: &str) -> Result<Option<UserRow>, StoreError> {
-        let query = concat!("SELECT ", user_columns!(), " FROM users WHERE phone_number = $1");
-        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(phone).fetch_optional(pool).await)?)
+        let query = select!(concat!("SELECT ", user_columns!(), " FROM users WHERE phone_number = $1"));
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(phone).optional().await)?)
     }
 
     pub async fn phone_exists(&self, phone: &str) -> Result<bool, StoreError> {
-        let query = "SELECT COUNT(*) FROM users WHERE phone_number = $1";
-        let count: i64 = on_pool!(self, |pool| sqlx::query_scalar(query).bind(phone).fetch_one(pool).await)?;
+        let query = select!("SELECT COUNT(*) FROM users WHERE phone_number = $1");
+        let count: i64 = on_read_pool!(self, |pool| pool.scalars(query).bind(phone).one().await)?;
         Ok(count > 0)
     }
 
     /// The owner of a referral code, if the code exists.
     pub async fn referrer_by_code(&self, code: &str) -> Result<Option<Referrer>, StoreError> {
-        let query = "SELECT id, phone_number FROM users WHERE referral_code = $1";
-        Ok(on_pool!(self, |pool| sqlx::query_as(query).bind(code).fetch_optional(pool).await)?)
+        let query = select!("SELECT id, phone_number FROM users WHERE referral_code = $1");
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(code).optional().await)?)
     }
 
     /// Every tag in use under one alias key (at most 10 000 short strings).
     pub async fn tags_in_use(&self, alias_key: &str) -> Result<Vec<String>, StoreError> {
-        let query = "SELECT tag FROM users WHERE alias_key = $1";
-        Ok(on_pool!(self, |pool| sqlx::query_scalar(query).bind(alias_key).fetch_all(pool).await)?)
+        let query = select!("SELECT tag FROM users WHERE alias_key = $1");
+        Ok(on_read_pool!(self, |pool| pool.scalars(query).bind(alias_key).all().await)?)
     }
 
     /// Gives the user a new alias with a new tag. [`StoreError::Conflict`] when alias#tag is taken.

@@ -12,7 +12,45 @@ on_both_stores!(
     metrics_count_requests_and_can_require_a_token,
     the_openapi_document_lists_every_rest_endpoint_and_the_docs_ui_is_self_contained,
     cancelling_the_shutdown_token_stops_the_server_and_its_jobs_cleanly,
+    job_health_reports_jobs_nobody_schedules_and_jobs_overdue_since_their_last_success_or_scheduling,
 );
+
+/// `/healthz/jobs` (this app runs no jobs itself, as a node beside `tanis worker` would not): a job that no
+/// process ever scheduled is stalled; once scheduled it is healthy until its period and grace pass without a
+/// success; a success restarts the count.
+async fn job_health_reports_jobs_nobody_schedules_and_jobs_overdue_since_their_last_success_or_scheduling(
+    backend: Backend,
+) {
+    use tanis_workers::schedule::Job;
+    let app = spawn_app(backend).await;
+    let health = || async { app.client.get(app.url("/healthz/jobs")).send().await.unwrap() };
+    let stalled = |message: String| Job::ALL.iter().filter(|j| message.contains(j.name())).count();
+
+    let message = assert_error(health().await, StatusCode::SERVICE_UNAVAILABLE, "jobs_stalled").await;
+    assert_eq!(stalled(message), Job::ALL.len(), "nothing schedules the jobs");
+
+    for job in Job::ALL {
+        app.store.record_job_scheduled(job.name(), app.now()).await.unwrap();
+    }
+    let fresh = health().await;
+    assert_eq!(fresh.status(), StatusCode::OK, "a fresh install is healthy until its jobs are due");
+    let jobs: Value = fresh.json().await.unwrap();
+    assert!(jobs.as_array().unwrap().iter().all(|j| j["scheduled_since"].is_string() && j["stalled"] == false));
+
+    // Past the minutely jobs' period plus the grace, with no success: they stall, the daily reset does not.
+    app.clock.advance(chrono::TimeDelta::seconds(60 + app.config.jobs.stall_grace_secs as i64 + 1));
+    let message = assert_error(health().await, StatusCode::SERVICE_UNAVAILABLE, "jobs_stalled").await;
+    assert!(message.contains("claims") && !message.contains("quota_reset"), "{message}");
+    // A later scheduling does not hide the stall; successes end it.
+    for job in Job::ALL {
+        app.store.record_job_scheduled(job.name(), app.now()).await.unwrap();
+    }
+    assert_eq!(health().await.status(), StatusCode::SERVICE_UNAVAILABLE);
+    for job in Job::ALL {
+        app.store.record_job_run(job.name(), None, app.now()).await.unwrap();
+    }
+    assert_eq!(health().await.status(), StatusCode::OK);
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn readiness_answers_within_a_second_when_the_database_stops_answering() {

@@ -83,6 +83,13 @@ pub trait JobStore: Send + Sync + 'static {
         error: Option<&str>,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), JobError>> + Send;
+    /// Records that a process has scheduled `job`, unless one did before: a job that never succeeded is
+    /// stalled only once its period has passed since then.
+    fn record_scheduled(
+        &self,
+        job: &'static str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<(), JobError>> + Send;
     /// Appends to `system_logs`.
     fn log(
         &self,

@@ -61,16 +61,18 @@ impl Job {
         }
     }
 
-    /// Whether a job whose last success was at `last_success` is stalled at `now`: more than its period plus
-    /// `grace` without a success. A job that never succeeded is stalled: on a node where no process runs the
-    /// jobs at all, that is exactly what an operator must be told.
+    /// Whether the job is stalled at `now`: more than its period plus `grace` without a success, counted from
+    /// its last success or, when it never succeeded, from when a process first scheduled it (so a fresh install
+    /// is healthy until its jobs are due). A job no process ever scheduled is stalled: on a deployment where
+    /// nothing runs the jobs at all, that is exactly what an operator must be told.
     pub fn stalled(
         self,
         last_success: Option<chrono::DateTime<chrono::Utc>>,
+        scheduled_since: Option<chrono::DateTime<chrono::Utc>>,
         now: chrono::DateTime<chrono::Utc>,
         grace: chrono::TimeDelta,
     ) -> bool {
-        last_success.is_none_or(|at| now - at > self.period() + grace)
+        last_success.or(scheduled_since).is_none_or(|at| now - at > self.period() + grace)
     }
 
     /// Runs the job once, now, and records the outcome where every node can read it (`JobStore::record_run`).
@@ -213,6 +215,11 @@ pub async fn run<S: JobStore, L: LiveEffects>(
     storage: Storage,
     shutdown: CancellationToken,
 ) -> Result<(), JobError> {
+    for job in Job::ALL {
+        if let Err(e) = ctx.store.record_scheduled(job.name(), ctx.now()).await {
+            tracing::warn!(job = job.name(), error = %e, "could not record that the job is scheduled");
+        }
+    }
     for job in [Job::QuotaReset, Job::Subscriptions, Job::Expiry] {
         let _ = job.run(&ctx).await;
     }
@@ -373,15 +380,16 @@ mod tests {
     fn a_job_is_stalled_past_its_period_and_grace_or_when_it_never_succeeded() {
         let now = chrono::DateTime::parse_from_rfc3339("2026-11-22T12:00:00Z").unwrap().to_utc();
         let grace = chrono::TimeDelta::minutes(4);
-        assert!(Job::Claims.stalled(None, now, grace));
-        assert!(!Job::Claims.stalled(Some(now - chrono::TimeDelta::minutes(5)), now, grace));
-        assert!(Job::Claims.stalled(
-            Some(now - chrono::TimeDelta::minutes(5) - chrono::TimeDelta::seconds(1)),
-            now,
-            grace
-        ));
-        assert!(!Job::QuotaReset.stalled(Some(now - chrono::TimeDelta::hours(24)), now, grace));
-        assert!(Job::QuotaReset.stalled(Some(now - chrono::TimeDelta::hours(25)), now, grace));
+        let (due, overdue) = (now - chrono::TimeDelta::minutes(5), now - chrono::TimeDelta::seconds(301));
+        assert!(Job::Claims.stalled(None, None, now, grace), "never scheduled anywhere");
+        assert!(!Job::Claims.stalled(Some(due), None, now, grace));
+        assert!(Job::Claims.stalled(Some(overdue), None, now, grace));
+        // Never succeeded: measured from the first scheduling; a later success wins over it.
+        assert!(!Job::Claims.stalled(None, Some(due), now, grace));
+        assert!(Job::Claims.stalled(None, Some(overdue), now, grace));
+        assert!(!Job::Claims.stalled(Some(due), Some(overdue), now, grace));
+        assert!(!Job::QuotaReset.stalled(Some(now - chrono::TimeDelta::hours(24)), None, now, grace));
+        assert!(Job::QuotaReset.stalled(Some(now - chrono::TimeDelta::hours(25)), None, now, grace));
     }
 
     /// A worker that keeps dying is restarted with growing waits, and a stop ends the supervision.
