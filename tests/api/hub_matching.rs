@@ -18,7 +18,7 @@ on_both_stores!(
     nearby_seekers_get_the_closest_partner_and_the_radius_widens_while_waiting,
     a_reconnecting_user_is_told_their_active_match_in_hello,
     the_reference_client_finds_again_past_the_end_of_its_previous_match,
-    many_simultaneous_seekers_are_all_paired_once_in_batches,
+    many_simultaneous_seekers_are_each_paired_once_and_charged_once,
 );
 
 fn find(kind: MatchKind, id: &str) -> ClientFrame {
@@ -285,9 +285,10 @@ async fn the_reference_client_finds_again_past_the_end_of_its_previous_match(bac
     assert_ne!(found_b.info.match_id, chat_a.info.match_id);
 }
 
-/// Many finds arriving at once are paired in memory and opened in shared transactions: each user ends up in
-/// exactly one match, with exactly one unit spent.
-async fn many_simultaneous_seekers_are_all_paired_once_in_batches(backend: Backend) {
+/// Many finds arriving at once (which the matchmaker pairs in memory and opens in shared transactions): each
+/// user ends up in exactly one match, with exactly one unit spent. That a batch opens its pairs together, and
+/// that a refused pair charges nobody, is shown at the store in `store_batches`.
+async fn many_simultaneous_seekers_are_each_paired_once_and_charged_once(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut users = Vec::new();
     for i in 0..24 {
