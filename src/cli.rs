@@ -91,11 +91,13 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         Command::Worker => {
             let store = startup::open_store(&config).await?;
             let clock: crate::clock::SharedClock = std::sync::Arc::new(SystemClock);
-            let live = crate::jobs::Detached(store.clone(), clock.clone());
+            let shutdown = tokio_util::sync::CancellationToken::new();
+            // Without Redis this process reaches no socket; with it, bans and expiries reach every node.
+            let delivery = startup::delivery(&config, shutdown.clone()).await?;
+            let live = crate::jobs::Detached { store: store.clone(), clock: clock.clone(), delivery };
             let ctx = crate::jobs::context(store.clone(), live, clock, &config);
             let storage =
                 crate::jobs::storage(&store, &config).await.map_err(|e| anyhow::anyhow!("job storage: {e}"))?;
-            let shutdown = tokio_util::sync::CancellationToken::new();
             tokio::spawn(startup::cancel_on_signal(shutdown.clone()));
             tracing::info!("running background jobs");
             startup::run_workers(ctx, storage, shutdown).await;

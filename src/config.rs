@@ -33,8 +33,11 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Option<String>,
-    /// `redis://…`: when set, the background jobs queue their runs in Redis instead of the database.
+    /// `redis://…`: when set, this node is one of several: frames, kicks and presence cross nodes through
+    /// Redis, one elected node runs the matchmaker, per-user limits are counted there, and the background jobs
+    /// queue their runs there instead of the database. Unset: everything stays in this process.
     pub redis_url: Option<String>,
+    pub cluster: ClusterConfig,
     pub auth: AuthConfig,
     pub quotas: QuotaConfig,
     pub hub: HubConfig,
@@ -197,6 +200,26 @@ pub struct HubConfig {
     pub write_buffer_bytes: usize,
 }
 
+/// How nodes share work through Redis (only with `redis_url`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Prefix of every Redis key and channel: several clusters (or test runs) can share one Redis.
+    pub namespace: String,
+    /// A node's claim that a user's socket is on it lives this long unless renewed (every third of it while
+    /// the socket lives): a node killed with -9 stops receiving that user's frames after at most this.
+    pub presence_ttl_secs: u64,
+    /// The matchmaker's lease: renewed every third of it; when its holder dies another node takes over
+    /// within about this plus one renewal period.
+    pub matchmaker_lease_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self { namespace: "tanis".into(), presence_ttl_secs: 30, matchmaker_lease_ms: 3000 }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
 pub struct MatchingConfig {
@@ -223,6 +246,7 @@ impl Default for Config {
             request_timeout_ms: 30_000,
             metrics_token: None,
             redis_url: None,
+            cluster: ClusterConfig::default(),
             auth: AuthConfig::default(),
             quotas: QuotaConfig::default(),
             hub: HubConfig::default(),
@@ -407,6 +431,16 @@ impl Config {
             && !(url.starts_with("redis://") || url.starts_with("rediss://"))
         {
             return Err(invalid("redis_url", "must start with redis:// or rediss://"));
+        }
+        let c = &self.cluster;
+        if c.namespace.is_empty() || !c.namespace.chars().all(|ch| ch.is_ascii_alphanumeric() || "-_.".contains(ch)) {
+            return Err(invalid("cluster.namespace", "must be non-empty ASCII letters, digits, '-', '_' or '.'"));
+        }
+        if c.presence_ttl_secs < 3 {
+            return Err(invalid("cluster.presence_ttl_secs", "must be at least 3"));
+        }
+        if !(300..=60_000).contains(&c.matchmaker_lease_ms) {
+            return Err(invalid("cluster.matchmaker_lease_ms", "must be between 300 and 60000"));
         }
         if self.production {
             self.validate_production()?;

@@ -15,6 +15,7 @@ use tanis_workers::{Context, JobError, JobStore, LiveEffects, Settings};
 
 use crate::clock::SharedClock;
 use crate::config::Config;
+use crate::delivery::Delivery;
 use crate::hub::Hub;
 use crate::store::{ClaimVerdict, Store};
 
@@ -129,16 +130,23 @@ impl LiveEffects for Hub {
     }
 }
 
-/// Live effects for a `tanis worker` process, which holds no sockets: a ban is stored (and takes effect at the
-/// user's next connection or request); expiry notices reach clients when they next reconnect.
-pub struct Detached(pub Store, pub SharedClock);
+/// Live effects for a `tanis worker` process, which holds no sockets and no hub: bans and expiries reach the
+/// users' sockets through delivery (with Redis, on whichever node they are).
+pub struct Detached {
+    pub store: Store,
+    pub clock: SharedClock,
+    pub delivery: Delivery,
+}
 
 impl LiveEffects for Detached {
     async fn ban(&self, user_id: i64, reason: &str, by: serde_json::Value) -> Result<bool, JobError> {
-        Ok(self.0.ban_user(user_id, reason, &by, self.1.now()).await?)
+        Ok(crate::hub::ban(&self.store, &self.delivery, user_id, reason, &by, self.clock.now()).await?)
     }
 
-    fn match_expired(&self, _: &ExpiredMatch) {}
+    fn match_expired(&self, m: &ExpiredMatch) {
+        let told = [(m.user1_id, EndReason::Expired), (m.user2_id, EndReason::Expired)];
+        crate::hub::tell_ended(&self.delivery, m.match_id, &told);
+    }
 }
 
 /// Where the jobs queue their runs: Redis when configured, else the application's own database.

@@ -5,7 +5,8 @@
 //! - [`startup`]: builds the whole server from a [`config::Config`] and runs it under one shutdown token.
 //! - [`cli`]: the `tanis` command line (`serve`, `migrate`).
 //! - [`api`]: the REST surface (routers, the JSON error shape, OpenAPI, health and metrics).
-//! - [`hub`]: the WebSocket hub: sessions, frame dispatch, matches, delivery, bans.
+//! - [`hub`]: the WebSocket hub: sessions, frame dispatch, matches, bans.
+//! - [`delivery`]: the one way to reach a user (frames, answers to one socket, kicks) and presence.
 //! - [`matching`]: the matchmaker task and the pure pairing rules.
 //! - [`relay`]: the group-commit writer that makes messages durable before they are acknowledged.
 //! - [`claims`]: filing a claim (the job in tanis-workers decides it).
@@ -28,6 +29,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dedicated;
+pub mod delivery;
 pub mod domain;
 pub mod hub;
 pub mod jobs;

@@ -18,6 +18,7 @@ use crate::api::{self, AppState};
 use crate::auth::{JwtKeys, PasswordHasher};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
+use crate::delivery::Delivery;
 use crate::hub::{Hub, VideoSettings};
 use crate::store::Store;
 use crate::{jobs, secrets, telemetry};
@@ -71,8 +72,10 @@ impl Application {
         let shutdown = CancellationToken::new();
         let clock_for_jobs = clock.clone();
         let (turn, video) = start_video(&config, clock.clone()).await?;
+        let delivery = delivery(&config, shutdown.clone()).await?;
         let hub = Hub::start(
             store.clone(),
+            delivery.clone(),
             clock,
             config.hub.clone(),
             config.matching.clone(),
@@ -140,6 +143,18 @@ impl Application {
         tracing::info!("stopped");
         Ok(())
     }
+}
+
+/// How this process reaches users: its own sockets only, or every node's through Redis when `redis_url` is set.
+pub async fn delivery(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Delivery> {
+    let Some(url) = &config.redis_url else { return Ok(Delivery::local()) };
+    let link = crate::delivery::Link {
+        url: url.clone(),
+        namespace: config.cluster.namespace.clone(),
+        presence_ttl: Duration::from_secs(config.cluster.presence_ttl_secs),
+        matchmaker_lease: Duration::from_millis(config.cluster.matchmaker_lease_ms),
+    };
+    Delivery::redis(&link, shutdown).await.context("joining the cluster through Redis")
 }
 
 /// Starts the embedded TURN server when enabled and works out the ICE servers clients are given.

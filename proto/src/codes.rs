@@ -43,7 +43,7 @@ pub enum ErrorCode {
 }
 
 /// WebSocket close codes the server uses (4000–4999 is the application range).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[repr(u16)]
 pub enum CloseCode {
     /// The server is shutting down (standard "going away").

@@ -346,6 +346,10 @@ pub enum ServerFrame {
     /// Every message after `after_seq` has been sent (as `msg` frames, before this one).
     #[serde(rename = "resume.done")]
     ResumeDone { id: Option<String>, match_id: i64, last_seq: i64 },
+    /// Frames meant for this socket may have been lost between server nodes (their link restarted): here is the
+    /// current match as the database has it; send `resume` for it from the last `seq` you hold.
+    #[serde(rename = "resync")]
+    Resync { active_match: Option<MatchInfo> },
     /// The peer is typing.
     #[serde(rename = "typing")]
     Typing { match_id: i64 },

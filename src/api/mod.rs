@@ -10,6 +10,7 @@ mod extract;
 mod openapi;
 mod ops;
 mod rtc;
+mod ws;
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -61,7 +62,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(rtc::router())
         .merge(ops::router())
-        .merge(crate::hub::router())
+        .merge(ws::router())
         .split_for_parts();
     // After the merge: the common error answers go on every operation of every router.
     CommonErrors.modify(&mut openapi);

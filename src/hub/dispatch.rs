@@ -1,5 +1,5 @@
 //! What each client frame does. Replies to the asking socket go through [`Ctx::reply`]; frames for other
-//! sockets go through the registry. Messages are answered by the socket's acknowledger, in order, only
+//! sockets go through delivery. Messages are answered by the socket's acknowledger, in order, only
 //! after their batch is durably stored.
 
 use std::time::{Duration, Instant};
@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, ServerFrame};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use super::Hub;
-use super::registry::{SessionHandle, encode};
 use super::signal::{self, Signal};
-use crate::relay::WriteResult;
-use crate::store::{NewMessage, NewReport, Receipt, StoreError, WriteOutcome};
+use crate::delivery::SessionHandle;
+use crate::relay::ack::{self, Pending};
+use crate::store::{NewMessage, NewReport, Receipt, StoreError};
 
 /// The window over which protocol errors are counted.
 const ERROR_WINDOW: Duration = Duration::from_secs(60);
@@ -24,17 +24,6 @@ const MAX_REPORT_DETAILS: usize = 1000;
 const MAX_NONCE_B64: usize = 64;
 /// Messages sent per `resume` page read from the store.
 const RESUME_PAGE: i64 = 200;
-
-/// A message whose durable write is pending, remembered so it can be acknowledged and delivered.
-struct Pending {
-    done: oneshot::Receiver<WriteResult>,
-    request_id: Option<String>,
-    client_msg_id: String,
-    match_id: i64,
-    peer_id: i64,
-    ciphertext: String,
-    nonce: String,
-}
 
 /// One socket's state while it reads.
 pub(super) struct Ctx {
@@ -53,13 +42,13 @@ pub(super) struct Ctx {
 impl Ctx {
     pub(super) fn new(hub: Hub, user_id: i64, session: SessionHandle, device: Option<String>) -> Self {
         let (pending, queue) = mpsc::channel(hub.inner.config.max_in_flight);
-        tokio::spawn(acknowledge(hub.clone(), user_id, session.clone(), queue));
+        tokio::spawn(ack::acknowledge(hub.inner.delivery.clone(), user_id, session.clone(), queue));
         Self { hub, user_id, session, device, pending, errors_since: Instant::now(), errors: 0 }
     }
 
     /// Answers this socket, waiting for room in its queue (a big `resume` paces itself to the client).
     pub(super) async fn reply(&self, frame: ServerFrame) {
-        answer(&self.session, &frame).await;
+        self.session.answer(&frame).await;
     }
 
     pub(super) async fn error(&self, id: Option<String>, code: ErrorCode, message: &str) {
@@ -144,21 +133,21 @@ pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
             tokio::spawn(async move {
                 match done.await {
                     Ok(Ok(Some(sender))) => {
-                        hub.inner.registry.send_to_user(sender, &ServerFrame::MsgDelivered { match_id, seq })
+                        hub.inner.delivery.to_user(sender, &ServerFrame::MsgDelivered { match_id, seq })
                     }
                     // Already delivered, or not a message to this user: acknowledging twice is harmless.
                     Ok(Ok(None)) => {}
                     Ok(Err(e)) => {
                         tracing::error!(error = %e, "storing a receipt failed");
-                        answer(&session, &ServerFrame::error(id, ErrorCode::Internal, "internal error")).await;
+                        session.answer(&ServerFrame::error(id, ErrorCode::Internal, "internal error")).await;
                     }
-                    Err(_) => answer(&session, &ServerFrame::error(id, ErrorCode::Internal, "internal error")).await,
+                    Err(_) => session.answer(&ServerFrame::error(id, ErrorCode::Internal, "internal error")).await,
                 }
             });
         }
         ClientFrame::Resume { id, match_id, after_seq } => resume(ctx, id, match_id, after_seq).await,
         ClientFrame::Typing { id, match_id } => match hub.active_match(user).filter(|a| a.match_id == match_id) {
-            Some(active) => hub.inner.registry.send_to_user(active.peer_id, &ServerFrame::Typing { match_id }),
+            Some(active) => hub.inner.delivery.to_user(active.peer_id, &ServerFrame::Typing { match_id }),
             None => ctx.error(id, ErrorCode::NotInMatch, "no such active match").await,
         },
         ClientFrame::Block { id, match_id } => block(ctx, id, match_id).await,
@@ -232,7 +221,7 @@ async fn send_message(
     if bytes.is_empty() || nonce.len() > MAX_NONCE_B64 || STANDARD.decode(&nonce).is_err() {
         return ctx.protocol_error(id, ErrorCode::InvalidBase64, "ciphertext or nonce is empty or not base64").await;
     }
-    if !hub.allow_message(ctx.user_id) {
+    if !hub.allow_message(ctx.user_id).await {
         return ctx.error(id, ErrorCode::RateLimited, "too many messages; slow down").await;
     }
     let message = NewMessage {
@@ -249,52 +238,6 @@ async fn send_message(
     let pending =
         Box::new(Pending { done, request_id: id, client_msg_id, match_id, peer_id: active.peer_id, ciphertext, nonce });
     let _ = ctx.pending.send(pending).await;
-}
-
-/// Answers on the socket's own queue, waiting for room: a burst of its own acknowledgements must not make a
-/// healthy client look like a slow consumer (that rule is for frames other users cause). Stops waiting when
-/// the socket closes.
-async fn answer(session: &SessionHandle, frame: &ServerFrame) {
-    tokio::select! {
-        _ = session.tx.send(encode(frame)) => {}
-        _ = session.closer.token.cancelled() => {}
-    }
-}
-
-/// Answers this socket's messages in the order they were sent, each once its write is durable.
-async fn acknowledge(hub: Hub, user_id: i64, session: SessionHandle, mut queue: mpsc::Receiver<Box<Pending>>) {
-    while let Some(p) = queue.recv().await {
-        let accepted = |seq| ServerFrame::MsgAccepted {
-            id: p.request_id.clone(),
-            match_id: p.match_id,
-            client_msg_id: p.client_msg_id.clone(),
-            seq,
-        };
-        match p.done.await {
-            Ok(Ok(WriteOutcome::Stored { seq, sent_at })) => {
-                answer(&session, &accepted(seq)).await;
-                let msg = |mine| ServerFrame::Msg {
-                    match_id: p.match_id,
-                    seq,
-                    ciphertext: p.ciphertext.clone(),
-                    nonce: p.nonce.clone(),
-                    sent_at,
-                    mine,
-                };
-                hub.inner.registry.send_to_user(p.peer_id, &msg(false));
-                hub.inner.registry.send_to_user_except(user_id, session.id, &msg(true));
-                metrics::counter!("tanis_messages_total").increment(1);
-            }
-            // Stored before: acknowledge again, deliver nothing new.
-            Ok(Ok(WriteOutcome::Duplicate { seq, .. })) => answer(&session, &accepted(seq)).await,
-            Ok(Ok(WriteOutcome::MatchNotActive)) => {
-                answer(&session, &ServerFrame::error(p.request_id, ErrorCode::NotInMatch, "the match has ended")).await
-            }
-            Ok(Err(_)) | Err(_) => {
-                answer(&session, &ServerFrame::error(p.request_id, ErrorCode::Internal, "not stored; send again")).await
-            }
-        }
-    }
 }
 
 async fn resume(ctx: &mut Ctx, id: Option<String>, match_id: i64, after_seq: i64) {

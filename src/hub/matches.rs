@@ -2,14 +2,15 @@
 
 use std::collections::HashSet;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 use tanis_proto::{CloseCode, EndReason, ErrorCode, MatchInfo, MatchKind, ServerFrame};
 
 use super::{ActiveMatch, Hub};
+use crate::delivery::{Delivery, SessionRef};
 use crate::matching::rules::Candidate;
 use crate::matching::{Pairing, Seeker};
 use crate::quota;
-use crate::store::{CreateMatchError, CreatedMatch, MatchRow, NewMatch, StoreError, UserRow};
+use crate::store::{CreateMatchError, CreatedMatch, MatchRow, NewMatch, Store, StoreError, UserRow};
 
 /// A `match.find` that could not be queued.
 pub struct Refusal(pub ServerFrame);
@@ -66,7 +67,15 @@ impl Hub {
             store.excluded_partners(user_id, since).await.map_err(internal)?.into_iter().collect();
         let location = user.location_lat.zip(user.location_lon);
         let candidate = Candidate { user_id, kind, excluded, nearby: location.filter(|_| nearby), queued_at: now };
-        self.matchmaker().find(Seeker { candidate, session_id, request_id: id, public_key }).await;
+        let seeker = Seeker { candidate, session_id, request_id: id.clone(), public_key };
+        match self.matchmaker().find(seeker).await {
+            Ok(None) => {}
+            Ok(Some((seeker, newly))) => Pairing::queued(self, &seeker, newly),
+            Err(e) => {
+                tracing::error!(error = %e, "queueing in the cluster");
+                return Err(refuse(&id, ErrorCode::Internal, "try again"));
+            }
+        }
         Ok(())
     }
 
@@ -93,32 +102,18 @@ impl Hub {
         Ok(true)
     }
 
-    /// Drops the match from memory and tells each listed user why it ended.
+    /// Tells each listed user that the match ended and why; every node holding their sockets forgets it.
     pub fn forget_match(&self, match_id: i64, told: &[(i64, EndReason)]) {
-        {
-            let mut active = self.inner.active.lock().expect("active lock");
-            for (user, _) in told {
-                if active.get(user).is_some_and(|a| a.match_id == match_id) {
-                    active.remove(user);
-                }
-            }
-        }
-        for (user, reason) in told {
-            self.inner.registry.send_to_user(*user, &ServerFrame::MatchEnded { id: None, match_id, reason: *reason });
-        }
+        tell_ended(&self.inner.delivery, match_id, told);
     }
 
     /// Bans the user: stored with its reason, out of the queue, their match ended, every socket closed.
     pub async fn ban(&self, user_id: i64, reason: &str, by: &serde_json::Value) -> Result<bool, StoreError> {
-        if !self.inner.store.ban_user(user_id, reason, by, self.inner.clock.now()).await? {
+        let (store, delivery, now) = (&self.inner.store, &self.inner.delivery, self.inner.clock.now());
+        if !ban(store, delivery, user_id, reason, by, now).await? {
             return Ok(false);
         }
         self.matchmaker().cancel(user_id).await;
-        if let Some(active) = self.active_match(user_id) {
-            self.end_match(user_id, active.match_id, EndReason::Banned, EndReason::Banned).await?;
-        }
-        self.inner.registry.close_user(user_id, CloseCode::Banned);
-        tracing::info!(user_id, "user banned; sockets closed");
         Ok(true)
     }
 
@@ -135,13 +130,45 @@ impl Hub {
             return Ok(None);
         };
         let active = active_for(&row, user_id, &peer);
-        self.inner.active.lock().expect("active lock").insert(user_id, active.clone());
+        self.inner.delivery.sockets().remember_match(user_id, &active);
         Ok(Some(active))
+    }
+
+    /// Tells users who may have missed frames (delivery lost some between nodes) their match as stored, and to
+    /// `resume` it. Runs until shutdown, one user at a time: a Redis restart resyncs a whole node.
+    pub(super) async fn resync_loop(self) {
+        let shutdown = self.inner.shutdown.clone();
+        loop {
+            let users = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                users = self.inner.delivery.sockets().resyncs() => users,
+            };
+            for user_id in users {
+                if let Err(e) = self.resync(user_id).await {
+                    tracing::error!(error = %e, user_id, "resyncing a user");
+                }
+            }
+        }
+    }
+
+    async fn resync(&self, user_id: i64) -> Result<(), StoreError> {
+        let active = match self.inner.store.active_match_for(user_id).await? {
+            None => None,
+            Some(row) => {
+                let peer_id = row.peer_of(user_id).expect("the user is in their own match");
+                self.inner.store.user_by_id(peer_id).await?.map(|peer| active_for(&row, user_id, &peer))
+            }
+        };
+        let frame = ServerFrame::Resync { active_match: active.as_ref().map(|a| a.info.clone()) };
+        self.inner.delivery.sockets().reset_match(user_id, active);
+        self.inner.delivery.to_user_here(user_id, &frame);
+        metrics::counter!("tanis_resyncs_total").increment(1);
+        Ok(())
     }
 
     /// Opens the matches in the store (one transaction), then tells both users of each. Nothing is announced
     /// unless the store committed.
-    async fn open_matches(&self, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<i64>>> {
+    async fn open_matches(&self, pairs: &[(Seeker, Seeker)], epoch: Option<i64>) -> Vec<Result<(), Vec<i64>>> {
         let now = self.inner.clock.now();
         let expires_at = now + TimeDelta::hours(self.inner.matching.match_ttl_hours.into());
         let news: Vec<NewMatch> = pairs
@@ -156,8 +183,13 @@ impl Hub {
                 expires_at,
             })
             .collect();
-        let results = match self.inner.store.create_matches(&news).await {
+        let results = match self.inner.store.create_matches(&news, epoch).await {
             Ok(results) => results,
+            // A newer matchmaker holds the lease: these seekers are its now (they stay in the cluster queue).
+            Err(StoreError::Fenced) => {
+                tracing::warn!(epoch, "fenced off by a newer matchmaker");
+                return pairs.iter().map(|(a, b)| Err(vec![a.user_id(), b.user_id()])).collect();
+            }
             Err(e) => {
                 tracing::error!(error = %e, pairs = pairs.len(), "creating matches failed");
                 return pairs
@@ -204,8 +236,7 @@ impl Hub {
             let active = active_for(row, me.id, peer);
             let rtc = (kind == MatchKind::Video).then(|| self.rtc_config());
             let frame = ServerFrame::MatchFound { info: active.info.clone(), balances: quota::balances(me), rtc };
-            self.inner.active.lock().expect("active lock").insert(me.id, active);
-            self.inner.registry.send_to_user(me.id, &frame);
+            self.inner.delivery.match_opened(me.id, active, &frame);
         }
     }
 
@@ -221,7 +252,9 @@ impl Hub {
                     message: "no matches of this kind left today".into(),
                     resets_at: Some(resets_at),
                 };
-                self.inner.registry.send_to_session(seeker.user_id(), seeker.session_id, &frame);
+                self.inner
+                    .delivery
+                    .to_session(SessionRef { user_id: seeker.user_id(), session_id: seeker.session_id }, &frame);
             }
             Some(user) if user.is_banned => self.send_error(seeker, ErrorCode::Banned, "the account is banned"),
             _ => self.send_error(seeker, ErrorCode::AlreadyInMatch, "leave your current match first"),
@@ -229,10 +262,39 @@ impl Hub {
     }
 
     fn send_error(&self, seeker: &Seeker, code: ErrorCode, message: &str) {
-        self.inner
-            .registry
-            .send_to_user(seeker.user_id(), &ServerFrame::error(seeker.request_id.clone(), code, message));
+        self.inner.delivery.to_user(seeker.user_id(), &ServerFrame::error(seeker.request_id.clone(), code, message));
     }
+}
+
+/// Tells each listed user that the match ended and why; every node holding their sockets forgets it.
+pub fn tell_ended(delivery: &Delivery, match_id: i64, told: &[(i64, EndReason)]) {
+    for (user, reason) in told {
+        delivery.match_ended(*user, match_id, &ServerFrame::MatchEnded { id: None, match_id, reason: *reason });
+    }
+}
+
+/// Bans the user: stored with its reason, their match ended (both told), every socket of theirs closed with
+/// 4003, wherever it is. Needs no hub: `tanis worker` bans through this too. False when already banned.
+pub async fn ban(
+    store: &Store,
+    delivery: &Delivery,
+    user_id: i64,
+    reason: &str,
+    by: &serde_json::Value,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    if !store.ban_user(user_id, reason, by, now).await? {
+        return Ok(false);
+    }
+    // From the store, not a node's memory: the user's sockets may be on another node, or nowhere.
+    if let Some(row) = store.active_match_for(user_id).await? {
+        store.end_match(row.id, "banned", now).await?;
+        let peer = row.peer_of(user_id).expect("the user is in their own match");
+        tell_ended(delivery, row.id, &[(user_id, EndReason::Banned), (peer, EndReason::Banned)]);
+    }
+    delivery.kick(user_id, CloseCode::Banned);
+    tracing::info!(user_id, "user banned; sockets closed");
+    Ok(true)
 }
 
 /// The user's view of a match row.
@@ -256,10 +318,20 @@ impl Pairing for Hub {
         } else {
             ServerFrame::error(seeker.request_id.clone(), ErrorCode::AlreadyQueued, "already waiting for a match")
         };
-        self.inner.registry.send_to_session(seeker.user_id(), seeker.session_id, &frame);
+        self.inner.delivery.to_session(SessionRef { user_id: seeker.user_id(), session_id: seeker.session_id }, &frame);
     }
 
     async fn open(&self, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<i64>>> {
-        self.open_matches(pairs).await
+        self.open_matches(pairs, None).await
+    }
+}
+
+impl crate::matching::cluster::Opener for Hub {
+    async fn fence(&self) -> Option<i64> {
+        self.inner.store.matchmaker_fence().await.inspect_err(|e| tracing::warn!(error = %e, "reading the fence")).ok()
+    }
+
+    async fn open_fenced(&self, pairs: &[(Seeker, Seeker)], epoch: i64) -> Vec<Result<(), Vec<i64>>> {
+        self.open_matches(pairs, Some(epoch)).await
     }
 }

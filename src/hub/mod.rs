@@ -5,46 +5,33 @@
 //! - [`session`]: one socket's life: authenticate, `hello`, read and write loops, heartbeats, close codes.
 //! - [`dispatch`]: what each client frame does.
 //! - [`matches`]: asking for a match, opening and ending matches, bans.
-//! - [`registry`]: who is connected and how to reach or close their sockets.
 //! - [`signal`]: video signalling: relay-only filtering, ICE servers with TURN credentials.
 //! - [`rate`]: the per-user message rate limit.
 
 mod dispatch;
 mod matches;
 mod rate;
-mod registry;
 mod session;
 mod signal;
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
 
-use chrono::{DateTime, Utc};
-use tanis_proto::{Limits, MatchInfo, MatchKind};
+use tanis_proto::Limits;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::config::{HubConfig, MatchingConfig, QuotaConfig};
-use crate::matching::Matchmaker;
+use crate::delivery::Delivery;
 use crate::matching::rules::NearbyPolicy;
+use crate::matching::{Matchmaker, Queue, cluster};
 use crate::relay::Writer;
 use crate::store::Store;
 
-pub use session::router;
+pub use matches::{ban, tell_ended};
 pub use signal::VideoSettings;
 
-/// A user's current match as this node knows it.
-#[derive(Debug, Clone)]
-pub struct ActiveMatch {
-    pub match_id: i64,
-    pub peer_id: i64,
-    pub kind: MatchKind,
-    pub expires_at: DateTime<Utc>,
-    /// What the user was told in `match.found` (and is told again in `hello`).
-    pub info: MatchInfo,
-}
+pub use crate::delivery::ActiveMatch;
 
 #[derive(Clone)]
 pub struct Hub {
@@ -57,15 +44,14 @@ struct Inner {
     config: HubConfig,
     matching: MatchingConfig,
     quotas: QuotaConfig,
-    registry: registry::Registry,
-    /// user id → their active match. Filled when a match opens or a user connects; emptied when it ends.
-    active: Mutex<HashMap<i64, ActiveMatch>>,
-    /// user id → message rate bucket, shared by all of the user's sockets.
-    rates: Mutex<HashMap<i64, rate::Bucket>>,
-    /// user id → video signalling rate bucket.
-    signal_rates: Mutex<HashMap<i64, rate::Bucket>>,
+    /// The only way to reach users: frames, answers and kicks all go through it.
+    delivery: Delivery,
+    /// Message rate buckets, one per user across all of their sockets (and nodes).
+    rates: rate::Limiter,
+    /// Video signalling rate buckets.
+    signal_rates: rate::Limiter,
     video: VideoSettings,
-    matchmaker: std::sync::OnceLock<Matchmaker>,
+    queue: std::sync::OnceLock<Queue>,
     writer: Writer,
     /// The writer's and the matchmaker's loops, joined by [`Hub::join`] before the store closes.
     loops: Mutex<Vec<crate::dedicated::Running>>,
@@ -74,10 +60,20 @@ struct Inner {
     shutdown: CancellationToken,
 }
 
+/// In memory on one node; in Redis in a cluster, where a user's sockets may be on several nodes.
+fn limiter(delivery: &Delivery, kind: &str) -> rate::Limiter {
+    match delivery.cluster() {
+        None => rate::Limiter::local(),
+        Some(cluster) => rate::Limiter::redis(cluster.connection(), cluster.namespace(), kind),
+    }
+}
+
 impl Hub {
     /// Builds the hub and starts its matchmaker and writer; both stop with `shutdown`.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         store: Store,
+        delivery: Delivery,
         clock: SharedClock,
         config: HubConfig,
         matching: MatchingConfig,
@@ -97,20 +93,39 @@ impl Hub {
                 config,
                 matching,
                 quotas,
-                registry: registry::Registry::default(),
-                active: Mutex::new(HashMap::new()),
-                rates: Mutex::new(HashMap::new()),
-                signal_rates: Mutex::new(HashMap::new()),
+                rates: limiter(&delivery, "messages"),
+                signal_rates: limiter(&delivery, "signals"),
+                delivery,
                 video,
-                matchmaker: std::sync::OnceLock::new(),
+                queue: std::sync::OnceLock::new(),
                 shutdown: shutdown.clone(),
             }),
         };
         // The matchmaker calls back into the hub; it holds a clone until shutdown ends its task.
-        let (matchmaker, matching) =
-            Matchmaker::spawn(Arc::new(hub.clone()), &hub.inner.store, clock, policy, shutdown);
-        let _ = hub.inner.matchmaker.set(matchmaker);
+        let (queue, matching) = match hub.inner.delivery.cluster() {
+            None => {
+                let (matchmaker, matching) =
+                    Matchmaker::spawn(Arc::new(hub.clone()), &hub.inner.store, clock, policy, shutdown);
+                (Queue::Local(matchmaker), matching)
+            }
+            Some(cluster) => {
+                let election = cluster::elect(
+                    Arc::new(hub.clone()),
+                    cluster.clone(),
+                    clock,
+                    policy,
+                    cluster.matchmaker_lease(),
+                    shutdown,
+                );
+                (
+                    Queue::Cluster(cluster::ClusterQueue::new(cluster)),
+                    crate::dedicated::Running::Task(tokio::spawn(election)),
+                )
+            }
+        };
+        let _ = hub.inner.queue.set(queue);
         hub.inner.loops.lock().expect("loops lock").push(matching);
+        tokio::spawn(hub.clone().resync_loop());
         hub
     }
 
@@ -124,8 +139,8 @@ impl Hub {
         }
     }
 
-    fn matchmaker(&self) -> &Matchmaker {
-        self.inner.matchmaker.get().expect("set in start")
+    fn matchmaker(&self) -> &Queue {
+        self.inner.queue.get().expect("set in start")
     }
 
     pub fn limits(&self) -> Limits {
@@ -138,15 +153,13 @@ impl Hub {
     }
 
     fn active_match(&self, user_id: i64) -> Option<ActiveMatch> {
-        self.inner.active.lock().expect("active lock").get(&user_id).cloned()
+        self.inner.delivery.active_match(user_id)
     }
 
     /// Takes one message token for the user.
-    fn allow_message(&self, user_id: i64) -> bool {
+    async fn allow_message(&self, user_id: i64) -> bool {
         let (rate, burst) = (self.inner.config.messages_per_second, self.inner.config.message_burst);
-        let now = Instant::now();
-        let mut rates = self.inner.rates.lock().expect("rates lock");
-        rates.entry(user_id).or_insert_with(|| rate::Bucket::full(burst, now)).try_take(rate, burst, now)
+        self.inner.rates.allow(user_id, rate, burst).await
     }
 
     /// Open sockets on this node.

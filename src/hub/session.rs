@@ -4,82 +4,40 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
-use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::http::HeaderMap;
-use axum::http::header::{AUTHORIZATION, USER_AGENT};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use tanis_proto::{AUTH_SUBPROTOCOL_PREFIX, CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, ServerFrame};
+use tanis_proto::{CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, ServerFrame};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::Hub;
 use super::dispatch::{self, Ctx};
-use super::registry::{Closer, Encoded, SessionHandle};
-use crate::api::AppState;
-use crate::api::error::{ApiError, ErrorBody, ErrorCode};
-use crate::auth::TokenError;
+use crate::delivery::{Closer, Encoded, SessionHandle};
 use crate::quota;
 
 /// tungstenite's own hard limit, above the protocol's `max_frame_bytes`: a frame between the two gets a
 /// `message_too_large` error and the socket stays open; beyond this tungstenite refuses to read on and the
 /// connection is dropped without a close frame (clients see 1006).
 const HARD_FRAME_FACTOR: usize = 4;
-/// Longest device description kept from the User-Agent for message_logs.
-const MAX_DEVICE_INFO: usize = 128;
 
-/// The hub's one HTTP route.
-pub fn router() -> utoipa_axum::router::OpenApiRouter<AppState> {
-    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(upgrade))
-}
-
-/// `GET /v1/ws`: the WebSocket. The access token comes in `Authorization: Bearer …` (mobile) or, for
-/// browsers, as the subprotocol `tanis.auth.<token>` offered beside `tanis.v1`.
-#[utoipa::path(get, path = "/v1/ws", tag = "websocket",
-    description = "Upgrades to the WebSocket protocol described in docs/protocol.md. A missing, forged or expired \
-                   token is answered by closing with 4001 or 4002 before any other frame.",
-    responses((status = 101, description = "switching protocols"),
-        (status = 426, description = "upgrade_required: not a WebSocket handshake", body = ErrorBody)))]
-async fn upgrade(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
-) -> Response {
-    // A plain HTTP request to the socket's address gets our error shape, not axum's text/plain.
-    let ws = match ws {
-        Ok(ws) => ws,
-        Err(e) => return ApiError::new(ErrorCode::UpgradeRequired, e.body_text()).into_response(),
-    };
-    let hub = state.hub.clone();
-    let from_header = headers.get(AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-    let from_protocol = ws
-        .requested_protocols()
-        .filter_map(|p| p.to_str().ok())
-        .find_map(|p| p.strip_prefix(AUTH_SUBPROTOCOL_PREFIX))
-        .map(str::to_owned);
-    let auth = match from_header.map(str::to_owned).or(from_protocol) {
-        None => Err(CloseCode::InvalidToken),
-        Some(token) => match state.accounts.jwt().verify(token.trim(), state.accounts.now()) {
-            Ok(claims) => claims.sub.parse::<i64>().map_err(|_| CloseCode::InvalidToken),
-            Err(TokenError::Expired) => Err(CloseCode::TokenExpired),
-            Err(TokenError::Invalid) => Err(CloseCode::InvalidToken),
-        },
-    };
-    let device =
-        headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| ua.chars().take(MAX_DEVICE_INFO).collect());
-    // Taken before the upgrade so the cap holds even while handshakes are in flight.
-    let permit = hub.inner.connections.clone().try_acquire_owned().ok();
-    let c = &hub.inner.config;
-    ws.protocols([SUBPROTOCOL])
-        .read_buffer_size(c.read_buffer_bytes)
-        .write_buffer_size(c.write_buffer_bytes)
-        .max_write_buffer_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
-        .max_message_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
-        .max_frame_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
-        .on_upgrade(move |socket| run(hub, socket, auth, permit, device))
+impl Hub {
+    /// Takes a WebSocket handshake that the API has authenticated (`auth`: the user, or the close code for a
+    /// missing, forged or expired token) and runs the socket. The connection cap is taken before the upgrade,
+    /// so it holds even while handshakes are in flight.
+    pub fn accept(&self, ws: WebSocketUpgrade, auth: Result<i64, CloseCode>, device: Option<String>) -> Response {
+        let hub = self.clone();
+        let permit = hub.inner.connections.clone().try_acquire_owned().ok();
+        let c = &hub.inner.config;
+        ws.protocols([SUBPROTOCOL])
+            .read_buffer_size(c.read_buffer_bytes)
+            .write_buffer_size(c.write_buffer_bytes)
+            .max_write_buffer_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
+            .max_message_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
+            .max_frame_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
+            .on_upgrade(move |socket| run(hub, socket, auth, permit, device))
+    }
 }
 
 async fn close_now(mut socket: WebSocket, code: CloseCode) {
@@ -118,11 +76,11 @@ async fn run(
         session.closer.token.cancel();
         let _ = writer.await;
     }
-    hub.inner.registry.unregister(user_id, session.id);
+    hub.inner.delivery.unregister(user_id, session.id);
     hub.matchmaker().socket_closed(user_id, session.id).await;
-    if !hub.inner.registry.is_connected(user_id) {
-        hub.inner.rates.lock().expect("rates lock").remove(&user_id);
-        hub.inner.signal_rates.lock().expect("rates lock").remove(&user_id);
+    if !hub.inner.delivery.sockets().is_connected(user_id) {
+        hub.inner.rates.forget(user_id);
+        hub.inner.signal_rates.forget(user_id);
     }
 }
 
@@ -160,7 +118,7 @@ async fn greet(hub: &Hub, mut socket: WebSocket, auth: Result<i64, CloseCode>) -
             return None;
         }
     };
-    let (session, outbound) = hub.inner.registry.register(user_id, hub.inner.config.outbound_queue);
+    let (session, outbound) = hub.inner.delivery.register(user_id, hub.inner.config.outbound_queue);
     let active = hub.load_active(user_id).await.unwrap_or_else(|e| {
         tracing::error!(error = %e, "loading the active match");
         None

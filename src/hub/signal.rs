@@ -49,15 +49,9 @@ impl Hub {
         RtcConfig { ice_servers, ice_transport_policy: policy.into(), ttl_secs: v.config.credential_ttl_secs }
     }
 
-    fn allow_signal(&self, user_id: i64) -> bool {
+    async fn allow_signal(&self, user_id: i64) -> bool {
         let c = &self.inner.video.config;
-        let now = std::time::Instant::now();
-        let mut rates = self.inner.signal_rates.lock().expect("rates lock");
-        rates.entry(user_id).or_insert_with(|| super::rate::Bucket::full(c.signal_burst, now)).try_take(
-            c.signals_per_second,
-            c.signal_burst,
-            now,
-        )
+        self.inner.signal_rates.allow(user_id, c.signals_per_second, c.signal_burst).await
     }
 }
 
@@ -77,7 +71,7 @@ pub(super) async fn relay(ctx: &mut Ctx, id: Option<String>, match_id: i64, sign
     if too_big {
         return ctx.protocol_error(id, ErrorCode::MessageTooLarge, "signalling payload over the limit").await;
     }
-    if !hub.allow_signal(ctx.user_id) {
+    if !hub.allow_signal(ctx.user_id).await {
         return ctx.error(id, ErrorCode::RateLimited, "too many signalling frames; slow down").await;
     }
     let relay_only = config.relay_only;
@@ -122,5 +116,5 @@ pub(super) async fn relay(ctx: &mut Ctx, id: Option<String>, match_id: i64, sign
             ServerFrame::RtcHangup { match_id }
         }
     };
-    hub.inner.registry.send_to_user(active.peer_id, &frame);
+    hub.inner.delivery.to_user(active.peer_id, &frame);
 }

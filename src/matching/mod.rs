@@ -2,6 +2,7 @@
 //! [`rules`]. It never touches sockets or the database itself: it asks a [`Pairing`] (the hub) to open a
 //! match and to tell people where they stand, so the queue logic stays small and testable.
 
+pub mod cluster;
 pub mod rules;
 
 use std::future::Future;
@@ -17,7 +18,7 @@ use crate::store::Store;
 use rules::{Candidate, NearbyPolicy, pick_partner};
 
 /// Someone asking for a match, with everything the pairing needs.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Seeker {
     pub candidate: Candidate,
     /// The socket that asked; leaving the queue when it disconnects.
@@ -62,6 +63,55 @@ pub struct Matchmaker {
     tx: mpsc::Sender<Command>,
 }
 
+/// Where this node's seekers wait: its own matchmaker, or the cluster's queue in Redis (paired by the elected
+/// node's matchmaker, [`cluster`]).
+#[derive(Clone)]
+pub enum Queue {
+    Local(Matchmaker),
+    Cluster(cluster::ClusterQueue),
+}
+
+impl Queue {
+    /// Queues the seeker. Locally the matchmaker answers through [`Pairing::queued`]; in a cluster this
+    /// returns whether they were newly queued, for the caller to answer.
+    pub async fn find(&self, seeker: Seeker) -> redis::RedisResult<Option<(Seeker, bool)>> {
+        match self {
+            Queue::Local(matchmaker) => {
+                matchmaker.find(seeker).await;
+                Ok(None)
+            }
+            Queue::Cluster(queue) => {
+                let newly = queue.find(&seeker).await?;
+                Ok(Some((seeker, newly)))
+            }
+        }
+    }
+
+    /// Removes the user from the queue; true when they were waiting.
+    pub async fn cancel(&self, user_id: i64) -> bool {
+        match self {
+            Queue::Local(matchmaker) => matchmaker.cancel(user_id).await,
+            Queue::Cluster(queue) => queue.leave(user_id, None).await.unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "leaving the cluster queue");
+                false
+            }),
+        }
+    }
+
+    /// Removes the user's entry if this socket made it (the socket is closing).
+    pub async fn socket_closed(&self, user_id: i64, session_id: u64) {
+        match self {
+            Queue::Local(matchmaker) => matchmaker.socket_closed(user_id, session_id).await,
+            Queue::Cluster(queue) => {
+                if let Err(e) = queue.leave(user_id, Some(session_id)).await {
+                    // The elected matchmaker drops seekers whose sockets are gone when it pairs them.
+                    tracing::warn!(error = %e, "leaving the cluster queue");
+                }
+            }
+        }
+    }
+}
+
 /// How often waiting nearby-seekers are re-examined as their radius grows.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Most commands taken from the channel per pass (and so, at most half as many matches per commit).
@@ -80,6 +130,26 @@ impl Matchmaker {
         let task = Task { pairing, clock, policy, queue: Vec::new() };
         let running = crate::dedicated::spawn_for_store(store, "tanis-matchmaker", task.run(rx, shutdown));
         (Self { tx }, running)
+    }
+
+    /// Starts a matchmaker whose queue begins with `queue` (oldest first): the cluster's elected matchmaker,
+    /// taking over the queue kept in Redis. It runs on the runtime (a cluster's store is PostgreSQL).
+    pub fn spawn_seeded<P: Pairing>(
+        pairing: Arc<P>,
+        queue: Vec<Seeker>,
+        clock: SharedClock,
+        policy: NearbyPolicy,
+        shutdown: CancellationToken,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(1024);
+        let task = Task { pairing, clock, policy, queue: Vec::new() };
+        tokio::spawn(task.run_seeded(queue, rx, shutdown));
+        Self { tx }
+    }
+
+    /// Removes the user from the queue without an answer.
+    pub async fn forget(&self, user_id: i64) {
+        let _ = self.tx.send(Command::Cancel { user_id, session_id: None, reply: None }).await;
     }
 
     pub async fn find(&self, seeker: Seeker) {
@@ -108,6 +178,16 @@ struct Task<P> {
 }
 
 impl<P: Pairing> Task<P> {
+    /// Pairs the inherited queue as if each had just asked, oldest first, then runs.
+    async fn run_seeded(mut self, seeded: Vec<Seeker>, rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
+        let mut pairs = Vec::new();
+        for seeker in seeded {
+            self.place(seeker, &mut pairs);
+        }
+        self.open(pairs).await;
+        self.run(rx, shutdown).await
+    }
+
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

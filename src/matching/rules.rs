@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use tanis_proto::MatchKind;
 
 /// What the matchmaker knows about someone waiting.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Candidate {
     pub user_id: i64,
     pub kind: MatchKind,

@@ -5,6 +5,8 @@
 //! socket learns the seq and only then acknowledges the sender and delivers to the receiver. Receipts
 //! (`msg.ack`) ride in the same batches ([`Writer::submit_receipt`]): one commit carries both.
 
+pub mod ack;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};

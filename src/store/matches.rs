@@ -123,9 +123,13 @@ impl Store {
     /// matchmaker opens every pair it found in one pass with one commit. For each pair either both sides paid
     /// and the match exists, or nothing of that pair was written and the error names a side that could not
     /// pay. Results come back in input order; every user appears at most once in a batch.
+    ///
+    /// `epoch` is the cluster matchmaker's fencing token (`None` on a single node): the transaction first
+    /// raises the fence to it, and writes nothing ([`StoreError::Fenced`]) if a newer holder already has.
     pub async fn create_matches(
         &self,
         batch: &[NewMatch<'_>],
+        epoch: Option<i64>,
     ) -> Result<Vec<Result<CreatedMatch, CreateMatchError>>, StoreError> {
         let mut results: Vec<Option<Result<CreatedMatch, CreateMatchError>>> = batch.iter().map(|_| None).collect();
         let mut pending: Vec<usize> = (0..batch.len()).collect();
@@ -133,7 +137,7 @@ impl Store {
         // are rare (quota gone, banned, already matched), so the common case is one round.
         while !pending.is_empty() {
             let attempt: Vec<&NewMatch> = pending.iter().map(|&i| &batch[i]).collect();
-            match self.try_create_matches(&attempt).await? {
+            match self.try_create_matches(&attempt, epoch).await? {
                 Ok(created) => {
                     for (i, m) in pending.iter().zip(created) {
                         results[*i] = Some(Ok(m));
@@ -158,9 +162,22 @@ impl Store {
     async fn try_create_matches(
         &self,
         batch: &[&NewMatch<'_>],
+        epoch: Option<i64>,
     ) -> Result<Result<Vec<CreatedMatch>, Vec<i64>>, StoreError> {
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
+            if let Some(epoch) = epoch {
+                // The row lock also orders two holders' transactions: the older one, waiting behind the newer,
+                // then finds the fence above its epoch.
+                let raised = sqlx::query("UPDATE matchmaker_fence SET epoch = $1 WHERE id = 1 AND epoch <= $1")
+                    .bind(epoch)
+                    .execute(&mut *tx)
+                    .await?;
+                if raised.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Err(StoreError::Fenced);
+                }
+            }
             let mut paid: HashMap<i64, UserRow> = HashMap::with_capacity(batch.len() * 2);
             for (kind, spend) in [
                 ("text", spend_unit!("daily_chat_balance", "bonus_chat_balance")),
@@ -188,7 +205,7 @@ impl Store {
             }
             let mut q = QueryBuilder::new(
                 "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status, user1_public_key, \
-                 user2_public_key) ",
+                 user2_public_key, matchmaker_epoch) ",
             );
             q.push_values(batch, |mut row, m| {
                 row.push_bind(m.user1_id)
@@ -198,7 +215,8 @@ impl Store {
                     .push_bind(m.expires_at)
                     .push_bind("active")
                     .push_bind(m.user1_public_key)
-                    .push_bind(m.user2_public_key);
+                    .push_bind(m.user2_public_key)
+                    .push_bind(epoch);
             });
             q.push(concat!(" RETURNING ", match_columns!()));
             let rows: Vec<MatchRow> = q.build_query_as().fetch_all(&mut *tx).await?;
@@ -281,6 +299,12 @@ impl Store {
         let at: Option<Option<DateTime<Utc>>> =
             on_read_pool!(self, |pool| pool.scalars(query).bind(match_id).optional().await)?;
         Ok(at.flatten())
+    }
+
+    /// The highest matchmaker epoch that has written matches (the fence).
+    pub async fn matchmaker_fence(&self) -> Result<i64, StoreError> {
+        let query = select!("SELECT epoch FROM matchmaker_fence WHERE id = 1");
+        Ok(on_read_pool!(self, |pool| pool.scalars(query).one().await)?)
     }
 
     /// Everyone this user must not be paired with: blocked either way, or matched since `since`.

@@ -117,6 +117,9 @@ pub enum StoreError {
     /// The job queue's own migrations failed.
     #[error("job queue migrations: {0}")]
     Jobs(tanis_workers::JobError),
+    /// A matchmaker whose lease was taken over tried to write: its epoch is below the fence.
+    #[error("fenced off: a newer matchmaker holds the lease")]
+    Fenced,
     /// The migration lock could not be taken.
     #[error("migration lock: {0}")]
     Lock(std::io::Error),

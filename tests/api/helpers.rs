@@ -94,6 +94,12 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     config.jobs.enabled = false;
     // Every test server gets its own embedded TURN server on a free port.
     config.video.turn_listen = "127.0.0.1:0".parse().unwrap();
+    // scripts/test runs the suite a second time with delivery through Redis; each server is then a cluster
+    // of its own (its own namespace) unless a test joins several.
+    if delivery_through_redis() {
+        config.redis_url = Some(test_redis_url());
+        config.cluster.namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
+    }
     tweak(&mut config);
     let clock = ManualClock::new(start_time());
     let app = Application::build_with_clock(config.clone(), clock.clone()).await.expect("the app builds");
@@ -115,6 +121,49 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         shutdown,
         _dir: dir,
     }
+}
+
+/// Nodes of one cluster: one PostgreSQL database, one Redis namespace, one signing secret, each node a server
+/// of its own (listener, hub, TURN). The first node starts first (and so takes the matchmaker lease).
+pub async fn spawn_cluster(nodes: usize) -> Vec<TestApp> {
+    let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let first = spawn_app_with(Backend::Postgres, |c| cluster_config(c, &test_redis_url(), &namespace)).await;
+    let mut apps = vec![first];
+    for _ in 1..nodes {
+        let node = join_cluster(&apps[0], |_| {}).await;
+        apps.push(node);
+    }
+    apps
+}
+
+fn cluster_config(c: &mut Config, redis_url: &str, namespace: &str) {
+    c.redis_url = Some(redis_url.to_owned());
+    c.cluster.namespace = namespace.to_owned();
+    c.auth.jwt_secret = Some("a-cluster-test-signing-secret-of-enough-length".into());
+}
+
+/// Another node of `first`'s cluster (same database, Redis, namespace and secret).
+pub async fn join_cluster(first: &TestApp, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    let (url, redis, namespace) =
+        (first.database_url.clone(), first.config.redis_url.clone().unwrap(), first.config.cluster.namespace.clone());
+    let mut app = spawn_app_with(Backend::Postgres, |c| {
+        cluster_config(c, &redis, &namespace);
+        c.database_url = Some(url.clone());
+        tweak(c);
+    })
+    .await;
+    app.database_url = url;
+    app
+}
+
+/// Whether this run delivers through Redis (`TANIS_TEST_DELIVERY=redis`, set by scripts/test's second pass).
+pub fn delivery_through_redis() -> bool {
+    std::env::var("TANIS_TEST_DELIVERY").is_ok_and(|d| d == "redis")
+}
+
+pub fn test_redis_url() -> String {
+    std::env::var("TANIS_TEST_REDIS_URL")
+        .expect("TANIS_TEST_REDIS_URL is not set: run the suite with scripts/test, which starts a throwaway Redis")
 }
 
 /// A fixed, unremarkable start for the manual clock.
@@ -272,8 +321,14 @@ impl TestApp {
     /// A valid access token for the user at the test clock's current time (tests move time by days).
     pub fn access_token(&self, user: &TestUser) -> String {
         use base64::Engine;
-        let encoded = std::fs::read_to_string(self.config.data_dir.join("jwt_secret")).expect("the generated secret");
-        let secret = base64::engine::general_purpose::STANDARD.decode(encoded.trim()).unwrap();
+        let secret = match &self.config.auth.jwt_secret {
+            Some(configured) => configured.as_bytes().to_vec(),
+            None => {
+                let encoded =
+                    std::fs::read_to_string(self.config.data_dir.join("jwt_secret")).expect("the generated secret");
+                base64::engine::general_purpose::STANDARD.decode(encoded.trim()).unwrap()
+            }
+        };
         let ttl = chrono::TimeDelta::seconds(self.config.auth.access_token_ttl_secs as i64);
         tanis::auth::JwtKeys::new(&secret, ttl).issue(user.id, "user", self.now()).0
     }

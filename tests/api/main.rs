@@ -4,6 +4,7 @@
 mod helpers;
 
 mod binary;
+mod cluster;
 mod errors;
 mod forwarded_for;
 mod hub_connect;
@@ -15,6 +16,7 @@ mod jobs;
 mod login;
 mod me;
 mod ops;
+mod pg_sockets;
 mod poison;
 mod protocol_connect_promises;
 mod protocol_message_promises;

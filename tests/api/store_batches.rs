@@ -48,7 +48,7 @@ async fn a_batch_opens_every_payable_pair_and_a_refused_pair_charges_nobody(back
         pair(&app, ids[4], ids[5], "video"),
         pair(&app, ids[6], ids[7], "text"),
     ];
-    let results = app.store.create_matches(&batch).await.unwrap();
+    let results = app.store.create_matches(&batch, None).await.unwrap();
     assert_eq!(results.len(), 4);
 
     let created = results[0].as_ref().expect("ayse and burak are matched");
@@ -73,7 +73,7 @@ async fn a_batch_opens_every_payable_pair_and_a_refused_pair_charges_nobody(back
     assert_eq!(app.count("SELECT COUNT(*) FROM matches WHERE status = 'active'").await, 3);
 
     // The same users again: everyone matched above is now refused, and nothing new is written.
-    let again = app.store.create_matches(&[pair(&app, ids[6], ids[3], "text")]).await.unwrap();
+    let again = app.store.create_matches(&[pair(&app, ids[6], ids[3], "text")], None).await.unwrap();
     assert!(matches!(again[0], Err(CreateMatchError::Unavailable(id)) if id == ids[6]));
     let deniz_after = app.store.user_by_id(ids[3]).await.unwrap().unwrap();
     assert_eq!(deniz_after.daily_chat_balance, before[3].daily_chat_balance, "the payable side paid nothing");
@@ -102,7 +102,7 @@ async fn a_batch_of_messages_numbers_each_match_and_answers_repeats_with_the_fir
     let batch =
         [pair(&app, ids[0], ids[1], "text"), pair(&app, ids[2], ids[3], "text"), pair(&app, ids[4], ids[5], "text")];
     let matches: Vec<i64> =
-        app.store.create_matches(&batch).await.unwrap().into_iter().map(|r| r.unwrap().row.id).collect();
+        app.store.create_matches(&batch, None).await.unwrap().into_iter().map(|r| r.unwrap().row.id).collect();
     let (m1, m2, ended) = (matches[0], matches[1], matches[2]);
     app.store.end_match(ended, "left", app.now()).await.unwrap();
 
@@ -166,7 +166,7 @@ async fn a_message_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is
     }
     let batch = [pair(&app, ids[0], ids[1], "text"), pair(&app, ids[2], ids[3], "text")];
     let matches: Vec<i64> =
-        app.store.create_matches(&batch).await.unwrap().into_iter().map(|r| r.unwrap().row.id).collect();
+        app.store.create_matches(&batch, None).await.unwrap().into_iter().map(|r| r.unwrap().row.id).collect();
     let (m1, m2) = (matches[0], matches[1]);
 
     // Refused by either database: a sender that does not exist (a foreign key). PostgreSQL also refuses a NUL.
@@ -212,7 +212,7 @@ async fn a_message_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is
 async fn receipts_commit_in_the_message_batch_and_mark_each_message_once_for_its_receiver(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("ayse").await.id, app.user("burak").await.id);
-    let m = app.store.create_matches(&[pair(&app, a, b, "text")]).await.unwrap()[0].as_ref().unwrap().row.id;
+    let m = app.store.create_matches(&[pair(&app, a, b, "text")], None).await.unwrap()[0].as_ref().unwrap().row.id;
     app.store.insert_messages(&[message(m, a, b, "a1"), message(m, a, b, "a2")], app.now()).await.unwrap();
 
     let receipt = |seq, receiver_id| Receipt { match_id: m, seq, receiver_id };

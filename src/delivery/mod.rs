@@ -1,0 +1,194 @@
+//! Delivery: the one way to reach a user. Everything that sends a frame to a user, answers one socket, or
+//! closes a user's sockets (the hub, the matchmaker, video signalling, the relay's acknowledgements, bans from
+//! the admin endpoints and from the jobs) says so with an [`Event`] here, never by touching sockets itself.
+//! Where the user's sockets are is this module's business: with [`Delivery::Local`] every socket is on this
+//! node ([`Sockets`]); a backend between nodes routes the same events to the node that holds the socket.
+
+mod redis;
+mod sockets;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use tanis_proto::{CloseCode, MatchInfo, MatchKind, ServerFrame};
+
+pub use redis::{Cluster, Link};
+pub use sockets::{Closer, Encoded, SessionHandle, Sockets, encode};
+
+/// One socket of one user. Session ids are unique across the cluster (each node starts its count at a random
+/// point), so a node can answer a socket of another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SessionRef {
+    pub user_id: i64,
+    pub session_id: u64,
+}
+
+/// A user's current match, as the nodes holding their sockets know it: what their frames are checked against
+/// without a database read. The database stays the truth (the relay writer refuses a message to an ended
+/// match), and every node holding the user's sockets learns of a change through [`Event::MatchOpened`] and
+/// [`Event::MatchEnded`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ActiveMatch {
+    pub match_id: i64,
+    pub peer_id: i64,
+    pub kind: MatchKind,
+    pub expires_at: DateTime<Utc>,
+    /// What the user was told in `match.found` (and is told again in `hello`).
+    pub info: MatchInfo,
+}
+
+/// Who gets a frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Recipient {
+    /// Every socket of the user.
+    User(i64),
+    /// Every socket of the user but one: the one that caused the frame, which gets its own answer.
+    UserExcept(SessionRef),
+    /// One socket: the answer to that socket's request.
+    Session(SessionRef),
+}
+
+/// Everything delivery carries, between nodes too.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub enum Event {
+    /// A frame, serialised once for every socket it goes to.
+    Frame { to: Recipient, frame: Encoded },
+    /// Closes every socket of the user with `code` (a ban).
+    Kick { user_id: i64, code: CloseCode },
+    /// The user's match opened: wherever their sockets are, it is remembered, then `frame` (`match.found`)
+    /// goes to every socket, so a message sent in answer finds the match known.
+    MatchOpened { user_id: i64, active: Box<ActiveMatch>, frame: Encoded },
+    /// The user's match ended: forgotten wherever their sockets are, then `frame` (`match.ended`).
+    MatchEnded { user_id: i64, match_id: i64, frame: Encoded },
+    /// Frames for these users may have been lost between nodes: each node holding their sockets tells them
+    /// their match as stored and to `resume` (the hub's resync).
+    Resync { users: Vec<i64> },
+}
+
+impl Event {
+    /// The user whose sockets the event is for; `None` for events every node looks at.
+    pub fn user_id(&self) -> Option<i64> {
+        match self {
+            Event::Frame { to: Recipient::User(user_id), .. } => Some(*user_id),
+            Event::Frame { to: Recipient::UserExcept(s) | Recipient::Session(s), .. } => Some(s.user_id),
+            Event::Kick { user_id, .. } | Event::MatchOpened { user_id, .. } | Event::MatchEnded { user_id, .. } => {
+                Some(*user_id)
+            }
+            Event::Resync { .. } => None,
+        }
+    }
+}
+
+/// How frames reach users. Cheap to clone.
+#[derive(Debug, Clone)]
+pub enum Delivery {
+    /// One node: every user's sockets are this process's.
+    Local(Arc<Sockets>),
+    /// Several nodes: this node's sockets, and Redis to reach the others' ([`Cluster`]).
+    Redis(Arc<Cluster>),
+}
+
+impl Delivery {
+    pub fn local() -> Self {
+        Delivery::Local(Arc::default())
+    }
+
+    /// Joins the cluster through Redis; its tasks stop with `shutdown`.
+    pub async fn redis(link: &Link, shutdown: tokio_util::sync::CancellationToken) -> ::redis::RedisResult<Self> {
+        Ok(Delivery::Redis(Cluster::connect(link, Arc::default(), shutdown).await?))
+    }
+
+    /// Carries out `event` wherever the user's sockets are. Never waits: a socket whose queue is full is closed
+    /// as a slow consumer (its messages stay stored for `resume`).
+    pub fn deliver(&self, event: Event) {
+        match self {
+            Delivery::Local(sockets) => sockets.deliver(&event),
+            Delivery::Redis(cluster) => {
+                cluster.sockets.deliver(&event);
+                cluster.publish(event);
+            }
+        }
+    }
+
+    /// Adds a socket for `user_id` on this node (and, with Redis, says the user is here).
+    pub fn register(&self, user_id: i64, queue: usize) -> (SessionHandle, tokio::sync::mpsc::Receiver<Encoded>) {
+        let (handle, rx, first) = self.sockets().register(user_id, queue);
+        if let (Delivery::Redis(cluster), true) = (self, first) {
+            cluster.presence(user_id, true);
+        }
+        (handle, rx)
+    }
+
+    /// Removes a socket (and, with Redis, the user's presence here once their last socket is gone).
+    pub fn unregister(&self, user_id: i64, session_id: u64) {
+        let last = self.sockets().unregister(user_id, session_id);
+        if let (Delivery::Redis(cluster), true) = (self, last) {
+            cluster.presence(user_id, false);
+        }
+    }
+
+    /// To every socket of the user.
+    pub fn to_user(&self, user_id: i64, frame: &ServerFrame) {
+        self.deliver(Event::Frame { to: Recipient::User(user_id), frame: encode(frame) });
+    }
+
+    /// To the user's sockets on this node only (each node answers for its own, as in a resync).
+    pub fn to_user_here(&self, user_id: i64, frame: &ServerFrame) {
+        self.sockets().deliver(&Event::Frame { to: Recipient::User(user_id), frame: encode(frame) });
+    }
+
+    /// To every socket of the user but `except`.
+    pub fn to_user_except(&self, except: SessionRef, frame: &ServerFrame) {
+        self.deliver(Event::Frame { to: Recipient::UserExcept(except), frame: encode(frame) });
+    }
+
+    /// To one socket.
+    pub fn to_session(&self, session: SessionRef, frame: &ServerFrame) {
+        self.deliver(Event::Frame { to: Recipient::Session(session), frame: encode(frame) });
+    }
+
+    /// Closes every socket of the user with `code`.
+    pub fn kick(&self, user_id: i64, code: CloseCode) {
+        self.deliver(Event::Kick { user_id, code });
+    }
+
+    /// Remembers the user's match and tells them `frame`.
+    pub fn match_opened(&self, user_id: i64, active: ActiveMatch, frame: &ServerFrame) {
+        self.deliver(Event::MatchOpened { user_id, active: Box::new(active), frame: encode(frame) });
+    }
+
+    /// Forgets the user's match `match_id` and tells them `frame`.
+    pub fn match_ended(&self, user_id: i64, match_id: i64, frame: &ServerFrame) {
+        self.deliver(Event::MatchEnded { user_id, match_id, frame: encode(frame) });
+    }
+
+    /// The user's match as this node knows it; only known while the user has a socket here.
+    pub fn active_match(&self, user_id: i64) -> Option<ActiveMatch> {
+        self.sockets().active_match(user_id)
+    }
+
+    /// Presence: whether the user has a socket open on any node.
+    pub async fn is_online(&self, user_id: i64) -> bool {
+        match self {
+            Delivery::Local(sockets) => sockets.is_connected(user_id),
+            Delivery::Redis(cluster) => cluster.is_online(user_id).await,
+        }
+    }
+
+    /// This node's sockets.
+    pub fn sockets(&self) -> &Sockets {
+        match self {
+            Delivery::Local(sockets) => sockets,
+            Delivery::Redis(cluster) => &cluster.sockets,
+        }
+    }
+
+    /// The cluster link, when there is one.
+    pub fn cluster(&self) -> Option<&Arc<Cluster>> {
+        match self {
+            Delivery::Local(_) => None,
+            Delivery::Redis(cluster) => Some(cluster),
+        }
+    }
+}

@@ -1,0 +1,362 @@
+//! Delivery between nodes through Redis. Redis is a doorbell, the database stays the truth: an event that is
+//! lost here (a failed publish, a restart of Redis) costs the user a `resync` and a `resume`, never a stored
+//! message.
+//!
+//! - **Presence**: `{ns}:presence:{user}` is a sorted set of the nodes holding the user's sockets, each scored
+//!   by when that claim expires; a node renews its claims every third of `presence_ttl_secs`, so a node
+//!   killed with -9 stops being routed to within the TTL.
+//! - **Events**: one channel per node, `{ns}:node:{node}`, and one subscription per node (never per socket).
+//!   An event for a user is carried out on this node's sockets at once, and a script publishes it to every
+//!   other node the user's presence names: one round trip, done for a whole batch of events in one pipeline
+//!   by a single task, so events leave in the order they were made.
+//! - **Gaps**: when the subscription drops and comes back (Redis restarted), or a publish fails, the users
+//!   concerned are marked for a resync ([`Sockets::want_resync`]); the hub tells them their match as stored
+//!   and to `resume`.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{PushInfo, PushKind, Script, Value};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{Event, Sockets};
+
+/// Publishes `ARGV[3]` to every node of the user's presence (`KEYS[1]`) whose claim has not expired
+/// (`ARGV[1]`, ms), except this node (`ARGV[2]`), which has delivered it already.
+const ROUTE: &str = r"
+local nodes = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')
+for _, node in ipairs(nodes) do
+  if node ~= ARGV[2] then redis.call('PUBLISH', ARGV[4] .. node, ARGV[3]) end
+end
+return #nodes
+";
+
+/// Most events sent in one pipeline.
+const BATCH: usize = 256;
+/// Users whose presence is renewed per pipeline.
+const RENEW_CHUNK: usize = 1000;
+
+/// What the dispatcher sends, in order.
+enum Outgoing {
+    Event(Event),
+    /// The user's first socket opened on this node (true) or their last one closed (false).
+    Presence {
+        user_id: i64,
+        here: bool,
+    },
+}
+
+/// This node's link to the others.
+#[derive(Debug)]
+pub struct Cluster {
+    pub(super) sockets: Arc<Sockets>,
+    node: String,
+    keys: Keys,
+    client: redis::Client,
+    conn: ConnectionManager,
+    outbox: mpsc::UnboundedSender<OutgoingBox>,
+    presence_ttl: Duration,
+    matchmaker_lease: Duration,
+}
+
+/// `Outgoing` behind a newtype so `Cluster` stays `Debug` without printing payloads.
+struct OutgoingBox(Outgoing);
+
+impl std::fmt::Debug for OutgoingBox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Outgoing")
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Keys {
+    namespace: String,
+}
+
+impl Keys {
+    fn presence(&self, user_id: i64) -> String {
+        format!("{}:presence:{user_id}", self.namespace)
+    }
+
+    /// The channel every node subscribes to besides its own.
+    fn everyone(&self) -> String {
+        format!("{}:everyone", self.namespace)
+    }
+
+    fn node_prefix(&self) -> String {
+        format!("{}:node:", self.namespace)
+    }
+
+    fn node(&self, node: &str) -> String {
+        format!("{}{node}", self.node_prefix())
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
+}
+
+/// How the other nodes' events and Redis's state changes reach this node.
+#[derive(Debug, Clone)]
+pub struct Link {
+    pub url: String,
+    pub namespace: String,
+    pub presence_ttl: Duration,
+    pub matchmaker_lease: Duration,
+}
+
+impl Cluster {
+    /// Connects (twice: one connection subscribes, one sends), subscribes to this node's channel and starts
+    /// the dispatcher, the subscriber and the presence renewal; all stop with `shutdown`.
+    pub async fn connect(
+        link: &Link,
+        sockets: Arc<Sockets>,
+        shutdown: CancellationToken,
+    ) -> redis::RedisResult<Arc<Self>> {
+        let client = redis::Client::open(with_resp3(&link.url))?;
+        let node = format!("{:016x}", rand::random::<u64>());
+        let keys = Keys { namespace: link.namespace.clone() };
+        let timeouts = || {
+            ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(Duration::from_secs(2)))
+                .set_response_timeout(Some(Duration::from_secs(2)))
+                .set_max_delay(Duration::from_secs(1))
+        };
+        let conn = client.get_connection_manager_with_config(timeouts()).await?;
+        let (push_tx, push_rx) = mpsc::unbounded_channel();
+        let mut subscriber = client
+            .get_connection_manager_with_config(timeouts().set_push_sender(push_tx).set_automatic_resubscription())
+            .await?;
+        subscriber.subscribe(&[keys.node(&node), keys.everyone()]).await?;
+        // Loaded now so the first batch does not pay a failed round trip (a restarted Redis loses it again;
+        // the dispatcher reloads it then).
+        Script::new(ROUTE).prepare_invoke().load_async(&mut conn.clone()).await?;
+        let (outbox, outgoing) = mpsc::unbounded_channel();
+        let matchmaker_lease = link.matchmaker_lease;
+        let presence_ttl = link.presence_ttl;
+        let cluster = Arc::new(Self {
+            sockets: sockets.clone(),
+            node,
+            keys,
+            client,
+            conn,
+            outbox,
+            presence_ttl,
+            matchmaker_lease,
+        });
+        tokio::spawn(dispatch(cluster.clone(), outgoing, link.presence_ttl));
+        tokio::spawn(receive(cluster.clone(), push_rx, shutdown.clone()));
+        // The subscriber is only read through its pushes, but it must live (and be pinged, so it notices a
+        // dead Redis and reconnects) as long as the node.
+        tokio::spawn(renew(cluster.clone(), subscriber, shutdown));
+        tracing::info!(node = %cluster.node, "joined the cluster through Redis");
+        Ok(cluster)
+    }
+
+    /// How long the elected matchmaker's lease lasts unless renewed.
+    pub fn matchmaker_lease(&self) -> Duration {
+        self.matchmaker_lease
+    }
+
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// A connection for other cluster work (the matchmaker's lease, shared limits).
+    pub fn connection(&self) -> ConnectionManager {
+        self.conn.clone()
+    }
+
+    /// For work that needs a connection of its own (a blocking read).
+    pub fn client(&self) -> &redis::Client {
+        &self.client
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.keys.namespace
+    }
+
+    /// Publishes `event` to the other nodes holding the user's sockets (this node has carried it out).
+    pub(super) fn publish(&self, event: Event) {
+        let _ = self.outbox.send(OutgoingBox(Outgoing::Event(event)));
+    }
+
+    pub(super) fn presence(&self, user_id: i64, here: bool) {
+        let _ = self.outbox.send(OutgoingBox(Outgoing::Presence { user_id, here }));
+    }
+
+    /// Claims (again) every user with a socket here, for another TTL.
+    async fn claim_presence(&self) {
+        let ttl = self.presence_ttl;
+        let expires = now_ms() + ttl.as_millis() as u64;
+        let mut conn = self.conn.clone();
+        for users in self.sockets.users().chunks(RENEW_CHUNK) {
+            let mut pipe = redis::pipe();
+            for user_id in users {
+                let key = self.keys.presence(*user_id);
+                pipe.zadd(&key, &self.node, expires).ignore();
+                pipe.pexpire(&key, (ttl.as_millis() * 2) as i64).ignore();
+            }
+            if let Err(e) = pipe.query_async::<()>(&mut conn).await {
+                tracing::warn!(error = %e, "renewing presence failed");
+                return;
+            }
+        }
+    }
+
+    /// Whether any node (this one included) holds a live socket of the user.
+    pub async fn is_online(&self, user_id: i64) -> bool {
+        if self.sockets.is_connected(user_id) {
+            return true;
+        }
+        let now = now_ms();
+        let nodes: redis::RedisResult<Vec<String>> = redis::cmd("ZRANGEBYSCORE")
+            .arg(self.keys.presence(user_id))
+            .arg(now)
+            .arg("+inf")
+            .arg("LIMIT")
+            .arg(0)
+            .arg(1)
+            .query_async(&mut self.conn.clone())
+            .await;
+        nodes.is_ok_and(|n| !n.is_empty())
+    }
+}
+
+/// Pub/sub pushes need RESP3; the URL may say so already.
+fn with_resp3(url: &str) -> String {
+    if url.contains("protocol=") {
+        url.to_owned()
+    } else if url.contains('?') {
+        format!("{url}&protocol=resp3")
+    } else {
+        format!("{url}?protocol=resp3")
+    }
+}
+
+/// The one task that writes events and presence to Redis, in the order they were made: each batch is one
+/// pipeline (one round trip) however many events it holds.
+async fn dispatch(cluster: Arc<Cluster>, mut outgoing: mpsc::UnboundedReceiver<OutgoingBox>, ttl: Duration) {
+    let route = Script::new(ROUTE);
+    let prefix = cluster.keys.node_prefix();
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut conn = cluster.conn.clone();
+    while outgoing.recv_many(&mut batch, BATCH).await > 0 {
+        let now = now_ms();
+        let mut pipe = redis::pipe();
+        let mut users = HashSet::new();
+        for OutgoingBox(item) in batch.drain(..) {
+            match item {
+                Outgoing::Event(event @ Event::Resync { .. }) => {
+                    let payload = serde_json::to_string(&event).expect("events serialise");
+                    pipe.publish(cluster.keys.everyone(), payload).ignore();
+                }
+                Outgoing::Event(event) => {
+                    let Some(user_id) = event.user_id() else { continue };
+                    users.insert(user_id);
+                    let payload = serde_json::to_string(&event).expect("events serialise");
+                    pipe.cmd("EVALSHA")
+                        .arg(route.get_hash())
+                        .arg(1)
+                        .arg(cluster.keys.presence(user_id))
+                        .arg(now)
+                        .arg(&cluster.node)
+                        .arg(payload)
+                        .arg(&prefix)
+                        .ignore();
+                }
+                Outgoing::Presence { user_id, here: true } => {
+                    let key = cluster.keys.presence(user_id);
+                    pipe.zadd(&key, &cluster.node, now + ttl.as_millis() as u64).ignore();
+                    pipe.pexpire(&key, (ttl.as_millis() * 2) as i64).ignore();
+                }
+                Outgoing::Presence { user_id, here: false } => {
+                    pipe.zrem(cluster.keys.presence(user_id), &cluster.node).ignore();
+                }
+            }
+        }
+        let mut sent: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
+        if sent.as_ref().is_err_and(|e| e.code() == Some("NOSCRIPT")) {
+            // Redis restarted and forgot the script: load it and send the batch again.
+            sent = match route.prepare_invoke().load_async(&mut conn).await {
+                Ok(_) => pipe.query_async(&mut conn).await,
+                Err(e) => Err(e),
+            };
+        }
+        if let Err(e) = sent {
+            metrics::counter!("tanis_delivery_publish_failures_total").increment(1);
+            tracing::warn!(error = %e, users = users.len(), "publishing to other nodes failed; those users will resync");
+            metrics::counter!("tanis_resync_causes_total", "cause" => "publish_failed").increment(1);
+            // Their frames on other nodes may be lost: once Redis answers again, those nodes are told to resync
+            // them (they are resynced here too, which is harmless).
+            cluster.sockets.want_resync(users.iter().copied());
+            let _ =
+                cluster.outbox.send(OutgoingBox(Outgoing::Event(Event::Resync { users: users.into_iter().collect() })));
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+}
+
+/// Carries out what other nodes publish to this one, and notices when the subscription was lost and came
+/// back: everything published meanwhile is gone, so every user here resyncs.
+async fn receive(cluster: Arc<Cluster>, mut pushes: mpsc::UnboundedReceiver<PushInfo>, shutdown: CancellationToken) {
+    let sockets = &cluster.sockets;
+    let lost = AtomicBool::new(false);
+    loop {
+        let push = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            push = pushes.recv() => match push { Some(push) => push, None => return },
+        };
+        match push.kind {
+            PushKind::Message => {
+                let Some(Value::BulkString(payload)) = push.data.get(1) else { continue };
+                match serde_json::from_slice::<Event>(payload) {
+                    Ok(event) => sockets.deliver(&event),
+                    Err(e) => tracing::error!(error = %e, "an event from another node could not be read"),
+                }
+            }
+            PushKind::Disconnection => {
+                lost.store(true, Ordering::Relaxed);
+                tracing::warn!("lost the link to Redis; reconnecting");
+            }
+            PushKind::Subscribe if lost.swap(false, Ordering::Relaxed) => {
+                metrics::counter!("tanis_resync_causes_total", "cause" => "resubscribed").increment(1);
+                tracing::info!("resubscribed to Redis; every connected user resyncs");
+                // A restarted Redis has forgotten who is here: say so before the users resync, so what their
+                // peers send next is routed here again.
+                cluster.claim_presence().await;
+                sockets.want_resync(sockets.users());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Renews this node's presence claims, and pings on the subscriber's connection so a dead Redis is noticed
+/// (and reconnected to) even when nobody sends anything.
+async fn renew(cluster: Arc<Cluster>, mut subscriber: ConnectionManager, shutdown: CancellationToken) {
+    let mut ticks = tokio::time::interval(cluster.presence_ttl / 3);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut pings = tokio::time::interval(Duration::from_millis(500));
+    pings.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut conn = cluster.conn.clone();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = pings.tick() => {
+                let _: redis::RedisResult<()> = redis::cmd("PING").query_async(&mut subscriber).await;
+            }
+            _ = ticks.tick() => cluster.claim_presence().await,
+        }
+    }
+    // Leaving: this node's users are no longer here (a kill -9 leaves them to expire instead).
+    let mut pipe = redis::pipe();
+    for user_id in cluster.sockets.users() {
+        pipe.zrem(cluster.keys.presence(user_id), &cluster.node).ignore();
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(1), pipe.query_async::<()>(&mut conn)).await;
+}

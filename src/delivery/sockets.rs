@@ -1,0 +1,235 @@
+//! This node's sockets: every open socket of every user connected here, and how to reach or close them.
+//! Only [`super::Delivery`] and the session that owns a socket use this directly.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+
+use tanis_proto::{CloseCode, ServerFrame};
+
+use super::{ActiveMatch, Event, Recipient};
+use tokio::sync::{Notify, mpsc};
+use tokio_util::sync::CancellationToken;
+
+/// A frame already serialised, shared by every socket it goes to.
+pub type Encoded = Arc<str>;
+
+/// How to close one socket, from anywhere: set the code, cancel the token; the socket's writer sends the
+/// close frame and its reader stops.
+#[derive(Debug, Default)]
+pub struct Closer {
+    pub token: CancellationToken,
+    code: OnceLock<CloseCode>,
+}
+
+impl Closer {
+    /// The first code wins: a socket closed for being banned is not re-labelled by a later cause.
+    pub fn close(&self, code: CloseCode) {
+        let _ = self.code.set(code);
+        self.token.cancel();
+    }
+
+    /// The code chosen by [`Closer::close`]; `None` when the socket ended without one (the client left).
+    pub fn chosen(&self) -> Option<CloseCode> {
+        self.code.get().copied()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct SessionHandle {
+    pub id: u64,
+    /// Bounded: when a socket's queue is full the client is not reading, and it is closed (4008) rather
+    /// than letting the server buffer without limit. Its messages stay stored for `resume`.
+    pub tx: mpsc::Sender<Encoded>,
+    pub closer: Arc<Closer>,
+}
+
+impl SessionHandle {
+    /// Answers on the socket's own queue, waiting for room: a burst of its own acknowledgements must not make
+    /// a healthy client look like a slow consumer (that rule is for frames other users cause). Stops waiting
+    /// when the socket closes.
+    pub async fn answer(&self, frame: &ServerFrame) {
+        tokio::select! {
+            _ = self.tx.send(encode(frame)) => {}
+            _ = self.closer.token.cancelled() => {}
+        }
+    }
+
+    /// Queues a frame without waiting; a full queue closes the socket as a slow consumer.
+    pub fn offer(&self, frame: &Encoded) {
+        match self.tx.try_send(frame.clone()) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                metrics::counter!("tanis_ws_slow_consumer_total").increment(1);
+                self.closer.close(CloseCode::SlowConsumer);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+}
+
+/// What this node holds for one connected user.
+#[derive(Debug, Default)]
+struct Connected {
+    sessions: Vec<SessionHandle>,
+    /// Their current match; kept only while they have a socket here, which is when it is needed.
+    active: Option<ActiveMatch>,
+}
+
+#[derive(Debug)]
+pub struct Sockets {
+    /// user id → that user's open sockets. The lock is held only to copy handles out, never across an await.
+    users: Mutex<HashMap<i64, Connected>>,
+    next_id: AtomicU64,
+    /// Users who may have missed frames, for the hub to resync; `resync_wanted` wakes it.
+    resync: Mutex<HashSet<i64>>,
+    resync_wanted: Notify,
+}
+
+impl Default for Sockets {
+    fn default() -> Self {
+        Self {
+            users: Mutex::default(),
+            // A random start makes session ids unique across the cluster (2^32 sockets per node before two
+            // nodes could meet), so a session named in an event means the same socket on every node.
+            next_id: AtomicU64::new(u64::from(rand::random::<u32>()) << 32),
+            resync: Mutex::default(),
+            resync_wanted: Notify::new(),
+        }
+    }
+}
+
+pub fn encode(frame: &ServerFrame) -> Encoded {
+    frame.to_json().into()
+}
+
+impl Sockets {
+    /// Adds a socket for `user_id`; returns its handle, the receiving end of its outbound queue, and whether
+    /// it is the user's first socket here.
+    pub(super) fn register(&self, user_id: i64, queue: usize) -> (SessionHandle, mpsc::Receiver<Encoded>, bool) {
+        let (tx, rx) = mpsc::channel(queue);
+        let handle =
+            SessionHandle { id: self.next_id.fetch_add(1, Ordering::Relaxed), tx, closer: Arc::new(Closer::default()) };
+        let first = {
+            let mut users = self.users.lock().expect("registry lock");
+            let user = users.entry(user_id).or_default();
+            user.sessions.push(handle.clone());
+            user.sessions.len() == 1
+        };
+        metrics::gauge!("tanis_ws_sessions").increment(1.0);
+        (handle, rx, first)
+    }
+
+    /// Removes a socket; true when it was the user's last one here.
+    pub(super) fn unregister(&self, user_id: i64, session_id: u64) -> bool {
+        let mut users = self.users.lock().expect("registry lock");
+        let mut last = false;
+        if let Some(user) = users.get_mut(&user_id) {
+            user.sessions.retain(|s| s.id != session_id);
+            if user.sessions.is_empty() {
+                users.remove(&user_id);
+                last = true;
+            }
+        }
+        metrics::gauge!("tanis_ws_sessions").decrement(1.0);
+        last
+    }
+
+    /// Every user with a socket here.
+    pub fn users(&self) -> Vec<i64> {
+        self.users.lock().expect("registry lock").keys().copied().collect()
+    }
+
+    /// Marks users (those connected here) for a resync and wakes whoever runs them.
+    pub fn want_resync(&self, users: impl IntoIterator<Item = i64>) {
+        let connected = self.users.lock().expect("registry lock");
+        let mut wanted = self.resync.lock().expect("resync lock");
+        wanted.extend(users.into_iter().filter(|u| connected.contains_key(u)));
+        if !wanted.is_empty() {
+            self.resync_wanted.notify_one();
+        }
+    }
+
+    /// Waits until some users want a resync, and takes them.
+    pub async fn resyncs(&self) -> Vec<i64> {
+        loop {
+            let taken: Vec<i64> = self.resync.lock().expect("resync lock").drain().collect();
+            if !taken.is_empty() {
+                return taken;
+            }
+            self.resync_wanted.notified().await;
+        }
+    }
+
+    fn sessions_of(&self, user_id: i64) -> Vec<SessionHandle> {
+        self.users.lock().expect("registry lock").get(&user_id).map(|u| u.sessions.clone()).unwrap_or_default()
+    }
+
+    /// The user's match, while they have a socket here.
+    pub fn active_match(&self, user_id: i64) -> Option<ActiveMatch> {
+        self.users.lock().expect("registry lock").get(&user_id).and_then(|u| u.active.clone())
+    }
+
+    /// Remembers a match loaded from the store for a connecting user, unless one was announced meanwhile.
+    pub fn remember_match(&self, user_id: i64, active: &ActiveMatch) {
+        if let Some(user) = self.users.lock().expect("registry lock").get_mut(&user_id) {
+            user.active.get_or_insert_with(|| active.clone());
+        }
+    }
+
+    /// Replaces what this node knows of the user's match with what the store says (a resync).
+    pub fn reset_match(&self, user_id: i64, active: Option<ActiveMatch>) {
+        if let Some(user) = self.users.lock().expect("registry lock").get_mut(&user_id) {
+            user.active = active;
+        }
+    }
+
+    /// Sets (`Some`) or clears the user's match if they are connected here; the sockets to tell.
+    fn update_match(&self, user_id: i64, change: impl FnOnce(&mut Option<ActiveMatch>)) -> Vec<SessionHandle> {
+        let mut users = self.users.lock().expect("registry lock");
+        let Some(user) = users.get_mut(&user_id) else { return Vec::new() };
+        change(&mut user.active);
+        user.sessions.clone()
+    }
+
+    /// Carries out `event` for the sockets on this node; sockets of other nodes are not here to reach.
+    pub(super) fn deliver(&self, event: &Event) {
+        match event {
+            Event::Resync { users } => self.want_resync(users.iter().copied()),
+            Event::Frame { to, frame } => {
+                let (user_id, wanted): (i64, &dyn Fn(u64) -> bool) = match to {
+                    Recipient::User(user_id) => (*user_id, &|_| true),
+                    Recipient::UserExcept(except) => (except.user_id, &|id| id != except.session_id),
+                    Recipient::Session(only) => (only.user_id, &|id| id == only.session_id),
+                };
+                for session in self.sessions_of(user_id).into_iter().filter(|s| wanted(s.id)) {
+                    session.offer(frame);
+                }
+            }
+            Event::Kick { user_id, code } => {
+                for session in self.sessions_of(*user_id) {
+                    session.closer.close(*code);
+                }
+            }
+            Event::MatchOpened { user_id, active, frame } => {
+                for session in self.update_match(*user_id, |a| *a = Some(active.as_ref().clone())) {
+                    session.offer(frame);
+                }
+            }
+            Event::MatchEnded { user_id, match_id, frame } => {
+                let forget = |a: &mut Option<ActiveMatch>| {
+                    if a.as_ref().is_some_and(|a| a.match_id == *match_id) {
+                        *a = None;
+                    }
+                };
+                for session in self.update_match(*user_id, forget) {
+                    session.offer(frame);
+                }
+            }
+        }
+    }
+
+    pub fn is_connected(&self, user_id: i64) -> bool {
+        self.users.lock().expect("registry lock").contains_key(&user_id)
+    }
+}

@@ -1,0 +1,307 @@
+//! Several nodes on one PostgreSQL and one Redis: users on different nodes meet and chat, bans reach every
+//! node, one elected matchmaker serves them all and is replaced when its node dies, and a Redis restart loses
+//! no acknowledged message. Each test has its own Redis namespace (or its own Redis, to restart it).
+
+use std::time::Duration;
+
+use redis::AsyncCommands;
+use tanis_client::{Chat, Connection};
+use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, MatchKind, ServerFrame};
+
+use crate::helpers::{eventually, join_cluster, spawn_cluster, test_redis_url};
+
+const WITHIN: Duration = Duration::from_secs(10);
+
+async fn redis(url: &str) -> redis::aio::MultiplexedConnection {
+    redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()
+}
+
+async fn next_within(socket: &mut Connection, wanted: impl Fn(&ServerFrame) -> bool) -> ServerFrame {
+    tokio::time::timeout(WITHIN, socket.next_where(wanted)).await.expect("the frame arrives in time").unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn users_on_two_nodes_are_matched_and_chat_through_both() {
+    let nodes = spawn_cluster(2).await;
+    let (a, b) = (nodes[0].user("kedi").await, nodes[1].user("kopek").await);
+    let (mut sa, mut sb) = (nodes[0].socket(&a).await, nodes[1].socket(&b).await);
+    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
+    let (mut chat_a, mut chat_b) = (chat_a.unwrap(), chat_b.unwrap());
+    let match_id = chat_a.info.match_id;
+    assert_eq!(chat_b.info.match_id, match_id);
+    assert_eq!(chat_a.info.peer, b.handle);
+
+    sa.send(&chat_a.message("öteki düğümden merhaba")).await.unwrap();
+    assert!(matches!(
+        next_within(&mut sa, |f| matches!(f, ServerFrame::MsgAccepted { .. })).await,
+        ServerFrame::MsgAccepted { seq: 1, .. }
+    ));
+    let received = next_within(&mut sb, |f| matches!(f, ServerFrame::Msg { .. })).await;
+    assert_eq!(chat_b.read(&received).unwrap(), "öteki düğümden merhaba");
+    sb.send(&ClientFrame::MsgAck { id: None, match_id, seq: 1 }).await.unwrap();
+    assert_eq!(
+        next_within(&mut sa, |f| matches!(f, ServerFrame::MsgDelivered { .. })).await,
+        ServerFrame::MsgDelivered { match_id, seq: 1 }
+    );
+
+    sb.send(&ClientFrame::Typing { id: None, match_id }).await.unwrap();
+    assert_eq!(
+        next_within(&mut sa, |f| matches!(f, ServerFrame::Typing { .. })).await,
+        ServerFrame::Typing { match_id }
+    );
+
+    sb.send(&ClientFrame::MatchLeave { id: Some("l".into()), match_id }).await.unwrap();
+    let ended = next_within(&mut sa, |f| matches!(f, ServerFrame::MatchEnded { .. })).await;
+    assert_eq!(ended, ServerFrame::MatchEnded { id: None, match_id, reason: EndReason::PeerLeft });
+    // Node 0 forgot the match when node 1 ended it: a message into it is refused at once.
+    sa.send(&chat_a.message("kimse yok mu")).await.unwrap();
+    let refused = next_within(&mut sa, |f| matches!(f, ServerFrame::Error { .. })).await;
+    assert!(matches!(refused, ServerFrame::Error { code: ErrorCode::NotInMatch, .. }), "{refused:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_waits_once_whichever_node_they_ask_from() {
+    let nodes = spawn_cluster(2).await;
+    let a = nodes[0].user("kedi").await;
+    let (mut on_first, mut on_second) = (nodes[0].socket(&a).await, nodes[1].socket(&a).await);
+    let find = |id: &str| ClientFrame::MatchFind {
+        id: Some(id.into()),
+        kind: MatchKind::Text,
+        public_key: tanis_client::e2e::Identity::generate().public_key_b64(),
+        nearby: false,
+    };
+    on_first.send(&find("f1")).await.unwrap();
+    assert!(matches!(
+        next_within(&mut on_first, |f| matches!(f, ServerFrame::MatchQueued { .. })).await,
+        ServerFrame::MatchQueued { .. }
+    ));
+    on_second.send(&find("f2")).await.unwrap();
+    let again = next_within(&mut on_second, |f| matches!(f, ServerFrame::Error { .. })).await;
+    assert!(matches!(again, ServerFrame::Error { code: ErrorCode::AlreadyQueued, .. }), "{again:?}");
+    // Cancelled from the other node than the one that queued.
+    on_second.send(&ClientFrame::MatchCancel { id: Some("c".into()) }).await.unwrap();
+    assert!(matches!(
+        next_within(&mut on_second, |f| matches!(f, ServerFrame::MatchCancelled { .. })).await,
+        ServerFrame::MatchCancelled { .. }
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_on_one_node_closes_the_users_sockets_on_the_other_and_ends_their_match() {
+    let nodes = spawn_cluster(2).await;
+    let (a, b) = (nodes[0].user("kedi").await, nodes[1].user("kopek").await);
+    let (mut sa, mut sb) = (nodes[0].socket(&a).await, nodes[1].socket(&b).await);
+    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
+    let (match_id, _) = (chat_a.unwrap().info.match_id, chat_b.unwrap());
+
+    // Banned through node 0, whose hub holds none of b's sockets.
+    assert!(nodes[0].hub.ban(b.id, "spam", &serde_json::json!({ "moderator": 1 })).await.unwrap());
+    let told = next_within(&mut sb, |f| matches!(f, ServerFrame::MatchEnded { .. })).await;
+    assert_eq!(told, ServerFrame::MatchEnded { id: None, match_id, reason: EndReason::Banned });
+    assert_eq!(tokio::time::timeout(WITHIN, sb.closed()).await.unwrap(), Some(CloseCode::Banned.code()));
+    let peer_told = next_within(&mut sa, |f| matches!(f, ServerFrame::MatchEnded { .. })).await;
+    assert_eq!(peer_told, ServerFrame::MatchEnded { id: None, match_id, reason: EndReason::Banned });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_nodes_matchmaker_lease_lapses_and_another_node_pairs_under_a_higher_epoch() {
+    let nodes = spawn_cluster(1).await;
+    let namespace = nodes[0].config.cluster.namespace.clone();
+    let mut conn = redis(&test_redis_url()).await;
+    // Node 0 holds the lease; it is stopped without a chance to hand over: the lease is put back as a dead
+    // node's, which nobody renews.
+    eventually(WITHIN, "node 0 takes the lease", || {
+        let mut conn = conn.clone();
+        let key = format!("{namespace}:mm:lease");
+        async move { conn.exists::<_, bool>(key).await.unwrap() }
+    })
+    .await;
+    nodes[0].stop().await;
+    let epoch: i64 = conn.incr(format!("{namespace}:mm:epoch"), 1).await.unwrap();
+    let _: () = redis::cmd("SET")
+        .arg(format!("{namespace}:mm:lease"))
+        .arg(format!("dead-node:{epoch}"))
+        .arg("PX")
+        .arg(3000)
+        .query_async(&mut conn)
+        .await
+        .unwrap();
+
+    let survivor = join_cluster(&nodes[0], |_| {}).await;
+    let (a, b) = (survivor.user("kedi").await, survivor.user("kopek").await);
+    let (mut sa, mut sb) = (survivor.socket(&a).await, survivor.socket(&b).await);
+    let asked = std::time::Instant::now();
+    let (chat_a, chat_b) = tokio::time::timeout(Duration::from_secs(5), async {
+        tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text))
+    })
+    .await
+    .expect("paired within 5 s of asking while the lease was a dead node's");
+    let match_id = chat_a.unwrap().info.match_id;
+    assert_eq!(chat_b.unwrap().info.match_id, match_id);
+    tracing::info!(waited = ?asked.elapsed(), "paired after the takeover");
+    let made_under = survivor.count(format!("SELECT matchmaker_epoch FROM matches WHERE id = {match_id}")).await;
+    assert!(made_under > epoch, "the match carries the new holder's epoch ({made_under} > {epoch})");
+    // And they were charged once each.
+    for user in [&a, &b] {
+        let spent = survivor
+            .count(format!("SELECT COUNT(*) FROM matches WHERE user1_id = {0} OR user2_id = {0}", user.id))
+            .await;
+        assert_eq!(spent, 1);
+    }
+}
+
+/// A Redis of the test's own, so it can be restarted without disturbing other tests.
+struct OwnRedis {
+    port: u16,
+    dir: tempfile::TempDir,
+    child: Option<std::process::Child>,
+}
+
+impl OwnRedis {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut redis = Self { port, dir: tempfile::tempdir().unwrap(), child: None };
+        redis.run();
+        redis
+    }
+
+    fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    fn run(&mut self) {
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .current_dir(self.dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server runs (scripts/test installs it)");
+        self.child = Some(child);
+    }
+
+    async fn ready(&self) {
+        let url = self.url();
+        eventually(WITHIN, "redis answers", || {
+            let url = url.clone();
+            async move {
+                match redis::Client::open(url).unwrap().get_multiplexed_async_connection().await {
+                    Ok(mut c) => redis::cmd("PING").query_async::<String>(&mut c).await.is_ok(),
+                    Err(_) => false,
+                }
+            }
+        })
+        .await;
+    }
+
+    fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for OwnRedis {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_mid_conversation_loses_no_acknowledged_message_and_delivery_resumes() {
+    let mut own = OwnRedis::start();
+    own.ready().await;
+    let first = crate::helpers::spawn_app_with(crate::helpers::Backend::Postgres, |c| {
+        c.redis_url = Some(own.url());
+        c.cluster.namespace = "restart".into();
+        c.auth.jwt_secret = Some("a-cluster-test-signing-secret-of-enough-length".into());
+    })
+    .await;
+    let second = join_cluster(&first, |_| {}).await;
+    let (a, b) = (first.user("kedi").await, second.user("kopek").await);
+    let (mut sa, mut sb) = (first.socket(&a).await, second.socket(&b).await);
+    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
+    let (mut chat_a, mut chat_b) = (chat_a.unwrap(), chat_b.unwrap());
+    let match_id = chat_a.info.match_id;
+
+    let mut accepted = Vec::new();
+    let send = async |text: &str, sa: &mut Connection, chat_a: &mut Chat| {
+        sa.send(&chat_a.message(text)).await.unwrap();
+        match next_within(sa, |f| matches!(f, ServerFrame::MsgAccepted { .. } | ServerFrame::Error { .. })).await {
+            ServerFrame::MsgAccepted { seq, .. } => seq,
+            other => panic!("not accepted: {other:?}"),
+        }
+    };
+    accepted.push(send("önce", &mut sa, &mut chat_a).await);
+    own.kill();
+    // Acknowledged while Redis is down: stored, but the doorbell to node 1 is gone.
+    for text in ["sırasında 1", "sırasında 2", "sırasında 3"] {
+        accepted.push(send(text, &mut sa, &mut chat_a).await);
+    }
+    own.run();
+
+    // Node 1 is back on Redis and tells b to resync; b resumes from what it holds.
+    let mut received = std::collections::BTreeMap::new();
+    let wanted = |f: &ServerFrame| matches!(f, ServerFrame::Resync { .. } | ServerFrame::Msg { .. });
+    let mut frame = next_within(&mut sb, wanted).await;
+    while let ServerFrame::Msg { seq, .. } = frame {
+        received.insert(seq, chat_b.read(&frame).unwrap());
+        frame = next_within(&mut sb, wanted).await;
+    }
+    let ServerFrame::Resync { active_match } = frame else { unreachable!() };
+    assert_eq!(active_match.map(|m| m.match_id), Some(match_id));
+    let after = received.keys().copied().max().unwrap_or(0);
+    sb.send(&ClientFrame::Resume { id: Some("r".into()), match_id, after_seq: after }).await.unwrap();
+    loop {
+        let frame =
+            next_within(&mut sb, |f| matches!(f, ServerFrame::Msg { .. } | ServerFrame::ResumeDone { .. })).await;
+        if matches!(frame, ServerFrame::ResumeDone { .. }) {
+            break;
+        }
+        let ServerFrame::Msg { seq, .. } = frame else { unreachable!() };
+        received.insert(seq, chat_b.read(&frame).unwrap());
+    }
+    let got: Vec<i64> = received.keys().copied().collect();
+    assert_eq!(got, accepted, "every acknowledged message reached b");
+
+    // And live delivery works again without restarting a node (frames already resumed may still arrive live
+    // meanwhile: a client keeps the highest seq it holds and skips those).
+    let seq = send("sonra", &mut sa, &mut chat_a).await;
+    let live = next_within(&mut sb, |f| matches!(f, ServerFrame::Msg { seq: s, .. } if *s == seq)).await;
+    assert_eq!(chat_b.read(&live).unwrap(), "sonra");
+    drop(own);
+    let _ = &mut sa;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_message_rate_is_one_budget_across_the_nodes_of_their_sockets() {
+    let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let tweak = |c: &mut tanis::config::Config| {
+        c.redis_url = Some(test_redis_url());
+        c.cluster.namespace = namespace.clone();
+        c.auth.jwt_secret = Some("a-cluster-test-signing-secret-of-enough-length".into());
+        // A burst of three, then one a second: six sends take milliseconds, far too few for another token.
+        c.hub.messages_per_second = 1;
+        c.hub.message_burst = 3;
+    };
+    let first = crate::helpers::spawn_app_with(crate::helpers::Backend::Postgres, tweak).await;
+    let second = join_cluster(&first, tweak).await;
+    let (a, b) = (first.user("kedi").await, first.user("kopek").await);
+    let (mut sa, mut chat_a, _sb, _) = first.pair(&a, &b, MatchKind::Text).await;
+    let mut other = second.socket(&a).await;
+
+    // Three from each node, alternating: the bucket holds three for the user, not three per node.
+    let mut outcomes = Vec::new();
+    for i in 0..6 {
+        let socket = if i % 2 == 0 { &mut sa } else { &mut other };
+        socket.send(&chat_a.message("hızlı")).await.unwrap();
+        let answer =
+            next_within(socket, |f| matches!(f, ServerFrame::MsgAccepted { .. } | ServerFrame::Error { .. })).await;
+        outcomes.push(match answer {
+            ServerFrame::MsgAccepted { .. } => "accepted",
+            ServerFrame::Error { code: ErrorCode::RateLimited, .. } => "rate_limited",
+            other => panic!("{other:?}"),
+        });
+    }
+    assert_eq!(outcomes.iter().filter(|o| **o == "accepted").count(), 3, "{outcomes:?}");
+}
