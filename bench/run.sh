@@ -3,6 +3,11 @@
 #
 #   CONNECTIONS=100000 PAIRS=100 MATCH_USERS=200 STORM_CONCURRENCY=32 DURATION=30 bench/run.sh
 #   BENCH_DATABASE_URL=postgres://… bench/run.sh      # PostgreSQL instead of the default SQLite
+#   NODES=2 BENCH_DATABASE_URL=postgres://… bench/run.sh   # a cluster: 2 nodes on one PostgreSQL + a throwaway Redis
+#
+# With NODES>1, relay splits every pair across two nodes and matching spreads its users over all of them
+# (--url takes the comma-separated list); login-storm's relay part does too, but its logins go to node 1;
+# connections measures one server process, node 1.
 #
 # Output: bench/results/<store>-<timestamp>.json (one JSON array) and the Markdown table on stdout.
 set -euo pipefail
@@ -16,8 +21,21 @@ STORM_CONCURRENCY=${STORM_CONCURRENCY:-16}
 DURATION=${DURATION:-5}
 HOLD=${HOLD:-5}
 PORT=${PORT:-18080}
+# Nodes listen on PORT, PORT+1, …
+NODES=${NODES:-1}
 # Enough distinct users for every scenario (relay and matching need distinct ones; connections round-robins).
 USERS=${USERS:-$(( 2 * PAIRS + MATCH_USERS + 200 ))}
+
+[[ $NODES =~ ^[1-9][0-9]*$ ]] || { echo "NODES must be a positive number, not '$NODES'" >&2; exit 2; }
+# Nodes share one database: SQLite is one file on one machine, a cluster needs PostgreSQL.
+if (( NODES > 1 )) && [[ -z "${BENCH_DATABASE_URL:-}" ]]; then
+  echo "NODES=$NODES needs BENCH_DATABASE_URL=postgres://… (the nodes share one PostgreSQL database)" >&2
+  exit 2
+fi
+if (( NODES > 1 )) && ! command -v redis-server >/dev/null; then
+  echo "NODES=$NODES needs redis-server and redis-cli (apt-get install redis-server)" >&2
+  exit 2
+fi
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/tanis-target}
 cargo build --release -p tanis -p tanis-bench
@@ -29,6 +47,7 @@ ulimit -n "$(ulimit -Hn)" || true
 
 WORK=$(mktemp -d)
 STORE=sqlite
+# Node 1's; the other nodes get their own below. `tanis dev seed-users` runs with node 1's settings.
 export TANIS_LISTEN=127.0.0.1:$PORT
 export TANIS_DATA_DIR=$WORK/data
 if [[ -n "${BENCH_DATABASE_URL:-}" ]]; then
@@ -45,19 +64,58 @@ export TANIS_MATCHING__RECENT_PARTNER_HOURS=0
 export TANIS_JOBS__ENABLED=false
 export RUST_LOG=${RUST_LOG:-warn}
 
-SERVER_PID=
+SERVER_PIDS=()
+REDIS_PID=
 cleanup() {
-  if [[ -n "$SERVER_PID" ]]; then kill "$SERVER_PID" 2>/dev/null || true; wait "$SERVER_PID" 2>/dev/null || true; fi
-  rm -rf "$WORK"
+  local pid
+  for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${SERVER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ -n "$REDIS_PID" ]]; then kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; fi
+  # KEEP_WORK=1 keeps the server logs (and the SQLite data) to look at afterwards.
+  if [[ -n "${KEEP_WORK:-}" ]]; then echo "work dir kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
 
-"$TANIS" serve >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 100); do
-  curl -fsS "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-  sleep 0.2
+if (( NODES > 1 )); then
+  STORE=$STORE-${NODES}nodes
+  # A throwaway Redis on a free port, without persistence (as scripts/test runs it); not daemonized, so cleanup
+  # stops it by its pid.
+  REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --dir "$WORK" \
+    --logfile "$WORK/redis.log" &
+  REDIS_PID=$!
+  for _ in $(seq 1 100); do
+    [[ $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]] && break
+    sleep 0.1
+  done
+  [[ $(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null) == PONG ]] ||
+    { cat "$WORK/redis.log" >&2; echo "Redis did not start" >&2; exit 1; }
+  # Every node and the seeded tokens must agree on these; the secret is fresh for every run.
+  export TANIS_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/
+  export TANIS_CLUSTER__NAMESPACE=bench
+  export TANIS_AUTH__JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  # Each node would bind the embedded TURN server to the default UDP 3478; the benchmarks make no calls.
+  export TANIS_VIDEO__TURN_LISTEN=127.0.0.1:0
+fi
+
+URLS=
+for (( i = 0; i < NODES; i++ )); do
+  port=$(( PORT + i ))
+  # Node 1 keeps the exported TANIS_LISTEN / TANIS_DATA_DIR; the others override both.
+  if (( i == 0 )); then
+    "$TANIS" serve >"$WORK/server.log" 2>&1 &
+  else
+    TANIS_LISTEN=127.0.0.1:$port TANIS_DATA_DIR=$WORK/data-$(( i + 1 )) \
+      "$TANIS" serve >"$WORK/server-$(( i + 1 )).log" 2>&1 &
+  fi
+  SERVER_PIDS+=($!)
+  URLS+=${URLS:+,}ws://127.0.0.1:$port/v1/ws
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
+    sleep 0.2
+  done
 done
+SERVER_PID=${SERVER_PIDS[0]}
 "$TANIS" dev seed-users "$USERS" --out "$WORK/users.txt" --password bench-password-1 --prefix bench
 
 URL=ws://127.0.0.1:$PORT/v1/ws
@@ -76,17 +134,17 @@ run() { # name, then tanis-bench arguments
 SCENARIOS=${SCENARIOS:-echo relay matching login-storm connections}
 wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 wanted echo && run echo echo-baseline "$PAIRS" --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
-wanted relay && run relay relay "$PAIRS" --users "$WORK/users.txt" --url "$URL" --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
-wanted matching && run matching matching "$MATCH_USERS" --users "$WORK/users.txt" --url "$URL" --duration-secs "$DURATION"
-wanted login-storm && run login-storm login-storm --users "$WORK/users.txt" --url "$URL" --http "$HTTP" \
+wanted relay && run relay relay "$PAIRS" --users "$WORK/users.txt" --url "$URLS" --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
+wanted matching && run matching matching "$MATCH_USERS" --users "$WORK/users.txt" --url "$URLS" --duration-secs "$DURATION"
+wanted login-storm && run login-storm login-storm --users "$WORK/users.txt" --url "$URLS" --http "$HTTP" \
   --concurrency "$STORM_CONCURRENCY" --pairs "$PAIRS" --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
 # Last: it leaves the server with the most memory.
 wanted connections && run connections connections "$CONNECTIONS" --users "$WORK/users.txt" --url "$URL" \
   --server-pid "$SERVER_PID" --hold-secs "$HOLD"
 
-# One JSON array, tagged with the store and the sizes.
+# One JSON array, tagged with the store, the node count and the sizes.
 {
-  printf '{"store":"%s","timestamp":"%s","results":[' "$STORE" "$STAMP"
+  printf '{"store":"%s","nodes":%d,"timestamp":"%s","results":[' "$STORE" "$NODES" "$STAMP"
   first=1
   for name in $SCENARIOS; do
     [[ $first == 1 ]] || printf ','

@@ -24,8 +24,10 @@ pub struct Config {
     pub production: bool,
     /// `text` for people, `json` for log shippers.
     pub log_format: LogFormat,
-    /// Honour the rightmost `X-Forwarded-For` entry as the client address (only behind our own proxy).
-    pub trust_forwarded_for: bool,
+    /// The proxies in front of tanis (addresses or networks, e.g. `["172.28.0.10/32"]`). A request whose peer
+    /// is one of them is taken to come from the rightmost `X-Forwarded-For` entry; from any other peer the
+    /// header is ignored, so a client cannot choose the address its login attempts are counted under.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Largest accepted REST request body, in bytes.
     pub max_body_bytes: usize,
     /// A REST request (body included) not answered within this is cut off with `408 request_timeout`, so a
@@ -241,7 +243,7 @@ impl Default for Config {
             database_url: None,
             production: false,
             log_format: LogFormat::Text,
-            trust_forwarded_for: false,
+            trusted_proxies: Vec::new(),
             max_body_bytes: 64 * 1024,
             request_timeout_ms: 30_000,
             metrics_token: None,

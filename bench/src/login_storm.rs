@@ -103,5 +103,5 @@ pub async fn run(users: &[SeededUser], opts: &LoginStormOptions) -> anyhow::Resu
 
 /// Workers step through the phones in different orders so no phone is hammered by all of them at once.
 fn opts_stride(n: usize) -> usize {
-    if n > 7 && n % 7 != 0 { 7 } else { 1 }
+    if n > 7 && !n.is_multiple_of(7) { 7 } else { 1 }
 }

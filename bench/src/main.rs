@@ -37,8 +37,23 @@ struct Target {
     /// Seeded users: lines `<user_id> <phone> <access_token>` from `tanis dev seed-users`.
     #[arg(long)]
     users: PathBuf,
+    /// The server; relay, matching and login-storm also take several nodes of one cluster, comma-separated.
     #[arg(long, default_value = "ws://127.0.0.1:8080/v1/ws")]
     url: String,
+}
+
+impl Target {
+    fn urls(&self) -> Vec<String> {
+        self.url.split(',').map(str::trim).filter(|u| !u.is_empty()).map(String::from).collect()
+    }
+
+    /// `connections` measures one server process's memory: one URL only.
+    fn single_url(&self) -> anyhow::Result<String> {
+        match self.urls().as_slice() {
+            [url] => Ok(url.clone()),
+            _ => anyhow::bail!("this scenario takes exactly one --url, not {:?}", self.url),
+        }
+    }
 }
 
 #[derive(Subcommand)]
@@ -106,22 +121,23 @@ async fn main() -> anyhow::Result<()> {
     let report = match cli.command {
         Command::Connections { count, target, server_pid, hold_secs, concurrency } => {
             let users = load_users(&target.users)?;
-            let opts = ConnectionsOptions { url: target.url, count, server_pid, hold: secs(hold_secs), concurrency };
+            let opts =
+                ConnectionsOptions { url: target.single_url()?, count, server_pid, hold: secs(hold_secs), concurrency };
             connections::run(&users, &opts).await?
         }
         Command::Relay { pairs, target, in_flight, duration_secs } => {
             let users = load_users(&target.users)?;
-            relay::run(&users, &RelayOptions { url: target.url, pairs, in_flight, duration: secs(duration_secs) })
+            relay::run(&users, &RelayOptions { urls: target.urls(), pairs, in_flight, duration: secs(duration_secs) })
                 .await?
         }
         Command::Matching { users_count, target, duration_secs } => {
             let users = load_users(&target.users)?;
-            let opts = MatchingOptions { url: target.url, users: users_count, duration: secs(duration_secs) };
+            let opts = MatchingOptions { urls: target.urls(), users: users_count, duration: secs(duration_secs) };
             matching::run(&users, &opts).await?
         }
         Command::LoginStorm { target, http, concurrency, pairs, in_flight, duration_secs } => {
             let users = load_users(&target.users)?;
-            let relay = RelayOptions { url: target.url, pairs, in_flight, duration: secs(duration_secs) };
+            let relay = RelayOptions { urls: target.urls(), pairs, in_flight, duration: secs(duration_secs) };
             login_storm::run(&users, &LoginStormOptions { relay, http, concurrency }).await?
         }
         Command::EchoBaseline { pairs, in_flight, duration_secs } => {

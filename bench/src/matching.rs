@@ -1,6 +1,8 @@
 //! `matching`: U users loop `match.find` → `match.found` → leave. The initiator of each match leaves and the
 //! other side waits for `match.ended`, so nobody queues while still in a match (`already_in_match`).
 //! The server must run with `TANIS_MATCHING__RECENT_PARTNER_HOURS=0` or pairs run out after one round.
+//! Given several URLs (nodes of one cluster), user i connects to `urls[i % n]`; who meets whom is the
+//! matchmaker's choice, so about half the matches cross nodes with two.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -15,7 +17,8 @@ use crate::{Latency, Progress, Report, SeededUser, histogram, rate, record, rela
 
 #[derive(Debug, Clone)]
 pub struct MatchingOptions {
-    pub url: String,
+    /// One server, or several nodes of one cluster.
+    pub urls: Vec<String>,
     pub users: usize,
     pub duration: Duration,
 }
@@ -27,14 +30,16 @@ pub async fn run(users: &[SeededUser], opts: &MatchingOptions) -> anyhow::Result
         opts.users,
         users.len()
     );
+    anyhow::ensure!(!opts.urls.is_empty(), "matching needs a server URL");
     let progress = Progress::start("matching");
     let barrier = Arc::new(Barrier::new(opts.users + 1));
     let mut tasks = Vec::new();
-    for user in &users[..opts.users] {
+    for (i, user) in users[..opts.users].iter().enumerate() {
+        let url = opts.urls[i % opts.urls.len()].clone();
         let (token, opts, barrier, progress) = (user.token.clone(), opts.clone(), barrier.clone(), progress.clone());
         tasks.push(tokio::spawn(async move {
             let setup = async {
-                let (mut conn, hello) = Connection::connect(&opts.url, &token).await?;
+                let (mut conn, hello) = Connection::connect(&url, &token).await?;
                 // The deadline bounds every wait; the client's own 10 s limit would cut a long queue wait short.
                 conn.wait = Duration::from_secs(3600);
                 leave_active(&mut conn, &hello).await?;
@@ -73,7 +78,7 @@ pub async fn run(users: &[SeededUser], opts: &MatchingOptions) -> anyhow::Result
     let matches = hist.len() / 2;
     Ok(Report {
         scenario: "matching".into(),
-        params: serde_json::json!({"users": opts.users, "duration_secs": opts.duration.as_secs_f64()}),
+        params: serde_json::json!({"users": opts.users, "duration_secs": opts.duration.as_secs_f64(), "nodes": opts.urls.len()}),
         elapsed_secs: elapsed.as_secs_f64(),
         ops: matches,
         failures: failures + failed_users,

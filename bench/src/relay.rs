@@ -1,13 +1,16 @@
 //! `relay`: P text matches, both sides sending E2E-encrypted messages with K in flight. The round trip is send →
 //! the sender's own `msg.accepted`, which the server sends only once the message is durable.
+//!
+//! Given several URLs (nodes of one cluster), side k connects to `urls[k % n]`: with two nodes every pair is
+//! split across them, so every message crosses nodes through Redis.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use tanis_client::{Chat, Connection};
-use tanis_proto::{ClientFrame, MatchKind, ServerFrame};
+use tanis_client::{Connection, E2eSession, Identity, Role};
+use tanis_proto::{ClientFrame, MatchInfo, MatchKind, ServerFrame};
 use tokio::sync::Barrier;
 use tokio::time::timeout_at;
 
@@ -18,7 +21,8 @@ const DRAIN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct RelayOptions {
-    pub url: String,
+    /// One server, or several nodes of one cluster.
+    pub urls: Vec<String>,
     pub pairs: usize,
     pub in_flight: usize,
     pub duration: Duration,
@@ -32,6 +36,14 @@ struct Side {
     decrypted: u64,
 }
 
+/// One end of a match. Built here rather than by `tanis_client::Chat::find`, which hides the `match.queued`
+/// that the pairing has to see.
+struct Peer {
+    info: MatchInfo,
+    e2e: E2eSession,
+    sent: u64,
+}
+
 /// Runs the measurement and returns the report (scenario "relay").
 pub async fn run(users: &[SeededUser], opts: &RelayOptions) -> anyhow::Result<Report> {
     measure(users, opts, "relay").await
@@ -39,32 +51,32 @@ pub async fn run(users: &[SeededUser], opts: &RelayOptions) -> anyhow::Result<Re
 
 pub async fn measure(users: &[SeededUser], opts: &RelayOptions, label: &'static str) -> anyhow::Result<Report> {
     let sides = opts.pairs * 2;
+    anyhow::ensure!(!opts.urls.is_empty(), "relay needs a server URL");
     anyhow::ensure!(users.len() >= sides, "relay needs {sides} distinct users, the file has {}", users.len());
+    let url = |side: usize| &opts.urls[side % opts.urls.len()];
+    // Setup is not measured. Everyone connects at once; the pairing then goes one pair at a time.
+    let setup_started = Instant::now();
+    let paired = pair_all(connect_all(&users[..sides], opts).await?).await?;
+    let setup = setup_started.elapsed();
+    let cross_node_pairs = (0..opts.pairs).filter(|p| url(2 * p) != url(2 * p + 1)).count();
+    eprintln!("[{label}] {} pairs ({cross_node_pairs} across nodes) set up in {setup:.1?}", opts.pairs);
+
     let progress = Progress::start(label);
-    // Everyone connects and pairs first; the clock starts for all sides at once.
+    // The clock starts for all sides at once.
     let barrier = Arc::new(Barrier::new(sides + 1));
     // Nobody leaves before everyone has their last acknowledgement: a leave ends the match for both sides,
     // and the peer's messages still in flight would be refused (`not_in_match`).
     let finished = Arc::new(Barrier::new(sides));
     let mut tasks = Vec::with_capacity(sides);
-    for user in &users[..sides] {
-        let (token, opts, barrier, progress) = (user.token.clone(), opts.clone(), barrier.clone(), progress.clone());
-        let finished = finished.clone();
+    for (mut conn, mut peer) in paired {
+        let (opts, barrier, finished, progress) = (opts.clone(), barrier.clone(), finished.clone(), progress.clone());
         tasks.push(tokio::spawn(async move {
-            let setup = setup(&opts.url, &token).await;
             barrier.wait().await;
-            let (mut conn, mut chat) = match setup {
-                Ok(setup) => setup,
-                Err(e) => {
-                    finished.wait().await;
-                    return Err(e);
-                }
-            };
-            let side = run_side(&mut conn, &mut chat, &opts, &progress).await;
+            let side = run_side(&mut conn, &mut peer, &opts, &progress).await;
             finished.wait().await;
             // End the match so the same users can pair again in the next scenario, and wait for the answer: a
             // leave still in flight when the next scenario reconnects would end ITS match.
-            let leave = ClientFrame::MatchLeave { id: Some("leave".into()), match_id: chat.info.match_id };
+            let leave = ClientFrame::MatchLeave { id: Some("leave".into()), match_id: peer.info.match_id };
             if conn.send(&leave).await.is_ok() {
                 let _ = conn.next_where(|f| matches!(f, ServerFrame::Ok { .. } | ServerFrame::Error { .. })).await;
             }
@@ -96,23 +108,123 @@ pub async fn measure(users: &[SeededUser], opts: &RelayOptions, label: &'static 
     let window = opts.duration.min(elapsed);
     Ok(Report {
         scenario: label.into(),
-        params: serde_json::json!({"pairs": opts.pairs, "in_flight": opts.in_flight, "duration_secs": opts.duration.as_secs_f64()}),
+        params: serde_json::json!({"pairs": opts.pairs, "in_flight": opts.in_flight, "duration_secs": opts.duration.as_secs_f64(), "nodes": opts.urls.len()}),
         elapsed_secs: elapsed.as_secs_f64(),
         ops: acked,
         failures: failures + failed_sides,
         rate_per_sec: rate(acked, window),
         latency: Some(Latency::from_histogram(&hist)),
-        extra: serde_json::json!({"received": received, "decrypted_samples": decrypted, "failed_sides": failed_sides, "first_error": first_error}),
+        extra: serde_json::json!({
+            "received": received,
+            "decrypted_samples": decrypted,
+            "failed_sides": failed_sides,
+            "cross_node_pairs": cross_node_pairs,
+            "setup_secs": (setup.as_secs_f64() * 100.0).round() / 100.0,
+            "first_error": first_error,
+        }),
     })
 }
 
-/// Connects, ends any match left over from an earlier run, and pairs.
-async fn setup(url: &str, token: &str) -> anyhow::Result<(Connection, Chat)> {
-    let (mut conn, hello) = Connection::connect(url, token).await?;
-    conn.wait = Duration::from_secs(30);
-    leave_active(&mut conn, &hello).await?;
-    let chat = Chat::find(&mut conn, MatchKind::Text).await?;
-    Ok((conn, chat))
+/// Connects every side (side k to `urls[k % n]`) concurrently and ends any match left over from an earlier run.
+async fn connect_all(users: &[SeededUser], opts: &RelayOptions) -> anyhow::Result<Vec<Connection>> {
+    let tasks: Vec<_> = users
+        .iter()
+        .enumerate()
+        .map(|(k, user)| {
+            let (url, token) = (opts.urls[k % opts.urls.len()].clone(), user.token.clone());
+            tokio::spawn(async move {
+                let connect = async {
+                    let (mut conn, hello) = Connection::connect(&url, &token).await?;
+                    conn.wait = Duration::from_secs(30);
+                    leave_active(&mut conn, &hello).await?;
+                    anyhow::Ok(conn)
+                };
+                connect.await.map_err(|e| e.context(format!("side {k} on {url}")))
+            })
+        })
+        .collect();
+    let mut conns = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        conns.push(task.await??);
+    }
+    Ok(conns)
+}
+
+/// Pairs sides 2p and 2p+1 for every p, one pair at a time: the matchmaker pairs whoever is queued, so only with
+/// nobody else in the queue is each pair sure to be the two users (and the two nodes) chosen for it.
+async fn pair_all(conns: Vec<Connection>) -> anyhow::Result<Vec<(Connection, Peer)>> {
+    let mut paired = Vec::with_capacity(conns.len());
+    let mut conns = conns.into_iter();
+    let mut p = 0;
+    while let (Some(mut first), Some(mut second)) = (conns.next(), conns.next()) {
+        let (a, b) = pair(&mut first, &mut second).await.map_err(|e| e.context(format!("pairing pair {p}")))?;
+        paired.extend([(first, a), (second, b)]);
+        p += 1;
+    }
+    Ok(paired)
+}
+
+/// The first side queues, and is seen queued, before the second looks; both must then report the same match.
+async fn pair(first: &mut Connection, second: &mut Connection) -> anyhow::Result<(Peer, Peer)> {
+    let (first_id, second_id) = (Identity::generate(), Identity::generate());
+    first.send(&find_frame(&first_id)).await?;
+    let queued = first
+        .next_where(|f| {
+            matches!(f, ServerFrame::MatchQueued { .. } | ServerFrame::MatchFound { .. } | ServerFrame::Error { .. })
+        })
+        .await?;
+    // `match.found` first would mean a stranger (a stale queue entry) was waiting already.
+    anyhow::ensure!(matches!(queued, ServerFrame::MatchQueued { .. }), "expected match.queued, got {queued:?}");
+    second.send(&find_frame(&second_id)).await?;
+    let (a, b) = (Peer::found(first, first_id).await?, Peer::found(second, second_id).await?);
+    anyhow::ensure!(
+        a.info.match_id == b.info.match_id,
+        "the sides were paired apart (matches {} and {})",
+        a.info.match_id,
+        b.info.match_id
+    );
+    Ok((a, b))
+}
+
+fn find_frame(identity: &Identity) -> ClientFrame {
+    ClientFrame::MatchFind {
+        id: Some("find".into()),
+        kind: MatchKind::Text,
+        public_key: identity.public_key_b64(),
+        nearby: false,
+    }
+}
+
+impl Peer {
+    /// Waits for `match.found` (skipping `match.queued` and late frames of earlier matches) and keys the session.
+    async fn found(conn: &mut Connection, identity: Identity) -> anyhow::Result<Self> {
+        let frame =
+            conn.next_where(|f| matches!(f, ServerFrame::MatchFound { .. } | ServerFrame::Error { .. })).await?;
+        let ServerFrame::MatchFound { info, .. } = frame else { anyhow::bail!("expected match.found, got {frame:?}") };
+        let role = if info.initiator { Role::Initiator } else { Role::Responder };
+        let e2e = E2eSession::establish(identity, &info.peer_public_key, info.match_id, role)?;
+        Ok(Self { info, e2e, sent: 0 })
+    }
+
+    /// An encrypted `msg.send` with a fresh client_msg_id (as `tanis_client::Chat::message`).
+    fn message(&mut self, text: &str) -> ClientFrame {
+        let sealed = self.e2e.seal(text.as_bytes());
+        self.sent += 1;
+        let client_msg_id = format!("m{}", self.sent);
+        ClientFrame::MsgSend {
+            id: Some(client_msg_id.clone()),
+            match_id: self.info.match_id,
+            client_msg_id,
+            ciphertext: sealed.ciphertext,
+            nonce: sealed.nonce,
+        }
+    }
+
+    fn read(&mut self, frame: &ServerFrame) -> anyhow::Result<()> {
+        let ServerFrame::Msg { ciphertext, nonce, .. } = frame else { anyhow::bail!("not a msg: {frame:?}") };
+        self.e2e.open(ciphertext, nonce)?;
+        Ok(())
+    }
 }
 
 /// A user still in a match cannot queue (`already_in_match`): leave it first.
@@ -126,7 +238,7 @@ pub async fn leave_active(conn: &mut Connection, hello: &ServerFrame) -> anyhow:
 
 async fn run_side(
     conn: &mut Connection,
-    chat: &mut Chat,
+    peer: &mut Peer,
     opts: &RelayOptions,
     progress: &Progress,
 ) -> anyhow::Result<Side> {
@@ -139,7 +251,7 @@ async fn run_side(
         if sending {
             while pending.len() < opts.in_flight {
                 n += 1;
-                let frame = chat.message(&payload(n));
+                let frame = peer.message(&payload(n));
                 let ClientFrame::MsgSend { client_msg_id, .. } = &frame else { unreachable!() };
                 pending.insert(client_msg_id.clone(), Instant::now());
                 conn.send(&frame).await?;
@@ -166,7 +278,7 @@ async fn run_side(
                 // Decrypting every 100th proves the bytes are real E2E ciphertext without making the client the
                 // bottleneck (the session accepts any increasing counter, so skipping is fine).
                 if side.received % 100 == 1 {
-                    chat.read(&frame)?;
+                    peer.read(&frame)?;
                     side.decrypted += 1;
                 }
             }

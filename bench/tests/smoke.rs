@@ -1,10 +1,12 @@
 //! Every scenario at a tiny size against an in-process server: each must produce a result with non-zero counts.
-//! One test, one server, scenarios in sequence (as run.sh runs them), so the seeded users are shared safely.
+//! One test, one server, scenarios in sequence (as run.sh runs them), so the seeded users are shared safely; a
+//! second test runs relay and matching across two nodes of a cluster.
 
 use std::time::Duration;
 
 use tanis::config::Config;
 use tanis::startup::Application;
+use tanis::store::Store;
 use tanis_bench::connections::{self, ConnectionsOptions};
 use tanis_bench::echo::{self, EchoOptions};
 use tanis_bench::login_storm::{self, LoginStormOptions};
@@ -14,8 +16,9 @@ use tanis_bench::{Report, SEED_PASSWORD, SeededUser};
 
 const SECRET: &str = "bench-smoke-test-jwt-secret-0123456789abc";
 
-async fn spawn_server(dir: &std::path::Path) -> (String, String, Vec<SeededUser>) {
-    let mut config = Config { listen: "127.0.0.1:0".parse().unwrap(), data_dir: dir.join("data"), ..Config::default() };
+/// The benchmark limits of run.sh, at the cheapest bcrypt cost.
+fn bench_config(data_dir: std::path::PathBuf) -> Config {
+    let mut config = Config { listen: "127.0.0.1:0".parse().unwrap(), data_dir, ..Config::default() };
     config.auth.bcrypt_cost = 4;
     config.auth.jwt_secret = Some(SECRET.into());
     config.jobs.enabled = false;
@@ -23,19 +26,33 @@ async fn spawn_server(dir: &std::path::Path) -> (String, String, Vec<SeededUser>
     config.hub.messages_per_second = 1_000_000;
     config.hub.message_burst = 1_000_000;
     config.matching.recent_partner_hours = 0;
-    // The seeded 1,000,000 daily units only hold for "today" in the quota zone; another day resets them to 10.
-    let today = chrono::Utc::now().with_timezone(&config.quotas.zone()).date_naive().to_string();
+    config
+}
+
+/// Starts a server in this process; returns its WebSocket URL, HTTP URL and store.
+async fn start(config: Config) -> (String, String, Store) {
     let app = Application::build(config).await.expect("the server builds");
     let address = app.local_addr();
     let store = app.store();
     tokio::spawn(app.run_until_stopped());
+    (format!("ws://{address}/v1/ws"), format!("http://{address}"), store)
+}
+
+/// What `tanis dev seed-users` does: 24 users with a shared password and tokens signed with SECRET.
+async fn seed(store: &Store, config: &Config) -> Vec<SeededUser> {
+    // The seeded 1,000,000 daily units only hold for "today" in the quota zone; another day resets them to 10.
+    let today = chrono::Utc::now().with_timezone(&config.quotas.zone()).date_naive().to_string();
     let now = chrono::Utc::now();
     let hash = bcrypt::hash(SEED_PASSWORD, 4).unwrap();
     let seeded = store.seed_users("bench", 24, &hash, &today, now).await.unwrap();
     let keys = tanis::auth::JwtKeys::new(SECRET.as_bytes(), chrono::TimeDelta::hours(1));
-    let users =
-        seeded.into_iter().map(|(id, phone)| SeededUser { id, phone, token: keys.issue(id, "user", now).0 }).collect();
-    (format!("ws://{address}/v1/ws"), format!("http://{address}"), users)
+    seeded.into_iter().map(|(id, phone)| SeededUser { id, phone, token: keys.issue(id, "user", now).0 }).collect()
+}
+
+async fn spawn_server(dir: &std::path::Path) -> (String, String, Vec<SeededUser>) {
+    let config = bench_config(dir.join("data"));
+    let (url, http, store) = start(config.clone()).await;
+    (url, http, seed(&store, &config).await)
 }
 
 fn check(report: &Report) {
@@ -66,15 +83,16 @@ async fn every_scenario_runs_at_a_tiny_size() {
     assert_eq!(report.ops, 4);
     assert_eq!(report.failures, 0);
 
-    let relay_opts = RelayOptions { url: url.clone(), pairs: 2, in_flight: 4, duration: second };
+    let relay_opts = RelayOptions { urls: vec![url.clone()], pairs: 2, in_flight: 4, duration: second };
     let report = relay::run(&users, &relay_opts).await.unwrap();
     check(&report);
     assert_eq!(report.failures, 0, "{}", serde_json::to_string(&report).unwrap());
     assert!(report.extra["decrypted_samples"].as_u64().unwrap() > 0, "the receivers decrypted nothing");
 
     // Each scenario gets users of its own: one scenario's leftovers (a queue entry, a match) never stall the next.
-    let report =
-        matching::run(&users[8..], &MatchingOptions { url: url.clone(), users: 4, duration: second }).await.unwrap();
+    let report = matching::run(&users[8..], &MatchingOptions { urls: vec![url.clone()], users: 4, duration: second })
+        .await
+        .unwrap();
     check(&report);
 
     let report = login_storm::run(&users[16..], &LoginStormOptions { relay: relay_opts.clone(), http, concurrency: 2 })
@@ -85,4 +103,54 @@ async fn every_scenario_runs_at_a_tiny_size() {
 
     let report = echo::run(&EchoOptions { pairs: 2, in_flight: 4, duration: second }).await.unwrap();
     check(&report);
+}
+
+/// relay and matching over two nodes of one cluster (one PostgreSQL database, one Redis), as `NODES=2 run.sh`
+/// runs them. Needs scripts/test's throwaway servers (and its `psql`); skipped without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn relay_and_matching_run_across_two_nodes() {
+    let (Ok(admin), Ok(redis)) = (std::env::var("TANIS_TEST_POSTGRES_URL"), std::env::var("TANIS_TEST_REDIS_URL"))
+    else {
+        eprintln!("skipped: TANIS_TEST_POSTGRES_URL / TANIS_TEST_REDIS_URL unset (run under scripts/test)");
+        return;
+    };
+    // The nodes share a fresh database; the bench has no PostgreSQL client of its own, psql creates it.
+    let name = format!("tanis_bench_smoke_{}_{}", std::process::id(), chrono::Utc::now().timestamp_micros());
+    let created = std::process::Command::new("psql")
+        .args([admin.as_str(), "-q", "-c", &format!("CREATE DATABASE {name}")])
+        .status()
+        .expect("psql runs");
+    assert!(created.success(), "CREATE DATABASE {name}");
+    let database_url = format!("{}/{name}", admin.rsplit_once('/').unwrap().0);
+    let dir = tempfile::tempdir().unwrap();
+    let mut urls = Vec::new();
+    let mut first = None;
+    for node in 0..2 {
+        let mut config = bench_config(dir.path().join(format!("node-{node}")));
+        config.database_url = Some(database_url.clone());
+        config.redis_url = Some(redis.clone());
+        config.cluster.namespace = name.clone();
+        let (url, _, store) = start(config.clone()).await;
+        urls.push(url);
+        first.get_or_insert((store, config));
+    }
+    let (store, config) = first.unwrap();
+    let users = seed(&store, &config).await;
+    let second = Duration::from_secs(1);
+
+    let report = relay::run(&users, &RelayOptions { urls: urls.clone(), pairs: 2, in_flight: 4, duration: second })
+        .await
+        .unwrap();
+    eprintln!("{}", report.markdown_row());
+    // Pairing checked that both sides of each pair got the same match, one side on each node.
+    assert_eq!(report.extra["cross_node_pairs"], 2, "every pair is split across the two nodes");
+    assert_eq!(report.params["nodes"], 2);
+    // Every message got through: both nodes' relay writers store into the same matches (store::write_batch
+    // locks the match rows, so they take turns for its seqs).
+    check(&report);
+    assert_eq!(report.failures, 0, "{}", report.markdown_row());
+
+    let report = matching::run(&users[8..], &MatchingOptions { urls, users: 4, duration: second }).await.unwrap();
+    check(&report);
+    assert_eq!(report.params["nodes"], 2);
 }

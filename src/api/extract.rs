@@ -44,18 +44,17 @@ impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip().to_string());
-        // Behind our own proxy the rightmost X-Forwarded-For entry is the address the proxy saw;
-        // entries to its left are whatever the client claimed and are ignored.
-        let forwarded = state
-            .config
-            .trust_forwarded_for
+        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        // From one of our own proxies, the rightmost X-Forwarded-For entry is the address the proxy saw;
+        // entries to its left are whatever the client claimed and are ignored. From anyone else, the header is.
+        let from_proxy = peer.is_some_and(|peer| state.config.trusted_proxies.iter().any(|net| net.contains(&peer)));
+        let forwarded = from_proxy
             .then(|| {
                 parts.headers.get("x-forwarded-for")?.to_str().ok()?.rsplit(',').next().map(|s| s.trim().to_owned())
             })
             .flatten()
             .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
-        let ip = forwarded.or(peer).unwrap_or_else(|| "unknown".into());
+        let ip = forwarded.or(peer.map(|p| p.to_string())).unwrap_or_else(|| "unknown".into());
         let user_agent = parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| {
             let cut = ua.char_indices().nth(MAX_USER_AGENT).map_or(ua.len(), |(i, _)| i);
             ua[..cut].to_owned()

@@ -89,6 +89,23 @@ impl Store {
         match_ids.dedup();
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
+            // With several nodes, two relay writers can write one match at once (its users' sockets are on
+            // different nodes), and each would give its message the same next seq. Each takes the rows of the
+            // matches it writes first, in id order (so two writers never wait on each other in a circle): the
+            // second waits for the first's commit, and its statements below then see the first's messages.
+            if !pool.row_lock().is_empty() {
+                let mut locked: Vec<i64> =
+                    match_ids.iter().copied().chain(receipts.iter().map(|r| r.match_id)).collect();
+                locked.sort_unstable();
+                locked.dedup();
+                let mut q = QueryBuilder::new("SELECT id FROM matches WHERE id IN (");
+                let mut ids = q.separated(", ");
+                for id in &locked {
+                    ids.push_bind(*id);
+                }
+                q.push(") ORDER BY id").push(pool.row_lock());
+                q.build().fetch_all(&mut *tx).await?;
+            }
             let delivered = if receipts.is_empty() {
                 Vec::new()
             } else {

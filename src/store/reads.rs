@@ -53,7 +53,7 @@ impl Select {
             start += 1;
         }
         let keyword = b"SELECT";
-        assert!(bytes.len() >= start + keyword.len() + 1, "a read statement must begin with SELECT");
+        assert!(bytes.len() > start + keyword.len(), "a read statement must begin with SELECT");
         let mut i = 0;
         while i < keyword.len() {
             assert!(bytes[start + i].to_ascii_uppercase() == keyword[i], "a read statement must begin with SELECT");

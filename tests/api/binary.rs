@@ -18,7 +18,7 @@ on_both_stores!(
     worker_started_beside_serve_on_a_fresh_database_runs_the_jobs,
 );
 
-fn tanis(dir: &Path) -> Command {
+pub(crate) fn tanis(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_tanis"));
     command
         .current_dir(dir)
@@ -36,7 +36,7 @@ fn tanis(dir: &Path) -> Command {
 
 /// Streams the child's log lines into a channel; reading continuously means the server never blocks
 /// on a full pipe, and the channel closes when the process exits.
-fn log_lines(child: &mut Child) -> UnboundedReceiver<String> {
+pub(crate) fn log_lines(child: &mut Child) -> UnboundedReceiver<String> {
     let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -48,7 +48,7 @@ fn log_lines(child: &mut Child) -> UnboundedReceiver<String> {
 }
 
 /// Reads log lines until the listening line and returns the address it names.
-async fn wait_until_listening(logs: &mut UnboundedReceiver<String>, seen: &mut Vec<String>) -> String {
+pub(crate) async fn wait_until_listening(logs: &mut UnboundedReceiver<String>, seen: &mut Vec<String>) -> String {
     tokio::time::timeout(Duration::from_secs(30), async {
         while let Some(line) = logs.recv().await {
             seen.push(line.clone());

@@ -305,3 +305,70 @@ async fn a_users_message_rate_is_one_budget_across_the_nodes_of_their_sockets() 
     }
     assert_eq!(outcomes.iter().filter(|o| **o == "accepted").count(), 3, "{outcomes:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_automatic_ban_by_a_worker_process_closes_the_users_socket_on_a_node() {
+    let nodes = spawn_cluster(1).await;
+    let node = &nodes[0];
+    let target = node.user("hedef").await;
+    let mut socket = node.socket(&target).await;
+    crate::jobs::reports_against(node, &target, 10, "bildiren").await;
+
+    // What `tanis worker` runs (src/cli.rs): the jobs with no hub and no sockets, reaching users through
+    // delivery alone.
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let delivery = tanis::startup::delivery(&node.config, shutdown.clone()).await.unwrap();
+    let clock: tanis::clock::SharedClock = node.clock.clone();
+    let worker = tanis::jobs::Detached { store: node.store.clone(), clock: clock.clone(), delivery };
+    let ctx = tanis::jobs::context(node.store.clone(), worker, clock, &node.config);
+    tanis_workers::schedule::Job::AutoBan.run(&ctx).await.unwrap();
+
+    let closed = tokio::time::timeout(WITHIN, socket.closed()).await.expect("the node closes the socket");
+    assert_eq!(closed, Some(CloseCode::Banned.code()));
+    shutdown.cancel();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_sides_of_a_match_writing_at_once_from_two_nodes_get_every_message_stored_once_in_order() {
+    let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let tweak = |c: &mut tanis::config::Config| {
+        c.redis_url = Some(test_redis_url());
+        c.cluster.namespace = namespace.clone();
+        c.auth.jwt_secret = Some("a-cluster-test-signing-secret-of-enough-length".into());
+        c.hub.messages_per_second = 1000;
+        c.hub.message_burst = 1000;
+    };
+    let first = crate::helpers::spawn_app_with(crate::helpers::Backend::Postgres, tweak).await;
+    let second = join_cluster(&first, tweak).await;
+    let (a, b) = (first.user("kedi").await, second.user("kopek").await);
+    let (mut sa, mut sb) = (first.socket(&a).await, second.socket(&b).await);
+    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
+    let (mut chat_a, mut chat_b) = (chat_a.unwrap(), chat_b.unwrap());
+
+    // Each node's relay writer stores its own user's messages into the one match, at the same time.
+    const EACH: usize = 40;
+    let burst = async |socket: &mut Connection, chat: &mut Chat| {
+        for i in 0..EACH {
+            socket.send(&chat.message(&format!("{i}"))).await.unwrap();
+        }
+        let mut seqs = Vec::new();
+        while seqs.len() < EACH {
+            match next_within(socket, |f| matches!(f, ServerFrame::MsgAccepted { .. } | ServerFrame::Error { .. }))
+                .await
+            {
+                ServerFrame::MsgAccepted { seq, .. } => seqs.push(seq),
+                other => panic!("refused: {other:?}"),
+            }
+        }
+        seqs
+    };
+    let (from_a, from_b) = tokio::join!(burst(&mut sa, &mut chat_a), burst(&mut sb, &mut chat_b));
+    let mut all: Vec<i64> = from_a.iter().chain(&from_b).copied().collect();
+    all.sort_unstable();
+    assert_eq!(all, (1..=2 * EACH as i64).collect::<Vec<_>>(), "one seq per message, none twice, no gap");
+    assert!(from_a.is_sorted() && from_b.is_sorted(), "each sender's messages keep their order");
+    let stored = first
+        .count(format!("SELECT COUNT(DISTINCT seq) FROM messages WHERE match_id = {}", chat_a.info.match_id))
+        .await;
+    assert_eq!(stored, 2 * EACH as i64);
+}

@@ -85,7 +85,8 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         listen: "127.0.0.1:0".parse().unwrap(),
         data_dir: dir.path().join("data"),
         database_url: Some(database_url.clone()),
-        trust_forwarded_for: true,
+        // The tests' clients are on loopback and play the proxy, naming the client in X-Forwarded-For.
+        trusted_proxies: vec!["127.0.0.1/32".parse().unwrap()],
         ..Config::default()
     };
     // The cheapest bcrypt cost: the tests are about rules, not about hashing speed.

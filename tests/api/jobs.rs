@@ -212,7 +212,7 @@ async fn a_video_claim_is_approved_when_the_call_never_connected(backend: Backen
 
 /// `n` new users who were each matched with `target` and reported them (arranged in SQL for speed; the hub
 /// test proves only matched users can report).
-async fn reports_against(app: &TestApp, target: &TestUser, n: usize, tag: &str) {
+pub(crate) async fn reports_against(app: &TestApp, target: &TestUser, n: usize, tag: &str) {
     for i in 0..n {
         let reporter = app.user(&format!("{tag}_{i}")).await;
         let now = app.now().to_rfc3339();

@@ -15,6 +15,7 @@ mod job_restarts;
 mod jobs;
 mod login;
 mod me;
+mod nginx_cluster;
 mod ops;
 mod pg_sockets;
 mod poison;

@@ -1,0 +1,289 @@
+//! The production shape with its real parts: nginx (with the shipped `nginx/tanis-*.conf`) in front of two
+//! `tanis serve` processes on one PostgreSQL and one Redis. Clients only ever talk to nginx.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tanis_client::{Chat, Connection};
+use tanis_proto::{ClientFrame, MatchKind, ServerFrame};
+use tokio::process::{Child, Command};
+
+use crate::binary::{log_lines, tanis, wait_until_listening};
+use crate::helpers::{Backend, fresh_database_url, new_phone, registration, test_redis_url};
+
+const WITHIN: Duration = Duration::from_secs(10);
+const SECRET: &str = "an-nginx-cluster-test-signing-secret";
+
+/// One `tanis serve` process of the cluster.
+struct Node {
+    child: Child,
+    address: String,
+    /// Its name in Redis (presence, the matchmaker lease), from its start-up log.
+    id: String,
+}
+
+async fn start_node(dir: &Path, database_url: &str, namespace: &str) -> Node {
+    let data = dir.join(format!("node-{}", uuid::Uuid::new_v4().simple()));
+    let mut command = tanis(dir);
+    command
+        .arg("serve")
+        .env("TANIS_DATABASE_URL", database_url)
+        .env("TANIS_REDIS_URL", test_redis_url())
+        .env("TANIS_CLUSTER__NAMESPACE", namespace)
+        // Short, so a killed node's users stop looking present soon (the default is 30 s).
+        .env("TANIS_CLUSTER__PRESENCE_TTL_SECS", "3")
+        .env("TANIS_AUTH__JWT_SECRET", SECRET)
+        .env("TANIS_JOBS__ENABLED", "false")
+        .env("TANIS_DATA_DIR", &data)
+        .env("TANIS_TRUSTED_PROXIES", "[\"127.0.0.1/32\"]");
+    let mut child = command.spawn().unwrap();
+    let mut logs = log_lines(&mut child);
+    let mut seen = Vec::new();
+    let address = wait_until_listening(&mut logs, &mut seen).await;
+    let id = seen
+        .iter()
+        .find_map(|l| l.split("node=").nth(1))
+        .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
+        .unwrap_or_else(|| panic!("the node names itself when it joins: {seen:#?}"));
+    // Keep draining its log so it never blocks on a full pipe.
+    tokio::spawn(async move { while logs.recv().await.is_some() {} });
+    Node { child, address, id }
+}
+
+/// nginx, unprivileged, with the shipped snippets and an upstream of the given nodes.
+struct Nginx {
+    /// Held for `kill_on_drop`: nginx stops with the test.
+    _child: Child,
+    port: u16,
+}
+
+fn repo_file(path: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
+}
+
+async fn start_nginx(dir: &Path, nodes: &[&Node]) -> Nginx {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let prefix = dir.join("nginx");
+    std::fs::create_dir_all(prefix.join("logs")).unwrap();
+    let servers: String =
+        nodes.iter().map(|n| format!("server {} max_fails=1 fail_timeout=5s;\n", n.address)).collect();
+    let config = format!(
+        "pid {p}/nginx.pid;\nerror_log {p}/logs/error.log;\nevents {{}}\nhttp {{\n\
+         access_log off;\nclient_body_temp_path {p}/body;\nproxy_temp_path {p}/proxy;\n\
+         include {http};\nupstream tanis {{\n{servers}}}\n\
+         server {{\nlisten 127.0.0.1:{port};\ninclude {proxy};\n}}\n}}\n",
+        p = prefix.display(),
+        http = repo_file("nginx/tanis-http.conf").display(),
+        proxy = repo_file("nginx/tanis-proxy.conf").display(),
+    );
+    std::fs::write(prefix.join("nginx.conf"), config).unwrap();
+    let child = Command::new("nginx")
+        .arg("-p")
+        .arg(&prefix)
+        .arg("-c")
+        .arg(prefix.join("nginx.conf"))
+        .args(["-g", "daemon off;"])
+        .stdin(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("nginx runs (scripts/test installs it)");
+    let nginx = Nginx { _child: child, port };
+    crate::helpers::eventually(WITHIN, "nginx listens", || async move {
+        tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
+    })
+    .await;
+    nginx
+}
+
+impl Nginx {
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Registers a user through nginx; returns (user id, access token).
+    async fn user(&self, alias: &str) -> (i64, String) {
+        let response = reqwest::Client::new()
+            .post(self.url("/v1/auth/register"))
+            .json(&registration(&new_phone(), alias))
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = response.text().await.unwrap();
+        assert!(status.is_success(), "registration through nginx: {status} {body}");
+        let response: Value = serde_json::from_str(&body).unwrap();
+        let token = response["tokens"]["access_token"].as_str().unwrap().to_owned();
+        // The API never shows a user their id; the token's subject is it.
+        use base64::Engine;
+        let claims = token.split('.').nth(1).unwrap();
+        let claims: Value =
+            serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap();
+        (claims["sub"].as_str().unwrap().parse().unwrap(), token)
+    }
+
+    async fn socket(&self, token: &str) -> (Connection, ServerFrame) {
+        let url = format!("ws://127.0.0.1:{}/v1/ws", self.port);
+        tokio::time::timeout(WITHIN, Connection::connect(&url, token)).await.unwrap().unwrap()
+    }
+}
+
+struct Cluster {
+    dir: tempfile::TempDir,
+    namespace: String,
+    nodes: Vec<Node>,
+    nginx: Nginx,
+}
+
+async fn start_cluster() -> Cluster {
+    let dir = tempfile::tempdir().unwrap();
+    let database_url = fresh_database_url(Backend::Postgres, dir.path()).await;
+    let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let first = start_node(dir.path(), &database_url, &namespace).await;
+    let second = start_node(dir.path(), &database_url, &namespace).await;
+    let nginx = start_nginx(dir.path(), &[&first, &second]).await;
+    Cluster { dir, namespace, nodes: vec![first, second], nginx }
+}
+
+impl Cluster {
+    async fn redis(&self) -> redis::aio::MultiplexedConnection {
+        redis::Client::open(test_redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap()
+    }
+
+    /// The nodes holding the user's sockets, as presence says.
+    async fn nodes_of(&self, user_id: i64) -> Vec<String> {
+        let key = format!("{}:presence:{user_id}", self.namespace);
+        redis::cmd("ZRANGE").arg(key).arg(0).arg(-1).query_async(&mut self.redis().await).await.unwrap()
+    }
+
+    /// Opens sockets for two users that nginx put on different nodes (it balances round robin, and REST
+    /// requests share the rotation, so a socket is reopened until it lands elsewhere).
+    async fn sockets_on_both_nodes(&self, a: &(i64, String), b: &(i64, String)) -> (Connection, Connection) {
+        let (sa, _) = self.nginx.socket(&a.1).await;
+        let node_of_a = self.present(a.0).await;
+        for _ in 0..6 {
+            let (sb, _) = self.nginx.socket(&b.1).await;
+            if self.present(b.0).await != node_of_a {
+                return (sa, sb);
+            }
+            drop(sb);
+            crate::helpers::eventually(WITHIN, "b's socket is gone", || async { self.nodes_of(b.0).await.is_empty() })
+                .await;
+        }
+        panic!("nginx never put the two users on different nodes");
+    }
+
+    /// The one node holding the user's socket, once presence names it.
+    async fn present(&self, user_id: i64) -> String {
+        crate::helpers::eventually(WITHIN, "presence names the user's node", || async {
+            self.nodes_of(user_id).await.len() == 1
+        })
+        .await;
+        self.nodes_of(user_id).await.remove(0)
+    }
+
+    /// SIGKILL: no shutdown, no lease handed over, sockets cut. Returns once the process is gone, so its
+    /// listening socket is closed and nginx sees refused connections (not a half-dead node).
+    async fn kill(&mut self, node_id: &str) {
+        let node = self.nodes.iter_mut().find(|n| n.id == node_id).expect("a node of this cluster");
+        node.child.start_kill().unwrap();
+        tokio::time::timeout(WITHIN, node.child.wait()).await.expect("a killed node exits").unwrap();
+    }
+}
+
+async fn next_within(socket: &mut Connection, wanted: impl Fn(&ServerFrame) -> bool) -> ServerFrame {
+    tokio::time::timeout(WITHIN, socket.next_where(wanted)).await.expect("the frame arrives in time").unwrap()
+}
+
+async fn send(socket: &mut Connection, chat: &mut Chat, text: &str) -> i64 {
+    socket.send(&chat.message(text)).await.unwrap();
+    match next_within(socket, |f| matches!(f, ServerFrame::MsgAccepted { .. } | ServerFrame::Error { .. })).await {
+        ServerFrame::MsgAccepted { seq, .. } => seq,
+        other => panic!("not accepted: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn through_nginx_users_on_different_nodes_match_and_chat() {
+    let cluster = start_cluster().await;
+    let (a, b) = (cluster.nginx.user("kedi").await, cluster.nginx.user("kopek").await);
+    let (mut sa, mut sb) = cluster.sockets_on_both_nodes(&a, &b).await;
+    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
+    let (mut chat_a, mut chat_b) = (chat_a.unwrap(), chat_b.unwrap());
+    let seq = send(&mut sa, &mut chat_a, "nginx'in arkasından merhaba").await;
+    let received = next_within(&mut sb, |f| matches!(f, ServerFrame::Msg { .. })).await;
+    assert!(matches!(received, ServerFrame::Msg { seq: s, .. } if s == seq));
+    assert_eq!(chat_b.read(&received).unwrap(), "nginx'in arkasından merhaba");
+    let match_id = chat_b.info.match_id;
+    sb.send(&ClientFrame::MsgAck { id: None, match_id, seq }).await.unwrap();
+    assert_eq!(
+        next_within(&mut sa, |f| matches!(f, ServerFrame::MsgDelivered { .. })).await,
+        ServerFrame::MsgDelivered { match_id, seq }
+    );
+    drop(cluster.dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_of_the_matchmakers_node_the_other_pairs_new_users_within_5_s() {
+    let mut cluster = start_cluster().await;
+    let lease = format!("{}:mm:lease", cluster.namespace);
+    let holder: String = redis::cmd("GET").arg(&lease).query_async(&mut cluster.redis().await).await.unwrap();
+    let holder = holder.split(':').next().unwrap().to_owned();
+    cluster.kill(&holder).await;
+    let killed = Instant::now();
+
+    let (a, b) = (cluster.nginx.user("kedi").await, cluster.nginx.user("kopek").await);
+    let (mut sa, _) = cluster.nginx.socket(&a.1).await;
+    let (mut sb, _) = cluster.nginx.socket(&b.1).await;
+    let paired = tokio::time::timeout_at((killed + Duration::from_secs(5)).into(), async {
+        tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text))
+    })
+    .await
+    .expect("paired within 5 s of the kill");
+    assert_eq!(paired.0.unwrap().info.match_id, paired.1.unwrap().info.match_id);
+    let now_held: String = redis::cmd("GET").arg(&lease).query_async(&mut cluster.redis().await).await.unwrap();
+    assert!(!now_held.starts_with(&holder), "the survivor holds the lease now ({now_held})");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_of_a_node_its_clients_reconnect_through_nginx_and_resume_losing_nothing() {
+    let mut cluster = start_cluster().await;
+    let (a, b) = (cluster.nginx.user("kedi").await, cluster.nginx.user("kopek").await);
+    let (mut sa, mut sb) = cluster.sockets_on_both_nodes(&a, &b).await;
+    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
+    let (mut chat_a, mut chat_b) = (chat_a.unwrap(), chat_b.unwrap());
+    let match_id = chat_a.info.match_id;
+
+    let mut accepted = Vec::new();
+    let mut received = BTreeMap::new();
+    for text in ["bir", "iki", "üç"] {
+        accepted.push(send(&mut sa, &mut chat_a, text).await);
+        let frame = next_within(&mut sb, |f| matches!(f, ServerFrame::Msg { .. })).await;
+        let ServerFrame::Msg { seq, .. } = frame else { unreachable!() };
+        received.insert(seq, chat_b.read(&frame).unwrap());
+    }
+
+    let node_of_b = cluster.present(b.0).await;
+    cluster.kill(&node_of_b).await;
+    assert!(tokio::time::timeout(WITHIN, sb.closed()).await.is_ok(), "b's socket dies with its node");
+    for text in ["dört", "beş"] {
+        accepted.push(send(&mut sa, &mut chat_a, text).await);
+    }
+
+    // b comes back through the same address; nginx skips the dead node.
+    let (mut sb, hello) = cluster.nginx.socket(&b.1).await;
+    let ServerFrame::Hello { active_match, .. } = hello else { panic!("{hello:?}") };
+    assert_eq!(active_match.map(|m| m.match_id), Some(match_id), "hello names the match to resume");
+    let after = *received.keys().max().unwrap();
+    sb.send(&ClientFrame::Resume { id: Some("r".into()), match_id, after_seq: after }).await.unwrap();
+    loop {
+        let frame =
+            next_within(&mut sb, |f| matches!(f, ServerFrame::Msg { .. } | ServerFrame::ResumeDone { .. })).await;
+        let ServerFrame::Msg { seq, .. } = frame else { break };
+        received.insert(seq, chat_b.read(&frame).unwrap());
+    }
+    assert_eq!(received.keys().copied().collect::<Vec<_>>(), accepted, "every acknowledged message reached b");
+    assert_eq!(received.values().cloned().collect::<Vec<_>>(), ["bir", "iki", "üç", "dört", "beş"]);
+}
