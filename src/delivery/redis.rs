@@ -37,6 +37,12 @@ return #nodes
 
 /// Most events sent in one pipeline.
 const BATCH: usize = 256;
+/// Events and presence changes waiting for the dispatcher. When Redis is slow or away the queue fills (each
+/// failed pipeline waits out its timeout); an event that does not fit is dropped and its user remembered in
+/// `Cluster::overflowed`, and the dispatcher has every node resync them once it sends again: the same as a
+/// failed publish, so memory stays bounded through a Redis outage and nothing stored is lost. A dropped
+/// presence change is repaired by the periodic renewal (or lapses with its TTL).
+const OUTBOX: usize = 65_536;
 /// Users whose presence is renewed per pipeline.
 const RENEW_CHUNK: usize = 1000;
 
@@ -58,7 +64,9 @@ pub struct Cluster {
     keys: Keys,
     client: redis::Client,
     conn: ConnectionManager,
-    outbox: mpsc::UnboundedSender<OutgoingBox>,
+    outbox: mpsc::Sender<OutgoingBox>,
+    /// Users whose events did not fit in the outbox (see [`OUTBOX`]).
+    overflowed: std::sync::Mutex<HashSet<i64>>,
     presence_ttl: Duration,
     matchmaker_lease: Duration,
 }
@@ -135,7 +143,7 @@ impl Cluster {
         // Loaded now so the first batch does not pay a failed round trip (a restarted Redis loses it again;
         // the dispatcher reloads it then).
         Script::new(ROUTE).prepare_invoke().load_async(&mut conn.clone()).await?;
-        let (outbox, outgoing) = mpsc::unbounded_channel();
+        let (outbox, outgoing) = mpsc::channel(OUTBOX);
         let matchmaker_lease = link.matchmaker_lease;
         let presence_ttl = link.presence_ttl;
         let cluster = Arc::new(Self {
@@ -145,6 +153,7 @@ impl Cluster {
             client,
             conn,
             outbox,
+            overflowed: Default::default(),
             presence_ttl,
             matchmaker_lease,
         });
@@ -182,11 +191,25 @@ impl Cluster {
 
     /// Publishes `event` to the other nodes holding the user's sockets (this node has carried it out).
     pub(super) fn publish(&self, event: Event) {
-        let _ = self.outbox.send(OutgoingBox(Outgoing::Event(event)));
+        self.enqueue(Outgoing::Event(event));
     }
 
     pub(super) fn presence(&self, user_id: i64, here: bool) {
-        let _ = self.outbox.send(OutgoingBox(Outgoing::Presence { user_id, here }));
+        self.enqueue(Outgoing::Presence { user_id, here });
+    }
+
+    /// Hands `item` to the dispatcher without waiting; when the outbox is full, remembers whom it concerned.
+    fn enqueue(&self, item: Outgoing) {
+        let Err(mpsc::error::TrySendError::Full(OutgoingBox(item))) = self.outbox.try_send(OutgoingBox(item)) else {
+            return;
+        };
+        metrics::counter!("tanis_delivery_outbox_overflows_total").increment(1);
+        let mut overflowed = self.overflowed.lock().expect("overflow lock");
+        match item {
+            Outgoing::Event(Event::Resync { users }) => overflowed.extend(users),
+            Outgoing::Event(event) => overflowed.extend(event.user_id()),
+            Outgoing::Presence { .. } => {}
+        }
     }
 
     /// Claims (again) every user with a socket here, for another TTL.
@@ -240,7 +263,7 @@ fn with_resp3(url: &str) -> String {
 
 /// The one task that writes events and presence to Redis, in the order they were made: each batch is one
 /// pipeline (one round trip) however many events it holds.
-async fn dispatch(cluster: Arc<Cluster>, mut outgoing: mpsc::UnboundedReceiver<OutgoingBox>, ttl: Duration) {
+async fn dispatch(cluster: Arc<Cluster>, mut outgoing: mpsc::Receiver<OutgoingBox>, ttl: Duration) {
     let route = Script::new(ROUTE);
     let prefix = cluster.keys.node_prefix();
     let mut batch = Vec::with_capacity(BATCH);
@@ -249,6 +272,13 @@ async fn dispatch(cluster: Arc<Cluster>, mut outgoing: mpsc::UnboundedReceiver<O
         let now = now_ms();
         let mut pipe = redis::pipe();
         let mut users = HashSet::new();
+        // Users whose events were dropped while the outbox was full: they resync everywhere.
+        let overflowed: Vec<i64> = cluster.overflowed.lock().expect("overflow lock").drain().collect();
+        if !overflowed.is_empty() {
+            metrics::counter!("tanis_resync_causes_total", "cause" => "outbox_full").increment(1);
+            cluster.sockets.want_resync(overflowed.iter().copied());
+            batch.push(OutgoingBox(Outgoing::Event(Event::Resync { users: overflowed })));
+        }
         for OutgoingBox(item) in batch.drain(..) {
             match item {
                 Outgoing::Event(event @ Event::Resync { .. }) => {
@@ -294,8 +324,7 @@ async fn dispatch(cluster: Arc<Cluster>, mut outgoing: mpsc::UnboundedReceiver<O
             // Their frames on other nodes may be lost: once Redis answers again, those nodes are told to resync
             // them (they are resynced here too, which is harmless).
             cluster.sockets.want_resync(users.iter().copied());
-            let _ =
-                cluster.outbox.send(OutgoingBox(Outgoing::Event(Event::Resync { users: users.into_iter().collect() })));
+            cluster.enqueue(Outgoing::Event(Event::Resync { users: users.into_iter().collect() }));
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }

@@ -152,6 +152,11 @@ impl Hub {
     }
 
     async fn resync(&self, user_id: i64) -> Result<(), StoreError> {
+        // A resync stands in for events lost between nodes, a ban's kick among them: the database says so.
+        if self.inner.store.user_by_id(user_id).await?.is_some_and(|user| user.is_banned) {
+            self.inner.delivery.kick(user_id, CloseCode::Banned);
+            return Ok(());
+        }
         let active = match self.inner.store.active_match_for(user_id).await? {
             None => None,
             Some(row) => {

@@ -372,3 +372,21 @@ async fn both_sides_of_a_match_writing_at_once_from_two_nodes_get_every_message_
         .await;
     assert_eq!(stored, 2 * EACH as i64);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ban_whose_kick_was_lost_between_nodes_closes_the_socket_at_the_resync() {
+    let nodes = spawn_cluster(1).await;
+    let node = &nodes[0];
+    let target = node.user("hedef").await;
+    let mut socket = node.socket(&target).await;
+    // Banned in the database while the kick never reached the node (Redis was away, or its outbox full).
+    node.execute(format!("UPDATE users SET is_banned = TRUE, ban_reason = 'spam' WHERE id = {}", target.id)).await;
+    // Another process tells the node that frames for the user may have been lost.
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let other = tanis::startup::delivery(&node.config, shutdown.clone()).await.unwrap();
+    other.deliver(tanis::delivery::Event::Resync { users: vec![target.id] });
+
+    let closed = tokio::time::timeout(WITHIN, socket.closed()).await.expect("the node closes the socket");
+    assert_eq!(closed, Some(CloseCode::Banned.code()));
+    shutdown.cancel();
+}
