@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use tanis_client::{Connection, E2eSession, Identity, Role};
-use tanis_proto::{ClientFrame, MatchInfo, MatchKind, ServerFrame};
+use tanis_client::{Chat, Connection};
+use tanis_proto::{ClientFrame, MatchKind, ServerFrame};
 use tokio::sync::Barrier;
 use tokio::time::timeout_at;
 
@@ -34,14 +34,6 @@ struct Side {
     acked: u64,
     received: u64,
     decrypted: u64,
-}
-
-/// One end of a match. Built here rather than by `tanis_client::Chat::find`, which hides the `match.queued`
-/// that the pairing has to see.
-struct Peer {
-    info: MatchInfo,
-    e2e: E2eSession,
-    sent: u64,
 }
 
 /// Runs the measurement and returns the report (scenario "relay").
@@ -68,15 +60,15 @@ pub async fn measure(users: &[SeededUser], opts: &RelayOptions, label: &'static 
     // and the peer's messages still in flight would be refused (`not_in_match`).
     let finished = Arc::new(Barrier::new(sides));
     let mut tasks = Vec::with_capacity(sides);
-    for (mut conn, mut peer) in paired {
+    for (mut conn, mut chat) in paired {
         let (opts, barrier, finished, progress) = (opts.clone(), barrier.clone(), finished.clone(), progress.clone());
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            let side = run_side(&mut conn, &mut peer, &opts, &progress).await;
+            let side = run_side(&mut conn, &mut chat, &opts, &progress).await;
             finished.wait().await;
             // End the match so the same users can pair again in the next scenario, and wait for the answer: a
             // leave still in flight when the next scenario reconnects would end ITS match.
-            let leave = ClientFrame::MatchLeave { id: Some("leave".into()), match_id: peer.info.match_id };
+            let leave = ClientFrame::MatchLeave { id: Some("leave".into()), match_id: chat.info.match_id };
             if conn.send(&leave).await.is_ok() {
                 let _ = conn.next_where(|f| matches!(f, ServerFrame::Ok { .. } | ServerFrame::Error { .. })).await;
             }
@@ -152,7 +144,7 @@ async fn connect_all(users: &[SeededUser], opts: &RelayOptions) -> anyhow::Resul
 
 /// Pairs sides 2p and 2p+1 for every p, one pair at a time: the matchmaker pairs whoever is queued, so only with
 /// nobody else in the queue is each pair sure to be the two users (and the two nodes) chosen for it.
-async fn pair_all(conns: Vec<Connection>) -> anyhow::Result<Vec<(Connection, Peer)>> {
+async fn pair_all(conns: Vec<Connection>) -> anyhow::Result<Vec<(Connection, Chat)>> {
     let mut paired = Vec::with_capacity(conns.len());
     let mut conns = conns.into_iter();
     let mut p = 0;
@@ -165,9 +157,8 @@ async fn pair_all(conns: Vec<Connection>) -> anyhow::Result<Vec<(Connection, Pee
 }
 
 /// The first side queues, and is seen queued, before the second looks; both must then report the same match.
-async fn pair(first: &mut Connection, second: &mut Connection) -> anyhow::Result<(Peer, Peer)> {
-    let (first_id, second_id) = (Identity::generate(), Identity::generate());
-    first.send(&find_frame(&first_id)).await?;
+async fn pair(first: &mut Connection, second: &mut Connection) -> anyhow::Result<(Chat, Chat)> {
+    let first_id = Chat::ask(first, MatchKind::Text).await?;
     let queued = first
         .next_where(|f| {
             matches!(f, ServerFrame::MatchQueued { .. } | ServerFrame::MatchFound { .. } | ServerFrame::Error { .. })
@@ -175,8 +166,8 @@ async fn pair(first: &mut Connection, second: &mut Connection) -> anyhow::Result
         .await?;
     // `match.found` first would mean a stranger (a stale queue entry) was waiting already.
     anyhow::ensure!(matches!(queued, ServerFrame::MatchQueued { .. }), "expected match.queued, got {queued:?}");
-    second.send(&find_frame(&second_id)).await?;
-    let (a, b) = (Peer::found(first, first_id).await?, Peer::found(second, second_id).await?);
+    let second_id = Chat::ask(second, MatchKind::Text).await?;
+    let (a, b) = (Chat::found(first, first_id).await?, Chat::found(second, second_id).await?);
     anyhow::ensure!(
         a.info.match_id == b.info.match_id,
         "the sides were paired apart (matches {} and {})",
@@ -184,47 +175,6 @@ async fn pair(first: &mut Connection, second: &mut Connection) -> anyhow::Result
         b.info.match_id
     );
     Ok((a, b))
-}
-
-fn find_frame(identity: &Identity) -> ClientFrame {
-    ClientFrame::MatchFind {
-        id: Some("find".into()),
-        kind: MatchKind::Text,
-        public_key: identity.public_key_b64(),
-        nearby: false,
-    }
-}
-
-impl Peer {
-    /// Waits for `match.found` (skipping `match.queued` and late frames of earlier matches) and keys the session.
-    async fn found(conn: &mut Connection, identity: Identity) -> anyhow::Result<Self> {
-        let frame =
-            conn.next_where(|f| matches!(f, ServerFrame::MatchFound { .. } | ServerFrame::Error { .. })).await?;
-        let ServerFrame::MatchFound { info, .. } = frame else { anyhow::bail!("expected match.found, got {frame:?}") };
-        let role = if info.initiator { Role::Initiator } else { Role::Responder };
-        let e2e = E2eSession::establish(identity, &info.peer_public_key, info.match_id, role)?;
-        Ok(Self { info, e2e, sent: 0 })
-    }
-
-    /// An encrypted `msg.send` with a fresh client_msg_id (as `tanis_client::Chat::message`).
-    fn message(&mut self, text: &str) -> ClientFrame {
-        let sealed = self.e2e.seal(text.as_bytes());
-        self.sent += 1;
-        let client_msg_id = format!("m{}", self.sent);
-        ClientFrame::MsgSend {
-            id: Some(client_msg_id.clone()),
-            match_id: self.info.match_id,
-            client_msg_id,
-            ciphertext: sealed.ciphertext,
-            nonce: sealed.nonce,
-        }
-    }
-
-    fn read(&mut self, frame: &ServerFrame) -> anyhow::Result<()> {
-        let ServerFrame::Msg { ciphertext, nonce, .. } = frame else { anyhow::bail!("not a msg: {frame:?}") };
-        self.e2e.open(ciphertext, nonce)?;
-        Ok(())
-    }
 }
 
 /// A user still in a match cannot queue (`already_in_match`): leave it first.
@@ -238,7 +188,7 @@ pub async fn leave_active(conn: &mut Connection, hello: &ServerFrame) -> anyhow:
 
 async fn run_side(
     conn: &mut Connection,
-    peer: &mut Peer,
+    chat: &mut Chat,
     opts: &RelayOptions,
     progress: &Progress,
 ) -> anyhow::Result<Side> {
@@ -251,7 +201,7 @@ async fn run_side(
         if sending {
             while pending.len() < opts.in_flight {
                 n += 1;
-                let frame = peer.message(&payload(n));
+                let frame = chat.message(&payload(n));
                 let ClientFrame::MsgSend { client_msg_id, .. } = &frame else { unreachable!() };
                 pending.insert(client_msg_id.clone(), Instant::now());
                 conn.send(&frame).await?;
@@ -278,7 +228,7 @@ async fn run_side(
                 // Decrypting every 100th proves the bytes are real E2E ciphertext without making the client the
                 // bottleneck (the session accepts any increasing counter, so skipping is fine).
                 if side.received % 100 == 1 {
-                    peer.read(&frame)?;
+                    chat.read(&frame)?;
                     side.decrypted += 1;
                 }
             }

@@ -152,6 +152,12 @@ pub struct Chat {
 impl Chat {
     /// Asks for a match of `kind` on `connection` and waits until paired.
     pub async fn find(connection: &mut Connection, kind: MatchKind) -> Result<Chat, ClientError> {
+        let identity = Chat::ask(connection, kind).await?;
+        Chat::found(connection, identity).await
+    }
+
+    /// Sends `match.find` for `kind` with a fresh key pair, and returns the key pair for [`Chat::found`].
+    pub async fn ask(connection: &mut Connection, kind: MatchKind) -> Result<Identity, ClientError> {
         let identity = Identity::generate();
         let find = ClientFrame::MatchFind {
             id: Some("find".into()),
@@ -160,6 +166,11 @@ impl Chat {
             nearby: false,
         };
         connection.send(&find).await?;
+        Ok(identity)
+    }
+
+    /// Waits for `match.found` after [`Chat::ask`] and keys the end-to-end session with the peer's key.
+    pub async fn found(connection: &mut Connection, identity: Identity) -> Result<Chat, ClientError> {
         // Skips `match.queued` and anything else unrelated, such as the `match.ended` of an earlier match
         // that a peer's late leave can still deliver.
         let found =

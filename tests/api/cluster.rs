@@ -8,7 +8,7 @@ use redis::AsyncCommands;
 use tanis_client::{Chat, Connection};
 use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, MatchKind, ServerFrame};
 
-use crate::helpers::{eventually, join_cluster, spawn_cluster, test_redis_url};
+use crate::helpers::{eventually, join_cluster, spawn_cluster, spawn_cluster_with, test_redis_url};
 
 const WITHIN: Duration = Duration::from_secs(10);
 
@@ -275,17 +275,13 @@ async fn a_redis_restart_mid_conversation_loses_no_acknowledged_message_and_deli
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_users_message_rate_is_one_budget_across_the_nodes_of_their_sockets() {
-    let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let tweak = |c: &mut tanis::config::Config| {
-        c.redis_url = Some(test_redis_url());
-        c.cluster.namespace = namespace.clone();
-        c.auth.jwt_secret = Some("a-cluster-test-signing-secret-of-enough-length".into());
+    let nodes = spawn_cluster_with(2, |c| {
         // A burst of three, then one a second: six sends take milliseconds, far too few for another token.
         c.hub.messages_per_second = 1;
         c.hub.message_burst = 3;
-    };
-    let first = crate::helpers::spawn_app_with(crate::helpers::Backend::Postgres, tweak).await;
-    let second = join_cluster(&first, tweak).await;
+    })
+    .await;
+    let (first, second) = (&nodes[0], &nodes[1]);
     let (a, b) = (first.user("kedi").await, first.user("kopek").await);
     let (mut sa, mut chat_a, _sb, _) = first.pair(&a, &b, MatchKind::Text).await;
     let mut other = second.socket(&a).await;
@@ -330,16 +326,12 @@ async fn an_automatic_ban_by_a_worker_process_closes_the_users_socket_on_a_node(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn both_sides_of_a_match_writing_at_once_from_two_nodes_get_every_message_stored_once_in_order() {
-    let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let tweak = |c: &mut tanis::config::Config| {
-        c.redis_url = Some(test_redis_url());
-        c.cluster.namespace = namespace.clone();
-        c.auth.jwt_secret = Some("a-cluster-test-signing-secret-of-enough-length".into());
+    let nodes = spawn_cluster_with(2, |c| {
         c.hub.messages_per_second = 1000;
         c.hub.message_burst = 1000;
-    };
-    let first = crate::helpers::spawn_app_with(crate::helpers::Backend::Postgres, tweak).await;
-    let second = join_cluster(&first, tweak).await;
+    })
+    .await;
+    let (first, second) = (&nodes[0], &nodes[1]);
     let (a, b) = (first.user("kedi").await, second.user("kopek").await);
     let (mut sa, mut sb) = (first.socket(&a).await, second.socket(&b).await);
     let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));

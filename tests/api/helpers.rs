@@ -127,11 +127,20 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
 /// Nodes of one cluster: one PostgreSQL database, one Redis namespace, one signing secret, each node a server
 /// of its own (listener, hub, TURN). The first node starts first (and so takes the matchmaker lease).
 pub async fn spawn_cluster(nodes: usize) -> Vec<TestApp> {
+    spawn_cluster_with(nodes, |_| {}).await
+}
+
+/// The same, with `tweak` applied to every node's configuration.
+pub async fn spawn_cluster_with(nodes: usize, tweak: impl Fn(&mut Config)) -> Vec<TestApp> {
     let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
-    let first = spawn_app_with(Backend::Postgres, |c| cluster_config(c, &test_redis_url(), &namespace)).await;
+    let first = spawn_app_with(Backend::Postgres, |c| {
+        cluster_config(c, &test_redis_url(), &namespace);
+        tweak(c);
+    })
+    .await;
     let mut apps = vec![first];
     for _ in 1..nodes {
-        let node = join_cluster(&apps[0], |_| {}).await;
+        let node = join_cluster(&apps[0], &tweak).await;
         apps.push(node);
     }
     apps
