@@ -9,6 +9,10 @@
 # (--url takes the comma-separated list); login-storm's relay part does too, but its logins go to node 1;
 # connections measures one server process, node 1.
 #
+# Every scenario that talks to a server reports the server's CPU over its window (--server-pid, every node's), and
+# with PostgreSQL the database's too (--db-processes postgres: every `postgres` process on the machine, so keep
+# other PostgreSQL work off it while measuring).
+#
 # Output: bench/results/<store>-<timestamp>.json (one JSON array) and the Markdown table on stdout.
 set -euo pipefail
 
@@ -116,6 +120,11 @@ for (( i = 0; i < NODES; i++ )); do
   done
 done
 SERVER_PID=${SERVER_PIDS[0]}
+# CPU accounting: every node, and PostgreSQL's processes when it is the store. (The Redis of NODES>1 is not counted.)
+CPU=()
+for pid in "${SERVER_PIDS[@]}"; do CPU+=(--server-pid "$pid"); done
+DB=()
+[[ -n "${BENCH_DATABASE_URL:-}" ]] && DB=(--db-processes postgres)
 "$TANIS" dev seed-users "$USERS" --out "$WORK/users.txt" --password bench-password-1 --prefix bench
 
 URL=ws://127.0.0.1:$PORT/v1/ws
@@ -134,13 +143,15 @@ run() { # name, then tanis-bench arguments
 SCENARIOS=${SCENARIOS:-echo relay matching login-storm connections}
 wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 wanted echo && run echo echo-baseline "$PAIRS" --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
-wanted relay && run relay relay "$PAIRS" --users "$WORK/users.txt" --url "$URLS" --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
-wanted matching && run matching matching "$MATCH_USERS" --users "$WORK/users.txt" --url "$URLS" --duration-secs "$DURATION"
-wanted login-storm && run login-storm login-storm --users "$WORK/users.txt" --url "$URLS" --http "$HTTP" \
-  --concurrency "$STORM_CONCURRENCY" --pairs "$PAIRS" --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
-# Last: it leaves the server with the most memory.
+wanted relay && run relay relay "$PAIRS" --users "$WORK/users.txt" --url "$URLS" "${CPU[@]}" "${DB[@]}" \
+  --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
+wanted matching && run matching matching "$MATCH_USERS" --users "$WORK/users.txt" --url "$URLS" "${CPU[@]}" "${DB[@]}" \
+  --duration-secs "$DURATION"
+wanted login-storm && run login-storm login-storm --users "$WORK/users.txt" --url "$URLS" "${CPU[@]}" "${DB[@]}" \
+  --http "$HTTP" --concurrency "$STORM_CONCURRENCY" --pairs "$PAIRS" --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
+# Last: it leaves the server with the most memory. One process: node 1's memory and CPU.
 wanted connections && run connections connections "$CONNECTIONS" --users "$WORK/users.txt" --url "$URL" \
-  --server-pid "$SERVER_PID" --hold-secs "$HOLD"
+  --server-pid "$SERVER_PID" "${DB[@]}" --hold-secs "$HOLD"
 
 # One JSON array, tagged with the store, the node count and the sizes.
 {

@@ -1,5 +1,5 @@
 //! `connections`: N authenticated idle sockets. What it measures is the server's memory per socket (VmRSS of
-//! `--server-pid` before and after) and how fast it accepts them.
+//! `--server-pid` before and after), how fast it accepts them, and the CPU that costs (over the ramp).
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
+use crate::cpu::CpuWatch;
 use crate::{Latency, Progress, Report, SeededUser, histogram, rate, record};
 
 /// Sockets per source address: below the ~28k ephemeral ports one loopback address offers.
@@ -23,7 +24,8 @@ const PER_SOURCE_ADDRESS: usize = 20_000;
 pub struct ConnectionsOptions {
     pub url: String,
     pub count: usize,
-    pub server_pid: Option<u32>,
+    /// Its first server pid is the one whose memory is read.
+    pub cpu: CpuWatch,
     /// How long the sockets stay open after the ramp (the server's pings keep flowing meanwhile).
     pub hold: Duration,
     /// Handshakes in flight while ramping.
@@ -52,7 +54,9 @@ pub async fn run(users: &[SeededUser], opts: &ConnectionsOptions) -> anyhow::Res
         lookup_host((host, port)).await?.next().ok_or_else(|| anyhow::anyhow!("cannot resolve {}", opts.url))?
     };
     anyhow::ensure!(server.ip().is_loopback(), "connections only targets loopback, not {server}");
-    let rss_before = opts.server_pid.and_then(rss_kib);
+    let server_pid = opts.cpu.server_pids.first().copied();
+    let rss_before = server_pid.and_then(rss_kib);
+    let cpu_start = opts.cpu.sample();
     let progress = Progress::start("connections");
     let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let (close_tx, close_rx) = watch::channel(());
@@ -94,16 +98,28 @@ pub async fn run(users: &[SeededUser], opts: &ConnectionsOptions) -> anyhow::Res
         }
     }
     let ramp_time = started.elapsed();
+    let cpu = opts.cpu.used_since(cpu_start);
     let (ok, failures) = progress.finish();
-    let rss_ramped = opts.server_pid.and_then(rss_kib);
+    let rss_ramped = server_pid.and_then(rss_kib);
     tokio::time::sleep(opts.hold).await;
-    let rss_after = opts.server_pid.and_then(rss_kib);
+    let rss_after = server_pid.and_then(rss_kib);
     let dropped_during_hold = dropped.load(Ordering::Relaxed);
     drop(close_tx);
     let per_socket = match (rss_before, rss_after) {
         (Some(b), Some(a)) if ok > 0 => Some((a.saturating_sub(b)) as f64 / ok as f64),
         _ => None,
     };
+    let mut extra = serde_json::json!({
+        "server_rss_before_kib": rss_before,
+        "server_rss_ramped_kib": rss_ramped,
+        "server_rss_after_hold_kib": rss_after,
+        "kib_per_socket": per_socket.map(|k| (k * 100.0).round() / 100.0),
+        "dropped_during_hold": dropped_during_hold,
+        "nofile_limit": nofile,
+        "first_error": first_error,
+    });
+    // Over the ramp: per socket, the WebSocket handshake, the token check and `hello`.
+    cpu.add_to(&mut extra, "cpu_ms_per_socket", ok);
     Ok(Report {
         scenario: "connections".into(),
         params: serde_json::json!({"count": opts.count, "hold_secs": opts.hold.as_secs_f64(), "concurrency": opts.concurrency}),
@@ -113,15 +129,7 @@ pub async fn run(users: &[SeededUser], opts: &ConnectionsOptions) -> anyhow::Res
         rate_per_sec: rate(ok, ramp_time),
         // Per-socket time from TCP connect to `hello`.
         latency: Some(Latency::from_histogram(&hist)),
-        extra: serde_json::json!({
-            "server_rss_before_kib": rss_before,
-            "server_rss_ramped_kib": rss_ramped,
-            "server_rss_after_hold_kib": rss_after,
-            "kib_per_socket": per_socket.map(|k| (k * 100.0).round() / 100.0),
-            "dropped_during_hold": dropped_during_hold,
-            "nofile_limit": nofile,
-            "first_error": first_error,
-        }),
+        extra,
     })
 }
 

@@ -2,14 +2,15 @@
 //! smoke test (`tests/smoke.rs`) run exactly the same code. Everything talks to loopback only.
 
 pub mod connections;
+pub mod cpu;
 pub mod echo;
 pub mod login_storm;
 pub mod matching;
 pub mod relay;
 
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -68,8 +69,11 @@ pub fn histogram() -> Histogram<u64> {
 }
 
 pub fn record(h: &mut Histogram<u64>, since: Instant) {
-    let us = since.elapsed().as_micros().clamp(1, 60_000_000) as u64;
-    h.saturating_record(us);
+    record_us(h, since.elapsed().as_micros() as u64);
+}
+
+pub fn record_us(h: &mut Histogram<u64>, us: u64) {
+    h.saturating_record(us.clamp(1, 60_000_000));
 }
 
 /// The outcome of one scenario: printed as JSON and as one Markdown table row.
@@ -180,11 +184,24 @@ pub fn rate(ops: u64, elapsed: Duration) -> f64 {
     if elapsed.is_zero() { 0.0 } else { ops as f64 / elapsed.as_secs_f64() }
 }
 
-/// A ~100-byte plaintext, the size of a typical chat line, so ciphertext sizes match across scenarios.
+/// Microseconds since this process first asked: a clock that both sides of a relay pair share, since the load
+/// generator runs them all.
+pub fn clock_us() -> u64 {
+    static START: OnceLock<Instant> = OnceLock::new();
+    START.get_or_init(Instant::now).elapsed().as_micros() as u64
+}
+
+/// A ~100-byte plaintext, the size of a typical chat line, so ciphertext sizes match across scenarios. It starts
+/// with its send time (`clock_us`), so the receiver can time send → received from the plaintext alone.
 pub fn payload(n: u64) -> String {
-    let mut text = format!("bench message {n} ");
+    let mut text = format!("{} bench message {n} ", clock_us());
     while text.len() < 100 {
         text.push('x');
     }
     text
+}
+
+/// The send time a [`payload`] carries.
+pub fn sent_at_us(plaintext: &str) -> Option<u64> {
+    plaintext.split(' ').next()?.parse().ok()
 }

@@ -27,6 +27,7 @@ pub async fn run(users: &[SeededUser], opts: &LoginStormOptions) -> anyhow::Resu
     let stop = Arc::new(AtomicBool::new(false));
     let http = reqwest::Client::builder().pool_max_idle_per_host(opts.concurrency).build()?;
     let url = format!("{}/v1/auth/login", opts.http.trim_end_matches('/'));
+    let cpu_start = opts.relay.cpu.sample();
     let started = Instant::now();
     let mut storm = Vec::new();
     for worker in 0..opts.concurrency {
@@ -76,9 +77,24 @@ pub async fn run(users: &[SeededUser], opts: &LoginStormOptions) -> anyhow::Resu
         }
     }
     let elapsed = started.elapsed();
+    let cpu = opts.relay.cpu.used_since(cpu_start);
     let (logins, failures) = progress.finish();
     let stormy = stormy?;
     let p99 = |r: &Report| r.latency.as_ref().map(|l| l.p99_us);
+    let mut extra = serde_json::json!({
+        "relay_p99_us_alone": p99(&alone),
+        "relay_p99_us_storm": p99(&stormy),
+        "relay_rate_alone": alone.rate_per_sec,
+        "relay_rate_storm": stormy.rate_per_sec,
+        "relay_acked_storm": stormy.ops,
+        "relay_cpu_s_per_1000_msgs_alone": alone.extra["cpu_s_per_1000_msgs"],
+        "first_error": first_error,
+        "relay_alone": alone,
+        "relay_storm": stormy,
+    });
+    // The whole storm, the relay running beside it included: an upper bound on a login's CPU (bcrypt at cost 12
+    // dominates it).
+    cpu.add_to(&mut extra, "cpu_ms_per_login", logins);
     Ok(Report {
         scenario: "login-storm".into(),
         params: serde_json::json!({"concurrency": opts.concurrency, "pairs": opts.relay.pairs, "in_flight": opts.relay.in_flight, "duration_secs": opts.relay.duration.as_secs_f64()}),
@@ -88,16 +104,7 @@ pub async fn run(users: &[SeededUser], opts: &LoginStormOptions) -> anyhow::Resu
         rate_per_sec: rate(logins, elapsed),
         // Latency of the logins themselves; the relay's is in `extra`.
         latency: Some(Latency::from_histogram(&login_hist)),
-        extra: serde_json::json!({
-            "relay_p99_us_alone": p99(&alone),
-            "relay_p99_us_storm": p99(&stormy),
-            "relay_rate_alone": alone.rate_per_sec,
-            "relay_rate_storm": stormy.rate_per_sec,
-            "relay_acked_storm": stormy.ops,
-            "first_error": first_error,
-            "relay_alone": alone,
-            "relay_storm": stormy,
-        }),
+        extra,
     })
 }
 

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use tanis_bench::connections::{self, ConnectionsOptions};
+use tanis_bench::cpu::CpuWatch;
 use tanis_bench::echo::{self, EchoOptions};
 use tanis_bench::login_storm::{self, LoginStormOptions};
 use tanis_bench::matching::{self, MatchingOptions};
@@ -40,11 +41,22 @@ struct Target {
     /// The server; relay, matching and login-storm also take several nodes of one cluster, comma-separated.
     #[arg(long, default_value = "ws://127.0.0.1:8080/v1/ws")]
     url: String,
+    /// A server process whose CPU is read at the start and end of the window; repeat it for every node.
+    /// connections also reads its memory (one process only).
+    #[arg(long = "server-pid")]
+    server_pids: Vec<u32>,
+    /// Also count the CPU of every process with this name, e.g. `postgres` (all its backends); repeatable.
+    #[arg(long = "db-processes")]
+    db_processes: Vec<String>,
 }
 
 impl Target {
     fn urls(&self) -> Vec<String> {
         self.url.split(',').map(str::trim).filter(|u| !u.is_empty()).map(String::from).collect()
+    }
+
+    fn cpu(&self) -> CpuWatch {
+        CpuWatch { server_pids: self.server_pids.clone(), db_processes: self.db_processes.clone() }
     }
 
     /// `connections` measures one server process's memory: one URL only.
@@ -63,15 +75,13 @@ enum Command {
         count: usize,
         #[command(flatten)]
         target: Target,
-        /// The server process, for VmRSS before and after.
-        #[arg(long)]
-        server_pid: Option<u32>,
         #[arg(long, default_value_t = 5)]
         hold_secs: u64,
         #[arg(long, default_value_t = 500)]
         concurrency: usize,
     },
-    /// P text matches exchanging E2E messages, K in flight per side; send → msg.accepted round trip.
+    /// P text matches exchanging E2E messages, K in flight per side, every message acknowledged by its receiver;
+    /// send → msg.accepted and send → peer's msg.
     Relay {
         pairs: usize,
         #[command(flatten)]
@@ -119,25 +129,28 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let secs = Duration::from_secs;
     let report = match cli.command {
-        Command::Connections { count, target, server_pid, hold_secs, concurrency } => {
+        Command::Connections { count, target, hold_secs, concurrency } => {
             let users = load_users(&target.users)?;
-            let opts =
-                ConnectionsOptions { url: target.single_url()?, count, server_pid, hold: secs(hold_secs), concurrency };
+            anyhow::ensure!(target.server_pids.len() <= 1, "connections reads one server's memory: one --server-pid");
+            let (url, cpu) = (target.single_url()?, target.cpu());
+            let opts = ConnectionsOptions { url, count, cpu, hold: secs(hold_secs), concurrency };
             connections::run(&users, &opts).await?
         }
         Command::Relay { pairs, target, in_flight, duration_secs } => {
             let users = load_users(&target.users)?;
-            relay::run(&users, &RelayOptions { urls: target.urls(), pairs, in_flight, duration: secs(duration_secs) })
-                .await?
+            let (urls, cpu) = (target.urls(), target.cpu());
+            relay::run(&users, &RelayOptions { urls, pairs, in_flight, duration: secs(duration_secs), cpu }).await?
         }
         Command::Matching { users_count, target, duration_secs } => {
             let users = load_users(&target.users)?;
-            let opts = MatchingOptions { urls: target.urls(), users: users_count, duration: secs(duration_secs) };
+            let (urls, cpu) = (target.urls(), target.cpu());
+            let opts = MatchingOptions { urls, users: users_count, duration: secs(duration_secs), cpu };
             matching::run(&users, &opts).await?
         }
         Command::LoginStorm { target, http, concurrency, pairs, in_flight, duration_secs } => {
             let users = load_users(&target.users)?;
-            let relay = RelayOptions { urls: target.urls(), pairs, in_flight, duration: secs(duration_secs) };
+            let (urls, cpu) = (target.urls(), target.cpu());
+            let relay = RelayOptions { urls, pairs, in_flight, duration: secs(duration_secs), cpu };
             login_storm::run(&users, &LoginStormOptions { relay, http, concurrency }).await?
         }
         Command::EchoBaseline { pairs, in_flight, duration_secs } => {

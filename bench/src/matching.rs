@@ -13,6 +13,7 @@ use tanis_proto::{ClientFrame, MatchKind, ServerFrame};
 use tokio::sync::Barrier;
 use tokio::time::{Instant as Deadline, timeout_at};
 
+use crate::cpu::CpuWatch;
 use crate::{Latency, Progress, Report, SeededUser, histogram, rate, record, relay::leave_active};
 
 #[derive(Debug, Clone)]
@@ -21,6 +22,7 @@ pub struct MatchingOptions {
     pub urls: Vec<String>,
     pub users: usize,
     pub duration: Duration,
+    pub cpu: CpuWatch,
 }
 
 pub async fn run(users: &[SeededUser], opts: &MatchingOptions) -> anyhow::Result<Report> {
@@ -59,6 +61,8 @@ pub async fn run(users: &[SeededUser], opts: &MatchingOptions) -> anyhow::Result
             result.map(|_| hist)
         }));
     }
+    // Sampled while every user waits at the barrier: the connecting is not part of the window.
+    let cpu_start = opts.cpu.sample();
     barrier.wait().await;
     let started = Instant::now();
     let mut hist = histogram();
@@ -72,10 +76,13 @@ pub async fn run(users: &[SeededUser], opts: &MatchingOptions) -> anyhow::Result
             }
         }
     }
+    let cpu = opts.cpu.used_since(cpu_start);
     let elapsed = started.elapsed();
     let (_, failures) = progress.finish();
     // Every match is seen by both of its users: count it once.
     let matches = hist.len() / 2;
+    let mut extra = serde_json::json!({"failed_users": failed_users, "first_error": first_error});
+    cpu.add_to(&mut extra, "cpu_ms_per_match", matches);
     Ok(Report {
         scenario: "matching".into(),
         params: serde_json::json!({"users": opts.users, "duration_secs": opts.duration.as_secs_f64(), "nodes": opts.urls.len()}),
@@ -84,7 +91,7 @@ pub async fn run(users: &[SeededUser], opts: &MatchingOptions) -> anyhow::Result
         failures: failures + failed_users,
         rate_per_sec: rate(matches, opts.duration.min(elapsed)),
         latency: Some(Latency::from_histogram(&hist)),
-        extra: serde_json::json!({"failed_users": failed_users, "first_error": first_error}),
+        extra,
     })
 }
 

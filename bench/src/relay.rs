@@ -1,11 +1,13 @@
-//! `relay`: P text matches, both sides sending E2E-encrypted messages with K in flight. The round trip is send →
-//! the sender's own `msg.accepted`, which the server sends only once the message is durable.
+//! `relay`: P text matches, both sides sending E2E-encrypted messages with K in flight and acknowledging (`msg.ack`)
+//! every message they receive, as a real client does. Two latencies: send → the sender's own `msg.accepted`, which
+//! the server sends only once the message is durable (`latency`), and send → the peer's `msg` (`peer_latency`).
 //!
 //! Given several URLs (nodes of one cluster), side k connects to `urls[k % n]`: with two nodes every pair is
 //! split across them, so every message crosses nodes through Redis.
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -14,9 +16,11 @@ use tanis_proto::{ClientFrame, MatchKind, ServerFrame};
 use tokio::sync::Barrier;
 use tokio::time::timeout_at;
 
-use crate::{Latency, Progress, Report, SeededUser, histogram, payload, rate, record};
+use crate::cpu::CpuWatch;
+use crate::{Latency, Progress, Report, SeededUser, clock_us, histogram, payload, rate, record, record_us, sent_at_us};
 
-/// How long the senders wait for the last acknowledgements after the measured window.
+/// How long a side waits, after the measured window, for its last acknowledgements, and then for the peer's last
+/// messages.
 const DRAIN: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
@@ -26,14 +30,7 @@ pub struct RelayOptions {
     pub pairs: usize,
     pub in_flight: usize,
     pub duration: Duration,
-}
-
-/// What one side measured.
-struct Side {
-    hist: Histogram<u64>,
-    acked: u64,
-    received: u64,
-    decrypted: u64,
+    pub cpu: CpuWatch,
 }
 
 /// Runs the measurement and returns the report (scenario "relay").
@@ -56,64 +53,81 @@ pub async fn measure(users: &[SeededUser], opts: &RelayOptions, label: &'static 
     let progress = Progress::start(label);
     // The clock starts for all sides at once.
     let barrier = Arc::new(Barrier::new(sides + 1));
-    // Nobody leaves before everyone has their last acknowledgement: a leave ends the match for both sides,
-    // and the peer's messages still in flight would be refused (`not_in_match`).
+    // Nobody drains or leaves before everyone has their last acknowledgement: then every message is stored and on
+    // its way to the peer, so each side knows how many it still has to receive; and a leave ends the match for
+    // both sides, so the peer's messages still in flight would be refused (`not_in_match`).
     let finished = Arc::new(Barrier::new(sides));
+    // Per pair, the messages each side had accepted: what its peer must receive.
+    let accepted: Vec<Arc<[AtomicU64; 2]>> = (0..opts.pairs).map(|_| Arc::default()).collect();
     let mut tasks = Vec::with_capacity(sides);
-    for (mut conn, mut chat) in paired {
+    for (k, (mut conn, mut chat)) in paired.into_iter().enumerate() {
         let (opts, barrier, finished, progress) = (opts.clone(), barrier.clone(), finished.clone(), progress.clone());
+        let (accepted, me) = (accepted[k / 2].clone(), k % 2);
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            let side = run_side(&mut conn, &mut chat, &opts, &progress).await;
+            let mut side = Side::new(opts.in_flight);
+            let sent = side.send_for(&mut conn, &mut chat, &opts, &progress).await;
+            accepted[me].store(side.acked, Ordering::Relaxed);
             finished.wait().await;
+            let result = match sent {
+                Ok(()) => side.drain(&mut conn, &mut chat, &progress, accepted[1 - me].load(Ordering::Relaxed)).await,
+                Err(e) => Err(e),
+            };
             // End the match so the same users can pair again in the next scenario, and wait for the answer: a
-            // leave still in flight when the next scenario reconnects would end ITS match.
+            // leave still in flight when the next scenario reconnects would end ITS match. The receipts just sent
+            // need not land first: a `msg.ack` is taken after the match has ended too.
             let leave = ClientFrame::MatchLeave { id: Some("leave".into()), match_id: chat.info.match_id };
             if conn.send(&leave).await.is_ok() {
                 let _ = conn.next_where(|f| matches!(f, ServerFrame::Ok { .. } | ServerFrame::Error { .. })).await;
             }
-            side
+            result.map(|()| side)
         }));
     }
+    // Sampled while every side waits at the barrier, so no load falls outside the window.
+    let cpu_start = opts.cpu.sample();
     barrier.wait().await;
     let started = Instant::now();
-    let mut hist = histogram();
-    let (mut acked, mut received, mut decrypted, mut failed_sides) = (0, 0, 0, 0u64);
-    let mut first_error = None;
+    // Every side's figures, summed.
+    let mut all = Side::new(0);
+    let (mut failed_sides, mut first_error) = (0u64, None);
     for task in tasks {
         match task.await? {
-            Ok(side) => {
-                hist.add(&side.hist)?;
-                acked += side.acked;
-                received += side.received;
-                decrypted += side.decrypted;
-            }
+            Ok(side) => all.add(&side)?,
             Err(e) => {
                 failed_sides += 1;
                 first_error.get_or_insert(e.to_string());
             }
         }
     }
-    let elapsed = started.elapsed().min(opts.duration + DRAIN);
+    let cpu = opts.cpu.used_since(cpu_start);
+    let elapsed = started.elapsed().min(opts.duration + DRAIN * 2);
     let (_, failures) = progress.finish();
     // The rate is over the measured window: acknowledgements drained afterwards are few (≤ K per side).
     let window = opts.duration.min(elapsed);
+    let peer_latency = Latency::from_histogram(&all.peer);
+    let mut extra = serde_json::json!({
+        "received": all.received,
+        "receipts": all.receipts,
+        "delivered": all.delivered,
+        "not_received": all.not_received,
+        "peer_p99_ms": peer_latency.p99_us as f64 / 1000.0,
+        "peer_latency": peer_latency,
+        "failed_sides": failed_sides,
+        "cross_node_pairs": cross_node_pairs,
+        "setup_secs": (setup.as_secs_f64() * 100.0).round() / 100.0,
+        "first_error": first_error,
+    });
+    cpu.add_to(&mut extra, "cpu_s_per_1000_msgs", all.acked);
     Ok(Report {
         scenario: label.into(),
         params: serde_json::json!({"pairs": opts.pairs, "in_flight": opts.in_flight, "duration_secs": opts.duration.as_secs_f64(), "nodes": opts.urls.len()}),
         elapsed_secs: elapsed.as_secs_f64(),
-        ops: acked,
-        failures: failures + failed_sides,
-        rate_per_sec: rate(acked, window),
-        latency: Some(Latency::from_histogram(&hist)),
-        extra: serde_json::json!({
-            "received": received,
-            "decrypted_samples": decrypted,
-            "failed_sides": failed_sides,
-            "cross_node_pairs": cross_node_pairs,
-            "setup_secs": (setup.as_secs_f64() * 100.0).round() / 100.0,
-            "first_error": first_error,
-        }),
+        ops: all.acked,
+        // A message the peer never received is lost to a live client (it would have to `resume` it).
+        failures: failures + failed_sides + all.not_received,
+        rate_per_sec: rate(all.acked, window),
+        latency: Some(Latency::from_histogram(&all.accepted)),
+        extra,
     })
 }
 
@@ -186,52 +200,132 @@ pub async fn leave_active(conn: &mut Connection, hello: &ServerFrame) -> anyhow:
     Ok(())
 }
 
-async fn run_side(
-    conn: &mut Connection,
-    chat: &mut Chat,
-    opts: &RelayOptions,
-    progress: &Progress,
-) -> anyhow::Result<Side> {
-    let deadline = tokio::time::Instant::now() + opts.duration;
-    let mut side = Side { hist: histogram(), acked: 0, received: 0, decrypted: 0 };
-    let mut pending: HashMap<String, Instant> = HashMap::with_capacity(opts.in_flight);
-    let mut n = 0u64;
-    loop {
-        let sending = tokio::time::Instant::now() < deadline;
-        if sending {
-            while pending.len() < opts.in_flight {
-                n += 1;
-                let frame = chat.message(&payload(n));
-                let ClientFrame::MsgSend { client_msg_id, .. } = &frame else { unreachable!() };
-                pending.insert(client_msg_id.clone(), Instant::now());
-                conn.send(&frame).await?;
-            }
-        } else if pending.is_empty() {
-            return Ok(side);
+/// One side of a pair, behaving as a chat app does: it sends, decrypts every message it receives and answers each
+/// with a `msg.ack` (as an app does once the message is on screen).
+struct Side {
+    /// Send → this side's `msg.accepted` (the message is durable).
+    accepted: Histogram<u64>,
+    /// The peer's send → this side's `msg` (the time in the plaintext; both sides share this process's clock).
+    peer: Histogram<u64>,
+    /// Sent and not yet accepted: `client_msg_id` → send time.
+    pending: HashMap<String, Instant>,
+    acked: u64,
+    received: u64,
+    /// `msg.ack`s sent.
+    receipts: u64,
+    /// `msg.delivered` frames seen (the peer's receipts of our messages) before leaving; nothing waits for them.
+    delivered: u64,
+    /// Messages the peer had accepted that never arrived here within the drain.
+    not_received: u64,
+}
+
+impl Side {
+    fn new(in_flight: usize) -> Self {
+        Self {
+            accepted: histogram(),
+            peer: histogram(),
+            pending: HashMap::with_capacity(in_flight),
+            acked: 0,
+            received: 0,
+            receipts: 0,
+            delivered: 0,
+            not_received: 0,
         }
-        // Until the deadline we wait for whatever comes; afterwards only for our last acknowledgements.
-        let frame = match timeout_at(if sending { deadline } else { deadline + DRAIN }, conn.next()).await {
-            Ok(frame) => frame?,
-            Err(_) if sending => continue,
-            Err(_) => anyhow::bail!("{} messages never acknowledged", pending.len()),
-        };
+    }
+
+    fn add(&mut self, other: &Side) -> anyhow::Result<()> {
+        self.accepted.add(&other.accepted)?;
+        self.peer.add(&other.peer)?;
+        self.acked += other.acked;
+        self.received += other.received;
+        self.receipts += other.receipts;
+        self.delivered += other.delivered;
+        self.not_received += other.not_received;
+        Ok(())
+    }
+
+    /// Sends with K in flight for the duration, then waits for its own last acknowledgements.
+    async fn send_for(
+        &mut self,
+        conn: &mut Connection,
+        chat: &mut Chat,
+        opts: &RelayOptions,
+        progress: &Progress,
+    ) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + opts.duration;
+        let mut n = 0u64;
+        loop {
+            let sending = tokio::time::Instant::now() < deadline;
+            if sending {
+                while self.pending.len() < opts.in_flight {
+                    n += 1;
+                    let frame = chat.message(&payload(n));
+                    let ClientFrame::MsgSend { client_msg_id, .. } = &frame else { unreachable!() };
+                    self.pending.insert(client_msg_id.clone(), Instant::now());
+                    conn.send(&frame).await?;
+                }
+            } else if self.pending.is_empty() {
+                return Ok(());
+            }
+            // Until the deadline we wait for whatever comes; afterwards only for our last acknowledgements.
+            let frame = match timeout_at(if sending { deadline } else { deadline + DRAIN }, conn.next()).await {
+                Ok(frame) => frame?,
+                Err(_) if sending => continue,
+                Err(_) => anyhow::bail!("{} messages never acknowledged", self.pending.len()),
+            };
+            self.take(frame, conn, chat, progress, sending).await?;
+        }
+    }
+
+    /// Receives (and acknowledges) the peer's last messages, until `expected` have arrived in all.
+    async fn drain(
+        &mut self,
+        conn: &mut Connection,
+        chat: &mut Chat,
+        progress: &Progress,
+        expected: u64,
+    ) -> anyhow::Result<()> {
+        let until = tokio::time::Instant::now() + DRAIN;
+        while self.received < expected {
+            match timeout_at(until, conn.next()).await {
+                Ok(frame) => self.take(frame?, conn, chat, progress, false).await?,
+                Err(_) => {
+                    self.not_received = expected - self.received;
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn take(
+        &mut self,
+        frame: ServerFrame,
+        conn: &mut Connection,
+        chat: &mut Chat,
+        progress: &Progress,
+        sending: bool,
+    ) -> anyhow::Result<()> {
         match frame {
             ServerFrame::MsgAccepted { client_msg_id, .. } => {
-                if let Some(sent) = pending.remove(&client_msg_id) {
-                    record(&mut side.hist, sent);
-                    side.acked += 1;
+                if let Some(sent) = self.pending.remove(&client_msg_id) {
+                    record(&mut self.accepted, sent);
+                    self.acked += 1;
                     progress.add(1);
                 }
             }
-            ServerFrame::Msg { mine: false, .. } => {
-                side.received += 1;
-                // Decrypting every 100th proves the bytes are real E2E ciphertext without making the client the
-                // bottleneck (the session accepts any increasing counter, so skipping is fine).
-                if side.received % 100 == 1 {
-                    chat.read(&frame)?;
-                    side.decrypted += 1;
-                }
+            ServerFrame::Msg { mine: false, match_id, seq, .. } => {
+                // Every message is decrypted, as an app must to show it: a bad ciphertext fails the side.
+                let text = chat.read(&frame)?;
+                let received_at = clock_us();
+                let sent_at = sent_at_us(&text).ok_or_else(|| anyhow::anyhow!("no send time in {text:?}"))?;
+                record_us(&mut self.peer, received_at.saturating_sub(sent_at));
+                self.received += 1;
+                conn.send(&ClientFrame::MsgAck { id: None, match_id, seq }).await?;
+                self.receipts += 1;
             }
+            ServerFrame::MsgDelivered { .. } => self.delivered += 1,
+            // A receipt's error has no id (`msg.ack` sent none); any error is a failure all the same.
             ServerFrame::Error { code, message, .. } => {
                 progress.fail();
                 anyhow::bail!("server error {code:?}: {message}");
@@ -239,5 +333,6 @@ async fn run_side(
             ServerFrame::MatchEnded { .. } if sending => anyhow::bail!("the match ended mid-run"),
             _ => {}
         }
+        Ok(())
     }
 }

@@ -8,6 +8,7 @@ use tanis::config::Config;
 use tanis::startup::Application;
 use tanis::store::Store;
 use tanis_bench::connections::{self, ConnectionsOptions};
+use tanis_bench::cpu::CpuWatch;
 use tanis_bench::echo::{self, EchoOptions};
 use tanis_bench::login_storm::{self, LoginStormOptions};
 use tanis_bench::matching::{self, MatchingOptions};
@@ -61,6 +62,35 @@ fn check(report: &Report) {
     assert!(report.latency.as_ref().is_some_and(|l| l.samples > 0), "{}", report.scenario);
 }
 
+/// The server runs in this process, so its CPU is this process's (the load generator's included).
+fn this_process(db_processes: &[&str]) -> CpuWatch {
+    CpuWatch { server_pids: vec![std::process::id()], db_processes: db_processes.iter().map(|&n| n.into()).collect() }
+}
+
+/// A CPU figure in `extra` that is a non-negative number.
+fn cpu_figure(report: &Report, name: &str) -> f64 {
+    let value = report.extra[name].as_f64();
+    assert!(value.is_some_and(|v| v >= 0.0), "{name} in {}", serde_json::to_string(report).unwrap());
+    value.unwrap()
+}
+
+/// The relay's receivers behaved like clients: every message the peer had accepted arrived, was decrypted and timed,
+/// and acknowledged; some receipts came back as `msg.delivered`; the server's CPU was read.
+fn check_relay(report: &Report) {
+    check(report);
+    let json = serde_json::to_string(report).unwrap();
+    let count = |name: &str| report.extra[name].as_u64().unwrap_or_else(|| panic!("{name} in {json}"));
+    assert_eq!(report.failures, 0, "{json}");
+    assert_eq!(count("received"), report.ops, "every accepted message reached the peer: {json}");
+    assert_eq!(count("not_received"), 0, "{json}");
+    assert_eq!(report.extra["peer_latency"]["samples"].as_u64(), Some(report.ops), "{json}");
+    assert!(report.extra["peer_latency"]["p99_us"].as_u64().is_some_and(|p| p > 0), "{json}");
+    assert_eq!(count("receipts"), report.ops, "every received message was acknowledged: {json}");
+    assert!(count("delivered") > 0, "no msg.delivered came back: {json}");
+    assert!(cpu_figure(report, "server_cpu_secs") > 0.0, "{json}");
+    assert!(cpu_figure(report, "cpu_s_per_1000_msgs") > 0.0, "{json}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn every_scenario_runs_at_a_tiny_size() {
     let dir = tempfile::tempdir().unwrap();
@@ -72,7 +102,7 @@ async fn every_scenario_runs_at_a_tiny_size() {
         &ConnectionsOptions {
             url: url.clone(),
             count: 4,
-            server_pid: Some(std::process::id()),
+            cpu: this_process(&[]),
             hold: Duration::from_millis(200),
             concurrency: 2,
         },
@@ -82,24 +112,27 @@ async fn every_scenario_runs_at_a_tiny_size() {
     check(&report);
     assert_eq!(report.ops, 4);
     assert_eq!(report.failures, 0);
+    cpu_figure(&report, "cpu_ms_per_socket");
+    assert!(report.extra["db_cpu_secs"].is_null(), "no database processes were asked for");
 
-    let relay_opts = RelayOptions { urls: vec![url.clone()], pairs: 2, in_flight: 4, duration: second };
+    let relay_opts =
+        RelayOptions { urls: vec![url.clone()], pairs: 2, in_flight: 4, duration: second, cpu: this_process(&[]) };
     let report = relay::run(&users, &relay_opts).await.unwrap();
-    check(&report);
-    assert_eq!(report.failures, 0, "{}", serde_json::to_string(&report).unwrap());
-    assert!(report.extra["decrypted_samples"].as_u64().unwrap() > 0, "the receivers decrypted nothing");
+    check_relay(&report);
 
     // Each scenario gets users of its own: one scenario's leftovers (a queue entry, a match) never stall the next.
-    let report = matching::run(&users[8..], &MatchingOptions { urls: vec![url.clone()], users: 4, duration: second })
-        .await
-        .unwrap();
+    let opts = MatchingOptions { urls: vec![url.clone()], users: 4, duration: second, cpu: this_process(&[]) };
+    let report = matching::run(&users[8..], &opts).await.unwrap();
     check(&report);
+    cpu_figure(&report, "cpu_ms_per_match");
 
     let report = login_storm::run(&users[16..], &LoginStormOptions { relay: relay_opts.clone(), http, concurrency: 2 })
         .await
         .unwrap();
     check(&report);
     assert!(report.extra["relay_acked_storm"].as_u64().unwrap() > 0);
+    cpu_figure(&report, "cpu_ms_per_login");
+    cpu_figure(&report, "relay_cpu_s_per_1000_msgs_alone");
 
     let report = echo::run(&EchoOptions { pairs: 2, in_flight: 4, duration: second }).await.unwrap();
     check(&report);
@@ -138,19 +171,21 @@ async fn relay_and_matching_run_across_two_nodes() {
     let users = seed(&store, &config).await;
     let second = Duration::from_secs(1);
 
-    let report = relay::run(&users, &RelayOptions { urls: urls.clone(), pairs: 2, in_flight: 4, duration: second })
-        .await
-        .unwrap();
+    // Both nodes are this process; the database's CPU is every `postgres` process (scripts/test's and any other).
+    let cpu = this_process(&["postgres"]);
+    let opts = RelayOptions { urls: urls.clone(), pairs: 2, in_flight: 4, duration: second, cpu: cpu.clone() };
+    let report = relay::run(&users, &opts).await.unwrap();
     eprintln!("{}", report.markdown_row());
     // Pairing checked that both sides of each pair got the same match, one side on each node.
     assert_eq!(report.extra["cross_node_pairs"], 2, "every pair is split across the two nodes");
     assert_eq!(report.params["nodes"], 2);
     // Every message got through: both nodes' relay writers store into the same matches (store::write_batch
-    // locks the match rows, so they take turns for its seqs).
-    check(&report);
-    assert_eq!(report.failures, 0, "{}", report.markdown_row());
+    // locks the match rows, so they take turns for its seqs); receipts and msg.delivered cross the nodes too.
+    check_relay(&report);
+    cpu_figure(&report, "db_cpu_secs");
 
-    let report = matching::run(&users[8..], &MatchingOptions { urls, users: 4, duration: second }).await.unwrap();
+    let report = matching::run(&users[8..], &MatchingOptions { urls, users: 4, duration: second, cpu }).await.unwrap();
     check(&report);
+    cpu_figure(&report, "cpu_ms_per_match");
     assert_eq!(report.params["nodes"], 2);
 }
