@@ -4,9 +4,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use sqlx::QueryBuilder;
+use sqlx::{QueryBuilder, SqlitePool};
 
-use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use super::{Backend, BeginWrite, Store, StoreError, on_read_pool, select};
 
 /// Rows per multi-row INSERT: 8 binds each stays far below SQLite's 32 766 and PostgreSQL's 65 535 limits.
 const INSERT_ROWS: usize = 1000;
@@ -84,137 +84,9 @@ impl Store {
         if batch.is_empty() && receipts.is_empty() {
             return Ok((Vec::new(), Vec::new()));
         }
-        let mut match_ids: Vec<i64> = batch.iter().map(|m| m.match_id).collect();
-        match_ids.sort_unstable();
-        match_ids.dedup();
-        on_write_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            // With several nodes, two relay writers can write one match at once (its users' sockets are on
-            // different nodes), and each would give its message the same next seq. Each takes the rows of the
-            // matches it writes first, in id order (so two writers never wait on each other in a circle): the
-            // second waits for the first's commit, and its statements below then see the first's messages.
-            if !pool.row_lock().is_empty() {
-                let mut locked: Vec<i64> =
-                    match_ids.iter().copied().chain(receipts.iter().map(|r| r.match_id)).collect();
-                locked.sort_unstable();
-                locked.dedup();
-                let mut q = QueryBuilder::new("SELECT id FROM matches WHERE id IN (");
-                let mut ids = q.separated(", ");
-                for id in &locked {
-                    ids.push_bind(*id);
-                }
-                q.push(") ORDER BY id").push(pool.row_lock());
-                q.build().fetch_all(&mut *tx).await?;
-            }
-            let delivered = if receipts.is_empty() {
-                Vec::new()
-            } else {
-                // One statement for every receipt: an OR of exact keys, each one probe of the (match, seq) key.
-                let mut q = QueryBuilder::new("UPDATE message_logs SET delivered = TRUE, delivered_at = ");
-                q.push_bind(now).push(" WHERE delivered = FALSE AND (");
-                for (i, r) in receipts.iter().enumerate() {
-                    q.push(if i == 0 { "(match_id = " } else { " OR (match_id = " });
-                    q.push_bind(r.match_id).push(" AND seq = ").push_bind(r.seq);
-                    q.push(" AND receiver_id = ").push_bind(r.receiver_id).push(")");
-                }
-                q.push(") RETURNING match_id, seq, receiver_id, sender_id");
-                let marked: Vec<(i64, i64, i64, i64)> = q.build_query_as().fetch_all(&mut *tx).await?;
-                // In input order, keyed with the receiver (another user's receipt for the same message gets
-                // nothing); a receipt repeated within the batch marks once and answers once.
-                let mut marked: HashMap<(i64, i64, i64), i64> =
-                    marked.into_iter().map(|(m, s, to, by)| ((m, s, to), by)).collect();
-                receipts.iter().map(|r| marked.remove(&(r.match_id, r.seq, r.receiver_id))).collect()
-            };
-            if batch.is_empty() {
-                tx.commit().await?;
-                return Ok((Vec::new(), delivered));
-            }
-            // Which of the batch's matches are active, with the last seq of each. The correlated MAX is one
-            // index probe per match (a GROUP BY would walk every message of the match). The status is
-            // filtered here rather than in SQL: with `status = 'active'` in the WHERE clause SQLite chose
-            // the status index and walked every active match of the node.
-            let mut q = QueryBuilder::new(
-                "SELECT id, status, (SELECT COALESCE(MAX(seq), 0) FROM message_logs WHERE match_id = matches.id) \
-                 FROM matches WHERE id IN (",
-            );
-            let mut ids = q.separated(", ");
-            for id in &match_ids {
-                ids.push_bind(*id);
-            }
-            q.push(")");
-            let rows: Vec<(i64, String, i64)> = q.build_query_as().fetch_all(&mut *tx).await?;
-            let last_seq: HashMap<i64, i64> =
-                rows.into_iter().filter(|(_, status, _)| status == "active").map(|(id, _, seq)| (id, seq)).collect();
-
-            // Earlier copies of the batch's messages (a client retrying after a lost acknowledgement). An OR of
-            // exact keys: each term is one probe of the (match, sender, client_msg_id) index on both databases,
-            // where a row-value `IN (VALUES …)` made SQLite scan the whole table every batch.
-            let mut known: HashMap<(i64, i64, String), (i64, DateTime<Utc>)> = HashMap::new();
-            let live: Vec<&NewMessage> = batch.iter().filter(|m| last_seq.contains_key(&m.match_id)).collect();
-            if !live.is_empty() {
-                let mut q = QueryBuilder::new(
-                    "SELECT match_id, sender_id, client_msg_id, seq, created_at FROM messages WHERE ",
-                );
-                for (i, m) in live.iter().enumerate() {
-                    q.push(if i == 0 { "(match_id = " } else { " OR (match_id = " });
-                    q.push_bind(m.match_id).push(" AND sender_id = ").push_bind(m.sender_id);
-                    q.push(" AND client_msg_id = ").push_bind(&m.client_msg_id).push(")");
-                }
-                let rows: Vec<(i64, i64, String, i64, DateTime<Utc>)> = q.build_query_as().fetch_all(&mut *tx).await?;
-                known.extend(rows.into_iter().map(|(m, s, c, seq, at)| ((m, s, c), (seq, at))));
-            }
-
-            // Assign outcomes in input order; in-batch repeats get the seq their first copy got.
-            let mut next_seq: HashMap<i64, i64> = last_seq.iter().map(|(m, s)| (*m, s + 1)).collect();
-            let mut outcomes = Vec::with_capacity(batch.len());
-            let mut fresh: Vec<(&NewMessage, i64)> = Vec::with_capacity(batch.len());
-            for m in batch {
-                let Some(seq) = next_seq.get_mut(&m.match_id) else {
-                    outcomes.push(WriteOutcome::MatchNotActive);
-                    continue;
-                };
-                let key = (m.match_id, m.sender_id, m.client_msg_id.clone());
-                if let Some((seq, sent_at)) = known.get(&key) {
-                    outcomes.push(WriteOutcome::Duplicate { seq: *seq, sent_at: *sent_at });
-                    continue;
-                }
-                known.insert(key, (*seq, now));
-                fresh.push((m, *seq));
-                outcomes.push(WriteOutcome::Stored { seq: *seq, sent_at: now });
-                *seq += 1;
-            }
-
-            for chunk in fresh.chunks(INSERT_ROWS) {
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO messages (match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce, created_at) ",
-                );
-                q.push_values(chunk, |mut row, (m, seq)| {
-                    row.push_bind(m.match_id)
-                        .push_bind(m.sender_id)
-                        .push_bind(m.receiver_id)
-                        .push_bind(*seq)
-                        .push_bind(&m.client_msg_id)
-                        .push_bind(&m.content)
-                        .push_bind(&m.nonce)
-                        .push_bind(now);
-                });
-                q.build().execute(&mut *tx).await?;
-                let mut q = QueryBuilder::new(
-                    "INSERT INTO message_logs (sender_id, receiver_id, match_id, seq, sent_at, device_info, connection_type) ",
-                );
-                q.push_values(chunk, |mut row, (m, seq)| {
-                    row.push_bind(m.sender_id)
-                        .push_bind(m.receiver_id)
-                        .push_bind(m.match_id)
-                        .push_bind(*seq)
-                        .push_bind(now)
-                        .push_bind(&m.device_info)
-                        .push_bind(m.connection_type);
-                });
-                q.build().execute(&mut *tx).await?;
-            }
-            tx.commit().await?;
-            Ok((outcomes, delivered))
+        Ok(match &self.backend {
+            Backend::Sqlite { write, .. } => write_batch_sqlite(write, batch, receipts, now).await?,
+            Backend::Postgres { write, .. } => super::messages_pg::write_batch(write, batch, receipts, now).await?,
         })
     }
 
@@ -231,4 +103,144 @@ impl Store {
         );
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(match_id).bind(after_seq).bind(limit).all().await)?)
     }
+}
+
+/// The batch on SQLite: keys go in as an `OR` of exact terms (each one probe of its index; a row-value
+/// `IN (VALUES …)` made SQLite scan the whole table every batch), rows as multi-row `INSERT`s. No row lock:
+/// `BEGIN IMMEDIATE` lets one writer in at a time.
+async fn write_batch_sqlite(
+    pool: &SqlitePool,
+    batch: &[NewMessage],
+    receipts: &[Receipt],
+    now: DateTime<Utc>,
+) -> Result<(Vec<WriteOutcome>, Vec<Option<i64>>), sqlx::Error> {
+    let mut tx = pool.begin_write().await?;
+    let delivered = if receipts.is_empty() {
+        Vec::new()
+    } else {
+        let mut q = QueryBuilder::new("UPDATE message_logs SET delivered = TRUE, delivered_at = ");
+        q.push_bind(now).push(" WHERE delivered = FALSE AND (");
+        for (i, r) in receipts.iter().enumerate() {
+            q.push(if i == 0 { "(match_id = " } else { " OR (match_id = " });
+            q.push_bind(r.match_id).push(" AND seq = ").push_bind(r.seq);
+            q.push(" AND receiver_id = ").push_bind(r.receiver_id).push(")");
+        }
+        q.push(") RETURNING match_id, seq, receiver_id, sender_id");
+        answer_receipts(receipts, q.build_query_as().fetch_all(&mut *tx).await?)
+    };
+    if batch.is_empty() {
+        tx.commit().await?;
+        return Ok((Vec::new(), delivered));
+    }
+    // The correlated MAX is one index probe per match (a GROUP BY would walk every message of the match). The
+    // status is filtered in Rust: with `status = 'active'` in the WHERE clause SQLite chose the status index
+    // and walked every active match of the node.
+    let mut q = QueryBuilder::new(
+        "SELECT id, status, (SELECT COALESCE(MAX(seq), 0) FROM message_logs WHERE match_id = matches.id) \
+         FROM matches WHERE id IN (",
+    );
+    let mut ids = q.separated(", ");
+    for id in match_ids(batch) {
+        ids.push_bind(id);
+    }
+    q.push(")");
+    let last_seq = active_last_seqs(q.build_query_as().fetch_all(&mut *tx).await?);
+
+    let live: Vec<&NewMessage> = batch.iter().filter(|m| last_seq.contains_key(&m.match_id)).collect();
+    let mut known = Vec::new();
+    if !live.is_empty() {
+        let mut q =
+            QueryBuilder::new("SELECT match_id, sender_id, client_msg_id, seq, created_at FROM messages WHERE ");
+        for (i, m) in live.iter().enumerate() {
+            q.push(if i == 0 { "(match_id = " } else { " OR (match_id = " });
+            q.push_bind(m.match_id).push(" AND sender_id = ").push_bind(m.sender_id);
+            q.push(" AND client_msg_id = ").push_bind(&m.client_msg_id).push(")");
+        }
+        known = q.build_query_as().fetch_all(&mut *tx).await?;
+    }
+
+    let (outcomes, fresh) = assign_seqs(batch, &last_seq, known, now);
+    for chunk in fresh.chunks(INSERT_ROWS) {
+        let mut q = QueryBuilder::new(
+            "INSERT INTO messages (match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce, created_at) ",
+        );
+        q.push_values(chunk, |mut row, (m, seq)| {
+            row.push_bind(m.match_id)
+                .push_bind(m.sender_id)
+                .push_bind(m.receiver_id)
+                .push_bind(*seq)
+                .push_bind(&m.client_msg_id)
+                .push_bind(&m.content)
+                .push_bind(&m.nonce)
+                .push_bind(now);
+        });
+        q.build().execute(&mut *tx).await?;
+        let mut q = QueryBuilder::new(
+            "INSERT INTO message_logs (sender_id, receiver_id, match_id, seq, sent_at, device_info, connection_type) ",
+        );
+        q.push_values(chunk, |mut row, (m, seq)| {
+            row.push_bind(m.sender_id)
+                .push_bind(m.receiver_id)
+                .push_bind(m.match_id)
+                .push_bind(*seq)
+                .push_bind(now)
+                .push_bind(&m.device_info)
+                .push_bind(m.connection_type);
+        });
+        q.build().execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok((outcomes, delivered))
+}
+
+/// The batch's matches, each once, in id order.
+pub(super) fn match_ids(batch: &[NewMessage]) -> Vec<i64> {
+    let mut ids: Vec<i64> = batch.iter().map(|m| m.match_id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// Receipts answered in input order from the rows marked `(match, seq, receiver, sender)`: another user's
+/// receipt for the same message gets nothing, and a receipt repeated within the batch marks once and answers
+/// once.
+pub(super) fn answer_receipts(receipts: &[Receipt], marked: Vec<(i64, i64, i64, i64)>) -> Vec<Option<i64>> {
+    let mut marked: HashMap<(i64, i64, i64), i64> = marked.into_iter().map(|(m, s, to, by)| ((m, s, to), by)).collect();
+    receipts.iter().map(|r| marked.remove(&(r.match_id, r.seq, r.receiver_id))).collect()
+}
+
+/// The last seq of each active match, from rows `(id, status, last seq)`.
+pub(super) fn active_last_seqs(rows: Vec<(i64, String, i64)>) -> HashMap<i64, i64> {
+    rows.into_iter().filter(|(_, status, _)| status == "active").map(|(id, _, seq)| (id, seq)).collect()
+}
+
+/// Outcomes in input order and the messages to insert with their seqs. `known` holds earlier copies
+/// `(match, sender, client_msg_id, seq, sent_at)`; in-batch repeats get the seq their first copy got.
+pub(super) fn assign_seqs<'a>(
+    batch: &'a [NewMessage],
+    last_seq: &HashMap<i64, i64>,
+    known: Vec<(i64, i64, String, i64, DateTime<Utc>)>,
+    now: DateTime<Utc>,
+) -> (Vec<WriteOutcome>, Vec<(&'a NewMessage, i64)>) {
+    let mut known: HashMap<(i64, i64, String), (i64, DateTime<Utc>)> =
+        known.into_iter().map(|(m, s, c, seq, at)| ((m, s, c), (seq, at))).collect();
+    let mut next_seq: HashMap<i64, i64> = last_seq.iter().map(|(m, s)| (*m, s + 1)).collect();
+    let mut outcomes = Vec::with_capacity(batch.len());
+    let mut fresh = Vec::with_capacity(batch.len());
+    for m in batch {
+        let Some(seq) = next_seq.get_mut(&m.match_id) else {
+            outcomes.push(WriteOutcome::MatchNotActive);
+            continue;
+        };
+        let key = (m.match_id, m.sender_id, m.client_msg_id.clone());
+        if let Some((seq, sent_at)) = known.get(&key) {
+            outcomes.push(WriteOutcome::Duplicate { seq: *seq, sent_at: *sent_at });
+            continue;
+        }
+        known.insert(key, (*seq, now));
+        fresh.push((m, *seq));
+        outcomes.push(WriteOutcome::Stored { seq: *seq, sent_at: now });
+        *seq += 1;
+    }
+    (outcomes, fresh)
 }

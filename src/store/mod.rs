@@ -13,6 +13,7 @@ mod jobs;
 mod login_attempts;
 mod matches;
 mod messages;
+mod messages_pg;
 mod migrate;
 mod models;
 mod moderation;
@@ -73,11 +74,6 @@ pub(crate) use on_write_pool;
 pub(crate) trait BeginWrite {
     type Db: sqlx::Database;
     fn begin_write(&self) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send;
-
-    /// What a `SELECT` ends with to hold the rows it reads until commit, so that writers in other processes
-    /// (other nodes) touching the same rows take turns. Empty on SQLite, whose `BEGIN IMMEDIATE` already lets
-    /// one writer in at a time.
-    fn row_lock(&self) -> &'static str;
 }
 
 impl BeginWrite for SqlitePool {
@@ -85,22 +81,12 @@ impl BeginWrite for SqlitePool {
     fn begin_write(&self) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send {
         self.begin_with("BEGIN IMMEDIATE")
     }
-
-    fn row_lock(&self) -> &'static str {
-        ""
-    }
 }
 
 impl BeginWrite for PgPool {
     type Db = sqlx::Postgres;
     fn begin_write(&self) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Db>, sqlx::Error>> + Send {
         self.begin()
-    }
-
-    // NO KEY: writers exclude each other, but the foreign-key checks of rows inserted for the match (a
-    // KEY SHARE lock) are not blocked.
-    fn row_lock(&self) -> &'static str {
-        " FOR NO KEY UPDATE"
     }
 }
 
