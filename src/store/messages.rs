@@ -142,7 +142,7 @@ async fn write_batch_sqlite(
         "SELECT id, status, (SELECT COALESCE(MAX(seq), 0) FROM message_logs WHERE match_id = matches.id) \
          FROM matches WHERE id IN (SELECT value FROM json_each($1))",
     )
-    .bind(json(&match_ids(batch)))
+    .bind(json(&match_ids(batch.iter().map(|m| m.match_id))))
     .fetch_all(&mut *tx)
     .await?;
     let last_seq = active_last_seqs(rows);
@@ -202,9 +202,9 @@ fn json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).expect("plain values serialise")
 }
 
-/// The batch's matches, each once, in id order.
-pub(super) fn match_ids(batch: &[NewMessage]) -> Vec<i64> {
-    let mut ids: Vec<i64> = batch.iter().map(|m| m.match_id).collect();
+/// Match ids, each once, in id order (the order row locks are taken in).
+pub(super) fn match_ids(ids: impl IntoIterator<Item = i64>) -> Vec<i64> {
+    let mut ids: Vec<i64> = ids.into_iter().collect();
     ids.sort_unstable();
     ids.dedup();
     ids

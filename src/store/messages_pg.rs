@@ -21,9 +21,7 @@ pub(super) async fn write_batch(
     // touches, in id order (so two writers never wait on each other in a circle): the second waits for the
     // first's commit, and its statements below then see the first's messages. NO KEY: the foreign-key checks
     // of the rows inserted for the match are not blocked.
-    let mut locked: Vec<i64> = batch.iter().map(|m| m.match_id).chain(receipts.iter().map(|r| r.match_id)).collect();
-    locked.sort_unstable();
-    locked.dedup();
+    let locked = match_ids(batch.iter().map(|m| m.match_id).chain(receipts.iter().map(|r| r.match_id)));
     sqlx::query("SELECT id FROM matches WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
         .bind(&locked)
         .fetch_all(&mut *tx)
@@ -56,7 +54,7 @@ pub(super) async fn write_batch(
         "SELECT id, status, (SELECT COALESCE(MAX(seq), 0) FROM message_logs WHERE match_id = matches.id) \
          FROM matches WHERE id = ANY($1)",
     )
-    .bind(match_ids(batch))
+    .bind(match_ids(batch.iter().map(|m| m.match_id)))
     .fetch_all(&mut *tx)
     .await?;
     let last_seq = active_last_seqs(rows);
