@@ -4,6 +4,7 @@
 #   CONNECTIONS=100000 PAIRS=100 MATCH_USERS=200 STORM_CONCURRENCY=32 DURATION=30 bench/run.sh
 #   BENCH_DATABASE_URL=postgres://… bench/run.sh      # PostgreSQL instead of the default SQLite
 #   NODES=2 BENCH_DATABASE_URL=postgres://… bench/run.sh   # a cluster: 2 nodes on one PostgreSQL + a throwaway Redis
+#   BENCH_SERVER_BIN=/tmp/base/tanis bench/run.sh                  # another build of the server, same load generator
 #
 # With NODES>1, relay splits every pair across two nodes and matching spreads its users over all of them
 # (--url takes the comma-separated list); login-storm's relay part does too, but its logins go to node 1;
@@ -43,7 +44,8 @@ fi
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/tanis-target}
 cargo build --release -p tanis -p tanis-bench
-TANIS=$CARGO_TARGET_DIR/release/tanis
+# BENCH_SERVER_BIN=/path/to/another/tanis measures another build (an A/B against an older commit) with this load generator.
+TANIS=${BENCH_SERVER_BIN:-$CARGO_TARGET_DIR/release/tanis}
 BENCH=$CARGO_TARGET_DIR/release/tanis-bench
 
 # 100k sockets need 100k descriptors on both sides (the bench raises its own limit to the hard limit too).

@@ -49,7 +49,13 @@ async fn unblock(
 ) -> Result<StatusCode, ApiError> {
     state.accounts.current_user(user.id).await.map_err(|e| state.api_error(e))?;
     match state.store.delete_block(user.id, id).await.map_err(ApiError::internal)? {
-        true => Ok(StatusCode::NO_CONTENT),
-        false => Err(ApiError::new(ErrorCode::NotFound, "no such block")),
+        Some(blocked) => {
+            // Matching cached the block on the nodes holding either side's sockets.
+            for user in [user.id, blocked] {
+                state.hub.standing_changed(user);
+            }
+            Ok(StatusCode::NO_CONTENT)
+        }
+        None => Err(ApiError::new(ErrorCode::NotFound, "no such block")),
     }
 }

@@ -225,3 +225,22 @@ where
         }
     }
 }
+
+/// `Query` whose rejections use our error shape: a query parameter of the wrong type or an unknown one is
+/// `400 invalid_parameter`.
+pub struct AppQuery<T>(pub T);
+
+impl<S, T> FromRequestParts<S> for AppQuery<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(e) => Err(ApiError::new(ErrorCode::InvalidParameter, e.body_text())),
+        }
+    }
+}

@@ -11,7 +11,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tanis_proto::{CloseCode, MatchInfo, MatchKind, ServerFrame};
+use tanis_proto::{Balances, CloseCode, MatchInfo, MatchKind, ServerFrame};
 
 pub use redis::{Cluster, Link};
 pub use sockets::{Closer, Encoded, SessionHandle, Sockets, encode};
@@ -33,6 +33,7 @@ pub struct ActiveMatch {
     pub match_id: i64,
     pub peer_id: i64,
     pub kind: MatchKind,
+    pub opened_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     /// What the user was told in `match.found` (and is told again in `hello`).
     pub info: MatchInfo,
@@ -57,13 +58,17 @@ pub enum Event {
     /// Closes every socket of the user with `code` (a ban).
     Kick { user_id: i64, code: CloseCode },
     /// The user's match opened: wherever their sockets are, it is remembered, then `frame` (`match.found`)
-    /// goes to every socket, so a message sent in answer finds the match known.
-    MatchOpened { user_id: i64, active: Box<ActiveMatch>, frame: Encoded },
+    /// goes to every socket, so a message sent in answer finds the match known. `balances` (after paying for
+    /// it) and the new partner keep the user's matching standing current.
+    MatchOpened { user_id: i64, active: Box<ActiveMatch>, balances: Balances, frame: Encoded },
     /// The user's match ended: forgotten wherever their sockets are, then `frame` (`match.ended`).
     MatchEnded { user_id: i64, match_id: i64, frame: Encoded },
     /// Frames for these users may have been lost between nodes: each node holding their sockets tells them
     /// their match as stored and to `resume` (the hub's resync).
     Resync { users: Vec<i64> },
+    /// Whom the user may be matched with changed in the store (a block or an unblock): nodes holding their
+    /// sockets drop the standing they cached ([`crate::matching::standing`]); the next `match.find` reloads it.
+    StandingChanged { user_id: i64 },
 }
 
 impl Event {
@@ -72,9 +77,10 @@ impl Event {
         match self {
             Event::Frame { to: Recipient::User(user_id), .. } => Some(*user_id),
             Event::Frame { to: Recipient::UserExcept(s) | Recipient::Session(s), .. } => Some(s.user_id),
-            Event::Kick { user_id, .. } | Event::MatchOpened { user_id, .. } | Event::MatchEnded { user_id, .. } => {
-                Some(*user_id)
-            }
+            Event::Kick { user_id, .. }
+            | Event::MatchOpened { user_id, .. }
+            | Event::MatchEnded { user_id, .. }
+            | Event::StandingChanged { user_id } => Some(*user_id),
             Event::Resync { .. } => None,
         }
     }
@@ -154,8 +160,13 @@ impl Delivery {
     }
 
     /// Remembers the user's match and tells them `frame`.
-    pub fn match_opened(&self, user_id: i64, active: ActiveMatch, frame: &ServerFrame) {
-        self.deliver(Event::MatchOpened { user_id, active: Box::new(active), frame: encode(frame) });
+    pub fn match_opened(&self, user_id: i64, active: ActiveMatch, balances: Balances, frame: &ServerFrame) {
+        self.deliver(Event::MatchOpened { user_id, active: Box::new(active), balances, frame: encode(frame) });
+    }
+
+    /// Whom the user may be matched with changed in the store: every node drops what it cached of it.
+    pub fn standing_changed(&self, user_id: i64) {
+        self.deliver(Event::StandingChanged { user_id });
     }
 
     /// Forgets the user's match `match_id` and tells them `frame`.

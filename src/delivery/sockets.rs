@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tanis_proto::{CloseCode, ServerFrame};
 
 use super::{ActiveMatch, Event, Recipient};
+use crate::matching::standing::Standing;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -74,6 +75,12 @@ struct Connected {
     sessions: Vec<SessionHandle>,
     /// Their current match; kept only while they have a socket here, which is when it is needed.
     active: Option<ActiveMatch>,
+    /// What matching knows of them, loaded at their first `match.find` here. Boxed: most connected users are
+    /// idle, and an idle socket's memory is counted in bytes (BENCHMARKS.md).
+    standing: Option<Box<Standing>>,
+    /// Raised by every event that changes the standing, so that a copy read from the store while one arrived
+    /// is not cached (`set_standing`).
+    standing_version: u64,
 }
 
 #[derive(Debug)]
@@ -177,10 +184,40 @@ impl Sockets {
         }
     }
 
-    /// Replaces what this node knows of the user's match with what the store says (a resync).
+    /// Replaces what this node knows of the user's match with what the store says (a resync). Their standing
+    /// is dropped too: the events that would have kept it current may be the ones lost.
     pub fn reset_match(&self, user_id: i64, active: Option<ActiveMatch>) {
         if let Some(user) = self.users.lock().expect("registry lock").get_mut(&user_id) {
             user.active = active;
+            user.standing = None;
+            user.standing_version += 1;
+        }
+    }
+
+    /// Runs `f` on the user's cached standing; `None` when there is none (not connected here, or not loaded).
+    pub fn with_standing<R>(&self, user_id: i64, f: impl FnOnce(&mut Standing) -> R) -> Option<R> {
+        self.users.lock().expect("registry lock").get_mut(&user_id).and_then(|u| u.standing.as_deref_mut()).map(f)
+    }
+
+    /// The version to pass to [`Sockets::set_standing`], taken before reading the standing from the store.
+    pub fn standing_version(&self, user_id: i64) -> u64 {
+        self.users.lock().expect("registry lock").get(&user_id).map_or(0, |u| u.standing_version)
+    }
+
+    /// Caches the user's standing, if they have a socket here and nothing changed it since `version` was taken.
+    pub fn set_standing(&self, user_id: i64, standing: Standing, version: u64) {
+        if let Some(user) = self.users.lock().expect("registry lock").get_mut(&user_id) {
+            if user.standing_version == version {
+                user.standing = Some(Box::new(standing));
+            }
+        }
+    }
+
+    /// Drops the user's cached standing: the next `match.find` reads it from the store.
+    pub fn forget_standing(&self, user_id: i64) {
+        if let Some(user) = self.users.lock().expect("registry lock").get_mut(&user_id) {
+            user.standing = None;
+            user.standing_version += 1;
         }
     }
 
@@ -211,11 +248,19 @@ impl Sockets {
                     session.closer.close(*code);
                 }
             }
-            Event::MatchOpened { user_id, active, frame } => {
+            Event::MatchOpened { user_id, active, balances, frame } => {
+                // The standing first: once `match.found` is out, the user's next find must see the new partner.
+                if let Some(user) = self.users.lock().expect("registry lock").get_mut(user_id) {
+                    user.standing_version += 1;
+                    if let Some(standing) = &mut user.standing {
+                        standing.opened(active.peer_id, active.opened_at, *balances);
+                    }
+                }
                 for session in self.update_match(*user_id, |a| *a = Some(active.as_ref().clone())) {
                     session.offer(frame);
                 }
             }
+            Event::StandingChanged { user_id } => self.forget_standing(*user_id),
             Event::MatchEnded { user_id, match_id, frame } => {
                 let forget = |a: &mut Option<ActiveMatch>| {
                     if a.as_ref().is_some_and(|a| a.match_id == *match_id) {

@@ -122,6 +122,11 @@ impl Alias {
     }
 }
 
+/// The key of an alias as typed (normalised as [`Alias::parse`] does, then lower-cased), to look one up.
+pub fn lookup_key(input: &str) -> String {
+    input.nfkc().collect::<String>().to_lowercase()
+}
+
 /// How many distinct tags one alias can have (`0000`–`9999`).
 pub const TAG_SPACE: u16 = 10_000;
 

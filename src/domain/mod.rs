@@ -4,6 +4,6 @@ mod alias;
 mod password;
 mod phone;
 
-pub use alias::{Alias, AliasError, TAG_SPACE, Tag};
+pub use alias::{Alias, AliasError, TAG_SPACE, Tag, lookup_key};
 pub use password::{Password, PasswordError};
 pub use phone::{Phone, PhoneError};

@@ -13,7 +13,7 @@ use super::Hub;
 use super::signal::{self, Signal};
 use crate::delivery::SessionHandle;
 use crate::relay::ack::{self, Pending};
-use crate::store::{NewMessage, NewReport, Receipt, StoreError};
+use crate::store::{NewMessage, NewReport, Receipt};
 
 /// The window over which protocol errors are counted.
 const ERROR_WINDOW: Duration = Duration::from_secs(60);
@@ -72,7 +72,7 @@ impl Ctx {
         self.protocol_error(None, ErrorCode::BinaryNotSupported, "send JSON text frames").await;
     }
 
-    pub(super) async fn internal(&self, id: Option<String>, e: StoreError) {
+    pub(super) async fn internal(&self, id: Option<String>, e: impl std::fmt::Display) {
         tracing::error!(error = %e, user_id = self.user_id, "handling a frame");
         self.error(id, ErrorCode::Internal, "something failed; try again").await;
     }
@@ -284,6 +284,9 @@ async fn block(ctx: &mut Ctx, id: Option<String>, match_id: i64) {
     let peer = row.peer_of(ctx.user_id).expect("a participant has a peer");
     if let Err(e) = hub.inner.store.insert_block(ctx.user_id, peer, hub.inner.clock.now()).await {
         return ctx.internal(id, e).await;
+    }
+    for user in [ctx.user_id, peer] {
+        hub.inner.delivery.standing_changed(user);
     }
     // The blocked side is told only that the peer left: a block is not revealed.
     if let Err(e) = hub.end_match(ctx.user_id, match_id, EndReason::Blocked, EndReason::PeerLeft).await {

@@ -1,6 +1,6 @@
 //! Asking for a match, opening it (the [`Pairing`] the matchmaker calls), ending it, and bans.
 
-use std::collections::HashSet;
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tanis_proto::{CloseCode, EndReason, ErrorCode, MatchInfo, MatchKind, ServerFrame};
@@ -8,9 +8,10 @@ use tanis_proto::{CloseCode, EndReason, ErrorCode, MatchInfo, MatchKind, ServerF
 use super::{ActiveMatch, Hub};
 use crate::delivery::{Delivery, SessionRef};
 use crate::matching::rules::Candidate;
+use crate::matching::standing::Standing;
 use crate::matching::{Pairing, Seeker};
 use crate::quota;
-use crate::store::{CreateMatchError, CreatedMatch, MatchRow, NewMatch, Store, StoreError, UserRow};
+use crate::store::{CreateMatchError, CreatedMatch, MatchEnd, MatchRow, NewMatch, Store, StoreError, UserRow};
 
 /// A `match.find` that could not be queued.
 pub struct Refusal(pub ServerFrame);
@@ -41,36 +42,53 @@ impl Hub {
         if self.active_match(user_id).is_some() {
             return Err(refuse(&id, ErrorCode::AlreadyInMatch, "leave your current match first"));
         }
-        let store = &self.inner.store;
-        let internal = |e: StoreError| {
-            tracing::error!(error = %e, "match.find");
-            refuse(&id, ErrorCode::Internal, "try again")
-        };
-        let user = store
-            .user_by_id(user_id)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| refuse(&id, ErrorCode::Banned, "no account"))?;
-        if user.is_banned {
-            return Err(refuse(&id, ErrorCode::Banned, "the account is banned"));
-        }
         let now = self.inner.clock.now();
-        if !quota::can_pay(&user, kind) {
-            let mut frame = ServerFrame::error(id, ErrorCode::QuotaExhausted, "no matches of this kind left today");
-            if let ServerFrame::Error { resets_at, .. } = &mut frame {
-                *resets_at = Some(quota::next_reset(now, self.inner.quotas.zone()));
-            }
-            return Err(Refusal(frame));
-        }
         let since = now - TimeDelta::hours(self.inner.matching.recent_partner_hours.into());
-        let excluded: HashSet<i64> =
-            store.excluded_partners(user_id, since).await.map_err(internal)?.into_iter().collect();
-        let location = user.location_lat.zip(user.location_lon);
+        let sockets = self.inner.delivery.sockets();
+        // The hot path reads nothing: the standing cached beside the user's sockets answers, unless it says they
+        // cannot pay (it may have missed a refund or the daily reset) or they ask for nearby partners (the
+        // location is read fresh). The store re-checks all of it when the match is created.
+        let cached = if nearby {
+            None
+        } else {
+            sockets.with_standing(user_id, |s| s.can_pay(kind).then(|| s.excluded(since))).flatten()
+        };
+        let (excluded, location) = match cached {
+            Some(excluded) => (excluded, None),
+            None => {
+                // Taken before reading: an event that changes the standing meanwhile makes this copy stale.
+                let version = sockets.standing_version(user_id);
+                let (user, mut standing) = self
+                    .load_standing(user_id, since)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "match.find");
+                        refuse(&id, ErrorCode::Internal, "try again")
+                    })?
+                    .ok_or_else(|| refuse(&id, ErrorCode::Banned, "no account"))?;
+                if user.is_banned {
+                    return Err(refuse(&id, ErrorCode::Banned, "the account is banned"));
+                }
+                let excluded = standing.excluded(since);
+                sockets.set_standing(user_id, standing, version);
+                if !quota::can_pay(&user, kind) {
+                    let mut frame =
+                        ServerFrame::error(id, ErrorCode::QuotaExhausted, "no matches of this kind left today");
+                    if let ServerFrame::Error { resets_at, .. } = &mut frame {
+                        *resets_at = Some(quota::next_reset(now, self.inner.quotas.zone()));
+                    }
+                    return Err(Refusal(frame));
+                }
+                (excluded, user.location_lat.zip(user.location_lon))
+            }
+        };
         let candidate = Candidate { user_id, kind, excluded, nearby: location.filter(|_| nearby), queued_at: now };
         let seeker = Seeker { candidate, session_id, request_id: id.clone(), public_key };
         match self.matchmaker().find(seeker).await {
             Ok(None) => {}
-            Ok(Some((seeker, newly))) => Pairing::queued(self, &seeker, newly),
+            // Newly queued in the cluster, the elected matchmaker answers (see `matching::cluster`).
+            Ok(Some((seeker, false))) => Pairing::queued(self, &seeker, false),
+            Ok(Some(_)) => {}
             Err(e) => {
                 tracing::error!(error = %e, "queueing in the cluster");
                 return Err(refuse(&id, ErrorCode::Internal, "try again"));
@@ -79,15 +97,30 @@ impl Hub {
         Ok(())
     }
 
+    /// Reads the user and what matching needs to know of them from the store; `None` when there is no such user.
+    async fn load_standing(
+        &self,
+        user_id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<Option<(UserRow, Standing)>, StoreError> {
+        let store = &self.inner.store;
+        let Some(user) = store.user_by_id(user_id).await? else { return Ok(None) };
+        let blocked = store.blocked_either_way(user_id).await?.into_iter().collect();
+        let partners = store.partners_since(user_id, since).await?.into_iter().collect();
+        let standing = Standing { balances: quota::balances(&user), blocked, partners };
+        Ok(Some((user, standing)))
+    }
+
     /// Ends the user's active match `match_id` (leave, block or ban) and tells both sides. False when the user
-    /// has no such active match.
+    /// has no such active match. The end is written by the relay writer, in the batch after the messages
+    /// already queued for the match, sharing their commit: leaving costs no transaction of its own.
     pub(super) async fn end_match(
         &self,
         user_id: i64,
         match_id: i64,
         ours: EndReason,
         theirs: EndReason,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<bool, Arc<StoreError>> {
         let Some(active) = self.active_match(user_id).filter(|a| a.match_id == match_id) else {
             return Ok(false);
         };
@@ -97,7 +130,9 @@ impl Hub {
             EndReason::Expired => "expired",
             _ => "left",
         };
-        self.inner.store.end_match(match_id, reason, self.inner.clock.now()).await?;
+        let done = self.inner.writer.end_match(MatchEnd { match_id, reason }).await;
+        // Whether this end or another (the peer leaving at the same moment) ended it, both sides are told.
+        done.await.map_err(|_| Arc::new(StoreError::Database(sqlx::Error::PoolClosed)))??;
         self.forget_match(match_id, &[(user_id, ours), (active.peer_id, theirs)]);
         Ok(true)
     }
@@ -240,13 +275,16 @@ impl Hub {
         for (me, peer) in [(user1, user2), (user2, user1)] {
             let active = active_for(row, me.id, peer);
             let rtc = (kind == MatchKind::Video).then(|| self.rtc_config());
-            let frame = ServerFrame::MatchFound { info: active.info.clone(), balances: quota::balances(me), rtc };
-            self.inner.delivery.match_opened(me.id, active, &frame);
+            let balances = quota::balances(me);
+            let frame = ServerFrame::MatchFound { info: active.info.clone(), balances, rtc };
+            self.inner.delivery.match_opened(me.id, active, balances, &frame);
         }
     }
 
     /// Tells a seeker why the store refused to match them.
     async fn tell_unavailable(&self, seeker: &Seeker) {
+        // What the node holding their socket cached was wrong (or the refusal is news to it): it reloads.
+        self.inner.delivery.standing_changed(seeker.user_id());
         let user = self.inner.store.user_by_id(seeker.user_id()).await.ok().flatten();
         match user {
             Some(user) if !quota::can_pay(&user, seeker.candidate.kind) => {
@@ -313,7 +351,14 @@ fn active_for(row: &MatchRow, user_id: i64, peer: &UserRow) -> ActiveMatch {
         initiator: row.user1_id == user_id,
         expires_at: row.expired_at,
     };
-    ActiveMatch { match_id: row.id, peer_id: peer.id, kind: info.kind, expires_at: row.expired_at, info }
+    ActiveMatch {
+        match_id: row.id,
+        peer_id: peer.id,
+        kind: info.kind,
+        opened_at: row.created_at,
+        expires_at: row.expired_at,
+        info,
+    }
 }
 
 impl Pairing for Hub {
@@ -338,5 +383,9 @@ impl crate::matching::cluster::Opener for Hub {
 
     async fn open_fenced(&self, pairs: &[(Seeker, Seeker)], epoch: i64) -> Vec<Result<(), Vec<i64>>> {
         self.open_matches(pairs, Some(epoch)).await
+    }
+
+    fn queued(&self, seeker: &Seeker) {
+        Pairing::queued(self, seeker, true);
     }
 }

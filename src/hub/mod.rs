@@ -162,6 +162,12 @@ impl Hub {
         self.inner.rates.allow(user_id, rate, burst).await
     }
 
+    /// Whom the user may be matched with changed in the store (an unblock): every node drops what matching
+    /// cached of it.
+    pub fn standing_changed(&self, user_id: i64) {
+        self.inner.delivery.standing_changed(user_id);
+    }
+
     /// Open sockets on this node.
     pub fn connections(&self) -> usize {
         self.inner.config.max_connections - self.inner.connections.available_permits()

@@ -187,6 +187,24 @@ async fn flush(sink: &mut SplitSink<WebSocket, Message>, outbound: &mut mpsc::Re
     }
 }
 
+/// Most frames written with one flush.
+const BURST: usize = 64;
+
+/// Writes `first` and whatever else is already queued, then flushes once: a burst (a busy match, a resume)
+/// costs one `write` instead of one per frame.
+async fn write_burst(
+    sink: &mut SplitSink<WebSocket, Message>,
+    outbound: &mut mpsc::Receiver<Encoded>,
+    first: Encoded,
+) -> Result<(), axum::Error> {
+    sink.feed(Message::Text(first.as_ref().into())).await?;
+    for _ in 1..BURST {
+        let Ok(text) = outbound.try_recv() else { break };
+        sink.feed(Message::Text(text.as_ref().into())).await?;
+    }
+    sink.flush().await
+}
+
 async fn write_loop(
     mut sink: SplitSink<WebSocket, Message>,
     mut outbound: mpsc::Receiver<Encoded>,
@@ -214,7 +232,7 @@ async fn write_loop(
             }
             frame = outbound.recv() => match frame {
                 Some(text) => {
-                    if sink.send(Message::Text(text.as_ref().into())).await.is_err() {
+                    if write_burst(&mut sink, &mut outbound, text).await.is_err() {
                         break;
                     }
                 }

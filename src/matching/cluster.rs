@@ -2,8 +2,10 @@
 //! puts the seeker in the cluster's queue; one elected node pairs them.
 //!
 //! - **The queue** is a Redis hash, user → seeker, so "already waiting" holds whichever node a user's sockets
-//!   are on (`HSETNX`), and a node answers `match.queued` itself. Each change is also appended to an input
-//!   stream, which the matchmaker reads in order.
+//!   are on (`HSETNX`); the node that took the request answers "already waiting" itself. Each change is also
+//!   appended to an input stream, which the matchmaker reads in order; it answers `match.queued`, so that
+//!   `match.queued` and `match.found` leave one node in that order (answered by the requesting node, `queued`
+//!   could arrive after a `found` the matchmaker sent while the node waited for Redis's reply).
 //! - **The election** is a lease (`SET … PX`) renewed every third of its life, with an epoch raised at every
 //!   takeover. The holder runs the ordinary [`Matchmaker`] task, seeded from the hash and fed from the stream
 //!   from the point it took the lease. If it dies, the lease lapses and another node takes over within the
@@ -187,6 +189,9 @@ pub trait Opener: Send + Sync + 'static {
         pairs: &[(Seeker, Seeker)],
         epoch: i64,
     ) -> impl Future<Output = Vec<Result<(), Vec<i64>>>> + Send;
+
+    /// Tells the seeker, wherever their socket is, that they are waiting.
+    fn queued(&self, seeker: &Seeker);
 }
 
 struct Epoch<P> {
@@ -195,8 +200,13 @@ struct Epoch<P> {
 }
 
 impl<P: Opener> Pairing for Epoch<P> {
-    /// The node that took the request has answered it already.
-    fn queued(&self, _: &Seeker, _: bool) {}
+    /// "Already waiting" was answered by the node that took the request (its entry was refused); a seeker
+    /// seeded from the queue at a takeover is not told again.
+    fn queued(&self, seeker: &Seeker, newly: bool) {
+        if newly {
+            self.fenced.opener.queued(seeker);
+        }
+    }
 
     async fn open(&self, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<i64>>> {
         let f = &self.fenced;

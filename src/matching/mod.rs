@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod rules;
+pub mod standing;
 
 use std::future::Future;
 use std::sync::Arc;

@@ -3,7 +3,8 @@
 //!
 //! Flow: socket reader → validation (in the hub) → [`Writer::submit`] → batch transaction → the waiting
 //! socket learns the seq and only then acknowledges the sender and delivers to the receiver. Receipts
-//! (`msg.ack`) ride in the same batches ([`Writer::submit_receipt`]): one commit carries both.
+//! (`msg.ack`) and the ends of matches (a leave, a block) ride in the same batches ([`Writer::submit_receipt`],
+//! [`Writer::end_match`]): one commit carries them all.
 
 pub mod ack;
 
@@ -16,7 +17,7 @@ use tokio_util::sync::CancellationToken;
 use crate::dedicated::Running;
 
 use crate::clock::SharedClock;
-use crate::store::{NewMessage, Receipt, Store, StoreError, WriteOutcome};
+use crate::store::{Batch, MatchEnd, NewMessage, Receipt, Store, StoreError, WriteOutcome};
 
 /// Most messages written in one transaction; bigger batches add latency for little gain.
 const MAX_BATCH: usize = 512;
@@ -27,10 +28,37 @@ const QUEUE: usize = 8192;
 pub type WriteResult = Result<WriteOutcome, Arc<StoreError>>;
 /// A receipt's outcome: the message's sender the first time it is marked delivered.
 pub type ReceiptResult = Result<Option<i64>, Arc<StoreError>>;
+/// An end's outcome: whether it ended the match (false: it was no longer active).
+pub type EndResult = Result<bool, Arc<StoreError>>;
 
 enum Job {
     Message { message: NewMessage, done: oneshot::Sender<WriteResult> },
     Receipt { receipt: Receipt, done: oneshot::Sender<ReceiptResult> },
+    End { end: MatchEnd, done: oneshot::Sender<EndResult> },
+}
+
+/// Every outcome of a batch, each kind in input order.
+#[derive(Debug, Default)]
+pub struct Outcomes {
+    pub messages: Vec<WriteResult>,
+    pub receipts: Vec<ReceiptResult>,
+    pub ends: Vec<EndResult>,
+}
+
+impl Outcomes {
+    fn failed(batch: Batch<'_>, e: &Arc<StoreError>) -> Self {
+        Outcomes {
+            messages: batch.messages.iter().map(|_| Err(e.clone())).collect(),
+            receipts: batch.receipts.iter().map(|_| Err(e.clone())).collect(),
+            ends: batch.ends.iter().map(|_| Err(e.clone())).collect(),
+        }
+    }
+
+    fn extend(&mut self, more: Outcomes) {
+        self.messages.extend(more.messages);
+        self.receipts.extend(more.receipts);
+        self.ends.extend(more.ends);
+    }
 }
 
 #[derive(Clone)]
@@ -71,6 +99,16 @@ impl Writer {
         }
         outcome
     }
+
+    /// Queues the end of an active match; the receiver yields whether it ended it, once the batch holding it
+    /// has committed. Messages queued before it are stored first.
+    pub async fn end_match(&self, end: MatchEnd) -> oneshot::Receiver<EndResult> {
+        let (done, outcome) = oneshot::channel();
+        if let Err(mpsc::error::SendError(Job::End { done, .. })) = self.tx.send(Job::End { end, done }).await {
+            let _ = done.send(Err(closed()));
+        }
+        outcome
+    }
 }
 
 async fn run(store: Store, clock: SharedClock, mut rx: mpsc::Receiver<Job>, shutdown: CancellationToken) {
@@ -89,21 +127,27 @@ async fn run(store: Store, clock: SharedClock, mut rx: mpsc::Receiver<Job>, shut
             break;
         }
         let (mut messages, mut waiting, mut receipts, mut acking) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut ends, mut ending) = (Vec::new(), Vec::new());
         for job in jobs.drain(..) {
             match job {
                 Job::Message { message, done } => (messages.push(message), waiting.push(done)),
                 Job::Receipt { receipt, done } => (receipts.push(receipt), acking.push(done)),
+                Job::End { end, done } => (ends.push(end), ending.push(done)),
             };
         }
         metrics::histogram!("tanis_relay_batch_size").record(messages.len() as f64);
         metrics::histogram!("tanis_relay_batch_receipts").record(receipts.len() as f64);
         let started = std::time::Instant::now();
-        let (written, acked) = write_isolated(&store, &messages, &receipts, clock.now()).await;
+        let batch = Batch { messages: &messages, receipts: &receipts, ends: &ends };
+        let outcomes = write_isolated(&store, batch, clock.now()).await;
         metrics::histogram!("tanis_relay_batch_seconds").record(started.elapsed().as_secs_f64());
-        for (done, outcome) in waiting.into_iter().zip(written) {
+        for (done, outcome) in waiting.into_iter().zip(outcomes.messages) {
             let _ = done.send(outcome);
         }
-        for (done, outcome) in acking.into_iter().zip(acked) {
+        for (done, outcome) in acking.into_iter().zip(outcomes.receipts) {
+            let _ = done.send(outcome);
+        }
+        for (done, outcome) in ending.into_iter().zip(outcomes.ends) {
             let _ = done.send(outcome);
         }
     }
@@ -111,40 +155,30 @@ async fn run(store: Store, clock: SharedClock, mut rx: mpsc::Receiver<Job>, shut
 
 /// Writes a batch so that one message the database refuses fails alone: a batch whose transaction the
 /// database refused is split in halves and each half retried (nothing of a failed transaction was stored, so a
-/// retry is safe and keeps the order), down to the single message that carries the poison. One client's input
+/// retry is safe and keeps the order), down to the single item that carries the poison. One client's input
 /// that slipped past the edge costs everyone else a few more transactions, never their messages.
 ///
 /// Only refusals by the database are isolated. A lost connection or a pool timeout would fail every half too:
 /// such a batch fails whole at once instead of multiplying its wait.
-pub async fn write_isolated(
-    store: &Store,
-    batch: &[NewMessage],
-    receipts: &[Receipt],
-    now: DateTime<Utc>,
-) -> (Vec<WriteResult>, Vec<ReceiptResult>) {
-    match store.write_batch(batch, receipts, now).await {
-        Ok((outcomes, acked)) => (outcomes.into_iter().map(Ok).collect(), acked.into_iter().map(Ok).collect()),
-        Err(e) if batch.len() + receipts.len() > 1 && refused_by_database(&e) => {
+pub async fn write_isolated(store: &Store, batch: Batch<'_>, now: DateTime<Utc>) -> Outcomes {
+    match store.write_batch(batch, now).await {
+        Ok(written) => Outcomes {
+            messages: written.messages.into_iter().map(Ok).collect(),
+            receipts: written.receipts.into_iter().map(Ok).collect(),
+            ends: written.ends.into_iter().map(Ok).collect(),
+        },
+        Err(e) if batch.len() > 1 && refused_by_database(&e) => {
             metrics::counter!("tanis_relay_batch_splits_total").increment(1);
-            tracing::warn!(error = %e, batch = batch.len(), "a message batch was refused; retrying it in halves");
-            // Halves that are each strictly smaller: messages split in two (receipts with the first half), a lone
-            // message apart from the receipts, or the receipts in two.
-            let none: &[Receipt] = &[];
-            let ((first, r_first), (second, r_second)) = match batch.len() {
-                0 => ((batch, &receipts[..receipts.len() / 2]), (batch, &receipts[receipts.len() / 2..])),
-                1 => ((batch, none), (&batch[..0], receipts)),
-                n => ((&batch[..n / 2], receipts), (&batch[n / 2..], none)),
-            };
-            let (mut outcomes, mut acked) = Box::pin(write_isolated(store, first, r_first, now)).await;
-            let (more, more_acked) = Box::pin(write_isolated(store, second, r_second, now)).await;
-            outcomes.extend(more);
-            acked.extend(more_acked);
-            (outcomes, acked)
+            tracing::warn!(error = %e, batch = batch.len(), "a relay batch was refused; retrying it in halves");
+            // Halves that are each strictly smaller, in queue order (messages, receipts, ends).
+            let (first, second) = batch.split_at(batch.len() / 2);
+            let mut outcomes = Box::pin(write_isolated(store, first, now)).await;
+            outcomes.extend(Box::pin(write_isolated(store, second, now)).await);
+            outcomes
         }
         Err(e) => {
-            tracing::error!(error = %e, batch = batch.len(), receipts = receipts.len(), "storing messages failed");
-            let e = Arc::new(e);
-            (batch.iter().map(|_| Err(e.clone())).collect(), receipts.iter().map(|_| Err(e.clone())).collect())
+            tracing::error!(error = %e, batch = batch.len(), "storing a relay batch failed");
+            Outcomes::failed(batch, &Arc::new(e))
         }
     }
 }

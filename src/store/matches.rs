@@ -307,14 +307,26 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.scalars(query).one().await)?)
     }
 
-    /// Everyone this user must not be paired with: blocked either way, or matched since `since`.
-    pub async fn excluded_partners(&self, user_id: i64, since: DateTime<Utc>) -> Result<Vec<i64>, StoreError> {
+    /// Everyone this user blocked or was blocked by: never paired.
+    pub async fn blocked_either_way(&self, user_id: i64) -> Result<Vec<i64>, StoreError> {
         let query = select!(
-            "SELECT blocked_id FROM blocks WHERE blocker_id = $1 \
-                     UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1 \
-                     UNION SELECT user2_id FROM matches WHERE user1_id = $1 AND created_at >= $2 \
-                     UNION SELECT user1_id FROM matches WHERE user2_id = $1 AND created_at >= $2"
+            "SELECT blocked_id FROM blocks WHERE blocker_id = $1 UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1"
         );
-        Ok(on_read_pool!(self, |pool| pool.scalars(query).bind(user_id).bind(since).all().await)?)
+        Ok(on_read_pool!(self, |pool| pool.scalars(query).bind(user_id).all().await)?)
+    }
+
+    /// Everyone this user was matched with since `since`, with the latest time they met.
+    pub async fn partners_since(
+        &self,
+        user_id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(i64, DateTime<Utc>)>, StoreError> {
+        let query = select!(
+            "SELECT partner, MAX(created_at) FROM (\
+               SELECT user2_id AS partner, created_at FROM matches WHERE user1_id = $1 AND created_at >= $2 \
+               UNION ALL SELECT user1_id, created_at FROM matches WHERE user2_id = $1 AND created_at >= $2) AS met \
+             GROUP BY partner"
+        );
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(since).all().await)?)
     }
 }

@@ -41,6 +41,57 @@ pub struct Receipt {
     pub receiver_id: i64,
 }
 
+/// Ending an active match (a leave, a block, an expiry), written in the relay writer's batch: it shares the
+/// commit of the messages around it, and ends after the messages queued before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatchEnd {
+    pub match_id: i64,
+    /// `left`, `blocked`, `expired` or `banned` (`matches.end_reason`).
+    pub reason: &'static str,
+}
+
+/// One transaction's worth of the relay writer's work.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Batch<'a> {
+    pub messages: &'a [NewMessage],
+    pub receipts: &'a [Receipt],
+    pub ends: &'a [MatchEnd],
+}
+
+impl<'a> Batch<'a> {
+    pub fn len(&self) -> usize {
+        self.messages.len() + self.receipts.len() + self.ends.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The first `n` items and the rest, counting messages, then receipts, then ends: an end never moves ahead
+    /// of a message queued before it.
+    pub fn split_at(&self, n: usize) -> (Batch<'a>, Batch<'a>) {
+        let (m, r) = (self.messages.len(), self.receipts.len());
+        let at = |len: usize, from: usize| n.saturating_sub(from).min(len);
+        let (mi, ri, ei) = (at(m, 0), at(r, m), at(self.ends.len(), m + r));
+        (
+            Batch { messages: &self.messages[..mi], receipts: &self.receipts[..ri], ends: &self.ends[..ei] },
+            Batch { messages: &self.messages[mi..], receipts: &self.receipts[ri..], ends: &self.ends[ei..] },
+        )
+    }
+}
+
+/// What a batch did, each in input order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Written {
+    pub messages: Vec<WriteOutcome>,
+    /// The message's sender the first time it is marked delivered; `None` when it was already delivered or is
+    /// not that receiver's.
+    pub receipts: Vec<Option<i64>>,
+    /// True for the end that ended its match; false when the match was no longer active (or an earlier end of
+    /// the batch ended it).
+    pub ends: Vec<bool>,
+}
+
 /// A stored message as `resume` returns it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct MessageRow {
@@ -65,25 +116,19 @@ impl Store {
         batch: &[NewMessage],
         now: DateTime<Utc>,
     ) -> Result<Vec<WriteOutcome>, StoreError> {
-        Ok(self.write_batch(batch, &[], now).await?.0)
+        Ok(self.write_batch(Batch { messages: batch, ..Batch::default() }, now).await?.messages)
     }
 
-    /// Stores a batch of messages and marks a batch of receipts delivered, in ONE transaction: the relay
-    /// writer's group commit, so a receipt costs a few bytes in a commit that happens anyway instead of a
-    /// transaction (and an fsync) of its own. Receipts come back in input order: the message's sender the first
-    /// time it is marked, `None` when it was already delivered or is not that receiver's.
-    pub async fn write_batch(
-        &self,
-        batch: &[NewMessage],
-        receipts: &[Receipt],
-        now: DateTime<Utc>,
-    ) -> Result<(Vec<WriteOutcome>, Vec<Option<i64>>), StoreError> {
-        if batch.is_empty() && receipts.is_empty() {
-            return Ok((Vec::new(), Vec::new()));
+    /// Stores messages, marks receipts delivered and ends matches, in ONE transaction: the relay writer's group
+    /// commit, so a receipt or a leave costs a few bytes in a commit that happens anyway instead of a
+    /// transaction (and an fsync) of its own. Ends run last, after the batch's messages.
+    pub async fn write_batch(&self, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, StoreError> {
+        if batch.is_empty() {
+            return Ok(Written::default());
         }
         Ok(match &self.backend {
-            Backend::Sqlite { write, .. } => write_batch_sqlite(write, batch, receipts, now).await?,
-            Backend::Postgres { write, .. } => super::messages_pg::write_batch(write, batch, receipts, now).await?,
+            Backend::Sqlite { write, .. } => write_batch_sqlite(write, batch, now).await?,
+            Backend::Postgres { write, .. } => super::messages_pg::write_batch(write, batch, now).await?,
         })
     }
 
@@ -107,13 +152,9 @@ impl Store {
 /// and a `VALUES` row per message, SQLite parsed and planned every batch's statements anew, 35 % of its
 /// thread's time in the relay (perf, BENCHMARKS.md). Each join probes its index per key (`EXPLAIN QUERY PLAN`:
 /// `SCAN json_each`, then `SEARCH … USING INDEX`). No row lock: `BEGIN IMMEDIATE` lets one writer in at a time.
-async fn write_batch_sqlite(
-    pool: &SqlitePool,
-    batch: &[NewMessage],
-    receipts: &[Receipt],
-    now: DateTime<Utc>,
-) -> Result<(Vec<WriteOutcome>, Vec<Option<i64>>), sqlx::Error> {
+async fn write_batch_sqlite(pool: &SqlitePool, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, sqlx::Error> {
     let mut tx = pool.begin_write().await?;
+    let receipts = batch.receipts;
     let delivered = if receipts.is_empty() {
         Vec::new()
     } else {
@@ -131,10 +172,39 @@ async fn write_batch_sqlite(
         .await?;
         answer_receipts(receipts, marked)
     };
-    if batch.is_empty() {
-        tx.commit().await?;
-        return Ok((Vec::new(), delivered));
-    }
+    let messages = if batch.messages.is_empty() {
+        Vec::new()
+    } else {
+        insert_messages_sqlite(&mut tx, batch.messages, now).await?
+    };
+    let ends = if batch.ends.is_empty() {
+        Vec::new()
+    } else {
+        // `+status`: with a plain `status = 'active'` SQLite chose the status index and walked every active
+        // match of the node (EXPLAIN QUERY PLAN) instead of probing the few ids.
+        let ends = distinct_ends(batch.ends);
+        let ended = sqlx::query_scalar(
+            "UPDATE matches SET status = CASE WHEN EXISTS (SELECT 1 FROM message_logs WHERE match_id = matches.id) \
+             THEN 'completed' ELSE 'cancelled' END, ended_at = $1, \
+             end_reason = (SELECT value->>1 FROM json_each($2) WHERE value->>0 = matches.id) \
+             WHERE id IN (SELECT value->>0 FROM json_each($2)) AND +status = 'active' RETURNING id",
+        )
+        .bind(now)
+        .bind(json(&ends))
+        .fetch_all(&mut *tx)
+        .await?;
+        answer_ends(batch.ends, ended)
+    };
+    tx.commit().await?;
+    Ok(Written { messages, receipts: delivered, ends })
+}
+
+/// The messages part of the SQLite batch: outcomes in input order.
+async fn insert_messages_sqlite(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    batch: &[NewMessage],
+    now: DateTime<Utc>,
+) -> Result<Vec<WriteOutcome>, sqlx::Error> {
     // The correlated MAX is one index probe per match (a GROUP BY would walk every message of the match). The
     // status is filtered in Rust: with `status = 'active'` in the WHERE clause SQLite chose the status index
     // and walked every active match of the node.
@@ -143,7 +213,7 @@ async fn write_batch_sqlite(
          FROM matches WHERE id IN (SELECT value FROM json_each($1))",
     )
     .bind(json(&match_ids(batch.iter().map(|m| m.match_id))))
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut **tx)
     .await?;
     let last_seq = active_last_seqs(rows);
 
@@ -161,7 +231,7 @@ async fn write_batch_sqlite(
                AND m.client_msg_id = k.value->>2",
         )
         .bind(json(&live))
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await?
     };
 
@@ -182,7 +252,7 @@ async fn write_batch_sqlite(
         )
         .bind(&rows)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         sqlx::query(
             "INSERT INTO message_logs (sender_id, receiver_id, match_id, seq, sent_at, device_info, connection_type) \
@@ -190,11 +260,10 @@ async fn write_batch_sqlite(
         )
         .bind(&rows)
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
-    tx.commit().await?;
-    Ok((outcomes, delivered))
+    Ok(outcomes)
 }
 
 /// A JSON array for `json_each`.
@@ -208,6 +277,19 @@ pub(super) fn match_ids(ids: impl IntoIterator<Item = i64>) -> Vec<i64> {
     ids.sort_unstable();
     ids.dedup();
     ids
+}
+
+/// Each match once, with the reason of its first end: two ends of one match in a batch (both users leaving
+/// at once) end it once.
+pub(super) fn distinct_ends(ends: &[MatchEnd]) -> Vec<(i64, &'static str)> {
+    let mut seen = std::collections::HashSet::new();
+    ends.iter().filter(|e| seen.insert(e.match_id)).map(|e| (e.match_id, e.reason)).collect()
+}
+
+/// Ends answered in input order from the ids of the matches the batch ended: only the first end of a match.
+pub(super) fn answer_ends(ends: &[MatchEnd], ended: Vec<i64>) -> Vec<bool> {
+    let mut ended: std::collections::HashSet<i64> = ended.into_iter().collect();
+    ends.iter().map(|e| ended.remove(&e.match_id)).collect()
 }
 
 /// Receipts answered in input order from the rows marked `(match, seq, receiver, sender)`: another user's

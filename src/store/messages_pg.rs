@@ -7,21 +7,26 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 
-use super::messages::{NewMessage, Receipt, WriteOutcome, active_last_seqs, answer_receipts, assign_seqs, match_ids};
+use sqlx::{Postgres, Transaction};
 
-pub(super) async fn write_batch(
-    pool: &PgPool,
-    batch: &[NewMessage],
-    receipts: &[Receipt],
-    now: DateTime<Utc>,
-) -> Result<(Vec<WriteOutcome>, Vec<Option<i64>>), sqlx::Error> {
+use super::messages::{
+    Batch, NewMessage, WriteOutcome, Written, active_last_seqs, answer_ends, answer_receipts, assign_seqs,
+    distinct_ends, match_ids,
+};
+
+pub(super) async fn write_batch(pool: &PgPool, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, sqlx::Error> {
     let mut tx = pool.begin().await?;
+    let receipts = batch.receipts;
     // With several nodes, two relay writers can write one match at once (its users' sockets are on different
     // nodes), and each would give its message the same next seq. Each first takes the rows of the matches it
     // touches, in id order (so two writers never wait on each other in a circle): the second waits for the
     // first's commit, and its statements below then see the first's messages. NO KEY: the foreign-key checks
     // of the rows inserted for the match are not blocked.
-    let locked = match_ids(batch.iter().map(|m| m.match_id).chain(receipts.iter().map(|r| r.match_id)));
+    let locked = match_ids(
+        (batch.messages.iter().map(|m| m.match_id))
+            .chain(receipts.iter().map(|r| r.match_id))
+            .chain(batch.ends.iter().map(|e| e.match_id)),
+    );
     sqlx::query("SELECT id FROM matches WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
         .bind(&locked)
         .fetch_all(&mut *tx)
@@ -45,17 +50,41 @@ pub(super) async fn write_batch(
         .await?;
         answer_receipts(receipts, marked)
     };
-    if batch.is_empty() {
-        tx.commit().await?;
-        return Ok((Vec::new(), delivered));
-    }
+    let messages =
+        if batch.messages.is_empty() { Vec::new() } else { insert_messages(&mut tx, batch.messages, now).await? };
+    let ends = if batch.ends.is_empty() {
+        Vec::new()
+    } else {
+        let ends = distinct_ends(batch.ends);
+        let ended = sqlx::query_scalar(
+            "UPDATE matches m SET status = CASE WHEN EXISTS (SELECT 1 FROM message_logs l WHERE l.match_id = m.id) \
+             THEN 'completed' ELSE 'cancelled' END, ended_at = $1, end_reason = e.reason \
+             FROM unnest($2::bigint[], $3::text[]) AS e(id, reason) \
+             WHERE m.id = e.id AND m.status = 'active' RETURNING m.id",
+        )
+        .bind(now)
+        .bind(ends.iter().map(|e| e.0).collect::<Vec<_>>())
+        .bind(ends.iter().map(|e| e.1).collect::<Vec<_>>())
+        .fetch_all(&mut *tx)
+        .await?;
+        answer_ends(batch.ends, ended)
+    };
+    tx.commit().await?;
+    Ok(Written { messages, receipts: delivered, ends })
+}
 
+/// The messages part of the batch: outcomes in input order.
+async fn insert_messages(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &[NewMessage],
+    now: DateTime<Utc>,
+) -> Result<Vec<WriteOutcome>, sqlx::Error> {
     let rows = sqlx::query_as(
         "SELECT id, status, (SELECT COALESCE(MAX(seq), 0) FROM message_logs WHERE match_id = matches.id) \
          FROM matches WHERE id = ANY($1)",
     )
     .bind(match_ids(batch.iter().map(|m| m.match_id)))
-    .fetch_all(&mut *tx)
+    .fetch_all(&mut **tx)
     .await?;
     let last_seq = active_last_seqs(rows);
 
@@ -72,7 +101,7 @@ pub(super) async fn write_batch(
         .bind(live.iter().map(|m| m.match_id).collect::<Vec<_>>())
         .bind(live.iter().map(|m| m.sender_id).collect::<Vec<_>>())
         .bind(live.iter().map(|m| m.client_msg_id.as_str()).collect::<Vec<_>>())
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut **tx)
         .await?
     };
 
@@ -96,7 +125,7 @@ pub(super) async fn write_batch(
         .bind(fresh.iter().map(|(m, _)| m.content.as_str()).collect::<Vec<_>>())
         .bind(fresh.iter().map(|(m, _)| m.nonce.as_str()).collect::<Vec<_>>())
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
         sqlx::query(
             "INSERT INTO message_logs (sender_id, receiver_id, match_id, seq, sent_at, device_info, connection_type) \
@@ -111,9 +140,8 @@ pub(super) async fn write_batch(
         .bind(fresh.iter().map(|(m, _)| m.device_info.as_deref()).collect::<Vec<_>>())
         .bind(fresh.iter().map(|(m, _)| m.connection_type).collect::<Vec<_>>())
         .bind(now)
-        .execute(&mut *tx)
+        .execute(&mut **tx)
         .await?;
     }
-    tx.commit().await?;
-    Ok((outcomes, delivered))
+    Ok(outcomes)
 }

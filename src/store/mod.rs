@@ -36,11 +36,11 @@ pub use job_runs::JobRunRow;
 pub use jobs::{ClaimRow, ClaimVerdict, ExpiredMatchRow, OwnClaim, PendingReferral};
 pub use login_attempts::{LoginAttempt, LoginOutcome};
 pub use matches::{CreateMatchError, CreatedMatch, MatchRow, NewMatch};
-pub use messages::{MessageRow, NewMessage, Receipt, WriteOutcome};
+pub use messages::{Batch, MatchEnd, MessageRow, NewMessage, Receipt, WriteOutcome, Written};
 pub use models::{NewRefreshToken, NewUser, Referrer, RefreshTokenRow, UserRow};
 pub use moderation::{BlockRow, NewReport};
 pub use reads::{Read, Reader, Select, select};
-pub use system_logs::SystemLogRow;
+pub use system_logs::{AuditQuery, ModerationCounts, SystemLogRow};
 pub use tokens::Rotation;
 
 /// Runs `$body` with `$pool` bound to the [`Reader`] of whichever backend `$store` uses.

@@ -46,16 +46,14 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(blocker).all().await)?)
     }
 
-    /// Lifts one of `blocker`'s blocks; false when there is no such block of theirs.
-    pub async fn delete_block(&self, blocker: i64, block_id: i64) -> Result<bool, StoreError> {
-        let query = "DELETE FROM blocks WHERE id = $1 AND blocker_id = $2";
-        let deleted = on_write_pool!(self, |pool| sqlx::query(query)
+    /// Lifts one of `blocker`'s blocks; the blocked user, or `None` when there is no such block of theirs.
+    pub async fn delete_block(&self, blocker: i64, block_id: i64) -> Result<Option<i64>, StoreError> {
+        let query = "DELETE FROM blocks WHERE id = $1 AND blocker_id = $2 RETURNING blocked_id";
+        Ok(on_write_pool!(self, |pool| sqlx::query_scalar(query)
             .bind(block_id)
             .bind(blocker)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(deleted > 0)
+            .fetch_optional(pool)
+            .await)?)
     }
 
     /// Stores a report; a reporter counts once per reported user, so a repeat returns false and stores nothing.

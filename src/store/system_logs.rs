@@ -9,6 +9,8 @@ use super::{Store, StoreError, on_read_pool, on_write_pool, select};
 /// Inserts one entry on whatever connection or transaction the caller holds (a concrete SQLite or
 /// PostgreSQL executor inside `on_read_pool!`), so an event is recorded in the same commit as the change it
 /// describes. Evaluates to the query's future.
+/// `actor = …` names who acted (a moderator or admin); without it the actor is the system (a job, the user), and
+/// the statement does not name the column (so it also runs on a schema from before migration 0009).
 macro_rules! insert_system_log {
     ($executor:expr, $action:expr, $user_id:expr, $details:expr, $now:expr) => {
         sqlx::query("INSERT INTO system_logs (action, user_id, details, created_at) VALUES ($1, $2, $3, $4)")
@@ -17,6 +19,17 @@ macro_rules! insert_system_log {
             .bind(($details).to_string())
             .bind($now)
             .execute($executor)
+    };
+    ($executor:expr, $action:expr, $user_id:expr, $details:expr, $now:expr, actor = $actor:expr) => {
+        sqlx::query(
+            "INSERT INTO system_logs (action, user_id, details, created_at, actor_id) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind($action)
+        .bind($user_id)
+        .bind(($details).to_string())
+        .bind($now)
+        .bind($actor)
+        .execute($executor)
     };
 }
 pub(crate) use insert_system_log;
@@ -27,6 +40,8 @@ pub struct SystemLogRow {
     pub id: i64,
     pub action: String,
     pub user_id: Option<i64>,
+    /// The moderator or admin who acted; `None` for the system.
+    pub actor_id: Option<i64>,
     pub details: String,
     pub created_at: DateTime<Utc>,
 }
@@ -46,9 +61,109 @@ impl Store {
     /// The newest entries about one user, newest first (for moderators and tests).
     pub async fn system_logs_for_user(&self, user_id: i64, limit: i64) -> Result<Vec<SystemLogRow>, StoreError> {
         let query = select!(
-            "SELECT id, action, user_id, details, created_at FROM system_logs WHERE user_id = $1 \
+            "SELECT id, action, user_id, actor_id, details, created_at FROM system_logs WHERE user_id = $1 \
                      ORDER BY id DESC LIMIT $2"
         );
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(limit).all().await)?)
     }
+
+    /// Records that `actor` acted on `user_id` (`action`, `details`), e.g. an admin reading a phone number.
+    pub async fn log_action(
+        &self,
+        action: &str,
+        actor: i64,
+        user_id: i64,
+        details: &Value,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        on_write_pool!(self, |pool| insert_system_log!(
+            pool,
+            action,
+            Some(user_id),
+            details,
+            now,
+            actor = Some(actor)
+        )
+        .await
+        .map(|_| ()))?;
+        Ok(())
+    }
+
+    /// The audit trail, newest first, filtered; `before` pages (the smallest id of the previous page).
+    pub async fn audit_log(&self, q: &AuditQuery) -> Result<Vec<SystemLogRow>, StoreError> {
+        // One fixed text whatever the filters: an absent filter is a NULL parameter.
+        let query = select!(
+            "SELECT id, action, user_id, actor_id, details, created_at FROM system_logs \
+             WHERE ($1 IS NULL OR actor_id = $1) AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR action = $3) \
+               AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5) AND ($6 IS NULL OR id < $6) \
+             ORDER BY id DESC LIMIT $7"
+        );
+        Ok(on_read_pool!(self, |pool| pool
+            .rows(query)
+            .bind(q.actor)
+            .bind(q.target)
+            .bind(q.action.as_deref())
+            .bind(q.since)
+            .bind(q.until)
+            .bind(q.before)
+            .bind(q.limit)
+            .all()
+            .await)?)
+    }
+}
+
+/// Filters of [`Store::audit_log`]; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    pub actor: Option<i64>,
+    pub target: Option<i64>,
+    pub action: Option<String>,
+    pub since: Option<DateTime<Utc>>,
+    pub until: Option<DateTime<Utc>>,
+    pub before: Option<i64>,
+    pub limit: i64,
+}
+
+impl Store {
+    /// What a moderator sees of a user beyond their row: distinct reporters (all time, and since the last
+    /// clearance, which is what the automatic ban counts), the clearance, and claims by status.
+    pub async fn moderation_counts(&self, user_id: i64) -> Result<ModerationCounts, StoreError> {
+        let reporters = select!(
+            "SELECT COUNT(DISTINCT r.reporter_id), \
+                    COUNT(DISTINCT CASE WHEN u.ban_cleared_at IS NULL OR r.created_at > u.ban_cleared_at \
+                                        THEN r.reporter_id END) \
+             FROM reports r JOIN users u ON u.id = r.reported_id WHERE r.reported_id = $1"
+        );
+        let cleared = select!("SELECT ban_cleared_at FROM users WHERE id = $1");
+        let claims = select!("SELECT status, COUNT(*) FROM claims WHERE user_id = $1 GROUP BY status ORDER BY status");
+        let (reporters, since_clearance): (i64, i64) =
+            on_read_pool!(self, |pool| pool.rows(reporters).bind(user_id).one().await)?;
+        let cleared_at: Option<Option<DateTime<Utc>>> =
+            on_read_pool!(self, |pool| pool.scalars(cleared).bind(user_id).optional().await)?;
+        let claims: Vec<(String, i64)> = on_read_pool!(self, |pool| pool.rows(claims).bind(user_id).all().await)?;
+        Ok(ModerationCounts {
+            reporters,
+            reporters_since_clearance: since_clearance,
+            cleared_at: cleared_at.flatten(),
+            claims,
+        })
+    }
+
+    /// The user with this handle (`alias#tag`; the alias compared case-insensitively, as at registration).
+    pub async fn user_by_handle(&self, alias_key: &str, tag: &str) -> Result<Option<super::UserRow>, StoreError> {
+        let query =
+            select!(concat!("SELECT ", super::users::user_columns!(), " FROM users WHERE alias_key = $1 AND tag = $2"));
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(alias_key).bind(tag).optional().await)?)
+    }
+}
+
+/// See [`Store::moderation_counts`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModerationCounts {
+    pub reporters: i64,
+    pub reporters_since_clearance: i64,
+    /// When a moderator last lifted a ban (the automatic-ban count starts again there).
+    pub cleared_at: Option<DateTime<Utc>>,
+    /// (status, count), by status.
+    pub claims: Vec<(String, i64)>,
 }

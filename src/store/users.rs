@@ -185,7 +185,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             self.fail_points.check("ban.before_audit")?;
-            insert_system_log!(&mut *tx, "user.banned", Some(user_id), &json!({ "reason": reason, "by": by }), now)
+            let details = json!({ "reason": reason, "by": by });
+            insert_system_log!(&mut *tx, "user.banned", Some(user_id), &details, now, actor = acting_moderator(by))
                 .await?;
             tx.commit().await?;
             Ok(true)
@@ -214,14 +215,29 @@ impl Store {
             if lifted == 0 {
                 return Ok(false);
             }
-            insert_system_log!(&mut *tx, "user.unbanned", Some(user_id), &json!({ "by": by }), now).await?;
+            let details = json!({ "by": by });
+            insert_system_log!(&mut *tx, "user.unbanned", Some(user_id), &details, now, actor = acting_moderator(by))
+                .await?;
             tx.commit().await?;
             Ok(true)
         })
     }
 
-    /// Sets the role (`user`, `moderator`, `admin`). Returns false when there is no such user.
+    /// Sets the role (`user`, `moderator`, `admin`) from the server's command line. Returns false when there is
+    /// no such user.
     pub async fn set_role(&self, user_id: i64, role: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        self.set_role_by(user_id, role, None, now).await
+    }
+
+    /// Sets the role, recording `actor` (the admin who changed it; `None` from the command line) in the
+    /// `user.role_changed` audit row of the same transaction. Returns false when there is no such user.
+    pub async fn set_role_by(
+        &self,
+        user_id: i64,
+        role: &str,
+        actor: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let changed = sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
@@ -233,9 +249,15 @@ impl Store {
             if changed == 0 {
                 return Ok(false);
             }
-            insert_system_log!(&mut *tx, "user.role_changed", Some(user_id), &json!({ "role": role }), now).await?;
+            let details = json!({ "role": role });
+            insert_system_log!(&mut *tx, "user.role_changed", Some(user_id), &details, now, actor = actor).await?;
             tx.commit().await?;
             Ok(true)
         })
     }
+}
+
+/// The moderator named by a `by` of [`Store::ban_user`] / [`Store::unban_user`]; `None` when a job acted.
+fn acting_moderator(by: &serde_json::Value) -> Option<i64> {
+    by.get("moderator").and_then(serde_json::Value::as_i64)
 }

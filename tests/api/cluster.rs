@@ -86,6 +86,27 @@ async fn a_user_waits_once_whichever_node_they_ask_from() {
     ));
 }
 
+/// `match.queued` then `match.found`, never the other way round, whichever node the seekers ask from: a client
+/// that sees `found` is in a match, and a late `queued` would put its screen back to "searching".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn match_queued_always_comes_before_match_found_across_nodes() {
+    let nodes = spawn_cluster(2).await;
+    for round in 0..10 {
+        let (a, b) = (nodes[0].user(&format!("kedi{round}")).await, nodes[1].user(&format!("kopek{round}")).await);
+        let (mut sa, mut sb) = (nodes[0].socket(&a).await, nodes[1].socket(&b).await);
+        let (chat_a, chat_b) =
+            tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
+        let match_id = chat_a.unwrap().info.match_id;
+        assert_eq!(chat_b.unwrap().info.match_id, match_id);
+        // Both leave: after `match.ended` nothing of the finding may still arrive.
+        sa.send(&ClientFrame::MatchLeave { id: Some("l".into()), match_id }).await.unwrap();
+        for socket in [&mut sa, &mut sb] {
+            let next = next_within(socket, |f| !matches!(f, ServerFrame::Ok { .. })).await;
+            assert!(matches!(next, ServerFrame::MatchEnded { .. }), "round {round}: {next:?} after match.found");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_ban_on_one_node_closes_the_users_sockets_on_the_other_and_ends_their_match() {
     let nodes = spawn_cluster(2).await;

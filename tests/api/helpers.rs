@@ -10,7 +10,7 @@ use sqlx::{AssertSqlSafe, Connection};
 use tanis::clock::ManualClock;
 use tanis::config::Config;
 use tanis::startup::Application;
-use tanis::store::Store;
+use tanis::store::{NewMatch, NewMessage, NewUser, Store};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
@@ -406,4 +406,49 @@ where
         }
     });
     waited.await.unwrap_or_else(|_| panic!("{what}: not within {limit:?}"));
+}
+
+/// A user row to insert straight into the store (store-level tests: no registration, no bcrypt).
+pub fn new_user(phone: &str, alias: &str, tag: &str, code: &str) -> NewUser {
+    NewUser {
+        phone_number: phone.into(),
+        password_hash: "$2b$04$hash".into(),
+        alias: alias.into(),
+        alias_key: alias.to_lowercase(),
+        tag: tag.into(),
+        referral_code: code.into(),
+        daily_chat_balance: 10,
+        daily_video_balance: 3,
+        privacy_notice_version: "2026-11-01".into(),
+        quota_day: "2026-11-21".into(),
+        referrer: None,
+        now: start_time(),
+    }
+}
+
+/// A match to open straight in the store, made at `now` for the usual 24 h.
+pub fn new_match(user1_id: i64, user2_id: i64, kind: &str, now: DateTime<Utc>) -> NewMatch<'_> {
+    NewMatch {
+        user1_id,
+        user2_id,
+        kind,
+        user1_public_key: "a2V5MQ==",
+        user2_public_key: "a2V5Mg==",
+        now,
+        expires_at: now + chrono::TimeDelta::hours(24),
+    }
+}
+
+/// A message to store straight in the store; its ciphertext names its `client_msg_id`.
+pub fn new_message(match_id: i64, sender_id: i64, receiver_id: i64, client_msg_id: &str) -> NewMessage {
+    NewMessage {
+        match_id,
+        sender_id,
+        receiver_id,
+        client_msg_id: client_msg_id.into(),
+        content: format!("Y2lwaGVy{client_msg_id}"),
+        nonce: "bm9uY2U=".into(),
+        device_info: Some("tanis-client/test".into()),
+        connection_type: "text",
+    }
 }

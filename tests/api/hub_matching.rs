@@ -19,6 +19,7 @@ on_both_stores!(
     a_reconnecting_user_is_told_their_active_match_in_hello,
     the_reference_client_finds_again_past_the_end_of_its_previous_match,
     many_simultaneous_seekers_are_each_paired_once_and_charged_once,
+    the_standing_cached_for_find_follows_the_store_both_ways,
 );
 
 fn find(kind: MatchKind, id: &str) -> ClientFrame {
@@ -312,4 +313,47 @@ async fn many_simultaneous_seekers_are_each_paired_once_and_charged_once(backend
         let after = app.store.user_by_id(user.id).await.unwrap().unwrap().daily_chat_balance;
         assert_eq!(after, before - 1, "one unit spent by {}", user.handle);
     }
+}
+
+/// `match.find` answers from what the node cached of the user (balances, blocks, recent partners), never from a
+/// stale copy: a refund made behind its back (a job in another process) is seen, and spending behind its back is
+/// refused when the match is created.
+async fn the_standing_cached_for_find_follows_the_store_both_ways(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b, c, d) =
+        (app.user("kedi").await, app.user("kopek").await, app.user("kus").await, app.user("atlas").await);
+    app.execute(format!("UPDATE users SET daily_chat_balance = 1, bonus_chat_balance = 0 WHERE id = {}", a.id)).await;
+    let mut sa = queued(&app, &a).await;
+    let _sb = queued(&app, &b).await;
+    let info = found(&mut sa).await;
+    sa.send(&ClientFrame::MatchLeave { id: Some("l".into()), match_id: info.match_id }).await.unwrap();
+    sa.next_where(|f| matches!(f, ServerFrame::Ok { .. })).await.unwrap();
+
+    // The match spent the last unit: refused without queueing.
+    sa.send(&find(MatchKind::Text, "empty")).await.unwrap();
+    let refused = sa.next_where(|f| matches!(f, ServerFrame::Error { .. })).await.unwrap();
+    assert!(matches!(refused, ServerFrame::Error { code: ErrorCode::QuotaExhausted, .. }), "{refused:?}");
+
+    // A refund lands in the store from elsewhere: the next find sees it.
+    app.execute(format!("UPDATE users SET bonus_chat_balance = 1 WHERE id = {}", a.id)).await;
+    sa.send(&find(MatchKind::Text, "refunded")).await.unwrap();
+    assert!(matches!(sa.next().await.unwrap(), ServerFrame::MatchQueued { .. }));
+    sa.send(&ClientFrame::MatchCancel { id: Some("c".into()) }).await.unwrap();
+    assert!(matches!(sa.next().await.unwrap(), ServerFrame::MatchCancelled { .. }));
+
+    // The unit goes behind the cache's back: a is queued on its word, but the store refuses the pairing, tells
+    // a why, and c keeps waiting for someone else.
+    app.execute(format!("UPDATE users SET bonus_chat_balance = 0 WHERE id = {}", a.id)).await;
+    sa.send(&find(MatchKind::Text, "stale")).await.unwrap();
+    assert!(matches!(sa.next().await.unwrap(), ServerFrame::MatchQueued { .. }));
+    let mut sc = queued(&app, &c).await;
+    let told = sa.next().await.unwrap();
+    assert!(
+        matches!(&told, ServerFrame::Error { code: ErrorCode::QuotaExhausted, id: Some(id), .. } if id == "stale"),
+        "{told:?}"
+    );
+    let _sd = queued(&app, &d).await;
+    assert_eq!(found(&mut sc).await.peer, d.handle, "c was put back in the queue");
+    let user = app.store.user_by_id(a.id).await.unwrap().unwrap();
+    assert_eq!((user.daily_chat_balance, user.bonus_chat_balance), (0, 0), "nothing went negative");
 }

@@ -37,13 +37,34 @@ async fn blocking_ends_the_match_at_once_and_the_block_can_be_listed_and_lifted(
         app.client.get(app.url("/v1/blocks")).bearer_auth(&b.access).send().await.unwrap().json().await.unwrap();
     assert_eq!(theirs, serde_json::json!([]), "the blocked side does not see the block");
     let id = blocks[0]["id"].as_i64().unwrap();
-    let foreign = app.client.delete(app.url(&format!("/v1/blocks/{id}"))).bearer_auth(&b.access).send().await.unwrap();
+    // Past the recent-partner window, the block alone keeps them apart, whichever of them the node cached.
+    app.clock.advance(TimeDelta::hours(24) + TimeDelta::seconds(1));
+    let find = |id: &str| ClientFrame::MatchFind {
+        id: Some(id.into()),
+        kind: MatchKind::Text,
+        public_key: tanis_client::Identity::generate().public_key_b64(),
+        nearby: false,
+    };
+    for (socket, id) in [(&mut sa, "a"), (&mut sb, "b")] {
+        socket.send(&find(id)).await.unwrap();
+        assert!(matches!(
+            socket.next_where(|f| !matches!(f, ServerFrame::Ok { .. })).await.unwrap(),
+            ServerFrame::MatchQueued { .. }
+        ));
+    }
+    for socket in [&mut sa, &mut sb] {
+        socket.send(&ClientFrame::MatchCancel { id: Some("c".into()) }).await.unwrap();
+        let cancelled = socket.next().await.unwrap();
+        assert!(matches!(cancelled, ServerFrame::MatchCancelled { .. }), "never paired while blocked: {cancelled:?}");
+    }
+    // A day later: fresh access tokens.
+    let (a_access, b_access) = (app.access_token(&a), app.access_token(&b));
+    let foreign = app.client.delete(app.url(&format!("/v1/blocks/{id}"))).bearer_auth(&b_access).send().await.unwrap();
     assert_error(foreign, StatusCode::NOT_FOUND, "not_found").await;
-    let lifted = app.client.delete(app.url(&format!("/v1/blocks/{id}"))).bearer_auth(&a.access).send().await.unwrap();
+    let lifted = app.client.delete(app.url(&format!("/v1/blocks/{id}"))).bearer_auth(&a_access).send().await.unwrap();
     assert_eq!(lifted.status(), StatusCode::NO_CONTENT);
 
-    // Lifted and past the recent-partner window, they can meet again.
-    app.clock.advance(TimeDelta::hours(24) + TimeDelta::seconds(1));
+    // Lifted, they can meet again: the standing both cached with the block is gone.
     let (_, again, _, _) = app.pair(&a, &b, MatchKind::Text).await;
     assert_eq!(again.info.peer, b.handle);
 }

@@ -3,6 +3,7 @@
 
 mod helpers;
 
+mod admin;
 mod binary;
 mod cluster;
 mod errors;
@@ -15,6 +16,7 @@ mod job_restarts;
 mod jobs;
 mod login;
 mod me;
+mod migrations;
 mod nginx_cluster;
 mod ops;
 mod pg_sockets;

@@ -2,9 +2,9 @@
 //! writer), each one transaction with a fixed number of statements. Every row of a batch must come out as if it
 //! had been written alone.
 
-use tanis::store::{CreateMatchError, NewMatch, NewMessage, Receipt, WriteOutcome};
+use tanis::store::{Batch, CreateMatchError, MatchEnd, NewMatch, NewMessage, Receipt, WriteOutcome};
 
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, TestApp, new_match, new_message, spawn_app};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -12,19 +12,15 @@ on_both_stores!(
     a_batch_of_messages_numbers_each_match_and_answers_repeats_with_the_first_seq,
     a_message_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_stored,
     receipts_commit_in_the_message_batch_and_mark_each_message_once_for_its_receiver,
+    ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_once,
 );
 
+fn relay_batch<'a>(messages: &'a [NewMessage], receipts: &'a [Receipt]) -> Batch<'a> {
+    Batch { messages, receipts, ends: &[] }
+}
+
 fn pair<'a>(app: &TestApp, user1_id: i64, user2_id: i64, kind: &'a str) -> NewMatch<'a> {
-    let now = app.now();
-    NewMatch {
-        user1_id,
-        user2_id,
-        kind,
-        user1_public_key: "a2V5MQ==",
-        user2_public_key: "a2V5Mg==",
-        now,
-        expires_at: now + chrono::TimeDelta::hours(24),
-    }
+    new_match(user1_id, user2_id, kind, app.now())
 }
 
 async fn a_batch_opens_every_payable_pair_and_a_refused_pair_charges_nobody(backend: Backend) {
@@ -80,19 +76,6 @@ async fn a_batch_opens_every_payable_pair_and_a_refused_pair_charges_nobody(back
     assert_eq!(app.count("SELECT COUNT(*) FROM matches").await, 3);
 }
 
-fn message(match_id: i64, sender_id: i64, receiver_id: i64, client_msg_id: &str) -> NewMessage {
-    NewMessage {
-        match_id,
-        sender_id,
-        receiver_id,
-        client_msg_id: client_msg_id.into(),
-        content: format!("Y2lwaGVy{client_msg_id}"),
-        nonce: "bm9uY2U=".into(),
-        device_info: Some("tanis-client/test".into()),
-        connection_type: "text",
-    }
-}
-
 async fn a_batch_of_messages_numbers_each_match_and_answers_repeats_with_the_first_seq(backend: Backend) {
     let app = spawn_app(backend).await;
     let mut ids = Vec::new();
@@ -108,7 +91,7 @@ async fn a_batch_of_messages_numbers_each_match_and_answers_repeats_with_the_fir
 
     let first = app
         .store
-        .insert_messages(&[message(m1, ids[0], ids[1], "a1"), message(m1, ids[1], ids[0], "b1")], app.now())
+        .insert_messages(&[new_message(m1, ids[0], ids[1], "a1"), new_message(m1, ids[1], ids[0], "b1")], app.now())
         .await
         .unwrap();
     let seq = |o: &WriteOutcome| match o {
@@ -122,13 +105,13 @@ async fn a_batch_of_messages_numbers_each_match_and_answers_repeats_with_the_fir
         .store
         .insert_messages(
             &[
-                message(m2, ids[2], ids[3], "c1"),
-                message(m1, ids[0], ids[1], "a2"),
-                message(m1, ids[0], ids[1], "a1"), // a retry of an earlier batch
-                message(ended, ids[4], ids[5], "e1"),
-                message(m1, ids[0], ids[1], "a2"), // a repeat inside this batch
-                message(m1, ids[1], ids[0], "a2"), // same id, other sender: a different message
-                message(m2, ids[3], ids[2], "d1"),
+                new_message(m2, ids[2], ids[3], "c1"),
+                new_message(m1, ids[0], ids[1], "a2"),
+                new_message(m1, ids[0], ids[1], "a1"), // a retry of an earlier batch
+                new_message(ended, ids[4], ids[5], "e1"),
+                new_message(m1, ids[0], ids[1], "a2"), // a repeat inside this batch
+                new_message(m1, ids[1], ids[0], "a2"), // same id, other sender: a different message
+                new_message(m2, ids[3], ids[2], "d1"),
             ],
             app.now(),
         )
@@ -170,23 +153,23 @@ async fn a_message_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is
     let (m1, m2) = (matches[0], matches[1]);
 
     // Refused by either database: a sender that does not exist (a foreign key). PostgreSQL also refuses a NUL.
-    let mut poison = vec![(3, message(m1, i64::MAX, ids[1], "ghost"))];
+    let mut poison = vec![(3, new_message(m1, i64::MAX, ids[1], "ghost"))];
     if backend == Backend::Postgres {
-        poison.push((6, message(m2, ids[3], ids[2], "nul\u{0}")));
+        poison.push((6, new_message(m2, ids[3], ids[2], "nul\u{0}")));
     }
     let mut messages: Vec<NewMessage> = (0..8)
         .map(|i| {
             if i % 2 == 0 {
-                message(m1, ids[0], ids[1], &format!("a{i}"))
+                new_message(m1, ids[0], ids[1], &format!("a{i}"))
             } else {
-                message(m2, ids[2], ids[3], &format!("c{i}"))
+                new_message(m2, ids[2], ids[3], &format!("c{i}"))
             }
         })
         .collect();
     for (at, m) in &poison {
         messages.insert(*at, m.clone());
     }
-    let outcomes = tanis::relay::write_isolated(&app.store, &messages, &[], app.now()).await.0;
+    let outcomes = tanis::relay::write_isolated(&app.store, relay_batch(&messages, &[]), app.now()).await.messages;
 
     assert_eq!(outcomes.len(), messages.len());
     let refused: Vec<usize> = outcomes.iter().enumerate().filter(|(_, o)| o.is_err()).map(|(i, _)| i).collect();
@@ -213,14 +196,16 @@ async fn receipts_commit_in_the_message_batch_and_mark_each_message_once_for_its
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("ayse").await.id, app.user("burak").await.id);
     let m = app.store.create_matches(&[pair(&app, a, b, "text")], None).await.unwrap()[0].as_ref().unwrap().row.id;
-    app.store.insert_messages(&[message(m, a, b, "a1"), message(m, a, b, "a2")], app.now()).await.unwrap();
+    app.store.insert_messages(&[new_message(m, a, b, "a1"), new_message(m, a, b, "a2")], app.now()).await.unwrap();
 
     let receipt = |seq, receiver_id| Receipt { match_id: m, seq, receiver_id };
     // With a new message in the same transaction: b acknowledges 1 (twice) and 2, a tries to acknowledge 2
     // (not a's to acknowledge), and 9 does not exist.
     let receipts = [receipt(1, b), receipt(1, b), receipt(2, a), receipt(2, b), receipt(9, b)];
-    let (stored, delivered) =
-        tanis::relay::write_isolated(&app.store, &[message(m, b, a, "b1")], &receipts, app.now()).await;
+    let written =
+        tanis::relay::write_isolated(&app.store, relay_batch(&[new_message(m, b, a, "b1")], &receipts), app.now())
+            .await;
+    let (stored, delivered) = (written.messages, written.receipts);
     assert!(matches!(stored[..], [Ok(WriteOutcome::Stored { seq: 3, .. })]), "{stored:?}");
     let delivered: Vec<Option<i64>> = delivered.into_iter().map(Result::unwrap).collect();
     assert_eq!(delivered, [Some(a), None, None, Some(a), None], "the sender, once, for the right receiver");
@@ -228,6 +213,58 @@ async fn receipts_commit_in_the_message_batch_and_mark_each_message_once_for_its
     assert_eq!(marked.await, 2);
 
     // Acknowledged again in a later batch: nothing new.
-    let (_, again) = tanis::relay::write_isolated(&app.store, &[], &[receipt(1, b)], app.now()).await;
+    let again = tanis::relay::write_isolated(&app.store, relay_batch(&[], &[receipt(1, b)]), app.now()).await.receipts;
     assert_eq!(again.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [None]);
+}
+
+async fn ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut ids = Vec::new();
+    for alias in ["ayse", "burak", "cem", "deniz"] {
+        ids.push(app.user(alias).await.id);
+    }
+    let created = app
+        .store
+        .create_matches(&[pair(&app, ids[0], ids[1], "text"), pair(&app, ids[2], ids[3], "text")], None)
+        .await
+        .unwrap();
+    let (talked, silent) = (created[0].as_ref().unwrap().row.id, created[1].as_ref().unwrap().row.id);
+    // Both sides of `talked` leave in the same batch as its last message; `silent` is left twice over two batches.
+    let ends = [
+        MatchEnd { match_id: talked, reason: "left" },
+        MatchEnd { match_id: silent, reason: "blocked" },
+        MatchEnd { match_id: talked, reason: "expired" },
+    ];
+    let messages = [new_message(talked, ids[0], ids[1], "bye")];
+    let written =
+        tanis::relay::write_isolated(&app.store, Batch { messages: &messages, receipts: &[], ends: &ends }, app.now())
+            .await;
+    assert!(
+        matches!(written.messages[..], [Ok(WriteOutcome::Stored { seq: 1, .. })]),
+        "the message before the end is stored"
+    );
+    assert_eq!(
+        written.ends.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
+        [true, true, false],
+        "each match ends once"
+    );
+    let again = [MatchEnd { match_id: silent, reason: "left" }];
+    let written = tanis::relay::write_isolated(&app.store, Batch { ends: &again, ..Batch::default() }, app.now()).await;
+    assert_eq!(written.ends.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [false], "already ended");
+
+    let row = |id: i64| format!("SELECT COUNT(*) FROM matches WHERE id = {id} AND ended_at IS NOT NULL AND ");
+    assert_eq!(
+        app.count(row(talked) + "status = 'completed' AND end_reason = 'left'").await,
+        1,
+        "the first end's reason"
+    );
+    assert_eq!(app.count(row(silent) + "status = 'cancelled' AND end_reason = 'blocked'").await, 1);
+    // A message after the end finds the match closed.
+    let late = tanis::relay::write_isolated(
+        &app.store,
+        relay_batch(&[new_message(talked, ids[1], ids[0], "late")], &[]),
+        app.now(),
+    )
+    .await;
+    assert!(matches!(late.messages[..], [Ok(WriteOutcome::MatchNotActive)]));
 }

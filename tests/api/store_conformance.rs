@@ -3,9 +3,9 @@
 
 use chrono::TimeDelta;
 use sqlx::{AssertSqlSafe, Connection};
-use tanis::store::{LoginAttempt, LoginOutcome, NewRefreshToken, NewUser, Referrer, Rotation, Store, StoreError};
+use tanis::store::{LoginAttempt, LoginOutcome, NewRefreshToken, Referrer, Rotation, Store, StoreError};
 
-use crate::helpers::{Backend, fresh_database_url, start_time};
+use crate::helpers::{Backend, fresh_database_url, new_user, start_time};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -20,23 +20,6 @@ async fn open(backend: Backend, dir: &std::path::Path) -> (Store, String) {
     let store = Store::connect(&url).await.unwrap();
     store.migrate().await.unwrap();
     (store, url)
-}
-
-fn new_user(phone: &str, alias: &str, tag: &str, code: &str) -> NewUser {
-    NewUser {
-        phone_number: phone.into(),
-        password_hash: "$2b$04$hash".into(),
-        alias: alias.into(),
-        alias_key: alias.to_lowercase(),
-        tag: tag.into(),
-        referral_code: code.into(),
-        daily_chat_balance: 10,
-        daily_video_balance: 3,
-        privacy_notice_version: "2026-11-01".into(),
-        quota_day: "2026-11-21".into(),
-        referrer: None,
-        now: start_time(),
-    }
 }
 
 fn token(user_id: i64, family: &str, hash: u8) -> NewRefreshToken {

@@ -1,0 +1,107 @@
+//! The audit trail (`system_logs`): every moderator action with its actor, target and details, browsable with
+//! filters and paging.
+
+use axum::extract::State;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::staff;
+use crate::api::AppState;
+use crate::api::error::{ApiError, AppJson, AppQuery, ErrorBody, ErrorCode};
+use crate::api::extract::AuthUser;
+use crate::store::{AuditQuery, SystemLogRow};
+
+/// Most entries per page, and the default.
+const MAX_PAGE: i64 = 200;
+const DEFAULT_PAGE: i64 = 50;
+
+/// One entry of the audit trail.
+#[derive(Serialize, ToSchema)]
+pub struct AuditEntry {
+    id: i64,
+    #[schema(example = "user.banned")]
+    action: String,
+    /// The user the entry is about.
+    target_id: Option<i64>,
+    /// The moderator or admin who acted; absent when the system did (a job, the user themself).
+    actor_id: Option<i64>,
+    /// Structured details (never phone numbers, passwords or message content).
+    #[schema(value_type = Object)]
+    details: serde_json::Value,
+    created_at: DateTime<Utc>,
+}
+
+impl From<SystemLogRow> for AuditEntry {
+    fn from(row: SystemLogRow) -> Self {
+        AuditEntry {
+            id: row.id,
+            action: row.action,
+            target_id: row.user_id,
+            actor_id: row.actor_id,
+            details: serde_json::from_str(&row.details).unwrap_or(serde_json::Value::Null),
+            created_at: row.created_at,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct Filters {
+    /// Only what this moderator or admin did.
+    actor: Option<i64>,
+    /// Only entries about this user.
+    target: Option<i64>,
+    /// Only this action (`user.banned`, `user.unbanned`, `admin.phone_viewed`, `claim.decided`, …).
+    action: Option<String>,
+    /// From this instant (inclusive), RFC 3339.
+    since: Option<DateTime<Utc>>,
+    /// Until this instant (exclusive), RFC 3339.
+    until: Option<DateTime<Utc>>,
+    /// Entries older than this id: pass the previous page's `next_before`.
+    before: Option<i64>,
+    /// Entries per page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    limit: Option<i64>,
+}
+
+/// A page of the audit trail, newest first.
+#[derive(Serialize, ToSchema)]
+pub struct AuditPage {
+    entries: Vec<AuditEntry>,
+    /// Pass as `before` for the next page; absent on the last page.
+    next_before: Option<i64>,
+}
+
+/// Browse the audit trail, newest first, by actor, target, action and time range.
+#[utoipa::path(get, path = "/v1/admin/audit", tag = "admin", security(("bearer" = [])), params(Filters),
+    responses((status = 200, body = AuditPage), (status = 400, description = "invalid_parameter", body = ErrorBody),
+        (status = 403, description = "forbidden", body = ErrorBody)))]
+pub(super) async fn browse(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppQuery(f): AppQuery<Filters>,
+) -> Result<AppJson<AuditPage>, ApiError> {
+    staff(&state, &user).await?;
+    let limit = f.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::new(ErrorCode::InvalidParameter, "limit must be 1 to 200"));
+    }
+    if f.action.as_ref().is_some_and(|a| a.is_empty() || a.len() > 64) {
+        return Err(ApiError::new(ErrorCode::InvalidParameter, "action must have 1 to 64 characters"));
+    }
+    let query = AuditQuery {
+        actor: f.actor,
+        target: f.target,
+        action: f.action,
+        since: f.since,
+        until: f.until,
+        before: f.before,
+        limit,
+    };
+    let rows = state.store.audit_log(&query).await.map_err(ApiError::internal)?;
+    // A full page may have more behind it.
+    let next_before = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
+    Ok(AppJson(AuditPage { entries: rows.into_iter().map(AuditEntry::from).collect(), next_before }))
+}

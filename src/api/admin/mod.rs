@@ -1,0 +1,44 @@
+//! `/v1/admin/*`: what moderators and admins do. Every endpoint needs the `moderator` or `admin` role, re-read
+//! from the database on each request (a demoted moderator's token stops working at once), and every action is
+//! in the audit trail with its actor.
+//!
+//! - [`users`]: look a user up (by id or `alias#tag`), ban, unban; admins set roles.
+//! - [`audit`]: browse the audit trail.
+
+mod audit;
+mod users;
+
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, ErrorCode};
+use super::extract::AuthUser;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(users::ban))
+        .routes(routes!(users::unban))
+        .routes(routes!(users::view))
+        .routes(routes!(users::lookup))
+        .routes(routes!(users::set_role))
+        .routes(routes!(audit::browse))
+}
+
+/// Who is acting on the admin side.
+#[derive(Debug, Clone, Copy)]
+pub struct Staff {
+    pub id: i64,
+    /// Admins also see phone numbers (each view audited) and manage moderators.
+    pub admin: bool,
+}
+
+/// The acting moderator or admin, or 403.
+async fn staff(state: &AppState, user: &AuthUser) -> Result<Staff, ApiError> {
+    let row = state.accounts.current_user(user.id).await.map_err(|e| state.api_error(e))?;
+    match row.role.as_str() {
+        "moderator" => Ok(Staff { id: row.id, admin: false }),
+        "admin" => Ok(Staff { id: row.id, admin: true }),
+        _ => Err(ApiError::new(ErrorCode::Forbidden, "this needs the moderator role")),
+    }
+}

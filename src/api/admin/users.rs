@@ -1,0 +1,219 @@
+//! Moderators on users: look one up, ban, unban.
+
+use std::collections::BTreeMap;
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::audit::AuditEntry;
+use super::{Staff, staff};
+use crate::api::AppState;
+use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
+use crate::api::extract::AuthUser;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BanRequest {
+    /// Shown to the user when they try to sign in.
+    reason: String,
+}
+
+/// Ban a user: their sockets close, their match ends, and they cannot sign in.
+#[utoipa::path(post, path = "/v1/admin/users/{id}/ban", tag = "admin", security(("bearer" = [])), request_body = BanRequest,
+    params(("id" = i64, Path, description = "the user's id")),
+    responses((status = 204), (status = 403, description = "forbidden", body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn ban(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+    AppJson(req): AppJson<BanRequest>,
+) -> Result<StatusCode, ApiError> {
+    let moderator = staff(&state, &user).await?.id;
+    let reason = req.reason.trim();
+    if reason.is_empty() || reason.chars().count() > 200 {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "reason must have 1 to 200 characters"));
+    }
+    // The ban and its audit row (naming the moderator) commit together.
+    match state.hub.ban(id, reason, &json!({ "moderator": moderator })).await.map_err(ApiError::internal)? {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(ApiError::new(ErrorCode::NotFound, "no such user")),
+    }
+}
+
+/// Lift a ban. Reports made before now no longer count toward an automatic ban.
+#[utoipa::path(post, path = "/v1/admin/users/{id}/unban", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "the user's id")),
+    responses((status = 204), (status = 403, description = "forbidden", body = ErrorBody), (status = 404, body = ErrorBody)))]
+pub(super) async fn unban(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    let moderator = staff(&state, &user).await?.id;
+    let now = state.accounts.now();
+    match state.store.unban_user(id, &json!({ "moderator": moderator }), now).await.map_err(ApiError::internal)? {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(ApiError::new(ErrorCode::NotFound, "no such user")),
+    }
+}
+
+/// A user as moderators see them: never message content (it is end-to-end encrypted), and the phone number only
+/// for admins.
+#[derive(Serialize, ToSchema)]
+pub struct UserView {
+    id: i64,
+    #[schema(example = "kediadam#9021")]
+    handle: String,
+    /// `user`, `moderator` or `admin`.
+    role: String,
+    /// `active` or `banned`.
+    status: &'static str,
+    ban_reason: Option<String>,
+    banned_at: Option<DateTime<Utc>>,
+    created_at: DateTime<Utc>,
+    account_age_days: i64,
+    last_active: DateTime<Utc>,
+    is_premium: bool,
+    /// Today's units left: `daily_text`, `daily_video`, `bonus_text`, `bonus_video`.
+    quota: BTreeMap<&'static str, i32>,
+    /// Distinct users who reported them, ever.
+    reporters: i64,
+    /// Distinct reporters since the last clearance: the automatic ban counts these.
+    reporters_since_clearance: i64,
+    cleared_at: Option<DateTime<Utc>>,
+    /// Claims they filed, by status (`pending`, `approved`, `rejected`).
+    claims: BTreeMap<String, i64>,
+    /// The audit trail about them, newest first (bans, unbans, role changes, claims, …), at most 50.
+    history: Vec<AuditEntry>,
+    /// Admins only, and every such view is in the audit trail (`admin.phone_viewed`).
+    phone_number: Option<String>,
+}
+
+/// Look a user up by id: status, ban history, report counts, account age, claims and quota use.
+#[utoipa::path(get, path = "/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "the user's id")),
+    responses((status = 200, body = UserView), (status = 403, description = "forbidden", body = ErrorBody),
+        (status = 404, description = "not_found", body = ErrorBody)))]
+pub(super) async fn view(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+) -> Result<AppJson<UserView>, ApiError> {
+    let staff = staff(&state, &user).await?;
+    let row = state.store.user_by_id(id).await.map_err(ApiError::internal)?;
+    let row = row.ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))?;
+    user_view(&state, staff, row).await.map(AppJson)
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct Lookup {
+    /// `alias#tag`, as strangers see it (the alias in any case).
+    #[param(example = "kediadam#9021", pattern = "^[^#]+#[0-9]{4}$")]
+    handle: String,
+}
+
+/// Look a user up by their handle (`alias#tag`).
+#[utoipa::path(get, path = "/v1/admin/users", tag = "admin", security(("bearer" = [])), params(Lookup),
+    responses((status = 200, body = UserView), (status = 400, description = "invalid_parameter", body = ErrorBody),
+        (status = 403, description = "forbidden", body = ErrorBody), (status = 404, description = "not_found", body = ErrorBody)))]
+pub(super) async fn lookup(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppQuery(Lookup { handle }): AppQuery<Lookup>,
+) -> Result<AppJson<UserView>, ApiError> {
+    let staff = staff(&state, &user).await?;
+    let (alias, tag) = handle
+        .rsplit_once('#')
+        .filter(|(alias, tag)| !alias.is_empty() && alias.len() <= 200 && crate::domain::Tag::parse(tag).is_some())
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidParameter, "handle must be alias#tag with four digits"))?;
+    let key = crate::domain::lookup_key(alias);
+    let row = state.store.user_by_handle(&key, tag).await.map_err(ApiError::internal)?;
+    let row = row.ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))?;
+    user_view(&state, staff, row).await.map(AppJson)
+}
+
+async fn user_view(state: &AppState, staff: Staff, row: crate::store::UserRow) -> Result<UserView, ApiError> {
+    let counts = state.store.moderation_counts(row.id).await.map_err(ApiError::internal)?;
+    let history = state.store.system_logs_for_user(row.id, 50).await.map_err(ApiError::internal)?;
+    let now = state.accounts.now();
+    let phone_number = if staff.admin {
+        // Recorded before it is shown: a phone number never leaves without its audit row.
+        let details = json!({ "via": "GET /v1/admin/users" });
+        state
+            .store
+            .log_action("admin.phone_viewed", staff.id, row.id, &details, now)
+            .await
+            .map_err(ApiError::internal)?;
+        Some(row.phone_number.clone())
+    } else {
+        None
+    };
+    Ok(UserView {
+        id: row.id,
+        handle: format!("{}#{}", row.alias, row.tag),
+        role: row.role.clone(),
+        status: if row.is_banned { "banned" } else { "active" },
+        ban_reason: row.ban_reason.clone(),
+        banned_at: row.banned_at,
+        created_at: row.created_at,
+        account_age_days: (now - row.created_at).num_days(),
+        last_active: row.last_active,
+        is_premium: row.is_premium,
+        quota: BTreeMap::from([
+            ("daily_text", row.daily_chat_balance),
+            ("daily_video", row.daily_video_balance),
+            ("bonus_text", row.bonus_chat_balance),
+            ("bonus_video", row.bonus_video_balance),
+        ]),
+        reporters: counts.reporters,
+        reporters_since_clearance: counts.reporters_since_clearance,
+        cleared_at: counts.cleared_at,
+        claims: counts.claims.into_iter().collect(),
+        history: history.into_iter().map(AuditEntry::from).collect(),
+        phone_number,
+    })
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RoleRequest {
+    /// `user`, `moderator` or `admin`.
+    #[schema(example = "moderator")]
+    role: String,
+}
+
+/// Make a user a moderator or an admin, or back a plain user (admins only). Takes effect on their next admin
+/// request: the role is read from the database every time.
+#[utoipa::path(put, path = "/v1/admin/users/{id}/role", tag = "admin", security(("bearer" = [])), request_body = RoleRequest,
+    params(("id" = i64, Path, description = "the user's id")),
+    responses((status = 204), (status = 422, description = "invalid_request", body = ErrorBody),
+        (status = 403, description = "forbidden", body = ErrorBody), (status = 404, description = "not_found", body = ErrorBody)))]
+pub(super) async fn set_role(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+    AppJson(req): AppJson<RoleRequest>,
+) -> Result<StatusCode, ApiError> {
+    let staff = staff(&state, &user).await?;
+    if !staff.admin {
+        return Err(ApiError::new(ErrorCode::Forbidden, "this needs the admin role"));
+    }
+    if !matches!(req.role.as_str(), "user" | "moderator" | "admin") {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "role must be user, moderator or admin"));
+    }
+    if id == staff.id && req.role != "admin" {
+        // Otherwise the last admin could lock everyone out of the admin side.
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "admins cannot demote themselves"));
+    }
+    let now = state.accounts.now();
+    match state.store.set_role_by(id, &req.role, Some(staff.id), now).await.map_err(ApiError::internal)? {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(ApiError::new(ErrorCode::NotFound, "no such user")),
+    }
+}

@@ -1,0 +1,88 @@
+//! What matching knows of a connected user, kept beside their sockets so that `match.find` reads nothing from
+//! the database: their balances, whom they blocked or were blocked by, and whom they met lately.
+//!
+//! It is a cache of the store, never the authority. Creating a match re-checks balances, bans and active
+//! matches in its transaction, so a standing that is too generous costs one refused pairing (and a reload);
+//! one that is too strict (a refund or a reset it has not seen) is reloaded whenever it says "cannot pay". It is
+//! kept current by the events that change it: a match opening (new partner, balances after paying) wherever
+//! the user's sockets are, a block or unblock ([`crate::delivery::Delivery::standing_changed`] drops it), and a
+//! resync (events may have been lost) drops it too. It lives as long as the user has a socket on the node.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+use tanis_proto::{Balances, MatchKind};
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Standing {
+    pub balances: Balances,
+    /// Blocked by the user, or blocking them.
+    pub blocked: HashSet<i64>,
+    /// Partner → when they last met; entries older than the recent-partner window are pruned at each find.
+    pub partners: HashMap<i64, DateTime<Utc>>,
+}
+
+impl Standing {
+    /// Whether the balances cover one match of `kind` (a daily unit, else a bonus one).
+    pub fn can_pay(&self, kind: MatchKind) -> bool {
+        let b = &self.balances;
+        match kind {
+            MatchKind::Text => b.daily_text > 0 || b.bonus_text > 0,
+            MatchKind::Video => b.daily_video > 0 || b.bonus_video > 0,
+        }
+    }
+
+    /// Everyone the user must not be paired with now: blocked either way, or met since `since`. Forgets the
+    /// partners met before `since`, so the map stays as small as the window.
+    pub fn excluded(&mut self, since: DateTime<Utc>) -> HashSet<i64> {
+        self.partners.retain(|_, met| *met >= since);
+        self.blocked.iter().chain(self.partners.keys()).copied().collect()
+    }
+
+    /// A match opened with `peer` at `at`; `balances` are the user's after paying for it.
+    pub fn opened(&mut self, peer: i64, at: DateTime<Utc>, balances: Balances) {
+        let met = self.partners.entry(peer).or_insert(at);
+        *met = (*met).max(at);
+        self.balances = balances;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    fn balances(daily_text: i32, bonus_text: i32) -> Balances {
+        Balances { daily_text, daily_video: 0, bonus_text, bonus_video: 0 }
+    }
+
+    #[test]
+    fn pays_from_daily_or_bonus_units_of_the_kind() {
+        let mut s = Standing { balances: balances(0, 0), blocked: HashSet::new(), partners: HashMap::new() };
+        assert!(!s.can_pay(MatchKind::Text));
+        s.balances = balances(0, 1);
+        assert!(s.can_pay(MatchKind::Text));
+        assert!(!s.can_pay(MatchKind::Video), "text units do not pay for video");
+        s.balances = balances(2, 0);
+        assert!(s.can_pay(MatchKind::Text));
+    }
+
+    #[test]
+    fn excludes_blocks_always_and_partners_only_within_the_window() {
+        let mut s = Standing {
+            balances: balances(1, 0),
+            blocked: HashSet::from([7]),
+            partners: HashMap::from([(8, at(0)), (9, at(100))]),
+        };
+        assert_eq!(s.excluded(at(50)), HashSet::from([7, 9]));
+        assert!(!s.partners.contains_key(&8), "a partner older than the window is forgotten");
+        s.opened(8, at(200), balances(0, 0));
+        assert_eq!(s.excluded(at(150)), HashSet::from([7, 8]), "met again: excluded again");
+        assert_eq!(s.balances, balances(0, 0), "balances as paid");
+        s.opened(8, at(120), balances(0, 0));
+        assert_eq!(s.partners[&8], at(200), "the latest meeting counts");
+    }
+}

@@ -1,0 +1,301 @@
+//! The admin side: who may call what (the role matrix), looking users up, and the audit trail.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{Value, json};
+use tanis::store::NewReport;
+
+use crate::helpers::{Backend, TestApp, TestUser, assert_error, new_match, spawn_app};
+use crate::on_both_stores;
+
+on_both_stores!(
+    every_admin_endpoint_refuses_anonymous_and_users_and_serves_moderators_and_admins,
+    a_user_view_shows_reports_claims_and_bans_and_only_admins_see_the_phone_with_an_audit_row,
+    the_audit_trail_filters_by_actor_target_action_and_time_and_pages,
+    bad_lookups_and_filters_are_refused_with_invalid_parameter,
+    only_admins_set_roles_and_each_change_is_audited_with_its_admin,
+);
+
+async fn staff(app: &TestApp, alias: &str, role: &str) -> TestUser {
+    let user = app.user(alias).await;
+    assert!(app.store.set_role(user.id, role, app.now()).await.unwrap());
+    user
+}
+
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: impl AsRef<str>,
+    token: Option<&str>,
+    body: Option<Value>,
+) -> reqwest::Response {
+    let mut request = app.client.request(method, app.url(path.as_ref()));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    request.send().await.unwrap()
+}
+
+/// A match between the two, for reports and claims to refer to.
+async fn shared_match(app: &TestApp, a: i64, b: i64) -> i64 {
+    let now = app.now();
+    let pair = new_match(a, b, "text", now);
+    let id = app.store.create_matches(&[pair], None).await.unwrap()[0].as_ref().unwrap().row.id;
+    app.store.end_match(id, "left", now).await.unwrap();
+    id
+}
+
+async fn every_admin_endpoint_refuses_anonymous_and_users_and_serves_moderators_and_admins(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let target = app.user("hedef").await;
+    let user = app.user("siradan").await;
+    let moderator = staff(&app, "bekci", "moderator").await;
+    let admin = staff(&app, "kaptan", "admin").await;
+    let handle = target.handle.replace('#', "%23");
+    let endpoints: Vec<(Method, String, Option<Value>, StatusCode)> = vec![
+        (Method::GET, format!("/v1/admin/users/{}", target.id), None, StatusCode::OK),
+        (Method::GET, format!("/v1/admin/users?handle={handle}"), None, StatusCode::OK),
+        (Method::GET, "/v1/admin/audit".into(), None, StatusCode::OK),
+        (
+            Method::POST,
+            format!("/v1/admin/users/{}/ban", target.id),
+            Some(json!({"reason": "spam"})),
+            StatusCode::NO_CONTENT,
+        ),
+        (Method::POST, format!("/v1/admin/users/{}/unban", target.id), None, StatusCode::NO_CONTENT),
+    ];
+    for (method, path, body, allowed) in &endpoints {
+        let anonymous = call(&app, method.clone(), path, None, body.clone()).await;
+        assert_error(anonymous, StatusCode::UNAUTHORIZED, "missing_token").await;
+        let refused = call(&app, method.clone(), path, Some(&user.access), body.clone()).await;
+        assert_error(refused, StatusCode::FORBIDDEN, "forbidden").await;
+        for who in [&moderator, &admin] {
+            let served = call(&app, method.clone(), path, Some(&who.access), body.clone()).await;
+            assert_eq!(served.status(), *allowed, "{method} {path} as {}", who.handle);
+        }
+    }
+    // Admins only: setting roles.
+    let path = format!("/v1/admin/users/{}/role", target.id);
+    let body = Some(json!({"role": "user"}));
+    assert_error(call(&app, Method::PUT, &path, None, body.clone()).await, StatusCode::UNAUTHORIZED, "missing_token")
+        .await;
+    for who in [&user, &moderator] {
+        let refused = call(&app, Method::PUT, &path, Some(&who.access), body.clone()).await;
+        assert_error(refused, StatusCode::FORBIDDEN, "forbidden").await;
+    }
+    assert_eq!(call(&app, Method::PUT, &path, Some(&admin.access), body).await.status(), StatusCode::NO_CONTENT);
+
+    // A demoted moderator's token stops working at once.
+    app.store.set_role(moderator.id, "user", app.now()).await.unwrap();
+    let demoted = call(&app, Method::GET, "/v1/admin/audit", Some(&moderator.access), None).await;
+    assert_error(demoted, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+async fn a_user_view_shows_reports_claims_and_bans_and_only_admins_see_the_phone_with_an_audit_row(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let target = app.user("hedef").await;
+    let moderator = staff(&app, "bekci", "moderator").await;
+    let admin = staff(&app, "kaptan", "admin").await;
+    for alias in ["rapor1", "rapor2"] {
+        let reporter = app.user(alias).await;
+        let match_id = shared_match(&app, reporter.id, target.id).await;
+        let report = NewReport {
+            reporter_id: reporter.id,
+            reported_id: target.id,
+            match_id,
+            reason: "harassment",
+            details: None,
+            now: app.now(),
+        };
+        assert!(app.store.insert_report(&report).await.unwrap());
+        if alias == "rapor1" {
+            app.store.file_claim(match_id, target.id, app.now()).await.unwrap();
+        }
+    }
+    let ban = call(
+        &app,
+        Method::POST,
+        format!("/v1/admin/users/{}/ban", target.id),
+        Some(&moderator.access),
+        Some(json!({"reason": "spam"})),
+    );
+    assert_eq!(ban.await.status(), StatusCode::NO_CONTENT);
+
+    let path = format!("/v1/admin/users/{}", target.id);
+    let seen: Value = call(&app, Method::GET, &path, Some(&moderator.access), None).await.json().await.unwrap();
+    assert_eq!(seen["handle"], target.handle.as_str());
+    assert_eq!((seen["status"].as_str(), seen["ban_reason"].as_str()), (Some("banned"), Some("spam")));
+    assert_eq!((seen["reporters"].as_i64(), seen["reporters_since_clearance"].as_i64()), (Some(2), Some(2)));
+    assert_eq!(seen["claims"], json!({"pending": 1}));
+    assert_eq!(seen["account_age_days"], 0);
+    assert_eq!(seen["history"][0]["action"], "user.banned");
+    assert_eq!(seen["history"][0]["actor_id"], moderator.id, "the ban names its moderator");
+    assert!(seen["phone_number"].is_null(), "moderators never see the phone number");
+    let phone_views = || {
+        app.count(format!(
+            "SELECT COUNT(*) FROM system_logs WHERE action = 'admin.phone_viewed' AND user_id = {}",
+            target.id
+        ))
+    };
+    assert_eq!(phone_views().await, 0);
+
+    // Cleared by an unban: the automatic-ban count starts again, the history keeps both.
+    let unban = call(&app, Method::POST, format!("/v1/admin/users/{}/unban", target.id), Some(&moderator.access), None);
+    assert_eq!(unban.await.status(), StatusCode::NO_CONTENT);
+    let handle = target.handle.to_uppercase().replace('#', "%23");
+    let by_handle = call(&app, Method::GET, format!("/v1/admin/users?handle={handle}"), Some(&admin.access), None);
+    let seen: Value = by_handle.await.json().await.unwrap();
+    assert_eq!(
+        (seen["id"].as_i64(), seen["status"].as_str()),
+        (Some(target.id), Some("active")),
+        "the alias in any case"
+    );
+    assert_eq!((seen["reporters"].as_i64(), seen["reporters_since_clearance"].as_i64()), (Some(2), Some(0)));
+    let actions: Vec<&str> =
+        seen["history"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
+    assert_eq!(&actions[..2], ["user.unbanned", "user.banned"]);
+    assert!(seen["phone_number"].as_str().is_some_and(|p| p.starts_with('+')), "admins see it: {seen}");
+    let audited = app
+        .count(format!(
+            "SELECT COUNT(*) FROM system_logs WHERE action = 'admin.phone_viewed' AND user_id = {} AND actor_id = {}",
+            target.id, admin.id
+        ))
+        .await;
+    assert_eq!(audited, 1, "every admin view of a phone number is audited with its actor");
+}
+
+async fn the_audit_trail_filters_by_actor_target_action_and_time_and_pages(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("birinci").await, app.user("ikinci").await);
+    let m1 = staff(&app, "bekci", "moderator").await;
+    let m2 = staff(&app, "gozcu", "moderator").await;
+    let started = app.now();
+    for (moderator, target) in [(&m1, &a), (&m2, &b), (&m1, &b)] {
+        let path = format!("/v1/admin/users/{}/ban", target.id);
+        let response =
+            call(&app, Method::POST, &path, Some(&app.access_token(moderator)), Some(json!({"reason": "spam"}))).await;
+        assert_eq!(response.status(), StatusCode::NO_CONTENT);
+        let path = format!("/v1/admin/users/{}/unban", target.id);
+        assert_eq!(
+            call(&app, Method::POST, &path, Some(&app.access_token(moderator)), None).await.status(),
+            StatusCode::NO_CONTENT
+        );
+        app.clock.advance(chrono::TimeDelta::minutes(10));
+    }
+    let page = |query: String| {
+        // Minted at the test clock: the run moves it past an access token's lifetime.
+        let token = app.access_token(&m1);
+        let app = &app;
+        async move {
+            let response = call(app, Method::GET, &format!("/v1/admin/audit?{query}"), Some(&token), None).await;
+            assert_eq!(response.status(), StatusCode::OK);
+            response.json::<Value>().await.unwrap()
+        }
+    };
+    let summary = |page: &Value| -> Vec<(String, i64, i64)> {
+        page["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    e["action"].as_str().unwrap().to_owned(),
+                    e["actor_id"].as_i64().unwrap_or(0),
+                    e["target_id"].as_i64().unwrap_or(0),
+                )
+            })
+            .collect()
+    };
+    let by_m1 = page(format!("actor={}", m1.id)).await;
+    assert_eq!(
+        summary(&by_m1),
+        [
+            ("user.unbanned".into(), m1.id, b.id),
+            ("user.banned".into(), m1.id, b.id),
+            ("user.unbanned".into(), m1.id, a.id),
+            ("user.banned".into(), m1.id, a.id)
+        ]
+    );
+    let bans_of_b = page(format!("target={}&action=user.banned", b.id)).await;
+    assert_eq!(summary(&bans_of_b), [("user.banned".into(), m1.id, b.id), ("user.banned".into(), m2.id, b.id)]);
+    // The second round only: from 10 minutes in, until 20.
+    let since = (started + chrono::TimeDelta::minutes(10)).to_rfc3339().replace('+', "%2B");
+    let until = (started + chrono::TimeDelta::minutes(20)).to_rfc3339().replace('+', "%2B");
+    let window = page(format!("since={since}&until={until}&action=user.banned")).await;
+    assert_eq!(summary(&window), [("user.banned".into(), m2.id, b.id)]);
+
+    // Paging by moderator actions: two per page, then the rest, then nothing.
+    let first = page(format!("actor={}&limit=2", m1.id)).await;
+    let before = first["next_before"].as_i64().expect("a full page has a next page");
+    let second = page(format!("actor={}&limit=2&before={before}", m1.id)).await;
+    let both: Vec<_> = summary(&first).into_iter().chain(summary(&second)).collect();
+    assert_eq!(both, summary(&by_m1), "the pages are the whole list, in order, without repeats");
+    let last = page(format!("actor={}&limit=2&before={}", m1.id, second["next_before"].as_i64().unwrap())).await;
+    assert_eq!((last["entries"].as_array().unwrap().len(), last["next_before"].is_null()), (0, true));
+}
+
+async fn bad_lookups_and_filters_are_refused_with_invalid_parameter(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = staff(&app, "bekci", "moderator").await;
+    for path in [
+        "/v1/admin/users?handle=nohash",
+        "/v1/admin/users?handle=kedi%2312",
+        "/v1/admin/users?handle=%239021",
+        "/v1/admin/users",
+        "/v1/admin/users?handle=kedi%239021&extra=1",
+        "/v1/admin/users/abc",
+        "/v1/admin/audit?limit=0",
+        "/v1/admin/audit?limit=201",
+        "/v1/admin/audit?since=yesterday",
+        "/v1/admin/audit?actor=me",
+        "/v1/admin/audit?action=",
+        "/v1/admin/audit?colour=red",
+    ] {
+        let response = call(&app, Method::GET, path, Some(&moderator.access), None).await;
+        assert_error(response, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+    }
+    let nobody = call(&app, Method::GET, "/v1/admin/users?handle=kimse%230000", Some(&moderator.access), None).await;
+    assert_error(nobody, StatusCode::NOT_FOUND, "not_found").await;
+    let nobody = call(&app, Method::GET, "/v1/admin/users/999999", Some(&moderator.access), None).await;
+    assert_error(nobody, StatusCode::NOT_FOUND, "not_found").await;
+}
+
+async fn only_admins_set_roles_and_each_change_is_audited_with_its_admin(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let admin = staff(&app, "kaptan", "admin").await;
+    let helper = app.user("yardimci").await;
+    let role = |id: i64, role: &str| {
+        let (app, token, role) = (&app, admin.access.clone(), role.to_owned());
+        async move {
+            call(app, Method::PUT, format!("/v1/admin/users/{id}/role"), Some(&token), Some(json!({ "role": role })))
+                .await
+        }
+    };
+    assert_eq!(role(helper.id, "moderator").await.status(), StatusCode::NO_CONTENT);
+    // The new moderator can work at once, with the token they already had.
+    let audit = call(&app, Method::GET, "/v1/admin/audit?action=user.role_changed", Some(&helper.access), None).await;
+    assert_eq!(audit.status(), StatusCode::OK);
+    let page: Value = audit.json().await.unwrap();
+    let entry = &page["entries"][0];
+    assert_eq!((entry["target_id"].as_i64(), entry["actor_id"].as_i64()), (Some(helper.id), Some(admin.id)));
+    assert_eq!(entry["details"], json!({"role": "moderator"}));
+    // …but cannot make others staff.
+    let other = app.user("baska").await;
+    let path = format!("/v1/admin/users/{}/role", other.id);
+    let refused = call(&app, Method::PUT, &path, Some(&helper.access), Some(json!({"role": "admin"}))).await;
+    assert_error(refused, StatusCode::FORBIDDEN, "forbidden").await;
+
+    assert_error(role(helper.id, "superuser").await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    assert_error(role(admin.id, "user").await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    assert_error(role(999_999, "moderator").await, StatusCode::NOT_FOUND, "not_found").await;
+    let extra = call(&app, Method::PUT, &path, Some(&admin.access), Some(json!({"role": "user", "also": 1}))).await;
+    assert_error(extra, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    assert_eq!(app.store.user_by_id(admin.id).await.unwrap().unwrap().role, "admin", "nothing stored by a refusal");
+
+    // Back to a plain user: refused at once.
+    assert_eq!(role(helper.id, "user").await.status(), StatusCode::NO_CONTENT);
+    let demoted = call(&app, Method::GET, "/v1/admin/audit", Some(&helper.access), None).await;
+    assert_error(demoted, StatusCode::FORBIDDEN, "forbidden").await;
+}
