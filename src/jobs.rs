@@ -17,7 +17,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::hub::Hub;
-use crate::store::{ClaimVerdict, Store};
+use crate::store::{ClaimVerdict, Lift, NewBan, Store};
 
 /// The store as the jobs see it.
 pub struct JobsStore(pub Store);
@@ -55,6 +55,14 @@ impl JobStore for JobsStore {
 
     async fn users_to_ban(&self, threshold: u32) -> Result<Vec<i64>, JobError> {
         Ok(self.0.users_over_report_threshold(threshold.into()).await?)
+    }
+
+    async fn expired_bans(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<i64>, JobError> {
+        Ok(self.0.expired_bans(now, limit).await?)
+    }
+
+    async fn lift_expired_ban(&self, user_id: i64, now: DateTime<Utc>) -> Result<bool, JobError> {
+        Ok(self.0.unban_user(user_id, Lift::Expired, now).await?)
     }
 
     async fn pending_referrals(
@@ -122,7 +130,7 @@ impl JobStore for JobsStore {
 
 impl LiveEffects for Hub {
     async fn ban(&self, user_id: i64, reason: &str, by: serde_json::Value) -> Result<bool, JobError> {
-        Ok(Hub::ban(self, user_id, reason, &by).await?)
+        Ok(Hub::ban(self, &NewBan::permanent(user_id, reason, &by, self.now())).await?)
     }
 
     fn match_expired(&self, m: &ExpiredMatch) {
@@ -140,7 +148,8 @@ pub struct Detached {
 
 impl LiveEffects for Detached {
     async fn ban(&self, user_id: i64, reason: &str, by: serde_json::Value) -> Result<bool, JobError> {
-        Ok(crate::hub::ban(&self.store, &self.delivery, user_id, reason, &by, self.clock.now()).await?)
+        let order = NewBan::permanent(user_id, reason, &by, self.clock.now());
+        Ok(crate::hub::ban(&self.store, &self.delivery, &order).await?)
     }
 
     fn match_expired(&self, m: &ExpiredMatch) {

@@ -34,6 +34,7 @@ pub mod domain;
 pub mod hub;
 pub mod jobs;
 pub mod matching;
+pub mod notices;
 pub mod quota;
 pub mod relay;
 pub mod secrets;

@@ -43,8 +43,10 @@ pub enum AccountError {
     InvalidCredentials,
     #[error("too many failed attempts; try again later")]
     Throttled { retry_after: TimeDelta },
-    #[error("the account is banned")]
-    Banned { reason: String },
+    #[error("the account is banned ({reason}) {}", until_text(.ends_at))]
+    Banned { reason: String, ends_at: Option<DateTime<Utc>> },
+    #[error("the account is not banned")]
+    NotBanned,
     #[error("the token is not valid")]
     InvalidToken,
     #[error("the token has expired")]
@@ -57,6 +59,20 @@ pub enum AccountError {
     Store(#[from] StoreError),
     #[error("password hashing failed: {0}")]
     Hash(HashError),
+}
+
+impl AccountError {
+    /// The ban of `user` as an error (reason code and end).
+    pub fn banned(user: &crate::store::UserRow) -> Self {
+        AccountError::Banned { reason: user.ban_reason.clone().unwrap_or_default(), ends_at: user.ban_ends_at }
+    }
+}
+
+fn until_text(ends_at: &Option<DateTime<Utc>>) -> String {
+    match ends_at {
+        Some(end) => format!("until {}", end.to_rfc3339()),
+        None => "until lifted".into(),
+    }
 }
 
 impl From<HashError> for AccountError {

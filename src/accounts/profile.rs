@@ -17,7 +17,7 @@ impl Accounts {
     pub async fn current_user(&self, user_id: i64) -> Result<UserRow, AccountError> {
         let user = self.store.user_by_id(user_id).await?.ok_or(AccountError::InvalidToken)?;
         if user.is_banned {
-            return Err(AccountError::Banned { reason: user.ban_reason.unwrap_or_default() });
+            return Err(AccountError::banned(&user));
         }
         Ok(user)
     }

@@ -33,6 +33,38 @@ impl Accounts {
         password: &Password,
         client: &ClientInfo,
     ) -> Result<(UserRow, IssuedTokens), AccountError> {
+        let user = self.authenticate(phone, password, client).await?;
+        if user.is_banned {
+            return Err(AccountError::banned(&user));
+        }
+        self.store.touch_last_active(user.id, self.clock.now()).await?;
+        let tokens = self.start_session(&user, client).await?;
+        Ok((user, tokens))
+    }
+
+    /// The banned account behind a phone number and password, checked like a login (throttled, recorded): what
+    /// a banned user, whose tokens were all revoked, shows to see their ban and appeal it. `NotBanned` otherwise.
+    pub async fn banned_account(
+        &self,
+        phone: &Phone,
+        password: &Password,
+        client: &ClientInfo,
+    ) -> Result<UserRow, AccountError> {
+        let user = self.authenticate(phone, password, client).await?;
+        if !user.is_banned {
+            return Err(AccountError::NotBanned);
+        }
+        Ok(user)
+    }
+
+    /// Checks the password (throttled per phone and per address) and records the attempt: the account, banned or
+    /// not.
+    async fn authenticate(
+        &self,
+        phone: &Phone,
+        password: &Password,
+        client: &ClientInfo,
+    ) -> Result<UserRow, AccountError> {
         let now = self.clock.now();
         let record = |user_id: Option<i64>, outcome: LoginOutcome| {
             metrics::counter!("tanis_login_attempts_total", "outcome" => outcome.as_str()).increment(1);
@@ -61,14 +93,9 @@ impl Accounts {
                 return Err(AccountError::InvalidCredentials);
             }
         };
-        if user.is_banned {
-            self.store.record_login_attempt(&record(Some(user.id), LoginOutcome::Banned)).await?;
-            return Err(AccountError::Banned { reason: user.ban_reason.clone().unwrap_or_default() });
-        }
-        self.store.record_login_attempt(&record(Some(user.id), LoginOutcome::Success)).await?;
-        self.store.touch_last_active(user.id, now).await?;
-        let tokens = self.start_session(&user, client).await?;
-        Ok((user, tokens))
+        let outcome = if user.is_banned { LoginOutcome::Banned } else { LoginOutcome::Success };
+        self.store.record_login_attempt(&record(Some(user.id), outcome)).await?;
+        Ok(user)
     }
 
     /// Until when logins for this phone or from this address are refused, if they are.
@@ -102,7 +129,7 @@ impl Accounts {
         }
         let user = self.store.user_by_id(row.user_id).await?.ok_or(AccountError::InvalidToken)?;
         if user.is_banned {
-            return Err(AccountError::Banned { reason: user.ban_reason.unwrap_or_default() });
+            return Err(AccountError::banned(&user));
         }
         let (token, new) = self.new_refresh_token(&user, row.family_id.clone(), client, now);
         match self.store.rotate_refresh_token(row.id, &new, now).await? {

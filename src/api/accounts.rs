@@ -300,9 +300,8 @@ impl AppState {
             AccountError::TokenExpired => ErrorCode::TokenExpired,
             AccountError::TokenReused => ErrorCode::TokenReused,
             AccountError::Busy => return ApiError::new(ErrorCode::ServerBusy, e.to_string()).retry_after(1),
-            AccountError::Banned { reason } => {
-                return ApiError::new(ErrorCode::AccountBanned, format!("the account is banned: {reason}"));
-            }
+            AccountError::Banned { .. } => ErrorCode::AccountBanned,
+            AccountError::NotBanned => ErrorCode::NotBanned,
             AccountError::Store(_) | AccountError::Hash(_) => return ApiError::internal(e),
         };
         let error = ApiError::new(code, e.to_string());

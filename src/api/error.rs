@@ -42,6 +42,10 @@ pub enum ErrorCode {
     NotMatched,
     ClaimExists,
     Forbidden,
+    AlreadyBanned,
+    NotBanned,
+    AppealExists,
+    AlreadyDecided,
     // Authentication.
     InvalidCredentials,
     TooManyAttempts,
@@ -73,7 +77,9 @@ impl ErrorCode {
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
-            PhoneTaken | AliasExhausted | ClaimExists => StatusCode::CONFLICT,
+            PhoneTaken | AliasExhausted | ClaimExists | AlreadyBanned | NotBanned | AppealExists | AlreadyDecided => {
+                StatusCode::CONFLICT
+            }
             NotMatched => StatusCode::NOT_FOUND,
             Forbidden => StatusCode::FORBIDDEN,
             InvalidCredentials | MissingToken | InvalidToken | TokenExpired | TokenReused => StatusCode::UNAUTHORIZED,

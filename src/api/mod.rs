@@ -3,6 +3,7 @@
 
 mod accounts;
 mod admin;
+mod ban;
 mod blocks;
 mod claims;
 pub mod error;
@@ -60,6 +61,7 @@ pub fn router(state: AppState) -> Router {
         .merge(blocks::router())
         .merge(claims::router())
         .merge(admin::router())
+        .merge(ban::router())
         .merge(rtc::router())
         .merge(ops::router())
         .merge(ws::router())

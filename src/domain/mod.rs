@@ -7,3 +7,18 @@ mod phone;
 pub use alias::{Alias, AliasError, TAG_SPACE, Tag, lookup_key};
 pub use password::{Password, PasswordError};
 pub use phone::{Phone, PhoneError};
+
+/// The reason codes a ban may carry; the banned user is shown the code (docs/admin.md explains each).
+/// `reports` is the automatic ban's.
+pub const BAN_REASONS: [&str; 10] = [
+    "spam",
+    "harassment",
+    "hate",
+    "sexual_content",
+    "underage",
+    "scam",
+    "impersonation",
+    "violence",
+    "reports",
+    "other",
+];

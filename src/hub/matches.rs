@@ -11,7 +11,7 @@ use crate::matching::rules::Candidate;
 use crate::matching::standing::Standing;
 use crate::matching::{Pairing, Seeker};
 use crate::quota;
-use crate::store::{CreateMatchError, CreatedMatch, MatchEnd, MatchRow, NewMatch, Store, StoreError, UserRow};
+use crate::store::{CreateMatchError, CreatedMatch, MatchEnd, MatchRow, NewBan, NewMatch, Store, StoreError, UserRow};
 
 /// A `match.find` that could not be queued.
 pub struct Refusal(pub ServerFrame);
@@ -142,13 +142,13 @@ impl Hub {
         tell_ended(&self.inner.delivery, match_id, told);
     }
 
-    /// Bans the user: stored with its reason, out of the queue, their match ended, every socket closed.
-    pub async fn ban(&self, user_id: i64, reason: &str, by: &serde_json::Value) -> Result<bool, StoreError> {
-        let (store, delivery, now) = (&self.inner.store, &self.inner.delivery, self.inner.clock.now());
-        if !ban(store, delivery, user_id, reason, by, now).await? {
+    /// Bans the user: stored with its reason, out of the queue, their match ended, every socket closed. False
+    /// when there is no such user or they are banned already.
+    pub async fn ban(&self, order: &NewBan<'_>) -> Result<bool, StoreError> {
+        if !ban(&self.inner.store, &self.inner.delivery, order).await? {
             return Ok(false);
         }
-        self.matchmaker().cancel(user_id).await;
+        self.matchmaker().cancel(order.user_id).await;
         Ok(true)
     }
 
@@ -317,16 +317,11 @@ pub fn tell_ended(delivery: &Delivery, match_id: i64, told: &[(i64, EndReason)])
 }
 
 /// Bans the user: stored with its reason, their match ended (both told), every socket of theirs closed with
-/// 4003, wherever it is. Needs no hub: `tanis worker` bans through this too. False when already banned.
-pub async fn ban(
-    store: &Store,
-    delivery: &Delivery,
-    user_id: i64,
-    reason: &str,
-    by: &serde_json::Value,
-    now: DateTime<Utc>,
-) -> Result<bool, StoreError> {
-    if !store.ban_user(user_id, reason, by, now).await? {
+/// 4003, wherever it is. Needs no hub: `tanis worker` bans through this too. False when there is no such user
+/// or they are banned already.
+pub async fn ban(store: &Store, delivery: &Delivery, ban: &NewBan<'_>) -> Result<bool, StoreError> {
+    let (user_id, now) = (ban.user_id, ban.now);
+    if store.ban_user(ban).await?.is_none() {
         return Ok(false);
     }
     // From the store, not a node's memory: the user's sockets may be on another node, or nowhere.

@@ -168,6 +168,11 @@ impl Hub {
         self.inner.delivery.standing_changed(user_id);
     }
 
+    /// The hub's clock (injected: tests move it).
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.inner.clock.now()
+    }
+
     /// Open sockets on this node.
     pub fn connections(&self) -> usize {
         self.inner.config.max_connections - self.inner.connections.available_permits()

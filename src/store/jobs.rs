@@ -4,6 +4,9 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
+use crate::notices::Notice;
+
+use super::bans::insert_notification;
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
 
@@ -117,15 +120,8 @@ impl Store {
             self.fail_points.check("claim.before_refund")?;
             if v.approved {
                 sqlx::query(refund).bind(v.claimant_id).execute(&mut *tx).await?;
-                let message = format!("Your claim was approved: one {} match was refunded.", v.kind);
-                sqlx::query(
-                    "INSERT INTO notifications (user_id, message, type, created_at) VALUES ($1, $2, 'claim', $3)",
-                )
-                .bind(v.claimant_id)
-                .bind(message)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                let notice = Notice::ClaimApproved { kind: v.kind.to_owned() };
+                insert_notification!(&mut *tx, v.claimant_id, &notice, now).await?;
             }
             let details =
                 json!({ "claim_id": v.claim_id, "match_id": v.match_id, "status": status, "reason": v.reason });
@@ -135,11 +131,13 @@ impl Store {
         })
     }
 
-    /// Users not banned whose distinct reporters since their last cleared ban reach `threshold`.
+    /// Users not banned whose distinct reporters since their last clearance reach `threshold`; a report a
+    /// moderator dismissed does not count.
     pub async fn users_over_report_threshold(&self, threshold: i64) -> Result<Vec<i64>, StoreError> {
         let query = select!(
             "SELECT r.reported_id FROM reports r JOIN users u ON u.id = r.reported_id \
                      WHERE u.is_banned = FALSE AND (u.ban_cleared_at IS NULL OR r.created_at > u.ban_cleared_at) \
+                     AND (r.resolution IS NULL OR r.resolution <> 'dismissed') \
                      GROUP BY r.reported_id HAVING COUNT(DISTINCT r.reporter_id) >= $1"
         );
         Ok(on_read_pool!(self, |pool| pool.scalars(query).bind(threshold).all().await)?)
@@ -184,15 +182,7 @@ impl Store {
                     .bind(units)
                     .execute(&mut *tx)
                     .await?;
-                let message = format!("Referral reward: {units} bonus text matches.");
-                sqlx::query(
-                    "INSERT INTO notifications (user_id, message, type, created_at) VALUES ($1, $2, 'system', $3)",
-                )
-                .bind(user)
-                .bind(message)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
+                insert_notification!(&mut *tx, *user, &Notice::ReferralReward { units: *units }, now).await?;
                 insert_system_log!(
                     &mut *tx,
                     "referral.rewarded",

@@ -28,6 +28,10 @@ pub struct UserRow {
     pub bonus_video_balance: i32,
     pub privacy_consent_at: DateTime<Utc>,
     pub privacy_notice_version: String,
+    /// When the current ban ends by itself; `None` for a ban until lifted (or no ban).
+    pub ban_ends_at: Option<DateTime<Utc>>,
+    /// `tr` or `en`: the language of their notifications.
+    pub locale: String,
 }
 
 /// Everything needed to create an account in one transaction.

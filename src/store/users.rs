@@ -1,4 +1,4 @@
-//! Accounts: creation with referral, lookups, profile changes and bans.
+//! Accounts: creation with referral, lookups, profile changes and roles.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
@@ -12,7 +12,7 @@ macro_rules! user_columns {
         "id, phone_number, password_hash, alias, alias_key, tag, role, referral_code, created_at, last_active, \
          location_lat, location_lon, location_updated_at, is_banned, ban_reason, banned_at, is_premium, \
          daily_chat_balance, daily_video_balance, bonus_chat_balance, bonus_video_balance, privacy_consent_at, \
-         privacy_notice_version"
+         privacy_notice_version, ban_ends_at, locale"
     };
 }
 pub(super) use user_columns;
@@ -148,81 +148,6 @@ impl Store {
         Ok(())
     }
 
-    /// Bans the user, revokes every refresh token they hold and records why, in one transaction.
-    /// Returns false when there is no such user.
-    ///
-    /// `by` says who banned (`{"moderator": id}`, `{"job": "auto_ban", …}`): it is written into the ban's
-    /// `user.banned` audit row, in the same transaction as the ban, so neither exists without the other.
-    pub async fn ban_user(
-        &self,
-        user_id: i64,
-        reason: &str,
-        by: &serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        on_write_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let banned =
-                sqlx::query("UPDATE users SET is_banned = TRUE, ban_reason = $2, banned_at = $3 WHERE id = $1")
-                    .bind(user_id)
-                    .bind(reason)
-                    .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            if banned == 0 {
-                return Ok(false);
-            }
-            sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
-                .bind(user_id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            sqlx::query("INSERT INTO notifications (user_id, message, type, created_at) VALUES ($1, $2, 'system', $3)")
-                .bind(user_id)
-                .bind(format!("Your account has been banned: {reason}"))
-                .bind(now)
-                .execute(&mut *tx)
-                .await?;
-            self.fail_points.check("ban.before_audit")?;
-            let details = json!({ "reason": reason, "by": by });
-            insert_system_log!(&mut *tx, "user.banned", Some(user_id), &details, now, actor = acting_moderator(by))
-                .await?;
-            tx.commit().await?;
-            Ok(true)
-        })
-    }
-
-    /// Lifts a ban, with its `user.unbanned` audit row (naming `by`) in the same transaction. Returns false when
-    /// there is no such user.
-    pub async fn unban_user(
-        &self,
-        user_id: i64,
-        by: &serde_json::Value,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        on_write_pool!(self, |pool| {
-            let mut tx = pool.begin_write().await?;
-            let lifted =
-                sqlx::query(
-                "UPDATE users SET is_banned = FALSE, ban_reason = NULL, banned_at = NULL, ban_cleared_at = $2 WHERE id = $1",
-            )
-            .bind(user_id)
-            .bind(now)
-                    .execute(&mut *tx)
-                    .await?
-                    .rows_affected();
-            if lifted == 0 {
-                return Ok(false);
-            }
-            let details = json!({ "by": by });
-            insert_system_log!(&mut *tx, "user.unbanned", Some(user_id), &details, now, actor = acting_moderator(by))
-                .await?;
-            tx.commit().await?;
-            Ok(true)
-        })
-    }
-
     /// Sets the role (`user`, `moderator`, `admin`) from the server's command line. Returns false when there is
     /// no such user.
     pub async fn set_role(&self, user_id: i64, role: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
@@ -255,9 +180,4 @@ impl Store {
             Ok(true)
         })
     }
-}
-
-/// The moderator named by a `by` of [`Store::ban_user`] / [`Store::unban_user`]; `None` when a job acted.
-fn acting_moderator(by: &serde_json::Value) -> Option<i64> {
-    by.get("moderator").and_then(serde_json::Value::as_i64)
 }

@@ -65,13 +65,32 @@ async fn every_admin_endpoint_refuses_anonymous_and_users_and_serves_moderators_
             StatusCode::NO_CONTENT,
         ),
         (Method::POST, format!("/v1/admin/users/{}/unban", target.id), None, StatusCode::NO_CONTENT),
+        (Method::POST, format!("/v1/admin/users/{}/clearance", target.id), None, StatusCode::NO_CONTENT),
+        (Method::GET, "/v1/admin/reports".into(), None, StatusCode::OK),
+        (Method::GET, "/v1/admin/appeals".into(), None, StatusCode::OK),
+        // Nothing to resolve or decide: past the role check, the answer is about the missing record.
+        (
+            Method::POST,
+            "/v1/admin/reports/999999/resolve".into(),
+            Some(json!({"resolution": "dismissed", "note": "x"})),
+            StatusCode::NOT_FOUND,
+        ),
+        (
+            Method::POST,
+            "/v1/admin/appeals/999999/decision".into(),
+            Some(json!({"decision": "reject", "note": "x"})),
+            StatusCode::NOT_FOUND,
+        ),
     ];
-    for (method, path, body, allowed) in &endpoints {
+    for (method, path, body, _) in &endpoints {
         let anonymous = call(&app, method.clone(), path, None, body.clone()).await;
         assert_error(anonymous, StatusCode::UNAUTHORIZED, "missing_token").await;
         let refused = call(&app, method.clone(), path, Some(&user.access), body.clone()).await;
         assert_error(refused, StatusCode::FORBIDDEN, "forbidden").await;
-        for who in [&moderator, &admin] {
+    }
+    // Each role runs the whole list in order (ban, then unban, …), so each finds the state it expects.
+    for who in [&moderator, &admin] {
+        for (method, path, body, allowed) in &endpoints {
             let served = call(&app, method.clone(), path, Some(&who.access), body.clone()).await;
             assert_eq!(served.status(), *allowed, "{method} {path} as {}", who.handle);
         }

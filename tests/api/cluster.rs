@@ -94,8 +94,7 @@ async fn match_queued_always_comes_before_match_found_across_nodes() {
     for round in 0..10 {
         let (a, b) = (nodes[0].user(&format!("kedi{round}")).await, nodes[1].user(&format!("kopek{round}")).await);
         let (mut sa, mut sb) = (nodes[0].socket(&a).await, nodes[1].socket(&b).await);
-        let (chat_a, chat_b) =
-            tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
+        let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
         let match_id = chat_a.unwrap().info.match_id;
         assert_eq!(chat_b.unwrap().info.match_id, match_id);
         // Both leave: after `match.ended` nothing of the finding may still arrive.
@@ -116,7 +115,13 @@ async fn a_ban_on_one_node_closes_the_users_sockets_on_the_other_and_ends_their_
     let (match_id, _) = (chat_a.unwrap().info.match_id, chat_b.unwrap());
 
     // Banned through node 0, whose hub holds none of b's sockets.
-    assert!(nodes[0].hub.ban(b.id, "spam", &serde_json::json!({ "moderator": 1 })).await.unwrap());
+    assert!(
+        nodes[0]
+            .hub
+            .ban(&tanis::store::NewBan::permanent(b.id, "spam", &serde_json::json!({ "moderator": 1 }), nodes[0].now()))
+            .await
+            .unwrap()
+    );
     let told = next_within(&mut sb, |f| matches!(f, ServerFrame::MatchEnded { .. })).await;
     assert_eq!(told, ServerFrame::MatchEnded { id: None, match_id, reason: EndReason::Banned });
     assert_eq!(tokio::time::timeout(WITHIN, sb.closed()).await.unwrap(), Some(CloseCode::Banned.code()));

@@ -7,6 +7,7 @@ use serde_json::Value;
 
 use crate::helpers::{Backend, PASSWORD, assert_error, new_phone, spawn_app, spawn_app_with, tokens};
 use crate::on_both_stores;
+use tanis::store::{Lift, NewBan};
 
 on_both_stores!(
     the_right_password_signs_in_and_the_attempt_is_recorded_with_ip_and_user_agent,
@@ -104,10 +105,16 @@ async fn a_banned_user_is_refused_with_the_reason_and_loses_every_session(backen
     let (access, refresh) = tokens(&session);
     let id = app.user_id(&phone).await;
 
-    assert!(app.store.ban_user(id, "spam links", &serde_json::json!({ "test": true }), app.now()).await.unwrap());
+    assert!(
+        app.store
+            .ban_user(&NewBan::permanent(id, "spam", &serde_json::json!({ "test": true }), app.now()))
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     let message = assert_error(app.login(&phone, PASSWORD).await, StatusCode::FORBIDDEN, "account_banned").await;
-    assert!(message.contains("spam links"), "{message}");
+    assert!(message.contains("(spam) until lifted"), "{message}");
     assert_error(app.get_me(&access).await, StatusCode::FORBIDDEN, "account_banned").await;
     assert_error(app.refresh(&refresh).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
     // A wrong password does not reveal the ban.
@@ -122,8 +129,8 @@ async fn a_lifted_ban_lets_the_user_back_in(backend: Backend) {
     let phone = new_phone();
     app.register(&phone, "kediadam").await;
     let id = app.user_id(&phone).await;
-    app.store.ban_user(id, "mistake", &serde_json::json!({ "test": true }), app.now()).await.unwrap();
-    assert!(app.store.unban_user(id, &serde_json::json!({ "test": true }), app.now()).await.unwrap());
+    app.store.ban_user(&NewBan::permanent(id, "other", &serde_json::json!({ "test": true }), app.now())).await.unwrap();
+    assert!(app.store.unban_user(id, Lift::Unbanned { moderator: None }, app.now()).await.unwrap());
     assert_eq!(app.login(&phone, PASSWORD).await.status(), StatusCode::OK);
 }
 

@@ -17,6 +17,7 @@ mod jobs;
 mod login;
 mod me;
 mod migrations;
+mod moderation;
 mod nginx_cluster;
 mod ops;
 mod pg_sockets;

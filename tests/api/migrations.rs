@@ -7,10 +7,39 @@ use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use tanis::store::{Store, WriteOutcome};
 
-use crate::helpers::{Backend, fresh_database_url, new_match, new_message, new_user, start_time};
+use crate::helpers::{Backend, fresh_database_url, new_message, start_time};
 use crate::on_both_stores;
 
-on_both_stores!(messages_and_their_logs_survive_the_move_to_keys_by_match_and_seq);
+on_both_stores!(
+    messages_and_their_logs_survive_the_move_to_keys_by_match_and_seq,
+    bans_written_as_user_flags_become_ban_records_with_reason_codes,
+);
+
+/// Runs one statement on the database at `url` as it stands (no store: its queries follow the newest schema) and
+/// returns the `RETURNING` id.
+async fn old_id(backend: Backend, url: &str, sql: &str) -> i64 {
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut conn).await.unwrap()
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut conn).await.unwrap()
+        }
+    }
+}
+
+/// A user as the schema before 0010 stores them.
+async fn old_user(backend: Backend, url: &str, phone: &str, alias: &str) -> i64 {
+    let sql = format!(
+        "INSERT INTO users (phone_number, password_hash, alias, alias_key, tag, referral_code, created_at, last_active, \
+         daily_chat_balance, daily_video_balance, privacy_consent_at, privacy_notice_version) \
+         VALUES ('{phone}', 'x', '{alias}', '{alias}', '1234', 'code{alias}', '2026-11-21T10:00:00Z', \
+         '2026-11-21T10:00:00Z', 10, 3, '2026-11-21T10:00:00Z', '2026-11-01') RETURNING id"
+    );
+    old_id(backend, url, &sql).await
+}
 
 /// Applies our migrations up to `version` (inclusive) to the database at `url`.
 async fn migrate_up_to(backend: Backend, url: &str, version: i64) {
@@ -33,12 +62,19 @@ async fn messages_and_their_logs_survive_the_move_to_keys_by_match_and_seq(backe
     let store = Store::connect(&url).await.unwrap();
     migrate_up_to(backend, &url, 6).await;
     let (a, b) = (
-        store.insert_user(&new_user("+905551110001", "ayse", "1234", "codeayse")).await.unwrap().id,
-        store.insert_user(&new_user("+905551110002", "burak", "1234", "codeburak")).await.unwrap().id,
+        old_user(backend, &url, "+905551110001", "ayse").await,
+        old_user(backend, &url, "+905551110002", "burak").await,
     );
     let now = start_time();
-    let pair = new_match(a, b, "text", now);
-    let m = store.create_matches(&[pair], None).await.unwrap()[0].as_ref().unwrap().row.id;
+    let m = old_id(
+        backend,
+        &url,
+        &format!(
+            "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status) \
+             VALUES ({a}, {b}, 'text', '2026-11-21T10:00:00Z', '2026-11-22T10:00:00Z', 'active') RETURNING id"
+        ),
+    )
+    .await;
     let sent = [new_message(m, a, b, "a1"), new_message(m, b, a, "b1"), new_message(m, a, b, "a2")];
     let stored = store.insert_messages(&sent, now).await.unwrap();
     assert!(stored.iter().all(|o| matches!(o, WriteOutcome::Stored { .. })), "{stored:?}");
@@ -60,4 +96,43 @@ async fn messages_and_their_logs_survive_the_move_to_keys_by_match_and_seq(backe
     let purged = store.delete_messages_before(now + chrono::TimeDelta::seconds(1), 2).await.unwrap();
     assert_eq!(purged, 2, "the purge deletes by the new key, oldest first");
     assert_eq!(store.messages_after(m, 0, 10).await.unwrap().len(), 2);
+}
+
+async fn bans_written_as_user_flags_become_ban_records_with_reason_codes(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(backend, dir.path()).await;
+    let store = Store::connect(&url).await.unwrap();
+    migrate_up_to(backend, &url, 9).await;
+    let auto = old_user(backend, &url, "+905551110003", "otomatik").await;
+    let manual = old_user(backend, &url, "+905551110004", "elle").await;
+    let free = old_user(backend, &url, "+905551110005", "serbest").await;
+    for (id, reason) in [(auto, "reported by too many people"), (manual, "spam links everywhere")] {
+        let sql = format!(
+            "UPDATE users SET is_banned = TRUE, ban_reason = '{reason}', banned_at = '2026-11-21T11:00:00Z' \
+             WHERE id = {id} RETURNING id"
+        );
+        old_id(backend, &url, &sql).await;
+    }
+
+    store.migrate().await.unwrap();
+
+    for (id, code, note) in
+        [(auto, "reports", "reported by too many people"), (manual, "other", "spam links everywhere")]
+    {
+        let user = store.user_by_id(id).await.unwrap().unwrap();
+        assert_eq!((user.is_banned, user.ban_reason.as_deref(), user.ban_ends_at), (true, Some(code), None));
+        let bans = store.bans_of(id).await.unwrap();
+        assert_eq!(bans.len(), 1, "one record per ban held");
+        assert_eq!(
+            (bans[0].reason_code.as_str(), bans[0].note.as_deref()),
+            (code, Some(note)),
+            "the old text kept as the note"
+        );
+        assert_eq!(bans[0].lifted_at, None);
+    }
+    assert!(store.bans_of(free).await.unwrap().is_empty());
+    assert_eq!(store.user_by_id(free).await.unwrap().unwrap().locale, "tr", "the default language");
+    // The moved ban is lifted like any other.
+    assert!(store.unban_user(manual, tanis::store::Lift::Unbanned { moderator: None }, start_time()).await.unwrap());
+    assert_eq!(store.bans_of(manual).await.unwrap()[0].lift_reason.as_deref(), Some("unbanned"));
 }

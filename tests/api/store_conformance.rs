@@ -3,7 +3,7 @@
 
 use chrono::TimeDelta;
 use sqlx::{AssertSqlSafe, Connection};
-use tanis::store::{LoginAttempt, LoginOutcome, NewRefreshToken, Referrer, Rotation, Store, StoreError};
+use tanis::store::{LoginAttempt, LoginOutcome, NewBan, NewRefreshToken, Referrer, Rotation, Store, StoreError};
 
 use crate::helpers::{Backend, fresh_database_url, new_user, start_time};
 use crate::on_both_stores;
@@ -47,7 +47,15 @@ async fn scenario(store: &Store) -> Vec<String> {
 
     store.update_alias(invited.id, "YeniAd", "yeniad", "0420", t0 + TimeDelta::seconds(1)).await.unwrap();
     store.update_location(invited.id, Some((41.0082, 28.9784)), t0 + TimeDelta::seconds(2)).await.unwrap();
-    store.ban_user(inviter.id, "spam", &serde_json::json!({ "test": true }), t0 + TimeDelta::seconds(3)).await.unwrap();
+    store
+        .ban_user(&NewBan::permanent(
+            inviter.id,
+            "spam",
+            &serde_json::json!({ "test": true }),
+            t0 + TimeDelta::seconds(3),
+        ))
+        .await
+        .unwrap();
     seen.push(format!("{:?}", store.user_by_id(invited.id).await.unwrap()));
     seen.push(format!("{:?}", store.user_by_phone("+905320000001").await.unwrap()));
     seen.push(format!("{:?}", store.tags_in_use("yeniad").await.unwrap()));

@@ -38,8 +38,14 @@ pub trait JobStore: Send + Sync + 'static {
         decision: &claims::Decision,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, JobError>> + Send;
-    /// Users not banned whose distinct reporters since their last cleared ban reach `threshold`.
+    /// Users not banned whose distinct reporters since their last clearance reach `threshold` (dismissed
+    /// reports do not count).
     fn users_to_ban(&self, threshold: u32) -> impl Future<Output = Result<Vec<i64>, JobError>> + Send;
+    /// Users whose temporary ban has run out by `now`, at most `limit`.
+    fn expired_bans(&self, now: DateTime<Utc>, limit: i64) -> impl Future<Output = Result<Vec<i64>, JobError>> + Send;
+    /// Lifts the user's ban as expired, notifying them, with its audit row. False: no longer banned.
+    fn lift_expired_ban(&self, user_id: i64, now: DateTime<Utc>)
+    -> impl Future<Output = Result<bool, JobError>> + Send;
     /// Referrals not yet rewarded whose invited account was created at or before `confirmed_before`.
     fn pending_referrals(
         &self,

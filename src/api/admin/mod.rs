@@ -2,10 +2,15 @@
 //! from the database on each request (a demoted moderator's token stops working at once), and every action is
 //! in the audit trail with its actor.
 //!
-//! - [`users`]: look a user up (by id or `alias#tag`), ban, unban; admins set roles.
+//! - [`users`]: look a user up (by id or `alias#tag`), ban (reason code, note, optional duration), unban, clear
+//!   their reports; admins set roles.
+//! - [`reports`]: the report queue, and resolving a report.
+//! - [`appeals`]: appeals against bans, accepted or rejected.
 //! - [`audit`]: browse the audit trail.
 
+mod appeals;
 mod audit;
+mod reports;
 mod users;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -22,6 +27,11 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(users::view))
         .routes(routes!(users::lookup))
         .routes(routes!(users::set_role))
+        .routes(routes!(users::clear_reports))
+        .routes(routes!(reports::queue))
+        .routes(routes!(reports::resolve))
+        .routes(routes!(appeals::list))
+        .routes(routes!(appeals::decide))
         .routes(routes!(audit::browse))
 }
 
@@ -41,4 +51,13 @@ async fn staff(state: &AppState, user: &AuthUser) -> Result<Staff, ApiError> {
         "admin" => Ok(Staff { id: row.id, admin: true }),
         _ => Err(ApiError::new(ErrorCode::Forbidden, "this needs the moderator role")),
     }
+}
+
+/// A moderator's note: trimmed, 1 to 1000 characters.
+fn note(text: &str) -> Result<&str, ApiError> {
+    let text = text.trim();
+    if text.is_empty() || text.chars().count() > 1000 {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "note must have 1 to 1000 characters"));
+    }
+    Ok(text)
 }

@@ -1,10 +1,10 @@
-//! Moderators on users: look one up, ban, unban.
+//! Moderators on users: look one up, ban, unban, clear their reports; admins set roles.
 
 use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
@@ -14,18 +14,32 @@ use super::{Staff, staff};
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
 use crate::api::extract::AuthUser;
+use crate::store::{BanRow, Lift, NewBan};
+
+/// Longest temporary ban, in hours (a year); longer is a ban until lifted.
+const MAX_BAN_HOURS: i64 = 8760;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BanRequest {
-    /// Shown to the user when they try to sign in.
+    /// The reason code, shown to the user: `spam`, `harassment`, `hate`, `sexual_content`, `underage`, `scam`,
+    /// `impersonation`, `violence`, `reports` or `other` (docs/admin.md).
+    #[schema(example = "spam")]
     reason: String,
+    /// The moderator's note for the audit trail and other moderators; never shown to the user. At most 1000
+    /// characters.
+    note: Option<String>,
+    /// Hours until the ban is lifted by itself, 1 to 8760; absent: until a moderator lifts it.
+    #[schema(minimum = 1, maximum = 8760)]
+    duration_hours: Option<i64>,
 }
 
-/// Ban a user: their sockets close, their match ends, and they cannot sign in.
+/// Ban a user: their sockets close, their match ends, and they cannot sign in until the ban ends or is lifted.
 #[utoipa::path(post, path = "/v1/admin/users/{id}/ban", tag = "admin", security(("bearer" = [])), request_body = BanRequest,
     params(("id" = i64, Path, description = "the user's id")),
-    responses((status = 204), (status = 403, description = "forbidden", body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 422, description = "invalid_request", body = ErrorBody),
+        (status = 403, description = "forbidden", body = ErrorBody), (status = 404, description = "not_found", body = ErrorBody),
+        (status = 409, description = "already_banned", body = ErrorBody)))]
 pub(super) async fn ban(
     State(state): State<AppState>,
     user: AuthUser,
@@ -33,21 +47,41 @@ pub(super) async fn ban(
     AppJson(req): AppJson<BanRequest>,
 ) -> Result<StatusCode, ApiError> {
     let moderator = staff(&state, &user).await?.id;
-    let reason = req.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 200 {
-        return Err(ApiError::new(ErrorCode::InvalidRequest, "reason must have 1 to 200 characters"));
+    if !crate::domain::BAN_REASONS.contains(&req.reason.as_str()) {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "reason must be one of the reason codes (docs/admin.md)"));
     }
+    let note = req.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
+    if note.is_some_and(|n| n.chars().count() > 1000) {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "note must have at most 1000 characters"));
+    }
+    if req.duration_hours.is_some_and(|h| !(1..=MAX_BAN_HOURS).contains(&h)) {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "duration_hours must be 1 to 8760"));
+    }
+    let now = state.accounts.now();
+    let by = json!({ "moderator": moderator });
+    let order = NewBan {
+        user_id: id,
+        reason_code: &req.reason,
+        note,
+        ends_at: req.duration_hours.map(|h| now + TimeDelta::hours(h)),
+        by: &by,
+        now,
+    };
     // The ban and its audit row (naming the moderator) commit together.
-    match state.hub.ban(id, reason, &json!({ "moderator": moderator })).await.map_err(ApiError::internal)? {
-        true => Ok(StatusCode::NO_CONTENT),
-        false => Err(ApiError::new(ErrorCode::NotFound, "no such user")),
+    if state.hub.ban(&order).await.map_err(ApiError::internal)? {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    match state.store.user_by_id(id).await.map_err(ApiError::internal)? {
+        Some(_) => Err(ApiError::new(ErrorCode::AlreadyBanned, "the user is banned already")),
+        None => Err(ApiError::new(ErrorCode::NotFound, "no such user")),
     }
 }
 
 /// Lift a ban. Reports made before now no longer count toward an automatic ban.
 #[utoipa::path(post, path = "/v1/admin/users/{id}/unban", tag = "admin", security(("bearer" = [])),
     params(("id" = i64, Path, description = "the user's id")),
-    responses((status = 204), (status = 403, description = "forbidden", body = ErrorBody), (status = 404, body = ErrorBody)))]
+    responses((status = 204), (status = 403, description = "forbidden", body = ErrorBody),
+        (status = 404, description = "not_found", body = ErrorBody), (status = 409, description = "not_banned", body = ErrorBody)))]
 pub(super) async fn unban(
     State(state): State<AppState>,
     user: AuthUser,
@@ -55,9 +89,66 @@ pub(super) async fn unban(
 ) -> Result<StatusCode, ApiError> {
     let moderator = staff(&state, &user).await?.id;
     let now = state.accounts.now();
-    match state.store.unban_user(id, &json!({ "moderator": moderator }), now).await.map_err(ApiError::internal)? {
+    let lift = Lift::Unbanned { moderator: Some(moderator) };
+    if state.store.unban_user(id, lift, now).await.map_err(ApiError::internal)? {
+        return Ok(StatusCode::NO_CONTENT);
+    }
+    match state.store.user_by_id(id).await.map_err(ApiError::internal)? {
+        Some(_) => Err(ApiError::new(ErrorCode::NotBanned, "the user is not banned")),
+        None => Err(ApiError::new(ErrorCode::NotFound, "no such user")),
+    }
+}
+
+/// Clearance: the reports made about the user until now no longer count toward an automatic ban (they stay in
+/// the history).
+#[utoipa::path(post, path = "/v1/admin/users/{id}/clearance", tag = "admin", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "the user's id")),
+    responses((status = 204), (status = 403, description = "forbidden", body = ErrorBody),
+        (status = 404, description = "not_found", body = ErrorBody)))]
+pub(super) async fn clear_reports(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+) -> Result<StatusCode, ApiError> {
+    let moderator = staff(&state, &user).await?.id;
+    let now = state.accounts.now();
+    match state.store.clear_reports(id, moderator, now).await.map_err(ApiError::internal)? {
         true => Ok(StatusCode::NO_CONTENT),
         false => Err(ApiError::new(ErrorCode::NotFound, "no such user")),
+    }
+}
+
+/// One ban in a user's history.
+#[derive(Serialize, ToSchema)]
+pub struct BanEntry {
+    id: i64,
+    reason_code: String,
+    /// The moderator's note.
+    note: Option<String>,
+    /// The moderator who banned; absent for the automatic ban.
+    banned_by: Option<i64>,
+    created_at: DateTime<Utc>,
+    /// Absent: until lifted.
+    ends_at: Option<DateTime<Utc>>,
+    lifted_at: Option<DateTime<Utc>>,
+    lifted_by: Option<i64>,
+    /// `unbanned`, `expired` or `appeal`.
+    lift_reason: Option<String>,
+}
+
+impl From<BanRow> for BanEntry {
+    fn from(b: BanRow) -> Self {
+        BanEntry {
+            id: b.id,
+            reason_code: b.reason_code,
+            note: b.note,
+            banned_by: b.banned_by,
+            created_at: b.created_at,
+            ends_at: b.ends_at,
+            lifted_at: b.lifted_at,
+            lifted_by: b.lifted_by,
+            lift_reason: b.lift_reason,
+        }
     }
 }
 
@@ -72,8 +163,13 @@ pub struct UserView {
     role: String,
     /// `active` or `banned`.
     status: &'static str,
+    /// The current ban's reason code.
     ban_reason: Option<String>,
     banned_at: Option<DateTime<Utc>>,
+    /// When the current ban ends by itself.
+    ban_ends_at: Option<DateTime<Utc>>,
+    /// Every ban, newest first.
+    bans: Vec<BanEntry>,
     created_at: DateTime<Utc>,
     account_age_days: i64,
     last_active: DateTime<Utc>,
@@ -141,6 +237,7 @@ pub(super) async fn lookup(
 async fn user_view(state: &AppState, staff: Staff, row: crate::store::UserRow) -> Result<UserView, ApiError> {
     let counts = state.store.moderation_counts(row.id).await.map_err(ApiError::internal)?;
     let history = state.store.system_logs_for_user(row.id, 50).await.map_err(ApiError::internal)?;
+    let bans = state.store.bans_of(row.id).await.map_err(ApiError::internal)?;
     let now = state.accounts.now();
     let phone_number = if staff.admin {
         // Recorded before it is shown: a phone number never leaves without its audit row.
@@ -161,6 +258,8 @@ async fn user_view(state: &AppState, staff: Staff, row: crate::store::UserRow) -
         status: if row.is_banned { "banned" } else { "active" },
         ban_reason: row.ban_reason.clone(),
         banned_at: row.banned_at,
+        ban_ends_at: row.ban_ends_at,
+        bans: bans.into_iter().map(BanEntry::from).collect(),
         created_at: row.created_at,
         account_age_days: (now - row.created_at).num_days(),
         last_active: row.last_active,

@@ -1,0 +1,135 @@
+//! Appeals against bans, as moderators see them: the queue, and accepting (which lifts the ban) or rejecting
+//! with a note. The user is notified either way.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::staff;
+use crate::api::AppState;
+use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
+use crate::api::extract::AuthUser;
+use crate::store::{AppealRow, Decided};
+
+/// An appeal as moderators see it.
+#[derive(Serialize, ToSchema)]
+pub struct Appeal {
+    id: i64,
+    ban_id: i64,
+    user_id: i64,
+    #[schema(example = "kediadam#9021")]
+    handle: String,
+    /// The ban's reason code.
+    reason_code: String,
+    /// The user's words.
+    text: String,
+    created_at: DateTime<Utc>,
+    /// `pending`, `accepted` or `rejected`.
+    status: String,
+    decided_at: Option<DateTime<Utc>>,
+    decided_by: Option<i64>,
+    decision_note: Option<String>,
+}
+
+impl From<AppealRow> for Appeal {
+    fn from(row: AppealRow) -> Self {
+        Appeal {
+            id: row.id,
+            ban_id: row.ban_id,
+            user_id: row.user_id,
+            handle: format!("{}#{}", row.alias, row.tag),
+            reason_code: row.reason_code,
+            text: row.text,
+            created_at: row.created_at,
+            status: row.status,
+            decided_at: row.decided_at,
+            decided_by: row.decided_by,
+            decision_note: row.decision_note,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct AppealFilter {
+    /// `pending` (the default), `accepted` or `rejected`.
+    #[param(pattern = "^(pending|accepted|rejected)$")]
+    status: Option<String>,
+    /// Appeals after this id: the previous page's `next_after`.
+    #[param(minimum = 0)]
+    after: Option<i64>,
+    /// Appeals per page, 1 to 100 (default 50).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AppealPage {
+    appeals: Vec<Appeal>,
+    /// Pass as `after` for the next page; absent on the last page.
+    next_after: Option<i64>,
+}
+
+/// Appeals with a status, oldest first.
+#[utoipa::path(get, path = "/v1/admin/appeals", tag = "admin", security(("bearer" = [])), params(AppealFilter),
+    responses((status = 200, body = AppealPage), (status = 400, description = "invalid_parameter", body = ErrorBody),
+        (status = 403, description = "forbidden", body = ErrorBody)))]
+pub(super) async fn list(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppQuery(filter): AppQuery<AppealFilter>,
+) -> Result<AppJson<AppealPage>, ApiError> {
+    staff(&state, &user).await?;
+    let status = filter.status.as_deref().unwrap_or("pending");
+    let limit = filter.limit.unwrap_or(50);
+    let after = filter.after.unwrap_or(0);
+    if !matches!(status, "pending" | "accepted" | "rejected") || !(1..=100).contains(&limit) || after < 0 {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            "status must be pending, accepted or rejected, limit 1 to 100, after at least 0",
+        ));
+    }
+    let rows = state.store.appeals(status, after, limit).await.map_err(ApiError::internal)?;
+    let next_after = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
+    Ok(AppJson(AppealPage { appeals: rows.into_iter().map(Appeal::from).collect(), next_after }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppealDecision {
+    /// `accept` (the ban is lifted) or `reject`.
+    #[schema(example = "reject")]
+    decision: String,
+    /// Shown to the user when rejected; 1 to 1000 characters.
+    note: String,
+}
+
+/// Accept or reject a pending appeal; the user is notified.
+#[utoipa::path(post, path = "/v1/admin/appeals/{id}/decision", tag = "admin", security(("bearer" = [])),
+    request_body = AppealDecision, params(("id" = i64, Path, description = "the appeal's id")),
+    responses((status = 204), (status = 422, description = "invalid_request", body = ErrorBody),
+        (status = 403, description = "forbidden", body = ErrorBody), (status = 404, description = "not_found", body = ErrorBody),
+        (status = 409, description = "already_decided", body = ErrorBody)))]
+pub(super) async fn decide(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+    AppJson(req): AppJson<AppealDecision>,
+) -> Result<StatusCode, ApiError> {
+    let moderator = staff(&state, &user).await?.id;
+    let accept = match req.decision.as_str() {
+        "accept" => true,
+        "reject" => false,
+        _ => return Err(ApiError::new(ErrorCode::InvalidRequest, "decision must be accept or reject")),
+    };
+    let note = super::note(&req.note)?;
+    let now = state.accounts.now();
+    match state.store.decide_appeal(id, accept, note, moderator, now).await.map_err(ApiError::internal)? {
+        Decided::Done => Ok(StatusCode::NO_CONTENT),
+        Decided::NotFound => Err(ApiError::new(ErrorCode::NotFound, "no such appeal")),
+        Decided::AlreadyDecided => Err(ApiError::new(ErrorCode::AlreadyDecided, "the appeal is decided already")),
+    }
+}

@@ -1,0 +1,143 @@
+//! The report queue: reported users with open reports, most distinct reporters first, each with the reasons,
+//! times and matches of the reports (never message content: it is end-to-end encrypted); and resolving a report.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::staff;
+use crate::api::AppState;
+use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
+use crate::api::extract::AuthUser;
+use crate::store::{Decided, QueuedReport};
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct QueuePage {
+    /// Reported users per page, 1 to 100 (default 20).
+    #[param(minimum = 1, maximum = 100)]
+    limit: Option<i64>,
+    /// Users to skip: the previous page's `next_offset`.
+    #[param(minimum = 0, maximum = 100000)]
+    offset: Option<i64>,
+}
+
+/// One open report.
+#[derive(Serialize, ToSchema)]
+pub struct OpenReport {
+    id: i64,
+    reporter_id: i64,
+    #[schema(example = "kopek#1234")]
+    reporter: String,
+    /// The match the report came from.
+    match_id: Option<i64>,
+    #[schema(example = "harassment")]
+    reason: String,
+    /// The reporter's own words, if any.
+    details: Option<String>,
+    created_at: DateTime<Utc>,
+}
+
+/// A reported user and their open reports.
+#[derive(Serialize, ToSchema)]
+pub struct ReportedUser {
+    user_id: i64,
+    #[schema(example = "kediadam#9021")]
+    handle: String,
+    banned: bool,
+    /// Distinct people with an open report about them.
+    reporters: i64,
+    reports: Vec<OpenReport>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ReportQueue {
+    users: Vec<ReportedUser>,
+    /// Pass as `offset` for the next page; absent on the last page.
+    next_offset: Option<i64>,
+}
+
+/// The report queue: users with open reports, most distinct reporters first.
+#[utoipa::path(get, path = "/v1/admin/reports", tag = "admin", security(("bearer" = [])), params(QueuePage),
+    responses((status = 200, body = ReportQueue), (status = 400, description = "invalid_parameter", body = ErrorBody),
+        (status = 403, description = "forbidden", body = ErrorBody)))]
+pub(super) async fn queue(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppQuery(page): AppQuery<QueuePage>,
+) -> Result<AppJson<ReportQueue>, ApiError> {
+    staff(&state, &user).await?;
+    let limit = page.limit.unwrap_or(20);
+    let offset = page.offset.unwrap_or(0);
+    if !(1..=100).contains(&limit) || !(0..=100_000).contains(&offset) {
+        return Err(ApiError::new(ErrorCode::InvalidParameter, "limit must be 1 to 100 and offset 0 to 100000"));
+    }
+    let rows = state.store.report_queue(limit, offset).await.map_err(ApiError::internal)?;
+    let users = group(rows);
+    let next_offset = (users.len() as i64 == limit).then_some(offset + limit);
+    Ok(AppJson(ReportQueue { users, next_offset }))
+}
+
+/// Rows come ordered by user, then report: one entry per user.
+fn group(rows: Vec<QueuedReport>) -> Vec<ReportedUser> {
+    let mut users: Vec<ReportedUser> = Vec::new();
+    for row in rows {
+        if users.last().is_none_or(|u| u.user_id != row.reported_id) {
+            users.push(ReportedUser {
+                user_id: row.reported_id,
+                handle: format!("{}#{}", row.reported_alias, row.reported_tag),
+                banned: row.reported_banned,
+                reporters: row.reporters,
+                reports: Vec::new(),
+            });
+        }
+        users.last_mut().expect("pushed above").reports.push(OpenReport {
+            id: row.id,
+            reporter_id: row.reporter_id,
+            reporter: format!("{}#{}", row.reporter_alias, row.reporter_tag),
+            match_id: row.match_id,
+            reason: row.reason,
+            details: row.details,
+            created_at: row.created_at,
+        });
+    }
+    users
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Resolution {
+    /// `dismissed` (the report no longer counts toward the automatic ban) or `actioned`.
+    #[schema(example = "dismissed")]
+    resolution: String,
+    /// Why, for the audit trail: 1 to 1000 characters.
+    note: String,
+}
+
+/// Resolve a report with a note.
+#[utoipa::path(post, path = "/v1/admin/reports/{id}/resolve", tag = "admin", security(("bearer" = [])),
+    request_body = Resolution, params(("id" = i64, Path, description = "the report's id")),
+    responses((status = 204), (status = 422, description = "invalid_request", body = ErrorBody),
+        (status = 403, description = "forbidden", body = ErrorBody), (status = 404, description = "not_found", body = ErrorBody),
+        (status = 409, description = "already_decided", body = ErrorBody)))]
+pub(super) async fn resolve(
+    State(state): State<AppState>,
+    user: AuthUser,
+    AppPath(id): AppPath<i64>,
+    AppJson(req): AppJson<Resolution>,
+) -> Result<StatusCode, ApiError> {
+    let moderator = staff(&state, &user).await?.id;
+    if !matches!(req.resolution.as_str(), "dismissed" | "actioned") {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "resolution must be dismissed or actioned"));
+    }
+    let note = super::note(&req.note)?;
+    let now = state.accounts.now();
+    match state.store.resolve_report(id, &req.resolution, note, moderator, now).await.map_err(ApiError::internal)? {
+        Decided::Done => Ok(StatusCode::NO_CONTENT),
+        Decided::NotFound => Err(ApiError::new(ErrorCode::NotFound, "no such report")),
+        Decided::AlreadyDecided => Err(ApiError::new(ErrorCode::AlreadyDecided, "the report is resolved already")),
+    }
+}

@@ -1,0 +1,131 @@
+//! `/v1/ban/*`: what a banned user can still do. A ban revokes every token, so these take the phone number and
+//! password like a login (with the same throttling and the same answer for a wrong password or an unknown
+//! phone): see the ban's reason code and end, and file one appeal per ban.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
+use crate::accounts::ClientInfo;
+use crate::domain::{Password, Phone};
+use crate::store::UserRow;
+
+pub fn router() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(status)).routes(routes!(appeal))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Credentials {
+    #[schema(example = "+905551234567")]
+    phone: String,
+    password: String,
+}
+
+/// The appeal against the current ban, as its author sees it.
+#[derive(Serialize, ToSchema)]
+pub struct AppealState {
+    /// `pending`, `accepted` or `rejected`.
+    status: String,
+    created_at: DateTime<Utc>,
+    decided_at: Option<DateTime<Utc>>,
+    /// The moderator's note, once decided.
+    decision_note: Option<String>,
+}
+
+/// The ban as the banned user sees it: never the moderator's private note.
+#[derive(Serialize, ToSchema)]
+pub struct BanStatus {
+    /// One of the reason codes in docs/admin.md (`spam`, `harassment`, …, `reports` for the automatic ban).
+    #[schema(example = "spam")]
+    reason_code: String,
+    banned_at: DateTime<Utc>,
+    /// When it ends by itself; absent for a ban until lifted.
+    ends_at: Option<DateTime<Utc>>,
+    /// Absent until an appeal is filed.
+    appeal: Option<AppealState>,
+}
+
+/// The signed-in-by-password banned user and their current ban.
+async fn banned(
+    state: &AppState,
+    client: &ClientInfo,
+    phone: &str,
+    password: String,
+) -> Result<(UserRow, i64), ApiError> {
+    let phone = Phone::parse(phone)?;
+    let password = Password::for_login(password)
+        .map_err(|_| ApiError::new(ErrorCode::InvalidCredentials, "wrong phone number or password"))?;
+    let user = state.accounts.banned_account(&phone, &password, client).await.map_err(|e| state.api_error(e))?;
+    let bans = state.store.bans_of(user.id).await.map_err(ApiError::internal)?;
+    let current = bans.iter().find(|b| b.lifted_at.is_none()).map(|b| b.id);
+    let ban_id = current.ok_or_else(|| ApiError::internal("a banned user without a ban row"))?;
+    Ok((user, ban_id))
+}
+
+/// See why your account is banned and until when. Works only while banned.
+#[utoipa::path(post, path = "/v1/ban/status", tag = "ban", request_body = Credentials,
+    responses((status = 200, body = BanStatus),
+              (status = 401, description = "invalid_credentials", body = ErrorBody),
+              (status = 409, description = "not_banned", body = ErrorBody),
+              (status = 429, description = "too_many_attempts, with Retry-After", body = ErrorBody)))]
+async fn status(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AppJson(req): AppJson<Credentials>,
+) -> Result<AppJson<BanStatus>, ApiError> {
+    let (user, ban_id) = banned(&state, &client, &req.phone, req.password).await?;
+    let appeal = state.store.appeal_for_ban(ban_id).await.map_err(ApiError::internal)?;
+    Ok(AppJson(BanStatus {
+        reason_code: user.ban_reason.unwrap_or_default(),
+        banned_at: user.banned_at.unwrap_or(user.created_at),
+        ends_at: user.ban_ends_at,
+        appeal: appeal.map(|a| AppealState {
+            status: a.status,
+            created_at: a.created_at,
+            decided_at: a.decided_at,
+            decision_note: a.decision_note,
+        }),
+    }))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AppealRequest {
+    #[schema(example = "+905551234567")]
+    phone: String,
+    password: String,
+    /// Why the ban should be lifted: 1 to 2000 characters.
+    text: String,
+}
+
+/// Appeal against your current ban, once per ban. Moderators accept (the ban is lifted) or reject it; you are
+/// notified either way and see the outcome in `POST /v1/ban/status`.
+#[utoipa::path(post, path = "/v1/ban/appeal", tag = "ban", request_body = AppealRequest,
+    responses((status = 201, description = "filed"),
+              (status = 401, description = "invalid_credentials", body = ErrorBody),
+              (status = 409, description = "not_banned, appeal_exists", body = ErrorBody),
+              (status = 422, description = "invalid_text", body = ErrorBody),
+              (status = 429, description = "too_many_attempts, with Retry-After", body = ErrorBody)))]
+async fn appeal(
+    State(state): State<AppState>,
+    client: ClientInfo,
+    AppJson(req): AppJson<AppealRequest>,
+) -> Result<StatusCode, ApiError> {
+    let text = req.text.trim();
+    if text.is_empty() || text.chars().count() > 2000 {
+        return Err(ApiError::new(ErrorCode::InvalidText, "text must have 1 to 2000 characters"));
+    }
+    let (user, ban_id) = banned(&state, &client, &req.phone, req.password).await?;
+    let now = state.accounts.now();
+    match state.store.insert_appeal(user.id, ban_id, text, now).await.map_err(ApiError::internal)? {
+        Some(_) => Ok(StatusCode::CREATED),
+        None => Err(ApiError::new(ErrorCode::AppealExists, "this ban was appealed already")),
+    }
+}

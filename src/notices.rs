@@ -1,0 +1,152 @@
+//! Notifications: what the server tells a user outside a conversation (a ban and its end, an appeal's outcome, a
+//! claim's verdict, a referral reward, an admin's broadcast). Each is stored as a [`Notice`] — a template name and
+//! its parameters — and rendered in the user's language when it is read or delivered, so a user who switches
+//! language sees their whole list in the new one. The texts are here, in Turkish and English; nothing else in
+//! the server writes notification text.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The languages notifications are written in; a user's `locale` setting picks one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Locale {
+    #[default]
+    Tr,
+    En,
+}
+
+impl Locale {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "tr" => Some(Self::Tr),
+            "en" => Some(Self::En),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Tr => "tr",
+            Self::En => "en",
+        }
+    }
+}
+
+/// One notification's meaning. Serialised as `{"template": …, "params": {…}}`: the two columns it is stored in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "template", content = "params", rename_all = "snake_case")]
+pub enum Notice {
+    /// The account was banned; `ends_at` is `None` for a ban until lifted.
+    Banned { reason_code: String, ends_at: Option<DateTime<Utc>> },
+    /// A moderator lifted the ban.
+    Unbanned {},
+    /// A temporary ban ran out.
+    BanExpired {},
+    /// The appeal was accepted: the ban is lifted.
+    AppealAccepted {},
+    /// The appeal was rejected; the moderator's note is shown.
+    AppealRejected { note: String },
+    /// A claim was approved and one unit of `kind` (`text`/`video`) refunded.
+    ClaimApproved { kind: String },
+    /// Bonus text matches from a referral.
+    ReferralReward { units: i32 },
+    /// An admin's message, written in both languages.
+    Broadcast { tr: String, en: String },
+}
+
+impl Notice {
+    /// The `type` column, one of the specification's four.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Notice::ClaimApproved { .. } => "claim",
+            _ => "system",
+        }
+    }
+
+    /// The template name and its parameters, as stored.
+    pub fn to_columns(&self) -> (String, String) {
+        let value = serde_json::to_value(self).expect("notices serialise");
+        let template = value["template"].as_str().expect("tagged").to_owned();
+        (template, value["params"].to_string())
+    }
+
+    /// Back from the stored columns; `None` for an unknown template (a newer server's) or bad parameters.
+    pub fn from_columns(template: &str, params: &str) -> Option<Self> {
+        let params: serde_json::Value = serde_json::from_str(params).ok()?;
+        serde_json::from_value(serde_json::json!({ "template": template, "params": params })).ok()
+    }
+
+    pub fn render(&self, locale: Locale) -> String {
+        let en = locale == Locale::En;
+        match self {
+            Notice::Banned { reason_code, ends_at } => match (en, ends_at) {
+                (true, Some(end)) => format!("Your account is banned ({reason_code}) until {}.", end.to_rfc3339()),
+                (true, None) => format!("Your account is banned ({reason_code})."),
+                (false, Some(end)) => {
+                    format!("Hesabın {} tarihine kadar yasaklandı ({reason_code}).", end.to_rfc3339())
+                }
+                (false, None) => format!("Hesabın yasaklandı ({reason_code})."),
+            },
+            Notice::Unbanned {} if en => "Your ban was lifted.".into(),
+            Notice::Unbanned {} => "Hesabındaki yasak kaldırıldı.".into(),
+            Notice::BanExpired {} if en => "Your ban has ended.".into(),
+            Notice::BanExpired {} => "Hesabındaki yasağın süresi doldu.".into(),
+            Notice::AppealAccepted {} if en => "Your appeal was accepted and your ban lifted.".into(),
+            Notice::AppealAccepted {} => "İtirazın kabul edildi, yasağın kaldırıldı.".into(),
+            Notice::AppealRejected { note } if en => format!("Your appeal was rejected: {note}"),
+            Notice::AppealRejected { note } => format!("İtirazın reddedildi: {note}"),
+            Notice::ClaimApproved { kind } if en => format!("Your claim was approved: one {kind} match was refunded."),
+            Notice::ClaimApproved { kind } => {
+                let kind = if kind == "video" { "görüntülü" } else { "yazılı" };
+                format!("Talebin onaylandı: bir {kind} eşleşme hakkın iade edildi.")
+            }
+            Notice::ReferralReward { units } if en => format!("Referral reward: {units} bonus text matches."),
+            Notice::ReferralReward { units } => format!("Davet ödülü: {units} ek yazılı eşleşme hakkı."),
+            Notice::Broadcast { en: text, .. } if en => text.clone(),
+            Notice::Broadcast { tr, .. } => tr.clone(),
+        }
+    }
+}
+
+/// The text of a stored notification in `locale`: from its template when it has one, else the text stored with
+/// it (rows from before templates).
+pub fn text_of(template: Option<&str>, params: &str, stored: &str, locale: Locale) -> String {
+    template.and_then(|t| Notice::from_columns(t, params)).map_or_else(|| stored.to_owned(), |n| n.render(locale))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_notice_round_trips_through_its_columns_and_renders_in_both_languages() {
+        let end = DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z").unwrap().to_utc();
+        let all = [
+            Notice::Banned { reason_code: "spam".into(), ends_at: Some(end) },
+            Notice::Banned { reason_code: "spam".into(), ends_at: None },
+            Notice::Unbanned {},
+            Notice::BanExpired {},
+            Notice::AppealAccepted {},
+            Notice::AppealRejected { note: "kanıt açık".into() },
+            Notice::ClaimApproved { kind: "video".into() },
+            Notice::ReferralReward { units: 3 },
+            Notice::Broadcast { tr: "Merhaba".into(), en: "Hello".into() },
+        ];
+        for notice in all {
+            let (template, params) = notice.to_columns();
+            assert_eq!(Notice::from_columns(&template, &params).as_ref(), Some(&notice), "{template} {params}");
+            let (tr, en) = (notice.render(Locale::Tr), notice.render(Locale::En));
+            assert!(!tr.is_empty() && !en.is_empty());
+            assert_ne!(tr, en, "{template} has a text per language");
+        }
+    }
+
+    #[test]
+    fn rows_without_a_known_template_keep_their_stored_text() {
+        assert_eq!(text_of(None, "{}", "eski metin", Locale::En), "eski metin");
+        assert_eq!(text_of(Some("from_the_future"), "{}", "stored", Locale::Tr), "stored");
+        assert_eq!(text_of(Some("unbanned"), "{}", "stored", Locale::En), "Your ban was lifted.");
+        assert_eq!(text_of(Some("banned"), "{\"reason_code\": 7}", "stored", Locale::En), "stored");
+    }
+}
