@@ -136,6 +136,10 @@ impl LiveEffects for Hub {
     fn match_expired(&self, m: &ExpiredMatch) {
         self.forget_match(m.match_id, &[(m.user1_id, EndReason::Expired), (m.user2_id, EndReason::Expired)]);
     }
+
+    async fn notified(&self, users: &[i64], since: DateTime<Utc>) -> Result<(), JobError> {
+        Ok(self.push_since(users, since).await?)
+    }
 }
 
 /// Live effects for a `tanis worker` process, which holds no sockets and no hub: bans and expiries reach the
@@ -155,6 +159,10 @@ impl LiveEffects for Detached {
     fn match_expired(&self, m: &ExpiredMatch) {
         let told = [(m.user1_id, EndReason::Expired), (m.user2_id, EndReason::Expired)];
         crate::hub::tell_ended(&self.delivery, m.match_id, &told);
+    }
+
+    async fn notified(&self, users: &[i64], since: DateTime<Utc>) -> Result<(), JobError> {
+        Ok(crate::hub::push_since(&self.store, &self.delivery, users, since).await?)
     }
 }
 

@@ -297,6 +297,17 @@ pub enum EndReason {
 }
 
 /// Frames the server sends.
+/// A notification as a `notification` frame carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Notification {
+    pub id: i64,
+    /// `system`, `match`, `claim` or `ad`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub text: String,
+    pub created_at: DateTime<Utc>,
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type")]
 pub enum ServerFrame {
@@ -369,6 +380,9 @@ pub enum ServerFrame {
     },
     #[serde(rename = "rtc.hangup")]
     RtcHangup { match_id: i64 },
+    /// A new notification, in the user's language; it is stored too (`GET /v1/notifications`).
+    #[serde(rename = "notification")]
+    Notification { notification: Notification },
     /// A request without a more specific answer (`match.leave`, `block`, `report`, `claim`) succeeded.
     #[serde(rename = "ok")]
     Ok { id: Option<String> },

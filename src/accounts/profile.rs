@@ -10,6 +10,8 @@ pub struct ProfileChange {
     pub alias: Option<Alias>,
     /// `Some(None)` clears the location.
     pub location: Option<Option<(f64, f64)>>,
+    /// The language of notifications.
+    pub locale: Option<crate::notices::Locale>,
 }
 
 impl Accounts {
@@ -45,6 +47,9 @@ impl Accounts {
         }
         if let Some(location) = change.location {
             self.store.update_location(user.id, location, now).await?;
+        }
+        if let Some(locale) = change.locale {
+            self.store.set_locale(user.id, locale).await?;
         }
         self.current_user(user.id).await
     }

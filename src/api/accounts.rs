@@ -101,6 +101,8 @@ pub struct Me {
     balances: Balances,
     referral_code: String,
     location: Option<Location>,
+    /// `tr` or `en`: the language of notifications.
+    locale: String,
     created_at: DateTime<Utc>,
 }
 
@@ -122,6 +124,10 @@ pub struct UpdateMe {
     #[serde(default, deserialize_with = "present")]
     #[schema(value_type = Option<LocationInput>)]
     location: Option<Option<LocationInput>>,
+    /// `tr` or `en`: the language notifications are written in.
+    #[serde(default)]
+    #[schema(pattern = "^(tr|en)$")]
+    locale: Option<String>,
 }
 
 #[derive(Deserialize, ToSchema, Clone, Copy)]
@@ -152,6 +158,7 @@ impl From<&UserRow> for Me {
             },
             referral_code: u.referral_code.clone(),
             location: u.location_lat.zip(u.location_lon).map(|(lat, lon)| Location { lat, lon }),
+            locale: u.locale.clone(),
             created_at: u.created_at,
         }
     }
@@ -250,9 +257,17 @@ async fn update_me(
     user: AuthUser,
     AppJson(req): AppJson<UpdateMe>,
 ) -> Result<AppJson<Me>, ApiError> {
+    let locale = match req.locale.as_deref() {
+        None => None,
+        Some(l) => Some(
+            crate::notices::Locale::parse(l)
+                .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "locale must be tr or en"))?,
+        ),
+    };
     let change = ProfileChange {
         alias: req.alias.as_deref().map(Alias::parse).transpose()?,
         location: req.location.map(|l| l.map(|l| (l.lat, l.lon))),
+        locale,
     };
     let row = state.accounts.update_profile(user.id, change).await.map_err(|e| state.api_error(e))?;
     Ok(AppJson(Me::from(&row)))

@@ -23,8 +23,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
-    #[schema(example = "+905551234567")]
+    #[schema(example = "+905551234567", min_length = 1, max_length = 32)]
     phone: String,
+    #[schema(max_length = 72)]
     password: String,
 }
 
@@ -98,10 +99,12 @@ async fn status(
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AppealRequest {
-    #[schema(example = "+905551234567")]
+    #[schema(example = "+905551234567", min_length = 1, max_length = 32)]
     phone: String,
+    #[schema(max_length = 72)]
     password: String,
     /// Why the ban should be lifted: 1 to 2000 characters.
+    #[schema(min_length = 1, max_length = 2000)]
     text: String,
 }
 

@@ -8,6 +8,7 @@ mod blocks;
 mod claims;
 pub mod error;
 mod extract;
+mod notifications;
 mod openapi;
 mod ops;
 mod rtc;
@@ -62,6 +63,7 @@ pub fn router(state: AppState) -> Router {
         .merge(claims::router())
         .merge(admin::router())
         .merge(ban::router())
+        .merge(notifications::router())
         .merge(rtc::router())
         .merge(ops::router())
         .merge(ws::router())

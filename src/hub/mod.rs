@@ -10,6 +10,7 @@
 
 mod dispatch;
 mod matches;
+mod notices;
 mod rate;
 mod session;
 mod signal;
@@ -29,6 +30,7 @@ use crate::relay::Writer;
 use crate::store::Store;
 
 pub use matches::{ban, tell_ended};
+pub use notices::{push_broadcast, push_since};
 pub use signal::VideoSettings;
 
 pub use crate::delivery::ActiveMatch;
@@ -166,6 +168,25 @@ impl Hub {
     /// cached of it.
     pub fn standing_changed(&self, user_id: i64) {
         self.inner.delivery.standing_changed(user_id);
+    }
+
+    /// Delivers a broadcast's notifications to the users reached, live.
+    pub fn push_broadcast(
+        &self,
+        notice: &crate::notices::Notice,
+        at: chrono::DateTime<chrono::Utc>,
+        reached: &[crate::store::Reached],
+    ) {
+        push_broadcast(&self.inner.delivery, notice, at, reached);
+    }
+
+    /// Delivers the users' notifications created since `since`, live.
+    pub async fn push_since(
+        &self,
+        users: &[i64],
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<(), crate::store::StoreError> {
+        push_since(&self.inner.store, &self.inner.delivery, users, since).await
     }
 
     /// The hub's clock (injected: tests move it).

@@ -137,6 +137,11 @@ async fn a_text_claim_is_decided_just_after_two_hours_and_refunds_once(backend: 
     let notified =
         app.count(&format!("SELECT COUNT(*) FROM notifications WHERE user_id = {} AND type = 'claim'", a.id)).await;
     assert_eq!(notified, 1);
+    // Online, the claimant is told at once, in their language (Turkish by default).
+    let frame = sa.next_where(|f| matches!(f, ServerFrame::Notification { .. })).await.unwrap();
+    let ServerFrame::Notification { notification } = frame else { unreachable!() };
+    assert_eq!(notification.kind, "claim");
+    assert_eq!(notification.text, "Talebin onaylandı: bir yazılı eşleşme hakkın iade edildi.");
 }
 
 async fn a_claim_whose_peer_replied_is_rejected_with_its_reason(backend: Backend) {

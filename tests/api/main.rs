@@ -19,6 +19,7 @@ mod me;
 mod migrations;
 mod moderation;
 mod nginx_cluster;
+mod notifications;
 mod ops;
 mod pg_sockets;
 mod poison;

@@ -151,6 +151,7 @@ async fn the_openapi_document_lists_every_rest_endpoint_and_the_docs_ui_is_self_
         ("/v1/admin/appeals", "get"),
         ("/v1/admin/appeals/{id}/decision", "post"),
         ("/v1/admin/audit", "get"),
+        ("/v1/admin/broadcasts", "post"),
         ("/v1/admin/reports", "get"),
         ("/v1/admin/reports/{id}/resolve", "post"),
         ("/v1/admin/users", "get"),
@@ -171,6 +172,8 @@ async fn the_openapi_document_lists_every_rest_endpoint_and_the_docs_ui_is_self_
         ("/v1/claims", "post"),
         ("/v1/me", "get"),
         ("/v1/me", "patch"),
+        ("/v1/notifications", "get"),
+        ("/v1/notifications/read", "post"),
         ("/v1/rtc/ice-servers", "get"),
         ("/v1/ws", "get"),
     ];

@@ -112,7 +112,13 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
             reason,
         };
         if ctx.store.decide_claim(&decision, now).await? {
-            if ok { approved += 1 } else { rejected += 1 }
+            if ok {
+                approved += 1;
+                // The refund's notification, live to the claimant if they are online.
+                ctx.live.notified(&[decision.claimant_id], now).await?;
+            } else {
+                rejected += 1;
+            }
         }
     }
     if approved + rejected > 0 {

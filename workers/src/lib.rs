@@ -118,6 +118,8 @@ pub trait LiveEffects: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, JobError>> + Send;
     /// Tells the two users of an expired match that it is over.
     fn match_expired(&self, expired: &expiry::ExpiredMatch);
+    /// Delivers, live, the notifications these users received from a run that started at `since`.
+    fn notified(&self, users: &[i64], since: DateTime<Utc>) -> impl Future<Output = Result<(), JobError>> + Send;
 }
 
 /// The jobs' settings.

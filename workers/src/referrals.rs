@@ -37,6 +37,9 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
         };
         if ctx.store.grant_referral(&grant, now).await? {
             metrics::counter!("tanis_referral_rewards_total").increment(1);
+            let mut told = vec![grant.invited_id];
+            told.extend(grant.inviter.map(|(id, _)| id));
+            ctx.live.notified(&told, now).await?;
         }
     }
     Ok(())

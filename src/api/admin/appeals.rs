@@ -101,9 +101,10 @@ pub(super) async fn list(
 #[serde(deny_unknown_fields)]
 pub struct AppealDecision {
     /// `accept` (the ban is lifted) or `reject`.
-    #[schema(example = "reject")]
+    #[schema(example = "reject", pattern = "^(accept|reject)$")]
     decision: String,
     /// Shown to the user when rejected; 1 to 1000 characters.
+    #[schema(min_length = 1, max_length = 1000)]
     note: String,
 }
 

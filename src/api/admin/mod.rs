@@ -6,10 +6,12 @@
 //!   their reports; admins set roles.
 //! - [`reports`]: the report queue, and resolving a report.
 //! - [`appeals`]: appeals against bans, accepted or rejected.
+//! - [`broadcasts`]: admins' notifications to everyone or a group.
 //! - [`audit`]: browse the audit trail.
 
 mod appeals;
 mod audit;
+mod broadcasts;
 mod reports;
 mod users;
 
@@ -32,6 +34,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(reports::resolve))
         .routes(routes!(appeals::list))
         .routes(routes!(appeals::decide))
+        .routes(routes!(broadcasts::send))
         .routes(routes!(audit::browse))
 }
 

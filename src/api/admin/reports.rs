@@ -111,9 +111,10 @@ fn group(rows: Vec<QueuedReport>) -> Vec<ReportedUser> {
 #[serde(deny_unknown_fields)]
 pub struct Resolution {
     /// `dismissed` (the report no longer counts toward the automatic ban) or `actioned`.
-    #[schema(example = "dismissed")]
+    #[schema(example = "dismissed", pattern = "^(dismissed|actioned)$")]
     resolution: String,
     /// Why, for the audit trail: 1 to 1000 characters.
+    #[schema(min_length = 1, max_length = 1000)]
     note: String,
 }
 

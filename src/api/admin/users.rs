@@ -24,10 +24,14 @@ const MAX_BAN_HOURS: i64 = 8760;
 pub struct BanRequest {
     /// The reason code, shown to the user: `spam`, `harassment`, `hate`, `sexual_content`, `underage`, `scam`,
     /// `impersonation`, `violence`, `reports` or `other` (docs/admin.md).
-    #[schema(example = "spam")]
+    #[schema(
+        example = "spam",
+        pattern = "^(spam|harassment|hate|sexual_content|underage|scam|impersonation|violence|reports|other)$"
+    )]
     reason: String,
     /// The moderator's note for the audit trail and other moderators; never shown to the user. At most 1000
     /// characters.
+    #[schema(max_length = 1000)]
     note: Option<String>,
     /// Hours until the ban is lifted by itself, 1 to 8760; absent: until a moderator lifts it.
     #[schema(minimum = 1, maximum = 8760)]

@@ -1,0 +1,135 @@
+//! Notifications: the list in the user's language, the unread count and marking read, and admin broadcasts
+//! delivered live as `notification` frames.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tanis::store::{Lift, NewBan};
+use tanis_proto::ServerFrame;
+
+use crate::helpers::{Backend, TestApp, TestUser, assert_error, spawn_app};
+use crate::on_both_stores;
+
+on_both_stores!(
+    notifications_are_listed_newest_first_in_the_users_language_and_marked_read_up_to_an_id,
+    a_broadcast_reaches_its_audience_live_in_each_language_and_only_admins_send_it,
+);
+
+async fn list(app: &TestApp, user: &TestUser, query: &str) -> reqwest::Response {
+    app.client.get(app.url(&format!("/v1/notifications{query}"))).bearer_auth(&user.access).send().await.unwrap()
+}
+
+async fn mark_read(app: &TestApp, user: &TestUser, body: Value) -> reqwest::Response {
+    app.client.post(app.url("/v1/notifications/read")).bearer_auth(&user.access).json(&body).send().await.unwrap()
+}
+
+async fn notifications_are_listed_newest_first_in_the_users_language_and_marked_read_up_to_an_id(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (mut user, other) = (app.user("kedi").await, app.user("kopek").await);
+    let by = json!({ "test": true });
+    app.store.ban_user(&NewBan::permanent(user.id, "spam", &by, app.now())).await.unwrap();
+    app.store.unban_user(user.id, Lift::Unbanned { moderator: None }, app.now()).await.unwrap();
+    // The ban revoked the user's refresh tokens; the access token is refused while banned, fine again after.
+    user.access = app.access_token(&user);
+
+    let page: Value = list(&app, &user, "").await.json().await.unwrap();
+    let texts: Vec<&str> =
+        page["notifications"].as_array().unwrap().iter().map(|n| n["text"].as_str().unwrap()).collect();
+    assert_eq!(
+        texts,
+        ["Hesabındaki yasak kaldırıldı.", "Hesabın yasaklandı (spam)."],
+        "Turkish by default, newest first"
+    );
+    assert_eq!((page["unread"].as_i64(), page["notifications"][0]["type"].as_str()), (Some(2), Some("system")));
+
+    let switched = app.patch_me(&user.access, &json!({ "locale": "en" })).await;
+    assert_eq!(switched.status(), StatusCode::OK);
+    let me: Value = app.get_me(&user.access).await.json().await.unwrap();
+    assert_eq!(me["locale"], "en");
+    let page: Value = list(&app, &user, "?limit=1").await.json().await.unwrap();
+    assert_eq!(page["notifications"][0]["text"], "Your ban was lifted.", "the whole list follows the setting");
+    let (newest, next) = (page["notifications"][0]["id"].as_i64().unwrap(), page["next_before"].as_i64().unwrap());
+    let older: Value = list(&app, &user, &format!("?before={next}")).await.json().await.unwrap();
+    assert_eq!(older["notifications"][0]["text"], "Your account is banned (spam).");
+    assert!(older["next_before"].is_null(), "the last page");
+    let oldest = older["notifications"][0]["id"].as_i64().unwrap();
+
+    // Someone else's "up to" never touches this user's notifications.
+    let theirs: Value = mark_read(&app, &other, json!({ "up_to": newest })).await.json().await.unwrap();
+    assert_eq!(theirs["unread"], 0);
+    assert_eq!(list(&app, &user, "").await.json::<Value>().await.unwrap()["unread"], 2);
+    let read: Value = mark_read(&app, &user, json!({ "up_to": oldest })).await.json().await.unwrap();
+    assert_eq!(read["unread"], 1, "only up to that id");
+    let read: Value = mark_read(&app, &user, json!({ "up_to": newest })).await.json().await.unwrap();
+    assert_eq!(read["unread"], 0);
+
+    // Bad inputs.
+    for query in ["?limit=0", "?limit=101", "?before=0", "?limit=x", "?colour=red"] {
+        assert_error(list(&app, &user, query).await, StatusCode::BAD_REQUEST, "invalid_parameter").await;
+    }
+    assert_error(
+        mark_read(&app, &user, json!({ "up_to": 0 })).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
+    assert_error(
+        app.patch_me(&user.access, &json!({ "locale": "de" })).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid_request",
+    )
+    .await;
+    let anonymous = app.client.get(app.url("/v1/notifications")).send().await.unwrap();
+    assert_error(anonymous, StatusCode::UNAUTHORIZED, "missing_token").await;
+}
+
+async fn a_broadcast_reaches_its_audience_live_in_each_language_and_only_admins_send_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (turkish, english, premium, banned) =
+        (app.user("turk").await, app.user("ingiliz").await, app.user("premiumcu").await, app.user("yasakli").await);
+    let moderator = app.user("bekci").await;
+    let admin = app.user("kaptan").await;
+    app.store.set_role(moderator.id, "moderator", app.now()).await.unwrap();
+    app.store.set_role(admin.id, "admin", app.now()).await.unwrap();
+    assert_eq!(app.patch_me(&english.access, &json!({ "locale": "en" })).await.status(), StatusCode::OK);
+    app.execute(format!("UPDATE users SET is_premium = TRUE WHERE id = {}", premium.id)).await;
+    app.store.ban_user(&NewBan::permanent(banned.id, "spam", &json!({ "test": true }), app.now())).await.unwrap();
+    let (mut tr_socket, mut en_socket) = (app.socket(&turkish).await, app.socket(&english).await);
+
+    let send = |token: String, body: Value| {
+        let request = app.client.post(app.url("/v1/admin/broadcasts")).bearer_auth(token).json(&body);
+        async move { request.send().await.unwrap() }
+    };
+    let body = json!({ "audience": "free", "tr": "Bu gece bakım var.", "en": "Maintenance tonight." });
+    assert_error(send(moderator.access.clone(), body.clone()).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_error(send(turkish.access.clone(), body.clone()).await, StatusCode::FORBIDDEN, "forbidden").await;
+    for bad in [
+        json!({ "audience": "everyone", "tr": "x", "en": "x" }),
+        json!({ "audience": "all", "tr": " ", "en": "x" }),
+        json!({ "audience": "all", "tr": "x" }),
+    ] {
+        assert_error(send(admin.access.clone(), bad).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+    }
+    assert_eq!(app.count("SELECT COUNT(*) FROM notifications WHERE template = 'broadcast'").await, 0);
+
+    let sent: Value = send(admin.access.clone(), body).await.json().await.unwrap();
+    // Free and not banned: the two readers, the moderator and the admin; not the premium user nor the banned one.
+    assert_eq!(sent["reached"], 4);
+    for (socket, text) in [(&mut tr_socket, "Bu gece bakım var."), (&mut en_socket, "Maintenance tonight.")] {
+        let frame = socket.next_where(|f| matches!(f, ServerFrame::Notification { .. })).await.unwrap();
+        let ServerFrame::Notification { notification } = frame else { unreachable!() };
+        assert_eq!((notification.text.as_str(), notification.kind.as_str()), (text, "system"));
+    }
+    for user in [&premium, &banned] {
+        let got = app
+            .count(format!("SELECT COUNT(*) FROM notifications WHERE user_id = {} AND template = 'broadcast'", user.id))
+            .await;
+        assert_eq!(got, 0);
+    }
+    let audited = app
+        .count(format!(
+            "SELECT COUNT(*) FROM system_logs WHERE action = 'notification.broadcast' AND actor_id = {}",
+            admin.id
+        ))
+        .await;
+    assert_eq!(audited, 1);
+}
