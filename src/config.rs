@@ -46,6 +46,24 @@ pub struct Config {
     pub matching: MatchingConfig,
     pub jobs: JobsConfig,
     pub video: VideoConfig,
+    pub billing: BillingConfig,
+}
+
+/// The billing provider's webhook (`POST /v1/billing/events`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    /// The shared secret the provider signs events with (at least 32 characters). Unset: the webhook answers
+    /// 503 and premium is granted only by admins.
+    pub webhook_secret: Option<String>,
+    /// How far a signed time may be from now, either way.
+    pub replay_window_secs: u64,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self { webhook_secret: None, replay_window_secs: 300 }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -255,6 +273,7 @@ impl Default for Config {
             matching: MatchingConfig::default(),
             jobs: JobsConfig::default(),
             video: VideoConfig::default(),
+            billing: BillingConfig::default(),
         }
     }
 }
@@ -380,6 +399,9 @@ impl Config {
             && secret.len() < 32
         {
             return Err(invalid("auth.jwt_secret", "must be at least 32 characters"));
+        }
+        if self.billing.webhook_secret.as_ref().is_some_and(|s| s.len() < 32) {
+            return Err(invalid("billing.webhook_secret", "must be at least 32 characters"));
         }
         if self.quotas.timezone.parse::<chrono_tz::Tz>().is_err() {
             return Err(invalid("quotas.timezone", "not an IANA time zone (e.g. Europe/Istanbul)"));

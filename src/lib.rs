@@ -24,6 +24,7 @@
 pub mod accounts;
 pub mod api;
 pub mod auth;
+pub mod billing;
 pub mod claims;
 pub mod cli;
 pub mod clock;

@@ -103,7 +103,29 @@ pub struct Me {
     location: Option<Location>,
     /// `tr` or `en`: the language of notifications.
     locale: String,
+    /// The running subscription; absent on the free plan.
+    plan: Option<Plan>,
     created_at: DateTime<Utc>,
+}
+
+/// A running subscription as its owner sees it.
+#[derive(Serialize, ToSchema)]
+pub struct Plan {
+    #[schema(example = "premium_monthly")]
+    name: String,
+    /// Premium until then.
+    ends_at: DateTime<Utc>,
+    /// False once cancelled: premium stays until `ends_at`, then ends.
+    renews: bool,
+}
+
+impl Me {
+    /// With the user's running subscription, read from the store.
+    async fn with_plan(mut self, state: &AppState, user_id: i64) -> Result<Self, ApiError> {
+        let plan = state.store.current_plan(user_id, state.accounts.now()).await.map_err(ApiError::internal)?;
+        self.plan = plan.map(|p| Plan { name: p.plan_name, ends_at: p.end_date, renews: p.cancelled_at.is_none() });
+        Ok(self)
+    }
 }
 
 #[derive(Serialize, ToSchema)]
@@ -159,6 +181,7 @@ impl From<&UserRow> for Me {
             referral_code: u.referral_code.clone(),
             location: u.location_lat.zip(u.location_lon).map(|(lat, lon)| Location { lat, lon }),
             locale: u.locale.clone(),
+            plan: None,
             created_at: u.created_at,
         }
     }
@@ -211,7 +234,8 @@ async fn login(
     let password = Password::for_login(req.password)
         .map_err(|_| ApiError::new(ErrorCode::InvalidCredentials, AccountError::InvalidCredentials.to_string()))?;
     let (user, tokens) = state.accounts.login(&phone, &password, &client).await.map_err(|e| state.api_error(e))?;
-    Ok(AppJson(Session { user: Me::from(&user), tokens: tokens.into() }))
+    let me = Me::from(&user).with_plan(&state, user.id).await?;
+    Ok(AppJson(Session { user: me, tokens: tokens.into() }))
 }
 
 /// Exchange a refresh token for a new pair. The presented token stops working; presenting it again
@@ -245,7 +269,7 @@ async fn logout(State(state): State<AppState>, AppJson(req): AppJson<RefreshRequ
     responses((status = 200, body = Me), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn me(State(state): State<AppState>, user: AuthUser) -> Result<AppJson<Me>, ApiError> {
     let row = state.accounts.current_user(user.id).await.map_err(|e| state.api_error(e))?;
-    Ok(AppJson(Me::from(&row)))
+    Ok(AppJson(Me::from(&row).with_plan(&state, row.id).await?))
 }
 
 /// Change your alias (you get a new tag) or your location.
@@ -270,7 +294,7 @@ async fn update_me(
         locale,
     };
     let row = state.accounts.update_profile(user.id, change).await.map_err(|e| state.api_error(e))?;
-    Ok(AppJson(Me::from(&row)))
+    Ok(AppJson(Me::from(&row).with_plan(&state, row.id).await?))
 }
 
 impl From<PhoneError> for ApiError {

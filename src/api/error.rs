@@ -54,6 +54,7 @@ pub enum ErrorCode {
     InvalidToken,
     TokenExpired,
     TokenReused,
+    InvalidSignature,
     // The server.
     ServerBusy,
     Unavailable,
@@ -82,7 +83,9 @@ impl ErrorCode {
             }
             NotMatched => StatusCode::NOT_FOUND,
             Forbidden => StatusCode::FORBIDDEN,
-            InvalidCredentials | MissingToken | InvalidToken | TokenExpired | TokenReused => StatusCode::UNAUTHORIZED,
+            InvalidCredentials | MissingToken | InvalidToken | TokenExpired | TokenReused | InvalidSignature => {
+                StatusCode::UNAUTHORIZED
+            }
             TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             AccountBanned => StatusCode::FORBIDDEN,
             ServerBusy | Unavailable | JobsStalled => StatusCode::SERVICE_UNAVAILABLE,

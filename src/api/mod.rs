@@ -4,6 +4,7 @@
 mod accounts;
 mod admin;
 mod ban;
+mod billing;
 mod blocks;
 mod claims;
 pub mod error;
@@ -46,6 +47,15 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
 }
 
+impl AppState {
+    /// The daily units of a premium user: (text, video).
+    pub fn premium_units(&self) -> crate::store::PremiumUnits {
+        let q = &self.config.quotas;
+        let units = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+        (units(q.premium_text_daily), units(q.premium_video_daily))
+    }
+}
+
 #[derive(OpenApi)]
 #[openapi(
     info(title = "tanis", description = "Anonymous text and video matching chat server: REST endpoints. \
@@ -63,6 +73,7 @@ pub fn router(state: AppState) -> Router {
         .merge(claims::router())
         .merge(admin::router())
         .merge(ban::router())
+        .merge(billing::router())
         .merge(notifications::router())
         .merge(rtc::router())
         .merge(ops::router())

@@ -86,6 +86,7 @@ async fn list(
 pub struct MarkRead {
     /// Marks every notification of yours up to this id (inclusive) read: pass the newest one you showed.
     #[schema(minimum = 1)]
+    #[serde(deserialize_with = "super::extract::integer")]
     up_to: i64,
 }
 

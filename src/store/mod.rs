@@ -22,6 +22,7 @@ mod notifications;
 mod reads;
 mod seed;
 mod sqlite_busy;
+mod subscriptions;
 mod system_logs;
 mod tokens;
 mod users;
@@ -44,6 +45,7 @@ pub use models::{NewRefreshToken, NewUser, Referrer, RefreshTokenRow, UserRow};
 pub use moderation::{BlockRow, NewReport};
 pub use notifications::{Audience, NotificationRow, Reached};
 pub use reads::{Read, Reader, Select, select};
+pub use subscriptions::{PlanChange, PlanOutcome, PlanRow, PlanSource, PremiumUnits};
 pub use system_logs::{AuditQuery, ModerationCounts, SystemLogRow};
 pub use tokens::Rotation;
 

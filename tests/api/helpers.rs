@@ -15,6 +15,8 @@ use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
 pub const PASSWORD: &str = "kedi-sever-42";
+/// The billing webhook's shared secret in test servers.
+pub const BILLING_SECRET: &str = "whsec-test-secret-of-at-least-32-characters";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
@@ -91,6 +93,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     };
     // The cheapest bcrypt cost: the tests are about rules, not about hashing speed.
     config.auth.bcrypt_cost = 4;
+    config.billing.webhook_secret = Some(BILLING_SECRET.into());
     // Tests run jobs themselves, at the manual clock's time (tests/api/jobs.rs).
     config.jobs.enabled = false;
     // Every test server gets its own embedded TURN server on a free port.

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod billing;
 mod binary;
 mod cluster;
 mod errors;

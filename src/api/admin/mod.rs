@@ -7,12 +7,14 @@
 //! - [`reports`]: the report queue, and resolving a report.
 //! - [`appeals`]: appeals against bans, accepted or rejected.
 //! - [`broadcasts`]: admins' notifications to everyone or a group.
+//! - [`subscriptions`]: admins grant or end premium.
 //! - [`audit`]: browse the audit trail.
 
 mod appeals;
 mod audit;
 mod broadcasts;
 mod reports;
+mod subscriptions;
 mod users;
 
 use utoipa_axum::router::OpenApiRouter;
@@ -35,6 +37,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(appeals::list))
         .routes(routes!(appeals::decide))
         .routes(routes!(broadcasts::send))
+        .routes(routes!(subscriptions::grant, subscriptions::end))
         .routes(routes!(audit::browse))
 }
 
