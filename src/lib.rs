@@ -22,6 +22,7 @@
 //! - [`telemetry`]: structured logs and the Prometheus recorder.
 
 pub mod accounts;
+pub mod ads;
 pub mod api;
 pub mod auth;
 pub mod billing;

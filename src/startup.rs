@@ -81,6 +81,7 @@ impl Application {
             config.matching.clone(),
             config.quotas.clone(),
             video,
+            config.ads.clone(),
             shutdown.clone(),
         );
         let workers = match config.jobs.enabled {

@@ -1,7 +1,7 @@
 -- Premium through the billing provider's signed webhook: every event applied once (its id remembered), and a
 -- subscription can be cancelled (premium until its end, no renewal).
 CREATE TABLE billing_events (
-    id          TEXT    PRIMARY KEY,                           -- the provider's event id
+    provider_event TEXT PRIMARY KEY,                           -- the provider's event id (text: theirs, not ours)
     type        TEXT    NOT NULL,
     user_id     INTEGER REFERENCES users (id) ON DELETE SET NULL,
     received_at TEXT    NOT NULL

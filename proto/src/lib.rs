@@ -297,6 +297,15 @@ pub enum EndReason {
 }
 
 /// Frames the server sends.
+/// An ad as an `ad` frame carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AdFrame {
+    /// For `POST /v1/ads/{id}/click`.
+    pub id: i64,
+    pub title: String,
+    pub content: String,
+}
+
 /// A notification as a `notification` frame carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Notification {
@@ -383,6 +392,9 @@ pub enum ServerFrame {
     /// A new notification, in the user's language; it is stored too (`GET /v1/notifications`).
     #[serde(rename = "notification")]
     Notification { notification: Notification },
+    /// An ad, to free users only, at most one after a `match.ended`.
+    #[serde(rename = "ad")]
+    Ad { ad: AdFrame },
     /// A request without a more specific answer (`match.leave`, `block`, `report`, `claim`) succeeded.
     #[serde(rename = "ok")]
     Ok { id: Option<String> },

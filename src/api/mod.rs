@@ -3,6 +3,7 @@
 
 mod accounts;
 mod admin;
+mod ads;
 mod ban;
 mod billing;
 mod blocks;
@@ -73,6 +74,7 @@ pub fn router(state: AppState) -> Router {
         .merge(claims::router())
         .merge(admin::router())
         .merge(ban::router())
+        .merge(ads::router())
         .merge(billing::router())
         .merge(notifications::router())
         .merge(rtc::router())

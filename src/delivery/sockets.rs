@@ -91,6 +91,10 @@ pub struct Sockets {
     /// Users who may have missed frames, for the hub to resync; `resync_wanted` wakes it.
     resync: Mutex<HashSet<i64>>,
     resync_wanted: Notify,
+    /// Users here whose match just ended, for the hub's ads; kept only once the hub asked for them.
+    between: Mutex<Vec<i64>>,
+    between_wanted: Notify,
+    between_on: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Sockets {
@@ -102,6 +106,9 @@ impl Default for Sockets {
             next_id: AtomicU64::new(u64::from(rand::random::<u32>()) << 32),
             resync: Mutex::default(),
             resync_wanted: Notify::new(),
+            between: Mutex::default(),
+            between_wanted: Notify::new(),
+            between_on: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -165,6 +172,22 @@ impl Sockets {
                 return taken;
             }
             self.resync_wanted.notified().await;
+        }
+    }
+
+    /// From now on, users whose match ends here are kept for [`Sockets::between_matches`].
+    pub fn want_between_matches(&self) {
+        self.between_on.store(true, Ordering::Relaxed);
+    }
+
+    /// Waits until some users here are between matches, and takes them, in the order their matches ended.
+    pub async fn between_matches(&self) -> Vec<i64> {
+        loop {
+            let taken = std::mem::take(&mut *self.between.lock().expect("between lock"));
+            if !taken.is_empty() {
+                return taken;
+            }
+            self.between_wanted.notified().await;
         }
     }
 
@@ -267,8 +290,14 @@ impl Sockets {
                         *a = None;
                     }
                 };
-                for session in self.update_match(*user_id, forget) {
+                let sessions = self.update_match(*user_id, forget);
+                for session in &sessions {
                     session.offer(frame);
+                }
+                // After the frame: an ad the hub shows for it comes after `match.ended`.
+                if !sessions.is_empty() && self.between_on.load(Ordering::Relaxed) {
+                    self.between.lock().expect("between lock").push(*user_id);
+                    self.between_wanted.notify_one();
                 }
             }
         }

@@ -8,6 +8,7 @@
 //! - [`signal`]: video signalling: relay-only filtering, ICE servers with TURN credentials.
 //! - [`rate`]: the per-user message rate limit.
 
+mod ads;
 mod dispatch;
 mod matches;
 mod notices;
@@ -53,6 +54,9 @@ struct Inner {
     /// Video signalling rate buckets.
     signal_rates: rate::Limiter,
     video: VideoSettings,
+    ads: crate::config::AdsConfig,
+    /// Set when an admin changed the ads: the ads loop reads them again.
+    ads_changed: std::sync::atomic::AtomicBool,
     queue: std::sync::OnceLock<Queue>,
     writer: Writer,
     /// The writer's and the matchmaker's loops, joined by [`Hub::join`] before the store closes.
@@ -81,6 +85,7 @@ impl Hub {
         matching: MatchingConfig,
         quotas: QuotaConfig,
         video: VideoSettings,
+        ads: crate::config::AdsConfig,
         shutdown: CancellationToken,
     ) -> Self {
         let policy = NearbyPolicy { start_km: matching.nearby_start_km, doubling_secs: matching.nearby_doubling_secs };
@@ -99,6 +104,8 @@ impl Hub {
                 signal_rates: limiter(&delivery, "signals"),
                 delivery,
                 video,
+                ads,
+                ads_changed: std::sync::atomic::AtomicBool::new(false),
                 queue: std::sync::OnceLock::new(),
                 shutdown: shutdown.clone(),
             }),
@@ -128,6 +135,10 @@ impl Hub {
         let _ = hub.inner.queue.set(queue);
         hub.inner.loops.lock().expect("loops lock").push(matching);
         tokio::spawn(hub.clone().resync_loop());
+        if hub.inner.ads.enabled {
+            hub.inner.delivery.sockets().want_between_matches();
+            tokio::spawn(hub.clone().ads_loop());
+        }
         hub
     }
 

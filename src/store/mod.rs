@@ -7,6 +7,7 @@
 //! The store owns rows and transactions; it does not decide policy (throttling, token reuse, tags):
 //! `accounts` does that over what the store returns.
 
+mod ads;
 mod bans;
 mod fail_points;
 mod job_runs;
@@ -34,6 +35,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
+pub use ads::{AdChange, AdRow, Click};
 pub use bans::{AppealRow, BanRow, Decided, Lift, NewBan, QueuedReport};
 pub use fail_points::FailPoints;
 pub use job_runs::JobRunRow;

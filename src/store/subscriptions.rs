@@ -68,8 +68,8 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             if let PlanSource::Billing { event_id, event } = source {
                 let fresh: Option<String> = sqlx::query_scalar(
-                    "INSERT INTO billing_events (id, type, user_id, received_at) VALUES ($1, $2, NULL, $3) \
-                     ON CONFLICT (id) DO NOTHING RETURNING id",
+                    "INSERT INTO billing_events (provider_event, type, user_id, received_at) VALUES ($1, $2, NULL, $3) \
+                     ON CONFLICT (provider_event) DO NOTHING RETURNING provider_event",
                 )
                 .bind(event_id)
                 .bind(event)
@@ -170,7 +170,7 @@ impl Store {
             };
             match source {
                 PlanSource::Billing { event_id, event } => {
-                    sqlx::query("UPDATE billing_events SET user_id = $2 WHERE id = $1")
+                    sqlx::query("UPDATE billing_events SET user_id = $2 WHERE provider_event = $1")
                         .bind(event_id)
                         .bind(user_id)
                         .execute(&mut *tx)

@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod ads;
 mod billing;
 mod binary;
 mod cluster;

@@ -7,9 +7,11 @@
 //! - [`reports`]: the report queue, and resolving a report.
 //! - [`appeals`]: appeals against bans, accepted or rejected.
 //! - [`broadcasts`]: admins' notifications to everyone or a group.
+//! - [`ads`]: admins manage ads and see their impressions and clicks.
 //! - [`subscriptions`]: admins grant or end premium.
 //! - [`audit`]: browse the audit trail.
 
+mod ads;
 mod appeals;
 mod audit;
 mod broadcasts;
@@ -37,6 +39,8 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(appeals::list))
         .routes(routes!(appeals::decide))
         .routes(routes!(broadcasts::send))
+        .routes(routes!(ads::list, ads::create))
+        .routes(routes!(ads::update))
         .routes(routes!(subscriptions::grant, subscriptions::end))
         .routes(routes!(audit::browse))
 }
