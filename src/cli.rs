@@ -94,7 +94,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let shutdown = tokio_util::sync::CancellationToken::new();
             // Without Redis this process reaches no socket; with it, bans and expiries reach every node.
             let delivery = startup::delivery(&config, shutdown.clone()).await?;
-            let live = crate::jobs::Detached { store: store.clone(), clock: clock.clone(), delivery };
+            let push = crate::push::client(&config.push)?;
+            let live = crate::jobs::Detached { store: store.clone(), clock: clock.clone(), delivery, push };
             let ctx = crate::jobs::context(store.clone(), live, clock, &config);
             let storage =
                 crate::jobs::storage(&store, &config).await.map_err(|e| anyhow::anyhow!("job storage: {e}"))?;

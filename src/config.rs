@@ -48,6 +48,25 @@ pub struct Config {
     pub video: VideoConfig,
     pub billing: BillingConfig,
     pub ads: AdsConfig,
+    pub push: PushConfig,
+}
+
+/// Push notifications through FCM HTTP v1 (docs/operations.md).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PushConfig {
+    /// The Firebase service account key (JSON). Unset: no pushes are queued or sent.
+    pub fcm_service_account_file: Option<PathBuf>,
+    /// FCM's base URL (a stand-in in tests).
+    pub fcm_base_url: String,
+    /// Overrides the key file's `token_uri` (a stand-in in tests).
+    pub fcm_token_uri: Option<String>,
+}
+
+impl Default for PushConfig {
+    fn default() -> Self {
+        Self { fcm_service_account_file: None, fcm_base_url: "https://fcm.googleapis.com".into(), fcm_token_uri: None }
+    }
 }
 
 /// Ads between matches for free users (docs/admin.md).
@@ -294,6 +313,7 @@ impl Default for Config {
             video: VideoConfig::default(),
             billing: BillingConfig::default(),
             ads: AdsConfig::default(),
+            push: PushConfig::default(),
         }
     }
 }

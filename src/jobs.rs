@@ -117,6 +117,32 @@ impl JobStore for JobsStore {
         Ok(self.0.record_job_scheduled(job, now).await?)
     }
 
+    async fn due_pushes(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<tanis_workers::push::Pending>, JobError> {
+        let rows = self.0.due_pushes(now, limit).await?;
+        Ok(rows
+            .into_iter()
+            .map(|r| tanis_workers::push::Pending {
+                id: r.id,
+                device_id: r.device_id,
+                token: r.push_token,
+                payload: r.payload,
+                attempts: r.attempts,
+            })
+            .collect())
+    }
+
+    async fn push_done(&self, id: i64) -> Result<(), JobError> {
+        Ok(self.0.push_done(id).await?)
+    }
+
+    async fn push_later(&self, id: i64, not_before: DateTime<Utc>) -> Result<(), JobError> {
+        Ok(self.0.push_later(id, not_before).await?)
+    }
+
+    async fn forget_device(&self, device_id: i64) -> Result<(), JobError> {
+        Ok(self.0.forget_device(device_id).await?)
+    }
+
     async fn log(
         &self,
         action: &str,
@@ -140,6 +166,10 @@ impl LiveEffects for Hub {
     async fn notified(&self, users: &[i64], since: DateTime<Utc>) -> Result<(), JobError> {
         Ok(self.push_since(users, since).await?)
     }
+
+    fn push_sender(&self) -> Option<tanis_workers::push::SendPush> {
+        self.push_client().map(|client| crate::push::sender(client, self.clock()))
+    }
 }
 
 /// Live effects for a `tanis worker` process, which holds no sockets and no hub: bans and expiries reach the
@@ -148,12 +178,18 @@ pub struct Detached {
     pub store: Store,
     pub clock: SharedClock,
     pub delivery: Delivery,
+    /// Push notifications, when configured.
+    pub push: Option<std::sync::Arc<crate::push::FcmClient>>,
 }
 
 impl LiveEffects for Detached {
     async fn ban(&self, user_id: i64, reason: &str, by: serde_json::Value) -> Result<bool, JobError> {
         let order = NewBan::permanent(user_id, reason, &by, self.clock.now());
-        Ok(crate::hub::ban(&self.store, &self.delivery, &order).await?)
+        let banned = crate::hub::ban(&self.store, &self.delivery, &order).await?;
+        if banned && self.push.is_some() {
+            crate::hub::queue_pushes(&self.store, user_id, order.now).await?;
+        }
+        Ok(banned)
     }
 
     fn match_expired(&self, m: &ExpiredMatch) {
@@ -162,7 +198,11 @@ impl LiveEffects for Detached {
     }
 
     async fn notified(&self, users: &[i64], since: DateTime<Utc>) -> Result<(), JobError> {
-        Ok(crate::hub::push_since(&self.store, &self.delivery, users, since).await?)
+        Ok(crate::hub::push_since(&self.store, &self.delivery, users, since, self.push.is_some()).await?)
+    }
+
+    fn push_sender(&self) -> Option<tanis_workers::push::SendPush> {
+        self.push.clone().map(|client| crate::push::sender(client, self.clock.clone()))
     }
 }
 
@@ -199,6 +239,7 @@ pub fn settings(config: &Config) -> Settings {
 pub fn context<L: LiveEffects>(store: Store, live: L, clock: SharedClock, config: &Config) -> Context<JobsStore, L> {
     Context {
         store: Arc::new(JobsStore(store)),
+        push: live.push_sender(),
         live: Arc::new(live),
         now: Arc::new(move || clock.now()),
         settings: settings(config),

@@ -37,6 +37,7 @@ pub mod hub;
 pub mod jobs;
 pub mod matching;
 pub mod notices;
+pub mod push;
 pub mod quota;
 pub mod relay;
 pub mod secrets;

@@ -84,6 +84,9 @@ impl Application {
             config.ads.clone(),
             shutdown.clone(),
         );
+        if let Some(client) = crate::push::client(&config.push)? {
+            hub.set_push(client);
+        }
         let workers = match config.jobs.enabled {
             false => None,
             true => {

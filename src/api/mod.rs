@@ -8,6 +8,7 @@ mod ban;
 mod billing;
 mod blocks;
 mod claims;
+mod devices;
 pub mod error;
 mod extract;
 mod notifications;
@@ -75,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         .merge(admin::router())
         .merge(ban::router())
         .merge(ads::router())
+        .merge(devices::router())
         .merge(billing::router())
         .merge(notifications::router())
         .merge(rtc::router())

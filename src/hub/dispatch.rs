@@ -42,7 +42,13 @@ pub(super) struct Ctx {
 impl Ctx {
     pub(super) fn new(hub: Hub, user_id: i64, session: SessionHandle, device: Option<String>) -> Self {
         let (pending, queue) = mpsc::channel(hub.inner.config.max_in_flight);
-        tokio::spawn(ack::acknowledge(hub.inner.delivery.clone(), user_id, session.clone(), queue));
+        tokio::spawn(ack::acknowledge(
+            hub.inner.delivery.clone(),
+            hub.inner.notifier.clone(),
+            user_id,
+            session.clone(),
+            queue,
+        ));
         Self { hub, user_id, session, device, pending, errors_since: Instant::now(), errors: 0 }
     }
 

@@ -148,6 +148,10 @@ impl Hub {
         if !ban(&self.inner.store, &self.inner.delivery, order).await? {
             return Ok(false);
         }
+        if self.push_client().is_some() {
+            // Their sockets are closing: the ban reaches their devices.
+            super::queue_pushes(&self.inner.store, order.user_id, order.now).await?;
+        }
         self.matchmaker().cancel(order.user_id).await;
         Ok(true)
     }

@@ -31,7 +31,7 @@ use crate::relay::Writer;
 use crate::store::Store;
 
 pub use matches::{ban, tell_ended};
-pub use notices::{push_broadcast, push_since};
+pub use notices::{push_broadcast, push_since, queue_pushes};
 pub use signal::VideoSettings;
 
 pub use crate::delivery::ActiveMatch;
@@ -55,6 +55,9 @@ struct Inner {
     signal_rates: rate::Limiter,
     video: VideoSettings,
     ads: crate::config::AdsConfig,
+    /// Push notifications: the FCM client (set once at start when configured) and who gets a message push.
+    push: std::sync::OnceLock<Arc<crate::push::FcmClient>>,
+    notifier: crate::push::Notifier,
     /// Set when an admin changed the ads: the ads loop reads them again.
     ads_changed: std::sync::atomic::AtomicBool,
     queue: std::sync::OnceLock<Queue>,
@@ -90,6 +93,7 @@ impl Hub {
     ) -> Self {
         let policy = NearbyPolicy { start_km: matching.nearby_start_km, doubling_secs: matching.nearby_doubling_secs };
         let (writer, writing) = Writer::spawn(store.clone(), clock.clone(), shutdown.clone());
+        let notifier = crate::push::Notifier::spawn(store.clone(), delivery.clone(), clock.clone(), shutdown.clone());
         let hub = Hub {
             inner: Arc::new(Inner {
                 writer,
@@ -105,6 +109,8 @@ impl Hub {
                 delivery,
                 video,
                 ads,
+                push: std::sync::OnceLock::new(),
+                notifier,
                 ads_changed: std::sync::atomic::AtomicBool::new(false),
                 queue: std::sync::OnceLock::new(),
                 shutdown: shutdown.clone(),
@@ -191,13 +197,29 @@ impl Hub {
         push_broadcast(&self.inner.delivery, notice, at, reached);
     }
 
-    /// Delivers the users' notifications created since `since`, live.
+    /// Delivers the users' notifications created since `since`, live (and as pushes to those offline).
     pub async fn push_since(
         &self,
         users: &[i64],
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), crate::store::StoreError> {
-        push_since(&self.inner.store, &self.inner.delivery, users, since).await
+        push_since(&self.inner.store, &self.inner.delivery, users, since, self.push_client().is_some()).await
+    }
+
+    /// Sends pushes through `client` from now on (set once, at start, when push is configured).
+    pub fn set_push(&self, client: Arc<crate::push::FcmClient>) {
+        let _ = self.inner.push.set(client);
+        self.inner.notifier.enable();
+    }
+
+    /// The FCM client, when push is configured.
+    pub fn push_client(&self) -> Option<Arc<crate::push::FcmClient>> {
+        self.inner.push.get().cloned()
+    }
+
+    /// The hub's clock, shared.
+    pub fn clock(&self) -> SharedClock {
+        self.inner.clock.clone()
     }
 
     /// The hub's clock (injected: tests move it).

@@ -6,6 +6,7 @@ use tanis_proto::{Notification, ServerFrame};
 
 use crate::delivery::Delivery;
 use crate::notices::{Locale, Notice};
+use crate::push::PushKind;
 use crate::store::{NotificationRow, Reached, Store, StoreError};
 
 fn frame(row: &NotificationRow, locale: Locale) -> ServerFrame {
@@ -20,16 +21,21 @@ fn frame(row: &NotificationRow, locale: Locale) -> ServerFrame {
 }
 
 /// Delivers each user's unread notifications created at or after `since` (what a job run that started then
-/// created). Users without a socket anywhere simply read them later.
+/// created); users without a socket anywhere get them as pushes when `push` is on, and read them later anyway.
 pub async fn push_since(
     store: &Store,
     delivery: &Delivery,
     users: &[i64],
     since: DateTime<Utc>,
+    push: bool,
 ) -> Result<(), StoreError> {
     for &user_id in users {
         let rows = store.unread_since(user_id, since).await?;
         if rows.is_empty() {
+            continue;
+        }
+        if push && !delivery.is_online(user_id).await {
+            queue_pushes(store, user_id, since).await?;
             continue;
         }
         let Some(user) = store.user_by_id(user_id).await? else { continue };
@@ -50,4 +56,19 @@ pub fn push_broadcast(delivery: &Delivery, notice: &Notice, created_at: DateTime
         let notification = Notification { id: r.id, kind: notice.kind().to_owned(), text, created_at };
         delivery.to_user(r.user_id, &ServerFrame::Notification { notification });
     }
+}
+
+/// Queues pushes for the user's unread notifications created at or after `since`, in both languages (each device
+/// gets its own).
+pub async fn queue_pushes(store: &Store, user_id: i64, since: DateTime<Utc>) -> Result<(), StoreError> {
+    for row in store.unread_since(user_id, since).await? {
+        let push = PushKind::Notification {
+            id: row.id,
+            kind: row.kind.clone(),
+            tr: row.text(Locale::Tr),
+            en: row.text(Locale::En),
+        };
+        store.enqueue_push(user_id, &push, row.created_at).await?;
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::WriteResult;
 use crate::delivery::{Delivery, SessionHandle, SessionRef};
+use crate::push::Notifier;
 use crate::store::WriteOutcome;
 
 /// A message whose durable write is pending, remembered so it can be acknowledged and delivered.
@@ -23,6 +24,7 @@ pub struct Pending {
 /// Answers this socket's messages in the order they were sent, each once its write is durable.
 pub async fn acknowledge(
     delivery: Delivery,
+    notifier: Notifier,
     user_id: i64,
     session: SessionHandle,
     mut queue: mpsc::Receiver<Box<Pending>>,
@@ -46,6 +48,10 @@ pub async fn acknowledge(
                     mine,
                 };
                 delivery.to_user(p.peer_id, &msg(false));
+                // A receiver with no socket here may be offline everywhere: the notifier decides, off this path.
+                if !delivery.sockets().is_connected(p.peer_id) {
+                    notifier.message(p.peer_id, p.match_id, user_id);
+                }
                 delivery.to_user_except(SessionRef { user_id, session_id: session.id }, &msg(true));
                 metrics::counter!("tanis_messages_total").increment(1);
             }

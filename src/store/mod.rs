@@ -20,6 +20,7 @@ mod migrate;
 mod models;
 mod moderation;
 mod notifications;
+mod push;
 mod reads;
 mod seed;
 mod sqlite_busy;
@@ -46,6 +47,7 @@ pub use messages::{Batch, MatchEnd, MessageRow, NewMessage, Receipt, WriteOutcom
 pub use models::{NewRefreshToken, NewUser, Referrer, RefreshTokenRow, UserRow};
 pub use moderation::{BlockRow, NewReport};
 pub use notifications::{Audience, NotificationRow, Reached};
+pub use push::PushRow;
 pub use reads::{Read, Reader, Select, select};
 pub use subscriptions::{PlanChange, PlanOutcome, PlanRow, PlanSource, PremiumUnits};
 pub use system_logs::{AuditQuery, ModerationCounts, SystemLogRow};

@@ -341,7 +341,7 @@ async fn an_automatic_ban_by_a_worker_process_closes_the_users_socket_on_a_node(
     let shutdown = tokio_util::sync::CancellationToken::new();
     let delivery = tanis::startup::delivery(&node.config, shutdown.clone()).await.unwrap();
     let clock: tanis::clock::SharedClock = node.clock.clone();
-    let worker = tanis::jobs::Detached { store: node.store.clone(), clock: clock.clone(), delivery };
+    let worker = tanis::jobs::Detached { store: node.store.clone(), clock: clock.clone(), delivery, push: None };
     let ctx = tanis::jobs::context(node.store.clone(), worker, clock, &node.config);
     tanis_workers::schedule::Job::AutoBan.run(&ctx).await.unwrap();
 

@@ -27,6 +27,7 @@ mod pg_sockets;
 mod poison;
 mod protocol_connect_promises;
 mod protocol_message_promises;
+mod push;
 mod recent_partners;
 mod register;
 mod shutdown;

@@ -8,12 +8,14 @@
 //! directly with an injected time); [`schedule`] runs them on apalis cron workers.
 //!
 //! Layout: [`claims`] (verdict + job), [`moderation`] (auto-ban), [`referrals`], [`expiry`] (message content
-//! and matches), [`quotas`] (daily reset), [`subscriptions`], [`schedule`] (apalis wiring and metrics).
+//! and matches), [`quotas`] (daily reset), [`subscriptions`], [`push`] (sending queued pushes), [`schedule`]
+//! (apalis wiring and metrics).
 
 pub mod claims;
 pub mod expiry;
 pub mod moderation;
 pub mod poll;
+pub mod push;
 pub mod quotas;
 pub mod referrals;
 pub mod schedule;
@@ -96,6 +98,18 @@ pub trait JobStore: Send + Sync + 'static {
         job: &'static str,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), JobError>> + Send;
+    /// Pushes due by `now`, oldest first, at most `limit`.
+    fn due_pushes(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<push::Pending>, JobError>> + Send;
+    /// The push is done with (sent, or given up).
+    fn push_done(&self, id: i64) -> impl Future<Output = Result<(), JobError>> + Send;
+    /// The push is tried again at `not_before`.
+    fn push_later(&self, id: i64, not_before: DateTime<Utc>) -> impl Future<Output = Result<(), JobError>> + Send;
+    /// Forgets a device whose token the push service no longer knows (and its waiting pushes).
+    fn forget_device(&self, device_id: i64) -> impl Future<Output = Result<(), JobError>> + Send;
     /// Appends to `system_logs`.
     fn log(
         &self,
@@ -118,8 +132,11 @@ pub trait LiveEffects: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, JobError>> + Send;
     /// Tells the two users of an expired match that it is over.
     fn match_expired(&self, expired: &expiry::ExpiredMatch);
-    /// Delivers, live, the notifications these users received from a run that started at `since`.
+    /// Delivers, live, the notifications these users received from a run that started at `since` (and queues
+    /// pushes for those without an open socket).
     fn notified(&self, users: &[i64], since: DateTime<Utc>) -> impl Future<Output = Result<(), JobError>> + Send;
+    /// How to send a push, when push is configured.
+    fn push_sender(&self) -> Option<push::SendPush>;
 }
 
 /// The jobs' settings.
@@ -146,6 +163,8 @@ pub struct Context<S, L> {
     /// The injected time source (the server's clock), so tests never wait.
     pub now: Arc<dyn Fn() -> DateTime<Utc> + Send + Sync>,
     pub settings: Settings,
+    /// How the push job sends; `None` when push is not configured.
+    pub push: Option<push::SendPush>,
 }
 
 impl<S, L> Clone for Context<S, L> {
@@ -155,6 +174,7 @@ impl<S, L> Clone for Context<S, L> {
             live: self.live.clone(),
             now: self.now.clone(),
             settings: self.settings.clone(),
+            push: self.push.clone(),
         }
     }
 }

@@ -28,11 +28,12 @@ pub enum Job {
     Expiry,
     QuotaReset,
     Subscriptions,
+    Push,
 }
 
 impl Job {
-    pub const ALL: [Job; 6] =
-        [Job::Claims, Job::AutoBan, Job::Referrals, Job::Expiry, Job::QuotaReset, Job::Subscriptions];
+    pub const ALL: [Job; 7] =
+        [Job::Claims, Job::AutoBan, Job::Referrals, Job::Expiry, Job::QuotaReset, Job::Subscriptions, Job::Push];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -42,6 +43,7 @@ impl Job {
             Job::Expiry => "expiry",
             Job::QuotaReset => "quota_reset",
             Job::Subscriptions => "subscriptions",
+            Job::Push => "push",
         }
     }
 
@@ -49,6 +51,8 @@ impl Job {
     pub fn cron(self) -> &'static str {
         match self {
             Job::QuotaReset => "0 0 0 * * *",
+            // Pushes wait at most a few seconds.
+            Job::Push => "*/3 * * * * *",
             _ => "0 * * * * *",
         }
     }
@@ -94,6 +98,7 @@ impl Job {
                 Job::Expiry => crate::expiry::run(ctx).await,
                 Job::QuotaReset => crate::quotas::run(ctx).await,
                 Job::Subscriptions => crate::subscriptions::run(ctx).await,
+                Job::Push => crate::push::run(ctx).await,
             }
         })
         .await

@@ -1,0 +1,91 @@
+//! Who gets a push, decided off the message path: the acknowledger hands over (peer, match, sender) only when the
+//! peer has no socket on this node; this task checks the peer is offline everywhere (with Redis, their presence),
+//! and queues at most one push per match a minute (a waiting one is kept: the outbox collapses per match too).
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::PushKind;
+use crate::clock::SharedClock;
+use crate::delivery::Delivery;
+use crate::store::Store;
+
+/// One push per match at most this often.
+const PER_MATCH: TimeDelta = TimeDelta::seconds(60);
+
+#[derive(Debug, Clone, Copy)]
+struct Sent {
+    peer: i64,
+    match_id: i64,
+    sender: i64,
+}
+
+/// The handle the message path holds; cheap to clone.
+#[derive(Clone)]
+pub struct Notifier {
+    tx: mpsc::Sender<Sent>,
+    /// Off until push is configured: nothing is queued that nothing would send.
+    enabled: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Notifier {
+    pub fn spawn(store: Store, delivery: Delivery, clock: SharedClock, shutdown: CancellationToken) -> Self {
+        let (tx, rx) = mpsc::channel(4096);
+        tokio::spawn(run(store, delivery, clock, rx, shutdown));
+        Self { tx, enabled: std::sync::Arc::default() }
+    }
+
+    pub fn enable(&self) {
+        self.enabled.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// A message was delivered to `peer`, who has no socket here. Never waits: when the task is behind, the push
+    /// is skipped (the message itself is stored and delivered on reconnect).
+    pub fn message(&self, peer: i64, match_id: i64, sender: i64) {
+        if self.enabled.load(std::sync::atomic::Ordering::Relaxed) {
+            let _ = self.tx.try_send(Sent { peer, match_id, sender });
+        }
+    }
+}
+
+async fn run(
+    store: Store,
+    delivery: Delivery,
+    clock: SharedClock,
+    mut rx: mpsc::Receiver<Sent>,
+    shutdown: CancellationToken,
+) {
+    let mut recent: HashMap<i64, DateTime<Utc>> = HashMap::new();
+    loop {
+        let sent = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            sent = rx.recv() => match sent { Some(sent) => sent, None => return },
+        };
+        let now = clock.now();
+        if recent.get(&sent.match_id).is_some_and(|at| now - *at < PER_MATCH) {
+            continue;
+        }
+        recent.insert(sent.match_id, now);
+        if recent.len() > 100_000 {
+            recent.retain(|_, at| now - *at < PER_MATCH);
+        }
+        if delivery.is_online(sent.peer).await {
+            continue;
+        }
+        let from = match store.user_by_id(sent.sender).await {
+            Ok(Some(user)) => format!("{}#{}", user.alias, user.tag),
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading a push's sender");
+                continue;
+            }
+        };
+        let push = PushKind::Message { match_id: sent.match_id, from };
+        if let Err(e) = store.enqueue_push(sent.peer, &push, now).await {
+            tracing::warn!(error = %e, user_id = sent.peer, "queueing a push");
+        }
+    }
+}
