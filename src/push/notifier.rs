@@ -38,6 +38,11 @@ impl Notifier {
         Self { tx, enabled: std::sync::Arc::default() }
     }
 
+    /// Whether push is configured (the message path asks before looking the peer up).
+    pub fn enabled(&self) -> bool {
+        self.enabled.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     pub fn enable(&self) {
         self.enabled.store(true, std::sync::atomic::Ordering::Relaxed);
     }

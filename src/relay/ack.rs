@@ -49,7 +49,7 @@ pub async fn acknowledge(
                 };
                 delivery.to_user(p.peer_id, &msg(false));
                 // A receiver with no socket here may be offline everywhere: the notifier decides, off this path.
-                if !delivery.sockets().is_connected(p.peer_id) {
+                if notifier.enabled() && !delivery.sockets().is_connected(p.peer_id) {
                     notifier.message(p.peer_id, p.match_id, user_id);
                 }
                 delivery.to_user_except(SessionRef { user_id, session_id: session.id }, &msg(true));

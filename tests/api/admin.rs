@@ -9,6 +9,7 @@ use crate::on_both_stores;
 
 on_both_stores!(
     every_admin_endpoint_refuses_anonymous_and_users_and_serves_moderators_and_admins,
+    every_admin_only_endpoint_refuses_anonymous_users_and_moderators_and_serves_admins,
     a_user_view_shows_reports_claims_and_bans_and_only_admins_see_the_phone_with_an_audit_row,
     the_audit_trail_filters_by_actor_target_action_and_time_and_pages,
     bad_lookups_and_filters_are_refused_with_invalid_parameter,
@@ -110,6 +111,55 @@ async fn every_admin_endpoint_refuses_anonymous_and_users_and_serves_moderators_
     app.store.set_role(moderator.id, "user", app.now()).await.unwrap();
     let demoted = call(&app, Method::GET, "/v1/admin/audit", Some(&moderator.access), None).await;
     assert_error(demoted, StatusCode::FORBIDDEN, "forbidden").await;
+}
+
+async fn every_admin_only_endpoint_refuses_anonymous_users_and_moderators_and_serves_admins(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let target = app.user("hedef").await;
+    let user = app.user("siradan").await;
+    let moderator = staff(&app, "bekci", "moderator").await;
+    let admin = staff(&app, "kaptan", "admin").await;
+    let subscription = format!("/v1/admin/users/{}/subscription", target.id);
+    // In order: each finds the state the one before left (the subscription granted, then ended).
+    let endpoints: Vec<(Method, String, Option<Value>, StatusCode)> = vec![
+        (
+            Method::PUT,
+            format!("/v1/admin/users/{}/role", target.id),
+            Some(json!({"role": "user"})),
+            StatusCode::NO_CONTENT,
+        ),
+        (
+            Method::POST,
+            "/v1/admin/broadcasts".into(),
+            Some(json!({"audience": "all", "tr": "Merhaba", "en": "Hello"})),
+            StatusCode::OK,
+        ),
+        (Method::GET, "/v1/admin/ads".into(), None, StatusCode::OK),
+        (
+            Method::POST,
+            "/v1/admin/ads".into(),
+            Some(json!({"title": "Kahve", "content": "İlk fincan bizden", "target_group": "all"})),
+            StatusCode::CREATED,
+        ),
+        (Method::PATCH, "/v1/admin/ads/999999".into(), Some(json!({"active": false})), StatusCode::NOT_FOUND),
+        (
+            Method::PUT,
+            subscription.clone(),
+            Some(json!({"plan": "premium_support", "days": 7})),
+            StatusCode::NO_CONTENT,
+        ),
+        (Method::DELETE, subscription, None, StatusCode::NO_CONTENT),
+    ];
+    for (method, path, body, allowed) in &endpoints {
+        let anonymous = call(&app, method.clone(), path, None, body.clone()).await;
+        assert_error(anonymous, StatusCode::UNAUTHORIZED, "missing_token").await;
+        for who in [&user, &moderator] {
+            let refused = call(&app, method.clone(), path, Some(&who.access), body.clone()).await;
+            assert_error(refused, StatusCode::FORBIDDEN, "forbidden").await;
+        }
+        let served = call(&app, method.clone(), path, Some(&admin.access), body.clone()).await;
+        assert_eq!(served.status(), *allowed, "{method} {path} as an admin");
+    }
 }
 
 async fn a_user_view_shows_reports_claims_and_bans_and_only_admins_see_the_phone_with_an_audit_row(backend: Backend) {
