@@ -133,10 +133,14 @@ impl Application {
             }
         });
         axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned()).await?;
-        // The jobs stop on the same token; a running job finishes before the database closes.
+        // The jobs stop on the same token; a running job gets WORKERS_STOP to finish before the database closes.
+        // Past that (a run stuck in a retry backoff), the process stops anyway: every job is idempotent and its
+        // queued run is taken again after the restart.
         shutdown.cancel();
-        if let Some(workers) = workers {
-            let _ = workers.await;
+        if let Some(workers) = workers
+            && tokio::time::timeout(WORKERS_STOP, workers).await.is_err()
+        {
+            tracing::warn!(?WORKERS_STOP, "background jobs still running at shutdown; stopping without them");
         }
         if let Some(turn) = turn {
             turn.close().await;
@@ -148,6 +152,9 @@ impl Application {
         Ok(())
     }
 }
+
+/// How long a stopping server waits for running background jobs.
+const WORKERS_STOP: Duration = Duration::from_secs(8);
 
 /// How this process reaches users: its own sockets only, or every node's through Redis when `redis_url` is set.
 pub async fn delivery(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Delivery> {

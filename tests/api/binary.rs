@@ -91,8 +91,15 @@ async fn serve_runs_with_no_setup_keeps_phones_out_of_logs_and_stops_on_sigterm(
 
     let pid = child.id().unwrap().to_string();
     assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
-    let status =
-        tokio::time::timeout(Duration::from_secs(15), child.wait()).await.expect("exits after SIGTERM").unwrap();
+    let Ok(status) = tokio::time::timeout(Duration::from_secs(15), child.wait()).await else {
+        // Say what it was doing: the log up to now.
+        child.kill().await.unwrap();
+        while let Ok(Some(line)) = tokio::time::timeout(Duration::from_secs(1), logs.recv()).await {
+            log.push(line);
+        }
+        panic!("no exit within 15 s of SIGTERM; its log:\n{}", log.join("\n"));
+    };
+    let status = status.unwrap();
     assert!(status.success(), "{status}");
 
     while let Some(line) = logs.recv().await {
