@@ -16,7 +16,6 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tanis::push::PushKind;
 use tanis::store::NewBan;
-use tanis_client::Chat;
 use tanis_proto::{MatchKind, ServerFrame};
 use tanis_workers::schedule::Job;
 
@@ -174,7 +173,6 @@ async fn a_message_to_an_offline_user_is_pushed_once_per_match_without_its_conte
     sa.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. })).await.unwrap();
     drop(sb);
     assert_eq!(outbox(&app).await, 0);
-    let _: &mut Chat = &mut chat;
 }
 
 async fn retry_after_is_honoured_a_dead_token_removes_the_device_and_tokens_are_cached_until_expiry(backend: Backend) {
