@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::staff;
+use super::admin;
 use crate::ads::Target;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, ErrorBody, ErrorCode};
@@ -70,14 +70,6 @@ pub struct AdUpdate {
     target_group: Option<String>,
     /// False deactivates the ad (it is no longer shown); true shows it again.
     active: Option<bool>,
-}
-
-async fn admin(state: &AppState, user: &AuthUser) -> Result<i64, ApiError> {
-    let staff = staff(state, user).await?;
-    if !staff.admin {
-        return Err(ApiError::new(ErrorCode::Forbidden, "this needs the admin role"));
-    }
-    Ok(staff.id)
 }
 
 fn text(value: &str, max: usize, name: &str) -> Result<(), ApiError> {

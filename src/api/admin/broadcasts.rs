@@ -4,7 +4,7 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::staff;
+use super::admin;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use crate::api::extract::AuthUser;
@@ -41,10 +41,7 @@ pub(super) async fn send(
     user: AuthUser,
     AppJson(req): AppJson<BroadcastRequest>,
 ) -> Result<AppJson<BroadcastResult>, ApiError> {
-    let staff = staff(&state, &user).await?;
-    if !staff.admin {
-        return Err(ApiError::new(ErrorCode::Forbidden, "this needs the admin role"));
-    }
+    let admin = admin(&state, &user).await?;
     let audience = Audience::parse(&req.audience)
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "audience must be all, free, premium or new"))?;
     let (tr, en) = (req.tr.trim(), req.en.trim());
@@ -55,7 +52,7 @@ pub(super) async fn send(
     }
     let notice = Notice::Broadcast { tr: tr.to_owned(), en: en.to_owned() };
     let now = state.accounts.now();
-    let reached = state.store.broadcast(&notice, audience, staff.id, now).await.map_err(ApiError::internal)?;
+    let reached = state.store.broadcast(&notice, audience, admin, now).await.map_err(ApiError::internal)?;
     state.hub.push_broadcast(&notice, now, &reached);
     Ok(AppJson(BroadcastResult { reached: reached.len() }))
 }

@@ -63,6 +63,15 @@ async fn staff(state: &AppState, user: &AuthUser) -> Result<Staff, ApiError> {
     }
 }
 
+/// The acting admin's id, or 403 for anyone else (moderators included).
+async fn admin(state: &AppState, user: &AuthUser) -> Result<i64, ApiError> {
+    let staff = staff(state, user).await?;
+    if !staff.admin {
+        return Err(ApiError::new(ErrorCode::Forbidden, "this needs the admin role"));
+    }
+    Ok(staff.id)
+}
+
 /// A moderator's note: trimmed, 1 to 1000 characters.
 fn note(text: &str) -> Result<&str, ApiError> {
     let text = text.trim();

@@ -7,7 +7,7 @@ use chrono::TimeDelta;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::staff;
+use super::admin;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, ErrorBody, ErrorCode};
 use crate::api::extract::AuthUser;
@@ -23,14 +23,6 @@ pub struct Grant {
     #[schema(minimum = 1, maximum = 366)]
     #[serde(deserialize_with = "crate::api::extract::integer")]
     days: i64,
-}
-
-async fn admin(state: &AppState, user: &AuthUser) -> Result<i64, ApiError> {
-    let staff = staff(state, user).await?;
-    if !staff.admin {
-        return Err(ApiError::new(ErrorCode::Forbidden, "this needs the admin role"));
-    }
-    Ok(staff.id)
 }
 
 fn answer(state: &AppState, user_id: i64, outcome: PlanOutcome) -> Result<StatusCode, ApiError> {

@@ -75,9 +75,15 @@ pub(super) async fn ban(
     if state.hub.ban(&order).await.map_err(ApiError::internal)? {
         return Ok(StatusCode::NO_CONTENT);
     }
-    match state.store.user_by_id(id).await.map_err(ApiError::internal)? {
-        Some(_) => Err(ApiError::new(ErrorCode::AlreadyBanned, "the user is banned already")),
-        None => Err(ApiError::new(ErrorCode::NotFound, "no such user")),
+    Err(refused(&state, id, ErrorCode::AlreadyBanned, "the user is banned already").await)
+}
+
+/// Why a ban or unban changed nothing: the user is in the other state (`code`), or does not exist.
+async fn refused(state: &AppState, id: i64, code: ErrorCode, message: &str) -> ApiError {
+    match state.store.user_by_id(id).await {
+        Ok(Some(_)) => ApiError::new(code, message),
+        Ok(None) => ApiError::new(ErrorCode::NotFound, "no such user"),
+        Err(e) => ApiError::internal(e),
     }
 }
 
@@ -97,10 +103,7 @@ pub(super) async fn unban(
     if state.store.unban_user(id, lift, now).await.map_err(ApiError::internal)? {
         return Ok(StatusCode::NO_CONTENT);
     }
-    match state.store.user_by_id(id).await.map_err(ApiError::internal)? {
-        Some(_) => Err(ApiError::new(ErrorCode::NotBanned, "the user is not banned")),
-        None => Err(ApiError::new(ErrorCode::NotFound, "no such user")),
-    }
+    Err(refused(&state, id, ErrorCode::NotBanned, "the user is not banned").await)
 }
 
 /// Clearance: the reports made about the user until now no longer count toward an automatic ban (they stay in
@@ -303,19 +306,16 @@ pub(super) async fn set_role(
     AppPath(id): AppPath<i64>,
     AppJson(req): AppJson<RoleRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let staff = staff(&state, &user).await?;
-    if !staff.admin {
-        return Err(ApiError::new(ErrorCode::Forbidden, "this needs the admin role"));
-    }
+    let admin = super::admin(&state, &user).await?;
     if !matches!(req.role.as_str(), "user" | "moderator" | "admin") {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "role must be user, moderator or admin"));
     }
-    if id == staff.id && req.role != "admin" {
+    if id == admin && req.role != "admin" {
         // Otherwise the last admin could lock everyone out of the admin side.
         return Err(ApiError::new(ErrorCode::InvalidRequest, "admins cannot demote themselves"));
     }
     let now = state.accounts.now();
-    match state.store.set_role_by(id, &req.role, Some(staff.id), now).await.map_err(ApiError::internal)? {
+    match state.store.set_role_by(id, &req.role, Some(admin), now).await.map_err(ApiError::internal)? {
         true => Ok(StatusCode::NO_CONTENT),
         false => Err(ApiError::new(ErrorCode::NotFound, "no such user")),
     }
