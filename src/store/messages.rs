@@ -4,9 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use sqlx::SqlitePool;
-
-use super::{Backend, BeginWrite, Store, StoreError, on_read_pool, select};
+use super::{Backend, Store, StoreError, on_read_pool, select};
 
 /// One message to store. `content` and `nonce` are the client's base64 ciphertext, never decoded here.
 #[derive(Debug, Clone)]
@@ -127,7 +125,7 @@ impl Store {
             return Ok(Written::default());
         }
         Ok(match &self.backend {
-            Backend::Sqlite { write, .. } => write_batch_sqlite(write, batch, now).await?,
+            Backend::Sqlite { write, .. } => super::messages_sqlite::write_batch(write, batch, now).await?,
             Backend::Postgres { write, .. } => super::messages_pg::write_batch(write, batch, now).await?,
         })
     }
@@ -145,130 +143,6 @@ impl Store {
         );
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(match_id).bind(after_seq).bind(limit).all().await)?)
     }
-}
-
-/// The batch on SQLite. Keys and rows go in as one JSON array each, read with `json_each`, so every statement's
-/// text is the same whatever the batch size: it is prepared once and cached. With an `OR` of one term per key
-/// and a `VALUES` row per message, SQLite parsed and planned every batch's statements anew, 35 % of its
-/// thread's time in the relay (perf, BENCHMARKS.md). Each join probes its index per key (`EXPLAIN QUERY PLAN`:
-/// `SCAN json_each`, then `SEARCH … USING INDEX`). No row lock: `BEGIN IMMEDIATE` lets one writer in at a time.
-async fn write_batch_sqlite(pool: &SqlitePool, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, sqlx::Error> {
-    let mut tx = pool.begin_write().await?;
-    let receipts = batch.receipts;
-    let delivered = if receipts.is_empty() {
-        Vec::new()
-    } else {
-        let keys: Vec<(i64, i64, i64)> = receipts.iter().map(|r| (r.match_id, r.seq, r.receiver_id)).collect();
-        let marked = sqlx::query_as(
-            "UPDATE message_logs SET delivered = TRUE, delivered_at = $1 \
-             FROM (SELECT value->>0 AS match_id, value->>1 AS seq, value->>2 AS receiver_id FROM json_each($2)) AS r \
-             WHERE message_logs.match_id = r.match_id AND message_logs.seq = r.seq \
-               AND message_logs.receiver_id = r.receiver_id AND message_logs.delivered = FALSE \
-             RETURNING message_logs.match_id, message_logs.seq, message_logs.receiver_id, message_logs.sender_id",
-        )
-        .bind(now)
-        .bind(json(&keys))
-        .fetch_all(&mut *tx)
-        .await?;
-        answer_receipts(receipts, marked)
-    };
-    let messages = if batch.messages.is_empty() {
-        Vec::new()
-    } else {
-        insert_messages_sqlite(&mut tx, batch.messages, now).await?
-    };
-    let ends = if batch.ends.is_empty() {
-        Vec::new()
-    } else {
-        // `+status`: with a plain `status = 'active'` SQLite chose the status index and walked every active
-        // match of the node (EXPLAIN QUERY PLAN) instead of probing the few ids.
-        let ends = distinct_ends(batch.ends);
-        let ended = sqlx::query_scalar(
-            "UPDATE matches SET status = CASE WHEN EXISTS (SELECT 1 FROM message_logs WHERE match_id = matches.id) \
-             THEN 'completed' ELSE 'cancelled' END, ended_at = $1, \
-             end_reason = (SELECT value->>1 FROM json_each($2) WHERE value->>0 = matches.id) \
-             WHERE id IN (SELECT value->>0 FROM json_each($2)) AND +status = 'active' RETURNING id",
-        )
-        .bind(now)
-        .bind(json(&ends))
-        .fetch_all(&mut *tx)
-        .await?;
-        answer_ends(batch.ends, ended)
-    };
-    tx.commit().await?;
-    Ok(Written { messages, receipts: delivered, ends })
-}
-
-/// The messages part of the SQLite batch: outcomes in input order.
-async fn insert_messages_sqlite(
-    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-    batch: &[NewMessage],
-    now: DateTime<Utc>,
-) -> Result<Vec<WriteOutcome>, sqlx::Error> {
-    // The correlated MAX is one index probe per match (a GROUP BY would walk every message of the match). The
-    // status is filtered in Rust: with `status = 'active'` in the WHERE clause SQLite chose the status index
-    // and walked every active match of the node.
-    let rows = sqlx::query_as(
-        "SELECT id, status, (SELECT COALESCE(MAX(seq), 0) FROM message_logs WHERE match_id = matches.id) \
-         FROM matches WHERE id IN (SELECT value FROM json_each($1))",
-    )
-    .bind(json(&match_ids(batch.iter().map(|m| m.match_id))))
-    .fetch_all(&mut **tx)
-    .await?;
-    let last_seq = active_last_seqs(rows);
-
-    let live: Vec<(i64, i64, &str)> = batch
-        .iter()
-        .filter(|m| last_seq.contains_key(&m.match_id))
-        .map(|m| (m.match_id, m.sender_id, m.client_msg_id.as_str()))
-        .collect();
-    let known = if live.is_empty() {
-        Vec::new()
-    } else {
-        sqlx::query_as(
-            "SELECT m.match_id, m.sender_id, m.client_msg_id, m.seq, m.created_at FROM json_each($1) AS k \
-             JOIN messages m ON m.match_id = k.value->>0 AND m.sender_id = k.value->>1 \
-               AND m.client_msg_id = k.value->>2",
-        )
-        .bind(json(&live))
-        .fetch_all(&mut **tx)
-        .await?
-    };
-
-    let (outcomes, fresh) = assign_seqs(batch, &last_seq, known, now);
-    if !fresh.is_empty() {
-        // One array per row: [match, sender, receiver, seq, client_msg_id, content, nonce, device_info, kind].
-        let rows: Vec<_> = fresh
-            .iter()
-            .map(|(m, seq)| {
-                let ids = (m.match_id, m.sender_id, m.receiver_id, *seq);
-                (ids.0, ids.1, ids.2, ids.3, &m.client_msg_id, &m.content, &m.nonce, &m.device_info, m.connection_type)
-            })
-            .collect();
-        let rows = json(&rows);
-        sqlx::query(
-            "INSERT INTO messages (match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce, created_at) \
-             SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5, value->>6, $2 FROM json_each($1)",
-        )
-        .bind(&rows)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO message_logs (sender_id, receiver_id, match_id, seq, sent_at, device_info, connection_type) \
-             SELECT value->>1, value->>2, value->>0, value->>3, $2, value->>7, value->>8 FROM json_each($1)",
-        )
-        .bind(&rows)
-        .bind(now)
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(outcomes)
-}
-
-/// A JSON array for `json_each`.
-fn json<T: serde::Serialize>(value: &T) -> String {
-    serde_json::to_string(value).expect("plain values serialise")
 }
 
 /// Match ids, each once, in id order (the order row locks are taken in).

@@ -1,0 +1,232 @@
+//! Statements run directly on the SQLite write connection's handle, from the calling thread.
+//!
+//! sqlx runs every SQLite statement on the connection's own thread: each statement is a round trip (a channel
+//! send, a futex wake, a wait), and values travel as owned copies. For the relay batch, hundreds of rows a
+//! commit, that meant either one round trip per row or packing the rows into JSON for SQLite to unpack again;
+//! the JSON functions, the round trips and the wake-ups were a third of the SQLite thread's time (perf,
+//! BENCHMARKS.md). Here the caller locks the connection once ([`sqlx::SqliteConnection::lock_handle`]), and
+//! prepares, binds and steps on its own thread; borrowed values are bound in place (`SQLITE_STATIC`), since every
+//! statement is reset before the borrow ends.
+//!
+//! All `unsafe` of the store lives in this file. Statements are finalized when dropped, before the lock on the
+//! connection is released, so the connection never holds a statement sqlx does not know of.
+
+use std::borrow::Cow;
+use std::ffi::{CStr, c_int};
+use std::marker::PhantomData;
+use std::ptr::{NonNull, null_mut};
+
+use libsqlite3_sys as ffi;
+
+/// A value bound to a statement parameter.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Value<'a> {
+    Int(i64),
+    Text(&'a str),
+    Null,
+}
+
+impl<'a> From<i64> for Value<'a> {
+    fn from(v: i64) -> Self {
+        Value::Int(v)
+    }
+}
+
+impl<'a> From<&'a str> for Value<'a> {
+    fn from(v: &'a str) -> Self {
+        Value::Text(v)
+    }
+}
+
+impl<'a> From<Option<&'a str>> for Value<'a> {
+    fn from(v: Option<&'a str>) -> Self {
+        v.map_or(Value::Null, Value::Text)
+    }
+}
+
+/// A refusal or failure reported by SQLite, as sqlx reports its own (sqlx turns any `DatabaseError` into
+/// `sqlx::Error::Database`): a constraint becomes the matching
+/// [`sqlx::error::ErrorKind`], so callers tell a refused value from a lost database the same way for both paths.
+#[derive(Debug, thiserror::Error)]
+#[error("(code: {code}) {message}")]
+pub(crate) struct Failure {
+    /// The extended result code.
+    code: c_int,
+    message: String,
+}
+
+impl sqlx::error::DatabaseError for Failure {
+    fn message(&self) -> &str {
+        &self.message
+    }
+
+    fn code(&self) -> Option<Cow<'_, str>> {
+        Some(Cow::Owned(self.code.to_string()))
+    }
+
+    fn as_error(&self) -> &(dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn as_error_mut(&mut self) -> &mut (dyn std::error::Error + Send + Sync + 'static) {
+        self
+    }
+
+    fn into_error(self: Box<Self>) -> Box<dyn std::error::Error + Send + Sync + 'static> {
+        self
+    }
+
+    fn kind(&self) -> sqlx::error::ErrorKind {
+        use sqlx::error::ErrorKind;
+        match self.code {
+            ffi::SQLITE_CONSTRAINT_UNIQUE | ffi::SQLITE_CONSTRAINT_PRIMARYKEY => ErrorKind::UniqueViolation,
+            ffi::SQLITE_CONSTRAINT_FOREIGNKEY => ErrorKind::ForeignKeyViolation,
+            ffi::SQLITE_CONSTRAINT_NOTNULL => ErrorKind::NotNullViolation,
+            ffi::SQLITE_CONSTRAINT_CHECK => ErrorKind::CheckViolation,
+            _ => ErrorKind::Other,
+        }
+    }
+}
+
+/// The write connection, borrowed while its sqlx lock is held.
+pub(crate) struct Db<'lock> {
+    raw: NonNull<ffi::sqlite3>,
+    _lock: PhantomData<&'lock mut ()>,
+}
+
+impl<'lock> Db<'lock> {
+    /// Wraps the handle of a locked sqlx connection; valid for as long as that lock is.
+    pub(crate) fn new(handle: &'lock mut sqlx::sqlite::LockedSqliteHandle<'_>) -> Self {
+        Db { raw: handle.as_raw_handle(), _lock: PhantomData }
+    }
+
+    fn failure(&self) -> Failure {
+        // SAFETY: the handle is open and locked for us; errmsg is a NUL-terminated string owned by SQLite,
+        // copied out before any other call on the connection.
+        unsafe {
+            let code = ffi::sqlite3_extended_errcode(self.raw.as_ptr());
+            let message = CStr::from_ptr(ffi::sqlite3_errmsg(self.raw.as_ptr())).to_string_lossy().into_owned();
+            Failure { code, message }
+        }
+    }
+
+    /// Runs statements that take no parameters and return no rows (`BEGIN IMMEDIATE`, `COMMIT`).
+    pub(crate) fn exec(&self, sql: &CStr) -> Result<(), Failure> {
+        // SAFETY: as in `failure`; no callback, no error-message out-pointer.
+        let rc = unsafe { ffi::sqlite3_exec(self.raw.as_ptr(), sql.as_ptr(), None, null_mut(), null_mut()) };
+        if rc == ffi::SQLITE_OK { Ok(()) } else { Err(self.failure()) }
+    }
+
+    /// Whether a transaction is open (`BEGIN` ran and neither `COMMIT` nor `ROLLBACK` has).
+    pub(crate) fn in_transaction(&self) -> bool {
+        // SAFETY: as in `failure`.
+        unsafe { ffi::sqlite3_get_autocommit(self.raw.as_ptr()) == 0 }
+    }
+
+    pub(crate) fn prepare(&self, sql: &str) -> Result<Stmt<'_>, Failure> {
+        let mut raw = null_mut();
+        let len = c_int::try_from(sql.len()).expect("statement text fits an int");
+        // SAFETY: `sql` is valid for `len` bytes (it need not be NUL-terminated when the length is given).
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v3(self.raw.as_ptr(), sql.as_ptr().cast(), len, 0, &mut raw, null_mut())
+        };
+        match NonNull::new(raw) {
+            Some(raw) if rc == ffi::SQLITE_OK => Ok(Stmt { raw, db: self }),
+            _ => Err(self.failure()),
+        }
+    }
+}
+
+/// A prepared statement, finalized when dropped.
+pub(crate) struct Stmt<'db> {
+    raw: NonNull<ffi::sqlite3_stmt>,
+    db: &'db Db<'db>,
+}
+
+/// The current row of a stepping statement.
+pub(crate) struct Row<'s> {
+    raw: NonNull<ffi::sqlite3_stmt>,
+    _stmt: PhantomData<&'s ()>,
+}
+
+impl Row<'_> {
+    pub(crate) fn int(&self, column: c_int) -> i64 {
+        // SAFETY: the statement has a current row for as long as this borrow.
+        unsafe { ffi::sqlite3_column_int64(self.raw.as_ptr(), column) }
+    }
+
+    pub(crate) fn text(&self, column: c_int) -> String {
+        // SAFETY: as in `int`; the pointer is valid for `len` bytes until the next step, and copied before.
+        unsafe {
+            let text = ffi::sqlite3_column_text(self.raw.as_ptr(), column);
+            let len = ffi::sqlite3_column_bytes(self.raw.as_ptr(), column) as usize;
+            if text.is_null() {
+                return String::new();
+            }
+            String::from_utf8_lossy(std::slice::from_raw_parts(text, len)).into_owned()
+        }
+    }
+}
+
+impl Stmt<'_> {
+    /// Binds `params` (left to right, from `?1`), steps to the end and resets, handing each row to `row`.
+    pub(crate) fn each(&mut self, params: &[Value<'_>], mut row: impl FnMut(&Row<'_>)) -> Result<(), Failure> {
+        let result = self.bind(params).and_then(|()| {
+            loop {
+                // SAFETY: a prepared statement with every parameter bound; borrowed text outlives this call.
+                match unsafe { ffi::sqlite3_step(self.raw.as_ptr()) } {
+                    ffi::SQLITE_ROW => row(&Row { raw: self.raw, _stmt: PhantomData }),
+                    ffi::SQLITE_DONE => return Ok(()),
+                    _ => return Err(self.db.failure()),
+                }
+            }
+        });
+        // SAFETY: resetting and unbinding before return ends every use of the borrowed values.
+        unsafe {
+            ffi::sqlite3_reset(self.raw.as_ptr());
+            ffi::sqlite3_clear_bindings(self.raw.as_ptr());
+        }
+        result
+    }
+
+    /// Runs the statement for its effect.
+    pub(crate) fn execute(&mut self, params: &[Value<'_>]) -> Result<(), Failure> {
+        self.each(params, |_| {})
+    }
+
+    fn bind(&mut self, params: &[Value<'_>]) -> Result<(), Failure> {
+        for (i, value) in params.iter().enumerate() {
+            let at = i as c_int + 1;
+            let stmt = self.raw.as_ptr();
+            // SAFETY: `at` is within the statement's parameters (SQLite checks and answers SQLITE_RANGE).
+            // SQLITE_STATIC: the text is borrowed for the whole `each` call, which unbinds before it returns.
+            let rc = unsafe {
+                match value {
+                    Value::Int(v) => ffi::sqlite3_bind_int64(stmt, at, *v),
+                    Value::Null => ffi::sqlite3_bind_null(stmt, at),
+                    Value::Text(s) => ffi::sqlite3_bind_text64(
+                        stmt,
+                        at,
+                        s.as_ptr().cast(),
+                        s.len() as u64,
+                        ffi::SQLITE_STATIC(),
+                        ffi::SQLITE_UTF8 as u8,
+                    ),
+                }
+            };
+            if rc != ffi::SQLITE_OK {
+                return Err(self.db.failure());
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Stmt<'_> {
+    fn drop(&mut self) {
+        // SAFETY: finalized once, here; no row borrows outlive the statement.
+        unsafe {
+            ffi::sqlite3_finalize(self.raw.as_ptr());
+        }
+    }
+}
