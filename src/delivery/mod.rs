@@ -149,6 +149,15 @@ impl Delivery {
         self.deliver(Event::Frame { to: Recipient::UserExcept(except), frame: encode(frame) });
     }
 
+    /// Whether the user may have a socket besides `session` (a copy of their own message is owed to it). With
+    /// Redis it may be on another node, which only the event's routing knows.
+    pub fn may_have_other_sockets(&self, session: SessionRef) -> bool {
+        match self {
+            Delivery::Local(sockets) => sockets.has_other_session(session),
+            Delivery::Redis(_) => true,
+        }
+    }
+
     /// To one socket.
     pub fn to_session(&self, session: SessionRef, frame: &ServerFrame) {
         self.deliver(Event::Frame { to: Recipient::Session(session), frame: encode(frame) });

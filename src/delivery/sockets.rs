@@ -56,6 +56,15 @@ impl SessionHandle {
         }
     }
 
+    /// Reserves a slot in the socket's queue for an answer to come, waiting for room as [`SessionHandle::answer`]
+    /// does; `None` once the socket is closing.
+    pub async fn reserve(&self) -> Option<mpsc::OwnedPermit<Encoded>> {
+        tokio::select! {
+            slot = self.tx.clone().reserve_owned() => slot.ok(),
+            _ = self.closer.token.cancelled() => None,
+        }
+    }
+
     /// Queues a frame without waiting; a full queue closes the socket as a slow consumer.
     pub fn offer(&self, frame: &Encoded) {
         match self.tx.try_send(frame.clone()) {
@@ -262,7 +271,9 @@ impl Sockets {
                     Recipient::UserExcept(except) => (except.user_id, &|id| id != except.session_id),
                     Recipient::Session(only) => (only.user_id, &|id| id == only.session_id),
                 };
-                for session in self.sessions_of(user_id).into_iter().filter(|s| wanted(s.id)) {
+                // Offered under the lock: `offer` never waits, and no handles are copied out for every frame.
+                let users = self.users.lock().expect("registry lock");
+                for session in users.get(&user_id).iter().flat_map(|u| &u.sessions).filter(|s| wanted(s.id)) {
                     session.offer(frame);
                 }
             }
@@ -301,6 +312,12 @@ impl Sockets {
                 }
             }
         }
+    }
+
+    /// Whether the user has a socket here other than `session`.
+    pub fn has_other_session(&self, session: super::SessionRef) -> bool {
+        let users = self.users.lock().expect("registry lock");
+        users.get(&session.user_id).is_some_and(|u| u.sessions.iter().any(|s| s.id != session.session_id))
     }
 
     pub fn is_connected(&self, user_id: i64) -> bool {

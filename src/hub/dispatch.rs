@@ -1,18 +1,21 @@
 //! What each client frame does. Replies to the asking socket go through [`Ctx::reply`]; frames for other
-//! sockets go through delivery. Messages are answered by the socket's acknowledger, in order, only
-//! after their batch is durably stored.
+//! sockets go through delivery. Messages are answered by the relay's announcer, in order, only after their
+//! batch is durably stored.
 
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, ServerFrame};
-use tokio::sync::mpsc;
+use std::sync::Arc;
+
+use tokio::sync::Semaphore;
 
 use super::Hub;
 use super::signal::{self, Signal};
 use crate::delivery::SessionHandle;
-use crate::relay::ack::{self, Pending};
+use crate::relay::announce::ReceiptFrom;
+use crate::relay::Reply;
 use crate::store::{NewMessage, NewReport, Receipt};
 
 /// The window over which protocol errors are counted.
@@ -31,25 +34,17 @@ pub(super) struct Ctx {
     pub(super) user_id: i64,
     session: SessionHandle,
     device: Option<String>,
-    /// To the acknowledger task. Bounded by `max_in_flight`: when full, this socket's reading pauses.
-    /// Boxed: a tokio channel allocates 32 slots at once, and 32 inline `Pending`s were 3.7 KiB on every idle
-    /// socket (BENCHMARKS.md, `connections`).
-    pending: mpsc::Sender<Box<Pending>>,
+    /// `max_in_flight` permits: one is held by every message not yet answered; with none left, this socket's
+    /// reading pauses.
+    in_flight: Arc<Semaphore>,
     errors_since: Instant,
     errors: u32,
 }
 
 impl Ctx {
     pub(super) fn new(hub: Hub, user_id: i64, session: SessionHandle, device: Option<String>) -> Self {
-        let (pending, queue) = mpsc::channel(hub.inner.config.max_in_flight);
-        tokio::spawn(ack::acknowledge(
-            hub.inner.delivery.clone(),
-            hub.inner.notifier.clone(),
-            user_id,
-            session.clone(),
-            queue,
-        ));
-        Self { hub, user_id, session, device, pending, errors_since: Instant::now(), errors: 0 }
+        let in_flight = Arc::new(Semaphore::new(hub.inner.config.max_in_flight));
+        Self { hub, user_id, session, device, in_flight, errors_since: Instant::now(), errors: 0 }
     }
 
     /// Answers this socket, waiting for room in its queue (a big `resume` paces itself to the client).
@@ -132,24 +127,10 @@ pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
             send_message(ctx, id, match_id, client_msg_id, ciphertext, nonce).await
         }
         ClientFrame::MsgAck { id, match_id, seq } => {
-            // Written in the relay's next batch. Waited for on a task of its own, so that a client acknowledging
-            // every message keeps reading at full speed instead of waiting one commit per receipt.
-            let done = hub.inner.writer.submit_receipt(Receipt { match_id, seq, receiver_id: user }).await;
-            let session = ctx.session.clone();
-            tokio::spawn(async move {
-                match done.await {
-                    Ok(Ok(Some(sender))) => {
-                        hub.inner.delivery.to_user(sender, &ServerFrame::MsgDelivered { match_id, seq })
-                    }
-                    // Already delivered, or not a message to this user: acknowledging twice is harmless.
-                    Ok(Ok(None)) => {}
-                    Ok(Err(e)) => {
-                        tracing::error!(error = %e, "storing a receipt failed");
-                        session.answer(&ServerFrame::error(id, ErrorCode::Internal, "internal error")).await;
-                    }
-                    Err(_) => session.answer(&ServerFrame::error(id, ErrorCode::Internal, "internal error")).await,
-                }
-            });
+            // Written in the relay's next batch, and announced from there: a client acknowledging every message
+            // keeps reading at full speed instead of waiting one commit per receipt.
+            let from = ReceiptFrom { session: ctx.session.clone(), request_id: id };
+            hub.inner.writer.submit_receipt(Receipt { match_id, seq, receiver_id: user }, from).await;
         }
         ClientFrame::Resume { id, match_id, after_seq } => resume(ctx, id, match_id, after_seq).await,
         ClientFrame::Typing { id, match_id } => match hub.active_match(user).filter(|a| a.match_id == match_id) {
@@ -230,20 +211,20 @@ async fn send_message(
     if !hub.allow_message(ctx.user_id).await {
         return ctx.error(id, ErrorCode::RateLimited, "too many messages; slow down").await;
     }
+    // Waits while `max_in_flight` of this socket's messages are unanswered, then for room for the answer.
+    let Ok(in_flight) = ctx.in_flight.clone().acquire_owned().await else { return };
+    let Some(slot) = ctx.session.reserve().await else { return };
     let message = NewMessage {
         match_id,
         sender_id: ctx.user_id,
         receiver_id: active.peer_id,
-        client_msg_id: client_msg_id.clone(),
-        content: ciphertext.clone(),
-        nonce: nonce.clone(),
+        client_msg_id,
+        content: ciphertext,
+        nonce,
         device_info: ctx.device.clone(),
         connection_type: active.kind.as_str(),
     };
-    let done = hub.inner.writer.submit(message).await;
-    let pending =
-        Box::new(Pending { done, request_id: id, client_msg_id, match_id, peer_id: active.peer_id, ciphertext, nonce });
-    let _ = ctx.pending.send(pending).await;
+    hub.inner.writer.submit(message, Reply::new(slot, in_flight, ctx.session.id, id)).await;
 }
 
 async fn resume(ctx: &mut Ctx, id: Option<String>, match_id: i64, after_seq: i64) {

@@ -27,7 +27,7 @@ use crate::config::{HubConfig, MatchingConfig, QuotaConfig};
 use crate::delivery::Delivery;
 use crate::matching::rules::NearbyPolicy;
 use crate::matching::{Matchmaker, Queue, cluster};
-use crate::relay::Writer;
+use crate::relay::{Announcer, Writer};
 use crate::store::Store;
 
 pub use matches::{ban, tell_ended};
@@ -62,7 +62,7 @@ struct Inner {
     ads_changed: std::sync::atomic::AtomicBool,
     queue: std::sync::OnceLock<Queue>,
     writer: Writer,
-    /// The writer's and the matchmaker's loops, joined by [`Hub::join`] before the store closes.
+    /// The writer's, the announcer's and the matchmaker's loops, joined by [`Hub::join`] before the store closes.
     loops: Mutex<Vec<crate::dedicated::Running>>,
     /// The connection cap: one permit per open socket.
     connections: Arc<Semaphore>,
@@ -92,12 +92,14 @@ impl Hub {
         shutdown: CancellationToken,
     ) -> Self {
         let policy = NearbyPolicy { start_km: matching.nearby_start_km, doubling_secs: matching.nearby_doubling_secs };
-        let (writer, writing) = Writer::spawn(store.clone(), clock.clone(), shutdown.clone());
         let notifier = crate::push::Notifier::spawn(store.clone(), delivery.clone(), clock.clone(), shutdown.clone());
+        let (announcer, announcing) = Announcer::spawn(delivery.clone(), notifier.clone());
+        let (writer, writing) = Writer::spawn(store.clone(), clock.clone(), announcer, shutdown.clone());
         let hub = Hub {
             inner: Arc::new(Inner {
                 writer,
-                loops: Mutex::new(vec![writing]),
+                // The announcer after the writer: it ends once the writer's last batch is announced.
+                loops: Mutex::new(vec![writing, crate::dedicated::Running::Task(announcing)]),
                 connections: Arc::new(Semaphore::new(config.max_connections)),
                 store,
                 clock: clock.clone(),

@@ -1,12 +1,12 @@
 //! The message relay's durable side: a single writer task that stores messages in batches (group commit),
 //! so many messages share one transaction and one fsync instead of paying one each.
 //!
-//! Flow: socket reader → validation (in the hub) → [`Writer::submit`] → batch transaction → the waiting
-//! socket learns the seq and only then acknowledges the sender and delivers to the receiver. Receipts
-//! (`msg.ack`) and the ends of matches (a leave, a block) ride in the same batches ([`Writer::submit_receipt`],
-//! [`Writer::end_match`]): one commit carries them all.
+//! Flow: socket reader → validation (in the hub) → [`Writer::submit`] → batch transaction → the batch's
+//! outcomes go to the announcer ([`announce`]), which acknowledges each sender and only then delivers to the
+//! receiver. Receipts (`msg.ack`) and the ends of matches (a leave, a block) ride in the same batches
+//! ([`Writer::submit_receipt`], [`Writer::end_match`]): one commit carries them all.
 
-pub mod ack;
+pub mod announce;
 
 use std::sync::Arc;
 
@@ -18,6 +18,7 @@ use crate::dedicated::Running;
 
 use crate::clock::SharedClock;
 use crate::store::{Batch, MatchEnd, NewMessage, Receipt, Store, StoreError, WriteOutcome};
+pub use announce::{Announcer, Reply};
 
 /// Most messages written in one transaction; bigger batches add latency for little gain.
 const MAX_BATCH: usize = 512;
@@ -32,8 +33,9 @@ pub type ReceiptResult = Result<Option<i64>, Arc<StoreError>>;
 pub type EndResult = Result<bool, Arc<StoreError>>;
 
 enum Job {
-    Message { message: NewMessage, done: oneshot::Sender<WriteResult> },
-    Receipt { receipt: Receipt, done: oneshot::Sender<ReceiptResult> },
+    Message { message: NewMessage, reply: Reply },
+    /// `from`: the socket that acknowledged, told if storing the receipt fails.
+    Receipt { receipt: Receipt, from: announce::ReceiptFrom },
     End { end: MatchEnd, done: oneshot::Sender<EndResult> },
 }
 
@@ -67,37 +69,38 @@ pub struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer task (on its own thread with SQLite, see [`crate::dedicated`]). On `shutdown` it stops
-    /// taking messages, writes every one already queued, and ends; join the returned handle before closing the
-    /// store. It also ends when every `Writer` handle is dropped.
-    pub fn spawn(store: Store, clock: SharedClock, shutdown: CancellationToken) -> (Self, Running) {
+    /// Starts the writer task (on its own thread with SQLite, see [`crate::dedicated`]); each batch's outcomes
+    /// go to `announcer`, in commit order. On `shutdown` it stops taking messages, writes every one already
+    /// queued, and ends; join the returned handle before closing the store. It also ends when every `Writer`
+    /// handle is dropped.
+    pub fn spawn(store: Store, clock: SharedClock, announcer: Announcer, shutdown: CancellationToken) -> (Self, Running) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let on_sqlite = store.clone();
-        let running =
-            crate::dedicated::spawn_for_store(&on_sqlite, "tanis-relay-writer", run(store, clock, rx, shutdown));
+        let running = crate::dedicated::spawn_for_store(
+            &on_sqlite,
+            "tanis-relay-writer",
+            run(store, clock, announcer, rx, shutdown),
+        );
         (Self { tx }, running)
     }
 
-    /// Queues a message; the receiver yields its outcome once the batch holding it has committed.
-    pub async fn submit(&self, message: NewMessage) -> oneshot::Receiver<WriteResult> {
-        let (done, outcome) = oneshot::channel();
-        if let Err(mpsc::error::SendError(Job::Message { done, .. })) =
-            self.tx.send(Job::Message { message, done }).await
+    /// Queues a message; once the batch holding it has committed, the announcer answers `reply` and delivers it.
+    /// A writer that has stopped answers at once that nothing was stored.
+    pub async fn submit(&self, message: NewMessage, reply: Reply) {
+        if let Err(mpsc::error::SendError(Job::Message { message, reply })) =
+            self.tx.send(Job::Message { message, reply }).await
         {
-            let _ = done.send(Err(closed()));
+            reply.answer(&message, &Err(closed()));
         }
-        outcome
     }
 
-    /// Queues a receipt; the receiver yields its outcome once the batch holding it has committed.
-    pub async fn submit_receipt(&self, receipt: Receipt) -> oneshot::Receiver<ReceiptResult> {
-        let (done, outcome) = oneshot::channel();
-        if let Err(mpsc::error::SendError(Job::Receipt { done, .. })) =
-            self.tx.send(Job::Receipt { receipt, done }).await
+    /// Queues a receipt; once the batch holding it has committed, the announcer tells the message's sender.
+    pub async fn submit_receipt(&self, receipt: Receipt, from: announce::ReceiptFrom) {
+        if let Err(mpsc::error::SendError(Job::Receipt { from, .. })) =
+            self.tx.send(Job::Receipt { receipt, from }).await
         {
-            let _ = done.send(Err(closed()));
+            from.failed();
         }
-        outcome
     }
 
     /// Queues the end of an active match; the receiver yields whether it ended it, once the batch holding it
@@ -111,10 +114,17 @@ impl Writer {
     }
 }
 
-async fn run(store: Store, clock: SharedClock, mut rx: mpsc::Receiver<Job>, shutdown: CancellationToken) {
+async fn run(
+    store: Store,
+    clock: SharedClock,
+    announcer: Announcer,
+    mut rx: mpsc::Receiver<Job>,
+    shutdown: CancellationToken,
+) {
     let mut jobs = Vec::with_capacity(MAX_BATCH);
-    // Whatever arrived while the previous batch was committing forms the next batch. After shutdown the queue
-    // is closed (a late `submit` is answered with an error, never acknowledged) and drained to its end.
+    // Whatever arrived while the previous batch was committing forms the next batch: under a light load a
+    // message commits alone at once, under a heavy one hundreds share a commit. After shutdown the queue is
+    // closed (a late `submit` is answered with an error, never acknowledged) and drained to its end.
     loop {
         let received = tokio::select! {
             received = rx.recv_many(&mut jobs, MAX_BATCH) => received,
@@ -126,12 +136,12 @@ async fn run(store: Store, clock: SharedClock, mut rx: mpsc::Receiver<Job>, shut
         if received == 0 {
             break;
         }
-        let (mut messages, mut waiting, mut receipts, mut acking) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        let (mut messages, mut replies, mut receipts, mut from) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut ends, mut ending) = (Vec::new(), Vec::new());
         for job in jobs.drain(..) {
             match job {
-                Job::Message { message, done } => (messages.push(message), waiting.push(done)),
-                Job::Receipt { receipt, done } => (receipts.push(receipt), acking.push(done)),
+                Job::Message { message, reply } => (messages.push(message), replies.push(reply)),
+                Job::Receipt { receipt, from: by } => (receipts.push(receipt), from.push(by)),
                 Job::End { end, done } => (ends.push(end), ending.push(done)),
             };
         }
@@ -141,15 +151,12 @@ async fn run(store: Store, clock: SharedClock, mut rx: mpsc::Receiver<Job>, shut
         let batch = Batch { messages: &messages, receipts: &receipts, ends: &ends };
         let outcomes = write_isolated(&store, batch, clock.now()).await;
         metrics::histogram!("tanis_relay_batch_seconds").record(started.elapsed().as_secs_f64());
-        for (done, outcome) in waiting.into_iter().zip(outcomes.messages) {
-            let _ = done.send(outcome);
-        }
-        for (done, outcome) in acking.into_iter().zip(outcomes.receipts) {
-            let _ = done.send(outcome);
-        }
-        for (done, outcome) in ending.into_iter().zip(outcomes.ends) {
-            let _ = done.send(outcome);
-        }
+        let written = announce::Written {
+            messages: messages.into_iter().zip(replies).zip(outcomes.messages).map(|((m, r), o)| (m, r, o)).collect(),
+            receipts: receipts.into_iter().zip(from).zip(outcomes.receipts).map(|((r, f), o)| (r, f, o)).collect(),
+            ends: ending.into_iter().zip(outcomes.ends).collect(),
+        };
+        announcer.announce(written).await;
     }
 }
 
