@@ -6,16 +6,16 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, ServerFrame};
 use std::sync::Arc;
+use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, ServerFrame};
 
 use tokio::sync::Semaphore;
 
 use super::Hub;
 use super::signal::{self, Signal};
 use crate::delivery::SessionHandle;
-use crate::relay::announce::ReceiptFrom;
 use crate::relay::Reply;
+use crate::relay::announce::ReceiptFrom;
 use crate::store::{NewMessage, NewReport, Receipt};
 
 /// The window over which protocol errors are counted.

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use tanis_proto::{CloseCode, EndReason, ErrorCode, MatchInfo, MatchKind, ServerFrame};
+use tanis_proto::{Balances, CloseCode, EndReason, ErrorCode, MatchInfo, MatchKind, ServerFrame};
 
 use super::{ActiveMatch, Hub};
 use crate::delivery::{Delivery, SessionRef};
@@ -168,7 +168,7 @@ impl Hub {
         let Some(peer) = self.inner.store.user_by_id(peer_id).await? else {
             return Ok(None);
         };
-        let active = active_for(&row, user_id, &peer);
+        let active = active_for(&row, user_id, peer.id, handle(&peer));
         self.inner.delivery.sockets().remember_match(user_id, &active);
         Ok(Some(active))
     }
@@ -200,7 +200,11 @@ impl Hub {
             None => None,
             Some(row) => {
                 let peer_id = row.peer_of(user_id).expect("the user is in their own match");
-                self.inner.store.user_by_id(peer_id).await?.map(|peer| active_for(&row, user_id, &peer))
+                self.inner
+                    .store
+                    .user_by_id(peer_id)
+                    .await?
+                    .map(|peer| active_for(&row, user_id, peer.id, handle(&peer)))
             }
         };
         let frame = ServerFrame::Resync { active_match: active.as_ref().map(|a| a.info.clone()) };
@@ -277,9 +281,14 @@ impl Hub {
         let kind = kind_of(row);
         metrics::counter!("tanis_matches_total", "kind" => kind.as_str()).increment(1);
         for (me, peer) in [(user1, user2), (user2, user1)] {
-            let active = active_for(row, me.id, peer);
+            let active = active_for(row, me.id, peer.id, format!("{}#{}", peer.alias, peer.tag));
             let rtc = (kind == MatchKind::Video).then(|| self.rtc_config());
-            let balances = quota::balances(me);
+            let balances = Balances {
+                daily_text: me.daily_chat_balance,
+                daily_video: me.daily_video_balance,
+                bonus_text: me.bonus_chat_balance,
+                bonus_video: me.bonus_video_balance,
+            };
             let frame = ServerFrame::MatchFound { info: active.info.clone(), balances, rtc };
             self.inner.delivery.match_opened(me.id, active, balances, &frame);
         }
@@ -340,11 +349,11 @@ pub async fn ban(store: &Store, delivery: &Delivery, ban: &NewBan<'_>) -> Result
 }
 
 /// The user's view of a match row.
-fn active_for(row: &MatchRow, user_id: i64, peer: &UserRow) -> ActiveMatch {
+fn active_for(row: &MatchRow, user_id: i64, peer_id: i64, peer_handle: String) -> ActiveMatch {
     let info = MatchInfo {
         match_id: row.id,
         kind: kind_of(row),
-        peer: handle(peer),
+        peer: peer_handle,
         peer_public_key: row.peer_public_key(user_id).to_owned(),
         // The one who waited longer (user1) starts: sends the first video offer, and is the E2E initiator.
         initiator: row.user1_id == user_id,
@@ -352,7 +361,7 @@ fn active_for(row: &MatchRow, user_id: i64, peer: &UserRow) -> ActiveMatch {
     };
     ActiveMatch {
         match_id: row.id,
-        peer_id: peer.id,
+        peer_id,
         kind: info.kind,
         opened_at: row.created_at,
         expires_at: row.expired_at,

@@ -33,10 +33,19 @@ pub type ReceiptResult = Result<Option<i64>, Arc<StoreError>>;
 pub type EndResult = Result<bool, Arc<StoreError>>;
 
 enum Job {
-    Message { message: NewMessage, reply: Reply },
+    Message {
+        message: NewMessage,
+        reply: Reply,
+    },
     /// `from`: the socket that acknowledged, told if storing the receipt fails.
-    Receipt { receipt: Receipt, from: announce::ReceiptFrom },
-    End { end: MatchEnd, done: oneshot::Sender<EndResult> },
+    Receipt {
+        receipt: Receipt,
+        from: announce::ReceiptFrom,
+    },
+    End {
+        end: MatchEnd,
+        done: oneshot::Sender<EndResult>,
+    },
 }
 
 /// Every outcome of a batch, each kind in input order.
@@ -73,7 +82,12 @@ impl Writer {
     /// go to `announcer`, in commit order. On `shutdown` it stops taking messages, writes every one already
     /// queued, and ends; join the returned handle before closing the store. It also ends when every `Writer`
     /// handle is dropped.
-    pub fn spawn(store: Store, clock: SharedClock, announcer: Announcer, shutdown: CancellationToken) -> (Self, Running) {
+    pub fn spawn(
+        store: Store,
+        clock: SharedClock,
+        announcer: Announcer,
+        shutdown: CancellationToken,
+    ) -> (Self, Running) {
         let (tx, rx) = mpsc::channel(QUEUE);
         let on_sqlite = store.clone();
         let running = crate::dedicated::spawn_for_store(

@@ -6,8 +6,7 @@ use std::collections::HashMap;
 
 use sqlx::QueryBuilder;
 
-use super::users::user_columns;
-use super::{BeginWrite, Store, StoreError, UserRow, on_read_pool, on_write_pool, select};
+use super::{Backend, BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
 
 /// A `matches` row.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -110,12 +109,33 @@ macro_rules! spend_unit {
     };
 }
 
+/// A matched user as the match's announcement needs them: the handle shown to the peer and the balances after
+/// paying. Nothing else of the account (no phone, no password hash) travels with a match.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct MatchedUser {
+    pub id: i64,
+    pub alias: String,
+    pub tag: String,
+    pub daily_chat_balance: i32,
+    pub daily_video_balance: i32,
+    pub bonus_chat_balance: i32,
+    pub bonus_video_balance: i32,
+}
+
+/// The columns of [`MatchedUser`], in its field order.
+macro_rules! matched_user_columns {
+    () => {
+        "id, alias, tag, daily_chat_balance, daily_video_balance, bonus_chat_balance, bonus_video_balance"
+    };
+}
+pub(super) use {matched_user_columns, spend_unit};
+
 /// A match the store created, with both users as they are after paying for it (for their balances).
 #[derive(Debug, Clone)]
 pub struct CreatedMatch {
     pub row: MatchRow,
-    pub user1: UserRow,
-    pub user2: UserRow,
+    pub user1: MatchedUser,
+    pub user2: MatchedUser,
 }
 
 impl Store {
@@ -164,7 +184,13 @@ impl Store {
         batch: &[&NewMatch<'_>],
         epoch: Option<i64>,
     ) -> Result<Result<Vec<CreatedMatch>, Vec<i64>>, StoreError> {
-        on_write_pool!(self, |pool| {
+        let pool = match &self.backend {
+            Backend::Sqlite { write, .. } => {
+                return super::matches_sqlite::try_create_matches(write, batch, epoch).await;
+            }
+            Backend::Postgres { write, .. } => write,
+        };
+        {
             let mut tx = pool.begin_write().await?;
             if let Some(epoch) = epoch {
                 // The row lock also orders two holders' transactions: the older one, waiting behind the newer,
@@ -178,7 +204,7 @@ impl Store {
                     return Err(StoreError::Fenced);
                 }
             }
-            let mut paid: HashMap<i64, UserRow> = HashMap::with_capacity(batch.len() * 2);
+            let mut paid: HashMap<i64, MatchedUser> = HashMap::with_capacity(batch.len() * 2);
             for (kind, spend) in [
                 ("text", spend_unit!("daily_chat_balance", "bonus_chat_balance")),
                 ("video", spend_unit!("daily_video_balance", "bonus_video_balance")),
@@ -193,8 +219,8 @@ impl Store {
                 for id in users {
                     ids.push_bind(id);
                 }
-                q.push(concat!(") RETURNING ", user_columns!()));
-                let rows: Vec<UserRow> = q.build_query_as().fetch_all(&mut *tx).await?;
+                q.push(concat!(") RETURNING ", matched_user_columns!()));
+                let rows: Vec<MatchedUser> = q.build_query_as().fetch_all(&mut *tx).await?;
                 paid.extend(rows.into_iter().map(|u| (u.id, u)));
             }
             let unpaid: Vec<i64> =
@@ -232,7 +258,7 @@ impl Store {
                     CreatedMatch { row, user1, user2 }
                 })
                 .collect()))
-        })
+        }
     }
 
     /// The user's active match, if any. Each side of the pair is looked up on its own (user, status)

@@ -7,33 +7,27 @@
 //! without the packing. The calling thread blocks for the batch (its commit's fsync included), which is why the
 //! relay writer runs on a thread of its own with SQLite ([`crate::dedicated`]).
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
 use super::messages::{
     Batch, MatchEnd, NewMessage, WriteOutcome, Written, active_last_seqs, answer_ends, assign_seqs, distinct_ends,
     match_ids,
 };
-use super::sqlite_raw::{Db, Failure, Value};
+use super::sqlite_raw::{Db, Failure, Value, timestamp};
 use crate::store::Receipt;
 
-/// Text timestamps exactly as sqlx writes `DateTime<Utc>` on SQLite, so that comparisons between rows written by
-/// either path (the purge's `created_at < ?`) stay ordered.
-fn timestamp(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::AutoSi, false)
-}
-
-pub(super) async fn write_batch(pool: &SqlitePool, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, sqlx::Error> {
+pub(super) async fn write_batch(
+    pool: &SqlitePool,
+    batch: Batch<'_>,
+    now: DateTime<Utc>,
+) -> Result<Written, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     let mut handle = conn.lock_handle().await?;
-    let db = Db::new(&mut handle);
-    db.exec(c"BEGIN IMMEDIATE")?;
-    let written = write(&db, batch, now).and_then(|written| Ok(db.exec(c"COMMIT").map(|()| written)?));
-    if written.is_err() && db.in_transaction() {
-        // Nothing of a failed batch stays: the relay retries its halves (`relay::write_isolated`).
-        let _ = db.exec(c"ROLLBACK");
-    }
-    Ok(written?)
+    // Nothing of a failed batch stays: the relay retries its halves (`relay::write_isolated`).
+    let written: Result<Result<Written, ()>, sqlx::Error> =
+        Db::new(&mut handle).transaction(|db| write(db, batch, now).map(Ok));
+    Ok(written?.expect("a batch is never refused as a whole"))
 }
 
 fn write(db: &Db<'_>, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, sqlx::Error> {

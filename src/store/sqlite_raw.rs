@@ -38,6 +38,12 @@ impl<'a> From<&'a str> for Value<'a> {
     }
 }
 
+impl<'a> From<Option<i64>> for Value<'a> {
+    fn from(v: Option<i64>) -> Self {
+        v.map_or(Value::Null, Value::Int)
+    }
+}
+
 impl<'a> From<Option<&'a str>> for Value<'a> {
     fn from(v: Option<&'a str>) -> Self {
         v.map_or(Value::Null, Value::Text)
@@ -117,6 +123,29 @@ impl<'lock> Db<'lock> {
         if rc == ffi::SQLITE_OK { Ok(()) } else { Err(self.failure()) }
     }
 
+    /// Rows changed by the last `INSERT`, `UPDATE` or `DELETE`.
+    pub(crate) fn changes(&self) -> i64 {
+        // SAFETY: as in `failure`.
+        unsafe { ffi::sqlite3_changes64(self.raw.as_ptr()) }
+    }
+
+    /// Runs `work` in a write transaction (`BEGIN IMMEDIATE`): committed when it returns `Ok(Ok(_))`, rolled
+    /// back when it returns `Ok(Err(_))` (a refusal decided in Rust) or fails.
+    pub(crate) fn transaction<T, R, E: From<Failure>>(
+        &self,
+        work: impl FnOnce(&Db<'lock>) -> Result<Result<T, R>, E>,
+    ) -> Result<Result<T, R>, E> {
+        self.exec(c"BEGIN IMMEDIATE")?;
+        let done = work(self).and_then(|decided| match decided {
+            Ok(value) => Ok(self.exec(c"COMMIT").map(|()| Ok(value))?),
+            refused => Ok(refused),
+        });
+        if !matches!(done, Ok(Ok(_))) && self.in_transaction() {
+            let _ = self.exec(c"ROLLBACK");
+        }
+        done
+    }
+
     /// Whether a transaction is open (`BEGIN` ran and neither `COMMIT` nor `ROLLBACK` has).
     pub(crate) fn in_transaction(&self) -> bool {
         // SAFETY: as in `failure`.
@@ -127,9 +156,8 @@ impl<'lock> Db<'lock> {
         let mut raw = null_mut();
         let len = c_int::try_from(sql.len()).expect("statement text fits an int");
         // SAFETY: `sql` is valid for `len` bytes (it need not be NUL-terminated when the length is given).
-        let rc = unsafe {
-            ffi::sqlite3_prepare_v3(self.raw.as_ptr(), sql.as_ptr().cast(), len, 0, &mut raw, null_mut())
-        };
+        let rc =
+            unsafe { ffi::sqlite3_prepare_v3(self.raw.as_ptr(), sql.as_ptr().cast(), len, 0, &mut raw, null_mut()) };
         match NonNull::new(raw) {
             Some(raw) if rc == ffi::SQLITE_OK => Ok(Stmt { raw, db: self }),
             _ => Err(self.failure()),
@@ -147,6 +175,12 @@ pub(crate) struct Stmt<'db> {
 pub(crate) struct Row<'s> {
     raw: NonNull<ffi::sqlite3_stmt>,
     _stmt: PhantomData<&'s ()>,
+}
+
+/// Text timestamps exactly as sqlx writes `DateTime<Utc>` on SQLite, so that comparisons between rows written by
+/// either path (the purge's `created_at < ?`) stay ordered.
+pub(crate) fn timestamp(at: chrono::DateTime<chrono::Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false)
 }
 
 impl Row<'_> {
@@ -228,5 +262,11 @@ impl Drop for Stmt<'_> {
         unsafe {
             ffi::sqlite3_finalize(self.raw.as_ptr());
         }
+    }
+}
+
+impl From<Failure> for super::StoreError {
+    fn from(f: Failure) -> Self {
+        super::StoreError::Database(f.into())
     }
 }

@@ -51,6 +51,8 @@ async fn a_batch_opens_every_payable_pair_and_a_refused_pair_charges_nobody(back
     assert_eq!((created.row.user1_id, created.row.user2_id, created.row.kind.as_str()), (ids[0], ids[1], "text"));
     assert_eq!(created.user1.daily_chat_balance, before[0].daily_chat_balance - 1, "balances after paying");
     assert_eq!(created.user2.daily_chat_balance, before[1].daily_chat_balance - 1);
+    let stored = app.store.match_of_participant(created.row.id, ids[0]).await.unwrap();
+    assert_eq!(stored.as_ref(), Some(&created.row), "the row handed back is the row stored");
     assert!(
         matches!(results[1], Err(CreateMatchError::Unavailable(id)) if id == ids[2]),
         "{:?}",
