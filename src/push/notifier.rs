@@ -1,4 +1,4 @@
-//! Who gets a push, decided off the message path: the acknowledger hands over (peer, match, sender) only when the
+//! Who gets a push, decided off the message path: the relay's announcer hands over (peer, match, sender) only when the
 //! peer has no socket on this node; this task checks the peer is offline everywhere (with Redis, their presence),
 //! and queues at most one push per match a minute (a waiting one is kept: the outbox collapses per match too).
 
