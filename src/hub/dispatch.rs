@@ -2,13 +2,12 @@
 //! sockets go through delivery. Messages are answered by the relay's announcer, in order, only after their
 //! batch is durably stored.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use std::sync::Arc;
 use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, ServerFrame};
-
 use tokio::sync::Semaphore;
 
 use super::Hub;
