@@ -70,7 +70,7 @@ impl ReceiptFrom {
 }
 
 /// A committed batch, everything in input order.
-pub(super) struct Written {
+pub(super) struct Committed {
     pub messages: Vec<(NewMessage, Reply, WriteResult)>,
     pub receipts: Vec<(Receipt, ReceiptFrom, ReceiptResult)>,
     /// Answered last: whoever ended a match tells both sides after the batch's messages are delivered.
@@ -79,7 +79,7 @@ pub(super) struct Written {
 
 /// Hands committed batches to the announcing task.
 pub struct Announcer {
-    tx: mpsc::Sender<Written>,
+    tx: mpsc::Sender<Committed>,
     /// To announce in place if the task is gone.
     delivery: Delivery,
     notifier: Notifier,
@@ -93,24 +93,24 @@ impl Announcer {
     /// Starts the announcing task on the current runtime; it ends after the last `Announcer` is dropped and every
     /// batch handed over is announced.
     pub fn spawn(delivery: Delivery, notifier: Notifier) -> (Self, tokio::task::JoinHandle<()>) {
-        let (tx, mut rx) = mpsc::channel::<Written>(QUEUE);
+        let (tx, mut rx) = mpsc::channel::<Committed>(QUEUE);
         let (d, n) = (delivery.clone(), notifier.clone());
         let task = tokio::spawn(async move {
-            while let Some(written) = rx.recv().await {
-                written.announce(&d, &n);
+            while let Some(batch) = rx.recv().await {
+                batch.announce(&d, &n);
             }
         });
         (Announcer { tx, delivery, notifier }, task)
     }
 
-    pub(super) async fn announce(&self, written: Written) {
-        if let Err(mpsc::error::SendError(written)) = self.tx.send(written).await {
-            written.announce(&self.delivery, &self.notifier);
+    pub(super) async fn announce(&self, batch: Committed) {
+        if let Err(mpsc::error::SendError(batch)) = self.tx.send(batch).await {
+            batch.announce(&self.delivery, &self.notifier);
         }
     }
 }
 
-impl Written {
+impl Committed {
     fn announce(self, delivery: &Delivery, notifier: &Notifier) {
         for (message, reply, outcome) in self.messages {
             let session = SessionRef { user_id: message.sender_id, session_id: reply.session_id };

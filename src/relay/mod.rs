@@ -165,12 +165,12 @@ async fn run(
         let batch = Batch { messages: &messages, receipts: &receipts, ends: &ends };
         let outcomes = write_isolated(&store, batch, clock.now()).await;
         metrics::histogram!("tanis_relay_batch_seconds").record(started.elapsed().as_secs_f64());
-        let written = announce::Written {
+        let committed = announce::Committed {
             messages: messages.into_iter().zip(replies).zip(outcomes.messages).map(|((m, r), o)| (m, r, o)).collect(),
             receipts: receipts.into_iter().zip(from).zip(outcomes.receipts).map(|((r, f), o)| (r, f, o)).collect(),
             ends: ending.into_iter().zip(outcomes.ends).collect(),
         };
-        announcer.announce(written).await;
+        announcer.announce(committed).await;
     }
 }
 

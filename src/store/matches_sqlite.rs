@@ -17,8 +17,8 @@ pub(super) async fn try_create_matches(
     batch: &[&NewMatch<'_>],
     epoch: Option<i64>,
 ) -> Result<Result<Vec<CreatedMatch>, Vec<i64>>, StoreError> {
-    let mut conn = pool.acquire().await.map_err(StoreError::Database)?;
-    let mut handle = conn.lock_handle().await.map_err(StoreError::Database)?;
+    let mut conn = pool.acquire().await?;
+    let mut handle = conn.lock_handle().await?;
     Db::new(&mut handle).transaction(|db| create(db, batch, epoch))
 }
 
@@ -27,11 +27,8 @@ fn create(
     batch: &[&NewMatch<'_>],
     epoch: Option<i64>,
 ) -> Result<Result<Vec<CreatedMatch>, Vec<i64>>, StoreError> {
-    let failed = |f| StoreError::Database(sqlx::Error::from(f));
     if let Some(epoch) = epoch {
-        db.prepare("UPDATE matchmaker_fence SET epoch = ?1 WHERE id = 1 AND epoch <= ?1")
-            .and_then(|mut raise| raise.execute(&[epoch.into()]))
-            .map_err(failed)?;
+        db.prepare("UPDATE matchmaker_fence SET epoch = ?1 WHERE id = 1 AND epoch <= ?1")?.execute(&[epoch.into()])?;
         if db.changes() == 0 {
             return Err(StoreError::Fenced);
         }
@@ -55,9 +52,9 @@ fn create(
         if users.peek().is_none() {
             continue;
         }
-        let mut spend = db.prepare(spend).map_err(failed)?;
+        let mut spend = db.prepare(spend)?;
         for id in users {
-            spend.each(&[id.into()], |row| drop(paid.insert(id, matched_user(row)))).map_err(failed)?;
+            spend.each(&[id.into()], |row| drop(paid.insert(id, matched_user(row))))?;
         }
     }
     let unpaid: Vec<i64> =
@@ -65,31 +62,27 @@ fn create(
     if !unpaid.is_empty() {
         return Ok(Err(unpaid));
     }
-    let mut insert = db
-        .prepare(
-            "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status, user1_public_key, \
+    let mut insert = db.prepare(
+        "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status, user1_public_key, \
              user2_public_key, matchmaker_epoch) VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, ?8) RETURNING id",
-        )
-        .map_err(failed)?;
+    )?;
     let mut created = Vec::with_capacity(batch.len());
     for m in batch {
         let (now, expires) = (timestamp(m.now), timestamp(m.expires_at));
         let mut id = None;
-        insert
-            .each(
-                &[
-                    m.user1_id.into(),
-                    m.user2_id.into(),
-                    m.kind.into(),
-                    now.as_str().into(),
-                    expires.as_str().into(),
-                    m.user1_public_key.into(),
-                    m.user2_public_key.into(),
-                    epoch.into(),
-                ],
-                |row| id = Some(row.int(0)),
-            )
-            .map_err(failed)?;
+        insert.each(
+            &[
+                m.user1_id.into(),
+                m.user2_id.into(),
+                m.kind.into(),
+                now.as_str().into(),
+                expires.as_str().into(),
+                m.user1_public_key.into(),
+                m.user2_public_key.into(),
+                epoch.into(),
+            ],
+            |row| id = Some(row.int(0)),
+        )?;
         let row = MatchRow {
             id: id.expect("INSERT … RETURNING returns the row"),
             user1_id: m.user1_id,

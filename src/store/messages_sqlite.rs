@@ -7,6 +7,8 @@
 //! without the packing. The calling thread blocks for the batch (its commit's fsync included), which is why the
 //! relay writer runs on a thread of its own with SQLite ([`crate::dedicated`]).
 
+use std::convert::Infallible;
+
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
@@ -25,9 +27,9 @@ pub(super) async fn write_batch(
     let mut conn = pool.acquire().await?;
     let mut handle = conn.lock_handle().await?;
     // Nothing of a failed batch stays: the relay retries its halves (`relay::write_isolated`).
-    let written: Result<Result<Written, ()>, sqlx::Error> =
-        Db::new(&mut handle).transaction(|db| write(db, batch, now).map(Ok));
-    Ok(written?.expect("a batch is never refused as a whole"))
+    // A batch is never refused as a whole (Infallible): only a failure rolls it back.
+    let Ok(written) = Db::new(&mut handle).transaction(|db| write(db, batch, now).map(Ok::<_, Infallible>))?;
+    Ok(written)
 }
 
 fn write(db: &Db<'_>, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, sqlx::Error> {
