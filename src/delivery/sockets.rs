@@ -238,10 +238,10 @@ impl Sockets {
 
     /// Caches the user's standing, if they have a socket here and nothing changed it since `version` was taken.
     pub fn set_standing(&self, user_id: i64, standing: Standing, version: u64) {
-        if let Some(user) = self.users.lock().expect("registry lock").get_mut(&user_id) {
-            if user.standing_version == version {
-                user.standing = Some(Box::new(standing));
-            }
+        if let Some(user) = self.users.lock().expect("registry lock").get_mut(&user_id)
+            && user.standing_version == version
+        {
+            user.standing = Some(Box::new(standing));
         }
     }
 

@@ -11,7 +11,7 @@ use crate::matching::rules::Candidate;
 use crate::matching::standing::Standing;
 use crate::matching::{Pairing, Seeker};
 use crate::quota;
-use crate::store::{CreateMatchError, CreatedMatch, MatchEnd, MatchRow, NewBan, NewMatch, Store, StoreError, UserRow};
+use crate::store::{CreatedMatch, MatchEnd, MatchRow, NewBan, NewMatch, Opened, Opening, Store, StoreError, UserRow};
 
 /// A `match.find` that could not be queued.
 pub struct Refusal(pub ServerFrame);
@@ -214,27 +214,29 @@ impl Hub {
         Ok(())
     }
 
-    /// Opens the matches in the store (one transaction), then tells both users of each. Nothing is announced
-    /// unless the store committed.
+    /// Opens the matches through the relay writer (in its next batch, sharing the commit of the messages and the
+    /// ends of the moment), then tells both users of each. Nothing is announced unless the store committed.
     async fn open_matches(&self, pairs: &[(Seeker, Seeker)], epoch: Option<i64>) -> Vec<Result<(), Vec<i64>>> {
         let now = self.inner.clock.now();
         let expires_at = now + TimeDelta::hours(self.inner.matching.match_ttl_hours.into());
-        let news: Vec<NewMatch> = pairs
+        let matches = pairs
             .iter()
             .map(|(first, second)| NewMatch {
                 user1_id: first.user_id(),
                 user2_id: second.user_id(),
                 kind: first.candidate.kind.as_str(),
-                user1_public_key: &first.public_key,
-                user2_public_key: &second.public_key,
+                user1_public_key: first.public_key.clone(),
+                user2_public_key: second.public_key.clone(),
                 now,
                 expires_at,
             })
             .collect();
-        let results = match self.inner.store.create_matches(&news, epoch).await {
-            Ok(results) => results,
+        let done = self.inner.writer.open(Opening { matches, epoch }).await;
+        let outcome = done.await.unwrap_or_else(|_| Err(Arc::new(StoreError::Database(sqlx::Error::PoolClosed))));
+        let results = match outcome {
+            Ok(Opened::Pairs(results)) => results,
             // A newer matchmaker holds the lease: these seekers are its now (they stay in the cluster queue).
-            Err(StoreError::Fenced) => {
+            Ok(Opened::Fenced) => {
                 tracing::warn!(epoch, "fenced off by a newer matchmaker");
                 return pairs.iter().map(|(a, b)| Err(vec![a.user_id(), b.user_id()])).collect();
             }
@@ -258,17 +260,10 @@ impl Hub {
                     self.announce(&created);
                     Ok(())
                 }
-                Err(CreateMatchError::Unavailable(user)) => {
+                Err(user) => {
                     let seeker = if user == first.user_id() { first } else { second };
                     self.tell_unavailable(seeker).await;
                     Err(vec![user])
-                }
-                Err(CreateMatchError::Store(e)) => {
-                    tracing::error!(error = %e, "creating a match failed");
-                    for seeker in [first, second] {
-                        self.send_error(seeker, ErrorCode::Internal, "matching failed; ask again");
-                    }
-                    Err(vec![first.user_id(), second.user_id()])
                 }
             });
         }

@@ -3,8 +3,9 @@
 //!
 //! Flow: socket reader → validation (in the hub) → [`Writer::submit`] → batch transaction → the batch's
 //! outcomes go to the announcer ([`announce`]), which acknowledges each sender and only then delivers to the
-//! receiver. Receipts (`msg.ack`) and the ends of matches (a leave, a block) ride in the same batches
-//! ([`Writer::submit_receipt`], [`Writer::end_match`]): one commit carries them all.
+//! receiver. Receipts (`msg.ack`), the ends of matches (a leave, a block) and the matchmaker's new matches ride in
+//! the same batches ([`Writer::submit_receipt`], [`Writer::end_match`], [`Writer::open`]): one commit carries them
+//! all.
 
 pub mod announce;
 
@@ -17,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::dedicated::Running;
 
 use crate::clock::SharedClock;
-use crate::store::{Batch, MatchEnd, NewMessage, Receipt, Store, StoreError, WriteOutcome};
+use crate::store::{Batch, MatchEnd, NewMessage, Opened, Opening, Receipt, Store, StoreError, WriteOutcome};
 pub use announce::{Announcer, Reply};
 
 /// Most messages written in one transaction; bigger batches add latency for little gain.
@@ -31,6 +32,8 @@ pub type WriteResult = Result<WriteOutcome, Arc<StoreError>>;
 pub type ReceiptResult = Result<Option<i64>, Arc<StoreError>>;
 /// An end's outcome: whether it ended the match (false: it was no longer active).
 pub type EndResult = Result<bool, Arc<StoreError>>;
+/// An opening's outcome.
+pub type OpenResult = Result<Opened, Arc<StoreError>>;
 
 enum Job {
     Message {
@@ -46,6 +49,10 @@ enum Job {
         end: MatchEnd,
         done: oneshot::Sender<EndResult>,
     },
+    Open {
+        opening: Opening,
+        done: oneshot::Sender<OpenResult>,
+    },
 }
 
 /// Every outcome of a batch, each kind in input order.
@@ -54,6 +61,7 @@ pub struct Outcomes {
     pub messages: Vec<WriteResult>,
     pub receipts: Vec<ReceiptResult>,
     pub ends: Vec<EndResult>,
+    pub opens: Vec<OpenResult>,
 }
 
 impl Outcomes {
@@ -62,6 +70,7 @@ impl Outcomes {
             messages: batch.messages.iter().map(|_| Err(e.clone())).collect(),
             receipts: batch.receipts.iter().map(|_| Err(e.clone())).collect(),
             ends: batch.ends.iter().map(|_| Err(e.clone())).collect(),
+            opens: batch.opens.iter().map(|_| Err(e.clone())).collect(),
         }
     }
 
@@ -69,6 +78,7 @@ impl Outcomes {
         self.messages.extend(more.messages);
         self.receipts.extend(more.receipts);
         self.ends.extend(more.ends);
+        self.opens.extend(more.opens);
     }
 }
 
@@ -126,6 +136,16 @@ impl Writer {
         }
         outcome
     }
+
+    /// Queues the matchmaker's new matches; the receiver yields what was opened once the batch holding them has
+    /// committed.
+    pub async fn open(&self, opening: Opening) -> oneshot::Receiver<OpenResult> {
+        let (done, outcome) = oneshot::channel();
+        if let Err(mpsc::error::SendError(Job::Open { done, .. })) = self.tx.send(Job::Open { opening, done }).await {
+            let _ = done.send(Err(closed()));
+        }
+        outcome
+    }
 }
 
 async fn run(
@@ -151,24 +171,26 @@ async fn run(
             break;
         }
         let (mut messages, mut replies, mut receipts, mut from) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut ends, mut ending) = (Vec::new(), Vec::new());
+        let (mut ends, mut ending, mut opens, mut opening) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         for job in jobs.drain(..) {
             match job {
                 Job::Message { message, reply } => (messages.push(message), replies.push(reply)),
                 Job::Receipt { receipt, from: by } => (receipts.push(receipt), from.push(by)),
                 Job::End { end, done } => (ends.push(end), ending.push(done)),
+                Job::Open { opening: o, done } => (opens.push(o), opening.push(done)),
             };
         }
         metrics::histogram!("tanis_relay_batch_size").record(messages.len() as f64);
         metrics::histogram!("tanis_relay_batch_receipts").record(receipts.len() as f64);
         let started = std::time::Instant::now();
-        let batch = Batch { messages: &messages, receipts: &receipts, ends: &ends };
+        let batch = Batch { messages: &messages, receipts: &receipts, ends: &ends, opens: &opens };
         let outcomes = write_isolated(&store, batch, clock.now()).await;
         metrics::histogram!("tanis_relay_batch_seconds").record(started.elapsed().as_secs_f64());
         let committed = announce::Committed {
             messages: messages.into_iter().zip(replies).zip(outcomes.messages).map(|((m, r), o)| (m, r, o)).collect(),
             receipts: receipts.into_iter().zip(from).zip(outcomes.receipts).map(|((r, f), o)| (r, f, o)).collect(),
             ends: ending.into_iter().zip(outcomes.ends).collect(),
+            opens: opening.into_iter().zip(outcomes.opens).collect(),
         };
         announcer.announce(committed).await;
     }
@@ -187,11 +209,12 @@ pub async fn write_isolated(store: &Store, batch: Batch<'_>, now: DateTime<Utc>)
             messages: written.messages.into_iter().map(Ok).collect(),
             receipts: written.receipts.into_iter().map(Ok).collect(),
             ends: written.ends.into_iter().map(Ok).collect(),
+            opens: written.opens.into_iter().map(Ok).collect(),
         },
         Err(e) if batch.len() > 1 && refused_by_database(&e) => {
             metrics::counter!("tanis_relay_batch_splits_total").increment(1);
             tracing::warn!(error = %e, batch = batch.len(), "a relay batch was refused; retrying it in halves");
-            // Halves that are each strictly smaller, in queue order (messages, receipts, ends).
+            // Halves that are each strictly smaller, in queue order (messages, receipts, ends, openings).
             let (first, second) = batch.split_at(batch.len() / 2);
             let mut outcomes = Box::pin(write_isolated(store, first, now)).await;
             outcomes.extend(Box::pin(write_isolated(store, second, now)).await);

@@ -2,11 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use std::collections::HashMap;
-
-use sqlx::QueryBuilder;
-
-use super::{Backend, BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use super::{Store, StoreError, on_read_pool, on_write_pool, select};
 
 /// A `matches` row.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -47,15 +43,89 @@ macro_rules! match_columns {
 
 /// What creating a match needs: the pair (user1 initiates), the kind, each side's key, and the times.
 #[derive(Debug, Clone)]
-pub struct NewMatch<'a> {
+pub struct NewMatch {
     pub user1_id: i64,
     pub user2_id: i64,
     /// `text` or `video`.
-    pub kind: &'a str,
-    pub user1_public_key: &'a str,
-    pub user2_public_key: &'a str,
+    pub kind: &'static str,
+    pub user1_public_key: String,
+    pub user2_public_key: String,
     pub now: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+}
+
+/// The pairs one pass of the matchmaker found, opened together in the relay writer's batch ([`super::Batch`]):
+/// one commit carries the matches opened, the matches ended and the messages of the moment.
+#[derive(Debug, Clone)]
+pub struct Opening {
+    /// Every user appears at most once.
+    pub matches: Vec<NewMatch>,
+    /// The cluster matchmaker's fencing token (`None` on a single node): the opening first raises the fence to
+    /// it, and writes nothing ([`Opened::Fenced`]) if a newer holder already has.
+    pub epoch: Option<i64>,
+}
+
+/// What an opening did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Opened {
+    /// Per pair, in order: the match, or a user of the pair that cannot be matched now (no unit of the kind
+    /// left, banned, or already in an active match); nothing of a refused pair was written.
+    Pairs(Vec<Result<CreatedMatch, i64>>),
+    /// A newer matchmaker holds the fence: nothing was written.
+    Fenced,
+}
+
+/// One attempt at creating the pairs still pending: all of them, or nothing (rolled back to the opening's
+/// savepoint).
+pub(super) enum Attempt {
+    Created(Vec<CreatedMatch>),
+    /// These users could not pay.
+    Unpaid(Vec<i64>),
+    Fenced,
+}
+
+/// An opening's attempts: a pair with a side that cannot pay makes the attempt roll back and the rest try again.
+/// Refusals are rare (quota gone, banned, already matched), so the common case is one attempt.
+pub(super) struct Attempts<'a> {
+    opening: &'a Opening,
+    results: Vec<Option<Result<CreatedMatch, i64>>>,
+    pending: Vec<usize>,
+}
+
+impl<'a> Attempts<'a> {
+    pub(super) fn new(opening: &'a Opening) -> Self {
+        let n = opening.matches.len();
+        Attempts { opening, results: (0..n).map(|_| None).collect(), pending: (0..n).collect() }
+    }
+
+    /// The pairs the next attempt creates; empty when every pair is decided.
+    pub(super) fn next(&self) -> Vec<&'a NewMatch> {
+        self.pending.iter().map(|&i| &self.opening.matches[i]).collect()
+    }
+
+    /// The attempt created every pending pair, in order.
+    pub(super) fn created(&mut self, attempt: Vec<CreatedMatch>) {
+        for (i, created) in self.pending.drain(..).zip(attempt) {
+            self.results[i] = Some(Ok(created));
+        }
+    }
+
+    /// The attempt was rolled back: the pairs with a side in `unpaid` are refused, the rest try again.
+    pub(super) fn refuse(&mut self, unpaid: &[i64]) {
+        let (matches, results) = (&self.opening.matches, &mut self.results);
+        self.pending.retain(|&i| {
+            let new = &matches[i];
+            let Some(user) = [new.user1_id, new.user2_id].into_iter().find(|u| unpaid.contains(u)) else {
+                return true;
+            };
+            results[i] = Some(Err(user));
+            false
+        });
+    }
+
+    pub(super) fn finish(self) -> Opened {
+        Opened::Pairs(self.results.into_iter().map(|r| r.expect("every pair decided")).collect())
+    }
 }
 
 /// Why a match could not be created; nothing was written.
@@ -128,10 +198,10 @@ macro_rules! matched_user_columns {
         "id, alias, tag, daily_chat_balance, daily_video_balance, bonus_chat_balance, bonus_video_balance"
     };
 }
-pub(super) use {matched_user_columns, spend_unit};
+pub(super) use {match_columns, matched_user_columns, spend_unit};
 
 /// A match the store created, with both users as they are after paying for it (for their balances).
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct CreatedMatch {
     pub row: MatchRow,
     pub user1: MatchedUser,
@@ -140,123 +210,25 @@ pub struct CreatedMatch {
 
 impl Store {
     /// Creates a batch of active matches, each spending one unit from both sides, in ONE transaction: the
-    /// matchmaker opens every pair it found in one pass with one commit. For each pair either both sides paid
-    /// and the match exists, or nothing of that pair was written and the error names a side that could not
-    /// pay. Results come back in input order; every user appears at most once in a batch.
+    /// relay writer does this for the matchmaker ([`Opening`]); this is the same write on its own. For each pair
+    /// either both sides paid and the match exists, or nothing of that pair was written and the error names a
+    /// side that could not pay. Results come back in input order; every user appears at most once in a batch.
     ///
     /// `epoch` is the cluster matchmaker's fencing token (`None` on a single node): the transaction first
     /// raises the fence to it, and writes nothing ([`StoreError::Fenced`]) if a newer holder already has.
     pub async fn create_matches(
         &self,
-        batch: &[NewMatch<'_>],
+        batch: &[NewMatch],
         epoch: Option<i64>,
     ) -> Result<Vec<Result<CreatedMatch, CreateMatchError>>, StoreError> {
-        let mut results: Vec<Option<Result<CreatedMatch, CreateMatchError>>> = batch.iter().map(|_| None).collect();
-        let mut pending: Vec<usize> = (0..batch.len()).collect();
-        // A pair with a side that cannot pay makes the whole attempt roll back and the rest try again: refusals
-        // are rare (quota gone, banned, already matched), so the common case is one round.
-        while !pending.is_empty() {
-            let attempt: Vec<&NewMatch> = pending.iter().map(|&i| &batch[i]).collect();
-            match self.try_create_matches(&attempt, epoch).await? {
-                Ok(created) => {
-                    for (i, m) in pending.iter().zip(created) {
-                        results[*i] = Some(Ok(m));
-                    }
-                    break;
-                }
-                Err(unpaid) => pending.retain(|&i| {
-                    let new = &batch[i];
-                    let Some(user) = [new.user1_id, new.user2_id].into_iter().find(|u| unpaid.contains(u)) else {
-                        return true;
-                    };
-                    results[i] = Some(Err(CreateMatchError::Unavailable(user)));
-                    false
-                }),
-            }
+        let Some(first) = batch.first() else { return Ok(Vec::new()) };
+        let opening = Opening { matches: batch.to_vec(), epoch };
+        let opens = std::slice::from_ref(&opening);
+        let written = self.write_batch(super::Batch { opens, ..super::Batch::default() }, first.now).await?;
+        match written.opens.into_iter().next().expect("one outcome per opening") {
+            Opened::Pairs(pairs) => Ok(pairs.into_iter().map(|p| p.map_err(CreateMatchError::Unavailable)).collect()),
+            Opened::Fenced => Err(StoreError::Fenced),
         }
-        Ok(results.into_iter().map(|r| r.expect("every pair decided")).collect())
-    }
-
-    /// One attempt: `Ok` with the created matches in order, or `Err` with the users that could not pay
-    /// (and nothing written).
-    async fn try_create_matches(
-        &self,
-        batch: &[&NewMatch<'_>],
-        epoch: Option<i64>,
-    ) -> Result<Result<Vec<CreatedMatch>, Vec<i64>>, StoreError> {
-        let pool = match &self.backend {
-            Backend::Sqlite { write, .. } => {
-                return super::matches_sqlite::try_create_matches(write, batch, epoch).await;
-            }
-            Backend::Postgres { write, .. } => write,
-        };
-        let mut tx = pool.begin_write().await?;
-        if let Some(epoch) = epoch {
-            // The row lock also orders two holders' transactions: the older one, waiting behind the newer,
-            // then finds the fence above its epoch.
-            let raised = sqlx::query("UPDATE matchmaker_fence SET epoch = $1 WHERE id = 1 AND epoch <= $1")
-                .bind(epoch)
-                .execute(&mut *tx)
-                .await?;
-            if raised.rows_affected() == 0 {
-                tx.rollback().await?;
-                return Err(StoreError::Fenced);
-            }
-        }
-        let mut paid: HashMap<i64, MatchedUser> = HashMap::with_capacity(batch.len() * 2);
-        for (kind, spend) in [
-            ("text", spend_unit!("daily_chat_balance", "bonus_chat_balance")),
-            ("video", spend_unit!("daily_video_balance", "bonus_video_balance")),
-        ] {
-            let users: Vec<i64> =
-                batch.iter().filter(|m| m.kind == kind).flat_map(|m| [m.user1_id, m.user2_id]).collect();
-            if users.is_empty() {
-                continue;
-            }
-            let mut q = QueryBuilder::new(spend);
-            let mut ids = q.separated(", ");
-            for id in users {
-                ids.push_bind(id);
-            }
-            q.push(concat!(") RETURNING ", matched_user_columns!()));
-            let rows: Vec<MatchedUser> = q.build_query_as().fetch_all(&mut *tx).await?;
-            paid.extend(rows.into_iter().map(|u| (u.id, u)));
-        }
-        let unpaid: Vec<i64> =
-            batch.iter().flat_map(|m| [m.user1_id, m.user2_id]).filter(|u| !paid.contains_key(u)).collect();
-        if !unpaid.is_empty() {
-            tx.rollback().await?;
-            return Ok(Err(unpaid));
-        }
-        let mut q = QueryBuilder::new(
-            "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status, user1_public_key, \
-             user2_public_key, matchmaker_epoch) ",
-        );
-        q.push_values(batch, |mut row, m| {
-            row.push_bind(m.user1_id)
-                .push_bind(m.user2_id)
-                .push_bind(m.kind)
-                .push_bind(m.now)
-                .push_bind(m.expires_at)
-                .push_bind("active")
-                .push_bind(m.user1_public_key)
-                .push_bind(m.user2_public_key)
-                .push_bind(epoch);
-        });
-        q.push(concat!(" RETURNING ", match_columns!()));
-        let rows: Vec<MatchRow> = q.build_query_as().fetch_all(&mut *tx).await?;
-        tx.commit().await?;
-        // RETURNING order is not guaranteed: key the rows by their first user (unique within a batch).
-        let mut by_user1: HashMap<i64, MatchRow> = rows.into_iter().map(|r| (r.user1_id, r)).collect();
-        Ok(Ok(batch
-            .iter()
-            .map(|m| {
-                let row = by_user1.remove(&m.user1_id).expect("one inserted row per pair");
-                let user1 = paid.remove(&m.user1_id).expect("paid");
-                let user2 = paid.remove(&m.user2_id).expect("paid");
-                CreatedMatch { row, user1, user2 }
-            })
-            .collect()))
     }
 
     /// The user's active match, if any. Each side of the pair is looked up on its own (user, status)

@@ -1,36 +1,47 @@
-//! Creating a batch of matches on SQLite: one transaction on the write connection, run from the matchmaker's own
-//! thread through the connection's handle ([`super::sqlite_raw`]), one short prepared statement per user and per
-//! match. Through sqlx the batch's statements were built for its size (an `IN` list, a `VALUES` row per
+//! Opening a batch of matches on SQLite, in the relay writer's transaction on the write connection, through the
+//! connection's handle ([`super::sqlite_raw`]): one short prepared statement per user and per match. Through sqlx the batch's statements were built for its size (an `IN` list, a `VALUES` row per
 //! match), so SQLite parsed and planned them anew for every batch, and each was a round trip to the
 //! connection's thread (perf, BENCHMARKS.md).
 
 use std::collections::HashMap;
 
-use sqlx::SqlitePool;
+use super::matches::{
+    Attempt, Attempts, CreatedMatch, MatchRow, MatchedUser, NewMatch, Opened, Opening, matched_user_columns, spend_unit,
+};
+use super::sqlite_raw::{Db, Failure, Row, timestamp};
 
-use super::StoreError;
-use super::matches::{CreatedMatch, MatchRow, MatchedUser, NewMatch, matched_user_columns, spend_unit};
-use super::sqlite_raw::{Db, Row, timestamp};
-
-pub(super) async fn try_create_matches(
-    pool: &SqlitePool,
-    batch: &[&NewMatch<'_>],
-    epoch: Option<i64>,
-) -> Result<Result<Vec<CreatedMatch>, Vec<i64>>, StoreError> {
-    let mut conn = pool.acquire().await?;
-    let mut handle = conn.lock_handle().await?;
-    Db::new(&mut handle).transaction(|db| create(db, batch, epoch))
+/// Opens the matches inside the relay writer's transaction ([`super::messages_sqlite`]): a savepoint, so an
+/// attempt refused for a side that cannot pay rolls back alone and the batch's messages stay.
+pub(super) fn open(db: &Db<'_>, opening: &Opening) -> Result<Opened, Failure> {
+    let mut attempts = Attempts::new(opening);
+    db.exec(c"SAVEPOINT opening")?;
+    loop {
+        let pending = attempts.next();
+        if pending.is_empty() {
+            break;
+        }
+        match attempt(db, &pending, opening.epoch)? {
+            Attempt::Created(created) => attempts.created(created),
+            Attempt::Unpaid(unpaid) => {
+                db.exec(c"ROLLBACK TO opening")?;
+                attempts.refuse(&unpaid);
+            }
+            Attempt::Fenced => {
+                db.exec(c"ROLLBACK TO opening")?;
+                db.exec(c"RELEASE opening")?;
+                return Ok(Opened::Fenced);
+            }
+        }
+    }
+    db.exec(c"RELEASE opening")?;
+    Ok(attempts.finish())
 }
 
-fn create(
-    db: &Db<'_>,
-    batch: &[&NewMatch<'_>],
-    epoch: Option<i64>,
-) -> Result<Result<Vec<CreatedMatch>, Vec<i64>>, StoreError> {
+fn attempt(db: &Db<'_>, batch: &[&NewMatch], epoch: Option<i64>) -> Result<Attempt, Failure> {
     if let Some(epoch) = epoch {
         db.prepare("UPDATE matchmaker_fence SET epoch = ?1 WHERE id = 1 AND epoch <= ?1")?.execute(&[epoch.into()])?;
         if db.changes() == 0 {
-            return Err(StoreError::Fenced);
+            return Ok(Attempt::Fenced);
         }
     }
     let mut paid: HashMap<i64, MatchedUser> = HashMap::with_capacity(batch.len() * 2);
@@ -60,7 +71,7 @@ fn create(
     let unpaid: Vec<i64> =
         batch.iter().flat_map(|m| [m.user1_id, m.user2_id]).filter(|u| !paid.contains_key(u)).collect();
     if !unpaid.is_empty() {
-        return Ok(Err(unpaid));
+        return Ok(Attempt::Unpaid(unpaid));
     }
     let mut insert = db.prepare(
         "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status, user1_public_key, \
@@ -77,8 +88,8 @@ fn create(
                 m.kind.into(),
                 now.as_str().into(),
                 expires.as_str().into(),
-                m.user1_public_key.into(),
-                m.user2_public_key.into(),
+                m.user1_public_key.as_str().into(),
+                m.user2_public_key.as_str().into(),
                 epoch.into(),
             ],
             |row| id = Some(row.int(0)),
@@ -91,14 +102,14 @@ fn create(
             created_at: m.now,
             expired_at: m.expires_at,
             status: "active".into(),
-            user1_public_key: m.user1_public_key.to_owned(),
-            user2_public_key: m.user2_public_key.to_owned(),
+            user1_public_key: m.user1_public_key.clone(),
+            user2_public_key: m.user2_public_key.clone(),
         };
         let user1 = paid.remove(&m.user1_id).expect("paid");
         let user2 = paid.remove(&m.user2_id).expect("paid");
         created.push(CreatedMatch { row, user1, user2 });
     }
-    Ok(Ok(created))
+    Ok(Attempt::Created(created))
 }
 
 /// A row of [`matched_user_columns`].

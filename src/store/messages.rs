@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
+use super::matches::{Opened, Opening};
 use super::{Backend, Store, StoreError, on_read_pool, select};
 
 /// One message to store. `content` and `nonce` are the client's base64 ciphertext, never decoded here.
@@ -54,26 +55,39 @@ pub struct Batch<'a> {
     pub messages: &'a [NewMessage],
     pub receipts: &'a [Receipt],
     pub ends: &'a [MatchEnd],
+    /// The matchmaker's passes, opened after the ends: someone who left a match in this batch may be matched
+    /// again in it.
+    pub opens: &'a [Opening],
 }
 
 impl<'a> Batch<'a> {
     pub fn len(&self) -> usize {
-        self.messages.len() + self.receipts.len() + self.ends.len()
+        self.messages.len() + self.receipts.len() + self.ends.len() + self.opens.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// The first `n` items and the rest, counting messages, then receipts, then ends: an end never moves ahead
-    /// of a message queued before it.
+    /// The first `n` items and the rest, counting messages, then receipts, then ends, then openings: an end
+    /// never moves ahead of a message queued before it.
     pub fn split_at(&self, n: usize) -> (Batch<'a>, Batch<'a>) {
-        let (m, r) = (self.messages.len(), self.receipts.len());
+        let (m, r, e) = (self.messages.len(), self.receipts.len(), self.ends.len());
         let at = |len: usize, from: usize| n.saturating_sub(from).min(len);
-        let (mi, ri, ei) = (at(m, 0), at(r, m), at(self.ends.len(), m + r));
+        let (mi, ri, ei, oi) = (at(m, 0), at(r, m), at(e, m + r), at(self.opens.len(), m + r + e));
         (
-            Batch { messages: &self.messages[..mi], receipts: &self.receipts[..ri], ends: &self.ends[..ei] },
-            Batch { messages: &self.messages[mi..], receipts: &self.receipts[ri..], ends: &self.ends[ei..] },
+            Batch {
+                messages: &self.messages[..mi],
+                receipts: &self.receipts[..ri],
+                ends: &self.ends[..ei],
+                opens: &self.opens[..oi],
+            },
+            Batch {
+                messages: &self.messages[mi..],
+                receipts: &self.receipts[ri..],
+                ends: &self.ends[ei..],
+                opens: &self.opens[oi..],
+            },
         )
     }
 }
@@ -88,6 +102,7 @@ pub struct Written {
     /// True for the end that ended its match; false when the match was no longer active (or an earlier end of
     /// the batch ended it).
     pub ends: Vec<bool>,
+    pub opens: Vec<Opened>,
 }
 
 /// A stored message as `resume` returns it.
@@ -117,9 +132,10 @@ impl Store {
         Ok(self.write_batch(Batch { messages: batch, ..Batch::default() }, now).await?.messages)
     }
 
-    /// Stores messages, marks receipts delivered and ends matches, in ONE transaction: the relay writer's group
-    /// commit, so a receipt or a leave costs a few bytes in a commit that happens anyway instead of a
-    /// transaction (and an fsync) of its own. Ends run last, after the batch's messages.
+    /// Stores messages, marks receipts delivered, ends matches and opens the matchmaker's new ones, in ONE
+    /// transaction: the relay writer's group commit, so a receipt, a leave or a new match costs a few bytes in a
+    /// commit that happens anyway instead of a transaction (and an fsync) of its own. Ends run after the batch's
+    /// messages, openings last.
     pub async fn write_batch(&self, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, StoreError> {
         if batch.is_empty() {
             return Ok(Written::default());

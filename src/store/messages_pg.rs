@@ -69,8 +69,12 @@ pub(super) async fn write_batch(pool: &PgPool, batch: Batch<'_>, now: DateTime<U
         .await?;
         answer_ends(batch.ends, ended)
     };
+    let mut opens = Vec::with_capacity(batch.opens.len());
+    for opening in batch.opens {
+        opens.push(super::matches_pg::open(&mut tx, opening).await?);
+    }
     tx.commit().await?;
-    Ok(Written { messages, receipts: delivered, ends })
+    Ok(Written { messages, receipts: delivered, ends, opens })
 }
 
 /// The messages part of the batch: outcomes in input order.

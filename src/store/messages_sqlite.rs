@@ -37,7 +37,8 @@ fn write(db: &Db<'_>, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, s
     let receipts = mark_delivered(db, batch.receipts, &now_text)?;
     let messages = if batch.messages.is_empty() { Vec::new() } else { insert_messages(db, batch.messages, now)? };
     let ends = end_matches(db, batch.ends, &now_text)?;
-    Ok(Written { messages, receipts, ends })
+    let opens = batch.opens.iter().map(|opening| super::matches_sqlite::open(db, opening)).collect::<Result<_, _>>()?;
+    Ok(Written { messages, receipts, ends, opens })
 }
 
 /// Marks each receipt's message delivered, once: the sender the first time, `None` when it was delivered

@@ -430,13 +430,13 @@ pub fn new_user(phone: &str, alias: &str, tag: &str, code: &str) -> NewUser {
 }
 
 /// A match to open straight in the store, made at `now` for the usual 24 h.
-pub fn new_match(user1_id: i64, user2_id: i64, kind: &str, now: DateTime<Utc>) -> NewMatch<'_> {
+pub fn new_match(user1_id: i64, user2_id: i64, kind: &'static str, now: DateTime<Utc>) -> NewMatch {
     NewMatch {
         user1_id,
         user2_id,
         kind,
-        user1_public_key: "a2V5MQ==",
-        user2_public_key: "a2V5Mg==",
+        user1_public_key: "a2V5MQ==".into(),
+        user2_public_key: "a2V5Mg==".into(),
         now,
         expires_at: now + chrono::TimeDelta::hours(24),
     }

@@ -1,8 +1,7 @@
-//! The two group-commit writes: a batch of matches (the matchmaker's pass) and a batch of messages (the relay
-//! writer), each one transaction with a fixed number of statements. Every row of a batch must come out as if it
-//! had been written alone.
+//! The group-commit write: one transaction holding the relay writer's messages, receipts and ends and the
+//! matchmaker's openings. Every row of a batch must come out as if it had been written alone.
 
-use tanis::store::{Batch, CreateMatchError, MatchEnd, NewMatch, NewMessage, Receipt, WriteOutcome};
+use tanis::store::{Batch, CreateMatchError, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt, WriteOutcome};
 
 use crate::helpers::{Backend, TestApp, new_match, new_message, spawn_app};
 use crate::on_both_stores;
@@ -13,13 +12,14 @@ on_both_stores!(
     a_message_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_stored,
     receipts_commit_in_the_message_batch_and_mark_each_message_once_for_its_receiver,
     ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_once,
+    openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls_back_only_its_opening,
 );
 
 fn relay_batch<'a>(messages: &'a [NewMessage], receipts: &'a [Receipt]) -> Batch<'a> {
-    Batch { messages, receipts, ends: &[] }
+    Batch { messages, receipts, ..Batch::default() }
 }
 
-fn pair<'a>(app: &TestApp, user1_id: i64, user2_id: i64, kind: &'a str) -> NewMatch<'a> {
+fn pair(app: &TestApp, user1_id: i64, user2_id: i64, kind: &'static str) -> NewMatch {
     new_match(user1_id, user2_id, kind, app.now())
 }
 
@@ -238,9 +238,12 @@ async fn ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_onc
         MatchEnd { match_id: talked, reason: "expired" },
     ];
     let messages = [new_message(talked, ids[0], ids[1], "bye")];
-    let written =
-        tanis::relay::write_isolated(&app.store, Batch { messages: &messages, receipts: &[], ends: &ends }, app.now())
-            .await;
+    let written = tanis::relay::write_isolated(
+        &app.store,
+        Batch { messages: &messages, ends: &ends, ..Batch::default() },
+        app.now(),
+    )
+    .await;
     assert!(
         matches!(written.messages[..], [Ok(WriteOutcome::Stored { seq: 1, .. })]),
         "the message before the end is stored"
@@ -269,4 +272,55 @@ async fn ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_onc
     )
     .await;
     assert!(matches!(late.messages[..], [Ok(WriteOutcome::MatchNotActive)]));
+}
+
+async fn openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls_back_only_its_opening(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let mut ids = Vec::new();
+    for alias in ["ayse", "burak", "cem", "deniz", "ece"] {
+        ids.push(app.user(alias).await.id);
+    }
+    let old = app.store.create_matches(&[pair(&app, ids[0], ids[1], "text")], None).await.unwrap()[0]
+        .as_ref()
+        .unwrap()
+        .row
+        .id;
+    // ece cannot pay: her pair's attempt is rolled back, which must not take the batch's message or end with it.
+    app.execute(format!("UPDATE users SET daily_chat_balance = 0, bonus_chat_balance = 0 WHERE id = {}", ids[4])).await;
+    let deniz_before = app.store.user_by_id(ids[3]).await.unwrap().unwrap().daily_chat_balance;
+
+    // ayse says goodbye, leaves, and is matched with cem: payable only because the end comes first.
+    let messages = [new_message(old, ids[0], ids[1], "bye")];
+    let ends = [MatchEnd { match_id: old, reason: "left" }];
+    let opens = [Opening {
+        matches: vec![pair(&app, ids[0], ids[2], "text"), pair(&app, ids[3], ids[4], "text")],
+        epoch: None,
+    }];
+    let batch = Batch { messages: &messages, ends: &ends, opens: &opens, ..Batch::default() };
+    let written = tanis::relay::write_isolated(&app.store, batch, app.now()).await;
+    assert!(matches!(written.messages[..], [Ok(WriteOutcome::Stored { seq: 1, .. })]), "{:?}", written.messages);
+    assert!(matches!(written.ends[..], [Ok(true)]), "{:?}", written.ends);
+    let Ok(Opened::Pairs(pairs)) = &written.opens[0] else { panic!("{:?}", written.opens) };
+    let new = pairs[0].as_ref().expect("ayse and cem are matched");
+    assert_eq!((new.row.user1_id, new.row.user2_id), (ids[0], ids[2]));
+    assert_eq!(pairs[1], Err(ids[4]), "ece could not pay");
+
+    let deniz = app.store.user_by_id(ids[3]).await.unwrap().unwrap();
+    assert_eq!(deniz.daily_chat_balance, deniz_before, "the refused pair's other side paid nothing");
+    assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 1, "the message survived the rollback");
+    assert_eq!(app.count(format!("SELECT COUNT(*) FROM matches WHERE id = {old} AND status = 'completed'")).await, 1);
+    assert_eq!(app.count("SELECT COUNT(*) FROM matches WHERE status = 'active'").await, 1);
+
+    // A deposed cluster matchmaker's opening writes nothing, and the message beside it is stored all the same.
+    app.execute("UPDATE matchmaker_fence SET epoch = 5 WHERE id = 1".into()).await;
+    let messages = [new_message(new.row.id, ids[2], ids[0], "hi")];
+    let opens = [Opening { matches: vec![pair(&app, ids[3], ids[1], "text")], epoch: Some(4) }];
+    let batch = Batch { messages: &messages, opens: &opens, ..Batch::default() };
+    let written = tanis::relay::write_isolated(&app.store, batch, app.now()).await;
+    assert!(matches!(written.opens[..], [Ok(Opened::Fenced)]), "{:?}", written.opens);
+    assert!(matches!(written.messages[..], [Ok(WriteOutcome::Stored { seq: 1, .. })]));
+    assert_eq!(app.count("SELECT COUNT(*) FROM matches WHERE status = 'active'").await, 1, "nothing opened");
+    assert_eq!(app.count("SELECT COUNT(*) FROM matchmaker_fence WHERE epoch = 5").await, 1, "the fence stays");
 }
