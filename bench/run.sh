@@ -43,7 +43,8 @@ if (( NODES > 1 )) && ! command -v redis-server >/dev/null; then
 fi
 
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/tanis-target}
-cargo build --release -p tanis -p tanis-bench
+# BENCH_BUILD=0 measures the binaries already built (say, while other builds hold cargo's lock).
+[[ ${BENCH_BUILD:-1} == 0 ]] || cargo build --release -p tanis -p tanis-bench
 # BENCH_SERVER_BIN=/path/to/another/tanis measures another build (an A/B against an older commit) with this load generator.
 TANIS=${BENCH_SERVER_BIN:-$CARGO_TARGET_DIR/release/tanis}
 BENCH=$CARGO_TARGET_DIR/release/tanis-bench

@@ -12,7 +12,7 @@
 use tanis_proto::{ErrorCode, ServerFrame};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
-use super::{EndResult, OpenResult, ReceiptResult, WriteResult};
+use super::{EndResult, ReceiptResult, WriteResult};
 use crate::delivery::{Delivery, Encoded, SessionHandle, SessionRef, encode};
 use crate::push::Notifier;
 use crate::store::{NewMessage, Receipt, WriteOutcome};
@@ -75,8 +75,6 @@ pub(super) struct Committed {
     pub receipts: Vec<(Receipt, ReceiptFrom, ReceiptResult)>,
     /// Answered last: whoever ended a match tells both sides after the batch's messages are delivered.
     pub ends: Vec<(oneshot::Sender<EndResult>, EndResult)>,
-    /// The matchmaker announces its matches itself.
-    pub opens: Vec<(oneshot::Sender<OpenResult>, OpenResult)>,
 }
 
 /// Hands committed batches to the announcing task.
@@ -134,9 +132,6 @@ impl Committed {
             }
         }
         for (done, outcome) in self.ends {
-            let _ = done.send(outcome);
-        }
-        for (done, outcome) in self.opens {
             let _ = done.send(outcome);
         }
     }

@@ -186,11 +186,16 @@ async fn run(
         let batch = Batch { messages: &messages, receipts: &receipts, ends: &ends, opens: &opens };
         let outcomes = write_isolated(&store, batch, clock.now()).await;
         metrics::histogram!("tanis_relay_batch_seconds").record(started.elapsed().as_secs_f64());
+        // The matchmaker announces its matches itself, so it is answered at once rather than after the announcer's
+        // hop through the busy runtime: a user's end and their next match are never in one batch (they find only
+        // once told the match ended), so nothing of the batch must reach them first.
+        for (done, outcome) in opening.into_iter().zip(outcomes.opens) {
+            let _ = done.send(outcome);
+        }
         let committed = announce::Committed {
             messages: messages.into_iter().zip(replies).zip(outcomes.messages).map(|((m, r), o)| (m, r, o)).collect(),
             receipts: receipts.into_iter().zip(from).zip(outcomes.receipts).map(|((r, f), o)| (r, f, o)).collect(),
             ends: ending.into_iter().zip(outcomes.ends).collect(),
-            opens: opening.into_iter().zip(outcomes.opens).collect(),
         };
         announcer.announce(committed).await;
     }
