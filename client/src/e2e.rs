@@ -455,6 +455,31 @@ mod tests {
         assert!(safety_number(&a, &b).starts_with(&format!("{first:05} ")));
     }
 
+    /// Known answers shared with the browser client (web/e2e.js: WebCrypto X25519 and HKDF, noble's
+    /// XChaCha20-Poly1305), for the key pairs with secrets `[0x11; 32]` (initiator) and `[0x22; 32]` in match
+    /// 4242: the web client sealed the first message; tests/browser/e2e.test.js opens the second, sealed here.
+    #[test]
+    fn messages_sealed_by_the_web_client_open_here_and_both_derive_the_same_safety_number() {
+        let identity = |fill: u8| {
+            let secret = StaticSecret::from([fill; 32]);
+            let public = PublicKey::from(&secret);
+            Identity { secret, public }
+        };
+        let (alice, bob) = (identity(0x11), identity(0x22));
+        assert_eq!(alice.public_key_b64(), "e06Qm75//kTEZaIgA31gjuNYl9Me+XLwf3SJLLD3PxM=");
+        assert_eq!(bob.public_key_b64(), "D6poTtKIZ7l/Smot7l34zpdOdrcBjj8iocTPJnhXDyA=");
+        let alice_pub = alice.public_key_b64();
+        let mut bob = E2eSession::establish(bob, &alice_pub, 4242, Role::Responder).unwrap();
+        let from_web = bob
+            .open(
+                "aVmBLesnoK1uCAy7pq7q/EHfKQPiVnFHAMwyxJmweo8TVE4kVwULJCp3arZ2d1LVzxRL18hC",
+                "dOFy2E1E7OSebmScx20nHQAAAAAAAAAB",
+            )
+            .unwrap();
+        assert_eq!(String::from_utf8(from_web).unwrap(), "sealed by web/e2e.js: ğüşıöç ✓");
+        assert_eq!(bob.safety_number(), "65214 51174 20574 11678 51691 30878");
+    }
+
     #[test]
     fn debug_output_carries_no_key_material() {
         let me = Identity::generate();

@@ -15,6 +15,7 @@ mod notifications;
 mod openapi;
 mod ops;
 mod rtc;
+mod web;
 mod ws;
 
 use std::sync::Arc;
@@ -86,6 +87,7 @@ pub fn router(state: AppState) -> Router {
     // After the merge: the common error answers go on every operation of every router.
     CommonErrors.modify(&mut openapi);
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
+        .merge(web::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(ErrorCode::MethodNotAllowed, "this endpoint does not take that method")

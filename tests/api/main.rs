@@ -36,3 +36,4 @@ mod store_conformance;
 mod tokens;
 mod video;
 mod video_limits;
+mod web;

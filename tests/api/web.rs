@@ -1,0 +1,107 @@
+//! The browser client served by the binary (src/api/web.rs, docs/web-client.md): the page at `/` with a strict
+//! Content-Security-Policy, every file of `web/` byte for byte with its type, revalidation by ETag, unknown files
+//! in our JSON error shape, and none of it in the OpenAPI document. The assets never touch the store, so these
+//! run on one (SQLite) server rather than on both stores.
+
+use std::path::{Path, PathBuf};
+
+use reqwest::StatusCode;
+use reqwest::header::CONTENT_TYPE;
+use serde_json::Value;
+
+use crate::helpers::{Backend, assert_error, spawn_app};
+
+fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response.headers().get(name).unwrap_or_else(|| panic!("no {name} header")).to_str().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_page_is_served_at_the_root_with_a_strict_content_security_policy() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let response = app.client.get(app.url("/")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "content-type"), "text/html; charset=utf-8");
+    assert_eq!(header(&response, "x-content-type-options"), "nosniff");
+    let host = app.address.trim_start_matches("http://");
+    let csp = header(&response, "content-security-policy").to_owned();
+    for directive in [
+        "default-src 'none'".to_owned(),
+        "script-src 'self'".to_owned(),
+        "style-src 'self'".to_owned(),
+        format!("connect-src 'self' ws://{host} wss://{host}"),
+        "frame-ancestors 'none'".to_owned(),
+        "base-uri 'none'".to_owned(),
+    ] {
+        assert!(csp.split("; ").any(|d| d == directive), "{directive:?} missing from {csp}");
+    }
+    assert!(!csp.contains("unsafe") && !csp.contains('*') && !csp.contains("http"), "{csp}");
+    let page = response.text().await.unwrap();
+    assert!(page.contains(r#"<script type="module" src="/app/app.js"></script>"#), "{page}");
+    assert!(!page.contains("<script>") && !page.contains("style="), "no inline script or style: {page}");
+}
+
+/// Every file under `web/` but the Markdown notes, relative to `web/`.
+fn web_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path, root, out);
+            } else if path.extension().is_none_or(|e| e != "md") {
+                out.push(path.strip_prefix(root).unwrap().to_owned());
+            }
+        }
+    }
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("web");
+    let mut files = Vec::new();
+    walk(&root, &root, &mut files);
+    files.sort();
+    files
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_file_of_the_web_client_is_served_byte_for_byte_with_its_type_and_revalidates_by_etag() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let files = web_files();
+    assert!(files.len() > 10, "{files:?}");
+    for file in files {
+        let url = app.url(&format!("/app/{}", file.display()));
+        let response = app.client.get(&url).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{url}: add it to ASSETS in src/api/web.rs");
+        let expected_type = match file.extension().and_then(|e| e.to_str()) {
+            Some("js") => "text/javascript; charset=utf-8",
+            Some("css") => "text/css; charset=utf-8",
+            Some("html") => "text/html; charset=utf-8",
+            Some("svg") => "image/svg+xml",
+            None => "text/plain; charset=utf-8",
+            Some(other) => panic!("{url}: no content type decided for .{other}"),
+        };
+        assert_eq!(header(&response, CONTENT_TYPE.as_str()), expected_type, "{url}");
+        assert_eq!(header(&response, "cache-control"), "no-cache", "{url}");
+        assert!(header(&response, "content-security-policy").starts_with("default-src 'none'"), "{url}");
+        let etag = header(&response, "etag").to_owned();
+        let body = response.bytes().await.unwrap();
+        let on_disk = std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("web").join(&file)).unwrap();
+        assert!(body.as_ref() == on_disk.as_slice(), "{url}: served bytes differ from the file");
+
+        let again = app.client.get(&url).header("if-none-match", &etag).send().await.unwrap();
+        assert_eq!(again.status(), StatusCode::NOT_MODIFIED, "{url}");
+        assert_eq!(header(&again, "etag"), etag);
+        assert!(again.bytes().await.unwrap().is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_files_are_json_404s_and_the_client_stays_out_of_the_openapi_document() {
+    let app = spawn_app(Backend::Sqlite).await;
+    for path in ["/app/nope.js", "/app/", "/app/%2e%2e/Cargo.toml", "/app/vendor/noble-ciphers/VENDORED.md"] {
+        let response = app.client.get(app.url(path)).send().await.unwrap();
+        assert_error(response, StatusCode::NOT_FOUND, "not_found").await;
+    }
+    let response = app.client.post(app.url("/")).send().await.unwrap();
+    assert_error(response, StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed").await;
+
+    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let paths: Vec<&String> = doc["paths"].as_object().unwrap().keys().collect();
+    assert!(paths.iter().all(|p| *p != "/" && !p.starts_with("/app")), "{paths:?}");
+}

@@ -1,0 +1,130 @@
+// web/e2e.js on its own, in Node (same WebCrypto API as the browser, same vendored XChaCha20-Poly1305): the
+// protocol's safety-number test vector and the rules of docs/protocol.md section 9 that a server-in-the-middle
+// would probe. The browser ↔ Rust interop test (interop.test.js) proves the wire format against client/.
+
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+
+import * as e2e from '../../web/e2e.js';
+
+const bytes = (n, fill) => new Uint8Array(n).fill(fill);
+
+async function pair(matchId = 42) {
+  const alice = await e2e.generateIdentity();
+  const bob = await e2e.generateIdentity();
+  return {
+    alice: await e2e.establish(alice, e2e.toBase64(bob.publicKey), matchId, true),
+    bob: await e2e.establish(bob, e2e.toBase64(alice.publicKey), matchId, false),
+    keys: { alice, bob },
+  };
+}
+
+const kind = (error) => (e) => e instanceof e2e.E2eError && e.kind === error;
+
+test('the safety number matches the protocol test vector and does not depend on argument order', async () => {
+  const expected = '65530 50779 08935 73050 68020 31794';
+  assert.equal(await e2e.safetyNumber(bytes(32, 1), bytes(32, 2)), expected);
+  assert.equal(await e2e.safetyNumber(bytes(32, 2), bytes(32, 1)), expected);
+});
+
+test('both sides exchange messages both ways, and agree on the safety number', async () => {
+  const { alice, bob } = await pair();
+  for (const text of ['merhaba', 'ğüşıöç İĞ 👋', 'x'.repeat(5000)]) {
+    const toBob = alice.seal(text);
+    assert.equal(bob.open(toBob.ciphertext, toBob.nonce), text);
+    const toAlice = bob.seal(`${text}!`);
+    assert.equal(alice.open(toAlice.ciphertext, toAlice.nonce), `${text}!`);
+  }
+  assert.equal(await alice.safetyNumber(), await bob.safetyNumber());
+});
+
+test('the wire format is what the protocol says: a 24-byte nonce ending in the counter, ciphertext plus a 16-byte tag', async () => {
+  const { alice } = await pair();
+  alice.seal('one');
+  const second = alice.seal('four');
+  const nonce = e2e.fromBase64(second.nonce);
+  assert.equal(second.nonce.length, 32);
+  assert.equal(nonce.length, 24);
+  assert.equal(new DataView(nonce.buffer).getBigUint64(16), 2n);
+  assert.equal(e2e.fromBase64(second.ciphertext).length, 4 + 16);
+});
+
+test('a replayed, reflected, moved or tampered message is refused, and a failure does not move the counter', async () => {
+  const { alice, bob, keys } = await pair(7);
+  const sealed = alice.seal('the owl flies at midnight');
+  // Reflected to its sender: the other direction's key cannot open it.
+  assert.throws(() => alice.open(sealed.ciphertext, sealed.nonce), kind('decrypt'));
+  // Moved to another match with the same keys: the match id is in the key derivation and the AD.
+  const elsewhere = await e2e.establish(keys.bob, e2e.toBase64(keys.alice.publicKey), 8, false);
+  assert.throws(() => elsewhere.open(sealed.ciphertext, sealed.nonce), kind('decrypt'));
+  // Tampered ciphertext, then a tampered counter: both fail, and the genuine message still opens afterwards.
+  const ct = e2e.fromBase64(sealed.ciphertext);
+  ct[3] ^= 1;
+  assert.throws(() => bob.open(e2e.toBase64(ct), sealed.nonce), kind('decrypt'));
+  const nonce = e2e.fromBase64(sealed.nonce);
+  nonce[23] = 9;
+  assert.throws(() => bob.open(sealed.ciphertext, e2e.toBase64(nonce)), kind('decrypt'));
+  assert.equal(bob.open(sealed.ciphertext, sealed.nonce), 'the owl flies at midnight');
+  // Replayed, or older than the last one opened.
+  assert.throws(() => bob.open(sealed.ciphertext, sealed.nonce), kind('replay'));
+  const first = alice.seal('one');
+  const second = alice.seal('two');
+  assert.equal(bob.open(second.ciphertext, second.nonce), 'two');
+  assert.throws(() => bob.open(first.ciphertext, first.nonce), kind('replay'));
+});
+
+test('bad peer keys are refused: not 32 bytes of base64, our own key, all zero or a low-order point', async () => {
+  const me = await e2e.generateIdentity();
+  const orderEight = Uint8Array.from([
+    0xe0, 0xeb, 0x7a, 0x7c, 0x3b, 0x41, 0xb8, 0xae, 0x16, 0x56, 0xe3, 0xfa, 0xf1, 0x9f, 0xc4, 0x6a,
+    0xda, 0x09, 0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00,
+  ]);
+  const one = bytes(32, 0);
+  one[0] = 1;
+  for (const bad of [e2e.toBase64(bytes(31, 7)), 'not base64!', e2e.toBase64(me.publicKey), e2e.toBase64(bytes(32, 0)),
+    e2e.toBase64(one), e2e.toBase64(orderEight)]) {
+    await assert.rejects(e2e.establish(me, bad, 1, true), kind('invalid_public_key'), bad);
+  }
+});
+
+test('only strict standard base64 with padding is read', () => {
+  assert.deepEqual(e2e.fromBase64('AAEC'), Uint8Array.from([0, 1, 2]));
+  for (const bad of ['AAE', 'AA-_', 'AAEC\n', null, 'A===']) assert.equal(e2e.fromBase64(bad), null, String(bad));
+});
+
+test('counters restored after a reload continue where they stopped', async () => {
+  const { alice, bob, keys } = await pair(11);
+  for (const text of ['a', 'b', 'c']) {
+    const s = alice.seal(text);
+    bob.open(s.ciphertext, s.nonce);
+  }
+  const reloaded = await e2e.establish(keys.alice, e2e.toBase64(keys.bob.publicKey), 11, true, { sent: alice.sent, received: alice.received });
+  const next = reloaded.seal('d');
+  assert.equal(bob.open(next.ciphertext, next.nonce), 'd');
+});
+
+/** A fixed key pair: X25519 secret `[fill; 32]`, imported as PKCS#8 (WebCrypto has no raw private import). */
+async function fixedIdentity(fill) {
+  const der = new Uint8Array(48);
+  der.set([0x30, 0x2e, 0x02, 0x01, 0x00, 0x30, 0x05, 0x06, 0x03, 0x2b, 0x65, 0x6e, 0x04, 0x22, 0x04, 0x20]);
+  der.fill(fill, 16);
+  const privateKey = await crypto.subtle.importKey('pkcs8', der, { name: 'X25519' }, true, ['deriveBits']);
+  const { x } = await crypto.subtle.exportKey('jwk', privateKey);
+  return { privateKey, publicKey: new Uint8Array(Buffer.from(x, 'base64url')) };
+}
+
+// The same known answers as client/src/e2e.rs (`messages_sealed_by_the_web_client_open_here_…`): match 4242,
+// secrets [0x11; 32] (initiator) and [0x22; 32]. The Rust client sealed this message as the responder.
+test('a message sealed by the Rust client opens here, with the same keys and safety number', async () => {
+  const alice = await fixedIdentity(0x11);
+  const bob = await fixedIdentity(0x22);
+  assert.equal(e2e.toBase64(alice.publicKey), 'e06Qm75//kTEZaIgA31gjuNYl9Me+XLwf3SJLLD3PxM=');
+  assert.equal(e2e.toBase64(bob.publicKey), 'D6poTtKIZ7l/Smot7l34zpdOdrcBjj8iocTPJnhXDyA=');
+  const session = await e2e.establish(alice, e2e.toBase64(bob.publicKey), 4242, true);
+  const text = session.open(
+    'c/bAJcNFLOeRRlJf5rdlY/MCiCMcu3484qUgViZxiYIdi0TTqpbEIpTWQwwWmiDfz8N7lAJToCthgneDjQ==',
+    'NOAYjTlfSMFkxGJ23gA+HQAAAAAAAAAB',
+  );
+  assert.equal(text, 'sealed by client/src/e2e.rs: ğüşıöç ✓');
+  assert.equal(await session.safetyNumber(), '65214 51174 20574 11678 51691 30878');
+});

@@ -1,0 +1,106 @@
+// A video call between two browsers with Chromium's fake camera and microphone, through the server's embedded
+// TURN relay: it connects, both sides' selected candidate pair is relay ↔ relay in getStats(), and no page was
+// ever handed a host, srflx or prflx candidate of the other side (neither trickled nor inside an SDP).
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { assertNoPageErrors, launch, person, register, screenshot } from './harness.js';
+
+let browser;
+before(async () => (browser = await launch()));
+after(async () => browser?.close());
+
+/** The selected candidate pair's candidate types, read here from getStats() rather than from the app. */
+function selectedPair(page) {
+  return page.evaluate(async () => {
+    const pc = window.tanis.call?.pc;
+    if (!pc) return null;
+    const stats = await pc.getStats();
+    let pair = null;
+    stats.forEach((r) => r.type === 'transport' && r.selectedCandidatePairId && (pair = stats.get(r.selectedCandidatePairId)));
+    if (!pair) return null;
+    const local = stats.get(pair.localCandidateId);
+    const remote = stats.get(pair.remoteCandidateId);
+    return { state: pair.state, local: local?.candidateType, remote: remote?.candidateType, bytes: pair.bytesReceived };
+  });
+}
+
+/**
+ * Routes this person's WebSocket through the test (reconnecting it) and holds every `rtc.*` frame the server
+ * sends them until the returned function is called; their order is kept.
+ */
+async function holdSignalling(p) {
+  let release;
+  const released = new Promise((resolve) => (release = resolve));
+  await p.page.routeWebSocket(/\/v1\/ws$/, (ws) => {
+    const server = ws.connectToServer();
+    ws.onMessage((message) => server.send(message));
+    server.onMessage(async (message) => {
+      if (String(message).includes('"type":"rtc.')) await released;
+      ws.send(message);
+    });
+  });
+  const before = await p.page.evaluate(() => {
+    window.tanis.app.socket.drop();
+    return window.tanis.app.socket.generation;
+  });
+  await p.page.waitForFunction((g) => window.tanis.app.socket.generation > g && window.tanis.app.socket.open, before);
+  return release;
+}
+
+test('a video call connects through the TURN relay only, and no peer address ever reaches the page', async () => {
+  const eda = await person(browser);
+  const filiz = await person(browser);
+  await register(eda, 'eda');
+  await register(filiz, 'filiz');
+  // Filiz's socket goes through the test, which holds the signalling addressed to her until told: Eda's screen
+  // then stays on "connecting" long enough to be looked at, without a sleep.
+  const release = await holdSignalling(filiz);
+
+  await eda.page.getByTestId('find-video').click();
+  await eda.page.getByTestId('waiting').waitFor();
+  await filiz.page.getByTestId('find-video').click();
+  for (const p of [eda, filiz]) await p.page.locator('.stage').waitFor();
+  // The state a person sees before media flows says how the call is made.
+  await eda.page.locator('.stage[data-state=connecting]').waitFor();
+  assert.equal(await eda.page.getByTestId('call-status').textContent(), 'Connecting through relay…');
+  await screenshot(eda.page, '05-video-connecting');
+  release();
+
+  for (const p of [eda, filiz]) {
+    await p.page.locator('.stage[data-state=connected]').waitFor({ timeout: 30_000 });
+    assert.equal(await p.page.getByTestId('call-status').textContent(), 'Connected through relay');
+    // Media flows: the remote video has frames.
+    await p.page.waitForFunction(() => document.querySelector('[data-testid=remote-video]')?.videoWidth > 0);
+  }
+  for (const p of [eda, filiz]) {
+    await p.page.waitForFunction(async () => {
+      const pc = window.tanis.call?.pc;
+      if (!pc) return false;
+      let selected = false;
+      (await pc.getStats()).forEach((r) => r.type === 'transport' && r.selectedCandidatePairId && (selected = true));
+      return selected;
+    }, null, { polling: 100 });
+    const pair = await selectedPair(p.page);
+    assert.deepEqual({ local: pair.local, remote: pair.remote }, { local: 'relay', remote: 'relay' }, `${p.handle}: ${JSON.stringify(pair)}`);
+    assert.equal(pair.state, 'succeeded');
+
+    const seen = await p.page.evaluate(() => window.tanis.remoteCandidates);
+    assert.ok(seen.length > 0, 'the page was given the other side’s relay candidates');
+    const notRelay = seen.filter((c) => c.type !== 'relay');
+    assert.deepEqual(notRelay, [], `${p.handle} saw a non-relay candidate of the other side`);
+    // The relay candidates' related address (the peer's own reflexive address) is blanked by the server.
+    for (const c of seen) assert.match(c.candidate, /raddr 0\.0\.0\.0 rport 0/, c.candidate);
+  }
+  await eda.page.locator('.stage[data-route="relay/relay"]').waitFor();
+  await screenshot(eda.page, '06-video-connected');
+
+  // Hanging up ends the call on both sides; the match stays until someone leaves.
+  await eda.page.getByTestId('hang-up').click();
+  await filiz.page.locator('.stage[data-state=ended]').waitFor();
+  assert.match(await filiz.page.getByTestId('call-status').textContent(), /the stranger hung up/);
+  await filiz.page.getByTestId('call-again').waitFor();
+  assertNoPageErrors(eda, filiz);
+  await Promise.all([eda.context.close(), filiz.context.close()]);
+});

@@ -1,0 +1,310 @@
+// The controller: boots the session, puts the screens up, and turns the account's actions (sign-in, language,
+// location, notifications, bans) into REST calls. The match we are in is matches.js's; the views only render
+// what they are handed; the protocol rules live in conversation.js (delivery), e2e.js (encryption), video.js
+// (the call), socket.js and api.js.
+
+import { Api } from './api.js';
+import { fill, h, toast } from './dom.js';
+import { getLang, initLang, setLang, t } from './i18n.js';
+import { Matches } from './matches.js';
+import { Socket } from './socket.js';
+import * as storage from './storage.js';
+import { remoteCandidates } from './video.js';
+import { renderAuth } from './views/auth.js';
+import { parseBanMessage, renderBanned } from './views/ban.js';
+import { renderCall } from './views/call.js';
+import { ChatView } from './views/chat.js';
+import { renderHeader } from './views/header.js';
+import { renderLobby, renderWaiting } from './views/lobby.js';
+import { renderPanel } from './views/panel.js';
+
+export class App {
+  constructor() {
+    this.api = new Api();
+    this.socket = new Socket({ accessToken: () => this.api.accessToken(), refresh: () => this.api.refresh() });
+    this.state = this.freshState();
+    this.matches = new Matches(this);
+    /** The chat screen of the match on screen, kept while it is the same match. */
+    this.chatView = null;
+    /** `hello.limits`: the largest message among them. */
+    this.limits = null;
+  }
+
+  freshState() {
+    return {
+      screen: 'auth', me: null, balances: null, premium: false, connection: 'offline', unread: 0,
+      notifications: [], claims: [], ad: null, panel: false, ban: null, finding: null,
+    };
+  }
+
+  async boot() {
+    initLang();
+    this.api.addEventListener('signedout', () => this.signedOut());
+    this.socket.addEventListener('frame', (e) => this.onFrame(e.detail).catch((err) => console.error(err)));
+    this.socket.addEventListener('state', (e) => this.onSocketState(e.detail));
+    if (!this.api.signedIn) return this.show('auth');
+    try {
+      await this.loadMe();
+    } catch (e) {
+      if (e.code === 'account_banned') return this.showBan(parseBanMessage(e.message));
+      return this.show('auth');
+    }
+    this.enter();
+  }
+
+  async loadMe() {
+    const me = await this.api.me();
+    Object.assign(this.state, { me, balances: me.balances, premium: me.is_premium });
+  }
+
+  enter() {
+    this.show('lobby');
+    this.socket.start();
+    this.loadNotifications();
+  }
+
+  // --- rendering --------------------------------------------------------------------------------------------
+
+  show(screen) {
+    this.state.screen = screen;
+    this.render();
+  }
+
+  render() {
+    this.renderHeader();
+    const main = document.getElementById('screen');
+    const s = this.state;
+    document.body.dataset.view = s.screen;
+    switch (s.screen) {
+      case 'auth':
+        return fill(main, renderAuth({ login: (p, w) => this.login(p, w), register: (v) => this.register(v) }));
+      case 'lobby':
+        return fill(main, renderLobby(s, {
+          find: (kind, nearby) => this.matches.find(kind, nearby),
+          setLocation: () => this.setLocation(),
+          clearLocation: () => this.updateMe({ location: null }),
+          adClicked: (ad) => this.adClicked(ad),
+        }));
+      case 'waiting':
+        return fill(main, renderWaiting(s.finding?.kind ?? 'text', s.finding?.nearby, () => this.matches.cancelFind()));
+      case 'chat':
+        return fill(main, this.chatScreen());
+      case 'banned':
+        return fill(main, renderBanned(s.ban, {
+          status: (phone, password) => this.banDetails(phone, password),
+          appeal: (phone, password, text) => this.api.appeal(phone, password, text),
+          signOut: () => this.signOut(),
+        }));
+    }
+  }
+
+  renderHeader() {
+    const s = this.state;
+    fill(document.getElementById('topbar'), renderHeader(s, {
+      togglePanel: () => this.togglePanel(),
+      toggleLang: () => this.toggleLang(),
+      signOut: () => this.signOut(),
+    }));
+    const drawer = document.getElementById('drawer');
+    drawer.hidden = !s.panel;
+    if (s.panel) fill(drawer, renderPanel(s, { close: () => this.togglePanel() }));
+  }
+
+  chatScreen() {
+    const { conversation: c, call } = this.matches;
+    if (!c) return h('p', {}, t('chat.none'));
+    if (this.chatView?.conversation !== c) {
+      const m = this.matches;
+      const stage = call ? renderCall(call, { callAgain: () => call.offer() }) : null;
+      this.chatView = new ChatView(c, {
+        send: (text) => m.send(text),
+        typing: () => c.typing(),
+        leave: () => m.leave(),
+        next: () => m.next(),
+        lobby: () => m.toLobby(),
+        block: () => m.block(),
+        report: (reason, details) => m.report(reason, details),
+        claim: () => m.claim(),
+      }, stage);
+    }
+    return this.chatView.el;
+  }
+
+  // --- accounts ---------------------------------------------------------------------------------------------
+
+  async login(phone, password) {
+    try {
+      await this.api.login(phone, password);
+    } catch (e) {
+      if (e.code !== 'account_banned') throw e;
+      return this.banDetails(phone, password, e.message);
+    }
+    await this.loadMe();
+    this.enter();
+  }
+
+  async register({ phone, password, alias, referralCode, consent }) {
+    await this.api.register({ phone, password, alias, referralCode, consent });
+    await this.loadMe();
+    // The server writes notifications in the user's language: start it with the one on screen.
+    this.updateMe({ locale: getLang() }, { quiet: true });
+    this.enter();
+  }
+
+  /** Signs out; the api's `signedout` event does the rest. */
+  async signOut() {
+    this.banned = false;
+    await this.api.logout();
+  }
+
+  async signedOut() {
+    // A ban revokes the tokens: the ban screen stays until the user signs out themself.
+    if (this.banned) return;
+    this.socket.stop();
+    this.matches.reset();
+    this.chatView = null;
+    await storage.clearAll().catch(() => {});
+    this.state = this.freshState();
+    this.show('auth');
+  }
+
+  async updateMe(change, { quiet = false } = {}) {
+    try {
+      this.state.me = await this.api.updateMe(change);
+      if (!quiet) this.render();
+    } catch (e) {
+      if (!quiet) toast(t(`error.${e.code}`, {}, e.message), 'error');
+    }
+  }
+
+  setLocation() {
+    if (!navigator.geolocation) return toast(t('lobby.noGeolocation'), 'error');
+    navigator.geolocation.getCurrentPosition(
+      // Two decimals (about a kilometre) are plenty for "nearby", and all the server ever needs to hold.
+      ({ coords }) => this.updateMe({ location: { lat: round2(coords.latitude), lon: round2(coords.longitude) } }),
+      () => toast(t('lobby.noGeolocation'), 'error'),
+      { maximumAge: 600_000, timeout: 15_000 });
+  }
+
+  toggleLang() {
+    setLang(getLang() === 'tr' ? 'en' : 'tr');
+    this.chatView = null;
+    this.render();
+    if (this.state.me) this.updateMe({ locale: getLang() }, { quiet: true }).then(() => this.loadNotifications());
+  }
+
+  // --- bans -------------------------------------------------------------------------------------------------
+
+  async onBanned() {
+    this.banned = true;
+    this.matches.endCall();
+    let ban = { reason_code: null, ends_at: null };
+    try {
+      await this.api.me();
+    } catch (e) {
+      if (e.code === 'account_banned') ban = parseBanMessage(e.message);
+    }
+    this.showBan(ban);
+  }
+
+  async banDetails(phone, password, message = null) {
+    try {
+      const status = await this.api.banStatus(phone, password);
+      this.showBan({ ...status, detailed: true });
+    } catch (e) {
+      if (!message) throw e;
+      this.showBan(parseBanMessage(message));
+    }
+  }
+
+  showBan(ban) {
+    this.banned = true;
+    this.socket.stop();
+    // The account is out of reach: the bar shows no handle, balances or bell for it.
+    Object.assign(this.state, { ban, panel: false, me: null });
+    this.show('banned');
+  }
+
+  // --- the socket -------------------------------------------------------------------------------------------
+
+  onSocketState(state) {
+    if (state === 'banned') return this.onBanned();
+    if (state === 'unauthorized') return this.api.forget();
+    this.state.connection = { online: 'online', connecting: 'connecting', waiting: 'reconnecting' }[state] ?? 'offline';
+    this.renderHeader();
+  }
+
+  async onFrame(frame) {
+    switch (frame.type) {
+      case 'hello':
+        this.limits = frame.limits;
+        Object.assign(this.state, { balances: frame.balances, premium: frame.premium });
+        if (this.state.me) this.state.me.handle = frame.handle;
+        this.renderHeader();
+        return this.matches.adopt(frame.active_match);
+      case 'resync':
+        return this.matches.adopt(frame.active_match);
+      case 'notification':
+        this.state.notifications.unshift({ ...frame.notification, read: false });
+        this.state.unread++;
+        toast(frame.notification.text);
+        return this.renderHeader();
+      case 'ad':
+        this.state.ad = frame.ad;
+        if (this.state.screen === 'lobby') this.render();
+        return;
+      default:
+        return this.matches.onFrame(frame);
+    }
+  }
+
+  async adClicked(ad) {
+    this.state.ad = null;
+    this.render();
+    await this.api.adClicked(ad.id).catch(() => {});
+  }
+
+  // --- notifications ----------------------------------------------------------------------------------------
+
+  async loadNotifications() {
+    try {
+      const [page, claims] = await Promise.all([this.api.notifications(), this.api.claims()]);
+      Object.assign(this.state, { notifications: page.notifications, unread: page.unread, claims });
+      this.renderHeader();
+    } catch {
+      // The bell stays as it was; the next load tries again.
+    }
+  }
+
+  async togglePanel() {
+    this.state.panel = !this.state.panel;
+    this.renderHeader();
+    if (!this.state.panel) return;
+    await this.loadNotifications();
+    const newest = this.state.notifications[0];
+    if (newest && this.state.unread > 0) {
+      const { unread } = await this.api.markRead(newest.id).catch(() => ({ unread: this.state.unread }));
+      this.state.unread = unread;
+      this.renderHeader();
+    }
+  }
+}
+
+function round2(n) {
+  return Math.round(n * 100) / 100;
+}
+
+const app = new App();
+// For the browser tests (tests/browser) and for curious users: nothing here is secret that the page does not
+// already show, and the private keys are non-extractable CryptoKeys.
+window.tanis = {
+  app,
+  remoteCandidates,
+  get call() {
+    return app.matches.call;
+  },
+  get conversation() {
+    return app.matches.conversation;
+  },
+};
+app.boot();

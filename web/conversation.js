@@ -1,0 +1,282 @@
+// One match as the chat screen sees it: the E2E session, the transcript, and the delivery algorithm of
+// docs/protocol.md section 8 — every stored message exactly once, in `seq` order, none missing:
+//   - frames go into an inbox keyed by `seq` (a duplicate lands on the same key), and are processed only
+//     contiguously from `highest_seq + 1`; a gap that does not close by itself is filled with `resume`;
+//   - during a `resume` everything is buffered until `resume.done`, then processed in `seq` order;
+//   - `msg.send` frames stay in `pending` (persisted, counter included) until `msg.accepted`, and are re-sent
+//     unchanged after a reconnect: the server deduplicates by `client_msg_id`.
+// The whole record is saved to IndexedDB after every change, so a reload continues where it stopped.
+
+import * as e2e from './e2e.js';
+import * as storage from './storage.js';
+
+/** A gap in `seq` that live frames have not closed after this long is filled with `resume`. */
+const GAP_WAIT_MS = 1_500;
+/** At most one `typing` frame this often. */
+const TYPING_EVERY_MS = 2_500;
+/** A message the server refused for now (`rate_limited`, `internal`) is sent again after this. */
+const RETRY_MS = 1_000;
+
+export class Conversation extends EventTarget {
+  /** A new match from `match.found` (or `hello.active_match`) keyed with our `match.find` key pair. */
+  static async create(info, identity, socket) {
+    const record = {
+      match_id: info.match_id,
+      kind: info.kind,
+      peer: info.peer,
+      peer_public_key: info.peer_public_key,
+      initiator: info.initiator,
+      expires_at: info.expires_at,
+      identity,
+      sent: 0n,
+      received: 0n,
+      highest_seq: 0,
+      pending: [],
+      unacked: [],
+      messages: [],
+      ended: null,
+    };
+    const conversation = new Conversation(record, socket);
+    await conversation.key();
+    await conversation.save();
+    return conversation;
+  }
+
+  /** A match persisted before a reload. */
+  static async restore(record, socket) {
+    const conversation = new Conversation(record, socket);
+    await conversation.key();
+    return conversation;
+  }
+
+  constructor(record, socket) {
+    super();
+    this.record = record;
+    this.socket = socket;
+    this.session = null;
+    /** Why no session could be keyed (a refused peer key): the chat must not go on. */
+    this.keyError = null;
+    this.safetyNumber = null;
+    this.inbox = new Map();
+    this.resumeId = null;
+    this.gapTimer = null;
+    this.lastTypingSent = 0;
+    /** client_msg_id → socket generation it was last sent on, so a re-send happens once per connection. */
+    this.sentOn = new Map();
+  }
+
+  get id() {
+    return this.record.match_id;
+  }
+
+  get ended() {
+    return this.record.ended;
+  }
+
+  get messages() {
+    return this.record.messages;
+  }
+
+  async key() {
+    const r = this.record;
+    try {
+      this.session = await e2e.establish(r.identity, r.peer_public_key, r.match_id, r.initiator, r);
+      this.safetyNumber = await this.session.safetyNumber();
+    } catch (e) {
+      this.keyError = e;
+    }
+  }
+
+  // --- sending ----------------------------------------------------------------------------------------------
+
+  /** Encrypts and sends `text`. Throws (and sends nothing) when the session cannot encrypt. */
+  async send(text) {
+    if (this.record.ended) throw new Error('the match is over');
+    if (!this.session) throw this.keyError ?? new e2e.E2eError('unsupported');
+    const sealed = this.session.seal(text);
+    const clientMsgId = crypto.randomUUID();
+    const frame = { type: 'msg.send', id: clientMsgId, match_id: this.id, client_msg_id: clientMsgId, ...sealed };
+    this.record.sent = this.session.sent;
+    this.record.pending.push(frame);
+    this.record.messages.push({ key: clientMsgId, seq: null, mine: true, text, status: 'sending', at: Date.now() });
+    // The counter is on disk before the frame leaves: a reload can never seal a second message with it.
+    await this.save();
+    this.transmit(frame);
+    this.changed();
+  }
+
+  transmit(frame) {
+    if (this.socket.send(frame)) this.sentOn.set(frame.client_msg_id, this.socket.generation);
+  }
+
+  /** After `resume.done`: the frames still unacknowledged, unchanged; the acks that could not leave. */
+  flush() {
+    for (const frame of this.record.pending) {
+      if (this.sentOn.get(frame.client_msg_id) !== this.socket.generation) this.transmit(frame);
+    }
+    this.record.unacked = this.record.unacked.filter((seq) => !this.ack(seq));
+  }
+
+  ack(seq) {
+    return this.socket.send({ type: 'msg.ack', match_id: this.id, seq });
+  }
+
+  typing() {
+    if (this.record.ended || Date.now() - this.lastTypingSent < TYPING_EVERY_MS) return;
+    if (this.socket.send({ type: 'typing', match_id: this.id })) this.lastTypingSent = Date.now();
+  }
+
+  // --- receiving --------------------------------------------------------------------------------------------
+
+  /** Sends `resume` from the highest `seq` processed; live frames wait in the inbox until `resume.done`. */
+  resume() {
+    clearTimeout(this.gapTimer);
+    if (!this.socket.open) return;
+    this.resumeId = `r${crypto.randomUUID().slice(0, 8)}`;
+    this.socket.send({ type: 'resume', id: this.resumeId, match_id: this.id, after_seq: this.record.highest_seq });
+  }
+
+  /** Every frame about this match goes through here. */
+  handle(frame) {
+    switch (frame.type) {
+      case 'msg':
+        if (frame.seq > this.record.highest_seq && !this.inbox.has(frame.seq)) this.inbox.set(frame.seq, frame);
+        return this.resumeId ? undefined : this.drain();
+      case 'msg.accepted':
+        return this.accepted(frame);
+      case 'msg.delivered':
+        return this.delivered(frame.seq);
+      case 'resume.done':
+        if (frame.id === this.resumeId) this.settle(frame.last_seq);
+        return;
+      case 'typing':
+        return this.dispatchEvent(new Event('typing'));
+      case 'match.ended':
+        return this.end(frame.reason);
+      case 'error':
+        return this.refused(frame);
+    }
+  }
+
+  accepted(frame) {
+    const pending = this.record.pending.findIndex((p) => p.client_msg_id === frame.client_msg_id);
+    if (pending >= 0) this.record.pending.splice(pending, 1);
+    const message = this.record.messages.find((m) => m.key === frame.client_msg_id);
+    if (message) {
+      message.seq = frame.seq;
+      if (message.status === 'sending') message.status = 'sent';
+    }
+    // Our own message holds its `seq` too: the contiguous walk must step over it.
+    if (frame.seq > this.record.highest_seq && !this.inbox.has(frame.seq)) {
+      this.inbox.set(frame.seq, { type: 'accepted', seq: frame.seq });
+    }
+    this.resumeId ? this.persist() : this.drain();
+  }
+
+  delivered(seq) {
+    const message = this.record.messages.find((m) => m.mine && m.seq === seq);
+    if (message) message.status = 'delivered';
+    this.persist();
+  }
+
+  refused(frame) {
+    if (frame.id === this.resumeId) {
+      this.resumeId = null;
+      return this.drain();
+    }
+    const pending = this.record.pending.find((p) => p.client_msg_id === frame.id);
+    if (!pending) return;
+    if (frame.code === 'rate_limited' || frame.code === 'internal') {
+      setTimeout(() => this.transmit(pending), RETRY_MS);
+      return;
+    }
+    this.record.pending = this.record.pending.filter((p) => p !== pending);
+    const message = this.record.messages.find((m) => m.key === frame.id);
+    if (message) message.status = 'failed';
+    this.persist();
+  }
+
+  /** Processes the inbox contiguously from `highest_seq + 1`; a gap left behind is filled by `resume` later. */
+  drain() {
+    const r = this.record;
+    while (this.inbox.has(r.highest_seq + 1)) {
+      const seq = r.highest_seq + 1;
+      this.process(this.inbox.get(seq));
+      this.inbox.delete(seq);
+      r.highest_seq = seq;
+    }
+    clearTimeout(this.gapTimer);
+    if (this.inbox.size) this.gapTimer = setTimeout(() => this.inbox.size && !this.resumeId && this.resume(), GAP_WAIT_MS);
+    this.persist();
+  }
+
+  /** `resume.done`: everything stored up to `lastSeq` has arrived; a seq still missing below it is not stored. */
+  settle(lastSeq) {
+    this.resumeId = null;
+    const r = this.record;
+    for (const seq of [...this.inbox.keys()].sort((a, b) => a - b)) {
+      if (seq > lastSeq) break;
+      if (seq > r.highest_seq) {
+        this.process(this.inbox.get(seq));
+        r.highest_seq = seq;
+      }
+      this.inbox.delete(seq);
+    }
+    r.highest_seq = Math.max(r.highest_seq, lastSeq);
+    this.drain();
+    this.flush();
+  }
+
+  process(entry) {
+    if (entry.type !== 'msg') return;
+    const r = this.record;
+    if (!entry.mine) {
+      let text = null;
+      let status = 'received';
+      try {
+        if (!this.session) throw this.keyError;
+        text = this.session.open(entry.ciphertext, entry.nonce);
+      } catch {
+        // Shown as "could not be decrypted", never as text.
+        status = 'undecryptable';
+      }
+      if (this.session) r.received = this.session.received;
+      r.messages.push({ key: `s${entry.seq}`, seq: entry.seq, mine: false, text, status, at: Date.parse(entry.sent_at) });
+      if (!this.ack(entry.seq)) r.unacked.push(entry.seq);
+      return;
+    }
+    // Our own message, replayed by `resume` (or sent from another socket of ours). If its `msg.accepted` never
+    // came, the ciphertext identifies which pending frame it was.
+    const pending = r.pending.find((p) => p.ciphertext === entry.ciphertext);
+    if (pending) {
+      r.pending = r.pending.filter((p) => p !== pending);
+      const message = r.messages.find((m) => m.key === pending.client_msg_id);
+      if (message) Object.assign(message, { seq: entry.seq, status: message.status === 'sending' ? 'sent' : message.status });
+    } else if (!r.messages.some((m) => m.mine && m.seq === entry.seq)) {
+      // Sealed by another device of this user: only that device has the key pair (protocol section 2).
+      r.messages.push({ key: `s${entry.seq}`, seq: entry.seq, mine: true, text: null, status: 'foreign', at: Date.parse(entry.sent_at) });
+    }
+  }
+
+  end(reason) {
+    if (this.record.ended) return;
+    this.record.ended = reason;
+    this.persist();
+  }
+
+  // --- persistence ------------------------------------------------------------------------------------------
+
+  save() {
+    return storage.saveMatch(this.record);
+  }
+
+  /** Saves and tells the screen; a failed save is reported, the conversation goes on in memory. */
+  persist() {
+    this.save().catch((e) => this.dispatchEvent(new CustomEvent('storage-error', { detail: e })));
+    this.changed();
+  }
+
+  changed() {
+    this.dispatchEvent(new Event('change'));
+  }
+}

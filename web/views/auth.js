@@ -1,0 +1,73 @@
+// Sign in and create an account. Registration asks for what `POST /v1/auth/register` requires today: phone,
+// password, alias, the privacy-notice consent, and optionally a referral code.
+
+import { formValues, h } from '../dom.js';
+import { t } from '../i18n.js';
+
+/** @param {{login: Function, register: Function}} actions each resolves, or rejects with an ApiError */
+export function renderAuth(actions, mode = 'login') {
+  const error = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'auth-error' });
+  const busy = (form, on) => form.querySelectorAll('button, input').forEach((el) => (el.disabled = on));
+
+  const submit = (run) => async (event) => {
+    event.preventDefault();
+    const form = event.currentTarget;
+    error.textContent = '';
+    busy(form, true);
+    try {
+      await run(formValues(form));
+    } catch (e) {
+      error.textContent = t(`error.${e.code}`, {}, e.message);
+      busy(form, false);
+    }
+  };
+
+  const phone = () =>
+    h('label', {}, t('auth.phone'),
+      h('input', { name: 'phone', type: 'tel', autocomplete: 'tel', required: true, placeholder: '+90 532 123 45 67', 'data-testid': 'phone' }));
+  const password = (autocomplete) =>
+    h('label', {}, t('auth.password'),
+      h('input', { name: 'password', type: 'password', autocomplete, required: true, minlength: 8, maxlength: 72, 'data-testid': 'password' }));
+
+  const login = h('form', { class: 'stack', onsubmit: submit((v) => actions.login(v.phone, v.password)), 'data-testid': 'login-form' },
+    phone(),
+    password('current-password'),
+    h('button', { class: 'primary', type: 'submit', 'data-testid': 'login-submit' }, t('auth.signIn')));
+
+  const register = h('form', { class: 'stack', onsubmit: submit((v) => actions.register(v)), 'data-testid': 'register-form' },
+    phone(),
+    password('new-password'),
+    h('label', {}, t('auth.alias'),
+      h('input', { name: 'alias', required: true, minlength: 3, maxlength: 20, autocomplete: 'nickname', 'data-testid': 'alias' }),
+      h('small', {}, t('auth.aliasHint'))),
+    h('label', {}, t('auth.referral'),
+      h('input', { name: 'referralCode', maxlength: 16, autocomplete: 'off', 'data-testid': 'referral' })),
+    h('label', { class: 'check' },
+      h('input', { name: 'consent', type: 'checkbox', required: true, 'data-testid': 'consent' }),
+      h('span', {}, t('auth.consent'))),
+    h('button', { class: 'primary', type: 'submit', 'data-testid': 'register-submit' }, t('auth.createAccount')));
+
+  const tabs = h('div', { class: 'tabs', role: 'tablist' });
+  const body = h('div', {});
+  const show = (which) => {
+    mode = which;
+    error.textContent = '';
+    for (const tab of tabs.children) tab.setAttribute('aria-selected', String(tab.dataset.mode === which));
+    body.replaceChildren(which === 'login' ? login : register);
+  };
+  for (const which of ['login', 'register']) {
+    tabs.append(h('button', { role: 'tab', type: 'button', 'data-mode': which, 'data-testid': `tab-${which}`, onclick: () => show(which) },
+      t(which === 'login' ? 'auth.signIn' : 'auth.createAccount')));
+  }
+  show(mode);
+
+  return h('section', { class: 'auth', 'data-screen': 'auth' },
+    h('div', { class: 'hero' },
+      h('h1', {}, 'tanış'),
+      h('p', { class: 'tagline' }, t('auth.tagline')),
+      h('ul', { class: 'points' },
+        h('li', {}, t('auth.point.anonymous')),
+        h('li', {}, t('auth.point.e2e')),
+        h('li', {}, t('auth.point.video')))),
+    h('div', { class: 'card' }, tabs, body, error));
+}

@@ -1,0 +1,166 @@
+// The conversation screen: the stranger's handle, the safety number to compare, the transcript with
+// sent/delivered marks, the typing indicator, the composer, and what to do once the match is over. The
+// transcript is updated in place (one element per message, keyed), so typing is never interrupted.
+
+import { formValues, h, modal } from '../dom.js';
+import { formatClock, t } from '../i18n.js';
+import { icon } from '../icons.js';
+
+/** Hide the peer's typing indicator after this long without another `typing`. */
+const TYPING_SHOWN_MS = 4_000;
+const REPORT_REASONS = ['spam', 'harassment', 'nudity', 'hate', 'scam', 'underage', 'other'];
+
+export class ChatView {
+  /**
+   * @param {import('../conversation.js').Conversation} conversation
+   * @param {{send, typing, leave, next, block, report, claim, lobby}} actions
+   * @param {Node|null} stage the video call's view, for video matches
+   */
+  constructor(conversation, actions, stage = null) {
+    this.conversation = conversation;
+    this.actions = actions;
+    this.items = new Map();
+    this.list = h('ol', { class: 'messages', 'data-testid': 'messages', 'aria-live': 'polite' });
+    this.typingNote = h('p', { class: 'typing', hidden: true, 'data-testid': 'typing' }, t('chat.typing'));
+    this.endedBox = h('div', { class: 'ended', hidden: true, 'data-testid': 'ended' });
+    this.input = h('textarea', {
+      name: 'text', rows: 1, maxlength: 4000, placeholder: t('chat.placeholder'), 'data-testid': 'composer',
+      oninput: () => actions.typing(),
+      onkeydown: (e) => e.key === 'Enter' && !e.shiftKey && (e.preventDefault(), this.composer.requestSubmit()),
+    });
+    this.composer = h('form', { class: 'composer', onsubmit: (e) => this.submit(e) },
+      this.input, h('button', { class: 'primary', type: 'submit', 'data-testid': 'send' }, t('chat.send')));
+
+    const c = conversation;
+    this.el = h('section', { class: `chat kind-${c.record.kind}`, 'data-screen': 'chat', 'data-match': c.id },
+      h('header', { class: 'chat-head' },
+        h('div', { class: 'who' },
+          h('span', { class: 'avatar', 'aria-hidden': 'true' }, c.record.peer.slice(0, 1).toUpperCase()),
+          h('div', {},
+            h('strong', { 'data-testid': 'peer-handle' }, c.record.peer),
+            h('small', { class: 'muted' }, t(`chat.kind.${c.record.kind}`), ' · ', t('chat.e2e')))),
+        h('div', { class: 'actions' },
+          h('button', { type: 'button', onclick: () => this.report(), 'data-testid': 'report' }, t('chat.report')),
+          h('button', { type: 'button', onclick: () => this.block(), 'data-testid': 'block' }, t('chat.block')),
+          h('button', { type: 'button', class: 'leave', onclick: actions.leave, 'data-testid': 'leave' }, t('chat.leave')),
+          h('button', { type: 'button', class: 'primary', onclick: actions.next, 'data-testid': 'next' }, t('chat.next')))),
+      this.safetyStrip(),
+      c.keyError && h('p', { class: 'banner error', role: 'alert', 'data-testid': 'e2e-error' }, t('chat.keyRefused')),
+      stage,
+      h('div', { class: 'transcript' }, this.list, this.typingNote),
+      this.endedBox,
+      this.composer);
+
+    c.addEventListener('change', () => this.update());
+    c.addEventListener('typing', () => this.peerTyping());
+    this.update();
+  }
+
+  safetyStrip() {
+    const number = this.conversation.safetyNumber;
+    if (!number) return null;
+    return h('details', { class: 'safety' },
+      h('summary', {}, icon('lock'), ' ', t('chat.safety'), ' ', h('code', { 'data-testid': 'safety-number' }, number)),
+      h('p', { class: 'muted small' }, t('chat.safetyHelp')));
+  }
+
+  async submit(event) {
+    event.preventDefault();
+    const text = this.input.value;
+    if (!text.trim()) return;
+    if (await this.actions.send(text)) {
+      this.input.value = '';
+      this.input.focus();
+    }
+  }
+
+  peerTyping() {
+    this.typingNote.hidden = false;
+    clearTimeout(this.typingTimer);
+    this.typingTimer = setTimeout(() => (this.typingNote.hidden = true), TYPING_SHOWN_MS);
+  }
+
+  update() {
+    const nearBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 80;
+    const sorted = [...this.conversation.messages].sort(
+      (a, b) => (a.seq ?? Infinity) - (b.seq ?? Infinity) || a.at - b.at);
+    for (const message of sorted) {
+      let item = this.items.get(message.key);
+      if (!item) {
+        item = this.renderMessage(message);
+        this.items.set(message.key, item);
+        // A message from the stranger ends their typing.
+        if (!message.mine) this.typingNote.hidden = true;
+      }
+      this.updateMessage(item, message);
+      this.list.append(item);
+    }
+    if (nearBottom) this.list.scrollTop = this.list.scrollHeight;
+    this.renderEnded();
+  }
+
+  renderMessage(message) {
+    const body = message.text != null
+      ? h('p', { class: 'text' }, message.text)
+      : h('p', { class: 'text notice' }, t(message.status === 'foreign' ? 'chat.foreign' : 'chat.undecryptable'));
+    return h('li', { class: `message ${message.mine ? 'mine' : 'theirs'}`, 'data-testid': 'message' },
+      body, h('span', { class: 'meta' }, h('time', {}, formatClock(message.at)), h('span', { class: 'mark' })));
+  }
+
+  updateMessage(item, message) {
+    item.dataset.status = message.status;
+    if (message.seq != null) item.dataset.seq = message.seq;
+    const mark = item.querySelector('.mark');
+    if (!message.mine) return;
+    const name = { sending: 'clock', sent: 'check', delivered: 'checks', failed: 'alert' }[message.status];
+    if (!name || mark.dataset.icon === name) return;
+    mark.dataset.icon = name;
+    mark.title = t(`chat.status.${message.status}`);
+    mark.replaceChildren(icon(name, mark.title));
+  }
+
+  renderEnded() {
+    const reason = this.conversation.ended;
+    this.composer.hidden = Boolean(reason) || Boolean(this.conversation.keyError);
+    // Once it is over, "leave" has nothing to do and "next" moves down to the end-of-match box.
+    for (const button of this.el.querySelectorAll('.actions .leave, .actions .primary')) button.hidden = Boolean(reason);
+    if (!reason || !this.endedBox.hidden) return;
+    this.endedBox.hidden = false;
+    this.typingNote.hidden = true;
+    this.endedBox.append(
+      h('p', {}, t(`ended.${reason}`, {}, t('ended.gone'))),
+      h('div', { class: 'row' },
+        h('button', { type: 'button', class: 'primary', onclick: this.actions.next, 'data-testid': 'ended-next' }, t('chat.next')),
+        h('button', { type: 'button', onclick: this.actions.lobby, 'data-testid': 'ended-lobby' }, t('chat.lobby')),
+        h('button', { type: 'button', onclick: this.actions.claim, 'data-testid': 'claim' }, t('chat.claim'))),
+      h('p', { class: 'muted small' }, t('chat.claimHelp')));
+  }
+
+  async block() {
+    const sure = await modal((close) =>
+      h('div', { class: 'stack' },
+        h('h2', {}, t('block.title', { peer: this.conversation.record.peer })),
+        h('p', {}, t('block.body')),
+        h('div', { class: 'row end' },
+          h('button', { type: 'button', onclick: () => close(false) }, t('dialog.cancel')),
+          h('button', { type: 'button', class: 'danger', onclick: () => close(true), 'data-testid': 'block-confirm' }, t('chat.block')))));
+    if (sure) this.actions.block();
+  }
+
+  async report() {
+    const values = await modal((close) => {
+      const form = h('form', { class: 'stack', onsubmit: (e) => (e.preventDefault(), close(formValues(form))) },
+        h('h2', {}, t('report.title', { peer: this.conversation.record.peer })),
+        h('label', {}, t('report.reason'),
+          h('select', { name: 'reason', required: true, 'data-testid': 'report-reason' },
+            REPORT_REASONS.map((r) => h('option', { value: r }, t(`report.reason.${r}`))))),
+        h('label', {}, t('report.details'), h('textarea', { name: 'details', maxlength: 1000, rows: 3 })),
+        h('p', { class: 'muted small' }, t('report.privacy')),
+        h('div', { class: 'row end' },
+          h('button', { type: 'button', onclick: () => close() }, t('dialog.cancel')),
+          h('button', { type: 'submit', class: 'danger', 'data-testid': 'report-submit' }, t('report.send'))));
+      return form;
+    });
+    if (values) this.actions.report(values.reason, values.details);
+  }
+}
