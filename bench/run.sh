@@ -101,6 +101,9 @@ if (( NODES > 1 )); then
   export TANIS_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/
   export TANIS_CLUSTER__NAMESPACE=bench
   export TANIS_AUTH__JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  # Every node seals and finds phone numbers with the same keys (each has a data directory of its own).
+  export TANIS_PHONES__ENCRYPTION_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
+  export TANIS_PHONES__INDEX_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
   # Each node would bind the embedded TURN server to the default UDP 3478; the benchmarks make no calls.
   export TANIS_VIDEO__TURN_LISTEN=127.0.0.1:0
 fi

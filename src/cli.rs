@@ -8,7 +8,9 @@ use clap::{Parser, Subcommand};
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::domain::Phone;
+use crate::phones::PhoneVault;
 use crate::startup::{self, Application};
+use crate::store::Store;
 use crate::telemetry;
 
 #[derive(Parser)]
@@ -32,6 +34,9 @@ enum Command {
     /// Development helpers (refused in production mode).
     #[command(subcommand)]
     Dev(DevCommand),
+    /// Phone numbers at rest (docs/operations.md, "Phone numbers").
+    #[command(subcommand)]
+    Phones(PhonesCommand),
     /// Give an account a role: user, moderator or admin.
     SetRole {
         /// The account's phone number.
@@ -55,6 +60,15 @@ enum DevCommand {
         #[arg(long, default_value = "bench")]
         prefix: String,
     },
+}
+
+#[derive(Subcommand)]
+enum PhonesCommand {
+    /// Reseal every phone number under `phones.encryption_key` and rebuild every blind index under
+    /// `phones.index_key`, opening the old rows with `phones.previous_encryption_keys` (and finding them with
+    /// `phones.previous_index_key`). Safe beside running servers and safe to repeat; afterwards the previous
+    /// keys can be removed from the configuration.
+    RotateKey,
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -89,7 +103,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(config).await,
         Command::Worker => {
-            let store = startup::open_store(&config).await?;
+            let (store, _) = open(&config).await?;
             let clock: crate::clock::SharedClock = std::sync::Arc::new(SystemClock);
             let shutdown = tokio_util::sync::CancellationToken::new();
             // Without Redis this process reaches no socket; with it, bans and expiries reach every node.
@@ -106,7 +120,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            startup::open_store(&config).await?;
+            open(&config).await?;
             tracing::info!(database = %startup::redact(&config.effective_database_url()), "migrations applied");
             Ok(())
         }
@@ -116,10 +130,12 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             }
             seed_users(&config, count, &out, &password, &prefix).await
         }
+        Command::Phones(PhonesCommand::RotateKey) => rotate_phone_keys(&config).await,
         Command::SetRole { phone, role } => {
-            let store = startup::open_store(&config).await?;
+            let (store, phones) = open(&config).await?;
             let phone = Phone::parse(&phone).map_err(|e| anyhow::anyhow!("{e}"))?;
-            let user = store.user_by_phone(phone.as_str()).await?.ok_or_else(|| anyhow::anyhow!("no such account"))?;
+            let user =
+                store.user_by_phone(&phones.lookup(&phone)).await?.ok_or_else(|| anyhow::anyhow!("no such account"))?;
             let role = match role {
                 Role::User => "user",
                 Role::Moderator => "moderator",
@@ -140,11 +156,19 @@ async fn seed_users(
     prefix: &str,
 ) -> anyhow::Result<()> {
     use std::io::Write;
-    let store = startup::open_store(config).await?;
+    let (store, vault) = open(config).await?;
     let now = SystemClock.now();
     let hash = bcrypt::hash(password, config.auth.bcrypt_cost)?;
     let day = now.with_timezone(&config.quotas.zone()).date_naive().to_string();
-    let users = store.seed_users(prefix, count, &hash, &day, now).await?;
+    let phones: Vec<String> = (0..count).map(crate::store::seed_phone).collect();
+    let sealed = phones
+        .iter()
+        .map(|p| Phone::parse(p).map(|phone| vault.seal(&phone)))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| anyhow::anyhow!("seeded phone numbers run out at 10 000 000 users"))?;
+    let version = &config.auth.privacy_notice_version;
+    let ids = store.seed_users(prefix, &sealed, &hash, version, &day, now).await?;
+    let users: Vec<(i64, &String)> = ids.into_iter().zip(&phones).collect();
     let secret = crate::secrets::jwt_secret(config.auth.jwt_secret.as_deref(), &config.data_dir)?;
     let keys = crate::auth::JwtKeys::new(&secret, chrono::TimeDelta::hours(24));
     let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
@@ -153,6 +177,31 @@ async fn seed_users(
     }
     file.flush()?;
     tracing::info!(count = users.len(), out = %out.display(), "seeded users");
+    Ok(())
+}
+
+/// The database as every command opens it: migrated, its phone keys checked, any plaintext phones sealed.
+async fn open(config: &Config) -> anyhow::Result<(Store, PhoneVault)> {
+    let phones = PhoneVault::load(&config.phones, &config.data_dir)?;
+    Ok((startup::open_store(config, &phones).await?, phones))
+}
+
+/// `tanis phones rotate-key`: opening the store has already sealed any plaintext and checked that the keys fit.
+async fn rotate_phone_keys(config: &Config) -> anyhow::Result<()> {
+    let (store, phones) = open(config).await?;
+    let report = crate::phones::rotate(&store, &phones).await?;
+    for column in &report {
+        tracing::info!(column = column.column.name(), examined = column.examined, resealed = column.resealed, "phones");
+    }
+    let resealed: u64 = report.iter().map(|c| c.resealed).sum();
+    let examined: u64 = report.iter().map(|c| c.examined).sum();
+    tracing::info!(
+        examined,
+        resealed,
+        key_id = %phones.key_id(),
+        "phone numbers resealed; the previous phone keys can now be removed from the configuration"
+    );
+    store.close().await;
     Ok(())
 }
 

@@ -16,7 +16,7 @@ const DEFAULT_DB_PASSWORDS: &[&str] = &["postgres", "password", "tanis", "secret
 pub struct Config {
     /// Address the HTTP and WebSocket listener binds to.
     pub listen: SocketAddr,
-    /// Where the SQLite file and the generated JWT secret live.
+    /// Where the SQLite file and the generated secrets (JWT, TURN, phone keys) live.
     pub data_dir: PathBuf,
     /// `sqlite://…` or `postgres://…`; unset means a SQLite file inside `data_dir`.
     pub database_url: Option<String>,
@@ -49,6 +49,7 @@ pub struct Config {
     pub billing: BillingConfig,
     pub ads: AdsConfig,
     pub push: PushConfig,
+    pub phones: PhonesConfig,
 }
 
 /// Push notifications through FCM HTTP v1 (docs/operations.md).
@@ -67,6 +68,27 @@ impl Default for PushConfig {
     fn default() -> Self {
         Self { fcm_service_account_file: None, fcm_base_url: "https://fcm.googleapis.com".into(), fcm_token_uri: None }
     }
+}
+
+/// Phone numbers at rest (src/phones, docs/operations.md "Phone numbers"): the database holds them sealed
+/// (XChaCha20-Poly1305) beside a blind index (HMAC-SHA256) that lookups and uniqueness use. Every key is a string
+/// of at least 32 characters (e.g. `openssl rand -hex 32`), the same on every process of a deployment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PhonesConfig {
+    /// Seals every phone number written from now on. Unset: generated once into `data_dir/phone_encryption_key`;
+    /// required in production. Its id (derived from it) is written into everything it seals.
+    pub encryption_key: Option<String>,
+    /// Keys that sealed phone numbers before the current one: they still open them, never seal. Keep them until
+    /// `tanis phones rotate-key` has resealed everything under `encryption_key`.
+    pub previous_encryption_keys: Vec<String>,
+    /// Keys the blind index. Unset: generated once into `data_dir/phone_index_key`; required in production.
+    /// Changing it makes every stored index stale: move the old one to `previous_index_key` and run
+    /// `tanis phones rotate-key`.
+    pub index_key: Option<String>,
+    /// The index key being replaced: lookups match its indexes too until `tanis phones rotate-key` has rebuilt
+    /// them all under `index_key`.
+    pub previous_index_key: Option<String>,
 }
 
 /// Ads between matches for free users (docs/admin.md).
@@ -130,8 +152,12 @@ pub struct AuthConfig {
     pub max_failures_per_phone: u32,
     /// Failed logins from one IP address within the window before further attempts get 429.
     pub max_failures_per_ip: u32,
-    /// The privacy notice version a registering user consents to; stored with the consent.
+    /// The current privacy notice version. A registering user consents to it; when it changes, everyone must
+    /// accept the new version (`POST /v1/me/consent`) before they can be matched again.
     pub privacy_notice_version: String,
+    /// Registration refuses a birth year that makes the person younger than this (self-attested, by year:
+    /// this year minus the birth year).
+    pub minimum_age: u16,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -314,6 +340,7 @@ impl Default for Config {
             billing: BillingConfig::default(),
             ads: AdsConfig::default(),
             push: PushConfig::default(),
+            phones: PhonesConfig::default(),
         }
     }
 }
@@ -332,6 +359,7 @@ impl Default for AuthConfig {
             max_failures_per_phone: 5,
             max_failures_per_ip: 50,
             privacy_notice_version: "2026-11-01".into(),
+            minimum_age: 18,
         }
     }
 }
@@ -429,6 +457,12 @@ impl Config {
         if a.access_token_ttl_secs == 0 || a.access_token_ttl_secs > 24 * 3600 {
             return Err(invalid("auth.access_token_ttl_secs", "must be between 1 and 86400"));
         }
+        if !(13..=120).contains(&a.minimum_age) {
+            return Err(invalid("auth.minimum_age", "must be between 13 and 120"));
+        }
+        if a.privacy_notice_version.trim().is_empty() || a.privacy_notice_version.len() > 64 {
+            return Err(invalid("auth.privacy_notice_version", "must be 1 to 64 characters"));
+        }
         if a.refresh_token_ttl_secs < a.access_token_ttl_secs {
             return Err(invalid("auth.refresh_token_ttl_secs", "must not be shorter than the access token's"));
         }
@@ -440,6 +474,7 @@ impl Config {
         {
             return Err(invalid("auth.jwt_secret", "must be at least 32 characters"));
         }
+        self.validate_phone_keys()?;
         if self.billing.webhook_secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err(invalid("billing.webhook_secret", "must be at least 32 characters"));
         }
@@ -512,6 +547,34 @@ impl Config {
         Ok(())
     }
 
+    fn validate_phone_keys(&self) -> Result<(), ConfigError> {
+        let p = &self.phones;
+        let short = |key: &Option<String>| key.as_ref().is_some_and(|k| k.len() < 32);
+        if short(&p.encryption_key) {
+            return Err(invalid("phones.encryption_key", "must be at least 32 characters"));
+        }
+        if short(&p.index_key) {
+            return Err(invalid("phones.index_key", "must be at least 32 characters"));
+        }
+        if short(&p.previous_index_key) {
+            return Err(invalid("phones.previous_index_key", "must be at least 32 characters"));
+        }
+        if p.previous_encryption_keys.iter().any(|k| k.len() < 32) {
+            return Err(invalid("phones.previous_encryption_keys", "every key must be at least 32 characters"));
+        }
+        // One secret in two roles would make the index computable by whoever holds only the encryption key.
+        if p.encryption_key.is_some() && p.encryption_key == p.index_key {
+            return Err(invalid("phones.index_key", "must differ from phones.encryption_key"));
+        }
+        if p.previous_index_key.is_some() && p.previous_index_key == p.index_key {
+            return Err(invalid("phones.previous_index_key", "is the same as phones.index_key: nothing to rotate"));
+        }
+        if p.encryption_key.as_ref().is_some_and(|k| p.previous_encryption_keys.contains(k)) {
+            return Err(invalid("phones.previous_encryption_keys", "holds the current phones.encryption_key"));
+        }
+        Ok(())
+    }
+
     fn validate_production(&self) -> Result<(), ConfigError> {
         if self.auth.jwt_secret.is_none() {
             return Err(invalid("auth.jwt_secret", "production needs an explicit secret, not a generated one"));
@@ -521,6 +584,14 @@ impl Config {
         }
         if self.video.turn_secret.is_none() {
             return Err(invalid("video.turn_secret", "production needs an explicit TURN secret, not a generated one"));
+        }
+        // A generated key lives in one node's data directory: lose it and every phone number is unreadable,
+        // and another node would seal and index with a different one.
+        if self.phones.encryption_key.is_none() {
+            return Err(invalid("phones.encryption_key", "production needs an explicit key, not a generated one"));
+        }
+        if self.phones.index_key.is_none() {
+            return Err(invalid("phones.index_key", "production needs an explicit key, not a generated one"));
         }
         if let Some(password) = self.database_url.as_deref().and_then(url_password)
             && DEFAULT_DB_PASSWORDS.contains(&password)
@@ -573,6 +644,10 @@ mod tests {
         config.auth.jwt_secret = Some("x".repeat(40));
         assert!(config.validate().unwrap_err().to_string().contains("video.turn_secret"));
         config.video.turn_secret = Some("t".repeat(40));
+        assert!(config.validate().unwrap_err().to_string().contains("phones.encryption_key"));
+        config.phones.encryption_key = Some("e".repeat(40));
+        assert!(config.validate().unwrap_err().to_string().contains("phones.index_key"));
+        config.phones.index_key = Some("i".repeat(40));
         config.database_url = Some("postgres://tanis:postgres@db/tanis".into());
         assert!(config.validate().unwrap_err().to_string().contains("database_url"));
         config.database_url = Some("postgres://tanis:9f2c7e1a@db/tanis".into());
@@ -601,10 +676,30 @@ mod tests {
     }
 
     #[test]
+    fn phone_keys_are_long_and_each_used_in_one_role() {
+        let mut config = Config::default();
+        config.phones.encryption_key = Some("short".into());
+        assert!(config.validate().unwrap_err().to_string().contains("phones.encryption_key"));
+        config.phones.encryption_key = Some("k".repeat(40));
+        config.phones.index_key = Some("k".repeat(40));
+        assert!(config.validate().unwrap_err().to_string().contains("must differ"));
+        config.phones.index_key = Some("i".repeat(40));
+        config.phones.previous_encryption_keys = vec!["k".repeat(40)];
+        assert!(config.validate().unwrap_err().to_string().contains("phones.previous_encryption_keys"));
+        config.phones.previous_encryption_keys = vec!["o".repeat(40)];
+        config.phones.previous_index_key = Some("i".repeat(40));
+        assert!(config.validate().unwrap_err().to_string().contains("phones.previous_index_key"));
+        config.phones.previous_index_key = Some("p".repeat(40));
+        config.validate().unwrap();
+    }
+
+    #[test]
     fn production_refuses_a_bcrypt_cost_under_10() {
         let mut config = Config { production: true, ..Config::default() };
         config.auth.jwt_secret = Some("x".repeat(40));
         config.video.turn_secret = Some("t".repeat(40));
+        config.phones.encryption_key = Some("e".repeat(40));
+        config.phones.index_key = Some("i".repeat(40));
         config.auth.bcrypt_cost = 9;
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("auth.bcrypt_cost"), "{err}");

@@ -15,10 +15,12 @@
 //! - [`accounts`]: registration, login, token rotation and profile rules; the only code that touches passwords.
 //! - [`auth`]: bcrypt on a bounded blocking pool, access JWTs, the authenticated-user extractor.
 //! - [`domain`]: parsed newtypes (`Phone`, `Password`, `Alias`, `Tag`) built once at the edge.
+//! - [`phones`]: phone numbers at rest: sealed (XChaCha20-Poly1305) beside a blind index (HMAC), the keys outside
+//!   the database, and the rewrites that seal old plaintext and reseal under new keys.
 //! - [`store`]: persistence behind one `Store` with a SQLite and a PostgreSQL backend sharing their SQL.
 //! - [`dedicated`]: hot database loops on a thread of their own (SQLite), and why.
 //! - [`clock`]: the time source, injected so tests control time instead of waiting for it.
-//! - [`secrets`]: the JWT signing secret, generated on first start and kept owner-only in the data directory.
+//! - [`secrets`]: the JWT, TURN and phone secrets, generated on first start and kept owner-only in the data directory.
 //! - [`telemetry`]: structured logs and the Prometheus recorder.
 
 pub mod accounts;
@@ -37,6 +39,7 @@ pub mod hub;
 pub mod jobs;
 pub mod matching;
 pub mod notices;
+pub mod phones;
 pub mod push;
 pub mod quota;
 pub mod relay;

@@ -20,6 +20,7 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::hub::{Hub, VideoSettings};
+use crate::phones::PhoneVault;
 use crate::store::Store;
 use crate::{jobs, secrets, telemetry};
 use tanis_signaling::turn_server::{EmbeddedTurn, TurnServerConfig};
@@ -51,7 +52,8 @@ impl Application {
         if config.database_url.is_none() || config.auth.jwt_secret.is_none() || config.video.turn_secret.is_none() {
             secrets::ensure_data_dir(&config.data_dir)?;
         }
-        let store = open_store(&config).await?;
+        let phones = PhoneVault::load(&config.phones, &config.data_dir)?;
+        let store = open_store(&config, &phones).await?;
         let secret = secrets::jwt_secret(config.auth.jwt_secret.as_deref(), &config.data_dir)?;
         let auth = &config.auth;
         let hasher = PasswordHasher::new(
@@ -64,6 +66,7 @@ impl Application {
             store.clone(),
             hasher,
             jwt,
+            phones,
             clock.clone(),
             config.auth.clone(),
             config.quotas.clone(),
@@ -82,6 +85,7 @@ impl Application {
             config.quotas.clone(),
             video,
             config.ads.clone(),
+            config.auth.privacy_notice_version.clone(),
             shutdown.clone(),
         );
         if let Some(client) = crate::push::client(&config.push)? {
@@ -210,14 +214,18 @@ pub async fn run_workers<L: tanis_workers::LiveEffects>(
     }
 }
 
-/// Connects to the configured database and applies its migrations.
-pub async fn open_store(config: &Config) -> anyhow::Result<Store> {
+/// Connects to the configured database, applies its migrations, checks that `phones` are the keys its phone
+/// numbers were sealed with (a wrong key stops the start here, naming the key), and seals whatever phone
+/// numbers an older version kept in clear.
+pub async fn open_store(config: &Config, phones: &PhoneVault) -> anyhow::Result<Store> {
     if config.database_url.is_none() {
         secrets::ensure_data_dir(&config.data_dir)?;
     }
     let url = config.effective_database_url();
     let store = Store::connect(&url).await.with_context(|| format!("opening database {}", redact(&url)))?;
     store.migrate().await.context("applying migrations")?;
+    crate::phones::check(&store, phones).await.context("the phone keys do not fit this database")?;
+    crate::phones::seal_legacy(&store, phones).await.context("sealing the phone numbers kept in clear")?;
     Ok(store)
 }
 

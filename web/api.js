@@ -29,8 +29,8 @@ export class Api extends EventTarget {
 
   // --- accounts ---------------------------------------------------------------------------------------------
 
-  async register({ phone, password, alias, referralCode, consent }) {
-    const body = { phone, password, alias, accept_privacy_notice: consent };
+  async register({ phone, password, alias, birthYear, referralCode, consent }) {
+    const body = { phone, password, alias, birth_year: Number(birthYear), accept_privacy_notice: consent };
     if (referralCode) body.referral_code = referralCode;
     const session = await this.call('POST', '/v1/auth/register', body, { auth: false });
     this.store(session.tokens);
@@ -51,6 +51,7 @@ export class Api extends EventTarget {
 
   me = () => this.call('GET', '/v1/me');
   updateMe = (change) => this.call('PATCH', '/v1/me', change);
+  acceptNotice = (version) => this.call('POST', '/v1/me/consent', { version });
 
   // --- the rest of the user's REST surface ------------------------------------------------------------------
 

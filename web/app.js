@@ -84,6 +84,7 @@ export class App {
           setLocation: () => this.setLocation(),
           clearLocation: () => this.updateMe({ location: null }),
           adClicked: (ad) => this.adClicked(ad),
+          acceptNotice: () => this.acceptNotice(),
         }));
       case 'waiting':
         return fill(main, renderWaiting(s.finding?.kind ?? 'text', s.finding?.nearby, () => this.matches.cancelFind()));
@@ -174,6 +175,16 @@ export class App {
       if (!quiet) this.render();
     } catch (e) {
       if (!quiet) toast(t(`error.${e.code}`, {}, e.message), 'error');
+    }
+  }
+
+  /** A newer privacy notice: matching answers `consent_required` until the version shown is accepted. */
+  async acceptNotice() {
+    try {
+      this.state.me = await this.api.acceptNotice(this.state.me.current_privacy_notice_version);
+      this.render();
+    } catch (e) {
+      toast(t(`error.${e.code}`, {}, e.message), 'error');
     }
   }
 

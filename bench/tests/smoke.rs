@@ -22,6 +22,9 @@ fn bench_config(data_dir: std::path::PathBuf) -> Config {
     let mut config = Config { listen: "127.0.0.1:0".parse().unwrap(), data_dir, ..Config::default() };
     config.auth.bcrypt_cost = 4;
     config.auth.jwt_secret = Some(SECRET.into());
+    // Shared by the nodes of the cluster test, each with a data directory of its own.
+    config.phones.encryption_key = Some("bench-smoke-test-phone-encryption-key-0123".into());
+    config.phones.index_key = Some("bench-smoke-test-phone-index-key-0123456789".into());
     config.jobs.enabled = false;
     config.video.turn_listen = "127.0.0.1:0".parse().unwrap();
     config.hub.messages_per_second = 1_000_000;
@@ -45,9 +48,17 @@ async fn seed(store: &Store, config: &Config) -> Vec<SeededUser> {
     let today = chrono::Utc::now().with_timezone(&config.quotas.zone()).date_naive().to_string();
     let now = chrono::Utc::now();
     let hash = bcrypt::hash(SEED_PASSWORD, 4).unwrap();
-    let seeded = store.seed_users("bench", 24, &hash, &today, now).await.unwrap();
+    let vault = tanis::phones::PhoneVault::load(&config.phones, &config.data_dir).unwrap();
+    let phones: Vec<String> = (0..24).map(tanis::store::seed_phone).collect();
+    let sealed: Vec<_> =
+        phones.iter().map(|p| vault.seal(&tanis::domain::Phone::parse(p).expect("a valid seed phone"))).collect();
+    let version = &config.auth.privacy_notice_version;
+    let ids = store.seed_users("bench", &sealed, &hash, version, &today, now).await.unwrap();
     let keys = tanis::auth::JwtKeys::new(SECRET.as_bytes(), chrono::TimeDelta::hours(1));
-    seeded.into_iter().map(|(id, phone)| SeededUser { id, phone, token: keys.issue(id, "user", now).0 }).collect()
+    ids.into_iter()
+        .zip(phones)
+        .map(|(id, phone)| SeededUser { id, phone, token: keys.issue(id, "user", now).0 })
+        .collect()
 }
 
 async fn spawn_server(dir: &std::path::Path) -> (String, String, Vec<SeededUser>) {

@@ -173,6 +173,7 @@ async fn sign_in(args: &Args) -> Result<String, String> {
                 "password": args.password,
                 "alias": args.alias,
                 "accept_privacy_notice": true,
+                "birth_year": 1990,
             });
             match post_json(&args.url, "/v1/auth/register", &registration).await? {
                 (201, body) => body,

@@ -40,6 +40,8 @@ pub enum ErrorCode {
     InvalidText,
     /// Something failed on the server; try again.
     Internal,
+    /// A new version of the privacy notice must be accepted (`POST /v1/me/consent`) before matching.
+    ConsentRequired,
 }
 
 /// WebSocket close codes the server uses (4000–4999 is the application range).

@@ -1,6 +1,9 @@
 //! Accounts: who may register, log in, refresh and change their profile, and what that writes.
 //! Handlers in `api` parse requests into domain types and call [`Accounts`]; this module decides.
 
+mod consent;
+mod logins;
+mod password;
 mod profile;
 mod register;
 mod session;
@@ -11,8 +14,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::auth::{HashError, JwtKeys, PasswordHasher};
 use crate::clock::SharedClock;
 use crate::config::{AuthConfig, QuotaConfig};
+use crate::phones::PhoneVault;
 use crate::store::{Store, StoreError};
 
+pub use logins::Login;
 pub use profile::ProfileChange;
 pub use register::Registration;
 pub use session::{ClientInfo, IssuedTokens};
@@ -22,6 +27,8 @@ pub struct Accounts {
     store: Store,
     hasher: PasswordHasher,
     jwt: JwtKeys,
+    /// Every phone is sealed and looked up through it: the store only ever sees ciphertext and blind indexes.
+    phones: PhoneVault,
     clock: SharedClock,
     auth: AuthConfig,
     quotas: QuotaConfig,
@@ -31,6 +38,12 @@ pub struct Accounts {
 pub enum AccountError {
     #[error("you must accept the privacy notice")]
     ConsentRequired,
+    #[error("the privacy notice is now version {current}; accept that version")]
+    StaleNoticeVersion { current: String },
+    #[error("the birth year must be a four-digit year, not in the future")]
+    InvalidBirthYear,
+    #[error("you must be at least {minimum} years old to use tanis")]
+    Underage { minimum: u16 },
     #[error("the referral code does not exist")]
     InvalidReferralCode,
     #[error("latitude must be within ±90 and longitude within ±180")]
@@ -51,8 +64,16 @@ pub enum AccountError {
     InvalidToken,
     #[error("the token has expired")]
     TokenExpired,
+    /// Carries the revoked login, whose sockets the caller closes.
     #[error("the token was already used; every session of this login is now signed out")]
-    TokenReused,
+    TokenReused { user_id: i64, login: Option<crate::auth::LoginId> },
+    #[error("the current password is wrong")]
+    WrongPassword,
+    #[error("no such session of yours")]
+    NoSuchSession,
+    /// A stored phone number that does not open (a key missing from the configuration, an altered row).
+    #[error("the stored phone number does not open: {0}")]
+    Phone(crate::phones::OpenError),
     #[error("the server is busy; try again shortly")]
     Busy,
     #[error(transparent)]
@@ -89,11 +110,17 @@ impl Accounts {
         store: Store,
         hasher: PasswordHasher,
         jwt: JwtKeys,
+        phones: PhoneVault,
         clock: SharedClock,
         auth: AuthConfig,
         quotas: QuotaConfig,
     ) -> Self {
-        Self { store, hasher, jwt, clock, auth, quotas }
+        Self { store, hasher, jwt, phones, clock, auth, quotas }
+    }
+
+    /// The phone keys (the admin view opens a user's phone with them).
+    pub fn phones(&self) -> &PhoneVault {
+        &self.phones
     }
 
     pub fn jwt(&self) -> &JwtKeys {

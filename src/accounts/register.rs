@@ -3,6 +3,7 @@
 use std::collections::HashSet;
 use std::future::Future;
 
+use chrono::Datelike;
 use rand::seq::IndexedRandom;
 
 use super::session::{ClientInfo, IssuedTokens};
@@ -28,6 +29,8 @@ pub struct Registration {
     pub alias: Alias,
     pub referral_code: Option<String>,
     pub accepted_privacy_notice: bool,
+    /// Self-attested; checked against `auth.minimum_age`.
+    pub birth_year: i32,
 }
 
 impl Accounts {
@@ -37,12 +40,14 @@ impl Accounts {
         registration: Registration,
         client: &ClientInfo,
     ) -> Result<(UserRow, IssuedTokens), AccountError> {
-        let Registration { phone, password, alias, referral_code, accepted_privacy_notice } = registration;
+        let Registration { phone, password, alias, referral_code, accepted_privacy_notice, birth_year } = registration;
         if !accepted_privacy_notice {
             return Err(AccountError::ConsentRequired);
         }
+        self.check_age(birth_year)?;
         // Cheap refusals first, before spending a bcrypt hash on a request that cannot succeed.
-        if self.store.phone_exists(phone.as_str()).await? {
+        let lookup = self.phones.lookup(&phone);
+        if self.store.phone_exists(&lookup).await? {
             return Err(AccountError::PhoneTaken);
         }
         let referrer = match referral_code {
@@ -51,7 +56,7 @@ impl Accounts {
                 let code = code.trim().to_uppercase();
                 let referrer = self.store.referrer_by_code(&code).await?.ok_or(AccountError::InvalidReferralCode)?;
                 // Unreachable for a new phone, kept so the rule holds even if registration ever changes.
-                if referrer.phone_number == phone.as_str() {
+                if lookup.matches(referrer.phone.index()) {
                     return Err(AccountError::InvalidReferralCode);
                 }
                 Some(referrer)
@@ -59,11 +64,12 @@ impl Accounts {
         };
         let password_hash = self.hasher.hash(&password).await?;
         let now = self.clock.now();
+        let sealed = self.phones.seal(&phone);
 
         let user = self
             .with_free_tag(&alias, |tag| {
                 let new = NewUser {
-                    phone_number: phone.as_str().to_owned(),
+                    phone: sealed.clone(),
                     password_hash: password_hash.clone(),
                     alias: alias.as_str().to_owned(),
                     alias_key: alias.key(),
@@ -72,14 +78,16 @@ impl Accounts {
                     daily_chat_balance: self.quotas.free_text_daily as i32,
                     daily_video_balance: self.quotas.free_video_daily as i32,
                     privacy_notice_version: self.auth.privacy_notice_version.clone(),
+                    birth_year,
                     quota_day: now.with_timezone(&self.quotas.zone()).date_naive().to_string(),
                     referrer: referrer.clone(),
                     now,
                 };
+                let lookup = &lookup;
                 async move {
                     match self.store.insert_user(&new).await {
                         // The phone may have been registered by a racing request since the check above.
-                        Err(StoreError::Conflict) if self.store.phone_exists(&new.phone_number).await? => {
+                        Err(StoreError::Conflict) if self.store.phone_exists(lookup).await? => {
                             Err(AccountError::PhoneTaken)
                         }
                         other => Ok(other?),
@@ -90,6 +98,21 @@ impl Accounts {
         metrics::counter!("tanis_registrations_total").increment(1);
         let tokens = self.start_session(&user, client).await?;
         Ok((user, tokens))
+    }
+
+    /// The age gate. Only the year is asked, and it is the person's own statement (docs/privacy.md): the age
+    /// counted is this year (in the quota time zone, Turkey's by default) minus the birth year, so someone who
+    /// turns 18 later this year is let in from January 1st.
+    fn check_age(&self, birth_year: i32) -> Result<(), AccountError> {
+        let this_year = self.clock.now().with_timezone(&self.quotas.zone()).year();
+        if !(1900..=this_year).contains(&birth_year) {
+            return Err(AccountError::InvalidBirthYear);
+        }
+        let minimum = self.auth.minimum_age;
+        if this_year - birth_year < i32::from(minimum) {
+            return Err(AccountError::Underage { minimum });
+        }
+        Ok(())
     }
 
     /// Runs `attempt` with candidate tags for `alias` until one is not taken. `attempt` reports a taken

@@ -2,12 +2,12 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
-use uuid::Uuid;
 
 use super::throttle::{locked_until, seconds_until};
 use super::{AccountError, Accounts};
-use crate::auth::RefreshToken;
+use crate::auth::{LoginId, RefreshToken};
 use crate::domain::{Password, Phone};
+use crate::phones::PhoneLookup;
 use crate::store::{LoginAttempt, LoginOutcome, NewRefreshToken, Rotation, UserRow};
 
 /// Where a request came from, as far as the server can tell.
@@ -15,6 +15,16 @@ use crate::store::{LoginAttempt, LoginOutcome, NewRefreshToken, Rotation, UserRo
 pub struct ClientInfo {
     pub ip: String,
     pub user_agent: Option<String>,
+}
+
+impl ClientInfo {
+    /// What `ip` holds when the address is not known (no connection info).
+    pub const UNKNOWN_IP: &'static str = "unknown";
+
+    /// The client's address, when known.
+    pub fn known_ip(&self) -> Option<&str> {
+        Some(self.ip.as_str()).filter(|ip| *ip != Self::UNKNOWN_IP)
+    }
 }
 
 /// The pair of tokens a client receives on login, registration and refresh.
@@ -59,17 +69,18 @@ impl Accounts {
 
     /// Checks the password (throttled per phone and per address) and records the attempt: the account, banned or
     /// not.
-    async fn authenticate(
+    pub(super) async fn authenticate(
         &self,
         phone: &Phone,
         password: &Password,
         client: &ClientInfo,
     ) -> Result<UserRow, AccountError> {
         let now = self.clock.now();
+        let (sealed, lookup) = (self.phones.seal(phone), self.phones.lookup(phone));
         let record = |user_id: Option<i64>, outcome: LoginOutcome| {
             metrics::counter!("tanis_login_attempts_total", "outcome" => outcome.as_str()).increment(1);
             LoginAttempt {
-                phone_number: phone.as_str(),
+                phone: &sealed,
                 user_id,
                 ip: &client.ip,
                 user_agent: client.user_agent.as_deref(),
@@ -78,12 +89,12 @@ impl Accounts {
             }
         };
 
-        if let Some(until) = self.lockout(phone, &client.ip, now).await? {
+        if let Some(until) = self.lockout(&lookup, &client.ip, now).await? {
             self.store.record_login_attempt(&record(None, LoginOutcome::Throttled)).await?;
             return Err(AccountError::Throttled { retry_after: until - now });
         }
 
-        let user = self.store.user_by_phone(phone.as_str()).await?;
+        let user = self.store.user_by_phone(&lookup).await?;
         // Unknown phones are verified against a dummy hash: same cost, same answer as a wrong password.
         let verified = self.hasher.verify(password, user.as_ref().map(|u| u.password_hash.as_str())).await?;
         let user = match user {
@@ -101,14 +112,14 @@ impl Accounts {
     /// Until when logins for this phone or from this address are refused, if they are.
     async fn lockout(
         &self,
-        phone: &Phone,
+        phone: &PhoneLookup,
         ip: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<DateTime<Utc>>, AccountError> {
         let window = TimeDelta::seconds(self.auth.login_window_secs as i64);
         let since = now - window;
         let (phone_limit, ip_limit) = (self.auth.max_failures_per_phone, self.auth.max_failures_per_ip);
-        let by_phone = self.store.recent_failures_for_phone(phone.as_str(), since, phone_limit.into()).await?;
+        let by_phone = self.store.recent_failures_for_phone(phone, since, phone_limit.into()).await?;
         let by_ip = self.store.recent_failures_for_ip(ip, since, ip_limit.into()).await?;
         Ok(locked_until(&by_phone, phone_limit, window).max(locked_until(&by_ip, ip_limit, window)))
     }
@@ -133,17 +144,25 @@ impl Accounts {
         }
         let (token, new) = self.new_refresh_token(&user, row.family_id.clone(), client, now);
         match self.store.rotate_refresh_token(row.id, &new, now).await? {
-            Rotation::Rotated => Ok(self.tokens_for(&user, token, new.expires_at, now)),
-            Rotation::AlreadyConsumed => Err(self.reuse_detected(&row.family_id, row.user_id, now).await?),
+            Rotation::Rotated => Ok(self.tokens_for(&user, LoginId::parse(&row.family_id), token, new.expires_at, now)),
+            Rotation::AlreadyConsumed => {
+                // Revoked meanwhile (the login was signed out while this refresh was on its way) is not reuse.
+                let again = self.store.refresh_token_by_hash(&presented.hash()).await?;
+                if again.is_some_and(|again| again.used_at.is_none() && again.revoked_at.is_some()) {
+                    return Err(AccountError::InvalidToken);
+                }
+                Err(self.reuse_detected(&row.family_id, row.user_id, now).await?)
+            }
         }
     }
 
-    /// Signs out the login the token belongs to (its whole family).
-    pub async fn logout(&self, presented: RefreshToken) -> Result<(), AccountError> {
+    /// Signs out the login the token belongs to (its whole family); returns whose login it was, so that its
+    /// sockets can be closed.
+    pub async fn logout(&self, presented: RefreshToken) -> Result<(i64, Option<LoginId>), AccountError> {
         let now = self.clock.now();
         let row = self.store.refresh_token_by_hash(&presented.hash()).await?.ok_or(AccountError::InvalidToken)?;
         self.store.revoke_token_family(&row.family_id, now).await?;
-        Ok(())
+        Ok((row.user_id, LoginId::parse(&row.family_id)))
     }
 
     async fn reuse_detected(
@@ -156,7 +175,7 @@ impl Accounts {
         tracing::warn!(user_id, revoked, "refresh token reuse: token family revoked");
         self.store.log_event("auth.refresh_token_reused", Some(user_id), &json!({ "revoked": revoked }), now).await?;
         metrics::counter!("tanis_refresh_token_reuse_total").increment(1);
-        Ok(AccountError::TokenReused)
+        Ok(AccountError::TokenReused { user_id, login: LoginId::parse(family_id) })
     }
 
     /// Opens a new token family for a fresh login or registration.
@@ -166,9 +185,10 @@ impl Accounts {
         client: &ClientInfo,
     ) -> Result<IssuedTokens, AccountError> {
         let now = self.clock.now();
-        let (token, new) = self.new_refresh_token(user, Uuid::new_v4().to_string(), client, now);
-        self.store.insert_refresh_token(&new, now).await?;
-        Ok(self.tokens_for(user, token, new.expires_at, now))
+        let login = LoginId::generate();
+        let (token, new) = self.new_refresh_token(user, login.to_string(), client, now);
+        self.store.start_login(&new, client.known_ip(), now).await?;
+        Ok(self.tokens_for(user, Some(login), token, new.expires_at, now))
     }
 
     fn new_refresh_token(
@@ -189,14 +209,20 @@ impl Accounts {
         (token, new)
     }
 
+    /// The pair for `login`; its access token names the login (`None` only for a family whose id is not a UUID,
+    /// which this server never made).
     fn tokens_for(
         &self,
         user: &UserRow,
+        login: Option<LoginId>,
         refresh: RefreshToken,
         refresh_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> IssuedTokens {
-        let (access_token, access_expires_at) = self.jwt.issue(user.id, &user.role, now);
+        let (access_token, access_expires_at) = match login {
+            Some(login) => self.jwt.issue_for_login(user.id, &user.role, login, now),
+            None => self.jwt.issue(user.id, &user.role, now),
+        };
         IssuedTokens { access_token, access_expires_at, refresh_token: refresh, refresh_expires_at }
     }
 }

@@ -45,6 +45,11 @@ pub struct RegisterRequest {
     referral_code: Option<String>,
     /// Must be true: consent to the privacy notice, stored with its time and version.
     accept_privacy_notice: bool,
+    /// The year you were born: self-attested, only the year is kept. Registration refuses anyone younger than
+    /// the server's minimum age (18 by default) counted as this year minus this one: `underage`;
+    /// `invalid_birth_year` for a year before 1900 or in the future.
+    #[schema(example = 1998, minimum = 1900, maximum = 9999)]
+    birth_year: i32,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -106,6 +111,15 @@ pub struct Me {
     /// The running subscription; absent on the free plan.
     plan: Option<Plan>,
     created_at: DateTime<Utc>,
+    /// The privacy notice version this user accepted last.
+    #[schema(example = "2026-11-01")]
+    privacy_notice_version: String,
+    /// The server's current version: the one to show and send to `POST /v1/me/consent`.
+    #[schema(example = "2026-11-01")]
+    current_privacy_notice_version: String,
+    /// True when the current version is not the one accepted: matching refuses with `consent_required` until it
+    /// is accepted (`POST /v1/me/consent`).
+    must_accept_privacy_notice: bool,
 }
 
 /// A running subscription as its owner sees it.
@@ -120,8 +134,15 @@ pub struct Plan {
 }
 
 impl Me {
+    /// Whether the user must accept the server's current privacy notice version.
+    pub(super) fn with_notice(mut self, current: &str) -> Self {
+        self.must_accept_privacy_notice = self.privacy_notice_version != current;
+        current.clone_into(&mut self.current_privacy_notice_version);
+        self
+    }
+
     /// With the user's running subscription, read from the store.
-    async fn with_plan(mut self, state: &AppState, user_id: i64) -> Result<Self, ApiError> {
+    pub(super) async fn with_plan(mut self, state: &AppState, user_id: i64) -> Result<Self, ApiError> {
         let plan = state.store.current_plan(user_id, state.accounts.now()).await.map_err(ApiError::internal)?;
         self.plan = plan.map(|p| Plan { name: p.plan_name, ends_at: p.end_date, renews: p.cancelled_at.is_none() });
         Ok(self)
@@ -183,6 +204,10 @@ impl From<&UserRow> for Me {
             locale: u.locale.clone(),
             plan: None,
             created_at: u.created_at,
+            privacy_notice_version: u.privacy_notice_version.clone(),
+            // As registered; `with_notice` compares with the server's current version.
+            current_privacy_notice_version: u.privacy_notice_version.clone(),
+            must_accept_privacy_notice: false,
         }
     }
 }
@@ -202,7 +227,7 @@ impl From<IssuedTokens> for TokenPair {
 /// Create an account and sign in.
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = Session),
-              (status = "4XX", description = "invalid_phone, weak_password, password_too_long, invalid_alias, reserved_alias, consent_required, invalid_referral_code, phone_taken, alias_exhausted, malformed_json, invalid_request", body = ErrorBody)))]
+              (status = "4XX", description = "invalid_phone, weak_password, password_too_long, invalid_alias, reserved_alias, consent_required, invalid_birth_year, underage, invalid_referral_code, phone_taken, alias_exhausted, malformed_json, invalid_request", body = ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -214,6 +239,7 @@ async fn register(
         alias: Alias::parse(&req.alias)?,
         referral_code: req.referral_code,
         accepted_privacy_notice: req.accept_privacy_notice,
+        birth_year: req.birth_year,
     };
     let (user, tokens) = state.accounts.register(registration, &client).await.map_err(|e| state.api_error(e))?;
     Ok((StatusCode::CREATED, AppJson(Session { user: Me::from(&user), tokens: tokens.into() })))
@@ -234,7 +260,7 @@ async fn login(
     let password = Password::for_login(req.password)
         .map_err(|_| ApiError::new(ErrorCode::InvalidCredentials, AccountError::InvalidCredentials.to_string()))?;
     let (user, tokens) = state.accounts.login(&phone, &password, &client).await.map_err(|e| state.api_error(e))?;
-    let me = Me::from(&user).with_plan(&state, user.id).await?;
+    let me = Me::from(&user).with_plan(&state, user.id).await?.with_notice(state.accounts.privacy_notice_version());
     Ok(AppJson(Session { user: me, tokens: tokens.into() }))
 }
 
@@ -248,19 +274,23 @@ async fn refresh(
     client: ClientInfo,
     AppJson(req): AppJson<RefreshRequest>,
 ) -> Result<AppJson<TokenPair>, ApiError> {
-    let tokens = state
-        .accounts
-        .refresh(RefreshToken::presented(req.refresh_token), &client)
-        .await
-        .map_err(|e| state.api_error(e))?;
+    let tokens = state.accounts.refresh(RefreshToken::presented(req.refresh_token), &client).await.map_err(|e| {
+        // A copied token's login is signed out: so are the sockets it opened.
+        if let AccountError::TokenReused { user_id, login: Some(login) } = &e {
+            state.hub.signed_out(*user_id, vec![*login]);
+        }
+        state.api_error(e)
+    })?;
     Ok(AppJson(tokens.into()))
 }
 
-/// Sign out the login this refresh token belongs to.
+/// Sign out the login this refresh token belongs to: its tokens stop working and its sockets close (4001).
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", request_body = RefreshRequest,
     responses((status = 204), (status = 401, description = "invalid_token", body = ErrorBody)))]
 async fn logout(State(state): State<AppState>, AppJson(req): AppJson<RefreshRequest>) -> Result<StatusCode, ApiError> {
-    state.accounts.logout(RefreshToken::presented(req.refresh_token)).await.map_err(|e| state.api_error(e))?;
+    let (user_id, login) =
+        state.accounts.logout(RefreshToken::presented(req.refresh_token)).await.map_err(|e| state.api_error(e))?;
+    state.hub.signed_out(user_id, login.into_iter().collect());
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -269,7 +299,7 @@ async fn logout(State(state): State<AppState>, AppJson(req): AppJson<RefreshRequ
     responses((status = 200, body = Me), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
 async fn me(State(state): State<AppState>, user: AuthUser) -> Result<AppJson<Me>, ApiError> {
     let row = state.accounts.current_user(user.id).await.map_err(|e| state.api_error(e))?;
-    Ok(AppJson(Me::from(&row).with_plan(&state, row.id).await?))
+    Ok(AppJson(Me::from(&row).with_plan(&state, row.id).await?.with_notice(state.accounts.privacy_notice_version())))
 }
 
 /// Change your alias (you get a new tag) or your location.
@@ -294,7 +324,7 @@ async fn update_me(
         locale,
     };
     let row = state.accounts.update_profile(user.id, change).await.map_err(|e| state.api_error(e))?;
-    Ok(AppJson(Me::from(&row).with_plan(&state, row.id).await?))
+    Ok(AppJson(Me::from(&row).with_plan(&state, row.id).await?.with_notice(state.accounts.privacy_notice_version())))
 }
 
 impl From<PhoneError> for ApiError {
@@ -329,6 +359,9 @@ impl AppState {
         let retry_after = e.retry_after_secs(self.accounts.now());
         let code = match &e {
             AccountError::ConsentRequired => ErrorCode::ConsentRequired,
+            AccountError::StaleNoticeVersion { .. } => ErrorCode::StaleNoticeVersion,
+            AccountError::InvalidBirthYear => ErrorCode::InvalidBirthYear,
+            AccountError::Underage { .. } => ErrorCode::Underage,
             AccountError::InvalidReferralCode => ErrorCode::InvalidReferralCode,
             AccountError::InvalidLocation => ErrorCode::InvalidLocation,
             AccountError::PhoneTaken => ErrorCode::PhoneTaken,
@@ -337,11 +370,13 @@ impl AppState {
             AccountError::Throttled { .. } => ErrorCode::TooManyAttempts,
             AccountError::InvalidToken => ErrorCode::InvalidToken,
             AccountError::TokenExpired => ErrorCode::TokenExpired,
-            AccountError::TokenReused => ErrorCode::TokenReused,
+            AccountError::TokenReused { .. } => ErrorCode::TokenReused,
+            AccountError::WrongPassword => ErrorCode::WrongPassword,
+            AccountError::NoSuchSession => ErrorCode::NotFound,
             AccountError::Busy => return ApiError::new(ErrorCode::ServerBusy, e.to_string()).retry_after(1),
             AccountError::Banned { .. } => ErrorCode::AccountBanned,
             AccountError::NotBanned => ErrorCode::NotBanned,
-            AccountError::Store(_) | AccountError::Hash(_) => return ApiError::internal(e),
+            AccountError::Store(_) | AccountError::Hash(_) | AccountError::Phone(_) => return ApiError::internal(e),
         };
         let error = ApiError::new(code, e.to_string());
         match retry_after {

@@ -34,6 +34,9 @@ pub enum ErrorCode {
     InvalidAlias,
     ReservedAlias,
     ConsentRequired,
+    StaleNoticeVersion,
+    InvalidBirthYear,
+    Underage,
     InvalidReferralCode,
     InvalidLocation,
     PhoneTaken,
@@ -54,6 +57,7 @@ pub enum ErrorCode {
     InvalidToken,
     TokenExpired,
     TokenReused,
+    WrongPassword,
     InvalidSignature,
     // The server.
     ServerBusy,
@@ -68,7 +72,7 @@ impl ErrorCode {
         match self {
             MalformedJson => StatusCode::BAD_REQUEST,
             InvalidRequest | InvalidText | InvalidPhone | WeakPassword | PasswordTooLong | InvalidAlias
-            | ReservedAlias | ConsentRequired | InvalidReferralCode | InvalidLocation => {
+            | ReservedAlias | ConsentRequired | InvalidBirthYear | InvalidReferralCode | InvalidLocation => {
                 StatusCode::UNPROCESSABLE_ENTITY
             }
             InvalidParameter => StatusCode::BAD_REQUEST,
@@ -78,6 +82,8 @@ impl ErrorCode {
             PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            StaleNoticeVersion => StatusCode::CONFLICT,
+            Underage => StatusCode::FORBIDDEN,
             PhoneTaken | AliasExhausted | ClaimExists | AlreadyBanned | NotBanned | AppealExists | AlreadyDecided => {
                 StatusCode::CONFLICT
             }
@@ -88,6 +94,8 @@ impl ErrorCode {
             }
             TooManyAttempts => StatusCode::TOO_MANY_REQUESTS,
             AccountBanned => StatusCode::FORBIDDEN,
+            // Not 401: the caller's token is fine, and a client that refreshes on 401 must not do so here.
+            WrongPassword => StatusCode::FORBIDDEN,
             ServerBusy | Unavailable | JobsStalled => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }

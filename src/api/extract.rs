@@ -9,14 +9,20 @@ use axum::http::request::Parts;
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use crate::accounts::ClientInfo;
-use crate::auth::TokenError;
+use crate::auth::{LoginId, TokenError};
 
 /// The user a valid access token names. Handlers that take it are authenticated; the role check for
 /// moderator endpoints reads `role`.
+///
+/// A token that names a login (every token a sign-in or refresh issues) is refused once that login is signed
+/// out, before the token expires: one primary-key read per authenticated request, which is what makes a
+/// revocation or a password change take effect at once rather than up to `access_token_ttl_secs` later.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub id: i64,
     pub role: String,
+    /// The login (session) the token belongs to; `None` for a token that names none (`AccessClaims::sid`).
+    pub login: Option<LoginId>,
 }
 
 impl FromRequestParts<AppState> for AuthUser {
@@ -33,7 +39,17 @@ impl FromRequestParts<AppState> for AuthUser {
         })?;
         let id =
             claims.sub.parse().map_err(|_| ApiError::new(ErrorCode::InvalidToken, "the access token is not valid"))?;
-        Ok(Self { id, role: claims.role })
+        let login = claims.login();
+        if let Some(login) = login {
+            let live = state.store.login_is_live(id, &login.to_string()).await.map_err(ApiError::internal)?;
+            if !live {
+                // A ban signs every session out too; its tokens are answered with the ban and its reason, as
+                // before sessions were checked (`account_banned`).
+                state.accounts.current_user(id).await.map_err(|e| state.api_error(e))?;
+                return Err(ApiError::new(ErrorCode::InvalidToken, "this session was signed out; sign in again"));
+            }
+        }
+        Ok(Self { id, role: claims.role, login })
     }
 }
 
@@ -54,7 +70,7 @@ impl FromRequestParts<AppState> for ClientInfo {
             })
             .flatten()
             .filter(|ip| ip.parse::<std::net::IpAddr>().is_ok());
-        let ip = forwarded.or(peer.map(|p| p.to_string())).unwrap_or_else(|| "unknown".into());
+        let ip = forwarded.or(peer.map(|p| p.to_string())).unwrap_or_else(|| ClientInfo::UNKNOWN_IP.into());
         let user_agent = parts.headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| {
             let cut = ua.char_indices().nth(MAX_USER_AGENT).map_or(ua.len(), |(i, _)| i);
             ua[..cut].to_owned()

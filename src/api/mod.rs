@@ -8,6 +8,7 @@ mod ban;
 mod billing;
 mod blocks;
 mod claims;
+mod consent;
 mod devices;
 pub mod error;
 mod extract;
@@ -15,6 +16,7 @@ mod notifications;
 mod openapi;
 mod ops;
 mod rtc;
+mod sessions;
 mod web;
 mod ws;
 
@@ -72,8 +74,10 @@ pub fn router(state: AppState) -> Router {
     let timeout = Duration::from_millis(state.config.request_timeout_ms);
     let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(accounts::router())
+        .merge(sessions::router())
         .merge(blocks::router())
         .merge(claims::router())
+        .merge(consent::router())
         .merge(admin::router())
         .merge(ban::router())
         .merge(ads::router())

@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::auth::TokenError;
+use crate::hub::SocketAuth;
 
 /// Longest device description kept from the User-Agent for message_logs.
 const MAX_DEVICE_INFO: usize = 128;
@@ -25,11 +26,12 @@ pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(upgrade))
 }
 
-/// Who a WebSocket handshake is from: the user its access token names, or the close code the socket gets
-/// before any other frame (4001 missing or forged, 4002 expired). The token comes in `Authorization: Bearer …`
+/// Who a WebSocket handshake is from: the user (and login) its access token names, or the close code the socket
+/// gets before any other frame (4001 missing or forged, 4002 expired). Whether the login is still live is the
+/// hub's to check, once the socket is registered (`Hub::accept`). The token comes in `Authorization: Bearer …`
 /// (mobile) or, for browsers, as the subprotocol `tanis.auth.<token>` offered beside `tanis.v1`; the header
 /// wins when both are sent.
-pub struct SocketUser(pub Result<i64, CloseCode>);
+pub struct SocketUser(pub Result<SocketAuth, CloseCode>);
 
 impl FromRequestParts<AppState> for SocketUser {
     type Rejection = Infallible;
@@ -54,7 +56,11 @@ impl FromRequestParts<AppState> for SocketUser {
         let user = match from_header.or_else(from_protocol) {
             None => Err(CloseCode::InvalidToken),
             Some(token) => match state.accounts.jwt().verify(token.trim(), state.accounts.now()) {
-                Ok(claims) => claims.sub.parse::<i64>().map_err(|_| CloseCode::InvalidToken),
+                Ok(claims) => claims
+                    .sub
+                    .parse::<i64>()
+                    .map(|user_id| SocketAuth { user_id, login: claims.login() })
+                    .map_err(|_| CloseCode::InvalidToken),
                 Err(TokenError::Expired) => Err(CloseCode::TokenExpired),
                 Err(TokenError::Invalid) => Err(CloseCode::InvalidToken),
             },
@@ -66,7 +72,8 @@ impl FromRequestParts<AppState> for SocketUser {
 /// `GET /v1/ws`: the WebSocket.
 #[utoipa::path(get, path = "/v1/ws", tag = "websocket",
     description = "Upgrades to the WebSocket protocol described in docs/protocol.md. A missing, forged or expired \
-                   token is answered by closing with 4001 or 4002 before any other frame.",
+                   token, or one of a signed-out session, is answered by closing with 4001 or 4002 before any other \
+                   frame.",
     responses((status = 101, description = "switching protocols"),
         (status = 426, description = "upgrade_required: not a WebSocket handshake", body = ErrorBody)))]
 async fn upgrade(

@@ -6,6 +6,8 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::LoginId;
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessClaims {
     /// The account id, as a string (JWT convention). Only ever sent to the account's own devices.
@@ -15,6 +17,18 @@ pub struct AccessClaims {
     pub exp: i64,
     /// Unique per token, for audit and future revocation lists.
     pub jti: String,
+    /// The login (refresh-token family) the token was issued to: refused once that login is revoked, and what
+    /// closes the sockets it opened. Absent only from tokens that belong to no login (`tanis dev seed-users`,
+    /// tests) and from tokens issued before logins were named; no revocation reaches those before they expire.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
+}
+
+impl AccessClaims {
+    /// The login the token belongs to; a verified token's `sid` always parses.
+    pub fn login(&self) -> Option<LoginId> {
+        self.sid.as_deref().and_then(LoginId::parse)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -42,8 +56,24 @@ impl JwtKeys {
         Self { encoding: EncodingKey::from_secret(secret), decoding: DecodingKey::from_secret(secret), validation, ttl }
     }
 
-    /// Issues a token; returns it with its expiry.
+    /// Issues a token of the login `login`; returns it with its expiry.
+    pub fn issue_for_login(
+        &self,
+        user_id: i64,
+        role: &str,
+        login: LoginId,
+        now: DateTime<Utc>,
+    ) -> (String, DateTime<Utc>) {
+        self.encode(user_id, role, Some(login), now)
+    }
+
+    /// Issues a token that belongs to no login, which no revocation reaches before it expires: for accounts
+    /// made without signing in (`tanis dev seed-users`, refused in production) and tests.
     pub fn issue(&self, user_id: i64, role: &str, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
+        self.encode(user_id, role, None, now)
+    }
+
+    fn encode(&self, user_id: i64, role: &str, login: Option<LoginId>, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
         let exp = now + self.ttl;
         let claims = AccessClaims {
             sub: user_id.to_string(),
@@ -51,6 +81,7 @@ impl JwtKeys {
             iat: now.timestamp(),
             exp: exp.timestamp(),
             jti: Uuid::new_v4().to_string(),
+            sid: login.map(|l| l.to_string()),
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 encoding of plain claims cannot fail");
@@ -60,6 +91,9 @@ impl JwtKeys {
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenError> {
         let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
+        if data.claims.sid.as_deref().is_some_and(|sid| LoginId::parse(sid).is_none()) {
+            return Err(TokenError::Invalid);
+        }
         if data.claims.exp <= now.timestamp() {
             return Err(TokenError::Expired);
         }
@@ -97,6 +131,18 @@ mod tests {
         parts[1] = base64_claims(r#"{"sub":"1","role":"admin","iat":0,"exp":9999999999,"jti":"x"}"#);
         assert_eq!(ours.verify(&parts.join("."), now), Err(TokenError::Invalid));
         assert_eq!(ours.verify("not a token", now), Err(TokenError::Invalid));
+    }
+
+    #[test]
+    fn a_token_names_its_login_and_one_without_a_login_names_none() {
+        let keys = keys("a-secret-of-at-least-thirty-two-bytes");
+        let now = Utc::now();
+        let login = LoginId::generate();
+        let (token, _) = keys.issue_for_login(7, "user", login, now);
+        assert_eq!(keys.verify(&token, now).unwrap().login(), Some(login));
+        let (token, _) = keys.issue(7, "user", now);
+        let claims = keys.verify(&token, now).unwrap();
+        assert_eq!((claims.login(), claims.sid), (None, None));
     }
 
     #[test]

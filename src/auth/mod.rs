@@ -3,8 +3,10 @@
 
 mod hasher;
 mod jwt;
+mod login;
 mod refresh;
 
 pub use hasher::{HashError, PasswordHasher};
 pub use jwt::{AccessClaims, JwtKeys, TokenError};
+pub use login::LoginId;
 pub use refresh::RefreshToken;

@@ -13,6 +13,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tanis_proto::{Balances, CloseCode, MatchInfo, MatchKind, ServerFrame};
 
+use crate::auth::LoginId;
+
 pub use redis::{Cluster, Link};
 pub use sockets::{Closer, Encoded, SessionHandle, Sockets, encode};
 
@@ -57,6 +59,11 @@ pub enum Event {
     Frame { to: Recipient, frame: Encoded },
     /// Closes every socket of the user with `code` (a ban).
     Kick { user_id: i64, code: CloseCode },
+    /// These logins of the user were signed out (revoked, a password change, logout, refresh-token reuse): the
+    /// sockets their access tokens opened close with 4001, on every node. Sent to every node, not only those the
+    /// user's presence names: a socket still registering when the login was revoked may not be in it yet, and
+    /// revocations are rare.
+    SignedOut { user_id: i64, logins: Vec<LoginId> },
     /// The user's match opened: wherever their sockets are, it is remembered, then `frame` (`match.found`)
     /// goes to every socket, so a message sent in answer finds the match known. `balances` (after paying for
     /// it) and the new partner keep the user's matching standing current.
@@ -78,6 +85,7 @@ impl Event {
             Event::Frame { to: Recipient::User(user_id), .. } => Some(*user_id),
             Event::Frame { to: Recipient::UserExcept(s) | Recipient::Session(s), .. } => Some(s.user_id),
             Event::Kick { user_id, .. }
+            | Event::SignedOut { user_id, .. }
             | Event::MatchOpened { user_id, .. }
             | Event::MatchEnded { user_id, .. }
             | Event::StandingChanged { user_id } => Some(*user_id),
@@ -117,9 +125,15 @@ impl Delivery {
         }
     }
 
-    /// Adds a socket for `user_id` on this node (and, with Redis, says the user is here).
-    pub fn register(&self, user_id: i64, queue: usize) -> (SessionHandle, tokio::sync::mpsc::Receiver<Encoded>) {
-        let (handle, rx, first) = self.sockets().register(user_id, queue);
+    /// Adds a socket for `user_id`, opened by an access token of `login`, on this node (and, with Redis, says the
+    /// user is here).
+    pub fn register(
+        &self,
+        user_id: i64,
+        login: Option<LoginId>,
+        queue: usize,
+    ) -> (SessionHandle, tokio::sync::mpsc::Receiver<Encoded>) {
+        let (handle, rx, first) = self.sockets().register(user_id, login, queue);
         if let (Delivery::Redis(cluster), true) = (self, first) {
             cluster.presence(user_id, true);
         }
@@ -166,6 +180,13 @@ impl Delivery {
     /// Closes every socket of the user with `code`.
     pub fn kick(&self, user_id: i64, code: CloseCode) {
         self.deliver(Event::Kick { user_id, code });
+    }
+
+    /// Closes the sockets of these logins of the user (4001), wherever they are.
+    pub fn signed_out(&self, user_id: i64, logins: Vec<LoginId>) {
+        if !logins.is_empty() {
+            self.deliver(Event::SignedOut { user_id, logins });
+        }
     }
 
     /// Remembers the user's match and tells them `frame`.

@@ -8,7 +8,8 @@
 //! - **Events**: one channel per node, `{ns}:node:{node}`, and one subscription per node (never per socket).
 //!   An event for a user is carried out on this node's sockets at once, and a script publishes it to every
 //!   other node the user's presence names: one round trip, done for a whole batch of events in one pipeline
-//!   by a single task, so events leave in the order they were made.
+//!   by a single task, so events leave in the order they were made. A resync and a sign-out go to every node
+//!   (`{ns}:everyone`) instead.
 //! - **Gaps**: when the subscription drops and comes back (Redis restarted), or a publish fails, the users
 //!   concerned are marked for a resync ([`Sockets::want_resync`]); the hub tells them their match as stored
 //!   and to `resume`.
@@ -282,6 +283,13 @@ async fn dispatch(cluster: Arc<Cluster>, mut outgoing: mpsc::Receiver<OutgoingBo
         for OutgoingBox(item) in batch.drain(..) {
             match item {
                 Outgoing::Event(event @ Event::Resync { .. }) => {
+                    let payload = serde_json::to_string(&event).expect("events serialise");
+                    pipe.publish(cluster.keys.everyone(), payload).ignore();
+                }
+                // To every node (see `Event::SignedOut`); if the publish fails, the user resyncs everywhere and
+                // the resync closes what the store says is signed out.
+                Outgoing::Event(event @ Event::SignedOut { user_id, .. }) => {
+                    users.insert(user_id);
                     let payload = serde_json::to_string(&event).expect("events serialise");
                     pipe.publish(cluster.keys.everyone(), payload).ignore();
                 }

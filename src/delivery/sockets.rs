@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use tanis_proto::{CloseCode, ServerFrame};
 
 use super::{ActiveMatch, Event, Recipient};
+use crate::auth::LoginId;
 use crate::matching::standing::Standing;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -39,6 +40,9 @@ impl Closer {
 #[derive(Debug, Clone)]
 pub struct SessionHandle {
     pub id: u64,
+    /// The login whose access token opened the socket: signing it out closes the socket. `None` for a token
+    /// that names no login (see `AccessClaims::sid`).
+    pub login: Option<LoginId>,
     /// Bounded: when a socket's queue is full the client is not reading, and it is closed (4008) rather
     /// than letting the server buffer without limit. Its messages stay stored for `resume`.
     pub tx: mpsc::Sender<Encoded>,
@@ -129,10 +133,15 @@ pub fn encode(frame: &ServerFrame) -> Encoded {
 impl Sockets {
     /// Adds a socket for `user_id`; returns its handle, the receiving end of its outbound queue, and whether
     /// it is the user's first socket here.
-    pub(super) fn register(&self, user_id: i64, queue: usize) -> (SessionHandle, mpsc::Receiver<Encoded>, bool) {
+    pub(super) fn register(
+        &self,
+        user_id: i64,
+        login: Option<LoginId>,
+        queue: usize,
+    ) -> (SessionHandle, mpsc::Receiver<Encoded>, bool) {
         let (tx, rx) = mpsc::channel(queue);
-        let handle =
-            SessionHandle { id: self.next_id.fetch_add(1, Ordering::Relaxed), tx, closer: Arc::new(Closer::default()) };
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let handle = SessionHandle { id, login, tx, closer: Arc::new(Closer::default()) };
         let first = {
             let mut users = self.users.lock().expect("registry lock");
             let user = users.entry(user_id).or_default();
@@ -198,6 +207,23 @@ impl Sockets {
             }
             self.between_wanted.notified().await;
         }
+    }
+
+    /// Closes the user's sockets here that these logins opened, with 4001.
+    pub fn sign_out_here(&self, user_id: i64, logins: &[LoginId]) {
+        for session in self.sessions_of(user_id) {
+            if session.login.is_some_and(|login| logins.contains(&login)) {
+                session.closer.close(CloseCode::InvalidToken);
+            }
+        }
+    }
+
+    /// The logins of the user's sockets here (those that name one), each once.
+    pub fn logins_of(&self, user_id: i64) -> Vec<LoginId> {
+        let mut logins: Vec<LoginId> = self.sessions_of(user_id).iter().filter_map(|s| s.login).collect();
+        logins.sort_unstable_by_key(|l| l.as_uuid());
+        logins.dedup();
+        logins
     }
 
     fn sessions_of(&self, user_id: i64) -> Vec<SessionHandle> {
@@ -282,6 +308,7 @@ impl Sockets {
                     session.closer.close(*code);
                 }
             }
+            Event::SignedOut { user_id, logins } => self.sign_out_here(*user_id, logins),
             Event::MatchOpened { user_id, active, balances, frame } => {
                 // The standing first: once `match.found` is out, the user's next find must see the new partner.
                 if let Some(user) = self.users.lock().expect("registry lock").get_mut(user_id) {

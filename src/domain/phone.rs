@@ -27,6 +27,12 @@ impl Phone {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// A number tanis stored itself: written from a `Phone`, sealed (and authenticated when opened) or, before
+    /// migration 0014, as plaintext. Not parsed again.
+    pub(crate) fn from_stored(e164: String) -> Self {
+        Self(e164)
+    }
 }
 
 /// Phone numbers must never reach logs: Debug shows only the country code.

@@ -51,7 +51,7 @@ impl Hub {
         let cached = if nearby {
             None
         } else {
-            sockets.with_standing(user_id, |s| s.can_pay(kind).then(|| s.excluded(since))).flatten()
+            sockets.with_standing(user_id, |s| (s.consented && s.can_pay(kind)).then(|| s.excluded(since))).flatten()
         };
         let (excluded, location) = match cached {
             Some(excluded) => (excluded, None),
@@ -69,8 +69,13 @@ impl Hub {
                 if user.is_banned {
                     return Err(refuse(&id, ErrorCode::Banned, "the account is banned"));
                 }
+                let consented = standing.consented;
                 let excluded = standing.excluded(since);
                 sockets.set_standing(user_id, standing, version);
+                if !consented {
+                    let message = format!("accept privacy notice version {} first", self.inner.privacy_notice_version);
+                    return Err(refuse(&id, ErrorCode::ConsentRequired, &message));
+                }
                 if !quota::can_pay(&user, kind) {
                     let mut frame =
                         ServerFrame::error(id, ErrorCode::QuotaExhausted, "no matches of this kind left today");
@@ -107,7 +112,8 @@ impl Hub {
         let Some(user) = store.user_by_id(user_id).await? else { return Ok(None) };
         let blocked = store.blocked_either_way(user_id).await?.into_iter().collect();
         let partners = store.partners_since(user_id, since).await?.into_iter().collect();
-        let standing = Standing { balances: quota::balances(&user), blocked, partners };
+        let consented = user.privacy_notice_version == self.inner.privacy_notice_version;
+        let standing = Standing { balances: quota::balances(&user), blocked, partners, consented };
         Ok(Some((user, standing)))
     }
 
@@ -195,6 +201,16 @@ impl Hub {
         if self.inner.store.user_by_id(user_id).await?.is_some_and(|user| user.is_banned) {
             self.inner.delivery.kick(user_id, CloseCode::Banned);
             return Ok(());
+        }
+        // And a sign-out's: this node's sockets of logins the store says are revoked close.
+        let mut signed_out = Vec::new();
+        for login in self.inner.delivery.sockets().logins_of(user_id) {
+            if !self.inner.store.login_is_live(user_id, &login.to_string()).await? {
+                signed_out.push(login);
+            }
+        }
+        if !signed_out.is_empty() {
+            self.inner.delivery.sockets().sign_out_here(user_id, &signed_out);
         }
         let active = match self.inner.store.active_match_for(user_id).await? {
             None => None,

@@ -32,6 +32,7 @@ use crate::store::Store;
 
 pub use matches::{ban, tell_ended};
 pub use notices::{push_broadcast, push_since, queue_pushes};
+pub use session::SocketAuth;
 pub use signal::VideoSettings;
 
 pub use crate::delivery::ActiveMatch;
@@ -47,6 +48,8 @@ struct Inner {
     config: HubConfig,
     matching: MatchingConfig,
     quotas: QuotaConfig,
+    /// The privacy notice version a user must have accepted to be matched (`auth.privacy_notice_version`).
+    privacy_notice_version: String,
     /// The only way to reach users: frames, answers and kicks all go through it.
     delivery: Delivery,
     /// Message rate buckets, one per user across all of their sockets (and nodes).
@@ -89,6 +92,7 @@ impl Hub {
         quotas: QuotaConfig,
         video: VideoSettings,
         ads: crate::config::AdsConfig,
+        privacy_notice_version: String,
         shutdown: CancellationToken,
     ) -> Self {
         let policy = NearbyPolicy { start_km: matching.nearby_start_km, doubling_secs: matching.nearby_doubling_secs };
@@ -106,6 +110,7 @@ impl Hub {
                 config,
                 matching,
                 quotas,
+                privacy_notice_version,
                 rates: limiter(&delivery, "messages"),
                 signal_rates: limiter(&delivery, "signals"),
                 delivery,
@@ -187,6 +192,12 @@ impl Hub {
     /// cached of it.
     pub fn standing_changed(&self, user_id: i64) {
         self.inner.delivery.standing_changed(user_id);
+    }
+
+    /// These logins of the user were signed out (in the store already): their sockets close with 4001, on every
+    /// node.
+    pub fn signed_out(&self, user_id: i64, logins: Vec<crate::auth::LoginId>) {
+        self.inner.delivery.signed_out(user_id, logins);
     }
 
     /// Delivers a broadcast's notifications to the users reached, live.

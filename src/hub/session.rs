@@ -14,8 +14,17 @@ use tokio_util::sync::CancellationToken;
 
 use super::Hub;
 use super::dispatch::{self, Ctx};
+use crate::auth::LoginId;
 use crate::delivery::{Closer, Encoded, SessionHandle};
 use crate::quota;
+
+/// Who a WebSocket handshake's access token names.
+#[derive(Debug, Clone, Copy)]
+pub struct SocketAuth {
+    pub user_id: i64,
+    /// The login the token belongs to: checked live at connect, and signing it out closes the socket.
+    pub login: Option<LoginId>,
+}
 
 /// tungstenite's own hard limit, above the protocol's `max_frame_bytes`: a frame between the two gets a
 /// `message_too_large` error and the socket stays open; beyond this tungstenite refuses to read on and the
@@ -23,10 +32,15 @@ use crate::quota;
 const HARD_FRAME_FACTOR: usize = 4;
 
 impl Hub {
-    /// Takes a WebSocket handshake that the API has authenticated (`auth`: the user, or the close code for a
-    /// missing, forged or expired token) and runs the socket. The connection cap is taken before the upgrade,
+    /// Takes a WebSocket handshake that the API has authenticated (`auth`: the user and login, or the close code
+    /// for a missing, forged or expired token) and runs the socket. The connection cap is taken before the upgrade,
     /// so it holds even while handshakes are in flight.
-    pub fn accept(&self, ws: WebSocketUpgrade, auth: Result<i64, CloseCode>, device: Option<String>) -> Response {
+    pub fn accept(
+        &self,
+        ws: WebSocketUpgrade,
+        auth: Result<SocketAuth, CloseCode>,
+        device: Option<String>,
+    ) -> Response {
         let hub = self.clone();
         let permit = hub.inner.connections.clone().try_acquire_owned().ok();
         let c = &hub.inner.config;
@@ -51,7 +65,7 @@ fn close_frame(code: CloseCode) -> Message {
 async fn run(
     hub: Hub,
     socket: WebSocket,
-    auth: Result<i64, CloseCode>,
+    auth: Result<SocketAuth, CloseCode>,
     permit: Option<OwnedSemaphorePermit>,
     device: Option<String>,
 ) {
@@ -94,9 +108,9 @@ struct Greeted {
 }
 
 /// Authenticates, registers the socket and sends `hello`. `None` when the socket was closed with a code instead.
-async fn greet(hub: &Hub, mut socket: WebSocket, auth: Result<i64, CloseCode>) -> Option<Greeted> {
-    let user_id = match auth {
-        Ok(user_id) => user_id,
+async fn greet(hub: &Hub, mut socket: WebSocket, auth: Result<SocketAuth, CloseCode>) -> Option<Greeted> {
+    let SocketAuth { user_id, login } = match auth {
+        Ok(auth) => auth,
         Err(code) => {
             close_now(socket, code).await;
             return None;
@@ -118,7 +132,24 @@ async fn greet(hub: &Hub, mut socket: WebSocket, auth: Result<i64, CloseCode>) -
             return None;
         }
     };
-    let (session, outbound) = hub.inner.delivery.register(user_id, hub.inner.config.outbound_queue);
+    let (session, outbound) = hub.inner.delivery.register(user_id, login, hub.inner.config.outbound_queue);
+    // Checked once registered: a sign-out committed after this read finds the socket and closes it; one
+    // committed before it is seen here.
+    if let Some(login) = login {
+        let refused = match hub.inner.store.login_is_live(user_id, &login.to_string()).await {
+            Ok(true) => None,
+            Ok(false) => Some(CloseCode::InvalidToken),
+            Err(e) => {
+                tracing::error!(error = %e, "checking a connecting user's login");
+                Some(CloseCode::GoingAway)
+            }
+        };
+        if let Some(code) = refused {
+            hub.inner.delivery.unregister(user_id, session.id);
+            close_now(socket, code).await;
+            return None;
+        }
+    }
     let active = hub.load_active(user_id).await.unwrap_or_else(|e| {
         tracing::error!(error = %e, "loading the active match");
         None

@@ -20,6 +20,9 @@ pub struct Standing {
     pub blocked: HashSet<i64>,
     /// Partner → when they last met; entries older than the recent-partner window are pruned at each find.
     pub partners: HashMap<i64, DateTime<Utc>>,
+    /// Whether they accepted the node's current privacy notice; accepting drops the standing, so a cached
+    /// `false` is read again.
+    pub consented: bool,
 }
 
 impl Standing {
@@ -61,7 +64,8 @@ mod tests {
 
     #[test]
     fn pays_from_daily_or_bonus_units_of_the_kind() {
-        let mut s = Standing { balances: balances(0, 0), blocked: HashSet::new(), partners: HashMap::new() };
+        let mut s =
+            Standing { balances: balances(0, 0), blocked: HashSet::new(), partners: HashMap::new(), consented: true };
         assert!(!s.can_pay(MatchKind::Text));
         s.balances = balances(0, 1);
         assert!(s.can_pay(MatchKind::Text));
@@ -76,6 +80,7 @@ mod tests {
             balances: balances(1, 0),
             blocked: HashSet::from([7]),
             partners: HashMap::from([(8, at(0)), (9, at(100))]),
+            consented: true,
         };
         assert_eq!(s.excluded(at(50)), HashSet::from([7, 9]));
         assert!(!s.partners.contains_key(&8), "a partner older than the window is forgotten");

@@ -191,6 +191,12 @@ impl Store {
                 .bind(ban.now)
                 .execute(&mut *tx)
                 .await?;
+            // Their access tokens die with the logins (their sockets are closed with 4003 by the caller).
+            sqlx::query("UPDATE logins SET revoked_at = $2 WHERE user_id = $1 AND revoked_at IS NULL")
+                .bind(ban.user_id)
+                .bind(ban.now)
+                .execute(&mut *tx)
+                .await?;
             let notice = Notice::Banned { reason_code: ban.reason_code.to_owned(), ends_at: ban.ends_at };
             insert_notification!(&mut *tx, ban.user_id, &notice, ban.now).await?;
             self.fail_points.check("ban.before_audit")?;

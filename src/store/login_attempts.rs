@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::phones::{PhoneLookup, SealedPhone};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LoginOutcome {
@@ -26,7 +27,8 @@ impl LoginOutcome {
 
 #[derive(Debug, Clone)]
 pub struct LoginAttempt<'a> {
-    pub phone_number: &'a str,
+    /// The phone as typed (normalised), sealed: throttling counts failures by its index.
+    pub phone: &'a SealedPhone,
     pub user_id: Option<i64>,
     pub ip: &'a str,
     pub user_agent: Option<&'a str>,
@@ -36,10 +38,11 @@ pub struct LoginAttempt<'a> {
 
 impl Store {
     pub async fn record_login_attempt(&self, a: &LoginAttempt<'_>) -> Result<(), StoreError> {
-        let query = "INSERT INTO login_attempts (phone_number, user_id, ip, user_agent, outcome, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6)";
+        let query = "INSERT INTO login_attempts (phone_sealed, phone_index, user_id, ip, user_agent, outcome, created_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)";
         on_write_pool!(self, |pool| sqlx::query(query)
-            .bind(a.phone_number)
+            .bind(a.phone.ciphertext())
+            .bind(a.phone.index().as_bytes())
             .bind(a.user_id)
             .bind(a.ip)
             .bind(a.user_agent)
@@ -54,15 +57,23 @@ impl Store {
     /// Times of the newest failed attempts for a phone number since `since`, newest first, at most `limit`.
     pub async fn recent_failures_for_phone(
         &self,
-        phone: &str,
+        phone: &PhoneLookup,
         since: DateTime<Utc>,
         limit: i64,
     ) -> Result<Vec<DateTime<Utc>>, StoreError> {
         let query = select!(
-            "SELECT created_at FROM login_attempts WHERE phone_number = $1 AND outcome = 'bad_credentials' \
-                     AND created_at > $2 ORDER BY created_at DESC LIMIT $3"
+            "SELECT created_at FROM login_attempts WHERE phone_index IN ($1, $2) AND outcome = 'bad_credentials' \
+                     AND created_at > $3 ORDER BY created_at DESC LIMIT $4"
         );
-        Ok(on_read_pool!(self, |pool| pool.scalars(query).bind(phone).bind(since).bind(limit).all().await)?)
+        let [current, previous] = phone.indexes();
+        Ok(on_read_pool!(self, |pool| pool
+            .scalars(query)
+            .bind(current)
+            .bind(previous)
+            .bind(since)
+            .bind(limit)
+            .all()
+            .await)?)
     }
 
     /// Times of the newest failed attempts from an IP address since `since`, newest first, at most `limit`.
@@ -80,8 +91,9 @@ impl Store {
     }
 
     /// How many attempts are recorded for a phone number (for tests and abuse review).
-    pub async fn count_login_attempts(&self, phone: &str) -> Result<i64, StoreError> {
-        let query = select!("SELECT COUNT(*) FROM login_attempts WHERE phone_number = $1");
-        Ok(on_read_pool!(self, |pool| pool.scalars(query).bind(phone).one().await)?)
+    pub async fn count_login_attempts(&self, phone: &PhoneLookup) -> Result<i64, StoreError> {
+        let query = select!("SELECT COUNT(*) FROM login_attempts WHERE phone_index IN ($1, $2)");
+        let [current, previous] = phone.indexes();
+        Ok(on_read_pool!(self, |pool| pool.scalars(query).bind(current).bind(previous).one().await)?)
     }
 }

@@ -9,10 +9,12 @@
 
 mod ads;
 mod bans;
+mod consents;
 mod fail_points;
 mod job_runs;
 mod jobs;
 mod login_attempts;
+mod logins;
 mod matches;
 mod matches_pg;
 mod matches_sqlite;
@@ -23,6 +25,7 @@ mod migrate;
 mod models;
 mod moderation;
 mod notifications;
+mod phones;
 mod push;
 mod reads;
 mod seed;
@@ -42,17 +45,22 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use ads::{AdChange, AdRow, Click};
 pub use bans::{AppealRow, BanRow, Decided, Lift, NewBan, QueuedReport};
+pub use consents::Consent;
 pub use fail_points::FailPoints;
 pub use job_runs::JobRunRow;
 pub use jobs::{ClaimRow, ClaimVerdict, ExpiredMatchRow, OwnClaim, PendingReferral};
 pub use login_attempts::{LoginAttempt, LoginOutcome};
+pub use logins::LoginRow;
+
 pub use matches::{CreateMatchError, CreatedMatch, MatchRow, MatchedUser, NewMatch, Opened, Opening};
 pub use messages::{Batch, MatchEnd, MessageRow, NewMessage, Receipt, WriteOutcome, Written};
 pub use models::{NewRefreshToken, NewUser, Referrer, RefreshTokenRow, UserRow};
 pub use moderation::{BlockRow, NewReport};
 pub use notifications::{Audience, NotificationRow, Reached};
+pub use phones::{PhoneColumn, Reseal, StoredPhone};
 pub use push::PushRow;
 pub use reads::{Read, Reader, Select, select};
+pub use seed::seed_phone;
 pub use subscriptions::{PlanChange, PlanOutcome, PlanRow, PlanSource, PremiumUnits};
 pub use system_logs::{AuditQuery, ModerationCounts, SystemLogRow};
 pub use tokens::Rotation;

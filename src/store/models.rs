@@ -2,11 +2,13 @@
 
 use chrono::{DateTime, Utc};
 
-/// A `users` row. Never sent to clients as is: the API picks what a user may see of themselves.
+use crate::phones::SealedPhone;
+
+/// A `users` row. Never sent to clients as is: the API picks what a user may see of themselves. Without the
+/// phone number: only the admin view reads it (`Store::sealed_phone`), so no row in memory carries it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct UserRow {
     pub id: i64,
-    pub phone_number: String,
     pub password_hash: String,
     pub alias: String,
     pub alias_key: String,
@@ -32,12 +34,14 @@ pub struct UserRow {
     pub ban_ends_at: Option<DateTime<Utc>>,
     /// `tr` or `en`: the language of their notifications.
     pub locale: String,
+    /// Self-attested at registration; `None` for accounts made before the age gate.
+    pub birth_year: Option<i32>,
 }
 
 /// Everything needed to create an account in one transaction.
 #[derive(Debug, Clone)]
 pub struct NewUser {
-    pub phone_number: String,
+    pub phone: SealedPhone,
     pub password_hash: String,
     pub alias: String,
     pub alias_key: String,
@@ -46,6 +50,8 @@ pub struct NewUser {
     pub daily_chat_balance: i32,
     pub daily_video_balance: i32,
     pub privacy_notice_version: String,
+    /// Self-attested, already checked against the minimum age.
+    pub birth_year: i32,
     /// The local date (quota time zone) of registration: today's units are already full.
     pub quota_day: String,
     /// The inviter, when the user registered with someone's referral code.
@@ -53,11 +59,11 @@ pub struct NewUser {
     pub now: DateTime<Utc>,
 }
 
-/// The owner of a referral code.
-#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+/// The owner of a referral code, with their phone as stored (copied into the referral row).
+#[derive(Debug, Clone, PartialEq)]
 pub struct Referrer {
     pub id: i64,
-    pub phone_number: String,
+    pub phone: SealedPhone,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]

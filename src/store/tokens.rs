@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use super::{BeginWrite, NewRefreshToken, RefreshTokenRow, Store, StoreError, on_read_pool, on_write_pool, select};
 
-const INSERT_TOKEN: &str = "INSERT INTO refresh_tokens (user_id, family_id, token_hash, created_at, expires_at, user_agent) \
+pub(super) const INSERT_TOKEN: &str = "INSERT INTO refresh_tokens (user_id, family_id, token_hash, created_at, expires_at, user_agent) \
                             VALUES ($1, $2, $3, $4, $5, $6)";
 
 /// The outcome of presenting a token for rotation.
@@ -73,20 +73,44 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from_write)?;
+            // The login was used now. A family begun by a node that predates `logins` (a rolling upgrade) gets
+            // its row here, so the access token about to name it is not refused.
+            sqlx::query(
+                "INSERT INTO logins (family_id, user_id, created_at, last_used_at, expires_at, user_agent) \
+                 VALUES ($1, $2, $3, $3, $4, $5) \
+                 ON CONFLICT (family_id) DO UPDATE SET last_used_at = excluded.last_used_at, \
+                 expires_at = excluded.expires_at",
+            )
+            .bind(&new.family_id)
+            .bind(new.user_id)
+            .bind(now)
+            .bind(new.expires_at)
+            .bind(&new.user_agent)
+            .execute(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok(Rotation::Rotated)
         })
     }
 
-    /// Revokes every token of the family that is not revoked yet; returns how many were.
+    /// Revokes every token of the family that is not revoked yet, and its login; returns how many tokens were.
     pub async fn revoke_token_family(&self, family_id: &str, now: DateTime<Utc>) -> Result<u64, StoreError> {
-        let query = "UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL";
-        let done = on_write_pool!(self, |pool| sqlx::query(query)
-            .bind(family_id)
-            .bind(now)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(done)
+        on_write_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let done =
+                sqlx::query("UPDATE refresh_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+                    .bind(family_id)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+            sqlx::query("UPDATE logins SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL")
+                .bind(family_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(done)
+        })
     }
 }

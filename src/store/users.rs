@@ -5,14 +5,15 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, NewUser, Referrer, Store, StoreError, UserRow, on_read_pool, on_write_pool, select};
+use crate::phones::{PhoneLookup, SealedPhone};
 
 /// The column list of [`UserRow`], as a literal so `concat!` builds whole `&'static str` queries from it.
 macro_rules! user_columns {
     () => {
-        "id, phone_number, password_hash, alias, alias_key, tag, role, referral_code, created_at, last_active, \
+        "id, password_hash, alias, alias_key, tag, role, referral_code, created_at, last_active, \
          location_lat, location_lon, location_updated_at, is_banned, ban_reason, banned_at, is_premium, \
          daily_chat_balance, daily_video_balance, bonus_chat_balance, bonus_video_balance, privacy_consent_at, \
-         privacy_notice_version, ban_ends_at, locale"
+         privacy_notice_version, ban_ends_at, locale, birth_year"
     };
 }
 pub(super) use user_columns;
@@ -25,12 +26,12 @@ impl Store {
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let user: UserRow = sqlx::query_as(concat!(
-                "INSERT INTO users (phone_number, password_hash, alias, alias_key, tag, referral_code, created_at, ",
-                "last_active, daily_chat_balance, daily_video_balance, privacy_consent_at, privacy_notice_version, quota_reset_on) ",
-                "VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $7, $10, $11) RETURNING ",
+                "INSERT INTO users (phone_sealed, password_hash, alias, alias_key, tag, referral_code, created_at, ",
+                "last_active, daily_chat_balance, daily_video_balance, privacy_consent_at, privacy_notice_version, quota_reset_on, ",
+                "birth_year, phone_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $7, $10, $11, $12, $13) RETURNING ",
                 user_columns!()
             ))
-            .bind(&new.phone_number)
+            .bind(new.phone.ciphertext())
             .bind(&new.password_hash)
             .bind(&new.alias)
             .bind(&new.alias_key)
@@ -41,16 +42,26 @@ impl Store {
             .bind(new.daily_video_balance)
             .bind(&new.privacy_notice_version)
             .bind(&new.quota_day)
+            .bind(new.birth_year)
+            .bind(new.phone.index().as_bytes())
             .fetch_one(&mut *tx)
             .await
             .map_err(StoreError::from_write)?;
+            sqlx::query("INSERT INTO privacy_consents (user_id, notice_version, accepted_at) VALUES ($1, $2, $3)")
+                .bind(user.id)
+                .bind(&new.privacy_notice_version)
+                .bind(new.now)
+                .execute(&mut *tx)
+                .await?;
             if let Some(referrer) = &new.referrer {
                 sqlx::query(
-                    "INSERT INTO referrals (inviter_phone, invited_phone, inviter_id, invited_id, created_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
+                    "INSERT INTO referrals (inviter_phone_sealed, inviter_phone_index, invited_phone_sealed, \
+                     invited_phone_index, inviter_id, invited_id, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
-                .bind(&referrer.phone_number)
-                .bind(&new.phone_number)
+                .bind(referrer.phone.ciphertext())
+                .bind(referrer.phone.index().as_bytes())
+                .bind(new.phone.ciphertext())
+                .bind(new.phone.index().as_bytes())
                 .bind(referrer.id)
                 .bind(user.id)
                 .bind(new.now)
@@ -70,21 +81,32 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(id).optional().await)?)
     }
 
-    pub async fn user_by_phone(&self, phone: &str) -> Result<Option<UserRow>, StoreError> {
-        let query = select!(concat!("SELECT ", user_columns!(), " FROM users WHERE phone_number = $1"));
-        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(phone).optional().await)?)
+    /// The account behind a phone number, found by its blind index (`phones::PhoneVault::lookup`).
+    pub async fn user_by_phone(&self, phone: &PhoneLookup) -> Result<Option<UserRow>, StoreError> {
+        let query = select!(concat!("SELECT ", user_columns!(), " FROM users WHERE phone_index IN ($1, $2)"));
+        let [current, previous] = phone.indexes();
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(current).bind(previous).optional().await)?)
     }
 
-    pub async fn phone_exists(&self, phone: &str) -> Result<bool, StoreError> {
-        let query = select!("SELECT COUNT(*) FROM users WHERE phone_number = $1");
-        let count: i64 = on_read_pool!(self, |pool| pool.scalars(query).bind(phone).one().await)?;
+    pub async fn phone_exists(&self, phone: &PhoneLookup) -> Result<bool, StoreError> {
+        let query = select!("SELECT COUNT(*) FROM users WHERE phone_index IN ($1, $2)");
+        let [current, previous] = phone.indexes();
+        let count: i64 = on_read_pool!(self, |pool| pool.scalars(query).bind(current).bind(previous).one().await)?;
         Ok(count > 0)
+    }
+
+    /// The user's phone number as stored, sealed: for the admin view, which opens it (and audits that).
+    pub async fn sealed_phone(&self, user_id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+        let query = select!("SELECT phone_sealed FROM users WHERE id = $1");
+        Ok(on_read_pool!(self, |pool| pool.scalars(query).bind(user_id).optional().await)?)
     }
 
     /// The owner of a referral code, if the code exists.
     pub async fn referrer_by_code(&self, code: &str) -> Result<Option<Referrer>, StoreError> {
-        let query = select!("SELECT id, phone_number FROM users WHERE referral_code = $1");
-        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(code).optional().await)?)
+        let query = select!("SELECT id, phone_sealed, phone_index FROM users WHERE referral_code = $1");
+        let row: Option<(i64, Vec<u8>, Vec<u8>)> =
+            on_read_pool!(self, |pool| pool.rows(query).bind(code).optional().await)?;
+        Ok(row.and_then(|(id, sealed, index)| Some(Referrer { id, phone: SealedPhone::from_stored(sealed, &index)? })))
     }
 
     /// Every tag in use under one alias key (at most 10 000 short strings).

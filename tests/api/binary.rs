@@ -161,6 +161,8 @@ async fn dev_seed_users_writes_working_tokens_and_is_refused_in_production() {
         .env("TANIS_AUTH__BCRYPT_COST", "10")
         .env("TANIS_AUTH__JWT_SECRET", "j".repeat(40))
         .env("TANIS_VIDEO__TURN_SECRET", "t".repeat(40))
+        .env("TANIS_PHONES__ENCRYPTION_KEY", "e".repeat(40))
+        .env("TANIS_PHONES__INDEX_KEY", "i".repeat(40))
         .output()
         .await
         .unwrap();
@@ -229,7 +231,10 @@ async fn worker_started_beside_serve_on_a_fresh_database_runs_the_jobs(backend: 
         .await
         .unwrap();
     assert!(set_role.status.success(), "{}", String::from_utf8_lossy(&set_role.stderr));
-    let target = store.user_by_phone(&target_phone).await.unwrap().unwrap().id;
+    // The keys `serve` generated into the data directory both processes share.
+    let phones = tanis::phones::PhoneVault::load(&Default::default(), &dir.path().join("data")).unwrap();
+    let target_phone = tanis::domain::Phone::parse(&target_phone).unwrap();
+    let target = store.user_by_phone(&phones.lookup(&target_phone)).await.unwrap().unwrap().id;
     let ban = client
         .post(format!("http://{address}/v1/admin/users/{target}/ban"))
         .bearer_auth(&tokens[0])

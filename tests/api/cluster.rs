@@ -241,6 +241,7 @@ async fn a_redis_restart_mid_conversation_loses_no_acknowledged_message_and_deli
         c.redis_url = Some(own.url());
         c.cluster.namespace = "restart".into();
         c.auth.jwt_secret = Some("a-cluster-test-signing-secret-of-enough-length".into());
+        crate::helpers::cluster_phone_keys(c);
     })
     .await;
     let second = join_cluster(&first, |_| {}).await;

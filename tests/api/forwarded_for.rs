@@ -13,7 +13,8 @@ async fn recorded_ip(app: &TestApp) -> (i64, i64) {
     let phone = new_phone();
     app.register(&phone, "vekil").await;
     assert_eq!(app.login_from("203.0.113.7", &phone, PASSWORD).await.status(), StatusCode::OK);
-    let from = |ip: &str| format!("SELECT COUNT(*) FROM login_attempts WHERE phone_number = '{phone}' AND ip = '{ip}'");
+    let user = app.user_id(&phone).await;
+    let from = |ip: &str| format!("SELECT COUNT(*) FROM login_attempts WHERE user_id = {user} AND ip = '{ip}'");
     (app.count(from("203.0.113.7")).await, app.count(from("127.0.0.1")).await)
 }
 

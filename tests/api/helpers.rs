@@ -9,6 +9,8 @@ use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection};
 use tanis::clock::ManualClock;
 use tanis::config::Config;
+use tanis::domain::Phone;
+use tanis::phones::{PhoneLookup, PhoneSecrets, PhoneVault};
 use tanis::startup::Application;
 use tanis::store::{NewMatch, NewMessage, NewUser, Store};
 use tempfile::TempDir;
@@ -66,6 +68,8 @@ pub struct TestApp {
     pub config: Config,
     pub database_url: String,
     pub hub: tanis::hub::Hub,
+    /// The server's phone keys (read from its configuration or data directory as any other process would).
+    pub phones: PhoneVault,
     shutdown: CancellationToken,
     /// The running server: `run_until_stopped`, awaited by [`TestApp::stop`].
     server: std::sync::Mutex<Option<tokio::task::JoinHandle<std::io::Result<()>>>>,
@@ -110,6 +114,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     let address = format!("http://{}", app.local_addr());
     let store = app.store();
     let hub = app.hub();
+    let phones = PhoneVault::load(&config.phones, &config.data_dir).expect("the server's phone keys");
     let shutdown = app.shutdown_token();
     let server = std::sync::Mutex::new(Some(tokio::spawn(app.run_until_stopped())));
     TestApp {
@@ -122,6 +127,7 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         config,
         database_url,
         hub,
+        phones,
         shutdown,
         _dir: dir,
     }
@@ -153,6 +159,14 @@ fn cluster_config(c: &mut Config, redis_url: &str, namespace: &str) {
     c.redis_url = Some(redis_url.to_owned());
     c.cluster.namespace = namespace.to_owned();
     c.auth.jwt_secret = Some("a-cluster-test-signing-secret-of-enough-length".into());
+    cluster_phone_keys(c);
+}
+
+/// The phone keys every node of a test cluster shares (each node has a data directory of its own, so generated
+/// keys would differ).
+pub fn cluster_phone_keys(c: &mut Config) {
+    c.phones.encryption_key = Some("a-cluster-test-phone-encryption-key-of-enough-length".into());
+    c.phones.index_key = Some("a-cluster-test-phone-index-key-of-enough-length".into());
 }
 
 /// Another node of `first`'s cluster (same database, Redis, namespace and secret).
@@ -303,7 +317,12 @@ impl TestApp {
 
     /// The user id behind a phone number.
     pub async fn user_id(&self, phone: &str) -> i64 {
-        self.store.user_by_phone(phone).await.unwrap().expect("the user exists").id
+        self.store.user_by_phone(&self.lookup(phone)).await.unwrap().expect("the user exists").id
+    }
+
+    /// What the server compares to find `phone` (any form a client may type).
+    pub fn lookup(&self, phone: &str) -> PhoneLookup {
+        self.phones.lookup(&Phone::parse(phone).expect("a valid phone number"))
     }
 }
 
@@ -374,7 +393,7 @@ impl TestApp {
 
 /// A complete, valid registration body.
 pub fn registration(phone: &str, alias: &str) -> Value {
-    json!({ "phone": phone, "password": PASSWORD, "alias": alias, "accept_privacy_notice": true })
+    json!({ "phone": phone, "password": PASSWORD, "alias": alias, "accept_privacy_notice": true, "birth_year": 1995 })
 }
 
 /// Asserts the response is our error shape with this status and code; returns the message.
@@ -411,10 +430,22 @@ where
     waited.await.unwrap_or_else(|_| panic!("{what}: not within {limit:?}"));
 }
 
-/// A user row to insert straight into the store (store-level tests: no registration, no bcrypt).
+/// Phone keys for store-level tests, which run no server to load them.
+pub fn test_phones() -> PhoneVault {
+    PhoneVault::new(&PhoneSecrets {
+        encryption: b"store-level tests: a phone encryption key",
+        previous_encryption: Vec::new(),
+        index: b"store-level tests: a phone index key, too",
+        previous_index: None,
+    })
+    .unwrap()
+}
+
+/// A user row to insert straight into the store (store-level tests: no registration, no bcrypt), its phone sealed
+/// with [`test_phones`].
 pub fn new_user(phone: &str, alias: &str, tag: &str, code: &str) -> NewUser {
     NewUser {
-        phone_number: phone.into(),
+        phone: test_phones().seal(&Phone::parse(phone).expect("a valid phone number")),
         password_hash: "$2b$04$hash".into(),
         alias: alias.into(),
         alias_key: alias.to_lowercase(),
@@ -423,6 +454,7 @@ pub fn new_user(phone: &str, alias: &str, tag: &str, code: &str) -> NewUser {
         daily_chat_balance: 10,
         daily_video_balance: 3,
         privacy_notice_version: "2026-11-01".into(),
+        birth_year: 1995,
         quota_day: "2026-11-21".into(),
         referrer: None,
         now: start_time(),

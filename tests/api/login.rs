@@ -37,9 +37,10 @@ async fn the_right_password_signs_in_and_the_attempt_is_recorded_with_ip_and_use
     let session: Value = response.json().await.unwrap();
     assert!(session["user"]["handle"].as_str().unwrap().starts_with("kediadam#"));
 
+    let user = app.user_id(&phone).await;
     let recorded = app
         .count(&format!(
-            "SELECT COUNT(*) FROM login_attempts WHERE phone_number = '{phone}' AND outcome = 'success' \
+            "SELECT COUNT(*) FROM login_attempts WHERE user_id = {user} AND outcome = 'success' \
              AND ip = '203.0.113.5' AND user_agent = 'tanis-ios/1.2'"
         ))
         .await;

@@ -13,11 +13,12 @@ use crate::on_both_stores;
 on_both_stores!(
     messages_and_their_logs_survive_the_move_to_keys_by_match_and_seq,
     bans_written_as_user_flags_become_ban_records_with_reason_codes,
+    logins_made_before_sessions_were_recorded_become_sessions_from_their_tokens,
 );
 
 /// Runs one statement on the database at `url` as it stands (no store: its queries follow the newest schema) and
 /// returns the `RETURNING` id.
-async fn old_id(backend: Backend, url: &str, sql: &str) -> i64 {
+pub(crate) async fn old_id(backend: Backend, url: &str, sql: &str) -> i64 {
     match backend {
         Backend::Sqlite => {
             let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
@@ -31,7 +32,7 @@ async fn old_id(backend: Backend, url: &str, sql: &str) -> i64 {
 }
 
 /// A user as the schema before 0010 stores them.
-async fn old_user(backend: Backend, url: &str, phone: &str, alias: &str) -> i64 {
+pub(crate) async fn old_user(backend: Backend, url: &str, phone: &str, alias: &str) -> i64 {
     let sql = format!(
         "INSERT INTO users (phone_number, password_hash, alias, alias_key, tag, referral_code, created_at, last_active, \
          daily_chat_balance, daily_video_balance, privacy_consent_at, privacy_notice_version) \
@@ -42,7 +43,7 @@ async fn old_user(backend: Backend, url: &str, phone: &str, alias: &str) -> i64 
 }
 
 /// Applies our migrations up to `version` (inclusive) to the database at `url`.
-async fn migrate_up_to(backend: Backend, url: &str, version: i64) {
+pub(crate) async fn migrate_up_to(backend: Backend, url: &str, version: i64) {
     let dir = match backend {
         Backend::Sqlite => "migrations/sqlite",
         Backend::Postgres => "migrations/postgres",
@@ -135,4 +136,45 @@ async fn bans_written_as_user_flags_become_ban_records_with_reason_codes(backend
     // The moved ban is lifted like any other.
     assert!(store.unban_user(manual, tanis::store::Lift::Unbanned { moderator: None }, start_time()).await.unwrap());
     assert_eq!(store.bans_of(manual).await.unwrap()[0].lift_reason.as_deref(), Some("unbanned"));
+}
+
+async fn logins_made_before_sessions_were_recorded_become_sessions_from_their_tokens(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(backend, dir.path()).await;
+    let store = Store::connect(&url).await.unwrap();
+    migrate_up_to(backend, &url, 13).await;
+    let user = old_user(backend, &url, "+905551110006", "eskigiris").await;
+    let (live, signed_out) = (uuid::Uuid::new_v4(), uuid::Uuid::new_v4());
+    let token = |family: uuid::Uuid, hash: u8, created: &str, expires: &str, used: &str, revoked: &str, ua: &str| {
+        let hash = match backend {
+            Backend::Sqlite => format!("X'{hash:02x}'"),
+            Backend::Postgres => format!("'\\x{hash:02x}'::bytea"),
+        };
+        format!(
+            "INSERT INTO refresh_tokens (user_id, family_id, token_hash, created_at, expires_at, used_at, revoked_at, \
+             user_agent) VALUES ({user}, '{family}', {hash}, '{created}', '{expires}', {used}, {revoked}, '{ua}') \
+             RETURNING id"
+        )
+    };
+    // Signed in at 10:00 from a phone and refreshed at 10:20 (from an updated app); another login, signed out.
+    for sql in [
+        token(live, 1, "2026-11-21T10:00:00Z", "2026-12-21T10:00:00Z", "'2026-11-21T10:20:00Z'", "NULL", "tanis/3.0"),
+        token(live, 2, "2026-11-21T10:20:00Z", "2026-12-21T10:20:00Z", "NULL", "NULL", "tanis/3.1"),
+        token(signed_out, 3, "2026-11-21T10:05:00Z", "2026-12-21T10:05:00Z", "NULL", "'2026-11-21T10:30:00Z'", "web"),
+    ] {
+        old_id(backend, &url, &sql).await;
+    }
+
+    store.migrate().await.unwrap();
+
+    let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().to_utc();
+    let listed = store.live_logins(user, at("2026-11-21T11:00:00Z")).await.unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let login = &listed[0];
+    assert_eq!(login.family_id, live.to_string());
+    assert_eq!((login.created_at, login.last_used_at), (at("2026-11-21T10:00:00Z"), at("2026-11-21T10:20:00Z")));
+    assert_eq!(login.expires_at, at("2026-12-21T10:20:00Z"));
+    assert_eq!((login.user_agent.as_deref(), login.ip.as_deref()), (Some("tanis/3.0"), None), "the sign-in's device");
+    assert!(store.login_is_live(user, &live.to_string()).await.unwrap());
+    assert!(!store.login_is_live(user, &signed_out.to_string()).await.unwrap(), "signed out stays signed out");
 }

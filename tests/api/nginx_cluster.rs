@@ -36,6 +36,9 @@ async fn start_node(dir: &Path, database_url: &str, namespace: &str) -> Node {
         // Short, so a killed node's users stop looking present soon (the default is 30 s).
         .env("TANIS_CLUSTER__PRESENCE_TTL_SECS", "3")
         .env("TANIS_AUTH__JWT_SECRET", SECRET)
+        // Every node seals and finds phone numbers with the same keys (each has a data directory of its own).
+        .env("TANIS_PHONES__ENCRYPTION_KEY", "an-nginx-cluster-test-phone-encryption-key")
+        .env("TANIS_PHONES__INDEX_KEY", "an-nginx-cluster-test-phone-index-key")
         .env("TANIS_JOBS__ENABLED", "false")
         .env("TANIS_DATA_DIR", &data)
         .env("TANIS_TRUSTED_PROXIES", "[\"127.0.0.1/32\"]");

@@ -5,7 +5,9 @@ use chrono::TimeDelta;
 use sqlx::{AssertSqlSafe, Connection};
 use tanis::store::{LoginAttempt, LoginOutcome, NewBan, NewRefreshToken, Referrer, Rotation, Store, StoreError};
 
-use crate::helpers::{Backend, fresh_database_url, new_user, start_time};
+use tanis::domain::Phone;
+
+use crate::helpers::{Backend, fresh_database_url, new_user, start_time, test_phones};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -39,7 +41,8 @@ async fn scenario(store: &Store) -> Vec<String> {
     let inviter = store.insert_user(&new_user("+905320000001", "Davetci", "0001", "AAAA2222")).await.unwrap();
     seen.push(format!("{inviter:?}"));
     let referrer = store.referrer_by_code("AAAA2222").await.unwrap().unwrap();
-    assert_eq!(referrer, Referrer { id: inviter.id, phone_number: "+905320000001".into() });
+    assert_eq!(referrer.id, inviter.id);
+    assert_eq!(test_phones().open(referrer.phone.ciphertext()).unwrap(), phone("+905320000001"));
     let mut invited = new_user("+905320000002", "davetli", "0002", "BBBB3333");
     invited.referrer = Some(referrer);
     let invited = store.insert_user(&invited).await.unwrap();
@@ -57,7 +60,7 @@ async fn scenario(store: &Store) -> Vec<String> {
         .await
         .unwrap();
     seen.push(format!("{:?}", store.user_by_id(invited.id).await.unwrap()));
-    seen.push(format!("{:?}", store.user_by_phone("+905320000001").await.unwrap()));
+    seen.push(format!("{:?}", store.user_by_phone(&lookup("+905320000001")).await.unwrap()));
     seen.push(format!("{:?}", store.tags_in_use("yeniad").await.unwrap()));
 
     store.insert_refresh_token(&token(invited.id, "fam", 1), t0).await.unwrap();
@@ -66,11 +69,12 @@ async fn scenario(store: &Store) -> Vec<String> {
     seen.push(format!("{:?}", store.refresh_token_by_hash(&[1; 32]).await.unwrap()));
     seen.push(format!("{:?}", store.revoke_token_family("fam", t0).await.unwrap()));
 
+    let typed = test_phones().seal(&phone("+905320000002"));
     for (i, outcome) in
         [LoginOutcome::BadCredentials, LoginOutcome::Success, LoginOutcome::BadCredentials].into_iter().enumerate()
     {
         let attempt = LoginAttempt {
-            phone_number: "+905320000002",
+            phone: &typed,
             user_id: Some(invited.id),
             ip: "203.0.113.1",
             user_agent: None,
@@ -81,10 +85,18 @@ async fn scenario(store: &Store) -> Vec<String> {
     }
     seen.push(format!(
         "{:?}",
-        store.recent_failures_for_phone("+905320000002", t0 - TimeDelta::hours(1), 10).await.unwrap()
+        store.recent_failures_for_phone(&lookup("+905320000002"), t0 - TimeDelta::hours(1), 10).await.unwrap()
     ));
     seen.push(format!("{:?}", store.system_logs_for_user(inviter.id, 10).await.unwrap()));
     seen
+}
+
+fn phone(number: &str) -> Phone {
+    Phone::parse(number).unwrap()
+}
+
+fn lookup(number: &str) -> tanis::phones::PhoneLookup {
+    test_phones().lookup(&phone(number))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -151,6 +163,7 @@ async fn both_migrations_define_the_same_tables_and_columns() {
         "referrals",
         "system_logs",
         "refresh_tokens",
+        "logins",
         "login_attempts",
         "devices",
     ] {
@@ -169,9 +182,9 @@ async fn unique_rules_come_back_as_conflicts_and_store_nothing(backend: Backend)
     assert!(matches!(same_handle, Err(StoreError::Conflict)), "alias#tag is unique whatever the case");
     // A referral row that fails rolls back the user it belonged to.
     let mut twice = new_user("+905320000004", "dort", "0004", "EEEE6666");
-    twice.referrer = Some(Referrer { id: 1, phone_number: "+905320000004".into() });
+    twice.referrer = Some(Referrer { id: 1, phone: test_phones().seal(&phone("+905320000004")) });
     assert!(store.insert_user(&twice).await.is_err(), "self-referral violates the referral check");
-    assert!(!store.phone_exists("+905320000004").await.unwrap(), "nothing of it was stored");
+    assert!(!store.phone_exists(&lookup("+905320000004")).await.unwrap(), "nothing of it was stored");
 }
 
 async fn rotation_consumes_a_token_once(backend: Backend) {
@@ -197,9 +210,10 @@ async fn failures_come_back_newest_first_within_the_window_and_limit(backend: Ba
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = open(backend, dir.path()).await;
     let t0 = start_time();
+    let typed = test_phones().seal(&phone("+905320000009"));
     for minute in 0..6 {
         let attempt = LoginAttempt {
-            phone_number: "+905320000009",
+            phone: &typed,
             user_id: None,
             ip: "203.0.113.1",
             user_agent: None,
@@ -209,7 +223,7 @@ async fn failures_come_back_newest_first_within_the_window_and_limit(backend: Ba
         store.record_login_attempt(&attempt).await.unwrap();
     }
     let since = t0 + TimeDelta::minutes(1);
-    let phone = store.recent_failures_for_phone("+905320000009", since, 3).await.unwrap();
+    let phone = store.recent_failures_for_phone(&lookup("+905320000009"), since, 3).await.unwrap();
     let minutes = |v: &[chrono::DateTime<chrono::Utc>]| v.iter().map(|t| (*t - t0).num_minutes()).collect::<Vec<_>>();
     assert_eq!(minutes(&phone), [5, 4, 3]);
     let ip = store.recent_failures_for_ip("203.0.113.1", since, 10).await.unwrap();

@@ -100,6 +100,7 @@ export async function register(p, alias, { shot = null } = {}) {
   await page.getByTestId('phone').fill(phone);
   await page.getByTestId('password').fill(PASSWORD);
   await page.getByTestId('alias').fill(alias);
+  await page.getByTestId('birth-year').fill('1995');
   await page.getByTestId('consent').check();
   if (shot) await screenshot(page, shot);
   await page.getByTestId('register-submit').click();

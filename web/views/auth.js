@@ -1,5 +1,5 @@
 // Sign in and create an account. Registration asks for what `POST /v1/auth/register` requires today: phone,
-// password, alias, the privacy-notice consent, and optionally a referral code.
+// password, alias, birth year (the age gate), the privacy-notice consent, and optionally a referral code.
 
 import { formValues, h } from '../dom.js';
 import { t } from '../i18n.js';
@@ -40,6 +40,9 @@ export function renderAuth(actions, mode = 'login') {
     h('label', {}, t('auth.alias'),
       h('input', { name: 'alias', required: true, minlength: 3, maxlength: 20, autocomplete: 'nickname', 'data-testid': 'alias' }),
       h('small', {}, t('auth.aliasHint'))),
+    h('label', {}, t('auth.birthYear'),
+      h('input', { name: 'birthYear', type: 'number', inputmode: 'numeric', required: true, min: 1900, max: new Date().getFullYear(), autocomplete: 'bday-year', 'data-testid': 'birth-year' }),
+      h('small', {}, t('auth.birthYearHint'))),
     h('label', {}, t('auth.referral'),
       h('input', { name: 'referralCode', maxlength: 16, autocomplete: 'off', 'data-testid': 'referral' })),
     h('label', { class: 'check' },

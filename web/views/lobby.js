@@ -7,7 +7,7 @@ import { icon } from '../icons.js';
 
 /**
  * @param {{me: object, balances: object, premium: boolean, ad: object|null}} state
- * @param {{find: Function, setLocation: Function, clearLocation: Function, adClicked: Function}} actions
+ * @param {{find: Function, setLocation: Function, clearLocation: Function, adClicked: Function, acceptNotice: Function}} actions
  */
 export function renderLobby(state, actions) {
   const { me, balances } = state;
@@ -15,6 +15,11 @@ export function renderLobby(state, actions) {
   const nearby = h('input', { type: 'checkbox', name: 'nearby', disabled: !hasLocation, 'data-testid': 'nearby' });
 
   return h('section', { class: 'lobby', 'data-screen': 'lobby' },
+    me.must_accept_privacy_notice && h('div', { class: 'card notice', 'data-testid': 'notice-update' },
+      h('h2', {}, t('notice.updated')),
+      h('p', {}, t('auth.consent')),
+      h('button', { class: 'primary', type: 'button', onclick: actions.acceptNotice, 'data-testid': 'accept-notice' },
+        t('notice.accept', { version: me.current_privacy_notice_version }))),
     h('div', { class: 'card intro' },
       h('p', { class: 'muted' }, t('lobby.youAre')),
       h('p', { class: 'handle', 'data-testid': 'my-handle' }, me.handle),

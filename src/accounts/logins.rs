@@ -1,0 +1,73 @@
+//! A user's logins (their signed-in devices, "sessions" to them): listing them and signing them out. What is
+//! revoked here is refused at once: refresh tokens by their rows, access tokens by the login they name. Closing
+//! the revoked logins' sockets is the caller's part (`Hub::signed_out`), once this has committed.
+
+use chrono::{DateTime, Utc};
+
+use super::{AccountError, Accounts};
+use crate::auth::LoginId;
+use crate::store::LoginRow;
+
+/// One live login, as its owner sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Login {
+    pub id: LoginId,
+    /// The sign-in.
+    pub created_at: DateTime<Utc>,
+    /// The sign-in or its latest token refresh.
+    pub last_used_at: DateTime<Utc>,
+    /// When it ends unless refreshed again.
+    pub expires_at: DateTime<Utc>,
+    /// The User-Agent at sign-in.
+    pub user_agent: Option<String>,
+    /// The client's address at sign-in; `None` for logins made before addresses were recorded.
+    pub ip: Option<String>,
+    /// The login of the access token that asked.
+    pub current: bool,
+}
+
+impl Accounts {
+    /// The user's live logins, most recently used first; `current` is the asking token's.
+    pub async fn logins(&self, user_id: i64, current: Option<LoginId>) -> Result<Vec<Login>, AccountError> {
+        self.current_user(user_id).await?;
+        let rows = self.store.live_logins(user_id, self.clock.now()).await?;
+        Ok(rows.into_iter().filter_map(|row| login(row, current)).collect())
+    }
+
+    /// Signs out one of the user's logins. Someone else's login, or one signed out already, is
+    /// [`AccountError::NoSuchSession`], the same answer as an id that never existed.
+    pub async fn revoke_login(&self, user_id: i64, login: LoginId) -> Result<(), AccountError> {
+        self.current_user(user_id).await?;
+        match self.store.revoke_login(user_id, &login.to_string(), self.clock.now()).await? {
+            true => Ok(()),
+            false => Err(AccountError::NoSuchSession),
+        }
+    }
+
+    /// Signs out every login of the user but `keep` (the asking one); returns those signed out.
+    pub async fn revoke_other_logins(&self, user_id: i64, keep: Option<LoginId>) -> Result<Vec<LoginId>, AccountError> {
+        self.current_user(user_id).await?;
+        let keep = keep.map(|k| k.to_string());
+        let revoked = self.store.revoke_other_logins(user_id, keep.as_deref(), self.clock.now()).await?;
+        Ok(login_ids(&revoked))
+    }
+}
+
+fn login(row: LoginRow, current: Option<LoginId>) -> Option<Login> {
+    // Every family this server makes is a UUID; anything else cannot be named by a token or a client.
+    let id = LoginId::parse(&row.family_id)?;
+    Some(Login {
+        id,
+        created_at: row.created_at,
+        last_used_at: row.last_used_at,
+        expires_at: row.expires_at,
+        user_agent: row.user_agent,
+        ip: row.ip,
+        current: current == Some(id),
+    })
+}
+
+/// The family ids the store revoked, as login ids.
+pub(super) fn login_ids(family_ids: &[String]) -> Vec<LoginId> {
+    family_ids.iter().filter_map(|f| LoginId::parse(f)).collect()
+}
