@@ -144,8 +144,8 @@ export class App {
     this.enter();
   }
 
-  async register({ phone, password, alias, referralCode, consent }) {
-    await this.api.register({ phone, password, alias, referralCode, consent });
+  async register(fields) {
+    await this.api.register(fields);
     await this.loadMe();
     // The server writes notifications in the user's language: start it with the one on screen.
     this.updateMe({ locale: getLang() }, { quiet: true });

@@ -10,6 +10,7 @@ mod blocks;
 mod claims;
 mod consent;
 mod devices;
+mod export;
 pub mod error;
 mod extract;
 mod notifications;
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .merge(blocks::router())
         .merge(claims::router())
         .merge(consent::router())
+        .merge(export::router())
         .merge(admin::router())
         .merge(ban::router())
         .merge(ads::router())

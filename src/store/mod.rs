@@ -10,6 +10,7 @@
 mod ads;
 mod bans;
 mod consents;
+pub mod export;
 mod fail_points;
 mod job_runs;
 mod jobs;

@@ -10,6 +10,7 @@ mod binary;
 mod cluster;
 mod consent;
 mod errors;
+mod export;
 mod forwarded_for;
 mod hub_connect;
 mod hub_matching;

@@ -1,0 +1,338 @@
+//! `GET /v1/me/export`: everything tanis holds about the caller, as one JSON document to download (KVKK's right
+//! of access; docs/privacy.md). The sections are read by `store::export`, which owns the rule that another
+//! person appears only by handle; this module adds the profile (with the caller's own phone, opened from the
+//! vault), masks push tokens, renders notifications, and bounds the work.
+//!
+//! Bounds: each section holds at most [`SECTION_LIMIT`] rows, newest first (the document names the sections cut
+//! short), and one user gets one export per [`COOLDOWN_SECS`] per node: an export is a dozen reads, cheap once
+//! and not meant to be polled.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Extension;
+use axum::extract::State;
+use axum::http::header::CONTENT_DISPOSITION;
+use axum::response::IntoResponse;
+use chrono::{DateTime, TimeDelta, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use super::AppState;
+use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
+use super::extract::AuthUser;
+use crate::notices::Locale;
+use crate::store::export::{
+    ExportedAppeal, ExportedBan, ExportedBlock, ExportedClaim, ExportedLoginAttempt, ExportedMatch, ExportedReport,
+    ExportedSession, ExportedSubscription,
+};
+
+/// Most rows per section. Generous: a year of heavy daily use stays under it; beyond it the newest are kept.
+pub const SECTION_LIMIT: usize = 10_000;
+
+/// Seconds before the same user may export again (from the same node).
+pub const COOLDOWN_SECS: i64 = 60;
+
+/// When each user last exported, on this node. Entries older than the cooldown are dropped at every export, so
+/// the map holds at most the users who exported in the last minute. Never held across an `.await`.
+#[derive(Clone, Default)]
+struct LastExports(Arc<Mutex<HashMap<i64, DateTime<Utc>>>>);
+
+impl LastExports {
+    /// Takes the user's slot, or answers how many seconds remain until they may export again.
+    fn take(&self, user_id: i64, now: DateTime<Utc>) -> Result<(), u64> {
+        let cooldown = TimeDelta::seconds(COOLDOWN_SECS);
+        let mut last = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        last.retain(|_, at| now - *at < cooldown);
+        if let Some(at) = last.get(&user_id) {
+            let wait = (*at + cooldown - now).num_seconds().max(1);
+            return Err(u64::try_from(wait).unwrap_or(1));
+        }
+        last.insert(user_id, now);
+        Ok(())
+    }
+}
+
+pub fn router() -> OpenApiRouter<AppState> {
+    // One limiter per application (the router is built once per app), not a process-wide static.
+    OpenApiRouter::new().routes(routes!(export)).layer(Extension(LastExports::default()))
+}
+
+/// Everything tanis holds about one user. Other people appear only by handle (`alias#tag`, as it is now).
+#[derive(Serialize, ToSchema)]
+pub struct Export {
+    /// When the document was made.
+    generated_at: DateTime<Utc>,
+    /// Most rows in one list; a longer history keeps the newest (see `truncated`).
+    section_limit: i64,
+    /// The lists that held more rows than `section_limit`.
+    truncated: Vec<String>,
+    profile: Profile,
+    /// Every privacy notice version accepted, oldest first.
+    consents: Vec<ExportedConsent>,
+    sessions: Vec<ExportedSession>,
+    login_attempts: Vec<ExportedLoginAttempt>,
+    matches: Vec<ExportedMatch>,
+    claims: Vec<ExportedClaim>,
+    reports: Vec<ExportedReport>,
+    blocks: Vec<ExportedBlock>,
+    notifications: Vec<ExportedNotification>,
+    subscriptions: Vec<ExportedSubscription>,
+    devices: Vec<ExportedDevice>,
+    bans: Vec<ExportedBan>,
+    appeals: Vec<ExportedAppeal>,
+}
+
+/// The account row.
+#[derive(Serialize, ToSchema)]
+pub struct Profile {
+    #[schema(example = "kediadam#9021")]
+    handle: String,
+    alias: String,
+    tag: String,
+    /// The account's own phone number (E.164); null only if it cannot be opened.
+    phone: Option<String>,
+    role: String,
+    is_premium: bool,
+    daily_text_balance: i32,
+    daily_video_balance: i32,
+    bonus_text_balance: i32,
+    bonus_video_balance: i32,
+    locale: String,
+    location: Option<ExportedLocation>,
+    birth_year: Option<i32>,
+    referral_code: String,
+    created_at: DateTime<Utc>,
+    last_active: DateTime<Utc>,
+    privacy_notice_version: String,
+    privacy_consent_at: DateTime<Utc>,
+    is_banned: bool,
+    ban_reason: Option<String>,
+    ban_ends_at: Option<DateTime<Utc>>,
+}
+
+/// One privacy notice version the user accepted.
+#[derive(Serialize, ToSchema)]
+pub struct ExportedConsent {
+    #[schema(example = "2026-11-01")]
+    version: String,
+    accepted_at: DateTime<Utc>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExportedLocation {
+    lat: f64,
+    lon: f64,
+    updated_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExportedNotification {
+    /// `system`, `match`, `claim` or `ad`.
+    #[serde(rename = "type")]
+    kind: String,
+    /// In the account's language.
+    text: String,
+    created_at: DateTime<Utc>,
+    read: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ExportedDevice {
+    platform: String,
+    /// The push token's last four characters: enough to recognise the device, useless to send to it.
+    #[schema(example = "…a1b2")]
+    push_token: String,
+    locale: String,
+    created_at: DateTime<Utc>,
+    last_seen_at: DateTime<Utc>,
+}
+
+/// Download everything tanis holds about you, as one JSON document. One export per minute.
+#[utoipa::path(get, path = "/v1/me/export", tag = "account", security(("bearer" = [])),
+    responses((status = 200, body = Export, content_type = "application/json",
+               headers(("Content-Disposition" = String,
+                        description = "attachment; filename=\"tanis-export-<handle>-<date>.json\""))),
+              (status = 429, description = "too_many_attempts: one export per minute; see Retry-After", body = ErrorBody)))]
+async fn export(
+    State(state): State<AppState>,
+    Extension(last): Extension<LastExports>,
+    user: AuthUser,
+) -> Result<impl IntoResponse, ApiError> {
+    let now = state.accounts.now();
+    // A banned account keeps this right: read the row directly, not through `current_user`, which refuses bans.
+    let row = state
+        .store
+        .user_by_id(user.id)
+        .await
+        .map_err(ApiError::internal)?
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidToken, "the access token is not valid"))?;
+    last.take(row.id, now).map_err(|wait| {
+        ApiError::new(ErrorCode::TooManyAttempts, "one export per minute; try again later").retry_after(wait)
+    })?;
+
+    let sealed = state.store.sealed_phone(row.id).await.map_err(ApiError::internal)?;
+    // A phone that cannot be opened (a wrong key: the start-up check makes that rare) leaves the rest of the
+    // export standing: the profile says null and no login attempts are listed.
+    let phone = sealed.and_then(|s| {
+        state
+            .accounts
+            .phones()
+            .open(&s)
+            .inspect_err(|e| tracing::warn!(user = row.id, "export: phone not opened: {e}"))
+            .ok()
+    });
+    let lookup = phone.as_ref().map(|p| state.accounts.phones().lookup(p));
+
+    let store = &state.store;
+    let id = row.id;
+    // One row past the limit tells a full section from a cut one.
+    let fetch = SECTION_LIMIT as i64 + 1;
+    let mut truncated = Vec::new();
+    let t = &mut truncated;
+    let consents = store.consents_of(id).await.map_err(ApiError::internal)?;
+    let consents =
+        consents.into_iter().map(|c| ExportedConsent { version: c.notice_version, accepted_at: c.accepted_at });
+    let consents = cut("consents", consents.collect(), t);
+    let sessions = cut("sessions", store.export_sessions(id, fetch).await.map_err(ApiError::internal)?, t);
+    let attempts = match &lookup {
+        Some(lookup) => store.export_login_attempts(lookup, fetch).await.map_err(ApiError::internal)?,
+        None => Vec::new(),
+    };
+    let login_attempts = cut("login_attempts", attempts, t);
+    let matches = cut("matches", store.export_matches(id, fetch).await.map_err(ApiError::internal)?, t);
+    let claims = cut("claims", store.export_claims(id, fetch).await.map_err(ApiError::internal)?, t);
+    let reports = cut("reports", store.export_reports(id, fetch).await.map_err(ApiError::internal)?, t);
+    let blocks = cut("blocks", store.export_blocks(id, fetch).await.map_err(ApiError::internal)?, t);
+    let notifications =
+        cut("notifications", store.export_notifications(id, fetch).await.map_err(ApiError::internal)?, t);
+    let subscriptions =
+        cut("subscriptions", store.export_subscriptions(id, fetch).await.map_err(ApiError::internal)?, t);
+    let devices = cut("devices", store.export_devices(id, fetch).await.map_err(ApiError::internal)?, t);
+    let bans = cut("bans", store.export_bans(id, fetch).await.map_err(ApiError::internal)?, t);
+    let appeals = cut("appeals", store.export_appeals(id, fetch).await.map_err(ApiError::internal)?, t);
+    let locale = Locale::parse(&row.locale).unwrap_or_default();
+    let notifications = notifications
+        .into_iter()
+        .map(|n| ExportedNotification { text: n.text(locale), kind: n.kind, created_at: n.created_at, read: n.read })
+        .collect();
+    let devices = devices
+        .into_iter()
+        .map(|d| ExportedDevice {
+            push_token: masked(&d.push_token),
+            platform: d.platform,
+            locale: d.locale,
+            created_at: d.created_at,
+            last_seen_at: d.last_seen_at,
+        })
+        .collect();
+
+    let handle = format!("{}#{}", row.alias, row.tag);
+    let disposition =
+        format!("attachment; filename=\"tanis-export-{}-{}.json\"", file_safe(&handle), now.format("%Y-%m-%d"));
+    let location = match (row.location_lat, row.location_lon) {
+        (Some(lat), Some(lon)) => Some(ExportedLocation { lat, lon, updated_at: row.location_updated_at }),
+        _ => None,
+    };
+    let profile = Profile {
+        handle,
+        alias: row.alias,
+        tag: row.tag,
+        phone: phone.map(|p| p.as_str().to_owned()),
+        role: row.role,
+        is_premium: row.is_premium,
+        daily_text_balance: row.daily_chat_balance,
+        daily_video_balance: row.daily_video_balance,
+        bonus_text_balance: row.bonus_chat_balance,
+        bonus_video_balance: row.bonus_video_balance,
+        locale: row.locale,
+        location,
+        birth_year: row.birth_year,
+        referral_code: row.referral_code,
+        created_at: row.created_at,
+        last_active: row.last_active,
+        privacy_notice_version: row.privacy_notice_version,
+        privacy_consent_at: row.privacy_consent_at,
+        is_banned: row.is_banned,
+        ban_reason: row.ban_reason,
+        ban_ends_at: row.ban_ends_at,
+    };
+    let export = Export {
+        generated_at: now,
+        section_limit: SECTION_LIMIT as i64,
+        truncated,
+        profile,
+        consents,
+        sessions,
+        login_attempts,
+        matches,
+        claims,
+        reports,
+        blocks,
+        notifications,
+        subscriptions,
+        devices,
+        bans,
+        appeals,
+    };
+    Ok(([(CONTENT_DISPOSITION, disposition)], AppJson(export)))
+}
+
+/// `rows` with at most [`SECTION_LIMIT`] kept; a section cut short is named in `truncated`.
+fn cut<T>(name: &str, mut rows: Vec<T>, truncated: &mut Vec<String>) -> Vec<T> {
+    if rows.len() > SECTION_LIMIT {
+        rows.truncate(SECTION_LIMIT);
+        truncated.push(name.to_owned());
+    }
+    rows
+}
+
+/// The token's last four characters after an ellipsis; a token of four or fewer is hidden whole.
+fn masked(token: &str) -> String {
+    let chars: Vec<char> = token.chars().collect();
+    match chars.len() {
+        0..=4 => "…".to_owned(),
+        n => format!("…{}", chars[n - 4..].iter().collect::<String>()),
+    }
+}
+
+/// A handle as a file name in a header: ASCII letters and digits kept, everything else `_` (`#` becomes `-`).
+fn file_safe(handle: &str) -> String {
+    handle
+        .chars()
+        .map(|c| match c {
+            '#' => '-',
+            c if c.is_ascii_alphanumeric() => c,
+            _ => '_',
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_push_token_shows_only_its_last_four_characters() {
+        assert_eq!(masked("abcdefgh1234"), "…1234");
+        assert_eq!(masked("abcd"), "…");
+    }
+
+    #[test]
+    fn a_handle_becomes_an_ascii_file_name() {
+        assert_eq!(file_safe("kediadam#9021"), "kediadam-9021");
+        assert_eq!(file_safe("çiçek \"x\"#0001"), "_i_ek__x_-0001");
+    }
+
+    #[test]
+    fn a_second_export_within_the_cooldown_is_refused_with_the_wait() {
+        let last = LastExports::default();
+        let t = DateTime::parse_from_rfc3339("2026-11-21T09:30:00Z").unwrap().with_timezone(&Utc);
+        assert_eq!(last.take(1, t), Ok(()));
+        assert_eq!(last.take(1, t + TimeDelta::seconds(15)), Err(45));
+        assert_eq!(last.take(2, t + TimeDelta::seconds(15)), Ok(()), "per user");
+        assert_eq!(last.take(1, t + TimeDelta::seconds(COOLDOWN_SECS)), Ok(()));
+    }
+}

@@ -1,0 +1,191 @@
+//! The data export (issue 15, point 5): everything tanis holds about a user in one JSON document, other people
+//! only by handle, never their phone or account id; one export per minute.
+
+use reqwest::StatusCode;
+use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE, RETRY_AFTER};
+use serde_json::Value;
+use tanis::notices::Locale;
+use tanis::store::NewReport;
+use tanis_proto::MatchKind;
+
+use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, assert_error, new_phone, spawn_app, tokens};
+use crate::on_both_stores;
+
+on_both_stores!(
+    an_export_holds_every_section_and_names_the_peer_only_by_handle,
+    an_export_needs_a_token_and_is_refused_twice_within_a_minute,
+);
+
+/// Registers `alias` on a fresh phone; the user and their phone.
+async fn registered(app: &TestApp, alias: &str) -> (TestUser, String) {
+    let phone = new_phone();
+    let session = app.register(&phone, alias).await;
+    let user = TestUser {
+        id: app.user_id(&phone).await,
+        handle: session["user"]["handle"].as_str().unwrap().to_owned(),
+        access: tokens(&session).0,
+    };
+    (user, phone)
+}
+
+async fn export(app: &TestApp, access: &str) -> reqwest::Response {
+    app.client.get(app.url("/v1/me/export")).bearer_auth(access).send().await.unwrap()
+}
+
+/// Every key anywhere in `value` with the number under it, for keys that name an id.
+fn ids(value: &Value, found: &mut Vec<(String, Value)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                if key == "id" || key.ends_with("_id") {
+                    found.push((key.clone(), inner.clone()));
+                }
+                ids(inner, found);
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| ids(item, found)),
+        _ => {}
+    }
+}
+
+async fn an_export_holds_every_section_and_names_the_peer_only_by_handle(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (ayse, ayse_phone) = registered(&app, "ayse").await;
+    let (burak, burak_phone) = registered(&app, "burak").await;
+    // A failed and a good sign-in: two sessions in all with the registration's.
+    assert_eq!(app.login(&ayse_phone, "not-the-password").await.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(app.login_from("203.0.113.7", &ayse_phone, PASSWORD).await.status(), StatusCode::OK);
+    let (_sa, _chat_a, _sb, _chat_b) = app.pair(&ayse, &burak, MatchKind::Text).await;
+    let match_id = app.store.active_match_for(ayse.id).await.unwrap().expect("matched").id;
+    let now = app.now();
+    app.store.insert_block(ayse.id, burak.id, now).await.unwrap();
+    let report = NewReport {
+        reporter_id: ayse.id,
+        reported_id: burak.id,
+        match_id,
+        reason: "harassment",
+        details: Some("kaba davrandı"),
+        now,
+    };
+    assert!(app.store.insert_report(&report).await.unwrap());
+    let claim = app.store.file_claim(match_id, ayse.id, now).await.unwrap();
+    app.execute(format!(
+        "INSERT INTO notifications (user_id, message, type, created_at) VALUES ({}, 'hoş geldin', 'system', '{}')",
+        ayse.id,
+        now.to_rfc3339()
+    ))
+    .await;
+    app.store.upsert_device(ayse.id, "fcm-secret-token-9f3e", "android", Locale::Tr, now).await.unwrap();
+
+    let response = export(&app, &ayse.access).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()[CONTENT_TYPE], "application/json");
+    let disposition = response.headers()[CONTENT_DISPOSITION].to_str().unwrap().to_owned();
+    let date = now.format("%Y-%m-%d");
+    let tag = ayse.handle.split('#').nth(1).unwrap();
+    assert_eq!(disposition, format!("attachment; filename=\"tanis-export-ayse-{tag}-{date}.json\""));
+    let text = response.text().await.unwrap();
+    let doc: Value = serde_json::from_str(&text).unwrap();
+
+    let sections: Vec<&str> = doc.as_object().unwrap().keys().map(String::as_str).collect();
+    for section in [
+        "profile",
+        "consents",
+        "sessions",
+        "login_attempts",
+        "matches",
+        "claims",
+        "reports",
+        "blocks",
+        "notifications",
+        "subscriptions",
+        "devices",
+        "bans",
+        "appeals",
+    ] {
+        assert!(sections.contains(&section), "{section} is in the export: {sections:?}");
+    }
+    assert_eq!(doc["section_limit"], 10_000);
+    assert_eq!(doc["truncated"], serde_json::json!([]));
+    let profile = &doc["profile"];
+    assert_eq!(profile["handle"], ayse.handle.as_str());
+    assert_eq!(profile["phone"], ayse_phone.as_str(), "the user's own phone, opened");
+    assert_eq!(profile["birth_year"], 1995);
+    assert_eq!(doc["consents"].as_array().unwrap().len(), 1);
+    assert_eq!(doc["consents"][0]["version"], "2026-11-01");
+
+    let sessions = doc["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 2, "{sessions:?}");
+    assert!(sessions.iter().any(|s| s["ip"] == "203.0.113.7"), "{sessions:?}");
+    let outcomes: Vec<&str> =
+        doc["login_attempts"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    assert!(outcomes.contains(&"bad_credentials") && outcomes.contains(&"success"), "{outcomes:?}");
+
+    let matches = doc["matches"].as_array().unwrap();
+    assert_eq!(matches.len(), 1);
+    assert_eq!(matches[0]["id"], match_id);
+    assert_eq!(matches[0]["kind"], "text");
+    assert_eq!(matches[0]["peer"], burak.handle.as_str());
+    assert_eq!(doc["claims"][0]["match_id"], match_id);
+    assert_eq!(doc["claims"][0]["id"], claim.id);
+    assert_eq!(doc["reports"][0]["reported"], burak.handle.as_str());
+    assert_eq!(doc["reports"][0]["reason"], "harassment");
+    assert_eq!(doc["reports"][0]["details"], "kaba davrandı");
+    assert_eq!(doc["blocks"][0]["blocked"], burak.handle.as_str());
+    assert_eq!(doc["notifications"][0]["text"], "hoş geldin");
+    assert_eq!(doc["devices"][0]["platform"], "android");
+    assert_eq!(doc["devices"][0]["push_token"], "…9f3e", "masked");
+    assert!(!text.contains("fcm-secret-token"));
+    for empty in ["subscriptions", "bans", "appeals"] {
+        assert_eq!(doc[empty], serde_json::json!([]), "{empty}");
+    }
+
+    // The peer: by handle only. No phone, and every id in the document is the match's or the claim's.
+    assert!(!text.contains(&burak_phone) && !text.contains(&burak_phone[1..]), "the peer's phone never appears");
+    let mut found = Vec::new();
+    ids(&doc, &mut found);
+    for (key, value) in &found {
+        assert!(["id", "match_id"].contains(&key.as_str()), "no {key} in an export");
+        assert!(*value == match_id || *value == claim.id, "{key} = {value} names no one");
+    }
+    assert!(!found.is_empty());
+
+    // Burak's own export holds none of Ayşe's data: Ayşe is only the peer of their match, by handle.
+    let theirs = export(&app, &burak.access).await;
+    assert_eq!(theirs.status(), StatusCode::OK);
+    let their_text = theirs.text().await.unwrap();
+    let their_doc: Value = serde_json::from_str(&their_text).unwrap();
+    assert_eq!(their_doc["profile"]["phone"], burak_phone.as_str());
+    assert_eq!(their_doc["matches"][0]["peer"], ayse.handle.as_str());
+    for leak in
+        [&ayse_phone[..], &ayse_phone[1..], "203.0.113.7", "kaba davrandı", "hoş geldin", "9f3e", "bad_credentials"]
+    {
+        assert!(!their_text.contains(leak), "{leak} is Ayşe's");
+    }
+    for section in ["claims", "reports", "blocks", "notifications", "devices"] {
+        assert_eq!(their_doc[section], serde_json::json!([]), "{section}");
+    }
+}
+
+async fn an_export_needs_a_token_and_is_refused_twice_within_a_minute(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let unauthenticated = app.client.get(app.url("/v1/me/export")).send().await.unwrap();
+    assert_error(unauthenticated, StatusCode::UNAUTHORIZED, "missing_token").await;
+
+    let (user, _) = registered(&app, "sabirli").await;
+    assert_eq!(export(&app, &user.access).await.status(), StatusCode::OK);
+    let again = export(&app, &user.access).await;
+    assert_eq!(again.headers()[RETRY_AFTER], "60");
+    assert_error(again, StatusCode::TOO_MANY_REQUESTS, "too_many_attempts").await;
+
+    app.clock.advance(chrono::TimeDelta::seconds(61));
+    assert_eq!(export(&app, &user.access).await.status(), StatusCode::OK, "a minute later");
+
+    // Documented with its schema and the download header, so generated clients and schemathesis know it.
+    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let ok = &doc["paths"]["/v1/me/export"]["get"]["responses"]["200"];
+    assert_eq!(ok["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/Export", "{ok}");
+    assert!(ok["headers"]["Content-Disposition"].is_object(), "{ok}");
+    let peer = &doc["components"]["schemas"]["ExportedMatch"]["properties"]["peer"];
+    assert!(peer.to_string().contains("null"), "the peer is nullable: {peer}");
+}
