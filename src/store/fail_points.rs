@@ -13,6 +13,32 @@ pub struct FailPoints {
     armed: std::sync::Mutex<std::collections::HashSet<&'static str>>,
     /// Named meeting points: the next `parties` callers of [`FailPoints::rendezvous`] there wait for each other.
     meetings: std::sync::Mutex<std::collections::HashMap<&'static str, std::sync::Arc<tokio::sync::Barrier>>>,
+    /// Named holds: the next caller of [`FailPoints::rendezvous`] there says it arrived and waits to be released.
+    holds: std::sync::Mutex<std::collections::HashMap<&'static str, (Signal, tokio::sync::oneshot::Receiver<()>)>>,
+}
+
+#[cfg(feature = "fail-points")]
+type Signal = tokio::sync::oneshot::Sender<()>;
+
+/// A pass stopped at a fail point by [`FailPoints::hold`]: the test learns that it got there, does what must
+/// happen meanwhile, then lets it go on.
+#[cfg(feature = "fail-points")]
+pub struct Held {
+    reached: tokio::sync::oneshot::Receiver<()>,
+    release: Signal,
+}
+
+#[cfg(feature = "fail-points")]
+impl Held {
+    /// Waits until a pass has arrived at the point.
+    pub async fn reached(&mut self) {
+        let _ = (&mut self.reached).await;
+    }
+
+    /// Lets the held pass go on.
+    pub fn release(self) {
+        let _ = self.release.send(());
+    }
 }
 
 #[cfg(feature = "fail-points")]
@@ -36,7 +62,20 @@ impl FailPoints {
         self.meetings.lock().expect("fail points lock").insert(name, barrier);
     }
 
+    /// Makes the next pass through [`FailPoints::rendezvous`] of `name` stop there until the test releases it.
+    pub fn hold(&self, name: &'static str) -> Held {
+        let (arrived, reached) = tokio::sync::oneshot::channel();
+        let (release, released) = tokio::sync::oneshot::channel();
+        self.holds.lock().expect("fail points lock").insert(name, (arrived, released));
+        Held { reached, release }
+    }
+
     pub(crate) async fn rendezvous(&self, name: &'static str) {
+        let held = self.holds.lock().expect("fail points lock").remove(name);
+        if let Some((arrived, released)) = held {
+            let _ = arrived.send(());
+            let _ = released.await;
+        }
         let barrier = self.meetings.lock().expect("fail points lock").get(name).cloned();
         if let Some(barrier) = barrier
             && barrier.wait().await.is_leader()

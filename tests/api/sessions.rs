@@ -364,17 +364,18 @@ async fn a_refresh_caught_up_in_a_sign_out_is_refused_as_signed_out_not_as_reuse
         sign_in(&app, &phone, "tanis-ipad/3.1", "203.0.113.8").await,
     );
     let leaving_session = session_id(&app, &leaving).await;
-    // The leaving device's refresh waits just before its rotation until the other device refreshes too; the
-    // sign-out commits meanwhile (or, if the refresh is slower, before it reads its token: refused either way).
-    app.store.fail_points.meet("refresh.before_rotate", 2);
+    // The leaving device's refresh has read its token as unused and is held just before its rotation; the
+    // sign-out commits meanwhile, then the refresh goes on.
+    let mut held = app.store.fail_points.hold("refresh.before_rotate");
     let refresh = tokio::spawn({
         let (url, client, token) = (app.url("/v1/auth/refresh"), app.client.clone(), leaving.refresh.clone());
         async move { client.post(url).json(&json!({ "refresh_token": token })).send().await.unwrap() }
     });
+    tokio::time::timeout(Duration::from_secs(10), held.reached()).await.expect("the refresh reached its rotation");
     assert_eq!(sign_out(&app, &here.access, &leaving_session).await.status(), StatusCode::NO_CONTENT);
-    assert_eq!(app.refresh(&here.refresh).await.status(), StatusCode::OK);
-
+    held.release();
     assert_error(refresh.await.unwrap(), StatusCode::UNAUTHORIZED, "invalid_token").await;
+    assert_eq!(app.refresh(&here.refresh).await.status(), StatusCode::OK, "the other session goes on");
     let reuse = app.count("SELECT COUNT(*) FROM system_logs WHERE action = 'auth.refresh_token_reused'").await;
     assert_eq!(reuse, 0, "a sign-out is not a stolen token");
 }
