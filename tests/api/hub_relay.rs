@@ -247,17 +247,8 @@ async fn the_server_never_holds_the_plaintext(backend: Backend) {
             };
             assert_eq!(hits(control.into()).await, ["public.reports"], "the scan sees stored text (control)");
             assert!(hits(marker.into()).await.is_empty() && hits(encoded.clone()).await.is_empty());
-            // On disk too: the write-ahead log holds every row ever written, deleted or not. The test server runs
-            // without synchronous commit: a checkpoint writes out what is still in WAL buffers.
-            sqlx::query("CHECKPOINT").execute(&mut pg).await.unwrap();
-            let (dir,): (String,) = sqlx::query_as("SHOW data_directory").fetch_one(&mut pg).await.unwrap();
-            let mut wal = Vec::new();
-            for entry in std::fs::read_dir(format!("{dir}/pg_wal")).unwrap() {
-                let path = entry.unwrap().path();
-                if path.is_file() {
-                    wal.extend(std::fs::read(&path).unwrap_or_else(|e| panic!("reading {}: {e}", path.display())));
-                }
-            }
+            // On disk too: the write-ahead log holds every row ever written, deleted or not.
+            let wal = crate::phones::postgres_wal(&app.database_url).await;
             assert!(found(&wal, control), "the WAL scan sees stored text (control)");
             assert!(!found(&wal, marker) && !found(&wal, &encoded), "plaintext in the WAL");
         }

@@ -114,7 +114,7 @@ fn sqlite_files(url: &str) -> Vec<u8> {
 
 /// PostgreSQL's write-ahead log after a checkpoint (the test server runs without synchronous commit): every row
 /// version ever written, of every database of the test server.
-async fn postgres_wal(url: &str) -> Vec<u8> {
+pub(crate) async fn postgres_wal(url: &str) -> Vec<u8> {
     let mut pg = sqlx::PgConnection::connect(url).await.unwrap();
     sqlx::query("CHECKPOINT").execute(&mut pg).await.unwrap();
     let (dir,): (String,) = sqlx::query_as("SHOW data_directory").fetch_one(&mut pg).await.unwrap();
