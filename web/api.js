@@ -53,6 +53,21 @@ export class Api extends EventTarget {
   updateMe = (change) => this.call('PATCH', '/v1/me', change);
   acceptNotice = (version) => this.call('POST', '/v1/me/consent', { version });
 
+  // --- the account's own data and rights (docs/privacy.md) ---------------------------------------------------
+
+  requestPhoneCode = () => this.call('POST', '/v1/me/phone/verification');
+  verifyPhone = (code) => this.call('POST', '/v1/me/phone/verify', { code });
+  sessions = () => this.call('GET', '/v1/me/sessions');
+  revokeSession = (id) => this.call('DELETE', `/v1/me/sessions/${encodeURIComponent(id)}`);
+  revokeOtherSessions = () => this.call('DELETE', '/v1/me/sessions');
+  changePassword = (current, next) => this.call('POST', '/v1/me/password', { current_password: current, new_password: next });
+  exportData = () => this.call('GET', '/v1/me/export');
+  deleteAccount = (password) => this.call('DELETE', '/v1/me', { password });
+  /** A forgotten password: no tokens, the code goes to the account's verified phone. */
+  requestReset = (phone) => this.call('POST', '/v1/auth/password-reset', { phone }, { auth: false });
+  confirmReset = (phone, code, newPassword) =>
+    this.call('POST', '/v1/auth/password-reset/confirm', { phone, code, new_password: newPassword }, { auth: false });
+
   // --- the rest of the user's REST surface ------------------------------------------------------------------
 
   notifications = () => this.call('GET', '/v1/notifications?limit=50');

@@ -5,11 +5,12 @@
 
 import { Api } from './api.js';
 import { fill, h, toast } from './dom.js';
-import { getLang, initLang, setLang, t } from './i18n.js';
+import { formatTime, getLang, initLang, setLang, t } from './i18n.js';
 import { Matches } from './matches.js';
 import { Socket } from './socket.js';
 import * as storage from './storage.js';
 import { remoteCandidates } from './video.js';
+import { renderAccount } from './views/account.js';
 import { renderAuth } from './views/auth.js';
 import { parseBanMessage, renderBanned } from './views/ban.js';
 import { renderCall } from './views/call.js';
@@ -34,6 +35,7 @@ export class App {
     return {
       screen: 'auth', me: null, balances: null, premium: false, connection: 'offline', unread: 0,
       notifications: [], claims: [], ad: null, panel: false, ban: null, finding: null,
+      sessions: null, codeSent: null,
     };
   }
 
@@ -77,7 +79,15 @@ export class App {
     document.body.dataset.view = s.screen;
     switch (s.screen) {
       case 'auth':
-        return fill(main, renderAuth({ login: (p, w) => this.login(p, w), register: (v) => this.register(v) }));
+        return fill(main, renderAuth({
+          login: (p, w) => this.login(p, w),
+          register: (v) => this.register(v),
+          requestReset: (phone) => this.api.requestReset(phone),
+          confirmReset: async (phone, code, password) => {
+            await this.api.confirmReset(phone, code, password);
+            toast(t('auth.resetDone'));
+          },
+        }));
       case 'lobby':
         return fill(main, renderLobby(s, {
           find: (kind, nearby) => this.matches.find(kind, nearby),
@@ -85,7 +95,10 @@ export class App {
           clearLocation: () => this.updateMe({ location: null }),
           adClicked: (ad) => this.adClicked(ad),
           acceptNotice: () => this.acceptNotice(),
+          account: () => this.openAccount(),
         }));
+      case 'account':
+        return fill(main, renderAccount(s, this.accountActions()));
       case 'waiting':
         return fill(main, renderWaiting(s.finding?.kind ?? 'text', s.finding?.nearby, () => this.matches.cancelFind()));
       case 'chat':
@@ -105,6 +118,7 @@ export class App {
       togglePanel: () => this.togglePanel(),
       toggleLang: () => this.toggleLang(),
       signOut: () => this.signOut(),
+      account: () => this.openAccount(),
     }));
     const drawer = document.getElementById('drawer');
     drawer.hidden = !s.panel;
@@ -183,6 +197,77 @@ export class App {
     try {
       this.state.me = await this.api.acceptNotice(this.state.me.current_privacy_notice_version);
       this.render();
+    } catch (e) {
+      toast(t(`error.${e.code}`, {}, e.message), 'error');
+    }
+  }
+
+  // --- the account screen -----------------------------------------------------------------------------------
+
+  async openAccount() {
+    this.state.panel = false;
+    this.show('account');
+    await this.loadSessions();
+  }
+
+  async loadSessions() {
+    try {
+      this.state.sessions = await this.api.sessions();
+    } catch (e) {
+      toast(t(`error.${e.code}`, {}, e.message), 'error');
+    }
+    if (this.state.screen === 'account') this.render();
+  }
+
+  accountActions() {
+    return {
+      back: () => this.show('lobby'),
+      sendCode: async () => {
+        try {
+          this.state.codeSent = await this.api.requestPhoneCode();
+        } catch (e) {
+          toast(t(`error.${e.code}`, {}, e.message), 'error');
+        }
+        this.render();
+      },
+      verify: async ({ code }) => {
+        this.state.me = await this.api.verifyPhone(code);
+        this.state.codeSent = null;
+        toast(t('account.phoneVerified'));
+        this.render();
+      },
+      revoke: async (id) => {
+        await this.api.revokeSession(id).catch((e) => toast(t(`error.${e.code}`, {}, e.message), 'error'));
+        await this.loadSessions();
+      },
+      revokeOthers: async () => {
+        await this.api.revokeOtherSessions().catch((e) => toast(t(`error.${e.code}`, {}, e.message), 'error'));
+        await this.loadSessions();
+      },
+      changePassword: async ({ current, next }) => {
+        await this.api.changePassword(current, next);
+        toast(t('account.passwordChanged'));
+        await this.loadSessions();
+      },
+      download: () => this.downloadExport(),
+      deleteAccount: async ({ password }) => {
+        const { purge_after: purgeAfter } = await this.api.deleteAccount(password);
+        toast(t('account.deleted', { date: formatTime(purgeAfter) }));
+        this.api.forget();
+      },
+    };
+  }
+
+  /** The KVKK export as a file the browser saves; nothing of it is kept in the page. */
+  async downloadExport() {
+    try {
+      const data = await this.api.exportData();
+      const url = URL.createObjectURL(new Blob([JSON.stringify(data, null, 2)], { type: 'application/json' }));
+      const link = h('a', { href: url, download: 'tanis-export.json', 'data-testid': 'export-link' });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60_000);
     } catch (e) {
       toast(t(`error.${e.code}`, {}, e.message), 'error');
     }

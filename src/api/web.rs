@@ -67,6 +67,7 @@ static ASSETS: &[Asset] = &[
     asset!("i18n.js", JS),
     asset!("dom.js", JS),
     asset!("icons.js", JS),
+    asset!("views/account.js", JS),
     asset!("views/auth.js", JS),
     asset!("views/ban.js", JS),
     asset!("views/call.js", JS),

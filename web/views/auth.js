@@ -1,10 +1,16 @@
-// Sign in and create an account. Registration asks for what `POST /v1/auth/register` requires today: phone,
-// password, alias, birth year (the age gate), the privacy-notice consent, and optionally a referral code.
+// Sign in, create an account, or reset a forgotten password. Registration asks for what
+// `POST /v1/auth/register` requires today: phone, password, alias, birth year (the age gate), the privacy-notice
+// consent, and optionally a referral code. A reset sends a code to the account's verified phone, then takes the
+// code and a new password.
 
 import { formValues, h } from '../dom.js';
 import { t } from '../i18n.js';
+import { codeInput } from './account.js';
 
-/** @param {{login: Function, register: Function}} actions each resolves, or rejects with an ApiError */
+/**
+ * @param {{login: Function, register: Function, requestReset: Function, confirmReset: Function}} actions each
+ *   resolves, or rejects with an ApiError
+ */
 export function renderAuth(actions, mode = 'login') {
   const error = h('p', { class: 'form-error', role: 'alert', 'data-testid': 'auth-error' });
   const busy = (form, on) => form.querySelectorAll('button, input').forEach((el) => (el.disabled = on));
@@ -32,7 +38,37 @@ export function renderAuth(actions, mode = 'login') {
   const login = h('form', { class: 'stack', onsubmit: submit((v) => actions.login(v.phone, v.password)), 'data-testid': 'login-form' },
     phone(),
     password('current-password'),
-    h('button', { class: 'primary', type: 'submit', 'data-testid': 'login-submit' }, t('auth.signIn')));
+    h('button', { class: 'primary', type: 'submit', 'data-testid': 'login-submit' }, t('auth.signIn')),
+    h('button', { class: 'link', type: 'button', onclick: () => show('reset'), 'data-testid': 'forgot' }, t('auth.forgot')));
+
+  // Two steps in one form: the phone first, then the code and the new password once the code is on its way.
+  let resetPhone = null;
+  const resetCode = h('div', { class: 'stack', hidden: true },
+    h('p', { class: 'muted small' }, t('auth.resetSent')),
+    codeInput(),
+    h('label', {}, t('account.newPassword'),
+      h('input', { name: 'password', type: 'password', autocomplete: 'new-password', minlength: 8, maxlength: 72, 'data-testid': 'reset-password' })));
+  const reset = h('form', {
+    class: 'stack',
+    'data-testid': 'reset-form',
+    onsubmit: submit(async (v) => {
+      if (resetPhone === null) {
+        await actions.requestReset(v.phone);
+        resetPhone = v.phone;
+        resetCode.hidden = false;
+        resetCode.querySelectorAll('input').forEach((el) => (el.required = true));
+      } else {
+        await actions.confirmReset(resetPhone, v.code, v.password);
+        resetPhone = null;
+        show('login');
+      }
+      busy(reset, false);
+    }),
+  },
+  h('p', { class: 'muted small' }, t('auth.resetHint')),
+  phone(),
+  resetCode,
+  h('button', { class: 'primary', type: 'submit', 'data-testid': 'reset-submit' }, t('auth.reset')));
 
   const register = h('form', { class: 'stack', onsubmit: submit((v) => actions.register(v)), 'data-testid': 'register-form' },
     phone(),
@@ -56,7 +92,7 @@ export function renderAuth(actions, mode = 'login') {
     mode = which;
     error.textContent = '';
     for (const tab of tabs.children) tab.setAttribute('aria-selected', String(tab.dataset.mode === which));
-    body.replaceChildren(which === 'login' ? login : register);
+    body.replaceChildren({ login, register, reset }[which]);
   };
   for (const which of ['login', 'register']) {
     tabs.append(h('button', { role: 'tab', type: 'button', 'data-mode': which, 'data-testid': `tab-${which}`, onclick: () => show(which) },

@@ -1,5 +1,5 @@
 // The bar on every screen: the brand, the connection's state, who you are (alias#tag, premium), what you have
-// left, the notifications bell, the language switch and sign-out.
+// left, the notifications bell, the language switch, the account screen and sign-out.
 
 import { h } from '../dom.js';
 import { getLang, t } from '../i18n.js';
@@ -7,7 +7,7 @@ import { icon } from '../icons.js';
 
 /**
  * @param {{me: object|null, balances: object|null, premium: boolean, connection: string, unread: number}} state
- * @param {{togglePanel, toggleLang, signOut}} actions
+ * @param {{togglePanel, toggleLang, signOut, account}} actions
  */
 export function renderHeader(state, actions) {
   const { me, balances } = state;
@@ -25,5 +25,6 @@ export function renderHeader(state, actions) {
     me && h('button', { type: 'button', class: 'bell', onclick: actions.togglePanel, 'aria-label': t('panel.title'), 'data-testid': 'bell' },
       icon('bell'), state.unread > 0 && h('span', { class: 'count', 'data-testid': 'unread' }, state.unread)),
     h('button', { type: 'button', class: 'lang', onclick: actions.toggleLang, 'data-testid': 'lang' }, getLang() === 'tr' ? 'EN' : 'TR'),
+    me && h('button', { type: 'button', class: 'link', onclick: actions.account, 'data-testid': 'account' }, t('header.account')),
     me && h('button', { type: 'button', class: 'link', onclick: actions.signOut, 'data-testid': 'sign-out' }, t('header.signOut')));
 }

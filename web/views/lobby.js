@@ -7,7 +7,7 @@ import { icon } from '../icons.js';
 
 /**
  * @param {{me: object, balances: object, premium: boolean, ad: object|null}} state
- * @param {{find: Function, setLocation: Function, clearLocation: Function, adClicked: Function, acceptNotice: Function}} actions
+ * @param {{find: Function, setLocation: Function, clearLocation: Function, adClicked: Function, acceptNotice: Function, account: Function}} actions
  */
 export function renderLobby(state, actions) {
   const { me, balances } = state;
@@ -20,6 +20,10 @@ export function renderLobby(state, actions) {
       h('p', {}, t('auth.consent')),
       h('button', { class: 'primary', type: 'button', onclick: actions.acceptNotice, 'data-testid': 'accept-notice' },
         t('notice.accept', { version: me.current_privacy_notice_version }))),
+    me.phone_verified === false && h('div', { class: 'card notice', 'data-testid': 'verify-phone' },
+      h('h2', {}, t('account.verifyTitle')),
+      h('p', {}, t('account.phoneUnverified')),
+      h('button', { class: 'primary', type: 'button', onclick: actions.account, 'data-testid': 'verify-phone-open' }, t('account.verifyOpen'))),
     h('div', { class: 'card intro' },
       h('p', { class: 'muted' }, t('lobby.youAre')),
       h('p', { class: 'handle', 'data-testid': 'my-handle' }, me.handle),
