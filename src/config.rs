@@ -50,6 +50,96 @@ pub struct Config {
     pub ads: AdsConfig,
     pub push: PushConfig,
     pub phones: PhonesConfig,
+    pub sms: SmsConfig,
+}
+
+/// One-time codes by SMS (phone verification, phone change, password reset; docs/operations.md "SMS"). A code is
+/// 6 digits, lives 5 minutes and takes at most 5 guesses (fixed: the texts say so); the limits below bound how
+/// often one is sent.
+#[derive(Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// `log`: the code is written to the server log, for development (refused in production); `http`: sent
+    /// through an HTTP API speaking Twilio's Messages format.
+    pub provider: SmsProvider,
+    /// The provider's send endpoint, e.g. `https://api.twilio.com/2010-04-01/Accounts/<sid>/Messages.json`.
+    pub http_url: Option<String>,
+    /// HTTP Basic user (Twilio: the account SID or an API key SID).
+    #[serde(deserialize_with = "text")]
+    pub account: Option<String>,
+    /// HTTP Basic password (Twilio: the auth token or the API key secret). A secret: never logged.
+    #[serde(deserialize_with = "text")]
+    pub token: Option<String>,
+    /// The sender: a number in E.164 or an alphanumeric sender id the provider has approved. From the
+    /// environment, quote a number: `TANIS_SMS__FROM='"+908501234567"'`.
+    #[serde(deserialize_with = "text")]
+    pub from: Option<String>,
+    /// A send not answered within this counts as failed.
+    pub timeout_ms: u64,
+    /// Least time between two codes to one phone.
+    pub min_interval_secs: u64,
+    /// Codes to one phone within an hour.
+    pub max_per_phone_per_hour: u32,
+    /// Codes asked for from one client address within an hour.
+    pub max_per_ip_per_hour: u32,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsProvider {
+    Log,
+    Http,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            provider: SmsProvider::Log,
+            http_url: None,
+            account: None,
+            token: None,
+            from: None,
+            timeout_ms: 10_000,
+            min_interval_secs: 60,
+            max_per_phone_per_hour: 5,
+            max_per_ip_per_hour: 20,
+        }
+    }
+}
+
+/// A text setting that an unquoted environment value would turn into a number, losing a `+` or leading zeros
+/// (`TANIS_SMS__FROM=+90…` reads as 90…): refused, saying how to quote it, rather than used mangled.
+fn text<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Text(String),
+        Number(serde::de::IgnoredAny),
+    }
+    match Option::<Raw>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Raw::Text(text)) => Ok(Some(text)),
+        Some(Raw::Number(_)) => Err(serde::de::Error::custom(
+            "read as a number, which would drop a leading + or 0: quote it (environment: '\"+90…\"')",
+        )),
+    }
+}
+
+/// The token never reaches a log or a panic message.
+impl std::fmt::Debug for SmsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmsConfig")
+            .field("provider", &self.provider)
+            .field("http_url", &self.http_url)
+            .field("account", &self.account)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("from", &self.from)
+            .field("timeout_ms", &self.timeout_ms)
+            .field("min_interval_secs", &self.min_interval_secs)
+            .field("max_per_phone_per_hour", &self.max_per_phone_per_hour)
+            .field("max_per_ip_per_hour", &self.max_per_ip_per_hour)
+            .finish()
+    }
 }
 
 /// Push notifications through FCM HTTP v1 (docs/operations.md).
@@ -158,6 +248,9 @@ pub struct AuthConfig {
     /// Registration refuses a birth year that makes the person younger than this (self-attested, by year:
     /// this year minus the birth year).
     pub minimum_age: u16,
+    /// Days between a deletion request and the purge of the account; signing in before then undoes it. 0 purges
+    /// at the purge job's next run.
+    pub deletion_grace_days: u32,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -225,11 +318,10 @@ pub struct JobsConfig {
     pub enabled: bool,
     /// Distinct reporters (each matched with the user) that ban a user automatically.
     pub report_threshold: u32,
-    /// Bonus text matches for the invited user, and for the inviter (0: none).
+    /// Bonus text matches for the invited user, and for the inviter (0: none), granted once the invited user's
+    /// phone is verified.
     pub referral_invited_bonus: i32,
     pub referral_inviter_bonus: i32,
-    /// How long after registration an invited account counts as confirmed.
-    pub referral_confirm_after_secs: u64,
     /// Message content older than this is deleted (metadata logs stay).
     pub message_retention_hours: u32,
     /// Prefix of the job queues' names (lets deployments share one Redis).
@@ -248,7 +340,6 @@ impl Default for JobsConfig {
             report_threshold: 10,
             referral_invited_bonus: 10,
             referral_inviter_bonus: 0,
-            referral_confirm_after_secs: 0,
             message_retention_hours: 24,
             queue_namespace: "tanis".into(),
             poll_interval_ms: 1000,
@@ -341,6 +432,7 @@ impl Default for Config {
             ads: AdsConfig::default(),
             push: PushConfig::default(),
             phones: PhonesConfig::default(),
+            sms: SmsConfig::default(),
         }
     }
 }
@@ -360,6 +452,7 @@ impl Default for AuthConfig {
             max_failures_per_ip: 50,
             privacy_notice_version: "2026-11-01".into(),
             minimum_age: 18,
+            deletion_grace_days: 30,
         }
     }
 }
@@ -460,6 +553,9 @@ impl Config {
         if !(13..=120).contains(&a.minimum_age) {
             return Err(invalid("auth.minimum_age", "must be between 13 and 120"));
         }
+        if a.deletion_grace_days > 3650 {
+            return Err(invalid("auth.deletion_grace_days", "must be at most 3650"));
+        }
         if a.privacy_notice_version.trim().is_empty() || a.privacy_notice_version.len() > 64 {
             return Err(invalid("auth.privacy_notice_version", "must be 1 to 64 characters"));
         }
@@ -475,6 +571,7 @@ impl Config {
             return Err(invalid("auth.jwt_secret", "must be at least 32 characters"));
         }
         self.validate_phone_keys()?;
+        self.validate_sms()?;
         if self.billing.webhook_secret.as_ref().is_some_and(|s| s.len() < 32) {
             return Err(invalid("billing.webhook_secret", "must be at least 32 characters"));
         }
@@ -575,6 +672,35 @@ impl Config {
         Ok(())
     }
 
+    fn validate_sms(&self) -> Result<(), ConfigError> {
+        let s = &self.sms;
+        if s.timeout_ms < 100 {
+            return Err(invalid("sms.timeout_ms", "must be at least 100"));
+        }
+        if s.max_per_phone_per_hour == 0 || s.max_per_ip_per_hour == 0 {
+            return Err(invalid("sms.max_per_phone_per_hour", "the hourly code limits must be positive"));
+        }
+        if s.provider == SmsProvider::Http {
+            let blank = |v: &Option<String>| v.as_deref().is_none_or(|v| v.trim().is_empty());
+            let needed = [
+                ("sms.http_url", &s.http_url),
+                ("sms.account", &s.account),
+                ("sms.token", &s.token),
+                ("sms.from", &s.from),
+            ];
+            for (key, value) in needed {
+                if blank(value) {
+                    return Err(invalid(key, "the http SMS provider needs sms.http_url, account, token and from"));
+                }
+            }
+            let url = s.http_url.as_deref().unwrap_or_default();
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                return Err(invalid("sms.http_url", "must be an http:// or https:// URL"));
+            }
+        }
+        Ok(())
+    }
+
     fn validate_production(&self) -> Result<(), ConfigError> {
         if self.auth.jwt_secret.is_none() {
             return Err(invalid("auth.jwt_secret", "production needs an explicit secret, not a generated one"));
@@ -597,6 +723,14 @@ impl Config {
             && DEFAULT_DB_PASSWORDS.contains(&password)
         {
             return Err(invalid("database_url", "production refuses a default database password"));
+        }
+        // The log sender writes every code to the log: whoever reads it could take over any account.
+        if self.sms.provider == SmsProvider::Log {
+            return Err(invalid("sms.provider", "production needs a real SMS provider (\"http\"), not \"log\""));
+        }
+        // Basic auth with the provider's token: never over plain HTTP.
+        if !self.sms.http_url.as_deref().is_some_and(|u| u.starts_with("https://")) {
+            return Err(invalid("sms.http_url", "production needs an https:// URL"));
         }
         Ok(())
     }
@@ -651,7 +785,78 @@ mod tests {
         config.database_url = Some("postgres://tanis:postgres@db/tanis".into());
         assert!(config.validate().unwrap_err().to_string().contains("database_url"));
         config.database_url = Some("postgres://tanis:9f2c7e1a@db/tanis".into());
+        assert!(config.validate().unwrap_err().to_string().contains("sms.provider"));
+        config.sms = sms_provider();
         config.validate().unwrap();
+    }
+
+    /// An HTTP SMS provider with every setting it needs.
+    fn sms_provider() -> SmsConfig {
+        SmsConfig {
+            provider: SmsProvider::Http,
+            http_url: Some("https://api.twilio.com/2010-04-01/Accounts/AC0123/Messages.json".into()),
+            account: Some("AC0123".into()),
+            token: Some("a-provider-token".into()),
+            from: Some("TANIS".into()),
+            ..SmsConfig::default()
+        }
+    }
+
+    #[test]
+    fn production_refuses_the_log_sender_and_an_incomplete_or_plain_http_provider() {
+        let mut config = Config { production: true, ..Config::default() };
+        config.auth.jwt_secret = Some("x".repeat(40));
+        config.video.turn_secret = Some("t".repeat(40));
+        config.phones.encryption_key = Some("e".repeat(40));
+        config.phones.index_key = Some("i".repeat(40));
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("sms.provider"), "{err}");
+        for (key, unset) in [
+            ("sms.http_url", (|s: &mut SmsConfig| s.http_url = None) as fn(&mut SmsConfig)),
+            ("sms.account", |s| s.account = None),
+            ("sms.token", |s| s.token = Some(" ".into())),
+            ("sms.from", |s| s.from = None),
+        ] {
+            config.sms = sms_provider();
+            unset(&mut config.sms);
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+            config.production = false;
+            assert!(config.validate().is_err(), "{key}: an http provider cannot send without it, in any mode");
+            config.production = true;
+        }
+        config.sms = sms_provider();
+        config.sms.http_url = Some("http://sms.example/send".into());
+        assert!(config.validate().unwrap_err().to_string().contains("https"));
+        config.production = false;
+        config.validate().expect("plain http is for a local stand-in, outside production");
+        config.sms.provider = SmsProvider::Log;
+        config.validate().expect("the zero-setup server logs its codes");
+    }
+
+    #[test]
+    fn an_sms_sender_number_from_the_environment_is_text_or_refused() {
+        #[allow(clippy::result_large_err)] // figment's own test harness signature
+        figment::Jail::expect_with(|jail| {
+            jail.set_env("TANIS_SMS__FROM", "+905321234567");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.to_lowercase().contains("sms.from") && err.contains("quote it"), "{err}");
+            jail.set_env("TANIS_SMS__FROM", "\"+905321234567\"");
+            jail.set_env("TANIS_SMS__TOKEN", "\"0123456789\"");
+            jail.set_env("TANIS_SMS__ACCOUNT", "AC0123");
+            let config = Config::load(None).unwrap();
+            assert_eq!(config.sms.from.as_deref(), Some("+905321234567"));
+            assert_eq!(config.sms.token.as_deref(), Some("0123456789"));
+            assert_eq!(config.sms.account.as_deref(), Some("AC0123"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn the_sms_token_is_never_shown() {
+        let config = Config { sms: sms_provider(), ..Config::default() };
+        let shown = format!("{config:?}");
+        assert!(!shown.contains("a-provider-token") && shown.contains("<redacted>"), "{shown}");
     }
 
     #[test]
@@ -700,6 +905,7 @@ mod tests {
         config.video.turn_secret = Some("t".repeat(40));
         config.phones.encryption_key = Some("e".repeat(40));
         config.phones.index_key = Some("i".repeat(40));
+        config.sms = sms_provider();
         config.auth.bcrypt_cost = 9;
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("auth.bcrypt_cost"), "{err}");

@@ -65,20 +65,11 @@ impl JobStore for JobsStore {
         Ok(self.0.unban_user(user_id, Lift::Expired, now).await?)
     }
 
-    async fn pending_referrals(
-        &self,
-        confirmed_before: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<ReferralFacts>, JobError> {
-        let rows = self.0.pending_referrals(confirmed_before, limit).await?;
+    async fn pending_referrals(&self, limit: i64) -> Result<Vec<ReferralFacts>, JobError> {
+        let rows = self.0.pending_referrals(limit).await?;
         Ok(rows
             .into_iter()
-            .map(|r| ReferralFacts {
-                referral_id: r.referral_id,
-                invited_id: r.invited_id,
-                inviter_id: r.inviter_id,
-                invited_created_at: r.invited_created_at,
-            })
+            .map(|r| ReferralFacts { referral_id: r.referral_id, invited_id: r.invited_id, inviter_id: r.inviter_id })
             .collect())
     }
 
@@ -141,6 +132,23 @@ impl JobStore for JobsStore {
 
     async fn forget_device(&self, device_id: i64) -> Result<(), JobError> {
         Ok(self.0.forget_device(device_id).await?)
+    }
+
+    async fn accounts_to_purge(&self, now: DateTime<Utc>, after: i64, limit: i64) -> Result<Vec<i64>, JobError> {
+        Ok(self.0.accounts_to_purge(now, after, limit).await?)
+    }
+
+    async fn purge_account(
+        &self,
+        user_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<Option<tanis_workers::purge::Purged>, JobError> {
+        let purged = self.0.purge_account(user_id, now).await?;
+        Ok(purged.map(|p| tanis_workers::purge::Purged { phone_ban_kept: p.phone_ban_kept }))
+    }
+
+    async fn forget_ended_phone_bans(&self, now: DateTime<Utc>) -> Result<u64, JobError> {
+        Ok(self.0.forget_ended_phone_bans(now).await?)
     }
 
     async fn log(
@@ -223,7 +231,6 @@ pub fn settings(config: &Config) -> Settings {
         report_threshold: j.report_threshold,
         referral_invited_bonus: j.referral_invited_bonus,
         referral_inviter_bonus: j.referral_inviter_bonus,
-        referral_confirm_after: TimeDelta::seconds(j.referral_confirm_after_secs as i64),
         message_retention: TimeDelta::hours(j.message_retention_hours.into()),
         quota_amounts: Amounts {
             free_text: q.free_text_daily as i32,

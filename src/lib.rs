@@ -17,6 +17,7 @@
 //! - [`domain`]: parsed newtypes (`Phone`, `Password`, `Alias`, `Tag`) built once at the edge.
 //! - [`phones`]: phone numbers at rest: sealed (XChaCha20-Poly1305) beside a blind index (HMAC), the keys outside
 //!   the database, and the rewrites that seal old plaintext and reseal under new keys.
+//! - [`sms`]: one-time codes by text message: the provider's HTTP API (Twilio's format) or, in development, the log.
 //! - [`store`]: persistence behind one `Store` with a SQLite and a PostgreSQL backend sharing their SQL.
 //! - [`dedicated`]: hot database loops on a thread of their own (SQLite), and why.
 //! - [`clock`]: the time source, injected so tests control time instead of waiting for it.
@@ -44,6 +45,7 @@ pub mod push;
 pub mod quota;
 pub mod relay;
 pub mod secrets;
+pub mod sms;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

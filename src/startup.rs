@@ -70,6 +70,8 @@ impl Application {
             clock.clone(),
             config.auth.clone(),
             config.quotas.clone(),
+            crate::sms::sender(&config.sms)?,
+            config.sms.clone(),
         ));
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let shutdown = CancellationToken::new();

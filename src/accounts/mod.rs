@@ -1,23 +1,38 @@
-//! Accounts: who may register, log in, refresh and change their profile, and what that writes.
+//! Accounts: who may register, log in, refresh, change their profile and delete the account (`deletion`: undone
+//! by a login within the grace period), and what that writes.
 //! Handlers in `api` parse requests into domain types and call [`Accounts`]; this module decides.
+//! One-time codes by SMS (`code_rules`, `phone_codes`) verify the phone (`verification`), move the account to
+//! another phone (`phone_change`) and reset a forgotten password (`reset`).
 
+mod code_rules;
 mod consent;
+mod deletion;
 mod logins;
 mod password;
+mod phone_change;
+mod phone_codes;
 mod profile;
 mod register;
+mod reset;
 mod session;
 mod throttle;
+mod verification;
+
+use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::auth::{HashError, JwtKeys, PasswordHasher};
 use crate::clock::SharedClock;
-use crate::config::{AuthConfig, QuotaConfig};
+use crate::config::{AuthConfig, QuotaConfig, SmsConfig};
 use crate::phones::PhoneVault;
+use crate::sms::SmsSender;
 use crate::store::{Store, StoreError};
 
+pub use code_rules::OneTimeCode;
+pub use deletion::DeletionRequested;
 pub use logins::Login;
+pub use phone_codes::CodeSent;
 pub use profile::ProfileChange;
 pub use register::Registration;
 pub use session::{ClientInfo, IssuedTokens};
@@ -32,6 +47,10 @@ pub struct Accounts {
     clock: SharedClock,
     auth: AuthConfig,
     quotas: QuotaConfig,
+    /// How one-time codes reach phones.
+    sms: Arc<dyn SmsSender>,
+    /// The resend limits (and the provider settings `sms` was made from).
+    sms_config: SmsConfig,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +79,9 @@ pub enum AccountError {
     Banned { reason: String, ends_at: Option<DateTime<Utc>> },
     #[error("the account is not banned")]
     NotBanned,
+    /// Registration with the phone of a purged account whose ban still runs (`banned_phones`).
+    #[error("this phone number belongs to a banned account that was deleted; it cannot register {}", until_text(.ends_at))]
+    PhoneBanned { ends_at: Option<DateTime<Utc>> },
     #[error("the token is not valid")]
     InvalidToken,
     #[error("the token has expired")]
@@ -71,6 +93,20 @@ pub enum AccountError {
     WrongPassword,
     #[error("no such session of yours")]
     NoSuchSession,
+    #[error("your phone number is already verified")]
+    PhoneAlreadyVerified,
+    #[error("this is already your phone number")]
+    SamePhone,
+    #[error("too many codes were asked for this phone number or from this address; try again later")]
+    TooManyCodes { retry_after: TimeDelta },
+    #[error("the text message could not be sent; try again shortly")]
+    SmsUnavailable,
+    #[error("wrong code; {attempts_left} attempt(s) left")]
+    WrongCode { attempts_left: u32 },
+    #[error("the code has expired or was already used; ask for a new one")]
+    CodeExpired,
+    #[error("too many wrong codes: this code no longer works; ask for a new one")]
+    TooManyCodeAttempts,
     /// A stored phone number that does not open (a key missing from the configuration, an altered row).
     #[error("the stored phone number does not open: {0}")]
     Phone(crate::phones::OpenError),
@@ -106,6 +142,7 @@ impl From<HashError> for AccountError {
 }
 
 impl Accounts {
+    #[allow(clippy::too_many_arguments)] // one per part it is made of, each a different type
     pub fn new(
         store: Store,
         hasher: PasswordHasher,
@@ -114,8 +151,10 @@ impl Accounts {
         clock: SharedClock,
         auth: AuthConfig,
         quotas: QuotaConfig,
+        sms: Arc<dyn SmsSender>,
+        sms_config: SmsConfig,
     ) -> Self {
-        Self { store, hasher, jwt, phones, clock, auth, quotas }
+        Self { store, hasher, jwt, phones, clock, auth, quotas, sms, sms_config }
     }
 
     /// The phone keys (the admin view opens a user's phone with them).

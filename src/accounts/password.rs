@@ -36,7 +36,7 @@ impl Accounts {
 
     /// The user's phone number, opened in memory only: the login throttle and the attempt record are keyed by it,
     /// as for a login that presents it.
-    async fn phone_of(&self, user_id: i64) -> Result<Phone, AccountError> {
+    pub(super) async fn phone_of(&self, user_id: i64) -> Result<Phone, AccountError> {
         let sealed = self.store.sealed_phone(user_id).await?.ok_or(AccountError::InvalidToken)?;
         self.phones.open(&sealed).map_err(AccountError::Phone)
     }

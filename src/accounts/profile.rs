@@ -15,11 +15,15 @@ pub struct ProfileChange {
 }
 
 impl Accounts {
-    /// The account behind a verified access token. Banned accounts are refused everywhere.
+    /// The account behind a verified access token. Banned accounts are refused everywhere, and so are accounts
+    /// waiting for the purge (their logins are signed out; this also stops a token that names no login).
     pub async fn current_user(&self, user_id: i64) -> Result<UserRow, AccountError> {
         let user = self.store.user_by_id(user_id).await?.ok_or(AccountError::InvalidToken)?;
         if user.is_banned {
             return Err(AccountError::banned(&user));
+        }
+        if user.deleted_at.is_some() {
+            return Err(AccountError::InvalidToken);
         }
         Ok(user)
     }

@@ -50,6 +50,10 @@ impl Accounts {
         if self.store.phone_exists(&lookup).await? {
             return Err(AccountError::PhoneTaken);
         }
+        // A banned account deleted by its owner does not free its phone while the ban runs.
+        if let Some(ends_at) = self.store.phone_ban(&lookup, self.clock.now()).await? {
+            return Err(AccountError::PhoneBanned { ends_at });
+        }
         let referrer = match referral_code {
             None => None,
             Some(code) => {
@@ -97,6 +101,8 @@ impl Accounts {
             .await?;
         metrics::counter!("tanis_registrations_total").increment(1);
         let tokens = self.start_session(&user, client).await?;
+        // After the commit, and never its undoing: a provider failure leaves the account, unverified.
+        self.send_registration_code(&user, &phone, client).await;
         Ok((user, tokens))
     }
 

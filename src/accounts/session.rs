@@ -47,6 +47,8 @@ impl Accounts {
         if user.is_banned {
             return Err(AccountError::banned(&user));
         }
+        // Signing in during a deletion's grace period undoes it (a banned account's sign-in cannot: see above).
+        self.undo_deletion(&user).await?;
         self.store.touch_last_active(user.id, self.clock.now()).await?;
         let tokens = self.start_session(&user, client).await?;
         Ok((user, tokens))
@@ -231,7 +233,9 @@ impl AccountError {
     /// `Retry-After` seconds for a throttled attempt.
     pub fn retry_after_secs(&self, now: DateTime<Utc>) -> Option<u64> {
         match self {
-            AccountError::Throttled { retry_after } => Some(seconds_until(now + *retry_after, now)),
+            AccountError::Throttled { retry_after } | AccountError::TooManyCodes { retry_after } => {
+                Some(seconds_until(now + *retry_after, now))
+            }
             _ => None,
         }
     }

@@ -120,6 +120,9 @@ pub struct Me {
     /// True when the current version is not the one accepted: matching refuses with `consent_required` until it
     /// is accepted (`POST /v1/me/consent`).
     must_accept_privacy_notice: bool,
+    /// True once the phone number proved itself with a code (`POST /v1/me/phone/verify`, or a phone change).
+    /// Password reset and the referral reward need it.
+    phone_verified: bool,
 }
 
 /// A running subscription as its owner sees it.
@@ -208,6 +211,7 @@ impl From<&UserRow> for Me {
             // As registered; `with_notice` compares with the server's current version.
             current_privacy_notice_version: u.privacy_notice_version.clone(),
             must_accept_privacy_notice: false,
+            phone_verified: u.phone_verified_at.is_some(),
         }
     }
 }
@@ -227,7 +231,7 @@ impl From<IssuedTokens> for TokenPair {
 /// Create an account and sign in.
 #[utoipa::path(post, path = "/v1/auth/register", tag = "auth", request_body = RegisterRequest,
     responses((status = 201, body = Session),
-              (status = "4XX", description = "invalid_phone, weak_password, password_too_long, invalid_alias, reserved_alias, consent_required, invalid_birth_year, underage, invalid_referral_code, phone_taken, alias_exhausted, malformed_json, invalid_request", body = ErrorBody)))]
+              (status = "4XX", description = "invalid_phone, weak_password, password_too_long, invalid_alias, reserved_alias, consent_required, invalid_birth_year, underage, invalid_referral_code, phone_taken, alias_exhausted, account_banned (the phone of a deleted account whose ban still runs), malformed_json, invalid_request", body = ErrorBody)))]
 async fn register(
     State(state): State<AppState>,
     client: ClientInfo,
@@ -245,7 +249,7 @@ async fn register(
     Ok((StatusCode::CREATED, AppJson(Session { user: Me::from(&user), tokens: tokens.into() })))
 }
 
-/// Sign in with phone number and password.
+/// Sign in with phone number and password. Signing in while the account waits for deletion undoes the deletion.
 #[utoipa::path(post, path = "/v1/auth/login", tag = "auth", request_body = LoginRequest,
     responses((status = 200, body = Session),
               (status = 401, description = "invalid_credentials", body = ErrorBody),
@@ -376,6 +380,14 @@ impl AppState {
             AccountError::Busy => return ApiError::new(ErrorCode::ServerBusy, e.to_string()).retry_after(1),
             AccountError::Banned { .. } => ErrorCode::AccountBanned,
             AccountError::NotBanned => ErrorCode::NotBanned,
+            AccountError::PhoneBanned { .. } => ErrorCode::AccountBanned,
+            AccountError::PhoneAlreadyVerified => ErrorCode::PhoneAlreadyVerified,
+            AccountError::SamePhone => ErrorCode::SamePhone,
+            AccountError::TooManyCodes { .. } => ErrorCode::TooManyCodes,
+            AccountError::SmsUnavailable => ErrorCode::SmsUnavailable,
+            AccountError::WrongCode { .. } => ErrorCode::WrongCode,
+            AccountError::CodeExpired => ErrorCode::CodeExpired,
+            AccountError::TooManyCodeAttempts => ErrorCode::TooManyCodeAttempts,
             AccountError::Store(_) | AccountError::Hash(_) | AccountError::Phone(_) => return ApiError::internal(e),
         };
         let error = ApiError::new(code, e.to_string());

@@ -59,6 +59,14 @@ pub enum ErrorCode {
     TokenReused,
     WrongPassword,
     InvalidSignature,
+    // One-time codes by SMS.
+    PhoneAlreadyVerified,
+    SamePhone,
+    TooManyCodes,
+    SmsUnavailable,
+    WrongCode,
+    CodeExpired,
+    TooManyCodeAttempts,
     // The server.
     ServerBusy,
     Unavailable,
@@ -98,6 +106,10 @@ impl ErrorCode {
             WrongPassword => StatusCode::FORBIDDEN,
             ServerBusy | Unavailable | JobsStalled => StatusCode::SERVICE_UNAVAILABLE,
             Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            PhoneAlreadyVerified => StatusCode::CONFLICT,
+            SamePhone | WrongCode | CodeExpired => StatusCode::UNPROCESSABLE_ENTITY,
+            TooManyCodes | TooManyCodeAttempts => StatusCode::TOO_MANY_REQUESTS,
+            SmsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

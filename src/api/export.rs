@@ -168,6 +168,8 @@ async fn export(
         .user_by_id(user.id)
         .await
         .map_err(ApiError::internal)?
+        // An account waiting for the purge has no valid session (every one was signed out); a login undoes that.
+        .filter(|row| row.deleted_at.is_none())
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidToken, "the access token is not valid"))?;
     last.take(row.id, now).map_err(|wait| {
         ApiError::new(ErrorCode::TooManyAttempts, "one export per minute; try again later").retry_after(wait)
@@ -175,7 +177,7 @@ async fn export(
 
     let sealed = state.store.sealed_phone(row.id).await.map_err(ApiError::internal)?;
     // A phone that cannot be opened (a wrong key: the start-up check makes that rare) leaves the rest of the
-    // export standing: the profile says null and no login attempts are listed.
+    // export standing: the profile says null and only the login attempts that name the account are listed.
     let phone = sealed.and_then(|s| {
         state
             .accounts
@@ -197,10 +199,7 @@ async fn export(
         consents.into_iter().map(|c| ExportedConsent { version: c.notice_version, accepted_at: c.accepted_at });
     let consents = cut("consents", consents.collect(), t);
     let sessions = cut("sessions", store.export_sessions(id, fetch).await.map_err(ApiError::internal)?, t);
-    let attempts = match &lookup {
-        Some(lookup) => store.export_login_attempts(lookup, fetch).await.map_err(ApiError::internal)?,
-        None => Vec::new(),
-    };
+    let attempts = store.export_login_attempts(id, lookup.as_ref(), fetch).await.map_err(ApiError::internal)?;
     let login_attempts = cut("login_attempts", attempts, t);
     let matches = cut("matches", store.export_matches(id, fetch).await.map_err(ApiError::internal)?, t);
     let claims = cut("claims", store.export_claims(id, fetch).await.map_err(ApiError::internal)?, t);

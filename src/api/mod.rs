@@ -9,6 +9,7 @@ mod billing;
 mod blocks;
 mod claims;
 mod consent;
+mod deletion;
 mod devices;
 pub mod error;
 mod export;
@@ -16,6 +17,8 @@ mod extract;
 mod notifications;
 mod openapi;
 mod ops;
+mod password_reset;
+mod phone;
 mod rtc;
 mod sessions;
 mod web;
@@ -76,6 +79,9 @@ pub fn router(state: AppState) -> Router {
     let (api, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(accounts::router())
         .merge(sessions::router())
+        .merge(phone::router())
+        .merge(password_reset::router())
+        .merge(deletion::router())
         .merge(blocks::router())
         .merge(claims::router())
         .merge(consent::router())

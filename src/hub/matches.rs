@@ -198,8 +198,14 @@ impl Hub {
 
     async fn resync(&self, user_id: i64) -> Result<(), StoreError> {
         // A resync stands in for events lost between nodes, a ban's kick among them: the database says so.
-        if self.inner.store.user_by_id(user_id).await?.is_some_and(|user| user.is_banned) {
+        let user = self.inner.store.user_by_id(user_id).await?;
+        if user.as_ref().is_some_and(|user| user.is_banned) {
             self.inner.delivery.kick(user_id, CloseCode::Banned);
+            return Ok(());
+        }
+        // And a deletion's (or a purge's): the account no longer stands behind any token.
+        if user.is_none_or(|user| user.deleted_at.is_some()) {
+            self.inner.delivery.kick(user_id, CloseCode::InvalidToken);
             return Ok(());
         }
         // And a sign-out's: this node's sockets of logins the store says are revoked close.

@@ -5,10 +5,12 @@
 //! - [`session`]: one socket's life: authenticate, `hello`, read and write loops, heartbeats, close codes.
 //! - [`dispatch`]: what each client frame does.
 //! - [`matches`]: asking for a match, opening and ending matches, bans.
+//! - [`deletion`]: an account deleted by its owner leaving at once.
 //! - [`signal`]: video signalling: relay-only filtering, ICE servers with TURN credentials.
 //! - [`rate`]: the per-user message rate limit.
 
 mod ads;
+mod deletion;
 mod dispatch;
 mod matches;
 mod notices;

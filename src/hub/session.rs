@@ -117,12 +117,13 @@ async fn greet(hub: &Hub, mut socket: WebSocket, auth: Result<SocketAuth, CloseC
         }
     };
     let user = match hub.inner.store.user_by_id(user_id).await {
-        Ok(Some(user)) if !user.is_banned => user,
-        Ok(Some(_)) => {
+        Ok(Some(user)) if !user.is_banned && user.deleted_at.is_none() => user,
+        Ok(Some(user)) if user.is_banned => {
             close_now(socket, CloseCode::Banned).await;
             return None;
         }
-        Ok(None) => {
+        // Deleted (waiting for the purge) or gone: the token no longer stands for an account.
+        Ok(Some(_)) | Ok(None) => {
             close_now(socket, CloseCode::InvalidToken).await;
             return None;
         }

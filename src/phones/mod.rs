@@ -1,7 +1,8 @@
 //! Phone numbers at rest. The phone number is the one thing tanis holds that leads to a person, so no table
-//! holds it in clear: every phone column (users, referrals, login_attempts) is a pair of a sealed form, which
-//! only the encryption key opens (for an admin's audited view), and a blind index, which only the index key
-//! computes (for login, registration's uniqueness, throttling). See `vault` for both formats.
+//! holds it in clear: every phone column (users, referrals, login_attempts, phone_codes) is a pair of a sealed
+//! form, which only the encryption key opens (for an admin's audited view, or to send a code), and a blind index,
+//! which only the index key computes (for login, registration's uniqueness, throttling). See `vault` for both
+//! formats, and for the key one-time codes are stored under.
 //!
 //! The keys live outside the database, like the JWT secret: configured (`phones.*`, required in production) or
 //! generated into the data directory. Sealed bytes carry their key's id, so several keys can be configured

@@ -8,6 +8,11 @@
 //! bytes, which is what a lookup and a unique constraint need; without the key nobody can compute them, so
 //! the index cannot be reversed by trying every number of the (small) phone number space.
 //!
+//! One-time codes (src/accounts/codes.rs) are kept as HMAC-SHA256 over the phone's index and the code, under a
+//! third key derived from the index secret: the code's row then holds nothing a copy of the database alone can
+//! check a guess against, and a code is bound to the phone it was sent to. Changing the index key (a rotation)
+//! therefore also ends every code issued before it, at most five minutes' worth.
+//!
 //! A configured secret is not used as a key directly: each key is HMAC-SHA256(secret, label), one label per use,
 //! so the secrets can be any string of 32 or more characters (like `auth.jwt_secret`), and the encryption secret
 //! also names its key: the key id is the first four bytes of HMAC-SHA256(secret, "key id"). An id therefore
@@ -31,6 +36,7 @@ const TAG_LEN: usize = 16;
 const SEALING_LABEL: &[u8] = b"tanis phones v1: XChaCha20-Poly1305 key";
 const KEY_ID_LABEL: &[u8] = b"tanis phones v1: key id";
 const INDEX_LABEL: &[u8] = b"tanis phones v1: blind index key";
+const CODE_LABEL: &[u8] = b"tanis phones v1: one-time code key";
 
 /// Names the encryption key a phone was sealed with: four bytes derived from the key's secret, shown as hex.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -149,6 +155,8 @@ struct Keys {
     /// Prepared HMACs (the key already absorbed): cloning one is cheaper than keying a new one per phone.
     index: Hmac<Sha256>,
     previous_index: Option<Hmac<Sha256>>,
+    /// Keys the HMAC one-time codes are stored as; derived from the current index secret.
+    code: Hmac<Sha256>,
 }
 
 /// The secrets a [`PhoneVault`] is made from.
@@ -182,11 +190,13 @@ impl PhoneVault {
         let index_hmac = |secret: &[u8]| {
             Hmac::<Sha256>::new_from_slice(&derive(secret, INDEX_LABEL)).expect("HMAC takes a key of any length")
         };
+        let code = Hmac::<Sha256>::new_from_slice(&derive(secrets.index, CODE_LABEL)).expect("HMAC takes any key");
         Ok(Self(Arc::new(Keys {
             current,
             previous,
             index: index_hmac(secrets.index),
             previous_index: secrets.previous_index.map(index_hmac),
+            code,
         })))
     }
 
@@ -242,6 +252,24 @@ impl PhoneVault {
     /// Whether `index` is `phone`'s under the current index key (not only under the previous one).
     pub fn is_current_index(&self, phone: &Phone, index: &PhoneIndex) -> bool {
         &self.index(phone) == index
+    }
+
+    /// How a one-time code sent to the phone of `index` is stored: HMAC-SHA256 over the index (32 bytes, so the
+    /// concatenation is unambiguous) and the code.
+    pub fn code_hash(&self, index: &PhoneIndex, code: &str) -> [u8; 32] {
+        self.code_mac(index, code).finalize().into_bytes().into()
+    }
+
+    /// Whether `code` is the one stored as `stored` for the phone of `index`, compared in constant time.
+    pub fn code_matches(&self, index: &PhoneIndex, code: &str, stored: &[u8]) -> bool {
+        self.code_mac(index, code).verify_slice(stored).is_ok()
+    }
+
+    fn code_mac(&self, index: &PhoneIndex, code: &str) -> Hmac<Sha256> {
+        let mut mac = self.0.code.clone();
+        mac.update(index.as_bytes());
+        mac.update(code.as_bytes());
+        mac
     }
 
     /// What to compare when looking a phone up: its index under the current and the previous index key.
@@ -374,6 +402,22 @@ mod tests {
             previous_index: None,
         });
         assert!(matches!(twice, Err(KeyError::DuplicateKeyId(_))));
+    }
+
+    #[test]
+    fn a_code_matches_only_its_own_phone_and_index_key() {
+        let v = vault(ENCRYPTION, vec![], INDEX, None);
+        let index = v.index(&phone());
+        let stored = v.code_hash(&index, "123456");
+        assert!(v.code_matches(&index, "123456", &stored));
+        assert!(!v.code_matches(&index, "123457", &stored));
+        let other = v.index(&Phone::parse("+905321234568").unwrap());
+        assert!(!v.code_matches(&other, "123456", &stored), "bound to the phone it was sent to");
+        let rotated = vault(ENCRYPTION, vec![], b"the next index secret, at least 32 characters", Some(INDEX));
+        assert!(!rotated.code_matches(&index, "123456", &stored), "a new index key ends earlier codes");
+        let reencrypted = vault(b"another encryption secret, 32 characters long", vec![ENCRYPTION], INDEX, None);
+        assert!(reencrypted.code_matches(&index, "123456", &stored), "the encryption key plays no part");
+        assert!(!v.code_matches(&index, "123456", &stored[..31]));
     }
 
     #[test]

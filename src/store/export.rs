@@ -141,19 +141,31 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(limit).all().await)?)
     }
 
-    /// Attempts made with the account's phone number, found by its blind index (the index on `login_attempts`;
-    /// `user_id` has none, and every attempt that names the account was made with its phone).
+    /// Attempts on the account: those that name it (made with whichever phone it had then: the phone can change),
+    /// and those with its current phone (`phone`, when it opened) that name no account, such as throttled ones.
+    /// An attempt naming another account is never theirs, even with this number: it may have been someone
+    /// else's before.
     pub async fn export_login_attempts(
         &self,
-        phone: &PhoneLookup,
+        user_id: i64,
+        phone: Option<&PhoneLookup>,
         limit: i64,
     ) -> Result<Vec<ExportedLoginAttempt>, StoreError> {
         let query = select!(
             "SELECT created_at, ip, user_agent, outcome FROM login_attempts \
-             WHERE phone_index IN ($1, $2) ORDER BY created_at DESC, id DESC LIMIT $3"
+             WHERE user_id = $1 OR (user_id IS NULL AND phone_index IN ($2, $3)) \
+             ORDER BY created_at DESC, id DESC LIMIT $4"
         );
-        let [current, previous] = phone.indexes();
-        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(current).bind(previous).bind(limit).all().await)?)
+        // No index matches an empty one: without the phone, only the attempts that name the account.
+        let [current, previous] = phone.map_or([&[][..], &[][..]], PhoneLookup::indexes);
+        Ok(on_read_pool!(self, |pool| pool
+            .rows(query)
+            .bind(user_id)
+            .bind(current)
+            .bind(previous)
+            .bind(limit)
+            .all()
+            .await)?)
     }
 
     pub async fn export_matches(&self, user_id: i64, limit: i64) -> Result<Vec<ExportedMatch>, StoreError> {

@@ -40,7 +40,6 @@ pub struct PendingReferral {
     pub referral_id: i64,
     pub invited_id: i64,
     pub inviter_id: Option<i64>,
-    pub invited_created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
@@ -131,29 +130,28 @@ impl Store {
         })
     }
 
-    /// Users not banned whose distinct reporters since their last clearance reach `threshold`; a report a
-    /// moderator dismissed does not count.
+    /// Users not banned (nor tombstones of purged accounts) whose distinct reporters since their last clearance
+    /// reach `threshold`; a report a moderator dismissed does not count.
     pub async fn users_over_report_threshold(&self, threshold: i64) -> Result<Vec<i64>, StoreError> {
         let query = select!(
             "SELECT r.reported_id FROM reports r JOIN users u ON u.id = r.reported_id \
-                     WHERE u.is_banned = FALSE AND (u.ban_cleared_at IS NULL OR r.created_at > u.ban_cleared_at) \
+                     WHERE u.is_banned = FALSE AND u.purged_at IS NULL \
+                     AND (u.ban_cleared_at IS NULL OR r.created_at > u.ban_cleared_at) \
                      AND (r.resolution IS NULL OR r.resolution <> 'dismissed') \
                      GROUP BY r.reported_id HAVING COUNT(DISTINCT r.reporter_id) >= $1"
         );
         Ok(on_read_pool!(self, |pool| pool.scalars(query).bind(threshold).all().await)?)
     }
 
-    pub async fn pending_referrals(
-        &self,
-        confirmed_before: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<PendingReferral>, StoreError> {
+    /// Referrals not yet rewarded whose invited user is not banned and has verified their phone (the reward waits
+    /// for a real phone: workers/src/referrals.rs).
+    pub async fn pending_referrals(&self, limit: i64) -> Result<Vec<PendingReferral>, StoreError> {
         let query = select!(
-            "SELECT r.id AS referral_id, r.invited_id, r.inviter_id, u.created_at AS invited_created_at \
-                     FROM referrals r JOIN users u ON u.id = r.invited_id \
-                     WHERE r.reward_given = FALSE AND u.is_banned = FALSE AND u.created_at <= $1 ORDER BY r.id LIMIT $2"
+            "SELECT r.id AS referral_id, r.invited_id, r.inviter_id FROM referrals r JOIN users u ON u.id = r.invited_id \
+             WHERE r.reward_given = FALSE AND u.is_banned = FALSE AND u.phone_verified_at IS NOT NULL \
+             ORDER BY r.id LIMIT $1"
         );
-        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(confirmed_before).bind(limit).all().await)?)
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(limit).all().await)?)
     }
 
     /// Gives the referral rewards once: `(user, bonus text units)` for each rewarded side.

@@ -51,6 +51,7 @@ macro_rules! revoke_other_logins {
         }
     };
 }
+pub(super) use revoke_other_logins;
 
 impl Store {
     /// Records a new login and stores its first refresh token, atomically. `ip` is the client's address, when

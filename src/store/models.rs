@@ -36,6 +36,10 @@ pub struct UserRow {
     pub locale: String,
     /// Self-attested at registration; `None` for accounts made before the age gate.
     pub birth_year: Option<i32>,
+    /// When the current phone proved itself with a one-time code; `None`: not verified.
+    pub phone_verified_at: Option<DateTime<Utc>>,
+    /// When the owner asked for the account's deletion; `None` unless it waits for the purge (a login undoes it).
+    pub deleted_at: Option<DateTime<Utc>>,
 }
 
 /// Everything needed to create an account in one transaction.

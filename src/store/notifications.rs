@@ -145,7 +145,7 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let reached: Vec<(i64, i64)> = sqlx::query_as(
                 "INSERT INTO notifications (user_id, message, type, created_at, template, params) \
-                 SELECT id, $1, 'system', $2, $3, $4 FROM users WHERE is_banned = FALSE AND \
+                 SELECT id, $1, 'system', $2, $3, $4 FROM users WHERE is_banned = FALSE AND purged_at IS NULL AND \
                  ($5 = 'all' OR ($5 = 'free' AND is_premium = FALSE) OR ($5 = 'premium' AND is_premium = TRUE) \
                   OR ($5 = 'new' AND created_at >= $6)) \
                  RETURNING id, user_id",

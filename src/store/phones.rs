@@ -1,5 +1,6 @@
 //! Every phone column at once, for the rewrites that walk all their rows: sealing what an older schema kept in
-//! clear (migration 0014), resealing under new keys, and the rows the start-up check opens. The store never
+//! clear (migration 0014; `phone_codes` came later and never held plaintext), resealing under new keys, and the
+//! rows the start-up check opens. The store never
 //! holds a key: `phones::reseal` opens and seals, this reads and writes the bytes.
 
 use super::{Backend, BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
@@ -12,11 +13,18 @@ pub enum PhoneColumn {
     Inviter,
     Invited,
     LoginAttempt,
+    /// Where a one-time code went (migration 0017).
+    PhoneCode,
 }
 
 impl PhoneColumn {
-    pub const ALL: [PhoneColumn; 4] =
-        [PhoneColumn::User, PhoneColumn::Inviter, PhoneColumn::Invited, PhoneColumn::LoginAttempt];
+    pub const ALL: [PhoneColumn; 5] = [
+        PhoneColumn::User,
+        PhoneColumn::Inviter,
+        PhoneColumn::Invited,
+        PhoneColumn::LoginAttempt,
+        PhoneColumn::PhoneCode,
+    ];
 
     /// How logs and errors name it.
     pub fn name(self) -> &'static str {
@@ -25,6 +33,7 @@ impl PhoneColumn {
             PhoneColumn::Inviter => "referrals.inviter_phone",
             PhoneColumn::Invited => "referrals.invited_phone",
             PhoneColumn::LoginAttempt => "login_attempts.phone",
+            PhoneColumn::PhoneCode => "phone_codes.phone",
         }
     }
 
@@ -34,6 +43,7 @@ impl PhoneColumn {
             PhoneColumn::Inviter => &INVITERS,
             PhoneColumn::Invited => &INVITEDS,
             PhoneColumn::LoginAttempt => &LOGIN_ATTEMPTS,
+            PhoneColumn::PhoneCode => &PHONE_CODES,
         }
     }
 }
@@ -55,13 +65,14 @@ pub struct Reseal {
 }
 
 struct Statements {
-    /// `(id, plaintext)` of rows still in the legacy form, after an id, in id order.
-    legacy: super::Select,
+    /// `(id, plaintext)` of rows still in the legacy form, after an id, in id order; `None` for a column that was
+    /// sealed from its start.
+    legacy: Option<super::Select>,
     /// `(id, sealed, index)` of sealed rows, below an id, newest first.
     sealed: super::Select,
     /// `(id, sealed, index)` of the oldest and the newest sealed row.
     edges: super::Select,
-    seal_legacy: &'static str,
+    seal_legacy: Option<&'static str>,
     reseal: &'static str,
 }
 
@@ -72,10 +83,10 @@ macro_rules! statements {
     ($table:literal, $legacy:literal, $sealed:literal, $index:literal) => {
         Statements {
             // Served by the partial index on the legacy column (0014): empty once everything is sealed.
-            legacy: select!(concat!(
+            legacy: Some(select!(concat!(
                 "SELECT id, ", $legacy, " FROM ", $table,
                 " WHERE ", $legacy, " IS NOT NULL AND id > $1 ORDER BY id LIMIT $2"
-            )),
+            ))),
             sealed: select!(concat!(
                 "SELECT id, ", $sealed, ", ", $index, " FROM ", $table,
                 " WHERE ", $sealed, " IS NOT NULL AND id < $1 ORDER BY id DESC LIMIT $2"
@@ -87,10 +98,27 @@ macro_rules! statements {
             )),
             // The plaintext goes in the same statement that writes its sealed form (the CHECK of 0014 wants
             // exactly one of them), and only if another process has not sealed the row meanwhile.
-            seal_legacy: concat!(
+            seal_legacy: Some(concat!(
                 "UPDATE ", $table, " SET ", $sealed, " = $2, ", $index, " = $3, ", $legacy, " = NULL",
                 " WHERE id = $1 AND ", $legacy, " IS NOT NULL"
-            ),
+            )),
+            ..statements!($table, $sealed, $index)
+        }
+    };
+    // A column sealed from its start: nothing legacy to read or seal.
+    ($table:literal, $sealed:literal, $index:literal) => {
+        Statements {
+            legacy: None,
+            sealed: select!(concat!(
+                "SELECT id, ", $sealed, ", ", $index, " FROM ", $table,
+                " WHERE ", $sealed, " IS NOT NULL AND id < $1 ORDER BY id DESC LIMIT $2"
+            )),
+            edges: select!(concat!(
+                "SELECT id, ", $sealed, ", ", $index, " FROM ", $table, " WHERE id IN (",
+                "(SELECT MIN(id) FROM ", $table, " WHERE ", $sealed, " IS NOT NULL), ",
+                "(SELECT MAX(id) FROM ", $table, " WHERE ", $sealed, " IS NOT NULL)) ORDER BY id"
+            )),
+            seal_legacy: None,
             reseal: concat!(
                 "UPDATE ", $table, " SET ", $sealed, " = $2, ", $index, " = $3 WHERE id = $1 AND ", $sealed, " = $4"
             ),
@@ -104,6 +132,7 @@ static INVITERS: Statements =
 static INVITEDS: Statements =
     statements!("referrals", "legacy_invited_phone", "invited_phone_sealed", "invited_phone_index");
 static LOGIN_ATTEMPTS: Statements = statements!("login_attempts", "legacy_phone_number", "phone_sealed", "phone_index");
+static PHONE_CODES: Statements = statements!("phone_codes", "phone_sealed", "phone_index");
 
 impl Store {
     /// Up to `limit` rows of `column` still holding plaintext, with ids above `after`, in id order.
@@ -113,7 +142,7 @@ impl Store {
         after: i64,
         limit: i64,
     ) -> Result<Vec<(i64, String)>, StoreError> {
-        let query = column.statements().legacy;
+        let Some(query) = column.statements().legacy else { return Ok(Vec::new()) };
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(after).bind(limit).all().await)?)
     }
 
@@ -144,7 +173,7 @@ impl Store {
         column: PhoneColumn,
         rows: &[(i64, SealedPhone)],
     ) -> Result<u64, StoreError> {
-        let statement = column.statements().seal_legacy;
+        let Some(statement) = column.statements().seal_legacy else { return Ok(0) };
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let mut changed = 0;

@@ -13,7 +13,7 @@ macro_rules! user_columns {
         "id, password_hash, alias, alias_key, tag, role, referral_code, created_at, last_active, \
          location_lat, location_lon, location_updated_at, is_banned, ban_reason, banned_at, is_premium, \
          daily_chat_balance, daily_video_balance, bonus_chat_balance, bonus_video_balance, privacy_consent_at, \
-         privacy_notice_version, ban_ends_at, locale, birth_year"
+         privacy_notice_version, ban_ends_at, locale, birth_year, deleted_at, phone_verified_at"
     };
 }
 pub(super) use user_columns;
@@ -95,10 +95,13 @@ impl Store {
         Ok(count > 0)
     }
 
-    /// The user's phone number as stored, sealed: for the admin view, which opens it (and audits that).
+    /// The user's phone number as stored, sealed: for the admin view, which opens it (and audits that). `None`
+    /// also for the tombstone of a purged account, which has none.
     pub async fn sealed_phone(&self, user_id: i64) -> Result<Option<Vec<u8>>, StoreError> {
         let query = select!("SELECT phone_sealed FROM users WHERE id = $1");
-        Ok(on_read_pool!(self, |pool| pool.scalars(query).bind(user_id).optional().await)?)
+        let sealed: Option<Option<Vec<u8>>> =
+            on_read_pool!(self, |pool| pool.scalars(query).bind(user_id).optional().await)?;
+        Ok(sealed.flatten())
     }
 
     /// The owner of a referral code, if the code exists.

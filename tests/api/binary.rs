@@ -163,6 +163,11 @@ async fn dev_seed_users_writes_working_tokens_and_is_refused_in_production() {
         .env("TANIS_VIDEO__TURN_SECRET", "t".repeat(40))
         .env("TANIS_PHONES__ENCRYPTION_KEY", "e".repeat(40))
         .env("TANIS_PHONES__INDEX_KEY", "i".repeat(40))
+        .env("TANIS_SMS__PROVIDER", "http")
+        .env("TANIS_SMS__HTTP_URL", "https://sms.example/2010-04-01/Accounts/AC0123/Messages.json")
+        .env("TANIS_SMS__ACCOUNT", "AC0123")
+        .env("TANIS_SMS__TOKEN", "a-provider-token")
+        .env("TANIS_SMS__FROM", "TANIS")
         .output()
         .await
         .unwrap();

@@ -16,7 +16,7 @@ on_both_stores!(
     a_crash_between_verdict_and_refund_rolls_back_and_the_retry_refunds_once,
     a_video_claim_is_approved_when_the_call_never_connected,
     the_tenth_distinct_reporter_bans_and_a_cleared_user_needs_ten_new_ones,
-    a_referral_is_rewarded_once_after_confirmation_with_an_optional_inviter_reward,
+    a_referral_is_rewarded_once_the_invited_phone_is_verified_with_an_optional_inviter_reward,
     content_older_than_24_hours_is_deleted_in_batches_and_logs_stay,
     expired_matches_end_and_their_users_are_told,
     daily_balances_reset_at_istanbul_midnight_once_and_bonus_units_stay,
@@ -289,26 +289,34 @@ async fn the_tenth_distinct_reporter_bans_and_a_cleared_user_needs_ten_new_ones(
     assert!(app.store.user_by_id(target.id).await.unwrap().unwrap().is_banned, "ten new distinct reporters ban again");
 }
 
-async fn a_referral_is_rewarded_once_after_confirmation_with_an_optional_inviter_reward(backend: Backend) {
-    let app = spawn_app_with(backend, |c| {
-        c.jobs.referral_inviter_bonus = 3;
-        c.jobs.referral_confirm_after_secs = 3600;
-    })
-    .await;
+async fn a_referral_is_rewarded_once_the_invited_phone_is_verified_with_an_optional_inviter_reward(backend: Backend) {
+    let (app, twilio) = crate::twilio::spawn_with_sms(backend, |c| c.jobs.referral_inviter_bonus = 3).await;
     let inviter_phone = crate::helpers::new_phone();
     let inviter = app.register(&inviter_phone, "davetci").await;
     let invited_phone = crate::helpers::new_phone();
     let mut body = registration(&invited_phone, "davetli");
     body["referral_code"] = inviter["user"]["referral_code"].clone();
-    assert_eq!(app.register_body(&body).await.status(), StatusCode::CREATED);
+    let invited = app.register_body(&body).await;
+    assert_eq!(invited.status(), StatusCode::CREATED);
+    let invited_access = crate::helpers::tokens(&invited.json().await.unwrap()).0;
     let (inviter_id, invited_id) = (app.user_id(&inviter_phone).await, app.user_id(&invited_phone).await);
     let bonus = async |id| app.store.user_by_id(id).await.unwrap().unwrap().bonus_chat_balance;
 
-    app.clock.advance(TimeDelta::minutes(59));
+    // An account with an unverified phone earns nothing, however long it waits (a made-up number would earn it).
+    app.clock.advance(TimeDelta::minutes(10));
     app.run_job(Job::Referrals).await.unwrap();
     assert_eq!(bonus(invited_id).await, 0, "not confirmed yet");
+    // The inviter's verified phone is not what counts.
+    let inviter_access = crate::helpers::tokens(&inviter).0;
+    assert_eq!(crate::phone_codes::request_verification(&app, &inviter_access).await.status(), StatusCode::ACCEPTED);
+    let code = twilio.code_to(&inviter_phone);
+    assert_eq!(crate::phone_codes::verify(&app, &inviter_access, &code).await.status(), StatusCode::OK);
+    app.run_job(Job::Referrals).await.unwrap();
+    assert_eq!(bonus(invited_id).await, 0, "still not confirmed");
 
-    app.clock.advance(TimeDelta::minutes(1));
+    assert_eq!(crate::phone_codes::request_verification(&app, &invited_access).await.status(), StatusCode::ACCEPTED);
+    let code = twilio.code_to(&invited_phone);
+    assert_eq!(crate::phone_codes::verify(&app, &invited_access, &code).await.status(), StatusCode::OK);
     app.run_job(Job::Referrals).await.unwrap();
     app.run_job(Job::Referrals).await.unwrap();
     assert_eq!(bonus(invited_id).await, 10, "+10 once");

@@ -7,13 +7,14 @@ use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use tanis::store::{Store, WriteOutcome};
 
-use crate::helpers::{Backend, fresh_database_url, new_message, start_time};
+use crate::helpers::{Backend, fresh_database_url, new_message, new_user, start_time};
 use crate::on_both_stores;
 
 on_both_stores!(
     messages_and_their_logs_survive_the_move_to_keys_by_match_and_seq,
     bans_written_as_user_flags_become_ban_records_with_reason_codes,
     logins_made_before_sessions_were_recorded_become_sessions_from_their_tokens,
+    the_account_table_rebuilt_for_deletion_keeps_every_row_pointing_at_it_and_never_reuses_an_id,
 );
 
 /// Runs one statement on the database at `url` as it stands (no store: its queries follow the newest schema) and
@@ -177,4 +178,43 @@ async fn logins_made_before_sessions_were_recorded_become_sessions_from_their_to
     assert_eq!((login.user_agent.as_deref(), login.ip.as_deref()), (Some("tanis/3.0"), None), "the sign-in's device");
     assert!(store.login_is_live(user, &live.to_string()).await.unwrap());
     assert!(!store.login_is_live(user, &signed_out.to_string()).await.unwrap(), "signed out stays signed out");
+}
+
+/// Migration 0018 rebuilds `users` on SQLite (a CHECK cannot change in place): with foreign keys off, as 0014 did,
+/// so that no match, ban or message of an account is cascaded away, and with the id counter carried over, so that
+/// the id of a deleted account is never handed out again.
+async fn the_account_table_rebuilt_for_deletion_keeps_every_row_pointing_at_it_and_never_reuses_an_id(
+    backend: Backend,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(backend, dir.path()).await;
+    let store = Store::connect(&url).await.unwrap();
+    migrate_up_to(backend, &url, 13).await;
+    let a = old_user(backend, &url, "+905551110007", "yeniden").await;
+    let b = old_user(backend, &url, "+905551110008", "kurulan").await;
+    let gone = old_user(backend, &url, "+905551110009", "silinen").await;
+    old_id(backend, &url, &format!("DELETE FROM users WHERE id = {gone} RETURNING id")).await;
+    let m = old_id(
+        backend,
+        &url,
+        &format!(
+            "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status) \
+             VALUES ({a}, {b}, 'text', '2026-11-21T10:00:00Z', '2026-11-22T10:00:00Z', 'active') RETURNING id"
+        ),
+    )
+    .await;
+
+    store.migrate().await.unwrap();
+
+    assert_eq!(store.active_match_for(a).await.unwrap().map(|row| row.id), Some(m), "the match survives");
+    let user = store.user_by_id(b).await.unwrap().expect("the account survives");
+    assert_eq!((user.alias.as_str(), user.deleted_at), ("kurulan", None));
+    let next = store.insert_user(&new_user("+905551110010", "sonraki", "0001", "SONRAKI1")).await.unwrap();
+    assert!(next.id > gone, "the deleted account's id {gone} is not handed out again ({})", next.id);
+    if backend == Backend::Sqlite {
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let broken: Vec<(String,)> =
+            sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check").fetch_all(&mut conn).await.unwrap();
+        assert_eq!(broken, Vec::<(String,)>::new(), "every reference still finds its row");
+    }
 }

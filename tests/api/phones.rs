@@ -131,7 +131,8 @@ pub(crate) async fn postgres_wal(url: &str) -> Vec<u8> {
 /// Every sealed value of every phone column, as stored.
 async fn sealed_values(backend: Backend, url: &str) -> Vec<Vec<u8>> {
     let sql = "SELECT phone_sealed FROM users UNION ALL SELECT inviter_phone_sealed FROM referrals \
-               UNION ALL SELECT invited_phone_sealed FROM referrals UNION ALL SELECT phone_sealed FROM login_attempts";
+               UNION ALL SELECT invited_phone_sealed FROM referrals UNION ALL SELECT phone_sealed FROM login_attempts \
+               UNION ALL SELECT phone_sealed FROM phone_codes";
     match backend {
         Backend::Sqlite => {
             let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
@@ -184,6 +185,12 @@ async fn no_phone_number_is_stored_or_logged_in_clear(backend: Backend) {
         assert_eq!(login(inviter.clone(), "yanlis-parola").await.unwrap().status(), StatusCode::UNAUTHORIZED);
     }
     assert_eq!(login(stranger.clone(), PASSWORD).await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    // One-time codes hold their phone too: registration sent each account one (the development sender logs it
+    // with the last two digits at most), and a reset is recorded even for a phone no account has.
+    let reset = client.post(http("/v1/auth/password-reset")).json(&json!({ "phone": stranger })).send();
+    assert_eq!(reset.await.unwrap().status(), StatusCode::ACCEPTED);
+    let sealed = sealed_values(backend, &url).await.len();
+    assert_eq!(sealed, 3 + 2 + 5 + 4, "users, referral phones, login attempts and codes (3 sent, 1 reset), sealed");
 
     // The one place a number is shown: an admin's view, opened from its sealed form.
     let set_role = tanis(dir.path()).args(["set-role", &admin, "admin"]).env("TANIS_DATABASE_URL", &url).output();
@@ -348,11 +355,11 @@ async fn rotating_the_keys_reseals_every_phone_and_logins_keep_working(backend: 
     let first = rotate().await.unwrap();
     let log = String::from_utf8_lossy(&first.stderr);
     assert!(first.status.success(), "{log}");
-    // Two users, the referral's two phones, one login attempt.
-    assert!(log.contains("examined=5 resealed=5"), "{log}");
+    // Two users, the referral's two phones, one login attempt, the two registrations' verification codes.
+    assert!(log.contains("examined=7 resealed=7"), "{log}");
     let again = rotate().await.unwrap();
     let log = String::from_utf8_lossy(&again.stderr);
-    assert!(again.status.success() && log.contains("examined=5 resealed=0"), "a second run finds nothing: {log}");
+    assert!(again.status.success() && log.contains("examined=7 resealed=0"), "a second run finds nothing: {log}");
 
     let new = PhoneVault::new(&PhoneSecrets {
         encryption: NEW_KEY.as_bytes(),
@@ -362,7 +369,7 @@ async fn rotating_the_keys_reseals_every_phone_and_logins_keep_working(backend: 
     })
     .unwrap();
     let sealed = sealed_values(backend, &app.database_url).await;
-    assert_eq!(sealed.len(), 5);
+    assert_eq!(sealed.len(), 7);
     assert!(sealed.iter().all(|s| sealed_key_id(s) == Some(new.key_id())), "everything under the new key");
 
     // The new keys alone are enough now: the old rows are found and opened, and uniqueness still holds.

@@ -7,12 +7,13 @@
 //   BROWSER_TEST_PEER         the Rust peer (client/examples/peer.rs), for the interop test
 //   BROWSER_TEST_ADMIN_PHONE / BROWSER_TEST_ADMIN_PASSWORD   an admin account, for the ban test
 //   BROWSER_TEST_SCREENSHOTS  a directory to write the screens to (docs/screenshots); unset: none written
+//   BROWSER_TEST_SERVER_LOG   the server's log, where the development SMS sender writes each code
 //
 // Every wait is on an event or a condition with a timeout; none is a fixed sleep.
 
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, statSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 
@@ -169,6 +170,29 @@ export async function adminToken() {
 
 /** Why a test that needs the admin cannot run, or false. */
 export const needsAdmin = !process.env.BROWSER_TEST_ADMIN_PHONE && 'BROWSER_TEST_ADMIN_PHONE is not set';
+
+/** Where the server's log ends now: `smsCode` reads only what is written after it. */
+export function logMark() {
+  return statSync(process.env.BROWSER_TEST_SERVER_LOG).size;
+}
+
+/**
+ * The code the development SMS sender logged for `purpose` (verify, change, reset) to `phone` after `mark`: it
+ * logs the last two digits of the number, never the number. Polls the log until the line is there.
+ */
+export async function smsCode(phone, purpose, mark) {
+  const tail = phone.slice(-2);
+  const deadline = Date.now() + WAIT_MS;
+  for (;;) {
+    const log = (await readFile(process.env.BROWSER_TEST_SERVER_LOG)).subarray(mark).toString('utf8');
+    const line = log.split('\n').findLast((l) => SMS_LINE.test(l) && l.includes(`purpose="${purpose}"`) && l.includes(`phone_ends_with="${tail}"`));
+    if (line) return line.match(SMS_LINE)[1];
+    if (Date.now() > deadline) throw new Error(`no ${purpose} code for …${tail} in the server log`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const SMS_LINE = /development SMS sender.* code="(\d{6})"/;
 
 /** Fails the test if the page logged an error or threw. */
 export function assertNoPageErrors(...people) {

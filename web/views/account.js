@@ -37,13 +37,15 @@ function phoneCard(me, codeSent, actions) {
     return h('div', { class: 'card', 'data-testid': 'phone-verified' },
       h('h2', {}, t('account.phone')), h('p', {}, '✓ ', t('account.phoneVerified')));
   }
+  // Registration sent a code already: the field is there from the start, and a new code is one click away.
   return form('verify', t('account.phone'), actions.verify,
     h('p', { class: 'muted small' }, t('account.phoneUnverified')),
-    h('button', { type: 'button', onclick: actions.sendCode, 'data-testid': 'send-code' },
-      t(codeSent ? 'account.resendCode' : 'account.sendCode')),
-    codeSent && h('p', { class: 'muted small', 'data-testid': 'code-sent' }, t('account.codeSent', { time: formatTime(codeSent.expires_at) })),
-    codeSent && codeInput(),
-    codeSent && submit('verify-submit', t('account.verify')));
+    h('p', { class: 'muted small', 'data-testid': 'code-sent' },
+      codeSent ? t('account.codeSent', { time: formatTime(codeSent.expires_at) }) : t('account.codeSentAtRegistration')),
+    codeInput(),
+    h('div', { class: 'row' },
+      submit('verify-submit', t('account.verify')),
+      h('button', { type: 'button', onclick: actions.sendCode, 'data-testid': 'send-code' }, t('account.resendCode'))));
 }
 
 function sessionsCard(sessions, actions) {

@@ -48,6 +48,8 @@ export function renderAuth(actions, mode = 'login') {
     codeInput(),
     h('label', {}, t('account.newPassword'),
       h('input', { name: 'password', type: 'password', autocomplete: 'new-password', minlength: 8, maxlength: 72, 'data-testid': 'reset-password' })));
+  // Hidden fields must not be required, or the browser refuses to submit the first step.
+  resetCode.querySelectorAll('input').forEach((el) => (el.required = false));
   const reset = h('form', {
     class: 'stack',
     'data-testid': 'reset-form',

@@ -1,6 +1,6 @@
 //! tanis background jobs. Everything that happens on a clock or after the fact: deciding claims, banning
 //! users with too many reports, granting referral rewards, deleting message content after 24 h, expiring
-//! matches, resetting daily quotas and following subscriptions.
+//! matches, resetting daily quotas, following subscriptions and purging deleted accounts.
 //!
 //! This crate does not depend on the server (Cargo forbids the cycle, and the rules read better alone): it
 //! states what it needs as the [`JobStore`] and [`LiveEffects`] traits, which the server implements over its
@@ -8,13 +8,14 @@
 //! directly with an injected time); [`schedule`] runs them on apalis cron workers.
 //!
 //! Layout: [`claims`] (verdict + job), [`moderation`] (auto-ban), [`referrals`], [`expiry`] (message content
-//! and matches), [`quotas`] (daily reset), [`subscriptions`], [`push`] (sending queued pushes), [`schedule`]
-//! (apalis wiring and metrics).
+//! and matches), [`quotas`] (daily reset), [`subscriptions`], [`push`] (sending queued pushes), [`purge`]
+//! (deleted accounts past their grace period), [`schedule`] (apalis wiring and metrics).
 
 pub mod claims;
 pub mod expiry;
 pub mod moderation;
 pub mod poll;
+pub mod purge;
 pub mod push;
 pub mod quotas;
 pub mod referrals;
@@ -48,10 +49,9 @@ pub trait JobStore: Send + Sync + 'static {
     /// Lifts the user's ban as expired, notifying them, with its audit row. False: no longer banned.
     fn lift_expired_ban(&self, user_id: i64, now: DateTime<Utc>)
     -> impl Future<Output = Result<bool, JobError>> + Send;
-    /// Referrals not yet rewarded whose invited account was created at or before `confirmed_before`.
+    /// Referrals not yet rewarded whose invited account is not banned and has a verified phone, at most `limit`.
     fn pending_referrals(
         &self,
-        confirmed_before: DateTime<Utc>,
         limit: i64,
     ) -> impl Future<Output = Result<Vec<referrals::ReferralFacts>, JobError>> + Send;
     /// Grants the rewards once (`reward_given`), with notifications. False: already given.
@@ -110,6 +110,23 @@ pub trait JobStore: Send + Sync + 'static {
     fn push_later(&self, id: i64, not_before: DateTime<Utc>) -> impl Future<Output = Result<(), JobError>> + Send;
     /// Forgets a device whose token the push service no longer knows (and its waiting pushes).
     fn forget_device(&self, device_id: i64) -> impl Future<Output = Result<(), JobError>> + Send;
+    /// Accounts whose deletion's grace period is over at `now`, by id after `after`, at most `limit`.
+    fn accounts_to_purge(
+        &self,
+        now: DateTime<Utc>,
+        after: i64,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<i64>, JobError>> + Send;
+    /// Purges the account: everything personal removed, the metadata kept for statistics re-keyed to a fresh
+    /// tombstone, a running ban's phone kept as a blind index; one transaction. `None`: not due any more (a
+    /// login undid the deletion, or it is purged already).
+    fn purge_account(
+        &self,
+        user_id: i64,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Option<purge::Purged>, JobError>> + Send;
+    /// Forgets the kept phones of purged accounts whose ban has ended by `now`; returns how many.
+    fn forget_ended_phone_bans(&self, now: DateTime<Utc>) -> impl Future<Output = Result<u64, JobError>> + Send;
     /// Appends to `system_logs`.
     fn log(
         &self,
@@ -148,8 +165,6 @@ pub struct Settings {
     pub referral_invited_bonus: i32,
     /// Bonus text matches the inviter receives (0: none).
     pub referral_inviter_bonus: i32,
-    /// How long after registration an invited account counts as confirmed.
-    pub referral_confirm_after: chrono::TimeDelta,
     /// Message content older than this is deleted.
     pub message_retention: chrono::TimeDelta,
     pub quota_amounts: quotas::Amounts,

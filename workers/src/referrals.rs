@@ -1,8 +1,6 @@
 //! Referral rewards: the invited user gets bonus text matches once (and the inviter too, when configured),
-//! after the invited account is confirmed. There is no phone verification yet, so "confirmed" means the
-//! account exists, is not banned, and is at least `referral_confirm_after` old.
-
-use chrono::{DateTime, Utc};
+//! after the invited account is confirmed: it is not banned and its phone number is verified by a code
+//! (`users.phone_verified_at`), so a bonus takes a real phone each and cannot be farmed with made-up numbers.
 
 use crate::{Context, JobError, JobStore, LiveEffects};
 
@@ -13,7 +11,6 @@ pub struct ReferralFacts {
     pub referral_id: i64,
     pub invited_id: i64,
     pub inviter_id: Option<i64>,
-    pub invited_created_at: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,7 +25,7 @@ pub struct Grant {
 pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(), JobError> {
     let now = ctx.now();
     let s = &ctx.settings;
-    for r in ctx.store.pending_referrals(now - s.referral_confirm_after, BATCH).await? {
+    for r in ctx.store.pending_referrals(BATCH).await? {
         let grant = Grant {
             referral_id: r.referral_id,
             invited_id: r.invited_id,

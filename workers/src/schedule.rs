@@ -29,11 +29,20 @@ pub enum Job {
     QuotaReset,
     Subscriptions,
     Push,
+    Purge,
 }
 
 impl Job {
-    pub const ALL: [Job; 7] =
-        [Job::Claims, Job::AutoBan, Job::Referrals, Job::Expiry, Job::QuotaReset, Job::Subscriptions, Job::Push];
+    pub const ALL: [Job; 8] = [
+        Job::Claims,
+        Job::AutoBan,
+        Job::Referrals,
+        Job::Expiry,
+        Job::QuotaReset,
+        Job::Subscriptions,
+        Job::Push,
+        Job::Purge,
+    ];
 
     pub fn name(self) -> &'static str {
         match self {
@@ -44,13 +53,17 @@ impl Job {
             Job::QuotaReset => "quota_reset",
             Job::Subscriptions => "subscriptions",
             Job::Push => "push",
+            Job::Purge => "purge",
         }
     }
 
-    /// Cron (with seconds), read in the quota time zone: every minute, except the reset at local midnight.
+    /// Cron (with seconds), read in the quota time zone: every minute, except the reset at local midnight and the
+    /// hourly purge.
     pub fn cron(self) -> &'static str {
         match self {
             Job::QuotaReset => "0 0 0 * * *",
+            // A grace period is counted in days: an hour late is nothing, and each run reads the due accounts.
+            Job::Purge => "0 30 * * * *",
             // Pushes wait at most a few seconds.
             Job::Push => "*/3 * * * * *",
             _ => "0 * * * * *",
@@ -61,6 +74,7 @@ impl Job {
     pub fn period(self) -> chrono::TimeDelta {
         match self {
             Job::QuotaReset => chrono::TimeDelta::days(1),
+            Job::Purge => chrono::TimeDelta::hours(1),
             _ => chrono::TimeDelta::minutes(1),
         }
     }
@@ -99,6 +113,7 @@ impl Job {
                 Job::QuotaReset => crate::quotas::run(ctx).await,
                 Job::Subscriptions => crate::subscriptions::run(ctx).await,
                 Job::Push => crate::push::run(ctx).await,
+                Job::Purge => crate::purge::run(ctx).await,
             }
         })
         .await

@@ -1,0 +1,64 @@
+//! Changing the account's phone number: the current password is checked exactly like a login's (the same
+//! throttle, recorded in `login_attempts`), then a code goes to the NEW phone; the number changes only when that
+//! code comes back, so nobody moves an account to a phone they do not hold. The new phone is verified by it.
+
+use super::code_rules::{OneTimeCode, Purpose};
+use super::phone_codes::{CodeSent, CodeTarget};
+use super::session::ClientInfo;
+use super::{AccountError, Accounts};
+use crate::domain::{Password, Phone};
+use crate::notices::Locale;
+use crate::phones::SealedPhone;
+use crate::store::{StoreError, UserRow};
+
+impl Accounts {
+    /// Sends a code to `new_phone` for moving the account there, once `password` is right. The password comes
+    /// first, so that a stolen access token cannot probe which numbers have an account.
+    pub async fn request_phone_change(
+        &self,
+        user_id: i64,
+        new_phone: &Phone,
+        password: &Password,
+        client: &ClientInfo,
+    ) -> Result<CodeSent, AccountError> {
+        let user = self.current_user(user_id).await?;
+        let current = self.current_phone(user.id).await?;
+        match self.authenticate(&current, password, client).await {
+            Ok(checked) if checked.id == user.id => {}
+            Ok(_) | Err(AccountError::InvalidCredentials) => return Err(AccountError::WrongPassword),
+            Err(other) => return Err(other),
+        }
+        if *new_phone == current {
+            return Err(AccountError::SamePhone);
+        }
+        if self.store.phone_exists(&self.phones.lookup(new_phone)).await? {
+            return Err(AccountError::PhoneTaken);
+        }
+        let target = CodeTarget {
+            purpose: Purpose::Change,
+            user_id: Some(user.id),
+            phone: new_phone,
+            locale: Locale::parse(&user.locale).unwrap_or_default(),
+            send: true,
+        };
+        self.send_code(target, client).await
+    }
+
+    /// Moves the account to the phone the newest change code went to, verified; the account as it is now.
+    pub async fn confirm_phone_change(&self, user_id: i64, code: &OneTimeCode) -> Result<UserRow, AccountError> {
+        let user = self.current_user(user_id).await?;
+        let row = self.check_code(user.id, Purpose::Change, code, None).await?;
+        // As sealed when the code was asked for (resealed by a key rotation since, if one ran).
+        let phone =
+            SealedPhone::from_stored(row.phone_sealed.clone(), &row.phone_index).ok_or(AccountError::CodeExpired)?;
+        match self.store.redeem_phone_change_code(row.id, user.id, &phone, self.clock.now()).await {
+            Ok(true) => {}
+            Ok(false) => return Err(AccountError::CodeExpired),
+            // Another account registered (or moved to) the number after the code was sent.
+            Err(StoreError::Conflict) => return Err(AccountError::PhoneTaken),
+            Err(e) => return Err(e.into()),
+        }
+        tracing::info!(user_id = user.id, "phone number changed");
+        self.current_user(user.id).await
+    }
+}

@@ -1,0 +1,29 @@
+//! An account its owner deleted leaves at once, wherever its sockets are: the store has already signed out every
+//! login and ended the active match (in the deletion's transaction); this tells the peer, closes the sockets,
+//! drops what matching cached and takes the user out of the queue. Everything goes through delivery, so it reaches
+//! every node; a node that missed it learns the same from the store at its next resync.
+
+use tanis_proto::{CloseCode, EndReason};
+
+use super::Hub;
+use super::matches::tell_ended;
+use crate::auth::LoginId;
+
+impl Hub {
+    /// Makes a committed deletion of `user_id` live: `revoked` are its logins (signed out in the store), `ended`
+    /// the match it ended as `(match id, peer id)`.
+    pub async fn account_deleted(&self, user_id: i64, revoked: Vec<LoginId>, ended: Option<(i64, i64)>) {
+        let delivery = &self.inner.delivery;
+        if let Some((match_id, peer)) = ended {
+            // The peer learns what any leaving tells them: a deletion is not revealed.
+            tell_ended(delivery, match_id, &[(user_id, EndReason::Left), (peer, EndReason::PeerLeft)]);
+        }
+        delivery.signed_out(user_id, revoked);
+        // A socket whose token names no login is not one of those: every socket of the user closes, with the
+        // same 4001.
+        delivery.kick(user_id, CloseCode::InvalidToken);
+        delivery.standing_changed(user_id);
+        self.matchmaker().cancel(user_id).await;
+        tracing::info!(user_id, "deleted account: sockets closed, match ended, queue left");
+    }
+}

@@ -1,0 +1,429 @@
+//! The purge of deleted accounts (issue 15, point 5; src/store/purge.rs): past the grace period nothing in any
+//! column of any table leads back to the person — not their id, phone (in clear, sealed or as its blind index),
+//! alias, handle, user agent or address — while the metadata kept for abuse statistics and for the other side
+//! survives under a tombstone; a second run changes nothing, and a run cut short leaves the account whole.
+
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::{AssertSqlSafe, Connection};
+use tanis::domain::Phone;
+use tanis::notices::Locale;
+use tanis::store::{NewBan, NewReport, PlanChange, PlanSource};
+use tanis_proto::MatchKind;
+use tanis_workers::schedule::Job;
+
+use crate::deletion::{Account, account, delete_me, deleted};
+use crate::helpers::{
+    Backend, PASSWORD, TestApp, TestUser, assert_error, eventually, new_phone, registration, spawn_app, tokens,
+};
+use crate::on_both_stores;
+
+on_both_stores!(
+    the_purge_leaves_nothing_that_leads_back_to_the_person_and_keeps_the_others_records,
+    a_banned_accounts_purge_keeps_only_its_phones_blind_index_until_the_ban_is_lifted,
+    a_purge_cut_short_leaves_the_account_whole_and_the_next_run_finishes_it,
+);
+
+/// Every column of every table, as `(place, values)`: `place` is `table.column` (`schema.table.column` on
+/// PostgreSQL) and the values are the column's non-null values as bytes (PostgreSQL `bytea` as stored,
+/// everything else as text; SQLite every value cast to a blob), sorted.
+async fn every_column(app: &TestApp) -> Vec<(String, Vec<Vec<u8>>)> {
+    let mut columns = Vec::new();
+    match app.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
+            let names: Vec<(String, String)> = sqlx::query_as(
+                "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table'",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            for (table, column) in names {
+                let sql = format!("SELECT CAST(\"{column}\" AS BLOB) FROM \"{table}\" WHERE \"{column}\" IS NOT NULL");
+                let values = sqlx::query_scalar(AssertSqlSafe(sql)).fetch_all(&mut conn).await.unwrap();
+                columns.push((format!("{table}.{column}"), values));
+            }
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+            let names: Vec<(String, String, String, String)> = sqlx::query_as(
+                "SELECT c.table_schema::text, c.table_name::text, c.column_name::text, c.data_type::text \
+                 FROM information_schema.columns c JOIN information_schema.tables t \
+                   ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE' \
+                 WHERE c.table_schema NOT IN ('pg_catalog', 'information_schema')",
+            )
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+            for (schema, table, column, kind) in names {
+                let from = format!("FROM \"{schema}\".\"{table}\" WHERE \"{column}\" IS NOT NULL");
+                let values: Vec<Vec<u8>> = if kind == "bytea" {
+                    let sql = format!("SELECT \"{column}\" {from}");
+                    sqlx::query_scalar(AssertSqlSafe(sql)).fetch_all(&mut conn).await.unwrap()
+                } else {
+                    let sql = format!("SELECT \"{column}\"::text {from}");
+                    let text: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql)).fetch_all(&mut conn).await.unwrap();
+                    text.into_iter().map(String::into_bytes).collect()
+                };
+                columns.push((format!("{schema}.{table}.{column}"), values));
+            }
+        }
+    }
+    for (_, values) in &mut columns {
+        values.sort();
+    }
+    columns.sort();
+    assert!(columns.len() > 100, "every column of every table: {}", columns.len());
+    columns
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+/// `place: what` for every column holding one of `needles` (named by `what`) in any value.
+fn hits(columns: &[(String, Vec<Vec<u8>>)], needles: &[(String, Vec<u8>)]) -> Vec<String> {
+    let mut found = Vec::new();
+    for (place, values) in columns {
+        for (what, needle) in needles {
+            if values.iter().any(|v| contains(v, needle)) {
+                found.push(format!("{place}: {what}"));
+            }
+        }
+    }
+    found
+}
+
+/// Every column that refers to an account (a foreign key to `users`), and `users.id` itself.
+async fn account_columns(app: &TestApp) -> Vec<(String, String)> {
+    let sql = match app.backend {
+        Backend::Sqlite => {
+            "SELECT m.name, f.\"from\" FROM sqlite_master m JOIN pragma_foreign_key_list(m.name) f \
+             WHERE m.type = 'table' AND f.\"table\" = 'users'"
+        }
+        Backend::Postgres => {
+            "SELECT cl.relname::text, att.attname::text FROM pg_constraint con \
+             JOIN pg_class cl ON cl.oid = con.conrelid \
+             JOIN pg_attribute att ON att.attrelid = con.conrelid AND att.attnum = ANY (con.conkey) \
+             WHERE con.contype = 'f' AND con.confrelid = 'users'::regclass"
+        }
+    };
+    let mut columns: Vec<(String, String)> = match app.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+            sqlx::query_as(sql).fetch_all(&mut conn).await.unwrap()
+        }
+    };
+    columns.push(("users".into(), "id".into()));
+    columns.sort();
+    columns.dedup();
+    for expected in [("matches", "user1_id"), ("system_logs", "actor_id"), ("bans", "banned_by"), ("logins", "user_id")]
+    {
+        assert!(columns.iter().any(|(t, c)| (t.as_str(), c.as_str()) == expected), "{expected:?} in {columns:?}");
+    }
+    columns
+}
+
+/// `table.column` for every account column with a row naming `user_id`.
+async fn naming(app: &TestApp, user_id: i64) -> Vec<String> {
+    let mut found = Vec::new();
+    for (table, column) in account_columns(app).await {
+        let rows = app.count(format!("SELECT COUNT(*) FROM \"{table}\" WHERE \"{column}\" = {user_id}")).await;
+        if rows > 0 {
+            found.push(format!("{table}.{column}"));
+        }
+    }
+    found
+}
+
+/// Audit details that name `user_id` under a key that names an account.
+async fn audit_details_naming(app: &TestApp, user_id: i64) -> Vec<String> {
+    fn names(value: &Value, user_id: i64) -> bool {
+        match value {
+            Value::Object(map) => map.iter().any(|(key, inner)| {
+                (["moderator", "user_id", "actor_id"].contains(&key.as_str()) && inner.as_i64() == Some(user_id))
+                    || names(inner, user_id)
+            }),
+            Value::Array(items) => items.iter().any(|item| names(item, user_id)),
+            _ => false,
+        }
+    }
+    let column = every_column(app).await.into_iter().find(|(place, _)| place.ends_with("system_logs.details"));
+    let details = column.expect("system_logs.details").1;
+    details
+        .into_iter()
+        .map(|d| String::from_utf8(d).unwrap())
+        .filter(|d| serde_json::from_str::<Value>(d).is_ok_and(|v| names(&v, user_id)))
+        .collect()
+}
+
+/// What identifies `who`, as the scan looks for it: the phone in every clear form, sealed and as its blind
+/// index, and the alias and handle.
+async fn identifiers(app: &TestApp, who: &Account) -> Vec<(String, Vec<u8>)> {
+    let phone = &who.phone;
+    let mut needles: Vec<(String, Vec<u8>)> = [phone.clone(), phone[1..].to_owned(), phone[3..].to_owned()]
+        .into_iter()
+        .map(|form| (format!("phone {form}"), form.into_bytes()))
+        .collect();
+    let [index, _] = app.lookup(phone).indexes().map(<[u8]>::to_vec);
+    needles.push(("the phone's blind index".into(), index));
+    let sealed = app.store.sealed_phone(who.user.id).await.unwrap().expect("a sealed phone");
+    needles.push(("the sealed phone".into(), sealed));
+    let alias = who.user.handle.split('#').next().unwrap().to_owned();
+    needles.push((format!("alias {alias}"), alias.into_bytes()));
+    needles.push((format!("handle {}", who.user.handle), who.user.handle.clone().into_bytes()));
+    needles
+}
+
+/// A phone code row for the phone (the verification table of migration 0017), as the code flow would write it.
+async fn phone_code(app: &TestApp, user_id: Option<i64>, phone: &str, ip: &str, user_agent: &str) {
+    let sealed = app.phones.seal(&Phone::parse(phone).unwrap());
+    let sql = "INSERT INTO phone_codes (purpose, user_id, phone_sealed, phone_index, outcome, created_at, expires_at, \
+               ip, user_agent) VALUES ('verify', $1, $2, $3, 'refused', $4, $4, $5, $6)";
+    macro_rules! insert {
+        ($conn:expr) => {
+            sqlx::query(sql)
+                .bind(user_id)
+                .bind(sealed.ciphertext())
+                .bind(sealed.index().as_bytes())
+                .bind(app.now())
+                .bind(ip)
+                .bind(user_agent)
+                .execute(&mut $conn)
+                .await
+                .map(|_| ())
+                .unwrap()
+        };
+    }
+    match app.backend {
+        Backend::Sqlite => insert!(sqlx::SqliteConnection::connect(&app.database_url).await.unwrap()),
+        Backend::Postgres => insert!(sqlx::PgConnection::connect(&app.database_url).await.unwrap()),
+    }
+}
+
+async fn sign_in_from(app: &TestApp, phone: &str, password: &str, ip: &str, user_agent: &str) -> StatusCode {
+    let body = json!({ "phone": phone, "password": password });
+    let request = app.post("/v1/auth/login").header("x-forwarded-for", ip).header("user-agent", user_agent);
+    request.json(&body).send().await.unwrap().status()
+}
+
+async fn referral_code(app: &TestApp, access: &str) -> String {
+    let me: Value = app.get_me(access).await.json().await.unwrap();
+    me["referral_code"].as_str().unwrap().to_owned()
+}
+
+async fn purge_everything_due(app: &TestApp) {
+    app.clock.advance(TimeDelta::days(app.config.auth.deletion_grace_days.into()) + TimeDelta::minutes(1));
+    app.run_job(Job::Purge).await.unwrap();
+}
+
+async fn the_purge_leaves_nothing_that_leads_back_to_the_person_and_keeps_the_others_records(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (ip, agent) = ("203.0.113.77", "zeytin-phone/7.1 (Pixel 8)");
+    let burak = account(&app, "burak").await;
+    // Ayşe is invited by Burak and invites Carol: both referral rows name her phone.
+    let phone = new_phone();
+    let mut body = registration(&phone, "zeytinyagli");
+    body["referral_code"] = referral_code(&app, &burak.user.access).await.into();
+    assert_eq!(app.register_body(&body).await.status(), StatusCode::CREATED);
+    let ayse = {
+        let response = app.login(&phone, PASSWORD).await;
+        let session: Value = response.json().await.unwrap();
+        let (access, refresh) = tokens(&session);
+        let handle = session["user"]["handle"].as_str().unwrap().to_owned();
+        let user = TestUser { id: app.user_id(&phone).await, handle, access };
+        Account { phone: phone.clone(), user, refresh }
+    };
+    let mut carol_body = registration(&new_phone(), "carol");
+    carol_body["referral_code"] = referral_code(&app, &ayse.user.access).await.into();
+    assert_eq!(app.register_body(&carol_body).await.status(), StatusCode::CREATED);
+    let carol = account(&app, "carol").await;
+    let dave = account(&app, "dave").await;
+
+    // Where she signed in from, with what, and a wrong password: sessions and login attempts.
+    assert_eq!(sign_in_from(&app, &phone, "not-my-password", ip, agent).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(sign_in_from(&app, &phone, PASSWORD, ip, agent).await, StatusCode::OK);
+    phone_code(&app, Some(ayse.user.id), &phone, ip, agent).await;
+    phone_code(&app, None, &phone, ip, agent).await;
+
+    // A chat with Burak both ways, a claim, a report each way.
+    let (mut sa, mut chat_a, mut sb, mut chat_b) = app.pair(&ayse.user, &burak.user, MatchKind::Text).await;
+    let match_id = chat_a.info.match_id;
+    sa.send(&chat_a.message("merhaba")).await.unwrap();
+    sb.send(&chat_b.message("selam")).await.unwrap();
+    let stored = format!("SELECT COUNT(*) FROM message_logs WHERE match_id = {match_id}");
+    eventually(Duration::from_secs(5), "both messages stored", || async { app.count(stored.clone()).await == 2 }).await;
+    let now = app.now();
+    app.store.file_claim(match_id, ayse.user.id, now).await.unwrap();
+    for (reporter, reported, details) in
+        [(ayse.user.id, burak.user.id, "zeytinyagli yazdı bunu"), (burak.user.id, ayse.user.id, "kaba")]
+    {
+        let report = NewReport {
+            reporter_id: reporter,
+            reported_id: reported,
+            match_id,
+            reason: "harassment",
+            details: Some(details),
+            now,
+        };
+        assert!(app.store.insert_report(&report).await.unwrap());
+    }
+    drop((sa, sb));
+
+    // Blocks both ways, a device with a waiting push, a notification, an ad view, a paid subscription.
+    app.store.insert_block(ayse.user.id, dave.user.id, now).await.unwrap();
+    app.store.insert_block(carol.user.id, ayse.user.id, now).await.unwrap();
+    app.store.upsert_device(ayse.user.id, "fcm-token-of-ayse", "android", Locale::Tr, now).await.unwrap();
+    app.execute(format!(
+        "INSERT INTO push_outbox (device_id, payload, not_before, created_at) \
+         SELECT id, '{{}}', '{0}', '{0}' FROM devices WHERE user_id = {1}; \
+         INSERT INTO notifications (user_id, message, type, created_at) VALUES ({1}, 'hoş geldin', 'system', '{0}'); \
+         INSERT INTO ads (title, content, created_at) VALUES ('reklam', 'içerik', '{0}')",
+        now.to_rfc3339(),
+        ayse.user.id
+    ))
+    .await;
+    let ad_id = app.count("SELECT MAX(id) FROM ads").await;
+    app.store.record_ad_view(ad_id, ayse.user.id, now).await.unwrap();
+    let plan = PlanChange::Run { plan: "premium", ends_at: now + TimeDelta::days(365) };
+    let billing = PlanSource::Billing { event_id: "evt_ayse_1", event: "subscription.renewed" };
+    app.store.change_plan(ayse.user.id, plan, billing, (20, 10), now).await.unwrap();
+
+    // As a moderator she banned Dave and turned down his appeal: her id is in bans, appeals and audit details.
+    assert!(app.store.set_role(ayse.user.id, "moderator", now).await.unwrap());
+    let by = json!({ "moderator": ayse.user.id });
+    let ban = NewBan { user_id: dave.user.id, reason_code: "spam", note: Some("by ayse"), ends_at: None, by: &by, now };
+    assert!(app.hub.ban(&ban).await.unwrap());
+    let ban_id = app.store.bans_of(dave.user.id).await.unwrap()[0].id;
+    let appeal = app.store.insert_appeal(dave.user.id, ban_id, "haksızlık", now).await.unwrap().unwrap();
+    app.store.decide_appeal(appeal, false, "hayır", ayse.user.id, now).await.unwrap();
+
+    let needles = {
+        let mut needles = identifiers(&app, &ayse).await;
+        needles.push((format!("user agent {agent}"), agent.as_bytes().to_vec()));
+        needles.push((format!("address {ip}"), ip.as_bytes().to_vec()));
+        needles
+    };
+    let before = hits(&every_column(&app).await, &needles);
+    for place in ["users.phone_index", "referrals.inviter_phone_index", "login_attempts.ip", "logins.user_agent"] {
+        assert!(before.iter().any(|hit| hit.contains(place)), "the arrangement puts something at {place}: {before:#?}");
+    }
+    let logs_before = app.count(format!("SELECT COUNT(*) FROM message_logs WHERE match_id = {match_id}")).await;
+
+    deleted(delete_me(&app, &ayse.user.access, PASSWORD).await).await;
+    purge_everything_due(&app).await;
+
+    // Nothing leads back to her.
+    let columns = every_column(&app).await;
+    assert_eq!(hits(&columns, &needles), Vec::<String>::new(), "identifiers left after the purge");
+    assert_eq!(naming(&app, ayse.user.id).await, Vec::<String>::new(), "account columns naming the old id");
+    assert_eq!(audit_details_naming(&app, ayse.user.id).await, Vec::<String>::new());
+
+    // The others' records stand, under a tombstone.
+    let tombstone = app.count("SELECT id FROM users WHERE purged_at IS NOT NULL").await;
+    assert_eq!(
+        app.count(format!(
+            "SELECT COUNT(*) FROM users WHERE id = {tombstone} AND alias = 'deleted' AND phone_sealed IS NULL \
+             AND phone_index IS NULL AND password_hash = '!' AND birth_year IS NULL AND location_lat IS NULL"
+        ))
+        .await,
+        1
+    );
+    assert!(tombstone > dave.user.id, "a fresh id, never the old one");
+    assert_eq!(app.store.sealed_phone(tombstone).await.unwrap(), None, "no phone to show an admin");
+    let kept = [
+        format!("SELECT COUNT(*) FROM matches WHERE id = {match_id} AND {tombstone} IN (user1_id, user2_id)"),
+        format!(
+            "SELECT COUNT(*) FROM message_logs WHERE match_id = {match_id} AND sender_id = {tombstone} AND device_info IS NULL"
+        ),
+        format!("SELECT COUNT(*) FROM claims WHERE match_id = {match_id} AND user_id = {tombstone}"),
+        format!("SELECT COUNT(*) FROM reports WHERE reporter_id = {} AND reported_id = {tombstone}", burak.user.id),
+        format!("SELECT COUNT(*) FROM reports WHERE reporter_id = {tombstone} AND details IS NULL"),
+        format!("SELECT COUNT(*) FROM bans WHERE banned_by = {tombstone}"),
+        format!("SELECT COUNT(*) FROM appeals WHERE decided_by = {tombstone}"),
+        "SELECT COUNT(*) FROM billing_events WHERE user_id IS NULL".to_owned(),
+    ];
+    for sql in kept {
+        assert_eq!(app.count(sql.clone()).await, 1, "{sql}");
+    }
+    assert_eq!(app.count(format!("SELECT COUNT(*) FROM message_logs WHERE match_id = {match_id}")).await, logs_before);
+    assert_eq!(app.count(format!("SELECT COUNT(*) FROM messages WHERE match_id = {match_id}")).await, 0);
+    assert!(app.count(format!("SELECT COUNT(*) FROM system_logs WHERE actor_id = {tombstone}")).await >= 2);
+    assert_eq!(app.count("SELECT COUNT(*) FROM referrals").await, 0, "both referral rows named her phone");
+    assert_eq!(app.count("SELECT COUNT(*) FROM push_outbox").await, 0);
+    let handle: String = {
+        let tag = app.count(format!("SELECT CAST(tag AS BIGINT) FROM users WHERE id = {tombstone}")).await;
+        format!("deleted#{tag:04}")
+    };
+
+    // Burak's export still lists the match and his report, the other side by the tombstone's handle.
+    let export = app.client.get(app.url("/v1/me/export")).bearer_auth(app.access_token(&burak.user)).send().await;
+    let doc: Value = export.unwrap().json().await.unwrap();
+    assert_eq!(doc["matches"][0]["id"], match_id);
+    assert_eq!(doc["matches"][0]["peer"], handle.as_str());
+    assert_eq!(doc["reports"][0]["reported"], handle.as_str());
+    // Carol, whom she invited, keeps her account; her block of Ayşe is gone with Ayşe.
+    assert_eq!(app.get_me(&app.access_token(&carol.user)).await.status(), StatusCode::OK);
+    assert_eq!(app.count(format!("SELECT COUNT(*) FROM blocks WHERE blocker_id = {}", carol.user.id)).await, 0);
+
+    // A second run finds nothing to do and changes nothing.
+    app.run_job(Job::Purge).await.unwrap();
+    assert_eq!(every_column(&app).await, columns, "a second run is a no-op");
+    assert_error(app.login(&phone, PASSWORD).await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+}
+
+async fn a_banned_accounts_purge_keeps_only_its_phones_blind_index_until_the_ban_is_lifted(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ayse = account(&app, "zeytinyagli").await;
+    let by = json!({ "test": true });
+    assert!(app.hub.ban(&NewBan::permanent(ayse.user.id, "spam", &by, app.now())).await.unwrap());
+    let needles = identifiers(&app, &ayse).await;
+    let body = json!({ "phone": ayse.phone, "password": PASSWORD });
+    deleted(app.post_json("/v1/ban/deletion", &body).await).await;
+    purge_everything_due(&app).await;
+
+    let found = hits(&every_column(&app).await, &needles);
+    assert_eq!(found.len(), 1, "{found:#?}");
+    assert!(found[0].ends_with("banned_phones.phone_index: the phone's blind index"), "{found:#?}");
+    assert_eq!(app.count("SELECT COUNT(*) FROM banned_phones WHERE ends_at IS NULL").await, 1, "until lifted");
+    assert_eq!(naming(&app, ayse.user.id).await, Vec::<String>::new());
+    // The ban record stays with the tombstone, still running.
+    let tombstone = app.count("SELECT id FROM users WHERE purged_at IS NOT NULL").await;
+    assert_eq!(
+        app.count(format!("SELECT COUNT(*) FROM bans WHERE user_id = {tombstone} AND lifted_at IS NULL")).await,
+        1
+    );
+
+    let again = app.register_body(&registration(&ayse.phone, "zeytinyagli")).await;
+    let message = assert_error(again, StatusCode::FORBIDDEN, "account_banned").await;
+    assert!(message.ends_with("until lifted"), "{message}");
+    app.clock.advance(TimeDelta::days(3650));
+    app.run_job(Job::Purge).await.unwrap();
+    assert_eq!(app.count("SELECT COUNT(*) FROM banned_phones").await, 1, "a ban until lifted never ends by itself");
+}
+
+async fn a_purge_cut_short_leaves_the_account_whole_and_the_next_run_finishes_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let ayse = account(&app, "ayse").await;
+    deleted(delete_me(&app, &ayse.user.access, PASSWORD).await).await;
+    let columns = every_column(&app).await;
+    app.clock.advance(TimeDelta::days(31));
+    app.store.fail_points.arm("purge.before_delete");
+    assert!(app.run_job(Job::Purge).await.is_err(), "the armed run fails");
+    let unchanged: Vec<_> =
+        every_column(&app).await.into_iter().filter(|(place, _)| !place.contains("job_runs.")).collect();
+    let expected: Vec<_> = columns.into_iter().filter(|(place, _)| !place.contains("job_runs.")).collect();
+    assert_eq!(unchanged, expected, "nothing of the cut-short purge stays");
+
+    app.run_job(Job::Purge).await.unwrap();
+    assert_eq!(app.count(format!("SELECT COUNT(*) FROM users WHERE id = {}", ayse.user.id)).await, 0);
+    assert_eq!(app.count("SELECT COUNT(*) FROM users WHERE purged_at IS NOT NULL").await, 1);
+    assert_eq!(naming(&app, ayse.user.id).await, Vec::<String>::new());
+}
