@@ -1,6 +1,7 @@
 //! Changing the account's phone number: the current password is checked exactly like a login's (the same
 //! throttle, recorded in `login_attempts`), then a code goes to the NEW phone; the number changes only when that
-//! code comes back, so nobody moves an account to a phone they do not hold. The new phone is verified by it.
+//! code comes back, so nobody moves an account to a phone they do not hold. The new phone is verified by it. A
+//! phone that a banned, purged account left behind is refused while its ban runs.
 
 use super::code_rules::{OneTimeCode, Purpose};
 use super::phone_codes::{CodeSent, CodeTarget};
@@ -31,8 +32,14 @@ impl Accounts {
         if *new_phone == current {
             return Err(AccountError::SamePhone);
         }
-        if self.store.phone_exists(&self.phones.lookup(new_phone)).await? {
+        let lookup = self.phones.lookup(new_phone);
+        if self.store.phone_exists(&lookup).await? {
             return Err(AccountError::PhoneTaken);
+        }
+        // A purged account's running ban stays with its phone: moving another account there would evade it, as
+        // registering it again would (`banned_phones`, checked by registration too).
+        if let Some(ends_at) = self.store.phone_ban(&lookup, self.clock.now()).await? {
+            return Err(AccountError::PhoneBanned { ends_at });
         }
         let target = CodeTarget {
             purpose: Purpose::Change,

@@ -25,8 +25,8 @@ use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
 use crate::notices::Locale;
 use crate::store::export::{
-    ExportedAppeal, ExportedBan, ExportedBlock, ExportedClaim, ExportedLoginAttempt, ExportedMatch, ExportedReport,
-    ExportedSession, ExportedSubscription,
+    ExportedAppeal, ExportedBan, ExportedBlock, ExportedClaim, ExportedLoginAttempt, ExportedMatch, ExportedPhoneCode,
+    ExportedReport, ExportedSession, ExportedSubscription,
 };
 
 /// Most rows per section. Generous: a year of heavy daily use stays under it; beyond it the newest are kept.
@@ -74,6 +74,8 @@ pub struct Export {
     consents: Vec<ExportedConsent>,
     sessions: Vec<ExportedSession>,
     login_attempts: Vec<ExportedLoginAttempt>,
+    /// One-time codes asked for on the account (never the codes themselves).
+    phone_codes: Vec<ExportedPhoneCode>,
     matches: Vec<ExportedMatch>,
     claims: Vec<ExportedClaim>,
     reports: Vec<ExportedReport>,
@@ -94,6 +96,8 @@ pub struct Profile {
     tag: String,
     /// The account's own phone number (E.164); null only if it cannot be opened.
     phone: Option<String>,
+    /// When that phone was verified with a code; null: not verified.
+    phone_verified_at: Option<DateTime<Utc>>,
     role: String,
     is_premium: bool,
     daily_text_balance: i32,
@@ -201,6 +205,7 @@ async fn export(
     let sessions = cut("sessions", store.export_sessions(id, fetch).await.map_err(ApiError::internal)?, t);
     let attempts = store.export_login_attempts(id, lookup.as_ref(), fetch).await.map_err(ApiError::internal)?;
     let login_attempts = cut("login_attempts", attempts, t);
+    let phone_codes = cut("phone_codes", store.export_phone_codes(id, fetch).await.map_err(ApiError::internal)?, t);
     let matches = cut("matches", store.export_matches(id, fetch).await.map_err(ApiError::internal)?, t);
     let claims = cut("claims", store.export_claims(id, fetch).await.map_err(ApiError::internal)?, t);
     let reports = cut("reports", store.export_reports(id, fetch).await.map_err(ApiError::internal)?, t);
@@ -240,6 +245,7 @@ async fn export(
         alias: row.alias,
         tag: row.tag,
         phone: phone.map(|p| p.as_str().to_owned()),
+        phone_verified_at: row.phone_verified_at,
         role: row.role,
         is_premium: row.is_premium,
         daily_text_balance: row.daily_chat_balance,
@@ -266,6 +272,7 @@ async fn export(
         consents,
         sessions,
         login_attempts,
+        phone_codes,
         matches,
         claims,
         reports,

@@ -106,7 +106,7 @@ async fn verify(
 #[utoipa::path(post, path = "/v1/me/phone/change", tag = "account", security(("bearer" = [])),
     request_body = PhoneChangeRequest,
     responses((status = 202, body = CodeRequested),
-              (status = 403, description = "wrong_password (counted like a failed login); account_banned", body = ErrorBody),
+              (status = 403, description = "wrong_password (counted like a failed login); account_banned: yours, or the number is a purged banned account's while its ban runs", body = ErrorBody),
               (status = 409, description = "phone_taken: another account has this number", body = ErrorBody),
               (status = 422, description = "invalid_phone; same_phone: it is already yours", body = ErrorBody),
               (status = 429, description = "too_many_attempts (passwords) or too_many_codes, with Retry-After", body = ErrorBody),

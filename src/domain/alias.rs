@@ -37,6 +37,9 @@ const RESERVED: &[(&str, bool)] = &[
     ("güvenlik", true),
     ("yardım", false),
     ("ekip", false),
+    // What a purged account's kept records show (src/store/purge.rs): nobody may pass for one.
+    ("deleted", false),
+    ("silindi", false),
 ];
 
 /// What an alias looks like, for comparing it with [`RESERVED`]: digits read as the letters they stand in for
@@ -227,6 +230,8 @@ mod tests {
             "destek\u{0301}",      // a combining accent
             "ekip",
             "Operatör",
+            "deleted",
+            "Silindi_",
         ];
         for bad in refused {
             assert_eq!(Alias::parse(bad), Err(AliasError::Reserved), "{bad:?}");

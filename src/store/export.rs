@@ -37,6 +37,25 @@ pub struct ExportedLoginAttempt {
     pub outcome: String,
 }
 
+/// A one-time code asked for on the account (phone verification, phone change, password reset): when, from
+/// where and what became of it; never the code, and not the number it went to (a change's new number is the
+/// profile's phone once it was confirmed).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize, ToSchema)]
+pub struct ExportedPhoneCode {
+    /// `verify`, `change` or `reset`.
+    pub purpose: String,
+    /// `sent`, `failed`, `refused` (the resend limits) or `not_sent`.
+    pub outcome: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    /// Guesses spent on it.
+    pub attempts: i32,
+    /// When it was used.
+    pub consumed_at: Option<DateTime<Utc>>,
+    pub ip: String,
+    pub user_agent: Option<String>,
+}
+
 /// A match as metadata: never its messages, and the peer only by handle.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize, ToSchema)]
 pub struct ExportedMatch {
@@ -166,6 +185,16 @@ impl Store {
             .bind(limit)
             .all()
             .await)?)
+    }
+
+    /// The codes asked for on the account, newest first. A reset asked for the number before the account had it
+    /// names no account and is not listed: the number may have been someone else's then.
+    pub async fn export_phone_codes(&self, user_id: i64, limit: i64) -> Result<Vec<ExportedPhoneCode>, StoreError> {
+        let query = select!(
+            "SELECT purpose, outcome, created_at, expires_at, attempts, consumed_at, ip, user_agent FROM phone_codes \
+             WHERE user_id = $1 ORDER BY id DESC LIMIT $2"
+        );
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(limit).all().await)?)
     }
 
     pub async fn export_matches(&self, user_id: i64, limit: i64) -> Result<Vec<ExportedMatch>, StoreError> {

@@ -218,6 +218,18 @@ async fn a_banned_account_deletes_with_its_phone_and_its_ban_outlives_it_until_i
     let again = app.register_body(&registration(&ayse.phone, "ayse")).await;
     let message = assert_error(again, StatusCode::FORBIDDEN, "account_banned").await;
     assert!(message.contains(&ends_at.to_rfc3339()), "{message}");
+    // Nor as another account's new number (a month later: a fresh sign-in).
+    let signed_in = app.login(&burak.phone, PASSWORD).await;
+    assert_eq!(signed_in.status(), StatusCode::OK);
+    let (burak_access, _) = tokens(&signed_in.json().await.unwrap());
+    let change = app
+        .post("/v1/me/phone/change")
+        .bearer_auth(&burak_access)
+        .json(&json!({ "phone": ayse.phone, "password": PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_error(change, StatusCode::FORBIDDEN, "account_banned").await;
 
     app.clock.advance(ends_at - app.now() + TimeDelta::minutes(1));
     app.run_job(Job::Purge).await.unwrap();

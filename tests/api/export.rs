@@ -93,6 +93,7 @@ async fn an_export_holds_every_section_and_names_the_peer_only_by_handle(backend
         "consents",
         "sessions",
         "login_attempts",
+        "phone_codes",
         "matches",
         "claims",
         "reports",
@@ -120,6 +121,13 @@ async fn an_export_holds_every_section_and_names_the_peer_only_by_handle(backend
     let outcomes: Vec<&str> =
         doc["login_attempts"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
     assert!(outcomes.contains(&"bad_credentials") && outcomes.contains(&"success"), "{outcomes:?}");
+    // Registration's verification code: when and from where, never the code.
+    let codes = doc["phone_codes"].as_array().unwrap();
+    assert_eq!(codes.len(), 1, "{codes:?}");
+    assert_eq!((codes[0]["purpose"].as_str(), codes[0]["outcome"].as_str()), (Some("verify"), Some("sent")));
+    assert_eq!(codes[0]["attempts"], 0);
+    assert!(codes[0].get("code").is_none() && codes[0].get("code_hash").is_none(), "{codes:?}");
+    assert_eq!(profile["phone_verified_at"], Value::Null);
 
     let matches = doc["matches"].as_array().unwrap();
     assert_eq!(matches.len(), 1);
