@@ -1,6 +1,8 @@
 //! `/v1/ban/*`: what a banned user can still do. A ban revokes every token, so these take the phone number and
 //! password like a login (with the same throttling and the same answer for a wrong password or an unknown
-//! phone): see the ban's reason code and end, and file one appeal per ban.
+//! phone): see the ban's reason code and end, and file one appeal per ban. Deleting the account
+//! (`POST /v1/ban/deletion`, src/api/deletion.rs) and downloading its data (`POST /v1/ban/export`,
+//! src/api/export.rs) take the same credentials.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -24,9 +26,9 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct Credentials {
     #[schema(example = "+905551234567", min_length = 1, max_length = 32)]
-    phone: String,
+    pub(super) phone: String,
     #[schema(max_length = 72)]
-    password: String,
+    pub(super) password: String,
 }
 
 /// The appeal against the current ban, as its author sees it.
@@ -53,6 +55,19 @@ pub struct BanStatus {
     appeal: Option<AppealState>,
 }
 
+/// The banned user behind a phone number and password, checked like a login.
+pub(super) async fn banned_user(
+    state: &AppState,
+    client: &ClientInfo,
+    phone: &str,
+    password: String,
+) -> Result<UserRow, ApiError> {
+    let phone = Phone::parse(phone)?;
+    let password = Password::for_login(password)
+        .map_err(|_| ApiError::new(ErrorCode::InvalidCredentials, "wrong phone number or password"))?;
+    state.accounts.banned_account(&phone, &password, client).await.map_err(|e| state.api_error(e))
+}
+
 /// The signed-in-by-password banned user and their current ban.
 async fn banned(
     state: &AppState,
@@ -60,10 +75,7 @@ async fn banned(
     phone: &str,
     password: String,
 ) -> Result<(UserRow, i64), ApiError> {
-    let phone = Phone::parse(phone)?;
-    let password = Password::for_login(password)
-        .map_err(|_| ApiError::new(ErrorCode::InvalidCredentials, "wrong phone number or password"))?;
-    let user = state.accounts.banned_account(&phone, &password, client).await.map_err(|e| state.api_error(e))?;
+    let user = banned_user(state, client, phone, password).await?;
     let bans = state.store.bans_of(user.id).await.map_err(ApiError::internal)?;
     let current = bans.iter().find(|b| b.lifted_at.is_none()).map(|b| b.id);
     let ban_id = current.ok_or_else(|| ApiError::internal("a banned user without a ban row"))?;

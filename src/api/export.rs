@@ -21,9 +21,12 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::ban::{Credentials, banned_user};
 use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
+use crate::accounts::ClientInfo;
 use crate::notices::Locale;
+use crate::store::UserRow;
 use crate::store::export::{
     ExportedAppeal, ExportedBan, ExportedBlock, ExportedClaim, ExportedLoginAttempt, ExportedMatch, ExportedPhoneCode,
     ExportedReport, ExportedSession, ExportedSubscription,
@@ -57,7 +60,7 @@ impl LastExports {
 
 pub fn router() -> OpenApiRouter<AppState> {
     // One limiter per application (the router is built once per app), not a process-wide static.
-    OpenApiRouter::new().routes(routes!(export)).layer(Extension(LastExports::default()))
+    OpenApiRouter::new().routes(routes!(export)).routes(routes!(banned_export)).layer(Extension(LastExports::default()))
 }
 
 /// Everything tanis holds about one user. Other people appear only by handle (`alias#tag`, as it is now).
@@ -165,7 +168,6 @@ async fn export(
     Extension(last): Extension<LastExports>,
     user: AuthUser,
 ) -> Result<impl IntoResponse, ApiError> {
-    let now = state.accounts.now();
     // A banned account keeps this right: read the row directly, not through `current_user`, which refuses bans.
     let row = state
         .store
@@ -175,6 +177,32 @@ async fn export(
         // An account waiting for the purge has no valid session (every one was signed out); a login undoes that.
         .filter(|row| row.deleted_at.is_none())
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidToken, "the access token is not valid"))?;
+    document(&state, &last, row).await
+}
+
+/// The same document for a banned user, who has no session (a ban signs every one out): phone number and password,
+/// checked like a login (the same throttle, recorded). Works only while banned, and also while a banned account
+/// waits for its purge.
+#[utoipa::path(post, path = "/v1/ban/export", tag = "ban", request_body = Credentials,
+    responses((status = 200, body = Export, content_type = "application/json",
+               headers(("Content-Disposition" = String,
+                        description = "attachment; filename=\"tanis-export-<handle>-<date>.json\""))),
+              (status = 401, description = "invalid_credentials", body = ErrorBody),
+              (status = 409, description = "not_banned: sign in and use GET /v1/me/export", body = ErrorBody),
+              (status = 429, description = "too_many_attempts: failed sign-ins, or one export per minute; see Retry-After", body = ErrorBody)))]
+async fn banned_export(
+    State(state): State<AppState>,
+    Extension(last): Extension<LastExports>,
+    client: ClientInfo,
+    AppJson(req): AppJson<Credentials>,
+) -> Result<impl IntoResponse, ApiError> {
+    let row = banned_user(&state, &client, &req.phone, req.password).await?;
+    document(&state, &last, row).await
+}
+
+/// Everything about the account `row`, once its owner is known.
+async fn document(state: &AppState, last: &LastExports, row: UserRow) -> Result<impl IntoResponse + use<>, ApiError> {
+    let now = state.accounts.now();
     last.take(row.id, now).map_err(|wait| {
         ApiError::new(ErrorCode::TooManyAttempts, "one export per minute; try again later").retry_after(wait)
     })?;

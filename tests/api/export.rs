@@ -5,7 +5,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE, RETRY_AFTER};
 use serde_json::Value;
 use tanis::notices::Locale;
-use tanis::store::NewReport;
+use tanis::store::{NewBan, NewReport};
 use tanis_proto::MatchKind;
 
 use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, assert_error, new_phone, spawn_app, tokens};
@@ -14,6 +14,7 @@ use crate::on_both_stores;
 on_both_stores!(
     an_export_holds_every_section_and_names_the_peer_only_by_handle,
     an_export_needs_a_token_and_is_refused_twice_within_a_minute,
+    a_banned_user_exports_with_phone_and_password,
 );
 
 /// Registers `alias` on a fresh phone; the user and their phone.
@@ -196,4 +197,45 @@ async fn an_export_needs_a_token_and_is_refused_twice_within_a_minute(backend: B
     assert!(ok["headers"]["Content-Disposition"].is_object(), "{ok}");
     let peer = &doc["components"]["schemas"]["ExportedMatch"]["properties"]["peer"];
     assert!(peer.to_string().contains("null"), "the peer is nullable: {peer}");
+}
+
+async fn banned_export(app: &TestApp, phone: &str, password: &str) -> reqwest::Response {
+    app.post_json("/v1/ban/export", &serde_json::json!({ "phone": phone, "password": password })).await
+}
+
+/// A ban signs every session out, and the right of access stays: the banned user shows phone and password.
+async fn a_banned_user_exports_with_phone_and_password(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (ayse, ayse_phone) = registered(&app, "ayse").await;
+
+    // Not banned: the signed-in export is the way.
+    assert_error(banned_export(&app, &ayse_phone, PASSWORD).await, StatusCode::CONFLICT, "not_banned").await;
+
+    let by = serde_json::json!({ "moderator": null });
+    let ban = NewBan { user_id: ayse.id, reason_code: "spam", note: None, ends_at: None, by: &by, now: app.now() };
+    assert!(app.hub.ban(&ban).await.unwrap());
+    assert_error(export(&app, &ayse.access).await, StatusCode::FORBIDDEN, "account_banned").await;
+    assert_error(
+        banned_export(&app, &ayse_phone, "not-the-password").await,
+        StatusCode::UNAUTHORIZED,
+        "invalid_credentials",
+    )
+    .await;
+
+    let response = banned_export(&app, &ayse_phone, PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(response.headers()[CONTENT_DISPOSITION].to_str().unwrap().starts_with("attachment;"));
+    let doc: Value = response.json().await.unwrap();
+    assert_eq!(doc["profile"]["handle"], ayse.handle.as_str());
+    assert_eq!(doc["profile"]["phone"], ayse_phone.as_str());
+    assert_eq!(doc["profile"]["is_banned"], true);
+    assert_eq!(doc["bans"].as_array().unwrap().len(), 1, "{}", doc["bans"]);
+    // The attempts this took are in it: the wrong password, and the banned sign-ins.
+    let outcomes: Vec<&str> =
+        doc["login_attempts"].as_array().unwrap().iter().map(|a| a["outcome"].as_str().unwrap()).collect();
+    assert!(outcomes.contains(&"bad_credentials") && outcomes.contains(&"banned"), "{outcomes:?}");
+
+    let again = banned_export(&app, &ayse_phone, PASSWORD).await;
+    assert_eq!(again.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(again.headers().contains_key(RETRY_AFTER));
 }

@@ -174,6 +174,7 @@ async fn the_openapi_document_lists_every_rest_endpoint_and_the_docs_ui_is_self_
         ("/v1/auth/register", "post"),
         ("/v1/ban/appeal", "post"),
         ("/v1/ban/deletion", "post"),
+        ("/v1/ban/export", "post"),
         ("/v1/ban/status", "post"),
         ("/v1/billing/events", "post"),
         ("/v1/blocks", "get"),
