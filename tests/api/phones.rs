@@ -45,37 +45,45 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
     memchr::memmem::find(haystack, needle.as_bytes()).is_some()
 }
 
-/// `table.column: needle` for every value of every column of every table that contains a needle. Values are
-/// read as bytes (PostgreSQL `bytea` as is, everything else as text; SQLite every value cast to a blob), so a
-/// number stored raw in a binary column is found too.
+/// `table.column: needle` for every value of every column of every table that contains a needle ([`every_column`]
+/// reads raw bytes, so a number stored raw in a binary column is found too).
 async fn scan_tables(backend: Backend, url: &str, needles: &[String]) -> Vec<String> {
+    let columns = every_column(backend, url).await;
+    assert!(columns.len() > 50, "every table: {columns:?}");
     let mut hits = Vec::new();
-    let mut check = |place: String, values: Vec<Vec<u8>>| {
+    for (place, values) in columns {
         for needle in needles {
             if values.iter().any(|v| contains(v, needle)) {
                 hits.push(format!("{place}: {needle}"));
             }
         }
-    };
+    }
+    hits
+}
+
+/// Every column of every table, as `(place, values)`: `place` is `table.column` (`schema.table.column` on
+/// PostgreSQL) and the values are the column's non-null values as bytes (PostgreSQL `bytea` as stored,
+/// everything else as text; SQLite every value cast to a blob), sorted.
+pub(crate) async fn every_column(backend: Backend, url: &str) -> Vec<(String, Vec<Vec<u8>>)> {
+    let mut columns = Vec::new();
     match backend {
         Backend::Sqlite => {
             let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
-            let columns: Vec<(String, String)> = sqlx::query_as(
+            let names: Vec<(String, String)> = sqlx::query_as(
                 "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table'",
             )
             .fetch_all(&mut conn)
             .await
             .unwrap();
-            assert!(columns.len() > 50, "every table: {columns:?}");
-            for (table, column) in columns {
+            for (table, column) in names {
                 let sql = format!("SELECT CAST(\"{column}\" AS BLOB) FROM \"{table}\" WHERE \"{column}\" IS NOT NULL");
-                let values: Vec<Vec<u8>> = sqlx::query_scalar(AssertSqlSafe(sql)).fetch_all(&mut conn).await.unwrap();
-                check(format!("{table}.{column}"), values);
+                let values = sqlx::query_scalar(AssertSqlSafe(sql)).fetch_all(&mut conn).await.unwrap();
+                columns.push((format!("{table}.{column}"), values));
             }
         }
         Backend::Postgres => {
             let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
-            let columns: Vec<(String, String, String, String)> = sqlx::query_as(
+            let names: Vec<(String, String, String, String)> = sqlx::query_as(
                 "SELECT c.table_schema::text, c.table_name::text, c.column_name::text, c.data_type::text \
                  FROM information_schema.columns c JOIN information_schema.tables t \
                    ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE' \
@@ -84,8 +92,7 @@ async fn scan_tables(backend: Backend, url: &str, needles: &[String]) -> Vec<Str
             .fetch_all(&mut conn)
             .await
             .unwrap();
-            assert!(columns.len() > 50, "every table: {columns:?}");
-            for (schema, table, column, kind) in columns {
+            for (schema, table, column, kind) in names {
                 let from = format!("FROM \"{schema}\".\"{table}\" WHERE \"{column}\" IS NOT NULL");
                 let values: Vec<Vec<u8>> = if kind == "bytea" {
                     let sql = format!("SELECT \"{column}\" {from}");
@@ -95,11 +102,15 @@ async fn scan_tables(backend: Backend, url: &str, needles: &[String]) -> Vec<Str
                     let text: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql)).fetch_all(&mut conn).await.unwrap();
                     text.into_iter().map(String::into_bytes).collect()
                 };
-                check(format!("{schema}.{table}.{column}"), values);
+                columns.push((format!("{schema}.{table}.{column}"), values));
             }
         }
     }
-    hits
+    for (_, values) in &mut columns {
+        values.sort();
+    }
+    columns.sort();
+    columns
 }
 
 /// The SQLite database as its files hold it: the database, its write-ahead log and the shared memory file.

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use sqlx::{AssertSqlSafe, Connection};
+use sqlx::Connection;
 use tanis::domain::Phone;
 use tanis::notices::Locale;
 use tanis::store::{NewBan, NewReport, PlanChange, PlanSource};
@@ -27,55 +27,9 @@ on_both_stores!(
     a_purge_cut_short_leaves_the_account_whole_and_the_next_run_finishes_it,
 );
 
-/// Every column of every table, as `(place, values)`: `place` is `table.column` (`schema.table.column` on
-/// PostgreSQL) and the values are the column's non-null values as bytes (PostgreSQL `bytea` as stored,
-/// everything else as text; SQLite every value cast to a blob), sorted.
+/// Every column of every table with its values (`phones::every_column`), for this app's database.
 async fn every_column(app: &TestApp) -> Vec<(String, Vec<Vec<u8>>)> {
-    let mut columns = Vec::new();
-    match app.backend {
-        Backend::Sqlite => {
-            let mut conn = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
-            let names: Vec<(String, String)> = sqlx::query_as(
-                "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p WHERE m.type = 'table'",
-            )
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-            for (table, column) in names {
-                let sql = format!("SELECT CAST(\"{column}\" AS BLOB) FROM \"{table}\" WHERE \"{column}\" IS NOT NULL");
-                let values = sqlx::query_scalar(AssertSqlSafe(sql)).fetch_all(&mut conn).await.unwrap();
-                columns.push((format!("{table}.{column}"), values));
-            }
-        }
-        Backend::Postgres => {
-            let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
-            let names: Vec<(String, String, String, String)> = sqlx::query_as(
-                "SELECT c.table_schema::text, c.table_name::text, c.column_name::text, c.data_type::text \
-                 FROM information_schema.columns c JOIN information_schema.tables t \
-                   ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE' \
-                 WHERE c.table_schema NOT IN ('pg_catalog', 'information_schema')",
-            )
-            .fetch_all(&mut conn)
-            .await
-            .unwrap();
-            for (schema, table, column, kind) in names {
-                let from = format!("FROM \"{schema}\".\"{table}\" WHERE \"{column}\" IS NOT NULL");
-                let values: Vec<Vec<u8>> = if kind == "bytea" {
-                    let sql = format!("SELECT \"{column}\" {from}");
-                    sqlx::query_scalar(AssertSqlSafe(sql)).fetch_all(&mut conn).await.unwrap()
-                } else {
-                    let sql = format!("SELECT \"{column}\"::text {from}");
-                    let text: Vec<String> = sqlx::query_scalar(AssertSqlSafe(sql)).fetch_all(&mut conn).await.unwrap();
-                    text.into_iter().map(String::into_bytes).collect()
-                };
-                columns.push((format!("{schema}.{table}.{column}"), values));
-            }
-        }
-    }
-    for (_, values) in &mut columns {
-        values.sort();
-    }
-    columns.sort();
+    let columns = crate::phones::every_column(app.backend, &app.database_url).await;
     assert!(columns.len() > 100, "every column of every table: {}", columns.len());
     columns
 }
