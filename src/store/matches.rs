@@ -147,8 +147,8 @@ impl From<sqlx::Error> for CreateMatchError {
 /// Spends one unit of the kind from each listed user (the statement ends with an open `id IN (`): a daily
 /// unit while there is one, else a bonus unit. The WHERE clause skips a user with neither, a banned user, one
 /// whose account waits for deletion, or one already in an active match, so a balance can never go negative
-/// whatever runs concurrently. The two `NOT EXISTS` are separate so each probes its (user, status) index; an `OR` of the columns made SQLite walk
-/// every active match instead.
+/// whatever runs concurrently. The two `NOT EXISTS` are separate so each probes its (user, status) index; an
+/// `OR` of the columns made SQLite walk every active match instead.
 macro_rules! spend_unit {
     ($daily:literal, $bonus:literal) => {
         concat!(
