@@ -23,4 +23,6 @@ pub use credentials::{TurnCredentials, issue, password_for};
 pub use privacy::{
     CandidateType, FilteredSdp, candidate_type, relay_only_violations, sanitize_candidate, sanitize_sdp,
 };
-pub use turn_server::{Clock, EmbeddedTurn, TurnError, TurnServerConfig, is_forbidden_peer, system_clock};
+pub use turn_server::{
+    Clock, EmbeddedTurn, TurnCounters, TurnError, TurnServerConfig, TurnStats, is_forbidden_peer, system_clock,
+};

@@ -6,6 +6,7 @@
 //! configured with `use-auth-secret` and the same secret.
 
 mod peer_filter;
+mod stats;
 
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
@@ -22,6 +23,7 @@ use turn::server::config::{ConnConfig, ServerConfig};
 use webrtc_util::vnet::net::Net;
 
 pub use peer_filter::is_forbidden_peer;
+pub use stats::{TurnCounters, TurnStats};
 use peer_filter::{FilteringRelayGenerator, RefusedCounter};
 
 use crate::credentials;
@@ -77,6 +79,7 @@ pub struct EmbeddedTurn {
     server: Option<Server>,
     local_addr: SocketAddr,
     refused: RefusedCounter,
+    counters: TurnCounters,
 }
 
 impl EmbeddedTurn {
@@ -114,12 +117,17 @@ impl EmbeddedTurn {
         })
         .await?;
         tracing::info!(%local_addr, relay_ip = %config.relay_ip, refuse_private_peers = config.refuse_private_peers, "TURN server listening");
-        Ok(EmbeddedTurn { server: Some(server), local_addr, refused })
+        Ok(EmbeddedTurn { server: Some(server), local_addr, refused, counters: TurnCounters::default() })
     }
 
     /// The bound UDP address (with the real port when `listen` used port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The relay's counters (allocations, packets, bytes, drops), readable after the server stops.
+    pub fn counters(&self) -> TurnCounters {
+        self.counters.clone()
     }
 
     /// How many datagrams the peer-address policy has dropped so far (both directions).
