@@ -272,6 +272,19 @@ pub struct VideoConfig {
     pub turn_enabled: bool,
     /// UDP address the embedded TURN server listens on.
     pub turn_listen: SocketAddr,
+    /// Also listen for TURN over TCP (`turn:…?transport=tcp`) at `turn_listen`'s address, as coturn does: the
+    /// fallback of networks that pass no UDP.
+    pub turn_tcp: bool,
+    /// TLS address for TURN over TLS (`turns:`), usually port 443 where only HTTPS gets through. Needs
+    /// `turn_tls_certificate` and `turn_tls_private_key`. Unset: no TLS listener.
+    pub turn_tls_listen: Option<SocketAddr>,
+    /// PEM files: the certificate chain (leaf first) and its private key.
+    pub turn_tls_certificate: Option<std::path::PathBuf>,
+    pub turn_tls_private_key: Option<std::path::PathBuf>,
+    /// The name `turns:` URLs carry, which the certificate must be valid for. Unset: `turn_public_ip`.
+    pub turn_tls_name: Option<String>,
+    /// Allocations the embedded server holds at once (each a UDP socket); TCP/TLS connections count too.
+    pub turn_max_allocations: usize,
     /// The address clients reach the embedded TURN server at, and that its relay candidates carry.
     pub turn_public_ip: std::net::IpAddr,
     pub turn_realm: String,
@@ -296,6 +309,12 @@ impl Default for VideoConfig {
         Self {
             turn_enabled: true,
             turn_listen: "127.0.0.1:3478".parse().expect("static address"),
+            turn_tcp: true,
+            turn_tls_listen: None,
+            turn_tls_certificate: None,
+            turn_tls_private_key: None,
+            turn_tls_name: None,
+            turn_max_allocations: 5000,
             turn_public_ip: std::net::IpAddr::from([127, 0, 0, 1]),
             turn_realm: "tanis".into(),
             turn_secret: None,
@@ -570,6 +589,7 @@ impl Config {
         {
             return Err(invalid("auth.jwt_secret", "must be at least 32 characters"));
         }
+        self.validate_video()?;
         self.validate_phone_keys()?;
         self.validate_sms()?;
         if self.billing.webhook_secret.as_ref().is_some_and(|s| s.len() < 32) {
@@ -642,6 +662,21 @@ impl Config {
             self.validate_production()?;
         }
         Ok(())
+    }
+
+    fn validate_video(&self) -> Result<(), ConfigError> {
+        let v = &self.video;
+        if v.turn_max_allocations == 0 {
+            return Err(invalid("video.turn_max_allocations", "must be at least 1"));
+        }
+        let files = (v.turn_tls_certificate.is_some(), v.turn_tls_private_key.is_some());
+        match (v.turn_tls_listen.is_some(), files) {
+            (true, (true, true)) | (false, (false, false)) => Ok(()),
+            (true, _) => {
+                Err(invalid("video.turn_tls_listen", "needs video.turn_tls_certificate and video.turn_tls_private_key"))
+            }
+            (false, _) => Err(invalid("video.turn_tls_certificate", "is only used with video.turn_tls_listen")),
+        }
     }
 
     fn validate_phone_keys(&self) -> Result<(), ConfigError> {

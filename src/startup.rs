@@ -23,7 +23,7 @@ use crate::hub::{Hub, VideoSettings};
 use crate::phones::PhoneVault;
 use crate::store::Store;
 use crate::{jobs, secrets, telemetry};
-use tanis_signaling::turn_server::{EmbeddedTurn, TurnServerConfig};
+use tanis_signaling::turn_server::{EmbeddedTurn, TurnServerConfig, TurnTls};
 
 /// A built server, bound to its port and ready to run.
 pub struct Application {
@@ -180,29 +180,58 @@ async fn start_video(config: &Config, clock: SharedClock) -> anyhow::Result<(Opt
     let secret = secrets::turn_secret(v.turn_secret.as_deref(), &config.data_dir)?;
     let mut urls = Vec::new();
     let turn = if v.turn_enabled {
+        let tls = match &v.turn_tls_listen {
+            Some(listen) => Some(TurnTls {
+                listen: *listen,
+                certificate_chain_pem: read_pem(v.turn_tls_certificate.as_deref(), "video.turn_tls_certificate")?,
+                private_key_pem: read_pem(v.turn_tls_private_key.as_deref(), "video.turn_tls_private_key")?,
+            }),
+            None => None,
+        };
         let turn = EmbeddedTurn::start(TurnServerConfig {
             listen: v.turn_listen,
+            tcp_listen: v.turn_tcp.then_some(v.turn_listen),
+            tls,
             relay_ip: v.turn_public_ip,
             realm: v.turn_realm.clone(),
             secret: secret.clone(),
             // In production TURN must not become a way into the server's own network.
             refuse_private_peers: config.production,
+            max_allocations: v.turn_max_allocations,
             clock: Arc::new(move || clock.now().timestamp()),
         })
         .await
         .map_err(|e| anyhow::anyhow!("starting the embedded TURN server on {}: {e}", v.turn_listen))?;
-        let port = turn.local_addr().port();
-        urls.push(match v.turn_public_ip {
-            std::net::IpAddr::V6(ip) => format!("turn:[{ip}]:{port}?transport=udp"),
-            ip => format!("turn:{ip}:{port}?transport=udp"),
-        });
-        tracing::info!(address = %turn.local_addr(), "embedded TURN server listening");
+        urls.extend(embedded_turn_urls(v, &turn));
+        tracing::info!(address = %turn.local_addr(), tcp = ?turn.tcp_addr(), tls = ?turn.tls_addr(), "embedded TURN server listening");
         Some(turn)
     } else {
         None
     };
     urls.extend(v.turn_urls.iter().cloned());
     Ok((turn, VideoSettings { config: v.clone(), turn_secret: secret, turn_urls: urls }))
+}
+
+/// The embedded server's URLs, UDP first: clients try them in order, and UDP is what a call wants.
+fn embedded_turn_urls(v: &crate::config::VideoConfig, turn: &EmbeddedTurn) -> Vec<String> {
+    let host = match v.turn_public_ip {
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let mut urls = vec![format!("turn:{host}:{}?transport=udp", turn.local_addr().port())];
+    if let Some(tcp) = turn.tcp_addr() {
+        urls.push(format!("turn:{host}:{}?transport=tcp", tcp.port()));
+    }
+    if let Some(tls) = turn.tls_addr() {
+        let name = v.turn_tls_name.clone().unwrap_or(host);
+        urls.push(format!("turns:{name}:{}?transport=tcp", tls.port()));
+    }
+    urls
+}
+
+fn read_pem(path: Option<&std::path::Path>, key: &str) -> anyhow::Result<Vec<u8>> {
+    let path = path.with_context(|| format!("{key} is not set"))?;
+    std::fs::read(path).with_context(|| format!("reading {key} ({})", path.display()))
 }
 
 /// Runs the background jobs until `shutdown`; a failure is logged, never propagated into the server.

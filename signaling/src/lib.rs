@@ -12,8 +12,8 @@
 //!   [`privacy::relay_only_violations`] for asserting the rule holds.
 //! - **TURN REST credentials** ([`credentials`]): short-lived, HMAC-derived, compatible with
 //!   coturn's `use-auth-secret`, so no per-user state is shared with the TURN server.
-//! - **The embedded TURN server** ([`turn_server`]): a UDP TURN server checking those
-//!   credentials and refusing to relay to internal addresses.
+//! - **The embedded TURN server** ([`turn_server`]): a TURN server over UDP, TCP and TLS checking
+//!   those credentials and refusing to relay to internal addresses.
 
 pub mod credentials;
 pub mod privacy;
@@ -24,5 +24,5 @@ pub use privacy::{
     CandidateType, FilteredSdp, candidate_type, relay_only_violations, sanitize_candidate, sanitize_sdp,
 };
 pub use turn_server::{
-    Clock, EmbeddedTurn, TurnCounters, TurnError, TurnServerConfig, TurnStats, is_forbidden_peer, system_clock,
+    Clock, EmbeddedTurn, TurnCounters, TurnError, TurnServerConfig, TurnStats, TurnTls, is_forbidden_peer, system_clock,
 };

@@ -2,75 +2,18 @@
 //! loopback. Every await on the network is bounded by a timeout so a regression fails instead of
 //! hanging; only the explicitly commented negative checks wait out a timeout on purpose.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+mod common;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tanis_signaling::credentials::{TurnCredentials, issue};
+use common::*;
+use tanis_signaling::credentials::issue;
 use tanis_signaling::turn_server::{EmbeddedTurn, TurnError, TurnServerConfig};
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
-use turn::client::{Client, ClientConfig};
 use webrtc_util::Conn;
-
-const SECRET: &[u8] = b"integration-secret";
-const REALM: &str = "tanis.test";
-const LOOPBACK: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-const T0: i64 = 1_700_000_000;
-/// Generous bound for things that should happen within milliseconds on loopback.
-const STEP: Duration = Duration::from_secs(5);
-
-struct Harness {
-    turn: EmbeddedTurn,
-    now: Arc<AtomicI64>,
-}
-
-async fn start(relay_ip: IpAddr, refuse_private_peers: bool) -> Harness {
-    let now = Arc::new(AtomicI64::new(T0));
-    let clock_now = Arc::clone(&now);
-    let turn = EmbeddedTurn::start(TurnServerConfig {
-        listen: SocketAddr::new(LOOPBACK, 0),
-        relay_ip,
-        realm: REALM.to_owned(),
-        secret: SECRET.to_vec(),
-        refuse_private_peers,
-        clock: Arc::new(move || clock_now.load(Ordering::SeqCst)),
-    })
-    .await
-    .expect("TURN server starts");
-    assert_ne!(turn.local_addr().port(), 0);
-    Harness { turn, now }
-}
-
-async fn client(turn: &EmbeddedTurn, username: &str, password: &str) -> Client {
-    let addr = turn.local_addr().to_string();
-    let socket = UdpSocket::bind((LOOPBACK, 0)).await.unwrap();
-    let client = Client::new(ClientConfig {
-        stun_serv_addr: addr.clone(),
-        turn_serv_addr: addr,
-        username: username.to_owned(),
-        password: password.to_owned(),
-        realm: REALM.to_owned(),
-        software: String::new(),
-        rto_in_ms: 0,
-        conn: Arc::new(socket),
-        vnet: None,
-    })
-    .await
-    .unwrap();
-    client.listen().await.unwrap();
-    client
-}
-
-fn creds(user_ref: &str) -> TurnCredentials {
-    issue(SECRET, user_ref, T0, 600)
-}
-
-/// Allocates with the given credentials; `Err` when the server refused (not on timeout).
-async fn allocate(client: &Client) -> Result<impl Conn + use<>, turn::Error> {
-    timeout(STEP, client.allocate()).await.expect("allocation answered in time")
-}
 
 #[tokio::test]
 async fn issued_credentials_allocate_a_relay_on_relay_ip() {
@@ -197,10 +140,13 @@ async fn private_peers_are_never_relayed_to_or_from() {
 async fn empty_secret_is_rejected() {
     let err = EmbeddedTurn::start(TurnServerConfig {
         listen: SocketAddr::new(LOOPBACK, 0),
+        tcp_listen: None,
+        tls: None,
         relay_ip: LOOPBACK,
         realm: REALM.to_owned(),
         secret: Vec::new(),
         refuse_private_peers: true,
+        max_allocations: 10,
         clock: tanis_signaling::system_clock(),
     })
     .await

@@ -2,21 +2,12 @@
 //!
 //! A TURN allocation is a UDP socket on the server that the client can point anywhere. Without a
 //! policy, any holder of credentials could send datagrams to the server's loopback services or
-//! its private network (and read the replies). turn 0.17 has no hook for this: CreatePermission,
-//! ChannelBind and Send are handled inside `turn::server::request` with no callback, and the
-//! `AuthHandler` never sees the peer address. What it does let us replace is the
-//! `RelayAddressGenerator`, which creates each allocation's relay socket, so we hand the server a
-//! socket wrapper ([`FilteringConn`]) that refuses forbidden peers in both directions. The
-//! permission itself is still granted (the client cannot tell), but nothing is ever relayed.
+//! its private network (and read the replies). The data path ([`super::relay`]) asks
+//! [`is_forbidden_peer`] before it sends to a peer and for every datagram it receives from one;
+//! permissions and channels to such a peer are still granted (the client cannot tell), but
+//! nothing is ever relayed.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
-
-use async_trait::async_trait;
-use tokio::sync::watch;
-use turn::relay::RelayAddressGenerator;
-use turn::relay::relay_static::RelayAddressGeneratorStatic;
-use webrtc_util::Conn;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Whether relaying to/from `ip` must be refused: anything that is not a globally routable
 /// unicast address. Covers the ranges coturn's hardening guides deny (`denied-peer-ip`):
@@ -81,104 +72,6 @@ fn is_forbidden_v6(ip: Ipv6Addr) -> bool {
 /// Whether `a` and `b` agree on every bit above the lowest `host_bits` (a /0 matches anything).
 fn same_network(a: u128, b: u128, host_bits: u32) -> bool {
     a.checked_shr(host_bits).unwrap_or(0) == b.checked_shr(host_bits).unwrap_or(0)
-}
-
-/// Counts datagrams refused by the policy; a `watch` so tests and metrics can await changes.
-pub(super) type RefusedCounter = Arc<watch::Sender<u64>>;
-
-/// Wraps [`RelayAddressGeneratorStatic`] so every relay socket it creates is a [`FilteringConn`].
-pub(super) struct FilteringRelayGenerator {
-    pub(super) inner: RelayAddressGeneratorStatic,
-    pub(super) refused: RefusedCounter,
-}
-
-#[async_trait]
-impl RelayAddressGenerator for FilteringRelayGenerator {
-    fn validate(&self) -> Result<(), turn::Error> {
-        self.inner.validate()
-    }
-
-    async fn allocate_conn(
-        &self,
-        use_ipv4: bool,
-        requested_port: u16,
-    ) -> Result<(Arc<dyn Conn + Send + Sync>, SocketAddr), turn::Error> {
-        let (conn, relay_addr) = self.inner.allocate_conn(use_ipv4, requested_port).await?;
-        let filtered = FilteringConn { inner: conn, refused: Arc::clone(&self.refused) };
-        Ok((Arc::new(filtered), relay_addr))
-    }
-}
-
-/// A relay socket that drops datagrams to or from forbidden peers.
-///
-/// Refused sends report success: turn 0.17 logs every `send_to` error at `error` level, which a
-/// client could use to flood the logs, and UDP gives the client no delivery guarantee anyway.
-/// Refused receives are skipped rather than returned as errors, because an error from
-/// `recv_from` makes turn tear the whole allocation down.
-pub(super) struct FilteringConn {
-    inner: Arc<dyn Conn + Send + Sync>,
-    refused: RefusedCounter,
-}
-
-impl FilteringConn {
-    fn refuse(&self, peer: SocketAddr, direction: &'static str) {
-        self.refused.send_modify(|n| *n += 1);
-        tracing::debug!(%peer, direction, "TURN relay refused a forbidden peer address");
-    }
-}
-
-#[async_trait]
-impl Conn for FilteringConn {
-    async fn connect(&self, addr: SocketAddr) -> webrtc_util::Result<()> {
-        if is_forbidden_peer(addr.ip()) {
-            self.refuse(addr, "connect");
-            return Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied).into());
-        }
-        self.inner.connect(addr).await
-    }
-
-    async fn recv(&self, buf: &mut [u8]) -> webrtc_util::Result<usize> {
-        // Only reachable after a `connect`, which already applied the policy.
-        self.inner.recv(buf).await
-    }
-
-    async fn recv_from(&self, buf: &mut [u8]) -> webrtc_util::Result<(usize, SocketAddr)> {
-        loop {
-            let (n, from) = self.inner.recv_from(buf).await?;
-            if !is_forbidden_peer(from.ip()) {
-                return Ok((n, from));
-            }
-            self.refuse(from, "inbound");
-        }
-    }
-
-    async fn send(&self, buf: &[u8]) -> webrtc_util::Result<usize> {
-        self.inner.send(buf).await
-    }
-
-    async fn send_to(&self, buf: &[u8], target: SocketAddr) -> webrtc_util::Result<usize> {
-        if is_forbidden_peer(target.ip()) {
-            self.refuse(target, "outbound");
-            return Ok(buf.len());
-        }
-        self.inner.send_to(buf, target).await
-    }
-
-    fn local_addr(&self) -> webrtc_util::Result<SocketAddr> {
-        self.inner.local_addr()
-    }
-
-    fn remote_addr(&self) -> Option<SocketAddr> {
-        self.inner.remote_addr()
-    }
-
-    async fn close(&self) -> webrtc_util::Result<()> {
-        self.inner.close().await
-    }
-
-    fn as_any(&self) -> &(dyn std::any::Any + Send + Sync) {
-        self
-    }
 }
 
 #[cfg(test)]

@@ -6,6 +6,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use tokio::sync::watch;
+
 /// A cheap, cloneable handle on the relay's counters; it outlives the server (reads after
 /// [`super::EmbeddedTurn::close`] show the final values).
 #[derive(Clone, Default)]
@@ -13,7 +15,9 @@ pub struct TurnCounters(Arc<Counters>);
 
 #[derive(Default)]
 pub(super) struct Counters {
-    pub(super) allocations_active: AtomicU64,
+    /// Allocations alive now; a `watch` (changed only by control requests and the reaper, never
+    /// per datagram) so tests and shutdown can await "all freed" instead of polling.
+    allocations_active: watch::Sender<u64>,
     pub(super) allocations_total: AtomicU64,
     pub(super) allocations_failed: AtomicU64,
     pub(super) permissions_total: AtomicU64,
@@ -48,7 +52,7 @@ impl TurnCounters {
         let c = &self.0;
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         TurnStats {
-            allocations_active: get(&c.allocations_active),
+            allocations_active: *c.allocations_active.borrow(),
             allocations_total: get(&c.allocations_total),
             allocations_failed: get(&c.allocations_failed),
             permissions_total: get(&c.permissions_total),
@@ -57,6 +61,11 @@ impl TurnCounters {
             bytes_relayed: get(&c.bytes_relayed),
             packets_dropped: get(&c.packets_dropped),
         }
+    }
+
+    /// Watches the number of live allocations.
+    pub fn watch_allocations(&self) -> watch::Receiver<u64> {
+        self.0.allocations_active.subscribe()
     }
 
     pub(super) fn get(&self) -> &Counters {
@@ -78,7 +87,26 @@ impl Counters {
         }
     }
 
-    pub(super) fn bump(counter: &AtomicU64) {
-        counter.fetch_add(1, Ordering::Relaxed);
+    pub(super) fn allocated(&self) {
+        self.allocations_active.send_modify(|n| *n += 1);
+        self.allocations_total.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn freed(&self, n: u64) {
+        if n > 0 {
+            self.allocations_active.send_modify(|a| *a = a.saturating_sub(n));
+        }
+    }
+
+    pub(super) fn allocation_failed(&self) {
+        self.allocations_failed.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn permitted(&self, peers: u64) {
+        self.permissions_total.fetch_add(peers, Ordering::Relaxed);
+    }
+
+    pub(super) fn channel_bound(&self) {
+        self.channel_binds_total.fetch_add(1, Ordering::Relaxed);
     }
 }
