@@ -8,6 +8,8 @@
 //   BROWSER_TEST_ADMIN_PHONE / BROWSER_TEST_ADMIN_PASSWORD   an admin account, for the ban test
 //   BROWSER_TEST_SCREENSHOTS  a directory to write the screens to (docs/screenshots); unset: none written
 //   BROWSER_TEST_SERVER_LOG   the server's log, where the development SMS sender writes each code
+//   BROWSER_TEST_TURN_SPKI    base64 SHA-256 of the embedded TURN server's TLS key (its certificate is
+//                             self-signed): Chromium trusts that one key and no other unknown certificate
 //
 // Every wait is on an event or a condition with a timeout; none is a fixed sleep.
 
@@ -43,6 +45,9 @@ export async function launch() {
       // A page fulfilled by the test (BROWSER_TEST_WEB_DIR) has no address space of its own and would be
       // refused its WebSocket to the loopback server; pages the server itself serves need no exemption.
       ...(process.env.BROWSER_TEST_WEB_DIR ? ['--disable-features=LocalNetworkAccessChecks'] : []),
+      ...(process.env.BROWSER_TEST_TURN_SPKI
+        ? [`--ignore-certificate-errors-spki-list=${process.env.BROWSER_TEST_TURN_SPKI}`]
+        : []),
     ],
   });
 }

@@ -1,0 +1,84 @@
+// TURN over TCP and over TLS, for people whose network passes no UDP: each browser is handed only the server's
+// `turn:…?transport=tcp` (then only its `turns:`) URL, as if UDP were blocked, and the call still connects
+// relay ↔ relay, with getStats() naming the transport the relay was reached over. The IP-privacy promise is the
+// same as over UDP: no page is ever given a non-relay candidate of the other side.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { assertNoPageErrors, launch, person, register } from './harness.js';
+
+let browser;
+before(async () => (browser = await launch()));
+after(async () => browser?.close());
+
+/**
+ * Makes this page's RTCPeerConnection see only the ICE server URLs that `keep` (a regular expression's source)
+ * matches: the app and the server are untouched, the browser simply cannot reach the others.
+ */
+async function onlyTurnUrls(p, keep) {
+  await p.context.addInitScript((pattern) => {
+    const Native = window.RTCPeerConnection;
+    const re = new RegExp(pattern);
+    window.RTCPeerConnection = function (config, ...rest) {
+      const iceServers = (config?.iceServers ?? [])
+        .map((s) => ({ ...s, urls: [s.urls].flat().filter((u) => re.test(u)) }))
+        .filter((s) => s.urls.length > 0);
+      window.tanisTurnUrls = iceServers.flatMap((s) => s.urls);
+      return new Native({ ...config, iceServers }, ...rest);
+    };
+    window.RTCPeerConnection.prototype = Native.prototype;
+  }, keep);
+  await p.page.reload();
+}
+
+/** The selected pair's candidate types and the transport between this browser and its relay. */
+function selectedPair(page) {
+  return page.evaluate(async () => {
+    const pc = window.tanis.call?.pc;
+    if (!pc) return null;
+    const stats = await pc.getStats();
+    let pair = null;
+    stats.forEach((r) => r.type === 'transport' && r.selectedCandidatePairId && (pair = stats.get(r.selectedCandidatePairId)));
+    if (!pair) return null;
+    const local = stats.get(pair.localCandidateId);
+    const remote = stats.get(pair.remoteCandidateId);
+    return { local: local?.candidateType, remote: remote?.candidateType, relayProtocol: local?.relayProtocol };
+  });
+}
+
+async function callOver(transport, keep) {
+  const eda = await person(browser);
+  const filiz = await person(browser);
+  for (const p of [eda, filiz]) await onlyTurnUrls(p, keep);
+  await register(eda, 'eda');
+  await register(filiz, 'filiz');
+  await eda.page.getByTestId('find-video').click();
+  await eda.page.getByTestId('waiting').waitFor();
+  await filiz.page.getByTestId('find-video').click();
+  for (const p of [eda, filiz]) {
+    await p.page.locator('.stage[data-state=connected]').waitFor({ timeout: 30_000 });
+    await p.page.waitForFunction(() => document.querySelector('[data-testid=remote-video]')?.videoWidth > 0);
+    const urls = await p.page.evaluate(() => window.tanisTurnUrls);
+    assert.ok(urls.length > 0 && urls.every((u) => new RegExp(keep).test(u)), `${transport}: offered ${urls}`);
+    await p.page.waitForFunction(async () => {
+      let selected = false;
+      (await window.tanis.call.pc.getStats()).forEach((r) => r.type === 'transport' && r.selectedCandidatePairId && (selected = true));
+      return selected;
+    }, null, { polling: 100 });
+    const pair = await selectedPair(p.page);
+    assert.deepEqual(pair, { local: 'relay', remote: 'relay', relayProtocol: transport }, JSON.stringify(pair));
+    const seen = await p.page.evaluate(() => window.tanis.remoteCandidates);
+    assert.deepEqual(seen.filter((c) => c.type !== 'relay'), [], 'a non-relay candidate of the other side');
+  }
+  assertNoPageErrors(eda, filiz);
+  await Promise.all([eda.context.close(), filiz.context.close()]);
+}
+
+test('a call connects through the relay over TCP when UDP is blocked', async () => {
+  await callOver('tcp', '^turn:.*\\?transport=tcp$');
+});
+
+test('a call connects through the relay over TLS when only TLS gets through', async () => {
+  await callOver('tls', '^turns:');
+});
