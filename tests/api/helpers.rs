@@ -193,6 +193,31 @@ pub fn test_redis_url() -> String {
         .expect("TANIS_TEST_REDIS_URL is not set: run the suite with scripts/test, which starts a throwaway Redis")
 }
 
+/// The throwaway coturn scripts/test starts: a TURN REST server (`use-auth-secret`) on loopback.
+pub struct TestCoturn {
+    /// `turn:127.0.0.1:<port>?transport=udp`
+    pub url: String,
+    /// Its `static-auth-secret`.
+    pub secret: String,
+    /// Its relay ports (`min-port..=max-port`), so a test can check that its relay candidates came from it.
+    pub relay_ports: std::ops::RangeInclusive<u16>,
+}
+
+pub fn test_coturn() -> TestCoturn {
+    let var = |name: &str| {
+        std::env::var(name).unwrap_or_else(|_| {
+            panic!("{name} is not set: run the suite with scripts/test, which starts a throwaway coturn")
+        })
+    };
+    let ports = var("TANIS_TEST_COTURN_RELAY_PORTS");
+    let (min, max) = ports.split_once('-').expect("TANIS_TEST_COTURN_RELAY_PORTS is MIN-MAX");
+    TestCoturn {
+        url: var("TANIS_TEST_COTURN_URL"),
+        secret: var("TANIS_TEST_COTURN_SECRET"),
+        relay_ports: min.parse().unwrap()..=max.parse().unwrap(),
+    }
+}
+
 /// A fixed, unremarkable start for the manual clock.
 pub fn start_time() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-11-21T09:30:00Z").unwrap().with_timezone(&Utc)

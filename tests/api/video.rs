@@ -1,30 +1,17 @@
 //! Video: signalling through the hub, TURN credentials, and the proof with a real WebRTC stack (webrtc-rs)
 //! that two strangers connect through the embedded TURN relay without either learning the other's address.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
 use reqwest::StatusCode;
-use tanis_client::{Connection, Identity};
-use tanis_proto::{ClientFrame, ErrorCode, MatchInfo, MatchKind, RtcConfig, ServerFrame};
+use tanis_proto::{ClientFrame, ErrorCode, MatchKind, RtcConfig, ServerFrame};
 use tanis_signaling::privacy::relay_only_violations;
 use tanis_workers::schedule::Job;
-use tokio::sync::mpsc;
-use webrtc::api::APIBuilder;
-use webrtc::api::media_engine::MediaEngine;
-use webrtc::data_channel::RTCDataChannel;
-use webrtc::data_channel::data_channel_message::DataChannelMessage;
-use webrtc::ice_transport::ice_candidate::RTCIceCandidateInit;
-use webrtc::ice_transport::ice_server::RTCIceServer;
-use webrtc::peer_connection::RTCPeerConnection;
-use webrtc::peer_connection::configuration::RTCConfiguration;
-use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
-use webrtc::peer_connection::policy::ice_transport_policy::RTCIceTransportPolicy;
-use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
 
-use crate::helpers::{Backend, TestApp, TestUser, assert_error, spawn_app};
+use crate::helpers::{Backend, assert_error, spawn_app};
 use crate::on_both_stores;
+use crate::webrtc_call::{Call, video_pair};
 
 on_both_stores!(
     two_webrtc_peers_connect_through_the_embedded_turn_relay_and_never_see_a_non_relay_address,
@@ -35,172 +22,13 @@ on_both_stores!(
 /// A host candidate with a private address, as a careless or malicious client might trickle it.
 const HOST_CANDIDATE: &str = "candidate:1 1 udp 2130706431 192.168.77.5 50000 typ host generation 0";
 
-/// Queues both users for video and returns each side's socket, match info and RTC configuration.
-async fn video_pair(app: &TestApp, a: &TestUser, b: &TestUser) -> [(Connection, MatchInfo, RtcConfig); 2] {
-    let find = || ClientFrame::MatchFind {
-        id: None,
-        kind: MatchKind::Video,
-        public_key: Identity::generate().public_key_b64(),
-        nearby: false,
-    };
-    let mut sockets = [app.socket(a).await, app.socket(b).await];
-    for socket in &mut sockets {
-        socket.send(&find()).await.unwrap();
-    }
-    let mut out = Vec::new();
-    for mut socket in sockets {
-        match socket.next_where(|f| matches!(f, ServerFrame::MatchFound { .. })).await.unwrap() {
-            ServerFrame::MatchFound { info, rtc: Some(rtc), .. } => out.push((socket, info, rtc)),
-            other => panic!("video match.found carries rtc: {other:?}"),
-        }
-    }
-    out.try_into().ok().unwrap()
-}
-
-async fn peer(rtc: &RtcConfig) -> Arc<RTCPeerConnection> {
-    let mut media = MediaEngine::default();
-    media.register_default_codecs().unwrap();
-    let api = APIBuilder::new().with_media_engine(media).build();
-    let ice_servers = rtc
-        .ice_servers
-        .iter()
-        .map(|s| RTCIceServer {
-            urls: s.urls.clone(),
-            username: s.username.clone().unwrap_or_default(),
-            credential: s.credential.clone().unwrap_or_default(),
-        })
-        .collect();
-    assert_eq!(rtc.ice_transport_policy, "relay");
-    let config =
-        RTCConfiguration { ice_servers, ice_transport_policy: RTCIceTransportPolicy::Relay, ..Default::default() };
-    Arc::new(api.new_peer_connection(config).await.unwrap())
-}
-
-/// One side of the call: owns the socket, applies the peer's signalling, sends its own, records what it got.
-async fn signalling(
-    mut socket: Connection,
-    pc: Arc<RTCPeerConnection>,
-    match_id: i64,
-    mut outgoing: mpsc::UnboundedReceiver<ClientFrame>,
-    received: Arc<Mutex<Vec<ServerFrame>>>,
-) {
-    socket.wait = Duration::from_secs(60);
-    let mut early_candidates = Vec::new();
-    loop {
-        tokio::select! {
-            out = outgoing.recv() => match out {
-                Some(frame) => socket.send(&frame).await.unwrap(),
-                None => return,
-            },
-            frame = socket.next() => {
-                let Ok(frame) = frame else { return };
-                received.lock().unwrap().push(frame.clone());
-                match frame {
-                    ServerFrame::RtcOffer { sdp, .. } => {
-                        pc.set_remote_description(RTCSessionDescription::offer(sdp).unwrap()).await.unwrap();
-                        for c in early_candidates.drain(..) {
-                            pc.add_ice_candidate(c).await.unwrap();
-                        }
-                        let answer = pc.create_answer(None).await.unwrap();
-                        pc.set_local_description(answer.clone()).await.unwrap();
-                        socket.send(&ClientFrame::RtcAnswer { id: None, match_id, sdp: answer.sdp }).await.unwrap();
-                    }
-                    ServerFrame::RtcAnswer { sdp, .. } => {
-                        pc.set_remote_description(RTCSessionDescription::answer(sdp).unwrap()).await.unwrap();
-                        for c in early_candidates.drain(..) {
-                            pc.add_ice_candidate(c).await.unwrap();
-                        }
-                    }
-                    ServerFrame::RtcIce { candidate, sdp_mid, sdp_mline_index, .. } => {
-                        let init = RTCIceCandidateInit { candidate, sdp_mid, sdp_mline_index, username_fragment: None };
-                        // Trickled candidates can arrive before the description they belong to.
-                        if pc.remote_description().await.is_some() {
-                            pc.add_ice_candidate(init).await.unwrap();
-                        } else {
-                            early_candidates.push(init);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
-    }
-}
-
-/// Wires a peer connection's events to the signalling channel and the test's observations.
-fn observe(pc: &Arc<RTCPeerConnection>, match_id: i64, out: mpsc::UnboundedSender<ClientFrame>) {
-    let tx = out.clone();
-    pc.on_ice_candidate(Box::new(move |candidate| {
-        let tx = tx.clone();
-        Box::pin(async move {
-            if let Some(candidate) = candidate {
-                let init = candidate.to_json().unwrap();
-                let _ = tx.send(ClientFrame::RtcIce {
-                    id: None,
-                    match_id,
-                    candidate: init.candidate,
-                    sdp_mid: init.sdp_mid,
-                    sdp_mline_index: init.sdp_mline_index,
-                });
-            }
-        })
-    }));
-    pc.on_peer_connection_state_change(Box::new(move |state| {
-        let out = out.clone();
-        Box::pin(async move {
-            if state == RTCPeerConnectionState::Connected {
-                let _ = out.send(ClientFrame::RtcConnected { id: None, match_id });
-            }
-        })
-    }));
-}
-
-/// Sends `greeting` when the channel opens and forwards whatever arrives on it.
-fn talk(dc: &Arc<RTCDataChannel>, greeting: &'static str, heard: mpsc::UnboundedSender<String>) {
-    let sender = dc.clone();
-    dc.on_open(Box::new(move || {
-        Box::pin(async move {
-            sender.send_text(greeting.to_owned()).await.unwrap();
-        })
-    }));
-    dc.on_message(Box::new(move |msg: DataChannelMessage| {
-        let heard = heard.clone();
-        Box::pin(async move {
-            let _ = heard.send(String::from_utf8(msg.data.to_vec()).unwrap());
-        })
-    }));
-}
-
 async fn two_webrtc_peers_connect_through_the_embedded_turn_relay_and_never_see_a_non_relay_address(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kamera_a").await, app.user("kamera_b").await);
-    let [(sa, info_a, rtc_a), (sb, info_b, rtc_b)] = video_pair(&app, &a, &b).await;
-    let match_id = info_a.match_id;
-    let ((initiator_socket, initiator_rtc), (responder_socket, responder_rtc)) =
-        if info_a.initiator { ((sa, rtc_a), (sb, rtc_b)) } else { ((sb, rtc_b), (sa, rtc_a)) };
-    assert!(info_a.initiator != info_b.initiator);
-
-    let (pc_i, pc_r) = (peer(&initiator_rtc).await, peer(&responder_rtc).await);
-    let (out_i, out_i_rx) = mpsc::unbounded_channel();
-    let (out_r, out_r_rx) = mpsc::unbounded_channel();
-    observe(&pc_i, match_id, out_i.clone());
-    observe(&pc_r, match_id, out_r.clone());
-    let (heard_i_tx, mut heard_i) = mpsc::unbounded_channel();
-    let (heard_r_tx, mut heard_r) = mpsc::unbounded_channel();
-    pc_r.on_data_channel(Box::new(move |dc| {
-        let heard = heard_r_tx.clone();
-        Box::pin(async move { talk(&dc, "merhaba from the responder", heard) })
-    }));
-    let dc = pc_i.create_data_channel("chat", None).await.unwrap();
-    talk(&dc, "merhaba from the initiator", heard_i_tx);
-
-    let (got_i, got_r) = (Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new())));
-    let tasks = [
-        tokio::spawn(signalling(initiator_socket, pc_i.clone(), match_id, out_i_rx, got_i.clone())),
-        tokio::spawn(signalling(responder_socket, pc_r.clone(), match_id, out_r_rx, got_r.clone())),
-    ];
+    let mut call = Call::set_up(&app, &a, &b).await;
+    let match_id = call.match_id;
     // A host candidate sent on purpose must never reach the responder.
-    out_i
+    call.initiator_out
         .send(ClientFrame::RtcIce {
             id: None,
             match_id,
@@ -209,20 +37,14 @@ async fn two_webrtc_peers_connect_through_the_embedded_turn_relay_and_never_see_
             sdp_mline_index: Some(0),
         })
         .unwrap();
-    let offer = pc_i.create_offer(None).await.unwrap();
-    pc_i.set_local_description(offer.clone()).await.unwrap();
-    out_i.send(ClientFrame::RtcOffer { id: None, match_id, sdp: offer.sdp }).unwrap();
+    call.offer().await;
 
-    let both_heard = async { (heard_i.recv().await.unwrap(), heard_r.recv().await.unwrap()) };
-    let (at_initiator, at_responder) = tokio::time::timeout(Duration::from_secs(60), both_heard)
-        .await
-        .expect("the data channel carries bytes both ways");
+    let (at_initiator, at_responder) = call.greetings().await;
     assert_eq!(at_initiator, "merhaba from the responder");
     assert_eq!(at_responder, "merhaba from the initiator");
 
     // Neither side ever received an address other than the relay's.
-    for (side, frames) in [("initiator", &got_i), ("responder", &got_r)] {
-        let frames = frames.lock().unwrap().clone();
+    for (side, frames) in call.received() {
         let mut candidates = 0;
         for frame in &frames {
             match frame {
@@ -260,13 +82,7 @@ async fn two_webrtc_peers_connect_through_the_embedded_turn_relay_and_never_see_
         app.count(format!("SELECT COUNT(*) FROM claims WHERE match_id = {match_id} AND status = 'rejected'")).await;
     assert_eq!(reason, 1, "the call connected: no refund");
 
-    // Cleanup only: closing may report the association already torn down by the ban.
-    let _ = pc_i.close().await;
-    let _ = pc_r.close().await;
-    drop((out_i, out_r));
-    for task in tasks {
-        task.abort();
-    }
+    call.hang_up().await;
 }
 
 async fn signalling_is_stripped_of_addresses_limited_and_only_between_video_partners(backend: Backend) {
