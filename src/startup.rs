@@ -202,7 +202,8 @@ async fn start_video(config: &Config, clock: SharedClock) -> anyhow::Result<(Opt
         None
     };
     urls.extend(v.turn_urls.iter().cloned());
-    Ok((turn, VideoSettings { config: v.clone(), turn_secret: secret, turn_urls: urls }))
+    let turn_counters = turn.as_ref().map(|t| t.counters());
+    Ok((turn, VideoSettings { config: v.clone(), turn_secret: secret, turn_urls: urls, turn_counters }))
 }
 
 /// Runs the background jobs until `shutdown`; a failure is logged, never propagated into the server.

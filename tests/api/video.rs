@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use base64::Engine;
 use reqwest::StatusCode;
-use tanis_client::{Connection, Identity};
-use tanis_proto::{ClientFrame, ErrorCode, MatchInfo, MatchKind, RtcConfig, ServerFrame};
+use tanis_client::{CallReporter, Connection, Identity, Measured};
+use tanis_proto::{CallOutcome, ClientFrame, ErrorCode, MatchInfo, MatchKind, RtcConfig, ServerFrame};
 use tanis_signaling::privacy::relay_only_violations;
 use tanis_workers::schedule::Job;
 use tokio::sync::mpsc;
@@ -22,8 +22,9 @@ use webrtc::peer_connection::configuration::RTCConfiguration;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 use webrtc::peer_connection::policy::ice_transport_policy::RTCIceTransportPolicy;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+use webrtc::stats::StatsReportType;
 
-use crate::helpers::{Backend, TestApp, TestUser, assert_error, spawn_app};
+use crate::helpers::{Backend, TestApp, TestUser, assert_error, eventually, spawn_app};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -127,7 +128,21 @@ async fn signalling(
     }
 }
 
-/// Wires a peer connection's events to the signalling channel and the test's observations.
+/// What webrtc-rs measured of the call: the nominated pair's round trip (through the relay). A data channel
+/// sends no RTP, so there are no packet figures.
+async fn measured(pc: &RTCPeerConnection) -> Measured {
+    let rtt = pc.get_stats().await.reports.into_values().find_map(|report| match report {
+        StatsReportType::CandidatePair(pair) if pair.nominated && pair.current_round_trip_time > 0.0 => {
+            Some(Duration::from_secs_f64(pair.current_round_trip_time))
+        }
+        _ => None,
+    });
+    Measured { rtt, packets: None }
+}
+
+/// Wires a peer connection's events to the signalling channel and the test's observations, as a client does:
+/// `rtc.connected`, and the call's one `rtc.stats` when it connects or fails (its clock started here, just
+/// before the offer).
 fn observe(pc: &Arc<RTCPeerConnection>, match_id: i64, out: mpsc::UnboundedSender<ClientFrame>) {
     let tx = out.clone();
     pc.on_ice_candidate(Box::new(move |candidate| {
@@ -145,12 +160,30 @@ fn observe(pc: &Arc<RTCPeerConnection>, match_id: i64, out: mpsc::UnboundedSende
             }
         })
     }));
+    let reporter = Arc::new(Mutex::new(CallReporter::start(match_id)));
+    // Weak: the handler is kept by the connection itself.
+    let weak = Arc::downgrade(pc);
     pc.on_peer_connection_state_change(Box::new(move |state| {
-        let out = out.clone();
+        let (out, reporter, weak) = (out.clone(), reporter.clone(), weak.clone());
         Box::pin(async move {
-            if state == RTCPeerConnectionState::Connected {
-                let _ = out.send(ClientFrame::RtcConnected { id: None, match_id });
-            }
+            let outcome = match state {
+                RTCPeerConnectionState::Connected => {
+                    let _ = out.send(ClientFrame::RtcConnected { id: None, match_id });
+                    CallOutcome::Connected
+                }
+                RTCPeerConnectionState::Failed => CallOutcome::Failed,
+                _ => return,
+            };
+            // Stats are read in a task of their own, not inside the connection's state-change callback.
+            tokio::spawn(async move {
+                let measured = match weak.upgrade() {
+                    Some(pc) => measured(&pc).await,
+                    None => Measured::default(),
+                };
+                if let Some(frame) = reporter.lock().unwrap().report(outcome, measured) {
+                    let _ = out.send(frame);
+                }
+            });
         })
     }));
 }
@@ -174,6 +207,7 @@ fn talk(dc: &Arc<RTCDataChannel>, greeting: &'static str, heard: mpsc::Unbounded
 async fn two_webrtc_peers_connect_through_the_embedded_turn_relay_and_never_see_a_non_relay_address(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kamera_a").await, app.user("kamera_b").await);
+    let before = app.scrape().await;
     let [(sa, info_a, rtc_a), (sb, info_b, rtc_b)] = video_pair(&app, &a, &b).await;
     let match_id = info_a.match_id;
     let ((initiator_socket, initiator_rtc), (responder_socket, responder_rtc)) =
@@ -247,6 +281,16 @@ async fn two_webrtc_peers_connect_through_the_embedded_turn_relay_and_never_see_
         }
     };
     tokio::time::timeout(Duration::from_secs(20), connected).await.expect("rtc.connected was recorded");
+    // Both sides reported the call as connected, with the relay's round trip when webrtc-rs had measured one.
+    let series = "tanis_rtc_call_setups_total{outcome=\"connected\"}";
+    eventually(Duration::from_secs(20), "both sides report the call", || async {
+        app.scrape().await.value(series) - before.value(series) == 2.0
+    })
+    .await;
+    let timed = "tanis_rtc_time_to_connect_seconds_count";
+    assert_eq!(app.scrape().await.value(timed) - before.value(timed), 2.0);
+    // TODO(issue 26, TURN rewrite): once the relay's data path fills TurnCounters, assert here that
+    // `tanis_turn_allocations_total` is above 0 after this call: today the counters are exported but read 0.
     let token = app.access_token(&a);
     let claim =
         app.client.post(app.url("/v1/claims")).bearer_auth(token).json(&serde_json::json!({ "match_id": match_id }));
