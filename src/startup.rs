@@ -209,7 +209,8 @@ async fn start_video(config: &Config, clock: SharedClock) -> anyhow::Result<(Opt
         None
     };
     urls.extend(v.turn_urls.iter().cloned());
-    Ok((turn, VideoSettings { config: v.clone(), turn_secret: secret, turn_urls: urls }))
+    let turn_counters = turn.as_ref().map(|t| t.counters());
+    Ok((turn, VideoSettings { config: v.clone(), turn_secret: secret, turn_urls: urls, turn_counters }))
 }
 
 /// The embedded server's URLs, UDP first: clients try them in order, and UDP is what a call wants.

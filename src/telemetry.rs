@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tracing::Level;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::Layer;
@@ -58,13 +58,28 @@ pub fn init_logs(format: LogFormat) {
     };
 }
 
+/// Histograms exported with buckets rather than as summaries, so an alert can take a percentile over every node
+/// (`histogram_quantile` over summed buckets; per-node quantiles cannot be combined). The bounds bracket what
+/// docs/operations.md ("Call quality") alerts on: 5 s to connect, 300 ms of round trip through the relay.
+const CALL_QUALITY_BUCKETS: &[(&str, &[f64])] = &[
+    ("tanis_rtc_time_to_connect_seconds", &[0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 60.0]),
+    ("tanis_rtc_relay_rtt_seconds", &[0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0]),
+];
+
 /// The metrics recorder. The `metrics` facade has one global recorder per process, so every server
 /// in the process (tests start many) shares this one.
 pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = PrometheusBuilder::new().build_recorder();
+            let recorder = CALL_QUALITY_BUCKETS
+                .iter()
+                .fold(PrometheusBuilder::new(), |builder, (name, buckets)| {
+                    builder
+                        .set_buckets_for_metric(Matcher::Full((*name).into()), buckets)
+                        .expect("buckets are not empty")
+                })
+                .build_recorder();
             let handle = recorder.handle();
             // Fails only if another recorder was installed first; then this handle just renders nothing.
             let _ = metrics::set_global_recorder(recorder);

@@ -3,6 +3,11 @@
 // says, so this browser gathers and uses only TURN candidates and never offers its own address; the server
 // strips any other candidate too. Every remote candidate the page is handed (trickled or inside the SDP) is
 // recorded in `remoteCandidates`, so a test — or a curious user — can check that none was host or srflx.
+// Each match's first call that connects or fails is reported once with `rtc.stats` (connected or failed, setup time, relay round trip,
+// packet loss: numbers only), so operators see call quality.
+
+/** How long a call may take to connect before it is reported failed (it may still connect; it is not torn down). */
+const SETUP_TIMEOUT_MS = 30000;
 
 /** Every remote candidate this page has been given, across calls: `{source, type, candidate}`. */
 export const remoteCandidates = [];
@@ -23,6 +28,9 @@ export class Call extends EventTarget {
     this.earlyIce = [];
     /** idle → media → connecting → connected; or failed, ended. */
     this.state = 'idle';
+    /** When the first offer/answer exchange started (`performance.now()`), and whether `rtc.stats` went out. */
+    this.setupStartedAt = null;
+    this.reported = false;
   }
 
   /** Opens camera and microphone (once); the initiator then sends the offer, the responder waits for it. */
@@ -53,6 +61,10 @@ export class Call extends EventTarget {
 
   connect() {
     this.close();
+    if (this.setupStartedAt === null) {
+      this.setupStartedAt = performance.now();
+      this.setupTimer = setTimeout(() => this.reportStats('failed'), SETUP_TIMEOUT_MS);
+    }
     const iceServers = this.rtc.ice_servers.map(({ urls, username, credential }) => ({ urls, username, credential }));
     const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: 'relay' });
     this.pc = pc;
@@ -74,8 +86,10 @@ export class Call extends EventTarget {
       if (pc.connectionState === 'connected') {
         this.send({ type: 'rtc.connected', match_id: this.matchId });
         this.setState('connected');
+        this.reportStats('connected');
       } else if (pc.connectionState === 'failed') {
         this.setState('failed', 'ice');
+        this.reportStats('failed');
       }
     };
     this.setState('connecting');
@@ -110,6 +124,7 @@ export class Call extends EventTarget {
         if (!this.pc?.remoteDescription) return void this.earlyIce.push(frame);
         return this.addIce(frame);
       case 'rtc.hangup':
+        this.abandonSetup();
         this.earlyIce = [];
         this.close();
         return this.setState('ended', 'peer');
@@ -139,17 +154,33 @@ export class Call extends EventTarget {
   async selectedPair() {
     if (!this.pc) return null;
     const stats = await this.pc.getStats();
-    let pair = null;
-    stats.forEach((report) => {
-      if (report.type === 'transport' && report.selectedCandidatePairId) pair = stats.get(report.selectedCandidatePairId);
-    });
-    if (!pair) stats.forEach((r) => r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded' && (pair = r));
+    const pair = selectedPair(stats);
     if (!pair) return null;
     return { local: stats.get(pair.localCandidateId)?.candidateType, remote: stats.get(pair.remoteCandidateId)?.candidateType };
   }
 
+  /** Sends this match's one `rtc.stats`; later outcomes (a call again, the timeout after a success) are not sent. */
+  async reportStats(outcome) {
+    if (this.reported || this.setupStartedAt === null) return;
+    this.reported = true;
+    clearTimeout(this.setupTimer);
+    const setup_ms = Math.round(performance.now() - this.setupStartedAt);
+    const figures = this.pc ? await this.pc.getStats().then(callFigures, () => ({})) : {};
+    this.send({ type: 'rtc.stats', match_id: this.matchId, outcome, setup_ms, ...figures });
+  }
+
+  /**
+   * A call hung up, or ended with the match, while it was connecting is neither a success nor a failure: nothing is
+   * reported for it, and a call again starts a fresh clock.
+   */
+  abandonSetup() {
+    clearTimeout(this.setupTimer);
+    if (!this.reported) this.setupStartedAt = null;
+  }
+
   /** Ends the call (the match stays: `match.leave` ends that). */
   hangUp() {
+    this.abandonSetup();
     this.send({ type: 'rtc.hangup', match_id: this.matchId });
     this.close();
     this.setState('ended', 'me');
@@ -165,6 +196,7 @@ export class Call extends EventTarget {
 
   /** Leaves the camera and microphone too: the match is over. */
   dispose() {
+    this.abandonSetup();
     this.close();
     for (const track of this.localStream?.getTracks() ?? []) track.stop();
     this.localStream = null;
@@ -176,6 +208,34 @@ export class Call extends EventTarget {
     if (state === 'ended' || state === 'failed') this.endedBy = why;
     this.dispatchEvent(new Event('state'));
   }
+}
+
+/** The selected candidate pair of a `getStats()` report, or null before one is chosen. */
+function selectedPair(stats) {
+  let pair = null;
+  stats.forEach((r) => r.type === 'transport' && r.selectedCandidatePairId && (pair = stats.get(r.selectedCandidatePairId)));
+  if (!pair) stats.forEach((r) => r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded' && (pair = r));
+  return pair;
+}
+
+/**
+ * The optional figures of `rtc.stats` from a `getStats()` report: the selected pair's round trip (through the
+ * relay), RTP packets sent and how many of them the peer reported lost. Integers only; never a candidate, an
+ * address or an id, whatever the report holds.
+ */
+export function callFigures(stats) {
+  const figures = {};
+  const rtt = selectedPair(stats)?.currentRoundTripTime;
+  if (Number.isFinite(rtt)) figures.rtt_ms = Math.round(rtt * 1000);
+  let sent = null;
+  let lost = 0;
+  stats.forEach((r) => {
+    if (r.type === 'outbound-rtp') sent = (sent ?? 0) + (r.packetsSent ?? 0);
+    // RTCP's cumulative loss can be negative (duplicates): counted as none.
+    if (r.type === 'remote-inbound-rtp') lost += Math.max(0, r.packetsLost ?? 0);
+  });
+  if (sent !== null) Object.assign(figures, { packets_sent: sent, packets_lost: Math.min(lost, sent) });
+  return figures;
 }
 
 function candidateType(candidate) {

@@ -1,10 +1,12 @@
-//! tanis reference client: the WebSocket protocol and end-to-end encryption.
+//! tanis reference client: the WebSocket protocol, end-to-end encryption and call-quality reports ([`call`]).
 //!
 //! The server relays ciphertext it cannot read; [`e2e`] holds everything needed to produce and read it.
 
+pub mod call;
 pub mod connection;
 pub mod e2e;
 
+pub use call::{CallReporter, Measured, Packets};
 pub use connection::{Chat, ClientError, Connection, TokenIn};
 
 pub use e2e::{E2eError, E2eSession, Identity, Role, Sealed, safety_number};

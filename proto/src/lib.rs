@@ -40,6 +40,25 @@ impl MatchKind {
     }
 }
 
+/// How a call's setup ended, as `rtc.stats` reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallOutcome {
+    /// The peer connection reached `connected`.
+    Connected,
+    /// ICE failed, or the client gave up waiting.
+    Failed,
+}
+
+impl CallOutcome {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::Connected => "connected",
+            CallOutcome::Failed => "failed",
+        }
+    }
+}
+
 /// Why a report is filed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -188,6 +207,25 @@ pub enum ClientFrame {
         id: Option<String>,
         match_id: i64,
     },
+    /// Video: how this side's call went, once per match (docs/protocol.md, "Call quality"). Numbers and one
+    /// enum only: no field can carry an address or an identifier. Answered with `ok`.
+    #[serde(rename = "rtc.stats")]
+    RtcStats {
+        #[serde(default)]
+        id: Option<String>,
+        match_id: i64,
+        outcome: CallOutcome,
+        /// Milliseconds from the start of the offer/answer exchange to connected, or to giving up.
+        setup_ms: i64,
+        /// Round-trip time of the selected candidate pair (through the relay), in milliseconds.
+        #[serde(default)]
+        rtt_ms: Option<i64>,
+        /// RTP packets this side sent, and how many of them the peer reported lost (RTCP).
+        #[serde(default)]
+        packets_sent: Option<i64>,
+        #[serde(default)]
+        packets_lost: Option<i64>,
+    },
     /// Video: the call ended (the match stays; a new offer may follow).
     #[serde(rename = "rtc.hangup")]
     RtcHangup {
@@ -220,6 +258,7 @@ impl ClientFrame {
             | ClientFrame::RtcAnswer { id, .. }
             | ClientFrame::RtcIce { id, .. }
             | ClientFrame::RtcConnected { id, .. }
+            | ClientFrame::RtcStats { id, .. }
             | ClientFrame::RtcHangup { id, .. }
             | ClientFrame::Ping { id } => id.as_deref(),
         }
@@ -443,6 +482,28 @@ mod tests {
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"nope"}"#).is_err());
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"ping","extra":1}"#).is_err());
         assert!(serde_json::from_str::<ClientFrame>(r#"{"type":"msg.ack","match_id":1}"#).is_err());
+    }
+
+    #[test]
+    fn call_stats_are_numbers_and_an_outcome_only() {
+        let frame: ClientFrame =
+            serde_json::from_str(r#"{"type":"rtc.stats","match_id":7,"outcome":"failed","setup_ms":30000}"#).unwrap();
+        assert_eq!(
+            frame,
+            ClientFrame::RtcStats {
+                id: None,
+                match_id: 7,
+                outcome: CallOutcome::Failed,
+                setup_ms: 30000,
+                rtt_ms: None,
+                packets_sent: None,
+                packets_lost: None,
+            }
+        );
+        let text = r#"{"type":"rtc.stats","match_id":7,"outcome":"connected","setup_ms":1,"candidate":"10.0.0.1"}"#;
+        assert!(serde_json::from_str::<ClientFrame>(text).is_err(), "no room for an address");
+        let text = r#"{"type":"rtc.stats","match_id":7,"outcome":"maybe","setup_ms":1}"#;
+        assert!(serde_json::from_str::<ClientFrame>(text).is_err());
     }
 
     #[test]

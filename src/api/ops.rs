@@ -118,7 +118,27 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<St
             metrics::gauge!("tanis_job_last_success_timestamp", "job" => job.job).set(at);
         }
     }
+    if let Some(turn) = state.hub.turn_stats() {
+        export_turn(turn);
+    }
     Ok(state.metrics.render())
+}
+
+/// The embedded TURN server's counters, read at scrape time like the job gauges: the relay's data path only
+/// bumps atomics, so a scrape costs it nothing. `absolute` keeps a counter from ever going down.
+fn export_turn(turn: tanis_signaling::TurnStats) {
+    metrics::gauge!("tanis_turn_allocations").set(turn.allocations_active as f64);
+    for (name, value) in [
+        ("tanis_turn_allocations_total", turn.allocations_total),
+        ("tanis_turn_allocations_failed_total", turn.allocations_failed),
+        ("tanis_turn_permissions_total", turn.permissions_total),
+        ("tanis_turn_channel_binds_total", turn.channel_binds_total),
+        ("tanis_turn_packets_relayed_total", turn.packets_relayed),
+        ("tanis_turn_bytes_relayed_total", turn.bytes_relayed),
+        ("tanis_turn_packets_dropped_total", turn.packets_dropped),
+    ] {
+        metrics::counter!(name).absolute(value);
+    }
 }
 
 /// Compares without stopping at the first difference, so response time does not reveal the token.

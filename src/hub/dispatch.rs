@@ -11,6 +11,7 @@ use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, ServerFrame};
 use tokio::sync::Semaphore;
 
 use super::Hub;
+use super::call_report::{self, Figures};
 use super::signal::{self, Signal};
 use crate::delivery::SessionHandle;
 use crate::relay::Reply;
@@ -144,6 +145,10 @@ pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
         }
         ClientFrame::RtcConnected { id, match_id } => signal::relay(ctx, id, match_id, Signal::Connected).await,
         ClientFrame::RtcHangup { id, match_id } => signal::relay(ctx, id, match_id, Signal::Hangup).await,
+        ClientFrame::RtcStats { id, match_id, outcome, setup_ms, rtt_ms, packets_sent, packets_lost } => {
+            let figures = Figures { outcome, setup_ms, rtt_ms, packets_sent, packets_lost };
+            call_report::receive(ctx, id, match_id, figures).await
+        }
         ClientFrame::Claim { id, match_id } => {
             match crate::claims::file(&hub.inner.store, user, match_id, hub.inner.clock.now()).await {
                 Ok(_) => ctx.reply(ServerFrame::Ok { id }).await,

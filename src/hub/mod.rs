@@ -7,9 +7,11 @@
 //! - [`matches`]: asking for a match, opening and ending matches, bans.
 //! - [`deletion`]: an account deleted by its owner leaving at once.
 //! - [`signal`]: video signalling: relay-only filtering, ICE servers with TURN credentials.
+//! - [`call_report`]: call quality: each side's `rtc.stats`, checked and counted once, into metrics.
 //! - [`rate`]: the per-user message rate limit.
 
 mod ads;
+mod call_report;
 mod deletion;
 mod dispatch;
 mod matches;

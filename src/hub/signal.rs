@@ -20,6 +20,9 @@ pub struct VideoSettings {
     pub turn_secret: Vec<u8>,
     /// Every TURN URL clients are given (the embedded server's, then configured external ones).
     pub turn_urls: Vec<String>,
+    /// The embedded TURN server's counters, exported at `/metrics`; `None` when it does not run (an external
+    /// coturn exports its own).
+    pub turn_counters: Option<tanis_signaling::TurnCounters>,
 }
 
 /// One signalling request.
@@ -49,7 +52,12 @@ impl Hub {
         RtcConfig { ice_servers, ice_transport_policy: policy.into(), ttl_secs: v.config.credential_ttl_secs }
     }
 
-    async fn allow_signal(&self, user_id: i64) -> bool {
+    /// One reading of the embedded TURN server's counters, when it runs on this node.
+    pub fn turn_stats(&self) -> Option<tanis_signaling::TurnStats> {
+        self.inner.video.turn_counters.as_ref().map(|c| c.snapshot())
+    }
+
+    pub(super) async fn allow_signal(&self, user_id: i64) -> bool {
         let c = &self.inner.video.config;
         self.inner.signal_rates.allow(user_id, c.signals_per_second, c.signal_burst).await
     }

@@ -289,6 +289,48 @@ impl Store {
         Ok(())
     }
 
+    /// Whether `user_id` was in the video match `match_id` and it ended at or after `since`: a failed call's
+    /// `rtc.stats` may arrive just after the match ended (the peer gave up and left first).
+    pub async fn video_match_ended_since(
+        &self,
+        match_id: i64,
+        user_id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let query = select!(
+            "SELECT COUNT(*) FROM matches WHERE id = $1 AND (user1_id = $2 OR user2_id = $2) AND type = 'video' \
+             AND ended_at >= $3"
+        );
+        let found: i64 =
+            on_read_pool!(self, |pool| pool.scalars(query).bind(match_id).bind(user_id).bind(since).one().await)?;
+        Ok(found > 0)
+    }
+
+    /// Marks `user_id`'s call report for the match as counted, in one statement so two nodes cannot both count
+    /// it; false when it already was.
+    pub async fn mark_call_reported(
+        &self,
+        match_id: i64,
+        user_id: i64,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let query = concat!(
+            "UPDATE matches SET ",
+            "user1_call_report_at = CASE WHEN user1_id = $2 THEN $3 ELSE user1_call_report_at END, ",
+            "user2_call_report_at = CASE WHEN user2_id = $2 THEN $3 ELSE user2_call_report_at END ",
+            "WHERE id = $1 AND ((user1_id = $2 AND user1_call_report_at IS NULL) ",
+            "OR (user2_id = $2 AND user2_call_report_at IS NULL))"
+        );
+        let marked = on_write_pool!(self, |pool| sqlx::query(query)
+            .bind(match_id)
+            .bind(user_id)
+            .bind(now)
+            .execute(pool)
+            .await
+            .map(|done| done.rows_affected()))?;
+        Ok(marked == 1)
+    }
+
     /// When the match's call connected, if it did.
     pub async fn call_connected_at(&self, match_id: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
         let query = select!("SELECT call_connected_at FROM matches WHERE id = $1");

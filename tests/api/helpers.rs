@@ -335,6 +335,13 @@ impl TestApp {
         job.run(&ctx).await
     }
 
+    /// What `/metrics` shows now, read through the endpoint as a Prometheus server would.
+    pub async fn scrape(&self) -> Scrape {
+        let response = self.client.get(self.url("/metrics")).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        Scrape(response.text().await.unwrap())
+    }
+
     /// The app's current (manual) time.
     pub fn now(&self) -> DateTime<Utc> {
         tanis::clock::Clock::now(&*self.clock)
@@ -413,6 +420,26 @@ impl TestApp {
     /// Opens a WebSocket as `user`, discarding `hello`.
     pub async fn socket(&self, user: &TestUser) -> tanis_client::Connection {
         self.connect(user).await.0
+    }
+}
+
+/// One `/metrics` text. The recorder is the process's (telemetry::metrics_handle), so compare two scrapes of one
+/// test rather than trusting absolute values.
+pub struct Scrape(pub String);
+
+impl Scrape {
+    /// The value of one series, written as Prometheus does (`name{label="value"}`); 0 when it is absent, as a
+    /// counter nothing has moved yet is.
+    pub fn value(&self, series: &str) -> f64 {
+        self.0.lines().find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok()).unwrap_or(0.0)
+    }
+
+    /// Whether the metric appears at all (its `# TYPE` line or any series).
+    pub fn has(&self, name: &str) -> bool {
+        self.0.lines().any(|line| {
+            line.strip_prefix(name).is_some_and(|rest| rest.starts_with([' ', '{']))
+                || line.strip_prefix("# TYPE ").is_some_and(|rest| rest.split(' ').next() == Some(name))
+        })
     }
 }
 

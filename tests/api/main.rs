@@ -7,6 +7,7 @@ mod admin;
 mod ads;
 mod billing;
 mod binary;
+mod call_quality;
 mod cluster;
 mod consent;
 mod coturn;

@@ -9,7 +9,7 @@ use tanis_proto::{ClientFrame, ErrorCode, MatchKind, RtcConfig, ServerFrame};
 use tanis_signaling::privacy::relay_only_violations;
 use tanis_workers::schedule::Job;
 
-use crate::helpers::{Backend, assert_error, spawn_app};
+use crate::helpers::{Backend, assert_error, eventually, spawn_app};
 use crate::on_both_stores;
 use crate::webrtc_call::{Call, video_pair};
 
@@ -25,6 +25,7 @@ const HOST_CANDIDATE: &str = "candidate:1 1 udp 2130706431 192.168.77.5 50000 ty
 async fn two_webrtc_peers_connect_through_the_embedded_turn_relay_and_never_see_a_non_relay_address(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("kamera_a").await, app.user("kamera_b").await);
+    let before = app.scrape().await;
     let mut call = Call::set_up(&app, &a, &b).await;
     let match_id = call.match_id;
     // A host candidate sent on purpose must never reach the responder.
@@ -69,6 +70,20 @@ async fn two_webrtc_peers_connect_through_the_embedded_turn_relay_and_never_see_
         }
     };
     tokio::time::timeout(Duration::from_secs(20), connected).await.expect("rtc.connected was recorded");
+    // Both sides reported the call as connected, with the relay's round trip when webrtc-rs had measured one.
+    let series = "tanis_rtc_call_setups_total{outcome=\"connected\"}";
+    eventually(Duration::from_secs(20), "both sides report the call", || async {
+        app.scrape().await.value(series) - before.value(series) == 2.0
+    })
+    .await;
+    let timed = "tanis_rtc_time_to_connect_seconds_count";
+    assert_eq!(app.scrape().await.value(timed) - before.value(timed), 2.0);
+    // The embedded relay carried the call: its allocations, permissions and datagrams are on /metrics.
+    let relay = app.scrape().await;
+    for series in ["tanis_turn_allocations_total", "tanis_turn_permissions_total", "tanis_turn_packets_relayed_total"] {
+        assert!(relay.value(series) > before.value(series), "{series} did not move");
+    }
+    assert!(relay.value("tanis_turn_bytes_relayed_total") >= 2.0 * 26.0, "both greetings crossed the relay");
     let token = app.access_token(&a);
     let claim =
         app.client.post(app.url("/v1/claims")).bearer_auth(token).json(&serde_json::json!({ "match_id": match_id }));

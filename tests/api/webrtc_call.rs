@@ -5,8 +5,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tanis_client::{Connection, Identity};
-use tanis_proto::{ClientFrame, MatchInfo, MatchKind, RtcConfig, ServerFrame};
+use tanis_client::{CallReporter, Connection, Identity, Measured};
+use tanis_proto::{CallOutcome, ClientFrame, MatchInfo, MatchKind, RtcConfig, ServerFrame};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use webrtc::api::APIBuilder;
@@ -21,6 +21,7 @@ use webrtc::peer_connection::configuration::RTCConfiguration;
 use webrtc::peer_connection::peer_connection_state::RTCPeerConnectionState;
 use webrtc::peer_connection::policy::ice_transport_policy::RTCIceTransportPolicy;
 use webrtc::peer_connection::sdp::session_description::RTCSessionDescription;
+use webrtc::stats::StatsReportType;
 
 use crate::helpers::{TestApp, TestUser};
 
@@ -235,14 +236,46 @@ fn observe(pc: &Arc<RTCPeerConnection>, match_id: i64, out: mpsc::UnboundedSende
             }
         })
     }));
+    // The call's one `rtc.stats`, when it connects or fails, as a client sends it (its clock starts here, just
+    // before the offer).
+    let reporter = Arc::new(Mutex::new(CallReporter::start(match_id)));
+    // Weak: the handler is kept by the connection itself.
+    let weak = Arc::downgrade(pc);
     pc.on_peer_connection_state_change(Box::new(move |state| {
-        let out = out.clone();
+        let (out, reporter, weak) = (out.clone(), reporter.clone(), weak.clone());
         Box::pin(async move {
-            if state == RTCPeerConnectionState::Connected {
-                let _ = out.send(ClientFrame::RtcConnected { id: None, match_id });
-            }
+            let outcome = match state {
+                RTCPeerConnectionState::Connected => {
+                    let _ = out.send(ClientFrame::RtcConnected { id: None, match_id });
+                    CallOutcome::Connected
+                }
+                RTCPeerConnectionState::Failed => CallOutcome::Failed,
+                _ => return,
+            };
+            // Stats are read in a task of their own, not inside the connection's state-change callback.
+            tokio::spawn(async move {
+                let measured = match weak.upgrade() {
+                    Some(pc) => measured(&pc).await,
+                    None => Measured::default(),
+                };
+                if let Some(frame) = reporter.lock().unwrap().report(outcome, measured) {
+                    let _ = out.send(frame);
+                }
+            });
         })
     }));
+}
+
+/// What webrtc-rs measured of the call: the nominated pair's round trip (through the relay). A data channel
+/// sends no RTP, so there are no packet figures.
+async fn measured(pc: &RTCPeerConnection) -> Measured {
+    let rtt = pc.get_stats().await.reports.into_values().find_map(|report| match report {
+        StatsReportType::CandidatePair(pair) if pair.nominated && pair.current_round_trip_time > 0.0 => {
+            Some(Duration::from_secs_f64(pair.current_round_trip_time))
+        }
+        _ => None,
+    });
+    Measured { rtt, packets: None }
 }
 
 /// Sends `greeting` when the channel opens and forwards whatever arrives on it.
