@@ -89,3 +89,70 @@ async fn the_counters_see_every_relayed_datagram_and_its_bytes() {
     assert_eq!(s.allocations_active, 2);
     drop((ra, rb));
 }
+
+/// An Allocate whose success response was lost is sent again with the same transaction id: the client must get
+/// the same allocation back, not 437 for one it does not know it has. A new Allocate from the same 5-tuple is 437.
+#[tokio::test]
+async fn a_retransmitted_allocate_gets_the_same_answer_and_a_new_one_is_a_mismatch() {
+    use stun::attributes::{ATTR_NONCE, ATTR_REALM, ATTR_USERNAME};
+    use stun::error_code::ErrorCodeAttribute;
+    use stun::integrity::MessageIntegrity;
+    use stun::message::Getter;
+    use stun::message::{CLASS_REQUEST, METHOD_ALLOCATE, Message, MessageType, Setter};
+    use stun::textattrs::TextAttribute;
+    use turn::proto::reqtrans::RequestedTransport;
+
+    let h = start(LOOPBACK, false).await;
+    let socket = tokio::net::UdpSocket::bind((LOOPBACK, 0)).await.unwrap();
+    socket.connect(h.turn.local_addr()).await.unwrap();
+    let ask = |extra: Vec<Box<dyn Setter>>| {
+        let mut setters: Vec<Box<dyn Setter>> = vec![
+            Box::new(stun::agent::TransactionId::new()),
+            Box::new(MessageType::new(METHOD_ALLOCATE, CLASS_REQUEST)),
+            Box::new(RequestedTransport { protocol: turn::proto::PROTO_UDP }),
+        ];
+        setters.extend(extra);
+        let mut m = Message::new();
+        m.build(&setters).unwrap();
+        m
+    };
+    let answer = async |bytes: &[u8]| {
+        socket.send(bytes).await.unwrap();
+        let mut buf = [0u8; 1500];
+        let n = timeout(STEP, socket.recv(&mut buf)).await.expect("answered").unwrap();
+        let mut m = Message { raw: buf[..n].to_vec(), ..Message::default() };
+        m.decode().unwrap();
+        m
+    };
+    let code = |m: &Message| {
+        let mut e = ErrorCodeAttribute::default();
+        e.get_from(m).ok().map(|()| e.code.0)
+    };
+    // The challenge carries the nonce and realm.
+    let challenge = answer(&ask(Vec::new()).raw).await;
+    assert_eq!(code(&challenge), Some(401));
+    let nonce = TextAttribute::get_from_as(&challenge, ATTR_NONCE).unwrap().text;
+    let c = creds("retransmit");
+    let signed = |nonce: &str| -> Vec<Box<dyn Setter>> {
+        vec![
+            Box::new(TextAttribute::new(ATTR_USERNAME, c.username.clone())),
+            Box::new(TextAttribute::new(ATTR_REALM, REALM.to_owned())),
+            Box::new(TextAttribute::new(ATTR_NONCE, nonce.to_owned())),
+            Box::new(MessageIntegrity::new_long_term_integrity(
+                c.username.clone(),
+                REALM.to_owned(),
+                c.password.clone(),
+            )),
+        ]
+    };
+    let request = ask(signed(&nonce));
+    let first = answer(&request.raw).await;
+    assert_eq!(code(&first), None, "allocated");
+    let again = answer(&request.raw).await;
+    assert_eq!(again.raw, first.raw, "the retransmission gets the very same response");
+    h.wait_for_allocations(1).await;
+
+    let another = answer(&ask(signed(&nonce)).raw).await;
+    assert_eq!(code(&another), Some(437), "a new Allocate on a 5-tuple that has one");
+    assert_eq!(h.turn.counters().snapshot().allocations_total, 1);
+}

@@ -78,6 +78,8 @@ pub(super) struct Allocation {
     pub(super) username: String,
     state: Mutex<Grants>,
     reader: Mutex<Option<JoinHandle<()>>>,
+    /// The Allocate that created it (transaction id) and the response sent, for retransmissions.
+    created_by: Mutex<Option<([u8; 12], Vec<u8>)>>,
 }
 
 /// What the client has been granted, each with its expiry (Unix seconds on the injected clock).
@@ -106,7 +108,15 @@ impl Allocation {
         expires_at: i64,
     ) -> Self {
         let state = Mutex::new(Grants { expires_at, ..Grants::default() });
-        Allocation { client, relay, relay_addr, username, state, reader: Mutex::new(None) }
+        Allocation {
+            client,
+            relay,
+            relay_addr,
+            username,
+            state,
+            reader: Mutex::new(None),
+            created_by: Mutex::new(None),
+        }
     }
 
     fn grants(&self) -> std::sync::MutexGuard<'_, Grants> {
@@ -123,6 +133,16 @@ impl Allocation {
         if let Some(task) = self.reader.lock().unwrap_or_else(|e| e.into_inner()).take() {
             task.abort();
         }
+    }
+
+    pub(super) fn remember_response(&self, transaction: [u8; 12], response: Vec<u8>) {
+        *self.created_by.lock().unwrap_or_else(|e| e.into_inner()) = Some((transaction, response));
+    }
+
+    /// The response to the Allocate with this transaction id, if it is the one that created this allocation.
+    pub(super) fn response_to(&self, transaction: &[u8; 12]) -> Option<Vec<u8>> {
+        let created = self.created_by.lock().unwrap_or_else(|e| e.into_inner());
+        created.as_ref().filter(|(t, _)| t == transaction).map(|(_, r)| r.clone())
     }
 
     pub(super) fn refresh(&self, expires_at: i64) {

@@ -49,6 +49,14 @@ pub(super) fn handle(server: &Arc<Server>, client: &ClientLink, frame: &[u8]) {
     if m.typ.class != CLASS_REQUEST {
         return;
     }
+    // A retransmitted Allocate (its success response was lost on the way) gets that same response again,
+    // instead of 437 for an allocation the client does not know it has (RFC 5766 §6.2).
+    if m.typ.method == METHOD_ALLOCATE
+        && let Some(response) = server.table.get(&client.key()).and_then(|a| a.response_to(&m.transaction_id.0))
+    {
+        client.send(&response);
+        return;
+    }
     let reply = match m.typ.method {
         METHOD_BINDING => Some(binding(client)),
         METHOD_ALLOCATE | METHOD_REFRESH | METHOD_CREATE_PERMISSION | METHOD_CHANNEL_BIND => {
@@ -56,9 +64,15 @@ pub(super) fn handle(server: &Arc<Server>, client: &ClientLink, frame: &[u8]) {
         }
         _ => Some(error(CODE_BAD_REQUEST, Vec::new())),
     };
-    if let Some(reply) = reply.and_then(|attrs| build(&m, attrs.0, attrs.1)) {
-        client.send(&reply);
+    let Some((class, attrs)) = reply else { return };
+    let Some(reply) = build(&m, class, attrs) else { return };
+    if m.typ.method == METHOD_ALLOCATE
+        && class == CLASS_SUCCESS_RESPONSE
+        && let Some(alloc) = server.table.get(&client.key())
+    {
+        alloc.remember_response(m.transaction_id.0, reply.clone());
     }
+    client.send(&reply);
 }
 
 /// A reply: its class, and its attributes after the transaction id and type.
@@ -112,6 +126,7 @@ fn authenticated(server: &Arc<Server>, client: &ClientLink, m: &mut Message) -> 
     }
     let existing = server.table.get(&client.key());
     if let Some(a) = &existing
+        && m.typ.method != METHOD_ALLOCATE
         && a.username != username.text
     {
         return Some(error(CODE_WRONG_CREDENTIALS, Vec::new()));
