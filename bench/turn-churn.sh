@@ -182,7 +182,8 @@ rows = [
     ("STUN retransmissions", lambda r: get(r, "extra.detail.retransmissions")),
     ("packets during calls sent / received",
      lambda r: f"{get(r, 'extra.hold_packets_sent')} / {get(r, 'extra.hold_packets_received')}"),
-    ("UDP receive-buffer drops (machine-wide)", lambda r: get(r, "extra.udp_receive_buffer_drops")),
+    ("UDP receive-buffer drops: machine-wide / on the server's sockets", lambda r:
+     f"{get(r, 'extra.udp_receive_buffer_drops')} / {get(r, 'extra.server_socket_drops')}"),
     ("setup packets and probes sent / received",
      lambda r: f"{get(r, 'extra.detail.setup_packets_sent')} / {get(r, 'extra.detail.setup_packets_received')}"),
     ("server CPU s (ms per allocation)",

@@ -136,6 +136,7 @@ pub async fn run(opts: &TurnChurnOptions) -> anyhow::Result<Report> {
     let server_pid = opts.cpu.server_pids.first().copied();
     let bench_fds_before = footprint::fd_count(std::process::id());
     let udp_drops_before = footprint::udp_receive_buffer_drops();
+    let server_drops_before = server_pid.and_then(footprint::udp_drops_of);
     let before = server_pid.map(Footprint::read).unwrap_or_default();
     let peak = server_pid.map(|pid| PeakWatch::start(pid, before));
 
@@ -190,6 +191,10 @@ pub async fn run(opts: &TurnChurnOptions) -> anyhow::Result<Report> {
     let storm = started.elapsed();
     let udp_drops =
         footprint::udp_receive_buffer_drops().zip(udp_drops_before).map(|(after, before)| after.saturating_sub(before));
+    let server_drops = server_pid
+        .and_then(footprint::udp_drops_of)
+        .zip(server_drops_before)
+        .map(|(after, before)| after.saturating_sub(before));
     let cpu = opts.cpu.used_since(cpu_start);
     let (completed, failures) = progress.finish();
     let peak = peak.map(PeakWatch::finish).unwrap_or_default();
@@ -259,6 +264,7 @@ pub async fn run(opts: &TurnChurnOptions) -> anyhow::Result<Report> {
         "hold_packets_sent": count(&totals.hold_packets_sent),
         "hold_packets_received": count(&totals.hold_packets_received),
         "udp_receive_buffer_drops": udp_drops,
+        "server_socket_drops": server_drops,
         "time_to_first_relayed_packet": Percentiles::of(&first_packet),
         "allocate": Percentiles::of(&allocate),
         "round_trips": round_trips,

@@ -43,6 +43,35 @@ pub fn udp_receive_buffer_drops() -> Option<u64> {
     values.split_whitespace().nth(column)?.parse().ok()
 }
 
+/// Datagrams dropped so far on the UDP sockets `pid` has open now (the `drops` column of `/proc/<pid>/net/udp`
+/// and `udp6`, matched by inode). Read before and after a storm, the difference is what the sockets that lived
+/// through it lost: for a TURN server, its listening socket, where every client's requests queue.
+pub fn udp_drops_of(pid: u32) -> Option<u64> {
+    let inodes: std::collections::HashSet<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .ok()?
+        .flatten()
+        .filter_map(|fd| {
+            let link = std::fs::read_link(fd.path()).ok()?;
+            let link = link.to_str()?;
+            Some(link.strip_prefix("socket:[")?.strip_suffix(']')?.to_string())
+        })
+        .collect();
+    let mut drops = 0;
+    for table in ["udp", "udp6"] {
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/net/{table}")) else { continue };
+        for line in text.lines().skip(1) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            // sl local rem st tx:rx tr:when retrnsmt uid timeout inode ref pointer drops
+            if let (Some(inode), Some(d)) = (fields.get(9), fields.get(12))
+                && inodes.contains(*inode)
+            {
+                drops += d.parse::<u64>().unwrap_or(0);
+            }
+        }
+    }
+    Some(drops)
+}
+
 /// How often the peak is sampled and the settling is polled.
 pub const POLL: Duration = Duration::from_millis(250);
 
