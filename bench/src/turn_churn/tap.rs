@@ -81,7 +81,9 @@ pub enum Datagram {
 /// Reads a datagram's header. Pure, so the wire format is unit-tested without sockets.
 pub fn classify(datagram: &[u8]) -> Datagram {
     if datagram.len() >= 4 && datagram[0] & 0xC0 == 0x40 {
-        return Datagram::ChannelData;
+        // Channel number 0x4000–0x7FFF, then the length of the data that follows.
+        let len = usize::from(u16::from_be_bytes([datagram[2], datagram[3]]));
+        return if len <= datagram.len() - 4 { Datagram::ChannelData } else { Datagram::Unknown };
     }
     if datagram.len() < 20 || datagram[0] & 0xC0 != 0 {
         return Datagram::Unknown;
@@ -387,7 +389,10 @@ mod tests {
     #[test]
     fn channel_data_and_garbage_are_not_stun() {
         assert_eq!(classify(&[0x40, 0x00, 0x00, 0x04, 1, 2, 3, 4]), Datagram::ChannelData);
+        // Text whose first byte looks like a channel number, but whose "length" runs past the end.
         assert_eq!(classify(b"hello, this is no STUN at all"), Datagram::Unknown);
+        // An RTP header (version 2): neither STUN nor ChannelData.
+        assert_eq!(classify(&[0x80, 0x60, 0x00, 0x01, 0, 0, 0, 0, 0, 0, 0, 1]), Datagram::Unknown);
         let mut wrong_cookie = stun(0x0003, &[]);
         wrong_cookie[4] = 0;
         assert_eq!(classify(&wrong_cookie), Datagram::Unknown);
