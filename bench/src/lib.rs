@@ -7,6 +7,7 @@ pub mod echo;
 pub mod login_storm;
 pub mod matching;
 pub mod relay;
+pub mod turn_churn;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -2,6 +2,7 @@
 //! result is JSON (stdout or `--json FILE`) and one Markdown table row (stderr, or appended to `--markdown FILE`).
 
 use std::io::Write;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -12,6 +13,7 @@ use tanis_bench::echo::{self, EchoOptions};
 use tanis_bench::login_storm::{self, LoginStormOptions};
 use tanis_bench::matching::{self, MatchingOptions};
 use tanis_bench::relay::{self, RelayOptions};
+use tanis_bench::turn_churn::{self, TurnChurnOptions};
 use tanis_bench::{Report, load_users};
 
 #[derive(Parser)]
@@ -114,6 +116,46 @@ enum Command {
         #[arg(long, default_value_t = 5)]
         duration_secs: u64,
     },
+    /// A storm of short video calls against any TURN server with TURN REST credentials (coturn, tanis):
+    /// allocations/s, permission and channel-binding setups/s, time to first relayed packet, and whether the
+    /// server's descriptors come back afterwards.
+    TurnChurn {
+        /// The TURN server's UDP address (loopback).
+        #[arg(long)]
+        turn: SocketAddr,
+        /// The TURN REST shared secret (coturn's static-auth-secret, TANIS_VIDEO__TURN_SECRET).
+        #[arg(long)]
+        secret: String,
+        #[arg(long, default_value = "tanis")]
+        realm: String,
+        /// The server's name in the report.
+        #[arg(long, default_value = "turn")]
+        label: String,
+        /// Calls of two allocations each.
+        #[arg(long, default_value_t = 500)]
+        calls: usize,
+        /// Calls started per second (open loop).
+        #[arg(long, default_value_t = 50.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 200)]
+        concurrency: usize,
+        /// How long a call lasts after its first relayed packet.
+        #[arg(long, default_value_t = 1500)]
+        hold_ms: u64,
+        /// One packet each way this often while a call lasts.
+        #[arg(long, default_value_t = 100)]
+        packet_interval_ms: u64,
+        /// How long to wait for the server's descriptors to come back to their baseline.
+        #[arg(long, default_value_t = 30)]
+        settle_secs: u64,
+        /// Clients bind to 127.0.0.1, .2, … up to this many addresses, like clients from many hosts; 1 makes the
+        /// kernel reuse a just-closed client's port soon.
+        #[arg(long, default_value_t = 64)]
+        source_addresses: u8,
+        /// The TURN server process: its CPU over the storm, its memory and descriptors before, at peak, after.
+        #[arg(long)]
+        server_pid: Option<u32>,
+    },
     /// The same round trip against an in-process tokio-tungstenite echo server: the machine's ceiling.
     EchoBaseline {
         pairs: usize,
@@ -152,6 +194,38 @@ async fn main() -> anyhow::Result<()> {
             let (urls, cpu) = (target.urls(), target.cpu());
             let relay = RelayOptions { urls, pairs, in_flight, duration: secs(duration_secs), cpu };
             login_storm::run(&users, &LoginStormOptions { relay, http, concurrency }).await?
+        }
+        Command::TurnChurn {
+            turn,
+            secret,
+            realm,
+            label,
+            calls,
+            rate,
+            concurrency,
+            hold_ms,
+            packet_interval_ms,
+            settle_secs,
+            source_addresses,
+            server_pid,
+        } => {
+            let millis = Duration::from_millis;
+            let cpu = CpuWatch { server_pids: server_pid.into_iter().collect(), db_processes: vec![] };
+            let opts = TurnChurnOptions {
+                turn,
+                secret,
+                realm,
+                label,
+                calls,
+                rate,
+                concurrency,
+                hold: millis(hold_ms),
+                packet_interval: millis(packet_interval_ms),
+                settle: secs(settle_secs),
+                source_addresses,
+                cpu,
+            };
+            turn_churn::run(&opts).await?
         }
         Command::EchoBaseline { pairs, in_flight, duration_secs } => {
             echo::run(&EchoOptions { pairs, in_flight, duration: secs(duration_secs) }).await?

@@ -13,6 +13,7 @@ use tanis_bench::echo::{self, EchoOptions};
 use tanis_bench::login_storm::{self, LoginStormOptions};
 use tanis_bench::matching::{self, MatchingOptions};
 use tanis_bench::relay::{self, RelayOptions};
+use tanis_bench::turn_churn::{self, TurnChurnOptions};
 use tanis_bench::{Report, SEED_PASSWORD, SeededUser};
 
 const SECRET: &str = "bench-smoke-test-jwt-secret-0123456789abc";
@@ -147,6 +148,52 @@ async fn every_scenario_runs_at_a_tiny_size() {
 
     let report = echo::run(&EchoOptions { pairs: 2, in_flight: 4, duration: second }).await.unwrap();
     check(&report);
+}
+
+/// A few short calls through the embedded TURN relay (the one `tanis serve` starts), with this process as the
+/// server: every call relays both ways, every allocation is freed on request, and the descriptors of both sides
+/// (server and clients live here) come back to where they started.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn turn_churn_frees_every_allocation_of_the_embedded_relay() {
+    let secret = "bench-smoke-test-turn-secret";
+    let turn = tanis_signaling::EmbeddedTurn::start(tanis_signaling::TurnServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        relay_ip: [127, 0, 0, 1].into(),
+        realm: "tanis".into(),
+        secret: secret.as_bytes().to_vec(),
+        // Every peer is on loopback, as in `tanis serve` outside production.
+        refuse_private_peers: false,
+        clock: tanis_signaling::system_clock(),
+    })
+    .await
+    .unwrap();
+    let opts = TurnChurnOptions {
+        turn: turn.local_addr(),
+        secret: secret.into(),
+        realm: "tanis".into(),
+        label: "embedded".into(),
+        calls: 6,
+        rate: 20.0,
+        concurrency: 6,
+        hold: Duration::from_millis(300),
+        packet_interval: Duration::from_millis(50),
+        settle: Duration::from_secs(10),
+        source_addresses: 4,
+        cpu: this_process(&[]),
+    };
+    let report = turn_churn::run(&opts).await.unwrap();
+    check(&report);
+    let json = serde_json::to_string(&report).unwrap();
+    let count = |name: &str| report.extra[name].as_u64().unwrap_or_else(|| panic!("{name} in {json}"));
+    assert_eq!(report.failures, 0, "{json}");
+    assert_eq!(report.ops, 12, "two allocations per call: {json}");
+    assert_eq!(report.latency.as_ref().unwrap().samples, 12, "one first packet per direction: {json}");
+    assert_eq!(count("frees_confirmed"), 12, "{json}");
+    assert!(count("permissions") >= 12, "{json}");
+    assert_eq!(count("hold_packets_received"), count("hold_packets_sent"), "{json}");
+    assert!(report.extra["settled_secs"].is_number(), "descriptors never came back: {json}");
+    cpu_figure(&report, "cpu_ms_per_allocation");
+    turn.close().await;
 }
 
 /// relay and matching over two nodes of one cluster (one PostgreSQL database, one Redis), as `NODES=2 run.sh`
