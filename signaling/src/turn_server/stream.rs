@@ -77,8 +77,9 @@ async fn serve<S: AsyncRead + AsyncWrite + Send + 'static>(server: Arc<Server>, 
 
 async fn read_frames<R: AsyncRead + Unpin>(server: &Arc<Server>, link: &ClientLink, mut reader: R) {
     let key = link.key();
-    // The largest STUN message: a 20-byte header and a 16-bit length of attributes.
-    let mut frame = vec![0u8; 20 + usize::from(u16::MAX)];
+    // Grown on demand up to the largest message (a 20-byte STUN header and a 16-bit length): a connection
+    // carrying video holds ~1.5 KiB, not 64.
+    let mut frame = vec![0u8; 2048];
     loop {
         if reader.read_exact(&mut frame[..4]).await.is_err() {
             return;
@@ -92,6 +93,9 @@ async fn read_frames<R: AsyncRead + Unpin>(server: &Arc<Server>, link: &ClientLi
             // Neither: not a TURN client. Closing is the only safe answer on a byte stream.
             _ => return,
         };
+        if frame.len() < total {
+            frame.resize(total, 0);
+        }
         if reader.read_exact(&mut frame[4..total]).await.is_err() {
             return;
         }
