@@ -203,3 +203,27 @@ const SMS_LINE = /development SMS sender.* code="(\d{6})"/;
 export function assertNoPageErrors(...people) {
   for (const p of people) assert.deepEqual(p.errors, [], `errors on ${p.handle ?? 'a page'}`);
 }
+
+/**
+ * The selected candidate pair of the page's call, read from getStats() rather than from the app: both candidates'
+ * types, the transport between this browser and its relay (`udp`, `tcp` or `tls`), the pair's state and bytes.
+ */
+export function selectedPair(page) {
+  return page.evaluate(async () => {
+    const pc = window.tanis.call?.pc;
+    if (!pc) return null;
+    const stats = await pc.getStats();
+    let pair = null;
+    stats.forEach((r) => r.type === 'transport' && r.selectedCandidatePairId && (pair = stats.get(r.selectedCandidatePairId)));
+    if (!pair) return null;
+    const local = stats.get(pair.localCandidateId);
+    const remote = stats.get(pair.remoteCandidateId);
+    return {
+      state: pair.state,
+      local: local?.candidateType,
+      remote: remote?.candidateType,
+      relayProtocol: local?.relayProtocol,
+      bytes: pair.bytesReceived,
+    };
+  });
+}

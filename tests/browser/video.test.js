@@ -5,26 +5,11 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { assertNoPageErrors, launch, person, register, screenshot } from './harness.js';
+import { assertNoPageErrors, launch, person, register, screenshot, selectedPair } from './harness.js';
 
 let browser;
 before(async () => (browser = await launch()));
 after(async () => browser?.close());
-
-/** The selected candidate pair's candidate types, read here from getStats() rather than from the app. */
-function selectedPair(page) {
-  return page.evaluate(async () => {
-    const pc = window.tanis.call?.pc;
-    if (!pc) return null;
-    const stats = await pc.getStats();
-    let pair = null;
-    stats.forEach((r) => r.type === 'transport' && r.selectedCandidatePairId && (pair = stats.get(r.selectedCandidatePairId)));
-    if (!pair) return null;
-    const local = stats.get(pair.localCandidateId);
-    const remote = stats.get(pair.remoteCandidateId);
-    return { state: pair.state, local: local?.candidateType, remote: remote?.candidateType, bytes: pair.bytesReceived };
-  });
-}
 
 /**
  * Routes this person's WebSocket through the test (reconnecting it) and holds every `rtc.*` frame the server

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { assertNoPageErrors, launch, person, register } from './harness.js';
+import { assertNoPageErrors, launch, person, register, selectedPair } from './harness.js';
 
 let browser;
 before(async () => (browser = await launch()));
@@ -32,21 +32,6 @@ async function onlyTurnUrls(p, keep) {
   await p.page.reload();
 }
 
-/** The selected pair's candidate types and the transport between this browser and its relay. */
-function selectedPair(page) {
-  return page.evaluate(async () => {
-    const pc = window.tanis.call?.pc;
-    if (!pc) return null;
-    const stats = await pc.getStats();
-    let pair = null;
-    stats.forEach((r) => r.type === 'transport' && r.selectedCandidatePairId && (pair = stats.get(r.selectedCandidatePairId)));
-    if (!pair) return null;
-    const local = stats.get(pair.localCandidateId);
-    const remote = stats.get(pair.remoteCandidateId);
-    return { local: local?.candidateType, remote: remote?.candidateType, relayProtocol: local?.relayProtocol };
-  });
-}
-
 async function callOver(transport, keep) {
   const eda = await person(browser);
   const filiz = await person(browser);
@@ -67,7 +52,8 @@ async function callOver(transport, keep) {
       return selected;
     }, null, { polling: 100 });
     const pair = await selectedPair(p.page);
-    assert.deepEqual(pair, { local: 'relay', remote: 'relay', relayProtocol: transport }, JSON.stringify(pair));
+    const { local, remote, relayProtocol } = pair;
+    assert.deepEqual({ local, remote, relayProtocol }, { local: 'relay', remote: 'relay', relayProtocol: transport }, JSON.stringify(pair));
     const seen = await p.page.evaluate(() => window.tanis.remoteCandidates);
     assert.deepEqual(seen.filter((c) => c.type !== 'relay'), [], 'a non-relay candidate of the other side');
   }
