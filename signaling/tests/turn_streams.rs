@@ -78,3 +78,17 @@ async fn a_connection_speaking_no_turn_is_closed() {
     let n = timeout(STEP, tcp.read(&mut buf)).await.expect("closed in time").unwrap_or(0);
     assert_eq!(n, 0, "the server closes the connection without answering");
 }
+
+/// A connection that never allocates is closed after the idle limit (10 s on the runtime's clock, paused here),
+/// so idle connections cannot hold the connection cap.
+#[tokio::test(start_paused = true)]
+async fn a_connection_that_never_allocates_is_closed_when_idle() {
+    use tokio::io::AsyncReadExt;
+    let h = start_with(Options { tcp: true, ..Options::default() }).await;
+    let mut tcp = tokio::net::TcpStream::connect(h.turn.tcp_addr().unwrap()).await.unwrap();
+    let mut buf = [0u8; 16];
+    // Paused time jumps ahead while every task waits, so the server's idle timer fires without a real wait;
+    // the 60 s bound is on the same clock.
+    let n = timeout(std::time::Duration::from_secs(60), tcp.read(&mut buf)).await.expect("closed").unwrap_or(0);
+    assert_eq!(n, 0, "closed without a word");
+}

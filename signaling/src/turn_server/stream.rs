@@ -20,8 +20,11 @@ use super::{Server, control, data_path};
 /// Frames queued toward one stream client. Full means the client reads slower than its peer
 /// sends: the relay drops the datagram (counted) instead of buffering without bound.
 const QUEUE: usize = 512;
-/// A TLS handshake or the first message that takes longer is from a client we do not want.
+/// A TLS handshake that takes longer is from a client we do not want.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// A connection without an allocation is closed after this long without a message: otherwise idle connections
+/// could hold every slot of the connection cap.
+const UNALLOCATED_IDLE: Duration = Duration::from_secs(10);
 
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
@@ -81,7 +84,13 @@ async fn read_frames<R: AsyncRead + Unpin>(server: &Arc<Server>, link: &ClientLi
     // carrying video holds ~1.5 KiB, not 64.
     let mut frame = vec![0u8; 2048];
     loop {
-        if reader.read_exact(&mut frame[..4]).await.is_err() {
+        let header = reader.read_exact(&mut frame[..4]);
+        let read = if server.table.read().contains_key(&key) {
+            header.await.is_ok()
+        } else {
+            matches!(tokio::time::timeout(UNALLOCATED_IDLE, header).await, Ok(Ok(_)))
+        };
+        if !read {
             return;
         }
         let len = usize::from(u16::from_be_bytes([frame[2], frame[3]]));
