@@ -158,11 +158,14 @@ async fn turn_churn_frees_every_allocation_of_the_embedded_relay() {
     let secret = "bench-smoke-test-turn-secret";
     let turn = tanis_signaling::EmbeddedTurn::start(tanis_signaling::TurnServerConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
+        tcp_listen: None,
+        tls: None,
         relay_ip: [127, 0, 0, 1].into(),
         realm: "tanis".into(),
         secret: secret.as_bytes().to_vec(),
         // Every peer is on loopback, as in `tanis serve` outside production.
         refuse_private_peers: false,
+        max_allocations: 1000,
         clock: tanis_signaling::system_clock(),
     })
     .await
