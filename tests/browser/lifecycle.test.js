@@ -57,6 +57,9 @@ test('verify the phone by code, sign out another device, reset the password, del
 
   // Deleting the account signs this device out; signing in during the grace period takes the account back.
   await laptop.page.getByTestId('account').click();
+  // The screen re-renders once its sessions list arrives, which would clear a password typed before it (seen
+  // once in CI): wait for the list, as a person sees the screen settle.
+  await laptop.page.locator('[data-testid=session][data-current=true]').waitFor();
   await laptop.page.getByTestId('password-password').fill('a brand new passphrase 7');
   await laptop.page.getByTestId('delete-submit').click();
   await laptop.page.locator('[data-screen=auth]').waitFor();
