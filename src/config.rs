@@ -27,6 +27,7 @@ pub struct Config {
     /// The proxies in front of tanis (addresses or networks, e.g. `["172.28.0.10/32"]`). A request whose peer
     /// is one of them is taken to come from the rightmost `X-Forwarded-For` entry; from any other peer the
     /// header is ignored, so a client cannot choose the address its login attempts are counted under.
+    #[serde(deserialize_with = "networks")]
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Largest accepted REST request body, in bytes.
     pub max_body_bytes: usize,
@@ -287,6 +288,9 @@ pub struct VideoConfig {
     pub turn_max_allocations: usize,
     /// The address clients reach the embedded TURN server at, and that its relay candidates carry.
     pub turn_public_ip: std::net::IpAddr,
+    /// `[min, max]`: the UDP ports relay sockets take (coturn's min-port/max-port), so a firewall opens just these.
+    /// Unset: the kernel's ephemeral ports.
+    pub turn_relay_ports: Option<(u16, u16)>,
     pub turn_realm: String,
     /// The TURN REST shared secret (coturn's `static-auth-secret`). Unset: generated into `data_dir/turn_secret`.
     pub turn_secret: Option<String>,
@@ -310,6 +314,7 @@ impl Default for VideoConfig {
             turn_enabled: true,
             turn_listen: "127.0.0.1:3478".parse().expect("static address"),
             turn_tcp: true,
+            turn_relay_ports: None,
             turn_tls_listen: None,
             turn_tls_certificate: None,
             turn_tls_private_key: None,
@@ -669,6 +674,11 @@ impl Config {
         if v.turn_max_allocations == 0 {
             return Err(invalid("video.turn_max_allocations", "must be at least 1"));
         }
+        if let Some((min, max)) = v.turn_relay_ports
+            && (min < 1024 || min > max)
+        {
+            return Err(invalid("video.turn_relay_ports", "must be [min, max] with 1024 <= min <= max"));
+        }
         let files = (v.turn_tls_certificate.is_some(), v.turn_tls_private_key.is_some());
         match (v.turn_tls_listen.is_some(), files) {
             (true, (true, true)) | (false, (false, false)) => Ok(()),
@@ -786,6 +796,21 @@ fn url_password(url: &str) -> Option<&str> {
     Some(userinfo.split_once(':')?.1)
 }
 
+/// Networks, each written as a network (`10.0.0.0/8`) or a bare address (`127.0.0.1`, one host: /32 or /128), as the
+/// README promises "addresses or networks".
+fn networks<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    let written: Vec<String> = Vec::deserialize(deserializer)?;
+    written
+        .iter()
+        .map(|w| {
+            let w = w.trim();
+            w.parse::<ipnet::IpNet>()
+                .or_else(|_| w.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| serde::de::Error::custom(format!("{w:?} is neither an address nor a network")))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -883,6 +908,21 @@ mod tests {
             assert_eq!(config.sms.from.as_deref(), Some("+905321234567"));
             assert_eq!(config.sms.token.as_deref(), Some("0123456789"));
             assert_eq!(config.sms.account.as_deref(), Some("AC0123"));
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn trusted_proxies_take_bare_addresses_and_networks_and_refuse_anything_else() {
+        #[allow(clippy::result_large_err)] // figment's own test harness signature
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("proxies.toml", "trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"::1\"]\n")?;
+            let config = Config::load(Some(Path::new("proxies.toml"))).unwrap();
+            let shown: Vec<String> = config.trusted_proxies.iter().map(|n| n.to_string()).collect();
+            assert_eq!(shown, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+            jail.create_file("bad.toml", "trusted_proxies = [\"proxy.example\"]\n")?;
+            let err = Config::load(Some(Path::new("bad.toml"))).unwrap_err().to_string();
+            assert!(err.contains("neither an address nor a network"), "{err}");
             Ok(())
         });
     }

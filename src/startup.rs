@@ -193,6 +193,7 @@ async fn start_video(config: &Config, clock: SharedClock) -> anyhow::Result<(Opt
             tcp_listen: v.turn_tcp.then_some(v.turn_listen),
             tls,
             relay_ip: v.turn_public_ip,
+            relay_ports: v.turn_relay_ports.map(|(min, max)| min..=max),
             realm: v.turn_realm.clone(),
             secret: secret.clone(),
             // In production TURN must not become a way into the server's own network.

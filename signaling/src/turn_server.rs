@@ -62,6 +62,9 @@ pub struct TurnServerConfig {
     pub tls: Option<TurnTls>,
     /// The address advertised in relay candidates: the server's public IP (127.0.0.1 in tests).
     pub relay_ip: IpAddr,
+    /// The UDP ports relay sockets take, as coturn's min-port/max-port (a firewall opens just these); `None`:
+    /// the kernel's ephemeral ports.
+    pub relay_ports: Option<std::ops::RangeInclusive<u16>>,
     pub realm: String,
     /// Shared secret for [`crate::credentials::issue`]; must not be empty.
     pub secret: Vec<u8>,
@@ -87,6 +90,7 @@ impl fmt::Debug for TurnServerConfig {
             .field("tcp_listen", &self.tcp_listen)
             .field("tls_listen", &self.tls.as_ref().map(|t| t.listen))
             .field("relay_ip", &self.relay_ip)
+            .field("relay_ports", &self.relay_ports)
             .field("realm", &self.realm)
             .field("secret", &"<redacted>")
             .field("refuse_private_peers", &self.refuse_private_peers)
@@ -172,7 +176,7 @@ impl EmbeddedTurn {
         let server = Arc::new(Server {
             auth: Auth::new(config.secret, config.realm, config.clock),
             table: Table::default(),
-            sockets: RelaySockets::new(config.listen.ip()),
+            sockets: RelaySockets::new(config.listen.ip(), config.relay_ports.clone()),
             counters: TurnCounters::default(),
             refused: watch::Sender::new(0),
             relay_ip: config.relay_ip,

@@ -143,6 +143,7 @@ async fn empty_secret_is_rejected() {
         tcp_listen: None,
         tls: None,
         relay_ip: LOOPBACK,
+        relay_ports: None,
         realm: REALM.to_owned(),
         secret: Vec::new(),
         refuse_private_peers: true,

@@ -156,3 +156,25 @@ async fn a_retransmitted_allocate_gets_the_same_answer_and_a_new_one_is_a_mismat
     assert_eq!(code(&another), Some(437), "a new Allocate on a 5-tuple that has one");
     assert_eq!(h.turn.counters().snapshot().allocations_total, 1);
 }
+
+/// With a relay port range (coturn's min-port/max-port, what a firewall opens), every relay socket takes a port in
+/// it, and an Allocate once the range is full is refused (508) and counted, not given a port outside it.
+#[tokio::test]
+async fn relay_sockets_stay_in_the_configured_port_range_and_a_full_range_refuses() {
+    // Four ports the kernel is unlikely to hand anyone else during the test: its ephemeral range starts higher.
+    let base = 10_000 + (std::process::id() % 5_000) as u16 * 4;
+    let h = start_with(Options { relay_ports: Some(base..=base + 3), ..Options::default() }).await;
+    let mut held = Vec::new();
+    for name in ["p1", "p2", "p3", "p4"] {
+        let c = creds(name);
+        let client = client(&h.turn, &c.username, &c.password).await;
+        let relay = allocate(&client).await.expect("a port is free in the range");
+        let port = relay.local_addr().unwrap().port();
+        assert!((base..=base + 3).contains(&port), "relay port {port} outside {base}..={}", base + 3);
+        held.push((relay, client));
+    }
+    let c = creds("p5");
+    let fifth = client(&h.turn, &c.username, &c.password).await;
+    assert!(allocate(&fifth).await.is_err(), "the range is full");
+    assert_eq!(h.turn.counters().snapshot().allocations_failed, 1);
+}

@@ -9,6 +9,7 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -38,21 +39,43 @@ pub(super) fn udp(addr: SocketAddr, buffer_bytes: usize) -> io::Result<std::net:
 /// Creates relay sockets on the relay's bind address, and holds reserved odd ports.
 pub(super) struct RelaySockets {
     bind_ip: IpAddr,
+    /// The ports relay sockets may take (a firewall opens just these), or `None` for the kernel's ephemeral ones.
+    ports: Option<RangeInclusive<u16>>,
     reserved: Mutex<HashMap<[u8; 8], (std::net::UdpSocket, Instant)>>,
 }
 
+/// Random ports tried in the configured range before an allocation is refused as over capacity.
+const PORT_TRIES: usize = 64;
+
 impl RelaySockets {
-    pub(super) fn new(bind_ip: IpAddr) -> Self {
-        RelaySockets { bind_ip, reserved: Mutex::new(HashMap::new()) }
+    pub(super) fn new(bind_ip: IpAddr, ports: Option<RangeInclusive<u16>>) -> Self {
+        RelaySockets { bind_ip, ports, reserved: Mutex::new(HashMap::new()) }
     }
 
     fn bind_std(&self, port: u16) -> io::Result<std::net::UdpSocket> {
         udp(SocketAddr::new(self.bind_ip, port), RELAY_BUFFER_BYTES)
     }
 
+    /// Binds a free port: the kernel's pick, or random tries in the configured range (even ones only when asked).
+    fn bind_free(&self, even: bool) -> io::Result<std::net::UdpSocket> {
+        let Some(range) = &self.ports else { return self.bind_std(0) };
+        let mut last = io::Error::new(io::ErrorKind::AddrInUse, "no free relay port in video.turn_relay_ports");
+        for _ in 0..PORT_TRIES {
+            let port = rand::random_range(range.clone());
+            if even && (port % 2 != 0 || port == *range.end()) {
+                continue;
+            }
+            match self.bind_std(port) {
+                Ok(socket) => return Ok(socket),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
     /// A relay socket on any free port. Needs a tokio runtime (it registers with the reactor).
     pub(super) fn bind_any(&self) -> io::Result<UdpSocket> {
-        UdpSocket::from_std(self.bind_std(0)?)
+        UdpSocket::from_std(self.bind_free(false)?)
     }
 
     /// A relay socket on an even port; with `reserve_next`, the next (odd) port is bound too and
@@ -60,7 +83,7 @@ impl RelaySockets {
     pub(super) fn bind_even(&self, reserve_next: bool) -> io::Result<(UdpSocket, Option<[u8; 8]>)> {
         // The kernel picks ports at random: about half the tries land on an even port.
         for _ in 0..32 {
-            let socket = self.bind_std(0)?;
+            let socket = self.bind_free(true)?;
             let port = socket.local_addr()?.port();
             if port % 2 != 0 || port == u16::MAX {
                 continue;

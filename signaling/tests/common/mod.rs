@@ -38,11 +38,19 @@ pub struct Options {
     pub tcp: bool,
     pub tls: bool,
     pub max_allocations: usize,
+    pub relay_ports: Option<std::ops::RangeInclusive<u16>>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { relay_ip: LOOPBACK, refuse_private_peers: false, tcp: false, tls: false, max_allocations: 1000 }
+        Options {
+            relay_ip: LOOPBACK,
+            refuse_private_peers: false,
+            tcp: false,
+            tls: false,
+            max_allocations: 1000,
+            relay_ports: None,
+        }
     }
 }
 
@@ -64,6 +72,7 @@ pub async fn start_with(o: Options) -> Harness {
         tcp_listen: o.tcp.then_some(SocketAddr::new(LOOPBACK, 0)),
         tls,
         relay_ip: o.relay_ip,
+        relay_ports: o.relay_ports,
         realm: REALM.to_owned(),
         secret: SECRET.to_vec(),
         refuse_private_peers: o.refuse_private_peers,
