@@ -173,7 +173,9 @@ async fn seed_users(
     let keys = crate::auth::JwtKeys::new(&secret, chrono::TimeDelta::hours(24));
     let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);
     for (id, phone) in &users {
-        writeln!(file, "{id} {phone} {}", keys.issue(*id, "user", now).0)?;
+        // A real session each, so the token is one the server accepts and a sign-out or ban reaches it.
+        let token = crate::accounts::seeded_session(&store, &keys, *id, now).await?;
+        writeln!(file, "{id} {phone} {token}")?;
     }
     file.flush()?;
     tracing::info!(count = users.len(), out = %out.display(), "seeded users");

@@ -56,10 +56,12 @@ async fn seed(store: &Store, config: &Config) -> Vec<SeededUser> {
     let version = &config.auth.privacy_notice_version;
     let ids = store.seed_users("bench", &sealed, &hash, version, &today, now).await.unwrap();
     let keys = tanis::auth::JwtKeys::new(SECRET.as_bytes(), chrono::TimeDelta::hours(1));
-    ids.into_iter()
-        .zip(phones)
-        .map(|(id, phone)| SeededUser { id, phone, token: keys.issue(id, "user", now).0 })
-        .collect()
+    let mut users = Vec::new();
+    for (id, phone) in ids.into_iter().zip(phones) {
+        let token = tanis::accounts::seeded_session(&store, &keys, id, now).await.unwrap();
+        users.push(SeededUser { id, phone, token });
+    }
+    users
 }
 
 async fn spawn_server(dir: &std::path::Path) -> (String, String, Vec<SeededUser>) {
@@ -161,6 +163,7 @@ async fn turn_churn_frees_every_allocation_of_the_embedded_relay() {
         tcp_listen: None,
         tls: None,
         relay_ip: [127, 0, 0, 1].into(),
+        relay_ports: None,
         realm: "tanis".into(),
         secret: secret.as_bytes().to_vec(),
         // Every peer is on loopback, as in `tanis serve` outside production.

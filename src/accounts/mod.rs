@@ -35,7 +35,7 @@ pub use logins::Login;
 pub use phone_codes::CodeSent;
 pub use profile::ProfileChange;
 pub use register::Registration;
-pub use session::{ClientInfo, IssuedTokens};
+pub use session::{ClientInfo, IssuedTokens, seeded_session};
 
 /// The account service: everything it needs, cheap to share behind an `Arc`.
 pub struct Accounts {

@@ -5,10 +5,10 @@ use serde_json::json;
 
 use super::throttle::{locked_until, seconds_until};
 use super::{AccountError, Accounts};
-use crate::auth::{LoginId, RefreshToken};
+use crate::auth::{JwtKeys, LoginId, RefreshToken};
 use crate::domain::{Password, Phone};
 use crate::phones::PhoneLookup;
-use crate::store::{LoginAttempt, LoginOutcome, NewRefreshToken, Rotation, UserRow};
+use crate::store::{LoginAttempt, LoginOutcome, NewRefreshToken, Rotation, Store, UserRow};
 
 /// Where a request came from, as far as the server can tell.
 #[derive(Debug, Clone)]
@@ -146,7 +146,11 @@ impl Accounts {
         }
         let (token, new) = self.new_refresh_token(&user, row.family_id.clone(), client, now);
         match self.store.rotate_refresh_token(row.id, &new, now).await? {
-            Rotation::Rotated => Ok(self.tokens_for(&user, LoginId::parse(&row.family_id), token, new.expires_at, now)),
+            Rotation::Rotated => {
+                // Every family this server made is a login id; anything else is no session of ours.
+                let login = LoginId::parse(&row.family_id).ok_or(AccountError::InvalidToken)?;
+                Ok(self.tokens_for(&user, login, token, new.expires_at, now))
+            }
             Rotation::AlreadyConsumed => {
                 // Revoked meanwhile (the login was signed out while this refresh was on its way) is not reuse.
                 let again = self.store.refresh_token_by_hash(&presented.hash()).await?;
@@ -190,7 +194,7 @@ impl Accounts {
         let login = LoginId::generate();
         let (token, new) = self.new_refresh_token(user, login.to_string(), client, now);
         self.store.start_login(&new, client.known_ip(), now).await?;
-        Ok(self.tokens_for(user, Some(login), token, new.expires_at, now))
+        Ok(self.tokens_for(user, login, token, new.expires_at, now))
     }
 
     fn new_refresh_token(
@@ -211,20 +215,16 @@ impl Accounts {
         (token, new)
     }
 
-    /// The pair for `login`; its access token names the login (`None` only for a family whose id is not a UUID,
-    /// which this server never made).
+    /// The pair for `login`; its access token names the login.
     fn tokens_for(
         &self,
         user: &UserRow,
-        login: Option<LoginId>,
+        login: LoginId,
         refresh: RefreshToken,
         refresh_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> IssuedTokens {
-        let (access_token, access_expires_at) = match login {
-            Some(login) => self.jwt.issue_for_login(user.id, &user.role, login, now),
-            None => self.jwt.issue(user.id, &user.role, now),
-        };
+        let (access_token, access_expires_at) = self.jwt.issue_for_login(user.id, &user.role, login, now);
         IssuedTokens { access_token, access_expires_at, refresh_token: refresh, refresh_expires_at }
     }
 }
@@ -239,4 +239,25 @@ impl AccountError {
             _ => None,
         }
     }
+}
+
+/// A session for an account made without signing in (`tanis dev seed-users` for the load generator, which
+/// production refuses): a login row and its first refresh token, as signing in makes them, and an access token of
+/// that login — never a token of no login, which the server refuses.
+pub async fn seeded_session(
+    store: &Store,
+    jwt: &JwtKeys,
+    user_id: i64,
+    now: DateTime<Utc>,
+) -> Result<String, crate::store::StoreError> {
+    let login = LoginId::generate();
+    let first = NewRefreshToken {
+        user_id,
+        family_id: login.to_string(),
+        token_hash: RefreshToken::generate().hash(),
+        expires_at: now + TimeDelta::days(30),
+        user_agent: Some("tanis dev seed-users".into()),
+    };
+    store.start_login(&first, None, now).await?;
+    Ok(jwt.issue_for_login(user_id, "user", login, now).0)
 }

@@ -18,8 +18,8 @@ pub struct AccessClaims {
     /// Unique per token, for audit and future revocation lists.
     pub jti: String,
     /// The login (refresh-token family) the token was issued to: refused once that login is revoked, and what
-    /// closes the sockets it opened. Absent only from tokens that belong to no login (`tanis dev seed-users`,
-    /// tests) and from tokens issued before logins were named; no revocation reaches those before they expire.
+    /// closes the sockets it opened. Every token this server issues names one; a token without it (which no
+    /// revocation would reach) is refused by [`JwtKeys::verify`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sid: Option<String>,
 }
@@ -67,12 +67,6 @@ impl JwtKeys {
         self.encode(user_id, role, Some(login), now)
     }
 
-    /// Issues a token that belongs to no login, which no revocation reaches before it expires: for accounts
-    /// made without signing in (`tanis dev seed-users`, refused in production) and tests.
-    pub fn issue(&self, user_id: i64, role: &str, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
-        self.encode(user_id, role, None, now)
-    }
-
     fn encode(&self, user_id: i64, role: &str, login: Option<LoginId>, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
         let exp = now + self.ttl;
         let claims = AccessClaims {
@@ -91,7 +85,8 @@ impl JwtKeys {
     pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenError> {
         let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
-        if data.claims.sid.as_deref().is_some_and(|sid| LoginId::parse(sid).is_none()) {
+        // A token must belong to a login, so that signing out, a password change or a ban reaches it.
+        if data.claims.sid.as_deref().and_then(LoginId::parse).is_none() {
             return Err(TokenError::Invalid);
         }
         if data.claims.exp <= now.timestamp() {
@@ -113,7 +108,7 @@ mod tests {
     fn a_token_verifies_until_it_expires() {
         let keys = keys("a-secret-of-at-least-thirty-two-bytes");
         let now = Utc::now();
-        let (token, exp) = keys.issue(7, "user", now);
+        let (token, exp) = keys.issue_for_login(7, "user", LoginId::generate(), now);
         assert_eq!(exp, now + TimeDelta::minutes(15));
         let claims = keys.verify(&token, now + TimeDelta::minutes(14)).unwrap();
         assert_eq!((claims.sub.as_str(), claims.role.as_str()), ("7", "user"));
@@ -123,10 +118,11 @@ mod tests {
     #[test]
     fn tokens_signed_with_another_secret_or_tampered_are_invalid() {
         let now = Utc::now();
-        let (token, _) = keys("another-secret-of-thirty-two-bytes!!").issue(7, "user", now);
+        let (token, _) =
+            keys("another-secret-of-thirty-two-bytes!!").issue_for_login(7, "user", LoginId::generate(), now);
         assert_eq!(keys("a-secret-of-at-least-thirty-two-bytes").verify(&token, now), Err(TokenError::Invalid));
         let ours = keys("a-secret-of-at-least-thirty-two-bytes");
-        let (token, _) = ours.issue(7, "user", now);
+        let (token, _) = ours.issue_for_login(7, "user", LoginId::generate(), now);
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         parts[1] = base64_claims(r#"{"sub":"1","role":"admin","iat":0,"exp":9999999999,"jti":"x"}"#);
         assert_eq!(ours.verify(&parts.join("."), now), Err(TokenError::Invalid));
@@ -134,15 +130,15 @@ mod tests {
     }
 
     #[test]
-    fn a_token_names_its_login_and_one_without_a_login_names_none() {
+    fn a_token_names_its_login_and_one_without_a_login_is_refused() {
         let keys = keys("a-secret-of-at-least-thirty-two-bytes");
         let now = Utc::now();
         let login = LoginId::generate();
         let (token, _) = keys.issue_for_login(7, "user", login, now);
         assert_eq!(keys.verify(&token, now).unwrap().login(), Some(login));
-        let (token, _) = keys.issue(7, "user", now);
-        let claims = keys.verify(&token, now).unwrap();
-        assert_eq!((claims.login(), claims.sid), (None, None));
+        // Correctly signed, unexpired, but of no login: no sign-out would ever reach it.
+        let (token, _) = keys.encode(7, "user", None, now);
+        assert_eq!(keys.verify(&token, now), Err(TokenError::Invalid));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::helpers::{Backend, TestApp, TestUser, assert_error, new_match, spawn_
 use crate::on_both_stores;
 
 on_both_stores!(
+    every_admin_operation_of_the_openapi_document_answers_401_and_403_before_reading_its_parameters,
     every_admin_endpoint_refuses_anonymous_and_users_and_serves_moderators_and_admins,
     every_admin_only_endpoint_refuses_anonymous_users_and_moderators_and_serves_admins,
     a_user_view_shows_reports_claims_and_bans_and_only_admins_see_the_phone_with_an_audit_row,
@@ -46,6 +47,67 @@ async fn shared_match(app: &TestApp, a: i64, b: i64) -> i64 {
     let id = app.store.create_matches(&[pair], None).await.unwrap()[0].as_ref().unwrap().row.id;
     app.store.end_match(id, "left", now).await.unwrap();
     id
+}
+
+/// Every operation under `/v1/admin/` in the OpenAPI document (so a new one cannot be missed), called with
+/// well-formed parameters and with missing or malformed ones: anonymous callers get 401 and plain users 403 either
+/// way — the role is decided before the path, query or body is read, so non-staff learn nothing of an operation's
+/// parameters. A moderator calling an admin-only operation with malformed parameters gets 403 too.
+async fn every_admin_operation_of_the_openapi_document_answers_401_and_403_before_reading_its_parameters(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let user = app.user("siradan").await;
+    let moderator = staff(&app, "bekci", "moderator").await;
+    let admin = staff(&app, "kaptan", "admin").await;
+    let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let mut operations = 0;
+    for (template, item) in doc["paths"].as_object().unwrap() {
+        if !template.starts_with("/v1/admin/") {
+            continue;
+        }
+        for (verb, op) in item.as_object().unwrap() {
+            let Ok(method) = verb.to_uppercase().parse::<Method>() else { continue };
+            operations += 1;
+            let params = op["parameters"].as_array().cloned().unwrap_or_default();
+            // Well-formed: every path parameter an id, every query parameter a value of its type, a JSON body.
+            let mut valid = template.clone();
+            let mut malformed = template.clone();
+            let mut query = Vec::new();
+            for p in &params {
+                let name = p["name"].as_str().unwrap();
+                let sample = if p["schema"]["type"] == "integer" { "1" } else { "x" };
+                match p["in"].as_str() {
+                    Some("path") => {
+                        valid = valid.replace(&format!("{{{name}}}"), sample);
+                        malformed = malformed.replace(&format!("{{{name}}}"), "not-an-id");
+                    }
+                    Some("query") => query.push(format!("{name}={sample}")),
+                    _ => {}
+                }
+            }
+            if !query.is_empty() {
+                valid = format!("{valid}?{}", query.join("&"));
+            }
+            let body = op.get("requestBody").map(|_| json!({}));
+            let mut moderator_refused = Vec::new();
+            for (path, body) in [(&valid, body.clone()), (&malformed, None)] {
+                let what = format!("{method} {path}");
+                let anonymous = call(&app, method.clone(), path, None, body.clone()).await;
+                assert_error(anonymous, StatusCode::UNAUTHORIZED, "missing_token").await;
+                let refused = call(&app, method.clone(), path, Some(&user.access), body.clone()).await;
+                assert_eq!(refused.status(), StatusCode::FORBIDDEN, "{what} as a plain user");
+                // An admin always gets past the role check, whatever the parameters then earn.
+                let as_admin = call(&app, method.clone(), path, Some(&admin.access), body.clone()).await;
+                assert_ne!(as_admin.status(), StatusCode::FORBIDDEN, "{what} as an admin");
+                let as_moderator = call(&app, method.clone(), path, Some(&moderator.access), body.clone()).await;
+                moderator_refused.push(as_moderator.status() == StatusCode::FORBIDDEN);
+            }
+            // Admin-only operations refuse a moderator whatever the parameters; the others refuse them never.
+            assert_eq!(moderator_refused[0], moderator_refused[1], "{method} {template} as a moderator");
+        }
+    }
+    assert!(operations >= 15, "the document lists the admin operations ({operations} found)");
 }
 
 async fn every_admin_endpoint_refuses_anonymous_and_users_and_serves_moderators_and_admins(backend: Backend) {

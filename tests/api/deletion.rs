@@ -33,7 +33,7 @@ pub(crate) async fn account(app: &TestApp, alias: &str) -> Account {
     let session = app.register(&phone, alias).await;
     let (access, refresh) = tokens(&session);
     let handle = session["user"]["handle"].as_str().unwrap().to_owned();
-    Account { user: TestUser { id: app.user_id(&phone).await, handle, access }, phone, refresh }
+    Account { user: TestUser { id: app.user_id(&phone).await, handle, access, phone: phone.clone() }, phone, refresh }
 }
 
 pub(crate) async fn delete_me(app: &TestApp, access: &str, password: &str) -> Response {

@@ -25,6 +25,7 @@ async fn registered(app: &TestApp, alias: &str) -> (TestUser, String) {
         id: app.user_id(&phone).await,
         handle: session["user"]["handle"].as_str().unwrap().to_owned(),
         access: tokens(&session).0,
+        phone: phone.clone(),
     };
     (user, phone)
 }

@@ -358,12 +358,23 @@ impl TestApp {
     }
 }
 
+/// The login (session) an access token the server issued belongs to: its `sid` claim.
+pub fn login_of(access_token: &str) -> tanis::auth::LoginId {
+    use base64::Engine;
+    let payload = access_token.split('.').nth(1).expect("a JWT");
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    tanis::auth::LoginId::parse(claims["sid"].as_str().expect("every token names its session")).unwrap()
+}
+
 /// A registered user as a test holds them.
 #[derive(Debug, Clone)]
 pub struct TestUser {
     pub id: i64,
     pub handle: String,
     pub access: String,
+    /// To sign in again (after a ban or a sign-out revoked the session), with [`PASSWORD`].
+    pub phone: String,
 }
 
 impl TestApp {
@@ -379,22 +390,39 @@ impl TestApp {
             id: self.user_id(&phone).await,
             handle: session["user"]["handle"].as_str().unwrap().to_owned(),
             access: session["tokens"]["access_token"].as_str().unwrap().to_owned(),
+            phone,
         }
     }
 
-    /// A valid access token for the user at the test clock's current time (tests move time by days).
+    /// A valid access token for the user at the test clock's current time (tests move time by days), of the
+    /// session their registration opened: what the app's silent refresh would get, so a sign-out reaches it.
     pub fn access_token(&self, user: &TestUser) -> String {
+        let secret = self.jwt_secret();
+        let ttl = chrono::TimeDelta::seconds(self.config.auth.access_token_ttl_secs as i64);
+        let login = login_of(&user.access);
+        tanis::auth::JwtKeys::new(&secret, ttl).issue_for_login(user.id, "user", login, self.now()).0
+    }
+
+    /// Signs the user in again, as a person does once their session was revoked (a ban, a sign-out): the access
+    /// token of the new session.
+    pub async fn sign_in(&self, user: &TestUser) -> String {
+        let response = self.login(&user.phone, PASSWORD).await;
+        assert_eq!(response.status(), StatusCode::OK, "signing {} in again", user.handle);
+        let session: Value = response.json().await.unwrap();
+        session["tokens"]["access_token"].as_str().unwrap().to_owned()
+    }
+
+    /// The server's token-signing secret (configured, or the one it generated into its data directory).
+    pub fn jwt_secret(&self) -> Vec<u8> {
         use base64::Engine;
-        let secret = match &self.config.auth.jwt_secret {
+        match &self.config.auth.jwt_secret {
             Some(configured) => configured.as_bytes().to_vec(),
             None => {
                 let encoded =
                     std::fs::read_to_string(self.config.data_dir.join("jwt_secret")).expect("the generated secret");
                 base64::engine::general_purpose::STANDARD.decode(encoded.trim()).unwrap()
             }
-        };
-        let ttl = chrono::TimeDelta::seconds(self.config.auth.access_token_ttl_secs as i64);
-        tanis::auth::JwtKeys::new(&secret, ttl).issue(user.id, "user", self.now()).0
+        }
     }
 
     /// Opens a WebSocket as `user` and returns it with its `hello`.

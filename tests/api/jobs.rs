@@ -263,7 +263,6 @@ async fn the_tenth_distinct_reporter_bans_and_a_cleared_user_needs_ten_new_ones(
     assert_eq!(notified.await, 1);
 
     // Non-moderators cannot lift it; a moderator can, and the old reports no longer count.
-    let token = app.access_token(&target.clone());
     let forbidden = app
         .client
         .post(app.url(&format!("/v1/admin/users/{}/unban", target.id)))
@@ -279,6 +278,8 @@ async fn the_tenth_distinct_reporter_bans_and_a_cleared_user_needs_ten_new_ones(
     app.clock.advance(TimeDelta::seconds(1));
     app.run_job(Job::AutoBan).await.unwrap();
     assert!(!app.store.user_by_id(target.id).await.unwrap().unwrap().is_banned, "not re-banned for old reports");
+    // The ban signed every session out: the unbanned user signs in again, and is served.
+    let token = app.sign_in(&target).await;
     assert_eq!(app.get_me(&token).await.status(), StatusCode::OK);
 
     reports_against(&app, &target, 9, "yeni").await;

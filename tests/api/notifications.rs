@@ -28,8 +28,8 @@ async fn notifications_are_listed_newest_first_in_the_users_language_and_marked_
     let by = json!({ "test": true });
     app.store.ban_user(&NewBan::permanent(user.id, "spam", &by, app.now())).await.unwrap();
     app.store.unban_user(user.id, Lift::Unbanned { moderator: None }, app.now()).await.unwrap();
-    // The ban revoked the user's refresh tokens; the access token is refused while banned, fine again after.
-    user.access = app.access_token(&user);
+    // The ban signed every session out; unbanned, the user signs in again.
+    user.access = app.sign_in(&user).await;
 
     let page: Value = list(&app, &user, "").await.json().await.unwrap();
     let texts: Vec<&str> =

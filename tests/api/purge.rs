@@ -192,7 +192,7 @@ async fn the_purge_leaves_nothing_that_leads_back_to_the_person_and_keeps_the_ot
         let session: Value = response.json().await.unwrap();
         let (access, refresh) = tokens(&session);
         let handle = session["user"]["handle"].as_str().unwrap().to_owned();
-        let user = TestUser { id: app.user_id(&phone).await, handle, access };
+        let user = TestUser { id: app.user_id(&phone).await, handle, access, phone: phone.clone() };
         Account { phone: phone.clone(), user, refresh }
     };
     let mut carol_body = registration(&new_phone(), "carol");

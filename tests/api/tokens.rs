@@ -13,7 +13,33 @@ on_both_stores!(
     an_expired_refresh_token_is_refused,
     logout_revokes_the_login_and_unknown_tokens_are_refused,
     access_tokens_expire_and_forged_or_missing_ones_are_refused,
+    a_correctly_signed_token_of_no_session_is_refused_on_rest_and_websocket,
 );
+
+/// A token signed with the server's own key but naming no session (`sid`) — a kind no user holds and no sign-out
+/// reaches — opens nothing: 401 on REST, 4001 before `hello` on the WebSocket.
+async fn a_correctly_signed_token_of_no_session_is_refused_on_rest_and_websocket(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.user("oturumsuz").await;
+    let now = app.now().timestamp();
+    let claims = serde_json::json!({
+        "sub": user.id.to_string(), "role": "user", "iat": now, "exp": now + 600, "jti": "no-session",
+    });
+    let sessionless = jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(&app.jwt_secret()),
+    )
+    .unwrap();
+    assert_error(app.get_me(&sessionless).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    let url = app.ws_url();
+    let mut socket =
+        tanis_client::Connection::open(&url, Some(&sessionless), tanis_client::TokenIn::Header).await.unwrap();
+    assert_eq!(socket.closed().await, Some(tanis_proto::CloseCode::InvalidToken.code()));
+    // The same user's own token, of the session registration opened, works at both doors.
+    assert_eq!(app.get_me(&user.access).await.status(), StatusCode::OK);
+    app.socket(&user).await;
+}
 
 async fn a_refresh_rotates_the_pair_and_the_old_refresh_token_stops_working(backend: Backend) {
     let app = spawn_app(backend).await;
@@ -94,7 +120,7 @@ async fn access_tokens_expire_and_forged_or_missing_ones_are_refused(backend: Ba
     let (access, _) = tokens(&app.register(&new_phone(), "kediadam").await);
 
     let forged = tanis::auth::JwtKeys::new(b"someone-elses-secret-someone-elses", TimeDelta::minutes(15))
-        .issue(1, "admin", app.now())
+        .issue_for_login(1, "admin", tanis::auth::LoginId::generate(), app.now())
         .0;
     assert_error(app.get_me(&forged).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
     assert_error(app.get_me("garbage").await, StatusCode::UNAUTHORIZED, "invalid_token").await;

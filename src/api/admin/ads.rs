@@ -7,11 +7,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::admin;
+use super::Admin;
 use crate::ads::Target;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, ErrorBody, ErrorCode};
-use crate::api::extract::AuthUser;
 use crate::store::{AdChange, AdRow};
 
 #[derive(Serialize, ToSchema)]
@@ -92,8 +91,7 @@ fn target(value: &str) -> Result<(), ApiError> {
 /// Every ad with its impressions and clicks, newest first (admins only).
 #[utoipa::path(get, path = "/v1/admin/ads", tag = "admin", security(("bearer" = [])),
     responses((status = 200, body = Vec<Ad>), (status = 403, description = "forbidden", body = ErrorBody)))]
-pub(super) async fn list(State(state): State<AppState>, user: AuthUser) -> Result<AppJson<Vec<Ad>>, ApiError> {
-    admin(&state, &user).await?;
+pub(super) async fn list(State(state): State<AppState>, _: Admin) -> Result<AppJson<Vec<Ad>>, ApiError> {
     let ads = state.store.ads().await.map_err(ApiError::internal)?;
     Ok(AppJson(ads.into_iter().map(Ad::from).collect()))
 }
@@ -104,10 +102,9 @@ pub(super) async fn list(State(state): State<AppState>, user: AuthUser) -> Resul
         (status = 403, description = "forbidden", body = ErrorBody)))]
 pub(super) async fn create(
     State(state): State<AppState>,
-    user: AuthUser,
+    Admin(admin): Admin,
     AppJson(req): AppJson<NewAd>,
 ) -> Result<(StatusCode, AppJson<Ad>), ApiError> {
-    let admin = admin(&state, &user).await?;
     text(&req.title, 100, "title")?;
     text(&req.content, 1000, "content")?;
     target(&req.target_group)?;
@@ -130,11 +127,10 @@ pub(super) async fn create(
         (status = 403, description = "forbidden", body = ErrorBody), (status = 404, description = "not_found", body = ErrorBody)))]
 pub(super) async fn update(
     State(state): State<AppState>,
-    user: AuthUser,
+    Admin(admin): Admin,
     AppPath(id): AppPath<i64>,
     AppJson(req): AppJson<AdUpdate>,
 ) -> Result<StatusCode, ApiError> {
-    let admin = admin(&state, &user).await?;
     if let Some(title) = &req.title {
         text(title, 100, "title")?;
     }

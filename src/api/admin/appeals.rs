@@ -7,10 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::staff;
+use super::Staff;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
-use crate::api::extract::AuthUser;
 use crate::store::{AppealRow, Decided};
 
 /// An appeal as moderators see it.
@@ -79,10 +78,9 @@ pub struct AppealPage {
         (status = 403, description = "forbidden", body = ErrorBody)))]
 pub(super) async fn list(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Staff,
     AppQuery(filter): AppQuery<AppealFilter>,
 ) -> Result<AppJson<AppealPage>, ApiError> {
-    staff(&state, &user).await?;
     let status = filter.status.as_deref().unwrap_or("pending");
     let limit = filter.limit.unwrap_or(50);
     let after = filter.after.unwrap_or(0);
@@ -116,11 +114,11 @@ pub struct AppealDecision {
         (status = 409, description = "already_decided", body = ErrorBody)))]
 pub(super) async fn decide(
     State(state): State<AppState>,
-    user: AuthUser,
+    staff: Staff,
     AppPath(id): AppPath<i64>,
     AppJson(req): AppJson<AppealDecision>,
 ) -> Result<StatusCode, ApiError> {
-    let moderator = staff(&state, &user).await?.id;
+    let moderator = staff.id;
     let accept = match req.decision.as_str() {
         "accept" => true,
         "reject" => false,

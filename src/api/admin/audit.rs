@@ -6,10 +6,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::staff;
+use super::Staff;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppQuery, ErrorBody, ErrorCode};
-use crate::api::extract::AuthUser;
 use crate::store::{AuditQuery, SystemLogRow};
 
 /// Most entries per page, and the default.
@@ -80,10 +79,9 @@ pub struct AuditPage {
         (status = 403, description = "forbidden", body = ErrorBody)))]
 pub(super) async fn browse(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Staff,
     AppQuery(f): AppQuery<Filters>,
 ) -> Result<AppJson<AuditPage>, ApiError> {
-    staff(&state, &user).await?;
     let limit = f.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::new(ErrorCode::InvalidParameter, "limit must be 1 to 200"));

@@ -4,10 +4,9 @@ use axum::extract::State;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use super::admin;
+use super::Admin;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, ErrorBody, ErrorCode};
-use crate::api::extract::AuthUser;
 use crate::notices::Notice;
 use crate::store::Audience;
 
@@ -38,10 +37,9 @@ pub struct BroadcastResult {
         (status = 403, description = "forbidden", body = ErrorBody)))]
 pub(super) async fn send(
     State(state): State<AppState>,
-    user: AuthUser,
+    Admin(admin): Admin,
     AppJson(req): AppJson<BroadcastRequest>,
 ) -> Result<AppJson<BroadcastResult>, ApiError> {
-    let admin = admin(&state, &user).await?;
     let audience = Audience::parse(&req.audience)
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "audience must be all, free, premium or new"))?;
     let (tr, en) = (req.tr.trim(), req.en.trim());

@@ -19,6 +19,8 @@ mod reports;
 mod subscriptions;
 mod users;
 
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -45,7 +47,9 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::browse))
 }
 
-/// Who is acting on the admin side.
+/// Who is acting on the admin side: an extractor, and the first one of every admin handler, so the role is
+/// decided (401, then 403) before the handler's path, query or body is read — non-staff learn nothing of an admin
+/// operation's parameters from its errors.
 #[derive(Debug, Clone, Copy)]
 pub struct Staff {
     pub id: i64,
@@ -53,23 +57,34 @@ pub struct Staff {
     pub admin: bool,
 }
 
-/// The acting moderator or admin, or 403.
-async fn staff(state: &AppState, user: &AuthUser) -> Result<Staff, ApiError> {
-    let row = state.accounts.current_user(user.id).await.map_err(|e| state.api_error(e))?;
-    match row.role.as_str() {
-        "moderator" => Ok(Staff { id: row.id, admin: false }),
-        "admin" => Ok(Staff { id: row.id, admin: true }),
-        _ => Err(ApiError::new(ErrorCode::Forbidden, "this needs the moderator role")),
+/// The acting admin's id: like [`Staff`], and 403 for moderators too.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin(pub i64);
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let user = AuthUser::from_request_parts(parts, state).await?;
+        let row = state.accounts.current_user(user.id).await.map_err(|e| state.api_error(e))?;
+        match row.role.as_str() {
+            "moderator" => Ok(Staff { id: row.id, admin: false }),
+            "admin" => Ok(Staff { id: row.id, admin: true }),
+            _ => Err(ApiError::new(ErrorCode::Forbidden, "this needs the moderator role")),
+        }
     }
 }
 
-/// The acting admin's id, or 403 for anyone else (moderators included).
-async fn admin(state: &AppState, user: &AuthUser) -> Result<i64, ApiError> {
-    let staff = staff(state, user).await?;
-    if !staff.admin {
-        return Err(ApiError::new(ErrorCode::Forbidden, "this needs the admin role"));
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let staff = Staff::from_request_parts(parts, state).await?;
+        if !staff.admin {
+            return Err(ApiError::new(ErrorCode::Forbidden, "this needs the admin role"));
+        }
+        Ok(Admin(staff.id))
     }
-    Ok(staff.id)
 }
 
 /// A moderator's note: trimmed, 1 to 1000 characters.

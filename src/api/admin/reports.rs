@@ -7,10 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::staff;
+use super::Staff;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
-use crate::api::extract::AuthUser;
 use crate::store::{Decided, QueuedReport};
 
 #[derive(Deserialize, IntoParams)]
@@ -66,10 +65,9 @@ pub struct ReportQueue {
         (status = 403, description = "forbidden", body = ErrorBody)))]
 pub(super) async fn queue(
     State(state): State<AppState>,
-    user: AuthUser,
+    _: Staff,
     AppQuery(page): AppQuery<QueuePage>,
 ) -> Result<AppJson<ReportQueue>, ApiError> {
-    staff(&state, &user).await?;
     let limit = page.limit.unwrap_or(20);
     let offset = page.offset.unwrap_or(0);
     if !(1..=100).contains(&limit) || !(0..=100_000).contains(&offset) {
@@ -126,11 +124,11 @@ pub struct Resolution {
         (status = 409, description = "already_decided", body = ErrorBody)))]
 pub(super) async fn resolve(
     State(state): State<AppState>,
-    user: AuthUser,
+    staff: Staff,
     AppPath(id): AppPath<i64>,
     AppJson(req): AppJson<Resolution>,
 ) -> Result<StatusCode, ApiError> {
-    let moderator = staff(&state, &user).await?.id;
+    let moderator = staff.id;
     if !matches!(req.resolution.as_str(), "dismissed" | "actioned") {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "resolution must be dismissed or actioned"));
     }

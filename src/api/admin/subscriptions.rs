@@ -7,10 +7,9 @@ use chrono::TimeDelta;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::admin;
+use super::Admin;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, ErrorBody, ErrorCode};
-use crate::api::extract::AuthUser;
 use crate::store::{PlanChange, PlanOutcome, PlanSource};
 
 #[derive(Deserialize, ToSchema)]
@@ -43,11 +42,10 @@ fn answer(state: &AppState, user_id: i64, outcome: PlanOutcome) -> Result<Status
         (status = 403, description = "forbidden", body = ErrorBody), (status = 404, description = "not_found", body = ErrorBody)))]
 pub(super) async fn grant(
     State(state): State<AppState>,
-    user: AuthUser,
+    Admin(admin): Admin,
     AppPath(id): AppPath<i64>,
     AppJson(req): AppJson<Grant>,
 ) -> Result<StatusCode, ApiError> {
-    let admin = admin(&state, &user).await?;
     let plan_ok = !req.plan.is_empty()
         && req.plan.len() <= 64
         && req.plan.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
@@ -71,10 +69,9 @@ pub(super) async fn grant(
         (status = 404, description = "not_found: no such user or no active subscription", body = ErrorBody)))]
 pub(super) async fn end(
     State(state): State<AppState>,
-    user: AuthUser,
+    Admin(admin): Admin,
     AppPath(id): AppPath<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let admin = admin(&state, &user).await?;
     let now = state.accounts.now();
     let outcome = state
         .store

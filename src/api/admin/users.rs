@@ -10,10 +10,9 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::audit::AuditEntry;
-use super::{Staff, staff};
+use super::{Admin, Staff};
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
-use crate::api::extract::AuthUser;
 use crate::store::{BanRow, Lift, NewBan};
 
 /// Longest temporary ban, in hours (a year); longer is a ban until lifted.
@@ -46,11 +45,11 @@ pub struct BanRequest {
         (status = 409, description = "already_banned", body = ErrorBody)))]
 pub(super) async fn ban(
     State(state): State<AppState>,
-    user: AuthUser,
+    staff: Staff,
     AppPath(id): AppPath<i64>,
     AppJson(req): AppJson<BanRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let moderator = staff(&state, &user).await?.id;
+    let moderator = staff.id;
     if !crate::domain::BAN_REASONS.contains(&req.reason.as_str()) {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "reason must be one of the reason codes (docs/admin.md)"));
     }
@@ -94,10 +93,10 @@ async fn refused(state: &AppState, id: i64, code: ErrorCode, message: &str) -> A
         (status = 404, description = "not_found", body = ErrorBody), (status = 409, description = "not_banned", body = ErrorBody)))]
 pub(super) async fn unban(
     State(state): State<AppState>,
-    user: AuthUser,
+    staff: Staff,
     AppPath(id): AppPath<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let moderator = staff(&state, &user).await?.id;
+    let moderator = staff.id;
     let now = state.accounts.now();
     let lift = Lift::Unbanned { moderator: Some(moderator) };
     if state.store.unban_user(id, lift, now).await.map_err(ApiError::internal)? {
@@ -114,10 +113,10 @@ pub(super) async fn unban(
         (status = 404, description = "not_found", body = ErrorBody)))]
 pub(super) async fn clear_reports(
     State(state): State<AppState>,
-    user: AuthUser,
+    staff: Staff,
     AppPath(id): AppPath<i64>,
 ) -> Result<StatusCode, ApiError> {
-    let moderator = staff(&state, &user).await?.id;
+    let moderator = staff.id;
     let now = state.accounts.now();
     match state.store.clear_reports(id, moderator, now).await.map_err(ApiError::internal)? {
         true => Ok(StatusCode::NO_CONTENT),
@@ -203,10 +202,9 @@ pub struct UserView {
         (status = 404, description = "not_found", body = ErrorBody)))]
 pub(super) async fn view(
     State(state): State<AppState>,
-    user: AuthUser,
+    staff: Staff,
     AppPath(id): AppPath<i64>,
 ) -> Result<AppJson<UserView>, ApiError> {
-    let staff = staff(&state, &user).await?;
     let row = state.store.user_by_id(id).await.map_err(ApiError::internal)?;
     let row = row.ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))?;
     user_view(&state, staff, row).await.map(AppJson)
@@ -227,10 +225,9 @@ pub struct Lookup {
         (status = 403, description = "forbidden", body = ErrorBody), (status = 404, description = "not_found", body = ErrorBody)))]
 pub(super) async fn lookup(
     State(state): State<AppState>,
-    user: AuthUser,
+    staff: Staff,
     AppQuery(Lookup { handle }): AppQuery<Lookup>,
 ) -> Result<AppJson<UserView>, ApiError> {
-    let staff = staff(&state, &user).await?;
     let (alias, tag) = handle
         .rsplit_once('#')
         .filter(|(alias, tag)| !alias.is_empty() && alias.len() <= 200 && crate::domain::Tag::parse(tag).is_some())
@@ -307,11 +304,10 @@ pub struct RoleRequest {
         (status = 403, description = "forbidden", body = ErrorBody), (status = 404, description = "not_found", body = ErrorBody)))]
 pub(super) async fn set_role(
     State(state): State<AppState>,
-    user: AuthUser,
+    Admin(admin): Admin,
     AppPath(id): AppPath<i64>,
     AppJson(req): AppJson<RoleRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let admin = super::admin(&state, &user).await?;
     if !matches!(req.role.as_str(), "user" | "moderator" | "admin") {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "role must be user, moderator or admin"));
     }
