@@ -26,6 +26,9 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// could hold every slot of the connection cap.
 const UNALLOCATED_IDLE: Duration = Duration::from_secs(10);
 
+/// The pause after a failed accept (EMFILE, ENOBUFS): long enough not to spin, short enough not to be noticed.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
 /// Accepts connections until the task is aborted; each gets its own task, up to `limit` at once.
@@ -39,9 +42,10 @@ pub(super) async fn accept(
         let (tcp, addr) = match listener.accept().await {
             Ok(got) => got,
             Err(e) => {
-                // Out of descriptors and the like: say so and keep accepting once it passes.
+                // Out of descriptors and the like: say so, and back off rather than spin on an error that repeats
+                // until some connection closes.
                 tracing::warn!(error = %e, "TURN TCP accept failed");
-                tokio::task::yield_now().await;
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
                 continue;
             }
         };
