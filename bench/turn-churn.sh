@@ -44,15 +44,9 @@ TANIS=${BENCH_SERVER_BIN:-$CARGO_TARGET_DIR/release/tanis}
 # BENCH_BIN=/path/to/tanis-bench: a load generator built elsewhere.
 BENCH=${BENCH_BIN:-$CARGO_TARGET_DIR/release/tanis-bench}
 
-if [[ " $SERVERS " == *" coturn "* ]] && ! command -v turnserver >/dev/null; then
-  if ((EUID == 0)); then as_root=(); elif command -v sudo >/dev/null; then as_root=(sudo); else
-    die "need coturn (apt-get install coturn); not root and no sudo"
-  fi
-  echo "installing coturn..." >&2
-  "${as_root[@]}" apt-get update -qq >&2
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends coturn >&2
-  command -v turnserver >/dev/null || die "turnserver not found after installing coturn"
-fi
+# shellcheck source=bench/turn-servers.sh
+source bench/turn-servers.sh
+[[ " $SERVERS " != *" coturn "* ]] || turn_install_coturn
 
 # Every allocation holds a relay socket in the server and a client socket here; a storm holds hundreds at once.
 # The servers started below inherit the limit. 20 000 is what this machine allows; less if the hard limit is lower.
@@ -62,11 +56,8 @@ if [[ $hard == unlimited ]] || ((hard >= 20000)); then ulimit -n 20000; else uli
 WORK=$(mktemp -d)
 SERVER_PID=
 stop_server() {
-  if [[ -n $SERVER_PID ]]; then
-    kill "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=
-  fi
+  turn_stop "$SERVER_PID"
+  SERVER_PID=
 }
 cleanup() {
   stop_server
@@ -75,55 +66,18 @@ cleanup() {
 }
 trap cleanup EXIT
 
-free_port() { # tcp|udp
-  python3 -c "import socket,sys; s=socket.socket(type=socket.SOCK_DGRAM if sys.argv[1]=='udp' else socket.SOCK_STREAM); s.bind(('127.0.0.1',0)); print(s.getsockname()[1])" "$1"
-}
-udp_listening() { ss -Hlun "sport = :$1" 2>/dev/null | grep -q .; }
 # A fresh secret for every run, shared by the bench and whichever server runs.
 SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 
-start_tanis() {
-  local http_port turn_port=$1
-  http_port=$(free_port tcp)
-  # Only TANIS_ variables the server knows: it refuses unknown keys.
-  env TANIS_LISTEN="127.0.0.1:$http_port" TANIS_DATA_DIR="$WORK/tanis-data" \
-    TANIS_VIDEO__TURN_LISTEN="127.0.0.1:$turn_port" TANIS_VIDEO__TURN_PUBLIC_IP=127.0.0.1 \
-    TANIS_VIDEO__TURN_SECRET="$SECRET" TANIS_VIDEO__TURN_REALM="$REALM" TANIS_JOBS__ENABLED=false \
-    RUST_LOG="${RUST_LOG:-warn}" "$TANIS" serve >"$WORK/tanis.log" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 1 150); do
-    curl -fsS "http://127.0.0.1:$http_port/healthz" >/dev/null 2>&1 && udp_listening "$turn_port" && return 0
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.2
-  done
-  cat "$WORK/tanis.log" >&2
-  die "tanis did not start"
-}
-
-start_coturn() {
-  local turn_port=$1
-  # Foreground (-n: no config file), all state in the work dir; loopback peers allowed as tanis's dev mode does.
-  turnserver -n --listening-port "$turn_port" --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 \
-    --use-auth-secret --static-auth-secret="$SECRET" --realm "$REALM" --no-tls --no-dtls \
-    --allow-loopback-peers --no-cli --min-port "$COTURN_MIN_PORT" --max-port "$COTURN_MAX_PORT" \
-    --log-file "$WORK/coturn.log" --simple-log --pidfile "$WORK/coturn.pid" --userdb "$WORK/coturn.db" \
-    >"$WORK/coturn.out" 2>&1 &
-  SERVER_PID=$!
-  for _ in $(seq 1 150); do
-    udp_listening "$turn_port" && return 0
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.2
-  done
-  cat "$WORK/coturn.out" "$WORK"/coturn*.log >&2 2>/dev/null || true
-  die "coturn did not start"
-}
+start_tanis() { turn_start_tanis "$1"; SERVER_PID=$TURN_SERVER_PID; }
+start_coturn() { turn_start_coturn "$1" "$COTURN_MIN_PORT" "$COTURN_MAX_PORT"; SERVER_PID=$TURN_SERVER_PID; }
 
 mkdir -p bench/results
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=bench/results/turn-churn-$STAMP.json
 MD=$WORK/rows.md
 for server in $SERVERS; do
-  port=$(free_port udp)
+  port=$(turn_free_port)
   "start_$server" "$port"
   echo "== $server (pid $SERVER_PID, udp $port)" >&2
   "$BENCH" turn-churn --turn "127.0.0.1:$port" --secret "$SECRET" --realm "$REALM" --label "$server" \

@@ -51,21 +51,9 @@ done
 
 # --- Tools: coturn from Debian, as scripts/test installs PostgreSQL ---------------------------------------------
 
-if ! command -v turnserver >/dev/null || ! command -v turnutils_uclient >/dev/null; then
-  if ((EUID == 0)); then
-    as_root=()
-  elif command -v sudo >/dev/null; then
-    as_root=(sudo)
-  else
-    die "need coturn installed (apt-get install coturn); not root and no sudo"
-  fi
-  log "installing coturn..."
-  # apt's chatter goes to stderr so stdout stays the table.
-  "${as_root[@]}" apt-get update -qq >&2
-  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends coturn >&2
-  command -v turnserver >/dev/null && command -v turnutils_uclient >/dev/null ||
-    die "turnserver/turnutils_uclient not found after installing coturn"
-fi
+# shellcheck source=bench/turn-servers.sh
+source bench/turn-servers.sh
+turn_install_coturn
 
 if [[ " $SERVERS " == *" tanis "* ]]; then
   export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/tanis-target}
@@ -80,24 +68,12 @@ fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tanis-turn-bench.XXXXXX")
 TANIS_PID=
 COTURN_PID=
-# Stops a server by its pid: TERM, a bounded wait, then KILL.
-stop() {
-  local pid=$1
-  [[ -n $pid ]] || return 0
-  kill "$pid" 2>/dev/null || return 0
-  for _ in {1..50}; do
-    kill -0 "$pid" 2>/dev/null || break
-    sleep 0.1
-  done
-  kill -9 "$pid" 2>/dev/null || true
-  wait "$pid" 2>/dev/null || true
-}
 cleanup() {
   local rc=$?
   set +e
   trap - EXIT INT TERM
-  stop "$TANIS_PID"
-  stop "$COTURN_PID"
+  turn_stop "$TANIS_PID"
+  turn_stop "$COTURN_PID"
   # KEEP_WORK=1 keeps the server and uclient logs to look at afterwards.
   if [[ -n ${KEEP_WORK:-} ]]; then log "work dir kept: $WORK"; else rm -rf "$WORK"; fi
   exit "$rc"
@@ -106,60 +82,24 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-# A port the kernel says is free for both TCP and UDP (coturn listens on both; tanis uses one of each).
-free_port() {
-  python3 -c '
-import socket
-while True:
-    t = socket.socket(); t.bind(("127.0.0.1", 0)); p = t.getsockname()[1]
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    try:
-        u.bind(("127.0.0.1", p)); print(p); break
-    except OSError:
-        pass'
-}
-# Whether something has bound UDP port $1 on 127.0.0.1 (/proc/net/udp writes it as 0100007F:PORT in hex).
-udp_bound() { grep -q "0100007F:$(printf '%04X' "$1") " /proc/net/udp; }
-# Waits (bounded) until $2 is bound by the process $1, or says why not.
-wait_udp() {
-  local pid=$1 port=$2 name=$3 logfile=$4
-  for _ in {1..150}; do
-    udp_bound "$port" && return 0
-    kill -0 "$pid" 2>/dev/null || { cat "$logfile" >&2; die "$name exited while starting"; }
-    sleep 0.1
-  done
-  cat "$logfile" >&2
-  die "$name did not bind UDP 127.0.0.1:$port within 15 s"
-}
-
 SECRET=$(head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n')
 REALM=bench.turn
 declare -A PORT PID
 
 if [[ " $SERVERS " == *" tanis "* ]]; then
-  PORT[tanis]=$(free_port)
-  http_port=$(free_port)
-  # Development mode (not production), so the relay lets loopback peers through, as the uclient's are.
-  TANIS_LISTEN=127.0.0.1:$http_port TANIS_DATA_DIR=$WORK/tanis-data TANIS_JOBS__ENABLED=false \
-    TANIS_VIDEO__TURN_LISTEN=127.0.0.1:${PORT[tanis]} TANIS_VIDEO__TURN_SECRET=$SECRET \
-    TANIS_VIDEO__TURN_REALM=$REALM RUST_LOG=${RUST_LOG:-warn} \
-    "$TANIS" serve >"$WORK/tanis.log" 2>&1 &
-  TANIS_PID=$!
+  PORT[tanis]=$(turn_free_port)
+  turn_start_tanis "${PORT[tanis]}"
+  TANIS_PID=$TURN_SERVER_PID
   PID[tanis]=$TANIS_PID
-  wait_udp "$TANIS_PID" "${PORT[tanis]}" tanis "$WORK/tanis.log"
 fi
 
 if [[ " $SERVERS " == *" coturn "* ]]; then
-  PORT[coturn]=$(free_port)
+  PORT[coturn]=$(turn_free_port)
   # Its relay ports: a random 2000-port window in 40000-60000, away from the kernel's ephemeral range's busy start.
   min_port=$(( 40000 + RANDOM % 18000 ))
-  turnserver -n --listening-port "${PORT[coturn]}" --listening-ip 127.0.0.1 --relay-ip 127.0.0.1 \
-    --use-auth-secret --static-auth-secret="$SECRET" --realm "$REALM" --no-tls --no-dtls \
-    --allow-loopback-peers --no-cli --min-port "$min_port" --max-port $(( min_port + 1999 )) \
-    --simple-log --log-file="$WORK/coturn.log" >"$WORK/coturn.out" 2>&1 &
-  COTURN_PID=$!
+  turn_start_coturn "${PORT[coturn]}" "$min_port" $(( min_port + 1999 ))
+  COTURN_PID=$TURN_SERVER_PID
   PID[coturn]=$COTURN_PID
-  wait_udp "$COTURN_PID" "${PORT[coturn]}" coturn "$WORK/coturn.out"
 fi
 
 # --- Measures ---------------------------------------------------------------------------------------------------
