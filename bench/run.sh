@@ -71,6 +71,16 @@ export TANIS_MATCHING__RECENT_PARTNER_HOURS=0
 export TANIS_JOBS__ENABLED=false
 export RUST_LOG=${RUST_LOG:-warn}
 
+# A node on PostgreSQL or Redis refuses generated secrets (each node would generate its own): every node and the
+# seeded tokens share these, fresh for every run.
+if [[ -n "${BENCH_DATABASE_URL:-}" ]] || (( NODES > 1 )); then
+  fresh_secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
+  export TANIS_AUTH__JWT_SECRET=$(fresh_secret)
+  export TANIS_PHONES__ENCRYPTION_KEY=$(fresh_secret)
+  export TANIS_PHONES__INDEX_KEY=$(fresh_secret)
+  export TANIS_VIDEO__TURN_SECRET=$(fresh_secret)
+fi
+
 SERVER_PIDS=()
 REDIS_PID=
 cleanup() {
@@ -100,10 +110,6 @@ if (( NODES > 1 )); then
   # Every node and the seeded tokens must agree on these; the secret is fresh for every run.
   export TANIS_REDIS_URL=redis://127.0.0.1:$REDIS_PORT/
   export TANIS_CLUSTER__NAMESPACE=bench
-  export TANIS_AUTH__JWT_SECRET=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  # Every node seals and finds phone numbers with the same keys (each has a data directory of its own).
-  export TANIS_PHONES__ENCRYPTION_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
-  export TANIS_PHONES__INDEX_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')
   # Each node would bind the embedded TURN server to the default UDP 3478; the benchmarks make no calls.
   export TANIS_VIDEO__TURN_LISTEN=127.0.0.1:0
 fi

@@ -666,7 +666,36 @@ impl Config {
         if self.production {
             self.validate_production()?;
         }
+        self.validate_shared_secrets()?;
         Ok(())
+    }
+
+    /// Whether this process may share its database or its broker with other nodes: PostgreSQL is the store of a
+    /// cluster (SQLite is one machine's file), and `redis_url` joins one.
+    pub fn may_be_shared(&self) -> bool {
+        self.redis_url.is_some() || self.database_url.as_deref().is_some_and(|url| !url.starts_with("sqlite:"))
+    }
+
+    /// A generated secret lives in one node's data directory: two nodes of a cluster would each generate their
+    /// own, tokens signed by one would be refused by the other, and phone numbers sealed by one unreadable to the
+    /// other — which used to surface only at the next restart, as a refusal to start. So a node that may be
+    /// shared refuses to start on any generated secret.
+    fn validate_shared_secrets(&self) -> Result<(), ConfigError> {
+        if !self.may_be_shared() {
+            return Ok(());
+        }
+        let why = "is required on PostgreSQL or with redis_url: other nodes may share the database, and each \
+                   would generate a secret of its own; configure the same value (at least 32 characters) on every node";
+        let needed = [
+            ("auth.jwt_secret", self.auth.jwt_secret.is_none()),
+            ("phones.encryption_key", self.phones.encryption_key.is_none()),
+            ("phones.index_key", self.phones.index_key.is_none()),
+            ("video.turn_secret", self.video.turn_secret.is_none()),
+        ];
+        match needed.into_iter().find(|(_, missing)| *missing) {
+            Some((key, _)) => Err(invalid(key, why)),
+            None => Ok(()),
+        }
     }
 
     fn validate_video(&self) -> Result<(), ConfigError> {
@@ -848,6 +877,37 @@ mod tests {
         assert!(config.validate().unwrap_err().to_string().contains("sms.provider"));
         config.sms = sms_provider();
         config.validate().unwrap();
+    }
+
+    #[test]
+    fn a_node_that_may_join_a_cluster_refuses_every_generated_secret() {
+        let shared = [
+            Config { redis_url: Some("redis://127.0.0.1:6379".into()), ..Config::default() },
+            Config { database_url: Some("postgres://tanis:9f2c7e1a@db/tanis".into()), ..Config::default() },
+        ];
+        for mut config in shared {
+            assert!(config.may_be_shared());
+            let mut refused = Vec::new();
+            while let Err(err) = config.validate() {
+                let err = err.to_string();
+                assert!(err.contains("the same value (at least 32 characters) on every node"), "{err}");
+                let key = ["auth.jwt_secret", "phones.encryption_key", "phones.index_key", "video.turn_secret"]
+                    .into_iter()
+                    .find(|key| err.contains(key))
+                    .unwrap_or_else(|| panic!("names one of the secrets: {err}"));
+                refused.push(key);
+                match key {
+                    "auth.jwt_secret" => config.auth.jwt_secret = Some("x".repeat(40)),
+                    "phones.encryption_key" => config.phones.encryption_key = Some("e".repeat(40)),
+                    "phones.index_key" => config.phones.index_key = Some("i".repeat(40)),
+                    _ => config.video.turn_secret = Some("t".repeat(40)),
+                }
+            }
+            assert_eq!(refused.len(), 4, "each generated secret is refused: {refused:?}");
+        }
+        let alone = Config { database_url: Some("sqlite://data/tanis.db".into()), ..Config::default() };
+        assert!(!alone.may_be_shared());
+        alone.validate().expect("one machine's SQLite file keeps generating its secrets");
     }
 
     /// An HTTP SMS provider with every setting it needs.

@@ -16,7 +16,7 @@ use crate::config::LogFormat;
 /// Crates that log what passes through them — WebSocket frames (ciphertext, report details a user typed),
 /// request and response bytes (phone numbers, passwords, tokens), TLS records, STUN/TURN packets (addresses) — at
 /// debug or trace level, and the most verbose level each may log at whatever `TANIS_LOG` says. Found by running
-/// the server at `TANIS_LOG=trace` (tests/api/binary.rs `logs_at_trace_level_…`) and reading each crate's
+/// the server at `TANIS_LOG=trace` (tests/api/log_secrets.rs `logs_at_trace_level_…`) and reading each crate's
 /// logging: tungstenite logs every received message at trace; hyper and h2 log bytes and headers.
 const CAPPED_TARGETS: &[(&str, Level)] = &[
     ("tungstenite", Level::DEBUG),

@@ -26,6 +26,7 @@ fn bench_config(data_dir: std::path::PathBuf) -> Config {
     // Shared by the nodes of the cluster test, each with a data directory of its own.
     config.phones.encryption_key = Some("bench-smoke-test-phone-encryption-key-0123".into());
     config.phones.index_key = Some("bench-smoke-test-phone-index-key-0123456789".into());
+    config.video.turn_secret = Some("bench-smoke-test-turn-secret-0123456789abc".into());
     config.jobs.enabled = false;
     config.video.turn_listen = "127.0.0.1:0".parse().unwrap();
     config.hub.messages_per_second = 1_000_000;

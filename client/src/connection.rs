@@ -130,13 +130,23 @@ impl Connection {
         }
     }
 
-    /// Waits for the server to close the connection and returns its close code.
+    /// Waits for the server to close the connection and returns its close code. `None` both when the connection
+    /// ended without a close frame and when nothing arrived within `wait`: use [`Connection::ended`] where those
+    /// two must not be confused.
     pub async fn closed(&mut self) -> Option<u16> {
+        self.ended().await.unwrap_or(None)
+    }
+
+    /// Waits until the connection ends, skipping frames: `Ok` with the close code, or `Ok(None)` when it ended
+    /// without a close frame (the server's process died, the TCP connection was reset). A connection that is
+    /// still open when `wait` passes without a frame is `Err(Timeout)`, never taken for one that ended.
+    pub async fn ended(&mut self) -> Result<Option<u16>, ClientError> {
         loop {
             match self.next().await {
-                Ok(_) => continue,
-                Err(ClientError::Closed { code, .. }) => return code,
-                Err(_) => return None,
+                Ok(_) | Err(ClientError::Protocol(_)) => continue,
+                Err(ClientError::Closed { code, .. }) => return Ok(code),
+                Err(ClientError::WebSocket(_)) => return Ok(None),
+                Err(e) => return Err(e),
             }
         }
     }

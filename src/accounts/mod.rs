@@ -169,4 +169,9 @@ impl Accounts {
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }
+
+    /// The server's clock, to wait on (see [`crate::clock::Clock::sleep`]).
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
 }

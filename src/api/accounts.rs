@@ -34,7 +34,7 @@ pub struct RegisterRequest {
     phone: String,
     /// 8 or more characters, at most 72 bytes (UTF-8), not a common password or one character repeated:
     /// `weak_password` / `password_too_long` otherwise.
-    #[schema(min_length = 8, max_length = 72)]
+    #[schema(example = "correct horse battery", min_length = 8, max_length = 72)]
     password: String,
     /// 3–20 letters, digits or underscores after NFKC normalisation, and not a staff or system name or a
     /// look-alike of one (`reserved_alias`). The server appends a random tag.
@@ -44,6 +44,7 @@ pub struct RegisterRequest {
     #[serde(default)]
     referral_code: Option<String>,
     /// Must be true: consent to the privacy notice, stored with its time and version.
+    #[schema(example = true)]
     accept_privacy_notice: bool,
     /// The year you were born: self-attested, only the year is kept. Registration refuses anyone younger than
     /// the server's minimum age (18 by default) counted as this year minus this one: `underage`;

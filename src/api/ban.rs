@@ -126,7 +126,7 @@ pub struct AppealRequest {
     responses((status = 201, description = "filed"),
               (status = 401, description = "invalid_credentials", body = ErrorBody),
               (status = 409, description = "not_banned, appeal_exists", body = ErrorBody),
-              (status = 422, description = "invalid_text", body = ErrorBody),
+              (status = 422, description = "invalid_request: text not 1 to 2000 characters; invalid_text", body = ErrorBody),
               (status = 429, description = "too_many_attempts, with Retry-After", body = ErrorBody)))]
 async fn appeal(
     State(state): State<AppState>,
@@ -135,7 +135,7 @@ async fn appeal(
 ) -> Result<StatusCode, ApiError> {
     let text = req.text.trim();
     if text.is_empty() || text.chars().count() > 2000 {
-        return Err(ApiError::new(ErrorCode::InvalidText, "text must have 1 to 2000 characters"));
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "text must have 1 to 2000 characters"));
     }
     let (user, ban_id) = banned(&state, &client, &req.phone, req.password).await?;
     let now = state.accounts.now();

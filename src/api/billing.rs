@@ -1,7 +1,6 @@
 //! `POST /v1/billing/events`: the billing provider's webhook (see [`crate::billing`] for the signature). The only
 //! endpoint authenticated by a signature instead of a user's token.
 
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use serde::Serialize;
@@ -10,7 +9,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
+use super::error::{ApiError, AppBytes, AppJson, ErrorBody, ErrorCode, decode_body};
 use crate::billing::{self, Event, EventKind};
 use crate::store::{PlanChange, PlanOutcome, PlanSource};
 
@@ -41,7 +40,7 @@ pub struct Received {
 async fn receive(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    AppBytes(body): AppBytes,
 ) -> Result<AppJson<Received>, ApiError> {
     let config = &state.config.billing;
     let secret = config
@@ -54,13 +53,10 @@ async fn receive(
     // Nothing of the body is read before its signature holds.
     billing::verify(secret.as_bytes(), header, &body, now, window)
         .map_err(|e| ApiError::new(ErrorCode::InvalidSignature, e.to_string()))?;
-    let event: Event = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::new(ErrorCode::InvalidRequest, format!("not a billing event: {e}")))?;
+    // Decoded as every other body is: U+0000 anywhere is `invalid_text`, broken JSON `malformed_json`.
+    let event: Event = decode_body(&body)?;
     if event.id.is_empty() || event.id.len() > 128 || event.plan.is_empty() || event.plan.len() > 64 {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "id must have 1 to 128 bytes and plan 1 to 64"));
-    }
-    if event.id.contains('\0') || event.plan.contains('\0') {
-        return Err(ApiError::new(ErrorCode::InvalidText, "a string holds U+0000, which is not stored"));
     }
     let change = match event.kind {
         EventKind::Started | EventKind::Renewed => match event.ends_at {

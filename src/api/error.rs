@@ -7,6 +7,7 @@ use axum::extract::rejection::{JsonRejection, PathRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -194,27 +195,46 @@ where
 {
     type Rejection = ApiError;
 
-    /// As axum's `Json`, with one more refusal between reading the body and decoding it: a string holding U+0000
-    /// (`invalid_text`), in any field of any body, before a handler sees it (see `tanis_proto::has_nul`).
+    /// As axum's `Json`, with the refusals of [`decode_body`] between reading the body and decoding it.
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
         if !is_json(req.headers()) {
             return Err(ApiError::new(ErrorCode::UnsupportedMediaType, "send the body as application/json"));
         }
-        let bytes = Bytes::from_request(req, state).await.map_err(|e| match e.status() {
+        let AppBytes(bytes) = AppBytes::from_request(req, state).await?;
+        decode_body(&bytes).map(Self)
+    }
+}
+
+/// A JSON body, once read: a string holding U+0000 (`invalid_text`), in any field of any body at any depth or in
+/// a key, is refused before anything is decoded (see `tanis_proto::has_nul`); then anything but an object; then
+/// what does not fit `T`.
+pub fn decode_body<T: DeserializeOwned>(bytes: &Bytes) -> Result<T, ApiError> {
+    if std::str::from_utf8(bytes).is_ok_and(tanis_proto::has_nul) {
+        return Err(ApiError::new(ErrorCode::InvalidText, "a string holds U+0000, which is not stored"));
+    }
+    // Every body of this API is a JSON object; serde would also fill a struct from an array (`[null, null]`
+    // made a valid `PATCH /v1/me`), which no client means and the OpenAPI document does not allow.
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<serde_json::Value>(bytes).is_ok() {
+        return Err(ApiError::new(ErrorCode::InvalidRequest, "the body must be a JSON object"));
+    }
+    let Json(value) = Json::<T>::from_bytes(bytes)?;
+    Ok(value)
+}
+
+/// The raw body, for an endpoint that must see its bytes before decoding them (the billing webhook checks a
+/// signature over them first): axum's `Bytes`, whose refusals (over `max_body_bytes`, a body that broke off)
+/// answer `text/plain`, with ours instead.
+pub struct AppBytes(pub Bytes);
+
+impl<S: Send + Sync> FromRequest<S> for AppBytes {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Bytes::from_request(req, state).await.map(Self).map_err(|e| match e.status() {
             StatusCode::PAYLOAD_TOO_LARGE => ApiError::new(ErrorCode::PayloadTooLarge, "the body is too large"),
             _ => ApiError::new(ErrorCode::MalformedJson, e.body_text()),
-        })?;
-        if std::str::from_utf8(&bytes).is_ok_and(tanis_proto::has_nul) {
-            return Err(ApiError::new(ErrorCode::InvalidText, "a string holds U+0000, which is not stored"));
-        }
-        // Every body of this API is a JSON object; serde would also fill a struct from an array (`[null, null]`
-        // made a valid `PATCH /v1/me`), which no client means and the OpenAPI document does not allow.
-        let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
-        if first.is_some_and(|b| *b != b'{') && serde_json::from_slice::<serde_json::Value>(&bytes).is_ok() {
-            return Err(ApiError::new(ErrorCode::InvalidRequest, "the body must be a JSON object"));
-        }
-        let Json(value) = Json::<T>::from_bytes(&bytes)?;
-        Ok(Self(value))
+        })
     }
 }
 
@@ -272,4 +292,55 @@ where
             Err(e) => Err(ApiError::new(ErrorCode::InvalidParameter, e.body_text())),
         }
     }
+}
+
+/// Longest body of a non-JSON error answer read to become the message (axum's rejections are one line).
+const MAX_REWRITTEN_TEXT: usize = 1024;
+
+/// The last word on every answer's shape: an error answer that is not JSON is rewritten into ours, with the
+/// code documented for its status. Our handlers and extractors never need it; it is there for what answers on
+/// its own outside them — an axum extractor a new route takes as is, the Swagger UI's files (`/docs/…`) — so no
+/// route can leak `text/plain` or an empty body. Each rewrite is logged: a route of ours should get its own
+/// refusal instead.
+pub async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) || is_json(response.headers()) {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_REWRITTEN_TEXT).await.ok();
+    let text = text.and_then(|b| String::from_utf8(b.to_vec()).ok()).filter(|t| !t.trim().is_empty());
+    let (code, fallback) = match status {
+        StatusCode::BAD_REQUEST => (ErrorCode::InvalidParameter, "the request could not be read"),
+        StatusCode::NOT_FOUND => (ErrorCode::NotFound, "no such endpoint"),
+        StatusCode::METHOD_NOT_ALLOWED => (ErrorCode::MethodNotAllowed, "this endpoint does not take that method"),
+        StatusCode::REQUEST_TIMEOUT => (ErrorCode::RequestTimeout, "the request did not complete in time"),
+        StatusCode::PAYLOAD_TOO_LARGE => (ErrorCode::PayloadTooLarge, "the body is too large"),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => (ErrorCode::UnsupportedMediaType, "send the body as application/json"),
+        StatusCode::UNPROCESSABLE_ENTITY => (ErrorCode::InvalidRequest, "the request is not of the expected shape"),
+        StatusCode::UPGRADE_REQUIRED => (ErrorCode::UpgradeRequired, "this endpoint takes a WebSocket handshake"),
+        StatusCode::SERVICE_UNAVAILABLE => (ErrorCode::Unavailable, "try again later"),
+        // Nothing outside our code answers another status; should something, it is a fault of ours to find.
+        _ => (ErrorCode::Internal, "internal error"),
+    };
+    // At debug, or anyone could fill the log by asking for `/docs/nowhere`; a status nothing should answer warns.
+    let text_or_empty = text.as_deref().unwrap_or("");
+    if code == ErrorCode::Internal {
+        tracing::warn!(status = status.as_u16(), text = text_or_empty, "an unexpected non-JSON error answer");
+    } else {
+        tracing::debug!(status = status.as_u16(), text = text_or_empty, "a non-JSON error answer was given our shape");
+    }
+    let message = match (code, text) {
+        (ErrorCode::Internal | ErrorCode::Unavailable, _) | (_, None) => fallback.to_owned(),
+        (_, Some(text)) => text.trim().to_owned(),
+    };
+    let mut rewritten = ApiError::new(code, message).into_response();
+    // What else the answer said stays: `Allow` on a 405, `Retry-After` on a 503.
+    for (name, value) in &parts.headers {
+        if name != header::CONTENT_TYPE && name != header::CONTENT_LENGTH && !rewritten.headers().contains_key(name) {
+            rewritten.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    rewritten
 }

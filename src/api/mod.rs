@@ -17,6 +17,7 @@ mod extract;
 mod notifications;
 mod openapi;
 mod ops;
+mod pages;
 mod password_reset;
 mod phone;
 mod rtc;
@@ -104,6 +105,7 @@ pub fn router(state: AppState) -> Router {
         .method_not_allowed_fallback(|| async {
             ApiError::new(ErrorCode::MethodNotAllowed, "this endpoint does not take that method")
         })
+        .layer(middleware::from_fn(error::json_errors))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(middleware::from_fn(record_request))
         .layer(TraceLayer::new_for_http())

@@ -65,9 +65,9 @@ async fn list(
     }
     let me = state.accounts.current_user(user.id).await.map_err(|e| state.api_error(e))?;
     let locale = Locale::parse(&me.locale).unwrap_or_default();
-    let rows = state.store.notifications_of(me.id, page.before, limit).await.map_err(ApiError::internal)?;
+    let rows = state.store.notifications_of(me.id, page.before, limit + 1).await.map_err(ApiError::internal)?;
+    let (rows, next_before) = crate::api::pages::keyset_page(rows, limit, |r| r.id);
     let unread = state.store.unread_count(me.id).await.map_err(ApiError::internal)?;
-    let next_before = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
     let notifications = rows
         .iter()
         .map(|r| NotificationView {

@@ -48,6 +48,9 @@ fn add_common_errors(operation: &mut Operation) {
     }
     if operation.security.as_ref().is_some_and(|s| !s.is_empty()) {
         errors.push(("401", "missing_token, invalid_token or token_expired"));
+        // Every signed-in request checks the account's ban (the fuzzing as a moderator who banned themselves found
+        // it undocumented).
+        errors.push(("403", "account_banned: the account is banned"));
     }
     let has_path_parameter = operation.parameters.iter().flatten().any(|p| match p {
         RefOr::T(p) => p.parameter_in == ParameterIn::Path,

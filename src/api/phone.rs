@@ -55,7 +55,7 @@ pub struct PhoneChangeRequest {
     #[schema(example = "+905321234568", min_length = 1, max_length = 32)]
     phone: String,
     /// The current password; at most 72 bytes.
-    #[schema(max_length = 72)]
+    #[schema(example = "correct horse battery", max_length = 72)]
     password: String,
 }
 

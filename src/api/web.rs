@@ -10,7 +10,6 @@
 use std::sync::OnceLock;
 
 use axum::Router;
-use axum::extract::Path;
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, ETAG, HOST, IF_NONE_MATCH, REFERRER_POLICY,
     X_CONTENT_TYPE_OPTIONS,
@@ -21,7 +20,7 @@ use axum::routing::get;
 use sha2::{Digest, Sha256};
 
 use super::AppState;
-use super::error::{ApiError, ErrorCode};
+use super::error::{ApiError, AppPath, ErrorCode};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/", get(index)).route("/app/{*path}", get(file))
@@ -101,7 +100,7 @@ async fn index(headers: HeaderMap) -> Response {
     serve("index.html", &headers)
 }
 
-async fn file(Path(path): Path<String>, headers: HeaderMap) -> Response {
+async fn file(AppPath(path): AppPath<String>, headers: HeaderMap) -> Response {
     serve(&path, &headers)
 }
 

@@ -70,6 +70,10 @@ pub struct Cluster {
     overflowed: std::sync::Mutex<HashSet<i64>>,
     presence_ttl: Duration,
     matchmaker_lease: Duration,
+    /// Whether this node's subscription is up. While it is not, Redis is away (killed, restarting, cut off):
+    /// work with a local fallback (the rate limits) takes it at once instead of waiting out the reconnection
+    /// on every call, which takes seconds when Redis refuses connections.
+    linked: AtomicBool,
 }
 
 /// `Outgoing` behind a newtype so `Cluster` stays `Debug` without printing payloads.
@@ -157,6 +161,7 @@ impl Cluster {
             overflowed: Default::default(),
             presence_ttl,
             matchmaker_lease,
+            linked: AtomicBool::new(true),
         });
         tokio::spawn(dispatch(cluster.clone(), outgoing, link.presence_ttl));
         tokio::spawn(receive(cluster.clone(), push_rx, shutdown.clone()));
@@ -188,6 +193,11 @@ impl Cluster {
 
     pub fn namespace(&self) -> &str {
         &self.keys.namespace
+    }
+
+    /// False from the moment this node lost its subscription to Redis until it has subscribed again.
+    pub fn linked(&self) -> bool {
+        self.linked.load(Ordering::Relaxed)
     }
 
     /// Publishes `event` to the other nodes holding the user's sockets (this node has carried it out).
@@ -342,7 +352,6 @@ async fn dispatch(cluster: Arc<Cluster>, mut outgoing: mpsc::Receiver<OutgoingBo
 /// back: everything published meanwhile is gone, so every user here resyncs.
 async fn receive(cluster: Arc<Cluster>, mut pushes: mpsc::UnboundedReceiver<PushInfo>, shutdown: CancellationToken) {
     let sockets = &cluster.sockets;
-    let lost = AtomicBool::new(false);
     loop {
         let push = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -357,10 +366,12 @@ async fn receive(cluster: Arc<Cluster>, mut pushes: mpsc::UnboundedReceiver<Push
                 }
             }
             PushKind::Disconnection => {
-                lost.store(true, Ordering::Relaxed);
+                if cluster.linked.swap(false, Ordering::Relaxed) {
+                    metrics::counter!("tanis_delivery_link_losses_total").increment(1);
+                }
                 tracing::warn!("lost the link to Redis; reconnecting");
             }
-            PushKind::Subscribe if lost.swap(false, Ordering::Relaxed) => {
+            PushKind::Subscribe if !cluster.linked.swap(true, Ordering::Relaxed) => {
                 metrics::counter!("tanis_resync_causes_total", "cause" => "resubscribed").increment(1);
                 tracing::info!("resubscribed to Redis; every connected user resyncs");
                 // A restarted Redis has forgotten who is here: say so before the users resync, so what their

@@ -2,11 +2,12 @@
 //! sockets go through delivery. Messages are answered by the relay's announcer, in order, only after their
 //! batch is durably stored.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, TimeDelta, Utc};
 use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, ServerFrame};
 use tokio::sync::Semaphore;
 
@@ -18,8 +19,9 @@ use crate::relay::Reply;
 use crate::relay::announce::ReceiptFrom;
 use crate::store::{NewMessage, NewReport, Receipt};
 
-/// The window over which protocol errors are counted.
-const ERROR_WINDOW: Duration = Duration::from_secs(60);
+/// The window over which protocol errors are counted: any 60 s (a sliding window on the hub's clock), so a burst
+/// cannot hide by straddling the edge of a fixed one.
+const ERROR_WINDOW: TimeDelta = TimeDelta::seconds(60);
 /// Longest accepted `client_msg_id` and report `details`.
 const MAX_CLIENT_MSG_ID: usize = 64;
 const MAX_REPORT_DETAILS: usize = 1000;
@@ -37,14 +39,15 @@ pub(super) struct Ctx {
     /// `max_in_flight` permits: one is held by every message not yet answered; with none left, this socket's
     /// reading pauses.
     in_flight: Arc<Semaphore>,
-    errors_since: Instant,
-    errors: u32,
+    /// When this socket's protocol errors of the last [`ERROR_WINDOW`] happened, oldest first. Never longer than
+    /// `max_protocol_errors` + 1: the error that makes it longer than the limit closes the socket.
+    errors: VecDeque<DateTime<Utc>>,
 }
 
 impl Ctx {
     pub(super) fn new(hub: Hub, user_id: i64, session: SessionHandle, device: Option<String>) -> Self {
         let in_flight = Arc::new(Semaphore::new(hub.inner.config.max_in_flight));
-        Self { hub, user_id, session, device, in_flight, errors_since: Instant::now(), errors: 0 }
+        Self { hub, user_id, session, device, in_flight, errors: VecDeque::new() }
     }
 
     /// Answers this socket, waiting for room in its queue (a big `resume` paces itself to the client).
@@ -60,11 +63,12 @@ impl Ctx {
     pub(super) async fn protocol_error(&mut self, id: Option<String>, code: ErrorCode, message: &str) {
         metrics::counter!("tanis_ws_protocol_errors_total").increment(1);
         self.error(id, code, message).await;
-        if self.errors_since.elapsed() > ERROR_WINDOW {
-            (self.errors_since, self.errors) = (Instant::now(), 0);
+        let now = self.hub.now();
+        while self.errors.front().is_some_and(|&at| now - at >= ERROR_WINDOW) {
+            self.errors.pop_front();
         }
-        self.errors += 1;
-        if self.errors > self.hub.inner.config.max_protocol_errors {
+        self.errors.push_back(now);
+        if self.errors.len() > self.hub.inner.config.max_protocol_errors as usize {
             self.session.closer.close(CloseCode::ProtocolAbuse);
         }
     }

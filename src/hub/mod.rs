@@ -76,11 +76,12 @@ struct Inner {
     shutdown: CancellationToken,
 }
 
-/// In memory on one node; in Redis in a cluster, where a user's sockets may be on several nodes.
-fn limiter(delivery: &Delivery, kind: &str) -> rate::Limiter {
+/// In memory on one node; in Redis in a cluster, where a user's sockets may be on several nodes. Either way
+/// at the server's clock.
+fn limiter(delivery: &Delivery, clock: &SharedClock, kind: &str) -> rate::Limiter {
     match delivery.cluster() {
-        None => rate::Limiter::local(),
-        Some(cluster) => rate::Limiter::redis(cluster.connection(), cluster.namespace(), kind),
+        None => rate::Limiter::local(clock.clone()),
+        Some(cluster) => rate::Limiter::redis(clock.clone(), cluster.clone(), kind),
     }
 }
 
@@ -115,8 +116,8 @@ impl Hub {
                 matching,
                 quotas,
                 privacy_notice_version,
-                rates: limiter(&delivery, "messages"),
-                signal_rates: limiter(&delivery, "signals"),
+                rates: limiter(&delivery, &clock, "messages"),
+                signal_rates: limiter(&delivery, &clock, "signals"),
                 delivery,
                 video,
                 ads,

@@ -1,103 +1,124 @@
 //! A token bucket per user: `rate` messages per second sustained, `burst` at once. On one node the buckets
 //! live in memory; in a cluster they live in Redis, so a user with sockets on two nodes has one bucket, not two.
+//!
+//! Time is the server's [`Clock`](crate::clock::Clock), never the machine's monotonic clock or Redis's `TIME`:
+//! tests move a manual clock instead of hoping the machine is fast enough that no token refills meanwhile.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Utc};
 use redis::Script;
 
-/// One token from the user's bucket at Redis's own clock (so the nodes' clocks never disagree about it):
-/// KEYS bucket; ARGV rate per second, burst. The bucket expires once it would be full again anyway.
+use crate::clock::SharedClock;
+use crate::delivery::Cluster;
+
+/// How long a bucket in Redis outlives the moment it would be full again: only a bound on what idle users
+/// leave behind (a bucket that expires is full anyway). Redis expires keys by its own clock, so the margin is
+/// generous: a test's clock stands still while real time passes, and its bucket must not vanish meanwhile
+/// (a minute between two of a test's sends is far beyond any of its failure bounds).
+const IDLE_MS: u64 = 60 * 1000;
+
+/// One token from the user's bucket: KEYS bucket; ARGV rate per second, burst, now (ms, the node's clock),
+/// how long an idle bucket is kept (ms).
+///
+/// The time comes from the calling node's clock. Nodes' clocks are NTP-synced, and a skew between them only
+/// shifts refills by the skew: the bucket's stamp never goes back, so a node whose clock is behind refills
+/// nothing until its clock passes the stamp (a user never gains tokens from a skew, at most waits it out).
 const TAKE: &str = r"
-local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
-local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local rate, burst, now = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(state[1]) or burst
 local at = tonumber(state[2]) or now
-tokens = math.min(burst, tokens + (now - at) / 1000000 * rate)
+if now > at then
+  tokens = math.min(burst, tokens + (now - at) / 1000 * rate)
+  at = now
+end
 local taken = 0
 if tokens >= 1 then
   tokens = tokens - 1
   taken = 1
 end
-redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', now)
-redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + 1000)
+redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at))
+redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + tonumber(ARGV[4]))
 return taken
 ";
 
 /// Per-user buckets of one kind (messages, or video signalling).
-pub enum Limiter {
-    Local(Mutex<HashMap<i64, Bucket>>),
-    /// In Redis under `{prefix}{user}`; the local buckets are the fallback while Redis cannot answer, so a
-    /// node still limits on its own then.
-    Redis {
-        conn: redis::aio::ConnectionManager,
-        prefix: String,
-        fallback: Mutex<HashMap<i64, Bucket>>,
-    },
+pub struct Limiter {
+    clock: SharedClock,
+    /// This node's buckets: the only ones on a single node; in a cluster, the fallback while Redis cannot
+    /// answer, so a node still limits on its own then (docs/operations.md).
+    local: Mutex<HashMap<i64, Bucket>>,
+    /// In a cluster: the shared buckets, in Redis under `{prefix}{user}`.
+    shared: Option<Shared>,
+}
+
+struct Shared {
+    /// Whether Redis is reachable now ([`Cluster::linked`]).
+    cluster: Arc<Cluster>,
+    conn: redis::aio::ConnectionManager,
+    prefix: String,
 }
 
 impl Limiter {
-    pub fn local() -> Self {
-        Limiter::Local(Mutex::default())
+    pub fn local(clock: SharedClock) -> Self {
+        Self { clock, local: Mutex::default(), shared: None }
     }
 
-    pub fn redis(conn: redis::aio::ConnectionManager, namespace: &str, kind: &str) -> Self {
-        Limiter::Redis { conn, prefix: format!("{namespace}:rate:{kind}:"), fallback: Mutex::default() }
+    pub fn redis(clock: SharedClock, cluster: Arc<Cluster>, kind: &str) -> Self {
+        let prefix = format!("{}:rate:{kind}:", cluster.namespace());
+        let shared = Shared { conn: cluster.connection(), cluster, prefix };
+        Self { clock, local: Mutex::default(), shared: Some(shared) }
     }
 
-    /// Takes one token for the user.
+    /// Takes one token for the user: from the shared bucket while Redis is reachable, else from this node's.
     pub async fn allow(&self, user_id: i64, rate: u32, burst: u32) -> bool {
-        let local = |buckets: &Mutex<HashMap<i64, Bucket>>| {
-            let now = Instant::now();
-            let mut buckets = buckets.lock().expect("rates lock");
-            buckets.entry(user_id).or_insert_with(|| Bucket::full(burst, now)).try_take(rate, burst, now)
-        };
-        match self {
-            Limiter::Local(buckets) => local(buckets),
-            Limiter::Redis { conn, prefix, fallback } => {
-                let taken: redis::RedisResult<i64> = Script::new(TAKE)
-                    .key(format!("{prefix}{user_id}"))
-                    .arg(rate)
-                    .arg(burst)
-                    .invoke_async(&mut conn.clone())
-                    .await;
-                match taken {
-                    Ok(taken) => taken == 1,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "rate limit in Redis unavailable; limiting on this node");
-                        local(fallback)
-                    }
-                }
+        let now = self.clock.now();
+        // Not even tried while the node knows Redis is away: every call would wait out the reconnection first.
+        if let Some(Shared { conn, prefix, .. }) = self.shared.as_ref().filter(|s| s.cluster.linked()) {
+            let taken: redis::RedisResult<i64> = Script::new(TAKE)
+                .key(format!("{prefix}{user_id}"))
+                .arg(rate)
+                .arg(burst)
+                .arg(now.timestamp_millis())
+                .arg(IDLE_MS)
+                .invoke_async(&mut conn.clone())
+                .await;
+            match taken {
+                Ok(taken) => return taken == 1,
+                Err(e) => tracing::warn!(error = %e, "rate limit in Redis unavailable; limiting on this node"),
             }
         }
+        let mut buckets = self.local.lock().expect("rates lock");
+        buckets.entry(user_id).or_insert_with(|| Bucket::full(burst, now)).try_take(rate, burst, now)
     }
 
     /// Drops the user's bucket on this node (their last socket here closed). A bucket in Redis expires by itself.
     pub fn forget(&self, user_id: i64) {
-        let (Limiter::Local(buckets) | Limiter::Redis { fallback: buckets, .. }) = self;
-        buckets.lock().expect("rates lock").remove(&user_id);
+        self.local.lock().expect("rates lock").remove(&user_id);
     }
 }
 
 #[derive(Debug, Clone, Copy)]
 pub struct Bucket {
     tokens: f64,
-    last: Instant,
+    /// The latest time the bucket was refilled to; it never goes back (the same rule as [`TAKE`]).
+    last: DateTime<Utc>,
 }
 
 impl Bucket {
-    pub fn full(burst: u32, now: Instant) -> Self {
+    pub fn full(burst: u32, now: DateTime<Utc>) -> Self {
         Self { tokens: burst as f64, last: now }
     }
 
-    /// Takes one token if there is one.
-    pub fn try_take(&mut self, rate: u32, burst: u32, now: Instant) -> bool {
-        let refill = now.saturating_duration_since(self.last).as_secs_f64() * rate as f64;
-        self.tokens = (self.tokens + refill).min(burst as f64);
-        self.last = now;
+    /// Takes one token if there is one. A `now` before the last refill (the clock was set back) refills nothing.
+    pub fn try_take(&mut self, rate: u32, burst: u32, now: DateTime<Utc>) -> bool {
+        if now > self.last {
+            let elapsed = (now - self.last).to_std().unwrap_or_default().as_secs_f64();
+            self.tokens = (self.tokens + elapsed * rate as f64).min(burst as f64);
+            self.last = now;
+        }
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true
@@ -109,27 +130,41 @@ impl Bucket {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
+    use chrono::TimeDelta;
 
     use super::*;
 
+    fn start() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-11-21T09:30:00Z").unwrap().with_timezone(&Utc)
+    }
+
     #[test]
     fn a_burst_is_allowed_then_the_sustained_rate() {
-        let start = Instant::now();
+        let start = start();
         let mut bucket = Bucket::full(3, start);
         assert!((0..3).all(|_| bucket.try_take(10, 3, start)));
         assert!(!bucket.try_take(10, 3, start), "the burst is spent");
-        assert!(bucket.try_take(10, 3, start + Duration::from_millis(100)), "one token per 100 ms at 10/s");
-        assert!(!bucket.try_take(10, 3, start + Duration::from_millis(150)));
+        assert!(bucket.try_take(10, 3, start + TimeDelta::milliseconds(100)), "one token per 100 ms at 10/s");
+        assert!(!bucket.try_take(10, 3, start + TimeDelta::milliseconds(150)));
     }
 
     #[test]
     fn an_idle_bucket_refills_only_up_to_the_burst() {
-        let start = Instant::now();
+        let start = start();
         let mut bucket = Bucket::full(2, start);
         bucket.try_take(10, 2, start);
-        let later = start + Duration::from_secs(60);
+        let later = start + TimeDelta::seconds(60);
         assert!(bucket.try_take(10, 2, later) && bucket.try_take(10, 2, later));
         assert!(!bucket.try_take(10, 2, later));
+    }
+
+    #[test]
+    fn a_clock_set_back_refills_nothing_until_it_passes_the_last_refill() {
+        let start = start();
+        let mut bucket = Bucket::full(1, start);
+        assert!(bucket.try_take(1, 1, start));
+        assert!(!bucket.try_take(1, 1, start - TimeDelta::seconds(5)), "going back gains no token");
+        assert!(!bucket.try_take(1, 1, start + TimeDelta::milliseconds(500)), "half a token since the last refill");
+        assert!(bucket.try_take(1, 1, start + TimeDelta::seconds(1)), "a full second after the last refill");
     }
 }

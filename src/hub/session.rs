@@ -79,22 +79,31 @@ async fn run(
     else {
         return;
     };
+    let mut unanswered_close = None;
     if hello_sent {
-        let (sink, stream) = socket.split();
+        let (sink, mut stream) = socket.split();
         let interval = Duration::from_millis(hub.inner.config.heartbeat_interval_ms);
         let writer =
             tokio::spawn(write_loop(sink, outbound, session.closer.clone(), interval, hub.inner.shutdown.clone()));
         let ctx = Ctx::new(hub.clone(), user_id, session.clone(), device);
-        read_loop(ctx, stream, &session.closer, Duration::from_millis(hub.inner.config.heartbeat_timeout_ms)).await;
+        let peer_closed =
+            read_loop(ctx, &mut stream, &session.closer, Duration::from_millis(hub.inner.config.heartbeat_timeout_ms))
+                .await;
         // Stop the writer: it sends a close frame only if a close code was chosen.
         session.closer.token.cancel();
-        let _ = writer.await;
+        if writer.await.unwrap_or(false) && !peer_closed {
+            unanswered_close = Some(stream);
+        }
     }
     hub.inner.delivery.unregister(user_id, session.id);
     hub.matchmaker().socket_closed(user_id, session.id).await;
     if !hub.inner.delivery.sockets().is_connected(user_id) {
         hub.inner.rates.forget(user_id);
         hub.inner.signal_rates.forget(user_id);
+    }
+    // Last: the socket is already gone for the hub; only the connection waits for the peer's reply.
+    if let Some(mut stream) = unanswered_close {
+        await_close_reply(&mut stream).await;
     }
 }
 
@@ -168,22 +177,27 @@ async fn greet(hub: &Hub, mut socket: WebSocket, auth: Result<SocketAuth, CloseC
     Some(Greeted { socket, user_id, session, outbound, hello_sent })
 }
 
-async fn read_loop(mut ctx: Ctx, mut stream: SplitStream<WebSocket>, closer: &Closer, timeout: Duration) {
+/// Reads and handles frames until the socket's close is decided or the peer ends it; true when the peer did (its
+/// close frame, the connection's end or a broken stream), so there is nothing left to read.
+async fn read_loop(mut ctx: Ctx, stream: &mut SplitStream<WebSocket>, closer: &Closer, timeout: Duration) -> bool {
     loop {
         let next = tokio::select! {
-            _ = closer.token.cancelled() => return,
+            _ = closer.token.cancelled() => return false,
             next = tokio::time::timeout(timeout, stream.next()) => next,
         };
         match next {
             // Silent for the whole timeout although we pinged: the peer is gone.
-            Err(_) => return closer.close(CloseCode::HeartbeatTimeout),
-            Ok(None | Some(Err(_))) => return,
+            Err(_) => {
+                closer.close(CloseCode::HeartbeatTimeout);
+                return false;
+            }
+            Ok(None | Some(Err(_))) => return true,
             Ok(Some(Ok(message))) => match message {
                 // Boxed: the handling of a frame (database calls and all) is a large future, and inline it
                 // would make every idle socket's task that large (see BENCHMARKS.md, `connections`).
                 Message::Text(text) => Box::pin(dispatch::handle(&mut ctx, text.as_str())).await,
                 Message::Binary(_) => Box::pin(ctx.binary_frame()).await,
-                Message::Close(_) => return,
+                Message::Close(_) => return true,
                 // Any frame proves liveness; tungstenite answers pings itself.
                 Message::Ping(_) | Message::Pong(_) => {}
             },
@@ -191,10 +205,27 @@ async fn read_loop(mut ctx: Ctx, mut stream: SplitStream<WebSocket>, closer: &Cl
     }
 }
 
-/// How long a closing socket may take to write what was queued before its close frame. The frames that explain
-/// a close (the error before 4004, `match.ended` before 4003) are queued just before it, and a reader that keeps
-/// reading gets them in milliseconds; the bound only stops a peer that has stopped reading from holding the task.
+/// How long a closing socket may take, from the moment its close is decided, to finish the frame it is writing,
+/// write what was queued and send its close frame. The frames that explain a close (the error before 4004,
+/// `match.ended` before 4003) are queued just before it, and a reader that keeps reading gets them in
+/// milliseconds; the bound only stops a peer that has stopped reading from holding the task and its connection
+/// slot: past it the connection is dropped without a close frame.
 const FLUSH_BOUND: Duration = Duration::from_secs(2);
+
+/// After our close frame, reads (and drops) what the peer sent until its close reply, within [`FLUSH_BOUND`]:
+/// the closing handshake. Frames read here were never acknowledged, so dropping them loses nothing the client
+/// saw accepted. Without this, closing a connection whose peer had frames in flight leaves unread bytes in the
+/// kernel, which answers with a reset, and a reset can destroy our close frame before the peer reads it.
+async fn await_close_reply(stream: &mut SplitStream<WebSocket>) {
+    let drain = async {
+        while let Some(Ok(message)) = stream.next().await {
+            if matches!(message, Message::Close(_)) {
+                return;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(FLUSH_BOUND, drain).await;
+}
 
 /// Whether frames queued before a close with `code` are still written. Not for a peer known not to read: a slow
 /// consumer's queue is full because it does not read, and a peer that missed its heartbeats is gone; their
@@ -203,19 +234,15 @@ fn flushes_before(code: CloseCode) -> bool {
     !matches!(code, CloseCode::SlowConsumer | CloseCode::HeartbeatTimeout)
 }
 
-/// Writes every frame queued so far, within [`FLUSH_BOUND`]. The queue is closed first: what is queued after
-/// the close was decided is not owed to the client (it stays stored for `resume` where it matters).
+/// Writes every frame queued so far (within [`FLUSH_BOUND`], kept by [`write_loop`]). The queue is closed first:
+/// what is queued after the close was decided is not owed to the client (it stays stored for `resume` where it
+/// matters).
 async fn flush(sink: &mut SplitSink<WebSocket, Message>, outbound: &mut mpsc::Receiver<Encoded>) {
     outbound.close();
-    let drain = async {
-        while let Some(text) = outbound.recv().await {
-            if sink.send(Message::Text(text.as_ref().into())).await.is_err() {
-                return;
-            }
+    while let Some(text) = outbound.recv().await {
+        if sink.send(Message::Text(text.as_ref().into())).await.is_err() {
+            return;
         }
-    };
-    if tokio::time::timeout(FLUSH_BOUND, drain).await.is_err() {
-        metrics::counter!("tanis_ws_flush_timeouts_total").increment(1);
     }
 }
 
@@ -238,12 +265,43 @@ async fn write_burst(
 }
 
 async fn write_loop(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut outbound: mpsc::Receiver<Encoded>,
+    sink: SplitSink<WebSocket, Message>,
+    outbound: mpsc::Receiver<Encoded>,
     closer: Arc<Closer>,
     heartbeat: Duration,
     shutdown: CancellationToken,
-) {
+) -> bool {
+    // A peer that stopped reading blocks the write in progress, whether it is a burst written before the close
+    // was decided, the flush or the close frame itself. So the bound is on everything after the decision: when it
+    // runs out, the writer is dropped with the socket's write half, and the connection with it.
+    let bound = async {
+        tokio::select! {
+            _ = closer.token.cancelled() => {}
+            _ = shutdown.cancelled() => {}
+        }
+        tokio::time::sleep(FLUSH_BOUND).await;
+    };
+    let sent_close = tokio::select! {
+        sent_close = write(sink, outbound, &closer, heartbeat, &shutdown) => sent_close,
+        _ = bound => {
+            metrics::counter!("tanis_ws_flush_timeouts_total").increment(1);
+            false
+        }
+    };
+    // However the writer ended, the reader must stop too.
+    closer.token.cancel();
+    sent_close
+}
+
+/// Writes until the socket's close; true when that close sent a close frame.
+
+async fn write(
+    mut sink: SplitSink<WebSocket, Message>,
+    mut outbound: mpsc::Receiver<Encoded>,
+    closer: &Closer,
+    heartbeat: Duration,
+    shutdown: &CancellationToken,
+) -> bool {
     let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
     loop {
         tokio::select! {
@@ -253,30 +311,27 @@ async fn write_loop(
                     if flushes_before(code) {
                         flush(&mut sink, &mut outbound).await;
                     }
-                    let _ = sink.send(close_frame(code)).await;
+                    return sink.send(close_frame(code)).await.is_ok();
                 }
-                break;
+                return false;
             }
             _ = shutdown.cancelled() => {
                 flush(&mut sink, &mut outbound).await;
-                let _ = sink.send(close_frame(CloseCode::GoingAway)).await;
-                break;
+                return sink.send(close_frame(CloseCode::GoingAway)).await.is_ok();
             }
             frame = outbound.recv() => match frame {
                 Some(text) => {
                     if write_burst(&mut sink, &mut outbound, text).await.is_err() {
-                        break;
+                        return false;
                     }
                 }
-                None => break,
+                None => return false,
             },
             _ = ticks.tick() => {
                 if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    break;
+                    return false;
                 }
             }
         }
     }
-    // However the writer ended, the reader must stop too.
-    closer.token.cancel();
 }

@@ -197,6 +197,7 @@ impl Store {
 
     /// Deletes at most `limit` messages created before `cutoff` (their logs stay); returns how many.
     pub async fn delete_messages_before(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
+        self.fail_points.rendezvous("expiry.before_delete").await;
         let query = "DELETE FROM messages WHERE (match_id, seq) IN \
              (SELECT match_id, seq FROM messages WHERE created_at < $1 ORDER BY created_at LIMIT $2)";
         Ok(on_write_pool!(self, |pool| sqlx::query(query)

@@ -66,7 +66,7 @@ async fn a_free_user_gets_one_targeted_ad_after_a_match_and_premium_users_none(b
     let (free, premium) = (app.user("ucretsiz").await, app.user("premiumcu").await);
     let at_istanbul = app.patch_me(&free.access, &json!({ "location": { "lat": 41.04, "lon": 29.01 } })).await;
     assert_eq!(at_istanbul.status(), StatusCode::OK);
-    app.execute(format!("UPDATE users SET is_premium = TRUE WHERE id = {}", premium.id)).await;
+    app.subscribe(premium.id, app.now() + TimeDelta::days(30)).await;
 
     let (mut sf, chat, mut sp, _) = app.pair(&free, &premium, MatchKind::Text).await;
     // The premium side leaves: the two are handled in that order, so once the free user's ad is here the premium

@@ -194,13 +194,18 @@ async fn call_reports_share_the_signalling_rate_limit(backend: Backend) {
     let app = spawn_app_with(backend, |c| (c.video.signals_per_second, c.video.signal_burst) = (1, 2)).await;
     let (mut sa, _sb, match_id) = video_match(&app, "kamera_a", "kamera_b").await;
     let before = app.scrape().await;
-    // A burst of 2, refilled at one a second (far slower than this test): the third frame is refused.
+    // A burst of 2, refilled at one a second of the server's clock (which stands still until the test moves
+    // it): the third frame is refused.
     for _ in 0..2 {
         sa.send(&ClientFrame::RtcOffer { id: None, match_id, sdp: "v=0\r\n".into() }).await.unwrap();
     }
     let limited = answer(&mut sa, &stats("s", match_id, CallOutcome::Connected, 700)).await;
     assert_code(limited, ErrorCode::RateLimited);
     assert_eq!(moved(&before, &app.scrape().await), []);
+    // A second later the report goes through, and is counted.
+    app.clock.advance(TimeDelta::seconds(1));
+    assert_ok(answer(&mut sa, &stats("s2", match_id, CallOutcome::Connected, 700)).await);
+    assert_eq!(app.scrape().await.value(CONNECTED) - before.value(CONNECTED), 1.0);
 }
 
 async fn the_embedded_turn_relays_counters_are_exported(backend: Backend) {

@@ -1,6 +1,6 @@
 //! Several nodes on one PostgreSQL and one Redis: users on different nodes meet and chat, bans reach every
-//! node, one elected matchmaker serves them all and is replaced when its node dies, and a Redis restart loses
-//! no acknowledged message. Each test has its own Redis namespace (or its own Redis, to restart it).
+//! node, one elected matchmaker serves them all and is replaced when its node dies. Each test has its own Redis
+//! namespace; a Redis going away is tests/api/redis_outage.rs, with a Redis of the test's own.
 
 use std::time::Duration;
 
@@ -114,14 +114,9 @@ async fn a_ban_on_one_node_closes_the_users_sockets_on_the_other_and_ends_their_
     let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
     let (match_id, _) = (chat_a.unwrap().info.match_id, chat_b.unwrap());
 
-    // Banned through node 0, whose hub holds none of b's sockets.
-    assert!(
-        nodes[0]
-            .hub
-            .ban(&tanis::store::NewBan::permanent(b.id, "spam", &serde_json::json!({ "moderator": 1 }), nodes[0].now()))
-            .await
-            .unwrap()
-    );
+    // Banned by a moderator through node 0, whose hub holds none of b's sockets.
+    let moderator = nodes[0].staff("bekci", "moderator").await;
+    nodes[0].ban(&moderator, b.id, "spam").await;
     let told = next_within(&mut sb, |f| matches!(f, ServerFrame::MatchEnded { .. })).await;
     assert_eq!(told, ServerFrame::MatchEnded { id: None, match_id, reason: EndReason::Banned });
     assert_eq!(tokio::time::timeout(WITHIN, sb.closed()).await.unwrap(), Some(CloseCode::Banned.code()));
@@ -156,15 +151,17 @@ async fn a_dead_nodes_matchmaker_lease_lapses_and_another_node_pairs_under_a_hig
     let survivor = join_cluster(&nodes[0], |_| {}).await;
     let (a, b) = (survivor.user("kedi").await, survivor.user("kopek").await);
     let (mut sa, mut sb) = (survivor.socket(&a).await, survivor.socket(&b).await);
-    let asked = std::time::Instant::now();
-    let (chat_a, chat_b) = tokio::time::timeout(Duration::from_secs(5), async {
+    // The dead lease lapses 3 s after it was set and the survivor takes it at its next renewal tick (the
+    // 4 s of docs/operations.md). The bound is only a failure bound, generous so that a loaded machine cannot
+    // miss it: what is proven is that the survivor pairs at all, and under a higher epoch.
+    (sa.wait, sb.wait) = (WITHIN * 2, WITHIN * 2);
+    let (chat_a, chat_b) = tokio::time::timeout(WITHIN * 2, async {
         tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text))
     })
     .await
-    .expect("paired within 5 s of asking while the lease was a dead node's");
+    .expect("paired once the dead node's lease lapsed");
     let match_id = chat_a.unwrap().info.match_id;
     assert_eq!(chat_b.unwrap().info.match_id, match_id);
-    tracing::info!(waited = ?asked.elapsed(), "paired after the takeover");
     let made_under = survivor.count(format!("SELECT matchmaker_epoch FROM matches WHERE id = {match_id}")).await;
     assert!(made_under > epoch, "the match carries the new holder's epoch ({made_under} > {epoch})");
     // And they were charged once each.
@@ -176,134 +173,10 @@ async fn a_dead_nodes_matchmaker_lease_lapses_and_another_node_pairs_under_a_hig
     }
 }
 
-/// A Redis of the test's own, so it can be restarted without disturbing other tests.
-struct OwnRedis {
-    port: u16,
-    dir: tempfile::TempDir,
-    child: Option<std::process::Child>,
-}
-
-impl OwnRedis {
-    fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let mut redis = Self { port, dir: tempfile::tempdir().unwrap(), child: None };
-        redis.run();
-        redis
-    }
-
-    fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    fn run(&mut self) {
-        let child = std::process::Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .current_dir(self.dir.path())
-            .stdout(std::process::Stdio::null())
-            .spawn()
-            .expect("redis-server runs (scripts/test installs it)");
-        self.child = Some(child);
-    }
-
-    async fn ready(&self) {
-        let url = self.url();
-        eventually(WITHIN, "redis answers", || {
-            let url = url.clone();
-            async move {
-                match redis::Client::open(url).unwrap().get_multiplexed_async_connection().await {
-                    Ok(mut c) => redis::cmd("PING").query_async::<String>(&mut c).await.is_ok(),
-                    Err(_) => false,
-                }
-            }
-        })
-        .await;
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            child.kill().unwrap();
-            child.wait().unwrap();
-        }
-    }
-}
-
-impl Drop for OwnRedis {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_redis_restart_mid_conversation_loses_no_acknowledged_message_and_delivery_resumes() {
-    let mut own = OwnRedis::start();
-    own.ready().await;
-    let first = crate::helpers::spawn_app_with(crate::helpers::Backend::Postgres, |c| {
-        c.redis_url = Some(own.url());
-        c.cluster.namespace = "restart".into();
-        c.auth.jwt_secret = Some("a-cluster-test-signing-secret-of-enough-length".into());
-        crate::helpers::cluster_phone_keys(c);
-    })
-    .await;
-    let second = join_cluster(&first, |_| {}).await;
-    let (a, b) = (first.user("kedi").await, second.user("kopek").await);
-    let (mut sa, mut sb) = (first.socket(&a).await, second.socket(&b).await);
-    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
-    let (mut chat_a, mut chat_b) = (chat_a.unwrap(), chat_b.unwrap());
-    let match_id = chat_a.info.match_id;
-
-    let mut accepted = Vec::new();
-    let send = async |text: &str, sa: &mut Connection, chat_a: &mut Chat| {
-        sa.send(&chat_a.message(text)).await.unwrap();
-        match next_within(sa, |f| matches!(f, ServerFrame::MsgAccepted { .. } | ServerFrame::Error { .. })).await {
-            ServerFrame::MsgAccepted { seq, .. } => seq,
-            other => panic!("not accepted: {other:?}"),
-        }
-    };
-    accepted.push(send("önce", &mut sa, &mut chat_a).await);
-    own.kill();
-    // Acknowledged while Redis is down: stored, but the doorbell to node 1 is gone.
-    for text in ["sırasında 1", "sırasında 2", "sırasında 3"] {
-        accepted.push(send(text, &mut sa, &mut chat_a).await);
-    }
-    own.run();
-
-    // Node 1 is back on Redis and tells b to resync; b resumes from what it holds.
-    let mut received = std::collections::BTreeMap::new();
-    let wanted = |f: &ServerFrame| matches!(f, ServerFrame::Resync { .. } | ServerFrame::Msg { .. });
-    let mut frame = next_within(&mut sb, wanted).await;
-    while let ServerFrame::Msg { seq, .. } = frame {
-        received.insert(seq, chat_b.read(&frame).unwrap());
-        frame = next_within(&mut sb, wanted).await;
-    }
-    let ServerFrame::Resync { active_match } = frame else { unreachable!() };
-    assert_eq!(active_match.map(|m| m.match_id), Some(match_id));
-    let after = received.keys().copied().max().unwrap_or(0);
-    sb.send(&ClientFrame::Resume { id: Some("r".into()), match_id, after_seq: after }).await.unwrap();
-    loop {
-        let frame =
-            next_within(&mut sb, |f| matches!(f, ServerFrame::Msg { .. } | ServerFrame::ResumeDone { .. })).await;
-        if matches!(frame, ServerFrame::ResumeDone { .. }) {
-            break;
-        }
-        let ServerFrame::Msg { seq, .. } = frame else { unreachable!() };
-        received.insert(seq, chat_b.read(&frame).unwrap());
-    }
-    let got: Vec<i64> = received.keys().copied().collect();
-    assert_eq!(got, accepted, "every acknowledged message reached b");
-
-    // And live delivery works again without restarting a node (frames already resumed may still arrive live
-    // meanwhile: a client keeps the highest seq it holds and skips those).
-    let seq = send("sonra", &mut sa, &mut chat_a).await;
-    let live = next_within(&mut sb, |f| matches!(f, ServerFrame::Msg { seq: s, .. } if *s == seq)).await;
-    assert_eq!(chat_b.read(&live).unwrap(), "sonra");
-    drop(own);
-    let _ = &mut sa;
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_users_message_rate_is_one_budget_across_the_nodes_of_their_sockets() {
     let nodes = spawn_cluster_with(2, |c| {
-        // A burst of three, then one a second: six sends take milliseconds, far too few for another token.
+        // A burst of three, then one a second of the nodes' clocks, which stand still until the test moves them.
         c.hub.messages_per_second = 1;
         c.hub.message_burst = 3;
     })
@@ -327,6 +200,30 @@ async fn a_users_message_rate_is_one_budget_across_the_nodes_of_their_sockets() 
         });
     }
     assert_eq!(outcomes.iter().filter(|o| **o == "accepted").count(), 3, "{outcomes:?}");
+
+    // A second later (on both nodes' clocks) one token is back for the user: one node spends it, the other
+    // finds the bucket empty.
+    for node in [first, second] {
+        node.clock.advance(chrono::TimeDelta::seconds(1));
+    }
+    let mut answer = async |socket: &mut Connection| {
+        socket.send(&chat_a.message("bir saniye sonra")).await.unwrap();
+        next_within(socket, |f| matches!(f, ServerFrame::MsgAccepted { .. } | ServerFrame::Error { .. })).await
+    };
+    assert!(matches!(answer(&mut other).await, ServerFrame::MsgAccepted { .. }));
+    let refused = answer(&mut sa).await;
+    assert!(matches!(refused, ServerFrame::Error { code: ErrorCode::RateLimited, .. }), "{refused:?}");
+
+    // Node 1's clock falls a second behind node 0's: a token taken at node 1's earlier time neither refills nor
+    // winds the bucket's time back, so a second later on node 0 there is one token again, not two.
+    first.clock.advance(chrono::TimeDelta::seconds(1));
+    assert!(matches!(answer(&mut sa).await, ServerFrame::MsgAccepted { .. }));
+    let behind = answer(&mut other).await;
+    assert!(matches!(behind, ServerFrame::Error { code: ErrorCode::RateLimited, .. }), "{behind:?}");
+    first.clock.advance(chrono::TimeDelta::seconds(1));
+    assert!(matches!(answer(&mut sa).await, ServerFrame::MsgAccepted { .. }));
+    let refused = answer(&mut sa).await;
+    assert!(matches!(refused, ServerFrame::Error { code: ErrorCode::RateLimited, .. }), "{refused:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -398,7 +295,8 @@ async fn a_ban_whose_kick_was_lost_between_nodes_closes_the_socket_at_the_resync
     let node = &nodes[0];
     let target = node.user("hedef").await;
     let mut socket = node.socket(&target).await;
-    // Banned in the database while the kick never reached the node (Redis was away, or its outbox full).
+    // Banned in the database while the kick never reached the node (Redis was away, or its outbox full). Every
+    // door that bans also kicks, so the lost kick is made by writing the ban alone, in SQL.
     node.execute(format!("UPDATE users SET is_banned = TRUE, ban_reason = 'spam' WHERE id = {}", target.id)).await;
     // Another process tells the node that frames for the user may have been lost.
     let shutdown = tokio_util::sync::CancellationToken::new();

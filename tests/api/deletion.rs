@@ -5,7 +5,6 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use tanis::store::NewBan;
 use tanis_client::{Connection, TokenIn};
 use tanis_proto::{CloseCode, EndReason, MatchKind, ServerFrame};
 use tanis_workers::schedule::Job;
@@ -184,16 +183,8 @@ async fn a_banned_account_deletes_with_its_phone_and_its_ban_outlives_it_until_i
     let burak = account(&app, "burak").await;
     assert_error(delete_banned(&app, &burak.phone, PASSWORD).await, StatusCode::CONFLICT, "not_banned").await;
     let ends_at = app.now() + TimeDelta::days(60);
-    let by = json!({ "moderator": null });
-    let ban = NewBan {
-        user_id: ayse.user.id,
-        reason_code: "spam",
-        note: None,
-        ends_at: Some(ends_at),
-        by: &by,
-        now: app.now(),
-    };
-    assert!(app.hub.ban(&ban).await.unwrap());
+    let moderator = app.staff("bekci", "moderator").await;
+    app.ban_with(&moderator, ayse.user.id, json!({ "reason": "spam", "duration_hours": 60 * 24 })).await;
     assert_error(delete_me(&app, &ayse.user.access, PASSWORD).await, StatusCode::FORBIDDEN, "account_banned").await;
 
     let wrong = delete_banned(&app, &ayse.phone, "not-my-password").await;

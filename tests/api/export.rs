@@ -4,9 +4,7 @@
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE, RETRY_AFTER};
 use serde_json::Value;
-use tanis::notices::Locale;
-use tanis::store::{NewBan, NewReport};
-use tanis_proto::MatchKind;
+use tanis_proto::{ClientFrame, MatchKind, ReportReason, ServerFrame};
 
 use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, assert_error, new_phone, spawn_app, tokens};
 use crate::on_both_stores;
@@ -50,34 +48,45 @@ fn ids(value: &Value, found: &mut Vec<(String, Value)>) {
     }
 }
 
+/// The claims job's notification of a refunded text match, in Turkish.
+const REFUNDED: &str = "Talebin onaylandı: bir yazılı eşleşme hakkın iade edildi.";
+
 async fn an_export_holds_every_section_and_names_the_peer_only_by_handle(backend: Backend) {
     let app = spawn_app(backend).await;
-    let (ayse, ayse_phone) = registered(&app, "ayse").await;
-    let (burak, burak_phone) = registered(&app, "burak").await;
+    let (mut ayse, ayse_phone) = registered(&app, "ayse").await;
+    let (mut burak, burak_phone) = registered(&app, "burak").await;
     // A failed and a good sign-in: two sessions in all with the registration's.
     assert_eq!(app.login(&ayse_phone, "not-the-password").await.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(app.login_from("203.0.113.7", &ayse_phone, PASSWORD).await.status(), StatusCode::OK);
-    let (_sa, _chat_a, _sb, _chat_b) = app.pair(&ayse, &burak, MatchKind::Text).await;
-    let match_id = app.store.active_match_for(ayse.id).await.unwrap().expect("matched").id;
+    // Ayşe writes, Burak never answers; she claims the unit back, reports him and blocks him (which ends the
+    // match); two hours later the claims job refunds her, with a notification.
+    let (mut sa, mut chat_a, _sb, _chat_b) = app.pair(&ayse, &burak, MatchKind::Text).await;
+    let match_id = chat_a.info.match_id;
+    sa.send(&chat_a.message("merhaba?")).await.unwrap();
+    sa.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. })).await.unwrap();
+    let reason_code = ReportReason::Harassment;
+    for frame in [
+        ClientFrame::Claim { id: Some("claim".into()), match_id },
+        ClientFrame::Report {
+            id: Some("report".into()), match_id, reason_code, details: Some("kaba davrandı".into())
+        },
+        ClientFrame::Block { id: Some("block".into()), match_id },
+    ] {
+        sa.send(&frame).await.unwrap();
+        let answered = ServerFrame::Ok { id: frame.id().map(str::to_owned) };
+        sa.next_where(|f| *f == answered).await.unwrap();
+    }
+    app.clock.advance(chrono::TimeDelta::hours(2) + chrono::TimeDelta::seconds(1));
+    app.run_job(tanis_workers::schedule::Job::Claims).await.unwrap();
+    // Their apps have refreshed their access tokens meanwhile.
+    (ayse.access, burak.access) = (app.access_token(&ayse), app.access_token(&burak));
+    let claims: Value =
+        app.client.get(app.url("/v1/claims")).bearer_auth(&ayse.access).send().await.unwrap().json().await.unwrap();
+    let claim_id = claims[0]["id"].as_i64().expect("the claim");
+    let device = serde_json::json!({ "token": "fcm-secret-token-9f3e", "platform": "android" });
+    let registered = app.client.post(app.url("/v1/devices")).bearer_auth(&ayse.access).json(&device).send().await;
+    assert_eq!(registered.unwrap().status(), StatusCode::NO_CONTENT);
     let now = app.now();
-    app.store.insert_block(ayse.id, burak.id, now).await.unwrap();
-    let report = NewReport {
-        reporter_id: ayse.id,
-        reported_id: burak.id,
-        match_id,
-        reason: "harassment",
-        details: Some("kaba davrandı"),
-        now,
-    };
-    assert!(app.store.insert_report(&report).await.unwrap());
-    let claim = app.store.file_claim(match_id, ayse.id, now).await.unwrap();
-    app.execute(format!(
-        "INSERT INTO notifications (user_id, message, type, created_at) VALUES ({}, 'hoş geldin', 'system', '{}')",
-        ayse.id,
-        now.to_rfc3339()
-    ))
-    .await;
-    app.store.upsert_device(ayse.id, "fcm-secret-token-9f3e", "android", Locale::Tr, now).await.unwrap();
 
     let response = export(&app, &ayse.access).await;
     assert_eq!(response.status(), StatusCode::OK);
@@ -137,12 +146,12 @@ async fn an_export_holds_every_section_and_names_the_peer_only_by_handle(backend
     assert_eq!(matches[0]["kind"], "text");
     assert_eq!(matches[0]["peer"], burak.handle.as_str());
     assert_eq!(doc["claims"][0]["match_id"], match_id);
-    assert_eq!(doc["claims"][0]["id"], claim.id);
+    assert_eq!(doc["claims"][0]["id"], claim_id);
     assert_eq!(doc["reports"][0]["reported"], burak.handle.as_str());
     assert_eq!(doc["reports"][0]["reason"], "harassment");
     assert_eq!(doc["reports"][0]["details"], "kaba davrandı");
     assert_eq!(doc["blocks"][0]["blocked"], burak.handle.as_str());
-    assert_eq!(doc["notifications"][0]["text"], "hoş geldin");
+    assert_eq!(doc["notifications"][0]["text"], REFUNDED);
     assert_eq!(doc["devices"][0]["platform"], "android");
     assert_eq!(doc["devices"][0]["push_token"], "…9f3e", "masked");
     assert!(!text.contains("fcm-secret-token"));
@@ -156,7 +165,7 @@ async fn an_export_holds_every_section_and_names_the_peer_only_by_handle(backend
     ids(&doc, &mut found);
     for (key, value) in &found {
         assert!(["id", "match_id"].contains(&key.as_str()), "no {key} in an export");
-        assert!(*value == match_id || *value == claim.id, "{key} = {value} names no one");
+        assert!(*value == match_id || *value == claim_id, "{key} = {value} names no one");
     }
     assert!(!found.is_empty());
 
@@ -167,8 +176,7 @@ async fn an_export_holds_every_section_and_names_the_peer_only_by_handle(backend
     let their_doc: Value = serde_json::from_str(&their_text).unwrap();
     assert_eq!(their_doc["profile"]["phone"], burak_phone.as_str());
     assert_eq!(their_doc["matches"][0]["peer"], ayse.handle.as_str());
-    for leak in
-        [&ayse_phone[..], &ayse_phone[1..], "203.0.113.7", "kaba davrandı", "hoş geldin", "9f3e", "bad_credentials"]
+    for leak in [&ayse_phone[..], &ayse_phone[1..], "203.0.113.7", "kaba davrandı", REFUNDED, "9f3e", "bad_credentials"]
     {
         assert!(!their_text.contains(leak), "{leak} is Ayşe's");
     }
@@ -212,9 +220,8 @@ async fn a_banned_user_exports_with_phone_and_password(backend: Backend) {
     // Not banned: the signed-in export is the way.
     assert_error(banned_export(&app, &ayse_phone, PASSWORD).await, StatusCode::CONFLICT, "not_banned").await;
 
-    let by = serde_json::json!({ "moderator": null });
-    let ban = NewBan { user_id: ayse.id, reason_code: "spam", note: None, ends_at: None, by: &by, now: app.now() };
-    assert!(app.hub.ban(&ban).await.unwrap());
+    let moderator = app.staff("bekci", "moderator").await;
+    app.ban(&moderator, ayse.id, "spam").await;
     assert_error(export(&app, &ayse.access).await, StatusCode::FORBIDDEN, "account_banned").await;
     assert_error(
         banned_export(&app, &ayse_phone, "not-the-password").await,

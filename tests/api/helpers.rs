@@ -109,6 +109,11 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
         config.cluster.namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
     }
     tweak(&mut config);
+    // A node on PostgreSQL or Redis refuses generated secrets (it may share them with other nodes): the ones a
+    // test did not choose are the test cluster's.
+    if config.may_be_shared() {
+        fill_shared_secrets(&mut config);
+    }
     let clock = ManualClock::new(start_time());
     let app = Application::build_with_clock(config.clone(), clock.clone()).await.expect("the app builds");
     let address = format!("http://{}", app.local_addr());
@@ -158,12 +163,28 @@ pub async fn spawn_cluster_with(nodes: usize, tweak: impl Fn(&mut Config)) -> Ve
 fn cluster_config(c: &mut Config, redis_url: &str, namespace: &str) {
     c.redis_url = Some(redis_url.to_owned());
     c.cluster.namespace = namespace.to_owned();
+    shared_secrets(c);
+}
+
+/// The secrets every node of a test cluster shares: each node has a data directory of its own, so generated ones
+/// would differ, and a node that may be shared refuses them (src/config.rs).
+pub fn shared_secrets(c: &mut Config) {
     c.auth.jwt_secret = Some("a-cluster-test-signing-secret-of-enough-length".into());
+    c.video.turn_secret = Some("a-cluster-test-turn-secret-of-enough-length".into());
     cluster_phone_keys(c);
 }
 
-/// The phone keys every node of a test cluster shares (each node has a data directory of its own, so generated
-/// keys would differ).
+/// [`shared_secrets`] for each secret not configured yet.
+pub fn fill_shared_secrets(c: &mut Config) {
+    let mut shared = Config::default();
+    shared_secrets(&mut shared);
+    c.auth.jwt_secret = c.auth.jwt_secret.take().or(shared.auth.jwt_secret);
+    c.video.turn_secret = c.video.turn_secret.take().or(shared.video.turn_secret);
+    c.phones.encryption_key = c.phones.encryption_key.take().or(shared.phones.encryption_key);
+    c.phones.index_key = c.phones.index_key.take().or(shared.phones.index_key);
+}
+
+/// The phone keys every node of a test cluster shares.
 pub fn cluster_phone_keys(c: &mut Config) {
     c.phones.encryption_key = Some("a-cluster-test-phone-encryption-key-of-enough-length".into());
     c.phones.index_key = Some("a-cluster-test-phone-index-key-of-enough-length".into());
@@ -565,5 +586,110 @@ pub fn new_message(match_id: i64, sender_id: i64, receiver_id: i64, client_msg_i
         nonce: "bm9uY2U=".into(),
         device_info: Some("tanis-client/test".into()),
         connection_type: "text",
+    }
+}
+
+/// Changing state through the product's doors, as the billing provider, a moderator or the operator would.
+impl TestApp {
+    /// A user given a staff role (`moderator`, `admin`) as `tanis set-role` gives it: the command is this same
+    /// store call, and no API grants a first role.
+    pub async fn staff(&self, alias: &str, role: &str) -> TestUser {
+        let user = self.user(alias).await;
+        assert!(self.store.set_role(user.id, role, self.now()).await.unwrap(), "{alias} becomes {role}");
+        user
+    }
+
+    /// Premium until `ends_at`, as the billing provider starts it: a signed `subscription.started` event to the
+    /// webhook.
+    pub async fn subscribe(&self, user_id: i64, ends_at: DateTime<Utc>) {
+        let event = json!({
+            "id": format!("evt_{}", uuid::Uuid::new_v4().simple()), "type": "subscription.started",
+            "user_id": user_id, "plan": "premium_monthly", "ends_at": ends_at,
+        });
+        let response = self.billing_event(&event).await;
+        assert_eq!(response.status(), StatusCode::OK, "the subscription starts");
+    }
+
+    /// Posts a billing event signed with the test servers' webhook secret at the app's current time.
+    pub async fn billing_event(&self, event: &Value) -> Response {
+        let raw = event.to_string();
+        let signature = tanis::billing::sign(BILLING_SECRET.as_bytes(), self.now().timestamp(), raw.as_bytes());
+        let request = self.post("/v1/billing/events").header("content-type", "application/json");
+        request.header("tanis-signature", signature).body(raw).send().await.unwrap()
+    }
+
+    /// Bans the user until lifted, as a moderator does: `POST /v1/admin/users/{id}/ban` with `staff`'s token.
+    pub async fn ban(&self, staff: &TestUser, user_id: i64, reason: &str) {
+        self.ban_with(staff, user_id, json!({ "reason": reason })).await;
+    }
+
+    /// Bans the user with this request body (`reason`, `note`, `duration_hours`).
+    pub async fn ban_with(&self, staff: &TestUser, user_id: i64, body: Value) {
+        let path = format!("/v1/admin/users/{user_id}/ban");
+        let response = self.post(&path).bearer_auth(self.access_token(staff)).json(&body).send().await;
+        assert_eq!(response.unwrap().status(), StatusCode::NO_CONTENT, "the ban is made");
+    }
+
+    /// Lifts the user's ban as a moderator does: `POST /v1/admin/users/{id}/unban`.
+    pub async fn unban(&self, staff: &TestUser, user_id: i64) {
+        let path = format!("/v1/admin/users/{user_id}/unban");
+        let response = self.post(&path).bearer_auth(self.access_token(staff)).send().await;
+        assert_eq!(response.unwrap().status(), StatusCode::NO_CONTENT, "the ban is lifted");
+    }
+}
+
+impl TestApp {
+    /// The integers a query returns, e.g. ids, in its order.
+    pub async fn integers(&self, sql: String) -> Vec<i64> {
+        let sql = AssertSqlSafe(sql);
+        match self.backend {
+            Backend::Sqlite => {
+                let mut conn = sqlx::SqliteConnection::connect(&self.database_url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+            }
+            Backend::Postgres => {
+                let mut conn = sqlx::PgConnection::connect(&self.database_url).await.unwrap();
+                sqlx::query_scalar(sql).fetch_all(&mut conn).await.unwrap()
+            }
+        }
+    }
+}
+
+impl TestApp {
+    /// `user` is matched with a new partner for `kind` (a unit spent, as any match spends one) and leaves;
+    /// returns the match.
+    pub async fn match_and_leave(&self, user: &TestUser, kind: tanis_proto::MatchKind) -> i64 {
+        let partner = self.user("eslesen").await;
+        let (mut socket, chat, _partner_socket, _) = self.pair(user, &partner, kind).await;
+        let match_id = chat.info.match_id;
+        let leave = tanis_proto::ClientFrame::MatchLeave { id: Some("left".into()), match_id };
+        socket.send(&leave).await.unwrap();
+        let left = tanis_proto::ServerFrame::Ok { id: Some("left".into()) };
+        socket.next_where(|f| *f == left).await.unwrap();
+        match_id
+    }
+}
+
+impl TestApp {
+    /// `reporter` is matched with `reported`, reports them with the `report` frame and leaves, as a user makes a
+    /// report. Returns the match.
+    pub async fn matched_and_reported(
+        &self,
+        reporter: &TestUser,
+        reported: &TestUser,
+        reason_code: tanis_proto::ReportReason,
+    ) -> i64 {
+        use tanis_proto::{ClientFrame, ServerFrame};
+        let (mut socket, chat, _reported_socket, _) = self.pair(reporter, reported, tanis_proto::MatchKind::Text).await;
+        let match_id = chat.info.match_id;
+        for frame in [
+            ClientFrame::Report { id: Some("report".into()), match_id, reason_code, details: None },
+            ClientFrame::MatchLeave { id: Some("left".into()), match_id },
+        ] {
+            socket.send(&frame).await.unwrap();
+            let answered = ServerFrame::Ok { id: frame.id().map(str::to_owned) };
+            socket.next_where(|f| *f == answered).await.unwrap();
+        }
+        match_id
     }
 }

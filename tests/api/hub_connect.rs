@@ -10,7 +10,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{Backend, spawn_app, spawn_app_with};
 use crate::on_both_stores;
-use tanis::store::NewBan;
 
 on_both_stores!(
     a_header_token_gets_hello_with_handle_balances_and_limits,
@@ -65,10 +64,8 @@ async fn bad_tokens_and_banned_users_are_closed_with_a_code_before_any_frame(bac
     assert_eq!(expired.closed().await, code(CloseCode::TokenExpired));
     app.clock.advance(-TimeDelta::minutes(16));
 
-    app.store
-        .ban_user(&NewBan::permanent(user.id, "spam", &serde_json::json!({ "test": true }), app.now()))
-        .await
-        .unwrap();
+    let moderator = app.staff("bekci", "moderator").await;
+    app.ban(&moderator, user.id, "spam").await;
     let mut banned = Connection::open(&url, Some(&user.access), TokenIn::Header).await.unwrap();
     // `closed` skips nothing here: the first thing the server sends is the close.
     assert!(matches!(banned.next().await, Err(tanis_client::ClientError::Closed { code: Some(4003), .. })));

@@ -9,7 +9,6 @@ use tokio_tungstenite::tungstenite::Message;
 
 use crate::helpers::{Backend, assert_error, spawn_app};
 use crate::on_both_stores;
-use tanis::store::NewBan;
 
 on_both_stores!(
     blocking_ends_the_match_at_once_and_the_block_can_be_listed_and_lifted,
@@ -124,9 +123,8 @@ async fn a_ban_closes_every_socket_of_the_user_and_ends_their_match(backend: Bac
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
     let (mut sa, chat, mut sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     let mut tablet = app.socket(&a).await;
-    assert!(
-        app.hub.ban(&NewBan::permanent(a.id, "spam", &serde_json::json!({ "test": true }), app.now())).await.unwrap()
-    );
+    let moderator = app.staff("bekci", "moderator").await;
+    app.ban(&moderator, a.id, "spam").await;
     assert_eq!(sa.closed().await, Some(CloseCode::Banned.code()));
     assert_eq!(tablet.closed().await, Some(CloseCode::Banned.code()));
     let ended = ServerFrame::MatchEnded { id: None, match_id: chat.info.match_id, reason: EndReason::Banned };

@@ -100,6 +100,7 @@ async fn seq_increases_strictly_across_both_senders(backend: Backend) {
 }
 
 async fn messages_outside_your_match_too_large_or_too_fast_are_refused(backend: Backend) {
+    // A burst of two, then one a second of the server's clock: the test's clock stands still until it moves it.
     let app = spawn_app_with(backend, |c| {
         c.hub.messages_per_second = 1;
         c.hub.message_burst = 2;
@@ -130,6 +131,14 @@ async fn messages_outside_your_match_too_large_or_too_fast_are_refused(backend: 
     sa.send(&chat_a.message("çok hızlı")).await.unwrap();
     assert!(matches!(sa.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::RateLimited, .. }));
     assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 2);
+
+    // A second later one token is back, and only one.
+    app.clock.advance(chrono::TimeDelta::seconds(1));
+    sa.send(&chat_a.message("bir saniye sonra")).await.unwrap();
+    assert!(matches!(sa.next().await.unwrap(), ServerFrame::MsgAccepted { .. }));
+    sa.send(&chat_a.message("yine çok hızlı")).await.unwrap();
+    assert!(matches!(sa.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::RateLimited, .. }));
+    assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 3);
 }
 
 async fn a_dropped_receiver_resumes_and_loses_nothing_acknowledged(backend: Backend) {
@@ -281,7 +290,15 @@ async fn a_receiver_that_does_not_read_is_disconnected_and_resumes_later(backend
     while acknowledged < 1200 {
         acknowledged += usize::from(matches!(sa.next().await.unwrap(), ServerFrame::MsgAccepted { .. }));
     }
-    assert_eq!(sb.closed().await, Some(CloseCode::SlowConsumer.code()));
+    // 4008 is decided while the receiver's buffers are full, so its close frame waits behind them; the receiver
+    // reads only once the sender is done, and if that is over 2 s later the server has dropped the connection
+    // instead (docs/protocol.md, a close is bounded to 2 s). Either way it is disconnected.
+    let code = sb.closed().await;
+    assert!(code.is_none() || code == Some(CloseCode::SlowConsumer.code()), "4008 or dropped, got {code:?}");
+    crate::helpers::eventually(std::time::Duration::from_secs(10), "the receiver's socket is let go", || async {
+        app.hub.connections() == 1
+    })
+    .await;
     let stored = app.count(&format!("SELECT COUNT(*) FROM messages WHERE match_id = {match_id}")).await;
     assert_eq!(stored, 1200, "everything stays stored for resume");
     let mut again = app.socket(&b).await;

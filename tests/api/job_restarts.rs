@@ -33,6 +33,7 @@ async fn jobs_config(backend: Backend, dir: &std::path::Path) -> Config {
     config.jobs.enabled = true;
     config.jobs.poll_interval_ms = 100;
     config.jobs.queue_namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
+    crate::helpers::fill_shared_secrets(&mut config);
     config
 }
 

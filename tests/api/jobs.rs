@@ -3,7 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, MatchKind, ServerFrame};
+use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, MatchKind, ReportReason, ServerFrame};
 use tanis_workers::schedule::Job;
 
 use crate::helpers::{Backend, TestApp, TestUser, assert_error, registration, spawn_app, spawn_app_with};
@@ -215,34 +215,20 @@ async fn a_video_claim_is_approved_when_the_call_never_connected(backend: Backen
     assert_eq!((user.daily_video_balance, user.bonus_video_balance), (2, 1), "refunded as a bonus video unit");
 }
 
-/// `n` new users who were each matched with `target` and reported them (arranged in SQL for speed; the hub
-/// test proves only matched users can report).
+/// `n` new users who are each matched with `target`, report them with the `report` frame and leave: the path a
+/// reporter takes (the target spends a unit of theirs on each match).
 pub(crate) async fn reports_against(app: &TestApp, target: &TestUser, n: usize, tag: &str) {
     for i in 0..n {
         let reporter = app.user(&format!("{tag}_{i}")).await;
-        let now = app.now().to_rfc3339();
-        let (t, v) = (format!("'{now}'"), "'x'");
-        let now_sql = if app.backend == Backend::Sqlite { t } else { format!("{t}::timestamptz") };
-        app.execute(format!(
-            "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status, user1_public_key, user2_public_key) \
-             VALUES ({}, {}, 'text', {now_sql}, {now_sql}, 'completed', {v}, {v})",
-            reporter.id, target.id
-        ))
-        .await;
-        app.execute(format!(
-            "INSERT INTO reports (reporter_id, reported_id, match_id, reason, created_at) \
-             VALUES ({}, {}, (SELECT MAX(id) FROM matches), 'spam', {now_sql})",
-            reporter.id, target.id
-        ))
-        .await;
+        app.matched_and_reported(&reporter, target, ReportReason::Spam).await;
     }
 }
 
 async fn the_tenth_distinct_reporter_bans_and_a_cleared_user_needs_ten_new_ones(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let target = app.user("hedef").await;
-    let moderator = app.user("denetci").await;
-    app.store.set_role(moderator.id, "moderator", app.now()).await.unwrap();
+    // The target is matched twenty times in a day.
+    let app = spawn_app_with(backend, |c| c.quotas.free_text_daily = 20).await;
+    let mut target = app.user("hedef").await;
+    let moderator = app.staff("denetci", "moderator").await;
     let mut socket = app.socket(&target).await;
 
     reports_against(&app, &target, 9, "ilk").await;
@@ -279,8 +265,8 @@ async fn the_tenth_distinct_reporter_bans_and_a_cleared_user_needs_ten_new_ones(
     app.run_job(Job::AutoBan).await.unwrap();
     assert!(!app.store.user_by_id(target.id).await.unwrap().unwrap().is_banned, "not re-banned for old reports");
     // The ban signed every session out: the unbanned user signs in again, and is served.
-    let token = app.sign_in(&target).await;
-    assert_eq!(app.get_me(&token).await.status(), StatusCode::OK);
+    target.access = app.sign_in(&target).await;
+    assert_eq!(app.get_me(&target.access).await.status(), StatusCode::OK);
 
     reports_against(&app, &target, 9, "yeni").await;
     app.run_job(Job::AutoBan).await.unwrap();
@@ -351,8 +337,28 @@ async fn content_older_than_24_hours_is_deleted_in_batches_and_logs_stay(backend
     app.run_job(Job::Expiry).await.unwrap();
     assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 1101, "exactly 24 h old: kept");
     app.clock.advance(TimeDelta::microseconds(1));
-    app.run_job(Job::Expiry).await.unwrap();
-    assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 1, "1100 deleted over three batches of 500");
+    // Each batch commits on its own: the job, stopped before each delete, shows what the ones before committed.
+    let mut next = Some(app.store.fail_points.hold("expiry.before_delete"));
+    let watch = async {
+        let mut before_each = Vec::new();
+        for batch in 1..=3 {
+            let mut held = next.take().expect("a hold for this delete");
+            tokio::time::timeout(std::time::Duration::from_secs(10), held.reached()).await.unwrap_or_else(|_| {
+                panic!("no delete number {batch}; counts before the earlier ones: {before_each:?}")
+            });
+            before_each.push(app.count("SELECT COUNT(*) FROM messages").await);
+            // The third batch is short, which ends the job: nothing is held after it.
+            if batch < 3 {
+                next = Some(app.store.fail_points.hold("expiry.before_delete"));
+            }
+            held.release();
+        }
+        before_each
+    };
+    let (ran, before_each) = tokio::join!(app.run_job(Job::Expiry), watch);
+    ran.unwrap();
+    assert_eq!(before_each, [1101, 601, 101], "1100 deleted in transactions of 500, 500 and 100");
+    assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 1);
     assert_eq!(app.count("SELECT COUNT(*) FROM message_logs").await, 1101, "the metadata stays");
 }
 
@@ -384,42 +390,40 @@ async fn expired_matches_end_and_their_users_are_told(backend: Backend) {
 async fn daily_balances_reset_at_istanbul_midnight_once_and_bonus_units_stay(backend: Backend) {
     let app = spawn_app(backend).await;
     let (free, premium) = (app.user("bedava").await, app.user("premium").await);
-    app.execute(format!(
-        "UPDATE users SET daily_chat_balance = 2, daily_video_balance = 0, bonus_chat_balance = 5 WHERE id = {}",
-        free.id
-    ))
-    .await;
-    app.execute(format!("UPDATE users SET is_premium = TRUE, daily_chat_balance = 0 WHERE id = {}", premium.id)).await;
+    // The free user's day: a text match, and a video match whose call never connected, claimed back as a bonus
+    // video unit. The premium user subscribes, then spends a text unit.
+    app.match_and_leave(&free, MatchKind::Text).await;
+    let video = app.match_and_leave(&free, MatchKind::Video).await;
+    assert_eq!(post_claim(&app, &free, video).await.status(), StatusCode::CREATED);
+    app.run_job(Job::Claims).await.unwrap();
+    app.subscribe(premium.id, app.now() + TimeDelta::days(30)).await;
+    app.match_and_leave(&premium, MatchKind::Text).await;
     let balances = async |u: &TestUser| {
         let r = app.store.user_by_id(u.id).await.unwrap().unwrap();
-        (r.daily_chat_balance, r.daily_video_balance, r.bonus_chat_balance)
+        (r.daily_chat_balance, r.daily_video_balance, r.bonus_video_balance)
     };
+    assert_eq!(balances(&free).await, (9, 2, 1));
+    assert_eq!(balances(&premium).await, (49, 15, 0));
 
     // Registered at 12:30 in Istanbul; 23:59:59 there is 20:59:59 UTC: the same local day, no reset.
     app.clock.set(at("2026-11-21T20:59:59Z"));
     app.run_job(Job::QuotaReset).await.unwrap();
-    assert_eq!(balances(&free).await, (2, 0, 5));
+    assert_eq!(balances(&free).await, (9, 2, 1));
     app.clock.set(at("2026-11-21T21:00:00Z"));
     app.run_job(Job::QuotaReset).await.unwrap();
-    assert_eq!(balances(&free).await, (10, 3, 5), "free amounts back, bonus untouched");
+    assert_eq!(balances(&free).await, (10, 3, 1), "free amounts back, bonus untouched");
     assert_eq!(balances(&premium).await, (50, 15, 0), "premium amounts");
     // Spent after the reset, then a retried run the same night: nothing changes.
-    app.execute(format!("UPDATE users SET daily_chat_balance = 4 WHERE id = {}", free.id)).await;
+    app.match_and_leave(&free, MatchKind::Text).await;
     app.clock.set(at("2026-11-21T21:05:00Z"));
     app.run_job(Job::QuotaReset).await.unwrap();
-    assert_eq!(balances(&free).await, (4, 3, 5));
+    assert_eq!(balances(&free).await, (9, 3, 1));
 }
 
 async fn premium_follows_active_subscriptions(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.user("abone").await;
-    let (start, end) = (app.now().to_rfc3339(), (app.now() + TimeDelta::hours(1)).to_rfc3339());
-    let cast = if backend == Backend::Postgres { "::timestamptz" } else { "" };
-    app.execute(format!(
-        "INSERT INTO subscriptions (user_id, plan_name, start_date, end_date, is_active) VALUES ({}, 'aylik', '{start}'{cast}, '{end}'{cast}, TRUE)",
-        user.id
-    ))
-    .await;
+    app.subscribe(user.id, app.now() + TimeDelta::hours(1)).await;
     let premium = async || app.store.user_by_id(user.id).await.unwrap().unwrap().is_premium;
     app.run_job(Job::Subscriptions).await.unwrap();
     assert!(premium().await);

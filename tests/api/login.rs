@@ -7,7 +7,6 @@ use serde_json::Value;
 
 use crate::helpers::{Backend, PASSWORD, assert_error, new_phone, spawn_app, spawn_app_with, tokens};
 use crate::on_both_stores;
-use tanis::store::{Lift, NewBan};
 
 on_both_stores!(
     the_right_password_signs_in_and_the_attempt_is_recorded_with_ip_and_user_agent,
@@ -106,13 +105,8 @@ async fn a_banned_user_is_refused_with_the_reason_and_loses_every_session(backen
     let (access, refresh) = tokens(&session);
     let id = app.user_id(&phone).await;
 
-    assert!(
-        app.store
-            .ban_user(&NewBan::permanent(id, "spam", &serde_json::json!({ "test": true }), app.now()))
-            .await
-            .unwrap()
-            .is_some()
-    );
+    let moderator = app.staff("bekci", "moderator").await;
+    app.ban(&moderator, id, "spam").await;
 
     let message = assert_error(app.login(&phone, PASSWORD).await, StatusCode::FORBIDDEN, "account_banned").await;
     assert!(message.contains("(spam) until lifted"), "{message}");
@@ -130,8 +124,10 @@ async fn a_lifted_ban_lets_the_user_back_in(backend: Backend) {
     let phone = new_phone();
     app.register(&phone, "kediadam").await;
     let id = app.user_id(&phone).await;
-    app.store.ban_user(&NewBan::permanent(id, "other", &serde_json::json!({ "test": true }), app.now())).await.unwrap();
-    assert!(app.store.unban_user(id, Lift::Unbanned { moderator: None }, app.now()).await.unwrap());
+    let moderator = app.staff("bekci", "moderator").await;
+    app.ban(&moderator, id, "other").await;
+    assert_error(app.login(&phone, PASSWORD).await, StatusCode::FORBIDDEN, "account_banned").await;
+    app.unban(&moderator, id).await;
     assert_eq!(app.login(&phone, PASSWORD).await.status(), StatusCode::OK);
 }
 

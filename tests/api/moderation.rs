@@ -4,10 +4,10 @@
 use chrono::TimeDelta;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tanis::store::NewReport;
+use tanis_proto::ReportReason;
 use tanis_workers::schedule::Job;
 
-use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, assert_error, new_match, new_phone, spawn_app};
+use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, assert_error, new_phone, spawn_app};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -16,12 +16,6 @@ on_both_stores!(
     an_appeal_is_filed_once_per_ban_while_banned_and_moderators_decide_it,
     bad_ban_requests_are_refused_and_store_nothing,
 );
-
-async fn staff(app: &TestApp, alias: &str) -> TestUser {
-    let user = app.user(alias).await;
-    assert!(app.store.set_role(user.id, "moderator", app.now()).await.unwrap());
-    user
-}
 
 async fn call(
     app: &TestApp,
@@ -38,17 +32,10 @@ async fn call(
 }
 
 /// `reporter` reports `reported` from a match they shared; the report's id.
-async fn report(app: &TestApp, reporter: i64, reported: i64, reason: &str) -> i64 {
-    let now = app.now();
-    let id = app.store.create_matches(&[new_match(reporter, reported, "text", now)], None).await.unwrap()[0]
-        .as_ref()
-        .unwrap()
-        .row
-        .id;
-    app.store.end_match(id, "left", now).await.unwrap();
-    let new = NewReport { reporter_id: reporter, reported_id: reported, match_id: id, reason, details: None, now };
-    assert!(app.store.insert_report(&new).await.unwrap());
-    app.count(format!("SELECT MAX(id) FROM reports WHERE reporter_id = {reporter} AND reported_id = {reported}")).await
+async fn report(app: &TestApp, reporter: &TestUser, reported: &TestUser, reason: ReportReason) -> i64 {
+    app.matched_and_reported(reporter, reported, reason).await;
+    let (by, on) = (reporter.id, reported.id);
+    app.count(format!("SELECT MAX(id) FROM reports WHERE reporter_id = {by} AND reported_id = {on}")).await
 }
 
 /// A user whose phone the test knows, for the endpoints a banned user reaches with their password.
@@ -68,14 +55,14 @@ async fn login(app: &TestApp, phone: &str) -> reqwest::Response {
 
 async fn the_report_queue_orders_users_by_distinct_reporters_and_a_dismissed_report_stops_counting(backend: Backend) {
     let app = spawn_app(backend).await;
-    let moderator = staff(&app, "bekci").await;
+    let moderator = app.staff("bekci", "moderator").await;
     let (often, once) = (app.user("cokrapor").await, app.user("azrapor").await);
     let mut reports = Vec::new();
     for n in 0..3 {
         let reporter = app.user(&format!("rapor{n}")).await;
-        reports.push(report(&app, reporter.id, often.id, "harassment").await);
+        reports.push(report(&app, &reporter, &often, ReportReason::Harassment).await);
         if n == 0 {
-            report(&app, reporter.id, once.id, "spam").await;
+            report(&app, &reporter, &once, ReportReason::Spam).await;
         }
     }
     let queue: Value =
@@ -129,7 +116,7 @@ async fn the_report_queue_orders_users_by_distinct_reporters_and_a_dismissed_rep
 
 async fn a_temporary_ban_shows_its_code_and_end_to_the_user_and_the_job_lifts_it(backend: Backend) {
     let app = spawn_app(backend).await;
-    let moderator = staff(&app, "bekci").await;
+    let moderator = app.staff("bekci", "moderator").await;
     let (id, phone) = user_with_phone(&app, "gecici").await;
     let body = json!({ "reason": "harassment", "note": "üç ayrı şikâyet, aynı gün", "duration_hours": 24 });
     let banned = call(&app, Method::POST, format!("/v1/admin/users/{id}/ban"), &moderator.access, Some(body)).await;
@@ -175,7 +162,7 @@ async fn a_temporary_ban_shows_its_code_and_end_to_the_user_and_the_job_lifts_it
 
 async fn an_appeal_is_filed_once_per_ban_while_banned_and_moderators_decide_it(backend: Backend) {
     let app = spawn_app(backend).await;
-    let moderator = staff(&app, "bekci").await;
+    let moderator = app.staff("bekci", "moderator").await;
     let (rejected_id, rejected_phone) = user_with_phone(&app, "itirazci").await;
     let (accepted_id, accepted_phone) = user_with_phone(&app, "hakli").await;
     let appeal = |phone: &str, text: &str| json!({ "phone": phone, "password": PASSWORD, "text": text });
@@ -190,7 +177,7 @@ async fn an_appeal_is_filed_once_per_ban_while_banned_and_moderators_decide_it(b
     let wrong = json!({ "phone": rejected_phone, "password": "yanlis-parola-1", "text": "x" });
     assert_error(app.post_json("/v1/ban/appeal", &wrong).await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
     let empty = app.post_json("/v1/ban/appeal", &appeal(&rejected_phone, "  ")).await;
-    assert_error(empty, StatusCode::UNPROCESSABLE_ENTITY, "invalid_text").await;
+    assert_error(empty, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
     for phone in [&rejected_phone, &accepted_phone] {
         let filed = app.post_json("/v1/ban/appeal", &appeal(phone, "reklam yapmadım")).await;
         assert_eq!(filed.status(), StatusCode::CREATED);
@@ -255,7 +242,7 @@ async fn an_appeal_is_filed_once_per_ban_while_banned_and_moderators_decide_it(b
 
 async fn bad_ban_requests_are_refused_and_store_nothing(backend: Backend) {
     let app = spawn_app(backend).await;
-    let moderator = staff(&app, "bekci").await;
+    let moderator = app.staff("bekci", "moderator").await;
     let target = app.user("hedef").await;
     let path = format!("/v1/admin/users/{}/ban", target.id);
     let long_note = "x".repeat(1001);

@@ -1,9 +1,9 @@
 //! Notifications: the list in the user's language, the unread count and marking read, and admin broadcasts
 //! delivered live as `notification` frames.
 
+use chrono::TimeDelta;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tanis::store::{Lift, NewBan};
 use tanis_proto::ServerFrame;
 
 use crate::helpers::{Backend, TestApp, TestUser, assert_error, spawn_app};
@@ -25,9 +25,9 @@ async fn mark_read(app: &TestApp, user: &TestUser, body: Value) -> reqwest::Resp
 async fn notifications_are_listed_newest_first_in_the_users_language_and_marked_read_up_to_an_id(backend: Backend) {
     let app = spawn_app(backend).await;
     let (mut user, other) = (app.user("kedi").await, app.user("kopek").await);
-    let by = json!({ "test": true });
-    app.store.ban_user(&NewBan::permanent(user.id, "spam", &by, app.now())).await.unwrap();
-    app.store.unban_user(user.id, Lift::Unbanned { moderator: None }, app.now()).await.unwrap();
+    let moderator = app.staff("bekci", "moderator").await;
+    app.ban(&moderator, user.id, "spam").await;
+    app.unban(&moderator, user.id).await;
     // The ban signed every session out; unbanned, the user signs in again.
     user.access = app.sign_in(&user).await;
 
@@ -84,16 +84,18 @@ async fn notifications_are_listed_newest_first_in_the_users_language_and_marked_
 
 async fn a_broadcast_reaches_its_audience_live_in_each_language_and_only_admins_send_it(backend: Backend) {
     let app = spawn_app(backend).await;
+    // Registered more than seven days before the broadcasts: not `new`.
+    let veteran = app.user("emektar").await;
+    app.clock.advance(TimeDelta::days(7) + TimeDelta::seconds(1));
     let (turkish, english, premium, banned) =
         (app.user("turk").await, app.user("ingiliz").await, app.user("premiumcu").await, app.user("yasakli").await);
-    let moderator = app.user("bekci").await;
-    let admin = app.user("kaptan").await;
-    app.store.set_role(moderator.id, "moderator", app.now()).await.unwrap();
-    app.store.set_role(admin.id, "admin", app.now()).await.unwrap();
+    let moderator = app.staff("bekci", "moderator").await;
+    let admin = app.staff("kaptan", "admin").await;
     assert_eq!(app.patch_me(&english.access, &json!({ "locale": "en" })).await.status(), StatusCode::OK);
-    app.execute(format!("UPDATE users SET is_premium = TRUE WHERE id = {}", premium.id)).await;
-    app.store.ban_user(&NewBan::permanent(banned.id, "spam", &json!({ "test": true }), app.now())).await.unwrap();
+    app.subscribe(premium.id, app.now() + TimeDelta::days(30)).await;
+    app.ban(&moderator, banned.id, "spam").await;
     let (mut tr_socket, mut en_socket) = (app.socket(&turkish).await, app.socket(&english).await);
+    let mut premium_socket = app.socket(&premium).await;
 
     let send = |token: String, body: Value| {
         let request = app.client.post(app.url("/v1/admin/broadcasts")).bearer_auth(token).json(&body);
@@ -111,19 +113,30 @@ async fn a_broadcast_reaches_its_audience_live_in_each_language_and_only_admins_
     }
     assert_eq!(app.count("SELECT COUNT(*) FROM notifications WHERE template = 'broadcast'").await, 0);
 
-    let sent: Value = send(admin.access.clone(), body).await.json().await.unwrap();
-    // Free and not banned: the two readers, the moderator and the admin; not the premium user nor the banned one.
-    assert_eq!(sent["reached"], 4);
-    for (socket, text) in [(&mut tr_socket, "Bu gece bakım var."), (&mut en_socket, "Maintenance tonight.")] {
+    // Who each audience reaches: never the banned user; `free` and `premium` split the rest by plan, `new` is
+    // everyone registered in the last seven days.
+    let everyone_else = [&veteran, &turkish, &english, &premium, &moderator, &admin];
+    let free: Vec<&TestUser> = everyone_else.iter().copied().filter(|u| u.id != premium.id).collect();
+    let fresh: Vec<&TestUser> = everyone_else.iter().copied().filter(|u| u.id != veteran.id).collect();
+    for (audience, reached) in
+        [("free", free), ("premium", vec![&premium]), ("new", fresh), ("all", everyone_else.into())]
+    {
+        let en = format!("Maintenance tonight ({audience}).");
+        let body = json!({ "audience": audience, "tr": format!("Bu gece bakım var ({audience})."), "en": en });
+        let sent: Value = send(admin.access.clone(), body).await.json().await.unwrap();
+        assert_eq!(sent["reached"], reached.len(), "{audience}");
+        let mut expected: Vec<i64> = reached.iter().map(|u| u.id).collect();
+        expected.sort();
+        assert_eq!(recipients(&app, &en).await, expected, "{audience}");
+    }
+    for (socket, text) in [
+        (&mut tr_socket, "Bu gece bakım var (free)."),
+        (&mut en_socket, "Maintenance tonight (free)."),
+        (&mut premium_socket, "Bu gece bakım var (premium)."),
+    ] {
         let frame = socket.next_where(|f| matches!(f, ServerFrame::Notification { .. })).await.unwrap();
         let ServerFrame::Notification { notification } = frame else { unreachable!() };
-        assert_eq!((notification.text.as_str(), notification.kind.as_str()), (text, "system"));
-    }
-    for user in [&premium, &banned] {
-        let got = app
-            .count(format!("SELECT COUNT(*) FROM notifications WHERE user_id = {} AND template = 'broadcast'", user.id))
-            .await;
-        assert_eq!(got, 0);
+        assert_eq!((notification.text.as_str(), notification.kind.as_str()), (text, "system"), "live, first");
     }
     let audited = app
         .count(format!(
@@ -131,5 +144,13 @@ async fn a_broadcast_reaches_its_audience_live_in_each_language_and_only_admins_
             admin.id
         ))
         .await;
-    assert_eq!(audited, 1);
+    assert_eq!(audited, 4);
+}
+
+/// The users a broadcast was stored for, by its English text, in id order.
+async fn recipients(app: &TestApp, en: &str) -> Vec<i64> {
+    app.integers(format!(
+        "SELECT user_id FROM notifications WHERE template = 'broadcast' AND message = '{en}' ORDER BY user_id"
+    ))
+    .await
 }

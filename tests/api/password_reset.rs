@@ -5,7 +5,6 @@
 use chrono::TimeDelta;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
-use tanis::store::NewBan;
 use tanis_client::Connection;
 use tanis_proto::CloseCode;
 
@@ -169,9 +168,8 @@ async fn a_banned_account_may_reset_its_password_and_stays_banned(backend: Backe
     let (app, twilio) = spawn_with_sms(backend, |_| {}).await;
     let user = verified_account(&app, &twilio, "kediadam").await;
     let id = app.user_id(&user.phone).await;
-    let by = json!({ "test": true });
-    let ban = NewBan::permanent(id, "spam", &by, app.now());
-    assert!(app.store.ban_user(&ban).await.unwrap().is_some());
+    let moderator = app.staff("bekci", "moderator").await;
+    app.ban(&moderator, id, "spam").await;
 
     let code = reset_code(&app, &twilio, &user.phone).await;
     assert_eq!(confirm(&app, &user.phone, &code, NEW_PASSWORD).await.status(), StatusCode::NO_CONTENT);

@@ -341,7 +341,7 @@ async fn the_log_sender_writes_the_code_and_never_the_phone(backend: Backend) {
     if backend == Backend::Postgres {
         command.env("TANIS_DATABASE_URL", crate::helpers::fresh_database_url(backend, dir.path()).await);
     }
-    let mut server = command.spawn().unwrap();
+    let mut server = crate::binary::secrets_for(backend, &mut command).spawn().unwrap();
     let mut logs = log_lines(&mut server);
     let address = wait_until_listening(&mut logs, &mut Vec::new()).await;
     let client = reqwest::Client::new();

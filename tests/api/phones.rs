@@ -13,7 +13,7 @@ use tanis::phones::{PhoneSecrets, PhoneVault, sealed_key_id};
 use tanis::startup::Application;
 use tanis::store::Store;
 
-use crate::binary::{log_lines, tanis, wait_until_listening};
+use crate::binary::{log_lines, secrets_for, tanis, wait_until_listening};
 use crate::helpers::{
     Backend, PASSWORD, assert_error, fresh_database_url, new_phone, registration, spawn_app, spawn_app_with,
 };
@@ -169,8 +169,9 @@ async fn no_phone_number_is_stored_or_logged_in_clear(backend: Backend) {
         Backend::Postgres => fresh_database_url(backend, dir.path()).await,
     };
     // The most talkative log there is: what it shows, any level shows.
-    let mut server =
-        tanis(dir.path()).arg("serve").env("TANIS_DATABASE_URL", &url).env("TANIS_LOG", "trace").spawn().unwrap();
+    let mut serve = tanis(dir.path());
+    serve.arg("serve").env("TANIS_DATABASE_URL", &url).env("TANIS_LOG", "trace");
+    let mut server = secrets_for(backend, &mut serve).spawn().unwrap();
     let mut logs = log_lines(&mut server);
     let mut log = Vec::new();
     let address = wait_until_listening(&mut logs, &mut log).await;
@@ -206,7 +207,9 @@ async fn no_phone_number_is_stored_or_logged_in_clear(backend: Backend) {
     assert_eq!(sealed, 3 + 2 + 5 + 4, "users, referral phones, login attempts and codes (3 sent, 1 reset), sealed");
 
     // The one place a number is shown: an admin's view, opened from its sealed form.
-    let set_role = tanis(dir.path()).args(["set-role", &admin, "admin"]).env("TANIS_DATABASE_URL", &url).output();
+    let mut set_role = tanis(dir.path());
+    set_role.args(["set-role", &admin, "admin"]).env("TANIS_DATABASE_URL", &url);
+    let set_role = secrets_for(backend, &mut set_role).output();
     let set_role = set_role.await.unwrap();
     assert!(set_role.status.success(), "{}", String::from_utf8_lossy(&set_role.stderr));
     log.extend(String::from_utf8_lossy(&set_role.stderr).lines().map(str::to_owned));
@@ -251,7 +254,12 @@ async fn a_wrong_phone_key_stops_the_start_and_says_which(backend: Backend) {
     let phone = unique_phone();
     app.register(&phone, "kediadam").await;
     app.stop().await;
-    let generated = |file: &str| std::fs::read_to_string(app.config.data_dir.join(file)).unwrap().trim().to_owned();
+    // The keys the phones were sealed with: generated into the data directory on SQLite, configured on PostgreSQL
+    // (which refuses generated secrets).
+    let sealed_with = |configured: &Option<String>, file: &str| match configured {
+        Some(key) => key.clone(),
+        None => std::fs::read_to_string(app.config.data_dir.join(file)).unwrap().trim().to_owned(),
+    };
     let refused = async |config: &Config| match Application::build(config.clone()).await {
         Ok(_) => panic!("started with keys that do not fit"),
         Err(e) => format!("{e:#}"),
@@ -264,13 +272,13 @@ async fn a_wrong_phone_key_stops_the_start_and_says_which(backend: Backend) {
     assert!(error.contains("users.phone") && error.contains(&sealed_under), "{error}");
     assert!(error.contains("not configured") && error.contains("phones.encryption_key"), "{error}");
 
-    config.phones.encryption_key = Some(generated("phone_encryption_key"));
+    config.phones.encryption_key = Some(sealed_with(&app.config.phones.encryption_key, "phone_encryption_key"));
     config.phones.index_key = Some("not-the-key-this-database-was-indexed-with".into());
     let error = refused(&config).await;
     assert!(error.contains("phones.index_key") && error.contains("could be found"), "{error}");
 
-    // The generated keys, now configured: the server starts and finds the account.
-    config.phones.index_key = Some(generated("phone_index_key"));
+    // The original keys, configured: the server starts and finds the account.
+    config.phones.index_key = Some(sealed_with(&app.config.phones.index_key, "phone_index_key"));
     let restarted = spawn_app_with(backend, |c| {
         c.database_url = Some(app.database_url.clone());
         c.phones = config.phones.clone();
@@ -355,7 +363,8 @@ async fn rotating_the_keys_reseals_every_phone_and_logins_keep_working(backend: 
     // Both keys of each kind configured, the new ones current: what docs/operations.md has operators do.
     let cwd = tempfile::tempdir().unwrap();
     let rotate = || {
-        tanis(cwd.path())
+        let mut rotate = tanis(cwd.path());
+        secrets_for(backend, &mut rotate)
             .args(["phones", "rotate-key"])
             .env("TANIS_DATABASE_URL", &app.database_url)
             .env("TANIS_DATA_DIR", &app.config.data_dir)

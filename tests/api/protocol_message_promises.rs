@@ -165,7 +165,7 @@ async fn match_cancel_from_another_socket_of_the_user_removes_the_queue_entry(ba
 }
 
 async fn the_message_rate_bucket_is_shared_by_a_users_sockets(backend: Backend) {
-    // Two tokens for the whole user, refilled at one a second: far slower than this test.
+    // Two tokens for the whole user, refilled at one a second of the server's clock, which stands still here.
     let app = spawn_app_with(backend, |c| (c.hub.messages_per_second, c.hub.message_burst) = (1, 2)).await;
     let (a, b) = (app.user("kova_a").await, app.user("kova_b").await);
     let (mut sa, mut chat, _sb, _) = app.pair(&a, &b, MatchKind::Text).await;
@@ -176,5 +176,13 @@ async fn the_message_rate_bucket_is_shared_by_a_users_sockets(backend: Backend) 
     }
     second.send(&chat.message("üç")).await.unwrap();
     let refused = second.next_where(|f| !matches!(f, ServerFrame::Msg { .. })).await.unwrap();
+    assert!(matches!(refused, ServerFrame::Error { code: ErrorCode::RateLimited, .. }), "{refused:?}");
+    // The token that comes back a second later is the user's, whichever socket spends it.
+    app.clock.advance(TimeDelta::seconds(1));
+    second.send(&chat.message("dört")).await.unwrap();
+    let accepted = second.next_where(|f| !matches!(f, ServerFrame::Msg { .. })).await.unwrap();
+    assert!(matches!(accepted, ServerFrame::MsgAccepted { .. }), "{accepted:?}");
+    sa.send(&chat.message("beş")).await.unwrap();
+    let refused = sa.next_where(|f| !matches!(f, ServerFrame::Msg { .. })).await.unwrap();
     assert!(matches!(refused, ServerFrame::Error { code: ErrorCode::RateLimited, .. }), "{refused:?}");
 }

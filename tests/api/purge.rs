@@ -11,8 +11,7 @@ use serde_json::{Value, json};
 use sqlx::Connection;
 use tanis::domain::Phone;
 use tanis::notices::Locale;
-use tanis::store::{NewBan, NewReport, PlanChange, PlanSource};
-use tanis_proto::MatchKind;
+use tanis_proto::{ClientFrame, MatchKind, ReportReason, ServerFrame};
 use tanis_workers::schedule::Job;
 
 use crate::deletion::{Account, account, delete_me, deleted};
@@ -213,22 +212,12 @@ async fn the_purge_leaves_nothing_that_leads_back_to_the_person_and_keeps_the_ot
     sa.send(&chat_a.message("merhaba")).await.unwrap();
     sb.send(&chat_b.message("selam")).await.unwrap();
     let stored = format!("SELECT COUNT(*) FROM message_logs WHERE match_id = {match_id}");
-    eventually(Duration::from_secs(5), "both messages stored", || async { app.count(stored.clone()).await == 2 }).await;
+    eventually(Duration::from_secs(20), "both messages stored", || async { app.count(stored.clone()).await == 2 })
+        .await;
+    answered(&mut sa, ClientFrame::Claim { id: Some("claim".into()), match_id }).await;
+    answered(&mut sa, report(match_id, "zeytinyagli yazdı bunu")).await;
+    answered(&mut sb, report(match_id, "kaba")).await;
     let now = app.now();
-    app.store.file_claim(match_id, ayse.user.id, now).await.unwrap();
-    for (reporter, reported, details) in
-        [(ayse.user.id, burak.user.id, "zeytinyagli yazdı bunu"), (burak.user.id, ayse.user.id, "kaba")]
-    {
-        let report = NewReport {
-            reporter_id: reporter,
-            reported_id: reported,
-            match_id,
-            reason: "harassment",
-            details: Some(details),
-            now,
-        };
-        assert!(app.store.insert_report(&report).await.unwrap());
-    }
     drop((sa, sb));
 
     // Blocks both ways, a device with a waiting push, a notification, an ad view, a paid subscription.
@@ -246,18 +235,27 @@ async fn the_purge_leaves_nothing_that_leads_back_to_the_person_and_keeps_the_ot
     .await;
     let ad_id = app.count("SELECT MAX(id) FROM ads").await;
     app.store.record_ad_view(ad_id, ayse.user.id, now).await.unwrap();
-    let plan = PlanChange::Run { plan: "premium", ends_at: now + TimeDelta::days(365) };
-    let billing = PlanSource::Billing { event_id: "evt_ayse_1", event: "subscription.renewed" };
-    app.store.change_plan(ayse.user.id, plan, billing, (20, 10), now).await.unwrap();
+    app.subscribe(ayse.user.id, now + TimeDelta::days(365)).await;
 
     // As a moderator she banned Dave and turned down his appeal: her id is in bans, appeals and audit details.
-    assert!(app.store.set_role(ayse.user.id, "moderator", now).await.unwrap());
-    let by = json!({ "moderator": ayse.user.id });
-    let ban = NewBan { user_id: dave.user.id, reason_code: "spam", note: Some("by ayse"), ends_at: None, by: &by, now };
-    assert!(app.hub.ban(&ban).await.unwrap());
-    let ban_id = app.store.bans_of(dave.user.id).await.unwrap()[0].id;
-    let appeal = app.store.insert_appeal(dave.user.id, ban_id, "haksızlık", now).await.unwrap().unwrap();
-    app.store.decide_appeal(appeal, false, "hayır", ayse.user.id, now).await.unwrap();
+    assert!(app.store.set_role(ayse.user.id, "moderator", now).await.unwrap(), "as `tanis set-role` does");
+    app.ban_with(&ayse.user, dave.user.id, json!({ "reason": "spam", "note": "by ayse" })).await;
+    let appeal = json!({ "phone": dave.phone, "password": PASSWORD, "text": "haksızlık" });
+    assert_eq!(app.post_json("/v1/ban/appeal", &appeal).await.status(), StatusCode::CREATED);
+    let appeals: Value = app
+        .client
+        .get(app.url("/v1/admin/appeals"))
+        .bearer_auth(&ayse.user.access)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let decide = format!("/v1/admin/appeals/{}/decision", appeals["appeals"][0]["id"]);
+    let rejection = json!({ "decision": "reject", "note": "hayır" });
+    let decided = app.post(&decide).bearer_auth(&ayse.user.access).json(&rejection).send().await.unwrap();
+    assert_eq!(decided.status(), StatusCode::NO_CONTENT);
 
     let needles = {
         let mut needles = identifiers(&app, &ayse).await;
@@ -336,8 +334,8 @@ async fn the_purge_leaves_nothing_that_leads_back_to_the_person_and_keeps_the_ot
 async fn a_banned_accounts_purge_keeps_only_its_phones_blind_index_until_the_ban_is_lifted(backend: Backend) {
     let app = spawn_app(backend).await;
     let ayse = account(&app, "zeytinyagli").await;
-    let by = json!({ "test": true });
-    assert!(app.hub.ban(&NewBan::permanent(ayse.user.id, "spam", &by, app.now())).await.unwrap());
+    let moderator = app.staff("bekci", "moderator").await;
+    app.ban(&moderator, ayse.user.id, "spam").await;
     let needles = identifiers(&app, &ayse).await;
     let body = json!({ "phone": ayse.phone, "password": PASSWORD });
     deleted(app.post_json("/v1/ban/deletion", &body).await).await;
@@ -380,4 +378,17 @@ async fn a_purge_cut_short_leaves_the_account_whole_and_the_next_run_finishes_it
     assert_eq!(app.count(format!("SELECT COUNT(*) FROM users WHERE id = {}", ayse.user.id)).await, 0);
     assert_eq!(app.count("SELECT COUNT(*) FROM users WHERE purged_at IS NOT NULL").await, 1);
     assert_eq!(naming(&app, ayse.user.id).await, Vec::<String>::new());
+}
+
+/// A harassment report on the peer of `match_id`, with `details`.
+fn report(match_id: i64, details: &str) -> ClientFrame {
+    let (id, reason_code) = (Some("report".into()), ReportReason::Harassment);
+    ClientFrame::Report { id, match_id, reason_code, details: Some(details.into()) }
+}
+
+/// Sends `frame` and waits for its `ok`.
+async fn answered(socket: &mut tanis_client::Connection, frame: ClientFrame) {
+    socket.send(&frame).await.unwrap();
+    let ok = ServerFrame::Ok { id: frame.id().map(str::to_owned) };
+    socket.next_where(|f| *f == ok).await.unwrap();
 }

@@ -1,6 +1,7 @@
 //! A local stand-in of Twilio's Messages API for the tests of one-time codes: it checks every request as Twilio
 //! would (method and path, HTTP Basic auth, a form body with exactly `To`, `From` and `Body`), records the message,
-//! answers what the test scripts (201 by default) and hands the test the code it read from the Body.
+//! answers what the test scripts (201 by default; or never; or a redirect to a path that would accept it) and hands
+//! the test the code it read from the Body.
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
@@ -35,7 +36,17 @@ struct Inbox {
     rejected: Vec<String>,
     /// Statuses to answer to the next well-formed requests (after recording them); 201 when empty.
     answers: VecDeque<u16>,
+    /// The next this many well-formed requests are recorded and then never answered.
+    stalls: usize,
+    /// The next this many well-formed requests are recorded and answered `307` to [`TRAP`].
+    redirects: usize,
+    /// Requests that followed such a redirect.
+    trap_hits: usize,
 }
+
+/// Where a scripted redirect points: a path that accepts anything with 201, so a sender that followed it would
+/// believe its message sent.
+const TRAP: &str = "/elsewhere/Messages.json";
 
 /// The stand-in of Twilio's Messages API a test server sends through.
 #[derive(Clone)]
@@ -49,6 +60,20 @@ async fn messages(
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    match answer(&inbox, &account, &headers, &form) {
+        Some(response) => response,
+        // A provider that took the request and never answers.
+        None => std::future::pending().await,
+    }
+}
+
+/// Checks and records one request and says what to answer; `None`: nothing, ever.
+fn answer(
+    inbox: &Mutex<Inbox>,
+    account: &str,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Option<Response> {
     let mut inbox = inbox.lock().unwrap();
     let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{ACCOUNT}:{TOKEN}")));
     let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -69,14 +94,29 @@ async fn messages(
     };
     if let Some(problem) = problem {
         inbox.rejected.push(problem);
-        return (AxumStatus::BAD_REQUEST, Json(json!({ "code": 21601, "message": "bad request" }))).into_response();
+        return Some(
+            (AxumStatus::BAD_REQUEST, Json(json!({ "code": 21601, "message": "bad request" }))).into_response(),
+        );
     }
     inbox.messages.push(Sms { to: form["To"].clone(), body: form["Body"].clone() });
-    match inbox.answers.pop_front().unwrap_or(201) {
+    if inbox.stalls > 0 {
+        inbox.stalls -= 1;
+        return None;
+    }
+    if inbox.redirects > 0 {
+        inbox.redirects -= 1;
+        return Some((AxumStatus::TEMPORARY_REDIRECT, [("location", TRAP)]).into_response());
+    }
+    Some(match inbox.answers.pop_front().unwrap_or(201) {
         201 => (AxumStatus::CREATED, Json(json!({ "sid": "SM0123", "status": "queued" }))).into_response(),
         status => (AxumStatus::from_u16(status).unwrap(), Json(json!({ "code": 20500, "message": "Internal" })))
             .into_response(),
-    }
+    })
+}
+
+async fn trap(State(inbox): State<Arc<Mutex<Inbox>>>) -> Response {
+    inbox.lock().unwrap().trap_hits += 1;
+    (AxumStatus::CREATED, Json(json!({ "sid": "SM9999", "status": "queued" }))).into_response()
 }
 
 impl Twilio {
@@ -86,7 +126,10 @@ impl Twilio {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         // Twilio's own path: /2010-04-01/Accounts/{AccountSid}/Messages.json (the last part matched as one).
-        let router = Router::new().route("/2010-04-01/Accounts/{*account}", post(messages)).with_state(inbox.clone());
+        let router = Router::new()
+            .route("/2010-04-01/Accounts/{*account}", post(messages))
+            .route(TRAP, post(trap))
+            .with_state(inbox.clone());
         tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
         (Self { inbox }, format!("{base}/2010-04-01/Accounts/{ACCOUNT}/Messages.json"))
     }
@@ -113,6 +156,21 @@ impl Twilio {
     /// The next `n` sends are answered with `status` (after being checked and recorded).
     pub(crate) fn answer_next(&self, n: usize, status: u16) {
         self.inbox.lock().unwrap().answers.extend(std::iter::repeat_n(status, n));
+    }
+
+    /// The next `n` sends are recorded and never answered.
+    pub(crate) fn stall_next(&self, n: usize) {
+        self.inbox.lock().unwrap().stalls += n;
+    }
+
+    /// The next `n` sends are recorded and answered with a redirect elsewhere.
+    pub(crate) fn redirect_next(&self, n: usize) {
+        self.inbox.lock().unwrap().redirects += n;
+    }
+
+    /// How many requests followed a redirect.
+    pub(crate) fn redirects_followed(&self) -> usize {
+        self.inbox.lock().unwrap().trap_hits
     }
 }
 

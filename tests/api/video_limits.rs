@@ -55,7 +55,7 @@ async fn sdp_and_candidates_are_relayed_at_their_size_limit_and_refused_one_byte
 }
 
 async fn signalling_over_the_per_user_rate_is_refused(backend: Backend) {
-    // A burst of 3, refilled at one a second: far slower than this test.
+    // A burst of 3, refilled at one a second of the server's clock, which stands still until the test moves it.
     let app = spawn_app_with(backend, |c| (c.video.signals_per_second, c.video.signal_burst) = (1, 3)).await;
     let (a, b) = (app.user("hiz_a").await, app.user("hiz_b").await);
     let (mut sa, chat, mut sb, _) = app.pair(&a, &b, MatchKind::Video).await;
@@ -70,4 +70,11 @@ async fn signalling_over_the_per_user_rate_is_refused(backend: Backend) {
     // The other side has its own bucket.
     sb.send(&ClientFrame::RtcHangup { id: None, match_id }).await.unwrap();
     assert_eq!(sa.next().await.unwrap(), ServerFrame::RtcHangup { match_id });
+    // A second later one more frame of a's goes through, and only one.
+    app.clock.advance(chrono::TimeDelta::seconds(1));
+    sa.send(&ClientFrame::RtcHangup { id: None, match_id }).await.unwrap();
+    assert_eq!(sb.next().await.unwrap(), ServerFrame::RtcHangup { match_id });
+    sa.send(&ClientFrame::RtcHangup { id: Some("6th".into()), match_id }).await.unwrap();
+    let ServerFrame::Error { id, code, .. } = sa.next().await.unwrap() else { panic!("an error") };
+    assert_eq!((id.as_deref(), code), (Some("6th"), ErrorCode::RateLimited));
 }

@@ -52,10 +52,14 @@ export async function launch() {
   });
 }
 
-/** A person: their own context (storage, cookies), a page on the app, and the errors the page threw. */
-export async function person(browser, { viewport = { width: 1100, height: 760 } } = {}) {
+/**
+ * A person: their own context (storage, cookies), a page on the app, and the errors the page threw. `init` runs in
+ * every page of the context before the app's own code (playwright's `addInitScript`).
+ */
+export async function person(browser, { viewport = { width: 1100, height: 760 }, init = null } = {}) {
   const context = await browser.newContext({ locale: 'en-US', viewport, permissions: ['camera', 'microphone'] });
   context.setDefaultTimeout(WAIT_MS);
+  if (init) await context.addInitScript(init);
   if (process.env.BROWSER_TEST_WEB_DIR) await serveFromDisk(context, process.env.BROWSER_TEST_WEB_DIR);
   const page = await context.newPage();
   const errors = [];

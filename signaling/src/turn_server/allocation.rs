@@ -204,7 +204,7 @@ impl Allocation {
     /// channel to wrap it in, if one is bound (otherwise it goes as a Data indication).
     pub(super) fn inbound_route(&self, peer: SocketAddr, now: i64) -> Option<Option<u16>> {
         let g = self.grants();
-        if !g.permissions.get(&peer.ip()).is_some_and(|exp| *exp > now) {
+        if g.permissions.get(&peer.ip()).is_none_or(|exp| *exp <= now) {
             return None;
         }
         let channel = g.channel_of_peer.get(&peer).filter(|n| g.channels.get(n).is_some_and(|(_, exp)| *exp > now));

@@ -55,7 +55,10 @@ pub struct NewAd {
     #[schema(min_length = 1, max_length = 1000)]
     content: String,
     /// `all`, `new` (accounts in their first seven days) or `near:<lat>,<lon>,<km>` (km 1–2000).
-    #[schema(example = "near:41.01,28.97,50")]
+    #[schema(
+        example = "near:41.01,28.97,50",
+        pattern = r"^(all|new|near:-?[0-9]+(\.[0-9]+)?,-?[0-9]+(\.[0-9]+)?,[0-9]+(\.[0-9]+)?)$"
+    )]
     target_group: String,
 }
 
@@ -66,6 +69,8 @@ pub struct AdUpdate {
     title: Option<String>,
     #[schema(min_length = 1, max_length = 1000)]
     content: Option<String>,
+    /// As when creating the ad.
+    #[schema(pattern = r"^(all|new|near:-?[0-9]+(\.[0-9]+)?,-?[0-9]+(\.[0-9]+)?,[0-9]+(\.[0-9]+)?)$")]
     target_group: Option<String>,
     /// False deactivates the ad (it is no longer shown); true shows it again.
     active: Option<bool>,

@@ -90,8 +90,8 @@ pub(super) async fn list(
             "status must be pending, accepted or rejected, limit 1 to 100, after at least 0",
         ));
     }
-    let rows = state.store.appeals(status, after, limit).await.map_err(ApiError::internal)?;
-    let next_after = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
+    let rows = state.store.appeals(status, after, limit + 1).await.map_err(ApiError::internal)?;
+    let (rows, next_after) = crate::api::pages::keyset_page(rows, limit, |r| r.id);
     Ok(AppJson(AppealPage { appeals: rows.into_iter().map(Appeal::from).collect(), next_after }))
 }
 

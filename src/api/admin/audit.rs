@@ -53,6 +53,7 @@ pub struct Filters {
     /// Only entries about this user.
     target: Option<i64>,
     /// Only this action (`user.banned`, `user.unbanned`, `admin.phone_viewed`, `claim.decided`, …).
+    #[param(min_length = 1, max_length = 64)]
     action: Option<String>,
     /// From this instant (inclusive), RFC 3339.
     since: Option<DateTime<Utc>>,
@@ -96,10 +97,9 @@ pub(super) async fn browse(
         since: f.since,
         until: f.until,
         before: f.before,
-        limit,
+        limit: limit + 1,
     };
     let rows = state.store.audit_log(&query).await.map_err(ApiError::internal)?;
-    // A full page may have more behind it.
-    let next_before = (rows.len() as i64 == limit).then(|| rows.last().map(|r| r.id)).flatten();
+    let (rows, next_before) = crate::api::pages::keyset_page(rows, limit, |r| r.id);
     Ok(AppJson(AuditPage { entries: rows.into_iter().map(AuditEntry::from).collect(), next_before }))
 }

@@ -41,8 +41,8 @@ pub struct BanRequest {
 #[utoipa::path(post, path = "/v1/admin/users/{id}/ban", tag = "admin", security(("bearer" = [])), request_body = BanRequest,
     params(("id" = i64, Path, description = "the user's id")),
     responses((status = 204), (status = 422, description = "invalid_request", body = ErrorBody),
-        (status = 403, description = "forbidden", body = ErrorBody), (status = 404, description = "not_found", body = ErrorBody),
-        (status = 409, description = "already_banned", body = ErrorBody)))]
+        (status = 403, description = "forbidden: the caller is not staff, or the user is (an admin demotes them first)", body = ErrorBody),
+        (status = 404, description = "not_found", body = ErrorBody), (status = 409, description = "already_banned", body = ErrorBody)))]
 pub(super) async fn ban(
     State(state): State<AppState>,
     staff: Staff,
@@ -59,6 +59,18 @@ pub(super) async fn ban(
     }
     if req.duration_hours.is_some_and(|h| !(1..=MAX_BAN_HOURS).contains(&h)) {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "duration_hours must be 1 to 8760"));
+    }
+    // Staff are not banned: a moderator could otherwise lock an admin (or every other moderator) out, and staff
+    // could ban themselves. An admin takes the role away first (`PUT …/role`, audited), then bans.
+    match state.store.user_by_id(id).await.map_err(ApiError::internal)? {
+        None => return Err(ApiError::new(ErrorCode::NotFound, "no such user")),
+        Some(user) if user.role != "user" => {
+            return Err(ApiError::new(
+                ErrorCode::Forbidden,
+                "staff accounts are not banned: an admin demotes them first",
+            ));
+        }
+        Some(_) => {}
     }
     let now = state.accounts.now();
     let by = json!({ "moderator": moderator });
@@ -292,7 +304,7 @@ async fn user_view(state: &AppState, staff: Staff, row: crate::store::UserRow) -
 #[serde(deny_unknown_fields)]
 pub struct RoleRequest {
     /// `user`, `moderator` or `admin`.
-    #[schema(example = "moderator")]
+    #[schema(example = "moderator", pattern = "^(user|moderator|admin)$")]
     role: String,
 }
 
