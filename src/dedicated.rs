@@ -1,6 +1,6 @@
 //! Running a hot single-task loop on a thread of its own, for the SQLite store.
 //!
-//! The relay writer runs a loop of short database statements, and the matchmaker waits on its commits. sqlx
+//! The group commit runs a loop of short database statements, and the matchmaker waits on its commits. sqlx
 //! runs SQLite statements on a connection thread that wakes the waiting task from outside the runtime; such a wake-up
 //! lands in the runtime's global queue and waits behind hundreds of busy socket tasks every time, which
 //! stretched each batch far beyond its database time (BENCHMARKS.md: +50 % relay throughput when moved).

@@ -8,7 +8,8 @@
 //! - [`hub`]: the WebSocket hub: sessions, frame dispatch, matches, bans.
 //! - [`delivery`]: the one way to reach a user (frames, answers to one socket, kicks) and presence.
 //! - [`matching`]: the matchmaker task and the pure pairing rules.
-//! - [`relay`]: the group-commit writer that makes messages durable before they are acknowledged.
+//! - [`group_commit`]: the single writer that commits messages, receipts, match ends and openings in shared
+//!   transactions, and answers and delivers only after the commit.
 //! - [`claims`]: filing a claim (the job in tanis-workers decides it).
 //! - [`jobs`]: the server's side of the background jobs (tanis-workers) over the store and the hub.
 //! - [`quota`]: daily quota policy (reset time, who can pay).
@@ -36,6 +37,7 @@ pub mod config;
 pub mod dedicated;
 pub mod delivery;
 pub mod domain;
+pub mod group_commit;
 pub mod hub;
 pub mod jobs;
 pub mod matching;
@@ -43,7 +45,6 @@ pub mod notices;
 pub mod phones;
 pub mod push;
 pub mod quota;
-pub mod relay;
 pub mod secrets;
 pub mod sms;
 pub mod startup;

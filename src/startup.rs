@@ -151,7 +151,7 @@ impl Application {
         if let Some(turn) = turn {
             turn.close().await;
         }
-        // The relay writer drains its queue and the matchmaker stops; both use the store until then.
+        // The group commit drains its queue and the matchmaker stops; both use the store until then.
         hub.join().await;
         store.close().await;
         tracing::info!("stopped");

@@ -15,8 +15,8 @@ use super::Hub;
 use super::call_report::{self, Figures};
 use super::signal::{self, Signal};
 use crate::delivery::SessionHandle;
-use crate::relay::Reply;
-use crate::relay::announce::ReceiptFrom;
+use crate::group_commit::Reply;
+use crate::group_commit::announce::ReceiptFrom;
 use crate::store::{NewMessage, NewReport, Receipt};
 
 /// The window over which protocol errors are counted: any 60 s (a sliding window on the hub's clock), so a burst

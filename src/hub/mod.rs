@@ -29,9 +29,9 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::SharedClock;
 use crate::config::{HubConfig, MatchingConfig, QuotaConfig};
 use crate::delivery::Delivery;
+use crate::group_commit::{Announcer, Committer};
 use crate::matching::rules::NearbyPolicy;
 use crate::matching::{Matchmaker, Queue, cluster};
-use crate::relay::{Announcer, Writer};
 use crate::store::Store;
 
 pub use matches::{ban, tell_ended};
@@ -68,7 +68,7 @@ struct Inner {
     /// Set when an admin changed the ads: the ads loop reads them again.
     ads_changed: std::sync::atomic::AtomicBool,
     queue: std::sync::OnceLock<Queue>,
-    writer: Writer,
+    writer: Committer,
     /// The writer's, the announcer's and the matchmaker's loops, joined by [`Hub::join`] before the store closes.
     loops: Mutex<Vec<crate::dedicated::Running>>,
     /// The connection cap: one permit per open socket.
@@ -103,7 +103,7 @@ impl Hub {
         let policy = NearbyPolicy { start_km: matching.nearby_start_km, doubling_secs: matching.nearby_doubling_secs };
         let notifier = crate::push::Notifier::spawn(store.clone(), delivery.clone(), clock.clone(), shutdown.clone());
         let (announcer, announcing) = Announcer::spawn(delivery.clone(), notifier.clone());
-        let (writer, writing) = Writer::spawn(store.clone(), clock.clone(), announcer, shutdown.clone());
+        let (writer, writing) = Committer::spawn(store.clone(), clock.clone(), announcer, shutdown.clone());
         let hub = Hub {
             inner: Arc::new(Inner {
                 writer,

@@ -22,7 +22,7 @@ pub struct Deleted {
     pub ended: Option<(i64, i64)>,
 }
 
-/// Ends the user's active match (as either side) inside a transaction, as the relay writer ends one
+/// Ends the user's active match (as either side) inside a transaction, as the group commit ends one
 /// (`completed` once a message was sent, else `cancelled`), and returns its peer. One statement per side, so
 /// each reads its partial index of active matches.
 const END_ACTIVE_MATCH: [&str; 2] = [

@@ -1,4 +1,5 @@
-//! Matches: creation with the quota spend in the same transaction, lookups, and ending.
+//! Matches: the rows, their lookups, and the writes made outside the group commit (ending one on its own, the
+//! call's marks). Opening matches is the batch's ([`super::batch`]), which uses the rows and columns here.
 
 use chrono::{DateTime, Utc};
 
@@ -41,144 +42,6 @@ macro_rules! match_columns {
     };
 }
 
-/// What creating a match needs: the pair (user1 initiates), the kind, each side's key, and the times.
-#[derive(Debug, Clone)]
-pub struct NewMatch {
-    pub user1_id: i64,
-    pub user2_id: i64,
-    /// `text` or `video`.
-    pub kind: &'static str,
-    pub user1_public_key: String,
-    pub user2_public_key: String,
-    pub now: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// The pairs one pass of the matchmaker found, opened together in the relay writer's batch ([`super::Batch`]):
-/// one commit carries the matches opened, the matches ended and the messages of the moment.
-#[derive(Debug, Clone)]
-pub struct Opening {
-    /// Every user appears at most once.
-    pub matches: Vec<NewMatch>,
-    /// The cluster matchmaker's fencing token (`None` on a single node): the opening first raises the fence to
-    /// it, and writes nothing ([`Opened::Fenced`]) if a newer holder already has.
-    pub epoch: Option<i64>,
-}
-
-/// What an opening did.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Opened {
-    /// Per pair, in order: the match, or a user of the pair that cannot be matched now (no unit of the kind
-    /// left, banned, or already in an active match); nothing of a refused pair was written.
-    Pairs(Vec<Result<CreatedMatch, i64>>),
-    /// A newer matchmaker holds the fence: nothing was written.
-    Fenced,
-}
-
-/// One attempt at creating the pairs still pending: all of them, or nothing (rolled back to the opening's
-/// savepoint).
-pub(super) enum Attempt {
-    Created(Vec<CreatedMatch>),
-    /// These users could not pay.
-    Unpaid(Vec<i64>),
-    Fenced,
-}
-
-/// An opening's attempts: a pair with a side that cannot pay makes the attempt roll back and the rest try again.
-/// Refusals are rare (quota gone, banned, already matched), so the common case is one attempt.
-pub(super) struct Attempts<'a> {
-    opening: &'a Opening,
-    results: Vec<Option<Result<CreatedMatch, i64>>>,
-    pending: Vec<usize>,
-}
-
-impl<'a> Attempts<'a> {
-    pub(super) fn new(opening: &'a Opening) -> Self {
-        let n = opening.matches.len();
-        Attempts { opening, results: (0..n).map(|_| None).collect(), pending: (0..n).collect() }
-    }
-
-    /// The pairs the next attempt creates; empty when every pair is decided.
-    pub(super) fn next(&self) -> Vec<&'a NewMatch> {
-        self.pending.iter().map(|&i| &self.opening.matches[i]).collect()
-    }
-
-    /// The attempt created every pending pair, in order.
-    pub(super) fn created(&mut self, attempt: Vec<CreatedMatch>) {
-        for (i, created) in self.pending.drain(..).zip(attempt) {
-            self.results[i] = Some(Ok(created));
-        }
-    }
-
-    /// The attempt was rolled back: the pairs with a side in `unpaid` are refused, the rest try again.
-    pub(super) fn refuse(&mut self, unpaid: &[i64]) {
-        let (matches, results) = (&self.opening.matches, &mut self.results);
-        self.pending.retain(|&i| {
-            let new = &matches[i];
-            let Some(user) = [new.user1_id, new.user2_id].into_iter().find(|u| unpaid.contains(u)) else {
-                return true;
-            };
-            results[i] = Some(Err(user));
-            false
-        });
-    }
-
-    pub(super) fn finish(self) -> Opened {
-        Opened::Pairs(self.results.into_iter().map(|r| r.expect("every pair decided")).collect())
-    }
-}
-
-/// Why a match could not be created; nothing was written.
-#[derive(Debug, thiserror::Error)]
-pub enum CreateMatchError {
-    /// This user has no unit of the kind left, is banned, or already has an active match.
-    #[error("user {0} cannot be matched now")]
-    Unavailable(i64),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-impl From<sqlx::Error> for CreateMatchError {
-    fn from(e: sqlx::Error) -> Self {
-        CreateMatchError::Store(e.into())
-    }
-}
-
-/// Spends one unit of the kind from each listed user (the statement ends with an open `id IN (`): a daily
-/// unit while there is one, else a bonus unit. The WHERE clause skips a user with neither, a banned user, one
-/// whose account waits for deletion, or one already in an active match, so a balance can never go negative
-/// whatever runs concurrently. The two `NOT EXISTS` are separate so each probes its (user, status) index; an
-/// `OR` of the columns made SQLite walk every active match instead.
-macro_rules! spend_unit {
-    ($daily:literal, $bonus:literal) => {
-        concat!(
-            "UPDATE users SET ",
-            $daily,
-            " = CASE WHEN ",
-            $daily,
-            " > 0 THEN ",
-            $daily,
-            " - 1 ELSE ",
-            $daily,
-            " END, ",
-            $bonus,
-            " = CASE WHEN ",
-            $daily,
-            " > 0 THEN ",
-            $bonus,
-            " ELSE ",
-            $bonus,
-            " - 1 END ",
-            "WHERE is_banned = FALSE AND deleted_at IS NULL AND (",
-            $daily,
-            " > 0 OR ",
-            $bonus,
-            " > 0) AND NOT EXISTS (SELECT 1 FROM matches WHERE user1_id = users.id AND status = 'active') ",
-            "AND NOT EXISTS (SELECT 1 FROM matches WHERE user2_id = users.id AND status = 'active') AND id IN ("
-        )
-    };
-}
-
 /// A matched user as the match's announcement needs them: the handle shown to the peer and the balances after
 /// paying. Nothing else of the account (no phone, no password hash) travels with a match.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -198,7 +61,7 @@ macro_rules! matched_user_columns {
         "id, alias, tag, daily_chat_balance, daily_video_balance, bonus_chat_balance, bonus_video_balance"
     };
 }
-pub(super) use {match_columns, matched_user_columns, spend_unit};
+pub(super) use {match_columns, matched_user_columns};
 
 /// A match the store created, with both users as they are after paying for it (for their balances).
 #[derive(Debug, Clone, PartialEq)]
@@ -209,28 +72,6 @@ pub struct CreatedMatch {
 }
 
 impl Store {
-    /// Creates a batch of active matches, each spending one unit from both sides, in ONE transaction: the
-    /// relay writer does this for the matchmaker ([`Opening`]); this is the same write on its own. For each pair
-    /// either both sides paid and the match exists, or nothing of that pair was written and the error names a
-    /// side that could not pay. Results come back in input order; every user appears at most once in a batch.
-    ///
-    /// `epoch` is the cluster matchmaker's fencing token (`None` on a single node): the transaction first
-    /// raises the fence to it, and writes nothing ([`StoreError::Fenced`]) if a newer holder already has.
-    pub async fn create_matches(
-        &self,
-        batch: &[NewMatch],
-        epoch: Option<i64>,
-    ) -> Result<Vec<Result<CreatedMatch, CreateMatchError>>, StoreError> {
-        let Some(first) = batch.first() else { return Ok(Vec::new()) };
-        let opening = Opening { matches: batch.to_vec(), epoch };
-        let opens = std::slice::from_ref(&opening);
-        let written = self.write_batch(super::Batch { opens, ..super::Batch::default() }, first.now).await?;
-        match written.opens.into_iter().next().expect("one outcome per opening") {
-            Opened::Pairs(pairs) => Ok(pairs.into_iter().map(|p| p.map_err(CreateMatchError::Unavailable)).collect()),
-            Opened::Fenced => Err(StoreError::Fenced),
-        }
-    }
-
     /// The user's active match, if any. Each side of the pair is looked up on its own (user, status)
     /// index: with `user1_id = $1 OR user2_id = $1` SQLite walked every active match of the node instead.
     pub async fn active_match_for(&self, user_id: i64) -> Result<Option<MatchRow>, StoreError> {

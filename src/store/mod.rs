@@ -9,6 +9,7 @@
 
 mod ads;
 mod bans;
+mod batch;
 mod consents;
 mod deletion;
 pub mod export;
@@ -18,11 +19,7 @@ mod jobs;
 mod login_attempts;
 mod logins;
 mod matches;
-mod matches_pg;
-mod matches_sqlite;
 mod messages;
-mod messages_pg;
-mod messages_sqlite;
 mod migrate;
 mod models;
 mod moderation;
@@ -49,6 +46,9 @@ use sqlx::{PgPool, SqlitePool};
 
 pub use ads::{AdChange, AdRow, Click};
 pub use bans::{AppealRow, BanRow, Decided, Lift, NewBan, QueuedReport};
+pub use batch::{
+    Batch, CreateMatchError, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt, WriteOutcome, Written,
+};
 pub use consents::Consent;
 pub use deletion::Deleted;
 pub use fail_points::FailPoints;
@@ -57,8 +57,8 @@ pub use jobs::{ClaimRow, ClaimVerdict, ExpiredMatchRow, OwnClaim, PendingReferra
 pub use login_attempts::{LoginAttempt, LoginOutcome};
 pub use logins::LoginRow;
 
-pub use matches::{CreateMatchError, CreatedMatch, MatchRow, MatchedUser, NewMatch, Opened, Opening};
-pub use messages::{Batch, MatchEnd, MessageRow, NewMessage, Receipt, WriteOutcome, Written};
+pub use matches::{CreatedMatch, MatchRow, MatchedUser};
+pub use messages::MessageRow;
 pub use models::{NewRefreshToken, NewUser, Referrer, RefreshTokenRow, UserRow};
 pub use moderation::{BlockRow, NewReport};
 pub use notifications::{Audience, NotificationRow, Reached};
@@ -86,7 +86,7 @@ pub(crate) use on_read_pool;
 /// Like [`on_read_pool!`], for code that writes, with `$pool` bound to the concrete sqlx pool. On SQLite that is a pool of ONE connection: SQLite allows one
 /// writer at a time anyway, so writers now wait in the pool's fair async queue instead of sleeping in
 /// SQLite's busy handler, and the one connection keeps its page cache warm (in WAL mode a connection drops its
-/// whole cache whenever another connection has written; hopping across eight connections made every relay
+/// whole cache whenever another connection has written; hopping across eight connections made every group-commit
 /// batch re-read its pages: BENCHMARKS.md).
 macro_rules! on_write_pool {
     ($store:expr, |$pool:ident| $body:expr) => {
@@ -194,7 +194,7 @@ impl Store {
                 // spilled to the WAL mid-transaction (32 MiB is a ceiling per connection, not an allocation).
                 .pragma("temp_store", "memory")
                 .pragma("cache_size", "-32768")
-                // A relay batch dirties hundreds of index pages, mostly the same ones again and again; the
+                // A group-commit batch dirties hundreds of index pages, mostly the same ones again and again; the
                 // default checkpoint every 1000 WAL pages copied them back to the database every other batch.
                 .pragma("wal_autocheckpoint", "16384");
             let pool = |connections, options: SqliteConnectOptions| {

@@ -2,7 +2,7 @@
 //!
 //! SQLite has one writer at a time. When a connection finds the lock taken it calls its busy handler, and the
 //! default one (installed by `busy_timeout`) sleeps 1, 2, 5, 10, 15, 20, 25… ms between tries. Inside one
-//! process the lock is usually held for well under a millisecond (a relay batch, a matchmaker batch, one
+//! process the lock is usually held for well under a millisecond (a group-commit batch, a matchmaker batch, one
 //! `UPDATE`), so every collision cost at least ten times what it waited for: the matching benchmark spent most
 //! of its time-to-match asleep. This handler retries after 20 µs, backing off to 1 ms, and gives up after the
 //! same total as before (`SQLITE_BUSY` then reaches the caller as an error). Each sqlx connection has its own

@@ -1,7 +1,7 @@
 //! Statements run directly on the SQLite write connection's handle, from the calling thread.
 //!
 //! sqlx runs every SQLite statement on the connection's own thread: each statement is a round trip (a channel
-//! send, a futex wake, a wait), and values travel as owned copies. For the relay batch, hundreds of rows a
+//! send, a futex wake, a wait), and values travel as owned copies. For the group-commit batch, hundreds of rows a
 //! commit, that meant either one round trip per row or packing the rows into JSON for SQLite to unpack again;
 //! the JSON functions, the round trips and the wake-ups were a third of the SQLite thread's time (perf,
 //! BENCHMARKS.md). Here the caller locks the connection once ([`sqlx::SqliteConnection::lock_handle`]), and

@@ -148,13 +148,6 @@ impl Store {
             claims,
         })
     }
-
-    /// The user with this handle (`alias#tag`; the alias compared case-insensitively, as at registration).
-    pub async fn user_by_handle(&self, alias_key: &str, tag: &str) -> Result<Option<super::UserRow>, StoreError> {
-        let query =
-            select!(concat!("SELECT ", super::users::user_columns!(), " FROM users WHERE alias_key = $1 AND tag = $2"));
-        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(alias_key).bind(tag).optional().await)?)
-    }
 }
 
 /// See [`Store::moderation_counts`].

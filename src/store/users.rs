@@ -16,7 +16,6 @@ macro_rules! user_columns {
          privacy_notice_version, ban_ends_at, locale, birth_year, deleted_at, phone_verified_at"
     };
 }
-pub(super) use user_columns;
 
 impl Store {
     /// Creates the account and, when invited, its referral row, in one transaction. A unique violation
@@ -86,6 +85,12 @@ impl Store {
         let query = select!(concat!("SELECT ", user_columns!(), " FROM users WHERE phone_index IN ($1, $2)"));
         let [current, previous] = phone.indexes();
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(current).bind(previous).optional().await)?)
+    }
+
+    /// The user with this handle (`alias#tag`; the alias compared case-insensitively, as at registration).
+    pub async fn user_by_handle(&self, alias_key: &str, tag: &str) -> Result<Option<UserRow>, StoreError> {
+        let query = select!(concat!("SELECT ", user_columns!(), " FROM users WHERE alias_key = $1 AND tag = $2"));
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(alias_key).bind(tag).optional().await)?)
     }
 
     pub async fn phone_exists(&self, phone: &PhoneLookup) -> Result<bool, StoreError> {

@@ -171,7 +171,8 @@ async fn a_message_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is
     for (at, m) in &poison {
         messages.insert(*at, m.clone());
     }
-    let outcomes = tanis::relay::write_isolated(&app.store, relay_batch(&messages, &[]), app.now()).await.messages;
+    let outcomes =
+        tanis::group_commit::write_isolated(&app.store, relay_batch(&messages, &[]), app.now()).await.messages;
 
     assert_eq!(outcomes.len(), messages.len());
     let refused: Vec<usize> = outcomes.iter().enumerate().filter(|(_, o)| o.is_err()).map(|(i, _)| i).collect();
@@ -204,9 +205,12 @@ async fn receipts_commit_in_the_message_batch_and_mark_each_message_once_for_its
     // With a new message in the same transaction: b acknowledges 1 (twice) and 2, a tries to acknowledge 2
     // (not a's to acknowledge), and 9 does not exist.
     let receipts = [receipt(1, b), receipt(1, b), receipt(2, a), receipt(2, b), receipt(9, b)];
-    let written =
-        tanis::relay::write_isolated(&app.store, relay_batch(&[new_message(m, b, a, "b1")], &receipts), app.now())
-            .await;
+    let written = tanis::group_commit::write_isolated(
+        &app.store,
+        relay_batch(&[new_message(m, b, a, "b1")], &receipts),
+        app.now(),
+    )
+    .await;
     let (stored, delivered) = (written.messages, written.receipts);
     assert!(matches!(stored[..], [Ok(WriteOutcome::Stored { seq: 3, .. })]), "{stored:?}");
     let delivered: Vec<Option<i64>> = delivered.into_iter().map(Result::unwrap).collect();
@@ -215,7 +219,8 @@ async fn receipts_commit_in_the_message_batch_and_mark_each_message_once_for_its
     assert_eq!(marked.await, 2);
 
     // Acknowledged again in a later batch: nothing new.
-    let again = tanis::relay::write_isolated(&app.store, relay_batch(&[], &[receipt(1, b)]), app.now()).await.receipts;
+    let again =
+        tanis::group_commit::write_isolated(&app.store, relay_batch(&[], &[receipt(1, b)]), app.now()).await.receipts;
     assert_eq!(again.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [None]);
 }
 
@@ -238,7 +243,7 @@ async fn ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_onc
         MatchEnd { match_id: talked, reason: "expired" },
     ];
     let messages = [new_message(talked, ids[0], ids[1], "bye")];
-    let written = tanis::relay::write_isolated(
+    let written = tanis::group_commit::write_isolated(
         &app.store,
         Batch { messages: &messages, ends: &ends, ..Batch::default() },
         app.now(),
@@ -254,7 +259,8 @@ async fn ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_onc
         "each match ends once"
     );
     let again = [MatchEnd { match_id: silent, reason: "left" }];
-    let written = tanis::relay::write_isolated(&app.store, Batch { ends: &again, ..Batch::default() }, app.now()).await;
+    let written =
+        tanis::group_commit::write_isolated(&app.store, Batch { ends: &again, ..Batch::default() }, app.now()).await;
     assert_eq!(written.ends.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [false], "already ended");
 
     let row = |id: i64| format!("SELECT COUNT(*) FROM matches WHERE id = {id} AND ended_at IS NOT NULL AND ");
@@ -265,7 +271,7 @@ async fn ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_onc
     );
     assert_eq!(app.count(row(silent) + "status = 'cancelled' AND end_reason = 'blocked'").await, 1);
     // A message after the end finds the match closed.
-    let late = tanis::relay::write_isolated(
+    let late = tanis::group_commit::write_isolated(
         &app.store,
         relay_batch(&[new_message(talked, ids[1], ids[0], "late")], &[]),
         app.now(),
@@ -299,7 +305,7 @@ async fn openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls
         epoch: None,
     }];
     let batch = Batch { messages: &messages, ends: &ends, opens: &opens, ..Batch::default() };
-    let written = tanis::relay::write_isolated(&app.store, batch, app.now()).await;
+    let written = tanis::group_commit::write_isolated(&app.store, batch, app.now()).await;
     assert!(matches!(written.messages[..], [Ok(WriteOutcome::Stored { seq: 1, .. })]), "{:?}", written.messages);
     assert!(matches!(written.ends[..], [Ok(true)]), "{:?}", written.ends);
     let Ok(Opened::Pairs(pairs)) = &written.opens[0] else { panic!("{:?}", written.opens) };
@@ -318,7 +324,7 @@ async fn openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls
     let messages = [new_message(new.row.id, ids[2], ids[0], "hi")];
     let opens = [Opening { matches: vec![pair(&app, ids[3], ids[1], "text")], epoch: Some(4) }];
     let batch = Batch { messages: &messages, opens: &opens, ..Batch::default() };
-    let written = tanis::relay::write_isolated(&app.store, batch, app.now()).await;
+    let written = tanis::group_commit::write_isolated(&app.store, batch, app.now()).await;
     assert!(matches!(written.opens[..], [Ok(Opened::Fenced)]), "{:?}", written.opens);
     assert!(matches!(written.messages[..], [Ok(WriteOutcome::Stored { seq: 1, .. })]));
     assert_eq!(app.count("SELECT COUNT(*) FROM matches WHERE status = 'active'").await, 1, "nothing opened");

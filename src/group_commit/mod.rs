@@ -1,11 +1,12 @@
-//! The message relay's durable side: a single writer task that stores messages in batches (group commit),
-//! so many messages share one transaction and one fsync instead of paying one each.
+//! The group commit: a single writer task that commits messages, receipts, match ends and match openings in
+//! batches, so many writes share one transaction and one fsync instead of paying one each. It owns the queue and
+//! the loop; what a batch writes is the store's ([`crate::store::Batch`]), what follows a commit is [`announce`]'s.
 //!
-//! Flow: socket reader → validation (in the hub) → [`Writer::submit`] → batch transaction → the batch's
+//! Flow: socket reader → validation (in the hub) → [`Committer::submit`] → batch transaction → the batch's
 //! outcomes go to the announcer ([`announce`]), which acknowledges each sender and only then delivers to the
 //! receiver. Receipts (`msg.ack`), the ends of matches (a leave, a block) and the matchmaker's new matches ride in
-//! the same batches ([`Writer::submit_receipt`], [`Writer::end_match`], [`Writer::open`]): one commit carries them
-//! all.
+//! the same batches ([`Committer::submit_receipt`], [`Committer::end_match`], [`Committer::open`]): one commit
+//! carries them all.
 
 pub mod announce;
 
@@ -35,7 +36,8 @@ pub type EndResult = Result<bool, Arc<StoreError>>;
 /// An opening's outcome.
 pub type OpenResult = Result<Opened, Arc<StoreError>>;
 
-enum Job {
+/// One write waiting in the queue, with whoever is told its outcome.
+enum Write {
     Message {
         message: NewMessage,
         reply: Reply,
@@ -82,15 +84,16 @@ impl Outcomes {
     }
 }
 
+/// The handle that queues writes for the group commit, cheap to clone.
 #[derive(Clone)]
-pub struct Writer {
-    tx: mpsc::Sender<Job>,
+pub struct Committer {
+    tx: mpsc::Sender<Write>,
 }
 
-impl Writer {
+impl Committer {
     /// Starts the writer task (on its own thread with SQLite, see [`crate::dedicated`]); each batch's outcomes
     /// go to `announcer`, in commit order. On `shutdown` it stops taking messages, writes every one already
-    /// queued, and ends; join the returned handle before closing the store. It also ends when every `Writer`
+    /// queued, and ends; join the returned handle before closing the store. It also ends when every `Committer`
     /// handle is dropped.
     pub fn spawn(
         store: Store,
@@ -102,7 +105,7 @@ impl Writer {
         let on_sqlite = store.clone();
         let running = crate::dedicated::spawn_for_store(
             &on_sqlite,
-            "tanis-relay-writer",
+            "tanis-group-commit",
             run(store, clock, announcer, rx, shutdown),
         );
         (Self { tx }, running)
@@ -111,8 +114,8 @@ impl Writer {
     /// Queues a message; once the batch holding it has committed, the announcer answers `reply` and delivers it.
     /// A writer that has stopped answers at once that nothing was stored.
     pub async fn submit(&self, message: NewMessage, reply: Reply) {
-        if let Err(mpsc::error::SendError(Job::Message { message, reply })) =
-            self.tx.send(Job::Message { message, reply }).await
+        if let Err(mpsc::error::SendError(Write::Message { message, reply })) =
+            self.tx.send(Write::Message { message, reply }).await
         {
             reply.answer(&message, &Err(closed()));
         }
@@ -120,8 +123,8 @@ impl Writer {
 
     /// Queues a receipt; once the batch holding it has committed, the announcer tells the message's sender.
     pub async fn submit_receipt(&self, receipt: Receipt, from: announce::ReceiptFrom) {
-        if let Err(mpsc::error::SendError(Job::Receipt { from, .. })) =
-            self.tx.send(Job::Receipt { receipt, from }).await
+        if let Err(mpsc::error::SendError(Write::Receipt { from, .. })) =
+            self.tx.send(Write::Receipt { receipt, from }).await
         {
             from.failed();
         }
@@ -131,7 +134,7 @@ impl Writer {
     /// has committed. Messages queued before it are stored first.
     pub async fn end_match(&self, end: MatchEnd) -> oneshot::Receiver<EndResult> {
         let (done, outcome) = oneshot::channel();
-        if let Err(mpsc::error::SendError(Job::End { done, .. })) = self.tx.send(Job::End { end, done }).await {
+        if let Err(mpsc::error::SendError(Write::End { done, .. })) = self.tx.send(Write::End { end, done }).await {
             let _ = done.send(Err(closed()));
         }
         outcome
@@ -141,7 +144,8 @@ impl Writer {
     /// committed.
     pub async fn open(&self, opening: Opening) -> oneshot::Receiver<OpenResult> {
         let (done, outcome) = oneshot::channel();
-        if let Err(mpsc::error::SendError(Job::Open { done, .. })) = self.tx.send(Job::Open { opening, done }).await {
+        if let Err(mpsc::error::SendError(Write::Open { done, .. })) = self.tx.send(Write::Open { opening, done }).await
+        {
             let _ = done.send(Err(closed()));
         }
         outcome
@@ -152,19 +156,19 @@ async fn run(
     store: Store,
     clock: SharedClock,
     announcer: Announcer,
-    mut rx: mpsc::Receiver<Job>,
+    mut rx: mpsc::Receiver<Write>,
     shutdown: CancellationToken,
 ) {
-    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    let mut writes = Vec::with_capacity(MAX_BATCH);
     // Whatever arrived while the previous batch was committing forms the next batch: under a light load a
     // message commits alone at once, under a heavy one hundreds share a commit. After shutdown the queue is
     // closed (a late `submit` is answered with an error, never acknowledged) and drained to its end.
     loop {
         let received = tokio::select! {
-            received = rx.recv_many(&mut jobs, MAX_BATCH) => received,
+            received = rx.recv_many(&mut writes, MAX_BATCH) => received,
             _ = shutdown.cancelled() => {
                 rx.close();
-                rx.recv_many(&mut jobs, MAX_BATCH).await
+                rx.recv_many(&mut writes, MAX_BATCH).await
             }
         };
         if received == 0 {
@@ -172,14 +176,15 @@ async fn run(
         }
         let (mut messages, mut replies, mut receipts, mut from) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
         let (mut ends, mut ending, mut opens, mut opening) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for job in jobs.drain(..) {
-            match job {
-                Job::Message { message, reply } => (messages.push(message), replies.push(reply)),
-                Job::Receipt { receipt, from: by } => (receipts.push(receipt), from.push(by)),
-                Job::End { end, done } => (ends.push(end), ending.push(done)),
-                Job::Open { opening: o, done } => (opens.push(o), opening.push(done)),
+        for write in writes.drain(..) {
+            match write {
+                Write::Message { message, reply } => (messages.push(message), replies.push(reply)),
+                Write::Receipt { receipt, from: by } => (receipts.push(receipt), from.push(by)),
+                Write::End { end, done } => (ends.push(end), ending.push(done)),
+                Write::Open { opening: o, done } => (opens.push(o), opening.push(done)),
             };
         }
+        // The metrics keep the names docs/operations.md and the dashboards know them by.
         metrics::histogram!("tanis_relay_batch_size").record(messages.len() as f64);
         metrics::histogram!("tanis_relay_batch_receipts").record(receipts.len() as f64);
         let started = std::time::Instant::now();
@@ -218,7 +223,7 @@ pub async fn write_isolated(store: &Store, batch: Batch<'_>, now: DateTime<Utc>)
         },
         Err(e) if batch.len() > 1 && refused_by_database(&e) => {
             metrics::counter!("tanis_relay_batch_splits_total").increment(1);
-            tracing::warn!(error = %e, batch = batch.len(), "a relay batch was refused; retrying it in halves");
+            tracing::warn!(error = %e, batch = batch.len(), "a group-commit batch was refused; retrying it in halves");
             // Halves that are each strictly smaller, in queue order (messages, receipts, ends, openings).
             let (first, second) = batch.split_at(batch.len() / 2);
             let mut outcomes = Box::pin(write_isolated(store, first, now)).await;
@@ -226,7 +231,7 @@ pub async fn write_isolated(store: &Store, batch: Batch<'_>, now: DateTime<Utc>)
             outcomes
         }
         Err(e) => {
-            tracing::error!(error = %e, batch = batch.len(), "storing a relay batch failed");
+            tracing::error!(error = %e, batch = batch.len(), "storing a group-commit batch failed");
             Outcomes::failed(batch, &Arc::new(e))
         }
     }

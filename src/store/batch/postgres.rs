@@ -1,23 +1,24 @@
-//! The relay's batch write on PostgreSQL: the rules of [`super::messages`], with every statement's text fixed
-//! whatever the batch size — keys and rows travel as arrays and are `unnest`ed. With an `OR` of one term per
-//! key and a `VALUES` row per message, every batch was a new statement: PostgreSQL parsed and planned it again
-//! and set up one index scan per key, which took a third of its CPU in the relay (perf, BENCHMARKS.md); a
-//! fixed text is prepared once per connection and its plan reused.
+//! The batch on PostgreSQL: the rules of [`super::rules`], with every statement's text fixed whatever the batch
+//! size — keys and rows travel as arrays and are `unnest`ed. With an `OR` of one term per key and a `VALUES` row
+//! per message, every batch was a new statement: PostgreSQL parsed and planned it again and set up one index scan
+//! per key, which took a third of its CPU in the relay benchmark (perf, BENCHMARKS.md); a fixed text is prepared
+//! once per connection and its plan reused. Openings take a savepoint each, so an attempt refused for a side
+//! that cannot pay rolls back alone and the batch's messages stay.
+
+use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
+use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 
-use sqlx::{Postgres, Transaction};
-
-use super::messages::{
-    Batch, NewMessage, WriteOutcome, Written, active_last_seqs, answer_ends, answer_receipts, assign_seqs,
-    distinct_ends, match_ids,
-};
+use super::opening::{Attempt, Attempts, NewMatch, Opened, Opening, spend_unit};
+use super::rules::{active_last_seqs, answer_ends, answer_receipts, assign_seqs, distinct_ends, match_ids};
+use super::{Batch, NewMessage, WriteOutcome, Written};
+use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, match_columns, matched_user_columns};
 
 pub(super) async fn write_batch(pool: &PgPool, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let receipts = batch.receipts;
-    // With several nodes, two relay writers can write one match at once (its users' sockets are on different
+    // With several nodes, two nodes' writers can write one match at once (its users' sockets are on different
     // nodes), and each would give its message the same next seq. Each first takes the rows of the matches it
     // touches, in id order (so two writers never wait on each other in a circle): the second waits for the
     // first's commit, and its statements below then see the first's messages. NO KEY: the foreign-key checks
@@ -71,7 +72,7 @@ pub(super) async fn write_batch(pool: &PgPool, batch: Batch<'_>, now: DateTime<U
     };
     let mut opens = Vec::with_capacity(batch.opens.len());
     for opening in batch.opens {
-        opens.push(super::matches_pg::open(&mut tx, opening).await?);
+        opens.push(open(&mut tx, opening).await?);
     }
     tx.commit().await?;
     Ok(Written { messages, receipts: delivered, ends, opens })
@@ -148,4 +149,101 @@ async fn insert_messages(
         .await?;
     }
     Ok(outcomes)
+}
+
+/// Opens one pass's matches under a savepoint of the batch's transaction.
+async fn open(tx: &mut Transaction<'_, Postgres>, opening: &Opening) -> Result<Opened, sqlx::Error> {
+    let mut attempts = Attempts::new(opening);
+    sqlx::query("SAVEPOINT opening").execute(&mut **tx).await?;
+    loop {
+        let pending = attempts.next();
+        if pending.is_empty() {
+            break;
+        }
+        match attempt(tx, &pending, opening.epoch).await? {
+            Attempt::Created(created) => attempts.created(created),
+            Attempt::Unpaid(unpaid) => {
+                sqlx::query("ROLLBACK TO SAVEPOINT opening").execute(&mut **tx).await?;
+                attempts.refuse(&unpaid);
+            }
+            Attempt::Fenced => {
+                sqlx::query("ROLLBACK TO SAVEPOINT opening").execute(&mut **tx).await?;
+                sqlx::query("RELEASE SAVEPOINT opening").execute(&mut **tx).await?;
+                return Ok(Opened::Fenced);
+            }
+        }
+    }
+    sqlx::query("RELEASE SAVEPOINT opening").execute(&mut **tx).await?;
+    Ok(attempts.finish())
+}
+
+async fn attempt(
+    tx: &mut Transaction<'_, Postgres>,
+    batch: &[&NewMatch],
+    epoch: Option<i64>,
+) -> Result<Attempt, sqlx::Error> {
+    if let Some(epoch) = epoch {
+        // The row lock also orders two holders' transactions: the older one, waiting behind the newer,
+        // then finds the fence above its epoch.
+        let raised = sqlx::query("UPDATE matchmaker_fence SET epoch = $1 WHERE id = 1 AND epoch <= $1")
+            .bind(epoch)
+            .execute(&mut **tx)
+            .await?;
+        if raised.rows_affected() == 0 {
+            return Ok(Attempt::Fenced);
+        }
+    }
+    let mut paid: HashMap<i64, MatchedUser> = HashMap::with_capacity(batch.len() * 2);
+    for (kind, spend) in [
+        ("text", spend_unit!("daily_chat_balance", "bonus_chat_balance")),
+        ("video", spend_unit!("daily_video_balance", "bonus_video_balance")),
+    ] {
+        let users: Vec<i64> = batch.iter().filter(|m| m.kind == kind).flat_map(|m| [m.user1_id, m.user2_id]).collect();
+        if users.is_empty() {
+            continue;
+        }
+        let mut q = QueryBuilder::new(spend);
+        let mut ids = q.separated(", ");
+        for id in users {
+            ids.push_bind(id);
+        }
+        q.push(concat!(") RETURNING ", matched_user_columns!()));
+        let rows: Vec<MatchedUser> = q.build_query_as().fetch_all(&mut **tx).await?;
+        paid.extend(rows.into_iter().map(|u| (u.id, u)));
+    }
+    let unpaid: Vec<i64> =
+        batch.iter().flat_map(|m| [m.user1_id, m.user2_id]).filter(|u| !paid.contains_key(u)).collect();
+    if !unpaid.is_empty() {
+        return Ok(Attempt::Unpaid(unpaid));
+    }
+    let mut q = QueryBuilder::new(
+        "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status, user1_public_key, \
+         user2_public_key, matchmaker_epoch) ",
+    );
+    q.push_values(batch, |mut row, m| {
+        row.push_bind(m.user1_id)
+            .push_bind(m.user2_id)
+            .push_bind(m.kind)
+            .push_bind(m.now)
+            .push_bind(m.expires_at)
+            .push_bind("active")
+            .push_bind(m.user1_public_key.as_str())
+            .push_bind(m.user2_public_key.as_str())
+            .push_bind(epoch);
+    });
+    q.push(concat!(" RETURNING ", match_columns!()));
+    let rows: Vec<MatchRow> = q.build_query_as().fetch_all(&mut **tx).await?;
+    // RETURNING order is not guaranteed: key the rows by their first user (unique within a batch).
+    let mut by_user1: HashMap<i64, MatchRow> = rows.into_iter().map(|r| (r.user1_id, r)).collect();
+    Ok(Attempt::Created(
+        batch
+            .iter()
+            .map(|m| {
+                let row = by_user1.remove(&m.user1_id).expect("one inserted row per pair");
+                let user1 = paid.remove(&m.user1_id).expect("paid");
+                let user2 = paid.remove(&m.user2_id).expect("paid");
+                CreatedMatch { row, user1, user2 }
+            })
+            .collect(),
+    ))
 }

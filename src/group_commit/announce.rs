@@ -1,6 +1,6 @@
-//! The relay's announcing half: once a batch is durable, each sender is answered (`msg.accepted`, in the order
-//! its socket sent), and only then is the message delivered to the receiver and the sender's other sockets;
-//! each first receipt of a message tells its sender (`msg.delivered`). Nothing is acknowledged that a crash
+//! What follows a commit: once a batch is durable, each sender is answered (`msg.accepted`, in the order its
+//! socket sent), and only then is the message delivered to the receiver and the sender's other sockets; each
+//! first receipt of a message tells its sender (`msg.delivered`). Nothing is acknowledged that a crash
 //! could lose, and nothing reaches the receiver that the sender was not told is stored.
 //!
 //! One task per node announces every batch, in commit order. Each socket used to have an acknowledger task

@@ -1,23 +1,27 @@
-//! The relay batch on SQLite: one transaction on the write connection, run from the relay writer's own thread
-//! through the connection's handle ([`super::sqlite_raw`]), one short prepared statement per kind of row.
+//! The batch on SQLite: one transaction on the write connection, run from the group commit's own thread
+//! through the connection's handle ([`crate::store::sqlite_raw`]), one short prepared statement per kind of row.
 //!
 //! Through sqlx each statement was a round trip to the connection's thread, so the batch was packed into JSON
 //! arrays (one statement per kind, unpacked by `json_each`); the JSON functions, the round trips and the wake-ups
 //! were a third of the SQLite thread's time. Here every row is bound and stepped in place: the same B-tree work,
 //! without the packing. The calling thread blocks for the batch (its commit's fsync included), which is why the
-//! relay writer runs on a thread of its own with SQLite ([`crate::dedicated`]).
+//! group commit runs on a thread of its own with SQLite ([`crate::dedicated`]).
+//!
+//! Openings, likewise, are one short prepared statement per user and per match. Through sqlx their statements
+//! were built for the batch's size (an `IN` list, a `VALUES` row per match), so SQLite parsed and planned them
+//! anew for every batch, and each was a round trip to the connection's thread (perf, BENCHMARKS.md).
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
-use super::messages::{
-    Batch, MatchEnd, NewMessage, WriteOutcome, Written, active_last_seqs, answer_ends, assign_seqs, distinct_ends,
-    match_ids,
-};
-use super::sqlite_raw::{Db, Failure, Value, timestamp};
-use crate::store::Receipt;
+use super::opening::{Attempt, Attempts, NewMatch, Opened, Opening, spend_unit};
+use super::rules::{active_last_seqs, answer_ends, assign_seqs, distinct_ends, match_ids};
+use super::{Batch, MatchEnd, NewMessage, Receipt, WriteOutcome, Written};
+use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, matched_user_columns};
+use crate::store::sqlite_raw::{Db, Failure, Row, Value, timestamp};
 
 pub(super) async fn write_batch(
     pool: &SqlitePool,
@@ -26,7 +30,7 @@ pub(super) async fn write_batch(
 ) -> Result<Written, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     let mut handle = conn.lock_handle().await?;
-    // Nothing of a failed batch stays: the relay retries its halves (`relay::write_isolated`).
+    // Nothing of a failed batch stays: the group commit retries its halves (`group_commit::write_isolated`).
     // A batch is never refused as a whole (Infallible): only a failure rolls it back.
     let Ok(written) = Db::new(&mut handle).transaction(|db| write(db, batch, now).map(Ok::<_, Infallible>))?;
     Ok(written)
@@ -37,7 +41,7 @@ fn write(db: &Db<'_>, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, s
     let receipts = mark_delivered(db, batch.receipts, &now_text)?;
     let messages = if batch.messages.is_empty() { Vec::new() } else { insert_messages(db, batch.messages, now)? };
     let ends = end_matches(db, batch.ends, &now_text)?;
-    let opens = batch.opens.iter().map(|opening| super::matches_sqlite::open(db, opening)).collect::<Result<_, _>>()?;
+    let opens = batch.opens.iter().map(|opening| open(db, opening)).collect::<Result<_, _>>()?;
     Ok(Written { messages, receipts, ends, opens })
 }
 
@@ -136,4 +140,120 @@ fn end_matches(db: &Db<'_>, ends: &[MatchEnd], now: &str) -> Result<Vec<bool>, F
         end.each(&[now.into(), reason.into(), match_id.into()], |row| ended.push(row.int(0)))?;
     }
     Ok(answer_ends(ends, ended))
+}
+
+/// Opens one pass's matches inside the batch's transaction: a savepoint, so an attempt refused for a side that
+/// cannot pay rolls back alone and the batch's messages stay.
+fn open(db: &Db<'_>, opening: &Opening) -> Result<Opened, Failure> {
+    let mut attempts = Attempts::new(opening);
+    db.exec(c"SAVEPOINT opening")?;
+    loop {
+        let pending = attempts.next();
+        if pending.is_empty() {
+            break;
+        }
+        match attempt(db, &pending, opening.epoch)? {
+            Attempt::Created(created) => attempts.created(created),
+            Attempt::Unpaid(unpaid) => {
+                db.exec(c"ROLLBACK TO opening")?;
+                attempts.refuse(&unpaid);
+            }
+            Attempt::Fenced => {
+                db.exec(c"ROLLBACK TO opening")?;
+                db.exec(c"RELEASE opening")?;
+                return Ok(Opened::Fenced);
+            }
+        }
+    }
+    db.exec(c"RELEASE opening")?;
+    Ok(attempts.finish())
+}
+
+fn attempt(db: &Db<'_>, batch: &[&NewMatch], epoch: Option<i64>) -> Result<Attempt, Failure> {
+    if let Some(epoch) = epoch {
+        db.prepare("UPDATE matchmaker_fence SET epoch = ?1 WHERE id = 1 AND epoch <= ?1")?.execute(&[epoch.into()])?;
+        if db.changes() == 0 {
+            return Ok(Attempt::Fenced);
+        }
+    }
+    let mut paid: HashMap<i64, MatchedUser> = HashMap::with_capacity(batch.len() * 2);
+    for (kind, spend) in [
+        (
+            "text",
+            concat!(spend_unit!("daily_chat_balance", "bonus_chat_balance"), "?1) RETURNING ", matched_user_columns!()),
+        ),
+        (
+            "video",
+            concat!(
+                spend_unit!("daily_video_balance", "bonus_video_balance"),
+                "?1) RETURNING ",
+                matched_user_columns!()
+            ),
+        ),
+    ] {
+        let mut users = batch.iter().filter(|m| m.kind == kind).flat_map(|m| [m.user1_id, m.user2_id]).peekable();
+        if users.peek().is_none() {
+            continue;
+        }
+        let mut spend = db.prepare(spend)?;
+        for id in users {
+            spend.each(&[id.into()], |row| drop(paid.insert(id, matched_user(row))))?;
+        }
+    }
+    let unpaid: Vec<i64> =
+        batch.iter().flat_map(|m| [m.user1_id, m.user2_id]).filter(|u| !paid.contains_key(u)).collect();
+    if !unpaid.is_empty() {
+        return Ok(Attempt::Unpaid(unpaid));
+    }
+    let mut insert = db.prepare(
+        "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status, user1_public_key, \
+             user2_public_key, matchmaker_epoch) VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, ?8) RETURNING id",
+    )?;
+    let mut created = Vec::with_capacity(batch.len());
+    for m in batch {
+        let (now, expires) = (timestamp(m.now), timestamp(m.expires_at));
+        let mut id = None;
+        insert.each(
+            &[
+                m.user1_id.into(),
+                m.user2_id.into(),
+                m.kind.into(),
+                now.as_str().into(),
+                expires.as_str().into(),
+                m.user1_public_key.as_str().into(),
+                m.user2_public_key.as_str().into(),
+                epoch.into(),
+            ],
+            |row| id = Some(row.int(0)),
+        )?;
+        let row = MatchRow {
+            id: id.expect("INSERT … RETURNING returns the row"),
+            user1_id: m.user1_id,
+            user2_id: m.user2_id,
+            kind: m.kind.to_owned(),
+            created_at: m.now,
+            expired_at: m.expires_at,
+            status: "active".into(),
+            user1_public_key: m.user1_public_key.clone(),
+            user2_public_key: m.user2_public_key.clone(),
+        };
+        let user1 = paid.remove(&m.user1_id).expect("paid");
+        let user2 = paid.remove(&m.user2_id).expect("paid");
+        created.push(CreatedMatch { row, user1, user2 });
+    }
+    Ok(Attempt::Created(created))
+}
+
+/// A row of [`matched_user_columns`].
+fn matched_user(row: &Row<'_>) -> MatchedUser {
+    let int = |i| row.int(i) as i32;
+    MatchedUser {
+        id: row.int(0),
+        alias: row.text(1),
+        tag: row.text(2),
+        daily_chat_balance: int(3),
+        daily_video_balance: int(4),
+        bonus_chat_balance: int(5),
+        bonus_video_balance: int(6),
+    }
 }

@@ -1,0 +1,176 @@
+//! The group commit's batch: what one transaction writes (messages, receipts, match ends, match openings), the
+//! pure rules that answer each item (seq assignment, duplicates, first receipts, first ends: [`rules`], and the
+//! openings' attempts: [`opening`]), and the same write in each dialect ([`postgres`], [`sqlite`]). The writer
+//! task that gathers batches is [`crate::group_commit`]; the match rows and their other writes are
+//! [`super::matches`], which knows nothing of the batch.
+
+mod opening;
+mod postgres;
+mod rules;
+mod sqlite;
+
+use chrono::{DateTime, Utc};
+
+use super::{Backend, Store, StoreError};
+pub use opening::{CreateMatchError, NewMatch, Opened, Opening};
+
+/// One message to store. `content` and `nonce` are the client's base64 ciphertext, never decoded here.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub match_id: i64,
+    pub sender_id: i64,
+    pub receiver_id: i64,
+    pub client_msg_id: String,
+    pub content: String,
+    pub nonce: String,
+    pub device_info: Option<String>,
+    /// `text` or `video`: the kind of the match.
+    pub connection_type: &'static str,
+}
+
+/// What happened to one message of a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// Stored now under `seq`.
+    Stored { seq: i64, sent_at: DateTime<Utc> },
+    /// This sender already sent this `client_msg_id` in this match; it is stored under `seq`.
+    Duplicate { seq: i64, sent_at: DateTime<Utc> },
+    /// The match is no longer active; nothing stored.
+    MatchNotActive,
+}
+
+/// A receiver's acknowledgement (`msg.ack`) of one message: it marks the message delivered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receipt {
+    pub match_id: i64,
+    pub seq: i64,
+    pub receiver_id: i64,
+}
+
+/// Ending an active match (a leave, a block, an expiry), written in the group commit's batch: it shares the
+/// commit of the messages around it, and ends after the messages queued before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MatchEnd {
+    pub match_id: i64,
+    /// `left`, `blocked`, `expired` or `banned` (`matches.end_reason`).
+    pub reason: &'static str,
+}
+
+/// One transaction's worth of the group commit's work.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Batch<'a> {
+    pub messages: &'a [NewMessage],
+    pub receipts: &'a [Receipt],
+    pub ends: &'a [MatchEnd],
+    /// The matchmaker's passes, opened after the ends: someone who left a match in this batch may be matched
+    /// again in it.
+    pub opens: &'a [Opening],
+}
+
+impl<'a> Batch<'a> {
+    pub fn len(&self) -> usize {
+        self.messages.len() + self.receipts.len() + self.ends.len() + self.opens.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The first `n` items and the rest, counting messages, then receipts, then ends, then openings: an end
+    /// never moves ahead of a message queued before it.
+    pub fn split_at(&self, n: usize) -> (Batch<'a>, Batch<'a>) {
+        let (m, r, e) = (self.messages.len(), self.receipts.len(), self.ends.len());
+        let at = |len: usize, from: usize| n.saturating_sub(from).min(len);
+        let (mi, ri, ei, oi) = (at(m, 0), at(r, m), at(e, m + r), at(self.opens.len(), m + r + e));
+        (
+            Batch {
+                messages: &self.messages[..mi],
+                receipts: &self.receipts[..ri],
+                ends: &self.ends[..ei],
+                opens: &self.opens[..oi],
+            },
+            Batch {
+                messages: &self.messages[mi..],
+                receipts: &self.receipts[ri..],
+                ends: &self.ends[ei..],
+                opens: &self.opens[oi..],
+            },
+        )
+    }
+}
+
+/// What a batch did, each in input order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Written {
+    pub messages: Vec<WriteOutcome>,
+    /// The message's sender the first time it is marked delivered; `None` when it was already delivered or is
+    /// not that receiver's.
+    pub receipts: Vec<Option<i64>>,
+    /// True for the end that ended its match; false when the match was no longer active (or an earlier end of
+    /// the batch ended it).
+    pub ends: Vec<bool>,
+    pub opens: Vec<Opened>,
+}
+
+impl Store {
+    /// Stores a batch in ONE transaction (group commit: one fsync for many messages). Each message gets the
+    /// next `seq` of its match; a repeated `(match, sender, client_msg_id)` gets its earlier seq back; a message
+    /// for a match that is not active is refused. Outcomes come back in input order.
+    ///
+    /// The statement count is fixed per batch, not per message (two lookups, two multi-row inserts): on
+    /// SQLite every statement is a round trip to sqlx's connection thread, and that, not the disk, bounded
+    /// the writer when each message had its own four statements (BENCHMARKS.md).
+    pub async fn insert_messages(
+        &self,
+        batch: &[NewMessage],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<WriteOutcome>, StoreError> {
+        Ok(self.write_batch(Batch { messages: batch, ..Batch::default() }, now).await?.messages)
+    }
+
+    /// Stores messages, marks receipts delivered, ends matches and opens the matchmaker's new ones, in ONE
+    /// transaction: the group commit, so a receipt, a leave or a new match costs a few bytes in a commit that
+    /// happens anyway instead of a transaction (and an fsync) of its own. Ends run after the batch's messages,
+    /// openings last.
+    pub async fn write_batch(&self, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, StoreError> {
+        if batch.is_empty() {
+            return Ok(Written::default());
+        }
+        Ok(match &self.backend {
+            Backend::Sqlite { write, .. } => sqlite::write_batch(write, batch, now).await?,
+            Backend::Postgres { write, .. } => postgres::write_batch(write, batch, now).await?,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_batch_splits_in_queue_order_so_an_end_never_moves_ahead_of_an_earlier_message() {
+        let message = NewMessage {
+            match_id: 1,
+            sender_id: 10,
+            receiver_id: 11,
+            client_msg_id: "a".into(),
+            content: "Y2lwaGVy".into(),
+            nonce: "bm9uY2U=".into(),
+            device_info: None,
+            connection_type: "text",
+        };
+        let messages = [message.clone(), message];
+        let receipts = [Receipt { match_id: 1, seq: 1, receiver_id: 11 }];
+        let ends = [MatchEnd { match_id: 1, reason: "left" }];
+        let opens = [Opening { matches: Vec::new(), epoch: None }];
+        let batch = Batch { messages: &messages, receipts: &receipts, ends: &ends, opens: &opens };
+        let counts = |b: Batch<'_>| (b.messages.len(), b.receipts.len(), b.ends.len(), b.opens.len());
+
+        let (first, second) = batch.split_at(3);
+        assert_eq!((counts(first), counts(second)), ((2, 1, 0, 0), (0, 0, 1, 1)));
+        let (first, second) = batch.split_at(1);
+        assert_eq!((counts(first), counts(second)), ((1, 0, 0, 0), (1, 1, 1, 1)));
+        let (first, second) = batch.split_at(batch.len());
+        assert_eq!((counts(first), second.is_empty()), ((2, 1, 1, 1), true));
+    }
+}
