@@ -17,6 +17,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::hub::Hub;
+use crate::moderation::{self, Site};
 use crate::store::{ClaimVerdict, Lift, NewBan, Store};
 
 /// The store as the jobs see it.
@@ -164,7 +165,7 @@ impl JobStore for JobsStore {
 
 impl LiveEffects for Hub {
     async fn ban(&self, user_id: i64, reason: &str, by: serde_json::Value) -> Result<bool, JobError> {
-        Ok(Hub::ban(self, &NewBan::permanent(user_id, reason, &by, self.now())).await?)
+        Ok(moderation::ban(Site::Server(self), &NewBan::permanent(user_id, reason, &by, self.now())).await?)
     }
 
     fn match_expired(&self, m: &ExpiredMatch) {
@@ -193,11 +194,8 @@ pub struct Detached {
 impl LiveEffects for Detached {
     async fn ban(&self, user_id: i64, reason: &str, by: serde_json::Value) -> Result<bool, JobError> {
         let order = NewBan::permanent(user_id, reason, &by, self.clock.now());
-        let banned = crate::hub::ban(&self.store, &self.delivery, &order).await?;
-        if banned && self.push.is_some() {
-            crate::hub::queue_pushes(&self.store, user_id, order.now).await?;
-        }
-        Ok(banned)
+        let site = Site::Worker { store: &self.store, delivery: &self.delivery, push: self.push.is_some() };
+        Ok(moderation::ban(site, &order).await?)
     }
 
     fn match_expired(&self, m: &ExpiredMatch) {

@@ -5,7 +5,8 @@
 //! - [`startup`]: builds the whole server from a [`config::Config`] and runs it under one shutdown token.
 //! - [`cli`]: the `tanis` command line (`serve`, `migrate`).
 //! - [`api`]: the REST surface (routers, the JSON error shape, OpenAPI, health and metrics).
-//! - [`hub`]: the WebSocket hub: sessions, frame dispatch, matches, bans.
+//! - [`hub`]: the WebSocket hub: sockets, frame dispatch, conversations, matches, video signalling.
+//! - [`moderation`]: banning, the same way from the API, the hub's server and the jobs.
 //! - [`delivery`]: the one way to reach a user (frames, answers to one socket, kicks) and presence.
 //! - [`matching`]: the matchmaker task and the pure pairing rules.
 //! - [`group_commit`]: the single writer that commits messages, receipts, match ends and openings in shared
@@ -41,6 +42,7 @@ pub mod group_commit;
 pub mod hub;
 pub mod jobs;
 pub mod matching;
+pub mod moderation;
 pub mod notices;
 pub mod phones;
 pub mod push;

@@ -19,7 +19,7 @@ use crate::auth::{JwtKeys, PasswordHasher};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::delivery::Delivery;
-use crate::hub::{Hub, VideoSettings};
+use crate::hub::{self, Hub, VideoSettings};
 use crate::phones::PhoneVault;
 use crate::store::Store;
 use crate::{jobs, secrets, telemetry};
@@ -78,18 +78,16 @@ impl Application {
         let clock_for_jobs = clock.clone();
         let (turn, video) = start_video(&config, clock.clone()).await?;
         let delivery = delivery(&config, shutdown.clone()).await?;
-        let hub = Hub::start(
-            store.clone(),
-            delivery.clone(),
-            clock,
-            config.hub.clone(),
-            config.matching.clone(),
-            config.quotas.clone(),
+        let services = hub::Services { store: store.clone(), delivery: delivery.clone(), clock };
+        let settings = hub::Settings {
+            hub: config.hub.clone(),
+            matching: config.matching.clone(),
+            quotas: config.quotas.clone(),
             video,
-            config.ads.clone(),
-            config.auth.privacy_notice_version.clone(),
-            shutdown.clone(),
-        );
+            ads: config.ads.clone(),
+            privacy_notice_version: config.auth.privacy_notice_version.clone(),
+        };
+        let hub = Hub::start(services, settings, shutdown.clone());
         if let Some(client) = crate::push::client(&config.push)? {
             hub.set_push(client);
         }

@@ -59,7 +59,7 @@ async fn seed(store: &Store, config: &Config) -> Vec<SeededUser> {
     let keys = tanis::auth::JwtKeys::new(SECRET.as_bytes(), chrono::TimeDelta::hours(1));
     let mut users = Vec::new();
     for (id, phone) in ids.into_iter().zip(phones) {
-        let token = tanis::accounts::seeded_session(&store, &keys, id, now).await.unwrap();
+        let token = tanis::accounts::seeded_session(store, &keys, id, now).await.unwrap();
         users.push(SeededUser { id, phone, token });
     }
     users

@@ -2,7 +2,7 @@
 //! logins as "sessions" (`/v1/me/sessions`); access tokens name theirs in the `sid` claim, so a revoked login's
 //! access tokens and sockets can be refused and closed before the tokens expire.
 //!
-//! Not to be confused with a socket (`delivery::SessionRef`): one login may hold several sockets, and a socket
+//! Not to be confused with a socket (`delivery::SocketRef`): one login may hold several sockets, and a socket
 //! belongs to the login whose access token opened it.
 
 use std::fmt;

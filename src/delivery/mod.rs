@@ -16,18 +16,21 @@ use tanis_proto::{Balances, CloseCode, MatchInfo, MatchKind, ServerFrame};
 use crate::auth::LoginId;
 
 pub use redis::{Cluster, Link};
-pub use sockets::{Closer, Encoded, SessionHandle, Sockets, encode};
+pub use sockets::{Closer, Encoded, SocketHandle, Sockets, encode};
 
-/// One socket of one user. Session ids are unique across the cluster (each node starts its count at a random
+/// One socket of one user. Socket ids are unique across the cluster (each node starts its count at a random
 /// point), so a node can answer a socket of another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct SessionRef {
+pub struct SocketRef {
     pub user_id: i64,
-    pub session_id: u64,
+    /// Named `session_id` between nodes, as before the rename: nodes of two versions share the cluster during
+    /// a rolling upgrade.
+    #[serde(rename = "session_id")]
+    pub socket_id: u64,
 }
 
 /// A user's current match, as the nodes holding their sockets know it: what their frames are checked against
-/// without a database read. The database stays the truth (the relay writer refuses a message to an ended
+/// without a database read. The database stays the truth (the group commit refuses a message to an ended
 /// match), and every node holding the user's sockets learns of a change through [`Event::MatchOpened`] and
 /// [`Event::MatchEnded`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -47,9 +50,10 @@ pub enum Recipient {
     /// Every socket of the user.
     User(i64),
     /// Every socket of the user but one: the one that caused the frame, which gets its own answer.
-    UserExcept(SessionRef),
-    /// One socket: the answer to that socket's request.
-    Session(SessionRef),
+    UserExcept(SocketRef),
+    /// One socket: the answer to that socket's request. Named `Session` between nodes, as [`SocketRef`]'s id.
+    #[serde(rename = "Session")]
+    Socket(SocketRef),
 }
 
 /// Everything delivery carries, between nodes too.
@@ -83,7 +87,7 @@ impl Event {
     pub fn user_id(&self) -> Option<i64> {
         match self {
             Event::Frame { to: Recipient::User(user_id), .. } => Some(*user_id),
-            Event::Frame { to: Recipient::UserExcept(s) | Recipient::Session(s), .. } => Some(s.user_id),
+            Event::Frame { to: Recipient::UserExcept(s) | Recipient::Socket(s), .. } => Some(s.user_id),
             Event::Kick { user_id, .. }
             | Event::SignedOut { user_id, .. }
             | Event::MatchOpened { user_id, .. }
@@ -132,7 +136,7 @@ impl Delivery {
         user_id: i64,
         login: Option<LoginId>,
         queue: usize,
-    ) -> (SessionHandle, tokio::sync::mpsc::Receiver<Encoded>) {
+    ) -> (SocketHandle, tokio::sync::mpsc::Receiver<Encoded>) {
         let (handle, rx, first) = self.sockets().register(user_id, login, queue);
         if let (Delivery::Redis(cluster), true) = (self, first) {
             cluster.presence(user_id, true);
@@ -141,8 +145,8 @@ impl Delivery {
     }
 
     /// Removes a socket (and, with Redis, the user's presence here once their last socket is gone).
-    pub fn unregister(&self, user_id: i64, session_id: u64) {
-        let last = self.sockets().unregister(user_id, session_id);
+    pub fn unregister(&self, user_id: i64, socket_id: u64) {
+        let last = self.sockets().unregister(user_id, socket_id);
         if let (Delivery::Redis(cluster), true) = (self, last) {
             cluster.presence(user_id, false);
         }
@@ -159,22 +163,22 @@ impl Delivery {
     }
 
     /// To every socket of the user but `except`.
-    pub fn to_user_except(&self, except: SessionRef, frame: &ServerFrame) {
+    pub fn to_user_except(&self, except: SocketRef, frame: &ServerFrame) {
         self.deliver(Event::Frame { to: Recipient::UserExcept(except), frame: encode(frame) });
     }
 
-    /// Whether the user may have a socket besides `session` (a copy of their own message is owed to it). With
+    /// Whether the user may have a socket besides `socket` (a copy of their own message is owed to it). With
     /// Redis it may be on another node, which only the event's routing knows.
-    pub fn may_have_other_sockets(&self, session: SessionRef) -> bool {
+    pub fn may_have_other_sockets(&self, socket: SocketRef) -> bool {
         match self {
-            Delivery::Local(sockets) => sockets.has_other_session(session),
+            Delivery::Local(sockets) => sockets.has_other_socket(socket),
             Delivery::Redis(_) => true,
         }
     }
 
     /// To one socket.
-    pub fn to_session(&self, session: SessionRef, frame: &ServerFrame) {
-        self.deliver(Event::Frame { to: Recipient::Session(session), frame: encode(frame) });
+    pub fn to_socket(&self, socket: SocketRef, frame: &ServerFrame) {
+        self.deliver(Event::Frame { to: Recipient::Socket(socket), frame: encode(frame) });
     }
 
     /// Closes every socket of the user with `code`.
@@ -231,5 +235,17 @@ impl Delivery {
             Delivery::Local(_) => None,
             Delivery::Redis(cluster) => Some(cluster),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_socket_is_named_between_nodes_as_before_the_rename() {
+        let to = Recipient::Socket(SocketRef { user_id: 7, socket_id: 9 });
+        let expected = serde_json::json!({ "Session": { "user_id": 7, "session_id": 9 } });
+        assert_eq!(serde_json::to_value(to).unwrap(), expected);
     }
 }

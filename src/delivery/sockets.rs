@@ -1,5 +1,5 @@
 //! This node's sockets: every open socket of every user connected here, and how to reach or close them.
-//! Only [`super::Delivery`] and the session that owns a socket use this directly.
+//! Only [`super::Delivery`] and the hub's task that runs a socket use this directly.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -37,8 +37,9 @@ impl Closer {
     }
 }
 
+/// One socket on this node, as everything that answers or closes it holds it.
 #[derive(Debug, Clone)]
-pub struct SessionHandle {
+pub struct SocketHandle {
     pub id: u64,
     /// The login whose access token opened the socket: signing it out closes the socket. `None` for a token
     /// that names no login (see `AccessClaims::sid`).
@@ -49,7 +50,7 @@ pub struct SessionHandle {
     pub closer: Arc<Closer>,
 }
 
-impl SessionHandle {
+impl SocketHandle {
     /// Answers on the socket's own queue, waiting for room: a burst of its own acknowledgements must not make
     /// a healthy client look like a slow consumer (that rule is for frames other users cause). Stops waiting
     /// when the socket closes.
@@ -60,7 +61,7 @@ impl SessionHandle {
         }
     }
 
-    /// Reserves a slot in the socket's queue for an answer to come, waiting for room as [`SessionHandle::answer`]
+    /// Reserves a slot in the socket's queue for an answer to come, waiting for room as [`SocketHandle::answer`]
     /// does; `None` once the socket is closing.
     pub async fn reserve(&self) -> Option<mpsc::OwnedPermit<Encoded>> {
         tokio::select! {
@@ -85,7 +86,7 @@ impl SessionHandle {
 /// What this node holds for one connected user.
 #[derive(Debug, Default)]
 struct Connected {
-    sessions: Vec<SessionHandle>,
+    sockets: Vec<SocketHandle>,
     /// Their current match; kept only while they have a socket here, which is when it is needed.
     active: Option<ActiveMatch>,
     /// What matching knows of them, loaded at their first `match.find` here. Boxed: most connected users are
@@ -114,8 +115,8 @@ impl Default for Sockets {
     fn default() -> Self {
         Self {
             users: Mutex::default(),
-            // A random start makes session ids unique across the cluster (2^32 sockets per node before two
-            // nodes could meet), so a session named in an event means the same socket on every node.
+            // A random start makes socket ids unique across the cluster (2^32 sockets per node before two
+            // nodes could meet), so a socket named in an event means the same socket on every node.
             next_id: AtomicU64::new(u64::from(rand::random::<u32>()) << 32),
             resync: Mutex::default(),
             resync_wanted: Notify::new(),
@@ -138,27 +139,27 @@ impl Sockets {
         user_id: i64,
         login: Option<LoginId>,
         queue: usize,
-    ) -> (SessionHandle, mpsc::Receiver<Encoded>, bool) {
+    ) -> (SocketHandle, mpsc::Receiver<Encoded>, bool) {
         let (tx, rx) = mpsc::channel(queue);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let handle = SessionHandle { id, login, tx, closer: Arc::new(Closer::default()) };
+        let handle = SocketHandle { id, login, tx, closer: Arc::new(Closer::default()) };
         let first = {
             let mut users = self.users.lock().expect("registry lock");
             let user = users.entry(user_id).or_default();
-            user.sessions.push(handle.clone());
-            user.sessions.len() == 1
+            user.sockets.push(handle.clone());
+            user.sockets.len() == 1
         };
         metrics::gauge!("tanis_ws_sessions").increment(1.0);
         (handle, rx, first)
     }
 
     /// Removes a socket; true when it was the user's last one here.
-    pub(super) fn unregister(&self, user_id: i64, session_id: u64) -> bool {
+    pub(super) fn unregister(&self, user_id: i64, socket_id: u64) -> bool {
         let mut users = self.users.lock().expect("registry lock");
         let mut last = false;
         if let Some(user) = users.get_mut(&user_id) {
-            user.sessions.retain(|s| s.id != session_id);
-            if user.sessions.is_empty() {
+            user.sockets.retain(|s| s.id != socket_id);
+            if user.sockets.is_empty() {
                 users.remove(&user_id);
                 last = true;
             }
@@ -211,23 +212,23 @@ impl Sockets {
 
     /// Closes the user's sockets here that these logins opened, with 4001.
     pub fn sign_out_here(&self, user_id: i64, logins: &[LoginId]) {
-        for session in self.sessions_of(user_id) {
-            if session.login.is_some_and(|login| logins.contains(&login)) {
-                session.closer.close(CloseCode::InvalidToken);
+        for socket in self.sockets_of(user_id) {
+            if socket.login.is_some_and(|login| logins.contains(&login)) {
+                socket.closer.close(CloseCode::InvalidToken);
             }
         }
     }
 
     /// The logins of the user's sockets here (those that name one), each once.
     pub fn logins_of(&self, user_id: i64) -> Vec<LoginId> {
-        let mut logins: Vec<LoginId> = self.sessions_of(user_id).iter().filter_map(|s| s.login).collect();
+        let mut logins: Vec<LoginId> = self.sockets_of(user_id).iter().filter_map(|s| s.login).collect();
         logins.sort_unstable_by_key(|l| l.as_uuid());
         logins.dedup();
         logins
     }
 
-    fn sessions_of(&self, user_id: i64) -> Vec<SessionHandle> {
-        self.users.lock().expect("registry lock").get(&user_id).map(|u| u.sessions.clone()).unwrap_or_default()
+    fn sockets_of(&self, user_id: i64) -> Vec<SocketHandle> {
+        self.users.lock().expect("registry lock").get(&user_id).map(|u| u.sockets.clone()).unwrap_or_default()
     }
 
     /// The user's match, while they have a socket here.
@@ -280,11 +281,11 @@ impl Sockets {
     }
 
     /// Sets (`Some`) or clears the user's match if they are connected here; the sockets to tell.
-    fn update_match(&self, user_id: i64, change: impl FnOnce(&mut Option<ActiveMatch>)) -> Vec<SessionHandle> {
+    fn update_match(&self, user_id: i64, change: impl FnOnce(&mut Option<ActiveMatch>)) -> Vec<SocketHandle> {
         let mut users = self.users.lock().expect("registry lock");
         let Some(user) = users.get_mut(&user_id) else { return Vec::new() };
         change(&mut user.active);
-        user.sessions.clone()
+        user.sockets.clone()
     }
 
     /// Carries out `event` for the sockets on this node; sockets of other nodes are not here to reach.
@@ -294,18 +295,18 @@ impl Sockets {
             Event::Frame { to, frame } => {
                 let (user_id, wanted): (i64, &dyn Fn(u64) -> bool) = match to {
                     Recipient::User(user_id) => (*user_id, &|_| true),
-                    Recipient::UserExcept(except) => (except.user_id, &|id| id != except.session_id),
-                    Recipient::Session(only) => (only.user_id, &|id| id == only.session_id),
+                    Recipient::UserExcept(except) => (except.user_id, &|id| id != except.socket_id),
+                    Recipient::Socket(only) => (only.user_id, &|id| id == only.socket_id),
                 };
                 // Offered under the lock: `offer` never waits, and no handles are copied out for every frame.
                 let users = self.users.lock().expect("registry lock");
-                for session in users.get(&user_id).iter().flat_map(|u| &u.sessions).filter(|s| wanted(s.id)) {
-                    session.offer(frame);
+                for socket in users.get(&user_id).iter().flat_map(|u| &u.sockets).filter(|s| wanted(s.id)) {
+                    socket.offer(frame);
                 }
             }
             Event::Kick { user_id, code } => {
-                for session in self.sessions_of(*user_id) {
-                    session.closer.close(*code);
+                for socket in self.sockets_of(*user_id) {
+                    socket.closer.close(*code);
                 }
             }
             Event::SignedOut { user_id, logins } => self.sign_out_here(*user_id, logins),
@@ -317,8 +318,8 @@ impl Sockets {
                         standing.opened(active.peer_id, active.opened_at, *balances);
                     }
                 }
-                for session in self.update_match(*user_id, |a| *a = Some(active.as_ref().clone())) {
-                    session.offer(frame);
+                for socket in self.update_match(*user_id, |a| *a = Some(active.as_ref().clone())) {
+                    socket.offer(frame);
                 }
             }
             Event::StandingChanged { user_id } => self.forget_standing(*user_id),
@@ -328,12 +329,12 @@ impl Sockets {
                         *a = None;
                     }
                 };
-                let sessions = self.update_match(*user_id, forget);
-                for session in &sessions {
-                    session.offer(frame);
+                let sockets = self.update_match(*user_id, forget);
+                for socket in &sockets {
+                    socket.offer(frame);
                 }
                 // After the frame: an ad the hub shows for it comes after `match.ended`.
-                if !sessions.is_empty() && self.between_on.load(Ordering::Relaxed) {
+                if !sockets.is_empty() && self.between_on.load(Ordering::Relaxed) {
                     self.between.lock().expect("between lock").push(*user_id);
                     self.between_wanted.notify_one();
                 }
@@ -341,10 +342,10 @@ impl Sockets {
         }
     }
 
-    /// Whether the user has a socket here other than `session`.
-    pub fn has_other_session(&self, session: super::SessionRef) -> bool {
+    /// Whether the user has a socket here other than `socket`.
+    pub fn has_other_socket(&self, socket: super::SocketRef) -> bool {
         let users = self.users.lock().expect("registry lock");
-        users.get(&session.user_id).is_some_and(|u| u.sessions.iter().any(|s| s.id != session.session_id))
+        users.get(&socket.user_id).is_some_and(|u| u.sockets.iter().any(|s| s.id != socket.socket_id))
     }
 
     pub fn is_connected(&self, user_id: i64) -> bool {

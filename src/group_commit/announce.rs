@@ -13,7 +13,7 @@ use tanis_proto::{ErrorCode, ServerFrame};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::{EndResult, ReceiptResult, WriteResult};
-use crate::delivery::{Delivery, Encoded, SessionHandle, SessionRef, encode};
+use crate::delivery::{Delivery, Encoded, SocketHandle, SocketRef, encode};
 use crate::push::Notifier;
 use crate::store::{NewMessage, Receipt, WriteOutcome};
 
@@ -25,7 +25,7 @@ pub struct Reply {
     slot: mpsc::OwnedPermit<Encoded>,
     /// One of the socket's `max_in_flight` permits, held until the message is answered.
     _in_flight: OwnedSemaphorePermit,
-    session_id: u64,
+    socket_id: u64,
     request_id: Option<String>,
 }
 
@@ -33,10 +33,10 @@ impl Reply {
     pub fn new(
         slot: mpsc::OwnedPermit<Encoded>,
         in_flight: OwnedSemaphorePermit,
-        session_id: u64,
+        socket_id: u64,
         request_id: Option<String>,
     ) -> Self {
-        Reply { slot, _in_flight: in_flight, session_id, request_id }
+        Reply { slot, _in_flight: in_flight, socket_id, request_id }
     }
 
     /// Answers the sending socket with the outcome of storing `message`.
@@ -59,13 +59,13 @@ impl Reply {
 
 /// The socket a receipt came from, told only if storing it fails.
 pub struct ReceiptFrom {
-    pub session: SessionHandle,
+    pub socket: SocketHandle,
     pub request_id: Option<String>,
 }
 
 impl ReceiptFrom {
     pub(super) fn failed(self) {
-        self.session.offer(&encode(&ServerFrame::error(self.request_id, ErrorCode::Internal, "internal error")));
+        self.socket.offer(&encode(&ServerFrame::error(self.request_id, ErrorCode::Internal, "internal error")));
     }
 }
 
@@ -113,10 +113,10 @@ impl Announcer {
 impl Committed {
     fn announce(self, delivery: &Delivery, notifier: &Notifier) {
         for (message, reply, outcome) in self.messages {
-            let session = SessionRef { user_id: message.sender_id, session_id: reply.session_id };
+            let sender = SocketRef { user_id: message.sender_id, socket_id: reply.socket_id };
             reply.answer(&message, &outcome);
             if let Ok(WriteOutcome::Stored { seq, sent_at }) = outcome {
-                deliver(delivery, notifier, message, session, seq, sent_at);
+                deliver(delivery, notifier, message, sender, seq, sent_at);
             }
         }
         for (receipt, from, outcome) in self.receipts {
@@ -142,7 +142,7 @@ fn deliver(
     delivery: &Delivery,
     notifier: &Notifier,
     message: NewMessage,
-    sender: SessionRef,
+    sender: SocketRef,
     seq: i64,
     sent_at: chrono::DateTime<chrono::Utc>,
 ) {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use tanis_proto::{CallOutcome, ErrorCode, MatchKind, ServerFrame};
 
-use super::dispatch::Ctx;
+use super::context::Ctx;
 
 /// How long after its match ended a report is still taken: a failed call is often reported after the peer,
 /// tired of waiting, has already left the match.
@@ -84,7 +84,7 @@ pub(super) async fn receive(ctx: &mut Ctx, id: Option<String>, match_id: i64, fi
     let now = hub.now();
     let active = hub.active_match(ctx.user_id).is_some_and(|a| a.match_id == match_id && a.kind == MatchKind::Video);
     if !active {
-        match hub.inner.store.video_match_ended_since(match_id, ctx.user_id, now - LATE_REPORT).await {
+        match hub.inner.services.store.video_match_ended_since(match_id, ctx.user_id, now - LATE_REPORT).await {
             Ok(true) => {}
             Ok(false) => {
                 return ctx.error(id, ErrorCode::NotInMatch, "no such video match, or it ended too long ago").await;
@@ -99,7 +99,7 @@ pub(super) async fn receive(ctx: &mut Ctx, id: Option<String>, match_id: i64, fi
     if !hub.allow_signal(ctx.user_id).await {
         return ctx.error(id, ErrorCode::RateLimited, "too many signalling frames; slow down").await;
     }
-    match hub.inner.store.mark_call_reported(match_id, ctx.user_id, now).await {
+    match hub.inner.services.store.mark_call_reported(match_id, ctx.user_id, now).await {
         Ok(true) => report.record(),
         // A retry, or a report of a later call in the same match: answered all the same, counted once.
         Ok(false) => {}

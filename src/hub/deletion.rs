@@ -13,7 +13,7 @@ impl Hub {
     /// Makes a committed deletion of `user_id` live: `revoked` are its logins (signed out in the store), `ended`
     /// the match it ended as `(match id, peer id)`.
     pub async fn account_deleted(&self, user_id: i64, revoked: Vec<LoginId>, ended: Option<(i64, i64)>) {
-        let delivery = &self.inner.delivery;
+        let delivery = &self.inner.services.delivery;
         if let Some((match_id, peer)) = ended {
             // The peer learns what any leaving tells them: a deletion is not revealed.
             tell_ended(delivery, match_id, &[(user_id, EndReason::Left), (peer, EndReason::PeerLeft)]);

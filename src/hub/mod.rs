@@ -1,43 +1,55 @@
 //! The hub: every WebSocket of this node, the current match of every connected user, and the routing of
-//! frames between them. Matching (the queue) and the relay writer (durable storage) are separate tasks the
+//! frames between them. Matching (the queue) and the group commit (durable storage) are separate tasks the
 //! hub feeds; the hub itself never holds a lock across an await.
 //!
-//! - [`session`]: one socket's life: authenticate, `hello`, read and write loops, heartbeats, close codes.
-//! - [`dispatch`]: what each client frame does.
-//! - [`matches`]: asking for a match, opening and ending matches, bans.
-//! - [`deletion`]: an account deleted by its owner leaving at once.
-//! - [`signal`]: video signalling: relay-only filtering, ICE servers with TURN credentials.
+//! - [`socket`]: one socket's life: authenticate, `hello`, read and write loops, heartbeats, close codes.
+//! - [`context`]: what each frame of a socket is handled with: its user, its answers, its protocol errors.
+//! - [`dispatch`]: which function handles each client frame.
+//! - [`conversation`]: a conversation's frames: send, acknowledge, resume, typing, leave, block, report, claim.
+//! - [`matches`]: asking for a match, opening and ending matches, resyncing what a node missed.
+//! - [`signal`]: video signalling: forwarding `rtc.*` frames with relay-only filtering, ICE servers with TURN
+//!   credentials.
 //! - [`call_report`]: call quality: each side's `rtc.stats`, checked and counted once, into metrics.
-//! - [`rate`]: the per-user message rate limit.
+//! - [`deletion`]: an account deleted by its owner leaving at once.
+//! - [`notices`]: notifications delivered live, or queued as pushes.
+//! - [`ads`]: an ad between matches for free users.
+//! - [`rate`]: the per-user message and signalling rate limits.
+//!
+//! Banning is [`crate::moderation`]'s: it reaches the sockets through delivery and the queue through the hub.
 
 mod ads;
 mod call_report;
+mod context;
+mod conversation;
 mod deletion;
 mod dispatch;
 mod matches;
 mod notices;
 mod rate;
-mod session;
 mod signal;
+mod socket;
 
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tanis_proto::Limits;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
-use crate::config::{HubConfig, MatchingConfig, QuotaConfig};
+use crate::config::{AdsConfig, HubConfig, MatchingConfig, QuotaConfig};
+use crate::dedicated::Running;
 use crate::delivery::Delivery;
-use crate::group_commit::{Announcer, Committer};
 use crate::matching::rules::NearbyPolicy;
 use crate::matching::{Matchmaker, Queue, cluster};
+use crate::push::{FcmClient, Notifier};
+use crate::group_commit::{Announcer, Committer};
 use crate::store::Store;
 
-pub use matches::{ban, tell_ended};
+pub use matches::tell_ended;
 pub use notices::{push_broadcast, push_since, queue_pushes};
-pub use session::SocketAuth;
 pub use signal::VideoSettings;
+pub use socket::SocketAuth;
 
 pub use crate::delivery::ActiveMatch;
 
@@ -46,33 +58,63 @@ pub struct Hub {
     inner: Arc<Inner>,
 }
 
-struct Inner {
-    store: Store,
-    clock: SharedClock,
-    config: HubConfig,
-    matching: MatchingConfig,
-    quotas: QuotaConfig,
-    /// The privacy notice version a user must have accepted to be matched (`auth.privacy_notice_version`).
-    privacy_notice_version: String,
+/// What the hub works through, built by the caller and shared with the rest of the server.
+pub struct Services {
+    pub store: Store,
     /// The only way to reach users: frames, answers and kicks all go through it.
-    delivery: Delivery,
-    /// Message rate buckets, one per user across all of their sockets (and nodes).
-    rates: rate::Limiter,
-    /// Video signalling rate buckets.
-    signal_rates: rate::Limiter,
-    video: VideoSettings,
-    ads: crate::config::AdsConfig,
-    /// Push notifications: the FCM client (set once at start when configured) and who gets a message push.
-    push: std::sync::OnceLock<Arc<crate::push::FcmClient>>,
-    notifier: crate::push::Notifier,
-    /// Set when an admin changed the ads: the ads loop reads them again.
-    ads_changed: std::sync::atomic::AtomicBool,
-    queue: std::sync::OnceLock<Queue>,
+    pub delivery: Delivery,
+    /// The server's clock (injected: tests move it).
+    pub clock: SharedClock,
+}
+
+/// The hub's configuration, built by the caller from the server's.
+pub struct Settings {
+    /// Sockets, frames and messages: sizes, rates, queues, heartbeats, the connection cap.
+    pub hub: HubConfig,
+    pub matching: MatchingConfig,
+    pub quotas: QuotaConfig,
+    pub video: VideoSettings,
+    pub ads: AdsConfig,
+    /// The privacy notice version a user must have accepted to be matched (`auth.privacy_notice_version`).
+    pub privacy_notice_version: String,
+}
+
+struct Inner {
+    services: Services,
+    settings: Settings,
+    tasks: Tasks,
+    limiters: Limiters,
+    loops: Loops,
+}
+
+/// The tasks the hub feeds, started with it.
+struct Tasks {
+    /// The group commit: messages, receipts, match ends and openings, stored in shared batches.
     writer: Committer,
-    /// The writer's, the announcer's and the matchmaker's loops, joined by [`Hub::join`] before the store closes.
-    loops: Mutex<Vec<crate::dedicated::Running>>,
+    /// The matching queue; set once in [`Hub::start`], after the hub the matchmaker calls back into exists.
+    queue: OnceLock<Queue>,
+    /// Push notifications: who gets a message push, and the FCM client (set once at start when configured).
+    notifier: Notifier,
+    push: OnceLock<Arc<FcmClient>>,
+}
+
+/// What keeps one user or one node's sockets from taking more than their share.
+struct Limiters {
+    /// Message rate buckets, one per user across all of their sockets (and nodes).
+    messages: rate::Limiter,
+    /// Video signalling rate buckets.
+    signals: rate::Limiter,
     /// The connection cap: one permit per open socket.
     connections: Arc<Semaphore>,
+}
+
+/// The hub's background loops, and how they stop.
+struct Loops {
+    /// The writer's, the announcer's and the matchmaker's loops, joined by [`Hub::join`] before the store closes.
+    running: Mutex<Vec<Running>>,
+    /// Set when an admin changed the ads: the ads loop reads them again.
+    ads_changed: AtomicBool,
+    /// Ends every loop of the hub (the resync and ads loops, the matchmaker, the writer) and every socket.
     shutdown: CancellationToken,
 }
 
@@ -87,52 +129,32 @@ fn limiter(delivery: &Delivery, clock: &SharedClock, kind: &str) -> rate::Limite
 
 impl Hub {
     /// Builds the hub and starts its matchmaker and writer; both stop with `shutdown`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn start(
-        store: Store,
-        delivery: Delivery,
-        clock: SharedClock,
-        config: HubConfig,
-        matching: MatchingConfig,
-        quotas: QuotaConfig,
-        video: VideoSettings,
-        ads: crate::config::AdsConfig,
-        privacy_notice_version: String,
-        shutdown: CancellationToken,
-    ) -> Self {
+    pub fn start(services: Services, settings: Settings, shutdown: CancellationToken) -> Self {
+        let Services { store, delivery, clock } = &services;
+        let matching = &settings.matching;
         let policy = NearbyPolicy { start_km: matching.nearby_start_km, doubling_secs: matching.nearby_doubling_secs };
-        let notifier = crate::push::Notifier::spawn(store.clone(), delivery.clone(), clock.clone(), shutdown.clone());
+        let notifier = Notifier::spawn(store.clone(), delivery.clone(), clock.clone(), shutdown.clone());
         let (announcer, announcing) = Announcer::spawn(delivery.clone(), notifier.clone());
         let (writer, writing) = Committer::spawn(store.clone(), clock.clone(), announcer, shutdown.clone());
-        let hub = Hub {
-            inner: Arc::new(Inner {
-                writer,
-                // The announcer after the writer: it ends once the writer's last batch is announced.
-                loops: Mutex::new(vec![writing, crate::dedicated::Running::Task(announcing)]),
-                connections: Arc::new(Semaphore::new(config.max_connections)),
-                store,
-                clock: clock.clone(),
-                config,
-                matching,
-                quotas,
-                privacy_notice_version,
-                rates: limiter(&delivery, &clock, "messages"),
-                signal_rates: limiter(&delivery, &clock, "signals"),
-                delivery,
-                video,
-                ads,
-                push: std::sync::OnceLock::new(),
-                notifier,
-                ads_changed: std::sync::atomic::AtomicBool::new(false),
-                queue: std::sync::OnceLock::new(),
-                shutdown: shutdown.clone(),
-            }),
+        let limiters = Limiters {
+            messages: limiter(delivery, clock, "messages"),
+            signals: limiter(delivery, clock, "signals"),
+            connections: Arc::new(Semaphore::new(settings.hub.max_connections)),
         };
+        let loops = Loops {
+            // The announcer after the writer: it ends once the writer's last batch is announced.
+            running: Mutex::new(vec![writing, Running::Task(announcing)]),
+            ads_changed: AtomicBool::new(false),
+            shutdown: shutdown.clone(),
+        };
+        let tasks = Tasks { writer, queue: OnceLock::new(), notifier, push: OnceLock::new() };
+        let hub = Hub { inner: Arc::new(Inner { services, settings, tasks, limiters, loops }) };
+        let clock = hub.inner.services.clock.clone();
         // The matchmaker calls back into the hub; it holds a clone until shutdown ends its task.
-        let (queue, matching) = match hub.inner.delivery.cluster() {
+        let (queue, matching) = match hub.inner.services.delivery.cluster() {
             None => {
                 let (matchmaker, matching) =
-                    Matchmaker::spawn(Arc::new(hub.clone()), &hub.inner.store, clock, policy, shutdown);
+                    Matchmaker::spawn(Arc::new(hub.clone()), &hub.inner.services.store, clock, policy, shutdown);
                 (Queue::Local(matchmaker), matching)
             }
             Some(cluster) => {
@@ -144,38 +166,50 @@ impl Hub {
                     cluster.matchmaker_lease(),
                     shutdown,
                 );
-                (
-                    Queue::Cluster(cluster::ClusterQueue::new(cluster)),
-                    crate::dedicated::Running::Task(tokio::spawn(election)),
-                )
+                (Queue::Cluster(cluster::ClusterQueue::new(cluster)), Running::Task(tokio::spawn(election)))
             }
         };
-        let _ = hub.inner.queue.set(queue);
-        hub.inner.loops.lock().expect("loops lock").push(matching);
+        let _ = hub.inner.tasks.queue.set(queue);
+        hub.inner.loops.running.lock().expect("loops lock").push(matching);
         tokio::spawn(hub.clone().resync_loop());
-        if hub.inner.ads.enabled {
-            hub.inner.delivery.sockets().want_between_matches();
+        if hub.inner.settings.ads.enabled {
+            hub.inner.services.delivery.sockets().want_between_matches();
             tokio::spawn(hub.clone().ads_loop());
         }
         hub
     }
 
-    /// Waits, after shutdown, until the matchmaker has stopped and the relay writer has written every message
+    /// Waits, after shutdown, until the matchmaker has stopped and the group commit has written every message
     /// queued to it: only then may the store close (a batch cut off by a closing pool is never acknowledged,
     /// but its senders would get errors for messages that were on their way to disk).
     pub async fn join(&self) {
-        let loops = std::mem::take(&mut *self.inner.loops.lock().expect("loops lock"));
+        let loops = std::mem::take(&mut *self.inner.loops.running.lock().expect("loops lock"));
         for running in loops {
             running.join().await;
         }
     }
 
     fn matchmaker(&self) -> &Queue {
-        self.inner.queue.get().expect("set in start")
+        self.inner.tasks.queue.get().expect("set in start")
+    }
+
+    /// Takes the user out of the matching queue, if they wait there (a ban).
+    pub async fn leave_queue(&self, user_id: i64) {
+        self.matchmaker().cancel(user_id).await;
+    }
+
+    /// The store the hub reads and writes.
+    pub fn store(&self) -> &Store {
+        &self.inner.services.store
+    }
+
+    /// How the hub reaches users, on this node and the others.
+    pub fn delivery(&self) -> &Delivery {
+        &self.inner.services.delivery
     }
 
     pub fn limits(&self) -> Limits {
-        let c = &self.inner.config;
+        let c = &self.inner.settings.hub;
         Limits {
             max_message_bytes: c.max_message_bytes,
             messages_per_second: c.messages_per_second,
@@ -184,25 +218,25 @@ impl Hub {
     }
 
     fn active_match(&self, user_id: i64) -> Option<ActiveMatch> {
-        self.inner.delivery.active_match(user_id)
+        self.inner.services.delivery.active_match(user_id)
     }
 
     /// Takes one message token for the user.
     async fn allow_message(&self, user_id: i64) -> bool {
-        let (rate, burst) = (self.inner.config.messages_per_second, self.inner.config.message_burst);
-        self.inner.rates.allow(user_id, rate, burst).await
+        let (rate, burst) = (self.inner.settings.hub.messages_per_second, self.inner.settings.hub.message_burst);
+        self.inner.limiters.messages.allow(user_id, rate, burst).await
     }
 
     /// Whom the user may be matched with changed in the store (an unblock): every node drops what matching
     /// cached of it.
     pub fn standing_changed(&self, user_id: i64) {
-        self.inner.delivery.standing_changed(user_id);
+        self.inner.services.delivery.standing_changed(user_id);
     }
 
     /// These logins of the user were signed out (in the store already): their sockets close with 4001, on every
     /// node.
     pub fn signed_out(&self, user_id: i64, logins: Vec<crate::auth::LoginId>) {
-        self.inner.delivery.signed_out(user_id, logins);
+        self.inner.services.delivery.signed_out(user_id, logins);
     }
 
     /// Delivers a broadcast's notifications to the users reached, live.
@@ -212,7 +246,7 @@ impl Hub {
         at: chrono::DateTime<chrono::Utc>,
         reached: &[crate::store::Reached],
     ) {
-        push_broadcast(&self.inner.delivery, notice, at, reached);
+        push_broadcast(&self.inner.services.delivery, notice, at, reached);
     }
 
     /// Delivers the users' notifications created since `since`, live (and as pushes to those offline).
@@ -221,32 +255,39 @@ impl Hub {
         users: &[i64],
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), crate::store::StoreError> {
-        push_since(&self.inner.store, &self.inner.delivery, users, since, self.push_client().is_some()).await
+        push_since(
+            &self.inner.services.store,
+            &self.inner.services.delivery,
+            users,
+            since,
+            self.push_client().is_some(),
+        )
+        .await
     }
 
     /// Sends pushes through `client` from now on (set once, at start, when push is configured).
     pub fn set_push(&self, client: Arc<crate::push::FcmClient>) {
-        let _ = self.inner.push.set(client);
-        self.inner.notifier.enable();
+        let _ = self.inner.tasks.push.set(client);
+        self.inner.tasks.notifier.enable();
     }
 
     /// The FCM client, when push is configured.
     pub fn push_client(&self) -> Option<Arc<crate::push::FcmClient>> {
-        self.inner.push.get().cloned()
+        self.inner.tasks.push.get().cloned()
     }
 
     /// The hub's clock, shared.
     pub fn clock(&self) -> SharedClock {
-        self.inner.clock.clone()
+        self.inner.services.clock.clone()
     }
 
     /// The hub's clock (injected: tests move it).
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
-        self.inner.clock.now()
+        self.inner.services.clock.now()
     }
 
     /// Open sockets on this node.
     pub fn connections(&self) -> usize {
-        self.inner.config.max_connections - self.inner.connections.available_permits()
+        self.inner.settings.hub.max_connections - self.inner.limiters.connections.available_permits()
     }
 }

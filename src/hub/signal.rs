@@ -1,5 +1,5 @@
-//! Video signalling: `rtc.*` frames pass only between the two members of an active video match, within size
-//! and rate limits, and — with `video.relay_only` (the default) — stripped of every non-relay ICE candidate
+//! Video signalling: `rtc.*` frames are forwarded only between the two members of an active video match, within
+//! size and rate limits, and — with `video.relay_only` (the default) — stripped of every non-relay ICE candidate
 //! and every address that could reveal a peer's IP. The SDP therefore reaches the server unencrypted; message
 //! content stays end-to-end encrypted (see docs/protocol.md, "Video").
 
@@ -9,7 +9,7 @@ use tanis_signaling::credentials;
 use tanis_signaling::privacy::{sanitize_candidate, sanitize_sdp};
 
 use super::Hub;
-use super::dispatch::Ctx;
+use super::context::Ctx;
 use crate::config::VideoConfig;
 
 /// What the hub needs to hand out ICE servers.
@@ -38,10 +38,10 @@ impl Hub {
     /// ICE servers with fresh ephemeral credentials. The username carries an opaque random reference, never
     /// the account id or phone (TURN servers log usernames).
     pub fn rtc_config(&self) -> RtcConfig {
-        let v = &self.inner.video;
+        let v = &self.inner.settings.video;
         let user_ref: String =
             (0..16).map(|_| char::from(b"0123456789abcdef"[rand::rng().random_range(0..16)])).collect();
-        let now = self.inner.clock.now().timestamp();
+        let now = self.inner.services.clock.now().timestamp();
         let creds = credentials::issue(&v.turn_secret, &user_ref, now, v.config.credential_ttl_secs);
         let ice_servers = vec![IceServer {
             urls: v.turn_urls.clone(),
@@ -54,23 +54,23 @@ impl Hub {
 
     /// One reading of the embedded TURN server's counters, when it runs on this node.
     pub fn turn_stats(&self) -> Option<tanis_signaling::TurnStats> {
-        self.inner.video.turn_counters.as_ref().map(|c| c.snapshot())
+        self.inner.settings.video.turn_counters.as_ref().map(|c| c.snapshot())
     }
 
     pub(super) async fn allow_signal(&self, user_id: i64) -> bool {
-        let c = &self.inner.video.config;
-        self.inner.signal_rates.allow(user_id, c.signals_per_second, c.signal_burst).await
+        let c = &self.inner.settings.video.config;
+        self.inner.limiters.signals.allow(user_id, c.signals_per_second, c.signal_burst).await
     }
 }
 
-/// Relays one signalling frame to the peer, after the checks and the privacy filter.
-pub(super) async fn relay(ctx: &mut Ctx, id: Option<String>, match_id: i64, signal: Signal) {
+/// Forwards one signalling frame to the peer, after the checks and the privacy filter.
+pub(super) async fn forward(ctx: &mut Ctx, id: Option<String>, match_id: i64, signal: Signal) {
     let hub = ctx.hub.clone();
     let Some(active) = hub.active_match(ctx.user_id).filter(|a| a.match_id == match_id && a.kind == MatchKind::Video)
     else {
         return ctx.error(id, ErrorCode::NotInMatch, "no such active video match").await;
     };
-    let config = &hub.inner.video.config;
+    let config = &hub.inner.settings.video.config;
     let too_big = match &signal {
         Signal::Offer(sdp) | Signal::Answer(sdp) => sdp.len() > config.max_sdp_bytes,
         Signal::Ice { candidate, .. } => candidate.len() > config.max_candidate_bytes,
@@ -91,8 +91,8 @@ pub(super) async fn relay(ctx: &mut Ctx, id: Option<String>, match_id: i64, sign
         metrics::counter!("tanis_rtc_candidates_removed_total", "source" => "sdp").increment(filtered.removed as u64);
         filtered.sdp
     };
-    let store = &hub.inner.store;
-    let now = hub.inner.clock.now();
+    let store = &hub.inner.services.store;
+    let now = hub.inner.services.clock.now();
     let frame = match signal {
         Signal::Offer(offer) => ServerFrame::RtcOffer { match_id, sdp: sdp(offer) },
         Signal::Answer(answer) => ServerFrame::RtcAnswer { match_id, sdp: sdp(answer) },
@@ -124,5 +124,5 @@ pub(super) async fn relay(ctx: &mut Ctx, id: Option<String>, match_id: i64, sign
             ServerFrame::RtcHangup { match_id }
         }
     };
-    hub.inner.delivery.to_user(active.peer_id, &frame);
+    hub.inner.services.delivery.to_user(active.peer_id, &frame);
 }

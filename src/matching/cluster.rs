@@ -113,8 +113,8 @@ pub struct ClusterQueue {
 }
 
 /// What a queue entry starts with: the socket that made it, so its closing removes only its own entry.
-fn entry_prefix(session_id: u64) -> String {
-    format!("{session_id}|")
+fn entry_prefix(socket_id: u64) -> String {
+    format!("{socket_id}|")
 }
 
 impl ClusterQueue {
@@ -124,8 +124,7 @@ impl ClusterQueue {
 
     /// Puts the seeker in the queue unless the user already waits (from any node); true when newly queued.
     pub async fn find(&self, seeker: &Seeker) -> RedisResult<bool> {
-        let entry =
-            format!("{}{}", entry_prefix(seeker.session_id), serde_json::to_string(seeker).expect("serialises"));
+        let entry = format!("{}{}", entry_prefix(seeker.socket_id), serde_json::to_string(seeker).expect("serialises"));
         let input = serde_json::to_string(&Input::Find(Box::new(seeker.clone()))).expect("serialises");
         let joined: i64 = Script::new(JOIN)
             .key(&self.keys.queue)
@@ -138,14 +137,14 @@ impl ClusterQueue {
         Ok(joined == 1)
     }
 
-    /// Takes the user out of the queue (any entry, or only the one `session_id` made); true when they waited.
-    pub async fn leave(&self, user_id: i64, session_id: Option<u64>) -> RedisResult<bool> {
+    /// Takes the user out of the queue (any entry, or only the one `socket_id` made); true when they waited.
+    pub async fn leave(&self, user_id: i64, socket_id: Option<u64>) -> RedisResult<bool> {
         let input = serde_json::to_string(&Input::Leave { user_id }).expect("serialises");
         let left: i64 = Script::new(LEAVE)
             .key(&self.keys.queue)
             .key(&self.keys.input)
             .arg(user_id)
-            .arg(session_id.map(entry_prefix).unwrap_or_default())
+            .arg(socket_id.map(entry_prefix).unwrap_or_default())
             .arg(input)
             .invoke_async(&mut self.conn.clone())
             .await?;

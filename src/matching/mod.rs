@@ -22,8 +22,10 @@ use rules::{Candidate, NearbyPolicy, pick_partner};
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Seeker {
     pub candidate: Candidate,
-    /// The socket that asked; leaving the queue when it disconnects.
-    pub session_id: u64,
+    /// The socket that asked; leaving the queue when it disconnects. Named `session_id` in the cluster queue's
+    /// entries, as before the rename: nodes of two versions share the queue during a rolling upgrade.
+    #[serde(rename = "session_id")]
+    pub socket_id: u64,
     /// The client's request id, echoed in the answer.
     pub request_id: Option<String>,
     /// This match's X25519 public key (base64), handed to the partner.
@@ -52,7 +54,7 @@ enum Command {
     /// Leave the queue: any entry of the user, or only the one a given socket made.
     Cancel {
         user_id: i64,
-        session_id: Option<u64>,
+        socket_id: Option<u64>,
         reply: Option<tokio::sync::oneshot::Sender<bool>>,
     },
 }
@@ -100,11 +102,11 @@ impl Queue {
     }
 
     /// Removes the user's entry if this socket made it (the socket is closing).
-    pub async fn socket_closed(&self, user_id: i64, session_id: u64) {
+    pub async fn socket_closed(&self, user_id: i64, socket_id: u64) {
         match self {
-            Queue::Local(matchmaker) => matchmaker.socket_closed(user_id, session_id).await,
+            Queue::Local(matchmaker) => matchmaker.socket_closed(user_id, socket_id).await,
             Queue::Cluster(queue) => {
-                if let Err(e) = queue.leave(user_id, Some(session_id)).await {
+                if let Err(e) = queue.leave(user_id, Some(socket_id)).await {
                     // The elected matchmaker drops seekers whose sockets are gone when it pairs them.
                     tracing::warn!(error = %e, "leaving the cluster queue");
                 }
@@ -150,7 +152,7 @@ impl Matchmaker {
 
     /// Removes the user from the queue without an answer.
     pub async fn forget(&self, user_id: i64) {
-        let _ = self.tx.send(Command::Cancel { user_id, session_id: None, reply: None }).await;
+        let _ = self.tx.send(Command::Cancel { user_id, socket_id: None, reply: None }).await;
     }
 
     pub async fn find(&self, seeker: Seeker) {
@@ -160,13 +162,13 @@ impl Matchmaker {
     /// Removes the user from the queue; true when they were waiting.
     pub async fn cancel(&self, user_id: i64) -> bool {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let _ = self.tx.send(Command::Cancel { user_id, session_id: None, reply: Some(reply) }).await;
+        let _ = self.tx.send(Command::Cancel { user_id, socket_id: None, reply: Some(reply) }).await;
         answer.await.unwrap_or(false)
     }
 
     /// Removes the user's entry if this socket made it (the socket is closing).
-    pub async fn socket_closed(&self, user_id: i64, session_id: u64) {
-        let _ = self.tx.send(Command::Cancel { user_id, session_id: Some(session_id), reply: None }).await;
+    pub async fn socket_closed(&self, user_id: i64, socket_id: u64) {
+        let _ = self.tx.send(Command::Cancel { user_id, socket_id: Some(socket_id), reply: None }).await;
     }
 }
 
@@ -206,10 +208,10 @@ impl<P: Pairing> Task<P> {
                     for command in commands.drain(..) {
                         match command {
                             Command::Find(seeker) => self.find(*seeker, &mut pairs),
-                            Command::Cancel { user_id, session_id, reply } => {
+                            Command::Cancel { user_id, socket_id, reply } => {
                                 let before = self.queue.len();
                                 self.queue
-                                    .retain(|s| s.user_id() != user_id || session_id.is_some_and(|id| id != s.session_id));
+                                    .retain(|s| s.user_id() != user_id || socket_id.is_some_and(|id| id != s.socket_id));
                                 if let Some(reply) = reply {
                                     let _ = reply.send(self.queue.len() < before);
                                 }
@@ -290,5 +292,24 @@ impl<P: Pairing> Task<P> {
         let at: DateTime<Utc> = seeker.candidate.queued_at;
         let index = self.queue.partition_point(|s| s.candidate.queued_at <= at);
         self.queue.insert(index, seeker);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_queue_entry_names_its_socket_as_before_the_rename() {
+        let candidate = Candidate {
+            user_id: 7,
+            kind: tanis_proto::MatchKind::Text,
+            excluded: Default::default(),
+            nearby: None,
+            queued_at: chrono::DateTime::UNIX_EPOCH,
+        };
+        let seeker = Seeker { candidate, socket_id: 9, request_id: None, public_key: String::new() };
+        let entry = serde_json::to_value(&seeker).unwrap();
+        assert_eq!(entry["session_id"], 9, "{entry}");
     }
 }

@@ -13,6 +13,7 @@ use super::audit::AuditEntry;
 use super::{Admin, Staff};
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
+use crate::moderation::{self, Site};
 use crate::store::{BanRow, Lift, NewBan};
 
 /// Longest temporary ban, in hours (a year); longer is a ban until lifted.
@@ -83,7 +84,7 @@ pub(super) async fn ban(
         now,
     };
     // The ban and its audit row (naming the moderator) commit together.
-    if state.hub.ban(&order).await.map_err(ApiError::internal)? {
+    if moderation::ban(Site::Server(&state.hub), &order).await.map_err(ApiError::internal)? {
         return Ok(StatusCode::NO_CONTENT);
     }
     Err(refused(&state, id, ErrorCode::AlreadyBanned, "the user is banned already").await)

@@ -13,9 +13,10 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::Hub;
-use super::dispatch::{self, Ctx};
+use super::context::Ctx;
+use super::dispatch;
 use crate::auth::LoginId;
-use crate::delivery::{Closer, Encoded, SessionHandle};
+use crate::delivery::{Closer, Encoded, SocketHandle};
 use crate::quota;
 
 /// Who a WebSocket handshake's access token names.
@@ -42,20 +43,20 @@ impl Hub {
         device: Option<String>,
     ) -> Response {
         let hub = self.clone();
-        let permit = hub.inner.connections.clone().try_acquire_owned().ok();
-        let c = &hub.inner.config;
+        let permit = hub.inner.limiters.connections.clone().try_acquire_owned().ok();
+        let c = &hub.inner.settings.hub;
         ws.protocols([SUBPROTOCOL])
             .read_buffer_size(c.read_buffer_bytes)
             .write_buffer_size(c.write_buffer_bytes)
             .max_write_buffer_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
             .max_message_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
             .max_frame_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
-            .on_upgrade(move |socket| run(hub, socket, auth, permit, device))
+            .on_upgrade(move |ws| run(hub, ws, auth, permit, device))
     }
 }
 
-async fn close_now(mut socket: WebSocket, code: CloseCode) {
-    let _ = socket.send(close_frame(code)).await;
+async fn close_now(mut ws: WebSocket, code: CloseCode) {
+    let _ = ws.send(close_frame(code)).await;
 }
 
 fn close_frame(code: CloseCode) -> Message {
@@ -64,42 +65,45 @@ fn close_frame(code: CloseCode) -> Message {
 
 async fn run(
     hub: Hub,
-    socket: WebSocket,
+    ws: WebSocket,
     auth: Result<SocketAuth, CloseCode>,
     permit: Option<OwnedSemaphorePermit>,
     device: Option<String>,
 ) {
     let Some(_permit) = permit else {
         metrics::counter!("tanis_ws_refused_total", "reason" => "overloaded").increment(1);
-        return close_now(socket, CloseCode::Overloaded).await;
+        return close_now(ws, CloseCode::Overloaded).await;
     };
     // Boxed: loading the user and the active match are large database futures; inline, they would size the
     // task that lives as long as the socket (BENCHMARKS.md, `connections`).
-    let Some(Greeted { socket, user_id, session, outbound, hello_sent }) = Box::pin(greet(&hub, socket, auth)).await
-    else {
+    let Some(Greeted { ws, user_id, socket, outbound, hello_sent }) = Box::pin(greet(&hub, ws, auth)).await else {
         return;
     };
     let mut unanswered_close = None;
     if hello_sent {
-        let (sink, mut stream) = socket.split();
-        let interval = Duration::from_millis(hub.inner.config.heartbeat_interval_ms);
+        let (sink, mut stream) = ws.split();
+        let interval = Duration::from_millis(hub.inner.settings.hub.heartbeat_interval_ms);
         let writer =
-            tokio::spawn(write_loop(sink, outbound, session.closer.clone(), interval, hub.inner.shutdown.clone()));
-        let ctx = Ctx::new(hub.clone(), user_id, session.clone(), device);
-        let peer_closed =
-            read_loop(ctx, &mut stream, &session.closer, Duration::from_millis(hub.inner.config.heartbeat_timeout_ms))
-                .await;
+            tokio::spawn(write_loop(sink, outbound, socket.closer.clone(), interval, hub.inner.loops.shutdown.clone()));
+        let ctx = Ctx::new(hub.clone(), user_id, socket.clone(), device);
+        let peer_closed = read_loop(
+            ctx,
+            &mut stream,
+            &socket.closer,
+            Duration::from_millis(hub.inner.settings.hub.heartbeat_timeout_ms),
+        )
+        .await;
         // Stop the writer: it sends a close frame only if a close code was chosen.
-        session.closer.token.cancel();
+        socket.closer.token.cancel();
         if writer.await.unwrap_or(false) && !peer_closed {
             unanswered_close = Some(stream);
         }
     }
-    hub.inner.delivery.unregister(user_id, session.id);
-    hub.matchmaker().socket_closed(user_id, session.id).await;
-    if !hub.inner.delivery.sockets().is_connected(user_id) {
-        hub.inner.rates.forget(user_id);
-        hub.inner.signal_rates.forget(user_id);
+    hub.inner.services.delivery.unregister(user_id, socket.id);
+    hub.matchmaker().socket_closed(user_id, socket.id).await;
+    if !hub.inner.services.delivery.sockets().is_connected(user_id) {
+        hub.inner.limiters.messages.forget(user_id);
+        hub.inner.limiters.signals.forget(user_id);
     }
     // Last: the socket is already gone for the hub; only the connection waits for the peer's reply.
     if let Some(mut stream) = unanswered_close {
@@ -109,44 +113,45 @@ async fn run(
 
 /// A socket past authentication: registered, and `hello` sent unless the peer was already gone.
 struct Greeted {
-    socket: WebSocket,
+    ws: WebSocket,
     user_id: i64,
-    session: SessionHandle,
+    socket: SocketHandle,
     outbound: mpsc::Receiver<Encoded>,
     hello_sent: bool,
 }
 
 /// Authenticates, registers the socket and sends `hello`. `None` when the socket was closed with a code instead.
-async fn greet(hub: &Hub, mut socket: WebSocket, auth: Result<SocketAuth, CloseCode>) -> Option<Greeted> {
+async fn greet(hub: &Hub, mut ws: WebSocket, auth: Result<SocketAuth, CloseCode>) -> Option<Greeted> {
     let SocketAuth { user_id, login } = match auth {
         Ok(auth) => auth,
         Err(code) => {
-            close_now(socket, code).await;
+            close_now(ws, code).await;
             return None;
         }
     };
-    let user = match hub.inner.store.user_by_id(user_id).await {
+    let user = match hub.inner.services.store.user_by_id(user_id).await {
         Ok(Some(user)) if !user.is_banned && user.deleted_at.is_none() => user,
         Ok(Some(user)) if user.is_banned => {
-            close_now(socket, CloseCode::Banned).await;
+            close_now(ws, CloseCode::Banned).await;
             return None;
         }
         // Deleted (waiting for the purge) or gone: the token no longer stands for an account.
         Ok(Some(_)) | Ok(None) => {
-            close_now(socket, CloseCode::InvalidToken).await;
+            close_now(ws, CloseCode::InvalidToken).await;
             return None;
         }
         Err(e) => {
             tracing::error!(error = %e, "loading a connecting user");
-            close_now(socket, CloseCode::GoingAway).await;
+            close_now(ws, CloseCode::GoingAway).await;
             return None;
         }
     };
-    let (session, outbound) = hub.inner.delivery.register(user_id, login, hub.inner.config.outbound_queue);
+    let (socket, outbound) =
+        hub.inner.services.delivery.register(user_id, login, hub.inner.settings.hub.outbound_queue);
     // Checked once registered: a sign-out committed after this read finds the socket and closes it; one
     // committed before it is seen here.
     if let Some(login) = login {
-        let refused = match hub.inner.store.login_is_live(user_id, &login.to_string()).await {
+        let refused = match hub.inner.services.store.login_is_live(user_id, &login.to_string()).await {
             Ok(true) => None,
             Ok(false) => Some(CloseCode::InvalidToken),
             Err(e) => {
@@ -155,8 +160,8 @@ async fn greet(hub: &Hub, mut socket: WebSocket, auth: Result<SocketAuth, CloseC
             }
         };
         if let Some(code) = refused {
-            hub.inner.delivery.unregister(user_id, session.id);
-            close_now(socket, code).await;
+            hub.inner.services.delivery.unregister(user_id, socket.id);
+            close_now(ws, code).await;
             return None;
         }
     }
@@ -170,11 +175,11 @@ async fn greet(hub: &Hub, mut socket: WebSocket, auth: Result<SocketAuth, CloseC
         balances: quota::balances(&user),
         premium: user.is_premium,
         limits: hub.limits(),
-        server_time: hub.inner.clock.now(),
+        server_time: hub.inner.services.clock.now(),
         active_match: active.map(|a| a.info),
     };
-    let hello_sent = socket.send(Message::Text(hello.to_json().into())).await.is_ok();
-    Some(Greeted { socket, user_id, session, outbound, hello_sent })
+    let hello_sent = ws.send(Message::Text(hello.to_json().into())).await.is_ok();
+    Some(Greeted { ws, user_id, socket, outbound, hello_sent })
 }
 
 /// Reads and handles frames until the socket's close is decided or the peer ends it; true when the peer did (its
@@ -294,7 +299,6 @@ async fn write_loop(
 }
 
 /// Writes until the socket's close; true when that close sent a close frame.
-
 async fn write(
     mut sink: SplitSink<WebSocket, Message>,
     mut outbound: mpsc::Receiver<Encoded>,

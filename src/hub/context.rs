@@ -1,0 +1,76 @@
+//! What every frame of one socket is handled with ([`Ctx`]): the socket's user and handle, how it is answered,
+//! and the count of its protocol errors that closes a broken client. The frame handlers (conversation, matches,
+//! signalling, call reports) depend on this, never on dispatch.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use tanis_proto::{CloseCode, ErrorCode, ServerFrame};
+use tokio::sync::Semaphore;
+
+use super::Hub;
+use crate::delivery::SocketHandle;
+
+/// The window over which protocol errors are counted: any 60 s (a sliding window on the hub's clock), so a burst
+/// cannot hide by straddling the edge of a fixed one.
+const ERROR_WINDOW: TimeDelta = TimeDelta::seconds(60);
+
+/// One socket's state while it reads.
+pub(super) struct Ctx {
+    pub(super) hub: Hub,
+    pub(super) user_id: i64,
+    pub(super) socket: SocketHandle,
+    /// The socket's User-Agent (cut short), stored with each message it sends.
+    pub(super) device: Option<String>,
+    /// `max_in_flight` permits: one is held by every message not yet answered; with none left, this socket's
+    /// reading pauses.
+    pub(super) in_flight: Arc<Semaphore>,
+    /// When this socket's protocol errors of the last [`ERROR_WINDOW`] happened, oldest first. Never longer than
+    /// `max_protocol_errors` + 1: the error that makes it longer than the limit closes the socket.
+    errors: VecDeque<DateTime<Utc>>,
+}
+
+impl Ctx {
+    pub(super) fn new(hub: Hub, user_id: i64, socket: SocketHandle, device: Option<String>) -> Self {
+        let in_flight = Arc::new(Semaphore::new(hub.inner.settings.hub.max_in_flight));
+        Self { hub, user_id, socket, device, in_flight, errors: VecDeque::new() }
+    }
+
+    /// Answers this socket, waiting for room in its queue (a big `resume` paces itself to the client).
+    pub(super) async fn reply(&self, frame: ServerFrame) {
+        self.socket.answer(&frame).await;
+    }
+
+    /// Answers `ping`.
+    pub(super) async fn pong(&self, id: Option<String>) {
+        self.reply(ServerFrame::Pong { id }).await;
+    }
+
+    pub(super) async fn error(&self, id: Option<String>, code: ErrorCode, message: &str) {
+        self.reply(ServerFrame::error(id, code, message)).await;
+    }
+
+    /// An error caused by a broken client; too many in a minute close the socket.
+    pub(super) async fn protocol_error(&mut self, id: Option<String>, code: ErrorCode, message: &str) {
+        metrics::counter!("tanis_ws_protocol_errors_total").increment(1);
+        self.error(id, code, message).await;
+        let now = self.hub.now();
+        while self.errors.front().is_some_and(|&at| now - at >= ERROR_WINDOW) {
+            self.errors.pop_front();
+        }
+        self.errors.push_back(now);
+        if self.errors.len() > self.hub.inner.settings.hub.max_protocol_errors as usize {
+            self.socket.closer.close(CloseCode::ProtocolAbuse);
+        }
+    }
+
+    pub(super) async fn binary_frame(&mut self) {
+        self.protocol_error(None, ErrorCode::BinaryNotSupported, "send JSON text frames").await;
+    }
+
+    pub(super) async fn internal(&self, id: Option<String>, e: impl std::fmt::Display) {
+        tracing::error!(error = %e, user_id = self.user_id, "handling a frame");
+        self.error(id, ErrorCode::Internal, "something failed; try again").await;
+    }
+}

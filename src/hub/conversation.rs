@@ -1,0 +1,190 @@
+//! The frames of a conversation between two matched users: sending a message, acknowledging one, resuming after
+//! a reconnect, typing, leaving, blocking, and after a match, reporting the peer or claiming a unit back.
+//! Messages are answered by the group commit's announcer, in order, only after their batch is durably stored.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use tanis_proto::{EndReason, ErrorCode, ReportReason, ServerFrame};
+
+use super::context::Ctx;
+use crate::group_commit::Reply;
+use crate::group_commit::announce::ReceiptFrom;
+use crate::store::{NewMessage, NewReport, Receipt};
+
+/// Longest accepted `client_msg_id` and report `details`.
+const MAX_CLIENT_MSG_ID: usize = 64;
+const MAX_REPORT_DETAILS: usize = 1000;
+/// Longest base64 nonce (24 bytes for XChaCha20 is 32 characters).
+const MAX_NONCE_B64: usize = 64;
+/// Messages sent per `resume` page read from the store.
+const RESUME_PAGE: i64 = 200;
+
+/// `msg.send`: checked, then queued to the group commit, which answers once it is stored.
+pub(super) async fn send(
+    ctx: &mut Ctx,
+    id: Option<String>,
+    match_id: i64,
+    client_msg_id: String,
+    ciphertext: String,
+    nonce: String,
+) {
+    let hub = ctx.hub.clone();
+    let now = hub.inner.services.clock.now();
+    let Some(active) = hub.active_match(ctx.user_id).filter(|a| a.match_id == match_id && now < a.expires_at) else {
+        return ctx.error(id, ErrorCode::NotInMatch, "no such active match").await;
+    };
+    if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
+        return ctx.protocol_error(id, ErrorCode::InvalidField, "client_msg_id must have 1 to 64 bytes").await;
+    }
+    // Decoded only to check it is base64 and measure it; the bytes are never interpreted.
+    let Ok(bytes) = STANDARD.decode(&ciphertext) else {
+        return ctx.protocol_error(id, ErrorCode::InvalidBase64, "ciphertext is not base64").await;
+    };
+    if bytes.len() > hub.inner.settings.hub.max_message_bytes {
+        return ctx.protocol_error(id, ErrorCode::MessageTooLarge, "ciphertext larger than max_message_bytes").await;
+    }
+    if bytes.is_empty() || nonce.len() > MAX_NONCE_B64 || STANDARD.decode(&nonce).is_err() {
+        return ctx.protocol_error(id, ErrorCode::InvalidBase64, "ciphertext or nonce is empty or not base64").await;
+    }
+    if !hub.allow_message(ctx.user_id).await {
+        return ctx.error(id, ErrorCode::RateLimited, "too many messages; slow down").await;
+    }
+    // Waits while `max_in_flight` of this socket's messages are unanswered, then for room for the answer.
+    let Ok(in_flight) = ctx.in_flight.clone().acquire_owned().await else { return };
+    let Some(slot) = ctx.socket.reserve().await else { return };
+    let message = NewMessage {
+        match_id,
+        sender_id: ctx.user_id,
+        receiver_id: active.peer_id,
+        client_msg_id,
+        content: ciphertext,
+        nonce,
+        device_info: ctx.device.clone(),
+        connection_type: active.kind.as_str(),
+    };
+    hub.inner.tasks.writer.submit(message, Reply::new(slot, in_flight, ctx.socket.id, id)).await;
+}
+
+/// `msg.ack`: written in the group commit's next batch, and announced from there: a client acknowledging every message
+/// keeps reading at full speed instead of waiting one commit per receipt.
+pub(super) async fn ack(ctx: &Ctx, id: Option<String>, match_id: i64, seq: i64) {
+    let from = ReceiptFrom { socket: ctx.socket.clone(), request_id: id };
+    ctx.hub.inner.tasks.writer.submit_receipt(Receipt { match_id, seq, receiver_id: ctx.user_id }, from).await;
+}
+
+/// `resume`: every message of the match after `after_seq`, page by page, then `resume.done`.
+pub(super) async fn resume(ctx: &Ctx, id: Option<String>, match_id: i64, after_seq: i64) {
+    let store = ctx.hub.inner.services.store.clone();
+    match store.match_of_participant(match_id, ctx.user_id).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return ctx.error(id, ErrorCode::NotInMatch, "you were not in that match").await,
+        Err(e) => return ctx.internal(id, e).await,
+    }
+    let mut last_seq = after_seq;
+    loop {
+        let page = match store.messages_after(match_id, last_seq, RESUME_PAGE).await {
+            Ok(page) => page,
+            Err(e) => return ctx.internal(id, e).await,
+        };
+        let full = page.len() as i64 == RESUME_PAGE;
+        for m in page {
+            last_seq = m.seq;
+            let mine = m.sender_id == ctx.user_id;
+            let frame = ServerFrame::Msg {
+                match_id,
+                seq: m.seq,
+                ciphertext: m.content,
+                nonce: m.nonce,
+                sent_at: m.created_at,
+                mine,
+            };
+            ctx.reply(frame).await;
+        }
+        if !full {
+            break;
+        }
+    }
+    ctx.reply(ServerFrame::ResumeDone { id, match_id, last_seq }).await;
+}
+
+/// `typing`: passed to the peer, never stored.
+pub(super) async fn typing(ctx: &Ctx, id: Option<String>, match_id: i64) {
+    let hub = &ctx.hub;
+    match hub.active_match(ctx.user_id).filter(|a| a.match_id == match_id) {
+        Some(active) => hub.inner.services.delivery.to_user(active.peer_id, &ServerFrame::Typing { match_id }),
+        None => ctx.error(id, ErrorCode::NotInMatch, "no such active match").await,
+    }
+}
+
+/// `match.leave`: ends the match; the peer is told they were left.
+pub(super) async fn leave(ctx: &Ctx, id: Option<String>, match_id: i64) {
+    match ctx.hub.end_match(ctx.user_id, match_id, EndReason::Left, EndReason::PeerLeft).await {
+        Ok(true) => ctx.reply(ServerFrame::Ok { id }).await,
+        Ok(false) => ctx.error(id, ErrorCode::NotInMatch, "no such active match").await,
+        Err(e) => ctx.internal(id, e).await,
+    }
+}
+
+/// `block`: the peer of that match is never matched with the user again, and the match ends if it is active.
+pub(super) async fn block(ctx: &Ctx, id: Option<String>, match_id: i64) {
+    let hub = ctx.hub.clone();
+    let row = match hub.inner.services.store.match_of_participant(match_id, ctx.user_id).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return ctx.error(id, ErrorCode::NotInMatch, "you were not in that match").await,
+        Err(e) => return ctx.internal(id, e).await,
+    };
+    let peer = row.peer_of(ctx.user_id).expect("a participant has a peer");
+    if let Err(e) = hub.inner.services.store.insert_block(ctx.user_id, peer, hub.inner.services.clock.now()).await {
+        return ctx.internal(id, e).await;
+    }
+    for user in [ctx.user_id, peer] {
+        hub.inner.services.delivery.standing_changed(user);
+    }
+    // The blocked side is told only that the peer left: a block is not revealed.
+    if let Err(e) = hub.end_match(ctx.user_id, match_id, EndReason::Blocked, EndReason::PeerLeft).await {
+        return ctx.internal(id, e).await;
+    }
+    ctx.reply(ServerFrame::Ok { id }).await;
+}
+
+/// `claim`: files a claim for a unit back (the claims job decides it).
+pub(super) async fn claim(ctx: &Ctx, id: Option<String>, match_id: i64) {
+    let hub = &ctx.hub;
+    match crate::claims::file(&hub.inner.services.store, ctx.user_id, match_id, hub.inner.services.clock.now()).await {
+        Ok(_) => ctx.reply(ServerFrame::Ok { id }).await,
+        Err(e @ crate::claims::FileError::NotMatched) => ctx.error(id, ErrorCode::NotMatched, &e.to_string()).await,
+        Err(e @ crate::claims::FileError::Exists) => ctx.error(id, ErrorCode::ClaimExists, &e.to_string()).await,
+        Err(crate::claims::FileError::Store(e)) => ctx.internal(id, e).await,
+    }
+}
+
+/// `report`: stores a report of the peer of one of the user's matches, for moderators.
+pub(super) async fn report(
+    ctx: &Ctx,
+    id: Option<String>,
+    match_id: i64,
+    reason_code: ReportReason,
+    details: Option<String>,
+) {
+    let (hub, user) = (&ctx.hub, ctx.user_id);
+    if details.as_ref().is_some_and(|d| d.chars().count() > MAX_REPORT_DETAILS) {
+        return ctx.error(id, ErrorCode::InvalidField, "details are limited to 1000 characters").await;
+    }
+    let row = match hub.inner.services.store.match_of_participant(match_id, user).await {
+        Ok(Some(row)) => row,
+        Ok(None) => return ctx.error(id, ErrorCode::NotMatched, "you were not in that match").await,
+        Err(e) => return ctx.internal(id, e).await,
+    };
+    let report = NewReport {
+        reporter_id: user,
+        reported_id: row.peer_of(user).expect("a participant has a peer"),
+        match_id,
+        reason: reason_code.as_str(),
+        details: details.as_deref(),
+        now: hub.inner.services.clock.now(),
+    };
+    match hub.inner.services.store.insert_report(&report).await {
+        Ok(_) => ctx.reply(ServerFrame::Ok { id }).await,
+        Err(e) => ctx.internal(id, e).await,
+    }
+}

@@ -1,0 +1,133 @@
+//! Asking for a match (`match.find`) and taking the question back (`match.cancel`). A find is checked against the
+//! user's standing (consent, balances, bans) and handed to the matchmaker, which answers `match.queued` or pairs at
+//! once.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, TimeDelta, Utc};
+use tanis_proto::{ErrorCode, MatchKind, ServerFrame};
+
+use crate::hub::Hub;
+use crate::hub::context::Ctx;
+use crate::matching::rules::Candidate;
+use crate::matching::standing::Standing;
+use crate::matching::{Pairing, Seeker};
+use crate::quota;
+use crate::store::{StoreError, UserRow};
+
+/// A `match.find` that could not be queued.
+struct Refusal(ServerFrame);
+
+fn refuse(id: &Option<String>, code: ErrorCode, message: &str) -> Refusal {
+    Refusal(ServerFrame::error(id.clone(), code, message))
+}
+
+/// `match.find`: the public key checked, then the find.
+pub(in crate::hub) async fn find(ctx: &mut Ctx, id: Option<String>, kind: MatchKind, public_key: String, nearby: bool) {
+    if STANDARD.decode(&public_key).map(|k| k.len()) != Ok(32) {
+        return ctx.protocol_error(id, ErrorCode::InvalidBase64, "public_key must be 32 bytes in base64").await;
+    }
+    if let Err(refusal) = ctx.hub.seek(ctx.user_id, ctx.socket.id, id, kind, public_key, nearby).await {
+        ctx.reply(refusal.0).await;
+    }
+}
+
+/// `match.cancel`: out of the queue, if the user waits there.
+pub(in crate::hub) async fn cancel(ctx: &Ctx, id: Option<String>) {
+    match ctx.hub.matchmaker().cancel(ctx.user_id).await {
+        true => ctx.reply(ServerFrame::MatchCancelled { id }).await,
+        false => ctx.error(id, ErrorCode::NotQueued, "not waiting for a match").await,
+    }
+}
+
+impl Hub {
+    /// Checks a `match.find` (its key already validated) and hands it to the matchmaker, which answers
+    /// `match.queued` (or pairs at once).
+    async fn seek(
+        &self,
+        user_id: i64,
+        socket_id: u64,
+        id: Option<String>,
+        kind: MatchKind,
+        public_key: String,
+        nearby: bool,
+    ) -> Result<(), Refusal> {
+        if self.active_match(user_id).is_some() {
+            return Err(refuse(&id, ErrorCode::AlreadyInMatch, "leave your current match first"));
+        }
+        let now = self.inner.services.clock.now();
+        let since = now - TimeDelta::hours(self.inner.settings.matching.recent_partner_hours.into());
+        let sockets = self.inner.services.delivery.sockets();
+        // The hot path reads nothing: the standing cached beside the user's sockets answers, unless it says they
+        // cannot pay (it may have missed a refund or the daily reset) or they ask for nearby partners (the
+        // location is read fresh). The store re-checks all of it when the match is created.
+        let cached = if nearby {
+            None
+        } else {
+            sockets.with_standing(user_id, |s| (s.consented && s.can_pay(kind)).then(|| s.excluded(since))).flatten()
+        };
+        let (excluded, location) = match cached {
+            Some(excluded) => (excluded, None),
+            None => {
+                // Taken before reading: an event that changes the standing meanwhile makes this copy stale.
+                let version = sockets.standing_version(user_id);
+                let (user, mut standing) = self
+                    .load_standing(user_id, since)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "match.find");
+                        refuse(&id, ErrorCode::Internal, "try again")
+                    })?
+                    .ok_or_else(|| refuse(&id, ErrorCode::Banned, "no account"))?;
+                if user.is_banned {
+                    return Err(refuse(&id, ErrorCode::Banned, "the account is banned"));
+                }
+                let consented = standing.consented;
+                let excluded = standing.excluded(since);
+                sockets.set_standing(user_id, standing, version);
+                if !consented {
+                    let message =
+                        format!("accept privacy notice version {} first", self.inner.settings.privacy_notice_version);
+                    return Err(refuse(&id, ErrorCode::ConsentRequired, &message));
+                }
+                if !quota::can_pay(&user, kind) {
+                    let mut frame =
+                        ServerFrame::error(id, ErrorCode::QuotaExhausted, "no matches of this kind left today");
+                    if let ServerFrame::Error { resets_at, .. } = &mut frame {
+                        *resets_at = Some(quota::next_reset(now, self.inner.settings.quotas.zone()));
+                    }
+                    return Err(Refusal(frame));
+                }
+                (excluded, user.location_lat.zip(user.location_lon))
+            }
+        };
+        let candidate = Candidate { user_id, kind, excluded, nearby: location.filter(|_| nearby), queued_at: now };
+        let seeker = Seeker { candidate, socket_id, request_id: id.clone(), public_key };
+        match self.matchmaker().find(seeker).await {
+            Ok(None) => {}
+            // Newly queued in the cluster, the elected matchmaker answers (see `matching::cluster`).
+            Ok(Some((seeker, false))) => Pairing::queued(self, &seeker, false),
+            Ok(Some(_)) => {}
+            Err(e) => {
+                tracing::error!(error = %e, "queueing in the cluster");
+                return Err(refuse(&id, ErrorCode::Internal, "try again"));
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads the user and what matching needs to know of them from the store; `None` when there is no such user.
+    async fn load_standing(
+        &self,
+        user_id: i64,
+        since: DateTime<Utc>,
+    ) -> Result<Option<(UserRow, Standing)>, StoreError> {
+        let store = &self.inner.services.store;
+        let Some(user) = store.user_by_id(user_id).await? else { return Ok(None) };
+        let blocked = store.blocked_either_way(user_id).await?.into_iter().collect();
+        let partners = store.partners_since(user_id, since).await?.into_iter().collect();
+        let consented = user.privacy_notice_version == self.inner.settings.privacy_notice_version;
+        let standing = Standing { balances: quota::balances(&user), blocked, partners, consented };
+        Ok(Some((user, standing)))
+    }
+}

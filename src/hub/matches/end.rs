@@ -1,0 +1,51 @@
+//! Ending a match: a leave or a block from a socket here (through the group commit, sharing the commit of the
+//! messages before it), and telling users that a match ended, wherever their sockets are (an expiry, a deletion,
+//! a ban).
+
+use std::sync::Arc;
+
+use tanis_proto::{EndReason, ServerFrame};
+
+use crate::delivery::Delivery;
+use crate::hub::Hub;
+use crate::store::{MatchEnd, StoreError};
+
+impl Hub {
+    /// Ends the user's active match `match_id` (leave, block or ban) and tells both sides. False when the user
+    /// has no such active match. The end is written by the group commit, in the batch after the messages
+    /// already queued for the match, sharing their commit: leaving costs no transaction of its own.
+    pub(in crate::hub) async fn end_match(
+        &self,
+        user_id: i64,
+        match_id: i64,
+        ours: EndReason,
+        theirs: EndReason,
+    ) -> Result<bool, Arc<StoreError>> {
+        let Some(active) = self.active_match(user_id).filter(|a| a.match_id == match_id) else {
+            return Ok(false);
+        };
+        let reason = match ours {
+            EndReason::Blocked => "blocked",
+            EndReason::Banned => "banned",
+            EndReason::Expired => "expired",
+            _ => "left",
+        };
+        let done = self.inner.tasks.writer.end_match(MatchEnd { match_id, reason }).await;
+        // Whether this end or another (the peer leaving at the same moment) ended it, both sides are told.
+        done.await.map_err(|_| Arc::new(StoreError::Database(sqlx::Error::PoolClosed)))??;
+        self.forget_match(match_id, &[(user_id, ours), (active.peer_id, theirs)]);
+        Ok(true)
+    }
+
+    /// Tells each listed user that the match ended and why; every node holding their sockets forgets it.
+    pub fn forget_match(&self, match_id: i64, told: &[(i64, EndReason)]) {
+        tell_ended(&self.inner.services.delivery, match_id, told);
+    }
+}
+
+/// Tells each listed user that the match ended and why; every node holding their sockets forgets it.
+pub fn tell_ended(delivery: &Delivery, match_id: i64, told: &[(i64, EndReason)]) {
+    for (user, reason) in told {
+        delivery.match_ended(*user, match_id, &ServerFrame::MatchEnded { id: None, match_id, reason: *reason });
+    }
+}

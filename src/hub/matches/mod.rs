@@ -1,0 +1,47 @@
+//! Matches, from the hub's side: asking for one and cancelling ([`ask`]), opening the pairs the matchmaker found
+//! ([`open`]: the [`Pairing`](crate::matching::Pairing) it calls), ending one ([`end`]), and telling users who may
+//! have missed frames their match as stored ([`resync`]). Leaving and blocking are conversation frames that end a
+//! match through [`end`]; banning is [`crate::moderation`]'s.
+
+mod ask;
+mod end;
+mod open;
+mod resync;
+
+use tanis_proto::{MatchInfo, MatchKind};
+
+use super::ActiveMatch;
+use crate::store::{MatchRow, UserRow};
+
+pub(super) use ask::{cancel, find};
+pub use end::tell_ended;
+
+/// How a user is shown to their peer: `alias#tag`.
+fn handle(user: &UserRow) -> String {
+    format!("{}#{}", user.alias, user.tag)
+}
+
+fn kind_of(row: &MatchRow) -> MatchKind {
+    if row.kind == "video" { MatchKind::Video } else { MatchKind::Text }
+}
+
+/// The user's view of a match row.
+fn active_for(row: &MatchRow, user_id: i64, peer_id: i64, peer_handle: String) -> ActiveMatch {
+    let info = MatchInfo {
+        match_id: row.id,
+        kind: kind_of(row),
+        peer: peer_handle,
+        peer_public_key: row.peer_public_key(user_id).to_owned(),
+        // The one who waited longer (user1) starts: sends the first video offer, and is the E2E initiator.
+        initiator: row.user1_id == user_id,
+        expires_at: row.expired_at,
+    };
+    ActiveMatch {
+        match_id: row.id,
+        peer_id,
+        kind: info.kind,
+        opened_at: row.created_at,
+        expires_at: row.expired_at,
+        info,
+    }
+}

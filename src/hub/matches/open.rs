@@ -1,0 +1,162 @@
+//! Opening the pairs the matchmaker found: the hub is the [`Pairing`] it calls (and the cluster's [`Opener`]).
+//! The matches are written by the group commit, in its next batch, and announced (`match.found`) only once the
+//! store committed them; a seeker the store refused is told why.
+
+use std::sync::Arc;
+
+use chrono::TimeDelta;
+use tanis_proto::{Balances, ErrorCode, MatchKind, ServerFrame};
+
+use super::{active_for, kind_of};
+use crate::delivery::SocketRef;
+use crate::hub::Hub;
+use crate::matching::cluster::Opener;
+use crate::matching::{Pairing, Seeker};
+use crate::quota;
+use crate::store::{CreatedMatch, NewMatch, Opened, Opening, StoreError};
+
+impl Hub {
+    /// Opens the matches through the group commit (in its next batch, sharing the commit of the messages and the
+    /// ends of the moment), then tells both users of each. Nothing is announced unless the store committed.
+    async fn open_matches(&self, pairs: &[(Seeker, Seeker)], epoch: Option<i64>) -> Vec<Result<(), Vec<i64>>> {
+        let now = self.inner.services.clock.now();
+        let expires_at = now + TimeDelta::hours(self.inner.settings.matching.match_ttl_hours.into());
+        let matches = pairs
+            .iter()
+            .map(|(first, second)| NewMatch {
+                user1_id: first.user_id(),
+                user2_id: second.user_id(),
+                kind: first.candidate.kind.as_str(),
+                user1_public_key: first.public_key.clone(),
+                user2_public_key: second.public_key.clone(),
+                now,
+                expires_at,
+            })
+            .collect();
+        let done = self.inner.tasks.writer.open(Opening { matches, epoch }).await;
+        let outcome = done.await.unwrap_or_else(|_| Err(Arc::new(StoreError::Database(sqlx::Error::PoolClosed))));
+        let results = match outcome {
+            Ok(Opened::Pairs(results)) => results,
+            // A newer matchmaker holds the lease: these seekers are its now (they stay in the cluster queue).
+            Ok(Opened::Fenced) => {
+                tracing::warn!(epoch, "fenced off by a newer matchmaker");
+                return pairs.iter().map(|(a, b)| Err(vec![a.user_id(), b.user_id()])).collect();
+            }
+            Err(e) => {
+                tracing::error!(error = %e, pairs = pairs.len(), "creating matches failed");
+                return pairs
+                    .iter()
+                    .map(|(first, second)| {
+                        for seeker in [first, second] {
+                            self.send_error(seeker, ErrorCode::Internal, "matching failed; ask again");
+                        }
+                        Err(vec![first.user_id(), second.user_id()])
+                    })
+                    .collect();
+            }
+        };
+        let mut outcomes = Vec::with_capacity(pairs.len());
+        for ((first, second), result) in pairs.iter().zip(results) {
+            outcomes.push(match result {
+                Ok(created) => {
+                    self.announce(&created);
+                    Ok(())
+                }
+                Err(user) => {
+                    let seeker = if user == first.user_id() { first } else { second };
+                    self.tell_unavailable(seeker).await;
+                    Err(vec![user])
+                }
+            });
+        }
+        outcomes
+    }
+
+    /// Makes a committed match active on this node and sends `match.found` to both sides.
+    fn announce(&self, created: &CreatedMatch) {
+        let CreatedMatch { row, user1, user2 } = created;
+        let kind = kind_of(row);
+        metrics::counter!("tanis_matches_total", "kind" => kind.as_str()).increment(1);
+        for (me, peer) in [(user1, user2), (user2, user1)] {
+            let active = active_for(row, me.id, peer.id, format!("{}#{}", peer.alias, peer.tag));
+            let rtc = (kind == MatchKind::Video).then(|| self.rtc_config());
+            let balances = Balances {
+                daily_text: me.daily_chat_balance,
+                daily_video: me.daily_video_balance,
+                bonus_text: me.bonus_chat_balance,
+                bonus_video: me.bonus_video_balance,
+            };
+            let frame = ServerFrame::MatchFound { info: active.info.clone(), balances, rtc };
+            self.inner.services.delivery.match_opened(me.id, active, balances, &frame);
+        }
+    }
+
+    /// Tells a seeker why the store refused to match them.
+    async fn tell_unavailable(&self, seeker: &Seeker) {
+        // What the node holding their socket cached was wrong (or the refusal is news to it): it reloads.
+        self.inner.services.delivery.standing_changed(seeker.user_id());
+        let user = self.inner.services.store.user_by_id(seeker.user_id()).await.ok().flatten();
+        match user {
+            Some(user) if !quota::can_pay(&user, seeker.candidate.kind) => {
+                let resets_at = quota::next_reset(self.inner.services.clock.now(), self.inner.settings.quotas.zone());
+                let frame = ServerFrame::Error {
+                    id: seeker.request_id.clone(),
+                    code: ErrorCode::QuotaExhausted,
+                    message: "no matches of this kind left today".into(),
+                    resets_at: Some(resets_at),
+                };
+                self.inner
+                    .services
+                    .delivery
+                    .to_socket(SocketRef { user_id: seeker.user_id(), socket_id: seeker.socket_id }, &frame);
+            }
+            Some(user) if user.is_banned => self.send_error(seeker, ErrorCode::Banned, "the account is banned"),
+            _ => self.send_error(seeker, ErrorCode::AlreadyInMatch, "leave your current match first"),
+        }
+    }
+
+    fn send_error(&self, seeker: &Seeker, code: ErrorCode, message: &str) {
+        self.inner
+            .services
+            .delivery
+            .to_user(seeker.user_id(), &ServerFrame::error(seeker.request_id.clone(), code, message));
+    }
+}
+
+impl Pairing for Hub {
+    fn queued(&self, seeker: &Seeker, newly: bool) {
+        let frame = if newly {
+            ServerFrame::MatchQueued { id: seeker.request_id.clone(), kind: seeker.candidate.kind }
+        } else {
+            ServerFrame::error(seeker.request_id.clone(), ErrorCode::AlreadyQueued, "already waiting for a match")
+        };
+        self.inner
+            .services
+            .delivery
+            .to_socket(SocketRef { user_id: seeker.user_id(), socket_id: seeker.socket_id }, &frame);
+    }
+
+    async fn open(&self, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<i64>>> {
+        self.open_matches(pairs, None).await
+    }
+}
+
+impl Opener for Hub {
+    async fn fence(&self) -> Option<i64> {
+        self.inner
+            .services
+            .store
+            .matchmaker_fence()
+            .await
+            .inspect_err(|e| tracing::warn!(error = %e, "reading the fence"))
+            .ok()
+    }
+
+    async fn open_fenced(&self, pairs: &[(Seeker, Seeker)], epoch: i64) -> Vec<Result<(), Vec<i64>>> {
+        self.open_matches(pairs, Some(epoch)).await
+    }
+
+    fn queued(&self, seeker: &Seeker) {
+        Pairing::queued(self, seeker, true);
+    }
+}

@@ -1,0 +1,85 @@
+//! What a node knows of a user's match, from the store: loaded when they connect (a reconnect to another node),
+//! and reset by a resync when delivery may have lost frames between nodes.
+
+use tanis_proto::{CloseCode, ServerFrame};
+
+use super::{active_for, handle};
+use crate::hub::{ActiveMatch, Hub};
+use crate::store::StoreError;
+
+impl Hub {
+    /// The user's active match, loaded from the store when this node does not know it yet (a reconnect).
+    pub(in crate::hub) async fn load_active(&self, user_id: i64) -> Result<Option<ActiveMatch>, StoreError> {
+        if let Some(active) = self.active_match(user_id) {
+            return Ok(Some(active));
+        }
+        let Some(row) = self.inner.services.store.active_match_for(user_id).await? else {
+            return Ok(None);
+        };
+        let peer_id = row.peer_of(user_id).expect("the user is in their own match");
+        let Some(peer) = self.inner.services.store.user_by_id(peer_id).await? else {
+            return Ok(None);
+        };
+        let active = active_for(&row, user_id, peer.id, handle(&peer));
+        self.inner.services.delivery.sockets().remember_match(user_id, &active);
+        Ok(Some(active))
+    }
+
+    /// Tells users who may have missed frames (delivery lost some between nodes) their match as stored, and to
+    /// `resume` it. Runs until shutdown, one user at a time: a Redis restart resyncs a whole node.
+    pub(in crate::hub) async fn resync_loop(self) {
+        let shutdown = self.inner.loops.shutdown.clone();
+        loop {
+            let users = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                users = self.inner.services.delivery.sockets().resyncs() => users,
+            };
+            for user_id in users {
+                if let Err(e) = self.resync(user_id).await {
+                    tracing::error!(error = %e, user_id, "resyncing a user");
+                }
+            }
+        }
+    }
+
+    async fn resync(&self, user_id: i64) -> Result<(), StoreError> {
+        // A resync stands in for events lost between nodes, a ban's kick among them: the database says so.
+        let user = self.inner.services.store.user_by_id(user_id).await?;
+        if user.as_ref().is_some_and(|user| user.is_banned) {
+            self.inner.services.delivery.kick(user_id, CloseCode::Banned);
+            return Ok(());
+        }
+        // And a deletion's (or a purge's): the account no longer stands behind any token.
+        if user.is_none_or(|user| user.deleted_at.is_some()) {
+            self.inner.services.delivery.kick(user_id, CloseCode::InvalidToken);
+            return Ok(());
+        }
+        // And a sign-out's: this node's sockets of logins the store says are revoked close.
+        let mut signed_out = Vec::new();
+        for login in self.inner.services.delivery.sockets().logins_of(user_id) {
+            if !self.inner.services.store.login_is_live(user_id, &login.to_string()).await? {
+                signed_out.push(login);
+            }
+        }
+        if !signed_out.is_empty() {
+            self.inner.services.delivery.sockets().sign_out_here(user_id, &signed_out);
+        }
+        let active = match self.inner.services.store.active_match_for(user_id).await? {
+            None => None,
+            Some(row) => {
+                let peer_id = row.peer_of(user_id).expect("the user is in their own match");
+                self.inner
+                    .services
+                    .store
+                    .user_by_id(peer_id)
+                    .await?
+                    .map(|peer| active_for(&row, user_id, peer.id, handle(&peer)))
+            }
+        };
+        let frame = ServerFrame::Resync { active_match: active.as_ref().map(|a| a.info.clone()) };
+        self.inner.services.delivery.sockets().reset_match(user_id, active);
+        self.inner.services.delivery.to_user_here(user_id, &frame);
+        metrics::counter!("tanis_resyncs_total").increment(1);
+        Ok(())
+    }
+}
