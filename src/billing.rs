@@ -12,6 +12,8 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use crate::store::PlanChange;
+
 /// Why a webhook call was refused before its event was read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SignatureError {
@@ -112,6 +114,29 @@ pub struct Event {
     pub ends_at: Option<DateTime<Utc>>,
 }
 
+/// Why an event cannot change a subscription.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EventError {
+    /// A start or renewal that ends now or before, or names no end: it would grant nothing.
+    #[error("ends_at must be in the future")]
+    EndNotAhead,
+}
+
+impl Event {
+    /// The change this event makes to its user's subscription at `now`: a start or a renewal runs the plan until
+    /// `ends_at`, a cancellation stops the renewal, an expiry ends premium.
+    pub fn plan_change(&self, now: DateTime<Utc>) -> Result<PlanChange<'_>, EventError> {
+        Ok(match self.kind {
+            EventKind::Started | EventKind::Renewed => match self.ends_at {
+                Some(ends_at) if ends_at > now => PlanChange::Run { plan: &self.plan, ends_at },
+                _ => return Err(EventError::EndNotAhead),
+            },
+            EventKind::Cancelled => PlanChange::Cancel,
+            EventKind::Expired => PlanChange::End,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -120,6 +145,31 @@ mod tests {
 
     fn at(t: i64) -> DateTime<Utc> {
         DateTime::from_timestamp(t, 0).unwrap()
+    }
+
+    fn event(kind: EventKind, ends_at: Option<DateTime<Utc>>) -> Event {
+        Event { id: "evt_1".into(), kind, user_id: 7, plan: "premium_monthly".into(), ends_at }
+    }
+
+    #[test]
+    fn a_start_or_renewal_runs_the_plan_until_an_end_ahead_of_now() {
+        let now = at(1_800_000_000);
+        for kind in [EventKind::Started, EventKind::Renewed] {
+            let later = at(1_800_000_001);
+            let run = PlanChange::Run { plan: "premium_monthly", ends_at: later };
+            assert_eq!(event(kind, Some(later)).plan_change(now), Ok(run));
+            assert_eq!(event(kind, Some(now)).plan_change(now), Err(EventError::EndNotAhead), "ends now");
+            assert_eq!(event(kind, None).plan_change(now), Err(EventError::EndNotAhead), "no end");
+        }
+    }
+
+    #[test]
+    fn a_cancellation_stops_renewal_and_an_expiry_ends_premium_whatever_their_end() {
+        let now = at(1_800_000_000);
+        for ends_at in [None, Some(at(0))] {
+            assert_eq!(event(EventKind::Cancelled, ends_at).plan_change(now), Ok(PlanChange::Cancel));
+            assert_eq!(event(EventKind::Expired, ends_at).plan_change(now), Ok(PlanChange::End));
+        }
     }
 
     #[test]

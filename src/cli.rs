@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::domain::Phone;
+use crate::domain::{Phone, Role};
 use crate::phones::PhoneVault;
 use crate::startup::{self, Application};
 use crate::store::Store;
@@ -71,11 +71,15 @@ enum PhonesCommand {
     RotateKey,
 }
 
-#[derive(Clone, Copy, clap::ValueEnum)]
-enum Role {
-    User,
-    Moderator,
-    Admin,
+/// `set-role`'s argument: the domain's roles, spelled as they are stored.
+impl clap::ValueEnum for Role {
+    fn value_variants<'a>() -> &'a [Self] {
+        &Role::ALL
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        Some(clap::builder::PossibleValue::new(self.as_str()))
+    }
 }
 
 pub fn main() -> ExitCode {
@@ -136,13 +140,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let phone = Phone::parse(&phone).map_err(|e| anyhow::anyhow!("{e}"))?;
             let user =
                 store.user_by_phone(&phones.lookup(&phone)).await?.ok_or_else(|| anyhow::anyhow!("no such account"))?;
-            let role = match role {
-                Role::User => "user",
-                Role::Moderator => "moderator",
-                Role::Admin => "admin",
-            };
             store.set_role(user.id, role, SystemClock.now()).await?;
-            tracing::info!(user_id = user.id, role, "role set");
+            tracing::info!(user_id = user.id, role = role.as_str(), "role set");
             Ok(())
         }
     }

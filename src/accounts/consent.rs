@@ -3,6 +3,12 @@
 
 use super::{AccountError, Accounts};
 
+/// Whether a user who last accepted the notice version `accepted` must accept `current` (and is refused by
+/// matching until then). Any other version is due, older or not: the operator's current one is the only one.
+pub fn must_accept_notice(accepted: &str, current: &str) -> bool {
+    accepted != current
+}
+
 impl Accounts {
     /// The current notice version.
     pub fn privacy_notice_version(&self) -> &str {
@@ -18,5 +24,17 @@ impl Accounts {
         }
         self.store.accept_privacy_notice(user_id, version, self.clock.now()).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_version_but_the_current_one_must_be_accepted() {
+        assert!(!must_accept_notice("2026-11-01", "2026-11-01"));
+        assert!(must_accept_notice("2026-01-01", "2026-11-01"));
+        assert!(must_accept_notice("2027-01-01", "2026-11-01"), "not only older ones");
     }
 }

@@ -2,11 +2,13 @@
 //! by a login within the grace period), and what that writes.
 //! Handlers in `api` parse requests into domain types and call [`Accounts`]; this module decides.
 //! One-time codes by SMS (`code_rules`, `phone_codes`) verify the phone (`verification`), move the account to
-//! another phone (`phone_change`) and reset a forgotten password (`reset`).
+//! another phone (`phone_change`) and reset a forgotten password (`reset`). [`export`] holds the rules of the
+//! user's data export (its cooldown, its section bound, the masking of push tokens).
 
 mod code_rules;
 mod consent;
 mod deletion;
+pub mod export;
 mod logins;
 mod password;
 mod phone_change;
@@ -30,6 +32,7 @@ use crate::sms::SmsSender;
 use crate::store::{Store, StoreError};
 
 pub use code_rules::OneTimeCode;
+pub use consent::must_accept_notice;
 pub use deletion::DeletionRequested;
 pub use logins::Login;
 pub use phone_codes::CodeSent;

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::throttle::{locked_until, seconds_until};
 use super::{AccountError, Accounts};
 use crate::auth::{JwtKeys, LoginId, RefreshToken};
-use crate::domain::{Password, Phone};
+use crate::domain::{Password, Phone, Role};
 use crate::phones::PhoneLookup;
 use crate::store::{LoginAttempt, LoginOutcome, NewRefreshToken, Rotation, Store, UserRow};
 
@@ -224,7 +224,7 @@ impl Accounts {
         refresh_expires_at: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> IssuedTokens {
-        let (access_token, access_expires_at) = self.jwt.issue_for_login(user.id, &user.role, login, now);
+        let (access_token, access_expires_at) = self.jwt.issue_for_login(user.id, user.role, login, now);
         IssuedTokens { access_token, access_expires_at, refresh_token: refresh, refresh_expires_at }
     }
 }
@@ -259,5 +259,5 @@ pub async fn seeded_session(
         user_agent: Some("tanis dev seed-users".into()),
     };
     store.start_login(&first, None, now).await?;
-    Ok(jwt.issue_for_login(user_id, "user", login, now).0)
+    Ok(jwt.issue_for_login(user_id, Role::User, login, now).0)
 }

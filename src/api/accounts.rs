@@ -11,9 +11,9 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
-use crate::accounts::{AccountError, ClientInfo, IssuedTokens, ProfileChange, Registration};
+use crate::accounts::{AccountError, ClientInfo, IssuedTokens, ProfileChange, Registration, must_accept_notice};
 use crate::auth::RefreshToken;
-use crate::domain::{Alias, AliasError, Password, PasswordError, Phone, PhoneError};
+use crate::domain::{Alias, AliasError, Password, PasswordError, Phone, PhoneError, Role};
 use crate::store::UserRow;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -102,7 +102,8 @@ pub struct Me {
     handle: String,
     alias: String,
     tag: String,
-    role: String,
+    #[schema(value_type = String)]
+    role: Role,
     is_premium: bool,
     balances: Balances,
     referral_code: String,
@@ -140,7 +141,7 @@ pub struct Plan {
 impl Me {
     /// Whether the user must accept the server's current privacy notice version.
     pub(super) fn with_notice(mut self, current: &str) -> Self {
-        self.must_accept_privacy_notice = self.privacy_notice_version != current;
+        self.must_accept_privacy_notice = must_accept_notice(&self.privacy_notice_version, current);
         current.clone_into(&mut self.current_privacy_notice_version);
         self
     }
@@ -195,7 +196,7 @@ impl From<&UserRow> for Me {
             handle: format!("{}#{}", u.alias, u.tag),
             alias: u.alias.clone(),
             tag: u.tag.clone(),
-            role: u.role.clone(),
+            role: u.role,
             is_premium: u.is_premium,
             balances: Balances {
                 daily_text: u.daily_chat_balance,

@@ -10,8 +10,8 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, AppBytes, AppJson, ErrorBody, ErrorCode, decode_body};
-use crate::billing::{self, Event, EventKind};
-use crate::store::{PlanChange, PlanOutcome, PlanSource};
+use crate::billing::{self, Event};
+use crate::store::{PlanOutcome, PlanSource};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(receive))
@@ -58,14 +58,7 @@ async fn receive(
     if event.id.is_empty() || event.id.len() > 128 || event.plan.is_empty() || event.plan.len() > 64 {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "id must have 1 to 128 bytes and plan 1 to 64"));
     }
-    let change = match event.kind {
-        EventKind::Started | EventKind::Renewed => match event.ends_at {
-            Some(ends_at) if ends_at > now => PlanChange::Run { plan: &event.plan, ends_at },
-            _ => return Err(ApiError::new(ErrorCode::InvalidRequest, "ends_at must be in the future")),
-        },
-        EventKind::Cancelled => PlanChange::Cancel,
-        EventKind::Expired => PlanChange::End,
-    };
+    let change = event.plan_change(now).map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;
     let source = PlanSource::Billing { event_id: &event.id, event: event.kind.as_str() };
     let outcome = state
         .store

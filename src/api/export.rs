@@ -1,20 +1,13 @@
 //! `GET /v1/me/export`: everything tanis holds about the caller, as one JSON document to download (KVKK's right
 //! of access; docs/privacy.md). The sections are read by `store::export`, which owns the rule that another
 //! person appears only by handle; this module adds the profile (with the caller's own phone, opened from the
-//! vault), masks push tokens, renders notifications, and bounds the work.
-//!
-//! Bounds: each section holds at most [`SECTION_LIMIT`] rows, newest first (the document names the sections cut
-//! short), and one user gets one export per [`COOLDOWN_SECS`] per node: an export is a dozen reads, cheap once
-//! and not meant to be polled.
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+//! vault) and renders notifications. How often, how much and what of a push token: [`crate::accounts::export`].
 
 use axum::Extension;
 use axum::extract::State;
 use axum::http::header::CONTENT_DISPOSITION;
 use axum::response::IntoResponse;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
@@ -25,6 +18,8 @@ use super::ban::{Credentials, banned_user};
 use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
 use crate::accounts::ClientInfo;
+use crate::accounts::export::{ExportCooldown, SECTION_LIMIT, Sections, file_name, masked_push_token};
+use crate::domain::Role;
 use crate::notices::Locale;
 use crate::store::UserRow;
 use crate::store::export::{
@@ -32,35 +27,12 @@ use crate::store::export::{
     ExportedReport, ExportedSession, ExportedSubscription,
 };
 
-/// Most rows per section. Generous: a year of heavy daily use stays under it; beyond it the newest are kept.
-pub const SECTION_LIMIT: usize = 10_000;
-
-/// Seconds before the same user may export again (from the same node).
-pub const COOLDOWN_SECS: i64 = 60;
-
-/// When each user last exported, on this node. Entries older than the cooldown are dropped at every export, so
-/// the map holds at most the users who exported in the last minute. Never held across an `.await`.
-#[derive(Clone, Default)]
-struct LastExports(Arc<Mutex<HashMap<i64, DateTime<Utc>>>>);
-
-impl LastExports {
-    /// Takes the user's slot, or answers how many seconds remain until they may export again.
-    fn take(&self, user_id: i64, now: DateTime<Utc>) -> Result<(), u64> {
-        let cooldown = TimeDelta::seconds(COOLDOWN_SECS);
-        let mut last = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        last.retain(|_, at| now - *at < cooldown);
-        if let Some(at) = last.get(&user_id) {
-            let wait = (*at + cooldown - now).num_seconds().max(1);
-            return Err(u64::try_from(wait).unwrap_or(1));
-        }
-        last.insert(user_id, now);
-        Ok(())
-    }
-}
-
 pub fn router() -> OpenApiRouter<AppState> {
     // One limiter per application (the router is built once per app), not a process-wide static.
-    OpenApiRouter::new().routes(routes!(export)).routes(routes!(banned_export)).layer(Extension(LastExports::default()))
+    OpenApiRouter::new()
+        .routes(routes!(export))
+        .routes(routes!(banned_export))
+        .layer(Extension(ExportCooldown::default()))
 }
 
 /// Everything tanis holds about one user. Other people appear only by handle (`alias#tag`, as it is now).
@@ -101,7 +73,8 @@ pub struct Profile {
     phone: Option<String>,
     /// When that phone was verified with a code; null: not verified.
     phone_verified_at: Option<DateTime<Utc>>,
-    role: String,
+    #[schema(value_type = String)]
+    role: Role,
     is_premium: bool,
     daily_text_balance: i32,
     daily_video_balance: i32,
@@ -165,7 +138,7 @@ pub struct ExportedDevice {
               (status = 429, description = "too_many_attempts: one export per minute; see Retry-After", body = ErrorBody)))]
 async fn export(
     State(state): State<AppState>,
-    Extension(last): Extension<LastExports>,
+    Extension(cooldown): Extension<ExportCooldown>,
     user: AuthUser,
 ) -> Result<impl IntoResponse, ApiError> {
     // A banned account keeps this right: read the row directly, not through `current_user`, which refuses bans.
@@ -177,7 +150,7 @@ async fn export(
         // An account waiting for the purge has no valid session (every one was signed out); a login undoes that.
         .filter(|row| row.deleted_at.is_none())
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidToken, "the access token is not valid"))?;
-    document(&state, &last, row).await
+    document(&state, &cooldown, row).await
 }
 
 /// The same document for a banned user, who has no session (a ban signs every one out): phone number and password,
@@ -192,18 +165,22 @@ async fn export(
               (status = 429, description = "too_many_attempts: failed sign-ins, or one export per minute; see Retry-After", body = ErrorBody)))]
 async fn banned_export(
     State(state): State<AppState>,
-    Extension(last): Extension<LastExports>,
+    Extension(cooldown): Extension<ExportCooldown>,
     client: ClientInfo,
     AppJson(req): AppJson<Credentials>,
 ) -> Result<impl IntoResponse, ApiError> {
     let row = banned_user(&state, &client, &req.phone, req.password).await?;
-    document(&state, &last, row).await
+    document(&state, &cooldown, row).await
 }
 
 /// Everything about the account `row`, once its owner is known.
-async fn document(state: &AppState, last: &LastExports, row: UserRow) -> Result<impl IntoResponse + use<>, ApiError> {
+async fn document(
+    state: &AppState,
+    cooldown: &ExportCooldown,
+    row: UserRow,
+) -> Result<impl IntoResponse + use<>, ApiError> {
     let now = state.accounts.now();
-    last.take(row.id, now).map_err(|wait| {
+    cooldown.take(row.id, now).map_err(|wait| {
         ApiError::new(ErrorCode::TooManyAttempts, "one export per minute; try again later").retry_after(wait)
     })?;
 
@@ -222,29 +199,27 @@ async fn document(state: &AppState, last: &LastExports, row: UserRow) -> Result<
 
     let store = &state.store;
     let id = row.id;
-    // One row past the limit tells a full section from a cut one.
-    let fetch = SECTION_LIMIT as i64 + 1;
-    let mut truncated = Vec::new();
-    let t = &mut truncated;
+    let fetch = Sections::FETCH;
+    let mut bound = Sections::default();
     let consents = store.consents_of(id).await.map_err(ApiError::internal)?;
     let consents =
         consents.into_iter().map(|c| ExportedConsent { version: c.notice_version, accepted_at: c.accepted_at });
-    let consents = cut("consents", consents.collect(), t);
-    let sessions = cut("sessions", store.export_sessions(id, fetch).await.map_err(ApiError::internal)?, t);
+    let consents = bound.keep("consents", consents.collect());
+    let sessions = bound.keep("sessions", store.export_sessions(id, fetch).await.map_err(ApiError::internal)?);
     let attempts = store.export_login_attempts(id, lookup.as_ref(), fetch).await.map_err(ApiError::internal)?;
-    let login_attempts = cut("login_attempts", attempts, t);
-    let phone_codes = cut("phone_codes", store.export_phone_codes(id, fetch).await.map_err(ApiError::internal)?, t);
-    let matches = cut("matches", store.export_matches(id, fetch).await.map_err(ApiError::internal)?, t);
-    let claims = cut("claims", store.export_claims(id, fetch).await.map_err(ApiError::internal)?, t);
-    let reports = cut("reports", store.export_reports(id, fetch).await.map_err(ApiError::internal)?, t);
-    let blocks = cut("blocks", store.export_blocks(id, fetch).await.map_err(ApiError::internal)?, t);
+    let login_attempts = bound.keep("login_attempts", attempts);
+    let phone_codes = bound.keep("phone_codes", store.export_phone_codes(id, fetch).await.map_err(ApiError::internal)?);
+    let matches = bound.keep("matches", store.export_matches(id, fetch).await.map_err(ApiError::internal)?);
+    let claims = bound.keep("claims", store.export_claims(id, fetch).await.map_err(ApiError::internal)?);
+    let reports = bound.keep("reports", store.export_reports(id, fetch).await.map_err(ApiError::internal)?);
+    let blocks = bound.keep("blocks", store.export_blocks(id, fetch).await.map_err(ApiError::internal)?);
     let notifications =
-        cut("notifications", store.export_notifications(id, fetch).await.map_err(ApiError::internal)?, t);
+        bound.keep("notifications", store.export_notifications(id, fetch).await.map_err(ApiError::internal)?);
     let subscriptions =
-        cut("subscriptions", store.export_subscriptions(id, fetch).await.map_err(ApiError::internal)?, t);
-    let devices = cut("devices", store.export_devices(id, fetch).await.map_err(ApiError::internal)?, t);
-    let bans = cut("bans", store.export_bans(id, fetch).await.map_err(ApiError::internal)?, t);
-    let appeals = cut("appeals", store.export_appeals(id, fetch).await.map_err(ApiError::internal)?, t);
+        bound.keep("subscriptions", store.export_subscriptions(id, fetch).await.map_err(ApiError::internal)?);
+    let devices = bound.keep("devices", store.export_devices(id, fetch).await.map_err(ApiError::internal)?);
+    let bans = bound.keep("bans", store.export_bans(id, fetch).await.map_err(ApiError::internal)?);
+    let appeals = bound.keep("appeals", store.export_appeals(id, fetch).await.map_err(ApiError::internal)?);
     let locale = Locale::parse(&row.locale).unwrap_or_default();
     let notifications = notifications
         .into_iter()
@@ -253,7 +228,7 @@ async fn document(state: &AppState, last: &LastExports, row: UserRow) -> Result<
     let devices = devices
         .into_iter()
         .map(|d| ExportedDevice {
-            push_token: masked(&d.push_token),
+            push_token: masked_push_token(&d.push_token),
             platform: d.platform,
             locale: d.locale,
             created_at: d.created_at,
@@ -262,8 +237,7 @@ async fn document(state: &AppState, last: &LastExports, row: UserRow) -> Result<
         .collect();
 
     let handle = format!("{}#{}", row.alias, row.tag);
-    let disposition =
-        format!("attachment; filename=\"tanis-export-{}-{}.json\"", file_safe(&handle), now.format("%Y-%m-%d"));
+    let disposition = format!("attachment; filename=\"{}\"", file_name(&handle, now.date_naive()));
     let location = match (row.location_lat, row.location_lon) {
         (Some(lat), Some(lon)) => Some(ExportedLocation { lat, lon, updated_at: row.location_updated_at }),
         _ => None,
@@ -295,7 +269,7 @@ async fn document(state: &AppState, last: &LastExports, row: UserRow) -> Result<
     let export = Export {
         generated_at: now,
         section_limit: SECTION_LIMIT as i64,
-        truncated,
+        truncated: bound.truncated(),
         profile,
         consents,
         sessions,
@@ -312,61 +286,4 @@ async fn document(state: &AppState, last: &LastExports, row: UserRow) -> Result<
         appeals,
     };
     Ok(([(CONTENT_DISPOSITION, disposition)], AppJson(export)))
-}
-
-/// `rows` with at most [`SECTION_LIMIT`] kept; a section cut short is named in `truncated`.
-fn cut<T>(name: &str, mut rows: Vec<T>, truncated: &mut Vec<String>) -> Vec<T> {
-    if rows.len() > SECTION_LIMIT {
-        rows.truncate(SECTION_LIMIT);
-        truncated.push(name.to_owned());
-    }
-    rows
-}
-
-/// The token's last four characters after an ellipsis; a token of four or fewer is hidden whole.
-fn masked(token: &str) -> String {
-    let chars: Vec<char> = token.chars().collect();
-    match chars.len() {
-        0..=4 => "…".to_owned(),
-        n => format!("…{}", chars[n - 4..].iter().collect::<String>()),
-    }
-}
-
-/// A handle as a file name in a header: ASCII letters and digits kept, everything else `_` (`#` becomes `-`).
-fn file_safe(handle: &str) -> String {
-    handle
-        .chars()
-        .map(|c| match c {
-            '#' => '-',
-            c if c.is_ascii_alphanumeric() => c,
-            _ => '_',
-        })
-        .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_push_token_shows_only_its_last_four_characters() {
-        assert_eq!(masked("abcdefgh1234"), "…1234");
-        assert_eq!(masked("abcd"), "…");
-    }
-
-    #[test]
-    fn a_handle_becomes_an_ascii_file_name() {
-        assert_eq!(file_safe("kediadam#9021"), "kediadam-9021");
-        assert_eq!(file_safe("çiçek \"x\"#0001"), "_i_ek__x_-0001");
-    }
-
-    #[test]
-    fn a_second_export_within_the_cooldown_is_refused_with_the_wait() {
-        let last = LastExports::default();
-        let t = DateTime::parse_from_rfc3339("2026-11-21T09:30:00Z").unwrap().with_timezone(&Utc);
-        assert_eq!(last.take(1, t), Ok(()));
-        assert_eq!(last.take(1, t + TimeDelta::seconds(15)), Err(45));
-        assert_eq!(last.take(2, t + TimeDelta::seconds(15)), Ok(()), "per user");
-        assert_eq!(last.take(1, t + TimeDelta::seconds(COOLDOWN_SECS)), Ok(()));
-    }
 }

@@ -10,6 +10,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use crate::accounts::ClientInfo;
 use crate::auth::{LoginId, TokenError};
+use crate::domain::Role;
 
 /// The user a valid access token names. Handlers that take it are authenticated; the role check for
 /// moderator endpoints reads `role`.
@@ -20,8 +21,8 @@ use crate::auth::{LoginId, TokenError};
 #[derive(Debug, Clone)]
 pub struct AuthUser {
     pub id: i64,
-    pub role: String,
-    /// The login (session) the token belongs to; `None` for a token that names none (`AccessClaims::sid`).
+    pub role: Role,
+    /// The login (session) the token belongs to; `None` for a token that names none (`TokenFields::sid`).
     pub login: Option<LoginId>,
 }
 
@@ -33,13 +34,13 @@ impl FromRequestParts<AppState> for AuthUser {
         let token = header
             .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
             .ok_or_else(|| ApiError::new(ErrorCode::MissingToken, "send `Authorization: Bearer <access token>`"))?;
-        let claims = state.accounts.jwt().verify(token.trim(), state.accounts.now()).map_err(|e| match e {
+        let fields = state.accounts.jwt().verify(token.trim(), state.accounts.now()).map_err(|e| match e {
             TokenError::Expired => ApiError::new(ErrorCode::TokenExpired, "the access token has expired; refresh it"),
             TokenError::Invalid => ApiError::new(ErrorCode::InvalidToken, "the access token is not valid"),
         })?;
         let id =
-            claims.sub.parse().map_err(|_| ApiError::new(ErrorCode::InvalidToken, "the access token is not valid"))?;
-        let login = claims.login();
+            fields.sub.parse().map_err(|_| ApiError::new(ErrorCode::InvalidToken, "the access token is not valid"))?;
+        let login = fields.login();
         if let Some(login) = login {
             let live = state.store.login_is_live(id, &login.to_string()).await.map_err(ApiError::internal)?;
             if !live {
@@ -49,7 +50,7 @@ impl FromRequestParts<AppState> for AuthUser {
                 return Err(ApiError::new(ErrorCode::InvalidToken, "this session was signed out; sign in again"));
             }
         }
-        Ok(Self { id, role: claims.role, login })
+        Ok(Self { id, role: fields.role, login })
     }
 }
 

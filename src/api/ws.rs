@@ -56,10 +56,10 @@ impl FromRequestParts<AppState> for SocketUser {
         let user = match from_header.or_else(from_protocol) {
             None => Err(CloseCode::InvalidToken),
             Some(token) => match state.accounts.jwt().verify(token.trim(), state.accounts.now()) {
-                Ok(claims) => claims
+                Ok(fields) => fields
                     .sub
                     .parse::<i64>()
-                    .map(|user_id| SocketAuth { user_id, login: claims.login() })
+                    .map(|user_id| SocketAuth { user_id, login: fields.login() })
                     .map_err(|_| CloseCode::InvalidToken),
                 Err(TokenError::Expired) => Err(CloseCode::TokenExpired),
                 Err(TokenError::Invalid) => Err(CloseCode::InvalidToken),

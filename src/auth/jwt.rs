@@ -7,12 +7,15 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::LoginId;
+use crate::domain::Role;
 
+/// What an access token says, field by field (JWT's registered names: `sub`, `iat`, `exp`, `jti`). Named
+/// "fields", not "claims": a claim in tanis is a request for a refunded unit.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AccessClaims {
+pub struct TokenFields {
     /// The account id, as a string (JWT convention). Only ever sent to the account's own devices.
     pub sub: String,
-    pub role: String,
+    pub role: Role,
     pub iat: i64,
     pub exp: i64,
     /// Unique per token, for audit and future revocation lists.
@@ -24,7 +27,7 @@ pub struct AccessClaims {
     pub sid: Option<String>,
 }
 
-impl AccessClaims {
+impl TokenFields {
     /// The login the token belongs to; a verified token's `sid` always parses.
     pub fn login(&self) -> Option<LoginId> {
         self.sid.as_deref().and_then(LoginId::parse)
@@ -60,39 +63,40 @@ impl JwtKeys {
     pub fn issue_for_login(
         &self,
         user_id: i64,
-        role: &str,
+        role: Role,
         login: LoginId,
         now: DateTime<Utc>,
     ) -> (String, DateTime<Utc>) {
         self.encode(user_id, role, Some(login), now)
     }
 
-    fn encode(&self, user_id: i64, role: &str, login: Option<LoginId>, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
+    fn encode(&self, user_id: i64, role: Role, login: Option<LoginId>, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
         let exp = now + self.ttl;
-        let claims = AccessClaims {
+        let fields = TokenFields {
             sub: user_id.to_string(),
-            role: role.to_owned(),
+            role,
             iat: now.timestamp(),
             exp: exp.timestamp(),
             jti: Uuid::new_v4().to_string(),
             sid: login.map(|l| l.to_string()),
         };
-        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
-            .expect("HS256 encoding of plain claims cannot fail");
+        let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &fields, &self.encoding)
+            .expect("HS256 encoding of plain fields cannot fail");
         (token, exp)
     }
 
-    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<AccessClaims, TokenError> {
-        let data = jsonwebtoken::decode::<AccessClaims>(token, &self.decoding, &self.validation)
+    pub fn verify(&self, token: &str, now: DateTime<Utc>) -> Result<TokenFields, TokenError> {
+        let data = jsonwebtoken::decode::<TokenFields>(token, &self.decoding, &self.validation)
             .map_err(|_| TokenError::Invalid)?;
+        let fields = data.claims;
         // A token must belong to a login, so that signing out, a password change or a ban reaches it.
-        if data.claims.sid.as_deref().and_then(LoginId::parse).is_none() {
+        if fields.sid.as_deref().and_then(LoginId::parse).is_none() {
             return Err(TokenError::Invalid);
         }
-        if data.claims.exp <= now.timestamp() {
+        if fields.exp <= now.timestamp() {
             return Err(TokenError::Expired);
         }
-        Ok(data.claims)
+        Ok(fields)
     }
 }
 
@@ -108,10 +112,10 @@ mod tests {
     fn a_token_verifies_until_it_expires() {
         let keys = keys("a-secret-of-at-least-thirty-two-bytes");
         let now = Utc::now();
-        let (token, exp) = keys.issue_for_login(7, "user", LoginId::generate(), now);
+        let (token, exp) = keys.issue_for_login(7, Role::User, LoginId::generate(), now);
         assert_eq!(exp, now + TimeDelta::minutes(15));
-        let claims = keys.verify(&token, now + TimeDelta::minutes(14)).unwrap();
-        assert_eq!((claims.sub.as_str(), claims.role.as_str()), ("7", "user"));
+        let fields = keys.verify(&token, now + TimeDelta::minutes(14)).unwrap();
+        assert_eq!((fields.sub.as_str(), fields.role.as_str()), ("7", "user"));
         assert_eq!(keys.verify(&token, now + TimeDelta::minutes(16)), Err(TokenError::Expired));
     }
 
@@ -119,12 +123,12 @@ mod tests {
     fn tokens_signed_with_another_secret_or_tampered_are_invalid() {
         let now = Utc::now();
         let (token, _) =
-            keys("another-secret-of-thirty-two-bytes!!").issue_for_login(7, "user", LoginId::generate(), now);
+            keys("another-secret-of-thirty-two-bytes!!").issue_for_login(7, Role::User, LoginId::generate(), now);
         assert_eq!(keys("a-secret-of-at-least-thirty-two-bytes").verify(&token, now), Err(TokenError::Invalid));
         let ours = keys("a-secret-of-at-least-thirty-two-bytes");
-        let (token, _) = ours.issue_for_login(7, "user", LoginId::generate(), now);
+        let (token, _) = ours.issue_for_login(7, Role::User, LoginId::generate(), now);
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
-        parts[1] = base64_claims(r#"{"sub":"1","role":"admin","iat":0,"exp":9999999999,"jti":"x"}"#);
+        parts[1] = base64_json(r#"{"sub":"1","role":"admin","iat":0,"exp":9999999999,"jti":"x"}"#);
         assert_eq!(ours.verify(&parts.join("."), now), Err(TokenError::Invalid));
         assert_eq!(ours.verify("not a token", now), Err(TokenError::Invalid));
     }
@@ -134,23 +138,23 @@ mod tests {
         let keys = keys("a-secret-of-at-least-thirty-two-bytes");
         let now = Utc::now();
         let login = LoginId::generate();
-        let (token, _) = keys.issue_for_login(7, "user", login, now);
+        let (token, _) = keys.issue_for_login(7, Role::User, login, now);
         assert_eq!(keys.verify(&token, now).unwrap().login(), Some(login));
         // Correctly signed, unexpired, but of no login: no sign-out would ever reach it.
-        let (token, _) = keys.encode(7, "user", None, now);
+        let (token, _) = keys.encode(7, Role::User, None, now);
         assert_eq!(keys.verify(&token, now), Err(TokenError::Invalid));
     }
 
     #[test]
     fn the_none_algorithm_is_refused() {
-        let header = base64_claims(r#"{"alg":"none","typ":"JWT"}"#);
-        let claims = base64_claims(r#"{"sub":"1","role":"admin","iat":0,"exp":9999999999,"jti":"x"}"#);
-        let forged = format!("{header}.{claims}.");
+        let header = base64_json(r#"{"alg":"none","typ":"JWT"}"#);
+        let fields = base64_json(r#"{"sub":"1","role":"admin","iat":0,"exp":9999999999,"jti":"x"}"#);
+        let forged = format!("{header}.{fields}.");
         let keys = keys("a-secret-of-at-least-thirty-two-bytes");
         assert_eq!(keys.verify(&forged, Utc::now()), Err(TokenError::Invalid));
     }
 
-    fn base64_claims(json: &str) -> String {
+    fn base64_json(json: &str) -> String {
         use base64::Engine;
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(json)
     }

@@ -1,5 +1,5 @@
 //! The id of one sign-in: a login and all its refresh-token rotations (the token family). Users see their
-//! logins as "sessions" (`/v1/me/sessions`); access tokens name theirs in the `sid` claim, so a revoked login's
+//! logins as "sessions" (`/v1/me/sessions`); access tokens name theirs in the `sid` field, so a revoked login's
 //! access tokens and sockets can be refused and closed before the tokens expire.
 //!
 //! Not to be confused with a socket (`delivery::SocketRef`): one login may hold several sockets, and a socket

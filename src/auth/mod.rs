@@ -7,6 +7,6 @@ mod login;
 mod refresh;
 
 pub use hasher::{HashError, PasswordHasher};
-pub use jwt::{AccessClaims, JwtKeys, TokenError};
+pub use jwt::{JwtKeys, TokenError, TokenFields};
 pub use login::LoginId;
 pub use refresh::RefreshToken;

@@ -42,7 +42,7 @@ impl Closer {
 pub struct SocketHandle {
     pub id: u64,
     /// The login whose access token opened the socket: signing it out closes the socket. `None` for a token
-    /// that names no login (see `AccessClaims::sid`).
+    /// that names no login (see `TokenFields::sid`).
     pub login: Option<LoginId>,
     /// Bounded: when a socket's queue is full the client is not reading, and it is closed (4008) rather
     /// than letting the server buffer without limit. Its messages stay stored for `resume`.

@@ -1,12 +1,15 @@
-//! Values parsed once at the edge. Inner code takes these types and never re-checks strings.
+//! Values parsed once at the edge, and the rules that need nothing but them (who may hold or give a role). Inner
+//! code takes these types and never re-checks strings.
 
 mod alias;
 mod password;
 mod phone;
+mod role;
 
 pub use alias::{Alias, AliasError, TAG_SPACE, Tag, lookup_key};
 pub use password::{Password, PasswordError};
 pub use phone::{Phone, PhoneError};
+pub use role::{Role, RoleRefusal, UnknownRole};
 
 /// The reason codes a ban may carry; the banned user is shown the code (docs/admin.md explains each).
 /// `reports` is the automatic ban's.

@@ -2,6 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::Role;
 use crate::phones::SealedPhone;
 
 /// A `users` row. Never sent to clients as is: the API picks what a user may see of themselves. Without the
@@ -13,7 +14,8 @@ pub struct UserRow {
     pub alias: String,
     pub alias_key: String,
     pub tag: String,
-    pub role: String,
+    #[sqlx(try_from = "String")]
+    pub role: Role,
     pub referral_code: String,
     pub created_at: DateTime<Utc>,
     pub last_active: DateTime<Utc>,

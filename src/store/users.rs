@@ -5,6 +5,7 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, NewUser, Referrer, Store, StoreError, UserRow, on_read_pool, on_write_pool, select};
+use crate::domain::Role;
 use crate::phones::{PhoneLookup, SealedPhone};
 
 /// The column list of [`UserRow`], as a literal so `concat!` builds whole `&'static str` queries from it.
@@ -178,9 +179,8 @@ impl Store {
         Ok(())
     }
 
-    /// Sets the role (`user`, `moderator`, `admin`) from the server's command line. Returns false when there is
-    /// no such user.
-    pub async fn set_role(&self, user_id: i64, role: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    /// Sets the role from the server's command line. Returns false when there is no such user.
+    pub async fn set_role(&self, user_id: i64, role: Role, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.set_role_by(user_id, role, None, now).await
     }
 
@@ -189,7 +189,7 @@ impl Store {
     pub async fn set_role_by(
         &self,
         user_id: i64,
-        role: &str,
+        role: Role,
         actor: Option<i64>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
@@ -197,14 +197,14 @@ impl Store {
             let mut tx = pool.begin_write().await?;
             let changed = sqlx::query("UPDATE users SET role = $2 WHERE id = $1")
                 .bind(user_id)
-                .bind(role)
+                .bind(role.as_str())
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();
             if changed == 0 {
                 return Ok(false);
             }
-            let details = json!({ "role": role });
+            let details = json!({ "role": role.as_str() });
             insert_system_log!(&mut *tx, "user.role_changed", Some(user_id), &details, now, actor = actor).await?;
             tx.commit().await?;
             Ok(true)

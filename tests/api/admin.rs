@@ -156,7 +156,7 @@ async fn every_admin_endpoint_refuses_anonymous_and_users_and_serves_moderators_
     assert_eq!(call(&app, Method::PUT, &path, Some(&admin.access), body).await.status(), StatusCode::NO_CONTENT);
 
     // A demoted moderator's token stops working at once.
-    app.store.set_role(moderator.id, "user", app.now()).await.unwrap();
+    app.store.set_role(moderator.id, tanis::domain::Role::User, app.now()).await.unwrap();
     let demoted = call(&app, Method::GET, "/v1/admin/audit", Some(&moderator.access), None).await;
     assert_error(demoted, StatusCode::FORBIDDEN, "forbidden").await;
 }
@@ -401,7 +401,11 @@ async fn only_admins_set_roles_and_each_change_is_audited_with_its_admin(backend
     assert_error(role(999_999, "moderator").await, StatusCode::NOT_FOUND, "not_found").await;
     let extra = call(&app, Method::PUT, &path, Some(&admin.access), Some(json!({"role": "user", "also": 1}))).await;
     assert_error(extra, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
-    assert_eq!(app.store.user_by_id(admin.id).await.unwrap().unwrap().role, "admin", "nothing stored by a refusal");
+    assert_eq!(
+        app.store.user_by_id(admin.id).await.unwrap().unwrap().role,
+        tanis::domain::Role::Admin,
+        "nothing stored by a refusal"
+    );
 
     // Back to a plain user: refused at once.
     assert_eq!(role(helper.id, "user").await.status(), StatusCode::NO_CONTENT);

@@ -18,7 +18,7 @@ on_both_stores!(
 
 async fn admin(app: &TestApp) -> TestUser {
     let admin = app.user("kaptan").await;
-    app.store.set_role(admin.id, "admin", app.now()).await.unwrap();
+    app.store.set_role(admin.id, tanis::domain::Role::Admin, app.now()).await.unwrap();
     admin
 }
 
@@ -143,7 +143,7 @@ async fn only_admins_manage_ads_and_bad_targets_are_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let admin = admin(&app).await;
     let moderator = app.user("bekci").await;
-    app.store.set_role(moderator.id, "moderator", app.now()).await.unwrap();
+    app.store.set_role(moderator.id, tanis::domain::Role::Moderator, app.now()).await.unwrap();
     let good = json!({ "title": "Kahve", "content": "İlk fincan bizden", "target_group": "all" });
     for who in [&moderator, &app.user("siradan").await] {
         let listed = app.client.get(app.url("/v1/admin/ads")).bearer_auth(&who.access).send().await.unwrap();

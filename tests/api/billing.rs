@@ -130,8 +130,8 @@ async fn admins_grant_and_end_premium_and_nobody_else_can(backend: Backend) {
     let user = app.user("uyecik").await;
     let moderator = app.user("bekci").await;
     let admin = app.user("kaptan").await;
-    app.store.set_role(moderator.id, "moderator", app.now()).await.unwrap();
-    app.store.set_role(admin.id, "admin", app.now()).await.unwrap();
+    app.store.set_role(moderator.id, tanis::domain::Role::Moderator, app.now()).await.unwrap();
+    app.store.set_role(admin.id, tanis::domain::Role::Admin, app.now()).await.unwrap();
     let path = format!("/v1/admin/users/{}/subscription", user.id);
     let grant = json!({ "plan": "premium_support", "days": 7 });
     for who in [&user, &moderator] {

@@ -61,7 +61,7 @@ async fn a_banned_users_new_socket_is_refused_before_hello_on_the_other_node() {
     let moderator = nodes[0].user("bekci").await;
     // The role is given as `tanis set-role` gives it (the store call the command makes): no API grants a first
     // role.
-    assert!(nodes[0].store.set_role(moderator.id, "moderator", nodes[0].now()).await.unwrap());
+    assert!(nodes[0].store.set_role(moderator.id, tanis::domain::Role::Moderator, nodes[0].now()).await.unwrap());
     let target = nodes[1].user("hedef").await;
     let mut old_socket = socket(&nodes[1], &target.access).await;
 

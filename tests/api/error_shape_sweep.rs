@@ -44,7 +44,7 @@ async fn every_route_refuses_what_it_cannot_read_in_json_with_a_documented_code(
     let app = spawn_app_with(backend, |c| c.max_body_bytes = LIMIT).await;
     // An admin passes every role check, so each refusal below is the request's own, not the role's.
     let admin = app.user("kaptan").await;
-    app.store.set_role(admin.id, "admin", app.now()).await.unwrap();
+    app.store.set_role(admin.id, tanis::domain::Role::Admin, app.now()).await.unwrap();
     let doc = document(&app).await;
     let request = |method: &Method, path: &str| app.client.request(method.clone(), app.url(path));
     let as_admin = |method: &Method, path: &str| request(method, path).bearer_auth(&admin.access);

@@ -52,7 +52,7 @@ async fn every_route_answers_a_malformed_path_parameter_in_our_error_shape(backe
     let app = spawn_app(backend).await;
     // An admin: the role check comes before the path is read, and admins pass it on every route.
     let moderator = app.user("kaptan").await;
-    app.store.set_role(moderator.id, "admin", app.now()).await.unwrap();
+    app.store.set_role(moderator.id, tanis::domain::Role::Admin, app.now()).await.unwrap();
     let doc: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
     let mut walked = 0;
     for (template, operations) in doc["paths"].as_object().unwrap() {

@@ -421,7 +421,7 @@ impl TestApp {
         let secret = self.jwt_secret();
         let ttl = chrono::TimeDelta::seconds(self.config.auth.access_token_ttl_secs as i64);
         let login = login_of(&user.access);
-        tanis::auth::JwtKeys::new(&secret, ttl).issue_for_login(user.id, "user", login, self.now()).0
+        tanis::auth::JwtKeys::new(&secret, ttl).issue_for_login(user.id, tanis::domain::Role::User, login, self.now()).0
     }
 
     /// Signs the user in again, as a person does once their session was revoked (a ban, a sign-out): the access
@@ -595,7 +595,10 @@ impl TestApp {
     /// store call, and no API grants a first role.
     pub async fn staff(&self, alias: &str, role: &str) -> TestUser {
         let user = self.user(alias).await;
-        assert!(self.store.set_role(user.id, role, self.now()).await.unwrap(), "{alias} becomes {role}");
+        assert!(
+            self.store.set_role(user.id, role.parse().unwrap(), self.now()).await.unwrap(),
+            "{alias} becomes {role}"
+        );
         user
     }
 

@@ -154,7 +154,7 @@ async fn every_error_frame_queued_before_a_protocol_abuse_close_arrives_before_i
 async fn a_live_ban_by_a_moderator_delivers_match_ended_before_the_4003_close(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b, moderator) = (app.user("kedi").await, app.user("kopek").await, app.user("denetci").await);
-    app.store.set_role(moderator.id, "moderator", app.now()).await.unwrap();
+    app.store.set_role(moderator.id, tanis::domain::Role::Moderator, app.now()).await.unwrap();
     let (mut sa, chat, mut sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     let banned = app
         .client
@@ -174,7 +174,7 @@ async fn a_live_ban_by_a_moderator_delivers_match_ended_before_the_4003_close(ba
 async fn a_moderator_ban_and_its_audit_row_commit_together_or_not_at_all(backend: Backend) {
     let app = spawn_app(backend).await;
     let (target, moderator) = (app.user("hedef").await, app.user("denetci").await);
-    app.store.set_role(moderator.id, "moderator", app.now()).await.unwrap();
+    app.store.set_role(moderator.id, tanis::domain::Role::Moderator, app.now()).await.unwrap();
     let ban = || {
         app.client
             .post(app.url(&format!("/v1/admin/users/{}/ban", target.id)))

@@ -21,7 +21,7 @@ async fn a_nul_anywhere_in_any_body_is_refused_with_invalid_text_and_nothing_is_
     let app = spawn_app(backend).await;
     // An admin passes every role check: what is refused below is refused for the NUL alone.
     let admin = app.user("kaptan").await;
-    app.store.set_role(admin.id, "admin", app.now()).await.unwrap();
+    app.store.set_role(admin.id, tanis::domain::Role::Admin, app.now()).await.unwrap();
     // Operations on a user (ban, role…) act on another one, not on the admin who sends them.
     let target = app.user("hedef").await.id.to_string();
     let doc = document(&app).await;

@@ -47,7 +47,7 @@ async fn a_nul_in_a_message_is_refused_alone_and_everyone_elses_messages_are_sto
 async fn a_nul_in_any_rest_body_is_refused_with_invalid_text_and_nothing_is_stored(backend: Backend) {
     let app = spawn_app(backend).await;
     let moderator = app.user("denetci").await;
-    app.store.set_role(moderator.id, "moderator", app.now()).await.unwrap();
+    app.store.set_role(moderator.id, tanis::domain::Role::Moderator, app.now()).await.unwrap();
     let target = app.user("hedef").await;
     let users = app.count("SELECT COUNT(*) FROM users").await;
 

@@ -238,7 +238,10 @@ async fn the_purge_leaves_nothing_that_leads_back_to_the_person_and_keeps_the_ot
     app.subscribe(ayse.user.id, now + TimeDelta::days(365)).await;
 
     // As a moderator she banned Dave and turned down his appeal: her id is in bans, appeals and audit details.
-    assert!(app.store.set_role(ayse.user.id, "moderator", now).await.unwrap(), "as `tanis set-role` does");
+    assert!(
+        app.store.set_role(ayse.user.id, tanis::domain::Role::Moderator, now).await.unwrap(),
+        "as `tanis set-role` does"
+    );
     app.ban_with(&ayse.user, dave.user.id, json!({ "reason": "spam", "note": "by ayse" })).await;
     let appeal = json!({ "phone": dave.phone, "password": PASSWORD, "text": "haksızlık" });
     assert_eq!(app.post_json("/v1/ban/appeal", &appeal).await.status(), StatusCode::CREATED);

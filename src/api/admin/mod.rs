@@ -67,11 +67,10 @@ impl FromRequestParts<AppState> for Staff {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
         let user = AuthUser::from_request_parts(parts, state).await?;
         let row = state.accounts.current_user(user.id).await.map_err(|e| state.api_error(e))?;
-        match row.role.as_str() {
-            "moderator" => Ok(Staff { id: row.id, admin: false }),
-            "admin" => Ok(Staff { id: row.id, admin: true }),
-            _ => Err(ApiError::new(ErrorCode::Forbidden, "this needs the moderator role")),
+        if !row.role.is_staff() {
+            return Err(ApiError::new(ErrorCode::Forbidden, "this needs the moderator role"));
         }
+        Ok(Staff { id: row.id, admin: row.role.is_admin() })
     }
 }
 

@@ -13,6 +13,7 @@ use super::audit::AuditEntry;
 use super::{Admin, Staff};
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
+use crate::domain::{Role, RoleRefusal};
 use crate::moderation::{self, Site};
 use crate::store::{BanRow, Lift, NewBan};
 
@@ -61,18 +62,9 @@ pub(super) async fn ban(
     if req.duration_hours.is_some_and(|h| !(1..=MAX_BAN_HOURS).contains(&h)) {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "duration_hours must be 1 to 8760"));
     }
-    // Staff are not banned: a moderator could otherwise lock an admin (or every other moderator) out, and staff
-    // could ban themselves. An admin takes the role away first (`PUT …/role`, audited), then bans.
-    match state.store.user_by_id(id).await.map_err(ApiError::internal)? {
-        None => return Err(ApiError::new(ErrorCode::NotFound, "no such user")),
-        Some(user) if user.role != "user" => {
-            return Err(ApiError::new(
-                ErrorCode::Forbidden,
-                "staff accounts are not banned: an admin demotes them first",
-            ));
-        }
-        Some(_) => {}
-    }
+    let user = state.store.user_by_id(id).await.map_err(ApiError::internal)?;
+    let user = user.ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))?;
+    user.role.bannable().map_err(refusal)?;
     let now = state.accounts.now();
     let by = json!({ "moderator": moderator });
     let order = NewBan {
@@ -88,6 +80,15 @@ pub(super) async fn ban(
         return Ok(StatusCode::NO_CONTENT);
     }
     Err(refused(&state, id, ErrorCode::AlreadyBanned, "the user is banned already").await)
+}
+
+/// A refusal of the rules on roles, as the client sees it.
+fn refusal(e: RoleRefusal) -> ApiError {
+    let code = match e {
+        RoleRefusal::SelfDemotion => ErrorCode::InvalidRequest,
+        RoleRefusal::StaffNotBannable => ErrorCode::Forbidden,
+    };
+    ApiError::new(code, e.to_string())
 }
 
 /// Why a ban or unban changed nothing: the user is in the other state (`code`), or does not exist.
@@ -179,7 +180,8 @@ pub struct UserView {
     #[schema(example = "kediadam#9021")]
     handle: String,
     /// `user`, `moderator` or `admin`.
-    role: String,
+    #[schema(value_type = String)]
+    role: Role,
     /// `active` or `banned`.
     status: &'static str,
     /// The current ban's reason code.
@@ -276,7 +278,7 @@ async fn user_view(state: &AppState, staff: Staff, row: crate::store::UserRow) -
     Ok(UserView {
         id: row.id,
         handle: format!("{}#{}", row.alias, row.tag),
-        role: row.role.clone(),
+        role: row.role,
         status: if row.is_banned { "banned" } else { "active" },
         ban_reason: row.ban_reason.clone(),
         banned_at: row.banned_at,
@@ -321,15 +323,10 @@ pub(super) async fn set_role(
     AppPath(id): AppPath<i64>,
     AppJson(req): AppJson<RoleRequest>,
 ) -> Result<StatusCode, ApiError> {
-    if !matches!(req.role.as_str(), "user" | "moderator" | "admin") {
-        return Err(ApiError::new(ErrorCode::InvalidRequest, "role must be user, moderator or admin"));
-    }
-    if id == admin && req.role != "admin" {
-        // Otherwise the last admin could lock everyone out of the admin side.
-        return Err(ApiError::new(ErrorCode::InvalidRequest, "admins cannot demote themselves"));
-    }
+    let role = Role::parse(&req.role).map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;
+    role.may_be_given(admin, id).map_err(refusal)?;
     let now = state.accounts.now();
-    match state.store.set_role_by(id, &req.role, Some(admin), now).await.map_err(ApiError::internal)? {
+    match state.store.set_role_by(id, role, Some(admin), now).await.map_err(ApiError::internal)? {
         true => Ok(StatusCode::NO_CONTENT),
         false => Err(ApiError::new(ErrorCode::NotFound, "no such user")),
     }
