@@ -40,10 +40,10 @@ use crate::clock::SharedClock;
 use crate::config::{AdsConfig, HubConfig, MatchingConfig, QuotaConfig};
 use crate::dedicated::Running;
 use crate::delivery::Delivery;
+use crate::group_commit::{Announcer, Committer};
 use crate::matching::rules::NearbyPolicy;
 use crate::matching::{Matchmaker, Queue, cluster};
 use crate::push::{FcmClient, Notifier};
-use crate::group_commit::{Announcer, Committer};
 use crate::store::Store;
 
 pub use matches::tell_ended;

@@ -59,6 +59,13 @@ async fn close_now(mut ws: WebSocket, code: CloseCode) {
     let _ = ws.send(close_frame(code)).await;
 }
 
+/// Refuses a socket that held a connection slot: the slot is freed before the close frame is sent, so a client
+/// that has read its refusal finds the slot free when it connects again.
+async fn refuse(ws: WebSocket, code: CloseCode, permit: OwnedSemaphorePermit) {
+    drop(permit);
+    close_now(ws, code).await;
+}
+
 fn close_frame(code: CloseCode) -> Message {
     Message::Close(Some(CloseFrame { code: code.code(), reason: code.reason().into() }))
 }
@@ -70,13 +77,15 @@ async fn run(
     permit: Option<OwnedSemaphorePermit>,
     device: Option<String>,
 ) {
-    let Some(_permit) = permit else {
+    let Some(permit) = permit else {
         metrics::counter!("tanis_ws_refused_total", "reason" => "overloaded").increment(1);
         return close_now(ws, CloseCode::Overloaded).await;
     };
     // Boxed: loading the user and the active match are large database futures; inline, they would size the
     // task that lives as long as the socket (BENCHMARKS.md, `connections`).
-    let Some(Greeted { ws, user_id, socket, outbound, hello_sent }) = Box::pin(greet(&hub, ws, auth)).await else {
+    let Some(Greeted { ws, user_id, socket, outbound, hello_sent, permit: _permit }) =
+        Box::pin(greet(&hub, ws, auth, permit)).await
+    else {
         return;
     };
     let mut unanswered_close = None;
@@ -118,31 +127,38 @@ struct Greeted {
     socket: SocketHandle,
     outbound: mpsc::Receiver<Encoded>,
     hello_sent: bool,
+    /// The socket's connection slot, held until the connection is gone.
+    permit: OwnedSemaphorePermit,
 }
 
 /// Authenticates, registers the socket and sends `hello`. `None` when the socket was closed with a code instead.
-async fn greet(hub: &Hub, mut ws: WebSocket, auth: Result<SocketAuth, CloseCode>) -> Option<Greeted> {
+async fn greet(
+    hub: &Hub,
+    mut ws: WebSocket,
+    auth: Result<SocketAuth, CloseCode>,
+    permit: OwnedSemaphorePermit,
+) -> Option<Greeted> {
     let SocketAuth { user_id, login } = match auth {
         Ok(auth) => auth,
         Err(code) => {
-            close_now(ws, code).await;
+            refuse(ws, code, permit).await;
             return None;
         }
     };
     let user = match hub.inner.services.store.user_by_id(user_id).await {
         Ok(Some(user)) if !user.is_banned && user.deleted_at.is_none() => user,
         Ok(Some(user)) if user.is_banned => {
-            close_now(ws, CloseCode::Banned).await;
+            refuse(ws, CloseCode::Banned, permit).await;
             return None;
         }
         // Deleted (waiting for the purge) or gone: the token no longer stands for an account.
         Ok(Some(_)) | Ok(None) => {
-            close_now(ws, CloseCode::InvalidToken).await;
+            refuse(ws, CloseCode::InvalidToken, permit).await;
             return None;
         }
         Err(e) => {
             tracing::error!(error = %e, "loading a connecting user");
-            close_now(ws, CloseCode::GoingAway).await;
+            refuse(ws, CloseCode::GoingAway, permit).await;
             return None;
         }
     };
@@ -161,7 +177,7 @@ async fn greet(hub: &Hub, mut ws: WebSocket, auth: Result<SocketAuth, CloseCode>
         };
         if let Some(code) = refused {
             hub.inner.services.delivery.unregister(user_id, socket.id);
-            close_now(ws, code).await;
+            refuse(ws, code, permit).await;
             return None;
         }
     }
@@ -179,7 +195,7 @@ async fn greet(hub: &Hub, mut ws: WebSocket, auth: Result<SocketAuth, CloseCode>
         active_match: active.map(|a| a.info),
     };
     let hello_sent = ws.send(Message::Text(hello.to_json().into())).await.is_ok();
-    Some(Greeted { ws, user_id, socket, outbound, hello_sent })
+    Some(Greeted { ws, user_id, socket, outbound, hello_sent, permit })
 }
 
 /// Reads and handles frames until the socket's close is decided or the peer ends it; true when the peer did (its
