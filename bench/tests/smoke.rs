@@ -244,7 +244,7 @@ async fn relay_and_matching_run_across_two_nodes() {
     // Pairing checked that both sides of each pair got the same match, one side on each node.
     assert_eq!(report.extra["cross_node_pairs"], 2, "every pair is split across the two nodes");
     assert_eq!(report.params["nodes"], 2);
-    // Every message got through: both nodes' relay writers store into the same matches (store::write_batch
+    // Every message got through: both nodes' group commits store into the same matches (store::write_batch
     // locks the match rows, so they take turns for its seqs); receipts and msg.delivered cross the nodes too.
     check_relay(&report);
     cpu_figure(&report, "db_cpu_secs");

@@ -261,7 +261,7 @@ async fn both_sides_of_a_match_writing_at_once_from_two_nodes_get_every_message_
     let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
     let (mut chat_a, mut chat_b) = (chat_a.unwrap(), chat_b.unwrap());
 
-    // Each node's relay writer stores its own user's messages into the one match, at the same time.
+    // Each node's group commit stores its own user's messages into the one match, at the same time.
     const EACH: usize = 40;
     let burst = async |socket: &mut Connection, chat: &mut Chat| {
         for i in 0..EACH {

@@ -1,4 +1,4 @@
-//! The relay writer when the database fails under it — a write the database refuses, or PostgreSQL gone — as
+//! The group commit when the database fails under it — a write the database refuses, or PostgreSQL gone — as
 //! docs/protocol.md promises: a message that was not stored is never acknowledged (`msg.accepted`) nor
 //! delivered, its sender gets `internal` and may send it again; a pairing that was not stored tells both sides
 //! `internal`, spends no unit and leaves both out of the queue.

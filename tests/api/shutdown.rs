@@ -1,4 +1,4 @@
-//! Stopping the server: the relay writer drains its queue and the matchmaker stops before the store closes, and
+//! Stopping the server: the group commit drains its queue and the matchmaker stops before the store closes, and
 //! every message a client saw accepted is on disk.
 
 use std::collections::BTreeSet;

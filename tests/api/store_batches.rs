@@ -1,4 +1,4 @@
-//! The group-commit write: one transaction holding the relay writer's messages, receipts and ends and the
+//! The group-commit write: one transaction holding the group commit's messages, receipts and ends and the
 //! matchmaker's openings. Every row of a batch must come out as if it had been written alone.
 
 use tanis::store::{Batch, CreateMatchError, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt, WriteOutcome};
