@@ -10,9 +10,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 mod codes;
+mod ids;
 mod text;
 
 pub use codes::{CloseCode, ErrorCode};
+pub use ids::{MatchId, Seq, UserId};
 pub use text::has_nul;
 
 /// The protocol version this crate describes.
