@@ -12,6 +12,7 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use crate::domain::UserId;
 use crate::store::PlanChange;
 
 /// Why a webhook call was refused before its event was read.
@@ -106,7 +107,8 @@ pub struct Event {
     #[serde(rename = "type")]
     pub kind: EventKind,
     /// The tanis user the subscription belongs to (the app passes it to the provider at checkout).
-    pub user_id: i64,
+    #[schema(value_type = i64)]
+    pub user_id: UserId,
     /// The plan's name, e.g. `premium_monthly`.
     #[schema(example = "premium_monthly", min_length = 1, max_length = 64)]
     pub plan: String,
@@ -148,7 +150,7 @@ mod tests {
     }
 
     fn event(kind: EventKind, ends_at: Option<DateTime<Utc>>) -> Event {
-        Event { id: "evt_1".into(), kind, user_id: 7, plan: "premium_monthly".into(), ends_at }
+        Event { id: "evt_1".into(), kind, user_id: UserId(7), plan: "premium_monthly".into(), ends_at }
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
+use crate::domain::{MatchId, UserId};
 use crate::store::{OwnClaim, Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -16,7 +17,12 @@ pub enum FileError {
 }
 
 /// Files `user_id`'s claim on `match_id`: only a participant, once per match.
-pub async fn file(store: &Store, user_id: i64, match_id: i64, now: DateTime<Utc>) -> Result<OwnClaim, FileError> {
+pub async fn file(
+    store: &Store,
+    user_id: UserId,
+    match_id: MatchId,
+    now: DateTime<Utc>,
+) -> Result<OwnClaim, FileError> {
     match store.match_of_participant(match_id, user_id).await {
         Ok(Some(_)) => {}
         Ok(None) => return Err(FileError::NotMatched),

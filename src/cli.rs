@@ -7,7 +7,7 @@ use clap::{Parser, Subcommand};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::domain::{Phone, Role};
+use crate::domain::{Phone, Role, UserId};
 use crate::phones::PhoneVault;
 use crate::startup::{self, Application};
 use crate::store::Store;
@@ -141,7 +141,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let user =
                 store.user_by_phone(&phones.lookup(&phone)).await?.ok_or_else(|| anyhow::anyhow!("no such account"))?;
             store.set_role(user.id, role, SystemClock.now()).await?;
-            tracing::info!(user_id = user.id, role = role.as_str(), "role set");
+            tracing::info!(user_id = user.id.get(), role = role.as_str(), "role set");
             Ok(())
         }
     }
@@ -167,7 +167,7 @@ async fn seed_users(
         .map_err(|_| anyhow::anyhow!("seeded phone numbers run out at 10 000 000 users"))?;
     let version = &config.auth.privacy_notice_version;
     let ids = store.seed_users(prefix, &sealed, &hash, version, &day, now).await?;
-    let users: Vec<(i64, &String)> = ids.into_iter().zip(&phones).collect();
+    let users: Vec<(UserId, &String)> = ids.into_iter().zip(&phones).collect();
     let secret = crate::secrets::jwt_secret(config.auth.jwt_secret.as_deref(), &config.data_dir)?;
     let keys = crate::auth::JwtKeys::new(&secret, chrono::TimeDelta::hours(24));
     let mut file = std::io::BufWriter::new(std::fs::File::create(out)?);

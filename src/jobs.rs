@@ -16,6 +16,7 @@ use tanis_workers::{Context, JobError, JobStore, LiveEffects, Settings};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::delivery::Delivery;
+use crate::domain::UserId;
 use crate::hub::Hub;
 use crate::moderation::{self, Site};
 use crate::store::{ClaimVerdict, Lift, NewBan, Store};
@@ -54,15 +55,15 @@ impl JobStore for JobsStore {
         Ok(self.0.decide_claim(&verdict, now).await?)
     }
 
-    async fn users_to_ban(&self, threshold: u32) -> Result<Vec<i64>, JobError> {
+    async fn users_to_ban(&self, threshold: u32) -> Result<Vec<UserId>, JobError> {
         Ok(self.0.users_over_report_threshold(threshold.into()).await?)
     }
 
-    async fn expired_bans(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<i64>, JobError> {
+    async fn expired_bans(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<UserId>, JobError> {
         Ok(self.0.expired_bans(now, limit).await?)
     }
 
-    async fn lift_expired_ban(&self, user_id: i64, now: DateTime<Utc>) -> Result<bool, JobError> {
+    async fn lift_expired_ban(&self, user_id: UserId, now: DateTime<Utc>) -> Result<bool, JobError> {
         Ok(self.0.unban_user(user_id, Lift::Expired, now).await?)
     }
 
@@ -135,13 +136,13 @@ impl JobStore for JobsStore {
         Ok(self.0.forget_device(device_id).await?)
     }
 
-    async fn accounts_to_purge(&self, now: DateTime<Utc>, after: i64, limit: i64) -> Result<Vec<i64>, JobError> {
+    async fn accounts_to_purge(&self, now: DateTime<Utc>, after: UserId, limit: i64) -> Result<Vec<UserId>, JobError> {
         Ok(self.0.accounts_to_purge(now, after, limit).await?)
     }
 
     async fn purge_account(
         &self,
-        user_id: i64,
+        user_id: UserId,
         now: DateTime<Utc>,
     ) -> Result<Option<tanis_workers::purge::Purged>, JobError> {
         let purged = self.0.purge_account(user_id, now).await?;
@@ -155,7 +156,7 @@ impl JobStore for JobsStore {
     async fn log(
         &self,
         action: &str,
-        user_id: Option<i64>,
+        user_id: Option<UserId>,
         details: serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<(), JobError> {
@@ -164,7 +165,7 @@ impl JobStore for JobsStore {
 }
 
 impl LiveEffects for Hub {
-    async fn ban(&self, user_id: i64, reason: &str, by: serde_json::Value) -> Result<bool, JobError> {
+    async fn ban(&self, user_id: UserId, reason: &str, by: serde_json::Value) -> Result<bool, JobError> {
         Ok(moderation::ban(Site::Server(self), &NewBan::permanent(user_id, reason, &by, self.now())).await?)
     }
 
@@ -172,7 +173,7 @@ impl LiveEffects for Hub {
         self.forget_match(m.match_id, &[(m.user1_id, EndReason::Expired), (m.user2_id, EndReason::Expired)]);
     }
 
-    async fn notified(&self, users: &[i64], since: DateTime<Utc>) -> Result<(), JobError> {
+    async fn notified(&self, users: &[UserId], since: DateTime<Utc>) -> Result<(), JobError> {
         Ok(self.push_since(users, since).await?)
     }
 
@@ -192,7 +193,7 @@ pub struct Detached {
 }
 
 impl LiveEffects for Detached {
-    async fn ban(&self, user_id: i64, reason: &str, by: serde_json::Value) -> Result<bool, JobError> {
+    async fn ban(&self, user_id: UserId, reason: &str, by: serde_json::Value) -> Result<bool, JobError> {
         let order = NewBan::permanent(user_id, reason, &by, self.clock.now());
         let site = Site::Worker { store: &self.store, delivery: &self.delivery, push: self.push.is_some() };
         Ok(moderation::ban(site, &order).await?)
@@ -203,7 +204,7 @@ impl LiveEffects for Detached {
         crate::hub::tell_ended(&self.delivery, m.match_id, &told);
     }
 
-    async fn notified(&self, users: &[i64], since: DateTime<Utc>) -> Result<(), JobError> {
+    async fn notified(&self, users: &[UserId], since: DateTime<Utc>) -> Result<(), JobError> {
         Ok(crate::hub::push_since(&self.store, &self.delivery, users, since, self.push.is_some()).await?)
     }
 

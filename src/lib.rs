@@ -1,30 +1,52 @@
 //! tanis — an anonymous text and video matching chat server.
 //!
 //! # Layout
+//! Every module of this crate, by what it is for. The other crates of the workspace: `tanis-proto` (the
+//! WebSocket frames and the ids both sides share), `tanis-workers` (the background jobs, over traits [`jobs`]
+//! implements), `tanis-signaling` (the SDP filter and the embedded TURN relay), `tanis-client` and `bench`.
+//!
+//! Starting and configuring
 //! - [`config`]: the settings, read from a TOML file and `TANIS_*` variables and validated at load.
 //! - [`startup`]: builds the whole server from a [`config::Config`] and runs it under one shutdown token.
-//! - [`cli`]: the `tanis` command line (`serve`, `migrate`).
-//! - [`api`]: the REST surface (routers, the JSON error shape, OpenAPI, health and metrics).
-//! - [`hub`]: the WebSocket hub: sockets, frame dispatch, conversations, matches, video signalling.
+//! - [`cli`]: the `tanis` command line (`serve`, `migrate`, `worker`, `dev`, `phones`, `set-role`).
+//! - [`secrets`]: the JWT, TURN and phone secrets, generated on first start and kept owner-only in the data directory.
+//! - [`telemetry`]: structured logs and the Prometheus recorder.
+//! - [`clock`]: the time source, injected so tests control time instead of waiting for it.
+//!
+//! The doors
+//! - [`api`]: the REST surface: routers, the extractors (`api::extract`: the signed-in user, the client's
+//!   address; staff and admin in `api::admin`), the JSON error shape, OpenAPI, health and metrics.
+//! - [`hub`]: the WebSocket hub: sockets, one dispatch per frame, conversations, matches, video signalling.
+//!
+//! Rules (no HTTP, no sockets, no SQL)
+//! - [`domain`]: values parsed once at the edge (`Phone`, `Password`, `Alias`, `Tag`, `Role`; the ids
+//!   `UserId`, `MatchId`, `Seq` come from tanis-proto) and the rules that need nothing but them.
+//! - [`accounts`]: registration, login, token rotation, profile, deletion and export rules; the only code that
+//!   touches passwords.
+//! - [`auth`]: bcrypt on a bounded blocking pool, access JWTs and refresh tokens (the HTTP side is in [`api`]).
+//! - [`quota`]: daily quota policy (reset time, who can pay).
+//! - [`claims`]: filing a claim (the job in tanis-workers decides it).
 //! - [`moderation`]: banning, the same way from the API, the hub's server and the jobs.
-//! - [`delivery`]: the one way to reach a user (frames, answers to one socket, kicks) and presence.
+//! - [`billing`]: the billing provider's webhook as data: its signature and its events.
+//! - [`ads`]: who an ad is for and when a free user may be shown one.
+//! - [`notices`]: every notification's text, stored as a template and rendered in the user's language.
+//!
+//! Moving things
+//! - [`delivery`]: the one way to reach a user (frames, answers to one socket, kicks) and presence, on one
+//!   node or across nodes through Redis.
 //! - [`matching`]: the matchmaker task and the pure pairing rules.
 //! - [`group_commit`]: the single writer that commits messages, receipts, match ends and openings in shared
 //!   transactions, and answers and delivers only after the commit.
-//! - [`claims`]: filing a claim (the job in tanis-workers decides it).
 //! - [`jobs`]: the server's side of the background jobs (tanis-workers) over the store and the hub.
-//! - [`quota`]: daily quota policy (reset time, who can pay).
-//! - [`accounts`]: registration, login, token rotation and profile rules; the only code that touches passwords.
-//! - [`auth`]: bcrypt on a bounded blocking pool, access JWTs, the authenticated-user extractor.
-//! - [`domain`]: parsed newtypes (`Phone`, `Password`, `Alias`, `Tag`) built once at the edge.
+//! - [`push`]: push notifications to users with no open socket, queued per device and sent through FCM.
+//! - [`sms`]: one-time codes by text message: the provider's HTTP API (Twilio's format) or, in development, the log.
+//!
+//! Keeping things
+//! - [`store`]: persistence behind one `Store` with a SQLite and a PostgreSQL backend sharing their SQL; the
+//!   group commit's batch is `store::batch`.
 //! - [`phones`]: phone numbers at rest: sealed (XChaCha20-Poly1305) beside a blind index (HMAC), the keys outside
 //!   the database, and the rewrites that seal old plaintext and reseal under new keys.
-//! - [`sms`]: one-time codes by text message: the provider's HTTP API (Twilio's format) or, in development, the log.
-//! - [`store`]: persistence behind one `Store` with a SQLite and a PostgreSQL backend sharing their SQL.
 //! - [`dedicated`]: hot database loops on a thread of their own (SQLite), and why.
-//! - [`clock`]: the time source, injected so tests control time instead of waiting for it.
-//! - [`secrets`]: the JWT, TURN and phone secrets, generated on first start and kept owner-only in the data directory.
-//! - [`telemetry`]: structured logs and the Prometheus recorder.
 
 pub mod accounts;
 pub mod ads;

@@ -53,6 +53,6 @@ async fn enforce(store: &Store, delivery: &Delivery, ban: &NewBan<'_>) -> Result
         tell_ended(delivery, row.id, &[(user_id, EndReason::Banned), (peer, EndReason::Banned)]);
     }
     delivery.kick(user_id, CloseCode::Banned);
-    tracing::info!(user_id, "user banned; sockets closed");
+    tracing::info!(user_id = user_id.get(), "user banned; sockets closed");
     Ok(true)
 }

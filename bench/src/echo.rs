@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use tanis_client::{E2eSession, Identity, Role};
-use tanis_proto::ClientFrame;
+use tanis_proto::{ClientFrame, MatchId};
 use tokio::net::TcpListener;
 use tokio::sync::Barrier;
 use tokio::time::timeout_at;
@@ -58,7 +58,7 @@ pub async fn run(opts: &EchoOptions) -> anyhow::Result<Report> {
         // A real pair of E2E sessions, so every frame carries real ciphertext of the relay's size.
         let (a, b) = (Identity::generate(), Identity::generate());
         let (a_pub, b_pub) = (a.public_key_b64(), b.public_key_b64());
-        let match_id = pair as i64 + 1;
+        let match_id = MatchId(pair as i64 + 1);
         let sessions = [
             E2eSession::establish(a, &b_pub, match_id, Role::Initiator)?,
             E2eSession::establish(b, &a_pub, match_id, Role::Responder)?,
@@ -105,7 +105,7 @@ type Ws = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<t
 async fn client(
     ws: &mut Ws,
     mut session: E2eSession,
-    match_id: i64,
+    match_id: MatchId,
     opts: &EchoOptions,
     progress: &Progress,
 ) -> anyhow::Result<hdrhistogram::Histogram<u64>> {

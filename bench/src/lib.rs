@@ -20,7 +20,7 @@ use serde::Serialize;
 /// One account from `tanis dev seed-users` (`<user_id> <phone> <access_token>` per line).
 #[derive(Debug, Clone)]
 pub struct SeededUser {
-    pub id: i64,
+    pub id: tanis_proto::UserId,
     pub phone: String,
     pub token: String,
 }

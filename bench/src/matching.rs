@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use tanis_client::{Connection, Identity};
-use tanis_proto::{ClientFrame, MatchKind, ServerFrame};
+use tanis_proto::{ClientFrame, MatchId, MatchKind, ServerFrame};
 use tokio::sync::Barrier;
 use tokio::time::{Instant as Deadline, timeout_at};
 
@@ -101,7 +101,7 @@ async fn user_loop(
     deadline: Deadline,
     hist: &mut Histogram<u64>,
     progress: &Progress,
-) -> anyhow::Result<Option<i64>> {
+) -> anyhow::Result<Option<MatchId>> {
     let mut round = 0u64;
     loop {
         round += 1;

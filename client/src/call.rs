@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use tanis_proto::{CallOutcome, ClientFrame};
+use tanis_proto::{CallOutcome, ClientFrame, MatchId};
 
 /// What the WebRTC stack measured, where it could.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -24,14 +24,14 @@ pub struct Packets {
 /// One match's call setup: timed from [`CallReporter::start`], reported once.
 #[derive(Debug)]
 pub struct CallReporter {
-    match_id: i64,
+    match_id: MatchId,
     started: Instant,
     reported: bool,
 }
 
 impl CallReporter {
     /// Starts the clock: call it when this side sends its offer or receives the peer's.
-    pub fn start(match_id: i64) -> Self {
+    pub fn start(match_id: MatchId) -> Self {
         CallReporter { match_id, started: Instant::now(), reported: false }
     }
 
@@ -63,7 +63,7 @@ mod tests {
 
     #[test]
     fn a_call_is_reported_once_with_its_figures_in_milliseconds() {
-        let mut call = CallReporter::start(7);
+        let mut call = CallReporter::start(MatchId(7));
         let measured =
             Measured { rtt: Some(Duration::from_micros(42_600)), packets: Some(Packets { sent: 100, lost: 150 }) };
         let Some(ClientFrame::RtcStats { match_id, outcome, setup_ms, rtt_ms, packets_sent, packets_lost, .. }) =
@@ -71,7 +71,7 @@ mod tests {
         else {
             panic!("the first report is made");
         };
-        assert_eq!((match_id, outcome), (7, CallOutcome::Connected));
+        assert_eq!((match_id, outcome), (MatchId(7), CallOutcome::Connected));
         assert!((0..1000).contains(&setup_ms));
         assert_eq!((rtt_ms, packets_sent, packets_lost), (Some(42), Some(100), Some(100)));
         assert_eq!(call.report(CallOutcome::Failed, Measured::default()), None, "once per call");

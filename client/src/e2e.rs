@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 use std::fmt;
 use x25519_dalek::{PublicKey, StaticSecret};
 
+use tanis_proto::MatchId;
 const HKDF_SALT: &[u8] = b"tanis-e2e-v1";
 const INFO_PREFIX: &[u8] = b"tanis/v1/";
 const AD_PREFIX: &[u8] = b"tanis/v1";
@@ -117,7 +118,7 @@ pub struct Sealed {
 
 /// The encrypted channel with one peer for one match.
 pub struct E2eSession {
-    match_id: i64,
+    match_id: MatchId,
     own_public: [u8; 32],
     peer_public: [u8; 32],
     send_dir: Direction,
@@ -138,7 +139,12 @@ impl E2eSession {
     /// # Errors
     /// [`E2eError::InvalidPublicKey`] if the peer key is not 32 bytes of base64, equals our own key, or is a
     /// low-order point (non-contributory shared secret).
-    pub fn establish(identity: Identity, peer_public_b64: &str, match_id: i64, role: Role) -> Result<Self, E2eError> {
+    pub fn establish(
+        identity: Identity,
+        peer_public_b64: &str,
+        match_id: MatchId,
+        role: Role,
+    ) -> Result<Self, E2eError> {
         let peer: [u8; 32] = B64
             .decode(peer_public_b64)
             .ok()
@@ -157,7 +163,7 @@ impl E2eSession {
         let cipher_for = |dir: Direction| {
             let mut info = Vec::with_capacity(INFO_PREFIX.len() + 8 + 4);
             info.extend_from_slice(INFO_PREFIX);
-            info.extend_from_slice(&match_id.to_be_bytes());
+            info.extend_from_slice(&match_id.get().to_be_bytes());
             info.extend_from_slice(dir.label());
             let mut key = Key::default();
             hkdf.expand(&info, &mut key).expect("32 bytes is a valid HKDF-SHA256 output length");
@@ -240,11 +246,11 @@ impl fmt::Debug for E2eSession {
     }
 }
 
-fn associated_data(match_id: i64, dir: Direction, counter: u64) -> [u8; AD_LEN] {
+fn associated_data(match_id: MatchId, dir: Direction, counter: u64) -> [u8; AD_LEN] {
     let mut ad = [0u8; AD_LEN];
     let (prefix, rest) = ad.split_at_mut(AD_PREFIX.len());
     prefix.copy_from_slice(AD_PREFIX);
-    rest[..8].copy_from_slice(&match_id.to_be_bytes());
+    rest[..8].copy_from_slice(&match_id.get().to_be_bytes());
     rest[8] = dir as u8;
     rest[9..].copy_from_slice(&counter.to_be_bytes());
     ad
@@ -275,6 +281,7 @@ mod tests {
 
     /// Alice (initiator) and Bob (responder) sharing match `match_id`.
     fn pair(match_id: i64) -> (E2eSession, E2eSession) {
+        let match_id = MatchId(match_id);
         let (alice, bob) = (Identity::generate(), Identity::generate());
         let (alice_pub, bob_pub) = (alice.public_key_b64(), bob.public_key_b64());
         let a = E2eSession::establish(alice, &bob_pub, match_id, Role::Initiator).unwrap();
@@ -318,10 +325,10 @@ mod tests {
     fn a_ciphertext_moved_to_another_match_fails_to_decrypt() {
         let (alice, bob) = (Identity::generate(), Identity::generate());
         let (alice_pub, bob_pub) = (alice.public_key_b64(), bob.public_key_b64());
-        let mut alice = E2eSession::establish(alice, &bob_pub, 1, Role::Initiator).unwrap();
+        let mut alice = E2eSession::establish(alice, &bob_pub, MatchId(1), Role::Initiator).unwrap();
         // Same keys, different match: only the match id binding can catch the move.
-        let mut bob_here = E2eSession::establish(bob.clone(), &alice_pub, 1, Role::Responder).unwrap();
-        let mut bob_elsewhere = E2eSession::establish(bob, &alice_pub, 2, Role::Responder).unwrap();
+        let mut bob_here = E2eSession::establish(bob.clone(), &alice_pub, MatchId(1), Role::Responder).unwrap();
+        let mut bob_elsewhere = E2eSession::establish(bob, &alice_pub, MatchId(2), Role::Responder).unwrap();
         let sealed = alice.seal(MARKER);
         assert_eq!(open(&mut bob_elsewhere, &sealed), Err(E2eError::Decrypt));
         assert_eq!(open(&mut bob_here, &sealed).unwrap(), MARKER);
@@ -382,7 +389,7 @@ mod tests {
             0x8d, 0xeb, 0x9c, 0x32, 0xb1, 0xfd, 0x86, 0x62, 0x05, 0x16, 0x5f, 0x49, 0xb8, 0x00,
         ];
         for bad in [[0u8; 32], one, order_8] {
-            let result = E2eSession::establish(Identity::generate(), &B64.encode(bad), 1, Role::Initiator);
+            let result = E2eSession::establish(Identity::generate(), &B64.encode(bad), MatchId(1), Role::Initiator);
             assert_eq!(result.unwrap_err(), E2eError::InvalidPublicKey, "{bad:02x?}");
         }
     }
@@ -391,13 +398,16 @@ mod tests {
     fn our_own_key_reflected_back_as_the_peer_key_is_refused() {
         let me = Identity::generate();
         let mine = me.public_key_b64();
-        assert_eq!(E2eSession::establish(me, &mine, 1, Role::Initiator).unwrap_err(), E2eError::InvalidPublicKey);
+        assert_eq!(
+            E2eSession::establish(me, &mine, MatchId(1), Role::Initiator).unwrap_err(),
+            E2eError::InvalidPublicKey
+        );
     }
 
     #[test]
     fn a_31_byte_or_non_base64_peer_key_is_refused() {
         for bad in [B64.encode([7u8; 31]), "not base64!".to_owned()] {
-            let result = E2eSession::establish(Identity::generate(), &bad, 1, Role::Responder);
+            let result = E2eSession::establish(Identity::generate(), &bad, MatchId(1), Role::Responder);
             assert_eq!(result.unwrap_err(), E2eError::InvalidPublicKey, "{bad}");
         }
     }
@@ -432,10 +442,10 @@ mod tests {
         let (m_a_pub, m_b_pub) = (mallory_for_alice.public_key_b64(), mallory_for_bob.public_key_b64());
 
         // The server gives each victim one of Mallory's keys instead of the other victim's.
-        let mut alice = E2eSession::establish(alice, &m_a_pub, 9, Role::Initiator).unwrap();
-        let mut bob = E2eSession::establish(bob, &m_b_pub, 9, Role::Responder).unwrap();
-        let mut m_alice = E2eSession::establish(mallory_for_alice, &alice_pub, 9, Role::Responder).unwrap();
-        let mut m_bob = E2eSession::establish(mallory_for_bob, &bob_pub, 9, Role::Initiator).unwrap();
+        let mut alice = E2eSession::establish(alice, &m_a_pub, MatchId(9), Role::Initiator).unwrap();
+        let mut bob = E2eSession::establish(bob, &m_b_pub, MatchId(9), Role::Responder).unwrap();
+        let mut m_alice = E2eSession::establish(mallory_for_alice, &alice_pub, MatchId(9), Role::Responder).unwrap();
+        let mut m_bob = E2eSession::establish(mallory_for_bob, &bob_pub, MatchId(9), Role::Initiator).unwrap();
 
         let intercepted = open(&mut m_alice, &alice.seal(MARKER)).unwrap();
         assert_eq!(intercepted, MARKER);
@@ -469,7 +479,7 @@ mod tests {
         assert_eq!(alice.public_key_b64(), "e06Qm75//kTEZaIgA31gjuNYl9Me+XLwf3SJLLD3PxM=");
         assert_eq!(bob.public_key_b64(), "D6poTtKIZ7l/Smot7l34zpdOdrcBjj8iocTPJnhXDyA=");
         let alice_pub = alice.public_key_b64();
-        let mut bob = E2eSession::establish(bob, &alice_pub, 4242, Role::Responder).unwrap();
+        let mut bob = E2eSession::establish(bob, &alice_pub, MatchId(4242), Role::Responder).unwrap();
         let from_web = bob
             .open(
                 "aVmBLesnoK1uCAy7pq7q/EHfKQPiVnFHAMwyxJmweo8TVE4kVwULJCp3arZ2d1LVzxRL18hC",

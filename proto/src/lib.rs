@@ -114,14 +114,14 @@ pub enum ClientFrame {
     MatchLeave {
         #[serde(default)]
         id: Option<String>,
-        match_id: i64,
+        match_id: MatchId,
     },
     /// Send an end-to-end encrypted message. `client_msg_id` makes a retry idempotent.
     #[serde(rename = "msg.send")]
     MsgSend {
         #[serde(default)]
         id: Option<String>,
-        match_id: i64,
+        match_id: MatchId,
         client_msg_id: String,
         ciphertext: String,
         nonce: String,
@@ -131,37 +131,37 @@ pub enum ClientFrame {
     MsgAck {
         #[serde(default)]
         id: Option<String>,
-        match_id: i64,
-        seq: i64,
+        match_id: MatchId,
+        seq: Seq,
     },
     /// Send again every stored message of the match after `after_seq` (after a reconnect).
     #[serde(rename = "resume")]
     Resume {
         #[serde(default)]
         id: Option<String>,
-        match_id: i64,
-        after_seq: i64,
+        match_id: MatchId,
+        after_seq: Seq,
     },
     /// The user is typing; relayed to the peer, never stored.
     #[serde(rename = "typing")]
     Typing {
         #[serde(default)]
         id: Option<String>,
-        match_id: i64,
+        match_id: MatchId,
     },
     /// Block the peer of this match: ends it and never pairs the two again.
     #[serde(rename = "block")]
     Block {
         #[serde(default)]
         id: Option<String>,
-        match_id: i64,
+        match_id: MatchId,
     },
     /// Report the peer of this (current or past) match.
     #[serde(rename = "report")]
     Report {
         #[serde(default)]
         id: Option<String>,
-        match_id: i64,
+        match_id: MatchId,
         reason_code: ReportReason,
         #[serde(default)]
         details: Option<String>,
@@ -171,7 +171,7 @@ pub enum ClientFrame {
     Claim {
         #[serde(default)]
         id: Option<String>,
-        match_id: i64,
+        match_id: MatchId,
     },
     /// Video: the session description offer, sent by the initiator. Relayed to the peer with every
     /// non-relay candidate removed.
@@ -179,7 +179,7 @@ pub enum ClientFrame {
     RtcOffer {
         #[serde(default)]
         id: Option<String>,
-        match_id: i64,
+        match_id: MatchId,
         sdp: String,
     },
     /// Video: the answer to an offer.
@@ -187,7 +187,7 @@ pub enum ClientFrame {
     RtcAnswer {
         #[serde(default)]
         id: Option<String>,
-        match_id: i64,
+        match_id: MatchId,
         sdp: String,
     },
     /// Video: one trickled ICE candidate. Only relay candidates reach the peer.
@@ -195,7 +195,7 @@ pub enum ClientFrame {
     RtcIce {
         #[serde(default)]
         id: Option<String>,
-        match_id: i64,
+        match_id: MatchId,
         candidate: String,
         #[serde(default)]
         sdp_mid: Option<String>,
@@ -207,7 +207,7 @@ pub enum ClientFrame {
     RtcConnected {
         #[serde(default)]
         id: Option<String>,
-        match_id: i64,
+        match_id: MatchId,
     },
     /// Video: how this side's call went, once per match (docs/protocol.md, "Call quality"). Numbers and one
     /// enum only: no field can carry an address or an identifier. Answered with `ok`.
@@ -215,7 +215,7 @@ pub enum ClientFrame {
     RtcStats {
         #[serde(default)]
         id: Option<String>,
-        match_id: i64,
+        match_id: MatchId,
         outcome: CallOutcome,
         /// Milliseconds from the start of the offer/answer exchange to connected, or to giving up.
         setup_ms: i64,
@@ -233,7 +233,7 @@ pub enum ClientFrame {
     RtcHangup {
         #[serde(default)]
         id: Option<String>,
-        match_id: i64,
+        match_id: MatchId,
     },
     /// Application-level liveness check; answered with `pong`.
     #[serde(rename = "ping")]
@@ -290,7 +290,7 @@ pub struct Limits {
 /// The current match, as `hello` reports it after a reconnect and `match.found` announces it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MatchInfo {
-    pub match_id: i64,
+    pub match_id: MatchId,
     pub kind: MatchKind,
     /// The stranger's `alias#tag`: all a peer ever learns of the other.
     pub peer: String,
@@ -394,34 +394,34 @@ pub enum ServerFrame {
     /// The match is over; no more messages or typing for it. Sent to every socket of both users (`id` is
     /// always null: the request that ended it gets its own `ok`).
     #[serde(rename = "match.ended")]
-    MatchEnded { id: Option<String>, match_id: i64, reason: EndReason },
+    MatchEnded { id: Option<String>, match_id: MatchId, reason: EndReason },
     /// The message is durably stored under `seq`; safe to forget the local copy's retry state.
     #[serde(rename = "msg.accepted")]
-    MsgAccepted { id: Option<String>, match_id: i64, client_msg_id: String, seq: i64 },
+    MsgAccepted { id: Option<String>, match_id: MatchId, client_msg_id: String, seq: Seq },
     /// A stored message. `mine` is true when this user sent it (from another of their sockets, or on resume).
     #[serde(rename = "msg")]
-    Msg { match_id: i64, seq: i64, ciphertext: String, nonce: String, sent_at: DateTime<Utc>, mine: bool },
+    Msg { match_id: MatchId, seq: Seq, ciphertext: String, nonce: String, sent_at: DateTime<Utc>, mine: bool },
     /// The peer acknowledged the message with this `seq`.
     #[serde(rename = "msg.delivered")]
-    MsgDelivered { match_id: i64, seq: i64 },
+    MsgDelivered { match_id: MatchId, seq: Seq },
     /// Every message after `after_seq` has been sent (as `msg` frames, before this one).
     #[serde(rename = "resume.done")]
-    ResumeDone { id: Option<String>, match_id: i64, last_seq: i64 },
+    ResumeDone { id: Option<String>, match_id: MatchId, last_seq: Seq },
     /// Frames meant for this socket may have been lost between server nodes (their link restarted): here is the
     /// current match as the database has it; send `resume` for it from the last `seq` you hold.
     #[serde(rename = "resync")]
     Resync { active_match: Option<MatchInfo> },
     /// The peer is typing.
     #[serde(rename = "typing")]
-    Typing { match_id: i64 },
+    Typing { match_id: MatchId },
     /// Video signalling from the peer, already stripped of non-relay candidates.
     #[serde(rename = "rtc.offer")]
-    RtcOffer { match_id: i64, sdp: String },
+    RtcOffer { match_id: MatchId, sdp: String },
     #[serde(rename = "rtc.answer")]
-    RtcAnswer { match_id: i64, sdp: String },
+    RtcAnswer { match_id: MatchId, sdp: String },
     #[serde(rename = "rtc.ice")]
     RtcIce {
-        match_id: i64,
+        match_id: MatchId,
         candidate: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         sdp_mid: Option<String>,
@@ -429,7 +429,7 @@ pub enum ServerFrame {
         sdp_mline_index: Option<u16>,
     },
     #[serde(rename = "rtc.hangup")]
-    RtcHangup { match_id: i64 },
+    RtcHangup { match_id: MatchId },
     /// A new notification, in the user's language; it is stored too (`GET /v1/notifications`).
     #[serde(rename = "notification")]
     Notification { notification: Notification },
@@ -494,7 +494,7 @@ mod tests {
             frame,
             ClientFrame::RtcStats {
                 id: None,
-                match_id: 7,
+                match_id: MatchId(7),
                 outcome: CallOutcome::Failed,
                 setup_ms: 30000,
                 rtt_ms: None,
@@ -510,7 +510,12 @@ mod tests {
 
     #[test]
     fn server_frames_round_trip() {
-        let frame = ServerFrame::MsgAccepted { id: Some("r2".into()), match_id: 7, client_msg_id: "c1".into(), seq: 3 };
+        let frame = ServerFrame::MsgAccepted {
+            id: Some("r2".into()),
+            match_id: MatchId(7),
+            client_msg_id: "c1".into(),
+            seq: Seq(3),
+        };
         let json = frame.to_json();
         assert!(json.starts_with(r#"{"type":"msg.accepted""#), "{json}");
         assert_eq!(serde_json::from_str::<ServerFrame>(&json).unwrap(), frame);

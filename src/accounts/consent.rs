@@ -2,6 +2,7 @@
 //! publishes another (`auth.privacy_notice_version`), matching refuses the user until they accept it here.
 
 use super::{AccountError, Accounts};
+use crate::domain::UserId;
 
 /// Whether a user who last accepted the notice version `accepted` must accept `current` (and is refused by
 /// matching until then). Any other version is due, older or not: the operator's current one is the only one.
@@ -17,7 +18,7 @@ impl Accounts {
 
     /// Records the user's acceptance of `version`, which must be the current one (a client showing an older
     /// text gets [`AccountError::StaleNoticeVersion`]). Accepting it again changes nothing.
-    pub async fn accept_privacy_notice(&self, user_id: i64, version: &str) -> Result<(), AccountError> {
+    pub async fn accept_privacy_notice(&self, user_id: UserId, version: &str) -> Result<(), AccountError> {
         let current = &self.auth.privacy_notice_version;
         if version != current {
             return Err(AccountError::StaleNoticeVersion { current: current.clone() });

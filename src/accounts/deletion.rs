@@ -14,19 +14,19 @@ use super::logins::login_ids;
 use super::session::ClientInfo;
 use super::{AccountError, Accounts};
 use crate::auth::LoginId;
-use crate::domain::{Password, Phone};
+use crate::domain::{MatchId, Password, Phone, UserId};
 use crate::store::UserRow;
 
 /// A committed deletion request, for the caller to make live.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeletionRequested {
-    pub user_id: i64,
+    pub user_id: UserId,
     /// When the purge may remove the account; a login before then undoes the request.
     pub purge_after: DateTime<Utc>,
     /// Every login it signed out (their sockets close with 4001).
     pub revoked: Vec<LoginId>,
     /// The active match it ended, as `(match id, peer id)`: the peer is told.
-    pub ended: Option<(i64, i64)>,
+    pub ended: Option<(MatchId, UserId)>,
 }
 
 /// How a deletion was asked for, as the audit row names it.
@@ -52,7 +52,7 @@ impl Accounts {
     /// failed login).
     pub async fn request_deletion(
         &self,
-        user_id: i64,
+        user_id: UserId,
         password: &Password,
         client: &ClientInfo,
     ) -> Result<DeletionRequested, AccountError> {
@@ -78,7 +78,7 @@ impl Accounts {
         self.delete(user.id, Via::Banned).await
     }
 
-    async fn delete(&self, user_id: i64, via: Via) -> Result<DeletionRequested, AccountError> {
+    async fn delete(&self, user_id: UserId, via: Via) -> Result<DeletionRequested, AccountError> {
         let now = self.clock.now();
         let purge_after = now + TimeDelta::days(self.auth.deletion_grace_days.into());
         let deleted = self
@@ -86,7 +86,7 @@ impl Accounts {
             .request_deletion(user_id, purge_after, via.as_str(), now)
             .await?
             .ok_or(AccountError::InvalidToken)?;
-        tracing::info!(user_id, via = via.as_str(), "account deletion requested");
+        tracing::info!(user_id = user_id.get(), via = via.as_str(), "account deletion requested");
         metrics::counter!("tanis_account_deletions_requested_total", "via" => via.as_str()).increment(1);
         Ok(DeletionRequested {
             user_id,
@@ -107,7 +107,7 @@ impl Accounts {
         {
             return Err(AccountError::InvalidCredentials);
         }
-        tracing::info!(user_id = user.id, "account deletion undone by a sign-in");
+        tracing::info!(user_id = user.id.get(), "account deletion undone by a sign-in");
         metrics::counter!("tanis_account_deletions_undone_total").increment(1);
         Ok(())
     }

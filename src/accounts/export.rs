@@ -11,6 +11,8 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 
+use crate::domain::UserId;
+
 /// Most rows per section. Generous: a year of heavy daily use stays under it; beyond it the newest are kept.
 pub const SECTION_LIMIT: usize = 10_000;
 
@@ -27,11 +29,11 @@ pub fn cooldown_left(last: DateTime<Utc>, now: DateTime<Utc>) -> Option<u64> {
 /// When each user last exported, on this node. Entries past the cooldown are dropped at every export, so the
 /// map holds at most the users who exported in the last minute. Never held across an `.await`.
 #[derive(Clone, Default)]
-pub struct ExportCooldown(Arc<Mutex<HashMap<i64, DateTime<Utc>>>>);
+pub struct ExportCooldown(Arc<Mutex<HashMap<UserId, DateTime<Utc>>>>);
 
 impl ExportCooldown {
     /// Takes the user's slot, or answers how many seconds remain until they may export again.
-    pub fn take(&self, user_id: i64, now: DateTime<Utc>) -> Result<(), u64> {
+    pub fn take(&self, user_id: UserId, now: DateTime<Utc>) -> Result<(), u64> {
         let mut last = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         last.retain(|_, at| cooldown_left(*at, now).is_some());
         if let Some(wait) = last.get(&user_id).and_then(|at| cooldown_left(*at, now)) {
@@ -129,10 +131,10 @@ mod tests {
     fn a_second_export_within_the_cooldown_is_refused_with_the_wait() {
         let last = ExportCooldown::default();
         let t = at("2026-11-21T09:30:00Z");
-        assert_eq!(last.take(1, t), Ok(()));
-        assert_eq!(last.take(1, t + TimeDelta::seconds(15)), Err(45));
-        assert_eq!(last.take(2, t + TimeDelta::seconds(15)), Ok(()), "per user");
-        assert_eq!(last.take(1, t + TimeDelta::seconds(COOLDOWN_SECS)), Ok(()));
+        assert_eq!(last.take(UserId(1), t), Ok(()));
+        assert_eq!(last.take(UserId(1), t + TimeDelta::seconds(15)), Err(45));
+        assert_eq!(last.take(UserId(2), t + TimeDelta::seconds(15)), Ok(()), "per user");
+        assert_eq!(last.take(UserId(1), t + TimeDelta::seconds(COOLDOWN_SECS)), Ok(()));
     }
 
     #[test]

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::{AccountError, Accounts};
 use crate::auth::LoginId;
+use crate::domain::UserId;
 use crate::store::LoginRow;
 
 /// One live login, as its owner sees it.
@@ -28,7 +29,7 @@ pub struct Login {
 
 impl Accounts {
     /// The user's live logins, most recently used first; `current` is the asking token's.
-    pub async fn logins(&self, user_id: i64, current: Option<LoginId>) -> Result<Vec<Login>, AccountError> {
+    pub async fn logins(&self, user_id: UserId, current: Option<LoginId>) -> Result<Vec<Login>, AccountError> {
         self.current_user(user_id).await?;
         let rows = self.store.live_logins(user_id, self.clock.now()).await?;
         Ok(rows.into_iter().filter_map(|row| login(row, current)).collect())
@@ -36,7 +37,7 @@ impl Accounts {
 
     /// Signs out one of the user's logins. Someone else's login, or one signed out already, is
     /// [`AccountError::NoSuchSession`], the same answer as an id that never existed.
-    pub async fn revoke_login(&self, user_id: i64, login: LoginId) -> Result<(), AccountError> {
+    pub async fn revoke_login(&self, user_id: UserId, login: LoginId) -> Result<(), AccountError> {
         self.current_user(user_id).await?;
         match self.store.revoke_login(user_id, &login.to_string(), self.clock.now()).await? {
             true => Ok(()),
@@ -45,7 +46,11 @@ impl Accounts {
     }
 
     /// Signs out every login of the user but `keep` (the asking one); returns those signed out.
-    pub async fn revoke_other_logins(&self, user_id: i64, keep: Option<LoginId>) -> Result<Vec<LoginId>, AccountError> {
+    pub async fn revoke_other_logins(
+        &self,
+        user_id: UserId,
+        keep: Option<LoginId>,
+    ) -> Result<Vec<LoginId>, AccountError> {
         self.current_user(user_id).await?;
         let keep = keep.map(|k| k.to_string());
         let revoked = self.store.revoke_other_logins(user_id, keep.as_deref(), self.clock.now()).await?;

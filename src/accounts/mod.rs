@@ -27,6 +27,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::auth::{HashError, JwtKeys, PasswordHasher};
 use crate::clock::SharedClock;
 use crate::config::{AuthConfig, QuotaConfig, SmsConfig};
+use crate::domain::UserId;
 use crate::phones::PhoneVault;
 use crate::sms::SmsSender;
 use crate::store::{Store, StoreError};
@@ -91,7 +92,7 @@ pub enum AccountError {
     TokenExpired,
     /// Carries the revoked login, whose sockets the caller closes.
     #[error("the token was already used; every session of this login is now signed out")]
-    TokenReused { user_id: i64, login: Option<crate::auth::LoginId> },
+    TokenReused { user_id: UserId, login: Option<crate::auth::LoginId> },
     #[error("the current password is wrong")]
     WrongPassword,
     #[error("no such session of yours")]

@@ -7,14 +7,14 @@ use super::logins::login_ids;
 use super::session::ClientInfo;
 use super::{AccountError, Accounts};
 use crate::auth::LoginId;
-use crate::domain::{Password, Phone};
+use crate::domain::{Password, Phone, UserId};
 
 impl Accounts {
     /// Replaces the user's password with `new` when `current` is right; every login but `keep` is revoked in
     /// the same transaction. Returns the logins revoked (their sockets are the caller's to close).
     pub async fn change_password(
         &self,
-        user_id: i64,
+        user_id: UserId,
         keep: Option<LoginId>,
         current: &Password,
         new: &Password,
@@ -30,13 +30,13 @@ impl Accounts {
         let hash = self.hasher.hash(new).await?;
         let keep = keep.map(|k| k.to_string());
         let revoked = self.store.change_password(user.id, &hash, keep.as_deref(), self.clock.now()).await?;
-        tracing::info!(user_id, revoked = revoked.len(), "password changed; other sessions signed out");
+        tracing::info!(user_id = user_id.get(), revoked = revoked.len(), "password changed; other sessions signed out");
         Ok(login_ids(&revoked))
     }
 
     /// The user's phone number, opened in memory only: the login throttle and the attempt record are keyed by it,
     /// as for a login that presents it.
-    pub(super) async fn phone_of(&self, user_id: i64) -> Result<Phone, AccountError> {
+    pub(super) async fn phone_of(&self, user_id: UserId) -> Result<Phone, AccountError> {
         let sealed = self.store.sealed_phone(user_id).await?.ok_or(AccountError::InvalidToken)?;
         self.phones.open(&sealed).map_err(AccountError::Phone)
     }

@@ -7,7 +7,7 @@ use super::code_rules::{OneTimeCode, Purpose};
 use super::phone_codes::{CodeSent, CodeTarget};
 use super::session::ClientInfo;
 use super::{AccountError, Accounts};
-use crate::domain::{Password, Phone};
+use crate::domain::{Password, Phone, UserId};
 use crate::notices::Locale;
 use crate::phones::SealedPhone;
 use crate::store::{StoreError, UserRow};
@@ -17,7 +17,7 @@ impl Accounts {
     /// first, so that a stolen access token cannot probe which numbers have an account.
     pub async fn request_phone_change(
         &self,
-        user_id: i64,
+        user_id: UserId,
         new_phone: &Phone,
         password: &Password,
         client: &ClientInfo,
@@ -52,7 +52,7 @@ impl Accounts {
     }
 
     /// Moves the account to the phone the newest change code went to, verified; the account as it is now.
-    pub async fn confirm_phone_change(&self, user_id: i64, code: &OneTimeCode) -> Result<UserRow, AccountError> {
+    pub async fn confirm_phone_change(&self, user_id: UserId, code: &OneTimeCode) -> Result<UserRow, AccountError> {
         let user = self.current_user(user_id).await?;
         let row = self.check_code(user.id, Purpose::Change, code, None).await?;
         // As sealed when the code was asked for (resealed by a key rotation since, if one ran).
@@ -65,7 +65,7 @@ impl Accounts {
             Err(StoreError::Conflict) => return Err(AccountError::PhoneTaken),
             Err(e) => return Err(e.into()),
         }
-        tracing::info!(user_id = user.id, "phone number changed");
+        tracing::info!(user_id = user.id.get(), "phone number changed");
         self.current_user(user.id).await
     }
 }

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::code_rules::{self, Limits, Match, OneTimeCode, Purpose, Verdict};
 use super::session::ClientInfo;
 use super::{AccountError, Accounts};
-use crate::domain::Phone;
+use crate::domain::{Phone, UserId};
 use crate::notices::Locale;
 use crate::phones::{PhoneIndex, PhoneLookup};
 use crate::sms::CodeSms;
@@ -19,7 +19,7 @@ use crate::store::{CodeRow, NewCodeRequest, Recorded};
 /// Where a code is to go.
 pub(super) struct CodeTarget<'a> {
     pub purpose: Purpose,
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub phone: &'a Phone,
     pub locale: Locale,
     /// False: record the request but make and send no code (a reset for a phone without a verified account).
@@ -95,7 +95,7 @@ impl Accounts {
         };
         if let Err(e) = self.sms.send(&sms).await {
             metrics::counter!("tanis_sms_codes_total", "purpose" => purpose, "outcome" => "failed").increment(1);
-            tracing::warn!(user_id = target.user_id, purpose, code_id = id, error = %e, "the one-time code was not sent");
+            tracing::warn!(user_id = target.user_id.map(UserId::get), purpose, code_id = id, error = %e, "the one-time code was not sent");
             self.store.code_send_failed(id).await?;
             return Err(AccountError::SmsUnavailable);
         }
@@ -108,7 +108,7 @@ impl Accounts {
     /// was used or expired meanwhile).
     pub(super) async fn check_code(
         &self,
-        user_id: i64,
+        user_id: UserId,
         purpose: Purpose,
         code: &OneTimeCode,
         phone: Option<&PhoneLookup>,
@@ -156,7 +156,7 @@ impl Accounts {
     }
 
     /// The user's phone number, opened in memory only, to send it a code.
-    pub(super) async fn current_phone(&self, user_id: i64) -> Result<Phone, AccountError> {
+    pub(super) async fn current_phone(&self, user_id: UserId) -> Result<Phone, AccountError> {
         let sealed = self.store.sealed_phone(user_id).await?.ok_or(AccountError::InvalidToken)?;
         self.phones.open(&sealed).map_err(AccountError::Phone)
     }

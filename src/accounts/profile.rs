@@ -1,7 +1,7 @@
 //! What a signed-in user reads and changes about themselves.
 
 use super::{AccountError, Accounts};
-use crate::domain::Alias;
+use crate::domain::{Alias, UserId};
 use crate::store::{StoreError, UserRow};
 
 /// A change to the profile; `None` fields stay as they are.
@@ -17,7 +17,7 @@ pub struct ProfileChange {
 impl Accounts {
     /// The account behind a verified access token. Banned accounts are refused everywhere, and so are accounts
     /// waiting for the purge (their logins are signed out; this also stops a token that names no login).
-    pub async fn current_user(&self, user_id: i64) -> Result<UserRow, AccountError> {
+    pub async fn current_user(&self, user_id: UserId) -> Result<UserRow, AccountError> {
         let user = self.store.user_by_id(user_id).await?.ok_or(AccountError::InvalidToken)?;
         if user.is_banned {
             return Err(AccountError::banned(&user));
@@ -28,7 +28,7 @@ impl Accounts {
         Ok(user)
     }
 
-    pub async fn update_profile(&self, user_id: i64, change: ProfileChange) -> Result<UserRow, AccountError> {
+    pub async fn update_profile(&self, user_id: UserId, change: ProfileChange) -> Result<UserRow, AccountError> {
         let user = self.current_user(user_id).await?;
         let now = self.clock.now();
         if let Some(Some((lat, lon))) = change.location

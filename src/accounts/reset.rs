@@ -10,7 +10,7 @@ use super::phone_codes::{CodeSent, CodeTarget};
 use super::session::ClientInfo;
 use super::{AccountError, Accounts};
 use crate::auth::LoginId;
-use crate::domain::{Password, Phone};
+use crate::domain::{Password, Phone, UserId};
 use crate::notices::Locale;
 
 impl Accounts {
@@ -42,7 +42,7 @@ impl Accounts {
         phone: &Phone,
         code: &OneTimeCode,
         new: &Password,
-    ) -> Result<(i64, Vec<LoginId>), AccountError> {
+    ) -> Result<(UserId, Vec<LoginId>), AccountError> {
         let lookup = self.phones.lookup(phone);
         // No account: the same answer as a code never asked for.
         let user = self.store.user_by_phone(&lookup).await?.ok_or(AccountError::CodeExpired)?;
@@ -53,7 +53,7 @@ impl Accounts {
             .redeem_password_reset_code(row.id, user.id, &hash, self.clock.now())
             .await?
             .ok_or(AccountError::CodeExpired)?;
-        tracing::info!(user_id = user.id, revoked = revoked.len(), "password reset; every session signed out");
+        tracing::info!(user_id = user.id.get(), revoked = revoked.len(), "password reset; every session signed out");
         Ok((user.id, login_ids(&revoked)))
     }
 }

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::throttle::{locked_until, seconds_until};
 use super::{AccountError, Accounts};
 use crate::auth::{JwtKeys, LoginId, RefreshToken};
-use crate::domain::{Password, Phone, Role};
+use crate::domain::{Password, Phone, Role, UserId};
 use crate::phones::PhoneLookup;
 use crate::store::{LoginAttempt, LoginOutcome, NewRefreshToken, Rotation, Store, UserRow};
 
@@ -79,7 +79,7 @@ impl Accounts {
     ) -> Result<UserRow, AccountError> {
         let now = self.clock.now();
         let (sealed, lookup) = (self.phones.seal(phone), self.phones.lookup(phone));
-        let record = |user_id: Option<i64>, outcome: LoginOutcome| {
+        let record = |user_id: Option<UserId>, outcome: LoginOutcome| {
             metrics::counter!("tanis_login_attempts_total", "outcome" => outcome.as_str()).increment(1);
             LoginAttempt {
                 phone: &sealed,
@@ -164,7 +164,7 @@ impl Accounts {
 
     /// Signs out the login the token belongs to (its whole family); returns whose login it was, so that its
     /// sockets can be closed.
-    pub async fn logout(&self, presented: RefreshToken) -> Result<(i64, Option<LoginId>), AccountError> {
+    pub async fn logout(&self, presented: RefreshToken) -> Result<(UserId, Option<LoginId>), AccountError> {
         let now = self.clock.now();
         let row = self.store.refresh_token_by_hash(&presented.hash()).await?.ok_or(AccountError::InvalidToken)?;
         self.store.revoke_token_family(&row.family_id, now).await?;
@@ -174,11 +174,11 @@ impl Accounts {
     async fn reuse_detected(
         &self,
         family_id: &str,
-        user_id: i64,
+        user_id: UserId,
         now: DateTime<Utc>,
     ) -> Result<AccountError, AccountError> {
         let revoked = self.store.revoke_token_family(family_id, now).await?;
-        tracing::warn!(user_id, revoked, "refresh token reuse: token family revoked");
+        tracing::warn!(user_id = user_id.get(), revoked, "refresh token reuse: token family revoked");
         self.store.log_event("auth.refresh_token_reused", Some(user_id), &json!({ "revoked": revoked }), now).await?;
         metrics::counter!("tanis_refresh_token_reuse_total").increment(1);
         Ok(AccountError::TokenReused { user_id, login: LoginId::parse(family_id) })
@@ -247,7 +247,7 @@ impl AccountError {
 pub async fn seeded_session(
     store: &Store,
     jwt: &JwtKeys,
-    user_id: i64,
+    user_id: UserId,
     now: DateTime<Utc>,
 ) -> Result<String, crate::store::StoreError> {
     let login = LoginId::generate();

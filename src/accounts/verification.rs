@@ -6,7 +6,7 @@ use super::code_rules::{OneTimeCode, Purpose};
 use super::phone_codes::{CodeSent, CodeTarget};
 use super::session::ClientInfo;
 use super::{AccountError, Accounts};
-use crate::domain::Phone;
+use crate::domain::{Phone, UserId};
 use crate::notices::Locale;
 use crate::store::UserRow;
 
@@ -14,7 +14,7 @@ impl Accounts {
     /// Sends a new verification code to the user's phone (superseding any earlier one).
     pub async fn request_phone_verification(
         &self,
-        user_id: i64,
+        user_id: UserId,
         client: &ClientInfo,
     ) -> Result<CodeSent, AccountError> {
         let user = self.current_user(user_id).await?;
@@ -26,14 +26,14 @@ impl Accounts {
     }
 
     /// Verifies the user's phone with the code sent to it; the account as it is now.
-    pub async fn verify_phone(&self, user_id: i64, code: &OneTimeCode) -> Result<UserRow, AccountError> {
+    pub async fn verify_phone(&self, user_id: UserId, code: &OneTimeCode) -> Result<UserRow, AccountError> {
         let user = self.current_user(user_id).await?;
         let row = self.check_code(user.id, Purpose::Verify, code, None).await?;
         // Refused if the code was used meanwhile, or the account's phone is no longer the one it went to.
         if !self.store.redeem_verification_code(row.id, user.id, &row.phone_index, self.clock.now()).await? {
             return Err(AccountError::CodeExpired);
         }
-        tracing::info!(user_id = user.id, "phone verified");
+        tracing::info!(user_id = user.id.get(), "phone verified");
         self.current_user(user.id).await
     }
 
@@ -42,7 +42,7 @@ impl Accounts {
     pub(super) async fn send_registration_code(&self, user: &UserRow, phone: &Phone, client: &ClientInfo) {
         if let Err(e) = self.send_code(verify_target(user, phone), client).await {
             metrics::counter!("tanis_registration_codes_unsent_total").increment(1);
-            tracing::warn!(user_id = user.id, error = %e, "registration: no verification code was sent");
+            tracing::warn!(user_id = user.id.get(), error = %e, "registration: no verification code was sent");
         }
     }
 }

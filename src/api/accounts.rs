@@ -13,7 +13,7 @@ use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
 use crate::accounts::{AccountError, ClientInfo, IssuedTokens, ProfileChange, Registration, must_accept_notice};
 use crate::auth::RefreshToken;
-use crate::domain::{Alias, AliasError, Password, PasswordError, Phone, PhoneError, Role};
+use crate::domain::{Alias, AliasError, Password, PasswordError, Phone, PhoneError, Role, UserId, handle};
 use crate::store::UserRow;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -147,7 +147,7 @@ impl Me {
     }
 
     /// With the user's running subscription, read from the store.
-    pub(super) async fn with_plan(mut self, state: &AppState, user_id: i64) -> Result<Self, ApiError> {
+    pub(super) async fn with_plan(mut self, state: &AppState, user_id: UserId) -> Result<Self, ApiError> {
         let plan = state.store.current_plan(user_id, state.accounts.now()).await.map_err(ApiError::internal)?;
         self.plan = plan.map(|p| Plan { name: p.plan_name, ends_at: p.end_date, renews: p.cancelled_at.is_none() });
         Ok(self)
@@ -193,7 +193,7 @@ fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Optio
 impl From<&UserRow> for Me {
     fn from(u: &UserRow) -> Self {
         Self {
-            handle: format!("{}#{}", u.alias, u.tag),
+            handle: handle(&u.alias, &u.tag),
             alias: u.alias.clone(),
             tag: u.tag.clone(),
             role: u.role,

@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, AppJson, AppPath, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
+use crate::domain::handle;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(list_blocks)).routes(routes!(unblock))
@@ -33,7 +34,7 @@ async fn list_blocks(State(state): State<AppState>, user: AuthUser) -> Result<Ap
     let rows = state.store.blocks_of(user.id).await.map_err(ApiError::internal)?;
     let blocks = rows
         .into_iter()
-        .map(|b| Block { id: b.id, handle: format!("{}#{}", b.alias, b.tag), created_at: b.created_at })
+        .map(|b| Block { id: b.id, handle: handle(&b.alias, &b.tag), created_at: b.created_at })
         .collect();
     Ok(AppJson(blocks))
 }

@@ -12,6 +12,7 @@ use super::AppState;
 use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
 use crate::claims::{self, FileError};
+use crate::domain::MatchId;
 use crate::store::OwnClaim;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -22,13 +23,15 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct NewClaim {
     #[serde(deserialize_with = "super::extract::integer")]
-    match_id: i64,
+    #[schema(value_type = i64)]
+    match_id: MatchId,
 }
 
 #[derive(Serialize, ToSchema)]
 pub struct Claim {
     id: i64,
-    match_id: i64,
+    #[schema(value_type = i64)]
+    match_id: MatchId,
     claim_time: DateTime<Utc>,
     /// `pending`, `approved` (one unit of the match's kind refunded as a bonus unit) or `rejected`.
     status: String,

@@ -19,7 +19,7 @@ use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
 use crate::accounts::ClientInfo;
 use crate::accounts::export::{ExportCooldown, SECTION_LIMIT, Sections, file_name, masked_push_token};
-use crate::domain::Role;
+use crate::domain::{Role, handle};
 use crate::notices::Locale;
 use crate::store::UserRow;
 use crate::store::export::{
@@ -192,7 +192,7 @@ async fn document(
             .accounts
             .phones()
             .open(&s)
-            .inspect_err(|e| tracing::warn!(user = row.id, "export: phone not opened: {e}"))
+            .inspect_err(|e| tracing::warn!(user = row.id.get(), "export: phone not opened: {e}"))
             .ok()
     });
     let lookup = phone.as_ref().map(|p| state.accounts.phones().lookup(p));
@@ -236,7 +236,7 @@ async fn document(
         })
         .collect();
 
-    let handle = format!("{}#{}", row.alias, row.tag);
+    let handle = handle(&row.alias, &row.tag);
     let disposition = format!("attachment; filename=\"{}\"", file_name(&handle, now.date_naive()));
     let location = match (row.location_lat, row.location_lon) {
         (Some(lat), Some(lon)) => Some(ExportedLocation { lat, lon, updated_at: row.location_updated_at }),

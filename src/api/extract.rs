@@ -10,7 +10,7 @@ use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use crate::accounts::ClientInfo;
 use crate::auth::{LoginId, TokenError};
-use crate::domain::Role;
+use crate::domain::{Role, UserId};
 
 /// The user a valid access token names. Handlers that take it are authenticated; the role check for
 /// moderator endpoints reads `role`.
@@ -20,7 +20,7 @@ use crate::domain::Role;
 /// revocation or a password change take effect at once rather than up to `access_token_ttl_secs` later.
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    pub id: i64,
+    pub id: UserId,
     pub role: Role,
     /// The login (session) the token belongs to; `None` for a token that names none (`TokenFields::sid`).
     pub login: Option<LoginId>,
@@ -82,12 +82,13 @@ impl FromRequestParts<AppState> for ClientInfo {
 
 /// An integer body field as JSON Schema (and so the OpenAPI document) defines one: `3000` and also `3000.0`
 /// (schemathesis sent the latter, and a generated client may). A fraction or a value out of range is refused.
-pub fn integer<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<i64, D::Error> {
+/// Ids too (`T` is then the id's type).
+pub fn integer<'de, D: serde::Deserializer<'de>, T: From<i64>>(deserializer: D) -> Result<T, D::Error> {
     use serde::Deserialize;
     match serde_json::Number::deserialize(deserializer)? {
-        n if n.is_i64() => Ok(n.as_i64().expect("checked")),
+        n if n.is_i64() => Ok(T::from(n.as_i64().expect("checked"))),
         n => match n.as_f64() {
-            Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(f as i64),
+            Some(f) if f.fract() == 0.0 && f >= i64::MIN as f64 && f < i64::MAX as f64 => Ok(T::from(f as i64)),
             _ => Err(serde::de::Error::custom(format!("{n} is not a 64-bit integer"))),
         },
     }

@@ -17,6 +17,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::auth::TokenError;
+use crate::domain::UserId;
 use crate::hub::SocketAuth;
 
 /// Longest device description kept from the User-Agent for message_logs.
@@ -58,7 +59,7 @@ impl FromRequestParts<AppState> for SocketUser {
             Some(token) => match state.accounts.jwt().verify(token.trim(), state.accounts.now()) {
                 Ok(fields) => fields
                     .sub
-                    .parse::<i64>()
+                    .parse::<UserId>()
                     .map(|user_id| SocketAuth { user_id, login: fields.login() })
                     .map_err(|_| CloseCode::InvalidToken),
                 Err(TokenError::Expired) => Err(CloseCode::TokenExpired),

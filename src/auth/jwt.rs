@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::LoginId;
-use crate::domain::Role;
+use crate::domain::{Role, UserId};
 
 /// What an access token says, field by field (JWT's registered names: `sub`, `iat`, `exp`, `jti`). Named
 /// "fields", not "claims": a claim in tanis is a request for a refunded unit.
@@ -62,7 +62,7 @@ impl JwtKeys {
     /// Issues a token of the login `login`; returns it with its expiry.
     pub fn issue_for_login(
         &self,
-        user_id: i64,
+        user_id: UserId,
         role: Role,
         login: LoginId,
         now: DateTime<Utc>,
@@ -70,7 +70,13 @@ impl JwtKeys {
         self.encode(user_id, role, Some(login), now)
     }
 
-    fn encode(&self, user_id: i64, role: Role, login: Option<LoginId>, now: DateTime<Utc>) -> (String, DateTime<Utc>) {
+    fn encode(
+        &self,
+        user_id: UserId,
+        role: Role,
+        login: Option<LoginId>,
+        now: DateTime<Utc>,
+    ) -> (String, DateTime<Utc>) {
         let exp = now + self.ttl;
         let fields = TokenFields {
             sub: user_id.to_string(),
@@ -112,7 +118,7 @@ mod tests {
     fn a_token_verifies_until_it_expires() {
         let keys = keys("a-secret-of-at-least-thirty-two-bytes");
         let now = Utc::now();
-        let (token, exp) = keys.issue_for_login(7, Role::User, LoginId::generate(), now);
+        let (token, exp) = keys.issue_for_login(UserId(7), Role::User, LoginId::generate(), now);
         assert_eq!(exp, now + TimeDelta::minutes(15));
         let fields = keys.verify(&token, now + TimeDelta::minutes(14)).unwrap();
         assert_eq!((fields.sub.as_str(), fields.role.as_str()), ("7", "user"));
@@ -122,11 +128,15 @@ mod tests {
     #[test]
     fn tokens_signed_with_another_secret_or_tampered_are_invalid() {
         let now = Utc::now();
-        let (token, _) =
-            keys("another-secret-of-thirty-two-bytes!!").issue_for_login(7, Role::User, LoginId::generate(), now);
+        let (token, _) = keys("another-secret-of-thirty-two-bytes!!").issue_for_login(
+            UserId(7),
+            Role::User,
+            LoginId::generate(),
+            now,
+        );
         assert_eq!(keys("a-secret-of-at-least-thirty-two-bytes").verify(&token, now), Err(TokenError::Invalid));
         let ours = keys("a-secret-of-at-least-thirty-two-bytes");
-        let (token, _) = ours.issue_for_login(7, Role::User, LoginId::generate(), now);
+        let (token, _) = ours.issue_for_login(UserId(7), Role::User, LoginId::generate(), now);
         let mut parts: Vec<String> = token.split('.').map(str::to_owned).collect();
         parts[1] = base64_json(r#"{"sub":"1","role":"admin","iat":0,"exp":9999999999,"jti":"x"}"#);
         assert_eq!(ours.verify(&parts.join("."), now), Err(TokenError::Invalid));
@@ -138,10 +148,10 @@ mod tests {
         let keys = keys("a-secret-of-at-least-thirty-two-bytes");
         let now = Utc::now();
         let login = LoginId::generate();
-        let (token, _) = keys.issue_for_login(7, Role::User, login, now);
+        let (token, _) = keys.issue_for_login(UserId(7), Role::User, login, now);
         assert_eq!(keys.verify(&token, now).unwrap().login(), Some(login));
         // Correctly signed, unexpired, but of no login: no sign-out would ever reach it.
-        let (token, _) = keys.encode(7, Role::User, None, now);
+        let (token, _) = keys.encode(UserId(7), Role::User, None, now);
         assert_eq!(keys.verify(&token, now), Err(TokenError::Invalid));
     }
 

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use tanis_proto::{Balances, CloseCode, MatchInfo, MatchKind, ServerFrame};
 
 use crate::auth::LoginId;
+use crate::domain::{MatchId, UserId};
 
 pub use redis::{Cluster, Link};
 pub use sockets::{Closer, Encoded, SocketHandle, Sockets, encode};
@@ -22,7 +23,7 @@ pub use sockets::{Closer, Encoded, SocketHandle, Sockets, encode};
 /// point), so a node can answer a socket of another.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SocketRef {
-    pub user_id: i64,
+    pub user_id: UserId,
     /// Named `session_id` between nodes, as before the rename: nodes of two versions share the cluster during
     /// a rolling upgrade.
     #[serde(rename = "session_id")]
@@ -35,8 +36,8 @@ pub struct SocketRef {
 /// [`Event::MatchEnded`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ActiveMatch {
-    pub match_id: i64,
-    pub peer_id: i64,
+    pub match_id: MatchId,
+    pub peer_id: UserId,
     pub kind: MatchKind,
     pub opened_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -48,7 +49,7 @@ pub struct ActiveMatch {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Recipient {
     /// Every socket of the user.
-    User(i64),
+    User(UserId),
     /// Every socket of the user but one: the one that caused the frame, which gets its own answer.
     UserExcept(SocketRef),
     /// One socket: the answer to that socket's request. Named `Session` between nodes, as [`SocketRef`]'s id.
@@ -62,29 +63,29 @@ pub enum Event {
     /// A frame, serialised once for every socket it goes to.
     Frame { to: Recipient, frame: Encoded },
     /// Closes every socket of the user with `code` (a ban).
-    Kick { user_id: i64, code: CloseCode },
+    Kick { user_id: UserId, code: CloseCode },
     /// These logins of the user were signed out (revoked, a password change, logout, refresh-token reuse): the
     /// sockets their access tokens opened close with 4001, on every node. Sent to every node, not only those the
     /// user's presence names: a socket still registering when the login was revoked may not be in it yet, and
     /// revocations are rare.
-    SignedOut { user_id: i64, logins: Vec<LoginId> },
+    SignedOut { user_id: UserId, logins: Vec<LoginId> },
     /// The user's match opened: wherever their sockets are, it is remembered, then `frame` (`match.found`)
     /// goes to every socket, so a message sent in answer finds the match known. `balances` (after paying for
     /// it) and the new partner keep the user's matching standing current.
-    MatchOpened { user_id: i64, active: Box<ActiveMatch>, balances: Balances, frame: Encoded },
+    MatchOpened { user_id: UserId, active: Box<ActiveMatch>, balances: Balances, frame: Encoded },
     /// The user's match ended: forgotten wherever their sockets are, then `frame` (`match.ended`).
-    MatchEnded { user_id: i64, match_id: i64, frame: Encoded },
+    MatchEnded { user_id: UserId, match_id: MatchId, frame: Encoded },
     /// Frames for these users may have been lost between nodes: each node holding their sockets tells them
     /// their match as stored and to `resume` (the hub's resync).
-    Resync { users: Vec<i64> },
+    Resync { users: Vec<UserId> },
     /// Whom the user may be matched with changed in the store (a block or an unblock): nodes holding their
     /// sockets drop the standing they cached ([`crate::matching::standing`]); the next `match.find` reloads it.
-    StandingChanged { user_id: i64 },
+    StandingChanged { user_id: UserId },
 }
 
 impl Event {
     /// The user whose sockets the event is for; `None` for events every node looks at.
-    pub fn user_id(&self) -> Option<i64> {
+    pub fn user_id(&self) -> Option<UserId> {
         match self {
             Event::Frame { to: Recipient::User(user_id), .. } => Some(*user_id),
             Event::Frame { to: Recipient::UserExcept(s) | Recipient::Socket(s), .. } => Some(s.user_id),
@@ -133,7 +134,7 @@ impl Delivery {
     /// user is here).
     pub fn register(
         &self,
-        user_id: i64,
+        user_id: UserId,
         login: Option<LoginId>,
         queue: usize,
     ) -> (SocketHandle, tokio::sync::mpsc::Receiver<Encoded>) {
@@ -145,7 +146,7 @@ impl Delivery {
     }
 
     /// Removes a socket (and, with Redis, the user's presence here once their last socket is gone).
-    pub fn unregister(&self, user_id: i64, socket_id: u64) {
+    pub fn unregister(&self, user_id: UserId, socket_id: u64) {
         let last = self.sockets().unregister(user_id, socket_id);
         if let (Delivery::Redis(cluster), true) = (self, last) {
             cluster.presence(user_id, false);
@@ -153,12 +154,12 @@ impl Delivery {
     }
 
     /// To every socket of the user.
-    pub fn to_user(&self, user_id: i64, frame: &ServerFrame) {
+    pub fn to_user(&self, user_id: UserId, frame: &ServerFrame) {
         self.deliver(Event::Frame { to: Recipient::User(user_id), frame: encode(frame) });
     }
 
     /// To the user's sockets on this node only (each node answers for its own, as in a resync).
-    pub fn to_user_here(&self, user_id: i64, frame: &ServerFrame) {
+    pub fn to_user_here(&self, user_id: UserId, frame: &ServerFrame) {
         self.sockets().deliver(&Event::Frame { to: Recipient::User(user_id), frame: encode(frame) });
     }
 
@@ -182,39 +183,39 @@ impl Delivery {
     }
 
     /// Closes every socket of the user with `code`.
-    pub fn kick(&self, user_id: i64, code: CloseCode) {
+    pub fn kick(&self, user_id: UserId, code: CloseCode) {
         self.deliver(Event::Kick { user_id, code });
     }
 
     /// Closes the sockets of these logins of the user (4001), wherever they are.
-    pub fn signed_out(&self, user_id: i64, logins: Vec<LoginId>) {
+    pub fn signed_out(&self, user_id: UserId, logins: Vec<LoginId>) {
         if !logins.is_empty() {
             self.deliver(Event::SignedOut { user_id, logins });
         }
     }
 
     /// Remembers the user's match and tells them `frame`.
-    pub fn match_opened(&self, user_id: i64, active: ActiveMatch, balances: Balances, frame: &ServerFrame) {
+    pub fn match_opened(&self, user_id: UserId, active: ActiveMatch, balances: Balances, frame: &ServerFrame) {
         self.deliver(Event::MatchOpened { user_id, active: Box::new(active), balances, frame: encode(frame) });
     }
 
     /// Whom the user may be matched with changed in the store: every node drops what it cached of it.
-    pub fn standing_changed(&self, user_id: i64) {
+    pub fn standing_changed(&self, user_id: UserId) {
         self.deliver(Event::StandingChanged { user_id });
     }
 
     /// Forgets the user's match `match_id` and tells them `frame`.
-    pub fn match_ended(&self, user_id: i64, match_id: i64, frame: &ServerFrame) {
+    pub fn match_ended(&self, user_id: UserId, match_id: MatchId, frame: &ServerFrame) {
         self.deliver(Event::MatchEnded { user_id, match_id, frame: encode(frame) });
     }
 
     /// The user's match as this node knows it; only known while the user has a socket here.
-    pub fn active_match(&self, user_id: i64) -> Option<ActiveMatch> {
+    pub fn active_match(&self, user_id: UserId) -> Option<ActiveMatch> {
         self.sockets().active_match(user_id)
     }
 
     /// Presence: whether the user has a socket open on any node.
-    pub async fn is_online(&self, user_id: i64) -> bool {
+    pub async fn is_online(&self, user_id: UserId) -> bool {
         match self {
             Delivery::Local(sockets) => sockets.is_connected(user_id),
             Delivery::Redis(cluster) => cluster.is_online(user_id).await,
@@ -244,7 +245,7 @@ mod tests {
 
     #[test]
     fn a_socket_is_named_between_nodes_as_before_the_rename() {
-        let to = Recipient::Socket(SocketRef { user_id: 7, socket_id: 9 });
+        let to = Recipient::Socket(SocketRef { user_id: UserId(7), socket_id: 9 });
         let expected = serde_json::json!({ "Session": { "user_id": 7, "session_id": 9 } });
         assert_eq!(serde_json::to_value(to).unwrap(), expected);
     }

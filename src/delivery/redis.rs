@@ -25,6 +25,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Event, Sockets};
+use crate::domain::UserId;
 
 /// Publishes `ARGV[3]` to every node of the user's presence (`KEYS[1]`) whose claim has not expired
 /// (`ARGV[1]`, ms), except this node (`ARGV[2]`), which has delivered it already.
@@ -52,7 +53,7 @@ enum Outgoing {
     Event(Event),
     /// The user's first socket opened on this node (true) or their last one closed (false).
     Presence {
-        user_id: i64,
+        user_id: UserId,
         here: bool,
     },
 }
@@ -67,7 +68,7 @@ pub struct Cluster {
     conn: ConnectionManager,
     outbox: mpsc::Sender<OutgoingBox>,
     /// Users whose events did not fit in the outbox (see [`OUTBOX`]).
-    overflowed: std::sync::Mutex<HashSet<i64>>,
+    overflowed: std::sync::Mutex<HashSet<UserId>>,
     presence_ttl: Duration,
     matchmaker_lease: Duration,
     /// Whether this node's subscription is up. While it is not, Redis is away (killed, restarting, cut off):
@@ -91,7 +92,7 @@ struct Keys {
 }
 
 impl Keys {
-    fn presence(&self, user_id: i64) -> String {
+    fn presence(&self, user_id: UserId) -> String {
         format!("{}:presence:{user_id}", self.namespace)
     }
 
@@ -205,7 +206,7 @@ impl Cluster {
         self.enqueue(Outgoing::Event(event));
     }
 
-    pub(super) fn presence(&self, user_id: i64, here: bool) {
+    pub(super) fn presence(&self, user_id: UserId, here: bool) {
         self.enqueue(Outgoing::Presence { user_id, here });
     }
 
@@ -243,7 +244,7 @@ impl Cluster {
     }
 
     /// Whether any node (this one included) holds a live socket of the user.
-    pub async fn is_online(&self, user_id: i64) -> bool {
+    pub async fn is_online(&self, user_id: UserId) -> bool {
         if self.sockets.is_connected(user_id) {
             return true;
         }
@@ -284,7 +285,7 @@ async fn dispatch(cluster: Arc<Cluster>, mut outgoing: mpsc::Receiver<OutgoingBo
         let mut pipe = redis::pipe();
         let mut users = HashSet::new();
         // Users whose events were dropped while the outbox was full: they resync everywhere.
-        let overflowed: Vec<i64> = cluster.overflowed.lock().expect("overflow lock").drain().collect();
+        let overflowed: Vec<UserId> = cluster.overflowed.lock().expect("overflow lock").drain().collect();
         if !overflowed.is_empty() {
             metrics::counter!("tanis_resync_causes_total", "cause" => "outbox_full").increment(1);
             cluster.sockets.want_resync(overflowed.iter().copied());

@@ -9,6 +9,7 @@ use tanis_proto::{CloseCode, ServerFrame};
 
 use super::{ActiveMatch, Event, Recipient};
 use crate::auth::LoginId;
+use crate::domain::UserId;
 use crate::matching::standing::Standing;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -100,13 +101,13 @@ struct Connected {
 #[derive(Debug)]
 pub struct Sockets {
     /// user id → that user's open sockets. The lock is held only to copy handles out, never across an await.
-    users: Mutex<HashMap<i64, Connected>>,
+    users: Mutex<HashMap<UserId, Connected>>,
     next_id: AtomicU64,
     /// Users who may have missed frames, for the hub to resync; `resync_wanted` wakes it.
-    resync: Mutex<HashSet<i64>>,
+    resync: Mutex<HashSet<UserId>>,
     resync_wanted: Notify,
     /// Users here whose match just ended, for the hub's ads; kept only once the hub asked for them.
-    between: Mutex<Vec<i64>>,
+    between: Mutex<Vec<UserId>>,
     between_wanted: Notify,
     between_on: std::sync::atomic::AtomicBool,
 }
@@ -136,7 +137,7 @@ impl Sockets {
     /// it is the user's first socket here.
     pub(super) fn register(
         &self,
-        user_id: i64,
+        user_id: UserId,
         login: Option<LoginId>,
         queue: usize,
     ) -> (SocketHandle, mpsc::Receiver<Encoded>, bool) {
@@ -154,7 +155,7 @@ impl Sockets {
     }
 
     /// Removes a socket; true when it was the user's last one here.
-    pub(super) fn unregister(&self, user_id: i64, socket_id: u64) -> bool {
+    pub(super) fn unregister(&self, user_id: UserId, socket_id: u64) -> bool {
         let mut users = self.users.lock().expect("registry lock");
         let mut last = false;
         if let Some(user) = users.get_mut(&user_id) {
@@ -169,12 +170,12 @@ impl Sockets {
     }
 
     /// Every user with a socket here.
-    pub fn users(&self) -> Vec<i64> {
+    pub fn users(&self) -> Vec<UserId> {
         self.users.lock().expect("registry lock").keys().copied().collect()
     }
 
     /// Marks users (those connected here) for a resync and wakes whoever runs them.
-    pub fn want_resync(&self, users: impl IntoIterator<Item = i64>) {
+    pub fn want_resync(&self, users: impl IntoIterator<Item = UserId>) {
         let connected = self.users.lock().expect("registry lock");
         let mut wanted = self.resync.lock().expect("resync lock");
         wanted.extend(users.into_iter().filter(|u| connected.contains_key(u)));
@@ -184,9 +185,9 @@ impl Sockets {
     }
 
     /// Waits until some users want a resync, and takes them.
-    pub async fn resyncs(&self) -> Vec<i64> {
+    pub async fn resyncs(&self) -> Vec<UserId> {
         loop {
-            let taken: Vec<i64> = self.resync.lock().expect("resync lock").drain().collect();
+            let taken: Vec<UserId> = self.resync.lock().expect("resync lock").drain().collect();
             if !taken.is_empty() {
                 return taken;
             }
@@ -200,7 +201,7 @@ impl Sockets {
     }
 
     /// Waits until some users here are between matches, and takes them, in the order their matches ended.
-    pub async fn between_matches(&self) -> Vec<i64> {
+    pub async fn between_matches(&self) -> Vec<UserId> {
         loop {
             let taken = std::mem::take(&mut *self.between.lock().expect("between lock"));
             if !taken.is_empty() {
@@ -211,7 +212,7 @@ impl Sockets {
     }
 
     /// Closes the user's sockets here that these logins opened, with 4001.
-    pub fn sign_out_here(&self, user_id: i64, logins: &[LoginId]) {
+    pub fn sign_out_here(&self, user_id: UserId, logins: &[LoginId]) {
         for socket in self.sockets_of(user_id) {
             if socket.login.is_some_and(|login| logins.contains(&login)) {
                 socket.closer.close(CloseCode::InvalidToken);
@@ -220,24 +221,24 @@ impl Sockets {
     }
 
     /// The logins of the user's sockets here (those that name one), each once.
-    pub fn logins_of(&self, user_id: i64) -> Vec<LoginId> {
+    pub fn logins_of(&self, user_id: UserId) -> Vec<LoginId> {
         let mut logins: Vec<LoginId> = self.sockets_of(user_id).iter().filter_map(|s| s.login).collect();
         logins.sort_unstable_by_key(|l| l.as_uuid());
         logins.dedup();
         logins
     }
 
-    fn sockets_of(&self, user_id: i64) -> Vec<SocketHandle> {
+    fn sockets_of(&self, user_id: UserId) -> Vec<SocketHandle> {
         self.users.lock().expect("registry lock").get(&user_id).map(|u| u.sockets.clone()).unwrap_or_default()
     }
 
     /// The user's match, while they have a socket here.
-    pub fn active_match(&self, user_id: i64) -> Option<ActiveMatch> {
+    pub fn active_match(&self, user_id: UserId) -> Option<ActiveMatch> {
         self.users.lock().expect("registry lock").get(&user_id).and_then(|u| u.active.clone())
     }
 
     /// Remembers a match loaded from the store for a connecting user, unless one was announced meanwhile.
-    pub fn remember_match(&self, user_id: i64, active: &ActiveMatch) {
+    pub fn remember_match(&self, user_id: UserId, active: &ActiveMatch) {
         if let Some(user) = self.users.lock().expect("registry lock").get_mut(&user_id) {
             user.active.get_or_insert_with(|| active.clone());
         }
@@ -245,7 +246,7 @@ impl Sockets {
 
     /// Replaces what this node knows of the user's match with what the store says (a resync). Their standing
     /// is dropped too: the events that would have kept it current may be the ones lost.
-    pub fn reset_match(&self, user_id: i64, active: Option<ActiveMatch>) {
+    pub fn reset_match(&self, user_id: UserId, active: Option<ActiveMatch>) {
         if let Some(user) = self.users.lock().expect("registry lock").get_mut(&user_id) {
             user.active = active;
             user.standing = None;
@@ -254,17 +255,17 @@ impl Sockets {
     }
 
     /// Runs `f` on the user's cached standing; `None` when there is none (not connected here, or not loaded).
-    pub fn with_standing<R>(&self, user_id: i64, f: impl FnOnce(&mut Standing) -> R) -> Option<R> {
+    pub fn with_standing<R>(&self, user_id: UserId, f: impl FnOnce(&mut Standing) -> R) -> Option<R> {
         self.users.lock().expect("registry lock").get_mut(&user_id).and_then(|u| u.standing.as_deref_mut()).map(f)
     }
 
     /// The version to pass to [`Sockets::set_standing`], taken before reading the standing from the store.
-    pub fn standing_version(&self, user_id: i64) -> u64 {
+    pub fn standing_version(&self, user_id: UserId) -> u64 {
         self.users.lock().expect("registry lock").get(&user_id).map_or(0, |u| u.standing_version)
     }
 
     /// Caches the user's standing, if they have a socket here and nothing changed it since `version` was taken.
-    pub fn set_standing(&self, user_id: i64, standing: Standing, version: u64) {
+    pub fn set_standing(&self, user_id: UserId, standing: Standing, version: u64) {
         if let Some(user) = self.users.lock().expect("registry lock").get_mut(&user_id)
             && user.standing_version == version
         {
@@ -273,7 +274,7 @@ impl Sockets {
     }
 
     /// Drops the user's cached standing: the next `match.find` reads it from the store.
-    pub fn forget_standing(&self, user_id: i64) {
+    pub fn forget_standing(&self, user_id: UserId) {
         if let Some(user) = self.users.lock().expect("registry lock").get_mut(&user_id) {
             user.standing = None;
             user.standing_version += 1;
@@ -281,7 +282,7 @@ impl Sockets {
     }
 
     /// Sets (`Some`) or clears the user's match if they are connected here; the sockets to tell.
-    fn update_match(&self, user_id: i64, change: impl FnOnce(&mut Option<ActiveMatch>)) -> Vec<SocketHandle> {
+    fn update_match(&self, user_id: UserId, change: impl FnOnce(&mut Option<ActiveMatch>)) -> Vec<SocketHandle> {
         let mut users = self.users.lock().expect("registry lock");
         let Some(user) = users.get_mut(&user_id) else { return Vec::new() };
         change(&mut user.active);
@@ -293,7 +294,7 @@ impl Sockets {
         match event {
             Event::Resync { users } => self.want_resync(users.iter().copied()),
             Event::Frame { to, frame } => {
-                let (user_id, wanted): (i64, &dyn Fn(u64) -> bool) = match to {
+                let (user_id, wanted): (UserId, &dyn Fn(u64) -> bool) = match to {
                     Recipient::User(user_id) => (*user_id, &|_| true),
                     Recipient::UserExcept(except) => (except.user_id, &|id| id != except.socket_id),
                     Recipient::Socket(only) => (only.user_id, &|id| id == only.socket_id),
@@ -348,7 +349,7 @@ impl Sockets {
         users.get(&socket.user_id).is_some_and(|u| u.sockets.iter().any(|s| s.id != socket.socket_id))
     }
 
-    pub fn is_connected(&self, user_id: i64) -> bool {
+    pub fn is_connected(&self, user_id: UserId) -> bool {
         self.users.lock().expect("registry lock").contains_key(&user_id)
     }
 }

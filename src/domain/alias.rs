@@ -130,6 +130,12 @@ pub fn lookup_key(input: &str) -> String {
     input.nfkc().collect::<String>().to_lowercase()
 }
 
+/// How a user is shown to anyone but themself and the admins: `alias#tag` (`kediadam#9021`), from the stored
+/// alias and tag. The one place the two are joined.
+pub fn handle(alias: &str, tag: &str) -> String {
+    format!("{alias}#{tag}")
+}
+
 /// How many distinct tags one alias can have (`0000`–`9999`).
 pub const TAG_SPACE: u16 = 10_000;
 

@@ -6,10 +6,12 @@ mod password;
 mod phone;
 mod role;
 
-pub use alias::{Alias, AliasError, TAG_SPACE, Tag, lookup_key};
+pub use alias::{Alias, AliasError, TAG_SPACE, Tag, handle, lookup_key};
 pub use password::{Password, PasswordError};
 pub use phone::{Phone, PhoneError};
 pub use role::{Role, RoleRefusal, UnknownRole};
+/// Ids are the protocol's: the server and the clients share one vocabulary of them.
+pub use tanis_proto::{MatchId, Seq, UserId};
 
 /// The reason codes a ban may carry; the banned user is shown the code (docs/admin.md explains each).
 /// `reports` is the automatic ban's.

@@ -7,6 +7,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use super::UserId;
+
 /// An account's role. The database's `CHECK` on `users.role` allows exactly these three.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -67,7 +69,7 @@ impl Role {
 
     /// Whether the admin `admin` may give this role to the account `to`. Every role may be given, by an admin
     /// only (the caller has checked that), except that an admin keeps their own.
-    pub fn may_be_given(self, admin: i64, to: i64) -> Result<(), RoleRefusal> {
+    pub fn may_be_given(self, admin: UserId, to: UserId) -> Result<(), RoleRefusal> {
         if to == admin && self != Role::Admin {
             return Err(RoleRefusal::SelfDemotion);
         }
@@ -131,11 +133,11 @@ mod tests {
     #[test]
     fn an_admin_gives_any_role_to_others_but_cannot_demote_themselves() {
         for role in Role::ALL {
-            assert_eq!(role.may_be_given(1, 2), Ok(()), "{role}");
+            assert_eq!(role.may_be_given(UserId(1), UserId(2)), Ok(()), "{role}");
         }
-        assert_eq!(Role::Admin.may_be_given(1, 1), Ok(()), "keeping one's own role");
-        assert_eq!(Role::Moderator.may_be_given(1, 1), Err(RoleRefusal::SelfDemotion));
-        assert_eq!(Role::User.may_be_given(1, 1), Err(RoleRefusal::SelfDemotion));
+        assert_eq!(Role::Admin.may_be_given(UserId(1), UserId(1)), Ok(()), "keeping one's own role");
+        assert_eq!(Role::Moderator.may_be_given(UserId(1), UserId(1)), Err(RoleRefusal::SelfDemotion));
+        assert_eq!(Role::User.may_be_given(UserId(1), UserId(1)), Err(RoleRefusal::SelfDemotion));
     }
 
     #[test]

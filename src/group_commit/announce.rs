@@ -14,6 +14,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::{EndResult, ReceiptResult, WriteResult};
 use crate::delivery::{Delivery, Encoded, SocketHandle, SocketRef, encode};
+use crate::domain::Seq;
 use crate::push::Notifier;
 use crate::store::{NewMessage, Receipt, WriteOutcome};
 
@@ -143,7 +144,7 @@ fn deliver(
     notifier: &Notifier,
     message: NewMessage,
     sender: SocketRef,
-    seq: i64,
+    seq: Seq,
     sent_at: chrono::DateTime<chrono::Utc>,
 ) {
     let NewMessage { match_id, receiver_id, content, nonce, .. } = message;

@@ -19,6 +19,7 @@ use tokio_util::sync::CancellationToken;
 use crate::dedicated::Running;
 
 use crate::clock::SharedClock;
+use crate::domain::UserId;
 use crate::store::{Batch, MatchEnd, NewMessage, Opened, Opening, Receipt, Store, StoreError, WriteOutcome};
 pub use announce::{Announcer, Reply};
 
@@ -30,7 +31,7 @@ const QUEUE: usize = 8192;
 
 pub type WriteResult = Result<WriteOutcome, Arc<StoreError>>;
 /// A receipt's outcome: the message's sender the first time it is marked delivered.
-pub type ReceiptResult = Result<Option<i64>, Arc<StoreError>>;
+pub type ReceiptResult = Result<Option<UserId>, Arc<StoreError>>;
 /// An end's outcome: whether it ended the match (false: it was no longer active).
 pub type EndResult = Result<bool, Arc<StoreError>>;
 /// An opening's outcome.

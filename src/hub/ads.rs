@@ -11,6 +11,7 @@ use tanis_proto::{AdFrame, ServerFrame};
 
 use super::Hub;
 use crate::ads::Target;
+use crate::domain::UserId;
 use crate::store::{AdRow, StoreError};
 
 /// The active ads as last read, with their parsed targets.
@@ -25,7 +26,7 @@ impl Hub {
     pub(super) async fn ads_loop(self) {
         let shutdown = self.inner.loops.shutdown.clone();
         let mut cache = AdCache::default();
-        let mut last_shown: HashMap<i64, DateTime<Utc>> = HashMap::new();
+        let mut last_shown: HashMap<UserId, DateTime<Utc>> = HashMap::new();
         loop {
             let users = tokio::select! {
                 _ = shutdown.cancelled() => return,
@@ -33,7 +34,7 @@ impl Hub {
             };
             for user_id in users {
                 if let Err(e) = self.maybe_show_ad(user_id, &mut cache, &mut last_shown).await {
-                    tracing::warn!(error = %e, user_id, "showing an ad");
+                    tracing::warn!(error = %e, user_id = user_id.get(), "showing an ad");
                 }
             }
         }
@@ -41,9 +42,9 @@ impl Hub {
 
     async fn maybe_show_ad(
         &self,
-        user_id: i64,
+        user_id: UserId,
         cache: &mut AdCache,
-        last_shown: &mut HashMap<i64, DateTime<Utc>>,
+        last_shown: &mut HashMap<UserId, DateTime<Utc>>,
     ) -> Result<(), StoreError> {
         let now = self.inner.services.clock.now();
         let interval = TimeDelta::seconds(i64::try_from(self.inner.settings.ads.min_interval_secs).unwrap_or(i64::MAX));

@@ -9,6 +9,7 @@ use chrono::TimeDelta;
 use tanis_proto::{CallOutcome, ErrorCode, MatchKind, ServerFrame};
 
 use super::context::Ctx;
+use crate::domain::MatchId;
 
 /// How long after its match ended a report is still taken: a failed call is often reported after the peer,
 /// tired of waiting, has already left the match.
@@ -79,7 +80,7 @@ impl CallReport {
 
 /// Handles `rtc.stats`: the checks of the other `rtc.*` frames (membership, then the figures, then the signalling
 /// rate), then counts the first report of this user for this match and answers `ok` to every accepted one.
-pub(super) async fn receive(ctx: &mut Ctx, id: Option<String>, match_id: i64, figures: Figures) {
+pub(super) async fn receive(ctx: &mut Ctx, id: Option<String>, match_id: MatchId, figures: Figures) {
     let hub = ctx.hub.clone();
     let now = hub.now();
     let active = hub.active_match(ctx.user_id).is_some_and(|a| a.match_id == match_id && a.kind == MatchKind::Video);

@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 
 use super::Hub;
 use crate::delivery::SocketHandle;
+use crate::domain::UserId;
 
 /// The window over which protocol errors are counted: any 60 s (a sliding window on the hub's clock), so a burst
 /// cannot hide by straddling the edge of a fixed one.
@@ -19,7 +20,7 @@ const ERROR_WINDOW: TimeDelta = TimeDelta::seconds(60);
 /// One socket's state while it reads.
 pub(super) struct Ctx {
     pub(super) hub: Hub,
-    pub(super) user_id: i64,
+    pub(super) user_id: UserId,
     pub(super) socket: SocketHandle,
     /// The socket's User-Agent (cut short), stored with each message it sends.
     pub(super) device: Option<String>,
@@ -32,7 +33,7 @@ pub(super) struct Ctx {
 }
 
 impl Ctx {
-    pub(super) fn new(hub: Hub, user_id: i64, socket: SocketHandle, device: Option<String>) -> Self {
+    pub(super) fn new(hub: Hub, user_id: UserId, socket: SocketHandle, device: Option<String>) -> Self {
         let in_flight = Arc::new(Semaphore::new(hub.inner.settings.hub.max_in_flight));
         Self { hub, user_id, socket, device, in_flight, errors: VecDeque::new() }
     }
@@ -70,7 +71,7 @@ impl Ctx {
     }
 
     pub(super) async fn internal(&self, id: Option<String>, e: impl std::fmt::Display) {
-        tracing::error!(error = %e, user_id = self.user_id, "handling a frame");
+        tracing::error!(error = %e, user_id = self.user_id.get(), "handling a frame");
         self.error(id, ErrorCode::Internal, "something failed; try again").await;
     }
 }

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use tanis_proto::{EndReason, ErrorCode, ReportReason, ServerFrame};
 
 use super::context::Ctx;
+use crate::domain::{MatchId, Seq};
 use crate::group_commit::Reply;
 use crate::group_commit::announce::ReceiptFrom;
 use crate::store::{NewMessage, NewReport, Receipt};
@@ -23,7 +24,7 @@ const RESUME_PAGE: i64 = 200;
 pub(super) async fn send(
     ctx: &mut Ctx,
     id: Option<String>,
-    match_id: i64,
+    match_id: MatchId,
     client_msg_id: String,
     ciphertext: String,
     nonce: String,
@@ -67,13 +68,13 @@ pub(super) async fn send(
 
 /// `msg.ack`: written in the group commit's next batch, and announced from there: a client acknowledging every message
 /// keeps reading at full speed instead of waiting one commit per receipt.
-pub(super) async fn ack(ctx: &Ctx, id: Option<String>, match_id: i64, seq: i64) {
+pub(super) async fn ack(ctx: &Ctx, id: Option<String>, match_id: MatchId, seq: Seq) {
     let from = ReceiptFrom { socket: ctx.socket.clone(), request_id: id };
     ctx.hub.inner.tasks.writer.submit_receipt(Receipt { match_id, seq, receiver_id: ctx.user_id }, from).await;
 }
 
 /// `resume`: every message of the match after `after_seq`, page by page, then `resume.done`.
-pub(super) async fn resume(ctx: &Ctx, id: Option<String>, match_id: i64, after_seq: i64) {
+pub(super) async fn resume(ctx: &Ctx, id: Option<String>, match_id: MatchId, after_seq: Seq) {
     let store = ctx.hub.inner.services.store.clone();
     match store.match_of_participant(match_id, ctx.user_id).await {
         Ok(Some(_)) => {}
@@ -108,7 +109,7 @@ pub(super) async fn resume(ctx: &Ctx, id: Option<String>, match_id: i64, after_s
 }
 
 /// `typing`: passed to the peer, never stored.
-pub(super) async fn typing(ctx: &Ctx, id: Option<String>, match_id: i64) {
+pub(super) async fn typing(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
     let hub = &ctx.hub;
     match hub.active_match(ctx.user_id).filter(|a| a.match_id == match_id) {
         Some(active) => hub.inner.services.delivery.to_user(active.peer_id, &ServerFrame::Typing { match_id }),
@@ -117,7 +118,7 @@ pub(super) async fn typing(ctx: &Ctx, id: Option<String>, match_id: i64) {
 }
 
 /// `match.leave`: ends the match; the peer is told they were left.
-pub(super) async fn leave(ctx: &Ctx, id: Option<String>, match_id: i64) {
+pub(super) async fn leave(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
     match ctx.hub.end_match(ctx.user_id, match_id, EndReason::Left, EndReason::PeerLeft).await {
         Ok(true) => ctx.reply(ServerFrame::Ok { id }).await,
         Ok(false) => ctx.error(id, ErrorCode::NotInMatch, "no such active match").await,
@@ -126,7 +127,7 @@ pub(super) async fn leave(ctx: &Ctx, id: Option<String>, match_id: i64) {
 }
 
 /// `block`: the peer of that match is never matched with the user again, and the match ends if it is active.
-pub(super) async fn block(ctx: &Ctx, id: Option<String>, match_id: i64) {
+pub(super) async fn block(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
     let hub = ctx.hub.clone();
     let row = match hub.inner.services.store.match_of_participant(match_id, ctx.user_id).await {
         Ok(Some(row)) => row,
@@ -148,7 +149,7 @@ pub(super) async fn block(ctx: &Ctx, id: Option<String>, match_id: i64) {
 }
 
 /// `claim`: files a claim for a unit back (the claims job decides it).
-pub(super) async fn claim(ctx: &Ctx, id: Option<String>, match_id: i64) {
+pub(super) async fn claim(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
     let hub = &ctx.hub;
     match crate::claims::file(&hub.inner.services.store, ctx.user_id, match_id, hub.inner.services.clock.now()).await {
         Ok(_) => ctx.reply(ServerFrame::Ok { id }).await,
@@ -162,7 +163,7 @@ pub(super) async fn claim(ctx: &Ctx, id: Option<String>, match_id: i64) {
 pub(super) async fn report(
     ctx: &Ctx,
     id: Option<String>,
-    match_id: i64,
+    match_id: MatchId,
     reason_code: ReportReason,
     details: Option<String>,
 ) {

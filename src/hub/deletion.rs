@@ -8,11 +8,12 @@ use tanis_proto::{CloseCode, EndReason};
 use super::Hub;
 use super::matches::tell_ended;
 use crate::auth::LoginId;
+use crate::domain::{MatchId, UserId};
 
 impl Hub {
     /// Makes a committed deletion of `user_id` live: `revoked` are its logins (signed out in the store), `ended`
     /// the match it ended as `(match id, peer id)`.
-    pub async fn account_deleted(&self, user_id: i64, revoked: Vec<LoginId>, ended: Option<(i64, i64)>) {
+    pub async fn account_deleted(&self, user_id: UserId, revoked: Vec<LoginId>, ended: Option<(MatchId, UserId)>) {
         let delivery = &self.inner.services.delivery;
         if let Some((match_id, peer)) = ended {
             // The peer learns what any leaving tells them: a deletion is not revealed.
@@ -24,6 +25,6 @@ impl Hub {
         delivery.kick(user_id, CloseCode::InvalidToken);
         delivery.standing_changed(user_id);
         self.matchmaker().cancel(user_id).await;
-        tracing::info!(user_id, "deleted account: sockets closed, match ended, queue left");
+        tracing::info!(user_id = user_id.get(), "deleted account: sockets closed, match ended, queue left");
     }
 }

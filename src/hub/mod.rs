@@ -40,6 +40,7 @@ use crate::clock::SharedClock;
 use crate::config::{AdsConfig, HubConfig, MatchingConfig, QuotaConfig};
 use crate::dedicated::Running;
 use crate::delivery::Delivery;
+use crate::domain::UserId;
 use crate::group_commit::{Announcer, Committer};
 use crate::matching::rules::NearbyPolicy;
 use crate::matching::{Matchmaker, Queue, cluster};
@@ -194,7 +195,7 @@ impl Hub {
     }
 
     /// Takes the user out of the matching queue, if they wait there (a ban).
-    pub async fn leave_queue(&self, user_id: i64) {
+    pub async fn leave_queue(&self, user_id: UserId) {
         self.matchmaker().cancel(user_id).await;
     }
 
@@ -217,25 +218,25 @@ impl Hub {
         }
     }
 
-    fn active_match(&self, user_id: i64) -> Option<ActiveMatch> {
+    fn active_match(&self, user_id: UserId) -> Option<ActiveMatch> {
         self.inner.services.delivery.active_match(user_id)
     }
 
     /// Takes one message token for the user.
-    async fn allow_message(&self, user_id: i64) -> bool {
+    async fn allow_message(&self, user_id: UserId) -> bool {
         let (rate, burst) = (self.inner.settings.hub.messages_per_second, self.inner.settings.hub.message_burst);
         self.inner.limiters.messages.allow(user_id, rate, burst).await
     }
 
     /// Whom the user may be matched with changed in the store (an unblock): every node drops what matching
     /// cached of it.
-    pub fn standing_changed(&self, user_id: i64) {
+    pub fn standing_changed(&self, user_id: UserId) {
         self.inner.services.delivery.standing_changed(user_id);
     }
 
     /// These logins of the user were signed out (in the store already): their sockets close with 4001, on every
     /// node.
-    pub fn signed_out(&self, user_id: i64, logins: Vec<crate::auth::LoginId>) {
+    pub fn signed_out(&self, user_id: UserId, logins: Vec<crate::auth::LoginId>) {
         self.inner.services.delivery.signed_out(user_id, logins);
     }
 
@@ -252,7 +253,7 @@ impl Hub {
     /// Delivers the users' notifications created since `since`, live (and as pushes to those offline).
     pub async fn push_since(
         &self,
-        users: &[i64],
+        users: &[UserId],
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), crate::store::StoreError> {
         push_since(

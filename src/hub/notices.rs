@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use tanis_proto::{Notification, ServerFrame};
 
 use crate::delivery::Delivery;
+use crate::domain::UserId;
 use crate::notices::{Locale, Notice};
 use crate::push::PushKind;
 use crate::store::{NotificationRow, Reached, Store, StoreError};
@@ -25,7 +26,7 @@ fn frame(row: &NotificationRow, locale: Locale) -> ServerFrame {
 pub async fn push_since(
     store: &Store,
     delivery: &Delivery,
-    users: &[i64],
+    users: &[UserId],
     since: DateTime<Utc>,
     push: bool,
 ) -> Result<(), StoreError> {
@@ -60,7 +61,7 @@ pub fn push_broadcast(delivery: &Delivery, notice: &Notice, created_at: DateTime
 
 /// Queues pushes for the user's unread notifications created at or after `since`, in both languages (each device
 /// gets its own).
-pub async fn queue_pushes(store: &Store, user_id: i64, since: DateTime<Utc>) -> Result<(), StoreError> {
+pub async fn queue_pushes(store: &Store, user_id: UserId, since: DateTime<Utc>) -> Result<(), StoreError> {
     for row in store.unread_since(user_id, since).await? {
         let push = PushKind::Notification {
             id: row.id,

@@ -12,6 +12,7 @@ use redis::Script;
 
 use crate::clock::SharedClock;
 use crate::delivery::Cluster;
+use crate::domain::UserId;
 
 /// How long a bucket in Redis outlives the moment it would be full again: only a bound on what idle users
 /// leave behind (a bucket that expires is full anyway). Redis expires keys by its own clock, so the margin is
@@ -49,7 +50,7 @@ pub struct Limiter {
     clock: SharedClock,
     /// This node's buckets: the only ones on a single node; in a cluster, the fallback while Redis cannot
     /// answer, so a node still limits on its own then (docs/operations.md).
-    local: Mutex<HashMap<i64, Bucket>>,
+    local: Mutex<HashMap<UserId, Bucket>>,
     /// In a cluster: the shared buckets, in Redis under `{prefix}{user}`.
     shared: Option<Shared>,
 }
@@ -73,7 +74,7 @@ impl Limiter {
     }
 
     /// Takes one token for the user: from the shared bucket while Redis is reachable, else from this node's.
-    pub async fn allow(&self, user_id: i64, rate: u32, burst: u32) -> bool {
+    pub async fn allow(&self, user_id: UserId, rate: u32, burst: u32) -> bool {
         let now = self.clock.now();
         // Not even tried while the node knows Redis is away: every call would wait out the reconnection first.
         if let Some(Shared { conn, prefix, .. }) = self.shared.as_ref().filter(|s| s.cluster.linked()) {
@@ -95,7 +96,7 @@ impl Limiter {
     }
 
     /// Drops the user's bucket on this node (their last socket here closed). A bucket in Redis expires by itself.
-    pub fn forget(&self, user_id: i64) {
+    pub fn forget(&self, user_id: UserId) {
         self.local.lock().expect("rates lock").remove(&user_id);
     }
 }

@@ -11,6 +11,7 @@ use tanis_signaling::privacy::{sanitize_candidate, sanitize_sdp};
 use super::Hub;
 use super::context::Ctx;
 use crate::config::VideoConfig;
+use crate::domain::{MatchId, UserId};
 
 /// What the hub needs to hand out ICE servers.
 #[derive(Clone)]
@@ -57,14 +58,14 @@ impl Hub {
         self.inner.settings.video.turn_counters.as_ref().map(|c| c.snapshot())
     }
 
-    pub(super) async fn allow_signal(&self, user_id: i64) -> bool {
+    pub(super) async fn allow_signal(&self, user_id: UserId) -> bool {
         let c = &self.inner.settings.video.config;
         self.inner.limiters.signals.allow(user_id, c.signals_per_second, c.signal_burst).await
     }
 }
 
 /// Forwards one signalling frame to the peer, after the checks and the privacy filter.
-pub(super) async fn forward(ctx: &mut Ctx, id: Option<String>, match_id: i64, signal: Signal) {
+pub(super) async fn forward(ctx: &mut Ctx, id: Option<String>, match_id: MatchId, signal: Signal) {
     let hub = ctx.hub.clone();
     let Some(active) = hub.active_match(ctx.user_id).filter(|a| a.match_id == match_id && a.kind == MatchKind::Video)
     else {

@@ -17,12 +17,13 @@ use super::context::Ctx;
 use super::dispatch;
 use crate::auth::LoginId;
 use crate::delivery::{Closer, Encoded, SocketHandle};
+use crate::domain::{UserId, handle};
 use crate::quota;
 
 /// Who a WebSocket handshake's access token names.
 #[derive(Debug, Clone, Copy)]
 pub struct SocketAuth {
-    pub user_id: i64,
+    pub user_id: UserId,
     /// The login the token belongs to: checked live at connect, and signing it out closes the socket.
     pub login: Option<LoginId>,
 }
@@ -123,7 +124,7 @@ async fn run(
 /// A socket past authentication: registered, and `hello` sent unless the peer was already gone.
 struct Greeted {
     ws: WebSocket,
-    user_id: i64,
+    user_id: UserId,
     socket: SocketHandle,
     outbound: mpsc::Receiver<Encoded>,
     hello_sent: bool,
@@ -187,7 +188,7 @@ async fn greet(
     });
     let hello = ServerFrame::Hello {
         protocol: PROTOCOL_VERSION,
-        handle: format!("{}#{}", user.alias, user.tag),
+        handle: handle(&user.alias, &user.tag),
         balances: quota::balances(&user),
         premium: user.is_premium,
         limits: hub.limits(),

@@ -26,6 +26,7 @@ use super::rules::NearbyPolicy;
 use super::{Matchmaker, Pairing, Seeker};
 use crate::clock::SharedClock;
 use crate::delivery::Cluster;
+use crate::domain::UserId;
 
 /// Queues a seeker unless the user waits already: KEYS queue, input; ARGV user, entry, input record.
 const JOIN: &str = r"
@@ -83,7 +84,7 @@ return 0
 #[derive(Debug, Serialize, Deserialize)]
 enum Input {
     Find(Box<Seeker>),
-    Leave { user_id: i64 },
+    Leave { user_id: UserId },
 }
 
 #[derive(Debug, Clone)]
@@ -129,7 +130,7 @@ impl ClusterQueue {
         let joined: i64 = Script::new(JOIN)
             .key(&self.keys.queue)
             .key(&self.keys.input)
-            .arg(seeker.user_id())
+            .arg(seeker.user_id().get())
             .arg(entry)
             .arg(input)
             .invoke_async(&mut self.conn.clone())
@@ -138,12 +139,12 @@ impl ClusterQueue {
     }
 
     /// Takes the user out of the queue (any entry, or only the one `socket_id` made); true when they waited.
-    pub async fn leave(&self, user_id: i64, socket_id: Option<u64>) -> RedisResult<bool> {
+    pub async fn leave(&self, user_id: UserId, socket_id: Option<u64>) -> RedisResult<bool> {
         let input = serde_json::to_string(&Input::Leave { user_id }).expect("serialises");
         let left: i64 = Script::new(LEAVE)
             .key(&self.keys.queue)
             .key(&self.keys.input)
-            .arg(user_id)
+            .arg(user_id.get())
             .arg(socket_id.map(entry_prefix).unwrap_or_default())
             .arg(input)
             .invoke_async(&mut self.conn.clone())
@@ -152,10 +153,11 @@ impl ClusterQueue {
     }
 
     /// Removes paired (or departed) users' entries, without telling the matchmaker: it has let go of them.
-    async fn remove(&self, users: &[i64]) -> RedisResult<()> {
+    async fn remove(&self, users: &[UserId]) -> RedisResult<()> {
         if users.is_empty() {
             return Ok(());
         }
+        let users: Vec<i64> = users.iter().map(|u| u.get()).collect();
         redis::cmd("HDEL").arg(&self.keys.queue).arg(users).query_async(&mut self.conn.clone()).await
     }
 
@@ -187,7 +189,7 @@ pub trait Opener: Send + Sync + 'static {
         &self,
         pairs: &[(Seeker, Seeker)],
         epoch: i64,
-    ) -> impl Future<Output = Vec<Result<(), Vec<i64>>>> + Send;
+    ) -> impl Future<Output = Vec<Result<(), Vec<UserId>>>> + Send;
 
     /// Tells the seeker, wherever their socket is, that they are waiting.
     fn queued(&self, seeker: &Seeker);
@@ -207,14 +209,14 @@ impl<P: Opener> Pairing for Epoch<P> {
         }
     }
 
-    async fn open(&self, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<i64>>> {
+    async fn open(&self, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<UserId>>> {
         let f = &self.fenced;
         // A seeker whose every socket is gone (its node was killed) would leave a stranger matched to nobody.
-        let mut results: Vec<Option<Result<(), Vec<i64>>>> = Vec::with_capacity(pairs.len());
+        let mut results: Vec<Option<Result<(), Vec<UserId>>>> = Vec::with_capacity(pairs.len());
         let mut live = Vec::with_capacity(pairs.len());
         let mut gone = Vec::new();
         for (a, b) in pairs {
-            let absent: Vec<i64> = futures_util::future::join_all(
+            let absent: Vec<UserId> = futures_util::future::join_all(
                 [a, b].map(|s| async { (!f.cluster.is_online(s.user_id()).await).then_some(s.user_id()) }),
             )
             .await
@@ -395,7 +397,7 @@ async fn feed(
         // A find is taken only while its entry is still in the queue: one read again after this matchmaker
         // took over (it started from the queue itself) or after its user left or was paired is stale.
         let finders: Vec<i64> =
-            inputs.iter().filter_map(|i| if let Input::Find(s) = i { Some(s.user_id()) } else { None }).collect();
+            inputs.iter().filter_map(|i| if let Input::Find(s) = i { Some(s.user_id().get()) } else { None }).collect();
         let waiting: Vec<Option<String>> = match finders.is_empty() {
             true => Vec::new(),
             false => match redis::cmd("HMGET").arg(&keys.queue).arg(&finders).query_async(&mut conn).await {

@@ -15,6 +15,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
+use crate::domain::UserId;
 use crate::store::Store;
 use rules::{Candidate, NearbyPolicy, pick_partner};
 
@@ -33,7 +34,7 @@ pub struct Seeker {
 }
 
 impl Seeker {
-    pub fn user_id(&self) -> i64 {
+    pub fn user_id(&self) -> UserId {
         self.candidate.user_id
     }
 }
@@ -46,14 +47,14 @@ pub trait Pairing: Send + Sync + 'static {
     /// pass of the queue found are opened together, so they can share one commit. Returns one result per pair,
     /// in order: on failure, the users of that pair that cannot be matched now (at least one; they were told
     /// why); the other goes back into the queue.
-    fn open(&self, pairs: &[(Seeker, Seeker)]) -> impl Future<Output = Vec<Result<(), Vec<i64>>>> + Send;
+    fn open(&self, pairs: &[(Seeker, Seeker)]) -> impl Future<Output = Vec<Result<(), Vec<UserId>>>> + Send;
 }
 
 enum Command {
     Find(Box<Seeker>),
     /// Leave the queue: any entry of the user, or only the one a given socket made.
     Cancel {
-        user_id: i64,
+        user_id: UserId,
         socket_id: Option<u64>,
         reply: Option<tokio::sync::oneshot::Sender<bool>>,
     },
@@ -91,7 +92,7 @@ impl Queue {
     }
 
     /// Removes the user from the queue; true when they were waiting.
-    pub async fn cancel(&self, user_id: i64) -> bool {
+    pub async fn cancel(&self, user_id: UserId) -> bool {
         match self {
             Queue::Local(matchmaker) => matchmaker.cancel(user_id).await,
             Queue::Cluster(queue) => queue.leave(user_id, None).await.unwrap_or_else(|e| {
@@ -102,7 +103,7 @@ impl Queue {
     }
 
     /// Removes the user's entry if this socket made it (the socket is closing).
-    pub async fn socket_closed(&self, user_id: i64, socket_id: u64) {
+    pub async fn socket_closed(&self, user_id: UserId, socket_id: u64) {
         match self {
             Queue::Local(matchmaker) => matchmaker.socket_closed(user_id, socket_id).await,
             Queue::Cluster(queue) => {
@@ -151,7 +152,7 @@ impl Matchmaker {
     }
 
     /// Removes the user from the queue without an answer.
-    pub async fn forget(&self, user_id: i64) {
+    pub async fn forget(&self, user_id: UserId) {
         let _ = self.tx.send(Command::Cancel { user_id, socket_id: None, reply: None }).await;
     }
 
@@ -160,14 +161,14 @@ impl Matchmaker {
     }
 
     /// Removes the user from the queue; true when they were waiting.
-    pub async fn cancel(&self, user_id: i64) -> bool {
+    pub async fn cancel(&self, user_id: UserId) -> bool {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let _ = self.tx.send(Command::Cancel { user_id, socket_id: None, reply: Some(reply) }).await;
         answer.await.unwrap_or(false)
     }
 
     /// Removes the user's entry if this socket made it (the socket is closing).
-    pub async fn socket_closed(&self, user_id: i64, socket_id: u64) {
+    pub async fn socket_closed(&self, user_id: UserId, socket_id: u64) {
         let _ = self.tx.send(Command::Cancel { user_id, socket_id: Some(socket_id), reply: None }).await;
     }
 }
@@ -302,7 +303,7 @@ mod tests {
     #[test]
     fn a_queue_entry_names_its_socket_as_before_the_rename() {
         let candidate = Candidate {
-            user_id: 7,
+            user_id: UserId(7),
             kind: tanis_proto::MatchKind::Text,
             excluded: Default::default(),
             nearby: None,

@@ -5,13 +5,15 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use tanis_proto::MatchKind;
 
+use crate::domain::UserId;
+
 /// What the matchmaker knows about someone waiting.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Candidate {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub kind: MatchKind,
     /// Blocked either way, or matched recently: never paired with these.
-    pub excluded: HashSet<i64>,
+    pub excluded: HashSet<UserId>,
     /// (lat, lon) when the user shared a location and asked for nearby partners.
     pub nearby: Option<(f64, f64)>,
     pub queued_at: DateTime<Utc>,
@@ -94,7 +96,13 @@ mod tests {
     }
 
     fn candidate(user_id: i64, queued: i64) -> Candidate {
-        Candidate { user_id, kind: MatchKind::Text, excluded: HashSet::new(), nearby: None, queued_at: t(queued) }
+        Candidate {
+            user_id: UserId(user_id),
+            kind: MatchKind::Text,
+            excluded: HashSet::new(),
+            nearby: None,
+            queued_at: t(queued),
+        }
     }
 
     #[test]
@@ -108,7 +116,7 @@ mod tests {
     #[test]
     fn an_exclusion_on_either_side_keeps_two_people_apart() {
         let mut a = candidate(1, 0);
-        a.excluded.insert(2);
+        a.excluded.insert(UserId(2));
         assert!(!compatible(&a, &candidate(2, 0), t(0), POLICY));
         assert!(!compatible(&candidate(2, 0), &a, t(0), POLICY));
     }
@@ -118,7 +126,7 @@ mod tests {
         let waiting = [candidate(2, 0), candidate(3, 5), candidate(4, 9)];
         assert_eq!(pick_partner(&candidate(1, 10), &waiting, t(10), POLICY), Some(0));
         let mut picky = candidate(1, 10);
-        picky.excluded.insert(2);
+        picky.excluded.insert(UserId(2));
         assert_eq!(pick_partner(&picky, &waiting, t(10), POLICY), Some(1));
     }
 

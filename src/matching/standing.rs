@@ -13,13 +13,15 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use tanis_proto::{Balances, MatchKind};
 
+use crate::domain::UserId;
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Standing {
     pub balances: Balances,
     /// Blocked by the user, or blocking them.
-    pub blocked: HashSet<i64>,
+    pub blocked: HashSet<UserId>,
     /// Partner → when they last met; entries older than the recent-partner window are pruned at each find.
-    pub partners: HashMap<i64, DateTime<Utc>>,
+    pub partners: HashMap<UserId, DateTime<Utc>>,
     /// Whether they accepted the node's current privacy notice; accepting drops the standing, so a cached
     /// `false` is read again.
     pub consented: bool,
@@ -37,13 +39,13 @@ impl Standing {
 
     /// Everyone the user must not be paired with now: blocked either way, or met since `since`. Forgets the
     /// partners met before `since`, so the map stays as small as the window.
-    pub fn excluded(&mut self, since: DateTime<Utc>) -> HashSet<i64> {
+    pub fn excluded(&mut self, since: DateTime<Utc>) -> HashSet<UserId> {
         self.partners.retain(|_, met| *met >= since);
         self.blocked.iter().chain(self.partners.keys()).copied().collect()
     }
 
     /// A match opened with `peer` at `at`; `balances` are the user's after paying for it.
-    pub fn opened(&mut self, peer: i64, at: DateTime<Utc>, balances: Balances) {
+    pub fn opened(&mut self, peer: UserId, at: DateTime<Utc>, balances: Balances) {
         let met = self.partners.entry(peer).or_insert(at);
         *met = (*met).max(at);
         self.balances = balances;
@@ -78,16 +80,16 @@ mod tests {
     fn excludes_blocks_always_and_partners_only_within_the_window() {
         let mut s = Standing {
             balances: balances(1, 0),
-            blocked: HashSet::from([7]),
-            partners: HashMap::from([(8, at(0)), (9, at(100))]),
+            blocked: HashSet::from([UserId(7)]),
+            partners: HashMap::from([(UserId(8), at(0)), (UserId(9), at(100))]),
             consented: true,
         };
-        assert_eq!(s.excluded(at(50)), HashSet::from([7, 9]));
-        assert!(!s.partners.contains_key(&8), "a partner older than the window is forgotten");
-        s.opened(8, at(200), balances(0, 0));
-        assert_eq!(s.excluded(at(150)), HashSet::from([7, 8]), "met again: excluded again");
+        assert_eq!(s.excluded(at(50)), HashSet::from([7, 9].map(UserId)));
+        assert!(!s.partners.contains_key(&UserId(8)), "a partner older than the window is forgotten");
+        s.opened(UserId(8), at(200), balances(0, 0));
+        assert_eq!(s.excluded(at(150)), HashSet::from([7, 8].map(UserId)), "met again: excluded again");
         assert_eq!(s.balances, balances(0, 0), "balances as paid");
-        s.opened(8, at(120), balances(0, 0));
-        assert_eq!(s.partners[&8], at(200), "the latest meeting counts");
+        s.opened(UserId(8), at(120), balances(0, 0));
+        assert_eq!(s.partners[&UserId(8)], at(200), "the latest meeting counts");
     }
 }

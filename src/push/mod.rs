@@ -8,6 +8,7 @@ mod notifier;
 
 use std::collections::BTreeMap;
 
+use crate::domain::MatchId;
 use crate::notices::Locale;
 pub use fcm::{FcmClient, PushMessage, SendOutcome, ServiceAccount};
 pub use notifier::Notifier;
@@ -53,7 +54,7 @@ pub fn sender(client: Arc<FcmClient>, clock: SharedClock) -> tanis_workers::push
 #[derive(Debug, Clone, PartialEq)]
 pub enum PushKind {
     /// A message in match `match_id` from `from` (their `alias#tag`).
-    Message { match_id: i64, from: String },
+    Message { match_id: MatchId, from: String },
     /// A stored notification, with its text in both languages.
     Notification { id: i64, kind: String, tr: String, en: String },
 }
@@ -92,7 +93,7 @@ mod tests {
 
     #[test]
     fn a_message_push_names_the_sender_never_the_content_and_collapses_per_match() {
-        let push = PushKind::Message { match_id: 42, from: "kediadam#9021".into() };
+        let push = PushKind::Message { match_id: MatchId(42), from: "kediadam#9021".into() };
         let en = push.render(Locale::En);
         assert_eq!(en.body, "New message from kediadam#9021");
         assert_eq!(push.render(Locale::Tr).body, "kediadam#9021 sana yazdı");

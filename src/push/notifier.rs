@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 use super::PushKind;
 use crate::clock::SharedClock;
 use crate::delivery::Delivery;
+use crate::domain::{MatchId, UserId, handle};
 use crate::store::Store;
 
 /// One push per match at most this often.
@@ -18,9 +19,9 @@ const PER_MATCH: TimeDelta = TimeDelta::seconds(60);
 
 #[derive(Debug, Clone, Copy)]
 struct Sent {
-    peer: i64,
-    match_id: i64,
-    sender: i64,
+    peer: UserId,
+    match_id: MatchId,
+    sender: UserId,
 }
 
 /// The handle the message path holds; cheap to clone.
@@ -49,7 +50,7 @@ impl Notifier {
 
     /// A message was delivered to `peer`, who has no socket here. Never waits: when the task is behind, the push
     /// is skipped (the message itself is stored and delivered on reconnect).
-    pub fn message(&self, peer: i64, match_id: i64, sender: i64) {
+    pub fn message(&self, peer: UserId, match_id: MatchId, sender: UserId) {
         if self.enabled.load(std::sync::atomic::Ordering::Relaxed) {
             let _ = self.tx.try_send(Sent { peer, match_id, sender });
         }
@@ -63,7 +64,7 @@ async fn run(
     mut rx: mpsc::Receiver<Sent>,
     shutdown: CancellationToken,
 ) {
-    let mut recent: HashMap<i64, DateTime<Utc>> = HashMap::new();
+    let mut recent: HashMap<MatchId, DateTime<Utc>> = HashMap::new();
     loop {
         let sent = tokio::select! {
             _ = shutdown.cancelled() => return,
@@ -81,7 +82,7 @@ async fn run(
             continue;
         }
         let from = match store.user_by_id(sent.sender).await {
-            Ok(Some(user)) => format!("{}#{}", user.alias, user.tag),
+            Ok(Some(user)) => handle(&user.alias, &user.tag),
             Ok(None) => continue,
             Err(e) => {
                 tracing::warn!(error = %e, "reading a push's sender");
@@ -90,7 +91,7 @@ async fn run(
         };
         let push = PushKind::Message { match_id: sent.match_id, from };
         if let Err(e) = store.enqueue_push(sent.peer, &push, now).await {
-            tracing::warn!(error = %e, user_id = sent.peer, "queueing a push");
+            tracing::warn!(error = %e, user_id = sent.peer.get(), "queueing a push");
         }
     }
 }

@@ -4,6 +4,7 @@
 //! reads the log could sign in as anyone.
 
 use super::{CodeSms, Sending, SmsSender};
+use crate::domain::UserId;
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LogSender;
@@ -13,7 +14,7 @@ impl SmsSender for LogSender {
         let number = sms.to.as_str();
         let last_two = &number[number.len().saturating_sub(2)..];
         tracing::info!(
-            user_id = sms.user_id,
+            user_id = sms.user_id.map(UserId::get),
             purpose = sms.purpose,
             code = sms.code,
             phone_ends_with = last_two,

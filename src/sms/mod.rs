@@ -17,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use crate::config::{SmsConfig, SmsProvider};
-use crate::domain::Phone;
+use crate::domain::{Phone, UserId};
 use crate::notices::Locale;
 
 /// One code on its way to a phone.
@@ -31,7 +31,7 @@ pub struct CodeSms<'a> {
     /// Minutes the code lives, as the text states it.
     pub valid_minutes: u32,
     /// Whose code it is, for the log; `None` never happens today (no code goes to a phone without an account).
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     /// `verify`, `change` or `reset`: for the log and the metrics.
     pub purpose: &'static str,
 }
@@ -84,7 +84,8 @@ mod tests {
 
     fn sms(locale: Locale) -> String {
         let phone = Phone::parse("+905321234567").unwrap();
-        CodeSms { to: &phone, code: "042917", locale, valid_minutes: 5, user_id: Some(7), purpose: "verify" }.text()
+        CodeSms { to: &phone, code: "042917", locale, valid_minutes: 5, user_id: Some(UserId(7)), purpose: "verify" }
+            .text()
     }
 
     #[test]

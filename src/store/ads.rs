@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::UserId;
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct AdRow {
@@ -54,7 +55,7 @@ impl Store {
         title: &str,
         content: &str,
         target_group: &str,
-        admin: i64,
+        admin: UserId,
         now: DateTime<Utc>,
     ) -> Result<i64, StoreError> {
         on_write_pool!(self, |pool| {
@@ -69,7 +70,7 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             let details = json!({ "ad_id": id, "target_group": target_group });
-            insert_system_log!(&mut *tx, "ad.created", None::<i64>, &details, now, actor = Some(admin)).await?;
+            insert_system_log!(&mut *tx, "ad.created", None::<UserId>, &details, now, actor = Some(admin)).await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -80,7 +81,7 @@ impl Store {
         &self,
         id: i64,
         change: &AdChange<'_>,
-        admin: i64,
+        admin: UserId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         on_write_pool!(self, |pool| {
@@ -105,7 +106,7 @@ impl Store {
                 "ad_id": id, "title": change.title.is_some(), "content": change.content.is_some(),
                 "target_group": change.target_group, "active": change.active,
             });
-            insert_system_log!(&mut *tx, "ad.updated", None::<i64>, &details, now, actor = Some(admin)).await?;
+            insert_system_log!(&mut *tx, "ad.updated", None::<UserId>, &details, now, actor = Some(admin)).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -124,7 +125,7 @@ impl Store {
     }
 
     /// Records that `user_id` was shown `ad_id`.
-    pub async fn record_ad_view(&self, ad_id: i64, user_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn record_ad_view(&self, ad_id: i64, user_id: UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
         let query = "INSERT INTO ad_views (ad_id, user_id, shown_at) VALUES ($1, $2, $3)";
         on_write_pool!(self, |pool| sqlx::query(query)
             .bind(ad_id)
@@ -137,7 +138,7 @@ impl Store {
     }
 
     /// Counts a click on the user's latest view of the ad, once.
-    pub async fn click_ad(&self, ad_id: i64, user_id: i64, now: DateTime<Utc>) -> Result<Click, StoreError> {
+    pub async fn click_ad(&self, ad_id: i64, user_id: UserId, now: DateTime<Utc>) -> Result<Click, StoreError> {
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let view: Option<(i64, Option<DateTime<Utc>>)> = sqlx::query_as(

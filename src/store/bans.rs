@@ -7,12 +7,13 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::{MatchId, UserId};
 use crate::notices::Notice;
 
 /// A ban to impose.
 #[derive(Debug, Clone)]
 pub struct NewBan<'a> {
-    pub user_id: i64,
+    pub user_id: UserId,
     /// One of [`crate::domain::BAN_REASONS`]; the user is shown it.
     pub reason_code: &'a str,
     /// The moderator's note; never shown to the user.
@@ -26,7 +27,7 @@ pub struct NewBan<'a> {
 
 impl<'a> NewBan<'a> {
     /// A ban until lifted, without a note.
-    pub fn permanent(user_id: i64, reason_code: &'a str, by: &'a serde_json::Value, now: DateTime<Utc>) -> Self {
+    pub fn permanent(user_id: UserId, reason_code: &'a str, by: &'a serde_json::Value, now: DateTime<Utc>) -> Self {
         Self { user_id, reason_code, note: None, ends_at: None, by, now }
     }
 }
@@ -35,7 +36,7 @@ impl<'a> NewBan<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Lift {
     /// A moderator lifted it (`moderator` is `None` from the command line or a test).
-    Unbanned { moderator: Option<i64> },
+    Unbanned { moderator: Option<UserId> },
     /// Its time ran out (the moderation job).
     Expired,
 }
@@ -43,14 +44,14 @@ pub enum Lift {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct BanRow {
     pub id: i64,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub reason_code: String,
     pub note: Option<String>,
-    pub banned_by: Option<i64>,
+    pub banned_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
     pub ends_at: Option<DateTime<Utc>>,
     pub lifted_at: Option<DateTime<Utc>>,
-    pub lifted_by: Option<i64>,
+    pub lifted_by: Option<UserId>,
     pub lift_reason: Option<String>,
 }
 
@@ -58,7 +59,7 @@ pub struct BanRow {
 pub struct AppealRow {
     pub id: i64,
     pub ban_id: i64,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub alias: String,
     pub tag: String,
     pub reason_code: String,
@@ -66,24 +67,24 @@ pub struct AppealRow {
     pub created_at: DateTime<Utc>,
     pub status: String,
     pub decided_at: Option<DateTime<Utc>>,
-    pub decided_by: Option<i64>,
+    pub decided_by: Option<UserId>,
     pub decision_note: Option<String>,
 }
 
 /// One open report in the queue, with the reported user's place in it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct QueuedReport {
-    pub reported_id: i64,
+    pub reported_id: UserId,
     pub reported_alias: String,
     pub reported_tag: String,
     pub reported_banned: bool,
     /// Distinct reporters with an open report about this user.
     pub reporters: i64,
     pub id: i64,
-    pub reporter_id: i64,
+    pub reporter_id: UserId,
     pub reporter_alias: String,
     pub reporter_tag: String,
-    pub match_id: Option<i64>,
+    pub match_id: Option<MatchId>,
     pub reason: String,
     pub details: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -212,7 +213,7 @@ impl Store {
 
     /// Lifts the user's ban, with the user's notification and the `user.unbanned` audit row in the same
     /// transaction. False when they are not banned (or do not exist).
-    pub async fn unban_user(&self, user_id: i64, lift: Lift, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub async fn unban_user(&self, user_id: UserId, lift: Lift, now: DateTime<Utc>) -> Result<bool, StoreError> {
         let (reason, actor, notice, by) = match lift {
             Lift::Unbanned { moderator } => {
                 ("unbanned", moderator, Notice::Unbanned {}, json!({ "moderator": moderator }))
@@ -228,7 +229,7 @@ impl Store {
     }
 
     /// Users whose temporary ban has run out by `now`, at most `limit`.
-    pub async fn expired_bans(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<i64>, StoreError> {
+    pub async fn expired_bans(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<UserId>, StoreError> {
         let query = select!(
             "SELECT user_id FROM bans WHERE lifted_at IS NULL AND ends_at IS NOT NULL AND ends_at <= $1 \
              ORDER BY ends_at LIMIT $2"
@@ -237,7 +238,7 @@ impl Store {
     }
 
     /// Every ban of the user, newest first.
-    pub async fn bans_of(&self, user_id: i64) -> Result<Vec<BanRow>, StoreError> {
+    pub async fn bans_of(&self, user_id: UserId) -> Result<Vec<BanRow>, StoreError> {
         let query = select!(
             "SELECT id, user_id, reason_code, note, banned_by, created_at, ends_at, lifted_at, lifted_by, lift_reason \
              FROM bans WHERE user_id = $1 ORDER BY id DESC"
@@ -258,7 +259,7 @@ impl Store {
     /// Files the user's one appeal against ban `ban_id`; `None` when they appealed it already.
     pub async fn insert_appeal(
         &self,
-        user_id: i64,
+        user_id: UserId,
         ban_id: i64,
         text: &str,
         now: DateTime<Utc>,
@@ -302,7 +303,7 @@ impl Store {
         appeal_id: i64,
         accept: bool,
         note: &str,
-        moderator: i64,
+        moderator: UserId,
         now: DateTime<Utc>,
     ) -> Result<Decided, StoreError> {
         let status = if accept { "accepted" } else { "rejected" };
@@ -376,7 +377,7 @@ impl Store {
         report_id: i64,
         resolution: &str,
         note: &str,
-        moderator: i64,
+        moderator: UserId,
         now: DateTime<Utc>,
     ) -> Result<Decided, StoreError> {
         on_write_pool!(self, |pool| {
@@ -409,7 +410,12 @@ impl Store {
     }
 
     /// Clearance: reports made until now no longer count toward the user's automatic ban. False: no such user.
-    pub async fn clear_reports(&self, user_id: i64, moderator: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub async fn clear_reports(
+        &self,
+        user_id: UserId,
+        moderator: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let cleared = sqlx::query("UPDATE users SET ban_cleared_at = $2 WHERE id = $1")

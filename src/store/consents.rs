@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::UserId;
 
 /// One accepted version of the privacy notice.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, serde::Serialize)]
@@ -17,7 +18,7 @@ impl Store {
     /// is the one kept; accepting it again changes nothing. False when nothing changed (or there is no such user).
     pub async fn accept_privacy_notice(
         &self,
-        user_id: i64,
+        user_id: UserId,
         version: &str,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
@@ -49,7 +50,7 @@ impl Store {
     }
 
     /// Every version the user accepted, oldest first.
-    pub async fn consents_of(&self, user_id: i64) -> Result<Vec<Consent>, StoreError> {
+    pub async fn consents_of(&self, user_id: UserId) -> Result<Vec<Consent>, StoreError> {
         let query = select!(
             "SELECT notice_version, accepted_at FROM privacy_consents WHERE user_id = $1 ORDER BY accepted_at, notice_version"
         );

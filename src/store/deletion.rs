@@ -8,6 +8,7 @@ use serde_json::json;
 use super::logins::revoke_other_logins;
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::{MatchId, UserId};
 use crate::phones::PhoneLookup;
 
 /// What a deletion request changed, for the caller to make live: the sockets of `revoked` close, the peer of
@@ -19,7 +20,7 @@ pub struct Deleted {
     /// The logins (refresh-token families) signed out.
     pub revoked: Vec<String>,
     /// The active match ended by the request, as `(match id, peer id)`.
-    pub ended: Option<(i64, i64)>,
+    pub ended: Option<(MatchId, UserId)>,
 }
 
 /// Ends the user's active match (as either side) inside a transaction, as the group commit ends one
@@ -40,7 +41,7 @@ impl Store {
     /// keeps the first one's dates. `None` when there is no such account.
     pub async fn request_deletion(
         &self,
-        user_id: i64,
+        user_id: UserId,
         purge_after: DateTime<Utc>,
         via: &str,
         now: DateTime<Utc>,
@@ -60,7 +61,7 @@ impl Store {
             let revoked = revoke_other_logins!(tx, user_id, None, now).await?;
             let mut ended = None;
             for sql in END_ACTIVE_MATCH {
-                let row: Option<(i64, i64)> =
+                let row: Option<(MatchId, UserId)> =
                     sqlx::query_as(sql).bind(user_id).bind(now).fetch_optional(&mut *tx).await?;
                 ended = ended.or(row);
             }
@@ -73,7 +74,7 @@ impl Store {
 
     /// Undoes a pending deletion, with the `account.deletion_cancelled` audit row. False when none was pending
     /// (or the account is gone: the purge won a race with this login).
-    pub async fn cancel_deletion(&self, user_id: i64, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub async fn cancel_deletion(&self, user_id: UserId, now: DateTime<Utc>) -> Result<bool, StoreError> {
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let cancelled = sqlx::query(

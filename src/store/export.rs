@@ -13,6 +13,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{NotificationRow, Store, StoreError, on_read_pool, select};
+use crate::domain::{MatchId, UserId};
 use crate::phones::PhoneLookup;
 
 /// A sign-in (a refresh-token family) with where it came from.
@@ -59,7 +60,8 @@ pub struct ExportedPhoneCode {
 /// A match as metadata: never its messages, and the peer only by handle.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize, ToSchema)]
 pub struct ExportedMatch {
-    pub id: i64,
+    #[schema(value_type = i64)]
+    pub id: MatchId,
     /// `text` or `video`.
     pub kind: String,
     pub created_at: DateTime<Utc>,
@@ -81,7 +83,8 @@ pub struct ExportedMatch {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize, ToSchema)]
 pub struct ExportedClaim {
     pub id: i64,
-    pub match_id: i64,
+    #[schema(value_type = i64)]
+    pub match_id: MatchId,
     pub filed_at: DateTime<Utc>,
     /// `pending`, `approved` or `rejected`.
     pub status: String,
@@ -93,7 +96,8 @@ pub struct ExportedClaim {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize, ToSchema)]
 pub struct ExportedReport {
     pub reported: Option<String>,
-    pub match_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    pub match_id: Option<MatchId>,
     pub reason: String,
     pub details: Option<String>,
     pub created_at: DateTime<Utc>,
@@ -152,7 +156,7 @@ pub struct ExportedAppeal {
 }
 
 impl Store {
-    pub async fn export_sessions(&self, user_id: i64, limit: i64) -> Result<Vec<ExportedSession>, StoreError> {
+    pub async fn export_sessions(&self, user_id: UserId, limit: i64) -> Result<Vec<ExportedSession>, StoreError> {
         let query = select!(
             "SELECT created_at, last_used_at, expires_at, user_agent, ip, revoked_at FROM logins \
              WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2"
@@ -166,7 +170,7 @@ impl Store {
     /// else's before.
     pub async fn export_login_attempts(
         &self,
-        user_id: i64,
+        user_id: UserId,
         phone: Option<&PhoneLookup>,
         limit: i64,
     ) -> Result<Vec<ExportedLoginAttempt>, StoreError> {
@@ -189,7 +193,7 @@ impl Store {
 
     /// The codes asked for on the account, newest first. A reset asked for the number before the account had it
     /// names no account and is not listed: the number may have been someone else's then.
-    pub async fn export_phone_codes(&self, user_id: i64, limit: i64) -> Result<Vec<ExportedPhoneCode>, StoreError> {
+    pub async fn export_phone_codes(&self, user_id: UserId, limit: i64) -> Result<Vec<ExportedPhoneCode>, StoreError> {
         let query = select!(
             "SELECT purpose, outcome, created_at, expires_at, attempts, consumed_at, ip, user_agent FROM phone_codes \
              WHERE user_id = $1 ORDER BY id DESC LIMIT $2"
@@ -197,7 +201,7 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(limit).all().await)?)
     }
 
-    pub async fn export_matches(&self, user_id: i64, limit: i64) -> Result<Vec<ExportedMatch>, StoreError> {
+    pub async fn export_matches(&self, user_id: UserId, limit: i64) -> Result<Vec<ExportedMatch>, StoreError> {
         let query = select!(
             "SELECT m.id, m.type AS kind, m.created_at, m.expired_at AS expires_at, m.status, m.ended_at, m.end_reason, \
                     m.call_connected_at, m.call_ended_at, p.alias || '#' || p.tag AS peer, \
@@ -210,7 +214,7 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(limit).all().await)?)
     }
 
-    pub async fn export_claims(&self, user_id: i64, limit: i64) -> Result<Vec<ExportedClaim>, StoreError> {
+    pub async fn export_claims(&self, user_id: UserId, limit: i64) -> Result<Vec<ExportedClaim>, StoreError> {
         let query = select!(
             // Through the user's matches: `claims` has no index that leads with `user_id`.
             "SELECT c.id, c.match_id, c.claim_time AS filed_at, c.status, c.processed_at, c.reason \
@@ -220,7 +224,7 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(limit).all().await)?)
     }
 
-    pub async fn export_reports(&self, user_id: i64, limit: i64) -> Result<Vec<ExportedReport>, StoreError> {
+    pub async fn export_reports(&self, user_id: UserId, limit: i64) -> Result<Vec<ExportedReport>, StoreError> {
         let query = select!(
             "SELECT p.alias || '#' || p.tag AS reported, r.match_id, r.reason, r.details, r.created_at, \
                     r.resolved_at, r.resolution \
@@ -230,7 +234,7 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(limit).all().await)?)
     }
 
-    pub async fn export_blocks(&self, user_id: i64, limit: i64) -> Result<Vec<ExportedBlock>, StoreError> {
+    pub async fn export_blocks(&self, user_id: UserId, limit: i64) -> Result<Vec<ExportedBlock>, StoreError> {
         let query = select!(
             "SELECT p.alias || '#' || p.tag AS blocked, b.created_at \
              FROM blocks b LEFT JOIN users p ON p.id = b.blocked_id \
@@ -239,7 +243,7 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(limit).all().await)?)
     }
 
-    pub async fn export_notifications(&self, user_id: i64, limit: i64) -> Result<Vec<NotificationRow>, StoreError> {
+    pub async fn export_notifications(&self, user_id: UserId, limit: i64) -> Result<Vec<NotificationRow>, StoreError> {
         let query = select!(
             "SELECT id, user_id, type AS kind, message, template, params, created_at, read FROM notifications \
              WHERE user_id = $1 ORDER BY id DESC LIMIT $2"
@@ -249,7 +253,7 @@ impl Store {
 
     pub async fn export_subscriptions(
         &self,
-        user_id: i64,
+        user_id: UserId,
         limit: i64,
     ) -> Result<Vec<ExportedSubscription>, StoreError> {
         let query = select!(
@@ -259,7 +263,7 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(limit).all().await)?)
     }
 
-    pub async fn export_devices(&self, user_id: i64, limit: i64) -> Result<Vec<DeviceRow>, StoreError> {
+    pub async fn export_devices(&self, user_id: UserId, limit: i64) -> Result<Vec<DeviceRow>, StoreError> {
         let query = select!(
             "SELECT platform, push_token, locale, created_at, last_seen_at FROM devices \
              WHERE user_id = $1 ORDER BY id DESC LIMIT $2"
@@ -267,7 +271,7 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(limit).all().await)?)
     }
 
-    pub async fn export_bans(&self, user_id: i64, limit: i64) -> Result<Vec<ExportedBan>, StoreError> {
+    pub async fn export_bans(&self, user_id: UserId, limit: i64) -> Result<Vec<ExportedBan>, StoreError> {
         let query = select!(
             "SELECT id, reason_code, created_at, ends_at, lifted_at, lift_reason FROM bans \
              WHERE user_id = $1 ORDER BY id DESC LIMIT $2"
@@ -275,7 +279,7 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(limit).all().await)?)
     }
 
-    pub async fn export_appeals(&self, user_id: i64, limit: i64) -> Result<Vec<ExportedAppeal>, StoreError> {
+    pub async fn export_appeals(&self, user_id: UserId, limit: i64) -> Result<Vec<ExportedAppeal>, StoreError> {
         let query = select!(
             // Through the user's bans: `appeals` has no index on `user_id`.
             "SELECT a.ban_id, a.text, a.created_at, a.status, a.decided_at, a.decision_note \

@@ -4,6 +4,7 @@
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 
+use crate::domain::{MatchId, UserId};
 use crate::notices::Notice;
 
 use super::bans::insert_notification;
@@ -14,8 +15,8 @@ use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ClaimRow {
     pub claim_id: i64,
-    pub claimant_id: i64,
-    pub match_id: i64,
+    pub claimant_id: UserId,
+    pub match_id: MatchId,
     pub kind: String,
     pub match_created_at: DateTime<Utc>,
     pub match_status: String,
@@ -28,7 +29,7 @@ pub struct ClaimRow {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct OwnClaim {
     pub id: i64,
-    pub match_id: i64,
+    pub match_id: MatchId,
     pub claim_time: DateTime<Utc>,
     pub status: String,
     pub processed_at: Option<DateTime<Utc>>,
@@ -38,23 +39,23 @@ pub struct OwnClaim {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct PendingReferral {
     pub referral_id: i64,
-    pub invited_id: i64,
-    pub inviter_id: Option<i64>,
+    pub invited_id: UserId,
+    pub inviter_id: Option<UserId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub struct ExpiredMatchRow {
-    pub id: i64,
-    pub user1_id: i64,
-    pub user2_id: i64,
+    pub id: MatchId,
+    pub user1_id: UserId,
+    pub user2_id: UserId,
 }
 
 /// A verdict to store: `bonus_column` names the balance refunded on approval.
 #[derive(Debug, Clone)]
 pub struct ClaimVerdict<'a> {
     pub claim_id: i64,
-    pub claimant_id: i64,
-    pub match_id: i64,
+    pub claimant_id: UserId,
+    pub match_id: MatchId,
     /// `text` or `video`.
     pub kind: &'a str,
     pub approved: bool,
@@ -64,14 +65,19 @@ pub struct ClaimVerdict<'a> {
 impl Store {
     /// Files a claim for `user_id` on `match_id` (the caller checked participation). Once per match and
     /// user: a second one is [`StoreError::Conflict`].
-    pub async fn file_claim(&self, match_id: i64, user_id: i64, now: DateTime<Utc>) -> Result<OwnClaim, StoreError> {
+    pub async fn file_claim(
+        &self,
+        match_id: MatchId,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<OwnClaim, StoreError> {
         let query = "INSERT INTO claims (user_id, match_id, claim_time, status) VALUES ($1, $2, $3, 'pending') \
                      RETURNING id, match_id, claim_time, status, processed_at, reason";
         on_write_pool!(self, |pool| sqlx::query_as(query).bind(user_id).bind(match_id).bind(now).fetch_one(pool).await)
             .map_err(StoreError::from_write)
     }
 
-    pub async fn claims_of(&self, user_id: i64) -> Result<Vec<OwnClaim>, StoreError> {
+    pub async fn claims_of(&self, user_id: UserId) -> Result<Vec<OwnClaim>, StoreError> {
         let query = select!(
             "SELECT id, match_id, claim_time, status, processed_at, reason FROM claims WHERE user_id = $1 ORDER BY id"
         );
@@ -132,7 +138,7 @@ impl Store {
 
     /// Users not banned (nor tombstones of purged accounts) whose distinct reporters since their last clearance
     /// reach `threshold`; a report a moderator dismissed does not count.
-    pub async fn users_over_report_threshold(&self, threshold: i64) -> Result<Vec<i64>, StoreError> {
+    pub async fn users_over_report_threshold(&self, threshold: i64) -> Result<Vec<UserId>, StoreError> {
         let query = select!(
             "SELECT r.reported_id FROM reports r JOIN users u ON u.id = r.reported_id \
                      WHERE u.is_banned = FALSE AND u.purged_at IS NULL \
@@ -158,7 +164,7 @@ impl Store {
     pub async fn grant_referral(
         &self,
         referral_id: i64,
-        rewards: &[(i64, i32)],
+        rewards: &[(UserId, i32)],
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         on_write_pool!(self, |pool| {

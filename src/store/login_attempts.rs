@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::UserId;
 use crate::phones::{PhoneLookup, SealedPhone};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +30,7 @@ impl LoginOutcome {
 pub struct LoginAttempt<'a> {
     /// The phone as typed (normalised), sealed: throttling counts failures by its index.
     pub phone: &'a SealedPhone,
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub ip: &'a str,
     pub user_agent: Option<&'a str>,
     pub outcome: LoginOutcome,

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, NewRefreshToken, Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::UserId;
 
 /// A live login as its owner sees it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -94,14 +95,14 @@ impl Store {
 
     /// Whether the user's login `family_id` exists and is not revoked: the check every access token that names
     /// a login passes, one primary-key read.
-    pub async fn login_is_live(&self, user_id: i64, family_id: &str) -> Result<bool, StoreError> {
+    pub async fn login_is_live(&self, user_id: UserId, family_id: &str) -> Result<bool, StoreError> {
         let query = select!("SELECT COUNT(*) FROM logins WHERE family_id = $1 AND user_id = $2 AND revoked_at IS NULL");
         let live: i64 = on_read_pool!(self, |pool| pool.scalars(query).bind(family_id).bind(user_id).one().await)?;
         Ok(live > 0)
     }
 
     /// The user's logins that are neither revoked nor expired, most recently used first (at most 100).
-    pub async fn live_logins(&self, user_id: i64, now: DateTime<Utc>) -> Result<Vec<LoginRow>, StoreError> {
+    pub async fn live_logins(&self, user_id: UserId, now: DateTime<Utc>) -> Result<Vec<LoginRow>, StoreError> {
         let query = select!(
             "SELECT family_id, created_at, last_used_at, expires_at, user_agent, ip FROM logins \
              WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
@@ -112,7 +113,7 @@ impl Store {
 
     /// Revokes the user's login `family_id` and its refresh tokens. False when the user has no such login or it
     /// is revoked already: someone else's login is never touched.
-    pub async fn revoke_login(&self, user_id: i64, family_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub async fn revoke_login(&self, user_id: UserId, family_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let revoked = sqlx::query(
@@ -140,7 +141,7 @@ impl Store {
     /// Revokes every login of the user but `keep` (all of them when `None`); returns the family ids revoked.
     pub async fn revoke_other_logins(
         &self,
-        user_id: i64,
+        user_id: UserId,
         keep: Option<&str>,
         now: DateTime<Utc>,
     ) -> Result<Vec<String>, StoreError> {
@@ -156,7 +157,7 @@ impl Store {
     /// audit row, in one transaction; returns the family ids revoked.
     pub async fn change_password(
         &self,
-        user_id: i64,
+        user_id: UserId,
         password_hash: &str,
         keep: Option<&str>,
         now: DateTime<Utc>,

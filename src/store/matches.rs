@@ -4,13 +4,14 @@
 use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::{MatchId, UserId};
 
 /// A `matches` row.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct MatchRow {
-    pub id: i64,
-    pub user1_id: i64,
-    pub user2_id: i64,
+    pub id: MatchId,
+    pub user1_id: UserId,
+    pub user2_id: UserId,
     #[sqlx(rename = "type")]
     pub kind: String,
     pub created_at: DateTime<Utc>,
@@ -22,7 +23,7 @@ pub struct MatchRow {
 
 impl MatchRow {
     /// The other participant, if `user_id` is one of the two.
-    pub fn peer_of(&self, user_id: i64) -> Option<i64> {
+    pub fn peer_of(&self, user_id: UserId) -> Option<UserId> {
         match user_id {
             id if id == self.user1_id => Some(self.user2_id),
             id if id == self.user2_id => Some(self.user1_id),
@@ -31,7 +32,7 @@ impl MatchRow {
     }
 
     /// The public key `user_id`'s peer sent for this match.
-    pub fn peer_public_key(&self, user_id: i64) -> &str {
+    pub fn peer_public_key(&self, user_id: UserId) -> &str {
         if user_id == self.user1_id { &self.user2_public_key } else { &self.user1_public_key }
     }
 }
@@ -46,7 +47,7 @@ macro_rules! match_columns {
 /// paying. Nothing else of the account (no phone, no password hash) travels with a match.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct MatchedUser {
-    pub id: i64,
+    pub id: UserId,
     pub alias: String,
     pub tag: String,
     pub daily_chat_balance: i32,
@@ -74,7 +75,7 @@ pub struct CreatedMatch {
 impl Store {
     /// The user's active match, if any. Each side of the pair is looked up on its own (user, status)
     /// index: with `user1_id = $1 OR user2_id = $1` SQLite walked every active match of the node instead.
-    pub async fn active_match_for(&self, user_id: i64) -> Result<Option<MatchRow>, StoreError> {
+    pub async fn active_match_for(&self, user_id: UserId) -> Result<Option<MatchRow>, StoreError> {
         let query = select!(concat!(
             "SELECT ",
             match_columns!(),
@@ -85,7 +86,11 @@ impl Store {
     }
 
     /// A match `user_id` took part in (whatever its status); `None` for anyone else.
-    pub async fn match_of_participant(&self, match_id: i64, user_id: i64) -> Result<Option<MatchRow>, StoreError> {
+    pub async fn match_of_participant(
+        &self,
+        match_id: MatchId,
+        user_id: UserId,
+    ) -> Result<Option<MatchRow>, StoreError> {
         let query = select!(concat!(
             "SELECT ",
             match_columns!(),
@@ -98,7 +103,7 @@ impl Store {
     /// it was when this call ended it; `None` when it was not active (someone else ended it first).
     pub async fn end_match(
         &self,
-        match_id: i64,
+        match_id: MatchId,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<MatchRow>, StoreError> {
@@ -117,14 +122,14 @@ impl Store {
     }
 
     /// Records the first time a video call of the match connected (the video claim rule reads it).
-    pub async fn mark_call_connected(&self, match_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn mark_call_connected(&self, match_id: MatchId, now: DateTime<Utc>) -> Result<(), StoreError> {
         let query = "UPDATE matches SET call_connected_at = $2 WHERE id = $1 AND call_connected_at IS NULL";
         on_write_pool!(self, |pool| sqlx::query(query).bind(match_id).bind(now).execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 
     /// Records when the match's call ended (the latest hang-up).
-    pub async fn mark_call_ended(&self, match_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn mark_call_ended(&self, match_id: MatchId, now: DateTime<Utc>) -> Result<(), StoreError> {
         let query = "UPDATE matches SET call_ended_at = $2 WHERE id = $1";
         on_write_pool!(self, |pool| sqlx::query(query).bind(match_id).bind(now).execute(pool).await.map(|_| ()))?;
         Ok(())
@@ -134,8 +139,8 @@ impl Store {
     /// `rtc.stats` may arrive just after the match ended (the peer gave up and left first).
     pub async fn video_match_ended_since(
         &self,
-        match_id: i64,
-        user_id: i64,
+        match_id: MatchId,
+        user_id: UserId,
         since: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let query = select!(
@@ -151,8 +156,8 @@ impl Store {
     /// it; false when it already was.
     pub async fn mark_call_reported(
         &self,
-        match_id: i64,
-        user_id: i64,
+        match_id: MatchId,
+        user_id: UserId,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         let query = concat!(
@@ -173,7 +178,7 @@ impl Store {
     }
 
     /// When the match's call connected, if it did.
-    pub async fn call_connected_at(&self, match_id: i64) -> Result<Option<DateTime<Utc>>, StoreError> {
+    pub async fn call_connected_at(&self, match_id: MatchId) -> Result<Option<DateTime<Utc>>, StoreError> {
         let query = select!("SELECT call_connected_at FROM matches WHERE id = $1");
         let at: Option<Option<DateTime<Utc>>> =
             on_read_pool!(self, |pool| pool.scalars(query).bind(match_id).optional().await)?;
@@ -187,7 +192,7 @@ impl Store {
     }
 
     /// Everyone this user blocked or was blocked by: never paired.
-    pub async fn blocked_either_way(&self, user_id: i64) -> Result<Vec<i64>, StoreError> {
+    pub async fn blocked_either_way(&self, user_id: UserId) -> Result<Vec<UserId>, StoreError> {
         let query = select!(
             "SELECT blocked_id FROM blocks WHERE blocker_id = $1 UNION SELECT blocker_id FROM blocks WHERE blocked_id = $1"
         );
@@ -197,9 +202,9 @@ impl Store {
     /// Everyone this user was matched with since `since`, with the latest time they met.
     pub async fn partners_since(
         &self,
-        user_id: i64,
+        user_id: UserId,
         since: DateTime<Utc>,
-    ) -> Result<Vec<(i64, DateTime<Utc>)>, StoreError> {
+    ) -> Result<Vec<(UserId, DateTime<Utc>)>, StoreError> {
         let query = select!(
             "SELECT partner, MAX(created_at) FROM (\
                SELECT user2_id AS partner, created_at FROM matches WHERE user1_id = $1 AND created_at >= $2 \

@@ -4,13 +4,14 @@
 use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError, on_read_pool, select};
+use crate::domain::{MatchId, Seq, UserId};
 
 /// A stored message as `resume` returns it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct MessageRow {
-    pub match_id: i64,
-    pub seq: i64,
-    pub sender_id: i64,
+    pub match_id: MatchId,
+    pub seq: Seq,
+    pub sender_id: UserId,
     pub content: String,
     pub nonce: String,
     pub created_at: DateTime<Utc>,
@@ -20,8 +21,8 @@ impl Store {
     /// Stored messages of a match after `after_seq`, in order, at most `limit`.
     pub async fn messages_after(
         &self,
-        match_id: i64,
-        after_seq: i64,
+        match_id: MatchId,
+        after_seq: Seq,
         limit: i64,
     ) -> Result<Vec<MessageRow>, StoreError> {
         let query = select!(

@@ -2,14 +2,14 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::Role;
+use crate::domain::{Role, UserId};
 use crate::phones::SealedPhone;
 
 /// A `users` row. Never sent to clients as is: the API picks what a user may see of themselves. Without the
 /// phone number: only the admin view reads it (`Store::sealed_phone`), so no row in memory carries it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct UserRow {
-    pub id: i64,
+    pub id: UserId,
     pub password_hash: String,
     pub alias: String,
     pub alias_key: String,
@@ -68,14 +68,14 @@ pub struct NewUser {
 /// The owner of a referral code, with their phone as stored (copied into the referral row).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Referrer {
-    pub id: i64,
+    pub id: UserId,
     pub phone: SealedPhone,
 }
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct RefreshTokenRow {
     pub id: i64,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub family_id: String,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
@@ -85,7 +85,7 @@ pub struct RefreshTokenRow {
 
 #[derive(Debug, Clone)]
 pub struct NewRefreshToken {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub family_id: String,
     pub token_hash: Vec<u8>,
     pub expires_at: DateTime<Utc>,

@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::{MatchId, UserId};
 
 /// A block as its owner sees it: whom (by handle) and since when.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -15,9 +16,9 @@ pub struct BlockRow {
 
 #[derive(Debug, Clone)]
 pub struct NewReport<'a> {
-    pub reporter_id: i64,
-    pub reported_id: i64,
-    pub match_id: i64,
+    pub reporter_id: UserId,
+    pub reported_id: UserId,
+    pub match_id: MatchId,
     pub reason: &'a str,
     pub details: Option<&'a str>,
     pub now: DateTime<Utc>,
@@ -25,7 +26,7 @@ pub struct NewReport<'a> {
 
 impl Store {
     /// Records that `blocker` blocks `blocked`; blocking twice is a no-op.
-    pub async fn insert_block(&self, blocker: i64, blocked: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn insert_block(&self, blocker: UserId, blocked: UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
         let query = "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3) \
                      ON CONFLICT (blocker_id, blocked_id) DO NOTHING";
         on_write_pool!(self, |pool| sqlx::query(query)
@@ -38,7 +39,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn blocks_of(&self, blocker: i64) -> Result<Vec<BlockRow>, StoreError> {
+    pub async fn blocks_of(&self, blocker: UserId) -> Result<Vec<BlockRow>, StoreError> {
         let query = select!(
             "SELECT b.id, u.alias, u.tag, b.created_at FROM blocks b JOIN users u ON u.id = b.blocked_id \
                      WHERE b.blocker_id = $1 ORDER BY b.id"
@@ -47,7 +48,7 @@ impl Store {
     }
 
     /// Lifts one of `blocker`'s blocks; the blocked user, or `None` when there is no such block of theirs.
-    pub async fn delete_block(&self, blocker: i64, block_id: i64) -> Result<Option<i64>, StoreError> {
+    pub async fn delete_block(&self, blocker: UserId, block_id: i64) -> Result<Option<UserId>, StoreError> {
         let query = "DELETE FROM blocks WHERE id = $1 AND blocker_id = $2 RETURNING blocked_id";
         Ok(on_write_pool!(self, |pool| sqlx::query_scalar(query)
             .bind(block_id)

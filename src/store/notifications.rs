@@ -6,12 +6,13 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::UserId;
 use crate::notices::{Locale, Notice, text_of};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct NotificationRow {
     pub id: i64,
-    pub user_id: i64,
+    pub user_id: UserId,
     /// `system`, `match`, `claim` or `ad`.
     pub kind: String,
     pub message: String,
@@ -33,7 +34,7 @@ impl NotificationRow {
 pub struct Reached {
     /// Their notification.
     pub id: i64,
-    pub user_id: i64,
+    pub user_id: UserId,
     pub locale: Locale,
 }
 
@@ -78,7 +79,7 @@ impl Store {
     /// The user's notifications older than id `before` (all when `None`), newest first, at most `limit`.
     pub async fn notifications_of(
         &self,
-        user_id: i64,
+        user_id: UserId,
         before: Option<i64>,
         limit: i64,
     ) -> Result<Vec<NotificationRow>, StoreError> {
@@ -93,7 +94,11 @@ impl Store {
 
     /// The user's unread notifications created at or after `since`, oldest first: what a run that created some
     /// delivers live.
-    pub async fn unread_since(&self, user_id: i64, since: DateTime<Utc>) -> Result<Vec<NotificationRow>, StoreError> {
+    pub async fn unread_since(
+        &self,
+        user_id: UserId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<NotificationRow>, StoreError> {
         let query = select!(concat!(
             "SELECT ",
             notification_columns!(),
@@ -102,13 +107,13 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(since).all().await)?)
     }
 
-    pub async fn unread_count(&self, user_id: i64) -> Result<i64, StoreError> {
+    pub async fn unread_count(&self, user_id: UserId) -> Result<i64, StoreError> {
         let query = select!("SELECT COUNT(*) FROM notifications WHERE user_id = $1 AND read = FALSE");
         Ok(on_read_pool!(self, |pool| pool.scalars(query).bind(user_id).one().await)?)
     }
 
     /// Marks the user's notifications up to id `up_to` (inclusive) read; how many changed. Only their own.
-    pub async fn mark_read(&self, user_id: i64, up_to: i64) -> Result<u64, StoreError> {
+    pub async fn mark_read(&self, user_id: UserId, up_to: i64) -> Result<u64, StoreError> {
         let query = "UPDATE notifications SET read = TRUE WHERE user_id = $1 AND id <= $2 AND read = FALSE";
         Ok(on_write_pool!(self, |pool| sqlx::query(query)
             .bind(user_id)
@@ -119,7 +124,7 @@ impl Store {
     }
 
     /// Sets the language the user's notifications are written in.
-    pub async fn set_locale(&self, user_id: i64, locale: Locale) -> Result<(), StoreError> {
+    pub async fn set_locale(&self, user_id: UserId, locale: Locale) -> Result<(), StoreError> {
         let query = "UPDATE users SET locale = $2 WHERE id = $1";
         on_write_pool!(self, |pool| sqlx::query(query)
             .bind(user_id)
@@ -136,14 +141,14 @@ impl Store {
         &self,
         notice: &Notice,
         audience: Audience,
-        admin: i64,
+        admin: UserId,
         now: DateTime<Utc>,
     ) -> Result<Vec<Reached>, StoreError> {
         let (template, params) = notice.to_columns();
         let new_since = now - chrono::TimeDelta::days(7);
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let reached: Vec<(i64, i64)> = sqlx::query_as(
+            let reached: Vec<(i64, UserId)> = sqlx::query_as(
                 "INSERT INTO notifications (user_id, message, type, created_at, template, params) \
                  SELECT id, $1, 'system', $2, $3, $4 FROM users WHERE is_banned = FALSE AND purged_at IS NULL AND \
                  ($5 = 'all' OR ($5 = 'free' AND is_premium = FALSE) OR ($5 = 'premium' AND is_premium = TRUE) \
@@ -159,14 +164,14 @@ impl Store {
             .fetch_all(&mut *tx)
             .await?;
             // The few who chose English; everyone else reads Turkish, the default.
-            let english: std::collections::HashSet<i64> =
+            let english: std::collections::HashSet<UserId> =
                 sqlx::query_scalar("SELECT id FROM users WHERE locale = 'en' AND is_banned = FALSE")
                     .fetch_all(&mut *tx)
                     .await?
                     .into_iter()
                     .collect();
             let details = json!({ "audience": audience.as_str(), "reached": reached.len(), "notice": notice });
-            insert_system_log!(&mut *tx, "notification.broadcast", None::<i64>, &details, now, actor = Some(admin))
+            insert_system_log!(&mut *tx, "notification.broadcast", None::<UserId>, &details, now, actor = Some(admin))
                 .await?;
             tx.commit().await?;
             Ok(reached

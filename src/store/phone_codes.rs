@@ -10,6 +10,7 @@ use serde_json::json;
 use super::logins::revoke_other_logins;
 use super::system_logs::insert_system_log;
 use super::{BackendKind, BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::UserId;
 use crate::phones::{PhoneLookup, SealedPhone};
 
 /// A request for a code, as it is recorded.
@@ -18,7 +19,7 @@ pub struct NewCodeRequest<'a> {
     /// `verify`, `change` or `reset`.
     pub purpose: &'static str,
     /// `None`: a reset for a phone no account has.
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     /// Where the code goes.
     pub phone: &'a SealedPhone,
     /// The same phone under every index key in use, for the per-phone limit.
@@ -161,7 +162,7 @@ impl Store {
 
     /// The user's newest codes of `purpose` (sent or failed), newest first, at most `limit`: the first is the only
     /// one that may still work; the others are superseded.
-    pub async fn latest_codes(&self, user_id: i64, purpose: &str, limit: i64) -> Result<Vec<CodeRow>, StoreError> {
+    pub async fn latest_codes(&self, user_id: UserId, purpose: &str, limit: i64) -> Result<Vec<CodeRow>, StoreError> {
         let query = select!(
             "SELECT id, phone_sealed, phone_index, code_hash, outcome, expires_at, attempts, consumed_at \
              FROM phone_codes WHERE user_id = $1 AND purpose = $2 AND code_hash IS NOT NULL ORDER BY id DESC LIMIT $3"
@@ -182,7 +183,7 @@ impl Store {
     pub async fn redeem_verification_code(
         &self,
         id: i64,
-        user_id: i64,
+        user_id: UserId,
         phone_index: &[u8],
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
@@ -213,7 +214,7 @@ impl Store {
     pub async fn redeem_phone_change_code(
         &self,
         id: i64,
-        user_id: i64,
+        user_id: UserId,
         phone: &SealedPhone,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
@@ -242,7 +243,7 @@ impl Store {
     pub async fn redeem_password_reset_code(
         &self,
         id: i64,
-        user_id: i64,
+        user_id: UserId,
         password_hash: &str,
         now: DateTime<Utc>,
     ) -> Result<Option<Vec<String>>, StoreError> {

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::Tag;
+use crate::domain::{Tag, UserId};
 
 /// The matches the purged user took part in, as a subquery over the two per-side indexes.
 macro_rules! their_matches {
@@ -112,7 +112,12 @@ pub struct Purged {
 
 impl Store {
     /// Accounts whose grace period is over at `now`, by id after `after`, at most `limit`.
-    pub async fn accounts_to_purge(&self, now: DateTime<Utc>, after: i64, limit: i64) -> Result<Vec<i64>, StoreError> {
+    pub async fn accounts_to_purge(
+        &self,
+        now: DateTime<Utc>,
+        after: UserId,
+        limit: i64,
+    ) -> Result<Vec<UserId>, StoreError> {
         let query = select!(
             "SELECT id FROM users WHERE purge_after IS NOT NULL AND purge_after <= $1 AND deleted_at IS NOT NULL \
              AND id > $2 ORDER BY id LIMIT $3"
@@ -122,7 +127,7 @@ impl Store {
 
     /// Purges the account in one transaction (see the module doc). `None` when it is not due (any more): its
     /// deletion was undone by a login, or it is gone already — so a repeated or concurrent run changes nothing.
-    pub async fn purge_account(&self, user_id: i64, now: DateTime<Utc>) -> Result<Option<Purged>, StoreError> {
+    pub async fn purge_account(&self, user_id: UserId, now: DateTime<Utc>) -> Result<Option<Purged>, StoreError> {
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             // A write first: it locks the row (PostgreSQL) against a login undoing the deletion meanwhile.
@@ -136,7 +141,7 @@ impl Store {
             .fetch_optional(&mut *tx)
             .await?;
             let Some(doomed) = doomed else { return Ok(None) };
-            let tombstone: i64 = sqlx::query_scalar(
+            let tombstone: UserId = sqlx::query_scalar(
                 "INSERT INTO users (password_hash, alias, alias_key, tag, referral_code, created_at, last_active, \
                  daily_chat_balance, daily_video_balance, privacy_consent_at, privacy_notice_version, quota_reset_on, \
                  is_banned, ban_reason, banned_at, ban_ends_at, ban_cleared_at, purged_at) \
@@ -215,7 +220,7 @@ impl Store {
 
 /// `details` with every account reference to `old` (under [`ACCOUNT_KEYS`], at any depth) replaced by `new`;
 /// `None` when it names none (or is not JSON).
-fn rekeyed_details(details: &str, old: i64, new: i64) -> Option<String> {
+fn rekeyed_details(details: &str, old: UserId, new: UserId) -> Option<String> {
     fn walk(value: &mut Value, old: i64, new: i64) -> bool {
         match value {
             Value::Object(map) => {
@@ -235,7 +240,7 @@ fn rekeyed_details(details: &str, old: i64, new: i64) -> Option<String> {
         }
     }
     let mut value: Value = serde_json::from_str(details).ok()?;
-    walk(&mut value, old, new).then(|| value.to_string())
+    walk(&mut value, old.get(), new.get()).then(|| value.to_string())
 }
 
 #[cfg(test)]
@@ -245,12 +250,16 @@ mod tests {
     #[test]
     fn only_account_keys_naming_the_old_id_are_rekeyed_at_any_depth() {
         let details = r#"{"ban_id":7,"by":{"moderator":7},"note":"7","list":[{"user_id":7},{"user_id":8}]}"#;
-        let scrubbed: Value = serde_json::from_str(&rekeyed_details(details, 7, 99).unwrap()).unwrap();
+        let scrubbed: Value = serde_json::from_str(&rekeyed_details(details, UserId(7), UserId(99)).unwrap()).unwrap();
         assert_eq!(
             scrubbed,
             json!({"ban_id": 7, "by": {"moderator": 99}, "note": "7", "list": [{"user_id": 99}, {"user_id": 8}]})
         );
-        assert_eq!(rekeyed_details(r#"{"ban_id":7}"#, 7, 99), None, "an id of something else is left alone");
-        assert_eq!(rekeyed_details("not json", 7, 99), None);
+        assert_eq!(
+            rekeyed_details(r#"{"ban_id":7}"#, UserId(7), UserId(99)),
+            None,
+            "an id of something else is left alone"
+        );
+        assert_eq!(rekeyed_details("not json", UserId(7), UserId(99)), None);
     }
 }

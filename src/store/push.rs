@@ -3,6 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::UserId;
 use crate::notices::Locale;
 use crate::push::{PushKind, PushMessage};
 
@@ -20,7 +21,7 @@ impl Store {
     /// Registers the device for `user_id` (a token seen before moves to this user: the phone changed hands).
     pub async fn upsert_device(
         &self,
-        user_id: i64,
+        user_id: UserId,
         token: &str,
         platform: &str,
         locale: Locale,
@@ -42,7 +43,7 @@ impl Store {
     }
 
     /// Removes the user's device with this token; false when they have none.
-    pub async fn delete_device(&self, user_id: i64, token: &str) -> Result<bool, StoreError> {
+    pub async fn delete_device(&self, user_id: UserId, token: &str) -> Result<bool, StoreError> {
         let query = "DELETE FROM devices WHERE user_id = $1 AND push_token = $2";
         let deleted = on_write_pool!(self, |pool| sqlx::query(query)
             .bind(user_id)
@@ -65,7 +66,12 @@ impl Store {
 
     /// Queues `push` for every device of the user, in each device's language; a push with the same collapse key
     /// still waiting for a device is kept instead. How many were queued.
-    pub async fn enqueue_push(&self, user_id: i64, push: &PushKind, now: DateTime<Utc>) -> Result<usize, StoreError> {
+    pub async fn enqueue_push(
+        &self,
+        user_id: UserId,
+        push: &PushKind,
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
         let payload = |locale: Locale| -> String {
             let message: PushMessage = push.render(locale);
             serde_json::to_string(&message).expect("push messages serialise")

@@ -4,6 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use super::{BeginWrite, Store, StoreError, on_write_pool};
+use crate::domain::UserId;
 use crate::phones::SealedPhone;
 
 /// Rows per insert transaction.
@@ -28,14 +29,14 @@ impl Store {
         privacy_notice_version: &str,
         quota_day: &str,
         now: DateTime<Utc>,
-    ) -> Result<Vec<i64>, StoreError> {
+    ) -> Result<Vec<UserId>, StoreError> {
         let mut seeded = Vec::with_capacity(phones.len());
         for (start, chunk) in phones.chunks(BATCH).enumerate().map(|(i, chunk)| (i * BATCH, chunk)) {
             on_write_pool!(self, |pool| {
                 let mut tx = pool.begin_write().await?;
                 for (n, phone) in (start..).zip(chunk) {
                     let alias = format!("{prefix}_{n}");
-                    let id: Option<i64> = sqlx::query_scalar(
+                    let id: Option<UserId> = sqlx::query_scalar(
                         "INSERT INTO users (phone_sealed, phone_index, password_hash, alias, alias_key, tag, referral_code, \
                          created_at, last_active, daily_chat_balance, daily_video_balance, privacy_consent_at, \
                          privacy_notice_version, quota_reset_on) VALUES ($1, $2, $3, $4, $4, '0000', $5, $6, $6, 1000000, \

@@ -18,6 +18,8 @@ use std::ptr::{NonNull, null_mut};
 
 use libsqlite3_sys as ffi;
 
+use crate::domain::{MatchId, Seq, UserId};
+
 /// A value bound to a statement parameter.
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Value<'a> {
@@ -29,6 +31,24 @@ pub(crate) enum Value<'a> {
 impl<'a> From<i64> for Value<'a> {
     fn from(v: i64) -> Self {
         Value::Int(v)
+    }
+}
+
+impl<'a> From<UserId> for Value<'a> {
+    fn from(v: UserId) -> Self {
+        Value::Int(v.0)
+    }
+}
+
+impl<'a> From<MatchId> for Value<'a> {
+    fn from(v: MatchId) -> Self {
+        Value::Int(v.0)
+    }
+}
+
+impl<'a> From<Seq> for Value<'a> {
+    fn from(v: Seq) -> Self {
+        Value::Int(v.0)
     }
 }
 

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::UserId;
 
 /// What happens to the user's subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -29,7 +30,7 @@ pub enum PlanSource<'a> {
         event_id: &'a str,
         event: &'a str,
     },
-    Admin(i64),
+    Admin(UserId),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,7 +59,7 @@ impl Store {
     /// so the same event never applies twice) and makes `is_premium` follow, in one transaction.
     pub async fn change_plan(
         &self,
-        user_id: i64,
+        user_id: UserId,
         change: PlanChange<'_>,
         source: PlanSource<'_>,
         premium_units: PremiumUnits,
@@ -198,7 +199,7 @@ impl Store {
     }
 
     /// The user's running subscription, if any.
-    pub async fn current_plan(&self, user_id: i64, now: DateTime<Utc>) -> Result<Option<PlanRow>, StoreError> {
+    pub async fn current_plan(&self, user_id: UserId, now: DateTime<Utc>) -> Result<Option<PlanRow>, StoreError> {
         let query = select!(
             "SELECT plan_name, end_date, cancelled_at FROM subscriptions \
              WHERE user_id = $1 AND is_active = TRUE AND start_date <= $2 AND end_date > $2 ORDER BY end_date DESC LIMIT 1"

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::UserId;
 
 /// Inserts one entry on whatever connection or transaction the caller holds (a concrete SQLite or
 /// PostgreSQL executor inside `on_read_pool!`), so an event is recorded in the same commit as the change it
@@ -39,9 +40,9 @@ pub(crate) use insert_system_log;
 pub struct SystemLogRow {
     pub id: i64,
     pub action: String,
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     /// The moderator or admin who acted; `None` for the system.
-    pub actor_id: Option<i64>,
+    pub actor_id: Option<UserId>,
     pub details: String,
     pub created_at: DateTime<Utc>,
 }
@@ -50,7 +51,7 @@ impl Store {
     pub async fn log_event(
         &self,
         action: &str,
-        user_id: Option<i64>,
+        user_id: Option<UserId>,
         details: &Value,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -59,7 +60,7 @@ impl Store {
     }
 
     /// The newest entries about one user, newest first (for moderators and tests).
-    pub async fn system_logs_for_user(&self, user_id: i64, limit: i64) -> Result<Vec<SystemLogRow>, StoreError> {
+    pub async fn system_logs_for_user(&self, user_id: UserId, limit: i64) -> Result<Vec<SystemLogRow>, StoreError> {
         let query = select!(
             "SELECT id, action, user_id, actor_id, details, created_at FROM system_logs WHERE user_id = $1 \
                      ORDER BY id DESC LIMIT $2"
@@ -71,8 +72,8 @@ impl Store {
     pub async fn log_action(
         &self,
         action: &str,
-        actor: i64,
-        user_id: i64,
+        actor: UserId,
+        user_id: UserId,
         details: &Value,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -115,8 +116,8 @@ impl Store {
 /// Filters of [`Store::audit_log`]; `None` matches everything.
 #[derive(Debug, Clone, Default)]
 pub struct AuditQuery {
-    pub actor: Option<i64>,
-    pub target: Option<i64>,
+    pub actor: Option<UserId>,
+    pub target: Option<UserId>,
     pub action: Option<String>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
@@ -127,7 +128,7 @@ pub struct AuditQuery {
 impl Store {
     /// What a moderator sees of a user beyond their row: distinct reporters (all time, and since the last
     /// clearance, which is what the automatic ban counts), the clearance, and claims by status.
-    pub async fn moderation_counts(&self, user_id: i64) -> Result<ModerationCounts, StoreError> {
+    pub async fn moderation_counts(&self, user_id: UserId) -> Result<ModerationCounts, StoreError> {
         let reporters = select!(
             "SELECT COUNT(DISTINCT r.reporter_id), \
                     COUNT(DISTINCT CASE WHEN u.ban_cleared_at IS NULL OR r.created_at > u.ban_cleared_at \

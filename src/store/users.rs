@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, NewUser, Referrer, Store, StoreError, UserRow, on_read_pool, on_write_pool, select};
-use crate::domain::Role;
+use crate::domain::{Role, UserId};
 use crate::phones::{PhoneLookup, SealedPhone};
 
 /// The column list of [`UserRow`], as a literal so `concat!` builds whole `&'static str` queries from it.
@@ -76,7 +76,7 @@ impl Store {
         })
     }
 
-    pub async fn user_by_id(&self, id: i64) -> Result<Option<UserRow>, StoreError> {
+    pub async fn user_by_id(&self, id: UserId) -> Result<Option<UserRow>, StoreError> {
         let query = select!(concat!("SELECT ", user_columns!(), " FROM users WHERE id = $1"));
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(id).optional().await)?)
     }
@@ -103,7 +103,7 @@ impl Store {
 
     /// The user's phone number as stored, sealed: for the admin view, which opens it (and audits that). `None`
     /// also for the tombstone of a purged account, which has none.
-    pub async fn sealed_phone(&self, user_id: i64) -> Result<Option<Vec<u8>>, StoreError> {
+    pub async fn sealed_phone(&self, user_id: UserId) -> Result<Option<Vec<u8>>, StoreError> {
         let query = select!("SELECT phone_sealed FROM users WHERE id = $1");
         let sealed: Option<Option<Vec<u8>>> =
             on_read_pool!(self, |pool| pool.scalars(query).bind(user_id).optional().await)?;
@@ -113,7 +113,7 @@ impl Store {
     /// The owner of a referral code, if the code exists.
     pub async fn referrer_by_code(&self, code: &str) -> Result<Option<Referrer>, StoreError> {
         let query = select!("SELECT id, phone_sealed, phone_index FROM users WHERE referral_code = $1");
-        let row: Option<(i64, Vec<u8>, Vec<u8>)> =
+        let row: Option<(UserId, Vec<u8>, Vec<u8>)> =
             on_read_pool!(self, |pool| pool.rows(query).bind(code).optional().await)?;
         Ok(row.and_then(|(id, sealed, index)| Some(Referrer { id, phone: SealedPhone::from_stored(sealed, &index)? })))
     }
@@ -127,7 +127,7 @@ impl Store {
     /// Gives the user a new alias with a new tag. [`StoreError::Conflict`] when alias#tag is taken.
     pub async fn update_alias(
         &self,
-        user_id: i64,
+        user_id: UserId,
         alias: &str,
         alias_key: &str,
         tag: &str,
@@ -150,7 +150,7 @@ impl Store {
     /// Sets or clears (None) the user's location.
     pub async fn update_location(
         &self,
-        user_id: i64,
+        user_id: UserId,
         location: Option<(f64, f64)>,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
@@ -168,7 +168,7 @@ impl Store {
         Ok(())
     }
 
-    pub async fn touch_last_active(&self, user_id: i64, now: DateTime<Utc>) -> Result<(), StoreError> {
+    pub async fn touch_last_active(&self, user_id: UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
         let query = "UPDATE users SET last_active = $2 WHERE id = $1";
         on_write_pool!(self, |pool| sqlx::query(query)
             .bind(user_id)
@@ -180,7 +180,7 @@ impl Store {
     }
 
     /// Sets the role from the server's command line. Returns false when there is no such user.
-    pub async fn set_role(&self, user_id: i64, role: Role, now: DateTime<Utc>) -> Result<bool, StoreError> {
+    pub async fn set_role(&self, user_id: UserId, role: Role, now: DateTime<Utc>) -> Result<bool, StoreError> {
         self.set_role_by(user_id, role, None, now).await
     }
 
@@ -188,9 +188,9 @@ impl Store {
     /// `user.role_changed` audit row of the same transaction. Returns false when there is no such user.
     pub async fn set_role_by(
         &self,
-        user_id: i64,
+        user_id: UserId,
         role: Role,
-        actor: Option<i64>,
+        actor: Option<UserId>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         on_write_pool!(self, |pool| {

@@ -2,7 +2,7 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tanis_proto::ReportReason;
+use tanis_proto::{ReportReason, UserId};
 
 use crate::helpers::{Backend, TestApp, assert_error, spawn_app};
 use crate::on_both_stores;
@@ -241,7 +241,7 @@ async fn a_user_view_shows_reports_claims_and_bans_and_only_admins_see_the_phone
     assert_eq!(seen["claims"], json!({"pending": 1}));
     assert_eq!(seen["account_age_days"], 0);
     assert_eq!(seen["history"][0]["action"], "user.banned");
-    assert_eq!(seen["history"][0]["actor_id"], moderator.id, "the ban names its moderator");
+    assert_eq!(seen["history"][0]["actor_id"], moderator.id.get(), "the ban names its moderator");
     assert!(seen["phone_number"].is_null(), "moderators never see the phone number");
     let phone_views = || {
         app.count(format!(
@@ -259,7 +259,7 @@ async fn a_user_view_shows_reports_claims_and_bans_and_only_admins_see_the_phone
     let seen: Value = by_handle.await.json().await.unwrap();
     assert_eq!(
         (seen["id"].as_i64(), seen["status"].as_str()),
-        (Some(target.id), Some("active")),
+        (Some(target.id.get()), Some("active")),
         "the alias in any case"
     );
     assert_eq!((seen["reporters"].as_i64(), seen["reporters_since_clearance"].as_i64()), (Some(2), Some(0)));
@@ -304,7 +304,7 @@ async fn the_audit_trail_filters_by_actor_target_action_and_time_and_pages(backe
             response.json::<Value>().await.unwrap()
         }
     };
-    let summary = |page: &Value| -> Vec<(String, i64, i64)> {
+    let summary = |page: &Value| -> Vec<(String, UserId, UserId)> {
         page["entries"]
             .as_array()
             .unwrap()
@@ -312,8 +312,8 @@ async fn the_audit_trail_filters_by_actor_target_action_and_time_and_pages(backe
             .map(|e| {
                 (
                     e["action"].as_str().unwrap().to_owned(),
-                    e["actor_id"].as_i64().unwrap_or(0),
-                    e["target_id"].as_i64().unwrap_or(0),
+                    UserId(e["actor_id"].as_i64().unwrap_or(0)),
+                    UserId(e["target_id"].as_i64().unwrap_or(0)),
                 )
             })
             .collect()
@@ -375,7 +375,7 @@ async fn only_admins_set_roles_and_each_change_is_audited_with_its_admin(backend
     let app = spawn_app(backend).await;
     let admin = app.staff("kaptan", "admin").await;
     let helper = app.user("yardimci").await;
-    let role = |id: i64, role: &str| {
+    let role = |id: UserId, role: &str| {
         let (app, token, role) = (&app, admin.access.clone(), role.to_owned());
         async move {
             call(app, Method::PUT, format!("/v1/admin/users/{id}/role"), Some(&token), Some(json!({ "role": role })))
@@ -388,7 +388,10 @@ async fn only_admins_set_roles_and_each_change_is_audited_with_its_admin(backend
     assert_eq!(audit.status(), StatusCode::OK);
     let page: Value = audit.json().await.unwrap();
     let entry = &page["entries"][0];
-    assert_eq!((entry["target_id"].as_i64(), entry["actor_id"].as_i64()), (Some(helper.id), Some(admin.id)));
+    assert_eq!(
+        (entry["target_id"].as_i64(), entry["actor_id"].as_i64()),
+        (Some(helper.id.get()), Some(admin.id.get()))
+    );
     assert_eq!(entry["details"], json!({"role": "moderator"}));
     // …but cannot make others staff.
     let other = app.user("baska").await;
@@ -398,7 +401,7 @@ async fn only_admins_set_roles_and_each_change_is_audited_with_its_admin(backend
 
     assert_error(role(helper.id, "superuser").await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
     assert_error(role(admin.id, "user").await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
-    assert_error(role(999_999, "moderator").await, StatusCode::NOT_FOUND, "not_found").await;
+    assert_error(role(UserId(999_999), "moderator").await, StatusCode::NOT_FOUND, "not_found").await;
     let extra = call(&app, Method::PUT, &path, Some(&admin.access), Some(json!({"role": "user", "also": 1}))).await;
     assert_error(extra, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
     assert_eq!(

@@ -4,6 +4,7 @@
 use chrono::TimeDelta;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tanis::domain::MatchId;
 use tanis_client::Connection;
 use tanis_proto::{ClientFrame, MatchKind, ServerFrame};
 
@@ -31,7 +32,7 @@ async fn create_ad(app: &TestApp, admin: &TestUser, title: &str, target: &str) -
 }
 
 /// `leaver` ends their match with the peer; both get `match.ended`.
-async fn end(leaver: &mut Connection, match_id: i64, peer: &mut Connection) {
+async fn end(leaver: &mut Connection, match_id: MatchId, peer: &mut Connection) {
     leaver.send(&ClientFrame::MatchLeave { id: Some("l".into()), match_id }).await.unwrap();
     for socket in [leaver, peer] {
         socket.next_where(|f| matches!(f, ServerFrame::MatchEnded { .. })).await.unwrap();

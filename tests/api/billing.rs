@@ -5,6 +5,7 @@ use chrono::TimeDelta;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tanis::billing::sign;
+use tanis::domain::UserId;
 
 use crate::helpers::{BILLING_SECRET, Backend, TestApp, TestUser, assert_error, spawn_app};
 use crate::on_both_stores;
@@ -32,7 +33,7 @@ async fn me(app: &TestApp, user: &TestUser) -> Value {
     app.get_me(&app.access_token(user)).await.json().await.unwrap()
 }
 
-fn event(id: &str, kind: &str, user_id: i64, ends_at: Option<chrono::DateTime<chrono::Utc>>) -> Value {
+fn event(id: &str, kind: &str, user_id: UserId, ends_at: Option<chrono::DateTime<chrono::Utc>>) -> Value {
     json!({ "id": id, "type": kind, "user_id": user_id, "plan": "premium_monthly", "ends_at": ends_at })
 }
 
@@ -115,7 +116,7 @@ async fn unsigned_stale_tampered_and_malformed_events_change_nothing(backend: Ba
     for bad in [past, unknown_type] {
         assert_error(post_event(&app, &bad, None).await, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
     }
-    let nobody = event("evt_n", "subscription.started", 999_999, Some(app.now() + TimeDelta::days(1)));
+    let nobody = event("evt_n", "subscription.started", UserId(999_999), Some(app.now() + TimeDelta::days(1)));
     assert_error(post_event(&app, &nobody, None).await, StatusCode::NOT_FOUND, "not_found").await;
     let nothing = event("evt_c", "subscription.cancelled", user.id, None);
     assert_error(post_event(&app, &nothing, None).await, StatusCode::NOT_FOUND, "not_found").await;

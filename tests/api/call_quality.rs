@@ -3,6 +3,7 @@
 //! believable figures; the embedded TURN relay's counters are exported beside them.
 
 use chrono::TimeDelta;
+use tanis::domain::MatchId;
 use tanis_client::Connection;
 use tanis_proto::{CallOutcome, ClientFrame, ErrorCode, MatchKind, ServerFrame};
 
@@ -30,7 +31,7 @@ const SERIES: &[&str] = &[
     "tanis_rtc_packets_lost_total",
 ];
 
-fn stats(id: &str, match_id: i64, outcome: CallOutcome, setup_ms: i64) -> ClientFrame {
+fn stats(id: &str, match_id: MatchId, outcome: CallOutcome, setup_ms: i64) -> ClientFrame {
     ClientFrame::RtcStats {
         id: Some(id.into()),
         match_id,
@@ -69,7 +70,7 @@ fn moved(before: &Scrape, after: &Scrape) -> Vec<(&'static str, f64)> {
     SERIES.iter().map(|s| (*s, after.value(s) - before.value(s))).filter(|(_, d)| *d != 0.0).collect()
 }
 
-async fn video_match(app: &TestApp, a: &str, b: &str) -> (Connection, Connection, i64) {
+async fn video_match(app: &TestApp, a: &str, b: &str) -> (Connection, Connection, MatchId) {
     let (a, b) = (app.user(a).await, app.user(b).await);
     let (sa, chat, sb, _) = app.pair(&a, &b, MatchKind::Video).await;
     (sa, sb, chat.info.match_id)

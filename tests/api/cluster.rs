@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use redis::AsyncCommands;
+use tanis::domain::Seq;
 use tanis_client::{Chat, Connection};
 use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, MatchKind, ServerFrame};
 
@@ -34,14 +35,14 @@ async fn users_on_two_nodes_are_matched_and_chat_through_both() {
     sa.send(&chat_a.message("öteki düğümden merhaba")).await.unwrap();
     assert!(matches!(
         next_within(&mut sa, |f| matches!(f, ServerFrame::MsgAccepted { .. })).await,
-        ServerFrame::MsgAccepted { seq: 1, .. }
+        ServerFrame::MsgAccepted { seq: Seq(1), .. }
     ));
     let received = next_within(&mut sb, |f| matches!(f, ServerFrame::Msg { .. })).await;
     assert_eq!(chat_b.read(&received).unwrap(), "öteki düğümden merhaba");
-    sb.send(&ClientFrame::MsgAck { id: None, match_id, seq: 1 }).await.unwrap();
+    sb.send(&ClientFrame::MsgAck { id: None, match_id, seq: Seq(1) }).await.unwrap();
     assert_eq!(
         next_within(&mut sa, |f| matches!(f, ServerFrame::MsgDelivered { .. })).await,
-        ServerFrame::MsgDelivered { match_id, seq: 1 }
+        ServerFrame::MsgDelivered { match_id, seq: Seq(1) }
     );
 
     sb.send(&ClientFrame::Typing { id: None, match_id }).await.unwrap();
@@ -279,9 +280,9 @@ async fn both_sides_of_a_match_writing_at_once_from_two_nodes_get_every_message_
         seqs
     };
     let (from_a, from_b) = tokio::join!(burst(&mut sa, &mut chat_a), burst(&mut sb, &mut chat_b));
-    let mut all: Vec<i64> = from_a.iter().chain(&from_b).copied().collect();
+    let mut all: Vec<Seq> = from_a.iter().chain(&from_b).copied().collect();
     all.sort_unstable();
-    assert_eq!(all, (1..=2 * EACH as i64).collect::<Vec<_>>(), "one seq per message, none twice, no gap");
+    assert_eq!(all, (1..=2 * EACH as i64).map(Seq).collect::<Vec<_>>(), "one seq per message, none twice, no gap");
     assert!(from_a.is_sorted() && from_b.is_sorted(), "each sender's messages keep their order");
     let stored = first
         .count(format!("SELECT COUNT(DISTINCT seq) FROM messages WHERE match_id = {}", chat_a.info.match_id))

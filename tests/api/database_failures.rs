@@ -10,6 +10,7 @@
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::{AssertSqlSafe, Connection};
+use tanis::domain::Seq;
 use tanis_client::{Chat, Connection as Socket, Identity};
 use tanis_proto::{ClientFrame, ErrorCode, MatchKind, ServerFrame};
 
@@ -82,7 +83,7 @@ async fn sent_but_not_stored(socket: &mut Socket, frame: &ClientFrame) {
 
 /// Sends it again once the database stores again: accepted under `seq`, and the peer reads it (the first
 /// frame the peer gets since the failure: nothing of the failed attempt reached them).
-async fn sent_again_and_delivered(sa: &mut Socket, frame: &ClientFrame, sb: &mut Socket, chat_b: &mut Chat, seq: i64) {
+async fn sent_again_and_delivered(sa: &mut Socket, frame: &ClientFrame, sb: &mut Socket, chat_b: &mut Chat, seq: Seq) {
     sa.send(frame).await.unwrap();
     assert!(matches!(sa.next().await.unwrap(), ServerFrame::MsgAccepted { seq: s, .. } if s == seq));
     let received = sb.next().await.unwrap();
@@ -103,9 +104,9 @@ async fn a_message_the_database_refuses_is_answered_internal_never_accepted_nor_
 
     // "Not stored; send again": the same frame, once the database takes it, is stored once and delivered once.
     allow_inserts(&app, "messages").await;
-    sent_again_and_delivered(&mut sa, &frame, &mut sb, &mut chat_b, 1).await;
+    sent_again_and_delivered(&mut sa, &frame, &mut sb, &mut chat_b, Seq(1)).await;
     sa.send(&chat_a.message("sonraki")).await.unwrap();
-    assert!(matches!(sb.next().await.unwrap(), ServerFrame::Msg { seq: 2, .. }), "no second copy before it");
+    assert!(matches!(sb.next().await.unwrap(), ServerFrame::Msg { seq: Seq(2), .. }), "no second copy before it");
 }
 
 /// The same over a PostgreSQL outage: the writer finds its connections dead and cannot open new ones.
@@ -121,7 +122,7 @@ async fn a_message_sent_while_postgresql_is_down_is_answered_internal_never_acce
     outage.end().await;
 
     assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 0);
-    sent_again_and_delivered(&mut sa, &frame, &mut sb, &mut chat_b, 1).await;
+    sent_again_and_delivered(&mut sa, &frame, &mut sb, &mut chat_b, Seq(1)).await;
 }
 
 fn find(id: &str) -> ClientFrame {

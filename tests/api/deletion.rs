@@ -5,6 +5,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
+use tanis::domain::UserId;
 use tanis_client::{Connection, TokenIn};
 use tanis_proto::{CloseCode, EndReason, MatchKind, ServerFrame};
 use tanis_workers::schedule::Job;
@@ -52,11 +53,11 @@ pub(crate) async fn deleted(response: Response) -> DateTime<Utc> {
     body["purge_after"].as_str().unwrap().parse().unwrap()
 }
 
-async fn pending_deletions(app: &TestApp, user_id: i64) -> i64 {
+async fn pending_deletions(app: &TestApp, user_id: UserId) -> i64 {
     app.count(format!("SELECT COUNT(*) FROM users WHERE id = {user_id} AND deleted_at IS NOT NULL")).await
 }
 
-async fn audited(app: &TestApp, action: &str, user_id: i64) -> i64 {
+async fn audited(app: &TestApp, action: &str, user_id: UserId) -> i64 {
     app.count(format!("SELECT COUNT(*) FROM system_logs WHERE action = '{action}' AND user_id = {user_id}")).await
 }
 
@@ -165,7 +166,7 @@ async fn signing_in_within_the_grace_period_undoes_the_deletion_and_the_account_
     let user = TestUser { access: access.clone(), ..ayse.user.clone() };
     let burak = account(&app, "burak").await;
     let (_sa, chat_a, _sb, _chat_b) = app.pair(&user, &burak.user, MatchKind::Text).await;
-    assert!(chat_a.info.match_id > 0);
+    assert!(chat_a.info.match_id.get() > 0);
     app.clock.advance(past_grace(&app));
     app.run_job(Job::Purge).await.unwrap();
     assert_eq!(app.count(format!("SELECT COUNT(*) FROM users WHERE id = {}", ayse.user.id)).await, 1);

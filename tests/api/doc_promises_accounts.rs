@@ -6,6 +6,7 @@ use chrono::TimeDelta;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tanis::billing::sign;
+use tanis::domain::UserId;
 use tanis_workers::schedule::Job;
 
 use crate::deletion::{account, delete_me, deleted};
@@ -34,7 +35,7 @@ async fn post_event(app: &TestApp, body: &str, signature: Option<String>) -> req
     request.send().await.unwrap()
 }
 
-fn started(id: &str, user_id: i64, app: &TestApp) -> String {
+fn started(id: &str, user_id: UserId, app: &TestApp) -> String {
     let ends_at = app.now() + TimeDelta::days(30);
     json!({ "id": id, "type": "subscription.started", "user_id": user_id, "plan": "premium_monthly", "ends_at": ends_at })
         .to_string()

@@ -7,6 +7,7 @@ use std::collections::BTreeSet;
 use chrono::TimeDelta;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tanis::domain::UserId;
 use tanis_proto::{ClientFrame, MatchKind, ReportReason, ServerFrame};
 use tanis_workers::schedule::Job;
 
@@ -39,7 +40,7 @@ async fn reported_after_a_match(app: &TestApp, reporter: &TestUser, reported: &T
     sd.next_where(|f| matches!(f, ServerFrame::MatchEnded { .. })).await.unwrap();
 }
 
-async fn admin_view(app: &TestApp, staff: &TestUser, user_id: i64) -> Value {
+async fn admin_view(app: &TestApp, staff: &TestUser, user_id: UserId) -> Value {
     let response = app.client.get(app.url(&format!("/v1/admin/users/{user_id}"))).bearer_auth(app.access_token(staff));
     response.send().await.unwrap().json().await.unwrap()
 }

@@ -5,6 +5,7 @@
 
 use std::collections::BTreeSet;
 
+use tanis::domain::{MatchId, Seq};
 use tanis_client::{Chat, Connection};
 use tanis_proto::{CallOutcome, ClientFrame, ErrorCode, MatchKind, ReportReason, ServerFrame};
 
@@ -45,7 +46,7 @@ fn outsiders_answer(frame: &ClientFrame) -> Option<Refusal> {
 }
 
 /// One valid frame of every type, aimed at `match_id` (and its message `seq`) where the frame names a match.
-fn one_of_each(match_id: i64, seq: i64) -> Vec<ClientFrame> {
+fn one_of_each(match_id: MatchId, seq: Seq) -> Vec<ClientFrame> {
     let id = |name: &str| Some(format!("x-{name}"));
     vec![
         ClientFrame::MatchFind {
@@ -65,7 +66,7 @@ fn one_of_each(match_id: i64, seq: i64) -> Vec<ClientFrame> {
             nonce: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
         },
         ClientFrame::MsgAck { id: id("ack"), match_id, seq },
-        ClientFrame::Resume { id: id("resume"), match_id, after_seq: 0 },
+        ClientFrame::Resume { id: id("resume"), match_id, after_seq: Seq(0) },
         ClientFrame::Typing { id: id("typing"), match_id },
         ClientFrame::Block { id: id("block"), match_id },
         ClientFrame::Report {
@@ -113,7 +114,7 @@ fn type_of(frame: &ClientFrame) -> String {
 
 /// Sends every match-scoped frame aimed at `match_id` from `outsider`, each followed by a ping: the frame's
 /// documented answer (or none), then the pong, is all the outsider may receive.
-async fn sweep(outsider: &mut Connection, match_id: i64, seq: i64) {
+async fn sweep(outsider: &mut Connection, match_id: MatchId, seq: Seq) {
     for frame in one_of_each(match_id, seq) {
         let Some(expected) = outsiders_answer(&frame) else { continue };
         let name = type_of(&frame);
@@ -150,7 +151,7 @@ async fn next_frames_are_the_markers(from: (&mut Connection, &mut Chat), to: (&m
 }
 
 async fn every_match_scoped_frame_from_outside_the_match_is_refused_and_reaches_neither_member(backend: Backend) {
-    let swept: BTreeSet<String> = one_of_each(0, 0).iter().map(type_of).collect();
+    let swept: BTreeSet<String> = one_of_each(MatchId(0), Seq(0)).iter().map(type_of).collect();
     assert_eq!(swept, every_client_frame_type(), "one_of_each holds one frame of every type");
 
     let app = spawn_app(backend).await;
@@ -177,7 +178,7 @@ async fn every_match_scoped_frame_from_outside_the_match_is_refused_and_reaches_
 
 /// Nothing the sweep asked for was stored: the match is active, nobody is blocked, reported or claiming, the
 /// message is not delivered, the call is not marked connected or reported, and no stranger's message is stored.
-async fn assert_unchanged(app: &TestApp, match_id: i64, seq: i64) {
+async fn assert_unchanged(app: &TestApp, match_id: MatchId, seq: Seq) {
     let active = app.count(format!("SELECT COUNT(*) FROM matches WHERE id = {match_id} AND status = 'active'")).await;
     assert_eq!(active, 1, "the match is still active");
     for table in ["blocks", "reports", "claims"] {

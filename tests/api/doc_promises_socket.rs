@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use chrono::TimeDelta;
+use tanis::domain::Seq;
 use tanis_client::{Chat, Connection, TokenIn};
 use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, MatchKind, ServerFrame};
 use tokio_tungstenite::tungstenite::Message;
@@ -168,10 +169,10 @@ async fn a_duplicate_send_spends_a_rate_token(backend: Backend) {
     }
     assert!(accepted.len() >= BURST as usize, "the burst's worth is accepted: {accepted:?}");
     assert!(limited > 0, "retries spent the bucket like new messages: {} accepted, none refused", accepted.len());
-    assert!(accepted.iter().all(|&seq| seq == 1), "every retry got the original seq back: {accepted:?}");
+    assert!(accepted.iter().all(|&seq| seq == Seq(1)), "every retry got the original seq back: {accepted:?}");
     assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 1, "stored once");
     // The peer got it once: every answer is in, and the next thing b sees after the message is a's typing.
-    assert!(matches!(sb.next().await.unwrap(), ServerFrame::Msg { seq: 1, .. }));
+    assert!(matches!(sb.next().await.unwrap(), ServerFrame::Msg { seq: Seq(1), .. }));
     let match_id = chat.info.match_id;
     sa.send(&ClientFrame::Typing { id: None, match_id }).await.unwrap();
     assert_eq!(sb.next().await.unwrap(), ServerFrame::Typing { match_id });

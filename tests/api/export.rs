@@ -142,10 +142,10 @@ async fn an_export_holds_every_section_and_names_the_peer_only_by_handle(backend
 
     let matches = doc["matches"].as_array().unwrap();
     assert_eq!(matches.len(), 1);
-    assert_eq!(matches[0]["id"], match_id);
+    assert_eq!(matches[0]["id"], match_id.get());
     assert_eq!(matches[0]["kind"], "text");
     assert_eq!(matches[0]["peer"], burak.handle.as_str());
-    assert_eq!(doc["claims"][0]["match_id"], match_id);
+    assert_eq!(doc["claims"][0]["match_id"], match_id.get());
     assert_eq!(doc["claims"][0]["id"], claim_id);
     assert_eq!(doc["reports"][0]["reported"], burak.handle.as_str());
     assert_eq!(doc["reports"][0]["reason"], "harassment");
@@ -165,7 +165,7 @@ async fn an_export_holds_every_section_and_names_the_peer_only_by_handle(backend
     ids(&doc, &mut found);
     for (key, value) in &found {
         assert!(["id", "match_id"].contains(&key.as_str()), "no {key} in an export");
-        assert!(*value == match_id || *value == claim_id, "{key} = {value} names no one");
+        assert!(*value == match_id.get() || *value == claim_id, "{key} = {value} names no one");
     }
     assert!(!found.is_empty());
 

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use sqlx::{AssertSqlSafe, Connection};
 use tanis::clock::ManualClock;
 use tanis::config::Config;
-use tanis::domain::Phone;
+use tanis::domain::{MatchId, Phone, UserId};
 use tanis::phones::{PhoneLookup, PhoneSecrets, PhoneVault};
 use tanis::startup::Application;
 use tanis::store::{NewMatch, NewMessage, NewUser, Store};
@@ -369,7 +369,7 @@ impl TestApp {
     }
 
     /// The user id behind a phone number.
-    pub async fn user_id(&self, phone: &str) -> i64 {
+    pub async fn user_id(&self, phone: &str) -> UserId {
         self.store.user_by_phone(&self.lookup(phone)).await.unwrap().expect("the user exists").id
     }
 
@@ -391,7 +391,7 @@ pub fn login_of(access_token: &str) -> tanis::auth::LoginId {
 /// A registered user as a test holds them.
 #[derive(Debug, Clone)]
 pub struct TestUser {
-    pub id: i64,
+    pub id: UserId,
     pub handle: String,
     pub access: String,
     /// To sign in again (after a ban or a sign-out revoked the session), with [`PASSWORD`].
@@ -563,7 +563,7 @@ pub fn new_user(phone: &str, alias: &str, tag: &str, code: &str) -> NewUser {
 }
 
 /// A match to open straight in the store, made at `now` for the usual 24 h.
-pub fn new_match(user1_id: i64, user2_id: i64, kind: &'static str, now: DateTime<Utc>) -> NewMatch {
+pub fn new_match(user1_id: UserId, user2_id: UserId, kind: &'static str, now: DateTime<Utc>) -> NewMatch {
     NewMatch {
         user1_id,
         user2_id,
@@ -576,7 +576,7 @@ pub fn new_match(user1_id: i64, user2_id: i64, kind: &'static str, now: DateTime
 }
 
 /// A message to store straight in the store; its ciphertext names its `client_msg_id`.
-pub fn new_message(match_id: i64, sender_id: i64, receiver_id: i64, client_msg_id: &str) -> NewMessage {
+pub fn new_message(match_id: MatchId, sender_id: UserId, receiver_id: UserId, client_msg_id: &str) -> NewMessage {
     NewMessage {
         match_id,
         sender_id,
@@ -604,7 +604,7 @@ impl TestApp {
 
     /// Premium until `ends_at`, as the billing provider starts it: a signed `subscription.started` event to the
     /// webhook.
-    pub async fn subscribe(&self, user_id: i64, ends_at: DateTime<Utc>) {
+    pub async fn subscribe(&self, user_id: UserId, ends_at: DateTime<Utc>) {
         let event = json!({
             "id": format!("evt_{}", uuid::Uuid::new_v4().simple()), "type": "subscription.started",
             "user_id": user_id, "plan": "premium_monthly", "ends_at": ends_at,
@@ -622,19 +622,19 @@ impl TestApp {
     }
 
     /// Bans the user until lifted, as a moderator does: `POST /v1/admin/users/{id}/ban` with `staff`'s token.
-    pub async fn ban(&self, staff: &TestUser, user_id: i64, reason: &str) {
+    pub async fn ban(&self, staff: &TestUser, user_id: UserId, reason: &str) {
         self.ban_with(staff, user_id, json!({ "reason": reason })).await;
     }
 
     /// Bans the user with this request body (`reason`, `note`, `duration_hours`).
-    pub async fn ban_with(&self, staff: &TestUser, user_id: i64, body: Value) {
+    pub async fn ban_with(&self, staff: &TestUser, user_id: UserId, body: Value) {
         let path = format!("/v1/admin/users/{user_id}/ban");
         let response = self.post(&path).bearer_auth(self.access_token(staff)).json(&body).send().await;
         assert_eq!(response.unwrap().status(), StatusCode::NO_CONTENT, "the ban is made");
     }
 
     /// Lifts the user's ban as a moderator does: `POST /v1/admin/users/{id}/unban`.
-    pub async fn unban(&self, staff: &TestUser, user_id: i64) {
+    pub async fn unban(&self, staff: &TestUser, user_id: UserId) {
         let path = format!("/v1/admin/users/{user_id}/unban");
         let response = self.post(&path).bearer_auth(self.access_token(staff)).send().await;
         assert_eq!(response.unwrap().status(), StatusCode::NO_CONTENT, "the ban is lifted");
@@ -661,7 +661,7 @@ impl TestApp {
 impl TestApp {
     /// `user` is matched with a new partner for `kind` (a unit spent, as any match spends one) and leaves;
     /// returns the match.
-    pub async fn match_and_leave(&self, user: &TestUser, kind: tanis_proto::MatchKind) -> i64 {
+    pub async fn match_and_leave(&self, user: &TestUser, kind: tanis_proto::MatchKind) -> MatchId {
         let partner = self.user("eslesen").await;
         let (mut socket, chat, _partner_socket, _) = self.pair(user, &partner, kind).await;
         let match_id = chat.info.match_id;
@@ -681,7 +681,7 @@ impl TestApp {
         reporter: &TestUser,
         reported: &TestUser,
         reason_code: tanis_proto::ReportReason,
-    ) -> i64 {
+    ) -> MatchId {
         use tanis_proto::{ClientFrame, ServerFrame};
         let (mut socket, chat, _reported_socket, _) = self.pair(reporter, reported, tanis_proto::MatchKind::Text).await;
         let match_id = chat.info.match_id;

@@ -2,7 +2,7 @@
 
 use chrono::TimeDelta;
 use tanis_client::{Connection, Identity};
-use tanis_proto::{ClientFrame, EndReason, ErrorCode, MatchKind, ServerFrame};
+use tanis_proto::{ClientFrame, EndReason, ErrorCode, MatchId, MatchKind, ServerFrame};
 
 use crate::helpers::{Backend, TestApp, TestUser, spawn_app, spawn_app_with};
 use crate::on_both_stores;
@@ -324,7 +324,7 @@ async fn many_simultaneous_seekers_are_each_paired_once_and_charged_once(backend
     }
     let finds = sockets.iter_mut().map(|s| tanis_client::Chat::find(s, MatchKind::Text));
     let chats: Vec<_> = futures_util::future::join_all(finds).await.into_iter().map(|c| c.expect("matched")).collect();
-    let mut by_match = std::collections::HashMap::<i64, usize>::new();
+    let mut by_match = std::collections::HashMap::<MatchId, usize>::new();
     for chat in &chats {
         *by_match.entry(chat.info.match_id).or_default() += 1;
     }

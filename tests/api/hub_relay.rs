@@ -2,6 +2,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use tanis::domain::Seq;
 use tanis_proto::{ClientFrame, CloseCode, ErrorCode, MatchKind, ServerFrame};
 
 use crate::helpers::{Backend, spawn_app, spawn_app_with};
@@ -32,17 +33,17 @@ async fn a_message_is_acknowledged_after_it_is_stored_delivered_decrypted_and_ma
     let accepted = sa.next().await.unwrap();
     assert_eq!(
         accepted,
-        ServerFrame::MsgAccepted { id: Some("m1".into()), match_id, client_msg_id: "m1".into(), seq: 1 }
+        ServerFrame::MsgAccepted { id: Some("m1".into()), match_id, client_msg_id: "m1".into(), seq: Seq(1) }
     );
     // Acknowledged means stored: the row is there the moment the sender hears about it.
     assert_eq!(app.count(&format!("SELECT COUNT(*) FROM messages WHERE match_id = {match_id} AND seq = 1")).await, 1);
 
     let received = sb.next().await.unwrap();
-    assert!(matches!(&received, ServerFrame::Msg { seq: 1, mine: false, .. }));
+    assert!(matches!(&received, ServerFrame::Msg { seq: Seq(1), mine: false, .. }));
     assert_eq!(chat_b.read(&received).unwrap(), "merhaba yabancı");
 
-    sb.send(&ClientFrame::MsgAck { id: None, match_id, seq: 1 }).await.unwrap();
-    assert_eq!(sa.next().await.unwrap(), ServerFrame::MsgDelivered { match_id, seq: 1 });
+    sb.send(&ClientFrame::MsgAck { id: None, match_id, seq: Seq(1) }).await.unwrap();
+    assert_eq!(sa.next().await.unwrap(), ServerFrame::MsgDelivered { match_id, seq: Seq(1) });
     let logged = app
         .count(&format!(
             "SELECT COUNT(*) FROM message_logs WHERE match_id = {match_id} AND seq = 1 AND sender_id = {} \
@@ -63,10 +64,10 @@ async fn a_repeated_client_msg_id_is_acknowledged_again_but_stored_once(backend:
     let first = sa.next().await.unwrap();
     let second = sa.next().await.unwrap();
     assert_eq!(first, second, "the retry gets the same seq");
-    assert!(matches!(sb.next().await.unwrap(), ServerFrame::Msg { seq: 1, .. }));
+    assert!(matches!(sb.next().await.unwrap(), ServerFrame::Msg { seq: Seq(1), .. }));
     sa.send(&chat_a.message("iki")).await.unwrap();
     assert!(
-        matches!(sb.next().await.unwrap(), ServerFrame::Msg { seq: 2, .. }),
+        matches!(sb.next().await.unwrap(), ServerFrame::Msg { seq: Seq(2), .. }),
         "no duplicate was delivered before it"
     );
     assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 2);
@@ -96,7 +97,7 @@ async fn seq_increases_strictly_across_both_senders(backend: Backend) {
         }
     }
     seqs.sort();
-    assert_eq!(seqs, (1..=20).collect::<Vec<i64>>(), "every seq once, no gaps");
+    assert_eq!(seqs, (1..=20).map(Seq).collect::<Vec<_>>(), "every seq once, no gaps");
 }
 
 async fn messages_outside_your_match_too_large_or_too_fast_are_refused(backend: Backend) {
@@ -151,7 +152,7 @@ async fn a_dropped_receiver_resumes_and_loses_nothing_acknowledged(backend: Back
         sa.send(&chat_a.message(&format!("mesaj {i}"))).await.unwrap();
     }
     // The receiver reads a few, then its connection drops mid-stream.
-    let mut last_seen = 0;
+    let mut last_seen = Seq(0);
     for _ in 0..5 {
         let frame = sb.next_where(is_msg).await.unwrap();
         chat_b.read(&frame).unwrap();
@@ -175,7 +176,7 @@ async fn a_dropped_receiver_resumes_and_loses_nothing_acknowledged(backend: Back
         match sb.next().await.unwrap() {
             frame @ ServerFrame::Msg { .. } => texts.push(chat_b.read(&frame).unwrap()),
             ServerFrame::ResumeDone { last_seq, .. } => {
-                assert_eq!(last_seq, 30);
+                assert_eq!(last_seq, Seq(30));
                 break;
             }
             other => panic!("unexpected {other:?}"),
@@ -183,7 +184,7 @@ async fn a_dropped_receiver_resumes_and_loses_nothing_acknowledged(backend: Back
     }
     let expected: Vec<String> = (5..30).map(|i| format!("mesaj {i}")).collect();
     assert_eq!(texts, expected, "every acknowledged message after the last seen, in order");
-    assert_eq!(acknowledged, (1..=30).collect::<Vec<i64>>());
+    assert_eq!(acknowledged, (1..=30).map(Seq).collect::<Vec<_>>());
 }
 
 /// Nothing the server stores holds a message's plaintext: every table of the database, and on disk the SQLite
@@ -212,7 +213,7 @@ async fn the_server_never_holds_the_plaintext(backend: Backend) {
     sb.next_where(|f| matches!(f, ServerFrame::Ok { .. })).await.unwrap();
 
     let ClientFrame::MsgSend { ciphertext, .. } = &sent else { unreachable!() };
-    let stored = app.store.messages_after(chat_a.info.match_id, 0, 1).await.unwrap();
+    let stored = app.store.messages_after(chat_a.info.match_id, Seq(0), 1).await.unwrap();
     assert_eq!(&stored[0].content, ciphertext, "the server stores the client's ciphertext as sent");
 
     let encoded = STANDARD.encode(marker);
@@ -302,9 +303,9 @@ async fn a_receiver_that_does_not_read_is_disconnected_and_resumes_later(backend
     let stored = app.count(&format!("SELECT COUNT(*) FROM messages WHERE match_id = {match_id}")).await;
     assert_eq!(stored, 1200, "everything stays stored for resume");
     let mut again = app.socket(&b).await;
-    again.send(&ClientFrame::Resume { id: None, match_id, after_seq: 1190 }).await.unwrap();
+    again.send(&ClientFrame::Resume { id: None, match_id, after_seq: Seq(1190) }).await.unwrap();
     let done = again.next_where(|f| matches!(f, ServerFrame::ResumeDone { .. })).await.unwrap();
-    assert!(matches!(done, ServerFrame::ResumeDone { last_seq: 1200, .. }));
+    assert!(matches!(done, ServerFrame::ResumeDone { last_seq: Seq(1200), .. }));
 }
 
 async fn the_senders_other_sockets_see_its_messages_as_mine(backend: Backend) {
@@ -313,5 +314,5 @@ async fn the_senders_other_sockets_see_its_messages_as_mine(backend: Backend) {
     let (mut sa, mut chat_a, _sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     let mut tablet = app.socket(&a).await;
     sa.send(&chat_a.message("iki cihaz")).await.unwrap();
-    assert!(matches!(tablet.next_where(is_msg).await.unwrap(), ServerFrame::Msg { mine: true, seq: 1, .. }));
+    assert!(matches!(tablet.next_where(is_msg).await.unwrap(), ServerFrame::Msg { mine: true, seq: Seq(1), .. }));
 }

@@ -3,6 +3,7 @@
 use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tanis::domain::MatchId;
 use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, MatchKind, ReportReason, ServerFrame};
 use tanis_workers::schedule::Job;
 
@@ -92,7 +93,7 @@ fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
-async fn post_claim(app: &TestApp, user: &TestUser, match_id: i64) -> reqwest::Response {
+async fn post_claim(app: &TestApp, user: &TestUser, match_id: MatchId) -> reqwest::Response {
     let token = app.access_token(user);
     app.client
         .post(app.url("/v1/claims"))

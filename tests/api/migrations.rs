@@ -5,6 +5,7 @@ use std::path::Path;
 
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
+use tanis::domain::{MatchId, Seq, UserId};
 use tanis::store::{Store, WriteOutcome};
 
 use crate::helpers::{Backend, fresh_database_url, new_message, new_user, start_time};
@@ -33,14 +34,14 @@ pub(crate) async fn old_id(backend: Backend, url: &str, sql: &str) -> i64 {
 }
 
 /// A user as the schema before 0010 stores them.
-pub(crate) async fn old_user(backend: Backend, url: &str, phone: &str, alias: &str) -> i64 {
+pub(crate) async fn old_user(backend: Backend, url: &str, phone: &str, alias: &str) -> UserId {
     let sql = format!(
         "INSERT INTO users (phone_number, password_hash, alias, alias_key, tag, referral_code, created_at, last_active, \
          daily_chat_balance, daily_video_balance, privacy_consent_at, privacy_notice_version) \
          VALUES ('{phone}', 'x', '{alias}', '{alias}', '1234', 'code{alias}', '2026-11-21T10:00:00Z', \
          '2026-11-21T10:00:00Z', 10, 3, '2026-11-21T10:00:00Z', '2026-11-01') RETURNING id"
     );
-    old_id(backend, url, &sql).await
+    UserId(old_id(backend, url, &sql).await)
 }
 
 /// Applies our migrations up to `version` (inclusive) to the database at `url`.
@@ -68,36 +69,38 @@ async fn messages_and_their_logs_survive_the_move_to_keys_by_match_and_seq(backe
         old_user(backend, &url, "+905551110002", "burak").await,
     );
     let now = start_time();
-    let m = old_id(
-        backend,
-        &url,
-        &format!(
-            "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status) \
+    let m = MatchId(
+        old_id(
+            backend,
+            &url,
+            &format!(
+                "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status) \
              VALUES ({a}, {b}, 'text', '2026-11-21T10:00:00Z', '2026-11-22T10:00:00Z', 'active') RETURNING id"
-        ),
-    )
-    .await;
+            ),
+        )
+        .await,
+    );
     let sent = [new_message(m, a, b, "a1"), new_message(m, b, a, "b1"), new_message(m, a, b, "a2")];
     let stored = store.insert_messages(&sent, now).await.unwrap();
     assert!(stored.iter().all(|o| matches!(o, WriteOutcome::Stored { .. })), "{stored:?}");
 
     store.migrate().await.unwrap();
 
-    let rows = store.messages_after(m, 0, 10).await.unwrap();
-    let kept: Vec<(i64, i64, String)> = rows.iter().map(|r| (r.seq, r.sender_id, r.content.clone())).collect();
-    let expected: Vec<(i64, i64, String)> =
-        sent.iter().zip(1..).map(|(m, seq)| (seq, m.sender_id, m.content.clone())).collect();
+    let rows = store.messages_after(m, Seq(0), 10).await.unwrap();
+    let kept: Vec<(Seq, UserId, String)> = rows.iter().map(|r| (r.seq, r.sender_id, r.content.clone())).collect();
+    let expected: Vec<(Seq, UserId, String)> =
+        sent.iter().zip(1..).map(|(m, seq)| (Seq(seq), m.sender_id, m.content.clone())).collect();
     assert_eq!(kept, expected, "every message, its seq, sender and ciphertext");
     // The keys work on the moved rows: a repeat gets its old seq, a new message the next one (the last seq is read
     // from the moved logs).
     let again = store.insert_messages(&[new_message(m, a, b, "a1"), new_message(m, b, a, "b2")], now).await.unwrap();
     assert!(
-        matches!(again[..], [WriteOutcome::Duplicate { seq: 1, .. }, WriteOutcome::Stored { seq: 4, .. }]),
+        matches!(again[..], [WriteOutcome::Duplicate { seq: Seq(1), .. }, WriteOutcome::Stored { seq: Seq(4), .. }]),
         "{again:?}"
     );
     let purged = store.delete_messages_before(now + chrono::TimeDelta::seconds(1), 2).await.unwrap();
     assert_eq!(purged, 2, "the purge deletes by the new key, oldest first");
-    assert_eq!(store.messages_after(m, 0, 10).await.unwrap().len(), 2);
+    assert_eq!(store.messages_after(m, Seq(0), 10).await.unwrap().len(), 2);
 }
 
 async fn bans_written_as_user_flags_become_ban_records_with_reason_codes(backend: Backend) {
@@ -194,15 +197,17 @@ async fn the_account_table_rebuilt_for_deletion_keeps_every_row_pointing_at_it_a
     let b = old_user(backend, &url, "+905551110008", "kurulan").await;
     let gone = old_user(backend, &url, "+905551110009", "silinen").await;
     old_id(backend, &url, &format!("DELETE FROM users WHERE id = {gone} RETURNING id")).await;
-    let m = old_id(
-        backend,
-        &url,
-        &format!(
-            "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status) \
+    let m = MatchId(
+        old_id(
+            backend,
+            &url,
+            &format!(
+                "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status) \
              VALUES ({a}, {b}, 'text', '2026-11-21T10:00:00Z', '2026-11-22T10:00:00Z', 'active') RETURNING id"
-        ),
-    )
-    .await;
+            ),
+        )
+        .await,
+    );
 
     store.migrate().await.unwrap();
 

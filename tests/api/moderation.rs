@@ -4,7 +4,7 @@
 use chrono::TimeDelta;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tanis_proto::ReportReason;
+use tanis_proto::{ReportReason, UserId};
 use tanis_workers::schedule::Job;
 
 use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, assert_error, new_phone, spawn_app};
@@ -39,7 +39,7 @@ async fn report(app: &TestApp, reporter: &TestUser, reported: &TestUser, reason:
 }
 
 /// A user whose phone the test knows, for the endpoints a banned user reaches with their password.
-async fn user_with_phone(app: &TestApp, alias: &str) -> (i64, String) {
+async fn user_with_phone(app: &TestApp, alias: &str) -> (UserId, String) {
     let phone = new_phone();
     app.register(&phone, alias).await;
     (app.user_id(&phone).await, phone)
@@ -70,7 +70,7 @@ async fn the_report_queue_orders_users_by_distinct_reporters_and_a_dismissed_rep
     let users = queue["users"].as_array().unwrap();
     let order: Vec<(i64, i64)> =
         users.iter().map(|u| (u["user_id"].as_i64().unwrap(), u["reporters"].as_i64().unwrap())).collect();
-    assert_eq!(order, [(often.id, 3), (once.id, 1)], "most distinct reporters first");
+    assert_eq!(order, [(often.id.get(), 3), (once.id.get(), 1)], "most distinct reporters first");
     let first = &users[0]["reports"][0];
     assert_eq!((first["id"].as_i64(), first["reason"].as_str()), (Some(reports[0]), Some("harassment")));
     assert!(first["match_id"].as_i64().is_some(), "the match the report came from");
@@ -109,7 +109,7 @@ async fn the_report_queue_orders_users_by_distinct_reporters_and_a_dismissed_rep
         .json()
         .await
         .unwrap();
-    assert_eq!(page["users"][0]["user_id"], once.id);
+    assert_eq!(page["users"][0]["user_id"], once.id.get());
     let bad = call(&app, Method::GET, "/v1/admin/reports?limit=0", &moderator.access, None).await;
     assert_error(bad, StatusCode::BAD_REQUEST, "invalid_parameter").await;
 }
@@ -157,7 +157,7 @@ async fn a_temporary_ban_shows_its_code_and_end_to_the_user_and_the_job_lifts_it
         (Some("harassment"), Some("expired"))
     );
     assert_eq!(history["note"], "üç ayrı şikâyet, aynı gün");
-    assert_eq!(history["banned_by"], moderator.id);
+    assert_eq!(history["banned_by"], moderator.id.get());
 }
 
 async fn an_appeal_is_filed_once_per_ban_while_banned_and_moderators_decide_it(backend: Backend) {
@@ -191,7 +191,7 @@ async fn an_appeal_is_filed_once_per_ban_while_banned_and_moderators_decide_it(b
     assert_eq!(pending.len(), 2);
     assert_eq!(
         (pending[0]["user_id"].as_i64(), pending[0]["text"].as_str()),
-        (Some(rejected_id), Some("reklam yapmadım"))
+        (Some(rejected_id.get()), Some("reklam yapmadım"))
     );
     let (reject, accept) = (pending[0]["id"].as_i64().unwrap(), pending[1]["id"].as_i64().unwrap());
 

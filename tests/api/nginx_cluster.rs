@@ -7,6 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tanis::domain::{Seq, UserId};
 use tanis_client::{Chat, ClientError, Connection, TokenIn};
 use tanis_proto::{ClientFrame, MatchKind, ServerFrame};
 use tokio::process::{Child, Command};
@@ -111,12 +112,12 @@ impl Nginx {
     }
 
     /// Registers a user through nginx; returns (user id, access token).
-    async fn user(&self, alias: &str) -> (i64, String) {
+    async fn user(&self, alias: &str) -> (UserId, String) {
         self.register(&new_phone(), alias).await
     }
 
     /// Registers `phone` through nginx; returns (user id, access token).
-    async fn register(&self, phone: &str, alias: &str) -> (i64, String) {
+    async fn register(&self, phone: &str, alias: &str) -> (UserId, String) {
         let response = reqwest::Client::new()
             .post(self.url("/v1/auth/register"))
             .json(&registration(phone, alias))
@@ -193,14 +194,14 @@ impl Cluster {
     }
 
     /// The nodes holding the user's sockets, as presence says.
-    async fn nodes_of(&self, user_id: i64) -> Vec<String> {
+    async fn nodes_of(&self, user_id: UserId) -> Vec<String> {
         let key = format!("{}:presence:{user_id}", self.namespace);
         redis::cmd("ZRANGE").arg(key).arg(0).arg(-1).query_async(&mut self.redis().await).await.unwrap()
     }
 
     /// Opens sockets for two users that nginx put on different nodes (it balances round robin, and REST
     /// requests share the rotation, so a socket is reopened until it lands elsewhere).
-    async fn sockets_on_both_nodes(&self, a: &(i64, String), b: &(i64, String)) -> (Connection, Connection) {
+    async fn sockets_on_both_nodes(&self, a: &(UserId, String), b: &(UserId, String)) -> (Connection, Connection) {
         let (sa, _) = self.nginx.socket(&a.1).await;
         let node_of_a = self.present(a.0).await;
         for _ in 0..6 {
@@ -216,7 +217,7 @@ impl Cluster {
     }
 
     /// The one node holding the user's socket, once presence names it.
-    async fn present(&self, user_id: i64) -> String {
+    async fn present(&self, user_id: UserId) -> String {
         crate::helpers::eventually(WITHIN, "presence names the user's node", || async {
             self.nodes_of(user_id).await.len() == 1
         })
@@ -237,7 +238,7 @@ async fn next_within(socket: &mut Connection, wanted: impl Fn(&ServerFrame) -> b
     tokio::time::timeout(WITHIN, socket.next_where(wanted)).await.expect("the frame arrives in time").unwrap()
 }
 
-async fn send(socket: &mut Connection, chat: &mut Chat, text: &str) -> i64 {
+async fn send(socket: &mut Connection, chat: &mut Chat, text: &str) -> Seq {
     socket.send(&chat.message(text)).await.unwrap();
     match next_within(socket, |f| matches!(f, ServerFrame::MsgAccepted { .. } | ServerFrame::Error { .. })).await {
         ServerFrame::MsgAccepted { seq, .. } => seq,

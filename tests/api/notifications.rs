@@ -4,7 +4,7 @@
 use chrono::TimeDelta;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tanis_proto::ServerFrame;
+use tanis_proto::{ServerFrame, UserId};
 
 use crate::helpers::{Backend, TestApp, TestUser, assert_error, spawn_app};
 use crate::on_both_stores;
@@ -125,7 +125,7 @@ async fn a_broadcast_reaches_its_audience_live_in_each_language_and_only_admins_
         let body = json!({ "audience": audience, "tr": format!("Bu gece bakım var ({audience})."), "en": en });
         let sent: Value = send(admin.access.clone(), body).await.json().await.unwrap();
         assert_eq!(sent["reached"], reached.len(), "{audience}");
-        let mut expected: Vec<i64> = reached.iter().map(|u| u.id).collect();
+        let mut expected: Vec<UserId> = reached.iter().map(|u| u.id).collect();
         expected.sort();
         assert_eq!(recipients(&app, &en).await, expected, "{audience}");
     }
@@ -148,9 +148,8 @@ async fn a_broadcast_reaches_its_audience_live_in_each_language_and_only_admins_
 }
 
 /// The users a broadcast was stored for, by its English text, in id order.
-async fn recipients(app: &TestApp, en: &str) -> Vec<i64> {
-    app.integers(format!(
-        "SELECT user_id FROM notifications WHERE template = 'broadcast' AND message = '{en}' ORDER BY user_id"
-    ))
-    .await
+async fn recipients(app: &TestApp, en: &str) -> Vec<UserId> {
+    let sql =
+        format!("SELECT user_id FROM notifications WHERE template = 'broadcast' AND message = '{en}' ORDER BY user_id");
+    app.integers(sql).await.into_iter().map(UserId).collect()
 }

@@ -5,6 +5,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::TimeDelta;
+use tanis::domain::{MatchId, Seq};
 use tanis_proto::{ClientFrame, ErrorCode, MatchKind, ServerFrame};
 
 use crate::helpers::{Backend, spawn_app, spawn_app_with};
@@ -19,7 +20,7 @@ on_both_stores!(
     the_message_rate_bucket_is_shared_by_a_users_sockets,
 );
 
-fn send(match_id: i64, id: &str, client_msg_id: &str, ciphertext: &str, nonce: &str) -> ClientFrame {
+fn send(match_id: MatchId, id: &str, client_msg_id: &str, ciphertext: &str, nonce: &str) -> ClientFrame {
     ClientFrame::MsgSend {
         id: Some(id.into()),
         match_id,
@@ -85,18 +86,18 @@ async fn msg_ack_works_after_the_match_ended_and_a_second_ack_is_ignored(backend
     let (mut sa, mut chat, mut sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     let match_id = chat.info.match_id;
     sa.send(&chat.message("okudun mu")).await.unwrap();
-    assert!(matches!(sa.next().await.unwrap(), ServerFrame::MsgAccepted { seq: 1, .. }));
-    sb.next_where(|f| matches!(f, ServerFrame::Msg { seq: 1, .. })).await.unwrap();
+    assert!(matches!(sa.next().await.unwrap(), ServerFrame::MsgAccepted { seq: Seq(1), .. }));
+    sb.next_where(|f| matches!(f, ServerFrame::Msg { seq: Seq(1), .. })).await.unwrap();
     sa.send(&ClientFrame::MatchLeave { id: Some("bye".into()), match_id }).await.unwrap();
     sa.next_where(|f| matches!(f, ServerFrame::Ok { .. })).await.unwrap();
     sb.next_where(|f| matches!(f, ServerFrame::MatchEnded { .. })).await.unwrap();
 
-    sb.send(&ClientFrame::MsgAck { id: None, match_id, seq: 1 }).await.unwrap();
-    assert_eq!(sa.next().await.unwrap(), ServerFrame::MsgDelivered { match_id, seq: 1 }, "after the end too");
+    sb.send(&ClientFrame::MsgAck { id: None, match_id, seq: Seq(1) }).await.unwrap();
+    assert_eq!(sa.next().await.unwrap(), ServerFrame::MsgDelivered { match_id, seq: Seq(1) }, "after the end too");
 
     // The second ack: no error to b, nothing to a. Each socket handles its frames in order, so the pongs
     // prove the ack was handled, and a's pong would queue behind a second msg.delivered.
-    sb.send(&ClientFrame::MsgAck { id: Some("again".into()), match_id, seq: 1 }).await.unwrap();
+    sb.send(&ClientFrame::MsgAck { id: Some("again".into()), match_id, seq: Seq(1) }).await.unwrap();
     sb.send(&ClientFrame::Ping { id: Some("b".into()) }).await.unwrap();
     assert_eq!(sb.next().await.unwrap(), ServerFrame::Pong { id: Some("b".into()) });
     sa.send(&ClientFrame::Ping { id: Some("a".into()) }).await.unwrap();
@@ -123,16 +124,16 @@ async fn resume_replays_an_ended_match_across_pages_in_seq_order(backend: Backen
 
     for (user, after_seq, mine) in [(&b, 0, false), (&a, 3, true)] {
         let mut socket = app.socket(user).await;
-        socket.send(&ClientFrame::Resume { id: Some("r".into()), match_id, after_seq }).await.unwrap();
+        socket.send(&ClientFrame::Resume { id: Some("r".into()), match_id, after_seq: Seq(after_seq) }).await.unwrap();
         for seq in after_seq + 1..=SENT {
             match socket.next().await.unwrap() {
-                ServerFrame::Msg { seq: got, mine: got_mine, .. } => assert_eq!((got, got_mine), (seq, mine)),
+                ServerFrame::Msg { seq: got, mine: got_mine, .. } => assert_eq!((got, got_mine), (Seq(seq), mine)),
                 other => panic!("expected msg {seq}, got {other:?}"),
             }
         }
         assert_eq!(
             socket.next().await.unwrap(),
-            ServerFrame::ResumeDone { id: Some("r".into()), match_id, last_seq: SENT }
+            ServerFrame::ResumeDone { id: Some("r".into()), match_id, last_seq: Seq(SENT) }
         );
     }
 }

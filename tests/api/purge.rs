@@ -9,7 +9,7 @@ use chrono::TimeDelta;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::Connection;
-use tanis::domain::Phone;
+use tanis::domain::{MatchId, Phone, UserId};
 use tanis::notices::Locale;
 use tanis_proto::{ClientFrame, MatchKind, ReportReason, ServerFrame};
 use tanis_workers::schedule::Job;
@@ -85,7 +85,7 @@ async fn account_columns(app: &TestApp) -> Vec<(String, String)> {
 }
 
 /// `table.column` for every account column with a row naming `user_id`.
-async fn naming(app: &TestApp, user_id: i64) -> Vec<String> {
+async fn naming(app: &TestApp, user_id: UserId) -> Vec<String> {
     let mut found = Vec::new();
     for (table, column) in account_columns(app).await {
         let rows = app.count(format!("SELECT COUNT(*) FROM \"{table}\" WHERE \"{column}\" = {user_id}")).await;
@@ -97,11 +97,11 @@ async fn naming(app: &TestApp, user_id: i64) -> Vec<String> {
 }
 
 /// Audit details that name `user_id` under a key that names an account.
-async fn audit_details_naming(app: &TestApp, user_id: i64) -> Vec<String> {
-    fn names(value: &Value, user_id: i64) -> bool {
+async fn audit_details_naming(app: &TestApp, user_id: UserId) -> Vec<String> {
+    fn names(value: &Value, user_id: UserId) -> bool {
         match value {
             Value::Object(map) => map.iter().any(|(key, inner)| {
-                (["moderator", "user_id", "actor_id"].contains(&key.as_str()) && inner.as_i64() == Some(user_id))
+                (["moderator", "user_id", "actor_id"].contains(&key.as_str()) && inner.as_i64() == Some(user_id.get()))
                     || names(inner, user_id)
             }),
             Value::Array(items) => items.iter().any(|item| names(item, user_id)),
@@ -136,7 +136,7 @@ async fn identifiers(app: &TestApp, who: &Account) -> Vec<(String, Vec<u8>)> {
 }
 
 /// A phone code row for the phone (the verification table of migration 0017), as the code flow would write it.
-async fn phone_code(app: &TestApp, user_id: Option<i64>, phone: &str, ip: &str, user_agent: &str) {
+async fn phone_code(app: &TestApp, user_id: Option<UserId>, phone: &str, ip: &str, user_agent: &str) {
     let sealed = app.phones.seal(&Phone::parse(phone).unwrap());
     let sql = "INSERT INTO phone_codes (purpose, user_id, phone_sealed, phone_index, outcome, created_at, expires_at, \
                ip, user_agent) VALUES ('verify', $1, $2, $3, 'refused', $4, $4, $5, $6)";
@@ -282,7 +282,7 @@ async fn the_purge_leaves_nothing_that_leads_back_to_the_person_and_keeps_the_ot
     assert_eq!(audit_details_naming(&app, ayse.user.id).await, Vec::<String>::new());
 
     // The others' records stand, under a tombstone.
-    let tombstone = app.count("SELECT id FROM users WHERE purged_at IS NOT NULL").await;
+    let tombstone = UserId(app.count("SELECT id FROM users WHERE purged_at IS NOT NULL").await);
     assert_eq!(
         app.count(format!(
             "SELECT COUNT(*) FROM users WHERE id = {tombstone} AND alias = 'deleted' AND phone_sealed IS NULL \
@@ -321,7 +321,7 @@ async fn the_purge_leaves_nothing_that_leads_back_to_the_person_and_keeps_the_ot
     // Burak's export still lists the match and his report, the other side by the tombstone's handle.
     let export = app.client.get(app.url("/v1/me/export")).bearer_auth(app.access_token(&burak.user)).send().await;
     let doc: Value = export.unwrap().json().await.unwrap();
-    assert_eq!(doc["matches"][0]["id"], match_id);
+    assert_eq!(doc["matches"][0]["id"], match_id.get());
     assert_eq!(doc["matches"][0]["peer"], handle.as_str());
     assert_eq!(doc["reports"][0]["reported"], handle.as_str());
     // Carol, whom she invited, keeps her account; her block of Ayşe is gone with Ayşe.
@@ -384,7 +384,7 @@ async fn a_purge_cut_short_leaves_the_account_whole_and_the_next_run_finishes_it
 }
 
 /// A harassment report on the peer of `match_id`, with `details`.
-fn report(match_id: i64, details: &str) -> ClientFrame {
+fn report(match_id: MatchId, details: &str) -> ClientFrame {
     let (id, reason_code) = (Some("report".into()), ReportReason::Harassment);
     ClientFrame::Report { id, match_id, reason_code, details: Some(details.into()) }
 }

@@ -15,7 +15,7 @@ use chrono::TimeDelta;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tanis::push::PushKind;
-use tanis_proto::{MatchKind, ServerFrame};
+use tanis_proto::{MatchId, MatchKind, ServerFrame};
 use tanis_workers::schedule::Job;
 
 use crate::helpers::{Backend, TestApp, TestUser, assert_error, eventually, spawn_app_with};
@@ -192,7 +192,7 @@ async fn retry_after_is_honoured_a_dead_token_removes_the_device_and_tokens_are_
     let (app, google) = spawn(backend).await;
     let user = app.user("uyuyan").await;
     register_device(&app, &user, "tok-1", "tr").await;
-    let push = |n: i64| PushKind::Message { match_id: n, from: "kedi#0001".into() };
+    let push = |n: i64| PushKind::Message { match_id: MatchId(n), from: "kedi#0001".into() };
     {
         let mut g = google.lock().unwrap();
         g.answers.push_back((429, Some(120), json!({ "error": { "code": 429, "status": "RESOURCE_EXHAUSTED" } })));

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use tanis_client::{Chat, Connection};
-use tanis_proto::{ClientFrame, ErrorCode, MatchKind, ServerFrame};
+use tanis_proto::{ClientFrame, ErrorCode, MatchKind, Seq, ServerFrame};
 
 use crate::helpers::{Backend, TestApp, cluster_phone_keys, eventually, join_cluster, spawn_app_with};
 
@@ -179,7 +179,7 @@ async fn a_redis_restart_mid_conversation_loses_no_acknowledged_message_and_deli
     }
     let ServerFrame::Resync { active_match } = frame else { unreachable!() };
     assert_eq!(active_match.map(|m| m.match_id), Some(match_id));
-    let after = (1..).take_while(|seq| frames.contains_key(seq)).last().unwrap_or(0);
+    let after = (1..).map(Seq).take_while(|seq| frames.contains_key(seq)).last().unwrap_or(Seq(0));
     sb.send(&ClientFrame::Resume { id: Some("r".into()), match_id, after_seq: after }).await.unwrap();
     loop {
         let frame =
@@ -194,7 +194,7 @@ async fn a_redis_restart_mid_conversation_loses_no_acknowledged_message_and_deli
     for (seq, frame) in &frames {
         received.insert(*seq, chat_b.read(frame).unwrap());
     }
-    let got: Vec<i64> = received.keys().copied().collect();
+    let got: Vec<Seq> = received.keys().copied().collect();
     assert_eq!(got, accepted, "every acknowledged message reached b");
 
     // And live delivery works again without restarting a node (frames already resumed may still arrive live

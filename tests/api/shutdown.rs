@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 
 use tanis::store::Store;
 use tanis_client::ClientError;
-use tanis_proto::{MatchKind, ServerFrame};
+use tanis_proto::{MatchKind, Seq, ServerFrame};
 
 use crate::helpers::{Backend, spawn_app};
 use crate::on_both_stores;
@@ -39,7 +39,8 @@ async fn stopping_the_server_mid_stream_keeps_every_accepted_message(backend: Ba
     }
 
     let store = Store::connect(&app.database_url).await.unwrap();
-    let stored: BTreeSet<i64> = store.messages_after(match_id, 0, 100).await.unwrap().iter().map(|m| m.seq).collect();
+    let stored: BTreeSet<Seq> =
+        store.messages_after(match_id, Seq(0), 100).await.unwrap().iter().map(|m| m.seq).collect();
     assert!(!accepted.is_empty());
     assert!(accepted.is_subset(&stored), "every accepted message is stored: accepted {accepted:?}, stored {stored:?}");
     store.close().await;

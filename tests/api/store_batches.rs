@@ -3,6 +3,8 @@
 
 use tanis::store::{Batch, CreateMatchError, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt, WriteOutcome};
 
+use tanis::domain::{MatchId, Seq, UserId};
+
 use crate::helpers::{Backend, TestApp, new_match, new_message, spawn_app};
 use crate::on_both_stores;
 
@@ -19,7 +21,7 @@ fn relay_batch<'a>(messages: &'a [NewMessage], receipts: &'a [Receipt]) -> Batch
     Batch { messages, receipts, ..Batch::default() }
 }
 
-fn pair(app: &TestApp, user1_id: i64, user2_id: i64, kind: &'static str) -> NewMatch {
+fn pair(app: &TestApp, user1_id: UserId, user2_id: UserId, kind: &'static str) -> NewMatch {
     new_match(user1_id, user2_id, kind, app.now())
 }
 
@@ -86,7 +88,7 @@ async fn a_batch_of_messages_numbers_each_match_and_answers_repeats_with_the_fir
     }
     let batch =
         [pair(&app, ids[0], ids[1], "text"), pair(&app, ids[2], ids[3], "text"), pair(&app, ids[4], ids[5], "text")];
-    let matches: Vec<i64> =
+    let matches: Vec<MatchId> =
         app.store.create_matches(&batch, None).await.unwrap().into_iter().map(|r| r.unwrap().row.id).collect();
     let (m1, m2, ended) = (matches[0], matches[1], matches[2]);
     app.store.end_match(ended, "left", app.now()).await.unwrap();
@@ -97,8 +99,8 @@ async fn a_batch_of_messages_numbers_each_match_and_answers_repeats_with_the_fir
         .await
         .unwrap();
     let seq = |o: &WriteOutcome| match o {
-        WriteOutcome::Stored { seq, .. } => ("stored", *seq),
-        WriteOutcome::Duplicate { seq, .. } => ("duplicate", *seq),
+        WriteOutcome::Stored { seq, .. } => ("stored", seq.get()),
+        WriteOutcome::Duplicate { seq, .. } => ("duplicate", seq.get()),
         WriteOutcome::MatchNotActive => ("not_active", 0),
     };
     assert_eq!(first.iter().map(seq).collect::<Vec<_>>(), [("stored", 1), ("stored", 2)]);
@@ -136,8 +138,8 @@ async fn a_batch_of_messages_numbers_each_match_and_answers_repeats_with_the_fir
     assert_eq!(app.count(&format!("SELECT COUNT(*) FROM message_logs WHERE match_id = {m1}")).await, 4);
     assert_eq!(app.count(&format!("SELECT COUNT(*) FROM message_logs WHERE match_id = {m2}")).await, 2);
     assert_eq!(app.count(&format!("SELECT COUNT(*) FROM messages WHERE match_id = {ended}")).await, 0);
-    let resumed = app.store.messages_after(m1, 0, 10).await.unwrap();
-    assert_eq!(resumed.iter().map(|m| m.seq).collect::<Vec<_>>(), [1, 2, 3, 4]);
+    let resumed = app.store.messages_after(m1, Seq(0), 10).await.unwrap();
+    assert_eq!(resumed.iter().map(|m| m.seq.get()).collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert_eq!(resumed[2].content, "Y2lwaGVya2", "seq 3 is a2's ciphertext");
 }
 
@@ -150,12 +152,12 @@ async fn a_message_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is
         ids.push(app.user(alias).await.id);
     }
     let batch = [pair(&app, ids[0], ids[1], "text"), pair(&app, ids[2], ids[3], "text")];
-    let matches: Vec<i64> =
+    let matches: Vec<MatchId> =
         app.store.create_matches(&batch, None).await.unwrap().into_iter().map(|r| r.unwrap().row.id).collect();
     let (m1, m2) = (matches[0], matches[1]);
 
     // Refused by either database: a sender that does not exist (a foreign key). PostgreSQL also refuses a NUL.
-    let mut poison = vec![(3, new_message(m1, i64::MAX, ids[1], "ghost"))];
+    let mut poison = vec![(3, new_message(m1, UserId(i64::MAX), ids[1], "ghost"))];
     if backend == Backend::Postgres {
         poison.push((6, new_message(m2, ids[3], ids[2], "nul\u{0}")));
     }
@@ -178,13 +180,13 @@ async fn a_message_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is
     let refused: Vec<usize> = outcomes.iter().enumerate().filter(|(_, o)| o.is_err()).map(|(i, _)| i).collect();
     let poisoned: Vec<usize> = poison.iter().map(|(at, _)| *at).collect();
     assert_eq!(refused, poisoned, "only the poison is refused");
-    let seqs = |match_id: i64| {
+    let seqs = |match_id: MatchId| {
         messages
             .iter()
             .zip(&outcomes)
             .filter(|(m, _)| m.match_id == match_id)
             .filter_map(|(_, o)| match o {
-                Ok(WriteOutcome::Stored { seq, .. }) => Some(*seq),
+                Ok(WriteOutcome::Stored { seq, .. }) => Some(seq.get()),
                 _ => None,
             })
             .collect::<Vec<_>>()
@@ -201,7 +203,7 @@ async fn receipts_commit_in_the_message_batch_and_mark_each_message_once_for_its
     let m = app.store.create_matches(&[pair(&app, a, b, "text")], None).await.unwrap()[0].as_ref().unwrap().row.id;
     app.store.insert_messages(&[new_message(m, a, b, "a1"), new_message(m, a, b, "a2")], app.now()).await.unwrap();
 
-    let receipt = |seq, receiver_id| Receipt { match_id: m, seq, receiver_id };
+    let receipt = |seq, receiver_id| Receipt { match_id: m, seq: Seq(seq), receiver_id };
     // With a new message in the same transaction: b acknowledges 1 (twice) and 2, a tries to acknowledge 2
     // (not a's to acknowledge), and 9 does not exist.
     let receipts = [receipt(1, b), receipt(1, b), receipt(2, a), receipt(2, b), receipt(9, b)];
@@ -212,8 +214,8 @@ async fn receipts_commit_in_the_message_batch_and_mark_each_message_once_for_its
     )
     .await;
     let (stored, delivered) = (written.messages, written.receipts);
-    assert!(matches!(stored[..], [Ok(WriteOutcome::Stored { seq: 3, .. })]), "{stored:?}");
-    let delivered: Vec<Option<i64>> = delivered.into_iter().map(Result::unwrap).collect();
+    assert!(matches!(stored[..], [Ok(WriteOutcome::Stored { seq: Seq(3), .. })]), "{stored:?}");
+    let delivered: Vec<Option<UserId>> = delivered.into_iter().map(Result::unwrap).collect();
     assert_eq!(delivered, [Some(a), None, None, Some(a), None], "the sender, once, for the right receiver");
     let marked = app.count(format!("SELECT COUNT(*) FROM message_logs WHERE match_id = {m} AND delivered = TRUE"));
     assert_eq!(marked.await, 2);
@@ -250,7 +252,7 @@ async fn ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_onc
     )
     .await;
     assert!(
-        matches!(written.messages[..], [Ok(WriteOutcome::Stored { seq: 1, .. })]),
+        matches!(written.messages[..], [Ok(WriteOutcome::Stored { seq: Seq(1), .. })]),
         "the message before the end is stored"
     );
     assert_eq!(
@@ -263,7 +265,7 @@ async fn ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_onc
         tanis::group_commit::write_isolated(&app.store, Batch { ends: &again, ..Batch::default() }, app.now()).await;
     assert_eq!(written.ends.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [false], "already ended");
 
-    let row = |id: i64| format!("SELECT COUNT(*) FROM matches WHERE id = {id} AND ended_at IS NOT NULL AND ");
+    let row = |id: MatchId| format!("SELECT COUNT(*) FROM matches WHERE id = {id} AND ended_at IS NOT NULL AND ");
     assert_eq!(
         app.count(row(talked) + "status = 'completed' AND end_reason = 'left'").await,
         1,
@@ -306,7 +308,7 @@ async fn openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls
     }];
     let batch = Batch { messages: &messages, ends: &ends, opens: &opens, ..Batch::default() };
     let written = tanis::group_commit::write_isolated(&app.store, batch, app.now()).await;
-    assert!(matches!(written.messages[..], [Ok(WriteOutcome::Stored { seq: 1, .. })]), "{:?}", written.messages);
+    assert!(matches!(written.messages[..], [Ok(WriteOutcome::Stored { seq: Seq(1), .. })]), "{:?}", written.messages);
     assert!(matches!(written.ends[..], [Ok(true)]), "{:?}", written.ends);
     let Ok(Opened::Pairs(pairs)) = &written.opens[0] else { panic!("{:?}", written.opens) };
     let new = pairs[0].as_ref().expect("ayse and cem are matched");
@@ -326,7 +328,7 @@ async fn openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls
     let batch = Batch { messages: &messages, opens: &opens, ..Batch::default() };
     let written = tanis::group_commit::write_isolated(&app.store, batch, app.now()).await;
     assert!(matches!(written.opens[..], [Ok(Opened::Fenced)]), "{:?}", written.opens);
-    assert!(matches!(written.messages[..], [Ok(WriteOutcome::Stored { seq: 1, .. })]));
+    assert!(matches!(written.messages[..], [Ok(WriteOutcome::Stored { seq: Seq(1), .. })]));
     assert_eq!(app.count("SELECT COUNT(*) FROM matches WHERE status = 'active'").await, 1, "nothing opened");
     assert_eq!(app.count("SELECT COUNT(*) FROM matchmaker_fence WHERE epoch = 5").await, 1, "the fence stays");
 }

@@ -3,9 +3,8 @@
 
 use chrono::TimeDelta;
 use sqlx::{AssertSqlSafe, Connection};
+use tanis::domain::{Phone, UserId};
 use tanis::store::{LoginAttempt, LoginOutcome, NewBan, NewRefreshToken, Referrer, Rotation, Store, StoreError};
-
-use tanis::domain::Phone;
 
 use crate::helpers::{Backend, fresh_database_url, new_user, start_time, test_phones};
 use crate::on_both_stores;
@@ -24,7 +23,7 @@ async fn open(backend: Backend, dir: &std::path::Path) -> (Store, String) {
     (store, url)
 }
 
-fn token(user_id: i64, family: &str, hash: u8) -> NewRefreshToken {
+fn token(user_id: UserId, family: &str, hash: u8) -> NewRefreshToken {
     NewRefreshToken {
         user_id,
         family_id: family.into(),
@@ -182,7 +181,7 @@ async fn unique_rules_come_back_as_conflicts_and_store_nothing(backend: Backend)
     assert!(matches!(same_handle, Err(StoreError::Conflict)), "alias#tag is unique whatever the case");
     // A referral row that fails rolls back the user it belonged to.
     let mut twice = new_user("+905320000004", "dort", "0004", "EEEE6666");
-    twice.referrer = Some(Referrer { id: 1, phone: test_phones().seal(&phone("+905320000004")) });
+    twice.referrer = Some(Referrer { id: UserId(1), phone: test_phones().seal(&phone("+905320000004")) });
     assert!(store.insert_user(&twice).await.is_err(), "self-referral violates the referral check");
     assert!(!store.phone_exists(&lookup("+905320000004")).await.unwrap(), "nothing of it was stored");
 }
@@ -203,7 +202,7 @@ async fn rotation_consumes_a_token_once(backend: Backend) {
 async fn foreign_keys_are_enforced(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = open(backend, dir.path()).await;
-    assert!(store.insert_refresh_token(&token(999, "fam", 1), start_time()).await.is_err());
+    assert!(store.insert_refresh_token(&token(UserId(999), "fam", 1), start_time()).await.is_err());
 }
 
 async fn failures_come_back_newest_first_within_the_window_and_limit(backend: Backend) {

@@ -120,7 +120,12 @@ async fn access_tokens_expire_and_forged_or_missing_ones_are_refused(backend: Ba
     let (access, _) = tokens(&app.register(&new_phone(), "kediadam").await);
 
     let forged = tanis::auth::JwtKeys::new(b"someone-elses-secret-someone-elses", TimeDelta::minutes(15))
-        .issue_for_login(1, tanis::domain::Role::Admin, tanis::auth::LoginId::generate(), app.now())
+        .issue_for_login(
+            tanis::domain::UserId(1),
+            tanis::domain::Role::Admin,
+            tanis::auth::LoginId::generate(),
+            app.now(),
+        )
         .0;
     assert_error(app.get_me(&forged).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
     assert_error(app.get_me("garbage").await, StatusCode::UNAUTHORIZED, "invalid_token").await;

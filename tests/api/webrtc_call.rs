@@ -5,6 +5,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use tanis::domain::MatchId;
 use tanis_client::{CallReporter, Connection, Identity, Measured};
 use tanis_proto::{CallOutcome, ClientFrame, MatchInfo, MatchKind, RtcConfig, ServerFrame};
 use tokio::sync::mpsc;
@@ -28,7 +29,7 @@ use crate::helpers::{TestApp, TestUser};
 /// Both sides of a call: matched, peer connections wired to their sockets, a data channel that greets on open.
 /// Nothing is offered until [`Call::offer`], so a test can slip its own frames in first.
 pub struct Call {
-    pub match_id: i64,
+    pub match_id: MatchId,
     /// The RTC configuration each side was handed with its match (initiator, responder).
     pub rtc: [RtcConfig; 2],
     pub initiator: Arc<RTCPeerConnection>,
@@ -171,7 +172,7 @@ async fn peer(rtc: &RtcConfig) -> Arc<RTCPeerConnection> {
 async fn signalling(
     mut socket: Connection,
     pc: Arc<RTCPeerConnection>,
-    match_id: i64,
+    match_id: MatchId,
     mut outgoing: mpsc::UnboundedReceiver<ClientFrame>,
     received: Arc<Mutex<Vec<ServerFrame>>>,
 ) {
@@ -219,7 +220,7 @@ async fn signalling(
 }
 
 /// Wires a peer connection's events to the signalling channel and the test's observations.
-fn observe(pc: &Arc<RTCPeerConnection>, match_id: i64, out: mpsc::UnboundedSender<ClientFrame>) {
+fn observe(pc: &Arc<RTCPeerConnection>, match_id: MatchId, out: mpsc::UnboundedSender<ClientFrame>) {
     let tx = out.clone();
     pc.on_ice_candidate(Box::new(move |candidate| {
         let tx = tx.clone();

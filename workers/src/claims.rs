@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
+use tanis_proto::{MatchId, UserId};
 
 use crate::{Context, JobError, JobStore, LiveEffects};
 
@@ -30,8 +31,8 @@ impl Kind {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ClaimFacts {
     pub claim_id: i64,
-    pub claimant_id: i64,
-    pub match_id: i64,
+    pub claimant_id: UserId,
+    pub match_id: MatchId,
     pub kind: Kind,
     pub match_created_at: DateTime<Utc>,
     pub match_active: bool,
@@ -86,8 +87,8 @@ pub fn verdict(f: &ClaimFacts, now: DateTime<Utc>) -> Verdict {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Decision {
     pub claim_id: i64,
-    pub claimant_id: i64,
-    pub match_id: i64,
+    pub claimant_id: UserId,
+    pub match_id: MatchId,
     pub kind: Kind,
     pub approved: bool,
     pub reason: &'static str,
@@ -138,8 +139,8 @@ mod tests {
     fn text(claimant_first: Option<i64>, peer_first: Option<i64>) -> ClaimFacts {
         ClaimFacts {
             claim_id: 1,
-            claimant_id: 1,
-            match_id: 1,
+            claimant_id: UserId(1),
+            match_id: MatchId(1),
             kind: Kind::Text,
             match_created_at: t(0),
             match_active: true,

@@ -3,6 +3,7 @@
 //! `expired` and their users are told.
 
 use serde_json::json;
+use tanis_proto::{MatchId, UserId};
 
 use crate::{Context, JobError, JobStore, LiveEffects};
 
@@ -11,9 +12,9 @@ pub const BATCH: i64 = 500;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpiredMatch {
-    pub match_id: i64,
-    pub user1_id: i64,
-    pub user2_id: i64,
+    pub match_id: MatchId,
+    pub user1_id: UserId,
+    pub user2_id: UserId,
 }
 
 pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(), JobError> {

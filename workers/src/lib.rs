@@ -26,6 +26,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, Utc};
+use tanis_proto::UserId;
 
 /// An error from the server side of a job; the job fails, is retried, and is counted.
 pub type JobError = Box<dyn std::error::Error + Send + Sync>;
@@ -43,12 +44,19 @@ pub trait JobStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, JobError>> + Send;
     /// Users not banned whose distinct reporters since their last clearance reach `threshold` (dismissed
     /// reports do not count).
-    fn users_to_ban(&self, threshold: u32) -> impl Future<Output = Result<Vec<i64>, JobError>> + Send;
+    fn users_to_ban(&self, threshold: u32) -> impl Future<Output = Result<Vec<UserId>, JobError>> + Send;
     /// Users whose temporary ban has run out by `now`, at most `limit`.
-    fn expired_bans(&self, now: DateTime<Utc>, limit: i64) -> impl Future<Output = Result<Vec<i64>, JobError>> + Send;
+    fn expired_bans(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<Vec<UserId>, JobError>> + Send;
     /// Lifts the user's ban as expired, notifying them, with its audit row. False: no longer banned.
-    fn lift_expired_ban(&self, user_id: i64, now: DateTime<Utc>)
-    -> impl Future<Output = Result<bool, JobError>> + Send;
+    fn lift_expired_ban(
+        &self,
+        user_id: UserId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, JobError>> + Send;
     /// Referrals not yet rewarded whose invited account is not banned and has a verified phone, at most `limit`.
     fn pending_referrals(
         &self,
@@ -114,15 +122,15 @@ pub trait JobStore: Send + Sync + 'static {
     fn accounts_to_purge(
         &self,
         now: DateTime<Utc>,
-        after: i64,
+        after: UserId,
         limit: i64,
-    ) -> impl Future<Output = Result<Vec<i64>, JobError>> + Send;
+    ) -> impl Future<Output = Result<Vec<UserId>, JobError>> + Send;
     /// Purges the account: everything personal removed, the metadata kept for statistics re-keyed to a fresh
     /// tombstone, a running ban's phone kept as a blind index; one transaction. `None`: not due any more (a
     /// login undid the deletion, or it is purged already).
     fn purge_account(
         &self,
-        user_id: i64,
+        user_id: UserId,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<purge::Purged>, JobError>> + Send;
     /// Forgets the kept phones of purged accounts whose ban has ended by `now`; returns how many.
@@ -131,7 +139,7 @@ pub trait JobStore: Send + Sync + 'static {
     fn log(
         &self,
         action: &str,
-        user_id: Option<i64>,
+        user_id: Option<UserId>,
         details: serde_json::Value,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<(), JobError>> + Send;
@@ -143,7 +151,7 @@ pub trait LiveEffects: Send + Sync + 'static {
     /// match ended, sockets closed, notified.
     fn ban(
         &self,
-        user_id: i64,
+        user_id: UserId,
         reason: &str,
         by: serde_json::Value,
     ) -> impl Future<Output = Result<bool, JobError>> + Send;
@@ -151,7 +159,7 @@ pub trait LiveEffects: Send + Sync + 'static {
     fn match_expired(&self, expired: &expiry::ExpiredMatch);
     /// Delivers, live, the notifications these users received from a run that started at `since` (and queues
     /// pushes for those without an open socket).
-    fn notified(&self, users: &[i64], since: DateTime<Utc>) -> impl Future<Output = Result<(), JobError>> + Send;
+    fn notified(&self, users: &[UserId], since: DateTime<Utc>) -> impl Future<Output = Result<(), JobError>> + Send;
     /// How to send a push, when push is configured.
     fn push_sender(&self) -> Option<push::SendPush>;
 }

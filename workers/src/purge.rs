@@ -6,6 +6,7 @@
 //! bans end.
 
 use serde_json::json;
+use tanis_proto::UserId;
 
 use crate::{Context, JobError, JobStore, LiveEffects};
 
@@ -21,7 +22,7 @@ pub struct Purged {
 
 pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(), JobError> {
     let now = ctx.now();
-    let (mut purged, mut phone_bans_kept, mut after) = (0u64, 0u64, 0);
+    let (mut purged, mut phone_bans_kept, mut after) = (0u64, 0u64, UserId(0));
     loop {
         // By id, so an account that is no longer due when its turn comes (a login undid it) is passed, not
         // read again forever.

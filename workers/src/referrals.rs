@@ -3,23 +3,24 @@
 //! (`users.phone_verified_at`), so a bonus takes a real phone each and cannot be farmed with made-up numbers.
 
 use crate::{Context, JobError, JobStore, LiveEffects};
+use tanis_proto::UserId;
 
 const BATCH: i64 = 500;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReferralFacts {
     pub referral_id: i64,
-    pub invited_id: i64,
-    pub inviter_id: Option<i64>,
+    pub invited_id: UserId,
+    pub inviter_id: Option<UserId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Grant {
     pub referral_id: i64,
-    pub invited_id: i64,
+    pub invited_id: UserId,
     pub invited_bonus: i32,
     /// None when there is no inviter reward (or the inviter's account is gone).
-    pub inviter: Option<(i64, i32)>,
+    pub inviter: Option<(UserId, i32)>,
 }
 
 pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(), JobError> {

@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::Staff;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
+use crate::domain::{UserId, handle};
 use crate::store::{AppealRow, Decided};
 
 /// An appeal as moderators see it.
@@ -17,7 +18,8 @@ use crate::store::{AppealRow, Decided};
 pub struct Appeal {
     id: i64,
     ban_id: i64,
-    user_id: i64,
+    #[schema(value_type = i64)]
+    user_id: UserId,
     #[schema(example = "kediadam#9021")]
     handle: String,
     /// The ban's reason code.
@@ -28,7 +30,8 @@ pub struct Appeal {
     /// `pending`, `accepted` or `rejected`.
     status: String,
     decided_at: Option<DateTime<Utc>>,
-    decided_by: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    decided_by: Option<UserId>,
     decision_note: Option<String>,
 }
 
@@ -38,7 +41,7 @@ impl From<AppealRow> for Appeal {
             id: row.id,
             ban_id: row.ban_id,
             user_id: row.user_id,
-            handle: format!("{}#{}", row.alias, row.tag),
+            handle: handle(&row.alias, &row.tag),
             reason_code: row.reason_code,
             text: row.text,
             created_at: row.created_at,

@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::Staff;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppQuery, ErrorBody, ErrorCode};
+use crate::domain::UserId;
 use crate::store::{AuditQuery, SystemLogRow};
 
 /// Most entries per page, and the default.
@@ -22,9 +23,11 @@ pub struct AuditEntry {
     #[schema(example = "user.banned")]
     action: String,
     /// The user the entry is about.
-    target_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    target_id: Option<UserId>,
     /// The moderator or admin who acted; absent when the system did (a job, the user themself).
-    actor_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    actor_id: Option<UserId>,
     /// Structured details (never phone numbers, passwords or message content).
     #[schema(value_type = Object)]
     details: serde_json::Value,
@@ -49,9 +52,11 @@ impl From<SystemLogRow> for AuditEntry {
 #[into_params(parameter_in = Query)]
 pub struct Filters {
     /// Only what this moderator or admin did.
-    actor: Option<i64>,
+    #[param(value_type = Option<i64>)]
+    actor: Option<UserId>,
     /// Only entries about this user.
-    target: Option<i64>,
+    #[param(value_type = Option<i64>)]
+    target: Option<UserId>,
     /// Only this action (`user.banned`, `user.unbanned`, `admin.phone_viewed`, `claim.decided`, …).
     #[param(min_length = 1, max_length = 64)]
     action: Option<String>,

@@ -27,6 +27,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, ErrorCode};
 use super::extract::AuthUser;
+use crate::domain::UserId;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -52,14 +53,14 @@ pub fn router() -> OpenApiRouter<AppState> {
 /// operation's parameters from its errors.
 #[derive(Debug, Clone, Copy)]
 pub struct Staff {
-    pub id: i64,
+    pub id: UserId,
     /// Admins also see phone numbers (each view audited) and manage moderators.
     pub admin: bool,
 }
 
 /// The acting admin's id: like [`Staff`], and 403 for moderators too.
 #[derive(Debug, Clone, Copy)]
-pub struct Admin(pub i64);
+pub struct Admin(pub UserId);
 
 impl FromRequestParts<AppState> for Staff {
     type Rejection = ApiError;

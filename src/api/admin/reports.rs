@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::Staff;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
+use crate::domain::{MatchId, UserId, handle};
 use crate::store::{Decided, QueuedReport};
 
 #[derive(Deserialize, IntoParams)]
@@ -28,11 +29,13 @@ pub struct QueuePage {
 #[derive(Serialize, ToSchema)]
 pub struct OpenReport {
     id: i64,
-    reporter_id: i64,
+    #[schema(value_type = i64)]
+    reporter_id: UserId,
     #[schema(example = "kopek#1234")]
     reporter: String,
     /// The match the report came from.
-    match_id: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    match_id: Option<MatchId>,
     #[schema(example = "harassment")]
     reason: String,
     /// The reporter's own words, if any.
@@ -43,7 +46,8 @@ pub struct OpenReport {
 /// A reported user and their open reports.
 #[derive(Serialize, ToSchema)]
 pub struct ReportedUser {
-    user_id: i64,
+    #[schema(value_type = i64)]
+    user_id: UserId,
     #[schema(example = "kediadam#9021")]
     handle: String,
     banned: bool,
@@ -86,7 +90,7 @@ fn group(rows: Vec<QueuedReport>) -> Vec<ReportedUser> {
         if users.last().is_none_or(|u| u.user_id != row.reported_id) {
             users.push(ReportedUser {
                 user_id: row.reported_id,
-                handle: format!("{}#{}", row.reported_alias, row.reported_tag),
+                handle: handle(&row.reported_alias, &row.reported_tag),
                 banned: row.reported_banned,
                 reporters: row.reporters,
                 reports: Vec::new(),
@@ -95,7 +99,7 @@ fn group(rows: Vec<QueuedReport>) -> Vec<ReportedUser> {
         users.last_mut().expect("pushed above").reports.push(OpenReport {
             id: row.id,
             reporter_id: row.reporter_id,
-            reporter: format!("{}#{}", row.reporter_alias, row.reporter_tag),
+            reporter: handle(&row.reporter_alias, &row.reporter_tag),
             match_id: row.match_id,
             reason: row.reason,
             details: row.details,

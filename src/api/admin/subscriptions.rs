@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 use super::Admin;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, ErrorBody, ErrorCode};
+use crate::domain::UserId;
 use crate::store::{PlanChange, PlanOutcome, PlanSource};
 
 #[derive(Deserialize, ToSchema)]
@@ -24,7 +25,7 @@ pub struct Grant {
     days: i64,
 }
 
-fn answer(state: &AppState, user_id: i64, outcome: PlanOutcome) -> Result<StatusCode, ApiError> {
+fn answer(state: &AppState, user_id: UserId, outcome: PlanOutcome) -> Result<StatusCode, ApiError> {
     match outcome {
         PlanOutcome::Applied { .. } | PlanOutcome::Duplicate => {
             state.hub.standing_changed(user_id);
@@ -43,7 +44,7 @@ fn answer(state: &AppState, user_id: i64, outcome: PlanOutcome) -> Result<Status
 pub(super) async fn grant(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    AppPath(id): AppPath<i64>,
+    AppPath(id): AppPath<UserId>,
     AppJson(req): AppJson<Grant>,
 ) -> Result<StatusCode, ApiError> {
     let plan_ok = !req.plan.is_empty()
@@ -70,7 +71,7 @@ pub(super) async fn grant(
 pub(super) async fn end(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    AppPath(id): AppPath<i64>,
+    AppPath(id): AppPath<UserId>,
 ) -> Result<StatusCode, ApiError> {
     let now = state.accounts.now();
     let outcome = state

@@ -13,7 +13,7 @@ use super::audit::AuditEntry;
 use super::{Admin, Staff};
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
-use crate::domain::{Role, RoleRefusal};
+use crate::domain::{Role, RoleRefusal, UserId, handle};
 use crate::moderation::{self, Site};
 use crate::store::{BanRow, Lift, NewBan};
 
@@ -48,7 +48,7 @@ pub struct BanRequest {
 pub(super) async fn ban(
     State(state): State<AppState>,
     staff: Staff,
-    AppPath(id): AppPath<i64>,
+    AppPath(id): AppPath<UserId>,
     AppJson(req): AppJson<BanRequest>,
 ) -> Result<StatusCode, ApiError> {
     let moderator = staff.id;
@@ -92,7 +92,7 @@ fn refusal(e: RoleRefusal) -> ApiError {
 }
 
 /// Why a ban or unban changed nothing: the user is in the other state (`code`), or does not exist.
-async fn refused(state: &AppState, id: i64, code: ErrorCode, message: &str) -> ApiError {
+async fn refused(state: &AppState, id: UserId, code: ErrorCode, message: &str) -> ApiError {
     match state.store.user_by_id(id).await {
         Ok(Some(_)) => ApiError::new(code, message),
         Ok(None) => ApiError::new(ErrorCode::NotFound, "no such user"),
@@ -108,7 +108,7 @@ async fn refused(state: &AppState, id: i64, code: ErrorCode, message: &str) -> A
 pub(super) async fn unban(
     State(state): State<AppState>,
     staff: Staff,
-    AppPath(id): AppPath<i64>,
+    AppPath(id): AppPath<UserId>,
 ) -> Result<StatusCode, ApiError> {
     let moderator = staff.id;
     let now = state.accounts.now();
@@ -128,7 +128,7 @@ pub(super) async fn unban(
 pub(super) async fn clear_reports(
     State(state): State<AppState>,
     staff: Staff,
-    AppPath(id): AppPath<i64>,
+    AppPath(id): AppPath<UserId>,
 ) -> Result<StatusCode, ApiError> {
     let moderator = staff.id;
     let now = state.accounts.now();
@@ -146,12 +146,14 @@ pub struct BanEntry {
     /// The moderator's note.
     note: Option<String>,
     /// The moderator who banned; absent for the automatic ban.
-    banned_by: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    banned_by: Option<UserId>,
     created_at: DateTime<Utc>,
     /// Absent: until lifted.
     ends_at: Option<DateTime<Utc>>,
     lifted_at: Option<DateTime<Utc>>,
-    lifted_by: Option<i64>,
+    #[schema(value_type = Option<i64>)]
+    lifted_by: Option<UserId>,
     /// `unbanned`, `expired` or `appeal`.
     lift_reason: Option<String>,
 }
@@ -176,7 +178,8 @@ impl From<BanRow> for BanEntry {
 /// for admins.
 #[derive(Serialize, ToSchema)]
 pub struct UserView {
-    id: i64,
+    #[schema(value_type = i64)]
+    id: UserId,
     #[schema(example = "kediadam#9021")]
     handle: String,
     /// `user`, `moderator` or `admin`.
@@ -218,7 +221,7 @@ pub struct UserView {
 pub(super) async fn view(
     State(state): State<AppState>,
     staff: Staff,
-    AppPath(id): AppPath<i64>,
+    AppPath(id): AppPath<UserId>,
 ) -> Result<AppJson<UserView>, ApiError> {
     let row = state.store.user_by_id(id).await.map_err(ApiError::internal)?;
     let row = row.ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))?;
@@ -277,7 +280,7 @@ async fn user_view(state: &AppState, staff: Staff, row: crate::store::UserRow) -
     };
     Ok(UserView {
         id: row.id,
-        handle: format!("{}#{}", row.alias, row.tag),
+        handle: handle(&row.alias, &row.tag),
         role: row.role,
         status: if row.is_banned { "banned" } else { "active" },
         ban_reason: row.ban_reason.clone(),
@@ -320,7 +323,7 @@ pub struct RoleRequest {
 pub(super) async fn set_role(
     State(state): State<AppState>,
     Admin(admin): Admin,
-    AppPath(id): AppPath<i64>,
+    AppPath(id): AppPath<UserId>,
     AppJson(req): AppJson<RoleRequest>,
 ) -> Result<StatusCode, ApiError> {
     let role = Role::parse(&req.role).map_err(|e| ApiError::new(ErrorCode::InvalidRequest, e.to_string()))?;

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, TimeDelta, Utc};
 use tanis_proto::{ErrorCode, MatchKind, ServerFrame};
 
+use crate::domain::UserId;
 use crate::hub::Hub;
 use crate::hub::context::Ctx;
 use crate::matching::rules::Candidate;
@@ -45,7 +46,7 @@ impl Hub {
     /// `match.queued` (or pairs at once).
     async fn seek(
         &self,
-        user_id: i64,
+        user_id: UserId,
         socket_id: u64,
         id: Option<String>,
         kind: MatchKind,
@@ -119,7 +120,7 @@ impl Hub {
     /// Reads the user and what matching needs to know of them from the store; `None` when there is no such user.
     async fn load_standing(
         &self,
-        user_id: i64,
+        user_id: UserId,
         since: DateTime<Utc>,
     ) -> Result<Option<(UserRow, Standing)>, StoreError> {
         let store = &self.inner.services.store;

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use tanis_proto::{EndReason, ServerFrame};
 
 use crate::delivery::Delivery;
+use crate::domain::{MatchId, UserId};
 use crate::hub::Hub;
 use crate::store::{MatchEnd, StoreError};
 
@@ -16,8 +17,8 @@ impl Hub {
     /// already queued for the match, sharing their commit: leaving costs no transaction of its own.
     pub(in crate::hub) async fn end_match(
         &self,
-        user_id: i64,
-        match_id: i64,
+        user_id: UserId,
+        match_id: MatchId,
         ours: EndReason,
         theirs: EndReason,
     ) -> Result<bool, Arc<StoreError>> {
@@ -38,13 +39,13 @@ impl Hub {
     }
 
     /// Tells each listed user that the match ended and why; every node holding their sockets forgets it.
-    pub fn forget_match(&self, match_id: i64, told: &[(i64, EndReason)]) {
+    pub fn forget_match(&self, match_id: MatchId, told: &[(UserId, EndReason)]) {
         tell_ended(&self.inner.services.delivery, match_id, told);
     }
 }
 
 /// Tells each listed user that the match ended and why; every node holding their sockets forgets it.
-pub fn tell_ended(delivery: &Delivery, match_id: i64, told: &[(i64, EndReason)]) {
+pub fn tell_ended(delivery: &Delivery, match_id: MatchId, told: &[(UserId, EndReason)]) {
     for (user, reason) in told {
         delivery.match_ended(*user, match_id, &ServerFrame::MatchEnded { id: None, match_id, reason: *reason });
     }

@@ -11,22 +11,18 @@ mod resync;
 use tanis_proto::{MatchInfo, MatchKind};
 
 use super::ActiveMatch;
-use crate::store::{MatchRow, UserRow};
+use crate::domain::UserId;
+use crate::store::MatchRow;
 
 pub(super) use ask::{cancel, find};
 pub use end::tell_ended;
-
-/// How a user is shown to their peer: `alias#tag`.
-fn handle(user: &UserRow) -> String {
-    format!("{}#{}", user.alias, user.tag)
-}
 
 fn kind_of(row: &MatchRow) -> MatchKind {
     if row.kind == "video" { MatchKind::Video } else { MatchKind::Text }
 }
 
 /// The user's view of a match row.
-fn active_for(row: &MatchRow, user_id: i64, peer_id: i64, peer_handle: String) -> ActiveMatch {
+fn active_for(row: &MatchRow, user_id: UserId, peer_id: UserId, peer_handle: String) -> ActiveMatch {
     let info = MatchInfo {
         match_id: row.id,
         kind: kind_of(row),

@@ -9,6 +9,7 @@ use tanis_proto::{Balances, ErrorCode, MatchKind, ServerFrame};
 
 use super::{active_for, kind_of};
 use crate::delivery::SocketRef;
+use crate::domain::{UserId, handle};
 use crate::hub::Hub;
 use crate::matching::cluster::Opener;
 use crate::matching::{Pairing, Seeker};
@@ -18,7 +19,7 @@ use crate::store::{CreatedMatch, NewMatch, Opened, Opening, StoreError};
 impl Hub {
     /// Opens the matches through the group commit (in its next batch, sharing the commit of the messages and the
     /// ends of the moment), then tells both users of each. Nothing is announced unless the store committed.
-    async fn open_matches(&self, pairs: &[(Seeker, Seeker)], epoch: Option<i64>) -> Vec<Result<(), Vec<i64>>> {
+    async fn open_matches(&self, pairs: &[(Seeker, Seeker)], epoch: Option<i64>) -> Vec<Result<(), Vec<UserId>>> {
         let now = self.inner.services.clock.now();
         let expires_at = now + TimeDelta::hours(self.inner.settings.matching.match_ttl_hours.into());
         let matches = pairs
@@ -78,7 +79,7 @@ impl Hub {
         let kind = kind_of(row);
         metrics::counter!("tanis_matches_total", "kind" => kind.as_str()).increment(1);
         for (me, peer) in [(user1, user2), (user2, user1)] {
-            let active = active_for(row, me.id, peer.id, format!("{}#{}", peer.alias, peer.tag));
+            let active = active_for(row, me.id, peer.id, handle(&peer.alias, &peer.tag));
             let rtc = (kind == MatchKind::Video).then(|| self.rtc_config());
             let balances = Balances {
                 daily_text: me.daily_chat_balance,
@@ -136,7 +137,7 @@ impl Pairing for Hub {
             .to_socket(SocketRef { user_id: seeker.user_id(), socket_id: seeker.socket_id }, &frame);
     }
 
-    async fn open(&self, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<i64>>> {
+    async fn open(&self, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<UserId>>> {
         self.open_matches(pairs, None).await
     }
 }
@@ -152,7 +153,7 @@ impl Opener for Hub {
             .ok()
     }
 
-    async fn open_fenced(&self, pairs: &[(Seeker, Seeker)], epoch: i64) -> Vec<Result<(), Vec<i64>>> {
+    async fn open_fenced(&self, pairs: &[(Seeker, Seeker)], epoch: i64) -> Vec<Result<(), Vec<UserId>>> {
         self.open_matches(pairs, Some(epoch)).await
     }
 

@@ -3,13 +3,14 @@
 
 use tanis_proto::{CloseCode, ServerFrame};
 
-use super::{active_for, handle};
+use super::active_for;
+use crate::domain::{UserId, handle};
 use crate::hub::{ActiveMatch, Hub};
 use crate::store::StoreError;
 
 impl Hub {
     /// The user's active match, loaded from the store when this node does not know it yet (a reconnect).
-    pub(in crate::hub) async fn load_active(&self, user_id: i64) -> Result<Option<ActiveMatch>, StoreError> {
+    pub(in crate::hub) async fn load_active(&self, user_id: UserId) -> Result<Option<ActiveMatch>, StoreError> {
         if let Some(active) = self.active_match(user_id) {
             return Ok(Some(active));
         }
@@ -20,7 +21,7 @@ impl Hub {
         let Some(peer) = self.inner.services.store.user_by_id(peer_id).await? else {
             return Ok(None);
         };
-        let active = active_for(&row, user_id, peer.id, handle(&peer));
+        let active = active_for(&row, user_id, peer.id, handle(&peer.alias, &peer.tag));
         self.inner.services.delivery.sockets().remember_match(user_id, &active);
         Ok(Some(active))
     }
@@ -36,13 +37,13 @@ impl Hub {
             };
             for user_id in users {
                 if let Err(e) = self.resync(user_id).await {
-                    tracing::error!(error = %e, user_id, "resyncing a user");
+                    tracing::error!(error = %e, user_id = user_id.get(), "resyncing a user");
                 }
             }
         }
     }
 
-    async fn resync(&self, user_id: i64) -> Result<(), StoreError> {
+    async fn resync(&self, user_id: UserId) -> Result<(), StoreError> {
         // A resync stands in for events lost between nodes, a ban's kick among them: the database says so.
         let user = self.inner.services.store.user_by_id(user_id).await?;
         if user.as_ref().is_some_and(|user| user.is_banned) {
@@ -73,7 +74,7 @@ impl Hub {
                     .store
                     .user_by_id(peer_id)
                     .await?
-                    .map(|peer| active_for(&row, user_id, peer.id, handle(&peer)))
+                    .map(|peer| active_for(&row, user_id, peer.id, handle(&peer.alias, &peer.tag)))
             }
         };
         let frame = ServerFrame::Resync { active_match: active.as_ref().map(|a| a.info.clone()) };

@@ -12,14 +12,15 @@ mod sqlite;
 use chrono::{DateTime, Utc};
 
 use super::{Backend, Store, StoreError};
+use crate::domain::{MatchId, Seq, UserId};
 pub use opening::{CreateMatchError, NewMatch, Opened, Opening};
 
 /// One message to store. `content` and `nonce` are the client's base64 ciphertext, never decoded here.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
-    pub match_id: i64,
-    pub sender_id: i64,
-    pub receiver_id: i64,
+    pub match_id: MatchId,
+    pub sender_id: UserId,
+    pub receiver_id: UserId,
     pub client_msg_id: String,
     pub content: String,
     pub nonce: String,
@@ -32,9 +33,9 @@ pub struct NewMessage {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteOutcome {
     /// Stored now under `seq`.
-    Stored { seq: i64, sent_at: DateTime<Utc> },
+    Stored { seq: Seq, sent_at: DateTime<Utc> },
     /// This sender already sent this `client_msg_id` in this match; it is stored under `seq`.
-    Duplicate { seq: i64, sent_at: DateTime<Utc> },
+    Duplicate { seq: Seq, sent_at: DateTime<Utc> },
     /// The match is no longer active; nothing stored.
     MatchNotActive,
 }
@@ -42,16 +43,16 @@ pub enum WriteOutcome {
 /// A receiver's acknowledgement (`msg.ack`) of one message: it marks the message delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Receipt {
-    pub match_id: i64,
-    pub seq: i64,
-    pub receiver_id: i64,
+    pub match_id: MatchId,
+    pub seq: Seq,
+    pub receiver_id: UserId,
 }
 
 /// Ending an active match (a leave, a block, an expiry), written in the group commit's batch: it shares the
 /// commit of the messages around it, and ends after the messages queued before it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MatchEnd {
-    pub match_id: i64,
+    pub match_id: MatchId,
     /// `left`, `blocked`, `expired` or `banned` (`matches.end_reason`).
     pub reason: &'static str,
 }
@@ -105,7 +106,7 @@ pub struct Written {
     pub messages: Vec<WriteOutcome>,
     /// The message's sender the first time it is marked delivered; `None` when it was already delivered or is
     /// not that receiver's.
-    pub receipts: Vec<Option<i64>>,
+    pub receipts: Vec<Option<UserId>>,
     /// True for the end that ended its match; false when the match was no longer active (or an earlier end of
     /// the batch ended it).
     pub ends: Vec<bool>,
@@ -150,9 +151,9 @@ mod tests {
     #[test]
     fn a_batch_splits_in_queue_order_so_an_end_never_moves_ahead_of_an_earlier_message() {
         let message = NewMessage {
-            match_id: 1,
-            sender_id: 10,
-            receiver_id: 11,
+            match_id: MatchId(1),
+            sender_id: UserId(10),
+            receiver_id: UserId(11),
             client_msg_id: "a".into(),
             content: "Y2lwaGVy".into(),
             nonce: "bm9uY2U=".into(),
@@ -160,8 +161,8 @@ mod tests {
             connection_type: "text",
         };
         let messages = [message.clone(), message];
-        let receipts = [Receipt { match_id: 1, seq: 1, receiver_id: 11 }];
-        let ends = [MatchEnd { match_id: 1, reason: "left" }];
+        let receipts = [Receipt { match_id: MatchId(1), seq: Seq(1), receiver_id: UserId(11) }];
+        let ends = [MatchEnd { match_id: MatchId(1), reason: "left" }];
         let opens = [Opening { matches: Vec::new(), epoch: None }];
         let batch = Batch { messages: &messages, receipts: &receipts, ends: &ends, opens: &opens };
         let counts = |b: Batch<'_>| (b.messages.len(), b.receipts.len(), b.ends.len(), b.opens.len());

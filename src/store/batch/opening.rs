@@ -5,14 +5,15 @@
 use chrono::{DateTime, Utc};
 
 use super::Batch;
+use crate::domain::UserId;
 use crate::store::matches::CreatedMatch;
 use crate::store::{Store, StoreError};
 
 /// What creating a match needs: the pair (user1 initiates), the kind, each side's key, and the times.
 #[derive(Debug, Clone)]
 pub struct NewMatch {
-    pub user1_id: i64,
-    pub user2_id: i64,
+    pub user1_id: UserId,
+    pub user2_id: UserId,
     /// `text` or `video`.
     pub kind: &'static str,
     pub user1_public_key: String,
@@ -37,7 +38,7 @@ pub struct Opening {
 pub enum Opened {
     /// Per pair, in order: the match, or a user of the pair that cannot be matched now (no unit of the kind
     /// left, banned, or already in an active match); nothing of a refused pair was written.
-    Pairs(Vec<Result<CreatedMatch, i64>>),
+    Pairs(Vec<Result<CreatedMatch, UserId>>),
     /// A newer matchmaker holds the fence: nothing was written.
     Fenced,
 }
@@ -47,7 +48,7 @@ pub enum Opened {
 pub(super) enum Attempt {
     Created(Vec<CreatedMatch>),
     /// These users could not pay.
-    Unpaid(Vec<i64>),
+    Unpaid(Vec<UserId>),
     Fenced,
 }
 
@@ -55,7 +56,7 @@ pub(super) enum Attempt {
 /// Refusals are rare (quota gone, banned, already matched), so the common case is one attempt.
 pub(super) struct Attempts<'a> {
     opening: &'a Opening,
-    results: Vec<Option<Result<CreatedMatch, i64>>>,
+    results: Vec<Option<Result<CreatedMatch, UserId>>>,
     pending: Vec<usize>,
 }
 
@@ -78,7 +79,7 @@ impl<'a> Attempts<'a> {
     }
 
     /// The attempt was rolled back: the pairs with a side in `unpaid` are refused, the rest try again.
-    pub(super) fn refuse(&mut self, unpaid: &[i64]) {
+    pub(super) fn refuse(&mut self, unpaid: &[UserId]) {
         let (matches, results) = (&self.opening.matches, &mut self.results);
         self.pending.retain(|&i| {
             let new = &matches[i];
@@ -100,7 +101,7 @@ impl<'a> Attempts<'a> {
 pub enum CreateMatchError {
     /// This user has no unit of the kind left, is banned, or already has an active match.
     #[error("user {0} cannot be matched now")]
-    Unavailable(i64),
+    Unavailable(UserId),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -174,9 +175,10 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::MatchId;
     use crate::store::{MatchRow, MatchedUser};
 
-    fn pair(user1_id: i64, user2_id: i64) -> NewMatch {
+    fn pair(user1_id: UserId, user2_id: UserId) -> NewMatch {
         let now = DateTime::from_timestamp(1_000_000, 0).unwrap();
         NewMatch {
             user1_id,
@@ -200,7 +202,7 @@ mod tests {
             bonus_video_balance: 0,
         };
         let row = MatchRow {
-            id: new.user1_id * 100,
+            id: MatchId(new.user1_id.0 * 100),
             user1_id: new.user1_id,
             user2_id: new.user2_id,
             kind: new.kind.into(),
@@ -215,18 +217,20 @@ mod tests {
 
     #[test]
     fn a_pair_with_a_side_that_cannot_pay_is_refused_and_the_others_are_tried_again_in_order() {
+        let pair = |a, b| pair(UserId(a), UserId(b));
         let opening = Opening { matches: vec![pair(1, 2), pair(3, 4), pair(5, 6)], epoch: None };
         let mut attempts = Attempts::new(&opening);
         assert_eq!(attempts.next().len(), 3);
 
-        attempts.refuse(&[4]);
-        let retried: Vec<(i64, i64)> = attempts.next().iter().map(|m| (m.user1_id, m.user2_id)).collect();
+        attempts.refuse(&[UserId(4)]);
+        let retried: Vec<(i64, i64)> = attempts.next().iter().map(|m| (m.user1_id.0, m.user2_id.0)).collect();
         assert_eq!(retried, vec![(1, 2), (5, 6)]);
 
         attempts.created(attempts.next().into_iter().map(created).collect());
         assert!(attempts.next().is_empty());
         let Opened::Pairs(pairs) = attempts.finish() else { panic!("pairs") };
-        let outcome: Vec<Result<i64, i64>> = pairs.into_iter().map(|p| p.map(|c| c.row.id)).collect();
+        let outcome: Vec<Result<i64, i64>> =
+            pairs.into_iter().map(|p| p.map(|c| c.row.id.0).map_err(|u| u.0)).collect();
         assert_eq!(outcome, vec![Ok(100), Err(4), Ok(500)]);
     }
 }

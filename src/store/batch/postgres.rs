@@ -13,6 +13,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use super::opening::{Attempt, Attempts, NewMatch, Opened, Opening, spend_unit};
 use super::rules::{active_last_seqs, answer_ends, answer_receipts, assign_seqs, distinct_ends, match_ids};
 use super::{Batch, NewMessage, WriteOutcome, Written};
+use crate::domain::{MatchId, Seq, UserId};
 use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, match_columns, matched_user_columns};
 
 pub(super) async fn write_batch(pool: &PgPool, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, sqlx::Error> {
@@ -98,7 +99,7 @@ async fn insert_messages(
         Vec::new()
     } else {
         sqlx::query_as(
-            "SELECT m.match_id, m.sender_id, m.client_msg_id, m.seq, m.created_at \
+            "SELECT m.match_id, m.sender_id, m.client_msg_id, m.seq, m.created_at AS sent_at \
              FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS k(match_id, sender_id, client_msg_id) \
              JOIN messages m ON m.match_id = k.match_id AND m.sender_id = k.sender_id \
                AND m.client_msg_id = k.client_msg_id",
@@ -112,10 +113,10 @@ async fn insert_messages(
 
     let (outcomes, fresh) = assign_seqs(batch, &last_seq, known, now);
     if !fresh.is_empty() {
-        let column = |f: fn(&NewMessage) -> i64| fresh.iter().map(|(m, _)| f(m)).collect::<Vec<i64>>();
-        let (match_id, sender_id, receiver_id) =
-            (column(|m| m.match_id), column(|m| m.sender_id), column(|m| m.receiver_id));
-        let seq: Vec<i64> = fresh.iter().map(|(_, seq)| *seq).collect();
+        let match_id: Vec<MatchId> = fresh.iter().map(|(m, _)| m.match_id).collect();
+        let sender_id: Vec<UserId> = fresh.iter().map(|(m, _)| m.sender_id).collect();
+        let receiver_id: Vec<UserId> = fresh.iter().map(|(m, _)| m.receiver_id).collect();
+        let seq: Vec<Seq> = fresh.iter().map(|(_, seq)| *seq).collect();
         sqlx::query(
             "INSERT INTO messages (match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce, created_at) \
              SELECT match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce, $8 \
@@ -193,12 +194,13 @@ async fn attempt(
             return Ok(Attempt::Fenced);
         }
     }
-    let mut paid: HashMap<i64, MatchedUser> = HashMap::with_capacity(batch.len() * 2);
+    let mut paid: HashMap<UserId, MatchedUser> = HashMap::with_capacity(batch.len() * 2);
     for (kind, spend) in [
         ("text", spend_unit!("daily_chat_balance", "bonus_chat_balance")),
         ("video", spend_unit!("daily_video_balance", "bonus_video_balance")),
     ] {
-        let users: Vec<i64> = batch.iter().filter(|m| m.kind == kind).flat_map(|m| [m.user1_id, m.user2_id]).collect();
+        let users: Vec<UserId> =
+            batch.iter().filter(|m| m.kind == kind).flat_map(|m| [m.user1_id, m.user2_id]).collect();
         if users.is_empty() {
             continue;
         }
@@ -211,7 +213,7 @@ async fn attempt(
         let rows: Vec<MatchedUser> = q.build_query_as().fetch_all(&mut **tx).await?;
         paid.extend(rows.into_iter().map(|u| (u.id, u)));
     }
-    let unpaid: Vec<i64> =
+    let unpaid: Vec<UserId> =
         batch.iter().flat_map(|m| [m.user1_id, m.user2_id]).filter(|u| !paid.contains_key(u)).collect();
     if !unpaid.is_empty() {
         return Ok(Attempt::Unpaid(unpaid));
@@ -234,7 +236,7 @@ async fn attempt(
     q.push(concat!(" RETURNING ", match_columns!()));
     let rows: Vec<MatchRow> = q.build_query_as().fetch_all(&mut **tx).await?;
     // RETURNING order is not guaranteed: key the rows by their first user (unique within a batch).
-    let mut by_user1: HashMap<i64, MatchRow> = rows.into_iter().map(|r| (r.user1_id, r)).collect();
+    let mut by_user1: HashMap<UserId, MatchRow> = rows.into_iter().map(|r| (r.user1_id, r)).collect();
     Ok(Attempt::Created(
         batch
             .iter()

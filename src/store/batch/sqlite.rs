@@ -18,8 +18,9 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 
 use super::opening::{Attempt, Attempts, NewMatch, Opened, Opening, spend_unit};
-use super::rules::{active_last_seqs, answer_ends, assign_seqs, distinct_ends, match_ids};
+use super::rules::{Earlier, active_last_seqs, answer_ends, assign_seqs, distinct_ends, match_ids};
 use super::{Batch, MatchEnd, NewMessage, Receipt, WriteOutcome, Written};
+use crate::domain::{MatchId, Seq, UserId};
 use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, matched_user_columns};
 use crate::store::sqlite_raw::{Db, Failure, Row, Value, timestamp};
 
@@ -47,7 +48,7 @@ fn write(db: &Db<'_>, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, s
 
 /// Marks each receipt's message delivered, once: the sender the first time, `None` when it was delivered
 /// already (a repeat within the batch included) or is not this receiver's.
-fn mark_delivered(db: &Db<'_>, receipts: &[Receipt], now: &str) -> Result<Vec<Option<i64>>, Failure> {
+fn mark_delivered(db: &Db<'_>, receipts: &[Receipt], now: &str) -> Result<Vec<Option<UserId>>, Failure> {
     if receipts.is_empty() {
         return Ok(Vec::new());
     }
@@ -60,7 +61,7 @@ fn mark_delivered(db: &Db<'_>, receipts: &[Receipt], now: &str) -> Result<Vec<Op
         .map(|r| {
             let mut sender = None;
             mark.each(&[now.into(), r.match_id.into(), r.seq.into(), r.receiver_id.into()], |row| {
-                sender = Some(row.int(0))
+                sender = Some(UserId(row.int(0)))
             })?;
             Ok(sender)
         })
@@ -74,7 +75,7 @@ fn insert_messages(db: &Db<'_>, batch: &[NewMessage], now: DateTime<Utc>) -> Res
     )?;
     let mut rows = Vec::new();
     for id in match_ids(batch.iter().map(|m| m.match_id)) {
-        state.each(&[id.into()], |row| rows.push((id, row.text(0), row.int(1))))?;
+        state.each(&[id.into()], |row| rows.push((id, row.text(0), Seq(row.int(1)))))?;
     }
     let last_seq = active_last_seqs(rows);
 
@@ -86,11 +87,17 @@ fn insert_messages(db: &Db<'_>, batch: &[NewMessage], now: DateTime<Utc>) -> Res
     for m in batch.iter().filter(|m| last_seq.contains_key(&m.match_id)) {
         let mut found = None;
         earlier.each(&[m.match_id.into(), m.sender_id.into(), m.client_msg_id.as_str().into()], |row| {
-            found = Some((row.int(0), row.text(1)))
+            found = Some((Seq(row.int(0)), row.text(1)))
         })?;
         if let Some((seq, at)) = found {
             let at = DateTime::parse_from_rfc3339(&at).map_err(|e| sqlx::Error::Decode(e.into()))?.to_utc();
-            known.push((m.match_id, m.sender_id, m.client_msg_id.clone(), seq, at));
+            known.push(Earlier {
+                match_id: m.match_id,
+                sender_id: m.sender_id,
+                client_msg_id: m.client_msg_id.clone(),
+                seq,
+                sent_at: at,
+            });
         }
     }
 
@@ -137,7 +144,7 @@ fn end_matches(db: &Db<'_>, ends: &[MatchEnd], now: &str) -> Result<Vec<bool>, F
     )?;
     let mut ended = Vec::new();
     for (match_id, reason) in distinct_ends(ends) {
-        end.each(&[now.into(), reason.into(), match_id.into()], |row| ended.push(row.int(0)))?;
+        end.each(&[now.into(), reason.into(), match_id.into()], |row| ended.push(MatchId(row.int(0))))?;
     }
     Ok(answer_ends(ends, ended))
 }
@@ -176,7 +183,7 @@ fn attempt(db: &Db<'_>, batch: &[&NewMatch], epoch: Option<i64>) -> Result<Attem
             return Ok(Attempt::Fenced);
         }
     }
-    let mut paid: HashMap<i64, MatchedUser> = HashMap::with_capacity(batch.len() * 2);
+    let mut paid: HashMap<UserId, MatchedUser> = HashMap::with_capacity(batch.len() * 2);
     for (kind, spend) in [
         (
             "text",
@@ -200,7 +207,7 @@ fn attempt(db: &Db<'_>, batch: &[&NewMatch], epoch: Option<i64>) -> Result<Attem
             spend.each(&[id.into()], |row| drop(paid.insert(id, matched_user(row))))?;
         }
     }
-    let unpaid: Vec<i64> =
+    let unpaid: Vec<UserId> =
         batch.iter().flat_map(|m| [m.user1_id, m.user2_id]).filter(|u| !paid.contains_key(u)).collect();
     if !unpaid.is_empty() {
         return Ok(Attempt::Unpaid(unpaid));
@@ -224,7 +231,7 @@ fn attempt(db: &Db<'_>, batch: &[&NewMatch], epoch: Option<i64>) -> Result<Attem
                 m.user2_public_key.as_str().into(),
                 epoch.into(),
             ],
-            |row| id = Some(row.int(0)),
+            |row| id = Some(MatchId(row.int(0))),
         )?;
         let row = MatchRow {
             id: id.expect("INSERT … RETURNING returns the row"),
@@ -248,7 +255,7 @@ fn attempt(db: &Db<'_>, batch: &[&NewMatch], epoch: Option<i64>) -> Result<Attem
 fn matched_user(row: &Row<'_>) -> MatchedUser {
     let int = |i| row.int(i) as i32;
     MatchedUser {
-        id: row.int(0),
+        id: UserId(row.int(0)),
         alias: row.text(1),
         tag: row.text(2),
         daily_chat_balance: int(3),
