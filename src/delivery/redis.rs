@@ -3,7 +3,7 @@
 //! message.
 //!
 //! - **Presence**: `{ns}:presence:{user}` is a sorted set of the nodes holding the user's sockets, each scored
-//!   by when that claim expires; a node renews its claims every third of `presence_ttl_secs`, so a node
+//!   by when that entry expires; a node renews its entries every third of `presence_ttl_secs`, so a node
 //!   killed with -9 stops being routed to within the TTL.
 //! - **Events**: one channel per node, `{ns}:node:{node}`, and one subscription per node (never per socket).
 //!   An event for a user is carried out on this node's sockets at once, and a script publishes it to every
@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use super::{Event, Sockets};
 use crate::domain::UserId;
 
-/// Publishes `ARGV[3]` to every node of the user's presence (`KEYS[1]`) whose claim has not expired
+/// Publishes `ARGV[3]` to every node of the user's presence (`KEYS[1]`) whose entry has not expired
 /// (`ARGV[1]`, ms), except this node (`ARGV[2]`), which has delivered it already.
 const ROUTE: &str = r"
 local nodes = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')
@@ -225,7 +225,7 @@ impl Cluster {
     }
 
     /// Claims (again) every user with a socket here, for another TTL.
-    async fn claim_presence(&self) {
+    async fn renew_presence(&self) {
         let ttl = self.presence_ttl;
         let expires = now_ms() + ttl.as_millis() as u64;
         let mut conn = self.conn.clone();
@@ -377,7 +377,7 @@ async fn receive(cluster: Arc<Cluster>, mut pushes: mpsc::UnboundedReceiver<Push
                 tracing::info!("resubscribed to Redis; every connected user resyncs");
                 // A restarted Redis has forgotten who is here: say so before the users resync, so what their
                 // peers send next is routed here again.
-                cluster.claim_presence().await;
+                cluster.renew_presence().await;
                 sockets.want_resync(sockets.users());
             }
             _ => {}
@@ -385,7 +385,7 @@ async fn receive(cluster: Arc<Cluster>, mut pushes: mpsc::UnboundedReceiver<Push
     }
 }
 
-/// Renews this node's presence claims, and pings on the subscriber's connection so a dead Redis is noticed
+/// Renews this node's presence entries, and pings on the subscriber's connection so a dead Redis is noticed
 /// (and reconnected to) even when nobody sends anything.
 async fn renew(cluster: Arc<Cluster>, mut subscriber: ConnectionManager, shutdown: CancellationToken) {
     let mut ticks = tokio::time::interval(cluster.presence_ttl / 3);
@@ -399,7 +399,7 @@ async fn renew(cluster: Arc<Cluster>, mut subscriber: ConnectionManager, shutdow
             _ = pings.tick() => {
                 let _: redis::RedisResult<()> = redis::cmd("PING").query_async(&mut subscriber).await;
             }
-            _ = ticks.tick() => cluster.claim_presence().await,
+            _ = ticks.tick() => cluster.renew_presence().await,
         }
     }
     // Leaving: this node's users are no longer here (a kill -9 leaves them to expire instead).

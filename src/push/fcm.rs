@@ -73,8 +73,9 @@ struct TokenResponse {
     expires_in: i64,
 }
 
+/// The fields of the signed assertion Google's token endpoint exchanges for an access token (RFC 7523).
 #[derive(Serialize)]
-struct Claims<'a> {
+struct GrantAssertion<'a> {
     iss: &'a str,
     scope: &'a str,
     aud: &'a str,
@@ -113,7 +114,7 @@ impl FcmClient {
         {
             return Ok(token.clone());
         }
-        let claims = Claims {
+        let fields = GrantAssertion {
             iss: &self.account.client_email,
             scope: SCOPE,
             aud: &self.account.token_uri,
@@ -121,7 +122,7 @@ impl FcmClient {
             exp: now.timestamp() + 3600,
         };
         let assertion =
-            jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &claims, &self.key)
+            jsonwebtoken::encode(&jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256), &fields, &self.key)
                 .map_err(|e| FcmError::Key(e.to_string()))?;
         let response = self
             .http

@@ -7,6 +7,7 @@ use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, TimeDelta, Utc};
 use tanis_proto::{ErrorCode, MatchKind, ServerFrame};
 
+use crate::accounts::must_accept_notice;
 use crate::domain::UserId;
 use crate::hub::Hub;
 use crate::hub::context::Ctx;
@@ -127,7 +128,7 @@ impl Hub {
         let Some(user) = store.user_by_id(user_id).await? else { return Ok(None) };
         let blocked = store.blocked_either_way(user_id).await?.into_iter().collect();
         let partners = store.partners_since(user_id, since).await?.into_iter().collect();
-        let consented = user.privacy_notice_version == self.inner.settings.privacy_notice_version;
+        let consented = !must_accept_notice(&user.privacy_notice_version, &self.inner.settings.privacy_notice_version);
         let standing = Standing { balances: quota::balances(&user), blocked, partners, consented };
         Ok(Some((user, standing)))
     }

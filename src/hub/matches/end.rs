@@ -12,9 +12,10 @@ use crate::hub::Hub;
 use crate::store::{MatchEnd, StoreError};
 
 impl Hub {
-    /// Ends the user's active match `match_id` (leave, block or ban) and tells both sides. False when the user
-    /// has no such active match. The end is written by the group commit, in the batch after the messages
-    /// already queued for the match, sharing their commit: leaving costs no transaction of its own.
+    /// Ends the user's active match `match_id` (a leave or a block; a ban ends it through [`crate::moderation`])
+    /// and tells both sides. False when the user has no such active match. The end is written by the group
+    /// commit, in the batch after the messages already queued for the match, sharing their commit: leaving costs
+    /// no transaction of its own.
     pub(in crate::hub) async fn end_match(
         &self,
         user_id: UserId,
