@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use tanis_proto::EndReason;
+use tanis_proto::MatchKind;
 use tanis_workers::claims::{ClaimFacts, Decision, Kind};
 use tanis_workers::expiry::ExpiredMatch;
 use tanis_workers::quotas::Amounts;
@@ -16,6 +16,7 @@ use tanis_workers::{Context, JobError, JobStore, LiveEffects, Settings};
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::delivery::Delivery;
+use crate::domain::{EndCause, MatchStatus};
 use crate::hub::Hub;
 use crate::moderation::{self, Site};
 use crate::store::{ClaimVerdict, Lift, NewBan, Store};
@@ -32,9 +33,12 @@ impl JobStore for JobsStore {
                 claim_id: r.claim_id,
                 claimant_id: r.claimant_id,
                 match_id: r.match_id,
-                kind: if r.kind == "video" { Kind::Video } else { Kind::Text },
+                kind: match r.kind {
+                    MatchKind::Text => Kind::Text,
+                    MatchKind::Video => Kind::Video,
+                },
                 match_created_at: r.match_created_at,
-                match_active: r.match_status == "active",
+                match_active: r.match_status == MatchStatus::Active,
                 call_connected_at: r.call_connected_at,
                 claimant_first_sent: r.claimant_first_sent,
                 peer_first_sent: r.peer_first_sent,
@@ -47,7 +51,10 @@ impl JobStore for JobsStore {
             claim_id: d.claim_id,
             claimant_id: d.claimant_id,
             match_id: d.match_id,
-            kind: d.kind.as_str(),
+            kind: match d.kind {
+                Kind::Text => MatchKind::Text,
+                Kind::Video => MatchKind::Video,
+            },
             approved: d.approved,
             reason: d.reason,
         };
@@ -169,7 +176,8 @@ impl LiveEffects for Hub {
     }
 
     fn match_expired(&self, m: &ExpiredMatch) {
-        self.forget_match(m.match_id, &[(m.user1_id, EndReason::Expired), (m.user2_id, EndReason::Expired)]);
+        let (one, other) = EndCause::Expired.told();
+        self.forget_match(m.match_id, &[(m.user1_id, one), (m.user2_id, other)]);
     }
 
     async fn notified(&self, users: &[i64], since: DateTime<Utc>) -> Result<(), JobError> {
@@ -199,7 +207,8 @@ impl LiveEffects for Detached {
     }
 
     fn match_expired(&self, m: &ExpiredMatch) {
-        let told = [(m.user1_id, EndReason::Expired), (m.user2_id, EndReason::Expired)];
+        let (one, other) = EndCause::Expired.told();
+        let told = [(m.user1_id, one), (m.user2_id, other)];
         crate::hub::tell_ended(&self.delivery, m.match_id, &told);
     }
 

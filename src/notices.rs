@@ -6,6 +6,7 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tanis_proto::MatchKind;
 
 /// The languages notifications are written in; a user's `locale` setting picks one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -47,8 +48,8 @@ pub enum Notice {
     AppealAccepted {},
     /// The appeal was rejected; the moderator's note is shown.
     AppealRejected { note: String },
-    /// A claim was approved and one unit of `kind` (`text`/`video`) refunded.
-    ClaimApproved { kind: String },
+    /// A claim was approved and one unit of `kind` refunded.
+    ClaimApproved { kind: MatchKind },
     /// Bonus text matches from a referral.
     ReferralReward { units: i32 },
     /// An admin's message, written in both languages.
@@ -96,9 +97,14 @@ impl Notice {
             Notice::AppealAccepted {} => "İtirazın kabul edildi, yasağın kaldırıldı.".into(),
             Notice::AppealRejected { note } if en => format!("Your appeal was rejected: {note}"),
             Notice::AppealRejected { note } => format!("İtirazın reddedildi: {note}"),
-            Notice::ClaimApproved { kind } if en => format!("Your claim was approved: one {kind} match was refunded."),
+            Notice::ClaimApproved { kind } if en => {
+                format!("Your claim was approved: one {} match was refunded.", kind.as_str())
+            }
             Notice::ClaimApproved { kind } => {
-                let kind = if kind == "video" { "görüntülü" } else { "yazılı" };
+                let kind = match kind {
+                    MatchKind::Video => "görüntülü",
+                    MatchKind::Text => "yazılı",
+                };
                 format!("Talebin onaylandı: bir {kind} eşleşme hakkın iade edildi.")
             }
             Notice::ReferralReward { units } if en => format!("Referral reward: {units} bonus text matches."),
@@ -129,7 +135,7 @@ mod tests {
             Notice::BanExpired {},
             Notice::AppealAccepted {},
             Notice::AppealRejected { note: "kanıt açık".into() },
-            Notice::ClaimApproved { kind: "video".into() },
+            Notice::ClaimApproved { kind: MatchKind::Video },
             Notice::ReferralReward { units: 3 },
             Notice::Broadcast { tr: "Merhaba".into(), en: "Hello".into() },
         ];

@@ -10,9 +10,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tanis_proto::MatchKind;
 use utoipa::ToSchema;
 
 use super::{NotificationRow, Store, StoreError, on_read_pool, select};
+use crate::domain::{EndCause, MatchStatus};
 use crate::phones::PhoneLookup;
 
 /// A sign-in (a refresh-token family) with where it came from.
@@ -61,13 +63,16 @@ pub struct ExportedPhoneCode {
 pub struct ExportedMatch {
     pub id: i64,
     /// `text` or `video`.
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: MatchKind,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     /// `active`, `expired`, `cancelled` or `completed`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: MatchStatus,
     pub ended_at: Option<DateTime<Utc>>,
-    pub end_reason: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub end_reason: Option<EndCause>,
     pub call_connected_at: Option<DateTime<Utc>>,
     pub call_ended_at: Option<DateTime<Utc>>,
     /// The other person's handle (`alias#tag`) as it is now; null when their account no longer exists.

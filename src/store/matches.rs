@@ -2,8 +2,10 @@
 //! call's marks). Opening matches is the batch's ([`super::batch`]), which uses the rows and columns here.
 
 use chrono::{DateTime, Utc};
+use tanis_proto::MatchKind;
 
 use super::{Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::{EndCause, MatchStatus};
 
 /// A `matches` row.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -12,10 +14,10 @@ pub struct MatchRow {
     pub user1_id: i64,
     pub user2_id: i64,
     #[sqlx(rename = "type")]
-    pub kind: String,
+    pub kind: MatchKind,
     pub created_at: DateTime<Utc>,
     pub expired_at: DateTime<Utc>,
-    pub status: String,
+    pub status: MatchStatus,
     pub user1_public_key: String,
     pub user2_public_key: String,
 }
@@ -99,7 +101,7 @@ impl Store {
     pub async fn end_match(
         &self,
         match_id: i64,
-        reason: &str,
+        cause: EndCause,
         now: DateTime<Utc>,
     ) -> Result<Option<MatchRow>, StoreError> {
         let query = concat!(
@@ -111,7 +113,7 @@ impl Store {
         Ok(on_write_pool!(self, |pool| sqlx::query_as(query)
             .bind(match_id)
             .bind(now)
-            .bind(reason)
+            .bind(cause)
             .fetch_optional(pool)
             .await)?)
     }

@@ -7,6 +7,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use super::{MatchEnd, NewMessage, Receipt, WriteOutcome};
+use crate::domain::{EndCause, MatchStatus};
 
 /// Match ids, each once, in id order (the order row locks are taken in).
 pub(super) fn match_ids(ids: impl IntoIterator<Item = i64>) -> Vec<i64> {
@@ -18,7 +19,7 @@ pub(super) fn match_ids(ids: impl IntoIterator<Item = i64>) -> Vec<i64> {
 
 /// Each match once, with the reason of its first end: two ends of one match in a batch (both users leaving
 /// at once) end it once.
-pub(super) fn distinct_ends(ends: &[MatchEnd]) -> Vec<(i64, &'static str)> {
+pub(super) fn distinct_ends(ends: &[MatchEnd]) -> Vec<(i64, EndCause)> {
     let mut seen = HashSet::new();
     ends.iter().filter(|e| seen.insert(e.match_id)).map(|e| (e.match_id, e.reason)).collect()
 }
@@ -38,8 +39,8 @@ pub(super) fn answer_receipts(receipts: &[Receipt], marked: Vec<(i64, i64, i64, 
 }
 
 /// The last seq of each active match, from rows `(id, status, last seq)`.
-pub(super) fn active_last_seqs(rows: Vec<(i64, String, i64)>) -> HashMap<i64, i64> {
-    rows.into_iter().filter(|(_, status, _)| status == "active").map(|(id, _, seq)| (id, seq)).collect()
+pub(super) fn active_last_seqs(rows: Vec<(i64, MatchStatus, i64)>) -> HashMap<i64, i64> {
+    rows.into_iter().filter(|(_, status, _)| *status == MatchStatus::Active).map(|(id, _, seq)| (id, seq)).collect()
 }
 
 /// Outcomes in input order and the messages to insert with their seqs. `known` holds earlier copies
@@ -75,6 +76,8 @@ pub(super) fn assign_seqs<'a>(
 
 #[cfg(test)]
 mod tests {
+    use tanis_proto::MatchKind;
+
     use super::*;
 
     fn message(match_id: i64, sender_id: i64, client_msg_id: &str) -> NewMessage {
@@ -86,11 +89,11 @@ mod tests {
             content: "Y2lwaGVy".into(),
             nonce: "bm9uY2U=".into(),
             device_info: None,
-            connection_type: "text",
+            connection_type: MatchKind::Text,
         }
     }
 
-    fn end(match_id: i64, reason: &'static str) -> MatchEnd {
+    fn end(match_id: i64, reason: EndCause) -> MatchEnd {
         MatchEnd { match_id, reason }
     }
 
@@ -101,13 +104,13 @@ mod tests {
 
     #[test]
     fn a_match_ended_twice_in_a_batch_ends_once_with_the_first_reason() {
-        let ends = [end(1, "left"), end(2, "blocked"), end(1, "blocked")];
-        assert_eq!(distinct_ends(&ends), vec![(1, "left"), (2, "blocked")]);
+        let ends = [end(1, EndCause::Left), end(2, EndCause::Blocked), end(1, EndCause::Blocked)];
+        assert_eq!(distinct_ends(&ends), vec![(1, EndCause::Left), (2, EndCause::Blocked)]);
     }
 
     #[test]
     fn only_the_first_end_of_a_match_the_batch_ended_is_answered_true() {
-        let ends = [end(1, "left"), end(2, "left"), end(1, "blocked")];
+        let ends = [end(1, EndCause::Left), end(2, EndCause::Left), end(1, EndCause::Blocked)];
         assert_eq!(answer_ends(&ends, vec![1]), vec![true, false, false]);
     }
 
@@ -120,7 +123,7 @@ mod tests {
 
     #[test]
     fn only_active_matches_have_a_last_seq() {
-        let rows = vec![(1, "active".to_owned(), 5), (2, "completed".to_owned(), 3), (3, "active".to_owned(), 0)];
+        let rows = vec![(1, MatchStatus::Active, 5), (2, MatchStatus::Completed, 3), (3, MatchStatus::Active, 0)];
         assert_eq!(active_last_seqs(rows), HashMap::from([(1, 5), (3, 0)]));
     }
 
