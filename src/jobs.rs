@@ -11,12 +11,12 @@ use tanis_workers::expiry::ExpiredMatch;
 use tanis_workers::quotas::Amounts;
 use tanis_workers::referrals::{Grant, ReferralFacts};
 use tanis_workers::subscriptions::Changes;
-use tanis_workers::{Context, JobError, JobStore, LiveEffects, Settings};
+use tanis_workers::{Context, JobAction, JobError, JobStore, LiveEffects, Settings};
 
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::delivery::Delivery;
-use crate::domain::{EndCause, MatchStatus};
+use crate::domain::{AuditAction, EndCause, MatchStatus};
 use crate::hub::Hub;
 use crate::moderation::{self, Site};
 use crate::store::{ClaimVerdict, Lift, NewBan, Store};
@@ -161,12 +161,24 @@ impl JobStore for JobsStore {
 
     async fn log(
         &self,
-        action: &str,
+        action: JobAction,
         user_id: Option<i64>,
         details: serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<(), JobError> {
-        Ok(self.0.log_event(action, user_id, &details, now).await?)
+        Ok(self.0.log_event(audit_action(action), user_id, &details, now).await?)
+    }
+}
+
+/// How the audit trail names what a job records.
+fn audit_action(action: JobAction) -> AuditAction {
+    match action {
+        JobAction::ClaimsRun => AuditAction::JobClaims,
+        JobAction::ExpiryRun => AuditAction::JobExpiry,
+        JobAction::PurgeRun => AuditAction::JobPurge,
+        JobAction::QuotaReset => AuditAction::JobQuotaReset,
+        JobAction::SubscriptionsRun => AuditAction::JobSubscriptions,
+        JobAction::PushDropped => AuditAction::PushDropped,
     }
 }
 

@@ -7,6 +7,7 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::AuditAction;
 use crate::notices::Notice;
 
 /// A ban to impose.
@@ -126,7 +127,8 @@ macro_rules! lift_ban {
             .await?;
             insert_notification!(&mut *$tx, $user_id, $notice, $now).await?;
             let details = json!({ "by": $by, "lift_reason": $lift_reason });
-            insert_system_log!(&mut *$tx, "user.unbanned", Some($user_id), &details, $now, actor = $actor).await?;
+            insert_system_log!(&mut *$tx, AuditAction::UserUnbanned, Some($user_id), &details, $now, actor = $actor)
+                .await?;
             Ok(lifted)
         }
     };
@@ -203,8 +205,15 @@ impl Store {
             let details = json!({
                 "ban_id": ban_id, "reason": ban.reason_code, "note": ban.note, "ends_at": ban.ends_at, "by": ban.by,
             });
-            insert_system_log!(&mut *tx, "user.banned", Some(ban.user_id), &details, ban.now, actor = moderator)
-                .await?;
+            insert_system_log!(
+                &mut *tx,
+                AuditAction::UserBanned,
+                Some(ban.user_id),
+                &details,
+                ban.now,
+                actor = moderator
+            )
+            .await?;
             tx.commit().await?;
             Ok(Some(ban_id))
         })
@@ -277,7 +286,7 @@ impl Store {
             .await?;
             if let Some(id) = id {
                 let details = json!({ "appeal_id": id, "ban_id": ban_id });
-                insert_system_log!(&mut *tx, "appeal.filed", Some(user_id), &details, now).await?;
+                insert_system_log!(&mut *tx, AuditAction::AppealFiled, Some(user_id), &details, now).await?;
             }
             tx.commit().await?;
             Ok(id)
@@ -345,8 +354,15 @@ impl Store {
                 insert_notification!(&mut *tx, user_id, &notice, now).await?;
             }
             let details = json!({ "appeal_id": appeal_id, "ban_id": ban_id, "status": status, "note": note });
-            insert_system_log!(&mut *tx, "appeal.decided", Some(user_id), &details, now, actor = Some(moderator))
-                .await?;
+            insert_system_log!(
+                &mut *tx,
+                AuditAction::AppealDecided,
+                Some(user_id),
+                &details,
+                now,
+                actor = Some(moderator)
+            )
+            .await?;
             tx.commit().await?;
             Ok(Decided::Done)
         })
@@ -401,8 +417,15 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let details = json!({ "report_id": report_id, "resolution": resolution, "note": note });
-            insert_system_log!(&mut *tx, "report.resolved", Some(reported), &details, now, actor = Some(moderator))
-                .await?;
+            insert_system_log!(
+                &mut *tx,
+                AuditAction::ReportResolved,
+                Some(reported),
+                &details,
+                now,
+                actor = Some(moderator)
+            )
+            .await?;
             tx.commit().await?;
             Ok(Decided::Done)
         })
@@ -421,7 +444,7 @@ impl Store {
             if cleared > 0 {
                 insert_system_log!(
                     &mut *tx,
-                    "user.reports_cleared",
+                    AuditAction::UserReportsCleared,
                     Some(user_id),
                     &json!({}),
                     now,

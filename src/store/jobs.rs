@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 use tanis_proto::MatchKind;
 
-use crate::domain::MatchStatus;
+use crate::domain::{AuditAction, MatchStatus};
 use crate::notices::Notice;
 
 use super::bans::insert_notification;
@@ -124,7 +124,7 @@ impl Store {
             }
             let details =
                 json!({ "claim_id": v.claim_id, "match_id": v.match_id, "status": status, "reason": v.reason });
-            insert_system_log!(&mut *tx, "claim.decided", Some(v.claimant_id), &details, now).await?;
+            insert_system_log!(&mut *tx, AuditAction::ClaimDecided, Some(v.claimant_id), &details, now).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -183,7 +183,7 @@ impl Store {
                 insert_notification!(&mut *tx, *user, &Notice::ReferralReward { units: *units }, now).await?;
                 insert_system_log!(
                     &mut *tx,
-                    "referral.rewarded",
+                    AuditAction::ReferralRewarded,
                     Some(*user),
                     &json!({ "referral_id": referral_id, "units": units }),
                     now

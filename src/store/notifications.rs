@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::AuditAction;
 use crate::notices::{Locale, Notice, text_of};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -166,8 +167,15 @@ impl Store {
                     .into_iter()
                     .collect();
             let details = json!({ "audience": audience.as_str(), "reached": reached.len(), "notice": notice });
-            insert_system_log!(&mut *tx, "notification.broadcast", None::<i64>, &details, now, actor = Some(admin))
-                .await?;
+            insert_system_log!(
+                &mut *tx,
+                AuditAction::NotificationBroadcast,
+                None::<i64>,
+                &details,
+                now,
+                actor = Some(admin)
+            )
+            .await?;
             tx.commit().await?;
             Ok(reached
                 .into_iter()

@@ -13,7 +13,7 @@ use super::audit::AuditEntry;
 use super::{Admin, Staff};
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
-use crate::domain::{Role, RoleRefusal};
+use crate::domain::{AuditAction, Role, RoleRefusal};
 use crate::moderation::{self, Site};
 use crate::store::{BanRow, Lift, NewBan};
 
@@ -263,7 +263,7 @@ async fn user_view(state: &AppState, staff: Staff, row: crate::store::UserRow) -
         let details = json!({ "via": "GET /v1/admin/users" });
         state
             .store
-            .log_action("admin.phone_viewed", staff.id, row.id, &details, now)
+            .log_action(AuditAction::AdminPhoneViewed, staff.id, row.id, &details, now)
             .await
             .map_err(ApiError::internal)?;
         // Opened only here, for an admin; an unopenable phone (wrong key: the start-up check makes that rare) is
