@@ -8,6 +8,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tanis_proto::MatchKind;
 
+use crate::domain::NotificationKind;
+
 /// The languages notifications are written in; a user's `locale` setting picks one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -57,11 +59,11 @@ pub enum Notice {
 }
 
 impl Notice {
-    /// The `type` column, one of the specification's four.
-    pub fn kind(&self) -> &'static str {
+    /// The `type` column: `claim` for a claim's refund, `system` for the rest.
+    pub fn kind(&self) -> NotificationKind {
         match self {
-            Notice::ClaimApproved { .. } => "claim",
-            _ => "system",
+            Notice::ClaimApproved { .. } => NotificationKind::Claim,
+            _ => NotificationKind::System,
         }
     }
 

@@ -19,7 +19,7 @@ use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
 use crate::accounts::ClientInfo;
 use crate::accounts::export::{ExportCooldown, SECTION_LIMIT, Sections, file_name, masked_push_token};
-use crate::domain::Role;
+use crate::domain::{NotificationKind, Role};
 use crate::notices::Locale;
 use crate::store::UserRow;
 use crate::store::export::{
@@ -112,7 +112,8 @@ pub struct ExportedLocation {
 pub struct ExportedNotification {
     /// `system`, `match`, `claim` or `ad`.
     #[serde(rename = "type")]
-    kind: String,
+    #[schema(value_type = String)]
+    kind: NotificationKind,
     /// In the account's language.
     text: String,
     created_at: DateTime<Utc>,

@@ -1,13 +1,14 @@
 //! Values parsed once at the edge, and the rules that need nothing but them (who may hold or give a role, what
 //! each side of an ended match is told). Inner code takes these types and never re-checks strings.
 //!
-//! The closed vocabularies the database stores as text — a match's status and end, audit actions — are enums
-//! declared with [`stored_text!`], one file per concept; the match kind is the protocol's
+//! The closed vocabularies the database stores as text — a match's status and end, audit actions, notification
+//! types — are enums declared with [`stored_text!`], one file per concept; the match kind is the protocol's
 //! [`tanis_proto::MatchKind`]; roles are [`Role`].
 
 mod alias;
 mod audit;
 mod matches;
+mod notifications;
 mod password;
 mod phone;
 mod role;
@@ -15,6 +16,7 @@ mod role;
 pub use alias::{Alias, AliasError, TAG_SPACE, Tag, lookup_key};
 pub use audit::AuditAction;
 pub use matches::{EndCause, MatchStatus};
+pub use notifications::NotificationKind;
 pub use password::{Password, PasswordError};
 pub use phone::{Phone, PhoneError};
 pub use role::{Role, RoleRefusal, UnknownRole};

@@ -6,15 +6,14 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::AuditAction;
+use crate::domain::{AuditAction, NotificationKind};
 use crate::notices::{Locale, Notice, text_of};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct NotificationRow {
     pub id: i64,
     pub user_id: i64,
-    /// `system`, `match`, `claim` or `ad`.
-    pub kind: String,
+    pub kind: NotificationKind,
     pub message: String,
     pub template: Option<String>,
     pub params: String,
