@@ -16,7 +16,7 @@ use tanis_workers::{Context, JobAction, JobError, JobStore, LiveEffects, Setting
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::delivery::Delivery;
-use crate::domain::{AuditAction, EndCause, MatchStatus};
+use crate::domain::{AuditAction, BanReason, EndCause, MatchStatus};
 use crate::hub::Hub;
 use crate::moderation::{self, Site};
 use crate::store::{ClaimVerdict, Lift, NewBan, Store};
@@ -182,9 +182,15 @@ fn audit_action(action: JobAction) -> AuditAction {
     }
 }
 
+/// The reason code a job bans with (`tanis_workers::moderation::REASON`), parsed where it enters the server.
+fn ban_reason(code: &str) -> Result<BanReason, JobError> {
+    BanReason::parse(code).ok_or_else(|| format!("a job banned with {code:?}, which is no ban reason code").into())
+}
+
 impl LiveEffects for Hub {
     async fn ban(&self, user_id: i64, reason: &str, by: serde_json::Value) -> Result<bool, JobError> {
-        Ok(moderation::ban(Site::Server(self), &NewBan::permanent(user_id, reason, &by, self.now())).await?)
+        let order = NewBan::permanent(user_id, ban_reason(reason)?, &by, self.now());
+        Ok(moderation::ban(Site::Server(self), &order).await?)
     }
 
     fn match_expired(&self, m: &ExpiredMatch) {
@@ -213,7 +219,7 @@ pub struct Detached {
 
 impl LiveEffects for Detached {
     async fn ban(&self, user_id: i64, reason: &str, by: serde_json::Value) -> Result<bool, JobError> {
-        let order = NewBan::permanent(user_id, reason, &by, self.clock.now());
+        let order = NewBan::permanent(user_id, ban_reason(reason)?, &by, self.clock.now());
         let site = Site::Worker { store: &self.store, delivery: &self.delivery, push: self.push.is_some() };
         Ok(moderation::ban(site, &order).await?)
     }
@@ -269,5 +275,16 @@ pub fn context<L: LiveEffects>(store: Store, live: L, clock: SharedClock, config
         live: Arc::new(live),
         now: Arc::new(move || clock.now()),
         settings: settings(config),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_automatic_ban_names_the_reports_code_and_other_text_is_refused() {
+        assert_eq!(ban_reason(tanis_workers::moderation::REASON).unwrap(), BanReason::Reports);
+        assert!(ban_reason("reported by too many people").is_err());
     }
 }

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tanis_proto::MatchKind;
 
-use crate::domain::NotificationKind;
+use crate::domain::{BanReason, NotificationKind};
 
 /// The languages notifications are written in; a user's `locale` setting picks one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -41,7 +41,7 @@ impl Locale {
 #[serde(tag = "template", content = "params", rename_all = "snake_case")]
 pub enum Notice {
     /// The account was banned; `ends_at` is `None` for a ban until lifted.
-    Banned { reason_code: String, ends_at: Option<DateTime<Utc>> },
+    Banned { reason_code: BanReason, ends_at: Option<DateTime<Utc>> },
     /// A moderator lifted the ban.
     Unbanned {},
     /// A temporary ban ran out.
@@ -131,8 +131,8 @@ mod tests {
     fn every_notice_round_trips_through_its_columns_and_renders_in_both_languages() {
         let end = DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z").unwrap().to_utc();
         let all = [
-            Notice::Banned { reason_code: "spam".into(), ends_at: Some(end) },
-            Notice::Banned { reason_code: "spam".into(), ends_at: None },
+            Notice::Banned { reason_code: BanReason::Spam, ends_at: Some(end) },
+            Notice::Banned { reason_code: BanReason::Spam, ends_at: None },
             Notice::Unbanned {},
             Notice::BanExpired {},
             Notice::AppealAccepted {},
@@ -156,5 +156,6 @@ mod tests {
         assert_eq!(text_of(Some("from_the_future"), "{}", "stored", Locale::Tr), "stored");
         assert_eq!(text_of(Some("unbanned"), "{}", "stored", Locale::En), "Your ban was lifted.");
         assert_eq!(text_of(Some("banned"), "{\"reason_code\": 7}", "stored", Locale::En), "stored");
+        assert_eq!(text_of(Some("banned"), "{\"reason_code\": \"rude\"}", "stored", Locale::En), "stored");
     }
 }

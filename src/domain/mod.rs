@@ -2,11 +2,12 @@
 //! each side of an ended match is told). Inner code takes these types and never re-checks strings.
 //!
 //! The closed vocabularies the database stores as text — a match's status and end, audit actions, notification
-//! types — are enums declared with [`stored_text!`], one file per concept; the match kind is the protocol's
-//! [`tanis_proto::MatchKind`]; roles are [`Role`].
+//! types, ban reason codes — are enums declared with [`stored_text!`], one file per concept; the match kind is
+//! the protocol's [`tanis_proto::MatchKind`]; roles are [`Role`].
 
 mod alias;
 mod audit;
+mod bans;
 mod matches;
 mod notifications;
 mod password;
@@ -15,26 +16,12 @@ mod role;
 
 pub use alias::{Alias, AliasError, TAG_SPACE, Tag, lookup_key};
 pub use audit::AuditAction;
+pub use bans::BanReason;
 pub use matches::{EndCause, MatchStatus};
 pub use notifications::NotificationKind;
 pub use password::{Password, PasswordError};
 pub use phone::{Phone, PhoneError};
 pub use role::{Role, RoleRefusal, UnknownRole};
-
-/// The reason codes a ban may carry; the banned user is shown the code (docs/admin.md explains each).
-/// `reports` is the automatic ban's.
-pub const BAN_REASONS: [&str; 10] = [
-    "spam",
-    "harassment",
-    "hate",
-    "sexual_content",
-    "underage",
-    "scam",
-    "impersonation",
-    "violence",
-    "reports",
-    "other",
-];
 
 /// Declares an enum whose values are stored (and, where they are sent, serialised) as fixed text, each
 /// variant's text written once: `Variant = "text"`. It gets `ALL` (every value, in declaration order),

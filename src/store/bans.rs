@@ -7,15 +7,15 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::AuditAction;
+use crate::domain::{AuditAction, BanReason};
 use crate::notices::Notice;
 
 /// A ban to impose.
 #[derive(Debug, Clone)]
 pub struct NewBan<'a> {
     pub user_id: i64,
-    /// One of [`crate::domain::BAN_REASONS`]; the user is shown it.
-    pub reason_code: &'a str,
+    /// The user is shown it.
+    pub reason_code: BanReason,
     /// The moderator's note; never shown to the user.
     pub note: Option<&'a str>,
     /// `None`: until lifted.
@@ -27,7 +27,7 @@ pub struct NewBan<'a> {
 
 impl<'a> NewBan<'a> {
     /// A ban until lifted, without a note.
-    pub fn permanent(user_id: i64, reason_code: &'a str, by: &'a serde_json::Value, now: DateTime<Utc>) -> Self {
+    pub fn permanent(user_id: i64, reason_code: BanReason, by: &'a serde_json::Value, now: DateTime<Utc>) -> Self {
         Self { user_id, reason_code, note: None, ends_at: None, by, now }
     }
 }
@@ -45,7 +45,7 @@ pub enum Lift {
 pub struct BanRow {
     pub id: i64,
     pub user_id: i64,
-    pub reason_code: String,
+    pub reason_code: BanReason,
     pub note: Option<String>,
     pub banned_by: Option<i64>,
     pub created_at: DateTime<Utc>,
@@ -62,7 +62,7 @@ pub struct AppealRow {
     pub user_id: i64,
     pub alias: String,
     pub tag: String,
-    pub reason_code: String,
+    pub reason_code: BanReason,
     pub text: String,
     pub created_at: DateTime<Utc>,
     pub status: String,
@@ -199,7 +199,7 @@ impl Store {
                 .bind(ban.now)
                 .execute(&mut *tx)
                 .await?;
-            let notice = Notice::Banned { reason_code: ban.reason_code.to_owned(), ends_at: ban.ends_at };
+            let notice = Notice::Banned { reason_code: ban.reason_code, ends_at: ban.ends_at };
             insert_notification!(&mut *tx, ban.user_id, &notice, ban.now).await?;
             self.fail_points.check("ban.before_audit")?;
             let details = json!({

@@ -14,7 +14,7 @@ use tanis_proto::MatchKind;
 use utoipa::ToSchema;
 
 use super::{NotificationRow, Store, StoreError, on_read_pool, select};
-use crate::domain::{EndCause, MatchStatus};
+use crate::domain::{BanReason, EndCause, MatchStatus};
 use crate::phones::PhoneLookup;
 
 /// A sign-in (a refresh-token family) with where it came from.
@@ -137,7 +137,8 @@ pub struct DeviceRow {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize, ToSchema)]
 pub struct ExportedBan {
     pub id: i64,
-    pub reason_code: String,
+    #[schema(value_type = String)]
+    pub reason_code: BanReason,
     pub created_at: DateTime<Utc>,
     pub ends_at: Option<DateTime<Utc>>,
     pub lifted_at: Option<DateTime<Utc>>,

@@ -5,7 +5,7 @@ use chrono::TimeDelta;
 use sqlx::{AssertSqlSafe, Connection};
 use tanis::store::{LoginAttempt, LoginOutcome, NewBan, NewRefreshToken, Referrer, Rotation, Store, StoreError};
 
-use tanis::domain::Phone;
+use tanis::domain::{BanReason, Phone};
 
 use crate::helpers::{Backend, fresh_database_url, new_user, spawn_app, start_time, test_phones};
 use crate::on_both_stores;
@@ -54,7 +54,7 @@ async fn scenario(store: &Store) -> Vec<String> {
     store
         .ban_user(&NewBan::permanent(
             inviter.id,
-            "spam",
+            BanReason::Spam,
             &serde_json::json!({ "test": true }),
             t0 + TimeDelta::seconds(3),
         ))
@@ -220,6 +220,11 @@ async fn text_outside_a_stored_vocabulary_is_a_store_error_and_never_a_panic(bac
     .await;
     let logs = app.store.system_logs_for_user(user.id, 10).await;
     assert!(matches!(logs, Err(StoreError::Database(_))), "{logs:?}");
+
+    app.execute(format!("INSERT INTO bans (user_id, reason_code, created_at) VALUES ({}, 'rudeness', {at})", user.id))
+        .await;
+    let bans = app.store.bans_of(user.id).await;
+    assert!(matches!(bans, Err(StoreError::Database(_))), "{bans:?}");
 }
 
 async fn failures_come_back_newest_first_within_the_window_and_limit(backend: Backend) {
