@@ -5,18 +5,18 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
-use tanis_proto::EndReason;
+use tanis_proto::MatchKind;
 use tanis_workers::claims::{ClaimFacts, Decision, Kind};
 use tanis_workers::expiry::ExpiredMatch;
 use tanis_workers::quotas::Amounts;
 use tanis_workers::referrals::{Grant, ReferralFacts};
 use tanis_workers::subscriptions::Changes;
-use tanis_workers::{Context, JobError, JobStore, LiveEffects, Settings};
+use tanis_workers::{Context, JobAction, JobError, JobStore, LiveEffects, Settings};
 
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::delivery::Delivery;
-use crate::domain::UserId;
+use crate::domain::{AuditAction, BanReason, EndCause, MatchStatus, UserId};
 use crate::hub::Hub;
 use crate::moderation::{self, Site};
 use crate::store::{ClaimVerdict, Lift, NewBan, Store};
@@ -33,9 +33,12 @@ impl JobStore for JobsStore {
                 claim_id: r.claim_id,
                 claimant_id: r.claimant_id,
                 match_id: r.match_id,
-                kind: if r.kind == "video" { Kind::Video } else { Kind::Text },
+                kind: match r.kind {
+                    MatchKind::Text => Kind::Text,
+                    MatchKind::Video => Kind::Video,
+                },
                 match_created_at: r.match_created_at,
-                match_active: r.match_status == "active",
+                match_active: r.match_status == MatchStatus::Active,
                 call_connected_at: r.call_connected_at,
                 claimant_first_sent: r.claimant_first_sent,
                 peer_first_sent: r.peer_first_sent,
@@ -48,7 +51,10 @@ impl JobStore for JobsStore {
             claim_id: d.claim_id,
             claimant_id: d.claimant_id,
             match_id: d.match_id,
-            kind: d.kind.as_str(),
+            kind: match d.kind {
+                Kind::Text => MatchKind::Text,
+                Kind::Video => MatchKind::Video,
+            },
             approved: d.approved,
             reason: d.reason,
         };
@@ -155,22 +161,41 @@ impl JobStore for JobsStore {
 
     async fn log(
         &self,
-        action: &str,
+        action: JobAction,
         user_id: Option<UserId>,
         details: serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<(), JobError> {
-        Ok(self.0.log_event(action, user_id, &details, now).await?)
+        Ok(self.0.log_event(audit_action(action), user_id, &details, now).await?)
     }
+}
+
+/// How the audit trail names what a job records.
+fn audit_action(action: JobAction) -> AuditAction {
+    match action {
+        JobAction::ClaimsRun => AuditAction::JobClaims,
+        JobAction::ExpiryRun => AuditAction::JobExpiry,
+        JobAction::PurgeRun => AuditAction::JobPurge,
+        JobAction::QuotaReset => AuditAction::JobQuotaReset,
+        JobAction::SubscriptionsRun => AuditAction::JobSubscriptions,
+        JobAction::PushDropped => AuditAction::PushDropped,
+    }
+}
+
+/// The reason code a job bans with (`tanis_workers::moderation::REASON`), parsed where it enters the server.
+fn ban_reason(code: &str) -> Result<BanReason, JobError> {
+    BanReason::parse(code).ok_or_else(|| format!("a job banned with {code:?}, which is no ban reason code").into())
 }
 
 impl LiveEffects for Hub {
     async fn ban(&self, user_id: UserId, reason: &str, by: serde_json::Value) -> Result<bool, JobError> {
-        Ok(moderation::ban(Site::Server(self), &NewBan::permanent(user_id, reason, &by, self.now())).await?)
+        let order = NewBan::permanent(user_id, ban_reason(reason)?, &by, self.now());
+        Ok(moderation::ban(Site::Server(self), &order).await?)
     }
 
     fn match_expired(&self, m: &ExpiredMatch) {
-        self.forget_match(m.match_id, &[(m.user1_id, EndReason::Expired), (m.user2_id, EndReason::Expired)]);
+        let (one, other) = EndCause::Expired.told();
+        self.forget_match(m.match_id, &[(m.user1_id, one), (m.user2_id, other)]);
     }
 
     async fn notified(&self, users: &[UserId], since: DateTime<Utc>) -> Result<(), JobError> {
@@ -194,13 +219,14 @@ pub struct Detached {
 
 impl LiveEffects for Detached {
     async fn ban(&self, user_id: UserId, reason: &str, by: serde_json::Value) -> Result<bool, JobError> {
-        let order = NewBan::permanent(user_id, reason, &by, self.clock.now());
+        let order = NewBan::permanent(user_id, ban_reason(reason)?, &by, self.clock.now());
         let site = Site::Worker { store: &self.store, delivery: &self.delivery, push: self.push.is_some() };
         Ok(moderation::ban(site, &order).await?)
     }
 
     fn match_expired(&self, m: &ExpiredMatch) {
-        let told = [(m.user1_id, EndReason::Expired), (m.user2_id, EndReason::Expired)];
+        let (one, other) = EndCause::Expired.told();
+        let told = [(m.user1_id, one), (m.user2_id, other)];
         crate::hub::tell_ended(&self.delivery, m.match_id, &told);
     }
 
@@ -249,5 +275,16 @@ pub fn context<L: LiveEffects>(store: Store, live: L, clock: SharedClock, config
         live: Arc::new(live),
         now: Arc::new(move || clock.now()),
         settings: settings(config),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_automatic_ban_names_the_reports_code_and_other_text_is_refused() {
+        assert_eq!(ban_reason(tanis_workers::moderation::REASON).unwrap(), BanReason::Reports);
+        assert!(ban_reason("reported by too many people").is_err());
     }
 }

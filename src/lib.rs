@@ -19,8 +19,9 @@
 //! - [`hub`]: the WebSocket hub: sockets, one dispatch per frame, conversations, matches, video signalling.
 //!
 //! Rules (no HTTP, no sockets, no SQL)
-//! - [`domain`]: values parsed once at the edge (`Phone`, `Password`, `Alias`, `Tag`, `Role`; the ids
-//!   `UserId`, `MatchId`, `Seq` come from tanis-proto) and the rules that need nothing but them.
+//! - [`domain`]: values parsed once at the edge and the rules that need nothing but them: `Phone`, `Password`,
+//!   `Alias`, `Tag`, `Role`; the stored kinds (`MatchStatus`, `EndCause`, `AuditAction`, `NotificationKind`,
+//!   `BanReason`); the ids `UserId`, `MatchId`, `Seq` and `MatchKind` come from tanis-proto.
 //! - [`accounts`]: registration, login, token rotation, profile, deletion and export rules; the only code that
 //!   touches passwords.
 //! - [`auth`]: bcrypt on a bounded blocking pool, access JWTs and refresh tokens (the HTTP side is in [`api`]).

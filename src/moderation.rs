@@ -3,9 +3,10 @@
 //! the user's match ends (both sides told), every socket of theirs closes with 4003 wherever it is, their devices
 //! get the ban's notification when push is on, and a server's hub takes them out of its matching queue.
 
-use tanis_proto::{CloseCode, EndReason};
+use tanis_proto::CloseCode;
 
 use crate::delivery::Delivery;
+use crate::domain::EndCause;
 use crate::hub::{Hub, queue_pushes, tell_ended};
 use crate::store::{NewBan, Store, StoreError};
 
@@ -48,9 +49,10 @@ async fn enforce(store: &Store, delivery: &Delivery, ban: &NewBan<'_>) -> Result
     }
     // From the store, not a node's memory: the user's sockets may be on another node, or nowhere.
     if let Some(row) = store.active_match_for(user_id).await? {
-        store.end_match(row.id, "banned", now).await?;
+        store.end_match(row.id, EndCause::Banned, now).await?;
         let peer = row.peer_of(user_id).expect("the user is in their own match");
-        tell_ended(delivery, row.id, &[(user_id, EndReason::Banned), (peer, EndReason::Banned)]);
+        let (banned, other) = EndCause::Banned.told();
+        tell_ended(delivery, row.id, &[(user_id, banned), (peer, other)]);
     }
     delivery.kick(user_id, CloseCode::Banned);
     tracing::info!(user_id = user_id.get(), "user banned; sockets closed");

@@ -6,6 +6,9 @@
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use tanis_proto::MatchKind;
+
+use crate::domain::{BanReason, NotificationKind};
 
 /// The languages notifications are written in; a user's `locale` setting picks one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -38,7 +41,7 @@ impl Locale {
 #[serde(tag = "template", content = "params", rename_all = "snake_case")]
 pub enum Notice {
     /// The account was banned; `ends_at` is `None` for a ban until lifted.
-    Banned { reason_code: String, ends_at: Option<DateTime<Utc>> },
+    Banned { reason_code: BanReason, ends_at: Option<DateTime<Utc>> },
     /// A moderator lifted the ban.
     Unbanned {},
     /// A temporary ban ran out.
@@ -47,8 +50,8 @@ pub enum Notice {
     AppealAccepted {},
     /// The appeal was rejected; the moderator's note is shown.
     AppealRejected { note: String },
-    /// A claim was approved and one unit of `kind` (`text`/`video`) refunded.
-    ClaimApproved { kind: String },
+    /// A claim was approved and one unit of `kind` refunded.
+    ClaimApproved { kind: MatchKind },
     /// Bonus text matches from a referral.
     ReferralReward { units: i32 },
     /// An admin's message, written in both languages.
@@ -56,11 +59,11 @@ pub enum Notice {
 }
 
 impl Notice {
-    /// The `type` column, one of the specification's four.
-    pub fn kind(&self) -> &'static str {
+    /// The `type` column: `claim` for a claim's refund, `system` for the rest.
+    pub fn kind(&self) -> NotificationKind {
         match self {
-            Notice::ClaimApproved { .. } => "claim",
-            _ => "system",
+            Notice::ClaimApproved { .. } => NotificationKind::Claim,
+            _ => NotificationKind::System,
         }
     }
 
@@ -96,9 +99,14 @@ impl Notice {
             Notice::AppealAccepted {} => "İtirazın kabul edildi, yasağın kaldırıldı.".into(),
             Notice::AppealRejected { note } if en => format!("Your appeal was rejected: {note}"),
             Notice::AppealRejected { note } => format!("İtirazın reddedildi: {note}"),
-            Notice::ClaimApproved { kind } if en => format!("Your claim was approved: one {kind} match was refunded."),
+            Notice::ClaimApproved { kind } if en => {
+                format!("Your claim was approved: one {} match was refunded.", kind.as_str())
+            }
             Notice::ClaimApproved { kind } => {
-                let kind = if kind == "video" { "görüntülü" } else { "yazılı" };
+                let kind = match kind {
+                    MatchKind::Video => "görüntülü",
+                    MatchKind::Text => "yazılı",
+                };
                 format!("Talebin onaylandı: bir {kind} eşleşme hakkın iade edildi.")
             }
             Notice::ReferralReward { units } if en => format!("Referral reward: {units} bonus text matches."),
@@ -123,13 +131,13 @@ mod tests {
     fn every_notice_round_trips_through_its_columns_and_renders_in_both_languages() {
         let end = DateTime::parse_from_rfc3339("2026-12-01T00:00:00Z").unwrap().to_utc();
         let all = [
-            Notice::Banned { reason_code: "spam".into(), ends_at: Some(end) },
-            Notice::Banned { reason_code: "spam".into(), ends_at: None },
+            Notice::Banned { reason_code: BanReason::Spam, ends_at: Some(end) },
+            Notice::Banned { reason_code: BanReason::Spam, ends_at: None },
             Notice::Unbanned {},
             Notice::BanExpired {},
             Notice::AppealAccepted {},
             Notice::AppealRejected { note: "kanıt açık".into() },
-            Notice::ClaimApproved { kind: "video".into() },
+            Notice::ClaimApproved { kind: MatchKind::Video },
             Notice::ReferralReward { units: 3 },
             Notice::Broadcast { tr: "Merhaba".into(), en: "Hello".into() },
         ];
@@ -148,5 +156,6 @@ mod tests {
         assert_eq!(text_of(Some("from_the_future"), "{}", "stored", Locale::Tr), "stored");
         assert_eq!(text_of(Some("unbanned"), "{}", "stored", Locale::En), "Your ban was lifted.");
         assert_eq!(text_of(Some("banned"), "{\"reason_code\": 7}", "stored", Locale::En), "stored");
+        assert_eq!(text_of(Some("banned"), "{\"reason_code\": \"rude\"}", "stored", Locale::En), "stored");
     }
 }

@@ -25,8 +25,11 @@ pub const SUBPROTOCOL: &str = "tanis.v1";
 /// `Sec-WebSocket-Protocol: tanis.v1, tanis.auth.<access token>`.
 pub const AUTH_SUBPROTOCOL_PREFIX: &str = "tanis.auth.";
 
-/// What kind of conversation a match is.
+/// What kind of conversation a match is. On the wire and in the server's database (`matches.type`,
+/// `message_logs.connection_type`) it is the same lowercase text; with the `sqlx` feature a TEXT column decodes
+/// straight into it, and text that names no kind is a decoding error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "sqlx", derive(sqlx::Type), sqlx(type_name = "text", rename_all = "lowercase"))]
 #[serde(rename_all = "lowercase")]
 pub enum MatchKind {
     Text,
@@ -34,11 +37,19 @@ pub enum MatchKind {
 }
 
 impl MatchKind {
+    /// Every kind.
+    pub const ALL: [MatchKind; 2] = [MatchKind::Text, MatchKind::Video];
+
     pub fn as_str(self) -> &'static str {
         match self {
             MatchKind::Text => "text",
             MatchKind::Video => "video",
         }
+    }
+
+    /// The kind `text` names; `None` for any other text.
+    pub fn parse(text: &str) -> Option<Self> {
+        MatchKind::ALL.into_iter().find(|kind| kind.as_str() == text)
     }
 }
 
@@ -519,6 +530,18 @@ mod tests {
         let json = frame.to_json();
         assert!(json.starts_with(r#"{"type":"msg.accepted""#), "{json}");
         assert_eq!(serde_json::from_str::<ServerFrame>(&json).unwrap(), frame);
+    }
+
+    #[test]
+    fn a_match_kind_reads_and_writes_as_the_same_lowercase_text() {
+        assert_eq!(MatchKind::ALL.map(MatchKind::as_str), ["text", "video"]);
+        for kind in MatchKind::ALL {
+            assert_eq!(MatchKind::parse(kind.as_str()), Some(kind));
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+        }
+        for unknown in ["", "Video", "audio", " text"] {
+            assert_eq!(MatchKind::parse(unknown), None, "{unknown:?}");
+        }
     }
 
     #[test]

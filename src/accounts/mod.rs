@@ -125,7 +125,8 @@ pub enum AccountError {
 impl AccountError {
     /// The ban of `user` as an error (reason code and end).
     pub fn banned(user: &crate::store::UserRow) -> Self {
-        AccountError::Banned { reason: user.ban_reason.clone().unwrap_or_default(), ends_at: user.ban_ends_at }
+        let reason = user.ban_reason.map_or("", crate::domain::BanReason::as_str).to_owned();
+        AccountError::Banned { reason, ends_at: user.ban_ends_at }
     }
 }
 

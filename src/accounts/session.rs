@@ -6,7 +6,7 @@ use serde_json::json;
 use super::throttle::{locked_until, seconds_until};
 use super::{AccountError, Accounts};
 use crate::auth::{JwtKeys, LoginId, RefreshToken};
-use crate::domain::{Password, Phone, Role, UserId};
+use crate::domain::{AuditAction, Password, Phone, Role, UserId};
 use crate::phones::PhoneLookup;
 use crate::store::{LoginAttempt, LoginOutcome, NewRefreshToken, Rotation, Store, UserRow};
 
@@ -179,7 +179,9 @@ impl Accounts {
     ) -> Result<AccountError, AccountError> {
         let revoked = self.store.revoke_token_family(family_id, now).await?;
         tracing::warn!(user_id = user_id.get(), revoked, "refresh token reuse: token family revoked");
-        self.store.log_event("auth.refresh_token_reused", Some(user_id), &json!({ "revoked": revoked }), now).await?;
+        self.store
+            .log_event(AuditAction::AuthRefreshTokenReused, Some(user_id), &json!({ "revoked": revoked }), now)
+            .await?;
         metrics::counter!("tanis_refresh_token_reuse_total").increment(1);
         Ok(AccountError::TokenReused { user_id, login: LoginId::parse(family_id) })
     }

@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use crate::accounts::ClientInfo;
-use crate::domain::{Password, Phone};
+use crate::domain::{BanReason, Password, Phone};
 use crate::store::UserRow;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -96,7 +96,7 @@ async fn status(
     let (user, ban_id) = banned(&state, &client, &req.phone, req.password).await?;
     let appeal = state.store.appeal_for_ban(ban_id).await.map_err(ApiError::internal)?;
     Ok(AppJson(BanStatus {
-        reason_code: user.ban_reason.unwrap_or_default(),
+        reason_code: user.ban_reason.map_or("", BanReason::as_str).to_owned(),
         banned_at: user.banned_at.unwrap_or(user.created_at),
         ends_at: user.ban_ends_at,
         appeal: appeal.map(|a| AppealState {

@@ -19,7 +19,7 @@ use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
 use crate::accounts::ClientInfo;
 use crate::accounts::export::{ExportCooldown, SECTION_LIMIT, Sections, file_name, masked_push_token};
-use crate::domain::{Role, handle};
+use crate::domain::{BanReason, NotificationKind, Role, handle};
 use crate::notices::Locale;
 use crate::store::UserRow;
 use crate::store::export::{
@@ -89,7 +89,8 @@ pub struct Profile {
     privacy_notice_version: String,
     privacy_consent_at: DateTime<Utc>,
     is_banned: bool,
-    ban_reason: Option<String>,
+    #[schema(value_type = Option<String>)]
+    ban_reason: Option<BanReason>,
     ban_ends_at: Option<DateTime<Utc>>,
 }
 
@@ -112,7 +113,8 @@ pub struct ExportedLocation {
 pub struct ExportedNotification {
     /// `system`, `match`, `claim` or `ad`.
     #[serde(rename = "type")]
-    kind: String,
+    #[schema(value_type = String)]
+    kind: NotificationKind,
     /// In the account's language.
     text: String,
     created_at: DateTime<Utc>,

@@ -11,6 +11,7 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, AppJson, AppQuery, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
+use crate::domain::NotificationKind;
 use crate::notices::Locale;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -23,7 +24,8 @@ pub struct NotificationView {
     id: i64,
     /// `system`, `match`, `claim` or `ad`.
     #[serde(rename = "type")]
-    kind: String,
+    #[schema(value_type = String)]
+    kind: NotificationKind,
     text: String,
     created_at: DateTime<Utc>,
     read: bool,
@@ -72,7 +74,7 @@ async fn list(
         .iter()
         .map(|r| NotificationView {
             id: r.id,
-            kind: r.kind.clone(),
+            kind: r.kind,
             text: r.text(locale),
             created_at: r.created_at,
             read: r.read,

@@ -1,29 +1,114 @@
-//! Values parsed once at the edge, and the rules that need nothing but them (who may hold or give a role). Inner
-//! code takes these types and never re-checks strings.
+//! Values parsed once at the edge, and the rules that need nothing but them (who may hold or give a role, what
+//! each side of an ended match is told). Inner code takes these types and never re-checks strings.
+//!
+//! The closed vocabularies the database stores as text — a match's status and end, audit actions, notification
+//! types, ban reason codes — are enums declared with [`stored_text!`], one file per concept; the match kind is
+//! the protocol's [`tanis_proto::MatchKind`]; roles are [`Role`].
 
 mod alias;
+mod audit;
+mod bans;
+mod matches;
+mod notifications;
 mod password;
 mod phone;
 mod role;
 
 pub use alias::{Alias, AliasError, TAG_SPACE, Tag, handle, lookup_key};
+pub use audit::AuditAction;
+pub use bans::BanReason;
+pub use matches::{EndCause, MatchStatus};
+pub use notifications::NotificationKind;
 pub use password::{Password, PasswordError};
 pub use phone::{Phone, PhoneError};
 pub use role::{Role, RoleRefusal, UnknownRole};
 /// Ids are the protocol's: the server and the clients share one vocabulary of them.
 pub use tanis_proto::{MatchId, Seq, UserId};
 
-/// The reason codes a ban may carry; the banned user is shown the code (docs/admin.md explains each).
-/// `reports` is the automatic ban's.
-pub const BAN_REASONS: [&str; 10] = [
-    "spam",
-    "harassment",
-    "hate",
-    "sexual_content",
-    "underage",
-    "scam",
-    "impersonation",
-    "violence",
-    "reports",
-    "other",
+/// Declares an enum whose values are stored (and, where they are sent, serialised) as fixed text, each
+/// variant's text written once: `Variant = "text"`. It gets `ALL` (every value, in declaration order),
+/// `as_str`, `parse` (`None` for any other text), `Display`, serde as the text, and sqlx as the text on both
+/// backends (a TEXT column decodes into it; text naming no value is a decoding error, which the store reports as
+/// [`crate::store::StoreError::Database`], never a panic).
+macro_rules! stored_text {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $($(#[$variant_meta:meta])* $variant:ident = $text:literal,)+
+        }
+    ) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, sqlx::Type)]
+        #[sqlx(type_name = "text")]
+        pub enum $name {
+            $($(#[$variant_meta])* #[serde(rename = $text)] #[sqlx(rename = $text)] $variant,)+
+        }
+
+        impl $name {
+            /// Every value, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The stored (and sent) text.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text,)+
+                }
+            }
+
+            /// The value `text` names; `None` for any other text.
+            pub fn parse(text: &str) -> Option<Self> {
+                match text {
+                    $($text => Some($name::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+use stored_text;
+
+/// The round trip every [`stored_text!`] enum must pass: each value parses back from its text and serialises
+/// as it, the texts are exactly `allowed` (what the schema's CHECK or the docs allow), and none other parses.
+#[cfg(test)]
+fn assert_stored_as<T>(all: &[T], allowed: &[&str], as_str: fn(T) -> &'static str, parse: fn(&str) -> Option<T>)
+where
+    T: Copy + PartialEq + std::fmt::Debug + serde::Serialize + serde::de::DeserializeOwned,
+{
+    let texts: Vec<&str> = all.iter().map(|v| as_str(*v)).collect();
+    assert_eq!(texts, allowed);
+    for &value in all {
+        let text = as_str(value);
+        assert_eq!(parse(text), Some(value), "{text}");
+        assert_eq!(serde_json::to_value(value).unwrap(), text);
+        assert_eq!(serde_json::from_value::<T>(text.into()).unwrap(), value);
+    }
+    for unknown in ["", "unknown", " x"] {
+        assert_eq!(parse(unknown), None, "{unknown:?}");
+        assert!(serde_json::from_value::<T>(unknown.into()).is_err(), "{unknown:?}");
+    }
+    for text in allowed {
+        assert_eq!(parse(&text.to_uppercase()), None, "{text}: the text is exact");
+    }
+}
+
+/// The values the CHECK of `table.column` allows in a schema file: `column TEXT … CHECK (column IN ('a', 'b'))`.
+#[cfg(test)]
+fn allowed_by_check<'a>(schema: &'a str, table: &str, column: &str) -> Vec<&'a str> {
+    let body = schema.split(&format!("CREATE TABLE {table} (")).nth(1).expect(table);
+    let body = body.split("\n);").next().unwrap();
+    let check = body.split(&format!("CHECK ({column} IN (")).nth(1).expect(column);
+    check.split("))").next().unwrap().split(", ").map(|v| v.trim_matches('\'')).collect()
+}
+
+/// Both dialects' first schema, where the CHECKs on these columns are.
+#[cfg(test)]
+const SCHEMAS: [&str; 2] = [
+    include_str!("../../migrations/sqlite/0001_schema.sql"),
+    include_str!("../../migrations/postgres/0001_schema.sql"),
 ];

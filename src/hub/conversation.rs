@@ -4,10 +4,10 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use tanis_proto::{EndReason, ErrorCode, ReportReason, ServerFrame};
+use tanis_proto::{ErrorCode, ReportReason, ServerFrame};
 
 use super::context::Ctx;
-use crate::domain::{MatchId, Seq};
+use crate::domain::{EndCause, MatchId, Seq};
 use crate::group_commit::Reply;
 use crate::group_commit::announce::ReceiptFrom;
 use crate::store::{NewMessage, NewReport, Receipt};
@@ -61,7 +61,7 @@ pub(super) async fn send(
         content: ciphertext,
         nonce,
         device_info: ctx.device.clone(),
-        connection_type: active.kind.as_str(),
+        connection_type: active.kind,
     };
     hub.inner.tasks.writer.submit(message, Reply::new(slot, in_flight, ctx.socket.id, id)).await;
 }
@@ -119,7 +119,7 @@ pub(super) async fn typing(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
 
 /// `match.leave`: ends the match; the peer is told they were left.
 pub(super) async fn leave(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
-    match ctx.hub.end_match(ctx.user_id, match_id, EndReason::Left, EndReason::PeerLeft).await {
+    match ctx.hub.end_match(ctx.user_id, match_id, EndCause::Left).await {
         Ok(true) => ctx.reply(ServerFrame::Ok { id }).await,
         Ok(false) => ctx.error(id, ErrorCode::NotInMatch, "no such active match").await,
         Err(e) => ctx.internal(id, e).await,
@@ -141,8 +141,8 @@ pub(super) async fn block(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
     for user in [ctx.user_id, peer] {
         hub.inner.services.delivery.standing_changed(user);
     }
-    // The blocked side is told only that the peer left: a block is not revealed.
-    if let Err(e) = hub.end_match(ctx.user_id, match_id, EndReason::Blocked, EndReason::PeerLeft).await {
+    // The blocked side is told only that the peer left: a block is not revealed (`EndCause::told`).
+    if let Err(e) = hub.end_match(ctx.user_id, match_id, EndCause::Blocked).await {
         return ctx.internal(id, e).await;
     }
     ctx.reply(ServerFrame::Ok { id }).await;

@@ -3,12 +3,12 @@
 //! drops what matching cached and takes the user out of the queue. Everything goes through delivery, so it reaches
 //! every node; a node that missed it learns the same from the store at its next resync.
 
-use tanis_proto::{CloseCode, EndReason};
+use tanis_proto::CloseCode;
 
 use super::Hub;
 use super::matches::tell_ended;
 use crate::auth::LoginId;
-use crate::domain::{MatchId, UserId};
+use crate::domain::{EndCause, MatchId, UserId};
 
 impl Hub {
     /// Makes a committed deletion of `user_id` live: `revoked` are its logins (signed out in the store), `ended`
@@ -16,8 +16,9 @@ impl Hub {
     pub async fn account_deleted(&self, user_id: UserId, revoked: Vec<LoginId>, ended: Option<(MatchId, UserId)>) {
         let delivery = &self.inner.services.delivery;
         if let Some((match_id, peer)) = ended {
-            // The peer learns what any leaving tells them: a deletion is not revealed.
-            tell_ended(delivery, match_id, &[(user_id, EndReason::Left), (peer, EndReason::PeerLeft)]);
+            // Stored as a leave (`left`), and the peer learns what any leaving tells them: a deletion is not revealed.
+            let (ours, theirs) = EndCause::Left.told();
+            tell_ended(delivery, match_id, &[(user_id, ours), (peer, theirs)]);
         }
         delivery.signed_out(user_id, revoked);
         // A socket whose token names no login is not one of those: every socket of the user closes, with the

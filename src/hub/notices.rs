@@ -14,7 +14,7 @@ fn frame(row: &NotificationRow, locale: Locale) -> ServerFrame {
     ServerFrame::Notification {
         notification: Notification {
             id: row.id,
-            kind: row.kind.clone(),
+            kind: row.kind.as_str().to_owned(),
             text: row.text(locale),
             created_at: row.created_at,
         },
@@ -54,7 +54,7 @@ pub fn push_broadcast(delivery: &Delivery, notice: &Notice, created_at: DateTime
     let (tr, en) = (notice.render(Locale::Tr), notice.render(Locale::En));
     for r in reached {
         let text = if r.locale == Locale::En { en.clone() } else { tr.clone() };
-        let notification = Notification { id: r.id, kind: notice.kind().to_owned(), text, created_at };
+        let notification = Notification { id: r.id, kind: notice.kind().as_str().to_owned(), text, created_at };
         delivery.to_user(r.user_id, &ServerFrame::Notification { notification });
     }
 }
@@ -63,12 +63,8 @@ pub fn push_broadcast(delivery: &Delivery, notice: &Notice, created_at: DateTime
 /// gets its own).
 pub async fn queue_pushes(store: &Store, user_id: UserId, since: DateTime<Utc>) -> Result<(), StoreError> {
     for row in store.unread_since(user_id, since).await? {
-        let push = PushKind::Notification {
-            id: row.id,
-            kind: row.kind.clone(),
-            tr: row.text(Locale::Tr),
-            en: row.text(Locale::En),
-        };
+        let push =
+            PushKind::Notification { id: row.id, kind: row.kind, tr: row.text(Locale::Tr), en: row.text(Locale::En) };
         store.enqueue_push(user_id, &push, row.created_at).await?;
     }
     Ok(())

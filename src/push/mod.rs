@@ -8,7 +8,7 @@ mod notifier;
 
 use std::collections::BTreeMap;
 
-use crate::domain::MatchId;
+use crate::domain::{MatchId, NotificationKind};
 use crate::notices::Locale;
 pub use fcm::{FcmClient, PushMessage, SendOutcome, ServiceAccount};
 pub use notifier::Notifier;
@@ -56,7 +56,7 @@ pub enum PushKind {
     /// A message in match `match_id` from `from` (their `alias#tag`).
     Message { match_id: MatchId, from: String },
     /// A stored notification, with its text in both languages.
-    Notification { id: i64, kind: String, tr: String, en: String },
+    Notification { id: i64, kind: NotificationKind, tr: String, en: String },
 }
 
 impl PushKind {
@@ -80,7 +80,10 @@ impl PushKind {
             ),
             PushKind::Notification { id, kind, tr, en: english } => (
                 if en { english.clone() } else { tr.clone() },
-                BTreeMap::from([("type".to_owned(), kind.clone()), ("notification_id".to_owned(), id.to_string())]),
+                BTreeMap::from([
+                    ("type".to_owned(), kind.as_str().to_owned()),
+                    ("notification_id".to_owned(), id.to_string()),
+                ]),
             ),
         };
         PushMessage { title: "tanis".into(), body, collapse_key: self.collapse_key(), data }

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::UserId;
+use crate::domain::{AuditAction, UserId};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct AdRow {
@@ -70,7 +70,8 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             let details = json!({ "ad_id": id, "target_group": target_group });
-            insert_system_log!(&mut *tx, "ad.created", None::<UserId>, &details, now, actor = Some(admin)).await?;
+            insert_system_log!(&mut *tx, AuditAction::AdCreated, None::<UserId>, &details, now, actor = Some(admin))
+                .await?;
             tx.commit().await?;
             Ok(id)
         })
@@ -106,7 +107,8 @@ impl Store {
                 "ad_id": id, "title": change.title.is_some(), "content": change.content.is_some(),
                 "target_group": change.target_group, "active": change.active,
             });
-            insert_system_log!(&mut *tx, "ad.updated", None::<UserId>, &details, now, actor = Some(admin)).await?;
+            insert_system_log!(&mut *tx, AuditAction::AdUpdated, None::<UserId>, &details, now, actor = Some(admin))
+                .await?;
             tx.commit().await?;
             Ok(true)
         })

@@ -7,15 +7,15 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::{MatchId, UserId};
+use crate::domain::{AuditAction, BanReason, MatchId, UserId};
 use crate::notices::Notice;
 
 /// A ban to impose.
 #[derive(Debug, Clone)]
 pub struct NewBan<'a> {
     pub user_id: UserId,
-    /// One of [`crate::domain::BAN_REASONS`]; the user is shown it.
-    pub reason_code: &'a str,
+    /// The user is shown it.
+    pub reason_code: BanReason,
     /// The moderator's note; never shown to the user.
     pub note: Option<&'a str>,
     /// `None`: until lifted.
@@ -27,7 +27,7 @@ pub struct NewBan<'a> {
 
 impl<'a> NewBan<'a> {
     /// A ban until lifted, without a note.
-    pub fn permanent(user_id: UserId, reason_code: &'a str, by: &'a serde_json::Value, now: DateTime<Utc>) -> Self {
+    pub fn permanent(user_id: UserId, reason_code: BanReason, by: &'a serde_json::Value, now: DateTime<Utc>) -> Self {
         Self { user_id, reason_code, note: None, ends_at: None, by, now }
     }
 }
@@ -45,7 +45,7 @@ pub enum Lift {
 pub struct BanRow {
     pub id: i64,
     pub user_id: UserId,
-    pub reason_code: String,
+    pub reason_code: BanReason,
     pub note: Option<String>,
     pub banned_by: Option<UserId>,
     pub created_at: DateTime<Utc>,
@@ -62,7 +62,7 @@ pub struct AppealRow {
     pub user_id: UserId,
     pub alias: String,
     pub tag: String,
-    pub reason_code: String,
+    pub reason_code: BanReason,
     pub text: String,
     pub created_at: DateTime<Utc>,
     pub status: String,
@@ -127,7 +127,8 @@ macro_rules! lift_ban {
             .await?;
             insert_notification!(&mut *$tx, $user_id, $notice, $now).await?;
             let details = json!({ "by": $by, "lift_reason": $lift_reason });
-            insert_system_log!(&mut *$tx, "user.unbanned", Some($user_id), &details, $now, actor = $actor).await?;
+            insert_system_log!(&mut *$tx, AuditAction::UserUnbanned, Some($user_id), &details, $now, actor = $actor)
+                .await?;
             Ok(lifted)
         }
     };
@@ -198,14 +199,21 @@ impl Store {
                 .bind(ban.now)
                 .execute(&mut *tx)
                 .await?;
-            let notice = Notice::Banned { reason_code: ban.reason_code.to_owned(), ends_at: ban.ends_at };
+            let notice = Notice::Banned { reason_code: ban.reason_code, ends_at: ban.ends_at };
             insert_notification!(&mut *tx, ban.user_id, &notice, ban.now).await?;
             self.fail_points.check("ban.before_audit")?;
             let details = json!({
                 "ban_id": ban_id, "reason": ban.reason_code, "note": ban.note, "ends_at": ban.ends_at, "by": ban.by,
             });
-            insert_system_log!(&mut *tx, "user.banned", Some(ban.user_id), &details, ban.now, actor = moderator)
-                .await?;
+            insert_system_log!(
+                &mut *tx,
+                AuditAction::UserBanned,
+                Some(ban.user_id),
+                &details,
+                ban.now,
+                actor = moderator
+            )
+            .await?;
             tx.commit().await?;
             Ok(Some(ban_id))
         })
@@ -278,7 +286,7 @@ impl Store {
             .await?;
             if let Some(id) = id {
                 let details = json!({ "appeal_id": id, "ban_id": ban_id });
-                insert_system_log!(&mut *tx, "appeal.filed", Some(user_id), &details, now).await?;
+                insert_system_log!(&mut *tx, AuditAction::AppealFiled, Some(user_id), &details, now).await?;
             }
             tx.commit().await?;
             Ok(id)
@@ -346,8 +354,15 @@ impl Store {
                 insert_notification!(&mut *tx, user_id, &notice, now).await?;
             }
             let details = json!({ "appeal_id": appeal_id, "ban_id": ban_id, "status": status, "note": note });
-            insert_system_log!(&mut *tx, "appeal.decided", Some(user_id), &details, now, actor = Some(moderator))
-                .await?;
+            insert_system_log!(
+                &mut *tx,
+                AuditAction::AppealDecided,
+                Some(user_id),
+                &details,
+                now,
+                actor = Some(moderator)
+            )
+            .await?;
             tx.commit().await?;
             Ok(Decided::Done)
         })
@@ -402,8 +417,15 @@ impl Store {
             .execute(&mut *tx)
             .await?;
             let details = json!({ "report_id": report_id, "resolution": resolution, "note": note });
-            insert_system_log!(&mut *tx, "report.resolved", Some(reported), &details, now, actor = Some(moderator))
-                .await?;
+            insert_system_log!(
+                &mut *tx,
+                AuditAction::ReportResolved,
+                Some(reported),
+                &details,
+                now,
+                actor = Some(moderator)
+            )
+            .await?;
             tx.commit().await?;
             Ok(Decided::Done)
         })
@@ -427,7 +449,7 @@ impl Store {
             if cleared > 0 {
                 insert_system_log!(
                     &mut *tx,
-                    "user.reports_cleared",
+                    AuditAction::UserReportsCleared,
                     Some(user_id),
                     &json!({}),
                     now,

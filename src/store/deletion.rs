@@ -8,7 +8,7 @@ use serde_json::json;
 use super::logins::revoke_other_logins;
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::{MatchId, UserId};
+use crate::domain::{AuditAction, MatchId, UserId};
 use crate::phones::PhoneLookup;
 
 /// What a deletion request changed, for the caller to make live: the sockets of `revoked` close, the peer of
@@ -66,7 +66,7 @@ impl Store {
                 ended = ended.or(row);
             }
             let details = json!({ "via": via, "purge_after": purge_after, "sessions_revoked": revoked.len() });
-            insert_system_log!(&mut *tx, "account.deletion_requested", Some(user_id), &details, now).await?;
+            insert_system_log!(&mut *tx, AuditAction::AccountDeletionRequested, Some(user_id), &details, now).await?;
             tx.commit().await?;
             Ok(Some(Deleted { purge_after, revoked, ended }))
         })
@@ -87,7 +87,7 @@ impl Store {
             if cancelled == 0 {
                 return Ok(false);
             }
-            insert_system_log!(&mut *tx, "account.deletion_cancelled", Some(user_id), &json!({}), now).await?;
+            insert_system_log!(&mut *tx, AuditAction::AccountDeletionCancelled, Some(user_id), &json!({}), now).await?;
             tx.commit().await?;
             Ok(true)
         })

@@ -10,10 +10,11 @@
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
+use tanis_proto::MatchKind;
 use utoipa::ToSchema;
 
 use super::{NotificationRow, Store, StoreError, on_read_pool, select};
-use crate::domain::{MatchId, UserId};
+use crate::domain::{BanReason, EndCause, MatchId, MatchStatus, UserId};
 use crate::phones::PhoneLookup;
 
 /// A sign-in (a refresh-token family) with where it came from.
@@ -63,13 +64,16 @@ pub struct ExportedMatch {
     #[schema(value_type = i64)]
     pub id: MatchId,
     /// `text` or `video`.
-    pub kind: String,
+    #[schema(value_type = String)]
+    pub kind: MatchKind,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
     /// `active`, `expired`, `cancelled` or `completed`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: MatchStatus,
     pub ended_at: Option<DateTime<Utc>>,
-    pub end_reason: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub end_reason: Option<EndCause>,
     pub call_connected_at: Option<DateTime<Utc>>,
     pub call_ended_at: Option<DateTime<Utc>>,
     /// The other person's handle (`alias#tag`) as it is now; null when their account no longer exists.
@@ -136,7 +140,8 @@ pub struct DeviceRow {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize, ToSchema)]
 pub struct ExportedBan {
     pub id: i64,
-    pub reason_code: String,
+    #[schema(value_type = String)]
+    pub reason_code: BanReason,
     pub created_at: DateTime<Utc>,
     pub ends_at: Option<DateTime<Utc>>,
     pub lifted_at: Option<DateTime<Utc>>,

@@ -3,8 +3,9 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
+use tanis_proto::MatchKind;
 
-use crate::domain::{MatchId, UserId};
+use crate::domain::{AuditAction, MatchId, MatchStatus, UserId};
 use crate::notices::Notice;
 
 use super::bans::insert_notification;
@@ -17,9 +18,9 @@ pub struct ClaimRow {
     pub claim_id: i64,
     pub claimant_id: UserId,
     pub match_id: MatchId,
-    pub kind: String,
+    pub kind: MatchKind,
     pub match_created_at: DateTime<Utc>,
-    pub match_status: String,
+    pub match_status: MatchStatus,
     pub call_connected_at: Option<DateTime<Utc>>,
     pub claimant_first_sent: Option<DateTime<Utc>>,
     pub peer_first_sent: Option<DateTime<Utc>>,
@@ -50,14 +51,13 @@ pub struct ExpiredMatchRow {
     pub user2_id: UserId,
 }
 
-/// A verdict to store: `bonus_column` names the balance refunded on approval.
+/// A verdict to store; an approval refunds one bonus unit of `kind`.
 #[derive(Debug, Clone)]
 pub struct ClaimVerdict<'a> {
     pub claim_id: i64,
     pub claimant_id: UserId,
     pub match_id: MatchId,
-    /// `text` or `video`.
-    pub kind: &'a str,
+    pub kind: MatchKind,
     pub approved: bool,
     pub reason: &'a str,
 }
@@ -100,10 +100,9 @@ impl Store {
     /// Stores the verdict and, when approved, refunds one bonus unit and notifies — one transaction that only
     /// applies while the claim is pending. Returns false when it was already decided.
     pub async fn decide_claim(&self, v: &ClaimVerdict<'_>, now: DateTime<Utc>) -> Result<bool, StoreError> {
-        let refund = if v.kind == "video" {
-            "UPDATE users SET bonus_video_balance = bonus_video_balance + 1 WHERE id = $1"
-        } else {
-            "UPDATE users SET bonus_chat_balance = bonus_chat_balance + 1 WHERE id = $1"
+        let refund = match v.kind {
+            MatchKind::Video => "UPDATE users SET bonus_video_balance = bonus_video_balance + 1 WHERE id = $1",
+            MatchKind::Text => "UPDATE users SET bonus_chat_balance = bonus_chat_balance + 1 WHERE id = $1",
         };
         let status = if v.approved { "approved" } else { "rejected" };
         on_write_pool!(self, |pool| {
@@ -125,12 +124,12 @@ impl Store {
             self.fail_points.check("claim.before_refund")?;
             if v.approved {
                 sqlx::query(refund).bind(v.claimant_id).execute(&mut *tx).await?;
-                let notice = Notice::ClaimApproved { kind: v.kind.to_owned() };
+                let notice = Notice::ClaimApproved { kind: v.kind };
                 insert_notification!(&mut *tx, v.claimant_id, &notice, now).await?;
             }
             let details =
                 json!({ "claim_id": v.claim_id, "match_id": v.match_id, "status": status, "reason": v.reason });
-            insert_system_log!(&mut *tx, "claim.decided", Some(v.claimant_id), &details, now).await?;
+            insert_system_log!(&mut *tx, AuditAction::ClaimDecided, Some(v.claimant_id), &details, now).await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -189,7 +188,7 @@ impl Store {
                 insert_notification!(&mut *tx, *user, &Notice::ReferralReward { units: *units }, now).await?;
                 insert_system_log!(
                     &mut *tx,
-                    "referral.rewarded",
+                    AuditAction::ReferralRewarded,
                     Some(*user),
                     &json!({ "referral_id": referral_id, "units": units }),
                     now

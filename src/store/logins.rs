@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, NewRefreshToken, Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::UserId;
+use crate::domain::{AuditAction, UserId};
 
 /// A live login as its owner sees it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -171,7 +171,7 @@ impl Store {
                 .await?;
             let revoked = revoke_other_logins!(tx, user_id, keep.map(str::to_owned), now).await?;
             let details = json!({ "sessions_revoked": revoked.len() });
-            insert_system_log!(&mut *tx, "auth.password_changed", Some(user_id), &details, now).await?;
+            insert_system_log!(&mut *tx, AuditAction::AuthPasswordChanged, Some(user_id), &details, now).await?;
             tx.commit().await?;
             Ok(revoked)
         })

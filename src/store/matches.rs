@@ -2,9 +2,10 @@
 //! call's marks). Opening matches is the batch's ([`super::batch`]), which uses the rows and columns here.
 
 use chrono::{DateTime, Utc};
+use tanis_proto::MatchKind;
 
 use super::{Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::{MatchId, UserId};
+use crate::domain::{EndCause, MatchId, MatchStatus, UserId};
 
 /// A `matches` row.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -13,10 +14,10 @@ pub struct MatchRow {
     pub user1_id: UserId,
     pub user2_id: UserId,
     #[sqlx(rename = "type")]
-    pub kind: String,
+    pub kind: MatchKind,
     pub created_at: DateTime<Utc>,
     pub expired_at: DateTime<Utc>,
-    pub status: String,
+    pub status: MatchStatus,
     pub user1_public_key: String,
     pub user2_public_key: String,
 }
@@ -104,7 +105,7 @@ impl Store {
     pub async fn end_match(
         &self,
         match_id: MatchId,
-        reason: &str,
+        cause: EndCause,
         now: DateTime<Utc>,
     ) -> Result<Option<MatchRow>, StoreError> {
         let query = concat!(
@@ -116,7 +117,7 @@ impl Store {
         Ok(on_write_pool!(self, |pool| sqlx::query_as(query)
             .bind(match_id)
             .bind(now)
-            .bind(reason)
+            .bind(cause)
             .fetch_optional(pool)
             .await)?)
     }

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{Role, UserId};
+use crate::domain::{BanReason, Role, UserId};
 use crate::phones::SealedPhone;
 
 /// A `users` row. Never sent to clients as is: the API picks what a user may see of themselves. Without the
@@ -23,7 +23,8 @@ pub struct UserRow {
     pub location_lon: Option<f64>,
     pub location_updated_at: Option<DateTime<Utc>>,
     pub is_banned: bool,
-    pub ban_reason: Option<String>,
+    /// The current ban's reason code; `None` when not banned.
+    pub ban_reason: Option<BanReason>,
     pub banned_at: Option<DateTime<Utc>>,
     pub is_premium: bool,
     pub daily_chat_balance: i32,

@@ -6,15 +6,14 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::UserId;
+use crate::domain::{AuditAction, NotificationKind, UserId};
 use crate::notices::{Locale, Notice, text_of};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct NotificationRow {
     pub id: i64,
     pub user_id: UserId,
-    /// `system`, `match`, `claim` or `ad`.
-    pub kind: String,
+    pub kind: NotificationKind,
     pub message: String,
     pub template: Option<String>,
     pub params: String,
@@ -171,8 +170,15 @@ impl Store {
                     .into_iter()
                     .collect();
             let details = json!({ "audience": audience.as_str(), "reached": reached.len(), "notice": notice });
-            insert_system_log!(&mut *tx, "notification.broadcast", None::<UserId>, &details, now, actor = Some(admin))
-                .await?;
+            insert_system_log!(
+                &mut *tx,
+                AuditAction::NotificationBroadcast,
+                None::<UserId>,
+                &details,
+                now,
+                actor = Some(admin)
+            )
+            .await?;
             tx.commit().await?;
             Ok(reached
                 .into_iter()

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::logins::revoke_other_logins;
 use super::system_logs::insert_system_log;
 use super::{BackendKind, BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::UserId;
+use crate::domain::{AuditAction, UserId};
 use crate::phones::{PhoneLookup, SealedPhone};
 
 /// A request for a code, as it is recorded.
@@ -202,7 +202,8 @@ impl Store {
             if verified == 0 {
                 return Ok(false);
             }
-            insert_system_log!(&mut *tx, "phone.verified", Some(user_id), &json!({ "code_id": id }), now).await?;
+            insert_system_log!(&mut *tx, AuditAction::PhoneVerified, Some(user_id), &json!({ "code_id": id }), now)
+                .await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -231,7 +232,8 @@ impl Store {
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from_write)?;
-            insert_system_log!(&mut *tx, "phone.changed", Some(user_id), &json!({ "code_id": id }), now).await?;
+            insert_system_log!(&mut *tx, AuditAction::PhoneChanged, Some(user_id), &json!({ "code_id": id }), now)
+                .await?;
             tx.commit().await?;
             Ok(true)
         })
@@ -259,7 +261,7 @@ impl Store {
                 .await?;
             let revoked = revoke_other_logins!(tx, user_id, None, now).await?;
             let details = json!({ "code_id": id, "sessions_revoked": revoked.len() });
-            insert_system_log!(&mut *tx, "auth.password_reset", Some(user_id), &details, now).await?;
+            insert_system_log!(&mut *tx, AuditAction::AuthPasswordReset, Some(user_id), &details, now).await?;
             tx.commit().await?;
             Ok(Some(revoked))
         })

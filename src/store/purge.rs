@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::{Tag, UserId};
+use crate::domain::{AuditAction, Tag, UserId};
 
 /// The matches the purged user took part in, as a subquery over the two per-side indexes.
 macro_rules! their_matches {
@@ -205,7 +205,7 @@ impl Store {
             sqlx::query("DELETE FROM users WHERE id = $1").bind(user_id).execute(&mut *tx).await?;
             let purged = Purged { phone_ban_kept: phone_ban.is_some() };
             let details = json!({ "phone_ban_kept": purged.phone_ban_kept });
-            insert_system_log!(&mut *tx, "account.purged", Some(tombstone), &details, now).await?;
+            insert_system_log!(&mut *tx, AuditAction::AccountPurged, Some(tombstone), &details, now).await?;
             tx.commit().await?;
             Ok(Some(purged))
         })

@@ -6,7 +6,7 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::UserId;
+use crate::domain::{AuditAction, UserId};
 
 /// What happens to the user's subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,14 +177,15 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                     let details = json!({ "event_id": event_id, "event": event, "plan": plan, "ends_at": ends_at, "premium": premium });
-                    insert_system_log!(&mut *tx, "subscription.billing", Some(user_id), &details, now).await?;
+                    insert_system_log!(&mut *tx, AuditAction::SubscriptionBilling, Some(user_id), &details, now)
+                        .await?;
                 }
                 PlanSource::Admin(admin) => {
                     let details =
                         json!({ "change": change_name, "plan": plan, "ends_at": ends_at, "premium": premium });
                     insert_system_log!(
                         &mut *tx,
-                        "subscription.changed",
+                        AuditAction::SubscriptionChanged,
                         Some(user_id),
                         &details,
                         now,

@@ -5,17 +5,18 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::UserId;
+use crate::domain::{AuditAction, UserId};
 
 /// Inserts one entry on whatever connection or transaction the caller holds (a concrete SQLite or
 /// PostgreSQL executor inside `on_read_pool!`), so an event is recorded in the same commit as the change it
 /// describes. Evaluates to the query's future.
+/// `$action` is an [`AuditAction`](crate::domain::AuditAction), nothing else.
 /// `actor = …` names who acted (a moderator or admin); without it the actor is the system (a job, the user), and
 /// the statement does not name the column (so it also runs on a schema from before migration 0009).
 macro_rules! insert_system_log {
     ($executor:expr, $action:expr, $user_id:expr, $details:expr, $now:expr) => {
         sqlx::query("INSERT INTO system_logs (action, user_id, details, created_at) VALUES ($1, $2, $3, $4)")
-            .bind($action)
+            .bind($crate::domain::AuditAction::as_str($action))
             .bind($user_id)
             .bind(($details).to_string())
             .bind($now)
@@ -25,7 +26,7 @@ macro_rules! insert_system_log {
         sqlx::query(
             "INSERT INTO system_logs (action, user_id, details, created_at, actor_id) VALUES ($1, $2, $3, $4, $5)",
         )
-        .bind($action)
+        .bind($crate::domain::AuditAction::as_str($action))
         .bind($user_id)
         .bind(($details).to_string())
         .bind($now)
@@ -39,7 +40,7 @@ pub(crate) use insert_system_log;
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct SystemLogRow {
     pub id: i64,
-    pub action: String,
+    pub action: AuditAction,
     pub user_id: Option<UserId>,
     /// The moderator or admin who acted; `None` for the system.
     pub actor_id: Option<UserId>,
@@ -50,7 +51,7 @@ pub struct SystemLogRow {
 impl Store {
     pub async fn log_event(
         &self,
-        action: &str,
+        action: AuditAction,
         user_id: Option<UserId>,
         details: &Value,
         now: DateTime<Utc>,
@@ -71,7 +72,7 @@ impl Store {
     /// Records that `actor` acted on `user_id` (`action`, `details`), e.g. an admin reading a phone number.
     pub async fn log_action(
         &self,
-        action: &str,
+        action: AuditAction,
         actor: UserId,
         user_id: UserId,
         details: &Value,
@@ -103,7 +104,7 @@ impl Store {
             .rows(query)
             .bind(q.actor)
             .bind(q.target)
-            .bind(q.action.as_deref())
+            .bind(q.action.map(AuditAction::as_str))
             .bind(q.since)
             .bind(q.until)
             .bind(q.before)
@@ -118,7 +119,7 @@ impl Store {
 pub struct AuditQuery {
     pub actor: Option<UserId>,
     pub target: Option<UserId>,
-    pub action: Option<String>,
+    pub action: Option<AuditAction>,
     pub since: Option<DateTime<Utc>>,
     pub until: Option<DateTime<Utc>>,
     pub before: Option<i64>,

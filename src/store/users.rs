@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, NewUser, Referrer, Store, StoreError, UserRow, on_read_pool, on_write_pool, select};
-use crate::domain::{Role, UserId};
+use crate::domain::{AuditAction, Role, UserId};
 use crate::phones::{PhoneLookup, SealedPhone};
 
 /// The column list of [`UserRow`], as a literal so `concat!` builds whole `&'static str` queries from it.
@@ -70,7 +70,7 @@ impl Store {
                 .map_err(StoreError::from_write)?;
             }
             let details = json!({ "referred": new.referrer.is_some() });
-            insert_system_log!(&mut *tx, "user.registered", Some(user.id), &details, new.now).await?;
+            insert_system_log!(&mut *tx, AuditAction::UserRegistered, Some(user.id), &details, new.now).await?;
             tx.commit().await?;
             Ok(user)
         })
@@ -205,7 +205,8 @@ impl Store {
                 return Ok(false);
             }
             let details = json!({ "role": role.as_str() });
-            insert_system_log!(&mut *tx, "user.role_changed", Some(user_id), &details, now, actor = actor).await?;
+            insert_system_log!(&mut *tx, AuditAction::UserRoleChanged, Some(user_id), &details, now, actor = actor)
+                .await?;
             tx.commit().await?;
             Ok(true)
         })

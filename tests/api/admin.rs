@@ -335,6 +335,11 @@ async fn the_audit_trail_filters_by_actor_target_action_and_time_and_pages(backe
     let until = (started + chrono::TimeDelta::minutes(20)).to_rfc3339().replace('+', "%2B");
     let window = page(format!("since={since}&until={until}&action=user.banned")).await;
     assert_eq!(summary(&window), [("user.banned".into(), m2.id, b.id)]);
+    // An action no entry has, known or not, is an empty last page.
+    for action in ["appeal.filed", "user.teleported"] {
+        let none = page(format!("action={action}")).await;
+        assert_eq!((summary(&none).len(), none["next_before"].is_null()), (0, true), "{action}: {none}");
+    }
 
     // Paging by moderator actions: two per page, then the rest; the full last page names no next one.
     let first = page(format!("actor={}&limit=2", m1.id)).await;

@@ -563,7 +563,7 @@ pub fn new_user(phone: &str, alias: &str, tag: &str, code: &str) -> NewUser {
 }
 
 /// A match to open straight in the store, made at `now` for the usual 24 h.
-pub fn new_match(user1_id: UserId, user2_id: UserId, kind: &'static str, now: DateTime<Utc>) -> NewMatch {
+pub fn new_match(user1_id: UserId, user2_id: UserId, kind: tanis_proto::MatchKind, now: DateTime<Utc>) -> NewMatch {
     NewMatch {
         user1_id,
         user2_id,
@@ -585,7 +585,7 @@ pub fn new_message(match_id: MatchId, sender_id: UserId, receiver_id: UserId, cl
         content: format!("Y2lwaGVy{client_msg_id}"),
         nonce: "bm9uY2U=".into(),
         device_info: Some("tanis-client/test".into()),
-        connection_type: "text",
+        connection_type: tanis_proto::MatchKind::Text,
     }
 }
 

@@ -239,7 +239,7 @@ async fn the_tenth_distinct_reporter_bans_and_a_cleared_user_needs_ten_new_ones(
     app.run_job(Job::AutoBan).await.unwrap();
     assert_eq!(socket.closed().await, Some(CloseCode::Banned.code()), "exactly 10: banned and disconnected");
     let row = app.store.user_by_id(target.id).await.unwrap().unwrap();
-    assert_eq!((row.is_banned, row.ban_reason.as_deref()), (true, Some("reports")));
+    assert_eq!((row.is_banned, row.ban_reason.map(|r| r.as_str())), (true, Some("reports")));
     let logged = app.count(&format!(
         "SELECT COUNT(*) FROM system_logs WHERE action = 'user.banned' AND details LIKE '%auto_ban%' AND user_id = {}",
         target.id

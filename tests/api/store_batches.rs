@@ -1,7 +1,9 @@
 //! The group-commit write: one transaction holding the group commit's messages, receipts and ends and the
 //! matchmaker's openings. Every row of a batch must come out as if it had been written alone.
 
+use tanis::domain::EndCause;
 use tanis::store::{Batch, CreateMatchError, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt, WriteOutcome};
+use tanis_proto::MatchKind;
 
 use tanis::domain::{MatchId, Seq, UserId};
 
@@ -21,7 +23,7 @@ fn relay_batch<'a>(messages: &'a [NewMessage], receipts: &'a [Receipt]) -> Batch
     Batch { messages, receipts, ..Batch::default() }
 }
 
-fn pair(app: &TestApp, user1_id: UserId, user2_id: UserId, kind: &'static str) -> NewMatch {
+fn pair(app: &TestApp, user1_id: UserId, user2_id: UserId, kind: MatchKind) -> NewMatch {
     new_match(user1_id, user2_id, kind, app.now())
 }
 
@@ -41,10 +43,10 @@ async fn a_batch_opens_every_payable_pair_and_a_refused_pair_charges_nobody(back
         users
     };
     let batch = [
-        pair(&app, ids[0], ids[1], "text"),
-        pair(&app, ids[2], ids[3], "text"),
-        pair(&app, ids[4], ids[5], "video"),
-        pair(&app, ids[6], ids[7], "text"),
+        pair(&app, ids[0], ids[1], MatchKind::Text),
+        pair(&app, ids[2], ids[3], MatchKind::Text),
+        pair(&app, ids[4], ids[5], MatchKind::Video),
+        pair(&app, ids[6], ids[7], MatchKind::Text),
     ];
     let results = app.store.create_matches(&batch, None).await.unwrap();
     assert_eq!(results.len(), 4);
@@ -61,7 +63,7 @@ async fn a_batch_opens_every_payable_pair_and_a_refused_pair_charges_nobody(back
         results[1].as_ref().err()
     );
     let video = results[2].as_ref().expect("ece and fatih are matched");
-    assert_eq!(video.row.kind, "video");
+    assert_eq!(video.row.kind.as_str(), "video");
     assert_eq!(video.user1.daily_video_balance, before[4].daily_video_balance - 1, "video spends video units");
     assert_eq!(video.user1.daily_chat_balance, before[4].daily_chat_balance);
     assert!(results[3].is_ok());
@@ -73,7 +75,7 @@ async fn a_batch_opens_every_payable_pair_and_a_refused_pair_charges_nobody(back
     assert_eq!(app.count("SELECT COUNT(*) FROM matches WHERE status = 'active'").await, 3);
 
     // The same users again: everyone matched above is now refused, and nothing new is written.
-    let again = app.store.create_matches(&[pair(&app, ids[6], ids[3], "text")], None).await.unwrap();
+    let again = app.store.create_matches(&[pair(&app, ids[6], ids[3], MatchKind::Text)], None).await.unwrap();
     assert!(matches!(again[0], Err(CreateMatchError::Unavailable(id)) if id == ids[6]));
     let deniz_after = app.store.user_by_id(ids[3]).await.unwrap().unwrap();
     assert_eq!(deniz_after.daily_chat_balance, before[3].daily_chat_balance, "the payable side paid nothing");
@@ -86,12 +88,15 @@ async fn a_batch_of_messages_numbers_each_match_and_answers_repeats_with_the_fir
     for alias in ["ayse", "burak", "cem", "deniz", "ece", "fatih"] {
         ids.push(app.user(alias).await.id);
     }
-    let batch =
-        [pair(&app, ids[0], ids[1], "text"), pair(&app, ids[2], ids[3], "text"), pair(&app, ids[4], ids[5], "text")];
+    let batch = [
+        pair(&app, ids[0], ids[1], MatchKind::Text),
+        pair(&app, ids[2], ids[3], MatchKind::Text),
+        pair(&app, ids[4], ids[5], MatchKind::Text),
+    ];
     let matches: Vec<MatchId> =
         app.store.create_matches(&batch, None).await.unwrap().into_iter().map(|r| r.unwrap().row.id).collect();
     let (m1, m2, ended) = (matches[0], matches[1], matches[2]);
-    app.store.end_match(ended, "left", app.now()).await.unwrap();
+    app.store.end_match(ended, EndCause::Left, app.now()).await.unwrap();
 
     let first = app
         .store
@@ -151,7 +156,7 @@ async fn a_message_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is
     for alias in ["ayse", "burak", "cem", "deniz"] {
         ids.push(app.user(alias).await.id);
     }
-    let batch = [pair(&app, ids[0], ids[1], "text"), pair(&app, ids[2], ids[3], "text")];
+    let batch = [pair(&app, ids[0], ids[1], MatchKind::Text), pair(&app, ids[2], ids[3], MatchKind::Text)];
     let matches: Vec<MatchId> =
         app.store.create_matches(&batch, None).await.unwrap().into_iter().map(|r| r.unwrap().row.id).collect();
     let (m1, m2) = (matches[0], matches[1]);
@@ -200,7 +205,8 @@ async fn a_message_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is
 async fn receipts_commit_in_the_message_batch_and_mark_each_message_once_for_its_receiver(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("ayse").await.id, app.user("burak").await.id);
-    let m = app.store.create_matches(&[pair(&app, a, b, "text")], None).await.unwrap()[0].as_ref().unwrap().row.id;
+    let m =
+        app.store.create_matches(&[pair(&app, a, b, MatchKind::Text)], None).await.unwrap()[0].as_ref().unwrap().row.id;
     app.store.insert_messages(&[new_message(m, a, b, "a1"), new_message(m, a, b, "a2")], app.now()).await.unwrap();
 
     let receipt = |seq, receiver_id| Receipt { match_id: m, seq: Seq(seq), receiver_id };
@@ -234,15 +240,18 @@ async fn ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_onc
     }
     let created = app
         .store
-        .create_matches(&[pair(&app, ids[0], ids[1], "text"), pair(&app, ids[2], ids[3], "text")], None)
+        .create_matches(
+            &[pair(&app, ids[0], ids[1], MatchKind::Text), pair(&app, ids[2], ids[3], MatchKind::Text)],
+            None,
+        )
         .await
         .unwrap();
     let (talked, silent) = (created[0].as_ref().unwrap().row.id, created[1].as_ref().unwrap().row.id);
     // Both sides of `talked` leave in the same batch as its last message; `silent` is left twice over two batches.
     let ends = [
-        MatchEnd { match_id: talked, reason: "left" },
-        MatchEnd { match_id: silent, reason: "blocked" },
-        MatchEnd { match_id: talked, reason: "expired" },
+        MatchEnd { match_id: talked, reason: EndCause::Left },
+        MatchEnd { match_id: silent, reason: EndCause::Blocked },
+        MatchEnd { match_id: talked, reason: EndCause::Expired },
     ];
     let messages = [new_message(talked, ids[0], ids[1], "bye")];
     let written = tanis::group_commit::write_isolated(
@@ -260,7 +269,7 @@ async fn ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_onc
         [true, true, false],
         "each match ends once"
     );
-    let again = [MatchEnd { match_id: silent, reason: "left" }];
+    let again = [MatchEnd { match_id: silent, reason: EndCause::Left }];
     let written =
         tanis::group_commit::write_isolated(&app.store, Batch { ends: &again, ..Batch::default() }, app.now()).await;
     assert_eq!(written.ends.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [false], "already ended");
@@ -290,7 +299,7 @@ async fn openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls
     for alias in ["ayse", "burak", "cem", "deniz", "ece"] {
         ids.push(app.user(alias).await.id);
     }
-    let old = app.store.create_matches(&[pair(&app, ids[0], ids[1], "text")], None).await.unwrap()[0]
+    let old = app.store.create_matches(&[pair(&app, ids[0], ids[1], MatchKind::Text)], None).await.unwrap()[0]
         .as_ref()
         .unwrap()
         .row
@@ -301,9 +310,9 @@ async fn openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls
 
     // ayse says goodbye, leaves, and is matched with cem: payable only because the end comes first.
     let messages = [new_message(old, ids[0], ids[1], "bye")];
-    let ends = [MatchEnd { match_id: old, reason: "left" }];
+    let ends = [MatchEnd { match_id: old, reason: EndCause::Left }];
     let opens = [Opening {
-        matches: vec![pair(&app, ids[0], ids[2], "text"), pair(&app, ids[3], ids[4], "text")],
+        matches: vec![pair(&app, ids[0], ids[2], MatchKind::Text), pair(&app, ids[3], ids[4], MatchKind::Text)],
         epoch: None,
     }];
     let batch = Batch { messages: &messages, ends: &ends, opens: &opens, ..Batch::default() };
@@ -324,7 +333,7 @@ async fn openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls
     // A deposed cluster matchmaker's opening writes nothing, and the message beside it is stored all the same.
     app.execute("UPDATE matchmaker_fence SET epoch = 5 WHERE id = 1".into()).await;
     let messages = [new_message(new.row.id, ids[2], ids[0], "hi")];
-    let opens = [Opening { matches: vec![pair(&app, ids[3], ids[1], "text")], epoch: Some(4) }];
+    let opens = [Opening { matches: vec![pair(&app, ids[3], ids[1], MatchKind::Text)], epoch: Some(4) }];
     let batch = Batch { messages: &messages, opens: &opens, ..Batch::default() };
     let written = tanis::group_commit::write_isolated(&app.store, batch, app.now()).await;
     assert!(matches!(written.opens[..], [Ok(Opened::Fenced)]), "{:?}", written.opens);

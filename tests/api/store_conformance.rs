@@ -3,10 +3,10 @@
 
 use chrono::TimeDelta;
 use sqlx::{AssertSqlSafe, Connection};
-use tanis::domain::{Phone, UserId};
+use tanis::domain::{BanReason, Phone, UserId};
 use tanis::store::{LoginAttempt, LoginOutcome, NewBan, NewRefreshToken, Referrer, Rotation, Store, StoreError};
 
-use crate::helpers::{Backend, fresh_database_url, new_user, start_time, test_phones};
+use crate::helpers::{Backend, fresh_database_url, new_user, spawn_app, start_time, test_phones};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -14,6 +14,7 @@ on_both_stores!(
     rotation_consumes_a_token_once,
     foreign_keys_are_enforced,
     failures_come_back_newest_first_within_the_window_and_limit,
+    text_outside_a_stored_vocabulary_is_a_store_error_and_never_a_panic,
 );
 
 async fn open(backend: Backend, dir: &std::path::Path) -> (Store, String) {
@@ -52,7 +53,7 @@ async fn scenario(store: &Store) -> Vec<String> {
     store
         .ban_user(&NewBan::permanent(
             inviter.id,
-            "spam",
+            BanReason::Spam,
             &serde_json::json!({ "test": true }),
             t0 + TimeDelta::seconds(3),
         ))
@@ -203,6 +204,26 @@ async fn foreign_keys_are_enforced(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = open(backend, dir.path()).await;
     assert!(store.insert_refresh_token(&token(UserId(999), "fam", 1), start_time()).await.is_err());
+}
+
+/// A row whose text no vocabulary holds (a newer server's, a hand edit) in a column without a CHECK: reading it is
+/// a store error, never a panic.
+async fn text_outside_a_stored_vocabulary_is_a_store_error_and_never_a_panic(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let user = app.user("kedi").await;
+    let at = "'2026-11-21T10:00:00Z'";
+    app.execute(format!(
+        "INSERT INTO system_logs (action, user_id, details, created_at) VALUES ('user.teleported', {}, '{{}}', {at})",
+        user.id
+    ))
+    .await;
+    let logs = app.store.system_logs_for_user(user.id, 10).await;
+    assert!(matches!(logs, Err(StoreError::Database(_))), "{logs:?}");
+
+    app.execute(format!("INSERT INTO bans (user_id, reason_code, created_at) VALUES ({}, 'rudeness', {at})", user.id))
+        .await;
+    let bans = app.store.bans_of(user.id).await;
+    assert!(matches!(bans, Err(StoreError::Database(_))), "{bans:?}");
 }
 
 async fn failures_come_back_newest_first_within_the_window_and_limit(backend: Backend) {

@@ -89,7 +89,7 @@ async fn two_webrtc_peers_connect_through_the_embedded_turn_relay_and_never_see_
         app.client.post(app.url("/v1/claims")).bearer_auth(token).json(&serde_json::json!({ "match_id": match_id }));
     assert_eq!(claim.send().await.unwrap().status(), StatusCode::CREATED);
     let by = serde_json::json!({ "test": true });
-    let ban = tanis::store::NewBan::permanent(b.id, "other", &by, app.now());
+    let ban = tanis::store::NewBan::permanent(b.id, tanis::domain::BanReason::Other, &by, app.now());
     tanis::moderation::ban(tanis::moderation::Site::Server(&app.hub), &ban).await.unwrap();
     app.run_job(Job::Claims).await.unwrap();
     let reason =

@@ -5,7 +5,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 use tanis_proto::{MatchId, UserId};
 
-use crate::{Context, JobError, JobStore, LiveEffects};
+use crate::{Context, JobAction, JobError, JobStore, LiveEffects};
 
 /// How long the peer has to answer (text) or the call to connect (video).
 pub const WINDOW: TimeDelta = TimeDelta::hours(2);
@@ -123,7 +123,7 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
         }
     }
     if approved + rejected > 0 {
-        ctx.store.log("job.claims", None, json!({ "approved": approved, "rejected": rejected }), now).await?;
+        ctx.store.log(JobAction::ClaimsRun, None, json!({ "approved": approved, "rejected": rejected }), now).await?;
     }
     Ok(())
 }

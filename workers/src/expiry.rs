@@ -5,7 +5,7 @@
 use serde_json::json;
 use tanis_proto::{MatchId, UserId};
 
-use crate::{Context, JobError, JobStore, LiveEffects};
+use crate::{Context, JobAction, JobError, JobStore, LiveEffects};
 
 /// Rows per delete transaction.
 pub const BATCH: i64 = 500;
@@ -41,7 +41,7 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
     }
     if deleted + expired as u64 > 0 {
         ctx.store
-            .log("job.expiry", None, json!({ "messages_deleted": deleted, "matches_expired": expired }), now)
+            .log(JobAction::ExpiryRun, None, json!({ "messages_deleted": deleted, "matches_expired": expired }), now)
             .await?;
     }
     Ok(())

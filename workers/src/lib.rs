@@ -31,6 +31,24 @@ use tanis_proto::UserId;
 /// An error from the server side of a job; the job fails, is retried, and is counted.
 pub type JobError = Box<dyn std::error::Error + Send + Sync>;
 
+/// What a job records in `system_logs` ([`JobStore::log`]). The server maps each to its audit vocabulary, which
+/// decides the text stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JobAction {
+    /// A claims run that decided some claims (how many approved and rejected).
+    ClaimsRun,
+    /// An expiry run that deleted message content or expired matches.
+    ExpiryRun,
+    /// A purge run that purged accounts or forgot kept phones.
+    PurgeRun,
+    /// The daily quota reset, when it reset someone.
+    QuotaReset,
+    /// A subscriptions run that changed something.
+    SubscriptionsRun,
+    /// A push given up after its last attempt.
+    PushDropped,
+}
+
 /// What the jobs read and write. Every method that changes state is one transaction and idempotent.
 pub trait JobStore: Send + Sync + 'static {
     /// Pending claims with the facts their verdict needs, oldest first.
@@ -138,7 +156,7 @@ pub trait JobStore: Send + Sync + 'static {
     /// Appends to `system_logs`.
     fn log(
         &self,
-        action: &str,
+        action: JobAction,
         user_id: Option<UserId>,
         details: serde_json::Value,
         now: DateTime<Utc>,

@@ -8,7 +8,7 @@
 use serde_json::json;
 use tanis_proto::UserId;
 
-use crate::{Context, JobError, JobStore, LiveEffects};
+use crate::{Context, JobAction, JobError, JobStore, LiveEffects};
 
 /// Accounts read per query; each is purged in its own transaction.
 pub const BATCH: i64 = 100;
@@ -42,7 +42,7 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
     let phone_bans_ended = ctx.store.forget_ended_phone_bans(now).await?;
     if purged + phone_bans_ended > 0 {
         let details = json!({ "accounts_purged": purged, "phone_bans_kept": phone_bans_kept, "phone_bans_ended": phone_bans_ended });
-        ctx.store.log("job.purge", None, details, now).await?;
+        ctx.store.log(JobAction::PurgeRun, None, details, now).await?;
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use chrono::TimeDelta;
 use serde_json::json;
 
-use crate::{Context, JobError, JobStore, LiveEffects};
+use crate::{Context, JobAction, JobError, JobStore, LiveEffects};
 
 /// Tries per push before it is dropped.
 pub const MAX_ATTEMPTS: i32 = 8;
@@ -70,7 +70,7 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
             Sent::Retry { .. } if p.attempts + 1 >= MAX_ATTEMPTS => {
                 ctx.store.push_done(p.id).await?;
                 ctx.store
-                    .log("push.dropped", None, json!({ "push_id": p.id, "attempts": p.attempts + 1 }), now)
+                    .log(JobAction::PushDropped, None, json!({ "push_id": p.id, "attempts": p.attempts + 1 }), now)
                     .await?;
             }
             Sent::Retry { after } => {

@@ -5,7 +5,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
 use serde_json::json;
 
-use crate::{Context, JobError, JobStore, LiveEffects};
+use crate::{Context, JobAction, JobError, JobStore, LiveEffects};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Amounts {
@@ -25,7 +25,7 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
     let day = local_day(now, ctx.settings.timezone);
     let reset = ctx.store.reset_daily_quotas(day, &ctx.settings.quota_amounts).await?;
     if reset > 0 {
-        ctx.store.log("job.quota_reset", None, json!({ "day": day.to_string(), "users": reset }), now).await?;
+        ctx.store.log(JobAction::QuotaReset, None, json!({ "day": day.to_string(), "users": reset }), now).await?;
     }
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::{Context, JobError, JobStore, LiveEffects};
+use crate::{Context, JobAction, JobError, JobStore, LiveEffects};
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Changes {
@@ -15,7 +15,7 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
     let changes = ctx.store.refresh_subscriptions(now).await?;
     if changes != Changes::default() {
         let details = json!({ "deactivated": changes.deactivated, "premium_changed": changes.premium_changed });
-        ctx.store.log("job.subscriptions", None, details, now).await?;
+        ctx.store.log(JobAction::SubscriptionsRun, None, details, now).await?;
     }
     Ok(())
 }

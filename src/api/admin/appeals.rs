@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::Staff;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
-use crate::domain::{UserId, handle};
+use crate::domain::{BanReason, UserId, handle};
 use crate::store::{AppealRow, Decided};
 
 /// An appeal as moderators see it.
@@ -23,7 +23,8 @@ pub struct Appeal {
     #[schema(example = "kediadam#9021")]
     handle: String,
     /// The ban's reason code.
-    reason_code: String,
+    #[schema(value_type = String)]
+    reason_code: BanReason,
     /// The user's words.
     text: String,
     created_at: DateTime<Utc>,

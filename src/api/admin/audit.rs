@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::Staff;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppQuery, ErrorBody, ErrorCode};
-use crate::domain::UserId;
+use crate::domain::{AuditAction, UserId};
 use crate::store::{AuditQuery, SystemLogRow};
 
 /// Most entries per page, and the default.
@@ -20,8 +20,8 @@ const DEFAULT_PAGE: i64 = 50;
 #[derive(Serialize, ToSchema)]
 pub struct AuditEntry {
     id: i64,
-    #[schema(example = "user.banned")]
-    action: String,
+    #[schema(example = "user.banned", value_type = String)]
+    action: AuditAction,
     /// The user the entry is about.
     #[schema(value_type = Option<i64>)]
     target_id: Option<UserId>,
@@ -95,10 +95,16 @@ pub(super) async fn browse(
     if f.action.as_ref().is_some_and(|a| a.is_empty() || a.len() > 64) {
         return Err(ApiError::new(ErrorCode::InvalidParameter, "action must have 1 to 64 characters"));
     }
+    let action = match f.action.as_deref().map(AuditAction::parse) {
+        None => None,
+        Some(Some(action)) => Some(action),
+        // No entry has an action that is not one, so the answer is the empty last page, as it always was.
+        Some(None) => return Ok(AppJson(AuditPage { entries: Vec::new(), next_before: None })),
+    };
     let query = AuditQuery {
         actor: f.actor,
         target: f.target,
-        action: f.action,
+        action,
         since: f.since,
         until: f.until,
         before: f.before,

@@ -13,7 +13,7 @@ use super::audit::AuditEntry;
 use super::{Admin, Staff};
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
-use crate::domain::{Role, RoleRefusal, UserId, handle};
+use crate::domain::{AuditAction, BanReason, Role, RoleRefusal, UserId, handle};
 use crate::moderation::{self, Site};
 use crate::store::{BanRow, Lift, NewBan};
 
@@ -52,9 +52,9 @@ pub(super) async fn ban(
     AppJson(req): AppJson<BanRequest>,
 ) -> Result<StatusCode, ApiError> {
     let moderator = staff.id;
-    if !crate::domain::BAN_REASONS.contains(&req.reason.as_str()) {
+    let Some(reason_code) = BanReason::parse(&req.reason) else {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "reason must be one of the reason codes (docs/admin.md)"));
-    }
+    };
     let note = req.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
     if note.is_some_and(|n| n.chars().count() > 1000) {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "note must have at most 1000 characters"));
@@ -69,7 +69,7 @@ pub(super) async fn ban(
     let by = json!({ "moderator": moderator });
     let order = NewBan {
         user_id: id,
-        reason_code: &req.reason,
+        reason_code,
         note,
         ends_at: req.duration_hours.map(|h| now + TimeDelta::hours(h)),
         by: &by,
@@ -142,7 +142,8 @@ pub(super) async fn clear_reports(
 #[derive(Serialize, ToSchema)]
 pub struct BanEntry {
     id: i64,
-    reason_code: String,
+    #[schema(value_type = String)]
+    reason_code: BanReason,
     /// The moderator's note.
     note: Option<String>,
     /// The moderator who banned; absent for the automatic ban.
@@ -188,7 +189,8 @@ pub struct UserView {
     /// `active` or `banned`.
     status: &'static str,
     /// The current ban's reason code.
-    ban_reason: Option<String>,
+    #[schema(value_type = Option<String>)]
+    ban_reason: Option<BanReason>,
     banned_at: Option<DateTime<Utc>>,
     /// When the current ban ends by itself.
     ban_ends_at: Option<DateTime<Utc>>,
@@ -266,7 +268,7 @@ async fn user_view(state: &AppState, staff: Staff, row: crate::store::UserRow) -
         let details = json!({ "via": "GET /v1/admin/users" });
         state
             .store
-            .log_action("admin.phone_viewed", staff.id, row.id, &details, now)
+            .log_action(AuditAction::AdminPhoneViewed, staff.id, row.id, &details, now)
             .await
             .map_err(ApiError::internal)?;
         // Opened only here, for an admin; an unopenable phone (wrong key: the start-up check makes that rare) is
@@ -283,7 +285,7 @@ async fn user_view(state: &AppState, staff: Staff, row: crate::store::UserRow) -
         handle: handle(&row.alias, &row.tag),
         role: row.role,
         status: if row.is_banned { "banned" } else { "active" },
-        ban_reason: row.ban_reason.clone(),
+        ban_reason: row.ban_reason,
         banned_at: row.banned_at,
         ban_ends_at: row.ban_ends_at,
         bans: bans.into_iter().map(BanEntry::from).collect(),

@@ -7,34 +7,28 @@ use std::sync::Arc;
 use tanis_proto::{EndReason, ServerFrame};
 
 use crate::delivery::Delivery;
-use crate::domain::{MatchId, UserId};
+use crate::domain::{EndCause, MatchId, UserId};
 use crate::hub::Hub;
 use crate::store::{MatchEnd, StoreError};
 
 impl Hub {
-    /// Ends the user's active match `match_id` (a leave or a block; a ban ends it through [`crate::moderation`])
-    /// and tells both sides. False when the user has no such active match. The end is written by the group
+    /// Ends the user's active match `match_id` for `cause` (their leave or block) and tells both sides what
+    /// [`EndCause::told`] says. False when the user has no such active match. The end is written by the group
     /// commit, in the batch after the messages already queued for the match, sharing their commit: leaving costs
     /// no transaction of its own.
     pub(in crate::hub) async fn end_match(
         &self,
         user_id: UserId,
         match_id: MatchId,
-        ours: EndReason,
-        theirs: EndReason,
+        cause: EndCause,
     ) -> Result<bool, Arc<StoreError>> {
         let Some(active) = self.active_match(user_id).filter(|a| a.match_id == match_id) else {
             return Ok(false);
         };
-        let reason = match ours {
-            EndReason::Blocked => "blocked",
-            EndReason::Banned => "banned",
-            EndReason::Expired => "expired",
-            _ => "left",
-        };
-        let done = self.inner.tasks.writer.end_match(MatchEnd { match_id, reason }).await;
+        let done = self.inner.tasks.writer.end_match(MatchEnd { match_id, reason: cause }).await;
         // Whether this end or another (the peer leaving at the same moment) ended it, both sides are told.
         done.await.map_err(|_| Arc::new(StoreError::Database(sqlx::Error::PoolClosed)))??;
+        let (ours, theirs) = cause.told();
         self.forget_match(match_id, &[(user_id, ours), (active.peer_id, theirs)]);
         Ok(true)
     }

@@ -8,7 +8,7 @@ mod end;
 mod open;
 mod resync;
 
-use tanis_proto::{MatchInfo, MatchKind};
+use tanis_proto::MatchInfo;
 
 use super::ActiveMatch;
 use crate::domain::UserId;
@@ -17,15 +17,11 @@ use crate::store::MatchRow;
 pub(super) use ask::{cancel, find};
 pub use end::tell_ended;
 
-fn kind_of(row: &MatchRow) -> MatchKind {
-    if row.kind == "video" { MatchKind::Video } else { MatchKind::Text }
-}
-
 /// The user's view of a match row.
 fn active_for(row: &MatchRow, user_id: UserId, peer_id: UserId, peer_handle: String) -> ActiveMatch {
     let info = MatchInfo {
         match_id: row.id,
-        kind: kind_of(row),
+        kind: row.kind,
         peer: peer_handle,
         peer_public_key: row.peer_public_key(user_id).to_owned(),
         // The one who waited longer (user1) starts: sends the first video offer, and is the E2E initiator.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use tanis_proto::{Balances, ErrorCode, MatchKind, ServerFrame};
 
-use super::{active_for, kind_of};
+use super::active_for;
 use crate::delivery::SocketRef;
 use crate::domain::{UserId, handle};
 use crate::hub::Hub;
@@ -27,7 +27,7 @@ impl Hub {
             .map(|(first, second)| NewMatch {
                 user1_id: first.user_id(),
                 user2_id: second.user_id(),
-                kind: first.candidate.kind.as_str(),
+                kind: first.candidate.kind,
                 user1_public_key: first.public_key.clone(),
                 user2_public_key: second.public_key.clone(),
                 now,
@@ -76,7 +76,7 @@ impl Hub {
     /// Makes a committed match active on this node and sends `match.found` to both sides.
     fn announce(&self, created: &CreatedMatch) {
         let CreatedMatch { row, user1, user2 } = created;
-        let kind = kind_of(row);
+        let kind = row.kind;
         metrics::counter!("tanis_matches_total", "kind" => kind.as_str()).increment(1);
         for (me, peer) in [(user1, user2), (user2, user1)] {
             let active = active_for(row, me.id, peer.id, handle(&peer.alias, &peer.tag));

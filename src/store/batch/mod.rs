@@ -10,9 +10,10 @@ mod rules;
 mod sqlite;
 
 use chrono::{DateTime, Utc};
+use tanis_proto::MatchKind;
 
 use super::{Backend, Store, StoreError};
-use crate::domain::{MatchId, Seq, UserId};
+use crate::domain::{EndCause, MatchId, Seq, UserId};
 pub use opening::{CreateMatchError, NewMatch, Opened, Opening};
 
 /// One message to store. `content` and `nonce` are the client's base64 ciphertext, never decoded here.
@@ -25,8 +26,8 @@ pub struct NewMessage {
     pub content: String,
     pub nonce: String,
     pub device_info: Option<String>,
-    /// `text` or `video`: the kind of the match.
-    pub connection_type: &'static str,
+    /// The kind of the match (`message_logs.connection_type`).
+    pub connection_type: MatchKind,
 }
 
 /// What happened to one message of a batch.
@@ -53,8 +54,8 @@ pub struct Receipt {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct MatchEnd {
     pub match_id: MatchId,
-    /// `left`, `blocked`, `expired` or `banned` (`matches.end_reason`).
-    pub reason: &'static str,
+    /// Stored as `matches.end_reason`.
+    pub reason: EndCause,
 }
 
 /// One transaction's worth of the group commit's work.
@@ -158,11 +159,11 @@ mod tests {
             content: "Y2lwaGVy".into(),
             nonce: "bm9uY2U=".into(),
             device_info: None,
-            connection_type: "text",
+            connection_type: MatchKind::Text,
         };
         let messages = [message.clone(), message];
         let receipts = [Receipt { match_id: MatchId(1), seq: Seq(1), receiver_id: UserId(11) }];
-        let ends = [MatchEnd { match_id: MatchId(1), reason: "left" }];
+        let ends = [MatchEnd { match_id: MatchId(1), reason: EndCause::Left }];
         let opens = [Opening { matches: Vec::new(), epoch: None }];
         let batch = Batch { messages: &messages, receipts: &receipts, ends: &ends, opens: &opens };
         let counts = |b: Batch<'_>| (b.messages.len(), b.receipts.len(), b.ends.len(), b.opens.len());

@@ -3,6 +3,7 @@
 //! ([`Store::create_matches`]).
 
 use chrono::{DateTime, Utc};
+use tanis_proto::MatchKind;
 
 use super::Batch;
 use crate::domain::UserId;
@@ -14,8 +15,7 @@ use crate::store::{Store, StoreError};
 pub struct NewMatch {
     pub user1_id: UserId,
     pub user2_id: UserId,
-    /// `text` or `video`.
-    pub kind: &'static str,
+    pub kind: MatchKind,
     pub user1_public_key: String,
     pub user2_public_key: String,
     pub now: DateTime<Utc>,
@@ -175,7 +175,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::MatchId;
+    use crate::domain::{MatchId, MatchStatus};
     use crate::store::{MatchRow, MatchedUser};
 
     fn pair(user1_id: UserId, user2_id: UserId) -> NewMatch {
@@ -183,7 +183,7 @@ mod tests {
         NewMatch {
             user1_id,
             user2_id,
-            kind: "text",
+            kind: MatchKind::Text,
             user1_public_key: "k1".into(),
             user2_public_key: "k2".into(),
             now,
@@ -205,10 +205,10 @@ mod tests {
             id: MatchId(new.user1_id.0 * 100),
             user1_id: new.user1_id,
             user2_id: new.user2_id,
-            kind: new.kind.into(),
+            kind: new.kind,
             created_at: new.now,
             expired_at: new.expires_at,
-            status: "active".into(),
+            status: MatchStatus::Active,
             user1_public_key: new.user1_public_key.clone(),
             user2_public_key: new.user2_public_key.clone(),
         };

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
+use tanis_proto::MatchKind;
 
 use super::opening::{Attempt, Attempts, NewMatch, Opened, Opening, spend_unit};
 use super::rules::{active_last_seqs, answer_ends, answer_receipts, assign_seqs, distinct_ends, match_ids};
@@ -66,7 +67,7 @@ pub(super) async fn write_batch(pool: &PgPool, batch: Batch<'_>, now: DateTime<U
         )
         .bind(now)
         .bind(ends.iter().map(|e| e.0).collect::<Vec<_>>())
-        .bind(ends.iter().map(|e| e.1).collect::<Vec<_>>())
+        .bind(ends.iter().map(|e| e.1.as_str()).collect::<Vec<_>>())
         .fetch_all(&mut *tx)
         .await?;
         answer_ends(batch.ends, ended)
@@ -144,7 +145,7 @@ async fn insert_messages(
         .bind(&match_id)
         .bind(&seq)
         .bind(fresh.iter().map(|(m, _)| m.device_info.as_deref()).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|(m, _)| m.connection_type).collect::<Vec<_>>())
+        .bind(fresh.iter().map(|(m, _)| m.connection_type.as_str()).collect::<Vec<_>>())
         .bind(now)
         .execute(&mut **tx)
         .await?;
@@ -196,8 +197,8 @@ async fn attempt(
     }
     let mut paid: HashMap<UserId, MatchedUser> = HashMap::with_capacity(batch.len() * 2);
     for (kind, spend) in [
-        ("text", spend_unit!("daily_chat_balance", "bonus_chat_balance")),
-        ("video", spend_unit!("daily_video_balance", "bonus_video_balance")),
+        (MatchKind::Text, spend_unit!("daily_chat_balance", "bonus_chat_balance")),
+        (MatchKind::Video, spend_unit!("daily_video_balance", "bonus_video_balance")),
     ] {
         let users: Vec<UserId> =
             batch.iter().filter(|m| m.kind == kind).flat_map(|m| [m.user1_id, m.user2_id]).collect();

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 
 use super::{MatchEnd, NewMessage, Receipt, WriteOutcome};
-use crate::domain::{MatchId, Seq, UserId};
+use crate::domain::{EndCause, MatchId, MatchStatus, Seq, UserId};
 
 /// A message a receipt marked delivered, as the marking statement returns it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
@@ -38,7 +38,7 @@ pub(super) fn match_ids(ids: impl IntoIterator<Item = MatchId>) -> Vec<MatchId> 
 
 /// Each match once, with the reason of its first end: two ends of one match in a batch (both users leaving
 /// at once) end it once.
-pub(super) fn distinct_ends(ends: &[MatchEnd]) -> Vec<(MatchId, &'static str)> {
+pub(super) fn distinct_ends(ends: &[MatchEnd]) -> Vec<(MatchId, EndCause)> {
     let mut seen = HashSet::new();
     ends.iter().filter(|e| seen.insert(e.match_id)).map(|e| (e.match_id, e.reason)).collect()
 }
@@ -58,8 +58,8 @@ pub(super) fn answer_receipts(receipts: &[Receipt], marked: Vec<Marked>) -> Vec<
 }
 
 /// The last seq of each active match, from rows `(id, status, last seq)`.
-pub(super) fn active_last_seqs(rows: Vec<(MatchId, String, Seq)>) -> HashMap<MatchId, Seq> {
-    rows.into_iter().filter(|(_, status, _)| status == "active").map(|(id, _, seq)| (id, seq)).collect()
+pub(super) fn active_last_seqs(rows: Vec<(MatchId, MatchStatus, Seq)>) -> HashMap<MatchId, Seq> {
+    rows.into_iter().filter(|(_, status, _)| *status == MatchStatus::Active).map(|(id, _, seq)| (id, seq)).collect()
 }
 
 /// Outcomes in input order and the messages to insert with their seqs. `known` holds earlier copies; in-batch
@@ -95,6 +95,8 @@ pub(super) fn assign_seqs<'a>(
 
 #[cfg(test)]
 mod tests {
+    use tanis_proto::MatchKind;
+
     use super::*;
 
     const M1: MatchId = MatchId(1);
@@ -110,11 +112,11 @@ mod tests {
             content: "Y2lwaGVy".into(),
             nonce: "bm9uY2U=".into(),
             device_info: None,
-            connection_type: "text",
+            connection_type: MatchKind::Text,
         }
     }
 
-    fn end(match_id: MatchId, reason: &'static str) -> MatchEnd {
+    fn end(match_id: MatchId, reason: EndCause) -> MatchEnd {
         MatchEnd { match_id, reason }
     }
 
@@ -125,13 +127,13 @@ mod tests {
 
     #[test]
     fn a_match_ended_twice_in_a_batch_ends_once_with_the_first_reason() {
-        let ends = [end(M1, "left"), end(M2, "blocked"), end(M1, "blocked")];
-        assert_eq!(distinct_ends(&ends), vec![(M1, "left"), (M2, "blocked")]);
+        let ends = [end(M1, EndCause::Left), end(M2, EndCause::Blocked), end(M1, EndCause::Blocked)];
+        assert_eq!(distinct_ends(&ends), vec![(M1, EndCause::Left), (M2, EndCause::Blocked)]);
     }
 
     #[test]
     fn only_the_first_end_of_a_match_the_batch_ended_is_answered_true() {
-        let ends = [end(M1, "left"), end(M2, "left"), end(M1, "blocked")];
+        let ends = [end(M1, EndCause::Left), end(M2, EndCause::Left), end(M1, EndCause::Blocked)];
         assert_eq!(answer_ends(&ends, vec![M1]), vec![true, false, false]);
     }
 
@@ -146,8 +148,9 @@ mod tests {
 
     #[test]
     fn only_active_matches_have_a_last_seq() {
-        let row = |id, status: &str, seq| (MatchId(id), status.to_owned(), Seq(seq));
-        let rows = vec![row(1, "active", 5), row(2, "completed", 3), row(3, "active", 0)];
+        let row = |id, status, seq| (MatchId(id), status, Seq(seq));
+        let rows =
+            vec![row(1, MatchStatus::Active, 5), row(2, MatchStatus::Completed, 3), row(3, MatchStatus::Active, 0)];
         assert_eq!(active_last_seqs(rows), HashMap::from([(M1, Seq(5)), (MatchId(3), Seq(0))]));
     }
 

@@ -16,11 +16,12 @@ use std::convert::Infallible;
 
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
+use tanis_proto::MatchKind;
 
 use super::opening::{Attempt, Attempts, NewMatch, Opened, Opening, spend_unit};
 use super::rules::{Earlier, active_last_seqs, answer_ends, assign_seqs, distinct_ends, match_ids};
 use super::{Batch, MatchEnd, NewMessage, Receipt, WriteOutcome, Written};
-use crate::domain::{MatchId, Seq, UserId};
+use crate::domain::{MatchId, MatchStatus, Seq, UserId};
 use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, matched_user_columns};
 use crate::store::sqlite_raw::{Db, Failure, Row, Value, timestamp};
 
@@ -77,7 +78,8 @@ fn insert_messages(db: &Db<'_>, batch: &[NewMessage], now: DateTime<Utc>) -> Res
     for id in match_ids(batch.iter().map(|m| m.match_id)) {
         state.each(&[id.into()], |row| rows.push((id, row.text(0), Seq(row.int(1)))))?;
     }
-    let last_seq = active_last_seqs(rows);
+    let rows = rows.into_iter().map(|(id, status, seq)| Ok((id, match_status(&status)?, seq)));
+    let last_seq = active_last_seqs(rows.collect::<Result<_, sqlx::Error>>()?);
 
     // Earlier copies of the batch's messages, by the duplicate key.
     let mut earlier = db.prepare(
@@ -125,7 +127,8 @@ fn insert_messages(db: &Db<'_>, batch: &[NewMessage], now: DateTime<Utc>) -> Res
                 m.nonce.as_str().into(),
                 now.as_str().into(),
             ])?;
-            log.execute(&[a, b, c, d, now.as_str().into(), m.device_info.as_deref().into(), m.connection_type.into()])?;
+            let kind = m.connection_type.as_str().into();
+            log.execute(&[a, b, c, d, now.as_str().into(), m.device_info.as_deref().into(), kind])?;
         }
     }
     Ok(outcomes)
@@ -144,7 +147,7 @@ fn end_matches(db: &Db<'_>, ends: &[MatchEnd], now: &str) -> Result<Vec<bool>, F
     )?;
     let mut ended = Vec::new();
     for (match_id, reason) in distinct_ends(ends) {
-        end.each(&[now.into(), reason.into(), match_id.into()], |row| ended.push(MatchId(row.int(0))))?;
+        end.each(&[now.into(), reason.as_str().into(), match_id.into()], |row| ended.push(MatchId(row.int(0))))?;
     }
     Ok(answer_ends(ends, ended))
 }
@@ -186,11 +189,11 @@ fn attempt(db: &Db<'_>, batch: &[&NewMatch], epoch: Option<i64>) -> Result<Attem
     let mut paid: HashMap<UserId, MatchedUser> = HashMap::with_capacity(batch.len() * 2);
     for (kind, spend) in [
         (
-            "text",
+            MatchKind::Text,
             concat!(spend_unit!("daily_chat_balance", "bonus_chat_balance"), "?1) RETURNING ", matched_user_columns!()),
         ),
         (
-            "video",
+            MatchKind::Video,
             concat!(
                 spend_unit!("daily_video_balance", "bonus_video_balance"),
                 "?1) RETURNING ",
@@ -224,7 +227,7 @@ fn attempt(db: &Db<'_>, batch: &[&NewMatch], epoch: Option<i64>) -> Result<Attem
             &[
                 m.user1_id.into(),
                 m.user2_id.into(),
-                m.kind.into(),
+                m.kind.as_str().into(),
                 now.as_str().into(),
                 expires.as_str().into(),
                 m.user1_public_key.as_str().into(),
@@ -237,10 +240,10 @@ fn attempt(db: &Db<'_>, batch: &[&NewMatch], epoch: Option<i64>) -> Result<Attem
             id: id.expect("INSERT … RETURNING returns the row"),
             user1_id: m.user1_id,
             user2_id: m.user2_id,
-            kind: m.kind.to_owned(),
+            kind: m.kind,
             created_at: m.now,
             expired_at: m.expires_at,
-            status: "active".into(),
+            status: MatchStatus::Active,
             user1_public_key: m.user1_public_key.clone(),
             user2_public_key: m.user2_public_key.clone(),
         };
@@ -249,6 +252,12 @@ fn attempt(db: &Db<'_>, batch: &[&NewMatch], epoch: Option<i64>) -> Result<Attem
         created.push(CreatedMatch { row, user1, user2 });
     }
     Ok(Attempt::Created(created))
+}
+
+/// A `matches.status` read through the raw handle; text naming no status fails the batch as sqlx's decoding
+/// would.
+fn match_status(text: &str) -> Result<MatchStatus, sqlx::Error> {
+    MatchStatus::parse(text).ok_or_else(|| sqlx::Error::Decode(format!("unknown match status {text:?}").into()))
 }
 
 /// A row of [`matched_user_columns`].
