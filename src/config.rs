@@ -430,6 +430,11 @@ pub struct MatchingConfig {
     pub nearby_start_km: f64,
     /// …and doubles every this many seconds of waiting, until anyone qualifies.
     pub nearby_doubling_secs: u64,
+    /// A `match.find` with `interests: "prefer"` waits this long for someone sharing an interest, then takes
+    /// anyone.
+    pub interest_fallback_secs: u64,
+    /// Never pair two people who speak no language in common. Off: languages only rank, never refuse.
+    pub require_common_language: bool,
 }
 
 impl Default for Config {
@@ -523,7 +528,14 @@ impl Default for HubConfig {
 
 impl Default for MatchingConfig {
     fn default() -> Self {
-        Self { recent_partner_hours: 24, match_ttl_hours: 24, nearby_start_km: 5.0, nearby_doubling_secs: 10 }
+        Self {
+            recent_partner_hours: 24,
+            match_ttl_hours: 24,
+            nearby_start_km: 5.0,
+            nearby_doubling_secs: 10,
+            interest_fallback_secs: 10,
+            require_common_language: true,
+        }
     }
 }
 

@@ -110,6 +110,7 @@ async fn user_loop(
             kind: MatchKind::Text,
             public_key: Identity::generate().public_key_b64(),
             nearby: false,
+            interests: Default::default(),
         };
         let sent = Instant::now();
         conn.send(&find).await?;

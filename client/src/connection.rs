@@ -174,6 +174,7 @@ impl Chat {
             kind,
             public_key: identity.public_key_b64(),
             nearby: false,
+            interests: Default::default(),
         };
         connection.send(&find).await?;
         Ok(identity)

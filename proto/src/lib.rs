@@ -53,6 +53,19 @@ impl MatchKind {
     }
 }
 
+/// Whether `match.find` matches on the profile's interests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InterestMatching {
+    /// Interests play no part.
+    #[default]
+    Off,
+    /// The compatible waiter sharing the most interests first; anyone once the fallback wait is over.
+    Prefer,
+    /// Only someone sharing at least one interest, however long it takes.
+    Only,
+}
+
 /// How a call's setup ended, as `rtc.stats` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -113,6 +126,10 @@ pub enum ClientFrame {
         /// Prefer partners close to the location stored with the profile.
         #[serde(default)]
         nearby: bool,
+        /// Match on the interests of the profile: `off` (the default), `prefer` (the waiter sharing the most,
+        /// anyone after the fallback wait) or `only` (never anyone sharing none).
+        #[serde(default)]
+        interests: InterestMatching,
     },
     /// Leave the queue.
     #[serde(rename = "match.cancel")]
@@ -310,6 +327,12 @@ pub struct MatchInfo {
     /// Whether this side starts (sends the first video offer; the initiator key direction in E2E).
     pub initiator: bool,
     pub expires_at: DateTime<Utc>,
+    /// The interests (ids of `GET /v1/interests`) both profiles list: nothing else of the other's profile.
+    #[serde(default)]
+    pub shared_interests: Vec<String>,
+    /// The languages (ISO 639-1) both speak.
+    #[serde(default)]
+    pub shared_languages: Vec<String>,
 }
 
 /// One ICE server, in the shape WebRTC's `RTCIceServer` takes.
@@ -484,7 +507,13 @@ mod tests {
             serde_json::from_str(r#"{"type":"match.find","kind":"video","public_key":"AAAA"}"#).unwrap();
         assert_eq!(
             frame,
-            ClientFrame::MatchFind { id: None, kind: MatchKind::Video, public_key: "AAAA".into(), nearby: false }
+            ClientFrame::MatchFind {
+                id: None,
+                kind: MatchKind::Video,
+                public_key: "AAAA".into(),
+                nearby: false,
+                interests: Default::default()
+            }
         );
         let frame: ClientFrame = serde_json::from_str(r#"{"type":"ping","id":"r1"}"#).unwrap();
         assert_eq!(frame.id(), Some("r1"));

@@ -1,7 +1,7 @@
 //! What a signed-in user reads and changes about themselves.
 
 use super::{AccountError, Accounts};
-use crate::domain::{Alias, UserId};
+use crate::domain::{Alias, Interests, Languages, UserId};
 use crate::store::{StoreError, UserRow};
 
 /// A change to the profile; `None` fields stay as they are.
@@ -12,6 +12,10 @@ pub struct ProfileChange {
     pub location: Option<Option<(f64, f64)>>,
     /// The language of notifications.
     pub locale: Option<crate::notices::Locale>,
+    /// The topics to list (replacing the old ones); validated where they were parsed.
+    pub interests: Option<Interests>,
+    /// The languages spoken (replacing the old ones).
+    pub languages: Option<Languages>,
 }
 
 impl Accounts {
@@ -54,6 +58,12 @@ impl Accounts {
         }
         if let Some(locale) = change.locale {
             self.store.set_locale(user.id, locale).await?;
+        }
+        if let Some(interests) = change.interests {
+            self.store.set_interests(user.id, interests).await?;
+        }
+        if let Some(languages) = change.languages {
+            self.store.set_languages(user.id, languages).await?;
         }
         self.current_user(user.id).await
     }

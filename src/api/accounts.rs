@@ -13,7 +13,9 @@ use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
 use crate::accounts::{AccountError, ClientInfo, IssuedTokens, ProfileChange, Registration, must_accept_notice};
 use crate::auth::RefreshToken;
-use crate::domain::{Alias, AliasError, Password, PasswordError, Phone, PhoneError, Role, UserId, handle};
+use crate::domain::{
+    Alias, AliasError, Interests, Languages, Password, PasswordError, Phone, PhoneError, Role, UserId, handle,
+};
 use crate::store::UserRow;
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -110,6 +112,13 @@ pub struct Me {
     location: Option<Location>,
     /// `tr` or `en`: the language of notifications.
     locale: String,
+    /// The topics the profile lists (ids of `GET /v1/interests`); matching may prefer people who share them.
+    #[schema(example = json!(["music", "chess"]))]
+    interests: Vec<&'static str>,
+    /// The languages spoken (ISO 639-1); never paired with someone who speaks none of them. The notification
+    /// language until chosen.
+    #[schema(example = json!(["tr", "en"]))]
+    languages: Vec<&'static str>,
     /// The running subscription; absent on the free plan.
     plan: Option<Plan>,
     created_at: DateTime<Utc>,
@@ -176,6 +185,14 @@ pub struct UpdateMe {
     #[serde(default)]
     #[schema(pattern = "^(tr|en)$")]
     locale: Option<String>,
+    /// The topics to list, replacing the old ones: ids of `GET /v1/interests`, at most 10; `[]` clears them.
+    #[serde(default)]
+    #[schema(max_items = 10)]
+    interests: Option<Vec<String>>,
+    /// The languages spoken, replacing the old ones: one to three ISO 639-1 codes (`tr`, `en`, `de`, …).
+    #[serde(default)]
+    #[schema(min_items = 1, max_items = 3)]
+    languages: Option<Vec<String>>,
 }
 
 #[derive(Deserialize, ToSchema, Clone, Copy)]
@@ -207,6 +224,8 @@ impl From<&UserRow> for Me {
             referral_code: u.referral_code.clone(),
             location: u.location_lat.zip(u.location_lon).map(|(lat, lon)| Location { lat, lon }),
             locale: u.locale.clone(),
+            interests: u.interests().ids().collect(),
+            languages: u.languages().codes().collect(),
             plan: None,
             created_at: u.created_at,
             privacy_notice_version: u.privacy_notice_version.clone(),
@@ -308,10 +327,11 @@ async fn me(State(state): State<AppState>, user: AuthUser) -> Result<AppJson<Me>
     Ok(AppJson(Me::from(&row).with_plan(&state, row.id).await?.with_notice(state.accounts.privacy_notice_version())))
 }
 
-/// Change your alias (you get a new tag) or your location.
+/// Change your alias (you get a new tag), location, notification language, interests or languages. Every field
+/// is checked before anything is written.
 #[utoipa::path(patch, path = "/v1/me", tag = "account", security(("bearer" = [])), request_body = UpdateMe,
     responses((status = 200, body = Me),
-              (status = "4XX", description = "invalid_alias, reserved_alias, invalid_location, alias_exhausted", body = ErrorBody)))]
+              (status = "4XX", description = "invalid_alias, reserved_alias, invalid_location, invalid_interests, invalid_languages, alias_exhausted", body = ErrorBody)))]
 async fn update_me(
     State(state): State<AppState>,
     user: AuthUser,
@@ -324,12 +344,20 @@ async fn update_me(
                 .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "locale must be tr or en"))?,
         ),
     };
+    let interests = req.interests.as_deref().map(Interests::parse).transpose();
+    let interests = interests.map_err(|e| ApiError::new(ErrorCode::InvalidInterests, e.to_string()))?;
+    let languages = req.languages.as_deref().map(Languages::parse).transpose();
+    let languages = languages.map_err(|e| ApiError::new(ErrorCode::InvalidLanguages, e.to_string()))?;
     let change = ProfileChange {
         alias: req.alias.as_deref().map(Alias::parse).transpose()?,
         location: req.location.map(|l| l.map(|l| (l.lat, l.lon))),
         locale,
+        interests,
+        languages,
     };
     let row = state.accounts.update_profile(user.id, change).await.map_err(|e| state.api_error(e))?;
+    // Matching caches the profile's interests and languages beside the user's sockets: read them again.
+    state.hub.standing_changed(user.id);
     Ok(AppJson(Me::from(&row).with_plan(&state, row.id).await?.with_notice(state.accounts.privacy_notice_version())))
 }
 

@@ -40,6 +40,8 @@ pub enum ErrorCode {
     Underage,
     InvalidReferralCode,
     InvalidLocation,
+    InvalidInterests,
+    InvalidLanguages,
     PhoneTaken,
     AliasExhausted,
     // Claims and moderation.
@@ -81,9 +83,8 @@ impl ErrorCode {
         match self {
             MalformedJson => StatusCode::BAD_REQUEST,
             InvalidRequest | InvalidText | InvalidPhone | WeakPassword | PasswordTooLong | InvalidAlias
-            | ReservedAlias | ConsentRequired | InvalidBirthYear | InvalidReferralCode | InvalidLocation => {
-                StatusCode::UNPROCESSABLE_ENTITY
-            }
+            | ReservedAlias | ConsentRequired | InvalidBirthYear | InvalidReferralCode | InvalidLocation
+            | InvalidInterests | InvalidLanguages => StatusCode::UNPROCESSABLE_ENTITY,
             InvalidParameter => StatusCode::BAD_REQUEST,
             RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             UpgradeRequired => StatusCode::UPGRADE_REQUIRED,

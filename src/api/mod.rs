@@ -14,6 +14,7 @@ mod devices;
 pub mod error;
 mod export;
 mod extract;
+mod interests;
 mod notifications;
 mod openapi;
 mod ops;
@@ -94,6 +95,7 @@ pub fn router(state: AppState) -> Router {
         .merge(billing::router())
         .merge(notifications::router())
         .merge(rtc::router())
+        .merge(interests::router())
         .merge(ops::router())
         .merge(ws::router())
         .split_for_parts();

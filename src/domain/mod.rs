@@ -8,6 +8,8 @@
 mod alias;
 mod audit;
 mod bans;
+mod interests;
+mod languages;
 mod matches;
 mod notifications;
 mod password;
@@ -17,6 +19,8 @@ mod role;
 pub use alias::{Alias, AliasError, TAG_SPACE, Tag, handle, lookup_key};
 pub use audit::AuditAction;
 pub use bans::BanReason;
+pub use interests::{Interests, InterestsError, MAX_INTERESTS, TOPICS, Topic};
+pub use languages::{Languages, LanguagesError, MAX_LANGUAGES};
 pub use matches::{EndCause, MatchStatus};
 pub use notifications::NotificationKind;
 pub use password::{Password, PasswordError};

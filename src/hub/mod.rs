@@ -42,7 +42,7 @@ use crate::dedicated::Running;
 use crate::delivery::Delivery;
 use crate::domain::UserId;
 use crate::group_commit::{Announcer, Committer};
-use crate::matching::rules::NearbyPolicy;
+use crate::matching::rules::Policy;
 use crate::matching::{Matchmaker, Queue, cluster};
 use crate::push::{FcmClient, Notifier};
 use crate::store::Store;
@@ -133,7 +133,12 @@ impl Hub {
     pub fn start(services: Services, settings: Settings, shutdown: CancellationToken) -> Self {
         let Services { store, delivery, clock } = &services;
         let matching = &settings.matching;
-        let policy = NearbyPolicy { start_km: matching.nearby_start_km, doubling_secs: matching.nearby_doubling_secs };
+        let policy = Policy {
+            start_km: matching.nearby_start_km,
+            doubling_secs: matching.nearby_doubling_secs,
+            interest_fallback_secs: matching.interest_fallback_secs,
+            common_language: matching.require_common_language,
+        };
         let notifier = Notifier::spawn(store.clone(), delivery.clone(), clock.clone(), shutdown.clone());
         let (announcer, announcing) = Announcer::spawn(delivery.clone(), notifier.clone());
         let (writer, writing) = Committer::spawn(store.clone(), clock.clone(), announcer, shutdown.clone());

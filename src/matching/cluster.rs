@@ -22,7 +22,7 @@ use redis::{RedisResult, Script};
 use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
-use super::rules::NearbyPolicy;
+use super::rules::Policy;
 use super::{Matchmaker, Pairing, Seeker};
 use crate::clock::SharedClock;
 use crate::delivery::Cluster;
@@ -253,7 +253,7 @@ pub async fn elect<P: Opener>(
     opener: Arc<P>,
     cluster: Arc<Cluster>,
     clock: SharedClock,
-    policy: NearbyPolicy,
+    policy: Policy,
     lease: Duration,
     shutdown: CancellationToken,
 ) {

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tanis_proto::InterestMatching;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
 use crate::domain::UserId;
 use crate::store::Store;
-use rules::{Candidate, NearbyPolicy, pick_partner};
+use rules::{Candidate, Policy, pick_partner};
 
 /// Someone asking for a match, with everything the pairing needs.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -36,6 +37,12 @@ pub struct Seeker {
 impl Seeker {
     pub fn user_id(&self) -> UserId {
         self.candidate.user_id
+    }
+
+    /// Whether waiting longer may make someone compatible: a nearby radius grows, an interest preference falls
+    /// back to anyone. Only then does the queue need sweeping.
+    fn changes_with_waiting(&self) -> bool {
+        self.candidate.nearby.is_some() || self.candidate.interest_matching == InterestMatching::Prefer
     }
 }
 
@@ -127,7 +134,7 @@ impl Matchmaker {
         pairing: Arc<P>,
         store: &Store,
         clock: SharedClock,
-        policy: NearbyPolicy,
+        policy: Policy,
         shutdown: CancellationToken,
     ) -> (Self, crate::dedicated::Running) {
         let (tx, rx) = mpsc::channel(1024);
@@ -142,7 +149,7 @@ impl Matchmaker {
         pairing: Arc<P>,
         queue: Vec<Seeker>,
         clock: SharedClock,
-        policy: NearbyPolicy,
+        policy: Policy,
         shutdown: CancellationToken,
     ) -> Self {
         let (tx, rx) = mpsc::channel(1024);
@@ -176,7 +183,7 @@ impl Matchmaker {
 struct Task<P> {
     pairing: Arc<P>,
     clock: SharedClock,
-    policy: NearbyPolicy,
+    policy: Policy,
     /// Waiting people, oldest first (FIFO fairness).
     queue: Vec<Seeker>,
 }
@@ -220,7 +227,7 @@ impl<P: Pairing> Task<P> {
                         }
                     }
                 },
-                _ = sweep.tick(), if self.queue.iter().any(|s| s.candidate.nearby.is_some()) => self.sweep(&mut pairs),
+                _ = sweep.tick(), if self.queue.iter().any(Seeker::changes_with_waiting) => self.sweep(&mut pairs),
             }
             self.open(pairs).await;
         }
@@ -271,7 +278,8 @@ impl<P: Pairing> Task<P> {
         }
     }
 
-    /// Re-examines the queue: nearby-seekers become compatible as their radius grows.
+    /// Re-examines the queue: nearby-seekers become compatible as their radius grows, interest-seekers once their
+    /// fallback wait is over.
     fn sweep(&mut self, pairs: &mut Vec<(Seeker, Seeker)>) {
         let mut i = 1;
         while i < self.queue.len() {
@@ -308,9 +316,21 @@ mod tests {
             excluded: Default::default(),
             nearby: None,
             queued_at: chrono::DateTime::UNIX_EPOCH,
+            interests: Default::default(),
+            interest_matching: InterestMatching::Off,
+            languages: Default::default(),
         };
         let seeker = Seeker { candidate, socket_id: 9, request_id: None, public_key: String::new() };
         let entry = serde_json::to_value(&seeker).unwrap();
         assert_eq!(entry["session_id"], 9, "{entry}");
+    }
+
+    #[test]
+    fn a_queue_entry_of_an_older_node_reads_as_matching_on_nothing_but_kind() {
+        let entry = r#"{"candidate":{"user_id":7,"kind":"text","excluded":[],"nearby":null,
+            "queued_at":"2026-11-24T10:00:00Z"},"session_id":9,"request_id":null,"public_key":""}"#;
+        let seeker: Seeker = serde_json::from_str(entry).unwrap();
+        assert_eq!(seeker.candidate.interest_matching, InterestMatching::Off);
+        assert!(seeker.candidate.interests.is_empty() && seeker.candidate.languages.is_empty());
     }
 }

@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use tanis_proto::{Balances, MatchKind};
 
-use crate::domain::UserId;
+use crate::domain::{Interests, Languages, UserId};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Standing {
@@ -25,6 +25,9 @@ pub struct Standing {
     /// Whether they accepted the node's current privacy notice; accepting drops the standing, so a cached
     /// `false` is read again.
     pub consented: bool,
+    /// The profile's topics and languages; changing them (`PATCH /v1/me`) drops the standing.
+    pub interests: Interests,
+    pub languages: Languages,
 }
 
 impl Standing {
@@ -66,8 +69,14 @@ mod tests {
 
     #[test]
     fn pays_from_daily_or_bonus_units_of_the_kind() {
-        let mut s =
-            Standing { balances: balances(0, 0), blocked: HashSet::new(), partners: HashMap::new(), consented: true };
+        let mut s = Standing {
+            balances: balances(0, 0),
+            blocked: HashSet::new(),
+            partners: HashMap::new(),
+            consented: true,
+            interests: Interests::default(),
+            languages: Languages::only("tr"),
+        };
         assert!(!s.can_pay(MatchKind::Text));
         s.balances = balances(0, 1);
         assert!(s.can_pay(MatchKind::Text));
@@ -83,6 +92,8 @@ mod tests {
             blocked: HashSet::from([UserId(7)]),
             partners: HashMap::from([(UserId(8), at(0)), (UserId(9), at(100))]),
             consented: true,
+            interests: Interests::default(),
+            languages: Languages::only("tr"),
         };
         assert_eq!(s.excluded(at(50)), HashSet::from([7, 9].map(UserId)));
         assert!(!s.partners.contains_key(&UserId(8)), "a partner older than the window is forgotten");

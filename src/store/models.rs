@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{BanReason, Role, UserId};
+use crate::domain::{BanReason, Interests, Languages, Role, UserId};
 use crate::phones::SealedPhone;
 
 /// A `users` row. Never sent to clients as is: the API picks what a user may see of themselves. Without the
@@ -43,6 +43,22 @@ pub struct UserRow {
     pub phone_verified_at: Option<DateTime<Utc>>,
     /// When the owner asked for the account's deletion; `None` unless it waits for the purge (a login undoes it).
     pub deleted_at: Option<DateTime<Utc>>,
+    /// As stored: topic ids joined by `,` ([`UserRow::interests`] reads them).
+    pub interests: String,
+    /// As stored: ISO 639-1 codes joined by `,`, empty when never chosen ([`UserRow::languages`] reads them).
+    pub languages: String,
+}
+
+impl UserRow {
+    /// The topics the profile lists.
+    pub fn interests(&self) -> Interests {
+        Interests::from_stored(&self.interests)
+    }
+
+    /// The languages the owner speaks; their notification language when they never chose.
+    pub fn languages(&self) -> Languages {
+        Languages::from_stored(&self.languages, &self.locale)
+    }
 }
 
 /// Everything needed to create an account in one transaction.

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, NewUser, Referrer, Store, StoreError, UserRow, on_read_pool, on_write_pool, select};
-use crate::domain::{AuditAction, Role, UserId};
+use crate::domain::{AuditAction, Interests, Languages, Role, UserId};
 use crate::phones::{PhoneLookup, SealedPhone};
 
 /// The column list of [`UserRow`], as a literal so `concat!` builds whole `&'static str` queries from it.
@@ -14,7 +14,7 @@ macro_rules! user_columns {
         "id, password_hash, alias, alias_key, tag, role, referral_code, created_at, last_active, \
          location_lat, location_lon, location_updated_at, is_banned, ban_reason, banned_at, is_premium, \
          daily_chat_balance, daily_video_balance, bonus_chat_balance, bonus_video_balance, privacy_consent_at, \
-         privacy_notice_version, ban_ends_at, locale, birth_year, deleted_at, phone_verified_at"
+         privacy_notice_version, ban_ends_at, locale, birth_year, deleted_at, phone_verified_at, interests, languages"
     };
 }
 
@@ -144,6 +144,22 @@ impl Store {
             .await
             .map(|r| r.rows_affected()))
         .map_err(StoreError::from_write)?;
+        Ok(())
+    }
+
+    /// Sets the topics the user's profile lists.
+    pub async fn set_interests(&self, user_id: UserId, interests: Interests) -> Result<(), StoreError> {
+        let query = "UPDATE users SET interests = $2 WHERE id = $1";
+        let stored = interests.to_stored();
+        on_write_pool!(self, |pool| sqlx::query(query).bind(user_id).bind(&stored).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Sets the languages the user speaks.
+    pub async fn set_languages(&self, user_id: UserId, languages: Languages) -> Result<(), StoreError> {
+        let query = "UPDATE users SET languages = $2 WHERE id = $1";
+        let stored = languages.to_stored();
+        on_write_pool!(self, |pool| sqlx::query(query).bind(user_id).bind(&stored).execute(pool).await.map(|_| ()))?;
         Ok(())
     }
 

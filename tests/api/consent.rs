@@ -77,7 +77,13 @@ async fn find(app: &TestApp, user: &TestUser) -> ServerFrame {
     let mut socket = app.socket(user).await;
     let public_key = Identity::generate().public_key_b64();
     socket
-        .send(&ClientFrame::MatchFind { id: Some("f".into()), kind: MatchKind::Text, public_key, nearby: false })
+        .send(&ClientFrame::MatchFind {
+            id: Some("f".into()),
+            kind: MatchKind::Text,
+            public_key,
+            nearby: false,
+            interests: Default::default(),
+        })
         .await
         .unwrap();
     socket.next().await.unwrap()

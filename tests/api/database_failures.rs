@@ -131,6 +131,7 @@ fn find(id: &str) -> ClientFrame {
         kind: MatchKind::Text,
         public_key: Identity::generate().public_key_b64(),
         nearby: false,
+        interests: Default::default(),
     }
 }
 

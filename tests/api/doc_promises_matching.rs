@@ -25,7 +25,13 @@ async fn find(app: &TestApp, user: &TestUser, nearby: bool) -> Connection {
     let mut socket = app.socket(user).await;
     let public_key = Identity::generate().public_key_b64();
     socket
-        .send(&ClientFrame::MatchFind { id: Some("f".into()), kind: MatchKind::Text, public_key, nearby })
+        .send(&ClientFrame::MatchFind {
+            id: Some("f".into()),
+            kind: MatchKind::Text,
+            public_key,
+            nearby,
+            interests: Default::default(),
+        })
         .await
         .unwrap();
     socket

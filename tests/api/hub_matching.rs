@@ -28,6 +28,7 @@ fn find(kind: MatchKind, id: &str) -> ClientFrame {
         kind,
         public_key: Identity::generate().public_key_b64(),
         nearby: false,
+        interests: Default::default(),
     }
 }
 
@@ -259,6 +260,7 @@ async fn nearby_seekers_get_the_closest_partner_and_the_radius_widens_while_wait
         kind: MatchKind::Text,
         public_key: Identity::generate().public_key_b64(),
         nearby: true,
+        interests: Default::default(),
     };
     let mut s_ankara = app.socket(&ankara).await;
     s_ankara.send(&near("a")).await.unwrap();

@@ -30,6 +30,7 @@ mod hub_connect;
 mod hub_matching;
 mod hub_moderation;
 mod hub_relay;
+mod interests;
 mod job_restarts;
 mod jobs;
 mod log_secrets;

@@ -13,7 +13,13 @@ on_both_stores!(partners_matched_23h59m_ago_are_not_paired_again, partners_match
 async fn queued(app: &TestApp, user: &TestUser) -> Connection {
     let mut socket = app.socket(user).await;
     let public_key = Identity::generate().public_key_b64();
-    let find = ClientFrame::MatchFind { id: None, kind: MatchKind::Text, public_key, nearby: false };
+    let find = ClientFrame::MatchFind {
+        id: None,
+        kind: MatchKind::Text,
+        public_key,
+        nearby: false,
+        interests: Default::default(),
+    };
     socket.send(&find).await.unwrap();
     assert!(matches!(socket.next().await.unwrap(), ServerFrame::MatchQueued { .. }));
     socket
@@ -45,7 +51,15 @@ async fn partners_matched_23h59m_ago_are_not_paired_again(backend: Backend) {
     // Both still wait: c meets a, the oldest waiter, and b is left (a third party proves they were queued).
     let mut qc = app.socket(&c).await;
     let public_key = Identity::generate().public_key_b64();
-    qc.send(&ClientFrame::MatchFind { id: None, kind: MatchKind::Text, public_key, nearby: false }).await.unwrap();
+    qc.send(&ClientFrame::MatchFind {
+        id: None,
+        kind: MatchKind::Text,
+        public_key,
+        nearby: false,
+        interests: Default::default(),
+    })
+    .await
+    .unwrap();
     assert_eq!(peer(&mut qc).await, a.handle);
     assert_eq!(peer(&mut qa).await, c.handle);
     qb.send(&ClientFrame::MatchCancel { id: Some("c".into()) }).await.unwrap();
@@ -59,7 +73,15 @@ async fn partners_matched_24h_and_1s_ago_are_paired_again(backend: Backend) {
     let mut qa = queued(&app, &a).await;
     let mut sb = app.socket(&b).await;
     let public_key = Identity::generate().public_key_b64();
-    sb.send(&ClientFrame::MatchFind { id: None, kind: MatchKind::Text, public_key, nearby: false }).await.unwrap();
+    sb.send(&ClientFrame::MatchFind {
+        id: None,
+        kind: MatchKind::Text,
+        public_key,
+        nearby: false,
+        interests: Default::default(),
+    })
+    .await
+    .unwrap();
     assert_eq!(peer(&mut sb).await, a.handle);
     assert_eq!(peer(&mut qa).await, b.handle);
 }

@@ -5,7 +5,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, TimeDelta, Utc};
-use tanis_proto::{ErrorCode, MatchKind, ServerFrame};
+use tanis_proto::{ErrorCode, InterestMatching, MatchKind, ServerFrame};
 
 use crate::accounts::must_accept_notice;
 use crate::domain::UserId;
@@ -17,6 +17,13 @@ use crate::matching::{Pairing, Seeker};
 use crate::quota;
 use crate::store::{StoreError, UserRow};
 
+/// What a `match.find` asks for.
+struct Wish {
+    kind: MatchKind,
+    nearby: bool,
+    interests: InterestMatching,
+}
+
 /// A `match.find` that could not be queued.
 struct Refusal(ServerFrame);
 
@@ -25,11 +32,19 @@ fn refuse(id: &Option<String>, code: ErrorCode, message: &str) -> Refusal {
 }
 
 /// `match.find`: the public key checked, then the find.
-pub(in crate::hub) async fn find(ctx: &mut Ctx, id: Option<String>, kind: MatchKind, public_key: String, nearby: bool) {
+pub(in crate::hub) async fn find(
+    ctx: &mut Ctx,
+    id: Option<String>,
+    kind: MatchKind,
+    public_key: String,
+    nearby: bool,
+    interests: InterestMatching,
+) {
     if STANDARD.decode(&public_key).map(|k| k.len()) != Ok(32) {
         return ctx.protocol_error(id, ErrorCode::InvalidBase64, "public_key must be 32 bytes in base64").await;
     }
-    if let Err(refusal) = ctx.hub.seek(ctx.user_id, ctx.socket.id, id, kind, public_key, nearby).await {
+    let wish = Wish { kind, nearby, interests };
+    if let Err(refusal) = ctx.hub.seek(ctx.user_id, ctx.socket.id, id, wish, public_key).await {
         ctx.reply(refusal.0).await;
     }
 }
@@ -50,10 +65,10 @@ impl Hub {
         user_id: UserId,
         socket_id: u64,
         id: Option<String>,
-        kind: MatchKind,
+        wish: Wish,
         public_key: String,
-        nearby: bool,
     ) -> Result<(), Refusal> {
+        let Wish { kind, nearby, interests: interest_matching } = wish;
         if self.active_match(user_id).is_some() {
             return Err(refuse(&id, ErrorCode::AlreadyInMatch, "leave your current match first"));
         }
@@ -66,10 +81,14 @@ impl Hub {
         let cached = if nearby {
             None
         } else {
-            sockets.with_standing(user_id, |s| (s.consented && s.can_pay(kind)).then(|| s.excluded(since))).flatten()
+            sockets
+                .with_standing(user_id, |s| {
+                    (s.consented && s.can_pay(kind)).then(|| (s.excluded(since), s.interests, s.languages))
+                })
+                .flatten()
         };
-        let (excluded, location) = match cached {
-            Some(excluded) => (excluded, None),
+        let (excluded, location, interests, languages) = match cached {
+            Some((excluded, interests, languages)) => (excluded, None, interests, languages),
             None => {
                 // Taken before reading: an event that changes the standing meanwhile makes this copy stale.
                 let version = sockets.standing_version(user_id);
@@ -84,7 +103,7 @@ impl Hub {
                 if user.is_banned {
                     return Err(refuse(&id, ErrorCode::Banned, "the account is banned"));
                 }
-                let consented = standing.consented;
+                let (consented, interests, languages) = (standing.consented, standing.interests, standing.languages);
                 let excluded = standing.excluded(since);
                 sockets.set_standing(user_id, standing, version);
                 if !consented {
@@ -100,10 +119,12 @@ impl Hub {
                     }
                     return Err(Refusal(frame));
                 }
-                (excluded, user.location_lat.zip(user.location_lon))
+                (excluded, user.location_lat.zip(user.location_lon), interests, languages)
             }
         };
-        let candidate = Candidate { user_id, kind, excluded, nearby: location.filter(|_| nearby), queued_at: now };
+        let nearby = location.filter(|_| nearby);
+        let candidate =
+            Candidate { user_id, kind, excluded, nearby, queued_at: now, interests, interest_matching, languages };
         let seeker = Seeker { candidate, socket_id, request_id: id.clone(), public_key };
         match self.matchmaker().find(seeker).await {
             Ok(None) => {}
@@ -129,7 +150,9 @@ impl Hub {
         let blocked = store.blocked_either_way(user_id).await?.into_iter().collect();
         let partners = store.partners_since(user_id, since).await?.into_iter().collect();
         let consented = !must_accept_notice(&user.privacy_notice_version, &self.inner.settings.privacy_notice_version);
-        let standing = Standing { balances: quota::balances(&user), blocked, partners, consented };
+        let (interests, languages) = (user.interests(), user.languages());
+        let standing =
+            Standing { balances: quota::balances(&user), blocked, partners, consented, interests, languages };
         Ok(Some((user, standing)))
     }
 }

@@ -11,14 +11,32 @@ mod resync;
 use tanis_proto::MatchInfo;
 
 use super::ActiveMatch;
-use crate::domain::UserId;
-use crate::store::MatchRow;
+use crate::domain::{Interests, Languages, UserId};
+use crate::store::{MatchRow, UserRow};
 
 pub(super) use ask::{cancel, find};
 pub use end::tell_ended;
 
+/// What two matched people have in common, as `match.found` names it: the interests both profiles list and the
+/// languages both speak. Nothing else of either profile.
+#[derive(Debug, Clone, Copy, Default)]
+struct Common {
+    interests: Interests,
+    languages: Languages,
+}
+
+impl Common {
+    fn of(a: (Interests, Languages), b: (Interests, Languages)) -> Self {
+        Common { interests: a.0.shared(b.0), languages: a.1.shared(b.1) }
+    }
+
+    fn of_users(a: &UserRow, b: &UserRow) -> Self {
+        Common::of((a.interests(), a.languages()), (b.interests(), b.languages()))
+    }
+}
+
 /// The user's view of a match row.
-fn active_for(row: &MatchRow, user_id: UserId, peer_id: UserId, peer_handle: String) -> ActiveMatch {
+fn active_for(row: &MatchRow, user_id: UserId, peer_id: UserId, peer_handle: String, common: Common) -> ActiveMatch {
     let info = MatchInfo {
         match_id: row.id,
         kind: row.kind,
@@ -27,6 +45,8 @@ fn active_for(row: &MatchRow, user_id: UserId, peer_id: UserId, peer_handle: Str
         // The one who waited longer (user1) starts: sends the first video offer, and is the E2E initiator.
         initiator: row.user1_id == user_id,
         expires_at: row.expired_at,
+        shared_interests: common.interests.ids().map(str::to_owned).collect(),
+        shared_languages: common.languages.codes().map(str::to_owned).collect(),
     };
     ActiveMatch {
         match_id: row.id,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::TimeDelta;
 use tanis_proto::{Balances, ErrorCode, MatchKind, ServerFrame};
 
-use super::active_for;
+use super::{Common, active_for};
 use crate::delivery::SocketRef;
 use crate::domain::{UserId, handle};
 use crate::hub::Hub;
@@ -60,7 +60,8 @@ impl Hub {
         for ((first, second), result) in pairs.iter().zip(results) {
             outcomes.push(match result {
                 Ok(created) => {
-                    self.announce(&created);
+                    let common = Common::of(first.candidate.profile(), second.candidate.profile());
+                    self.announce(&created, common);
                     Ok(())
                 }
                 Err(user) => {
@@ -74,12 +75,12 @@ impl Hub {
     }
 
     /// Makes a committed match active on this node and sends `match.found` to both sides.
-    fn announce(&self, created: &CreatedMatch) {
+    fn announce(&self, created: &CreatedMatch, common: Common) {
         let CreatedMatch { row, user1, user2 } = created;
         let kind = row.kind;
         metrics::counter!("tanis_matches_total", "kind" => kind.as_str()).increment(1);
         for (me, peer) in [(user1, user2), (user2, user1)] {
-            let active = active_for(row, me.id, peer.id, handle(&peer.alias, &peer.tag));
+            let active = active_for(row, me.id, peer.id, handle(&peer.alias, &peer.tag), common);
             let rtc = (kind == MatchKind::Video).then(|| self.rtc_config());
             let balances = Balances {
                 daily_text: me.daily_chat_balance,

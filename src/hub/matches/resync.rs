@@ -3,7 +3,7 @@
 
 use tanis_proto::{CloseCode, ServerFrame};
 
-use super::active_for;
+use super::{Common, active_for};
 use crate::domain::{UserId, handle};
 use crate::hub::{ActiveMatch, Hub};
 use crate::store::StoreError;
@@ -18,10 +18,12 @@ impl Hub {
             return Ok(None);
         };
         let peer_id = row.peer_of(user_id).expect("the user is in their own match");
-        let Some(peer) = self.inner.services.store.user_by_id(peer_id).await? else {
+        let store = &self.inner.services.store;
+        let (Some(peer), Some(me)) = (store.user_by_id(peer_id).await?, store.user_by_id(user_id).await?) else {
             return Ok(None);
         };
-        let active = active_for(&row, user_id, peer.id, handle(&peer.alias, &peer.tag));
+        // As the profiles are now: what the two shared when the match opened is not kept.
+        let active = active_for(&row, user_id, peer.id, handle(&peer.alias, &peer.tag), Common::of_users(&me, &peer));
         self.inner.services.delivery.sockets().remember_match(user_id, &active);
         Ok(Some(active))
     }
@@ -69,12 +71,14 @@ impl Hub {
             None => None,
             Some(row) => {
                 let peer_id = row.peer_of(user_id).expect("the user is in their own match");
-                self.inner
-                    .services
-                    .store
-                    .user_by_id(peer_id)
-                    .await?
-                    .map(|peer| active_for(&row, user_id, peer.id, handle(&peer.alias, &peer.tag)))
+                let store = &self.inner.services.store;
+                match (store.user_by_id(peer_id).await?, store.user_by_id(user_id).await?) {
+                    (Some(peer), Some(me)) => {
+                        let common = Common::of_users(&me, &peer);
+                        Some(active_for(&row, user_id, peer.id, handle(&peer.alias, &peer.tag), common))
+                    }
+                    _ => None,
+                }
             }
         };
         let frame = ServerFrame::Resync { active_match: active.as_ref().map(|a| a.info.clone()) };
