@@ -81,6 +81,9 @@ pub struct Profile {
     bonus_text_balance: i32,
     bonus_video_balance: i32,
     locale: String,
+    /// The topics the profile lists and the languages spoken.
+    interests: Vec<&'static str>,
+    languages: Vec<&'static str>,
     location: Option<ExportedLocation>,
     birth_year: Option<i32>,
     referral_code: String,
@@ -244,6 +247,7 @@ async fn document(
         (Some(lat), Some(lon)) => Some(ExportedLocation { lat, lon, updated_at: row.location_updated_at }),
         _ => None,
     };
+    let (interests, languages) = (row.interests().ids().collect(), row.languages().codes().collect());
     let profile = Profile {
         handle,
         alias: row.alias,
@@ -257,6 +261,8 @@ async fn document(
         bonus_text_balance: row.bonus_chat_balance,
         bonus_video_balance: row.bonus_video_balance,
         locale: row.locale,
+        interests,
+        languages,
         location,
         birth_year: row.birth_year,
         referral_code: row.referral_code,

@@ -192,3 +192,27 @@ async fn prefer_falls_back_to_anyone_after_the_wait_and_only_never_does(backend:
     assert_eq!((info.peer, info.shared_interests.len()), (plain.handle.clone(), 0));
     assert_eq!(found(&mut s_plain).await.peer, fan.handle);
 }
+
+/// The same rules through the elected cluster matchmaker: the seekers' interests and languages travel in their
+/// queue entries in Redis, whichever node they asked from.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn across_nodes_the_elected_matchmaker_keeps_the_interest_and_language_rules() {
+    let nodes = crate::helpers::spawn_cluster(2).await;
+    let (cats, chess) = (nodes[0].user("kedisever").await, nodes[1].user("satrancci").await);
+    let (german, newcomer) = (nodes[1].user("almanca").await, nodes[0].user("yeni").await);
+    profile(&nodes[0], &cats, json!({ "interests": ["cats"] })).await;
+    profile(&nodes[1], &chess, json!({ "interests": ["music", "chess"] })).await;
+    profile(&nodes[1], &german, json!({ "languages": ["de"] })).await;
+    profile(&nodes[0], &newcomer, json!({ "interests": ["cats", "chess", "music"] })).await;
+
+    let mut s_cats = queued(&nodes[0], &cats, InterestMatching::Only).await;
+    let mut s_chess = queued(&nodes[1], &chess, InterestMatching::Only).await;
+    let mut s_german = queued(&nodes[1], &german, InterestMatching::Off).await;
+    let mut s_new = find(&nodes[0], &newcomer, InterestMatching::Prefer).await;
+    let info = found(&mut s_new).await;
+    assert_eq!((info.peer, info.shared_interests), (chess.handle.clone(), vec!["music".to_owned(), "chess".into()]));
+    assert_eq!(found(&mut s_chess).await.peer, newcomer.handle);
+    // The German speaker, waiting before the newcomer and insisting on nothing, shares no language with them.
+    still_waiting(&mut s_german).await;
+    still_waiting(&mut s_cats).await;
+}

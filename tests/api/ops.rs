@@ -192,6 +192,7 @@ async fn the_openapi_document_lists_every_rest_endpoint_and_the_docs_ui_is_self_
         ("/v1/claims", "post"),
         ("/v1/devices", "delete"),
         ("/v1/devices", "post"),
+        ("/v1/interests", "get"),
         ("/v1/me", "delete"),
         ("/v1/me", "get"),
         ("/v1/me", "patch"),
