@@ -2,6 +2,7 @@
 # Runs every tanis-bench scenario against a fresh `tanis serve` on loopback and collects the results.
 #
 #   CONNECTIONS=100000 PAIRS=100 MATCH_USERS=200 STORM_CONCURRENCY=32 DURATION=30 bench/run.sh
+#   SCENARIOS=matching MATCH_INTERESTS=3/50 MATCH_LANGUAGES=2/4 MATCH_INTEREST_MATCHING=prefer bench/run.sh
 #   BENCH_DATABASE_URL=postgres://… bench/run.sh      # PostgreSQL instead of the default SQLite
 #   NODES=2 BENCH_DATABASE_URL=postgres://… bench/run.sh   # a cluster: 2 nodes on one PostgreSQL + a throwaway Redis
 #   BENCH_SERVER_BIN=/tmp/base/tanis bench/run.sh                  # another build of the server, same load generator
@@ -157,8 +158,12 @@ wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 wanted echo && run echo echo-baseline "$PAIRS" --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
 wanted relay && run relay relay "$PAIRS" --users "$WORK/users.txt" --url "$URLS" "${CPU[@]}" "${DB[@]}" \
   --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
+# Profiles for matching (issue 29): MATCH_INTERESTS=3/50 MATCH_LANGUAGES=2/4 MATCH_INTEREST_MATCHING=prefer.
+PROFILES=(--interest-matching "${MATCH_INTEREST_MATCHING:-off}")
+[[ -z ${MATCH_INTERESTS:-} ]] || PROFILES+=(--interests "$MATCH_INTERESTS")
+[[ -z ${MATCH_LANGUAGES:-} ]] || PROFILES+=(--languages "$MATCH_LANGUAGES")
 wanted matching && run matching matching "$MATCH_USERS" --users "$WORK/users.txt" --url "$URLS" "${CPU[@]}" "${DB[@]}" \
-  --duration-secs "$DURATION"
+  --duration-secs "$DURATION" "${PROFILES[@]}"
 wanted login-storm && run login-storm login-storm --users "$WORK/users.txt" --url "$URLS" "${CPU[@]}" "${DB[@]}" \
   --http "$HTTP" --concurrency "$STORM_CONCURRENCY" --pairs "$PAIRS" --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
 # Last: it leaves the server with the most memory. One process: node 1's memory and CPU.

@@ -433,7 +433,7 @@ pub struct MatchingConfig {
     /// A `match.find` with `interests: "prefer"` waits this long for someone sharing an interest, then takes
     /// anyone.
     pub interest_fallback_secs: u64,
-    /// Never pair two people who speak no language in common. Off: languages only rank, never refuse.
+    /// Never pair two people who both chose their languages and share none. Off: languages are only named.
     pub require_common_language: bool,
 }
 

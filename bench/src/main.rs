@@ -100,6 +100,15 @@ enum Command {
         target: Target,
         #[arg(long, default_value_t = 5)]
         duration_secs: u64,
+        /// Give each user N interests out of the vocabulary's first POOL (`N/POOL`, e.g. `3/50`) before the run.
+        #[arg(long)]
+        interests: Option<String>,
+        /// Give each user N languages out of the first POOL of `tr en de fr es ar ru it` (`N/POOL`, e.g. `2/4`).
+        #[arg(long)]
+        languages: Option<String>,
+        /// How every `match.find` matches on interests: off, prefer or only.
+        #[arg(long, default_value = "off")]
+        interest_matching: String,
     },
     /// The relay measurement alone and then under C concurrent login loops.
     LoginStorm {
@@ -183,10 +192,11 @@ async fn main() -> anyhow::Result<()> {
             let (urls, cpu) = (target.urls(), target.cpu());
             relay::run(&users, &RelayOptions { urls, pairs, in_flight, duration: secs(duration_secs), cpu }).await?
         }
-        Command::Matching { users_count, target, duration_secs } => {
+        Command::Matching { users_count, target, duration_secs, interests, languages, interest_matching } => {
             let users = load_users(&target.users)?;
             let (urls, cpu) = (target.urls(), target.cpu());
-            let opts = MatchingOptions { urls, users: users_count, duration: secs(duration_secs), cpu };
+            let profiles = matching::Profiles::parse(interests.as_deref(), languages.as_deref(), &interest_matching)?;
+            let opts = MatchingOptions { urls, users: users_count, duration: secs(duration_secs), cpu, profiles };
             matching::run(&users, &opts).await?
         }
         Command::LoginStorm { target, http, concurrency, pairs, in_flight, duration_secs } => {

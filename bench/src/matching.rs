@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use tanis_client::{Connection, Identity};
-use tanis_proto::{ClientFrame, MatchId, MatchKind, ServerFrame};
+use tanis_proto::{ClientFrame, InterestMatching, MatchId, MatchKind, ServerFrame};
 use tokio::sync::Barrier;
 use tokio::time::{Instant as Deadline, timeout_at};
 
@@ -23,6 +23,92 @@ pub struct MatchingOptions {
     pub users: usize,
     pub duration: Duration,
     pub cpu: CpuWatch,
+    /// Interests and languages given to every user before the run, and how finds match on them.
+    pub profiles: Profiles,
+}
+
+/// What each user's profile holds in the run (issue 29's scenario): `interests` topics out of the vocabulary's
+/// first `interest_pool`, `languages` out of the first `language_pool` of [`LANGUAGES`], picked per user by a
+/// fixed formula so every run gives everyone the same profile.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Profiles {
+    pub interests: usize,
+    pub interest_pool: usize,
+    pub languages: usize,
+    pub language_pool: usize,
+    pub matching: InterestMatching,
+}
+
+/// The languages handed out, most spoken here first.
+pub const LANGUAGES: [&str; 8] = ["tr", "en", "de", "fr", "es", "ar", "ru", "it"];
+
+impl Profiles {
+    /// `N/POOL` for each, and `off`, `prefer` or `only`.
+    pub fn parse(interests: Option<&str>, languages: Option<&str>, matching: &str) -> anyhow::Result<Self> {
+        let split = |s: Option<&str>| -> anyhow::Result<(usize, usize)> {
+            let Some(s) = s else { return Ok((0, 0)) };
+            let (n, pool) = s.split_once('/').ok_or_else(|| anyhow::anyhow!("{s}: expected N/POOL"))?;
+            let (n, pool) = (n.parse()?, pool.parse()?);
+            anyhow::ensure!(n <= pool, "{s}: more than the pool");
+            Ok((n, pool))
+        };
+        let (interests, interest_pool) = split(interests)?;
+        let (languages, language_pool) = split(languages)?;
+        anyhow::ensure!(language_pool <= LANGUAGES.len(), "at most {} languages in the pool", LANGUAGES.len());
+        let matching = serde_json::from_value(serde_json::Value::String(matching.to_owned()))?;
+        Ok(Profiles { interests, interest_pool, languages, language_pool, matching })
+    }
+
+    fn any(&self) -> bool {
+        self.interests > 0 || self.languages > 0
+    }
+
+    /// `count` distinct indexes below `pool` for user `i`: the pool ordered by a hash of (index, user, salt), the
+    /// same every run.
+    fn pick(i: usize, count: usize, pool: usize, salt: usize) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..pool).collect();
+        // splitmix64's finaliser: a well-mixed key per (index, user, salt).
+        let mix = |x: usize| {
+            let mut z = (x as u64) ^ ((i as u64) << 24) ^ ((salt as u64) << 48);
+            z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+            z ^ (z >> 31)
+        };
+        order.sort_by_key(|&x| mix(x));
+        order.truncate(count);
+        order
+    }
+
+    /// Sets user `i`'s profile through `PATCH /v1/me`, as the app would.
+    async fn apply(&self, http: &str, token: &str, i: usize, topics: &[String]) -> anyhow::Result<()> {
+        let mut body = serde_json::Map::new();
+        if self.interests > 0 {
+            let ids: Vec<&str> =
+                Self::pick(i, self.interests, self.interest_pool, 0).into_iter().map(|t| topics[t].as_str()).collect();
+            body.insert("interests".into(), serde_json::json!(ids));
+        }
+        if self.languages > 0 {
+            let codes: Vec<&str> =
+                Self::pick(i, self.languages, self.language_pool, 3).into_iter().map(|l| LANGUAGES[l]).collect();
+            body.insert("languages".into(), serde_json::json!(codes));
+        }
+        let response =
+            reqwest::Client::new().patch(format!("{http}/v1/me")).bearer_auth(token).json(&body).send().await?;
+        anyhow::ensure!(response.status().is_success(), "PATCH /v1/me: {}", response.status());
+        Ok(())
+    }
+}
+
+/// The server's REST base for a WebSocket URL (`ws://host:port/v1/ws` → `http://host:port`).
+fn http_base(ws: &str) -> String {
+    ws.replacen("ws://", "http://", 1).replacen("wss://", "https://", 1).trim_end_matches("/v1/ws").to_owned()
+}
+
+/// The vocabulary's topic ids, in order.
+async fn topics(http: &str) -> anyhow::Result<Vec<String>> {
+    let body: serde_json::Value = reqwest::get(format!("{http}/v1/interests")).await?.json().await?;
+    let topics = body["topics"].as_array().ok_or_else(|| anyhow::anyhow!("GET /v1/interests: no topics"))?;
+    Ok(topics.iter().filter_map(|t| t["id"].as_str().map(str::to_owned)).collect())
 }
 
 pub async fn run(users: &[SeededUser], opts: &MatchingOptions) -> anyhow::Result<Report> {
@@ -33,6 +119,14 @@ pub async fn run(users: &[SeededUser], opts: &MatchingOptions) -> anyhow::Result
         users.len()
     );
     anyhow::ensure!(!opts.urls.is_empty(), "matching needs a server URL");
+    let profiles = opts.profiles;
+    let topics = Arc::new(if profiles.interests > 0 { topics(&http_base(&opts.urls[0])).await? } else { Vec::new() });
+    anyhow::ensure!(topics.len() >= profiles.interest_pool, "the vocabulary has {} topics", topics.len());
+    if profiles.any() {
+        for (i, user) in users[..opts.users].iter().enumerate() {
+            profiles.apply(&http_base(&opts.urls[i % opts.urls.len()]), &user.token, i, &topics).await?;
+        }
+    }
     let progress = Progress::start("matching");
     let barrier = Arc::new(Barrier::new(opts.users + 1));
     let mut tasks = Vec::new();
@@ -52,7 +146,7 @@ pub async fn run(users: &[SeededUser], opts: &MatchingOptions) -> anyhow::Result
             let mut conn = setup?;
             let deadline = Deadline::now() + opts.duration;
             let mut hist = histogram();
-            let result = user_loop(&mut conn, deadline, &mut hist, &progress).await;
+            let result = user_loop(&mut conn, deadline, &mut hist, &progress, opts.profiles.matching).await;
             // Whatever state the loop stopped in, leave nothing behind in the queue or a match.
             let _ = conn.send(&ClientFrame::MatchCancel { id: Some("cancel".into()) }).await;
             if let Some(match_id) = result.as_ref().ok().copied().flatten() {
@@ -85,7 +179,12 @@ pub async fn run(users: &[SeededUser], opts: &MatchingOptions) -> anyhow::Result
     cpu.add_to(&mut extra, "cpu_ms_per_match", matches);
     Ok(Report {
         scenario: "matching".into(),
-        params: serde_json::json!({"users": opts.users, "duration_secs": opts.duration.as_secs_f64(), "nodes": opts.urls.len()}),
+        params: serde_json::json!({
+            "users": opts.users, "duration_secs": opts.duration.as_secs_f64(), "nodes": opts.urls.len(),
+            "interests": format!("{}/{}", profiles.interests, profiles.interest_pool),
+            "languages": format!("{}/{}", profiles.languages, profiles.language_pool),
+            "interest_matching": profiles.matching,
+        }),
         elapsed_secs: elapsed.as_secs_f64(),
         ops: matches,
         failures: failures + failed_users,
@@ -101,6 +200,7 @@ async fn user_loop(
     deadline: Deadline,
     hist: &mut Histogram<u64>,
     progress: &Progress,
+    interests: InterestMatching,
 ) -> anyhow::Result<Option<MatchId>> {
     let mut round = 0u64;
     loop {
@@ -110,7 +210,7 @@ async fn user_loop(
             kind: MatchKind::Text,
             public_key: Identity::generate().public_key_b64(),
             nearby: false,
-            interests: Default::default(),
+            interests,
         };
         let sent = Instant::now();
         conn.send(&find).await?;
@@ -160,4 +260,26 @@ async fn wait_for(
 
 fn tracing_free_log(line: &str) {
     eprintln!("[matching] {line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_user_gets_distinct_picks_from_the_pool_the_same_every_run() {
+        for pool in 1..=8 {
+            for i in 0..50 {
+                let picked = Profiles::pick(i, pool.min(3), pool, 0);
+                assert_eq!(picked.len(), pool.min(3));
+                assert!(picked.iter().all(|&p| p < pool));
+                let mut unique = picked.clone();
+                unique.sort_unstable();
+                unique.dedup();
+                assert_eq!(unique.len(), picked.len(), "pool {pool}, user {i}: {picked:?}");
+                assert_eq!(picked, Profiles::pick(i, pool.min(3), pool, 0));
+            }
+        }
+        assert_ne!(Profiles::pick(1, 3, 50, 0), Profiles::pick(2, 3, 50, 0), "users differ");
+    }
 }

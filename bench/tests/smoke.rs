@@ -136,10 +136,21 @@ async fn every_scenario_runs_at_a_tiny_size() {
     check_relay(&report);
 
     // Each scenario gets users of its own: one scenario's leftovers (a queue entry, a match) never stall the next.
-    let opts = MatchingOptions { urls: vec![url.clone()], users: 4, duration: second, cpu: this_process(&[]) };
+    let profiles = matching::Profiles::default();
+    let opts =
+        MatchingOptions { urls: vec![url.clone()], users: 4, duration: second, cpu: this_process(&[]), profiles };
     let report = matching::run(&users[8..], &opts).await.unwrap();
     check(&report);
     cpu_figure(&report, "cpu_ms_per_match");
+    // With profiles (issue 29), set through PATCH /v1/me: everyone shares the three topics and the one language,
+    // so finds that prefer interests still pair within the second.
+    let profiles = matching::Profiles::parse(Some("3/3"), Some("1/1"), "prefer").unwrap();
+    let report = matching::run(&users[12..], &MatchingOptions { profiles, ..opts }).await.unwrap();
+    check(&report);
+    assert_eq!(
+        (report.params["interests"].as_str(), report.params["interest_matching"].as_str()),
+        (Some("3/3"), Some("prefer"))
+    );
 
     let report = login_storm::run(&users[16..], &LoginStormOptions { relay: relay_opts.clone(), http, concurrency: 2 })
         .await
@@ -249,7 +260,8 @@ async fn relay_and_matching_run_across_two_nodes() {
     check_relay(&report);
     cpu_figure(&report, "db_cpu_secs");
 
-    let report = matching::run(&users[8..], &MatchingOptions { urls, users: 4, duration: second, cpu }).await.unwrap();
+    let opts = MatchingOptions { urls, users: 4, duration: second, cpu, profiles: Default::default() };
+    let report = matching::run(&users[8..], &opts).await.unwrap();
     check(&report);
     cpu_figure(&report, "cpu_ms_per_match");
     assert_eq!(report.params["nodes"], 2);

@@ -1,6 +1,8 @@
 //! Languages a profile says its owner speaks: ISO 639-1 codes, one to [`MAX_LANGUAGES`]. Matching never pairs two
-//! people with no language in common (unless `matching.require_common_language` is off), and `match.found` names
-//! the ones they share. A profile that never chose defaults to its notification language (`tr` or `en`).
+//! people who both chose theirs and share none (unless `matching.require_common_language` is off), and
+//! `match.found` names the ones they share. A profile that never chose speaks its notification language (`tr` or
+//! `en`) for what is named, but is refused by no one: clients set that language from the device's, which is no
+//! promise of what its owner speaks.
 
 use std::fmt;
 

@@ -23,8 +23,9 @@ pub struct Candidate {
     pub interests: Interests,
     #[serde(default)]
     pub interest_matching: InterestMatching,
-    /// The languages the user speaks: their notification language by default, so never empty but in an entry
-    /// queued by an older node (which then matches anyone's).
+    /// The languages the user chose (`PATCH /v1/me`); empty when they never chose (or in an entry queued by an
+    /// older node): then no one is refused for language. Only two people who both said what they speak and share
+    /// nothing are kept apart.
     #[serde(default)]
     pub languages: Languages,
 }
@@ -62,11 +63,6 @@ pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
 }
 
 impl Candidate {
-    /// The profile as the seeker brought it to the queue: topics and languages.
-    pub fn profile(&self) -> (Interests, Languages) {
-        (self.interests, self.languages)
-    }
-
     /// Whether this side still insists on sharing an interest: always with `only`, and with `prefer` until the
     /// fallback wait is over.
     fn wants_shared_interest(&self, now: DateTime<Utc>, policy: Policy) -> bool {
@@ -88,7 +84,7 @@ pub fn compatible(a: &Candidate, b: &Candidate, now: DateTime<Utc>, policy: Poli
     if a.excluded.contains(&b.user_id) || b.excluded.contains(&a.user_id) {
         return false;
     }
-    // Empty: an entry queued by an older node, which did not say; a real profile always speaks one.
+    // Empty: never chosen (the notification language is no promise: a browser sets it from its own language).
     let known = !a.languages.is_empty() && !b.languages.is_empty();
     if policy.common_language && known && a.languages.shared(b.languages).is_empty() {
         return false;
@@ -176,6 +172,8 @@ mod tests {
         assert!(compatible(&candidate(1, 0), &both, t(0), POLICY));
         let relaxed = Policy { common_language: false, ..POLICY };
         assert!(compatible(&candidate(1, 0), &german, t(0), relaxed));
+        let never_chose = Candidate { languages: Languages::default(), ..candidate(4, 0) };
+        assert!(compatible(&never_chose, &german, t(0), POLICY), "only two who both chose are kept apart");
     }
 
     #[test]

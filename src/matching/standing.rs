@@ -25,7 +25,8 @@ pub struct Standing {
     /// Whether they accepted the node's current privacy notice; accepting drops the standing, so a cached
     /// `false` is read again.
     pub consented: bool,
-    /// The profile's topics and languages; changing them (`PATCH /v1/me`) drops the standing.
+    /// The profile's topics and the languages chosen (empty: never chosen); changing them (`PATCH /v1/me`) drops
+    /// the standing.
     pub interests: Interests,
     pub languages: Languages,
 }

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use tanis_proto::MatchKind;
 
 use super::{Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::{EndCause, MatchId, MatchStatus, UserId};
+use crate::domain::{EndCause, Interests, Languages, MatchId, MatchStatus, UserId};
 
 /// A `matches` row.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -44,8 +44,9 @@ macro_rules! match_columns {
     };
 }
 
-/// A matched user as the match's announcement needs them: the handle shown to the peer and the balances after
-/// paying. Nothing else of the account (no phone, no password hash) travels with a match.
+/// A matched user as the match's announcement needs them: the handle shown to the peer, the balances after
+/// paying, and the interests and languages the two are told they share. Nothing else of the account (no phone,
+/// no password hash) travels with a match.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct MatchedUser {
     pub id: UserId,
@@ -55,12 +56,24 @@ pub struct MatchedUser {
     pub daily_video_balance: i32,
     pub bonus_chat_balance: i32,
     pub bonus_video_balance: i32,
+    /// The profile as stored, for what `match.found` says the two share ([`crate::store::UserRow`]'s columns).
+    pub interests: String,
+    pub languages: String,
+    pub locale: String,
+}
+
+impl MatchedUser {
+    /// The topics the profile lists and the languages spoken (the notification language until chosen).
+    pub fn profile(&self) -> (Interests, Languages) {
+        (Interests::from_stored(&self.interests), Languages::from_stored(&self.languages, &self.locale))
+    }
 }
 
 /// The columns of [`MatchedUser`], in its field order.
 macro_rules! matched_user_columns {
     () => {
-        "id, alias, tag, daily_chat_balance, daily_video_balance, bonus_chat_balance, bonus_video_balance"
+        "id, alias, tag, daily_chat_balance, daily_video_balance, bonus_chat_balance, bonus_video_balance, interests, \
+         languages, locale"
     };
 }
 pub(super) use {match_columns, matched_user_columns};

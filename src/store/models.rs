@@ -59,6 +59,11 @@ impl UserRow {
     pub fn languages(&self) -> Languages {
         Languages::from_stored(&self.languages, &self.locale)
     }
+
+    /// The languages the owner chose; empty when they never did. Matching refuses only on these.
+    pub fn chosen_languages(&self) -> Languages {
+        Languages::from_stored(&self.languages, "")
+    }
 }
 
 /// Everything needed to create an account in one transaction.

@@ -153,8 +153,12 @@ async fn the_waiter_sharing_the_most_interests_is_chosen_and_match_found_names_w
 async fn two_people_with_no_language_in_common_are_never_paired(backend: Backend) {
     let app = spawn_app(backend).await;
     let (german, turkish, both) = (app.user("almanca").await, app.user("turkce").await, app.user("ikidilli").await);
+    let english = app.user("ingilizce").await;
     profile(&app, &german, json!({ "languages": ["de"] })).await;
+    profile(&app, &turkish, json!({ "languages": ["tr"] })).await;
     profile(&app, &both, json!({ "languages": ["de", "tr"] })).await;
+    // Never chose: speaks its notification language, which is no promise (a browser sets it from its own).
+    profile(&app, &english, json!({ "locale": "en" })).await;
 
     let mut s_german = queued(&app, &german, InterestMatching::Off).await;
     let mut s_turkish = queued(&app, &turkish, InterestMatching::Off).await;
@@ -164,7 +168,11 @@ async fn two_people_with_no_language_in_common_are_never_paired(backend: Backend
     let info = found(&mut s_both).await;
     assert_eq!((info.peer, info.shared_languages), (german.handle.clone(), vec!["de".to_owned()]));
     assert_eq!(found(&mut s_german).await.peer, both.handle);
-    still_waiting(&mut s_turkish).await;
+    // A profile that never chose its languages is refused by no one; nothing is named as shared (en and tr).
+    let mut s_english = find(&app, &english, InterestMatching::Off).await;
+    let info = found(&mut s_english).await;
+    assert_eq!((info.peer, info.shared_languages.len()), (turkish.handle.clone(), 0));
+    assert_eq!(found(&mut s_turkish).await.peer, english.handle);
 }
 
 async fn prefer_falls_back_to_anyone_after_the_wait_and_only_never_does(backend: Backend) {

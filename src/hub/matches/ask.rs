@@ -150,7 +150,7 @@ impl Hub {
         let blocked = store.blocked_either_way(user_id).await?.into_iter().collect();
         let partners = store.partners_since(user_id, since).await?.into_iter().collect();
         let consented = !must_accept_notice(&user.privacy_notice_version, &self.inner.settings.privacy_notice_version);
-        let (interests, languages) = (user.interests(), user.languages());
+        let (interests, languages) = (user.interests(), user.chosen_languages());
         let standing =
             Standing { balances: quota::balances(&user), blocked, partners, consented, interests, languages };
         Ok(Some((user, standing)))

@@ -60,8 +60,7 @@ impl Hub {
         for ((first, second), result) in pairs.iter().zip(results) {
             outcomes.push(match result {
                 Ok(created) => {
-                    let common = Common::of(first.candidate.profile(), second.candidate.profile());
-                    self.announce(&created, common);
+                    self.announce(&created);
                     Ok(())
                 }
                 Err(user) => {
@@ -75,8 +74,10 @@ impl Hub {
     }
 
     /// Makes a committed match active on this node and sends `match.found` to both sides.
-    fn announce(&self, created: &CreatedMatch, common: Common) {
+    fn announce(&self, created: &CreatedMatch) {
         let CreatedMatch { row, user1, user2 } = created;
+        // The profiles as the match's own transaction read them.
+        let common = Common::of(user1.profile(), user2.profile());
         let kind = row.kind;
         metrics::counter!("tanis_matches_total", "kind" => kind.as_str()).increment(1);
         for (me, peer) in [(user1, user2), (user2, user1)] {

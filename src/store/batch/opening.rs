@@ -200,6 +200,9 @@ mod tests {
             daily_video_balance: 0,
             bonus_chat_balance: 0,
             bonus_video_balance: 0,
+            interests: String::new(),
+            languages: String::new(),
+            locale: "tr".into(),
         };
         let row = MatchRow {
             id: MatchId(new.user1_id.0 * 100),

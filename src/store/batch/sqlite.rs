@@ -271,5 +271,8 @@ fn matched_user(row: &Row<'_>) -> MatchedUser {
         daily_video_balance: int(4),
         bonus_chat_balance: int(5),
         bonus_video_balance: int(6),
+        interests: row.text(7),
+        languages: row.text(8),
+        locale: row.text(9),
     }
 }
