@@ -4,10 +4,11 @@
 use chrono::Datelike;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tanis_client::Identity;
-use tanis_proto::{ClientFrame, ErrorCode, MatchKind, ServerFrame};
+use tanis_proto::{ErrorCode, ServerFrame};
 
-use crate::helpers::{Backend, TestApp, TestUser, assert_error, new_phone, registration, spawn_app, spawn_app_with};
+use crate::helpers::{
+    Backend, TestApp, TestUser, assert_error, new_phone, registration, spawn_app, spawn_app_with, text_find,
+};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -75,17 +76,7 @@ async fn the_minimum_age_is_configurable(backend: Backend) {
 
 async fn find(app: &TestApp, user: &TestUser) -> ServerFrame {
     let mut socket = app.socket(user).await;
-    let public_key = Identity::generate().public_key_b64();
-    socket
-        .send(&ClientFrame::MatchFind {
-            id: Some("f".into()),
-            kind: MatchKind::Text,
-            public_key,
-            nearby: false,
-            interests: Default::default(),
-        })
-        .await
-        .unwrap();
+    socket.send(&text_find(Some("f"))).await.unwrap();
     socket.next().await.unwrap()
 }
 

@@ -493,6 +493,17 @@ impl Scrape {
 }
 
 /// A complete, valid registration body.
+/// A plain `match.find` for a text match, with a fresh key: no nearby wish, no interests.
+pub fn text_find(id: Option<&str>) -> tanis_proto::ClientFrame {
+    tanis_proto::ClientFrame::MatchFind {
+        id: id.map(str::to_owned),
+        kind: tanis_proto::MatchKind::Text,
+        public_key: tanis_client::Identity::generate().public_key_b64(),
+        nearby: false,
+        interests: tanis_proto::InterestMatching::Off,
+    }
+}
+
 pub fn registration(phone: &str, alias: &str) -> Value {
     json!({ "phone": phone, "password": PASSWORD, "alias": alias, "accept_privacy_notice": true, "birth_year": 1995 })
 }

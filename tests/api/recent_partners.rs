@@ -1,10 +1,10 @@
 //! The 24 h recent-partner rule at its boundary: matched 23 h 59 m ago is too recent, 24 h + 1 s is not.
 
 use chrono::TimeDelta;
-use tanis_client::{Connection, Identity};
+use tanis_client::Connection;
 use tanis_proto::{ClientFrame, MatchKind, ServerFrame};
 
-use crate::helpers::{Backend, TestApp, TestUser, spawn_app};
+use crate::helpers::{Backend, TestApp, TestUser, spawn_app, text_find};
 use crate::on_both_stores;
 
 on_both_stores!(partners_matched_23h59m_ago_are_not_paired_again, partners_matched_24h_and_1s_ago_are_paired_again,);
@@ -12,15 +12,7 @@ on_both_stores!(partners_matched_23h59m_ago_are_not_paired_again, partners_match
 /// Queues `user` for a text match on a new socket; returns it after `match.queued`.
 async fn queued(app: &TestApp, user: &TestUser) -> Connection {
     let mut socket = app.socket(user).await;
-    let public_key = Identity::generate().public_key_b64();
-    let find = ClientFrame::MatchFind {
-        id: None,
-        kind: MatchKind::Text,
-        public_key,
-        nearby: false,
-        interests: Default::default(),
-    };
-    socket.send(&find).await.unwrap();
+    socket.send(&text_find(None)).await.unwrap();
     assert!(matches!(socket.next().await.unwrap(), ServerFrame::MatchQueued { .. }));
     socket
 }
@@ -50,16 +42,7 @@ async fn partners_matched_23h59m_ago_are_not_paired_again(backend: Backend) {
     let mut qb = queued(&app, &b).await;
     // Both still wait: c meets a, the oldest waiter, and b is left (a third party proves they were queued).
     let mut qc = app.socket(&c).await;
-    let public_key = Identity::generate().public_key_b64();
-    qc.send(&ClientFrame::MatchFind {
-        id: None,
-        kind: MatchKind::Text,
-        public_key,
-        nearby: false,
-        interests: Default::default(),
-    })
-    .await
-    .unwrap();
+    qc.send(&text_find(None)).await.unwrap();
     assert_eq!(peer(&mut qc).await, a.handle);
     assert_eq!(peer(&mut qa).await, c.handle);
     qb.send(&ClientFrame::MatchCancel { id: Some("c".into()) }).await.unwrap();
@@ -72,16 +55,7 @@ async fn partners_matched_24h_and_1s_ago_are_paired_again(backend: Backend) {
     met(&app, &a, &b, TimeDelta::hours(24) + TimeDelta::seconds(1)).await;
     let mut qa = queued(&app, &a).await;
     let mut sb = app.socket(&b).await;
-    let public_key = Identity::generate().public_key_b64();
-    sb.send(&ClientFrame::MatchFind {
-        id: None,
-        kind: MatchKind::Text,
-        public_key,
-        nearby: false,
-        interests: Default::default(),
-    })
-    .await
-    .unwrap();
+    sb.send(&text_find(None)).await.unwrap();
     assert_eq!(peer(&mut sb).await, a.handle);
     assert_eq!(peer(&mut qa).await, b.handle);
 }
