@@ -149,6 +149,18 @@ def main():
     user.send({"type": "block", "id": "b1", "match_id": found["match_id"]})
     user.wait_for("ok")
 
+    # A contact the user's run may end (`DELETE /v1/contacts/{id}`): the user and the moderator matched, and both
+    # proposed to keep in touch.
+    moderator = Socket(base, tokens["moderator"])
+    moderator.wait_for("hello")
+    for sock in (user, moderator):
+        sock.send({"type": "match.find", "id": "f2", "kind": "text", "public_key": public_key})
+    contact = user.wait_for("match.found")["match_id"]
+    moderator.wait_for("match.found")
+    for sock in (user, moderator):
+        sock.send({"type": "contact.propose", "id": "k1", "match_id": contact})
+        sock.wait_for("ok")
+
     # Both banned by the moderator; the first appeals with phone and password, as the ban pages do.
     for person in ("banned", "unheard"):
         call(base, "POST", f"/v1/admin/users/{ids[person]}/ban", {"reason": "spam"}, tokens["moderator"])
@@ -172,6 +184,7 @@ def main():
         "appeal": call(base, "GET", "/v1/admin/appeals", token=admin)["appeals"][0]["id"],
         "block": call(base, "GET", "/v1/blocks", token=tokens["user"])[0]["id"],
         "ad": call(base, "GET", "/v1/admin/ads", token=admin)[0]["id"],
+        "contact": contact,
     }
     dictionaries = {
         "seeded_ids": sorted(set(ids.values()) | set(made.values())),

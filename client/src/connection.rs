@@ -156,6 +156,9 @@ impl Connection {
 pub struct Chat {
     pub info: MatchInfo,
     pub e2e: E2eSession,
+    /// The session before the last key change of a contact conversation: messages sealed before either side
+    /// learnt of the new key still open with it (docs/protocol.md, section 9, "Contacts").
+    previous: Option<E2eSession>,
     next_client_msg_id: u64,
 }
 
@@ -191,7 +194,7 @@ impl Chat {
         };
         let role = if info.initiator { Role::Initiator } else { Role::Responder };
         let e2e = E2eSession::establish(identity, &info.peer_public_key, info.match_id, role)?;
-        Ok(Chat { info, e2e, next_client_msg_id: 1 })
+        Ok(Chat { info, e2e, previous: None, next_client_msg_id: 1 })
     }
 
     /// Encrypts `text` into a `msg.send` frame with a fresh client_msg_id.
@@ -208,12 +211,42 @@ impl Chat {
         }
     }
 
-    /// Decrypts a received `msg` frame. A failure is an error, never plaintext.
+    /// Decrypts a received `msg` frame: with the current session, else with the one before the last key change.
+    /// A failure is an error, never plaintext.
     pub fn read(&mut self, frame: &ServerFrame) -> Result<String, ClientError> {
         let ServerFrame::Msg { ciphertext, nonce, .. } = frame else {
             return Err(ClientError::Unexpected(format!("{frame:?}")));
         };
-        let bytes = self.e2e.open(ciphertext, nonce)?;
+        let bytes = match self.e2e.open(ciphertext, nonce) {
+            Ok(bytes) => bytes,
+            Err(e) => match self.previous.as_mut().map(|previous| previous.open(ciphertext, nonce)) {
+                Some(Ok(bytes)) => bytes,
+                _ => return Err(e.into()),
+            },
+        };
         String::from_utf8(bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+    }
+
+    /// `contact.propose` for this match: keep in touch with the peer once they propose too.
+    pub fn propose_keep(&self) -> ClientFrame {
+        ClientFrame::ContactPropose { id: Some("keep".into()), match_id: self.info.match_id }
+    }
+
+    /// This device takes the contact conversation over with a fresh key pair: returns the `contact.key` frame to
+    /// send. Messages sealed to the old key can no longer be read here (there is no plaintext fallback).
+    pub fn rekey(&mut self) -> Result<ClientFrame, ClientError> {
+        let identity = Identity::generate();
+        let public_key = identity.public_key_b64();
+        let next = self.e2e.rekeyed(Some(identity), None)?;
+        self.previous = Some(std::mem::replace(&mut self.e2e, next));
+        Ok(ClientFrame::ContactKey { id: Some("key".into()), match_id: self.info.match_id, public_key })
+    }
+
+    /// The peer published a new key (`contact.key`): seal to it from now on.
+    pub fn peer_rekeyed(&mut self, peer_public_key: &str) -> Result<(), ClientError> {
+        let next = self.e2e.rekeyed(None, Some(peer_public_key))?;
+        self.info.peer_public_key = peer_public_key.to_owned();
+        self.previous = Some(std::mem::replace(&mut self.e2e, next));
+        Ok(())
     }
 }

@@ -119,6 +119,8 @@ pub struct Sealed {
 /// The encrypted channel with one peer for one match.
 pub struct E2eSession {
     match_id: MatchId,
+    /// Kept for a contact conversation, whose peer may publish a new key ([`E2eSession::rekeyed`]).
+    secret: StaticSecret,
     own_public: [u8; 32],
     peer_public: [u8; 32],
     send_dir: Direction,
@@ -175,6 +177,7 @@ impl E2eSession {
         };
         Ok(Self {
             match_id,
+            secret: identity.secret.clone(),
             own_public,
             peer_public: peer,
             send_dir,
@@ -184,6 +187,23 @@ impl E2eSession {
             sent: 0,
             received: 0,
         })
+    }
+
+    /// The same conversation under a new key pair: with `identity`, this device's new one (it publishes it with
+    /// `contact.key`); with `peer_public_b64`, the key the peer published. The role stays the match's, and the
+    /// counters start again at 1: the keys are new, so no nonce or associated data repeats under a key.
+    ///
+    /// # Errors
+    /// [`E2eError::InvalidPublicKey`] as for [`E2eSession::establish`].
+    pub fn rekeyed(&self, identity: Option<Identity>, peer_public_b64: Option<&str>) -> Result<Self, E2eError> {
+        let identity = identity
+            .unwrap_or_else(|| Identity { secret: self.secret.clone(), public: PublicKey::from(self.own_public) });
+        let peer = peer_public_b64.map_or_else(|| B64.encode(self.peer_public), str::to_owned);
+        let role = match self.send_dir {
+            Direction::InitiatorToResponder => Role::Initiator,
+            Direction::ResponderToInitiator => Role::Responder,
+        };
+        Self::establish(identity, &peer, self.match_id, role)
     }
 
     /// Encrypts the next outgoing message.

@@ -263,6 +263,23 @@ pub enum ClientFrame {
         id: Option<String>,
         match_id: MatchId,
     },
+    /// Propose, during the match, to keep in touch with the peer; answered with `ok`. When both have, the match
+    /// becomes the two's contact conversation (`contact.added`).
+    #[serde(rename = "contact.propose")]
+    ContactPropose {
+        #[serde(default)]
+        id: Option<String>,
+        match_id: MatchId,
+    },
+    /// Publish a new X25519 public key (base64, 32 bytes) for a contact conversation: this device takes it over
+    /// (docs/protocol.md, section 9). Answered with `ok`; the peer gets `contact.key`.
+    #[serde(rename = "contact.key")]
+    ContactKey {
+        #[serde(default)]
+        id: Option<String>,
+        match_id: MatchId,
+        public_key: String,
+    },
     /// Application-level liveness check; answered with `pong`.
     #[serde(rename = "ping")]
     Ping {
@@ -290,6 +307,8 @@ impl ClientFrame {
             | ClientFrame::RtcConnected { id, .. }
             | ClientFrame::RtcStats { id, .. }
             | ClientFrame::RtcHangup { id, .. }
+            | ClientFrame::ContactPropose { id, .. }
+            | ClientFrame::ContactKey { id, .. }
             | ClientFrame::Ping { id } => id.as_deref(),
         }
     }
@@ -333,6 +352,22 @@ pub struct MatchInfo {
     /// The languages (ISO 639-1) both speak.
     #[serde(default)]
     pub shared_languages: Vec<String>,
+}
+
+/// A contact: someone both sides chose, during a match, to keep in touch with. The conversation is the match's
+/// (`match_id`, its seqs and its E2E keys), kept open after the match. All a contact shows of the other is their
+/// handle.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    pub match_id: MatchId,
+    /// The other's `alias#tag`.
+    pub peer: String,
+    /// The other's current X25519 public key for this conversation (base64).
+    pub peer_public_key: String,
+    /// Whether this side was the match's initiator: the E2E key direction stays the match's.
+    pub initiator: bool,
+    /// When both agreed.
+    pub since: DateTime<Utc>,
 }
 
 /// One ICE server, in the shape WebRTC's `RTCIceServer` takes.
@@ -464,6 +499,20 @@ pub enum ServerFrame {
     },
     #[serde(rename = "rtc.hangup")]
     RtcHangup { match_id: MatchId },
+    /// The peer proposed to keep in touch (answer with your own `contact.propose` to accept).
+    #[serde(rename = "contact.proposed")]
+    ContactProposed { match_id: MatchId },
+    /// Both proposed: the match is over as a match (it is no longer the active match; `match.find` may follow) and
+    /// its conversation goes on as a contact. Sent to every socket of both users instead of `match.ended`.
+    #[serde(rename = "contact.added")]
+    ContactAdded { contact: Contact },
+    /// The contact conversation is closed (either side ended it, blocked, or deleted the account): no more
+    /// messages; what was stored can still be `resume`d until it is deleted.
+    #[serde(rename = "contact.ended")]
+    ContactEnded { match_id: MatchId },
+    /// The peer published a new public key for the contact conversation (a new device or a reinstall).
+    #[serde(rename = "contact.key")]
+    ContactKey { match_id: MatchId, peer_public_key: String },
     /// A new notification, in the user's language; it is stored too (`GET /v1/notifications`).
     #[serde(rename = "notification")]
     Notification { notification: Notification },

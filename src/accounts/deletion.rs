@@ -27,6 +27,8 @@ pub struct DeletionRequested {
     pub revoked: Vec<LoginId>,
     /// The active match it ended, as `(match id, peer id)`: the peer is told.
     pub ended: Option<(MatchId, UserId)>,
+    /// The contact conversations it closed, as `(match id, peer id)`: each peer is told.
+    pub contacts_ended: Vec<(MatchId, UserId)>,
 }
 
 /// How a deletion was asked for, as the audit row names it.
@@ -93,6 +95,7 @@ impl Accounts {
             purge_after: deleted.purge_after,
             revoked: login_ids(&deleted.revoked),
             ended: deleted.ended,
+            contacts_ended: deleted.contacts_ended,
         })
     }
 

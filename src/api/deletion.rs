@@ -92,7 +92,7 @@ async fn delete_banned(
 
 /// Makes the committed deletion live on every node and answers it.
 async fn scheduled(state: &AppState, deleted: DeletionRequested) -> (StatusCode, AppJson<DeletionScheduled>) {
-    let DeletionRequested { user_id, purge_after, revoked, ended } = deleted;
-    state.hub.account_deleted(user_id, revoked, ended).await;
+    let DeletionRequested { user_id, purge_after, revoked, ended, contacts_ended } = deleted;
+    state.hub.account_deleted(user_id, revoked, ended, &contacts_ended).await;
     (StatusCode::ACCEPTED, AppJson(DeletionScheduled { purge_after }))
 }

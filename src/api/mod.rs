@@ -9,6 +9,7 @@ mod billing;
 mod blocks;
 mod claims;
 mod consent;
+mod contacts;
 mod deletion;
 mod devices;
 pub mod error;
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .merge(password_reset::router())
         .merge(deletion::router())
         .merge(blocks::router())
+        .merge(contacts::router())
         .merge(claims::router())
         .merge(consent::router())
         .merge(export::router())

@@ -32,18 +32,22 @@ stored_text! {
         Expired = "expired",
         /// A participant was banned.
         Banned = "banned",
+        /// Both proposed to keep in touch: the match's conversation goes on as theirs (`matches.kept_at`).
+        Kept = "kept",
     }
 }
 
 impl EndCause {
     /// What the two sides are told: `(the side whose act or ban ended it, the other)`. A block is not revealed to
-    /// the blocked side: they are told the peer left. An expiry ends it for both alike.
+    /// the blocked side: they are told the peer left. An expiry ends it for both alike. A kept match is not told
+    /// as an end: both get `contact.added` instead (the pair below is never sent).
     pub fn told(self) -> (EndReason, EndReason) {
         match self {
             EndCause::Left => (EndReason::Left, EndReason::PeerLeft),
             EndCause::Blocked => (EndReason::Blocked, EndReason::PeerLeft),
             EndCause::Expired => (EndReason::Expired, EndReason::Expired),
             EndCause::Banned => (EndReason::Banned, EndReason::Banned),
+            EndCause::Kept => (EndReason::Left, EndReason::PeerLeft),
         }
     }
 }
@@ -76,8 +80,8 @@ mod tests {
     }
 
     #[test]
-    fn an_end_cause_is_stored_as_left_blocked_expired_or_banned() {
-        let allowed = ["left", "blocked", "expired", "banned"];
+    fn an_end_cause_is_stored_as_left_blocked_expired_banned_or_kept() {
+        let allowed = ["left", "blocked", "expired", "banned", "kept"];
         assert_stored_as(EndCause::ALL, &allowed, EndCause::as_str, EndCause::parse);
     }
 

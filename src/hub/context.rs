@@ -2,16 +2,17 @@
 //! and the count of its protocol errors that closes a broken client. The frame handlers (conversation, matches,
 //! signalling, call reports) depend on this, never on dispatch.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use tanis_proto::{CloseCode, ErrorCode, ServerFrame};
+use tanis_proto::{CloseCode, ErrorCode, MatchKind, ServerFrame};
 use tokio::sync::Semaphore;
 
 use super::Hub;
 use crate::delivery::SocketHandle;
-use crate::domain::UserId;
+use crate::domain::{MatchId, UserId};
+use crate::store::StoreError;
 
 /// The window over which protocol errors are counted: any 60 s (a sliding window on the hub's clock), so a burst
 /// cannot hide by straddling the edge of a fixed one.
@@ -30,12 +31,42 @@ pub(super) struct Ctx {
     /// When this socket's protocol errors of the last [`ERROR_WINDOW`] happened, oldest first. Never longer than
     /// `max_protocol_errors` + 1: the error that makes it longer than the limit closes the socket.
     errors: VecDeque<DateTime<Utc>>,
+    /// Contact conversations this socket sent in, and their peer: read from the store once. A contact that ended
+    /// since is refused by the batch (it stores only into open conversations), so the copy can only be generous.
+    contacts: HashMap<MatchId, UserId>,
+}
+
+/// Whom a message in a conversation goes to, and the kind stored with it.
+pub(super) struct ConversationPeer {
+    pub(super) user_id: UserId,
+    pub(super) kind: MatchKind,
 }
 
 impl Ctx {
     pub(super) fn new(hub: Hub, user_id: UserId, socket: SocketHandle, device: Option<String>) -> Self {
         let in_flight = Arc::new(Semaphore::new(hub.inner.settings.hub.max_in_flight));
-        Self { hub, user_id, socket, device, in_flight, errors: VecDeque::new() }
+        Self { hub, user_id, socket, device, in_flight, errors: VecDeque::new(), contacts: HashMap::new() }
+    }
+
+    /// The peer of the user's conversation `match_id`: their active match (before its expiry), else one of their
+    /// contact conversations (which are text). `None` for anything else.
+    pub(super) async fn conversation_peer(
+        &mut self,
+        match_id: MatchId,
+    ) -> Result<Option<ConversationPeer>, StoreError> {
+        if let Some(active) = self.hub.active_match(self.user_id).filter(|a| a.match_id == match_id) {
+            let open = self.hub.now() < active.expires_at;
+            return Ok(open.then_some(ConversationPeer { user_id: active.peer_id, kind: active.kind }));
+        }
+        if let Some(&peer) = self.contacts.get(&match_id) {
+            return Ok(Some(ConversationPeer { user_id: peer, kind: MatchKind::Text }));
+        }
+        let Some(row) = self.hub.inner.services.store.contact_of(match_id, self.user_id).await? else {
+            return Ok(None);
+        };
+        let peer = row.peer_of(self.user_id).expect("a participant has a peer");
+        self.contacts.insert(match_id, peer);
+        Ok(Some(ConversationPeer { user_id: peer, kind: MatchKind::Text }))
     }
 
     /// Answers this socket, waiting for room in its queue (a big `resume` paces itself to the client).

@@ -1,5 +1,6 @@
-//! The frames of a conversation between two matched users: sending a message, acknowledging one, resuming after
-//! a reconnect, typing, leaving, blocking, and after a match, reporting the peer or claiming a unit back.
+//! The frames of a conversation between two matched users (or two contacts, [`super::contacts`]): sending a
+//! message, acknowledging one, resuming after a reconnect, typing, leaving, blocking, and after a match, reporting
+//! the peer or claiming a unit back.
 //! Messages are answered by the group commit's announcer, in order, only after their batch is durably stored.
 
 use base64::Engine;
@@ -30,9 +31,10 @@ pub(super) async fn send(
     nonce: String,
 ) {
     let hub = ctx.hub.clone();
-    let now = hub.inner.services.clock.now();
-    let Some(active) = hub.active_match(ctx.user_id).filter(|a| a.match_id == match_id && now < a.expires_at) else {
-        return ctx.error(id, ErrorCode::NotInMatch, "no such active match").await;
+    let peer = match ctx.conversation_peer(match_id).await {
+        Ok(Some(peer)) => peer,
+        Ok(None) => return ctx.error(id, ErrorCode::NotInMatch, "no such active match or contact").await,
+        Err(e) => return ctx.internal(id, e).await,
     };
     if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
         return ctx.protocol_error(id, ErrorCode::InvalidField, "client_msg_id must have 1 to 64 bytes").await;
@@ -56,12 +58,12 @@ pub(super) async fn send(
     let message = NewMessage {
         match_id,
         sender_id: ctx.user_id,
-        receiver_id: active.peer_id,
+        receiver_id: peer.user_id,
         client_msg_id,
         content: ciphertext,
         nonce,
         device_info: ctx.device.clone(),
-        connection_type: active.kind,
+        connection_type: peer.kind,
     };
     hub.inner.tasks.writer.submit(message, Reply::new(slot, in_flight, ctx.socket.id, id)).await;
 }
@@ -108,13 +110,19 @@ pub(super) async fn resume(ctx: &Ctx, id: Option<String>, match_id: MatchId, aft
     ctx.reply(ServerFrame::ResumeDone { id, match_id, last_seq }).await;
 }
 
-/// `typing`: passed to the peer, never stored.
+/// `typing`: passed to the peer, never stored. In a contact conversation the store is asked each time (no cached
+/// answer): a contact who ended it or blocked must not see this user typing.
 pub(super) async fn typing(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
     let hub = &ctx.hub;
-    match hub.active_match(ctx.user_id).filter(|a| a.match_id == match_id) {
-        Some(active) => hub.inner.services.delivery.to_user(active.peer_id, &ServerFrame::Typing { match_id }),
-        None => ctx.error(id, ErrorCode::NotInMatch, "no such active match").await,
-    }
+    let peer = match hub.active_match(ctx.user_id).filter(|a| a.match_id == match_id) {
+        Some(active) => active.peer_id,
+        None => match hub.inner.services.store.contact_of(match_id, ctx.user_id).await {
+            Ok(Some(row)) => row.peer_of(ctx.user_id).expect("a participant has a peer"),
+            Ok(None) => return ctx.error(id, ErrorCode::NotInMatch, "no such active match or contact").await,
+            Err(e) => return ctx.internal(id, e).await,
+        },
+    };
+    hub.inner.services.delivery.to_user(peer, &ServerFrame::Typing { match_id });
 }
 
 /// `match.leave`: ends the match; the peer is told they were left.
@@ -141,8 +149,12 @@ pub(super) async fn block(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
     for user in [ctx.user_id, peer] {
         hub.inner.services.delivery.standing_changed(user);
     }
-    // The blocked side is told only that the peer left: a block is not revealed (`EndCause::told`).
+    // The blocked side is told only that the peer left: a block is not revealed (`EndCause::told`). A contact
+    // conversation between them closes too (`contact.ended`, to both: as when either ends it).
     if let Err(e) = hub.end_match(ctx.user_id, match_id, EndCause::Blocked).await {
+        return ctx.internal(id, e).await;
+    }
+    if let Err(e) = hub.end_contacts_between(ctx.user_id, peer).await {
         return ctx.internal(id, e).await;
     }
     ctx.reply(ServerFrame::Ok { id }).await;

@@ -1,5 +1,5 @@
 //! An account its owner deleted leaves at once, wherever its sockets are: the store has already signed out every
-//! login and ended the active match (in the deletion's transaction); this tells the peer, closes the sockets,
+//! login, ended the active match and closed the contact conversations (in the deletion's transaction); this tells the peer, closes the sockets,
 //! drops what matching cached and takes the user out of the queue. Everything goes through delivery, so it reaches
 //! every node; a node that missed it learns the same from the store at its next resync.
 
@@ -12,13 +12,22 @@ use crate::domain::{EndCause, MatchId, UserId};
 
 impl Hub {
     /// Makes a committed deletion of `user_id` live: `revoked` are its logins (signed out in the store), `ended`
-    /// the match it ended as `(match id, peer id)`.
-    pub async fn account_deleted(&self, user_id: UserId, revoked: Vec<LoginId>, ended: Option<(MatchId, UserId)>) {
+    /// the match it ended and the contact conversations it closed, as `(match id, peer id)`.
+    pub async fn account_deleted(
+        &self,
+        user_id: UserId,
+        revoked: Vec<LoginId>,
+        ended: Option<(MatchId, UserId)>,
+        contacts_ended: &[(MatchId, UserId)],
+    ) {
         let delivery = &self.inner.services.delivery;
         if let Some((match_id, peer)) = ended {
             // Stored as a leave (`left`), and the peer learns what any leaving tells them: a deletion is not revealed.
             let (ours, theirs) = EndCause::Left.told();
             tell_ended(delivery, match_id, &[(user_id, ours), (peer, theirs)]);
+        }
+        for &(match_id, peer) in contacts_ended {
+            self.tell_contact_ended(match_id, &[user_id, peer]);
         }
         delivery.signed_out(user_id, revoked);
         // A socket whose token names no login is not one of those: every socket of the user closes, with the

@@ -7,7 +7,7 @@ use tanis_proto::{ClientFrame, ErrorCode};
 use super::call_report::{self, Figures};
 use super::context::Ctx;
 use super::signal::{self, Signal};
-use super::{conversation, matches};
+use super::{contacts, conversation, matches};
 
 /// Handles one text frame.
 pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
@@ -56,6 +56,10 @@ pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
                 .await
         }
         ClientFrame::Claim { id, match_id } => conversation::claim(ctx, id, match_id).await,
+        ClientFrame::ContactPropose { id, match_id } => contacts::propose(ctx, id, match_id).await,
+        ClientFrame::ContactKey { id, match_id, public_key } => {
+            contacts::publish_key(ctx, id, match_id, public_key).await
+        }
         ClientFrame::Report { id, match_id, reason_code, details } => {
             conversation::report(ctx, id, match_id, reason_code, details).await
         }

@@ -6,6 +6,7 @@
 //! - [`context`]: what each frame of a socket is handled with: its user, its answers, its protocol errors.
 //! - [`dispatch`]: which function handles each client frame.
 //! - [`conversation`]: a conversation's frames: send, acknowledge, resume, typing, leave, block, report, claim.
+//! - [`contacts`]: keeping in touch: proposals, a match becoming a contact conversation, its keys and its end.
 //! - [`matches`]: asking for a match, opening and ending matches, resyncing what a node missed.
 //! - [`signal`]: video signalling: forwarding `rtc.*` frames with relay-only filtering, ICE servers with TURN
 //!   credentials.
@@ -19,6 +20,7 @@
 
 mod ads;
 mod call_report;
+mod contacts;
 mod context;
 mod conversation;
 mod deletion;

@@ -21,7 +21,17 @@ pub struct Deleted {
     pub revoked: Vec<String>,
     /// The active match ended by the request, as `(match id, peer id)`.
     pub ended: Option<(MatchId, UserId)>,
+    /// The contact conversations closed by the request, as `(match id, peer id)`.
+    pub contacts_ended: Vec<(MatchId, UserId)>,
 }
+
+/// Closes the user's contact conversations (as either side), returning each with its peer.
+const END_CONTACTS: [&str; 2] = [
+    "UPDATE matches SET kept_at = NULL, contact_ended_at = $2 WHERE user1_id = $1 AND kept_at IS NOT NULL \
+     RETURNING id, user2_id",
+    "UPDATE matches SET kept_at = NULL, contact_ended_at = $2 WHERE user2_id = $1 AND kept_at IS NOT NULL \
+     RETURNING id, user1_id",
+];
 
 /// Ends the user's active match (as either side) inside a transaction, as the group commit ends one
 /// (`completed` once a message was sent, else `cancelled`), and returns its peer. One statement per side, so
@@ -36,8 +46,8 @@ const END_ACTIVE_MATCH: [&str; 2] = [
 ];
 
 impl Store {
-    /// Marks the account for deletion (kept until `purge_after`), signs out every login and ends the active
-    /// match, with the `account.deletion_requested` audit row naming `via`, in one transaction. A second request
+    /// Marks the account for deletion (kept until `purge_after`), signs out every login, ends the active
+    /// match and closes the contact conversations, with the `account.deletion_requested` audit row naming `via`, in one transaction. A second request
     /// keeps the first one's dates. `None` when there is no such account.
     pub async fn request_deletion(
         &self,
@@ -65,10 +75,16 @@ impl Store {
                     sqlx::query_as(sql).bind(user_id).bind(now).fetch_optional(&mut *tx).await?;
                 ended = ended.or(row);
             }
+            let mut contacts_ended = Vec::new();
+            for sql in END_CONTACTS {
+                let rows: Vec<(MatchId, UserId)> =
+                    sqlx::query_as(sql).bind(user_id).bind(now).fetch_all(&mut *tx).await?;
+                contacts_ended.extend(rows);
+            }
             let details = json!({ "via": via, "purge_after": purge_after, "sessions_revoked": revoked.len() });
             insert_system_log!(&mut *tx, AuditAction::AccountDeletionRequested, Some(user_id), &details, now).await?;
             tx.commit().await?;
-            Ok(Some(Deleted { purge_after, revoked, ended }))
+            Ok(Some(Deleted { purge_after, revoked, ended, contacts_ended }))
         })
     }
 

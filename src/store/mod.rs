@@ -11,6 +11,7 @@ mod ads;
 mod bans;
 mod batch;
 mod consents;
+mod contacts;
 mod deletion;
 pub mod export;
 mod fail_points;
@@ -50,6 +51,7 @@ pub use batch::{
     Batch, CreateMatchError, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt, WriteOutcome, Written,
 };
 pub use consents::Consent;
+pub use contacts::{ContactRow, Keep};
 pub use deletion::Deleted;
 pub use fail_points::FailPoints;
 pub use job_runs::JobRunRow;

@@ -1,5 +1,5 @@
 //! docs/protocol.md promises that a user can act only on their own matches: every frame that names a match
-//! (`match.leave`, `msg.send`, `msg.ack`, `resume`, `typing`, `block`, `report`, `claim`, `rtc.*`) sent by
+//! (`match.leave`, `msg.send`, `msg.ack`, `resume`, `typing`, `block`, `report`, `claim`, `rtc.*`, `contact.*`) sent by
 //! someone outside it gets its documented refusal, changes nothing, and reaches neither member. The sweep is
 //! derived from `tanis_proto::ClientFrame` itself, so a frame added to the protocol cannot be left out.
 
@@ -39,7 +39,9 @@ fn outsiders_answer(frame: &ClientFrame) -> Option<Refusal> {
         | ClientFrame::RtcIce { .. }
         | ClientFrame::RtcConnected { .. }
         | ClientFrame::RtcStats { .. }
-        | ClientFrame::RtcHangup { .. } => Some(Refusal::Error(NotInMatch)),
+        | ClientFrame::RtcHangup { .. }
+        | ClientFrame::ContactPropose { .. }
+        | ClientFrame::ContactKey { .. } => Some(Refusal::Error(NotInMatch)),
         ClientFrame::Report { .. } | ClientFrame::Claim { .. } => Some(Refusal::Error(NotMatched)),
         ClientFrame::MsgAck { .. } => Some(Refusal::Silence),
     }
@@ -97,6 +99,12 @@ fn one_of_each(match_id: MatchId, seq: Seq) -> Vec<ClientFrame> {
             packets_lost: Some(1),
         },
         ClientFrame::RtcHangup { id: id("hangup"), match_id },
+        ClientFrame::ContactPropose { id: id("keep"), match_id },
+        ClientFrame::ContactKey {
+            id: id("key"),
+            match_id,
+            public_key: tanis_client::Identity::generate().public_key_b64(),
+        },
     ]
 }
 
@@ -182,6 +190,12 @@ async fn every_match_scoped_frame_from_outside_the_match_is_refused_and_reaches_
 async fn assert_unchanged(app: &TestApp, match_id: MatchId, seq: Seq) {
     let active = app.count(format!("SELECT COUNT(*) FROM matches WHERE id = {match_id} AND status = 'active'")).await;
     assert_eq!(active, 1, "the match is still active");
+    let kept = app
+        .count(format!(
+            "SELECT COUNT(*) FROM matches WHERE id = {match_id} AND (user1_keep_at IS NOT NULL OR user2_keep_at IS NOT NULL)"
+        ))
+        .await;
+    assert_eq!(kept, 0, "no proposal to keep in touch was recorded");
     for table in ["blocks", "reports", "claims"] {
         assert_eq!(app.count(format!("SELECT COUNT(*) FROM {table}")).await, 0, "{table}");
     }

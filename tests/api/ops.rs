@@ -190,6 +190,8 @@ async fn the_openapi_document_lists_every_rest_endpoint_and_the_docs_ui_is_self_
         ("/v1/blocks/{id}", "delete"),
         ("/v1/claims", "get"),
         ("/v1/claims", "post"),
+        ("/v1/contacts", "get"),
+        ("/v1/contacts/{id}", "delete"),
         ("/v1/devices", "delete"),
         ("/v1/devices", "post"),
         ("/v1/interests", "get"),

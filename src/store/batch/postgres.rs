@@ -12,7 +12,7 @@ use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use tanis_proto::MatchKind;
 
 use super::opening::{Attempt, Attempts, NewMatch, Opened, Opening, spend_unit};
-use super::rules::{active_last_seqs, answer_ends, answer_receipts, assign_seqs, distinct_ends, match_ids};
+use super::rules::{answer_ends, answer_receipts, assign_seqs, distinct_ends, match_ids, open_last_seqs};
 use super::{Batch, NewMessage, WriteOutcome, Written};
 use crate::domain::{MatchId, Seq, UserId};
 use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, match_columns, matched_user_columns};
@@ -87,13 +87,14 @@ async fn insert_messages(
     now: DateTime<Utc>,
 ) -> Result<Vec<WriteOutcome>, sqlx::Error> {
     let rows = sqlx::query_as(
-        "SELECT id, status, (SELECT COALESCE(MAX(seq), 0) FROM message_logs WHERE match_id = matches.id) \
+        "SELECT id, status, kept_at IS NOT NULL, \
+           (SELECT COALESCE(MAX(seq), 0) FROM message_logs WHERE match_id = matches.id) \
          FROM matches WHERE id = ANY($1)",
     )
     .bind(match_ids(batch.iter().map(|m| m.match_id)))
     .fetch_all(&mut **tx)
     .await?;
-    let last_seq = active_last_seqs(rows);
+    let last_seq = open_last_seqs(rows);
 
     let live: Vec<&NewMessage> = batch.iter().filter(|m| last_seq.contains_key(&m.match_id)).collect();
     let known = if live.is_empty() {

@@ -57,9 +57,13 @@ pub(super) fn answer_receipts(receipts: &[Receipt], marked: Vec<Marked>) -> Vec<
     receipts.iter().map(|r| marked.remove(&(r.match_id, r.seq, r.receiver_id))).collect()
 }
 
-/// The last seq of each active match, from rows `(id, status, last seq)`.
-pub(super) fn active_last_seqs(rows: Vec<(MatchId, MatchStatus, Seq)>) -> HashMap<MatchId, Seq> {
-    rows.into_iter().filter(|(_, status, _)| *status == MatchStatus::Active).map(|(id, _, seq)| (id, seq)).collect()
+/// The last seq of each open conversation, from rows `(id, status, kept, last seq)`: a match's conversation is open
+/// while the match is active, and after it while its two people keep in touch (`kept`).
+pub(super) fn open_last_seqs(rows: Vec<(MatchId, MatchStatus, bool, Seq)>) -> HashMap<MatchId, Seq> {
+    rows.into_iter()
+        .filter(|(_, status, kept, _)| *status == MatchStatus::Active || *kept)
+        .map(|(id, _, _, seq)| (id, seq))
+        .collect()
 }
 
 /// Outcomes in input order and the messages to insert with their seqs. `known` holds earlier copies; in-batch
@@ -147,11 +151,17 @@ mod tests {
     }
 
     #[test]
-    fn only_active_matches_have_a_last_seq() {
-        let row = |id, status, seq| (MatchId(id), status, Seq(seq));
-        let rows =
-            vec![row(1, MatchStatus::Active, 5), row(2, MatchStatus::Completed, 3), row(3, MatchStatus::Active, 0)];
-        assert_eq!(active_last_seqs(rows), HashMap::from([(M1, Seq(5)), (MatchId(3), Seq(0))]));
+    fn only_active_or_kept_matches_have_a_last_seq() {
+        let row = |id, status, kept, seq| (MatchId(id), status, kept, Seq(seq));
+        let rows = vec![
+            row(1, MatchStatus::Active, false, 5),
+            row(2, MatchStatus::Completed, false, 3),
+            row(3, MatchStatus::Active, false, 0),
+            row(4, MatchStatus::Completed, true, 8),
+            row(5, MatchStatus::Cancelled, true, 0),
+        ];
+        let open = HashMap::from([(M1, Seq(5)), (MatchId(3), Seq(0)), (MatchId(4), Seq(8)), (MatchId(5), Seq(0))]);
+        assert_eq!(open_last_seqs(rows), open);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use sqlx::SqlitePool;
 use tanis_proto::MatchKind;
 
 use super::opening::{Attempt, Attempts, NewMatch, Opened, Opening, spend_unit};
-use super::rules::{Earlier, active_last_seqs, answer_ends, assign_seqs, distinct_ends, match_ids};
+use super::rules::{Earlier, answer_ends, assign_seqs, distinct_ends, match_ids, open_last_seqs};
 use super::{Batch, MatchEnd, NewMessage, Receipt, WriteOutcome, Written};
 use crate::domain::{MatchId, MatchStatus, Seq, UserId};
 use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, matched_user_columns};
@@ -72,14 +72,15 @@ fn mark_delivered(db: &Db<'_>, receipts: &[Receipt], now: &str) -> Result<Vec<Op
 fn insert_messages(db: &Db<'_>, batch: &[NewMessage], now: DateTime<Utc>) -> Result<Vec<WriteOutcome>, sqlx::Error> {
     // The correlated MAX is one probe of the clustered key per match.
     let mut state = db.prepare(
-        "SELECT status, (SELECT COALESCE(MAX(seq), 0) FROM message_logs WHERE match_id = ?1) FROM matches WHERE id = ?1",
+        "SELECT status, kept_at IS NOT NULL, (SELECT COALESCE(MAX(seq), 0) FROM message_logs WHERE match_id = ?1) \
+         FROM matches WHERE id = ?1",
     )?;
     let mut rows = Vec::new();
     for id in match_ids(batch.iter().map(|m| m.match_id)) {
-        state.each(&[id.into()], |row| rows.push((id, row.text(0), Seq(row.int(1)))))?;
+        state.each(&[id.into()], |row| rows.push((id, row.text(0), row.int(1) != 0, Seq(row.int(2)))))?;
     }
-    let rows = rows.into_iter().map(|(id, status, seq)| Ok((id, match_status(&status)?, seq)));
-    let last_seq = active_last_seqs(rows.collect::<Result<_, sqlx::Error>>()?);
+    let rows = rows.into_iter().map(|(id, status, kept, seq)| Ok((id, match_status(&status)?, kept, seq)));
+    let last_seq = open_last_seqs(rows.collect::<Result<_, sqlx::Error>>()?);
 
     // Earlier copies of the batch's messages, by the duplicate key.
     let mut earlier = db.prepare(

@@ -1,0 +1,99 @@
+//! Keeping in touch: a proposal during a match (`contact.propose`), the match turning into the two's contact
+//! conversation when both proposed, a new key for it (`contact.key`), and its end (by either side over REST, a
+//! block, an account deletion). Messages in a contact conversation are the match's: `msg.send`, `msg.ack` and
+//! `resume` take its `match_id` as they did during the match; the batch accepts them while the contact lasts.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use tanis_proto::{Contact, ErrorCode, ServerFrame};
+
+use super::Hub;
+use super::context::Ctx;
+use crate::domain::{MatchId, UserId, handle};
+use crate::store::{Keep, MatchRow, StoreError};
+
+/// `contact.propose`: recorded in the active match; when the peer had proposed too, both are told `contact.added`
+/// (and the match stops being their active match, wherever their sockets are).
+pub(super) async fn propose(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
+    let hub = &ctx.hub;
+    if hub.active_match(ctx.user_id).is_none_or(|a| a.match_id != match_id) {
+        return ctx.error(id, ErrorCode::NotInMatch, "no such active match").await;
+    }
+    let now = hub.now();
+    match hub.inner.services.store.propose_keep(match_id, ctx.user_id, now).await {
+        // Ended meanwhile, or a block either way (made over REST): nothing to keep.
+        Ok(Keep::Refused) => ctx.error(id, ErrorCode::NotInMatch, "no such active match").await,
+        Ok(Keep::Proposed { peer }) => {
+            hub.inner.services.delivery.to_user(peer, &ServerFrame::ContactProposed { match_id });
+            ctx.reply(ServerFrame::Ok { id }).await;
+        }
+        Ok(Keep::Kept(row)) => match hub.announce_contact(&row, now).await {
+            Ok(()) => ctx.reply(ServerFrame::Ok { id }).await,
+            Err(e) => ctx.internal(id, e).await,
+        },
+        Err(e) => ctx.internal(id, e).await,
+    }
+}
+
+/// `contact.key`: this device takes the contact conversation over with a new key; the peer is told.
+pub(super) async fn publish_key(ctx: &mut Ctx, id: Option<String>, match_id: MatchId, public_key: String) {
+    if STANDARD.decode(&public_key).map(|k| k.len()) != Ok(32) {
+        return ctx.protocol_error(id, ErrorCode::InvalidBase64, "public_key must be 32 bytes in base64").await;
+    }
+    let hub = ctx.hub.clone();
+    match hub.inner.services.store.set_contact_key(match_id, ctx.user_id, &public_key).await {
+        Ok(Some(peer)) => {
+            let frame = ServerFrame::ContactKey { match_id, peer_public_key: public_key };
+            hub.inner.services.delivery.to_user(peer, &frame);
+            ctx.reply(ServerFrame::Ok { id }).await;
+        }
+        Ok(None) => ctx.error(id, ErrorCode::NotInMatch, "no such contact").await,
+        Err(e) => ctx.internal(id, e).await,
+    }
+}
+
+impl Hub {
+    /// Tells both people of a match that became a contact: every node holding their sockets forgets it as the
+    /// active match, then sends `contact.added` (in place of `match.ended`).
+    async fn announce_contact(&self, row: &MatchRow, since: DateTime<Utc>) -> Result<(), StoreError> {
+        let store = &self.inner.services.store;
+        for (user, peer) in [(row.user1_id, row.user2_id), (row.user2_id, row.user1_id)] {
+            let Some(other) = store.user_by_id(peer).await? else { continue };
+            let contact = Contact {
+                match_id: row.id,
+                peer: handle(&other.alias, &other.tag),
+                peer_public_key: row.peer_public_key(user).to_owned(),
+                initiator: row.user1_id == user,
+                since,
+            };
+            self.inner.services.delivery.match_ended(user, row.id, &ServerFrame::ContactAdded { contact });
+        }
+        Ok(())
+    }
+
+    /// Ends `user_id`'s contact conversation `match_id` for both (`DELETE /v1/contacts/{id}`); false when it is not
+    /// an open contact of theirs.
+    pub async fn end_contact(&self, user_id: UserId, match_id: MatchId) -> Result<bool, StoreError> {
+        let Some(peer) = self.inner.services.store.end_contact(match_id, user_id, self.now()).await? else {
+            return Ok(false);
+        };
+        self.tell_contact_ended(match_id, &[user_id, peer]);
+        Ok(true)
+    }
+
+    /// Ends every contact conversation between two people (one blocked the other).
+    pub async fn end_contacts_between(&self, a: UserId, b: UserId) -> Result<(), StoreError> {
+        for match_id in self.inner.services.store.end_contacts_between(a, b, self.now()).await? {
+            self.tell_contact_ended(match_id, &[a, b]);
+        }
+        Ok(())
+    }
+
+    /// `contact.ended` to every socket of each user.
+    pub fn tell_contact_ended(&self, match_id: MatchId, users: &[UserId]) {
+        for user in users {
+            self.inner.services.delivery.to_user(*user, &ServerFrame::ContactEnded { match_id });
+        }
+    }
+}
