@@ -76,6 +76,11 @@ pub struct ExportedMatch {
     pub end_reason: Option<EndCause>,
     pub call_connected_at: Option<DateTime<Utc>>,
     pub call_ended_at: Option<DateTime<Utc>>,
+    /// When this user proposed to keep in touch; when both had (the match ended and became the two's contact
+    /// conversation); when that conversation was ended (null while it lasts).
+    pub keep_proposed_at: Option<DateTime<Utc>>,
+    pub kept_at: Option<DateTime<Utc>>,
+    pub contact_ended_at: Option<DateTime<Utc>>,
     /// The other person's handle (`alias#tag`) as it is now; null when their account no longer exists.
     pub peer: Option<String>,
     /// Messages this user sent in the match (counted from metadata; the content is never kept past 24 h).
@@ -209,7 +214,9 @@ impl Store {
     pub async fn export_matches(&self, user_id: UserId, limit: i64) -> Result<Vec<ExportedMatch>, StoreError> {
         let query = select!(
             "SELECT m.id, m.type AS kind, m.created_at, m.expired_at AS expires_at, m.status, m.ended_at, m.end_reason, \
-                    m.call_connected_at, m.call_ended_at, p.alias || '#' || p.tag AS peer, \
+                    m.call_connected_at, m.call_ended_at, \
+                    CASE WHEN m.user1_id = $1 THEN m.user1_keep_at ELSE m.user2_keep_at END AS keep_proposed_at, \
+                    CASE WHEN m.end_reason = 'kept' THEN m.ended_at END AS kept_at, m.contact_ended_at, p.alias || '#' || p.tag AS peer, \
                     (SELECT COUNT(*) FROM message_logs l WHERE l.match_id = m.id AND l.sender_id = $1) AS messages_sent, \
                     (SELECT COUNT(*) FROM message_logs l WHERE l.match_id = m.id AND l.receiver_id = $1) AS messages_received \
              FROM matches m \

@@ -23,6 +23,7 @@ on_both_stores!(
     a_block_ends_the_contact_for_both_and_typing_stops_reaching_the_blocker,
     a_new_device_takes_the_conversation_over_by_publishing_a_key,
     deleting_the_account_ends_its_contacts,
+    a_message_to_an_offline_contact_is_pushed_without_its_content,
 );
 
 /// The next frame that is not `ok`-noise of this kind: an answer or an event of interest.
@@ -138,6 +139,30 @@ async fn a_message_to_an_offline_contact_is_there_at_the_reconnect(backend: Back
     );
 }
 
+async fn a_message_to_an_offline_contact_is_pushed_without_its_content(backend: Backend) {
+    let (app, google) = crate::push::spawn(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let registered = crate::push::register_device(&app, &b, "tok-b_1:x", "en").await;
+    assert_eq!(registered.status(), StatusCode::NO_CONTENT);
+    let (mut sa, mut chat_a, sb, _) = contacts(&app, &a, &b).await;
+    drop(sb);
+    let gone = || async { app.hub.connections() == 1 };
+    crate::helpers::eventually(std::time::Duration::from_secs(10), "b's socket is gone", gone).await;
+    // A day later, long after the match would have expired.
+    app.clock.advance(TimeDelta::days(1));
+    sa.send(&chat_a.message("gizli bir şey")).await.unwrap();
+    next_of(&mut sa, |f| matches!(f, ServerFrame::MsgAccepted { .. })).await;
+    let queued = || async { crate::push::outbox(&app).await == 1 };
+    crate::helpers::eventually(std::time::Duration::from_secs(10), "a push is queued", queued).await;
+    app.run_job(Job::Push).await.unwrap();
+    let sends = google.lock().unwrap().sends.clone();
+    assert_eq!(sends.len(), 1);
+    let m = &sends[0]["message"];
+    assert_eq!(m["notification"]["body"], format!("New message from {}", a.handle));
+    assert_eq!(m["data"]["match_id"], chat_a.info.match_id.to_string());
+    assert!(!sends[0].to_string().contains("gizli"), "never the content");
+}
+
 async fn either_side_ends_a_contact_for_both_and_a_message_to_an_ended_contact_is_refused(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b, c) = (app.user("kedi").await, app.user("kopek").await, app.user("kus").await);
@@ -153,6 +178,14 @@ async fn either_side_ends_a_contact_for_both_and_a_message_to_an_ended_contact_i
     }
     assert!(listed(&app, &a).await.is_empty() && listed(&app, &b).await.is_empty());
     assert_error(end(&app, &a, match_id).await, StatusCode::NOT_FOUND, "not_found").await;
+    // The export keeps the story: proposed, kept, ended.
+    let export = app.client.get(app.url("/v1/me/export")).bearer_auth(app.access_token(&a)).send().await.unwrap();
+    let doc: Value = export.json().await.unwrap();
+    let exported = &doc["matches"][0];
+    assert_eq!((exported["id"].as_i64(), exported["end_reason"].as_str()), (Some(match_id.get()), Some("kept")));
+    for at in ["keep_proposed_at", "kept_at", "contact_ended_at"] {
+        assert!(exported[at].is_string(), "{at}: {exported}");
+    }
 
     sa.send(&chat_a.message("orada mısın?")).await.unwrap();
     let refused = next_of(&mut sa, |f| matches!(f, ServerFrame::MsgAccepted { .. } | ServerFrame::Error { .. })).await;
@@ -264,4 +297,35 @@ async fn deleting_the_account_ends_its_contacts(backend: Backend) {
     let ended = next_of(&mut sa, |f| matches!(f, ServerFrame::ContactEnded { .. })).await;
     assert_eq!(ended, ServerFrame::ContactEnded { match_id: chat_a.info.match_id });
     assert!(listed(&app, &a).await.is_empty());
+}
+
+/// Two people on two nodes (PostgreSQL + Redis): the proposal, the contact and its end reach the other node, and
+/// messages between them go on after the match, however the sockets are spread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn across_nodes_a_contact_is_made_used_and_ended() {
+    let nodes = crate::helpers::spawn_cluster(2).await;
+    let (a, b) = (nodes[0].user("kedi").await, nodes[1].user("kopek").await);
+    let (mut sa, mut sb) = (nodes[0].socket(&a).await, nodes[1].socket(&b).await);
+    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
+    let (mut chat_a, mut chat_b) = (chat_a.unwrap(), chat_b.unwrap());
+    let match_id = chat_a.info.match_id;
+    sa.send(&chat_a.propose_keep()).await.unwrap();
+    assert!(matches!(answer(&mut sa).await, ServerFrame::Ok { .. }));
+    assert_eq!(
+        next_of(&mut sb, |f| matches!(f, ServerFrame::ContactProposed { .. })).await,
+        ServerFrame::ContactProposed { match_id }
+    );
+    sb.send(&chat_b.propose_keep()).await.unwrap();
+    assert_eq!(added(&mut sa).await.peer, b.handle);
+    assert_eq!(added(&mut sb).await.peer, a.handle);
+    // A second socket of b's, on the other node, is a device of b's like any.
+    let mut sb2 = nodes[0].socket(&b).await;
+    assert_eq!(say((&mut sa, &mut chat_a), (&mut sb, &mut chat_b), "diğer düğüm").await, "diğer düğüm");
+    let copy = next_of(&mut sb2, |f| matches!(f, ServerFrame::Msg { .. })).await;
+    assert!(matches!(copy, ServerFrame::Msg { mine: false, .. }));
+    assert_eq!(end(&nodes[1], &b, match_id).await.status(), StatusCode::NO_CONTENT);
+    for socket in [&mut sa, &mut sb, &mut sb2] {
+        let ended = next_of(socket, |f| matches!(f, ServerFrame::ContactEnded { .. })).await;
+        assert_eq!(ended, ServerFrame::ContactEnded { match_id });
+    }
 }
