@@ -12,8 +12,11 @@
 //! ```
 //!
 //! Events: `ready`, `queued`, `matched`, `message` (decrypted), `undecryptable`, `accepted`, `delivered`,
-//! `typing`, `ended`, `error`. End of stdin leaves the match and exits. Plain `http://` only: the REST calls
-//! are two small requests, made by hand so the reference client needs no HTTP stack.
+//! `typing`, `ended`, `contact_proposed`, `contact_added`, `contact_key`, `rekeyed`, `contact_ended`, `ok`, `error`. A line
+//! beginning with `/` is a command instead of a message: `/keep` proposes to keep in touch (`contact.propose`),
+//! `/rekey` takes a contact conversation over with a new key pair (`contact.key`, as a new device would). End of
+//! stdin leaves the match (a contact stays) and exits. Plain `http://` only: the REST calls are two small
+//! requests, made by hand so the reference client needs no HTTP stack.
 
 use std::io::BufRead;
 use std::time::Duration;
@@ -60,6 +63,17 @@ async fn run() -> Result<(), String> {
     loop {
         tokio::select! {
             line = lines.recv() => match line {
+                Some(command) if command.starts_with('/') => {
+                    let frame = match command.as_str() {
+                        "/keep" => chat.propose_keep(),
+                        "/rekey" => chat.rekey().map_err(|e| e.to_string())?,
+                        other => return Err(format!("unknown command {other}")),
+                    };
+                    connection.send(&frame).await.map_err(|e| e.to_string())?;
+                    if command == "/rekey" {
+                        emit(json!({ "event": "rekeyed", "safety_number": chat.e2e.safety_number() }));
+                    }
+                }
                 Some(text) => {
                     let frame = chat.message(&text);
                     connection.send(&frame).await.map_err(|e| e.to_string())?;
@@ -105,6 +119,19 @@ async fn handle(connection: &mut Connection, chat: &mut Chat, frame: ServerFrame
             emit(json!({ "event": "ended", "reason": reason }));
             return Ok(false);
         }
+        ServerFrame::ContactProposed { .. } => emit(json!({ "event": "contact_proposed" })),
+        ServerFrame::ContactAdded { contact } => {
+            emit(json!({ "event": "contact_added", "match_id": contact.match_id, "peer": contact.peer }));
+        }
+        ServerFrame::ContactKey { peer_public_key, .. } => {
+            chat.peer_rekeyed(peer_public_key).map_err(|e| e.to_string())?;
+            emit(json!({ "event": "contact_key", "safety_number": chat.e2e.safety_number() }));
+        }
+        ServerFrame::ContactEnded { .. } => {
+            emit(json!({ "event": "contact_ended" }));
+            return Ok(false);
+        }
+        ServerFrame::Ok { id } => emit(json!({ "event": "ok", "id": id })),
         ServerFrame::Error { code, message, .. } => emit(json!({ "event": "error", "code": code, "message": message })),
         _ => {}
     }
