@@ -6,6 +6,7 @@
 import { Api } from './api.js';
 import { fill, h, toast } from './dom.js';
 import { formatTime, getLang, initLang, setLang, t } from './i18n.js';
+import { vocabulary } from './interests.js';
 import { Matches } from './matches.js';
 import { Socket } from './socket.js';
 import * as storage from './storage.js';
@@ -18,6 +19,7 @@ import { ChatView } from './views/chat.js';
 import { renderHeader } from './views/header.js';
 import { renderLobby, renderWaiting } from './views/lobby.js';
 import { renderPanel } from './views/panel.js';
+import { ProfileView } from './views/profile.js';
 
 export class App {
   constructor() {
@@ -27,6 +29,8 @@ export class App {
     this.matches = new Matches(this);
     /** The chat screen of the match on screen, kept while it is the same match. */
     this.chatView = null;
+    /** The account screen's interests and languages, kept while it is open so that a draft survives re-renders. */
+    this.profileView = null;
     /** `hello.limits`: the largest message among them. */
     this.limits = null;
   }
@@ -63,6 +67,8 @@ export class App {
     this.show('lobby');
     this.socket.start();
     this.loadNotifications();
+    // The lobby and the chat name interests by their labels; a failure leaves the ids until the next try.
+    vocabulary().then(() => this.state.screen === 'lobby' && this.render(), () => {});
   }
 
   // --- rendering --------------------------------------------------------------------------------------------
@@ -90,7 +96,7 @@ export class App {
         }));
       case 'lobby':
         return fill(main, renderLobby(s, {
-          find: (kind, nearby) => this.matches.find(kind, nearby),
+          find: (kind, nearby, interests) => this.matches.find(kind, { nearby, interests }),
           setLocation: () => this.setLocation(),
           clearLocation: () => this.updateMe({ location: null }),
           adClicked: (ad) => this.adClicked(ad),
@@ -98,9 +104,9 @@ export class App {
           account: () => this.openAccount(),
         }));
       case 'account':
-        return fill(main, renderAccount(s, this.accountActions()));
+        return fill(main, renderAccount(s, this.accountActions(), this.profileScreen()));
       case 'waiting':
-        return fill(main, renderWaiting(s.finding?.kind ?? 'text', s.finding?.nearby, () => this.matches.cancelFind()));
+        return fill(main, renderWaiting(s.finding ?? { kind: 'text' }, () => this.matches.cancelFind()));
       case 'chat':
         return fill(main, this.chatScreen());
       case 'banned':
@@ -145,6 +151,12 @@ export class App {
     return this.chatView.el;
   }
 
+  profileScreen() {
+    if (this.profileView) this.profileView.setSaved(this.state.me);
+    else this.profileView = new ProfileView(this.state.me, (change) => this.saveProfile(change));
+    return this.profileView.el;
+  }
+
   // --- accounts ---------------------------------------------------------------------------------------------
 
   async login(phone, password) {
@@ -178,6 +190,7 @@ export class App {
     this.socket.stop();
     this.matches.reset();
     this.chatView = null;
+    this.profileView = null;
     await storage.clearAll().catch(() => {});
     this.state = this.freshState();
     this.show('auth');
@@ -190,6 +203,13 @@ export class App {
     } catch (e) {
       if (!quiet) toast(t(`error.${e.code}`, {}, e.message), 'error');
     }
+  }
+
+  /** Interests or languages, from the account screen; a refusal rejects, for the card to show. */
+  async saveProfile(change) {
+    this.state.me = await this.api.updateMe(change);
+    toast(t('profile.saved'));
+    if (this.state.screen === 'account') this.render();
   }
 
   /** A newer privacy notice: matching answers `consent_required` until the version shown is accepted. */
@@ -206,6 +226,7 @@ export class App {
 
   async openAccount() {
     this.state.panel = false;
+    this.profileView = null;
     this.show('account');
     await this.loadSessions();
   }
@@ -286,7 +307,12 @@ export class App {
     setLang(getLang() === 'tr' ? 'en' : 'tr');
     this.chatView = null;
     this.render();
-    if (this.state.me) this.updateMe({ locale: getLang() }, { quiet: true }).then(() => this.loadNotifications());
+    if (!this.state.me) return;
+    this.updateMe({ locale: getLang() }, { quiet: true }).then(() => {
+      this.loadNotifications();
+      // Languages never chosen are the notification language's: the account screen shows the new one.
+      if (this.state.screen === 'account') this.render();
+    });
   }
 
   // --- bans -------------------------------------------------------------------------------------------------

@@ -27,6 +27,9 @@ export class Conversation extends EventTarget {
       peer_public_key: info.peer_public_key,
       initiator: info.initiator,
       expires_at: info.expires_at,
+      // What the two have in common (`match.found`): all the chat shows of the other's profile.
+      shared_interests: info.shared_interests ?? [],
+      shared_languages: info.shared_languages ?? [],
       identity,
       sent: 0n,
       received: 0n,

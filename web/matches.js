@@ -6,6 +6,7 @@ import { Conversation } from './conversation.js';
 import { toast } from './dom.js';
 import * as e2e from './e2e.js';
 import { t } from './i18n.js';
+import { findMode, vocabulary } from './interests.js';
 import * as storage from './storage.js';
 import { Call } from './video.js';
 
@@ -116,7 +117,8 @@ export class Matches {
 
   // --- matching ---------------------------------------------------------------------------------------------
 
-  async find(kind, nearby) {
+  /** @param {{nearby?: boolean, interests?: 'off'|'prefer'|'only'}} how the lobby's choices */
+  async find(kind, { nearby = false, interests = 'off' } = {}) {
     if (this.conversation && !this.conversation.ended) return;
     let identity;
     try {
@@ -126,7 +128,7 @@ export class Matches {
     }
     // Kept on disk until matched: a reload between `match.found` and keying must still find the key.
     await storage.savePendingFind(identity, kind);
-    this.state.finding = { id: `f${crypto.randomUUID().slice(0, 8)}`, kind, nearby, identity };
+    this.state.finding = { id: `f${crypto.randomUUID().slice(0, 8)}`, kind, nearby, interests, identity };
     if (!this.sendFind()) {
       this.state.finding = null;
       return toast(t('conn.offlineAction'), 'error');
@@ -138,6 +140,7 @@ export class Matches {
     const f = this.state.finding;
     const frame = { type: 'match.find', id: f.id, kind: f.kind, public_key: e2e.toBase64(f.identity.publicKey) };
     if (f.nearby) frame.nearby = true;
+    if (f.interests !== 'off') frame.interests = f.interests;
     return this.socket.send(frame);
   }
 
@@ -165,8 +168,11 @@ export class Matches {
     let conversation = null;
     try {
       const saved = await storage.loadMatch(info.match_id);
-      if (saved) conversation = await Conversation.restore(saved, this.socket);
-      else if (identity) conversation = await Conversation.create(info, identity, this.socket);
+      if (saved) {
+        conversation = await Conversation.restore(saved, this.socket);
+        // `hello`/`resync` work these out again from the profiles as they are now.
+        for (const field of ['shared_interests', 'shared_languages']) if (info[field]) conversation.record[field] = info[field];
+      } else if (identity) conversation = await Conversation.create(info, identity, this.socket);
       await storage.clearPendingFind();
       for (const old of await storage.allMatches()) if (old.match_id !== info.match_id) await storage.deleteMatch(old.match_id);
     } catch (e) {
@@ -188,6 +194,8 @@ export class Matches {
       await this.startCall(info, rtc, restored);
     }
     conversation.addEventListener('storage-error', () => toast(t('error.storage'), 'error'), { once: true });
+    // The shared interests are shown by their labels (fetched once; the ids stand in if that fails).
+    if (conversation.record.shared_interests?.length) await vocabulary().catch(() => {});
     this.app.show('chat');
     this.keying = null;
     for (const frame of this.early.splice(0)) this.route(frame);
@@ -243,7 +251,8 @@ export class Matches {
   async next() {
     const kind = this.conversation?.record.kind ?? 'text';
     await this.leave();
-    if (!this.conversation || this.conversation.ended) this.find(kind, false);
+    // "Next" keeps the lobby's remembered interest choice; nearby is asked for in the lobby each time.
+    if (!this.conversation || this.conversation.ended) this.find(kind, { interests: findMode(this.state.me) });
   }
 
   toLobby() {

@@ -1,5 +1,6 @@
-// The account screen: the user's own data and rights (docs/privacy.md). Phone verification by SMS code, the
-// signed-in devices with sign-out, the password, the KVKK export as a download, and deleting the account.
+// The account screen: the user's own data and rights (docs/privacy.md). The matching profile (interests and
+// languages, views/profile.js), phone verification by SMS code, the signed-in devices with sign-out, the password,
+// the KVKK export as a download, and deleting the account.
 // Every form reports the server's error code in the user's language and keeps its fields on failure.
 
 import { formValues, h } from '../dom.js';
@@ -9,13 +10,15 @@ import { formatTime, t } from '../i18n.js';
  * @param {{me: object, sessions: object[]|null, codeSent: object|null}} state
  * @param {{back, sendCode, verify, revoke, revokeOthers, changePassword, download, deleteAccount}} actions
  *   each resolves, or rejects with an ApiError that the form shows
+ * @param {Node} profile the matching profile's cards (a ProfileView's element, kept across renders)
  */
-export function renderAccount(state, actions) {
+export function renderAccount(state, actions, profile) {
   const { me } = state;
   return h('section', { class: 'account', 'data-screen': 'account' },
     h('div', { class: 'row' },
       h('button', { type: 'button', class: 'link', onclick: actions.back, 'data-testid': 'account-back' }, t('account.back')),
       h('h1', {}, t('account.title'))),
+    profile,
     phoneCard(me, state.codeSent, actions),
     sessionsCard(state.sessions, actions),
     form('password', t('account.password'), actions.changePassword,

@@ -1,10 +1,13 @@
-// The conversation screen: the stranger's handle, the safety number to compare, the transcript with
+// The conversation screen: the stranger's handle, what the two have in common (the interests and languages of
+// `match.found`, nothing else of the other's profile), the safety number to compare, the transcript with
 // sent/delivered marks, the typing indicator, the composer, and what to do once the match is over. The
 // transcript is updated in place (one element per message, keyed), so typing is never interrupted.
 
 import { formValues, h, modal } from '../dom.js';
 import { formatClock, t } from '../i18n.js';
 import { icon } from '../icons.js';
+import { topicLabel } from '../interests.js';
+import { languageName } from '../languages.js';
 
 /** Hide the peer's typing indicator after this long without another `typing`. */
 const TYPING_SHOWN_MS = 4_000;
@@ -44,6 +47,7 @@ export class ChatView {
           h('button', { type: 'button', onclick: () => this.block(), 'data-testid': 'block' }, t('chat.block')),
           h('button', { type: 'button', class: 'leave', onclick: actions.leave, 'data-testid': 'leave' }, t('chat.leave')),
           h('button', { type: 'button', class: 'primary', onclick: actions.next, 'data-testid': 'next' }, t('chat.next')))),
+      this.sharedStrip(),
       this.safetyStrip(),
       c.keyError && h('p', { class: 'banner error', role: 'alert', 'data-testid': 'e2e-error' }, t('chat.keyRefused')),
       stage,
@@ -54,6 +58,18 @@ export class ChatView {
     c.addEventListener('change', () => this.update());
     c.addEventListener('typing', () => this.peerTyping());
     this.update();
+  }
+
+  /** The interests and languages both profiles list, as `match.found` named them; nothing when there are none. */
+  sharedStrip() {
+    const { shared_interests: interests = [], shared_languages: languages = [] } = this.conversation.record;
+    if (!interests.length && !languages.length) return null;
+    const group = (label, testid, items) => items.length > 0 && h('p', {},
+      h('span', { class: 'muted' }, label, ': '),
+      items.map((text) => h('span', { class: 'chip small', 'data-testid': testid }, text)));
+    return h('div', { class: 'shared', 'data-testid': 'shared' },
+      group(t('chat.sharedInterests'), 'shared-interest', interests.map(topicLabel)),
+      group(t('chat.sharedLanguages'), 'shared-language', languages.map(languageName)));
   }
 
   safetyStrip() {

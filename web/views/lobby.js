@@ -1,9 +1,10 @@
-// Between matches: who you are, what you have left today, and the buttons that look for a stranger; then the
-// waiting screen while `match.find` is queued.
+// Between matches: who you are, what you have left today, and the buttons that look for a stranger (with the
+// choices of how: nearby, and on interests); then the waiting screen while `match.find` is queued.
 
 import { h } from '../dom.js';
 import { formatTime, t } from '../i18n.js';
 import { icon } from '../icons.js';
+import { MODES, findMode, setInterestMode, topicLabel } from '../interests.js';
 
 /**
  * @param {{me: object, balances: object, premium: boolean, ad: object|null}} state
@@ -13,6 +14,7 @@ export function renderLobby(state, actions) {
   const { me, balances } = state;
   const hasLocation = Boolean(me.location);
   const nearby = h('input', { type: 'checkbox', name: 'nearby', disabled: !hasLocation, 'data-testid': 'nearby' });
+  const interests = interestChoice(me, actions.account);
 
   return h('section', { class: 'lobby', 'data-screen': 'lobby' },
     me.must_accept_privacy_notice && h('div', { class: 'card notice', 'data-testid': 'notice-update' },
@@ -32,8 +34,9 @@ export function renderLobby(state, actions) {
     h('div', { class: 'card' },
       h('h2', {}, t('lobby.meet')),
       h('div', { class: 'find' },
-        findButton('text', balances.daily_text + balances.bonus_text, () => actions.find('text', nearby.checked)),
-        findButton('video', balances.daily_video + balances.bonus_video, () => actions.find('video', nearby.checked))),
+        findButton('text', balances.daily_text + balances.bonus_text, () => actions.find('text', nearby.checked, interests.mode())),
+        findButton('video', balances.daily_video + balances.bonus_video, () => actions.find('video', nearby.checked, interests.mode()))),
+      interests.el,
       h('div', { class: 'nearby' },
         h('label', { class: 'check' }, nearby, h('span', {}, t('lobby.nearby'))),
         hasLocation
@@ -51,6 +54,39 @@ export function renderLobby(state, actions) {
       h('p', { class: 'muted small' }, t('plan.referral'), ' ', h('code', {}, me.referral_code))),
 
     state.ad && renderAd(state.ad, actions.adClicked));
+}
+
+/**
+ * Off, prefer or only, remembered across reloads. Without interests in the profile only "off" can be chosen, and
+ * the hint says where to add some. Returns the fieldset and a reader of the choice.
+ */
+function interestChoice(me, openAccount) {
+  const listed = me.interests ?? [];
+  const hint = h('p', { class: 'muted small', 'data-testid': 'interests-hint' });
+  const showHint = (mode) => (hint.textContent = t(`lobby.interestsHint.${mode}`));
+  const current = findMode(me);
+  const options = MODES.map((mode) => {
+    const input = h('input', {
+      type: 'radio', name: 'interests', value: mode, checked: mode === current, disabled: mode !== 'off' && !listed.length,
+      'data-testid': `interests-${mode}`,
+      onchange: () => {
+        setInterestMode(mode);
+        showHint(mode);
+      },
+    });
+    return h('label', { class: 'segment' }, input, h('span', {}, t(`lobby.interests.${mode}`)));
+  });
+  showHint(current);
+  const el = h('fieldset', { class: 'interests-mode', 'data-testid': 'interests-mode' },
+    h('legend', {}, t('lobby.interests')),
+    h('div', { class: 'segments' }, options),
+    listed.length
+      ? [hint, h('p', { class: 'muted small', 'data-testid': 'my-interests' },
+        t('lobby.yourInterests', { list: listed.map(topicLabel).join(', ') }), ' ',
+        h('button', { class: 'link', type: 'button', onclick: openAccount, 'data-testid': 'interests-edit' }, t('lobby.interestsEdit')))]
+      : h('p', { class: 'muted small', 'data-testid': 'interests-none' }, t('lobby.interestsNone'), ' ',
+        h('button', { class: 'link', type: 'button', onclick: openAccount, 'data-testid': 'interests-choose' }, t('lobby.interestsChoose'))));
+  return { el, mode: () => el.querySelector('input:checked')?.value ?? 'off' };
 }
 
 function findButton(kind, left, onclick) {
@@ -71,11 +107,13 @@ function renderAd(ad, clicked) {
       h('strong', {}, ad.title), h('span', {}, ad.content)));
 }
 
-export function renderWaiting(kind, nearby, cancel) {
+/** @param {{kind: string, nearby?: boolean, interests?: string}} finding what `match.find` asked for */
+export function renderWaiting({ kind, nearby, interests }, cancel) {
   return h('section', { class: 'waiting', 'data-screen': 'waiting' },
     h('div', { class: 'card center' },
       h('div', { class: 'pulse', 'aria-hidden': 'true' }),
       h('h2', { 'data-testid': 'waiting' }, t('waiting.title')),
-      h('p', { class: 'muted' }, t(`waiting.${kind}`), nearby ? ` · ${t('waiting.nearby')}` : ''),
+      h('p', { class: 'muted', 'data-testid': 'waiting-for' }, t(`waiting.${kind}`), nearby ? ` · ${t('waiting.nearby')}` : '',
+        interests && interests !== 'off' ? ` · ${t(`waiting.interests.${interests}`)}` : ''),
       h('button', { type: 'button', onclick: cancel, 'data-testid': 'cancel-find' }, t('waiting.cancel'))));
 }
