@@ -556,8 +556,10 @@ pub fn test_phones() -> PhoneVault {
 /// A user row to insert straight into the store (store-level tests: no registration, no bcrypt), its phone sealed
 /// with [`test_phones`].
 pub fn new_user(phone: &str, alias: &str, tag: &str, code: &str) -> NewUser {
+    let phone = Phone::parse(phone).expect("a valid phone number");
     NewUser {
-        phone: test_phones().seal(&Phone::parse(phone).expect("a valid phone number")),
+        phone: test_phones().seal(&phone),
+        country: phone.country(),
         password_hash: "$2b$04$hash".into(),
         alias: alias.into(),
         alias_key: alias.to_lowercase(),
