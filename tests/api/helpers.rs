@@ -492,8 +492,7 @@ impl Scrape {
     }
 }
 
-/// A complete, valid registration body.
-/// A plain `match.find` for a text match, with a fresh key: no nearby wish, no interests.
+/// A plain `match.find` for a text match, with a fresh key: no nearby wish, no interests, anywhere.
 pub fn text_find(id: Option<&str>) -> tanis_proto::ClientFrame {
     tanis_proto::ClientFrame::MatchFind {
         id: id.map(str::to_owned),
@@ -501,9 +500,11 @@ pub fn text_find(id: Option<&str>) -> tanis_proto::ClientFrame {
         public_key: tanis_client::Identity::generate().public_key_b64(),
         nearby: false,
         interests: tanis_proto::InterestMatching::Off,
+        region: tanis_proto::Region::Anywhere,
     }
 }
 
+/// A complete, valid registration body.
 pub fn registration(phone: &str, alias: &str) -> Value {
     json!({ "phone": phone, "password": PASSWORD, "alias": alias, "accept_privacy_notice": true, "birth_year": 1995 })
 }
