@@ -403,15 +403,19 @@ impl TestApp {
         format!("{}/v1/ws", self.address.replace("http://", "ws://"))
     }
 
-    /// Registers a new user with this alias.
+    /// Registers a new user with this alias (and a Turkish phone number).
     pub async fn user(&self, alias: &str) -> TestUser {
-        let phone = new_phone();
-        let session = self.register(&phone, alias).await;
+        self.user_with_phone(&new_phone(), alias).await
+    }
+
+    /// Registers a new user with this phone number (a foreign one, say) and alias.
+    pub async fn user_with_phone(&self, phone: &str, alias: &str) -> TestUser {
+        let session = self.register(phone, alias).await;
         TestUser {
-            id: self.user_id(&phone).await,
+            id: self.user_id(phone).await,
             handle: session["user"]["handle"].as_str().unwrap().to_owned(),
             access: session["tokens"]["access_token"].as_str().unwrap().to_owned(),
-            phone,
+            phone: phone.to_owned(),
         }
     }
 
@@ -625,6 +629,14 @@ impl TestApp {
         });
         let response = self.billing_event(&event).await;
         assert_eq!(response.status(), StatusCode::OK, "the subscription starts");
+    }
+
+    /// Premium for 30 days, granted by `admin` as support does: `PUT /v1/admin/users/{id}/subscription`.
+    pub async fn grant_premium(&self, admin: &TestUser, user_id: UserId) {
+        let path = format!("/v1/admin/users/{user_id}/subscription");
+        let grant = json!({ "plan": "premium_support", "days": 30 });
+        let response = self.client.put(self.url(&path)).bearer_auth(self.access_token(admin)).json(&grant).send().await;
+        assert_eq!(response.unwrap().status(), StatusCode::NO_CONTENT, "premium is granted");
     }
 
     /// Posts a billing event signed with the test servers' webhook secret at the app's current time.
