@@ -211,6 +211,7 @@ async fn user_loop(
             public_key: Identity::generate().public_key_b64(),
             nearby: false,
             interests,
+            region: Default::default(),
         };
         let sent = Instant::now();
         conn.send(&find).await?;

@@ -5,7 +5,9 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use tanis_proto::{AUTH_SUBPROTOCOL_PREFIX, ClientFrame, MatchInfo, MatchKind, SUBPROTOCOL, ServerFrame};
+use tanis_proto::{
+    AUTH_SUBPROTOCOL_PREFIX, ClientFrame, InterestMatching, MatchInfo, MatchKind, Region, SUBPROTOCOL, ServerFrame,
+};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -152,6 +154,54 @@ impl Connection {
     }
 }
 
+/// What a `match.find` asks for: the kind, and the options a find screen offers. [`Find::new`] asks for anyone
+/// (no nearby wish, interests off, anywhere), which is what [`Chat::find`] sends; the builder methods change one
+/// option each:
+///
+/// ```
+/// use tanis_client::Find;
+/// use tanis_proto::{InterestMatching, MatchKind, Region};
+///
+/// let find = Find::new(MatchKind::Text).interests(InterestMatching::Prefer).region(Region::RadiusKm(50));
+/// assert_eq!(find.region, Region::RadiusKm(50));
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Find {
+    pub kind: MatchKind,
+    /// Prefer partners close to the profile's location (a preference that widens with waiting).
+    pub nearby: bool,
+    /// Match on the profile's interests: off, prefer, or only.
+    pub interests: InterestMatching,
+    /// Premium only: pair only within the own country or a radius (never widening). The server answers
+    /// `premium_required`, `location_required` or `invalid_field` when it cannot be asked.
+    pub region: Region,
+}
+
+impl Find {
+    /// Anyone of this kind.
+    pub fn new(kind: MatchKind) -> Self {
+        Self { kind, nearby: false, interests: InterestMatching::Off, region: Region::Anywhere }
+    }
+
+    pub fn nearby(self, nearby: bool) -> Self {
+        Self { nearby, ..self }
+    }
+
+    pub fn interests(self, interests: InterestMatching) -> Self {
+        Self { interests, ..self }
+    }
+
+    pub fn region(self, region: Region) -> Self {
+        Self { region, ..self }
+    }
+
+    /// The `match.find` frame for this find, offering `public_key` (this match's X25519 key, base64).
+    pub fn frame(&self, id: Option<String>, public_key: String) -> ClientFrame {
+        let Find { kind, nearby, interests, region } = *self;
+        ClientFrame::MatchFind { id, kind, public_key, nearby, interests, region }
+    }
+}
+
 /// One side of a match with its end-to-end session: what a chat screen needs.
 pub struct Chat {
     pub info: MatchInfo,
@@ -163,23 +213,29 @@ pub struct Chat {
 }
 
 impl Chat {
-    /// Asks for a match of `kind` on `connection` and waits until paired.
+    /// Asks for a match of `kind` (with no options: [`Find::new`]) on `connection` and waits until paired.
     pub async fn find(connection: &mut Connection, kind: MatchKind) -> Result<Chat, ClientError> {
-        let identity = Chat::ask(connection, kind).await?;
+        Chat::find_with(connection, &Find::new(kind)).await
+    }
+
+    /// Asks for the match `find` describes on `connection` and waits until paired. A refusal (`error`, such as
+    /// `premium_required`) is [`ClientError::Unexpected`] naming it.
+    pub async fn find_with(connection: &mut Connection, find: &Find) -> Result<Chat, ClientError> {
+        let identity = Chat::ask_with(connection, find).await?;
         Chat::found(connection, identity).await
     }
 
-    /// Sends `match.find` for `kind` with a fresh key pair, and returns the key pair for [`Chat::found`].
+    /// Sends `match.find` for `kind` (no options) with a fresh key pair, and returns the key pair for
+    /// [`Chat::found`].
     pub async fn ask(connection: &mut Connection, kind: MatchKind) -> Result<Identity, ClientError> {
+        Chat::ask_with(connection, &Find::new(kind)).await
+    }
+
+    /// Sends `match.find` as `find` describes it, with a fresh key pair, and returns the key pair for
+    /// [`Chat::found`].
+    pub async fn ask_with(connection: &mut Connection, find: &Find) -> Result<Identity, ClientError> {
         let identity = Identity::generate();
-        let find = ClientFrame::MatchFind {
-            id: Some("find".into()),
-            kind,
-            public_key: identity.public_key_b64(),
-            nearby: false,
-            interests: Default::default(),
-        };
-        connection.send(&find).await?;
+        connection.send(&find.frame(Some("find".into()), identity.public_key_b64())).await?;
         Ok(identity)
     }
 
@@ -248,5 +304,37 @@ impl Chat {
         self.info.peer_public_key = peer_public_key.to_owned();
         self.previous = Some(std::mem::replace(&mut self.e2e, next));
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_plain_find_asks_for_anyone_and_each_option_changes_only_itself() {
+        let plain = Find::new(MatchKind::Video);
+        let frame = serde_json::to_value(plain.frame(Some("f".into()), "KEY".into())).unwrap();
+        assert_eq!(
+            frame,
+            serde_json::json!({"type": "match.find", "id": "f", "kind": "video", "public_key": "KEY", "nearby": false,
+                               "interests": "off", "region": "anywhere"})
+        );
+        let picky = plain.nearby(true).interests(InterestMatching::Only).region(Region::RadiusKm(50));
+        assert_eq!(
+            picky,
+            Find {
+                kind: MatchKind::Video,
+                nearby: true,
+                interests: InterestMatching::Only,
+                region: Region::RadiusKm(50)
+            }
+        );
+        let frame = serde_json::to_value(picky.frame(None, "KEY".into())).unwrap();
+        assert_eq!(
+            (&frame["region"], &frame["interests"]),
+            (&serde_json::json!({"radius_km": 50}), &serde_json::json!("only"))
+        );
+        assert_eq!(plain.region(Region::Country).region, Region::Country);
     }
 }

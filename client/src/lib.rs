@@ -7,6 +7,6 @@ pub mod connection;
 pub mod e2e;
 
 pub use call::{CallReporter, Measured, Packets};
-pub use connection::{Chat, ClientError, Connection, TokenIn};
+pub use connection::{Chat, ClientError, Connection, Find, TokenIn};
 
 pub use e2e::{E2eError, E2eSession, Identity, Role, Sealed, safety_number};

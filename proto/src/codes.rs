@@ -42,6 +42,10 @@ pub enum ErrorCode {
     Internal,
     /// A new version of the privacy notice must be accepted (`POST /v1/me/consent`) before matching.
     ConsentRequired,
+    /// `match.find` asked for a `region` other than `anywhere`, which only premium accounts may.
+    PremiumRequired,
+    /// `match.find` asked for a `radius_km` region, but the profile has no stored location (`PATCH /v1/me`).
+    LocationRequired,
 }
 
 /// WebSocket close codes the server uses (4000–4999 is the application range).

@@ -66,6 +66,21 @@ pub enum InterestMatching {
     Only,
 }
 
+/// Whom `match.find` may pair with, as a hard restriction (premium accounts only; `anywhere` for everyone else).
+/// Unlike `nearby`, it never widens with waiting. Externally tagged: `"anywhere"`, `"country"`,
+/// `{"radius_km": 50}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Region {
+    /// No restriction.
+    #[default]
+    Anywhere,
+    /// Only someone whose phone number is of the same country as the seeker's.
+    Country,
+    /// Only someone whose stored location is within this many km of the seeker's stored location (1 to 20 000).
+    RadiusKm(u32),
+}
+
 /// How a call's setup ended, as `rtc.stats` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -130,6 +145,9 @@ pub enum ClientFrame {
         /// anyone after the fallback wait) or `only` (never anyone sharing none).
         #[serde(default)]
         interests: InterestMatching,
+        /// Premium only: pair only within the seeker's country or a radius around their stored location.
+        #[serde(default)]
+        region: Region,
     },
     /// Leave the queue.
     #[serde(rename = "match.cancel")]
@@ -561,11 +579,32 @@ mod tests {
                 kind: MatchKind::Video,
                 public_key: "AAAA".into(),
                 nearby: false,
-                interests: Default::default()
+                interests: Default::default(),
+                region: Region::Anywhere,
             }
         );
         let frame: ClientFrame = serde_json::from_str(r#"{"type":"ping","id":"r1"}"#).unwrap();
         assert_eq!(frame.id(), Some("r1"));
+    }
+
+    #[test]
+    fn a_region_is_a_word_or_a_tagged_radius_and_anywhere_when_absent() {
+        for (json, region) in [
+            (r#""anywhere""#, Region::Anywhere),
+            (r#""country""#, Region::Country),
+            (r#"{"radius_km":50}"#, Region::RadiusKm(50)),
+        ] {
+            assert_eq!(serde_json::from_str::<Region>(json).unwrap(), region, "{json}");
+            assert_eq!(serde_json::to_string(&region).unwrap(), json);
+        }
+        for bad in [r#""radius_km""#, r#"{"radius_km":-1}"#, r#"{"country":1}"#, r#""Country""#] {
+            assert!(serde_json::from_str::<Region>(bad).is_err(), "{bad}");
+        }
+        let frame: ClientFrame = serde_json::from_str(
+            r#"{"type":"match.find","kind":"text","public_key":"AAAA","region":{"radius_km":25}}"#,
+        )
+        .unwrap();
+        assert!(matches!(frame, ClientFrame::MatchFind { region: Region::RadiusKm(25), .. }), "{frame:?}");
     }
 
     #[test]

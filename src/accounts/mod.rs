@@ -39,7 +39,7 @@ pub use logins::Login;
 pub use phone_codes::CodeSent;
 pub use profile::ProfileChange;
 pub use register::Registration;
-pub use session::{ClientInfo, IssuedTokens, seeded_session};
+pub use session::{ClientInfo, IssuedTokens, SignedIn, seeded_session};
 
 /// The account service: everything it needs, cheap to share behind an `Arc`.
 pub struct Accounts {

@@ -51,14 +51,18 @@ impl Accounts {
         self.send_code(target, client).await
     }
 
-    /// Moves the account to the phone the newest change code went to, verified; the account as it is now.
+    /// Moves the account to the phone the newest change code went to, verified, and to that phone's country; the
+    /// account as it is now.
     pub async fn confirm_phone_change(&self, user_id: UserId, code: &OneTimeCode) -> Result<UserRow, AccountError> {
         let user = self.current_user(user_id).await?;
         let row = self.check_code(user.id, Purpose::Change, code, None).await?;
         // As sealed when the code was asked for (resealed by a key rotation since, if one ran).
         let phone =
             SealedPhone::from_stored(row.phone_sealed.clone(), &row.phone_index).ok_or(AccountError::CodeExpired)?;
-        match self.store.redeem_phone_change_code(row.id, user.id, &phone, self.clock.now()).await {
+        // The country follows the number (matching's `"region": "country"` reads it). A phone that cannot be opened
+        // (a key the start-up check would have missed) leaves it unknown rather than the old number's.
+        let country = self.phones.open(&row.phone_sealed).ok().and_then(|p| p.country());
+        match self.store.redeem_phone_change_code(row.id, user.id, &phone, country, self.clock.now()).await {
             Ok(true) => {}
             Ok(false) => return Err(AccountError::CodeExpired),
             // Another account registered (or moved to) the number after the code was sent.

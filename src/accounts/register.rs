@@ -69,6 +69,7 @@ impl Accounts {
         let password_hash = self.hasher.hash(&password).await?;
         let now = self.clock.now();
         let sealed = self.phones.seal(&phone);
+        let country = phone.country();
 
         let user = self
             .with_free_tag(&alias, |tag| {
@@ -83,6 +84,7 @@ impl Accounts {
                     daily_video_balance: self.quotas.free_video_daily as i32,
                     privacy_notice_version: self.auth.privacy_notice_version.clone(),
                     birth_year,
+                    country,
                     quota_day: now.with_timezone(&self.quotas.zone()).date_naive().to_string(),
                     referrer: referrer.clone(),
                     now,

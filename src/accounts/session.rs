@@ -27,6 +27,16 @@ impl ClientInfo {
     }
 }
 
+/// A successful sign-in.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub user: UserRow,
+    pub tokens: IssuedTokens,
+    /// The account had no country (made before migration 0021) and this sign-in's phone gave it one: what matching
+    /// cached of the user must be read again.
+    pub country_learnt: bool,
+}
+
 /// The pair of tokens a client receives on login, registration and refresh.
 #[derive(Debug)]
 pub struct IssuedTokens {
@@ -42,16 +52,23 @@ impl Accounts {
         phone: &Phone,
         password: &Password,
         client: &ClientInfo,
-    ) -> Result<(UserRow, IssuedTokens), AccountError> {
-        let user = self.authenticate(phone, password, client).await?;
+    ) -> Result<SignedIn, AccountError> {
+        let mut user = self.authenticate(phone, password, client).await?;
         if user.is_banned {
             return Err(AccountError::banned(&user));
         }
         // Signing in during a deletion's grace period undoes it (a banned account's sign-in cannot: see above).
         self.undo_deletion(&user).await?;
         self.store.touch_last_active(user.id, self.clock.now()).await?;
+        // Phones are sealed, so an account made before countries were kept learns its own here, from the number it
+        // signed in with (the account's, found by it).
+        let country = phone.country().filter(|_| user.country().is_none());
+        if let Some(country) = country {
+            self.store.learn_country(user.id, country).await?;
+            user.country = country.to_string();
+        }
         let tokens = self.start_session(&user, client).await?;
-        Ok((user, tokens))
+        Ok(SignedIn { user, tokens, country_learnt: country.is_some() })
     }
 
     /// The banned account behind a phone number and password, checked like a login (throttled, recorded): what

@@ -11,7 +11,9 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
-use crate::accounts::{AccountError, ClientInfo, IssuedTokens, ProfileChange, Registration, must_accept_notice};
+use crate::accounts::{
+    AccountError, ClientInfo, IssuedTokens, ProfileChange, Registration, SignedIn, must_accept_notice,
+};
 use crate::auth::RefreshToken;
 use crate::domain::{
     Alias, AliasError, Interests, Languages, Password, PasswordError, Phone, PhoneError, Role, UserId, handle,
@@ -284,7 +286,12 @@ async fn login(
     let phone = Phone::parse(&req.phone)?;
     let password = Password::for_login(req.password)
         .map_err(|_| ApiError::new(ErrorCode::InvalidCredentials, AccountError::InvalidCredentials.to_string()))?;
-    let (user, tokens) = state.accounts.login(&phone, &password, &client).await.map_err(|e| state.api_error(e))?;
+    let signed_in = state.accounts.login(&phone, &password, &client).await.map_err(|e| state.api_error(e))?;
+    let SignedIn { user, tokens, country_learnt } = signed_in;
+    if country_learnt {
+        // Matching may have cached the account without it (another of the user's sockets).
+        state.hub.standing_changed(user.id);
+    }
     let me = Me::from(&user).with_plan(&state, user.id).await?.with_notice(state.accounts.privacy_notice_version());
     Ok(AppJson(Session { user: me, tokens: tokens.into() }))
 }
@@ -356,7 +363,7 @@ async fn update_me(
         languages,
     };
     let row = state.accounts.update_profile(user.id, change).await.map_err(|e| state.api_error(e))?;
-    // Matching caches the profile's interests and languages beside the user's sockets: read them again.
+    // Matching caches the profile's interests, languages and location beside the user's sockets: read them again.
     state.hub.standing_changed(user.id);
     Ok(AppJson(Me::from(&row).with_plan(&state, row.id).await?.with_notice(state.accounts.privacy_notice_version())))
 }

@@ -73,6 +73,10 @@ pub struct Profile {
     phone: Option<String>,
     /// When that phone was verified with a code; null: not verified.
     phone_verified_at: Option<DateTime<Utc>>,
+    /// The phone number's country (ISO 3166-1 alpha-2), which premium finds may restrict matching to; null while
+    /// not known (an account made before it was kept, until its next sign-in). Never shown to other users.
+    #[schema(example = "TR")]
+    country: Option<String>,
     #[schema(value_type = String)]
     role: Role,
     is_premium: bool,
@@ -248,12 +252,14 @@ async fn document(
         _ => None,
     };
     let (interests, languages) = (row.interests().ids().collect(), row.languages().codes().collect());
+    let country = row.country().map(|c| c.to_string());
     let profile = Profile {
         handle,
         alias: row.alias,
         tag: row.tag,
         phone: phone.map(|p| p.as_str().to_owned()),
         phone_verified_at: row.phone_verified_at,
+        country,
         role: row.role,
         is_premium: row.is_premium,
         daily_text_balance: row.daily_chat_balance,

@@ -145,5 +145,7 @@ async fn confirm_change(
 ) -> Result<AppJson<Me>, ApiError> {
     let code = parse_code(&req.code)?;
     let row = state.accounts.confirm_phone_change(user.id, &code).await.map_err(|e| state.api_error(e))?;
+    // The country came with the new number: matching's cached standing carries it.
+    state.hub.standing_changed(row.id);
     me(&state, &row).await
 }

@@ -78,8 +78,9 @@ pub enum Event {
     /// Frames for these users may have been lost between nodes: each node holding their sockets tells them
     /// their match as stored and to `resume` (the hub's resync).
     Resync { users: Vec<UserId> },
-    /// Whom the user may be matched with changed in the store (a block or an unblock): nodes holding their
-    /// sockets drop the standing they cached ([`crate::matching::standing`]); the next `match.find` reloads it.
+    /// Whom the user may be matched with changed in the store (a block or an unblock, a profile or phone change):
+    /// nodes holding their sockets drop the standing they cached ([`crate::matching::standing`]); the next
+    /// `match.find` reloads it.
     StandingChanged { user_id: UserId },
 }
 

@@ -8,6 +8,7 @@
 mod alias;
 mod audit;
 mod bans;
+mod country;
 mod interests;
 mod languages;
 mod matches;
@@ -19,6 +20,7 @@ mod role;
 pub use alias::{Alias, AliasError, TAG_SPACE, Tag, handle, lookup_key};
 pub use audit::AuditAction;
 pub use bans::BanReason;
+pub use country::Country;
 pub use interests::{Interests, InterestsError, MAX_INTERESTS, TOPICS, Topic};
 pub use languages::{Languages, LanguagesError, MAX_LANGUAGES};
 pub use matches::{EndCause, MatchStatus};

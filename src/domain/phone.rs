@@ -2,6 +2,8 @@ use std::fmt;
 
 use phonenumber::country;
 
+use super::Country;
+
 /// A phone number in E.164 form (`+905321234567`). Parsing uses libphonenumber's metadata with Turkey as
 /// the default region, so `0532 123 45 67` and `+90 532 123 45 67` are the same account.
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -26,6 +28,13 @@ impl Phone {
 
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+
+    /// The country the number belongs to (ISO 3166-1 alpha-2, by libphonenumber's ranges: `+1 613…` is Canada,
+    /// not the United States); `None` for a number of no single country (`+800…`, international freephone).
+    pub fn country(&self) -> Option<Country> {
+        let number = phonenumber::parse(None, &self.0).ok()?;
+        Country::parse(number.country().id()?.as_ref())
     }
 
     /// A number tanis stored itself: written from a `Phone`, sealed (and authenticated when opened) or, before
@@ -57,6 +66,16 @@ mod tests {
     #[test]
     fn foreign_numbers_keep_their_country() {
         assert_eq!(Phone::parse("+44 20 7946 0958").unwrap().as_str(), "+442079460958");
+    }
+
+    #[test]
+    fn the_country_is_the_region_of_the_number_not_only_of_its_calling_code() {
+        let country = |number: &str| Phone::parse(number).unwrap().country().map(|c| c.to_string());
+        assert_eq!(country("0532 123 45 67").as_deref(), Some("TR"));
+        assert_eq!(country("+49 30 123456").as_deref(), Some("DE"));
+        assert_eq!(country("+1 613 782 7274").as_deref(), Some("CA"), "+1 is shared");
+        assert_eq!(country("+1 520 878 2491").as_deref(), Some("US"));
+        assert_eq!(country("+800 1234 0000"), None, "international freephone: no country");
     }
 
     #[test]

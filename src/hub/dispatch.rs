@@ -32,8 +32,8 @@ pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
     };
     match frame {
         ClientFrame::Ping { id } => ctx.pong(id).await,
-        ClientFrame::MatchFind { id, kind, public_key, nearby, interests } => {
-            matches::find(ctx, id, kind, public_key, nearby, interests).await
+        ClientFrame::MatchFind { id, kind, public_key, nearby, interests, region } => {
+            matches::find(ctx, id, kind, public_key, nearby, interests, region).await
         }
         ClientFrame::MatchCancel { id } => matches::cancel(ctx, id).await,
         ClientFrame::MatchLeave { id, match_id } => conversation::leave(ctx, id, match_id).await,

@@ -319,6 +319,9 @@ mod tests {
             interests: Default::default(),
             interest_matching: InterestMatching::Off,
             languages: Default::default(),
+            region: Default::default(),
+            country: None,
+            location: None,
         };
         let seeker = Seeker { candidate, socket_id: 9, request_id: None, public_key: String::new() };
         let entry = serde_json::to_value(&seeker).unwrap();
@@ -326,11 +329,38 @@ mod tests {
     }
 
     #[test]
-    fn a_queue_entry_of_an_older_node_reads_as_matching_on_nothing_but_kind() {
+    fn a_queue_entry_of_an_older_node_reads_as_matching_on_nothing_but_kind_anywhere_from_nowhere_known() {
         let entry = r#"{"candidate":{"user_id":7,"kind":"text","excluded":[],"nearby":null,
             "queued_at":"2026-11-24T10:00:00Z"},"session_id":9,"request_id":null,"public_key":""}"#;
         let seeker: Seeker = serde_json::from_str(entry).unwrap();
         assert_eq!(seeker.candidate.interest_matching, InterestMatching::Off);
         assert!(seeker.candidate.interests.is_empty() && seeker.candidate.languages.is_empty());
+        let c = &seeker.candidate;
+        assert_eq!((c.region, c.country, c.location), (tanis_proto::Region::Anywhere, None, None));
+    }
+
+    #[test]
+    fn a_queue_entry_carries_the_region_and_what_the_other_side_checks() {
+        let candidate = Candidate {
+            user_id: UserId(7),
+            kind: tanis_proto::MatchKind::Text,
+            excluded: Default::default(),
+            nearby: None,
+            queued_at: chrono::DateTime::UNIX_EPOCH,
+            interests: Default::default(),
+            interest_matching: InterestMatching::Off,
+            languages: Default::default(),
+            region: tanis_proto::Region::RadiusKm(50),
+            country: crate::domain::Country::parse("TR"),
+            location: Some((41.0, 29.0)),
+        };
+        let seeker = Seeker { candidate, socket_id: 9, request_id: None, public_key: String::new() };
+        let entry = serde_json::to_string(&seeker).unwrap();
+        let back: Seeker = serde_json::from_str(&entry).unwrap();
+        let c = &back.candidate;
+        assert_eq!(
+            (c.region, c.country, c.location),
+            (seeker.candidate.region, seeker.candidate.country, Some((41.0, 29.0)))
+        );
     }
 }

@@ -3,9 +3,9 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use tanis_proto::{InterestMatching, MatchKind};
+use tanis_proto::{InterestMatching, MatchKind, Region};
 
-use crate::domain::{Interests, Languages, UserId};
+use crate::domain::{Country, Interests, Languages, UserId};
 
 /// What the matchmaker knows about someone waiting.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -28,6 +28,50 @@ pub struct Candidate {
     /// nothing are kept apart.
     #[serde(default)]
     pub languages: Languages,
+    /// Whom this find is restricted to (premium; checked by the find): anyone, the own country, or a radius around
+    /// the stored location. Binds both roles, and never widens with waiting.
+    #[serde(default)]
+    pub region: Region,
+    /// The account's country and stored location, whatever this find asked: what the *other* side's region
+    /// restriction is checked against. Unknown (absent in an older node's entry): refused by any restriction.
+    #[serde(default)]
+    pub country: Option<Country>,
+    #[serde(default)]
+    pub location: Option<(f64, f64)>,
+}
+
+/// Why a `region` may not be asked for. The find checks it before queueing; [`compatible`] then holds it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegionRefusal {
+    /// A radius of 0 or past [`MAX_RADIUS_KM`].
+    RadiusOutOfRange,
+    /// Any restriction by an account that is not premium.
+    PremiumRequired,
+    /// A radius with no stored location to draw it around.
+    LocationRequired,
+    /// The own country, but it is not known (an account made before it was kept, until its next sign-in).
+    CountryUnknown,
+}
+
+/// The widest radius a find may ask for: about half the Earth's circumference, beyond which it means anywhere.
+pub const MAX_RADIUS_KM: u32 = 20_000;
+
+/// Whether an account may restrict its find to `region`: what is asked must make sense first, then whether this
+/// account may ask it.
+pub fn region_refusal(
+    region: Region,
+    premium: bool,
+    country: Option<Country>,
+    location: Option<(f64, f64)>,
+) -> Option<RegionRefusal> {
+    match region {
+        Region::Anywhere => None,
+        Region::RadiusKm(km) if !(1..=MAX_RADIUS_KM).contains(&km) => Some(RegionRefusal::RadiusOutOfRange),
+        _ if !premium => Some(RegionRefusal::PremiumRequired),
+        Region::RadiusKm(_) if location.is_none() => Some(RegionRefusal::LocationRequired),
+        Region::Country if country.is_none() => Some(RegionRefusal::CountryUnknown),
+        Region::Country | Region::RadiusKm(_) => None,
+    }
 }
 
 /// The matchmaker's settings (`matching.*`).
@@ -63,6 +107,19 @@ pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
 }
 
 impl Candidate {
+    /// Whether this side's region restriction lets `other` in: the same known country, or a known location within
+    /// the radius. Unknown is refused.
+    fn region_admits(&self, other: &Candidate) -> bool {
+        match self.region {
+            Region::Anywhere => true,
+            Region::Country => self.country.is_some() && self.country == other.country,
+            Region::RadiusKm(km) => match (self.location, other.location) {
+                (Some(here), Some(there)) => distance_km(here, there) <= f64::from(km),
+                _ => false,
+            },
+        }
+    }
+
     /// Whether this side still insists on sharing an interest: always with `only`, and with `prefer` until the
     /// fallback wait is over.
     fn wants_shared_interest(&self, now: DateTime<Utc>, policy: Policy) -> bool {
@@ -74,14 +131,18 @@ impl Candidate {
     }
 }
 
-/// Whether `a` and `b` may be paired now: same kind, not the same person, neither excludes the other, a language
-/// in common (unless the policy allows none), a shared interest for whoever still insists on one, and, when both
-/// asked for nearby partners, within the radius the longer wait has earned.
+/// Whether `a` and `b` may be paired now: same kind, not the same person, neither excludes the other, each inside
+/// the other's region restriction, a language in common (unless the policy allows none), a shared interest for
+/// whoever still insists on one, and, when both asked for nearby partners, within the radius the longer wait has
+/// earned.
 pub fn compatible(a: &Candidate, b: &Candidate, now: DateTime<Utc>, policy: Policy) -> bool {
     if a.user_id == b.user_id || a.kind != b.kind {
         return false;
     }
     if a.excluded.contains(&b.user_id) || b.excluded.contains(&a.user_id) {
+        return false;
+    }
+    if !a.region_admits(b) || !b.region_admits(a) {
         return false;
     }
     // Empty: never chosen (the notification language is no promise: a browser sets it from its own language).
@@ -156,7 +217,14 @@ mod tests {
             interests: Interests::default(),
             interest_matching: InterestMatching::Off,
             languages: Languages::only("tr"),
+            region: Region::Anywhere,
+            country: Country::parse("TR"),
+            location: None,
         }
+    }
+
+    fn in_region(user_id: i64, region: Region, country: &str, location: Option<(f64, f64)>) -> Candidate {
+        Candidate { region, country: Country::parse(country), location, ..candidate(user_id, 0) }
     }
 
     fn with_interests(user_id: i64, queued: i64, mode: InterestMatching, ids: &[&str]) -> Candidate {
@@ -206,6 +274,105 @@ mod tests {
         let waiting_prefer = [with_interests(2, 0, Prefer, &["music"])];
         assert_eq!(pick_partner(&candidate(1, 5), &waiting_prefer, t(5), POLICY), None);
         assert_eq!(pick_partner(&candidate(1, 5), &waiting_prefer, t(10), POLICY), Some(0));
+    }
+
+    #[test]
+    fn a_country_restriction_admits_only_the_same_known_country_in_either_role_however_long_they_wait() {
+        use Region::*;
+        let premium = in_region(1, Country, "TR", None);
+        for (other, allowed) in [
+            (in_region(2, Anywhere, "TR", None), true),
+            (in_region(3, Anywhere, "DE", None), false),
+            (in_region(4, Anywhere, "", None), false),
+            (in_region(5, Country, "TR", None), true),
+            (in_region(6, Country, "DE", None), false),
+        ] {
+            for later in [t(0), t(100_000)] {
+                assert_eq!(compatible(&premium, &other, later, POLICY), allowed, "{other:?}");
+                assert_eq!(compatible(&other, &premium, later, POLICY), allowed, "{other:?}, roles swapped");
+            }
+        }
+        let unknown = in_region(7, Country, "", None);
+        assert!(!compatible(&unknown, &in_region(8, Anywhere, "", None), t(0), POLICY), "unknown is no country");
+    }
+
+    #[test]
+    fn a_radius_restriction_admits_only_a_known_location_within_it_and_never_widens() {
+        let premium = in_region(1, Region::RadiusKm(50), "TR", Some(ISTANBUL));
+        for (other, allowed) in [
+            (in_region(2, Region::Anywhere, "TR", Some(KADIKOY)), true),
+            (in_region(3, Region::Anywhere, "TR", Some(ANKARA)), false),
+            (in_region(4, Region::Anywhere, "TR", None), false),
+            // Nearby seekers: their own radius grows with waiting, the restriction does not.
+            (Candidate { nearby: Some(ANKARA), ..in_region(5, Region::Anywhere, "TR", Some(ANKARA)) }, false),
+            (in_region(6, Region::RadiusKm(500), "TR", Some(ANKARA)), false),
+        ] {
+            for later in [t(0), t(100_000)] {
+                assert_eq!(compatible(&premium, &other, later, POLICY), allowed, "{other:?}");
+                assert_eq!(compatible(&other, &premium, later, POLICY), allowed, "{other:?}, roles swapped");
+            }
+        }
+        let wide = in_region(1, Region::RadiusKm(500), "TR", Some(ISTANBUL));
+        assert!(compatible(&wide, &in_region(2, Region::Anywhere, "DE", Some(ANKARA)), t(0), POLICY), "no country");
+        let far_and_wide = in_region(3, Region::RadiusKm(300), "TR", Some(ANKARA));
+        assert!(!compatible(&wide, &far_and_wide, t(0), POLICY), "~350 km: inside one radius, not the other");
+    }
+
+    #[test]
+    fn a_region_leaves_every_other_rule_standing() {
+        let premium = in_region(1, Region::Country, "TR", None);
+        let mut blocked = in_region(2, Region::Anywhere, "TR", None);
+        blocked.excluded.insert(UserId(1));
+        assert!(!compatible(&premium, &blocked, t(0), POLICY));
+        let german =
+            Candidate { languages: Languages::parse(&["de"]).unwrap(), ..in_region(3, Region::Anywhere, "TR", None) };
+        assert!(!compatible(&premium, &german, t(0), POLICY));
+        let picky = Candidate {
+            interests: Interests::parse(&["music"]).unwrap(),
+            interest_matching: InterestMatching::Only,
+            ..in_region(4, Region::Anywhere, "TR", None)
+        };
+        assert!(!compatible(&premium, &picky, t(0), POLICY));
+        let video = Candidate { kind: MatchKind::Video, ..in_region(5, Region::Anywhere, "TR", None) };
+        assert!(!compatible(&premium, &video, t(0), POLICY));
+    }
+
+    #[test]
+    fn the_newcomer_restricted_to_a_region_takes_the_longest_waiting_allowed_one() {
+        let waiting = [
+            in_region(2, Region::Anywhere, "DE", Some(KADIKOY)),
+            in_region(3, Region::Anywhere, "TR", Some(ANKARA)),
+            in_region(4, Region::Anywhere, "TR", Some(KADIKOY)),
+        ];
+        let country = in_region(1, Region::Country, "TR", Some(ISTANBUL));
+        assert_eq!(pick_partner(&country, &waiting, t(0), POLICY), Some(1));
+        let radius = in_region(1, Region::RadiusKm(50), "TR", Some(ISTANBUL));
+        assert_eq!(pick_partner(&radius, &waiting, t(0), POLICY), Some(0), "a radius knows no border");
+        // A waiter's restriction binds it too: the foreign newcomer is not given to the one asking for its country.
+        let waiting_country = [in_region(2, Region::Country, "TR", None)];
+        assert_eq!(pick_partner(&in_region(1, Region::Anywhere, "DE", None), &waiting_country, t(9_999), POLICY), None);
+    }
+
+    #[test]
+    fn what_a_region_asks_must_make_sense_before_it_must_be_paid_for() {
+        use RegionRefusal::*;
+        let tr = Country::parse("TR");
+        let here = Some(ISTANBUL);
+        for (region, premium, country, location, refusal) in [
+            (Region::Anywhere, false, None, None, None),
+            (Region::RadiusKm(0), false, tr, here, Some(RadiusOutOfRange)),
+            (Region::RadiusKm(0), true, tr, here, Some(RadiusOutOfRange)),
+            (Region::RadiusKm(MAX_RADIUS_KM + 1), true, tr, here, Some(RadiusOutOfRange)),
+            (Region::RadiusKm(1), true, tr, here, None),
+            (Region::RadiusKm(MAX_RADIUS_KM), true, tr, here, None),
+            (Region::RadiusKm(50), false, tr, here, Some(PremiumRequired)),
+            (Region::Country, false, tr, here, Some(PremiumRequired)),
+            (Region::RadiusKm(50), true, tr, None, Some(LocationRequired)),
+            (Region::Country, true, None, here, Some(CountryUnknown)),
+            (Region::Country, true, tr, None, None),
+        ] {
+            assert_eq!(region_refusal(region, premium, country, location), refusal, "{region:?} premium={premium}");
+        }
     }
 
     #[test]

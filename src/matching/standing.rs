@@ -5,15 +5,15 @@
 //! matches in its transaction, so a standing that is too generous costs one refused pairing (and a reload);
 //! one that is too strict (a refund or a reset it has not seen) is reloaded whenever it says "cannot pay". It is
 //! kept current by the events that change it: a match opening (new partner, balances after paying) wherever
-//! the user's sockets are, a block or unblock ([`crate::delivery::Delivery::standing_changed`] drops it), and a
-//! resync (events may have been lost) drops it too. It lives as long as the user has a socket on the node.
+//! the user's sockets are, a block or unblock, a profile or phone change ([`crate::delivery::Delivery::standing_changed`]
+//! drops it), and a resync (events may have been lost) drops it too. It lives as long as the user has a socket on the node.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use tanis_proto::{Balances, MatchKind};
 
-use crate::domain::{Interests, Languages, UserId};
+use crate::domain::{Country, Interests, Languages, UserId};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Standing {
@@ -29,6 +29,11 @@ pub struct Standing {
     /// the standing.
     pub interests: Interests,
     pub languages: Languages,
+    /// The account's country and stored location: a plain find queues them so that someone else's region
+    /// restriction can be checked against this user. A location change (`PATCH /v1/me`) or a phone change drops
+    /// the standing; a sign-in that learns the country too.
+    pub country: Option<Country>,
+    pub location: Option<(f64, f64)>,
 }
 
 impl Standing {
@@ -77,6 +82,8 @@ mod tests {
             consented: true,
             interests: Interests::default(),
             languages: Languages::only("tr"),
+            country: Country::parse("TR"),
+            location: None,
         };
         assert!(!s.can_pay(MatchKind::Text));
         s.balances = balances(0, 1);
@@ -95,6 +102,8 @@ mod tests {
             consented: true,
             interests: Interests::default(),
             languages: Languages::only("tr"),
+            country: Country::parse("TR"),
+            location: None,
         };
         assert_eq!(s.excluded(at(50)), HashSet::from([7, 9].map(UserId)));
         assert!(!s.partners.contains_key(&UserId(8)), "a partner older than the window is forgotten");

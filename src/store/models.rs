@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::domain::{BanReason, Interests, Languages, Role, UserId};
+use crate::domain::{BanReason, Country, Interests, Languages, Role, UserId};
 use crate::phones::SealedPhone;
 
 /// A `users` row. Never sent to clients as is: the API picks what a user may see of themselves. Without the
@@ -47,6 +47,8 @@ pub struct UserRow {
     pub interests: String,
     /// As stored: ISO 639-1 codes joined by `,`, empty when never chosen ([`UserRow::languages`] reads them).
     pub languages: String,
+    /// As stored: the phone number's ISO 3166-1 alpha-2 country, empty while not known ([`UserRow::country`]).
+    pub country: String,
 }
 
 impl UserRow {
@@ -64,6 +66,12 @@ impl UserRow {
     pub fn chosen_languages(&self) -> Languages {
         Languages::from_stored(&self.languages, "")
     }
+
+    /// The country of the phone number; `None` while not known (an account made before migration 0021 that has not
+    /// signed in since).
+    pub fn country(&self) -> Option<Country> {
+        Country::from_stored(&self.country)
+    }
 }
 
 /// Everything needed to create an account in one transaction.
@@ -80,6 +88,8 @@ pub struct NewUser {
     pub privacy_notice_version: String,
     /// Self-attested, already checked against the minimum age.
     pub birth_year: i32,
+    /// The phone number's country; `None` for a number of no single country.
+    pub country: Option<Country>,
     /// The local date (quota time zone) of registration: today's units are already full.
     pub quota_day: String,
     /// The inviter, when the user registered with someone's referral code.

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::logins::revoke_other_logins;
 use super::system_logs::insert_system_log;
 use super::{BackendKind, BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::{AuditAction, UserId};
+use crate::domain::{AuditAction, Country, UserId};
 use crate::phones::{PhoneLookup, SealedPhone};
 
 /// A request for a code, as it is recorded.
@@ -209,14 +209,15 @@ impl Store {
         })
     }
 
-    /// Uses phone-change code `id`: the account's phone becomes `phone` (the one the code went to), verified, with
-    /// its audit row. False when the code is no longer usable; [`StoreError::Conflict`] when another account has
+    /// Uses phone-change code `id`: the account's phone becomes `phone` (the one the code went to), verified, and
+    /// its country that phone's (`None`: not known), with its audit row. False when the code is no longer usable; [`StoreError::Conflict`] when another account has
     /// taken the phone meanwhile. Nothing is written unless all of it is.
     pub async fn redeem_phone_change_code(
         &self,
         id: i64,
         user_id: UserId,
         phone: &SealedPhone,
+        country: Option<Country>,
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         on_write_pool!(self, |pool| {
@@ -224,11 +225,14 @@ impl Store {
             if consume_code!(tx, id, now).await? == 0 {
                 return Ok(false);
             }
-            sqlx::query("UPDATE users SET phone_sealed = $2, phone_index = $3, phone_verified_at = $4 WHERE id = $1")
+            let query = "UPDATE users SET phone_sealed = $2, phone_index = $3, phone_verified_at = $4, country = $5 \
+                         WHERE id = $1";
+            sqlx::query(query)
                 .bind(user_id)
                 .bind(phone.ciphertext())
                 .bind(phone.index().as_bytes())
                 .bind(now)
+                .bind(country.as_ref().map_or("", Country::as_str))
                 .execute(&mut *tx)
                 .await
                 .map_err(StoreError::from_write)?;

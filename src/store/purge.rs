@@ -4,7 +4,7 @@
 //! What goes: everything personal — sessions and tokens, login attempts and phone codes (by account and by the
 //! phone's blind index), consents, devices and their pushes, notifications, blocks both ways, ad views, appeals,
 //! subscriptions, referrals naming them (their phones are in those rows), message content, and the account row
-//! with its phone, password hash, alias, tag, referral code, location and birth year.
+//! with its phone (and the phone's country), password hash, alias, tag, referral code, location and birth year.
 //!
 //! What stays, for abuse statistics and the other side's records: matches, message logs, claims, reports filed
 //! and received, bans, the audit trail and billing events. They are re-keyed to a fresh **tombstone** row (a new

@@ -5,7 +5,7 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, NewUser, Referrer, Store, StoreError, UserRow, on_read_pool, on_write_pool, select};
-use crate::domain::{AuditAction, Interests, Languages, Role, UserId};
+use crate::domain::{AuditAction, Country, Interests, Languages, Role, UserId};
 use crate::phones::{PhoneLookup, SealedPhone};
 
 /// The column list of [`UserRow`], as a literal so `concat!` builds whole `&'static str` queries from it.
@@ -14,7 +14,8 @@ macro_rules! user_columns {
         "id, password_hash, alias, alias_key, tag, role, referral_code, created_at, last_active, \
          location_lat, location_lon, location_updated_at, is_banned, ban_reason, banned_at, is_premium, \
          daily_chat_balance, daily_video_balance, bonus_chat_balance, bonus_video_balance, privacy_consent_at, \
-         privacy_notice_version, ban_ends_at, locale, birth_year, deleted_at, phone_verified_at, interests, languages"
+         privacy_notice_version, ban_ends_at, locale, birth_year, deleted_at, phone_verified_at, interests, languages, \
+         country"
     };
 }
 
@@ -28,7 +29,8 @@ impl Store {
             let user: UserRow = sqlx::query_as(concat!(
                 "INSERT INTO users (phone_sealed, password_hash, alias, alias_key, tag, referral_code, created_at, ",
                 "last_active, daily_chat_balance, daily_video_balance, privacy_consent_at, privacy_notice_version, quota_reset_on, ",
-                "birth_year, phone_index) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $7, $10, $11, $12, $13) RETURNING ",
+                "birth_year, phone_index, country) VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9, $7, $10, $11, $12, $13, $14) ",
+                "RETURNING ",
                 user_columns!()
             ))
             .bind(new.phone.ciphertext())
@@ -44,6 +46,7 @@ impl Store {
             .bind(&new.quota_day)
             .bind(new.birth_year)
             .bind(new.phone.index().as_bytes())
+            .bind(new.country.as_ref().map_or("", Country::as_str))
             .fetch_one(&mut *tx)
             .await
             .map_err(StoreError::from_write)?;
@@ -160,6 +163,19 @@ impl Store {
         let query = "UPDATE users SET languages = $2 WHERE id = $1";
         let stored = languages.to_stored();
         on_write_pool!(self, |pool| sqlx::query(query).bind(user_id).bind(&stored).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Records the country of an account that had none (made before migration 0021), learnt from the phone at a
+    /// sign-in. A country already known is left as it is: the phone it came from is the one signed in with.
+    pub async fn learn_country(&self, user_id: UserId, country: Country) -> Result<(), StoreError> {
+        let query = "UPDATE users SET country = $2 WHERE id = $1 AND country = ''";
+        on_write_pool!(self, |pool| sqlx::query(query)
+            .bind(user_id)
+            .bind(country.as_str())
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
         Ok(())
     }
 

@@ -71,6 +71,7 @@ async fn a_user_waits_once_whichever_node_they_ask_from() {
         public_key: tanis_client::e2e::Identity::generate().public_key_b64(),
         nearby: false,
         interests: Default::default(),
+        region: Default::default(),
     };
     on_first.send(&find("f1")).await.unwrap();
     assert!(matches!(

@@ -132,6 +132,7 @@ fn find(id: &str) -> ClientFrame {
         public_key: Identity::generate().public_key_b64(),
         nearby: false,
         interests: Default::default(),
+        region: Default::default(),
     }
 }
 

@@ -31,6 +31,7 @@ async fn find(app: &TestApp, user: &TestUser, nearby: bool) -> Connection {
             public_key,
             nearby,
             interests: Default::default(),
+            region: Default::default(),
         })
         .await
         .unwrap();

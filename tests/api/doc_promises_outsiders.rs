@@ -57,6 +57,7 @@ fn one_of_each(match_id: MatchId, seq: Seq) -> Vec<ClientFrame> {
             public_key: tanis_client::Identity::generate().public_key_b64(),
             nearby: false,
             interests: Default::default(),
+            region: Default::default(),
         },
         ClientFrame::MatchCancel { id: id("cancel") },
         ClientFrame::Ping { id: id("ping") },

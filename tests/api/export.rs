@@ -123,6 +123,7 @@ async fn an_export_holds_every_section_and_names_the_peer_only_by_handle(backend
     assert_eq!(profile["handle"], ayse.handle.as_str());
     assert_eq!(profile["phone"], ayse_phone.as_str(), "the user's own phone, opened");
     assert_eq!(profile["birth_year"], 1995);
+    assert_eq!(profile["country"], "TR", "the phone's country");
     assert_eq!(doc["consents"].as_array().unwrap().len(), 1);
     assert_eq!(doc["consents"][0]["version"], "2026-11-01");
 

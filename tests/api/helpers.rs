@@ -403,15 +403,19 @@ impl TestApp {
         format!("{}/v1/ws", self.address.replace("http://", "ws://"))
     }
 
-    /// Registers a new user with this alias.
+    /// Registers a new user with this alias (and a Turkish phone number).
     pub async fn user(&self, alias: &str) -> TestUser {
-        let phone = new_phone();
-        let session = self.register(&phone, alias).await;
+        self.user_with_phone(&new_phone(), alias).await
+    }
+
+    /// Registers a new user with this phone number (a foreign one, say) and alias.
+    pub async fn user_with_phone(&self, phone: &str, alias: &str) -> TestUser {
+        let session = self.register(phone, alias).await;
         TestUser {
-            id: self.user_id(&phone).await,
+            id: self.user_id(phone).await,
             handle: session["user"]["handle"].as_str().unwrap().to_owned(),
             access: session["tokens"]["access_token"].as_str().unwrap().to_owned(),
-            phone,
+            phone: phone.to_owned(),
         }
     }
 
@@ -492,8 +496,7 @@ impl Scrape {
     }
 }
 
-/// A complete, valid registration body.
-/// A plain `match.find` for a text match, with a fresh key: no nearby wish, no interests.
+/// A plain `match.find` for a text match, with a fresh key: no nearby wish, no interests, anywhere.
 pub fn text_find(id: Option<&str>) -> tanis_proto::ClientFrame {
     tanis_proto::ClientFrame::MatchFind {
         id: id.map(str::to_owned),
@@ -501,9 +504,11 @@ pub fn text_find(id: Option<&str>) -> tanis_proto::ClientFrame {
         public_key: tanis_client::Identity::generate().public_key_b64(),
         nearby: false,
         interests: tanis_proto::InterestMatching::Off,
+        region: tanis_proto::Region::Anywhere,
     }
 }
 
+/// A complete, valid registration body.
 pub fn registration(phone: &str, alias: &str) -> Value {
     json!({ "phone": phone, "password": PASSWORD, "alias": alias, "accept_privacy_notice": true, "birth_year": 1995 })
 }
@@ -556,8 +561,10 @@ pub fn test_phones() -> PhoneVault {
 /// A user row to insert straight into the store (store-level tests: no registration, no bcrypt), its phone sealed
 /// with [`test_phones`].
 pub fn new_user(phone: &str, alias: &str, tag: &str, code: &str) -> NewUser {
+    let phone = Phone::parse(phone).expect("a valid phone number");
     NewUser {
-        phone: test_phones().seal(&Phone::parse(phone).expect("a valid phone number")),
+        phone: test_phones().seal(&phone),
+        country: phone.country(),
         password_hash: "$2b$04$hash".into(),
         alias: alias.into(),
         alias_key: alias.to_lowercase(),
@@ -622,6 +629,14 @@ impl TestApp {
         });
         let response = self.billing_event(&event).await;
         assert_eq!(response.status(), StatusCode::OK, "the subscription starts");
+    }
+
+    /// Premium for 30 days, granted by `admin` as support does: `PUT /v1/admin/users/{id}/subscription`.
+    pub async fn grant_premium(&self, admin: &TestUser, user_id: UserId) {
+        let path = format!("/v1/admin/users/{user_id}/subscription");
+        let grant = json!({ "plan": "premium_support", "days": 30 });
+        let response = self.client.put(self.url(&path)).bearer_auth(self.access_token(admin)).json(&grant).send().await;
+        assert_eq!(response.unwrap().status(), StatusCode::NO_CONTENT, "premium is granted");
     }
 
     /// Posts a billing event signed with the test servers' webhook secret at the app's current time.

@@ -29,6 +29,7 @@ fn find(kind: MatchKind, id: &str) -> ClientFrame {
         public_key: Identity::generate().public_key_b64(),
         nearby: false,
         interests: Default::default(),
+        region: Default::default(),
     }
 }
 
@@ -261,6 +262,7 @@ async fn nearby_seekers_get_the_closest_partner_and_the_radius_widens_while_wait
         public_key: Identity::generate().public_key_b64(),
         nearby: true,
         interests: Default::default(),
+        region: Default::default(),
     };
     let mut s_ankara = app.socket(&ankara).await;
     s_ankara.send(&near("a")).await.unwrap();

@@ -45,6 +45,7 @@ async fn blocking_ends_the_match_at_once_and_the_block_can_be_listed_and_lifted(
         public_key: tanis_client::Identity::generate().public_key_b64(),
         nearby: false,
         interests: Default::default(),
+        region: Default::default(),
     };
     for (socket, id) in [(&mut sa, "a"), (&mut sb, "b")] {
         socket.send(&find(id)).await.unwrap();

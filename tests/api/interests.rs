@@ -28,8 +28,14 @@ async fn profile(app: &TestApp, user: &TestUser, body: Value) {
 async fn find(app: &TestApp, user: &TestUser, interests: InterestMatching) -> Connection {
     let mut socket = app.socket(user).await;
     let public_key = Identity::generate().public_key_b64();
-    let frame =
-        ClientFrame::MatchFind { id: Some("f".into()), kind: MatchKind::Text, public_key, nearby: false, interests };
+    let frame = ClientFrame::MatchFind {
+        id: Some("f".into()),
+        kind: MatchKind::Text,
+        public_key,
+        nearby: false,
+        interests,
+        region: Default::default(),
+    };
     socket.send(&frame).await.unwrap();
     socket
 }

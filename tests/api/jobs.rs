@@ -383,6 +383,7 @@ async fn expired_matches_end_and_their_users_are_told(backend: Backend) {
         public_key: tanis_client::Identity::generate().public_key_b64(),
         nearby: false,
         interests: Default::default(),
+        region: Default::default(),
     })
     .await
     .unwrap();

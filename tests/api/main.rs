@@ -54,6 +54,7 @@ mod purge;
 mod push;
 mod recent_partners;
 mod redis_outage;
+mod region;
 mod register;
 mod sessions;
 mod shutdown;

@@ -148,6 +148,7 @@ async fn match_cancel_from_another_socket_of_the_user_removes_the_queue_entry(ba
         public_key: STANDARD.encode([9u8; 32]),
         nearby: false,
         interests: Default::default(),
+        region: Default::default(),
     };
     phone.send(&find("f1")).await.unwrap();
     assert!(matches!(phone.next().await.unwrap(), ServerFrame::MatchQueued { .. }));

@@ -134,6 +134,7 @@ pub async fn video_pair(app: &TestApp, a: &TestUser, b: &TestUser) -> [(Connecti
         public_key: Identity::generate().public_key_b64(),
         nearby: false,
         interests: Default::default(),
+        region: Default::default(),
     };
     let mut sockets = [app.socket(a).await, app.socket(b).await];
     for socket in &mut sockets {

@@ -1,17 +1,17 @@
 //! Asking for a match (`match.find`) and taking the question back (`match.cancel`). A find is checked against the
-//! user's standing (consent, balances, bans) and handed to the matchmaker, which answers `match.queued` or pairs at
-//! once.
+//! user's standing (consent, balances, bans) and, when restricted to a region, against their account (premium,
+//! country, location), then handed to the matchmaker, which answers `match.queued` or pairs at once.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, TimeDelta, Utc};
-use tanis_proto::{ErrorCode, InterestMatching, MatchKind, ServerFrame};
+use tanis_proto::{ErrorCode, InterestMatching, MatchKind, Region, ServerFrame};
 
 use crate::accounts::must_accept_notice;
 use crate::domain::UserId;
 use crate::hub::Hub;
 use crate::hub::context::Ctx;
-use crate::matching::rules::Candidate;
+use crate::matching::rules::{Candidate, MAX_RADIUS_KM, RegionRefusal, region_refusal};
 use crate::matching::standing::Standing;
 use crate::matching::{Pairing, Seeker};
 use crate::quota;
@@ -22,6 +22,7 @@ struct Wish {
     kind: MatchKind,
     nearby: bool,
     interests: InterestMatching,
+    region: Region,
 }
 
 /// A `match.find` that could not be queued.
@@ -29,6 +30,24 @@ struct Refusal(ServerFrame);
 
 fn refuse(id: &Option<String>, code: ErrorCode, message: &str) -> Refusal {
     Refusal(ServerFrame::error(id.clone(), code, message))
+}
+
+/// The `error` answering a region the find may not ask for.
+fn refuse_region(id: &Option<String>, refusal: RegionRefusal) -> Refusal {
+    match refusal {
+        RegionRefusal::RadiusOutOfRange => {
+            refuse(id, ErrorCode::InvalidField, &format!("radius_km must be 1 to {MAX_RADIUS_KM}"))
+        }
+        RegionRefusal::PremiumRequired => {
+            refuse(id, ErrorCode::PremiumRequired, "restricting a find to a region is for premium accounts")
+        }
+        RegionRefusal::LocationRequired => {
+            refuse(id, ErrorCode::LocationRequired, "set a location in your profile to find within a radius")
+        }
+        RegionRefusal::CountryUnknown => {
+            refuse(id, ErrorCode::InvalidField, "your country is not known yet: sign in again with your phone number")
+        }
+    }
 }
 
 /// `match.find`: the public key checked, then the find.
@@ -39,11 +58,12 @@ pub(in crate::hub) async fn find(
     public_key: String,
     nearby: bool,
     interests: InterestMatching,
+    region: Region,
 ) {
     if STANDARD.decode(&public_key).map(|k| k.len()) != Ok(32) {
         return ctx.protocol_error(id, ErrorCode::InvalidBase64, "public_key must be 32 bytes in base64").await;
     }
-    let wish = Wish { kind, nearby, interests };
+    let wish = Wish { kind, nearby, interests, region };
     if let Err(refusal) = ctx.hub.seek(ctx.user_id, ctx.socket.id, id, wish, public_key).await {
         ctx.reply(refusal.0).await;
     }
@@ -68,7 +88,7 @@ impl Hub {
         wish: Wish,
         public_key: String,
     ) -> Result<(), Refusal> {
-        let Wish { kind, nearby, interests: interest_matching } = wish;
+        let Wish { kind, nearby, interests: interest_matching, region } = wish;
         if self.active_match(user_id).is_some() {
             return Err(refuse(&id, ErrorCode::AlreadyInMatch, "leave your current match first"));
         }
@@ -76,19 +96,22 @@ impl Hub {
         let since = now - TimeDelta::hours(self.inner.settings.matching.recent_partner_hours.into());
         let sockets = self.inner.services.delivery.sockets();
         // The hot path reads nothing: the standing cached beside the user's sockets answers, unless it says they
-        // cannot pay (it may have missed a refund or the daily reset) or they ask for nearby partners (the
-        // location is read fresh). The store re-checks all of it when the match is created.
-        let cached = if nearby {
+        // cannot pay (it may have missed a refund or the daily reset), they ask for nearby partners (the location
+        // is read fresh) or restrict the find to a region (premium, country and location are read fresh: a
+        // subscription that just ended ends the restriction). The store re-checks all of it when the match is
+        // created.
+        let cached = if nearby || region != Region::Anywhere {
             None
         } else {
             sockets
                 .with_standing(user_id, |s| {
-                    (s.consented && s.can_pay(kind)).then(|| (s.excluded(since), s.interests, s.languages))
+                    (s.consented && s.can_pay(kind))
+                        .then(|| (s.excluded(since), s.interests, s.languages, s.country, s.location))
                 })
                 .flatten()
         };
-        let (excluded, location, interests, languages) = match cached {
-            Some((excluded, interests, languages)) => (excluded, None, interests, languages),
+        let (excluded, interests, languages, country, location) = match cached {
+            Some(known) => known,
             None => {
                 // Taken before reading: an event that changes the standing meanwhile makes this copy stale.
                 let version = sockets.standing_version(user_id);
@@ -104,6 +127,7 @@ impl Hub {
                     return Err(refuse(&id, ErrorCode::Banned, "the account is banned"));
                 }
                 let (consented, interests, languages) = (standing.consented, standing.interests, standing.languages);
+                let (country, location) = (standing.country, standing.location);
                 let excluded = standing.excluded(since);
                 sockets.set_standing(user_id, standing, version);
                 if !consented {
@@ -119,12 +143,25 @@ impl Hub {
                     }
                     return Err(Refusal(frame));
                 }
-                (excluded, user.location_lat.zip(user.location_lon), interests, languages)
+                if let Some(refusal) = region_refusal(region, user.is_premium, country, location) {
+                    return Err(refuse_region(&id, refusal));
+                }
+                (excluded, interests, languages, country, location)
             }
         };
-        let nearby = location.filter(|_| nearby);
-        let candidate =
-            Candidate { user_id, kind, excluded, nearby, queued_at: now, interests, interest_matching, languages };
+        let candidate = Candidate {
+            user_id,
+            kind,
+            excluded,
+            nearby: location.filter(|_| nearby),
+            queued_at: now,
+            interests,
+            interest_matching,
+            languages,
+            region,
+            country,
+            location,
+        };
         let seeker = Seeker { candidate, socket_id, request_id: id.clone(), public_key };
         match self.matchmaker().find(seeker).await {
             Ok(None) => {}
@@ -151,8 +188,9 @@ impl Hub {
         let partners = store.partners_since(user_id, since).await?.into_iter().collect();
         let consented = !must_accept_notice(&user.privacy_notice_version, &self.inner.settings.privacy_notice_version);
         let (interests, languages) = (user.interests(), user.chosen_languages());
-        let standing =
-            Standing { balances: quota::balances(&user), blocked, partners, consented, interests, languages };
+        let (country, location) = (user.country(), user.location_lat.zip(user.location_lon));
+        let balances = quota::balances(&user);
+        let standing = Standing { balances, blocked, partners, consented, interests, languages, country, location };
         Ok(Some((user, standing)))
     }
 }
