@@ -60,6 +60,15 @@ export class Matches {
     this.conversation = null;
   }
 
+  /** `contact.added`: the match is no longer ours to show; contacts.js carries its conversation on. */
+  release(matchId) {
+    const c = this.conversation;
+    if (c?.id !== matchId) return null;
+    this.endCall();
+    this.conversation = null;
+    return c;
+  }
+
   route(frame) {
     if (this.keying === frame.match_id) return void this.early.push(frame);
     const c = this.conversation;
@@ -105,7 +114,7 @@ export class Matches {
 
   /** After a reload with no active match: the last conversation, ended while we were away, if it is stored. */
   async reopenLast() {
-    const records = (await storage.allMatches().catch(() => [])).filter((r) => !r.ended);
+    const records = (await storage.allMatches().catch(() => [])).filter((r) => !r.ended && !r.contact);
     const last = records.sort((a, b) => b.match_id - a.match_id)[0];
     if (!last) return;
     this.conversation = await Conversation.restore(last, this.socket);
@@ -168,7 +177,10 @@ export class Matches {
       if (saved) conversation = await Conversation.restore(saved, this.socket);
       else if (identity) conversation = await Conversation.create(info, identity, this.socket);
       await storage.clearPendingFind();
-      for (const old of await storage.allMatches()) if (old.match_id !== info.match_id) await storage.deleteMatch(old.match_id);
+      // Earlier matches go; contacts stay (their conversations outlive the match: contacts.js).
+      for (const old of await storage.allMatches()) {
+        if (old.match_id !== info.match_id && !old.contact) await storage.deleteMatch(old.match_id);
+      }
     } catch (e) {
       toast(t('error.storage'), 'error');
       console.error(e);
@@ -213,14 +225,15 @@ export class Matches {
 
   // --- chat actions -----------------------------------------------------------------------------------------
 
-  async send(text) {
+  /** Sends `text` in the match, or in `conversation` (a contact's: contacts.js). */
+  async send(text, conversation = this.conversation) {
     const limit = (this.app.limits?.max_message_bytes ?? 16384) - TAG_BYTES;
     if (new TextEncoder().encode(text).length > limit) {
       toast(t('chat.tooLong'), 'error');
       return false;
     }
     try {
-      await this.conversation.send(text);
+      await conversation.send(text);
       return true;
     } catch {
       // Never a plaintext fallback: nothing was sent.
