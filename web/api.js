@@ -80,6 +80,10 @@ export class Api extends EventTarget {
   banStatus = (phone, password) => this.call('POST', '/v1/ban/status', { phone, password }, { auth: false });
   appeal = (phone, password, text) => this.call('POST', '/v1/ban/appeal', { phone, password, text }, { auth: false });
 
+  // Contacts (the conversations themselves go over the socket).
+  contacts = () => this.call('GET', '/v1/contacts');
+  endContact = (matchId) => this.call('DELETE', `/v1/contacts/${encodeURIComponent(matchId)}`);
+
   // --- tokens -----------------------------------------------------------------------------------------------
 
   /** A valid access token, refreshed first when it is about to expire; null when signed out. */

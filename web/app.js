@@ -1,9 +1,11 @@
 // The controller: boots the session, puts the screens up, and turns the account's actions (sign-in, language,
-// location, notifications, bans) into REST calls. The match we are in is matches.js's; the views only render
+// location, notifications, bans) into REST calls. The match we are in is matches.js's, the people we kept in
+// touch with are contacts.js's; the views only render
 // what they are handed; the protocol rules live in conversation.js (delivery), e2e.js (encryption), video.js
 // (the call), socket.js and api.js.
 
 import { Api } from './api.js';
+import { Contacts } from './contacts.js';
 import { fill, h, toast } from './dom.js';
 import { formatTime, getLang, initLang, setLang, t } from './i18n.js';
 import { vocabulary } from './interests.js';
@@ -27,6 +29,8 @@ export class App {
     this.socket = new Socket({ accessToken: () => this.api.accessToken(), refresh: () => this.api.refresh() });
     this.state = this.freshState();
     this.matches = new Matches(this);
+    /** The people we kept in touch with, and their conversations. */
+    this.contacts = new Contacts(this);
     /** The chat screen of the match on screen, kept while it is the same match. */
     this.chatView = null;
     /** The account screen's interests and languages, kept while it is open so that a draft survives re-renders. */
@@ -39,7 +43,7 @@ export class App {
     return {
       screen: 'auth', me: null, balances: null, premium: false, connection: 'offline', unread: 0,
       notifications: [], claims: [], ad: null, panel: false, ban: null, finding: null,
-      sessions: null, codeSent: null,
+      sessions: null, codeSent: null, contactsUnread: 0,
     };
   }
 
@@ -109,6 +113,10 @@ export class App {
         return fill(main, renderWaiting(s.finding ?? { kind: 'text' }, () => this.matches.cancelFind()));
       case 'chat':
         return fill(main, this.chatScreen());
+      case 'contacts':
+        return fill(main, this.contacts.listScreen());
+      case 'contact':
+        return fill(main, this.contacts.conversationScreen());
       case 'banned':
         return fill(main, renderBanned(s.ban, {
           status: (phone, password) => this.banDetails(phone, password),
@@ -125,6 +133,7 @@ export class App {
       toggleLang: () => this.toggleLang(),
       signOut: () => this.signOut(),
       account: () => this.openAccount(),
+      contacts: () => this.contacts.showList(),
     }));
     const drawer = document.getElementById('drawer');
     drawer.hidden = !s.panel;
@@ -136,7 +145,7 @@ export class App {
     if (!c) return h('p', {}, t('chat.none'));
     if (this.chatView?.conversation !== c) {
       const m = this.matches;
-      const stage = call ? renderCall(call, { callAgain: () => call.offer() }) : null;
+      const stage = [this.contacts.keepBar(c), call ? renderCall(call, { callAgain: () => call.offer() }) : null];
       this.chatView = new ChatView(c, {
         send: (text) => m.send(text),
         typing: () => c.typing(),
@@ -189,6 +198,7 @@ export class App {
     if (this.banned) return;
     this.socket.stop();
     this.matches.reset();
+    this.contacts.reset();
     this.chatView = null;
     this.profileView = null;
     await storage.clearAll().catch(() => {});
@@ -363,8 +373,10 @@ export class App {
         Object.assign(this.state, { balances: frame.balances, premium: frame.premium });
         if (this.state.me) this.state.me.handle = frame.handle;
         this.renderHeader();
+        this.contacts.sync().catch((e) => console.error(e));
         return this.matches.adopt(frame.active_match);
       case 'resync':
+        this.contacts.sync().catch((e) => console.error(e));
         return this.matches.adopt(frame.active_match);
       case 'notification':
         this.state.notifications.unshift({ ...frame.notification, read: false });
@@ -376,7 +388,7 @@ export class App {
         if (this.state.screen === 'lobby') this.render();
         return;
       default:
-        return this.matches.onFrame(frame);
+        return this.contacts.onFrame(frame) || this.matches.onFrame(frame);
     }
   }
 
@@ -427,6 +439,9 @@ window.tanis = {
   },
   get conversation() {
     return app.matches.conversation;
+  },
+  get contacts() {
+    return app.contacts.conversations;
   },
 };
 app.boot();

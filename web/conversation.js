@@ -6,6 +6,8 @@
 //   - `msg.send` frames stay in `pending` (persisted, counter included) until `msg.accepted`, and are re-sent
 //     unchanged after a reconnect: the server deduplicates by `client_msg_id`.
 // The whole record is saved to IndexedDB after every change, so a reload continues where it stopped.
+// A match that both kept (a contact, web/contacts.js) goes on as the same conversation; its key may change
+// (section 9, "Contacts"), and the session before the change is tried second until the new one opens a message.
 
 import * as e2e from './e2e.js';
 import * as storage from './storage.js';
@@ -60,6 +62,8 @@ export class Conversation extends EventTarget {
     /** Why no session could be keyed (a refused peer key): the chat must not go on. */
     this.keyError = null;
     this.safetyNumber = null;
+    /** A contact's session before its last key change, tried second (protocol section 9, "Contacts"). */
+    this.previous = null;
     this.inbox = new Map();
     this.resumeId = null;
     this.gapTimer = null;
@@ -82,11 +86,59 @@ export class Conversation extends EventTarget {
 
   async key() {
     const r = this.record;
+    // A contact on a device that never held its key: nothing opens until this device takes it over.
+    if (!r.identity) return void (this.keyError = new e2e.E2eError('unsupported'));
     try {
       this.session = await e2e.establish(r.identity, r.peer_public_key, r.match_id, r.initiator, r);
       this.safetyNumber = await this.session.safetyNumber();
     } catch (e) {
       this.keyError = e;
+    }
+    if (r.previous) {
+      const p = r.previous;
+      this.previous = await e2e.establish(p.identity, p.peer_public_key, r.match_id, r.initiator, p).catch(() => null);
+    }
+  }
+
+  // --- a contact's new key ----------------------------------------------------------------------------------
+
+  /**
+   * Keys the session a contact conversation will have after a key change: this device's new key pair
+   * (`identity`, published with `contact.key`) or the contact's new public key. Throws for a refused key.
+   * Nothing changes until `applyKey`, so the caller can wait for the server's `ok` in between.
+   */
+  async prepareKey({ identity = this.record.identity, peerPublicKey = this.record.peer_public_key }) {
+    const session = await e2e.establish(identity, peerPublicKey, this.id, this.record.initiator);
+    return { identity, peerPublicKey, session, safetyNumber: await session.safetyNumber() };
+  }
+
+  /** The key change itself: the counters start again at 1, and the session before it is kept to try second. */
+  applyKey({ identity, peerPublicKey, session, safetyNumber }, changedBy) {
+    const r = this.record;
+    if (this.session) {
+      this.previous = this.session;
+      r.previous = { identity: r.identity, peer_public_key: r.peer_public_key, sent: r.sent, received: r.received };
+    }
+    Object.assign(r, { identity, peer_public_key: peerPublicKey, sent: 0n, received: 0n, key_changed: changedBy });
+    Object.assign(this, { session, safetyNumber, keyError: null });
+    this.dispatchEvent(new Event('rekeyed'));
+    this.persist();
+  }
+
+  /** A peer's message: with the session, else with the one before the last key change. Throws if neither opens. */
+  open(entry) {
+    if (!this.session) throw this.keyError;
+    try {
+      const text = this.session.open(entry.ciphertext, entry.nonce);
+      // The contact has the new key now: nothing sealed before the change can follow this message.
+      this.previous = null;
+      this.record.previous = null;
+      return text;
+    } catch (e) {
+      if (!this.previous) throw e;
+      const text = this.previous.open(entry.ciphertext, entry.nonce);
+      this.record.previous.received = this.previous.received;
+      return text;
     }
   }
 
@@ -237,8 +289,7 @@ export class Conversation extends EventTarget {
       let text = null;
       let status = 'received';
       try {
-        if (!this.session) throw this.keyError;
-        text = this.session.open(entry.ciphertext, entry.nonce);
+        text = this.open(entry);
       } catch {
         // Shown as "could not be decrypted", never as text.
         status = 'undecryptable';

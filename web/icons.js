@@ -15,6 +15,7 @@ const PATHS = {
   alert: ['M12 3l10 18H2z', 'M12 10v5', 'M12 18v.5'],
   ban: ['M12 3a9 9 0 1 0 0 18a9 9 0 1 0 0-18', 'M5.6 5.6l12.8 12.8'],
   close: ['M6 6l12 12', 'M18 6L6 18'],
+  people: ['M9 11a3.5 3.5 0 1 0 0-7a3.5 3.5 0 1 0 0 7', 'M2.5 20a6.5 6.5 0 0 1 13 0', 'M16 4.5a3.5 3.5 0 0 1 0 6.5', 'M18 14a6.5 6.5 0 0 1 3.5 6'],
 };
 
 /** An icon element; `label` makes it announced by screen readers, otherwise it is decorative. */

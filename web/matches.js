@@ -61,6 +61,15 @@ export class Matches {
     this.conversation = null;
   }
 
+  /** `contact.added`: the match is no longer ours to show; contacts.js carries its conversation on. */
+  release(matchId) {
+    const c = this.conversation;
+    if (c?.id !== matchId) return null;
+    this.endCall();
+    this.conversation = null;
+    return c;
+  }
+
   route(frame) {
     if (this.keying === frame.match_id) return void this.early.push(frame);
     const c = this.conversation;
@@ -106,7 +115,7 @@ export class Matches {
 
   /** After a reload with no active match: the last conversation, ended while we were away, if it is stored. */
   async reopenLast() {
-    const records = (await storage.allMatches().catch(() => [])).filter((r) => !r.ended);
+    const records = (await storage.allMatches().catch(() => [])).filter((r) => !r.ended && !r.contact);
     const last = records.sort((a, b) => b.match_id - a.match_id)[0];
     if (!last) return;
     this.conversation = await Conversation.restore(last, this.socket);
@@ -174,7 +183,10 @@ export class Matches {
         for (const field of ['shared_interests', 'shared_languages']) if (info[field]) conversation.record[field] = info[field];
       } else if (identity) conversation = await Conversation.create(info, identity, this.socket);
       await storage.clearPendingFind();
-      for (const old of await storage.allMatches()) if (old.match_id !== info.match_id) await storage.deleteMatch(old.match_id);
+      // Earlier matches go; contacts stay (their conversations outlive the match: contacts.js).
+      for (const old of await storage.allMatches()) {
+        if (old.match_id !== info.match_id && !old.contact) await storage.deleteMatch(old.match_id);
+      }
     } catch (e) {
       toast(t('error.storage'), 'error');
       console.error(e);
@@ -221,14 +233,15 @@ export class Matches {
 
   // --- chat actions -----------------------------------------------------------------------------------------
 
-  async send(text) {
+  /** Sends `text` in the match, or in `conversation` (a contact's: contacts.js). */
+  async send(text, conversation = this.conversation) {
     const limit = (this.app.limits?.max_message_bytes ?? 16384) - TAG_BYTES;
     if (new TextEncoder().encode(text).length > limit) {
       toast(t('chat.tooLong'), 'error');
       return false;
     }
     try {
-      await this.conversation.send(text);
+      await conversation.send(text);
       return true;
     } catch {
       // Never a plaintext fallback: nothing was sent.

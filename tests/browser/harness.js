@@ -4,7 +4,7 @@
 //
 //   BROWSER_TEST_URL          the running `tanis serve` (default http://127.0.0.1:8080)
 //   BROWSER_TEST_CHROMIUM     the browser (default /usr/bin/chromium)
-//   BROWSER_TEST_PEER         the Rust peer (client/examples/peer.rs), for the interop test
+//   BROWSER_TEST_PEER         the Rust peer (client/examples/peer.rs, rust_peer.js), for the interop and contacts tests
 //   BROWSER_TEST_ADMIN_PHONE / BROWSER_TEST_ADMIN_PASSWORD   an admin account, for the ban test
 //   BROWSER_TEST_SCREENSHOTS  a directory to write the screens to (docs/screenshots); unset: none written
 //   BROWSER_TEST_SERVER_LOG   the server's log, where the development SMS sender writes each code

@@ -3,65 +3,18 @@
 // initiator and as the responder of the match.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 
-import { PASSWORD, WAIT_MS, assertNoPageErrors, baseUrl, launch, mine, newPhone, person, register, theirs } from './harness.js';
-
-const PEER = process.env.BROWSER_TEST_PEER;
+import { assertNoPageErrors, launch, mine, person, register, theirs } from './harness.js';
+import { needsPeer, startPeer } from './rust_peer.js';
 
 let browser;
 before(async () => (browser = await launch()));
 after(async () => browser?.close());
 
-/** The Rust peer as a process: its JSON events, and a way to make it say something. */
-function startPeer(alias) {
-  const child = spawn(PEER, ['--url', baseUrl, '--phone', newPhone(), '--password', PASSWORD, '--alias', alias], {
-    stdio: ['pipe', 'pipe', 'inherit'],
-  });
-  const events = [];
-  const waiters = new Set();
-  createInterface({ input: child.stdout }).on('line', (line) => {
-    const event = JSON.parse(line);
-    events.push(event);
-    for (const waiter of waiters) waiter();
-  });
-  return {
-    child,
-    events,
-    /** The first event (seen or to come) for which `wanted` holds. */
-    next(wanted, what) {
-      return new Promise((resolve, reject) => {
-        const check = () => {
-          const found = events.find(wanted);
-          if (!found) return;
-          waiters.delete(check);
-          clearTimeout(timer);
-          resolve(found);
-        };
-        const timer = setTimeout(() => {
-          waiters.delete(check);
-          reject(new Error(`the Rust peer never reported ${what}; it said: ${JSON.stringify(events)}`));
-        }, WAIT_MS);
-        waiters.add(check);
-        check();
-      });
-    },
-    say(text) {
-      child.stdin.write(`${text}\n`);
-    },
-    /** Closing its stdin makes it leave the match and exit. */
-    async quit() {
-      child.stdin.end();
-      await new Promise((resolve) => (child.exitCode !== null ? resolve() : child.once('exit', resolve)));
-    },
-  };
-}
-
 for (const browserFirst of [true, false]) {
   const role = browserFirst ? 'initiator' : 'responder';
-  test(`the browser (${role}) and the Rust client read each other's messages both ways`, { skip: !PEER && 'BROWSER_TEST_PEER is not set' }, async () => {
+  test(`the browser (${role}) and the Rust client read each other's messages both ways`, { skip: needsPeer }, async () => {
     const web = await person(browser);
     await register(web, browserFirst ? 'webfirst' : 'websecond');
     // Whoever waited longer is the initiator (it sets the key directions; protocol section 9). The peer asks

@@ -1,7 +1,8 @@
 // The conversation screen: the stranger's handle, what the two have in common (the interests and languages of
 // `match.found`, nothing else of the other's profile), the safety number to compare, the transcript with
 // sent/delivered marks, the typing indicator, the composer, and what to do once the match is over. The
-// transcript is updated in place (one element per message, keyed), so typing is never interrupted.
+// transcript is updated in place (one element per message, keyed), so typing is never interrupted. A contact's
+// conversation is this screen with its own buttons and notices (views/contact-chat.js extends it).
 
 import { formValues, h, modal } from '../dom.js';
 import { formatClock, t } from '../i18n.js';
@@ -17,7 +18,7 @@ export class ChatView {
   /**
    * @param {import('../conversation.js').Conversation} conversation
    * @param {{send, typing, leave, next, block, report, claim, lobby}} actions
-   * @param {Node|null} stage the video call's view, for video matches
+   * @param {Node|Array|null} stage what goes above the transcript: the keep-in-touch strip, a video call's view
    */
   constructor(conversation, actions, stage = null) {
     this.conversation = conversation;
@@ -41,15 +42,11 @@ export class ChatView {
           h('span', { class: 'avatar', 'aria-hidden': 'true' }, c.record.peer.slice(0, 1).toUpperCase()),
           h('div', {},
             h('strong', { 'data-testid': 'peer-handle' }, c.record.peer),
-            h('small', { class: 'muted' }, t(`chat.kind.${c.record.kind}`), ' · ', t('chat.e2e')))),
-        h('div', { class: 'actions' },
-          h('button', { type: 'button', onclick: () => this.report(), 'data-testid': 'report' }, t('chat.report')),
-          h('button', { type: 'button', onclick: () => this.block(), 'data-testid': 'block' }, t('chat.block')),
-          h('button', { type: 'button', class: 'leave', onclick: actions.leave, 'data-testid': 'leave' }, t('chat.leave')),
-          h('button', { type: 'button', class: 'primary', onclick: actions.next, 'data-testid': 'next' }, t('chat.next')))),
+            h('small', { class: 'muted' }, this.subtitle(), ' · ', t('chat.e2e')))),
+        h('div', { class: 'actions' }, this.headerActions())),
       this.sharedStrip(),
       this.safetyStrip(),
-      c.keyError && h('p', { class: 'banner error', role: 'alert', 'data-testid': 'e2e-error' }, t('chat.keyRefused')),
+      this.keyBanner(),
       stage,
       h('div', { class: 'transcript' }, this.list, this.typingNote),
       this.endedBox,
@@ -70,6 +67,23 @@ export class ChatView {
     return h('div', { class: 'shared', 'data-testid': 'shared' },
       group(t('chat.sharedInterests'), 'shared-interest', interests.map(topicLabel)),
       group(t('chat.sharedLanguages'), 'shared-language', languages.map(languageName)));
+  }
+
+  subtitle() {
+    return t(`chat.kind.${this.conversation.record.kind}`);
+  }
+
+  /** The buttons beside the handle (a contact's conversation has its own: views/contact-chat.js). */
+  headerActions() {
+    return [
+      h('button', { type: 'button', onclick: () => this.report(), 'data-testid': 'report' }, t('chat.report')),
+      h('button', { type: 'button', onclick: () => this.block(), 'data-testid': 'block' }, t('chat.block')),
+      h('button', { type: 'button', class: 'leave', onclick: this.actions.leave, 'data-testid': 'leave' }, t('chat.leave')),
+      h('button', { type: 'button', class: 'primary', onclick: this.actions.next, 'data-testid': 'next' }, t('chat.next'))];
+  }
+
+  keyBanner() {
+    return this.conversation.keyError && h('p', { class: 'banner error', role: 'alert', 'data-testid': 'e2e-error' }, t('chat.keyRefused'));
   }
 
   safetyStrip() {

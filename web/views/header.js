@@ -1,13 +1,14 @@
 // The bar on every screen: the brand, the connection's state, who you are (alias#tag, premium), what you have
-// left, the notifications bell, the language switch, the account screen and sign-out.
+// left, the contacts (with their unread count), the notifications bell, the language switch, the account screen
+// and sign-out.
 
 import { h } from '../dom.js';
 import { getLang, t } from '../i18n.js';
 import { icon } from '../icons.js';
 
 /**
- * @param {{me: object|null, balances: object|null, premium: boolean, connection: string, unread: number}} state
- * @param {{togglePanel, toggleLang, signOut, account}} actions
+ * @param {{me: object|null, balances: object|null, premium: boolean, connection: string, unread: number, contactsUnread: number}} state
+ * @param {{togglePanel, toggleLang, signOut, account, contacts}} actions
  */
 export function renderHeader(state, actions) {
   const { me, balances } = state;
@@ -22,6 +23,8 @@ export function renderHeader(state, actions) {
     me && balances && h('span', { class: 'chips', title: t('header.balances') },
       h('span', { 'data-testid': 'text-left' }, icon('chat'), balances.daily_text + balances.bonus_text),
       h('span', { 'data-testid': 'video-left' }, icon('video'), balances.daily_video + balances.bonus_video)),
+    me && h('button', { type: 'button', class: 'contacts-button', onclick: actions.contacts, 'aria-label': t('header.contacts'), 'data-testid': 'contacts' },
+      icon('people'), h('span', { class: 'label' }, t('header.contacts')), state.contactsUnread > 0 && h('span', { class: 'count', 'data-testid': 'contacts-unread' }, state.contactsUnread)),
     me && h('button', { type: 'button', class: 'bell', onclick: actions.togglePanel, 'aria-label': t('panel.title'), 'data-testid': 'bell' },
       icon('bell'), state.unread > 0 && h('span', { class: 'count', 'data-testid': 'unread' }, state.unread)),
     h('button', { type: 'button', class: 'lang', onclick: actions.toggleLang, 'data-testid': 'lang' }, getLang() === 'tr' ? 'EN' : 'TR'),
