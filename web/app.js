@@ -100,7 +100,7 @@ export class App {
         }));
       case 'lobby':
         return fill(main, renderLobby(s, {
-          find: (kind, nearby, interests) => this.matches.find(kind, { nearby, interests }),
+          find: (kind, nearby, interests, region) => this.matches.find(kind, { nearby, interests, region }),
           setLocation: () => this.setLocation(),
           clearLocation: () => this.updateMe({ location: null }),
           adClicked: (ad) => this.adClicked(ad),

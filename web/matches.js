@@ -126,8 +126,8 @@ export class Matches {
 
   // --- matching ---------------------------------------------------------------------------------------------
 
-  /** @param {{nearby?: boolean, interests?: 'off'|'prefer'|'only'}} how the lobby's choices */
-  async find(kind, { nearby = false, interests = 'off' } = {}) {
+  /** @param {{nearby?: boolean, interests?: 'off'|'prefer'|'only', region?: string|object}} how the lobby's choices */
+  async find(kind, { nearby = false, interests = 'off', region = undefined } = {}) {
     if (this.conversation && !this.conversation.ended) return;
     let identity;
     try {
@@ -137,7 +137,7 @@ export class Matches {
     }
     // Kept on disk until matched: a reload between `match.found` and keying must still find the key.
     await storage.savePendingFind(identity, kind);
-    this.state.finding = { id: `f${crypto.randomUUID().slice(0, 8)}`, kind, nearby, interests, identity };
+    this.state.finding = { id: `f${crypto.randomUUID().slice(0, 8)}`, kind, nearby, interests, region, identity };
     if (!this.sendFind()) {
       this.state.finding = null;
       return toast(t('conn.offlineAction'), 'error');
@@ -150,6 +150,7 @@ export class Matches {
     const frame = { type: 'match.find', id: f.id, kind: f.kind, public_key: e2e.toBase64(f.identity.publicKey) };
     if (f.nearby) frame.nearby = true;
     if (f.interests !== 'off') frame.interests = f.interests;
+    if (f.region) frame.region = f.region;
     return this.socket.send(frame);
   }
 

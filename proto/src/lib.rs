@@ -81,6 +81,12 @@ pub enum Region {
     RadiusKm(u32),
 }
 
+impl Region {
+    pub fn is_anywhere(&self) -> bool {
+        *self == Region::Anywhere
+    }
+}
+
 /// How a call's setup ended, as `rtc.stats` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -145,8 +151,9 @@ pub enum ClientFrame {
         /// anyone after the fallback wait) or `only` (never anyone sharing none).
         #[serde(default)]
         interests: InterestMatching,
-        /// Premium only: pair only within the seeker's country or a radius around their stored location.
-        #[serde(default)]
+        /// Premium only: pair only within the seeker's country or a radius around their stored location. Not
+        /// written when `anywhere`, so a plain find reads the same to a server that predates regions.
+        #[serde(default, skip_serializing_if = "Region::is_anywhere")]
         region: Region,
     },
     /// Leave the queue.

@@ -66,6 +66,7 @@ static ASSETS: &[Asset] = &[
     asset!("video.js", JS),
     asset!("i18n.js", JS),
     asset!("interests.js", JS),
+    asset!("region.js", JS),
     asset!("languages.js", JS),
     asset!("dom.js", JS),
     asset!("icons.js", JS),

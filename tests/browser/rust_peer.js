@@ -12,8 +12,8 @@ export const PEER = process.env.BROWSER_TEST_PEER;
 export const needsPeer = !PEER && 'BROWSER_TEST_PEER is not set';
 
 /** The Rust peer as a process: its JSON events, and a way to make it say something. */
-export function startPeer(alias) {
-  const child = spawn(PEER, ['--url', baseUrl, '--phone', newPhone(), '--password', PASSWORD, '--alias', alias], {
+export function startPeer(alias, { phone = newPhone() } = {}) {
+  const child = spawn(PEER, ['--url', baseUrl, '--phone', phone, '--password', PASSWORD, '--alias', alias], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const events = [];

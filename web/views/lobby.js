@@ -1,10 +1,11 @@
 // Between matches: who you are, what you have left today, and the buttons that look for a stranger (with the
-// choices of how: nearby, and on interests); then the waiting screen while `match.find` is queued.
+// choices of how: nearby, on interests, and for premium a region); then the waiting screen while `match.find` is queued.
 
 import { h } from '../dom.js';
 import { formatTime, t } from '../i18n.js';
 import { icon } from '../icons.js';
 import { MODES, findMode, setInterestMode, topicLabel } from '../interests.js';
+import { RADIUS_KM, REGIONS, regionChoice, regionField, setRegionChoice } from '../region.js';
 
 /**
  * @param {{me: object, balances: object, premium: boolean, ad: object|null}} state
@@ -15,6 +16,8 @@ export function renderLobby(state, actions) {
   const hasLocation = Boolean(me.location);
   const nearby = h('input', { type: 'checkbox', name: 'nearby', disabled: !hasLocation, 'data-testid': 'nearby' });
   const interests = interestChoice(me, actions.account);
+  const region = regionControl(state.premium, hasLocation);
+  const find = (kind) => actions.find(kind, nearby.checked, interests.mode(), region.field());
 
   return h('section', { class: 'lobby', 'data-screen': 'lobby' },
     me.must_accept_privacy_notice && h('div', { class: 'card notice', 'data-testid': 'notice-update' },
@@ -34,9 +37,10 @@ export function renderLobby(state, actions) {
     h('div', { class: 'card' },
       h('h2', {}, t('lobby.meet')),
       h('div', { class: 'find' },
-        findButton('text', balances.daily_text + balances.bonus_text, () => actions.find('text', nearby.checked, interests.mode())),
-        findButton('video', balances.daily_video + balances.bonus_video, () => actions.find('video', nearby.checked, interests.mode()))),
+        findButton('text', balances.daily_text + balances.bonus_text, () => find('text')),
+        findButton('video', balances.daily_video + balances.bonus_video, () => find('video'))),
       interests.el,
+      region.el,
       h('div', { class: 'nearby' },
         h('label', { class: 'check' }, nearby, h('span', {}, t('lobby.nearby'))),
         hasLocation
@@ -89,6 +93,37 @@ function interestChoice(me, openAccount) {
   return { el, mode: () => el.querySelector('input:checked')?.value ?? 'off' };
 }
 
+/**
+ * Premium: anywhere, only my country, or only within a radius of my stored location; remembered across reloads.
+ * Free users see what premium would add, and keep "nearby" (a preference) below. Returns the element and the
+ * `region` field for `match.find`.
+ */
+function regionControl(premium, hasLocation) {
+  const choice = regionChoice();
+  if (!premium) {
+    return { el: h('p', { class: 'muted small', 'data-testid': 'region-premium-only' }, t('lobby.regionPremium')), field: () => undefined };
+  }
+  const km = h('input', {
+    type: 'number', name: 'radius_km', min: RADIUS_KM.min, max: RADIUS_KM.max, step: 1, value: choice.km,
+    disabled: !hasLocation, 'aria-label': t('lobby.regionKm'), 'data-testid': 'region-km',
+    onchange: () => save(),
+  });
+  const options = REGIONS.map((kind) => h('label', { class: 'segment' },
+    h('input', {
+      type: 'radio', name: 'region', value: kind, checked: kind === choice.kind,
+      disabled: kind === 'radius' && !hasLocation, 'data-testid': `region-${kind}`, onchange: () => save(),
+    }),
+    h('span', {}, t(`lobby.region.${kind}`))));
+  const el = h('fieldset', { class: 'interests-mode', 'data-testid': 'region' },
+    h('legend', {}, t('lobby.region'), ' ', h('span', { class: 'badge premium' }, t('plan.premiumBadge'))),
+    h('div', { class: 'segments' }, options),
+    h('label', { class: 'radius' }, km, h('span', {}, t('lobby.regionKm'))),
+    h('p', { class: 'muted small' }, hasLocation ? t('lobby.regionHint') : t('lobby.regionNeedsLocation')));
+  const current = () => ({ kind: el.querySelector('input[name=region]:checked')?.value ?? 'anywhere', km: km.value });
+  const save = () => setRegionChoice(current());
+  return { el, field: () => regionField(current(), { premium, hasLocation }) };
+}
+
 function findButton(kind, left, onclick) {
   return h('button', { class: `find-${kind} primary`, type: 'button', disabled: left <= 0, onclick, 'data-testid': `find-${kind}` },
     icon(kind === 'text' ? 'chat' : 'video'),
@@ -108,12 +143,14 @@ function renderAd(ad, clicked) {
 }
 
 /** @param {{kind: string, nearby?: boolean, interests?: string}} finding what `match.find` asked for */
-export function renderWaiting({ kind, nearby, interests }, cancel) {
+export function renderWaiting({ kind, nearby, interests, region }, cancel) {
   return h('section', { class: 'waiting', 'data-screen': 'waiting' },
     h('div', { class: 'card center' },
       h('div', { class: 'pulse', 'aria-hidden': 'true' }),
       h('h2', { 'data-testid': 'waiting' }, t('waiting.title')),
       h('p', { class: 'muted', 'data-testid': 'waiting-for' }, t(`waiting.${kind}`), nearby ? ` · ${t('waiting.nearby')}` : '',
-        interests && interests !== 'off' ? ` · ${t(`waiting.interests.${interests}`)}` : ''),
+        interests && interests !== 'off' ? ` · ${t(`waiting.interests.${interests}`)}` : '',
+        region === 'country' ? ` · ${t('waiting.country')}` : '',
+        region?.radius_km ? ` · ${t('waiting.radius', { km: region.radius_km })}` : ''),
       h('button', { type: 'button', onclick: cancel, 'data-testid': 'cancel-find' }, t('waiting.cancel'))));
 }
