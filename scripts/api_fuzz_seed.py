@@ -189,6 +189,7 @@ def main():
     dictionaries = {
         "seeded_ids": sorted(set(ids.values()) | set(made.values())),
         "seeded_session": second,
+        "seeded_contact": [contact],
         "seeded_refresh_token": [refresh["tokens"]["refresh_token"]],
         "seeded_phones": [phone for _, phone, _ in PEOPLE],
         "banned_phone": [PEOPLE[4][1], PEOPLE[5][1]],

@@ -75,6 +75,11 @@ test('two people keep in touch: the contact outlives the match, waits for the on
   // The reloaded page kept the keys: it can still write and be read.
   await say(fuat, 'Okudum');
   await theirs(eda, 'Okudum').waitFor();
+  // A contact can be reported like the stranger they were (the report names the contact's match).
+  await fuat.page.getByTestId('report').click();
+  await fuat.page.getByTestId('report-reason').selectOption('spam');
+  await fuat.page.getByTestId('report-submit').click();
+  await fuat.page.getByText('Your report was sent.').waitFor();
 
   // Eda ends the contact; Fuat sees it ended and can no longer write.
   await eda.page.getByTestId('end-contact').click();

@@ -33,6 +33,7 @@ export class ContactChatView extends ChatView {
   headerActions() {
     return [
       h('button', { type: 'button', onclick: this.actions.list, 'data-testid': 'contact-back' }, t('contacts.title')),
+      h('button', { type: 'button', onclick: () => this.report(), 'data-testid': 'report' }, t('chat.report')),
       h('button', { type: 'button', class: 'open-only', onclick: () => this.block(), 'data-testid': 'block' }, t('chat.block')),
       h('button', { type: 'button', class: 'open-only', onclick: () => this.end(), 'data-testid': 'end-contact' }, t('contacts.end'))];
   }
