@@ -266,18 +266,6 @@ export class Contacts {
     this.ended(c.id);
   }
 
-  /** `report` with the contact's match_id: a contact can be reported like the stranger they were. */
-  async report(c, reason, details) {
-    const frame = { type: 'report', match_id: c.id, reason_code: reason };
-    if (details) frame.details = details;
-    try {
-      await this.socket.request(frame);
-      toast(t('report.done'));
-    } catch (e) {
-      toast(t(`error.${e.code}`, {}, e.message), 'error');
-    }
-  }
-
   /** `contact.ended` (or missing from the list): no more messages either way; the transcript stays here. */
   ended(matchId) {
     const c = this.conversations.get(matchId);
@@ -338,7 +326,8 @@ export class Contacts {
         send: (text) => m.send(text, c),
         typing: () => c.typing(),
         block: () => this.block(c),
-        report: (reason, details) => this.report(c, reason, details),
+        // A contact can be reported like the stranger they were: the report names the contact's match.
+        report: (reason, details) => m.report(reason, details, c.id),
         end: () => this.end(c),
         takeOver: () => this.takeOver(c),
         keySeen: () => this.keySeen(c),

@@ -284,8 +284,9 @@ export class Matches {
     }
   }
 
-  async report(reason, details) {
-    const frame = { type: 'report', match_id: this.conversation.id, reason_code: reason };
+  /** `report` of the peer of `matchId`: the match on screen, or a contact's (web/contacts.js). */
+  async report(reason, details, matchId = this.conversation.id) {
+    const frame = { type: 'report', match_id: matchId, reason_code: reason };
     if (details) frame.details = details;
     try {
       await this.socket.request(frame);
