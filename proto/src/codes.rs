@@ -26,7 +26,7 @@ pub enum ErrorCode {
     AlreadyInMatch,
     /// Not waiting in the queue.
     NotQueued,
-    /// The match does not exist, is not yours, or is not active.
+    /// The match does not exist, is not yours, or is not active (nor an open contact conversation of yours).
     NotInMatch,
     /// The reported user was never matched with you in that match.
     NotMatched,
