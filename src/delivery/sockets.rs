@@ -9,7 +9,7 @@ use tanis_proto::{CloseCode, ServerFrame};
 
 use super::{ActiveMatch, Event, Recipient};
 use crate::auth::LoginId;
-use crate::domain::UserId;
+use crate::domain::{MatchId, UserId};
 use crate::matching::standing::Standing;
 use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
@@ -96,6 +96,10 @@ struct Connected {
     /// Raised by every event that changes the standing, so that a copy read from the store while one arrived
     /// is not cached (`set_standing`).
     standing_version: u64,
+    /// A match that ended before this node heard it open, with its `match.ended`: the two sides of an opening
+    /// are announced one after the other, so the first side may leave before the second hears of it. Its
+    /// `MatchOpened`, when it comes, must not make an ended match the user's current one.
+    ended_unopened: Option<(MatchId, Encoded)>,
 }
 
 #[derive(Debug)]
@@ -281,11 +285,11 @@ impl Sockets {
         }
     }
 
-    /// Sets (`Some`) or clears the user's match if they are connected here; the sockets to tell.
-    fn update_match(&self, user_id: UserId, change: impl FnOnce(&mut Option<ActiveMatch>)) -> Vec<SocketHandle> {
+    /// Changes what this node holds of the user if they are connected here; the sockets to tell.
+    fn update_connected(&self, user_id: UserId, change: impl FnOnce(&mut Connected)) -> Vec<SocketHandle> {
         let mut users = self.users.lock().expect("registry lock");
         let Some(user) = users.get_mut(&user_id) else { return Vec::new() };
-        change(&mut user.active);
+        change(user);
         user.sockets.clone()
     }
 
@@ -319,18 +323,32 @@ impl Sockets {
                         standing.opened(active.peer_id, active.opened_at, *balances);
                     }
                 }
-                for socket in self.update_match(*user_id, |a| *a = Some(active.as_ref().clone())) {
+                let mut ended = None;
+                let sockets = self.update_connected(*user_id, |user| match user.ended_unopened.take() {
+                    Some((id, frame)) if id == active.match_id => ended = Some(frame),
+                    other => {
+                        user.ended_unopened = other;
+                        user.active = Some(active.as_ref().clone());
+                    }
+                });
+                // An opening overtaken by its end: `match.found`, then its `match.ended` again, so the client
+                // sees the match open and close in that order and is free to look again.
+                for socket in &sockets {
                     socket.offer(frame);
+                    if let Some(ended) = &ended {
+                        socket.offer(ended);
+                    }
                 }
             }
             Event::StandingChanged { user_id } => self.forget_standing(*user_id),
             Event::MatchEnded { user_id, match_id, frame } => {
-                let forget = |a: &mut Option<ActiveMatch>| {
-                    if a.as_ref().is_some_and(|a| a.match_id == *match_id) {
-                        *a = None;
+                let sockets = self.update_connected(*user_id, |user| {
+                    if user.active.as_ref().is_some_and(|a| a.match_id == *match_id) {
+                        user.active = None;
+                    } else {
+                        user.ended_unopened = Some((*match_id, frame.clone()));
                     }
-                };
-                let sockets = self.update_match(*user_id, forget);
+                });
                 for socket in &sockets {
                     socket.offer(frame);
                 }

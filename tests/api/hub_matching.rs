@@ -20,6 +20,7 @@ on_both_stores!(
     the_reference_client_finds_again_past_the_end_of_its_previous_match,
     many_simultaneous_seekers_are_each_paired_once_and_charged_once,
     the_standing_cached_for_find_follows_the_store_both_ways,
+    a_match_left_before_its_second_side_hears_it_open_is_shown_ended_and_frees_that_side,
 );
 
 fn find(kind: MatchKind, id: &str) -> ClientFrame {
@@ -393,4 +394,36 @@ async fn the_standing_cached_for_find_follows_the_store_both_ways(backend: Backe
     assert_eq!(found(&mut sc).await.peer, d.handle, "c was put back in the queue");
     let user = app.store.user_by_id(a.id).await.unwrap().unwrap();
     assert_eq!((user.daily_chat_balance, user.bonus_chat_balance), (0, 0), "nothing went negative");
+}
+
+/// The two sides of an opening are told one after the other. Held between them, the first side (the initiator)
+/// reads `match.found` and leaves before the second has heard of the match: the second then gets `match.found`
+/// followed by its `match.ended`, and is free to look again (its node did not keep the ended match as its own,
+/// which answered its next finds with `already_in_match`; the load generator hit it a few times a run).
+async fn a_match_left_before_its_second_side_hears_it_open_is_shown_ended_and_frees_that_side(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let mut sa = queued(&app, &a).await;
+    let mut held = app.store.fail_points.hold("announce.between_sides");
+    let mut sb = app.socket(&b).await;
+    sb.send(&find(MatchKind::Text, "f")).await.unwrap();
+    held.reached().await;
+
+    let ServerFrame::MatchFound { info, .. } =
+        sa.next_where(|f| matches!(f, ServerFrame::MatchFound { .. })).await.unwrap()
+    else {
+        unreachable!()
+    };
+    assert!(info.initiator, "a waited first");
+    sa.send(&ClientFrame::MatchLeave { id: Some("l".into()), match_id: info.match_id }).await.unwrap();
+    sa.next_where(|f| matches!(f, ServerFrame::Ok { .. })).await.unwrap();
+    held.release();
+
+    let found = sb.next_where(|f| matches!(f, ServerFrame::MatchFound { .. })).await.unwrap();
+    assert!(matches!(found, ServerFrame::MatchFound { info: ref i, .. } if i.match_id == info.match_id), "{found:?}");
+    let ended = sb.next().await.unwrap();
+    assert_eq!(ended, ServerFrame::MatchEnded { id: None, match_id: info.match_id, reason: EndReason::PeerLeft });
+    sb.send(&find(MatchKind::Text, "again")).await.unwrap();
+    let answer = sb.next_where(|f| !matches!(f, ServerFrame::MatchEnded { .. })).await.unwrap();
+    assert!(matches!(answer, ServerFrame::MatchQueued { .. }), "free to look again, not {answer:?}");
 }

@@ -60,7 +60,7 @@ impl Hub {
         for ((first, second), result) in pairs.iter().zip(results) {
             outcomes.push(match result {
                 Ok(created) => {
-                    self.announce(&created);
+                    self.announce(&created).await;
                     Ok(())
                 }
                 Err(user) => {
@@ -73,8 +73,10 @@ impl Hub {
         outcomes
     }
 
-    /// Makes a committed match active on this node and sends `match.found` to both sides.
-    fn announce(&self, created: &CreatedMatch) {
+    /// Makes a committed match active on this node and sends `match.found` to both sides, one after the other:
+    /// the first may act on it (leave) before the second hears it (delivery keeps that second side from
+    /// remembering a match that already ended; a test holds the announce between the two sides to prove it).
+    async fn announce(&self, created: &CreatedMatch) {
         let CreatedMatch { row, user1, user2 } = created;
         // The profiles as the match's own transaction read them.
         let common = Common::of(user1.profile(), user2.profile());
@@ -91,6 +93,9 @@ impl Hub {
             };
             let frame = ServerFrame::MatchFound { info: active.info.clone(), balances, rtc };
             self.inner.services.delivery.match_opened(me.id, active, balances, &frame);
+            if me.id == user1.id {
+                self.inner.services.store.fail_points.rendezvous("announce.between_sides").await;
+            }
         }
     }
 
