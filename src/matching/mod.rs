@@ -308,9 +308,9 @@ impl<P: Pairing> Task<P> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_queue_entry_names_its_socket_as_before_the_rename() {
-        let candidate = Candidate {
+    /// User 7 asking for a text match with no wish beyond it.
+    fn plain_candidate() -> Candidate {
+        Candidate {
             user_id: UserId(7),
             kind: tanis_proto::MatchKind::Text,
             excluded: Default::default(),
@@ -322,7 +322,12 @@ mod tests {
             region: Default::default(),
             country: None,
             location: None,
-        };
+        }
+    }
+
+    #[test]
+    fn a_queue_entry_names_its_socket_as_before_the_rename() {
+        let candidate = plain_candidate();
         let seeker = Seeker { candidate, socket_id: 9, request_id: None, public_key: String::new() };
         let entry = serde_json::to_value(&seeker).unwrap();
         assert_eq!(entry["session_id"], 9, "{entry}");
@@ -342,17 +347,10 @@ mod tests {
     #[test]
     fn a_queue_entry_carries_the_region_and_what_the_other_side_checks() {
         let candidate = Candidate {
-            user_id: UserId(7),
-            kind: tanis_proto::MatchKind::Text,
-            excluded: Default::default(),
-            nearby: None,
-            queued_at: chrono::DateTime::UNIX_EPOCH,
-            interests: Default::default(),
-            interest_matching: InterestMatching::Off,
-            languages: Default::default(),
             region: tanis_proto::Region::RadiusKm(50),
             country: crate::domain::Country::parse("TR"),
             location: Some((41.0, 29.0)),
+            ..plain_candidate()
         };
         let seeker = Seeker { candidate, socket_id: 9, request_id: None, public_key: String::new() };
         let entry = serde_json::to_string(&seeker).unwrap();

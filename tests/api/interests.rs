@@ -46,7 +46,7 @@ async fn queued(app: &TestApp, user: &TestUser, interests: InterestMatching) -> 
     socket
 }
 
-async fn found(socket: &mut Connection) -> MatchInfo {
+pub(crate) async fn found(socket: &mut Connection) -> MatchInfo {
     match socket.next_where(|f| !matches!(f, ServerFrame::MatchQueued { .. })).await.unwrap() {
         ServerFrame::MatchFound { info, .. } => info,
         other => panic!("expected match.found, got {other:?}"),
@@ -54,7 +54,7 @@ async fn found(socket: &mut Connection) -> MatchInfo {
 }
 
 /// Leaves the queue, proving the user was still waiting (`not_queued` otherwise).
-async fn still_waiting(socket: &mut Connection) {
+pub(crate) async fn still_waiting(socket: &mut Connection) {
     socket.send(&ClientFrame::MatchCancel { id: Some("c".into()) }).await.unwrap();
     let answer = socket.next_where(|f| !matches!(f, ServerFrame::MatchQueued { .. })).await.unwrap();
     assert!(matches!(answer, ServerFrame::MatchCancelled { .. }), "still waiting, not {answer:?}");

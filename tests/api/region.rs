@@ -7,9 +7,10 @@ use chrono::TimeDelta;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tanis_client::{Chat, Connection, Find, Identity};
-use tanis_proto::{ClientFrame, ErrorCode, MatchInfo, MatchKind, Region, ServerFrame};
+use tanis_proto::{ClientFrame, ErrorCode, MatchKind, Region, ServerFrame};
 
 use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, spawn_app};
+use crate::interests::{found, still_waiting};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -65,20 +66,6 @@ async fn queued(app: &TestApp, user: &TestUser, find_: Find) -> Connection {
 
 fn text() -> Find {
     Find::new(MatchKind::Text)
-}
-
-async fn found(socket: &mut Connection) -> MatchInfo {
-    match socket.next_where(|f| !matches!(f, ServerFrame::MatchQueued { .. })).await.unwrap() {
-        ServerFrame::MatchFound { info, .. } => info,
-        other => panic!("expected match.found, got {other:?}"),
-    }
-}
-
-/// Leaves the queue, proving the user was still waiting (`not_queued` otherwise).
-async fn still_waiting(socket: &mut Connection) {
-    socket.send(&ClientFrame::MatchCancel { id: Some("c".into()) }).await.unwrap();
-    let answer = socket.next_where(|f| !matches!(f, ServerFrame::MatchQueued { .. })).await.unwrap();
-    assert!(matches!(answer, ServerFrame::MatchCancelled { .. }), "still waiting, not {answer:?}");
 }
 
 /// The `error` answering the find just sent, and proof that nothing was queued.
