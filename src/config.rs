@@ -348,6 +348,8 @@ pub struct JobsConfig {
     pub referral_inviter_bonus: i32,
     /// Message content older than this is deleted (metadata logs stay).
     pub message_retention_hours: u32,
+    /// A report's verified evidence (messages the reporter revealed) is deleted this long after it was verified.
+    pub evidence_retention_days: u32,
     /// Prefix of the job queues' names (lets deployments share one Redis).
     pub queue_namespace: String,
     /// How often workers look for runs queued elsewhere (by another node or `tanis worker`).
@@ -365,6 +367,7 @@ impl Default for JobsConfig {
             referral_invited_bonus: 10,
             referral_inviter_bonus: 0,
             message_retention_hours: 24,
+            evidence_retention_days: 90,
             queue_namespace: "tanis".into(),
             poll_interval_ms: 1000,
             stall_grace_secs: 240,
@@ -641,12 +644,13 @@ impl Config {
         }
         if self.jobs.report_threshold == 0
             || self.jobs.message_retention_hours == 0
+            || self.jobs.evidence_retention_days == 0
             || self.jobs.referral_invited_bonus < 0
             || self.jobs.referral_inviter_bonus < 0
         {
             return Err(invalid(
                 "jobs",
-                "report_threshold and message_retention_hours must be positive, bonuses not negative",
+                "report_threshold, message_retention_hours and evidence_retention_days must be positive, bonuses not negative",
             ));
         }
         if self.request_timeout_ms < 100 {

@@ -118,7 +118,8 @@ async fn client(
         if sending {
             while pending.len() < opts.in_flight {
                 n += 1;
-                let sealed = session.seal(payload(n).as_bytes());
+                let (franked, commitment) = tanis_client::franking::frank(&payload(n));
+                let sealed = session.seal(&franked);
                 let client_msg_id = format!("m{n}");
                 let frame = ClientFrame::MsgSend {
                     id: Some(client_msg_id.clone()),
@@ -126,6 +127,7 @@ async fn client(
                     client_msg_id: client_msg_id.clone(),
                     ciphertext: sealed.ciphertext,
                     nonce: sealed.nonce,
+                    commitment,
                 };
                 pending.insert(client_msg_id, Instant::now());
                 ws.send(Message::Text(serde_json::to_string(&frame)?.into())).await?;

@@ -2,11 +2,13 @@
 //! an end-to-end encrypted conversation on top of it. Tests, the load generator and app developers use it as
 //! the reference for how a client behaves.
 
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use tanis_proto::{
-    AUTH_SUBPROTOCOL_PREFIX, ClientFrame, InterestMatching, MatchInfo, MatchKind, Region, SUBPROTOCOL, ServerFrame,
+    AUTH_SUBPROTOCOL_PREFIX, ClientFrame, InterestMatching, MatchInfo, MatchKind, Region, ReportReason, Reveal,
+    SUBPROTOCOL, Seq, ServerFrame,
 };
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -15,6 +17,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::e2e::{E2eError, E2eSession, Identity, Role};
+use crate::franking;
 
 /// How long any single wait for a frame lasts before it is an error, so a test never hangs.
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(10);
@@ -210,6 +213,8 @@ pub struct Chat {
     /// learnt of the new key still open with it (docs/protocol.md, section 9, "Contacts").
     previous: Option<E2eSession>,
     next_client_msg_id: u64,
+    /// What the peer sent, as it can be revealed in a report: by seq.
+    received: BTreeMap<Seq, Reveal>,
 }
 
 impl Chat {
@@ -250,12 +255,13 @@ impl Chat {
         };
         let role = if info.initiator { Role::Initiator } else { Role::Responder };
         let e2e = E2eSession::establish(identity, &info.peer_public_key, info.match_id, role)?;
-        Ok(Chat { info, e2e, previous: None, next_client_msg_id: 1 })
+        Ok(Chat { info, e2e, previous: None, next_client_msg_id: 1, received: BTreeMap::new() })
     }
 
-    /// Encrypts `text` into a `msg.send` frame with a fresh client_msg_id.
+    /// Encrypts `text`, franked, into a `msg.send` frame with a fresh client_msg_id.
     pub fn message(&mut self, text: &str) -> ClientFrame {
-        let sealed = self.e2e.seal(text.as_bytes());
+        let (payload, commitment) = franking::frank(text);
+        let sealed = self.e2e.seal(&payload);
         let client_msg_id = format!("m{}", self.next_client_msg_id);
         self.next_client_msg_id += 1;
         ClientFrame::MsgSend {
@@ -264,13 +270,15 @@ impl Chat {
             client_msg_id,
             ciphertext: sealed.ciphertext,
             nonce: sealed.nonce,
+            commitment,
         }
     }
 
-    /// Decrypts a received `msg` frame: with the current session, else with the one before the last key change.
-    /// A failure is an error, never plaintext.
+    /// Decrypts a received `msg` frame: with the current session, else with the one before the last key change,
+    /// then checks its franking commitment and keeps it revealable ([`Chat::report`]). A failure is an error,
+    /// never plaintext.
     pub fn read(&mut self, frame: &ServerFrame) -> Result<String, ClientError> {
-        let ServerFrame::Msg { ciphertext, nonce, .. } = frame else {
+        let ServerFrame::Msg { seq, ciphertext, nonce, commitment, .. } = frame else {
             return Err(ClientError::Unexpected(format!("{frame:?}")));
         };
         let bytes = match self.e2e.open(ciphertext, nonce) {
@@ -280,7 +288,38 @@ impl Chat {
                 _ => return Err(e.into()),
             },
         };
-        String::from_utf8(bytes).map_err(|e| ClientError::Protocol(e.to_string()))
+        let opened = franking::unfrank(*seq, &bytes, commitment.as_deref())?;
+        self.received.insert(*seq, opened.reveal);
+        Ok(opened.text)
+    }
+
+    /// A `report` of the peer for `reason`, revealing the received messages `seqs` (read with [`Chat::read`]) so
+    /// the server can verify them. An empty `seqs` reports without evidence.
+    ///
+    /// # Errors
+    /// [`ClientError::Unexpected`] naming a seq this chat never read from the peer.
+    pub fn report(
+        &self,
+        reason: ReportReason,
+        details: Option<&str>,
+        seqs: &[Seq],
+    ) -> Result<ClientFrame, ClientError> {
+        let evidence = seqs
+            .iter()
+            .map(|seq| {
+                self.received
+                    .get(seq)
+                    .cloned()
+                    .ok_or_else(|| ClientError::Unexpected(format!("no message {seq:?} was read")))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(ClientFrame::Report {
+            id: Some("report".into()),
+            match_id: self.info.match_id,
+            reason_code: reason,
+            details: details.map(str::to_owned),
+            evidence,
+        })
     }
 
     /// `contact.propose` for this match: keep in touch with the peer once they propose too.

@@ -49,6 +49,9 @@ pub enum E2eError {
     Decrypt,
     #[error("replayed or out-of-order message")]
     Replay,
+    /// The message opened, but its franking commitment does not (docs/protocol.md, section 9, "Franking").
+    #[error("the message does not match its franking commitment")]
+    Franking,
 }
 
 /// Which side of the match we are; the server decides and tells both sides.

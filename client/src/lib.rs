@@ -1,10 +1,12 @@
 //! tanis reference client: the WebSocket protocol, end-to-end encryption and call-quality reports ([`call`]).
 //!
-//! The server relays ciphertext it cannot read; [`e2e`] holds everything needed to produce and read it.
+//! The server relays ciphertext it cannot read; [`e2e`] holds everything needed to produce and read it, and
+//! [`franking`] what makes a received message provable in a report.
 
 pub mod call;
 pub mod connection;
 pub mod e2e;
+pub mod franking;
 
 pub use call::{CallReporter, Measured, Packets};
 pub use connection::{Chat, ClientError, Connection, Find, TokenIn};

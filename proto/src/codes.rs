@@ -46,6 +46,18 @@ pub enum ErrorCode {
     PremiumRequired,
     /// `match.find` asked for a `radius_km` region, but the profile has no stored location (`PATCH /v1/me`).
     LocationRequired,
+    /// A revealed message in a report's `evidence` does not open the commitment bound when it was sent: its text
+    /// or its franking key is not the one the sender committed to (forged or altered). Nothing is stored.
+    EvidenceForged,
+    /// A revealed message in a report's `evidence` was not sent by the reported user to you in that match (or
+    /// there is no such message). Nothing is stored.
+    EvidenceNotTheirs,
+    /// A revealed message in a report's `evidence` was stored without a commitment (sent before franking), so it
+    /// cannot be verified. Nothing is stored.
+    EvidenceUnfranked,
+    /// A message in a report's `evidence` is already evidence of your report, or is named twice. Nothing is
+    /// stored.
+    EvidenceReplayed,
 }
 
 /// WebSocket close codes the server uses (4000–4999 is the application range).

@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 mod codes;
+pub mod franking;
 mod ids;
 mod text;
 
@@ -106,6 +107,16 @@ impl CallOutcome {
     }
 }
 
+/// A received message revealed in a report: its `seq` in the reported match, the text and the franking key the
+/// receiver's client opened it with (base64 of 32 bytes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Reveal {
+    pub seq: Seq,
+    pub text: String,
+    pub franking_key: String,
+}
+
 /// Why a report is filed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -178,6 +189,8 @@ pub enum ClientFrame {
         client_msg_id: String,
         ciphertext: String,
         nonce: String,
+        /// The sender's commitment to the plaintext ([`franking`]): base64 of 32 bytes.
+        commitment: String,
     },
     /// The receiver has the message with this `seq`.
     #[serde(rename = "msg.ack")]
@@ -218,6 +231,9 @@ pub enum ClientFrame {
         reason_code: ReportReason,
         #[serde(default)]
         details: Option<String>,
+        /// Messages of that match the peer sent you, revealed so the server can verify them ([`franking`]).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        evidence: Vec<Reveal>,
     },
     /// Claim a unit back for a match that got no reply (or whose call never connected); answered with `ok`.
     #[serde(rename = "claim")]
@@ -494,7 +510,18 @@ pub enum ServerFrame {
     MsgAccepted { id: Option<String>, match_id: MatchId, client_msg_id: String, seq: Seq },
     /// A stored message. `mine` is true when this user sent it (from another of their sockets, or on resume).
     #[serde(rename = "msg")]
-    Msg { match_id: MatchId, seq: Seq, ciphertext: String, nonce: String, sent_at: DateTime<Utc>, mine: bool },
+    Msg {
+        match_id: MatchId,
+        seq: Seq,
+        ciphertext: String,
+        nonce: String,
+        /// The sender's commitment, as the server bound it; absent only for messages stored before franking, which
+        /// a client refuses like any message whose commitment does not open ([`franking`]).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commitment: Option<String>,
+        sent_at: DateTime<Utc>,
+        mine: bool,
+    },
     /// The peer acknowledged the message with this `seq`.
     #[serde(rename = "msg.delivered")]
     MsgDelivered { match_id: MatchId, seq: Seq },

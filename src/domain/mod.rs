@@ -9,6 +9,7 @@ mod alias;
 mod audit;
 mod bans;
 mod country;
+pub mod evidence;
 mod interests;
 mod languages;
 mod matches;

@@ -9,6 +9,8 @@
 //! batch costs one wake-up, and the sockets' writers run after the whole batch is queued, so each writes its
 //! share of it with one flush.
 
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
 use tanis_proto::{ErrorCode, ServerFrame};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
@@ -147,8 +149,9 @@ fn deliver(
     seq: Seq,
     sent_at: chrono::DateTime<chrono::Utc>,
 ) {
-    let NewMessage { match_id, receiver_id, content, nonce, .. } = message;
-    let mut frame = ServerFrame::Msg { match_id, seq, ciphertext: content, nonce, sent_at, mine: false };
+    let NewMessage { match_id, receiver_id, content, nonce, commitment, .. } = message;
+    let commitment = Some(STANDARD.encode(commitment));
+    let mut frame = ServerFrame::Msg { match_id, seq, ciphertext: content, nonce, commitment, sent_at, mine: false };
     delivery.to_user(receiver_id, &frame);
     // A receiver with no socket here may be offline everywhere: the notifier decides, off this path.
     if notifier.enabled() && !delivery.sockets().is_connected(receiver_id) {

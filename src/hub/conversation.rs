@@ -1,21 +1,21 @@
 //! The frames of a conversation between two matched users (or two contacts, [`super::contacts`]): sending a
-//! message, acknowledging one, resuming after a reconnect, typing, leaving, blocking, and after a match, reporting
-//! the peer or claiming a unit back.
+//! message, acknowledging one, resuming after a reconnect, typing, leaving, blocking, and after a match, claiming
+//! a unit back (reporting the peer is [`super::report`]).
 //! Messages are answered by the group commit's announcer, in order, only after their batch is durably stored.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use tanis_proto::{ErrorCode, ReportReason, ServerFrame};
+use tanis_proto::franking::COMMITMENT_LEN;
+use tanis_proto::{ErrorCode, ServerFrame};
 
 use super::context::Ctx;
 use crate::domain::{EndCause, MatchId, Seq};
 use crate::group_commit::Reply;
 use crate::group_commit::announce::ReceiptFrom;
-use crate::store::{NewMessage, NewReport, Receipt};
+use crate::store::{NewMessage, Receipt};
 
-/// Longest accepted `client_msg_id` and report `details`.
+/// Longest accepted `client_msg_id`.
 const MAX_CLIENT_MSG_ID: usize = 64;
-const MAX_REPORT_DETAILS: usize = 1000;
 /// Longest base64 nonce (24 bytes for XChaCha20 is 32 characters).
 const MAX_NONCE_B64: usize = 64;
 /// Messages sent per `resume` page read from the store.
@@ -29,6 +29,7 @@ pub(super) async fn send(
     client_msg_id: String,
     ciphertext: String,
     nonce: String,
+    commitment: String,
 ) {
     let hub = ctx.hub.clone();
     let peer = match ctx.conversation_peer(match_id).await {
@@ -49,6 +50,10 @@ pub(super) async fn send(
     if bytes.is_empty() || nonce.len() > MAX_NONCE_B64 || STANDARD.decode(&nonce).is_err() {
         return ctx.protocol_error(id, ErrorCode::InvalidBase64, "ciphertext or nonce is empty or not base64").await;
     }
+    // The franking commitment: opaque like the ciphertext, but bound to the message's metadata for reports.
+    let Some(commitment) = decode_commitment(&commitment) else {
+        return ctx.protocol_error(id, ErrorCode::InvalidBase64, "commitment is not base64 of 32 bytes").await;
+    };
     if !hub.allow_message(ctx.user_id).await {
         return ctx.error(id, ErrorCode::RateLimited, "too many messages; slow down").await;
     }
@@ -62,10 +67,17 @@ pub(super) async fn send(
         client_msg_id,
         content: ciphertext,
         nonce,
+        commitment,
         device_info: ctx.device.clone(),
         connection_type: peer.kind,
     };
     hub.inner.tasks.writer.submit(message, Reply::new(slot, in_flight, ctx.socket.id, id)).await;
+}
+
+/// The 32 bytes of a base64 franking commitment; `None` for anything else.
+fn decode_commitment(text: &str) -> Option<[u8; COMMITMENT_LEN]> {
+    // 32 bytes are 44 characters of padded base64: a longer text is refused before it is decoded.
+    (text.len() == 44).then(|| STANDARD.decode(text).ok()?.try_into().ok()).flatten()
 }
 
 /// `msg.ack`: written in the group commit's next batch, and announced from there: a client acknowledging every message
@@ -98,6 +110,7 @@ pub(super) async fn resume(ctx: &Ctx, id: Option<String>, match_id: MatchId, aft
                 seq: m.seq,
                 ciphertext: m.content,
                 nonce: m.nonce,
+                commitment: m.commitment.map(|c| STANDARD.encode(c)),
                 sent_at: m.created_at,
                 mine,
             };
@@ -168,36 +181,5 @@ pub(super) async fn claim(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
         Err(e @ crate::claims::FileError::NotMatched) => ctx.error(id, ErrorCode::NotMatched, &e.to_string()).await,
         Err(e @ crate::claims::FileError::Exists) => ctx.error(id, ErrorCode::ClaimExists, &e.to_string()).await,
         Err(crate::claims::FileError::Store(e)) => ctx.internal(id, e).await,
-    }
-}
-
-/// `report`: stores a report of the peer of one of the user's matches, for moderators.
-pub(super) async fn report(
-    ctx: &Ctx,
-    id: Option<String>,
-    match_id: MatchId,
-    reason_code: ReportReason,
-    details: Option<String>,
-) {
-    let (hub, user) = (&ctx.hub, ctx.user_id);
-    if details.as_ref().is_some_and(|d| d.chars().count() > MAX_REPORT_DETAILS) {
-        return ctx.error(id, ErrorCode::InvalidField, "details are limited to 1000 characters").await;
-    }
-    let row = match hub.inner.services.store.match_of_participant(match_id, user).await {
-        Ok(Some(row)) => row,
-        Ok(None) => return ctx.error(id, ErrorCode::NotMatched, "you were not in that match").await,
-        Err(e) => return ctx.internal(id, e).await,
-    };
-    let report = NewReport {
-        reporter_id: user,
-        reported_id: row.peer_of(user).expect("a participant has a peer"),
-        match_id,
-        reason: reason_code.as_str(),
-        details: details.as_deref(),
-        now: hub.inner.services.clock.now(),
-    };
-    match hub.inner.services.store.insert_report(&report).await {
-        Ok(_) => ctx.reply(ServerFrame::Ok { id }).await,
-        Err(e) => ctx.internal(id, e).await,
     }
 }

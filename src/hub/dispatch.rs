@@ -7,7 +7,7 @@ use tanis_proto::{ClientFrame, ErrorCode};
 use super::call_report::{self, Figures};
 use super::context::Ctx;
 use super::signal::{self, Signal};
-use super::{contacts, conversation, matches};
+use super::{contacts, conversation, matches, report};
 
 /// Handles one text frame.
 pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
@@ -37,8 +37,8 @@ pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
         }
         ClientFrame::MatchCancel { id } => matches::cancel(ctx, id).await,
         ClientFrame::MatchLeave { id, match_id } => conversation::leave(ctx, id, match_id).await,
-        ClientFrame::MsgSend { id, match_id, client_msg_id, ciphertext, nonce } => {
-            conversation::send(ctx, id, match_id, client_msg_id, ciphertext, nonce).await
+        ClientFrame::MsgSend { id, match_id, client_msg_id, ciphertext, nonce, commitment } => {
+            conversation::send(ctx, id, match_id, client_msg_id, ciphertext, nonce, commitment).await
         }
         ClientFrame::MsgAck { id, match_id, seq } => conversation::ack(ctx, id, match_id, seq).await,
         ClientFrame::Resume { id, match_id, after_seq } => conversation::resume(ctx, id, match_id, after_seq).await,
@@ -60,8 +60,8 @@ pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
         ClientFrame::ContactKey { id, match_id, public_key } => {
             contacts::publish_key(ctx, id, match_id, public_key).await
         }
-        ClientFrame::Report { id, match_id, reason_code, details } => {
-            conversation::report(ctx, id, match_id, reason_code, details).await
+        ClientFrame::Report { id, match_id, reason_code, details, evidence } => {
+            report::file(ctx, id, match_id, reason_code, details, evidence).await
         }
     }
 }

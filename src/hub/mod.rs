@@ -5,7 +5,8 @@
 //! - [`socket`]: one socket's life: authenticate, `hello`, read and write loops, heartbeats, close codes.
 //! - [`context`]: what each frame of a socket is handled with: its user, its answers, its protocol errors.
 //! - [`dispatch`]: which function handles each client frame.
-//! - [`conversation`]: a conversation's frames: send, acknowledge, resume, typing, leave, block, report, claim.
+//! - [`conversation`]: a conversation's frames: send, acknowledge, resume, typing, leave, block, claim.
+//! - [`report`]: reporting the peer, with verified evidence.
 //! - [`contacts`]: keeping in touch: proposals, a match becoming a contact conversation, its keys and its end.
 //! - [`matches`]: asking for a match, opening and ending matches, resyncing what a node missed.
 //! - [`signal`]: video signalling: forwarding `rtc.*` frames with relay-only filtering, ICE servers with TURN
@@ -28,6 +29,7 @@ mod dispatch;
 mod matches;
 mod notices;
 mod rate;
+mod report;
 mod signal;
 mod socket;
 

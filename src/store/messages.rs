@@ -14,6 +14,8 @@ pub struct MessageRow {
     pub sender_id: UserId,
     pub content: String,
     pub nonce: String,
+    /// The franking commitment bound at send time (`None` before franking).
+    pub commitment: Option<Vec<u8>>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -26,8 +28,9 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<MessageRow>, StoreError> {
         let query = select!(
-            "SELECT match_id, seq, sender_id, content, nonce, created_at FROM messages \
-                     WHERE match_id = $1 AND seq > $2 ORDER BY seq LIMIT $3"
+            "SELECT m.match_id, m.seq, m.sender_id, m.content, m.nonce, l.commitment, m.created_at FROM messages m \
+             LEFT JOIN message_logs l ON l.match_id = m.match_id AND l.seq = m.seq \
+             WHERE m.match_id = $1 AND m.seq > $2 ORDER BY m.seq LIMIT $3"
         );
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(match_id).bind(after_seq).bind(limit).all().await)?)
     }

@@ -13,6 +13,7 @@ mod batch;
 mod consents;
 mod contacts;
 mod deletion;
+mod evidence;
 pub mod export;
 mod fail_points;
 mod job_runs;
@@ -59,10 +60,11 @@ pub use jobs::{ClaimRow, ClaimVerdict, ExpiredMatchRow, OwnClaim, PendingReferra
 pub use login_attempts::{LoginAttempt, LoginOutcome};
 pub use logins::LoginRow;
 
+pub use evidence::EvidenceRow;
 pub use matches::{CreatedMatch, MatchRow, MatchedUser};
 pub use messages::MessageRow;
 pub use models::{NewRefreshToken, NewUser, Referrer, RefreshTokenRow, UserRow};
-pub use moderation::{BlockRow, NewReport};
+pub use moderation::{BlockRow, Filed, NewReport};
 pub use notifications::{Audience, NotificationRow, Reached};
 pub use phone_codes::{CodeRow, NewCodeRequest, RecentRequests, Recorded};
 pub use phones::{PhoneColumn, Reseal, StoredPhone};

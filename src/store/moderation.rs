@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, on_read_pool, on_write_pool, select};
+use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::evidence::Verified;
 use crate::domain::{MatchId, UserId};
 
 /// A block as its owner sees it: whom (by handle) and since when.
@@ -21,7 +22,20 @@ pub struct NewReport<'a> {
     pub match_id: MatchId,
     pub reason: &'a str,
     pub details: Option<&'a str>,
+    /// Revealed messages that passed verification (`crate::domain::evidence`), stored with the report.
+    pub evidence: &'a [Verified],
     pub now: DateTime<Utc>,
+}
+
+/// What filing a report did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filed {
+    /// A new report, with its evidence.
+    New,
+    /// The reporter had reported this user already: the report counts once; its evidence, if any, was added.
+    Repeat,
+    /// A revealed message is already evidence of this reporter's report: nothing was stored.
+    Replayed,
 }
 
 impl Store {
@@ -57,20 +71,55 @@ impl Store {
             .await)?)
     }
 
-    /// Stores a report; a reporter counts once per reported user, so a repeat returns false and stores nothing.
-    pub async fn insert_report(&self, r: &NewReport<'_>) -> Result<bool, StoreError> {
-        let query = "INSERT INTO reports (reporter_id, reported_id, match_id, reason, details, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (reporter_id, reported_id) DO NOTHING";
-        let inserted = on_write_pool!(self, |pool| sqlx::query(query)
+    /// Stores a report with its verified evidence, in one transaction; a reporter counts once per reported user,
+    /// so a repeat adds only its evidence. A message already evidence of the report stores nothing at all.
+    pub async fn insert_report(&self, r: &NewReport<'_>) -> Result<Filed, StoreError> {
+        on_write_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let new: Option<i64> = sqlx::query_scalar(
+                "INSERT INTO reports (reporter_id, reported_id, match_id, reason, details, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (reporter_id, reported_id) DO NOTHING RETURNING id",
+            )
             .bind(r.reporter_id)
             .bind(r.reported_id)
             .bind(r.match_id)
             .bind(r.reason)
             .bind(r.details)
             .bind(r.now)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?;
-        Ok(inserted > 0)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let report_id = match new {
+                Some(id) => id,
+                None if r.evidence.is_empty() => return Ok(Filed::Repeat),
+                None => {
+                    sqlx::query_scalar("SELECT id FROM reports WHERE reporter_id = $1 AND reported_id = $2")
+                        .bind(r.reporter_id)
+                        .bind(r.reported_id)
+                        .fetch_one(&mut *tx)
+                        .await?
+                }
+            };
+            for e in r.evidence {
+                let stored = sqlx::query(
+                    "INSERT INTO report_evidence (report_id, match_id, seq, sent_at, plaintext, verdict, verified_at) \
+                     VALUES ($1, $2, $3, $4, $5, 'verified', $6) ON CONFLICT (report_id, match_id, seq) DO NOTHING",
+                )
+                .bind(report_id)
+                .bind(r.match_id)
+                .bind(e.seq)
+                .bind(e.sent_at)
+                .bind(&e.text)
+                .bind(r.now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if stored == 0 {
+                    // Dropping the transaction rolls the report back too.
+                    return Ok(Filed::Replayed);
+                }
+            }
+            tx.commit().await?;
+            Ok(if new.is_some() { Filed::New } else { Filed::Repeat })
+        })
     }
 }

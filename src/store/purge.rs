@@ -34,6 +34,8 @@ macro_rules! their_matches {
 /// Statements binding only the purged id (`$1`): what goes, and billing events unlinked.
 const REMOVE: &[&str] = &[
     concat!("DELETE FROM messages WHERE match_id IN ", their_matches!()),
+    // Revealed messages are theirs (the reported's words) or theirs to have revealed (the reporter's choice).
+    "DELETE FROM report_evidence WHERE report_id IN (SELECT id FROM reports WHERE reporter_id = $1 OR reported_id = $1)",
     "DELETE FROM push_outbox WHERE device_id IN (SELECT id FROM devices WHERE user_id = $1)",
     "DELETE FROM devices WHERE user_id = $1",
     "DELETE FROM logins WHERE user_id = $1",

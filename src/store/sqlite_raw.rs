@@ -25,6 +25,7 @@ use crate::domain::{MatchId, Seq, UserId};
 pub(crate) enum Value<'a> {
     Int(i64),
     Text(&'a str),
+    Blob(&'a [u8]),
     Null,
 }
 
@@ -258,6 +259,9 @@ impl Stmt<'_> {
                 match value {
                     Value::Int(v) => ffi::sqlite3_bind_int64(stmt, at, *v),
                     Value::Null => ffi::sqlite3_bind_null(stmt, at),
+                    Value::Blob(b) => {
+                        ffi::sqlite3_bind_blob64(stmt, at, b.as_ptr().cast(), b.len() as u64, ffi::SQLITE_STATIC())
+                    }
                     Value::Text(s) => ffi::sqlite3_bind_text64(
                         stmt,
                         at,

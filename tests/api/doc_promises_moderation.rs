@@ -32,6 +32,7 @@ async fn reported_after_a_match(app: &TestApp, reporter: &TestUser, reported: &T
         match_id,
         reason_code: ReportReason::Harassment,
         details: Some(details.into()),
+        evidence: Vec::new(),
     };
     sr.send(&report).await.unwrap();
     assert_eq!(sr.next().await.unwrap(), ServerFrame::Ok { id: Some("r".into()) });

@@ -9,7 +9,7 @@ use tanis::domain::{MatchId, Seq};
 use tanis_client::{Chat, Connection};
 use tanis_proto::{CallOutcome, ClientFrame, ErrorCode, MatchKind, ReportReason, ServerFrame};
 
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, STANDARD_COMMITMENT, TestApp, spawn_app};
 use crate::on_both_stores;
 
 on_both_stores!(every_match_scoped_frame_from_outside_the_match_is_refused_and_reaches_neither_member);
@@ -68,6 +68,7 @@ fn one_of_each(match_id: MatchId, seq: Seq) -> Vec<ClientFrame> {
             client_msg_id: "intruder-1".into(),
             ciphertext: "aW50cnVkZXI=".into(),
             nonce: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+            commitment: STANDARD_COMMITMENT.into(),
         },
         ClientFrame::MsgAck { id: id("ack"), match_id, seq },
         ClientFrame::Resume { id: id("resume"), match_id, after_seq: Seq(0) },
@@ -78,6 +79,7 @@ fn one_of_each(match_id: MatchId, seq: Seq) -> Vec<ClientFrame> {
             match_id,
             reason_code: ReportReason::Harassment,
             details: Some("not even there".into()),
+            evidence: Vec::new(),
         },
         ClientFrame::Claim { id: id("claim"), match_id },
         ClientFrame::RtcOffer { id: id("offer"), match_id, sdp: "v=0\r\n".into() },

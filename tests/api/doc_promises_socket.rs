@@ -12,7 +12,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 
-use crate::helpers::{Backend, TestApp, eventually, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, STANDARD_COMMITMENT, TestApp, eventually, spawn_app, spawn_app_with};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -217,6 +217,7 @@ async fn a_peer_that_stopped_reading_cannot_hold_a_closing_socket_beyond_the_flu
             client_msg_id: format!("big-{n}"),
             ciphertext: payload.clone(),
             nonce: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
+            commitment: STANDARD_COMMITMENT.into(),
         };
         sb.send(&send).await.unwrap();
         assert!(matches!(sb.next().await.unwrap(), ServerFrame::MsgAccepted { .. }), "message {n}");

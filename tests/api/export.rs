@@ -68,7 +68,11 @@ async fn an_export_holds_every_section_and_names_the_peer_only_by_handle(backend
     for frame in [
         ClientFrame::Claim { id: Some("claim".into()), match_id },
         ClientFrame::Report {
-            id: Some("report".into()), match_id, reason_code, details: Some("kaba davrandı".into())
+            id: Some("report".into()),
+            match_id,
+            reason_code,
+            details: Some("kaba davrandı".into()),
+            evidence: Vec::new(),
         },
         ClientFrame::Block { id: Some("block".into()), match_id },
     ] {

@@ -593,6 +593,10 @@ pub fn new_match(user1_id: UserId, user2_id: UserId, kind: tanis_proto::MatchKin
     }
 }
 
+/// A franking commitment for frames whose ciphertext is not a real message (base64 of 32 zero bytes): the server
+/// checks only its shape.
+pub const STANDARD_COMMITMENT: &str = "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+
 /// A message to store straight in the store; its ciphertext names its `client_msg_id`.
 pub fn new_message(match_id: MatchId, sender_id: UserId, receiver_id: UserId, client_msg_id: &str) -> NewMessage {
     NewMessage {
@@ -602,6 +606,7 @@ pub fn new_message(match_id: MatchId, sender_id: UserId, receiver_id: UserId, cl
         client_msg_id: client_msg_id.into(),
         content: format!("Y2lwaGVy{client_msg_id}"),
         nonce: "bm9uY2U=".into(),
+        commitment: [7; 32],
         device_info: Some("tanis-client/test".into()),
         connection_type: tanis_proto::MatchKind::Text,
     }
@@ -712,7 +717,13 @@ impl TestApp {
         let (mut socket, chat, _reported_socket, _) = self.pair(reporter, reported, tanis_proto::MatchKind::Text).await;
         let match_id = chat.info.match_id;
         for frame in [
-            ClientFrame::Report { id: Some("report".into()), match_id, reason_code, details: None },
+            ClientFrame::Report {
+                id: Some("report".into()),
+                match_id,
+                reason_code,
+                details: None,
+                evidence: Vec::new(),
+            },
             ClientFrame::MatchLeave { id: Some("left".into()), match_id },
         ] {
             socket.send(&frame).await.unwrap();

@@ -4,7 +4,7 @@ use chrono::TimeDelta;
 use tanis_client::{Connection, Identity};
 use tanis_proto::{ClientFrame, EndReason, ErrorCode, MatchId, MatchKind, ServerFrame};
 
-use crate::helpers::{Backend, TestApp, TestUser, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, STANDARD_COMMITMENT, TestApp, TestUser, spawn_app, spawn_app_with};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -355,7 +355,9 @@ async fn the_standing_cached_for_find_follows_the_store_both_ways(backend: Backe
     let info = found(&mut sa).await;
     // a writes, b never answers, a leaves and claims the unit back.
     let (match_id, ciphertext, nonce) = (info.match_id, "c2lmcmVsaQ==".into(), "bm9uY2U=".into());
-    sa.send(&ClientFrame::MsgSend { id: None, match_id, client_msg_id: "m1".into(), ciphertext, nonce }).await.unwrap();
+    let commitment = STANDARD_COMMITMENT.into();
+    let send = ClientFrame::MsgSend { id: None, match_id, client_msg_id: "m1".into(), ciphertext, nonce, commitment };
+    sa.send(&send).await.unwrap();
     sa.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. })).await.unwrap();
     sa.send(&ClientFrame::MatchLeave { id: Some("l".into()), match_id }).await.unwrap();
     sa.next_where(|f| *f == ServerFrame::Ok { id: Some("l".into()) }).await.unwrap();

@@ -81,6 +81,7 @@ async fn a_report_needs_a_shared_match_and_counts_once_per_reporter(backend: Bac
         match_id,
         reason_code: ReportReason::Harassment,
         details: Some("kaba".into()),
+        evidence: Vec::new(),
     };
     let mut outsider = app.socket(&c).await;
     outsider.send(&report("x")).await.unwrap();
@@ -95,6 +96,7 @@ async fn a_report_needs_a_shared_match_and_counts_once_per_reporter(backend: Bac
         match_id,
         reason_code: ReportReason::Other,
         details: Some("x".repeat(1001)),
+        evidence: Vec::new(),
     };
     sa.send(&long).await.unwrap();
     assert!(matches!(sa.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::InvalidField, .. }));

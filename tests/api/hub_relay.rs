@@ -5,7 +5,7 @@ use base64::engine::general_purpose::STANDARD;
 use tanis::domain::Seq;
 use tanis_proto::{ClientFrame, CloseCode, ErrorCode, MatchKind, ServerFrame};
 
-use crate::helpers::{Backend, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, STANDARD_COMMITMENT, spawn_app, spawn_app_with};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -121,6 +121,7 @@ async fn messages_outside_your_match_too_large_or_too_fast_are_refused(backend: 
         client_msg_id: "big".into(),
         ciphertext: STANDARD.encode(vec![7u8; 16 * 1024 + 1]),
         nonce: STANDARD.encode([0u8; 24]),
+        commitment: STANDARD_COMMITMENT.into(),
     };
     sa.send(&huge).await.unwrap();
     assert!(matches!(sa.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::MessageTooLarge, .. }));
@@ -208,6 +209,7 @@ async fn the_server_never_holds_the_plaintext(backend: Backend) {
         match_id: chat_a.info.match_id,
         reason_code: tanis_proto::ReportReason::Other,
         details: Some(control.into()),
+        evidence: Vec::new(),
     };
     sb.send(&report).await.unwrap();
     sb.next_where(|f| matches!(f, ServerFrame::Ok { .. })).await.unwrap();

@@ -12,7 +12,7 @@ use tanis_client::{Connection, TokenIn};
 use tokio::sync::mpsc::UnboundedReceiver;
 
 use crate::binary::{log_lines, tanis, wait_until_listening};
-use crate::helpers::{PASSWORD, new_phone, registration, tokens};
+use crate::helpers::{PASSWORD, STANDARD_COMMITMENT, new_phone, registration, tokens};
 
 /// The development SMS sender's line: the one place a one-time code may be logged.
 const SMS_LINE: &str = "development SMS sender";
@@ -243,6 +243,7 @@ async fn logs_at_trace_level_carry_no_secret_no_payload_and_no_phone_number() {
         client_msg_id: "istemci-77".into(),
         ciphertext: ciphertext.into(),
         nonce: nonce.into(),
+        commitment: STANDARD_COMMITMENT.into(),
     };
     a.send(&send).await.unwrap();
     b.next_where(|f| matches!(f, tanis_proto::ServerFrame::Msg { .. })).await.unwrap();
@@ -252,6 +253,7 @@ async fn logs_at_trace_level_carry_no_secret_no_payload_and_no_phone_number() {
         match_id,
         reason_code: tanis_proto::ReportReason::Harassment,
         details: Some(details.into()),
+        evidence: Vec::new(),
     };
     b.send(&report).await.unwrap();
     b.next_where(|f| matches!(f, tanis_proto::ServerFrame::Ok { .. })).await.unwrap();

@@ -25,6 +25,7 @@ mod doc_promises_push;
 mod doc_promises_socket;
 mod error_shape_sweep;
 mod errors;
+mod evidence;
 mod export;
 mod forwarded_for;
 mod hub_connect;

@@ -23,9 +23,12 @@ async fn a_nul_in_a_message_is_refused_alone_and_everyone_elses_messages_are_sto
     let (mut sa, mut chat_a, _sb, _) = app.pair(&a, &b, MatchKind::Text).await;
     let (mut sc, mut chat_c, mut sd, _) = app.pair(&c, &d, MatchKind::Text).await;
 
-    let ClientFrame::MsgSend { match_id, ciphertext, nonce, .. } = chat_a.message("zehir") else { unreachable!() };
+    let ClientFrame::MsgSend { match_id, ciphertext, nonce, commitment, .. } = chat_a.message("zehir") else {
+        unreachable!()
+    };
+    let client_msg_id = format!("x{NUL}");
     let poisoned =
-        ClientFrame::MsgSend { id: Some("p".into()), match_id, client_msg_id: format!("x{NUL}"), ciphertext, nonce };
+        ClientFrame::MsgSend { id: Some("p".into()), match_id, client_msg_id, ciphertext, nonce, commitment };
     // The poison and ten ordinary messages of another pair at the same time, so they would share a batch.
     sa.send(&poisoned).await.unwrap();
     for n in 0..10 {
@@ -93,6 +96,7 @@ async fn a_nul_in_report_details_is_refused_and_no_report_is_stored(backend: Bac
         match_id: chat.info.match_id,
         reason_code: ReportReason::Harassment,
         details: Some(format!("kaba{NUL}")),
+        evidence: Vec::new(),
     };
     sa.send(&report).await.unwrap();
     match sa.next().await.unwrap() {

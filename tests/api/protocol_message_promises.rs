@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 use tanis::domain::{MatchId, Seq};
 use tanis_proto::{ClientFrame, ErrorCode, MatchKind, ServerFrame};
 
-use crate::helpers::{Backend, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, STANDARD_COMMITMENT, spawn_app, spawn_app_with};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -27,6 +27,7 @@ fn send(match_id: MatchId, id: &str, client_msg_id: &str, ciphertext: &str, nonc
         client_msg_id: client_msg_id.into(),
         ciphertext: ciphertext.into(),
         nonce: nonce.into(),
+        commitment: STANDARD_COMMITMENT.into(),
     }
 }
 

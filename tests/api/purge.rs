@@ -386,7 +386,7 @@ async fn a_purge_cut_short_leaves_the_account_whole_and_the_next_run_finishes_it
 /// A harassment report on the peer of `match_id`, with `details`.
 fn report(match_id: MatchId, details: &str) -> ClientFrame {
     let (id, reason_code) = (Some("report".into()), ReportReason::Harassment);
-    ClientFrame::Report { id, match_id, reason_code, details: Some(details.into()) }
+    ClientFrame::Report { id, match_id, reason_code, details: Some(details.into()), evidence: Vec::new() }
 }
 
 /// Sends `frame` and waits for its `ok`.

@@ -1,6 +1,6 @@
 //! Expiry: message content older than the retention (24 h) is deleted in small batches — each its own short
-//! transaction, so no long lock — while `message_logs` keep the metadata; matches past `expired_at` become
-//! `expired` and their users are told.
+//! transaction, so no long lock — while `message_logs` keep the metadata; reports' verified evidence older than
+//! its retention (90 days) likewise; matches past `expired_at` become `expired` and their users are told.
 
 use serde_json::json;
 use tanis_proto::{MatchId, UserId};
@@ -28,6 +28,16 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
             break;
         }
     }
+    // A report's evidence goes with the report's retention: revealed text, kept only as long as moderation needs it.
+    let evidence_cutoff = now - ctx.settings.evidence_retention;
+    let mut evidence_deleted = 0;
+    loop {
+        let n = ctx.store.delete_evidence_before(evidence_cutoff, BATCH).await?;
+        evidence_deleted += n;
+        if n < BATCH as u64 {
+            break;
+        }
+    }
     let mut expired = 0;
     loop {
         let batch = ctx.store.expire_matches(now, BATCH).await?;
@@ -39,10 +49,10 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
             break;
         }
     }
-    if deleted + expired as u64 > 0 {
-        ctx.store
-            .log(JobAction::ExpiryRun, None, json!({ "messages_deleted": deleted, "matches_expired": expired }), now)
-            .await?;
+    if deleted + evidence_deleted + expired as u64 > 0 {
+        let details =
+            json!({ "messages_deleted": deleted, "evidence_deleted": evidence_deleted, "matches_expired": expired });
+        ctx.store.log(JobAction::ExpiryRun, None, details, now).await?;
     }
     Ok(())
 }

@@ -92,6 +92,12 @@ pub trait JobStore: Send + Sync + 'static {
         cutoff: DateTime<Utc>,
         limit: i64,
     ) -> impl Future<Output = Result<u64, JobError>> + Send;
+    /// Deletes at most `limit` rows of report evidence verified before `cutoff`; returns how many.
+    fn delete_evidence_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<u64, JobError>> + Send;
     /// Marks at most `limit` active matches past their expiry `expired`; returns them.
     fn expire_matches(
         &self,
@@ -193,6 +199,8 @@ pub struct Settings {
     pub referral_inviter_bonus: i32,
     /// Message content older than this is deleted.
     pub message_retention: chrono::TimeDelta,
+    /// A report's verified evidence (revealed messages) verified longer ago than this is deleted.
+    pub evidence_retention: chrono::TimeDelta,
     pub quota_amounts: quotas::Amounts,
     pub timezone: chrono_tz::Tz,
 }

@@ -1,5 +1,6 @@
 //! The report queue: reported users with open reports, most distinct reporters first, each with the reasons,
-//! times and matches of the reports (never message content: it is end-to-end encrypted); and resolving a report.
+//! times and matches of the reports and the messages the reporter revealed and the server verified (no other
+//! message content: it is end-to-end encrypted); and resolving a report.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -10,8 +11,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::Staff;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
-use crate::domain::{MatchId, UserId, handle};
-use crate::store::{Decided, QueuedReport};
+use crate::domain::{MatchId, Seq, UserId, handle};
+use crate::store::{Decided, EvidenceRow, QueuedReport};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -41,6 +42,25 @@ pub struct OpenReport {
     /// The reporter's own words, if any.
     details: Option<String>,
     created_at: DateTime<Utc>,
+    /// Messages the reported user sent the reporter, revealed by the reporter and verified against the
+    /// commitment bound when each was sent (docs/protocol.md, section 9, "Franking"); empty for a bare claim.
+    evidence: Vec<Evidence>,
+}
+
+/// A revealed message, verified: the reported user sent exactly this text to the reporter in that match.
+#[derive(Serialize, ToSchema)]
+pub struct Evidence {
+    #[schema(value_type = i64)]
+    match_id: MatchId,
+    #[schema(value_type = i64)]
+    seq: Seq,
+    /// When the server stored it, as bound at send time.
+    sent_at: DateTime<Utc>,
+    text: String,
+    /// Always `verified`: a reveal that does not verify is refused, never stored.
+    #[schema(example = "verified")]
+    verdict: &'static str,
+    verified_at: DateTime<Utc>,
 }
 
 /// A reported user and their open reports.
@@ -78,13 +98,15 @@ pub(super) async fn queue(
         return Err(ApiError::new(ErrorCode::InvalidParameter, "limit must be 1 to 100 and offset 0 to 100000"));
     }
     let rows = state.store.report_queue(limit, offset).await.map_err(ApiError::internal)?;
-    let users = group(rows);
+    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+    let evidence = state.store.evidence_of(&ids).await.map_err(ApiError::internal)?;
+    let users = group(rows, evidence);
     let next_offset = (users.len() as i64 == limit).then_some(offset + limit);
     Ok(AppJson(ReportQueue { users, next_offset }))
 }
 
-/// Rows come ordered by user, then report: one entry per user.
-fn group(rows: Vec<QueuedReport>) -> Vec<ReportedUser> {
+/// Rows come ordered by user, then report: one entry per user, each report with its evidence.
+fn group(rows: Vec<QueuedReport>, evidence: Vec<EvidenceRow>) -> Vec<ReportedUser> {
     let mut users: Vec<ReportedUser> = Vec::new();
     for row in rows {
         if users.last().is_none_or(|u| u.user_id != row.reported_id) {
@@ -104,6 +126,18 @@ fn group(rows: Vec<QueuedReport>) -> Vec<ReportedUser> {
             reason: row.reason,
             details: row.details,
             created_at: row.created_at,
+            evidence: evidence
+                .iter()
+                .filter(|e| e.report_id == row.id)
+                .map(|e| Evidence {
+                    match_id: e.match_id,
+                    seq: e.seq,
+                    sent_at: e.sent_at,
+                    text: e.plaintext.clone(),
+                    verdict: "verified",
+                    verified_at: e.verified_at,
+                })
+                .collect(),
         });
     }
     users

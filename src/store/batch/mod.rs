@@ -25,6 +25,8 @@ pub struct NewMessage {
     pub client_msg_id: String,
     pub content: String,
     pub nonce: String,
+    /// The sender's franking commitment (`message_logs.commitment`, docs/protocol.md section 9).
+    pub commitment: [u8; tanis_proto::franking::COMMITMENT_LEN],
     pub device_info: Option<String>,
     /// The kind of the match (`message_logs.connection_type`).
     pub connection_type: MatchKind,
@@ -158,6 +160,7 @@ mod tests {
             client_msg_id: "a".into(),
             content: "Y2lwaGVy".into(),
             nonce: "bm9uY2U=".into(),
+            commitment: [0; 32],
             device_info: None,
             connection_type: MatchKind::Text,
         };

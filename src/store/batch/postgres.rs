@@ -136,10 +136,11 @@ async fn insert_messages(
         .execute(&mut **tx)
         .await?;
         sqlx::query(
-            "INSERT INTO message_logs (sender_id, receiver_id, match_id, seq, sent_at, device_info, connection_type) \
-             SELECT sender_id, receiver_id, match_id, seq, $7, device_info, connection_type \
-             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[]) \
-               AS t(sender_id, receiver_id, match_id, seq, device_info, connection_type)",
+            "INSERT INTO message_logs \
+             (sender_id, receiver_id, match_id, seq, sent_at, device_info, connection_type, commitment) \
+             SELECT sender_id, receiver_id, match_id, seq, $7, device_info, connection_type, commitment \
+             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $8::bytea[]) \
+               AS t(sender_id, receiver_id, match_id, seq, device_info, connection_type, commitment)",
         )
         .bind(&sender_id)
         .bind(&receiver_id)
@@ -148,6 +149,7 @@ async fn insert_messages(
         .bind(fresh.iter().map(|(m, _)| m.device_info.as_deref()).collect::<Vec<_>>())
         .bind(fresh.iter().map(|(m, _)| m.connection_type.as_str()).collect::<Vec<_>>())
         .bind(now)
+        .bind(fresh.iter().map(|(m, _)| &m.commitment[..]).collect::<Vec<_>>())
         .execute(&mut **tx)
         .await?;
     }

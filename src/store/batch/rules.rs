@@ -115,6 +115,7 @@ mod tests {
             client_msg_id: client_msg_id.into(),
             content: "Y2lwaGVy".into(),
             nonce: "bm9uY2U=".into(),
+            commitment: [0; 32],
             device_info: None,
             connection_type: MatchKind::Text,
         }

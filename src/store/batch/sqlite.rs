@@ -112,8 +112,9 @@ fn insert_messages(db: &Db<'_>, batch: &[NewMessage], now: DateTime<Utc>) -> Res
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         let mut log = db.prepare(
-            "INSERT INTO message_logs (match_id, seq, sender_id, receiver_id, sent_at, device_info, connection_type) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            "INSERT INTO message_logs \
+             (match_id, seq, sender_id, receiver_id, sent_at, device_info, connection_type, commitment) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
         )?;
         for (m, seq) in &fresh {
             let ids: [Value<'_>; 4] = [m.match_id.into(), (*seq).into(), m.sender_id.into(), m.receiver_id.into()];
@@ -129,7 +130,8 @@ fn insert_messages(db: &Db<'_>, batch: &[NewMessage], now: DateTime<Utc>) -> Res
                 now.as_str().into(),
             ])?;
             let kind = m.connection_type.as_str().into();
-            log.execute(&[a, b, c, d, now.as_str().into(), m.device_info.as_deref().into(), kind])?;
+            let commitment = Value::Blob(&m.commitment);
+            log.execute(&[a, b, c, d, now.as_str().into(), m.device_info.as_deref().into(), kind, commitment])?;
         }
     }
     Ok(outcomes)

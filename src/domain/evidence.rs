@@ -1,0 +1,185 @@
+//! A report's evidence under end-to-end encryption: the messages a reporter reveals (text and franking key) are
+//! checked against what the server bound when each was sent — sender, receiver, match, seq, time and the sender's
+//! commitment (docs/protocol.md, section 9, "Franking"). Pure: the hub reads the bound facts and stores what
+//! passes; nothing of a report with one bad reveal is stored.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use chrono::{DateTime, Utc};
+use tanis_proto::franking::{self, KEY_LEN};
+use tanis_proto::{ErrorCode, Reveal};
+
+use super::{Seq, UserId};
+
+/// Most messages one report may reveal.
+pub const MAX_REVEALS: usize = 20;
+
+/// What the server bound when a message was sent (`message_logs`).
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct Bound {
+    pub seq: Seq,
+    pub sender_id: UserId,
+    pub receiver_id: UserId,
+    pub sent_at: DateTime<Utc>,
+    /// `None` for a message stored before franking.
+    pub commitment: Option<Vec<u8>>,
+}
+
+/// A reveal that opened its commitment: what moderators are shown, marked verified.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Verified {
+    pub seq: Seq,
+    pub sent_at: DateTime<Utc>,
+    pub text: String,
+}
+
+/// Why a reveal is refused; the whole report is then refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The franking key is not base64 of 32 bytes.
+    BadKey,
+    /// The text is longer than any message could be.
+    TooLong,
+    /// The same message named twice, or already evidence of this reporter's report.
+    Replayed,
+    /// No such message from the reported user to the reporter in that match.
+    NotTheirs,
+    /// Stored before franking: nothing to verify against.
+    Unfranked,
+    /// The commitment does not open to this text under this key.
+    Forged,
+}
+
+impl Refusal {
+    pub fn code(self) -> ErrorCode {
+        match self {
+            Refusal::BadKey => ErrorCode::InvalidBase64,
+            Refusal::TooLong => ErrorCode::InvalidField,
+            Refusal::Replayed => ErrorCode::EvidenceReplayed,
+            Refusal::NotTheirs => ErrorCode::EvidenceNotTheirs,
+            Refusal::Unfranked => ErrorCode::EvidenceUnfranked,
+            Refusal::Forged => ErrorCode::EvidenceForged,
+        }
+    }
+
+    pub fn message(self) -> &'static str {
+        match self {
+            Refusal::BadKey => "franking_key is not base64 of 32 bytes",
+            Refusal::TooLong => "text is longer than a message can be",
+            Refusal::Replayed => "this message is named twice or is already evidence of your report",
+            Refusal::NotTheirs => "no such message from the reported user to you in that match",
+            Refusal::Unfranked => "this message was stored without a commitment and cannot be verified",
+            Refusal::Forged => "the text and key do not open the commitment bound when the message was sent",
+        }
+    }
+}
+
+/// A refused reveal: its index in `evidence`, and why.
+pub type Refused = (usize, Refusal);
+
+/// The checks that need no stored fact: a key of the right length, a text no longer than `max_text` bytes, no
+/// message named twice. The franking keys, decoded.
+pub fn check_shape(reveals: &[Reveal], max_text: usize) -> Result<Vec<[u8; KEY_LEN]>, Refused> {
+    let mut keys = Vec::with_capacity(reveals.len());
+    for (i, reveal) in reveals.iter().enumerate() {
+        if reveals[..i].iter().any(|earlier| earlier.seq == reveal.seq) {
+            return Err((i, Refusal::Replayed));
+        }
+        if reveal.text.len() > max_text {
+            return Err((i, Refusal::TooLong));
+        }
+        let key = (reveal.franking_key.len() == 44).then(|| STANDARD.decode(&reveal.franking_key).ok()).flatten();
+        keys.push(key.and_then(|k| k.try_into().ok()).ok_or((i, Refusal::BadKey))?);
+    }
+    Ok(keys)
+}
+
+/// Each reveal against the message bound under its seq: sent by `reported` to `reporter`, franked, and opening.
+pub fn verify(
+    reveals: &[Reveal],
+    keys: &[[u8; KEY_LEN]],
+    bound: &[Bound],
+    reporter: UserId,
+    reported: UserId,
+) -> Result<Vec<Verified>, Refused> {
+    reveals
+        .iter()
+        .zip(keys)
+        .enumerate()
+        .map(|(i, (reveal, key))| {
+            let message = bound
+                .iter()
+                .find(|b| b.seq == reveal.seq && b.sender_id == reported && b.receiver_id == reporter)
+                .ok_or((i, Refusal::NotTheirs))?;
+            let commitment = message.commitment.as_deref().ok_or((i, Refusal::Unfranked))?;
+            if !franking::opens(commitment, key, reveal.text.as_bytes()) {
+                return Err((i, Refusal::Forged));
+            }
+            Ok(Verified { seq: message.seq, sent_at: message.sent_at, text: reveal.text.clone() })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const REPORTER: UserId = UserId(1);
+    const REPORTED: UserId = UserId(2);
+    const KEY: [u8; KEY_LEN] = [9; KEY_LEN];
+
+    fn reveal(seq: i64, text: &str, key: &[u8]) -> Reveal {
+        Reveal { seq: Seq(seq), text: text.into(), franking_key: STANDARD.encode(key) }
+    }
+
+    fn bound(seq: i64, sender: UserId, receiver: UserId, text: Option<&str>) -> Bound {
+        let commitment = text.map(|t| franking::commit(&KEY, t.as_bytes()).to_vec());
+        Bound { seq: Seq(seq), sender_id: sender, receiver_id: receiver, sent_at: DateTime::UNIX_EPOCH, commitment }
+    }
+
+    type Outcome = Result<Vec<Seq>, Refused>;
+
+    fn outcome(reveals: &[Reveal], stored: &[Bound]) -> Outcome {
+        let keys = check_shape(reveals, 100)?;
+        Ok(verify(reveals, &keys, stored, REPORTER, REPORTED)?.into_iter().map(|v| v.seq).collect())
+    }
+
+    #[test]
+    fn each_reveal_is_verified_or_the_report_is_refused_naming_the_first_bad_one() {
+        let stored = [
+            bound(1, REPORTED, REPORTER, Some("sen kimsin")),
+            bound(2, REPORTER, REPORTED, Some("merhaba")),
+            bound(3, REPORTED, REPORTER, None),
+            bound(4, REPORTED, REPORTER, Some("çirkin söz")),
+        ];
+        let cases: &[(&[Reveal], Outcome)] = &[
+            (&[reveal(1, "sen kimsin", &KEY)], Ok(vec![Seq(1)])),
+            (&[reveal(1, "sen kimsin", &KEY), reveal(4, "çirkin söz", &KEY)], Ok(vec![Seq(1), Seq(4)])),
+            (&[reveal(1, "sen kimsin!", &KEY)], Err((0, Refusal::Forged))),
+            (&[reveal(1, "sen kimsin", &[8; KEY_LEN])], Err((0, Refusal::Forged))),
+            // The reporter's own message: not the reported user's to answer for.
+            (&[reveal(2, "merhaba", &KEY)], Err((0, Refusal::NotTheirs))),
+            (&[reveal(9, "yok", &KEY)], Err((0, Refusal::NotTheirs))),
+            (&[reveal(3, "eski", &KEY)], Err((0, Refusal::Unfranked))),
+            // A true reveal moved to another seq does not open that seq's commitment.
+            (&[reveal(4, "sen kimsin", &KEY)], Err((0, Refusal::Forged))),
+            (&[reveal(1, "sen kimsin", &KEY), reveal(1, "sen kimsin", &KEY)], Err((1, Refusal::Replayed))),
+            (&[reveal(1, "sen kimsin", &KEY[..31])], Err((0, Refusal::BadKey))),
+            (
+                &[Reveal { seq: Seq(1), text: "x".into(), franking_key: "not base64!".into() }],
+                Err((0, Refusal::BadKey)),
+            ),
+            (&[reveal(1, &"a".repeat(101), &KEY)], Err((0, Refusal::TooLong))),
+            (&[reveal(1, "sen kimsin", &KEY), reveal(2, "merhaba", &KEY)], Err((1, Refusal::NotTheirs))),
+        ];
+        for (reveals, expected) in cases {
+            assert_eq!(&outcome(reveals, &stored), expected, "{reveals:?}");
+        }
+    }
+
+    #[test]
+    fn a_message_to_someone_else_is_not_evidence_for_the_reporter() {
+        let stored = [bound(1, REPORTED, UserId(3), Some("sen kimsin"))];
+        assert_eq!(outcome(&[reveal(1, "sen kimsin", &KEY)], &stored), Err((0, Refusal::NotTheirs)));
+    }
+}

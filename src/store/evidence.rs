@@ -1,0 +1,64 @@
+//! Reports' verified evidence: what the server bound when messages were sent (read to verify a reveal), the
+//! revealed messages that passed (stored with their report, [`Store::insert_report`]), shown to moderators, and
+//! deleted with the report's retention. No export reads this table.
+
+use chrono::{DateTime, Utc};
+
+use super::{Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::evidence::Bound;
+use crate::domain::{MatchId, Seq};
+
+/// A verified message as moderators see it, under its report.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct EvidenceRow {
+    pub report_id: i64,
+    pub match_id: MatchId,
+    pub seq: Seq,
+    pub sent_at: DateTime<Utc>,
+    pub plaintext: String,
+    pub verified_at: DateTime<Utc>,
+}
+
+impl Store {
+    /// The bound metadata of the messages `seqs` of `match_id` that exist (at most [`MAX_REVEALS`] lookups of the
+    /// clustered key).
+    ///
+    /// [`MAX_REVEALS`]: crate::domain::evidence::MAX_REVEALS
+    pub async fn bound_messages(&self, match_id: MatchId, seqs: &[Seq]) -> Result<Vec<Bound>, StoreError> {
+        let query = select!(
+            "SELECT seq, sender_id, receiver_id, sent_at, commitment FROM message_logs WHERE match_id = $1 AND seq = $2"
+        );
+        let mut bound = Vec::with_capacity(seqs.len());
+        for &seq in seqs {
+            let row: Option<Bound> =
+                on_read_pool!(self, |pool| pool.rows(query).bind(match_id).bind(seq).optional().await)?;
+            bound.extend(row);
+        }
+        Ok(bound)
+    }
+
+    /// The verified evidence of the reports `report_ids`, by report and seq.
+    pub async fn evidence_of(&self, report_ids: &[i64]) -> Result<Vec<EvidenceRow>, StoreError> {
+        let query = select!(
+            "SELECT report_id, match_id, seq, sent_at, plaintext, verified_at FROM report_evidence \
+             WHERE report_id = $1 ORDER BY match_id, seq"
+        );
+        let mut rows = Vec::new();
+        for &id in report_ids {
+            rows.extend(on_read_pool!(self, |pool| pool.rows(query).bind(id).all().await)?);
+        }
+        Ok(rows)
+    }
+
+    /// Deletes evidence verified before `cutoff` (the report's retention), at most `limit` rows; how many.
+    pub async fn delete_evidence_before(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
+        let query = "DELETE FROM report_evidence WHERE id IN \
+                     (SELECT id FROM report_evidence WHERE verified_at < $1 ORDER BY id LIMIT $2)";
+        Ok(on_write_pool!(self, |pool| sqlx::query(query)
+            .bind(cutoff)
+            .bind(limit)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?)
+    }
+}
