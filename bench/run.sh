@@ -3,6 +3,7 @@
 #
 #   CONNECTIONS=100000 PAIRS=100 MATCH_USERS=200 STORM_CONCURRENCY=32 DURATION=30 bench/run.sh
 #   SCENARIOS=matching MATCH_INTERESTS=3/50 MATCH_LANGUAGES=2/4 MATCH_INTEREST_MATCHING=prefer bench/run.sh
+#   SCENARIOS=open-loop OPEN_RATES="1000 5000 10000" OPEN_PAIRS=200 DURATION=10 bench/run.sh   # offered load
 #   BENCH_DATABASE_URL=postgres://… bench/run.sh      # PostgreSQL instead of the default SQLite
 #   NODES=2 BENCH_DATABASE_URL=postgres://… bench/run.sh   # a cluster: 2 nodes on one PostgreSQL + a throwaway Redis
 #   BENCH_SERVER_BIN=/tmp/base/tanis bench/run.sh                  # another build of the server, same load generator
@@ -29,8 +30,11 @@ HOLD=${HOLD:-5}
 PORT=${PORT:-18080}
 # Nodes listen on PORT, PORT+1, …
 NODES=${NODES:-1}
+# Open loop (issue 31): OPEN_RATES offered msgs/s, one run of DURATION each, over OPEN_PAIRS pairs.
+OPEN_RATES=${OPEN_RATES:-1000 2000 5000 10000 20000}
+OPEN_PAIRS=${OPEN_PAIRS:-200}
 # Enough distinct users for every scenario (relay and matching need distinct ones; connections round-robins).
-USERS=${USERS:-$(( 2 * PAIRS + MATCH_USERS + 200 ))}
+USERS=${USERS:-$(( 2 * (PAIRS > OPEN_PAIRS ? PAIRS : OPEN_PAIRS) + MATCH_USERS + 200 ))}
 
 [[ $NODES =~ ^[1-9][0-9]*$ ]] || { echo "NODES must be a positive number, not '$NODES'" >&2; exit 2; }
 # Nodes share one database: SQLite is one file on one machine, a cluster needs PostgreSQL.
@@ -147,8 +151,10 @@ STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=bench/results/$STORE-$STAMP.json
 MD=$WORK/table.md
 
+RESULTS=()
 run() { # name, then tanis-bench arguments
   local name=$1; shift
+  RESULTS+=("$name")
   echo "== $name" >&2
   "$BENCH" "$@" --json "$WORK/$name.json" --markdown "$MD"
 }
@@ -158,6 +164,13 @@ wanted() { [[ " $SCENARIOS " == *" $1 "* ]]; }
 wanted echo && run echo echo-baseline "$PAIRS" --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
 wanted relay && run relay relay "$PAIRS" --users "$WORK/users.txt" --url "$URLS" "${CPU[@]}" "${DB[@]}" \
   --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
+# Not in the default set (five runs): SCENARIOS=open-loop. Each rate is its own result.
+if wanted open-loop; then
+  for r in $OPEN_RATES; do
+    run "open-loop-$r" open-loop "$OPEN_PAIRS" --users "$WORK/users.txt" --url "$URLS" "${CPU[@]}" "${DB[@]}" \
+      --rate "$r" --duration-secs "$DURATION"
+  done
+fi
 # Profiles for matching (issue 29): MATCH_INTERESTS=3/50 MATCH_LANGUAGES=2/4 MATCH_INTEREST_MATCHING=prefer.
 PROFILES=(--interest-matching "${MATCH_INTEREST_MATCHING:-off}")
 [[ -z ${MATCH_INTERESTS:-} ]] || PROFILES+=(--interests "$MATCH_INTERESTS")
@@ -174,7 +187,7 @@ wanted connections && run connections connections "$CONNECTIONS" --users "$WORK/
 {
   printf '{"store":"%s","nodes":%d,"timestamp":"%s","results":[' "$STORE" "$NODES" "$STAMP"
   first=1
-  for name in $SCENARIOS; do
+  for name in "${RESULTS[@]}"; do
     [[ $first == 1 ]] || printf ','
     first=0
     cat "$WORK/$name.json"

@@ -6,6 +6,7 @@ pub mod cpu;
 pub mod echo;
 pub mod login_storm;
 pub mod matching;
+pub mod open_loop;
 pub mod relay;
 pub mod turn_churn;
 
@@ -195,7 +196,12 @@ pub fn clock_us() -> u64 {
 /// A ~100-byte plaintext, the size of a typical chat line, so ciphertext sizes match across scenarios. It starts
 /// with its send time (`clock_us`), so the receiver can time send → received from the plaintext alone.
 pub fn payload(n: u64) -> String {
-    let mut text = format!("{} bench message {n} ", clock_us());
+    payload_at(clock_us(), n)
+}
+
+/// A [`payload`] carrying `at_us` (a `clock_us` time, e.g. when it was scheduled) as its send time.
+pub fn payload_at(at_us: u64, n: u64) -> String {
+    let mut text = format!("{at_us} bench message {n} ");
     while text.len() < 100 {
         text.push('x');
     }

@@ -12,6 +12,7 @@ use tanis_bench::cpu::CpuWatch;
 use tanis_bench::echo::{self, EchoOptions};
 use tanis_bench::login_storm::{self, LoginStormOptions};
 use tanis_bench::matching::{self, MatchingOptions};
+use tanis_bench::open_loop::{self, OpenLoopOptions};
 use tanis_bench::relay::{self, RelayOptions};
 use tanis_bench::turn_churn::{self, TurnChurnOptions};
 use tanis_bench::{Report, load_users};
@@ -91,6 +92,17 @@ enum Command {
         #[arg(long, default_value_t = 10)]
         in_flight: usize,
         #[arg(long, default_value_t = 5)]
+        duration_secs: u64,
+    },
+    /// P text pairs offered R messages a second in all (Poisson arrivals, whatever the answers do), every message
+    /// acknowledged by its receiver; scheduled send → msg.accepted and → peer's msg.
+    OpenLoop {
+        pairs: usize,
+        #[command(flatten)]
+        target: Target,
+        #[arg(long)]
+        rate: f64,
+        #[arg(long, default_value_t = 10)]
         duration_secs: u64,
     },
     /// U users looping find → found → leave; matches/s and time to match.
@@ -191,6 +203,11 @@ async fn main() -> anyhow::Result<()> {
             let users = load_users(&target.users)?;
             let (urls, cpu) = (target.urls(), target.cpu());
             relay::run(&users, &RelayOptions { urls, pairs, in_flight, duration: secs(duration_secs), cpu }).await?
+        }
+        Command::OpenLoop { pairs, target, rate, duration_secs } => {
+            let users = load_users(&target.users)?;
+            let (urls, cpu) = (target.urls(), target.cpu());
+            open_loop::run(&users, &OpenLoopOptions { urls, pairs, rate, duration: secs(duration_secs), cpu }).await?
         }
         Command::Matching { users_count, target, duration_secs, interests, languages, interest_matching } => {
             let users = load_users(&target.users)?;

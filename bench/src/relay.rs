@@ -132,7 +132,7 @@ pub async fn measure(users: &[SeededUser], opts: &RelayOptions, label: &'static 
 }
 
 /// Connects every side (side k to `urls[k % n]`) concurrently and ends any match left over from an earlier run.
-async fn connect_all(users: &[SeededUser], opts: &RelayOptions) -> anyhow::Result<Vec<Connection>> {
+pub(crate) async fn connect_all(users: &[SeededUser], opts: &RelayOptions) -> anyhow::Result<Vec<Connection>> {
     let tasks: Vec<_> = users
         .iter()
         .enumerate()
@@ -158,7 +158,7 @@ async fn connect_all(users: &[SeededUser], opts: &RelayOptions) -> anyhow::Resul
 
 /// Pairs sides 2p and 2p+1 for every p, one pair at a time: the matchmaker pairs whoever is queued, so only with
 /// nobody else in the queue is each pair sure to be the two users (and the two nodes) chosen for it.
-async fn pair_all(conns: Vec<Connection>) -> anyhow::Result<Vec<(Connection, Chat)>> {
+pub(crate) async fn pair_all(conns: Vec<Connection>) -> anyhow::Result<Vec<(Connection, Chat)>> {
     let mut paired = Vec::with_capacity(conns.len());
     let mut conns = conns.into_iter();
     let mut p = 0;

@@ -12,6 +12,7 @@ use tanis_bench::cpu::CpuWatch;
 use tanis_bench::echo::{self, EchoOptions};
 use tanis_bench::login_storm::{self, LoginStormOptions};
 use tanis_bench::matching::{self, MatchingOptions};
+use tanis_bench::open_loop::{self, OpenLoopOptions};
 use tanis_bench::relay::{self, RelayOptions};
 use tanis_bench::turn_churn::{self, TurnChurnOptions};
 use tanis_bench::{Report, SEED_PASSWORD, SeededUser};
@@ -159,6 +160,19 @@ async fn every_scenario_runs_at_a_tiny_size() {
     assert!(report.extra["relay_acked_storm"].as_u64().unwrap() > 0);
     cpu_figure(&report, "cpu_ms_per_login");
     cpu_figure(&report, "relay_cpu_s_per_1000_msgs_alone");
+
+    // Open loop (issue 31): 100 messages a second offered for a second, whatever the answers do; every one
+    // accepted, delivered and timed from its scheduled send.
+    let opts =
+        OpenLoopOptions { urls: vec![url.clone()], pairs: 2, rate: 100.0, duration: second, cpu: this_process(&[]) };
+    let report = open_loop::run(&users[20..], &opts).await.unwrap();
+    check(&report);
+    let json = serde_json::to_string(&report).unwrap();
+    assert_eq!(report.failures, 0, "{json}");
+    assert_eq!(report.extra["offered"].as_u64(), Some(report.ops), "every offered message was accepted: {json}");
+    assert_eq!(report.extra["received"].as_u64(), Some(report.ops), "and reached the peer: {json}");
+    assert!(report.extra["peer_latency"]["p99_us"].as_u64().is_some_and(|p| p > 0), "{json}");
+    cpu_figure(&report, "cpu_s_per_1000_msgs");
 
     let report = echo::run(&EchoOptions { pairs: 2, in_flight: 4, duration: second }).await.unwrap();
     check(&report);

@@ -1,0 +1,257 @@
+//! `open-loop`: messages offered at a fixed total rate, whatever the answers do — latency as users make it. A
+//! closed loop (relay: K in flight per side) measures Little's law: the slower the server answers, the less it is
+//! asked, so its latency hides in a lower rate. Here P text pairs stay matched and each of the 2P sides sends on its
+//! own Poisson process of rate R / 2P (together one Poisson stream of rate R across random pairs), every message
+//! acknowledged by its receiver as in relay. Latencies run from each message's *scheduled* send time, so a late
+//! client or a stalled server is counted, not omitted (coordinated omission): send → `msg.accepted` (durable)
+//! and send → the peer's `msg`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use tanis_client::{Chat, Connection};
+use tanis_proto::{ClientFrame, ServerFrame};
+use tokio::sync::Barrier;
+use tokio::time::{sleep_until, timeout_at};
+
+use crate::cpu::CpuWatch;
+use crate::relay::{connect_all, pair_all};
+use crate::{Latency, Progress, Report, SeededUser, clock_us, histogram, payload_at, rate, record_us, sent_at_us};
+
+/// How long a side waits after the window for its last acknowledgements and the peer's last messages.
+const DRAIN: Duration = Duration::from_secs(10);
+
+#[derive(Debug, Clone)]
+pub struct OpenLoopOptions {
+    pub urls: Vec<String>,
+    pub pairs: usize,
+    /// Messages offered per second, all sides together.
+    pub rate: f64,
+    pub duration: Duration,
+    pub cpu: CpuWatch,
+}
+
+pub async fn run(users: &[SeededUser], opts: &OpenLoopOptions) -> anyhow::Result<Report> {
+    let sides = opts.pairs * 2;
+    anyhow::ensure!(users.len() >= sides, "open-loop needs {sides} distinct users, the file has {}", users.len());
+    anyhow::ensure!(opts.rate > 0.0, "the offered rate must be positive");
+    let relay = crate::relay::RelayOptions {
+        urls: opts.urls.clone(),
+        pairs: opts.pairs,
+        in_flight: 1,
+        duration: opts.duration,
+        cpu: opts.cpu.clone(),
+    };
+    let paired = pair_all(connect_all(&users[..sides], &relay).await?).await?;
+    let label = "open-loop";
+    eprintln!("[{label}] {} pairs, {} msgs/s offered", opts.pairs, opts.rate);
+    let progress = Progress::start(label);
+    let barrier = Arc::new(Barrier::new(sides + 1));
+    let per_side = opts.rate / sides as f64;
+    let mut tasks = Vec::with_capacity(sides);
+    for (k, (mut conn, mut chat)) in paired.into_iter().enumerate() {
+        let (barrier, progress, duration) = (barrier.clone(), progress.clone(), opts.duration);
+        tasks.push(tokio::spawn(async move {
+            barrier.wait().await;
+            let mut side = Side::new(k as u64);
+            let result = side.run(&mut conn, &mut chat, per_side, duration, &progress).await;
+            let leave = ClientFrame::MatchLeave { id: Some("leave".into()), match_id: chat.info.match_id };
+            if conn.send(&leave).await.is_ok() {
+                let _ = conn.next_where(|f| matches!(f, ServerFrame::Ok { .. } | ServerFrame::Error { .. })).await;
+            }
+            result.map(|()| side)
+        }));
+    }
+    let cpu_start = opts.cpu.sample();
+    barrier.wait().await;
+    let started = Instant::now();
+    let mut all = Side::new(0);
+    let (mut failed_sides, mut first_error) = (0u64, None);
+    for task in tasks {
+        match task.await? {
+            Ok(side) => all.add(&side)?,
+            Err(e) => {
+                failed_sides += 1;
+                first_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+    let cpu = opts.cpu.used_since(cpu_start);
+    let elapsed = started.elapsed();
+    let (_, failures) = progress.finish();
+    let peer = Latency::from_histogram(&all.peer);
+    let mut extra = serde_json::json!({
+        "offered_per_sec": opts.rate,
+        "offered": all.offered,
+        "received": all.received,
+        "late_sends": all.late,
+        "peer_p50_ms": peer.p50_us as f64 / 1000.0,
+        "peer_p99_ms": peer.p99_us as f64 / 1000.0,
+        "peer_latency": peer,
+        "failed_sides": failed_sides,
+        "first_error": first_error,
+    });
+    cpu.add_to(&mut extra, "cpu_s_per_1000_msgs", all.acked);
+    Ok(Report {
+        scenario: label.into(),
+        params: serde_json::json!({"pairs": opts.pairs, "rate": opts.rate, "duration_secs": opts.duration.as_secs_f64(), "nodes": opts.urls.len()}),
+        elapsed_secs: elapsed.as_secs_f64(),
+        ops: all.acked,
+        failures: failures + failed_sides + (all.offered - all.acked) + (all.acked - all.received.min(all.acked)),
+        rate_per_sec: rate(all.acked, opts.duration),
+        latency: Some(Latency::from_histogram(&all.accepted)),
+        extra,
+    })
+}
+
+/// One side: its schedule, what it waits for, and what it measured.
+struct Side {
+    rng: SplitMix64,
+    /// Scheduled send → `msg.accepted`.
+    accepted: Histogram<u64>,
+    /// Scheduled send (carried in the plaintext) → the peer's `msg` here.
+    peer: Histogram<u64>,
+    /// Sent, not yet accepted: `client_msg_id` → scheduled send time (`clock_us`).
+    pending: HashMap<String, u64>,
+    offered: u64,
+    acked: u64,
+    received: u64,
+    /// Messages sent more than a millisecond after their scheduled time (the client fell behind).
+    late: u64,
+}
+
+impl Side {
+    fn new(seed: u64) -> Self {
+        Self {
+            rng: SplitMix64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED),
+            accepted: histogram(),
+            peer: histogram(),
+            pending: HashMap::new(),
+            offered: 0,
+            acked: 0,
+            received: 0,
+            late: 0,
+        }
+    }
+
+    fn add(&mut self, other: &Side) -> anyhow::Result<()> {
+        self.accepted.add(&other.accepted)?;
+        self.peer.add(&other.peer)?;
+        self.offered += other.offered;
+        self.acked += other.acked;
+        self.received += other.received;
+        self.late += other.late;
+        Ok(())
+    }
+
+    /// Sends on a Poisson schedule of `per_second` for `duration`, reading whatever comes meanwhile; then drains.
+    async fn run(
+        &mut self,
+        conn: &mut Connection,
+        chat: &mut Chat,
+        per_second: f64,
+        duration: Duration,
+        progress: &Progress,
+    ) -> anyhow::Result<()> {
+        let start = tokio::time::Instant::now();
+        let (start_us, deadline) = (clock_us(), start + duration);
+        let mut next = self.rng.exponential(per_second);
+        loop {
+            let due = start + next;
+            if due < deadline {
+                tokio::select! {
+                    biased;
+                    () = sleep_until(due) => {
+                        let scheduled_us = start_us + next.as_micros() as u64;
+                        if clock_us() > scheduled_us + 1000 {
+                            self.late += 1;
+                        }
+                        self.offered += 1;
+                        let frame = chat.message(&payload_at(scheduled_us, self.offered));
+                        let ClientFrame::MsgSend { client_msg_id, .. } = &frame else { unreachable!() };
+                        self.pending.insert(client_msg_id.clone(), scheduled_us);
+                        conn.send(&frame).await?;
+                        next += self.rng.exponential(per_second);
+                    }
+                    frame = conn.next() => self.take(frame?, conn, chat, progress).await?,
+                }
+            } else {
+                return self.drain(conn, chat, deadline + DRAIN, progress).await;
+            }
+        }
+    }
+
+    /// After the window: this side's last acknowledgements, then the peer's last messages, until a quiet second
+    /// (or `until`).
+    async fn drain(
+        &mut self,
+        conn: &mut Connection,
+        chat: &mut Chat,
+        until: tokio::time::Instant,
+        progress: &Progress,
+    ) -> anyhow::Result<()> {
+        loop {
+            let quiet = tokio::time::Instant::now() + Duration::from_secs(1);
+            let wait = if self.pending.is_empty() { quiet.min(until) } else { until };
+            match timeout_at(wait, conn.next()).await {
+                Ok(frame) => self.take(frame?, conn, chat, progress).await?,
+                Err(_) if self.pending.is_empty() => return Ok(()),
+                Err(_) => anyhow::bail!("{} messages never acknowledged", self.pending.len()),
+            }
+        }
+    }
+
+    async fn take(
+        &mut self,
+        frame: ServerFrame,
+        conn: &mut Connection,
+        chat: &mut Chat,
+        progress: &Progress,
+    ) -> anyhow::Result<()> {
+        match frame {
+            ServerFrame::MsgAccepted { client_msg_id, .. } => {
+                if let Some(scheduled) = self.pending.remove(&client_msg_id) {
+                    record_us(&mut self.accepted, clock_us().saturating_sub(scheduled));
+                    self.acked += 1;
+                    progress.add(1);
+                }
+            }
+            ServerFrame::Msg { mine: false, match_id, seq, .. } => {
+                let text = chat.read(&frame)?;
+                let sent_at = sent_at_us(&text).ok_or_else(|| anyhow::anyhow!("no send time in {text:?}"))?;
+                record_us(&mut self.peer, clock_us().saturating_sub(sent_at));
+                self.received += 1;
+                conn.send(&ClientFrame::MsgAck { id: None, match_id, seq }).await?;
+            }
+            ServerFrame::Error { code, message, .. } => {
+                progress.fail();
+                anyhow::bail!("server error {code:?}: {message}");
+            }
+            ServerFrame::MatchEnded { .. } => anyhow::bail!("the match ended mid-run"),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// A small deterministic generator (SplitMix64): each side's arrivals differ and repeat run to run.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        // 53 random bits in (0, 1]: never 0, so the logarithm below is finite.
+        ((z >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+
+    /// An exponential inter-arrival time of a Poisson process with `per_second` events a second.
+    fn exponential(&mut self, per_second: f64) -> Duration {
+        Duration::from_secs_f64(-self.next_f64().ln() / per_second)
+    }
+}
