@@ -46,6 +46,9 @@ pub enum ErrorCode {
     PremiumRequired,
     /// `match.find` asked for a `radius_km` region, but the profile has no stored location (`PATCH /v1/me`).
     LocationRequired,
+    /// `match.find` while the account's phone is not verified, on a server that asks for one
+    /// (`trust.match_requires_verified_phone`): verify it (`POST /v1/me/phone/verification`) first.
+    PhoneUnverified,
 }
 
 /// WebSocket close codes the server uses (4000–4999 is the application range).

@@ -127,6 +127,17 @@ pub(super) async fn typing(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
 
 /// `match.leave`: ends the match; the peer is told they were left.
 pub(super) async fn leave(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
+    // Leaving an active match is a skip, which new and unverified accounts may do only so often.
+    if ctx.hub.active_match(ctx.user_id).is_some_and(|a| a.match_id == match_id) {
+        match ctx.hub.allow_skip(ctx.user_id).await {
+            Ok(None) => {}
+            Ok(Some(per_minute)) => {
+                let message = format!("new and unverified accounts may skip {per_minute} matches a minute; wait a little");
+                return ctx.error(id, ErrorCode::RateLimited, &message).await;
+            }
+            Err(e) => return ctx.internal(id, e).await,
+        }
+    }
     match ctx.hub.end_match(ctx.user_id, match_id, EndCause::Left).await {
         Ok(true) => ctx.reply(ServerFrame::Ok { id }).await,
         Ok(false) => ctx.error(id, ErrorCode::NotInMatch, "no such active match").await,
@@ -194,10 +205,17 @@ pub(super) async fn report(
         match_id,
         reason: reason_code.as_str(),
         details: details.as_deref(),
+        network: ctx.network.as_deref(),
         now: hub.inner.services.clock.now(),
     };
     match hub.inner.services.store.insert_report(&report).await {
-        Ok(_) => ctx.reply(ServerFrame::Ok { id }).await,
+        Ok(stored) => {
+            if stored {
+                // One more open report may quarantine them: matching reads their standing again.
+                hub.standing_changed(report.reported_id);
+            }
+            ctx.reply(ServerFrame::Ok { id }).await
+        }
         Err(e) => ctx.internal(id, e).await,
     }
 }

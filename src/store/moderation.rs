@@ -21,6 +21,8 @@ pub struct NewReport<'a> {
     pub match_id: MatchId,
     pub reason: &'a str,
     pub details: Option<&'a str>,
+    /// The keyed hash of the reporter's address range (src/moderation/trust.rs), when their address is known.
+    pub network: Option<&'a [u8]>,
     pub now: DateTime<Utc>,
 }
 
@@ -59,8 +61,8 @@ impl Store {
 
     /// Stores a report; a reporter counts once per reported user, so a repeat returns false and stores nothing.
     pub async fn insert_report(&self, r: &NewReport<'_>) -> Result<bool, StoreError> {
-        let query = "INSERT INTO reports (reporter_id, reported_id, match_id, reason, details, created_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (reporter_id, reported_id) DO NOTHING";
+        let query = "INSERT INTO reports (reporter_id, reported_id, match_id, reason, details, created_at, \
+                     reporter_network) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (reporter_id, reported_id) DO NOTHING";
         let inserted = on_write_pool!(self, |pool| sqlx::query(query)
             .bind(r.reporter_id)
             .bind(r.reported_id)
@@ -68,6 +70,7 @@ impl Store {
             .bind(r.reason)
             .bind(r.details)
             .bind(r.now)
+            .bind(r.network)
             .execute(pool)
             .await
             .map(|r| r.rows_affected()))?;

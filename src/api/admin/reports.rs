@@ -53,6 +53,11 @@ pub struct ReportedUser {
     banned: bool,
     /// Distinct people with an open report about them.
     reporters: i64,
+    /// Set when the automatic ban put them up for review instead of banning them, until a moderator resolves
+    /// one of their reports or clears them: `burst_created` (the reporters' accounts were created close
+    /// together) or `burst_network` (they reported from one address range). docs/admin.md "Trust".
+    #[schema(example = "burst_created")]
+    review: Option<String>,
     reports: Vec<OpenReport>,
 }
 
@@ -78,7 +83,13 @@ pub(super) async fn queue(
         return Err(ApiError::new(ErrorCode::InvalidParameter, "limit must be 1 to 100 and offset 0 to 100000"));
     }
     let rows = state.store.report_queue(limit, offset).await.map_err(ApiError::internal)?;
-    let users = group(rows);
+    let mut users = group(rows);
+    let ids: Vec<UserId> = users.iter().map(|u| u.user_id).collect();
+    for (user_id, why) in state.store.open_reviews(&ids).await.map_err(ApiError::internal)? {
+        if let Some(user) = users.iter_mut().find(|u| u.user_id == user_id) {
+            user.review = Some(why);
+        }
+    }
     let next_offset = (users.len() as i64 == limit).then_some(offset + limit);
     Ok(AppJson(ReportQueue { users, next_offset }))
 }
@@ -93,6 +104,7 @@ fn group(rows: Vec<QueuedReport>) -> Vec<ReportedUser> {
                 handle: handle(&row.reported_alias, &row.reported_tag),
                 banned: row.reported_banned,
                 reporters: row.reporters,
+                review: None,
                 reports: Vec::new(),
             });
         }
@@ -139,7 +151,13 @@ pub(super) async fn resolve(
     let note = super::note(&req.note)?;
     let now = state.accounts.now();
     match state.store.resolve_report(id, &req.resolution, note, moderator, now).await.map_err(ApiError::internal)? {
-        Decided::Done => Ok(StatusCode::NO_CONTENT),
+        Decided::Done => {
+            // One open report fewer may end their quarantine; it also ends an open review (docs/admin.md "Trust").
+            if let Some(reported) = state.store.report_subject(id).await.map_err(ApiError::internal)? {
+                state.hub.standing_changed(reported);
+            }
+            Ok(StatusCode::NO_CONTENT)
+        }
         Decided::NotFound => Err(ApiError::new(ErrorCode::NotFound, "no such report")),
         Decided::AlreadyDecided => Err(ApiError::new(ErrorCode::AlreadyDecided, "the report is resolved already")),
     }
