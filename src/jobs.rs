@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use tanis_proto::MatchKind;
 use tanis_workers::claims::{ClaimFacts, Decision, Kind};
 use tanis_workers::expiry::ExpiredMatch;
-use tanis_workers::moderation::Decision;
+use tanis_workers::moderation::Decision as BanDecision;
 use tanis_workers::quotas::Amounts;
 use tanis_workers::referrals::{Grant, ReferralFacts};
 use tanis_workers::subscriptions::Changes;
@@ -63,7 +63,7 @@ impl JobStore for JobsStore {
         Ok(self.0.decide_claim(&verdict, now).await?)
     }
 
-    async fn auto_ban_decisions(&self, threshold: u32, now: DateTime<Utc>) -> Result<Vec<(UserId, Decision)>, JobError> {
+    async fn auto_ban_decisions(&self, threshold: u32, now: DateTime<Utc>) -> Result<Vec<(UserId, BanDecision)>, JobError> {
         let rules = trust::Rules::new(&self.1, threshold);
         // A reporter weighs at most the evidence weight: fewer distinct reporters than this cannot reach it.
         let min_reporters = threshold.div_ceil(rules.evidence_weight.max(1)).max(1);
@@ -71,8 +71,8 @@ impl JobStore for JobsStore {
         for user_id in self.0.auto_ban_candidates(min_reporters.into()).await? {
             let reports = self.0.trust_reports(user_id).await?;
             match trust::verdict(&reports, now, &rules) {
-                AutoBan::Ban => decisions.push((user_id, Decision::Ban)),
-                AutoBan::Review(why) => decisions.push((user_id, Decision::Review(why.as_str()))),
+                AutoBan::Ban => decisions.push((user_id, BanDecision::Ban)),
+                AutoBan::Review(why) => decisions.push((user_id, BanDecision::Review(why.as_str()))),
                 AutoBan::Wait => {}
             }
         }
