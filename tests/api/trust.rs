@@ -36,6 +36,22 @@ async fn server(backend: Backend) -> (TestApp, Twilio) {
     .await
 }
 
+/// [`server`] where quarantine never starts: these tests are about the automatic ban, whose reporters must each
+/// meet the reported user, which quarantine (three open reports) would stop.
+async fn server_without_quarantine(backend: Backend) -> (TestApp, Twilio) {
+    spawn_with_sms(backend, |c| {
+        c.quotas.free_text_daily = 40;
+        c.sms.max_per_ip_per_hour = 1000;
+        no_quarantine(c);
+    })
+    .await
+}
+
+/// Quarantine out of the way of a test about the automatic ban (see [`server_without_quarantine`]).
+pub(crate) fn no_quarantine(c: &mut tanis::config::Config) {
+    c.trust.quarantine_open_reports = 1000;
+}
+
 async fn review_of(app: &TestApp, moderator: &TestUser, user: &TestUser) -> Value {
     let url = app.url("/v1/admin/reports?limit=100");
     let queue: Value =
@@ -45,7 +61,7 @@ async fn review_of(app: &TestApp, moderator: &TestUser, user: &TestUser) -> Valu
 }
 
 async fn a_report_brigade_of_fresh_accounts_bans_nobody(backend: Backend) {
-    let (app, twilio) = server(backend).await;
+    let (app, twilio) = server_without_quarantine(backend).await;
     let target = app.user("hedef").await;
     let mut brigade = Vec::new();
     for i in 0..10 {
@@ -64,7 +80,7 @@ async fn a_report_brigade_of_fresh_accounts_bans_nobody(backend: Backend) {
 }
 
 async fn ten_trusted_reporters_ban(backend: Backend) {
-    let (app, twilio) = server(backend).await;
+    let (app, twilio) = server_without_quarantine(backend).await;
     let target = app.user("hedef").await;
     let reporters = trusted_reporters(&app, &twilio, 10, "guvenilir").await;
     all_report(&app, &reporters[..9], &target).await;
@@ -76,7 +92,7 @@ async fn ten_trusted_reporters_ban(backend: Backend) {
 }
 
 async fn unverified_and_banned_reporters_do_not_count(backend: Backend) {
-    let (app, twilio) = server(backend).await;
+    let (app, twilio) = server_without_quarantine(backend).await;
     let moderator = app.staff("denetci", "moderator").await;
     let target = app.user("hedef").await;
     let unverified = app.user("dogrulanmamis").await;
@@ -99,7 +115,7 @@ async fn unverified_and_banned_reporters_do_not_count(backend: Backend) {
 }
 
 async fn reporters_created_close_together_send_the_user_to_review_not_a_ban(backend: Backend) {
-    let (app, twilio) = server(backend).await;
+    let (app, twilio) = server_without_quarantine(backend).await;
     let moderator = app.staff("denetci", "moderator").await;
     let target = app.user("hedef").await;
     let mut reporters = Vec::new();
@@ -129,7 +145,7 @@ async fn reporters_created_close_together_send_the_user_to_review_not_a_ban(back
 }
 
 async fn reporters_from_one_address_range_send_the_user_to_review(backend: Backend) {
-    let (app, twilio) = server(backend).await;
+    let (app, twilio) = server_without_quarantine(backend).await;
     let moderator = app.staff("denetci", "moderator").await;
     let target = app.user("hedef").await;
     let reporters = trusted_reporters(&app, &twilio, 10, "ayni_ag").await;
