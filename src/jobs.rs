@@ -63,7 +63,11 @@ impl JobStore for JobsStore {
         Ok(self.0.decide_claim(&verdict, now).await?)
     }
 
-    async fn auto_ban_decisions(&self, threshold: u32, now: DateTime<Utc>) -> Result<Vec<(UserId, BanDecision)>, JobError> {
+    async fn auto_ban_decisions(
+        &self,
+        threshold: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(UserId, BanDecision)>, JobError> {
         let rules = trust::Rules::new(&self.1, threshold);
         // A reporter weighs at most the evidence weight: fewer distinct reporters than this cannot reach it.
         let min_reporters = threshold.div_ceil(rules.evidence_weight.max(1)).max(1);

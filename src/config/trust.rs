@@ -57,7 +57,10 @@ impl TrustConfig {
             return Err(invalid("trust.burst_min_reports", "must be at least 2: one report is no burst"));
         }
         if self.claim_weight == 0 || self.evidence_weight < self.claim_weight {
-            return Err(invalid("trust.evidence_weight", "claim_weight must be positive and evidence_weight at least it"));
+            return Err(invalid(
+                "trust.evidence_weight",
+                "claim_weight must be positive and evidence_weight at least it",
+            ));
         }
         if self.limited_finds_per_minute == 0 || self.limited_skips_per_minute == 0 {
             return Err(invalid(

@@ -132,7 +132,8 @@ pub(super) async fn leave(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
         match ctx.hub.allow_skip(ctx.user_id).await {
             Ok(None) => {}
             Ok(Some(per_minute)) => {
-                let message = format!("new and unverified accounts may skip {per_minute} matches a minute; wait a little");
+                let message =
+                    format!("new and unverified accounts may skip {per_minute} matches a minute; wait a little");
                 return ctx.error(id, ErrorCode::RateLimited, &message).await;
             }
             Err(e) => return ctx.internal(id, e).await,

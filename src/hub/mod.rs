@@ -14,7 +14,7 @@
 //! - [`deletion`]: an account deleted by its owner leaving at once.
 //! - [`notices`]: notifications delivered live, or queued as pushes.
 //! - [`ads`]: an ad between matches for free users.
-//! - [`rate`]: the per-user message and signalling rate limits.
+//! - [`rate`]: the per-user rate limits: messages, signalling, and the finds and skips of new accounts.
 //!
 //! Banning is [`crate::moderation`]'s: it reaches the sockets through delivery and the queue through the hub.
 
@@ -49,10 +49,10 @@ use crate::matching::{Matchmaker, Queue, cluster};
 use crate::push::{FcmClient, Notifier};
 use crate::store::Store;
 
+pub use context::SocketClient;
 pub use matches::tell_ended;
 pub use notices::{push_broadcast, push_since, queue_pushes};
 pub use signal::VideoSettings;
-pub use context::SocketClient;
 pub use socket::SocketAuth;
 
 pub use crate::delivery::ActiveMatch;

@@ -37,12 +37,7 @@ impl Hub {
     /// Takes a WebSocket handshake that the API has authenticated (`auth`: the user and login, or the close code
     /// for a missing, forged or expired token) and runs the socket. The connection cap is taken before the upgrade,
     /// so it holds even while handshakes are in flight.
-    pub fn accept(
-        &self,
-        ws: WebSocketUpgrade,
-        auth: Result<SocketAuth, CloseCode>,
-        client: SocketClient,
-    ) -> Response {
+    pub fn accept(&self, ws: WebSocketUpgrade, auth: Result<SocketAuth, CloseCode>, client: SocketClient) -> Response {
         let hub = self.clone();
         let permit = hub.inner.limiters.connections.clone().try_acquire_owned().ok();
         let c = &hub.inner.settings.hub;

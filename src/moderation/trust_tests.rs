@@ -72,7 +72,11 @@ fn the_verdict_bans_waits_or_asks_a_moderator() {
         (trusted(10), AutoBan::Ban, "ten trusted bare claims ban, as before"),
         (trusted(9), AutoBan::Wait, "nine are not enough"),
         ((0..10).map(fresh).collect(), AutoBan::Wait, "a brigade of ten fresh accounts counts for nothing"),
-        (with(trusted(9), &(0..5).map(unverified).collect::<Vec<_>>()), AutoBan::Wait, "unverified reporters do not count"),
+        (
+            with(trusted(9), &(0..5).map(unverified).collect::<Vec<_>>()),
+            AutoBan::Wait,
+            "unverified reporters do not count",
+        ),
         (with(trusted(9), &[banned]), AutoBan::Wait, "a banned reporter does not count"),
         (evidence(4), AutoBan::Ban, "four reports with verified evidence weigh 12"),
         (evidence(3), AutoBan::Wait, "three weigh 9"),
@@ -88,7 +92,10 @@ fn the_verdict_bans_waits_or_asks_a_moderator() {
             "ten reports from one address range",
         ),
         (
-            with(trusted(10), &[report(1000 - 80, 99, false), report(1000 - 80, 99, false), report(1000 - 80, 99, false)]),
+            with(
+                trusted(10),
+                &[report(1000 - 80, 99, false), report(1000 - 80, 99, false), report(1000 - 80, 99, false)],
+            ),
             AutoBan::Ban,
             "a burst beside ten independent reporters cannot shield the user",
         ),
@@ -102,11 +109,7 @@ fn the_verdict_bans_waits_or_asks_a_moderator() {
             AutoBan::Ban,
             "two from one range are below burst_min_reports",
         ),
-        (
-            (0..10).map(|i| report(25 * i, 0, false)).collect(),
-            AutoBan::Ban,
-            "unknown ranges are never grouped",
-        ),
+        ((0..10).map(|i| report(25 * i, 0, false)).collect(), AutoBan::Ban, "unknown ranges are never grouped"),
     ];
     for (reports, expected, why) in table {
         assert_eq!(verdict(&reports, at(NOW), &r), expected, "{why}");

@@ -115,10 +115,8 @@ impl Store {
 
     /// Of these users, those under an open review, with why.
     pub async fn open_reviews(&self, user_ids: &[UserId]) -> Result<Vec<(UserId, String)>, StoreError> {
-        let query = select!(concat!(
-            "SELECT u.id, u.review_reason FROM users u WHERE u.id = $1 AND ",
-            review_open!("u")
-        ));
+        let query =
+            select!(concat!("SELECT u.id, u.review_reason FROM users u WHERE u.id = $1 AND ", review_open!("u")));
         let mut open = Vec::new();
         // One page of the report queue at most (100 users), each a primary-key read.
         for &user_id in user_ids {

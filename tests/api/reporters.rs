@@ -58,7 +58,12 @@ pub(crate) async fn report_from(app: &TestApp, reporter: &TestUser, reported: &T
     let (chat, _) = tokio::join!(Chat::find(&mut socket, MatchKind::Text), Chat::find(&mut theirs, MatchKind::Text));
     let match_id = chat.expect("the reporter is matched").info.match_id;
     for frame in [
-        ClientFrame::Report { id: Some("report".into()), match_id, reason_code: ReportReason::Harassment, details: None },
+        ClientFrame::Report {
+            id: Some("report".into()),
+            match_id,
+            reason_code: ReportReason::Harassment,
+            details: None,
+        },
         ClientFrame::MatchLeave { id: Some("left".into()), match_id },
     ] {
         socket.send(&frame).await.unwrap();

@@ -136,7 +136,8 @@ async fn reporters_created_close_together_send_the_user_to_review_not_a_ban(back
     assert_eq!(app.count(asked.clone()).await, 1, "asked once, by the job, while the review is open");
 
     // A clearance ends the review (and the reports before it no longer count).
-    let cleared = app.post(&format!("/v1/admin/users/{}/clearance", target.id)).bearer_auth(app.access_token(&moderator));
+    let cleared =
+        app.post(&format!("/v1/admin/users/{}/clearance", target.id)).bearer_auth(app.access_token(&moderator));
     assert_eq!(cleared.send().await.unwrap().status(), StatusCode::NO_CONTENT);
     app.clock.advance(TimeDelta::seconds(1));
     app.run_job(Job::AutoBan).await.unwrap();

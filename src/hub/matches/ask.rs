@@ -12,12 +12,12 @@ use tanis_proto::{ErrorCode, InterestMatching, MatchKind, Region, ServerFrame};
 
 use crate::accounts::must_accept_notice;
 use crate::domain::{Country, Interests, Languages, UserId};
-use crate::moderation::trust::{self, Account};
 use crate::hub::Hub;
 use crate::hub::context::Ctx;
 use crate::matching::rules::{Candidate, MAX_RADIUS_KM, RegionRefusal, region_refusal};
 use crate::matching::standing::Standing;
 use crate::matching::{Pairing, Seeker};
+use crate::moderation::trust::{self, Account};
 use crate::quota;
 use crate::store::{StoreError, UserRow};
 
@@ -132,9 +132,7 @@ impl Hub {
         let cached = if nearby || region != Region::Anywhere {
             None
         } else {
-            sockets
-                .with_standing(user_id, |s| (s.consented && s.can_pay(kind)).then(|| Known::of(s, since)))
-                .flatten()
+            sockets.with_standing(user_id, |s| (s.consented && s.can_pay(kind)).then(|| Known::of(s, since))).flatten()
         };
         let known = match cached {
             Some(known) => known,
@@ -244,9 +242,11 @@ impl Hub {
         let account = match cached {
             Some(account) => account,
             None => match self.inner.services.store.user_by_id(user_id).await? {
-                Some(user) => {
-                    Account { created_at: user.created_at, phone_verified: user.phone_verified_at.is_some(), banned: false }
-                }
+                Some(user) => Account {
+                    created_at: user.created_at,
+                    phone_verified: user.phone_verified_at.is_some(),
+                    banned: false,
+                },
                 None => return Ok(None),
             },
         };
@@ -273,7 +273,8 @@ impl Hub {
         if let Some(per_minute) = limits.finds_per_minute
             && !self.inner.limiters.finds.allow(user_id, per_minute as f64 / 60.0, per_minute).await
         {
-            let message = format!("new and unverified accounts may look for {per_minute} matches a minute; wait a little");
+            let message =
+                format!("new and unverified accounts may look for {per_minute} matches a minute; wait a little");
             return Err(refuse(id, ErrorCode::RateLimited, &message));
         }
         Ok(())
