@@ -40,7 +40,8 @@ pub struct Standing {
     /// accounts are decided on (src/moderation/trust.rs). Verifying the phone drops the standing.
     pub account: Account,
     /// Under several open reports from counting reporters: paired only with others like them. A new report
-    /// about them, and a moderator resolving or clearing their reports, drop the standing.
+    /// about them, and a moderator resolving or clearing their reports, drop the standing; a reporter whose account
+    /// comes of age meanwhile does not (no event marks it): the next reload counts them.
     pub quarantined: bool,
 }
 
