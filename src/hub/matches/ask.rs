@@ -54,6 +54,11 @@ impl Known {
     }
 }
 
+/// What the trust limits are decided on. A banned user never gets this far (the find refuses them first).
+fn account_of(user: &UserRow) -> Account {
+    Account { created_at: user.created_at, phone_verified: user.phone_verified_at.is_some(), banned: false }
+}
+
 /// A `match.find` that could not be queued.
 struct Refusal(ServerFrame);
 
@@ -216,8 +221,7 @@ impl Hub {
         let (interests, languages) = (user.interests(), user.chosen_languages());
         let (country, location) = (user.country(), user.location_lat.zip(user.location_lon));
         let balances = quota::balances(&user);
-        let account =
-            Account { created_at: user.created_at, phone_verified: user.phone_verified_at.is_some(), banned: false };
+        let account = account_of(&user);
         let reports = store.trust_reports(user_id).await?;
         let quarantined = trust::quarantined(&reports, self.now(), &self.inner.settings.trust);
         let standing = Standing {
@@ -242,11 +246,7 @@ impl Hub {
         let account = match cached {
             Some(account) => account,
             None => match self.inner.services.store.user_by_id(user_id).await? {
-                Some(user) => Account {
-                    created_at: user.created_at,
-                    phone_verified: user.phone_verified_at.is_some(),
-                    banned: false,
-                },
+                Some(user) => account_of(&user),
                 None => return Ok(None),
             },
         };
