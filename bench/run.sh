@@ -73,6 +73,9 @@ export TANIS_HUB__MESSAGE_BURST=1000000
 export TANIS_HUB__MAX_CONNECTIONS=$(( CONNECTIONS > 110000 ? CONNECTIONS + 1000 : 110000 ))
 # The matcher never pairs people who met within this many hours; the matching loop re-pairs the same users.
 export TANIS_MATCHING__RECENT_PARTNER_HOURS=0
+# The load generator's accounts are new and unverified: lift the trust limits on their finds and skips.
+export TANIS_TRUST__LIMITED_FINDS_PER_MINUTE=1000000
+export TANIS_TRUST__LIMITED_SKIPS_PER_MINUTE=1000000
 export TANIS_JOBS__ENABLED=false
 export RUST_LOG=${RUST_LOG:-warn}
 

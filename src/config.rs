@@ -8,6 +8,10 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod trust;
+
+pub use trust::TrustConfig;
+
 /// Passwords that ship in examples and tutorials; production refuses a database URL that uses one.
 const DEFAULT_DB_PASSWORDS: &[&str] = &["postgres", "password", "tanis", "secret", "changeme", "change-me", "admin"];
 
@@ -52,6 +56,7 @@ pub struct Config {
     pub push: PushConfig,
     pub phones: PhonesConfig,
     pub sms: SmsConfig,
+    pub trust: TrustConfig,
 }
 
 /// One-time codes by SMS (phone verification, phone change, password reset; docs/operations.md "SMS"). A code is
@@ -465,6 +470,7 @@ impl Default for Config {
             push: PushConfig::default(),
             phones: PhonesConfig::default(),
             sms: SmsConfig::default(),
+            trust: TrustConfig::default(),
         }
     }
 }
@@ -610,6 +616,7 @@ impl Config {
             return Err(invalid("auth.jwt_secret", "must be at least 32 characters"));
         }
         self.validate_video()?;
+        self.trust.validate()?;
         self.validate_phone_keys()?;
         self.validate_sms()?;
         if self.billing.webhook_secret.as_ref().is_some_and(|s| s.len() < 32) {

@@ -8,21 +8,23 @@ use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use tanis_proto::MatchKind;
 use tanis_workers::claims::{ClaimFacts, Decision, Kind};
 use tanis_workers::expiry::ExpiredMatch;
+use tanis_workers::moderation::Decision as BanDecision;
 use tanis_workers::quotas::Amounts;
 use tanis_workers::referrals::{Grant, ReferralFacts};
 use tanis_workers::subscriptions::Changes;
 use tanis_workers::{Context, JobAction, JobError, JobStore, LiveEffects, Settings};
 
 use crate::clock::SharedClock;
-use crate::config::Config;
+use crate::config::{Config, TrustConfig};
 use crate::delivery::Delivery;
 use crate::domain::{AuditAction, BanReason, EndCause, MatchStatus, UserId};
 use crate::hub::Hub;
+use crate::moderation::trust::{self, AutoBan};
 use crate::moderation::{self, Site};
 use crate::store::{ClaimVerdict, Lift, NewBan, Store};
 
-/// The store as the jobs see it.
-pub struct JobsStore(pub Store);
+/// The store as the jobs see it, with the trust rules the automatic ban decides by.
+pub struct JobsStore(pub Store, pub TrustConfig);
 
 impl JobStore for JobsStore {
     async fn pending_claims(&self, limit: i64) -> Result<Vec<ClaimFacts>, JobError> {
@@ -61,8 +63,28 @@ impl JobStore for JobsStore {
         Ok(self.0.decide_claim(&verdict, now).await?)
     }
 
-    async fn users_to_ban(&self, threshold: u32) -> Result<Vec<UserId>, JobError> {
-        Ok(self.0.users_over_report_threshold(threshold.into()).await?)
+    async fn auto_ban_decisions(
+        &self,
+        threshold: u32,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<(UserId, BanDecision)>, JobError> {
+        let rules = trust::Rules::new(&self.1, threshold);
+        // A reporter weighs at most the evidence weight: fewer distinct reporters than this cannot reach it.
+        let min_reporters = threshold.div_ceil(rules.evidence_weight.max(1)).max(1);
+        let mut decisions = Vec::new();
+        for user_id in self.0.auto_ban_candidates(min_reporters.into()).await? {
+            let reports = self.0.trust_reports(user_id).await?;
+            match trust::verdict(&reports, now, &rules) {
+                AutoBan::Ban => decisions.push((user_id, BanDecision::Ban)),
+                AutoBan::Review(why) => decisions.push((user_id, BanDecision::Review(why.as_str()))),
+                AutoBan::Wait => {}
+            }
+        }
+        Ok(decisions)
+    }
+
+    async fn request_review(&self, user_id: UserId, why: &'static str, now: DateTime<Utc>) -> Result<bool, JobError> {
+        Ok(self.0.request_review(user_id, why, now).await?)
     }
 
     async fn expired_bans(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<UserId>, JobError> {
@@ -275,7 +297,7 @@ pub fn settings(config: &Config) -> Settings {
 /// A job context over this server's store and live effects, with its clock.
 pub fn context<L: LiveEffects>(store: Store, live: L, clock: SharedClock, config: &Config) -> Context<JobsStore, L> {
     Context {
-        store: Arc::new(JobsStore(store)),
+        store: Arc::new(JobsStore(store, config.trust.clone())),
         push: live.push_sender(),
         live: Arc::new(live),
         now: Arc::new(move || clock.now()),

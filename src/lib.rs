@@ -28,7 +28,8 @@
 //! - [`auth`]: bcrypt on a bounded blocking pool, access JWTs and refresh tokens (the HTTP side is in [`api`]).
 //! - [`quota`]: daily quota policy (reset time, who can pay).
 //! - [`claims`]: filing a claim (the job in tanis-workers decides it).
-//! - [`moderation`]: banning, the same way from the API, the hub's server and the jobs.
+//! - [`moderation`]: banning, the same way from the API, the hub's server and the jobs; and the trust rules
+//!   (who counts toward the automatic ban, bursts sent to review, quarantine, limits on new accounts).
 //! - [`billing`]: the billing provider's webhook as data: its signature and its events.
 //! - [`ads`]: who an ad is for and when a free user may be shown one.
 //! - [`notices`]: every notification's text, stored as a template and rendered in the user's language.

@@ -86,6 +86,7 @@ impl Application {
             video,
             ads: config.ads.clone(),
             privacy_notice_version: config.auth.privacy_notice_version.clone(),
+            trust: crate::moderation::trust::Rules::new(&config.trust, config.jobs.report_threshold),
         };
         let hub = Hub::start(services, settings, shutdown.clone());
         if let Some(client) = crate::push::client(&config.push)? {

@@ -33,6 +33,9 @@ fn bench_config(data_dir: std::path::PathBuf) -> Config {
     config.hub.messages_per_second = 1_000_000;
     config.hub.message_burst = 1_000_000;
     config.matching.recent_partner_hours = 0;
+    // The load generator's accounts are new and unverified: no trust limits on their finds and skips.
+    config.trust.limited_finds_per_minute = 1_000_000;
+    config.trust.limited_skips_per_minute = 1_000_000;
     config
 }
 

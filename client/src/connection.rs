@@ -55,7 +55,34 @@ pub struct Connection {
 impl Connection {
     /// Opens the WebSocket at `url` (`ws://host:port/v1/ws`). The caller reads `hello` (or the close) next.
     pub async fn open(url: &str, token: Option<&str>, token_in: TokenIn) -> Result<Self, ClientError> {
+        Self::open_with_headers(url, token, token_in, &[]).await
+    }
+
+    /// Opens and reads `hello`, sending these extra request headers too: what a proxy in front of the server adds
+    /// (`X-Forwarded-For`), for tests that play the proxy.
+    pub async fn connect_with_headers(
+        url: &str,
+        token: &str,
+        headers: &[(&'static str, String)],
+    ) -> Result<(Self, ServerFrame), ClientError> {
+        let mut connection = Self::open_with_headers(url, Some(token), TokenIn::Header, headers).await?;
+        match connection.next().await? {
+            hello @ ServerFrame::Hello { .. } => Ok((connection, hello)),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    async fn open_with_headers(
+        url: &str,
+        token: Option<&str>,
+        token_in: TokenIn,
+        extra: &[(&'static str, String)],
+    ) -> Result<Self, ClientError> {
         let mut request = url.into_client_request()?;
+        for (name, value) in extra {
+            let value = HeaderValue::from_str(value).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            request.headers_mut().insert(*name, value);
+        }
         // The server keeps this (truncated) as the device description in message metadata.
         request
             .headers_mut()

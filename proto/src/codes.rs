@@ -58,6 +58,9 @@ pub enum ErrorCode {
     /// A message in a report's `evidence` is already evidence of your report, or is named twice. Nothing is
     /// stored.
     EvidenceReplayed,
+    /// `match.find` while the account's phone is not verified, on a server that asks for one
+    /// (`trust.match_requires_verified_phone`): verify it (`POST /v1/me/phone/verification`) first.
+    PhoneUnverified,
 }
 
 /// WebSocket close codes the server uses (4000–4999 is the application range).

@@ -98,6 +98,8 @@ async fn verify(
 ) -> Result<AppJson<Me>, ApiError> {
     let code = parse_code(&req.code)?;
     let row = state.accounts.verify_phone(user.id, &code).await.map_err(|e| state.api_error(e))?;
+    // A verified phone lifts the limits of unverified accounts (and counts their reports): matching reads it again.
+    state.hub.standing_changed(row.id);
     me(&state, &row).await
 }
 

@@ -16,9 +16,11 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
+use crate::accounts::ClientInfo;
 use crate::auth::TokenError;
 use crate::domain::UserId;
-use crate::hub::SocketAuth;
+use crate::hub::{SocketAuth, SocketClient};
+use crate::moderation::trust::address_range;
 
 /// Longest device description kept from the User-Agent for message_logs.
 const MAX_DEVICE_INFO: usize = 128;
@@ -80,6 +82,7 @@ impl FromRequestParts<AppState> for SocketUser {
 async fn upgrade(
     State(state): State<AppState>,
     SocketUser(user): SocketUser,
+    client: ClientInfo,
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
@@ -90,5 +93,10 @@ async fn upgrade(
     };
     let device =
         headers.get(USER_AGENT).and_then(|v| v.to_str().ok()).map(|ua| ua.chars().take(MAX_DEVICE_INFO).collect());
-    state.hub.accept(ws, user, device)
+    // Only the hash of the address's range is kept (with each report the socket makes), never the address.
+    let network = client
+        .known_ip()
+        .and_then(|ip| ip.parse().ok())
+        .map(|ip| state.accounts.phones().network_hash(&address_range(ip)));
+    state.hub.accept(ws, user, SocketClient { device, network })
 }

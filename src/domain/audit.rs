@@ -50,6 +50,9 @@ stored_text! {
         UserBanned = "user.banned",
         UserUnbanned = "user.unbanned",
         UserReportsCleared = "user.reports_cleared",
+        /// The automatic ban put the user up for human review instead of banning them (a burst of reports:
+        /// docs/admin.md "Trust").
+        UserReviewRequested = "user.review_requested",
         UserRoleChanged = "user.role_changed",
         /// Read only: a moderator's ban as the first day's servers recorded it (before the ban and its
         /// `user.banned` row committed together, 2026-11-22). No migration rewrote those rows; nothing writes it.
@@ -99,6 +102,7 @@ mod tests {
             "user.banned",
             "user.unbanned",
             "user.reports_cleared",
+            "user.review_requested",
             "user.role_changed",
             "moderator.ban",
             "moderator.unban",

@@ -25,6 +25,9 @@ pub(super) struct Ctx {
     pub(super) socket: SocketHandle,
     /// The socket's User-Agent (cut short), stored with each message it sends.
     pub(super) device: Option<String>,
+    /// The keyed hash of the client's address range (src/moderation/trust.rs), stored with each report it makes;
+    /// `None` when the address is not known.
+    pub(super) network: Option<Vec<u8>>,
     /// `max_in_flight` permits: one is held by every message not yet answered; with none left, this socket's
     /// reading pauses.
     pub(super) in_flight: Arc<Semaphore>,
@@ -36,6 +39,15 @@ pub(super) struct Ctx {
     contacts: HashMap<MatchId, UserId>,
 }
 
+/// What the handshake knew of the client, kept for the socket's life.
+#[derive(Debug, Clone, Default)]
+pub struct SocketClient {
+    /// The User-Agent, cut short.
+    pub device: Option<String>,
+    /// The keyed hash of the client's address range.
+    pub network: Option<Vec<u8>>,
+}
+
 /// Whom a message in a conversation goes to, and the kind stored with it.
 pub(super) struct ConversationPeer {
     pub(super) user_id: UserId,
@@ -43,9 +55,10 @@ pub(super) struct ConversationPeer {
 }
 
 impl Ctx {
-    pub(super) fn new(hub: Hub, user_id: UserId, socket: SocketHandle, device: Option<String>) -> Self {
+    pub(super) fn new(hub: Hub, user_id: UserId, socket: SocketHandle, client: SocketClient) -> Self {
         let in_flight = Arc::new(Semaphore::new(hub.inner.settings.hub.max_in_flight));
-        Self { hub, user_id, socket, device, in_flight, errors: VecDeque::new(), contacts: HashMap::new() }
+        let SocketClient { device, network } = client;
+        Self { hub, user_id, socket, device, network, in_flight, errors: VecDeque::new(), contacts: HashMap::new() }
     }
 
     /// The peer of the user's conversation `match_id`: their active match (before its expiry), else one of their

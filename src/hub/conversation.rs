@@ -140,6 +140,18 @@ pub(super) async fn typing(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
 
 /// `match.leave`: ends the match; the peer is told they were left.
 pub(super) async fn leave(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
+    // Leaving an active match is a skip, which new and unverified accounts may do only so often.
+    if ctx.hub.active_match(ctx.user_id).is_some_and(|a| a.match_id == match_id) {
+        match ctx.hub.allow_skip(ctx.user_id).await {
+            Ok(None) => {}
+            Ok(Some(per_minute)) => {
+                let message =
+                    format!("new and unverified accounts may skip {per_minute} matches a minute; wait a little");
+                return ctx.error(id, ErrorCode::RateLimited, &message).await;
+            }
+            Err(e) => return ctx.internal(id, e).await,
+        }
+    }
     match ctx.hub.end_match(ctx.user_id, match_id, EndCause::Left).await {
         Ok(true) => ctx.reply(ServerFrame::Ok { id }).await,
         Ok(false) => ctx.error(id, ErrorCode::NotInMatch, "no such active match").await,

@@ -15,7 +15,7 @@
 //! - [`deletion`]: an account deleted by its owner leaving at once.
 //! - [`notices`]: notifications delivered live, or queued as pushes.
 //! - [`ads`]: an ad between matches for free users.
-//! - [`rate`]: the per-user message and signalling rate limits.
+//! - [`rate`]: the per-user rate limits: messages, signalling, and the finds and skips of new accounts.
 //!
 //! Banning is [`crate::moderation`]'s: it reaches the sockets through delivery and the queue through the hub.
 
@@ -51,6 +51,7 @@ use crate::matching::{Matchmaker, Queue, cluster};
 use crate::push::{FcmClient, Notifier};
 use crate::store::Store;
 
+pub use context::SocketClient;
 pub use matches::tell_ended;
 pub use notices::{push_broadcast, push_since, queue_pushes};
 pub use signal::VideoSettings;
@@ -82,6 +83,8 @@ pub struct Settings {
     pub ads: AdsConfig,
     /// The privacy notice version a user must have accepted to be matched (`auth.privacy_notice_version`).
     pub privacy_notice_version: String,
+    /// The limits on new and unverified accounts, and who waits in quarantine (`[trust]`).
+    pub trust: crate::moderation::trust::Rules,
 }
 
 struct Inner {
@@ -109,6 +112,9 @@ struct Limiters {
     messages: rate::Limiter,
     /// Video signalling rate buckets.
     signals: rate::Limiter,
+    /// `match.find` and skip buckets of new and unverified accounts (`[trust]`).
+    finds: rate::Limiter,
+    skips: rate::Limiter,
     /// The connection cap: one permit per open socket.
     connections: Arc<Semaphore>,
 }
@@ -149,6 +155,8 @@ impl Hub {
         let limiters = Limiters {
             messages: limiter(delivery, clock, "messages"),
             signals: limiter(delivery, clock, "signals"),
+            finds: limiter(delivery, clock, "finds"),
+            skips: limiter(delivery, clock, "skips"),
             connections: Arc::new(Semaphore::new(settings.hub.max_connections)),
         };
         let loops = Loops {
@@ -234,7 +242,7 @@ impl Hub {
     /// Takes one message token for the user.
     async fn allow_message(&self, user_id: UserId) -> bool {
         let (rate, burst) = (self.inner.settings.hub.messages_per_second, self.inner.settings.hub.message_burst);
-        self.inner.limiters.messages.allow(user_id, rate, burst).await
+        self.inner.limiters.messages.allow(user_id, rate.into(), burst).await
     }
 
     /// Whom the user may be matched with changed in the store (an unblock): every node drops what matching

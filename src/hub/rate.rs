@@ -1,4 +1,4 @@
-//! A token bucket per user: `rate` messages per second sustained, `burst` at once. On one node the buckets
+//! A token bucket per user: `rate` messages per second sustained (a fraction for per-minute limits), `burst` at once. On one node the buckets
 //! live in memory; in a cluster they live in Redis, so a user with sockets on two nodes has one bucket, not two.
 //!
 //! Time is the server's [`Clock`](crate::clock::Clock), never the machine's monotonic clock or Redis's `TIME`:
@@ -74,7 +74,7 @@ impl Limiter {
     }
 
     /// Takes one token for the user: from the shared bucket while Redis is reachable, else from this node's.
-    pub async fn allow(&self, user_id: UserId, rate: u32, burst: u32) -> bool {
+    pub async fn allow(&self, user_id: UserId, rate: f64, burst: u32) -> bool {
         let now = self.clock.now();
         // Not even tried while the node knows Redis is away: every call would wait out the reconnection first.
         if let Some(Shared { conn, prefix, .. }) = self.shared.as_ref().filter(|s| s.cluster.linked()) {
@@ -114,10 +114,10 @@ impl Bucket {
     }
 
     /// Takes one token if there is one. A `now` before the last refill (the clock was set back) refills nothing.
-    pub fn try_take(&mut self, rate: u32, burst: u32, now: DateTime<Utc>) -> bool {
+    pub fn try_take(&mut self, rate: f64, burst: u32, now: DateTime<Utc>) -> bool {
         if now > self.last {
             let elapsed = (now - self.last).to_std().unwrap_or_default().as_secs_f64();
-            self.tokens = (self.tokens + elapsed * rate as f64).min(burst as f64);
+            self.tokens = (self.tokens + elapsed * rate).min(burst as f64);
             self.last = now;
         }
         if self.tokens >= 1.0 {
@@ -143,29 +143,29 @@ mod tests {
     fn a_burst_is_allowed_then_the_sustained_rate() {
         let start = start();
         let mut bucket = Bucket::full(3, start);
-        assert!((0..3).all(|_| bucket.try_take(10, 3, start)));
-        assert!(!bucket.try_take(10, 3, start), "the burst is spent");
-        assert!(bucket.try_take(10, 3, start + TimeDelta::milliseconds(100)), "one token per 100 ms at 10/s");
-        assert!(!bucket.try_take(10, 3, start + TimeDelta::milliseconds(150)));
+        assert!((0..3).all(|_| bucket.try_take(10.0, 3, start)));
+        assert!(!bucket.try_take(10.0, 3, start), "the burst is spent");
+        assert!(bucket.try_take(10.0, 3, start + TimeDelta::milliseconds(100)), "one token per 100 ms at 10/s");
+        assert!(!bucket.try_take(10.0, 3, start + TimeDelta::milliseconds(150)));
     }
 
     #[test]
     fn an_idle_bucket_refills_only_up_to_the_burst() {
         let start = start();
         let mut bucket = Bucket::full(2, start);
-        bucket.try_take(10, 2, start);
+        bucket.try_take(10.0, 2, start);
         let later = start + TimeDelta::seconds(60);
-        assert!(bucket.try_take(10, 2, later) && bucket.try_take(10, 2, later));
-        assert!(!bucket.try_take(10, 2, later));
+        assert!(bucket.try_take(10.0, 2, later) && bucket.try_take(10.0, 2, later));
+        assert!(!bucket.try_take(10.0, 2, later));
     }
 
     #[test]
     fn a_clock_set_back_refills_nothing_until_it_passes_the_last_refill() {
         let start = start();
         let mut bucket = Bucket::full(1, start);
-        assert!(bucket.try_take(1, 1, start));
-        assert!(!bucket.try_take(1, 1, start - TimeDelta::seconds(5)), "going back gains no token");
-        assert!(!bucket.try_take(1, 1, start + TimeDelta::milliseconds(500)), "half a token since the last refill");
-        assert!(bucket.try_take(1, 1, start + TimeDelta::seconds(1)), "a full second after the last refill");
+        assert!(bucket.try_take(1.0, 1, start));
+        assert!(!bucket.try_take(1.0, 1, start - TimeDelta::seconds(5)), "going back gains no token");
+        assert!(!bucket.try_take(1.0, 1, start + TimeDelta::milliseconds(500)), "half a token since the last refill");
+        assert!(bucket.try_take(1.0, 1, start + TimeDelta::seconds(1)), "a full second after the last refill");
     }
 }

@@ -55,10 +55,16 @@ pub(super) async fn file(
         reason: reason_code.as_str(),
         details: details.as_deref(),
         evidence: &verified,
+        network: ctx.network.as_deref(),
         now: hub.inner.services.clock.now(),
     };
     match store.insert_report(&report).await {
-        Ok(Filed::New | Filed::Repeat) => ctx.reply(ServerFrame::Ok { id }).await,
+        Ok(Filed::New) => {
+            // One more open report may quarantine them: matching reads their standing again.
+            hub.standing_changed(reported);
+            ctx.reply(ServerFrame::Ok { id }).await
+        }
+        Ok(Filed::Repeat) => ctx.reply(ServerFrame::Ok { id }).await,
         Ok(Filed::Replayed) => {
             let code = ErrorCode::EvidenceReplayed;
             ctx.error(id, code, "a message is already evidence of your report; nothing was stored").await

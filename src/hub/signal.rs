@@ -60,7 +60,7 @@ impl Hub {
 
     pub(super) async fn allow_signal(&self, user_id: UserId) -> bool {
         let c = &self.inner.settings.video.config;
-        self.inner.limiters.signals.allow(user_id, c.signals_per_second, c.signal_burst).await
+        self.inner.limiters.signals.allow(user_id, c.signals_per_second.into(), c.signal_burst).await
     }
 }
 

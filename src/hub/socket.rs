@@ -13,7 +13,7 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use super::Hub;
-use super::context::Ctx;
+use super::context::{Ctx, SocketClient};
 use super::dispatch;
 use crate::auth::LoginId;
 use crate::delivery::{Closer, Encoded, SocketHandle};
@@ -37,12 +37,7 @@ impl Hub {
     /// Takes a WebSocket handshake that the API has authenticated (`auth`: the user and login, or the close code
     /// for a missing, forged or expired token) and runs the socket. The connection cap is taken before the upgrade,
     /// so it holds even while handshakes are in flight.
-    pub fn accept(
-        &self,
-        ws: WebSocketUpgrade,
-        auth: Result<SocketAuth, CloseCode>,
-        device: Option<String>,
-    ) -> Response {
+    pub fn accept(&self, ws: WebSocketUpgrade, auth: Result<SocketAuth, CloseCode>, client: SocketClient) -> Response {
         let hub = self.clone();
         let permit = hub.inner.limiters.connections.clone().try_acquire_owned().ok();
         let c = &hub.inner.settings.hub;
@@ -52,7 +47,7 @@ impl Hub {
             .max_write_buffer_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
             .max_message_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
             .max_frame_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
-            .on_upgrade(move |ws| run(hub, ws, auth, permit, device))
+            .on_upgrade(move |ws| run(hub, ws, auth, permit, client))
     }
 }
 
@@ -76,7 +71,7 @@ async fn run(
     ws: WebSocket,
     auth: Result<SocketAuth, CloseCode>,
     permit: Option<OwnedSemaphorePermit>,
-    device: Option<String>,
+    client: SocketClient,
 ) {
     let Some(permit) = permit else {
         metrics::counter!("tanis_ws_refused_total", "reason" => "overloaded").increment(1);
@@ -95,7 +90,7 @@ async fn run(
         let interval = Duration::from_millis(hub.inner.settings.hub.heartbeat_interval_ms);
         let writer =
             tokio::spawn(write_loop(sink, outbound, socket.closer.clone(), interval, hub.inner.loops.shutdown.clone()));
-        let ctx = Ctx::new(hub.clone(), user_id, socket.clone(), device);
+        let ctx = Ctx::new(hub.clone(), user_id, socket.clone(), client);
         let peer_closed = read_loop(
             ctx,
             &mut stream,
@@ -114,6 +109,8 @@ async fn run(
     if !hub.inner.services.delivery.sockets().is_connected(user_id) {
         hub.inner.limiters.messages.forget(user_id);
         hub.inner.limiters.signals.forget(user_id);
+        hub.inner.limiters.finds.forget(user_id);
+        hub.inner.limiters.skips.forget(user_id);
     }
     // Last: the socket is already gone for the hub; only the connection waits for the peer's reply.
     if let Some(mut stream) = unanswered_close {

@@ -322,6 +322,7 @@ mod tests {
             region: Default::default(),
             country: None,
             location: None,
+            quarantined: false,
         }
     }
 
@@ -342,6 +343,7 @@ mod tests {
         assert!(seeker.candidate.interests.is_empty() && seeker.candidate.languages.is_empty());
         let c = &seeker.candidate;
         assert_eq!((c.region, c.country, c.location), (tanis_proto::Region::Anywhere, None, None));
+        assert!(!c.quarantined, "an older node queues no one in quarantine");
     }
 
     #[test]

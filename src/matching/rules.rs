@@ -38,6 +38,10 @@ pub struct Candidate {
     pub country: Option<Country>,
     #[serde(default)]
     pub location: Option<(f64, f64)>,
+    /// Under several open reports from counting reporters (docs/admin.md "Trust"): paired only with others
+    /// like them until a moderator resolves the reports. Absent in an older node's entry: not quarantined.
+    #[serde(default)]
+    pub quarantined: bool,
 }
 
 /// Why a `region` may not be asked for. The find checks it before queueing; [`compatible`] then holds it.
@@ -142,6 +146,10 @@ pub fn compatible(a: &Candidate, b: &Candidate, now: DateTime<Utc>, policy: Poli
     if a.excluded.contains(&b.user_id) || b.excluded.contains(&a.user_id) {
         return false;
     }
+    // Both roles alike: a quarantined user waits for another, a clean one never meets them.
+    if a.quarantined != b.quarantined {
+        return false;
+    }
     if !a.region_admits(b) || !b.region_admits(a) {
         return false;
     }
@@ -220,6 +228,22 @@ mod tests {
             region: Region::Anywhere,
             country: Country::parse("TR"),
             location: None,
+            quarantined: false,
+        }
+    }
+
+    #[test]
+    fn the_quarantined_are_paired_only_among_themselves() {
+        let now = t(0);
+        let quarantined = |id| Candidate { quarantined: true, ..candidate(id, 0) };
+        let table = [
+            (quarantined(1), quarantined(2), true, "two quarantined users"),
+            (quarantined(1), candidate(2, 0), false, "quarantined with clean"),
+            (candidate(1, 0), quarantined(2), false, "clean with quarantined"),
+            (candidate(1, 0), candidate(2, 0), true, "two clean users"),
+        ];
+        for (a, b, expected, why) in table {
+            assert_eq!(compatible(&a, &b, now, POLICY), expected, "{why}");
         }
     }
 

@@ -6,7 +6,8 @@
 //! one that is too strict (a refund or a reset it has not seen) is reloaded whenever it says "cannot pay". It is
 //! kept current by the events that change it: a match opening (new partner, balances after paying) wherever
 //! the user's sockets are, a block or unblock, a profile or phone change ([`crate::delivery::Delivery::standing_changed`]
-//! drops it), and a resync (events may have been lost) drops it too. It lives as long as the user has a socket on the node.
+//! drops it), a report about them or a moderator resolving one (quarantine), and a resync (events may have
+//! been lost) drops it too. It lives as long as the user has a socket on the node.
 
 use std::collections::{HashMap, HashSet};
 
@@ -14,6 +15,7 @@ use chrono::{DateTime, Utc};
 use tanis_proto::{Balances, MatchKind};
 
 use crate::domain::{Country, Interests, Languages, UserId};
+use crate::moderation::trust::Account;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Standing {
@@ -34,6 +36,13 @@ pub struct Standing {
     /// the standing; a sign-in that learns the country too.
     pub country: Option<Country>,
     pub location: Option<(f64, f64)>,
+    /// When the account was made and whether its phone is verified: what the limits of new and unverified
+    /// accounts are decided on (src/moderation/trust.rs). Verifying the phone drops the standing.
+    pub account: Account,
+    /// Under several open reports from counting reporters: paired only with others like them. A new report
+    /// about them, and a moderator resolving or clearing their reports, drop the standing; a reporter whose account
+    /// comes of age meanwhile does not (no event marks it): the next reload counts them.
+    pub quarantined: bool,
 }
 
 impl Standing {
@@ -84,6 +93,8 @@ mod tests {
             languages: Languages::only("tr"),
             country: Country::parse("TR"),
             location: None,
+            account: Account { created_at: at(0), phone_verified: true, banned: false },
+            quarantined: false,
         };
         assert!(!s.can_pay(MatchKind::Text));
         s.balances = balances(0, 1);
@@ -104,6 +115,8 @@ mod tests {
             languages: Languages::only("tr"),
             country: Country::parse("TR"),
             location: None,
+            account: Account { created_at: at(0), phone_verified: true, banned: false },
+            quarantined: false,
         };
         assert_eq!(s.excluded(at(50)), HashSet::from([7, 9].map(UserId)));
         assert!(!s.partners.contains_key(&UserId(8)), "a partner older than the window is forgotten");

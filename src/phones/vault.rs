@@ -37,6 +37,9 @@ const SEALING_LABEL: &[u8] = b"tanis phones v1: XChaCha20-Poly1305 key";
 const KEY_ID_LABEL: &[u8] = b"tanis phones v1: key id";
 const INDEX_LABEL: &[u8] = b"tanis phones v1: blind index key";
 const CODE_LABEL: &[u8] = b"tanis phones v1: one-time code key";
+/// Not about phones: the key reporters' address ranges are hashed under (src/moderation/trust.rs). It is derived
+/// from the index secret like the code key, under a label of its own, so no hash of one use can stand for another.
+const NETWORK_LABEL: &[u8] = b"tanis trust v1: address range key";
 
 /// Names the encryption key a phone was sealed with: four bytes derived from the key's secret, shown as hex.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -157,6 +160,8 @@ struct Keys {
     previous_index: Option<Hmac<Sha256>>,
     /// Keys the HMAC one-time codes are stored as; derived from the current index secret.
     code: Hmac<Sha256>,
+    /// Keys the hash of a reporter's address range; derived from the current index secret.
+    network: Hmac<Sha256>,
 }
 
 /// The secrets a [`PhoneVault`] is made from.
@@ -191,12 +196,15 @@ impl PhoneVault {
             Hmac::<Sha256>::new_from_slice(&derive(secret, INDEX_LABEL)).expect("HMAC takes a key of any length")
         };
         let code = Hmac::<Sha256>::new_from_slice(&derive(secrets.index, CODE_LABEL)).expect("HMAC takes any key");
+        let network =
+            Hmac::<Sha256>::new_from_slice(&derive(secrets.index, NETWORK_LABEL)).expect("HMAC takes any key");
         Ok(Self(Arc::new(Keys {
             current,
             previous,
             index: index_hmac(secrets.index),
             previous_index: secrets.previous_index.map(index_hmac),
             code,
+            network,
         })))
     }
 
@@ -270,6 +278,15 @@ impl PhoneVault {
         mac.update(index.as_bytes());
         mac.update(code.as_bytes());
         mac
+    }
+
+    /// A keyed hash of an address range (the bytes of [`crate::moderation::trust::address_range`]): two reports
+    /// from one range store the same hash, and nobody without the key can tell which range it is. Rotating the
+    /// index key changes every hash, so reports before and after a rotation are not grouped together.
+    pub fn network_hash(&self, range: &[u8]) -> Vec<u8> {
+        let mut mac = self.0.network.clone();
+        mac.update(range);
+        mac.finalize().into_bytes().to_vec()
     }
 
     /// What to compare when looking a phone up: its index under the current and the previous index key.

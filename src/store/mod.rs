@@ -37,6 +37,7 @@ mod sqlite_raw;
 mod subscriptions;
 mod system_logs;
 mod tokens;
+mod trust;
 mod users;
 
 use std::str::FromStr;

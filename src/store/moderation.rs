@@ -24,6 +24,8 @@ pub struct NewReport<'a> {
     pub details: Option<&'a str>,
     /// Revealed messages that passed verification (`crate::domain::evidence`), stored with the report.
     pub evidence: &'a [Verified],
+    /// The keyed hash of the reporter's address range (src/moderation/trust.rs), when their address is known.
+    pub network: Option<&'a [u8]>,
     pub now: DateTime<Utc>,
 }
 
@@ -77,8 +79,8 @@ impl Store {
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let new: Option<i64> = sqlx::query_scalar(
-                "INSERT INTO reports (reporter_id, reported_id, match_id, reason, details, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (reporter_id, reported_id) DO NOTHING RETURNING id",
+                "INSERT INTO reports (reporter_id, reported_id, match_id, reason, details, created_at, reporter_network) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (reporter_id, reported_id) DO NOTHING RETURNING id",
             )
             .bind(r.reporter_id)
             .bind(r.reported_id)
@@ -86,6 +88,7 @@ impl Store {
             .bind(r.reason)
             .bind(r.details)
             .bind(r.now)
+            .bind(r.network)
             .fetch_optional(&mut *tx)
             .await?;
             let report_id = match new {

@@ -12,7 +12,8 @@
 //! so the old id — which server logs and old tokens carry — leads nowhere, and no unique key (one report per
 //! reporter and reported, one claim per match and user) can collide. Identifying leftovers in kept rows are
 //! cleared: their side's public key in matches, the device description of messages they sent, the free text of
-//! reports they filed, their id inside audit details. Billing events keep no link to anyone.
+//! reports they filed and the hash of the address range they filed them from, their id inside audit details.
+//! Billing events keep no link to anyone.
 //!
 //! A purged account whose ban still runs leaves its phone's blind index and the ban's end in `banned_phones`, so
 //! deleting is no way around a ban (`Store::phone_ban`); the purge job deletes those rows once the ban is over.
@@ -73,7 +74,7 @@ const REKEY: &[&str] = &[
     "UPDATE matches SET user1_id = $2, user1_public_key = '' WHERE user1_id = $1",
     "UPDATE matches SET user2_id = $2, user2_public_key = '' WHERE user2_id = $1",
     // What they wrote in a report is theirs; the reason code stays for the statistics.
-    "UPDATE reports SET reporter_id = $2, details = NULL WHERE reporter_id = $1",
+    "UPDATE reports SET reporter_id = $2, details = NULL, reporter_network = NULL WHERE reporter_id = $1",
     "UPDATE reports SET reported_id = $2 WHERE reported_id = $1",
     "UPDATE reports SET resolved_by = $2 WHERE resolved_by = $1",
     "UPDATE bans SET user_id = $2 WHERE user_id = $1",

@@ -231,11 +231,16 @@ async fn a_users_message_rate_is_one_budget_across_the_nodes_of_their_sockets() 
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_automatic_ban_by_a_worker_process_closes_the_users_socket_on_a_node() {
-    let nodes = spawn_cluster(1).await;
+    let (twilio, url) = crate::twilio::Twilio::start().await;
+    let nodes = spawn_cluster_with(1, |c| {
+        crate::twilio::through(c, &url);
+        crate::trust::no_quarantine(c);
+    })
+    .await;
     let node = &nodes[0];
     let target = node.user("hedef").await;
     let mut socket = node.socket(&target).await;
-    crate::jobs::reports_against(node, &target, 10, "bildiren").await;
+    crate::jobs::reports_against(node, &twilio, &target, 10, "bildiren").await;
 
     // What `tanis worker` runs (src/cli.rs): the jobs with no hub and no sockets, reaching users through
     // delivery alone.

@@ -8,10 +8,11 @@ use chrono::TimeDelta;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tanis::domain::UserId;
+use tanis_client::Chat;
 use tanis_proto::{ClientFrame, MatchKind, ReportReason, ServerFrame};
 use tanis_workers::schedule::Job;
 
-use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, assert_error, spawn_app};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -22,11 +23,13 @@ on_both_stores!(
     a_data_export_holds_no_moderators_note_nor_who_the_moderator_was,
 );
 
-/// `reporter` and `reported` are paired through the queue, `reporter` reports the other with the `report`
-/// frame, and the match ends.
+/// `reporter` (connected from an address range of their own: tests/api/reporters.rs) and `reported` are paired
+/// through the queue, `reporter` reports the other with the `report` frame, and the match ends.
 async fn reported_after_a_match(app: &TestApp, reporter: &TestUser, reported: &TestUser, details: &str) {
-    let (mut sr, chat, mut sd, _) = app.pair(reporter, reported, MatchKind::Text).await;
-    let match_id = chat.info.match_id;
+    let mut sr = crate::reporters::socket_from(app, reporter, &crate::reporters::own_range(reporter)).await;
+    let mut sd = app.socket(reported).await;
+    let (chat, _) = tokio::join!(Chat::find(&mut sr, MatchKind::Text), Chat::find(&mut sd, MatchKind::Text));
+    let match_id = chat.unwrap().info.match_id;
     let report = ClientFrame::Report {
         id: Some("r".into()),
         match_id,
@@ -52,14 +55,16 @@ async fn is_banned(app: &TestApp, user: &TestUser) -> bool {
 
 async fn a_clearance_restarts_the_count_of_distinct_reporters_that_bans_automatically(backend: Backend) {
     // The reported user is matched once per reporter: enough daily units for all of them.
-    let app = spawn_app_with(backend, |c| c.quotas.free_text_daily = 40).await;
+    let (app, twilio) = crate::twilio::spawn_with_sms(backend, |c| {
+        c.quotas.free_text_daily = 40;
+        crate::trust::no_quarantine(c);
+    })
+    .await;
     let threshold = app.config.jobs.report_threshold as usize;
     let moderator = app.staff("temizleyen", "moderator").await;
     let reported = app.user("sikayetli").await;
-    let mut reporters = Vec::new();
-    for n in 0..2 * threshold - 1 {
-        reporters.push(app.user(&format!("sikayetci{n}")).await);
-    }
+    // Reporters who count toward the automatic ban (docs/admin.md "Trust").
+    let reporters = crate::reporters::trusted_reporters(&app, &twilio, 2 * threshold - 1, "sikayetci").await;
 
     // One short of the threshold, then a clearance.
     for reporter in &reporters[..threshold - 1] {

@@ -4,11 +4,12 @@ use chrono::{DateTime, TimeDelta, Utc};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tanis::domain::MatchId;
-use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, MatchKind, ReportReason, ServerFrame};
+use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, MatchKind, ServerFrame};
 use tanis_workers::schedule::Job;
 
 use crate::helpers::{Backend, TestApp, TestUser, assert_error, registration, spawn_app, spawn_app_with};
 use crate::on_both_stores;
+use crate::twilio::Twilio;
 
 on_both_stores!(
     a_text_claim_is_decided_just_after_two_hours_and_refunds_once,
@@ -216,26 +217,29 @@ async fn a_video_claim_is_approved_when_the_call_never_connected(backend: Backen
     assert_eq!((user.daily_video_balance, user.bonus_video_balance), (2, 1), "refunded as a bonus video unit");
 }
 
-/// `n` new users who are each matched with `target`, report them with the `report` frame and leave: the path a
-/// reporter takes (the target spends a unit of theirs on each match).
-pub(crate) async fn reports_against(app: &TestApp, target: &TestUser, n: usize, tag: &str) {
-    for i in 0..n {
-        let reporter = app.user(&format!("{tag}_{i}")).await;
-        app.matched_and_reported(&reporter, target, ReportReason::Spam).await;
-    }
+/// `n` reporters who count toward the automatic ban (verified phones, old enough, independent of each other:
+/// tests/api/reporters.rs) are each matched with `target`, report them with the `report` frame and leave: the
+/// path a reporter takes (the target spends a unit of theirs on each match). Moves the clock by days.
+pub(crate) async fn reports_against(app: &TestApp, twilio: &Twilio, target: &TestUser, n: usize, tag: &str) {
+    let reporters = crate::reporters::trusted_reporters(app, twilio, n, &format!("{tag}_")).await;
+    crate::reporters::all_report(app, &reporters, target).await;
 }
 
 async fn the_tenth_distinct_reporter_bans_and_a_cleared_user_needs_ten_new_ones(backend: Backend) {
     // The target is matched twenty times in a day.
-    let app = spawn_app_with(backend, |c| c.quotas.free_text_daily = 20).await;
+    let (app, twilio) = crate::twilio::spawn_with_sms(backend, |c| {
+        c.quotas.free_text_daily = 20;
+        crate::trust::no_quarantine(c);
+    })
+    .await;
     let mut target = app.user("hedef").await;
     let moderator = app.staff("denetci", "moderator").await;
     let mut socket = app.socket(&target).await;
 
-    reports_against(&app, &target, 9, "ilk").await;
+    reports_against(&app, &twilio, &target, 9, "ilk").await;
     app.run_job(Job::AutoBan).await.unwrap();
     assert!(!app.store.user_by_id(target.id).await.unwrap().unwrap().is_banned, "9 reporters are not enough");
-    reports_against(&app, &target, 1, "onuncu").await;
+    reports_against(&app, &twilio, &target, 1, "onuncu").await;
     app.run_job(Job::AutoBan).await.unwrap();
     assert_eq!(socket.closed().await, Some(CloseCode::Banned.code()), "exactly 10: banned and disconnected");
     let row = app.store.user_by_id(target.id).await.unwrap().unwrap();
@@ -269,10 +273,10 @@ async fn the_tenth_distinct_reporter_bans_and_a_cleared_user_needs_ten_new_ones(
     target.access = app.sign_in(&target).await;
     assert_eq!(app.get_me(&target.access).await.status(), StatusCode::OK);
 
-    reports_against(&app, &target, 9, "yeni").await;
+    reports_against(&app, &twilio, &target, 9, "yeni").await;
     app.run_job(Job::AutoBan).await.unwrap();
     assert!(!app.store.user_by_id(target.id).await.unwrap().unwrap().is_banned);
-    reports_against(&app, &target, 1, "son").await;
+    reports_against(&app, &twilio, &target, 1, "son").await;
     app.run_job(Job::AutoBan).await.unwrap();
     assert!(app.store.user_by_id(target.id).await.unwrap().unwrap().is_banned, "ten new distinct reporters ban again");
 }

@@ -217,6 +217,9 @@ async fn the_purge_leaves_nothing_that_leads_back_to_the_person_and_keeps_the_ot
     answered(&mut sa, ClientFrame::Claim { id: Some("claim".into()), match_id }).await;
     answered(&mut sa, report(match_id, "zeytinyagli yazdı bunu")).await;
     answered(&mut sb, report(match_id, "kaba")).await;
+    let from =
+        format!("SELECT COUNT(*) FROM reports WHERE reporter_id = {} AND reporter_network IS NOT NULL", ayse.user.id);
+    assert_eq!(app.count(from).await, 1, "her report keeps her address range, hashed");
     let now = app.now();
     drop((sa, sb));
 
@@ -300,7 +303,10 @@ async fn the_purge_leaves_nothing_that_leads_back_to_the_person_and_keeps_the_ot
         ),
         format!("SELECT COUNT(*) FROM claims WHERE match_id = {match_id} AND user_id = {tombstone}"),
         format!("SELECT COUNT(*) FROM reports WHERE reporter_id = {} AND reported_id = {tombstone}", burak.user.id),
-        format!("SELECT COUNT(*) FROM reports WHERE reporter_id = {tombstone} AND details IS NULL"),
+        // Her words and where she reported from (the hash of her address range) are gone with her.
+        format!(
+            "SELECT COUNT(*) FROM reports WHERE reporter_id = {tombstone} AND details IS NULL AND reporter_network IS NULL"
+        ),
         format!("SELECT COUNT(*) FROM bans WHERE banned_by = {tombstone}"),
         format!("SELECT COUNT(*) FROM appeals WHERE decided_by = {tombstone}"),
         "SELECT COUNT(*) FROM billing_events WHERE user_id IS NULL".to_owned(),

@@ -60,9 +60,21 @@ pub trait JobStore: Send + Sync + 'static {
         decision: &claims::Decision,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, JobError>> + Send;
-    /// Users not banned whose distinct reporters since their last clearance reach `threshold` (dismissed
-    /// reports do not count).
-    fn users_to_ban(&self, threshold: u32) -> impl Future<Output = Result<Vec<UserId>, JobError>> + Send;
+    /// Users not banned and not under an open review whose reports since their last clearance (dismissed ones
+    /// left out) reach `threshold` as the server's trust rules weigh them at `now`, each with what to do.
+    fn auto_ban_decisions(
+        &self,
+        threshold: u32,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Vec<(UserId, moderation::Decision)>, JobError>> + Send;
+    /// Puts the user up for human review instead of banning them (`why`), with its audit row, in one
+    /// transaction. False: banned meanwhile, or a review is open already.
+    fn request_review(
+        &self,
+        user_id: UserId,
+        why: &'static str,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<bool, JobError>> + Send;
     /// Users whose temporary ban has run out by `now`, at most `limit`.
     fn expired_bans(
         &self,

@@ -73,6 +73,11 @@ pub struct ReportedUser {
     banned: bool,
     /// Distinct people with an open report about them.
     reporters: i64,
+    /// Set when the automatic ban put them up for review instead of banning them, until a moderator resolves
+    /// one of their reports or clears them: `burst_created` (the reporters' accounts were created close
+    /// together) or `burst_network` (they reported from one address range). docs/admin.md "Trust".
+    #[schema(example = "burst_created")]
+    review: Option<String>,
     reports: Vec<OpenReport>,
 }
 
@@ -100,7 +105,13 @@ pub(super) async fn queue(
     let rows = state.store.report_queue(limit, offset).await.map_err(ApiError::internal)?;
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let evidence = state.store.evidence_of(&ids).await.map_err(ApiError::internal)?;
-    let users = group(rows, evidence);
+    let mut users = group(rows, evidence);
+    let ids: Vec<UserId> = users.iter().map(|u| u.user_id).collect();
+    for (user_id, why) in state.store.open_reviews(&ids).await.map_err(ApiError::internal)? {
+        if let Some(user) = users.iter_mut().find(|u| u.user_id == user_id) {
+            user.review = Some(why);
+        }
+    }
     let next_offset = (users.len() as i64 == limit).then_some(offset + limit);
     Ok(AppJson(ReportQueue { users, next_offset }))
 }
@@ -115,6 +126,7 @@ fn group(rows: Vec<QueuedReport>, evidence: Vec<EvidenceRow>) -> Vec<ReportedUse
                 handle: handle(&row.reported_alias, &row.reported_tag),
                 banned: row.reported_banned,
                 reporters: row.reporters,
+                review: None,
                 reports: Vec::new(),
             });
         }
@@ -173,7 +185,13 @@ pub(super) async fn resolve(
     let note = super::note(&req.note)?;
     let now = state.accounts.now();
     match state.store.resolve_report(id, &req.resolution, note, moderator, now).await.map_err(ApiError::internal)? {
-        Decided::Done => Ok(StatusCode::NO_CONTENT),
+        Decided::Done => {
+            // One open report fewer may end their quarantine; it also ends an open review (docs/admin.md "Trust").
+            if let Some(reported) = state.store.report_subject(id).await.map_err(ApiError::internal)? {
+                state.hub.standing_changed(reported);
+            }
+            Ok(StatusCode::NO_CONTENT)
+        }
         Decided::NotFound => Err(ApiError::new(ErrorCode::NotFound, "no such report")),
         Decided::AlreadyDecided => Err(ApiError::new(ErrorCode::AlreadyDecided, "the report is resolved already")),
     }

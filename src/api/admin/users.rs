@@ -133,7 +133,11 @@ pub(super) async fn clear_reports(
     let moderator = staff.id;
     let now = state.accounts.now();
     match state.store.clear_reports(id, moderator, now).await.map_err(ApiError::internal)? {
-        true => Ok(StatusCode::NO_CONTENT),
+        true => {
+            // Cleared reports end quarantine and any open review (docs/admin.md "Trust").
+            state.hub.standing_changed(id);
+            Ok(StatusCode::NO_CONTENT)
+        }
         false => Err(ApiError::new(ErrorCode::NotFound, "no such user")),
     }
 }

@@ -1,6 +1,9 @@
 //! Asking for a match (`match.find`) and taking the question back (`match.cancel`). A find is checked against the
 //! user's standing (consent, balances, bans) and, when restricted to a region, against their account (premium,
-//! country, location), then handed to the matchmaker, which answers `match.queued` or pairs at once.
+//! country, location) and the limits of new and unverified accounts (docs/admin.md "Trust"), then handed to the
+//! matchmaker, which answers `match.queued` or pairs at once.
+
+use std::collections::HashSet;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -8,12 +11,13 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tanis_proto::{ErrorCode, InterestMatching, MatchKind, Region, ServerFrame};
 
 use crate::accounts::must_accept_notice;
-use crate::domain::UserId;
+use crate::domain::{Country, Interests, Languages, UserId};
 use crate::hub::Hub;
 use crate::hub::context::Ctx;
 use crate::matching::rules::{Candidate, MAX_RADIUS_KM, RegionRefusal, region_refusal};
 use crate::matching::standing::Standing;
 use crate::matching::{Pairing, Seeker};
+use crate::moderation::trust::{self, Account};
 use crate::quota;
 use crate::store::{StoreError, UserRow};
 
@@ -23,6 +27,36 @@ struct Wish {
     nearby: bool,
     interests: InterestMatching,
     region: Region,
+}
+
+/// What the find knows of the user, from the cached standing or the store.
+struct Known {
+    excluded: HashSet<UserId>,
+    interests: Interests,
+    languages: Languages,
+    country: Option<Country>,
+    location: Option<(f64, f64)>,
+    account: Account,
+    quarantined: bool,
+}
+
+impl Known {
+    fn of(s: &mut Standing, since: DateTime<Utc>) -> Self {
+        Known {
+            excluded: s.excluded(since),
+            interests: s.interests,
+            languages: s.languages,
+            country: s.country,
+            location: s.location,
+            account: s.account,
+            quarantined: s.quarantined,
+        }
+    }
+}
+
+/// What the trust limits are decided on. A banned user never gets this far (the find refuses them first).
+fn account_of(user: &UserRow) -> Account {
+    Account { created_at: user.created_at, phone_verified: user.phone_verified_at.is_some(), banned: false }
 }
 
 /// A `match.find` that could not be queued.
@@ -103,14 +137,9 @@ impl Hub {
         let cached = if nearby || region != Region::Anywhere {
             None
         } else {
-            sockets
-                .with_standing(user_id, |s| {
-                    (s.consented && s.can_pay(kind))
-                        .then(|| (s.excluded(since), s.interests, s.languages, s.country, s.location))
-                })
-                .flatten()
+            sockets.with_standing(user_id, |s| (s.consented && s.can_pay(kind)).then(|| Known::of(s, since))).flatten()
         };
-        let (excluded, interests, languages, country, location) = match cached {
+        let known = match cached {
             Some(known) => known,
             None => {
                 // Taken before reading: an event that changes the standing meanwhile makes this copy stale.
@@ -126,9 +155,8 @@ impl Hub {
                 if user.is_banned {
                     return Err(refuse(&id, ErrorCode::Banned, "the account is banned"));
                 }
-                let (consented, interests, languages) = (standing.consented, standing.interests, standing.languages);
-                let (country, location) = (standing.country, standing.location);
-                let excluded = standing.excluded(since);
+                let consented = standing.consented;
+                let known = Known::of(&mut standing, since);
                 sockets.set_standing(user_id, standing, version);
                 if !consented {
                     let message =
@@ -143,12 +171,14 @@ impl Hub {
                     }
                     return Err(Refusal(frame));
                 }
-                if let Some(refusal) = region_refusal(region, user.is_premium, country, location) {
+                if let Some(refusal) = region_refusal(region, user.is_premium, known.country, known.location) {
                     return Err(refuse_region(&id, refusal));
                 }
-                (excluded, interests, languages, country, location)
+                known
             }
         };
+        self.trust_limits(user_id, &id, &known.account, now).await?;
+        let Known { excluded, interests, languages, country, location, quarantined, .. } = known;
         let candidate = Candidate {
             user_id,
             kind,
@@ -161,6 +191,7 @@ impl Hub {
             region,
             country,
             location,
+            quarantined,
         };
         let seeker = Seeker { candidate, socket_id, request_id: id.clone(), public_key };
         match self.matchmaker().find(seeker).await {
@@ -190,7 +221,62 @@ impl Hub {
         let (interests, languages) = (user.interests(), user.chosen_languages());
         let (country, location) = (user.country(), user.location_lat.zip(user.location_lon));
         let balances = quota::balances(&user);
-        let standing = Standing { balances, blocked, partners, consented, interests, languages, country, location };
+        let account = account_of(&user);
+        let reports = store.trust_reports(user_id).await?;
+        let quarantined = trust::quarantined(&reports, self.now(), &self.inner.settings.trust);
+        let standing = Standing {
+            balances,
+            blocked,
+            partners,
+            consented,
+            interests,
+            languages,
+            country,
+            location,
+            account,
+            quarantined,
+        };
         Ok(Some((user, standing)))
+    }
+
+    /// Takes a skip token when the user is held to the limits of new and unverified accounts; `Some(limit)` when
+    /// none is left. Reads the account only when matching's cached standing is gone.
+    pub(in crate::hub) async fn allow_skip(&self, user_id: UserId) -> Result<Option<u32>, StoreError> {
+        let cached = self.inner.services.delivery.sockets().with_standing(user_id, |s| s.account);
+        let account = match cached {
+            Some(account) => account,
+            None => match self.inner.services.store.user_by_id(user_id).await? {
+                Some(user) => account_of(&user),
+                None => return Ok(None),
+            },
+        };
+        let Some(per_minute) = trust::limits(&account, self.now(), &self.inner.settings.trust).skips_per_minute else {
+            return Ok(None);
+        };
+        let allowed = self.inner.limiters.skips.allow(user_id, per_minute as f64 / 60.0, per_minute).await;
+        Ok((!allowed).then_some(per_minute))
+    }
+
+    /// The limits of new and unverified accounts (docs/admin.md "Trust"): a verified phone first when the server
+    /// asks for one, and at most so many finds a minute.
+    async fn trust_limits(
+        &self,
+        user_id: UserId,
+        id: &Option<String>,
+        account: &Account,
+        now: DateTime<Utc>,
+    ) -> Result<(), Refusal> {
+        let limits = trust::limits(account, now, &self.inner.settings.trust);
+        if limits.needs_verified_phone {
+            return Err(refuse(id, ErrorCode::PhoneUnverified, "verify your phone number before matching"));
+        }
+        if let Some(per_minute) = limits.finds_per_minute
+            && !self.inner.limiters.finds.allow(user_id, per_minute as f64 / 60.0, per_minute).await
+        {
+            let message =
+                format!("new and unverified accounts may look for {per_minute} matches a minute; wait a little");
+            return Err(refuse(id, ErrorCode::RateLimited, &message));
+        }
+        Ok(())
     }
 }

@@ -2,6 +2,10 @@
 //! bans, in a server (through its hub) or in a `tanis worker` (which has none). The ban is stored with its reason,
 //! the user's match ends (both sides told), every socket of theirs closes with 4003 wherever it is, their devices
 //! get the ban's notification when push is on, and a server's hub takes them out of its matching queue.
+//!
+//! [`trust`] holds the pure rules of who counts toward the automatic ban, and of the limits on new accounts.
+
+pub mod trust;
 
 use tanis_proto::CloseCode;
 

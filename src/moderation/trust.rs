@@ -1,0 +1,207 @@
+//! Trust: the pure rules that make the automatic ban hard to abuse (docs/admin.md "Trust: who counts toward the
+//! automatic ban"). Which reporters count ([`counts`]), what a report weighs ([`weight`]), whether a user's
+//! reports ban them, wait, or go to a moderator ([`verdict`]), whether they wait in quarantine ([`quarantined`]),
+//! and what limits an account is held to ([`limits`]). Plain data in, a decision out: the auto-ban job
+//! (src/jobs.rs, workers/src/moderation.rs) and the find path (src/hub/matches/ask.rs) gather the facts and apply
+//! the decision; [`address_range`] is what a report records of where it came from (hashed by the phone vault).
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+
+use chrono::{DateTime, TimeDelta, Utc};
+
+use crate::config::TrustConfig;
+
+/// The trust settings in the units the rules use, with the automatic ban's threshold.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rules {
+    /// `jobs.report_threshold`: the weighted score that bans.
+    pub threshold: u32,
+    pub min_account_age: TimeDelta,
+    pub burst_min_reports: usize,
+    pub burst_created_within: TimeDelta,
+    pub evidence_weight: u32,
+    pub claim_weight: u32,
+    pub new_account: TimeDelta,
+    pub finds_per_minute: u32,
+    pub skips_per_minute: u32,
+    pub match_requires_verified_phone: bool,
+    pub quarantine_open_reports: usize,
+}
+
+impl Rules {
+    pub fn new(trust: &TrustConfig, report_threshold: u32) -> Self {
+        let hours = |h: u32| TimeDelta::hours(h.into());
+        Self {
+            threshold: report_threshold,
+            min_account_age: hours(trust.reporter_min_account_age_hours),
+            burst_min_reports: trust.burst_min_reports as usize,
+            burst_created_within: hours(trust.burst_created_within_hours),
+            evidence_weight: trust.evidence_weight,
+            claim_weight: trust.claim_weight,
+            new_account: hours(trust.new_account_hours),
+            finds_per_minute: trust.limited_finds_per_minute,
+            skips_per_minute: trust.limited_skips_per_minute,
+            match_requires_verified_phone: trust.match_requires_verified_phone,
+            quarantine_open_reports: trust.quarantine_open_reports as usize,
+        }
+    }
+}
+
+/// What the rules know of an account: when it was made, whether its phone proved itself, whether it is banned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Account {
+    pub created_at: DateTime<Utc>,
+    pub phone_verified: bool,
+    pub banned: bool,
+}
+
+/// Whether a reporter counts toward the automatic ban (and toward quarantine): their phone is verified, their
+/// account is at least `min_account_age` old, and they are not banned themselves.
+pub fn counts(reporter: &Account, now: DateTime<Utc>, rules: &Rules) -> bool {
+    reporter.phone_verified && !reporter.banned && now - reporter.created_at >= rules.min_account_age
+}
+
+/// What one counting report weighs: verified evidence (a revealed franked message) more than a bare claim.
+pub fn weight(has_evidence: bool, rules: &Rules) -> u32 {
+    if has_evidence { rules.evidence_weight } else { rules.claim_weight }
+}
+
+/// One report about a user, as the rules see it (made since their last clearance, not dismissed).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub reporter: Account,
+    /// The keyed hash of the reporter's address range when they reported; `None` when it was not known.
+    pub network: Option<Vec<u8>>,
+    /// At least one verified evidence row.
+    pub has_evidence: bool,
+    /// Not resolved by a moderator yet.
+    pub open: bool,
+}
+
+/// Why a user goes to human review instead of being banned: the reports that would ban are a burst.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Why {
+    /// `burst_min_reports` counting reporters whose accounts were created within `burst_created_within`.
+    BurstCreated,
+    /// `burst_min_reports` counting reporters who reported from one address range.
+    BurstNetwork,
+}
+
+impl Why {
+    /// As stored (`users.review_reason`) and shown in the admin report queue.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Why::BurstCreated => "burst_created",
+            Why::BurstNetwork => "burst_network",
+        }
+    }
+}
+
+/// What the automatic ban does with one user's reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AutoBan {
+    Ban,
+    /// Not banned: a moderator looks first.
+    Review(Why),
+    /// Not enough yet.
+    Wait,
+}
+
+/// The automatic ban's verdict. Only counting reporters' reports weigh. When they reach the threshold, the
+/// reports that belong to a burst (close creation times, one address range) are set aside: if the rest still
+/// reach it, the user is banned (a burst cannot shield anyone either); otherwise the burst is what made the
+/// score, and the user goes to a moderator.
+pub fn verdict(reports: &[Report], now: DateTime<Utc>, rules: &Rules) -> AutoBan {
+    let counting: Vec<&Report> = reports.iter().filter(|r| counts(&r.reporter, now, rules)).collect();
+    let total: u32 = counting.iter().map(|r| weight(r.has_evidence, rules)).sum();
+    if total < rules.threshold {
+        return AutoBan::Wait;
+    }
+    let created = burst_created(&counting, rules);
+    let network = burst_network(&counting, rules);
+    let independent: u32 = (0..counting.len())
+        .filter(|&i| !created[i] && !network[i])
+        .map(|i| weight(counting[i].has_evidence, rules))
+        .sum();
+    if independent >= rules.threshold {
+        AutoBan::Ban
+    } else if created.iter().any(|&b| b) {
+        AutoBan::Review(Why::BurstCreated)
+    } else {
+        AutoBan::Review(Why::BurstNetwork)
+    }
+}
+
+/// Whether a user waits in quarantine: `quarantine_open_reports` open reports from counting reporters.
+pub fn quarantined(reports: &[Report], now: DateTime<Utc>, rules: &Rules) -> bool {
+    reports.iter().filter(|r| r.open && counts(&r.reporter, now, rules)).count() >= rules.quarantine_open_reports
+}
+
+/// Which of `reports` belong to a run of `burst_min_reports` whose accounts were all created within
+/// `burst_created_within` of each other.
+fn burst_created(reports: &[&Report], rules: &Rules) -> Vec<bool> {
+    let mut order: Vec<usize> = (0..reports.len()).collect();
+    order.sort_by_key(|&i| reports[i].reporter.created_at);
+    let mut in_burst = vec![false; reports.len()];
+    let mut start = 0;
+    for end in 0..order.len() {
+        let at = |k: usize| reports[order[k]].reporter.created_at;
+        while at(end) - at(start) > rules.burst_created_within {
+            start += 1;
+        }
+        if end + 1 - start >= rules.burst_min_reports {
+            order[start..=end].iter().for_each(|&i| in_burst[i] = true);
+        }
+    }
+    in_burst
+}
+
+/// Which of `reports` came from an address range `burst_min_reports` of them share.
+fn burst_network(reports: &[&Report], rules: &Rules) -> Vec<bool> {
+    let mut per_range: HashMap<&[u8], usize> = HashMap::new();
+    for network in reports.iter().filter_map(|r| r.network.as_deref()) {
+        *per_range.entry(network).or_default() += 1;
+    }
+    let crowded = |r: &&Report| r.network.as_deref().is_some_and(|n| per_range[n] >= rules.burst_min_reports);
+    reports.iter().map(crowded).collect()
+}
+
+/// What an account is held to when it asks for matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `match.find`s and skips per minute; `None`: only the general limits.
+    pub finds_per_minute: Option<u32>,
+    pub skips_per_minute: Option<u32>,
+    /// `match.find` is refused until the phone is verified.
+    pub needs_verified_phone: bool,
+}
+
+/// A new account (younger than `new_account`) or one whose phone is not verified is limited in how often it finds
+/// and skips: a throwaway account cannot churn through people. With `match_requires_verified_phone`, an
+/// unverified one does not match at all.
+pub fn limits(account: &Account, now: DateTime<Utc>, rules: &Rules) -> Limits {
+    let limited = !account.phone_verified || now - account.created_at < rules.new_account;
+    Limits {
+        finds_per_minute: limited.then_some(rules.finds_per_minute),
+        skips_per_minute: limited.then_some(rules.skips_per_minute),
+        needs_verified_phone: rules.match_requires_verified_phone && !account.phone_verified,
+    }
+}
+
+/// The address range a report records (before hashing): the first three bytes of an IPv4 address (its /24), the
+/// first six of an IPv6 one (its /48), after a tag byte so the two families never collide. An IPv4 address
+/// written as IPv6 (`::ffff:a.b.c.d`) is the IPv4 one.
+pub fn address_range(ip: IpAddr) -> Vec<u8> {
+    match ip {
+        IpAddr::V4(v4) => [&[4u8][..], &v4.octets()[..3]].concat(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => address_range(IpAddr::V4(v4)),
+            None => [&[6u8][..], &v6.octets()[..6]].concat(),
+        },
+    }
+}
+
+#[cfg(test)]
+#[path = "trust_tests.rs"]
+mod tests;
