@@ -8,6 +8,9 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod moderation;
+pub use moderation::{Ground, ModerationConfig, ResolvedGround};
+
 /// Passwords that ship in examples and tutorials; production refuses a database URL that uses one.
 const DEFAULT_DB_PASSWORDS: &[&str] = &["postgres", "password", "tanis", "secret", "changeme", "change-me", "admin"];
 
@@ -52,6 +55,7 @@ pub struct Config {
     pub push: PushConfig,
     pub phones: PhonesConfig,
     pub sms: SmsConfig,
+    pub moderation: ModerationConfig,
 }
 
 /// One-time codes by SMS (phone verification, phone change, password reset; docs/operations.md "SMS"). A code is
@@ -462,6 +466,7 @@ impl Default for Config {
             push: PushConfig::default(),
             phones: PhonesConfig::default(),
             sms: SmsConfig::default(),
+            moderation: ModerationConfig::default(),
         }
     }
 }
@@ -679,6 +684,7 @@ impl Config {
             self.validate_production()?;
         }
         self.validate_shared_secrets()?;
+        self.moderation.validate()?;
         Ok(())
     }
 

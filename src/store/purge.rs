@@ -78,6 +78,8 @@ const REKEY: &[&str] = &[
     "UPDATE bans SET banned_by = $2 WHERE banned_by = $1",
     "UPDATE bans SET lifted_by = $2 WHERE lifted_by = $1",
     "UPDATE appeals SET decided_by = $2 WHERE decided_by = $1",
+    // Statements of reasons stay for the operator's transparency export (they name no one).
+    "UPDATE statements SET user_id = $2 WHERE user_id = $1",
     "UPDATE system_logs SET user_id = $2 WHERE user_id = $1",
     "UPDATE system_logs SET actor_id = $2 WHERE actor_id = $1",
 ];

@@ -58,6 +58,7 @@ mod region;
 mod register;
 mod sessions;
 mod shutdown;
+mod statements;
 mod store_batches;
 mod store_conformance;
 mod tokens;
