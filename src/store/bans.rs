@@ -334,7 +334,7 @@ impl Store {
         let status = if accept { "accepted" } else { "rejected" };
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let appeal: Option<(i64, i64, String)> =
+            let appeal: Option<(UserId, i64, String)> =
                 sqlx::query_as("SELECT user_id, ban_id, status FROM appeals WHERE id = $1")
                     .bind(appeal_id)
                     .fetch_optional(&mut *tx)

@@ -190,10 +190,11 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(ban_id).optional().await)?)
     }
 
-    /// Records that `admin` exported statements (`statements.exported`, `details`: the range and the count).
+    /// Records that statements were exported (`statements.exported`, `details`: the range and the count), by
+    /// `admin` or, `None`, from the command line.
     pub async fn log_statements_export(
         &self,
-        admin: UserId,
+        admin: Option<UserId>,
         details: &serde_json::Value,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
