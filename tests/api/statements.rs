@@ -225,7 +225,7 @@ async fn a_report_resolution_concerns_the_reported_user_when_actioned_and_the_re
 
 async fn admins_export_the_statements_as_json_lines_without_personal_data(backend: crate::helpers::Backend) {
     let app = spawn_app(backend).await;
-    let admin = app.staff("yonetici", "admin").await;
+    let admin = app.staff("kaptan", "admin").await;
     let moderator = app.staff("bekci", "moderator").await;
     let (target, reporter) = (app.user("yasakli").await, app.user("bildiren").await);
     app.matched_and_reported(&reporter, &target, ReportReason::Harassment).await;
@@ -234,7 +234,7 @@ async fn admins_export_the_statements_as_json_lines_without_personal_data(backen
     let today = app.now().format("%Y-%m-%d").to_string();
     let range = format!("?from={today}&to={today}");
 
-    let user = statements_export(&app, &app.access_token(&target), &range).await;
+    let user = statements_export(&app, &app.access_token(&reporter), &range).await;
     assert_error(user, StatusCode::FORBIDDEN, "forbidden").await;
     let moderators = statements_export(&app, &app.access_token(&moderator), &range).await;
     assert_error(moderators, StatusCode::FORBIDDEN, "forbidden").await;
