@@ -18,6 +18,7 @@ on_both_stores!(
     a_report_resolution_concerns_the_reported_user_when_actioned_and_the_reporter_when_dismissed,
     admins_export_the_statements_as_json_lines_without_personal_data,
     a_ban_whose_statement_cannot_be_written_does_not_happen,
+    the_export_command_writes_the_same_lines_as_the_api_and_is_audited,
 );
 
 /// The statements concerning `user`, oldest first, as `decision` texts.
@@ -336,4 +337,40 @@ async fn a_ban_whose_statement_cannot_be_written_does_not_happen(backend: crate:
         )
         .await;
     assert_eq!(orphans, 0);
+}
+
+/// `tanis statements export`, as an operator runs it beside the servers: the API's lines on standard output.
+async fn the_export_command_writes_the_same_lines_as_the_api_and_is_audited(backend: crate::helpers::Backend) {
+    let app = spawn_app(backend).await;
+    let admin = app.staff("kaptan", "admin").await;
+    let target = app.user("yasakli").await;
+    app.ban(&admin, target.id, "violence").await;
+    let today = app.now().format("%Y-%m-%d").to_string();
+    // The test server's data directory (its generated secrets) is `data` under this one, the binary's default.
+    let dir = app.config.data_dir.parent().unwrap();
+    let run = |from: &str, to: &str| {
+        let mut command = crate::binary::tanis(dir);
+        crate::binary::secrets_for(backend, &mut command);
+        command.env("TANIS_DATABASE_URL", &app.database_url).stdout(std::process::Stdio::piped());
+        command.args(["statements", "export", "--from", from, "--to", to]);
+        command
+    };
+    let output = run(&today, &today).output().await.unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let written = String::from_utf8(output.stdout).unwrap();
+    let line: Value = serde_json::from_str(written.trim_end()).unwrap();
+    assert_eq!(
+        (line["decision"].as_str(), line["category"].as_str()),
+        (Some("ban"), Some("STATEMENT_CATEGORY_VIOLENCE"))
+    );
+    let served = statements_export(&app, &app.access_token(&admin), &format!("?from={today}&to={today}")).await;
+    assert_eq!(served.text().await.unwrap(), written, "the same lines through either door");
+    let by_command =
+        app.count("SELECT COUNT(*) FROM system_logs WHERE action = 'statements.exported' AND actor_id IS NULL").await;
+    assert_eq!(by_command, 1, "the command's export is audited");
+
+    let tomorrow = (app.now() + TimeDelta::days(1)).format("%Y-%m-%d").to_string();
+    let refused = run(&tomorrow, &today).output().await.unwrap();
+    assert!(!refused.status.success() && refused.stdout.is_empty());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--from"), "the error names the argument");
 }
