@@ -7,10 +7,10 @@
 //! with its phone (and the phone's country), password hash, alias, tag, referral code, location and birth year.
 //!
 //! What stays, for abuse statistics and the other side's records: matches, message logs, claims, reports filed
-//! and received, bans, the audit trail and billing events. They are re-keyed to a fresh **tombstone** row (a new
-//! id, no phone, alias `deleted`, random tag, unusable password hash, `purged_at` set), one per purged account,
-//! so the old id — which server logs and old tokens carry — leads nowhere, and no unique key (one report per
-//! reporter and reported, one claim per match and user) can collide. Identifying leftovers in kept rows are
+//! and received, bans, statements of reasons, the audit trail and billing events. They are re-keyed to a fresh
+//! **tombstone** row (a new id, no phone, alias `deleted`, random tag, unusable password hash, `purged_at` set), one
+//! per purged account, so the old id — which server logs and old tokens carry — leads nowhere, and no unique key
+//! (one report per reporter and reported, one claim per match and user) can collide. Identifying leftovers in kept rows are
 //! cleared: their side's public key in matches, the device description of messages they sent, the free text of
 //! reports they filed, their id inside audit details. Billing events keep no link to anyone.
 //!
