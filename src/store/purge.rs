@@ -10,9 +10,9 @@
 //! and received, bans, statements of reasons, the audit trail and billing events. They are re-keyed to a fresh
 //! **tombstone** row (a new id, no phone, alias `deleted`, random tag, unusable password hash, `purged_at` set), one
 //! per purged account, so the old id — which server logs and old tokens carry — leads nowhere, and no unique key
-//! (one report per reporter and reported, one claim per match and user) can collide. Identifying leftovers in kept rows are
-//! cleared: their side's public key in matches, the device description of messages they sent, the free text of
-//! reports they filed, their id inside audit details. Billing events keep no link to anyone.
+//! (one report per reporter and reported, one claim per match and user) can collide. Identifying leftovers in kept
+//! rows are cleared: their side's public key in matches, the device description of messages they sent, the free
+//! text of reports they filed, their id inside audit details. Billing events keep no link to anyone.
 //!
 //! A purged account whose ban still runs leaves its phone's blind index and the ban's end in `banned_phones`, so
 //! deleting is no way around a ban (`Store::phone_ban`); the purge job deletes those rows once the ban is over.
