@@ -181,7 +181,8 @@ mod tests {
 
     #[test]
     fn bad_grounds_scopes_and_urls_are_refused_naming_the_key() {
-        let bad: [(&str, fn(&mut ModerationConfig)); 6] = [
+        type Spoil = fn(&mut ModerationConfig);
+        let bad: [(&str, Spoil); 6] = [
             ("moderation.terms_url", |m| m.terms_url = "ftp://x".into()),
             ("moderation.territorial_scope", |m| m.territorial_scope = vec!["tr".into()]),
             ("moderation.territorial_scope", |m| m.territorial_scope.clear()),

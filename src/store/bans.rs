@@ -91,6 +91,16 @@ pub struct QueuedReport {
     pub created_at: DateTime<Utc>,
 }
 
+/// A report as its resolution reads it: whom it concerns, and whether it is open.
+#[derive(Debug, sqlx::FromRow)]
+struct ReportToResolve {
+    reported_id: UserId,
+    reporter_id: UserId,
+    reason: String,
+    created_at: DateTime<Utc>,
+    resolved_at: Option<DateTime<Utc>>,
+}
+
 /// What a decision on an appeal or a report found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decided {
@@ -422,13 +432,20 @@ impl Store {
     ) -> Result<Decided, StoreError> {
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let report: Option<(UserId, UserId, String, DateTime<Utc>, Option<DateTime<Utc>>)> = sqlx::query_as(
+            let report: Option<ReportToResolve> = sqlx::query_as(
                 "SELECT reported_id, reporter_id, reason, created_at, resolved_at FROM reports WHERE id = $1",
             )
             .bind(report_id)
             .fetch_optional(&mut *tx)
             .await?;
-            let Some((reported, reporter, reason, filed_at, resolved_at)) = report else {
+            let Some(ReportToResolve {
+                reported_id: reported,
+                reporter_id: reporter,
+                reason,
+                created_at: filed_at,
+                resolved_at,
+            }) = report
+            else {
                 return Ok(Decided::NotFound);
             };
             if resolved_at.is_some() {
