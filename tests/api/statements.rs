@@ -350,7 +350,20 @@ async fn the_export_command_writes_the_same_lines_as_the_api_and_is_audited(back
     let dir = app.config.data_dir.parent().unwrap();
     let run = |from: &str, to: &str| {
         let mut command = crate::binary::tanis(dir);
-        crate::binary::secrets_for(backend, &mut command);
+        // The server's own secrets: generated in its data directory, or (on PostgreSQL, or with Redis in the
+        // delivery pass) configured, which a process sharing its database must be given too.
+        let c = &app.config;
+        let secrets = [
+            ("TANIS_AUTH__JWT_SECRET", &c.auth.jwt_secret),
+            ("TANIS_VIDEO__TURN_SECRET", &c.video.turn_secret),
+            ("TANIS_PHONES__ENCRYPTION_KEY", &c.phones.encryption_key),
+            ("TANIS_PHONES__INDEX_KEY", &c.phones.index_key),
+        ];
+        for (key, value) in secrets {
+            if let Some(value) = value {
+                command.env(key, value);
+            }
+        }
         command.env("TANIS_DATABASE_URL", &app.database_url).stdout(std::process::Stdio::piped());
         command.args(["statements", "export", "--from", from, "--to", to]);
         command
