@@ -13,6 +13,7 @@ a refresh token; and values that pass the rules a schema cannot state: valid fre
 """
 
 import base64
+import datetime
 import json
 import os
 import socket
@@ -198,6 +199,8 @@ def main():
         "fresh_phones": [f"+9053300{n:05d}" for n in range(100, 140)],
         "fresh_aliases": ["kaplan", "serce", "bulut", "deniz", "yildiz", "poyraz"],
         "birth_years": [1990, 2001],
+        # The statements export takes a range of days; the seeded bans and appeals wrote statements today.
+        "statement_days": [datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d")],
     }
     with open(sys.argv[3], "w") as out:
         for name, values in dictionaries.items():

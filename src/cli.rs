@@ -37,6 +37,9 @@ enum Command {
     /// Phone numbers at rest (docs/operations.md, "Phone numbers").
     #[command(subcommand)]
     Phones(PhonesCommand),
+    /// Statements of reasons (docs/admin.md "Statements of reasons").
+    #[command(subcommand)]
+    Statements(StatementsCommand),
     /// Give an account a role: user, moderator or admin.
     SetRole {
         /// The account's phone number.
@@ -69,6 +72,20 @@ enum PhonesCommand {
     /// `phones.previous_index_key`). Safe beside running servers and safe to repeat; afterwards the previous
     /// keys can be removed from the configuration.
     RotateKey,
+}
+
+#[derive(Subcommand)]
+enum StatementsCommand {
+    /// Write the statements of the UTC days FROM to TO (included, at most 366 days apart) to standard output as
+    /// JSON Lines, the same lines as `GET /v1/admin/statements` (no personal data); audited.
+    Export {
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// Last day, YYYY-MM-DD.
+        #[arg(long)]
+        to: chrono::NaiveDate,
+    },
 }
 
 /// `set-role`'s argument: the domain's roles, spelled as they are stored.
@@ -135,6 +152,18 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             seed_users(&config, count, &out, &password, &prefix).await
         }
         Command::Phones(PhonesCommand::RotateKey) => rotate_phone_keys(&config).await,
+        Command::Statements(StatementsCommand::Export { from, to }) => {
+            let range = crate::statements::day_range(from, to)
+                .ok_or_else(|| anyhow::anyhow!("--from must not be after --to, and at most 366 days before it"))?;
+            let (store, _) = open(&config).await?;
+            let mut out = std::io::BufWriter::new(std::io::stdout());
+            let now = SystemClock.now();
+            let lines = crate::statements::export(&store, &config.moderation, range, None, now, &mut out).await?;
+            std::io::Write::flush(&mut out)?;
+            tracing::info!(lines, "statements exported");
+            store.close().await;
+            Ok(())
+        }
         Command::SetRole { phone, role } => {
             let (store, phones) = open(&config).await?;
             let phone = Phone::parse(&phone).map_err(|e| anyhow::anyhow!("{e}"))?;

@@ -8,8 +8,10 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
+mod moderation;
 mod trust;
 
+pub use moderation::{Ground, ModerationConfig, ResolvedGround};
 pub use trust::TrustConfig;
 
 /// Passwords that ship in examples and tutorials; production refuses a database URL that uses one.
@@ -57,6 +59,7 @@ pub struct Config {
     pub phones: PhonesConfig,
     pub sms: SmsConfig,
     pub trust: TrustConfig,
+    pub moderation: ModerationConfig,
 }
 
 /// One-time codes by SMS (phone verification, phone change, password reset; docs/operations.md "SMS"). A code is
@@ -471,6 +474,7 @@ impl Default for Config {
             phones: PhonesConfig::default(),
             sms: SmsConfig::default(),
             trust: TrustConfig::default(),
+            moderation: ModerationConfig::default(),
         }
     }
 }
@@ -690,6 +694,7 @@ impl Config {
             self.validate_production()?;
         }
         self.validate_shared_secrets()?;
+        self.moderation.validate()?;
         Ok(())
     }
 

@@ -8,7 +8,7 @@
 //! Starting and configuring
 //! - [`config`]: the settings, read from a TOML file and `TANIS_*` variables and validated at load.
 //! - [`startup`]: builds the whole server from a [`config::Config`] and runs it under one shutdown token.
-//! - [`cli`]: the `tanis` command line (`serve`, `migrate`, `worker`, `dev`, `phones`, `set-role`).
+//! - [`cli`]: the `tanis` command line (`serve`, `migrate`, `worker`, `dev`, `phones`, `statements`, `set-role`).
 //! - [`secrets`]: the JWT, TURN and phone secrets, generated on first start and kept owner-only in the data directory.
 //! - [`telemetry`]: structured logs and the Prometheus recorder.
 //! - [`clock`]: the time source, injected so tests control time instead of waiting for it.
@@ -30,6 +30,8 @@
 //! - [`claims`]: filing a claim (the job in tanis-workers decides it).
 //! - [`moderation`]: banning, the same way from the API, the hub's server and the jobs; and the trust rules
 //!   (who counts toward the automatic ban, bursts sent to review, quarantine, limits on new accounts).
+//! - [`statements`]: the operator's JSON Lines export of statements of reasons (the EU Transparency Database's
+//!   fields; the statements themselves are written by `store` with each decision).
 //! - [`billing`]: the billing provider's webhook as data: its signature and its events.
 //! - [`ads`]: who an ad is for and when a free user may be shown one.
 //! - [`notices`]: every notification's text, stored as a template and rendered in the user's language.
@@ -75,5 +77,6 @@ pub mod quota;
 pub mod secrets;
 pub mod sms;
 pub mod startup;
+pub mod statements;
 pub mod store;
 pub mod telemetry;

@@ -1,6 +1,6 @@
 //! `/v1/ban/*`: what a banned user can still do. A ban revokes every token, so these take the phone number and
 //! password like a login (with the same throttling and the same answer for a wrong password or an unknown
-//! phone): see the ban's reason code and end, and file one appeal per ban. Deleting the account
+//! phone): see the ban's reason code, end and statement of reasons, and file one appeal per ban. Deleting the account
 //! (`POST /v1/ban/deletion`, src/api/deletion.rs) and downloading its data (`POST /v1/ban/export`,
 //! src/api/export.rs) take the same credentials.
 
@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
+use super::statements::StatementView;
 use crate::accounts::ClientInfo;
 use crate::domain::{BanReason, Password, Phone};
 use crate::store::UserRow;
@@ -53,6 +54,9 @@ pub struct BanStatus {
     ends_at: Option<DateTime<Utc>>,
     /// Absent until an appeal is filed.
     appeal: Option<AppealState>,
+    /// The ban's statement of reasons: what was decided, on what facts and which clause of the terms, how far
+    /// automated, until when, and how to appeal. Absent only for a ban older than statements (2026-11).
+    statement: Option<StatementView>,
 }
 
 /// The banned user behind a phone number and password, checked like a login.
@@ -95,6 +99,7 @@ async fn status(
 ) -> Result<AppJson<BanStatus>, ApiError> {
     let (user, ban_id) = banned(&state, &client, &req.phone, req.password).await?;
     let appeal = state.store.appeal_for_ban(ban_id).await.map_err(ApiError::internal)?;
+    let statement = state.store.statement_of_ban(ban_id).await.map_err(ApiError::internal)?;
     Ok(AppJson(BanStatus {
         reason_code: user.ban_reason.map_or("", BanReason::as_str).to_owned(),
         banned_at: user.banned_at.unwrap_or(user.created_at),
@@ -105,6 +110,7 @@ async fn status(
             decided_at: a.decided_at,
             decision_note: a.decision_note,
         }),
+        statement: statement.map(StatementView::from),
     }))
 }
 

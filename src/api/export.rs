@@ -17,6 +17,7 @@ use super::AppState;
 use super::ban::{Credentials, banned_user};
 use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
+use super::statements::StatementView;
 use crate::accounts::ClientInfo;
 use crate::accounts::export::{ExportCooldown, SECTION_LIMIT, Sections, file_name, masked_push_token};
 use crate::domain::{BanReason, NotificationKind, Role, handle};
@@ -60,6 +61,9 @@ pub struct Export {
     devices: Vec<ExportedDevice>,
     bans: Vec<ExportedBan>,
     appeals: Vec<ExportedAppeal>,
+    /// The statement of reasons of every moderation decision concerning you: your bans and their lifting, your
+    /// appeals' outcomes, a report about you that was upheld, and a report of yours that was dismissed.
+    statements: Vec<StatementView>,
 }
 
 /// The account row.
@@ -229,6 +233,8 @@ async fn document(
     let devices = bound.keep("devices", store.export_devices(id, fetch).await.map_err(ApiError::internal)?);
     let bans = bound.keep("bans", store.export_bans(id, fetch).await.map_err(ApiError::internal)?);
     let appeals = bound.keep("appeals", store.export_appeals(id, fetch).await.map_err(ApiError::internal)?);
+    let statements = bound.keep("statements", store.statements_of(id, fetch).await.map_err(ApiError::internal)?);
+    let statements = statements.into_iter().map(StatementView::from).collect();
     let locale = Locale::parse(&row.locale).unwrap_or_default();
     let notifications = notifications
         .into_iter()
@@ -298,6 +304,7 @@ async fn document(
         devices,
         bans,
         appeals,
+        statements,
     };
     Ok(([(CONTENT_DISPOSITION, disposition)], AppJson(export)))
 }

@@ -24,6 +24,7 @@ mod password_reset;
 mod phone;
 mod rtc;
 mod sessions;
+mod statements;
 mod web;
 mod ws;
 

@@ -42,6 +42,8 @@ stored_text! {
         PushDropped = "push.dropped",
         ReferralRewarded = "referral.rewarded",
         ReportResolved = "report.resolved",
+        /// An admin exported statements of reasons (`GET /v1/admin/statements`).
+        StatementsExported = "statements.exported",
         /// The billing provider's event changed a subscription.
         SubscriptionBilling = "subscription.billing",
         /// An admin granted or ended premium.
@@ -96,6 +98,7 @@ mod tests {
             "push.dropped",
             "referral.rewarded",
             "report.resolved",
+            "statements.exported",
             "subscription.billing",
             "subscription.changed",
             "user.registered",

@@ -17,6 +17,7 @@ mod notifications;
 mod password;
 mod phone;
 mod role;
+mod statements;
 
 pub use alias::{Alias, AliasError, TAG_SPACE, Tag, handle, lookup_key};
 pub use audit::AuditAction;
@@ -29,6 +30,9 @@ pub use notifications::NotificationKind;
 pub use password::{Password, PasswordError};
 pub use phone::{Phone, PhoneError};
 pub use role::{Role, RoleRefusal, UnknownRole};
+pub use statements::{
+    Automation, Category, Decision, Facts, Source, category, facts, ground_of_report, ground_of_reports,
+};
 /// Ids are the protocol's: the server and the clients share one vocabulary of them.
 pub use tanis_proto::{MatchId, Seq, UserId};
 

@@ -1,10 +1,11 @@
 //! Bans as records (reason code, note, optional end, how each was lifted), appeals against them, and the
-//! report queue moderators work through. Each change commits with its audit row and, where the user is told,
-//! their notification.
+//! report queue moderators work through. Each change commits with its audit row, its statement of reasons
+//! (src/store/statements.rs) and, where the user is told, their notification.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::statements::{build, insert_statement, tally_reports};
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
 use crate::domain::{AuditAction, BanReason, MatchId, UserId};
@@ -88,6 +89,16 @@ pub struct QueuedReport {
     pub reason: String,
     pub details: Option<String>,
     pub created_at: DateTime<Utc>,
+}
+
+/// A report as its resolution reads it: whom it concerns, and whether it is open.
+#[derive(Debug, sqlx::FromRow)]
+struct ReportToResolve {
+    reported_id: UserId,
+    reporter_id: UserId,
+    reason: String,
+    created_at: DateTime<Utc>,
+    resolved_at: Option<DateTime<Utc>>,
 }
 
 /// What a decision on an appeal or a report found.
@@ -201,6 +212,10 @@ impl Store {
                 .await?;
             let notice = Notice::Banned { reason_code: ban.reason_code, ends_at: ban.ends_at };
             insert_notification!(&mut *tx, ban.user_id, &notice, ban.now).await?;
+            let tally = tally_reports!(tx, ban.user_id).await?;
+            let statement = build::ban(&self.moderation, ban, ban_id, &tally, moderator.is_some());
+            self.fail_points.check("ban.before_statement")?;
+            insert_statement!(&mut *tx, &statement).await?;
             self.fail_points.check("ban.before_audit")?;
             let details = json!({
                 "ban_id": ban_id, "reason": ban.reason_code, "note": ban.note, "ends_at": ban.ends_at, "by": ban.by,
@@ -230,7 +245,19 @@ impl Store {
         };
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
+            let current: Option<(i64, BanReason, DateTime<Utc>)> =
+                sqlx::query_as("SELECT id, reason_code, created_at FROM bans WHERE user_id = $1 AND lifted_at IS NULL")
+                    .bind(user_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
             let lifted = lift_ban!(tx, user_id, reason, actor, &notice, &by, now).await?;
+            if lifted > 0
+                && let Some(ban) = current
+            {
+                let moderated = matches!(lift, Lift::Unbanned { .. });
+                let statement = build::lift(&self.moderation, user_id, ban, moderated, now);
+                insert_statement!(&mut *tx, &statement).await?;
+            }
             tx.commit().await?;
             Ok(lifted > 0)
         })
@@ -317,7 +344,7 @@ impl Store {
         let status = if accept { "accepted" } else { "rejected" };
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let appeal: Option<(i64, i64, String)> =
+            let appeal: Option<(UserId, i64, String)> =
                 sqlx::query_as("SELECT user_id, ban_id, status FROM appeals WHERE id = $1")
                     .bind(appeal_id)
                     .fetch_optional(&mut *tx)
@@ -326,6 +353,13 @@ impl Store {
             if current != "pending" {
                 return Ok(Decided::AlreadyDecided);
             }
+            let (reason, banned_at, held): (BanReason, DateTime<Utc>, bool) =
+                sqlx::query_as("SELECT reason_code, created_at, lifted_at IS NULL FROM bans WHERE id = $1")
+                    .bind(ban_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+            let decided = (appeal_id, accept, accept && held);
+            let statement = build::appeal(&self.moderation, user_id, (ban_id, reason, banned_at), decided, now);
             sqlx::query(
                 "UPDATE appeals SET status = $2, decided_at = $3, decided_by = $4, decision_note = $5 WHERE id = $1",
             )
@@ -353,6 +387,7 @@ impl Store {
                 let notice = Notice::AppealRejected { note: note.to_owned() };
                 insert_notification!(&mut *tx, user_id, &notice, now).await?;
             }
+            insert_statement!(&mut *tx, &statement).await?;
             let details = json!({ "appeal_id": appeal_id, "ban_id": ban_id, "status": status, "note": note });
             insert_system_log!(
                 &mut *tx,
@@ -397,15 +432,36 @@ impl Store {
     ) -> Result<Decided, StoreError> {
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            let report: Option<(i64, Option<DateTime<Utc>>)> =
-                sqlx::query_as("SELECT reported_id, resolved_at FROM reports WHERE id = $1")
-                    .bind(report_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            let Some((reported, resolved_at)) = report else { return Ok(Decided::NotFound) };
+            let report: Option<ReportToResolve> = sqlx::query_as(
+                "SELECT reported_id, reporter_id, reason, created_at, resolved_at FROM reports WHERE id = $1",
+            )
+            .bind(report_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(ReportToResolve {
+                reported_id: reported,
+                reporter_id: reporter,
+                reason,
+                created_at: filed_at,
+                resolved_at,
+            }) = report
+            else {
+                return Ok(Decided::NotFound);
+            };
             if resolved_at.is_some() {
                 return Ok(Decided::AlreadyDecided);
             }
+            let with_evidence: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM report_evidence WHERE report_id = $1")
+                .bind(report_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            // Who the decision concerns (docs/admin.md "Statements of reasons"): an upheld report, the reported
+            // user; a dismissed one, the reporter, whose notice it answers (DSA Art. 16(5)).
+            let actioned = resolution == "actioned";
+            let concerns = if actioned { reported } else { reporter };
+            let report = (report_id, reason.as_str(), filed_at);
+            let statement = build::report(&self.moderation, concerns, report, actioned, with_evidence, now);
+            insert_statement!(&mut *tx, &statement).await?;
             sqlx::query(
                 "UPDATE reports SET resolved_at = $2, resolved_by = $3, resolution = $4, resolution_note = $5 WHERE id = $1",
             )

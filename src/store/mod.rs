@@ -34,6 +34,7 @@ mod reads;
 mod seed;
 mod sqlite_busy;
 mod sqlite_raw;
+mod statements;
 mod subscriptions;
 mod system_logs;
 mod tokens;
@@ -73,6 +74,7 @@ pub use purge::Purged;
 pub use push::PushRow;
 pub use reads::{Read, Reader, Select, select};
 pub use seed::seed_phone;
+pub use statements::{StatementPage, StatementRow};
 pub use subscriptions::{PlanChange, PlanOutcome, PlanRow, PlanSource, PremiumUnits};
 pub use system_logs::{AuditQuery, ModerationCounts, SystemLogRow};
 pub use tokens::Rotation;
@@ -138,6 +140,9 @@ pub struct Store {
     pub(crate) backend: Backend,
     /// Test-only crash injection inside transactions; see [`FailPoints`] (empty without the `fail-points` feature).
     pub fail_points: std::sync::Arc<FailPoints>,
+    /// What statements of reasons cite (grounds, redress): `[moderation]`, set once at start
+    /// ([`Store::with_moderation`]); the defaults until then, so a store opened bare still writes whole statements.
+    pub(crate) moderation: std::sync::Arc<crate::config::ModerationConfig>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -224,7 +229,7 @@ impl Store {
                 .await?;
             Backend::Postgres { read: Reader::new(pool.clone()), write: pool }
         };
-        Ok(Self { backend, fail_points: Default::default() })
+        Ok(Self { backend, fail_points: Default::default(), moderation: Default::default() })
     }
 
     /// The job queue's storage in this same database.

@@ -7,13 +7,13 @@
 //! with its phone (and the phone's country), password hash, alias, tag, referral code, location and birth year.
 //!
 //! What stays, for abuse statistics and the other side's records: matches, message logs, claims, reports filed
-//! and received, bans, the audit trail and billing events. They are re-keyed to a fresh **tombstone** row (a new
-//! id, no phone, alias `deleted`, random tag, unusable password hash, `purged_at` set), one per purged account,
-//! so the old id — which server logs and old tokens carry — leads nowhere, and no unique key (one report per
-//! reporter and reported, one claim per match and user) can collide. Identifying leftovers in kept rows are
-//! cleared: their side's public key in matches, the device description of messages they sent, the free text of
-//! reports they filed and the hash of the address range they filed them from, their id inside audit details.
-//! Billing events keep no link to anyone.
+//! and received, bans, statements of reasons, the audit trail and billing events. They are re-keyed to a fresh
+//! **tombstone** row (a new id, no phone, alias `deleted`, random tag, unusable password hash, `purged_at` set), one
+//! per purged account, so the old id — which server logs and old tokens carry — leads nowhere, and no unique key
+//! (one report per reporter and reported, one claim per match and user) can collide. Identifying leftovers in kept
+//! rows are cleared: their side's public key in matches, the device description of messages they sent, the free
+//! text of reports they filed and the hash of the address range they filed them from, their id inside audit
+//! details. Billing events keep no link to anyone.
 //!
 //! A purged account whose ban still runs leaves its phone's blind index and the ban's end in `banned_phones`, so
 //! deleting is no way around a ban (`Store::phone_ban`); the purge job deletes those rows once the ban is over.
@@ -81,6 +81,8 @@ const REKEY: &[&str] = &[
     "UPDATE bans SET banned_by = $2 WHERE banned_by = $1",
     "UPDATE bans SET lifted_by = $2 WHERE lifted_by = $1",
     "UPDATE appeals SET decided_by = $2 WHERE decided_by = $1",
+    // Statements of reasons stay for the operator's transparency export (they name no one).
+    "UPDATE statements SET user_id = $2 WHERE user_id = $1",
     "UPDATE system_logs SET user_id = $2 WHERE user_id = $1",
     "UPDATE system_logs SET actor_id = $2 WHERE actor_id = $1",
 ];

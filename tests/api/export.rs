@@ -118,6 +118,7 @@ async fn an_export_holds_every_section_and_names_the_peer_only_by_handle(backend
         "devices",
         "bans",
         "appeals",
+        "statements",
     ] {
         assert!(sections.contains(&section), "{section} is in the export: {sections:?}");
     }

@@ -60,6 +60,7 @@ mod register;
 mod reporters;
 mod sessions;
 mod shutdown;
+mod statements;
 mod store_batches;
 mod store_conformance;
 mod tokens;

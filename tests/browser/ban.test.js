@@ -42,6 +42,17 @@ test('a user banned mid-conversation sees why, and can see the details and appea
   await details.locator('input[name=password]').fill(PASSWORD);
   await details.locator('button[type=submit]').click();
   await hakan.page.locator('[data-screen=banned] textarea[name=text]').waitFor();
+  // The ban's statement of reasons: what, the facts, the clause with its link, who decided, until when, how to
+  // appeal (docs/admin.md, Statements of reasons). Never the moderator's note.
+  const statement = hakan.page.getByTestId('statement');
+  assert.match(await statement.getByTestId('statement-decision').textContent(), /Ban until lifted/);
+  assert.match(await statement.getByTestId('statement-facts').textContent(), /A moderator banned the account for harassment, clause 4\.2/);
+  assert.match(await statement.getByTestId('statement-ground').textContent(), /Clause 4\.2 of the terms/);
+  assert.match(await statement.locator('a').getAttribute('href'), /#clause-4\.2$/);
+  assert.equal(await statement.getByTestId('statement-automated').textContent(), 'Decided by a moderator');
+  assert.equal(await statement.getByTestId('statement-until').textContent(), 'Until a moderator lifts it');
+  assert.match(await statement.getByTestId('statement-redress').textContent(), /appeal once/);
+  assert.doesNotMatch(await statement.textContent(), /browser test/);
   const appeal = hakan.page.locator('[data-screen=banned] form');
   await appeal.locator('input[name=phone]').fill(hakan.phone);
   await appeal.locator('input[name=password]').fill(PASSWORD);

@@ -1,5 +1,6 @@
-// What a banned user sees: the reason (a code from docs/admin.md, in the user's language), until when, and the
-// one appeal a ban allows. A ban revokes every token, so the details and the appeal take the phone number and
+// What a banned user sees: the reason (a code from docs/admin.md, in the user's language), until when, the ban's
+// statement of reasons once signed in again (what was decided, the facts, the clause of the terms with its link,
+// whether automated, how to appeal: docs/admin.md "Statements of reasons"), and the one appeal a ban allows. A ban revokes every token, so the details and the appeal take the phone number and
 // password again (`POST /v1/ban/status`, `POST /v1/ban/appeal`).
 
 import { formValues, h } from '../dom.js';
@@ -16,8 +17,24 @@ export function parseBanMessage(message) {
   return { reason_code: match[1], ends_at: match[2] === 'lifted' ? null : match[2] };
 }
 
+/** The ban's statement of reasons (`statement` in `POST /v1/ban/status`). */
+function renderStatement(statement) {
+  const row = (key, ...value) => [h('dt', {}, t(`statement.${key}`)), h('dd', { 'data-testid': `statement-${key}` }, ...value)];
+  const ground = statement.ground;
+  return h('section', { class: 'statement', 'data-testid': 'statement' },
+    h('h3', {}, t('statement.title')),
+    h('dl', {},
+      ...row('decision', t(`statement.decision.${statement.decision}`, {}, statement.decision)),
+      ...row('facts', statement.facts),
+      ...row('ground', t('statement.clause', { clause: ground.clause }), ' — ', ground.text, ' ',
+        h('a', { href: ground.url, target: '_blank', rel: 'noopener' }, t('statement.terms'))),
+      ...row('automated', t(`statement.automated.${statement.automated_decision}`, {}, statement.automated_decision)),
+      ...row('until', statement.ends_at ? formatTime(statement.ends_at) : t('ban.untilLifted')),
+      ...(statement.redress ? row('redress', statement.redress) : [])));
+}
+
 /**
- * @param {{reason_code: string|null, ends_at: string|null, appeal?: object|null, detailed?: boolean}} ban
+ * @param {{reason_code: string|null, ends_at: string|null, appeal?: object|null, statement?: object|null, detailed?: boolean}} ban
  * @param {{status: (phone, password) => Promise, appeal: (phone, password, text) => Promise, signOut: Function}} actions
  */
 export function renderBanned(ban, actions) {
@@ -62,6 +79,7 @@ export function renderBanned(ban, actions) {
       h('p', { class: 'reason', 'data-testid': 'ban-reason' },
         t('ban.reason'), ' ', h('strong', {}, ban.reason_code ? t(`ban.code.${ban.reason_code}`, {}, ban.reason_code) : t('ban.code.unknown'))),
       h('p', { 'data-testid': 'ban-until' }, ban.ends_at ? t('ban.until', { date: formatTime(ban.ends_at) }) : t('ban.untilLifted')),
+      ban.statement ? renderStatement(ban.statement) : null,
       more,
       error,
       h('button', { type: 'button', class: 'link', onclick: actions.signOut }, t('header.signOut'))));

@@ -10,12 +10,15 @@
 //! - [`ads`]: admins manage ads and see their impressions and clicks.
 //! - [`subscriptions`]: admins grant or end premium.
 //! - [`audit`]: browse the audit trail.
+//! - [`statements`]: admins export the statements of reasons as JSON Lines (the DSA Transparency Database's
+//!   fields).
 
 mod ads;
 mod appeals;
 mod audit;
 mod broadcasts;
 mod reports;
+mod statements;
 mod subscriptions;
 mod users;
 
@@ -46,6 +49,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ads::update))
         .routes(routes!(subscriptions::grant, subscriptions::end))
         .routes(routes!(audit::browse))
+        .routes(routes!(statements::export))
 }
 
 /// Who is acting on the admin side: an extractor, and the first one of every admin handler, so the role is
