@@ -75,7 +75,10 @@ impl JobStore for JobsStore {
         for user_id in self.0.auto_ban_candidates(min_reporters.into()).await? {
             let reports = self.0.trust_reports(user_id).await?;
             match trust::verdict(&reports, now, &rules) {
-                AutoBan::Ban => decisions.push((user_id, BanDecision::Ban)),
+                AutoBan::Ban => {
+                    let trust::Counted { reporters, with_evidence, weight } = trust::counted(&reports, now, &rules);
+                    decisions.push((user_id, BanDecision::Ban { reporters, with_evidence, weight }))
+                }
                 AutoBan::Review(why) => decisions.push((user_id, BanDecision::Review(why.as_str()))),
                 AutoBan::Wait => {}
             }

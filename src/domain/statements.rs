@@ -127,12 +127,20 @@ pub struct Facts {
     pub reporters: i64,
     /// Of those reports, how many carried verified evidence (report_evidence rows).
     pub with_evidence: i64,
-    /// The automatic ban's threshold, when a job banned.
-    pub threshold: Option<i64>,
+    /// The automatic ban's weighed reports against its threshold, when a job banned.
+    pub threshold: Option<Threshold>,
     /// A temporary ban's end.
     pub ends_at: Option<DateTime<Utc>>,
     /// For an accepted appeal: whether its ban still held (and was lifted by it).
     pub lifted: bool,
+}
+
+/// What the automatic ban weighed (docs/admin.md, "Trust"): the counting reports' weight, and the threshold it
+/// reached. `weight` is `None` for a ban recorded before the trust rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Threshold {
+    pub weight: Option<i64>,
+    pub threshold: i64,
 }
 
 /// The statement's facts, in plain English, from [`Facts`] alone.
@@ -141,7 +149,13 @@ pub fn facts(f: &Facts) -> String {
     let reported = reports_sentence(f.reporters, f.with_evidence);
     match f.decision {
         Decision::Ban | Decision::TemporaryBan if !f.by_moderator => {
-            let threshold = f.threshold.map(|t| format!(" (the threshold is {t})")).unwrap_or_default();
+            let threshold = match f.threshold {
+                Some(Threshold { weight: Some(w), threshold: t }) => {
+                    format!(" (their reports weigh {w}; the threshold is {t})")
+                }
+                Some(Threshold { weight: None, threshold: t }) => format!(" (the threshold is {t})"),
+                None => String::new(),
+            };
             format!(
                 "The account was banned automatically under clause {}: enough different people who were matched \
                  with it reported it{threshold}. {reported} Most reports named {reason}.",
@@ -276,7 +290,7 @@ mod tests {
             reason: BanReason::Harassment,
             reporters: 12,
             with_evidence: 3,
-            threshold: Some(10),
+            threshold: Some(Threshold { weight: Some(14), threshold: 10 }),
             ..base(Decision::Ban)
         };
         let ends = "2026-12-01T00:00:00Z".parse().unwrap();
@@ -284,7 +298,7 @@ mod tests {
             (
                 auto,
                 "The account was banned automatically under clause 4.2: enough different people who were matched \
-                 with it reported it (the threshold is 10). Reported by 12 people; 3 reports carried verified \
+                 with it reported it (their reports weigh 14; the threshold is 10). Reported by 12 people; 3 reports carried verified \
                  evidence. Most reports named harassment.",
             ),
             (base(Decision::Ban), "A moderator banned the account for spam, clause 4.2."),

@@ -133,6 +133,26 @@ pub fn verdict(reports: &[Report], now: DateTime<Utc>, rules: &Rules) -> AutoBan
     }
 }
 
+/// What the counting reports amount to: the automatic ban's statement of reasons states these facts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counted {
+    /// Distinct reporters whose reports count (one report per reporter and reported user).
+    pub reporters: u32,
+    /// Of their reports, those with verified evidence.
+    pub with_evidence: u32,
+    /// Their weight, which reached the threshold.
+    pub weight: u32,
+}
+
+/// The counting reports of `reports`, summed.
+pub fn counted(reports: &[Report], now: DateTime<Utc>, rules: &Rules) -> Counted {
+    reports.iter().filter(|r| counts(&r.reporter, now, rules)).fold(Counted::default(), |c, r| Counted {
+        reporters: c.reporters + 1,
+        with_evidence: c.with_evidence + u32::from(r.has_evidence),
+        weight: c.weight + weight(r.has_evidence, rules),
+    })
+}
+
 /// Whether a user waits in quarantine: `quarantine_open_reports` open reports from counting reporters.
 pub fn quarantined(reports: &[Report], now: DateTime<Utc>, rules: &Rules) -> bool {
     reports.iter().filter(|r| r.open && counts(&r.reporter, now, rules)).count() >= rules.quarantine_open_reports

@@ -58,6 +58,17 @@ fn verified_evidence_weighs_more_than_a_bare_claim() {
 }
 
 #[test]
+fn what_counted_sums_only_the_counting_reporters() {
+    let r = rules();
+    let fresh = Report { reporter: account(NOW - 1, true, false), ..report(0, 90, true) };
+    let mut reports = trusted(2);
+    reports.extend([report(0, 91, true), fresh]);
+    let expected = Counted { reporters: 3, with_evidence: 1, weight: 5 };
+    assert_eq!(counted(&reports, at(NOW), &r), expected, "the fresh account's evidence does not count");
+    assert_eq!(counted(&[], at(NOW), &r), Counted::default());
+}
+
+#[test]
 fn the_verdict_bans_waits_or_asks_a_moderator() {
     let r = rules();
     let with = |mut reports: Vec<Report>, extra: &[Report]| {

@@ -245,7 +245,9 @@ pub(crate) mod build {
     use super::{NewStatement, Tally};
     use crate::config::ModerationConfig;
     use crate::domain::ground_of_reports;
-    use crate::domain::{Automation, BanReason, Decision, Facts, Source, UserId, category, facts, ground_of_report};
+    use crate::domain::{
+        Automation, BanReason, Decision, Facts, Source, Threshold, UserId, category, facts, ground_of_report,
+    };
     use crate::store::NewBan;
 
     /// A ban's statement. A job's ban (no moderator in `by`) is the automatic ban: its ground is the `reports`
@@ -253,15 +255,18 @@ pub(crate) mod build {
     pub fn ban(m: &ModerationConfig, ban: &NewBan<'_>, ban_id: i64, tally: &Tally, moderator: bool) -> NewStatement {
         let decision = if ban.ends_at.is_some() { Decision::TemporaryBan } else { Decision::Ban };
         let named = if moderator { ban.reason_code } else { ground_of_reports(&tally.reasons) };
+        // The automatic ban names what the trust rules counted (only trusted reporters' reports weigh); a
+        // moderator's ban, every report not dismissed.
+        let counted = |key: &str| ban.by.get(key).and_then(serde_json::Value::as_i64);
         let ground = m.ground(ban.reason_code);
         let facts = facts(&Facts {
             decision,
             by_moderator: moderator,
             reason: named,
             clause: ground.clause.clone(),
-            reporters: tally.reporters,
-            with_evidence: tally.with_evidence,
-            threshold: ban.by.get("threshold").and_then(serde_json::Value::as_i64),
+            reporters: counted("reporters").unwrap_or(tally.reporters),
+            with_evidence: counted("with_evidence").unwrap_or(tally.with_evidence),
+            threshold: counted("threshold").map(|threshold| Threshold { weight: counted("weight"), threshold }),
             ends_at: ban.ends_at,
             lifted: false,
         });

@@ -8,7 +8,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::TimeDelta;
 use reqwest::StatusCode;
-use serde_json::Value;
+use serde_json::{Value, json};
 use tanis_client::{Chat, ClientError, Connection, E2eError};
 use tanis_proto::{ClientFrame, ErrorCode, MatchKind, ReportReason, Reveal, Seq, ServerFrame};
 use tanis_workers::schedule::Job;
@@ -16,6 +16,8 @@ use tanis_workers::schedule::Job;
 use crate::deletion::{account, delete_me};
 use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, spawn_app};
 use crate::on_both_stores;
+use crate::reporters::{own_range, socket_from, trusted_reporters};
+use crate::trust::server_without_quarantine;
 
 on_both_stores!(
     a_true_reveal_is_verified_and_moderators_see_it_marked_verified,
@@ -24,6 +26,8 @@ on_both_stores!(
     a_receiving_client_refuses_a_message_whose_commitment_does_not_open,
     evidence_outlives_the_content_deletion_and_goes_with_the_reports_retention,
     no_export_holds_evidence_and_a_purged_account_takes_it_along,
+    verified_evidence_weighs_more_toward_the_automatic_ban_and_its_statement_says_so,
+    an_appeal_against_a_ban_on_a_franked_report_is_decided_with_the_evidence_in_view,
 );
 
 /// `b` sends `texts` to `a`, who reads each (its commitment opening); their seqs.
@@ -285,4 +289,101 @@ async fn no_export_holds_evidence_and_a_purged_account_takes_it_along(backend: B
     app.run_job(Job::Purge).await.unwrap();
     assert_eq!(stored_evidence(&app).await, 0, "the reported user's words go with their account");
     assert_eq!(app.count("SELECT COUNT(*) FROM reports").await, 1, "the report stays, re-keyed, for the statistics");
+}
+
+/// `reporter` (connected from an address of their own range, as the trust rules see it) is matched with
+/// `reported`, reports them for `reason` — revealing a message `reported` sent when `reveal` — and leaves.
+pub(crate) async fn franked_report(
+    app: &TestApp,
+    reporter: &TestUser,
+    reported: &TestUser,
+    reason: ReportReason,
+    reveal: bool,
+) {
+    let mut sr = socket_from(app, reporter, &own_range(reporter)).await;
+    let mut st = app.socket(reported).await;
+    let (chat_r, chat_t) = tokio::join!(Chat::find(&mut sr, MatchKind::Text), Chat::find(&mut st, MatchKind::Text));
+    let (mut chat_r, mut chat_t) = (chat_r.unwrap(), chat_t.unwrap());
+    let seqs = if reveal {
+        said((&mut sr, &mut chat_r), (&mut st, &mut chat_t), &[&format!("kaba söz {}", reporter.handle)]).await
+    } else {
+        Vec::new()
+    };
+    sr.send(&chat_r.report(reason, None, &seqs).unwrap()).await.unwrap();
+    assert_eq!(answer(&mut sr).await, ServerFrame::Ok { id: Some("report".into()) });
+    sr.send(&ClientFrame::MatchLeave { id: Some("left".into()), match_id: chat_r.info.match_id }).await.unwrap();
+    assert_eq!(answer(&mut sr).await, ServerFrame::Ok { id: Some("left".into()) });
+}
+
+async fn bans_of(app: &TestApp, user: &TestUser) -> i64 {
+    app.count(format!("SELECT COUNT(*) FROM bans WHERE user_id = {}", user.id.get())).await
+}
+
+async fn ban_status(app: &TestApp, user: &TestUser) -> Value {
+    let answer = app.post_json("/v1/ban/status", &json!({ "phone": user.phone, "password": PASSWORD })).await;
+    assert_eq!(answer.status(), StatusCode::OK);
+    answer.json().await.unwrap()
+}
+
+async fn verified_evidence_weighs_more_toward_the_automatic_ban_and_its_statement_says_so(backend: Backend) {
+    let (app, twilio) = server_without_quarantine(backend).await;
+    let target = app.user("kanitlanan").await;
+    let reporters = trusted_reporters(&app, &twilio, 4, "taniklar").await;
+    // Three trusted reporters with verified evidence weigh 3 × 3 = 9: short of the threshold of 10, where nine
+    // bare claims would weigh 9 too — and three bare claims only 3.
+    for reporter in &reporters[..3] {
+        franked_report(&app, reporter, &target, ReportReason::Harassment, true).await;
+    }
+    app.run_job(Job::AutoBan).await.unwrap();
+    assert_eq!(bans_of(&app, &target).await, 0, "9 is not 10");
+    // A fourth, bare, claim brings it to 10.
+    franked_report(&app, &reporters[3], &target, ReportReason::Harassment, false).await;
+    app.run_job(Job::AutoBan).await.unwrap();
+    assert_eq!(bans_of(&app, &target).await, 1, "four people, three with proof, ban");
+
+    let statement = ban_status(&app, &target).await["statement"].clone();
+    let facts = statement["facts"].as_str().unwrap();
+    assert!(facts.contains("their reports weigh 10; the threshold is 10"), "{facts}");
+    assert!(facts.contains("Reported by 4 people; 3 reports carried verified evidence"), "{facts}");
+    assert_eq!(statement["automated_decision"], "fully");
+    for reporter in &reporters {
+        assert!(!facts.contains(&reporter.handle), "no reporter is named: {facts}");
+    }
+    assert!(!facts.contains("kaba söz"), "no revealed text is a fact: {facts}");
+}
+
+async fn an_appeal_against_a_ban_on_a_franked_report_is_decided_with_the_evidence_in_view(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = app.staff("inceleyen", "moderator").await;
+    let (a, b) = (app.user("magdur").await, app.user("itiraz_eden").await);
+    franked_report(&app, &a, &b, ReportReason::Harassment, true).await;
+    let reports = queued_reports(&app, &b).await;
+    assert_eq!(reports[0]["evidence"][0]["verdict"], "verified");
+
+    app.ban(&moderator, b.id, "harassment").await;
+    let status = ban_status(&app, &b).await;
+    let facts = status["statement"]["facts"].as_str().unwrap();
+    assert!(facts.contains("Reported by 1 person; 1 report carried verified evidence"), "{facts}");
+    assert!(!facts.contains("kaba söz"), "the statement states that there is proof, not the proof: {facts}");
+    let appeal = json!({ "phone": b.phone, "password": PASSWORD, "text": "o mesajı ben yazmadım" });
+    assert_eq!(app.post_json("/v1/ban/appeal", &appeal).await.status(), StatusCode::CREATED);
+
+    // The moderator deciding the appeal still has the verified message: the report stays open with it.
+    let reports = queued_reports(&app, &b).await;
+    let text = reports[0]["evidence"][0]["text"].as_str().unwrap();
+    assert_eq!(text, format!("kaba söz {}", a.handle));
+    let appeal_id = app.count(format!("SELECT id FROM appeals WHERE user_id = {}", b.id.get())).await;
+    let path = format!("/v1/admin/appeals/{appeal_id}/decision");
+    let body = json!({ "decision": "reject", "note": "doğrulanmış mesaj" });
+    let decided = app.client.post(app.url(&path)).bearer_auth(app.access_token(&moderator)).json(&body).send().await;
+    assert_eq!(decided.unwrap().status(), StatusCode::NO_CONTENT);
+
+    let status = ban_status(&app, &b).await;
+    assert_eq!(status["appeal"]["status"], "rejected");
+    let rejection = &app.store.statements_of(b.id, 1).await.unwrap()[0];
+    assert_eq!(rejection.decision.as_str(), "appeal_rejected");
+    // The banned user's own export: their statements, never the evidence against them.
+    let export = app.post_json("/v1/ban/export", &json!({ "phone": b.phone, "password": PASSWORD })).await;
+    let export = export.text().await.unwrap();
+    assert!(export.contains("appeal_rejected") && !export.contains("kaba söz"), "{export}");
 }

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use tanis_proto::ReportReason;
 use tanis_workers::schedule::Job;
 
-use crate::helpers::{PASSWORD, TestApp, TestUser, assert_error, spawn_app, spawn_app_with};
+use crate::helpers::{PASSWORD, TestApp, TestUser, assert_error, spawn_app};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -92,29 +92,17 @@ async fn a_temporary_ban_and_its_expiry_each_carry_one_statement_the_user_sees(b
 }
 
 async fn the_automatic_ban_states_its_reporters_and_their_verified_evidence(backend: crate::helpers::Backend) {
-    let app = spawn_app_with(backend, |c| c.jobs.report_threshold = 2).await;
-    let target = app.user("coksikayet").await;
-    let mut reports = Vec::new();
-    for (n, reason) in [ReportReason::Nudity, ReportReason::Nudity].into_iter().enumerate() {
-        let reporter = app.user(&format!("raporcu{n}")).await;
-        let match_id = app.matched_and_reported(&reporter, &target, reason).await;
-        reports.push((reporter, match_id));
-    }
-    // Verified evidence arrives through the franking reveal (the lead's report evidence); this branch has no
-    // door for it yet, so one report's verified reveal is arranged in SQL.
-    let first_report = app.count(format!("SELECT MIN(id) FROM reports WHERE reported_id = {}", target.id)).await;
-    let now = app.now().to_rfc3339();
-    let ts = match app.backend {
-        crate::helpers::Backend::Sqlite => format!("'{now}'"),
-        crate::helpers::Backend::Postgres => format!("'{now}'::timestamptz"),
-    };
-    app.execute(format!(
-        "INSERT INTO report_evidence (report_id, match_id, seq, sent_at, plaintext, verdict, verified_at) \
-         VALUES ({first_report}, {}, 1, {ts}, 'revealed', 'verified', {ts})",
-        reports[0].1
-    ))
+    let (app, twilio) = crate::twilio::spawn_with_sms(backend, |c| {
+        c.jobs.report_threshold = 4;
+        c.sms.max_per_ip_per_hour = 1000;
+    })
     .await;
-
+    let target = app.user("coksikayet").await;
+    // Two trusted reporters: one reveals a franked message (weight 3), one makes a bare claim (1).
+    let reporters = crate::reporters::trusted_reporters(&app, &twilio, 2, "raporcu").await;
+    for (reporter, reveal) in reporters.iter().zip([true, false]) {
+        crate::evidence::franked_report(&app, reporter, &target, ReportReason::Nudity, reveal).await;
+    }
     app.run_job(Job::AutoBan).await.unwrap();
     let statement = ban_status(&app, &target).await["statement"].clone();
     assert_eq!(statement["decision"], "ban");
@@ -130,12 +118,12 @@ async fn the_automatic_ban_states_its_reporters_and_their_verified_evidence(back
     assert_eq!(statement["category"], "STATEMENT_CATEGORY_PORNOGRAPHY_OR_SEXUALIZED_CONTENT", "what the reports named");
     let facts = statement["facts"].as_str().unwrap();
     assert!(
-        facts.contains("(the threshold is 2)")
+        facts.contains("(their reports weigh 4; the threshold is 4)")
             && facts.contains("Reported by 2 people; 1 report carried verified evidence"),
         "{facts}"
     );
     assert!(facts.contains("Most reports named sexual content"), "{facts}");
-    for (reporter, _) in &reports {
+    for reporter in &reporters {
         assert!(!facts.contains(&reporter.handle), "{facts}");
     }
     assert_eq!(decisions_of(&app, &target).await, ["ban"], "exactly one");

@@ -38,7 +38,7 @@ async fn server(backend: Backend) -> (TestApp, Twilio) {
 
 /// [`server`] where quarantine never starts: these tests are about the automatic ban, whose reporters must each
 /// meet the reported user, which quarantine (three open reports) would stop.
-async fn server_without_quarantine(backend: Backend) -> (TestApp, Twilio) {
+pub(crate) async fn server_without_quarantine(backend: Backend) -> (TestApp, Twilio) {
     spawn_with_sms(backend, |c| {
         c.quotas.free_text_daily = 40;
         c.sms.max_per_ip_per_hour = 1000;

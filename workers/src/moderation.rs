@@ -17,7 +17,9 @@ const LIFT_BATCH: i64 = 500;
 /// What the automatic ban does with a user whose reports reached the threshold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
-    Ban,
+    /// Banned: `reporters` people whose reports count, `with_evidence` of those reports with verified evidence,
+    /// together weighing `weight` (the statement of reasons states them).
+    Ban { reporters: u32, with_evidence: u32, weight: u32 },
     /// Put up for human review instead (why: `burst_created`, `burst_network`); not banned automatically while
     /// the review is open.
     Review(&'static str),
@@ -29,8 +31,10 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
     for (user_id, decision) in ctx.store.auto_ban_decisions(threshold, now).await? {
         match decision {
             // The audit row commits with the ban itself (`user.banned`, naming this job).
-            Decision::Ban => {
-                if ctx.live.ban(user_id, REASON, json!({ "job": "auto_ban", "threshold": threshold })).await? {
+            Decision::Ban { reporters, with_evidence, weight } => {
+                let by = json!({ "job": "auto_ban", "threshold": threshold, "weight": weight, "reporters": reporters,
+                                 "with_evidence": with_evidence });
+                if ctx.live.ban(user_id, REASON, by).await? {
                     metrics::counter!("tanis_auto_bans_total").increment(1);
                 }
             }
