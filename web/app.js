@@ -153,7 +153,7 @@ export class App {
         next: () => m.next(),
         lobby: () => m.toLobby(),
         block: () => m.block(),
-        report: (reason, details) => m.report(reason, details),
+        report: (reason, details, evidence) => m.report(reason, details, evidence),
         claim: () => m.claim(),
       }, stage);
     }

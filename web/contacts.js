@@ -327,7 +327,7 @@ export class Contacts {
         typing: () => c.typing(),
         block: () => this.block(c),
         // A contact can be reported like the stranger they were: the report names the contact's match.
-        report: (reason, details) => m.report(reason, details, c.id),
+        report: (reason, details, evidence) => m.report(reason, details, evidence, c.id),
         end: () => this.end(c),
         takeOver: () => this.takeOver(c),
         keySeen: () => this.keySeen(c),

@@ -5,11 +5,15 @@
 //   - during a `resume` everything is buffered until `resume.done`, then processed in `seq` order;
 //   - `msg.send` frames stay in `pending` (persisted, counter included) until `msg.accepted`, and are re-sent
 //     unchanged after a reconnect: the server deduplicates by `client_msg_id`.
+// Every message is franked (docs/protocol.md section 9, "Franking"; franking.js): a received one is shown only
+// when its commitment opens, and its (seq, text, franking key) stay in the record so a report can reveal it.
+// Opening is asynchronous (WebCrypto's HMAC), so the inbox is walked by one chain of tasks, in `seq` order.
 // The whole record is saved to IndexedDB after every change, so a reload continues where it stopped.
 // A match that both kept (a contact, web/contacts.js) goes on as the same conversation; its key may change
 // (section 9, "Contacts"), and the session before the change is tried second until the new one opens a message.
 
 import * as e2e from './e2e.js';
+import * as franking from './franking.js';
 import * as storage from './storage.js';
 
 /** A gap in `seq` that live frames have not closed after this long is filled with `resume`. */
@@ -70,6 +74,8 @@ export class Conversation extends EventTarget {
     this.lastTypingSent = 0;
     /** client_msg_id → socket generation it was last sent on, so a re-send happens once per connection. */
     this.sentOn = new Map();
+    /** The inbox walks, one after the other: messages must open in `seq` order, and each waits for its HMAC. */
+    this.work = Promise.resolve();
   }
 
   get id() {
@@ -125,20 +131,20 @@ export class Conversation extends EventTarget {
     this.persist();
   }
 
-  /** A peer's message: with the session, else with the one before the last key change. Throws if neither opens. */
+  /** A peer's message, its bytes: with the session, else with the one before the last key change. Throws if neither opens. */
   open(entry) {
     if (!this.session) throw this.keyError;
     try {
-      const text = this.session.open(entry.ciphertext, entry.nonce);
+      const plain = this.session.openBytes(entry.ciphertext, entry.nonce);
       // The contact has the new key now: nothing sealed before the change can follow this message.
       this.previous = null;
       this.record.previous = null;
-      return text;
+      return plain;
     } catch (e) {
       if (!this.previous) throw e;
-      const text = this.previous.open(entry.ciphertext, entry.nonce);
+      const plain = this.previous.openBytes(entry.ciphertext, entry.nonce);
       this.record.previous.received = this.previous.received;
-      return text;
+      return plain;
     }
   }
 
@@ -148,9 +154,11 @@ export class Conversation extends EventTarget {
   async send(text) {
     if (this.record.ended) throw new Error('the match is over');
     if (!this.session) throw this.keyError ?? new e2e.E2eError('unsupported');
-    const sealed = this.session.seal(text);
+    const { payload, commitment } = await franking.frank(text);
+    // Sealed after the await: seal and push stay together, so frames are pending in counter order.
+    const sealed = this.session.seal(payload);
     const clientMsgId = crypto.randomUUID();
-    const frame = { type: 'msg.send', id: clientMsgId, match_id: this.id, client_msg_id: clientMsgId, ...sealed };
+    const frame = { type: 'msg.send', id: clientMsgId, match_id: this.id, client_msg_id: clientMsgId, ...sealed, commitment };
     this.record.sent = this.session.sent;
     this.record.pending.push(frame);
     this.record.messages.push({ key: clientMsgId, seq: null, mine: true, text, status: 'sending', at: Date.now() });
@@ -251,12 +259,22 @@ export class Conversation extends EventTarget {
     this.persist();
   }
 
+  /** Runs `task` after every walk of the inbox queued before it; a failure is logged, the chain goes on. */
+  schedule(task) {
+    this.work = this.work.then(task).catch((e) => console.error(e));
+    return this.work;
+  }
+
   /** Processes the inbox contiguously from `highest_seq + 1`; a gap left behind is filled by `resume` later. */
   drain() {
+    return this.schedule(() => this.walk());
+  }
+
+  async walk() {
     const r = this.record;
     while (this.inbox.has(r.highest_seq + 1)) {
       const seq = r.highest_seq + 1;
-      this.process(this.inbox.get(seq));
+      await this.process(this.inbox.get(seq));
       this.inbox.delete(seq);
       r.highest_seq = seq;
     }
@@ -268,34 +286,45 @@ export class Conversation extends EventTarget {
   /** `resume.done`: everything stored up to `lastSeq` has arrived; a seq still missing below it is not stored. */
   settle(lastSeq) {
     this.resumeId = null;
-    const r = this.record;
-    for (const seq of [...this.inbox.keys()].sort((a, b) => a - b)) {
-      if (seq > lastSeq) break;
-      if (seq > r.highest_seq) {
-        this.process(this.inbox.get(seq));
-        r.highest_seq = seq;
+    return this.schedule(async () => {
+      const r = this.record;
+      for (const seq of [...this.inbox.keys()].sort((a, b) => a - b)) {
+        if (seq > lastSeq) break;
+        if (seq > r.highest_seq) {
+          await this.process(this.inbox.get(seq));
+          r.highest_seq = seq;
+        }
+        this.inbox.delete(seq);
       }
-      this.inbox.delete(seq);
-    }
-    r.highest_seq = Math.max(r.highest_seq, lastSeq);
-    this.drain();
-    this.flush();
+      r.highest_seq = Math.max(r.highest_seq, lastSeq);
+      await this.walk();
+      this.flush();
+    });
   }
 
-  process(entry) {
+  async process(entry) {
     if (entry.type !== 'msg') return;
     const r = this.record;
     if (!entry.mine) {
-      let text = null;
-      let status = 'received';
+      const message = { key: `s${entry.seq}`, seq: entry.seq, mine: false, text: null, status: 'received', at: Date.parse(entry.sent_at) };
+      let plain = null;
       try {
-        text = this.open(entry);
+        plain = this.open(entry);
       } catch {
         // Shown as "could not be decrypted", never as text.
-        status = 'undecryptable';
+        message.status = 'undecryptable';
       }
       if (this.session) r.received = this.session.received;
-      r.messages.push({ key: `s${entry.seq}`, seq: entry.seq, mine: false, text, status, at: Date.parse(entry.sent_at) });
+      if (plain) {
+        try {
+          // Kept in the record (never in the page): what a report can reveal of this message.
+          Object.assign(message, await franking.unfrank(plain, entry.commitment));
+        } catch {
+          // Authentic, but its commitment does not open: shown as "could not be verified", never as text.
+          message.status = 'unverified';
+        }
+      }
+      r.messages.push(message);
       if (!this.ack(entry.seq)) r.unacked.push(entry.seq);
       return;
     }

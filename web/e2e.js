@@ -108,21 +108,24 @@ export class Session {
     this.received = received;
   }
 
-  /** @returns {{ciphertext: string, nonce: string}} base64 fields of `msg.send` */
-  seal(text) {
+  /**
+   * @param {string|Uint8Array} plaintext a message's payload (franking.js: key ‖ text), or a bare text
+   * @returns {{ciphertext: string, nonce: string}} base64 fields of `msg.send`
+   */
+  seal(plaintext) {
     if (this.sent >= U64_MAX) throw new E2eError('malformed');
     const counter = this.sent + 1n;
     const nonce = new Uint8Array(NONCE_LEN);
     crypto.getRandomValues(nonce.subarray(0, NONCE_RANDOM_LEN));
     new DataView(nonce.buffer).setBigUint64(NONCE_RANDOM_LEN, counter);
     const ad = associatedData(this.matchId, this.sendKey.dir, counter);
-    const sealed = xchacha20poly1305(this.sendKey.key, nonce, ad).encrypt(utf8.encode(text));
+    const sealed = xchacha20poly1305(this.sendKey.key, nonce, ad).encrypt(typeof plaintext === 'string' ? utf8.encode(plaintext) : plaintext);
     this.sent = counter;
     return { ciphertext: toBase64(sealed), nonce: toBase64(nonce) };
   }
 
-  /** Decrypts a peer's message; throws E2eError unless every check passed. Call in `seq` order. */
-  open(ciphertextB64, nonceB64) {
+  /** Decrypts a peer's message to its bytes; throws E2eError unless every check passed. Call in `seq` order. */
+  openBytes(ciphertextB64, nonceB64) {
     const ciphertext = fromBase64(ciphertextB64);
     const nonce = fromBase64(nonceB64);
     if (!ciphertext || !nonce || nonce.length !== NONCE_LEN || ciphertext.length < TAG_LEN) {
@@ -138,6 +141,12 @@ export class Session {
       throw new E2eError('decrypt');
     }
     this.received = counter;
+    return plain;
+  }
+
+  /** `openBytes` for a bare text (the E2E layer alone, as its test vectors use it). */
+  open(ciphertextB64, nonceB64) {
+    const plain = this.openBytes(ciphertextB64, nonceB64);
     try {
       return new TextDecoder('utf-8', { fatal: true }).decode(plain);
     } catch {

@@ -5,6 +5,7 @@
 import { Conversation } from './conversation.js';
 import { toast } from './dom.js';
 import * as e2e from './e2e.js';
+import { KEY_LEN as FRANKING_KEY_BYTES } from './franking.js';
 import { t } from './i18n.js';
 import { findMode, vocabulary } from './interests.js';
 import * as storage from './storage.js';
@@ -12,6 +13,8 @@ import { Call } from './video.js';
 
 /** The AEAD tag: the largest plaintext is `max_message_bytes` minus this (docs/protocol.md section 7). */
 const TAG_BYTES = 16;
+/** And the plaintext begins with the message's franking key: the text gets what is left. */
+const SEALED_OVERHEAD = TAG_BYTES + FRANKING_KEY_BYTES;
 
 export class Matches {
   /** @param {import('./app.js').App} app for the socket, the REST client, the state and the screens */
@@ -236,7 +239,7 @@ export class Matches {
 
   /** Sends `text` in the match, or in `conversation` (a contact's: contacts.js). */
   async send(text, conversation = this.conversation) {
-    const limit = (this.app.limits?.max_message_bytes ?? 16384) - TAG_BYTES;
+    const limit = (this.app.limits?.max_message_bytes ?? 16384) - SEALED_OVERHEAD;
     if (new TextEncoder().encode(text).length > limit) {
       toast(t('chat.tooLong'), 'error');
       return false;
@@ -284,10 +287,14 @@ export class Matches {
     }
   }
 
-  /** `report` of the peer of `matchId`: the match on screen, or a contact's (web/contacts.js). */
-  async report(reason, details, matchId = this.conversation.id) {
+  /**
+   * `report` of the peer of `matchId`: the match on screen, or a contact's (web/contacts.js). `evidence` reveals
+   * the messages the user picked (franking.js); a refused reveal stores nothing, and the toast says why.
+   */
+  async report(reason, details, evidence = [], matchId = this.conversation.id) {
     const frame = { type: 'report', match_id: matchId, reason_code: reason };
     if (details) frame.details = details;
+    if (evidence.length) frame.evidence = evidence;
     try {
       await this.socket.request(frame);
       toast(t('report.done'));

@@ -11,10 +11,13 @@
 //! {"event":"message","seq":1,"text":"merhaba"}
 //! ```
 //!
-//! Events: `ready`, `queued`, `matched`, `message` (decrypted), `undecryptable`, `accepted`, `delivered`,
-//! `typing`, `ended`, `contact_proposed`, `contact_added`, `contact_key`, `rekeyed`, `contact_ended`, `ok`, `error`. A line
-//! beginning with `/` is a command instead of a message: `/keep` proposes to keep in touch (`contact.propose`),
-//! `/rekey` takes a contact conversation over with a new key pair (`contact.key`, as a new device would). End of
+//! Events: `ready`, `queued`, `matched`, `message` (decrypted and its franking commitment checked, with its
+//! `seq`), `undecryptable` (either check failed), `accepted`, `delivered`, `typing`, `ended`, `contact_proposed`,
+//! `contact_added`, `contact_key`, `rekeyed`, `contact_ended`, `ok`, `error` (both with the request's `id`). A
+//! line beginning with `/` is a command instead of a message: `/keep` proposes to keep in touch
+//! (`contact.propose`), `/rekey` takes a contact conversation over with a new key pair (`contact.key`, as a new
+//! device would), `/report 3,5` reports the peer revealing the messages it sent under those seqs (id `report`),
+//! `/forge 3` the same with the text of seq 3 altered, as a lying reporter would (id `forge`). End of
 //! stdin leaves the match (a contact stays) and exits. Plain `http://` only: the REST calls are two small
 //! requests, made by hand so the reference client needs no HTTP stack.
 
@@ -23,7 +26,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 use tanis_client::{Chat, ClientError, Connection};
-use tanis_proto::{ClientFrame, MatchKind, ServerFrame};
+use tanis_proto::{ClientFrame, MatchKind, ReportReason, Seq, ServerFrame};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -64,9 +67,12 @@ async fn run() -> Result<(), String> {
         tokio::select! {
             line = lines.recv() => match line {
                 Some(command) if command.starts_with('/') => {
-                    let frame = match command.as_str() {
+                    let (name, arg) = command.split_once(' ').unwrap_or((command.as_str(), ""));
+                    let frame = match name {
                         "/keep" => chat.propose_keep(),
                         "/rekey" => chat.rekey().map_err(|e| e.to_string())?,
+                        "/report" => chat.report(ReportReason::Harassment, None, &seqs(arg)?).map_err(|e| e.to_string())?,
+                        "/forge" => forged_report(&chat, &seqs(arg)?)?,
                         other => return Err(format!("unknown command {other}")),
                     };
                     connection.send(&frame).await.map_err(|e| e.to_string())?;
@@ -132,10 +138,28 @@ async fn handle(connection: &mut Connection, chat: &mut Chat, frame: ServerFrame
             return Ok(false);
         }
         ServerFrame::Ok { id } => emit(json!({ "event": "ok", "id": id })),
-        ServerFrame::Error { code, message, .. } => emit(json!({ "event": "error", "code": code, "message": message })),
+        ServerFrame::Error { id, code, message, .. } => {
+            emit(json!({ "event": "error", "id": id, "code": code, "message": message }));
+        }
         _ => {}
     }
     Ok(true)
+}
+
+/// `3,5` → the seqs 3 and 5.
+fn seqs(list: &str) -> Result<Vec<Seq>, String> {
+    list.split(',').map(|s| s.trim().parse().map(Seq).map_err(|_| format!("not a seq list: {list}"))).collect()
+}
+
+/// A report revealing `seqs` with the first one's text altered: what a reporter who lies about a message sends.
+fn forged_report(chat: &Chat, seqs: &[Seq]) -> Result<ClientFrame, String> {
+    let mut frame = chat.report(ReportReason::Harassment, None, seqs).map_err(|e| e.to_string())?;
+    if let ClientFrame::Report { id, evidence, .. } = &mut frame {
+        *id = Some("forge".into());
+        let first = evidence.first_mut().ok_or("nothing to forge")?;
+        first.text.push_str(" (not what was sent)");
+    }
+    Ok(frame)
 }
 
 /// stdin, line by line, from a thread of its own (reading stdin blocks).

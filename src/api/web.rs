@@ -62,6 +62,7 @@ static ASSETS: &[Asset] = &[
     asset!("socket.js", JS),
     asset!("conversation.js", JS),
     asset!("e2e.js", JS),
+    asset!("franking.js", JS),
     asset!("storage.js", JS),
     asset!("video.js", JS),
     asset!("i18n.js", JS),

@@ -1,11 +1,12 @@
-// web/e2e.js on its own, in Node (same WebCrypto API as the browser, same vendored XChaCha20-Poly1305): the
-// protocol's safety-number test vector and the rules of docs/protocol.md section 9 that a server-in-the-middle
-// would probe. The browser ↔ Rust interop test (interop.test.js) proves the wire format against client/.
+// web/e2e.js and web/franking.js on their own, in Node (same WebCrypto API as the browser, same vendored
+// XChaCha20-Poly1305): the protocol's safety-number and franking test vectors and the rules of docs/protocol.md
+// section 9 that a server-in-the-middle, or a lying sender, would probe. The browser ↔ Rust interop test (interop.test.js) proves the wire format against client/.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
 import * as e2e from '../../web/e2e.js';
+import * as franking from '../../web/franking.js';
 
 const bytes = (n, fill) => new Uint8Array(n).fill(fill);
 
@@ -127,4 +128,51 @@ test('a message sealed by the Rust client opens here, with the same keys and saf
   );
   assert.equal(text, 'sealed by client/src/e2e.rs: ğüşıöç ✓');
   assert.equal(await session.safetyNumber(), '65214 51174 20574 11678 51691 30878');
+});
+
+test('the franking commitment matches the protocol test vector', async () => {
+  assert.equal(await franking.commit(bytes(32, 1), 'merhaba'), 'AeLncy8vPRZ3B3fFPg70IbOrs9MhP/PgLeZxwDKHXl4=');
+});
+
+test('a franked message opens through the E2E session and reveals the key sealed inside it', async () => {
+  const { alice, bob } = await pair(5);
+  const { payload, commitment } = await franking.frank('görüşürüz 👋');
+  const sealed = alice.seal(payload);
+  const opened = await franking.unfrank(bob.openBytes(sealed.ciphertext, sealed.nonce), commitment);
+  assert.equal(opened.text, 'görüşürüz 👋');
+  assert.deepEqual(e2e.fromBase64(opened.franking_key), payload.subarray(0, franking.KEY_LEN));
+  assert.equal(await franking.commit(e2e.fromBase64(opened.franking_key), opened.text), commitment);
+});
+
+test('a message whose commitment does not open is refused', async () => {
+  const { payload, commitment } = await franking.frank('merhaba');
+  const { commitment: another } = await franking.frank('merhaba');
+  const altered = payload.slice();
+  altered[altered.length - 1] ^= 1;
+  const notText = Uint8Array.from([...payload.subarray(0, 32), 0xff]);
+  const cases = [
+    [payload, another, "another key's commitment"],
+    [payload, undefined, 'no commitment'],
+    [payload, 'AAAA', 'a short commitment'],
+    [payload, 'not base64!', 'not base64'],
+    [altered, commitment, 'an altered text'],
+    [payload.subarray(0, 31), commitment, 'no room for a key'],
+    [notText, await franking.commit(notText.subarray(0, 32), notText.subarray(32)), 'authentic but not UTF-8'],
+  ];
+  for (const [bytes, c, why] of cases) await assert.rejects(franking.unfrank(bytes, c), franking.FrankingError, why);
+});
+
+test("a report offers only the peer's verified messages, newest first, at most 20, and reveals what was shown", () => {
+  const messages = [
+    { seq: 1, mine: true, text: 'mine', franking_key: null },
+    { seq: 2, mine: false, text: null, status: 'unverified' },
+    ...Array.from({ length: 22 }, (_, i) => ({ seq: i + 3, mine: false, text: `t${i + 3}`, franking_key: `k${i + 3}` })),
+  ];
+  const offered = franking.revealable(messages);
+  assert.equal(offered.length, franking.MAX_EVIDENCE);
+  assert.deepEqual(offered.slice(0, 2).map((m) => m.seq), [24, 23]);
+  assert.deepEqual(franking.evidence(messages, [24, 1, 2, 99, 3]), [
+    { seq: 24, text: 't24', franking_key: 'k24' },
+    { seq: 3, text: 't3', franking_key: 'k3' },
+  ]);
 });

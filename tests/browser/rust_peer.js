@@ -1,6 +1,7 @@
 // The Rust reference client as a process (client/examples/peer.rs, BROWSER_TEST_PEER): it signs in, asks for a
 // text match, prints one JSON event per line, and sends each line written to it (a line starting with `/` is a
-// command: `/keep`, `/rekey`). interop.test.js and contacts.test.js talk to it.
+// command: `/keep`, `/rekey`, `/report <seq>[,<seq>…]`, `/forge <seq>`). interop.test.js, contacts.test.js and
+// evidence.test.js talk to it.
 
 import { spawn } from 'node:child_process';
 import { createInterface } from 'node:readline';

@@ -2,9 +2,11 @@
 // `match.found`, nothing else of the other's profile), the safety number to compare, the transcript with
 // sent/delivered marks, the typing indicator, the composer, and what to do once the match is over. The
 // transcript is updated in place (one element per message, keyed), so typing is never interrupted. A contact's
-// conversation is this screen with its own buttons and notices (views/contact-chat.js extends it).
+// conversation is this screen with its own buttons and notices (views/contact-chat.js extends it). The report
+// dialog offers the stranger's recent messages to reveal as proof (franking.js); none is picked by default.
 
 import { formValues, h, modal } from '../dom.js';
+import { evidence, revealable } from '../franking.js';
 import { formatClock, t } from '../i18n.js';
 import { icon } from '../icons.js';
 import { topicLabel } from '../interests.js';
@@ -130,9 +132,10 @@ export class ChatView {
   }
 
   renderMessage(message) {
+    const notice = { foreign: 'chat.foreign', unverified: 'chat.unverified' }[message.status] ?? 'chat.undecryptable';
     const body = message.text != null
       ? h('p', { class: 'text' }, message.text)
-      : h('p', { class: 'text notice' }, t(message.status === 'foreign' ? 'chat.foreign' : 'chat.undecryptable'));
+      : h('p', { class: 'text notice' }, t(notice));
     return h('li', { class: `message ${message.mine ? 'mine' : 'theirs'}`, 'data-testid': 'message' },
       body, h('span', { class: 'meta' }, h('time', {}, formatClock(message.at)), h('span', { class: 'mark' })));
   }
@@ -178,19 +181,38 @@ export class ChatView {
   }
 
   async report() {
+    const c = this.conversation;
     const values = await modal((close) => {
-      const form = h('form', { class: 'stack', onsubmit: (e) => (e.preventDefault(), close(formValues(form))) },
-        h('h2', {}, t('report.title', { peer: this.conversation.record.peer })),
+      const picks = () => [...form.querySelectorAll('[data-testid=report-evidence]:checked')].map((box) => Number(box.dataset.seq));
+      const form = h('form', { class: 'stack', onsubmit: (e) => (e.preventDefault(), close({ ...formValues(form), seqs: picks() })) },
+        h('h2', {}, t('report.title', { peer: c.record.peer })),
         h('label', {}, t('report.reason'),
           h('select', { name: 'reason', required: true, 'data-testid': 'report-reason' },
             REPORT_REASONS.map((r) => h('option', { value: r }, t(`report.reason.${r}`))))),
         h('label', {}, t('report.details'), h('textarea', { name: 'details', maxlength: 1000, rows: 3 })),
+        evidencePicker(revealable(c.messages)),
         h('p', { class: 'muted small' }, t('report.privacy')),
         h('div', { class: 'row end' },
           h('button', { type: 'button', onclick: () => close() }, t('dialog.cancel')),
           h('button', { type: 'submit', class: 'danger', 'data-testid': 'report-submit' }, t('report.send'))));
       return form;
     });
-    if (values) this.actions.report(values.reason, values.details);
+    if (values) this.actions.report(values.reason, values.details, evidence(c.messages, values.seqs));
   }
+}
+
+/**
+ * The stranger's messages the user may attach, as checkboxes (unnamed, so formValues leaves them out). Only the
+ * seq is in the page; the franking key stays in the conversation's record until the report is sent.
+ */
+function evidencePicker(messages) {
+  const list = messages.length
+    ? h('div', { class: 'picks' }, messages.map((m) => h('label', { class: 'check' },
+      h('input', { type: 'checkbox', 'data-testid': 'report-evidence', 'data-seq': m.seq }),
+      h('span', {}, h('span', { class: 'pick-text' }, m.text), ' ', h('time', { class: 'muted small' }, formatClock(m.at))))))
+    : h('p', { class: 'muted small' }, t('report.evidenceNone'));
+  return h('fieldset', { class: 'evidence', 'data-testid': 'report-picker' },
+    h('legend', {}, t('report.evidence')),
+    h('p', { class: 'muted small' }, t('report.evidenceHelp')),
+    list);
 }
