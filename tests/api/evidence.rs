@@ -16,7 +16,7 @@ use tanis_workers::schedule::Job;
 use crate::deletion::{account, delete_me};
 use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, spawn_app};
 use crate::on_both_stores;
-use crate::reporters::{own_range, socket_from, trusted_reporters};
+use crate::reporters::{report_with, trusted_reporters};
 use crate::trust::server_without_quarantine;
 
 on_both_stores!(
@@ -31,7 +31,7 @@ on_both_stores!(
 );
 
 /// `b` sends `texts` to `a`, who reads each (its commitment opening); their seqs.
-async fn said(
+pub(crate) async fn said(
     (sa, chat_a): (&mut Connection, &mut Chat),
     (sb, chat_b): (&mut Connection, &mut Chat),
     texts: &[&str],
@@ -47,7 +47,7 @@ async fn said(
     seqs
 }
 
-async fn answer(socket: &mut Connection) -> ServerFrame {
+pub(crate) async fn answer(socket: &mut Connection) -> ServerFrame {
     socket.next_where(|f| matches!(f, ServerFrame::Ok { .. } | ServerFrame::Error { .. })).await.unwrap()
 }
 
@@ -291,30 +291,6 @@ async fn no_export_holds_evidence_and_a_purged_account_takes_it_along(backend: B
     assert_eq!(app.count("SELECT COUNT(*) FROM reports").await, 1, "the report stays, re-keyed, for the statistics");
 }
 
-/// `reporter` (connected from an address of their own range, as the trust rules see it) is matched with
-/// `reported`, reports them for `reason` — revealing a message `reported` sent when `reveal` — and leaves.
-pub(crate) async fn franked_report(
-    app: &TestApp,
-    reporter: &TestUser,
-    reported: &TestUser,
-    reason: ReportReason,
-    reveal: bool,
-) {
-    let mut sr = socket_from(app, reporter, &own_range(reporter)).await;
-    let mut st = app.socket(reported).await;
-    let (chat_r, chat_t) = tokio::join!(Chat::find(&mut sr, MatchKind::Text), Chat::find(&mut st, MatchKind::Text));
-    let (mut chat_r, mut chat_t) = (chat_r.unwrap(), chat_t.unwrap());
-    let seqs = if reveal {
-        said((&mut sr, &mut chat_r), (&mut st, &mut chat_t), &[&format!("kaba söz {}", reporter.handle)]).await
-    } else {
-        Vec::new()
-    };
-    sr.send(&chat_r.report(reason, None, &seqs).unwrap()).await.unwrap();
-    assert_eq!(answer(&mut sr).await, ServerFrame::Ok { id: Some("report".into()) });
-    sr.send(&ClientFrame::MatchLeave { id: Some("left".into()), match_id: chat_r.info.match_id }).await.unwrap();
-    assert_eq!(answer(&mut sr).await, ServerFrame::Ok { id: Some("left".into()) });
-}
-
 async fn bans_of(app: &TestApp, user: &TestUser) -> i64 {
     app.count(format!("SELECT COUNT(*) FROM bans WHERE user_id = {}", user.id.get())).await
 }
@@ -332,12 +308,12 @@ async fn verified_evidence_weighs_more_toward_the_automatic_ban_and_its_statemen
     // Three trusted reporters with verified evidence weigh 3 × 3 = 9: short of the threshold of 10, where nine
     // bare claims would weigh 9 too — and three bare claims only 3.
     for reporter in &reporters[..3] {
-        franked_report(&app, reporter, &target, ReportReason::Harassment, true).await;
+        report_with(&app, reporter, &target, ReportReason::Harassment, true).await;
     }
     app.run_job(Job::AutoBan).await.unwrap();
     assert_eq!(bans_of(&app, &target).await, 0, "9 is not 10");
     // A fourth, bare, claim brings it to 10.
-    franked_report(&app, &reporters[3], &target, ReportReason::Harassment, false).await;
+    report_with(&app, &reporters[3], &target, ReportReason::Harassment, false).await;
     app.run_job(Job::AutoBan).await.unwrap();
     assert_eq!(bans_of(&app, &target).await, 1, "four people, three with proof, ban");
 
@@ -356,7 +332,7 @@ async fn an_appeal_against_a_ban_on_a_franked_report_is_decided_with_the_evidenc
     let app = spawn_app(backend).await;
     let moderator = app.staff("inceleyen", "moderator").await;
     let (a, b) = (app.user("magdur").await, app.user("itiraz_eden").await);
-    franked_report(&app, &a, &b, ReportReason::Harassment, true).await;
+    report_with(&app, &a, &b, ReportReason::Harassment, true).await;
     let reports = queued_reports(&app, &b).await;
     assert_eq!(reports[0]["evidence"][0]["verdict"], "verified");
 

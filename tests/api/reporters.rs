@@ -51,26 +51,45 @@ pub(crate) async fn socket_from(app: &TestApp, user: &TestUser, ip: &str) -> Con
     socket
 }
 
-/// `reporter`, connected from `ip`, is matched with `reported`, reports them and leaves.
+/// `reporter`, connected from `ip`, is matched with `reported`, reports them (harassment, a bare claim) and leaves.
 pub(crate) async fn report_from(app: &TestApp, reporter: &TestUser, reported: &TestUser, ip: &str) {
-    let mut socket = socket_from(app, reporter, ip).await;
-    let mut theirs = app.socket(reported).await;
-    let (chat, _) = tokio::join!(Chat::find(&mut socket, MatchKind::Text), Chat::find(&mut theirs, MatchKind::Text));
-    let match_id = chat.expect("the reporter is matched").info.match_id;
-    for frame in [
-        ClientFrame::Report {
-            id: Some("report".into()),
-            match_id,
-            reason_code: ReportReason::Harassment,
-            details: None,
-            evidence: Vec::new(),
-        },
-        ClientFrame::MatchLeave { id: Some("left".into()), match_id },
-    ] {
-        socket.send(&frame).await.unwrap();
-        let answered = ServerFrame::Ok { id: frame.id().map(str::to_owned) };
-        socket.next_where(|f| *f == answered).await.unwrap();
-    }
+    report_from_with(app, reporter, reported, ip, ReportReason::Harassment, false).await;
+}
+
+/// [`report_from`] an address of the reporter's own range, for `reason`, revealing a franked message `reported`
+/// sent when `reveal` (verified evidence, src/domain/evidence.rs).
+pub(crate) async fn report_with(
+    app: &TestApp,
+    reporter: &TestUser,
+    reported: &TestUser,
+    reason: ReportReason,
+    reveal: bool,
+) {
+    report_from_with(app, reporter, reported, &own_range(reporter), reason, reveal).await;
+}
+
+async fn report_from_with(
+    app: &TestApp,
+    reporter: &TestUser,
+    reported: &TestUser,
+    ip: &str,
+    reason: ReportReason,
+    reveal: bool,
+) {
+    let mut sr = socket_from(app, reporter, ip).await;
+    let mut st = app.socket(reported).await;
+    let (chat_r, chat_t) = tokio::join!(Chat::find(&mut sr, MatchKind::Text), Chat::find(&mut st, MatchKind::Text));
+    let (mut chat_r, mut chat_t) = (chat_r.expect("the reporter is matched"), chat_t.unwrap());
+    let seqs = if reveal {
+        let text = format!("kaba söz {}", reporter.handle);
+        crate::evidence::said((&mut sr, &mut chat_r), (&mut st, &mut chat_t), &[&text]).await
+    } else {
+        Vec::new()
+    };
+    sr.send(&chat_r.report(reason, None, &seqs).unwrap()).await.unwrap();
+    assert_eq!(crate::evidence::answer(&mut sr).await, ServerFrame::Ok { id: Some("report".into()) });
+    sr.send(&ClientFrame::MatchLeave { id: Some("left".into()), match_id: chat_r.info.match_id }).await.unwrap();
+    assert_eq!(crate::evidence::answer(&mut sr).await, ServerFrame::Ok { id: Some("left".into()) });
 }
 
 /// Each of `reporters` reports `reported` from an address range of their own.

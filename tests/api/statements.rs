@@ -101,7 +101,7 @@ async fn the_automatic_ban_states_its_reporters_and_their_verified_evidence(back
     // Two trusted reporters: one reveals a franked message (weight 3), one makes a bare claim (1).
     let reporters = crate::reporters::trusted_reporters(&app, &twilio, 2, "raporcu").await;
     for (reporter, reveal) in reporters.iter().zip([true, false]) {
-        crate::evidence::franked_report(&app, reporter, &target, ReportReason::Nudity, reveal).await;
+        crate::reporters::report_with(&app, reporter, &target, ReportReason::Nudity, reveal).await;
     }
     app.run_job(Job::AutoBan).await.unwrap();
     let statement = ban_status(&app, &target).await["statement"].clone();

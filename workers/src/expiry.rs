@@ -20,24 +20,10 @@ pub struct ExpiredMatch {
 pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(), JobError> {
     let now = ctx.now();
     let cutoff = now - ctx.settings.message_retention;
-    let mut deleted = 0;
-    loop {
-        let n = ctx.store.delete_messages_before(cutoff, BATCH).await?;
-        deleted += n;
-        if n < BATCH as u64 {
-            break;
-        }
-    }
+    let deleted = in_batches(|| ctx.store.delete_messages_before(cutoff, BATCH)).await?;
     // A report's evidence goes with the report's retention: revealed text, kept only as long as moderation needs it.
     let evidence_cutoff = now - ctx.settings.evidence_retention;
-    let mut evidence_deleted = 0;
-    loop {
-        let n = ctx.store.delete_evidence_before(evidence_cutoff, BATCH).await?;
-        evidence_deleted += n;
-        if n < BATCH as u64 {
-            break;
-        }
-    }
+    let evidence_deleted = in_batches(|| ctx.store.delete_evidence_before(evidence_cutoff, BATCH)).await?;
     let mut expired = 0;
     loop {
         let batch = ctx.store.expire_matches(now, BATCH).await?;
@@ -55,4 +41,20 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
         ctx.store.log(JobAction::ExpiryRun, None, details, now).await?;
     }
     Ok(())
+}
+
+/// Runs `delete` (at most [`BATCH`] rows, each its own transaction) until a batch comes back short; how many in all.
+async fn in_batches<F, Fut>(mut delete: F) -> Result<u64, JobError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<u64, JobError>>,
+{
+    let mut deleted = 0;
+    loop {
+        let n = delete().await?;
+        deleted += n;
+        if n < BATCH as u64 {
+            return Ok(deleted);
+        }
+    }
 }
