@@ -20,6 +20,8 @@ use crate::cpu::CpuWatch;
 use crate::relay::{connect_all, pair_all};
 use crate::{Latency, Progress, Report, SeededUser, clock_us, histogram, payload_at, rate, record_us, sent_at_us};
 
+/// A send this much after its scheduled time counts as late (tokio's timers tick by the millisecond).
+const LATE: Duration = Duration::from_millis(5);
 /// How long a side waits after the window for its last acknowledgements and the peer's last messages.
 const DRAIN: Duration = Duration::from_secs(10);
 
@@ -49,14 +51,18 @@ pub async fn run(users: &[SeededUser], opts: &OpenLoopOptions) -> anyhow::Result
     eprintln!("[{label}] {} pairs, {} msgs/s offered", opts.pairs, opts.rate);
     let progress = Progress::start(label);
     let barrier = Arc::new(Barrier::new(sides + 1));
+    // Nobody leaves before every side has drained: a leave ends the match for the peer, still reading.
+    let finished = Arc::new(Barrier::new(sides));
     let per_side = opts.rate / sides as f64;
     let mut tasks = Vec::with_capacity(sides);
     for (k, (mut conn, mut chat)) in paired.into_iter().enumerate() {
-        let (barrier, progress, duration) = (barrier.clone(), progress.clone(), opts.duration);
+        let (barrier, finished, progress, duration) =
+            (barrier.clone(), finished.clone(), progress.clone(), opts.duration);
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
             let mut side = Side::new(k as u64);
             let result = side.run(&mut conn, &mut chat, per_side, duration, &progress).await;
+            finished.wait().await;
             let leave = ClientFrame::MatchLeave { id: Some("leave".into()), match_id: chat.info.match_id };
             if conn.send(&leave).await.is_ok() {
                 let _ = conn.next_where(|f| matches!(f, ServerFrame::Ok { .. } | ServerFrame::Error { .. })).await;
@@ -118,7 +124,8 @@ struct Side {
     offered: u64,
     acked: u64,
     received: u64,
-    /// Messages sent more than a millisecond after their scheduled time (the client fell behind).
+    /// Messages sent more than [`LATE`] after their scheduled time (the client fell behind; still timed from the
+    /// schedule).
     late: u64,
 }
 
@@ -165,7 +172,7 @@ impl Side {
                     biased;
                     () = sleep_until(due) => {
                         let scheduled_us = start_us + next.as_micros() as u64;
-                        if clock_us() > scheduled_us + 1000 {
+                        if clock_us() > scheduled_us + LATE.as_micros() as u64 {
                             self.late += 1;
                         }
                         self.offered += 1;
@@ -178,22 +185,25 @@ impl Side {
                     frame = conn.next() => self.take(frame?, conn, chat, progress).await?,
                 }
             } else {
-                return self.drain(conn, chat, deadline + DRAIN, progress).await;
+                return self.drain(conn, chat, deadline, progress).await;
             }
         }
     }
 
-    /// After the window: this side's last acknowledgements, then the peer's last messages, until a quiet second
-    /// (or `until`).
+    /// Once this side has nothing more to send before the window ends at `deadline` (its next arrival falls after
+    /// it, which at a low rate can be well before): this side's last acknowledgements, then the peer's messages —
+    /// the peer sends until `deadline` — until a quiet second after it (or [`DRAIN`] after it).
     async fn drain(
         &mut self,
         conn: &mut Connection,
         chat: &mut Chat,
-        until: tokio::time::Instant,
+        deadline: tokio::time::Instant,
         progress: &Progress,
     ) -> anyhow::Result<()> {
+        let until = deadline + DRAIN;
         loop {
-            let quiet = tokio::time::Instant::now() + Duration::from_secs(1);
+            let second = Duration::from_secs(1);
+            let quiet = (tokio::time::Instant::now() + second).max(deadline + second);
             let wait = if self.pending.is_empty() { quiet.min(until) } else { until };
             match timeout_at(wait, conn.next()).await {
                 Ok(frame) => self.take(frame?, conn, chat, progress).await?,
