@@ -53,6 +53,7 @@ test('a user banned mid-conversation sees why, and can see the details and appea
   assert.equal(await statement.getByTestId('statement-until').textContent(), 'Until a moderator lifts it');
   assert.match(await statement.getByTestId('statement-redress').textContent(), /appeal once/);
   assert.doesNotMatch(await statement.textContent(), /browser test/);
+  await screenshot(hakan.page, '14-ban-statement');
   const appeal = hakan.page.locator('[data-screen=banned] form');
   await appeal.locator('input[name=phone]').fill(hakan.phone);
   await appeal.locator('input[name=password]').fill(PASSWORD);
