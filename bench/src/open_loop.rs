@@ -17,7 +17,7 @@ use tokio::sync::Barrier;
 use tokio::time::{sleep_until, timeout_at};
 
 use crate::cpu::CpuWatch;
-use crate::relay::{connect_all, pair_all};
+use crate::relay::{connect_all, join_sides, leave, pair_all};
 use crate::{Latency, Progress, Report, SeededUser, clock_us, histogram, payload_at, rate, record_us, sent_at_us};
 
 /// A send this much after its scheduled time counts as late (tokio's timers tick by the millisecond).
@@ -63,10 +63,7 @@ pub async fn run(users: &[SeededUser], opts: &OpenLoopOptions) -> anyhow::Result
             let mut side = Side::new(k as u64);
             let result = side.run(&mut conn, &mut chat, per_side, duration, &progress).await;
             finished.wait().await;
-            let leave = ClientFrame::MatchLeave { id: Some("leave".into()), match_id: chat.info.match_id };
-            if conn.send(&leave).await.is_ok() {
-                let _ = conn.next_where(|f| matches!(f, ServerFrame::Ok { .. } | ServerFrame::Error { .. })).await;
-            }
+            leave(&mut conn, &chat).await;
             result.map(|()| side)
         }));
     }
@@ -74,16 +71,7 @@ pub async fn run(users: &[SeededUser], opts: &OpenLoopOptions) -> anyhow::Result
     barrier.wait().await;
     let started = Instant::now();
     let mut all = Side::new(0);
-    let (mut failed_sides, mut first_error) = (0u64, None);
-    for task in tasks {
-        match task.await? {
-            Ok(side) => all.add(&side)?,
-            Err(e) => {
-                failed_sides += 1;
-                first_error.get_or_insert(e.to_string());
-            }
-        }
-    }
+    let (failed_sides, first_error) = join_sides(tasks, |side| all.add(&side)).await?;
     let cpu = opts.cpu.used_since(cpu_start);
     let elapsed = started.elapsed();
     let (_, failures) = progress.finish();

@@ -76,10 +76,7 @@ pub async fn measure(users: &[SeededUser], opts: &RelayOptions, label: &'static 
             // End the match so the same users can pair again in the next scenario, and wait for the answer: a
             // leave still in flight when the next scenario reconnects would end ITS match. The receipts just sent
             // need not land first: a `msg.ack` is taken after the match has ended too.
-            let leave = ClientFrame::MatchLeave { id: Some("leave".into()), match_id: chat.info.match_id };
-            if conn.send(&leave).await.is_ok() {
-                let _ = conn.next_where(|f| matches!(f, ServerFrame::Ok { .. } | ServerFrame::Error { .. })).await;
-            }
+            leave(&mut conn, &chat).await;
             result.map(|()| side)
         }));
     }
@@ -89,16 +86,7 @@ pub async fn measure(users: &[SeededUser], opts: &RelayOptions, label: &'static 
     let started = Instant::now();
     // Every side's figures, summed.
     let mut all = Side::new(0);
-    let (mut failed_sides, mut first_error) = (0u64, None);
-    for task in tasks {
-        match task.await? {
-            Ok(side) => all.add(&side)?,
-            Err(e) => {
-                failed_sides += 1;
-                first_error.get_or_insert(e.to_string());
-            }
-        }
-    }
+    let (failed_sides, first_error) = join_sides(tasks, |side| all.add(&side)).await?;
     let cpu = opts.cpu.used_since(cpu_start);
     let elapsed = started.elapsed().min(opts.duration + DRAIN * 2);
     let (_, failures) = progress.finish();
@@ -189,6 +177,34 @@ async fn pair(first: &mut Connection, second: &mut Connection) -> anyhow::Result
         b.info.match_id
     );
     Ok((a, b))
+}
+
+/// Ends the side's match and waits for the answer, so the same users can pair again in the next scenario: a leave
+/// still in flight when the next scenario reconnects would end ITS match.
+pub(crate) async fn leave(conn: &mut Connection, chat: &Chat) {
+    let leave = ClientFrame::MatchLeave { id: Some("leave".into()), match_id: chat.info.match_id };
+    if conn.send(&leave).await.is_ok() {
+        let _ = conn.next_where(|f| matches!(f, ServerFrame::Ok { .. } | ServerFrame::Error { .. })).await;
+    }
+}
+
+/// Waits for every side's task: each side that finished goes to `add`; the count of those that failed, and the
+/// first failure's error.
+pub(crate) async fn join_sides<S>(
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<S>>>,
+    mut add: impl FnMut(S) -> anyhow::Result<()>,
+) -> anyhow::Result<(u64, Option<String>)> {
+    let (mut failed, mut first_error) = (0u64, None);
+    for task in tasks {
+        match task.await? {
+            Ok(side) => add(side)?,
+            Err(e) => {
+                failed += 1;
+                first_error.get_or_insert(e.to_string());
+            }
+        }
+    }
+    Ok((failed, first_error))
 }
 
 /// A user still in a match cannot queue (`already_in_match`): leave it first.
