@@ -17,8 +17,8 @@ use tokio_util::sync::CancellationToken;
 /// A frame already serialised, shared by every socket it goes to.
 pub type Encoded = Arc<str>;
 
-/// How to close one socket, from anywhere: set the code, cancel the token; the socket's writer sends the
-/// close frame and its reader stops.
+/// How to close one socket, from anywhere: set the code, cancel the token; the socket's task stops reading, writes
+/// what the code lets it and sends the close frame.
 #[derive(Debug, Default)]
 pub struct Closer {
     pub token: CancellationToken,
@@ -88,8 +88,9 @@ impl SocketHandle {
 #[derive(Debug, Default)]
 struct Connected {
     sockets: Vec<SocketHandle>,
-    /// Their current match; kept only while they have a socket here, which is when it is needed.
-    active: Option<ActiveMatch>,
+    /// Their current match; kept only while they have a socket here, which is when it is needed. Boxed, like the
+    /// standing: an idle user has none, and every connected user's entry is this struct's size.
+    active: Option<Box<ActiveMatch>>,
     /// What matching knows of them, loaded at their first `match.find` here. Boxed: most connected users are
     /// idle, and an idle socket's memory is counted in bytes (BENCHMARKS.md).
     standing: Option<Box<Standing>>,
@@ -238,13 +239,13 @@ impl Sockets {
 
     /// The user's match, while they have a socket here.
     pub fn active_match(&self, user_id: UserId) -> Option<ActiveMatch> {
-        self.users.lock().expect("registry lock").get(&user_id).and_then(|u| u.active.clone())
+        self.users.lock().expect("registry lock").get(&user_id).and_then(|u| u.active.as_deref().cloned())
     }
 
     /// Remembers a match loaded from the store for a connecting user, unless one was announced meanwhile.
     pub fn remember_match(&self, user_id: UserId, active: &ActiveMatch) {
         if let Some(user) = self.users.lock().expect("registry lock").get_mut(&user_id) {
-            user.active.get_or_insert_with(|| active.clone());
+            user.active.get_or_insert_with(|| Box::new(active.clone()));
         }
     }
 
@@ -252,7 +253,7 @@ impl Sockets {
     /// is dropped too: the events that would have kept it current may be the ones lost.
     pub fn reset_match(&self, user_id: UserId, active: Option<ActiveMatch>) {
         if let Some(user) = self.users.lock().expect("registry lock").get_mut(&user_id) {
-            user.active = active;
+            user.active = active.map(Box::new);
             user.standing = None;
             user.standing_version += 1;
         }
@@ -328,7 +329,7 @@ impl Sockets {
                     Some((id, frame)) if id == active.match_id => ended = Some(frame),
                     other => {
                         user.ended_unopened = other;
-                        user.active = Some(active.as_ref().clone());
+                        user.active = Some(Box::new(active.as_ref().clone()));
                     }
                 });
                 // An opening overtaken by its end: `match.found`, then its `match.ended` again, so the client

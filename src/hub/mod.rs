@@ -2,7 +2,8 @@
 //! frames between them. Matching (the queue) and the group commit (durable storage) are separate tasks the
 //! hub feeds; the hub itself never holds a lock across an await.
 //!
-//! - [`socket`]: one socket's life: authenticate, `hello`, read and write loops, heartbeats, close codes.
+//! - [`socket`]: one socket's life: authenticate, `hello`, one task that reads, writes and keeps the heartbeat, close
+//!   codes.
 //! - [`context`]: what each frame of a socket is handled with: its user, its answers, its protocol errors.
 //! - [`dispatch`]: which function handles each client frame.
 //! - [`conversation`]: a conversation's frames: send, acknowledge, resume, typing, leave, block, claim.

@@ -1,21 +1,29 @@
-//! One WebSocket's life: authenticate, `hello`, then a read loop (this task) and a write loop (its own
-//! task) until either side ends it. Every way out is a documented close code (tanis_proto::CloseCode).
+//! One WebSocket's life: authenticate, `hello`, then one loop that reads and handles frames one at a time, writes
+//! what is queued for the socket and keeps the heartbeat, until either side ends it. Every way out is a documented
+//! close code (tanis_proto::CloseCode).
+//!
+//! One task per socket, not a reader and a writer: an idle socket costs what its task holds while it waits
+//! (BENCHMARKS.md, "Idle sockets"). So the WebSocket is used in place (an `async fn` argument moved into another
+//! local is stored twice in its future), the frame being handled and the paths taken once (greeting, closing) are
+//! boxed, and one timer serves both the heartbeat's ping and its timeout.
 
-use std::sync::Arc;
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
-use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tanis_proto::{CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, ServerFrame};
 use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::Hub;
 use super::context::{Ctx, SocketClient};
 use super::dispatch;
 use crate::auth::LoginId;
+use crate::config::HubConfig;
 use crate::delivery::{Closer, Encoded, SocketHandle};
 use crate::domain::{UserId, handle};
 use crate::quota;
@@ -51,13 +59,13 @@ impl Hub {
     }
 }
 
-async fn close_now(mut ws: WebSocket, code: CloseCode) {
+async fn close_now(ws: &mut WebSocket, code: CloseCode) {
     let _ = ws.send(close_frame(code)).await;
 }
 
 /// Refuses a socket that held a connection slot: the slot is freed before the close frame is sent, so a client
 /// that has read its refusal finds the slot free when it connects again.
-async fn refuse(ws: WebSocket, code: CloseCode, permit: OwnedSemaphorePermit) {
+async fn refuse(ws: &mut WebSocket, code: CloseCode, permit: OwnedSemaphorePermit) {
     drop(permit);
     close_now(ws, code).await;
 }
@@ -66,61 +74,55 @@ fn close_frame(code: CloseCode) -> Message {
     Message::Close(Some(CloseFrame { code: code.code(), reason: code.reason().into() }))
 }
 
-async fn run(
+/// The socket's task. Not an `async fn`: one moves its arguments into locals, so this future, which lives as long
+/// as the socket, would hold the WebSocket twice; an `async move` block uses what it captured in place.
+fn run(
     hub: Hub,
-    ws: WebSocket,
+    mut ws: WebSocket,
     auth: Result<SocketAuth, CloseCode>,
     permit: Option<OwnedSemaphorePermit>,
     client: SocketClient,
-) {
-    let Some(permit) = permit else {
-        metrics::counter!("tanis_ws_refused_total", "reason" => "overloaded").increment(1);
-        return close_now(ws, CloseCode::Overloaded).await;
-    };
-    // Boxed: loading the user and the active match are large database futures; inline, they would size the
-    // task that lives as long as the socket (BENCHMARKS.md, `connections`).
-    let Some(Greeted { ws, user_id, socket, outbound, hello_sent, permit: _permit }) =
-        Box::pin(greet(&hub, ws, auth, permit)).await
-    else {
-        return;
-    };
-    let mut unanswered_close = None;
-    if hello_sent {
-        let (sink, mut stream) = ws.split();
-        let interval = Duration::from_millis(hub.inner.settings.hub.heartbeat_interval_ms);
-        let writer =
-            tokio::spawn(write_loop(sink, outbound, socket.closer.clone(), interval, hub.inner.loops.shutdown.clone()));
-        let ctx = Ctx::new(hub.clone(), user_id, socket.clone(), client);
-        let peer_closed = read_loop(
-            ctx,
-            &mut stream,
-            &socket.closer,
-            Duration::from_millis(hub.inner.settings.hub.heartbeat_timeout_ms),
-        )
-        .await;
-        // Stop the writer: it sends a close frame only if a close code was chosen.
-        socket.closer.token.cancel();
-        if writer.await.unwrap_or(false) && !peer_closed {
-            unanswered_close = Some(stream);
+) -> impl Future<Output = ()> + Send {
+    async move {
+        let Some(permit) = permit else {
+            metrics::counter!("tanis_ws_refused_total", "reason" => "overloaded").increment(1);
+            return Box::pin(close_now(&mut ws, CloseCode::Overloaded)).await;
+        };
+        // Boxed: loading the user and the active match are large database futures; inline, they would size the
+        // task that lives as long as the socket.
+        let Some(Greeted { user_id, socket, outbound, hello_sent, permit: _permit }) =
+            Box::pin(greet(&hub, &mut ws, auth, permit)).await
+        else {
+            return;
+        };
+        let mut unanswered_close = false;
+        if hello_sent {
+            let ctx = Box::new(Ctx::new(hub.clone(), user_id, socket.clone(), client));
+            let shutdown = &hub.inner.loops.shutdown;
+            unanswered_close = serve(&mut ws, ctx, outbound, &socket.closer, &hub.inner.settings.hub, shutdown).await;
+        }
+        Box::pin(forget(&hub, user_id, socket.id)).await;
+        // Last: the socket is already gone for the hub; only the connection waits for the peer's reply.
+        if unanswered_close {
+            Box::pin(await_close_reply(&mut ws)).await;
         }
     }
-    hub.inner.services.delivery.unregister(user_id, socket.id);
-    hub.matchmaker().socket_closed(user_id, socket.id).await;
+}
+
+/// The hub forgets a socket that has ended.
+async fn forget(hub: &Hub, user_id: UserId, socket_id: u64) {
+    hub.inner.services.delivery.unregister(user_id, socket_id);
+    hub.matchmaker().socket_closed(user_id, socket_id).await;
     if !hub.inner.services.delivery.sockets().is_connected(user_id) {
         hub.inner.limiters.messages.forget(user_id);
         hub.inner.limiters.signals.forget(user_id);
         hub.inner.limiters.finds.forget(user_id);
         hub.inner.limiters.skips.forget(user_id);
     }
-    // Last: the socket is already gone for the hub; only the connection waits for the peer's reply.
-    if let Some(mut stream) = unanswered_close {
-        await_close_reply(&mut stream).await;
-    }
 }
 
 /// A socket past authentication: registered, and `hello` sent unless the peer was already gone.
 struct Greeted {
-    ws: WebSocket,
     user_id: UserId,
     socket: SocketHandle,
     outbound: mpsc::Receiver<Encoded>,
@@ -132,7 +134,7 @@ struct Greeted {
 /// Authenticates, registers the socket and sends `hello`. `None` when the socket was closed with a code instead.
 async fn greet(
     hub: &Hub,
-    mut ws: WebSocket,
+    ws: &mut WebSocket,
     auth: Result<SocketAuth, CloseCode>,
     permit: OwnedSemaphorePermit,
 ) -> Option<Greeted> {
@@ -193,51 +195,202 @@ async fn greet(
         active_match: active.map(|a| a.info),
     };
     let hello_sent = ws.send(Message::Text(hello.to_json().into())).await.is_ok();
-    Some(Greeted { ws, user_id, socket, outbound, hello_sent, permit })
+    Some(Greeted { user_id, socket, outbound, hello_sent, permit })
 }
 
-/// Reads and handles frames until the socket's close is decided or the peer ends it; true when the peer did (its
-/// close frame, the connection's end or a broken stream), so there is nothing left to read.
-async fn read_loop(mut ctx: Ctx, stream: &mut SplitStream<WebSocket>, closer: &Closer, timeout: Duration) -> bool {
-    loop {
-        let next = tokio::select! {
-            _ = closer.token.cancelled() => return false,
-            next = tokio::time::timeout(timeout, stream.next()) => next,
+/// How long a closing socket may take, from the moment its close is decided, to finish the frame it is handling
+/// and the one it is writing, write what was queued and send its close frame. The frames that explain a close
+/// (the error before 4004, `match.ended` before 4003) are queued just before it, and a reader that keeps reading
+/// gets them in milliseconds; the bound only stops a peer that has stopped reading from holding the task and its
+/// connection slot: past it the connection is dropped without a close frame.
+const FLUSH_BOUND: Duration = Duration::from_secs(2);
+
+/// The frame being handled; it gives the socket's [`Ctx`] back when done. Boxed: handling a frame (database calls
+/// and all) is a large future, and inline it would make every idle socket's task that large.
+type Handling = Pin<Box<dyn Future<Output = Box<Ctx>> + Send>>;
+
+/// Why the loop stopped.
+enum Ending {
+    /// The socket's close was decided (by the hub, the heartbeat or the node's shutdown), with a code or not.
+    Decided,
+    /// The peer closed, or the connection broke while reading: there is nothing left to read.
+    PeerGone,
+    /// Writing failed: the connection is broken.
+    Broken,
+}
+
+/// Runs a greeted socket until it ends; true when we sent a close frame and the peer has not answered it. Not an
+/// `async fn`, for the reason [`run`] gives. The socket's [`Ctx`] is boxed: it goes back and forth between this
+/// loop and the frame being handled, and each place that holds it would otherwise be its size.
+fn serve<'a>(
+    ws: &'a mut WebSocket,
+    ctx: Box<Ctx>,
+    mut outbound: mpsc::Receiver<Encoded>,
+    closer: &'a Closer,
+    settings: &'a HubConfig,
+    shutdown: &'a CancellationToken,
+) -> impl Future<Output = bool> + Send + 'a {
+    async move {
+        let heartbeat = Heartbeat {
+            interval: Duration::from_millis(settings.heartbeat_interval_ms),
+            timeout: Duration::from_millis(settings.heartbeat_timeout_ms),
         };
-        match next {
-            // Silent for the whole timeout although we pinged: the peer is gone.
-            Err(_) => {
-                closer.close(CloseCode::HeartbeatTimeout);
-                return false;
+        let mut ctx = Some(ctx);
+        let mut handling = None;
+        let mut peer_gone = false;
+        let work = async {
+            let ending = live(ws, &mut outbound, &mut ctx, &mut handling, closer, shutdown, heartbeat).await;
+            peer_gone = matches!(ending, Ending::PeerGone);
+            // What is queued after the close was decided is not owed to the client (it stays stored for `resume`
+            // where it matters); cancelling stops whatever of the frame being handled waits on this socket.
+            outbound.close();
+            closer.token.cancel();
+            // The frame being handled finishes, as it always has: its handler is never cut off half-way.
+            if let Some(frame) = handling.take() {
+                frame.await;
             }
-            Ok(None | Some(Err(_))) => return true,
-            Ok(Some(Ok(message))) => match message {
-                // Boxed: the handling of a frame (database calls and all) is a large future, and inline it
-                // would make every idle socket's task that large (see BENCHMARKS.md, `connections`).
-                Message::Text(text) => Box::pin(dispatch::handle(&mut ctx, text.as_str())).await,
-                Message::Binary(_) => Box::pin(ctx.binary_frame()).await,
-                Message::Close(_) => return true,
-                // Any frame proves liveness; tungstenite answers pings itself.
-                Message::Ping(_) | Message::Pong(_) => {}
+            match (ending, closer.chosen()) {
+                (Ending::Decided, Some(code)) => {
+                    if flushes_before(code) {
+                        flush(ws, &mut outbound).await;
+                    }
+                    ws.send(close_frame(code)).await.is_ok()
+                }
+                _ => false,
+            }
+        };
+        // A peer that stopped reading blocks the write in progress, whether it is a burst written before the close
+        // was decided, the flush or the close frame itself. So the bound is on everything after the decision: when
+        // it runs out, the work is dropped, and the connection with it.
+        let bound = async {
+            closer.token.cancelled().await;
+            Box::pin(tokio::time::sleep(FLUSH_BOUND)).await;
+        };
+        let sent_close = tokio::select! {
+            sent_close = work => sent_close,
+            _ = bound => {
+                metrics::counter!("tanis_ws_flush_timeouts_total").increment(1);
+                false
+            }
+        };
+        // However the socket ended, everything that holds its handle must see it closed.
+        closer.token.cancel();
+        sent_close && !peer_gone
+    }
+}
+
+#[derive(Clone, Copy)]
+struct Heartbeat {
+    /// How often the server pings.
+    interval: Duration,
+    /// How long the peer may stay silent while the socket waits to read.
+    timeout: Duration,
+}
+
+/// Reads, handles, writes and pings until the socket's close is decided, the peer is gone or a write fails.
+/// One frame is handled at a time and reading waits for it, as it always has (the in-flight limit pauses a
+/// socket by not finishing its `msg.send`); writing goes on meanwhile, so the answers the frame waits for reach
+/// the client.
+async fn live(
+    ws: &mut WebSocket,
+    outbound: &mut mpsc::Receiver<Encoded>,
+    ctx: &mut Option<Box<Ctx>>,
+    handling: &mut Option<Handling>,
+    closer: &Closer,
+    shutdown: &CancellationToken,
+    heartbeat: Heartbeat,
+) -> Ending {
+    // One timer for both: it wakes at the next ping or at the end of the allowed silence, whichever comes first;
+    // a frame read moves the silence's end without touching the timer (a wake-up before it is checked and
+    // re-armed), so reading costs no timer operation.
+    let mut quiet_since = Instant::now();
+    let mut next_ping = quiet_since + heartbeat.interval;
+    let timer = tokio::time::sleep_until(next_ping);
+    tokio::pin!(timer);
+    loop {
+        tokio::select! {
+            biased;
+            _ = closer.token.cancelled() => return Ending::Decided,
+            _ = shutdown.cancelled() => {
+                closer.close(CloseCode::GoingAway);
+                return Ending::Decided;
+            }
+            frame = outbound.recv() => match frame {
+                Some(text) => {
+                    if write_burst(ws, outbound, text).await.is_err() {
+                        return Ending::Broken;
+                    }
+                }
+                None => return Ending::Broken,
             },
+            done = finish(handling), if handling.is_some() => {
+                *handling = None;
+                *ctx = Some(done);
+                // Reading resumes: the silence allowed is counted from here.
+                quiet_since = Instant::now();
+            }
+            next = ws.next(), if handling.is_none() => {
+                quiet_since = Instant::now();
+                match next {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ending::PeerGone,
+                    Some(Ok(message)) => *handling = start_handling(ctx, message),
+                }
+            }
+            () = &mut timer => {
+                let now = Instant::now();
+                let silent_until = quiet_since + heartbeat.timeout;
+                // Silent for the whole timeout although we pinged: the peer is gone.
+                if handling.is_none() && now >= silent_until {
+                    closer.close(CloseCode::HeartbeatTimeout);
+                    return Ending::Decided;
+                }
+                if now >= next_ping {
+                    if ws.send(Message::Ping(Default::default())).await.is_err() {
+                        return Ending::Broken;
+                    }
+                    next_ping = now + heartbeat.interval;
+                }
+                let wake = if handling.is_some() { next_ping } else { next_ping.min(silent_until) };
+                timer.as_mut().reset(wake);
+            }
         }
     }
 }
 
-/// How long a closing socket may take, from the moment its close is decided, to finish the frame it is writing,
-/// write what was queued and send its close frame. The frames that explain a close (the error before 4004,
-/// `match.ended` before 4003) are queued just before it, and a reader that keeps reading gets them in
-/// milliseconds; the bound only stops a peer that has stopped reading from holding the task and its connection
-/// slot: past it the connection is dropped without a close frame.
-const FLUSH_BOUND: Duration = Duration::from_secs(2);
+/// Starts handling a frame read (`None` for one that needs no answer): the socket's [`Ctx`] goes with it.
+fn start_handling(ctx: &mut Option<Box<Ctx>>, message: Message) -> Option<Handling> {
+    let take = |ctx: &mut Option<Box<Ctx>>| ctx.take().expect("no frame is read while one is being handled");
+    match message {
+        Message::Text(text) => {
+            let mut ctx = take(ctx);
+            Some(Box::pin(async move {
+                dispatch::handle(&mut ctx, text.as_str()).await;
+                ctx
+            }))
+        }
+        Message::Binary(_) => {
+            let mut ctx = take(ctx);
+            Some(Box::pin(async move {
+                ctx.binary_frame().await;
+                ctx
+            }))
+        }
+        // Any frame proves liveness; tungstenite answers pings itself.
+        Message::Ping(_) | Message::Pong(_) | Message::Close(_) => None,
+    }
+}
+
+async fn finish(handling: &mut Option<Handling>) -> Box<Ctx> {
+    handling.as_mut().expect("polled only while a frame is being handled").await
+}
 
 /// After our close frame, reads (and drops) what the peer sent until its close reply, within [`FLUSH_BOUND`]:
 /// the closing handshake. Frames read here were never acknowledged, so dropping them loses nothing the client
 /// saw accepted. Without this, closing a connection whose peer had frames in flight leaves unread bytes in the
 /// kernel, which answers with a reset, and a reset can destroy our close frame before the peer reads it.
-async fn await_close_reply(stream: &mut SplitStream<WebSocket>) {
+async fn await_close_reply(ws: &mut WebSocket) {
     let drain = async {
-        while let Some(Ok(message)) = stream.next().await {
+        while let Some(Ok(message)) = ws.next().await {
             if matches!(message, Message::Close(_)) {
                 return;
             }
@@ -253,13 +406,10 @@ fn flushes_before(code: CloseCode) -> bool {
     !matches!(code, CloseCode::SlowConsumer | CloseCode::HeartbeatTimeout)
 }
 
-/// Writes every frame queued so far (within [`FLUSH_BOUND`], kept by [`write_loop`]). The queue is closed first:
-/// what is queued after the close was decided is not owed to the client (it stays stored for `resume` where it
-/// matters).
-async fn flush(sink: &mut SplitSink<WebSocket, Message>, outbound: &mut mpsc::Receiver<Encoded>) {
-    outbound.close();
+/// Writes every frame still queued (the queue is closed by then).
+async fn flush(ws: &mut WebSocket, outbound: &mut mpsc::Receiver<Encoded>) {
     while let Some(text) = outbound.recv().await {
-        if sink.send(Message::Text(text.as_ref().into())).await.is_err() {
+        if ws.send(Message::Text(text.as_ref().into())).await.is_err() {
             return;
         }
     }
@@ -271,85 +421,14 @@ const BURST: usize = 64;
 /// Writes `first` and whatever else is already queued, then flushes once: a burst (a busy match, a resume)
 /// costs one `write` instead of one per frame.
 async fn write_burst(
-    sink: &mut SplitSink<WebSocket, Message>,
+    ws: &mut WebSocket,
     outbound: &mut mpsc::Receiver<Encoded>,
     first: Encoded,
 ) -> Result<(), axum::Error> {
-    sink.feed(Message::Text(first.as_ref().into())).await?;
+    ws.feed(Message::Text(first.as_ref().into())).await?;
     for _ in 1..BURST {
         let Ok(text) = outbound.try_recv() else { break };
-        sink.feed(Message::Text(text.as_ref().into())).await?;
+        ws.feed(Message::Text(text.as_ref().into())).await?;
     }
-    sink.flush().await
-}
-
-async fn write_loop(
-    sink: SplitSink<WebSocket, Message>,
-    outbound: mpsc::Receiver<Encoded>,
-    closer: Arc<Closer>,
-    heartbeat: Duration,
-    shutdown: CancellationToken,
-) -> bool {
-    // A peer that stopped reading blocks the write in progress, whether it is a burst written before the close
-    // was decided, the flush or the close frame itself. So the bound is on everything after the decision: when it
-    // runs out, the writer is dropped with the socket's write half, and the connection with it.
-    let bound = async {
-        tokio::select! {
-            _ = closer.token.cancelled() => {}
-            _ = shutdown.cancelled() => {}
-        }
-        tokio::time::sleep(FLUSH_BOUND).await;
-    };
-    let sent_close = tokio::select! {
-        sent_close = write(sink, outbound, &closer, heartbeat, &shutdown) => sent_close,
-        _ = bound => {
-            metrics::counter!("tanis_ws_flush_timeouts_total").increment(1);
-            false
-        }
-    };
-    // However the writer ended, the reader must stop too.
-    closer.token.cancel();
-    sent_close
-}
-
-/// Writes until the socket's close; true when that close sent a close frame.
-async fn write(
-    mut sink: SplitSink<WebSocket, Message>,
-    mut outbound: mpsc::Receiver<Encoded>,
-    closer: &Closer,
-    heartbeat: Duration,
-    shutdown: &CancellationToken,
-) -> bool {
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + heartbeat, heartbeat);
-    loop {
-        tokio::select! {
-            biased;
-            _ = closer.token.cancelled() => {
-                if let Some(code) = closer.chosen() {
-                    if flushes_before(code) {
-                        flush(&mut sink, &mut outbound).await;
-                    }
-                    return sink.send(close_frame(code)).await.is_ok();
-                }
-                return false;
-            }
-            _ = shutdown.cancelled() => {
-                flush(&mut sink, &mut outbound).await;
-                return sink.send(close_frame(CloseCode::GoingAway)).await.is_ok();
-            }
-            frame = outbound.recv() => match frame {
-                Some(text) => {
-                    if write_burst(&mut sink, &mut outbound, text).await.is_err() {
-                        return false;
-                    }
-                }
-                None => return false,
-            },
-            _ = ticks.tick() => {
-                if sink.send(Message::Ping(Default::default())).await.is_err() {
-                    return false;
-                }
-            }
-        }
-    }
+    ws.flush().await
 }
