@@ -5,6 +5,8 @@
 #   SCENARIOS=matching MATCH_INTERESTS=3/50 MATCH_LANGUAGES=2/4 MATCH_INTEREST_MATCHING=prefer bench/run.sh
 #   SCENARIOS=open-loop OPEN_RATES="1000 5000 10000" OPEN_PAIRS=200 DURATION=10 bench/run.sh   # offered load
 #   BENCH_DATABASE_URL=postgres://… bench/run.sh      # PostgreSQL instead of the default SQLite
+#   PG_STATEMENTS=1 BENCH_DATABASE_URL=postgres://… SCENARIOS=relay bench/run.sh   # + what each statement cost
+#       the database (pg_stat_statements; the server needs shared_preload_libraries = 'pg_stat_statements')
 #   NODES=2 BENCH_DATABASE_URL=postgres://… bench/run.sh   # a cluster: 2 nodes on one PostgreSQL + a throwaway Redis
 #   BENCH_SERVER_BIN=/tmp/base/tanis bench/run.sh                  # another build of the server, same load generator
 #
@@ -155,11 +157,30 @@ OUT=bench/results/$STORE-$STAMP.json
 MD=$WORK/table.md
 
 RESULTS=()
+# PG_STATEMENTS=1: every scenario starts from zeroed pg_stat_statements, and what each statement cost the database
+# over the scenario (calls, rows, time, shared blocks) goes to bench/results/<store>-<timestamp>-<scenario>.statements.
+PG_STATEMENTS=${PG_STATEMENTS:-}
+if [[ -n $PG_STATEMENTS ]]; then
+  [[ -n "${BENCH_DATABASE_URL:-}" ]] || { echo "PG_STATEMENTS=1 needs BENCH_DATABASE_URL" >&2; exit 2; }
+  psql -q "$BENCH_DATABASE_URL" -c "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >&2
+fi
+statements() { # scenario name
+  psql -q "$BENCH_DATABASE_URL" -P pager=off -c "
+    SELECT calls, rows, round(total_exec_time::numeric, 1) AS exec_ms,
+           round((total_exec_time / greatest(calls, 1))::numeric, 3) AS ms_per_call,
+           shared_blks_hit AS hit, shared_blks_dirtied AS dirtied, wal_records, wal_bytes,
+           left(regexp_replace(query, '\s+', ' ', 'g'), 110) AS query
+    FROM pg_stat_statements WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database())
+    ORDER BY total_exec_time DESC LIMIT 15" >"bench/results/$STORE-$STAMP-$1.statements"
+  echo "pg_stat_statements: bench/results/$STORE-$STAMP-$1.statements" >&2
+}
 run() { # name, then tanis-bench arguments
   local name=$1; shift
   RESULTS+=("$name")
   echo "== $name" >&2
+  [[ -z $PG_STATEMENTS ]] || psql -q "$BENCH_DATABASE_URL" -c "SELECT pg_stat_statements_reset()" >/dev/null
   "$BENCH" "$@" --json "$WORK/$name.json" --markdown "$MD"
+  [[ -z $PG_STATEMENTS ]] || statements "$name"
 }
 # SCENARIOS="relay matching" runs a subset (in this order); the JSON then holds only those.
 SCENARIOS=${SCENARIOS:-echo relay matching login-storm connections}
