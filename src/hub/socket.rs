@@ -306,12 +306,14 @@ async fn live(
     let mut quiet_since = Instant::now();
     let mut next_ping = quiet_since + heartbeat.interval;
     let timer = tokio::time::sleep_until(next_ping);
-    tokio::pin!(timer);
+    // Made once, not on every turn of the loop: each makes its waiter known to its token under a lock.
+    let (decided, shutting_down) = (closer.token.cancelled(), shutdown.cancelled());
+    tokio::pin!(timer, decided, shutting_down);
     loop {
         tokio::select! {
             biased;
-            _ = closer.token.cancelled() => return Ending::Decided,
-            _ = shutdown.cancelled() => {
+            _ = &mut decided => return Ending::Decided,
+            _ = &mut shutting_down => {
                 closer.close(CloseCode::GoingAway);
                 return Ending::Decided;
             }
