@@ -3,9 +3,9 @@
 //! close code (tanis_proto::CloseCode).
 //!
 //! One task per socket, not a reader and a writer: an idle socket costs what its task holds while it waits
-//! (BENCHMARKS.md, "Idle sockets"). So the WebSocket is used in place (an `async fn` argument moved into another
-//! local is stored twice in its future), the frame being handled and the paths taken once (greeting, closing) are
-//! boxed, and one timer serves both the heartbeat's ping and its timeout.
+//! (BENCHMARKS.md, "Idle sockets: one task per socket"). So the WebSocket is used in place (an `async fn` argument
+//! moved into another local is stored twice in its future), the frame being handled and the paths taken once
+//! (greeting, closing) are boxed, and one timer serves both the heartbeat's ping and its timeout.
 
 use std::future::Future;
 use std::pin::Pin;
