@@ -405,7 +405,8 @@ pub struct HubConfig {
     /// How often the server pings, and how long a silent socket lives.
     pub heartbeat_interval_ms: u64,
     pub heartbeat_timeout_ms: u64,
-    /// Per-socket WebSocket buffers: small by default so 100k idle sockets fit in memory.
+    /// Per-socket WebSocket buffers: the most read at once, and how much is gathered before a write. Held only
+    /// while reading or writing (the patched tungstenite in vendor/ gives them back when the socket waits).
     pub read_buffer_bytes: usize,
     pub write_buffer_bytes: usize,
 }
@@ -531,8 +532,7 @@ impl Default for HubConfig {
             max_protocol_errors: 20,
             heartbeat_interval_ms: 20_000,
             heartbeat_timeout_ms: 60_000,
-            // 1 KiB: a chat frame fits, longer ones take a few reads, and every idle socket holds it (4 KiB cost
-            // 3 KiB per socket in the `connections` benchmark).
+            // 1 KiB: a chat frame fits, and longer ones take a few reads.
             read_buffer_bytes: 1024,
             write_buffer_bytes: 4 * 1024,
         }

@@ -4,6 +4,7 @@
 //! Where the user's sockets are is this module's business: with [`Delivery::Local`] every socket is on this
 //! node ([`Sockets`]); a backend between nodes routes the same events to the node that holds the socket.
 
+mod outbound;
 mod redis;
 mod sockets;
 
@@ -16,6 +17,7 @@ use tanis_proto::{Balances, CloseCode, MatchInfo, MatchKind, ServerFrame};
 use crate::auth::LoginId;
 use crate::domain::{MatchId, UserId};
 
+pub use outbound::{Frames, Slot};
 pub use redis::{Cluster, Link};
 pub use sockets::{Closer, Encoded, SocketHandle, Sockets, encode};
 
@@ -133,12 +135,7 @@ impl Delivery {
 
     /// Adds a socket for `user_id`, opened by an access token of `login`, on this node (and, with Redis, says the
     /// user is here).
-    pub fn register(
-        &self,
-        user_id: UserId,
-        login: Option<LoginId>,
-        queue: usize,
-    ) -> (SocketHandle, tokio::sync::mpsc::Receiver<Encoded>) {
+    pub fn register(&self, user_id: UserId, login: Option<LoginId>, queue: usize) -> (SocketHandle, Frames) {
         let (handle, rx, first) = self.sockets().register(user_id, login, queue);
         if let (Delivery::Redis(cluster), true) = (self, first) {
             cluster.presence(user_id, true);

@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 
 use tanis_proto::{CloseCode, ServerFrame};
 
+use super::outbound::{self, Frames, Outbound, Refused, Slot};
 use super::{ActiveMatch, Event, Recipient};
 use crate::auth::LoginId;
 use crate::domain::{MatchId, UserId};
 use crate::matching::standing::Standing;
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 /// A frame already serialised, shared by every socket it goes to.
@@ -47,7 +48,7 @@ pub struct SocketHandle {
     pub login: Option<LoginId>,
     /// Bounded: when a socket's queue is full the client is not reading, and it is closed (4008) rather
     /// than letting the server buffer without limit. Its messages stay stored for `resume`.
-    pub tx: mpsc::Sender<Encoded>,
+    pub tx: Outbound,
     pub closer: Arc<Closer>,
 }
 
@@ -64,9 +65,9 @@ impl SocketHandle {
 
     /// Reserves a slot in the socket's queue for an answer to come, waiting for room as [`SocketHandle::answer`]
     /// does; `None` once the socket is closing.
-    pub async fn reserve(&self) -> Option<mpsc::OwnedPermit<Encoded>> {
+    pub async fn reserve(&self) -> Option<Slot> {
         tokio::select! {
-            slot = self.tx.clone().reserve_owned() => slot.ok(),
+            slot = self.tx.reserve() => slot.ok(),
             _ = self.closer.token.cancelled() => None,
         }
     }
@@ -75,11 +76,11 @@ impl SocketHandle {
     pub fn offer(&self, frame: &Encoded) {
         match self.tx.try_send(frame.clone()) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(Refused::Full) => {
                 metrics::counter!("tanis_ws_slow_consumer_total").increment(1);
                 self.closer.close(CloseCode::SlowConsumer);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Err(Refused::Closed) => {}
         }
     }
 }
@@ -145,8 +146,8 @@ impl Sockets {
         user_id: UserId,
         login: Option<LoginId>,
         queue: usize,
-    ) -> (SocketHandle, mpsc::Receiver<Encoded>, bool) {
-        let (tx, rx) = mpsc::channel(queue);
+    ) -> (SocketHandle, Frames, bool) {
+        let (tx, rx) = outbound::queue(queue);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let handle = SocketHandle { id, login, tx, closer: Arc::new(Closer::default()) };
         let first = {
@@ -172,6 +173,14 @@ impl Sockets {
         }
         metrics::gauge!("tanis_ws_sessions").decrement(1.0);
         last
+    }
+
+    /// Closes every socket here with `code` (the node is shutting down).
+    pub fn close_all(&self, code: CloseCode) {
+        let users = self.users.lock().expect("registry lock");
+        for socket in users.values().flat_map(|user| &user.sockets) {
+            socket.closer.close(code);
+        }
     }
 
     /// Every user with a socket here.

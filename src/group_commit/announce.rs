@@ -15,7 +15,7 @@ use tanis_proto::{ErrorCode, ServerFrame};
 use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::{EndResult, ReceiptResult, WriteResult};
-use crate::delivery::{Delivery, Encoded, SocketHandle, SocketRef, encode};
+use crate::delivery::{Delivery, Slot, SocketHandle, SocketRef, encode};
 use crate::domain::Seq;
 use crate::push::Notifier;
 use crate::store::{NewMessage, Receipt, WriteOutcome};
@@ -25,7 +25,7 @@ pub struct Reply {
     /// A slot in the socket's queue, reserved before the message was queued for writing: the answer never
     /// waits and never finds the queue full, and a client sending fast is slowed at its own reading, not
     /// closed as a slow consumer for its own acknowledgements.
-    slot: mpsc::OwnedPermit<Encoded>,
+    slot: Slot,
     /// One of the socket's `max_in_flight` permits, held until the message is answered.
     _in_flight: OwnedSemaphorePermit,
     socket_id: u64,
@@ -33,12 +33,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    pub fn new(
-        slot: mpsc::OwnedPermit<Encoded>,
-        in_flight: OwnedSemaphorePermit,
-        socket_id: u64,
-        request_id: Option<String>,
-    ) -> Self {
+    pub fn new(slot: Slot, in_flight: OwnedSemaphorePermit, socket_id: u64, request_id: Option<String>) -> Self {
         Reply { slot, _in_flight: in_flight, socket_id, request_id }
     }
 

@@ -37,7 +37,7 @@ mod socket;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use tanis_proto::Limits;
+use tanis_proto::{CloseCode, Limits};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
@@ -191,6 +191,15 @@ impl Hub {
         let _ = hub.inner.tasks.queue.set(queue);
         hub.inner.loops.running.lock().expect("loops lock").push(matching);
         tokio::spawn(hub.clone().resync_loop());
+        // Every socket closes with the node: one waiter here, not one in each socket's task (BENCHMARKS.md, "Idle
+        // sockets"); a socket registered after this ran closes itself (`socket::greet`).
+        tokio::spawn({
+            let hub = hub.clone();
+            async move {
+                hub.inner.loops.shutdown.cancelled().await;
+                hub.inner.services.delivery.sockets().close_all(CloseCode::GoingAway);
+            }
+        });
         if hub.inner.settings.ads.enabled {
             hub.inner.services.delivery.sockets().want_between_matches();
             tokio::spawn(hub.clone().ads_loop());

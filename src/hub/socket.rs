@@ -15,16 +15,15 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
 use tanis_proto::{CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, ServerFrame};
-use tokio::sync::{OwnedSemaphorePermit, mpsc};
+use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 
 use super::Hub;
 use super::context::{Ctx, SocketClient};
 use super::dispatch;
 use crate::auth::LoginId;
 use crate::config::HubConfig;
-use crate::delivery::{Closer, Encoded, SocketHandle};
+use crate::delivery::{Closer, Encoded, Frames, SocketHandle};
 use crate::domain::{UserId, handle};
 use crate::quota;
 
@@ -46,17 +45,26 @@ impl Hub {
     /// for a missing, forged or expired token) and runs the socket. The connection cap is taken before the upgrade,
     /// so it holds even while handshakes are in flight.
     pub fn accept(&self, ws: WebSocketUpgrade, auth: Result<SocketAuth, CloseCode>, client: SocketClient) -> Response {
-        let hub = self.clone();
-        let permit = hub.inner.limiters.connections.clone().try_acquire_owned().ok();
-        let c = &hub.inner.settings.hub;
+        let permit = self.inner.limiters.connections.clone().try_acquire_owned().ok();
+        let start = Box::new(Start { hub: self.clone(), auth, permit, client });
+        let c = &self.inner.settings.hub;
         ws.protocols([SUBPROTOCOL])
             .read_buffer_size(c.read_buffer_bytes)
             .write_buffer_size(c.write_buffer_bytes)
             .max_write_buffer_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
             .max_message_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
             .max_frame_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
-            .on_upgrade(move |ws| run(hub, ws, auth, permit, client))
+            .on_upgrade(move |ws| run(ws, start))
     }
+}
+
+/// What a socket starts with. Boxed, because both the upgrade's callback and the socket's task keep what they
+/// captured for the socket's whole life: unboxed, every socket would hold these twice, long after they are used.
+struct Start {
+    hub: Hub,
+    auth: Result<SocketAuth, CloseCode>,
+    permit: Option<OwnedSemaphorePermit>,
+    client: SocketClient,
 }
 
 async fn close_now(ws: &mut WebSocket, code: CloseCode) {
@@ -76,30 +84,24 @@ fn close_frame(code: CloseCode) -> Message {
 
 /// The socket's task. Not an `async fn`: one moves its arguments into locals, so this future, which lives as long
 /// as the socket, would hold the WebSocket twice; an `async move` block uses what it captured in place.
-fn run(
-    hub: Hub,
-    mut ws: WebSocket,
-    auth: Result<SocketAuth, CloseCode>,
-    permit: Option<OwnedSemaphorePermit>,
-    client: SocketClient,
-) -> impl Future<Output = ()> + Send {
+fn run(mut ws: WebSocket, start: Box<Start>) -> impl Future<Output = ()> + Send {
     async move {
+        let Start { hub, auth, permit, client } = *start;
         let Some(permit) = permit else {
             metrics::counter!("tanis_ws_refused_total", "reason" => "overloaded").increment(1);
             return Box::pin(close_now(&mut ws, CloseCode::Overloaded)).await;
         };
         // Boxed: loading the user and the active match are large database futures; inline, they would size the
         // task that lives as long as the socket.
-        let Some(Greeted { user_id, socket, outbound, hello_sent, permit: _permit }) =
-            Box::pin(greet(&hub, &mut ws, auth, permit)).await
+        let Some(Greeted { user_id, socket, outbound, hello_sent, permit: _permit, client }) =
+            Box::pin(greet(&hub, &mut ws, auth, permit, client)).await
         else {
             return;
         };
         let mut unanswered_close = false;
         if hello_sent {
             let ctx = Box::new(Ctx::new(hub.clone(), user_id, socket.clone(), client));
-            let shutdown = &hub.inner.loops.shutdown;
-            unanswered_close = serve(&mut ws, ctx, outbound, &socket.closer, &hub.inner.settings.hub, shutdown).await;
+            unanswered_close = serve(&mut ws, ctx, outbound, &socket.closer, &hub.inner.settings.hub).await;
         }
         Box::pin(forget(&hub, user_id, socket.id)).await;
         // Last: the socket is already gone for the hub; only the connection waits for the peer's reply.
@@ -125,10 +127,12 @@ async fn forget(hub: &Hub, user_id: UserId, socket_id: u64) {
 struct Greeted {
     user_id: UserId,
     socket: SocketHandle,
-    outbound: mpsc::Receiver<Encoded>,
+    outbound: Frames,
     hello_sent: bool,
     /// The socket's connection slot, held until the connection is gone.
     permit: OwnedSemaphorePermit,
+    /// Passed through, not kept: greeting is boxed, and the socket's task holds only what outlives it.
+    client: SocketClient,
 }
 
 /// Authenticates, registers the socket and sends `hello`. `None` when the socket was closed with a code instead.
@@ -137,6 +141,7 @@ async fn greet(
     ws: &mut WebSocket,
     auth: Result<SocketAuth, CloseCode>,
     permit: OwnedSemaphorePermit,
+    client: SocketClient,
 ) -> Option<Greeted> {
     let SocketAuth { user_id, login } = match auth {
         Ok(auth) => auth,
@@ -164,6 +169,10 @@ async fn greet(
     };
     let (socket, outbound) =
         hub.inner.services.delivery.register(user_id, login, hub.inner.settings.hub.outbound_queue);
+    // The node's shutdown closes every registered socket (`Hub::start`); one registered after it began closes here.
+    if hub.inner.loops.shutdown.is_cancelled() {
+        socket.closer.close(CloseCode::GoingAway);
+    }
     // Checked once registered: a sign-out committed after this read finds the socket and closes it; one
     // committed before it is seen here.
     if let Some(login) = login {
@@ -195,7 +204,7 @@ async fn greet(
         active_match: active.map(|a| a.info),
     };
     let hello_sent = ws.send(Message::Text(hello.to_json().into())).await.is_ok();
-    Some(Greeted { user_id, socket, outbound, hello_sent, permit })
+    Some(Greeted { user_id, socket, outbound, hello_sent, permit, client })
 }
 
 /// How long a closing socket may take, from the moment its close is decided, to finish the frame it is handling
@@ -225,10 +234,9 @@ enum Ending {
 fn serve<'a>(
     ws: &'a mut WebSocket,
     ctx: Box<Ctx>,
-    mut outbound: mpsc::Receiver<Encoded>,
+    mut outbound: Frames,
     closer: &'a Closer,
     settings: &'a HubConfig,
-    shutdown: &'a CancellationToken,
 ) -> impl Future<Output = bool> + Send + 'a {
     async move {
         let heartbeat = Heartbeat {
@@ -239,7 +247,7 @@ fn serve<'a>(
         let mut handling = None;
         let mut peer_gone = false;
         let work = async {
-            let ending = live(ws, &mut outbound, &mut ctx, &mut handling, closer, shutdown, heartbeat).await;
+            let ending = live(ws, &mut outbound, &mut ctx, &mut handling, closer, heartbeat).await;
             peer_gone = matches!(ending, Ending::PeerGone);
             // What is queued after the close was decided is not owed to the client (it stays stored for `resume`
             // where it matters); cancelling stops whatever of the frame being handled waits on this socket.
@@ -287,73 +295,70 @@ struct Heartbeat {
     timeout: Duration,
 }
 
-/// Reads, handles, writes and pings until the socket's close is decided, the peer is gone or a write fails.
-/// One frame is handled at a time and reading waits for it, as it always has (the in-flight limit pauses a
-/// socket by not finishing its `msg.send`); writing goes on meanwhile, so the answers the frame waits for reach
-/// the client.
-async fn live(
-    ws: &mut WebSocket,
-    outbound: &mut mpsc::Receiver<Encoded>,
-    ctx: &mut Option<Box<Ctx>>,
-    handling: &mut Option<Handling>,
-    closer: &Closer,
-    shutdown: &CancellationToken,
+/// Reads, handles, writes and pings until the socket's close is decided (by the hub, the heartbeat or the node's
+/// shutdown), the peer is gone or a write fails. One frame is handled at a time and reading waits for it, as it
+/// always has (the in-flight limit pauses a socket by not finishing its `msg.send`); writing goes on meanwhile, so
+/// the answers the frame waits for reach the client. Not an `async fn`, for the reason [`run`] gives.
+fn live<'a>(
+    ws: &'a mut WebSocket,
+    outbound: &'a mut Frames,
+    ctx: &'a mut Option<Box<Ctx>>,
+    handling: &'a mut Option<Handling>,
+    closer: &'a Closer,
     heartbeat: Heartbeat,
-) -> Ending {
-    // One timer for both: it wakes at the next ping or at the end of the allowed silence, whichever comes first;
-    // a frame read moves the silence's end without touching the timer (a wake-up before it is checked and
-    // re-armed), so reading costs no timer operation.
-    let mut quiet_since = Instant::now();
-    let mut next_ping = quiet_since + heartbeat.interval;
-    let timer = tokio::time::sleep_until(next_ping);
-    // Made once, not on every turn of the loop: each makes its waiter known to its token under a lock.
-    let (decided, shutting_down) = (closer.token.cancelled(), shutdown.cancelled());
-    tokio::pin!(timer, decided, shutting_down);
-    loop {
-        tokio::select! {
-            biased;
-            _ = &mut decided => return Ending::Decided,
-            _ = &mut shutting_down => {
-                closer.close(CloseCode::GoingAway);
-                return Ending::Decided;
-            }
-            frame = outbound.recv() => match frame {
-                Some(text) => {
-                    if write_burst(ws, outbound, text).await.is_err() {
-                        return Ending::Broken;
+) -> impl Future<Output = Ending> + Send + 'a {
+    async move {
+        // One timer for both: it wakes at the next ping or at the end of the allowed silence, whichever comes first;
+        // a frame read moves the silence's end without touching the timer (a wake-up before it is checked and
+        // re-armed), so reading costs no timer operation.
+        let mut quiet_since = Instant::now();
+        let mut next_ping = quiet_since + heartbeat.interval;
+        let timer = tokio::time::sleep_until(next_ping);
+        // Made once, not on every turn of the loop: it makes its waiter known to the token under a lock.
+        let decided = closer.token.cancelled();
+        tokio::pin!(timer, decided);
+        loop {
+            tokio::select! {
+                biased;
+                _ = &mut decided => return Ending::Decided,
+                frame = outbound.recv() => match frame {
+                    Some(text) => {
+                        if write_burst(ws, outbound, text).await.is_err() {
+                            return Ending::Broken;
+                        }
+                    }
+                    None => return Ending::Broken,
+                },
+                done = finish(handling), if handling.is_some() => {
+                    *handling = None;
+                    *ctx = Some(done);
+                    // Reading resumes: the silence allowed is counted from here.
+                    quiet_since = Instant::now();
+                }
+                next = ws.next(), if handling.is_none() => {
+                    quiet_since = Instant::now();
+                    match next {
+                        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ending::PeerGone,
+                        Some(Ok(message)) => *handling = start_handling(ctx, message),
                     }
                 }
-                None => return Ending::Broken,
-            },
-            done = finish(handling), if handling.is_some() => {
-                *handling = None;
-                *ctx = Some(done);
-                // Reading resumes: the silence allowed is counted from here.
-                quiet_since = Instant::now();
-            }
-            next = ws.next(), if handling.is_none() => {
-                quiet_since = Instant::now();
-                match next {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ending::PeerGone,
-                    Some(Ok(message)) => *handling = start_handling(ctx, message),
-                }
-            }
-            () = &mut timer => {
-                let now = Instant::now();
-                let silent_until = quiet_since + heartbeat.timeout;
-                // Silent for the whole timeout although we pinged: the peer is gone.
-                if handling.is_none() && now >= silent_until {
-                    closer.close(CloseCode::HeartbeatTimeout);
-                    return Ending::Decided;
-                }
-                if now >= next_ping {
-                    if ws.send(Message::Ping(Default::default())).await.is_err() {
-                        return Ending::Broken;
+                () = &mut timer => {
+                    let now = Instant::now();
+                    let silent_until = quiet_since + heartbeat.timeout;
+                    // Silent for the whole timeout although we pinged: the peer is gone.
+                    if handling.is_none() && now >= silent_until {
+                        closer.close(CloseCode::HeartbeatTimeout);
+                        return Ending::Decided;
                     }
-                    next_ping = now + heartbeat.interval;
+                    if now >= next_ping {
+                        if ws.send(Message::Ping(Default::default())).await.is_err() {
+                            return Ending::Broken;
+                        }
+                        next_ping = now + heartbeat.interval;
+                    }
+                    let wake = if handling.is_some() { next_ping } else { next_ping.min(silent_until) };
+                    timer.as_mut().reset(wake);
                 }
-                let wake = if handling.is_some() { next_ping } else { next_ping.min(silent_until) };
-                timer.as_mut().reset(wake);
             }
         }
     }
@@ -409,7 +414,7 @@ fn flushes_before(code: CloseCode) -> bool {
 }
 
 /// Writes every frame still queued (the queue is closed by then).
-async fn flush(ws: &mut WebSocket, outbound: &mut mpsc::Receiver<Encoded>) {
+async fn flush(ws: &mut WebSocket, outbound: &mut Frames) {
     while let Some(text) = outbound.recv().await {
         if ws.send(Message::Text(text.as_ref().into())).await.is_err() {
             return;
@@ -422,14 +427,10 @@ const BURST: usize = 64;
 
 /// Writes `first` and whatever else is already queued, then flushes once: a burst (a busy match, a resume)
 /// costs one `write` instead of one per frame.
-async fn write_burst(
-    ws: &mut WebSocket,
-    outbound: &mut mpsc::Receiver<Encoded>,
-    first: Encoded,
-) -> Result<(), axum::Error> {
+async fn write_burst(ws: &mut WebSocket, outbound: &mut Frames, first: Encoded) -> Result<(), axum::Error> {
     ws.feed(Message::Text(first.as_ref().into())).await?;
     for _ in 1..BURST {
-        let Ok(text) = outbound.try_recv() else { break };
+        let Some(text) = outbound.try_recv() else { break };
         ws.feed(Message::Text(text.as_ref().into())).await?;
     }
     ws.flush().await
