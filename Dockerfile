@@ -25,9 +25,9 @@ ENV SQLX_OFFLINE=true \
 
 # The whole workspace, not just the root package: Cargo loads every member's manifest (`[workspace] members`:
 # client, proto, signaling, workers, bench) before building `-p tanis`, and tanis depends on proto, workers and
-# signaling by path. Also needed at compile time: vendor/sqlx-core ([patch.crates-io] in Cargo.toml),
-# migrations/ (embedded by `sqlx::migrate!` in src/store/migrate.rs) and src/domain/common_passwords.txt
-# (`include_str!`). .dockerignore keeps target/, .git and the like out of the context.
+# signaling by path. Also needed at compile time: vendor/sqlx-core and vendor/tungstenite ([patch.crates-io] in
+# Cargo.toml), migrations/ (embedded by `sqlx::migrate!` in src/store/migrate.rs) and
+# src/domain/common_passwords.txt (`include_str!`). .dockerignore keeps target/, .git and the like out of the context.
 COPY . .
 
 # Dependencies are cached in BuildKit cache mounts rather than in a layer: the registry (downloads) and target/

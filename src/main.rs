@@ -3,7 +3,7 @@
 
 /// jemalloc, not glibc's malloc: it gives freed pages back to the kernel, so the memory of a burst (a storm of
 /// handshakes, a resume) does not stay resident beside the sockets that outlive it (BENCHMARKS.md, "Idle sockets:
-/// the allocator").
+/// the steps").
 #[cfg(target_os = "linux")]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -3,7 +3,7 @@
 //! what is queued and what was reserved can still be read, and nothing new is accepted.
 //!
 //! Not tokio's mpsc channel: that allocates its shared state and a first block of 32 slots when it is made,
-//! 1 KiB that every idle socket held (BENCHMARKS.md, "Idle sockets: the outbound queue"). An idle queue here is a
+//! 1 KiB that every idle socket held (BENCHMARKS.md, "Idle sockets: what still held memory"). An idle queue here is a
 //! few words; its storage is allocated when the first frame comes. Frames go one way, to one reader, so the queue
 //! is a `VecDeque` under a lock that is held only to push or pop.
 

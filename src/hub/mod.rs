@@ -192,7 +192,7 @@ impl Hub {
         hub.inner.loops.running.lock().expect("loops lock").push(matching);
         tokio::spawn(hub.clone().resync_loop());
         // Every socket closes with the node: one waiter here, not one in each socket's task (BENCHMARKS.md, "Idle
-        // sockets"); a socket registered after this ran closes itself (`socket::greet`).
+        // sockets: what still held memory"); a socket registered after this ran closes itself (`socket::greet`).
         tokio::spawn({
             let hub = hub.clone();
             async move {
