@@ -413,10 +413,10 @@ fn flushes_before(code: CloseCode) -> bool {
     !matches!(code, CloseCode::SlowConsumer | CloseCode::HeartbeatTimeout)
 }
 
-/// Writes every frame still queued (the queue is closed by then).
+/// Writes every frame still queued (the queue is closed by then), in bursts as the live loop does.
 async fn flush(ws: &mut WebSocket, outbound: &mut Frames) {
     while let Some(text) = outbound.recv().await {
-        if ws.send(Message::Text(text.as_ref().into())).await.is_err() {
+        if write_burst(ws, outbound, text).await.is_err() {
             return;
         }
     }
