@@ -20,7 +20,9 @@ use crate::dedicated::Running;
 
 use crate::clock::SharedClock;
 use crate::domain::UserId;
-use crate::store::{Batch, MatchEnd, NewMessage, Opened, Opening, Receipt, Store, StoreError, WriteOutcome};
+use crate::store::{
+    Batch, BatchWriter, MatchEnd, NewMessage, Opened, Opening, Receipt, Store, StoreError, WriteOutcome,
+};
 pub use announce::{Announcer, Reply};
 
 /// Most messages written in one transaction; bigger batches add latency for little gain.
@@ -160,6 +162,7 @@ async fn run(
     mut rx: mpsc::Receiver<Write>,
     shutdown: CancellationToken,
 ) {
+    let mut writer = store.batch_writer();
     let mut writes = Vec::with_capacity(MAX_BATCH);
     // Whatever arrived while the previous batch was committing forms the next batch: under a light load a
     // message commits alone at once, under a heavy one hundreds share a commit. After shutdown the queue is
@@ -190,7 +193,7 @@ async fn run(
         metrics::histogram!("tanis_relay_batch_receipts").record(receipts.len() as f64);
         let started = std::time::Instant::now();
         let batch = Batch { messages: &messages, receipts: &receipts, ends: &ends, opens: &opens };
-        let outcomes = write_isolated(&store, batch, clock.now()).await;
+        let outcomes = write_isolated(&mut writer, batch, clock.now()).await;
         metrics::histogram!("tanis_relay_batch_seconds").record(started.elapsed().as_secs_f64());
         // The matchmaker announces its matches itself, so it is answered at once rather than after the announcer's
         // hop through the busy runtime: a user's end and their next match are never in one batch (they find only
@@ -205,6 +208,7 @@ async fn run(
         };
         announcer.announce(committed).await;
     }
+    writer.close().await;
 }
 
 /// Writes a batch so that one message the database refuses fails alone: a batch whose transaction the
@@ -214,8 +218,8 @@ async fn run(
 ///
 /// Only refusals by the database are isolated. A lost connection or a pool timeout would fail every half too:
 /// such a batch fails whole at once instead of multiplying its wait.
-pub async fn write_isolated(store: &Store, batch: Batch<'_>, now: DateTime<Utc>) -> Outcomes {
-    match store.write_batch(batch, now).await {
+pub async fn write_isolated(writer: &mut BatchWriter, batch: Batch<'_>, now: DateTime<Utc>) -> Outcomes {
+    match writer.write(batch, now).await {
         Ok(written) => Outcomes {
             messages: written.messages.into_iter().map(Ok).collect(),
             receipts: written.receipts.into_iter().map(Ok).collect(),
@@ -227,8 +231,8 @@ pub async fn write_isolated(store: &Store, batch: Batch<'_>, now: DateTime<Utc>)
             tracing::warn!(error = %e, batch = batch.len(), "a group-commit batch was refused; retrying it in halves");
             // Halves that are each strictly smaller, in queue order (messages, receipts, ends, openings).
             let (first, second) = batch.split_at(batch.len() / 2);
-            let mut outcomes = Box::pin(write_isolated(store, first, now)).await;
-            outcomes.extend(Box::pin(write_isolated(store, second, now)).await);
+            let mut outcomes = Box::pin(write_isolated(writer, first, now)).await;
+            outcomes.extend(Box::pin(write_isolated(writer, second, now)).await);
             outcomes
         }
         Err(e) => {

@@ -84,6 +84,7 @@ fn close_frame(code: CloseCode) -> Message {
 
 /// The socket's task. Not an `async fn`: one moves its arguments into locals, so this future, which lives as long
 /// as the socket, would hold the WebSocket twice; an `async move` block uses what it captured in place.
+#[expect(clippy::manual_async_fn, reason = "an async fn stores its arguments twice in the socket's future")]
 fn run(mut ws: WebSocket, start: Box<Start>) -> impl Future<Output = ()> + Send {
     async move {
         let Start { hub, auth, permit, client } = *start;
@@ -231,6 +232,7 @@ enum Ending {
 /// Runs a greeted socket until it ends; true when we sent a close frame and the peer has not answered it. Not an
 /// `async fn`, for the reason [`run`] gives. The socket's [`Ctx`] is boxed: it goes back and forth between this
 /// loop and the frame being handled, and each place that holds it would otherwise be its size.
+#[expect(clippy::manual_async_fn, reason = "an async fn stores its arguments twice in the socket's future")]
 fn serve<'a>(
     ws: &'a mut WebSocket,
     ctx: Box<Ctx>,
@@ -299,6 +301,7 @@ struct Heartbeat {
 /// shutdown), the peer is gone or a write fails. One frame is handled at a time and reading waits for it, as it
 /// always has (the in-flight limit pauses a socket by not finishing its `msg.send`); writing goes on meanwhile, so
 /// the answers the frame waits for reach the client. Not an `async fn`, for the reason [`run`] gives.
+#[expect(clippy::manual_async_fn, reason = "an async fn stores its arguments twice in the socket's future")]
 fn live<'a>(
     ws: &'a mut WebSocket,
     outbound: &'a mut Frames,

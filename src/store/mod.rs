@@ -51,7 +51,8 @@ use sqlx::{PgPool, SqlitePool};
 pub use ads::{AdChange, AdRow, Click};
 pub use bans::{AppealRow, BanRow, Decided, Lift, NewBan, QueuedReport};
 pub use batch::{
-    Batch, CreateMatchError, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt, WriteOutcome, Written,
+    Batch, BatchWriter, CreateMatchError, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt, WriteOutcome,
+    Written,
 };
 pub use consents::Consent;
 pub use contacts::{ContactRow, Keep};
@@ -207,19 +208,23 @@ impl Store {
                 // A group-commit batch dirties hundreds of index pages, mostly the same ones again and again; the
                 // default checkpoint every 1000 WAL pages copied them back to the database every other batch.
                 .pragma("wal_autocheckpoint", "16384");
-            let pool = |connections, options: SqliteConnectOptions| {
-                SqlitePoolOptions::new()
-                    .max_connections(connections)
-                    .after_connect(|conn, _| Box::pin(sqlite_busy::install(conn)))
-                    .connect_with(options)
+            let pool = |pool: SqlitePoolOptions, options: SqliteConnectOptions| {
+                pool.after_connect(|conn, _| Box::pin(sqlite_busy::install(conn))).connect_with(options)
             };
             // Held while the file is created and switched to WAL (see `migrate::lock_sqlite`).
             let _lock = migrate::lock_sqlite(options.get_filename()).await?;
             // Everything that writes goes through the one write connection (see `on_write_pool!`); the read
             // connections are `query_only`, so a write sent to them by mistake fails at once, in every test that
             // reaches it, instead of quietly competing for SQLite's one write lock.
-            let write = pool(1, options.clone()).await?;
-            Backend::Sqlite { read: Reader::new(pool(8, options.pragma("query_only", "ON")).await?), write }
+            // Never retired on a timer: the group commit keeps statements prepared on it (`BatchWriter`), and
+            // SQLite refuses to close a connection that has some.
+            let write = pool(
+                SqlitePoolOptions::new().max_connections(1).idle_timeout(None).max_lifetime(None),
+                options.clone(),
+            )
+            .await?;
+            let read = pool(SqlitePoolOptions::new().max_connections(8), options.pragma("query_only", "ON")).await?;
+            Backend::Sqlite { read: Reader::new(read), write }
         } else {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()

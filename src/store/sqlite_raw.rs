@@ -8,10 +8,16 @@
 //! prepares, binds and steps on its own thread; borrowed values are bound in place (`SQLITE_STATIC`), since every
 //! statement is reset before the borrow ends.
 //!
-//! All `unsafe` of the store lives in this file. Statements are finalized when dropped, before the lock on the
-//! connection is released, so the connection never holds a statement sqlx does not know of.
+//! All `unsafe` of the store lives in this file. A statement is finalized when dropped, before the lock on the
+//! connection is released, unless it is kept in the caller's [`Kept`]: the group commit keeps its dozen statements
+//! prepared from one batch to the next (parsing and planning them anew was 8.8 % of the server's samples under a
+//! light relay load, where most batches carry one write, and 4.6 % under matching; perf, BENCHMARKS.md). SQLite
+//! will not close a connection that still has statements (sqlx panics then), so whoever keeps them finalizes them
+//! while the connection is open ([`Kept::finalize`]), and the write pool never retires its connection on its own.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ffi::{CStr, c_int};
 use std::marker::PhantomData;
 use std::ptr::{NonNull, null_mut};
@@ -115,33 +121,79 @@ impl sqlx::error::DatabaseError for Failure {
     }
 }
 
+/// Statements kept prepared on one connection between its locks, by their text.
+#[derive(Default)]
+pub(crate) struct Kept {
+    /// The connection they were prepared on.
+    db: Option<NonNull<ffi::sqlite3>>,
+    by_sql: HashMap<&'static str, NonNull<ffi::sqlite3_stmt>>,
+}
+
+// SAFETY: the statements are only used, and finalized, through a `Db`, i.e. on whichever thread holds the
+// connection's lock at the time; SQLite's multi-thread mode allows that as long as no two threads use the
+// connection at once, which the lock ensures.
+unsafe impl Send for Kept {}
+
+impl Kept {
+    /// How many statements are kept.
+    pub(crate) fn len(&self) -> usize {
+        self.by_sql.len()
+    }
+
+    /// Finalizes every kept statement; `db` must be the connection they were prepared on, locked.
+    pub(crate) fn finalize(&mut self, db: &Db<'_>) {
+        if self.db.is_some_and(|kept_on| kept_on != db.raw) {
+            // Never happens while the write pool keeps its one connection (no idle timeout, no lifetime). If it
+            // did, the other connection could not have closed (SQLite refuses while statements remain): they
+            // are left to it rather than finalized without its lock.
+            tracing::error!(statements = self.by_sql.len(), "kept SQLite statements belong to another connection");
+        } else {
+            for (_, stmt) in self.by_sql.drain() {
+                // SAFETY: prepared on this connection, which is locked for us; reset after every use, never
+                // borrowed past the `Db` that handed it out.
+                unsafe { ffi::sqlite3_finalize(stmt.as_ptr()) };
+            }
+        }
+        self.by_sql.clear();
+        self.db = None;
+    }
+}
+
 /// The write connection, borrowed while its sqlx lock is held.
 pub(crate) struct Db<'lock> {
     raw: NonNull<ffi::sqlite3>,
+    /// Where prepared statements are kept across locks; `None`: each is finalized when dropped.
+    kept: Option<RefCell<&'lock mut Kept>>,
     _lock: PhantomData<&'lock mut ()>,
 }
 
 impl<'lock> Db<'lock> {
     /// Wraps the handle of a locked sqlx connection; valid for as long as that lock is.
     pub(crate) fn new(handle: &'lock mut sqlx::sqlite::LockedSqliteHandle<'_>) -> Self {
-        Db { raw: handle.as_raw_handle(), _lock: PhantomData }
+        Db { raw: handle.as_raw_handle(), kept: None, _lock: PhantomData }
+    }
+
+    /// As [`Db::new`], preparing each statement once into `kept` and reusing it under later locks of the same
+    /// connection.
+    pub(crate) fn keeping(handle: &'lock mut sqlx::sqlite::LockedSqliteHandle<'_>, kept: &'lock mut Kept) -> Self {
+        let raw = handle.as_raw_handle();
+        let mut db = Db { raw, kept: None, _lock: PhantomData };
+        if kept.db != Some(raw) {
+            kept.finalize(&db);
+            kept.db = Some(raw);
+        }
+        db.kept = Some(RefCell::new(kept));
+        db
     }
 
     fn failure(&self) -> Failure {
-        // SAFETY: the handle is open and locked for us; errmsg is a NUL-terminated string owned by SQLite,
-        // copied out before any other call on the connection.
-        unsafe {
-            let code = ffi::sqlite3_extended_errcode(self.raw.as_ptr());
-            let message = CStr::from_ptr(ffi::sqlite3_errmsg(self.raw.as_ptr())).to_string_lossy().into_owned();
-            Failure { code, message }
-        }
+        failure(self.raw)
     }
 
-    /// Runs statements that take no parameters and return no rows (`BEGIN IMMEDIATE`, `COMMIT`).
-    pub(crate) fn exec(&self, sql: &CStr) -> Result<(), Failure> {
-        // SAFETY: as in `failure`; no callback, no error-message out-pointer.
-        let rc = unsafe { ffi::sqlite3_exec(self.raw.as_ptr(), sql.as_ptr(), None, null_mut(), null_mut()) };
-        if rc == ffi::SQLITE_OK { Ok(()) } else { Err(self.failure()) }
+    /// Runs a statement that takes no parameters and returns no rows (`BEGIN IMMEDIATE`, `COMMIT`).
+    pub(crate) fn exec(&self, sql: &'static CStr) -> Result<(), Failure> {
+        let sql = sql.to_str().expect("statement text is UTF-8");
+        self.prepare(sql)?.execute(&[])
     }
 
     /// Rows changed by the last `INSERT`, `UPDATE` or `DELETE`.
@@ -167,29 +219,82 @@ impl<'lock> Db<'lock> {
         done
     }
 
+    /// How many statements are prepared on the connection (sqlx's own included).
+    #[cfg(test)]
+    pub(crate) fn statements(&self) -> usize {
+        let mut count = 0;
+        // SAFETY: as in `failure`; the list is only walked, never changed, while the lock is held.
+        unsafe {
+            let mut stmt = ffi::sqlite3_next_stmt(self.raw.as_ptr(), null_mut());
+            while !stmt.is_null() {
+                count += 1;
+                stmt = ffi::sqlite3_next_stmt(self.raw.as_ptr(), stmt);
+            }
+        }
+        count
+    }
+
     /// Whether a transaction is open (`BEGIN` ran and neither `COMMIT` nor `ROLLBACK` has).
     pub(crate) fn in_transaction(&self) -> bool {
         // SAFETY: as in `failure`.
         unsafe { ffi::sqlite3_get_autocommit(self.raw.as_ptr()) == 0 }
     }
 
-    pub(crate) fn prepare(&self, sql: &str) -> Result<Stmt<'_>, Failure> {
+    /// A statement for `sql`: the kept one when this `Db` keeps statements and has prepared it before. A kept
+    /// statement is shared by every `Stmt` of its text, so its `each` must not be re-entered from its own rows.
+    pub(crate) fn prepare(&self, sql: &'static str) -> Result<Stmt<'_>, Failure> {
+        let Some(kept) = &self.kept else {
+            return Ok(Stmt { raw: self.prepare_new(sql, 0)?, db: self.raw, kept: false, _db: PhantomData });
+        };
+        let mut kept = kept.borrow_mut();
+        let raw = match kept.by_sql.get(sql) {
+            Some(raw) => *raw,
+            None => {
+                let raw = self.prepare_new(sql, ffi::SQLITE_PREPARE_PERSISTENT)?;
+                kept.by_sql.insert(sql, raw);
+                raw
+            }
+        };
+        Ok(Stmt { raw, db: self.raw, kept: true, _db: PhantomData })
+    }
+
+    fn prepare_new(&self, sql: &str, flags: u32) -> Result<NonNull<ffi::sqlite3_stmt>, Failure> {
         let mut raw = null_mut();
         let len = c_int::try_from(sql.len()).expect("statement text fits an int");
         // SAFETY: `sql` is valid for `len` bytes (it need not be NUL-terminated when the length is given).
-        let rc =
-            unsafe { ffi::sqlite3_prepare_v3(self.raw.as_ptr(), sql.as_ptr().cast(), len, 0, &mut raw, null_mut()) };
+        let rc = unsafe {
+            ffi::sqlite3_prepare_v3(self.raw.as_ptr(), sql.as_ptr().cast(), len, flags, &mut raw, null_mut())
+        };
         match NonNull::new(raw) {
-            Some(raw) if rc == ffi::SQLITE_OK => Ok(Stmt { raw, db: self }),
-            _ => Err(self.failure()),
+            Some(raw) if rc == ffi::SQLITE_OK => Ok(raw),
+            Some(raw) => {
+                let failure = self.failure();
+                // SAFETY: a statement SQLite handed out with an error is still ours to finalize, once.
+                unsafe { ffi::sqlite3_finalize(raw.as_ptr()) };
+                Err(failure)
+            }
+            None => Err(self.failure()),
         }
     }
 }
 
-/// A prepared statement, finalized when dropped.
+/// The connection's last error; `db` must be open and locked for the caller.
+fn failure(db: NonNull<ffi::sqlite3>) -> Failure {
+    // SAFETY: errmsg is a NUL-terminated string owned by SQLite, copied out before any other call on the connection.
+    unsafe {
+        let code = ffi::sqlite3_extended_errcode(db.as_ptr());
+        let message = CStr::from_ptr(ffi::sqlite3_errmsg(db.as_ptr())).to_string_lossy().into_owned();
+        Failure { code, message }
+    }
+}
+
+/// A prepared statement, finalized when dropped unless its `Db` keeps it.
 pub(crate) struct Stmt<'db> {
     raw: NonNull<ffi::sqlite3_stmt>,
-    db: &'db Db<'db>,
+    /// The connection, locked for as long as the `Db` this statement borrows.
+    db: NonNull<ffi::sqlite3>,
+    kept: bool,
+    _db: PhantomData<&'db ()>,
 }
 
 /// The current row of a stepping statement.
@@ -232,7 +337,7 @@ impl Stmt<'_> {
                 match unsafe { ffi::sqlite3_step(self.raw.as_ptr()) } {
                     ffi::SQLITE_ROW => row(&Row { raw: self.raw, _stmt: PhantomData }),
                     ffi::SQLITE_DONE => return Ok(()),
-                    _ => return Err(self.db.failure()),
+                    _ => return Err(failure(self.db)),
                 }
             }
         });
@@ -273,7 +378,7 @@ impl Stmt<'_> {
                 }
             };
             if rc != ffi::SQLITE_OK {
-                return Err(self.db.failure());
+                return Err(failure(self.db));
             }
         }
         Ok(())
@@ -282,6 +387,9 @@ impl Stmt<'_> {
 
 impl Drop for Stmt<'_> {
     fn drop(&mut self) {
+        if self.kept {
+            return; // reset at the end of every `each`; finalized by its `Kept`
+        }
         // SAFETY: finalized once, here; no row borrows outlive the statement.
         unsafe {
             ffi::sqlite3_finalize(self.raw.as_ptr());

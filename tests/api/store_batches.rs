@@ -23,6 +23,15 @@ fn relay_batch<'a>(messages: &'a [NewMessage], receipts: &'a [Receipt]) -> Batch
     Batch { messages, receipts, ..Batch::default() }
 }
 
+/// The group commit's write of one batch, through a writer of its own (closed after, as the group commit closes its
+/// writer before the store closes).
+async fn write_isolated(app: &TestApp, batch: Batch<'_>) -> tanis::group_commit::Outcomes {
+    let mut writer = app.store.batch_writer();
+    let outcomes = tanis::group_commit::write_isolated(&mut writer, batch, app.now()).await;
+    writer.close().await;
+    outcomes
+}
+
 fn pair(app: &TestApp, user1_id: UserId, user2_id: UserId, kind: MatchKind) -> NewMatch {
     new_match(user1_id, user2_id, kind, app.now())
 }
@@ -178,8 +187,7 @@ async fn a_message_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is
     for (at, m) in &poison {
         messages.insert(*at, m.clone());
     }
-    let outcomes =
-        tanis::group_commit::write_isolated(&app.store, relay_batch(&messages, &[]), app.now()).await.messages;
+    let outcomes = write_isolated(&app, relay_batch(&messages, &[])).await.messages;
 
     assert_eq!(outcomes.len(), messages.len());
     let refused: Vec<usize> = outcomes.iter().enumerate().filter(|(_, o)| o.is_err()).map(|(i, _)| i).collect();
@@ -213,12 +221,7 @@ async fn receipts_commit_in_the_message_batch_and_mark_each_message_once_for_its
     // With a new message in the same transaction: b acknowledges 1 (twice) and 2, a tries to acknowledge 2
     // (not a's to acknowledge), and 9 does not exist.
     let receipts = [receipt(1, b), receipt(1, b), receipt(2, a), receipt(2, b), receipt(9, b)];
-    let written = tanis::group_commit::write_isolated(
-        &app.store,
-        relay_batch(&[new_message(m, b, a, "b1")], &receipts),
-        app.now(),
-    )
-    .await;
+    let written = write_isolated(&app, relay_batch(&[new_message(m, b, a, "b1")], &receipts)).await;
     let (stored, delivered) = (written.messages, written.receipts);
     assert!(matches!(stored[..], [Ok(WriteOutcome::Stored { seq: Seq(3), .. })]), "{stored:?}");
     let delivered: Vec<Option<UserId>> = delivered.into_iter().map(Result::unwrap).collect();
@@ -227,8 +230,7 @@ async fn receipts_commit_in_the_message_batch_and_mark_each_message_once_for_its
     assert_eq!(marked.await, 2);
 
     // Acknowledged again in a later batch: nothing new.
-    let again =
-        tanis::group_commit::write_isolated(&app.store, relay_batch(&[], &[receipt(1, b)]), app.now()).await.receipts;
+    let again = write_isolated(&app, relay_batch(&[], &[receipt(1, b)])).await.receipts;
     assert_eq!(again.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [None]);
 }
 
@@ -254,12 +256,7 @@ async fn ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_onc
         MatchEnd { match_id: talked, reason: EndCause::Expired },
     ];
     let messages = [new_message(talked, ids[0], ids[1], "bye")];
-    let written = tanis::group_commit::write_isolated(
-        &app.store,
-        Batch { messages: &messages, ends: &ends, ..Batch::default() },
-        app.now(),
-    )
-    .await;
+    let written = write_isolated(&app, Batch { messages: &messages, ends: &ends, ..Batch::default() }).await;
     assert!(
         matches!(written.messages[..], [Ok(WriteOutcome::Stored { seq: Seq(1), .. })]),
         "the message before the end is stored"
@@ -270,8 +267,7 @@ async fn ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_onc
         "each match ends once"
     );
     let again = [MatchEnd { match_id: silent, reason: EndCause::Left }];
-    let written =
-        tanis::group_commit::write_isolated(&app.store, Batch { ends: &again, ..Batch::default() }, app.now()).await;
+    let written = write_isolated(&app, Batch { ends: &again, ..Batch::default() }).await;
     assert_eq!(written.ends.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [false], "already ended");
 
     let row = |id: MatchId| format!("SELECT COUNT(*) FROM matches WHERE id = {id} AND ended_at IS NOT NULL AND ");
@@ -282,12 +278,7 @@ async fn ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_onc
     );
     assert_eq!(app.count(row(silent) + "status = 'cancelled' AND end_reason = 'blocked'").await, 1);
     // A message after the end finds the match closed.
-    let late = tanis::group_commit::write_isolated(
-        &app.store,
-        relay_batch(&[new_message(talked, ids[1], ids[0], "late")], &[]),
-        app.now(),
-    )
-    .await;
+    let late = write_isolated(&app, relay_batch(&[new_message(talked, ids[1], ids[0], "late")], &[])).await;
     assert!(matches!(late.messages[..], [Ok(WriteOutcome::MatchNotActive)]));
 }
 
@@ -316,7 +307,7 @@ async fn openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls
         epoch: None,
     }];
     let batch = Batch { messages: &messages, ends: &ends, opens: &opens, ..Batch::default() };
-    let written = tanis::group_commit::write_isolated(&app.store, batch, app.now()).await;
+    let written = write_isolated(&app, batch).await;
     assert!(matches!(written.messages[..], [Ok(WriteOutcome::Stored { seq: Seq(1), .. })]), "{:?}", written.messages);
     assert!(matches!(written.ends[..], [Ok(true)]), "{:?}", written.ends);
     let Ok(Opened::Pairs(pairs)) = &written.opens[0] else { panic!("{:?}", written.opens) };
@@ -335,7 +326,7 @@ async fn openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls
     let messages = [new_message(new.row.id, ids[2], ids[0], "hi")];
     let opens = [Opening { matches: vec![pair(&app, ids[3], ids[1], MatchKind::Text)], epoch: Some(4) }];
     let batch = Batch { messages: &messages, opens: &opens, ..Batch::default() };
-    let written = tanis::group_commit::write_isolated(&app.store, batch, app.now()).await;
+    let written = write_isolated(&app, batch).await;
     assert!(matches!(written.opens[..], [Ok(Opened::Fenced)]), "{:?}", written.opens);
     assert!(matches!(written.messages[..], [Ok(WriteOutcome::Stored { seq: Seq(1), .. })]));
     assert_eq!(app.count("SELECT COUNT(*) FROM matches WHERE status = 'active'").await, 1, "nothing opened");

@@ -12,6 +12,7 @@ mod sqlite;
 use chrono::{DateTime, Utc};
 use tanis_proto::MatchKind;
 
+use super::sqlite_raw::Kept;
 use super::{Backend, Store, StoreError};
 use crate::domain::{EndCause, MatchId, Seq, UserId};
 pub use opening::{CreateMatchError, NewMatch, Opened, Opening};
@@ -141,9 +142,55 @@ impl Store {
             return Ok(Written::default());
         }
         Ok(match &self.backend {
-            Backend::Sqlite { write, .. } => sqlite::write_batch(write, batch, now).await?,
+            Backend::Sqlite { write, .. } => sqlite::write_batch(write, None, batch, now).await?,
             Backend::Postgres { write, .. } => postgres::write_batch(write, batch, now).await?,
         })
+    }
+
+    /// A writer of batches for a loop that writes one after another (the group commit).
+    pub fn batch_writer(&self) -> BatchWriter {
+        BatchWriter { store: self.clone(), kept: Kept::default() }
+    }
+}
+
+/// [`Store::write_batch`] for batch after batch: on SQLite the batch's statements are prepared once and kept
+/// for the next batches (preparing them anew was 8.8 % of the server's samples under a light relay load; perf,
+/// BENCHMARKS.md). SQLite cannot close its connection while they exist: [`BatchWriter::close`] finalizes them,
+/// and must run before the store closes.
+pub struct BatchWriter {
+    store: Store,
+    /// Empty on PostgreSQL, whose statements sqlx caches on each connection.
+    kept: Kept,
+}
+
+impl BatchWriter {
+    /// As [`Store::write_batch`].
+    pub async fn write(&mut self, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, StoreError> {
+        match &self.store.backend {
+            Backend::Sqlite { write, .. } if !batch.is_empty() => {
+                Ok(sqlite::write_batch(write, Some(&mut self.kept), batch, now).await?)
+            }
+            _ => self.store.write_batch(batch, now).await,
+        }
+    }
+
+    /// Finalizes the kept statements. A writer dropped without it leaves them on the connection, which then
+    /// cannot close (sqlx panics on its connection thread when the store closes).
+    pub async fn close(mut self) {
+        if let Backend::Sqlite { write, .. } = &self.store.backend
+            && self.kept.len() > 0
+            && let Err(e) = sqlite::finalize(write, &mut self.kept).await
+        {
+            tracing::error!(error = %e, "could not finalize the group commit's statements");
+        }
+    }
+}
+
+impl Drop for BatchWriter {
+    fn drop(&mut self) {
+        if self.kept.len() > 0 {
+            tracing::error!(statements = self.kept.len(), "a batch writer was dropped without closing it");
+        }
     }
 }
 

@@ -23,19 +23,33 @@ use super::rules::{Earlier, answer_ends, assign_seqs, distinct_ends, match_ids, 
 use super::{Batch, MatchEnd, NewMessage, Receipt, WriteOutcome, Written};
 use crate::domain::{MatchId, MatchStatus, Seq, UserId};
 use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, matched_user_columns};
-use crate::store::sqlite_raw::{Db, Failure, Row, Value, timestamp};
+use crate::store::sqlite_raw::{Db, Failure, Kept, Row, Value, timestamp};
 
+/// Writes `batch` in one transaction; with `kept`, its statements are prepared once and reused by later batches.
 pub(super) async fn write_batch(
     pool: &SqlitePool,
+    kept: Option<&mut Kept>,
     batch: Batch<'_>,
     now: DateTime<Utc>,
 ) -> Result<Written, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     let mut handle = conn.lock_handle().await?;
+    let db = match kept {
+        Some(kept) => Db::keeping(&mut handle, kept),
+        None => Db::new(&mut handle),
+    };
     // Nothing of a failed batch stays: the group commit retries its halves (`group_commit::write_isolated`).
     // A batch is never refused as a whole (Infallible): only a failure rolls it back.
-    let Ok(written) = Db::new(&mut handle).transaction(|db| write(db, batch, now).map(Ok::<_, Infallible>))?;
+    let Ok(written) = db.transaction(|db| write(db, batch, now).map(Ok::<_, Infallible>))?;
     Ok(written)
+}
+
+/// Finalizes the statements `kept` holds, on the write connection they were prepared on.
+pub(super) async fn finalize(pool: &SqlitePool, kept: &mut Kept) -> Result<(), sqlx::Error> {
+    let mut conn = pool.acquire().await?;
+    let mut handle = conn.lock_handle().await?;
+    kept.finalize(&Db::new(&mut handle));
+    Ok(())
 }
 
 fn write(db: &Db<'_>, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, sqlx::Error> {
@@ -277,5 +291,58 @@ fn matched_user(row: &Row<'_>) -> MatchedUser {
         interests: row.text(7),
         languages: row.text(8),
         locale: row.text(9),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::EndCause;
+    use crate::store::{Backend, Store};
+
+    /// Statements prepared on the store's write connection, sqlx's own included.
+    async fn on_write_connection(store: &Store) -> usize {
+        let Backend::Sqlite { write, .. } = &store.backend else { unreachable!("a SQLite store") };
+        let mut conn = write.acquire().await.unwrap();
+        let mut handle = conn.lock_handle().await.unwrap();
+        Db::new(&mut handle).statements()
+    }
+
+    #[tokio::test]
+    async fn a_writer_prepares_its_statements_once_and_finalizes_them_when_closed() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite:{}", dir.path().join("tanis.db").display())).await.unwrap();
+        store.migrate().await.unwrap();
+        let message = NewMessage {
+            match_id: MatchId(1),
+            sender_id: UserId(10),
+            receiver_id: UserId(11),
+            client_msg_id: "a".into(),
+            content: "Y2lwaGVy".into(),
+            nonce: "bm9uY2U=".into(),
+            commitment: [0; 32],
+            device_info: None,
+            connection_type: MatchKind::Text,
+        };
+        let receipts = [Receipt { match_id: MatchId(1), seq: Seq(1), receiver_id: UserId(11) }];
+        let ends = [MatchEnd { match_id: MatchId(2), reason: EndCause::Left }];
+        let messages = [message];
+        let batch = Batch { messages: &messages, receipts: &receipts, ends: &ends, ..Batch::default() };
+        let before = on_write_connection(&store).await;
+
+        let mut writer = store.batch_writer();
+        let first = writer.write(batch, Utc::now()).await.unwrap();
+        assert_eq!(
+            (first.messages, first.receipts, first.ends),
+            (vec![WriteOutcome::MatchNotActive], vec![None], vec![false])
+        );
+        let kept = on_write_connection(&store).await;
+        assert!(kept > before, "the batch's statements stay prepared: {before} -> {kept}");
+        writer.write(batch, Utc::now()).await.unwrap();
+        assert_eq!(on_write_connection(&store).await, kept, "the next batch prepares nothing new");
+
+        writer.close().await;
+        assert_eq!(on_write_connection(&store).await, before, "closing the writer finalizes what it kept");
+        store.close().await;
     }
 }
