@@ -88,6 +88,13 @@ pub(crate) struct Failure {
     message: String,
 }
 
+impl Failure {
+    /// A failure decided here rather than by SQLite: the store found what cannot be (`SQLITE_INTERNAL`).
+    pub(crate) fn internal(message: String) -> Self {
+        Failure { code: ffi::SQLITE_INTERNAL, message }
+    }
+}
+
 impl sqlx::error::DatabaseError for Failure {
     fn message(&self) -> &str {
         &self.message
@@ -194,6 +201,12 @@ impl<'lock> Db<'lock> {
     pub(crate) fn exec(&self, sql: &'static CStr) -> Result<(), Failure> {
         let sql = sql.to_str().expect("statement text is UTF-8");
         self.prepare(sql)?.execute(&[])
+    }
+
+    /// The rowid of the last row inserted (an `INTEGER PRIMARY KEY` is the rowid).
+    pub(crate) fn last_insert_rowid(&self) -> i64 {
+        // SAFETY: as in `failure`.
+        unsafe { ffi::sqlite3_last_insert_rowid(self.raw.as_ptr()) }
     }
 
     /// Rows changed by the last `INSERT`, `UPDATE` or `DELETE`.

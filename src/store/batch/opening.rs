@@ -43,8 +43,8 @@ pub enum Opened {
     Fenced,
 }
 
-/// One attempt at creating the pairs still pending: all of them, or nothing (rolled back to the opening's
-/// savepoint).
+/// One attempt at creating the pairs still pending, on PostgreSQL: all of them, or nothing (rolled back to the
+/// opening's savepoint). SQLite reads who can pay before it writes, and needs no second attempt.
 pub(super) enum Attempt {
     Created(Vec<CreatedMatch>),
     /// These users could not pay.
@@ -136,17 +136,27 @@ macro_rules! spend_unit {
             $bonus,
             " ELSE ",
             $bonus,
-            " - 1 END ",
-            "WHERE is_banned = FALSE AND deleted_at IS NULL AND (",
+            " - 1 END WHERE ",
+            $crate::store::batch::opening::can_spend!($daily, $bonus),
+            " AND id IN ("
+        )
+    };
+}
+
+/// Whether the `users` row at hand can spend a unit of the kind ([`spend_unit`]'s condition).
+macro_rules! can_spend {
+    ($daily:literal, $bonus:literal) => {
+        concat!(
+            "is_banned = FALSE AND deleted_at IS NULL AND (",
             $daily,
             " > 0 OR ",
             $bonus,
             " > 0) AND NOT EXISTS (SELECT 1 FROM matches WHERE user1_id = users.id AND status = 'active') ",
-            "AND NOT EXISTS (SELECT 1 FROM matches WHERE user2_id = users.id AND status = 'active') AND id IN ("
+            "AND NOT EXISTS (SELECT 1 FROM matches WHERE user2_id = users.id AND status = 'active')"
         )
     };
 }
-pub(super) use spend_unit;
+pub(super) use {can_spend, spend_unit};
 
 impl Store {
     /// Creates a batch of active matches, each spending one unit from both sides, in ONE transaction: the

@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
 use tanis_proto::MatchKind;
 
-use super::opening::{Attempt, Attempts, NewMatch, Opened, Opening, spend_unit};
+use super::opening::{Attempts, NewMatch, Opened, Opening, can_spend, spend_unit};
 use super::rules::{Earlier, answer_ends, assign_seqs, distinct_ends, match_ids, open_last_seqs};
 use super::{Batch, MatchEnd, NewMessage, Receipt, WriteOutcome, Written};
 use crate::domain::{MatchId, MatchStatus, Seq, UserId};
@@ -67,17 +67,21 @@ fn mark_delivered(db: &Db<'_>, receipts: &[Receipt], now: &str) -> Result<Vec<Op
     if receipts.is_empty() {
         return Ok(Vec::new());
     }
+    // No RETURNING on SQLite's hot statements: it makes a statement keep a journal of its own and its rows an
+    // ephemeral table, which cost more than reading the row again (module docs).
     let mut mark = db.prepare(
         "UPDATE message_logs SET delivered = TRUE, delivered_at = ?1 \
-         WHERE match_id = ?2 AND seq = ?3 AND receiver_id = ?4 AND delivered = FALSE RETURNING sender_id",
+         WHERE match_id = ?2 AND seq = ?3 AND receiver_id = ?4 AND delivered = FALSE",
     )?;
+    let mut sender_of = db.prepare("SELECT sender_id FROM message_logs WHERE match_id = ?1 AND seq = ?2")?;
     receipts
         .iter()
         .map(|r| {
+            mark.execute(&[now.into(), r.match_id.into(), r.seq.into(), r.receiver_id.into()])?;
             let mut sender = None;
-            mark.each(&[now.into(), r.match_id.into(), r.seq.into(), r.receiver_id.into()], |row| {
-                sender = Some(UserId(row.int(0)))
-            })?;
+            if db.changes() == 1 {
+                sender_of.each(&[r.match_id.into(), r.seq.into()], |row| sender = Some(UserId(row.int(0))))?;
+            }
             Ok(sender)
         })
         .collect()
@@ -160,101 +164,127 @@ fn end_matches(db: &Db<'_>, ends: &[MatchEnd], now: &str) -> Result<Vec<bool>, F
     let mut end = db.prepare(
         "UPDATE matches SET status = CASE WHEN EXISTS (SELECT 1 FROM message_logs WHERE match_id = matches.id) \
          THEN 'completed' ELSE 'cancelled' END, ended_at = ?1, end_reason = ?2 \
-         WHERE id = ?3 AND status = 'active' RETURNING id",
+         WHERE id = ?3 AND status = 'active'",
     )?;
     let mut ended = Vec::new();
     for (match_id, reason) in distinct_ends(ends) {
-        end.each(&[now.into(), reason.as_str().into(), match_id.into()], |row| ended.push(MatchId(row.int(0))))?;
+        end.execute(&[now.into(), reason.as_str().into(), match_id.into()])?;
+        if db.changes() == 1 {
+            ended.push(match_id);
+        }
     }
     Ok(answer_ends(ends, ended))
 }
 
-/// Opens one pass's matches inside the batch's transaction: a savepoint, so an attempt refused for a side that
-/// cannot pay rolls back alone and the batch's messages stay.
+/// Opens one pass's matches inside the batch's transaction. Whether each side can pay is read first, so the
+/// spends that follow all succeed and nothing has to be undone: no savepoint (PostgreSQL's opening rolls back to
+/// one). A savepoint made SQLite copy every page the opening touched into a statement journal, and the spends'
+/// `RETURNING` made each a statement with a journal and an ephemeral table of its own (perf, BENCHMARKS.md).
+/// The batch holds the write lock throughout, so nothing changes between the read and the spends; if a spend
+/// found otherwise, the batch fails whole and the group commit retries it in halves.
 fn open(db: &Db<'_>, opening: &Opening) -> Result<Opened, Failure> {
-    let mut attempts = Attempts::new(opening);
-    db.exec(c"SAVEPOINT opening")?;
-    loop {
-        let pending = attempts.next();
-        if pending.is_empty() {
-            break;
-        }
-        match attempt(db, &pending, opening.epoch)? {
-            Attempt::Created(created) => attempts.created(created),
-            Attempt::Unpaid(unpaid) => {
-                db.exec(c"ROLLBACK TO opening")?;
-                attempts.refuse(&unpaid);
-            }
-            Attempt::Fenced => {
-                db.exec(c"ROLLBACK TO opening")?;
-                db.exec(c"RELEASE opening")?;
-                return Ok(Opened::Fenced);
-            }
+    if let Some(epoch) = opening.epoch {
+        db.prepare("UPDATE matchmaker_fence SET epoch = ?1 WHERE id = 1 AND epoch <= ?1")?.execute(&[epoch.into()])?;
+        if db.changes() == 0 {
+            return Ok(Opened::Fenced);
         }
     }
-    db.exec(c"RELEASE opening")?;
+    let mut attempts = Attempts::new(opening);
+    let unpaid = unable_to_pay(db, &attempts.next())?;
+    if !unpaid.is_empty() {
+        attempts.refuse(&unpaid);
+    }
+    let pending = attempts.next();
+    if !pending.is_empty() {
+        attempts.created(create(db, &pending, opening.epoch)?);
+    }
     Ok(attempts.finish())
 }
 
-fn attempt(db: &Db<'_>, batch: &[&NewMatch], epoch: Option<i64>) -> Result<Attempt, Failure> {
-    if let Some(epoch) = epoch {
-        db.prepare("UPDATE matchmaker_fence SET epoch = ?1 WHERE id = 1 AND epoch <= ?1")?.execute(&[epoch.into()])?;
-        if db.changes() == 0 {
-            return Ok(Attempt::Fenced);
+/// The statements of one kind of match: whether a user can pay, the spend, and the user's row after it.
+struct Spend {
+    kind: MatchKind,
+    can_pay: &'static str,
+    pay: &'static str,
+}
+
+const SPENDS: [Spend; 2] = [
+    Spend {
+        kind: MatchKind::Text,
+        can_pay: concat!(
+            "SELECT 1 FROM users WHERE id = ?1 AND ",
+            can_spend!("daily_chat_balance", "bonus_chat_balance")
+        ),
+        pay: concat!(spend_unit!("daily_chat_balance", "bonus_chat_balance"), "?1)"),
+    },
+    Spend {
+        kind: MatchKind::Video,
+        can_pay: concat!(
+            "SELECT 1 FROM users WHERE id = ?1 AND ",
+            can_spend!("daily_video_balance", "bonus_video_balance")
+        ),
+        pay: concat!(spend_unit!("daily_video_balance", "bonus_video_balance"), "?1)"),
+    },
+];
+
+/// The users of `pairs` who cannot pay for their match now (no unit of the kind left, banned, deleting, or
+/// already in an active match).
+fn unable_to_pay(db: &Db<'_>, pairs: &[&NewMatch]) -> Result<Vec<UserId>, Failure> {
+    let mut unpaid = Vec::new();
+    for spend in &SPENDS {
+        let mut can_pay = None;
+        for id in pairs.iter().filter(|m| m.kind == spend.kind).flat_map(|m| [m.user1_id, m.user2_id]) {
+            let can_pay = match &mut can_pay {
+                Some(statement) => statement,
+                None => can_pay.insert(db.prepare(spend.can_pay)?),
+            };
+            let mut found = false;
+            can_pay.each(&[id.into()], |_| found = true)?;
+            if !found {
+                unpaid.push(id);
+            }
         }
     }
-    let mut paid: HashMap<UserId, MatchedUser> = HashMap::with_capacity(batch.len() * 2);
-    for (kind, spend) in [
-        (
-            MatchKind::Text,
-            concat!(spend_unit!("daily_chat_balance", "bonus_chat_balance"), "?1) RETURNING ", matched_user_columns!()),
-        ),
-        (
-            MatchKind::Video,
-            concat!(
-                spend_unit!("daily_video_balance", "bonus_video_balance"),
-                "?1) RETURNING ",
-                matched_user_columns!()
-            ),
-        ),
-    ] {
-        let mut users = batch.iter().filter(|m| m.kind == kind).flat_map(|m| [m.user1_id, m.user2_id]).peekable();
-        if users.peek().is_none() {
-            continue;
+    Ok(unpaid)
+}
+
+/// Makes both sides of every pair pay and inserts the matches; every side was found able to pay.
+fn create(db: &Db<'_>, pairs: &[&NewMatch], epoch: Option<i64>) -> Result<Vec<CreatedMatch>, Failure> {
+    let mut paid: HashMap<UserId, MatchedUser> = HashMap::with_capacity(pairs.len() * 2);
+    let mut read = db.prepare(concat!("SELECT ", matched_user_columns!(), " FROM users WHERE id = ?1"))?;
+    for spend in &SPENDS {
+        let mut pay = None;
+        for id in pairs.iter().filter(|m| m.kind == spend.kind).flat_map(|m| [m.user1_id, m.user2_id]) {
+            let pay = match &mut pay {
+                Some(statement) => statement,
+                None => pay.insert(db.prepare(spend.pay)?),
+            };
+            pay.execute(&[id.into()])?;
+            if db.changes() != 1 {
+                return Err(Failure::internal(format!("user {id} could pay a moment ago, and now cannot")));
+            }
+            read.each(&[id.into()], |row| drop(paid.insert(id, matched_user(row))))?;
         }
-        let mut spend = db.prepare(spend)?;
-        for id in users {
-            spend.each(&[id.into()], |row| drop(paid.insert(id, matched_user(row))))?;
-        }
-    }
-    let unpaid: Vec<UserId> =
-        batch.iter().flat_map(|m| [m.user1_id, m.user2_id]).filter(|u| !paid.contains_key(u)).collect();
-    if !unpaid.is_empty() {
-        return Ok(Attempt::Unpaid(unpaid));
     }
     let mut insert = db.prepare(
         "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status, user1_public_key, \
-             user2_public_key, matchmaker_epoch) VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, ?8) RETURNING id",
+             user2_public_key, matchmaker_epoch) VALUES (?1, ?2, ?3, ?4, ?5, 'active', ?6, ?7, ?8)",
     )?;
-    let mut created = Vec::with_capacity(batch.len());
-    for m in batch {
+    let mut created = Vec::with_capacity(pairs.len());
+    for m in pairs {
         let (now, expires) = (timestamp(m.now), timestamp(m.expires_at));
-        let mut id = None;
-        insert.each(
-            &[
-                m.user1_id.into(),
-                m.user2_id.into(),
-                m.kind.as_str().into(),
-                now.as_str().into(),
-                expires.as_str().into(),
-                m.user1_public_key.as_str().into(),
-                m.user2_public_key.as_str().into(),
-                epoch.into(),
-            ],
-            |row| id = Some(MatchId(row.int(0))),
-        )?;
+        insert.execute(&[
+            m.user1_id.into(),
+            m.user2_id.into(),
+            m.kind.as_str().into(),
+            now.as_str().into(),
+            expires.as_str().into(),
+            m.user1_public_key.as_str().into(),
+            m.user2_public_key.as_str().into(),
+            epoch.into(),
+        ])?;
         let row = MatchRow {
-            id: id.expect("INSERT … RETURNING returns the row"),
+            id: MatchId(db.last_insert_rowid()),
             user1_id: m.user1_id,
             user2_id: m.user2_id,
             kind: m.kind,
@@ -268,7 +298,7 @@ fn attempt(db: &Db<'_>, batch: &[&NewMatch], epoch: Option<i64>) -> Result<Attem
         let user2 = paid.remove(&m.user2_id).expect("paid");
         created.push(CreatedMatch { row, user1, user2 });
     }
-    Ok(Attempt::Created(created))
+    Ok(created)
 }
 
 /// A `matches.status` read through the raw handle; text naming no status fails the batch as sqlx's decoding
