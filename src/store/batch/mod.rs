@@ -194,23 +194,29 @@ impl Drop for BatchWriter {
     }
 }
 
+/// A message in match 1 from user 10 to user 11, for the batch's unit tests.
+#[cfg(test)]
+fn a_message() -> NewMessage {
+    NewMessage {
+        match_id: MatchId(1),
+        sender_id: UserId(10),
+        receiver_id: UserId(11),
+        client_msg_id: "a".into(),
+        content: "Y2lwaGVy".into(),
+        nonce: "bm9uY2U=".into(),
+        commitment: [0; 32],
+        device_info: None,
+        connection_type: MatchKind::Text,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn a_batch_splits_in_queue_order_so_an_end_never_moves_ahead_of_an_earlier_message() {
-        let message = NewMessage {
-            match_id: MatchId(1),
-            sender_id: UserId(10),
-            receiver_id: UserId(11),
-            client_msg_id: "a".into(),
-            content: "Y2lwaGVy".into(),
-            nonce: "bm9uY2U=".into(),
-            commitment: [0; 32],
-            device_info: None,
-            connection_type: MatchKind::Text,
-        };
+        let message = a_message();
         let messages = [message.clone(), message];
         let receipts = [Receipt { match_id: MatchId(1), seq: Seq(1), receiver_id: UserId(11) }];
         let ends = [MatchEnd { match_id: MatchId(1), reason: EndCause::Left }];

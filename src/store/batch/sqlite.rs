@@ -23,7 +23,7 @@ use super::rules::{Earlier, answer_ends, assign_seqs, distinct_ends, match_ids, 
 use super::{Batch, MatchEnd, NewMessage, Receipt, WriteOutcome, Written};
 use crate::domain::{MatchId, MatchStatus, Seq, UserId};
 use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, matched_user_columns};
-use crate::store::sqlite_raw::{Db, Failure, Kept, Row, Value, timestamp};
+use crate::store::sqlite_raw::{Db, Failure, Kept, Row, Stmt, Value, timestamp};
 
 /// Writes `batch` in one transaction; with `kept`, its statements are prepared once and reused by later batches.
 pub(super) async fn write_batch(
@@ -227,23 +227,37 @@ const SPENDS: [Spend; 2] = [
     },
 ];
 
+impl Spend {
+    /// Runs `statement` (one of this kind's) for each user of the pairs of this kind, if there is any.
+    fn each_user(
+        &self,
+        db: &Db<'_>,
+        pairs: &[&NewMatch],
+        statement: &'static str,
+        mut run: impl FnMut(&mut Stmt<'_>, UserId) -> Result<(), Failure>,
+    ) -> Result<(), Failure> {
+        let mut users = pairs.iter().filter(|m| m.kind == self.kind).flat_map(|m| [m.user1_id, m.user2_id]).peekable();
+        if users.peek().is_none() {
+            return Ok(());
+        }
+        let mut stmt = db.prepare(statement)?;
+        users.try_for_each(|id| run(&mut stmt, id))
+    }
+}
+
 /// The users of `pairs` who cannot pay for their match now (no unit of the kind left, banned, deleting, or
 /// already in an active match).
 fn unable_to_pay(db: &Db<'_>, pairs: &[&NewMatch]) -> Result<Vec<UserId>, Failure> {
     let mut unpaid = Vec::new();
     for spend in &SPENDS {
-        let mut can_pay = None;
-        for id in pairs.iter().filter(|m| m.kind == spend.kind).flat_map(|m| [m.user1_id, m.user2_id]) {
-            let can_pay = match &mut can_pay {
-                Some(statement) => statement,
-                None => can_pay.insert(db.prepare(spend.can_pay)?),
-            };
+        spend.each_user(db, pairs, spend.can_pay, |can_pay, id| {
             let mut found = false;
             can_pay.each(&[id.into()], |_| found = true)?;
             if !found {
                 unpaid.push(id);
             }
-        }
+            Ok(())
+        })?;
     }
     Ok(unpaid)
 }
@@ -253,18 +267,13 @@ fn create(db: &Db<'_>, pairs: &[&NewMatch], epoch: Option<i64>) -> Result<Vec<Cr
     let mut paid: HashMap<UserId, MatchedUser> = HashMap::with_capacity(pairs.len() * 2);
     let mut read = db.prepare(concat!("SELECT ", matched_user_columns!(), " FROM users WHERE id = ?1"))?;
     for spend in &SPENDS {
-        let mut pay = None;
-        for id in pairs.iter().filter(|m| m.kind == spend.kind).flat_map(|m| [m.user1_id, m.user2_id]) {
-            let pay = match &mut pay {
-                Some(statement) => statement,
-                None => pay.insert(db.prepare(spend.pay)?),
-            };
+        spend.each_user(db, pairs, spend.pay, |pay, id| {
             pay.execute(&[id.into()])?;
             if db.changes() != 1 {
                 return Err(Failure::internal(format!("user {id} could pay a moment ago, and now cannot")));
             }
-            read.each(&[id.into()], |row| drop(paid.insert(id, matched_user(row))))?;
-        }
+            read.each(&[id.into()], |row| drop(paid.insert(id, matched_user(row))))
+        })?;
     }
     let mut insert = db.prepare(
         "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status, user1_public_key, \
@@ -343,17 +352,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::connect(&format!("sqlite:{}", dir.path().join("tanis.db").display())).await.unwrap();
         store.migrate().await.unwrap();
-        let message = NewMessage {
-            match_id: MatchId(1),
-            sender_id: UserId(10),
-            receiver_id: UserId(11),
-            client_msg_id: "a".into(),
-            content: "Y2lwaGVy".into(),
-            nonce: "bm9uY2U=".into(),
-            commitment: [0; 32],
-            device_info: None,
-            connection_type: MatchKind::Text,
-        };
+        let message = super::super::a_message();
         let receipts = [Receipt { match_id: MatchId(1), seq: Seq(1), receiver_id: UserId(11) }];
         let ends = [MatchEnd { match_id: MatchId(2), reason: EndCause::Left }];
         let messages = [message];
