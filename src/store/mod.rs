@@ -10,6 +10,7 @@
 mod ads;
 mod bans;
 mod batch;
+mod checkpoint;
 mod consents;
 mod contacts;
 mod deletion;
@@ -204,26 +205,33 @@ impl Store {
                 // by default is a temporary FILE (10 % of the writer's time); the default 2 MiB page cache
                 // spilled to the WAL mid-transaction (32 MiB is a ceiling per connection, not an allocation).
                 .pragma("temp_store", "memory")
-                .pragma("cache_size", "-32768")
-                // A group-commit batch dirties hundreds of index pages, mostly the same ones again and again; the
-                // default checkpoint every 1000 WAL pages copied them back to the database every other batch.
-                .pragma("wal_autocheckpoint", "16384");
-            let pool = |pool: SqlitePoolOptions, options: SqliteConnectOptions| {
-                pool.after_connect(|conn, _| Box::pin(sqlite_busy::install(conn))).connect_with(options)
-            };
+                .pragma("cache_size", "-32768");
             // Held while the file is created and switched to WAL (see `migrate::lock_sqlite`).
             let _lock = migrate::lock_sqlite(options.get_filename()).await?;
             // Everything that writes goes through the one write connection (see `on_write_pool!`); the read
             // connections are `query_only`, so a write sent to them by mistake fails at once, in every test that
             // reaches it, instead of quietly competing for SQLite's one write lock.
             // Never retired on a timer: the group commit keeps statements prepared on it (`BatchWriter`), and
-            // SQLite refuses to close a connection that has some.
-            let write = pool(
-                SqlitePoolOptions::new().max_connections(1).idle_timeout(None).max_lifetime(None),
-                options.clone(),
-            )
-            .await?;
-            let read = pool(SqlitePoolOptions::new().max_connections(8), options.pragma("query_only", "ON")).await?;
+            // SQLite refuses to close a connection that has some. Its checkpoints run on a read connection.
+            let checkpoints = checkpoint::Checkpoints::new();
+            let write = SqlitePoolOptions::new()
+                .max_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        sqlite_busy::install(conn).await?;
+                        checkpoints.install(conn).await
+                    })
+                })
+                .connect_with(options.clone())
+                .await?;
+            let read = SqlitePoolOptions::new()
+                .max_connections(8)
+                .after_connect(|conn, _| Box::pin(sqlite_busy::install(conn)))
+                .connect_with(options.pragma("query_only", "ON"))
+                .await?;
+            checkpoints.spawn(read.clone());
             Backend::Sqlite { read: Reader::new(read), write }
         } else {
             let options = PgConnectOptions::from_str(url)?;

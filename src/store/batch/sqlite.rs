@@ -7,9 +7,10 @@
 //! without the packing. The calling thread blocks for the batch (its commit's fsync included), which is why the
 //! group commit runs on a thread of its own with SQLite ([`crate::dedicated`]).
 //!
-//! Openings, likewise, are one short prepared statement per user and per match. Through sqlx their statements
+//! Openings, likewise, are short prepared statements run per user and per match. Through sqlx their statements
 //! were built for the batch's size (an `IN` list, a `VALUES` row per match), so SQLite parsed and planned them
-//! anew for every batch, and each was a round trip to the connection's thread (perf, BENCHMARKS.md).
+//! anew for every batch, and each was a round trip to the connection's thread (perf, BENCHMARKS.md). With a
+//! [`super::BatchWriter`] the statements stay prepared from one batch to the next.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
@@ -68,7 +69,7 @@ fn mark_delivered(db: &Db<'_>, receipts: &[Receipt], now: &str) -> Result<Vec<Op
         return Ok(Vec::new());
     }
     // No RETURNING on SQLite's hot statements: it makes a statement keep a journal of its own and its rows an
-    // ephemeral table, which cost more than reading the row again (module docs).
+    // ephemeral table, which cost more than reading the row again (see `open`).
     let mut mark = db.prepare(
         "UPDATE message_logs SET delivered = TRUE, delivered_at = ?1 \
          WHERE match_id = ?2 AND seq = ?3 AND receiver_id = ?4 AND delivered = FALSE",
@@ -201,7 +202,7 @@ fn open(db: &Db<'_>, opening: &Opening) -> Result<Opened, Failure> {
     Ok(attempts.finish())
 }
 
-/// The statements of one kind of match: whether a user can pay, the spend, and the user's row after it.
+/// The statements of one kind of match: whether a user can pay for it now, and the spend.
 struct Spend {
     kind: MatchKind,
     can_pay: &'static str,
