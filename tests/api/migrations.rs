@@ -16,6 +16,7 @@ on_both_stores!(
     bans_written_as_user_flags_become_ban_records_with_reason_codes,
     logins_made_before_sessions_were_recorded_become_sessions_from_their_tokens,
     the_account_table_rebuilt_for_deletion_keeps_every_row_pointing_at_it_and_never_reuses_an_id,
+    franked_messages_keep_their_content_commitment_and_keys_when_only_the_match_keys_stay,
 );
 
 /// Runs one statement on the database at `url` as it stands (no store: its queries follow the newest schema) and
@@ -240,4 +241,50 @@ async fn the_account_table_rebuilt_for_deletion_keeps_every_row_pointing_at_it_a
             sqlx::query_as("SELECT \"table\" FROM pragma_foreign_key_check").fetch_all(&mut conn).await.unwrap();
         assert_eq!(broken, Vec::<(String,)>::new(), "every reference still finds its row");
     }
+}
+
+/// 0027 keeps only the keys by match on the two message tables (SQLite rebuilds both): rows written just before it,
+/// franked, come through whole, and the keys work on them.
+async fn franked_messages_keep_their_content_commitment_and_keys_when_only_the_match_keys_stay(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(backend, dir.path()).await;
+    let store = Store::connect(&url).await.unwrap();
+    migrate_up_to(backend, &url, 26).await;
+    // Version 26 has today's columns: the store's own writes are the old version's writes.
+    let a = store.insert_user(&new_user("+905551110021", "ayse", "0021", "AYSE0021")).await.unwrap().id;
+    let b = store.insert_user(&new_user("+905551110022", "burak", "0022", "BURAK022")).await.unwrap().id;
+    let m = MatchId(
+        old_id(
+            backend,
+            &url,
+            &format!(
+                "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status) \
+                 VALUES ({a}, {b}, 'text', '2026-11-21T10:00:00Z', '2026-11-22T10:00:00Z', 'active') RETURNING id"
+            ),
+        )
+        .await,
+    );
+    let now = start_time();
+    let mut sent = [new_message(m, a, b, "a1"), new_message(m, b, a, "b1")];
+    sent[1].commitment = [9; 32];
+    store.insert_messages(&sent, now).await.unwrap();
+
+    store.migrate().await.unwrap();
+
+    let rows = store.messages_after(m, Seq(0), 10).await.unwrap();
+    let kept: Vec<(Seq, UserId, String)> = rows.iter().map(|r| (r.seq, r.sender_id, r.content.clone())).collect();
+    assert_eq!(kept, vec![(Seq(1), a, sent[0].content.clone()), (Seq(2), b, sent[1].content.clone())]);
+    let bound = store.bound_messages(m, &[Seq(1), Seq(2)]).await.unwrap();
+    let bound: Vec<(UserId, UserId, Option<Vec<u8>>)> =
+        bound.into_iter().map(|r| (r.sender_id, r.receiver_id, r.commitment)).collect();
+    assert_eq!(
+        bound,
+        vec![(a, b, Some(vec![7; 32])), (b, a, Some(vec![9; 32]))],
+        "who sent to whom, and the commitments"
+    );
+    let again = store.insert_messages(&[new_message(m, b, a, "b1"), new_message(m, a, b, "a2")], now).await.unwrap();
+    assert!(
+        matches!(again[..], [WriteOutcome::Duplicate { seq: Seq(2), .. }, WriteOutcome::Stored { seq: Seq(3), .. }]),
+        "{again:?}"
+    );
 }

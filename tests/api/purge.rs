@@ -50,7 +50,7 @@ fn hits(columns: &[(String, Vec<Vec<u8>>)], needles: &[(String, Vec<u8>)]) -> Ve
     found
 }
 
-/// Every column that refers to an account (a foreign key to `users`), and `users.id` itself.
+/// Every column that refers to an account (a foreign key to `users`, and the message tables' two), and `users.id`.
 async fn account_columns(app: &TestApp) -> Vec<(String, String)> {
     let sql = match app.backend {
         Backend::Sqlite => {
@@ -75,6 +75,13 @@ async fn account_columns(app: &TestApp) -> Vec<(String, String)> {
         }
     };
     columns.push(("users".into(), "id".into()));
+    // Columns that name an account with no foreign key of their own: a message's sender and receiver are its
+    // match's users, whose keys the match holds (migration 0027).
+    for table in ["messages", "message_logs"] {
+        for column in ["sender_id", "receiver_id"] {
+            columns.push((table.into(), column.into()));
+        }
+    }
     columns.sort();
     columns.dedup();
     for expected in [("matches", "user1_id"), ("system_logs", "actor_id"), ("bans", "banned_by"), ("logins", "user_id")]

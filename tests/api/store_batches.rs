@@ -170,8 +170,8 @@ async fn a_message_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is
         app.store.create_matches(&batch, None).await.unwrap().into_iter().map(|r| r.unwrap().row.id).collect();
     let (m1, m2) = (matches[0], matches[1]);
 
-    // Refused by either database: a sender that does not exist (a foreign key). PostgreSQL also refuses a NUL.
-    let mut poison = vec![(3, new_message(m1, UserId(i64::MAX), ids[1], "ghost"))];
+    // Refused by either database: a message to its own sender (a CHECK). PostgreSQL also refuses a NUL.
+    let mut poison = vec![(3, new_message(m1, ids[1], ids[1], "to-self"))];
     if backend == Backend::Postgres {
         poison.push((6, new_message(m2, ids[3], ids[2], "nul\u{0}")));
     }
