@@ -45,6 +45,15 @@ pub(crate) async fn old_user(backend: Backend, url: &str, phone: &str, alias: &s
     UserId(old_id(backend, url, &sql).await)
 }
 
+/// An active text match between `a` and `b`, written with the columns every schema has had.
+async fn old_match(backend: Backend, url: &str, a: UserId, b: UserId) -> MatchId {
+    let sql = format!(
+        "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status) \
+         VALUES ({a}, {b}, 'text', '2026-11-21T10:00:00Z', '2026-11-22T10:00:00Z', 'active') RETURNING id"
+    );
+    MatchId(old_id(backend, url, &sql).await)
+}
+
 /// Applies our migrations up to `version` (inclusive) to the database at `url`.
 pub(crate) async fn migrate_up_to(backend: Backend, url: &str, version: i64) {
     let dir = match backend {
@@ -70,17 +79,7 @@ async fn messages_and_their_logs_survive_the_move_to_keys_by_match_and_seq(backe
         old_user(backend, &url, "+905551110002", "burak").await,
     );
     let now = start_time();
-    let m = MatchId(
-        old_id(
-            backend,
-            &url,
-            &format!(
-                "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status) \
-             VALUES ({a}, {b}, 'text', '2026-11-21T10:00:00Z', '2026-11-22T10:00:00Z', 'active') RETURNING id"
-            ),
-        )
-        .await,
-    );
+    let m = old_match(backend, &url, a, b).await;
     let sent = [new_message(m, a, b, "a1"), new_message(m, b, a, "b1"), new_message(m, a, b, "a2")];
     // Written as the code of that schema wrote them (today's batch reads columns added since): a row in each table,
     // the time as sqlx writes it on SQLite.
@@ -216,17 +215,7 @@ async fn the_account_table_rebuilt_for_deletion_keeps_every_row_pointing_at_it_a
     let b = old_user(backend, &url, "+905551110008", "kurulan").await;
     let gone = old_user(backend, &url, "+905551110009", "silinen").await;
     old_id(backend, &url, &format!("DELETE FROM users WHERE id = {gone} RETURNING id")).await;
-    let m = MatchId(
-        old_id(
-            backend,
-            &url,
-            &format!(
-                "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status) \
-             VALUES ({a}, {b}, 'text', '2026-11-21T10:00:00Z', '2026-11-22T10:00:00Z', 'active') RETURNING id"
-            ),
-        )
-        .await,
-    );
+    let m = old_match(backend, &url, a, b).await;
 
     store.migrate().await.unwrap();
 
@@ -253,17 +242,7 @@ async fn franked_messages_keep_their_content_commitment_and_keys_when_only_the_m
     // Version 26 has today's columns: the store's own writes are the old version's writes.
     let a = store.insert_user(&new_user("+905551110021", "ayse", "0021", "AYSE0021")).await.unwrap().id;
     let b = store.insert_user(&new_user("+905551110022", "burak", "0022", "BURAK022")).await.unwrap().id;
-    let m = MatchId(
-        old_id(
-            backend,
-            &url,
-            &format!(
-                "INSERT INTO matches (user1_id, user2_id, type, created_at, expired_at, status) \
-                 VALUES ({a}, {b}, 'text', '2026-11-21T10:00:00Z', '2026-11-22T10:00:00Z', 'active') RETURNING id"
-            ),
-        )
-        .await,
-    );
+    let m = old_match(backend, &url, a, b).await;
     let now = start_time();
     let mut sent = [new_message(m, a, b, "a1"), new_message(m, b, a, "b1")];
     sent[1].commitment = [9; 32];
