@@ -16,7 +16,7 @@ on_both_stores!(
     bans_written_as_user_flags_become_ban_records_with_reason_codes,
     logins_made_before_sessions_were_recorded_become_sessions_from_their_tokens,
     the_account_table_rebuilt_for_deletion_keeps_every_row_pointing_at_it_and_never_reuses_an_id,
-    franked_messages_keep_their_content_commitment_and_keys_when_only_the_match_keys_stay,
+    franked_messages_come_through_whole_when_their_tables_lose_their_foreign_keys,
 );
 
 /// Runs one statement on the database at `url` as it stands (no store: its queries follow the newest schema) and
@@ -232,9 +232,9 @@ async fn the_account_table_rebuilt_for_deletion_keeps_every_row_pointing_at_it_a
     }
 }
 
-/// 0027 keeps only the keys by match on the two message tables (SQLite rebuilds both): rows written just before it,
-/// franked, come through whole, and the keys work on them.
-async fn franked_messages_keep_their_content_commitment_and_keys_when_only_the_match_keys_stay(backend: Backend) {
+/// 0027 drops the two message tables' foreign keys (SQLite rebuilds both): rows written just before it, franked,
+/// come through whole, and the tables' own keys work on them.
+async fn franked_messages_come_through_whole_when_their_tables_lose_their_foreign_keys(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(backend, dir.path()).await;
     let store = Store::connect(&url).await.unwrap();

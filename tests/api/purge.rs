@@ -76,7 +76,7 @@ async fn account_columns(app: &TestApp) -> Vec<(String, String)> {
     };
     columns.push(("users".into(), "id".into()));
     // Columns that name an account with no foreign key of their own: a message's sender and receiver are its
-    // match's users, whose keys the match holds (migration 0027).
+    // match's users (migration 0027 dropped the message tables' keys).
     for table in ["messages", "message_logs"] {
         for column in ["sender_id", "receiver_id"] {
             columns.push((table.into(), column.into()));

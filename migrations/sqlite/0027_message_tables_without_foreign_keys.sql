@@ -1,17 +1,17 @@
--- A message's sender and receiver are its match's two users, and the match's own foreign keys already hold both
--- (ON DELETE CASCADE: deleting a user deletes their matches, and with them these rows). The tables' foreign keys
--- on sender_id and receiver_id were a second check of the same thing on every message, two lookups of `users`
--- per row in each table (on PostgreSQL, 4 of the 6 foreign-key checks a message cost, measured with
--- pg_stat_statements: BENCHMARKS.md, issue 31), and on a user's deletion a scan of both tables per key (neither
--- is indexed by sender or receiver). Only the keys by match stay, with a CHECK that costs no lookup: a message
--- goes from one of the two to the other, never to its sender (the edge's refusals come first; this is the
--- database's own refusal behind them). SQLite cannot drop a constraint: each table is rebuilt as 0007 built it,
--- rows copied. Nothing refers to these tables, so they are dropped with foreign keys on and no cascade follows.
+-- The message tables without foreign keys, as on PostgreSQL (its 0027 says why: six checks per message, the
+-- largest part of what a message cost it besides its own rows, and none protects anything the code does not
+-- already hold — the group commit's batch alone inserts into them and reads each match, under the write lock, before it
+-- writes to it; matches are never deleted, the purge re-keys them). Here a check is a lookup of the parent's rowid
+-- in the same file and cost nothing measurable, but the two stores keep one schema, and deleting a user no longer
+-- scans both tables for each key (neither is indexed by sender or receiver). A CHECK that costs no lookup stays as
+-- the database's own refusal behind the edge's: a message never goes to its sender. SQLite cannot drop a
+-- constraint: each table is rebuilt as 0007 built it, rows copied. Nothing refers to these tables, so they are
+-- dropped with foreign keys on and no cascade follows.
 
 CREATE TABLE messages_0027 (
-    match_id      INTEGER NOT NULL REFERENCES matches (id) ON DELETE CASCADE,
+    match_id      INTEGER NOT NULL,                           -- read and locked by the batch that writes it
     seq           INTEGER NOT NULL,                           -- strictly increasing within a match
-    sender_id     INTEGER NOT NULL,                           -- one of the match's users (its keys hold them)
+    sender_id     INTEGER NOT NULL,                           -- one of the match's two users
     receiver_id   INTEGER NOT NULL,                           -- the other one
     client_msg_id TEXT    NOT NULL,                           -- the sender's idempotency key
     content       TEXT    NOT NULL,                           -- end-to-end ciphertext (base64); never plaintext
@@ -28,9 +28,9 @@ ALTER TABLE messages_0027 RENAME TO messages;
 CREATE INDEX messages_created ON messages (created_at);
 
 CREATE TABLE message_logs_0027 (
-    match_id        INTEGER NOT NULL REFERENCES matches (id) ON DELETE CASCADE,
+    match_id        INTEGER NOT NULL,                         -- read and locked by the batch that writes it
     seq             INTEGER NOT NULL,                         -- metadata only; outlives the 24 h content expiry
-    sender_id       INTEGER NOT NULL,                         -- one of the match's users (its keys hold them)
+    sender_id       INTEGER NOT NULL,                         -- one of the match's two users
     receiver_id     INTEGER NOT NULL,                         -- the other one
     sent_at         TEXT    NOT NULL,
     delivered       BOOLEAN NOT NULL DEFAULT FALSE,
