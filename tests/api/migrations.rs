@@ -6,7 +6,7 @@ use std::path::Path;
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
 use tanis::domain::{MatchId, Seq, UserId};
-use tanis::store::{Store, WriteOutcome};
+use tanis::store::{Batch, Receipt, Store, WriteOutcome};
 
 use crate::helpers::{Backend, fresh_database_url, new_message, new_user, start_time};
 use crate::on_both_stores;
@@ -17,6 +17,7 @@ on_both_stores!(
     logins_made_before_sessions_were_recorded_become_sessions_from_their_tokens,
     the_account_table_rebuilt_for_deletion_keeps_every_row_pointing_at_it_and_never_reuses_an_id,
     franked_messages_come_through_whole_when_their_tables_lose_their_foreign_keys,
+    messages_of_interleaved_matches_come_through_whole_when_stored_by_arrival,
 );
 
 /// Runs one statement on the database at `url` as it stands (no store: its queries follow the newest schema) and
@@ -235,24 +236,57 @@ async fn the_account_table_rebuilt_for_deletion_keeps_every_row_pointing_at_it_a
 /// 0027 drops the two message tables' foreign keys (SQLite rebuilds both): rows written just before it, franked,
 /// come through whole, and the tables' own keys work on them.
 async fn franked_messages_come_through_whole_when_their_tables_lose_their_foreign_keys(backend: Backend) {
+    message_rows_come_through_a_rebuild_of_their_tables(backend, 26).await;
+}
+
+/// 0028 stores the message tables by arrival (SQLite rebuilds both, copying rows oldest first; PostgreSQL's heap
+/// already was): rows of two matches, written interleaved and partly delivered, come through whole.
+async fn messages_of_interleaved_matches_come_through_whole_when_stored_by_arrival(backend: Backend) {
+    message_rows_come_through_a_rebuild_of_their_tables(backend, 27).await;
+}
+
+/// Writes, at schema `version`, two matches' messages interleaved over two batches (one franked differently, one
+/// delivered), migrates to the newest schema, then reads them back and writes on through the tables' keys.
+async fn message_rows_come_through_a_rebuild_of_their_tables(backend: Backend, version: i64) {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(backend, dir.path()).await;
     let store = Store::connect(&url).await.unwrap();
-    migrate_up_to(backend, &url, 26).await;
-    // Version 26 has today's columns: the store's own writes are the old version's writes.
+    migrate_up_to(backend, &url, version).await;
+    // Versions 26 and later have today's message columns: the store's own writes are the old version's writes.
     let a = store.insert_user(&new_user("+905551110021", "ayse", "0021", "AYSE0021")).await.unwrap().id;
     let b = store.insert_user(&new_user("+905551110022", "burak", "0022", "BURAK022")).await.unwrap().id;
-    let m = old_match(backend, &url, a, b).await;
+    let c = store.insert_user(&new_user("+905551110023", "cemre", "0023", "CEMRE023")).await.unwrap().id;
+    let (m, n) = (old_match(backend, &url, a, b).await, old_match(backend, &url, c, a).await);
     let now = start_time();
-    let mut sent = [new_message(m, a, b, "a1"), new_message(m, b, a, "b1")];
-    sent[1].commitment = [9; 32];
-    store.insert_messages(&sent, now).await.unwrap();
+    let mut sent = [new_message(m, a, b, "a1"), new_message(n, c, a, "c1"), new_message(m, b, a, "b1")];
+    sent[2].commitment = [9; 32];
+    store.insert_messages(&sent[..2], now).await.unwrap();
+    let later = now + chrono::Duration::seconds(1);
+    let delivered = Receipt { match_id: m, seq: Seq(1), receiver_id: b };
+    let batch = Batch { messages: &sent[2..], receipts: &[delivered], ..Batch::default() };
+    assert_eq!(store.write_batch(batch, later).await.unwrap().receipts, vec![Some(a)]);
 
     store.migrate().await.unwrap();
 
-    let rows = store.messages_after(m, Seq(0), 10).await.unwrap();
-    let kept: Vec<(Seq, UserId, String)> = rows.iter().map(|r| (r.seq, r.sender_id, r.content.clone())).collect();
-    assert_eq!(kept, vec![(Seq(1), a, sent[0].content.clone()), (Seq(2), b, sent[1].content.clone())]);
+    if backend == Backend::Sqlite {
+        // Stored by arrival (0028): rowid tables, so that a batch's rows share their pages (BENCHMARKS.md).
+        let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
+        let clustered: Vec<(String,)> = sqlx::query_as(
+            "SELECT name FROM pragma_table_list WHERE name IN ('messages', 'message_logs') AND wr = 1",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        assert_eq!(clustered, Vec::<(String,)>::new(), "neither message table is clustered by its key");
+    }
+    let read = |rows: Vec<tanis::store::MessageRow>| -> Vec<(Seq, UserId, String)> {
+        rows.into_iter().map(|r| (r.seq, r.sender_id, r.content)).collect()
+    };
+    assert_eq!(
+        read(store.messages_after(m, Seq(0), 10).await.unwrap()),
+        vec![(Seq(1), a, sent[0].content.clone()), (Seq(2), b, sent[2].content.clone())]
+    );
+    assert_eq!(read(store.messages_after(n, Seq(0), 10).await.unwrap()), vec![(Seq(1), c, sent[1].content.clone())]);
     let bound = store.bound_messages(m, &[Seq(1), Seq(2)]).await.unwrap();
     let bound: Vec<(UserId, UserId, Option<Vec<u8>>)> =
         bound.into_iter().map(|r| (r.sender_id, r.receiver_id, r.commitment)).collect();
@@ -261,9 +295,21 @@ async fn franked_messages_come_through_whole_when_their_tables_lose_their_foreig
         vec![(a, b, Some(vec![7; 32])), (b, a, Some(vec![9; 32]))],
         "who sent to whom, and the commitments"
     );
-    let again = store.insert_messages(&[new_message(m, b, a, "b1"), new_message(m, a, b, "a2")], now).await.unwrap();
+    let receipts = [delivered, Receipt { match_id: m, seq: Seq(2), receiver_id: a }];
+    let again = [new_message(m, b, a, "b1"), new_message(m, a, b, "a2"), new_message(n, a, c, "a1")];
+    let written = store.write_batch(Batch { messages: &again, receipts: &receipts, ..Batch::default() }, later).await;
+    let written = written.unwrap();
+    assert_eq!(written.receipts, vec![None, Some(b)], "the delivered one stays delivered, the other is marked once");
     assert!(
-        matches!(again[..], [WriteOutcome::Duplicate { seq: Seq(2), .. }, WriteOutcome::Stored { seq: Seq(3), .. }]),
-        "{again:?}"
+        matches!(
+            written.messages[..],
+            [
+                WriteOutcome::Duplicate { seq: Seq(2), .. },
+                WriteOutcome::Stored { seq: Seq(3), .. },
+                WriteOutcome::Stored { seq: Seq(2), .. }
+            ]
+        ),
+        "{:?}",
+        written.messages
     );
 }
