@@ -271,12 +271,11 @@ async fn message_rows_come_through_a_rebuild_of_their_tables(backend: Backend, v
     if backend == Backend::Sqlite {
         // Stored by arrival (0028): rowid tables, so that a batch's rows share their pages (BENCHMARKS.md).
         let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        let clustered: Vec<(String,)> = sqlx::query_as(
-            "SELECT name FROM pragma_table_list WHERE name IN ('messages', 'message_logs') AND wr = 1",
-        )
-        .fetch_all(&mut conn)
-        .await
-        .unwrap();
+        let clustered: Vec<(String,)> =
+            sqlx::query_as("SELECT name FROM pragma_table_list WHERE name IN ('messages', 'message_logs') AND wr = 1")
+                .fetch_all(&mut conn)
+                .await
+                .unwrap();
         assert_eq!(clustered, Vec::<(String,)>::new(), "neither message table is clustered by its key");
     }
     let read = |rows: Vec<tanis::store::MessageRow>| -> Vec<(Seq, UserId, String)> {
