@@ -20,8 +20,8 @@ pub struct EvidenceRow {
 }
 
 impl Store {
-    /// The bound metadata of the messages `seqs` of `match_id` that exist (at most [`MAX_REVEALS`] lookups of the
-    /// clustered key).
+    /// The bound metadata of the messages `seqs` of `match_id` that exist (at most [`MAX_REVEALS`] lookups by the
+    /// `(match_id, seq)` key).
     ///
     /// [`MAX_REVEALS`]: crate::domain::evidence::MAX_REVEALS
     pub async fn bound_messages(&self, match_id: MatchId, seqs: &[Seq]) -> Result<Vec<Bound>, StoreError> {
