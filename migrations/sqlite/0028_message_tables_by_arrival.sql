@@ -3,10 +3,11 @@
 --
 -- Clustered by (match_id, seq) (0007), each table was a B-tree keyed by match whose cells, interior ones included,
 -- hold whole rows: a batch touching a hundred matches dirtied a hundred leaves of each table, split them often and
--- rewrote interior pages of ~13 rows each on the way up; every page dirtied is a 4 KiB frame in the WAL at commit.
--- At one message in flight per side that was ~6.6 frames per message (bench/wal-frames.py; 3.95 counted on the
--- server, BENCHMARKS.md, issue 31, round 7). As rowid tables the rows are appended where the last batch left off,
--- and what stays keyed by match are the indexes, whose cells are a few integers: ~3.2 frames per message (2.36). Lookups by (match_id, seq) read the index, then the row.
+-- rewrote interior pages of ~13 rows each on the way up; every page dirtied is a 4 KiB frame in the WAL at commit. At
+-- one message in flight per side that was ~6.6 frames per message (bench/wal-frames.py; 3.95 counted on the server,
+-- BENCHMARKS.md, issue 31, round 7). As rowid tables the rows are appended where the last batch left off, and what
+-- stays keyed by match are the indexes, whose cells are a few integers: ~3.2 frames per message (2.36). Lookups by
+-- (match_id, seq) read the index, then the row.
 --
 -- No AUTOINCREMENT (0007 dropped it with its sqlite_sequence row per insert): a rowid is only where a row sits;
 -- nothing refers to it. Rows are copied oldest first, so the expiry's deletes empty whole pages. Nothing refers to
