@@ -8,14 +8,14 @@
 //! prepares, binds and steps on its own thread; borrowed values are bound in place (`SQLITE_STATIC`), since every
 //! statement is reset before the borrow ends.
 //!
-//! All `unsafe` of the store's statements lives in this file (the two callbacks SQLite calls, the busy handler and
-//! the WAL hook, keep theirs in `sqlite_busy.rs` and `checkpoint.rs`). A statement is finalized when dropped,
-//! before the lock on the connection is released, unless it is kept in the caller's [`Kept`]: the group commit
-//! keeps its dozen statements prepared from one batch to the next (parsing and planning them anew was 8.8 % of the
-//! server's samples under a light relay load, where most batches carry one write, and 4.6 % under matching; perf,
-//! BENCHMARKS.md). SQLite will not close a connection that still has statements (sqlx panics then), so whoever
-//! keeps them finalizes them while the connection is open ([`Kept::finalize`]), and the write pool never retires
-//! its connection on its own.
+//! All `unsafe` of the store's statements lives in this file (the two callbacks SQLite calls, the busy handler and the
+//! WAL hook, keep theirs in `sqlite_busy.rs` and `checkpoint.rs`; the VFS keeps its own in `wal_vfs.rs`). A statement
+//! is finalized when dropped, before the lock on the connection is released, unless it is kept in the caller's
+//! [`Kept`]: the group commit keeps its dozen statements prepared from one batch to the next (parsing and planning them
+//! anew was 8.8 % of the server's samples under a light relay load, where most batches carry one write, and 4.6 % under
+//! matching; perf, BENCHMARKS.md). SQLite will not close a connection that still has statements (sqlx panics then), so
+//! whoever keeps them finalizes them while the connection is open ([`Kept::finalize`]), and the write pool never
+//! retires its connection on its own.
 
 use std::borrow::Cow;
 use std::cell::RefCell;

@@ -1,0 +1,459 @@
+//! SQLite's WAL written once per commit instead of twice per page: a VFS over the platform's default one.
+//!
+//! SQLite appends each frame to the WAL with two `pwrite`s, its 24-byte header and its page, and syncs at commit.
+//! At one message in flight `pwrite` was 13–20 % of the server's samples (BENCHMARKS.md, issue 31, rounds 7 and 8),
+//! and a `pwrite` costs about the same system call whether it carries 24 bytes or a batch's 200 KiB: on this
+//! machine 60 frames a commit cost 4.6 µs each written as SQLite writes them and 1.4 µs written at once, `fsync`
+//! included (bench/wal-writes.c). Files opened through this VFS pass every call to the default VFS, except that
+//! a WAL file's appends are gathered in memory and written in one `pwrite` before anything can need them in the
+//! file: before the WAL is synced, read, truncated or measured, before a write elsewhere in it (SQLite rewriting a
+//! frame of the transaction), before a file control, when the file closes, and when [`GATHER_LIMIT`] bytes wait.
+//!
+//! Why this keeps every promise SQLite makes: frames become visible to other connections only when SQLite
+//! publishes them in the WAL index, and with `synchronous = FULL` it syncs the WAL before it publishes a commit,
+//! so the sync writes them first. Frames of a transaction not yet committed are read back only by the connection
+//! writing them, through `xRead`, which writes them first. A crash loses what was gathered, which is what it
+//! loses without this VFS before the sync. With `synchronous = NORMAL` SQLite would publish a commit without
+//! syncing, and readers could be told of frames still held here: so [`check_synchronous`] refuses every
+//! connection of the store that does not sync each commit.
+
+use std::ffi::{CStr, c_char, c_int, c_void};
+use std::ptr::{self, null, null_mut};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicPtr, Ordering};
+
+use libsqlite3_sys as ffi;
+use sqlx::SqliteConnection;
+
+/// The name connections open it by (`SqliteConnectOptions::vfs`).
+pub(super) const NAME: &str = "tanis-wal";
+const NAME_C: &CStr = c"tanis-wal";
+
+/// The most bytes written at once: the unix VFS writes at most 128 KiB - 1 in one call (`seekAndWriteFd` masks
+/// the length with `0x1ffff`, and a write of exactly 128 KiB would write nothing and fail as `SQLITE_FULL`). That
+/// is 31 frames of 4 KiB pages in one `pwrite`, against 62 the way SQLite writes them.
+const GATHER_LIMIT: usize = 0x1ffff;
+
+/// The VFS this one passes its calls to.
+static DEFAULT: AtomicPtr<ffi::sqlite3_vfs> = AtomicPtr::new(null_mut());
+
+/// Registers the VFS once per process (SQLite keeps it until the process ends); later calls return the first
+/// outcome.
+pub(super) fn register() -> Result<(), String> {
+    static REGISTERED: OnceLock<Result<(), String>> = OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            // SAFETY: `sqlite3_vfs_find` initialises SQLite if needed and returns a VFS that lives as long as the
+            // process. The copy made here is leaked, as SQLite requires of a registered VFS; it keeps the default
+            // VFS's `pAppData` and every function but `xOpen`, and those functions take the VFS only to read
+            // fields the copy shares.
+            unsafe {
+                let default = ffi::sqlite3_vfs_find(null());
+                if default.is_null() {
+                    return Err("SQLite has no default VFS".to_owned());
+                }
+                DEFAULT.store(default, Ordering::Release);
+                let mut vfs = ptr::read(default);
+                vfs.szOsFile = c_int::try_from(INNER_AT + (*default).szOsFile as usize).expect("a file's size");
+                vfs.zName = NAME_C.as_ptr();
+                vfs.xOpen = Some(open);
+                vfs.pNext = null_mut();
+                match ffi::sqlite3_vfs_register(Box::leak(Box::new(vfs)), 0) {
+                    ffi::SQLITE_OK => Ok(()),
+                    rc => Err(format!("registering the {NAME} VFS: SQLite error {rc}")),
+                }
+            }
+        })
+        .clone()
+}
+
+/// Refuses a connection that would publish commits without syncing the WAL (see the module's comment). Run on
+/// every connection of the store as it opens.
+pub(super) async fn check_synchronous(conn: &mut SqliteConnection) -> Result<(), sqlx::Error> {
+    // 2 is FULL, 3 EXTRA: both sync the WAL at every commit.
+    let level: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *conn).await?;
+    if level < 2 {
+        return Err(sqlx::Error::Configuration(
+            format!("the {NAME} VFS needs synchronous = FULL or EXTRA, the connection runs level {level}").into(),
+        ));
+    }
+    Ok(())
+}
+
+/// A file of this VFS as SQLite allocates it (`szOsFile` bytes): SQLite's header, then the default VFS's own
+/// file at [`INNER_AT`].
+#[repr(C)]
+struct File {
+    /// SQLite reads the methods from here.
+    base: ffi::sqlite3_file,
+    /// A WAL file's appends not yet written; `None` for every other file.
+    gathered: Option<Box<Gathered>>,
+}
+
+/// Where the default VFS's file starts inside ours: past our header, at an 8-byte boundary as SQLite's own
+/// allocations are.
+const INNER_AT: usize = size_of::<File>().next_multiple_of(8);
+
+/// Contiguous bytes waiting to be written at `start`.
+#[derive(Default)]
+struct Gathered {
+    start: i64,
+    bytes: Vec<u8>,
+}
+
+impl Gathered {
+    /// Writes what is gathered through `inner`. Whether it succeeds or not nothing stays gathered: a failed write
+    /// fails SQLite's transaction, which writes those frames again if it is retried.
+    unsafe fn flush(&mut self, inner: *mut ffi::sqlite3_file) -> c_int {
+        if self.bytes.is_empty() {
+            return ffi::SQLITE_OK;
+        }
+        let Ok(amount) = c_int::try_from(self.bytes.len()) else {
+            self.bytes.clear();
+            return ffi::SQLITE_IOERR_WRITE;
+        };
+        // SAFETY: `inner` is an open file of the default VFS (the caller's contract).
+        let rc =
+            unsafe { methods(inner).xWrite.expect("xWrite")(inner, self.bytes.as_ptr().cast(), amount, self.start) };
+        self.bytes.clear();
+        rc
+    }
+}
+
+/// The default VFS's file inside ours.
+unsafe fn inner(file: *mut ffi::sqlite3_file) -> *mut ffi::sqlite3_file {
+    // SAFETY: SQLite gives every method the `szOsFile` bytes our `xOpen` was given.
+    unsafe { file.cast::<u8>().add(INNER_AT).cast() }
+}
+
+/// The methods of an open file of the default VFS.
+unsafe fn methods<'a>(inner: *mut ffi::sqlite3_file) -> &'a ffi::sqlite3_io_methods {
+    // SAFETY: set by the default VFS's `xOpen` when it succeeded; SQLite calls no method of a file that failed
+    // to open.
+    unsafe { &*(*inner).pMethods }
+}
+
+/// Writes what `file` has gathered, if it is a WAL file of ours.
+unsafe fn flush(file: *mut ffi::sqlite3_file) -> c_int {
+    // SAFETY: `file` is one of ours, opened by `open`.
+    unsafe {
+        match (*file.cast::<File>()).gathered.as_mut() {
+            Some(gathered) => gathered.flush(inner(file)),
+            None => ffi::SQLITE_OK,
+        }
+    }
+}
+
+unsafe extern "C" fn open(
+    _vfs: *mut ffi::sqlite3_vfs,
+    name: *const c_char,
+    file: *mut ffi::sqlite3_file,
+    flags: c_int,
+    out_flags: *mut c_int,
+) -> c_int {
+    // SAFETY: `file` is `szOsFile` bytes (ours plus the default VFS's); `register` set `DEFAULT` before SQLite
+    // could open anything through this VFS.
+    unsafe {
+        ptr::write(file.cast::<File>(), File { base: ffi::sqlite3_file { pMethods: null() }, gathered: None });
+        let default = DEFAULT.load(Ordering::Acquire);
+        let rc = (*default).xOpen.expect("xOpen")(default, name, inner(file), flags, out_flags);
+        if rc != ffi::SQLITE_OK {
+            return rc;
+        }
+        if flags & ffi::SQLITE_OPEN_WAL != 0 {
+            (*file.cast::<File>()).gathered = Some(Box::default());
+        }
+        // SQLite uses the methods of a version only if the file says it has them (WAL needs version 2's shm).
+        let version = methods(inner(file)).iVersion.clamp(1, 3);
+        (*file).pMethods = &METHODS[version as usize - 1];
+        rc
+    }
+}
+
+/// Our methods, by the version the default VFS's file has.
+static METHODS: [ffi::sqlite3_io_methods; 3] = [with_version(1), with_version(2), with_version(3)];
+
+const fn with_version(version: c_int) -> ffi::sqlite3_io_methods {
+    ffi::sqlite3_io_methods {
+        iVersion: version,
+        xClose: Some(close),
+        xRead: Some(read),
+        xWrite: Some(write),
+        xTruncate: Some(truncate),
+        xSync: Some(sync),
+        xFileSize: Some(file_size),
+        xLock: Some(lock),
+        xUnlock: Some(unlock),
+        xCheckReservedLock: Some(check_reserved_lock),
+        xFileControl: Some(file_control),
+        xSectorSize: Some(sector_size),
+        xDeviceCharacteristics: Some(device_characteristics),
+        xShmMap: Some(shm_map),
+        xShmLock: Some(shm_lock),
+        xShmBarrier: Some(shm_barrier),
+        xShmUnmap: Some(shm_unmap),
+        xFetch: Some(fetch),
+        xUnfetch: Some(unfetch),
+    }
+}
+
+/// Calls the default VFS's method `$method` on `$file`'s inner file, after writing what it gathered when
+/// `flush` says so; a failed write is the call's answer.
+macro_rules! pass {
+    (flush, $file:ident, $method:ident $(, $arg:expr)*) => {{
+        // SAFETY: SQLite calls our methods only on files `open` opened.
+        let rc = unsafe { flush($file) };
+        if rc != ffi::SQLITE_OK {
+            return rc;
+        }
+        pass!($file, $method $(, $arg)*)
+    }};
+    ($file:ident, $method:ident $(, $arg:expr)*) => {{
+        // SAFETY: as above; SQLite calls a method only if our version has it, which the inner file's has too.
+        unsafe {
+            let inner = inner($file);
+            methods(inner).$method.expect(stringify!($method))(inner $(, $arg)*)
+        }
+    }};
+}
+
+unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
+    // SAFETY: SQLite calls our methods only on files `open` opened, and none after this one.
+    let flushed = unsafe { flush(file) };
+    let rc = pass!(file, xClose);
+    // SAFETY: as above; the header was written by `open` and is not read again.
+    drop(unsafe { (*file.cast::<File>()).gathered.take() });
+    if flushed != ffi::SQLITE_OK { flushed } else { rc }
+}
+
+unsafe extern "C" fn read(file: *mut ffi::sqlite3_file, buf: *mut c_void, amount: c_int, offset: i64) -> c_int {
+    pass!(flush, file, xRead, buf, amount, offset)
+}
+
+unsafe extern "C" fn write(file: *mut ffi::sqlite3_file, buf: *const c_void, amount: c_int, offset: i64) -> c_int {
+    // SAFETY: SQLite calls our methods only on files `open` opened.
+    let Some(gathered) = (unsafe { (*file.cast::<File>()).gathered.as_mut() }) else {
+        return pass!(file, xWrite, buf, amount, offset);
+    };
+    let len = usize::try_from(amount).unwrap_or(0);
+    let follows = offset == gathered.start + gathered.bytes.len() as i64;
+    if !gathered.bytes.is_empty() && (!follows || gathered.bytes.len() + len > GATHER_LIMIT) {
+        // SAFETY: as above.
+        let rc = unsafe { gathered.flush(inner(file)) };
+        if rc != ffi::SQLITE_OK {
+            return rc;
+        }
+    }
+    if len > GATHER_LIMIT {
+        return pass!(file, xWrite, buf, amount, offset);
+    }
+    if gathered.bytes.is_empty() {
+        gathered.start = offset;
+    }
+    // SAFETY: SQLite passes `amount` readable bytes at `buf`.
+    gathered.bytes.extend_from_slice(unsafe { std::slice::from_raw_parts(buf.cast::<u8>(), len) });
+    ffi::SQLITE_OK
+}
+
+unsafe extern "C" fn truncate(file: *mut ffi::sqlite3_file, size: i64) -> c_int {
+    pass!(flush, file, xTruncate, size)
+}
+
+unsafe extern "C" fn sync(file: *mut ffi::sqlite3_file, flags: c_int) -> c_int {
+    pass!(flush, file, xSync, flags)
+}
+
+unsafe extern "C" fn file_size(file: *mut ffi::sqlite3_file, size: *mut i64) -> c_int {
+    pass!(flush, file, xFileSize, size)
+}
+
+unsafe extern "C" fn lock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    pass!(file, xLock, level)
+}
+
+unsafe extern "C" fn unlock(file: *mut ffi::sqlite3_file, level: c_int) -> c_int {
+    pass!(file, xUnlock, level)
+}
+
+unsafe extern "C" fn check_reserved_lock(file: *mut ffi::sqlite3_file, out: *mut c_int) -> c_int {
+    pass!(file, xCheckReservedLock, out)
+}
+
+unsafe extern "C" fn file_control(file: *mut ffi::sqlite3_file, op: c_int, arg: *mut c_void) -> c_int {
+    pass!(flush, file, xFileControl, op, arg)
+}
+
+unsafe extern "C" fn sector_size(file: *mut ffi::sqlite3_file) -> c_int {
+    pass!(file, xSectorSize)
+}
+
+unsafe extern "C" fn device_characteristics(file: *mut ffi::sqlite3_file) -> c_int {
+    pass!(file, xDeviceCharacteristics)
+}
+
+unsafe extern "C" fn shm_map(
+    file: *mut ffi::sqlite3_file,
+    region: c_int,
+    size: c_int,
+    extend: c_int,
+    out: *mut *mut c_void,
+) -> c_int {
+    pass!(file, xShmMap, region, size, extend, out)
+}
+
+unsafe extern "C" fn shm_lock(file: *mut ffi::sqlite3_file, offset: c_int, n: c_int, flags: c_int) -> c_int {
+    pass!(file, xShmLock, offset, n, flags)
+}
+
+unsafe extern "C" fn shm_barrier(file: *mut ffi::sqlite3_file) {
+    pass!(file, xShmBarrier)
+}
+
+unsafe extern "C" fn shm_unmap(file: *mut ffi::sqlite3_file, delete: c_int) -> c_int {
+    pass!(file, xShmUnmap, delete)
+}
+
+unsafe extern "C" fn fetch(file: *mut ffi::sqlite3_file, offset: i64, amount: c_int, out: *mut *mut c_void) -> c_int {
+    pass!(flush, file, xFetch, offset, amount, out)
+}
+
+unsafe extern "C" fn unfetch(file: *mut ffi::sqlite3_file, offset: i64, page: *mut c_void) -> c_int {
+    pass!(file, xUnfetch, offset, page)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use sqlx::Connection;
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+    use super::*;
+    use crate::store::{Backend, Store};
+
+    /// Options for a file of `dir` opened through this VFS, as the store opens its own; the WAL is never
+    /// checkpointed, so every commit stays in it.
+    fn through_this_vfs(dir: &Path) -> SqliteConnectOptions {
+        register().unwrap();
+        SqliteConnectOptions::new()
+            .filename(dir.join("t.db"))
+            .create_if_missing(true)
+            .vfs(NAME)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .pragma("wal_autocheckpoint", "0")
+    }
+
+    /// Rows of `len` bytes each, different in every row and every round.
+    async fn insert(pool: &SqlitePool, round: i64, rows: i64, len: i64) {
+        let mut tx = pool.begin().await.unwrap();
+        for i in 0..rows {
+            sqlx::query("INSERT INTO t (round, i, body) VALUES (?1, ?2, randomblob(?3))")
+                .bind(round)
+                .bind(i)
+                .bind(len)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+    }
+
+    /// (rows, bytes, the order-independent checksum of every body) as `pool` sees the table.
+    async fn contents(pool: &SqlitePool) -> (i64, i64, String) {
+        sqlx::query_as(
+            "SELECT count(*), sum(length(body)), \
+             (SELECT group_concat(hex(substr(body, 1, 4)), '') FROM (SELECT body FROM t ORDER BY round, i)) FROM t",
+        )
+        .fetch_one(pool)
+        .await
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_store_opens_its_sqlite_file_through_this_vfs() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite:{}", dir.path().join("tanis.db").display())).await.unwrap();
+        let Backend::Sqlite { write, .. } = &store.backend else { unreachable!("a SQLite store") };
+        let mut conn = write.acquire().await.unwrap();
+        let mut handle = conn.lock_handle().await.unwrap();
+        let mut vfs: *mut ffi::sqlite3_vfs = null_mut();
+        // SAFETY: a live connection, locked for us; SQLite writes the pager's VFS into `vfs`, which lives as long
+        // as the process.
+        let name = unsafe {
+            let rc = ffi::sqlite3_file_control(
+                handle.as_raw_handle().as_ptr(),
+                c"main".as_ptr(),
+                ffi::SQLITE_FCNTL_VFS_POINTER,
+                (&raw mut vfs).cast(),
+            );
+            assert_eq!(rc, ffi::SQLITE_OK);
+            CStr::from_ptr((*vfs).zName).to_str().unwrap().to_owned()
+        };
+        assert_eq!(name, NAME);
+        drop(handle);
+        drop(conn);
+        store.close().await;
+    }
+
+    #[tokio::test]
+    async fn what_a_crash_leaves_after_commits_larger_than_one_write_is_whole_for_plain_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = through_this_vfs(dir.path());
+        let write = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.unwrap();
+        sqlx::query("CREATE TABLE t (round INTEGER, i INTEGER, body BLOB, PRIMARY KEY (round, i))")
+            .execute(&write)
+            .await
+            .unwrap();
+        // 300 KiB, 600 KiB and 1.2 MiB commits: several gathered writes each, none of them a whole 128 KiB.
+        for (round, rows) in [(1, 100), (2, 200), (3, 400)] {
+            insert(&write, round, rows, 3000).await;
+        }
+        // A small cache spills mid-transaction, and pages spilled and changed again are rewritten where their
+        // frames lie (SQLite's `iReCksum`), which are then read back for their checksums at commit.
+        sqlx::query("PRAGMA cache_size = 10").execute(&write).await.unwrap();
+        let mut tx = write.begin().await.unwrap();
+        for pass in 0..3 {
+            sqlx::query("UPDATE t SET body = randomblob(length(body)) WHERE (i + ?1) % 3 = 0")
+                .bind(pass)
+                .execute(&mut *tx)
+                .await
+                .unwrap();
+        }
+        tx.commit().await.unwrap();
+
+        // The files as a kill -9 would leave them right after that commit (the WAL never checkpointed), before the
+        // writer does anything else; opened by SQLite's own VFS.
+        let copy = tempfile::tempdir().unwrap();
+        for file in ["t.db", "t.db-wal"] {
+            std::fs::copy(dir.path().join(file), copy.path().join(file)).unwrap();
+        }
+        let written = contents(&write).await;
+        assert_eq!((written.0, written.1), (700, 700 * 3000));
+        let read = SqlitePoolOptions::new().connect_with(options.pragma("query_only", "ON")).await.unwrap();
+        assert_eq!(contents(&read).await, written, "another connection reads every commit");
+        let plain = SqlitePool::connect_with(
+            SqliteConnectOptions::new().filename(copy.path().join("t.db")).journal_mode(SqliteJournalMode::Wal),
+        )
+        .await
+        .unwrap();
+        assert_eq!(contents(&plain).await, written, "recovered from the WAL whole, the last commit included");
+        let check: String = sqlx::query_scalar("PRAGMA integrity_check").fetch_one(&plain).await.unwrap();
+        assert_eq!(check, "ok");
+        for pool in [plain, read, write] {
+            pool.close().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_that_would_not_sync_every_commit_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = through_this_vfs(dir.path());
+        for (synchronous, refused) in
+            [(SqliteSynchronous::Normal, true), (SqliteSynchronous::Full, false), (SqliteSynchronous::Extra, false)]
+        {
+            let mut conn = SqliteConnection::connect_with(&options.clone().synchronous(synchronous)).await.unwrap();
+            assert_eq!(check_synchronous(&mut conn).await.is_err(), refused, "{synchronous:?}");
+        }
+    }
+}
