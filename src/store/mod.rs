@@ -196,7 +196,7 @@ impl Store {
         let backend = if url.starts_with("sqlite:") {
             wal_vfs::register().map_err(|e| StoreError::Database(sqlx::Error::Configuration(e.into())))?;
             let options = SqliteConnectOptions::from_str(url)?
-                // The WAL written once per commit instead of twice per page (wal_vfs.rs); it relies on FULL below.
+                // The WAL written in large writes instead of two per page (wal_vfs.rs); it relies on FULL below.
                 .vfs(wal_vfs::NAME)
                 .create_if_missing(true)
                 .foreign_keys(true)
