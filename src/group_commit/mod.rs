@@ -11,6 +11,7 @@
 pub mod announce;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use tokio::sync::{mpsc, oneshot};
@@ -20,9 +21,7 @@ use crate::dedicated::Running;
 
 use crate::clock::SharedClock;
 use crate::domain::UserId;
-use crate::store::{
-    Batch, BatchWriter, MatchEnd, NewMessage, Opened, Opening, Receipt, Store, StoreError, WriteOutcome,
-};
+use crate::store::{Batch, MatchEnd, NewMessage, Opened, Opening, Receipt, Session, Store, StoreError, WriteOutcome};
 pub use announce::{Announcer, Reply};
 
 /// Most messages written in one transaction; bigger batches add latency for little gain.
@@ -30,6 +29,10 @@ const MAX_BATCH: usize = 512;
 /// Messages waiting for the writer across the node. When full, `submit` waits: the sockets sending fastest
 /// slow down instead of the server buffering without bound.
 const QUEUE: usize = 8192;
+/// How long the writer goes on writing batches that follow one another in one session before it gives SQLite's
+/// write connection back to its pool: a busy relay locks the connection once per several batches, and the
+/// store's other writers (sign-ins, the job queue) wait for it little longer than a batch.
+const LEASE: Duration = Duration::from_millis(10);
 
 pub type WriteResult = Result<WriteOutcome, Arc<StoreError>>;
 /// A receipt's outcome: the message's sender the first time it is marked delivered.
@@ -178,37 +181,67 @@ async fn run(
         if received == 0 {
             break;
         }
-        let (mut messages, mut replies, mut receipts, mut from) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut ends, mut ending, mut opens, mut opening) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        for write in writes.drain(..) {
-            match write {
-                Write::Message { message, reply } => (messages.push(message), replies.push(reply)),
-                Write::Receipt { receipt, from: by } => (receipts.push(receipt), from.push(by)),
-                Write::End { end, done } => (ends.push(end), ending.push(done)),
-                Write::Open { opening: o, done } => (opens.push(o), opening.push(done)),
-            };
+        // Batches that follow one another share a session (on SQLite, one lock of the write connection), for at
+        // most `LEASE`: then the connection goes back to its pool, where the store's other writers wait for it.
+        let mut session = writer.session().await;
+        let leased = Instant::now();
+        loop {
+            write_and_announce(&mut session, &clock, &announcer, &mut writes).await;
+            if !session.is_open() || leased.elapsed() >= LEASE || !take_queued(&mut rx, &mut writes) {
+                break;
+            }
         }
-        // The metrics keep the names docs/operations.md and the dashboards know them by.
-        metrics::histogram!("tanis_relay_batch_size").record(messages.len() as f64);
-        metrics::histogram!("tanis_relay_batch_receipts").record(receipts.len() as f64);
-        let started = std::time::Instant::now();
-        let batch = Batch { messages: &messages, receipts: &receipts, ends: &ends, opens: &opens };
-        let outcomes = write_isolated(&mut writer, batch, clock.now()).await;
-        metrics::histogram!("tanis_relay_batch_seconds").record(started.elapsed().as_secs_f64());
-        // The matchmaker announces its matches itself, so it is answered at once rather than after the announcer's
-        // hop through the busy runtime: a user's end and their next match are never in one batch (they find only
-        // once told the match ended), so nothing of the batch must reach them first.
-        for (done, outcome) in opening.into_iter().zip(outcomes.opens) {
-            let _ = done.send(outcome);
-        }
-        let committed = announce::Committed {
-            messages: messages.into_iter().zip(replies).zip(outcomes.messages).map(|((m, r), o)| (m, r, o)).collect(),
-            receipts: receipts.into_iter().zip(from).zip(outcomes.receipts).map(|((r, f), o)| (r, f, o)).collect(),
-            ends: ending.into_iter().zip(outcomes.ends).collect(),
-        };
-        announcer.announce(committed).await;
+        drop(session);
+        writer.release();
     }
     writer.close().await;
+}
+
+/// Moves writes already queued into `writes`, up to a batch; false if there were none.
+fn take_queued(rx: &mut mpsc::Receiver<Write>, writes: &mut Vec<Write>) -> bool {
+    while writes.len() < MAX_BATCH {
+        let Ok(write) = rx.try_recv() else { break };
+        writes.push(write);
+    }
+    !writes.is_empty()
+}
+
+/// Writes `writes` as one batch (emptying it) and hands the outcomes to whoever waits for them.
+async fn write_and_announce(
+    session: &mut Session<'_>,
+    clock: &SharedClock,
+    announcer: &Announcer,
+    writes: &mut Vec<Write>,
+) {
+    let (mut messages, mut replies, mut receipts, mut from) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut ends, mut ending, mut opens, mut opening) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for write in writes.drain(..) {
+        match write {
+            Write::Message { message, reply } => (messages.push(message), replies.push(reply)),
+            Write::Receipt { receipt, from: by } => (receipts.push(receipt), from.push(by)),
+            Write::End { end, done } => (ends.push(end), ending.push(done)),
+            Write::Open { opening: o, done } => (opens.push(o), opening.push(done)),
+        };
+    }
+    // The metrics keep the names docs/operations.md and the dashboards know them by.
+    metrics::histogram!("tanis_relay_batch_size").record(messages.len() as f64);
+    metrics::histogram!("tanis_relay_batch_receipts").record(receipts.len() as f64);
+    let started = Instant::now();
+    let batch = Batch { messages: &messages, receipts: &receipts, ends: &ends, opens: &opens };
+    let outcomes = write_isolated(session, batch, clock.now()).await;
+    metrics::histogram!("tanis_relay_batch_seconds").record(started.elapsed().as_secs_f64());
+    // The matchmaker announces its matches itself, so it is answered at once rather than after the announcer's
+    // hop through the busy runtime: a user's end and their next match are never in one batch (they find only
+    // once told the match ended), so nothing of the batch must reach them first.
+    for (done, outcome) in opening.into_iter().zip(outcomes.opens) {
+        let _ = done.send(outcome);
+    }
+    let committed = announce::Committed {
+        messages: messages.into_iter().zip(replies).zip(outcomes.messages).map(|((m, r), o)| (m, r, o)).collect(),
+        receipts: receipts.into_iter().zip(from).zip(outcomes.receipts).map(|((r, f), o)| (r, f, o)).collect(),
+        ends: ending.into_iter().zip(outcomes.ends).collect(),
+    };
+    announcer.announce(committed).await;
 }
 
 /// Writes a batch so that one message the database refuses fails alone: a batch whose transaction the
@@ -218,8 +251,8 @@ async fn run(
 ///
 /// Only refusals by the database are isolated. A lost connection or a pool timeout would fail every half too:
 /// such a batch fails whole at once instead of multiplying its wait.
-pub async fn write_isolated(writer: &mut BatchWriter, batch: Batch<'_>, now: DateTime<Utc>) -> Outcomes {
-    match writer.write(batch, now).await {
+pub async fn write_isolated(session: &mut Session<'_>, batch: Batch<'_>, now: DateTime<Utc>) -> Outcomes {
+    match session.write(batch, now).await {
         Ok(written) => Outcomes {
             messages: written.messages.into_iter().map(Ok).collect(),
             receipts: written.receipts.into_iter().map(Ok).collect(),
@@ -231,8 +264,8 @@ pub async fn write_isolated(writer: &mut BatchWriter, batch: Batch<'_>, now: Dat
             tracing::warn!(error = %e, batch = batch.len(), "a group-commit batch was refused; retrying it in halves");
             // Halves that are each strictly smaller, in queue order (messages, receipts, ends, openings).
             let (first, second) = batch.split_at(batch.len() / 2);
-            let mut outcomes = Box::pin(write_isolated(writer, first, now)).await;
-            outcomes.extend(Box::pin(write_isolated(writer, second, now)).await);
+            let mut outcomes = Box::pin(write_isolated(session, first, now)).await;
+            outcomes.extend(Box::pin(write_isolated(session, second, now)).await);
             outcomes
         }
         Err(e) => {
@@ -249,4 +282,69 @@ fn closed() -> Arc<StoreError> {
 /// The database answered and refused (a constraint, a value it cannot hold), as opposed to not answering.
 fn refused_by_database(e: &StoreError) -> bool {
     matches!(e, StoreError::Database(sqlx::Error::Database(_)) | StoreError::Conflict)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::SystemClock;
+    use crate::delivery::Delivery;
+    use crate::domain::{MatchId, Seq};
+    use crate::push::Notifier;
+    use crate::store::Backend;
+
+    /// The writer holds SQLite's write connection for batches that follow one another, but gives it back within
+    /// its lease even when the queue never empties: the store's other writers are not starved by a busy relay.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn another_writer_gets_the_write_connection_while_the_queue_never_empties() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::connect(&format!("sqlite:{}", dir.path().join("tanis.db").display())).await.unwrap();
+        store.migrate().await.unwrap();
+        let (delivery, shutdown) = (Delivery::local(), CancellationToken::new());
+        let clock: SharedClock = Arc::new(SystemClock);
+        let notifier = Notifier::spawn(store.clone(), delivery.clone(), clock.clone(), shutdown.clone());
+        let (announcer, announcing) = Announcer::spawn(delivery.clone(), notifier);
+        let (committer, writing) = Committer::spawn(store.clone(), clock, announcer, shutdown.clone());
+
+        // Receipts of a message that does not exist: each is a statement in a batch, stored as nothing and
+        // answered with nothing. The flood waits for room, so the queue stays full for as long as it runs.
+        let (socket, _frames) = delivery.register(UserId(2), None, 16);
+        let flooding = CancellationToken::new();
+        let (filled, mut queue_filled) = tokio::sync::oneshot::channel();
+        let flood = tokio::spawn({
+            let flooding = flooding.clone();
+            async move {
+                let mut filled = Some(filled);
+                for sent in 0.. {
+                    if flooding.is_cancelled() {
+                        break;
+                    }
+                    let receipt = Receipt { match_id: MatchId(1), seq: Seq(1), receiver_id: UserId(2) };
+                    committer
+                        .submit_receipt(receipt, announce::ReceiptFrom { socket: socket.clone(), request_id: None })
+                        .await;
+                    // More than the queue holds: from here on the writer always finds writes waiting.
+                    if sent == 2 * QUEUE {
+                        let _ = filled.take().map(|filled| filled.send(()));
+                    }
+                }
+            }
+        });
+        tokio::time::timeout(Duration::from_secs(60), &mut queue_filled)
+            .await
+            .expect("the flood fills the queue")
+            .unwrap();
+
+        let Backend::Sqlite { write, .. } = &store.backend else { unreachable!("a SQLite store") };
+        let other = sqlx::query("PRAGMA user_version = 7").execute(write);
+        let written = tokio::time::timeout(Duration::from_secs(20), other).await;
+        assert!(matches!(written, Ok(Ok(_))), "the other writer got the write connection: {written:?}");
+
+        flooding.cancel();
+        flood.await.unwrap();
+        shutdown.cancel();
+        writing.join().await;
+        announcing.await.unwrap();
+        store.close().await;
+    }
 }

@@ -53,8 +53,8 @@ use sqlx::{PgPool, SqlitePool};
 pub use ads::{AdChange, AdRow, Click};
 pub use bans::{AppealRow, BanRow, Decided, Lift, NewBan, QueuedReport};
 pub use batch::{
-    Batch, BatchWriter, CreateMatchError, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt, WriteOutcome,
-    Written,
+    Batch, BatchWriter, CreateMatchError, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt, Session,
+    WriteOutcome, Written,
 };
 pub use consents::Consent;
 pub use contacts::{ContactRow, Keep};
@@ -217,9 +217,13 @@ impl Store {
             // reaches it, instead of quietly competing for SQLite's one write lock.
             // Never retired on a timer: the group commit keeps statements prepared on it (`BatchWriter`), and
             // SQLite refuses to close a connection that has some. Its checkpoints run on a read connection.
+            // Neither pool pings a connection as it is handed out (sqlx's default): a SQLite connection is a
+            // thread of this process, not a socket that can go stale, and each ping was a round trip to that
+            // thread, two wake-ups for every group-commit batch and every read (BENCHMARKS.md, issue 31, round 9).
             let checkpoints = checkpoint::Checkpoints::new();
             let write = SqlitePoolOptions::new()
                 .max_connections(1)
+                .test_before_acquire(false)
                 .idle_timeout(None)
                 .max_lifetime(None)
                 .after_connect(move |conn, _| {
@@ -233,6 +237,7 @@ impl Store {
                 .await?;
             let read = SqlitePoolOptions::new()
                 .max_connections(8)
+                .test_before_acquire(false)
                 .after_connect(|conn, _| {
                     Box::pin(async move {
                         wal_vfs::check_synchronous(conn).await?;

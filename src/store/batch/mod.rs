@@ -10,6 +10,9 @@ mod rules;
 mod sqlite;
 
 use chrono::{DateTime, Utc};
+use sqlx::Sqlite;
+use sqlx::pool::PoolConnection;
+use sqlx::sqlite::LockedSqliteHandle;
 use tanis_proto::MatchKind;
 
 use super::sqlite_raw::Kept;
@@ -149,34 +152,69 @@ impl Store {
 
     /// A writer of batches for a loop that writes one after another (the group commit).
     pub fn batch_writer(&self) -> BatchWriter {
-        BatchWriter { store: self.clone(), kept: Kept::default() }
+        BatchWriter { store: self.clone(), kept: Kept::default(), conn: None }
     }
 }
 
-/// [`Store::write_batch`] for batch after batch: on SQLite the batch's statements are prepared once and kept
-/// for the next batches (preparing them anew was 8.8 % of the server's samples under a light relay load; perf,
-/// BENCHMARKS.md). SQLite cannot close its connection while they exist: [`BatchWriter::close`] finalizes them,
-/// and must run before the store closes.
+/// [`Store::write_batch`] for batch after batch, in [`Session`]s: on SQLite the batch's statements are prepared
+/// once and kept for the next batches (preparing them anew was 8.8 % of the server's samples under a light relay
+/// load; perf, BENCHMARKS.md), and the write connection is locked once for a whole session. SQLite cannot close
+/// its connection while statements exist: [`BatchWriter::close`] finalizes them, and must run before the store
+/// closes.
 pub struct BatchWriter {
     store: Store,
     /// Empty on PostgreSQL, whose statements sqlx caches on each connection.
     kept: Kept,
+    /// SQLite's write connection, taken from its pool by [`BatchWriter::session`] and given back by
+    /// [`BatchWriter::release`].
+    conn: Option<PoolConnection<Sqlite>>,
+}
+
+/// Batches written one after another. On SQLite the session holds the write connection locked: locking it
+/// goes through sqlx's connection thread (a command to it, its answer, and its wake-up once the lock is given
+/// back), which cost every batch three wake-ups across threads (perf, BENCHMARKS.md, issue 31 round 9). The
+/// store's other writers wait for the pool's one write connection meanwhile, so a session is kept short.
+pub struct Session<'w>(Held<'w>);
+
+enum Held<'w> {
+    Sqlite {
+        handle: LockedSqliteHandle<'w>,
+        kept: &'w mut Kept,
+    },
+    /// PostgreSQL: each batch takes a pooled connection of its own.
+    Pooled(&'w Store),
+    /// The write connection could not be had: the session's first batch fails with why, and the session is over.
+    Unavailable(Option<sqlx::Error>),
 }
 
 impl BatchWriter {
-    /// As [`Store::write_batch`].
-    pub async fn write(&mut self, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, StoreError> {
-        match &self.store.backend {
-            Backend::Sqlite { write, .. } if !batch.is_empty() => {
-                Ok(sqlite::write_batch(write, Some(&mut self.kept), batch, now).await?)
+    /// Starts a session, taking SQLite's write connection from its pool (waiting for it) unless this writer
+    /// still holds it.
+    pub async fn session(&mut self) -> Session<'_> {
+        let BatchWriter { store, kept, conn } = self;
+        let Backend::Sqlite { write, .. } = &store.backend else { return Session(Held::Pooled(store)) };
+        if conn.is_none() {
+            match write.acquire().await {
+                Ok(taken) => *conn = Some(taken),
+                Err(e) => return Session(Held::Unavailable(Some(e))),
             }
-            _ => self.store.write_batch(batch, now).await,
         }
+        let conn = conn.as_mut().expect("taken above");
+        Session(match conn.lock_handle().await {
+            Ok(handle) => Held::Sqlite { handle, kept },
+            Err(e) => Held::Unavailable(Some(e)),
+        })
+    }
+
+    /// Gives SQLite's write connection back to its pool, for the store's other writers.
+    pub fn release(&mut self) {
+        self.conn = None;
     }
 
     /// Finalizes the kept statements. A writer dropped without it leaves them on the connection, which then
     /// cannot close (sqlx panics on its connection thread when the store closes).
     pub async fn close(mut self) {
+        self.release();
         if let Backend::Sqlite { write, .. } = &self.store.backend
             && self.kept.len() > 0
             && let Err(e) = sqlite::finalize(write, &mut self.kept).await
@@ -191,6 +229,25 @@ impl Drop for BatchWriter {
         if self.kept.len() > 0 {
             tracing::error!(statements = self.kept.len(), "a batch writer was dropped without closing it");
         }
+    }
+}
+
+impl Session<'_> {
+    /// As [`Store::write_batch`].
+    pub async fn write(&mut self, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, StoreError> {
+        if batch.is_empty() {
+            return Ok(Written::default());
+        }
+        match &mut self.0 {
+            Held::Sqlite { handle, kept } => Ok(sqlite::write_locked(handle, Some(kept), batch, now)?),
+            Held::Pooled(store) => store.write_batch(batch, now).await,
+            Held::Unavailable(e) => Err(StoreError::Database(e.take().unwrap_or(sqlx::Error::PoolClosed))),
+        }
+    }
+
+    /// Whether batches can still be written in this session.
+    pub fn is_open(&self) -> bool {
+        !matches!(self.0, Held::Unavailable(_))
     }
 }
 

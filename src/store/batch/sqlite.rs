@@ -17,6 +17,7 @@ use std::convert::Infallible;
 
 use chrono::{DateTime, Utc};
 use sqlx::SqlitePool;
+use sqlx::sqlite::LockedSqliteHandle;
 use tanis_proto::MatchKind;
 
 use super::opening::{Attempts, NewMatch, Opened, Opening, can_spend, spend_unit};
@@ -35,9 +36,19 @@ pub(super) async fn write_batch(
 ) -> Result<Written, sqlx::Error> {
     let mut conn = pool.acquire().await?;
     let mut handle = conn.lock_handle().await?;
+    write_locked(&mut handle, kept, batch, now)
+}
+
+/// [`write_batch`] on a write connection the caller has locked.
+pub(super) fn write_locked(
+    handle: &mut LockedSqliteHandle<'_>,
+    kept: Option<&mut Kept>,
+    batch: Batch<'_>,
+    now: DateTime<Utc>,
+) -> Result<Written, sqlx::Error> {
     let db = match kept {
-        Some(kept) => Db::keeping(&mut handle, kept),
-        None => Db::new(&mut handle),
+        Some(kept) => Db::keeping(handle, kept),
+        None => Db::new(handle),
     };
     // Nothing of a failed batch stays: the group commit retries its halves (`group_commit::write_isolated`).
     // A batch is never refused as a whole (Infallible): only a failure rolls it back.
@@ -361,14 +372,16 @@ mod tests {
         let before = on_write_connection(&store).await;
 
         let mut writer = store.batch_writer();
-        let first = writer.write(batch, Utc::now()).await.unwrap();
+        let first = writer.session().await.write(batch, Utc::now()).await.unwrap();
         assert_eq!(
             (first.messages, first.receipts, first.ends),
             (vec![WriteOutcome::MatchNotActive], vec![None], vec![false])
         );
+        writer.release();
         let kept = on_write_connection(&store).await;
         assert!(kept > before, "the batch's statements stay prepared: {before} -> {kept}");
-        writer.write(batch, Utc::now()).await.unwrap();
+        writer.session().await.write(batch, Utc::now()).await.unwrap();
+        writer.release();
         assert_eq!(on_write_connection(&store).await, kept, "the next batch prepares nothing new");
 
         writer.close().await;
