@@ -21,7 +21,7 @@ use crate::dedicated::Running;
 
 use crate::clock::SharedClock;
 use crate::domain::UserId;
-use crate::store::{Batch, MatchEnd, NewMessage, Opened, Opening, Receipt, Session, Store, StoreError, WriteOutcome};
+use crate::store::{Batch, Lease, MatchEnd, NewMessage, Opened, Opening, Receipt, Store, StoreError, WriteOutcome};
 pub use announce::{Announcer, Reply};
 
 /// Most messages written in one transaction; bigger batches add latency for little gain.
@@ -29,10 +29,10 @@ const MAX_BATCH: usize = 512;
 /// Messages waiting for the writer across the node. When full, `submit` waits: the sockets sending fastest
 /// slow down instead of the server buffering without bound.
 const QUEUE: usize = 8192;
-/// How long the writer goes on writing batches that follow one another in one session before it gives SQLite's
-/// write connection back to its pool: a busy relay locks the connection once per several batches, and the
+/// How long the writer holds SQLite's write connection for batches that follow one another before it gives it
+/// back to its pool: a busy relay locks the connection once per several batches, and the
 /// store's other writers (sign-ins, the job queue) wait for it little longer than a batch.
-const LEASE: Duration = Duration::from_millis(10);
+const LEASE_TIME: Duration = Duration::from_millis(10);
 
 pub type WriteResult = Result<WriteOutcome, Arc<StoreError>>;
 /// A receipt's outcome: the message's sender the first time it is marked delivered.
@@ -181,17 +181,17 @@ async fn run(
         if received == 0 {
             break;
         }
-        // Batches that follow one another share a session (on SQLite, one lock of the write connection), for at
-        // most `LEASE`: then the connection goes back to its pool, where the store's other writers wait for it.
-        let mut session = writer.session().await;
+        // Batches that follow one another share a lease of the write connection (on SQLite, one lock of it), for
+        // at most `LEASE_TIME`: then it goes back to its pool, where the store's other writers wait for it.
+        let mut lease = writer.lease().await;
         let leased = Instant::now();
         loop {
-            write_and_announce(&mut session, &clock, &announcer, &mut writes).await;
-            if !session.is_open() || leased.elapsed() >= LEASE || !take_queued(&mut rx, &mut writes) {
+            write_and_announce(&mut lease, &clock, &announcer, &mut writes).await;
+            if !lease.is_open() || leased.elapsed() >= LEASE_TIME || !take_queued(&mut rx, &mut writes) {
                 break;
             }
         }
-        drop(session);
+        drop(lease);
         writer.release();
     }
     writer.close().await;
@@ -208,7 +208,7 @@ fn take_queued(rx: &mut mpsc::Receiver<Write>, writes: &mut Vec<Write>) -> bool 
 
 /// Writes `writes` as one batch (emptying it) and hands the outcomes to whoever waits for them.
 async fn write_and_announce(
-    session: &mut Session<'_>,
+    lease: &mut Lease<'_>,
     clock: &SharedClock,
     announcer: &Announcer,
     writes: &mut Vec<Write>,
@@ -228,7 +228,7 @@ async fn write_and_announce(
     metrics::histogram!("tanis_relay_batch_receipts").record(receipts.len() as f64);
     let started = Instant::now();
     let batch = Batch { messages: &messages, receipts: &receipts, ends: &ends, opens: &opens };
-    let outcomes = write_isolated(session, batch, clock.now()).await;
+    let outcomes = write_isolated(lease, batch, clock.now()).await;
     metrics::histogram!("tanis_relay_batch_seconds").record(started.elapsed().as_secs_f64());
     // The matchmaker announces its matches itself, so it is answered at once rather than after the announcer's
     // hop through the busy runtime: a user's end and their next match are never in one batch (they find only
@@ -251,8 +251,8 @@ async fn write_and_announce(
 ///
 /// Only refusals by the database are isolated. A lost connection or a pool timeout would fail every half too:
 /// such a batch fails whole at once instead of multiplying its wait.
-pub async fn write_isolated(session: &mut Session<'_>, batch: Batch<'_>, now: DateTime<Utc>) -> Outcomes {
-    match session.write(batch, now).await {
+pub async fn write_isolated(lease: &mut Lease<'_>, batch: Batch<'_>, now: DateTime<Utc>) -> Outcomes {
+    match lease.write(batch, now).await {
         Ok(written) => Outcomes {
             messages: written.messages.into_iter().map(Ok).collect(),
             receipts: written.receipts.into_iter().map(Ok).collect(),
@@ -264,8 +264,8 @@ pub async fn write_isolated(session: &mut Session<'_>, batch: Batch<'_>, now: Da
             tracing::warn!(error = %e, batch = batch.len(), "a group-commit batch was refused; retrying it in halves");
             // Halves that are each strictly smaller, in queue order (messages, receipts, ends, openings).
             let (first, second) = batch.split_at(batch.len() / 2);
-            let mut outcomes = Box::pin(write_isolated(session, first, now)).await;
-            outcomes.extend(Box::pin(write_isolated(session, second, now)).await);
+            let mut outcomes = Box::pin(write_isolated(lease, first, now)).await;
+            outcomes.extend(Box::pin(write_isolated(lease, second, now)).await);
             outcomes
         }
         Err(e) => {

@@ -53,7 +53,7 @@ use sqlx::{PgPool, SqlitePool};
 pub use ads::{AdChange, AdRow, Click};
 pub use bans::{AppealRow, BanRow, Decided, Lift, NewBan, QueuedReport};
 pub use batch::{
-    Batch, BatchWriter, CreateMatchError, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt, Session,
+    Batch, BatchWriter, CreateMatchError, Lease, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt,
     WriteOutcome, Written,
 };
 pub use consents::Consent;

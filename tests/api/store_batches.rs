@@ -27,7 +27,7 @@ fn relay_batch<'a>(messages: &'a [NewMessage], receipts: &'a [Receipt]) -> Batch
 /// writer before the store closes).
 async fn write_isolated(app: &TestApp, batch: Batch<'_>) -> tanis::group_commit::Outcomes {
     let mut writer = app.store.batch_writer();
-    let outcomes = tanis::group_commit::write_isolated(&mut writer.session().await, batch, app.now()).await;
+    let outcomes = tanis::group_commit::write_isolated(&mut writer.lease().await, batch, app.now()).await;
     writer.close().await;
     outcomes
 }

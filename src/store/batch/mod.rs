@@ -156,51 +156,52 @@ impl Store {
     }
 }
 
-/// [`Store::write_batch`] for batch after batch, in [`Session`]s: on SQLite the batch's statements are prepared
+/// [`Store::write_batch`] for batch after batch, under [`Lease`]s: on SQLite the batch's statements are prepared
 /// once and kept for the next batches (preparing them anew was 8.8 % of the server's samples under a light relay
-/// load; perf, BENCHMARKS.md), and the write connection is locked once for a whole session. SQLite cannot close
+/// load; perf, BENCHMARKS.md), and the write connection is locked once for a whole lease. SQLite cannot close
 /// its connection while statements exist: [`BatchWriter::close`] finalizes them, and must run before the store
 /// closes.
 pub struct BatchWriter {
     store: Store,
     /// Empty on PostgreSQL, whose statements sqlx caches on each connection.
     kept: Kept,
-    /// SQLite's write connection, taken from its pool by [`BatchWriter::session`] and given back by
+    /// SQLite's write connection, taken from its pool by [`BatchWriter::lease`] and given back by
     /// [`BatchWriter::release`].
     conn: Option<PoolConnection<Sqlite>>,
 }
 
-/// Batches written one after another. On SQLite the session holds the write connection locked: locking it
+/// The write connection held for batches written one after another. On SQLite it is held locked: locking it
 /// goes through sqlx's connection thread (a command to it, its answer, and its wake-up once the lock is given
 /// back), which cost every batch three wake-ups across threads (perf, BENCHMARKS.md, issue 31 round 9). The
-/// store's other writers wait for the pool's one write connection meanwhile, so a session is kept short.
-pub struct Session<'w>(Held<'w>);
+/// store's other writers wait for the pool's one write connection meanwhile, so a lease is kept short. On
+/// PostgreSQL it holds nothing: each batch takes a pooled connection, as many writers do at once.
+pub struct Lease<'w>(Held<'w>);
 
 enum Held<'w> {
     Sqlite {
         handle: LockedSqliteHandle<'w>,
         kept: &'w mut Kept,
     },
-    /// PostgreSQL: each batch takes a pooled connection of its own.
+    /// PostgreSQL.
     Pooled(&'w Store),
-    /// The write connection could not be had: the session's first batch fails with why, and the session is over.
+    /// The write connection could not be had: the lease's first batch fails with why, and the lease is over.
     Unavailable(Option<sqlx::Error>),
 }
 
 impl BatchWriter {
-    /// Starts a session, taking SQLite's write connection from its pool (waiting for it) unless this writer
-    /// still holds it.
-    pub async fn session(&mut self) -> Session<'_> {
+    /// Takes a lease, taking SQLite's write connection from its pool (waiting for it) unless this writer still
+    /// holds it.
+    pub async fn lease(&mut self) -> Lease<'_> {
         let BatchWriter { store, kept, conn } = self;
-        let Backend::Sqlite { write, .. } = &store.backend else { return Session(Held::Pooled(store)) };
+        let Backend::Sqlite { write, .. } = &store.backend else { return Lease(Held::Pooled(store)) };
         if conn.is_none() {
             match write.acquire().await {
                 Ok(taken) => *conn = Some(taken),
-                Err(e) => return Session(Held::Unavailable(Some(e))),
+                Err(e) => return Lease(Held::Unavailable(Some(e))),
             }
         }
         let conn = conn.as_mut().expect("taken above");
-        Session(match conn.lock_handle().await {
+        Lease(match conn.lock_handle().await {
             Ok(handle) => Held::Sqlite { handle, kept },
             Err(e) => Held::Unavailable(Some(e)),
         })
@@ -232,7 +233,7 @@ impl Drop for BatchWriter {
     }
 }
 
-impl Session<'_> {
+impl Lease<'_> {
     /// As [`Store::write_batch`].
     pub async fn write(&mut self, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, StoreError> {
         if batch.is_empty() {
@@ -245,7 +246,7 @@ impl Session<'_> {
         }
     }
 
-    /// Whether batches can still be written in this session.
+    /// Whether batches can still be written under this lease.
     pub fn is_open(&self) -> bool {
         !matches!(self.0, Held::Unavailable(_))
     }

@@ -372,7 +372,7 @@ mod tests {
         let before = on_write_connection(&store).await;
 
         let mut writer = store.batch_writer();
-        let first = writer.session().await.write(batch, Utc::now()).await.unwrap();
+        let first = writer.lease().await.write(batch, Utc::now()).await.unwrap();
         assert_eq!(
             (first.messages, first.receipts, first.ends),
             (vec![WriteOutcome::MatchNotActive], vec![None], vec![false])
@@ -380,7 +380,7 @@ mod tests {
         writer.release();
         let kept = on_write_connection(&store).await;
         assert!(kept > before, "the batch's statements stay prepared: {before} -> {kept}");
-        writer.session().await.write(batch, Utc::now()).await.unwrap();
+        writer.lease().await.write(batch, Utc::now()).await.unwrap();
         writer.release();
         assert_eq!(on_write_connection(&store).await, kept, "the next batch prepares nothing new");
 
