@@ -324,8 +324,10 @@ mod tests {
                         .submit_receipt(receipt, announce::ReceiptFrom { socket: socket.clone(), request_id: None })
                         .await;
                     // More than the queue holds: from here on the writer always finds writes waiting.
-                    if sent == 2 * QUEUE {
-                        let _ = filled.take().map(|filled| filled.send(()));
+                    if sent == 2 * QUEUE
+                        && let Some(filled) = filled.take()
+                    {
+                        let _ = filled.send(());
                     }
                 }
             }

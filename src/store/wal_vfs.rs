@@ -1,4 +1,5 @@
-//! SQLite's WAL written in large writes instead of two per page: a VFS over the platform's default one.
+//! SQLite's WAL written in large writes instead of two per page, and its checkpoints' writes paced: a VFS over
+//! the platform's default one.
 //!
 //! SQLite appends each frame to the WAL with two `pwrite`s, its 24-byte header and its page, and syncs at commit.
 //! At one message in flight `pwrite` was 13–20 % of the server's samples (BENCHMARKS.md, issue 31, rounds 7 and 8),
@@ -16,11 +17,17 @@
 //! loses without this VFS before the sync. With `synchronous = NORMAL` SQLite would publish a commit without
 //! syncing, and readers could be told of frames still held here: so [`check_synchronous`] refuses every
 //! connection of the store that does not sync each commit.
+//!
+//! A database file's writes (in WAL mode, a checkpoint copying pages back) are pushed to the disk every
+//! [`PUSH_AFTER`] bytes and waited for, on the checkpointing thread. Left to the kernel, a checkpoint's thousands of
+//! pages all went to the disk at its final sync (10 ms under load), and a commit's sync of the WAL meanwhile waited
+//! behind them: the open loop's tail (BENCHMARKS.md, issue 31, round 10). Pacing changes when the pages are written,
+//! not what SQLite syncs: the checkpoint still syncs the file before it counts the pages as copied.
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr::{self, null, null_mut};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicPtr, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 
 use libsqlite3_sys as ffi;
 use sqlx::SqliteConnection;
@@ -88,6 +95,8 @@ struct File {
     base: ffi::sqlite3_file,
     /// A WAL file's appends not yet written; `None` for every other file.
     gathered: Option<Box<Gathered>>,
+    /// A database file's writes not yet pushed to the disk; `None` for every other file.
+    pushing: Option<Box<Pushing>>,
 }
 
 /// Where the default VFS's file starts inside ours: past our header, at an 8-byte boundary as SQLite's own
@@ -119,6 +128,45 @@ impl Gathered {
         rc
     }
 }
+
+/// Bytes written to a database file after which they are pushed to the disk and waited for, as PostgreSQL's
+/// `checkpoint_flush_after` does (256 KiB on Linux).
+const PUSH_AFTER: usize = 256 * 1024;
+
+/// A database file's writes since they were last pushed. In WAL mode only a checkpoint writes the database file,
+/// thousands of pages at once; left to the kernel, they all reach the disk at the checkpoint's final sync, and
+/// each commit's sync of the WAL meanwhile waits behind them.
+struct Pushing {
+    /// The same file opened again, for `sync_file_range`: SQLite's descriptor is the default VFS's.
+    file: std::fs::File,
+    unpushed: usize,
+}
+
+impl Pushing {
+    /// Counts `written` bytes, and once [`PUSH_AFTER`] have gathered writes them out and waits for them, so that
+    /// no more than that is ever queued before the disk ahead of a commit's sync.
+    fn wrote(&mut self, written: usize) {
+        self.unpushed += written;
+        if self.unpushed < PUSH_AFTER {
+            return;
+        }
+        self.unpushed = 0;
+        PUSHES.fetch_add(1, Ordering::Relaxed);
+        #[cfg(target_os = "linux")]
+        {
+            use std::os::fd::AsRawFd;
+            let flags =
+                libc::SYNC_FILE_RANGE_WAIT_BEFORE | libc::SYNC_FILE_RANGE_WRITE | libc::SYNC_FILE_RANGE_WAIT_AFTER;
+            // SAFETY: a descriptor this struct owns; offset 0 and length 0 mean the whole file. A failure is left to
+            // the sync SQLite makes at the checkpoint's end, which reports the file's write errors: this only
+            // paces the writes.
+            unsafe { libc::sync_file_range(self.file.as_raw_fd(), 0, 0, flags) };
+        }
+    }
+}
+
+/// How many times a database file's writes were pushed, in the whole process: for the tests.
+static PUSHES: AtomicU64 = AtomicU64::new(0);
 
 /// The default VFS's file inside ours.
 unsafe fn inner(file: *mut ffi::sqlite3_file) -> *mut ffi::sqlite3_file {
@@ -154,7 +202,10 @@ unsafe extern "C" fn open(
     // SAFETY: `file` is `szOsFile` bytes (ours plus the default VFS's); `register` set `DEFAULT` before SQLite
     // could open anything through this VFS.
     unsafe {
-        ptr::write(file.cast::<File>(), File { base: ffi::sqlite3_file { pMethods: null() }, gathered: None });
+        ptr::write(
+            file.cast::<File>(),
+            File { base: ffi::sqlite3_file { pMethods: null() }, gathered: None, pushing: None },
+        );
         let default = DEFAULT.load(Ordering::Acquire);
         let rc = (*default).xOpen.expect("xOpen")(default, name, inner(file), flags, out_flags);
         if rc != ffi::SQLITE_OK {
@@ -162,6 +213,14 @@ unsafe extern "C" fn open(
         }
         if flags & ffi::SQLITE_OPEN_WAL != 0 {
             (*file.cast::<File>()).gathered = Some(Box::default());
+        }
+        // Without its second descriptor a database file is written as SQLite writes it, unpaced.
+        if flags & ffi::SQLITE_OPEN_MAIN_DB != 0
+            && !name.is_null()
+            && let Ok(path) = CStr::from_ptr(name).to_str()
+            && let Ok(again) = std::fs::File::open(path)
+        {
+            (*file.cast::<File>()).pushing = Some(Box::new(Pushing { file: again, unpushed: 0 }));
         }
         // SQLite uses the methods of a version only if the file says it has them (WAL needs version 2's shm).
         let version = methods(inner(file)).iVersion.clamp(1, 3);
@@ -222,7 +281,10 @@ unsafe extern "C" fn close(file: *mut ffi::sqlite3_file) -> c_int {
     let flushed = unsafe { flush(file) };
     let rc = pass!(file, xClose);
     // SAFETY: as above; the header was written by `open` and is not read again.
-    drop(unsafe { (*file.cast::<File>()).gathered.take() });
+    unsafe {
+        drop((*file.cast::<File>()).gathered.take());
+        drop((*file.cast::<File>()).pushing.take());
+    }
     if flushed != ffi::SQLITE_OK { flushed } else { rc }
 }
 
@@ -233,7 +295,14 @@ unsafe extern "C" fn read(file: *mut ffi::sqlite3_file, buf: *mut c_void, amount
 unsafe extern "C" fn write(file: *mut ffi::sqlite3_file, buf: *const c_void, amount: c_int, offset: i64) -> c_int {
     // SAFETY: SQLite calls our methods only on files `open` opened.
     let Some(gathered) = (unsafe { (*file.cast::<File>()).gathered.as_mut() }) else {
-        return pass!(file, xWrite, buf, amount, offset);
+        let rc = pass!(file, xWrite, buf, amount, offset);
+        // SAFETY: as above.
+        if rc == ffi::SQLITE_OK
+            && let Some(pushing) = unsafe { (*file.cast::<File>()).pushing.as_mut() }
+        {
+            pushing.wrote(usize::try_from(amount).unwrap_or(0));
+        }
+        return rc;
     };
     let len = usize::try_from(amount).unwrap_or(0);
     let follows = offset == gathered.start + gathered.bytes.len() as i64;
@@ -443,6 +512,40 @@ mod tests {
         for pool in [plain, read, write] {
             pool.close().await;
         }
+    }
+
+    #[tokio::test]
+    async fn a_checkpoint_pushes_its_writes_to_the_disk_as_it_goes_and_copies_every_page() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = through_this_vfs(dir.path());
+        let write = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.unwrap();
+        sqlx::query("CREATE TABLE t (round INTEGER, i INTEGER, body BLOB, PRIMARY KEY (round, i))")
+            .execute(&write)
+            .await
+            .unwrap();
+        // About 3 MiB of pages in the WAL, none of them in the database file yet.
+        insert(&write, 1, 1000, 3000).await;
+        let written = contents(&write).await;
+
+        // Other tests push too: at least the pushes of this checkpoint happen while it runs.
+        let before = PUSHES.load(Ordering::Relaxed);
+        let (busy, frames, copied): (i64, i64, i64) =
+            sqlx::query_as("PRAGMA wal_checkpoint(PASSIVE)").fetch_one(&write).await.unwrap();
+        assert_eq!((busy, copied), (0, frames), "every frame copied back");
+        let pushed = PUSHES.load(Ordering::Relaxed) - before;
+        let at_least = u64::try_from(frames).unwrap() * 4096 / PUSH_AFTER as u64 / 2;
+        assert!(at_least >= 4, "{frames} frames: too few to count pushes by");
+        assert!(pushed >= at_least, "{frames} frames copied in {pushed} pushes, fewer than {at_least}");
+
+        // The database file alone holds every row: a copy of it without the WAL, taken before anything else
+        // writes it, reads them all.
+        let copy = tempfile::tempdir().unwrap();
+        std::fs::copy(dir.path().join("t.db"), copy.path().join("t.db")).unwrap();
+        write.close().await;
+        let plain =
+            SqlitePool::connect_with(SqliteConnectOptions::new().filename(copy.path().join("t.db"))).await.unwrap();
+        assert_eq!(contents(&plain).await, written);
+        plain.close().await;
     }
 
     #[tokio::test]
