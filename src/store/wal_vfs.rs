@@ -19,10 +19,11 @@
 //! connection of the store that does not sync each commit.
 //!
 //! A database file's writes (in WAL mode, a checkpoint copying pages back) are pushed to the disk every
-//! [`PUSH_AFTER`] bytes and waited for, on the checkpointing thread. Left to the kernel, a checkpoint's thousands of
-//! pages all went to the disk at its final sync (10 ms under load), and a commit's sync of the WAL meanwhile waited
-//! behind them: the open loop's tail (BENCHMARKS.md, issue 31, round 10). Pacing changes when the pages are written,
-//! not what SQLite syncs: the checkpoint still syncs the file before it counts the pages as copied.
+//! [`PUSH_AFTER`] bytes and waited for, on the checkpointing thread (the writer's own when it checkpoints itself,
+//! `store/checkpoint.rs`). Left to the kernel, a checkpoint's thousands of pages all went to the disk at its final
+//! sync (10 ms under load), and a commit's sync of the WAL meanwhile waited behind them: the open loop's tail
+//! (BENCHMARKS.md, issue 31, round 10). Pacing changes when the pages are written, not what SQLite syncs: the
+//! checkpoint still syncs the file before it counts the pages as copied.
 
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr::{self, null, null_mut};
@@ -413,6 +414,16 @@ mod tests {
             .pragma("wal_autocheckpoint", "0")
     }
 
+    /// The one writing connection of a file opened with `options`, and the table `insert` fills.
+    async fn writer_of_table(options: &SqliteConnectOptions) -> SqlitePool {
+        let write = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.unwrap();
+        sqlx::query("CREATE TABLE t (round INTEGER, i INTEGER, body BLOB, PRIMARY KEY (round, i))")
+            .execute(&write)
+            .await
+            .unwrap();
+        write
+    }
+
     /// Rows of `len` bytes each, different in every row and every round.
     async fn insert(pool: &SqlitePool, round: i64, rows: i64, len: i64) {
         let mut tx = pool.begin().await.unwrap();
@@ -469,11 +480,7 @@ mod tests {
     async fn what_a_crash_leaves_after_commits_larger_than_one_write_is_whole_for_plain_sqlite() {
         let dir = tempfile::tempdir().unwrap();
         let options = through_this_vfs(dir.path());
-        let write = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.unwrap();
-        sqlx::query("CREATE TABLE t (round INTEGER, i INTEGER, body BLOB, PRIMARY KEY (round, i))")
-            .execute(&write)
-            .await
-            .unwrap();
+        let write = writer_of_table(&options).await;
         // 300 KiB, 600 KiB and 1.2 MiB commits: several gathered writes each, none of them a whole 128 KiB.
         for (round, rows) in [(1, 100), (2, 200), (3, 400)] {
             insert(&write, round, rows, 3000).await;
@@ -518,11 +525,7 @@ mod tests {
     async fn a_checkpoint_pushes_its_writes_to_the_disk_as_it_goes_and_copies_every_page() {
         let dir = tempfile::tempdir().unwrap();
         let options = through_this_vfs(dir.path());
-        let write = SqlitePoolOptions::new().max_connections(1).connect_with(options.clone()).await.unwrap();
-        sqlx::query("CREATE TABLE t (round INTEGER, i INTEGER, body BLOB, PRIMARY KEY (round, i))")
-            .execute(&write)
-            .await
-            .unwrap();
+        let write = writer_of_table(&options).await;
         // About 3 MiB of pages in the WAL, none of them in the database file yet.
         insert(&write, 1, 1000, 3000).await;
         let written = contents(&write).await;
