@@ -28,7 +28,7 @@
 use std::ffi::{CStr, c_char, c_int, c_void};
 use std::ptr::{self, null, null_mut};
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicPtr, Ordering};
 
 use libsqlite3_sys as ffi;
 use sqlx::SqliteConnection;
@@ -139,6 +139,7 @@ const PUSH_AFTER: usize = 256 * 1024;
 /// each commit's sync of the WAL meanwhile waits behind them.
 struct Pushing {
     /// The same file opened again, for `sync_file_range`: SQLite's descriptor is the default VFS's.
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     file: std::fs::File,
     unpushed: usize,
 }
@@ -152,6 +153,7 @@ impl Pushing {
             return;
         }
         self.unpushed = 0;
+        #[cfg(test)]
         PUSHES.fetch_add(1, Ordering::Relaxed);
         #[cfg(target_os = "linux")]
         {
@@ -166,8 +168,9 @@ impl Pushing {
     }
 }
 
-/// How many times a database file's writes were pushed, in the whole process: for the tests.
-static PUSHES: AtomicU64 = AtomicU64::new(0);
+/// How many times a database file's writes were pushed, in the whole test process.
+#[cfg(test)]
+static PUSHES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// The default VFS's file inside ours.
 unsafe fn inner(file: *mut ffi::sqlite3_file) -> *mut ffi::sqlite3_file {
