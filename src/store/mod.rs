@@ -27,6 +27,7 @@ mod migrate;
 mod models;
 mod moderation;
 mod notifications;
+mod page_cache;
 mod phone_codes;
 mod phones;
 mod purge;
@@ -194,6 +195,10 @@ impl Store {
     /// when missing; nothing is migrated here (see [`Store::migrate`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let backend = if url.starts_with("sqlite:") {
+            // Before anything initialises SQLite, which registering the VFS does.
+            if !page_cache::install() {
+                tracing::warn!("SQLite initialised before tanis could wrap its page cache: commits scan it whole");
+            }
             wal_vfs::register().map_err(|e| StoreError::Database(sqlx::Error::Configuration(e.into())))?;
             let options = SqliteConnectOptions::from_str(url)?
                 // The WAL written in large writes instead of two per page (wal_vfs.rs); it relies on FULL below.
