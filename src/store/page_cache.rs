@@ -94,7 +94,7 @@ struct Cache {
 struct Keys {
     /// The lock page's number at the cache's page size: `balance_nonroot`'s scratch slot.
     scratch: c_uint,
-    /// The highest key given to a page since the last truncation, the scratch slot's excepted.
+    /// The highest key given to a page since the last truncation, except to the scratch slot by a re-key.
     highest: c_uint,
     /// Pages re-keyed into the scratch slot and not yet out of it.
     in_scratch: u32,
