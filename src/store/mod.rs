@@ -43,6 +43,7 @@ mod tokens;
 mod trust;
 mod users;
 mod wal_vfs;
+mod write_hold;
 
 use std::str::FromStr;
 use std::time::Duration;
@@ -226,7 +227,9 @@ impl Store {
             // thread of this process, not a socket that can go stale, and each ping was a round trip to that
             // thread, two wake-ups for every group-commit batch and every read (BENCHMARKS.md, issue 31, round 9).
             let checkpoints = checkpoint::Checkpoints::new();
-            let write = SqlitePoolOptions::new()
+            let holds = write_hold::WriteHolds::new(write_hold::HOLD_WARNING);
+            let write = holds
+                .hook(SqlitePoolOptions::new())
                 .max_connections(1)
                 .test_before_acquire(false)
                 .idle_timeout(None)

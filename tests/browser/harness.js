@@ -209,25 +209,31 @@ export function assertNoPageErrors(...people) {
 }
 
 /**
- * The selected candidate pair of the page's call, read from getStats() rather than from the app: both candidates'
- * types, the transport between this browser and its relay (`udp`, `tcp` or `tls`), the pair's state and bytes.
+ * The selected candidate pair of the page's call once its connectivity check has succeeded, read from getStats()
+ * rather than from the app: both candidates' types, the transport between this browser and its relay (`udp`,
+ * `tcp` or `tls`), the pair's state and bytes. Waits for that state: Chrome marks the pair `in-progress` at each
+ * consent check it sends (every few seconds) until the answer comes, so one read could see either.
  */
-export function selectedPair(page) {
-  return page.evaluate(async () => {
-    const pc = window.tanis.call?.pc;
-    if (!pc) return null;
-    const stats = await pc.getStats();
-    let pair = null;
-    stats.forEach((r) => r.type === 'transport' && r.selectedCandidatePairId && (pair = stats.get(r.selectedCandidatePairId)));
-    if (!pair) return null;
-    const local = stats.get(pair.localCandidateId);
-    const remote = stats.get(pair.remoteCandidateId);
-    return {
-      state: pair.state,
-      local: local?.candidateType,
-      remote: remote?.candidateType,
-      relayProtocol: local?.relayProtocol,
-      bytes: pair.bytesReceived,
-    };
-  });
+export async function succeededPair(page) {
+  const handle = await page.waitForFunction(readSucceededPair, null, { polling: 100 });
+  return handle.jsonValue();
+}
+
+/** Runs in the page: the selected pair of `window.tanis.call` if its check has succeeded, else null. */
+async function readSucceededPair() {
+  const pc = window.tanis.call?.pc;
+  if (!pc) return null;
+  const stats = await pc.getStats();
+  let pair = null;
+  stats.forEach((r) => r.type === 'transport' && r.selectedCandidatePairId && (pair = stats.get(r.selectedCandidatePairId)));
+  if (pair?.state !== 'succeeded') return null;
+  const local = stats.get(pair.localCandidateId);
+  const remote = stats.get(pair.remoteCandidateId);
+  return {
+    state: pair.state,
+    local: local?.candidateType,
+    remote: remote?.candidateType,
+    relayProtocol: local?.relayProtocol,
+    bytes: pair.bytesReceived,
+  };
 }

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { assertNoPageErrors, launch, person, register, screenshot, selectedPair } from './harness.js';
+import { assertNoPageErrors, launch, person, register, screenshot, succeededPair } from './harness.js';
 
 let browser;
 before(async () => (browser = await launch()));
@@ -60,16 +60,9 @@ test('a video call connects through the TURN relay only, and no peer address eve
     await p.page.waitForFunction(() => document.querySelector('[data-testid=remote-video]')?.videoWidth > 0);
   }
   for (const p of [eda, filiz]) {
-    await p.page.waitForFunction(async () => {
-      const pc = window.tanis.call?.pc;
-      if (!pc) return false;
-      let selected = false;
-      (await pc.getStats()).forEach((r) => r.type === 'transport' && r.selectedCandidatePairId && (selected = true));
-      return selected;
-    }, null, { polling: 100 });
-    const pair = await selectedPair(p.page);
+    // The pair the call runs on passed its connectivity check (a call that never gets there times out here).
+    const pair = await succeededPair(p.page);
     assert.deepEqual({ local: pair.local, remote: pair.remote }, { local: 'relay', remote: 'relay' }, `${p.handle}: ${JSON.stringify(pair)}`);
-    assert.equal(pair.state, 'succeeded');
 
     const seen = await p.page.evaluate(() => window.tanis.remoteCandidates);
     assert.ok(seen.length > 0, 'the page was given the other side’s relay candidates');

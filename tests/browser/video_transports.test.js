@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { assertNoPageErrors, launch, person, register, selectedPair } from './harness.js';
+import { assertNoPageErrors, launch, person, register, succeededPair } from './harness.js';
 
 let browser;
 before(async () => (browser = await launch()));
@@ -46,12 +46,7 @@ async function callOver(transport, keep) {
     await p.page.waitForFunction(() => document.querySelector('[data-testid=remote-video]')?.videoWidth > 0);
     const urls = await p.page.evaluate(() => window.tanisTurnUrls);
     assert.ok(urls.length > 0 && urls.every((u) => new RegExp(keep).test(u)), `${transport}: offered ${urls}`);
-    await p.page.waitForFunction(async () => {
-      let selected = false;
-      (await window.tanis.call.pc.getStats()).forEach((r) => r.type === 'transport' && r.selectedCandidatePairId && (selected = true));
-      return selected;
-    }, null, { polling: 100 });
-    const pair = await selectedPair(p.page);
+    const pair = await succeededPair(p.page);
     const { local, remote, relayProtocol } = pair;
     assert.deepEqual({ local, remote, relayProtocol }, { local: 'relay', remote: 'relay', relayProtocol: transport }, JSON.stringify(pair));
     const seen = await p.page.evaluate(() => window.tanis.remoteCandidates);

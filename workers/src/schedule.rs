@@ -16,6 +16,7 @@ use apalis_cron::{CronScheduler, Tick};
 use chrono_tz::Tz;
 use tokio_util::sync::CancellationToken;
 use tower::retry::backoff::{ExponentialBackoffMaker, MakeBackoff};
+use tracing::Instrument;
 
 use crate::{Context, JobError, JobStore, LiveEffects};
 
@@ -94,13 +95,18 @@ impl Job {
     }
 
     /// Runs the job once, now, and records the outcome where every node can read it (`JobStore::record_run`).
+    /// In a span named for the job, so that what the run logs (a store's warning too) says which job it was.
     pub async fn run<S: JobStore, L: LiveEffects>(self, ctx: &Context<S, L>) -> Result<(), JobError> {
-        let result = self.run_unrecorded(ctx).await;
-        let error = result.as_ref().err().map(|e| e.to_string());
-        if let Err(e) = ctx.store.record_run(self.name(), error.as_deref(), ctx.now()).await {
-            tracing::warn!(job = self.name(), error = %e, "could not record the job's outcome");
+        async {
+            let result = self.run_unrecorded(ctx).await;
+            let error = result.as_ref().err().map(|e| e.to_string());
+            if let Err(e) = ctx.store.record_run(self.name(), error.as_deref(), ctx.now()).await {
+                tracing::warn!(job = self.name(), error = %e, "could not record the job's outcome");
+            }
+            result
         }
-        result
+        .instrument(tracing::info_span!("job", name = self.name()))
+        .await
     }
 
     async fn run_unrecorded<S: JobStore, L: LiveEffects>(self, ctx: &Context<S, L>) -> Result<(), JobError> {
