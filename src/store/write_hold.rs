@@ -4,8 +4,8 @@
 //! stalls every sign-up, report and background job behind it, and sqlx's own warning names only the waiters
 //! ("time to acquire exceeded slow threshold"). The pool's hooks note the span that took the connection and
 //! when; a holder that gives it back after [`HOLD_WARNING`] is logged inside that span, with how long it held it.
-//! The span names the holder only where the log's filter enables it (`TANIS_LOG`: apalis's job spans at `info`,
-//! tower-http's request spans at `debug`); otherwise the warning still says how long.
+//! The span names the holder only where the log's filter enables it (`TANIS_LOG`: the jobs' spans at `info` for
+//! `tanis_workers`, the requests' at `debug` for `tower_http`); otherwise the warning still says how long.
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

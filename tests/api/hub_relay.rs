@@ -194,6 +194,10 @@ async fn a_dropped_receiver_resumes_and_loses_nothing_acknowledged(backend: Back
 /// client sent, not something the server derived from it.
 async fn the_server_never_holds_the_plaintext(backend: Backend) {
     let app = spawn_app(backend).await;
+    let wal_from = match backend {
+        Backend::Sqlite => String::new(),
+        Backend::Postgres => crate::phones::postgres_wal_position(&app.database_url).await,
+    };
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
     let (mut sa, mut chat_a, mut sb, mut chat_b) = app.pair(&a, &b, MatchKind::Text).await;
     let marker = "GIZLI-ISARET-7f3a9c-plaintext-marker";
@@ -260,7 +264,7 @@ async fn the_server_never_holds_the_plaintext(backend: Backend) {
             assert_eq!(hits(control.into()).await, ["public.reports"], "the scan sees stored text (control)");
             assert!(hits(marker.into()).await.is_empty() && hits(encoded.clone()).await.is_empty());
             // On disk too: the write-ahead log holds every row ever written, deleted or not.
-            let wal = crate::phones::postgres_wal(&app.database_url).await;
+            let wal = crate::phones::postgres_wal(&app.database_url, &wal_from).await;
             assert!(found(&wal, control), "the WAL scan sees stored text (control)");
             assert!(!found(&wal, marker) && !found(&wal, &encoded), "plaintext in the WAL");
         }
