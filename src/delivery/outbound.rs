@@ -9,14 +9,17 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll};
 
+use futures_util::task::AtomicWaker;
 use tokio::sync::Notify;
 
 use super::Encoded;
 
 /// Makes a queue that holds at most `capacity` frames, counting the reserved ones.
 pub fn queue(capacity: usize) -> (Outbound, Frames) {
-    let shared = Arc::new(Shared { state: Mutex::default(), queued: Notify::new(), room: Notify::new(), capacity });
+    let shared =
+        Arc::new(Shared { state: Mutex::default(), reader: AtomicWaker::new(), room: Notify::new(), capacity });
     (Outbound(shared.clone()), Frames(shared))
 }
 
@@ -45,8 +48,10 @@ pub enum Refused {
 #[derive(Debug)]
 struct Shared {
     state: Mutex<State>,
-    /// Wakes the reader: a frame was queued, or the last slot was given back after the queue closed.
-    queued: Notify,
+    /// The reader's task, woken when a frame is queued or the last slot is given back after the queue closed. One
+    /// reader, so one waker: registering it again from the same task is two atomic operations, where a `Notify`
+    /// made a waiter and took its list's lock to add it and again to remove it, at every turn of the socket's loop.
+    reader: AtomicWaker,
     /// Wakes a sender waiting for room (one per frame read), or all of them when the queue closes.
     room: Notify,
     capacity: usize,
@@ -91,7 +96,7 @@ impl Outbound {
             }
             state.frames.push_back(frame);
         }
-        self.0.queued.notify_one();
+        self.0.reader.wake();
         Ok(())
     }
 
@@ -101,8 +106,27 @@ impl Outbound {
         Ok(())
     }
 
+    /// Takes room for one frame if there is some now; `Err(Full)` when there is none.
+    pub fn try_reserve(&self) -> Result<Slot, Refused> {
+        let mut state = self.0.lock();
+        if state.closed {
+            return Err(Refused::Closed);
+        }
+        if !state.has_room(self.0.capacity) {
+            return Err(Refused::Full);
+        }
+        state.reserved += 1;
+        Ok(Slot(Some(self.0.clone())))
+    }
+
     /// Takes room for one frame, waiting for it; `Err` once the queue is closed.
     pub async fn reserve(&self) -> Result<Slot, Refused> {
+        // Most often there is room: taken without registering a waiter (two locks of the waiters' list, per
+        // message on the relay's path).
+        match self.try_reserve() {
+            Err(Refused::Full) => {}
+            taken_or_closed => return taken_or_closed,
+        }
         loop {
             // Registered before the state is read, so room made (or a close) after the read still wakes it.
             let room = self.0.room.notified();
@@ -132,7 +156,7 @@ impl Slot {
             state.reserved -= 1;
             state.frames.push_back(frame);
         }
-        shared.queued.notify_one();
+        shared.reader.wake();
     }
 }
 
@@ -146,7 +170,7 @@ impl Drop for Slot {
         };
         shared.room.notify_one();
         if finished {
-            shared.queued.notify_one();
+            shared.reader.wake();
         }
     }
 }
@@ -155,15 +179,21 @@ impl Frames {
     /// The next frame, waiting for one; `None` once the queue is closed, empty, and no slot is outstanding.
     /// While it is open, this waits: the socket's own handle is a sender for as long as its task runs.
     pub async fn recv(&mut self) -> Option<Encoded> {
-        loop {
-            if let Some(frame) = self.try_recv() {
-                return Some(frame);
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Encoded>> {
+        // Registered before the queue is read: a frame queued after the read wakes this task.
+        self.0.reader.register(cx.waker());
+        let mut state = self.0.lock();
+        match state.frames.pop_front() {
+            Some(frame) => {
+                drop(state);
+                self.0.room.notify_one();
+                Poll::Ready(Some(frame))
             }
-            if self.0.lock().finished() {
-                return None;
-            }
-            // One reader: a frame queued since the check left its wake-up stored, so this returns at once.
-            self.0.queued.notified().await;
+            None if state.finished() => Poll::Ready(None),
+            None => Poll::Pending,
         }
     }
 
@@ -194,6 +224,8 @@ impl Drop for Frames {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
     use futures_util::FutureExt;
 
     use super::*;
@@ -228,6 +260,19 @@ mod tests {
         assert_eq!(rx.recv().await, Some(frame("a")));
         waiting.await.unwrap().unwrap();
         assert_eq!(rx.recv().await, Some(frame("b")));
+    }
+
+    #[tokio::test]
+    async fn a_waiting_reader_is_woken_by_a_frame_after_an_earlier_wait_was_dropped() {
+        let (tx, mut rx) = queue(2);
+        // A wait begun and dropped, as the socket's loop does when another branch of its select! wins.
+        assert!(rx.recv().now_or_never().is_none());
+        let reading = tokio::spawn(async move { rx.recv().await });
+        tokio::task::yield_now().await;
+        assert!(!reading.is_finished(), "an empty queue waits");
+        tx.try_send(frame("a")).unwrap();
+        let read = tokio::time::timeout(Duration::from_secs(10), reading).await.expect("the frame woke the reader");
+        assert_eq!(read.unwrap(), Some(frame("a")));
     }
 
     #[tokio::test]

@@ -2,8 +2,11 @@
 //! Only [`super::Delivery`] and the hub's task that runs a socket use this directly.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::Poll;
+
+use futures_util::task::AtomicWaker;
 
 use tanis_proto::{CloseCode, ServerFrame};
 
@@ -22,15 +25,40 @@ pub type Encoded = Arc<str>;
 /// what the code lets it and sends the close frame.
 #[derive(Debug, Default)]
 pub struct Closer {
+    /// Cancelled when the socket ends: whatever waits on the socket from another task stops waiting.
     pub token: CancellationToken,
     code: OnceLock<CloseCode>,
+    /// Set with the token, and read without its lock by the socket's own task ([`Closer::ended`]), which polls it at
+    /// every turn of its loop: the token's check takes a lock, and its waiter took the lock of a list.
+    ended: AtomicBool,
+    /// The socket's own task, woken when another task ends the socket.
+    task: AtomicWaker,
 }
 
 impl Closer {
     /// The first code wins: a socket closed for being banned is not re-labelled by a later cause.
     pub fn close(&self, code: CloseCode) {
         let _ = self.code.set(code);
+        self.end();
+    }
+
+    /// Ends the socket with no code (or after [`Closer::close`] chose one).
+    pub fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.task.wake();
         self.token.cancel();
+    }
+
+    /// Resolves once the socket is ended. For the socket's own task only: it keeps one waker.
+    pub fn ended(&self) -> impl Future<Output = ()> + Unpin + '_ {
+        std::future::poll_fn(move |cx| {
+            if self.ended.load(Ordering::Acquire) {
+                return Poll::Ready(());
+            }
+            self.task.register(cx.waker());
+            // Ended between the check and the registration: that wake-up found no waker.
+            if self.ended.load(Ordering::Acquire) { Poll::Ready(()) } else { Poll::Pending }
+        })
     }
 
     /// The code chosen by [`Closer::close`]; `None` when the socket ended without one (the client left).
@@ -57,6 +85,9 @@ impl SocketHandle {
     /// a healthy client look like a slow consumer (that rule is for frames other users cause). Stops waiting
     /// when the socket closes.
     pub async fn answer(&self, frame: &ServerFrame) {
+        if let Some(slot) = self.slot_now() {
+            return slot.send(encode(frame));
+        }
         tokio::select! {
             _ = self.tx.send(encode(frame)) => {}
             _ = self.closer.token.cancelled() => {}
@@ -66,10 +97,23 @@ impl SocketHandle {
     /// Reserves a slot in the socket's queue for an answer to come, waiting for room as [`SocketHandle::answer`]
     /// does; `None` once the socket is closing.
     pub async fn reserve(&self) -> Option<Slot> {
+        if let Some(slot) = self.slot_now() {
+            return Some(slot);
+        }
         tokio::select! {
             slot = self.tx.reserve() => slot.ok(),
             _ = self.closer.token.cancelled() => None,
         }
+    }
+
+    /// Room in the socket's queue when there is some now and no close was decided: what `answer` and `reserve`
+    /// take first, without making a waiter known to the close's token (under its lock) for a wait that most
+    /// often does not happen. A socket that ends without a code has its queue closed, which refuses the slot.
+    fn slot_now(&self) -> Option<Slot> {
+        if self.closer.chosen().is_some() {
+            return None;
+        }
+        self.tx.try_reserve().ok()
     }
 
     /// Queues a frame without waiting; a full queue closes the socket as a slow consumer.
@@ -379,5 +423,48 @@ impl Sockets {
 
     pub fn is_connected(&self, user_id: UserId) -> bool {
         self.users.lock().expect("registry lock").contains_key(&user_id)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use futures_util::FutureExt;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn the_sockets_task_sees_a_close_decided_elsewhere_and_the_token_is_cancelled_with_it() {
+        let closer = Arc::new(Closer::default());
+        assert!(closer.ended().now_or_never().is_none(), "an open socket has not ended");
+        let waiting = tokio::spawn({
+            let closer = closer.clone();
+            async move { closer.ended().await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished());
+        closer.close(CloseCode::Banned);
+        tokio::time::timeout(Duration::from_secs(10), waiting)
+            .await
+            .expect("the close woke the socket's task")
+            .unwrap();
+        assert!(closer.token.is_cancelled());
+        assert_eq!(closer.chosen(), Some(CloseCode::Banned));
+        // The first code stays; ending again changes nothing.
+        closer.close(CloseCode::GoingAway);
+        closer.end();
+        assert_eq!(closer.chosen(), Some(CloseCode::Banned));
+        assert!(closer.ended().now_or_never().is_some());
+    }
+
+    #[tokio::test]
+    async fn a_socket_ended_without_a_code_has_ended_and_chose_none() {
+        let closer = Closer::default();
+        closer.end();
+        assert!(closer.ended().now_or_never().is_some());
+        assert!(closer.token.is_cancelled());
+        assert_eq!(closer.chosen(), None);
     }
 }

@@ -254,7 +254,7 @@ fn serve<'a>(
             // What is queued after the close was decided is not owed to the client (it stays stored for `resume`
             // where it matters); cancelling stops whatever of the frame being handled waits on this socket.
             outbound.close();
-            closer.token.cancel();
+            closer.end();
             // The frame being handled finishes, as it always has: its handler is never cut off half-way.
             if let Some(frame) = handling.take() {
                 frame.await;
@@ -273,7 +273,7 @@ fn serve<'a>(
         // was decided, the flush or the close frame itself. So the bound is on everything after the decision: when
         // it runs out, the work is dropped, and the connection with it.
         let bound = async {
-            closer.token.cancelled().await;
+            closer.ended().await;
             Box::pin(tokio::time::sleep(FLUSH_BOUND)).await;
         };
         let sent_close = tokio::select! {
@@ -284,7 +284,7 @@ fn serve<'a>(
             }
         };
         // However the socket ended, everything that holds its handle must see it closed.
-        closer.token.cancel();
+        closer.end();
         sent_close && !peer_gone
     }
 }
@@ -317,8 +317,7 @@ fn live<'a>(
         let mut quiet_since = Instant::now();
         let mut next_ping = quiet_since + heartbeat.interval;
         let timer = tokio::time::sleep_until(next_ping);
-        // Made once, not on every turn of the loop: it makes its waiter known to the token under a lock.
-        let decided = closer.token.cancelled();
+        let decided = closer.ended();
         tokio::pin!(timer, decided);
         loop {
             tokio::select! {
