@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 mod codes;
 pub mod franking;
 mod ids;
+mod parse;
 mod text;
 
 pub use codes::{CloseCode, ErrorCode};

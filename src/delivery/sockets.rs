@@ -49,15 +49,20 @@ impl Closer {
         self.token.cancel();
     }
 
+    /// Whether the socket has ended (a close was decided, or its task ended it).
+    pub fn has_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
+    }
+
     /// Resolves once the socket is ended. For the socket's own task only: it keeps one waker.
     pub fn ended(&self) -> impl Future<Output = ()> + Unpin + '_ {
         std::future::poll_fn(move |cx| {
-            if self.ended.load(Ordering::Acquire) {
+            if self.has_ended() {
                 return Poll::Ready(());
             }
             self.task.register(cx.waker());
             // Ended between the check and the registration: that wake-up found no waker.
-            if self.ended.load(Ordering::Acquire) { Poll::Ready(()) } else { Poll::Pending }
+            if self.has_ended() { Poll::Ready(()) } else { Poll::Pending }
         })
     }
 
@@ -106,11 +111,11 @@ impl SocketHandle {
         }
     }
 
-    /// Room in the socket's queue when there is some now and no close was decided: what `answer` and `reserve`
-    /// take first, without making a waiter known to the close's token (under its lock) for a wait that most
-    /// often does not happen. A socket that ends without a code has its queue closed, which refuses the slot.
+    /// Room in the socket's queue when there is some now and the socket has not ended: what `answer` and
+    /// `reserve` take first, without making a waiter known to the close's token (under its lock) for a wait that
+    /// most often does not happen.
     fn slot_now(&self) -> Option<Slot> {
-        if self.closer.chosen().is_some() {
+        if self.closer.has_ended() {
             return None;
         }
         self.tx.try_reserve().ok()
@@ -450,7 +455,7 @@ mod tests {
             .await
             .expect("the close woke the socket's task")
             .unwrap();
-        assert!(closer.token.is_cancelled());
+        assert!(closer.token.is_cancelled() && closer.has_ended());
         assert_eq!(closer.chosen(), Some(CloseCode::Banned));
         // The first code stays; ending again changes nothing.
         closer.close(CloseCode::GoingAway);
@@ -463,7 +468,7 @@ mod tests {
     async fn a_socket_ended_without_a_code_has_ended_and_chose_none() {
         let closer = Closer::default();
         closer.end();
-        assert!(closer.ended().now_or_never().is_some());
+        assert!(closer.ended().now_or_never().is_some() && closer.has_ended());
         assert!(closer.token.is_cancelled());
         assert_eq!(closer.chosen(), None);
     }

@@ -14,7 +14,7 @@ pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
     if text.len() > ctx.hub.inner.settings.hub.max_frame_bytes {
         return ctx.protocol_error(None, ErrorCode::MessageTooLarge, "frame larger than max_frame_bytes").await;
     }
-    let frame = match serde_json::from_str::<ClientFrame>(text) {
+    let frame = match ClientFrame::from_json(text) {
         // Refused before anything of it is applied, whatever field holds it (tanis_proto::has_nul).
         Ok(frame) if tanis_proto::has_nul(text) => {
             let id = frame.id().map(str::to_owned);
