@@ -194,10 +194,7 @@ async fn a_dropped_receiver_resumes_and_loses_nothing_acknowledged(backend: Back
 /// client sent, not something the server derived from it.
 async fn the_server_never_holds_the_plaintext(backend: Backend) {
     let app = spawn_app(backend).await;
-    let wal_from = match backend {
-        Backend::Sqlite => String::new(),
-        Backend::Postgres => crate::phones::postgres_wal_position(&app.database_url).await,
-    };
+    let wal_from = crate::phones::wal_position(backend, &app.database_url).await;
     let (a, b) = (app.user("kedi").await, app.user("kopek").await);
     let (mut sa, mut chat_a, mut sb, mut chat_b) = app.pair(&a, &b, MatchKind::Text).await;
     let marker = "GIZLI-ISARET-7f3a9c-plaintext-marker";

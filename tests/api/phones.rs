@@ -125,13 +125,17 @@ fn sqlite_files(url: &str) -> Vec<u8> {
     everything
 }
 
-/// Where PostgreSQL's write-ahead log is now: the name of its current segment file, for [`postgres_wal`].
-pub(crate) async fn postgres_wal_position(url: &str) -> String {
+/// Where PostgreSQL's write-ahead log is now: the name of its current segment file, for [`postgres_wal`] (empty
+/// on SQLite, which has no such log to read back).
+pub(crate) async fn wal_position(backend: Backend, url: &str) -> String {
+    if backend == Backend::Sqlite {
+        return String::new();
+    }
     let mut pg = sqlx::PgConnection::connect(url).await.unwrap();
     sqlx::query_scalar("SELECT pg_walfile_name(pg_current_wal_lsn())").fetch_one(&mut pg).await.unwrap()
 }
 
-/// PostgreSQL's write-ahead log from the segment `from` (`postgres_wal_position`) on, after a checkpoint (the test
+/// PostgreSQL's write-ahead log from the segment `from` (`wal_position`) on, after a checkpoint (the test
 /// server runs without synchronous commit): every row version written since, of every database of the test server.
 /// The test server keeps a gigabyte of the log (`wal_keep_size` in scripts/test): without it, the checkpoints of
 /// the tests running beside this one could recycle a segment written moments ago before it is read.
@@ -179,10 +183,7 @@ async fn no_phone_number_is_stored_or_logged_in_clear(backend: Backend) {
         Backend::Sqlite => format!("sqlite://{}", dir.path().join("tanis.db").display()),
         Backend::Postgres => fresh_database_url(backend, dir.path()).await,
     };
-    let wal_from = match backend {
-        Backend::Sqlite => String::new(),
-        Backend::Postgres => postgres_wal_position(&url).await,
-    };
+    let wal_from = wal_position(backend, &url).await;
     // The most talkative log there is: what it shows, any level shows.
     let mut serve = tanis(dir.path());
     serve.arg("serve").env("TANIS_DATABASE_URL", &url).env("TANIS_LOG", "trace");
