@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""WAL frames a batch of messages costs SQLite, by how the two message tables are stored.
+"""WAL frames a batch of messages costs SQLite, by how a message and its log are stored.
 
     bench/wal-frames.py            # MATCHES=100 ROUNDS=600: one message per match per batch, as at one in flight
 
@@ -7,7 +7,7 @@ Replays the group commit's writes on a scratch file with Python's own SQLite: ea
 row per match (the two sides of a match take turns) and the receipt of the match's previous message, in one
 transaction. The WAL is not checkpointed while it measures, so its size at the end is every frame written;
 frames / messages is what each message cost the commit (each frame is a 4 KiB page written and checksummed).
-The tables' columns are migrations/sqlite's; only how each is stored changes.
+The columns are migrations/sqlite's; only how they are stored changes.
 """
 import os
 import sqlite3
@@ -26,21 +26,57 @@ LOG = """match_id INTEGER NOT NULL, seq INTEGER NOT NULL, sender_id INTEGER NOT 
     connection_type TEXT NOT NULL, commitment BLOB, PRIMARY KEY (match_id, seq), CHECK (sender_id <> receiver_id)"""
 CREATED = "CREATE INDEX messages_created ON messages (created_at)"
 
+ROW = """match_id INTEGER NOT NULL, seq INTEGER NOT NULL, sender_id INTEGER NOT NULL, receiver_id INTEGER NOT NULL,
+    sent_at TEXT NOT NULL, delivered BOOLEAN NOT NULL DEFAULT FALSE, delivered_at TEXT, device_info TEXT,
+    connection_type TEXT NOT NULL, commitment BLOB, client_msg_id TEXT, content TEXT, nonce TEXT,
+    CHECK (sender_id <> receiver_id)"""
+
+# Each layout: its schema, the receipt's update, and the inserts of one message (binding match, seq, sender,
+# receiver, client_msg_id, content, nonce, time, commitment by name).
+TWO_TABLES = (
+    "UPDATE message_logs SET delivered = TRUE, delivered_at = :time "
+    "WHERE match_id = :match AND seq = :seq AND delivered = FALSE",
+    [
+        "INSERT INTO messages (match_id, seq, sender_id, receiver_id, client_msg_id, content, nonce, created_at) "
+        "VALUES (:match, :seq, :sender, :receiver, :key, :content, :nonce, :time)",
+        "INSERT INTO message_logs (match_id, seq, sender_id, receiver_id, sent_at, device_info, connection_type, "
+        "commitment) VALUES (:match, :seq, :sender, :receiver, :time, NULL, 'text', :commitment)",
+    ],
+)
 LAYOUTS = {
-    "clustered by (match_id, seq), WITHOUT ROWID (0007 to 0027)": [
-        f"CREATE TABLE messages ({MESSAGE}) WITHOUT ROWID",
-        CREATED,
-        f"CREATE TABLE message_logs ({LOG}) WITHOUT ROWID",
-    ],
-    "stored by arrival, rowid tables (0028)": [
-        f"CREATE TABLE messages ({MESSAGE})",
-        CREATED,
-        f"CREATE TABLE message_logs ({LOG})",
-    ],
+    "clustered by (match_id, seq), WITHOUT ROWID (0007 to 0027)": (
+        [
+            f"CREATE TABLE messages ({MESSAGE}) WITHOUT ROWID",
+            CREATED,
+            f"CREATE TABLE message_logs ({LOG}) WITHOUT ROWID",
+        ],
+        *TWO_TABLES,
+    ),
+    "stored by arrival, rowid tables (0028)": (
+        [f"CREATE TABLE messages ({MESSAGE})", CREATED, f"CREATE TABLE message_logs ({LOG})"],
+        *TWO_TABLES,
+    ),
+    "one row per message, stored by arrival (0029)": (
+        [
+            f"CREATE TABLE message_rows ({ROW})",
+            "CREATE UNIQUE INDEX message_rows_key ON message_rows (match_id, seq)",
+            "CREATE UNIQUE INDEX message_rows_client_key ON message_rows (match_id, sender_id, client_msg_id) "
+            "WHERE content IS NOT NULL",
+            "CREATE INDEX message_rows_expiry ON message_rows (sent_at) WHERE content IS NOT NULL",
+        ],
+        "UPDATE message_rows SET delivered = TRUE, delivered_at = :time "
+        "WHERE match_id = :match AND seq = :seq AND delivered = FALSE",
+        [
+            "INSERT INTO message_rows (match_id, seq, sender_id, receiver_id, sent_at, device_info, connection_type, "
+            "commitment, client_msg_id, content, nonce) VALUES (:match, :seq, :sender, :receiver, :time, NULL, "
+            "'text', :commitment, :key, :content, :nonce)",
+        ],
+    ),
 }
 
 
-def frames_per_message(schema):
+def frames_per_message(layout):
+    schema, receipt, inserts = layout
     with tempfile.TemporaryDirectory() as work:
         path = os.path.join(work, "frames.db")
         db = sqlite3.connect(path, isolation_level=None)
@@ -56,23 +92,22 @@ def frames_per_message(schema):
             db.execute("BEGIN")
             for m in range(MATCHES):
                 if seq[m]:
-                    db.execute(
-                        "UPDATE message_logs SET delivered = TRUE, delivered_at = ? "
-                        "WHERE match_id = ? AND seq = ? AND delivered = FALSE",
-                        (now, m + 1, seq[m]),
-                    )
+                    db.execute(receipt, {"time": now, "match": m + 1, "seq": seq[m]})
                 seq[m] += 1
                 sender, receiver = (1000 + m, 2000 + m) if seq[m] % 2 else (2000 + m, 1000 + m)
-                db.execute(
-                    "INSERT INTO messages (match_id, seq, sender_id, receiver_id, client_msg_id, content, nonce, "
-                    "created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    (m + 1, seq[m], sender, receiver, str(seq[m] // 2), content, nonce, now),
-                )
-                db.execute(
-                    "INSERT INTO message_logs (match_id, seq, sender_id, receiver_id, sent_at, device_info, "
-                    "connection_type, commitment) VALUES (?, ?, ?, ?, ?, NULL, 'text', ?)",
-                    (m + 1, seq[m], sender, receiver, now, commitment),
-                )
+                row = {
+                    "match": m + 1,
+                    "seq": seq[m],
+                    "sender": sender,
+                    "receiver": receiver,
+                    "key": str(seq[m] // 2),
+                    "content": content,
+                    "nonce": nonce,
+                    "time": now,
+                    "commitment": commitment,
+                }
+                for insert in inserts:
+                    db.execute(insert, row)
             db.execute("COMMIT")
 
         for _ in range(PREFILL):
@@ -86,5 +121,5 @@ def frames_per_message(schema):
         return frames / (ROUNDS * MATCHES)
 
 
-for name, schema in LAYOUTS.items():
-    print(f"{frames_per_message(schema):5.2f} WAL frames per message  {name}")
+for name, layout in LAYOUTS.items():
+    print(f"{frames_per_message(layout):5.2f} WAL frames per message  {name}")

@@ -10,7 +10,7 @@ use crate::notices::Notice;
 
 use super::bans::insert_notification;
 use super::system_logs::insert_system_log;
-use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use super::{BackendKind, BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
 
 /// One pending claim with its facts, as read for the verdict.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -203,8 +203,18 @@ impl Store {
     /// Deletes at most `limit` messages created before `cutoff` (their logs stay); returns how many.
     pub async fn delete_messages_before(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
         self.fail_points.rendezvous("expiry.before_delete").await;
-        let query = "DELETE FROM messages WHERE (match_id, seq) IN \
-             (SELECT match_id, seq FROM messages WHERE created_at < $1 ORDER BY created_at LIMIT $2)";
+        let query = match self.kind() {
+            BackendKind::Postgres => {
+                "DELETE FROM messages WHERE (match_id, seq) IN \
+                 (SELECT match_id, seq FROM messages WHERE created_at < $1 ORDER BY created_at LIMIT $2)"
+            }
+            // On SQLite `messages` is a view of the rows that have content (migrations/sqlite/0029): the content
+            // goes, the row stays as the log.
+            BackendKind::Sqlite => {
+                "UPDATE message_rows SET client_msg_id = NULL, content = NULL, nonce = NULL WHERE rowid IN \
+                 (SELECT rowid FROM message_rows WHERE content IS NOT NULL AND sent_at < $1 ORDER BY sent_at LIMIT $2)"
+            }
+        };
         Ok(on_write_pool!(self, |pool| sqlx::query(query)
             .bind(cutoff)
             .bind(limit)

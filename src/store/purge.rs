@@ -22,7 +22,7 @@ use chrono::{DateTime, Utc};
 use serde_json::{Value, json};
 
 use super::system_logs::insert_system_log;
-use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use super::{BackendKind, BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
 use crate::domain::{AuditAction, Tag, UserId};
 
 /// The matches the purged user took part in, as a subquery over the two per-side indexes.
@@ -32,9 +32,42 @@ macro_rules! their_matches {
     };
 }
 
+/// The logs of the purged user's messages in `$table`, re-keyed (binding `$1` and `$2`, as [`REKEY`]): the sender's
+/// device description goes.
+macro_rules! rekey_logs {
+    ($table:literal) => {
+        concat!(
+            "UPDATE ",
+            $table,
+            " SET device_info = CASE WHEN sender_id = $1 THEN NULL ELSE device_info END, ",
+            "sender_id = CASE WHEN sender_id = $1 THEN $2 ELSE sender_id END, ",
+            "receiver_id = CASE WHEN receiver_id = $1 THEN $2 ELSE receiver_id END WHERE match_id IN ",
+            their_matches!()
+        )
+    };
+}
+
+/// What the purge does to the user's messages, by store: `[their content goes (binding `$1`), their logs are
+/// re-keyed (`$1` and `$2`)]`. On SQLite a message and its log are one row, of which `messages` and `message_logs`
+/// are views (migrations/sqlite/0029): the content is cleared, the row stays as the log.
+fn purge_messages(kind: BackendKind) -> [&'static str; 2] {
+    match kind {
+        BackendKind::Postgres => {
+            [concat!("DELETE FROM messages WHERE match_id IN ", their_matches!()), rekey_logs!("message_logs")]
+        }
+        BackendKind::Sqlite => [
+            concat!(
+                "UPDATE message_rows SET client_msg_id = NULL, content = NULL, nonce = NULL ",
+                "WHERE content IS NOT NULL AND match_id IN ",
+                their_matches!()
+            ),
+            rekey_logs!("message_rows"),
+        ],
+    }
+}
+
 /// Statements binding only the purged id (`$1`): what goes, and billing events unlinked.
 const REMOVE: &[&str] = &[
-    concat!("DELETE FROM messages WHERE match_id IN ", their_matches!()),
     // Revealed messages are theirs (the reported's words) or theirs to have revealed (the reporter's choice).
     "DELETE FROM report_evidence WHERE report_id IN (SELECT id FROM reports WHERE reporter_id = $1 OR reported_id = $1)",
     "DELETE FROM push_outbox WHERE device_id IN (SELECT id FROM devices WHERE user_id = $1)",
@@ -64,12 +97,6 @@ const REMOVE_BY_PHONE: &[&str] = &[
 /// Statements binding the purged id (`$1`) and the tombstone's (`$2`): what stays, re-keyed. The match rows go
 /// last: the statements before them find the user's matches through them.
 const REKEY: &[&str] = &[
-    concat!(
-        "UPDATE message_logs SET device_info = CASE WHEN sender_id = $1 THEN NULL ELSE device_info END, ",
-        "sender_id = CASE WHEN sender_id = $1 THEN $2 ELSE sender_id END, ",
-        "receiver_id = CASE WHEN receiver_id = $1 THEN $2 ELSE receiver_id END WHERE match_id IN ",
-        their_matches!()
-    ),
     concat!("UPDATE claims SET user_id = $2 WHERE user_id = $1 AND match_id IN ", their_matches!()),
     "UPDATE matches SET user1_id = $2, user1_public_key = '' WHERE user1_id = $1",
     "UPDATE matches SET user2_id = $2, user2_public_key = '' WHERE user2_id = $1",
@@ -180,12 +207,15 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
             }
+            let [content, logs] = purge_messages(self.kind());
+            sqlx::query(content).bind(user_id).execute(&mut *tx).await?;
             for sql in REMOVE {
                 sqlx::query(*sql).bind(user_id).execute(&mut *tx).await?;
             }
             for sql in REMOVE_BY_PHONE {
                 sqlx::query(*sql).bind(user_id).bind(&doomed.phone_index).execute(&mut *tx).await?;
             }
+            sqlx::query(logs).bind(user_id).bind(tombstone).execute(&mut *tx).await?;
             for sql in REKEY {
                 sqlx::query(*sql).bind(user_id).bind(tombstone).execute(&mut *tx).await?;
             }

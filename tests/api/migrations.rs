@@ -18,6 +18,7 @@ on_both_stores!(
     the_account_table_rebuilt_for_deletion_keeps_every_row_pointing_at_it_and_never_reuses_an_id,
     franked_messages_come_through_whole_when_their_tables_lose_their_foreign_keys,
     messages_of_interleaved_matches_come_through_whole_when_stored_by_arrival,
+    a_message_and_its_log_come_through_whole_as_one_row,
 );
 
 /// Runs one statement on the database at `url` as it stands (no store: its queries follow the newest schema) and
@@ -31,6 +32,20 @@ pub(crate) async fn old_id(backend: Backend, url: &str, sql: &str) -> i64 {
         Backend::Postgres => {
             let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
             sqlx::query_scalar(sqlx::AssertSqlSafe(sql.to_owned())).fetch_one(&mut conn).await.unwrap()
+        }
+    }
+}
+
+/// Runs one statement on the database at `url` as it stands.
+async fn old_execute(backend: Backend, url: &str, sql: &str) {
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+            sqlx::query(sqlx::AssertSqlSafe(sql.to_owned())).execute(&mut conn).await.unwrap();
         }
     }
 }
@@ -245,38 +260,98 @@ async fn messages_of_interleaved_matches_come_through_whole_when_stored_by_arriv
     message_rows_come_through_a_rebuild_of_their_tables(backend, 27).await;
 }
 
-/// Writes, at schema `version`, two matches' messages interleaved over two batches (one franked differently, one
-/// delivered), migrates to the newest schema, then reads them back and writes on through the tables' keys.
+/// 0029 keeps a message and its log in one row on SQLite (`messages` and `message_logs` become views of it; nothing
+/// changes on PostgreSQL): rows of both tables, and a log whose content had expired, come through whole.
+async fn a_message_and_its_log_come_through_whole_as_one_row(backend: Backend) {
+    message_rows_come_through_a_rebuild_of_their_tables(backend, 28).await;
+}
+
+/// Writes, at schema `version` (26 to 28: two message tables with today's columns), two matches' messages
+/// interleaved over two batches (one franked differently, one delivered) and a log whose content expired, migrates
+/// to the newest schema, then reads them back and writes on through the tables' keys.
 async fn message_rows_come_through_a_rebuild_of_their_tables(backend: Backend, version: i64) {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(backend, dir.path()).await;
     let store = Store::connect(&url).await.unwrap();
     migrate_up_to(backend, &url, version).await;
-    // Versions 26 and later have today's message columns: the store's own writes are the old version's writes.
     let a = store.insert_user(&new_user("+905551110021", "ayse", "0021", "AYSE0021")).await.unwrap().id;
     let b = store.insert_user(&new_user("+905551110022", "burak", "0022", "BURAK022")).await.unwrap().id;
     let c = store.insert_user(&new_user("+905551110023", "cemre", "0023", "CEMRE023")).await.unwrap().id;
-    let (m, n) = (old_match(backend, &url, a, b).await, old_match(backend, &url, c, a).await);
+    let (m, n, o) = (
+        old_match(backend, &url, a, b).await,
+        old_match(backend, &url, c, a).await,
+        old_match(backend, &url, b, c).await,
+    );
     let now = start_time();
+    let later = now + chrono::Duration::seconds(1);
     let mut sent = [new_message(m, a, b, "a1"), new_message(n, c, a, "c1"), new_message(m, b, a, "b1")];
     sent[2].commitment = [9; 32];
-    store.insert_messages(&sent[..2], now).await.unwrap();
-    let later = now + chrono::Duration::seconds(1);
+    // Written as that schema's batch wrote them (today's SQLite batch writes 0029's one row): a row in each table,
+    // in the order they arrived; the first one delivered a second later.
+    let hex = |bytes: &[u8; 32]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let at = |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+    let blob = |bytes: &[u8; 32]| match backend {
+        Backend::Sqlite => format!("X'{}'", hex(bytes)),
+        Backend::Postgres => format!("'\\x{}'::bytea", hex(bytes)),
+    };
+    for (message, seq, sent_at) in [(&sent[0], 1, now), (&sent[1], 1, now), (&sent[2], 2, later)] {
+        let (match_id, sender, receiver, key) =
+            (message.match_id, message.sender_id, message.receiver_id, &message.client_msg_id);
+        let delivered = if seq == 1 && match_id == m { format!("TRUE, '{}'", at(later)) } else { "FALSE, NULL".into() };
+        old_execute(
+            backend,
+            &url,
+            &format!(
+                "INSERT INTO messages (match_id, seq, sender_id, receiver_id, client_msg_id, content, nonce, created_at) \
+                 VALUES ({match_id}, {seq}, {sender}, {receiver}, '{key}', '{}', '{}', '{}')",
+                message.content,
+                message.nonce,
+                at(sent_at)
+            ),
+        )
+        .await;
+        old_execute(
+            backend,
+            &url,
+            &format!(
+                "INSERT INTO message_logs (match_id, seq, sender_id, receiver_id, sent_at, delivered, delivered_at, \
+                 device_info, connection_type, commitment) VALUES ({match_id}, {seq}, {sender}, {receiver}, '{}', \
+                 {delivered}, 'tanis-client/test', 'text', {})",
+                at(sent_at),
+                blob(&message.commitment)
+            ),
+        )
+        .await;
+    }
+    // A log whose message's content the expiry deleted.
+    old_execute(
+        backend,
+        &url,
+        &format!(
+            "INSERT INTO message_logs (match_id, seq, sender_id, receiver_id, sent_at, connection_type, commitment) \
+             VALUES ({o}, 1, {b}, {c}, '{}', 'text', {})",
+            at(now - chrono::Duration::days(2)),
+            blob(&[5; 32])
+        ),
+    )
+    .await;
     let delivered = Receipt { match_id: m, seq: Seq(1), receiver_id: b };
-    let batch = Batch { messages: &sent[2..], receipts: &[delivered], ..Batch::default() };
-    assert_eq!(store.write_batch(batch, later).await.unwrap().receipts, vec![Some(a)]);
 
     store.migrate().await.unwrap();
 
     if backend == Backend::Sqlite {
-        // Stored by arrival (0028): rowid tables, so that a batch's rows share their pages (BENCHMARKS.md).
+        // One row per message (0029), stored by arrival (0028): a rowid table, so that a batch's rows share their
+        // pages (BENCHMARKS.md); the two names the queries read are views of it.
         let mut conn = sqlx::SqliteConnection::connect(&url).await.unwrap();
-        let clustered: Vec<(String,)> =
-            sqlx::query_as("SELECT name FROM pragma_table_list WHERE name IN ('messages', 'message_logs') AND wr = 1")
-                .fetch_all(&mut conn)
-                .await
-                .unwrap();
-        assert_eq!(clustered, Vec::<(String,)>::new(), "neither message table is clustered by its key");
+        let layout: Vec<(String, String, bool)> = sqlx::query_as(
+            "SELECT name, type, wr FROM pragma_table_list \
+             WHERE name IN ('messages', 'message_logs', 'message_rows') ORDER BY name",
+        )
+        .fetch_all(&mut conn)
+        .await
+        .unwrap();
+        let expected = [("message_logs", "view"), ("message_rows", "table"), ("messages", "view")];
+        assert_eq!(layout, expected.map(|(name, kind)| (name.to_owned(), kind.to_owned(), false)));
     }
     let read = |rows: Vec<tanis::store::MessageRow>| -> Vec<(Seq, UserId, String)> {
         rows.into_iter().map(|r| (r.seq, r.sender_id, r.content)).collect()
@@ -294,6 +369,10 @@ async fn message_rows_come_through_a_rebuild_of_their_tables(backend: Backend, v
         vec![(a, b, Some(vec![7; 32])), (b, a, Some(vec![9; 32]))],
         "who sent to whom, and the commitments"
     );
+    let expired = store.bound_messages(o, &[Seq(1)]).await.unwrap();
+    assert_eq!(expired.len(), 1, "the log of an expired message stays");
+    assert_eq!((expired[0].sender_id, expired[0].commitment.clone()), (b, Some(vec![5; 32])));
+    assert!(store.messages_after(o, Seq(0), 10).await.unwrap().is_empty(), "and its content stays gone");
     let receipts = [delivered, Receipt { match_id: m, seq: Seq(2), receiver_id: a }];
     let again = [new_message(m, b, a, "b1"), new_message(m, a, b, "a2"), new_message(n, a, c, "a1")];
     let written = store.write_batch(Batch { messages: &again, receipts: &receipts, ..Batch::default() }, later).await;

@@ -118,14 +118,29 @@ async fn both_migrations_define_the_same_tables_and_columns() {
     let (_, postgres_url) = open(Backend::Postgres, dir.path()).await;
 
     let mut sqlite = sqlx::SqliteConnection::connect(&sqlite_url).await.unwrap();
+    // SQLite's `messages` and `message_logs` are views of one row per message, `message_rows` (0029).
     let mut on_sqlite: Vec<(String, String)> = sqlx::query_as(
         "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
-         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%' \
-         AND m.name NOT IN ('Jobs', 'Workers')", // the job queue's (apalis), in schema `apalis` on PostgreSQL
+         WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%' \
+         AND m.name NOT IN ('Jobs', 'Workers', 'message_rows')", // the job queue's (apalis): schema `apalis` on PostgreSQL
     )
     .fetch_all(&mut sqlite)
     .await
     .unwrap();
+    let mut message_rows: Vec<String> =
+        sqlx::query_scalar("SELECT name FROM pragma_table_info('message_rows')").fetch_all(&mut sqlite).await.unwrap();
+    let mut both_views: Vec<String> = on_sqlite
+        .iter()
+        .filter(|(table, column)| {
+            // The view's `created_at` is the row's `sent_at`.
+            (table == "messages" && column != "created_at") || table == "message_logs"
+        })
+        .map(|(_, column)| column.clone())
+        .collect();
+    both_views.sort();
+    both_views.dedup();
+    message_rows.sort();
+    assert_eq!(message_rows, both_views, "one row per message holds exactly the two views' columns");
     let mut postgres = sqlx::PgConnection::connect(&postgres_url).await.unwrap();
     let mut on_postgres: Vec<(String, String)> = sqlx::query_as(AssertSqlSafe(
         "SELECT table_name::text, column_name::text FROM information_schema.columns \

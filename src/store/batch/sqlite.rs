@@ -82,10 +82,10 @@ fn mark_delivered(db: &Db<'_>, receipts: &[Receipt], now: &str) -> Result<Vec<Op
     // No RETURNING on SQLite's hot statements: it makes a statement keep a journal of its own and its rows an
     // ephemeral table, which cost more than reading the row again (see `open`).
     let mut mark = db.prepare(
-        "UPDATE message_logs SET delivered = TRUE, delivered_at = ?1 \
+        "UPDATE message_rows SET delivered = TRUE, delivered_at = ?1 \
          WHERE match_id = ?2 AND seq = ?3 AND receiver_id = ?4 AND delivered = FALSE",
     )?;
-    let mut sender_of = db.prepare("SELECT sender_id FROM message_logs WHERE match_id = ?1 AND seq = ?2")?;
+    let mut sender_of = db.prepare("SELECT sender_id FROM message_rows WHERE match_id = ?1 AND seq = ?2")?;
     receipts
         .iter()
         .map(|r| {
@@ -102,7 +102,7 @@ fn mark_delivered(db: &Db<'_>, receipts: &[Receipt], now: &str) -> Result<Vec<Op
 fn insert_messages(db: &Db<'_>, batch: &[NewMessage], now: DateTime<Utc>) -> Result<Vec<WriteOutcome>, sqlx::Error> {
     // The correlated MAX is one probe of the `(match_id, seq)` index per match (the index covers it).
     let mut state = db.prepare(
-        "SELECT status, kept_at IS NOT NULL, (SELECT COALESCE(MAX(seq), 0) FROM message_logs WHERE match_id = ?1) \
+        "SELECT status, kept_at IS NOT NULL, (SELECT COALESCE(MAX(seq), 0) FROM message_rows WHERE match_id = ?1) \
          FROM matches WHERE id = ?1",
     )?;
     let mut rows = Vec::new();
@@ -112,9 +112,10 @@ fn insert_messages(db: &Db<'_>, batch: &[NewMessage], now: DateTime<Utc>) -> Res
     let rows = rows.into_iter().map(|(id, status, kept, seq)| Ok((id, match_status(&status)?, kept, seq)));
     let last_seq = open_last_seqs(rows.collect::<Result<_, sqlx::Error>>()?);
 
-    // Earlier copies of the batch's messages, by the duplicate key.
+    // Earlier copies of the batch's messages, by the duplicate key (an index of the rows that have content).
     let mut earlier = db.prepare(
-        "SELECT seq, created_at FROM messages WHERE match_id = ?1 AND sender_id = ?2 AND client_msg_id = ?3",
+        "SELECT seq, sent_at FROM message_rows \
+         WHERE match_id = ?1 AND sender_id = ?2 AND client_msg_id = ?3 AND content IS NOT NULL",
     )?;
     let mut known = Vec::new();
     for m in batch.iter().filter(|m| last_seq.contains_key(&m.match_id)) {
@@ -137,31 +138,25 @@ fn insert_messages(db: &Db<'_>, batch: &[NewMessage], now: DateTime<Utc>) -> Res
     let (outcomes, fresh) = assign_seqs(batch, &last_seq, known, now);
     if !fresh.is_empty() {
         let now = timestamp(now);
+        // One row per message, its log's columns and its content (migrations/sqlite/0029).
         let mut message = db.prepare(
-            "INSERT INTO messages (match_id, seq, sender_id, receiver_id, client_msg_id, content, nonce, created_at) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        )?;
-        let mut log = db.prepare(
-            "INSERT INTO message_logs \
-             (match_id, seq, sender_id, receiver_id, sent_at, device_info, connection_type, commitment) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            "INSERT INTO message_rows (match_id, seq, sender_id, receiver_id, sent_at, device_info, connection_type, \
+             commitment, client_msg_id, content, nonce) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
         )?;
         for (m, seq) in &fresh {
-            let ids: [Value<'_>; 4] = [m.match_id.into(), (*seq).into(), m.sender_id.into(), m.receiver_id.into()];
-            let [a, b, c, d] = ids;
             message.execute(&[
-                a,
-                b,
-                c,
-                d,
+                m.match_id.into(),
+                (*seq).into(),
+                m.sender_id.into(),
+                m.receiver_id.into(),
+                now.as_str().into(),
+                m.device_info.as_deref().into(),
+                m.connection_type.as_str().into(),
+                Value::Blob(&m.commitment),
                 m.client_msg_id.as_str().into(),
                 m.content.as_str().into(),
                 m.nonce.as_str().into(),
-                now.as_str().into(),
             ])?;
-            let kind = m.connection_type.as_str().into();
-            let commitment = Value::Blob(&m.commitment);
-            log.execute(&[a, b, c, d, now.as_str().into(), m.device_info.as_deref().into(), kind, commitment])?;
         }
     }
     Ok(outcomes)
@@ -174,7 +169,7 @@ fn end_matches(db: &Db<'_>, ends: &[MatchEnd], now: &str) -> Result<Vec<bool>, F
         return Ok(Vec::new());
     }
     let mut end = db.prepare(
-        "UPDATE matches SET status = CASE WHEN EXISTS (SELECT 1 FROM message_logs WHERE match_id = matches.id) \
+        "UPDATE matches SET status = CASE WHEN EXISTS (SELECT 1 FROM message_rows WHERE match_id = matches.id) \
          THEN 'completed' ELSE 'cancelled' END, ended_at = ?1, end_reason = ?2 \
          WHERE id = ?3 AND status = 'active'",
     )?;
