@@ -200,7 +200,7 @@ impl Store {
         })
     }
 
-    /// Deletes at most `limit` messages created before `cutoff` (their logs stay); returns how many.
+    /// Deletes the content of at most `limit` messages created before `cutoff` (their logs stay); returns how many.
     pub async fn delete_messages_before(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
         self.fail_points.rendezvous("expiry.before_delete").await;
         let query = match self.kind() {

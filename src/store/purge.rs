@@ -47,9 +47,9 @@ macro_rules! rekey_logs {
     };
 }
 
-/// What the purge does to the user's messages, by store: `[their content goes (binding `$1`), their logs are
-/// re-keyed (`$1` and `$2`)]`. On SQLite a message and its log are one row, of which `messages` and `message_logs`
-/// are views (migrations/sqlite/0029): the content is cleared, the row stays as the log.
+/// What the purge does to the user's messages, by store: first their content goes (binding `$1`), then their logs
+/// are re-keyed (`$1` and `$2`). On SQLite a message and its log are one row, of which `messages` and
+/// `message_logs` are views (migrations/sqlite/0029): the content is cleared, the row stays as the log.
 fn purge_messages(kind: BackendKind) -> [&'static str; 2] {
     match kind {
         BackendKind::Postgres => {
