@@ -118,11 +118,12 @@ async fn both_migrations_define_the_same_tables_and_columns() {
     let (_, postgres_url) = open(Backend::Postgres, dir.path()).await;
 
     let mut sqlite = sqlx::SqliteConnection::connect(&sqlite_url).await.unwrap();
-    // SQLite's `messages` and `message_logs` are views of one row per message, `message_rows` (0029).
+    // `Jobs` and `Workers` are the job queue's (apalis), in schema `apalis` on PostgreSQL. SQLite's `messages` and
+    // `message_logs` are views of one row per message, `message_rows` (0029), compared with the views below.
     let mut on_sqlite: Vec<(String, String)> = sqlx::query_as(
         "SELECT m.name, p.name FROM sqlite_master m JOIN pragma_table_info(m.name) p \
          WHERE m.type IN ('table', 'view') AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%' \
-         AND m.name NOT IN ('Jobs', 'Workers', 'message_rows')", // the job queue's (apalis): schema `apalis` on PostgreSQL
+         AND m.name NOT IN ('Jobs', 'Workers', 'message_rows')",
     )
     .fetch_all(&mut sqlite)
     .await
