@@ -4,11 +4,12 @@
 use std::sync::OnceLock;
 
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
-use tracing::Level;
+use tracing::subscriber::Interest;
+use tracing::{Level, Metadata, Subscriber};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::Layer;
-use tracing_subscriber::filter::{FilterExt, Targets};
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::layer::{Context, Layer};
 use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::config::LogFormat;
@@ -36,14 +37,38 @@ const CAPPED_TARGETS: &[(&str, Level)] = &[
 ];
 
 /// The caps of [`CAPPED_TARGETS`] as a filter that every event must pass besides the user's own.
-fn payload_caps() -> Targets {
-    CAPPED_TARGETS
-        .iter()
-        .fold(Targets::new().with_default(Level::TRACE), |t, (target, level)| t.with_target(*target, *level))
+fn payload_caps() -> Caps {
+    Caps(
+        CAPPED_TARGETS
+            .iter()
+            .fold(Targets::new().with_default(Level::TRACE), |t, (target, level)| t.with_target(*target, *level)),
+    )
+}
+
+/// The caps as a global filter that leaves the most verbose level to the user's filter. As a layer of its own,
+/// `Targets` would say its most verbose level is trace (its default, for every target it does not cap), and the
+/// subscriber's is the most verbose of its layers': `log` records would then all be built and handed to tracing,
+/// which refuses them one by one (tungstenite logs through `log` at trace: 2.7 % of the relay's samples).
+struct Caps(Targets);
+
+impl<S: Subscriber> Layer<S> for Caps {
+    fn register_callsite(&self, metadata: &'static Metadata<'static>) -> Interest {
+        Layer::<S>::register_callsite(&self.0, metadata)
+    }
+
+    fn enabled(&self, metadata: &Metadata<'_>, ctx: Context<'_, S>) -> bool {
+        Layer::<S>::enabled(&self.0, metadata, ctx)
+    }
 }
 
 /// Installs the log subscriber. Safe to call more than once (later calls do nothing). The user's filter
 /// (`TANIS_LOG`, or `RUST_LOG`, default `info`) chooses what is logged, within [`CAPPED_TARGETS`].
+///
+/// Both filters are global (layers of their own), not filters of the output layer: with a per-layer filter, a
+/// crate asking `tracing::enabled!` for a level the filter refuses, without logging after (sqlx does, for each
+/// statement, in the task that runs it: on PostgreSQL the request's), left the refusal noted on the thread, and the
+/// next span or event there was dropped with it — the request's span and the SMS sender's line, as soon as
+/// `TANIS_LOG` let any target log at debug (`info,tower_http=debug`).
 pub fn init_logs(format: LogFormat) {
     let filter = std::env::var("TANIS_LOG")
         .or_else(|_| std::env::var("RUST_LOG"))
@@ -51,10 +76,10 @@ pub fn init_logs(format: LogFormat) {
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let layer = tracing_subscriber::fmt::layer().with_ansi(ansi).with_writer(std::io::stderr);
-    let filter = filter.and(payload_caps());
+    let filtered = tracing_subscriber::registry().with(filter).with(payload_caps());
     let _ = match format {
-        LogFormat::Text => tracing_subscriber::registry().with(layer.with_filter(filter)).try_init(),
-        LogFormat::Json => tracing_subscriber::registry().with(layer.json().with_filter(filter)).try_init(),
+        LogFormat::Text => filtered.with(layer).try_init(),
+        LogFormat::Json => filtered.with(layer.json()).try_init(),
     };
 }
 

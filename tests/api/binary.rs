@@ -16,6 +16,7 @@ use crate::on_both_stores;
 on_both_stores!(
     serve_runs_with_no_setup_keeps_phones_out_of_logs_and_stops_on_sigterm,
     worker_started_beside_serve_on_a_fresh_database_runs_the_jobs,
+    one_crate_logged_at_debug_loses_no_line_of_the_others_inside_a_request,
 );
 
 /// The secrets configured for a process on PostgreSQL, which refuses generated ones (the in-process test nodes'
@@ -86,6 +87,47 @@ pub(crate) async fn wait_until_listening(logs: &mut UnboundedReceiver<String>, s
     })
     .await
     .expect("the server starts listening")
+}
+
+/// An operator turning on one crate's debug lines (`info,tower_http=debug`: each request's span and timing) still
+/// gets every info line, inside the request's span: the development SMS sender's code included. On PostgreSQL
+/// sqlx asks the filter about its debug lines in the request's own task, which once made the filter drop the
+/// next line there (src/telemetry.rs).
+async fn one_crate_logged_at_debug_loses_no_line_of_the_others_inside_a_request(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = tanis(dir.path());
+    command.arg("serve").env("TANIS_LOG", "info,tower_http=debug");
+    if backend == Backend::Postgres {
+        command.env("TANIS_DATABASE_URL", fresh_database_url(backend, dir.path()).await);
+    }
+    secrets_for(backend, &mut command);
+    let mut child = command.spawn().unwrap();
+    let mut logs = log_lines(&mut child);
+    let mut log = Vec::new();
+    let address = wait_until_listening(&mut logs, &mut log).await;
+
+    let client = reqwest::Client::new();
+    let register = client.post(format!("http://{address}/v1/auth/register"));
+    let registered = register.json(&registration(&new_phone(), "kediadam")).send().await.unwrap();
+    assert_eq!(registered.status(), StatusCode::CREATED);
+
+    let in_the_request = "request{method=POST uri=/v1/auth/register";
+    let code_line = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(line) = logs.recv().await {
+            log.push(line.clone());
+            if line.contains("one-time code") {
+                return line;
+            }
+        }
+        panic!("the server exited before logging the code");
+    })
+    .await
+    .unwrap_or_else(|_| panic!("no one-time code in the log:\n{}", log.join("\n")));
+    assert!(code_line.contains(in_the_request), "the code's line is in the request's span: {code_line}");
+    assert!(
+        log.iter().any(|line| line.contains(in_the_request) && line.contains("started processing request")),
+        "and tower_http's own debug line too: {log:#?}"
+    );
 }
 
 async fn serve_runs_with_no_setup_keeps_phones_out_of_logs_and_stops_on_sigterm(backend: Backend) {
