@@ -89,19 +89,26 @@ pub(crate) async fn wait_until_listening(logs: &mut UnboundedReceiver<String>, s
     .expect("the server starts listening")
 }
 
+/// `tanis serve` in `dir` on `backend`: with no setup on SQLite; on a fresh database and with its secrets on
+/// PostgreSQL.
+async fn serve(backend: Backend, dir: &Path) -> Command {
+    let mut command = tanis(dir);
+    command.arg("serve");
+    if backend == Backend::Postgres {
+        command.env("TANIS_DATABASE_URL", fresh_database_url(backend, dir).await);
+    }
+    secrets_for(backend, &mut command);
+    command
+}
+
 /// An operator turning on one crate's debug lines (`info,tower_http=debug`: each request's span and timing) still
 /// gets every info line, inside the request's span: the development SMS sender's code included. On PostgreSQL
 /// sqlx asks the filter about its debug lines in the request's own task, which once made the filter drop the
 /// next line there (src/telemetry.rs).
 async fn one_crate_logged_at_debug_loses_no_line_of_the_others_inside_a_request(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let mut command = tanis(dir.path());
-    command.arg("serve").env("TANIS_LOG", "info,tower_http=debug");
-    if backend == Backend::Postgres {
-        command.env("TANIS_DATABASE_URL", fresh_database_url(backend, dir.path()).await);
-    }
-    secrets_for(backend, &mut command);
-    let mut child = command.spawn().unwrap();
+    let mut command = serve(backend, dir.path()).await;
+    let mut child = command.env("TANIS_LOG", "info,tower_http=debug").spawn().unwrap();
     let mut logs = log_lines(&mut child);
     let mut log = Vec::new();
     let address = wait_until_listening(&mut logs, &mut log).await;
@@ -132,13 +139,7 @@ async fn one_crate_logged_at_debug_loses_no_line_of_the_others_inside_a_request(
 
 async fn serve_runs_with_no_setup_keeps_phones_out_of_logs_and_stops_on_sigterm(backend: Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let mut command = tanis(dir.path());
-    command.arg("serve");
-    if backend == Backend::Postgres {
-        command.env("TANIS_DATABASE_URL", fresh_database_url(backend, dir.path()).await);
-    }
-    secrets_for(backend, &mut command);
-    let mut child = command.spawn().unwrap();
+    let mut child = serve(backend, dir.path()).await.spawn().unwrap();
     let mut logs = log_lines(&mut child);
     let mut log = Vec::new();
     let address = wait_until_listening(&mut logs, &mut log).await;
