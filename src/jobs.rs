@@ -69,15 +69,14 @@ impl JobStore for JobsStore {
         now: DateTime<Utc>,
     ) -> Result<Vec<(UserId, BanDecision)>, JobError> {
         let rules = trust::Rules::new(&self.1, threshold);
-        // A reporter weighs at most the evidence weight: fewer distinct reporters than this cannot reach it.
-        let min_reporters = threshold.div_ceil(rules.evidence_weight.max(1)).max(1);
+        // Each counting reporter counts once: fewer distinct reporters than the threshold cannot reach it.
         let mut decisions = Vec::new();
-        for user_id in self.0.auto_ban_candidates(min_reporters.into()).await? {
+        for user_id in self.0.auto_ban_candidates(threshold.max(1).into()).await? {
             let reports = self.0.trust_reports(user_id).await?;
             match trust::verdict(&reports, now, &rules) {
                 AutoBan::Ban => {
-                    let trust::Counted { reporters, with_evidence, weight } = trust::counted(&reports, now, &rules);
-                    decisions.push((user_id, BanDecision::Ban { reporters, with_evidence, weight }))
+                    let trust::Counted { reporters, with_evidence } = trust::counted(&reports, now, &rules);
+                    decisions.push((user_id, BanDecision::Ban { reporters, with_evidence }))
                 }
                 AutoBan::Review(why) => decisions.push((user_id, BanDecision::Review(why.as_str()))),
                 AutoBan::Wait => {}

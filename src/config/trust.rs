@@ -17,10 +17,6 @@ pub struct TrustConfig {
     /// instead of being banned.
     pub burst_min_reports: u32,
     pub burst_created_within_hours: u32,
-    /// What a counting report weighs toward `jobs.report_threshold`: with verified evidence (a revealed franked
-    /// message), and without (a bare claim).
-    pub evidence_weight: u32,
-    pub claim_weight: u32,
     /// An account younger than this, or one whose phone is not verified, is held to the limits below.
     pub new_account_hours: u32,
     /// `match.find`s per minute (sustained; as many at once) for a new or unverified account.
@@ -29,8 +25,8 @@ pub struct TrustConfig {
     pub limited_skips_per_minute: u32,
     /// Refuse `match.find` (`phone_unverified`) until the account's phone is verified.
     pub match_requires_verified_phone: bool,
-    /// A user with this many open reports from counting reporters is matched only with others like them until a
-    /// moderator resolves the reports (quarantine).
+    /// A user with this many open reports from counting reporters, outside any burst (the automatic ban's burst
+    /// rules), is matched only with others like them until a moderator resolves the reports (quarantine).
     pub quarantine_open_reports: u32,
 }
 
@@ -40,8 +36,6 @@ impl Default for TrustConfig {
             reporter_min_account_age_hours: 72,
             burst_min_reports: 3,
             burst_created_within_hours: 24,
-            evidence_weight: 3,
-            claim_weight: 1,
             new_account_hours: 24,
             limited_finds_per_minute: 20,
             limited_skips_per_minute: 10,
@@ -55,12 +49,6 @@ impl TrustConfig {
     pub(super) fn validate(&self) -> Result<(), ConfigError> {
         if self.burst_min_reports < 2 {
             return Err(invalid("trust.burst_min_reports", "must be at least 2: one report is no burst"));
-        }
-        if self.claim_weight == 0 || self.evidence_weight < self.claim_weight {
-            return Err(invalid(
-                "trust.evidence_weight",
-                "claim_weight must be positive and evidence_weight at least it",
-            ));
         }
         if self.limited_finds_per_minute == 0 || self.limited_skips_per_minute == 0 {
             return Err(invalid(

@@ -42,6 +42,8 @@ stored_text! {
         PushDropped = "push.dropped",
         ReferralRewarded = "referral.rewarded",
         ReportResolved = "report.resolved",
+        /// New evidence reopened a report a moderator had decided (its reporter revealed more messages).
+        ReportReopened = "report.reopened",
         /// An admin exported statements of reasons (`GET /v1/admin/statements`).
         StatementsExported = "statements.exported",
         /// The billing provider's event changed a subscription.
@@ -98,6 +100,7 @@ mod tests {
             "push.dropped",
             "referral.rewarded",
             "report.resolved",
+            "report.reopened",
             "statements.exported",
             "subscription.billing",
             "subscription.changed",

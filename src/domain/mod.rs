@@ -31,7 +31,7 @@ pub use password::{Password, PasswordError};
 pub use phone::{Phone, PhoneError};
 pub use role::{Role, RoleRefusal, UnknownRole};
 pub use statements::{
-    Automation, Category, Decision, Facts, Source, Threshold, category, facts, ground_of_report, ground_of_reports,
+    Automation, Category, Decision, Facts, Source, category, facts, ground_of_report, ground_of_reports,
 };
 /// Ids are the protocol's: the server and the clients share one vocabulary of them.
 pub use tanis_proto::{MatchId, Seq, UserId};

@@ -127,20 +127,13 @@ pub struct Facts {
     pub reporters: i64,
     /// Of those reports, how many carried verified evidence (report_evidence rows).
     pub with_evidence: i64,
-    /// The automatic ban's weighed reports against its threshold, when a job banned.
-    pub threshold: Option<Threshold>,
+    /// The automatic ban's threshold (`jobs.report_threshold`: distinct people whose reports count, each once),
+    /// when a job banned.
+    pub threshold: Option<i64>,
     /// A temporary ban's end.
     pub ends_at: Option<DateTime<Utc>>,
     /// For an accepted appeal: whether its ban still held (and was lifted by it).
     pub lifted: bool,
-}
-
-/// What the automatic ban weighed (docs/admin.md, "Trust"): the counting reports' weight, and the threshold it
-/// reached. `weight` is `None` for a ban recorded before the trust rules.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Threshold {
-    pub weight: Option<i64>,
-    pub threshold: i64,
 }
 
 /// The statement's facts, in plain English, from [`Facts`] alone.
@@ -149,13 +142,9 @@ pub fn facts(f: &Facts) -> String {
     let reported = reports_sentence(f.reporters, f.with_evidence);
     match f.decision {
         Decision::Ban | Decision::TemporaryBan if !f.by_moderator => {
-            let threshold = match f.threshold {
-                Some(Threshold { weight: Some(w), threshold: t }) => {
-                    format!(" (their reports weigh {w}; the threshold is {t})")
-                }
-                Some(Threshold { weight: None, threshold: t }) => format!(" (the threshold is {t})"),
-                None => String::new(),
-            };
+            // Each person counts once, with or without evidence: evidence shows who wrote a message, and a
+            // moderator, not the count, decides whether it broke the rules.
+            let threshold = f.threshold.map(|t| format!(" (the threshold is {t} people)")).unwrap_or_default();
             format!(
                 "The account was banned automatically under clause {}: enough different people who were matched \
                  with it reported it{threshold}. {reported} Most reports named {reason}.",
@@ -290,7 +279,7 @@ mod tests {
             reason: BanReason::Harassment,
             reporters: 12,
             with_evidence: 3,
-            threshold: Some(Threshold { weight: Some(14), threshold: 10 }),
+            threshold: Some(10),
             ..base(Decision::Ban)
         };
         let ends = "2026-12-01T00:00:00Z".parse().unwrap();
@@ -298,7 +287,7 @@ mod tests {
             (
                 auto,
                 "The account was banned automatically under clause 4.2: enough different people who were matched \
-                 with it reported it (their reports weigh 14; the threshold is 10). Reported by 12 people; 3 reports carried verified \
+                 with it reported it (the threshold is 10 people). Reported by 12 people; 3 reports carried verified \
                  evidence. Most reports named harassment.",
             ),
             (base(Decision::Ban), "A moderator banned the account for spam, clause 4.2."),

@@ -140,17 +140,8 @@ pub(super) async fn typing(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
 
 /// `match.leave`: ends the match; the peer is told they were left.
 pub(super) async fn leave(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
-    // Leaving an active match is a skip, which new and unverified accounts may do only so often.
-    if ctx.hub.active_match(ctx.user_id).is_some_and(|a| a.match_id == match_id) {
-        match ctx.hub.allow_skip(ctx.user_id).await {
-            Ok(None) => {}
-            Ok(Some(per_minute)) => {
-                let message =
-                    format!("new and unverified accounts may skip {per_minute} matches a minute; wait a little");
-                return ctx.error(id, ErrorCode::RateLimited, &message).await;
-            }
-            Err(e) => return ctx.internal(id, e).await,
-        }
+    if skip_refused(ctx, &id, match_id).await {
+        return;
     }
     match ctx.hub.end_match(ctx.user_id, match_id, EndCause::Left).await {
         Ok(true) => ctx.reply(ServerFrame::Ok { id }).await,
@@ -159,7 +150,30 @@ pub(super) async fn leave(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
     }
 }
 
-/// `block`: the peer of that match is never matched with the user again, and the match ends if it is active.
+/// Ending an active match (a leave, or a block of its peer) is a skip, which new and unverified accounts may do
+/// only so often: a block must not be a way round the limit. Takes a skip token, or answers the request with the
+/// refusal and returns true. A match that is not the user's active one ends nothing and spends nothing.
+async fn skip_refused(ctx: &Ctx, id: &Option<String>, match_id: MatchId) -> bool {
+    if !ctx.hub.active_match(ctx.user_id).is_some_and(|a| a.match_id == match_id) {
+        return false;
+    }
+    match ctx.hub.allow_skip(ctx.user_id).await {
+        Ok(None) => false,
+        Ok(Some(per_minute)) => {
+            let message = format!("new and unverified accounts may skip {per_minute} matches a minute; wait a little");
+            ctx.error(id.clone(), ErrorCode::RateLimited, &message).await;
+            true
+        }
+        Err(e) => {
+            ctx.internal(id.clone(), e).await;
+            true
+        }
+    }
+}
+
+/// `block`: the peer of that match is never matched with the user again, and the match ends if it is active. The
+/// block of an active match spends a skip, and past the limit is refused before anything is stored; the block of
+/// a past match ends nothing and spends nothing.
 pub(super) async fn block(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
     let hub = ctx.hub.clone();
     let row = match hub.inner.services.store.match_of_participant(match_id, ctx.user_id).await {
@@ -167,6 +181,9 @@ pub(super) async fn block(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
         Ok(None) => return ctx.error(id, ErrorCode::NotInMatch, "you were not in that match").await,
         Err(e) => return ctx.internal(id, e).await,
     };
+    if skip_refused(ctx, &id, match_id).await {
+        return;
+    }
     let peer = row.peer_of(ctx.user_id).expect("a participant has a peer");
     if let Err(e) = hub.inner.services.store.insert_block(ctx.user_id, peer, hub.inner.services.clock.now()).await {
         return ctx.internal(id, e).await;

@@ -59,7 +59,7 @@ pub(super) async fn file(
         now: hub.inner.services.clock.now(),
     };
     match store.insert_report(&report).await {
-        Ok(Filed::New) => {
+        Ok(Filed::New | Filed::Reopened) => {
             // One more open report may quarantine them: matching reads their standing again.
             hub.standing_changed(reported);
             ctx.reply(ServerFrame::Ok { id }).await

@@ -1,6 +1,6 @@
 //! Trust: the pure rules that make the automatic ban hard to abuse (docs/admin.md "Trust: who counts toward the
-//! automatic ban"). Which reporters count ([`counts`]), what a report weighs ([`weight`]), whether a user's
-//! reports ban them, wait, or go to a moderator ([`verdict`]), whether they wait in quarantine ([`quarantined`]),
+//! automatic ban"). Which reporters count ([`counts`]), whether a user's reports ban them, wait, or go to a
+//! moderator ([`verdict`]), whether they wait in quarantine ([`quarantined`]),
 //! and what limits an account is held to ([`limits`]). Plain data in, a decision out: the auto-ban job
 //! (src/jobs.rs, workers/src/moderation.rs) and the find path (src/hub/matches/ask.rs) gather the facts and apply
 //! the decision; [`address_range`] is what a report records of where it came from (hashed by the phone vault).
@@ -15,13 +15,11 @@ use crate::config::TrustConfig;
 /// The trust settings in the units the rules use, with the automatic ban's threshold.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rules {
-    /// `jobs.report_threshold`: the weighted score that bans.
+    /// `jobs.report_threshold`: the distinct counting reporters, outside any burst, that ban.
     pub threshold: u32,
     pub min_account_age: TimeDelta,
     pub burst_min_reports: usize,
     pub burst_created_within: TimeDelta,
-    pub evidence_weight: u32,
-    pub claim_weight: u32,
     pub new_account: TimeDelta,
     pub finds_per_minute: u32,
     pub skips_per_minute: u32,
@@ -37,8 +35,6 @@ impl Rules {
             min_account_age: hours(trust.reporter_min_account_age_hours),
             burst_min_reports: trust.burst_min_reports as usize,
             burst_created_within: hours(trust.burst_created_within_hours),
-            evidence_weight: trust.evidence_weight,
-            claim_weight: trust.claim_weight,
             new_account: hours(trust.new_account_hours),
             finds_per_minute: trust.limited_finds_per_minute,
             skips_per_minute: trust.limited_skips_per_minute,
@@ -62,18 +58,15 @@ pub fn counts(reporter: &Account, now: DateTime<Utc>, rules: &Rules) -> bool {
     reporter.phone_verified && !reporter.banned && now - reporter.created_at >= rules.min_account_age
 }
 
-/// What one counting report weighs: verified evidence (a revealed franked message) more than a bare claim.
-pub fn weight(has_evidence: bool, rules: &Rules) -> u32 {
-    if has_evidence { rules.evidence_weight } else { rules.claim_weight }
-}
-
-/// One report about a user, as the rules see it (made since their last clearance, not dismissed).
+/// One report about a user, as the rules see it (made since their last clearance, not dismissed). The store keeps
+/// one report per reporter and reported user, so each is a distinct reporter's.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Report {
     pub reporter: Account,
     /// The keyed hash of the reporter's address range when they reported; `None` when it was not known.
     pub network: Option<Vec<u8>>,
-    /// At least one verified evidence row.
+    /// At least one verified evidence row. It proves who wrote a message, not that the message broke the rules:
+    /// it orders the moderators' queue and weighs nothing here.
     pub has_evidence: bool,
     /// Not resolved by a moderator yet.
     pub open: bool,
@@ -108,23 +101,18 @@ pub enum AutoBan {
     Wait,
 }
 
-/// The automatic ban's verdict. Only counting reporters' reports weigh. When they reach the threshold, the
-/// reports that belong to a burst (close creation times, one address range) are set aside: if the rest still
-/// reach it, the user is banned (a burst cannot shield anyone either); otherwise the burst is what made the
-/// score, and the user goes to a moderator.
+/// The automatic ban's verdict. Each counting reporter counts once, with or without evidence. When
+/// `threshold` of them have reported, the reports that belong to a burst (close creation times, one address range)
+/// are set aside: if the rest still reach it, the user is banned (a burst cannot shield anyone either); otherwise
+/// the burst is what made the count, and the user goes to a moderator.
 pub fn verdict(reports: &[Report], now: DateTime<Utc>, rules: &Rules) -> AutoBan {
-    let counting: Vec<&Report> = reports.iter().filter(|r| counts(&r.reporter, now, rules)).collect();
-    let total: u32 = counting.iter().map(|r| weight(r.has_evidence, rules)).sum();
-    if total < rules.threshold {
+    let counting = counting(reports, now, rules);
+    if counting.len() < rules.threshold as usize {
         return AutoBan::Wait;
     }
-    let created = burst_created(&counting, rules);
-    let network = burst_network(&counting, rules);
-    let independent: u32 = (0..counting.len())
-        .filter(|&i| !created[i] && !network[i])
-        .map(|i| weight(counting[i].has_evidence, rules))
-        .sum();
-    if independent >= rules.threshold {
+    let (created, network) = (burst_created(&counting, rules), burst_network(&counting, rules));
+    let independent = (0..counting.len()).filter(|&i| !created[i] && !network[i]).count();
+    if independent >= rules.threshold as usize {
         AutoBan::Ban
     } else if created.iter().any(|&b| b) {
         AutoBan::Review(Why::BurstCreated)
@@ -140,22 +128,29 @@ pub struct Counted {
     pub reporters: u32,
     /// Of their reports, those with verified evidence.
     pub with_evidence: u32,
-    /// Their weight, which reached the threshold.
-    pub weight: u32,
 }
 
 /// The counting reports of `reports`, summed.
 pub fn counted(reports: &[Report], now: DateTime<Utc>, rules: &Rules) -> Counted {
-    reports.iter().filter(|r| counts(&r.reporter, now, rules)).fold(Counted::default(), |c, r| Counted {
+    counting(reports, now, rules).iter().fold(Counted::default(), |c, r| Counted {
         reporters: c.reporters + 1,
         with_evidence: c.with_evidence + u32::from(r.has_evidence),
-        weight: c.weight + weight(r.has_evidence, rules),
     })
 }
 
-/// Whether a user waits in quarantine: `quarantine_open_reports` open reports from counting reporters.
+/// Whether a user waits in quarantine: `quarantine_open_reports` open reports from counting reporters, outside
+/// any burst. The bursts are found as the automatic ban finds them (among all the counting reports, open or
+/// actioned), so a wave of fresh accounts, or reporters behind one address range, quarantine no one either.
 pub fn quarantined(reports: &[Report], now: DateTime<Utc>, rules: &Rules) -> bool {
-    reports.iter().filter(|r| r.open && counts(&r.reporter, now, rules)).count() >= rules.quarantine_open_reports
+    let counting = counting(reports, now, rules);
+    let (created, network) = (burst_created(&counting, rules), burst_network(&counting, rules));
+    let independent_open = (0..counting.len()).filter(|&i| counting[i].open && !created[i] && !network[i]).count();
+    independent_open >= rules.quarantine_open_reports
+}
+
+/// The reports whose reporters count.
+fn counting<'a>(reports: &'a [Report], now: DateTime<Utc>, rules: &Rules) -> Vec<&'a Report> {
+    reports.iter().filter(|r| counts(&r.reporter, now, rules)).collect()
 }
 
 /// Which of `reports` belong to a run of `burst_min_reports` whose accounts were all created within

@@ -6,7 +6,7 @@ fn at(hours: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).unwrap() + TimeDelta::hours(hours)
 }
 
-/// The defaults: 72 h to count, bursts of 3 within 24 h, evidence 3, claim 1, threshold 10.
+/// The defaults: 72 h to count, bursts of 3 within 24 h, quarantine at 3 open reports, threshold 10.
 fn rules() -> Rules {
     Rules::new(&TrustConfig::default(), 10)
 }
@@ -50,20 +50,12 @@ fn a_reporter_counts_when_verified_old_enough_and_not_banned() {
 }
 
 #[test]
-fn verified_evidence_weighs_more_than_a_bare_claim() {
-    let r = rules();
-    assert_eq!((weight(true, &r), weight(false, &r)), (3, 1));
-    let custom = Rules { evidence_weight: 5, claim_weight: 2, ..r };
-    assert_eq!((weight(true, &custom), weight(false, &custom)), (5, 2));
-}
-
-#[test]
 fn what_counted_sums_only_the_counting_reporters() {
     let r = rules();
     let fresh = Report { reporter: account(NOW - 1, true, false), ..report(0, 90, true) };
     let mut reports = trusted(2);
     reports.extend([report(0, 91, true), fresh]);
-    let expected = Counted { reporters: 3, with_evidence: 1, weight: 5 };
+    let expected = Counted { reporters: 3, with_evidence: 1 };
     assert_eq!(counted(&reports, at(NOW), &r), expected, "the fresh account's evidence does not count");
     assert_eq!(counted(&[], at(NOW), &r), Counted::default());
 }
@@ -89,9 +81,10 @@ fn the_verdict_bans_waits_or_asks_a_moderator() {
             "unverified reporters do not count",
         ),
         (with(trusted(9), &[banned]), AutoBan::Wait, "a banned reporter does not count"),
-        (evidence(4), AutoBan::Ban, "four reports with verified evidence weigh 12"),
-        (evidence(3), AutoBan::Wait, "three weigh 9"),
-        (with(evidence(3), &trusted(1)), AutoBan::Ban, "9 + a bare claim reaches 10"),
+        (evidence(4), AutoBan::Wait, "four reports with verified evidence are four people, not ten"),
+        (evidence(9), AutoBan::Wait, "nine with evidence are still nine"),
+        (evidence(10), AutoBan::Ban, "ten people ban, with evidence as without"),
+        (with(evidence(3), &trusted(7)), AutoBan::Ban, "three with evidence and seven bare claims are ten people"),
         (
             (0..10).map(|i| report(i, 20 + i as u8, false)).collect(),
             AutoBan::Review(Why::BurstCreated),
@@ -150,15 +143,47 @@ fn the_created_window_is_inclusive_and_slides() {
 }
 
 #[test]
-fn quarantine_takes_open_reports_from_counting_reporters() {
+fn quarantine_takes_open_reports_from_counting_reporters_outside_any_burst() {
     let r = rules();
     let closed = Report { open: false, ..report(0, 1, false) };
     let young = Report { reporter: account(NOW - 1, true, false), ..report(0, 2, false) };
+    let with = |mut reports: Vec<Report>, extra: &[Report]| {
+        reports.extend_from_slice(extra);
+        reports
+    };
     let table = [
         (trusted(3), true, "three open counting reports"),
         (trusted(2), false, "two"),
         (vec![report(0, 1, false), report(25, 2, false), closed], false, "a resolved report does not count"),
         (vec![report(0, 1, false), report(25, 2, false), young], false, "nor one from a fresh account"),
+        (
+            (0..3).map(|i| report(500 + i, 20 + i as u8, false)).collect(),
+            false,
+            "three accounts created within three hours are a burst",
+        ),
+        ((0..5).map(|i| report(25 * i, 7, true)).collect(), false, "five reporters behind one address range"),
+        (
+            with(trusted(2), &[report(500, 30, false), report(501, 31, false), report(502, 32, false)]),
+            false,
+            "two independent and a burst of three",
+        ),
+        (
+            with(trusted(3), &[report(500, 30, false), report(501, 31, false), report(502, 32, false)]),
+            true,
+            "three independent beside a burst still quarantine",
+        ),
+        (
+            vec![
+                Report { open: false, ..report(500, 30, false) },
+                Report { open: false, ..report(501, 31, false) },
+                report(502, 32, false),
+                report(0, 1, false),
+                report(25, 2, false),
+            ],
+            false,
+            "an open report whose reporter was made beside two actioned ones' belongs to their burst",
+        ),
+        (trusted(3).into_iter().map(|x| Report { has_evidence: true, ..x }).collect(), true, "evidence or not"),
     ];
     for (reports, expected, why) in table {
         assert_eq!(quarantined(&reports, at(NOW), &r), expected, "{why}");

@@ -81,6 +81,8 @@ pub struct QueuedReport {
     pub reported_banned: bool,
     /// Distinct reporters with an open report about this user.
     pub reporters: i64,
+    /// Of the user's open reports, those with verified evidence: they come first in the queue.
+    pub with_evidence: i64,
     pub id: i64,
     pub reporter_id: UserId,
     pub reporter_alias: String,
@@ -89,6 +91,9 @@ pub struct QueuedReport {
     pub reason: String,
     pub details: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The decision the report had before new evidence reopened it (`dismissed`, `actioned`); it stands for the
+    /// automatic ban and quarantine until a moderator decides again. `None`: never decided.
+    pub previous_resolution: Option<String>,
 }
 
 /// A report as its resolution reads it: whom it concerns, and whether it is open.
@@ -403,19 +408,23 @@ impl Store {
         })
     }
 
-    /// Open reports, grouped by reported user, users with the most distinct reporters first (then the most
-    /// recently reported); `limit` users from the `offset`th.
+    /// Open reports, grouped by reported user: users with the most open reports carrying verified evidence first
+    /// (a moderator can decide on what they read), then the most distinct reporters, then the most recently
+    /// reported; `limit` users from the `offset`th. Each user's reports with evidence come first, then by age.
     pub async fn report_queue(&self, limit: i64, offset: i64) -> Result<Vec<QueuedReport>, StoreError> {
         let query = select!(
             "SELECT g.reported_id, ru.alias AS reported_alias, ru.tag AS reported_tag, ru.is_banned AS reported_banned, \
-             g.reporters, r.id, r.reporter_id, pu.alias AS reporter_alias, pu.tag AS reporter_tag, r.match_id, \
-             r.reason, r.details, r.created_at \
-             FROM (SELECT reported_id, COUNT(DISTINCT reporter_id) AS reporters, MAX(created_at) AS latest \
-                   FROM reports WHERE resolved_at IS NULL GROUP BY reported_id \
-                   ORDER BY reporters DESC, latest DESC, reported_id LIMIT $1 OFFSET $2) g \
+             g.reporters, g.with_evidence, r.id, r.reporter_id, pu.alias AS reporter_alias, pu.tag AS reporter_tag, \
+             r.match_id, r.reason, r.details, r.created_at, r.resolution AS previous_resolution \
+             FROM (SELECT q.reported_id, COUNT(DISTINCT q.reporter_id) AS reporters, MAX(q.created_at) AS latest, \
+                   SUM(CASE WHEN EXISTS (SELECT 1 FROM report_evidence e WHERE e.report_id = q.id) THEN 1 ELSE 0 END) \
+                   AS with_evidence \
+                   FROM reports q WHERE q.resolved_at IS NULL GROUP BY q.reported_id \
+                   ORDER BY with_evidence DESC, reporters DESC, latest DESC, q.reported_id LIMIT $1 OFFSET $2) g \
              JOIN reports r ON r.reported_id = g.reported_id AND r.resolved_at IS NULL \
              JOIN users ru ON ru.id = g.reported_id JOIN users pu ON pu.id = r.reporter_id \
-             ORDER BY g.reporters DESC, g.latest DESC, g.reported_id, r.id"
+             ORDER BY g.with_evidence DESC, g.reporters DESC, g.latest DESC, g.reported_id, \
+             CASE WHEN EXISTS (SELECT 1 FROM report_evidence e WHERE e.report_id = r.id) THEN 0 ELSE 1 END, r.id"
         );
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(limit).bind(offset).all().await)?)
     }

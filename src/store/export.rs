@@ -111,7 +111,7 @@ pub struct ExportedReport {
     pub details: Option<String>,
     pub created_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
-    /// `dismissed` or `actioned`, once resolved.
+    /// `dismissed` or `actioned`, once resolved; `null` while open, also when new evidence reopened it.
     pub resolution: Option<String>,
 }
 
@@ -239,7 +239,7 @@ impl Store {
     pub async fn export_reports(&self, user_id: UserId, limit: i64) -> Result<Vec<ExportedReport>, StoreError> {
         let query = select!(
             "SELECT p.alias || '#' || p.tag AS reported, r.match_id, r.reason, r.details, r.created_at, \
-                    r.resolved_at, r.resolution \
+                    r.resolved_at, CASE WHEN r.resolved_at IS NULL THEN NULL ELSE r.resolution END AS resolution \
              FROM reports r LEFT JOIN users p ON p.id = r.reported_id \
              WHERE r.reporter_id = $1 ORDER BY r.id DESC LIMIT $2"
         );

@@ -1,10 +1,12 @@
 //! Blocks and reports.
 
 use chrono::{DateTime, Utc};
+use serde_json::json;
 
+use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
 use crate::domain::evidence::Verified;
-use crate::domain::{MatchId, UserId};
+use crate::domain::{AuditAction, MatchId, UserId};
 
 /// A block as its owner sees it: whom (by handle) and since when.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -29,6 +31,15 @@ pub struct NewReport<'a> {
     pub now: DateTime<Utc>,
 }
 
+/// The reporter's earlier report about the same user, as a repeat finds it.
+#[derive(sqlx::FromRow)]
+struct FirstReport {
+    id: i64,
+    resolution: Option<String>,
+    resolved_at: Option<DateTime<Utc>>,
+    resolved_by: Option<UserId>,
+}
+
 /// What filing a report did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Filed {
@@ -36,6 +47,10 @@ pub enum Filed {
     New,
     /// The reporter had reported this user already: the report counts once; its evidence, if any, was added.
     Repeat,
+    /// As [`Filed::Repeat`], to a report a moderator had decided: the new evidence reopened it (back in the
+    /// queue, audited as `report.reopened`). Its decision stands for the automatic ban and quarantine until a
+    /// moderator decides again.
+    Reopened,
     /// A revealed message is already evidence of this reporter's report: nothing was stored.
     Replayed,
 }
@@ -74,7 +89,8 @@ impl Store {
     }
 
     /// Stores a report with its verified evidence, in one transaction; a reporter counts once per reported user,
-    /// so a repeat adds only its evidence. A message already evidence of the report stores nothing at all.
+    /// so a repeat adds only its evidence. Evidence added to a decided report reopens it: a moderator reads it, as
+    /// the reporter was told. A message already evidence of the report stores nothing at all.
     pub async fn insert_report(&self, r: &NewReport<'_>) -> Result<Filed, StoreError> {
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -91,15 +107,19 @@ impl Store {
             .bind(r.network)
             .fetch_optional(&mut *tx)
             .await?;
-            let report_id = match new {
-                Some(id) => id,
+            let (report_id, decided) = match new {
+                Some(id) => (id, None),
                 None if r.evidence.is_empty() => return Ok(Filed::Repeat),
                 None => {
-                    sqlx::query_scalar("SELECT id FROM reports WHERE reporter_id = $1 AND reported_id = $2")
-                        .bind(r.reporter_id)
-                        .bind(r.reported_id)
-                        .fetch_one(&mut *tx)
-                        .await?
+                    let first: FirstReport = sqlx::query_as(
+                        "SELECT id, resolution, resolved_at, resolved_by FROM reports \
+                         WHERE reporter_id = $1 AND reported_id = $2",
+                    )
+                    .bind(r.reporter_id)
+                    .bind(r.reported_id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    (first.id, first.resolved_at.is_some().then_some(first))
                 }
             };
             for e in r.evidence {
@@ -121,8 +141,31 @@ impl Store {
                     return Ok(Filed::Replayed);
                 }
             }
+            if let Some(decided) = &decided {
+                // Open again, keeping `resolution`: the decision stands (a dismissed report still does not count)
+                // until a moderator decides again. Who decided, when and why stay in the audit trail.
+                sqlx::query(
+                    "UPDATE reports SET resolved_at = NULL, resolved_by = NULL, resolution_note = NULL WHERE id = $1",
+                )
+                .bind(report_id)
+                .execute(&mut *tx)
+                .await?;
+                let details = json!({
+                    "report_id": report_id,
+                    "previous_resolution": decided.resolution,
+                    "resolved_at": decided.resolved_at,
+                    "resolved_by": decided.resolved_by,
+                    "evidence": r.evidence.len(),
+                });
+                insert_system_log!(&mut *tx, AuditAction::ReportReopened, Some(r.reported_id), &details, r.now)
+                    .await?;
+            }
             tx.commit().await?;
-            Ok(if new.is_some() { Filed::New } else { Filed::Repeat })
+            Ok(match (new, decided) {
+                (Some(_), _) => Filed::New,
+                (None, Some(_)) => Filed::Reopened,
+                (None, None) => Filed::Repeat,
+            })
         })
     }
 }

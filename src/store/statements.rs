@@ -246,7 +246,7 @@ pub(crate) mod build {
     use crate::config::ModerationConfig;
     use crate::domain::ground_of_reports;
     use crate::domain::{
-        Automation, BanReason, Decision, Facts, Source, Threshold, UserId, category, facts, ground_of_report,
+        Automation, BanReason, Decision, Facts, Source, UserId, category, facts, ground_of_report,
     };
     use crate::store::NewBan;
 
@@ -255,7 +255,7 @@ pub(crate) mod build {
     pub fn ban(m: &ModerationConfig, ban: &NewBan<'_>, ban_id: i64, tally: &Tally, moderator: bool) -> NewStatement {
         let decision = if ban.ends_at.is_some() { Decision::TemporaryBan } else { Decision::Ban };
         let named = if moderator { ban.reason_code } else { ground_of_reports(&tally.reasons) };
-        // The automatic ban names what the trust rules counted (only trusted reporters' reports weigh); a
+        // The automatic ban names what the trust rules counted (only trusted reporters' reports, each once); a
         // moderator's ban, every report not dismissed.
         let counted = |key: &str| ban.by.get(key).and_then(serde_json::Value::as_i64);
         let ground = m.ground(ban.reason_code);
@@ -266,7 +266,7 @@ pub(crate) mod build {
             clause: ground.clause.clone(),
             reporters: counted("reporters").unwrap_or(tally.reporters),
             with_evidence: counted("with_evidence").unwrap_or(tally.with_evidence),
-            threshold: counted("threshold").map(|threshold| Threshold { weight: counted("weight"), threshold }),
+            threshold: counted("threshold"),
             ends_at: ban.ends_at,
             lifted: false,
         });

@@ -16,8 +16,7 @@ use tanis_workers::schedule::Job;
 use crate::deletion::{account, delete_me};
 use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, spawn_app};
 use crate::on_both_stores;
-use crate::reporters::{report_with, trusted_reporters};
-use crate::trust::server_without_quarantine;
+use crate::reporters::report_with;
 
 on_both_stores!(
     a_true_reveal_is_verified_and_moderators_see_it_marked_verified,
@@ -26,7 +25,6 @@ on_both_stores!(
     a_receiving_client_refuses_a_message_whose_commitment_does_not_open,
     evidence_outlives_the_content_deletion_and_goes_with_the_reports_retention,
     no_export_holds_evidence_and_a_purged_account_takes_it_along,
-    verified_evidence_weighs_more_toward_the_automatic_ban_and_its_statement_says_so,
     an_appeal_against_a_ban_on_a_franked_report_is_decided_with_the_evidence_in_view,
 );
 
@@ -291,41 +289,10 @@ async fn no_export_holds_evidence_and_a_purged_account_takes_it_along(backend: B
     assert_eq!(app.count("SELECT COUNT(*) FROM reports").await, 1, "the report stays, re-keyed, for the statistics");
 }
 
-async fn bans_of(app: &TestApp, user: &TestUser) -> i64 {
-    app.count(format!("SELECT COUNT(*) FROM bans WHERE user_id = {}", user.id.get())).await
-}
-
 async fn ban_status(app: &TestApp, user: &TestUser) -> Value {
     let answer = app.post_json("/v1/ban/status", &json!({ "phone": user.phone, "password": PASSWORD })).await;
     assert_eq!(answer.status(), StatusCode::OK);
     answer.json().await.unwrap()
-}
-
-async fn verified_evidence_weighs_more_toward_the_automatic_ban_and_its_statement_says_so(backend: Backend) {
-    let (app, twilio) = server_without_quarantine(backend).await;
-    let target = app.user("kanitlanan").await;
-    let reporters = trusted_reporters(&app, &twilio, 4, "taniklar").await;
-    // Three trusted reporters with verified evidence weigh 3 × 3 = 9: short of the threshold of 10, where nine
-    // bare claims would weigh 9 too — and three bare claims only 3.
-    for reporter in &reporters[..3] {
-        report_with(&app, reporter, &target, ReportReason::Harassment, true).await;
-    }
-    app.run_job(Job::AutoBan).await.unwrap();
-    assert_eq!(bans_of(&app, &target).await, 0, "9 is not 10");
-    // A fourth, bare, claim brings it to 10.
-    report_with(&app, &reporters[3], &target, ReportReason::Harassment, false).await;
-    app.run_job(Job::AutoBan).await.unwrap();
-    assert_eq!(bans_of(&app, &target).await, 1, "four people, three with proof, ban");
-
-    let statement = ban_status(&app, &target).await["statement"].clone();
-    let facts = statement["facts"].as_str().unwrap();
-    assert!(facts.contains("their reports weigh 10; the threshold is 10"), "{facts}");
-    assert!(facts.contains("Reported by 4 people; 3 reports carried verified evidence"), "{facts}");
-    assert_eq!(statement["automated_decision"], "fully");
-    for reporter in &reporters {
-        assert!(!facts.contains(&reporter.handle), "no reporter is named: {facts}");
-    }
-    assert!(!facts.contains("kaba söz"), "no revealed text is a fact: {facts}");
 }
 
 async fn an_appeal_against_a_ban_on_a_franked_report_is_decided_with_the_evidence_in_view(backend: Backend) {

@@ -57,6 +57,7 @@ mod recent_partners;
 mod redis_outage;
 mod region;
 mod register;
+mod report_queue;
 mod reporters;
 mod sessions;
 mod shutdown;

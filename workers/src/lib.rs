@@ -61,7 +61,8 @@ pub trait JobStore: Send + Sync + 'static {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, JobError>> + Send;
     /// Users not banned and not under an open review whose reports since their last clearance (dismissed ones
-    /// left out) reach `threshold` as the server's trust rules weigh them at `now`, each with what to do.
+    /// left out) reach `threshold` distinct reporters as the server's trust rules count them at `now`, each with
+    /// what to do.
     fn auto_ban_decisions(
         &self,
         threshold: u32,

@@ -1,6 +1,6 @@
-//! The report queue: reported users with open reports, most distinct reporters first, each with the reasons,
-//! times and matches of the reports and the messages the reporter revealed and the server verified (no other
-//! message content: it is end-to-end encrypted); and resolving a report.
+//! The report queue: reported users with open reports, those with verified evidence first, then the most distinct
+//! reporters, each with the reasons, times and matches of the reports and the messages the reporter revealed and
+//! the server verified (no other message content: it is end-to-end encrypted); and resolving a report.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -45,6 +45,10 @@ pub struct OpenReport {
     /// Messages the reported user sent the reporter, revealed by the reporter and verified against the
     /// commitment bound when each was sent (docs/protocol.md, section 9, "Franking"); empty for a bare claim.
     evidence: Vec<Evidence>,
+    /// Set when the report had been decided and new evidence reopened it: the decision it had (`dismissed` or
+    /// `actioned`), which still stands for the automatic ban and quarantine until you decide again.
+    #[schema(example = "dismissed")]
+    previous_resolution: Option<String>,
 }
 
 /// A revealed message, verified: the reported user sent exactly this text to the reporter in that match.
@@ -73,6 +77,9 @@ pub struct ReportedUser {
     banned: bool,
     /// Distinct people with an open report about them.
     reporters: i64,
+    /// Of their open reports, those with verified evidence. Users with more come first: evidence shows who wrote
+    /// what, for you to judge; it does not count toward the automatic ban.
+    with_evidence: i64,
     /// Set when the automatic ban put them up for review instead of banning them, until a moderator resolves
     /// one of their reports or clears them: `burst_created` (the reporters' accounts were created close
     /// together) or `burst_network` (they reported from one address range). docs/admin.md "Trust".
@@ -88,7 +95,8 @@ pub struct ReportQueue {
     next_offset: Option<i64>,
 }
 
-/// The report queue: users with open reports, most distinct reporters first.
+/// The report queue: users with open reports, those with the most reports carrying verified evidence first, then
+/// the most distinct reporters.
 #[utoipa::path(get, path = "/v1/admin/reports", tag = "admin", security(("bearer" = [])), params(QueuePage),
     responses((status = 200, body = ReportQueue), (status = 400, description = "invalid_parameter", body = ErrorBody),
         (status = 403, description = "forbidden", body = ErrorBody)))]
@@ -126,6 +134,7 @@ fn group(rows: Vec<QueuedReport>, evidence: Vec<EvidenceRow>) -> Vec<ReportedUse
                 handle: handle(&row.reported_alias, &row.reported_tag),
                 banned: row.reported_banned,
                 reporters: row.reporters,
+                with_evidence: row.with_evidence,
                 review: None,
                 reports: Vec::new(),
             });
@@ -150,6 +159,7 @@ fn group(rows: Vec<QueuedReport>, evidence: Vec<EvidenceRow>) -> Vec<ReportedUse
                     verified_at: e.verified_at,
                 })
                 .collect(),
+            previous_resolution: row.previous_resolution,
         });
     }
     users

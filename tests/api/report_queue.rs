@@ -1,0 +1,134 @@
+//! The report queue as moderators work it (docs/admin.md "The report queue"): verified evidence moves a report
+//! up, since it is what a moderator can decide on, and evidence that follows a decided report reopens it, audited,
+//! with the decision standing until a moderator decides again.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tanis_proto::{MatchKind, ReportReason, ServerFrame};
+use tanis_workers::schedule::Job;
+
+use crate::evidence::{answer, said};
+use crate::helpers::{Backend, TestApp, TestUser, spawn_app};
+use crate::on_both_stores;
+use crate::reporters::{is_banned, report_with, trusted_reporters};
+use crate::twilio::spawn_with_sms;
+
+on_both_stores!(
+    verified_evidence_puts_a_report_first_in_the_moderators_queue,
+    evidence_for_a_decided_report_reopens_it_and_the_decision_stands_until_decided_again,
+);
+
+/// The report queue's users, as `moderator` reads it.
+async fn queue(app: &TestApp, moderator: &TestUser) -> Vec<Value> {
+    let url = app.url("/v1/admin/reports?limit=100");
+    let answer = app.client.get(url).bearer_auth(app.access_token(moderator)).send().await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    answer.json::<Value>().await.unwrap()["users"].as_array().unwrap().clone()
+}
+
+/// The open reports about `user` in the queue (none when they are not in it).
+async fn open_reports(app: &TestApp, moderator: &TestUser, user: &TestUser) -> Vec<Value> {
+    let users = queue(app, moderator).await;
+    let entry = users.into_iter().find(|u| u["user_id"] == user.id.get());
+    entry.map(|u| u["reports"].as_array().unwrap().clone()).unwrap_or_default()
+}
+
+async fn resolve(app: &TestApp, moderator: &TestUser, report_id: i64, resolution: &str) -> StatusCode {
+    let path = format!("/v1/admin/reports/{report_id}/resolve");
+    let body = json!({ "resolution": resolution, "note": "okundu" });
+    app.post(&path).bearer_auth(app.access_token(moderator)).json(&body).send().await.unwrap().status()
+}
+
+async fn verified_evidence_puts_a_report_first_in_the_moderators_queue(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = app.staff("denetci", "moderator").await;
+    let (crowded, proven) = (app.user("kalabalik").await, app.user("kanitli").await);
+    let mut reporters = Vec::new();
+    for i in 0..5 {
+        reporters.push(app.user(&format!("bildiren{i}")).await);
+    }
+    // Three bare claims about one user; about the other a bare claim, then a report revealing what they wrote.
+    for reporter in &reporters[..3] {
+        report_with(&app, reporter, &crowded, ReportReason::Harassment, false).await;
+    }
+    report_with(&app, &reporters[3], &proven, ReportReason::Harassment, false).await;
+    report_with(&app, &reporters[4], &proven, ReportReason::Harassment, true).await;
+
+    let users = queue(&app, &moderator).await;
+    let order: Vec<(i64, i64, i64)> = users
+        .iter()
+        .map(|u| (u["user_id"].as_i64().unwrap(), u["reporters"].as_i64().unwrap(), u["with_evidence"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        order,
+        [(proven.id.get(), 2, 1), (crowded.id.get(), 3, 0)],
+        "evidence first, then the most distinct reporters"
+    );
+    let reports = users[0]["reports"].as_array().unwrap();
+    let by: Vec<i64> = reports.iter().map(|r| r["reporter_id"].as_i64().unwrap()).collect();
+    assert_eq!(by, [reporters[4].id.get(), reporters[3].id.get()], "the report with evidence comes first");
+    assert_eq!(reports[0]["evidence"][0]["verdict"], "verified");
+    assert!(reports[0]["previous_resolution"].is_null(), "never decided");
+}
+
+async fn evidence_for_a_decided_report_reopens_it_and_the_decision_stands_until_decided_again(backend: Backend) {
+    // One counting reporter bans: whether the reopened report counts is then whether the job bans.
+    let (app, twilio) = spawn_with_sms(backend, |c| {
+        c.jobs.report_threshold = 1;
+        c.sms.max_per_ip_per_hour = 1000;
+    })
+    .await;
+    let moderator = app.staff("denetci", "moderator").await;
+    let reported = app.user("kaba").await;
+    let reporter = trusted_reporters(&app, &twilio, 1, "sabirli").await.remove(0);
+    let (mut sr, mut chat_r, mut st, mut chat_t) = app.pair(&reporter, &reported, MatchKind::Text).await;
+    let seqs = said((&mut sr, &mut chat_r), (&mut st, &mut chat_t), &["merhaba", "defol"]).await;
+    let ok = ServerFrame::Ok { id: Some("report".into()) };
+
+    // A bare claim, dismissed: out of the queue, and it no longer counts.
+    sr.send(&chat_r.report(ReportReason::Harassment, None, &[]).unwrap()).await.unwrap();
+    assert_eq!(answer(&mut sr).await, ok);
+    let report_id = open_reports(&app, &moderator, &reported).await[0]["id"].as_i64().unwrap();
+    assert_eq!(resolve(&app, &moderator, report_id, "dismissed").await, StatusCode::NO_CONTENT);
+    assert!(open_reports(&app, &moderator, &reported).await.is_empty());
+    // Saying it again without evidence changes nothing.
+    sr.send(&chat_r.report(ReportReason::Harassment, None, &[]).unwrap()).await.unwrap();
+    assert_eq!(answer(&mut sr).await, ok);
+    assert!(open_reports(&app, &moderator, &reported).await.is_empty(), "a bare repeat reopens nothing");
+
+    // Evidence reopens it: the same report, back in the queue with the text and the decision it had.
+    sr.send(&chat_r.report(ReportReason::Harassment, None, &seqs[1..]).unwrap()).await.unwrap();
+    assert_eq!(answer(&mut sr).await, ok);
+    let reports = open_reports(&app, &moderator, &reported).await;
+    assert_eq!(reports.len(), 1, "{reports:?}");
+    assert_eq!(reports[0]["id"], report_id);
+    assert_eq!(reports[0]["previous_resolution"], "dismissed");
+    assert_eq!(reports[0]["evidence"][0]["text"], "defol");
+    let audit = format!("/v1/admin/audit?action=report.reopened&target={}", reported.id);
+    let trail = app.client.get(app.url(&audit)).bearer_auth(app.access_token(&moderator)).send().await.unwrap();
+    let trail: Value = trail.json().await.unwrap();
+    let entries = trail["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{trail}");
+    let details = &entries[0]["details"];
+    assert_eq!(
+        (&details["report_id"], &details["previous_resolution"], &details["resolved_by"], &details["evidence"]),
+        (&json!(report_id), &json!("dismissed"), &json!(moderator.id.get()), &json!(1)),
+        "{trail}"
+    );
+    assert!(entries[0]["actor_id"].is_null(), "the reporter's evidence reopened it, not a moderator");
+
+    // The dismissal stands until a moderator decides again: revealing a message cannot undo it.
+    app.run_job(Job::AutoBan).await.unwrap();
+    assert!(!is_banned(&app, &reported).await, "a reopened dismissed report does not count");
+    assert_eq!(resolve(&app, &moderator, report_id, "actioned").await, StatusCode::NO_CONTENT, "decided again");
+    assert!(open_reports(&app, &moderator, &reported).await.is_empty());
+    app.run_job(Job::AutoBan).await.unwrap();
+    assert!(is_banned(&app, &reported).await, "upheld, it counts");
+
+    // More evidence for the upheld report reopens it too, named so.
+    sr.send(&chat_r.report(ReportReason::Harassment, None, &seqs[..1]).unwrap()).await.unwrap();
+    assert_eq!(answer(&mut sr).await, ok);
+    let reports = open_reports(&app, &moderator, &reported).await;
+    assert_eq!(reports[0]["previous_resolution"], "actioned");
+    assert_eq!(reports[0]["evidence"].as_array().unwrap().len(), 2, "all of it, old and new");
+}
