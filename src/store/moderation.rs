@@ -157,8 +157,7 @@ impl Store {
                     "resolved_by": decided.resolved_by,
                     "evidence": r.evidence.len(),
                 });
-                insert_system_log!(&mut *tx, AuditAction::ReportReopened, Some(r.reported_id), &details, r.now)
-                    .await?;
+                insert_system_log!(&mut *tx, AuditAction::ReportReopened, Some(r.reported_id), &details, r.now).await?;
             }
             tx.commit().await?;
             Ok(match (new, decided) {

@@ -245,9 +245,7 @@ pub(crate) mod build {
     use super::{NewStatement, Tally};
     use crate::config::ModerationConfig;
     use crate::domain::ground_of_reports;
-    use crate::domain::{
-        Automation, BanReason, Decision, Facts, Source, UserId, category, facts, ground_of_report,
-    };
+    use crate::domain::{Automation, BanReason, Decision, Facts, Source, UserId, category, facts, ground_of_report};
     use crate::store::NewBan;
 
     /// A ban's statement. A job's ban (no moderator in `by`) is the automatic ban: its ground is the `reports`

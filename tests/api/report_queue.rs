@@ -57,7 +57,9 @@ async fn verified_evidence_puts_a_report_first_in_the_moderators_queue(backend: 
     let users = queue(&app, &moderator).await;
     let order: Vec<(i64, i64, i64)> = users
         .iter()
-        .map(|u| (u["user_id"].as_i64().unwrap(), u["reporters"].as_i64().unwrap(), u["with_evidence"].as_i64().unwrap()))
+        .map(|u| {
+            (u["user_id"].as_i64().unwrap(), u["reporters"].as_i64().unwrap(), u["with_evidence"].as_i64().unwrap())
+        })
         .collect();
     assert_eq!(
         order,
