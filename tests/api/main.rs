@@ -70,3 +70,4 @@ mod video;
 mod video_limits;
 mod web;
 mod webrtc_call;
+mod ws_protocol_violations;
