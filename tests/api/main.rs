@@ -22,6 +22,7 @@ mod doc_promises_matching;
 mod doc_promises_moderation;
 mod doc_promises_outsiders;
 mod doc_promises_push;
+mod doc_promises_refusals;
 mod doc_promises_socket;
 mod error_shape_sweep;
 mod errors;
