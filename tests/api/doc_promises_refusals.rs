@@ -89,7 +89,9 @@ async fn a_radius_that_is_any_number_outside_the_range_is_invalid_field_and_not_
     let mut socket = app.socket(&picky).await;
     let key = Identity::generate().public_key_b64();
     for radius in ["-1", "1.5", "0", "20001", "1e20", "18446744073709551616", "4294967346"] {
-        let find = format!(r#"{{"type":"match.find","id":"f","kind":"text","public_key":"{key}","region":{{"radius_km":{radius}}}}}"#);
+        let find = format!(
+            r#"{{"type":"match.find","id":"f","kind":"text","public_key":"{key}","region":{{"radius_km":{radius}}}}}"#
+        );
         socket.send_raw(Message::Text(find.into())).await.unwrap();
         match socket.next().await.unwrap() {
             ServerFrame::Error { code: ErrorCode::InvalidField, message, id } => {
@@ -100,7 +102,8 @@ async fn a_radius_that_is_any_number_outside_the_range_is_invalid_field_and_not_
         }
     }
     // A radius that is not a number is a malformed frame, as before.
-    let find = format!(r#"{{"type":"match.find","id":"f","kind":"text","public_key":"{key}","region":{{"radius_km":"50"}}}}"#);
+    let find =
+        format!(r#"{{"type":"match.find","id":"f","kind":"text","public_key":"{key}","region":{{"radius_km":"50"}}}}"#);
     socket.send_raw(Message::Text(find.into())).await.unwrap();
     assert!(matches!(socket.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::InvalidFrame, .. }));
     socket.send(&ClientFrame::Ping { id: Some("open".into()) }).await.unwrap();

@@ -174,7 +174,8 @@ async fn a_control_character_in_a_header_gets_the_bare_400_the_docs_describe(bac
     }
     // A tab is allowed in a header's value: the request reaches the router.
     let mut tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let head = format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nUser-Agent: kedi\tapp\r\nConnection: close\r\n\r\n");
+    let head =
+        format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nUser-Agent: kedi\tapp\r\nConnection: close\r\n\r\n");
     tcp.write_all(head.as_bytes()).await.unwrap();
     let mut ok = String::new();
     tcp.read_to_string(&mut ok).await.unwrap();
@@ -183,7 +184,8 @@ async fn a_control_character_in_a_header_gets_the_bare_400_the_docs_describe(bac
     let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/errors.md")).unwrap();
     let docs = docs.split_whitespace().collect::<Vec<_>>().join(" ");
     assert!(
-        docs.contains("a control character other than a tab in any header's value") && docs.contains("`400` with no body"),
+        docs.contains("a control character other than a tab in any header's value")
+            && docs.contains("`400` with no body"),
         "docs/errors.md describes the bare 400"
     );
 }
