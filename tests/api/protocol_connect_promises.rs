@@ -79,8 +79,9 @@ async fn a_frame_up_to_the_hard_limit_is_refused_and_a_larger_one_closes_with_10
     socket.send(&ClientFrame::Ping { id: Some("open".into()) }).await.unwrap();
     assert_eq!(socket.next().await.unwrap(), ServerFrame::Pong { id: Some("open".into()) });
 
-    // One byte more: never read, and the socket is closed with 1009.
-    socket.send_raw(padded(hard + 1)).await.unwrap();
+    // One byte more: never read, and the socket is closed with 1009. The server stops reading at the frame's
+    // header, so the rest of it may not be written before the connection ends: only the answer matters.
+    let _ = socket.send_raw(padded(hard + 1)).await;
     match socket.next().await {
         Err(ClientError::Closed { code, .. }) => assert_eq!(code, Some(CloseCode::MessageTooBig.code())),
         other => panic!("expected a close with 1009, got {other:?}"),
