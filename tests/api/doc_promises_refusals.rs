@@ -94,7 +94,7 @@ async fn a_radius_that_is_any_number_outside_the_range_is_invalid_field_and_not_
         );
         socket.send_raw(Message::Text(find.into())).await.unwrap();
         match socket.next().await.unwrap() {
-            ServerFrame::Error { code: ErrorCode::InvalidField, message, id } => {
+            ServerFrame::Error { code: ErrorCode::InvalidField, message, id, .. } => {
                 assert!(message.contains("radius_km"), "{radius}: {message}");
                 assert_eq!(id.as_deref(), Some("f"), "{radius}");
             }
