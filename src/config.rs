@@ -411,6 +411,16 @@ pub struct HubConfig {
     pub write_buffer_bytes: usize,
 }
 
+impl HubConfig {
+    /// The hard limit on a frame read: the larger of `max_frame_bytes` and the largest `report` (20 reveals of
+    /// `max_message_bytes`, [`crate::domain::evidence::max_report_frame_bytes`]; 453 184 bytes by default). A frame
+    /// above it is never read and closes the socket with 1009; below it, only a `report` may exceed
+    /// `max_frame_bytes`. Derived, not configured, so it always holds a maximal report.
+    pub fn hard_frame_bytes(&self) -> usize {
+        crate::domain::evidence::max_report_frame_bytes(self.max_message_bytes).max(self.max_frame_bytes)
+    }
+}
+
 /// How nodes share work through Redis (only with `redis_url`).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]

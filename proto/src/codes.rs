@@ -63,12 +63,20 @@ pub enum ErrorCode {
     PhoneUnverified,
 }
 
-/// WebSocket close codes the server uses (4000–4999 is the application range).
+/// WebSocket close codes the server uses (4000–4999 is the application range; 1002, 1007 and 1009 are RFC 6455's
+/// answers to a peer that broke the WebSocket protocol itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[repr(u16)]
 pub enum CloseCode {
     /// The server is shutting down (standard "going away").
     GoingAway = 1001,
+    /// A frame broke RFC 6455: a reserved bit set, an unmasked frame, an unknown opcode, a control frame over 125
+    /// bytes or fragmented, a close code a client may not send, a stray continuation.
+    ProtocolError = 1002,
+    /// A text frame (or a close frame's reason) that is not UTF-8.
+    InvalidPayload = 1007,
+    /// A frame or message above the hard limit (docs/protocol.md, "Limits"), which is never read.
+    MessageTooBig = 1009,
     /// No valid access token: missing, forged or malformed.
     InvalidToken = 4001,
     /// The access token has expired: refresh it and reconnect.
@@ -93,6 +101,9 @@ impl CloseCode {
     pub fn reason(self) -> &'static str {
         match self {
             CloseCode::GoingAway => "server shutting down",
+            CloseCode::ProtocolError => "protocol_error",
+            CloseCode::InvalidPayload => "invalid_utf8",
+            CloseCode::MessageTooBig => "message_too_big",
             CloseCode::InvalidToken => "invalid_token",
             CloseCode::TokenExpired => "token_expired",
             CloseCode::Banned => "banned",

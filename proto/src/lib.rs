@@ -80,7 +80,16 @@ pub enum Region {
     /// Only someone whose phone number is of the same country as the seeker's.
     Country,
     /// Only someone whose stored location is within this many km of the seeker's stored location (1 to 20 000).
-    RadiusKm(u32),
+    /// Any JSON number is read: one that is not a whole number of km that fits (negative, fractional, 1e20)
+    /// reads as 0, out of range like it, so the server refuses it as `invalid_field` for its range, not as a
+    /// malformed frame.
+    RadiusKm(#[serde(deserialize_with = "any_radius")] u32),
+}
+
+/// A radius as any JSON number: a whole one that fits a `u32` as itself, anything else as 0 (out of range).
+fn any_radius<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<u32, D::Error> {
+    let number = serde_json::Number::deserialize(deserializer)?;
+    Ok(number.as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(0))
 }
 
 impl Region {
@@ -632,8 +641,21 @@ mod tests {
             assert_eq!(serde_json::from_str::<Region>(json).unwrap(), region, "{json}");
             assert_eq!(serde_json::to_string(&region).unwrap(), json);
         }
-        for bad in [r#""radius_km""#, r#"{"radius_km":-1}"#, r#"{"country":1}"#, r#""Country""#] {
+        for bad in [r#""radius_km""#, r#"{"radius_km":"50"}"#, r#"{"country":1}"#, r#""Country""#] {
             assert!(serde_json::from_str::<Region>(bad).is_err(), "{bad}");
+        }
+        // Any number is a radius: one that is not a whole u32 reads as 0, which the server refuses for its range.
+        for (json, km) in [
+            ("-1", 0),
+            ("1.5", 0),
+            ("1e20", 0),
+            ("18446744073709551616", 0),
+            ("4294967296", 0),
+            ("20001", 20001),
+            ("0", 0),
+        ] {
+            let region = serde_json::from_str::<Region>(&format!(r#"{{"radius_km":{json}}}"#)).unwrap();
+            assert_eq!(region, Region::RadiusKm(km), "{json}");
         }
         let frame: ClientFrame = serde_json::from_str(
             r#"{"type":"match.find","kind":"text","public_key":"AAAA","region":{"radius_km":25}}"#,

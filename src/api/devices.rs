@@ -49,7 +49,8 @@ fn valid_token(token: &str) -> Result<(), ApiError> {
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "token must be 1 to 4096 of A-Z a-z 0-9 _ : . -"))
 }
 
-/// Register this device for push (again: its platform, language and owner are updated).
+/// Register this device for push (again: its platform and language are updated). A token another account
+/// registered moves to this one, without the pushes still waiting for the other account.
 #[utoipa::path(post, path = "/v1/devices", tag = "account", security(("bearer" = [])), request_body = Device,
     responses((status = 204), (status = 422, description = "invalid_request", body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]

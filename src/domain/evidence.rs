@@ -14,6 +14,22 @@ use super::{Seq, UserId};
 /// Most messages one report may reveal.
 pub const MAX_REVEALS: usize = 20;
 
+/// Longest accepted report `details`, in characters.
+pub const MAX_DETAILS: usize = 1000;
+
+/// The largest `report` frame a client can need to send: [`MAX_REVEALS`] reveals of messages of
+/// `max_message_bytes` each (the committed bytes in base64) with `details` of [`MAX_DETAILS`] characters, every one
+/// escaped as a JSON encoder may (a character outside the BMP as two `\uXXXX`, 12 bytes). A report may be this
+/// large although every other frame is held to `hub.max_frame_bytes` (docs/protocol.md, "Limits").
+pub fn max_report_frame_bytes(max_message_bytes: usize) -> usize {
+    // `{"seq":-9223372036854775808,"…":"` + `","franking_key":"` + 44 + `"},`, with room for the field's name.
+    const PER_REVEAL: usize = 160;
+    // The type, the id, the match, the reason and the keys around them.
+    const ENVELOPE: usize = 1024;
+    let base64 = max_message_bytes.div_ceil(3) * 4;
+    MAX_REVEALS * (base64 + PER_REVEAL) + MAX_DETAILS * 12 + ENVELOPE
+}
+
 /// What the server bound when a message was sent (`message_logs`).
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct Bound {

@@ -11,10 +11,16 @@ use super::{contacts, conversation, matches, report};
 
 /// Handles one text frame.
 pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
-    if text.len() > ctx.hub.inner.settings.hub.max_frame_bytes {
+    let parsed = ClientFrame::from_json(text);
+    // Only a `report` may be larger than max_frame_bytes: 20 revealed messages need more (its own limit is the
+    // socket's hard limit, `HubConfig::hard_frame_bytes`, which tungstenite enforces before the frame is read).
+    // Told by parsing it whole, not by peeking at its text: the type is whatever the parser reads, whatever the
+    // order of the keys, and a frame the parser refuses is simply too large.
+    let report = matches!(parsed, Ok(ClientFrame::Report { .. }));
+    if text.len() > ctx.hub.inner.settings.hub.max_frame_bytes && !report {
         return ctx.protocol_error(None, ErrorCode::MessageTooLarge, "frame larger than max_frame_bytes").await;
     }
-    let frame = match ClientFrame::from_json(text) {
+    let frame = match parsed {
         // Refused before anything of it is applied, whatever field holds it (tanis_proto::has_nul).
         Ok(frame) if tanis_proto::has_nul(text) => {
             let id = frame.id().map(str::to_owned);

@@ -6,11 +6,8 @@ use tanis_proto::{ErrorCode, ReportReason, Reveal, ServerFrame};
 
 use super::context::Ctx;
 use crate::domain::MatchId;
-use crate::domain::evidence::{self, MAX_REVEALS, Refused};
+use crate::domain::evidence::{self, MAX_DETAILS, MAX_REVEALS, Refused};
 use crate::store::{Filed, NewReport};
-
-/// Longest accepted report `details`.
-const MAX_REPORT_DETAILS: usize = 1000;
 
 pub(super) async fn file(
     ctx: &Ctx,
@@ -22,7 +19,7 @@ pub(super) async fn file(
 ) {
     let (hub, user) = (&ctx.hub, ctx.user_id);
     let store = &hub.inner.services.store;
-    if details.as_ref().is_some_and(|d| d.chars().count() > MAX_REPORT_DETAILS) {
+    if details.as_ref().is_some_and(|d| d.chars().count() > MAX_DETAILS) {
         return ctx.error(id, ErrorCode::InvalidField, "details are limited to 1000 characters").await;
     }
     if reveals.len() > MAX_REVEALS {

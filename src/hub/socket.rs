@@ -35,10 +35,8 @@ pub struct SocketAuth {
     pub login: Option<LoginId>,
 }
 
-/// tungstenite's own hard limit, above the protocol's `max_frame_bytes`: a frame between the two gets a
-/// `message_too_large` error and the socket stays open; beyond this tungstenite refuses to read on and the
-/// connection is dropped without a close frame (clients see 1006).
-const HARD_FRAME_FACTOR: usize = 4;
+/// How much the server's frames may wait to be written, in `max_frame_bytes`: one burst of frames, with room.
+const WRITE_BUFFER_FACTOR: usize = 4;
 
 impl Hub {
     /// Takes a WebSocket handshake that the API has authenticated (`auth`: the user and login, or the close code
@@ -51,9 +49,11 @@ impl Hub {
         ws.protocols([SUBPROTOCOL])
             .read_buffer_size(c.read_buffer_bytes)
             .write_buffer_size(c.write_buffer_bytes)
-            .max_write_buffer_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
-            .max_message_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
-            .max_frame_size(c.max_frame_bytes * HARD_FRAME_FACTOR)
+            .max_write_buffer_size(c.max_frame_bytes * WRITE_BUFFER_FACTOR)
+            // The hard limit: a frame above it is never read, and the socket is closed with 1009 (`live`). Below
+            // it, a frame above `max_frame_bytes` that is not a `report` gets `message_too_large` (dispatch).
+            .max_message_size(c.hard_frame_bytes())
+            .max_frame_size(c.hard_frame_bytes())
             .on_upgrade(move |ws| run(ws, start))
     }
 }
@@ -340,7 +340,21 @@ fn live<'a>(
                 next = ws.next(), if handling.is_none() => {
                     quiet_since = Instant::now();
                     match next {
-                        None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Ending::PeerGone,
+                        None => return Ending::PeerGone,
+                        Some(Ok(Message::Close(_))) => {
+                            answer_close(ws).await;
+                            return Ending::PeerGone;
+                        }
+                        Some(Err(e)) => match violation(&e) {
+                            // Fail the connection as RFC 6455 (7.1.7) asks: a close frame with its code, then the
+                            // connection is dropped. Reading stops here: tungstenite reads nothing after an error.
+                            Some(code) => {
+                                tracing::debug!(error = %e, code = code.code(), "a frame broke the WebSocket protocol");
+                                closer.close(code);
+                                return Ending::Decided;
+                            }
+                            None => return Ending::PeerGone,
+                        },
                         Some(Ok(message)) => *handling = start_handling(ctx, message),
                     }
                 }
@@ -387,6 +401,32 @@ fn start_handling(ctx: &mut Option<Box<Ctx>>, message: Message) -> Option<Handli
         // Any frame proves liveness; tungstenite answers pings itself.
         Message::Ping(_) | Message::Pong(_) | Message::Close(_) => None,
     }
+}
+
+/// The close code for a read that broke the WebSocket protocol (RFC 6455, 7.4.1), or `None` when the connection
+/// itself failed (a reset, an I/O error), with no one left to tell. axum wraps tungstenite's error; its source is
+/// tungstenite's own. tungstenite keeps its connection open for writing after such an error (only a reset
+/// ends it), so the close frame can still be sent.
+fn violation(error: &axum::Error) -> Option<CloseCode> {
+    use tungstenite::error::{Error, ProtocolError};
+    match std::error::Error::source(error)?.downcast_ref::<Error>()? {
+        // Above the hard limit (`HubConfig::hard_frame_bytes`): refused from its header, before it is read.
+        Error::Capacity(_) => Some(CloseCode::MessageTooBig),
+        // A text frame, or a close frame's reason, that is not UTF-8.
+        Error::Utf8(_) => Some(CloseCode::InvalidPayload),
+        Error::Protocol(ProtocolError::ResetWithoutClosingHandshake) => None,
+        // A reserved bit, an unmasked frame, an unknown opcode, a control frame over 125 bytes or fragmented, a
+        // close frame of one byte, a stray continuation.
+        Error::Protocol(_) => Some(CloseCode::ProtocolError),
+        _ => None,
+    }
+}
+
+/// Answers the peer's close frame: tungstenite queued the reply when it read it (the peer's own code, or 1002
+/// for a code a peer may not send, such as 1005, 1006 or 999), and it goes out with this flush. Bounded, like
+/// every write after a close: a peer that stopped reading cannot hold the socket.
+async fn answer_close(ws: &mut WebSocket) {
+    let _ = tokio::time::timeout(FLUSH_BOUND, ws.flush()).await;
 }
 
 async fn finish(handling: &mut Option<Handling>) -> Box<Ctx> {

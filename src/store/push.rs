@@ -18,7 +18,11 @@ pub struct PushRow {
 }
 
 impl Store {
-    /// Registers the device for `user_id` (a token seen before moves to this user: the phone changed hands).
+    /// Registers the device for `user_id`. A token another account registered moves to this one (one app on one
+    /// device, signed in as someone else: a shared phone, a sign-out and sign-in): the other account's device is
+    /// deleted first, and with it every push still waiting for it (`push_outbox` cascades), so nothing of the other
+    /// account reaches the device after the move. The same owner's token is updated in place (and the owner set
+    /// again: of two accounts registering one token at once, the later insert wins, as it would have).
     pub async fn upsert_device(
         &self,
         user_id: UserId,
@@ -28,17 +32,25 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let query = "INSERT INTO devices (user_id, platform, push_token, created_at, last_seen_at, locale) \
-                     VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (push_token) DO UPDATE SET user_id = excluded.user_id, \
-                     platform = excluded.platform, last_seen_at = excluded.last_seen_at, locale = excluded.locale";
-        on_write_pool!(self, |pool| sqlx::query(query)
-            .bind(user_id)
-            .bind(platform)
-            .bind(token)
-            .bind(now)
-            .bind(locale.as_str())
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
+                     VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (push_token) DO UPDATE SET \
+                     user_id = excluded.user_id, platform = excluded.platform, last_seen_at = excluded.last_seen_at, locale = excluded.locale";
+        on_write_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("DELETE FROM devices WHERE push_token = $1 AND user_id <> $2")
+                .bind(token)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query(query)
+                .bind(user_id)
+                .bind(platform)
+                .bind(token)
+                .bind(now)
+                .bind(locale.as_str())
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await
+        })?;
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! Promises of docs/operations.md (Push notifications) that no other test covered, against push.rs's local FCM
-//! stand-in: `INVALID_ARGUMENT` removes the device, and a push that keeps failing is dropped after its 8th try
-//! with a `push.dropped` entry in the audit trail. Pushes are caused the way the product causes them: a ban by a
+//! stand-in: `INVALID_ARGUMENT` removes the device, a push that keeps failing is dropped after its 8th try
+//! with a `push.dropped` entry in the audit trail, and a device token registered by a second account moves to it
+//! without what was waiting for the first. Pushes are caused the way the product causes them: a ban by a
 //! moderator notifies the user on every device.
 
 use std::time::Duration;
@@ -17,6 +18,7 @@ use crate::push::{Shared, outbox, register_device, spawn};
 on_both_stores!(
     an_invalid_argument_from_fcm_removes_the_device_and_its_pushes,
     a_push_failing_its_eighth_try_is_dropped_with_an_audit_entry,
+    a_device_token_registered_by_another_account_moves_and_takes_nothing_of_the_first_with_it,
 );
 
 fn fcm_error(status: u16, code: &str) -> (u16, Option<u64>, Value) {
@@ -91,4 +93,35 @@ async fn dropped(app: &TestApp, moderator: &TestUser) -> Vec<Value> {
     assert_eq!(response.status(), StatusCode::OK);
     let page: Value = response.json().await.unwrap();
     page["entries"].as_array().unwrap().clone()
+}
+
+async fn a_device_token_registered_by_another_account_moves_and_takes_nothing_of_the_first_with_it(backend: Backend) {
+    let (app, google) = spawn(backend).await;
+    let moderator = app.staff("devren", "moderator").await;
+    let (first, second) = (app.user("ilksahip").await, app.user("yenisahip").await);
+    const SHARED: &str = "tok-shared_1:phone";
+    assert_eq!(register_device(&app, &first, SHARED, "tr").await.status(), StatusCode::NO_CONTENT);
+    app.ban(&moderator, first.id, "spam").await;
+    eventually(Duration::from_secs(10), "the ban is queued for the first account's device", || async {
+        outbox(&app).await == 1
+    })
+    .await;
+
+    // The phone is signed in as another account before the push job ran: the token is the second account's now.
+    assert_eq!(register_device(&app, &second, SHARED, "en").await.status(), StatusCode::NO_CONTENT);
+    assert_eq!((devices(&app, &first).await, devices(&app, &second).await), (0, 1));
+    app.run_job(Job::Push).await.unwrap();
+    assert_eq!(sends(&google), 0, "the first account's ban never reaches the second account's phone");
+    assert_eq!(outbox(&app).await, 0);
+
+    // The second account gets its own pushes there.
+    app.ban(&moderator, second.id, "spam").await;
+    eventually(Duration::from_secs(10), "the ban is queued for the second account's device", || async {
+        outbox(&app).await == 1
+    })
+    .await;
+    app.run_job(Job::Push).await.unwrap();
+    let sent = google.lock().unwrap().sends.clone();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0]["message"]["token"], SHARED);
 }

@@ -14,6 +14,7 @@ on_both_stores!(
     every_route_answers_a_malformed_path_parameter_in_our_error_shape,
     a_plain_request_to_the_websocket_gets_our_error_shape,
     a_stalled_body_gets_a_408_in_our_error_shape,
+    a_control_character_in_a_header_gets_the_bare_400_the_docs_describe,
 );
 
 async fn malformed_requests_get_our_error_shape_and_store_nothing(backend: Backend) {
@@ -146,4 +147,45 @@ async fn an_integer_with_a_zero_fraction_is_an_integer_and_a_fraction_is_refused
     assert_error(whole, StatusCode::NOT_FOUND, "not_matched").await;
     let fraction = claim(serde_json::json!(999.5)).await.unwrap();
     assert_error(fraction, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+}
+
+/// Below the router: hyper refuses a header value with a control character before anything of ours runs, with a
+/// 400 that has no body. docs/errors.md says so.
+async fn a_control_character_in_a_header_gets_the_bare_400_the_docs_describe(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let answer = |user_agent: &'static str| {
+        let address = address.clone();
+        async move {
+            let mut tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+            let head = format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nUser-Agent: {user_agent}\r\n\r\n");
+            tcp.write_all(head.as_bytes()).await.unwrap();
+            let mut answer = Vec::new();
+            let read = tokio::time::timeout(std::time::Duration::from_secs(10), tcp.read_to_end(&mut answer));
+            read.await.expect("answered and closed, not left hanging").unwrap();
+            String::from_utf8(answer).unwrap()
+        }
+    };
+    for bad in ["kedi\u{1}app/1.0", "kedi\u{7f}app/1.0"] {
+        let answer = answer(bad).await;
+        assert!(answer.starts_with("HTTP/1.1 400"), "{bad:?}: {answer}");
+        let body = answer.split_once("\r\n\r\n").map(|(_, body)| body).unwrap_or_default();
+        assert_eq!(body, "", "no body for {bad:?}: {answer}");
+    }
+    // A tab is allowed in a header's value: the request reaches the router.
+    let mut tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head =
+        format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\nUser-Agent: kedi\tapp\r\nConnection: close\r\n\r\n");
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let mut ok = String::new();
+    tcp.read_to_string(&mut ok).await.unwrap();
+    assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
+
+    let docs = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/errors.md")).unwrap();
+    let docs = docs.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        docs.contains("a control character other than a tab in any header's value")
+            && docs.contains("`400` with no body"),
+        "docs/errors.md describes the bare 400"
+    );
 }
