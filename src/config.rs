@@ -358,6 +358,10 @@ pub struct JobsConfig {
     pub message_retention_hours: u32,
     /// A report's verified evidence (messages the reporter revealed) is deleted this long after it was verified.
     pub evidence_retention_days: u32,
+    /// How long after it was sent a message can be revealed in a report: its franking commitment is kept this long
+    /// and then cleared, and older reveals are refused (`evidence_expired`). At least `message_retention_hours`,
+    /// so a message whose content is still stored always carries its commitment.
+    pub report_window_days: u32,
     /// Prefix of the job queues' names (lets deployments share one Redis).
     pub queue_namespace: String,
     /// How often workers look for runs queued elsewhere (by another node or `tanis worker`).
@@ -376,6 +380,7 @@ impl Default for JobsConfig {
             referral_inviter_bonus: 0,
             message_retention_hours: 24,
             evidence_retention_days: 90,
+            report_window_days: 30,
             queue_namespace: "tanis".into(),
             poll_interval_ms: 1000,
             stall_grace_secs: 240,
@@ -666,13 +671,18 @@ impl Config {
         if self.jobs.report_threshold == 0
             || self.jobs.message_retention_hours == 0
             || self.jobs.evidence_retention_days == 0
+            || self.jobs.report_window_days == 0
             || self.jobs.referral_invited_bonus < 0
             || self.jobs.referral_inviter_bonus < 0
         {
             return Err(invalid(
                 "jobs",
-                "report_threshold, message_retention_hours and evidence_retention_days must be positive, bonuses not negative",
+                "report_threshold, message_retention_hours, evidence_retention_days and report_window_days must be positive, bonuses not negative",
             ));
+        }
+        // A resumed message whose commitment was cleared would be refused by every client (docs/protocol.md §9).
+        if u64::from(self.jobs.report_window_days) * 24 < u64::from(self.jobs.message_retention_hours) {
+            return Err(invalid("jobs.report_window_days", "must be at least jobs.message_retention_hours"));
         }
         if self.request_timeout_ms < 100 {
             return Err(invalid("request_timeout_ms", "must be at least 100"));
@@ -896,6 +906,17 @@ mod tests {
         config.auth.bcrypt_cost = 3;
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("auth.bcrypt_cost"), "{err}");
+    }
+
+    #[test]
+    fn the_report_window_covers_the_message_retention() {
+        let mut config = Config::default();
+        config.jobs.message_retention_hours = 48;
+        config.jobs.report_window_days = 2;
+        config.validate().unwrap();
+        config.jobs.message_retention_hours = 49;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("jobs.report_window_days"), "{err}");
     }
 
     #[test]

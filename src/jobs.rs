@@ -115,6 +115,10 @@ impl JobStore for JobsStore {
         Ok(self.0.delete_messages_before(cutoff, limit).await?)
     }
 
+    async fn clear_commitments_before(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, JobError> {
+        Ok(self.0.clear_commitments_before(cutoff, limit).await?)
+    }
+
     async fn delete_evidence_before(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, JobError> {
         Ok(self.0.delete_evidence_before(cutoff, limit).await?)
     }
@@ -286,6 +290,7 @@ pub fn settings(config: &Config) -> Settings {
         referral_inviter_bonus: j.referral_inviter_bonus,
         message_retention: TimeDelta::hours(j.message_retention_hours.into()),
         evidence_retention: TimeDelta::days(j.evidence_retention_days.into()),
+        report_window: TimeDelta::days(j.report_window_days.into()),
         quota_amounts: Amounts {
             free_text: q.free_text_daily as i32,
             free_video: q.free_video_daily as i32,

@@ -76,7 +76,8 @@ impl Application {
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let shutdown = CancellationToken::new();
         let clock_for_jobs = clock.clone();
-        let (turn, video) = start_video(&config, clock.clone()).await?;
+        let http = listener.local_addr().context("the listener's address")?;
+        let (turn, video) = start_video(&config, http, clock.clone()).await?;
         let delivery = delivery(&config, shutdown.clone()).await?;
         let services = hub::Services { store: store.clone(), delivery: delivery.clone(), clock };
         let settings = hub::Settings {
@@ -87,6 +88,7 @@ impl Application {
             ads: config.ads.clone(),
             privacy_notice_version: config.auth.privacy_notice_version.clone(),
             trust: crate::moderation::trust::Rules::new(&config.trust, config.jobs.report_threshold),
+            report_window: TimeDelta::days(config.jobs.report_window_days.into()),
         };
         let hub = Hub::start(services, settings, shutdown.clone());
         if let Some(client) = crate::push::client(&config.push)? {
@@ -173,8 +175,13 @@ pub async fn delivery(config: &Config, shutdown: CancellationToken) -> anyhow::R
     Delivery::redis(&link, shutdown).await.context("joining the cluster through Redis")
 }
 
-/// Starts the embedded TURN server when enabled and works out the ICE servers clients are given.
-async fn start_video(config: &Config, clock: SharedClock) -> anyhow::Result<(Option<EmbeddedTurn>, VideoSettings)> {
+/// Starts the embedded TURN server when enabled and works out the ICE servers clients are given. `http` is the
+/// HTTP/WebSocket listener's address, which the relay refuses as a peer.
+async fn start_video(
+    config: &Config,
+    http: SocketAddr,
+    clock: SharedClock,
+) -> anyhow::Result<(Option<EmbeddedTurn>, VideoSettings)> {
     let v = &config.video;
     let secret = secrets::turn_secret(v.turn_secret.as_deref(), &config.data_dir)?;
     let mut urls = Vec::new();
@@ -197,6 +204,8 @@ async fn start_video(config: &Config, clock: SharedClock) -> anyhow::Result<(Opt
             secret: secret.clone(),
             // In production TURN must not become a way into the server's own network.
             refuse_private_peers: config.production,
+            // Nor a way into the server itself, in any mode: its own listeners are never peers.
+            own_listeners: vec![http],
             max_allocations: v.turn_max_allocations,
             clock: Arc::new(move || clock.now().timestamp()),
         })

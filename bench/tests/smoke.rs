@@ -197,6 +197,7 @@ async fn turn_churn_frees_every_allocation_of_the_embedded_relay() {
         secret: secret.as_bytes().to_vec(),
         // Every peer is on loopback, as in `tanis serve` outside production.
         refuse_private_peers: false,
+        own_listeners: Vec::new(),
         max_allocations: 1000,
         clock: tanis_signaling::system_clock(),
     })

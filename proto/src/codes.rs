@@ -55,6 +55,10 @@ pub enum ErrorCode {
     /// A revealed message in a report's `evidence` was stored without a commitment (sent before franking), so it
     /// cannot be verified. Nothing is stored.
     EvidenceUnfranked,
+    /// A revealed message in a report's `evidence` can no longer be verified: it was sent before the report window
+    /// (`jobs.report_window_days`), or its sender's account has been deleted; the server no longer keeps its
+    /// commitment. Nothing is stored.
+    EvidenceExpired,
     /// A message in a report's `evidence` is already evidence of your report, or is named twice. Nothing is
     /// stored.
     EvidenceReplayed,

@@ -15,7 +15,8 @@
 //! - [`allocation`]: the allocation table, permissions and channels with their lifetimes.
 //! - [`data_path`]: datagrams client → peer and peer → client.
 //! - [`stream`]: TURN over TCP and TLS.
-//! - [`sockets`]: socket buffers and relay ports. [`peer_filter`]: addresses never relayed to.
+//! - [`sockets`]: socket buffers and relay ports. [`peer_filter`]: addresses never relayed to (internal ones,
+//!   and the server's own listeners).
 
 mod allocation;
 mod auth;
@@ -37,10 +38,10 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio_rustls::TlsAcceptor;
 
-pub use peer_filter::is_forbidden_peer;
+pub use peer_filter::{OwnAddresses, is_forbidden_peer};
 pub use stats::{TurnCounters, TurnStats};
 
-use allocation::{ClientKey, ClientLink, Table};
+use allocation::{Allocation, ClientKey, ClientLink, Table};
 use auth::Auth;
 use sockets::RelaySockets;
 
@@ -71,6 +72,10 @@ pub struct TurnServerConfig {
     /// Refuse relaying to/from non-global addresses ([`is_forbidden_peer`]). Must be `true` in
     /// production; `false` only for tests where every peer is on loopback.
     pub refuse_private_peers: bool,
+    /// The process's other listening sockets (the HTTP/WebSocket listener): never a peer, whatever
+    /// `refuse_private_peers` says, and neither are TURN's own listeners nor an allocation's own relay address
+    /// ([`OwnAddresses`]).
+    pub own_listeners: Vec<SocketAddr>,
     /// Allocations (and TCP/TLS connections) held at once; each allocation holds a socket.
     pub max_allocations: usize,
     pub clock: Clock,
@@ -94,6 +99,7 @@ impl fmt::Debug for TurnServerConfig {
             .field("realm", &self.realm)
             .field("secret", &"<redacted>")
             .field("refuse_private_peers", &self.refuse_private_peers)
+            .field("own_listeners", &self.own_listeners)
             .field("max_allocations", &self.max_allocations)
             .finish_non_exhaustive()
     }
@@ -119,13 +125,22 @@ struct Server {
     refused: watch::Sender<u64>,
     relay_ip: IpAddr,
     refuse_private_peers: bool,
+    /// The server's own listening sockets, never a peer.
+    own: OwnAddresses,
     max_allocations: usize,
 }
 
 impl Server {
-    /// Whether the peer policy refuses `peer` (and counts it).
-    fn refuses(&self, peer: SocketAddr) -> bool {
-        if !self.refuse_private_peers || !is_forbidden_peer(peer.ip()) {
+    /// Whether `peer` is the server itself for `alloc`: one of its listening sockets, or the allocation's own
+    /// relay socket (a loop). Refused openly: 403 to a permission or a channel for it.
+    fn is_itself(&self, alloc: &Allocation, peer: SocketAddr) -> bool {
+        self.own.contains(peer) || (peer.port() == alloc.relay_addr.port() && self.own.is_host(peer.ip()))
+    }
+
+    /// Whether the peer policy refuses relaying between `alloc` and `peer` (and counts it).
+    fn refuses(&self, alloc: &Allocation, peer: SocketAddr) -> bool {
+        let private = self.refuse_private_peers && is_forbidden_peer(peer.ip());
+        if !private && !self.is_itself(alloc, peer) {
             return false;
         }
         self.refused.send_modify(|n| *n += 1);
@@ -172,6 +187,11 @@ impl EmbeddedTurn {
         };
         let tcp_addr = tcp.as_ref().and_then(|l| l.local_addr().ok());
         let tls_addr = tls_listener.as_ref().and_then(|l| l.local_addr().ok());
+        let listeners: Vec<SocketAddr> = [Some(local_addr), tcp_addr, tls_addr]
+            .into_iter()
+            .flatten()
+            .chain(config.own_listeners.iter().copied())
+            .collect();
 
         let server = Arc::new(Server {
             auth: Auth::new(config.secret, config.realm, config.clock),
@@ -181,6 +201,7 @@ impl EmbeddedTurn {
             refused: watch::Sender::new(0),
             relay_ip: config.relay_ip,
             refuse_private_peers: config.refuse_private_peers,
+            own: OwnAddresses::new(&listeners, config.relay_ip),
             max_allocations: config.max_allocations,
         });
         let streams = Arc::new(Semaphore::new(config.max_allocations));
@@ -195,7 +216,8 @@ impl EmbeddedTurn {
             tasks.push(tokio::spawn(stream::accept(Arc::clone(&server), listener, Some(acceptor), streams)));
         }
         tracing::info!(%local_addr, ?tcp_addr, ?tls_addr, relay_ip = %config.relay_ip,
-            refuse_private_peers = config.refuse_private_peers, "TURN server listening");
+            refuse_private_peers = config.refuse_private_peers, own_listeners = ?config.own_listeners,
+            "TURN server listening");
         Ok(EmbeddedTurn { server, tasks, local_addr, tcp_addr, tls_addr })
     }
 

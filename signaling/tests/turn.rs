@@ -39,7 +39,7 @@ async fn wrong_password_is_refused() {
     let forged = issue(b"not-the-secret", "ref-b", T0, 600);
     assert_eq!(forged.username, c.username);
     let client = client(&h.turn, &c.username, &forged.password).await;
-    assert!(allocate(&client).await.is_err(), "wrong password must be refused");
+    assert_eq!(allocation_refusal(&client).await, Some(401), "wrong password must be refused (Unauthorized)");
     client.close().await.unwrap();
     h.turn.close().await;
 }
@@ -56,7 +56,7 @@ async fn expired_credentials_are_refused() {
     // ...refused from the expiry second on.
     h.now.store(c.expires_at_unix, Ordering::SeqCst);
     let late = client(&h.turn, &c.username, &c.password).await;
-    assert!(allocate(&late).await.is_err(), "expired credentials must be refused");
+    assert_eq!(allocation_refusal(&late).await, Some(401), "expired credentials must be refused (Unauthorized)");
     late.close().await.unwrap();
     h.turn.close().await;
 }
@@ -65,7 +65,7 @@ async fn expired_credentials_are_refused() {
 async fn unknown_username_format_is_refused() {
     let h = start(LOOPBACK, true).await;
     let client = client(&h.turn, "alice", "password").await;
-    assert!(allocate(&client).await.is_err());
+    assert_eq!(allocation_refusal(&client).await, Some(401), "not a TURN REST username: Unauthorized");
     client.close().await.unwrap();
     h.turn.close().await;
 }
@@ -147,6 +147,7 @@ async fn empty_secret_is_rejected() {
         realm: REALM.to_owned(),
         secret: Vec::new(),
         refuse_private_peers: true,
+        own_listeners: Vec::new(),
         max_allocations: 10,
         clock: tanis_signaling::system_clock(),
     })
@@ -154,4 +155,47 @@ async fn empty_secret_is_rejected() {
     .err()
     .expect("empty secret refused");
     assert!(matches!(err, TurnError::EmptySecret));
+}
+
+/// The relay never leads back into the server (coturn's `denied-peer-ip` for itself): a permission or a channel
+/// for one of its own listening sockets — the HTTP listener it is told of, its own TURN listener — or for the
+/// allocation's own relay address is refused with 403 Forbidden, and a Send to one under a permission held for
+/// the same IP (every loopback peer here shares it) is dropped and counted. In every mode: the private-peer policy
+/// is off here, as outside production.
+#[tokio::test]
+async fn the_server_itself_is_refused_as_a_peer_with_403() {
+    // A socket standing in for the HTTP listener: nothing may reach it through the relay.
+    let http = UdpSocket::bind((LOOPBACK, 0)).await.unwrap();
+    let http_addr = http.local_addr().unwrap();
+    let h = start_with(Options { own_listeners: vec![http_addr], ..Options::default() }).await;
+    let mut refused = h.turn.watch_refused_peer_datagrams();
+    let (ca, cb) = (creds("self-a"), creds("self-b"));
+    let (client_a, client_b) =
+        (client(&h.turn, &ca.username, &ca.password).await, client(&h.turn, &cb.username, &cb.password).await);
+    let (relay_a, relay_b) = (allocate(&client_a).await.unwrap(), allocate(&client_b).await.unwrap());
+    let own_relay = relay_a.local_addr().unwrap();
+
+    // CreatePermission first (webrtc-rs asks for one before its first send to an IP): 403 for each.
+    let turn_listener = h.turn.local_addr();
+    for (what, peer) in [("the HTTP listener", http_addr), ("the TURN listener", turn_listener), ("itself", own_relay)]
+    {
+        let err = timeout(STEP, relay_a.send_to(b"probe", peer)).await.unwrap().expect_err(what);
+        assert_eq!(stun_code(&err), Some(403), "{what} ({peer}) is refused as Forbidden: {err}");
+    }
+    assert_eq!(h.turn.counters().snapshot().permissions_total, 0, "no permission was installed");
+
+    // Another allocation's relay address is a peer like any other: relay to relay, as two clients of one server.
+    assert_eq!(exchange(&relay_b, &relay_a, b"relay to relay").await, b"relay to relay");
+    // a now holds a permission for 127.0.0.1, the HTTP listener's IP too: a Send to its port is still dropped.
+    let before = *refused.borrow();
+    timeout(STEP, relay_a.send_to(b"probe", http_addr)).await.unwrap().unwrap();
+    timeout(STEP, refused.wait_for(|n| *n > before)).await.expect("the send to the listener is refused").unwrap();
+    let mut buf = [0u8; 64];
+    assert!(http.try_recv_from(&mut buf).is_err(), "nothing reached the listener");
+
+    relay_a.close().await.unwrap();
+    relay_b.close().await.unwrap();
+    client_a.close().await.unwrap();
+    client_b.close().await.unwrap();
+    h.turn.close().await;
 }

@@ -69,7 +69,7 @@ async fn allocations_past_the_limit_are_refused_and_counted() {
     }
     let c = creds("three");
     let third = client(&h.turn, &c.username, &c.password).await;
-    assert!(allocate(&third).await.is_err(), "the third allocation is over the limit");
+    assert_eq!(allocation_refusal(&third).await, Some(486), "the third allocation is over the limit (Quota Reached)");
     let stats = h.turn.counters().snapshot();
     assert_eq!((stats.allocations_active, stats.allocations_failed), (2, 1));
 }
@@ -175,6 +175,6 @@ async fn relay_sockets_stay_in_the_configured_port_range_and_a_full_range_refuse
     }
     let c = creds("p5");
     let fifth = client(&h.turn, &c.username, &c.password).await;
-    assert!(allocate(&fifth).await.is_err(), "the range is full");
+    assert_eq!(allocation_refusal(&fifth).await, Some(508), "the range is full (Insufficient Capacity)");
     assert_eq!(h.turn.counters().snapshot().allocations_failed, 1);
 }

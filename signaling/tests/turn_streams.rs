@@ -62,7 +62,7 @@ async fn wrong_credentials_are_refused_over_tcp_too() {
     let c = creds("tcp-c");
     let forged = tanis_signaling::credentials::issue(b"not-the-secret", "tcp-c", T0, 600);
     let over_tcp = client_over(tcp_addr, StreamConn::tcp(tcp_addr).await, &c.username, &forged.password).await;
-    assert!(allocate(&over_tcp).await.is_err(), "wrong password must be refused");
+    assert_eq!(allocation_refusal(&over_tcp).await, Some(401), "wrong password must be refused (Unauthorized)");
     assert_eq!(h.turn.counters().snapshot().allocations_total, 0);
 }
 

@@ -1,5 +1,6 @@
 //! `DELETE /v1/me` and `POST /v1/ban/deletion`: deleting one's account (docs/privacy.md). Both take the password
-//! again and answer when the account will be purged; until then, signing in undoes it. A banned user has no
+//! again and answer when the account will be purged, and how many contact conversations ended; until then,
+//! signing in undoes the deletion, but not the end of those contacts. A banned user has no
 //! tokens (the ban signed them out), so they ask with phone and password like `/v1/ban/status`.
 
 use axum::extract::State;
@@ -43,13 +44,17 @@ pub struct DeletionScheduled {
     /// From then on the purge removes the account (within the hour); signing in before then undoes the deletion.
     /// Asking again keeps this date.
     purge_after: DateTime<Utc>,
+    /// The contact conversations this deletion ended, for both sides (0 when asked again). Signing in before
+    /// `purge_after` restores the account, **not** these: each contact must be made again in a new match.
+    contacts_ended: usize,
 }
 
 /// Delete your account. The password is checked like a login (the same limit on failures per phone and per
 /// address). At once every session is signed out (sockets close with 4001), your match ends (the stranger is
-/// told you left) and you leave the queue; the account is purged after `auth.deletion_grace_days` (30 by
-/// default) unless you sign in before then, which undoes it. What the purge removes and what it keeps without
-/// a link to you: docs/privacy.md.
+/// told you left), every contact conversation ends for both sides, and you leave the queue; the account is purged
+/// after `auth.deletion_grace_days` (30 by default) unless you sign in before then, which undoes it — but does not
+/// bring the contacts back (`contacts_ended` says how many ended; a client says so before the user confirms).
+/// What the purge removes and what it keeps without a link to you: docs/privacy.md.
 #[utoipa::path(delete, path = "/v1/me", tag = "account", security(("bearer" = [])), request_body = DeleteMe,
     responses((status = 202, body = DeletionScheduled),
               (status = 403, description = "wrong_password: the password is wrong; account_banned", body = ErrorBody),
@@ -94,5 +99,5 @@ async fn delete_banned(
 async fn scheduled(state: &AppState, deleted: DeletionRequested) -> (StatusCode, AppJson<DeletionScheduled>) {
     let DeletionRequested { user_id, purge_after, revoked, ended, contacts_ended } = deleted;
     state.hub.account_deleted(user_id, revoked, ended, &contacts_ended).await;
-    (StatusCode::ACCEPTED, AppJson(DeletionScheduled { purge_after }))
+    (StatusCode::ACCEPTED, AppJson(DeletionScheduled { purge_after, contacts_ended: contacts_ended.len() }))
 }

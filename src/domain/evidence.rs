@@ -1,7 +1,9 @@
 //! A report's evidence under end-to-end encryption: the messages a reporter reveals (text and franking key) are
 //! checked against what the server bound when each was sent — sender, receiver, match, seq, time and the sender's
 //! commitment (docs/protocol.md, section 9, "Franking"). Pure: the hub reads the bound facts and stores what
-//! passes; nothing of a report with one bad reveal is stored.
+//! passes; nothing of a report with one bad reveal is stored. A commitment serves only within the report window
+//! (`jobs.report_window_days`) and while its sender's account exists: past either, the message is no longer
+//! evidence, whether or not the expiry or the purge has cleared the commitment yet.
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -37,8 +39,11 @@ pub struct Bound {
     pub sender_id: UserId,
     pub receiver_id: UserId,
     pub sent_at: DateTime<Utc>,
-    /// `None` for a message stored before franking.
+    /// `None` for a message stored before franking, or whose commitment was cleared (out of the report window,
+    /// or its sender's account purged).
     pub commitment: Option<Vec<u8>>,
+    /// The sender's account was purged: the message is the tombstone's (`store::purge`).
+    pub sender_purged: bool,
 }
 
 /// A reveal that opened its commitment: what moderators are shown, marked verified.
@@ -60,6 +65,10 @@ pub enum Refusal {
     Replayed,
     /// No such message from the reported user to the reporter in that match.
     NotTheirs,
+    /// Sent before the report window opened: its commitment is no longer kept.
+    Expired,
+    /// Its sender's account was deleted (purged): its commitment went with it.
+    SenderDeleted,
     /// Stored before franking: nothing to verify against.
     Unfranked,
     /// The commitment does not open to this text under this key.
@@ -73,6 +82,7 @@ impl Refusal {
             Refusal::TooLong => ErrorCode::InvalidField,
             Refusal::Replayed => ErrorCode::EvidenceReplayed,
             Refusal::NotTheirs => ErrorCode::EvidenceNotTheirs,
+            Refusal::Expired | Refusal::SenderDeleted => ErrorCode::EvidenceExpired,
             Refusal::Unfranked => ErrorCode::EvidenceUnfranked,
             Refusal::Forged => ErrorCode::EvidenceForged,
         }
@@ -84,6 +94,8 @@ impl Refusal {
             Refusal::TooLong => "text is longer than a message can be",
             Refusal::Replayed => "this message is named twice or is already evidence of your report",
             Refusal::NotTheirs => "no such message from the reported user to you in that match",
+            Refusal::Expired => "this message is older than the report window and can no longer be verified",
+            Refusal::SenderDeleted => "this message's sender deleted their account; it can no longer be verified",
             Refusal::Unfranked => "this message was stored without a commitment and cannot be verified",
             Refusal::Forged => "the text and key do not open the commitment bound when the message was sent",
         }
@@ -110,14 +122,24 @@ pub fn check_shape(reveals: &[Reveal], max_text: usize) -> Result<Vec<[u8; KEY_L
     Ok(keys)
 }
 
-/// Each reveal against the message bound under its seq: sent by `reported` to `reporter`, franked, and opening.
+/// Who reports whom, and from when on messages can still be revealed.
+#[derive(Debug, Clone, Copy)]
+pub struct Parties {
+    pub reporter: UserId,
+    pub reported: UserId,
+    /// The start of the report window: a message sent before it is no longer evidence.
+    pub window_start: DateTime<Utc>,
+}
+
+/// Each reveal against the message bound under its seq: sent by the reported user to the reporter, within the
+/// report window by an account that still exists, franked, and opening.
 pub fn verify(
     reveals: &[Reveal],
     keys: &[[u8; KEY_LEN]],
     bound: &[Bound],
-    reporter: UserId,
-    reported: UserId,
+    parties: Parties,
 ) -> Result<Vec<Verified>, Refused> {
+    let Parties { reporter, reported, window_start } = parties;
     reveals
         .iter()
         .zip(keys)
@@ -127,6 +149,12 @@ pub fn verify(
                 .iter()
                 .find(|b| b.seq == reveal.seq && b.sender_id == reported && b.receiver_id == reporter)
                 .ok_or((i, Refusal::NotTheirs))?;
+            if message.sent_at < window_start {
+                return Err((i, Refusal::Expired));
+            }
+            if message.sender_purged {
+                return Err((i, Refusal::SenderDeleted));
+            }
             let commitment = message.commitment.as_deref().ok_or((i, Refusal::Unfranked))?;
             if !franking::opens(commitment, key, reveal.text.as_bytes()) {
                 return Err((i, Refusal::Forged));
@@ -148,16 +176,27 @@ mod tests {
         Reveal { seq: Seq(seq), text: text.into(), franking_key: STANDARD.encode(key) }
     }
 
+    /// The report window opens at this time in these tests; messages are sent at it unless a case says otherwise.
+    const WINDOW_START: DateTime<Utc> = DateTime::UNIX_EPOCH;
+    const PARTIES: Parties = Parties { reporter: REPORTER, reported: REPORTED, window_start: WINDOW_START };
+
     fn bound(seq: i64, sender: UserId, receiver: UserId, text: Option<&str>) -> Bound {
         let commitment = text.map(|t| franking::commit(&KEY, t.as_bytes()).to_vec());
-        Bound { seq: Seq(seq), sender_id: sender, receiver_id: receiver, sent_at: DateTime::UNIX_EPOCH, commitment }
+        Bound {
+            seq: Seq(seq),
+            sender_id: sender,
+            receiver_id: receiver,
+            sent_at: WINDOW_START,
+            commitment,
+            sender_purged: false,
+        }
     }
 
     type Outcome = Result<Vec<Seq>, Refused>;
 
     fn outcome(reveals: &[Reveal], stored: &[Bound]) -> Outcome {
         let keys = check_shape(reveals, 100)?;
-        Ok(verify(reveals, &keys, stored, REPORTER, REPORTED)?.into_iter().map(|v| v.seq).collect())
+        Ok(verify(reveals, &keys, stored, PARTIES)?.into_iter().map(|v| v.seq).collect())
     }
 
     #[test]
@@ -191,6 +230,25 @@ mod tests {
         for (reveals, expected) in cases {
             assert_eq!(&outcome(reveals, &stored), expected, "{reveals:?}");
         }
+    }
+
+    #[test]
+    fn a_message_sent_before_the_window_or_by_a_deleted_account_is_no_longer_evidence() {
+        let stored = [
+            bound(1, REPORTED, REPORTER, Some("dün")),
+            Bound {
+                sent_at: WINDOW_START - chrono::TimeDelta::seconds(1),
+                ..bound(2, REPORTED, REPORTER, Some("eski"))
+            },
+            Bound { sender_purged: true, ..bound(3, REPORTED, REPORTER, Some("silinen")) },
+            // Cleared by the expiry: out of the window all the same, not "stored before franking".
+            Bound { sent_at: WINDOW_START - chrono::TimeDelta::days(1), ..bound(4, REPORTED, REPORTER, None) },
+        ];
+        assert_eq!(outcome(&[reveal(1, "dün", &KEY)], &stored), Ok(vec![Seq(1)]), "sent as the window opens");
+        assert_eq!(outcome(&[reveal(2, "eski", &KEY)], &stored), Err((0, Refusal::Expired)));
+        assert_eq!(outcome(&[reveal(3, "silinen", &KEY)], &stored), Err((0, Refusal::SenderDeleted)));
+        assert_eq!(outcome(&[reveal(4, "eski", &KEY)], &stored), Err((0, Refusal::Expired)));
+        assert_eq!(Refusal::SenderDeleted.code(), ErrorCode::EvidenceExpired);
     }
 
     #[test]

@@ -82,14 +82,6 @@ impl Hub {
         Ok(true)
     }
 
-    /// Ends every contact conversation between two people (one blocked the other).
-    pub async fn end_contacts_between(&self, a: UserId, b: UserId) -> Result<(), StoreError> {
-        for match_id in self.inner.services.store.end_contacts_between(a, b, self.now()).await? {
-            self.tell_contact_ended(match_id, &[a, b]);
-        }
-        Ok(())
-    }
-
     /// `contact.ended` to every socket of each user.
     pub fn tell_contact_ended(&self, match_id: MatchId, users: &[UserId]) {
         for user in users {

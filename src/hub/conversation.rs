@@ -185,18 +185,22 @@ pub(super) async fn block(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
         return;
     }
     let peer = row.peer_of(ctx.user_id).expect("a participant has a peer");
-    if let Err(e) = hub.inner.services.store.insert_block(ctx.user_id, peer, hub.inner.services.clock.now()).await {
-        return ctx.internal(id, e).await;
-    }
+    // The block and the end of any contact conversation between them are one transaction: never a block stored
+    // with the contact left open.
+    let contacts = match hub.inner.services.store.block(ctx.user_id, peer, hub.inner.services.clock.now()).await {
+        Ok(contacts) => contacts,
+        Err(e) => return ctx.internal(id, e).await,
+    };
     for user in [ctx.user_id, peer] {
         hub.inner.services.delivery.standing_changed(user);
     }
-    // The blocked side is told only that the peer left: a block is not revealed (`EndCause::told`). A contact
-    // conversation between them closes too (`contact.ended`, to both: as when either ends it).
-    if let Err(e) = hub.end_match(ctx.user_id, match_id, EndCause::Blocked).await {
-        return ctx.internal(id, e).await;
+    // A contact conversation between them closed (`contact.ended`, to both: as when either ends it).
+    for contact in contacts {
+        hub.tell_contact_ended(contact, &[ctx.user_id, peer]);
     }
-    if let Err(e) = hub.end_contacts_between(ctx.user_id, peer).await {
+    // The blocked side is told only that the peer left: a block is not revealed (`EndCause::told`). Should this
+    // write fail, the block stands and the answer is `internal`: the same `block` again ends the match.
+    if let Err(e) = hub.end_match(ctx.user_id, match_id, EndCause::Blocked).await {
         return ctx.internal(id, e).await;
     }
     ctx.reply(ServerFrame::Ok { id }).await;

@@ -86,6 +86,8 @@ pub struct Settings {
     pub privacy_notice_version: String,
     /// The limits on new and unverified accounts, and who waits in quarantine (`[trust]`).
     pub trust: crate::moderation::trust::Rules,
+    /// How long after it was sent a message can be revealed in a report (`jobs.report_window_days`).
+    pub report_window: chrono::TimeDelta,
 }
 
 struct Inner {

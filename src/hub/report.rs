@@ -6,7 +6,7 @@ use tanis_proto::{ErrorCode, ReportReason, Reveal, ServerFrame};
 
 use super::context::Ctx;
 use crate::domain::MatchId;
-use crate::domain::evidence::{self, MAX_DETAILS, MAX_REVEALS, Refused};
+use crate::domain::evidence::{self, MAX_DETAILS, MAX_REVEALS, Parties, Refused};
 use crate::store::{Filed, NewReport};
 
 pub(super) async fn file(
@@ -41,7 +41,9 @@ pub(super) async fn file(
         Ok(bound) => bound,
         Err(e) => return ctx.internal(id, e).await,
     };
-    let verified = match evidence::verify(&reveals, &keys, &bound, user, reported) {
+    let now = hub.inner.services.clock.now();
+    let parties = Parties { reporter: user, reported, window_start: now - hub.inner.settings.report_window };
+    let verified = match evidence::verify(&reveals, &keys, &bound, parties) {
         Ok(verified) => verified,
         Err(refused) => return refuse(ctx, id, refused).await,
     };
@@ -53,7 +55,7 @@ pub(super) async fn file(
         details: details.as_deref(),
         evidence: &verified,
         network: ctx.network.as_deref(),
-        now: hub.inner.services.clock.now(),
+        now,
     };
     match store.insert_report(&report).await {
         Ok(Filed::New | Filed::Reopened) => {

@@ -125,18 +125,6 @@ impl Store {
             .await)?)
     }
 
-    /// Ends every contact conversation between `a` and `b` (a block); returns their match ids.
-    pub async fn end_contacts_between(
-        &self,
-        a: UserId,
-        b: UserId,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<MatchId>, StoreError> {
-        let query = "UPDATE matches SET kept_at = NULL, contact_ended_at = $3 WHERE kept_at IS NOT NULL \
-                     AND ((user1_id = $1 AND user2_id = $2) OR (user1_id = $2 AND user2_id = $1)) RETURNING id";
-        Ok(on_write_pool!(self, |pool| sqlx::query_scalar(query).bind(a).bind(b).bind(now).fetch_all(pool).await)?)
-    }
-
     /// Replaces `user_id`'s public key in their contact conversation `match_id` (a new device, or a reinstall);
     /// returns the peer, `None` when it is not an open contact of theirs.
     pub async fn set_contact_key(

@@ -1,10 +1,11 @@
-//! Reports' verified evidence: what the server bound when messages were sent (read to verify a reveal), the
-//! revealed messages that passed (stored with their report, [`Store::insert_report`]), shown to moderators, and
-//! deleted with the report's retention. No export reads this table.
+//! Reports' verified evidence: what the server bound when messages were sent (read to verify a reveal, and the
+//! commitments cleared once the report window is over), the revealed messages that passed (stored with their
+//! report, [`Store::insert_report`]), shown to moderators, and deleted with the report's retention. No export
+//! reads this table.
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, on_read_pool, on_write_pool, select};
+use super::{BackendKind, Store, StoreError, on_read_pool, on_write_pool, select};
 use crate::domain::evidence::Bound;
 use crate::domain::{MatchId, Seq};
 
@@ -25,8 +26,11 @@ impl Store {
     ///
     /// [`MAX_REVEALS`]: crate::domain::evidence::MAX_REVEALS
     pub async fn bound_messages(&self, match_id: MatchId, seqs: &[Seq]) -> Result<Vec<Bound>, StoreError> {
+        // A purged sender's messages are the tombstone's (store::purge): `purged_at` marks it.
         let query = select!(
-            "SELECT seq, sender_id, receiver_id, sent_at, commitment FROM message_logs WHERE match_id = $1 AND seq = $2"
+            "SELECT l.seq, l.sender_id, l.receiver_id, l.sent_at, l.commitment, \
+             COALESCE((SELECT u.purged_at IS NOT NULL FROM users u WHERE u.id = l.sender_id), FALSE) AS sender_purged \
+             FROM message_logs l WHERE l.match_id = $1 AND l.seq = $2"
         );
         let mut bound = Vec::with_capacity(seqs.len());
         for &seq in seqs {
@@ -48,6 +52,30 @@ impl Store {
             rows.extend(on_read_pool!(self, |pool| pool.rows(query).bind(id).all().await)?);
         }
         Ok(rows)
+    }
+
+    /// Clears the franking commitment of at most `limit` messages sent before `cutoff` (the start of the report
+    /// window), oldest first, through the partial index of the messages that still have one (migration 0032);
+    /// how many. The rest of the log stays.
+    pub async fn clear_commitments_before(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
+        let query = match self.kind() {
+            BackendKind::Postgres => {
+                "UPDATE message_logs SET commitment = NULL WHERE (match_id, seq) IN (SELECT match_id, seq \
+                 FROM message_logs WHERE commitment IS NOT NULL AND sent_at < $1 ORDER BY sent_at LIMIT $2)"
+            }
+            // `message_logs` is a view of `message_rows` on SQLite (migrations/sqlite/0029); the commitment is a
+            // column of its own, outside the CHECK that ties the content's three columns together.
+            BackendKind::Sqlite => {
+                "UPDATE message_rows SET commitment = NULL WHERE rowid IN (SELECT rowid FROM message_rows \
+                 WHERE commitment IS NOT NULL AND sent_at < $1 ORDER BY sent_at LIMIT $2)"
+            }
+        };
+        Ok(on_write_pool!(self, |pool| sqlx::query(query)
+            .bind(cutoff)
+            .bind(limit)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?)
     }
 
     /// Deletes evidence verified before `cutoff` (the report's retention), at most `limit` rows; how many.

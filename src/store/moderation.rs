@@ -56,18 +56,38 @@ pub enum Filed {
 }
 
 impl Store {
-    /// Records that `blocker` blocks `blocked`; blocking twice is a no-op.
-    pub async fn insert_block(&self, blocker: UserId, blocked: UserId, now: DateTime<Utc>) -> Result<(), StoreError> {
-        let query = "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3) \
-                     ON CONFLICT (blocker_id, blocked_id) DO NOTHING";
-        on_write_pool!(self, |pool| sqlx::query(query)
+    /// Records that `blocker` blocks `blocked` and ends every contact conversation between them (`kept_at`
+    /// cleared), in one transaction: a block that is stored has ended their contact, and a failure stores neither.
+    /// Blocking twice is a no-op for the block. Returns the ended contacts' match ids.
+    pub async fn block(
+        &self,
+        blocker: UserId,
+        blocked: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<MatchId>, StoreError> {
+        on_write_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query(
+                "INSERT INTO blocks (blocker_id, blocked_id, created_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (blocker_id, blocked_id) DO NOTHING",
+            )
             .bind(blocker)
             .bind(blocked)
             .bind(now)
-            .execute(pool)
-            .await
-            .map(|_| ()))?;
-        Ok(())
+            .execute(&mut *tx)
+            .await?;
+            let ended = sqlx::query_scalar(
+                "UPDATE matches SET kept_at = NULL, contact_ended_at = $3 WHERE kept_at IS NOT NULL \
+                 AND ((user1_id = $1 AND user2_id = $2) OR (user1_id = $2 AND user2_id = $1)) RETURNING id",
+            )
+            .bind(blocker)
+            .bind(blocked)
+            .bind(now)
+            .fetch_all(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(ended)
+        })
     }
 
     pub async fn blocks_of(&self, blocker: UserId) -> Result<Vec<BlockRow>, StoreError> {

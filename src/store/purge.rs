@@ -11,7 +11,8 @@
 //! **tombstone** row (a new id, no phone, alias `deleted`, random tag, unusable password hash, `purged_at` set), one
 //! per purged account, so the old id — which server logs and old tokens carry — leads nowhere, and no unique key
 //! (one report per reporter and reported, one claim per match and user) can collide. Identifying leftovers in kept
-//! rows are cleared: their side's public key in matches, the device description of messages they sent, the free
+//! rows are cleared: their side's public key in matches, the device description of messages they sent, the
+//! franking commitments of their matches' messages (so nothing they wrote can be proven theirs any more), the free
 //! text of reports they filed and the hash of the address range they filed them from, their id inside audit
 //! details. Billing events keep no link to anyone.
 //!
@@ -32,14 +33,15 @@ macro_rules! their_matches {
     };
 }
 
-/// The logs of the purged user's messages in `$table`, re-keyed (binding `$1` and `$2`, as [`REKEY`]): the sender's
-/// device description goes.
+/// The logs of the purged user's matches in `$table`, re-keyed (binding `$1` and `$2`, as [`REKEY`]): the sender's
+/// device description goes, and every franking commitment: the purged user's messages can no longer be revealed
+/// as evidence, and the peer's were theirs alone to reveal.
 macro_rules! rekey_logs {
     ($table:literal) => {
         concat!(
             "UPDATE ",
             $table,
-            " SET device_info = CASE WHEN sender_id = $1 THEN NULL ELSE device_info END, ",
+            " SET device_info = CASE WHEN sender_id = $1 THEN NULL ELSE device_info END, commitment = NULL, ",
             "sender_id = CASE WHEN sender_id = $1 THEN $2 ELSE sender_id END, ",
             "receiver_id = CASE WHEN receiver_id = $1 THEN $2 ELSE receiver_id END WHERE match_id IN ",
             their_matches!()

@@ -50,7 +50,7 @@ async fn added(socket: &mut Connection) -> Contact {
 }
 
 /// `a` and `b` matched, then both proposed: returns their sockets and chats, the match now their contact.
-async fn contacts(app: &TestApp, a: &TestUser, b: &TestUser) -> (Connection, Chat, Connection, Chat) {
+pub(crate) async fn contacts(app: &TestApp, a: &TestUser, b: &TestUser) -> (Connection, Chat, Connection, Chat) {
     let (mut sa, chat_a, mut sb, chat_b) = app.pair(a, b, MatchKind::Text).await;
     sa.send(&chat_a.propose_keep()).await.unwrap();
     assert!(matches!(answer(&mut sa).await, ServerFrame::Ok { .. }));
@@ -66,7 +66,7 @@ async fn contacts(app: &TestApp, a: &TestUser, b: &TestUser) -> (Connection, Cha
     (sa, chat_a, sb, chat_b)
 }
 
-async fn listed(app: &TestApp, user: &TestUser) -> Vec<Value> {
+pub(crate) async fn listed(app: &TestApp, user: &TestUser) -> Vec<Value> {
     let response = app.client.get(app.url("/v1/contacts")).bearer_auth(app.access_token(user)).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();

@@ -1,7 +1,8 @@
 //! The group commit when the database fails under it — a write the database refuses, or PostgreSQL gone — as
 //! docs/protocol.md promises: a message that was not stored is never acknowledged (`msg.accepted`) nor
 //! delivered, its sender gets `internal` and may send it again; a pairing that was not stored tells both sides
-//! `internal`, spends no unit and leaves both out of the queue.
+//! `internal`, spends no unit and leaves both out of the queue; a block whose contact cannot be ended is not stored
+//! either (one step or none, issue 47 point 5).
 //!
 //! No door of the product breaks its own database, so the failures are arranged beside it, for real: a trigger
 //! makes the database itself refuse rows (what a constraint it cannot meet does), and PostgreSQL's own commands
@@ -14,12 +15,14 @@ use tanis::domain::Seq;
 use tanis_client::{Chat, Connection as Socket, Identity};
 use tanis_proto::{ClientFrame, ErrorCode, MatchKind, ServerFrame};
 
+use crate::contacts::{contacts, listed};
 use crate::helpers::{Backend, TestApp, TestUser, spawn_app};
 use crate::on_both_stores;
 
 on_both_stores!(
     a_message_the_database_refuses_is_answered_internal_never_accepted_nor_delivered,
     a_pairing_the_database_refuses_tells_both_internal_spends_no_unit_and_queues_neither,
+    a_block_whose_contact_the_database_cannot_end_is_not_stored_either,
 );
 
 /// Makes the database refuse every new row of `table` with an error of its own, until [`allow_inserts`].
@@ -34,6 +37,31 @@ async fn refuse_inserts(app: &TestApp, table: &str) {
              $$ BEGIN RAISE EXCEPTION 'the test refuses new %', TG_TABLE_NAME; END $$; \
              CREATE TRIGGER test_refuse_{table} BEFORE INSERT ON {table} FOR EACH ROW EXECUTE FUNCTION test_refuse()"
         ),
+    })
+    .await;
+}
+
+/// Makes the database refuse every change of `column` in `table`, until [`allow_updates`].
+async fn refuse_updates(app: &TestApp, table: &str, column: &str) {
+    app.execute(match app.backend {
+        Backend::Sqlite => format!(
+            "CREATE TRIGGER test_refuse_{table}_{column} BEFORE UPDATE OF {column} ON {table} \
+             BEGIN SELECT RAISE(ABORT, 'the test refuses changes of {table}.{column}'); END"
+        ),
+        Backend::Postgres => format!(
+            "CREATE OR REPLACE FUNCTION test_refuse() RETURNS trigger LANGUAGE plpgsql AS \
+             $$ BEGIN RAISE EXCEPTION 'the test refuses changes of %', TG_TABLE_NAME; END $$; \
+             CREATE TRIGGER test_refuse_{table}_{column} BEFORE UPDATE OF {column} ON {table} FOR EACH ROW \
+             EXECUTE FUNCTION test_refuse()"
+        ),
+    })
+    .await;
+}
+
+async fn allow_updates(app: &TestApp, table: &str, column: &str) {
+    app.execute(match app.backend {
+        Backend::Sqlite => format!("DROP TRIGGER test_refuse_{table}_{column}"),
+        Backend::Postgres => format!("DROP TRIGGER test_refuse_{table}_{column} ON {table}"),
     })
     .await;
 }
@@ -211,4 +239,41 @@ async fn a_pairing_while_postgresql_is_down_tells_both_internal_spends_no_unit_a
     assert_eq!(app.count("SELECT COUNT(*) FROM matches").await, 0);
     let status = app.get_me(&app.access_token(&a)).await.status();
     assert_eq!(status, StatusCode::OK, "the app serves again once the database is back");
+}
+
+/// The people `user` blocked, as they see them (`GET /v1/blocks`).
+async fn blocks_of(app: &TestApp, user: &TestUser) -> Vec<Value> {
+    let response = app.client.get(app.url("/v1/blocks")).bearer_auth(app.access_token(user)).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+/// A block ends the contact conversation it names in the same transaction: when the database cannot end the
+/// contact, the block is not stored either — the blocker is told `internal`, nothing changed for either side — and
+/// the same `block` once the database takes it does both.
+async fn a_block_whose_contact_the_database_cannot_end_is_not_stored_either(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, chat_a, mut sb, _chat_b) = contacts(&app, &a, &b).await;
+    let match_id = chat_a.info.match_id;
+    let block = ClientFrame::Block { id: Some("b".into()), match_id };
+
+    refuse_updates(&app, "matches", "kept_at").await;
+    sa.send(&block).await.unwrap();
+    let answer = sa.next_where(|f| matches!(f, ServerFrame::Ok { .. } | ServerFrame::Error { .. })).await.unwrap();
+    assert!(matches!(answer, ServerFrame::Error { code: ErrorCode::Internal, .. }), "{answer:?}");
+    assert!(blocks_of(&app, &a).await.is_empty(), "no block stored without its contact's end");
+    assert_eq!(listed(&app, &a).await.len(), 1, "the contact is open for a");
+    assert_eq!(listed(&app, &b).await.len(), 1, "and for b");
+
+    allow_updates(&app, "matches", "kept_at").await;
+    sa.send(&block).await.unwrap();
+    for socket in [&mut sa, &mut sb] {
+        let ended = socket.next_where(|f| matches!(f, ServerFrame::ContactEnded { .. })).await.unwrap();
+        assert_eq!(ended, ServerFrame::ContactEnded { match_id }, "the contact ends for both, once");
+    }
+    let answer = sa.next_where(|f| matches!(f, ServerFrame::Ok { .. } | ServerFrame::Error { .. })).await.unwrap();
+    assert_eq!(answer, ServerFrame::Ok { id: Some("b".into()) });
+    assert_eq!(blocks_of(&app, &a).await.len(), 1);
+    assert!(listed(&app, &a).await.is_empty() && listed(&app, &b).await.is_empty());
 }

@@ -7,7 +7,7 @@ use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tanis::domain::UserId;
 use tanis_client::{Connection, TokenIn};
-use tanis_proto::{CloseCode, EndReason, MatchKind, ServerFrame};
+use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, MatchKind, ServerFrame};
 use tanis_workers::schedule::Job;
 
 use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, assert_error, new_phone, registration, spawn_app, tokens};
@@ -19,6 +19,7 @@ on_both_stores!(
     signing_in_within_the_grace_period_undoes_the_deletion_and_the_account_is_never_purged,
     a_banned_account_deletes_with_its_phone_and_its_ban_outlives_it_until_it_ends,
     an_export_follows_the_deletion_its_undo_and_the_purge,
+    undoing_a_deletion_restores_the_account_but_not_the_contacts_it_ended_and_the_answer_says_so,
 );
 
 /// A registered account as these tests hold it.
@@ -45,12 +46,17 @@ async fn delete_banned(app: &TestApp, phone: &str, password: &str) -> Response {
     app.post_json("/v1/ban/deletion", &json!({ "phone": phone, "password": password })).await
 }
 
-/// Deletes the account and returns `purge_after`; panics unless it is 202.
+/// Deletes the account and returns `purge_after`; panics unless it is 202, naming the date and the contacts ended.
 pub(crate) async fn deleted(response: Response) -> DateTime<Utc> {
+    deleted_with_contacts(response).await.0
+}
+
+/// As [`deleted`], with `contacts_ended` too.
+async fn deleted_with_contacts(response: Response) -> (DateTime<Utc>, u64) {
     assert_eq!(response.status(), StatusCode::ACCEPTED, "{}", response.text().await.unwrap());
     let body: Value = response.json().await.unwrap();
-    assert_eq!(body.as_object().unwrap().len(), 1, "only purge_after: {body}");
-    body["purge_after"].as_str().unwrap().parse().unwrap()
+    assert_eq!(body.as_object().unwrap().len(), 2, "only purge_after and contacts_ended: {body}");
+    (body["purge_after"].as_str().unwrap().parse().unwrap(), body["contacts_ended"].as_u64().unwrap())
 }
 
 async fn pending_deletions(app: &TestApp, user_id: UserId) -> i64 {
@@ -254,4 +260,42 @@ async fn an_export_follows_the_deletion_its_undo_and_the_purge(backend: Backend)
     let unbound = app.access_token(&ayse.user);
     assert_error(export(&app, &unbound).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
     assert_error(app.login(&ayse.phone, PASSWORD).await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
+}
+
+/// Undoing a deletion by signing in restores the account, not the contact conversations the deletion ended (the
+/// other side was told they ended): the deletion's answer says how many ended, the API's description and the web
+/// client's form say before the user confirms that an undo will not bring them back (docs/privacy.md).
+async fn undoing_a_deletion_restores_the_account_but_not_the_contacts_it_ended_and_the_answer_says_so(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let ayse = account(&app, "ayse").await;
+    let burak = app.user("burak").await;
+    let (_sa, chat_a, mut sb, _chat_b) = crate::contacts::contacts(&app, &ayse.user, &burak).await;
+    let match_id = chat_a.info.match_id;
+
+    let (_, contacts_ended) = deleted_with_contacts(delete_me(&app, &ayse.user.access, PASSWORD).await).await;
+    assert_eq!(contacts_ended, 1, "the answer names the contact it ended");
+    let ended = sb.next_where(|f| matches!(f, ServerFrame::ContactEnded { .. })).await.unwrap();
+    assert_eq!(ended, ServerFrame::ContactEnded { match_id });
+
+    let response = app.login(&ayse.phone, PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK, "the sign-in undoes the deletion");
+    let (access, _) = tokens(&response.json::<Value>().await.unwrap());
+    assert_eq!(pending_deletions(&app, ayse.user.id).await, 0);
+    let ayse_now = TestUser { access, ..ayse.user.clone() };
+    assert!(crate::contacts::listed(&app, &ayse_now).await.is_empty(), "the contact stays ended for her");
+    assert!(crate::contacts::listed(&app, &burak).await.is_empty(), "and for him");
+    let (mut again, _) = Connection::connect(&app.ws_url(), &ayse_now.access).await.unwrap();
+    again.send(&ClientFrame::Typing { id: Some("t".into()), match_id }).await.unwrap();
+    let answer = again.next_where(|f| matches!(f, ServerFrame::Ok { .. } | ServerFrame::Error { .. })).await;
+    assert!(matches!(answer.unwrap(), ServerFrame::Error { code: ErrorCode::NotInMatch, .. }));
+
+    // The API's own description of the deletion says so, for clients to tell the user before they confirm.
+    let document: Value = app.client.get(app.url("/openapi.json")).send().await.unwrap().json().await.unwrap();
+    let operation = &document["paths"]["/v1/me"]["delete"];
+    let described =
+        [&operation["summary"], &operation["description"]].map(|t| t.as_str().unwrap_or_default()).join(" ");
+    let described = described.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(described.contains("does not bring the contacts back"), "{described}");
 }

@@ -19,6 +19,7 @@ on_both_stores!(
     franked_messages_come_through_whole_when_their_tables_lose_their_foreign_keys,
     messages_of_interleaved_matches_come_through_whole_when_stored_by_arrival,
     a_message_and_its_log_come_through_whole_as_one_row,
+    franked_messages_keep_their_commitments_through_0032_until_the_report_window_is_over,
 );
 
 /// Runs one statement on the database at `url` as it stands (no store: its queries follow the newest schema) and
@@ -264,6 +265,37 @@ async fn messages_of_interleaved_matches_come_through_whole_when_stored_by_arriv
 /// changes on PostgreSQL): rows of both tables, and a log whose content had expired, come through whole.
 async fn a_message_and_its_log_come_through_whole_as_one_row(backend: Backend) {
     message_rows_come_through_a_rebuild_of_their_tables(backend, 28).await;
+}
+
+/// 0032 indexes the messages whose franking commitment is still kept, for the expiry that clears it once the report
+/// window is over: messages written before it keep their commitments through it, and the expiry's statement then
+/// clears only those sent before the window, once.
+async fn franked_messages_keep_their_commitments_through_0032_until_the_report_window_is_over(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(backend, dir.path()).await;
+    let store = Store::connect(&url).await.unwrap();
+    migrate_up_to(backend, &url, 29).await;
+    let a = store.insert_user(&new_user("+905551110031", "ayse", "0031", "AYSE0031")).await.unwrap().id;
+    let b = store.insert_user(&new_user("+905551110032", "burak", "0032", "BURAK032")).await.unwrap().id;
+    let m = old_match(backend, &url, a, b).await;
+    let now = start_time();
+    let window_start = now - chrono::TimeDelta::days(30);
+    let mut recent = new_message(m, b, a, "b1");
+    recent.commitment = [9; 32];
+    store.insert_messages(&[new_message(m, a, b, "a1")], window_start - chrono::TimeDelta::seconds(1)).await.unwrap();
+    store.insert_messages(&[recent], window_start).await.unwrap();
+
+    store.migrate().await.unwrap();
+
+    let commitments = async || -> Vec<Option<Vec<u8>>> {
+        let bound = store.bound_messages(m, &[Seq(1), Seq(2)]).await.unwrap();
+        bound.into_iter().map(|r| r.commitment).collect()
+    };
+    assert_eq!(commitments().await, vec![Some(vec![7; 32]), Some(vec![9; 32])], "both come through");
+    assert_eq!(store.clear_commitments_before(window_start, 500).await.unwrap(), 1);
+    assert_eq!(commitments().await, vec![None, Some(vec![9; 32])], "only the one sent before the window");
+    assert_eq!(store.clear_commitments_before(window_start, 500).await.unwrap(), 0, "and only once");
+    assert_eq!(store.messages_after(m, Seq(0), 10).await.unwrap().len(), 2, "the content is another matter");
 }
 
 /// Writes, at schema `version` (26 to 28: two message tables with today's columns), two matches' messages

@@ -231,8 +231,8 @@ async fn the_purge_leaves_nothing_that_leads_back_to_the_person_and_keeps_the_ot
     drop((sa, sb));
 
     // Blocks both ways, a device with a waiting push, a notification, an ad view, a paid subscription.
-    app.store.insert_block(ayse.user.id, dave.user.id, now).await.unwrap();
-    app.store.insert_block(carol.user.id, ayse.user.id, now).await.unwrap();
+    app.store.block(ayse.user.id, dave.user.id, now).await.unwrap();
+    app.store.block(carol.user.id, ayse.user.id, now).await.unwrap();
     app.store.upsert_device(ayse.user.id, "fcm-token-of-ayse", "android", Locale::Tr, now).await.unwrap();
     app.execute(format!(
         "INSERT INTO push_outbox (device_id, payload, not_before, created_at) \

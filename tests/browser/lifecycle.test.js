@@ -66,6 +66,10 @@ test('verify the phone by code, sign out another device, reset the password, del
   // The screen re-renders once its sessions list arrives, which would clear a password typed before it (seen
   // once in CI): wait for the list, as a person sees the screen settle.
   await laptop.page.locator('[data-testid=session][data-current=true]').waitFor();
+  // Before confirming, the form says what an undo will not bring back (docs/privacy.md, "Grace period and undo").
+  const hint = await laptop.page.getByTestId('delete-hint').textContent();
+  assert.match(hint, /your contacts end for both sides/);
+  assert.match(hint, /signing in before then keeps the account, but your contacts stay ended/);
   await laptop.page.getByTestId('password-password').fill('a brand new passphrase 7');
   await laptop.page.getByTestId('delete-submit').click();
   await laptop.page.locator('[data-screen=auth]').waitFor();

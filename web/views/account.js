@@ -30,7 +30,8 @@ export function renderAccount(state, actions, profile) {
       h('p', { class: 'muted small' }, t('account.exportHint')),
       h('button', { type: 'button', onclick: actions.download, 'data-testid': 'export' }, t('account.download'))),
     form('delete', t('account.delete'), actions.deleteAccount,
-      h('p', { class: 'muted small' }, t('account.deleteHint')),
+      // What the deletion ends for good is said before the user confirms: an undo restores the account, not contacts.
+      h('p', { class: 'muted small', 'data-testid': 'delete-hint' }, t('account.deleteHint')),
       password('password', t('auth.password'), 'current-password'),
       h('button', { class: 'danger', type: 'submit', 'data-testid': 'delete-submit' }, t('account.deleteConfirm'))));
 }

@@ -1,6 +1,8 @@
 //! Expiry: message content older than the retention (24 h) is deleted in small batches — each its own short
-//! transaction, so no long lock — while `message_logs` keep the metadata; reports' verified evidence older than
-//! its retention (90 days) likewise; matches past `expired_at` become `expired` and their users are told.
+//! transaction, so no long lock — while `message_logs` keep the metadata; the franking commitments of messages
+//! older than the report window (30 days) are cleared likewise, so that no copy of the database proves who wrote
+//! what for longer than a report could use it; reports' verified evidence older than its retention (90 days) is
+//! deleted; matches past `expired_at` become `expired` and their users are told.
 
 use serde_json::json;
 use tanis_proto::{MatchId, UserId};
@@ -21,6 +23,9 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
     let now = ctx.now();
     let cutoff = now - ctx.settings.message_retention;
     let deleted = in_batches(|| ctx.store.delete_messages_before(cutoff, BATCH)).await?;
+    // Out of the report window a commitment serves nothing: the hub refuses to verify a reveal against it.
+    let window_start = now - ctx.settings.report_window;
+    let unfranked = in_batches(|| ctx.store.clear_commitments_before(window_start, BATCH)).await?;
     // A report's evidence goes with the report's retention: revealed text, kept only as long as moderation needs it.
     let evidence_cutoff = now - ctx.settings.evidence_retention;
     let evidence_deleted = in_batches(|| ctx.store.delete_evidence_before(evidence_cutoff, BATCH)).await?;
@@ -35,9 +40,13 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
             break;
         }
     }
-    if deleted + evidence_deleted + expired as u64 > 0 {
-        let details =
-            json!({ "messages_deleted": deleted, "evidence_deleted": evidence_deleted, "matches_expired": expired });
+    if deleted + unfranked + evidence_deleted + expired as u64 > 0 {
+        let details = json!({
+            "messages_deleted": deleted,
+            "commitments_cleared": unfranked,
+            "evidence_deleted": evidence_deleted,
+            "matches_expired": expired,
+        });
         ctx.store.log(JobAction::ExpiryRun, None, details, now).await?;
     }
     Ok(())

@@ -1,6 +1,7 @@
 //! tanis background jobs. Everything that happens on a clock or after the fact: deciding claims, banning
-//! users with too many reports, granting referral rewards, deleting message content after 24 h, expiring
-//! matches, resetting daily quotas, following subscriptions and purging deleted accounts.
+//! users with too many reports, granting referral rewards, deleting message content after 24 h (and franking
+//! commitments once the report window is over), expiring matches, resetting daily quotas, following
+//! subscriptions and purging deleted accounts.
 //!
 //! This crate does not depend on the server (Cargo forbids the cycle, and the rules read better alone): it
 //! states what it needs as the [`JobStore`] and [`LiveEffects`] traits, which the server implements over its
@@ -101,6 +102,13 @@ pub trait JobStore: Send + Sync + 'static {
     ) -> impl Future<Output = Result<bool, JobError>> + Send;
     /// Deletes the content of at most `limit` messages created before `cutoff`; returns how many.
     fn delete_messages_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<u64, JobError>> + Send;
+    /// Clears the franking commitment of at most `limit` messages sent before `cutoff` (out of the report window:
+    /// no reveal of them is accepted any more); returns how many.
+    fn clear_commitments_before(
         &self,
         cutoff: DateTime<Utc>,
         limit: i64,
@@ -214,6 +222,9 @@ pub struct Settings {
     pub message_retention: chrono::TimeDelta,
     /// A report's verified evidence (revealed messages) verified longer ago than this is deleted.
     pub evidence_retention: chrono::TimeDelta,
+    /// The report window: a message sent longer ago than this can no longer be revealed, and its franking
+    /// commitment is cleared.
+    pub report_window: chrono::TimeDelta,
     pub quota_amounts: quotas::Amounts,
     pub timezone: chrono_tz::Tz,
 }

@@ -281,6 +281,10 @@ fn create_permission(server: &Server, alloc: &Allocation, m: &Message) -> Reply 
     if peers.iter().any(|p| p.is_ipv6() != alloc.relay_addr.is_ipv6()) {
         return error(CODE_PEER_ADDR_FAMILY_MISMATCH, Vec::new());
     }
+    // The server itself is no peer (peer_filter.rs): the whole request is refused, no permission installed.
+    if peers.iter().any(|&p| server.is_itself(alloc, p)) {
+        return error(CODE_FORBIDDEN, Vec::new());
+    }
     let ips: Vec<IpAddr> = peers.iter().map(|p| p.ip()).collect();
     if !alloc.permit(&ips, server.auth.now()) {
         return error(CODE_INSUFFICIENT_CAPACITY, Vec::new());
@@ -300,6 +304,9 @@ fn channel_bind(server: &Server, alloc: &Allocation, m: &Message) -> Reply {
     }
     if peer.is_ipv6() != alloc.relay_addr.is_ipv6() {
         return error(CODE_PEER_ADDR_FAMILY_MISMATCH, Vec::new());
+    }
+    if server.is_itself(alloc, peer) {
+        return error(CODE_FORBIDDEN, Vec::new());
     }
     match alloc.bind_channel(number.0, peer, server.auth.now()) {
         Ok(()) => {

@@ -31,7 +31,8 @@ pub(super) fn is_channel_data(frame: &[u8]) -> bool {
 }
 
 /// Relays a ChannelData message from a client to the peer bound to its channel. Dropped (and
-/// counted) when malformed, unbound, unpermitted or forbidden by the peer policy.
+/// counted) when malformed, unbound, unpermitted or forbidden by the peer policy (a channel to the server
+/// itself is never bound: [`super::control`] answers 403).
 pub(super) fn channel_data_from_client(server: &Server, key: &ClientKey, frame: &[u8]) {
     if frame.len() < 4 {
         return server.counters.get().dropped(1);
@@ -66,7 +67,7 @@ pub(super) fn send_indication_from_client(server: &Server, key: &ClientKey, payl
 }
 
 fn send_to_peer(server: &Server, alloc: &Allocation, payload: &[u8], peer: SocketAddr) {
-    if server.refuses(peer) {
+    if server.refuses(alloc, peer) {
         return;
     }
     // UDP: a full send buffer loses the datagram, as the network would; never wait for room.
@@ -106,7 +107,7 @@ fn relay_ready_datagrams(server: &Server, alloc: &Allocation, buf: &mut [u8]) {
             // ICMP errors of earlier sends (port unreachable) surface here: not this socket's end.
             Err(_) => continue,
         };
-        if server.refuses(peer) {
+        if server.refuses(alloc, peer) {
             continue;
         }
         let sent = match alloc.inbound_route(peer, now) {

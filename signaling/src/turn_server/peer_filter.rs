@@ -1,13 +1,20 @@
-//! Keeps the TURN relay from being used to reach addresses behind the server.
+//! Keeps the TURN relay from being used to reach addresses behind the server, or the server itself.
 //!
 //! A TURN allocation is a UDP socket on the server that the client can point anywhere. Without a
 //! policy, any holder of credentials could send datagrams to the server's loopback services or
-//! its private network (and read the replies). The data path ([`super::relay`]) asks
+//! its private network (and read the replies). The data path ([`super::data_path`]) asks
 //! [`is_forbidden_peer`] before it sends to a peer and for every datagram it receives from one;
 //! permissions and channels to such a peer are still granted (the client cannot tell), but
 //! nothing is ever relayed.
+//!
+//! The server's own addresses ([`OwnAddresses`]: its listening ports — the HTTP/WebSocket listener, TURN's UDP,
+//! TCP and TLS listeners — on any address of this host, and the allocation's own relay address) are refused
+//! always, in production and in tests alike, and openly: a CreatePermission or ChannelBind naming one is
+//! answered 403 (Forbidden, RFC 8656 §9.1, coturn's `denied-peer-ip` for itself), and a Send or a datagram
+//! arriving from one is dropped and counted. Other allocations' relay addresses stay allowed: two clients of
+//! this server talk relay to relay through them.
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// Whether relaying to/from `ip` must be refused: anything that is not a globally routable
 /// unicast address. Covers the ranges coturn's hardening guides deny (`denied-peer-ip`):
@@ -20,6 +27,47 @@ pub fn is_forbidden_peer(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_forbidden_v4(v4),
         IpAddr::V6(v6) => is_forbidden_v6(v6),
+    }
+}
+
+/// The server's own listening sockets, which no peer may be: a datagram relayed to one would reach the server from
+/// inside (its HTTP listener from its own address, or TURN spoken to itself).
+#[derive(Debug, Clone, Default)]
+pub struct OwnAddresses {
+    /// Addresses this host is reached at: the relay's public address and every listener's bound address.
+    ips: Vec<IpAddr>,
+    /// Every listening port.
+    ports: Vec<u16>,
+}
+
+impl OwnAddresses {
+    /// The listeners (HTTP, TURN UDP/TCP/TLS) and the address relay candidates advertise.
+    pub fn new(listeners: &[SocketAddr], relay_ip: IpAddr) -> Self {
+        let mut own = OwnAddresses::default();
+        for ip in listeners.iter().map(SocketAddr::ip).chain([relay_ip]) {
+            let ip = ip.to_canonical();
+            if !own.ips.contains(&ip) {
+                own.ips.push(ip);
+            }
+        }
+        for port in listeners.iter().map(SocketAddr::port) {
+            if !own.ports.contains(&port) {
+                own.ports.push(port);
+            }
+        }
+        own
+    }
+
+    /// Whether `peer` is one of the server's listening sockets: one of its ports at an address of this host.
+    pub fn contains(&self, peer: SocketAddr) -> bool {
+        self.ports.contains(&peer.port()) && self.is_host(peer.ip())
+    }
+
+    /// Whether `ip` reaches this host: a listener's or the relay's address, and any loopback or unspecified
+    /// address (a socket bound to 0.0.0.0 answers on all of them, and the kernel delivers 0.0.0.0 to this host).
+    pub fn is_host(&self, ip: IpAddr) -> bool {
+        let ip = ip.to_canonical();
+        ip.is_loopback() || ip.is_unspecified() || self.ips.contains(&ip)
     }
 }
 
@@ -129,6 +177,22 @@ mod tests {
         ] {
             assert!(forbidden(s), "{s} must be forbidden");
         }
+    }
+
+    #[test]
+    fn the_servers_own_listening_ports_are_its_own_on_any_address_that_reaches_it() {
+        let http: SocketAddr = "0.0.0.0:8080".parse().unwrap();
+        let turn: SocketAddr = "10.0.0.5:3478".parse().unwrap();
+        let own = OwnAddresses::new(&[http, turn], "203.0.113.9".parse().unwrap());
+        for peer in
+            ["203.0.113.9:8080", "203.0.113.9:3478", "10.0.0.5:8080", "127.0.0.1:3478", "0.0.0.0:8080", "[::1]:8080"]
+        {
+            assert!(own.contains(peer.parse().unwrap()), "{peer} is the server itself");
+        }
+        for peer in ["203.0.113.9:50000", "198.51.100.1:8080", "10.0.0.6:3478"] {
+            assert!(!own.contains(peer.parse().unwrap()), "{peer} is not");
+        }
+        assert!(own.contains("[::ffff:203.0.113.9]:8080".parse().unwrap()), "nor hidden in an IPv4-mapped form");
     }
 
     #[test]

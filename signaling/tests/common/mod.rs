@@ -39,6 +39,8 @@ pub struct Options {
     pub tls: bool,
     pub max_allocations: usize,
     pub relay_ports: Option<std::ops::RangeInclusive<u16>>,
+    /// Listening sockets besides TURN's own that the relay must refuse as peers (the HTTP listener's part).
+    pub own_listeners: Vec<SocketAddr>,
 }
 
 impl Default for Options {
@@ -50,6 +52,7 @@ impl Default for Options {
             tls: false,
             max_allocations: 1000,
             relay_ports: None,
+            own_listeners: Vec::new(),
         }
     }
 }
@@ -76,6 +79,7 @@ pub async fn start_with(o: Options) -> Harness {
         realm: REALM.to_owned(),
         secret: SECRET.to_vec(),
         refuse_private_peers: o.refuse_private_peers,
+        own_listeners: o.own_listeners.clone(),
         max_allocations: o.max_allocations,
         clock: Arc::new(move || clock_now.load(Ordering::SeqCst)),
     })
@@ -137,6 +141,22 @@ pub fn creds(user_ref: &str) -> TurnCredentials {
 /// Allocates with the given credentials; `Err` when the server refused (not on timeout).
 pub async fn allocate(client: &Client) -> Result<impl Conn + use<>, turn::Error> {
     timeout(STEP, client.allocate()).await.expect("allocation answered in time")
+}
+
+/// The STUN error code of a refused request, as webrtc-rs's client reports it ("… (error 403: …)"); `None` for any
+/// other failure (a timeout, a socket error, a malformed answer), which is not a refusal.
+pub fn stun_code(err: &impl std::fmt::Display) -> Option<u16> {
+    let text = err.to_string();
+    let (_, rest) = text.split_once("(error ")?;
+    rest.get(..3)?.parse().ok()
+}
+
+/// Allocates with the given credentials, which the server must refuse; the STUN error code it answered.
+pub async fn allocation_refusal(client: &Client) -> Option<u16> {
+    match allocate(client).await {
+        Ok(relay) => panic!("allocated {:?} where a refusal was expected", relay.local_addr()),
+        Err(e) => stun_code(&e),
+    }
 }
 
 /// Sends `payload` from `from` to `to`'s relay address and returns it as `to` received it, after
