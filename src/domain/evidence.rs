@@ -1,5 +1,5 @@
-//! A report's evidence under end-to-end encryption: the messages a reporter reveals (text and franking key) are
-//! checked against what the server bound when each was sent — sender, receiver, match, seq, time and the sender's
+//! A report's evidence under end-to-end encryption: the messages a reporter reveals (the text's exact bytes and
+//! the franking key) are checked against what the server bound when each was sent — sender, receiver, match, seq, time and the sender's
 //! commitment (docs/protocol.md, section 9, "Franking"). Pure: the hub reads the bound facts and stores what
 //! passes; nothing of a report with one bad reveal is stored.
 
@@ -25,11 +25,19 @@ pub struct Bound {
     pub commitment: Option<Vec<u8>>,
 }
 
-/// A reveal that opened its commitment: what moderators are shown, marked verified.
+/// A reveal that opened its commitment: what moderators are shown, marked verified. The text is exactly what the
+/// sender committed to, a U+0000 or a leading U+FEFF included (the store keeps its bytes).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verified {
     pub seq: Seq,
     pub sent_at: DateTime<Utc>,
+    pub text: String,
+}
+
+/// A reveal whose format is right: its franking key and its text, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shaped {
+    pub key: [u8; KEY_LEN],
     pub text: String,
 }
 
@@ -38,8 +46,12 @@ pub struct Verified {
 pub enum Refusal {
     /// The franking key is not base64 of 32 bytes.
     BadKey,
+    /// `text_utf8` is not base64.
+    BadText,
     /// The text is longer than any message could be.
     TooLong,
+    /// The text's bytes are not UTF-8: no client shows such a message, so none can be evidence.
+    NotUtf8,
     /// The same message named twice, or already evidence of this reporter's report.
     Replayed,
     /// No such message from the reported user to the reporter in that match.
@@ -53,8 +65,8 @@ pub enum Refusal {
 impl Refusal {
     pub fn code(self) -> ErrorCode {
         match self {
-            Refusal::BadKey => ErrorCode::InvalidBase64,
-            Refusal::TooLong => ErrorCode::InvalidField,
+            Refusal::BadKey | Refusal::BadText => ErrorCode::InvalidBase64,
+            Refusal::TooLong | Refusal::NotUtf8 => ErrorCode::InvalidField,
             Refusal::Replayed => ErrorCode::EvidenceReplayed,
             Refusal::NotTheirs => ErrorCode::EvidenceNotTheirs,
             Refusal::Unfranked => ErrorCode::EvidenceUnfranked,
@@ -65,7 +77,9 @@ impl Refusal {
     pub fn message(self) -> &'static str {
         match self {
             Refusal::BadKey => "franking_key is not base64 of 32 bytes",
-            Refusal::TooLong => "text is longer than a message can be",
+            Refusal::BadText => "text_utf8 is not base64",
+            Refusal::TooLong => "text_utf8 is longer than a message can be",
+            Refusal::NotUtf8 => "text_utf8 is not UTF-8",
             Refusal::Replayed => "this message is named twice or is already evidence of your report",
             Refusal::NotTheirs => "no such message from the reported user to you in that match",
             Refusal::Unfranked => "this message was stored without a commitment and cannot be verified",
@@ -77,45 +91,58 @@ impl Refusal {
 /// A refused reveal: its index in `evidence`, and why.
 pub type Refused = (usize, Refusal);
 
-/// The checks that need no stored fact: a key of the right length, a text no longer than `max_text` bytes, no
-/// message named twice. The franking keys, decoded.
-pub fn check_shape(reveals: &[Reveal], max_text: usize) -> Result<Vec<[u8; KEY_LEN]>, Refused> {
-    let mut keys = Vec::with_capacity(reveals.len());
+/// The checks that need no stored fact, each reveal in turn: no message named twice, a text that is base64 of at
+/// most `max_text` bytes of UTF-8, a key that is base64 of 32 bytes. The keys and texts, decoded.
+pub fn check_shape(reveals: &[Reveal], max_text: usize) -> Result<Vec<Shaped>, Refused> {
+    let mut shaped = Vec::with_capacity(reveals.len());
     for (i, reveal) in reveals.iter().enumerate() {
         if reveals[..i].iter().any(|earlier| earlier.seq == reveal.seq) {
             return Err((i, Refusal::Replayed));
         }
-        if reveal.text.len() > max_text {
-            return Err((i, Refusal::TooLong));
-        }
+        let text = text_of(&reveal.text_utf8, max_text).map_err(|refusal| (i, refusal))?;
         let key = (reveal.franking_key.len() == 44).then(|| STANDARD.decode(&reveal.franking_key).ok()).flatten();
-        keys.push(key.and_then(|k| k.try_into().ok()).ok_or((i, Refusal::BadKey))?);
+        let key = key.and_then(|k| k.try_into().ok()).ok_or((i, Refusal::BadKey))?;
+        shaped.push(Shaped { key, text });
     }
-    Ok(keys)
+    Ok(shaped)
+}
+
+/// The text of `text_utf8`: base64 of at most `max_text` bytes, which must be UTF-8.
+fn text_of(text_utf8: &str, max_text: usize) -> Result<String, Refusal> {
+    // Longer than the base64 of any message's text: refused before anything is decoded.
+    if text_utf8.len() > max_text.div_ceil(3) * 4 {
+        return Err(Refusal::TooLong);
+    }
+    let bytes = STANDARD.decode(text_utf8).map_err(|_| Refusal::BadText)?;
+    if bytes.len() > max_text {
+        return Err(Refusal::TooLong);
+    }
+    String::from_utf8(bytes).map_err(|_| Refusal::NotUtf8)
 }
 
 /// Each reveal against the message bound under its seq: sent by `reported` to `reporter`, franked, and opening.
+/// `shaped` is what [`check_shape`] made of `reveals`.
 pub fn verify(
     reveals: &[Reveal],
-    keys: &[[u8; KEY_LEN]],
+    shaped: &[Shaped],
     bound: &[Bound],
     reporter: UserId,
     reported: UserId,
 ) -> Result<Vec<Verified>, Refused> {
     reveals
         .iter()
-        .zip(keys)
+        .zip(shaped)
         .enumerate()
-        .map(|(i, (reveal, key))| {
+        .map(|(i, (reveal, Shaped { key, text }))| {
             let message = bound
                 .iter()
                 .find(|b| b.seq == reveal.seq && b.sender_id == reported && b.receiver_id == reporter)
                 .ok_or((i, Refusal::NotTheirs))?;
             let commitment = message.commitment.as_deref().ok_or((i, Refusal::Unfranked))?;
-            if !franking::opens(commitment, key, reveal.text.as_bytes()) {
+            if !franking::opens(commitment, key, text.as_bytes()) {
                 return Err((i, Refusal::Forged));
             }
-            Ok(Verified { seq: message.seq, sent_at: message.sent_at, text: reveal.text.clone() })
+            Ok(Verified { seq: message.seq, sent_at: message.sent_at, text: text.clone() })
         })
         .collect()
 }
@@ -129,7 +156,11 @@ mod tests {
     const KEY: [u8; KEY_LEN] = [9; KEY_LEN];
 
     fn reveal(seq: i64, text: &str, key: &[u8]) -> Reveal {
-        Reveal { seq: Seq(seq), text: text.into(), franking_key: STANDARD.encode(key) }
+        reveal_bytes(seq, text.as_bytes(), key)
+    }
+
+    fn reveal_bytes(seq: i64, text: &[u8], key: &[u8]) -> Reveal {
+        Reveal { seq: Seq(seq), text_utf8: STANDARD.encode(text), franking_key: STANDARD.encode(key) }
     }
 
     fn bound(seq: i64, sender: UserId, receiver: UserId, text: Option<&str>) -> Bound {
@@ -140,8 +171,8 @@ mod tests {
     type Outcome = Result<Vec<Seq>, Refused>;
 
     fn outcome(reveals: &[Reveal], stored: &[Bound]) -> Outcome {
-        let keys = check_shape(reveals, 100)?;
-        Ok(verify(reveals, &keys, stored, REPORTER, REPORTED)?.into_iter().map(|v| v.seq).collect())
+        let shaped = check_shape(reveals, 100)?;
+        Ok(verify(reveals, &shaped, stored, REPORTER, REPORTED)?.into_iter().map(|v| v.seq).collect())
     }
 
     #[test]
@@ -166,15 +197,51 @@ mod tests {
             (&[reveal(1, "sen kimsin", &KEY), reveal(1, "sen kimsin", &KEY)], Err((1, Refusal::Replayed))),
             (&[reveal(1, "sen kimsin", &KEY[..31])], Err((0, Refusal::BadKey))),
             (
-                &[Reveal { seq: Seq(1), text: "x".into(), franking_key: "not base64!".into() }],
+                &[Reveal { seq: Seq(1), text_utf8: "eA==".into(), franking_key: "not base64!".into() }],
                 Err((0, Refusal::BadKey)),
             ),
             (&[reveal(1, &"a".repeat(101), &KEY)], Err((0, Refusal::TooLong))),
+            (
+                &[Reveal { seq: Seq(1), text_utf8: "a".repeat(137), franking_key: STANDARD.encode(KEY) }],
+                Err((0, Refusal::TooLong)),
+            ),
+            (
+                &[Reveal { seq: Seq(1), text_utf8: "sen kimsin".into(), franking_key: STANDARD.encode(KEY) }],
+                Err((0, Refusal::BadText)),
+            ),
+            (&[reveal_bytes(1, b"sen kimsin\xff", &KEY)], Err((0, Refusal::NotUtf8))),
+            // Every format is checked before any reveal is verified: the second one's bad key comes first.
+            (&[reveal(1, "sen kimsin!", &KEY), reveal(4, "çirkin söz", &KEY[..31])], Err((1, Refusal::BadKey))),
             (&[reveal(1, "sen kimsin", &KEY), reveal(2, "merhaba", &KEY)], Err((1, Refusal::NotTheirs))),
         ];
         for (reveals, expected) in cases {
             assert_eq!(&outcome(reveals, &stored), expected, "{reveals:?}");
         }
+    }
+
+    #[test]
+    fn the_exact_bytes_committed_verify_whatever_they_hold_and_are_kept_as_they_were() {
+        let max = 200;
+        let texts = ["\u{feff}merhaba".to_owned(), "a\0b\0".to_owned(), "\u{1}".repeat(max), "\"".repeat(max)];
+        for text in texts {
+            let stored = [bound_bytes(1, text.as_bytes())];
+            let reveals = [reveal(1, &text, &KEY)];
+            let shaped = check_shape(&reveals, max).unwrap();
+            let verified = verify(&reveals, &shaped, &stored, REPORTER, REPORTED).unwrap();
+            assert_eq!(verified[0].text, text);
+        }
+        // What a decoder that drops the byte-order mark would reveal no longer opens the commitment.
+        let stored = [bound_bytes(1, "\u{feff}merhaba".as_bytes())];
+        let reveals = [reveal(1, "merhaba", &KEY)];
+        let shaped = check_shape(&reveals, max).unwrap();
+        assert_eq!(verify(&reveals, &shaped, &stored, REPORTER, REPORTED), Err((0, Refusal::Forged)));
+        // One byte more than a message can hold is refused, whatever it is.
+        assert_eq!(check_shape(&[reveal(1, &"\"".repeat(max + 1), &KEY)], max), Err((0, Refusal::TooLong)));
+    }
+
+    fn bound_bytes(seq: i64, text: &[u8]) -> Bound {
+        let commitment = Some(franking::commit(&KEY, text).to_vec());
+        Bound { seq: Seq(seq), sender_id: REPORTED, receiver_id: REPORTER, sent_at: DateTime::UNIX_EPOCH, commitment }
     }
 
     #[test]

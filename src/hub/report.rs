@@ -35,8 +35,8 @@ pub(super) async fn file(
     };
     let reported = row.peer_of(user).expect("a participant has a peer");
     // No message's text is longer than its ciphertext, which the hub limits.
-    let keys = match evidence::check_shape(&reveals, hub.inner.settings.hub.max_message_bytes) {
-        Ok(keys) => keys,
+    let shaped = match evidence::check_shape(&reveals, hub.inner.settings.hub.max_message_bytes) {
+        Ok(shaped) => shaped,
         Err(refused) => return refuse(ctx, id, refused).await,
     };
     let seqs: Vec<_> = reveals.iter().map(|r| r.seq).collect();
@@ -44,7 +44,7 @@ pub(super) async fn file(
         Ok(bound) => bound,
         Err(e) => return ctx.internal(id, e).await,
     };
-    let verified = match evidence::verify(&reveals, &keys, &bound, user, reported) {
+    let verified = match evidence::verify(&reveals, &shaped, &bound, user, reported) {
         Ok(verified) => verified,
         Err(refused) => return refuse(ctx, id, refused).await,
     };
