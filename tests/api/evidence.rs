@@ -250,7 +250,8 @@ async fn a_receiving_client_refuses_a_message_whose_commitment_does_not_open(bac
     // that skipped the check would keep): the commitment bound at send time is to the other text, under the other
     // key; nor does the committed text with the key the receiver was given.
     let ServerFrame::Msg { seq, .. } = frame else { unreachable!() };
-    let sealed_pair = Reveal { seq, text_utf8: STANDARD.encode("kaba söz"), franking_key: STANDARD.encode(sealed_key) };
+    let sealed_pair =
+        Reveal { seq, text_utf8: STANDARD.encode("kaba söz"), franking_key: STANDARD.encode(sealed_key) };
     let committed_text = Reveal { text_utf8: STANDARD.encode("masum söz"), ..sealed_pair.clone() };
     for reveal in [sealed_pair, committed_text] {
         sa.send(&report(&chat_a, vec![reveal])).await.unwrap();

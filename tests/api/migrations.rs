@@ -443,8 +443,8 @@ async fn evidence_stored_as_text_comes_through_as_its_bytes_and_a_nul_can_follow
     };
     assert!(matches!(store.insert_report(&filed).await.unwrap(), Filed::Repeat), "evidence added to the report");
     let kept = store.evidence_of(&[report]).await.unwrap();
-    assert_eq!(kept.iter().map(|e| e.plaintext.clone()).collect::<Vec<_>>(), [
-        old_text.as_bytes().to_vec(),
-        "önce\0sonra".as_bytes().to_vec()
-    ]);
+    assert_eq!(
+        kept.iter().map(|e| e.plaintext.clone()).collect::<Vec<_>>(),
+        [old_text.as_bytes().to_vec(), "önce\0sonra".as_bytes().to_vec()]
+    );
 }
