@@ -1,7 +1,9 @@
 // Message franking, exactly the scheme of docs/protocol.md section 9 "Franking" and client/src/franking.rs: every
 // message sealed as `franking_key (32 random bytes) ‖ text`, with `HMAC-SHA256(franking_key, text)` sent beside
 // it as its commitment; every received message checked against its commitment before it is shown. A report can
-// then reveal (seq, text, key) and the server, which bound the commitment at send time, verifies it.
+// then reveal (seq, the text's bytes exactly as received, key) and the server, which bound the commitment at send
+// time, verifies it. The bytes, never the shown string encoded again: a decoder that drops a leading U+FEFF, or a
+// JSON string of escapes, would reveal something else than what was committed to.
 // HMAC and not the AEAD's tag: XChaCha20-Poly1305 is not committing, HMAC-SHA256 is (protocol.md explains).
 
 import { fromBase64, toBase64 } from './e2e.js';
@@ -43,8 +45,9 @@ export async function frank(text) {
 /**
  * Checks an opened payload against the commitment `msg` carried; throws FrankingError unless the commitment is
  * there, is 32 bytes, opens to the text under the key inside (WebCrypto's verify: a constant-time comparison),
- * and the text is UTF-8. What it returns is what a report reveals.
- * @returns {Promise<{text: string, franking_key: string}>}
+ * and the text is UTF-8. It returns the text to show (all of it: a leading U+FEFF is text, not a byte-order mark)
+ * and what a report reveals: the text's bytes as received (base64) and the key.
+ * @returns {Promise<{text: string, text_utf8: string, franking_key: string}>}
  */
 export async function unfrank(payload, commitmentB64) {
   const commitment = fromBase64(commitmentB64);
@@ -55,23 +58,30 @@ export async function unfrank(payload, commitmentB64) {
   if (!(await crypto.subtle.verify('HMAC', mac, commitment, body))) throw new FrankingError();
   let text;
   try {
-    text = new TextDecoder('utf-8', { fatal: true }).decode(body);
+    text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(body);
   } catch {
     throw new FrankingError();
   }
-  return { text, franking_key: toBase64(key) };
+  return { text, text_utf8: toBase64(body), franking_key: toBase64(key) };
 }
 
-/** What a report can offer to reveal: the peer's verified messages, newest first, at most MAX_EVIDENCE. */
+/**
+ * What a report can offer to reveal: every verified message of the peer's the client still holds, newest first.
+ * The cap of MAX_EVIDENCE is on what is picked (the picker, and `evidence`), not on what can be reached.
+ */
 export function revealable(messages) {
   return messages.filter((m) => !m.mine && m.franking_key && m.text != null)
-    .sort((a, b) => b.seq - a.seq)
-    .slice(0, MAX_EVIDENCE);
+    .sort((a, b) => b.seq - a.seq);
 }
 
-/** A report's `evidence` for the picked `seqs`: each message as it was shown, with the key found inside it. */
+/**
+ * A report's `evidence` for the picked `seqs` (at most MAX_EVIDENCE of them): each message's bytes as they were
+ * committed to, with the key found inside it. A message kept before the bytes were (web/storage.js keeps records
+ * across versions) has only its shown text, which was decoded without a leading U+FEFF: its UTF-8 is the best left.
+ */
 export function evidence(messages, seqs) {
   return seqs.map((seq) => messages.find((m) => !m.mine && m.seq === seq && m.franking_key))
     .filter(Boolean)
-    .map((m) => ({ seq: m.seq, text: m.text, franking_key: m.franking_key }));
+    .slice(0, MAX_EVIDENCE)
+    .map((m) => ({ seq: m.seq, text_utf8: m.text_utf8 ?? toBase64(utf8.encode(m.text)), franking_key: m.franking_key }));
 }

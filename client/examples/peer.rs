@@ -24,6 +24,8 @@
 use std::io::BufRead;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use tanis_client::{Chat, ClientError, Connection};
 use tanis_proto::{ClientFrame, MatchKind, ReportReason, Seq, ServerFrame};
@@ -157,7 +159,9 @@ fn forged_report(chat: &Chat, seqs: &[Seq]) -> Result<ClientFrame, String> {
     if let ClientFrame::Report { id, evidence, .. } = &mut frame {
         *id = Some("forge".into());
         let first = evidence.first_mut().ok_or("nothing to forge")?;
-        first.text.push_str(" (not what was sent)");
+        let mut text = B64.decode(&first.text_utf8).map_err(|e| e.to_string())?;
+        text.extend_from_slice(b" (not what was sent)");
+        first.text_utf8 = B64.encode(text);
     }
     Ok(frame)
 }

@@ -17,7 +17,8 @@ pub fn frank(text: &str) -> (Vec<u8>, String) {
     (franking::payload(&key, text.as_bytes()), B64.encode(commitment))
 }
 
-/// A received message whose commitment opened: its text, and what a report reveals of it.
+/// A received message whose commitment opened: its text (exactly as sent: a leading U+FEFF is text too), and what a
+/// report reveals of it (the bytes committed to, base64).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Opened {
     pub text: String,
@@ -36,9 +37,10 @@ pub fn unfrank(seq: Seq, payload: &[u8], commitment_b64: Option<&str>) -> Result
     if !franking::opens(&commitment, key, text) {
         return Err(E2eError::Franking);
     }
-    let text = String::from_utf8(text.to_vec()).map_err(|_| E2eError::Franking)?;
-    let reveal = Reveal { seq, text: text.clone(), franking_key: B64.encode(key) };
-    Ok(Opened { text, reveal })
+    let shown = String::from_utf8(text.to_vec()).map_err(|_| E2eError::Franking)?;
+    // The bytes that opened, never a re-encoding of what is shown: those are what the commitment is to.
+    let reveal = Reveal { seq, text_utf8: B64.encode(text), franking_key: B64.encode(key) };
+    Ok(Opened { text: shown, reveal })
 }
 
 #[cfg(test)]
@@ -53,6 +55,28 @@ mod tests {
         assert_eq!(opened.reveal.seq, Seq(3));
         let key = B64.decode(&opened.reveal.franking_key).unwrap();
         assert_eq!(&key[..], &payload[..KEY_LEN], "the key sealed inside is the one revealed");
+        assert_eq!(B64.decode(&opened.reveal.text_utf8).unwrap(), b"merhaba");
+    }
+
+    /// The largest text a ciphertext of the hub's default `max_message_bytes` (16 KiB) carries: less the franking
+    /// key and the AEAD tag.
+    const MAX_TEXT: usize = 16 * 1024 - KEY_LEN - 16;
+
+    #[test]
+    fn every_text_that_is_shown_reveals_the_exact_bytes_that_were_committed() {
+        let texts = ["\u{feff}merhaba".to_owned(), "a\0b".to_owned(), "\u{1}".repeat(5000), "\"".repeat(MAX_TEXT)];
+        for text in texts {
+            let (payload, commitment) = frank(&text);
+            let opened = unfrank(Seq(1), &payload, Some(&commitment)).unwrap();
+            assert_eq!(opened.text, text, "shown as sent");
+            let revealed = B64.decode(&opened.reveal.text_utf8).unwrap();
+            assert_eq!(revealed, text.as_bytes());
+            let key = B64.decode(&opened.reveal.franking_key).unwrap();
+            assert!(franking::opens(&B64.decode(&commitment).unwrap(), &key, &revealed), "the reveal opens");
+            // Plain base64 in the frame: nothing for JSON to escape, so the reveal is as long as its base64.
+            let json = serde_json::to_string(&opened.reveal).unwrap();
+            assert!(json.len() < text.len().div_ceil(3) * 4 + 100, "{} bytes of JSON", json.len());
+        }
     }
 
     #[test]

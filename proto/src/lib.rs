@@ -117,13 +117,16 @@ impl CallOutcome {
     }
 }
 
-/// A received message revealed in a report: its `seq` in the reported match, the text and the franking key the
-/// receiver's client opened it with (base64 of 32 bytes).
+/// A received message revealed in a report: its `seq` in the reported match, `text_utf8` (base64 of the exact bytes
+/// of its text, the UTF-8 the sender committed to) and the franking key the receiver's client opened it with (base64
+/// of 32 bytes). The bytes and not a JSON string: a string is re-encoded on the way, and a leading U+FEFF dropped
+/// by a decoder, a U+0000 or a text of escapes (quotes, control characters) would no longer open the commitment,
+/// fit a frame or be accepted at all (docs/protocol.md, section 9, "Franking").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Reveal {
     pub seq: Seq,
-    pub text: String,
+    pub text_utf8: String,
     pub franking_key: String,
 }
 

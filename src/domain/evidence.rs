@@ -1,5 +1,5 @@
-//! A report's evidence under end-to-end encryption: the messages a reporter reveals (text and franking key) are
-//! checked against what the server bound when each was sent — sender, receiver, match, seq, time and the sender's
+//! A report's evidence under end-to-end encryption: the messages a reporter reveals (the text's exact bytes and
+//! the franking key) are checked against what the server bound when each was sent — sender, receiver, match, seq, time and the sender's
 //! commitment (docs/protocol.md, section 9, "Franking"). Pure: the hub reads the bound facts and stores what
 //! passes; nothing of a report with one bad reveal is stored. A commitment serves only within the report window
 //! (`jobs.report_window_days`) and while its sender's account exists: past either, the message is no longer
@@ -46,11 +46,19 @@ pub struct Bound {
     pub sender_purged: bool,
 }
 
-/// A reveal that opened its commitment: what moderators are shown, marked verified.
+/// A reveal that opened its commitment: what moderators are shown, marked verified. The text is exactly what the
+/// sender committed to, a U+0000 or a leading U+FEFF included (the store keeps its bytes).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Verified {
     pub seq: Seq,
     pub sent_at: DateTime<Utc>,
+    pub text: String,
+}
+
+/// A reveal whose format is right: its franking key and its text, decoded.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Shaped {
+    pub key: [u8; KEY_LEN],
     pub text: String,
 }
 
@@ -59,8 +67,12 @@ pub struct Verified {
 pub enum Refusal {
     /// The franking key is not base64 of 32 bytes.
     BadKey,
+    /// `text_utf8` is not base64.
+    BadText,
     /// The text is longer than any message could be.
     TooLong,
+    /// The text's bytes are not UTF-8: no client shows such a message, so none can be evidence.
+    NotUtf8,
     /// The same message named twice, or already evidence of this reporter's report.
     Replayed,
     /// No such message from the reported user to the reporter in that match.
@@ -78,8 +90,8 @@ pub enum Refusal {
 impl Refusal {
     pub fn code(self) -> ErrorCode {
         match self {
-            Refusal::BadKey => ErrorCode::InvalidBase64,
-            Refusal::TooLong => ErrorCode::InvalidField,
+            Refusal::BadKey | Refusal::BadText => ErrorCode::InvalidBase64,
+            Refusal::TooLong | Refusal::NotUtf8 => ErrorCode::InvalidField,
             Refusal::Replayed => ErrorCode::EvidenceReplayed,
             Refusal::NotTheirs => ErrorCode::EvidenceNotTheirs,
             Refusal::Expired | Refusal::SenderDeleted => ErrorCode::EvidenceExpired,
@@ -91,7 +103,9 @@ impl Refusal {
     pub fn message(self) -> &'static str {
         match self {
             Refusal::BadKey => "franking_key is not base64 of 32 bytes",
-            Refusal::TooLong => "text is longer than a message can be",
+            Refusal::BadText => "text_utf8 is not base64",
+            Refusal::TooLong => "text_utf8 is longer than a message can be",
+            Refusal::NotUtf8 => "text_utf8 is not UTF-8",
             Refusal::Replayed => "this message is named twice or is already evidence of your report",
             Refusal::NotTheirs => "no such message from the reported user to you in that match",
             Refusal::Expired => "this message is older than the report window and can no longer be verified",
@@ -105,21 +119,33 @@ impl Refusal {
 /// A refused reveal: its index in `evidence`, and why.
 pub type Refused = (usize, Refusal);
 
-/// The checks that need no stored fact: a key of the right length, a text no longer than `max_text` bytes, no
-/// message named twice. The franking keys, decoded.
-pub fn check_shape(reveals: &[Reveal], max_text: usize) -> Result<Vec<[u8; KEY_LEN]>, Refused> {
-    let mut keys = Vec::with_capacity(reveals.len());
+/// The checks that need no stored fact, each reveal in turn: no message named twice, a text that is base64 of at
+/// most `max_text` bytes of UTF-8, a key that is base64 of 32 bytes. The keys and texts, decoded.
+pub fn check_shape(reveals: &[Reveal], max_text: usize) -> Result<Vec<Shaped>, Refused> {
+    let mut shaped = Vec::with_capacity(reveals.len());
     for (i, reveal) in reveals.iter().enumerate() {
         if reveals[..i].iter().any(|earlier| earlier.seq == reveal.seq) {
             return Err((i, Refusal::Replayed));
         }
-        if reveal.text.len() > max_text {
-            return Err((i, Refusal::TooLong));
-        }
+        let text = text_of(&reveal.text_utf8, max_text).map_err(|refusal| (i, refusal))?;
         let key = (reveal.franking_key.len() == 44).then(|| STANDARD.decode(&reveal.franking_key).ok()).flatten();
-        keys.push(key.and_then(|k| k.try_into().ok()).ok_or((i, Refusal::BadKey))?);
+        let key = key.and_then(|k| k.try_into().ok()).ok_or((i, Refusal::BadKey))?;
+        shaped.push(Shaped { key, text });
     }
-    Ok(keys)
+    Ok(shaped)
+}
+
+/// The text of `text_utf8`: base64 of at most `max_text` bytes, which must be UTF-8.
+fn text_of(text_utf8: &str, max_text: usize) -> Result<String, Refusal> {
+    // Longer than the base64 of any message's text: refused before anything is decoded.
+    if text_utf8.len() > max_text.div_ceil(3) * 4 {
+        return Err(Refusal::TooLong);
+    }
+    let bytes = STANDARD.decode(text_utf8).map_err(|_| Refusal::BadText)?;
+    if bytes.len() > max_text {
+        return Err(Refusal::TooLong);
+    }
+    String::from_utf8(bytes).map_err(|_| Refusal::NotUtf8)
 }
 
 /// Who reports whom, and from when on messages can still be revealed.
@@ -133,18 +159,19 @@ pub struct Parties {
 
 /// Each reveal against the message bound under its seq: sent by the reported user to the reporter, within the
 /// report window by an account that still exists, franked, and opening.
+/// `shaped` is what [`check_shape`] made of `reveals`.
 pub fn verify(
     reveals: &[Reveal],
-    keys: &[[u8; KEY_LEN]],
+    shaped: &[Shaped],
     bound: &[Bound],
     parties: Parties,
 ) -> Result<Vec<Verified>, Refused> {
     let Parties { reporter, reported, window_start } = parties;
     reveals
         .iter()
-        .zip(keys)
+        .zip(shaped)
         .enumerate()
-        .map(|(i, (reveal, key))| {
+        .map(|(i, (reveal, Shaped { key, text }))| {
             let message = bound
                 .iter()
                 .find(|b| b.seq == reveal.seq && b.sender_id == reported && b.receiver_id == reporter)
@@ -156,10 +183,10 @@ pub fn verify(
                 return Err((i, Refusal::SenderDeleted));
             }
             let commitment = message.commitment.as_deref().ok_or((i, Refusal::Unfranked))?;
-            if !franking::opens(commitment, key, reveal.text.as_bytes()) {
+            if !franking::opens(commitment, key, text.as_bytes()) {
                 return Err((i, Refusal::Forged));
             }
-            Ok(Verified { seq: message.seq, sent_at: message.sent_at, text: reveal.text.clone() })
+            Ok(Verified { seq: message.seq, sent_at: message.sent_at, text: text.clone() })
         })
         .collect()
 }
@@ -173,7 +200,11 @@ mod tests {
     const KEY: [u8; KEY_LEN] = [9; KEY_LEN];
 
     fn reveal(seq: i64, text: &str, key: &[u8]) -> Reveal {
-        Reveal { seq: Seq(seq), text: text.into(), franking_key: STANDARD.encode(key) }
+        reveal_bytes(seq, text.as_bytes(), key)
+    }
+
+    fn reveal_bytes(seq: i64, text: &[u8], key: &[u8]) -> Reveal {
+        Reveal { seq: Seq(seq), text_utf8: STANDARD.encode(text), franking_key: STANDARD.encode(key) }
     }
 
     /// The report window opens at this time in these tests; messages are sent at it unless a case says otherwise.
@@ -195,8 +226,8 @@ mod tests {
     type Outcome = Result<Vec<Seq>, Refused>;
 
     fn outcome(reveals: &[Reveal], stored: &[Bound]) -> Outcome {
-        let keys = check_shape(reveals, 100)?;
-        Ok(verify(reveals, &keys, stored, PARTIES)?.into_iter().map(|v| v.seq).collect())
+        let shaped = check_shape(reveals, 100)?;
+        Ok(verify(reveals, &shaped, stored, PARTIES)?.into_iter().map(|v| v.seq).collect())
     }
 
     #[test]
@@ -221,10 +252,21 @@ mod tests {
             (&[reveal(1, "sen kimsin", &KEY), reveal(1, "sen kimsin", &KEY)], Err((1, Refusal::Replayed))),
             (&[reveal(1, "sen kimsin", &KEY[..31])], Err((0, Refusal::BadKey))),
             (
-                &[Reveal { seq: Seq(1), text: "x".into(), franking_key: "not base64!".into() }],
+                &[Reveal { seq: Seq(1), text_utf8: "eA==".into(), franking_key: "not base64!".into() }],
                 Err((0, Refusal::BadKey)),
             ),
             (&[reveal(1, &"a".repeat(101), &KEY)], Err((0, Refusal::TooLong))),
+            (
+                &[Reveal { seq: Seq(1), text_utf8: "a".repeat(137), franking_key: STANDARD.encode(KEY) }],
+                Err((0, Refusal::TooLong)),
+            ),
+            (
+                &[Reveal { seq: Seq(1), text_utf8: "sen kimsin".into(), franking_key: STANDARD.encode(KEY) }],
+                Err((0, Refusal::BadText)),
+            ),
+            (&[reveal_bytes(1, b"sen kimsin\xff", &KEY)], Err((0, Refusal::NotUtf8))),
+            // Every format is checked before any reveal is verified: the second one's bad key comes first.
+            (&[reveal(1, "sen kimsin!", &KEY), reveal(4, "çirkin söz", &KEY[..31])], Err((1, Refusal::BadKey))),
             (&[reveal(1, "sen kimsin", &KEY), reveal(2, "merhaba", &KEY)], Err((1, Refusal::NotTheirs))),
         ];
         for (reveals, expected) in cases {

@@ -32,8 +32,8 @@ pub(super) async fn file(
     };
     let reported = row.peer_of(user).expect("a participant has a peer");
     // No message's text is longer than its ciphertext, which the hub limits.
-    let keys = match evidence::check_shape(&reveals, hub.inner.settings.hub.max_message_bytes) {
-        Ok(keys) => keys,
+    let shaped = match evidence::check_shape(&reveals, hub.inner.settings.hub.max_message_bytes) {
+        Ok(shaped) => shaped,
         Err(refused) => return refuse(ctx, id, refused).await,
     };
     let seqs: Vec<_> = reveals.iter().map(|r| r.seq).collect();
@@ -43,7 +43,7 @@ pub(super) async fn file(
     };
     let now = hub.inner.services.clock.now();
     let parties = Parties { reporter: user, reported, window_start: now - hub.inner.settings.report_window };
-    let verified = match evidence::verify(&reveals, &keys, &bound, parties) {
+    let verified = match evidence::verify(&reveals, &shaped, &bound, parties) {
         Ok(verified) => verified,
         Err(refused) => return refuse(ctx, id, refused).await,
     };

@@ -16,7 +16,8 @@ pub struct EvidenceRow {
     pub match_id: MatchId,
     pub seq: Seq,
     pub sent_at: DateTime<Utc>,
-    pub plaintext: String,
+    /// The text's UTF-8, as the sender committed to it (verified UTF-8 when it was stored).
+    pub plaintext: Vec<u8>,
     pub verified_at: DateTime<Utc>,
 }
 

@@ -151,7 +151,8 @@ impl Store {
                 .bind(r.match_id)
                 .bind(e.seq)
                 .bind(e.sent_at)
-                .bind(&e.text)
+                // Its bytes: PostgreSQL's text cannot hold the U+0000 a message may (migration 0030).
+                .bind(e.text.as_bytes())
                 .bind(r.now)
                 .execute(&mut *tx)
                 .await?

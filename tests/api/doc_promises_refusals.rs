@@ -22,9 +22,10 @@ on_both_stores!(
     a_new_account_finds_39_times_in_its_first_minute_and_a_verified_phone_does_not_lift_that_before_24_hours,
 );
 
-/// A reveal as JSON: `seq`, `text` and a franking key of `key_len` bytes.
+/// A reveal as JSON: `seq`, the base64 of `text` and a franking key of `key_len` bytes.
 fn reveal(seq: i64, text: &str, key_len: usize) -> String {
-    format!(r#"{{"seq":{seq},"text":"{text}","franking_key":"{}"}}"#, STANDARD.encode(vec![3u8; key_len]))
+    let (text, key) = (STANDARD.encode(text), STANDARD.encode(vec![3u8; key_len]));
+    format!(r#"{{"seq":{seq},"text_utf8":"{text}","franking_key":"{key}"}}"#)
 }
 
 /// Sends a report of `match_id` with these reveals and returns the error it gets: its code and message.

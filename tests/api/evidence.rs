@@ -10,6 +10,7 @@ use chrono::TimeDelta;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tanis_client::{Chat, ClientError, Connection, E2eError};
+use tanis_proto::franking::{self, KEY_LEN};
 use tanis_proto::{ClientFrame, ErrorCode, MatchKind, ReportReason, Reveal, Seq, ServerFrame};
 use tanis_workers::schedule::Job;
 
@@ -74,7 +75,7 @@ fn reveal(chat: &Chat, seq: Seq) -> Reveal {
 }
 
 /// The open reports about `user` as moderators see them.
-async fn queued_reports(app: &TestApp, user: &TestUser) -> Vec<Value> {
+pub(crate) async fn queued_reports(app: &TestApp, user: &TestUser) -> Vec<Value> {
     let moderator = app.staff(&format!("bekci{}", user.id.get()), "moderator").await;
     let queue: Value = app
         .client
@@ -139,15 +140,20 @@ async fn forged_altered_and_misattributed_reveals_are_refused_and_store_nothing(
     let (c, d) = (app.user("baska").await, app.user("diger").await);
     let (mut sa, mut chat_a, mut sb, mut chat_b) = app.pair(&a, &b, MatchKind::Text).await;
     let (mut sc, mut chat_c, mut sd, mut chat_d) = app.pair(&c, &d, MatchKind::Text).await;
-    let theirs = said((&mut sa, &mut chat_a), (&mut sb, &mut chat_b), &["kaba söz"]).await[0];
+    let [theirs, next] = said((&mut sa, &mut chat_a), (&mut sb, &mut chat_b), &["kaba söz", "daha kaba"]).await[..]
+    else {
+        unreachable!()
+    };
     // a's own message to b, read by b.
     let own = said((&mut sb, &mut chat_b), (&mut sa, &mut chat_a), &["kibar cevap"]).await[0];
     // d's message to c, in another match.
     let elsewhere = said((&mut sc, &mut chat_c), (&mut sd, &mut chat_d), &["başka eşleşme"]).await[0];
 
     let true_reveal = reveal(&chat_a, theirs);
-    let altered = Reveal { text: "çok daha kaba söz".into(), ..true_reveal.clone() };
+    let altered = Reveal { text_utf8: STANDARD.encode("çok daha kaba söz"), ..true_reveal.clone() };
     let wrong_key = Reveal { franking_key: STANDARD.encode([5u8; 32]), ..true_reveal.clone() };
+    // A real key the reporter holds, of the sender's next message: a key opens only its own message.
+    let borrowed_key = Reveal { franking_key: reveal(&chat_a, next).franking_key, ..true_reveal.clone() };
     let short_key = Reveal { franking_key: STANDARD.encode([5u8; 31]), ..true_reveal.clone() };
     let own_message = reveal(&chat_b, own);
     let moved = Reveal { seq: own, ..true_reveal.clone() };
@@ -157,6 +163,7 @@ async fn forged_altered_and_misattributed_reveals_are_refused_and_store_nothing(
     let cases = [
         (vec![altered], ErrorCode::EvidenceForged),
         (vec![wrong_key], ErrorCode::EvidenceForged),
+        (vec![borrowed_key], ErrorCode::EvidenceForged),
         (vec![foreign], ErrorCode::EvidenceForged),
         (vec![true_reveal.clone(), moved], ErrorCode::EvidenceNotTheirs),
         (vec![own_message], ErrorCode::EvidenceNotTheirs),
@@ -221,22 +228,34 @@ async fn a_receiving_client_refuses_a_message_whose_commitment_does_not_open(bac
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("alici").await, app.user("hileli").await);
     let (mut sa, mut chat_a, mut sb, mut chat_b) = app.pair(&a, &b, MatchKind::Text).await;
-    // b seals one text but commits to another: the invisible-salamander move franking rules out.
-    let ClientFrame::MsgSend { commitment: innocent, .. } = chat_b.message("masum söz") else { unreachable!() };
-    let ClientFrame::MsgSend { id, match_id, client_msg_id, ciphertext, nonce, .. } = chat_b.message("kaba söz")
-    else {
-        unreachable!()
+    // b seals one text under one franking key but commits to another text under another key: the
+    // invisible-salamander move franking rules out.
+    let (sealed_key, innocent_key) = ([1u8; KEY_LEN], [2u8; KEY_LEN]);
+    let sealed = chat_b.e2e.seal(&franking::payload(&sealed_key, "kaba söz".as_bytes()));
+    let lying = ClientFrame::MsgSend {
+        id: Some("lie".into()),
+        match_id: chat_b.info.match_id,
+        client_msg_id: "lie".into(),
+        ciphertext: sealed.ciphertext,
+        nonce: sealed.nonce,
+        commitment: STANDARD.encode(franking::commit(&innocent_key, "masum söz".as_bytes())),
     };
-    let lying = ClientFrame::MsgSend { id, match_id, client_msg_id, ciphertext, nonce, commitment: innocent };
     sb.send(&lying).await.unwrap();
     let frame = sa.next_where(|f| matches!(f, ServerFrame::Msg { mine: false, .. })).await.unwrap();
     assert!(matches!(chat_a.read(&frame), Err(ClientError::E2e(E2eError::Franking))), "never shown as text");
 
-    // Nor can a hand-made reveal of what the sealed text was pass: the commitment is to the other text.
+    // Nor can the receiver reveal what was sealed, the text with the very key sealed beside it (what a client
+    // that skipped the check would keep): the commitment bound at send time is to the other text, under the other
+    // key; nor does the committed text with the key the receiver was given.
     let ServerFrame::Msg { seq, .. } = frame else { unreachable!() };
-    let guess = Reveal { seq, text: "kaba söz".into(), franking_key: STANDARD.encode([1u8; 32]) };
-    sa.send(&report(&chat_a, vec![guess])).await.unwrap();
-    refused(&answer(&mut sa).await, ErrorCode::EvidenceForged);
+    let sealed_pair =
+        Reveal { seq, text_utf8: STANDARD.encode("kaba söz"), franking_key: STANDARD.encode(sealed_key) };
+    let committed_text = Reveal { text_utf8: STANDARD.encode("masum söz"), ..sealed_pair.clone() };
+    for reveal in [sealed_pair, committed_text] {
+        sa.send(&report(&chat_a, vec![reveal])).await.unwrap();
+        refused(&answer(&mut sa).await, ErrorCode::EvidenceForged);
+    }
+    assert_eq!(stored_evidence(&app).await, 0);
 }
 
 async fn evidence_outlives_the_content_deletion_and_goes_with_the_reports_retention(backend: Backend) {

@@ -27,6 +27,7 @@ mod doc_promises_socket;
 mod error_shape_sweep;
 mod errors;
 mod evidence;
+mod evidence_bytes;
 mod export;
 mod forwarded_for;
 mod hub_connect;

@@ -5,8 +5,9 @@ use std::path::Path;
 
 use sqlx::Connection;
 use sqlx::migrate::Migrator;
+use tanis::domain::evidence::Verified;
 use tanis::domain::{MatchId, Seq, UserId};
-use tanis::store::{Batch, Receipt, Store, WriteOutcome};
+use tanis::store::{Batch, Filed, NewReport, Receipt, Store, WriteOutcome};
 
 use crate::helpers::{Backend, fresh_database_url, new_message, new_user, start_time};
 use crate::on_both_stores;
@@ -20,6 +21,7 @@ on_both_stores!(
     messages_of_interleaved_matches_come_through_whole_when_stored_by_arrival,
     a_message_and_its_log_come_through_whole_as_one_row,
     franked_messages_keep_their_commitments_through_0032_until_the_report_window_is_over,
+    evidence_stored_as_text_comes_through_as_its_bytes_and_a_nul_can_follow,
 );
 
 /// Runs one statement on the database at `url` as it stands (no store: its queries follow the newest schema) and
@@ -421,5 +423,60 @@ async fn message_rows_come_through_a_rebuild_of_their_tables(backend: Backend, v
         ),
         "{:?}",
         written.messages
+    );
+}
+
+/// 0030 keeps a report's evidence as the bytes the sender committed to (PostgreSQL's text cannot hold a U+0000):
+/// evidence written as text under 0029 comes through as its UTF-8, and a text with a NUL can be stored after it.
+async fn evidence_stored_as_text_comes_through_as_its_bytes_and_a_nul_can_follow(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(backend, dir.path()).await;
+    let store = Store::connect(&url).await.unwrap();
+    migrate_up_to(backend, &url, 29).await;
+    let a = store.insert_user(&new_user("+905551110031", "ayse", "0031", "AYSE0031")).await.unwrap().id;
+    let b = store.insert_user(&new_user("+905551110032", "burak", "0032", "BURAK032")).await.unwrap().id;
+    let m = old_match(backend, &url, a, b).await;
+    let at = "2026-11-21T10:00:00Z";
+    let report = old_id(
+        backend,
+        &url,
+        &format!(
+            "INSERT INTO reports (reporter_id, reported_id, match_id, reason, created_at) \
+             VALUES ({a}, {b}, {m}, 'harassment', '{at}') RETURNING id"
+        ),
+    )
+    .await;
+    let old_text = "\u{feff}sen kimsin ki ğüşıöç ✓";
+    old_execute(
+        backend,
+        &url,
+        &format!(
+            "INSERT INTO report_evidence (report_id, match_id, seq, sent_at, plaintext, verdict, verified_at) \
+             VALUES ({report}, {m}, 1, '{at}', '{old_text}', 'verified', '{at}')"
+        ),
+    )
+    .await;
+
+    store.migrate().await.unwrap();
+
+    let kept = store.evidence_of(&[report]).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0].plaintext, old_text.as_bytes(), "the text's UTF-8, a leading U+FEFF included");
+    let nul = Verified { seq: Seq(2), sent_at: start_time(), text: "önce\0sonra".into() };
+    let filed = NewReport {
+        reporter_id: a,
+        reported_id: b,
+        match_id: m,
+        reason: "harassment",
+        details: None,
+        evidence: std::slice::from_ref(&nul),
+        network: None,
+        now: start_time(),
+    };
+    assert!(matches!(store.insert_report(&filed).await.unwrap(), Filed::Repeat), "evidence added to the report");
+    let kept = store.evidence_of(&[report]).await.unwrap();
+    assert_eq!(
+        kept.iter().map(|e| e.plaintext.clone()).collect::<Vec<_>>(),
+        [old_text.as_bytes().to_vec(), "önce\0sonra".as_bytes().to_vec()]
     );
 }

@@ -239,11 +239,10 @@ async fn a_report_revealing_20_messages_of_the_largest_size_is_read_and_answered
     let (a, b) = (app.user("sikayetci").await, app.user("karsi").await);
     let (mut sa, chat_a, _sb, _chat_b) = app.pair(&a, &b, MatchKind::Text).await;
     let largest = app.config.hub.max_message_bytes;
-    let key = STANDARD.encode([5u8; 32]);
+    let (key, text) = (STANDARD.encode([5u8; 32]), STANDARD.encode("q".repeat(largest)));
     // Messages the peer never sent: the report is refused, but only once it was read and checked as a report.
-    let reveals: Vec<String> = (1..=20)
-        .map(|seq| format!(r#"{{"seq":{seq},"text":"{}","franking_key":"{key}"}}"#, "q".repeat(largest)))
-        .collect();
+    let reveals: Vec<String> =
+        (1..=20).map(|seq| format!(r#"{{"seq":{seq},"text_utf8":"{text}","franking_key":"{key}"}}"#)).collect();
     let report = format!(
         r#"{{"type":"report","id":"big","match_id":{},"reason_code":"harassment","details":"{}","evidence":[{}]}}"#,
         chat_a.info.match_id,

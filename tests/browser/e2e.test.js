@@ -162,17 +162,41 @@ test('a message whose commitment does not open is refused', async () => {
   for (const [bytes, c, why] of cases) await assert.rejects(franking.unfrank(bytes, c), franking.FrankingError, why);
 });
 
-test("a report offers only the peer's verified messages, newest first, at most 20, and reveals what was shown", () => {
+test("a report offers every verified message of the peer's, newest first, and reveals at most 20, as received", () => {
   const messages = [
     { seq: 1, mine: true, text: 'mine', franking_key: null },
     { seq: 2, mine: false, text: null, status: 'unverified' },
-    ...Array.from({ length: 22 }, (_, i) => ({ seq: i + 3, mine: false, text: `t${i + 3}`, franking_key: `k${i + 3}` })),
+    ...Array.from({ length: 28 }, (_, i) => ({ seq: i + 3, mine: false, text: `t${i + 3}`, text_utf8: `b${i + 3}`, franking_key: `k${i + 3}` })),
   ];
   const offered = franking.revealable(messages);
-  assert.equal(offered.length, franking.MAX_EVIDENCE);
-  assert.deepEqual(offered.slice(0, 2).map((m) => m.seq), [24, 23]);
-  assert.deepEqual(franking.evidence(messages, [24, 1, 2, 99, 3]), [
-    { seq: 24, text: 't24', franking_key: 'k24' },
-    { seq: 3, text: 't3', franking_key: 'k3' },
+  assert.equal(offered.length, 28, 'the 25th newest and older are offered too');
+  assert.deepEqual(offered.slice(0, 2).map((m) => m.seq), [30, 29]);
+  assert.equal(offered[24].seq, 6);
+  assert.deepEqual(franking.evidence(messages, [6, 1, 2, 99, 3]), [
+    { seq: 6, text_utf8: 'b6', franking_key: 'k6' },
+    { seq: 3, text_utf8: 'b3', franking_key: 'k3' },
   ]);
+  assert.equal(franking.evidence(messages, offered.map((m) => m.seq)).length, franking.MAX_EVIDENCE, 'the cap is on what is sent');
+  // A message kept before its bytes were: its text's UTF-8.
+  const legacy = [{ seq: 7, mine: false, text: 'eski ğ', franking_key: 'k7' }];
+  assert.deepEqual(franking.evidence(legacy, [7]), [{ seq: 7, text_utf8: e2e.toBase64(new TextEncoder().encode('eski ğ')), franking_key: 'k7' }]);
+});
+
+/** The largest text a ciphertext of the hub's default max_message_bytes (16 KiB) carries: less the key and the tag. */
+const MAX_TEXT = 16 * 1024 - franking.KEY_LEN - 16;
+
+test('a BOM, a NUL, 5 000 control characters and a longest text of quotes are shown whole and reveal the bytes committed to', async () => {
+  const { alice, bob } = await pair(6);
+  for (const text of ['\uFEFFmerhaba', 'önce\u0000sonra', '\u0001'.repeat(5000), '"'.repeat(MAX_TEXT)]) {
+    const { payload, commitment } = await franking.frank(text);
+    const sealed = alice.seal(payload);
+    const received = bob.openBytes(sealed.ciphertext, sealed.nonce);
+    const opened = await franking.unfrank(received, commitment);
+    assert.equal(opened.text, text, 'shown whole: a leading U+FEFF is text');
+    const [reveal] = franking.evidence([{ seq: 1, mine: false, ...opened }], [1]);
+    const revealed = e2e.fromBase64(reveal.text_utf8);
+    assert.deepEqual(revealed, received.subarray(franking.KEY_LEN), 'the bytes as received');
+    assert.equal(await franking.commit(e2e.fromBase64(reveal.franking_key), revealed), commitment, 'they open the commitment');
+    assert.ok(JSON.stringify(reveal).length < Math.ceil(revealed.length / 3) * 4 + 100, 'nothing for JSON to escape');
+  }
 });

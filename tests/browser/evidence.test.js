@@ -1,7 +1,8 @@
 // Franked messages as report evidence (docs/protocol.md section 9, "Franking"), across the two clients: the
 // browser reports the Rust peer revealing two picked messages, even after a reload, and a moderator sees both
 // verified; a tampered reveal from the browser is refused, said so, and stores nothing; the Rust peer reads the
-// browser's franked messages, reports one (verified) and a forged one is refused with the queue unchanged.
+// browser's franked messages, reports one (verified) and a forged one is refused with the queue unchanged; of 25
+// messages the oldest can be picked (20 at most at once), and its leading U+FEFF is shown and revealed.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -92,9 +93,10 @@ test('a reveal altered in the browser is refused, the user is told, and nothing 
   const { web, peer, peerHandle } = await browserAndPeer('forgerweb', 'honestrust');
   try {
     const seq = await peerSays(web, peer, 'yarın görüşürüz');
-    // A tampered client: the kept text is not what the peer sent (the key is the real one).
+    // A tampered client: the kept bytes are not what the peer sent (the key is the real one).
     await web.page.evaluate((s) => {
-      window.tanis.conversation.messages.find((m) => m.seq === s).text = 'para gönder';
+      const forged = String.fromCharCode(...new TextEncoder().encode('para gönder'));
+      Object.assign(window.tanis.conversation.messages.find((m) => m.seq === s), { text: 'para gönder', text_utf8: btoa(forged) });
     }, seq);
     await reportPicking(web, [seq]);
     await web.page.getByText('A picked message is not what they sent, so the report was not sent.').waitFor();
@@ -129,6 +131,45 @@ test('the Rust peer verifies the browser\'s franked messages and reports one; it
     const refused = await peer.next((e) => e.id === 'forge' && (e.event === 'ok' || e.event === 'error'), 'the forgery answered');
     assert.equal(refused.code, 'evidence_forged', JSON.stringify(refused));
     assert.deepEqual(await reportsAbout(web.handle), before, 'the queue is unchanged');
+    assertNoPageErrors(web);
+  } finally {
+    peer.child.kill();
+    await web.context.close();
+  }
+});
+
+test('the 25th-newest message can be picked and reported, 20 at most at once, and a leading U+FEFF is shown and revealed', { skip }, async () => {
+  const { web, peer, peerHandle } = await browserAndPeer('manyweb', 'manyrust');
+  try {
+    // The oldest of 25 begins with U+FEFF, which a default TextDecoder would drop (then it could not be revealed).
+    const texts = ['\uFEFFbom ile başlar', ...Array.from({ length: 24 }, (_, i) => `mesaj ${i + 2}`)];
+    const seqs = [];
+    for (const text of texts) seqs.push(await peerSays(web, peer, text));
+    const shown = await web.page.locator(`.message[data-seq="${seqs[0]}"]`).textContent();
+    assert.ok(shown.includes(texts[0]), `shown whole: ${JSON.stringify(shown)}`);
+
+    const { page } = web;
+    await page.getByTestId('report').click();
+    await page.getByTestId('report-reason').selectOption('harassment');
+    const offered = page.getByTestId('report-evidence');
+    assert.deepEqual(await offered.evaluateAll((boxes) => boxes.map((b) => Number(b.dataset.seq))), [...seqs].reverse(),
+      'every message, newest first');
+    // The 19 newest and the oldest: 20, the most one report reveals; the rest cannot be picked until one is unpicked.
+    const picked = [...seqs.slice(-19), seqs[0]];
+    for (const seq of picked) await page.locator(`[data-testid=report-evidence][data-seq="${seq}"]`).check();
+    for (const seq of seqs.slice(1, 6)) assert.ok(await page.locator(`[data-testid=report-evidence][data-seq="${seq}"]`).isDisabled(), `seq ${seq}`);
+    assert.equal(await page.getByTestId('report-evidence-count').textContent(), '20 picked, at most 20.');
+    await page.locator(`[data-testid=report-evidence][data-seq="${seqs[24]}"]`).uncheck();
+    assert.ok(await page.locator(`[data-testid=report-evidence][data-seq="${seqs[1]}"]`).isEnabled(), 'one unpicked frees a place');
+    await page.locator(`[data-testid=report-evidence][data-seq="${seqs[24]}"]`).check();
+    await page.getByTestId('report-submit').click();
+    await page.getByText('Your report was sent.').waitFor();
+
+    const reported = await reportsAbout(peerHandle);
+    const evidence = reported.reports[0].evidence;
+    assert.deepEqual(evidence.map((e) => e.seq).sort((a, b) => a - b), picked.sort((a, b) => a - b));
+    assert.ok(evidence.every((e) => e.verdict === 'verified'));
+    assert.equal(evidence.find((e) => e.seq === seqs[0]).text, texts[0], 'the moderator sees the U+FEFF too');
     assertNoPageErrors(web);
   } finally {
     peer.child.kill();

@@ -3,10 +3,10 @@
 // sent/delivered marks, the typing indicator, the composer, and what to do once the match is over. The
 // transcript is updated in place (one element per message, keyed), so typing is never interrupted. A contact's
 // conversation is this screen with its own buttons and notices (views/contact-chat.js extends it). The report
-// dialog offers the stranger's recent messages to reveal as proof (franking.js); none is picked by default.
+// dialog offers the stranger's messages to reveal as proof (franking.js), up to 20 picked; none is picked by default.
 
 import { formValues, h, modal } from '../dom.js';
-import { evidence, revealable } from '../franking.js';
+import { MAX_EVIDENCE, evidence, revealable } from '../franking.js';
 import { formatClock, t } from '../i18n.js';
 import { icon } from '../icons.js';
 import { topicLabel } from '../interests.js';
@@ -202,17 +202,28 @@ export class ChatView {
 }
 
 /**
- * The stranger's messages the user may attach, as checkboxes (unnamed, so formValues leaves them out). Only the
- * seq is in the page; the franking key stays in the conversation's record until the report is sent.
+ * The stranger's messages the user may attach, as checkboxes (unnamed, so formValues leaves them out): every one
+ * the conversation still holds, newest first, in a list that scrolls. At most MAX_EVIDENCE can be picked: once
+ * that many are, the others are disabled until one is unpicked. Only the seq is in the page; the franking key and
+ * the text's bytes stay in the conversation's record until the report is sent.
  */
 function evidencePicker(messages) {
+  const count = h('p', { class: 'muted small', 'data-testid': 'report-evidence-count' });
+  const boxes = messages.map((m) => h('input', { type: 'checkbox', 'data-testid': 'report-evidence', 'data-seq': m.seq }));
+  const update = () => {
+    const picked = boxes.filter((box) => box.checked).length;
+    for (const box of boxes) box.disabled = !box.checked && picked >= MAX_EVIDENCE;
+    count.textContent = t('report.evidenceCount', { count: picked, max: MAX_EVIDENCE });
+  };
+  update();
   const list = messages.length
-    ? h('div', { class: 'picks' }, messages.map((m) => h('label', { class: 'check' },
-      h('input', { type: 'checkbox', 'data-testid': 'report-evidence', 'data-seq': m.seq }),
+    ? h('div', { class: 'picks', onchange: update }, messages.map((m, i) => h('label', { class: 'check' },
+      boxes[i],
       h('span', {}, h('span', { class: 'pick-text' }, m.text), ' ', h('time', { class: 'muted small' }, formatClock(m.at))))))
     : h('p', { class: 'muted small' }, t('report.evidenceNone'));
   return h('fieldset', { class: 'evidence', 'data-testid': 'report-picker' },
     h('legend', {}, t('report.evidence')),
     h('p', { class: 'muted small' }, t('report.evidenceHelp')),
-    list);
+    list,
+    messages.length ? count : null);
 }

@@ -60,6 +60,8 @@ pub struct Evidence {
     seq: Seq,
     /// When the server stored it, as bound at send time.
     sent_at: DateTime<Utc>,
+    /// Exactly the text the sender committed to: a leading U+FEFF, a U+0000 (`\u0000`) or any control character
+    /// included.
     text: String,
     /// Always `verified`: a reveal that does not verify is refused, never stored.
     #[schema(example = "verified")]
@@ -154,7 +156,8 @@ fn group(rows: Vec<QueuedReport>, evidence: Vec<EvidenceRow>) -> Vec<ReportedUse
                     match_id: e.match_id,
                     seq: e.seq,
                     sent_at: e.sent_at,
-                    text: e.plaintext.clone(),
+                    // Verified UTF-8 when stored; JSON carries any of it, a U+0000 as `\u0000`.
+                    text: String::from_utf8_lossy(&e.plaintext).into_owned(),
                     verdict: "verified",
                     verified_at: e.verified_at,
                 })
