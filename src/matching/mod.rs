@@ -5,13 +5,13 @@
 pub mod cluster;
 pub mod rules;
 pub mod standing;
+pub mod sweeps;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tanis_proto::InterestMatching;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -19,6 +19,7 @@ use crate::clock::SharedClock;
 use crate::domain::UserId;
 use crate::store::Store;
 use rules::{Candidate, Policy, pick_partner};
+pub use sweeps::Sweeps;
 
 /// Someone asking for a match, with everything the pairing needs.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -37,12 +38,6 @@ pub struct Seeker {
 impl Seeker {
     pub fn user_id(&self) -> UserId {
         self.candidate.user_id
-    }
-
-    /// Whether waiting longer may make someone compatible: a nearby radius grows, an interest preference falls
-    /// back to anyone. Only then does the queue need sweeping.
-    fn changes_with_waiting(&self) -> bool {
-        self.candidate.nearby.is_some() || self.candidate.interest_matching == InterestMatching::Prefer
     }
 }
 
@@ -123,7 +118,8 @@ impl Queue {
     }
 }
 
-/// How often waiting nearby-seekers are re-examined as their radius grows.
+/// How often the queue is swept: waiting nearby-seekers are re-examined as their radius grows, interest-seekers as
+/// their fallback wait ends. On the server's clock: a test's manual clock sweeps when the test moves it.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Most commands taken from the channel per pass (and so, at most half as many matches per commit).
 const BATCH: usize = 512;
@@ -135,10 +131,11 @@ impl Matchmaker {
         store: &Store,
         clock: SharedClock,
         policy: Policy,
+        sweeps: Sweeps,
         shutdown: CancellationToken,
     ) -> (Self, crate::dedicated::Running) {
         let (tx, rx) = mpsc::channel(1024);
-        let task = Task { pairing, clock, policy, queue: Vec::new() };
+        let task = Task { pairing, clock, policy, sweeps, queue: Vec::new() };
         let running = crate::dedicated::spawn_for_store(store, "tanis-matchmaker", task.run(rx, shutdown));
         (Self { tx }, running)
     }
@@ -150,10 +147,11 @@ impl Matchmaker {
         queue: Vec<Seeker>,
         clock: SharedClock,
         policy: Policy,
+        sweeps: Sweeps,
         shutdown: CancellationToken,
     ) -> Self {
         let (tx, rx) = mpsc::channel(1024);
-        let task = Task { pairing, clock, policy, queue: Vec::new() };
+        let task = Task { pairing, clock, policy, sweeps, queue: Vec::new() };
         tokio::spawn(task.run_seeded(queue, rx, shutdown));
         Self { tx }
     }
@@ -184,6 +182,8 @@ struct Task<P> {
     pairing: Arc<P>,
     clock: SharedClock,
     policy: Policy,
+    /// Told the clock time of every sweep once its pairs are opened.
+    sweeps: Sweeps,
     /// Waiting people, oldest first (FIFO fairness).
     queue: Vec<Seeker>,
 }
@@ -200,11 +200,11 @@ impl<P: Pairing> Task<P> {
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
-        let mut sweep = tokio::time::interval(SWEEP_EVERY);
-        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut sweep = self.clock.sleep(SWEEP_EVERY);
         let mut commands = Vec::with_capacity(BATCH);
         loop {
             let mut pairs = Vec::new();
+            let mut swept = None;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 received = rx.recv_many(&mut commands, BATCH) => {
@@ -227,9 +227,20 @@ impl<P: Pairing> Task<P> {
                         }
                     }
                 },
-                _ = sweep.tick(), if self.queue.iter().any(Seeker::changes_with_waiting) => self.sweep(&mut pairs),
+                () = &mut sweep => {
+                    let now = self.clock.now();
+                    // Nobody else can become compatible by waiting: nothing to re-examine.
+                    if self.queue.iter().any(|s| s.candidate.relaxes_with_waiting()) {
+                        self.sweep(&mut pairs);
+                    }
+                    swept = Some(now);
+                    sweep = self.clock.sleep(SWEEP_EVERY);
+                },
             }
             self.open(pairs).await;
+            if let Some(at) = swept {
+                self.sweeps.done(at);
+            }
         }
     }
 
@@ -306,6 +317,8 @@ impl<P: Pairing> Task<P> {
 
 #[cfg(test)]
 mod tests {
+    use tanis_proto::InterestMatching;
+
     use super::*;
 
     /// User 7 asking for a text match with no wish beyond it.
