@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::SharedClock;
+use crate::clock::{SharedClock, Sleep};
 use crate::domain::UserId;
 use crate::store::Store;
 use rules::{Candidate, Policy, pick_partner};
@@ -135,7 +135,7 @@ impl Matchmaker {
         shutdown: CancellationToken,
     ) -> (Self, crate::dedicated::Running) {
         let (tx, rx) = mpsc::channel(1024);
-        let task = Task { pairing, clock, policy, sweeps, queue: Vec::new() };
+        let task = Task { pairing, clock, policy, sweeps, next_sweep: None, queue: Vec::new() };
         let running = crate::dedicated::spawn_for_store(store, "tanis-matchmaker", task.run(rx, shutdown));
         (Self { tx }, running)
     }
@@ -151,7 +151,7 @@ impl Matchmaker {
         shutdown: CancellationToken,
     ) -> Self {
         let (tx, rx) = mpsc::channel(1024);
-        let task = Task { pairing, clock, policy, sweeps, queue: Vec::new() };
+        let task = Task { pairing, clock, policy, sweeps, next_sweep: None, queue: Vec::new() };
         tokio::spawn(task.run_seeded(queue, rx, shutdown));
         Self { tx }
     }
@@ -184,6 +184,9 @@ struct Task<P> {
     policy: Policy,
     /// Told the clock time of every sweep once its pairs are opened.
     sweeps: Sweeps,
+    /// When the next sweep is due, while anyone waits: an idle matchmaker waits on nothing (and a test's manual
+    /// clock counts no sleeper of it).
+    next_sweep: Option<Sleep>,
     /// Waiting people, oldest first (FIFO fairness).
     queue: Vec<Seeker>,
 }
@@ -200,9 +203,11 @@ impl<P: Pairing> Task<P> {
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
-        let mut sweep = self.clock.sleep(SWEEP_EVERY);
         let mut commands = Vec::with_capacity(BATCH);
         loop {
+            if self.queue.is_empty() {
+                self.next_sweep = None;
+            }
             let mut pairs = Vec::new();
             let mut swept = None;
             tokio::select! {
@@ -227,14 +232,14 @@ impl<P: Pairing> Task<P> {
                         }
                     }
                 },
-                () = &mut sweep => {
+                () = due(&mut self.next_sweep) => {
                     let now = self.clock.now();
                     // Nobody else can become compatible by waiting: nothing to re-examine.
                     if self.queue.iter().any(|s| s.candidate.relaxes_with_waiting()) {
                         self.sweep(&mut pairs);
                     }
                     swept = Some(now);
-                    sweep = self.clock.sleep(SWEEP_EVERY);
+                    self.next_sweep = Some(self.clock.sleep(SWEEP_EVERY));
                 },
             }
             self.open(pairs).await;
@@ -251,8 +256,17 @@ impl<P: Pairing> Task<P> {
             self.pairing.queued(&seeker, false);
             return;
         }
+        // Armed before the answer: a test that moves its clock once told `match.queued` wakes this sweep.
+        self.arm_sweep();
         self.pairing.queued(&seeker, true);
         self.place(seeker, pairs);
+    }
+
+    /// Starts the wait for the next sweep unless one is under way.
+    fn arm_sweep(&mut self) {
+        if self.next_sweep.is_none() {
+            self.next_sweep = Some(self.clock.sleep(SWEEP_EVERY));
+        }
     }
 
     /// Pairs `seeker` with the best waiting partner (the pair joins `pairs`), or leaves it waiting.
@@ -312,6 +326,15 @@ impl<P: Pairing> Task<P> {
         let at: DateTime<Utc> = seeker.candidate.queued_at;
         let index = self.queue.partition_point(|s| s.candidate.queued_at <= at);
         self.queue.insert(index, seeker);
+        self.arm_sweep();
+    }
+}
+
+/// Waits for the armed sweep; never, when none is armed.
+async fn due(next_sweep: &mut Option<Sleep>) {
+    match next_sweep {
+        Some(sleep) => sleep.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -365,7 +365,7 @@ impl TestApp {
 
     /// Moves the test clock on by `by` and waits until the matchmaker has swept its queue at the new time, as it
     /// does every second of the server's clock: whoever that much waiting made compatible is paired (and told) by
-    /// then, and whoever it did not is still waiting.
+    /// then, and whoever it did not is still waiting. Someone must be waiting: an idle matchmaker does not sweep.
     pub async fn advance_and_sweep(&self, by: chrono::TimeDelta) {
         self.clock.advance(by);
         let at = self.now();
