@@ -37,6 +37,7 @@ mod socket;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
 
+use chrono::{DateTime, Utc};
 use tanis_proto::{CloseCode, Limits};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
@@ -48,7 +49,7 @@ use crate::delivery::Delivery;
 use crate::domain::UserId;
 use crate::group_commit::{Announcer, Committer};
 use crate::matching::rules::Policy;
-use crate::matching::{Matchmaker, Queue, cluster};
+use crate::matching::{Matchmaker, Queue, Sweeps, cluster};
 use crate::push::{FcmClient, Notifier};
 use crate::store::Store;
 
@@ -104,6 +105,8 @@ struct Tasks {
     writer: Committer,
     /// The matching queue; set once in [`Hub::start`], after the hub the matchmaker calls back into exists.
     queue: OnceLock<Queue>,
+    /// When this node's matchmaker last swept its queue.
+    sweeps: Sweeps,
     /// Push notifications: who gets a message push, and the FCM client (set once at start when configured).
     notifier: Notifier,
     push: OnceLock<Arc<FcmClient>>,
@@ -168,14 +171,21 @@ impl Hub {
             ads_changed: AtomicBool::new(false),
             shutdown: shutdown.clone(),
         };
-        let tasks = Tasks { writer, queue: OnceLock::new(), notifier, push: OnceLock::new() };
+        let sweeps = Sweeps::default();
+        let tasks = Tasks { writer, queue: OnceLock::new(), sweeps: sweeps.clone(), notifier, push: OnceLock::new() };
         let hub = Hub { inner: Arc::new(Inner { services, settings, tasks, limiters, loops }) };
         let clock = hub.inner.services.clock.clone();
         // The matchmaker calls back into the hub; it holds a clone until shutdown ends its task.
         let (queue, matching) = match hub.inner.services.delivery.cluster() {
             None => {
-                let (matchmaker, matching) =
-                    Matchmaker::spawn(Arc::new(hub.clone()), &hub.inner.services.store, clock, policy, shutdown);
+                let (matchmaker, matching) = Matchmaker::spawn(
+                    Arc::new(hub.clone()),
+                    &hub.inner.services.store,
+                    clock,
+                    policy,
+                    sweeps,
+                    shutdown,
+                );
                 (Queue::Local(matchmaker), matching)
             }
             Some(cluster) => {
@@ -184,6 +194,7 @@ impl Hub {
                     cluster.clone(),
                     clock,
                     policy,
+                    sweeps,
                     cluster.matchmaker_lease(),
                     shutdown,
                 );
@@ -221,6 +232,13 @@ impl Hub {
 
     fn matchmaker(&self) -> &Queue {
         self.inner.tasks.queue.get().expect("set in start")
+    }
+
+    /// Waits until this node's matchmaker has swept its queue at `at` or later on the server's clock (in a
+    /// cluster, while this node is the elected one): whoever waiting had made compatible by then is paired. For
+    /// tests, which move a manual clock and then wait for the sweep.
+    pub async fn swept(&self, at: DateTime<Utc>) {
+        self.inner.tasks.sweeps.reached(at).await;
     }
 
     /// Takes the user out of the matching queue, if they wait there (a ban).

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::rules::Policy;
-use super::{Matchmaker, Pairing, Seeker};
+use super::{Matchmaker, Pairing, Seeker, Sweeps};
 use crate::clock::SharedClock;
 use crate::delivery::Cluster;
 use crate::domain::UserId;
@@ -254,6 +254,7 @@ pub async fn elect<P: Opener>(
     cluster: Arc<Cluster>,
     clock: SharedClock,
     policy: Policy,
+    sweeps: Sweeps,
     lease: Duration,
     shutdown: CancellationToken,
 ) {
@@ -319,7 +320,8 @@ pub async fn elect<P: Opener>(
                     }
                 };
                 let pairing = Arc::new(Epoch { fenced: fenced.clone(), epoch });
-                let matchmaker = Matchmaker::spawn_seeded(pairing, seeded, clock.clone(), policy, stop.clone());
+                let matchmaker =
+                    Matchmaker::spawn_seeded(pairing, seeded, clock.clone(), policy, sweeps.clone(), stop.clone());
                 tokio::spawn(feed(matchmaker, cluster.client().clone(), queue.keys.clone(), position, stop.clone()));
                 running = Some((epoch, stop));
             }

@@ -5,20 +5,21 @@
 pub mod cluster;
 pub mod rules;
 pub mod standing;
+pub mod sweeps;
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tanis_proto::InterestMatching;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::SharedClock;
+use crate::clock::{SharedClock, Sleep};
 use crate::domain::UserId;
 use crate::store::Store;
 use rules::{Candidate, Policy, pick_partner};
+pub use sweeps::Sweeps;
 
 /// Someone asking for a match, with everything the pairing needs.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -37,12 +38,6 @@ pub struct Seeker {
 impl Seeker {
     pub fn user_id(&self) -> UserId {
         self.candidate.user_id
-    }
-
-    /// Whether waiting longer may make someone compatible: a nearby radius grows, an interest preference falls
-    /// back to anyone. Only then does the queue need sweeping.
-    fn changes_with_waiting(&self) -> bool {
-        self.candidate.nearby.is_some() || self.candidate.interest_matching == InterestMatching::Prefer
     }
 }
 
@@ -123,7 +118,8 @@ impl Queue {
     }
 }
 
-/// How often waiting nearby-seekers are re-examined as their radius grows.
+/// How often the queue is swept: waiting nearby-seekers are re-examined as their radius grows, interest-seekers as
+/// their fallback wait ends. On the server's clock: a test's manual clock sweeps when the test moves it.
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 /// Most commands taken from the channel per pass (and so, at most half as many matches per commit).
 const BATCH: usize = 512;
@@ -135,10 +131,11 @@ impl Matchmaker {
         store: &Store,
         clock: SharedClock,
         policy: Policy,
+        sweeps: Sweeps,
         shutdown: CancellationToken,
     ) -> (Self, crate::dedicated::Running) {
         let (tx, rx) = mpsc::channel(1024);
-        let task = Task { pairing, clock, policy, queue: Vec::new() };
+        let task = Task { pairing, clock, policy, sweeps, next_sweep: None, queue: Vec::new() };
         let running = crate::dedicated::spawn_for_store(store, "tanis-matchmaker", task.run(rx, shutdown));
         (Self { tx }, running)
     }
@@ -150,10 +147,11 @@ impl Matchmaker {
         queue: Vec<Seeker>,
         clock: SharedClock,
         policy: Policy,
+        sweeps: Sweeps,
         shutdown: CancellationToken,
     ) -> Self {
         let (tx, rx) = mpsc::channel(1024);
-        let task = Task { pairing, clock, policy, queue: Vec::new() };
+        let task = Task { pairing, clock, policy, sweeps, next_sweep: None, queue: Vec::new() };
         tokio::spawn(task.run_seeded(queue, rx, shutdown));
         Self { tx }
     }
@@ -184,6 +182,11 @@ struct Task<P> {
     pairing: Arc<P>,
     clock: SharedClock,
     policy: Policy,
+    /// Told the clock time of every sweep once its pairs are opened.
+    sweeps: Sweeps,
+    /// When the next sweep is due, while anyone waits: an idle matchmaker waits on nothing (and a test's manual
+    /// clock counts no sleeper of it).
+    next_sweep: Option<Sleep>,
     /// Waiting people, oldest first (FIFO fairness).
     queue: Vec<Seeker>,
 }
@@ -200,11 +203,13 @@ impl<P: Pairing> Task<P> {
     }
 
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
-        let mut sweep = tokio::time::interval(SWEEP_EVERY);
-        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut commands = Vec::with_capacity(BATCH);
         loop {
+            if self.queue.is_empty() {
+                self.next_sweep = None;
+            }
             let mut pairs = Vec::new();
+            let mut swept = None;
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 received = rx.recv_many(&mut commands, BATCH) => {
@@ -227,9 +232,20 @@ impl<P: Pairing> Task<P> {
                         }
                     }
                 },
-                _ = sweep.tick(), if self.queue.iter().any(Seeker::changes_with_waiting) => self.sweep(&mut pairs),
+                () = due(&mut self.next_sweep) => {
+                    let now = self.clock.now();
+                    // Nobody else can become compatible by waiting: nothing to re-examine.
+                    if self.queue.iter().any(|s| s.candidate.relaxes_with_waiting()) {
+                        self.sweep(&mut pairs);
+                    }
+                    swept = Some(now);
+                    self.next_sweep = Some(self.clock.sleep(SWEEP_EVERY));
+                },
             }
             self.open(pairs).await;
+            if let Some(at) = swept {
+                self.sweeps.done(at);
+            }
         }
     }
 
@@ -240,8 +256,17 @@ impl<P: Pairing> Task<P> {
             self.pairing.queued(&seeker, false);
             return;
         }
+        // Armed before the answer: a test that moves its clock once told `match.queued` wakes this sweep.
+        self.arm_sweep();
         self.pairing.queued(&seeker, true);
         self.place(seeker, pairs);
+    }
+
+    /// Starts the wait for the next sweep unless one is under way.
+    fn arm_sweep(&mut self) {
+        if self.next_sweep.is_none() {
+            self.next_sweep = Some(self.clock.sleep(SWEEP_EVERY));
+        }
     }
 
     /// Pairs `seeker` with the best waiting partner (the pair joins `pairs`), or leaves it waiting.
@@ -301,11 +326,22 @@ impl<P: Pairing> Task<P> {
         let at: DateTime<Utc> = seeker.candidate.queued_at;
         let index = self.queue.partition_point(|s| s.candidate.queued_at <= at);
         self.queue.insert(index, seeker);
+        self.arm_sweep();
+    }
+}
+
+/// Waits for the armed sweep; never, when none is armed.
+async fn due(next_sweep: &mut Option<Sleep>) {
+    match next_sweep {
+        Some(sleep) => sleep.as_mut().await,
+        None => std::future::pending().await,
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use tanis_proto::InterestMatching;
+
     use super::*;
 
     /// User 7 asking for a text match with no wish beyond it.

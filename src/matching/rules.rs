@@ -124,15 +124,40 @@ impl Candidate {
         }
     }
 
+    /// How long this side insists on sharing an interest: the one place that says so, for the pairing and for
+    /// whether the queue needs sweeping as people wait.
+    fn interest_wait(&self) -> InterestWait {
+        match self.interest_matching {
+            InterestMatching::Off => InterestWait::Never,
+            InterestMatching::Only => InterestWait::Always,
+            InterestMatching::Prefer => InterestWait::UntilFallback,
+        }
+    }
+
     /// Whether this side still insists on sharing an interest: always with `only`, and with `prefer` until the
     /// fallback wait is over.
     fn wants_shared_interest(&self, now: DateTime<Utc>, policy: Policy) -> bool {
-        match self.interest_matching {
-            InterestMatching::Off => false,
-            InterestMatching::Only => true,
-            InterestMatching::Prefer => (now - self.queued_at).num_seconds() < policy.interest_fallback_secs as i64,
+        match self.interest_wait() {
+            InterestWait::Never => false,
+            InterestWait::Always => true,
+            InterestWait::UntilFallback => (now - self.queued_at).num_seconds() < policy.interest_fallback_secs as i64,
         }
     }
+
+    /// Whether waiting longer may make someone compatible with this side: a nearby radius grows, an interest
+    /// preference falls back to anyone. A region restriction never widens. Only then does the queue need sweeping.
+    pub fn relaxes_with_waiting(&self) -> bool {
+        self.nearby.is_some() || self.interest_wait() == InterestWait::UntilFallback
+    }
+}
+
+/// How long a side insists on sharing an interest with its partner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum InterestWait {
+    Never,
+    Always,
+    /// Until it waited `interest_fallback_secs`.
+    UntilFallback,
 }
 
 /// Whether `a` and `b` may be paired now: same kind, not the same person, neither excludes the other, each inside
@@ -298,6 +323,17 @@ mod tests {
         let waiting_prefer = [with_interests(2, 0, Prefer, &["music"])];
         assert_eq!(pick_partner(&candidate(1, 5), &waiting_prefer, t(5), POLICY), None);
         assert_eq!(pick_partner(&candidate(1, 5), &waiting_prefer, t(10), POLICY), Some(0));
+    }
+
+    #[test]
+    fn only_a_nearby_wish_or_an_interest_preference_makes_waiting_worth_a_sweep() {
+        use InterestMatching::*;
+        assert!(!candidate(1, 0).relaxes_with_waiting());
+        assert!(!with_interests(1, 0, Only, &["music"]).relaxes_with_waiting(), "only never falls back");
+        assert!(with_interests(1, 0, Prefer, &["music"]).relaxes_with_waiting());
+        assert!(Candidate { nearby: Some(ISTANBUL), ..candidate(1, 0) }.relaxes_with_waiting());
+        let restricted = Candidate { region: Region::RadiusKm(50), location: Some(ISTANBUL), ..candidate(1, 0) };
+        assert!(!restricted.relaxes_with_waiting(), "a region never widens");
     }
 
     #[test]

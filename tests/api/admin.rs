@@ -285,20 +285,21 @@ async fn the_audit_trail_filters_by_actor_target_action_and_time_and_pages(backe
     for (moderator, target) in [(&m1, &a), (&m2, &b), (&m1, &b)] {
         let path = format!("/v1/admin/users/{}/ban", target.id);
         let response =
-            call(&app, Method::POST, &path, Some(&app.access_token(moderator)), Some(json!({"reason": "spam"}))).await;
+            call(&app, Method::POST, &path, Some(&app.access_token(moderator).await), Some(json!({"reason": "spam"})))
+                .await;
         assert_eq!(response.status(), StatusCode::NO_CONTENT);
         let path = format!("/v1/admin/users/{}/unban", target.id);
         assert_eq!(
-            call(&app, Method::POST, &path, Some(&app.access_token(moderator)), None).await.status(),
+            call(&app, Method::POST, &path, Some(&app.access_token(moderator).await), None).await.status(),
             StatusCode::NO_CONTENT
         );
         app.clock.advance(chrono::TimeDelta::minutes(10));
     }
     let page = |query: String| {
-        // Minted at the test clock: the run moves it past an access token's lifetime.
-        let token = app.access_token(&m1);
-        let app = &app;
+        let (app, m1) = (&app, &m1);
         async move {
+            // Refreshed at the test clock: the run moves it past an access token's lifetime.
+            let token = app.access_token(m1).await;
             let response = call(app, Method::GET, &format!("/v1/admin/audit?{query}"), Some(&token), None).await;
             assert_eq!(response.status(), StatusCode::OK);
             response.json::<Value>().await.unwrap()
@@ -427,7 +428,7 @@ async fn staff_are_not_banned_until_an_admin_demotes_them(backend: Backend) {
     let app = spawn_app(backend).await;
     let (admin, moderator) = (app.staff("kaptan", "admin").await, app.staff("gozcu", "moderator").await);
     let other = app.staff("bekci", "moderator").await;
-    let (admin_token, moderator_token) = (app.access_token(&admin), app.access_token(&moderator));
+    let (admin_token, moderator_token) = (app.access_token(&admin).await, app.access_token(&moderator).await);
     let ban = json!({ "reason": "spam" });
     for (token, target) in [(&moderator_token, &admin), (&moderator_token, &moderator), (&moderator_token, &other)]
         .into_iter()

@@ -115,8 +115,11 @@ async fn ads_are_capped_in_frequency_and_clicks_count_once_per_showing(backend: 
     assert_eq!(next_ad(&mut sa).await, ad, "the interval has passed");
 
     let click = |id: i64| {
-        let request = app.client.post(app.url(&format!("/v1/ads/{id}/click"))).bearer_auth(app.access_token(&a));
-        async move { request.send().await.unwrap() }
+        let (app, a) = (&app, &a);
+        async move {
+            let url = app.url(&format!("/v1/ads/{id}/click"));
+            app.client.post(url).bearer_auth(app.access_token(a).await).send().await.unwrap()
+        }
     };
     assert_eq!(click(ad).await.status(), StatusCode::NO_CONTENT);
     assert_eq!(click(ad).await.status(), StatusCode::NO_CONTENT, "again: still once");
@@ -125,7 +128,7 @@ async fn ads_are_capped_in_frequency_and_clicks_count_once_per_showing(backend: 
     let ads: Value = app
         .client
         .get(app.url("/v1/admin/ads"))
-        .bearer_auth(app.access_token(&admin))
+        .bearer_auth(app.access_token(&admin).await)
         .send()
         .await
         .unwrap()

@@ -30,7 +30,7 @@ async fn post_event(app: &TestApp, body: &Value, signature: Option<String>) -> r
 }
 
 async fn me(app: &TestApp, user: &TestUser) -> Value {
-    app.get_me(&app.access_token(user)).await.json().await.unwrap()
+    app.get_me(&app.access_token(user).await).await.json().await.unwrap()
 }
 
 fn event(id: &str, kind: &str, user_id: UserId, ends_at: Option<chrono::DateTime<chrono::Utc>>) -> Value {

@@ -82,7 +82,7 @@ async fn find(app: &TestApp, user: &TestUser) -> ServerFrame {
 
 async fn accept(app: &TestApp, user: &TestUser, version: &str) -> reqwest::Response {
     app.post("/v1/me/consent")
-        .bearer_auth(app.access_token(user))
+        .bearer_auth(app.access_token(user).await)
         .json(&json!({ "version": version }))
         .send()
         .await
@@ -96,7 +96,7 @@ async fn a_new_notice_version_stops_matching_until_the_user_accepts_it(backend: 
     app.execute(format!("UPDATE users SET privacy_notice_version = '2025-06-01' WHERE id = {}", user.id)).await;
     app.execute(format!("UPDATE privacy_consents SET notice_version = '2025-06-01' WHERE user_id = {}", user.id)).await;
 
-    let me: Value = app.get_me(&app.access_token(&user)).await.json().await.unwrap();
+    let me: Value = app.get_me(&app.access_token(&user).await).await.json().await.unwrap();
     assert_eq!(me["current_privacy_notice_version"], json!("2026-11-01"), "what to show and accept");
     assert_eq!(
         (me["privacy_notice_version"].as_str(), me["must_accept_privacy_notice"].as_bool()),

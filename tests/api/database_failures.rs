@@ -171,7 +171,7 @@ fn find(id: &str) -> ClientFrame {
 
 /// Today's text units as the user sees them.
 async fn daily_text(app: &TestApp, user: &TestUser) -> u64 {
-    let me: Value = app.get_me(&app.access_token(user)).await.json().await.unwrap();
+    let me: Value = app.get_me(&app.access_token(user).await).await.json().await.unwrap();
     me["balances"]["daily_text"].as_u64().unwrap()
 }
 
@@ -237,13 +237,14 @@ async fn a_pairing_while_postgresql_is_down_tells_both_internal_spends_no_unit_a
 
     assert_eq!((daily_text(&app, &a).await, daily_text(&app, &b).await), units, "no unit spent");
     assert_eq!(app.count("SELECT COUNT(*) FROM matches").await, 0);
-    let status = app.get_me(&app.access_token(&a)).await.status();
+    let status = app.get_me(&app.access_token(&a).await).await.status();
     assert_eq!(status, StatusCode::OK, "the app serves again once the database is back");
 }
 
 /// The people `user` blocked, as they see them (`GET /v1/blocks`).
 async fn blocks_of(app: &TestApp, user: &TestUser) -> Vec<Value> {
-    let response = app.client.get(app.url("/v1/blocks")).bearer_auth(app.access_token(user)).send().await.unwrap();
+    let response =
+        app.client.get(app.url("/v1/blocks")).bearer_auth(app.access_token(user).await).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()
 }

@@ -22,19 +22,16 @@ on_both_stores!(
     undoing_a_deletion_restores_the_account_but_not_the_contacts_it_ended_and_the_answer_says_so,
 );
 
-/// A registered account as these tests hold it.
+/// A registered account as these tests hold it (its refresh token is the user's: `user.refresh_token()`).
 pub(crate) struct Account {
     pub phone: String,
     pub user: TestUser,
-    pub refresh: String,
 }
 
 pub(crate) async fn account(app: &TestApp, alias: &str) -> Account {
     let phone = new_phone();
     let session = app.register(&phone, alias).await;
-    let (access, refresh) = tokens(&session);
-    let handle = session["user"]["handle"].as_str().unwrap().to_owned();
-    Account { user: TestUser { id: app.user_id(&phone).await, handle, access, phone: phone.clone() }, phone, refresh }
+    Account { user: TestUser::signed_in(app.user_id(&phone).await, &phone, &session), phone }
 }
 
 pub(crate) async fn delete_me(app: &TestApp, access: &str, password: &str) -> Response {
@@ -114,7 +111,8 @@ async fn deleting_closes_every_socket_ends_the_match_and_refuses_every_token(bac
     let app = spawn_app(backend).await;
     let ayse = account(&app, "ayse").await;
     let burak = account(&app, "burak").await;
-    // One socket from the pair (its test token names no session) and one with the registration's own token.
+    // One socket from the pair (a refreshed token of the registration's session) and one with the registration's
+    // own token.
     let (mut sa, chat_a, mut sb, _chat_b) = app.pair(&ayse.user, &burak.user, MatchKind::Text).await;
     let (mut signed_in, _) = Connection::connect(&app.ws_url(), &ayse.user.access).await.unwrap();
     let match_id = chat_a.info.match_id;
@@ -130,13 +128,13 @@ async fn deleting_closes_every_socket_ends_the_match_and_refuses_every_token(bac
     let status = app.count(format!("SELECT COUNT(*) FROM matches WHERE id = {match_id} AND status <> 'active'"));
     assert_eq!(status.await, 1, "the match is over in the store");
 
-    assert_error(app.refresh(&ayse.refresh).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
+    assert_error(app.refresh(&ayse.user.refresh_token().await).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
     assert_error(app.get_me(&ayse.user.access).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
     let mut again = Connection::open(&app.ws_url(), Some(&ayse.user.access), TokenIn::Header).await.unwrap();
     assert_eq!(again.closed().await, invalid_token, "a new socket with the old token is closed before hello");
-    let unbound = app.access_token(&ayse.user);
+    let unbound = app.forged_token(&ayse.user);
     let mut again = Connection::open(&app.ws_url(), Some(&unbound), TokenIn::Header).await.unwrap();
-    assert_eq!(again.closed().await, invalid_token, "so is one whose token names no session");
+    assert_eq!(again.closed().await, invalid_token, "so is one forged now for the signed-out session");
     let bearer = app.client.get(app.url("/v1/me/sessions")).bearer_auth(&unbound).send().await.unwrap();
     assert_error(bearer, StatusCode::UNAUTHORIZED, "invalid_token").await;
 
@@ -162,14 +160,14 @@ async fn signing_in_within_the_grace_period_undoes_the_deletion_and_the_account_
 
     let response = app.login(&ayse.phone, PASSWORD).await;
     assert_eq!(response.status(), StatusCode::OK);
-    let (access, _) = tokens(&response.json::<Value>().await.unwrap());
+    // Her app holds the new session.
+    let user = TestUser::signed_in(ayse.user.id, &ayse.phone, &response.json::<Value>().await.unwrap());
     assert_eq!(pending_deletions(&app, ayse.user.id).await, 0);
     assert_eq!(audited(&app, "account.deletion_cancelled", ayse.user.id).await, 1);
-    let after: Value = app.get_me(&access).await.json().await.unwrap();
+    let after: Value = app.get_me(&user.access).await.json().await.unwrap();
     assert_eq!(after, before, "nothing in the profile says it was ever deleted");
 
     // Matched again, and untouched by a purge run after the first request's grace period.
-    let user = TestUser { access: access.clone(), ..ayse.user.clone() };
     let burak = account(&app, "burak").await;
     let (_sa, chat_a, _sb, _chat_b) = app.pair(&user, &burak.user, MatchKind::Text).await;
     assert!(chat_a.info.match_id.get() > 0);
@@ -252,12 +250,12 @@ async fn an_export_follows_the_deletion_its_undo_and_the_purge(backend: Backend)
     assert_eq!(doc["profile"]["phone"], ayse.phone.as_str());
 
     deleted(delete_me(&app, &access, PASSWORD).await).await;
-    let unbound = app.access_token(&ayse.user);
+    let unbound = app.forged_token(&ayse.user);
     assert_error(export(&app, &unbound).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
     app.clock.advance(past_grace(&app));
     app.run_job(Job::Purge).await.unwrap();
-    // Even a token made now for the old id (it names no session) finds nobody.
-    let unbound = app.access_token(&ayse.user);
+    // Even a token forged now for the old id (its session is long signed out) finds nobody.
+    let unbound = app.forged_token(&ayse.user);
     assert_error(export(&app, &unbound).await, StatusCode::UNAUTHORIZED, "invalid_token").await;
     assert_error(app.login(&ayse.phone, PASSWORD).await, StatusCode::UNAUTHORIZED, "invalid_credentials").await;
 }
@@ -281,9 +279,9 @@ async fn undoing_a_deletion_restores_the_account_but_not_the_contacts_it_ended_a
 
     let response = app.login(&ayse.phone, PASSWORD).await;
     assert_eq!(response.status(), StatusCode::OK, "the sign-in undoes the deletion");
-    let (access, _) = tokens(&response.json::<Value>().await.unwrap());
+    let session = response.json::<Value>().await.unwrap();
     assert_eq!(pending_deletions(&app, ayse.user.id).await, 0);
-    let ayse_now = TestUser { access, ..ayse.user.clone() };
+    let ayse_now = TestUser::signed_in(ayse.user.id, &ayse.phone, &session);
     assert!(crate::contacts::listed(&app, &ayse_now).await.is_empty(), "the contact stays ended for her");
     assert!(crate::contacts::listed(&app, &burak).await.is_empty(), "and for him");
     let (mut again, _) = Connection::connect(&app.ws_url(), &ayse_now.access).await.unwrap();

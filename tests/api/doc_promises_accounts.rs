@@ -132,21 +132,21 @@ async fn accepting_the_same_notice_version_again_keeps_the_first_acceptance_time
 
     // Registration accepted it; accepting it again a day later changes nothing.
     app.clock.advance(TimeDelta::days(1));
-    accept(&app, &app.access_token(&user), &current).await;
+    accept(&app, &app.access_token(&user).await, &current).await;
     // One export a minute.
     app.clock.advance(TimeDelta::minutes(1));
-    assert_eq!(consents(&app, &app.access_token(&user)).await, at_registration);
+    assert_eq!(consents(&app, &app.access_token(&user).await).await, at_registration);
 
     // A new notice is published (a restart with the new version) and accepted twice: its first time stays.
     app.stop().await;
     let republished = restarted(&app, "2027-01-01").await;
     republished.clock.set(app.now() + TimeDelta::days(2));
-    accept(&republished, &republished.access_token(&user), "2027-01-01").await;
-    let first = consents(&republished, &republished.access_token(&user)).await;
+    accept(&republished, &republished.access_token(&user).await, "2027-01-01").await;
+    let first = consents(&republished, &republished.access_token(&user).await).await;
     republished.clock.advance(TimeDelta::days(1));
-    accept(&republished, &republished.access_token(&user), "2027-01-01").await;
+    accept(&republished, &republished.access_token(&user).await, "2027-01-01").await;
     republished.clock.advance(TimeDelta::minutes(1));
-    let again = consents(&republished, &republished.access_token(&user)).await;
+    let again = consents(&republished, &republished.access_token(&user).await).await;
     assert_eq!(again, first);
     assert_eq!(again.len(), 2, "both versions, each with its own time: {again:?}");
     assert_eq!(again[0], at_registration[0]);

@@ -22,7 +22,8 @@ async fn broadcast(app: &TestApp, admin: &str, text: &str) {
 }
 
 async fn export(app: &TestApp, user: &TestUser) -> Value {
-    let response = app.client.get(app.url("/v1/me/export")).bearer_auth(app.access_token(user)).send().await.unwrap();
+    let response =
+        app.client.get(app.url("/v1/me/export")).bearer_auth(app.access_token(user).await).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()
 }
@@ -31,7 +32,7 @@ async fn an_export_keeps_the_newest_10_000_rows_of_a_list_and_names_the_list_it_
     let app = spawn_app(backend).await;
     let admin = app.staff("duyurucu", "admin").await;
     let user = app.user("kalabalik").await;
-    let token = app.access_token(&admin);
+    let token = app.access_token(&admin).await;
     let before: Value = export(&app, &user).await;
     assert_eq!(
         (before["section_limit"].as_u64(), before["truncated"].as_array().map(Vec::len)),

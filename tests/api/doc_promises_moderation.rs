@@ -45,7 +45,8 @@ async fn reported_after_a_match(app: &TestApp, reporter: &TestUser, reported: &T
 }
 
 async fn admin_view(app: &TestApp, staff: &TestUser, user_id: UserId) -> Value {
-    let response = app.client.get(app.url(&format!("/v1/admin/users/{user_id}"))).bearer_auth(app.access_token(staff));
+    let response =
+        app.client.get(app.url(&format!("/v1/admin/users/{user_id}"))).bearer_auth(app.access_token(staff).await);
     response.send().await.unwrap().json().await.unwrap()
 }
 
@@ -72,7 +73,7 @@ async fn a_clearance_restarts_the_count_of_distinct_reporters_that_bans_automati
     }
     let cleared = app
         .post(&format!("/v1/admin/users/{}/clearance", reported.id))
-        .bearer_auth(app.access_token(&moderator))
+        .bearer_auth(app.access_token(&moderator).await)
         .send()
         .await
         .unwrap();
@@ -103,7 +104,7 @@ async fn appeal(app: &TestApp, phone: &str, text: &str) -> reqwest::Response {
 
 async fn appeals(app: &TestApp, staff: &TestUser, query: &str) -> reqwest::Response {
     let url = app.url(&format!("/v1/admin/appeals{query}"));
-    app.client.get(url).bearer_auth(app.access_token(staff)).send().await.unwrap()
+    app.client.get(url).bearer_auth(app.access_token(staff).await).send().await.unwrap()
 }
 
 /// The appeal ids of a listing page, and its `next_after`.
@@ -118,7 +119,7 @@ async fn page(app: &TestApp, staff: &TestUser, query: &str) -> (Vec<i64>, Option
 async fn decide(app: &TestApp, staff: &TestUser, appeal_id: i64, decision: &str) {
     let body = json!({ "decision": decision, "note": format!("{decision}: incelendi") });
     let url = app.url(&format!("/v1/admin/appeals/{appeal_id}/decision"));
-    let response = app.client.post(url).bearer_auth(app.access_token(staff)).json(&body).send().await.unwrap();
+    let response = app.client.post(url).bearer_auth(app.access_token(staff).await).json(&body).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NO_CONTENT);
 }
 
@@ -244,7 +245,7 @@ async fn a_data_export_holds_no_moderators_note_nor_who_the_moderator_was(backen
     let queue: Value = app
         .client
         .get(app.url("/v1/admin/reports"))
-        .bearer_auth(app.access_token(&moderator))
+        .bearer_auth(app.access_token(&moderator).await)
         .send()
         .await
         .unwrap()
@@ -255,7 +256,7 @@ async fn a_data_export_holds_no_moderators_note_nor_who_the_moderator_was(backen
     let resolve = json!({ "resolution": "dismissed", "note": "RAPOR-NOTU-gizli" });
     let resolved = app
         .post(&format!("/v1/admin/reports/{report_id}/resolve"))
-        .bearer_auth(app.access_token(&moderator))
+        .bearer_auth(app.access_token(&moderator).await)
         .json(&resolve)
         .send()
         .await

@@ -140,7 +140,7 @@ async fn a_new_account_finds_39_times_in_its_first_minute_and_a_verified_phone_d
     let (app, twilio) = spawn_with_sms(backend, |_| {}).await;
     let fresh = app.user("taze").await;
     let code = twilio.code_to(&fresh.phone);
-    let verified = crate::phone_codes::verify(&app, &app.access_token(&fresh), &code).await;
+    let verified = crate::phone_codes::verify(&app, &app.access_token(&fresh).await, &code).await;
     assert_eq!(verified.status(), StatusCode::OK);
     let mut socket = app.socket(&fresh).await;
     // A bucket of 20, refilling at 20 a minute (one every 3 s): 20 at once, then 19 more within the minute.

@@ -124,14 +124,16 @@ async fn a_full_node_answers_4013_before_looking_at_the_token(backend: Backend) 
     let signed_out = crate::deletion::account(&app, "cikan").await;
     let expired = late.access.clone();
     app.clock.advance(TimeDelta::seconds(app.config.auth.access_token_ttl_secs as i64 + 1));
+    // Tokens their apps refreshed just before the ban and the sign-out.
+    let (of_banned, of_signed_out) = (app.access_token(&banned).await, app.access_token(&signed_out.user).await);
     app.ban(&moderator, banned.id, "spam").await;
-    assert!(app.logout(&signed_out.refresh).await.status().is_success());
+    assert!(app.logout(&signed_out.user.refresh_token().await).await.status().is_success());
     let tokens = [
         (None, CloseCode::InvalidToken),
         (Some("eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.forged".to_owned()), CloseCode::InvalidToken),
         (Some(expired), CloseCode::TokenExpired),
-        (Some(app.access_token(&banned)), CloseCode::Banned),
-        (Some(app.access_token(&signed_out.user)), CloseCode::InvalidToken),
+        (Some(of_banned), CloseCode::Banned),
+        (Some(of_signed_out), CloseCode::InvalidToken),
     ];
 
     let full = app.socket(&holder).await;
@@ -206,7 +208,7 @@ async fn a_peer_that_stopped_reading_cannot_hold_a_closing_socket_beyond_the_flu
     let (sa, _, mut sb, chat_b) = app.pair(&a, &b, MatchKind::Text).await;
     drop(sa);
     eventually(Duration::from_secs(10), "a's pairing socket is gone", || async { app.hub.connections() == 1 }).await;
-    let _stalled = stalled_socket(&app, &app.access_token(&a)).await;
+    let _stalled = stalled_socket(&app, &app.access_token(&a).await).await;
     eventually(Duration::from_secs(10), "a's stalled socket is open", || async { app.hub.connections() == 2 }).await;
 
     let payload = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, vec![7u8; max]);

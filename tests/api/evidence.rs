@@ -80,7 +80,7 @@ pub(crate) async fn queued_reports(app: &TestApp, user: &TestUser) -> Vec<Value>
     let queue: Value = app
         .client
         .get(app.url("/v1/admin/reports"))
-        .bearer_auth(app.access_token(&moderator))
+        .bearer_auth(app.access_token(&moderator).await)
         .send()
         .await
         .unwrap()
@@ -337,7 +337,8 @@ async fn an_appeal_against_a_ban_on_a_franked_report_is_decided_with_the_evidenc
     let appeal_id = app.count(format!("SELECT id FROM appeals WHERE user_id = {}", b.id.get())).await;
     let path = format!("/v1/admin/appeals/{appeal_id}/decision");
     let body = json!({ "decision": "reject", "note": "doğrulanmış mesaj" });
-    let decided = app.client.post(app.url(&path)).bearer_auth(app.access_token(&moderator)).json(&body).send().await;
+    let decided =
+        app.client.post(app.url(&path)).bearer_auth(app.access_token(&moderator).await).json(&body).send().await;
     assert_eq!(decided.unwrap().status(), StatusCode::NO_CONTENT);
 
     let status = ban_status(&app, &b).await;

@@ -6,7 +6,7 @@ use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE, RETRY_AFTER};
 use serde_json::Value;
 use tanis_proto::{ClientFrame, MatchKind, ReportReason, ServerFrame};
 
-use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, assert_error, new_phone, spawn_app, tokens};
+use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, assert_error, new_phone, spawn_app};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -19,12 +19,7 @@ on_both_stores!(
 async fn registered(app: &TestApp, alias: &str) -> (TestUser, String) {
     let phone = new_phone();
     let session = app.register(&phone, alias).await;
-    let user = TestUser {
-        id: app.user_id(&phone).await,
-        handle: session["user"]["handle"].as_str().unwrap().to_owned(),
-        access: tokens(&session).0,
-        phone: phone.clone(),
-    };
+    let user = TestUser::signed_in(app.user_id(&phone).await, &phone, &session);
     (user, phone)
 }
 
@@ -83,7 +78,7 @@ async fn an_export_holds_every_section_and_names_the_peer_only_by_handle(backend
     app.clock.advance(chrono::TimeDelta::hours(2) + chrono::TimeDelta::seconds(1));
     app.run_job(tanis_workers::schedule::Job::Claims).await.unwrap();
     // Their apps have refreshed their access tokens meanwhile.
-    (ayse.access, burak.access) = (app.access_token(&ayse), app.access_token(&burak));
+    (ayse.access, burak.access) = (app.access_token(&ayse).await, app.access_token(&burak).await);
     let claims: Value =
         app.client.get(app.url("/v1/claims")).bearer_auth(&ayse.access).send().await.unwrap().json().await.unwrap();
     let claim_id = claims[0]["id"].as_i64().expect("the claim");

@@ -363,6 +363,16 @@ impl TestApp {
         Scrape(response.text().await.unwrap())
     }
 
+    /// Moves the test clock on by `by` and waits until the matchmaker has swept its queue at the new time, as it
+    /// does every second of the server's clock: whoever that much waiting made compatible is paired (and told) by
+    /// then, and whoever it did not is still waiting. Someone must be waiting: an idle matchmaker does not sweep.
+    pub async fn advance_and_sweep(&self, by: chrono::TimeDelta) {
+        self.clock.advance(by);
+        let at = self.now();
+        let swept = tokio::time::timeout(std::time::Duration::from_secs(20), self.hub.swept(at)).await;
+        swept.unwrap_or_else(|_| panic!("the matchmaker swept its queue at {at}: not within 20 s"));
+    }
+
     /// The app's current (manual) time.
     pub fn now(&self) -> DateTime<Utc> {
         tanis::clock::Clock::now(&*self.clock)
@@ -388,14 +398,37 @@ pub fn login_of(access_token: &str) -> tanis::auth::LoginId {
     tanis::auth::LoginId::parse(claims["sid"].as_str().expect("every token names its session")).unwrap()
 }
 
-/// A registered user as a test holds them.
+/// A registered user as a test holds them: what their app keeps.
 #[derive(Debug, Clone)]
 pub struct TestUser {
     pub id: UserId,
     pub handle: String,
+    /// The access token their registration (or sign-in) returned; [`TestApp::access_token`] gets a fresh one.
     pub access: String,
     /// To sign in again (after a ban or a sign-out revoked the session), with [`PASSWORD`].
     pub phone: String,
+    /// The session's refresh token as the app holds it. Every refresh rotates it (the old one is then a copy the
+    /// server treats as stolen), so the clones of a user share it, and refreshing holds it.
+    refresh: Arc<tokio::sync::Mutex<String>>,
+}
+
+impl TestUser {
+    /// The user `session` (the body of a registration or sign-in) signed in.
+    pub fn signed_in(id: UserId, phone: &str, session: &Value) -> Self {
+        let (access, refresh) = tokens(session);
+        TestUser {
+            id,
+            handle: session["user"]["handle"].as_str().expect("a session names its user").to_owned(),
+            access,
+            phone: phone.to_owned(),
+            refresh: Arc::new(tokio::sync::Mutex::new(refresh)),
+        }
+    }
+
+    /// The refresh token the app holds now (its latest rotation).
+    pub async fn refresh_token(&self) -> String {
+        self.refresh.lock().await.clone()
+    }
 }
 
 impl TestApp {
@@ -411,30 +444,42 @@ impl TestApp {
     /// Registers a new user with this phone number (a foreign one, say) and alias.
     pub async fn user_with_phone(&self, phone: &str, alias: &str) -> TestUser {
         let session = self.register(phone, alias).await;
-        TestUser {
-            id: self.user_id(phone).await,
-            handle: session["user"]["handle"].as_str().unwrap().to_owned(),
-            access: session["tokens"]["access_token"].as_str().unwrap().to_owned(),
-            phone: phone.to_owned(),
-        }
+        TestUser::signed_in(self.user_id(phone).await, phone, &session)
     }
 
-    /// A valid access token for the user at the test clock's current time (tests move time by days), of the
-    /// session their registration opened: what the app's silent refresh would get, so a sign-out reaches it.
-    pub fn access_token(&self, user: &TestUser) -> String {
-        let secret = self.jwt_secret();
-        let ttl = chrono::TimeDelta::seconds(self.config.auth.access_token_ttl_secs as i64);
-        let login = login_of(&user.access);
-        tanis::auth::JwtKeys::new(&secret, ttl).issue_for_login(user.id, tanis::domain::Role::User, login, self.now()).0
+    /// A fresh access token for the user at the test clock's current time (tests move time by days), as their
+    /// app's silent refresh gets it: the session's refresh token rotated through `POST /v1/auth/refresh`. It
+    /// carries the account's role as it is now, and a sign-out or a ban reaches it.
+    pub async fn access_token(&self, user: &TestUser) -> String {
+        let mut refresh = user.refresh.lock().await;
+        let response = self.refresh(&refresh).await;
+        let status = response.status();
+        let body: Value = response.json().await.expect("a JSON answer");
+        assert_eq!(status, StatusCode::OK, "refreshing {}'s session: {body}", user.handle);
+        let (access, rotated) = tokens(&body);
+        *refresh = rotated;
+        access
     }
 
     /// Signs the user in again, as a person does once their session was revoked (a ban, a sign-out): the access
-    /// token of the new session.
+    /// token of the new session, which their app refreshes from now on.
     pub async fn sign_in(&self, user: &TestUser) -> String {
         let response = self.login(&user.phone, PASSWORD).await;
         assert_eq!(response.status(), StatusCode::OK, "signing {} in again", user.handle);
         let session: Value = response.json().await.unwrap();
-        session["tokens"]["access_token"].as_str().unwrap().to_owned()
+        let (access, refresh) = tokens(&session);
+        *user.refresh.lock().await = refresh;
+        access
+    }
+
+    /// An access token for the user's first session signed with the server's own secret at the test clock's
+    /// time, with the `user` role: what only a forger holding the secret could make, for tests of what the
+    /// server still refuses then (a session that was signed out, an account that is gone).
+    pub fn forged_token(&self, user: &TestUser) -> String {
+        let secret = self.jwt_secret();
+        let ttl = chrono::TimeDelta::seconds(self.config.auth.access_token_ttl_secs as i64);
+        let login = login_of(&user.access);
+        tanis::auth::JwtKeys::new(&secret, ttl).issue_for_login(user.id, tanis::domain::Role::User, login, self.now()).0
     }
 
     /// The server's token-signing secret (configured, or the one it generated into its data directory).
@@ -452,7 +497,7 @@ impl TestApp {
 
     /// Opens a WebSocket as `user` and returns it with its `hello`.
     pub async fn connect(&self, user: &TestUser) -> (tanis_client::Connection, tanis_proto::ServerFrame) {
-        let token = self.access_token(user);
+        let token = self.access_token(user).await;
         tanis_client::Connection::connect(&self.ws_url(), &token).await.expect("the socket opens with hello")
     }
 
@@ -640,7 +685,8 @@ impl TestApp {
     pub async fn grant_premium(&self, admin: &TestUser, user_id: UserId) {
         let path = format!("/v1/admin/users/{user_id}/subscription");
         let grant = json!({ "plan": "premium_support", "days": 30 });
-        let response = self.client.put(self.url(&path)).bearer_auth(self.access_token(admin)).json(&grant).send().await;
+        let response =
+            self.client.put(self.url(&path)).bearer_auth(self.access_token(admin).await).json(&grant).send().await;
         assert_eq!(response.unwrap().status(), StatusCode::NO_CONTENT, "premium is granted");
     }
 
@@ -660,14 +706,14 @@ impl TestApp {
     /// Bans the user with this request body (`reason`, `note`, `duration_hours`).
     pub async fn ban_with(&self, staff: &TestUser, user_id: UserId, body: Value) {
         let path = format!("/v1/admin/users/{user_id}/ban");
-        let response = self.post(&path).bearer_auth(self.access_token(staff)).json(&body).send().await;
+        let response = self.post(&path).bearer_auth(self.access_token(staff).await).json(&body).send().await;
         assert_eq!(response.unwrap().status(), StatusCode::NO_CONTENT, "the ban is made");
     }
 
     /// Lifts the user's ban as a moderator does: `POST /v1/admin/users/{id}/unban`.
     pub async fn unban(&self, staff: &TestUser, user_id: UserId) {
         let path = format!("/v1/admin/users/{user_id}/unban");
-        let response = self.post(&path).bearer_auth(self.access_token(staff)).send().await;
+        let response = self.post(&path).bearer_auth(self.access_token(staff).await).send().await;
         assert_eq!(response.unwrap().status(), StatusCode::NO_CONTENT, "the ban is lifted");
     }
 }

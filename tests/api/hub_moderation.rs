@@ -60,7 +60,7 @@ async fn blocking_ends_the_match_at_once_and_the_block_can_be_listed_and_lifted(
         assert!(matches!(cancelled, ServerFrame::MatchCancelled { .. }), "never paired while blocked: {cancelled:?}");
     }
     // A day later: fresh access tokens.
-    let (a_access, b_access) = (app.access_token(&a), app.access_token(&b));
+    let (a_access, b_access) = (app.access_token(&a).await, app.access_token(&b).await);
     let foreign = app.client.delete(app.url(&format!("/v1/blocks/{id}"))).bearer_auth(&b_access).send().await.unwrap();
     assert_error(foreign, StatusCode::NOT_FOUND, "not_found").await;
     let lifted = app.client.delete(app.url(&format!("/v1/blocks/{id}"))).bearer_auth(&a_access).send().await.unwrap();
@@ -163,7 +163,7 @@ async fn a_live_ban_by_a_moderator_delivers_match_ended_before_the_4003_close(ba
     let banned = app
         .client
         .post(app.url(&format!("/v1/admin/users/{}/ban", a.id)))
-        .bearer_auth(app.access_token(&moderator))
+        .bearer_auth(app.access_token(&moderator).await)
         .json(&serde_json::json!({ "reason": "spam" }))
         .send()
         .await

@@ -192,16 +192,17 @@ async fn prefer_falls_back_to_anyone_after_the_wait_and_only_never_does(backend:
     // `only` waits for a shared interest however long it takes; the plain newcomer is not given to it.
     let mut s_picky = queued(&app, &picky, InterestMatching::Only).await;
     let mut s_plain = queued(&app, &plain, InterestMatching::Off).await;
-    app.clock.advance(TimeDelta::hours(2));
+    // Two hours of waiting, swept over by the matchmaker: the picky one never falls back to the plain waiter.
+    app.advance_and_sweep(TimeDelta::hours(2)).await;
     // `prefer` arrives: it shares jazz with the picky one at once.
     let mut s_keen = find(&app, &keen, InterestMatching::Prefer).await;
     assert_eq!(found(&mut s_keen).await.peer, picky.handle);
     assert_eq!(found(&mut s_picky).await.peer, keen.handle);
 
     // A `prefer` fan with nobody sharing jazz in the queue waits for the fallback (10 s on the server's clock),
-    // then takes the plain waiter, who never asked for interests.
+    // then the sweep gives them the plain waiter, who never asked for interests.
     let mut s_fan = queued(&app, &fan, InterestMatching::Prefer).await;
-    app.clock.advance(TimeDelta::seconds(i64::try_from(app.config.matching.interest_fallback_secs).unwrap()));
+    app.advance_and_sweep(TimeDelta::seconds(i64::try_from(app.config.matching.interest_fallback_secs).unwrap())).await;
     let info = found(&mut s_fan).await;
     assert_eq!((info.peer, info.shared_interests.len()), (plain.handle.clone(), 0));
     assert_eq!(found(&mut s_plain).await.peer, fan.handle);

@@ -95,7 +95,7 @@ fn at(s: &str) -> DateTime<Utc> {
 }
 
 async fn post_claim(app: &TestApp, user: &TestUser, match_id: MatchId) -> reqwest::Response {
-    let token = app.access_token(user);
+    let token = app.access_token(user).await;
     app.client
         .post(app.url("/v1/claims"))
         .bearer_auth(token)
@@ -106,7 +106,7 @@ async fn post_claim(app: &TestApp, user: &TestUser, match_id: MatchId) -> reqwes
 }
 
 async fn claims_of(app: &TestApp, user: &TestUser) -> Value {
-    let token = app.access_token(user);
+    let token = app.access_token(user).await;
     app.client.get(app.url("/v1/claims")).bearer_auth(token).send().await.unwrap().json().await.unwrap()
 }
 
@@ -257,13 +257,13 @@ async fn the_tenth_distinct_reporter_bans_and_a_cleared_user_needs_ten_new_ones(
     let forbidden = app
         .client
         .post(app.url(&format!("/v1/admin/users/{}/unban", target.id)))
-        .bearer_auth(app.access_token(&app.user("sade").await))
+        .bearer_auth(app.access_token(&app.user("sade").await).await)
         .send();
     assert_error(forbidden.await.unwrap(), StatusCode::FORBIDDEN, "forbidden").await;
     let lifted = app
         .client
         .post(app.url(&format!("/v1/admin/users/{}/unban", target.id)))
-        .bearer_auth(app.access_token(&moderator))
+        .bearer_auth(app.access_token(&moderator).await)
         .send();
     assert_eq!(lifted.await.unwrap().status(), StatusCode::NO_CONTENT);
     app.clock.advance(TimeDelta::seconds(1));

@@ -148,7 +148,7 @@ async fn a_temporary_ban_shows_its_code_and_end_to_the_user_and_the_job_lifts_it
     assert_error(not_banned, StatusCode::CONFLICT, "not_banned").await;
 
     // The moderator's view keeps the history: reason, note, end and how it was lifted (a day later: a fresh token).
-    let token = app.access_token(&moderator);
+    let token = app.access_token(&moderator).await;
     let view: Value =
         call(&app, Method::GET, format!("/v1/admin/users/{id}"), &token, None).await.json().await.unwrap();
     let history = &view["bans"][0];

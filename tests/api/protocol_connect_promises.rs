@@ -39,7 +39,7 @@ async fn first_with_both_tokens(app: &TestApp, header: &str, subprotocol: &str) 
 async fn the_header_token_wins_over_the_subprotocol_token(backend: Backend) {
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("baslik").await, app.user("altprotokol").await);
-    let (token_a, token_b) = (app.access_token(&a), app.access_token(&b));
+    let (token_a, token_b) = (app.access_token(&a).await, app.access_token(&b).await);
 
     let Ok(ServerFrame::Hello { handle, .. }) = first_with_both_tokens(&app, &token_a, &token_b).await else {
         panic!("hello")
@@ -91,7 +91,8 @@ async fn a_frame_up_to_the_hard_limit_is_refused_and_a_larger_one_closes_with_10
 async fn a_non_string_id_is_an_invalid_frame_and_is_not_echoed(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.user("kimlik").await;
-    let mut socket = Connection::open(&app.ws_url(), Some(&app.access_token(&user)), TokenIn::Header).await.unwrap();
+    let mut socket =
+        Connection::open(&app.ws_url(), Some(&app.access_token(&user).await), TokenIn::Header).await.unwrap();
     assert!(matches!(socket.next().await.unwrap(), ServerFrame::Hello { .. }));
     for frame in
         [r#"{"type":"ping","id":5}"#, r#"{"type":"match.cancel","id":{"x":"y"}}"#, r#"{"type":"ping","id":null}"#]

@@ -133,7 +133,7 @@ pub(crate) async fn spawn(backend: Backend) -> (TestApp, Shared) {
 
 pub(crate) async fn register_device(app: &TestApp, user: &TestUser, token: &str, locale: &str) -> reqwest::Response {
     let body = json!({ "token": token, "platform": "android", "locale": locale });
-    app.client.post(app.url("/v1/devices")).bearer_auth(app.access_token(user)).json(&body).send().await.unwrap()
+    app.client.post(app.url("/v1/devices")).bearer_auth(app.access_token(user).await).json(&body).send().await.unwrap()
 }
 
 pub(crate) async fn outbox(app: &TestApp) -> i64 {

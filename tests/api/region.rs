@@ -105,7 +105,8 @@ async fn a_premium_waiter_restricted_to_their_country_is_never_given_a_foreign_n
     let mut s_picky = queued(&app, &picky, text().region(Region::Country)).await;
     // The German newcomer asks for nothing, but the one waiting does: it waits too.
     let mut s_german = queued(&app, &german, text()).await;
-    app.clock.advance(TimeDelta::hours(3));
+    // Three hours of both waiting, swept over by the matchmaker: the restriction never lapses.
+    app.advance_and_sweep(TimeDelta::hours(3)).await;
     // A Turkish newcomer gets the longest waiter, the premium one.
     let mut s_turkish = find(&app, &turkish, text()).await;
     assert_eq!(found(&mut s_turkish).await.peer, picky.handle);
@@ -125,7 +126,8 @@ async fn a_radius_refuses_a_far_waiter_even_after_hours_and_takes_one_within_it(
     let mut s_ankara = queued(&app, &ankara, text().nearby(true)).await;
     app.clock.advance(TimeDelta::hours(1));
     let mut s_picky = queued(&app, &picky, text().nearby(true).region(Region::RadiusKm(50))).await;
-    app.clock.advance(TimeDelta::hours(1));
+    // An hour of the premium one waiting too, swept over by the matchmaker: their 50 km never widens to Ankara.
+    app.advance_and_sweep(TimeDelta::hours(1)).await;
     // Kadıköy (4.5 km) could have either: the closest is the premium one, whose 50 km never widened.
     let mut s_kadikoy = find(&app, &kadikoy, text().nearby(true)).await;
     assert_eq!(found(&mut s_kadikoy).await.peer, picky.handle);
@@ -207,10 +209,11 @@ async fn a_phone_change_moves_the_country_with_the_number(backend: Backend) {
 
     let new = german_phone(5);
     let body = json!({ "phone": new, "password": PASSWORD });
-    let asked = app.post("/v1/me/phone/change").bearer_auth(app.access_token(&mover)).json(&body).send().await;
+    let asked = app.post("/v1/me/phone/change").bearer_auth(app.access_token(&mover).await).json(&body).send().await;
     assert_eq!(asked.unwrap().status(), StatusCode::ACCEPTED);
     let code = json!({ "code": twilio.code_to(&new) });
-    let confirmed = app.post("/v1/me/phone/change/verify").bearer_auth(app.access_token(&mover)).json(&code).send();
+    let confirmed =
+        app.post("/v1/me/phone/change/verify").bearer_auth(app.access_token(&mover).await).json(&code).send();
     assert_eq!(confirmed.await.unwrap().status(), StatusCode::OK);
 
     // Now German: the same socket's find is not given to the premium waiter restricted to Turkey.
@@ -224,7 +227,7 @@ async fn a_phone_change_moves_the_country_with_the_number(backend: Backend) {
 async fn export(app: &TestApp, user: &TestUser) -> Value {
     // One export per minute per user: the test clock moves past the cooldown first.
     app.clock.advance(TimeDelta::minutes(2));
-    let access = app.access_token(user);
+    let access = app.access_token(user).await;
     let response = app.client.get(app.url("/v1/me/export")).bearer_auth(access).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     response.json().await.unwrap()

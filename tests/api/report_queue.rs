@@ -21,7 +21,7 @@ on_both_stores!(
 /// The report queue's users, as `moderator` reads it.
 async fn queue(app: &TestApp, moderator: &TestUser) -> Vec<Value> {
     let url = app.url("/v1/admin/reports?limit=100");
-    let answer = app.client.get(url).bearer_auth(app.access_token(moderator)).send().await.unwrap();
+    let answer = app.client.get(url).bearer_auth(app.access_token(moderator).await).send().await.unwrap();
     assert_eq!(answer.status(), StatusCode::OK);
     answer.json::<Value>().await.unwrap()["users"].as_array().unwrap().clone()
 }
@@ -36,7 +36,7 @@ async fn open_reports(app: &TestApp, moderator: &TestUser, user: &TestUser) -> V
 async fn resolve(app: &TestApp, moderator: &TestUser, report_id: i64, resolution: &str) -> StatusCode {
     let path = format!("/v1/admin/reports/{report_id}/resolve");
     let body = json!({ "resolution": resolution, "note": "okundu" });
-    app.post(&path).bearer_auth(app.access_token(moderator)).json(&body).send().await.unwrap().status()
+    app.post(&path).bearer_auth(app.access_token(moderator).await).json(&body).send().await.unwrap().status()
 }
 
 async fn verified_evidence_puts_a_report_first_in_the_moderators_queue(backend: Backend) {
@@ -107,7 +107,7 @@ async fn evidence_for_a_decided_report_reopens_it_and_the_decision_stands_until_
     assert_eq!(reports[0]["previous_resolution"], "dismissed");
     assert_eq!(reports[0]["evidence"][0]["text"], "defol");
     let audit = format!("/v1/admin/audit?action=report.reopened&target={}", reported.id);
-    let trail = app.client.get(app.url(&audit)).bearer_auth(app.access_token(&moderator)).send().await.unwrap();
+    let trail = app.client.get(app.url(&audit)).bearer_auth(app.access_token(&moderator).await).send().await.unwrap();
     let trail: Value = trail.json().await.unwrap();
     let entries = trail["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{trail}");

@@ -14,7 +14,7 @@ use crate::twilio::Twilio;
 pub(crate) async fn verified_user(app: &TestApp, twilio: &Twilio, alias: &str) -> TestUser {
     let user = app.user(alias).await;
     let code = twilio.code_to(&user.phone);
-    let verified = crate::phone_codes::verify(app, &app.access_token(&user), &code).await;
+    let verified = crate::phone_codes::verify(app, &app.access_token(&user).await, &code).await;
     assert_eq!(verified.status(), StatusCode::OK, "{alias}'s phone is verified");
     user
 }
@@ -45,7 +45,7 @@ pub(crate) fn own_range(user: &TestUser) -> String {
 /// `user`'s socket as if through the proxy (which the tests' loopback plays) from `ip`.
 pub(crate) async fn socket_from(app: &TestApp, user: &TestUser, ip: &str) -> Connection {
     let headers = [("x-forwarded-for", ip.to_owned())];
-    let (socket, _hello) = Connection::connect_with_headers(&app.ws_url(), &app.access_token(user), &headers)
+    let (socket, _hello) = Connection::connect_with_headers(&app.ws_url(), &app.access_token(user).await, &headers)
         .await
         .expect("the socket opens with hello");
     socket

@@ -156,7 +156,7 @@ async fn a_ban_its_lifting_and_appeals_against_bare_reports_each_carry_one_state
         assert_eq!(filed.status(), StatusCode::CREATED);
         appeals.push(app.count(format!("SELECT id FROM appeals WHERE user_id = {}", user.id)).await);
     }
-    let token = app.access_token(&moderator);
+    let token = app.access_token(&moderator).await;
     for (appeal, decision) in appeals.iter().zip(["reject", "accept"]) {
         let path = format!("/v1/admin/appeals/{appeal}/decision");
         let body = json!({ "decision": decision, "note": "incelendi" });
@@ -191,7 +191,7 @@ async fn a_report_resolution_concerns_the_reported_user_when_actioned_and_the_re
             reporter.id, reported.id
         ))
     };
-    let token = app.access_token(&moderator);
+    let token = app.access_token(&moderator).await;
     for (reporter, resolution) in [(&dismissed_by, "dismissed"), (&actioned_by, "actioned")] {
         let path = format!("/v1/admin/reports/{}/resolve", report_of(reporter).await);
         let body = json!({ "resolution": resolution, "note": "bakıldı" });
@@ -223,11 +223,11 @@ async fn admins_export_the_statements_as_json_lines_without_personal_data(backen
     let today = app.now().format("%Y-%m-%d").to_string();
     let range = format!("?from={today}&to={today}");
 
-    let user = statements_export(&app, &app.access_token(&reporter), &range).await;
+    let user = statements_export(&app, &app.access_token(&reporter).await, &range).await;
     assert_error(user, StatusCode::FORBIDDEN, "forbidden").await;
-    let moderators = statements_export(&app, &app.access_token(&moderator), &range).await;
+    let moderators = statements_export(&app, &app.access_token(&moderator).await, &range).await;
     assert_error(moderators, StatusCode::FORBIDDEN, "forbidden").await;
-    let answer = statements_export(&app, &app.access_token(&admin), &range).await;
+    let answer = statements_export(&app, &app.access_token(&admin).await, &range).await;
     assert_eq!(answer.status(), StatusCode::OK);
     assert_eq!(answer.headers()["content-type"], "application/x-ndjson");
     let body = answer.text().await.unwrap();
@@ -285,7 +285,8 @@ async fn admins_export_the_statements_as_json_lines_without_personal_data(backen
 
     // An empty range is an empty answer; bad ranges are refused with a documented code, and not audited.
     let tomorrow = (app.now() + TimeDelta::days(1)).format("%Y-%m-%d").to_string();
-    let empty = statements_export(&app, &app.access_token(&admin), &format!("?from={tomorrow}&to={tomorrow}")).await;
+    let empty =
+        statements_export(&app, &app.access_token(&admin).await, &format!("?from={tomorrow}&to={tomorrow}")).await;
     assert_eq!(empty.text().await.unwrap(), "");
     for bad in [
         format!("?from={tomorrow}&to={today}"),
@@ -295,7 +296,7 @@ async fn admins_export_the_statements_as_json_lines_without_personal_data(backen
         "?from=2020-01-01&to=2026-01-01".to_owned(),
         format!("?from={today}&to={today}&user=1"),
     ] {
-        let refused = statements_export(&app, &app.access_token(&admin), &bad).await;
+        let refused = statements_export(&app, &app.access_token(&admin).await, &bad).await;
         assert_error(refused, StatusCode::BAD_REQUEST, "invalid_parameter").await;
     }
     let audited = app.count("SELECT COUNT(*) FROM system_logs WHERE action = 'statements.exported'").await;
@@ -309,7 +310,7 @@ async fn a_ban_whose_statement_cannot_be_written_does_not_happen(backend: crate:
     app.store.fail_points.arm("ban.before_statement");
     let path = format!("/v1/admin/users/{}/ban", target.id);
     let body = json!({ "reason": "spam" });
-    let token = app.access_token(&moderator);
+    let token = app.access_token(&moderator).await;
     let refused = app.client.post(app.url(&path)).bearer_auth(&token).json(&body).send().await.unwrap();
     assert_error(refused, StatusCode::INTERNAL_SERVER_ERROR, "internal").await;
     assert!(!app.store.user_by_id(target.id).await.unwrap().unwrap().is_banned, "no ban without its statement");
@@ -364,7 +365,7 @@ async fn the_export_command_writes_the_same_lines_as_the_api_and_is_audited(back
         (line["decision"].as_str(), line["category"].as_str()),
         (Some("ban"), Some("STATEMENT_CATEGORY_VIOLENCE"))
     );
-    let served = statements_export(&app, &app.access_token(&admin), &format!("?from={today}&to={today}")).await;
+    let served = statements_export(&app, &app.access_token(&admin).await, &format!("?from={today}&to={today}")).await;
     assert_eq!(served.text().await.unwrap(), written, "the same lines through either door");
     let by_command =
         app.count("SELECT COUNT(*) FROM system_logs WHERE action = 'statements.exported' AND actor_id IS NULL").await;

@@ -14,7 +14,30 @@ on_both_stores!(
     logout_revokes_the_login_and_unknown_tokens_are_refused,
     access_tokens_expire_and_forged_or_missing_ones_are_refused,
     a_correctly_signed_token_of_no_session_is_refused_on_rest_and_websocket,
+    a_refreshed_access_token_carries_the_role_the_account_has_now,
 );
+
+/// The `role` claim of an access token the server issued.
+fn role_of(access_token: &str) -> String {
+    use base64::Engine;
+    let payload = access_token.split('.').nth(1).expect("a JWT");
+    let claims: Value =
+        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+    claims["role"].as_str().expect("every token names its role").to_owned()
+}
+
+/// A moderator's app refreshes its token as anyone's does and gets the role the account has now (the tests' sockets
+/// and requests use such tokens: a moderator's carries `moderator`, never a `user` token signed beside the server).
+async fn a_refreshed_access_token_carries_the_role_the_account_has_now(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (moderator, user) = (app.staff("nobetci", "moderator").await, app.user("sade").await);
+    assert_eq!(role_of(&moderator.access), "user", "registered before the role was given");
+    assert_eq!(role_of(&app.access_token(&moderator).await), "moderator");
+    assert_eq!(role_of(&app.access_token(&user).await), "user");
+    // The refreshed tokens open sockets, rotating the session each time.
+    app.socket(&moderator).await;
+    app.socket(&moderator).await;
+}
 
 /// A token signed with the server's own key but naming no session (`sid`) — a kind no user holds and no sign-out
 /// reaches — opens nothing: 401 on REST, 4001 before `hello` on the WebSocket.

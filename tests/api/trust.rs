@@ -60,7 +60,7 @@ pub(crate) fn no_quarantine(c: &mut tanis::config::Config) {
 async fn review_of(app: &TestApp, moderator: &TestUser, user: &TestUser) -> Value {
     let url = app.url("/v1/admin/reports?limit=100");
     let queue: Value =
-        app.client.get(url).bearer_auth(app.access_token(moderator)).send().await.unwrap().json().await.unwrap();
+        app.client.get(url).bearer_auth(app.access_token(moderator).await).send().await.unwrap().json().await.unwrap();
     let entry = queue["users"].as_array().unwrap().iter().find(|u| u["user_id"] == user.id.get()).cloned();
     entry.expect("the user is in the report queue")["review"].clone()
 }
@@ -176,7 +176,7 @@ async fn reporters_created_close_together_send_the_user_to_review_not_a_ban(back
     // A clearance ends the review, and the reports before it no longer count: the job, free to decide again, finds
     // nothing to decide (neither a ban nor another review). Either half missing fails here.
     let cleared =
-        app.post(&format!("/v1/admin/users/{}/clearance", target.id)).bearer_auth(app.access_token(&moderator));
+        app.post(&format!("/v1/admin/users/{}/clearance", target.id)).bearer_auth(app.access_token(&moderator).await);
     assert_eq!(cleared.send().await.unwrap().status(), StatusCode::NO_CONTENT);
     assert!(review_of(&app, &moderator, &target).await.is_null(), "the clearance ends the review");
     app.clock.advance(TimeDelta::seconds(1));
@@ -203,7 +203,8 @@ async fn reporters_from_one_address_range_send_the_user_to_review(backend: Backe
     // Resolving one of the reports ends the review; the job looks again and, the burst being still there, asks
     // again rather than banning.
     let report = app.integers("SELECT id FROM reports ORDER BY id LIMIT 1".into()).await[0];
-    let resolve = app.post(&format!("/v1/admin/reports/{report}/resolve")).bearer_auth(app.access_token(&moderator));
+    let resolve =
+        app.post(&format!("/v1/admin/reports/{report}/resolve")).bearer_auth(app.access_token(&moderator).await);
     let resolved = resolve.json(&json!({ "resolution": "actioned", "note": "aynı ağdan on şikâyet" })).send().await;
     assert_eq!(resolved.unwrap().status(), StatusCode::NO_CONTENT);
     assert!(review_of(&app, &moderator, &target).await.is_null(), "a resolved report ends the review");
@@ -301,7 +302,7 @@ async fn new_accounts_may_skip_only_so_often(backend: Backend) {
 
 /// Whom `user` blocks, by handle, as `GET /v1/blocks` lists them.
 async fn blocked_by(app: &TestApp, user: &TestUser) -> Vec<String> {
-    let listed = app.client.get(app.url("/v1/blocks")).bearer_auth(app.access_token(user)).send().await;
+    let listed = app.client.get(app.url("/v1/blocks")).bearer_auth(app.access_token(user).await).send().await;
     let listed: Value = listed.unwrap().json().await.unwrap();
     listed.as_array().unwrap().iter().map(|b| b["handle"].as_str().unwrap().to_owned()).collect()
 }
@@ -350,7 +351,7 @@ async fn a_server_may_ask_for_a_verified_phone_before_matching(backend: Backend)
     let mut socket = app.socket(&user).await;
     assert!(refused_with(&find(&mut socket, "f1").await, ErrorCode::PhoneUnverified));
     let code = twilio.code_to(&user.phone);
-    let verified = crate::phone_codes::verify(&app, &app.access_token(&user), &code).await;
+    let verified = crate::phone_codes::verify(&app, &app.access_token(&user).await, &code).await;
     assert_eq!(verified.status(), StatusCode::OK);
     // The same socket: verifying dropped the standing matching had cached.
     assert!(matches!(find(&mut socket, "f2").await, ServerFrame::MatchQueued { .. }));

@@ -84,7 +84,7 @@ async fn two_webrtc_peers_connect_through_the_embedded_turn_relay_and_never_see_
         assert!(relay.value(series) > before.value(series), "{series} did not move");
     }
     assert!(relay.value("tanis_turn_bytes_relayed_total") >= 2.0 * 26.0, "both greetings crossed the relay");
-    let token = app.access_token(&a);
+    let token = app.access_token(&a).await;
     let claim =
         app.client.post(app.url("/v1/claims")).bearer_auth(token).json(&serde_json::json!({ "match_id": match_id }));
     assert_eq!(claim.send().await.unwrap().status(), StatusCode::CREATED);
@@ -160,7 +160,7 @@ async fn ice_servers_carry_ephemeral_turn_credentials_without_the_account(backen
     let app = spawn_app(backend).await;
     let user = app.user("kamera").await;
     let response =
-        app.client.get(app.url("/v1/rtc/ice-servers")).bearer_auth(app.access_token(&user)).send().await.unwrap();
+        app.client.get(app.url("/v1/rtc/ice-servers")).bearer_auth(app.access_token(&user).await).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let rtc: RtcConfig = response.json().await.unwrap();
     assert_eq!((rtc.ice_transport_policy.as_str(), rtc.ttl_secs), ("relay", 600));
@@ -176,7 +176,7 @@ async fn ice_servers_carry_ephemeral_turn_credentials_without_the_account(backen
     let again: RtcConfig = app
         .client
         .get(app.url("/v1/rtc/ice-servers"))
-        .bearer_auth(app.access_token(&user))
+        .bearer_auth(app.access_token(&user).await)
         .send()
         .await
         .unwrap()

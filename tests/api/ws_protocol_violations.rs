@@ -50,7 +50,7 @@ impl Raw {
     /// subprotocol and reads `hello`.
     async fn open(app: &TestApp) -> Raw {
         let user = app.user("saldirgan").await;
-        let token = app.access_token(&user);
+        let token = app.access_token(&user).await;
         let address = app.address.strip_prefix("http://").unwrap();
         let mut stream = TcpStream::connect(address).await.unwrap();
         let request = format!(
