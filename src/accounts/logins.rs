@@ -46,8 +46,8 @@ impl Accounts {
         let rows = self.store.live_logins(user_id, self.clock.now()).await?;
         let changes = self.store.contact_key_changes(user_id).await?;
         let mut logins: Vec<Login> = rows.into_iter().filter_map(|row| login(row, current)).collect();
-        for ContactKeyChange { login_id, match_id, published_at } in changes {
-            let of_login = logins.iter_mut().find(|l| LoginId::parse(&login_id) == Some(l.id));
+        for ContactKeyChange { family_id, match_id, published_at } in changes {
+            let of_login = logins.iter_mut().find(|l| LoginId::parse(&family_id) == Some(l.id));
             if let Some(l) = of_login.filter(|l| l.contact_keys.len() < KEYS_PER_LOGIN) {
                 l.contact_keys.push(KeyPublished { match_id, at: published_at });
             }

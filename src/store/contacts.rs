@@ -164,7 +164,7 @@ impl Store {
             .await?;
             if peer.is_some() {
                 sqlx::query(
-                    "INSERT INTO contact_keys (user_id, login_id, match_id, published_at) VALUES ($1, $2, $3, $4)",
+                    "INSERT INTO contact_keys (user_id, family_id, match_id, published_at) VALUES ($1, $2, $3, $4)",
                 )
                 .bind(user_id)
                 .bind(login)
@@ -182,8 +182,8 @@ impl Store {
     /// with the session (login) that published it.
     pub async fn contact_key_changes(&self, user_id: UserId) -> Result<Vec<ContactKeyChange>, StoreError> {
         let query = select!(
-            "SELECT login_id, match_id, published_at FROM contact_keys \
-             WHERE user_id = $1 AND login_id IS NOT NULL ORDER BY published_at DESC, id DESC LIMIT $2"
+            "SELECT family_id, match_id, published_at FROM contact_keys \
+             WHERE user_id = $1 AND family_id IS NOT NULL ORDER BY published_at DESC, id DESC LIMIT $2"
         );
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(MAX_KEY_CHANGES).all().await)?)
     }
@@ -196,7 +196,7 @@ pub const MAX_KEY_CHANGES: i64 = 500;
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ContactKeyChange {
     /// The session (`logins.family_id`).
-    pub login_id: String,
+    pub family_id: String,
     pub match_id: MatchId,
     pub published_at: DateTime<Utc>,
 }
