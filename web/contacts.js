@@ -57,7 +57,9 @@ export class Contacts {
         this.ended(frame.match_id);
         return true;
       case 'contact.key':
-        this.peerKey(frame.match_id, frame.peer_public_key).catch((e) => console.error(e));
+        // `mine`: another of this person's sessions took the conversation over; else the contact's new key.
+        if (frame.mine) this.takenOver(frame.match_id, frame.public_key);
+        else this.peerKey(frame.match_id, frame.peer_public_key).catch((e) => console.error(e));
         return true;
       case 'error': {
         // A refused `msg.send` or `resume` of a contact: the frame's id is its client_msg_id or resume id.
@@ -198,6 +200,11 @@ export class Contacts {
   async peerKey(matchId, key) {
     const c = this.conversations.get(matchId);
     if (!c || key === c.record.peer_public_key) return;
+    if (c.record.retired_peer_keys?.includes(key)) {
+      // A key the contact had before: a replay meant to restart an old session's counters (protocol section 9,
+      // "Contacts", step 3). The current session stays; the person is told.
+      return toast(t('contacts.keyReplayed', { peer: c.record.peer }), 'error');
+    }
     if (!c.record.identity) {
       // Nothing to re-derive on a device without the key; taking it over will use this one.
       c.record.peer_public_key = key;
@@ -214,6 +221,21 @@ export class Contacts {
     // The same key may have come twice (the frame and the list) while this one was deriving: apply it once,
     // or the counters would start again under a key already used.
     if (key !== c.record.peer_public_key) c.applyKey(next, 'theirs');
+  }
+
+  /**
+   * `contact.key` with `mine`: another session of this person's published `key`, so this device's key no longer
+   * reads the conversation. It becomes keyless here (it can take it back), and the person is told at once: a
+   * takeover by a stolen session is never silent.
+   */
+  takenOver(matchId, key) {
+    const c = this.conversations.get(matchId);
+    if (!c?.record.identity || e2e.toBase64(c.record.identity.publicKey) === key) return;
+    Object.assign(c.record, { identity: null, previous: null, key_changed: 'elsewhere' });
+    Object.assign(c, { session: null, previous: null, keyError: new e2e.E2eError('unsupported') });
+    toast(t('contacts.keyElsewhere', { peer: c.record.peer }), 'error');
+    c.dispatchEvent(new Event('rekeyed'));
+    c.persist();
   }
 
   /** "Use this device": a fresh key pair, published with `contact.key`; the old device reads nothing new. */

@@ -125,6 +125,8 @@ export class Conversation extends EventTarget {
       this.previous = this.session;
       r.previous = { identity: r.identity, peer_public_key: r.peer_public_key, sent: r.sent, received: r.received };
     }
+    // The contact's key before a change of theirs is never taken again (protocol section 9, "Contacts", step 3).
+    if (peerPublicKey !== r.peer_public_key) r.retired_peer_keys = [...(r.retired_peer_keys ?? []), r.peer_public_key];
     Object.assign(r, { identity, peer_public_key: peerPublicKey, sent: 0n, received: 0n, key_changed: changedBy });
     Object.assign(this, { session, safetyNumber, keyError: null });
     this.dispatchEvent(new Event('rekeyed'));

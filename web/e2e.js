@@ -6,9 +6,9 @@
 import { xchacha20poly1305 } from './vendor/noble-ciphers/chacha.js';
 
 const utf8 = new TextEncoder();
-const HKDF_SALT = utf8.encode('tanis-e2e-v1');
-const INFO_PREFIX = utf8.encode('tanis/v1/');
-const AD_PREFIX = utf8.encode('tanis/v1');
+const HKDF_SALT = utf8.encode('tanis-e2e-v2');
+const INFO_PREFIX = utf8.encode('tanis/v2/');
+const AD_PREFIX = utf8.encode('tanis/v2');
 const NONCE_LEN = 24;
 const NONCE_RANDOM_LEN = 16;
 const TAG_LEN = 16;
@@ -75,8 +75,10 @@ export async function establish(identity, peerKeyB64, matchId, initiator, counte
 
   const ikm = await crypto.subtle.importKey('raw', shared, 'HKDF', false, ['deriveBits']);
   shared.fill(0);
+  // Both public keys as sent, the initiator's first: a session belongs to exactly that pair of keys.
+  const [initiatorKey, responderKey] = initiator ? [identity.publicKey, peer] : [peer, identity.publicKey];
   const derive = async (label) => {
-    const info = concat(INFO_PREFIX, i64be(matchId), utf8.encode(label));
+    const info = concat(INFO_PREFIX, i64be(matchId), initiatorKey, responderKey, utf8.encode(label));
     const bits = await crypto.subtle.deriveBits({ name: 'HKDF', hash: 'SHA-256', salt: HKDF_SALT, info }, ikm, 256);
     return new Uint8Array(bits);
   };

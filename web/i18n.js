@@ -244,6 +244,7 @@ const en = {
   'account.code': '6-digit code',
   'account.verify': 'Verify',
   'account.sessions': 'Signed-in devices',
+  'account.tookOver': 'Took over contact conversations: {count} (the latest {time})',
   'account.unknownDevice': 'Unknown device',
   'account.lastUsed': 'last used {time}',
   'account.thisDevice': 'This device',
@@ -359,6 +360,8 @@ const en = {
   'contacts.keyTheirs': '{peer} now writes from another device, so the safety number changed. Compare it again.',
   'contacts.keySeen': 'OK',
   'contacts.keyRefused': 'The new key of {peer} was refused, so this conversation cannot be encrypted any more.',
+  'contacts.keyElsewhere': 'Another of your sessions took the conversation with {peer} over, so this device reads nothing new in it. If that was not you, sign that session out under Signed-in devices and use this device again.',
+  'contacts.keyReplayed': 'A key {peer} used before was announced again and refused: the conversation stays as it was.',
 };
 
 const tr = {
@@ -602,6 +605,7 @@ const tr = {
   'account.code': '6 haneli kod',
   'account.verify': 'Doğrula',
   'account.sessions': 'Oturum açık cihazlar',
+  'account.tookOver': 'Devraldığı kişi sohbetleri: {count} (en son {time})',
   'account.unknownDevice': 'Bilinmeyen cihaz',
   'account.lastUsed': 'son kullanım {time}',
   'account.thisDevice': 'Bu cihaz',
@@ -717,6 +721,8 @@ const tr = {
   'contacts.keyTheirs': '{peer} artık başka bir cihazdan yazıyor, bu yüzden güvenlik numarası değişti. Yeniden karşılaştırın.',
   'contacts.keySeen': 'Tamam',
   'contacts.keyRefused': '{peer} için gelen yeni anahtar reddedildi; bu sohbet artık şifrelenemez.',
+  'contacts.keyElsewhere': '{peer} ile sohbeti başka bir oturumun devraldı; bu cihaz artık yeni mesajları okuyamaz. Bu sen değilsen o oturumu Oturum açık cihazlar’dan kapat ve bu cihazı yeniden kullan.',
+  'contacts.keyReplayed': '{peer} için daha önce kullanılmış bir anahtar yeniden bildirildi ve reddedildi: sohbet olduğu gibi sürüyor.',
 };
 
 const texts = { en, tr };

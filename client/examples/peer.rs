@@ -131,9 +131,13 @@ async fn handle(connection: &mut Connection, chat: &mut Chat, frame: ServerFrame
         ServerFrame::ContactAdded { contact } => {
             emit(json!({ "event": "contact_added", "match_id": contact.match_id, "peer": contact.peer }));
         }
-        ServerFrame::ContactKey { peer_public_key, .. } => {
-            chat.peer_rekeyed(peer_public_key).map_err(|e| e.to_string())?;
+        ServerFrame::ContactKey { peer_public_key: Some(key), mine: false, .. } => {
+            chat.peer_rekeyed(key).map_err(|e| e.to_string())?;
             emit(json!({ "event": "contact_key", "safety_number": chat.e2e.safety_number() }));
+        }
+        // Another session of this user took the conversation over: this peer reads nothing new in it.
+        ServerFrame::ContactKey { mine: true, session_id, .. } => {
+            emit(json!({ "event": "taken_over", "session_id": session_id }));
         }
         ServerFrame::ContactEnded { .. } => {
             emit(json!({ "event": "contact_ended" }));

@@ -5,6 +5,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::{SinkExt, StreamExt};
 use tanis_proto::{
     AUTH_SUBPROTOCOL_PREFIX, ClientFrame, InterestMatching, MatchInfo, MatchKind, Region, ReportReason, Reveal,
@@ -239,6 +241,10 @@ pub struct Chat {
     /// The session before the last key change of a contact conversation: messages sealed before either side
     /// learnt of the new key still open with it (docs/protocol.md, section 9, "Contacts").
     previous: Option<E2eSession>,
+    /// Every key the peer had before their current one in this conversation. A key change always brings a fresh
+    /// key pair, so one of these announced again is a replay (a server's, or a stolen token's): it is refused, or
+    /// the session it keyed would come back with its counters at 1 and old messages would open again.
+    retired_peer_keys: Vec<[u8; 32]>,
     next_client_msg_id: u64,
     /// What the peer sent, as it can be revealed in a report: by seq.
     received: BTreeMap<Seq, Reveal>,
@@ -282,7 +288,14 @@ impl Chat {
         };
         let role = if info.initiator { Role::Initiator } else { Role::Responder };
         let e2e = E2eSession::establish(identity, &info.peer_public_key, info.match_id, role)?;
-        Ok(Chat { info, e2e, previous: None, next_client_msg_id: 1, received: BTreeMap::new() })
+        Ok(Chat {
+            info,
+            e2e,
+            previous: None,
+            retired_peer_keys: Vec::new(),
+            next_client_msg_id: 1,
+            received: BTreeMap::new(),
+        })
     }
 
     /// Encrypts `text`, franked, into a `msg.send` frame with a fresh client_msg_id.
@@ -303,13 +316,17 @@ impl Chat {
 
     /// Decrypts a received `msg` frame: with the current session, else with the one before the last key change,
     /// then checks its franking commitment and keeps it revealable ([`Chat::report`]). A failure is an error,
-    /// never plaintext.
+    /// never plaintext. The first message that opens with the current session ends the previous one: the peer
+    /// has the new key, so nothing sealed before the change can follow (docs/protocol.md, section 9, "Contacts").
     pub fn read(&mut self, frame: &ServerFrame) -> Result<String, ClientError> {
         let ServerFrame::Msg { seq, ciphertext, nonce, commitment, .. } = frame else {
             return Err(ClientError::Unexpected(format!("{frame:?}")));
         };
         let bytes = match self.e2e.open(ciphertext, nonce) {
-            Ok(bytes) => bytes,
+            Ok(bytes) => {
+                self.previous = None;
+                bytes
+            }
             Err(e) => match self.previous.as_mut().map(|previous| previous.open(ciphertext, nonce)) {
                 Some(Ok(bytes)) => bytes,
                 _ => return Err(e.into()),
@@ -364,18 +381,127 @@ impl Chat {
         Ok(ClientFrame::ContactKey { id: Some("key".into()), match_id: self.info.match_id, public_key })
     }
 
-    /// The peer published a new key (`contact.key`): seal to it from now on.
+    /// The peer published a new key (`contact.key`): seal to it from now on. The key in use announced again (the
+    /// frame and the list both carry it) changes nothing; a key the peer had before is refused
+    /// ([`E2eError::InvalidPublicKey`]) and the session stays as it was.
     pub fn peer_rekeyed(&mut self, peer_public_key: &str) -> Result<(), ClientError> {
+        let current = self.e2e.peer_public_key();
+        let key = B64.decode(peer_public_key).ok();
+        if key.as_deref() == Some(&current[..]) {
+            return Ok(());
+        }
+        if key.is_some_and(|key| self.retired_peer_keys.iter().any(|old| old[..] == key[..])) {
+            return Err(E2eError::InvalidPublicKey.into());
+        }
         let next = self.e2e.rekeyed(None, Some(peer_public_key))?;
+        self.retired_peer_keys.push(current);
         self.info.peer_public_key = peer_public_key.to_owned();
         self.previous = Some(std::mem::replace(&mut self.e2e, next));
         Ok(())
+    }
+
+    /// Whether a session from before the last key change is still kept (until a message opens with the new one).
+    pub fn keeps_previous_session(&self) -> bool {
+        self.previous.is_some()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Two sides of one contact conversation (match 77), keyed as the server's `match.found` would key them.
+    fn contacts() -> (Chat, Chat) {
+        let (a, b) = (Identity::generate(), Identity::generate());
+        let info = |peer_public_key: String, initiator: bool| MatchInfo {
+            match_id: tanis_proto::MatchId(77),
+            kind: MatchKind::Text,
+            peer: "x#0001".into(),
+            peer_public_key,
+            initiator,
+            expires_at: serde_json::from_value(serde_json::json!("2026-11-26T00:00:00Z")).unwrap(),
+            shared_interests: Vec::new(),
+            shared_languages: Vec::new(),
+        };
+        let chat = |identity: Identity, info: MatchInfo| {
+            let role = if info.initiator { Role::Initiator } else { Role::Responder };
+            let e2e = E2eSession::establish(identity, &info.peer_public_key, info.match_id, role).unwrap();
+            Chat {
+                info,
+                e2e,
+                previous: None,
+                retired_peer_keys: Vec::new(),
+                next_client_msg_id: 1,
+                received: BTreeMap::new(),
+            }
+        };
+        let (a_pub, b_pub) = (a.public_key_b64(), b.public_key_b64());
+        (chat(a, info(b_pub, true)), chat(b, info(a_pub, false)))
+    }
+
+    /// What the server relays for a `msg.send`, at `seq`.
+    fn relayed(send: &ClientFrame, seq: i64) -> ServerFrame {
+        let ClientFrame::MsgSend { match_id, ciphertext, nonce, commitment, .. } = send else { unreachable!() };
+        ServerFrame::Msg {
+            match_id: *match_id,
+            seq: Seq(seq),
+            ciphertext: ciphertext.clone(),
+            nonce: nonce.clone(),
+            commitment: Some(commitment.clone()),
+            sent_at: serde_json::from_value(serde_json::json!("2026-11-26T00:00:00Z")).unwrap(),
+            mine: false,
+        }
+    }
+
+    fn new_key(frame: &ClientFrame) -> String {
+        let ClientFrame::ContactKey { public_key, .. } = frame else { unreachable!() };
+        public_key.clone()
+    }
+
+    #[test]
+    fn the_peers_current_key_announced_again_changes_nothing() {
+        let (mut a, mut b) = contacts();
+        let first = relayed(&a.message("bir"), 1);
+        assert_eq!(b.read(&first).unwrap(), "bir");
+        // The frame and the list both carry a's key: nothing restarts, so the first message stays read once.
+        let current = b.info.peer_public_key.clone();
+        b.peer_rekeyed(&current).unwrap();
+        assert!(!b.keeps_previous_session());
+        assert!(matches!(b.read(&first), Err(ClientError::E2e(E2eError::Replay))), "a replay is still a replay");
+        assert_eq!(a.read(&relayed(&b.message("iki"), 2)).unwrap(), "iki", "b's counter went on, not back to 1");
+    }
+
+    #[test]
+    fn a_key_the_peer_had_before_is_refused_and_its_old_messages_stay_read_once() {
+        let (mut a, mut b) = contacts();
+        let old_key = a.info.peer_public_key.clone();
+        let before = relayed(&b.message("eski"), 1);
+        assert_eq!(a.read(&before).unwrap(), "eski");
+        // b takes the conversation over on a new device; a learns the key and reads under it.
+        let rekey = b.rekey().unwrap();
+        a.peer_rekeyed(&new_key(&rekey)).unwrap();
+        assert_eq!(a.read(&relayed(&b.message("yeni"), 2)).unwrap(), "yeni");
+        // b's old key announced again (a server replaying, or a stolen token's contact.key) is refused, and the
+        // session stays the new one: the old message sent again does not open as a new one.
+        assert!(matches!(a.peer_rekeyed(&old_key), Err(ClientError::E2e(E2eError::InvalidPublicKey))));
+        assert_eq!(a.info.peer_public_key, new_key(&rekey));
+        assert!(a.read(&before).is_err(), "an old message must not open again with fresh counters");
+        assert_eq!(a.read(&relayed(&b.message("hâlâ yeni"), 3)).unwrap(), "hâlâ yeni");
+    }
+
+    #[test]
+    fn the_previous_session_ends_once_a_message_opens_with_the_new_one() {
+        let (mut a, mut b) = contacts();
+        // b seals two messages before learning a's new key; the first arrives before a's new key is used.
+        let (old_1, old_2) = (relayed(&b.message("bir"), 1), relayed(&b.message("iki"), 2));
+        let rekey = a.rekey().unwrap();
+        assert_eq!(a.read(&old_1).unwrap(), "bir", "sealed before b learnt of the change: the previous session");
+        assert!(a.keeps_previous_session());
+        b.peer_rekeyed(&new_key(&rekey)).unwrap();
+        assert_eq!(a.read(&relayed(&b.message("üç"), 3)).unwrap(), "üç");
+        assert!(!a.keeps_previous_session(), "b has the new key: nothing sealed before can follow");
+        assert!(matches!(a.read(&old_2), Err(ClientError::E2e(E2eError::Decrypt))));
+    }
 
     #[test]
     fn a_plain_find_asks_for_anyone_and_each_option_changes_only_itself() {

@@ -1,17 +1,21 @@
 //! End-to-end encryption of chat messages. The server only relays opaque ciphertext and never sees a key.
 //!
-//! Scheme (v1):
+//! Scheme (v2):
 //! 1. For every match each side generates a fresh X25519 keypair ([`Identity::generate`]) and sends the public key
 //!    (32 bytes, standard base64) with its match request. Fresh keys per match mean a leaked key exposes one
 //!    conversation only, and keys cannot be used to link one user's matches together.
 //! 2. The server hands each side the peer's key, the match id and its [`Role`]. [`E2eSession::establish`] refuses
 //!    a malformed key, the caller's own key reflected back, and any key giving a non-contributory (all-zero)
 //!    shared secret: a low-order point would force a secret that the attacker — or anyone — knows in advance.
-//! 3. HKDF-SHA256 (salt `tanis-e2e-v1`, ikm = shared secret) expands two 32-byte keys with
-//!    info = `tanis/v1/` ‖ match id (8 bytes BE) ‖ `/i2r` or `/r2i`. One key per direction, so a message can
-//!    never be decrypted by its own sender's session, and a nonce used by one side cannot collide with the other's.
+//! 3. HKDF-SHA256 (salt `tanis-e2e-v2`, ikm = shared secret) expands two 32-byte keys with
+//!    info = `tanis/v2/` ‖ match id (8 bytes BE) ‖ initiator's public key ‖ responder's public key ‖ `/i2r` or
+//!    `/r2i`. One key per direction, so a message can never be decrypted by its own sender's session, and a nonce
+//!    used by one side cannot collide with the other's. Both public keys, as sent, are bound: a session belongs to
+//!    exactly that pair of keys, so no other encoding of a key (X25519 ignores the top bit) reaches its keys, and a
+//!    contact conversation's client that refuses a peer key it used before ([`E2eSession::rekeyed`]'s caller)
+//!    can never be brought back to an old session with its counters restarted.
 //! 4. XChaCha20-Poly1305. Nonce = 16 random bytes ‖ the sender's message counter (8 bytes BE, starting at 1).
-//!    Associated data = `tanis/v1` ‖ match id (8 BE) ‖ direction (0 = i2r, 1 = r2i) ‖ counter (8 BE). A ciphertext
+//!    Associated data = `tanis/v2` ‖ match id (8 BE) ‖ direction (0 = i2r, 1 = r2i) ‖ counter (8 BE). A ciphertext
 //!    is therefore bound to its match, its direction and its position: the server cannot move it to another
 //!    match, reflect it back, or replay or reorder it without the receiver noticing. Delivery is in order (one
 //!    WebSocket), so the receiver simply demands a strictly increasing counter.
@@ -29,9 +33,9 @@ use std::fmt;
 use x25519_dalek::{PublicKey, StaticSecret};
 
 use tanis_proto::MatchId;
-const HKDF_SALT: &[u8] = b"tanis-e2e-v1";
-const INFO_PREFIX: &[u8] = b"tanis/v1/";
-const AD_PREFIX: &[u8] = b"tanis/v1";
+const HKDF_SALT: &[u8] = b"tanis-e2e-v2";
+const INFO_PREFIX: &[u8] = b"tanis/v2/";
+const AD_PREFIX: &[u8] = b"tanis/v2";
 const NONCE_LEN: usize = 24;
 const NONCE_RANDOM_LEN: usize = 16;
 const TAG_LEN: usize = 16;
@@ -165,10 +169,17 @@ impl E2eSession {
         }
 
         let hkdf = Hkdf::<Sha256>::new(Some(HKDF_SALT), shared.as_bytes());
+        // The initiator's key first, whichever side derives.
+        let (initiator_public, responder_public) = match role {
+            Role::Initiator => (own_public, peer),
+            Role::Responder => (peer, own_public),
+        };
         let cipher_for = |dir: Direction| {
-            let mut info = Vec::with_capacity(INFO_PREFIX.len() + 8 + 4);
+            let mut info = Vec::with_capacity(INFO_PREFIX.len() + 8 + 64 + 4);
             info.extend_from_slice(INFO_PREFIX);
             info.extend_from_slice(&match_id.get().to_be_bytes());
+            info.extend_from_slice(&initiator_public);
+            info.extend_from_slice(&responder_public);
             info.extend_from_slice(dir.label());
             let mut key = Key::default();
             hkdf.expand(&info, &mut key).expect("32 bytes is a valid HKDF-SHA256 output length");
@@ -250,6 +261,12 @@ impl E2eSession {
             .map_err(|_| E2eError::Decrypt)?;
         self.received = counter;
         Ok(plaintext)
+    }
+
+    /// The peer's public key this session is keyed with.
+    #[must_use]
+    pub fn peer_public_key(&self) -> [u8; 32] {
+        self.peer_public
     }
 
     /// Digits the two users compare out of band to rule out a man in the middle; identical on both sides.
@@ -354,6 +371,21 @@ mod tests {
         let mut bob_elsewhere = E2eSession::establish(bob, &alice_pub, MatchId(2), Role::Responder).unwrap();
         let sealed = alice.seal(MARKER);
         assert_eq!(open(&mut bob_elsewhere, &sealed), Err(E2eError::Decrypt));
+        assert_eq!(open(&mut bob_here, &sealed).unwrap(), MARKER);
+    }
+
+    #[test]
+    fn a_session_is_bound_to_both_public_keys_as_sent() {
+        let (alice, bob) = (Identity::generate(), Identity::generate());
+        let (alice_pub, bob_pub) = (alice.public_key_b64(), bob.public_key_b64());
+        // X25519 ignores the top bit of a public key: this other encoding of alice's key gives bob the same shared
+        // secret. Only the keys bound into the HKDF info make it another session.
+        let other_encoding = tampered(&alice_pub, |k| k[31] ^= 0x80);
+        let mut alice = E2eSession::establish(alice, &bob_pub, MatchId(3), Role::Initiator).unwrap();
+        let mut bob_here = E2eSession::establish(bob.clone(), &alice_pub, MatchId(3), Role::Responder).unwrap();
+        let mut bob_other = E2eSession::establish(bob, &other_encoding, MatchId(3), Role::Responder).unwrap();
+        let sealed = alice.seal(MARKER);
+        assert_eq!(open(&mut bob_other, &sealed), Err(E2eError::Decrypt));
         assert_eq!(open(&mut bob_here, &sealed).unwrap(), MARKER);
     }
 
@@ -505,8 +537,8 @@ mod tests {
         let mut bob = E2eSession::establish(bob, &alice_pub, MatchId(4242), Role::Responder).unwrap();
         let from_web = bob
             .open(
-                "aVmBLesnoK1uCAy7pq7q/EHfKQPiVnFHAMwyxJmweo8TVE4kVwULJCp3arZ2d1LVzxRL18hC",
-                "dOFy2E1E7OSebmScx20nHQAAAAAAAAAB",
+                "REl+jiP0/ZshwVfByDmi4UabWbrf0HsTbDxKOf6sOylRU+87g1KR4ga0TpdLy1Lt6Z9Ejk/F",
+                "tiLegx2fw3R8qnd5fmjbmwAAAAAAAAAB",
             )
             .unwrap();
         assert_eq!(String::from_utf8(from_web).unwrap(), "sealed by web/e2e.js: ğüşıöç ✓");

@@ -575,9 +575,27 @@ pub enum ServerFrame {
     /// messages; what was stored can still be `resume`d until it is deleted.
     #[serde(rename = "contact.ended")]
     ContactEnded { match_id: MatchId },
-    /// The peer published a new public key for the contact conversation (a new device or a reinstall).
+    /// A new public key for the contact conversation. `mine: false`: the contact published it (a new device of
+    /// theirs, or a reinstall), in `peer_public_key`. `mine: true`: another of your own sessions (`session_id`)
+    /// took the conversation over with `public_key`, and a device without that key reads nothing new in it: if
+    /// that was not you, sign that session out (`DELETE /v1/me/sessions/{id}`) and take the conversation back.
     #[serde(rename = "contact.key")]
-    ContactKey { match_id: MatchId, peer_public_key: String },
+    ContactKey {
+        match_id: MatchId,
+        /// The contact's new key (`mine: false` only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        peer_public_key: Option<String>,
+        /// Your own side's new key (`mine: true` only).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        public_key: Option<String>,
+        /// Whether it is your own side's key, published by another of your sessions.
+        #[serde(default)]
+        mine: bool,
+        /// With `mine: true`: the session that published it (an id of `GET /v1/me/sessions`); absent when its
+        /// token names no session.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        session_id: Option<String>,
+    },
     /// A new notification, in the user's language; it is stored too (`GET /v1/notifications`).
     #[serde(rename = "notification")]
     Notification { notification: Notification },

@@ -6,8 +6,18 @@ use chrono::{DateTime, Utc};
 
 use super::{AccountError, Accounts};
 use crate::auth::LoginId;
-use crate::domain::UserId;
-use crate::store::LoginRow;
+use crate::domain::{MatchId, UserId};
+use crate::store::{ContactKeyChange, LoginRow};
+
+/// Most contact keys listed per session, the newest: enough to see that a session took conversations over.
+const KEYS_PER_LOGIN: usize = 20;
+
+/// A contact conversation a session took over (`contact.key`): which one, and when.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeyPublished {
+    pub match_id: MatchId,
+    pub at: DateTime<Utc>,
+}
 
 /// One live login, as its owner sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +35,8 @@ pub struct Login {
     pub ip: Option<String>,
     /// The login of the access token that asked.
     pub current: bool,
+    /// The contact conversations it took over, newest first (at most [`KEYS_PER_LOGIN`]).
+    pub contact_keys: Vec<KeyPublished>,
 }
 
 impl Accounts {
@@ -32,7 +44,15 @@ impl Accounts {
     pub async fn logins(&self, user_id: UserId, current: Option<LoginId>) -> Result<Vec<Login>, AccountError> {
         self.current_user(user_id).await?;
         let rows = self.store.live_logins(user_id, self.clock.now()).await?;
-        Ok(rows.into_iter().filter_map(|row| login(row, current)).collect())
+        let changes = self.store.contact_key_changes(user_id).await?;
+        let mut logins: Vec<Login> = rows.into_iter().filter_map(|row| login(row, current)).collect();
+        for ContactKeyChange { family_id, match_id, published_at } in changes {
+            let of_login = logins.iter_mut().find(|l| LoginId::parse(&family_id) == Some(l.id));
+            if let Some(l) = of_login.filter(|l| l.contact_keys.len() < KEYS_PER_LOGIN) {
+                l.contact_keys.push(KeyPublished { match_id, at: published_at });
+            }
+        }
+        Ok(logins)
     }
 
     /// Signs out one of the user's logins. Someone else's login, or one signed out already, is
@@ -69,6 +89,7 @@ fn login(row: LoginRow, current: Option<LoginId>) -> Option<Login> {
         user_agent: row.user_agent,
         ip: row.ip,
         current: current == Some(id),
+        contact_keys: Vec::new(),
     })
 }
 

@@ -35,7 +35,7 @@ use crate::store::{Store, StoreError};
 pub use code_rules::OneTimeCode;
 pub use consent::must_accept_notice;
 pub use deletion::DeletionRequested;
-pub use logins::Login;
+pub use logins::{KeyPublished, Login};
 pub use phone_codes::CodeSent;
 pub use profile::ProfileChange;
 pub use register::Registration;

@@ -42,6 +42,19 @@ pub struct SignedIn {
     place: Option<String>,
     /// True for the session of the access token that asked.
     current: bool,
+    /// The contact conversations this session took over with a new key (`contact.key`), newest first, at most
+    /// 20: a session you do not recognise here can read what your contacts send you from then on. Sign it out and
+    /// take the conversation back on your own device. Only which conversation and when: never a key.
+    contact_keys: Vec<ContactKeyTaken>,
+}
+
+/// A contact conversation a session took over.
+#[derive(Serialize, ToSchema)]
+pub struct ContactKeyTaken {
+    /// The contact conversation (`match_id` of `GET /v1/contacts`; it may have ended since).
+    match_id: i64,
+    /// When the session published its key.
+    published_at: DateTime<Utc>,
 }
 
 impl From<Login> for SignedIn {
@@ -55,6 +68,11 @@ impl From<Login> for SignedIn {
             ip_address: l.ip,
             place: None,
             current: l.current,
+            contact_keys: l
+                .contact_keys
+                .into_iter()
+                .map(|k| ContactKeyTaken { match_id: k.match_id.get(), published_at: k.at })
+                .collect(),
         }
     }
 }
@@ -72,7 +90,7 @@ pub struct PasswordChange {
 }
 
 /// Your signed-in devices, most recently used first (at most 100): sessions that are neither signed out nor
-/// expired. `current` marks the one asking.
+/// expired. `current` marks the one asking; `contact_keys`, the contact conversations each took over.
 #[utoipa::path(get, path = "/v1/me/sessions", tag = "account", security(("bearer" = [])),
     responses((status = 200, body = Vec<SignedIn>),
               (status = 403, description = "account_banned", body = ErrorBody)))]

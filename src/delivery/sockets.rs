@@ -165,6 +165,8 @@ pub struct Sockets {
     between: Mutex<Vec<UserId>>,
     between_wanted: Notify,
     between_on: std::sync::atomic::AtomicBool,
+    /// Woken whenever a socket goes: [`Sockets::until_offline`] waits on it.
+    left: Notify,
 }
 
 impl Default for Sockets {
@@ -179,6 +181,7 @@ impl Default for Sockets {
             between: Mutex::default(),
             between_wanted: Notify::new(),
             between_on: std::sync::atomic::AtomicBool::new(false),
+            left: Notify::new(),
         }
     }
 }
@@ -221,7 +224,24 @@ impl Sockets {
             }
         }
         metrics::gauge!("tanis_ws_sessions").decrement(1.0);
+        drop(users);
+        self.left.notify_waiters();
         last
+    }
+
+    /// Returns once the user has no socket here: what waits for a closed socket to be let go (a test, before it
+    /// counts on the user being offline), without polling.
+    pub async fn until_offline(&self, user_id: UserId) {
+        loop {
+            let left = self.left.notified();
+            tokio::pin!(left);
+            // Registered before the check, so a socket that goes in between still wakes it.
+            left.as_mut().enable();
+            if !self.is_connected(user_id) {
+                return;
+            }
+            left.await;
+        }
     }
 
     /// Closes every socket here with `code` (the node is shutting down).

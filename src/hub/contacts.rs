@@ -10,6 +10,7 @@ use tanis_proto::{Contact, ErrorCode, ServerFrame};
 
 use super::Hub;
 use super::context::Ctx;
+use crate::delivery::SocketRef;
 use crate::domain::{MatchId, UserId, handle};
 use crate::store::{Keep, MatchRow, StoreError};
 
@@ -36,16 +37,35 @@ pub(super) async fn propose(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
     }
 }
 
-/// `contact.key`: this device takes the contact conversation over with a new key; the peer is told.
+/// `contact.key`: this device takes the contact conversation over with a new key. The peer is told, and so are the
+/// user's other sockets (`mine: true`, naming this socket's session): a takeover by a stolen token is never silent
+/// to the owner's own devices, and the session's list shows it (`contact_keys`).
 pub(super) async fn publish_key(ctx: &mut Ctx, id: Option<String>, match_id: MatchId, public_key: String) {
     if STANDARD.decode(&public_key).map(|k| k.len()) != Ok(32) {
         return ctx.protocol_error(id, ErrorCode::InvalidBase64, "public_key must be 32 bytes in base64").await;
     }
     let hub = ctx.hub.clone();
-    match hub.inner.services.store.set_contact_key(match_id, ctx.user_id, &public_key).await {
+    let login = ctx.socket.login.map(|login| login.to_string());
+    let store = &hub.inner.services.store;
+    match store.set_contact_key(match_id, ctx.user_id, &public_key, login.as_deref(), hub.now()).await {
         Ok(Some(peer)) => {
-            let frame = ServerFrame::ContactKey { match_id, peer_public_key: public_key };
-            hub.inner.services.delivery.to_user(peer, &frame);
+            let delivery = &hub.inner.services.delivery;
+            let theirs = ServerFrame::ContactKey {
+                match_id,
+                peer_public_key: Some(public_key.clone()),
+                public_key: None,
+                mine: false,
+                session_id: None,
+            };
+            delivery.to_user(peer, &theirs);
+            let mine = ServerFrame::ContactKey {
+                match_id,
+                peer_public_key: None,
+                public_key: Some(public_key),
+                mine: true,
+                session_id: login,
+            };
+            delivery.to_user_except(SocketRef { user_id: ctx.user_id, socket_id: ctx.socket.id }, &mine);
             ctx.reply(ServerFrame::Ok { id }).await;
         }
         Ok(None) => ctx.error(id, ErrorCode::NotInMatch, "no such contact").await,

@@ -334,6 +334,16 @@ impl Hub {
         self.inner.services.clock.now()
     }
 
+    /// Returns once the user has no socket on this node (each closed socket let go), without polling.
+    pub async fn until_offline(&self, user_id: UserId) {
+        self.inner.services.delivery.sockets().until_offline(user_id).await;
+    }
+
+    /// Returns once the push notifier has considered `count` messages in all (queued a push or decided not to).
+    pub async fn until_pushes_considered(&self, count: u64) {
+        self.inner.tasks.notifier.until_considered(count).await;
+    }
+
     /// Open sockets on this node.
     pub fn connections(&self) -> usize {
         self.inner.settings.hub.max_connections - self.inner.limiters.connections.available_permits()

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, TimeDelta, Utc};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
 use super::PushKind;
@@ -28,6 +28,9 @@ struct Sent {
 #[derive(Clone)]
 pub struct Notifier {
     tx: mpsc::Sender<Sent>,
+    /// How many messages the task has considered (queued a push for, or not): what a wait for its decision
+    /// watches ([`Notifier::until_considered`]).
+    considered: watch::Receiver<u64>,
     /// Off until push is configured: nothing is queued that nothing would send.
     enabled: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
@@ -35,8 +38,15 @@ pub struct Notifier {
 impl Notifier {
     pub fn spawn(store: Store, delivery: Delivery, clock: SharedClock, shutdown: CancellationToken) -> Self {
         let (tx, rx) = mpsc::channel(4096);
-        tokio::spawn(run(store, delivery, clock, rx, shutdown));
-        Self { tx, enabled: std::sync::Arc::default() }
+        let (count, considered) = watch::channel(0);
+        tokio::spawn(run(store, delivery, clock, rx, count, shutdown));
+        Self { tx, considered, enabled: std::sync::Arc::default() }
+    }
+
+    /// Returns once `count` messages were considered in all (their pushes queued or skipped).
+    pub async fn until_considered(&self, count: u64) {
+        // The task ends only at shutdown; then there is nothing more to wait for.
+        let _ = self.considered.clone().wait_for(|n| *n >= count).await;
     }
 
     /// Whether push is configured (the message path asks before looking the peer up).
@@ -62,6 +72,7 @@ async fn run(
     delivery: Delivery,
     clock: SharedClock,
     mut rx: mpsc::Receiver<Sent>,
+    considered: watch::Sender<u64>,
     shutdown: CancellationToken,
 ) {
     let mut recent: HashMap<MatchId, DateTime<Utc>> = HashMap::new();
@@ -70,28 +81,40 @@ async fn run(
             _ = shutdown.cancelled() => return,
             sent = rx.recv() => match sent { Some(sent) => sent, None => return },
         };
-        let now = clock.now();
-        if recent.get(&sent.match_id).is_some_and(|at| now - *at < PER_MATCH) {
-            continue;
+        consider(&store, &delivery, &clock, &mut recent, sent).await;
+        considered.send_modify(|n| *n += 1);
+    }
+}
+
+/// Queues a push for one message unless its match had one within [`PER_MATCH`] or the peer is online.
+async fn consider(
+    store: &Store,
+    delivery: &Delivery,
+    clock: &SharedClock,
+    recent: &mut HashMap<MatchId, DateTime<Utc>>,
+    sent: Sent,
+) {
+    let now = clock.now();
+    if recent.get(&sent.match_id).is_some_and(|at| now - *at < PER_MATCH) {
+        return;
+    }
+    recent.insert(sent.match_id, now);
+    if recent.len() > 100_000 {
+        recent.retain(|_, at| now - *at < PER_MATCH);
+    }
+    if delivery.is_online(sent.peer).await {
+        return;
+    }
+    let from = match store.user_by_id(sent.sender).await {
+        Ok(Some(user)) => handle(&user.alias, &user.tag),
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading a push's sender");
+            return;
         }
-        recent.insert(sent.match_id, now);
-        if recent.len() > 100_000 {
-            recent.retain(|_, at| now - *at < PER_MATCH);
-        }
-        if delivery.is_online(sent.peer).await {
-            continue;
-        }
-        let from = match store.user_by_id(sent.sender).await {
-            Ok(Some(user)) => handle(&user.alias, &user.tag),
-            Ok(None) => continue,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading a push's sender");
-                continue;
-            }
-        };
-        let push = PushKind::Message { match_id: sent.match_id, from };
-        if let Err(e) = store.enqueue_push(sent.peer, &push, now).await {
-            tracing::warn!(error = %e, user_id = sent.peer.get(), "queueing a push");
-        }
+    };
+    let push = PushKind::Message { match_id: sent.match_id, from };
+    if let Err(e) = store.enqueue_push(sent.peer, &push, now).await {
+        tracing::warn!(error = %e, user_id = sent.peer.get(), "queueing a push");
     }
 }

@@ -125,24 +125,66 @@ impl Store {
             .await)?)
     }
 
-    /// Replaces `user_id`'s public key in their contact conversation `match_id` (a new device, or a reinstall);
-    /// returns the peer, `None` when it is not an open contact of theirs.
+    /// Replaces `user_id`'s public key in their contact conversation `match_id` (a new device, or a reinstall) and
+    /// records that the session `login` published it (`contact_keys`, for `GET /v1/me/sessions`), in one
+    /// transaction; returns the peer, `None` (nothing recorded) when it is not an open contact of theirs.
     pub async fn set_contact_key(
         &self,
         match_id: MatchId,
         user_id: UserId,
         public_key: &str,
+        login: Option<&str>,
+        now: DateTime<Utc>,
     ) -> Result<Option<UserId>, StoreError> {
-        let query = "UPDATE matches SET \
-                       user1_public_key = CASE WHEN user1_id = $2 THEN $3 ELSE user1_public_key END, \
-                       user2_public_key = CASE WHEN user2_id = $2 THEN $3 ELSE user2_public_key END \
-                     WHERE id = $1 AND (user1_id = $2 OR user2_id = $2) AND kept_at IS NOT NULL \
-                     RETURNING CASE WHEN user1_id = $2 THEN user2_id ELSE user1_id END";
-        Ok(on_write_pool!(self, |pool| sqlx::query_scalar(query)
+        on_write_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let peer: Option<UserId> = sqlx::query_scalar(
+                "UPDATE matches SET \
+                   user1_public_key = CASE WHEN user1_id = $2 THEN $3 ELSE user1_public_key END, \
+                   user2_public_key = CASE WHEN user2_id = $2 THEN $3 ELSE user2_public_key END \
+                 WHERE id = $1 AND (user1_id = $2 OR user2_id = $2) AND kept_at IS NOT NULL \
+                 RETURNING CASE WHEN user1_id = $2 THEN user2_id ELSE user1_id END",
+            )
             .bind(match_id)
             .bind(user_id)
             .bind(public_key)
-            .fetch_optional(pool)
-            .await)?)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if peer.is_some() {
+                sqlx::query(
+                    "INSERT INTO contact_keys (user_id, family_id, match_id, published_at) VALUES ($1, $2, $3, $4)",
+                )
+                .bind(user_id)
+                .bind(login)
+                .bind(match_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(peer)
+        })
     }
+
+    /// The user's contact key changes made by their sessions, newest first (at most [`MAX_KEY_CHANGES`]): each
+    /// with the session (login) that published it.
+    pub async fn contact_key_changes(&self, user_id: UserId) -> Result<Vec<ContactKeyChange>, StoreError> {
+        let query = select!(
+            "SELECT family_id, match_id, published_at FROM contact_keys \
+             WHERE user_id = $1 AND family_id IS NOT NULL ORDER BY published_at DESC, id DESC LIMIT $2"
+        );
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(MAX_KEY_CHANGES).all().await)?)
+    }
+}
+
+/// Most key changes read for the sessions' list: far more than a person makes by hand.
+pub const MAX_KEY_CHANGES: i64 = 500;
+
+/// A `contact.key` one of the user's sessions published.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct ContactKeyChange {
+    /// The session (`logins.family_id`).
+    pub family_id: String,
+    pub match_id: MatchId,
+    pub published_at: DateTime<Utc>,
 }

@@ -59,7 +59,7 @@ pub use batch::{
     WriteOutcome, Written,
 };
 pub use consents::Consent;
-pub use contacts::{ContactRow, Keep};
+pub use contacts::{ContactKeyChange, ContactRow, Keep};
 pub use deletion::Deleted;
 pub use fail_points::FailPoints;
 pub use job_runs::JobRunRow;

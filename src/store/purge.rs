@@ -74,6 +74,7 @@ const REMOVE: &[&str] = &[
     "DELETE FROM report_evidence WHERE report_id IN (SELECT id FROM reports WHERE reporter_id = $1 OR reported_id = $1)",
     "DELETE FROM push_outbox WHERE device_id IN (SELECT id FROM devices WHERE user_id = $1)",
     "DELETE FROM devices WHERE user_id = $1",
+    "DELETE FROM contact_keys WHERE user_id = $1",
     "DELETE FROM logins WHERE user_id = $1",
     "DELETE FROM refresh_tokens WHERE user_id = $1",
     "DELETE FROM privacy_consents WHERE user_id = $1",

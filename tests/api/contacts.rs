@@ -27,11 +27,18 @@ on_both_stores!(
 );
 
 /// The next frame that is not `ok`-noise of this kind: an answer or an event of interest.
-async fn next_of(socket: &mut Connection, wanted: impl Fn(&ServerFrame) -> bool) -> ServerFrame {
+pub(crate) async fn next_of(socket: &mut Connection, wanted: impl Fn(&ServerFrame) -> bool) -> ServerFrame {
     socket.next_where(wanted).await.unwrap()
 }
 
-async fn answer(socket: &mut Connection) -> ServerFrame {
+/// `event` within 10 s: what a test waits on instead of polling.
+async fn within(what: &str, event: impl std::future::Future<Output = ()>) {
+    tokio::time::timeout(std::time::Duration::from_secs(10), event)
+        .await
+        .unwrap_or_else(|_| panic!("{what}: not within 10 s"));
+}
+
+pub(crate) async fn answer(socket: &mut Connection) -> ServerFrame {
     next_of(socket, |f| matches!(f, ServerFrame::Ok { .. } | ServerFrame::Error { .. })).await
 }
 
@@ -80,7 +87,7 @@ async fn end(app: &TestApp, user: &TestUser, match_id: tanis_proto::MatchId) -> 
 }
 
 /// Sends `text` from one side and returns what the other side read.
-async fn say(from: (&mut Connection, &mut Chat), to: (&mut Connection, &mut Chat), text: &str) -> String {
+pub(crate) async fn say(from: (&mut Connection, &mut Chat), to: (&mut Connection, &mut Chat), text: &str) -> String {
     from.0.send(&from.1.message(text)).await.unwrap();
     assert!(matches!(
         next_of(from.0, |f| matches!(f, ServerFrame::MsgAccepted { .. } | ServerFrame::Error { .. })).await,
@@ -147,14 +154,13 @@ async fn a_message_to_an_offline_contact_is_pushed_without_its_content(backend: 
     assert_eq!(registered.status(), StatusCode::NO_CONTENT);
     let (mut sa, mut chat_a, sb, _) = contacts(&app, &a, &b).await;
     drop(sb);
-    let gone = || async { app.hub.connections() == 1 };
-    crate::helpers::eventually(std::time::Duration::from_secs(10), "b's socket is gone", gone).await;
+    within("b's socket is let go", app.hub.until_offline(b.id)).await;
     // A day later, long after the match would have expired.
     app.clock.advance(TimeDelta::days(1));
     sa.send(&chat_a.message("gizli bir şey")).await.unwrap();
     next_of(&mut sa, |f| matches!(f, ServerFrame::MsgAccepted { .. })).await;
-    let queued = || async { crate::push::outbox(&app).await == 1 };
-    crate::helpers::eventually(std::time::Duration::from_secs(10), "a push is queued", queued).await;
+    within("the notifier considered the message", app.hub.until_pushes_considered(1)).await;
+    assert_eq!(crate::push::outbox(&app).await, 1, "a push is queued");
     app.run_job(Job::Push).await.unwrap();
     let sends = google.lock().unwrap().sends.clone();
     assert_eq!(sends.len(), 1);
@@ -268,7 +274,14 @@ async fn a_new_device_takes_the_conversation_over_by_publishing_a_key(backend: B
     sb.send(&key).await.unwrap();
     assert!(matches!(answer(&mut sb).await, ServerFrame::Ok { .. }));
     let told = next_of(&mut sa, |f| matches!(f, ServerFrame::ContactKey { .. })).await;
-    assert_eq!(told, ServerFrame::ContactKey { match_id, peer_public_key: public_key.clone() });
+    let theirs = ServerFrame::ContactKey {
+        match_id,
+        peer_public_key: Some(public_key.clone()),
+        public_key: None,
+        mine: false,
+        session_id: None,
+    };
+    assert_eq!(told, theirs);
     assert_eq!(listed(&app, &a).await[0]["peer_public_key"], public_key.as_str());
     chat_a.peer_rekeyed(&public_key).unwrap();
     assert_eq!(chat_a.e2e.safety_number(), chat_b.e2e.safety_number());

@@ -12,6 +12,7 @@ mod call_quality;
 mod cluster;
 mod cluster_refusals;
 mod consent;
+mod contact_takeover;
 mod contacts;
 mod coturn;
 mod database_failures;

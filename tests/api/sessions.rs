@@ -138,7 +138,17 @@ async fn each_sign_in_is_listed_with_its_device_and_address_and_the_asking_one_i
     let keys: Vec<&String> = listed[0].as_object().unwrap().keys().collect();
     assert_eq!(
         keys,
-        ["created_at", "current", "expires_at", "id", "ip_address", "last_used_at", "place", "user_agent"],
+        [
+            "contact_keys",
+            "created_at",
+            "current",
+            "expires_at",
+            "id",
+            "ip_address",
+            "last_used_at",
+            "place",
+            "user_agent"
+        ],
         "{:#}",
         listed[0]
     );

@@ -180,6 +180,10 @@ for (const browserProposes of [true, false]) {
       const taken = await peer.next((e) => e.event === 'contact_key', 'the browser’s new key');
       assert.match(await fresh.page.getByTestId('safety-changed').textContent(), /This device now holds the conversation/);
       assert.equal(await fresh.page.getByTestId('safety-number').textContent(), taken.safety_number);
+      // The browser that held the key is told at once that another session of the same person took it over
+      // (`contact.key` with `mine: true`): no silent takeover. It drops its key and can take the conversation back.
+      await web.page.getByTestId('no-key').waitFor();
+      assert.match(await web.page.getByTestId('safety-changed').textContent(), /Another of your sessions took the conversation/);
       await exchange(fresh, peer, 'Bu cihazdan yazıyorum', 'Yeni cihazına da yazıyorum');
       // The browser that held the old key reads nothing new: one device at a time holds a contact.
       await web.page.locator('.message.theirs[data-status=undecryptable]').last().waitFor();

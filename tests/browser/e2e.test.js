@@ -123,11 +123,25 @@ test('a message sealed by the Rust client opens here, with the same keys and saf
   assert.equal(e2e.toBase64(bob.publicKey), 'D6poTtKIZ7l/Smot7l34zpdOdrcBjj8iocTPJnhXDyA=');
   const session = await e2e.establish(alice, e2e.toBase64(bob.publicKey), 4242, true);
   const text = session.open(
-    'c/bAJcNFLOeRRlJf5rdlY/MCiCMcu3484qUgViZxiYIdi0TTqpbEIpTWQwwWmiDfz8N7lAJToCthgneDjQ==',
-    'NOAYjTlfSMFkxGJ23gA+HQAAAAAAAAAB',
+    'vFYq/pGSaGQOF+PcjsocHL9TafuzsscDJ+TBcEcaF+qNFv1MEqIOkO5PibX2LGhxvmTPnEOH8mQsZ0ETvQ==',
+    'qWsDSFL8rJnU4ZFaGmUJGQAAAAAAAAAB',
   );
   assert.equal(text, 'sealed by client/src/e2e.rs: ğüşıöç ✓');
   assert.equal(await session.safetyNumber(), '65214 51174 20574 11678 51691 30878');
+});
+
+test('a session is bound to both public keys as sent, not only to their shared secret', async () => {
+  const alice = await e2e.generateIdentity();
+  const bob = await e2e.generateIdentity();
+  // X25519 ignores a key's top bit: this other encoding of alice's key gives bob the same shared secret.
+  const otherEncoding = alice.publicKey.slice();
+  otherEncoding[31] ^= 0x80;
+  const sender = await e2e.establish(alice, e2e.toBase64(bob.publicKey), 3, true);
+  const here = await e2e.establish(bob, e2e.toBase64(alice.publicKey), 3, false);
+  const other = await e2e.establish(bob, e2e.toBase64(otherEncoding), 3, false);
+  const sealed = sender.seal('merhaba');
+  assert.throws(() => other.open(sealed.ciphertext, sealed.nonce), kind('decrypt'));
+  assert.equal(here.open(sealed.ciphertext, sealed.nonce), 'merhaba');
 });
 
 test('the franking commitment matches the protocol test vector', async () => {

@@ -60,7 +60,10 @@ function sessionsCard(sessions, actions) {
         h('p', { class: 'muted small' },
           t('account.lastUsed', { time: formatTime(s.last_used_at) }),
           s.ip_address && ` · ${s.ip_address}`,
-          s.place && ` · ${s.place}`)),
+          s.place && ` · ${s.place}`),
+        // A session that took contact conversations over: what a stolen session would show (protocol section 9).
+        s.contact_keys?.length > 0 && h('p', { class: 'small', 'data-testid': 'session-took-over' },
+          t('account.tookOver', { count: s.contact_keys.length, time: formatTime(s.contact_keys[0].published_at) }))),
       s.current
         ? h('span', { class: 'badge' }, t('account.thisDevice'))
         : h('button', { type: 'button', onclick: () => actions.revoke(s.id), 'data-testid': 'revoke-session' }, t('account.signOutDevice'))));

@@ -43,7 +43,7 @@ export class ContactChatView extends ChatView {
     this.safetyHost ??= h('div', { class: 'safety-host' });
     const changed = this.conversation.record.key_changed;
     return fill(this.safetyHost, super.safetyStrip(), changed && h('div', { class: 'banner notice', role: 'status', 'data-testid': 'safety-changed' },
-      h('p', {}, t(changed === 'mine' ? 'contacts.keyMine' : 'contacts.keyTheirs', { peer: this.conversation.record.peer })),
+      h('p', {}, t({ mine: 'contacts.keyMine', elsewhere: 'contacts.keyElsewhere' }[changed] ?? 'contacts.keyTheirs', { peer: this.conversation.record.peer })),
       h('button', { type: 'button', onclick: () => this.actions.keySeen().then(() => this.safetyStrip()), 'data-testid': 'safety-changed-ok' }, t('contacts.keySeen'))));
   }
 

@@ -1,0 +1,144 @@
+//! No silent takeover of a contact conversation (issue 47, point 3): a key published by one session of a user
+//! reaches the user's other devices (`contact.key` with `mine: true`, naming the session) and is listed with that
+//! session in `GET /v1/me/sessions`; a key the contact had before, announced again, opens no old session with its
+//! counters restarted.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+use tanis_client::{ClientError, Connection, E2eError, Identity};
+use tanis_proto::{ClientFrame, ServerFrame};
+
+use crate::contacts::{answer, contacts, next_of, say};
+use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::on_both_stores;
+
+on_both_stores!(
+    a_key_one_session_publishes_reaches_the_owners_other_devices_and_is_listed_with_that_session,
+    a_key_the_contact_had_before_announced_again_opens_no_old_session,
+);
+
+async fn sessions(app: &TestApp, access: &str) -> Vec<Value> {
+    let response = app.client.get(app.url("/v1/me/sessions")).bearer_auth(access).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    response.json().await.unwrap()
+}
+
+fn key_frame(match_id: tanis_proto::MatchId, public_key: &str) -> ClientFrame {
+    ClientFrame::ContactKey { id: Some("key".into()), match_id, public_key: public_key.to_owned() }
+}
+
+async fn a_key_one_session_publishes_reaches_the_owners_other_devices_and_is_listed_with_that_session(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, chat_a, mut sb, _) = contacts(&app, &a, &b).await;
+    let match_id = chat_a.info.match_id;
+
+    // Someone signs in as b elsewhere (a stolen password, say) and takes the conversation over.
+    let stolen = app.sign_in(&b).await;
+    let (mut thief, _) = Connection::connect(&app.ws_url(), &stolen).await.unwrap();
+    let thief_session = sessions(&app, &stolen).await.into_iter().find(|s| s["current"] == true).unwrap();
+    let thief_session = thief_session["id"].as_str().unwrap().to_owned();
+    let key = Identity::generate().public_key_b64();
+    thief.send(&key_frame(match_id, &key)).await.unwrap();
+    assert_eq!(thief.next().await.unwrap(), ServerFrame::Ok { id: Some("key".into()) }, "no copy to itself first");
+
+    // The contact is told, as before; b's own device is told too, and by which session.
+    let theirs = next_of(&mut sa, |f| matches!(f, ServerFrame::ContactKey { .. })).await;
+    assert_eq!(
+        theirs,
+        ServerFrame::ContactKey {
+            match_id,
+            peer_public_key: Some(key.clone()),
+            public_key: None,
+            mine: false,
+            session_id: None
+        }
+    );
+    let mine = next_of(&mut sb, |f| matches!(f, ServerFrame::ContactKey { .. })).await;
+    assert_eq!(
+        mine,
+        ServerFrame::ContactKey {
+            match_id,
+            peer_public_key: None,
+            public_key: Some(key.clone()),
+            mine: true,
+            session_id: Some(thief_session.clone())
+        }
+    );
+
+    // b, reviewing where they are signed in, sees which session took the conversation over, and only that.
+    let listed = sessions(&app, &app.access_token(&b).await).await;
+    let of = |id: &str| listed.iter().find(|s| s["id"] == id).unwrap_or_else(|| panic!("{id} listed: {listed:?}"));
+    let taken = of(&thief_session)["contact_keys"].as_array().unwrap().clone();
+    assert_eq!(taken.len(), 1, "{taken:?}");
+    assert_eq!(taken[0]["match_id"], match_id.get());
+    let published_at = taken[0]["published_at"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+    assert_eq!(published_at, app.now(), "on the server's clock");
+    let fields: Vec<&String> = taken[0].as_object().unwrap().keys().collect();
+    assert_eq!(fields, ["match_id", "published_at"], "never the key itself");
+    let own = listed.iter().find(|s| s["current"] == true).unwrap();
+    assert_eq!(own["contact_keys"], serde_json::json!([]), "b's own session published nothing");
+    // a's sessions say nothing of b's.
+    for session in sessions(&app, &app.access_token(&a).await).await {
+        assert_eq!(session["contact_keys"], serde_json::json!([]));
+    }
+}
+
+async fn a_key_the_contact_had_before_announced_again_opens_no_old_session(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, mut chat_a, mut sb, mut chat_b) = contacts(&app, &a, &b).await;
+    let match_id = chat_a.info.match_id;
+    let old_key = chat_a.info.peer_public_key.clone();
+    assert_eq!(say((&mut sb, &mut chat_b), (&mut sa, &mut chat_a), "eski").await, "eski");
+
+    // b moves to a new key; a follows, and reads under it.
+    let rekey = chat_b.rekey().unwrap();
+    sb.send(&rekey).await.unwrap();
+    assert!(matches!(answer(&mut sb).await, ServerFrame::Ok { .. }));
+    let Some(ServerFrame::ContactKey { peer_public_key: Some(new_key), .. }) =
+        Some(next_of(&mut sa, |f| matches!(f, ServerFrame::ContactKey { .. })).await)
+    else {
+        unreachable!()
+    };
+    chat_a.peer_rekeyed(&new_key).unwrap();
+    assert_eq!(say((&mut sb, &mut chat_b), (&mut sa, &mut chat_a), "yeni").await, "yeni");
+
+    // With b's token, someone collects b's first message (resume) and announces b's old key again.
+    let mut thief = Connection::connect(&app.ws_url(), &app.sign_in(&b).await).await.unwrap().0;
+    thief.send(&ClientFrame::Resume { id: Some("r".into()), match_id, after_seq: tanis_proto::Seq(0) }).await.unwrap();
+    let first = next_of(&mut thief, |f| matches!(f, ServerFrame::Msg { .. })).await;
+    thief.send(&key_frame(match_id, &old_key)).await.unwrap();
+    assert!(matches!(answer(&mut thief).await, ServerFrame::Ok { .. }));
+    let announced = next_of(&mut sa, |f| matches!(f, ServerFrame::ContactKey { .. })).await;
+    assert!(matches!(&announced, ServerFrame::ContactKey { peer_public_key: Some(k), .. } if *k == old_key));
+    assert!(
+        matches!(chat_a.peer_rekeyed(&old_key), Err(ClientError::E2e(E2eError::InvalidPublicKey))),
+        "a key the contact had before is refused"
+    );
+    // b's own device saw it happen.
+    let seen = next_of(&mut sb, |f| matches!(f, ServerFrame::ContactKey { .. })).await;
+    assert!(matches!(seen, ServerFrame::ContactKey { mine: true, .. }), "{seen:?}");
+
+    // The old message sent again is a new seq on the server, and it must not open as a new message.
+    let ServerFrame::Msg { ciphertext, nonce, commitment, .. } = first else { unreachable!() };
+    let replay = ClientFrame::MsgSend {
+        id: Some("again".into()),
+        match_id,
+        client_msg_id: "again".into(),
+        ciphertext,
+        nonce,
+        commitment: commitment.unwrap(),
+    };
+    thief.send(&replay).await.unwrap();
+    assert!(matches!(
+        next_of(&mut thief, |f| matches!(f, ServerFrame::MsgAccepted { .. } | ServerFrame::Error { .. })).await,
+        ServerFrame::MsgAccepted { .. }
+    ));
+    let replayed = next_of(&mut sa, |f| matches!(f, ServerFrame::Msg { .. })).await;
+    assert!(chat_a.read(&replayed).is_err(), "an old message opened again with fresh counters");
+    // And the conversation goes on under b's real key.
+    assert_eq!(say((&mut sb, &mut chat_b), (&mut sa, &mut chat_a), "hâlâ ben").await, "hâlâ ben");
+}
