@@ -43,6 +43,11 @@ TWO_TABLES = (
         "commitment) VALUES (:match, :seq, :sender, :receiver, :time, NULL, 'text', :commitment)",
     ],
 )
+ONE_ROW_INSERT = [
+    "INSERT INTO message_rows (match_id, seq, sender_id, receiver_id, sent_at, device_info, connection_type, "
+    "commitment, client_msg_id, content, nonce) VALUES (:match, :seq, :sender, :receiver, :time, NULL, "
+    "'text', :commitment, :key, :content, :nonce)",
+]
 LAYOUTS = {
     "clustered by (match_id, seq), WITHOUT ROWID (0007 to 0027)": (
         [
@@ -66,11 +71,20 @@ LAYOUTS = {
         ],
         "UPDATE message_rows SET delivered = TRUE, delivered_at = :time "
         "WHERE match_id = :match AND seq = :seq AND delivered = FALSE",
+        ONE_ROW_INSERT,
+    ),
+    "one row per message, and the commitments' expiry index (0032)": (
         [
-            "INSERT INTO message_rows (match_id, seq, sender_id, receiver_id, sent_at, device_info, connection_type, "
-            "commitment, client_msg_id, content, nonce) VALUES (:match, :seq, :sender, :receiver, :time, NULL, "
-            "'text', :commitment, :key, :content, :nonce)",
+            f"CREATE TABLE message_rows ({ROW})",
+            "CREATE UNIQUE INDEX message_rows_key ON message_rows (match_id, seq)",
+            "CREATE UNIQUE INDEX message_rows_client_key ON message_rows (match_id, sender_id, client_msg_id) "
+            "WHERE content IS NOT NULL",
+            "CREATE INDEX message_rows_expiry ON message_rows (sent_at) WHERE content IS NOT NULL",
+            "CREATE INDEX message_rows_commitment_expiry ON message_rows (sent_at) WHERE commitment IS NOT NULL",
         ],
+        "UPDATE message_rows SET delivered = TRUE, delivered_at = :time "
+        "WHERE match_id = :match AND seq = :seq AND delivered = FALSE",
+        ONE_ROW_INSERT,
     ),
 }
 

@@ -286,6 +286,11 @@ impl Chat {
         let ServerFrame::MatchFound { info, .. } = found else {
             return Err(ClientError::Unexpected(format!("{found:?}")));
         };
+        Chat::established(identity, info)
+    }
+
+    /// The chat of a match just found: its session derived from `identity` and the peer's key in `info`.
+    fn established(identity: Identity, info: MatchInfo) -> Result<Chat, ClientError> {
         let role = if info.initiator { Role::Initiator } else { Role::Responder };
         let e2e = E2eSession::establish(identity, &info.peer_public_key, info.match_id, role)?;
         Ok(Chat {
@@ -423,18 +428,7 @@ mod tests {
             shared_interests: Vec::new(),
             shared_languages: Vec::new(),
         };
-        let chat = |identity: Identity, info: MatchInfo| {
-            let role = if info.initiator { Role::Initiator } else { Role::Responder };
-            let e2e = E2eSession::establish(identity, &info.peer_public_key, info.match_id, role).unwrap();
-            Chat {
-                info,
-                e2e,
-                previous: None,
-                retired_peer_keys: Vec::new(),
-                next_client_msg_id: 1,
-                received: BTreeMap::new(),
-            }
-        };
+        let chat = |identity: Identity, info: MatchInfo| Chat::established(identity, info).unwrap();
         let (a_pub, b_pub) = (a.public_key_b64(), b.public_key_b64());
         (chat(a, info(b_pub, true)), chat(b, info(a_pub, false)))
     }

@@ -24,8 +24,8 @@ use crate::domain::{BanReason, NotificationKind, Role, handle};
 use crate::notices::Locale;
 use crate::store::UserRow;
 use crate::store::export::{
-    ExportedAppeal, ExportedBan, ExportedBlock, ExportedClaim, ExportedLoginAttempt, ExportedMatch, ExportedPhoneCode,
-    ExportedReport, ExportedSession, ExportedSubscription,
+    ExportedAppeal, ExportedBan, ExportedBlock, ExportedClaim, ExportedContactKey, ExportedLoginAttempt, ExportedMatch,
+    ExportedPhoneCode, ExportedReport, ExportedSession, ExportedSubscription,
 };
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -49,6 +49,8 @@ pub struct Export {
     /// Every privacy notice version accepted, oldest first.
     consents: Vec<ExportedConsent>,
     sessions: Vec<ExportedSession>,
+    /// The contact conversations your sessions took over by publishing a new key: which and when, newest first.
+    contact_keys: Vec<ExportedContactKey>,
     login_attempts: Vec<ExportedLoginAttempt>,
     /// One-time codes asked for on the account (never the codes themselves).
     phone_codes: Vec<ExportedPhoneCode>,
@@ -219,6 +221,8 @@ async fn document(
         consents.into_iter().map(|c| ExportedConsent { version: c.notice_version, accepted_at: c.accepted_at });
     let consents = bound.keep("consents", consents.collect());
     let sessions = bound.keep("sessions", store.export_sessions(id, fetch).await.map_err(ApiError::internal)?);
+    let contact_keys =
+        bound.keep("contact_keys", store.export_contact_keys(id, fetch).await.map_err(ApiError::internal)?);
     let attempts = store.export_login_attempts(id, lookup.as_ref(), fetch).await.map_err(ApiError::internal)?;
     let login_attempts = bound.keep("login_attempts", attempts);
     let phone_codes = bound.keep("phone_codes", store.export_phone_codes(id, fetch).await.map_err(ApiError::internal)?);
@@ -293,6 +297,7 @@ async fn document(
         profile,
         consents,
         sessions,
+        contact_keys,
         login_attempts,
         phone_codes,
         matches,

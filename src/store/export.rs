@@ -29,6 +29,14 @@ pub struct ExportedSession {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
+/// A contact conversation one of the user's sessions took over (`contact.key`): which, and when; never the key.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize, ToSchema)]
+pub struct ExportedContactKey {
+    #[schema(value_type = i64)]
+    pub match_id: MatchId,
+    pub published_at: DateTime<Utc>,
+}
+
 /// One attempt to sign in to the account, or with its phone number.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize, ToSchema)]
 pub struct ExportedLoginAttempt {
@@ -170,6 +178,17 @@ impl Store {
         let query = select!(
             "SELECT created_at, last_used_at, expires_at, user_agent, ip, revoked_at FROM logins \
              WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2"
+        );
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(limit).all().await)?)
+    }
+
+    pub async fn export_contact_keys(
+        &self,
+        user_id: UserId,
+        limit: i64,
+    ) -> Result<Vec<ExportedContactKey>, StoreError> {
+        let query = select!(
+            "SELECT match_id, published_at FROM contact_keys WHERE user_id = $1 ORDER BY published_at DESC LIMIT $2"
         );
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(limit).all().await)?)
     }

@@ -84,6 +84,12 @@ async fn a_key_one_session_publishes_reaches_the_owners_other_devices_and_is_lis
     for session in sessions(&app, &app.access_token(&a).await).await {
         assert_eq!(session["contact_keys"], serde_json::json!([]));
     }
+    // And b's data export holds the record too (docs/privacy.md): the conversation and the time, never the key.
+    let export = app.client.get(app.url("/v1/me/export")).bearer_auth(app.access_token(&b).await).send().await.unwrap();
+    assert_eq!(export.status(), StatusCode::OK);
+    let export: Value = export.json().await.unwrap();
+    let expected = serde_json::json!([{"match_id": match_id.get(), "published_at": taken[0]["published_at"]}]);
+    assert_eq!(export["contact_keys"], expected);
 }
 
 async fn a_key_the_contact_had_before_announced_again_opens_no_old_session(backend: Backend) {

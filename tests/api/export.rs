@@ -102,6 +102,7 @@ async fn an_export_holds_every_section_and_names_the_peer_only_by_handle(backend
         "profile",
         "consents",
         "sessions",
+        "contact_keys",
         "login_attempts",
         "phone_codes",
         "matches",
