@@ -9,7 +9,7 @@ use tanis_client::{ClientError, Connection, E2eError, Identity};
 use tanis_proto::{ClientFrame, ServerFrame};
 
 use crate::contacts::{answer, contacts, next_of, say};
-use crate::helpers::{Backend, TestApp, spawn_app};
+use crate::helpers::{Backend, PASSWORD, TestApp, spawn_app, tokens};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -35,8 +35,11 @@ async fn a_key_one_session_publishes_reaches_the_owners_other_devices_and_is_lis
     let (mut sa, chat_a, mut sb, _) = contacts(&app, &a, &b).await;
     let match_id = chat_a.info.match_id;
 
-    // Someone signs in as b elsewhere (a stolen password, say) and takes the conversation over.
-    let stolen = app.sign_in(&b).await;
+    // Someone signs in as b elsewhere (a stolen password, say) and takes the conversation over. b's own app keeps
+    // its session (`app.sign_in` would move b's app to the new one).
+    let response = app.login(&b.phone, PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let (stolen, _) = tokens(&response.json::<Value>().await.unwrap());
     let (mut thief, _) = Connection::connect(&app.ws_url(), &stolen).await.unwrap();
     let thief_session = sessions(&app, &stolen).await.into_iter().find(|s| s["current"] == true).unwrap();
     let thief_session = thief_session["id"].as_str().unwrap().to_owned();
