@@ -269,10 +269,9 @@ async fn a_message_and_its_log_come_through_whole_as_one_row(backend: Backend) {
     message_rows_come_through_a_rebuild_of_their_tables(backend, 28).await;
 }
 
-/// 0032 indexes the messages whose franking commitment is still kept, for the expiry that clears it once the report
-/// window is over: messages written before it keep their commitments through it, and the expiry's statement then
-/// clears only those sent before the window, once.
-async fn franked_messages_keep_their_commitments_through_0032_until_the_report_window_is_over(backend: Backend) {
+/// A fresh database migrated up to 0029, its directory (kept alive by the caller), its store, two users and a match
+/// of theirs written as 0029 wrote it.
+async fn at_0029_with_a_match(backend: Backend) -> (tempfile::TempDir, String, Store, UserId, UserId, MatchId) {
     let dir = tempfile::tempdir().unwrap();
     let url = fresh_database_url(backend, dir.path()).await;
     let store = Store::connect(&url).await.unwrap();
@@ -280,6 +279,14 @@ async fn franked_messages_keep_their_commitments_through_0032_until_the_report_w
     let a = store.insert_user(&new_user("+905551110031", "ayse", "0031", "AYSE0031")).await.unwrap().id;
     let b = store.insert_user(&new_user("+905551110032", "burak", "0032", "BURAK032")).await.unwrap().id;
     let m = old_match(backend, &url, a, b).await;
+    (dir, url, store, a, b, m)
+}
+
+/// 0032 indexes the messages whose franking commitment is still kept, for the expiry that clears it once the report
+/// window is over: messages written before it keep their commitments through it, and the expiry's statement then
+/// clears only those sent before the window, once.
+async fn franked_messages_keep_their_commitments_through_0032_until_the_report_window_is_over(backend: Backend) {
+    let (_dir, _, store, a, b, m) = at_0029_with_a_match(backend).await;
     let now = start_time();
     let window_start = now - chrono::TimeDelta::days(30);
     let mut recent = new_message(m, b, a, "b1");
@@ -429,13 +436,7 @@ async fn message_rows_come_through_a_rebuild_of_their_tables(backend: Backend, v
 /// 0030 keeps a report's evidence as the bytes the sender committed to (PostgreSQL's text cannot hold a U+0000):
 /// evidence written as text under 0029 comes through as its UTF-8, and a text with a NUL can be stored after it.
 async fn evidence_stored_as_text_comes_through_as_its_bytes_and_a_nul_can_follow(backend: Backend) {
-    let dir = tempfile::tempdir().unwrap();
-    let url = fresh_database_url(backend, dir.path()).await;
-    let store = Store::connect(&url).await.unwrap();
-    migrate_up_to(backend, &url, 29).await;
-    let a = store.insert_user(&new_user("+905551110031", "ayse", "0031", "AYSE0031")).await.unwrap().id;
-    let b = store.insert_user(&new_user("+905551110032", "burak", "0032", "BURAK032")).await.unwrap().id;
-    let m = old_match(backend, &url, a, b).await;
+    let (_dir, url, store, a, b, m) = at_0029_with_a_match(backend).await;
     let at = "2026-11-21T10:00:00Z";
     let report = old_id(
         backend,
