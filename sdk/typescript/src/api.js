@@ -1,0 +1,245 @@
+// @ts-check
+// The REST side (/v1/...): accounts and the token pair. Holds the pair in the injected storage and keeps the
+// access token fresh: refreshed ahead of its expiry (the JWT's `exp`, minus a margin: policy.refreshMargin), and
+// once more when the server answers 401 `token_expired` or the socket closes with 4001/4002. Refresh tokens
+// rotate and a reused one signs every session out (docs/errors.md), so one refresh runs at a time. A refused
+// refresh ends the session: the tokens are forgotten and `reauthenticate` is emitted.
+
+import { TanisError } from './errors.js';
+import { refreshMargin } from './policy.js';
+import { decode, encode } from './storage.js';
+
+/**
+ * @typedef {object} TokenPair
+ * @property {string} access_token
+ * @property {string} access_token_expires_at
+ * @property {string} refresh_token
+ * @property {string} refresh_token_expires_at
+ */
+
+export class Api {
+  /**
+   * @param {object} deps
+   * @param {string} deps.baseUrl `https://api.example` (no trailing slash needed)
+   * @param {typeof fetch} deps.fetch
+   * @param {import('./storage.js').Storage} deps.storage
+   * @param {() => number} deps.now milliseconds since the epoch
+   * @param {import('./emitter.js').Emitter} deps.events
+   * @param {string} deps.prefix storage key prefix
+   * @param {boolean} [deps.refreshAhead] refresh on a timer before expiry (default true); without it, only when a
+   *   token is asked for within its margin, or refused
+   */
+  constructor({ baseUrl, fetch, storage, now, events, prefix, refreshAhead = true }) {
+    this.baseUrl = baseUrl.replace(/\/+$/, '');
+    this.fetch = fetch;
+    this.storage = storage;
+    this.now = now;
+    this.events = events;
+    this.key = `${prefix}tokens`;
+    /** @type {TokenPair | null} */
+    this.tokens = null;
+    /** @type {Promise<void> | null} the refresh in progress: one at a time */
+    this.refreshing = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.timer = undefined;
+    this.stopped = !refreshAhead;
+  }
+
+  /** Reads the stored token pair (an app restart) and schedules its refresh. */
+  async load() {
+    const tokens = decode(await this.storage.get(this.key));
+    this.tokens = tokens?.access_token && tokens?.refresh_token ? tokens : null;
+    this.schedule();
+    return this.tokens !== null;
+  }
+
+  get signedIn() {
+    return this.tokens !== null;
+  }
+
+  // --- accounts ------------------------------------------------------------------------------------------
+
+  /**
+   * @param {{phone: string, password: string, alias: string, birthYear: number, acceptPrivacyNotice: boolean, referralCode?: string}} account
+   * @returns {Promise<any>} the account (`GET /v1/me`'s shape)
+   */
+  async register({ phone, password, alias, birthYear, acceptPrivacyNotice, referralCode }) {
+    /** @type {Record<string, unknown>} */
+    const body = { phone, password, alias, birth_year: birthYear, accept_privacy_notice: acceptPrivacyNotice };
+    if (referralCode) body.referral_code = referralCode;
+    const session = await this.call('POST', '/v1/auth/register', body, { auth: false });
+    await this.store(session.tokens);
+    return session.user;
+  }
+
+  /**
+   * @param {string} phone
+   * @param {string} password
+   * @returns {Promise<any>} the account
+   */
+  async login(phone, password) {
+    const session = await this.call('POST', '/v1/auth/login', { phone, password }, { auth: false });
+    await this.store(session.tokens);
+    return session.user;
+  }
+
+  /** Signs this session out on the server (its sockets close with 4001) and forgets the tokens. */
+  async logout() {
+    const refresh = this.tokens?.refresh_token;
+    await this.forget();
+    if (refresh) await this.call('POST', '/v1/auth/logout', { refresh_token: refresh }, { auth: false }).catch(() => {});
+  }
+
+  // --- tokens --------------------------------------------------------------------------------------------
+
+  /** A valid access token, refreshed first when it is within its margin of expiry; null when signed out. */
+  async accessToken() {
+    if (!this.tokens) return null;
+    if (this.refreshDue() <= this.now()) await this.refresh();
+    return this.tokens?.access_token ?? null;
+  }
+
+  /** When the access token should be refreshed (ms since the epoch). */
+  refreshDue() {
+    const t = this.tokens;
+    if (!t) return Infinity;
+    const claims = jwtClaims(t.access_token);
+    const exp = claims?.exp ? claims.exp * 1000 : Date.parse(t.access_token_expires_at);
+    const iat = claims?.iat ? claims.iat * 1000 : exp - 15 * 60_000;
+    return exp - refreshMargin(exp - iat);
+  }
+
+  /**
+   * Rotates the token pair. A refusal (401: the session was signed out, the refresh token expired or was
+   * reused) ends the session: the tokens are forgotten and `reauthenticate` is emitted. Other failures (network)
+   * keep the tokens and throw.
+   */
+  refresh() {
+    const stale = this.tokens?.refresh_token;
+    if (!stale) return Promise.reject(new TanisError('signed_out', 'not signed in'));
+    this.refreshing ??= (async () => {
+      try {
+        const tokens = await this.call('POST', '/v1/auth/refresh', { refresh_token: stale }, { auth: false });
+        // A sign-out while the request was out wins.
+        if (this.tokens?.refresh_token === stale) await this.store(tokens);
+        this.events.emit('tokens', { expiresAt: tokens.access_token_expires_at });
+      } catch (e) {
+        if (e instanceof TanisError && e.status === 401) {
+          await this.forget();
+          this.events.emit('reauthenticate', { code: e.code });
+        }
+        throw e;
+      }
+    })().finally(() => (this.refreshing = null));
+    return this.refreshing;
+  }
+
+  /** @param {TokenPair} tokens */
+  async store(tokens) {
+    this.tokens = tokens;
+    await this.storage.set(this.key, encode(tokens));
+    this.schedule();
+  }
+
+  async forget() {
+    this.tokens = null;
+    clearTimeout(this.timer);
+    await this.storage.delete(this.key);
+  }
+
+  schedule() {
+    clearTimeout(this.timer);
+    if (!this.tokens || this.stopped) return;
+    const wait = Math.max(this.refreshDue() - this.now(), 1_000);
+    // Silent: a failure that does not end the session is retried by the next request or connect.
+    this.timer = setTimeout(() => this.refresh().catch(() => this.schedule()), Math.min(wait, 2 ** 31 - 1));
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+  }
+
+  // --- transport -----------------------------------------------------------------------------------------
+
+  /**
+   * One request in the server's error shape: resolves to the JSON body (or null), rejects with TanisError.
+   * @param {string} method
+   * @param {string} path
+   * @param {unknown} [body]
+   * @param {{auth?: boolean, retried?: boolean}} [options]
+   * @returns {Promise<any>}
+   */
+  async call(method, path, body, { auth = true, retried = false } = {}) {
+    /** @type {Record<string, string>} */
+    const headers = {};
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (auth) {
+      const token = await this.accessToken();
+      if (!token) throw new TanisError('signed_out', 'not signed in', { status: 401 });
+      headers.authorization = `Bearer ${token}`;
+    }
+    let response;
+    try {
+      response = await this.fetch(`${this.baseUrl}${path}`, {
+        method,
+        headers,
+        body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (cause) {
+      throw new TanisError('network', 'the server cannot be reached', { status: 0, cause });
+    }
+    const text = await response.text();
+    let json = null;
+    try {
+      json = text ? JSON.parse(text) : null;
+    } catch {
+      json = null;
+    }
+    if (response.ok) return json;
+    const error = new TanisError(json?.error?.code ?? 'unknown', json?.error?.message ?? `HTTP ${response.status}`, {
+      status: response.status,
+    });
+    // The access token expired between our check and the server's (clock skew, a sleeping phone): once more.
+    if (auth && !retried && error.code === 'token_expired') {
+      await this.refresh();
+      return this.call(method, path, body, { auth, retried: true });
+    }
+    throw error;
+  }
+}
+
+/**
+ * The claims of a JWT (no verification: only to learn `exp` and `iat`); null when it cannot be read.
+ * @param {string} token
+ * @returns {{exp?: number, iat?: number} | null}
+ */
+export function jwtClaims(token) {
+  const part = token.split('.')[1];
+  if (!part) return null;
+  try {
+    return JSON.parse(base64UrlText(part));
+  } catch {
+    return null;
+  }
+}
+
+const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+
+/** base64url to text, by hand: React Native and Node differ on atob/Buffer, and this needs neither. @param {string} s */
+function base64UrlText(s) {
+  const bytes = [];
+  let bits = 0;
+  let value = 0;
+  for (const c of s.replace(/=+$/, '')) {
+    const v = ALPHABET.indexOf(c === '+' ? '-' : c === '/' ? '_' : c);
+    if (v < 0) throw new Error('not base64url');
+    value = (value << 6) | v;
+    bits += 6;
+    if (bits >= 8) {
+      bits -= 8;
+      bytes.push((value >> bits) & 0xff);
+    }
+  }
+  return new TextDecoder().decode(new Uint8Array(bytes));
+}

@@ -1,0 +1,542 @@
+// @ts-check
+// The SDK's front door: one Client per signed-in person and device. It wires the REST side (api.js), the socket
+// (connection.js) and the conversations (conversation.js), and owns what happens between them: after every
+// `hello` (and `resync`) it adopts the active match, catches every conversation up with `resume` and re-sends
+// their outboxes, syncs the contacts (new keys, takeovers, ends) and asks for a match again if it was waiting.
+// Everything is injected (WebSocket, storage, fetch, clock, randomness), so it runs in React Native, browsers and
+// Node >= 20 alike, and nothing here imports a platform module or WebRTC.
+
+import { Api } from './api.js';
+import { Connection } from './connection.js';
+import { Conversation, newId, storeIdentity } from './conversation.js';
+import * as e2e from './crypto/e2e.js';
+import * as franking from './crypto/franking.js';
+import { Emitter } from './emitter.js';
+import { TanisError } from './errors.js';
+import { MemoryStorage, decode, encode } from './storage.js';
+
+/**
+ * @typedef {object} ClientOptions
+ * @property {string} baseUrl the server, `https://api.example`; the socket is its `/v1/ws` over ws(s)
+ * @property {any} WebSocket a WebSocket constructor: `globalThis.WebSocket` in browsers and React Native, the
+ *   `ws` package's in Node
+ * @property {import('./storage.js').Storage} [storage] persistent in an app (AsyncStorage); default in memory
+ * @property {typeof fetch} [fetch] default `globalThis.fetch`
+ * @property {() => number} [random] [0, 1) for the backoff's jitter (never for keys); default Math.random
+ * @property {() => number} [now] the clock, ms since the epoch; default Date.now
+ * @property {(name: string, detail: any) => void} [onEvent] called with every event (also `client.on`)
+ * @property {string} [storagePrefix] prefix of every storage key; default `tanis.`
+ * @property {import('./connection.js').ConnectionOptions} [connection] heartbeat and backoff tuning
+ * @property {boolean} [refreshAhead] refresh the access token on a timer before it expires (default true)
+ */
+
+/**
+ * @typedef {object} FindOptions
+ * @property {'text' | 'video'} [kind] default `text`
+ * @property {'off' | 'prefer' | 'only'} [interests] match on the profile's interests; default `off`
+ * @property {string[]} [topics] first set the profile's interests (ids of `GET /v1/interests`)
+ * @property {string[]} [languages] first set the profile's languages (ISO 639-1): the server matches on the
+ *   profile, not on the request
+ * @property {'anywhere' | 'country' | {radius_km: number}} [region] premium accounts only
+ * @property {boolean} [nearby] prefer people close to the profile's location
+ */
+
+export class Client {
+  /** @param {ClientOptions} options */
+  constructor(options) {
+    const { baseUrl, WebSocket, storage = new MemoryStorage(), fetch = globalThis.fetch?.bind(globalThis), random = Math.random, now = Date.now } = options;
+    if (!baseUrl || !WebSocket) throw new TypeError('tanis: baseUrl and WebSocket are required');
+    this.storage = storage;
+    this.now = now;
+    this.prefix = options.storagePrefix ?? 'tanis.';
+    /** Every event of the SDK; `client.on(name, fn)` subscribes. */
+    this.events = new Emitter();
+    if (options.onEvent) this.events.on('*', ({ name, detail }) => options.onEvent?.(name, detail));
+    this.api = new Api({ baseUrl, fetch, storage, now, events: this.events, prefix: this.prefix, refreshAhead: options.refreshAhead });
+    const wsUrl = `${baseUrl.replace(/\/+$/, '').replace(/^http/, 'ws')}/v1/ws`;
+    this.connection = new Connection(
+      { url: wsUrl, WebSocket, api: this.api, random, now, events: this.events, onFrame: (f) => this.onFrame(f) },
+      options.connection,
+    );
+    /** @type {Map<number, Conversation>} every conversation this device holds: the match, past ones, contacts */
+    this.conversations = new Map();
+    /** @type {Conversation | null} the match we are in */
+    this.current = null;
+    /** @type {any} the last `hello` */
+    this.hello = null;
+    /** @type {{id: string, frame: any, identity: any} | null} the `match.find` waiting for its `match.found` */
+    this.finding = null;
+    this.restored = false;
+  }
+
+  /**
+   * Subscribes to an event; returns the function that unsubscribes. Events: `state`, `hello`, `closed`,
+   * `reconnecting`, `tokens`, `reauthenticate`, `banned`, `error`, `queued`, `matched`, `message`,
+   * `undecryptable`, `sent`, `delivered`, `failed`, `typing`, `ended`, `contactProposed`, `contactAdded`,
+   * `contactEnded`, `safetyNumberChanged`, `takenOver`, `keyRefused`, `rtc`, `notification`, `ad`.
+   * @param {string} name
+   * @param {(detail: any) => void} listener
+   */
+  on(name, listener) {
+    return this.events.on(name, listener);
+  }
+
+  /** The connection's state: `disconnected`, `connecting`, `connected` or `closed`. */
+  get state() {
+    return this.connection.state;
+  }
+
+  // --- lifecycle -----------------------------------------------------------------------------------------
+
+  /** Reads what storage holds (tokens, conversations, a pending find) and connects if signed in. */
+  async start() {
+    await this.restore();
+    if (await this.api.load()) this.connection.connect();
+    return this.api.signedIn;
+  }
+
+  async restore() {
+    if (this.restored) return;
+    this.restored = true;
+    const ids = decode(await this.storage.get(this.indexKey())) ?? [];
+    for (const id of ids) {
+      const c = Conversation.restore(await this.storage.get(this.conversationKey(id)), this);
+      if (c) this.conversations.set(c.id, c);
+    }
+    const find = decode(await this.storage.get(`${this.prefix}find`));
+    if (find) this.finding = find;
+  }
+
+  /** @param {Parameters<Api['register']>[0]} account */
+  async register(account) {
+    await this.restore();
+    const user = await this.api.register(account);
+    this.connection.connect();
+    return user;
+  }
+
+  /** @param {string} phone @param {string} password */
+  async login(phone, password) {
+    await this.restore();
+    const user = await this.api.login(phone, password);
+    this.connection.connect();
+    return user;
+  }
+
+  /** Signs out on the server and forgets everything this device kept (tokens, keys, conversations). */
+  async logout() {
+    this.connection.stop();
+    await this.api.logout();
+    for (const id of this.conversations.keys()) await this.storage.delete(this.conversationKey(id));
+    await this.storage.delete(this.indexKey());
+    await this.storage.delete(`${this.prefix}find`);
+    this.conversations.clear();
+    this.current = null;
+    this.finding = null;
+  }
+
+  /** Connects (again) after `pause()`, a ban lifted, a new sign-in. */
+  connect() {
+    this.connection.connect();
+  }
+
+  /** The app went to the background: close cleanly and stop reconnecting. Nothing is lost: see `resume()`. */
+  pause() {
+    this.connection.pause();
+  }
+
+  /** The app came back: reconnect; every conversation then resumes and its outbox is re-sent. */
+  resume() {
+    this.connection.connect();
+  }
+
+  /** Stops everything (timers included); the client cannot be used afterwards. */
+  close() {
+    this.connection.stop();
+    this.api.stop();
+    for (const c of this.conversations.values()) clearTimeout(c.gapTimer);
+  }
+
+  // --- REST passthroughs ---------------------------------------------------------------------------------
+
+  /** `GET /v1/me`. */
+  me() {
+    return this.api.call('GET', '/v1/me');
+  }
+
+  /** `PATCH /v1/me` (alias, location, locale, interests, languages). @param {Record<string, unknown>} change */
+  updateProfile(change) {
+    return this.api.call('PATCH', '/v1/me', change);
+  }
+
+  /** `GET /v1/contacts`: `{contacts: [{match_id, peer, peer_public_key, initiator, since, last_seq}]}`. */
+  listContacts() {
+    return this.api.call('GET', '/v1/contacts');
+  }
+
+  // --- frames --------------------------------------------------------------------------------------------
+
+  /** @param {any} frame */
+  onFrame(frame) {
+    const c = frame.match_id != null ? this.conversations.get(frame.match_id) : undefined;
+    switch (frame.type) {
+      case 'hello':
+        this.hello = frame;
+        this.events.emit('hello', frame);
+        return void this.caughtUp(frame.active_match).catch((e) => this.events.emit('error', e));
+      case 'resync':
+        return void this.adopt(frame.active_match, true).catch((e) => this.events.emit('error', e));
+      case 'match.queued':
+        return this.events.emit('queued', { kind: frame.kind });
+      case 'match.cancelled':
+        return void this.clearFind().then(() => this.events.emit('cancelled', {}));
+      case 'match.found':
+        return void this.matched(frame).catch((e) => this.events.emit('error', e));
+      case 'match.ended':
+        if (c) c.end(frame.reason);
+        if (this.current?.id === frame.match_id) this.current = null;
+        return this.events.emit('ended', { matchId: frame.match_id, reason: frame.reason });
+      case 'contact.proposed':
+        return this.events.emit('contactProposed', { matchId: frame.match_id });
+      case 'contact.added':
+        return void this.contactAdded(frame.contact);
+      case 'contact.ended': {
+        if (c) c.end('contact_ended');
+        return this.events.emit('contactEnded', { matchId: frame.match_id });
+      }
+      case 'contact.key':
+        if (frame.mine) return this.takenOver(frame.match_id, frame.public_key, frame.session_id);
+        return this.peerKey(frame.match_id, frame.peer_public_key);
+      case 'notification':
+        return this.events.emit('notification', frame.notification);
+      case 'ad':
+        return this.events.emit('ad', frame.ad);
+      case 'error':
+        return this.refused(frame);
+      case 'ok':
+      case 'pong':
+        return;
+      default:
+        if (frame.type.startsWith('rtc.')) return this.events.emit('rtc', { matchId: frame.match_id, frame });
+        c?.handle(frame);
+    }
+  }
+
+  /** @param {any} frame */
+  refused(frame) {
+    if (frame.id != null && frame.id === this.finding?.id) {
+      void this.clearFind();
+      return this.events.emit('findRefused', TanisError.fromFrame(frame));
+    }
+    const owner = [...this.conversations.values()].find(
+      (c) => c.resumeId === frame.id || c.record.pending.some((/** @type {any} */ p) => p.client_msg_id === frame.id),
+    );
+    if (owner) return owner.handle(frame);
+    // A request's error went to its promise; anything else is reported.
+    if (frame.id == null || !String(frame.id).startsWith('q')) this.events.emit('error', TanisError.fromFrame(frame));
+  }
+
+  /** After every `hello`: the active match, contacts, every other conversation's catching up, the queue. @param {any} active */
+  async caughtUp(active) {
+    await this.restore();
+    await this.adopt(active, false);
+    await this.syncContacts();
+    for (const c of this.conversations.values()) {
+      if (c === this.current || c.isContact) continue;
+      // A match that ended while we were away: collect what was still stored, once.
+      if (!c.ended) c.end('gone');
+      if (c.record.pending.length || !c.record.collected) {
+        c.record.collected = true;
+        c.resume();
+      }
+    }
+  }
+
+  /**
+   * `hello.active_match` / `resync`: continue the match, adopt one we did not know (a restart between `match.find`
+   * and `match.found`), and ask for a match again if the queue entry went with the old socket.
+   * @param {any} active
+   * @param {boolean} resync
+   */
+  async adopt(active, resync) {
+    if (active) {
+      let c = this.conversations.get(active.match_id);
+      if (!c) {
+        c = await this.track(Conversation.fresh(active, this.finding?.identity ?? null));
+        await this.clearFind();
+        this.events.emit('matched', { conversation: c, restored: true });
+      }
+      this.current = c;
+      c.resume();
+    } else {
+      if (this.current && !this.current.isContact) this.current.end('gone');
+      this.current = null;
+      if (resync) for (const c of this.conversations.values()) if (c.isContact && !c.ended) c.resume();
+      if (this.finding) this.connection.send(this.finding.frame);
+    }
+  }
+
+  /** @param {any} record @returns {Promise<Conversation>} */
+  async track(record) {
+    const c = new Conversation(record, this);
+    this.conversations.set(c.id, c);
+    await c.save();
+    await this.storage.set(this.indexKey(), encode([...this.conversations.keys()]));
+    return c;
+  }
+
+  // --- matching ------------------------------------------------------------------------------------------
+
+  /**
+   * Joins the queue with a fresh key pair; resolves with `match.queued` (the match comes as a `matched` event,
+   * maybe at once). Rejects with TanisError (`quota_exhausted`, `already_in_match`, `consent_required`, ...).
+   * @param {FindOptions} [options]
+   */
+  async findMatch({ kind = 'text', interests = 'off', topics, languages, region, nearby = false } = {}) {
+    if (topics || languages) {
+      /** @type {Record<string, unknown>} */
+      const change = {};
+      if (topics) change.interests = topics;
+      if (languages) change.languages = languages;
+      await this.updateProfile(change);
+    }
+    const identity = e2e.generateIdentity();
+    const id = `f${newId().slice(0, 12)}`;
+    /** @type {any} */
+    const frame = { type: 'match.find', id, kind, public_key: e2e.toBase64(identity.publicKey) };
+    if (nearby) frame.nearby = true;
+    if (interests !== 'off') frame.interests = interests;
+    if (region && region !== 'anywhere') frame.region = region;
+    // On disk before the frame leaves: a restart before `match.found` must still find the key.
+    this.finding = { id, frame, identity: storeIdentity(identity) };
+    await this.storage.set(`${this.prefix}find`, encode(this.finding));
+    try {
+      return await this.connection.request(frame);
+    } catch (e) {
+      await this.clearFind();
+      throw e;
+    }
+  }
+
+  /** Leaves the queue. */
+  async cancelFind() {
+    await this.connection.request({ type: 'match.cancel' }).catch((e) => {
+      if (e.code !== 'not_queued') throw e;
+    });
+    await this.clearFind();
+  }
+
+  async clearFind() {
+    this.finding = null;
+    await this.storage.delete(`${this.prefix}find`);
+  }
+
+  /** @param {any} frame */
+  async matched(frame) {
+    const identity = this.finding?.identity ?? null;
+    await this.clearFind();
+    // Only the socket that asked holds the key pair (protocol section 2); another device of ours just hears of it.
+    if (!identity) return this.events.emit('matchedElsewhere', { matchId: frame.match_id, peer: frame.peer });
+    const existing = this.conversations.get(frame.match_id);
+    const c = existing ?? (await this.track(Conversation.fresh(frame, identity)));
+    this.current = c;
+    if (!c.session) {
+      // A refused peer key: no conversation, never plaintext (protocol section 9, step 2).
+      this.events.emit('error', new TanisError('e2e', `the peer's key was refused: ${c.keyError?.message}`));
+      return void this.leave(c.id).catch(() => {});
+    }
+    this.events.emit('matched', { conversation: c, rtc: frame.rtc ?? null, balances: frame.balances });
+  }
+
+  /** @param {number} [matchId] default: the current match */
+  conversation(matchId) {
+    const c = matchId == null ? this.current : this.conversations.get(matchId);
+    if (!c) throw new TanisError('not_in_match', 'no such conversation');
+    return c;
+  }
+
+  /**
+   * Sends an end-to-end encrypted, franked message; resolves once it is in the persisted outbox.
+   * @param {string} text
+   * @param {number} [matchId] default: the current match
+   */
+  send(text, matchId) {
+    return this.conversation(matchId).send(text);
+  }
+
+  /** @param {number} [matchId] */
+  typing(matchId) {
+    this.conversation(matchId).typing();
+  }
+
+  /** Ends the match (`match.leave`). @param {number} [matchId] */
+  async leave(matchId) {
+    const c = this.conversation(matchId);
+    await this.connection.request({ type: 'match.leave', match_id: c.id });
+  }
+
+  /** Leaves the current match and asks for another. @param {FindOptions} [options] */
+  async next(options) {
+    if (this.current && !this.current.ended) await this.leave();
+    return this.findMatch(options);
+  }
+
+  /** Blocks the peer (ends the match or contact, never paired again). @param {number} [matchId] */
+  async block(matchId) {
+    const c = this.conversation(matchId);
+    await this.connection.request({ type: 'block', match_id: c.id });
+  }
+
+  /**
+   * The peer's messages a report can reveal (verified, still held), newest first.
+   * @param {number} [matchId]
+   */
+  revealable(matchId) {
+    return franking.revealable(/** @type {any[]} */ (this.conversation(matchId).messages));
+  }
+
+  /**
+   * Reports the peer, revealing the chosen messages (default: the newest revealable ones, up to MAX_EVIDENCE) so
+   * the server can verify them against their franking commitments.
+   * @param {number} matchId
+   * @param {import('./frames.js').ReportReason} reason
+   * @param {{details?: string, seqs?: number[]}} [options]
+   */
+  async report(matchId, reason, { details, seqs } = {}) {
+    const c = this.conversation(matchId);
+    const held = /** @type {any[]} */ (c.messages);
+    const picked = seqs ?? franking.revealable(held).slice(0, franking.MAX_EVIDENCE).map((m) => /** @type {number} */ (m.seq));
+    /** @type {any} */
+    const frame = { type: 'report', match_id: c.id, reason_code: reason, evidence: franking.evidence(held, picked) };
+    if (details) frame.details = details;
+    await this.connection.request(frame);
+    return frame.evidence.length;
+  }
+
+  /** Asks for a unit back for a match that got no reply or whose call never connected. @param {number} matchId */
+  async claim(matchId) {
+    await this.connection.request({ type: 'claim', match_id: matchId });
+  }
+
+  // --- contacts ------------------------------------------------------------------------------------------
+
+  /** Proposes to keep in touch with the peer of the current match. @param {number} [matchId] */
+  async proposeContact(matchId) {
+    await this.connection.request({ type: 'contact.propose', match_id: this.conversation(matchId).id });
+  }
+
+  /** @param {any} contact */
+  async contactAdded(contact) {
+    let c = this.conversations.get(contact.match_id);
+    if (!c) c = await this.track({ ...Conversation.fresh({ ...contact, kind: 'text', expires_at: null }, null), contact: null });
+    Object.assign(c.record, { peer: contact.peer, contact: { since: contact.since }, expires_at: null, ended: null });
+    if (this.current === c) this.current = null;
+    c.persist();
+    this.events.emit('contactAdded', { matchId: c.id, conversation: c });
+  }
+
+  /** `GET /v1/contacts` after every connect: contacts kept on another device, keys changed, contacts ended. */
+  async syncContacts() {
+    let listed;
+    try {
+      ({ contacts: listed } = await this.listContacts());
+    } catch (e) {
+      return this.events.emit('error', e);
+    }
+    const open = new Set();
+    for (const info of listed) {
+      open.add(info.match_id);
+      let c = this.conversations.get(info.match_id);
+      if (!c) {
+        // Kept on another device: this one never held its key and reads nothing until it takes it over.
+        const record = Conversation.fresh({ ...info, kind: 'text', expires_at: null }, null);
+        c = await this.track({ ...record, contact: { since: info.since } });
+        this.events.emit('contactAdded', { matchId: c.id, conversation: c });
+      }
+      if (!c.isContact) Object.assign(c.record, { contact: { since: info.since }, ended: null });
+      c.record.peer = info.peer;
+      this.peerKey(info.match_id, info.peer_public_key);
+      if (!c.ended) c.resume();
+    }
+    for (const c of this.conversations.values()) {
+      if (c.isContact && !c.ended && !open.has(c.id)) {
+        c.end('contact_ended');
+        this.events.emit('contactEnded', { matchId: c.id });
+      }
+    }
+  }
+
+  /**
+   * The contact's new key (`contact.key` or the list): derive again and emit `safetyNumberChanged`. The key in
+   * use changes nothing; a key the contact had before is refused (`keyRefused`).
+   * @param {number} matchId
+   * @param {string} key
+   */
+  peerKey(matchId, key) {
+    const c = this.conversations.get(matchId);
+    if (!c || !key || key === c.record.peer_public_key) return;
+    if (c.record.retired_peer_keys?.includes(key)) return this.events.emit('keyRefused', { matchId, reason: 'replayed' });
+    if (!c.record.identity) {
+      // Nothing to derive on a device without the key; a takeover will use this one.
+      c.record.peer_public_key = key;
+      return c.persist();
+    }
+    try {
+      c.rekey({ peerPublicKey: key }, 'theirs');
+    } catch (e) {
+      this.events.emit('keyRefused', { matchId, reason: /** @type {any} */ (e).kind ?? 'invalid' });
+    }
+  }
+
+  /**
+   * Another session of ours published a key for this contact: this device reads nothing new there. Never silent.
+   * @param {number} matchId
+   * @param {string} key
+   * @param {string | undefined} sessionId
+   */
+  takenOver(matchId, key, sessionId) {
+    const c = this.conversations.get(matchId);
+    if (!c || c.record.identity?.publicKey === key) return;
+    c.lostKey();
+    this.events.emit('takenOver', { matchId, sessionId: sessionId ?? null });
+  }
+
+  /**
+   * Takes a contact conversation over on this device (a new phone, a reinstall): a fresh key pair published
+   * with `contact.key`; the contact is told and its safety number changes.
+   * @param {number} matchId
+   */
+  async takeOver(matchId) {
+    const c = this.conversation(matchId);
+    const identity = e2e.generateIdentity();
+    // Checked before publishing: a key that cannot pair with the contact's is never sent.
+    e2e.establish(identity, c.record.peer_public_key, c.id, c.record.initiator);
+    await this.connection.request({ type: 'contact.key', match_id: c.id, public_key: e2e.toBase64(identity.publicKey) });
+    // Right after the `ok`, before any other frame: the contact's next message finds the new session.
+    c.rekey({ identity: storeIdentity(identity) }, 'mine');
+  }
+
+  /** Ends a contact for both (`DELETE /v1/contacts/{id}`). @param {number} matchId */
+  async endContact(matchId) {
+    await this.api.call('DELETE', `/v1/contacts/${encodeURIComponent(matchId)}`);
+    this.conversations.get(matchId)?.end('contact_ended');
+  }
+
+  // --- calls ---------------------------------------------------------------------------------------------
+
+  /** Sends a signalling frame (`rtc.*`) of a video match; false when offline. @param {any} frame */
+  signal(frame) {
+    return this.connection.send(frame);
+  }
+
+  // --- storage keys --------------------------------------------------------------------------------------
+
+  indexKey() {
+    return `${this.prefix}conversations`;
+  }
+
+  /** @param {number} matchId */
+  conversationKey(matchId) {
+    return `${this.prefix}conversation.${matchId}`;
+  }
+}

@@ -1,0 +1,461 @@
+// @ts-check
+// One conversation (a match, or a contact it became): its E2E session, its transcript, its OUTBOX, and the
+// delivery algorithm of docs/protocol.md section 8 — every stored message exactly once, in `seq` order:
+//   - `msg` frames go into an inbox keyed by `seq` (a duplicate lands on the same key) and are processed only
+//     contiguously from `highest_seq + 1`; during a `resume` everything waits for `resume.done`;
+//   - a sent message's frame (its `client_msg_id`, ciphertext and counter) is PERSISTED before it leaves and
+//     stays in `pending` until `msg.accepted` (or its own copy in a `resume`), and is re-sent unchanged on every
+//     new connection: the server deduplicates by `client_msg_id`, so nothing is lost or duplicated;
+//   - every message is franked; a received one whose commitment does not open is never surfaced as text
+//     (`undecryptable` event, status `unverified`), and what a report can reveal of the others is kept.
+// A contact's key may change (section 9, "Contacts"): the session before the change is tried second until the
+// new one opens a message, and a key the contact had before is refused.
+
+import * as e2e from './crypto/e2e.js';
+import * as franking from './crypto/franking.js';
+import { TanisError } from './errors.js';
+import { decode, encode } from './storage.js';
+
+/** A gap in `seq` that live frames have not closed after this long is filled with `resume`. */
+const GAP_WAIT_MS = 1_500;
+/** At most one `typing` frame this often. */
+const TYPING_EVERY_MS = 2_500;
+/** A message refused for now (`rate_limited`, `internal`) is sent again after this. */
+const RETRY_MS = 1_000;
+
+/**
+ * @typedef {object} Message
+ * @property {string} key `client_msg_id` for ours, `s<seq>` for theirs
+ * @property {number | null} seq null until accepted
+ * @property {boolean} mine
+ * @property {string | null} text null when it cannot be shown (undecryptable, unverified, another device's)
+ * @property {'sending'|'sent'|'delivered'|'failed'|'received'|'undecryptable'|'unverified'|'foreign'} status
+ * @property {number} at ms since the epoch (ours: when written; theirs: the server's `sent_at`)
+ * @property {string} [text_utf8] what a report reveals: the bytes committed to, base64
+ * @property {string} [franking_key]
+ * @property {string} [error] why a message of ours failed (the server's code)
+ */
+
+/**
+ * @typedef {{privateKey: string, publicKey: string}} StoredIdentity base64 halves of an X25519 key pair
+ * @typedef {import('./frames.js').MatchInfo} MatchInfo
+ */
+
+/** @param {{privateKey: Uint8Array, publicKey: Uint8Array}} identity @returns {StoredIdentity} */
+export const storeIdentity = (identity) => ({ privateKey: e2e.toBase64(identity.privateKey), publicKey: e2e.toBase64(identity.publicKey) });
+/** @param {StoredIdentity | null | undefined} stored */
+export const loadIdentity = (stored) => {
+  if (!stored) return null;
+  const privateKey = e2e.fromBase64(stored.privateKey);
+  const publicKey = e2e.fromBase64(stored.publicKey);
+  return privateKey && publicKey ? { privateKey, publicKey } : null;
+};
+
+export class Conversation {
+  /**
+   * @param {any} record the persisted state (see `Conversation.record`)
+   * @param {import('./client.js').Client} client
+   */
+  constructor(record, client) {
+    /** Everything persisted: E2E state, highest seq, outbox, transcript. */
+    this.record = record;
+    this.client = client;
+    /** @type {e2e.Session | null} */
+    this.session = null;
+    /** @type {e2e.Session | null} a contact's session before its last key change, tried second */
+    this.previous = null;
+    /** Why no session could be keyed (a refused key, or a device that never held this conversation's key). */
+    this.keyError = /** @type {Error | null} */ (null);
+    /** @type {Map<number, any>} */
+    this.inbox = new Map();
+    /** @type {string | null} the id of the `resume` in flight */
+    this.resumeId = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.gapTimer = undefined;
+    this.lastTypingSent = 0;
+    /** client_msg_id → connection generation it was last sent on: the outbox re-sends once per connection. */
+    this.sentOn = new Map();
+    /** Saves, one after the other, so that the last write is the newest state. */
+    this.saving = Promise.resolve();
+    this.key();
+  }
+
+  /**
+   * A new conversation from `match.found` (or `hello.active_match`), keyed with the `match.find` key pair.
+   * @param {MatchInfo & {rtc?: any}} info
+   * @param {StoredIdentity | null} identity null on a device that did not ask for this match
+   */
+  static fresh(info, identity) {
+    return {
+      match_id: info.match_id,
+      kind: info.kind,
+      peer: info.peer,
+      peer_public_key: info.peer_public_key,
+      initiator: info.initiator,
+      expires_at: info.expires_at,
+      shared_interests: info.shared_interests ?? [],
+      shared_languages: info.shared_languages ?? [],
+      rtc: info.rtc ?? null,
+      identity,
+      sent: 0n,
+      received: 0n,
+      highest_seq: 0,
+      /** @type {any[]} the OUTBOX: `msg.send` frames without `msg.accepted` */
+      pending: [],
+      /** @type {number[]} seqs whose `msg.ack` could not leave yet */
+      unacked: [],
+      /** @type {Message[]} */
+      messages: [],
+      /** @type {string | null} why it ended; null while open */
+      ended: null,
+      /** @type {{since: string} | null} set once both kept in touch */
+      contact: null,
+      /** @type {string[]} the contact's keys before a change of theirs: never taken again */
+      retired_peer_keys: [],
+      /** @type {any} the session before the last key change: identity, peer key, counters */
+      previous: null,
+    };
+  }
+
+  get id() {
+    return /** @type {number} */ (this.record.match_id);
+  }
+
+  get ended() {
+    return this.record.ended;
+  }
+
+  get isContact() {
+    return Boolean(this.record.contact);
+  }
+
+  /** @returns {Message[]} the transcript, in the order the messages were written or received */
+  get messages() {
+    return this.record.messages;
+  }
+
+  /** The outbox: messages written but not yet accepted by the server. */
+  get outbox() {
+    return this.record.pending.map((/** @type {any} */ p) => p.client_msg_id);
+  }
+
+  /** Six groups of five digits to compare out of band; null without a session. */
+  get safetyNumber() {
+    return this.session ? this.session.safetyNumber() : null;
+  }
+
+  /** Keys the session from the record (a new conversation, or one restored from storage). */
+  key() {
+    const r = this.record;
+    const identity = loadIdentity(r.identity);
+    if (!identity) {
+      this.keyError = new e2e.E2eError('unsupported');
+      return;
+    }
+    try {
+      this.session = e2e.establish(identity, r.peer_public_key, r.match_id, r.initiator, { sent: r.sent, received: r.received });
+      this.keyError = null;
+    } catch (e) {
+      this.session = null;
+      this.keyError = /** @type {Error} */ (e);
+    }
+    const p = r.previous;
+    const previousIdentity = p && loadIdentity(p.identity);
+    if (p && previousIdentity) {
+      try {
+        this.previous = e2e.establish(previousIdentity, p.peer_public_key, r.match_id, r.initiator, p);
+      } catch {
+        this.previous = null;
+      }
+    }
+  }
+
+  // --- sending -------------------------------------------------------------------------------------------
+
+  /**
+   * Franks, seals and sends `text`; resolves once the message is in the persisted outbox (it leaves now if
+   * connected, or after the next (re)connect). Throws TanisError(`e2e`) and sends nothing when there is no session.
+   * @param {string} text
+   * @returns {Promise<Message>}
+   */
+  async send(text) {
+    if (this.record.ended) throw new TanisError('not_in_match', 'the conversation is over');
+    if (!this.session) throw new TanisError('e2e', `cannot encrypt: ${this.keyError?.message ?? 'no session'}`);
+    const { payload, commitment } = franking.frank(text);
+    const sealed = this.session.seal(payload);
+    const clientMsgId = newId();
+    const frame = { type: 'msg.send', id: clientMsgId, match_id: this.id, client_msg_id: clientMsgId, ...sealed, commitment };
+    this.record.sent = this.session.sent;
+    this.record.pending.push(frame);
+    /** @type {Message} */
+    const message = { key: clientMsgId, seq: null, mine: true, text, status: 'sending', at: this.client.now() };
+    this.record.messages.push(message);
+    // On disk before it leaves: after a crash the same frame (same id, same counter) is re-sent, never a new one.
+    await this.save();
+    this.transmit(frame);
+    return message;
+  }
+
+  /** @param {any} frame */
+  transmit(frame) {
+    const connection = this.client.connection;
+    if (connection.send(frame)) this.sentOn.set(frame.client_msg_id, connection.generation);
+  }
+
+  /** After `resume.done`: the outbox, unchanged; the acks that could not leave. */
+  flush() {
+    const generation = this.client.connection.generation;
+    for (const frame of this.record.pending) {
+      if (this.sentOn.get(frame.client_msg_id) !== generation) this.transmit(frame);
+    }
+    this.record.unacked = this.record.unacked.filter((/** @type {number} */ seq) => !this.ack(seq));
+  }
+
+  /** @param {number} seq */
+  ack(seq) {
+    return this.client.connection.send({ type: 'msg.ack', match_id: this.id, seq });
+  }
+
+  /** Tells the peer the user is typing (at most every 2.5 s). */
+  typing() {
+    const now = this.client.now();
+    if (this.record.ended || now - this.lastTypingSent < TYPING_EVERY_MS) return;
+    if (this.client.connection.send({ type: 'typing', match_id: this.id })) this.lastTypingSent = now;
+  }
+
+  // --- receiving -----------------------------------------------------------------------------------------
+
+  /** Asks for everything stored after `highest_seq`; live frames wait in the inbox until `resume.done`. */
+  resume() {
+    clearTimeout(this.gapTimer);
+    this.resumeId = `r${newId().slice(0, 12)}`;
+    if (!this.client.connection.send({ type: 'resume', id: this.resumeId, match_id: this.id, after_seq: this.record.highest_seq })) {
+      this.resumeId = null;
+    }
+  }
+
+  /** Every frame about this conversation. @param {any} frame */
+  handle(frame) {
+    switch (frame.type) {
+      case 'msg':
+        if (frame.seq > this.record.highest_seq && !this.inbox.has(frame.seq)) this.inbox.set(frame.seq, frame);
+        if (!this.resumeId) this.walk();
+        return;
+      case 'msg.accepted':
+        return this.accepted(frame);
+      case 'msg.delivered':
+        return this.delivered(frame.seq);
+      case 'resume.done':
+        if (frame.id === this.resumeId) this.settle(frame.last_seq);
+        return;
+      case 'typing':
+        return this.client.events.emit('typing', { matchId: this.id });
+      case 'error':
+        return this.refused(frame);
+    }
+  }
+
+  /** @param {any} frame */
+  accepted(frame) {
+    const r = this.record;
+    r.pending = r.pending.filter((/** @type {any} */ p) => p.client_msg_id !== frame.client_msg_id);
+    const message = r.messages.find((/** @type {Message} */ m) => m.key === frame.client_msg_id);
+    if (message) {
+      message.seq = frame.seq;
+      if (message.status === 'sending') message.status = 'sent';
+    }
+    // Our own message holds its `seq` too: the contiguous walk steps over it.
+    if (frame.seq > r.highest_seq && !this.inbox.has(frame.seq)) this.inbox.set(frame.seq, { type: 'accepted', seq: frame.seq });
+    this.client.events.emit('sent', { matchId: this.id, clientMsgId: frame.client_msg_id, seq: frame.seq });
+    if (this.resumeId) this.persist();
+    else this.walk();
+  }
+
+  /** @param {number} seq */
+  delivered(seq) {
+    const message = this.record.messages.find((/** @type {Message} */ m) => m.mine && m.seq === seq);
+    if (message) message.status = 'delivered';
+    this.client.events.emit('delivered', { matchId: this.id, seq });
+    this.persist();
+  }
+
+  /** @param {any} frame */
+  refused(frame) {
+    if (frame.id === this.resumeId) {
+      this.resumeId = null;
+      return this.walk();
+    }
+    const pending = this.record.pending.find((/** @type {any} */ p) => p.client_msg_id === frame.id);
+    if (!pending) return;
+    if (frame.code === 'rate_limited' || frame.code === 'internal') {
+      setTimeout(() => this.transmit(pending), RETRY_MS);
+      return;
+    }
+    this.record.pending = this.record.pending.filter((/** @type {any} */ p) => p !== pending);
+    const message = this.record.messages.find((/** @type {Message} */ m) => m.key === frame.id);
+    if (message) Object.assign(message, { status: 'failed', error: frame.code });
+    this.client.events.emit('failed', { matchId: this.id, clientMsgId: frame.id, error: TanisError.fromFrame(frame) });
+    this.persist();
+  }
+
+  /** Processes the inbox contiguously from `highest_seq + 1`; a gap left behind is filled by `resume` later. */
+  walk() {
+    const r = this.record;
+    while (this.inbox.has(r.highest_seq + 1)) {
+      const seq = r.highest_seq + 1;
+      this.process(this.inbox.get(seq));
+      this.inbox.delete(seq);
+      r.highest_seq = seq;
+    }
+    clearTimeout(this.gapTimer);
+    if (this.inbox.size) this.gapTimer = setTimeout(() => this.inbox.size && !this.resumeId && this.resume(), GAP_WAIT_MS);
+    this.persist();
+  }
+
+  /** `resume.done`: everything stored up to `lastSeq` has arrived. @param {number} lastSeq */
+  settle(lastSeq) {
+    this.resumeId = null;
+    const r = this.record;
+    for (const seq of [...this.inbox.keys()].sort((a, b) => a - b)) {
+      if (seq > lastSeq) break;
+      if (seq > r.highest_seq) {
+        this.process(this.inbox.get(seq));
+        r.highest_seq = seq;
+      }
+      this.inbox.delete(seq);
+    }
+    r.highest_seq = Math.max(r.highest_seq, lastSeq);
+    this.walk();
+    this.flush();
+  }
+
+  /** A peer's message's bytes: with the session, else the one before the last key change. @param {any} entry */
+  open(entry) {
+    if (!this.session) throw this.keyError ?? new e2e.E2eError('unsupported');
+    try {
+      const plain = this.session.openBytes(entry.ciphertext, entry.nonce);
+      // The contact has the new key now: nothing sealed before the change can follow.
+      this.previous = null;
+      this.record.previous = null;
+      return plain;
+    } catch (e) {
+      if (!this.previous) throw e;
+      const plain = this.previous.openBytes(entry.ciphertext, entry.nonce);
+      this.record.previous.received = this.previous.received;
+      return plain;
+    }
+  }
+
+  /** @param {any} entry */
+  process(entry) {
+    if (entry.type !== 'msg') return;
+    const r = this.record;
+    const events = this.client.events;
+    if (!entry.mine) {
+      /** @type {Message} */
+      const message = { key: `s${entry.seq}`, seq: entry.seq, mine: false, text: null, status: 'received', at: Date.parse(entry.sent_at) };
+      let plain = null;
+      try {
+        plain = this.open(entry);
+      } catch {
+        message.status = 'undecryptable';
+      }
+      if (this.session) r.received = this.session.received;
+      if (plain) {
+        try {
+          Object.assign(message, franking.unfrank(plain, entry.commitment));
+        } catch {
+          // Authentic, but its commitment does not open: never shown as text.
+          message.status = 'unverified';
+        }
+      }
+      r.messages.push(message);
+      if (!this.ack(entry.seq)) r.unacked.push(entry.seq);
+      if (message.status === 'received') events.emit('message', { matchId: this.id, message });
+      else events.emit('undecryptable', { matchId: this.id, seq: entry.seq, reason: message.status });
+      return;
+    }
+    // Our own message, replayed by `resume` or sent from another socket of ours. If its `msg.accepted` never
+    // came, the ciphertext says which outbox frame it was.
+    const pending = r.pending.find((/** @type {any} */ p) => p.ciphertext === entry.ciphertext);
+    if (pending) {
+      r.pending = r.pending.filter((/** @type {any} */ p) => p !== pending);
+      const message = r.messages.find((/** @type {Message} */ m) => m.key === pending.client_msg_id);
+      if (message) Object.assign(message, { seq: entry.seq, status: message.status === 'sending' ? 'sent' : message.status });
+      events.emit('sent', { matchId: this.id, clientMsgId: pending.client_msg_id, seq: entry.seq });
+    } else if (!r.messages.some((/** @type {Message} */ m) => m.mine && m.seq === entry.seq)) {
+      // Sealed by another device of this user: only that device has the key pair.
+      /** @type {Message} */
+      const message = { key: `s${entry.seq}`, seq: entry.seq, mine: true, text: null, status: 'foreign', at: Date.parse(entry.sent_at) };
+      r.messages.push(message);
+      events.emit('message', { matchId: this.id, message });
+    }
+  }
+
+  // --- keys of a contact ---------------------------------------------------------------------------------
+
+  /**
+   * A new key, this device's (a takeover) or the contact's: derives the new session and keeps the old one to try
+   * second. Counters start again at 1. Throws E2eError for a refused key and changes nothing then.
+   * @param {{identity?: StoredIdentity, peerPublicKey?: string}} change
+   * @param {'mine' | 'theirs'} by
+   */
+  rekey({ identity = this.record.identity, peerPublicKey = this.record.peer_public_key }, by) {
+    const r = this.record;
+    const loaded = loadIdentity(identity);
+    if (!loaded) throw new e2e.E2eError('unsupported');
+    const session = e2e.establish(loaded, peerPublicKey, r.match_id, r.initiator);
+    if (this.session) {
+      this.previous = this.session;
+      r.previous = { identity: r.identity, peer_public_key: r.peer_public_key, sent: r.sent, received: r.received };
+    }
+    if (peerPublicKey !== r.peer_public_key) r.retired_peer_keys = [...(r.retired_peer_keys ?? []), r.peer_public_key];
+    Object.assign(r, { identity, peer_public_key: peerPublicKey, sent: 0n, received: 0n });
+    this.session = session;
+    this.keyError = null;
+    this.persist();
+    this.client.events.emit('safetyNumberChanged', { matchId: this.id, safetyNumber: session.safetyNumber(), by });
+  }
+
+  /** Another session of ours took the conversation over: this device reads nothing new in it. */
+  lostKey() {
+    Object.assign(this.record, { identity: null, previous: null });
+    Object.assign(this, { session: null, previous: null, keyError: new e2e.E2eError('unsupported') });
+    this.persist();
+  }
+
+  /** @param {string} reason */
+  end(reason) {
+    if (this.record.ended) return;
+    this.record.ended = reason;
+    this.persist();
+  }
+
+  // --- persistence ---------------------------------------------------------------------------------------
+
+  /** Queues a save of the record; resolves once it (and every save before it) is written. */
+  save() {
+    const text = encode(this.record);
+    this.saving = this.saving.then(() => this.client.storage.set(this.client.conversationKey(this.id), text));
+    return this.saving;
+  }
+
+  /** Saves in the background; a failed save is reported, the conversation goes on in memory. */
+  persist() {
+    this.save().catch((e) => this.client.events.emit('error', new TanisError('storage', 'could not save the conversation', { cause: e })));
+  }
+
+  /**
+   * @param {string | null | undefined} text a stored record
+   * @param {import('./client.js').Client} client
+   */
+  static restore(text, client) {
+    const record = decode(text);
+    return record ? new Conversation(record, client) : null;
+  }
+}
+
+/** 32 hex digits from the platform's CSPRNG: a `client_msg_id` or a request id. */
+export function newId() {
+  return Array.from(e2e.randomBytes(16), (b) => b.toString(16).padStart(2, '0')).join('');
+}

@@ -1,0 +1,33 @@
+// @ts-check
+// @tanis/client: the client SDK of tanis, protocol tanis.v1 (docs/sdk.md). The package's major version follows
+// the protocol version: 1.x speaks `tanis.v1`.
+//
+// Layout: client.js (the front door), api.js (REST and tokens), connection.js (the socket's states, backoff,
+// heartbeats), policy.js (pure rules: backoff, close codes, refresh margin), conversation.js (E2E, franking,
+// the outbox and delivery), calls.js (WebRTC signalling and call stats), storage.js (the injected store),
+// errors.js, emitter.js, crypto/ (X25519, XChaCha20-Poly1305, HMAC franking; vendored noble).
+
+export { Client } from './client.js';
+export { Conversation } from './conversation.js';
+export { TanisError } from './errors.js';
+export { MemoryStorage } from './storage.js';
+export { Emitter } from './emitter.js';
+export { backoffDelay, closeAction, refreshMargin } from './policy.js';
+export { Call, callFigures, rtcConfiguration } from './calls.js';
+export { PROTOCOL } from './connection.js';
+export { safetyNumber, E2eError } from './crypto/e2e.js';
+export { MAX_EVIDENCE } from './crypto/franking.js';
+
+/** The protocol version this package speaks; the package's major version is the same number. */
+export const PROTOCOL_VERSION = 1;
+
+/**
+ * @typedef {import('./client.js').ClientOptions} ClientOptions
+ * @typedef {import('./client.js').FindOptions} FindOptions
+ * @typedef {import('./conversation.js').Message} Message
+ * @typedef {import('./storage.js').Storage} Storage
+ * @typedef {import('./policy.js').CloseAction} CloseAction
+ * @typedef {import('./connection.js').ConnectionState} ConnectionState
+ * @typedef {import('./frames.js').ClientFrame} ClientFrame
+ * @typedef {import('./frames.js').ServerFrame} ServerFrame
+ */

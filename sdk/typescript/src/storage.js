@@ -1,0 +1,51 @@
+// @ts-check
+// Where the SDK keeps what must survive a reconnect and an app restart: the token pair, the key pair of a
+// `match.find` still waiting, and each conversation's record (E2E state, highest seq, the OUTBOX of `msg.send`
+// frames without `msg.accepted`, the messages a report can reveal). The app injects the store: AsyncStorage in
+// React Native, localStorage or IndexedDB behind the same three methods in a browser, `MemoryStorage` in tests.
+
+/**
+ * An async string key/value store. React Native's AsyncStorage has this shape with `getItem`/`setItem`/
+ * `removeItem`: wrap it as `{get: (k) => AsyncStorage.getItem(k), set: ..., delete: (k) => AsyncStorage.removeItem(k)}`.
+ * @typedef {object} Storage
+ * @property {(key: string) => Promise<string | null | undefined>} get
+ * @property {(key: string, value: string) => Promise<void>} set
+ * @property {(key: string) => Promise<void>} delete
+ */
+
+/** A Storage in memory: for tests, and for an app that wants nothing on disk. Two clients may share one. */
+export class MemoryStorage {
+  constructor() {
+    /** @type {Map<string, string>} */
+    this.map = new Map();
+  }
+
+  /** @param {string} key */
+  async get(key) {
+    return this.map.get(key) ?? null;
+  }
+
+  /** @param {string} key @param {string} value */
+  async set(key, value) {
+    this.map.set(key, value);
+  }
+
+  /** @param {string} key */
+  async delete(key) {
+    this.map.delete(key);
+  }
+}
+
+/**
+ * JSON with BigInt: the E2E counters are u64 (BigInt), stored as `{"$bigint": "12"}`.
+ * @param {unknown} value
+ */
+export function encode(value) {
+  return JSON.stringify(value, (_key, v) => (typeof v === 'bigint' ? { $bigint: v.toString() } : v));
+}
+
+/** @param {string | null | undefined} text */
+export function decode(text) {
+  if (text == null) return null;
+  return JSON.parse(text, (_key, v) => (v && typeof v === 'object' && typeof v.$bigint === 'string' ? BigInt(v.$bigint) : v));
+}

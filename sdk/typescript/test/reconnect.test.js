@@ -1,0 +1,84 @@
+// Delivery across failures: a socket killed while messages are in flight comes back and every message arrives
+// exactly once; a message written while offline survives an app restart (a new Client on the same storage);
+// pause() stops reconnecting and resume() catches up.
+
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+
+import { MemoryStorage } from '../src/index.js';
+import { closeAll, connectedOnce, device, drained, match, next, person, receives } from './harness.js';
+
+after(closeAll);
+
+test('a socket killed mid-stream reconnects and the peer gets every message exactly once', async () => {
+  const sender = await person('sdkkilled');
+  const reader = await person('sdkreader');
+  const [s, r] = await match(sender, reader);
+  const texts = Array.from({ length: 20 }, (_, i) => `in flight ${i + 1}`);
+  const all = receives(reader, texts);
+  const reconnected = connectedOnce(sender);
+  // Written one after the other, the socket terminated (no close frame: a network failure) in the middle.
+  for (const [i, text] of texts.entries()) {
+    await sender.send(text);
+    if (i === 9) sender.connection.socket.terminate();
+  }
+  assert.ok(s.outbox.length > 0, 'some messages were waiting when the socket died');
+  await reconnected;
+  const got = await all;
+  await drained(sender, s);
+  assert.equal(s.outbox.length, 0);
+  // Exactly once, in seq order, nothing else.
+  assert.deepEqual(got.map((m) => m.text), texts);
+  assert.deepEqual(r.messages.map((m) => m.text), texts);
+  assert.deepEqual(r.messages.map((m) => m.seq), texts.map((_, i) => i + 1));
+  assert.deepEqual(s.messages.map((m) => m.seq), texts.map((_, i) => i + 1));
+});
+
+test('a message written offline survives an app restart and is delivered once', async () => {
+  const storage = new MemoryStorage();
+  const sender = await person('sdkrestart', { storage });
+  const reader = await person('sdkwaiter');
+  const [s] = await match(sender, reader);
+  sender.pause();
+  assert.equal(sender.state, 'disconnected');
+  const message = await sender.send('written in the background');
+  assert.equal(message.status, 'sending');
+  assert.deepEqual(s.outbox, [message.key]);
+  // The app is killed: nothing of the old instance runs any more.
+  sender.close();
+
+  const restarted = device({ storage });
+  const heard = receives(reader, ['written in the background']);
+  const hello = connectedOnce(restarted);
+  assert.equal(await restarted.start(), true, 'the tokens were in storage');
+  assert.equal((await hello).active_match.match_id, s.id);
+  const again = restarted.conversation(s.id);
+  assert.notEqual(again, s);
+  assert.deepEqual(again.outbox, [message.key]);
+  const [got] = await heard;
+  assert.equal(got.seq, 1);
+  await drained(restarted, again);
+  // The restarted instance also reads the reader's answer with the E2E state it restored.
+  const answer = receives(restarted, ['got it']);
+  await reader.send('got it');
+  await answer;
+  assert.equal(reader.conversation(s.id).messages.filter((m) => !m.mine).length, 1);
+});
+
+test('pause stops reconnecting; resume reconnects and catches up what came meanwhile', async () => {
+  const app = await person('sdkpaused');
+  const other = await person('sdkawake');
+  await match(app, other);
+  const states = [];
+  app.on('state', ({ state }) => states.push(state));
+  app.pause();
+  assert.equal(app.state, 'disconnected');
+  await other.send('while you were away');
+  // The peer's message is stored (accepted) while this app is in the background; it did not come back by itself.
+  await drained(other, other.current);
+  assert.deepEqual(states, ['disconnected']);
+  const heard = receives(app, ['while you were away']);
+  app.resume();
+  await heard;
+  assert.equal(app.state, 'connected');
+});
