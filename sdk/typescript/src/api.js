@@ -28,8 +28,10 @@ export class Api {
    * @param {string} deps.prefix storage key prefix
    * @param {boolean} [deps.refreshAhead] refresh on a timer before expiry (default true); without it, only when a
    *   token is asked for within its margin, or refused
+   * @param {(code: string) => void} [deps.onRefused] the session is over (a refused refresh), after the tokens
+   *   are forgotten; default: emit `reauthenticate`
    */
-  constructor({ baseUrl, fetch, storage, now, events, prefix, refreshAhead = true }) {
+  constructor({ baseUrl, fetch, storage, now, events, prefix, refreshAhead = true, onRefused }) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.fetch = fetch;
     this.storage = storage;
@@ -43,6 +45,7 @@ export class Api {
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.timer = undefined;
     this.stopped = !refreshAhead;
+    this.onRefused = onRefused ?? ((code) => events.emit('reauthenticate', { code }));
   }
 
   /** Reads the stored token pair (an app restart) and schedules its refresh. */
@@ -126,7 +129,7 @@ export class Api {
       } catch (e) {
         if (e instanceof TanisError && e.status === 401) {
           await this.forget();
-          this.events.emit('reauthenticate', { code: e.code });
+          this.onRefused(e.code);
         }
         throw e;
       }

@@ -41,6 +41,10 @@ import { MemoryStorage, decode, encode } from './storage.js';
  * @property {boolean} [nearby] prefer people close to the profile's location
  */
 
+/**
+ * One signed-in person on one device: REST, the socket, the conversations. Create it with injected
+ * dependencies, `start()` it (or `register`/`login`), subscribe with `on(name, fn)`.
+ */
 export class Client {
   /** @param {ClientOptions} options */
   constructor(options) {
@@ -52,7 +56,14 @@ export class Client {
     /** Every event of the SDK; `client.on(name, fn)` subscribes. */
     this.events = new Emitter();
     if (options.onEvent) this.events.on('*', ({ name, detail }) => options.onEvent?.(name, detail));
-    this.api = new Api({ baseUrl, fetch, storage, now, events: this.events, prefix: this.prefix, refreshAhead: options.refreshAhead });
+    this.api = new Api({
+      baseUrl, fetch, storage, now, events: this.events, prefix: this.prefix, refreshAhead: options.refreshAhead,
+      // The session is over: the socket closes for good first, so that a listener sees the state `closed`.
+      onRefused: (code) => {
+        this.connection.stop();
+        this.events.emit('reauthenticate', { code });
+      },
+    });
     const wsUrl = `${baseUrl.replace(/\/+$/, '').replace(/^http/, 'ws')}/v1/ws`;
     this.connection = new Connection(
       { url: wsUrl, WebSocket, api: this.api, random, now, events: this.events, onFrame: (f) => this.onFrame(f) },

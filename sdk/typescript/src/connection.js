@@ -159,8 +159,8 @@ export class Connection {
     }
     if (generation !== this.generation || !this.wanted) return;
     if (!token) {
-      this.events.emit('reauthenticate', { code: 'signed_out' });
-      return this.end('closed');
+      this.end('closed');
+      return this.events.emit('reauthenticate', { code: 'signed_out' });
     }
     const socket = new this.WebSocket(this.url, [PROTOCOL, AUTH_PREFIX + token]);
     this.socket = socket;
@@ -213,18 +213,18 @@ export class Connection {
     this.events.emit('closed', { code, reason, action });
     if (!this.wanted) return this.setState('disconnected');
     if (action === 'banned') {
-      this.events.emit('banned', { code });
-      return this.end('closed');
+      this.end('closed');
+      return this.events.emit('banned', { code });
     }
     if (action === 'fatal') {
-      this.events.emit('error', new TanisError('protocol_error', `the server closed the connection: ${code} ${reason}`));
-      return this.end('closed');
+      this.end('closed');
+      return this.events.emit('error', new TanisError('protocol_error', `the server closed the connection: ${code} ${reason}`));
     }
     if (action === 'reauthenticate') {
       // Refresh and reconnect at once; a second refusal before a `hello` is not retried in a loop.
       if (this.authRetried) {
-        this.events.emit('reauthenticate', { code: reason || 'invalid_token' });
-        return this.end('closed');
+        this.end('closed');
+        return this.events.emit('reauthenticate', { code: reason || 'invalid_token' });
       }
       this.authRetried = true;
       this.setState('connecting');

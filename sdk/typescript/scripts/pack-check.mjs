@@ -1,0 +1,28 @@
+// What `npm pack` would publish (its prepack generates types/ first): the ES modules, the generated .d.ts of
+// every public module, an exports map whose types exist, no install scripts, no runtime dependencies, no tests.
+
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+
+const root = new URL('..', import.meta.url).pathname;
+const pkg = JSON.parse(readFileSync(`${root}package.json`, 'utf8'));
+const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', '--loglevel=error'], { cwd: root, encoding: 'utf8' }));
+const files = new Set(packed.files.map((f) => f.path));
+
+assert.equal(pkg.name, '@tanis/client');
+assert.equal(pkg.version.split('.')[0], '1', 'the major version is the protocol version (tanis.v1)');
+assert.equal(pkg.type, 'module');
+assert.equal(pkg.sideEffects, false);
+for (const hook of ['preinstall', 'install', 'postinstall']) assert.ok(!pkg.scripts?.[hook], `no ${hook} script`);
+assert.deepEqual(Object.keys(pkg.dependencies ?? {}), [], 'zero runtime dependencies');
+const entry = pkg.exports['.'];
+for (const path of [entry.default, entry.types, pkg.types]) assert.ok(files.has(path.replace(/^\.\//, '')), `${path} is packed`);
+for (const module of ['client', 'api', 'connection', 'conversation', 'calls', 'errors', 'storage', 'policy', 'emitter', 'crypto/e2e', 'crypto/franking']) {
+  assert.ok(files.has(`src/${module}.js`), `src/${module}.js is packed`);
+  assert.ok(files.has(`types/${module}.d.ts`), `types/${module}.d.ts is packed`);
+}
+assert.ok(files.has('types/frames.d.ts'), 'the frame types are packed');
+assert.ok(files.has('src/crypto/vendor/LICENSE'), 'the vendored crypto licence is packed');
+assert.ok(![...files].some((f) => f.startsWith('test/') || f.startsWith('node_modules/')), 'no tests, no node_modules');
+console.log(`npm pack: ${packed.name}@${packed.version}, ${files.size} files, ${(packed.size / 1024).toFixed(1)} KiB`);
