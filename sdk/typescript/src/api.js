@@ -5,6 +5,7 @@
 // rotate and a reused one signs every session out (docs/errors.md), so one refresh runs at a time. A refused
 // refresh ends the session: the tokens are forgotten and `reauthenticate` is emitted.
 
+import { utf8Decode } from './crypto/encoding.js';
 import { TanisError } from './errors.js';
 import { refreshMargin } from './policy.js';
 import { decode, encode } from './storage.js';
@@ -229,7 +230,7 @@ export function jwtClaims(token) {
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 
-/** base64url to text, by hand: React Native and Node differ on atob/Buffer, and this needs neither. @param {string} s */
+/** base64url to text, by hand: React Native and Node differ on atob/Buffer/TextDecoder, and this needs none. @param {string} s */
 function base64UrlText(s) {
   const bytes = [];
   let bits = 0;
@@ -244,5 +245,7 @@ function base64UrlText(s) {
       bytes.push((value >> bits) & 0xff);
     }
   }
-  return new TextDecoder().decode(new Uint8Array(bytes));
+  const text = utf8Decode(new Uint8Array(bytes));
+  if (text === null) throw new Error('not UTF-8');
+  return text;
 }

@@ -11,7 +11,10 @@ after(closeAll);
 test('two clients match and read each other end to end, with equal safety numbers and receipts', async () => {
   const ayse = await person('sdkayse');
   const mehmet = await person('sdkmehmet');
-  const [a, m] = await match(ayse, mehmet);
+  // Languages and topics are profile settings the server matches on: findMatch sets them first.
+  const [a, m] = await match(ayse, mehmet, { languages: ['tr', 'en'], topics: ['music', 'chess'], interests: 'prefer' });
+  assert.deepEqual(a.record.shared_languages, ['en', 'tr']);
+  assert.deepEqual(m.record.shared_interests.sort(), ['chess', 'music']);
   assert.equal(a.record.peer, mehmet.handle);
   assert.equal(m.record.peer, ayse.handle);
   assert.equal(a.record.initiator, !m.record.initiator);
