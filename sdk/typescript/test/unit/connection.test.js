@@ -1,0 +1,95 @@
+// The connection against a scripted server (a fake WebSocket): the subprotocols it offers, app pings while
+// connected, a silent connection declared dead and reconnected after a full-jitter delay from the injected random,
+// a ban that is never retried, and pause() that stops reconnecting.
+
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+
+import { Client, MemoryStorage } from '../../src/index.js';
+
+class FakeSocket {
+  static made = [];
+  constructor(url, protocols) {
+    Object.assign(this, { url, protocols, sent: [], closedWith: null });
+    FakeSocket.made.push(this);
+  }
+  send(text) {
+    this.sent.push(JSON.parse(text));
+  }
+  close(code) {
+    this.closedWith = code;
+  }
+  deliver(frame) {
+    this.onmessage({ data: JSON.stringify(frame) });
+  }
+}
+
+const jwt = (claims) => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+const hello = { type: 'hello', protocol: 1, handle: 'me#0001', balances: {}, premium: false, limits: {}, server_time: '2026-01-01T00:00:00Z', active_match: null };
+const fetch = async () => new Response(JSON.stringify({ contacts: [] }), { status: 200 });
+const clients = [];
+after(() => clients.forEach((c) => c.close()));
+
+async function client(connection) {
+  const storage = new MemoryStorage();
+  const now = Math.floor(Date.now() / 1000);
+  const token = jwt({ exp: now + 900, iat: now });
+  await storage.set('tanis.tokens', JSON.stringify({ access_token: token, refresh_token: 'r', access_token_expires_at: new Date((now + 900) * 1000).toISOString() }));
+  const c = new Client({ baseUrl: 'https://tanis.test', WebSocket: FakeSocket, storage, fetch, random: () => 0.5, connection });
+  clients.push(c);
+  return Object.assign(c, { token });
+}
+
+test('offers tanis.v1 with the token, pings while connected, and reconnects a silent connection after jitter', async () => {
+  FakeSocket.made = [];
+  const c = await client({ pingIntervalMs: 10, deadAfterMs: 60, backoffBaseMs: 400, backoffCapMs: 30_000 });
+  const reconnects = [];
+  c.on('reconnecting', (d) => reconnects.push(d));
+  await c.start();
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(FakeSocket.made.length, 1);
+  const socket = FakeSocket.made[0];
+  assert.equal(socket.url, 'wss://tanis.test/v1/ws');
+  assert.deepEqual(socket.protocols, ['tanis.v1', `tanis.auth.${c.token}`]);
+  socket.deliver(hello);
+  assert.equal(c.state, 'connected');
+
+  // Nothing more from the server: pings go out, then the connection is declared dead and comes back.
+  const closed = await c.events.once('closed', () => true, 2000);
+  assert.deepEqual(closed, { code: 1006, reason: 'heartbeat', action: 'reconnect' });
+  assert.ok(socket.sent.some((f) => f.type === 'ping'), 'app pings were sent');
+  assert.equal(socket.closedWith, 4000);
+  // Full jitter with random() = 0.5 and the first ceiling 400 ms.
+  assert.deepEqual(reconnects, [{ delayMs: 200, attempt: 1 }]);
+  await c.events.once('state', ({ state }) => state === 'connecting', 2000);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(FakeSocket.made.length, 2, 'a new socket after the delay');
+});
+
+test('a ban (4003) closes for good; pause() closes cleanly and does not reconnect', async () => {
+  FakeSocket.made = [];
+  const c = await client();
+  await c.start();
+  await new Promise((resolve) => setImmediate(resolve));
+  const socket = FakeSocket.made.at(-1);
+  socket.deliver(hello);
+  const reconnects = [];
+  c.on('reconnecting', (d) => reconnects.push(d));
+  const banned = c.events.once('banned', () => true, 1000);
+  socket.onclose({ code: 4003, reason: 'banned' });
+  await banned;
+  assert.equal(c.state, 'closed');
+  assert.deepEqual(reconnects, []);
+
+  c.connect();
+  await new Promise((resolve) => setImmediate(resolve));
+  const again = FakeSocket.made.at(-1);
+  assert.notEqual(again, socket);
+  again.deliver(hello);
+  c.pause();
+  assert.equal(again.closedWith, 1000);
+  assert.equal(c.state, 'disconnected');
+  again.onclose({ code: 1000, reason: '' });
+  assert.deepEqual(reconnects, []);
+  assert.equal(FakeSocket.made.at(-1), again, 'no new socket after pause');
+});
