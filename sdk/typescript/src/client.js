@@ -254,8 +254,11 @@ export class Client {
     await this.syncContacts();
     for (const c of this.conversations.values()) {
       if (c === this.current || c.isContact) continue;
-      // A match that ended while we were away: collect what was still stored, once.
-      if (!c.ended) c.end('gone');
+      // A match that ended while we were away: say so, and collect what was still stored, once.
+      if (!c.ended) {
+        c.end('gone');
+        this.events.emit('ended', { matchId: c.id, reason: 'gone' });
+      }
       if (c.record.pending.length || !c.record.collected) {
         c.record.collected = true;
         c.resume();
@@ -280,8 +283,14 @@ export class Client {
       this.current = c;
       c.resume();
     } else {
-      if (this.current && !this.current.isContact) this.current.end('gone');
+      const gone = this.current;
       this.current = null;
+      if (gone && !gone.isContact && !gone.ended) {
+        gone.end('gone');
+        this.events.emit('ended', { matchId: gone.id, reason: 'gone' });
+        // After a `hello` the catching up below collects it; a `resync` has no such step.
+        if (resync) gone.resume();
+      }
       if (resync) for (const c of this.conversations.values()) if (c.isContact && !c.ended) c.resume();
       if (this.finding) this.connection.send(this.finding.frame);
     }
@@ -531,6 +540,22 @@ export class Client {
   async endContact(matchId) {
     await this.api.call('DELETE', `/v1/contacts/${encodeURIComponent(matchId)}`);
     this.conversations.get(matchId)?.end('contact_ended');
+  }
+
+  /**
+   * Deletes a conversation this device holds (an ended match or contact): its keys, transcript and what a report
+   * could have revealed. Nothing is kept otherwise: an app calls this when the person clears a conversation.
+   * @param {number} matchId
+   */
+  async forget(matchId) {
+    const c = this.conversations.get(matchId);
+    if (!c) return;
+    if (!c.ended) throw new TanisError('not_ended', 'leave or end the conversation first');
+    clearTimeout(c.gapTimer);
+    this.conversations.delete(matchId);
+    await this.storage.set(this.indexKey(), encode([...this.conversations.keys()]));
+    await c.saving.catch(() => {});
+    await this.storage.delete(this.conversationKey(matchId));
   }
 
   // --- calls ---------------------------------------------------------------------------------------------

@@ -82,3 +82,22 @@ test('pause stops reconnecting; resume reconnects and catches up what came meanw
   await heard;
   assert.equal(app.state, 'connected');
 });
+
+test('a match that ended while the app was away is reported on resume, its last messages collected', async () => {
+  const away = await person('sdkaway');
+  const leaver = await person('sdkleaver');
+  const [a, l] = await match(away, leaver);
+  away.pause();
+  await leaver.send('bye, I am leaving');
+  await leaver.leave(l.id);
+  const heard = receives(away, ['bye, I am leaving']);
+  const ended = next(away, 'ended', ({ matchId }) => matchId === a.id);
+  away.resume();
+  assert.equal((await ended).reason, 'gone');
+  await heard;
+  assert.equal(away.current, null);
+  // Forgotten on request: nothing of it stays in storage.
+  await away.forget(a.id);
+  assert.equal(await away.storage.get(away.conversationKey(a.id)), null);
+  assert.equal(away.conversations.has(a.id), false);
+});
