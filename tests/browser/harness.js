@@ -84,8 +84,8 @@ export function newPhone() {
 }
 
 /**
- * For working on web/ without rebuilding the server: its pages and modules come from this directory instead of
- * the copy compiled into the binary (everything else still goes to the server). scripts/browser-test never sets
+ * For working on web/ without rebuilding the server: its pages and modules come from this directory (and the SDK's
+ * from ../sdk/typescript/src) instead of the copy compiled into the binary (everything else still goes to the server). scripts/browser-test never sets
  * it: the tests must run against what the binary serves.
  */
 async function serveFromDisk(context, dir) {
@@ -93,8 +93,10 @@ async function serveFromDisk(context, dir) {
   await context.route((url) => url.origin === baseUrl && (url.pathname === '/' || url.pathname.startsWith('/app/')), async (route) => {
     const path = new URL(route.request().url()).pathname;
     const file = path === '/' ? 'index.html' : path.slice('/app/'.length);
+    // The SDK's modules, at /app/sdk/, from the SDK beside web/ (src/api/web.rs serves them from there too).
+    const onDisk = file.startsWith('sdk/') ? join(dir, '..', 'sdk', 'typescript', 'src', file.slice('sdk/'.length)) : join(dir, file);
     try {
-      const body = await readFile(join(dir, file));
+      const body = await readFile(onDisk);
       await route.fulfill({ body, contentType: types[extname(file)] ?? 'application/octet-stream' });
     } catch {
       await route.fulfill({ status: 404, body: '' });
@@ -213,27 +215,37 @@ export function assertNoPageErrors(...people) {
  * rather than from the app: both candidates' types, the transport between this browser and its relay (`udp`,
  * `tcp` or `tls`), the pair's state and bytes. Waits for that state: Chrome marks the pair `in-progress` at each
  * consent check it sends (every few seconds) until the answer comes, so one read could see either.
+ * The wait is one `page.evaluate` of a function that loops in the page: `page.waitForFunction` would not await an
+ * async predicate (its Promise is truthy), resolve at the first poll and hand back null.
  */
-export async function succeededPair(page) {
-  const handle = await page.waitForFunction(readSucceededPair, null, { polling: 100 });
-  return handle.jsonValue();
+export async function succeededPair(page, { timeout = WAIT_MS } = {}) {
+  return page.evaluate(waitForSucceededPair, { timeout, pollMs: 100 });
 }
 
-/** Runs in the page: the selected pair of `window.tanis.call` if its check has succeeded, else null. */
-async function readSucceededPair() {
-  const pc = window.tanis.call?.pc;
-  if (!pc) return null;
-  const stats = await pc.getStats();
-  let pair = null;
-  stats.forEach((r) => r.type === 'transport' && r.selectedCandidatePairId && (pair = stats.get(r.selectedCandidatePairId)));
-  if (pair?.state !== 'succeeded') return null;
-  const local = stats.get(pair.localCandidateId);
-  const remote = stats.get(pair.remoteCandidateId);
-  return {
-    state: pair.state,
-    local: local?.candidateType,
-    remote: remote?.candidateType,
-    relayProtocol: local?.relayProtocol,
-    bytes: pair.bytesReceived,
-  };
+/** Runs in the page: polls `window.tanis.call`'s stats until its selected pair has succeeded; throws after `timeout`. */
+async function waitForSucceededPair({ timeout, pollMs }) {
+  const deadline = Date.now() + timeout;
+  let last = 'no call';
+  for (;;) {
+    const pc = window.tanis.call?.pc;
+    if (pc) {
+      const stats = await pc.getStats();
+      let pair = null;
+      stats.forEach((r) => r.type === 'transport' && r.selectedCandidatePairId && (pair = stats.get(r.selectedCandidatePairId)));
+      last = pair ? `the selected pair is ${pair.state}` : 'no selected pair';
+      if (pair?.state === 'succeeded') {
+        const local = stats.get(pair.localCandidateId);
+        const remote = stats.get(pair.remoteCandidateId);
+        return {
+          state: pair.state,
+          local: local?.candidateType,
+          remote: remote?.candidateType,
+          relayProtocol: local?.relayProtocol,
+          bytes: pair.bytesReceived,
+        };
+      }
+    }
+    if (Date.now() >= deadline) throw new Error(`no succeeded candidate pair within ${timeout} ms: ${last}`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
 }
