@@ -26,3 +26,31 @@ assert.ok(files.has('types/frames.d.ts'), 'the frame types are packed');
 assert.ok(files.has('src/crypto/vendor/LICENSE'), 'the vendored crypto licence is packed');
 assert.ok(![...files].some((f) => f.startsWith('test/') || f.startsWith('node_modules/')), 'no tests, no node_modules');
 console.log(`npm pack: ${packed.name}@${packed.version}, ${files.size} files, ${(packed.size / 1024).toFixed(1)} KiB`);
+
+// And a consumer's view: the real tarball installed into an empty project, its types read through the exports
+// map by a strict TypeScript program, its modules imported by Node.
+const { mkdtempSync, writeFileSync, rmSync } = await import('node:fs');
+const { tmpdir } = await import('node:os');
+const { join } = await import('node:path');
+const dir = mkdtempSync(join(tmpdir(), 'tanis-sdk-consumer-'));
+try {
+  execFileSync('npm', ['pack', '--pack-destination', dir, '--loglevel=error'], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  writeFileSync(join(dir, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
+  execFileSync('npm', ['install', '--no-audit', '--no-fund', '--offline', '--loglevel=error', `./${packed.filename}`], { cwd: dir, stdio: ['ignore', 'ignore', 'inherit'] });
+  writeFileSync(join(dir, 'app.ts'), [
+    "import { Client, MemoryStorage, TanisError, rtcConfiguration, type ServerFrame, type Message } from '@tanis/client';",
+    "const client = new Client({ baseUrl: 'https://tanis.example', WebSocket: globalThis.WebSocket, storage: new MemoryStorage() });",
+    "client.on('message', ({ message }: { message: Message }) => message.text);",
+    "const frame: ServerFrame = { type: 'pong', id: null };",
+    "export const used = [frame, rtcConfiguration({ rtc: null }).iceTransportPolicy, new TanisError('x', 'y').code];",
+  ].join('\n'));
+  writeFileSync(join(dir, 'tsconfig.json'), JSON.stringify({
+    compilerOptions: { strict: true, module: 'nodenext', moduleResolution: 'nodenext', target: 'es2022', lib: ['es2022', 'dom'], types: [], noEmit: true },
+    files: ['app.ts'],
+  }));
+  execFileSync(join(root, 'node_modules/.bin/tsc'), ['-p', dir], { stdio: 'inherit' });
+  execFileSync('node', ['-e', "import('@tanis/client').then((m) => { if (typeof m.Client !== 'function') process.exit(1); })"], { cwd: dir, stdio: 'inherit' });
+  console.log('npm pack: a consumer type-checks against the packed types and imports the modules');
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
