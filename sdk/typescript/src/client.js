@@ -236,6 +236,9 @@ export class Client {
   /** @param {any} frame */
   refused(frame) {
     if (frame.id != null && frame.id === this.finding?.id) {
+      // The find sent again after a reconnect or a `resync` found its entry still there: the place is kept, and
+      // so is the key pair for its `match.found`. (The first send's refusal rejects findMatch's promise.)
+      if (frame.code === 'already_queued') return;
       void this.clearFind();
       return this.events.emit('findRefused', TanisError.fromFrame(frame));
     }

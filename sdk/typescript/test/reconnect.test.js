@@ -101,3 +101,23 @@ test('a match that ended while the app was away is reported on resume, its last 
   assert.equal(await away.storage.get(away.conversationKey(a.id)), null);
   assert.equal(away.conversations.has(a.id), false);
 });
+
+test('a client waiting in the queue when its socket dies queues again with the same key and gets its match', async () => {
+  const waiting = await person('sdkqueued');
+  const other = await person('sdklater');
+  const queued = next(waiting, 'queued');
+  await waiting.findMatch();
+  const requeued = next(waiting, 'queued');
+  await queued;
+  // The queue entry goes with the socket (protocol section 2): the SDK must ask again after reconnecting.
+  waiting.connection.socket.terminate();
+  await requeued;
+  const matched = next(waiting, 'matched');
+  await other.findMatch();
+  const { conversation } = await matched;
+  assert.equal(conversation.record.peer, other.handle);
+  assert.ok(conversation.safetyNumber, 'keyed with the key pair of the first find');
+  const heard = receives(other, ['found you after all']);
+  await waiting.send('found you after all');
+  await heard;
+});
