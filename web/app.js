@@ -1,8 +1,8 @@
 // The controller: boots the session, puts the screens up, and turns the account's actions (sign-in, language,
 // location, notifications, bans) into REST calls. The match we are in is matches.js's, the people we kept in
-// touch with are contacts.js's; the views only render
-// what they are handed; the protocol rules live in conversation.js (delivery), e2e.js (encryption), video.js
-// (the call), socket.js and api.js.
+// touch with are contacts.js's; the views only render what they are handed; the protocol rules live in
+// conversation.js (delivery), the SDK's crypto/e2e.js (encryption, served at /app/sdk/), video.js (the call),
+// socket.js and api.js.
 
 import { Api } from './api.js';
 import { Contacts } from './contacts.js';

@@ -7,7 +7,7 @@
 
 import { Conversation } from './conversation.js';
 import { toast } from './dom.js';
-import * as e2e from './e2e.js';
+import * as e2e from './sdk/crypto/e2e.js';
 import { getLang, t } from './i18n.js';
 import * as storage from './storage.js';
 import { ContactChatView } from './views/contact-chat.js';
@@ -242,7 +242,7 @@ export class Contacts {
   async takeOver(c) {
     let next;
     try {
-      next = await c.prepareKey({ identity: await e2e.generateIdentity() });
+      next = await c.prepareKey({ identity: e2e.generateIdentity() });
     } catch (e) {
       return toast(t(e.kind === 'unsupported' ? 'error.e2e_unsupported' : 'chat.keyRefused'), 'error');
     }

@@ -5,15 +5,16 @@
 //   - during a `resume` everything is buffered until `resume.done`, then processed in `seq` order;
 //   - `msg.send` frames stay in `pending` (persisted, counter included) until `msg.accepted`, and are re-sent
 //     unchanged after a reconnect: the server deduplicates by `client_msg_id`.
-// Every message is franked (docs/protocol.md section 9, "Franking"; franking.js): a received one is shown only
+// Every message is franked (docs/protocol.md section 9, "Franking"; the SDK's crypto/franking.js): a received one is shown only
 // when its commitment opens, and its (seq, text, franking key) stay in the record so a report can reveal it.
-// Opening is asynchronous (WebCrypto's HMAC), so the inbox is walked by one chain of tasks, in `seq` order.
+// Opening is synchronous (the SDK's crypto), but saving is not, so the inbox is walked by one chain of tasks, in
+// `seq` order.
 // The whole record is saved to IndexedDB after every change, so a reload continues where it stopped.
 // A match that both kept (a contact, web/contacts.js) goes on as the same conversation; its key may change
 // (section 9, "Contacts"), and the session before the change is tried second until the new one opens a message.
 
-import * as e2e from './e2e.js';
-import * as franking from './franking.js';
+import * as e2e from './sdk/crypto/e2e.js';
+import * as franking from './sdk/crypto/franking.js';
 import * as storage from './storage.js';
 
 /** A gap in `seq` that live frames have not closed after this long is filled with `resume`. */
@@ -95,14 +96,18 @@ export class Conversation extends EventTarget {
     // A contact on a device that never held its key: nothing opens until this device takes it over.
     if (!r.identity) return void (this.keyError = new e2e.E2eError('unsupported'));
     try {
-      this.session = await e2e.establish(r.identity, r.peer_public_key, r.match_id, r.initiator, r);
-      this.safetyNumber = await this.session.safetyNumber();
+      this.session = e2e.establish(r.identity, r.peer_public_key, r.match_id, r.initiator, r);
+      this.safetyNumber = this.session.safetyNumber();
     } catch (e) {
       this.keyError = e;
     }
     if (r.previous) {
       const p = r.previous;
-      this.previous = await e2e.establish(p.identity, p.peer_public_key, r.match_id, r.initiator, p).catch(() => null);
+      try {
+        this.previous = e2e.establish(p.identity, p.peer_public_key, r.match_id, r.initiator, p);
+      } catch {
+        this.previous = null;
+      }
     }
   }
 
@@ -114,8 +119,8 @@ export class Conversation extends EventTarget {
    * Nothing changes until `applyKey`, so the caller can wait for the server's `ok` in between.
    */
   async prepareKey({ identity = this.record.identity, peerPublicKey = this.record.peer_public_key }) {
-    const session = await e2e.establish(identity, peerPublicKey, this.id, this.record.initiator);
-    return { identity, peerPublicKey, session, safetyNumber: await session.safetyNumber() };
+    const session = e2e.establish(identity, peerPublicKey, this.id, this.record.initiator);
+    return { identity, peerPublicKey, session, safetyNumber: session.safetyNumber() };
   }
 
   /** The key change itself: the counters start again at 1, and the session before it is kept to try second. */
@@ -156,8 +161,8 @@ export class Conversation extends EventTarget {
   async send(text) {
     if (this.record.ended) throw new Error('the match is over');
     if (!this.session) throw this.keyError ?? new e2e.E2eError('unsupported');
-    const { payload, commitment } = await franking.frank(text);
-    // Sealed after the await: seal and push stay together, so frames are pending in counter order.
+    const { payload, commitment } = franking.frank(text);
+    // Seal and push stay together, with no await between them, so frames are pending in counter order.
     const sealed = this.session.seal(payload);
     const clientMsgId = crypto.randomUUID();
     const frame = { type: 'msg.send', id: clientMsgId, match_id: this.id, client_msg_id: clientMsgId, ...sealed, commitment };
@@ -320,7 +325,7 @@ export class Conversation extends EventTarget {
       if (plain) {
         try {
           // Kept in the record (never in the page): what a report can reveal of this message.
-          Object.assign(message, await franking.unfrank(plain, entry.commitment));
+          Object.assign(message, franking.unfrank(plain, entry.commitment));
         } catch {
           // Authentic, but its commitment does not open: shown as "could not be verified", never as text.
           message.status = 'unverified';

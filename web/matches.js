@@ -4,8 +4,8 @@
 
 import { Conversation } from './conversation.js';
 import { toast } from './dom.js';
-import * as e2e from './e2e.js';
-import { KEY_LEN as FRANKING_KEY_BYTES } from './franking.js';
+import * as e2e from './sdk/crypto/e2e.js';
+import { KEY_LEN as FRANKING_KEY_BYTES } from './sdk/crypto/franking.js';
 import { t } from './i18n.js';
 import { findMode, vocabulary } from './interests.js';
 import * as storage from './storage.js';
@@ -134,7 +134,7 @@ export class Matches {
     if (this.conversation && !this.conversation.ended) return;
     let identity;
     try {
-      identity = await e2e.generateIdentity();
+      identity = e2e.generateIdentity();
     } catch {
       return toast(t('error.e2e_unsupported'), 'error');
     }
@@ -289,7 +289,7 @@ export class Matches {
 
   /**
    * `report` of the peer of `matchId`: the match on screen, or a contact's (web/contacts.js). `evidence` reveals
-   * the messages the user picked (franking.js); a refused reveal stores nothing, and the toast says why.
+   * the messages the user picked (sdk/crypto/franking.js); a refused reveal stores nothing, and the toast says why.
    */
   async report(reason, details, evidence = [], matchId = this.conversation.id) {
     const frame = { type: 'report', match_id: matchId, reason_code: reason };

@@ -1,6 +1,8 @@
 // What survives a reload: each match's E2E state and transcript (docs/protocol.md section 8, step 1), and the
-// key pair of a `match.find` still waiting for its `match.found`. IndexedDB, because it stores the private key
-// as a non-extractable CryptoKey and BigInt counters as they are; localStorage would need the key's bytes.
+// key pair of a `match.find` still waiting for its `match.found`. IndexedDB, because it stores the private key's
+// bytes (a Uint8Array, the SDK's crypto/e2e.js identity) and BigInt counters as they are, and only this origin
+// reads it. A record kept by an older version holds a WebCrypto CryptoKey instead: the SDK refuses it
+// (E2eError 'unsupported'), so that match shows its key error and a contact can be taken over afresh.
 
 const DB_NAME = 'tanis';
 const DB_VERSION = 1;

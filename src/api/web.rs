@@ -1,6 +1,9 @@
 //! The browser reference client (`web/`, docs/web-client.md), compiled into the binary and served at `/` (the
-//! page) and `/app/<file>` (its modules, stylesheet and vendored code). Nothing is read from disk or fetched from
-//! elsewhere at run time, so `tanis serve` alone is enough to try the product.
+//! page) and `/app/<file>` (its modules and stylesheet), with the modules of the client SDK it is built on
+//! (`sdk/typescript/src/`, plain ES modules with their vendored cryptography) at `/app/sdk/<path>`: the page
+//! imports them relatively (`./sdk/crypto/e2e.js`), so the SDK the apps ship is the code the browser runs.
+//! Nothing is read from disk or fetched from elsewhere at run time, and no build step stands between the
+//! sources and the binary, so `tanis serve` alone is enough to try the product.
 //!
 //! These routes are not REST: they stay out of the OpenAPI document (schemathesis fuzzes only what it lists).
 //! Every answer carries a strict Content-Security-Policy: scripts and styles only from this origin, network only
@@ -26,8 +29,9 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/", get(index)).route("/app/{*path}", get(file))
 }
 
-/// One file of `web/`, as served.
+/// One file of `web/` or of the SDK, as served.
 struct Asset {
+    /// Under `/app/`: a path in `web/`, or `sdk/` and a path in `sdk/typescript/src/`.
     path: &'static str,
     content_type: &'static str,
     body: &'static [u8],
@@ -49,8 +53,21 @@ macro_rules! asset {
     };
 }
 
+/// A file of the SDK's sources (`sdk/typescript/src/<path>`), served at `/app/sdk/<path>`.
+macro_rules! sdk_asset {
+    ($path:literal, $content_type:expr) => {
+        Asset {
+            path: concat!("sdk/", $path),
+            content_type: $content_type,
+            body: include_bytes!(concat!(env!("CARGO_MANIFEST_DIR"), "/sdk/typescript/src/", $path)),
+        }
+    };
+}
+
 /// Every file under `web/` but its Markdown notes, which are documentation (and not in the Docker build
-/// context). tests/api/web.rs fails when a file is missing here.
+/// context), and every SDK module the page imports, with the vendored code's licence. tests/api/web.rs fails
+/// when a file of `web/` or of `sdk/typescript/src/crypto/` is missing here, or when a served module imports one
+/// that is not served.
 static ASSETS: &[Asset] = &[
     asset!("index.html", HTML),
     asset!("style.css", CSS),
@@ -61,8 +78,6 @@ static ASSETS: &[Asset] = &[
     asset!("api.js", JS),
     asset!("socket.js", JS),
     asset!("conversation.js", JS),
-    asset!("e2e.js", JS),
-    asset!("franking.js", JS),
     asset!("storage.js", JS),
     asset!("video.js", JS),
     asset!("i18n.js", JS),
@@ -83,11 +98,11 @@ static ASSETS: &[Asset] = &[
     asset!("views/lobby.js", JS),
     asset!("views/panel.js", JS),
     asset!("views/profile.js", JS),
-    asset!("vendor/noble-ciphers/chacha.js", JS),
-    asset!("vendor/noble-ciphers/_arx.js", JS),
-    asset!("vendor/noble-ciphers/_poly1305.js", JS),
-    asset!("vendor/noble-ciphers/utils.js", JS),
-    asset!("vendor/noble-ciphers/LICENSE", TEXT),
+    sdk_asset!("crypto/e2e.js", JS),
+    sdk_asset!("crypto/franking.js", JS),
+    sdk_asset!("crypto/encoding.js", JS),
+    sdk_asset!("crypto/vendor/noble.js", JS),
+    sdk_asset!("crypto/vendor/LICENSE", TEXT),
 ];
 
 /// Strong validators, computed once: a revalidation (`Cache-Control: no-cache`) costs a 304 and no body.

@@ -3,10 +3,10 @@
 // sent/delivered marks, the typing indicator, the composer, and what to do once the match is over. The
 // transcript is updated in place (one element per message, keyed), so typing is never interrupted. A contact's
 // conversation is this screen with its own buttons and notices (views/contact-chat.js extends it). The report
-// dialog offers the stranger's messages to reveal as proof (franking.js), up to 20 picked; none is picked by default.
+// dialog offers the stranger's messages to reveal as proof (the SDK's crypto/franking.js), up to 20 picked; none is picked by default.
 
 import { formValues, h, modal } from '../dom.js';
-import { MAX_EVIDENCE, evidence, revealable } from '../franking.js';
+import { MAX_EVIDENCE, evidence, revealable } from '../sdk/crypto/franking.js';
 import { formatClock, t } from '../i18n.js';
 import { icon } from '../icons.js';
 import { topicLabel } from '../interests.js';
