@@ -25,6 +25,11 @@ for (const module of ['client', 'api', 'connection', 'conversation', 'calls', 'e
 assert.ok(files.has('types/frames.d.ts'), 'the frame types are packed');
 assert.ok(files.has('src/crypto/vendor/LICENSE'), 'the vendored crypto licence is packed');
 assert.ok(![...files].some((f) => f.startsWith('test/') || f.startsWith('node_modules/')), 'no tests, no node_modules');
+// React Native and browsers run these files as they are: nothing of Node's.
+for (const file of [...files].filter((f) => f.startsWith('src/') && f.endsWith('.js'))) {
+  const code = readFileSync(`${root}${file}`, 'utf8');
+  assert.doesNotMatch(code, /['"]node:[a-z]|\brequire\(|(?<![A-Za-z])Buffer\.|\bprocess\.env/, `${file} uses nothing Node-only`);
+}
 console.log(`npm pack: ${packed.name}@${packed.version}, ${files.size} files, ${(packed.size / 1024).toFixed(1)} KiB`);
 
 // And a consumer's view: the real tarball installed into an empty project, its types read through the exports
