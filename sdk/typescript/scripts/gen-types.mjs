@@ -6,11 +6,14 @@
 //
 //   node scripts/gen-types.mjs           # writes src/frames.d.ts
 //   node scripts/gen-types.mjs --check   # exits 1 when src/frames.d.ts is not what the document generates
+//   node scripts/gen-types.mjs --from /tmp/asyncapi.json   # from another copy of the document
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
 const root = new URL('..', import.meta.url);
-const source = new URL('../../docs/asyncapi.json', root);
+const fromArg = process.argv.indexOf('--from');
+/** The document: docs/asyncapi.json, or `--from PATH` (a copy from a branch not merged yet). */
+const source = fromArg > 0 ? new URL(process.argv[fromArg + 1], `file://${process.cwd()}/`) : new URL('../../docs/asyncapi.json', root);
 const target = new URL('src/frames.d.ts', root);
 
 /** @param {any} doc an AsyncAPI 3 document */
@@ -58,7 +61,8 @@ function type(schema, indent) {
   for (const key of ['oneOf', 'anyOf']) {
     if (Array.isArray(schema[key])) {
       const { [key]: options, ...rest } = schema;
-      const base = Object.keys(rest).some((k) => ['type', 'properties'].includes(k)) ? type(rest, indent) : null;
+      // `{"type": "integer", "oneOf": [{"const": 1001}, ...]}`: the literals say it all; an object base stays.
+      const base = rest.properties || (rest.type && ['object'].includes(rest.type)) ? type(rest, indent) : null;
       const union = unique(options.map((o) => wrap(type(o, indent)))).join(' | ');
       return base ? `(${base}) & (${union})` : union;
     }

@@ -15,7 +15,12 @@ export const SETUP_TIMEOUT_MS = 30_000;
 export function rtcConfiguration(matchFound) {
   const servers = matchFound?.rtc?.ice_servers ?? [];
   return {
-    iceServers: servers.map(({ urls, username, credential }) => ({ urls, username, credential })),
+    // Only the three fields RTCIceServer knows; a missing credential stays missing (never `null`).
+    iceServers: servers.map(({ urls, username, credential }) => ({
+      urls,
+      ...(username != null && { username }),
+      ...(credential != null && { credential }),
+    })),
     iceTransportPolicy: 'relay',
   };
 }

@@ -187,9 +187,9 @@ export class Client {
 
   // --- frames --------------------------------------------------------------------------------------------
 
-  /** @param {any} frame */
+  /** @param {import('./frames.js').ServerFrame} frame */
   onFrame(frame) {
-    const c = frame.match_id != null ? this.conversations.get(frame.match_id) : undefined;
+    const c = 'match_id' in frame ? this.conversations.get(frame.match_id) : undefined;
     switch (frame.type) {
       case 'hello':
         this.hello = frame;
@@ -493,7 +493,7 @@ export class Client {
    * The contact's new key (`contact.key` or the list): derive again and emit `safetyNumberChanged`. The key in
    * use changes nothing; a key the contact had before is refused (`keyRefused`).
    * @param {number} matchId
-   * @param {string} key
+   * @param {string | null | undefined} key
    */
   peerKey(matchId, key) {
     const c = this.conversations.get(matchId);
@@ -514,8 +514,8 @@ export class Client {
   /**
    * Another session of ours published a key for this contact: this device reads nothing new there. Never silent.
    * @param {number} matchId
-   * @param {string} key
-   * @param {string | undefined} sessionId
+   * @param {string | null | undefined} key
+   * @param {string | null | undefined} sessionId
    */
   takenOver(matchId, key, sessionId) {
     const c = this.conversations.get(matchId);
