@@ -42,8 +42,9 @@ fn validator(document: &Value, schema: &str) -> Validator {
     jsonschema::draft7::new(&root).unwrap_or_else(|e| panic!("the document's {schema} is a valid schema: {e}"))
 }
 
-/// Panics, naming each violation, when `text` is not a frame the document describes for its direction.
-fn check(direction: Direction, text: &str) {
+/// Panics, naming each violation, when `text` is not a frame the document describes for its direction. Tests that
+/// read a raw socket call it themselves.
+pub fn check(direction: Direction, text: &str) {
     let Ok(frame) = serde_json::from_str::<Value>(text) else {
         panic!("{direction:?} a frame that is not JSON: {text}");
     };
