@@ -49,6 +49,29 @@ pub enum TokenIn {
     Subprotocol,
 }
 
+/// Which way a frame went, for [`observe_frames`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    Sent,
+    Received,
+}
+
+static OBSERVER: std::sync::OnceLock<fn(Direction, &str)> = std::sync::OnceLock::new();
+
+/// Calls `observer` with every protocol frame a [`Connection`] of this process sends ([`Connection::send`]) or
+/// reads as a frame ([`Connection::next`]), on the caller's task before the frame is written or returned, so a
+/// panic in it fails the caller. The test suite checks each frame against the server's AsyncAPI document with it.
+/// Set once per process: the first observer stays (returns false when one was already set).
+pub fn observe_frames(observer: fn(Direction, &str)) -> bool {
+    OBSERVER.set(observer).is_ok()
+}
+
+fn observe(direction: Direction, text: &str) {
+    if let Some(observer) = OBSERVER.get() {
+        observer(direction, text);
+    }
+}
+
 pub struct Connection {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub wait: Duration,
@@ -116,6 +139,7 @@ impl Connection {
 
     pub async fn send(&mut self, frame: &ClientFrame) -> Result<(), ClientError> {
         let text = serde_json::to_string(frame).expect("client frames serialise");
+        observe(Direction::Sent, &text);
         self.send_raw(Message::Text(text.into())).await
     }
 
@@ -139,6 +163,7 @@ impl Connection {
                 None => return Err(ClientError::Closed { code: None, reason: String::new() }),
                 Some(Err(e)) => return Err(e.into()),
                 Some(Ok(Message::Text(text))) => {
+                    observe(Direction::Received, text.as_str());
                     return serde_json::from_str(text.as_str())
                         .map_err(|e| ClientError::Protocol(format!("{e}: {text}")));
                 }

@@ -9,6 +9,6 @@ pub mod e2e;
 pub mod franking;
 
 pub use call::{CallReporter, Measured, Packets};
-pub use connection::{Chat, ClientError, Connection, Find, TokenIn};
+pub use connection::{Chat, ClientError, Connection, Direction, Find, TokenIn, observe_frames};
 
 pub use e2e::{E2eError, E2eSession, Identity, Role, Sealed, safety_number};

@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 /// Machine-readable codes of `error` frames. Add, never rename.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The text frame is not JSON.
@@ -95,6 +96,60 @@ pub enum CloseCode {
     HeartbeatTimeout = 4009,
     /// The node has reached its connection limit; try again later.
     Overloaded = 4013,
+}
+
+impl CloseCode {
+    /// Every close code, for the document and the clients' tables.
+    pub const ALL: [CloseCode; 11] = [
+        CloseCode::GoingAway,
+        CloseCode::ProtocolError,
+        CloseCode::InvalidPayload,
+        CloseCode::MessageTooBig,
+        CloseCode::InvalidToken,
+        CloseCode::TokenExpired,
+        CloseCode::Banned,
+        CloseCode::ProtocolAbuse,
+        CloseCode::SlowConsumer,
+        CloseCode::HeartbeatTimeout,
+        CloseCode::Overloaded,
+    ];
+
+    /// What a client should do when the server closes with this code (docs/protocol.md, section 3); the SDK and
+    /// the reference clients follow it.
+    pub fn advice(self) -> &'static str {
+        match self {
+            CloseCode::GoingAway => "reconnect with backoff, then resume",
+            CloseCode::InvalidToken => "refresh the access token and reconnect; if the refresh fails, sign in again",
+            CloseCode::TokenExpired => "refresh the access token, then reconnect",
+            CloseCode::Banned => "never reconnect: the account is banned",
+            CloseCode::ProtocolAbuse => "a client bug: log it, reconnect with backoff",
+            CloseCode::SlowConsumer | CloseCode::HeartbeatTimeout => "reconnect, then resume; nothing stored is lost",
+            CloseCode::Overloaded => "retry later, with jittered backoff",
+            CloseCode::ProtocolError | CloseCode::InvalidPayload | CloseCode::MessageTooBig => {
+                "a client bug: fix the client; reconnect"
+            }
+        }
+    }
+}
+
+/// On the wire a close code is the close frame's number, with its reason (`CloseCode::reason`) as the text.
+#[cfg(feature = "schema")]
+impl schemars::JsonSchema for CloseCode {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "CloseCode".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let one_of: Vec<serde_json::Value> = CloseCode::ALL
+            .iter()
+            .map(|c| serde_json::json!({"const": c.code(), "title": c.reason(), "description": c.advice()}))
+            .collect();
+        schemars::json_schema!({
+            "description": "The WebSocket close codes the server ends a connection with; the close frame's reason is the title.",
+            "type": "integer",
+            "oneOf": one_of,
+        })
+    }
 }
 
 impl CloseCode {

@@ -18,6 +18,9 @@ mod text;
 pub use codes::{CloseCode, ErrorCode};
 pub use ids::{MatchId, Seq, UserId};
 pub use text::has_nul;
+/// The schema generator the frames derive with (feature `schema`), for the server's AsyncAPI document.
+#[cfg(feature = "schema")]
+pub use schemars;
 
 /// The protocol version this crate describes.
 pub const PROTOCOL_VERSION: u32 = 1;
@@ -31,6 +34,7 @@ pub const AUTH_SUBPROTOCOL_PREFIX: &str = "tanis.auth.";
 /// `message_logs.connection_type`) it is the same lowercase text; with the `sqlx` feature a TEXT column decodes
 /// straight into it, and text that names no kind is a decoding error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[cfg_attr(feature = "sqlx", derive(sqlx::Type), sqlx(type_name = "text", rename_all = "lowercase"))]
 #[serde(rename_all = "lowercase")]
 pub enum MatchKind {
@@ -57,6 +61,7 @@ impl MatchKind {
 
 /// Whether `match.find` matches on the profile's interests.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum InterestMatching {
     /// Interests play no part.
@@ -72,6 +77,7 @@ pub enum InterestMatching {
 /// Unlike `nearby`, it never widens with waiting. Externally tagged: `"anywhere"`, `"country"`,
 /// `{"radius_km": 50}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum Region {
     /// No restriction.
@@ -100,6 +106,7 @@ impl Region {
 
 /// How a call's setup ended, as `rtc.stats` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum CallOutcome {
     /// The peer connection reached `connected`.
@@ -123,6 +130,7 @@ impl CallOutcome {
 /// by a decoder, a U+0000 or a text of escapes (quotes, control characters) would no longer open the commitment,
 /// fit a frame or be accepted at all (docs/protocol.md, section 9, "Franking").
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Reveal {
     pub seq: Seq,
@@ -132,6 +140,7 @@ pub struct Reveal {
 
 /// Why a report is filed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum ReportReason {
     Spam,
@@ -159,6 +168,7 @@ impl ReportReason {
 
 /// Frames a client sends. `id` is the client's request id, echoed in the answer (and in any `error`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "type", deny_unknown_fields)]
 pub enum ClientFrame {
     /// Join the queue for a stranger. `public_key` is this match's X25519 key (base64, 32 bytes).
@@ -370,6 +380,7 @@ impl ClientFrame {
 
 /// Match balances: daily units reset every day, bonus units (referrals, refunds) are spent after them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Balances {
     pub daily_text: i32,
     pub daily_video: i32,
@@ -379,6 +390,7 @@ pub struct Balances {
 
 /// Limits the server enforces on this connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Limits {
     /// Largest decoded ciphertext accepted by `msg.send`.
     pub max_message_bytes: usize,
@@ -390,6 +402,7 @@ pub struct Limits {
 
 /// The current match, as `hello` reports it after a reconnect and `match.found` announces it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct MatchInfo {
     pub match_id: MatchId,
     pub kind: MatchKind,
@@ -412,6 +425,7 @@ pub struct MatchInfo {
 /// (`match_id`, its seqs and its E2E keys), kept open after the match. All a contact shows of the other is their
 /// handle.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Contact {
     pub match_id: MatchId,
     /// The other's `alias#tag`.
@@ -426,6 +440,7 @@ pub struct Contact {
 
 /// One ICE server, in the shape WebRTC's `RTCIceServer` takes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct IceServer {
     pub urls: Vec<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -436,6 +451,7 @@ pub struct IceServer {
 
 /// What a video client configures its peer connection with.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct RtcConfig {
     /// TURN servers with ephemeral credentials (valid for `ttl_secs`).
     pub ice_servers: Vec<IceServer>,
@@ -446,6 +462,7 @@ pub struct RtcConfig {
 
 /// Why a match ended, from the receiver's point of view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum EndReason {
     /// This user left.
@@ -463,6 +480,7 @@ pub enum EndReason {
 /// Frames the server sends.
 /// An ad as an `ad` frame carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct AdFrame {
     /// For `POST /v1/ads/{id}/click`.
     pub id: i64,
@@ -472,6 +490,7 @@ pub struct AdFrame {
 
 /// A notification as a `notification` frame carries it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 pub struct Notification {
     pub id: i64,
     /// `system`, `match`, `claim` or `ad`.
@@ -482,6 +501,7 @@ pub struct Notification {
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema), schemars(deny_unknown_fields))]
 #[serde(tag = "type")]
 pub enum ServerFrame {
     /// First frame of every authenticated connection.

@@ -4,6 +4,7 @@
 mod accounts;
 mod admin;
 mod ads;
+pub mod asyncapi;
 mod ban;
 mod billing;
 mod blocks;
@@ -106,6 +107,7 @@ pub fn router(state: AppState) -> Router {
     CommonErrors.modify(&mut openapi);
     api.merge(SwaggerUi::new("/docs").url("/openapi.json", openapi))
         .merge(web::router())
+        .merge(asyncapi::router())
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(ErrorCode::MethodNotAllowed, "this endpoint does not take that method")

@@ -81,6 +81,8 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+    // Every frame a test's Connection sends or reads is checked against the AsyncAPI document.
+    crate::frames::install();
     // Silent unless asked: `TEST_LOG=1 TANIS_LOG=debug scripts/test cargo nextest run …` shows the server's log.
     if std::env::var_os("TEST_LOG").is_some() {
         tanis::telemetry::init_logs(tanis::config::LogFormat::Text);

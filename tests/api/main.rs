@@ -31,6 +31,7 @@ mod evidence;
 mod evidence_bytes;
 mod export;
 mod forwarded_for;
+mod frames;
 mod hub_connect;
 mod hub_matching;
 mod hub_moderation;

@@ -29,7 +29,10 @@ async fn first_with_both_tokens(app: &TestApp, header: &str, subprotocol: &str) 
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
     loop {
         match socket.next().await.expect("the server answers").unwrap() {
-            Message::Text(text) => return Ok(serde_json::from_str(text.as_str()).unwrap()),
+            Message::Text(text) => {
+                crate::frames::check(tanis_client::Direction::Received, text.as_str());
+                return Ok(serde_json::from_str(text.as_str()).unwrap());
+            }
             Message::Close(frame) => return Err(frame.map(|f| u16::from(f.code))),
             _ => continue,
         }
