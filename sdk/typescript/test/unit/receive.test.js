@@ -1,0 +1,98 @@
+// Receiving, against a scripted server and a peer whose keys the test holds: messages are processed in seq order
+// whatever order they arrive in, each exactly once, acknowledged; one whose franking commitment does not open, or
+// that does not decrypt, is never surfaced as text.
+
+import assert from 'node:assert/strict';
+import { after, test } from 'node:test';
+
+import { establish, generateIdentity, toBase64 } from '../../src/crypto/e2e.js';
+import { commit, frank } from '../../src/crypto/franking.js';
+import { Client, MemoryStorage } from '../../src/index.js';
+
+class FakeSocket {
+  static last = null;
+  constructor() {
+    this.sent = [];
+    FakeSocket.last = this;
+  }
+  send(text) {
+    this.sent.push(JSON.parse(text));
+  }
+  close() {}
+  deliver(frame) {
+    this.onmessage({ data: JSON.stringify(frame) });
+  }
+}
+
+const jwt = (claims) => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+const clients = [];
+after(() => clients.forEach((c) => c.close()));
+
+/** A client in match 7 as its initiator, and the peer's session to seal messages to it. */
+async function matched() {
+  const storage = new MemoryStorage();
+  const now = Math.floor(Date.now() / 1000);
+  await storage.set('tanis.tokens', JSON.stringify({ access_token: jwt({ exp: now + 900, iat: now }), refresh_token: 'r', access_token_expires_at: '2099-01-01T00:00:00Z' }));
+  const mine = generateIdentity();
+  const peer = generateIdentity();
+  await storage.set('tanis.find', JSON.stringify({ id: 'f1', frame: {}, identity: { privateKey: toBase64(mine.privateKey), publicKey: toBase64(mine.publicKey) } }));
+  const fetch = async () => new Response(JSON.stringify({ contacts: [] }), { status: 200 });
+  const client = new Client({ baseUrl: 'http://tanis.test', WebSocket: FakeSocket, storage, fetch });
+  clients.push(client);
+  await client.start();
+  await new Promise((resolve) => setImmediate(resolve));
+  const socket = FakeSocket.last;
+  const info = { match_id: 7, kind: 'text', peer: 'peer#0001', peer_public_key: toBase64(peer.publicKey), initiator: true, expires_at: '2099-01-01T00:00:00Z' };
+  const hello = client.events.once('hello');
+  socket.deliver({ type: 'hello', protocol: 1, handle: 'me#0001', balances: {}, premium: false, limits: {}, server_time: '2026-01-01T00:00:00Z', active_match: info });
+  await hello;
+  await new Promise((resolve) => setImmediate(resolve));
+  const resume = socket.sent.find((f) => f.type === 'resume');
+  socket.deliver({ type: 'resume.done', id: resume.id, match_id: 7, last_seq: 0 });
+  const session = establish(peer, toBase64(mine.publicKey), 7, false);
+  return { client, socket, session };
+}
+
+/** The `msg` frame the server relays for a message the peer sealed. */
+function msg(session, seq, text, { commitment } = {}) {
+  const franked = frank(text);
+  return { type: 'msg', match_id: 7, seq, ...session.seal(franked.payload), commitment: commitment ?? franked.commitment, sent_at: '2026-01-01T00:00:00Z', mine: false };
+}
+
+test('messages arriving out of order and twice are processed in seq order, once each, and acknowledged', async () => {
+  const { client, socket, session } = await matched();
+  const shown = [];
+  client.on('message', ({ message }) => shown.push([message.seq, message.text]));
+  const [one, two, three] = [msg(session, 1, 'bir'), msg(session, 2, 'iki'), msg(session, 3, 'üç')];
+  socket.deliver(three);
+  socket.deliver(one);
+  socket.deliver(one);
+  assert.deepEqual(shown, [[1, 'bir']], 'seq 3 waits for seq 2');
+  socket.deliver(two);
+  socket.deliver(three);
+  assert.deepEqual(shown, [[1, 'bir'], [2, 'iki'], [3, 'üç']]);
+  assert.deepEqual(socket.sent.filter((f) => f.type === 'msg.ack').map((f) => f.seq), [1, 2, 3]);
+});
+
+test('a message whose commitment does not open, or that does not decrypt, is never shown as text', async () => {
+  const { client, socket, session } = await matched();
+  const shown = [];
+  const refused = [];
+  client.on('message', ({ message }) => shown.push(message.text));
+  client.on('undecryptable', (detail) => refused.push(detail));
+  // A lying sender: sealed properly, but committed to another text (what a report would then "reveal").
+  const other = commit(new Uint8Array(32).fill(1), 'something else');
+  socket.deliver(msg(session, 1, 'what you see', { commitment: other }));
+  // No commitment at all (a message stored before franking).
+  const bare = msg(session, 2, 'unfranked');
+  delete bare.commitment;
+  socket.deliver(bare);
+  // Garbage ciphertext.
+  socket.deliver({ ...msg(session, 3, 'x'), ciphertext: toBase64(new Uint8Array(40)) });
+  socket.deliver(msg(session, 4, 'honest'));
+  assert.deepEqual(shown, ['honest']);
+  assert.deepEqual(refused.map((r) => [r.seq, r.reason]), [[1, 'unverified'], [2, 'unverified'], [3, 'undecryptable']]);
+  const held = client.conversation(7).messages;
+  assert.ok(held.filter((m) => m.seq !== 4).every((m) => m.text === null && !m.franking_key), 'nothing of them is kept as text or revealable');
+  assert.deepEqual(client.revealable(7).map((m) => m.seq), [4]);
+});
