@@ -122,11 +122,14 @@ impl CloseCode {
             CloseCode::InvalidToken => "refresh the access token and reconnect; if the refresh fails, sign in again",
             CloseCode::TokenExpired => "refresh the access token, then reconnect",
             CloseCode::Banned => "never reconnect: the account is banned",
-            CloseCode::ProtocolAbuse => "a client bug: log it, reconnect with backoff",
             CloseCode::SlowConsumer | CloseCode::HeartbeatTimeout => "reconnect, then resume; nothing stored is lost",
             CloseCode::Overloaded => "retry later, with jittered backoff",
-            CloseCode::ProtocolError | CloseCode::InvalidPayload | CloseCode::MessageTooBig => {
-                "a client bug: fix the client; reconnect"
+            // Reconnecting on its own would send the same frames again and loop (the SDK stays closed).
+            CloseCode::ProtocolError
+            | CloseCode::InvalidPayload
+            | CloseCode::MessageTooBig
+            | CloseCode::ProtocolAbuse => {
+                "a client bug: log it and stop; reconnect only when the user asks, without the frame that caused it"
             }
         }
     }
