@@ -9,9 +9,8 @@
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 
-import WebSocket from 'ws';
-
 import { Client, MemoryStorage } from '../src/index.js';
+import { CheckedWebSocket, assertFramesDescribed } from './frames.js';
 
 export const baseUrl = (process.env.SDK_TEST_URL ?? 'http://127.0.0.1:8080').replace(/\/$/, '');
 export const PASSWORD = 'correct horse battery 42';
@@ -32,15 +31,21 @@ const clients = new Set();
 
 /** A client on `storage` (a new one by default), not signed in. */
 export function device({ storage = new MemoryStorage(), ...options } = {}) {
-  const client = new Client({ baseUrl, WebSocket, storage, ...options });
+  // Every frame it sends and receives is checked against the AsyncAPI document (frames.js).
+  const client = new Client({ baseUrl, WebSocket: CheckedWebSocket, storage, ...options });
   clients.add(client);
   return client;
 }
 
-/** Stops every client made by `device` (their timers would keep the test process alive). */
+/**
+ * Stops every client made by `device` (their timers would keep the test process alive), then fails the file if
+ * any of their frames was one the AsyncAPI document does not describe.
+ */
 export function closeAll() {
+  const any = clients.size > 0;
   for (const c of clients) c.close();
   clients.clear();
+  assertFramesDescribed({ atLeastOne: any });
 }
 
 /** Registers a new person on a new device and waits until the socket is connected. */
