@@ -6,8 +6,9 @@
 // Each match's first call that connects or fails is reported once with `rtc.stats` (connected or failed, setup time, relay round trip,
 // packet loss: numbers only), so operators see call quality.
 
-/** How long a call may take to connect before it is reported failed (it may still connect; it is not torn down). */
-const SETUP_TIMEOUT_MS = 30000;
+// The protocol's rules come from the SDK (served at /app/sdk/): the relay-only RTCConfiguration, the setup timeout
+// after which a call is reported failed (it may still connect; it is not torn down), and the figures of `rtc.stats`.
+import { SETUP_TIMEOUT_MS, callFigures, rtcConfiguration } from './sdk/calls.js';
 
 /** Every remote candidate this page has been given, across calls: `{source, type, candidate}`. */
 export const remoteCandidates = [];
@@ -65,8 +66,7 @@ export class Call extends EventTarget {
       this.setupStartedAt = performance.now();
       this.setupTimer = setTimeout(() => this.reportStats('failed'), SETUP_TIMEOUT_MS);
     }
-    const iceServers = this.rtc.ice_servers.map(({ urls, username, credential }) => ({ urls, username, credential }));
-    const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: 'relay' });
+    const pc = new RTCPeerConnection(rtcConfiguration({ rtc: this.rtc }));
     this.pc = pc;
     this.remoteStream = new MediaStream();
     for (const track of this.localStream.getTracks()) pc.addTrack(track, this.localStream);
@@ -216,26 +216,6 @@ function selectedPair(stats) {
   stats.forEach((r) => r.type === 'transport' && r.selectedCandidatePairId && (pair = stats.get(r.selectedCandidatePairId)));
   if (!pair) stats.forEach((r) => r.type === 'candidate-pair' && r.nominated && r.state === 'succeeded' && (pair = r));
   return pair;
-}
-
-/**
- * The optional figures of `rtc.stats` from a `getStats()` report: the selected pair's round trip (through the
- * relay), RTP packets sent and how many of them the peer reported lost. Integers only; never a candidate, an
- * address or an id, whatever the report holds.
- */
-export function callFigures(stats) {
-  const figures = {};
-  const rtt = selectedPair(stats)?.currentRoundTripTime;
-  if (Number.isFinite(rtt)) figures.rtt_ms = Math.round(rtt * 1000);
-  let sent = null;
-  let lost = 0;
-  stats.forEach((r) => {
-    if (r.type === 'outbound-rtp') sent = (sent ?? 0) + (r.packetsSent ?? 0);
-    // RTCP's cumulative loss can be negative (duplicates): counted as none.
-    if (r.type === 'remote-inbound-rtp') lost += Math.max(0, r.packetsLost ?? 0);
-  });
-  if (sent !== null) Object.assign(figures, { packets_sent: sent, packets_lost: Math.min(lost, sent) });
-  return figures;
 }
 
 function candidateType(candidate) {

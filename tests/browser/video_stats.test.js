@@ -1,10 +1,10 @@
-// The figures of the web client's `rtc.stats` (web/video.js `callFigures`), from getStats()-shaped reports: no
-// browser needed. The report must hold numbers only, whatever the stats carry (addresses, ids).
+// The figures of the web client's `rtc.stats` (the SDK's `callFigures`, which web/video.js imports from
+// /app/sdk/calls.js), from getStats()-shaped reports: no browser needed. The report must hold numbers only, whatever the stats carry (addresses, ids).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 
-import { callFigures } from '../../web/video.js';
+import { callFigures } from '../../sdk/typescript/src/calls.js';
 
 test('rtt, packets sent and the peer-reported loss are read, and nothing else', () => {
   const stats = new Map([
