@@ -429,8 +429,9 @@ function round2(n) {
 }
 
 const app = new App();
-// For the browser tests (tests/browser) and for curious users: nothing here is secret that the page does not
-// already show, and the private keys are non-extractable CryptoKeys.
+// For the browser tests (tests/browser) and for curious users. The conversations here hold their private keys
+// as bytes, as this origin's IndexedDB does: any script running in the page could read them either way, so what
+// protects them is that only the server's own scripts run (the CSP of src/api/web.rs), not this object's absence.
 window.tanis = {
   app,
   remoteCandidates,

@@ -93,6 +93,10 @@ export class Conversation extends EventTarget {
 
   async key() {
     const r = this.record;
+    // A key pair kept before the page used the SDK: a WebCrypto CryptoKey, whose bytes no script can read, so it
+    // can never key a session again. This device is then as one that never held the key (a contact can be taken
+    // over with a fresh key pair); the transcript kept so far stays readable.
+    if (r.identity && !(r.identity.privateKey instanceof Uint8Array)) Object.assign(r, { identity: null, previous: null });
     // A contact on a device that never held its key: nothing opens until this device takes it over.
     if (!r.identity) return void (this.keyError = new e2e.E2eError('unsupported'));
     try {

@@ -1,8 +1,8 @@
 // What survives a reload: each match's E2E state and transcript (docs/protocol.md section 8, step 1), and the
 // key pair of a `match.find` still waiting for its `match.found`. IndexedDB, because it stores the private key's
 // bytes (a Uint8Array, the SDK's crypto/e2e.js identity) and BigInt counters as they are, and only this origin
-// reads it. A record kept by an older version holds a WebCrypto CryptoKey instead: the SDK refuses it
-// (E2eError 'unsupported'), so that match shows its key error and a contact can be taken over afresh.
+// reads it. A record kept by an older version holds a WebCrypto CryptoKey instead, which conversation.js drops:
+// that match ends as one whose key was refused, and a contact can be taken over with a fresh key pair.
 
 const DB_NAME = 'tanis';
 const DB_VERSION = 1;

@@ -2,7 +2,7 @@
 // become contacts and the conversation outlives the match, waits for the one who was away and ends for both;
 // a browser and the Rust client become contacts and keep reading each other through two key changes (the Rust
 // side's new key, then a fresh browser taking the conversation over); a message to an ended contact is refused
-// and shown as not sent.
+// and shown as not sent; a contact whose key pair an older page kept as a WebCrypto CryptoKey is taken over.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -235,3 +235,41 @@ async function canFindAgain(p) {
   await p.page.getByTestId('cancel-find').click();
   await p.page.locator('[data-screen=lobby]').waitFor();
 }
+
+test('a contact whose key pair the WebCrypto version of the page kept is taken over with a fresh key after the upgrade', async () => {
+  const ilke = await person(browser);
+  const jale = await person(browser);
+  await register(ilke, 'ilke');
+  await register(jale, 'jale');
+  await keepInTouch(ilke, jale);
+  await say(ilke, 'Eski sürümden merhaba');
+  await theirs(jale, 'Eski sürümden merhaba').waitFor();
+  // Delivered: the page has nothing left to save that could overwrite the record edited below.
+  await mine(ilke, 'Eski sürümden merhaba').and(ilke.page.locator('[data-status=delivered]')).waitFor();
+
+  // What the page before the SDK kept: the same record, its private key a non-extractable WebCrypto CryptoKey.
+  await ilke.page.evaluate(async () => {
+    const storage = await import('/app/storage.js');
+    const [record] = (await storage.allMatches()).filter((r) => r.contact);
+    const old = await crypto.subtle.generateKey({ name: 'X25519' }, false, ['deriveBits']);
+    record.identity = { privateKey: old.privateKey, publicKey: record.identity.publicKey };
+    await storage.saveMatch(record);
+  });
+  await ilke.page.reload();
+  await openContact(ilke);
+
+  // The history stays; the old key cannot be used, so the page offers to take the conversation over.
+  await mine(ilke, 'Eski sürümden merhaba').waitFor();
+  await ilke.page.getByTestId('no-key').waitFor();
+  await ilke.page.getByTestId('take-over').click();
+  await ilke.page.getByTestId('no-key').waitFor({ state: 'detached' });
+  await jale.page.getByTestId('safety-changed').waitFor();
+  assert.equal(await ilke.page.getByTestId('safety-number').textContent(), await jale.page.getByTestId('safety-number').textContent());
+  await say(ilke, 'Yeni anahtarla');
+  await theirs(jale, 'Yeni anahtarla').waitFor();
+  await say(jale, 'Okudum');
+  await theirs(ilke, 'Okudum').waitFor();
+
+  assertNoPageErrors(ilke, jale);
+  await Promise.all([ilke.context.close(), jale.context.close()]);
+});
