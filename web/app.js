@@ -134,6 +134,7 @@ export class App {
       signOut: () => this.signOut(),
       account: () => this.openAccount(),
       contacts: () => this.contacts.showList(),
+      reconnect: () => this.socket.reconnect(),
     }));
     const drawer = document.getElementById('drawer');
     drawer.hidden = !s.panel;
@@ -362,7 +363,7 @@ export class App {
   onSocketState(state) {
     if (state === 'banned') return this.onBanned();
     if (state === 'unauthorized') return this.api.forget();
-    this.state.connection = { online: 'online', connecting: 'connecting', waiting: 'reconnecting' }[state] ?? 'offline';
+    this.state.connection = { online: 'online', connecting: 'connecting', waiting: 'reconnecting', broken: 'broken' }[state] ?? 'offline';
     this.renderHeader();
   }
 

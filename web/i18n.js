@@ -25,6 +25,8 @@ const en = {
   'conn.connecting': 'Connecting…',
   'conn.reconnecting': 'Reconnecting…',
   'conn.offline': 'Offline',
+  'conn.broken': 'Disconnected by an error of this page',
+  'conn.reconnect': 'Reconnect',
   'conn.offlineAction': 'You are offline; try again when the connection is back.',
 
   'lobby.youAre': 'Strangers see you as',
@@ -386,6 +388,8 @@ const tr = {
   'conn.connecting': 'Bağlanıyor…',
   'conn.reconnecting': 'Yeniden bağlanıyor…',
   'conn.offline': 'Çevrimdışı',
+  'conn.broken': 'Bu sayfanın bir hatası yüzünden bağlantı kesildi',
+  'conn.reconnect': 'Yeniden bağlan',
   'conn.offlineAction': 'Çevrimdışısın; bağlantı gelince tekrar dene.',
 
   'lobby.youAre': 'Yabancılar seni şöyle görür',

@@ -3,12 +3,12 @@
 // `tanis.v1`, what each close code means (docs/protocol.md section 3, the SDK's policy.js), the full-jitter
 // backoff, app pings and a silent socket declared dead, requests answered by `ok`/`error` — and this module
 // turns its states into the page's: `online`, `connecting`, `waiting` (to reconnect), `unauthorized` (sign in
-// again), `banned` and `stopped`, with a `frame` event per frame. What to do after `hello` (resume, re-send) is
+// again), `banned`, `broken` (closed for a bug of this page's: reconnects only when the person asks) and
+// `stopped`, with a `frame` event per frame. What to do after `hello` (resume, re-send) is
 // the conversation's business; this module only moves frames.
 
 import { Connection } from './sdk/connection.js';
 import { Emitter } from './sdk/emitter.js';
-import { backoffDelay } from './sdk/policy.js';
 
 export class Socket extends EventTarget {
   /** @param {{accessToken: () => Promise<string|null>, refresh: () => Promise<void>, signedIn: boolean}} api web/api.js */
@@ -29,18 +29,15 @@ export class Socket extends EventTarget {
     this.state = 'idle';
     /** Why the connection closed for good, learnt from the event the SDK emits right after its `closed` state. */
     this.ending = null;
-    /** Reconnects after a close the SDK treats as fatal (below); reset by a `hello`. */
-    this.fatalAttempts = 0;
-    this.fatalTimer = null;
     this.events.on('state', ({ state }) => this.follow(state));
     this.events.on('closed', ({ code }) => this.dispatchEvent(new CustomEvent('closed', { detail: code })));
     this.events.on('banned', () => (this.ending = 'banned'));
     this.events.on('reauthenticate', () => (this.ending = 'unauthorized'));
-    // 1002, 1007, 1009 and 4004: a client bug, says the SDK, which then stays closed. protocol.md section 3 says
-    // to log it and reconnect with backoff; the page does, so one bad frame does not leave it offline until a reload.
+    // 1002, 1007, 1009 and 4004: a bug of this page's (protocol.md section 3). Logged, and no reconnect on its own,
+    // which would send the same frames again and loop: the header offers to reconnect (`reconnect`).
     this.events.on('error', (error) => {
-      console.warn('tanis: the server closed the connection for a protocol error', error);
-      this.ending = 'fatal';
+      console.warn('tanis: the server closed the connection for a protocol error of this page', error);
+      this.ending = 'broken';
     });
     addEventListener('online', () => this.state === 'waiting' && this.connection.connect());
   }
@@ -58,9 +55,13 @@ export class Socket extends EventTarget {
     if (this.state === 'idle' || this.state === 'stopped') this.connection.connect();
   }
 
+  /** The person asked to connect again after a `broken` close. */
+  reconnect() {
+    if (this.state === 'broken') this.connection.connect();
+  }
+
   /** Closes for good (sign-out, ban). */
   stop() {
-    clearTimeout(this.fatalTimer);
     this.ending = 'stopped';
     this.connection.stop();
     // Said here too: a connection already closed (refused token, ban) emits no new state.
@@ -83,23 +84,14 @@ export class Socket extends EventTarget {
   }
 
   follow(state) {
-    if (state === 'connected') {
-      this.fatalAttempts = 0;
-      return this.setState('online');
-    }
+    if (state === 'connected') return this.setState('online');
     if (state === 'connecting') {
       this.ending = null;
       return this.setState('connecting');
     }
     if (state === 'disconnected') return this.setState(this.connection.wanted ? 'waiting' : 'stopped');
     // `closed`: the reason (set by stop(), or the event the SDK emits next, in the same turn) decides.
-    queueMicrotask(() => {
-      const ending = this.ending ?? (this.api.signedIn ? 'stopped' : 'unauthorized');
-      if (ending !== 'fatal') return this.setState(ending);
-      this.setState('waiting');
-      clearTimeout(this.fatalTimer);
-      this.fatalTimer = setTimeout(() => this.state === 'waiting' && this.connection.connect(), backoffDelay(this.fatalAttempts++));
-    });
+    queueMicrotask(() => this.setState(this.ending ?? (this.api.signedIn ? 'stopped' : 'unauthorized')));
   }
 
   setState(state) {

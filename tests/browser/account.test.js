@@ -1,6 +1,7 @@
 // The rest of the journey: the language switch (UI and the account's notification language), silent token
 // refresh (ahead of expiry, and after the socket is refused with 4001), a broadcast arriving live in the
-// notifications panel; and from a conversation: report, block, and a claim that shows up among the claims.
+// notifications panel; from a conversation: report, block, and a claim that shows up among the claims; and a
+// connection closed for a bug of the page (4004) that reconnects only when the person asks.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -90,4 +91,29 @@ test('from a conversation: report the stranger, block them, and claim the match 
   await jale.page.getByText('You already claimed this match.').waitFor();
   assertNoPageErrors(jale, kaan);
   await Promise.all([jale.context.close(), kaan.context.close()]);
+});
+
+test('a connection closed for a bug of the page (4004) is not reopened on its own, only when the person asks', async () => {
+  const kaan = await person(browser);
+  await register(kaan, 'kaan');
+  const { page } = kaan;
+  await page.locator('[data-testid=connection][data-state=online]').waitFor();
+
+  // More frames the server cannot take than hub.max_protocol_errors (20 within 60 s): it closes with 4004.
+  const closed = page.evaluate(() => new Promise((resolve) => {
+    window.tanis.app.socket.addEventListener('closed', ({ detail }) => resolve(detail), { once: true });
+  }));
+  await page.evaluate(() => {
+    for (let i = 0; i < 25; i++) window.tanis.app.socket.send({ type: 'no.such.frame', id: `junk${i}` });
+  });
+  assert.equal(await closed, 4004);
+  await page.locator('[data-testid=connection][data-state=broken]').waitFor();
+  // Nothing scheduled: reconnecting by itself would send the same frames again and loop.
+  assert.equal(await page.evaluate(() => window.tanis.app.socket.connection.wanted), false);
+
+  await page.getByTestId('reconnect').click();
+  await page.locator('[data-testid=connection][data-state=online]').waitFor();
+  await page.getByTestId('reconnect').waitFor({ state: 'detached' });
+  assertNoPageErrors(kaan);
+  await kaan.context.close();
 });

@@ -8,7 +8,7 @@ import { icon } from '../icons.js';
 
 /**
  * @param {{me: object|null, balances: object|null, premium: boolean, connection: string, unread: number, contactsUnread: number}} state
- * @param {{togglePanel, toggleLang, signOut, account, contacts}} actions
+ * @param {{togglePanel, toggleLang, signOut, account, contacts, reconnect}} actions
  */
 export function renderHeader(state, actions) {
   const { me, balances } = state;
@@ -16,6 +16,8 @@ export function renderHeader(state, actions) {
     h('span', { class: 'brand' }, 'tanış'),
     me && h('span', { class: `conn ${state.connection}`, 'data-testid': 'connection', 'data-state': state.connection },
       t(`conn.${state.connection}`)),
+    // Closed for a bug of this page's: no reconnect on its own (it would loop), only when asked.
+    me && state.connection === 'broken' && h('button', { type: 'button', class: 'link', onclick: actions.reconnect, 'data-testid': 'reconnect' }, t('conn.reconnect')),
     h('span', { class: 'spacer' }),
     me && h('span', { class: 'me' },
       h('span', { class: 'handle', 'data-testid': 'header-handle' }, me.handle),
