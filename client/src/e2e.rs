@@ -520,9 +520,11 @@ mod tests {
         assert!(safety_number(&a, &b).starts_with(&format!("{first:05} ")));
     }
 
-    /// Known answers shared with the browser client (web/e2e.js: WebCrypto X25519 and HKDF, noble's
-    /// XChaCha20-Poly1305), for the key pairs with secrets `[0x11; 32]` (initiator) and `[0x22; 32]` in match
-    /// 4242: the web client sealed the first message; tests/browser/e2e.test.js opens the second, sealed here.
+    /// Known answers shared with the JavaScript clients, for the key pairs with secrets `[0x11; 32]` (initiator)
+    /// and `[0x22; 32]` in match 4242: the first message was sealed by the web client's former web/e2e.js
+    /// (WebCrypto X25519 and HKDF; its text says so and stays as sealed); the SDK (sdk/typescript/src/crypto,
+    /// noble) opens it in sdk/typescript/test/crypto.test.js, and tests/browser/e2e.test.js opens the second,
+    /// sealed here, in Chromium.
     #[test]
     fn messages_sealed_by_the_web_client_open_here_and_both_derive_the_same_safety_number() {
         let identity = |fill: u8| {
