@@ -17,10 +17,10 @@ mod text;
 
 pub use codes::{CloseCode, ErrorCode};
 pub use ids::{MatchId, Seq, UserId};
-pub use text::has_nul;
 /// The schema generator the frames derive with (feature `schema`), for the server's AsyncAPI document.
 #[cfg(feature = "schema")]
 pub use schemars;
+pub use text::has_nul;
 
 /// The protocol version this crate describes.
 pub const PROTOCOL_VERSION: u32 = 1;

@@ -12,8 +12,8 @@ use axum::Router;
 use axum::http::header::CONTENT_TYPE;
 use axum::response::IntoResponse;
 use axum::routing::get;
-use tanis_proto::schemars::generate::SchemaSettings;
 use serde_json::{Map, Value, json};
+use tanis_proto::schemars::generate::SchemaSettings;
 use tanis_proto::{
     AUTH_SUBPROTOCOL_PREFIX, ClientFrame, CloseCode, ErrorCode, PROTOCOL_VERSION, SUBPROTOCOL, ServerFrame,
 };

@@ -123,11 +123,8 @@ fn the_error_codes_and_close_codes_are_the_documented_ones() {
     }
     let protocol = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/protocol.md")).unwrap();
     let table = protocol.split("## 6. Error codes").nth(1).unwrap().split("\n## ").next().unwrap();
-    let mut in_table: Vec<String> = table
-        .lines()
-        .filter_map(|l| l.strip_prefix("| `"))
-        .map(|l| l.split('`').next().unwrap().to_owned())
-        .collect();
+    let mut in_table: Vec<String> =
+        table.lines().filter_map(|l| l.strip_prefix("| `")).map(|l| l.split('`').next().unwrap().to_owned()).collect();
     in_table.sort();
     assert_eq!(in_document, in_table, "the document's error codes are docs/protocol.md's");
 
