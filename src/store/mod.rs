@@ -8,6 +8,7 @@
 //! `accounts` does that over what the store returns.
 
 mod ads;
+mod appeals;
 mod bans;
 mod batch;
 mod consents;
@@ -31,6 +32,7 @@ mod phones;
 mod purge;
 mod push;
 mod reads;
+mod report_queue;
 mod seed;
 mod sqlite;
 mod statements;
@@ -47,7 +49,8 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
 pub use ads::{AdChange, AdRow, Click};
-pub use bans::{AppealRow, BanRow, Decided, Lift, NewBan, QueuedReport};
+pub use appeals::{AppealRow, Decided};
+pub use bans::{BanRow, Lift, NewBan};
 pub use batch::{
     Batch, BatchWriter, CreateMatchError, Lease, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt,
     WriteOutcome, Written,
@@ -58,7 +61,7 @@ pub use deletion::Deleted;
 pub use fail_points::FailPoints;
 pub use job_runs::JobRunRow;
 pub use jobs::{ClaimRow, ClaimVerdict, ExpiredMatchRow, OwnClaim, PendingReferral};
-pub use login_attempts::{LoginAttempt, LoginOutcome};
+pub use login_attempts::LoginAttempt;
 pub use logins::LoginRow;
 
 pub use evidence::EvidenceRow;
@@ -66,14 +69,15 @@ pub use matches::{CreatedMatch, MatchRow, MatchedUser};
 pub use messages::MessageRow;
 pub use models::{NewRefreshToken, NewUser, Referrer, RefreshTokenRow, UserRow};
 pub use moderation::{BlockRow, Filed, NewReport};
-pub use notifications::{Audience, NotificationRow, Reached};
+pub use notifications::{Audience, NewNotification, NotificationRow, Reached};
 pub use phone_codes::{CodeRow, NewCodeRequest, RecentRequests, Recorded};
 pub use phones::{PhoneColumn, Reseal, StoredPhone};
 pub use purge::Purged;
-pub use push::PushRow;
+pub use push::{PushRow, QueuedPush};
 pub use reads::{Read, Reader, Select, select};
+pub use report_queue::QueuedReport;
 pub use seed::seed_phone;
-pub use statements::{StatementPage, StatementRow};
+pub use statements::{Citations, CitedGround, StatementPage, StatementRow};
 pub use subscriptions::{PlanChange, PlanOutcome, PlanRow, PlanSource, PremiumUnits};
 pub use system_logs::{AuditQuery, ModerationCounts, SystemLogRow};
 pub use tokens::Rotation;
@@ -139,9 +143,9 @@ pub struct Store {
     pub(crate) backend: Backend,
     /// Test-only crash injection inside transactions; see [`FailPoints`] (empty without the `fail-points` feature).
     pub fail_points: std::sync::Arc<FailPoints>,
-    /// What statements of reasons cite (grounds, redress): `[moderation]`, set once at start
-    /// ([`Store::with_moderation`]); the defaults until then, so a store opened bare still writes whole statements.
-    pub(crate) moderation: std::sync::Arc<crate::config::ModerationConfig>,
+    /// What statements of reasons cite (grounds, redress), set once at start ([`Store::with_citations`]); until
+    /// then none, and a statement cites its reason code alone.
+    pub(crate) citations: std::sync::Arc<Citations>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -200,7 +204,7 @@ impl Store {
                 .await?;
             Backend::Postgres { read: Reader::new(pool.clone()), write: pool }
         };
-        Ok(Self { backend, fail_points: Default::default(), moderation: Default::default() })
+        Ok(Self { backend, fail_points: Default::default(), citations: Default::default() })
     }
 
     /// The job queue's storage in this same database.
