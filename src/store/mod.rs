@@ -5,7 +5,14 @@
 //! Where the dialects differ, the difference is spelled out at that query.
 //!
 //! The store owns rows and transactions; it does not decide policy (throttling, token reuse, tags):
-//! `accounts` does that over what the store returns.
+//! `accounts` does that over what the store returns. Nor does it render text or read configuration: a
+//! notification arrives rendered ([`NewNotification`], from `crate::notices`), a push too ([`QueuedPush`], from
+//! `crate::push`), and what statements of reasons cite is handed over at start ([`Citations`]).
+//!
+//! Layout: one file per table or concern of queries (bans, appeals, the report queue, claims and the other jobs'
+//! queries in `jobs.rs`…); `batch/` is the group commit's batch (one file per dialect); `sqlite/` is the SQLite
+//! engine beneath the SQLite backend (WAL VFS, page cache, busy handler, checkpoints, raw statements). PostgreSQL
+//! needs no machinery of its own beyond its pool, opened in [`Store::connect`].
 
 mod ads;
 mod appeals;
