@@ -1,4 +1,4 @@
-/* What a WAL commit's writes cost the CPU, written as SQLite writes them or gathered (src/store/wal_vfs.rs).
+/* What a WAL commit's writes cost the CPU, written as SQLite writes them or gathered (src/store/sqlite/wal_vfs.rs).
  *
  *     gcc -O2 bench/wal-writes.c -o /tmp/wal-writes && /tmp/wal-writes 60 4096
  *

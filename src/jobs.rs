@@ -21,6 +21,7 @@ use crate::domain::{AuditAction, BanReason, EndCause, MatchStatus, UserId};
 use crate::hub::Hub;
 use crate::moderation::trust::{self, AutoBan};
 use crate::moderation::{self, Site};
+use crate::notices::Notice;
 use crate::store::{ClaimVerdict, Lift, NewBan, Store};
 
 /// The store as the jobs see it, with the trust rules the automatic ban decides by.
@@ -49,16 +50,19 @@ impl JobStore for JobsStore {
     }
 
     async fn decide_claim(&self, d: &Decision, now: DateTime<Utc>) -> Result<bool, JobError> {
+        let kind = match d.kind {
+            Kind::Text => MatchKind::Text,
+            Kind::Video => MatchKind::Video,
+        };
+        let notice = Notice::ClaimApproved { kind }.to_row();
         let verdict = ClaimVerdict {
             claim_id: d.claim_id,
             claimant_id: d.claimant_id,
             match_id: d.match_id,
-            kind: match d.kind {
-                Kind::Text => MatchKind::Text,
-                Kind::Video => MatchKind::Video,
-            },
+            kind,
             approved: d.approved,
             reason: d.reason,
+            notice: &notice,
         };
         Ok(self.0.decide_claim(&verdict, now).await?)
     }
@@ -94,7 +98,7 @@ impl JobStore for JobsStore {
     }
 
     async fn lift_expired_ban(&self, user_id: UserId, now: DateTime<Utc>) -> Result<bool, JobError> {
-        Ok(self.0.unban_user(user_id, Lift::Expired, now).await?)
+        Ok(self.0.unban_user(user_id, Lift::Expired, &Notice::BanExpired {}.to_row(), now).await?)
     }
 
     async fn pending_referrals(&self, limit: i64) -> Result<Vec<ReferralFacts>, JobError> {
@@ -106,8 +110,10 @@ impl JobStore for JobsStore {
     }
 
     async fn grant_referral(&self, g: &Grant, now: DateTime<Utc>) -> Result<bool, JobError> {
-        let mut rewards = vec![(g.invited_id, g.invited_bonus)];
-        rewards.extend(g.inviter);
+        let rewards: Vec<_> = std::iter::once((g.invited_id, g.invited_bonus))
+            .chain(g.inviter)
+            .map(|(user, units)| (user, units, Notice::ReferralReward { units }.to_row()))
+            .collect();
         Ok(self.0.grant_referral(g.referral_id, &rewards, now).await?)
     }
 

@@ -8,33 +8,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tanis_proto::MatchKind;
 
+pub use crate::domain::Locale;
 use crate::domain::{BanReason, NotificationKind};
-
-/// The languages notifications are written in; a user's `locale` setting picks one.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Locale {
-    #[default]
-    Tr,
-    En,
-}
-
-impl Locale {
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "tr" => Some(Self::Tr),
-            "en" => Some(Self::En),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Tr => "tr",
-            Self::En => "en",
-        }
-    }
-}
+use crate::store::{NewNotification, NotificationRow};
 
 /// One notification's meaning. Serialised as `{"template": …, "params": {…}}`: the two columns it is stored in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -80,6 +56,13 @@ impl Notice {
         serde_json::from_value(serde_json::json!({ "template": template, "params": params })).ok()
     }
 
+    /// The row the store writes: its type, template and parameters, and its English text (the `message` column,
+    /// which a server that does not know the template shows instead).
+    pub fn to_row(&self) -> NewNotification {
+        let (template, params) = self.to_columns();
+        NewNotification { kind: self.kind(), template, params, message: self.render(Locale::En) }
+    }
+
     pub fn render(&self, locale: Locale) -> String {
         let en = locale == Locale::En;
         match self {
@@ -114,6 +97,13 @@ impl Notice {
             Notice::Broadcast { en: text, .. } if en => text.clone(),
             Notice::Broadcast { tr, .. } => tr.clone(),
         }
+    }
+}
+
+impl NotificationRow {
+    /// The text in `locale`.
+    pub fn text(&self, locale: Locale) -> String {
+        text_of(self.template.as_deref(), &self.params, &self.message, locale)
     }
 }
 

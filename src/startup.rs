@@ -264,7 +264,7 @@ pub async fn open_store(config: &Config, phones: &PhoneVault) -> anyhow::Result<
     }
     let url = config.effective_database_url();
     let store = Store::connect(&url).await.with_context(|| format!("opening database {}", redact(&url)))?;
-    let store = store.with_moderation(config.moderation.clone());
+    let store = store.with_citations(crate::statements::citations(&config.moderation));
     store.migrate().await.context("applying migrations")?;
     crate::phones::check(&store, phones).await.context("the phone keys do not fit this database")?;
     crate::phones::seal_legacy(&store, phones).await.context("sealing the phone numbers kept in clear")?;

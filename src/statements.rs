@@ -11,8 +11,21 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use crate::config::ModerationConfig;
-use crate::domain::{Automation, Decision, Source, UserId};
-use crate::store::{StatementRow, Store, StoreError};
+use crate::domain::{Automation, BanReason, Decision, Source, UserId};
+use crate::store::{Citations, CitedGround, StatementRow, Store, StoreError};
+
+/// What the store's statements cite, from `[moderation]`: every reason code's ground, resolved once at start (the
+/// configuration does not change while the server runs), and the two redress texts.
+pub fn citations(m: &ModerationConfig) -> Citations {
+    let grounds = BanReason::ALL
+        .iter()
+        .map(|&code| {
+            let g = m.ground(code);
+            CitedGround { key: g.key, clause: g.clause, text: g.text, url: g.url, law: g.law }
+        })
+        .collect();
+    Citations { grounds, appeal_instructions: m.appeal_instructions.clone(), final_redress: m.final_redress.clone() }
+}
 
 /// Longest range one export covers, in days: the API builds its answer in memory.
 pub const MAX_DAYS: i64 = 366;

@@ -28,27 +28,6 @@ pub fn lifetime() -> TimeDelta {
     TimeDelta::minutes(VALID_MINUTES.into())
 }
 
-/// What a code is for; also the `purpose` column.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Purpose {
-    /// The account's own phone, after registration or later.
-    Verify,
-    /// A new phone for the account: the code goes to the new one.
-    Change,
-    /// A forgotten password: the code goes to the account's verified phone.
-    Reset,
-}
-
-impl Purpose {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Purpose::Verify => "verify",
-            Purpose::Change => "change",
-            Purpose::Reset => "reset",
-        }
-    }
-}
-
 /// Six decimal digits, leading zeros included.
 #[derive(Clone, PartialEq, Eq)]
 pub struct OneTimeCode(String);

@@ -3,10 +3,11 @@
 //! code comes back, so nobody moves an account to a phone they do not hold. The new phone is verified by it. A
 //! phone that a banned, purged account left behind is refused while its ban runs.
 
-use super::code_rules::{OneTimeCode, Purpose};
+use super::code_rules::OneTimeCode;
 use super::phone_codes::{CodeSent, CodeTarget};
 use super::session::ClientInfo;
 use super::{AccountError, Accounts};
+use crate::domain::CodePurpose;
 use crate::domain::{Password, Phone, UserId};
 use crate::notices::Locale;
 use crate::phones::SealedPhone;
@@ -42,7 +43,7 @@ impl Accounts {
             return Err(AccountError::PhoneBanned { ends_at });
         }
         let target = CodeTarget {
-            purpose: Purpose::Change,
+            purpose: CodePurpose::Change,
             user_id: Some(user.id),
             phone: new_phone,
             locale: Locale::parse(&user.locale).unwrap_or_default(),
@@ -55,7 +56,7 @@ impl Accounts {
     /// account as it is now.
     pub async fn confirm_phone_change(&self, user_id: UserId, code: &OneTimeCode) -> Result<UserRow, AccountError> {
         let user = self.current_user(user_id).await?;
-        let row = self.check_code(user.id, Purpose::Change, code, None).await?;
+        let row = self.check_code(user.id, CodePurpose::Change, code, None).await?;
         // As sealed when the code was asked for (resealed by a key rotation since, if one ran).
         let phone =
             SealedPhone::from_stored(row.phone_sealed.clone(), &row.phone_index).ok_or(AccountError::CodeExpired)?;

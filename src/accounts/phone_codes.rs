@@ -7,9 +7,10 @@
 
 use chrono::{DateTime, Utc};
 
-use super::code_rules::{self, Limits, Match, OneTimeCode, Purpose, Verdict};
+use super::code_rules::{self, Limits, Match, OneTimeCode, Verdict};
 use super::session::ClientInfo;
 use super::{AccountError, Accounts};
+use crate::domain::CodePurpose;
 use crate::domain::{Phone, UserId};
 use crate::notices::Locale;
 use crate::phones::{PhoneIndex, PhoneLookup};
@@ -18,7 +19,7 @@ use crate::store::{CodeRow, NewCodeRequest, Recorded};
 
 /// Where a code is to go.
 pub(super) struct CodeTarget<'a> {
-    pub purpose: Purpose,
+    pub purpose: CodePurpose,
     pub user_id: Option<UserId>,
     pub phone: &'a Phone,
     pub locale: Locale,
@@ -57,7 +58,7 @@ impl Accounts {
         let limits = Limits::from(&self.sms_config);
         let sent = CodeSent::starting(now, &limits);
         let request = NewCodeRequest {
-            purpose,
+            purpose: target.purpose,
             user_id: target.user_id,
             phone: &sealed,
             lookup: &lookup,
@@ -109,12 +110,12 @@ impl Accounts {
     pub(super) async fn check_code(
         &self,
         user_id: UserId,
-        purpose: Purpose,
+        purpose: CodePurpose,
         code: &OneTimeCode,
         phone: Option<&PhoneLookup>,
     ) -> Result<CodeRow, AccountError> {
         let now = self.clock.now();
-        let mut rows = self.store.latest_codes(user_id, purpose.as_str(), code_rules::RECENT_CODES).await?;
+        let mut rows = self.store.latest_codes(user_id, purpose, code_rules::RECENT_CODES).await?;
         if let Some(phone) = phone {
             rows.retain(|row| PhoneIndex::from_stored(&row.phone_index).is_some_and(|i| phone.matches(&i)));
         }

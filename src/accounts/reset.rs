@@ -4,12 +4,13 @@
 //! password and signs out every login of the account, in one transaction: whoever held a session, perhaps
 //! the reason for the reset, loses it. A banned account may reset its password; the ban still applies at login.
 
-use super::code_rules::{Limits, OneTimeCode, Purpose};
+use super::code_rules::{Limits, OneTimeCode};
 use super::logins::login_ids;
 use super::phone_codes::{CodeSent, CodeTarget};
 use super::session::ClientInfo;
 use super::{AccountError, Accounts};
 use crate::auth::LoginId;
+use crate::domain::CodePurpose;
 use crate::domain::{Password, Phone, UserId};
 use crate::notices::Locale;
 
@@ -19,7 +20,7 @@ impl Accounts {
         let user = self.store.user_by_phone(&self.phones.lookup(phone)).await?;
         let verified = user.as_ref().filter(|u| u.phone_verified_at.is_some());
         let target = CodeTarget {
-            purpose: Purpose::Reset,
+            purpose: CodePurpose::Reset,
             user_id: user.as_ref().map(|u| u.id),
             phone,
             locale: verified.and_then(|u| Locale::parse(&u.locale)).unwrap_or_default(),
@@ -46,7 +47,7 @@ impl Accounts {
         let lookup = self.phones.lookup(phone);
         // No account: the same answer as a code never asked for.
         let user = self.store.user_by_phone(&lookup).await?.ok_or(AccountError::CodeExpired)?;
-        let row = self.check_code(user.id, Purpose::Reset, code, Some(&lookup)).await?;
+        let row = self.check_code(user.id, CodePurpose::Reset, code, Some(&lookup)).await?;
         let hash = self.hasher.hash(new).await?;
         let revoked = self
             .store

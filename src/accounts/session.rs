@@ -6,9 +6,9 @@ use serde_json::json;
 use super::throttle::{locked_until, seconds_until};
 use super::{AccountError, Accounts};
 use crate::auth::{JwtKeys, LoginId, RefreshToken};
-use crate::domain::{AuditAction, Password, Phone, Role, UserId};
+use crate::domain::{AuditAction, LoginOutcome, Password, Phone, Role, UserId};
 use crate::phones::PhoneLookup;
-use crate::store::{LoginAttempt, LoginOutcome, NewRefreshToken, Rotation, Store, UserRow};
+use crate::store::{LoginAttempt, NewRefreshToken, Rotation, Store, UserRow};
 
 /// Where a request came from, as far as the server can tell.
 #[derive(Debug, Clone)]

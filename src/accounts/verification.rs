@@ -2,10 +2,11 @@
 //! does not undo the registration: the person asks for another), and on request. The verified phone is what
 //! password reset sends to and what a referral reward waits for.
 
-use super::code_rules::{OneTimeCode, Purpose};
+use super::code_rules::OneTimeCode;
 use super::phone_codes::{CodeSent, CodeTarget};
 use super::session::ClientInfo;
 use super::{AccountError, Accounts};
+use crate::domain::CodePurpose;
 use crate::domain::{Phone, UserId};
 use crate::notices::Locale;
 use crate::store::UserRow;
@@ -28,7 +29,7 @@ impl Accounts {
     /// Verifies the user's phone with the code sent to it; the account as it is now.
     pub async fn verify_phone(&self, user_id: UserId, code: &OneTimeCode) -> Result<UserRow, AccountError> {
         let user = self.current_user(user_id).await?;
-        let row = self.check_code(user.id, Purpose::Verify, code, None).await?;
+        let row = self.check_code(user.id, CodePurpose::Verify, code, None).await?;
         // Refused if the code was used meanwhile, or the account's phone is no longer the one it went to.
         if !self.store.redeem_verification_code(row.id, user.id, &row.phone_index, self.clock.now()).await? {
             return Err(AccountError::CodeExpired);
@@ -49,7 +50,7 @@ impl Accounts {
 
 fn verify_target<'a>(user: &UserRow, phone: &'a Phone) -> CodeTarget<'a> {
     CodeTarget {
-        purpose: Purpose::Verify,
+        purpose: CodePurpose::Verify,
         user_id: Some(user.id),
         phone,
         locale: Locale::parse(&user.locale).unwrap_or_default(),

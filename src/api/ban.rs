@@ -105,7 +105,7 @@ async fn status(
         banned_at: user.banned_at.unwrap_or(user.created_at),
         ends_at: user.ban_ends_at,
         appeal: appeal.map(|a| AppealState {
-            status: a.status,
+            status: a.status.as_str().to_owned(),
             created_at: a.created_at,
             decided_at: a.decided_at,
             decision_note: a.decision_note,

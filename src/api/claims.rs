@@ -46,7 +46,7 @@ impl From<OwnClaim> for Claim {
             id: c.id,
             match_id: c.match_id,
             claim_time: c.claim_time,
-            status: c.status,
+            status: c.status.as_str().to_owned(),
             processed_at: c.processed_at,
             reason: c.reason,
         }

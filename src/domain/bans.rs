@@ -1,4 +1,5 @@
-//! Ban reason codes: why an account is banned, as the banned user is shown it.
+//! Ban reason codes: why an account is banned, as the banned user is shown it; and where an appeal against a ban
+//! stands.
 
 use super::stored_text;
 
@@ -23,6 +24,16 @@ stored_text! {
     }
 }
 
+stored_text! {
+    /// Where an appeal stands (`appeals.status`, whose CHECK allows exactly these three). A moderator decides a
+    /// `pending` one once.
+    pub enum AppealStatus {
+        Pending = "pending",
+        Accepted = "accepted",
+        Rejected = "rejected",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +51,15 @@ mod tests {
             .map(|l| l.split('`').nth(1).unwrap())
             .collect();
         assert_stored_as(BanReason::ALL, &listed, BanReason::as_str, BanReason::parse);
+    }
+
+    #[test]
+    fn an_appeal_status_is_what_the_appeals_check_allows() {
+        assert_stored_as(
+            AppealStatus::ALL,
+            &["pending", "accepted", "rejected"],
+            AppealStatus::as_str,
+            AppealStatus::parse,
+        );
     }
 }

@@ -2,33 +2,43 @@
 //! each side of an ended match is told). Inner code takes these types and never re-checks strings.
 //!
 //! The closed vocabularies the database stores as text — a match's status and end, audit actions, notification
-//! types, ban reason codes — are enums declared with [`stored_text!`], one file per concept; the match kind is
+//! types, ban reason codes, appeal, claim and report states, sign-in outcomes, code purposes — are enums declared with [`stored_text!`], one file per concept; the match kind is
 //! the protocol's [`tanis_proto::MatchKind`]; roles are [`Role`].
 
 mod alias;
 mod audit;
 mod bans;
+mod claims;
 mod country;
 pub mod evidence;
 mod interests;
 mod languages;
+mod locale;
+mod logins;
 mod matches;
 mod notifications;
 mod password;
 mod phone;
+mod phone_codes;
+mod reports;
 mod role;
 mod statements;
 
 pub use alias::{Alias, AliasError, TAG_SPACE, Tag, handle, lookup_key};
 pub use audit::AuditAction;
-pub use bans::BanReason;
+pub use bans::{AppealStatus, BanReason};
+pub use claims::ClaimStatus;
 pub use country::Country;
 pub use interests::{Interests, InterestsError, MAX_INTERESTS, TOPICS, Topic};
 pub use languages::{Languages, LanguagesError, MAX_LANGUAGES};
+pub use locale::Locale;
+pub use logins::LoginOutcome;
 pub use matches::{EndCause, MatchStatus};
 pub use notifications::NotificationKind;
 pub use password::{Password, PasswordError};
 pub use phone::{Phone, PhoneError};
+pub use phone_codes::CodePurpose;
+pub use reports::ReportResolution;
 pub use role::{Role, RoleRefusal, UnknownRole};
 pub use statements::{
     Automation, Category, Decision, Facts, Source, category, facts, ground_of_report, ground_of_reports,

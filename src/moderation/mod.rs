@@ -12,6 +12,7 @@ use tanis_proto::CloseCode;
 use crate::delivery::Delivery;
 use crate::domain::EndCause;
 use crate::hub::{Hub, queue_pushes, tell_ended};
+use crate::notices::Notice;
 use crate::store::{NewBan, Store, StoreError};
 
 /// Where a ban is carried out, which decides what it reaches besides the store and the sockets.
@@ -48,7 +49,9 @@ pub async fn ban(site: Site<'_>, order: &NewBan<'_>) -> Result<bool, StoreError>
 /// is. False when there is no such user or they are banned already.
 async fn enforce(store: &Store, delivery: &Delivery, ban: &NewBan<'_>) -> Result<bool, StoreError> {
     let (user_id, now) = (ban.user_id, ban.now);
-    if store.ban_user(ban).await?.is_none() {
+    // What the user is told: the reason code and, for a temporary ban, its end.
+    let notice = Notice::Banned { reason_code: ban.reason_code, ends_at: ban.ends_at }.to_row();
+    if store.ban_user(ban, &notice).await?.is_none() {
         return Ok(false);
     }
     // From the store, not a node's memory: the user's sockets may be on another node, or nowhere.

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use crate::domain::{MatchId, NotificationKind};
 use crate::notices::Locale;
+use crate::store::QueuedPush;
 pub use fcm::{FcmClient, PushMessage, SendOutcome, ServiceAccount};
 pub use notifier::Notifier;
 
@@ -87,6 +88,17 @@ impl PushKind {
             ),
         };
         PushMessage { title: "tanis".into(), body, collapse_key: self.collapse_key(), data }
+    }
+}
+
+/// A push as the outbox stores it: rendered in each language the devices may read, as the JSON the push job sends.
+impl From<&PushKind> for QueuedPush {
+    fn from(push: &PushKind) -> Self {
+        let payload = |locale: Locale| -> String {
+            let message: PushMessage = push.render(locale);
+            serde_json::to_string(&message).expect("push messages serialise")
+        };
+        QueuedPush { tr: payload(Locale::Tr), en: payload(Locale::En), collapse_key: push.collapse_key() }
     }
 }
 

@@ -14,7 +14,10 @@ use tanis_proto::MatchKind;
 use utoipa::ToSchema;
 
 use super::{NotificationRow, Store, StoreError, on_read_pool, select};
-use crate::domain::{BanReason, EndCause, MatchId, MatchStatus, UserId};
+use crate::domain::{
+    AppealStatus, BanReason, ClaimStatus, CodePurpose, EndCause, LoginOutcome, MatchId, MatchStatus, ReportResolution,
+    UserId,
+};
 use crate::phones::PhoneLookup;
 
 /// A sign-in (a refresh-token family) with where it came from.
@@ -44,7 +47,8 @@ pub struct ExportedLoginAttempt {
     pub ip: String,
     pub user_agent: Option<String>,
     /// `success`, `bad_credentials`, `throttled` or `banned`.
-    pub outcome: String,
+    #[schema(value_type = String)]
+    pub outcome: LoginOutcome,
 }
 
 /// A one-time code asked for on the account (phone verification, phone change, password reset): when, from
@@ -53,7 +57,8 @@ pub struct ExportedLoginAttempt {
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow, Serialize, ToSchema)]
 pub struct ExportedPhoneCode {
     /// `verify`, `change` or `reset`.
-    pub purpose: String,
+    #[schema(value_type = String)]
+    pub purpose: CodePurpose,
     /// `sent`, `failed`, `refused` (the resend limits) or `not_sent`.
     pub outcome: String,
     pub created_at: DateTime<Utc>,
@@ -104,7 +109,8 @@ pub struct ExportedClaim {
     pub match_id: MatchId,
     pub filed_at: DateTime<Utc>,
     /// `pending`, `approved` or `rejected`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: ClaimStatus,
     pub processed_at: Option<DateTime<Utc>>,
     pub reason: Option<String>,
 }
@@ -120,7 +126,8 @@ pub struct ExportedReport {
     pub created_at: DateTime<Utc>,
     pub resolved_at: Option<DateTime<Utc>>,
     /// `dismissed` or `actioned`, once resolved; `null` while open, also when new evidence reopened it.
-    pub resolution: Option<String>,
+    #[schema(value_type = Option<String>)]
+    pub resolution: Option<ReportResolution>,
 }
 
 /// Someone the user blocks, by handle.
@@ -168,7 +175,8 @@ pub struct ExportedAppeal {
     pub text: String,
     pub created_at: DateTime<Utc>,
     /// `pending`, `accepted` or `rejected`.
-    pub status: String,
+    #[schema(value_type = String)]
+    pub status: AppealStatus,
     pub decided_at: Option<DateTime<Utc>>,
     pub decision_note: Option<String>,
 }

@@ -5,12 +5,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde_json::json;
 use tanis_proto::MatchKind;
 
-use crate::domain::{AuditAction, MatchId, MatchStatus, UserId};
-use crate::notices::Notice;
+use crate::domain::{AuditAction, ClaimStatus, MatchId, MatchStatus, UserId};
 
-use super::bans::insert_notification;
+use super::notifications::insert_notification;
 use super::system_logs::insert_system_log;
-use super::{BackendKind, BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use super::{BackendKind, BeginWrite, NewNotification, Store, StoreError, on_read_pool, on_write_pool, select};
 
 /// One pending claim with its facts, as read for the verdict.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -32,7 +31,7 @@ pub struct OwnClaim {
     pub id: i64,
     pub match_id: MatchId,
     pub claim_time: DateTime<Utc>,
-    pub status: String,
+    pub status: ClaimStatus,
     pub processed_at: Option<DateTime<Utc>>,
     pub reason: Option<String>,
 }
@@ -60,6 +59,8 @@ pub struct ClaimVerdict<'a> {
     pub kind: MatchKind,
     pub approved: bool,
     pub reason: &'a str,
+    /// The claimant's notification, written with an approval (the caller renders it: `crate::notices`).
+    pub notice: &'a NewNotification,
 }
 
 impl Store {
@@ -104,7 +105,7 @@ impl Store {
             MatchKind::Video => "UPDATE users SET bonus_video_balance = bonus_video_balance + 1 WHERE id = $1",
             MatchKind::Text => "UPDATE users SET bonus_chat_balance = bonus_chat_balance + 1 WHERE id = $1",
         };
-        let status = if v.approved { "approved" } else { "rejected" };
+        let status = if v.approved { ClaimStatus::Approved } else { ClaimStatus::Rejected };
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let decided = sqlx::query(
@@ -124,8 +125,7 @@ impl Store {
             self.fail_points.check("claim.before_refund")?;
             if v.approved {
                 sqlx::query(refund).bind(v.claimant_id).execute(&mut *tx).await?;
-                let notice = Notice::ClaimApproved { kind: v.kind };
-                insert_notification!(&mut *tx, v.claimant_id, &notice, now).await?;
+                insert_notification!(&mut *tx, v.claimant_id, v.notice, now).await?;
             }
             let details =
                 json!({ "claim_id": v.claim_id, "match_id": v.match_id, "status": status, "reason": v.reason });
@@ -159,11 +159,11 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(limit).all().await)?)
     }
 
-    /// Gives the referral rewards once: `(user, bonus text units)` for each rewarded side.
+    /// Gives the referral rewards once: `(user, bonus text units, their notification)` for each rewarded side.
     pub async fn grant_referral(
         &self,
         referral_id: i64,
-        rewards: &[(UserId, i32)],
+        rewards: &[(UserId, i32, NewNotification)],
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         on_write_pool!(self, |pool| {
@@ -179,13 +179,13 @@ impl Store {
             if granted == 0 {
                 return Ok(false);
             }
-            for (user, units) in rewards {
+            for (user, units, notice) in rewards {
                 sqlx::query("UPDATE users SET bonus_chat_balance = bonus_chat_balance + $2 WHERE id = $1")
                     .bind(user)
                     .bind(units)
                     .execute(&mut *tx)
                     .await?;
-                insert_notification!(&mut *tx, *user, &Notice::ReferralReward { units: *units }, now).await?;
+                insert_notification!(&mut *tx, *user, notice, now).await?;
                 insert_system_log!(
                     &mut *tx,
                     AuditAction::ReferralRewarded,

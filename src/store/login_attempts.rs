@@ -3,28 +3,8 @@
 use chrono::{DateTime, Utc};
 
 use super::{Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::UserId;
+use crate::domain::{LoginOutcome, UserId};
 use crate::phones::{PhoneLookup, SealedPhone};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoginOutcome {
-    Success,
-    /// Wrong password or unknown phone: the only outcome that counts toward throttling.
-    BadCredentials,
-    Throttled,
-    Banned,
-}
-
-impl LoginOutcome {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            LoginOutcome::Success => "success",
-            LoginOutcome::BadCredentials => "bad_credentials",
-            LoginOutcome::Throttled => "throttled",
-            LoginOutcome::Banned => "banned",
-        }
-    }
-}
 
 #[derive(Debug, Clone)]
 pub struct LoginAttempt<'a> {
@@ -47,7 +27,7 @@ impl Store {
             .bind(a.user_id)
             .bind(a.ip)
             .bind(a.user_agent)
-            .bind(a.outcome.as_str())
+            .bind(a.outcome)
             .bind(a.now)
             .execute(pool)
             .await

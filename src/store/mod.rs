@@ -5,12 +5,19 @@
 //! Where the dialects differ, the difference is spelled out at that query.
 //!
 //! The store owns rows and transactions; it does not decide policy (throttling, token reuse, tags):
-//! `accounts` does that over what the store returns.
+//! `accounts` does that over what the store returns. Nor does it render text or read configuration: a
+//! notification arrives rendered ([`NewNotification`], from `crate::notices`), a push too ([`QueuedPush`], from
+//! `crate::push`), and what statements of reasons cite is handed over at start ([`Citations`]).
+//!
+//! Layout: one file per table or concern of queries (bans, appeals, the report queue, claims and the other jobs'
+//! queries in `jobs.rs`…); `batch/` is the group commit's batch (one file per dialect); `sqlite/` is the SQLite
+//! engine beneath the SQLite backend (WAL VFS, page cache, busy handler, checkpoints, raw statements). PostgreSQL
+//! needs no machinery of its own beyond its pool, opened in [`Store::connect`].
 
 mod ads;
+mod appeals;
 mod bans;
 mod batch;
-mod checkpoint;
 mod consents;
 mod contacts;
 mod deletion;
@@ -27,33 +34,30 @@ mod migrate;
 mod models;
 mod moderation;
 mod notifications;
-mod page_cache;
 mod phone_codes;
 mod phones;
 mod purge;
 mod push;
 mod reads;
+mod report_queue;
 mod seed;
-mod sqlite_busy;
-mod sqlite_raw;
+mod sqlite;
 mod statements;
 mod subscriptions;
 mod system_logs;
 mod tokens;
 mod trust;
 mod users;
-mod wal_vfs;
-mod write_hold;
 
 use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{PgPool, SqlitePool};
 
 pub use ads::{AdChange, AdRow, Click};
-pub use bans::{AppealRow, BanRow, Decided, Lift, NewBan, QueuedReport};
+pub use appeals::{AppealRow, Decided};
+pub use bans::{BanRow, Lift, NewBan};
 pub use batch::{
     Batch, BatchWriter, CreateMatchError, Lease, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt,
     WriteOutcome, Written,
@@ -64,7 +68,7 @@ pub use deletion::Deleted;
 pub use fail_points::FailPoints;
 pub use job_runs::JobRunRow;
 pub use jobs::{ClaimRow, ClaimVerdict, ExpiredMatchRow, OwnClaim, PendingReferral};
-pub use login_attempts::{LoginAttempt, LoginOutcome};
+pub use login_attempts::LoginAttempt;
 pub use logins::LoginRow;
 
 pub use evidence::EvidenceRow;
@@ -72,14 +76,15 @@ pub use matches::{CreatedMatch, MatchRow, MatchedUser};
 pub use messages::MessageRow;
 pub use models::{NewRefreshToken, NewUser, Referrer, RefreshTokenRow, UserRow};
 pub use moderation::{BlockRow, Filed, NewReport};
-pub use notifications::{Audience, NotificationRow, Reached};
+pub use notifications::{Audience, NewNotification, NotificationRow, Reached};
 pub use phone_codes::{CodeRow, NewCodeRequest, RecentRequests, Recorded};
 pub use phones::{PhoneColumn, Reseal, StoredPhone};
 pub use purge::Purged;
-pub use push::PushRow;
+pub use push::{PushRow, QueuedPush};
 pub use reads::{Read, Reader, Select, select};
+pub use report_queue::QueuedReport;
 pub use seed::seed_phone;
-pub use statements::{StatementPage, StatementRow};
+pub use statements::{Citations, CitedGround, StatementPage, StatementRow};
 pub use subscriptions::{PlanChange, PlanOutcome, PlanRow, PlanSource, PremiumUnits};
 pub use system_logs::{AuditQuery, ModerationCounts, SystemLogRow};
 pub use tokens::Rotation;
@@ -145,9 +150,9 @@ pub struct Store {
     pub(crate) backend: Backend,
     /// Test-only crash injection inside transactions; see [`FailPoints`] (empty without the `fail-points` feature).
     pub fail_points: std::sync::Arc<FailPoints>,
-    /// What statements of reasons cite (grounds, redress): `[moderation]`, set once at start
-    /// ([`Store::with_moderation`]); the defaults until then, so a store opened bare still writes whole statements.
-    pub(crate) moderation: std::sync::Arc<crate::config::ModerationConfig>,
+    /// What statements of reasons cite (grounds, redress), set once at start ([`Store::with_citations`]); until
+    /// then none, and a statement cites its reason code alone.
+    pub(crate) citations: std::sync::Arc<Citations>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -196,66 +201,7 @@ impl Store {
     /// when missing; nothing is migrated here (see [`Store::migrate`]).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         let backend = if url.starts_with("sqlite:") {
-            // Before anything initialises SQLite, which registering the VFS does.
-            if !page_cache::install() {
-                tracing::warn!("SQLite initialised before tanis could wrap its page cache: commits scan it whole");
-            }
-            wal_vfs::register().map_err(|e| StoreError::Database(sqlx::Error::Configuration(e.into())))?;
-            let options = SqliteConnectOptions::from_str(url)?
-                // The WAL written in large writes instead of two per page (wal_vfs.rs); it relies on FULL below.
-                .vfs(wal_vfs::NAME)
-                .create_if_missing(true)
-                .foreign_keys(true)
-                // WAL lets readers run beside the writer. FULL syncs each commit to disk, so a message
-                // acknowledged after its commit survives power loss, not only a crash.
-                .journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Full)
-                .busy_timeout(sqlite_busy::BUSY_LIMIT) // replaced by a finer handler after connecting
-                // Measured on the relay (BENCHMARKS.md): multi-row inserts keep a statement journal, which
-                // by default is a temporary FILE (10 % of the writer's time); the default 2 MiB page cache
-                // spilled to the WAL mid-transaction (32 MiB is a ceiling per connection, not an allocation).
-                .pragma("temp_store", "memory")
-                .pragma("cache_size", "-32768");
-            // Held while the file is created and switched to WAL (see `migrate::lock_sqlite`).
-            let _lock = migrate::lock_sqlite(options.get_filename()).await?;
-            // Everything that writes goes through the one write connection (see `on_write_pool!`); the read
-            // connections are `query_only`, so a write sent to them by mistake fails at once, in every test that
-            // reaches it, instead of quietly competing for SQLite's one write lock.
-            // Never retired on a timer: the group commit keeps statements prepared on it (`BatchWriter`), and
-            // SQLite refuses to close a connection that has some. Its checkpoints run on a read connection.
-            // Neither pool pings a connection as it is handed out (sqlx's default): a SQLite connection is a
-            // thread of this process, not a socket that can go stale, and each ping was a round trip to that
-            // thread, two wake-ups for every group-commit batch and every read (BENCHMARKS.md, issue 31, round 9).
-            let checkpoints = checkpoint::Checkpoints::new();
-            let holds = write_hold::WriteHolds::new(write_hold::HOLD_WARNING);
-            let write = holds
-                .hook(SqlitePoolOptions::new())
-                .max_connections(1)
-                .test_before_acquire(false)
-                .idle_timeout(None)
-                .max_lifetime(None)
-                .after_connect(move |conn, _| {
-                    Box::pin(async move {
-                        wal_vfs::check_synchronous(conn).await?;
-                        sqlite_busy::install(conn).await?;
-                        checkpoints.install(conn).await
-                    })
-                })
-                .connect_with(options.clone())
-                .await?;
-            let read = SqlitePoolOptions::new()
-                .max_connections(8)
-                .test_before_acquire(false)
-                .after_connect(|conn, _| {
-                    Box::pin(async move {
-                        wal_vfs::check_synchronous(conn).await?;
-                        sqlite_busy::install(conn).await
-                    })
-                })
-                .connect_with(options.pragma("query_only", "ON"))
-                .await?;
-            checkpoints.spawn(read.clone());
-            Backend::Sqlite { read: Reader::new(read), write }
+            sqlite::connect(url).await?
         } else {
             let options = PgConnectOptions::from_str(url)?;
             let pool = PgPoolOptions::new()
@@ -265,7 +211,7 @@ impl Store {
                 .await?;
             Backend::Postgres { read: Reader::new(pool.clone()), write: pool }
         };
-        Ok(Self { backend, fail_points: Default::default(), moderation: Default::default() })
+        Ok(Self { backend, fail_points: Default::default(), citations: Default::default() })
     }
 
     /// The job queue's storage in this same database.

@@ -6,7 +6,7 @@ use serde_json::json;
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
 use crate::domain::evidence::Verified;
-use crate::domain::{AuditAction, MatchId, UserId};
+use crate::domain::{AuditAction, MatchId, ReportResolution, UserId};
 
 /// A block as its owner sees it: whom (by handle) and since when.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -35,7 +35,7 @@ pub struct NewReport<'a> {
 #[derive(sqlx::FromRow)]
 struct FirstReport {
     id: i64,
-    resolution: Option<String>,
+    resolution: Option<ReportResolution>,
     resolved_at: Option<DateTime<Utc>>,
     resolved_by: Option<UserId>,
 }

@@ -1,13 +1,13 @@
 //! Notifications: a user's list (newest first), the unread count, marking read, and broadcasts. Each row holds a
-//! template and its parameters ([`crate::notices::Notice`]); the text is rendered in the reader's language.
+//! template and its parameters, written as the caller rendered them ([`NewNotification`], from
+//! `crate::notices`); the text is rendered in the reader's language there too, never here.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::{AuditAction, NotificationKind, UserId};
-use crate::notices::{Locale, Notice, text_of};
+use crate::domain::{AuditAction, Locale, NotificationKind, UserId};
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct NotificationRow {
@@ -21,12 +21,36 @@ pub struct NotificationRow {
     pub read: bool,
 }
 
-impl NotificationRow {
-    /// The text in `locale`.
-    pub fn text(&self, locale: Locale) -> String {
-        text_of(self.template.as_deref(), &self.params, &self.message, locale)
-    }
+/// A notification to write, as its columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewNotification {
+    /// The `type` column.
+    pub kind: NotificationKind,
+    /// The template's name and its parameters (JSON): what readers render in their language.
+    pub template: String,
+    pub params: String,
+    /// The English text, for a server that does not know the template (the `message` column).
+    pub message: String,
 }
+
+/// Inserts `$notification` (a [`NewNotification`]) for `$user_id`; evaluates to a query result future.
+macro_rules! insert_notification {
+    ($executor:expr, $user_id:expr, $notification:expr, $now:expr) => {{
+        let n: &$crate::store::NewNotification = $notification;
+        sqlx::query(
+            "INSERT INTO notifications (user_id, message, type, created_at, template, params) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind($user_id)
+        .bind(&n.message)
+        .bind(n.kind)
+        .bind($now)
+        .bind(&n.template)
+        .bind(&n.params)
+        .execute($executor)
+    }};
+}
+pub(crate) use insert_notification;
 
 /// A user a broadcast reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -138,12 +162,14 @@ impl Store {
     /// admin, in one transaction. Each user reached with their notification's id and language.
     pub async fn broadcast(
         &self,
-        notice: &Notice,
+        notice: &NewNotification,
         audience: Audience,
         admin: UserId,
         now: DateTime<Utc>,
     ) -> Result<Vec<Reached>, StoreError> {
-        let (template, params) = notice.to_columns();
+        // The audit row names the notice as its template and parameters.
+        let params: serde_json::Value = serde_json::from_str(&notice.params).unwrap_or_default();
+        let logged = json!({ "template": notice.template, "params": params });
         let new_since = now - chrono::TimeDelta::days(7);
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -154,10 +180,10 @@ impl Store {
                   OR ($5 = 'new' AND created_at >= $6)) \
                  RETURNING id, user_id",
             )
-            .bind(notice.render(Locale::En))
+            .bind(&notice.message)
             .bind(now)
-            .bind(&template)
-            .bind(&params)
+            .bind(&notice.template)
+            .bind(&notice.params)
             .bind(audience.as_str())
             .bind(new_since)
             .fetch_all(&mut *tx)
@@ -169,7 +195,7 @@ impl Store {
                     .await?
                     .into_iter()
                     .collect();
-            let details = json!({ "audience": audience.as_str(), "reached": reached.len(), "notice": notice });
+            let details = json!({ "audience": audience.as_str(), "reached": reached.len(), "notice": logged });
             insert_system_log!(
                 &mut *tx,
                 AuditAction::NotificationBroadcast,

@@ -10,14 +10,13 @@ use serde_json::json;
 use super::logins::revoke_other_logins;
 use super::system_logs::insert_system_log;
 use super::{BackendKind, BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::{AuditAction, Country, UserId};
+use crate::domain::{AuditAction, CodePurpose, Country, UserId};
 use crate::phones::{PhoneLookup, SealedPhone};
 
 /// A request for a code, as it is recorded.
 #[derive(Debug, Clone)]
 pub struct NewCodeRequest<'a> {
-    /// `verify`, `change` or `reset`.
-    pub purpose: &'static str,
+    pub purpose: CodePurpose,
     /// `None`: a reset for a phone no account has.
     pub user_id: Option<UserId>,
     /// Where the code goes.
@@ -162,7 +161,12 @@ impl Store {
 
     /// The user's newest codes of `purpose` (sent or failed), newest first, at most `limit`: the first is the only
     /// one that may still work; the others are superseded.
-    pub async fn latest_codes(&self, user_id: UserId, purpose: &str, limit: i64) -> Result<Vec<CodeRow>, StoreError> {
+    pub async fn latest_codes(
+        &self,
+        user_id: UserId,
+        purpose: CodePurpose,
+        limit: i64,
+    ) -> Result<Vec<CodeRow>, StoreError> {
         let query = select!(
             "SELECT id, phone_sealed, phone_index, code_hash, outcome, expires_at, attempts, consumed_at \
              FROM phone_codes WHERE user_id = $1 AND purpose = $2 AND code_hash IS NOT NULL ORDER BY id DESC LIMIT $3"

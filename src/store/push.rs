@@ -3,9 +3,18 @@
 use chrono::{DateTime, Utc};
 
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::UserId;
-use crate::notices::Locale;
-use crate::push::{PushKind, PushMessage};
+use crate::domain::{Locale, UserId};
+
+/// A push to queue, rendered by the caller (`crate::push`): its payload in each language and its collapse key.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueuedPush {
+    /// For devices set to Turkish (the default).
+    pub tr: String,
+    /// For devices set to English.
+    pub en: String,
+    /// Pushes with the same key replace one another while waiting.
+    pub collapse_key: Option<String>,
+}
 
 /// One waiting push, with the device token it goes to.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -81,15 +90,10 @@ impl Store {
     pub async fn enqueue_push(
         &self,
         user_id: UserId,
-        push: &PushKind,
+        push: impl Into<QueuedPush>,
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
-        let payload = |locale: Locale| -> String {
-            let message: PushMessage = push.render(locale);
-            serde_json::to_string(&message).expect("push messages serialise")
-        };
-        let (tr, en) = (payload(Locale::Tr), payload(Locale::En));
-        let collapse = push.collapse_key();
+        let QueuedPush { tr, en, collapse_key: collapse } = push.into();
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let queued = sqlx::query(

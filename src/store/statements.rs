@@ -1,16 +1,52 @@
-//! Statements of reasons: one per moderation decision, written by the decision's own transaction (src/store/
-//! bans.rs) through the macros here, so a decision never exists without its statement; and the reads behind
+//! Statements of reasons: one per moderation decision, written by the decision's own transaction (bans.rs,
+//! appeals.rs, report_queue.rs) through the macros here, so a decision never exists without its statement; and the reads behind
 //! what the user sees (ban status, export) and the operator's export.
 //!
 //! What this module must not store: a moderator's note, a reporter's identity, anyone's words. The facts are
-//! generated ([`crate::domain::facts`]) from counts taken inside the transaction.
+//! generated ([`crate::domain::facts`]) from counts taken inside the transaction; the grounds and redress are the
+//! [`Citations`] the store was given at start (`crate::statements::citations`, from `[moderation]`): the store
+//! reads no configuration.
 
 use chrono::{DateTime, Utc};
 
 use super::system_logs::insert_system_log;
 use super::{Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::config::{ModerationConfig, ResolvedGround};
 use crate::domain::{AuditAction, Automation, BanReason, Category, Decision, Source, UserId};
+
+/// What statements cite, resolved from `[moderation]` when the server starts ([`Store::with_citations`]).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Citations {
+    /// The clause behind each ban reason code.
+    pub grounds: Vec<CitedGround>,
+    /// How a banned user contests a ban; every ban's statement carries it.
+    pub appeal_instructions: String,
+    /// What is left once a decision is final (a decided appeal or report).
+    pub final_redress: String,
+}
+
+/// One clause of the operator's terms as a statement stores it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CitedGround {
+    pub key: BanReason,
+    pub clause: String,
+    pub text: String,
+    pub url: String,
+    /// The law relied on, when the conduct is also illegal.
+    pub law: Option<String>,
+}
+
+impl Citations {
+    /// The ground for `code`; a store never given its citations (a bare one, in tests) cites the code alone.
+    pub fn ground(&self, code: BanReason) -> CitedGround {
+        self.grounds.iter().find(|g| g.key == code).cloned().unwrap_or_else(|| CitedGround {
+            key: code,
+            clause: String::new(),
+            text: String::new(),
+            url: String::new(),
+            law: None,
+        })
+    }
+}
 
 /// A statement to write.
 #[derive(Debug, Clone)]
@@ -21,7 +57,7 @@ pub(crate) struct NewStatement {
     pub report_id: Option<i64>,
     pub appeal_id: Option<i64>,
     pub facts: String,
-    pub ground: ResolvedGround,
+    pub ground: CitedGround,
     pub category: Category,
     pub source: Source,
     pub automated_detection: bool,
@@ -167,9 +203,9 @@ macro_rules! columns {
 }
 
 impl Store {
-    /// The store with `[moderation]` for the statements it writes (set once at start, before any decision).
-    pub fn with_moderation(mut self, moderation: ModerationConfig) -> Self {
-        self.moderation = std::sync::Arc::new(moderation);
+    /// The store with what the statements it writes cite (set once at start, before any decision).
+    pub fn with_citations(mut self, citations: Citations) -> Self {
+        self.citations = std::sync::Arc::new(citations);
         self
     }
 
@@ -238,19 +274,18 @@ impl Store {
 }
 
 /// The statements each decision writes, from what its transaction read. Pure: the ground and redress come from
-/// `[moderation]`, the facts from [`crate::domain::facts`].
+/// the [`Citations`], the facts from [`crate::domain::facts`].
 pub(crate) mod build {
     use chrono::{DateTime, Utc};
 
-    use super::{NewStatement, Tally};
-    use crate::config::ModerationConfig;
+    use super::{Citations, NewStatement, Tally};
     use crate::domain::ground_of_reports;
     use crate::domain::{Automation, BanReason, Decision, Facts, Source, UserId, category, facts, ground_of_report};
     use crate::store::NewBan;
 
     /// A ban's statement. A job's ban (no moderator in `by`) is the automatic ban: its ground is the `reports`
     /// clause and its category what most of its reports named.
-    pub fn ban(m: &ModerationConfig, ban: &NewBan<'_>, ban_id: i64, tally: &Tally, moderator: bool) -> NewStatement {
+    pub fn ban(m: &Citations, ban: &NewBan<'_>, ban_id: i64, tally: &Tally, moderator: bool) -> NewStatement {
         let decision = if ban.ends_at.is_some() { Decision::TemporaryBan } else { Decision::Ban };
         let named = if moderator { ban.reason_code } else { ground_of_reports(&tally.reasons) };
         // The automatic ban names what the trust rules counted (only trusted reporters' reports, each once); a
@@ -291,7 +326,7 @@ pub(crate) mod build {
     /// The ban `ban_id` (reason `reason`, imposed at `banned_at`) lifted by a moderator or, without one, by its
     /// time. Nothing is restricted any more: nothing to contest.
     pub fn lift(
-        m: &ModerationConfig,
+        m: &Citations,
         user_id: UserId,
         (ban_id, reason, banned_at): (i64, BanReason, DateTime<Utc>),
         moderator: bool,
@@ -331,7 +366,7 @@ pub(crate) mod build {
     /// A moderator's decision on the appeal `appeal_id` against ban `ban_id`; `lifted`: the ban still held and
     /// the acceptance lifted it.
     pub fn appeal(
-        m: &ModerationConfig,
+        m: &Citations,
         user_id: UserId,
         (ban_id, reason, banned_at): (i64, BanReason, DateTime<Utc>),
         (appeal_id, accepted, lifted): (i64, bool, bool),
@@ -373,7 +408,7 @@ pub(crate) mod build {
     /// A moderator's resolution of report `report_id` (its reason as stored, filed at `filed_at`), concerning
     /// `concerns`: the reported user when actioned, the reporter when dismissed.
     pub fn report(
-        m: &ModerationConfig,
+        m: &Citations,
         concerns: UserId,
         (report_id, reason, filed_at): (i64, &str, DateTime<Utc>),
         actioned: bool,

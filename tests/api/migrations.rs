@@ -175,7 +175,13 @@ async fn bans_written_as_user_flags_become_ban_records_with_reason_codes(backend
     assert!(store.bans_of(free).await.unwrap().is_empty());
     assert_eq!(store.user_by_id(free).await.unwrap().unwrap().locale, "tr", "the default language");
     // The moved ban is lifted like any other.
-    assert!(store.unban_user(manual, tanis::store::Lift::Unbanned { moderator: None }, start_time()).await.unwrap());
+    let unbanned = tanis::notices::Notice::Unbanned {}.to_row();
+    assert!(
+        store
+            .unban_user(manual, tanis::store::Lift::Unbanned { moderator: None }, &unbanned, start_time())
+            .await
+            .unwrap()
+    );
     assert_eq!(store.bans_of(manual).await.unwrap()[0].lift_reason.as_deref(), Some("unbanned"));
 }
 

@@ -3,8 +3,9 @@
 
 use chrono::TimeDelta;
 use sqlx::{AssertSqlSafe, Connection};
-use tanis::domain::{BanReason, Phone, UserId};
-use tanis::store::{LoginAttempt, LoginOutcome, NewBan, NewRefreshToken, Referrer, Rotation, Store, StoreError};
+use tanis::domain::{BanReason, LoginOutcome, Phone, UserId};
+use tanis::notices::Notice;
+use tanis::store::{LoginAttempt, NewBan, NewRefreshToken, Referrer, Rotation, Store, StoreError};
 
 use crate::helpers::{Backend, fresh_database_url, new_user, spawn_app, start_time, test_phones};
 use crate::on_both_stores;
@@ -51,12 +52,15 @@ async fn scenario(store: &Store) -> Vec<String> {
     store.update_alias(invited.id, "YeniAd", "yeniad", "0420", t0 + TimeDelta::seconds(1)).await.unwrap();
     store.update_location(invited.id, Some((41.0082, 28.9784)), t0 + TimeDelta::seconds(2)).await.unwrap();
     store
-        .ban_user(&NewBan::permanent(
-            inviter.id,
-            BanReason::Spam,
-            &serde_json::json!({ "test": true }),
-            t0 + TimeDelta::seconds(3),
-        ))
+        .ban_user(
+            &NewBan::permanent(
+                inviter.id,
+                BanReason::Spam,
+                &serde_json::json!({ "test": true }),
+                t0 + TimeDelta::seconds(3),
+            ),
+            &Notice::Banned { reason_code: BanReason::Spam, ends_at: None }.to_row(),
+        )
         .await
         .unwrap();
     seen.push(format!("{:?}", store.user_by_id(invited.id).await.unwrap()));

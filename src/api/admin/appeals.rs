@@ -10,7 +10,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::Staff;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
-use crate::domain::{BanReason, UserId, handle};
+use crate::domain::{AppealStatus, BanReason, UserId, handle};
+use crate::notices::Notice;
 use crate::store::{AppealRow, Decided};
 
 /// An appeal as moderators see it.
@@ -46,7 +47,7 @@ impl From<AppealRow> for Appeal {
             reason_code: row.reason_code,
             text: row.text,
             created_at: row.created_at,
-            status: row.status,
+            status: row.status.as_str().to_owned(),
             decided_at: row.decided_at,
             decided_by: row.decided_by,
             decision_note: row.decision_note,
@@ -85,15 +86,15 @@ pub(super) async fn list(
     _: Staff,
     AppQuery(filter): AppQuery<AppealFilter>,
 ) -> Result<AppJson<AppealPage>, ApiError> {
-    let status = filter.status.as_deref().unwrap_or("pending");
+    let status = AppealStatus::parse(filter.status.as_deref().unwrap_or("pending"));
     let limit = filter.limit.unwrap_or(50);
     let after = filter.after.unwrap_or(0);
-    if !matches!(status, "pending" | "accepted" | "rejected") || !(1..=100).contains(&limit) || after < 0 {
+    let Some(status) = status.filter(|_| (1..=100).contains(&limit) && after >= 0) else {
         return Err(ApiError::new(
             ErrorCode::InvalidParameter,
             "status must be pending, accepted or rejected, limit 1 to 100, after at least 0",
         ));
-    }
+    };
     let rows = state.store.appeals(status, after, limit + 1).await.map_err(ApiError::internal)?;
     let (rows, next_after) = crate::api::pages::keyset_page(rows, limit, |r| r.id);
     Ok(AppJson(AppealPage { appeals: rows.into_iter().map(Appeal::from).collect(), next_after }))
@@ -130,7 +131,10 @@ pub(super) async fn decide(
     };
     let note = super::note(&req.note)?;
     let now = state.accounts.now();
-    match state.store.decide_appeal(id, accept, note, moderator, now).await.map_err(ApiError::internal)? {
+    // What the user is told: an acceptance lifts the ban; a rejection shows the moderator's note.
+    let notice = if accept { Notice::AppealAccepted {} } else { Notice::AppealRejected { note: note.to_owned() } };
+    let notice = notice.to_row();
+    match state.store.decide_appeal(id, accept, note, &notice, moderator, now).await.map_err(ApiError::internal)? {
         Decided::Done => Ok(StatusCode::NO_CONTENT),
         Decided::NotFound => Err(ApiError::new(ErrorCode::NotFound, "no such appeal")),
         Decided::AlreadyDecided => Err(ApiError::new(ErrorCode::AlreadyDecided, "the appeal is decided already")),

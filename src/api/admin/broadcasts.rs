@@ -50,7 +50,7 @@ pub(super) async fn send(
     }
     let notice = Notice::Broadcast { tr: tr.to_owned(), en: en.to_owned() };
     let now = state.accounts.now();
-    let reached = state.store.broadcast(&notice, audience, admin, now).await.map_err(ApiError::internal)?;
+    let reached = state.store.broadcast(&notice.to_row(), audience, admin, now).await.map_err(ApiError::internal)?;
     state.hub.push_broadcast(&notice, now, &reached);
     Ok(AppJson(BroadcastResult { reached: reached.len() }))
 }

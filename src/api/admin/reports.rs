@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::Staff;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
-use crate::domain::{MatchId, Seq, UserId, handle};
+use crate::domain::{MatchId, ReportResolution, Seq, UserId, handle};
 use crate::store::{Decided, EvidenceRow, QueuedReport};
 
 #[derive(Deserialize, IntoParams)]
@@ -162,7 +162,7 @@ fn group(rows: Vec<QueuedReport>, evidence: Vec<EvidenceRow>) -> Vec<ReportedUse
                     verified_at: e.verified_at,
                 })
                 .collect(),
-            previous_resolution: row.previous_resolution,
+            previous_resolution: row.previous_resolution.map(|r| r.as_str().to_owned()),
         });
     }
     users
@@ -192,12 +192,12 @@ pub(super) async fn resolve(
     AppJson(req): AppJson<Resolution>,
 ) -> Result<StatusCode, ApiError> {
     let moderator = staff.id;
-    if !matches!(req.resolution.as_str(), "dismissed" | "actioned") {
+    let Some(resolution) = ReportResolution::parse(&req.resolution) else {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "resolution must be dismissed or actioned"));
-    }
+    };
     let note = super::note(&req.note)?;
     let now = state.accounts.now();
-    match state.store.resolve_report(id, &req.resolution, note, moderator, now).await.map_err(ApiError::internal)? {
+    match state.store.resolve_report(id, resolution, note, moderator, now).await.map_err(ApiError::internal)? {
         Decided::Done => {
             // One open report fewer may end their quarantine; it also ends an open review (docs/admin.md "Trust").
             if let Some(reported) = state.store.report_subject(id).await.map_err(ApiError::internal)? {

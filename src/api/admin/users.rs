@@ -15,6 +15,7 @@ use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
 use crate::domain::{AuditAction, BanReason, Role, RoleRefusal, UserId, handle};
 use crate::moderation::{self, Site};
+use crate::notices::Notice;
 use crate::store::{BanRow, Lift, NewBan};
 
 /// Longest temporary ban, in hours (a year); longer is a ban until lifted.
@@ -113,7 +114,8 @@ pub(super) async fn unban(
     let moderator = staff.id;
     let now = state.accounts.now();
     let lift = Lift::Unbanned { moderator: Some(moderator) };
-    if state.store.unban_user(id, lift, now).await.map_err(ApiError::internal)? {
+    let notice = Notice::Unbanned {}.to_row();
+    if state.store.unban_user(id, lift, &notice, now).await.map_err(ApiError::internal)? {
         return Ok(StatusCode::NO_CONTENT);
     }
     Err(refused(&state, id, ErrorCode::NotBanned, "the user is not banned").await)

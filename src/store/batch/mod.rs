@@ -15,7 +15,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::sqlite::LockedSqliteHandle;
 use tanis_proto::MatchKind;
 
-use super::sqlite_raw::Kept;
+use super::sqlite::raw::Kept;
 use super::{Backend, Store, StoreError};
 use crate::domain::{EndCause, MatchId, Seq, UserId};
 pub use opening::{CreateMatchError, NewMatch, Opened, Opening};

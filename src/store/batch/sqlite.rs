@@ -1,5 +1,5 @@
 //! The batch on SQLite: one transaction on the write connection, run from the group commit's own thread
-//! through the connection's handle ([`crate::store::sqlite_raw`]), one short prepared statement per kind of row.
+//! through the connection's handle ([`crate::store::sqlite::raw`]), one short prepared statement per kind of row.
 //!
 //! Through sqlx each statement was a round trip to the connection's thread, so the batch was packed into JSON
 //! arrays (one statement per kind, unpacked by `json_each`); the JSON functions, the round trips and the wake-ups
@@ -25,7 +25,7 @@ use super::rules::{Earlier, answer_ends, assign_seqs, distinct_ends, match_ids, 
 use super::{Batch, MatchEnd, NewMessage, Receipt, WriteOutcome, Written};
 use crate::domain::{MatchId, MatchStatus, Seq, UserId};
 use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, matched_user_columns};
-use crate::store::sqlite_raw::{Db, Failure, Kept, Row, Stmt, Value, timestamp};
+use crate::store::sqlite::raw::{Db, Failure, Kept, Row, Stmt, Value, timestamp};
 
 /// Writes `batch` in one transaction; with `kept`, its statements are prepared once and reused by later batches.
 pub(super) async fn write_batch(

@@ -20,7 +20,7 @@
 //!
 //! A database file's writes (in WAL mode, a checkpoint copying pages back) are pushed to the disk every
 //! [`PUSH_AFTER`] bytes and waited for, on the checkpointing thread (the writer's own when it checkpoints itself,
-//! `store/checkpoint.rs`). Left to the kernel, a checkpoint's thousands of pages all went to the disk at its final
+//! `checkpoint.rs`). Left to the kernel, a checkpoint's thousands of pages all went to the disk at its final
 //! sync (10 ms under load), and a commit's sync of the WAL meanwhile waited behind them: the open loop's tail
 //! (BENCHMARKS.md, issue 31, round 10). Pacing changes when the pages are written, not what SQLite syncs: the
 //! checkpoint still syncs the file before it counts the pages as copied.

@@ -99,7 +99,7 @@ mod tests {
         let subscriber = tracing_subscriber::fmt()
             .with_writer(move || sink.clone())
             // Warnings, and this test's span (a span the filter disables leaves no trace in the warning).
-            .with_env_filter("warn,tanis::store::write_hold=info")
+            .with_env_filter("warn,tanis::store::sqlite::write_hold=info")
             .with_ansi(false)
             .finish();
         let _default = tracing::subscriber::set_default(subscriber);

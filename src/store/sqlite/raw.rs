@@ -9,7 +9,7 @@
 //! statement is reset before the borrow ends.
 //!
 //! All `unsafe` of the store's statements lives in this file (the two callbacks SQLite calls, the busy handler and the
-//! WAL hook, keep theirs in `sqlite_busy.rs` and `checkpoint.rs`; the VFS keeps its own in `wal_vfs.rs`). A statement
+//! WAL hook, keep theirs in `busy.rs` and `checkpoint.rs`; the VFS keeps its own in `wal_vfs.rs`). A statement
 //! is finalized when dropped, before the lock on the connection is released, unless it is kept in the caller's
 //! [`Kept`]: the group commit keeps its dozen statements prepared from one batch to the next (parsing and planning them
 //! anew was 8.8 % of the server's samples under a light relay load, where most batches carry one write, and 4.6 % under
@@ -412,8 +412,8 @@ impl Drop for Stmt<'_> {
     }
 }
 
-impl From<Failure> for super::StoreError {
+impl From<Failure> for crate::store::StoreError {
     fn from(f: Failure) -> Self {
-        super::StoreError::Database(f.into())
+        crate::store::StoreError::Database(f.into())
     }
 }

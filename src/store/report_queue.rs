@@ -1,0 +1,167 @@
+//! The report queue moderators work through: open reports grouped by the user they concern, a moderator's
+//! resolution of one (with its statement of reasons and audit row, in one transaction), and clearance, after which
+//! earlier reports no longer count toward the automatic ban.
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::appeals::Decided;
+use super::statements::{build, insert_statement};
+use super::system_logs::insert_system_log;
+use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::{AuditAction, MatchId, ReportResolution, UserId};
+
+/// One open report in the queue, with the reported user's place in it.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct QueuedReport {
+    pub reported_id: UserId,
+    pub reported_alias: String,
+    pub reported_tag: String,
+    pub reported_banned: bool,
+    /// Distinct reporters with an open report about this user.
+    pub reporters: i64,
+    /// Of the user's open reports, those with verified evidence: they come first in the queue.
+    pub with_evidence: i64,
+    pub id: i64,
+    pub reporter_id: UserId,
+    pub reporter_alias: String,
+    pub reporter_tag: String,
+    pub match_id: Option<MatchId>,
+    pub reason: String,
+    pub details: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// The decision the report had before new evidence reopened it (`dismissed`, `actioned`); it stands for the
+    /// automatic ban and quarantine until a moderator decides again. `None`: never decided.
+    pub previous_resolution: Option<ReportResolution>,
+}
+
+/// A report as its resolution reads it: whom it concerns, and whether it is open.
+#[derive(Debug, sqlx::FromRow)]
+struct ReportToResolve {
+    reported_id: UserId,
+    reporter_id: UserId,
+    reason: String,
+    created_at: DateTime<Utc>,
+    resolved_at: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// Open reports, grouped by reported user: users with the most open reports carrying verified evidence first
+    /// (a moderator can decide on what they read), then the most distinct reporters, then the most recently
+    /// reported; `limit` users from the `offset`th. Each user's reports with evidence come first, then by age.
+    pub async fn report_queue(&self, limit: i64, offset: i64) -> Result<Vec<QueuedReport>, StoreError> {
+        let query = select!(
+            "SELECT g.reported_id, ru.alias AS reported_alias, ru.tag AS reported_tag, ru.is_banned AS reported_banned, \
+             g.reporters, g.with_evidence, r.id, r.reporter_id, pu.alias AS reporter_alias, pu.tag AS reporter_tag, \
+             r.match_id, r.reason, r.details, r.created_at, r.resolution AS previous_resolution \
+             FROM (SELECT q.reported_id, COUNT(DISTINCT q.reporter_id) AS reporters, MAX(q.created_at) AS latest, \
+                   SUM(CASE WHEN EXISTS (SELECT 1 FROM report_evidence e WHERE e.report_id = q.id) THEN 1 ELSE 0 END) \
+                   AS with_evidence \
+                   FROM reports q WHERE q.resolved_at IS NULL GROUP BY q.reported_id \
+                   ORDER BY with_evidence DESC, reporters DESC, latest DESC, q.reported_id LIMIT $1 OFFSET $2) g \
+             JOIN reports r ON r.reported_id = g.reported_id AND r.resolved_at IS NULL \
+             JOIN users ru ON ru.id = g.reported_id JOIN users pu ON pu.id = r.reporter_id \
+             ORDER BY g.with_evidence DESC, g.reporters DESC, g.latest DESC, g.reported_id, \
+             CASE WHEN EXISTS (SELECT 1 FROM report_evidence e WHERE e.report_id = r.id) THEN 0 ELSE 1 END, r.id"
+        );
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(limit).bind(offset).all().await)?)
+    }
+
+    /// Resolves an open report (`dismissed`: it no longer counts toward the automatic ban; `actioned`) with
+    /// the moderator's note, audited.
+    pub async fn resolve_report(
+        &self,
+        report_id: i64,
+        resolution: ReportResolution,
+        note: &str,
+        moderator: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Decided, StoreError> {
+        on_write_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let report: Option<ReportToResolve> = sqlx::query_as(
+                "SELECT reported_id, reporter_id, reason, created_at, resolved_at FROM reports WHERE id = $1",
+            )
+            .bind(report_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let Some(ReportToResolve {
+                reported_id: reported,
+                reporter_id: reporter,
+                reason,
+                created_at: filed_at,
+                resolved_at,
+            }) = report
+            else {
+                return Ok(Decided::NotFound);
+            };
+            if resolved_at.is_some() {
+                return Ok(Decided::AlreadyDecided);
+            }
+            let with_evidence: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM report_evidence WHERE report_id = $1")
+                .bind(report_id)
+                .fetch_one(&mut *tx)
+                .await?;
+            // Who the decision concerns (docs/admin.md "Statements of reasons"): an upheld report, the reported
+            // user; a dismissed one, the reporter, whose notice it answers (DSA Art. 16(5)).
+            let actioned = resolution == ReportResolution::Actioned;
+            let concerns = if actioned { reported } else { reporter };
+            let report = (report_id, reason.as_str(), filed_at);
+            let statement = build::report(&self.citations, concerns, report, actioned, with_evidence, now);
+            insert_statement!(&mut *tx, &statement).await?;
+            sqlx::query(
+                "UPDATE reports SET resolved_at = $2, resolved_by = $3, resolution = $4, resolution_note = $5 WHERE id = $1",
+            )
+            .bind(report_id)
+            .bind(now)
+            .bind(moderator)
+            .bind(resolution)
+            .bind(note)
+            .execute(&mut *tx)
+            .await?;
+            let details = json!({ "report_id": report_id, "resolution": resolution, "note": note });
+            insert_system_log!(
+                &mut *tx,
+                AuditAction::ReportResolved,
+                Some(reported),
+                &details,
+                now,
+                actor = Some(moderator)
+            )
+            .await?;
+            tx.commit().await?;
+            Ok(Decided::Done)
+        })
+    }
+
+    /// Clearance: reports made until now no longer count toward the user's automatic ban. False: no such user.
+    pub async fn clear_reports(
+        &self,
+        user_id: UserId,
+        moderator: UserId,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        on_write_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            let cleared = sqlx::query("UPDATE users SET ban_cleared_at = $2 WHERE id = $1")
+                .bind(user_id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+            if cleared > 0 {
+                insert_system_log!(
+                    &mut *tx,
+                    AuditAction::UserReportsCleared,
+                    Some(user_id),
+                    &json!({}),
+                    now,
+                    actor = Some(moderator)
+                )
+                .await?;
+            }
+            tx.commit().await?;
+            Ok(cleared > 0)
+        })
+    }
+}
