@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::Staff;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
-use crate::domain::{BanReason, UserId, handle};
+use crate::domain::{BanReason, ModeratorNote, UserId, handle};
 use crate::store::{AppealRow, Decided};
 
 /// An appeal as moderators see it.
@@ -128,9 +128,9 @@ pub(super) async fn decide(
         "reject" => false,
         _ => return Err(ApiError::new(ErrorCode::InvalidRequest, "decision must be accept or reject")),
     };
-    let note = super::note(&req.note)?;
+    let note = ModeratorNote::parse(&req.note)?;
     let now = state.accounts.now();
-    match state.store.decide_appeal(id, accept, note, moderator, now).await.map_err(ApiError::internal)? {
+    match state.store.decide_appeal(id, accept, note.as_str(), moderator, now).await.map_err(ApiError::internal)? {
         Decided::Done => Ok(StatusCode::NO_CONTENT),
         Decided::NotFound => Err(ApiError::new(ErrorCode::NotFound, "no such appeal")),
         Decided::AlreadyDecided => Err(ApiError::new(ErrorCode::AlreadyDecided, "the appeal is decided already")),
