@@ -21,8 +21,9 @@
 //! Rules (no HTTP, no sockets, no SQL)
 //! - [`domain`]: values parsed once at the edge and the rules that need nothing but them: `Phone`, `Password`,
 //!   `Alias`, `Tag`, `Role`, `Interests` (the topic vocabulary), `Languages`; the stored kinds (`MatchStatus`,
-//!   `EndCause`, `AuditAction`, `NotificationKind`, `BanReason`); the ids `UserId`, `MatchId`, `Seq` and
-//!   `MatchKind` come from tanis-proto.
+//!   `EndCause`, `AuditAction`, `NotificationKind`, `BanReason`); the bounded words and ranges of requests
+//!   (`ModeratorNote`, `BanDuration`, `AppealText`, `AdTitle`, `AdContent`, `BroadcastText`, `TypedHandle`); the
+//!   ids `UserId`, `MatchId`, `Seq` and `MatchKind` come from tanis-proto.
 //! - [`accounts`]: registration, login, token rotation, profile, deletion and export rules; the only code that
 //!   touches passwords.
 //! - [`auth`]: bcrypt on a bounded blocking pool, access JWTs and refresh tokens (the HTTP side is in [`api`]).

@@ -11,14 +11,10 @@ use utoipa_axum::routes;
 use super::AppState;
 use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
-use crate::accounts::{
-    AccountError, ClientInfo, IssuedTokens, ProfileChange, Registration, SignedIn, must_accept_notice,
-};
+use super::me::Me;
+use crate::accounts::{AccountError, ClientInfo, IssuedTokens, ProfileChange, Registration, SignedIn};
 use crate::auth::RefreshToken;
-use crate::domain::{
-    Alias, AliasError, Interests, Languages, Password, PasswordError, Phone, PhoneError, Role, UserId, handle,
-};
-use crate::store::UserRow;
+use crate::domain::{Alias, Interests, Languages, Password, Phone};
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -85,87 +81,6 @@ pub struct TokenPair {
 }
 
 #[derive(Serialize, ToSchema)]
-pub struct Balances {
-    daily_text: i32,
-    daily_video: i32,
-    /// Referral and refund units: spent after the daily ones, never reset.
-    bonus_text: i32,
-    bonus_video: i32,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct Location {
-    lat: f64,
-    lon: f64,
-}
-
-/// What a user sees of their own account. Peers only ever see `handle`.
-#[derive(Serialize, ToSchema)]
-pub struct Me {
-    #[schema(example = "kediadam#9021")]
-    handle: String,
-    alias: String,
-    tag: String,
-    #[schema(value_type = String)]
-    role: Role,
-    is_premium: bool,
-    balances: Balances,
-    referral_code: String,
-    location: Option<Location>,
-    /// `tr` or `en`: the language of notifications.
-    locale: String,
-    /// The topics the profile lists (ids of `GET /v1/interests`); matching may prefer people who share them.
-    #[schema(example = json!(["music", "chess"]))]
-    interests: Vec<&'static str>,
-    /// The languages spoken (ISO 639-1); never paired with someone who speaks none of them. The notification
-    /// language until chosen.
-    #[schema(example = json!(["tr", "en"]))]
-    languages: Vec<&'static str>,
-    /// The running subscription; absent on the free plan.
-    plan: Option<Plan>,
-    created_at: DateTime<Utc>,
-    /// The privacy notice version this user accepted last.
-    #[schema(example = "2026-11-01")]
-    privacy_notice_version: String,
-    /// The server's current version: the one to show and send to `POST /v1/me/consent`.
-    #[schema(example = "2026-11-01")]
-    current_privacy_notice_version: String,
-    /// True when the current version is not the one accepted: matching refuses with `consent_required` until it
-    /// is accepted (`POST /v1/me/consent`).
-    must_accept_privacy_notice: bool,
-    /// True once the phone number proved itself with a code (`POST /v1/me/phone/verify`, or a phone change).
-    /// Password reset and the referral reward need it.
-    phone_verified: bool,
-}
-
-/// A running subscription as its owner sees it.
-#[derive(Serialize, ToSchema)]
-pub struct Plan {
-    #[schema(example = "premium_monthly")]
-    name: String,
-    /// Premium until then.
-    ends_at: DateTime<Utc>,
-    /// False once cancelled: premium stays until `ends_at`, then ends.
-    renews: bool,
-}
-
-impl Me {
-    /// Whether the user must accept the server's current privacy notice version.
-    pub(super) fn with_notice(mut self, current: &str) -> Self {
-        self.must_accept_privacy_notice = must_accept_notice(&self.privacy_notice_version, current);
-        current.clone_into(&mut self.current_privacy_notice_version);
-        self
-    }
-
-    /// With the user's running subscription, read from the store.
-    pub(super) async fn with_plan(mut self, state: &AppState, user_id: UserId) -> Result<Self, ApiError> {
-        let plan = state.store.current_plan(user_id, state.accounts.now()).await.map_err(ApiError::internal)?;
-        self.plan = plan.map(|p| Plan { name: p.plan_name, ends_at: p.end_date, renews: p.cancelled_at.is_none() });
-        Ok(self)
-    }
-}
-
-#[derive(Serialize, ToSchema)]
 pub struct Session {
     user: Me,
     tokens: TokenPair,
@@ -207,36 +122,6 @@ pub struct LocationInput {
 /// Distinguishes `"location": null` (Some(None)) from an absent field (None).
 fn present<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
-}
-
-impl From<&UserRow> for Me {
-    fn from(u: &UserRow) -> Self {
-        Self {
-            handle: handle(&u.alias, &u.tag),
-            alias: u.alias.clone(),
-            tag: u.tag.clone(),
-            role: u.role,
-            is_premium: u.is_premium,
-            balances: Balances {
-                daily_text: u.daily_chat_balance,
-                daily_video: u.daily_video_balance,
-                bonus_text: u.bonus_chat_balance,
-                bonus_video: u.bonus_video_balance,
-            },
-            referral_code: u.referral_code.clone(),
-            location: u.location_lat.zip(u.location_lon).map(|(lat, lon)| Location { lat, lon }),
-            locale: u.locale.clone(),
-            interests: u.interests().ids().collect(),
-            languages: u.languages().codes().collect(),
-            plan: None,
-            created_at: u.created_at,
-            privacy_notice_version: u.privacy_notice_version.clone(),
-            // As registered; `with_notice` compares with the server's current version.
-            current_privacy_notice_version: u.privacy_notice_version.clone(),
-            must_accept_privacy_notice: false,
-            phone_verified: u.phone_verified_at.is_some(),
-        }
-    }
 }
 
 impl From<IssuedTokens> for TokenPair {
@@ -366,71 +251,4 @@ async fn update_me(
     // Matching caches the profile's interests, languages and location beside the user's sockets: read them again.
     state.hub.standing_changed(user.id);
     Ok(AppJson(Me::from(&row).with_plan(&state, row.id).await?.with_notice(state.accounts.privacy_notice_version())))
-}
-
-impl From<PhoneError> for ApiError {
-    fn from(e: PhoneError) -> Self {
-        ApiError::new(ErrorCode::InvalidPhone, e.to_string())
-    }
-}
-
-impl From<PasswordError> for ApiError {
-    fn from(e: PasswordError) -> Self {
-        let code = match e {
-            PasswordError::TooLong => ErrorCode::PasswordTooLong,
-            PasswordError::TooShort | PasswordError::Common => ErrorCode::WeakPassword,
-        };
-        ApiError::new(code, e.to_string())
-    }
-}
-
-impl From<AliasError> for ApiError {
-    fn from(e: AliasError) -> Self {
-        let code = match e {
-            AliasError::Invalid => ErrorCode::InvalidAlias,
-            AliasError::Reserved => ErrorCode::ReservedAlias,
-        };
-        ApiError::new(code, e.to_string())
-    }
-}
-
-impl AppState {
-    /// Maps an account error to what the client sees; internal causes are logged, not sent.
-    pub(crate) fn api_error(&self, e: AccountError) -> ApiError {
-        let retry_after = e.retry_after_secs(self.accounts.now());
-        let code = match &e {
-            AccountError::ConsentRequired => ErrorCode::ConsentRequired,
-            AccountError::StaleNoticeVersion { .. } => ErrorCode::StaleNoticeVersion,
-            AccountError::InvalidBirthYear => ErrorCode::InvalidBirthYear,
-            AccountError::Underage { .. } => ErrorCode::Underage,
-            AccountError::InvalidReferralCode => ErrorCode::InvalidReferralCode,
-            AccountError::InvalidLocation => ErrorCode::InvalidLocation,
-            AccountError::PhoneTaken => ErrorCode::PhoneTaken,
-            AccountError::AliasExhausted => ErrorCode::AliasExhausted,
-            AccountError::InvalidCredentials => ErrorCode::InvalidCredentials,
-            AccountError::Throttled { .. } => ErrorCode::TooManyAttempts,
-            AccountError::InvalidToken => ErrorCode::InvalidToken,
-            AccountError::TokenExpired => ErrorCode::TokenExpired,
-            AccountError::TokenReused { .. } => ErrorCode::TokenReused,
-            AccountError::WrongPassword => ErrorCode::WrongPassword,
-            AccountError::NoSuchSession => ErrorCode::NotFound,
-            AccountError::Busy => return ApiError::new(ErrorCode::ServerBusy, e.to_string()).retry_after(1),
-            AccountError::Banned { .. } => ErrorCode::AccountBanned,
-            AccountError::NotBanned => ErrorCode::NotBanned,
-            AccountError::PhoneBanned { .. } => ErrorCode::AccountBanned,
-            AccountError::PhoneAlreadyVerified => ErrorCode::PhoneAlreadyVerified,
-            AccountError::SamePhone => ErrorCode::SamePhone,
-            AccountError::TooManyCodes { .. } => ErrorCode::TooManyCodes,
-            AccountError::SmsUnavailable => ErrorCode::SmsUnavailable,
-            AccountError::WrongCode { .. } => ErrorCode::WrongCode,
-            AccountError::CodeExpired => ErrorCode::CodeExpired,
-            AccountError::TooManyCodeAttempts => ErrorCode::TooManyCodeAttempts,
-            AccountError::Store(_) | AccountError::Hash(_) | AccountError::Phone(_) => return ApiError::internal(e),
-        };
-        let error = ApiError::new(code, e.to_string());
-        match retry_after {
-            Some(seconds) => error.retry_after(seconds),
-            None => error,
-        }
-    }
 }

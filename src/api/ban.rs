@@ -13,23 +13,15 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
+use super::credentials::{Credentials, banned_user};
 use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use super::statements::StatementView;
 use crate::accounts::ClientInfo;
-use crate::domain::{BanReason, Password, Phone};
+use crate::domain::{AppealText, BanReason};
 use crate::store::UserRow;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(status)).routes(routes!(appeal))
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct Credentials {
-    #[schema(example = "+905551234567", min_length = 1, max_length = 32)]
-    pub(super) phone: String,
-    #[schema(max_length = 72)]
-    pub(super) password: String,
 }
 
 /// The appeal against the current ban, as its author sees it.
@@ -57,19 +49,6 @@ pub struct BanStatus {
     /// The ban's statement of reasons: what was decided, on what facts and which clause of the terms, how far
     /// automated, until when, and how to appeal. Absent only for a ban older than statements (2026-11).
     statement: Option<StatementView>,
-}
-
-/// The banned user behind a phone number and password, checked like a login.
-pub(super) async fn banned_user(
-    state: &AppState,
-    client: &ClientInfo,
-    phone: &str,
-    password: String,
-) -> Result<UserRow, ApiError> {
-    let phone = Phone::parse(phone)?;
-    let password = Password::for_login(password)
-        .map_err(|_| ApiError::new(ErrorCode::InvalidCredentials, "wrong phone number or password"))?;
-    state.accounts.banned_account(&phone, &password, client).await.map_err(|e| state.api_error(e))
 }
 
 /// The signed-in-by-password banned user and their current ban.
@@ -139,13 +118,10 @@ async fn appeal(
     client: ClientInfo,
     AppJson(req): AppJson<AppealRequest>,
 ) -> Result<StatusCode, ApiError> {
-    let text = req.text.trim();
-    if text.is_empty() || text.chars().count() > 2000 {
-        return Err(ApiError::new(ErrorCode::InvalidRequest, "text must have 1 to 2000 characters"));
-    }
+    let text = AppealText::parse(&req.text)?;
     let (user, ban_id) = banned(&state, &client, &req.phone, req.password).await?;
     let now = state.accounts.now();
-    match state.store.insert_appeal(user.id, ban_id, text, now).await.map_err(ApiError::internal)? {
+    match state.store.insert_appeal(user.id, ban_id, text.as_str(), now).await.map_err(ApiError::internal)? {
         Some(_) => Ok(StatusCode::CREATED),
         None => Err(ApiError::new(ErrorCode::AppealExists, "this ban was appealed already")),
     }

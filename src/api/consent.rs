@@ -9,9 +9,9 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::accounts::Me;
 use super::error::{ApiError, AppJson, ErrorBody};
 use super::extract::AuthUser;
+use super::me::Me;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(accept))

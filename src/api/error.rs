@@ -13,6 +13,13 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use utoipa::ToSchema;
 
+use super::AppState;
+use crate::accounts::AccountError;
+use crate::domain::{
+    AdTextError, AliasError, AppealTextError, BanDurationError, BroadcastTextError, HandleError, NoteError,
+    PasswordError, PhoneError,
+};
+
 /// Machine-readable error codes. Renaming one breaks clients: add, never rename.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -167,6 +174,96 @@ impl IntoResponse for ApiError {
             response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
+    }
+}
+
+// What the layers below refuse, as clients see it: the domain's refusals carry their message, the code is added
+// here; the account service's errors map in `AppState::api_error`.
+
+/// Refusals of a request field's words or range (`invalid_request`), with the domain's message.
+macro_rules! invalid_request_from {
+    ($($error:ty),+ $(,)?) => {
+        $(impl From<$error> for ApiError {
+            fn from(e: $error) -> Self {
+                ApiError::new(ErrorCode::InvalidRequest, e.to_string())
+            }
+        })+
+    };
+}
+
+invalid_request_from!(AdTextError, AppealTextError, BanDurationError, BroadcastTextError, NoteError);
+
+/// A query parameter naming a user by handle: `invalid_parameter`.
+impl From<HandleError> for ApiError {
+    fn from(e: HandleError) -> Self {
+        ApiError::new(ErrorCode::InvalidParameter, e.to_string())
+    }
+}
+
+impl From<PhoneError> for ApiError {
+    fn from(e: PhoneError) -> Self {
+        ApiError::new(ErrorCode::InvalidPhone, e.to_string())
+    }
+}
+
+impl From<PasswordError> for ApiError {
+    fn from(e: PasswordError) -> Self {
+        let code = match e {
+            PasswordError::TooLong => ErrorCode::PasswordTooLong,
+            PasswordError::TooShort | PasswordError::Common => ErrorCode::WeakPassword,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl From<AliasError> for ApiError {
+    fn from(e: AliasError) -> Self {
+        let code = match e {
+            AliasError::Invalid => ErrorCode::InvalidAlias,
+            AliasError::Reserved => ErrorCode::ReservedAlias,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+impl AppState {
+    /// Maps an account error to what the client sees; internal causes are logged, not sent.
+    pub(crate) fn api_error(&self, e: AccountError) -> ApiError {
+        let retry_after = e.retry_after_secs(self.accounts.now());
+        let code = match &e {
+            AccountError::ConsentRequired => ErrorCode::ConsentRequired,
+            AccountError::StaleNoticeVersion { .. } => ErrorCode::StaleNoticeVersion,
+            AccountError::InvalidBirthYear => ErrorCode::InvalidBirthYear,
+            AccountError::Underage { .. } => ErrorCode::Underage,
+            AccountError::InvalidReferralCode => ErrorCode::InvalidReferralCode,
+            AccountError::InvalidLocation => ErrorCode::InvalidLocation,
+            AccountError::PhoneTaken => ErrorCode::PhoneTaken,
+            AccountError::AliasExhausted => ErrorCode::AliasExhausted,
+            AccountError::InvalidCredentials => ErrorCode::InvalidCredentials,
+            AccountError::Throttled { .. } => ErrorCode::TooManyAttempts,
+            AccountError::InvalidToken => ErrorCode::InvalidToken,
+            AccountError::TokenExpired => ErrorCode::TokenExpired,
+            AccountError::TokenReused { .. } => ErrorCode::TokenReused,
+            AccountError::WrongPassword => ErrorCode::WrongPassword,
+            AccountError::NoSuchSession => ErrorCode::NotFound,
+            AccountError::Busy => return ApiError::new(ErrorCode::ServerBusy, e.to_string()).retry_after(1),
+            AccountError::Banned { .. } => ErrorCode::AccountBanned,
+            AccountError::NotBanned => ErrorCode::NotBanned,
+            AccountError::PhoneBanned { .. } => ErrorCode::AccountBanned,
+            AccountError::PhoneAlreadyVerified => ErrorCode::PhoneAlreadyVerified,
+            AccountError::SamePhone => ErrorCode::SamePhone,
+            AccountError::TooManyCodes { .. } => ErrorCode::TooManyCodes,
+            AccountError::SmsUnavailable => ErrorCode::SmsUnavailable,
+            AccountError::WrongCode { .. } => ErrorCode::WrongCode,
+            AccountError::CodeExpired => ErrorCode::CodeExpired,
+            AccountError::TooManyCodeAttempts => ErrorCode::TooManyCodeAttempts,
+            AccountError::Store(_) | AccountError::Hash(_) | AccountError::Phone(_) => return ApiError::internal(e),
+        };
+        let error = ApiError::new(code, e.to_string());
+        match retry_after {
+            Some(seconds) => error.retry_after(seconds),
+            None => error,
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::ban::{Credentials, banned_user};
+use super::credentials::{Credentials, banned_user};
 use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
 use super::statements::StatementView;

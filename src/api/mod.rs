@@ -1,5 +1,10 @@
 //! The REST surface. Each area exposes a `router()`; [`router`] merges them, adds the OpenAPI
 //! document and its UI, and gives unknown routes and methods our JSON error shape.
+//!
+//! Handler modules never import each other: what two of them share is a module with no routes of its own
+//! (`me`, `credentials`, `one_time_codes`, `statements`, `pages`, `extract`, `error`; `admin::audit_entry`), a
+//! domain type, or the service layer. The rules on a request's words and ranges are domain types
+//! ([`crate::domain`]), parsed here at the edge; `error` gives each of their refusals its code.
 
 mod accounts;
 mod admin;
@@ -11,13 +16,16 @@ mod blocks;
 mod claims;
 mod consent;
 mod contacts;
+mod credentials;
 mod deletion;
 mod devices;
 pub mod error;
 mod export;
 mod extract;
 mod interests;
+mod me;
 mod notifications;
+mod one_time_codes;
 mod openapi;
 mod ops;
 mod pages;

@@ -11,7 +11,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, AppJson, ErrorBody};
-use super::phone::{CodeRequested, parse_code};
+use super::one_time_codes::{CodeRequested, parse_code};
 use crate::accounts::ClientInfo;
 use crate::domain::{Password, Phone};
 

@@ -4,17 +4,17 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::AppState;
-use super::accounts::Me;
 use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
-use crate::accounts::{AccountError, ClientInfo, CodeSent, OneTimeCode};
+use super::me::Me;
+use super::one_time_codes::{CodeRequested, parse_code};
+use crate::accounts::{AccountError, ClientInfo};
 use crate::domain::{Password, Phone};
 
 pub fn router() -> OpenApiRouter<AppState> {
@@ -23,21 +23,6 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(verify))
         .routes(routes!(request_change))
         .routes(routes!(confirm_change))
-}
-
-/// A code is on its way (or, for a password reset, would be if the phone has a verified account).
-#[derive(Serialize, ToSchema)]
-pub struct CodeRequested {
-    /// The code stops working then (5 minutes).
-    expires_at: DateTime<Utc>,
-    /// Another code may be asked for from then on (`too_many_codes` before).
-    resend_after: DateTime<Utc>,
-}
-
-impl From<CodeSent> for CodeRequested {
-    fn from(sent: CodeSent) -> Self {
-        Self { expires_at: sent.expires_at, resend_after: sent.resend_after }
-    }
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -57,11 +42,6 @@ pub struct PhoneChangeRequest {
     /// The current password; at most 72 bytes.
     #[schema(example = "correct horse battery", max_length = 72)]
     password: String,
-}
-
-/// The code a person typed: six digits (`invalid_request` otherwise, and no guess is spent).
-pub(super) fn parse_code(code: &str) -> Result<OneTimeCode, ApiError> {
-    OneTimeCode::parse(code).ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "the code is 6 digits"))
 }
 
 /// The account as `GET /v1/me` shows it.

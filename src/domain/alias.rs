@@ -136,6 +136,38 @@ pub fn handle(alias: &str, tag: &str) -> String {
     format!("{alias}#{tag}")
 }
 
+/// A handle as someone typed it (`KediAdam#9021`), to find its user: the alias in any case (its [`lookup_key`]),
+/// and the tag. The alias is not held to the rules of [`Alias`] (an account may predate them), only bounded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypedHandle {
+    key: String,
+    tag: Tag,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("handle must be alias#tag with four digits")]
+pub struct HandleError;
+
+impl TypedHandle {
+    pub fn parse(input: &str) -> Result<Self, HandleError> {
+        let (alias, tag) = input.rsplit_once('#').ok_or(HandleError)?;
+        if alias.is_empty() || alias.len() > 200 {
+            return Err(HandleError);
+        }
+        let tag = Tag::parse(tag).ok_or(HandleError)?;
+        Ok(Self { key: lookup_key(alias), tag })
+    }
+
+    /// The alias's key, as [`Alias::key`] makes it.
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn tag(&self) -> Tag {
+        self.tag
+    }
+}
+
 /// How many distinct tags one alias can have (`0000`–`9999`).
 pub const TAG_SPACE: u16 = 10_000;
 
@@ -262,6 +294,30 @@ mod tests {
             assert!(Alias::parse(good).is_ok(), "{good:?} is an ordinary name");
         }
         assert!(refused.len() + accepted.len() >= 40);
+    }
+
+    #[test]
+    fn a_typed_handle_is_an_alias_in_any_case_then_four_digits() {
+        let longest_alias = "a".repeat(200);
+        let long = format!("{longest_alias}#0001");
+        let good = [
+            ("kediadam#9021", "kediadam", 9021),
+            ("KediAdam#0042", "kediadam", 42),
+            ("ｋｅｄｉ#0000", "kedi", 0),
+            ("a#b#9999", "a#b", 9999),
+            (long.as_str(), longest_alias.as_str(), 1),
+        ];
+        for (input, key, tag) in good {
+            let handle = TypedHandle::parse(input).unwrap();
+            assert_eq!((handle.key(), handle.tag().index()), (key, tag), "{input:?}");
+        }
+        let too_long = format!("{}#0001", "a".repeat(201));
+        for bad in
+            ["", "kediadam", "#9021", "kediadam#", "kediadam#921", "kediadam#90210", "kediadam#9o21", too_long.as_str()]
+        {
+            assert_eq!(TypedHandle::parse(bad), Err(HandleError), "{bad:?}");
+        }
+        assert_eq!(HandleError.to_string(), "handle must be alias#tag with four digits");
     }
 
     #[test]

@@ -1,5 +1,7 @@
-//! Ban reason codes: why an account is banned, as the banned user is shown it; and where an appeal against a ban
-//! stands.
+//! Bans: their reason codes (why an account is banned, as the banned user is shown it), how long a moderator's
+//! ban may run, and where an appeal against a ban stands.
+
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::stored_text;
 
@@ -34,10 +36,58 @@ stored_text! {
     }
 }
 
+/// Longest temporary ban, in hours (a year); longer is a ban until lifted.
+pub const MAX_BAN_HOURS: i64 = 8760;
+
+/// How long a moderator's temporary ban runs: 1 to [`MAX_BAN_HOURS`] whole hours. A ban without one runs until
+/// a moderator lifts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BanDuration(i64);
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("duration_hours must be 1 to 8760")]
+pub struct BanDurationError;
+
+impl BanDuration {
+    pub fn from_hours(hours: i64) -> Result<Self, BanDurationError> {
+        if !(1..=MAX_BAN_HOURS).contains(&hours) {
+            return Err(BanDurationError);
+        }
+        Ok(Self(hours))
+    }
+
+    pub fn hours(self) -> i64 {
+        self.0
+    }
+
+    /// When a ban made at `start` ends by itself.
+    pub fn ends_at(self, start: DateTime<Utc>) -> DateTime<Utc> {
+        start + TimeDelta::hours(self.0)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::domain::assert_stored_as;
+
+    #[test]
+    fn a_ban_runs_1_to_8760_hours() {
+        for good in [1, 2, 24, 8759, MAX_BAN_HOURS] {
+            assert_eq!(BanDuration::from_hours(good).map(BanDuration::hours), Ok(good), "{good}");
+        }
+        for bad in [i64::MIN, -1, 0, MAX_BAN_HOURS + 1, i64::MAX] {
+            assert_eq!(BanDuration::from_hours(bad), Err(BanDurationError), "{bad}");
+        }
+        assert_eq!(BanDurationError.to_string(), "duration_hours must be 1 to 8760");
+    }
+
+    #[test]
+    fn a_ban_ends_its_hours_after_it_starts() {
+        let start = DateTime::parse_from_rfc3339("2026-11-26T10:00:00Z").unwrap().to_utc();
+        let end = DateTime::parse_from_rfc3339("2026-11-27T12:00:00Z").unwrap().to_utc();
+        assert_eq!(BanDuration::from_hours(26).unwrap().ends_at(start), end);
+    }
 
     #[test]
     fn a_ban_reason_is_one_of_the_codes_docs_admin_md_lists() {

@@ -2,12 +2,20 @@
 //! each side of an ended match is told). Inner code takes these types and never re-checks strings.
 //!
 //! The closed vocabularies the database stores as text — a match's status and end, audit actions, notification
-//! types, ban reason codes, appeal, claim and report states, sign-in outcomes, code purposes — are enums declared with [`stored_text!`], one file per concept; the match kind is
-//! the protocol's [`tanis_proto::MatchKind`]; roles are [`Role`].
+//! types, ban reason codes, appeal, claim and report states, sign-in outcomes, code purposes — are enums declared
+//! with [`stored_text!`], one file per concept; the match kind is the protocol's [`tanis_proto::MatchKind`]; roles
+//! are [`Role`].
+//!
+//! What people write and the limits on it — a moderator's note, a ban's duration, an appeal, an ad's title and
+//! content, a broadcast — are newtypes too, one file per concept; each refusal's `Display` is the message the
+//! client is told (src/api/error.rs adds the code).
 
+mod ads;
 mod alias;
+mod appeals;
 mod audit;
 mod bans;
+mod broadcasts;
 mod claims;
 mod country;
 pub mod evidence;
@@ -16,6 +24,7 @@ mod languages;
 mod locale;
 mod logins;
 mod matches;
+mod notes;
 mod notifications;
 mod password;
 mod phone;
@@ -24,9 +33,12 @@ mod reports;
 mod role;
 mod statements;
 
-pub use alias::{Alias, AliasError, TAG_SPACE, Tag, handle, lookup_key};
+pub use ads::{AdContent, AdTextError, AdTitle};
+pub use alias::{Alias, AliasError, HandleError, TAG_SPACE, Tag, TypedHandle, handle, lookup_key};
+pub use appeals::{AppealText, AppealTextError};
 pub use audit::AuditAction;
-pub use bans::{AppealStatus, BanReason};
+pub use bans::{AppealStatus, BanDuration, BanDurationError, BanReason};
+pub use broadcasts::{BroadcastText, BroadcastTextError};
 pub use claims::ClaimStatus;
 pub use country::Country;
 pub use interests::{Interests, InterestsError, MAX_INTERESTS, TOPICS, Topic};
@@ -34,6 +46,7 @@ pub use languages::{Languages, LanguagesError, MAX_LANGUAGES};
 pub use locale::Locale;
 pub use logins::LoginOutcome;
 pub use matches::{EndCause, MatchStatus};
+pub use notes::{ModeratorNote, NoteError};
 pub use notifications::NotificationKind;
 pub use password::{Password, PasswordError};
 pub use phone::{Phone, PhoneError};

@@ -11,6 +11,7 @@ use super::Admin;
 use crate::ads::Target;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, ErrorBody, ErrorCode};
+use crate::domain::{AdContent, AdTitle};
 use crate::store::{AdChange, AdRow};
 
 #[derive(Serialize, ToSchema)]
@@ -76,14 +77,7 @@ pub struct AdUpdate {
     active: Option<bool>,
 }
 
-fn text(value: &str, max: usize, name: &str) -> Result<(), ApiError> {
-    let trimmed = value.trim();
-    if trimmed.is_empty() || value.chars().count() > max {
-        return Err(ApiError::new(ErrorCode::InvalidRequest, format!("{name} must have 1 to {max} characters")));
-    }
-    Ok(())
-}
-
+/// The `target_group` an admin wrote, refused unless [`Target`] reads it.
 fn target(value: &str) -> Result<(), ApiError> {
     Target::parse(value).map(|_| ()).ok_or_else(|| {
         ApiError::new(
@@ -110,13 +104,13 @@ pub(super) async fn create(
     Admin(admin): Admin,
     AppJson(req): AppJson<NewAd>,
 ) -> Result<(StatusCode, AppJson<Ad>), ApiError> {
-    text(&req.title, 100, "title")?;
-    text(&req.content, 1000, "content")?;
+    let title = AdTitle::parse(req.title)?;
+    let content = AdContent::parse(req.content)?;
     target(&req.target_group)?;
     let now = state.accounts.now();
     let id = state
         .store
-        .insert_ad(&req.title, &req.content, &req.target_group, admin, now)
+        .insert_ad(title.as_str(), content.as_str(), &req.target_group, admin, now)
         .await
         .map_err(ApiError::internal)?;
     state.hub.ads_changed();
@@ -136,18 +130,14 @@ pub(super) async fn update(
     AppPath(id): AppPath<i64>,
     AppJson(req): AppJson<AdUpdate>,
 ) -> Result<StatusCode, ApiError> {
-    if let Some(title) = &req.title {
-        text(title, 100, "title")?;
-    }
-    if let Some(content) = &req.content {
-        text(content, 1000, "content")?;
-    }
+    let title = req.title.map(AdTitle::parse).transpose()?;
+    let content = req.content.map(AdContent::parse).transpose()?;
     if let Some(group) = &req.target_group {
         target(group)?;
     }
     let change = AdChange {
-        title: req.title.as_deref(),
-        content: req.content.as_deref(),
+        title: title.as_ref().map(AdTitle::as_str),
+        content: content.as_ref().map(AdContent::as_str),
         target_group: req.target_group.as_deref(),
         active: req.active,
     };

@@ -10,7 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::Staff;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
-use crate::domain::{AppealStatus, BanReason, UserId, handle};
+use crate::domain::{AppealStatus, BanReason, ModeratorNote, UserId, handle};
 use crate::notices::Notice;
 use crate::store::{AppealRow, Decided};
 
@@ -129,12 +129,18 @@ pub(super) async fn decide(
         "reject" => false,
         _ => return Err(ApiError::new(ErrorCode::InvalidRequest, "decision must be accept or reject")),
     };
-    let note = super::note(&req.note)?;
+    let note = ModeratorNote::parse(&req.note)?;
     let now = state.accounts.now();
     // What the user is told: an acceptance lifts the ban; a rejection shows the moderator's note.
-    let notice = if accept { Notice::AppealAccepted {} } else { Notice::AppealRejected { note: note.to_owned() } };
+    let notice =
+        if accept { Notice::AppealAccepted {} } else { Notice::AppealRejected { note: note.as_str().to_owned() } };
     let notice = notice.to_row();
-    match state.store.decide_appeal(id, accept, note, &notice, moderator, now).await.map_err(ApiError::internal)? {
+    match state
+        .store
+        .decide_appeal(id, accept, note.as_str(), &notice, moderator, now)
+        .await
+        .map_err(ApiError::internal)?
+    {
         Decided::Done => Ok(StatusCode::NO_CONTENT),
         Decided::NotFound => Err(ApiError::new(ErrorCode::NotFound, "no such appeal")),
         Decided::AlreadyDecided => Err(ApiError::new(ErrorCode::AlreadyDecided, "the appeal is decided already")),

@@ -7,45 +7,15 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::Staff;
+use super::audit_entry::AuditEntry;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppQuery, ErrorBody, ErrorCode};
 use crate::domain::{AuditAction, UserId};
-use crate::store::{AuditQuery, SystemLogRow};
+use crate::store::AuditQuery;
 
 /// Most entries per page, and the default.
 const MAX_PAGE: i64 = 200;
 const DEFAULT_PAGE: i64 = 50;
-
-/// One entry of the audit trail.
-#[derive(Serialize, ToSchema)]
-pub struct AuditEntry {
-    id: i64,
-    #[schema(example = "user.banned", value_type = String)]
-    action: AuditAction,
-    /// The user the entry is about.
-    #[schema(value_type = Option<i64>)]
-    target_id: Option<UserId>,
-    /// The moderator or admin who acted; absent when the system did (a job, the user themself).
-    #[schema(value_type = Option<i64>)]
-    actor_id: Option<UserId>,
-    /// Structured details (never phone numbers, passwords or message content).
-    #[schema(value_type = Object)]
-    details: serde_json::Value,
-    created_at: DateTime<Utc>,
-}
-
-impl From<SystemLogRow> for AuditEntry {
-    fn from(row: SystemLogRow) -> Self {
-        AuditEntry {
-            id: row.id,
-            action: row.action,
-            target_id: row.user_id,
-            actor_id: row.actor_id,
-            details: serde_json::from_str(&row.details).unwrap_or(serde_json::Value::Null),
-            created_at: row.created_at,
-        }
-    }
-}
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]

@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use super::Admin;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, ErrorBody, ErrorCode};
+use crate::domain::BroadcastText;
 use crate::notices::Notice;
 use crate::store::Audience;
 
@@ -42,13 +43,8 @@ pub(super) async fn send(
 ) -> Result<AppJson<BroadcastResult>, ApiError> {
     let audience = Audience::parse(&req.audience)
         .ok_or_else(|| ApiError::new(ErrorCode::InvalidRequest, "audience must be all, free, premium or new"))?;
-    let (tr, en) = (req.tr.trim(), req.en.trim());
-    for text in [tr, en] {
-        if text.is_empty() || text.chars().count() > 1000 {
-            return Err(ApiError::new(ErrorCode::InvalidRequest, "tr and en must have 1 to 1000 characters"));
-        }
-    }
-    let notice = Notice::Broadcast { tr: tr.to_owned(), en: en.to_owned() };
+    let (tr, en) = BroadcastText::parse(&req.tr, &req.en)?.into_texts();
+    let notice = Notice::Broadcast { tr, en };
     let now = state.accounts.now();
     let reached = state.store.broadcast(&notice.to_row(), audience, admin, now).await.map_err(ApiError::internal)?;
     state.hub.push_broadcast(&notice, now, &reached);

@@ -16,6 +16,7 @@
 mod ads;
 mod appeals;
 mod audit;
+mod audit_entry;
 mod broadcasts;
 mod reports;
 mod statements;
@@ -89,13 +90,4 @@ impl FromRequestParts<AppState> for Admin {
         }
         Ok(Admin(staff.id))
     }
-}
-
-/// A moderator's note: trimmed, 1 to 1000 characters.
-fn note(text: &str) -> Result<&str, ApiError> {
-    let text = text.trim();
-    if text.is_empty() || text.chars().count() > 1000 {
-        return Err(ApiError::new(ErrorCode::InvalidRequest, "note must have 1 to 1000 characters"));
-    }
-    Ok(text)
 }

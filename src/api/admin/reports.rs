@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::Staff;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
-use crate::domain::{MatchId, ReportResolution, Seq, UserId, handle};
+use crate::domain::{MatchId, ModeratorNote, ReportResolution, Seq, UserId, handle};
 use crate::store::{Decided, EvidenceRow, QueuedReport};
 
 #[derive(Deserialize, IntoParams)]
@@ -195,9 +195,9 @@ pub(super) async fn resolve(
     let Some(resolution) = ReportResolution::parse(&req.resolution) else {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "resolution must be dismissed or actioned"));
     };
-    let note = super::note(&req.note)?;
+    let note = ModeratorNote::parse(&req.note)?;
     let now = state.accounts.now();
-    match state.store.resolve_report(id, resolution, note, moderator, now).await.map_err(ApiError::internal)? {
+    match state.store.resolve_report(id, resolution, note.as_str(), moderator, now).await.map_err(ApiError::internal)? {
         Decided::Done => {
             // One open report fewer may end their quarantine; it also ends an open review (docs/admin.md "Trust").
             if let Some(reported) = state.store.report_subject(id).await.map_err(ApiError::internal)? {

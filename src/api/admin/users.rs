@@ -4,22 +4,21 @@ use std::collections::BTreeMap;
 
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
-use super::audit::AuditEntry;
+use super::audit_entry::AuditEntry;
 use super::{Admin, Staff};
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
-use crate::domain::{AuditAction, BanReason, Role, RoleRefusal, UserId, handle};
+use crate::domain::{
+    AuditAction, BanDuration, BanReason, ModeratorNote, Role, RoleRefusal, TypedHandle, UserId, handle,
+};
 use crate::moderation::{self, Site};
 use crate::notices::Notice;
 use crate::store::{BanRow, Lift, NewBan};
-
-/// Longest temporary ban, in hours (a year); longer is a ban until lifted.
-const MAX_BAN_HOURS: i64 = 8760;
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -56,13 +55,8 @@ pub(super) async fn ban(
     let Some(reason_code) = BanReason::parse(&req.reason) else {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "reason must be one of the reason codes (docs/admin.md)"));
     };
-    let note = req.note.as_deref().map(str::trim).filter(|n| !n.is_empty());
-    if note.is_some_and(|n| n.chars().count() > 1000) {
-        return Err(ApiError::new(ErrorCode::InvalidRequest, "note must have at most 1000 characters"));
-    }
-    if req.duration_hours.is_some_and(|h| !(1..=MAX_BAN_HOURS).contains(&h)) {
-        return Err(ApiError::new(ErrorCode::InvalidRequest, "duration_hours must be 1 to 8760"));
-    }
+    let note = ModeratorNote::optional(req.note.as_deref())?;
+    let duration = req.duration_hours.map(BanDuration::from_hours).transpose()?;
     let user = state.store.user_by_id(id).await.map_err(ApiError::internal)?;
     let user = user.ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))?;
     user.role.bannable().map_err(refusal)?;
@@ -71,8 +65,8 @@ pub(super) async fn ban(
     let order = NewBan {
         user_id: id,
         reason_code,
-        note,
-        ends_at: req.duration_hours.map(|h| now + TimeDelta::hours(h)),
+        note: note.as_ref().map(ModeratorNote::as_str),
+        ends_at: duration.map(|d| d.ends_at(now)),
         by: &by,
         now,
     };
@@ -254,12 +248,8 @@ pub(super) async fn lookup(
     staff: Staff,
     AppQuery(Lookup { handle }): AppQuery<Lookup>,
 ) -> Result<AppJson<UserView>, ApiError> {
-    let (alias, tag) = handle
-        .rsplit_once('#')
-        .filter(|(alias, tag)| !alias.is_empty() && alias.len() <= 200 && crate::domain::Tag::parse(tag).is_some())
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidParameter, "handle must be alias#tag with four digits"))?;
-    let key = crate::domain::lookup_key(alias);
-    let row = state.store.user_by_handle(&key, tag).await.map_err(ApiError::internal)?;
+    let handle = TypedHandle::parse(&handle)?;
+    let row = state.store.user_by_handle(handle.key(), &handle.tag().to_string()).await.map_err(ApiError::internal)?;
     let row = row.ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))?;
     user_view(&state, staff, row).await.map(AppJson)
 }
