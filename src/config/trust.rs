@@ -66,3 +66,25 @@ impl TrustConfig {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use crate::config::Config;
+
+    #[test]
+    fn the_removed_trust_weights_are_refused_at_load() {
+        // Evidence proves who wrote a message, not that it broke the rules: it no longer weighs toward the
+        // automatic ban, and a file that still sets a weight says so instead of being silently obeyed.
+        #[allow(clippy::result_large_err)] // figment's own test harness signature
+        figment::Jail::expect_with(|jail| {
+            for key in ["evidence_weight", "claim_weight"] {
+                jail.create_file("old.toml", &format!("[trust]\n{key} = 3\n"))?;
+                let err = Config::load(Some(Path::new("old.toml"))).unwrap_err().to_string();
+                assert!(err.contains(key), "{err}");
+            }
+            Ok(())
+        });
+    }
+}

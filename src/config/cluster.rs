@@ -1,0 +1,42 @@
+//! `[cluster]`: how nodes share work through Redis (read only with `redis_url`): the key prefix, how long a
+//! node's claim to a socket lives, and the matchmaker's lease.
+
+use serde::{Deserialize, Serialize};
+
+use super::{ConfigError, invalid};
+
+/// How nodes share work through Redis (only with `redis_url`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Prefix of every Redis key and channel: several clusters (or test runs) can share one Redis.
+    pub namespace: String,
+    /// A node's claim that a user's socket is on it lives this long unless renewed (every third of it while
+    /// the socket lives): a node killed with -9 stops receiving that user's frames after at most this.
+    pub presence_ttl_secs: u64,
+    /// The matchmaker's lease: renewed every third of it; when its holder dies another node takes over
+    /// within about this plus one renewal period.
+    pub matchmaker_lease_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self { namespace: "tanis".into(), presence_ttl_secs: 30, matchmaker_lease_ms: 3000 }
+    }
+}
+
+impl ClusterConfig {
+    pub(super) fn validate(&self) -> Result<(), ConfigError> {
+        let namespace_ok = |ch: char| ch.is_ascii_alphanumeric() || "-_.".contains(ch);
+        if self.namespace.is_empty() || !self.namespace.chars().all(namespace_ok) {
+            return Err(invalid("cluster.namespace", "must be non-empty ASCII letters, digits, '-', '_' or '.'"));
+        }
+        if self.presence_ttl_secs < 3 {
+            return Err(invalid("cluster.presence_ttl_secs", "must be at least 3"));
+        }
+        if !(300..=60_000).contains(&self.matchmaker_lease_ms) {
+            return Err(invalid("cluster.matchmaker_lease_ms", "must be between 300 and 60000"));
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,466 @@
+//! Settings: defaults, then an optional TOML file, then `TANIS_*` environment variables (nested keys
+//! with `__`, e.g. `TANIS_AUTH__BCRYPT_COST`). Everything is validated at load and an error names the key.
+//!
+//! One file per `[section]` holds that section's keys, their defaults and the checks that need only that section.
+//! This file holds the top-level keys, the loading, and the checks that span sections: what production refuses,
+//! and the secrets a node that may share its database or broker must be given.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+mod ads;
+mod auth;
+mod billing;
+mod cluster;
+mod hub;
+mod jobs;
+mod matching;
+mod moderation;
+mod phones;
+mod push;
+mod quotas;
+mod sms;
+mod trust;
+mod video;
+
+pub use ads::AdsConfig;
+pub use auth::AuthConfig;
+pub use billing::BillingConfig;
+pub use cluster::ClusterConfig;
+pub use hub::HubConfig;
+pub use jobs::JobsConfig;
+pub use matching::MatchingConfig;
+pub use moderation::{Ground, ModerationConfig, ResolvedGround};
+pub use phones::PhonesConfig;
+pub use push::PushConfig;
+pub use quotas::QuotaConfig;
+pub use sms::{SmsConfig, SmsProvider};
+pub use trust::TrustConfig;
+pub use video::VideoConfig;
+
+/// Passwords that ship in examples and tutorials; production refuses a database URL that uses one.
+const DEFAULT_DB_PASSWORDS: &[&str] = &["postgres", "password", "tanis", "secret", "changeme", "change-me", "admin"];
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP and WebSocket listener binds to.
+    pub listen: SocketAddr,
+    /// Where the SQLite file and the generated secrets (JWT, TURN, phone keys) live.
+    pub data_dir: PathBuf,
+    /// `sqlite://…` or `postgres://…`; unset means a SQLite file inside `data_dir`.
+    pub database_url: Option<String>,
+    /// Refuse generated secrets, default credentials and weak settings.
+    pub production: bool,
+    /// `text` for people, `json` for log shippers.
+    pub log_format: LogFormat,
+    /// The proxies in front of tanis (addresses or networks, e.g. `["172.28.0.10/32"]`). A request whose peer
+    /// is one of them is taken to come from the rightmost `X-Forwarded-For` entry; from any other peer the
+    /// header is ignored, so a client cannot choose the address its login attempts are counted under.
+    #[serde(deserialize_with = "networks")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Largest accepted REST request body, in bytes.
+    pub max_body_bytes: usize,
+    /// A REST request (body included) not answered within this is cut off with `408 request_timeout`, so a
+    /// client that stalls mid-body holds no task and shutdown never waits on it.
+    pub request_timeout_ms: u64,
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    pub metrics_token: Option<String>,
+    /// `redis://…`: when set, this node is one of several: frames, kicks and presence cross nodes through
+    /// Redis, one elected node runs the matchmaker, per-user limits are counted there, and the background jobs
+    /// queue their runs there instead of the database. Unset: everything stays in this process.
+    pub redis_url: Option<String>,
+    pub cluster: ClusterConfig,
+    pub auth: AuthConfig,
+    pub quotas: QuotaConfig,
+    pub hub: HubConfig,
+    pub matching: MatchingConfig,
+    pub jobs: JobsConfig,
+    pub video: VideoConfig,
+    pub billing: BillingConfig,
+    pub ads: AdsConfig,
+    pub push: PushConfig,
+    pub phones: PhonesConfig,
+    pub sms: SmsConfig,
+    pub trust: TrustConfig,
+    pub moderation: ModerationConfig,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".parse().expect("static address"),
+            data_dir: PathBuf::from("data"),
+            database_url: None,
+            production: false,
+            log_format: LogFormat::Text,
+            trusted_proxies: Vec::new(),
+            max_body_bytes: 64 * 1024,
+            request_timeout_ms: 30_000,
+            metrics_token: None,
+            redis_url: None,
+            cluster: ClusterConfig::default(),
+            auth: AuthConfig::default(),
+            quotas: QuotaConfig::default(),
+            hub: HubConfig::default(),
+            matching: MatchingConfig::default(),
+            jobs: JobsConfig::default(),
+            video: VideoConfig::default(),
+            billing: BillingConfig::default(),
+            ads: AdsConfig::default(),
+            push: PushConfig::default(),
+            phones: PhonesConfig::default(),
+            sms: SmsConfig::default(),
+            trust: TrustConfig::default(),
+            moderation: ModerationConfig::default(),
+        }
+    }
+}
+
+/// A configuration that could not be loaded or is not acceptable; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Parse(#[from] Box<figment::Error>),
+    #[error("configuration key `{key}`: {problem}")]
+    Invalid { key: &'static str, problem: String },
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, problem: problem.into() }
+}
+
+impl Config {
+    /// Defaults, then `file` (when given, it must exist), then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            if !file.exists() {
+                return Err(invalid("--config", format!("file {} does not exist", file.display())));
+            }
+            figment = figment.merge(Toml::file_exact(file));
+        }
+        // TANIS_CONFIG names the file, TANIS_LOG the log filter and TANIS_TEST_* belongs to the test
+        // harness: none of them are settings. Keys are lower-cased so errors name them as the TOML does.
+        let env = Env::prefixed("TANIS_").filter_map(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            let ignored = key == "config" || key == "log" || key.starts_with("test_");
+            (!ignored).then(|| key.replace("__", ".").into())
+        });
+        let config: Config = figment.merge(env).extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what types alone cannot; `load` calls it, and so should anything building a Config by hand.
+    /// Only the first problem found is named, so the order below is the one errors have always come in: the
+    /// sections' own checks, the top-level keys, `[cluster]`, what spans sections, `[moderation]`.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.auth.validate()?;
+        self.video.validate()?;
+        self.trust.validate()?;
+        self.phones.validate()?;
+        self.sms.validate()?;
+        self.billing.validate()?;
+        self.quotas.validate()?;
+        self.hub.validate()?;
+        self.matching.validate()?;
+        self.jobs.validate()?;
+        if self.request_timeout_ms < 100 {
+            return Err(invalid("request_timeout_ms", "must be at least 100"));
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(invalid("max_body_bytes", "must be at least 1024"));
+        }
+        if let Some(url) = &self.database_url
+            && !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return Err(invalid("database_url", "must start with sqlite:, postgres:// or postgresql://"));
+        }
+        if let Some(url) = &self.redis_url
+            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
+        {
+            return Err(invalid("redis_url", "must start with redis:// or rediss://"));
+        }
+        self.cluster.validate()?;
+        if self.production {
+            self.validate_production()?;
+        }
+        self.validate_shared_secrets()?;
+        self.moderation.validate()?;
+        Ok(())
+    }
+
+    /// Whether this process may share its database or its broker with other nodes: PostgreSQL is the store of a
+    /// cluster (SQLite is one machine's file), and `redis_url` joins one.
+    pub fn may_be_shared(&self) -> bool {
+        self.redis_url.is_some() || self.database_url.as_deref().is_some_and(|url| !url.starts_with("sqlite:"))
+    }
+
+    /// A generated secret lives in one node's data directory: two nodes of a cluster would each generate their
+    /// own, tokens signed by one would be refused by the other, and phone numbers sealed by one unreadable to the
+    /// other — which used to surface only at the next restart, as a refusal to start. So a node that may be
+    /// shared refuses to start on any generated secret.
+    fn validate_shared_secrets(&self) -> Result<(), ConfigError> {
+        if !self.may_be_shared() {
+            return Ok(());
+        }
+        let why = "is required on PostgreSQL or with redis_url: other nodes may share the database, and each \
+                   would generate a secret of its own; configure the same value (at least 32 characters) on every node";
+        let needed = [
+            ("auth.jwt_secret", self.auth.jwt_secret.is_none()),
+            ("phones.encryption_key", self.phones.encryption_key.is_none()),
+            ("phones.index_key", self.phones.index_key.is_none()),
+            ("video.turn_secret", self.video.turn_secret.is_none()),
+        ];
+        match needed.into_iter().find(|(_, missing)| *missing) {
+            Some((key, _)) => Err(invalid(key, why)),
+            None => Ok(()),
+        }
+    }
+
+    fn validate_production(&self) -> Result<(), ConfigError> {
+        if self.auth.jwt_secret.is_none() {
+            return Err(invalid("auth.jwt_secret", "production needs an explicit secret, not a generated one"));
+        }
+        if self.auth.bcrypt_cost < 10 {
+            return Err(invalid("auth.bcrypt_cost", "production needs a cost of at least 10"));
+        }
+        if self.video.turn_secret.is_none() {
+            return Err(invalid("video.turn_secret", "production needs an explicit TURN secret, not a generated one"));
+        }
+        // A generated key lives in one node's data directory: lose it and every phone number is unreadable,
+        // and another node would seal and index with a different one.
+        if self.phones.encryption_key.is_none() {
+            return Err(invalid("phones.encryption_key", "production needs an explicit key, not a generated one"));
+        }
+        if self.phones.index_key.is_none() {
+            return Err(invalid("phones.index_key", "production needs an explicit key, not a generated one"));
+        }
+        if let Some(password) = self.database_url.as_deref().and_then(url_password)
+            && DEFAULT_DB_PASSWORDS.contains(&password)
+        {
+            return Err(invalid("database_url", "production refuses a default database password"));
+        }
+        // The log sender writes every code to the log: whoever reads it could take over any account.
+        if self.sms.provider == SmsProvider::Log {
+            return Err(invalid("sms.provider", "production needs a real SMS provider (\"http\"), not \"log\""));
+        }
+        // Basic auth with the provider's token: never over plain HTTP.
+        if !self.sms.http_url.as_deref().is_some_and(|u| u.starts_with("https://")) {
+            return Err(invalid("sms.http_url", "production needs an https:// URL"));
+        }
+        Ok(())
+    }
+
+    /// The database URL in force: the configured one, or the SQLite file in the data directory.
+    pub fn effective_database_url(&self) -> String {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("tanis.db").display()),
+        }
+    }
+}
+
+/// The password part of `scheme://user:password@host/…`, if any.
+fn url_password(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    let userinfo = rest.split_once('@')?.0;
+    Some(userinfo.split_once(':')?.1)
+}
+
+/// Networks, each written as a network (`10.0.0.0/8`) or a bare address (`127.0.0.1`, one host: /32 or /128), as the
+/// README promises "addresses or networks".
+fn networks<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    let written: Vec<String> = Vec::deserialize(deserializer)?;
+    written
+        .iter()
+        .map(|w| {
+            let w = w.trim();
+            w.parse::<ipnet::IpNet>()
+                .or_else(|_| w.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| serde::de::Error::custom(format!("{w:?} is neither an address nor a network")))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_listen_on_loopback() {
+        let config = Config::default();
+        config.validate().unwrap();
+        assert_eq!(config.listen.to_string(), "127.0.0.1:8080");
+        assert!(config.effective_database_url().starts_with("sqlite://data"));
+    }
+
+    #[test]
+    fn a_bad_value_names_its_key() {
+        let mut config = Config::default();
+        config.auth.bcrypt_cost = 3;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("auth.bcrypt_cost"), "{err}");
+    }
+
+    #[test]
+    fn production_refuses_a_generated_secret_and_default_passwords() {
+        let mut config = Config { production: true, ..Config::default() };
+        assert!(config.validate().unwrap_err().to_string().contains("auth.jwt_secret"));
+        config.auth.jwt_secret = Some("x".repeat(40));
+        assert!(config.validate().unwrap_err().to_string().contains("video.turn_secret"));
+        config.video.turn_secret = Some("t".repeat(40));
+        assert!(config.validate().unwrap_err().to_string().contains("phones.encryption_key"));
+        config.phones.encryption_key = Some("e".repeat(40));
+        assert!(config.validate().unwrap_err().to_string().contains("phones.index_key"));
+        config.phones.index_key = Some("i".repeat(40));
+        config.database_url = Some("postgres://tanis:postgres@db/tanis".into());
+        assert!(config.validate().unwrap_err().to_string().contains("database_url"));
+        config.database_url = Some("postgres://tanis:9f2c7e1a@db/tanis".into());
+        assert!(config.validate().unwrap_err().to_string().contains("sms.provider"));
+        config.sms = sms_provider();
+        config.validate().unwrap();
+    }
+
+    #[test]
+    fn a_node_that_may_join_a_cluster_refuses_every_generated_secret() {
+        let shared = [
+            Config { redis_url: Some("redis://127.0.0.1:6379".into()), ..Config::default() },
+            Config { database_url: Some("postgres://tanis:9f2c7e1a@db/tanis".into()), ..Config::default() },
+        ];
+        for mut config in shared {
+            assert!(config.may_be_shared());
+            let mut refused = Vec::new();
+            while let Err(err) = config.validate() {
+                let err = err.to_string();
+                assert!(err.contains("the same value (at least 32 characters) on every node"), "{err}");
+                let key = ["auth.jwt_secret", "phones.encryption_key", "phones.index_key", "video.turn_secret"]
+                    .into_iter()
+                    .find(|key| err.contains(key))
+                    .unwrap_or_else(|| panic!("names one of the secrets: {err}"));
+                refused.push(key);
+                match key {
+                    "auth.jwt_secret" => config.auth.jwt_secret = Some("x".repeat(40)),
+                    "phones.encryption_key" => config.phones.encryption_key = Some("e".repeat(40)),
+                    "phones.index_key" => config.phones.index_key = Some("i".repeat(40)),
+                    _ => config.video.turn_secret = Some("t".repeat(40)),
+                }
+            }
+            assert_eq!(refused.len(), 4, "each generated secret is refused: {refused:?}");
+        }
+        let alone = Config { database_url: Some("sqlite://data/tanis.db".into()), ..Config::default() };
+        assert!(!alone.may_be_shared());
+        alone.validate().expect("one machine's SQLite file keeps generating its secrets");
+    }
+
+    /// An HTTP SMS provider with every setting it needs.
+    fn sms_provider() -> SmsConfig {
+        SmsConfig {
+            provider: SmsProvider::Http,
+            http_url: Some("https://api.twilio.com/2010-04-01/Accounts/AC0123/Messages.json".into()),
+            account: Some("AC0123".into()),
+            token: Some("a-provider-token".into()),
+            from: Some("TANIS".into()),
+            ..SmsConfig::default()
+        }
+    }
+
+    #[test]
+    fn production_refuses_the_log_sender_and_an_incomplete_or_plain_http_provider() {
+        let mut config = Config { production: true, ..Config::default() };
+        config.auth.jwt_secret = Some("x".repeat(40));
+        config.video.turn_secret = Some("t".repeat(40));
+        config.phones.encryption_key = Some("e".repeat(40));
+        config.phones.index_key = Some("i".repeat(40));
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("sms.provider"), "{err}");
+        for (key, unset) in [
+            ("sms.http_url", (|s: &mut SmsConfig| s.http_url = None) as fn(&mut SmsConfig)),
+            ("sms.account", |s| s.account = None),
+            ("sms.token", |s| s.token = Some(" ".into())),
+            ("sms.from", |s| s.from = None),
+        ] {
+            config.sms = sms_provider();
+            unset(&mut config.sms);
+            let err = config.validate().unwrap_err().to_string();
+            assert!(err.contains(key), "{key}: {err}");
+            config.production = false;
+            assert!(config.validate().is_err(), "{key}: an http provider cannot send without it, in any mode");
+            config.production = true;
+        }
+        config.sms = sms_provider();
+        config.sms.http_url = Some("http://sms.example/send".into());
+        assert!(config.validate().unwrap_err().to_string().contains("https"));
+        config.production = false;
+        config.validate().expect("plain http is for a local stand-in, outside production");
+        config.sms.provider = SmsProvider::Log;
+        config.validate().expect("the zero-setup server logs its codes");
+    }
+
+    #[test]
+    fn trusted_proxies_take_bare_addresses_and_networks_and_refuse_anything_else() {
+        #[allow(clippy::result_large_err)] // figment's own test harness signature
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("proxies.toml", "trusted_proxies = [\"127.0.0.1\", \"10.0.0.0/8\", \"::1\"]\n")?;
+            let config = Config::load(Some(Path::new("proxies.toml"))).unwrap();
+            let shown: Vec<String> = config.trusted_proxies.iter().map(|n| n.to_string()).collect();
+            assert_eq!(shown, ["127.0.0.1/32", "10.0.0.0/8", "::1/128"]);
+            jail.create_file("bad.toml", "trusted_proxies = [\"proxy.example\"]\n")?;
+            let err = Config::load(Some(Path::new("bad.toml"))).unwrap_err().to_string();
+            assert!(err.contains("neither an address nor a network"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn toml_file_and_environment_are_layered_and_typos_are_refused() {
+        #[allow(clippy::result_large_err)] // figment's own test harness signature
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("tanis.toml", "listen = \"127.0.0.1:9000\"\n[auth]\nbcrypt_cost = 10\n")?;
+            jail.set_env("TANIS_AUTH__BCRYPT_COST", "11");
+            let config = Config::load(Some(Path::new("tanis.toml"))).unwrap();
+            assert_eq!(config.listen.port(), 9000);
+            assert_eq!(config.auth.bcrypt_cost, 11);
+
+            jail.create_file("typo.toml", "[auth]\nbcrypt_kost = 10\n")?;
+            let err = Config::load(Some(Path::new("typo.toml"))).unwrap_err().to_string();
+            assert!(err.contains("bcrypt_kost"), "{err}");
+
+            jail.set_env("TANIS_LISTEN", "not-an-address");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.to_lowercase().contains("listen"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn production_refuses_a_bcrypt_cost_under_10() {
+        let mut config = Config { production: true, ..Config::default() };
+        config.auth.jwt_secret = Some("x".repeat(40));
+        config.video.turn_secret = Some("t".repeat(40));
+        config.phones.encryption_key = Some("e".repeat(40));
+        config.phones.index_key = Some("i".repeat(40));
+        config.sms = sms_provider();
+        config.auth.bcrypt_cost = 9;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("auth.bcrypt_cost"), "{err}");
+        config.auth.bcrypt_cost = 10;
+        config.validate().unwrap();
+        // Outside production a low cost is fine (tests use 4).
+        config.production = false;
+        config.auth.bcrypt_cost = 4;
+        config.validate().unwrap();
+    }
+}
