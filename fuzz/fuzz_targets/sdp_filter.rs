@@ -4,7 +4,7 @@
 
 // The filter is pure std: its source is compiled in directly, which keeps the TURN stack (webrtc-rs) that the
 // rest of tanis-signaling needs out of the instrumented build.
-#[path = "../../signaling/src/privacy.rs"]
+#[path = "../../signaling/src/privacy/mod.rs"]
 #[allow(dead_code)]
 mod privacy;
 
