@@ -1,5 +1,6 @@
 //! Values parsed once at the edge, and the rules that need nothing but them (who may hold or give a role, what
-//! each side of an ended match is told). Inner code takes these types and never re-checks strings.
+//! each side of an ended match is told, and [`trust`]: who counts toward the automatic ban, quarantine, the limits
+//! of new accounts). Inner code takes these types and never re-checks strings.
 //!
 //! The closed vocabularies the database stores as text — a match's status and end, audit actions, notification
 //! types, ban reason codes — are enums declared with [`stored_text!`], one file per concept; the match kind is
@@ -18,6 +19,7 @@ mod password;
 mod phone;
 mod role;
 mod statements;
+pub mod trust;
 
 pub use alias::{Alias, AliasError, TAG_SPACE, Tag, handle, lookup_key};
 pub use audit::AuditAction;

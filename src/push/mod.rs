@@ -4,6 +4,7 @@
 //! ([`fcm`]) and retries, honouring `Retry-After`; a token FCM no longer knows removes its device.
 
 pub mod fcm;
+mod notifications;
 mod notifier;
 
 use std::collections::BTreeMap;
@@ -11,6 +12,7 @@ use std::collections::BTreeMap;
 use crate::domain::{MatchId, NotificationKind};
 use crate::notices::Locale;
 pub use fcm::{FcmClient, PushMessage, SendOutcome, ServiceAccount};
+pub use notifications::queue_pushes;
 pub use notifier::Notifier;
 
 use std::sync::Arc;

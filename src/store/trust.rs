@@ -7,7 +7,7 @@ use serde_json::json;
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
 use crate::domain::{AuditAction, UserId};
-use crate::moderation::trust::{Account, Report};
+use crate::domain::trust::{Account, Report};
 
 /// A user's review is open: asked for since their last clearance, and no report of theirs resolved since.
 macro_rules! review_open {

@@ -14,7 +14,7 @@ use super::{Admin, Staff};
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
 use crate::domain::{AuditAction, BanReason, Role, RoleRefusal, UserId, handle};
-use crate::moderation::{self, Site};
+use crate::moderation;
 use crate::store::{BanRow, Lift, NewBan};
 
 /// Longest temporary ban, in hours (a year); longer is a ban until lifted.
@@ -76,7 +76,7 @@ pub(super) async fn ban(
         now,
     };
     // The ban and its audit row (naming the moderator) commit together.
-    if moderation::ban(Site::Server(&state.hub), &order).await.map_err(ApiError::internal)? {
+    if moderation::ban(state.hub.site(), &order).await.map_err(ApiError::internal)? {
         return Ok(StatusCode::NO_CONTENT);
     }
     Err(refused(&state, id, ErrorCode::AlreadyBanned, "the user is banned already").await)
