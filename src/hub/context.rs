@@ -25,7 +25,7 @@ pub(super) struct Ctx {
     pub(super) socket: SocketHandle,
     /// The socket's User-Agent (cut short), stored with each message it sends.
     pub(super) device: Option<String>,
-    /// The keyed hash of the client's address range (src/moderation/trust.rs), stored with each report it makes;
+    /// The keyed hash of the client's address range (src/domain/trust.rs), stored with each report it makes;
     /// `None` when the address is not known.
     pub(super) network: Option<Vec<u8>>,
     /// `max_in_flight` permits: one is held by every message not yet answered; with none left, this socket's

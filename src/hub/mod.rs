@@ -3,25 +3,25 @@
 //! hub feeds; the hub itself never holds a lock across an await.
 //!
 //! What it works through is grouped in [`Hub`] (services, settings, tasks, limiters, loops), each group reached
-//! through a short accessor defined here (`store()`, `delivery()`, `sockets()`, `settings()`, `writer()`,
-//! `limiters()`, `loops()`, `tasks()`). Its behaviour, by file (`impl Hub` where a file adds methods):
+//! through a short accessor defined here (`store()`, `delivery()`, `sockets()`, `settings()`, `admission()`,
+//! `writer()`, `tasks()`, `limiters()`, `loops()`). Its behaviour, by file, with what each adds to `impl Hub`:
 //!
 //! | file | what it holds | `impl Hub` |
 //! |---|---|---|
-//! | `mod.rs` | building and stopping the hub, the accessors, presence and push entry points | yes |
-//! | [`socket`] | one socket's life: authenticate, `hello`, one task that reads, writes and keeps the heartbeat, close codes | `accept` |
-//! | [`context`] | what each frame of a socket is handled with: its user, its answers, its protocol errors | |
+//! | `mod.rs` | starting and stopping the hub, the accessors, the API's and jobs' entry points | `start`, `site` |
+//! | [`socket`] | one socket's life: authenticate, `hello`, one task reading, writing, beating; closes | `accept` |
+//! | [`context`] | what each frame is handled with: its user, its answers, its protocol errors | |
 //! | [`dispatch`] | which function handles each client frame | |
-//! | [`conversation`] | a conversation's frames: send, acknowledge, resume, typing, leave, block, claim | |
+//! | [`conversation`] | a conversation's frames: send, ack, resume, typing, leave, block, claim | |
 //! | [`report`] | reporting the peer, with verified evidence | |
-//! | [`contacts`] | keeping in touch: proposals, a match becoming a contact conversation, its keys and its end | yes |
-//! | [`matches`] | asking for a match (admission is [`crate::matching::admission`]'s rule), opening and ending matches, resyncing what a node missed | yes (one per file) |
-//! | [`signal`] | video signalling: `rtc.*` frames with relay-only filtering, ICE servers with TURN credentials | yes |
-//! | [`call_report`] | call quality: each side's `rtc.stats`, checked and counted once, into metrics | |
-//! | [`deletion`] | an account deleted by its owner leaving at once | yes |
+//! | [`contacts`] | keeping in touch: proposals, a match kept as a contact, its keys, its end | `end_contact` |
+//! | [`matches`] | `ask` (a find, by [`crate::matching::admission`]), `open`, `end`, `resync` | `seek`, `end_match` |
+//! | [`signal`] | video signalling: `rtc.*` relay-only, ICE servers with TURN credentials | `rtc_config` |
+//! | [`call_report`] | call quality: each side's `rtc.stats`, checked and counted once | |
+//! | [`deletion`] | an account deleted by its owner leaving at once | `account_deleted` |
 //! | [`notices`] | notifications delivered live, or queued as pushes | |
-//! | [`ads`] | an ad between matches for free users | yes |
-//! | [`rate`] | the per-user rate limits: messages, signalling, and the finds and skips of new accounts | |
+//! | [`ads`] | an ad between matches for free users | `ads_loop` |
+//! | [`rate`] | the per-user rate limits: messages, signalling, finds and skips of new accounts | |
 //!
 //! Banning is [`crate::moderation`]'s: the hub hands it what a ban reaches ([`Hub::site`]), and never the hub itself.
 
