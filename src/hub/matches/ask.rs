@@ -16,7 +16,7 @@ use crate::domain::trust::{self, Account};
 use crate::domain::{Country, Interests, Languages, UserId};
 use crate::hub::Hub;
 use crate::hub::context::Ctx;
-use crate::matching::admission::{self, Applicant, Row, Wish};
+use crate::matching::admission::{self, Admitted, Applicant, Row, Wish};
 use crate::matching::rules::{Candidate, MAX_RADIUS_KM, RegionRefusal};
 use crate::matching::standing::Standing;
 use crate::matching::{Pairing, Seeker};
@@ -40,6 +40,24 @@ impl Known {
             languages: s.languages,
             country: s.country,
             location: s.location,
+        }
+    }
+
+    /// The queue entry of an admitted find.
+    fn candidate(self, user_id: UserId, wish: &Wish, admitted: &Admitted, now: DateTime<Utc>) -> Candidate {
+        Candidate {
+            user_id,
+            kind: wish.kind,
+            excluded: self.excluded,
+            nearby: admitted.nearby,
+            queued_at: now,
+            interests: self.interests,
+            interest_matching: wish.interests,
+            languages: self.languages,
+            region: wish.region,
+            country: self.country,
+            location: self.location,
+            quarantined: admitted.quarantined,
         }
     }
 }
@@ -139,49 +157,7 @@ impl Hub {
             return Err(refuse(&id, ErrorCode::AlreadyInMatch, "leave your current match first"));
         }
         let now = self.now();
-        let since = now - TimeDelta::hours(self.settings().matching.recent_partner_hours.into());
-        let rules = self.admission();
-        let sockets = self.sockets();
-        // The hot path reads nothing: the standing cached beside the user's sockets answers, unless it refuses for
-        // consent or units (it may have missed the notice accepted, a refund or the daily reset), they ask for
-        // nearby partners (the location is read fresh) or restrict the find to a region (premium, country and
-        // location are read fresh: a subscription that just ended ends the restriction). The store re-checks all
-        // of it when the match is created.
-        let cached = if wish.reads_fresh() {
-            None
-        } else {
-            sockets
-                .with_standing(user_id, |s| {
-                    let verdict = admission::admit(&Applicant { standing: s, row: None }, &wish, now, rules);
-                    (!verdict.is_err_and(|r| r.may_be_stale())).then(|| (verdict, Known::of(s, since)))
-                })
-                .flatten()
-        };
-        let (verdict, known) = match cached {
-            Some(decided) => decided,
-            None => {
-                // Taken before reading: an event that changes the standing meanwhile makes this copy stale.
-                let version = sockets.standing_version(user_id);
-                let (user, mut standing) = self
-                    .load_standing(user_id, since)
-                    .await
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "match.find");
-                        refuse(&id, ErrorCode::Internal, "try again")
-                    })?
-                    .ok_or_else(|| refuse(&id, ErrorCode::Banned, "no account"))?;
-                let row = Row { banned: user.is_banned, premium: user.is_premium };
-                let verdict = admission::admit(&Applicant { standing: &standing, row: Some(row) }, &wish, now, rules);
-                if let Err(admission::Refusal::Banned) = verdict {
-                    // A banned user's standing is not kept.
-                    return Err(answer(&id, admission::Refusal::Banned, &self.settings().privacy_notice_version));
-                }
-                let known = Known::of(&mut standing, since);
-                sockets.set_standing(user_id, standing, version);
-                (verdict, known)
-            }
-        };
-        let admitted = verdict.map_err(|refusal| answer(&id, refusal, &self.settings().privacy_notice_version))?;
+        let (admitted, known) = self.admit_find(user_id, &id, &wish, now).await?;
         if let Some(per_minute) = admitted.finds_per_minute
             && !self.limiters().finds.allow(user_id, per_minute as f64 / 60.0, per_minute).await
         {
@@ -189,21 +165,7 @@ impl Hub {
                 format!("new and unverified accounts may look for {per_minute} matches a minute; wait a little");
             return Err(refuse(&id, ErrorCode::RateLimited, &message));
         }
-        let Known { excluded, interests, languages, country, location } = known;
-        let candidate = Candidate {
-            user_id,
-            kind: wish.kind,
-            excluded,
-            nearby: admitted.nearby,
-            queued_at: now,
-            interests,
-            interest_matching: wish.interests,
-            languages,
-            region: wish.region,
-            country,
-            location,
-            quarantined: admitted.quarantined,
-        };
+        let candidate = known.candidate(user_id, &wish, &admitted, now);
         let seeker = Seeker { candidate, socket_id, request_id: id.clone(), public_key };
         match self.matchmaker().find(seeker).await {
             Ok(None) => {}
@@ -216,6 +178,53 @@ impl Hub {
             }
         }
         Ok(())
+    }
+
+    /// Admits a find by [`admission::admit`], on the standing cached beside the user's sockets or read from the
+    /// store (and then cached); with what the matchmaker is handed of them, or the `error` answering a refusal.
+    async fn admit_find(
+        &self,
+        user_id: UserId,
+        id: &Option<String>,
+        wish: &Wish,
+        now: DateTime<Utc>,
+    ) -> Result<(Admitted, Known), Refused> {
+        let refused = |refusal| answer(id, refusal, &self.settings().privacy_notice_version);
+        let since = now - TimeDelta::hours(self.settings().matching.recent_partner_hours.into());
+        let (rules, sockets) = (self.admission(), self.sockets());
+        // The hot path reads nothing: the standing cached beside the user's sockets answers, unless it refuses for
+        // consent or units (it may have missed the notice accepted, a refund or the daily reset), they ask for
+        // nearby partners (the location is read fresh) or restrict the find to a region (premium, country and
+        // location are read fresh: a subscription that just ended ends the restriction). The store re-checks all
+        // of it when the match is created.
+        if !wish.reads_fresh() {
+            let cached = sockets.with_standing(user_id, |s| {
+                let verdict = admission::admit(&Applicant { standing: s, row: None }, wish, now, rules);
+                (!verdict.is_err_and(|r| r.may_be_stale())).then(|| (verdict, Known::of(s, since)))
+            });
+            if let Some(Some((verdict, known))) = cached {
+                return verdict.map(|admitted| (admitted, known)).map_err(refused);
+            }
+        }
+        // Taken before reading: an event that changes the standing meanwhile makes this copy stale.
+        let version = sockets.standing_version(user_id);
+        let (user, mut standing) = self
+            .load_standing(user_id, since)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "match.find");
+                refuse(id, ErrorCode::Internal, "try again")
+            })?
+            .ok_or_else(|| refuse(id, ErrorCode::Banned, "no account"))?;
+        let row = Row { banned: user.is_banned, premium: user.is_premium };
+        let verdict = admission::admit(&Applicant { standing: &standing, row: Some(row) }, wish, now, rules);
+        if verdict == Err(admission::Refusal::Banned) {
+            // A banned user's standing is not kept.
+            return Err(refused(admission::Refusal::Banned));
+        }
+        let known = Known::of(&mut standing, since);
+        sockets.set_standing(user_id, standing, version);
+        verdict.map(|admitted| (admitted, known)).map_err(refused)
     }
 
     /// Reads the user and what matching needs to know of them from the store; `None` when there is no such user.
