@@ -118,13 +118,16 @@ fn quarantined(mut s: Standing) -> Standing {
     s
 }
 
+/// One row: what it shows, the standing, the account as read (or the cache), the find, the rules, the answer.
+type Case<'a> = (&'a str, Standing, Option<Row>, Wish, &'a Rules, Result<Admitted, Refusal>);
+
 #[test]
 fn a_find_is_admitted_or_refused_by_the_standing_and_the_wish() {
     use Refusal::*;
     use RegionRefusal::*;
     let r = rules();
     let verified_phone = Rules { trust: trust::Rules { match_requires_verified_phone: true, ..r.trust }, ..r };
-    let table: Vec<(&str, Standing, Option<Row>, Wish, &Rules, Result<Admitted, Refusal>)> = vec![
+    let table: Vec<Case> = vec![
         ("a settled account's plain find", settled(), FREE, text(), &r, Ok(FREE_TO_GO)),
         ("the cached standing answers a plain find", settled(), CACHED, text(), &r, Ok(FREE_TO_GO)),
         // Consent
