@@ -17,9 +17,9 @@ use tanis_workers::{Context, JobAction, JobError, JobStore, LiveEffects, Setting
 use crate::clock::SharedClock;
 use crate::config::{Config, TrustConfig};
 use crate::delivery::Delivery;
+use crate::domain::trust::{self, AutoBan};
 use crate::domain::{AuditAction, BanReason, EndCause, MatchStatus, UserId};
 use crate::hub::Hub;
-use crate::moderation::trust::{self, AutoBan};
 use crate::moderation::{self, Site};
 use crate::notices::Notice;
 use crate::store::{ClaimVerdict, Lift, NewBan, Store};
@@ -72,7 +72,7 @@ impl JobStore for JobsStore {
         threshold: u32,
         now: DateTime<Utc>,
     ) -> Result<Vec<(UserId, BanDecision)>, JobError> {
-        let rules = trust::Rules::new(&self.1, threshold);
+        let rules = moderation::trust_rules(&self.1, threshold);
         // Each counting reporter counts once: fewer distinct reporters than the threshold cannot reach it.
         let mut decisions = Vec::new();
         for user_id in self.0.auto_ban_candidates(threshold.max(1).into()).await? {
@@ -228,7 +228,7 @@ fn ban_reason(code: &str) -> Result<BanReason, JobError> {
 impl LiveEffects for Hub {
     async fn ban(&self, user_id: UserId, reason: &str, by: serde_json::Value) -> Result<bool, JobError> {
         let order = NewBan::permanent(user_id, ban_reason(reason)?, &by, self.now());
-        Ok(moderation::ban(Site::Server(self), &order).await?)
+        Ok(moderation::ban(self.site(), &order).await?)
     }
 
     fn match_expired(&self, m: &ExpiredMatch) {
@@ -258,14 +258,14 @@ pub struct Detached {
 impl LiveEffects for Detached {
     async fn ban(&self, user_id: UserId, reason: &str, by: serde_json::Value) -> Result<bool, JobError> {
         let order = NewBan::permanent(user_id, ban_reason(reason)?, &by, self.clock.now());
-        let site = Site::Worker { store: &self.store, delivery: &self.delivery, push: self.push.is_some() };
+        let site = Site { store: &self.store, delivery: &self.delivery, push: self.push.is_some(), queue: None };
         Ok(moderation::ban(site, &order).await?)
     }
 
     fn match_expired(&self, m: &ExpiredMatch) {
         let (one, other) = EndCause::Expired.told();
         let told = [(m.user1_id, one), (m.user2_id, other)];
-        crate::hub::tell_ended(&self.delivery, m.match_id, &told);
+        self.delivery.tell_ended(m.match_id, &told);
     }
 
     async fn notified(&self, users: &[UserId], since: DateTime<Utc>) -> Result<(), JobError> {

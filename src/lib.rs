@@ -23,14 +23,15 @@
 //!   `Alias`, `Tag`, `Role`, `Interests` (the topic vocabulary), `Languages`; the stored kinds (`MatchStatus`,
 //!   `EndCause`, `AuditAction`, `NotificationKind`, `BanReason`); the bounded words and ranges of requests
 //!   (`ModeratorNote`, `BanDuration`, `AppealText`, `AdTitle`, `AdContent`, `BroadcastText`, `TypedHandle`); the
-//!   ids `UserId`, `MatchId`, `Seq` and `MatchKind` come from tanis-proto.
+//!   trust rules (`domain::trust`: who counts toward the automatic ban, bursts sent to review, quarantine, limits on
+//!   new accounts); the ids `UserId`, `MatchId`, `Seq` and `MatchKind` come from tanis-proto.
 //! - [`accounts`]: registration, login, token rotation, profile, deletion and export rules; the only code that
 //!   touches passwords.
 //! - [`auth`]: bcrypt on a bounded blocking pool, access JWTs and refresh tokens (the HTTP side is in [`api`]).
 //! - [`quota`]: daily quota policy (reset time, who can pay).
 //! - [`claims`]: filing a claim (the job in tanis-workers decides it).
-//! - [`moderation`]: banning, the same way from the API, the hub's server and the jobs; and the trust rules
-//!   (who counts toward the automatic ban, bursts sent to review, quarantine, limits on new accounts).
+//! - [`moderation`]: banning, the same way from the API, the hub's server and the jobs (it takes the store, delivery
+//!   and queue a ban reaches, never the hub); the `[trust]` settings turned into the trust rules.
 //! - [`statements`]: the operator's JSON Lines export of statements of reasons (the EU Transparency Database's
 //!   fields; the statements themselves are written by `store` with each decision).
 //! - [`billing`]: the billing provider's webhook as data: its signature and its events.
@@ -40,7 +41,8 @@
 //! Moving things
 //! - [`delivery`]: the one way to reach a user (frames, answers to one socket, kicks) and presence, on one
 //!   node or across nodes through Redis.
-//! - [`matching`]: the matchmaker task and the pure pairing rules.
+//! - [`matching`]: the matchmaker task, the pure admission rule of a `match.find` (`matching::admission`) and the
+//!   pure pairing rules.
 //! - [`group_commit`]: the single writer that commits messages, receipts, match ends and openings in shared
 //!   transactions, and answers and delivers only after the commit.
 //! - [`jobs`]: the server's side of the background jobs (tanis-workers) over the store and the hub.

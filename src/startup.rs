@@ -87,7 +87,7 @@ impl Application {
             video,
             ads: config.ads.clone(),
             privacy_notice_version: config.auth.privacy_notice_version.clone(),
-            trust: crate::moderation::trust::Rules::new(&config.trust, config.jobs.report_threshold),
+            trust: crate::moderation::trust_rules(&config.trust, config.jobs.report_threshold),
             report_window: TimeDelta::days(config.jobs.report_window_days.into()),
         };
         let hub = Hub::start(services, settings, shutdown.clone());

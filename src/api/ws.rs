@@ -19,8 +19,8 @@ use super::error::{ApiError, ErrorBody, ErrorCode};
 use crate::accounts::ClientInfo;
 use crate::auth::TokenError;
 use crate::domain::UserId;
+use crate::domain::trust::address_range;
 use crate::hub::{SocketAuth, SocketClient};
-use crate::moderation::trust::address_range;
 
 /// Longest device description kept from the User-Agent for message_logs.
 const MAX_DEVICE_INFO: usize = 128;

@@ -1,6 +1,6 @@
 //! `[trust]`: who counts toward the automatic ban, when a wave of reports goes to a moderator instead, and the
 //! limits on new and unverified accounts (docs/admin.md "Trust: who counts toward the automatic ban"). The rules
-//! themselves are pure functions in [`crate::moderation::trust`]; this is only their settings.
+//! themselves are pure functions in [`crate::domain::trust`]; this is only their settings.
 
 use serde::{Deserialize, Serialize};
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tanis_proto::{Balances, CloseCode, MatchInfo, MatchKind, ServerFrame};
+use tanis_proto::{Balances, CloseCode, EndReason, MatchInfo, MatchKind, ServerFrame};
 
 use crate::auth::LoginId;
 use crate::domain::{MatchId, UserId};
@@ -205,6 +205,13 @@ impl Delivery {
     /// Forgets the user's match `match_id` and tells them `frame`.
     pub fn match_ended(&self, user_id: UserId, match_id: MatchId, frame: &ServerFrame) {
         self.deliver(Event::MatchEnded { user_id, match_id, frame: encode(frame) });
+    }
+
+    /// Tells each listed user that the match ended and why; every node holding their sockets forgets it.
+    pub fn tell_ended(&self, match_id: MatchId, told: &[(UserId, EndReason)]) {
+        for (user, reason) in told {
+            self.match_ended(*user, match_id, &ServerFrame::MatchEnded { id: None, match_id, reason: *reason });
+        }
     }
 
     /// The user's match as this node knows it; only known while the user has a socket here.

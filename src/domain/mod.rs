@@ -1,5 +1,6 @@
 //! Values parsed once at the edge, and the rules that need nothing but them (who may hold or give a role, what
-//! each side of an ended match is told). Inner code takes these types and never re-checks strings.
+//! each side of an ended match is told, and [`trust`]: who counts toward the automatic ban, quarantine, the limits
+//! of new accounts). Inner code takes these types and never re-checks strings.
 //!
 //! The closed vocabularies the database stores as text — a match's status and end, audit actions, notification
 //! types, ban reason codes, appeal, claim and report states, sign-in outcomes, code purposes — are enums declared
@@ -32,6 +33,7 @@ mod phone_codes;
 mod reports;
 mod role;
 mod statements;
+pub mod trust;
 
 pub use ads::{AdContent, AdTextError, AdTitle};
 pub use alias::{Alias, AliasError, HandleError, TAG_SPACE, Tag, TypedHandle, handle, lookup_key};

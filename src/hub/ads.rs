@@ -24,13 +24,13 @@ pub(super) struct AdCache {
 impl Hub {
     /// Runs until shutdown: takes the users whose match just ended here and shows each an ad when due.
     pub(super) async fn ads_loop(self) {
-        let shutdown = self.inner.loops.shutdown.clone();
+        let shutdown = self.loops().shutdown.clone();
         let mut cache = AdCache::default();
         let mut last_shown: HashMap<UserId, DateTime<Utc>> = HashMap::new();
         loop {
             let users = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                users = self.inner.services.delivery.sockets().between_matches() => users,
+                users = self.sockets().between_matches() => users,
             };
             for user_id in users {
                 if let Err(e) = self.maybe_show_ad(user_id, &mut cache, &mut last_shown).await {
@@ -46,22 +46,22 @@ impl Hub {
         cache: &mut AdCache,
         last_shown: &mut HashMap<UserId, DateTime<Utc>>,
     ) -> Result<(), StoreError> {
-        let now = self.inner.services.clock.now();
-        let interval = TimeDelta::seconds(i64::try_from(self.inner.settings.ads.min_interval_secs).unwrap_or(i64::MAX));
+        let now = self.now();
+        let interval = TimeDelta::seconds(i64::try_from(self.settings().ads.min_interval_secs).unwrap_or(i64::MAX));
         if last_shown.get(&user_id).is_some_and(|at| now - *at < interval) {
             return Ok(());
         }
-        let refresh = TimeDelta::seconds(i64::try_from(self.inner.settings.ads.refresh_secs).unwrap_or(i64::MAX));
-        let changed = self.inner.loops.ads_changed.swap(false, std::sync::atomic::Ordering::Relaxed);
+        let refresh = TimeDelta::seconds(i64::try_from(self.settings().ads.refresh_secs).unwrap_or(i64::MAX));
+        let changed = self.loops().ads_changed.swap(false, std::sync::atomic::Ordering::Relaxed);
         if changed || cache.loaded_at.is_none_or(|at| now - at >= refresh) {
-            let rows = self.inner.services.store.active_ads().await?;
+            let rows = self.store().active_ads().await?;
             cache.ads = rows.into_iter().filter_map(|ad| Target::parse(&ad.target_group).map(|t| (ad, t))).collect();
             cache.loaded_at = Some(now);
         }
         if cache.ads.is_empty() {
             return Ok(());
         }
-        let Some(user) = self.inner.services.store.user_by_id(user_id).await? else { return Ok(()) };
+        let Some(user) = self.store().user_by_id(user_id).await? else { return Ok(()) };
         // Premium users never see ads; a banned user's sockets are closing.
         if user.is_premium || user.is_banned {
             return Ok(());
@@ -70,9 +70,9 @@ impl Hub {
         let fitting: Vec<&AdRow> =
             cache.ads.iter().filter(|(_, t)| t.includes(user.created_at, location, now)).map(|(ad, _)| ad).collect();
         let Some(ad) = fitting.choose(&mut rand::rng()) else { return Ok(()) };
-        self.inner.services.store.record_ad_view(ad.id, user_id, now).await?;
+        self.store().record_ad_view(ad.id, user_id, now).await?;
         let frame = ServerFrame::Ad { ad: AdFrame { id: ad.id, title: ad.title.clone(), content: ad.content.clone() } };
-        self.inner.services.delivery.to_user_here(user_id, &frame);
+        self.delivery().to_user_here(user_id, &frame);
         last_shown.insert(user_id, now);
         // Bounded: forget those whose interval has passed anyway.
         if last_shown.len() > 100_000 {
@@ -85,6 +85,6 @@ impl Hub {
     /// An admin changed the ads: this node reads them again before the next one it shows (other nodes within
     /// `ads.refresh_secs`).
     pub fn ads_changed(&self) {
-        self.inner.loops.ads_changed.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.loops().ads_changed.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 }

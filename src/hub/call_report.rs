@@ -85,7 +85,7 @@ pub(super) async fn receive(ctx: &mut Ctx, id: Option<String>, match_id: MatchId
     let now = hub.now();
     let active = hub.active_match(ctx.user_id).is_some_and(|a| a.match_id == match_id && a.kind == MatchKind::Video);
     if !active {
-        match hub.inner.services.store.video_match_ended_since(match_id, ctx.user_id, now - LATE_REPORT).await {
+        match hub.store().video_match_ended_since(match_id, ctx.user_id, now - LATE_REPORT).await {
             Ok(true) => {}
             Ok(false) => {
                 return ctx.error(id, ErrorCode::NotInMatch, "no such video match, or it ended too long ago").await;
@@ -100,7 +100,7 @@ pub(super) async fn receive(ctx: &mut Ctx, id: Option<String>, match_id: MatchId
     if !hub.allow_signal(ctx.user_id).await {
         return ctx.error(id, ErrorCode::RateLimited, "too many signalling frames; slow down").await;
     }
-    match hub.inner.services.store.mark_call_reported(match_id, ctx.user_id, now).await {
+    match hub.store().mark_call_reported(match_id, ctx.user_id, now).await {
         Ok(true) => report.record(),
         // A retry, or a report of a later call in the same match: answered all the same, counted once.
         Ok(false) => {}

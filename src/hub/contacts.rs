@@ -22,11 +22,11 @@ pub(super) async fn propose(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
         return ctx.error(id, ErrorCode::NotInMatch, "no such active match").await;
     }
     let now = hub.now();
-    match hub.inner.services.store.propose_keep(match_id, ctx.user_id, now).await {
+    match hub.store().propose_keep(match_id, ctx.user_id, now).await {
         // Ended meanwhile, or a block either way (made over REST): nothing to keep.
         Ok(Keep::Refused) => ctx.error(id, ErrorCode::NotInMatch, "no such active match").await,
         Ok(Keep::Proposed { peer }) => {
-            hub.inner.services.delivery.to_user(peer, &ServerFrame::ContactProposed { match_id });
+            hub.delivery().to_user(peer, &ServerFrame::ContactProposed { match_id });
             ctx.reply(ServerFrame::Ok { id }).await;
         }
         Ok(Keep::Kept(row)) => match hub.announce_contact(&row, now).await {
@@ -46,10 +46,10 @@ pub(super) async fn publish_key(ctx: &mut Ctx, id: Option<String>, match_id: Mat
     }
     let hub = ctx.hub.clone();
     let login = ctx.socket.login.map(|login| login.to_string());
-    let store = &hub.inner.services.store;
+    let store = hub.store();
     match store.set_contact_key(match_id, ctx.user_id, &public_key, login.as_deref(), hub.now()).await {
         Ok(Some(peer)) => {
-            let delivery = &hub.inner.services.delivery;
+            let delivery = hub.delivery();
             let theirs = ServerFrame::ContactKey {
                 match_id,
                 peer_public_key: Some(public_key.clone()),
@@ -77,7 +77,7 @@ impl Hub {
     /// Tells both people of a match that became a contact: every node holding their sockets forgets it as the
     /// active match, then sends `contact.added` (in place of `match.ended`).
     async fn announce_contact(&self, row: &MatchRow, since: DateTime<Utc>) -> Result<(), StoreError> {
-        let store = &self.inner.services.store;
+        let store = self.store();
         for (user, peer) in [(row.user1_id, row.user2_id), (row.user2_id, row.user1_id)] {
             let Some(other) = store.user_by_id(peer).await? else { continue };
             let contact = Contact {
@@ -87,7 +87,7 @@ impl Hub {
                 initiator: row.user1_id == user,
                 since,
             };
-            self.inner.services.delivery.match_ended(user, row.id, &ServerFrame::ContactAdded { contact });
+            self.delivery().match_ended(user, row.id, &ServerFrame::ContactAdded { contact });
         }
         Ok(())
     }
@@ -95,7 +95,7 @@ impl Hub {
     /// Ends `user_id`'s contact conversation `match_id` for both (`DELETE /v1/contacts/{id}`); false when it is not
     /// an open contact of theirs.
     pub async fn end_contact(&self, user_id: UserId, match_id: MatchId) -> Result<bool, StoreError> {
-        let Some(peer) = self.inner.services.store.end_contact(match_id, user_id, self.now()).await? else {
+        let Some(peer) = self.store().end_contact(match_id, user_id, self.now()).await? else {
             return Ok(false);
         };
         self.tell_contact_ended(match_id, &[user_id, peer]);
@@ -105,7 +105,7 @@ impl Hub {
     /// `contact.ended` to every socket of each user.
     pub fn tell_contact_ended(&self, match_id: MatchId, users: &[UserId]) {
         for user in users {
-            self.inner.services.delivery.to_user(*user, &ServerFrame::ContactEnded { match_id });
+            self.delivery().to_user(*user, &ServerFrame::ContactEnded { match_id });
         }
     }
 }

@@ -25,7 +25,7 @@ pub(super) struct Ctx {
     pub(super) socket: SocketHandle,
     /// The socket's User-Agent (cut short), stored with each message it sends.
     pub(super) device: Option<String>,
-    /// The keyed hash of the client's address range (src/moderation/trust.rs), stored with each report it makes;
+    /// The keyed hash of the client's address range (src/domain/trust.rs), stored with each report it makes;
     /// `None` when the address is not known.
     pub(super) network: Option<Vec<u8>>,
     /// `max_in_flight` permits: one is held by every message not yet answered; with none left, this socket's
@@ -56,7 +56,7 @@ pub(super) struct ConversationPeer {
 
 impl Ctx {
     pub(super) fn new(hub: Hub, user_id: UserId, socket: SocketHandle, client: SocketClient) -> Self {
-        let in_flight = Arc::new(Semaphore::new(hub.inner.settings.hub.max_in_flight));
+        let in_flight = Arc::new(Semaphore::new(hub.settings().hub.max_in_flight));
         let SocketClient { device, network } = client;
         Self { hub, user_id, socket, device, network, in_flight, errors: VecDeque::new(), contacts: HashMap::new() }
     }
@@ -74,7 +74,7 @@ impl Ctx {
         if let Some(&peer) = self.contacts.get(&match_id) {
             return Ok(Some(ConversationPeer { user_id: peer, kind: MatchKind::Text }));
         }
-        let Some(row) = self.hub.inner.services.store.contact_of(match_id, self.user_id).await? else {
+        let Some(row) = self.hub.store().contact_of(match_id, self.user_id).await? else {
             return Ok(None);
         };
         let peer = row.peer_of(self.user_id).expect("a participant has a peer");
@@ -105,7 +105,7 @@ impl Ctx {
             self.errors.pop_front();
         }
         self.errors.push_back(now);
-        if self.errors.len() > self.hub.inner.settings.hub.max_protocol_errors as usize {
+        if self.errors.len() > self.hub.settings().hub.max_protocol_errors as usize {
             self.socket.closer.close(CloseCode::ProtocolAbuse);
         }
     }

@@ -44,7 +44,7 @@ pub(super) async fn send(
     let Ok(bytes) = STANDARD.decode(&ciphertext) else {
         return ctx.protocol_error(id, ErrorCode::InvalidBase64, "ciphertext is not base64").await;
     };
-    if bytes.len() > hub.inner.settings.hub.max_message_bytes {
+    if bytes.len() > hub.settings().hub.max_message_bytes {
         return ctx.protocol_error(id, ErrorCode::MessageTooLarge, "ciphertext larger than max_message_bytes").await;
     }
     if bytes.is_empty() || nonce.len() > MAX_NONCE_B64 || STANDARD.decode(&nonce).is_err() {
@@ -71,7 +71,7 @@ pub(super) async fn send(
         device_info: ctx.device.clone(),
         connection_type: peer.kind,
     };
-    hub.inner.tasks.writer.submit(message, Reply::new(slot, in_flight, ctx.socket.id, id)).await;
+    hub.writer().submit(message, Reply::new(slot, in_flight, ctx.socket.id, id)).await;
 }
 
 /// The 32 bytes of a base64 franking commitment; `None` for anything else.
@@ -84,12 +84,12 @@ fn decode_commitment(text: &str) -> Option<[u8; COMMITMENT_LEN]> {
 /// keeps reading at full speed instead of waiting one commit per receipt.
 pub(super) async fn ack(ctx: &Ctx, id: Option<String>, match_id: MatchId, seq: Seq) {
     let from = ReceiptFrom { socket: ctx.socket.clone(), request_id: id };
-    ctx.hub.inner.tasks.writer.submit_receipt(Receipt { match_id, seq, receiver_id: ctx.user_id }, from).await;
+    ctx.hub.writer().submit_receipt(Receipt { match_id, seq, receiver_id: ctx.user_id }, from).await;
 }
 
 /// `resume`: every message of the match after `after_seq`, page by page, then `resume.done`.
 pub(super) async fn resume(ctx: &Ctx, id: Option<String>, match_id: MatchId, after_seq: Seq) {
-    let store = ctx.hub.inner.services.store.clone();
+    let store = ctx.hub.store().clone();
     match store.match_of_participant(match_id, ctx.user_id).await {
         Ok(Some(_)) => {}
         Ok(None) => return ctx.error(id, ErrorCode::NotInMatch, "you were not in that match").await,
@@ -129,13 +129,13 @@ pub(super) async fn typing(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
     let hub = &ctx.hub;
     let peer = match hub.active_match(ctx.user_id).filter(|a| a.match_id == match_id) {
         Some(active) => active.peer_id,
-        None => match hub.inner.services.store.contact_of(match_id, ctx.user_id).await {
+        None => match hub.store().contact_of(match_id, ctx.user_id).await {
             Ok(Some(row)) => row.peer_of(ctx.user_id).expect("a participant has a peer"),
             Ok(None) => return ctx.error(id, ErrorCode::NotInMatch, "no such active match or contact").await,
             Err(e) => return ctx.internal(id, e).await,
         },
     };
-    hub.inner.services.delivery.to_user(peer, &ServerFrame::Typing { match_id });
+    hub.delivery().to_user(peer, &ServerFrame::Typing { match_id });
 }
 
 /// `match.leave`: ends the match; the peer is told they were left.
@@ -176,7 +176,7 @@ async fn skip_refused(ctx: &Ctx, id: &Option<String>, match_id: MatchId) -> bool
 /// a past match ends nothing and spends nothing.
 pub(super) async fn block(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
     let hub = ctx.hub.clone();
-    let row = match hub.inner.services.store.match_of_participant(match_id, ctx.user_id).await {
+    let row = match hub.store().match_of_participant(match_id, ctx.user_id).await {
         Ok(Some(row)) => row,
         Ok(None) => return ctx.error(id, ErrorCode::NotInMatch, "you were not in that match").await,
         Err(e) => return ctx.internal(id, e).await,
@@ -187,12 +187,12 @@ pub(super) async fn block(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
     let peer = row.peer_of(ctx.user_id).expect("a participant has a peer");
     // The block and the end of any contact conversation between them are one transaction: never a block stored
     // with the contact left open.
-    let contacts = match hub.inner.services.store.block(ctx.user_id, peer, hub.inner.services.clock.now()).await {
+    let contacts = match hub.store().block(ctx.user_id, peer, hub.now()).await {
         Ok(contacts) => contacts,
         Err(e) => return ctx.internal(id, e).await,
     };
     for user in [ctx.user_id, peer] {
-        hub.inner.services.delivery.standing_changed(user);
+        hub.delivery().standing_changed(user);
     }
     // A contact conversation between them closed (`contact.ended`, to both: as when either ends it).
     for contact in contacts {
@@ -209,7 +209,7 @@ pub(super) async fn block(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
 /// `claim`: files a claim for a unit back (the claims job decides it).
 pub(super) async fn claim(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
     let hub = &ctx.hub;
-    match crate::claims::file(&hub.inner.services.store, ctx.user_id, match_id, hub.inner.services.clock.now()).await {
+    match crate::claims::file(hub.store(), ctx.user_id, match_id, hub.now()).await {
         Ok(_) => ctx.reply(ServerFrame::Ok { id }).await,
         Err(e @ crate::claims::FileError::NotMatched) => ctx.error(id, ErrorCode::NotMatched, &e.to_string()).await,
         Err(e @ crate::claims::FileError::Exists) => ctx.error(id, ErrorCode::ClaimExists, &e.to_string()).await,

@@ -6,7 +6,6 @@
 use tanis_proto::CloseCode;
 
 use super::Hub;
-use super::matches::tell_ended;
 use crate::auth::LoginId;
 use crate::domain::{EndCause, MatchId, UserId};
 
@@ -20,11 +19,11 @@ impl Hub {
         ended: Option<(MatchId, UserId)>,
         contacts_ended: &[(MatchId, UserId)],
     ) {
-        let delivery = &self.inner.services.delivery;
+        let delivery = self.delivery();
         if let Some((match_id, peer)) = ended {
             // Stored as a leave (`left`), and the peer learns what any leaving tells them: a deletion is not revealed.
             let (ours, theirs) = EndCause::Left.told();
-            tell_ended(delivery, match_id, &[(user_id, ours), (peer, theirs)]);
+            delivery.tell_ended(match_id, &[(user_id, ours), (peer, theirs)]);
         }
         for &(match_id, peer) in contacts_ended {
             self.tell_contact_ended(match_id, &[user_id, peer]);

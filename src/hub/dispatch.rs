@@ -17,7 +17,7 @@ pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
     // Told by parsing it whole, not by peeking at its text: the type is whatever the parser reads, whatever the
     // order of the keys, and a frame the parser refuses is simply too large.
     let report = matches!(parsed, Ok(ClientFrame::Report { .. }));
-    if text.len() > ctx.hub.inner.settings.hub.max_frame_bytes && !report {
+    if text.len() > ctx.hub.settings().hub.max_frame_bytes && !report {
         return ctx.protocol_error(None, ErrorCode::MessageTooLarge, "frame larger than max_frame_bytes").await;
     }
     let frame = match parsed {

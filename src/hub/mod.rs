@@ -2,23 +2,28 @@
 //! frames between them. Matching (the queue) and the group commit (durable storage) are separate tasks the
 //! hub feeds; the hub itself never holds a lock across an await.
 //!
-//! - [`socket`]: one socket's life: authenticate, `hello`, one task that reads, writes and keeps the heartbeat, close
-//!   codes.
-//! - [`context`]: what each frame of a socket is handled with: its user, its answers, its protocol errors.
-//! - [`dispatch`]: which function handles each client frame.
-//! - [`conversation`]: a conversation's frames: send, acknowledge, resume, typing, leave, block, claim.
-//! - [`report`]: reporting the peer, with verified evidence.
-//! - [`contacts`]: keeping in touch: proposals, a match becoming a contact conversation, its keys and its end.
-//! - [`matches`]: asking for a match, opening and ending matches, resyncing what a node missed.
-//! - [`signal`]: video signalling: forwarding `rtc.*` frames with relay-only filtering, ICE servers with TURN
-//!   credentials.
-//! - [`call_report`]: call quality: each side's `rtc.stats`, checked and counted once, into metrics.
-//! - [`deletion`]: an account deleted by its owner leaving at once.
-//! - [`notices`]: notifications delivered live, or queued as pushes.
-//! - [`ads`]: an ad between matches for free users.
-//! - [`rate`]: the per-user rate limits: messages, signalling, and the finds and skips of new accounts.
+//! What it works through is grouped in [`Hub`] (services, settings, tasks, limiters, loops), each group reached
+//! through a short accessor defined here (`store()`, `delivery()`, `sockets()`, `settings()`, `admission()`,
+//! `writer()`, `tasks()`, `limiters()`, `loops()`). Its behaviour, by file, with what each adds to `impl Hub`:
 //!
-//! Banning is [`crate::moderation`]'s: it reaches the sockets through delivery and the queue through the hub.
+//! | file | what it holds | `impl Hub` |
+//! |---|---|---|
+//! | `mod.rs` | starting and stopping the hub, the accessors, the API's and jobs' entry points | `start`, `site` |
+//! | [`socket`] | one socket's life: authenticate, `hello`, one task reading, writing, beating; closes | `accept` |
+//! | [`context`] | what each frame is handled with: its user, its answers, its protocol errors | |
+//! | [`dispatch`] | which function handles each client frame | |
+//! | [`conversation`] | a conversation's frames: send, ack, resume, typing, leave, block, claim | |
+//! | [`report`] | reporting the peer, with verified evidence | |
+//! | [`contacts`] | keeping in touch: proposals, a match kept as a contact, its keys, its end | `end_contact` |
+//! | [`matches`] | `ask` (a find, by [`crate::matching::admission`]), `open`, `end`, `resync` | `seek`, `end_match` |
+//! | [`signal`] | video signalling: `rtc.*` relay-only, ICE servers with TURN credentials | `rtc_config` |
+//! | [`call_report`] | call quality: each side's `rtc.stats`, checked and counted once | |
+//! | [`deletion`] | an account deleted by its owner leaving at once | `account_deleted` |
+//! | [`notices`] | notifications delivered live, or queued as pushes | |
+//! | [`ads`] | an ad between matches for free users | `ads_loop` |
+//! | [`rate`] | the per-user rate limits: messages, signalling, finds and skips of new accounts | |
+//!
+//! Banning is [`crate::moderation`]'s: the hub hands it what a ban reaches ([`Hub::site`]), and never the hub itself.
 
 mod ads;
 mod call_report;
@@ -45,17 +50,18 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::SharedClock;
 use crate::config::{AdsConfig, HubConfig, MatchingConfig, QuotaConfig};
 use crate::dedicated::Running;
-use crate::delivery::Delivery;
+use crate::delivery::{Delivery, Sockets};
 use crate::domain::UserId;
 use crate::group_commit::{Announcer, Committer};
+use crate::matching::admission;
 use crate::matching::rules::Policy;
 use crate::matching::{Matchmaker, Queue, Sweeps, cluster};
+use crate::moderation::Site;
 use crate::push::{FcmClient, Notifier};
 use crate::store::Store;
 
 pub use context::SocketClient;
-pub use matches::tell_ended;
-pub use notices::{push_broadcast, push_since, queue_pushes};
+pub use notices::{push_broadcast, push_since};
 pub use signal::VideoSettings;
 pub use socket::SocketAuth;
 
@@ -86,7 +92,7 @@ pub struct Settings {
     /// The privacy notice version a user must have accepted to be matched (`auth.privacy_notice_version`).
     pub privacy_notice_version: String,
     /// The limits on new and unverified accounts, and who waits in quarantine (`[trust]`).
-    pub trust: crate::moderation::trust::Rules,
+    pub trust: crate::domain::trust::Rules,
     /// How long after it was sent a message can be revealed in a report (`jobs.report_window_days`).
     pub report_window: chrono::TimeDelta,
 }
@@ -94,6 +100,8 @@ pub struct Settings {
 struct Inner {
     services: Services,
     settings: Settings,
+    /// What a `match.find` is admitted by, built once from `settings` (the quota zone parsed once, not per find).
+    admission: admission::Rules,
     tasks: Tasks,
     limiters: Limiters,
     loops: Loops,
@@ -173,19 +181,14 @@ impl Hub {
         };
         let sweeps = Sweeps::default();
         let tasks = Tasks { writer, queue: OnceLock::new(), sweeps: sweeps.clone(), notifier, push: OnceLock::new() };
-        let hub = Hub { inner: Arc::new(Inner { services, settings, tasks, limiters, loops }) };
-        let clock = hub.inner.services.clock.clone();
+        let admission = admission::Rules { trust: settings.trust, reset_zone: settings.quotas.zone() };
+        let hub = Hub { inner: Arc::new(Inner { services, settings, admission, tasks, limiters, loops }) };
+        let clock = hub.clock();
         // The matchmaker calls back into the hub; it holds a clone until shutdown ends its task.
-        let (queue, matching) = match hub.inner.services.delivery.cluster() {
+        let (queue, matching) = match hub.delivery().cluster() {
             None => {
-                let (matchmaker, matching) = Matchmaker::spawn(
-                    Arc::new(hub.clone()),
-                    &hub.inner.services.store,
-                    clock,
-                    policy,
-                    sweeps,
-                    shutdown,
-                );
+                let (matchmaker, matching) =
+                    Matchmaker::spawn(Arc::new(hub.clone()), hub.store(), clock, policy, sweeps, shutdown);
                 (Queue::Local(matchmaker), matching)
             }
             Some(cluster) => {
@@ -201,20 +204,20 @@ impl Hub {
                 (Queue::Cluster(cluster::ClusterQueue::new(cluster)), Running::Task(tokio::spawn(election)))
             }
         };
-        let _ = hub.inner.tasks.queue.set(queue);
-        hub.inner.loops.running.lock().expect("loops lock").push(matching);
+        let _ = hub.tasks().queue.set(queue);
+        hub.loops().running.lock().expect("loops lock").push(matching);
         tokio::spawn(hub.clone().resync_loop());
         // Every socket closes with the node: one waiter here, not one in each socket's task (BENCHMARKS.md, "Idle
         // sockets: what still held memory"); a socket registered after this ran closes itself (`socket::greet`).
         tokio::spawn({
             let hub = hub.clone();
             async move {
-                hub.inner.loops.shutdown.cancelled().await;
-                hub.inner.services.delivery.sockets().close_all(CloseCode::GoingAway);
+                hub.loops().shutdown.cancelled().await;
+                hub.sockets().close_all(CloseCode::GoingAway);
             }
         });
-        if hub.inner.settings.ads.enabled {
-            hub.inner.services.delivery.sockets().want_between_matches();
+        if hub.settings().ads.enabled {
+            hub.sockets().want_between_matches();
             tokio::spawn(hub.clone().ads_loop());
         }
         hub
@@ -224,26 +227,32 @@ impl Hub {
     /// queued to it: only then may the store close (a batch cut off by a closing pool is never acknowledged,
     /// but its senders would get errors for messages that were on their way to disk).
     pub async fn join(&self) {
-        let loops = std::mem::take(&mut *self.inner.loops.running.lock().expect("loops lock"));
+        let loops = std::mem::take(&mut *self.loops().running.lock().expect("loops lock"));
         for running in loops {
             running.join().await;
         }
     }
 
     fn matchmaker(&self) -> &Queue {
-        self.inner.tasks.queue.get().expect("set in start")
+        self.tasks().queue.get().expect("set in start")
+    }
+
+    /// What a ban carried out on this server reaches: the store, every node's sockets through delivery, the
+    /// devices when push is configured, and the matching queue, which the user leaves.
+    pub fn site(&self) -> Site<'_> {
+        Site {
+            store: self.store(),
+            delivery: self.delivery(),
+            push: self.push_client().is_some(),
+            queue: Some(self.matchmaker()),
+        }
     }
 
     /// Waits until this node's matchmaker has swept its queue at `at` or later on the server's clock (in a
     /// cluster, while this node is the elected one): whoever waiting had made compatible by then is paired. For
     /// tests, which move a manual clock and then wait for the sweep.
     pub async fn swept(&self, at: DateTime<Utc>) {
-        self.inner.tasks.sweeps.reached(at).await;
-    }
-
-    /// Takes the user out of the matching queue, if they wait there (a ban).
-    pub async fn leave_queue(&self, user_id: UserId) {
-        self.matchmaker().cancel(user_id).await;
+        self.tasks().sweeps.reached(at).await;
     }
 
     /// The store the hub reads and writes.
@@ -256,8 +265,43 @@ impl Hub {
         &self.inner.services.delivery
     }
 
+    /// This node's sockets, and what it keeps beside them (active matches, standings).
+    fn sockets(&self) -> &Sockets {
+        self.delivery().sockets()
+    }
+
+    /// The hub's configuration.
+    fn settings(&self) -> &Settings {
+        &self.inner.settings
+    }
+
+    /// What a `match.find` is admitted by.
+    fn admission(&self) -> &admission::Rules {
+        &self.inner.admission
+    }
+
+    /// The group commit: messages, receipts, match ends and openings.
+    fn writer(&self) -> &Committer {
+        &self.inner.tasks.writer
+    }
+
+    /// The rest of the tasks the hub feeds: the queue, its sweeps, push.
+    fn tasks(&self) -> &Tasks {
+        &self.inner.tasks
+    }
+
+    /// The per-user rate limits and the connection cap.
+    fn limiters(&self) -> &Limiters {
+        &self.inner.limiters
+    }
+
+    /// The background loops, the ads flag and the shutdown token.
+    fn loops(&self) -> &Loops {
+        &self.inner.loops
+    }
+
     pub fn limits(&self) -> Limits {
-        let c = &self.inner.settings.hub;
+        let c = &self.settings().hub;
         Limits {
             max_message_bytes: c.max_message_bytes,
             messages_per_second: c.messages_per_second,
@@ -266,25 +310,25 @@ impl Hub {
     }
 
     fn active_match(&self, user_id: UserId) -> Option<ActiveMatch> {
-        self.inner.services.delivery.active_match(user_id)
+        self.delivery().active_match(user_id)
     }
 
     /// Takes one message token for the user.
     async fn allow_message(&self, user_id: UserId) -> bool {
-        let (rate, burst) = (self.inner.settings.hub.messages_per_second, self.inner.settings.hub.message_burst);
-        self.inner.limiters.messages.allow(user_id, rate.into(), burst).await
+        let c = &self.settings().hub;
+        self.limiters().messages.allow(user_id, c.messages_per_second.into(), c.message_burst).await
     }
 
     /// Whom the user may be matched with changed in the store (an unblock): every node drops what matching
     /// cached of it.
     pub fn standing_changed(&self, user_id: UserId) {
-        self.inner.services.delivery.standing_changed(user_id);
+        self.delivery().standing_changed(user_id);
     }
 
     /// These logins of the user were signed out (in the store already): their sockets close with 4001, on every
     /// node.
     pub fn signed_out(&self, user_id: UserId, logins: Vec<crate::auth::LoginId>) {
-        self.inner.services.delivery.signed_out(user_id, logins);
+        self.delivery().signed_out(user_id, logins);
     }
 
     /// Delivers a broadcast's notifications to the users reached, live.
@@ -294,7 +338,7 @@ impl Hub {
         at: chrono::DateTime<chrono::Utc>,
         reached: &[crate::store::Reached],
     ) {
-        push_broadcast(&self.inner.services.delivery, notice, at, reached);
+        push_broadcast(self.delivery(), notice, at, reached);
     }
 
     /// Delivers the users' notifications created since `since`, live (and as pushes to those offline).
@@ -303,25 +347,18 @@ impl Hub {
         users: &[UserId],
         since: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), crate::store::StoreError> {
-        push_since(
-            &self.inner.services.store,
-            &self.inner.services.delivery,
-            users,
-            since,
-            self.push_client().is_some(),
-        )
-        .await
+        push_since(self.store(), self.delivery(), users, since, self.push_client().is_some()).await
     }
 
     /// Sends pushes through `client` from now on (set once, at start, when push is configured).
     pub fn set_push(&self, client: Arc<crate::push::FcmClient>) {
-        let _ = self.inner.tasks.push.set(client);
-        self.inner.tasks.notifier.enable();
+        let _ = self.tasks().push.set(client);
+        self.tasks().notifier.enable();
     }
 
     /// The FCM client, when push is configured.
     pub fn push_client(&self) -> Option<Arc<crate::push::FcmClient>> {
-        self.inner.tasks.push.get().cloned()
+        self.tasks().push.get().cloned()
     }
 
     /// The hub's clock, shared.
@@ -336,16 +373,16 @@ impl Hub {
 
     /// Returns once the user has no socket on this node (each closed socket let go), without polling.
     pub async fn until_offline(&self, user_id: UserId) {
-        self.inner.services.delivery.sockets().until_offline(user_id).await;
+        self.sockets().until_offline(user_id).await;
     }
 
     /// Returns once the push notifier has considered `count` messages in all (queued a push or decided not to).
     pub async fn until_pushes_considered(&self, count: u64) {
-        self.inner.tasks.notifier.until_considered(count).await;
+        self.tasks().notifier.until_considered(count).await;
     }
 
     /// Open sockets on this node.
     pub fn connections(&self) -> usize {
-        self.inner.settings.hub.max_connections - self.inner.limiters.connections.available_permits()
+        self.settings().hub.max_connections - self.limiters().connections.available_permits()
     }
 }

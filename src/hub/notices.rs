@@ -1,5 +1,6 @@
 //! Notifications delivered live: a `notification` frame to every socket of the user, on whichever node, in the
-//! user's language. The stored row is the record; the frame only saves the app a `GET /v1/notifications`.
+//! user's language, or queued as pushes ([`crate::push::queue_pushes`]) when they have none. The stored row is the
+//! record; the frame only saves the app a `GET /v1/notifications`.
 
 use chrono::{DateTime, Utc};
 use tanis_proto::{Notification, ServerFrame};
@@ -7,7 +8,7 @@ use tanis_proto::{Notification, ServerFrame};
 use crate::delivery::Delivery;
 use crate::domain::UserId;
 use crate::notices::{Locale, Notice};
-use crate::push::PushKind;
+use crate::push::queue_pushes;
 use crate::store::{NotificationRow, Reached, Store, StoreError};
 
 fn frame(row: &NotificationRow, locale: Locale) -> ServerFrame {
@@ -57,15 +58,4 @@ pub fn push_broadcast(delivery: &Delivery, notice: &Notice, created_at: DateTime
         let notification = Notification { id: r.id, kind: notice.kind().as_str().to_owned(), text, created_at };
         delivery.to_user(r.user_id, &ServerFrame::Notification { notification });
     }
-}
-
-/// Queues pushes for the user's unread notifications created at or after `since`, in both languages (each device
-/// gets its own).
-pub async fn queue_pushes(store: &Store, user_id: UserId, since: DateTime<Utc>) -> Result<(), StoreError> {
-    for row in store.unread_since(user_id, since).await? {
-        let push =
-            PushKind::Notification { id: row.id, kind: row.kind, tr: row.text(Locale::Tr), en: row.text(Locale::En) };
-        store.enqueue_push(user_id, &push, row.created_at).await?;
-    }
-    Ok(())
 }

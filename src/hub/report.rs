@@ -18,7 +18,7 @@ pub(super) async fn file(
     reveals: Vec<Reveal>,
 ) {
     let (hub, user) = (&ctx.hub, ctx.user_id);
-    let store = &hub.inner.services.store;
+    let store = hub.store();
     if details.as_ref().is_some_and(|d| d.chars().count() > MAX_DETAILS) {
         return ctx.error(id, ErrorCode::InvalidField, "details are limited to 1000 characters").await;
     }
@@ -32,7 +32,7 @@ pub(super) async fn file(
     };
     let reported = row.peer_of(user).expect("a participant has a peer");
     // No message's text is longer than its ciphertext, which the hub limits.
-    let shaped = match evidence::check_shape(&reveals, hub.inner.settings.hub.max_message_bytes) {
+    let shaped = match evidence::check_shape(&reveals, hub.settings().hub.max_message_bytes) {
         Ok(shaped) => shaped,
         Err(refused) => return refuse(ctx, id, refused).await,
     };
@@ -41,8 +41,8 @@ pub(super) async fn file(
         Ok(bound) => bound,
         Err(e) => return ctx.internal(id, e).await,
     };
-    let now = hub.inner.services.clock.now();
-    let parties = Parties { reporter: user, reported, window_start: now - hub.inner.settings.report_window };
+    let now = hub.now();
+    let parties = Parties { reporter: user, reported, window_start: now - hub.settings().report_window };
     let verified = match evidence::verify(&reveals, &shaped, &bound, parties) {
         Ok(verified) => verified,
         Err(refused) => return refuse(ctx, id, refused).await,

@@ -39,10 +39,10 @@ impl Hub {
     /// ICE servers with fresh ephemeral credentials. The username carries an opaque random reference, never
     /// the account id or phone (TURN servers log usernames).
     pub fn rtc_config(&self) -> RtcConfig {
-        let v = &self.inner.settings.video;
+        let v = &self.settings().video;
         let user_ref: String =
             (0..16).map(|_| char::from(b"0123456789abcdef"[rand::rng().random_range(0..16)])).collect();
-        let now = self.inner.services.clock.now().timestamp();
+        let now = self.now().timestamp();
         let creds = credentials::issue(&v.turn_secret, &user_ref, now, v.config.credential_ttl_secs);
         let ice_servers = vec![IceServer {
             urls: v.turn_urls.clone(),
@@ -55,12 +55,12 @@ impl Hub {
 
     /// One reading of the embedded TURN server's counters, when it runs on this node.
     pub fn turn_stats(&self) -> Option<tanis_signaling::TurnStats> {
-        self.inner.settings.video.turn_counters.as_ref().map(|c| c.snapshot())
+        self.settings().video.turn_counters.as_ref().map(|c| c.snapshot())
     }
 
     pub(super) async fn allow_signal(&self, user_id: UserId) -> bool {
-        let c = &self.inner.settings.video.config;
-        self.inner.limiters.signals.allow(user_id, c.signals_per_second.into(), c.signal_burst).await
+        let c = &self.settings().video.config;
+        self.limiters().signals.allow(user_id, c.signals_per_second.into(), c.signal_burst).await
     }
 }
 
@@ -71,7 +71,7 @@ pub(super) async fn forward(ctx: &mut Ctx, id: Option<String>, match_id: MatchId
     else {
         return ctx.error(id, ErrorCode::NotInMatch, "no such active video match").await;
     };
-    let config = &hub.inner.settings.video.config;
+    let config = &hub.settings().video.config;
     let too_big = match &signal {
         Signal::Offer(sdp) | Signal::Answer(sdp) => sdp.len() > config.max_sdp_bytes,
         Signal::Ice { candidate, .. } => candidate.len() > config.max_candidate_bytes,
@@ -92,8 +92,8 @@ pub(super) async fn forward(ctx: &mut Ctx, id: Option<String>, match_id: MatchId
         metrics::counter!("tanis_rtc_candidates_removed_total", "source" => "sdp").increment(filtered.removed as u64);
         filtered.sdp
     };
-    let store = &hub.inner.services.store;
-    let now = hub.inner.services.clock.now();
+    let store = hub.store();
+    let now = hub.now();
     let frame = match signal {
         Signal::Offer(offer) => ServerFrame::RtcOffer { match_id, sdp: sdp(offer) },
         Signal::Answer(answer) => ServerFrame::RtcAnswer { match_id, sdp: sdp(answer) },
@@ -125,5 +125,5 @@ pub(super) async fn forward(ctx: &mut Ctx, id: Option<String>, match_id: MatchId
             ServerFrame::RtcHangup { match_id }
         }
     };
-    hub.inner.services.delivery.to_user(active.peer_id, &frame);
+    hub.delivery().to_user(active.peer_id, &frame);
 }

@@ -43,9 +43,9 @@ impl Hub {
     /// for a missing, forged or expired token) and runs the socket. The connection cap is taken before the upgrade,
     /// so it holds even while handshakes are in flight.
     pub fn accept(&self, ws: WebSocketUpgrade, auth: Result<SocketAuth, CloseCode>, client: SocketClient) -> Response {
-        let permit = self.inner.limiters.connections.clone().try_acquire_owned().ok();
+        let permit = self.limiters().connections.clone().try_acquire_owned().ok();
         let start = Box::new(Start { hub: self.clone(), auth, permit, client });
-        let c = &self.inner.settings.hub;
+        let c = &self.settings().hub;
         ws.protocols([SUBPROTOCOL])
             .read_buffer_size(c.read_buffer_bytes)
             .write_buffer_size(c.write_buffer_bytes)
@@ -102,7 +102,7 @@ fn run(mut ws: WebSocket, start: Box<Start>) -> impl Future<Output = ()> + Send 
         let mut unanswered_close = false;
         if hello_sent {
             let ctx = Box::new(Ctx::new(hub.clone(), user_id, socket.clone(), client));
-            unanswered_close = serve(&mut ws, ctx, outbound, &socket.closer, &hub.inner.settings.hub).await;
+            unanswered_close = serve(&mut ws, ctx, outbound, &socket.closer, &hub.settings().hub).await;
         }
         Box::pin(forget(&hub, user_id, socket.id)).await;
         // Last: the socket is already gone for the hub; only the connection waits for the peer's reply.
@@ -114,13 +114,13 @@ fn run(mut ws: WebSocket, start: Box<Start>) -> impl Future<Output = ()> + Send 
 
 /// The hub forgets a socket that has ended.
 async fn forget(hub: &Hub, user_id: UserId, socket_id: u64) {
-    hub.inner.services.delivery.unregister(user_id, socket_id);
+    hub.delivery().unregister(user_id, socket_id);
     hub.matchmaker().socket_closed(user_id, socket_id).await;
-    if !hub.inner.services.delivery.sockets().is_connected(user_id) {
-        hub.inner.limiters.messages.forget(user_id);
-        hub.inner.limiters.signals.forget(user_id);
-        hub.inner.limiters.finds.forget(user_id);
-        hub.inner.limiters.skips.forget(user_id);
+    if !hub.sockets().is_connected(user_id) {
+        hub.limiters().messages.forget(user_id);
+        hub.limiters().signals.forget(user_id);
+        hub.limiters().finds.forget(user_id);
+        hub.limiters().skips.forget(user_id);
     }
 }
 
@@ -151,7 +151,7 @@ async fn greet(
             return None;
         }
     };
-    let user = match hub.inner.services.store.user_by_id(user_id).await {
+    let user = match hub.store().user_by_id(user_id).await {
         Ok(Some(user)) if !user.is_banned && user.deleted_at.is_none() => user,
         Ok(Some(user)) if user.is_banned => {
             refuse(ws, CloseCode::Banned, permit).await;
@@ -168,16 +168,15 @@ async fn greet(
             return None;
         }
     };
-    let (socket, outbound) =
-        hub.inner.services.delivery.register(user_id, login, hub.inner.settings.hub.outbound_queue);
+    let (socket, outbound) = hub.delivery().register(user_id, login, hub.settings().hub.outbound_queue);
     // The node's shutdown closes every registered socket (`Hub::start`); one registered after it began closes here.
-    if hub.inner.loops.shutdown.is_cancelled() {
+    if hub.loops().shutdown.is_cancelled() {
         socket.closer.close(CloseCode::GoingAway);
     }
     // Checked once registered: a sign-out committed after this read finds the socket and closes it; one
     // committed before it is seen here.
     if let Some(login) = login {
-        let refused = match hub.inner.services.store.login_is_live(user_id, &login.to_string()).await {
+        let refused = match hub.store().login_is_live(user_id, &login.to_string()).await {
             Ok(true) => None,
             Ok(false) => Some(CloseCode::InvalidToken),
             Err(e) => {
@@ -186,7 +185,7 @@ async fn greet(
             }
         };
         if let Some(code) = refused {
-            hub.inner.services.delivery.unregister(user_id, socket.id);
+            hub.delivery().unregister(user_id, socket.id);
             refuse(ws, code, permit).await;
             return None;
         }
@@ -201,7 +200,7 @@ async fn greet(
         balances: quota::balances(&user),
         premium: user.is_premium,
         limits: hub.limits(),
-        server_time: hub.inner.services.clock.now(),
+        server_time: hub.now(),
         active_match: active.map(|a| a.info),
     };
     let hello_sent = ws.send(Message::Text(hello.to_json().into())).await.is_ok();

@@ -1,7 +1,9 @@
 //! Matching: one task owns the queue of people waiting for a stranger and pairs them by the rules in
 //! [`rules`]. It never touches sockets or the database itself: it asks a [`Pairing`] (the hub) to open a
-//! match and to tell people where they stand, so the queue logic stays small and testable.
+//! match and to tell people where they stand, so the queue logic stays small and testable. Who may ask for a match
+//! at all is [`admission`]'s rule, which the hub applies before it hands a seeker over.
 
+pub mod admission;
 pub mod cluster;
 pub mod rules;
 pub mod standing;

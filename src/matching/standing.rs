@@ -14,8 +14,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use tanis_proto::{Balances, MatchKind};
 
+use crate::domain::trust::Account;
 use crate::domain::{Country, Interests, Languages, UserId};
-use crate::moderation::trust::Account;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Standing {
@@ -37,7 +37,7 @@ pub struct Standing {
     pub country: Option<Country>,
     pub location: Option<(f64, f64)>,
     /// When the account was made and whether its phone is verified: what the limits of new and unverified
-    /// accounts are decided on (src/moderation/trust.rs). Verifying the phone drops the standing.
+    /// accounts are decided on (src/domain/trust.rs). Verifying the phone drops the standing.
     pub account: Account,
     /// Under several open reports from counting reporters: paired only with others like them. A new report
     /// about them, and a moderator resolving or clearing their reports, drop the standing; a reporter whose account

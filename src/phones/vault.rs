@@ -37,7 +37,7 @@ const SEALING_LABEL: &[u8] = b"tanis phones v1: XChaCha20-Poly1305 key";
 const KEY_ID_LABEL: &[u8] = b"tanis phones v1: key id";
 const INDEX_LABEL: &[u8] = b"tanis phones v1: blind index key";
 const CODE_LABEL: &[u8] = b"tanis phones v1: one-time code key";
-/// Not about phones: the key reporters' address ranges are hashed under (src/moderation/trust.rs). It is derived
+/// Not about phones: the key reporters' address ranges are hashed under (src/domain/trust.rs). It is derived
 /// from the index secret like the code key, under a label of its own, so no hash of one use can stand for another.
 const NETWORK_LABEL: &[u8] = b"tanis trust v1: address range key";
 
@@ -280,7 +280,7 @@ impl PhoneVault {
         mac
     }
 
-    /// A keyed hash of an address range (the bytes of [`crate::moderation::trust::address_range`]): two reports
+    /// A keyed hash of an address range (the bytes of [`crate::domain::trust::address_range`]): two reports
     /// from one range store the same hash, and nobody without the key can tell which range it is. Rotating the
     /// index key changes every hash, so reports before and after a rotation are not grouped together.
     pub fn network_hash(&self, range: &[u8]) -> Vec<u8> {

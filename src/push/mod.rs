@@ -4,6 +4,7 @@
 //! ([`fcm`]) and retries, honouring `Retry-After`; a token FCM no longer knows removes its device.
 
 pub mod fcm;
+mod notifications;
 mod notifier;
 
 use std::collections::BTreeMap;
@@ -12,6 +13,7 @@ use crate::domain::{MatchId, NotificationKind};
 use crate::notices::Locale;
 use crate::store::QueuedPush;
 pub use fcm::{FcmClient, PushMessage, SendOutcome, ServiceAccount};
+pub use notifications::queue_pushes;
 pub use notifier::Notifier;
 
 use std::sync::Arc;

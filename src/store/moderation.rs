@@ -26,7 +26,7 @@ pub struct NewReport<'a> {
     pub details: Option<&'a str>,
     /// Revealed messages that passed verification (`crate::domain::evidence`), stored with the report.
     pub evidence: &'a [Verified],
-    /// The keyed hash of the reporter's address range (src/moderation/trust.rs), when their address is known.
+    /// The keyed hash of the reporter's address range (src/domain/trust.rs), when their address is known.
     pub network: Option<&'a [u8]>,
     pub now: DateTime<Utc>,
 }

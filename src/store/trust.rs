@@ -1,4 +1,4 @@
-//! The facts the trust rules (src/moderation/trust.rs) decide on, and the human review the automatic ban asks for
+//! The facts the trust rules (src/domain/trust.rs) decide on, and the human review the automatic ban asks for
 //! instead of banning. Reads and one marker; no rule lives here.
 
 use chrono::{DateTime, Utc};
@@ -6,8 +6,8 @@ use serde_json::json;
 
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::domain::trust::{Account, Report};
 use crate::domain::{AuditAction, UserId};
-use crate::moderation::trust::{Account, Report};
 
 /// A user's review is open: asked for since their last clearance, and no report of theirs resolved since.
 macro_rules! review_open {

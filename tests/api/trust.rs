@@ -1,6 +1,6 @@
 //! Trust (docs/admin.md "Trust: who counts toward the automatic ban"): who counts toward the automatic ban, bursts
 //! that go to a moderator instead, the limits on new and unverified accounts (a block of the active match is a
-//! skip), and quarantine with the same burst filters. The pure rules' tables are in src/moderation/trust_tests.rs.
+//! skip), and quarantine with the same burst filters. The pure rules' tables are in src/domain/trust_tests.rs.
 
 use chrono::TimeDelta;
 use reqwest::StatusCode;

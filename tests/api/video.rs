@@ -90,7 +90,7 @@ async fn two_webrtc_peers_connect_through_the_embedded_turn_relay_and_never_see_
     assert_eq!(claim.send().await.unwrap().status(), StatusCode::CREATED);
     let by = serde_json::json!({ "test": true });
     let ban = tanis::store::NewBan::permanent(b.id, tanis::domain::BanReason::Other, &by, app.now());
-    tanis::moderation::ban(tanis::moderation::Site::Server(&app.hub), &ban).await.unwrap();
+    tanis::moderation::ban(app.hub.site(), &ban).await.unwrap();
     app.run_job(Job::Claims).await.unwrap();
     let reason =
         app.count(format!("SELECT COUNT(*) FROM claims WHERE match_id = {match_id} AND status = 'rejected'")).await;

@@ -16,7 +16,7 @@ use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCo
 use crate::domain::{
     AuditAction, BanDuration, BanReason, ModeratorNote, Role, RoleRefusal, TypedHandle, UserId, handle,
 };
-use crate::moderation::{self, Site};
+use crate::moderation;
 use crate::notices::Notice;
 use crate::store::{BanRow, Lift, NewBan};
 
@@ -71,7 +71,7 @@ pub(super) async fn ban(
         now,
     };
     // The ban and its audit row (naming the moderator) commit together.
-    if moderation::ban(Site::Server(&state.hub), &order).await.map_err(ApiError::internal)? {
+    if moderation::ban(state.hub.site(), &order).await.map_err(ApiError::internal)? {
         return Ok(StatusCode::NO_CONTENT);
     }
     Err(refused(&state, id, ErrorCode::AlreadyBanned, "the user is banned already").await)

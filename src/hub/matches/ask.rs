@@ -1,7 +1,8 @@
-//! Asking for a match (`match.find`) and taking the question back (`match.cancel`). A find is checked against the
-//! user's standing (consent, balances, bans) and, when restricted to a region, against their account (premium,
-//! country, location) and the limits of new and unverified accounts (docs/admin.md "Trust"), then handed to the
-//! matchmaker, which answers `match.queued` or pairs at once.
+//! Asking for a match (`match.find`) and taking the question back (`match.cancel`). A find is decided by
+//! [`admission::admit`] (consent, units, region, a verified phone, the limits of new and unverified accounts,
+//! quarantine: docs/admin.md "Trust") on the user's standing; this file only gathers it (cached beside the sockets,
+//! or read from the store), answers a refusal with its error code, counts the finds of limited accounts, and hands
+//! the find to the matchmaker, which answers `match.queued` or pairs at once.
 
 use std::collections::HashSet;
 
@@ -11,33 +12,24 @@ use chrono::{DateTime, TimeDelta, Utc};
 use tanis_proto::{ErrorCode, InterestMatching, MatchKind, Region, ServerFrame};
 
 use crate::accounts::must_accept_notice;
+use crate::domain::trust::{self, Account};
 use crate::domain::{Country, Interests, Languages, UserId};
 use crate::hub::Hub;
 use crate::hub::context::Ctx;
-use crate::matching::rules::{Candidate, MAX_RADIUS_KM, RegionRefusal, region_refusal};
+use crate::matching::admission::{self, Admitted, Applicant, Row, Wish};
+use crate::matching::rules::{Candidate, MAX_RADIUS_KM, RegionRefusal};
 use crate::matching::standing::Standing;
 use crate::matching::{Pairing, Seeker};
-use crate::moderation::trust::{self, Account};
 use crate::quota;
 use crate::store::{StoreError, UserRow};
 
-/// What a `match.find` asks for.
-struct Wish {
-    kind: MatchKind,
-    nearby: bool,
-    interests: InterestMatching,
-    region: Region,
-}
-
-/// What the find knows of the user, from the cached standing or the store.
+/// What the matchmaker is handed of the user besides the admission, from the cached standing or the store.
 struct Known {
     excluded: HashSet<UserId>,
     interests: Interests,
     languages: Languages,
     country: Option<Country>,
     location: Option<(f64, f64)>,
-    account: Account,
-    quarantined: bool,
 }
 
 impl Known {
@@ -48,8 +40,24 @@ impl Known {
             languages: s.languages,
             country: s.country,
             location: s.location,
-            account: s.account,
-            quarantined: s.quarantined,
+        }
+    }
+
+    /// The queue entry of an admitted find.
+    fn candidate(self, user_id: UserId, wish: &Wish, admitted: &Admitted, now: DateTime<Utc>) -> Candidate {
+        Candidate {
+            user_id,
+            kind: wish.kind,
+            excluded: self.excluded,
+            nearby: admitted.nearby,
+            queued_at: now,
+            interests: self.interests,
+            interest_matching: wish.interests,
+            languages: self.languages,
+            region: wish.region,
+            country: self.country,
+            location: self.location,
+            quarantined: admitted.quarantined,
         }
     }
 }
@@ -59,15 +67,38 @@ fn account_of(user: &UserRow) -> Account {
     Account { created_at: user.created_at, phone_verified: user.phone_verified_at.is_some(), banned: false }
 }
 
-/// A `match.find` that could not be queued.
-struct Refusal(ServerFrame);
+/// A `match.find` that could not be queued: the `error` answering it.
+struct Refused(ServerFrame);
 
-fn refuse(id: &Option<String>, code: ErrorCode, message: &str) -> Refusal {
-    Refusal(ServerFrame::error(id.clone(), code, message))
+fn refuse(id: &Option<String>, code: ErrorCode, message: &str) -> Refused {
+    Refused(ServerFrame::error(id.clone(), code, message))
+}
+
+/// The `error` answering what admission refused; `notice_version` is the privacy notice to accept.
+fn answer(id: &Option<String>, refusal: admission::Refusal, notice_version: &str) -> Refused {
+    match refusal {
+        admission::Refusal::Banned => refuse(id, ErrorCode::Banned, "the account is banned"),
+        admission::Refusal::ConsentRequired => {
+            let message = format!("accept privacy notice version {notice_version} first");
+            refuse(id, ErrorCode::ConsentRequired, &message)
+        }
+        admission::Refusal::QuotaExhausted { resets_at } => {
+            let mut frame =
+                ServerFrame::error(id.clone(), ErrorCode::QuotaExhausted, "no matches of this kind left today");
+            if let ServerFrame::Error { resets_at: at, .. } = &mut frame {
+                *at = Some(resets_at);
+            }
+            Refused(frame)
+        }
+        admission::Refusal::Region(refusal) => refuse_region(id, refusal),
+        admission::Refusal::PhoneUnverified => {
+            refuse(id, ErrorCode::PhoneUnverified, "verify your phone number before matching")
+        }
+    }
 }
 
 /// The `error` answering a region the find may not ask for.
-fn refuse_region(id: &Option<String>, refusal: RegionRefusal) -> Refusal {
+fn refuse_region(id: &Option<String>, refusal: RegionRefusal) -> Refused {
     match refusal {
         RegionRefusal::RadiusOutOfRange => {
             refuse(id, ErrorCode::InvalidField, &format!("radius_km must be 1 to {MAX_RADIUS_KM}"))
@@ -112,7 +143,7 @@ pub(in crate::hub) async fn cancel(ctx: &Ctx, id: Option<String>) {
 }
 
 impl Hub {
-    /// Checks a `match.find` (its key already validated) and hands it to the matchmaker, which answers
+    /// Admits a `match.find` (its key already validated) and hands it to the matchmaker, which answers
     /// `match.queued` (or pairs at once).
     async fn seek(
         &self,
@@ -121,78 +152,20 @@ impl Hub {
         id: Option<String>,
         wish: Wish,
         public_key: String,
-    ) -> Result<(), Refusal> {
-        let Wish { kind, nearby, interests: interest_matching, region } = wish;
+    ) -> Result<(), Refused> {
         if self.active_match(user_id).is_some() {
             return Err(refuse(&id, ErrorCode::AlreadyInMatch, "leave your current match first"));
         }
-        let now = self.inner.services.clock.now();
-        let since = now - TimeDelta::hours(self.inner.settings.matching.recent_partner_hours.into());
-        let sockets = self.inner.services.delivery.sockets();
-        // The hot path reads nothing: the standing cached beside the user's sockets answers, unless it says they
-        // cannot pay (it may have missed a refund or the daily reset), they ask for nearby partners (the location
-        // is read fresh) or restrict the find to a region (premium, country and location are read fresh: a
-        // subscription that just ended ends the restriction). The store re-checks all of it when the match is
-        // created.
-        let cached = if nearby || region != Region::Anywhere {
-            None
-        } else {
-            sockets.with_standing(user_id, |s| (s.consented && s.can_pay(kind)).then(|| Known::of(s, since))).flatten()
-        };
-        let known = match cached {
-            Some(known) => known,
-            None => {
-                // Taken before reading: an event that changes the standing meanwhile makes this copy stale.
-                let version = sockets.standing_version(user_id);
-                let (user, mut standing) = self
-                    .load_standing(user_id, since)
-                    .await
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "match.find");
-                        refuse(&id, ErrorCode::Internal, "try again")
-                    })?
-                    .ok_or_else(|| refuse(&id, ErrorCode::Banned, "no account"))?;
-                if user.is_banned {
-                    return Err(refuse(&id, ErrorCode::Banned, "the account is banned"));
-                }
-                let consented = standing.consented;
-                let known = Known::of(&mut standing, since);
-                sockets.set_standing(user_id, standing, version);
-                if !consented {
-                    let message =
-                        format!("accept privacy notice version {} first", self.inner.settings.privacy_notice_version);
-                    return Err(refuse(&id, ErrorCode::ConsentRequired, &message));
-                }
-                if !quota::can_pay(&user, kind) {
-                    let mut frame =
-                        ServerFrame::error(id, ErrorCode::QuotaExhausted, "no matches of this kind left today");
-                    if let ServerFrame::Error { resets_at, .. } = &mut frame {
-                        *resets_at = Some(quota::next_reset(now, self.inner.settings.quotas.zone()));
-                    }
-                    return Err(Refusal(frame));
-                }
-                if let Some(refusal) = region_refusal(region, user.is_premium, known.country, known.location) {
-                    return Err(refuse_region(&id, refusal));
-                }
-                known
-            }
-        };
-        self.trust_limits(user_id, &id, &known.account, now).await?;
-        let Known { excluded, interests, languages, country, location, quarantined, .. } = known;
-        let candidate = Candidate {
-            user_id,
-            kind,
-            excluded,
-            nearby: location.filter(|_| nearby),
-            queued_at: now,
-            interests,
-            interest_matching,
-            languages,
-            region,
-            country,
-            location,
-            quarantined,
-        };
+        let now = self.now();
+        let (admitted, known) = self.admit_find(user_id, &id, &wish, now).await?;
+        if let Some(per_minute) = admitted.finds_per_minute
+            && !self.limiters().finds.allow(user_id, per_minute as f64 / 60.0, per_minute).await
+        {
+            let message =
+                format!("new and unverified accounts may look for {per_minute} matches a minute; wait a little");
+            return Err(refuse(&id, ErrorCode::RateLimited, &message));
+        }
+        let candidate = known.candidate(user_id, &wish, &admitted, now);
         let seeker = Seeker { candidate, socket_id, request_id: id.clone(), public_key };
         match self.matchmaker().find(seeker).await {
             Ok(None) => {}
@@ -207,23 +180,70 @@ impl Hub {
         Ok(())
     }
 
+    /// Admits a find by [`admission::admit`], on the standing cached beside the user's sockets or read from the
+    /// store (and then cached); with what the matchmaker is handed of them, or the `error` answering a refusal.
+    async fn admit_find(
+        &self,
+        user_id: UserId,
+        id: &Option<String>,
+        wish: &Wish,
+        now: DateTime<Utc>,
+    ) -> Result<(Admitted, Known), Refused> {
+        let refused = |refusal| answer(id, refusal, &self.settings().privacy_notice_version);
+        let since = now - TimeDelta::hours(self.settings().matching.recent_partner_hours.into());
+        let (rules, sockets) = (self.admission(), self.sockets());
+        // The hot path reads nothing: the standing cached beside the user's sockets answers, unless it refuses for
+        // consent or units (it may have missed the notice accepted, a refund or the daily reset), they ask for
+        // nearby partners (the location is read fresh) or restrict the find to a region (premium, country and
+        // location are read fresh: a subscription that just ended ends the restriction). The store re-checks all
+        // of it when the match is created.
+        if !wish.reads_fresh() {
+            let cached = sockets.with_standing(user_id, |s| {
+                let verdict = admission::admit(&Applicant { standing: s, row: None }, wish, now, rules);
+                (!verdict.is_err_and(|r| r.may_be_stale())).then(|| (verdict, Known::of(s, since)))
+            });
+            if let Some(Some((verdict, known))) = cached {
+                return verdict.map(|admitted| (admitted, known)).map_err(refused);
+            }
+        }
+        // Taken before reading: an event that changes the standing meanwhile makes this copy stale.
+        let version = sockets.standing_version(user_id);
+        let (user, mut standing) = self
+            .load_standing(user_id, since)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "match.find");
+                refuse(id, ErrorCode::Internal, "try again")
+            })?
+            .ok_or_else(|| refuse(id, ErrorCode::Banned, "no account"))?;
+        let row = Row { banned: user.is_banned, premium: user.is_premium };
+        let verdict = admission::admit(&Applicant { standing: &standing, row: Some(row) }, wish, now, rules);
+        if verdict == Err(admission::Refusal::Banned) {
+            // A banned user's standing is not kept.
+            return Err(refused(admission::Refusal::Banned));
+        }
+        let known = Known::of(&mut standing, since);
+        sockets.set_standing(user_id, standing, version);
+        verdict.map(|admitted| (admitted, known)).map_err(refused)
+    }
+
     /// Reads the user and what matching needs to know of them from the store; `None` when there is no such user.
     async fn load_standing(
         &self,
         user_id: UserId,
         since: DateTime<Utc>,
     ) -> Result<Option<(UserRow, Standing)>, StoreError> {
-        let store = &self.inner.services.store;
+        let store = self.store();
         let Some(user) = store.user_by_id(user_id).await? else { return Ok(None) };
         let blocked = store.blocked_either_way(user_id).await?.into_iter().collect();
         let partners = store.partners_since(user_id, since).await?.into_iter().collect();
-        let consented = !must_accept_notice(&user.privacy_notice_version, &self.inner.settings.privacy_notice_version);
+        let consented = !must_accept_notice(&user.privacy_notice_version, &self.settings().privacy_notice_version);
         let (interests, languages) = (user.interests(), user.chosen_languages());
         let (country, location) = (user.country(), user.location_lat.zip(user.location_lon));
         let balances = quota::balances(&user);
         let account = account_of(&user);
         let reports = store.trust_reports(user_id).await?;
-        let quarantined = trust::quarantined(&reports, self.now(), &self.inner.settings.trust);
+        let quarantined = trust::quarantined(&reports, self.now(), &self.settings().trust);
         let standing = Standing {
             balances,
             blocked,
@@ -242,41 +262,18 @@ impl Hub {
     /// Takes a skip token when the user is held to the limits of new and unverified accounts; `Some(limit)` when
     /// none is left. Reads the account only when matching's cached standing is gone.
     pub(in crate::hub) async fn allow_skip(&self, user_id: UserId) -> Result<Option<u32>, StoreError> {
-        let cached = self.inner.services.delivery.sockets().with_standing(user_id, |s| s.account);
+        let cached = self.sockets().with_standing(user_id, |s| s.account);
         let account = match cached {
             Some(account) => account,
-            None => match self.inner.services.store.user_by_id(user_id).await? {
+            None => match self.store().user_by_id(user_id).await? {
                 Some(user) => account_of(&user),
                 None => return Ok(None),
             },
         };
-        let Some(per_minute) = trust::limits(&account, self.now(), &self.inner.settings.trust).skips_per_minute else {
+        let Some(per_minute) = trust::limits(&account, self.now(), &self.settings().trust).skips_per_minute else {
             return Ok(None);
         };
-        let allowed = self.inner.limiters.skips.allow(user_id, per_minute as f64 / 60.0, per_minute).await;
+        let allowed = self.limiters().skips.allow(user_id, per_minute as f64 / 60.0, per_minute).await;
         Ok((!allowed).then_some(per_minute))
-    }
-
-    /// The limits of new and unverified accounts (docs/admin.md "Trust"): a verified phone first when the server
-    /// asks for one, and at most so many finds a minute.
-    async fn trust_limits(
-        &self,
-        user_id: UserId,
-        id: &Option<String>,
-        account: &Account,
-        now: DateTime<Utc>,
-    ) -> Result<(), Refusal> {
-        let limits = trust::limits(account, now, &self.inner.settings.trust);
-        if limits.needs_verified_phone {
-            return Err(refuse(id, ErrorCode::PhoneUnverified, "verify your phone number before matching"));
-        }
-        if let Some(per_minute) = limits.finds_per_minute
-            && !self.inner.limiters.finds.allow(user_id, per_minute as f64 / 60.0, per_minute).await
-        {
-            let message =
-                format!("new and unverified accounts may look for {per_minute} matches a minute; wait a little");
-            return Err(refuse(id, ErrorCode::RateLimited, &message));
-        }
-        Ok(())
     }
 }

@@ -1,12 +1,11 @@
 //! Ending a match: a leave or a block from a socket here (through the group commit, sharing the commit of the
-//! messages before it), and telling users that a match ended, wherever their sockets are (an expiry, a deletion,
-//! a ban).
+//! messages before it), and telling users that a match ended, wherever their sockets are (an expiry; a deletion or
+//! a ban tell them through [`crate::delivery::Delivery::tell_ended`] too).
 
 use std::sync::Arc;
 
-use tanis_proto::{EndReason, ServerFrame};
+use tanis_proto::EndReason;
 
-use crate::delivery::Delivery;
 use crate::domain::{EndCause, MatchId, UserId};
 use crate::hub::Hub;
 use crate::store::{MatchEnd, StoreError};
@@ -25,7 +24,7 @@ impl Hub {
         let Some(active) = self.active_match(user_id).filter(|a| a.match_id == match_id) else {
             return Ok(false);
         };
-        let done = self.inner.tasks.writer.end_match(MatchEnd { match_id, reason: cause }).await;
+        let done = self.writer().end_match(MatchEnd { match_id, reason: cause }).await;
         // Whether this end or another (the peer leaving at the same moment) ended it, both sides are told.
         done.await.map_err(|_| Arc::new(StoreError::Database(sqlx::Error::PoolClosed)))??;
         let (ours, theirs) = cause.told();
@@ -35,13 +34,6 @@ impl Hub {
 
     /// Tells each listed user that the match ended and why; every node holding their sockets forgets it.
     pub fn forget_match(&self, match_id: MatchId, told: &[(UserId, EndReason)]) {
-        tell_ended(&self.inner.services.delivery, match_id, told);
-    }
-}
-
-/// Tells each listed user that the match ended and why; every node holding their sockets forgets it.
-pub fn tell_ended(delivery: &Delivery, match_id: MatchId, told: &[(UserId, EndReason)]) {
-    for (user, reason) in told {
-        delivery.match_ended(*user, match_id, &ServerFrame::MatchEnded { id: None, match_id, reason: *reason });
+        self.delivery().tell_ended(match_id, told);
     }
 }

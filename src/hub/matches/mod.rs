@@ -15,7 +15,6 @@ use crate::domain::{Interests, Languages, UserId};
 use crate::store::{MatchRow, UserRow};
 
 pub(super) use ask::{cancel, find};
-pub use end::tell_ended;
 
 /// What two matched people have in common, as `match.found` names it: the interests both profiles list and the
 /// languages both speak. Nothing else of either profile.

@@ -20,8 +20,8 @@ impl Hub {
     /// Opens the matches through the group commit (in its next batch, sharing the commit of the messages and the
     /// ends of the moment), then tells both users of each. Nothing is announced unless the store committed.
     async fn open_matches(&self, pairs: &[(Seeker, Seeker)], epoch: Option<i64>) -> Vec<Result<(), Vec<UserId>>> {
-        let now = self.inner.services.clock.now();
-        let expires_at = now + TimeDelta::hours(self.inner.settings.matching.match_ttl_hours.into());
+        let now = self.now();
+        let expires_at = now + TimeDelta::hours(self.settings().matching.match_ttl_hours.into());
         let matches = pairs
             .iter()
             .map(|(first, second)| NewMatch {
@@ -34,7 +34,7 @@ impl Hub {
                 expires_at,
             })
             .collect();
-        let done = self.inner.tasks.writer.open(Opening { matches, epoch }).await;
+        let done = self.writer().open(Opening { matches, epoch }).await;
         let outcome = done.await.unwrap_or_else(|_| Err(Arc::new(StoreError::Database(sqlx::Error::PoolClosed))));
         let results = match outcome {
             Ok(Opened::Pairs(results)) => results,
@@ -92,9 +92,9 @@ impl Hub {
                 bonus_video: me.bonus_video_balance,
             };
             let frame = ServerFrame::MatchFound { info: active.info.clone(), balances, rtc };
-            self.inner.services.delivery.match_opened(me.id, active, balances, &frame);
+            self.delivery().match_opened(me.id, active, balances, &frame);
             if me.id == user1.id {
-                self.inner.services.store.fail_points.rendezvous("announce.between_sides").await;
+                self.store().fail_points.rendezvous("announce.between_sides").await;
             }
         }
     }
@@ -102,11 +102,11 @@ impl Hub {
     /// Tells a seeker why the store refused to match them.
     async fn tell_unavailable(&self, seeker: &Seeker) {
         // What the node holding their socket cached was wrong (or the refusal is news to it): it reloads.
-        self.inner.services.delivery.standing_changed(seeker.user_id());
-        let user = self.inner.services.store.user_by_id(seeker.user_id()).await.ok().flatten();
+        self.delivery().standing_changed(seeker.user_id());
+        let user = self.store().user_by_id(seeker.user_id()).await.ok().flatten();
         match user {
             Some(user) if !quota::can_pay(&user, seeker.candidate.kind) => {
-                let resets_at = quota::next_reset(self.inner.services.clock.now(), self.inner.settings.quotas.zone());
+                let resets_at = quota::next_reset(self.now(), self.settings().quotas.zone());
                 let frame = ServerFrame::Error {
                     id: seeker.request_id.clone(),
                     code: ErrorCode::QuotaExhausted,

@@ -14,28 +14,28 @@ impl Hub {
         if let Some(active) = self.active_match(user_id) {
             return Ok(Some(active));
         }
-        let Some(row) = self.inner.services.store.active_match_for(user_id).await? else {
+        let Some(row) = self.store().active_match_for(user_id).await? else {
             return Ok(None);
         };
         let peer_id = row.peer_of(user_id).expect("the user is in their own match");
-        let store = &self.inner.services.store;
+        let store = self.store();
         let (Some(peer), Some(me)) = (store.user_by_id(peer_id).await?, store.user_by_id(user_id).await?) else {
             return Ok(None);
         };
         // As the profiles are now: what the two shared when the match opened is not kept.
         let active = active_for(&row, user_id, peer.id, handle(&peer.alias, &peer.tag), Common::of_users(&me, &peer));
-        self.inner.services.delivery.sockets().remember_match(user_id, &active);
+        self.sockets().remember_match(user_id, &active);
         Ok(Some(active))
     }
 
     /// Tells users who may have missed frames (delivery lost some between nodes) their match as stored, and to
     /// `resume` it. Runs until shutdown, one user at a time: a Redis restart resyncs a whole node.
     pub(in crate::hub) async fn resync_loop(self) {
-        let shutdown = self.inner.loops.shutdown.clone();
+        let shutdown = self.loops().shutdown.clone();
         loop {
             let users = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                users = self.inner.services.delivery.sockets().resyncs() => users,
+                users = self.sockets().resyncs() => users,
             };
             for user_id in users {
                 if let Err(e) = self.resync(user_id).await {
@@ -47,31 +47,31 @@ impl Hub {
 
     async fn resync(&self, user_id: UserId) -> Result<(), StoreError> {
         // A resync stands in for events lost between nodes, a ban's kick among them: the database says so.
-        let user = self.inner.services.store.user_by_id(user_id).await?;
+        let user = self.store().user_by_id(user_id).await?;
         if user.as_ref().is_some_and(|user| user.is_banned) {
-            self.inner.services.delivery.kick(user_id, CloseCode::Banned);
+            self.delivery().kick(user_id, CloseCode::Banned);
             return Ok(());
         }
         // And a deletion's (or a purge's): the account no longer stands behind any token.
         if user.is_none_or(|user| user.deleted_at.is_some()) {
-            self.inner.services.delivery.kick(user_id, CloseCode::InvalidToken);
+            self.delivery().kick(user_id, CloseCode::InvalidToken);
             return Ok(());
         }
         // And a sign-out's: this node's sockets of logins the store says are revoked close.
         let mut signed_out = Vec::new();
-        for login in self.inner.services.delivery.sockets().logins_of(user_id) {
-            if !self.inner.services.store.login_is_live(user_id, &login.to_string()).await? {
+        for login in self.sockets().logins_of(user_id) {
+            if !self.store().login_is_live(user_id, &login.to_string()).await? {
                 signed_out.push(login);
             }
         }
         if !signed_out.is_empty() {
-            self.inner.services.delivery.sockets().sign_out_here(user_id, &signed_out);
+            self.sockets().sign_out_here(user_id, &signed_out);
         }
-        let active = match self.inner.services.store.active_match_for(user_id).await? {
+        let active = match self.store().active_match_for(user_id).await? {
             None => None,
             Some(row) => {
                 let peer_id = row.peer_of(user_id).expect("the user is in their own match");
-                let store = &self.inner.services.store;
+                let store = self.store();
                 match (store.user_by_id(peer_id).await?, store.user_by_id(user_id).await?) {
                     (Some(peer), Some(me)) => {
                         let common = Common::of_users(&me, &peer);
@@ -82,8 +82,8 @@ impl Hub {
             }
         };
         let frame = ServerFrame::Resync { active_match: active.as_ref().map(|a| a.info.clone()) };
-        self.inner.services.delivery.sockets().reset_match(user_id, active);
-        self.inner.services.delivery.to_user_here(user_id, &frame);
+        self.sockets().reset_match(user_id, active);
+        self.delivery().to_user_here(user_id, &frame);
         metrics::counter!("tanis_resyncs_total").increment(1);
         Ok(())
     }

@@ -2,17 +2,17 @@
 //! automatic ban"). Which reporters count ([`counts`]), whether a user's reports ban them, wait, or go to a
 //! moderator ([`verdict`]), whether they wait in quarantine ([`quarantined`]),
 //! and what limits an account is held to ([`limits`]). Plain data in, a decision out: the auto-ban job
-//! (src/jobs.rs, workers/src/moderation.rs) and the find path (src/hub/matches/ask.rs) gather the facts and apply
-//! the decision; [`address_range`] is what a report records of where it came from (hashed by the phone vault).
+//! (src/jobs.rs, workers/src/moderation.rs) and the find's admission (src/matching/admission.rs) decide by them,
+//! the store and the hub gather the facts; [`address_range`] is what a report records of where it came from
+//! (hashed by the phone vault).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::config::TrustConfig;
-
-/// The trust settings in the units the rules use, with the automatic ban's threshold.
+/// The trust settings in the units the rules use, with the automatic ban's threshold (built from `[trust]` by
+/// [`crate::moderation::trust_rules`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Rules {
     /// `jobs.report_threshold`: the distinct counting reporters, outside any burst, that ban.
@@ -25,23 +25,6 @@ pub struct Rules {
     pub skips_per_minute: u32,
     pub match_requires_verified_phone: bool,
     pub quarantine_open_reports: usize,
-}
-
-impl Rules {
-    pub fn new(trust: &TrustConfig, report_threshold: u32) -> Self {
-        let hours = |h: u32| TimeDelta::hours(h.into());
-        Self {
-            threshold: report_threshold,
-            min_account_age: hours(trust.reporter_min_account_age_hours),
-            burst_min_reports: trust.burst_min_reports as usize,
-            burst_created_within: hours(trust.burst_created_within_hours),
-            new_account: hours(trust.new_account_hours),
-            finds_per_minute: trust.limited_finds_per_minute,
-            skips_per_minute: trust.limited_skips_per_minute,
-            match_requires_verified_phone: trust.match_requires_verified_phone,
-            quarantine_open_reports: trust.quarantine_open_reports as usize,
-        }
-    }
 }
 
 /// What the rules know of an account: when it was made, whether its phone proved itself, whether it is banned.
@@ -219,4 +202,4 @@ pub fn address_range(ip: IpAddr) -> Vec<u8> {
 
 #[cfg(test)]
 #[path = "trust_tests.rs"]
-mod tests;
+pub(crate) mod tests;

@@ -6,9 +6,20 @@ fn at(hours: i64) -> DateTime<Utc> {
     DateTime::from_timestamp(1_800_000_000, 0).unwrap() + TimeDelta::hours(hours)
 }
 
-/// The defaults: 72 h to count, bursts of 3 within 24 h, quarantine at 3 open reports, threshold 10.
-fn rules() -> Rules {
-    Rules::new(&TrustConfig::default(), 10)
+/// The defaults of `[trust]` (src/moderation/mod.rs holds them to it): 72 h to count, bursts of 3 within 24 h, new
+/// accounts for 24 h held to 20 finds and 10 skips a minute, quarantine at 3 open reports, threshold 10.
+pub(crate) fn rules() -> Rules {
+    Rules {
+        threshold: 10,
+        min_account_age: TimeDelta::hours(72),
+        burst_min_reports: 3,
+        burst_created_within: TimeDelta::hours(24),
+        new_account: TimeDelta::hours(24),
+        finds_per_minute: 20,
+        skips_per_minute: 10,
+        match_requires_verified_phone: false,
+        quarantine_open_reports: 3,
+    }
 }
 
 /// "Now" in these tables: a thousand hours after the epoch of [`at`].
