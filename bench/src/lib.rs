@@ -78,6 +78,39 @@ pub fn record_us(h: &mut Histogram<u64>, us: u64) {
     h.saturating_record(us.clamp(1, 60_000_000));
 }
 
+/// What a messaging scenario's side counts (`relay`, `open-loop`), summed over the sides for the report. Each
+/// scenario keeps its own counts beside it (offered and late sends; receipts and losses).
+pub struct Tally {
+    /// This side's send (relay) or scheduled send (open loop) → its `msg.accepted`: the message is durable.
+    pub accepted: Histogram<u64>,
+    /// The peer's send (the time in the plaintext; both sides share this process's clock) → this side's `msg`.
+    pub peer: Histogram<u64>,
+    /// Our messages the server accepted.
+    pub acked: u64,
+    /// The peer's messages that arrived here.
+    pub received: u64,
+}
+
+impl Tally {
+    pub fn new() -> Self {
+        Self { accepted: histogram(), peer: histogram(), acked: 0, received: 0 }
+    }
+
+    pub fn add(&mut self, other: &Tally) -> anyhow::Result<()> {
+        self.accepted.add(&other.accepted)?;
+        self.peer.add(&other.peer)?;
+        self.acked += other.acked;
+        self.received += other.received;
+        Ok(())
+    }
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// The outcome of one scenario: printed as JSON and as one Markdown table row.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {

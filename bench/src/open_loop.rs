@@ -10,7 +10,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use tanis_client::{Chat, Connection};
 use tanis_proto::{ClientFrame, ServerFrame};
 use tokio::sync::Barrier;
@@ -18,7 +17,7 @@ use tokio::time::{sleep_until, timeout_at};
 
 use crate::cpu::CpuWatch;
 use crate::relay::{connect_all, join_sides, leave, pair_all};
-use crate::{Latency, Progress, Report, SeededUser, clock_us, histogram, payload_at, rate, record_us, sent_at_us};
+use crate::{Latency, Progress, Report, SeededUser, Tally, clock_us, payload_at, rate, record_us, sent_at_us};
 
 /// A send this much after its scheduled time counts as late (tokio's timers tick by the millisecond).
 const LATE: Duration = Duration::from_millis(5);
@@ -75,11 +74,11 @@ pub async fn run(users: &[SeededUser], opts: &OpenLoopOptions) -> anyhow::Result
     let cpu = opts.cpu.used_since(cpu_start);
     let elapsed = started.elapsed();
     let (_, failures) = progress.finish();
-    let peer = Latency::from_histogram(&all.peer);
+    let peer = Latency::from_histogram(&all.tally.peer);
     let mut extra = serde_json::json!({
         "offered_per_sec": opts.rate,
         "offered": all.offered,
-        "received": all.received,
+        "received": all.tally.received,
         "late_sends": all.late,
         "peer_p50_ms": peer.p50_us as f64 / 1000.0,
         "peer_p99_ms": peer.p99_us as f64 / 1000.0,
@@ -87,15 +86,18 @@ pub async fn run(users: &[SeededUser], opts: &OpenLoopOptions) -> anyhow::Result
         "failed_sides": failed_sides,
         "first_error": first_error,
     });
-    cpu.add_to(&mut extra, "cpu_s_per_1000_msgs", all.acked);
+    cpu.add_to(&mut extra, "cpu_s_per_1000_msgs", all.tally.acked);
     Ok(Report {
         scenario: label.into(),
         params: serde_json::json!({"pairs": opts.pairs, "rate": opts.rate, "duration_secs": opts.duration.as_secs_f64(), "nodes": opts.urls.len()}),
         elapsed_secs: elapsed.as_secs_f64(),
-        ops: all.acked,
-        failures: failures + failed_sides + (all.offered - all.acked) + (all.acked - all.received.min(all.acked)),
-        rate_per_sec: rate(all.acked, opts.duration),
-        latency: Some(Latency::from_histogram(&all.accepted)),
+        ops: all.tally.acked,
+        failures: failures
+            + failed_sides
+            + (all.offered - all.tally.acked)
+            + (all.tally.acked - all.tally.received.min(all.tally.acked)),
+        rate_per_sec: rate(all.tally.acked, opts.duration),
+        latency: Some(Latency::from_histogram(&all.tally.accepted)),
         extra,
     })
 }
@@ -103,15 +105,11 @@ pub async fn run(users: &[SeededUser], opts: &OpenLoopOptions) -> anyhow::Result
 /// One side: its schedule, what it waits for, and what it measured.
 struct Side {
     rng: SplitMix64,
-    /// Scheduled send → `msg.accepted`.
-    accepted: Histogram<u64>,
-    /// Scheduled send (carried in the plaintext) → the peer's `msg` here.
-    peer: Histogram<u64>,
+    /// Timed from the schedule: scheduled send → `msg.accepted`, and the peer's scheduled send → its `msg` here.
+    tally: Tally,
     /// Sent, not yet accepted: `client_msg_id` → scheduled send time (`clock_us`).
     pending: HashMap<String, u64>,
     offered: u64,
-    acked: u64,
-    received: u64,
     /// Messages sent more than [`LATE`] after their scheduled time (the client fell behind; still timed from the
     /// schedule).
     late: u64,
@@ -121,22 +119,16 @@ impl Side {
     fn new(seed: u64) -> Self {
         Self {
             rng: SplitMix64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED),
-            accepted: histogram(),
-            peer: histogram(),
+            tally: Tally::new(),
             pending: HashMap::new(),
             offered: 0,
-            acked: 0,
-            received: 0,
             late: 0,
         }
     }
 
     fn add(&mut self, other: &Side) -> anyhow::Result<()> {
-        self.accepted.add(&other.accepted)?;
-        self.peer.add(&other.peer)?;
+        self.tally.add(&other.tally)?;
         self.offered += other.offered;
-        self.acked += other.acked;
-        self.received += other.received;
         self.late += other.late;
         Ok(())
     }
@@ -211,16 +203,16 @@ impl Side {
         match frame {
             ServerFrame::MsgAccepted { client_msg_id, .. } => {
                 if let Some(scheduled) = self.pending.remove(&client_msg_id) {
-                    record_us(&mut self.accepted, clock_us().saturating_sub(scheduled));
-                    self.acked += 1;
+                    record_us(&mut self.tally.accepted, clock_us().saturating_sub(scheduled));
+                    self.tally.acked += 1;
                     progress.add(1);
                 }
             }
             ServerFrame::Msg { mine: false, match_id, seq, .. } => {
                 let text = chat.read(&frame)?;
                 let sent_at = sent_at_us(&text).ok_or_else(|| anyhow::anyhow!("no send time in {text:?}"))?;
-                record_us(&mut self.peer, clock_us().saturating_sub(sent_at));
-                self.received += 1;
+                record_us(&mut self.tally.peer, clock_us().saturating_sub(sent_at));
+                self.tally.received += 1;
                 conn.send(&ClientFrame::MsgAck { id: None, match_id, seq }).await?;
             }
             ServerFrame::Error { code, message, .. } => {

@@ -10,14 +10,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use hdrhistogram::Histogram;
 use tanis_client::{Chat, Connection};
 use tanis_proto::{ClientFrame, MatchKind, ServerFrame};
 use tokio::sync::Barrier;
 use tokio::time::timeout_at;
 
 use crate::cpu::CpuWatch;
-use crate::{Latency, Progress, Report, SeededUser, clock_us, histogram, payload, rate, record, record_us, sent_at_us};
+use crate::{Latency, Progress, Report, SeededUser, Tally, clock_us, payload, rate, record, record_us, sent_at_us};
 
 /// How long a side waits, after the measured window, for its last acknowledgements, and then for the peer's last
 /// messages.
@@ -67,7 +66,7 @@ pub async fn measure(users: &[SeededUser], opts: &RelayOptions, label: &'static 
             barrier.wait().await;
             let mut side = Side::new(opts.in_flight);
             let sent = side.send_for(&mut conn, &mut chat, &opts, &progress).await;
-            accepted[me].store(side.acked, Ordering::Relaxed);
+            accepted[me].store(side.tally.acked, Ordering::Relaxed);
             finished.wait().await;
             let result = match sent {
                 Ok(()) => side.drain(&mut conn, &mut chat, &progress, accepted[1 - me].load(Ordering::Relaxed)).await,
@@ -92,9 +91,9 @@ pub async fn measure(users: &[SeededUser], opts: &RelayOptions, label: &'static 
     let (_, failures) = progress.finish();
     // The rate is over the measured window: acknowledgements drained afterwards are few (≤ K per side).
     let window = opts.duration.min(elapsed);
-    let peer_latency = Latency::from_histogram(&all.peer);
+    let peer_latency = Latency::from_histogram(&all.tally.peer);
     let mut extra = serde_json::json!({
-        "received": all.received,
+        "received": all.tally.received,
         "receipts": all.receipts,
         "delivered": all.delivered,
         "not_received": all.not_received,
@@ -105,16 +104,16 @@ pub async fn measure(users: &[SeededUser], opts: &RelayOptions, label: &'static 
         "setup_secs": (setup.as_secs_f64() * 100.0).round() / 100.0,
         "first_error": first_error,
     });
-    cpu.add_to(&mut extra, "cpu_s_per_1000_msgs", all.acked);
+    cpu.add_to(&mut extra, "cpu_s_per_1000_msgs", all.tally.acked);
     Ok(Report {
         scenario: label.into(),
         params: serde_json::json!({"pairs": opts.pairs, "in_flight": opts.in_flight, "duration_secs": opts.duration.as_secs_f64(), "nodes": opts.urls.len()}),
         elapsed_secs: elapsed.as_secs_f64(),
-        ops: all.acked,
+        ops: all.tally.acked,
         // A message the peer never received is lost to a live client (it would have to `resume` it).
         failures: failures + failed_sides + all.not_received,
-        rate_per_sec: rate(all.acked, window),
-        latency: Some(Latency::from_histogram(&all.accepted)),
+        rate_per_sec: rate(all.tally.acked, window),
+        latency: Some(Latency::from_histogram(&all.tally.accepted)),
         extra,
     })
 }
@@ -219,14 +218,10 @@ pub async fn leave_active(conn: &mut Connection, hello: &ServerFrame) -> anyhow:
 /// One side of a pair, behaving as a chat app does: it sends, decrypts every message it receives and answers each
 /// with a `msg.ack` (as an app does once the message is on screen).
 struct Side {
-    /// Send → this side's `msg.accepted` (the message is durable).
-    accepted: Histogram<u64>,
-    /// The peer's send → this side's `msg` (the time in the plaintext; both sides share this process's clock).
-    peer: Histogram<u64>,
+    /// Send → this side's `msg.accepted`, and the peer's send → its `msg` here.
+    tally: Tally,
     /// Sent and not yet accepted: `client_msg_id` → send time.
     pending: HashMap<String, Instant>,
-    acked: u64,
-    received: u64,
     /// `msg.ack`s sent.
     receipts: u64,
     /// `msg.delivered` frames seen (the peer's receipts of our messages) before leaving; nothing waits for them.
@@ -238,11 +233,8 @@ struct Side {
 impl Side {
     fn new(in_flight: usize) -> Self {
         Self {
-            accepted: histogram(),
-            peer: histogram(),
+            tally: Tally::new(),
             pending: HashMap::with_capacity(in_flight),
-            acked: 0,
-            received: 0,
             receipts: 0,
             delivered: 0,
             not_received: 0,
@@ -250,10 +242,7 @@ impl Side {
     }
 
     fn add(&mut self, other: &Side) -> anyhow::Result<()> {
-        self.accepted.add(&other.accepted)?;
-        self.peer.add(&other.peer)?;
-        self.acked += other.acked;
-        self.received += other.received;
+        self.tally.add(&other.tally)?;
         self.receipts += other.receipts;
         self.delivered += other.delivered;
         self.not_received += other.not_received;
@@ -302,11 +291,11 @@ impl Side {
         expected: u64,
     ) -> anyhow::Result<()> {
         let until = tokio::time::Instant::now() + DRAIN;
-        while self.received < expected {
+        while self.tally.received < expected {
             match timeout_at(until, conn.next()).await {
                 Ok(frame) => self.take(frame?, conn, chat, progress, false).await?,
                 Err(_) => {
-                    self.not_received = expected - self.received;
+                    self.not_received = expected - self.tally.received;
                     break;
                 }
             }
@@ -325,8 +314,8 @@ impl Side {
         match frame {
             ServerFrame::MsgAccepted { client_msg_id, .. } => {
                 if let Some(sent) = self.pending.remove(&client_msg_id) {
-                    record(&mut self.accepted, sent);
-                    self.acked += 1;
+                    record(&mut self.tally.accepted, sent);
+                    self.tally.acked += 1;
                     progress.add(1);
                 }
             }
@@ -335,8 +324,8 @@ impl Side {
                 let text = chat.read(&frame)?;
                 let received_at = clock_us();
                 let sent_at = sent_at_us(&text).ok_or_else(|| anyhow::anyhow!("no send time in {text:?}"))?;
-                record_us(&mut self.peer, received_at.saturating_sub(sent_at));
-                self.received += 1;
+                record_us(&mut self.tally.peer, received_at.saturating_sub(sent_at));
+                self.tally.received += 1;
                 conn.send(&ClientFrame::MsgAck { id: None, match_id, seq }).await?;
                 self.receipts += 1;
             }

@@ -77,8 +77,7 @@ async fn a_free_user_gets_one_targeted_ad_after_a_match_and_premium_users_none(b
     assert_eq!(ad_or_pong(&mut sp).await, None, "premium users get no ads");
     assert_eq!(views(&app, &premium).await, 0);
     assert_eq!(ad_or_pong(&mut sf).await, None, "one ad between matches");
-    let ads: Value =
-        app.client.get(app.url("/v1/admin/ads")).bearer_auth(&admin.access).send().await.unwrap().json().await.unwrap();
+    let (_, ads) = app.get_json("/v1/admin/ads", &admin.access).await;
     let counted: Vec<(i64, i64)> = ads
         .as_array()
         .unwrap()
@@ -125,16 +124,7 @@ async fn ads_are_capped_in_frequency_and_clicks_count_once_per_showing(backend: 
     assert_eq!(click(ad).await.status(), StatusCode::NO_CONTENT, "again: still once");
     assert_error(click(never_shown).await, StatusCode::NOT_FOUND, "not_found").await;
     assert_error(click(999_999).await, StatusCode::NOT_FOUND, "not_found").await;
-    let ads: Value = app
-        .client
-        .get(app.url("/v1/admin/ads"))
-        .bearer_auth(app.access_token(&admin).await)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, ads) = app.get_json("/v1/admin/ads", &app.access_token(&admin).await).await;
     let stats = ads.as_array().unwrap().iter().find(|x| x["id"] == ad).unwrap();
     assert_eq!(
         (stats["impressions"].as_i64(), stats["clicks"].as_i64()),

@@ -18,9 +18,9 @@ on_both_stores!(
 );
 
 async fn sessions(app: &TestApp, access: &str) -> Vec<Value> {
-    let response = app.client.get(app.url("/v1/me/sessions")).bearer_auth(access).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+    let (status, sessions) = app.get_json("/v1/me/sessions", access).await;
+    assert_eq!(status, StatusCode::OK);
+    serde_json::from_value(sessions).unwrap()
 }
 
 fn key_frame(match_id: tanis_proto::MatchId, public_key: &str) -> ClientFrame {
@@ -88,9 +88,8 @@ async fn a_key_one_session_publishes_reaches_the_owners_other_devices_and_is_lis
         assert_eq!(session["contact_keys"], serde_json::json!([]));
     }
     // And b's data export holds the record too (docs/privacy.md): the conversation and the time, never the key.
-    let export = app.client.get(app.url("/v1/me/export")).bearer_auth(app.access_token(&b).await).send().await.unwrap();
-    assert_eq!(export.status(), StatusCode::OK);
-    let export: Value = export.json().await.unwrap();
+    let (status, export) = app.get_json("/v1/me/export", &app.access_token(&b).await).await;
+    assert_eq!(status, StatusCode::OK);
     let expected = serde_json::json!([{"match_id": match_id.get(), "published_at": taken[0]["published_at"]}]);
     assert_eq!(export["contact_keys"], expected);
 }

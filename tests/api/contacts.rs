@@ -74,10 +74,8 @@ pub(crate) async fn contacts(app: &TestApp, a: &TestUser, b: &TestUser) -> (Conn
 }
 
 pub(crate) async fn listed(app: &TestApp, user: &TestUser) -> Vec<Value> {
-    let response =
-        app.client.get(app.url("/v1/contacts")).bearer_auth(app.access_token(user).await).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let body: Value = response.json().await.unwrap();
+    let (status, body) = app.get_json("/v1/contacts", &app.access_token(user).await).await;
+    assert_eq!(status, StatusCode::OK);
     body["contacts"].as_array().unwrap().clone()
 }
 
@@ -186,8 +184,7 @@ async fn either_side_ends_a_contact_for_both_and_a_message_to_an_ended_contact_i
     assert!(listed(&app, &a).await.is_empty() && listed(&app, &b).await.is_empty());
     assert_error(end(&app, &a, match_id).await, StatusCode::NOT_FOUND, "not_found").await;
     // The export keeps the story: proposed, kept, ended.
-    let export = app.client.get(app.url("/v1/me/export")).bearer_auth(app.access_token(&a).await).send().await.unwrap();
-    let doc: Value = export.json().await.unwrap();
+    let (_, doc) = app.get_json("/v1/me/export", &app.access_token(&a).await).await;
     let exported = &doc["matches"][0];
     assert_eq!((exported["id"].as_i64(), exported["end_reason"].as_str()), (Some(match_id.get()), Some("kept")));
     for at in ["keep_proposed_at", "kept_at", "contact_ended_at"] {

@@ -243,10 +243,9 @@ async fn a_pairing_while_postgresql_is_down_tells_both_internal_spends_no_unit_a
 
 /// The people `user` blocked, as they see them (`GET /v1/blocks`).
 async fn blocks_of(app: &TestApp, user: &TestUser) -> Vec<Value> {
-    let response =
-        app.client.get(app.url("/v1/blocks")).bearer_auth(app.access_token(user).await).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+    let (status, blocks) = app.get_json("/v1/blocks", &app.access_token(user).await).await;
+    assert_eq!(status, StatusCode::OK);
+    serde_json::from_value(blocks).unwrap()
 }
 
 /// A block ends the contact conversation it names in the same transaction: when the database cannot end the

@@ -104,8 +104,7 @@ async fn registering_a_phone_in_its_deletion_grace_period_is_phone_taken_until_t
 
 /// `user`'s accepted notice versions with their times, as their data export shows them.
 async fn consents(app: &TestApp, access: &str) -> Vec<(String, String)> {
-    let export: Value =
-        app.client.get(app.url("/v1/me/export")).bearer_auth(access).send().await.unwrap().json().await.unwrap();
+    let (_, export) = app.get_json("/v1/me/export", access).await;
     let profile_time = export["profile"]["privacy_consent_at"].as_str().unwrap().to_owned();
     let listed: Vec<(String, String)> = export["consents"]
         .as_array()

@@ -22,10 +22,9 @@ async fn broadcast(app: &TestApp, admin: &str, text: &str) {
 }
 
 async fn export(app: &TestApp, user: &TestUser) -> Value {
-    let response =
-        app.client.get(app.url("/v1/me/export")).bearer_auth(app.access_token(user).await).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+    let (status, export) = app.get_json("/v1/me/export", &app.access_token(user).await).await;
+    assert_eq!(status, StatusCode::OK);
+    export
 }
 
 async fn an_export_keeps_the_newest_10_000_rows_of_a_list_and_names_the_list_it_cut(backend: Backend) {

@@ -45,9 +45,7 @@ async fn reported_after_a_match(app: &TestApp, reporter: &TestUser, reported: &T
 }
 
 async fn admin_view(app: &TestApp, staff: &TestUser, user_id: UserId) -> Value {
-    let response =
-        app.client.get(app.url(&format!("/v1/admin/users/{user_id}"))).bearer_auth(app.access_token(staff).await);
-    response.send().await.unwrap().json().await.unwrap()
+    app.get_json(&format!("/v1/admin/users/{user_id}"), &app.access_token(staff).await).await.1
 }
 
 async fn is_banned(app: &TestApp, user: &TestUser) -> bool {
@@ -242,16 +240,7 @@ async fn a_data_export_holds_no_moderators_note_nor_who_the_moderator_was(backen
     let moderator = app.staff("gizli_bekci", "moderator").await;
     let (user, peer) = (app.user("disa_aktaran").await, app.user("karsi_taraf").await);
     reported_after_a_match(&app, &user, &peer, "kendi sözlerim").await;
-    let queue: Value = app
-        .client
-        .get(app.url("/v1/admin/reports"))
-        .bearer_auth(app.access_token(&moderator).await)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, queue) = app.get_json("/v1/admin/reports", &app.access_token(&moderator).await).await;
     let report_id = queue["users"][0]["reports"][0]["id"].as_i64().unwrap();
     let resolve = json!({ "resolution": "dismissed", "note": "RAPOR-NOTU-gizli" });
     let resolved = app

@@ -88,10 +88,8 @@ async fn a_push_failing_its_eighth_try_is_dropped_with_an_audit_entry(backend: B
 
 /// The `push.dropped` entries of the audit trail, as a moderator browses it.
 async fn dropped(app: &TestApp, moderator: &TestUser) -> Vec<Value> {
-    let url = app.url("/v1/admin/audit?action=push.dropped");
-    let response = app.client.get(url).bearer_auth(app.access_token(moderator).await).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let page: Value = response.json().await.unwrap();
+    let (status, page) = app.get_json("/v1/admin/audit?action=push.dropped", &app.access_token(moderator).await).await;
+    assert_eq!(status, StatusCode::OK);
     page["entries"].as_array().unwrap().clone()
 }
 

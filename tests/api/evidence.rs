@@ -77,16 +77,7 @@ fn reveal(chat: &Chat, seq: Seq) -> Reveal {
 /// The open reports about `user` as moderators see them.
 pub(crate) async fn queued_reports(app: &TestApp, user: &TestUser) -> Vec<Value> {
     let moderator = app.staff(&format!("bekci{}", user.id.get()), "moderator").await;
-    let queue: Value = app
-        .client
-        .get(app.url("/v1/admin/reports"))
-        .bearer_auth(app.access_token(&moderator).await)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, queue) = app.get_json("/v1/admin/reports", &app.access_token(&moderator).await).await;
     let users = queue["users"].as_array().unwrap();
     users
         .iter()

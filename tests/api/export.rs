@@ -79,8 +79,7 @@ async fn an_export_holds_every_section_and_names_the_peer_only_by_handle(backend
     app.run_job(tanis_workers::schedule::Job::Claims).await.unwrap();
     // Their apps have refreshed their access tokens meanwhile.
     (ayse.access, burak.access) = (app.access_token(&ayse).await, app.access_token(&burak).await);
-    let claims: Value =
-        app.client.get(app.url("/v1/claims")).bearer_auth(&ayse.access).send().await.unwrap().json().await.unwrap();
+    let (_, claims) = app.get_json("/v1/claims", &ayse.access).await;
     let claim_id = claims[0]["id"].as_i64().expect("the claim");
     let device = serde_json::json!({ "token": "fcm-secret-token-9f3e", "platform": "android" });
     let registered = app.client.post(app.url("/v1/devices")).bearer_auth(&ayse.access).json(&device).send().await;

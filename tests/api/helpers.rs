@@ -311,6 +311,12 @@ impl TestApp {
         self.post_json("/v1/auth/logout", &json!({ "refresh_token": refresh_token })).await
     }
 
+    /// `GET path` as the holder of `access_token`: the status and the JSON body (panics unless the body is JSON).
+    pub async fn get_json(&self, path: &str, access_token: &str) -> (StatusCode, Value) {
+        let response = self.client.get(self.url(path)).bearer_auth(access_token).send().await.unwrap();
+        (response.status(), response.json().await.unwrap())
+    }
+
     pub async fn get_me(&self, access_token: &str) -> Response {
         self.client.get(self.url("/v1/me")).bearer_auth(access_token).send().await.unwrap()
     }

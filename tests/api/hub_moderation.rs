@@ -2,7 +2,6 @@
 
 use chrono::TimeDelta;
 use reqwest::StatusCode;
-use serde_json::Value;
 use tanis_client::ClientError;
 use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, MatchKind, ReportReason, ServerFrame};
 use tokio_tungstenite::tungstenite::Message;
@@ -30,11 +29,9 @@ async fn blocking_ends_the_match_at_once_and_the_block_can_be_listed_and_lifted(
     assert_eq!(sa.next().await.unwrap(), ServerFrame::MatchEnded { id: None, match_id, reason: EndReason::Blocked });
     assert_eq!(sa.next().await.unwrap(), ServerFrame::Ok { id: Some("b".into()) });
 
-    let blocks: Value =
-        app.client.get(app.url("/v1/blocks")).bearer_auth(&a.access).send().await.unwrap().json().await.unwrap();
+    let (_, blocks) = app.get_json("/v1/blocks", &a.access).await;
     assert_eq!(blocks[0]["handle"], b.handle.as_str());
-    let theirs: Value =
-        app.client.get(app.url("/v1/blocks")).bearer_auth(&b.access).send().await.unwrap().json().await.unwrap();
+    let (_, theirs) = app.get_json("/v1/blocks", &b.access).await;
     assert_eq!(theirs, serde_json::json!([]), "the blocked side does not see the block");
     let id = blocks[0]["id"].as_i64().unwrap();
     // Past the recent-partner window, the block alone keeps them apart, whichever of them the node cached.

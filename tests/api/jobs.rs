@@ -107,7 +107,7 @@ async fn post_claim(app: &TestApp, user: &TestUser, match_id: MatchId) -> reqwes
 
 async fn claims_of(app: &TestApp, user: &TestUser) -> Value {
     let token = app.access_token(user).await;
-    app.client.get(app.url("/v1/claims")).bearer_auth(token).send().await.unwrap().json().await.unwrap()
+    app.get_json("/v1/claims", &token).await.1
 }
 
 async fn bonus_text(app: &TestApp, user: &TestUser) -> i32 {

@@ -61,11 +61,34 @@ async fn start_node(dir: &Path, database_url: &str, namespace: &str) -> Node {
     Node { child, address, id }
 }
 
-/// nginx, unprivileged, with the shipped snippets and an upstream of the given nodes.
+/// nginx, unprivileged, with the shipped snippets and an upstream of the given nodes. It stops with the test
+/// (`Drop`), workers and all.
 struct Nginx {
-    /// Held for `kill_on_drop`: nginx stops with the test.
-    _child: Child,
+    /// The master, leader of a process group of its own that its workers share.
+    master: Child,
     port: u16,
+}
+
+impl Drop for Nginx {
+    /// A graceful stop (SIGQUIT): the master closes its listeners, tells its workers to finish their connections
+    /// (at most `worker_shutdown_timeout`, set below) and exits after them. `kill_on_drop`'s SIGKILL reached the
+    /// master alone and its workers lived on, listening. Should the master not be gone within its time, SIGKILL to
+    /// the whole group, sent while it is not yet reaped, so that its group id cannot be someone else's.
+    fn drop(&mut self) {
+        let Some(pid) = self.master.id() else { return };
+        let signal = |name: &str, target: &str| {
+            let _ = std::process::Command::new("kill").args([name, "--", target]).status();
+        };
+        signal("-QUIT", &pid.to_string());
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.master.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        signal("-KILL", &format!("-{pid}"));
+    }
 }
 
 fn repo_file(path: &str) -> PathBuf {
@@ -79,7 +102,7 @@ async fn start_nginx(dir: &Path, nodes: &[&Node]) -> Nginx {
     let servers: String =
         nodes.iter().map(|n| format!("server {} max_fails=1 fail_timeout=5s;\n", n.address)).collect();
     let config = format!(
-        "pid {p}/nginx.pid;\nerror_log {p}/logs/error.log;\nevents {{}}\nhttp {{\n\
+        "pid {p}/nginx.pid;\nerror_log {p}/logs/error.log;\nworker_shutdown_timeout 2s;\nevents {{}}\nhttp {{\n\
          access_log off;\nclient_body_temp_path {p}/body;\nproxy_temp_path {p}/proxy;\n\
          include {http};\nupstream tanis {{\n{servers}}}\n\
          server {{\nlisten 127.0.0.1:{port};\ninclude {proxy};\n}}\n}}\n",
@@ -88,17 +111,17 @@ async fn start_nginx(dir: &Path, nodes: &[&Node]) -> Nginx {
         proxy = repo_file("nginx/tanis-proxy.conf").display(),
     );
     std::fs::write(prefix.join("nginx.conf"), config).unwrap();
-    let child = Command::new("nginx")
+    let master = Command::new("nginx")
         .arg("-p")
         .arg(&prefix)
         .arg("-c")
         .arg(prefix.join("nginx.conf"))
         .args(["-g", "daemon off;"])
         .stdin(Stdio::null())
-        .kill_on_drop(true)
+        .process_group(0)
         .spawn()
         .expect("nginx runs (scripts/test installs it)");
-    let nginx = Nginx { _child: child, port };
+    let nginx = Nginx { master, port };
     crate::helpers::eventually(WITHIN, "nginx listens", || async move {
         tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
     })

@@ -253,16 +253,7 @@ async fn the_purge_leaves_nothing_that_leads_back_to_the_person_and_keeps_the_ot
     app.ban_with(&ayse.user, dave.user.id, json!({ "reason": "spam", "note": "by ayse" })).await;
     let appeal = json!({ "phone": dave.phone, "password": PASSWORD, "text": "haksızlık" });
     assert_eq!(app.post_json("/v1/ban/appeal", &appeal).await.status(), StatusCode::CREATED);
-    let appeals: Value = app
-        .client
-        .get(app.url("/v1/admin/appeals"))
-        .bearer_auth(&ayse.user.access)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, appeals) = app.get_json("/v1/admin/appeals", &ayse.user.access).await;
     let decide = format!("/v1/admin/appeals/{}/decision", appeals["appeals"][0]["id"]);
     let rejection = json!({ "decision": "reject", "note": "hayır" });
     let decided = app.post(&decide).bearer_auth(&ayse.user.access).json(&rejection).send().await.unwrap();
@@ -331,8 +322,7 @@ async fn the_purge_leaves_nothing_that_leads_back_to_the_person_and_keeps_the_ot
 
     // Burak's export still lists the match and his report, the other side by the tombstone's handle. (A month on,
     // the sessions of Burak and Carol have lapsed unused: their apps sign in again.)
-    let export = app.client.get(app.url("/v1/me/export")).bearer_auth(app.sign_in(&burak.user).await).send().await;
-    let doc: Value = export.unwrap().json().await.unwrap();
+    let (_, doc) = app.get_json("/v1/me/export", &app.sign_in(&burak.user).await).await;
     assert_eq!(doc["matches"][0]["id"], match_id.get());
     assert_eq!(doc["matches"][0]["peer"], handle.as_str());
     assert_eq!(doc["reports"][0]["reported"], handle.as_str());

@@ -228,9 +228,9 @@ async fn export(app: &TestApp, user: &TestUser) -> Value {
     // One export per minute per user: the test clock moves past the cooldown first.
     app.clock.advance(TimeDelta::minutes(2));
     let access = app.access_token(user).await;
-    let response = app.client.get(app.url("/v1/me/export")).bearer_auth(access).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    response.json().await.unwrap()
+    let (status, export) = app.get_json("/v1/me/export", &access).await;
+    assert_eq!(status, StatusCode::OK);
+    export
 }
 
 /// The restriction through the elected cluster matchmaker: the seekers' countries travel in their queue entries in

@@ -20,10 +20,9 @@ on_both_stores!(
 
 /// The report queue's users, as `moderator` reads it.
 async fn queue(app: &TestApp, moderator: &TestUser) -> Vec<Value> {
-    let url = app.url("/v1/admin/reports?limit=100");
-    let answer = app.client.get(url).bearer_auth(app.access_token(moderator).await).send().await.unwrap();
-    assert_eq!(answer.status(), StatusCode::OK);
-    answer.json::<Value>().await.unwrap()["users"].as_array().unwrap().clone()
+    let (status, answer) = app.get_json("/v1/admin/reports?limit=100", &app.access_token(moderator).await).await;
+    assert_eq!(status, StatusCode::OK);
+    answer["users"].as_array().unwrap().clone()
 }
 
 /// The open reports about `user` in the queue (none when they are not in it).
@@ -107,8 +106,7 @@ async fn evidence_for_a_decided_report_reopens_it_and_the_decision_stands_until_
     assert_eq!(reports[0]["previous_resolution"], "dismissed");
     assert_eq!(reports[0]["evidence"][0]["text"], "defol");
     let audit = format!("/v1/admin/audit?action=report.reopened&target={}", reported.id);
-    let trail = app.client.get(app.url(&audit)).bearer_auth(app.access_token(&moderator).await).send().await.unwrap();
-    let trail: Value = trail.json().await.unwrap();
+    let (_, trail) = app.get_json(&audit, &app.access_token(&moderator).await).await;
     let entries = trail["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{trail}");
     let details = &entries[0]["details"];

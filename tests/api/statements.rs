@@ -38,8 +38,7 @@ async fn exported_statements(app: &TestApp, user: &TestUser) -> Vec<Value> {
     let login = app.post_json("/v1/auth/login", &json!({ "phone": user.phone, "password": PASSWORD })).await;
     let login: Value = login.json().await.unwrap();
     let access = login["tokens"]["access_token"].as_str().expect("signed in").to_owned();
-    let export = app.client.get(app.url("/v1/me/export")).bearer_auth(access).send().await.unwrap();
-    let export: Value = export.json().await.unwrap();
+    let (_, export) = app.get_json("/v1/me/export", &access).await;
     export["statements"].as_array().unwrap().clone()
 }
 

@@ -58,9 +58,7 @@ pub(crate) fn no_quarantine(c: &mut tanis::config::Config) {
 }
 
 async fn review_of(app: &TestApp, moderator: &TestUser, user: &TestUser) -> Value {
-    let url = app.url("/v1/admin/reports?limit=100");
-    let queue: Value =
-        app.client.get(url).bearer_auth(app.access_token(moderator).await).send().await.unwrap().json().await.unwrap();
+    let (_, queue) = app.get_json("/v1/admin/reports?limit=100", &app.access_token(moderator).await).await;
     let entry = queue["users"].as_array().unwrap().iter().find(|u| u["user_id"] == user.id.get()).cloned();
     entry.expect("the user is in the report queue")["review"].clone()
 }
@@ -302,8 +300,7 @@ async fn new_accounts_may_skip_only_so_often(backend: Backend) {
 
 /// Whom `user` blocks, by handle, as `GET /v1/blocks` lists them.
 async fn blocked_by(app: &TestApp, user: &TestUser) -> Vec<String> {
-    let listed = app.client.get(app.url("/v1/blocks")).bearer_auth(app.access_token(user).await).send().await;
-    let listed: Value = listed.unwrap().json().await.unwrap();
+    let (_, listed) = app.get_json("/v1/blocks", &app.access_token(user).await).await;
     listed.as_array().unwrap().iter().map(|b| b["handle"].as_str().unwrap().to_owned()).collect()
 }
 

@@ -22,8 +22,8 @@ const STEP: std::time::Duration = std::time::Duration::from_secs(5);
 /// A TURN client of the app's embedded relay over UDP, signed in with the credentials a video client is given.
 async fn turn_client(app: &TestApp) -> (Client, SocketAddr) {
     let user = app.user("kamera").await;
-    let answer = app.client.get(app.url("/v1/rtc/ice-servers")).bearer_auth(app.access_token(&user).await).send().await;
-    let rtc: RtcConfig = answer.unwrap().json().await.unwrap();
+    let (_, answer) = app.get_json("/v1/rtc/ice-servers", &app.access_token(&user).await).await;
+    let rtc: RtcConfig = serde_json::from_value(answer).unwrap();
     let server = &rtc.ice_servers[0];
     // turn:127.0.0.1:PORT?transport=udp
     let address = server.urls[0].strip_prefix("turn:").unwrap().split('?').next().unwrap().to_owned();

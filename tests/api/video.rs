@@ -159,10 +159,9 @@ async fn signalling_is_stripped_of_addresses_limited_and_only_between_video_part
 async fn ice_servers_carry_ephemeral_turn_credentials_without_the_account(backend: Backend) {
     let app = spawn_app(backend).await;
     let user = app.user("kamera").await;
-    let response =
-        app.client.get(app.url("/v1/rtc/ice-servers")).bearer_auth(app.access_token(&user).await).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::OK);
-    let rtc: RtcConfig = response.json().await.unwrap();
+    let (status, answer) = app.get_json("/v1/rtc/ice-servers", &app.access_token(&user).await).await;
+    assert_eq!(status, StatusCode::OK);
+    let rtc: RtcConfig = serde_json::from_value(answer).unwrap();
     assert_eq!((rtc.ice_transport_policy.as_str(), rtc.ttl_secs), ("relay", 600));
     let server = &rtc.ice_servers[0];
     assert!(server.urls[0].starts_with("turn:127.0.0.1:"), "{:?}", server.urls);
@@ -173,16 +172,8 @@ async fn ice_servers_carry_ephemeral_turn_credentials_without_the_account(backen
         reference.len() == 16 && reference.chars().all(|c| c.is_ascii_hexdigit()),
         "an opaque reference: {reference}"
     );
-    let again: RtcConfig = app
-        .client
-        .get(app.url("/v1/rtc/ice-servers"))
-        .bearer_auth(app.access_token(&user).await)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, again) = app.get_json("/v1/rtc/ice-servers", &app.access_token(&user).await).await;
+    let again: RtcConfig = serde_json::from_value(again).unwrap();
     let other = again.ice_servers[0].username.clone().unwrap();
     assert_ne!(
         other.split_once(':').unwrap().1,
