@@ -75,7 +75,10 @@ for (const alias of exported) {
     if (docOf(symbol)) out.push(docOf(symbol), '');
   }
 }
-const page = `${out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+// tsc prints a type from another module as import("<absolute path>/src/x"): relative to src/, so the page is the
+// same in every checkout.
+const srcDir = new URL('../src/', import.meta.url).pathname;
+const page = `${out.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`.replaceAll(`import("${srcDir}`, 'import("./');
 
 if (process.argv.includes('--check')) {
   let committed = '';
