@@ -8,7 +8,7 @@
 # from Docker's packages), or DOCKER_BUILDKIT=1 on older engines. docker-compose 1.29 builds through the
 # docker CLI, so the same holds for `docker-compose build`.
 #
-# Configuration comes from TANIS_* environment variables (src/config.rs; unknown keys are refused).
+# Configuration comes from TANIS_* environment variables (src/config/; unknown keys are refused).
 
 # --- Build -------------------------------------------------------------------------------------------------
 

@@ -1,6 +1,6 @@
 //! The development sender: the code goes to the server's log instead of a phone, so `tanis serve` with no
 //! configuration can register and verify accounts. The line names the account and the purpose and shows the
-//! phone's last two digits at most, never the number. Production refuses this sender (src/config.rs): whoever
+//! phone's last two digits at most, never the number. Production refuses this sender (src/config/mod.rs): whoever
 //! reads the log could sign in as anyone.
 
 use super::{CodeSms, Sending, SmsSender};

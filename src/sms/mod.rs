@@ -3,7 +3,7 @@
 //!
 //! - [`http`]: an SMS provider's HTTP API in Twilio's Messages format, which most providers also accept;
 //! - [`log`]: the development sender, which writes the code to the server's log so that the zero-setup
-//!   `tanis serve` works without a provider. Production refuses it (src/config.rs).
+//!   `tanis serve` works without a provider. Production refuses it (src/config/mod.rs).
 //!
 //! This module owns the wire and the text; when and to whom a code goes, and the limits on it, are `accounts`'.
 //! A phone number reaches this module only to be handed to the provider: no log line and no error here carries

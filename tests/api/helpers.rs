@@ -169,7 +169,7 @@ fn cluster_config(c: &mut Config, redis_url: &str, namespace: &str) {
 }
 
 /// The secrets every node of a test cluster shares: each node has a data directory of its own, so generated ones
-/// would differ, and a node that may be shared refuses them (src/config.rs).
+/// would differ, and a node that may be shared refuses them (src/config/mod.rs).
 pub fn shared_secrets(c: &mut Config) {
     c.auth.jwt_secret = Some("a-cluster-test-signing-secret-of-enough-length".into());
     c.video.turn_secret = Some("a-cluster-test-turn-secret-of-enough-length".into());
