@@ -52,7 +52,7 @@ export class App {
     this.api.addEventListener('signedout', () => this.signedOut());
     this.socket.addEventListener('frame', (e) => this.onFrame(e.detail).catch((err) => console.error(err)));
     this.socket.addEventListener('state', (e) => this.onSocketState(e.detail));
-    if (!(await this.api.load().catch(() => false))) return this.show('auth');
+    if (!this.api.signedIn) return this.show('auth');
     try {
       await this.loadMe();
     } catch (e) {

@@ -98,8 +98,6 @@ static ASSETS: &[Asset] = &[
     asset!("views/lobby.js", JS),
     asset!("views/panel.js", JS),
     asset!("views/profile.js", JS),
-    sdk_asset!("api.js", JS),
-    sdk_asset!("storage.js", JS),
     sdk_asset!("connection.js", JS),
     sdk_asset!("policy.js", JS),
     sdk_asset!("errors.js", JS),

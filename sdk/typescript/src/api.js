@@ -31,10 +31,8 @@ export class Api {
    *   token is asked for within its margin, or refused
    * @param {(code: string) => void} [deps.onRefused] the session is over (a refused refresh), after the tokens
    *   are forgotten; default: emit `reauthenticate`
-   * @param {(name: string, task: () => Promise<void>) => Promise<unknown>} [deps.lock] runs a refresh under a lock
-   *   shared with every other client on the same storage (browser tabs: Web Locks)
    */
-  constructor({ baseUrl, fetch, storage, now, events, prefix, refreshAhead = true, onRefused, lock }) {
+  constructor({ baseUrl, fetch, storage, now, events, prefix, refreshAhead = true, onRefused }) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.fetch = fetch;
     this.storage = storage;
@@ -49,8 +47,6 @@ export class Api {
     this.timer = undefined;
     this.stopped = !refreshAhead;
     this.onRefused = onRefused ?? ((code) => events.emit('reauthenticate', { code }));
-    this.lock = lock ?? ((_name, task) => task());
-    this.lockName = `${prefix}refresh`;
   }
 
   /** Reads the stored token pair (an app restart) and schedules its refresh. */
@@ -107,36 +103,25 @@ export class Api {
     return this.tokens?.access_token ?? null;
   }
 
-  /** When the access token should be refreshed (ms since the epoch): before the earlier of its `exp` and `access_token_expires_at`. */
+  /** When the access token should be refreshed (ms since the epoch). */
   refreshDue() {
     const t = this.tokens;
     if (!t) return Infinity;
     const claims = jwtClaims(t.access_token);
-    const stated = Date.parse(t.access_token_expires_at);
-    const jwtExp = claims?.exp ? claims.exp * 1000 : stated;
-    // The margin follows the token's whole lifetime; the earlier of the two stated expiries is the one kept.
-    const exp = Number.isNaN(stated) ? jwtExp : Math.min(jwtExp, stated);
-    const iat = claims?.iat ? claims.iat * 1000 : jwtExp - 15 * 60_000;
-    return exp - refreshMargin(jwtExp - iat);
+    const exp = claims?.exp ? claims.exp * 1000 : Date.parse(t.access_token_expires_at);
+    const iat = claims?.iat ? claims.iat * 1000 : exp - 15 * 60_000;
+    return exp - refreshMargin(exp - iat);
   }
 
   /**
    * Rotates the token pair. A refusal (401: the session was signed out, the refresh token expired or was
    * reused) ends the session: the tokens are forgotten and `reauthenticate` is emitted. Other failures (network)
-   * keep the tokens and throw. The refresh runs under `lock`, and first reads the storage: a pair another client
-   * on the same storage (another tab) rotated meanwhile is adopted, never refreshed again (a reused refresh token
-   * signs every session out).
+   * keep the tokens and throw.
    */
   refresh() {
     const stale = this.tokens?.refresh_token;
     if (!stale) return Promise.reject(new TanisError('signed_out', 'not signed in'));
-    this.refreshing ??= this.lock(this.lockName, async () => {
-      const stored = decode(await this.storage.get(this.key));
-      if (stored?.access_token && stored?.refresh_token && stored.refresh_token !== stale && this.tokens?.refresh_token === stale) {
-        this.tokens = stored;
-        this.schedule();
-        return;
-      }
+    this.refreshing ??= (async () => {
       try {
         const tokens = await this.call('POST', '/v1/auth/refresh', { refresh_token: stale }, { auth: false });
         // A sign-out while the request was out wins.
@@ -149,7 +134,7 @@ export class Api {
         }
         throw e;
       }
-    }).then(() => {}).finally(() => (this.refreshing = null));
+    })().finally(() => (this.refreshing = null));
     return this.refreshing;
   }
 

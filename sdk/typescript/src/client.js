@@ -28,9 +28,6 @@ import { MemoryStorage, decode, encode } from './storage.js';
  * @property {string} [storagePrefix] prefix of every storage key; default `tanis.`
  * @property {import('./connection.js').ConnectionOptions} [connection] heartbeat and backoff tuning
  * @property {boolean} [refreshAhead] refresh the access token on a timer before it expires (default true)
- * @property {(name: string, task: () => Promise<void>) => Promise<unknown>} [lock] a lock shared by every client on
- *   the same storage, held around a token refresh: in a browser, `(name, task) => navigator.locks.request(name, task)`,
- *   so that two tabs never rotate the same refresh token (a reused one signs every session out)
  */
 
 /**
@@ -60,7 +57,7 @@ export class Client {
     this.events = new Emitter();
     if (options.onEvent) this.events.on('*', ({ name, detail }) => options.onEvent?.(name, detail));
     this.api = new Api({
-      baseUrl, fetch, storage, now, events: this.events, prefix: this.prefix, refreshAhead: options.refreshAhead, lock: options.lock,
+      baseUrl, fetch, storage, now, events: this.events, prefix: this.prefix, refreshAhead: options.refreshAhead,
       // The session is over: the socket closes for good first, so that a listener sees the state `closed`.
       onRefused: (code) => {
         this.connection.stop();
