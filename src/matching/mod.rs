@@ -207,8 +207,9 @@ impl<P: Pairing> Task<P> {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
         let mut commands = Vec::with_capacity(BATCH);
         loop {
-            if self.queue.is_empty() {
-                self.next_sweep = None;
+            if self.queue.is_empty() && self.next_sweep.take().is_some() {
+                // Nobody waits: the queue is as swept as it can be at this time (whoever waits for a sweep sees it).
+                self.sweeps.done(self.clock.now());
             }
             let mut pairs = Vec::new();
             let mut swept = None;
@@ -258,10 +259,13 @@ impl<P: Pairing> Task<P> {
             self.pairing.queued(&seeker, false);
             return;
         }
-        // Armed before the answer: a test that moves its clock once told `match.queued` wakes this sweep.
+        // The time it arrived, read before the answer: a test that moves its clock once told `match.queued` must
+        // not have the newcomer placed at the later time (its fallback already over), which would pair it with no
+        // sweep at that time for the test to see. Armed before the answer too, so that move wakes the sweep.
+        let now = self.clock.now();
         self.arm_sweep();
         self.pairing.queued(&seeker, true);
-        self.place(seeker, pairs);
+        self.place_at(seeker, pairs, now);
     }
 
     /// Starts the wait for the next sweep unless one is under way.
@@ -274,6 +278,11 @@ impl<P: Pairing> Task<P> {
     /// Pairs `seeker` with the best waiting partner (the pair joins `pairs`), or leaves it waiting.
     fn place(&mut self, seeker: Seeker, pairs: &mut Vec<(Seeker, Seeker)>) {
         let now = self.clock.now();
+        self.place_at(seeker, pairs, now);
+    }
+
+    /// [`Self::place`] as of `now`.
+    fn place_at(&mut self, seeker: Seeker, pairs: &mut Vec<(Seeker, Seeker)>, now: DateTime<Utc>) {
         match pick_partner(&seeker.candidate, self.queue.iter().map(|s| &s.candidate), now, self.policy) {
             Some(index) => pairs.push((self.queue.remove(index), seeker)),
             None => self.enqueue(seeker),

@@ -17,6 +17,7 @@ on_both_stores!(
     a_bom_a_nul_control_characters_and_a_longest_text_of_quotes_each_reveal_and_reach_the_moderator_exactly,
     a_reveal_whose_bytes_are_not_base64_or_not_utf8_or_too_long_is_refused_and_stores_nothing,
     twenty_reveals_of_maximum_length_messages_fit_one_report_under_the_default_frame_limit,
+    the_25th_newest_message_still_reveals_and_verifies,
 );
 
 /// The XChaCha20-Poly1305 tag the E2E scheme appends (docs/protocol.md, section 9).
@@ -137,4 +138,20 @@ async fn twenty_reveals_of_maximum_length_messages_fit_one_report_under_the_defa
     assert_eq!(answer(&mut sa).await, ServerFrame::Ok { id: Some("report".into()) });
     let shown = evidence_texts(&app, &b).await;
     assert_eq!(shown.into_iter().map(|(_, text)| text).collect::<Vec<_>>(), texts);
+}
+
+/// A client keeps every message it was shown for a report, not only the newest ones (the web client's picker once
+/// offered the 20 newest): the Rust client reveals the 25th-newest of 25 and the server verifies it.
+async fn the_25th_newest_message_still_reveals_and_verifies(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("eskiyi_soran").await, app.user("cok_yazan").await);
+    let (mut sa, mut chat_a, mut sb, mut chat_b) = app.pair(&a, &b, MatchKind::Text).await;
+    let texts: Vec<String> = (1..=25).map(|i| format!("ileti {i}")).collect();
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let seqs = said((&mut sa, &mut chat_a), (&mut sb, &mut chat_b), &refs).await;
+
+    let frame = chat_a.report(ReportReason::Harassment, None, &[seqs[0]]).unwrap();
+    sa.send(&frame).await.unwrap();
+    assert_eq!(answer(&mut sa).await, ServerFrame::Ok { id: Some("report".into()) });
+    assert_eq!(evidence_texts(&app, &b).await, vec![(seqs[0].0, "ileti 1".to_owned())]);
 }

@@ -103,8 +103,11 @@ async fn a_premium_waiter_restricted_to_their_country_is_never_given_a_foreign_n
     let (german, turkish) = (app.user_with_phone(&german_phone(2), "almanca").await, app.user("turkce").await);
 
     let mut s_picky = queued(&app, &picky, text().region(Region::Country)).await;
-    // The German newcomer asks for nothing, but the one waiting does: it waits too.
-    let mut s_german = queued(&app, &german, text()).await;
+    // The German newcomer asks for nothing the premium one lacks, but the one waiting does: it waits too. Its wish
+    // for nearby partners is what keeps the matchmaker sweeping the queue as time passes (a country restriction
+    // alone would give it nothing to sweep for), so a restriction that lapsed with waiting would pair them here.
+    place(&app, &german, ANKARA).await;
+    let mut s_german = queued(&app, &german, text().nearby(true)).await;
     // Three hours of both waiting, swept over by the matchmaker: the restriction never lapses.
     app.advance_and_sweep(TimeDelta::hours(3)).await;
     // A Turkish newcomer gets the longest waiter, the premium one.

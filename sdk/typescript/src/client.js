@@ -26,6 +26,8 @@ import { MemoryStorage, decode, encode } from './storage.js';
  * @property {() => number} [now] the clock, ms since the epoch; default Date.now
  * @property {(name: string, detail: any) => void} [onEvent] called with every event (also `client.on`)
  * @property {string} [storagePrefix] prefix of every storage key; default `tanis.`
+ * @property {number} [reportWindowDays] how far back a report can reveal messages: the server's
+ *   `jobs.report_window_days` (default 30); older ones are not offered (the server no longer verifies them)
  * @property {import('./connection.js').ConnectionOptions} [connection] heartbeat and backoff tuning
  * @property {boolean} [refreshAhead] refresh the access token on a timer before it expires (default true)
  */
@@ -53,6 +55,7 @@ export class Client {
     this.storage = storage;
     this.now = now;
     this.prefix = options.storagePrefix ?? 'tanis.';
+    this.reportWindowDays = options.reportWindowDays ?? 30;
     /** Every event of the SDK; `client.on(name, fn)` subscribes. */
     this.events = new Emitter();
     if (options.onEvent) this.events.on('*', ({ name, detail }) => options.onEvent?.(name, detail));
@@ -415,7 +418,12 @@ export class Client {
    * @param {number} [matchId]
    */
   revealable(matchId) {
-    return franking.revealable(/** @type {any[]} */ (this.conversation(matchId).messages));
+    return franking.revealable(/** @type {any[]} */ (this.conversation(matchId).messages), this.reportWindow());
+  }
+
+  /** The report window as `revealable` takes it: the server's `jobs.report_window_days`, by default 30. */
+  reportWindow() {
+    return { now: this.now(), ms: this.reportWindowDays * 24 * 3600 * 1000 };
   }
 
   /**
@@ -428,7 +436,7 @@ export class Client {
   async report(matchId, reason, { details, seqs } = {}) {
     const c = this.conversation(matchId);
     const held = /** @type {any[]} */ (c.messages);
-    const picked = seqs ?? franking.revealable(held).slice(0, franking.MAX_EVIDENCE).map((m) => /** @type {number} */ (m.seq));
+    const picked = seqs ?? franking.revealable(held, this.reportWindow()).slice(0, franking.MAX_EVIDENCE).map((m) => /** @type {number} */ (m.seq));
     /** @type {any} */
     const frame = { type: 'report', match_id: c.id, reason_code: reason, evidence: franking.evidence(held, picked) };
     if (details) frame.details = details;

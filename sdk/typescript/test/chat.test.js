@@ -74,3 +74,30 @@ test('a report whose evidence is altered is refused and nothing is stored', asyn
   message.text_utf8 = Buffer.from('something else').toString('base64');
   await assert.rejects(reporter.report(r.id, 'harassment'), (e) => e.code === 'evidence_forged');
 });
+
+/** The longest text a message carries under the server's default max_message_bytes (16 KiB): less key and tag. */
+const LONGEST_TEXT = 16 * 1024 - 32 - 16;
+
+test('a BOM, a NUL, 5 000 control characters and a longest text of quotes each reach the moderator exactly as sent', async () => {
+  const reporter = await person('sdkzorokur');
+  const sender = await person('sdkzoryazar');
+  const [r] = await match(reporter, sender);
+  const texts = ['\uFEFFmerhaba, ben buradayım', 'önce\u0000sonra\u0000', '\u0001'.repeat(5000), '"'.repeat(LONGEST_TEXT)];
+  const heard = receives(reporter, texts);
+  for (const text of texts) await sender.send(text);
+  assert.deepEqual((await heard).map((message) => message.text), texts, 'each shown exactly as sent');
+  // One report each, so that each reveal stands on its own (a report of all four is one frame too).
+  for (const message of reporter.revealable(r.id)) {
+    assert.equal(await reporter.report(r.id, 'harassment', { seqs: [message.seq] }), 1);
+  }
+
+  if (needsAdmin) return;
+  const token = await adminToken();
+  const queue = await api('GET', '/v1/admin/reports?limit=100', { token });
+  assert.equal(queue.status, 200, JSON.stringify(queue.body));
+  const user = queue.body.users.find((u) => u.handle === sender.handle);
+  assert.ok(user, `the sender ${sender.handle} is in the report queue`);
+  const evidence = user.reports.flatMap((report) => report.evidence).sort((a, b) => a.seq - b.seq);
+  assert.deepEqual(evidence.map((e) => e.verdict), ['verified', 'verified', 'verified', 'verified']);
+  assert.ok(evidence.every((e, i) => e.text === texts[i]), 'the moderator reads exactly the bytes sent');
+});

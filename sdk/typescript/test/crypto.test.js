@@ -277,6 +277,14 @@ test("a report offers every verified message of the peer's, newest first, and re
   ]);
   assert.equal(franking.evidence(messages, offered.map((m) => m.seq)).length, franking.MAX_EVIDENCE, 'the cap is on what is sent');
   // A message kept before its bytes were: its text's UTF-8.
+  // Past the report window the server no longer verifies a message: it is not offered.
+  const day = 24 * 3600 * 1000;
+  const dated = [
+    { seq: 1, mine: false, text: 'eski', franking_key: 'k1', at: 0 },
+    { seq: 2, mine: false, text: 'yeni', franking_key: 'k2', at: 31 * day },
+  ];
+  assert.deepEqual(franking.revealable(dated, { now: 32 * day, ms: 30 * day }).map((m) => m.seq), [2]);
+  assert.deepEqual(franking.revealable(dated, { now: 30 * day, ms: 30 * day }).map((m) => m.seq), [2, 1]);
   const legacy = [{ seq: 7, mine: false, text: 'eski ğ', franking_key: 'k7' }];
   assert.deepEqual(franking.evidence(legacy, [7]), [{ seq: 7, text_utf8: e2e.toBase64(new TextEncoder().encode('eski ğ')), franking_key: 'k7' }]);
 });

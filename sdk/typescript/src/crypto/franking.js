@@ -71,13 +71,18 @@ export function unfrank(payload, commitmentB64) {
 
 /**
  * What a report can offer to reveal: every verified message of the peer's the client still holds, newest first.
- * The cap of MAX_EVIDENCE is on what is picked (the picker, and `evidence`), not on what can be reached.
- * @template {{seq: number, mine?: boolean, franking_key?: string|null, text?: string|null}} M
+ * The cap of MAX_EVIDENCE is on what is picked (the picker, and `evidence`), not on what can be reached. With a
+ * `window`, a message sent (`at`, ms) before `window.now - window.ms` is left out: the server has cleared its
+ * commitment (the report window, `jobs.report_window_days`) and would refuse the whole report as
+ * `evidence_expired`.
+ * @template {{seq: number, mine?: boolean, franking_key?: string|null, text?: string|null, at?: number}} M
  * @param {M[]} messages
+ * @param {{now: number, ms: number}} [window]
  * @returns {M[]}
  */
-export function revealable(messages) {
-  return messages.filter((m) => !m.mine && m.franking_key && m.text != null)
+export function revealable(messages, window) {
+  const since = window ? window.now - window.ms : -Infinity;
+  return messages.filter((m) => !m.mine && m.franking_key && m.text != null && !((m.at ?? Infinity) < since))
     .sort((a, b) => b.seq - a.seq);
 }
 

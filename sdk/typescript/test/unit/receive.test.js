@@ -50,7 +50,7 @@ async function matched() {
   const resume = socket.sent.find((f) => f.type === 'resume');
   socket.deliver({ type: 'resume.done', id: resume.id, match_id: 7, last_seq: 0 });
   const session = establish(peer, toBase64(mine.publicKey), 7, false);
-  return { client, socket, session };
+  return { client, socket, session, mine };
 }
 
 /** The `msg` frame the server relays for a message the peer sealed. */
@@ -95,4 +95,40 @@ test('a message whose commitment does not open, or that does not decrypt, is nev
   const held = client.conversation(7).messages;
   assert.ok(held.filter((m) => m.seq !== 4).every((m) => m.text === null && !m.franking_key), 'nothing of them is kept as text or revealable');
   assert.deepEqual(client.revealable(7).map((m) => m.seq), [4]);
+});
+
+test('a contact\'s new key: the old session opens until a message opens under the new one; the key in use again changes nothing; a key the contact had before is refused', async () => {
+  const { client, socket, session, mine } = await matched();
+  const shown = [];
+  const undecryptable = [];
+  const changes = [];
+  const refused = [];
+  client.on('message', ({ message }) => shown.push(message.text));
+  client.on('undecryptable', ({ seq }) => undecryptable.push(seq));
+  client.on('safetyNumberChanged', ({ by }) => changes.push(by));
+  client.on('keyRefused', ({ reason }) => refused.push(reason));
+  const oldKey = client.conversation(7).record.peer_public_key;
+  const renewed = generateIdentity();
+  const newKey = toBase64(renewed.publicKey);
+  socket.deliver({ type: 'contact.key', match_id: 7, peer_public_key: newKey });
+  assert.deepEqual(changes, ['theirs']);
+  const fresh = establish(renewed, toBase64(mine.publicKey), 7, false);
+
+  // Sealed before the peer's change reached it: opens under the previous session.
+  socket.deliver(msg(session, 1, 'eski anahtarla'));
+  socket.deliver(msg(fresh, 2, 'yeni anahtarla'));
+  // Once a message opened under the new key, nothing sealed under the old one can follow.
+  socket.deliver(msg(session, 3, 'eskiyle yine'));
+  assert.deepEqual(shown, ['eski anahtarla', 'yeni anahtarla']);
+  assert.deepEqual(undecryptable, [3]);
+
+  // The server announcing the key in use again changes nothing; announcing the old one back is refused, so an
+  // old session cannot come back with fresh counters.
+  socket.deliver({ type: 'contact.key', match_id: 7, peer_public_key: newKey });
+  socket.deliver({ type: 'contact.key', match_id: 7, peer_public_key: oldKey });
+  assert.deepEqual(changes, ['theirs']);
+  assert.deepEqual(refused, ['replayed']);
+  assert.equal(client.conversation(7).record.peer_public_key, newKey);
+  socket.deliver(msg(fresh, 4, 'hâlâ yeni'));
+  assert.deepEqual(shown, ['eski anahtarla', 'yeni anahtarla', 'hâlâ yeni']);
 });
