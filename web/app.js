@@ -202,6 +202,8 @@ export class App {
   /** Signs this session out on the server, then forgets it here. */
   async signOut() {
     this.banned = false;
+    // Stopped on purpose first: the socket's close must not read as a session the server refused.
+    this.socket.stop();
     await this.client.logout().catch(() => {});
     await this.signedOut();
   }
@@ -214,7 +216,7 @@ export class App {
 
   async signedOut() {
     // A ban revokes the tokens: the ban screen stays until the user signs out themself.
-    if (this.banned || this.state.screen === 'auth') return;
+    if (this.banned) return;
     this.socket.stop();
     this.matches.reset();
     this.contacts.reset();
