@@ -1,11 +1,11 @@
 // The SDK reports what happens to a conversation as Client events carrying its `matchId`; a view wants DOM events
 // from the one conversation it shows. This turns the first into the second: `change` (the transcript, a mark, the
-// end, a key: anything to render again), `typing`, and `rekeyed` (the safety number or the key on this device).
-// The page's own changes to a conversation (a proposal, a notice acknowledged) are dispatched here too.
+// end: anything to render again) and `typing`. The page's own changes to a conversation are dispatched here too:
+// a proposal, a notice noted or acknowledged, and `rekeyed` (the safety number or the key on this device), which
+// contacts.js sends once it has noted who changed the key.
 
-// `contactEnded` is contacts.js's to dispatch: it first notes who ended it.
+// `contactEnded`, `safetyNumberChanged` and `takenOver` are contacts.js's to dispatch: it first notes who did it.
 const CHANGE = ['message', 'undecryptable', 'sent', 'delivered', 'failed', 'ended', 'contactAdded', 'keyRefused'];
-const REKEYED = ['safetyNumberChanged', 'takenOver'];
 
 export class Changes {
   /** @param {import('./sdk/client.js').Client} client */
@@ -13,12 +13,6 @@ export class Changes {
     /** @type {Map<number, EventTarget>} */
     this.targets = new Map();
     for (const name of CHANGE) client.on(name, ({ matchId }) => this.dispatch(matchId, 'change'));
-    for (const name of REKEYED) {
-      client.on(name, ({ matchId }) => {
-        this.dispatch(matchId, 'rekeyed');
-        this.dispatch(matchId, 'change');
-      });
-    }
     client.on('typing', ({ matchId }) => this.dispatch(matchId, 'typing'));
   }
 

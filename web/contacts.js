@@ -101,7 +101,9 @@ export class Contacts {
 
   keyChanged(matchId, by) {
     const c = this.client.conversations.get(matchId);
-    if (c) this.note(c, { key_changed: by });
+    if (!c) return;
+    this.note(c, { key_changed: by });
+    this.app.changes.dispatch(matchId, 'rekeyed');
   }
 
   /** Another session of this person's took the conversation over: said at once, never silent. */
@@ -110,6 +112,7 @@ export class Contacts {
     if (!c) return;
     toast(t('contacts.keyElsewhere', { peer: c.record.peer }), 'error');
     this.note(c, { key_changed: 'elsewhere' });
+    this.app.changes.dispatch(matchId, 'rekeyed');
   }
 
   /** "Use this device": a fresh key pair, published with `contact.key`; the old device reads nothing new. */

@@ -34,7 +34,8 @@ test('a match the old page stored goes on after the upgrade: signed in, history,
   // Still signed in (the tokens were carried over), in the same conversation.
   await ada.page.locator('[data-testid=connection][data-state=online]').waitFor();
   await ada.page.locator('[data-screen=chat]').waitFor();
-  // The unsent message leaves as it was sealed and arrives once; what came while away arrives after `iki`.
+  // What came while away arrives after `iki`; then the unsent message leaves as it was sealed (after `resume.done`)
+  // and arrives once.
   await theirs(baris, 'üç, yazıldı ama gitmedi').waitFor();
   await theirs(ada, 'dört, sen yokken').waitFor();
   // The counters went on: new messages open on both sides (a reused counter would be refused as a replay).
@@ -43,7 +44,7 @@ test('a match the old page stored goes on after the upgrade: signed in, history,
   await say(baris, 'altı');
   await theirs(ada, 'altı').waitFor();
 
-  const expected = ['bir', 'iki', 'üç, yazıldı ama gitmedi', 'dört, sen yokken', 'beş, yeni sayfadan', 'altı'];
+  const expected = ['bir', 'iki', 'dört, sen yokken', 'üç, yazıldı ama gitmedi', 'beş, yeni sayfadan', 'altı'];
   for (const p of [ada, baris]) {
     const shown = await transcript(p);
     assert.deepEqual(shown.map((m) => m.text), expected, `${p.handle}'s transcript`);
