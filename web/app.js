@@ -1,17 +1,20 @@
 // The controller: boots the session, puts the screens up, and turns the account's actions (sign-in, language,
-// location, notifications, bans) into REST calls. The match we are in is matches.js's, the people we kept in
-// touch with are contacts.js's; the views only render what they are handed; the protocol rules live in
-// conversation.js (delivery), the SDK's crypto/e2e.js (encryption, served at /app/sdk/), video.js (the call),
-// socket.js and api.js.
+// location, notifications, bans) into REST calls. The protocol is the SDK's Client (sdk/typescript/src/client.js,
+// served at /app/sdk/): tokens, the socket, matching, delivery, encryption, contacts. The match on screen is
+// matches.js's, the people we kept in touch with are contacts.js's, the call is video.js's; the views only render
+// what they are handed.
 
 import { Api } from './api.js';
+import { Changes } from './changes.js';
 import { Contacts } from './contacts.js';
 import { fill, h, toast } from './dom.js';
 import { formatTime, getLang, initLang, setLang, t } from './i18n.js';
 import { vocabulary } from './interests.js';
 import { Matches } from './matches.js';
+import { Client } from './sdk/client.js';
 import { Socket } from './socket.js';
-import * as storage from './storage.js';
+import { clearAll, store } from './storage.js';
+import { upgrade } from './upgrade.js';
 import { remoteCandidates } from './video.js';
 import { renderAccount } from './views/account.js';
 import { renderAuth } from './views/auth.js';
@@ -25,8 +28,17 @@ import { ProfileView } from './views/profile.js';
 
 export class App {
   constructor() {
-    this.api = new Api();
-    this.socket = new Socket({ accessToken: () => this.api.accessToken(), refresh: () => this.api.refresh() });
+    this.client = new Client({
+      baseUrl: location.origin,
+      WebSocket,
+      storage: store,
+      // The tabs share the token pair: one refresh at a time across them (storage.js says why IndexedDB).
+      lock: navigator.locks ? (name, task) => navigator.locks.request(name, task) : undefined,
+    });
+    this.api = new Api(this.client.api, () => this.sessionGone());
+    this.socket = new Socket(this.client);
+    /** Each conversation's events, for its views. */
+    this.changes = new Changes(this.client);
     this.state = this.freshState();
     this.matches = new Matches(this);
     /** The people we kept in touch with, and their conversations. */
@@ -35,24 +47,23 @@ export class App {
     this.chatView = null;
     /** The account screen's interests and languages, kept while it is open so that a draft survives re-renders. */
     this.profileView = null;
-    /** `hello.limits`: the largest message among them. */
-    this.limits = null;
   }
 
   freshState() {
     return {
       screen: 'auth', me: null, balances: null, premium: false, connection: 'offline', unread: 0,
-      notifications: [], claims: [], ad: null, panel: false, ban: null, finding: null,
+      notifications: [], claims: [], ad: null, panel: false, ban: null,
       sessions: null, codeSent: null, contactsUnread: 0,
     };
   }
 
   async boot() {
     initLang();
-    this.api.addEventListener('signedout', () => this.signedOut());
-    this.socket.addEventListener('frame', (e) => this.onFrame(e.detail).catch((err) => console.error(err)));
-    this.socket.addEventListener('state', (e) => this.onSocketState(e.detail));
-    if (!this.api.signedIn) return this.show('auth');
+    this.listen();
+    // What the page before the SDK stored, carried over first (upgrade.js); a failure leaves it for the next load.
+    await upgrade().catch((e) => console.warn('tanis: the stored conversations could not be carried over', e));
+    await this.client.restore();
+    if (!(await this.client.api.load())) return this.show('auth');
     try {
       await this.loadMe();
     } catch (e) {
@@ -68,7 +79,7 @@ export class App {
   }
 
   enter() {
-    this.show('lobby');
+    this.show(this.matches.finding ? 'waiting' : 'lobby');
     this.socket.start();
     this.loadNotifications();
     // The lobby and the chat name interests by their labels; a failure leaves the ids until the next try.
@@ -110,7 +121,7 @@ export class App {
       case 'account':
         return fill(main, renderAccount(s, this.accountActions(), this.profileScreen()));
       case 'waiting':
-        return fill(main, renderWaiting(s.finding ?? { kind: 'text' }, () => this.matches.cancelFind()));
+        return fill(main, renderWaiting(this.matches.finding ?? { kind: 'text' }, () => this.matches.cancelFind()));
       case 'chat':
         return fill(main, this.chatScreen());
       case 'contacts':
@@ -147,14 +158,14 @@ export class App {
     if (this.chatView?.conversation !== c) {
       const m = this.matches;
       const stage = [this.contacts.keepBar(c), call ? renderCall(call, { callAgain: () => call.offer() }) : null];
-      this.chatView = new ChatView(c, {
+      this.chatView = new ChatView(c, this.changes.of(c.id), {
         send: (text) => m.send(text),
-        typing: () => c.typing(),
+        typing: () => this.client.typing(c.id),
         leave: () => m.leave(),
         next: () => m.next(),
         lobby: () => m.toLobby(),
         block: () => m.block(),
-        report: (reason, details, evidence) => m.report(reason, details, evidence),
+        report: (reason, details, seqs) => m.report(reason, details, seqs),
         claim: () => m.claim(),
       }, stage);
     }
@@ -171,7 +182,7 @@ export class App {
 
   async login(phone, password) {
     try {
-      await this.api.login(phone, password);
+      await this.client.login(phone, password);
     } catch (e) {
       if (e.code !== 'account_banned') throw e;
       return this.banDetails(phone, password, e.message);
@@ -180,18 +191,27 @@ export class App {
     this.enter();
   }
 
-  async register(fields) {
-    await this.api.register(fields);
+  async register({ phone, password, alias, birthYear, referralCode, consent }) {
+    await this.client.register({ phone, password, alias, birthYear: Number(birthYear), acceptPrivacyNotice: consent, referralCode });
     await this.loadMe();
     // The server writes notifications in the user's language: start it with the one on screen.
     this.updateMe({ locale: getLang() }, { quiet: true });
     this.enter();
   }
 
-  /** Signs out; the api's `signedout` event does the rest. */
+  /** Signs this session out on the server, then forgets it here. */
   async signOut() {
     this.banned = false;
-    await this.api.logout();
+    // Stopped on purpose first: the socket's close must not read as a session the server refused.
+    this.socket.stop();
+    await this.client.logout().catch(() => {});
+    await this.signedOut();
+  }
+
+  /** The server no longer takes this session (signed out elsewhere, revoked, a refused refresh). */
+  async sessionGone() {
+    await this.client.api.forget();
+    await this.signedOut();
   }
 
   async signedOut() {
@@ -200,11 +220,14 @@ export class App {
     this.socket.stop();
     this.matches.reset();
     this.contacts.reset();
+    this.changes.clear();
     this.chatView = null;
     this.profileView = null;
-    await storage.clearAll().catch(() => {});
     this.state = this.freshState();
     this.show('auth');
+    // Nothing of the person stays in this browser: the SDK's keys, conversations and tokens, and the rest.
+    await this.client.logout().catch(() => {});
+    await clearAll().catch(() => {});
   }
 
   async updateMe(change, { quiet = false } = {}) {
@@ -285,7 +308,7 @@ export class App {
       deleteAccount: async ({ password }) => {
         const { purge_after: purgeAfter } = await this.api.deleteAccount(password);
         toast(t('account.deleted', { date: formatTime(purgeAfter) }));
-        this.api.forget();
+        await this.sessionGone();
       },
     };
   }
@@ -362,35 +385,34 @@ export class App {
 
   onSocketState(state) {
     if (state === 'banned') return this.onBanned();
-    if (state === 'unauthorized') return this.api.forget();
+    if (state === 'unauthorized') return this.sessionGone();
     this.state.connection = { online: 'online', connecting: 'connecting', waiting: 'reconnecting', broken: 'broken' }[state] ?? 'offline';
     this.renderHeader();
   }
 
-  async onFrame(frame) {
-    switch (frame.type) {
-      case 'hello':
-        this.limits = frame.limits;
-        Object.assign(this.state, { balances: frame.balances, premium: frame.premium });
-        if (this.state.me) this.state.me.handle = frame.handle;
-        this.renderHeader();
-        this.contacts.sync().catch((e) => console.error(e));
-        return this.matches.adopt(frame.active_match);
-      case 'resync':
-        this.contacts.sync().catch((e) => console.error(e));
-        return this.matches.adopt(frame.active_match);
-      case 'notification':
-        this.state.notifications.unshift({ ...frame.notification, read: false });
-        this.state.unread++;
-        toast(frame.notification.text);
-        return this.renderHeader();
-      case 'ad':
-        this.state.ad = frame.ad;
-        if (this.state.screen === 'lobby') this.render();
-        return;
-      default:
-        return this.contacts.onFrame(frame) || this.matches.onFrame(frame);
-    }
+  /** The SDK's events the page shows outside a conversation; matches.js and contacts.js take the rest. */
+  listen() {
+    const client = this.client;
+    this.socket.addEventListener('state', (e) => this.onSocketState(e.detail));
+    client.on('hello', (frame) => {
+      Object.assign(this.state, { balances: frame.balances, premium: frame.premium });
+      if (this.state.me) this.state.me.handle = frame.handle;
+      this.renderHeader();
+    });
+    client.on('notification', (notification) => {
+      this.state.notifications.unshift({ ...notification, read: false });
+      this.state.unread++;
+      toast(notification.text);
+      this.renderHeader();
+    });
+    client.on('ad', (ad) => {
+      this.state.ad = ad;
+      if (this.state.screen === 'lobby') this.render();
+    });
+    // The SDK's own failures that the person should hear of; the others (a stray error frame) are its business.
+    client.on('error', (e) => {
+      if (e?.code === 'storage') toast(t('error.storage'), 'error');
+    });
   }
 
   async adClicked(ad) {
@@ -430,12 +452,16 @@ function round2(n) {
 }
 
 const app = new App();
-// For the browser tests (tests/browser) and for curious users. The conversations here hold their private keys
-// as bytes, as this origin's IndexedDB does: any script running in the page could read them either way, so what
-// protects them is that only the server's own scripts run (the CSP of src/api/web.rs), not this object's absence.
+// For the browser tests (tests/browser) and for curious users. The conversations here hold their private keys (as
+// this origin's IndexedDB does, where the SDK keeps them): any script running in the page could read them either
+// way, so what protects them is that only the server's own scripts run (the CSP of src/api/web.rs), not this
+// object's absence.
 window.tanis = {
   app,
   remoteCandidates,
+  get client() {
+    return app.client;
+  },
   get call() {
     return app.matches.call;
   },

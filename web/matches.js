@@ -1,61 +1,46 @@
-// The match lifecycle: asking for a match, keying it (or restoring it after a reload), routing its frames to
-// the conversation and the call, and what the chat screen's buttons do. app.js owns the session and the screens;
-// this module owns "the match we are in", and the protocol rules stay in conversation.js and video.js.
+// The match on screen: what the lobby's and the chat screen's buttons do, and which SDK events put what on screen.
+// The protocol is the SDK's Client (sdk/typescript/src/client.js): the key pair of `match.find`, keying the match
+// or restoring it after a reload, asking again after a reconnect, routing every frame, delivery. This module keeps
+// what only the page has: which conversation the chat screen shows, its video call (video.js), the waiting screen,
+// and the toasts. A match both kept goes to contacts.js.
 
-import { Conversation } from './conversation.js';
 import { toast } from './dom.js';
-import * as e2e from './sdk/crypto/e2e.js';
-import { KEY_LEN as FRANKING_KEY_BYTES } from './sdk/crypto/franking.js';
 import { t } from './i18n.js';
 import { findMode, vocabulary } from './interests.js';
-import * as storage from './storage.js';
 import { Call } from './video.js';
 
-/** The AEAD tag: the largest plaintext is `max_message_bytes` minus this (docs/protocol.md section 7). */
-const TAG_BYTES = 16;
-/** And the plaintext begins with the message's franking key: the text gets what is left. */
-const SEALED_OVERHEAD = TAG_BYTES + FRANKING_KEY_BYTES;
-
 export class Matches {
-  /** @param {import('./app.js').App} app for the socket, the REST client, the state and the screens */
+  /** @param {import('./app.js').App} app for the client, the REST calls, the state and the screens */
   constructor(app) {
     this.app = app;
     /** The match on screen (current or just ended) and its call. */
     this.conversation = null;
     this.call = null;
-    /** While a match is being keyed (async WebCrypto), its frames wait here. */
-    this.keying = null;
-    this.early = [];
+    const client = app.client;
+    client.on('queued', () => client.finding && this.state.screen !== 'chat' && this.app.show('waiting'));
+    client.on('cancelled', () => this.toLobby());
+    client.on('findRefused', (e) => {
+      toast(t(`error.${e.code}`, {}, e.message), 'error');
+      this.toLobby();
+    });
+    client.on('matched', (detail) => this.matched(detail).catch((e) => console.warn('tanis: a match could not be shown', e)));
+    client.on('matchedElsewhere', () => toast(t('chat.otherDevice')));
+    client.on('ended', ({ matchId, reason }) => this.ended(matchId, reason));
+    client.on('rtc', ({ matchId, frame }) => matchId === this.conversation?.id && this.call?.handle(frame));
   }
 
-  get socket() {
-    return this.app.socket;
-  }
-
-  get api() {
-    return this.app.api;
+  get client() {
+    return this.app.client;
   }
 
   get state() {
     return this.app.state;
   }
 
-  /** The frames about matching and the current match (everything but the session's own). */
-  onFrame(frame) {
-    switch (frame.type) {
-      case 'match.queued':
-        if (this.state.finding && this.state.screen !== 'chat') this.app.show('waiting');
-        return;
-      case 'match.cancelled':
-        this.state.finding = null;
-        return this.toLobby();
-      case 'match.found':
-        return this.matched(frame);
-      case 'error':
-        return this.refused(frame);
-      default:
-        if (frame.match_id != null) this.route(frame);
-    }
+  /** What the waiting screen says: the `match.find` the SDK is waiting on (also after a reload). */
+  get finding() {
+    const frame = this.client.finding?.frame;
+    return frame && { kind: frame.kind, nearby: frame.nearby, interests: frame.interests, region: frame.region };
   }
 
   /** Sign-out: forget the match on screen. */
@@ -64,67 +49,44 @@ export class Matches {
     this.conversation = null;
   }
 
-  /** `contact.added`: the match is no longer ours to show; contacts.js carries its conversation on. */
+  /** `contact.added`: the match is no longer ours to show; contacts.js shows its conversation. */
   release(matchId) {
-    const c = this.conversation;
-    if (c?.id !== matchId) return null;
+    if (this.conversation?.id !== matchId) return false;
     this.endCall();
     this.conversation = null;
-    return c;
+    return true;
   }
 
-  route(frame) {
-    if (this.keying === frame.match_id) return void this.early.push(frame);
-    const c = this.conversation;
-    if (!c || c.id !== frame.match_id) return;
-    if (frame.type.startsWith('rtc.')) return void this.call?.handle(frame);
-    c.handle(frame);
-    if (frame.type === 'match.ended') this.endCall();
-  }
+  // --- SDK events -------------------------------------------------------------------------------------------
 
-  refused(frame) {
-    if (frame.id && frame.id === this.state.finding?.id) {
-      this.state.finding = null;
-      storage.clearPendingFind().catch(() => {});
-      toast(t(`error.${frame.code}`, {}, frame.message), 'error');
-      return this.toLobby();
+  /** A new match, or (`restored`) the one we were in before a reload. */
+  async matched({ conversation: c, rtc = null, restored = false, balances }) {
+    if (balances) this.state.balances = balances;
+    // Earlier matches go from this browser; contacts stay (their conversations outlive the match: contacts.js).
+    for (const old of [...this.client.conversations.values()]) {
+      if (old !== c && old.ended && !old.isContact) await this.client.forget(old.id).catch(() => {});
     }
-    if (frame.code === 'not_queued') {
-      this.state.finding = null;
-      return this.toLobby();
-    }
-    if (this.conversation) this.conversation.handle(frame);
-  }
-
-  /** `hello.active_match` / `resync`: continue the match we were in, adopt one we did not know, or note its end. */
-  async adopt(active) {
-    const c = this.conversation;
-    if (active && c?.id === active.match_id) return c.resume();
-    if (c && !c.ended) {
-      // It ended while we were away: say so, and collect what was still stored for it.
-      c.end('gone');
-      this.endCall();
-      if (!active) c.resume();
-    }
-    if (active) {
-      const pending = await storage.loadPendingFind().catch(() => null);
-      await this.open(active, pending?.identity ?? null, { restored: true });
-      return this.conversation?.id === active.match_id && this.conversation.resume();
-    }
-    if (!c) await this.reopenLast();
-    // Waiting when the connection dropped: the queue entry went with the old socket, so queue again.
-    if (this.state.finding) this.sendFind();
-  }
-
-  /** After a reload with no active match: the last conversation, ended while we were away, if it is stored. */
-  async reopenLast() {
-    const records = (await storage.allMatches().catch(() => [])).filter((r) => !r.ended && !r.contact);
-    const last = records.sort((a, b) => b.match_id - a.match_id)[0];
-    if (!last) return;
-    this.conversation = await Conversation.restore(last, this.socket);
-    this.conversation.end('gone');
-    this.conversation.resume();
+    this.endCall();
+    this.conversation = c;
+    this.app.chatView = null;
+    // Without a key the SDK has left the match (protocol section 9.2): the screen says why.
+    if (!c.session) toast(t('chat.keyRefused'), 'error');
+    else if (c.record.kind === 'video') await this.startCall(c, rtc, restored);
+    // The shared interests are shown by their labels (fetched once; the ids stand in if that fails).
+    if (c.record.shared_interests?.length) await vocabulary().catch(() => {});
     this.app.show('chat');
+  }
+
+  ended(matchId, reason) {
+    const c = this.client.conversations.get(matchId);
+    if (!c || c.isContact) return;
+    if (this.conversation?.id === matchId) return this.endCall();
+    // After a reload: the match we were in ended while the page was away. Shown, ended, as it was left.
+    if (!this.conversation && reason === 'gone' && ['lobby', 'waiting'].includes(this.state.screen)) {
+      this.conversation = c;
+      this.app.chatView = null;
+      this.app.show('chat');
+    }
   }
 
   // --- matching ---------------------------------------------------------------------------------------------
@@ -132,102 +94,39 @@ export class Matches {
   /** @param {{nearby?: boolean, interests?: 'off'|'prefer'|'only', region?: string|object}} how the lobby's choices */
   async find(kind, { nearby = false, interests = 'off', region = undefined } = {}) {
     if (this.conversation && !this.conversation.ended) return;
-    let identity;
+    const found = this.client.findMatch({ kind, nearby, interests, region });
+    // On screen before the answer: `match.found` may follow `match.queued` at once.
+    if (this.client.finding) this.app.show('waiting');
     try {
-      identity = e2e.generateIdentity();
-    } catch {
-      return toast(t('error.e2e_unsupported'), 'error');
-    }
-    // Kept on disk until matched: a reload between `match.found` and keying must still find the key.
-    await storage.savePendingFind(identity, kind);
-    this.state.finding = { id: `f${crypto.randomUUID().slice(0, 8)}`, kind, nearby, interests, region, identity };
-    if (!this.sendFind()) {
-      this.state.finding = null;
-      return toast(t('conn.offlineAction'), 'error');
-    }
-    this.app.show('waiting');
-  }
-
-  sendFind() {
-    const f = this.state.finding;
-    const frame = { type: 'match.find', id: f.id, kind: f.kind, public_key: e2e.toBase64(f.identity.publicKey) };
-    if (f.nearby) frame.nearby = true;
-    if (f.interests !== 'off') frame.interests = f.interests;
-    if (f.region) frame.region = f.region;
-    return this.socket.send(frame);
-  }
-
-  cancelFind() {
-    if (!this.socket.send({ type: 'match.cancel', id: 'cancel' })) {
-      this.state.finding = null;
+      await found;
+    } catch (e) {
+      const key = e.code === 'offline' ? 'conn.offlineAction' : e.kind === 'unsupported' ? 'error.e2e_unsupported' : `error.${e.code}`;
+      toast(t(key, {}, e.message), 'error');
       this.toLobby();
     }
   }
 
-  async matched(frame) {
-    if (frame.balances) this.state.balances = frame.balances;
-    // Only the socket that asked holds the key pair (protocol section 2); another tab of ours just says so.
-    const identity = this.state.finding?.identity;
-    this.state.finding = null;
-    if (!identity) return toast(t('chat.otherDevice'));
-    await this.open(frame, identity, { rtc: frame.rtc });
-  }
-
-  /** Keys (or restores) the conversation of `info` and puts it on screen; its early frames follow. */
-  async open(info, identity, { rtc = null, restored = false } = {}) {
-    this.keying = info.match_id;
-    this.state.finding = null;
-    this.early = [];
-    let conversation = null;
+  async cancelFind() {
     try {
-      const saved = await storage.loadMatch(info.match_id);
-      if (saved) {
-        conversation = await Conversation.restore(saved, this.socket);
-        // `hello`/`resync` work these out again from the profiles as they are now.
-        for (const field of ['shared_interests', 'shared_languages']) if (info[field]) conversation.record[field] = info[field];
-      } else if (identity) conversation = await Conversation.create(info, identity, this.socket);
-      await storage.clearPendingFind();
-      // Earlier matches go; contacts stay (their conversations outlive the match: contacts.js).
-      for (const old of await storage.allMatches()) {
-        if (old.match_id !== info.match_id && !old.contact) await storage.deleteMatch(old.match_id);
-      }
+      await this.client.cancelFind();
     } catch (e) {
-      toast(t('error.storage'), 'error');
-      console.error(e);
+      toast(t(`error.${e.code}`, {}, e.message), 'error');
     }
-    this.endCall();
-    this.conversation = conversation;
-    this.app.chatView = null;
-    if (!conversation) {
-      this.keying = null;
-      toast(t('chat.otherDevice'), 'error');
-      return this.toLobby();
-    }
-    if (conversation.keyError) {
-      // A refused key means no chat at all (protocol section 9.2): leave the match.
-      this.socket.send({ type: 'match.leave', id: 'key-refused', match_id: info.match_id });
-    } else if (info.kind === 'video') {
-      await this.startCall(info, rtc, restored);
-    }
-    conversation.addEventListener('storage-error', () => toast(t('error.storage'), 'error'), { once: true });
-    // The shared interests are shown by their labels (fetched once; the ids stand in if that fails).
-    if (conversation.record.shared_interests?.length) await vocabulary().catch(() => {});
-    this.app.show('chat');
-    this.keying = null;
-    for (const frame of this.early.splice(0)) this.route(frame);
+    this.toLobby();
   }
 
-  async startCall(info, rtc, restored) {
+  async startCall(c, rtc, restored) {
     try {
-      rtc ??= await this.api.iceServers();
+      rtc ??= await this.app.api.iceServers();
     } catch {
       return toast(t('call.noServers'), 'error');
     }
-    const call = new Call({ matchId: info.match_id, initiator: info.initiator, rtc, send: (f) => this.socket.send(f) });
+    const { initiator } = c.record;
+    const call = new Call({ matchId: c.id, initiator, rtc, send: (f) => this.client.signal(f) });
     this.call = call;
     call.start()
       // After a reload the other side still holds the dead call: whoever comes back calls again.
-      .then(() => restored && !info.initiator && call.offer())
+      .then(() => restored && !initiator && call.offer())
       .catch(() => toast(t('call.mediaFailed'), 'error'));
   }
 
@@ -237,20 +136,17 @@ export class Matches {
 
   // --- chat actions -----------------------------------------------------------------------------------------
 
-  /** Sends `text` in the match, or in `conversation` (a contact's: contacts.js). */
+  /** Sends `text` in the match, or in `conversation` (a contact's: contacts.js); false when nothing was sent. */
   async send(text, conversation = this.conversation) {
-    const limit = (this.app.limits?.max_message_bytes ?? 16384) - SEALED_OVERHEAD;
-    if (new TextEncoder().encode(text).length > limit) {
-      toast(t('chat.tooLong'), 'error');
-      return false;
-    }
     try {
-      await conversation.send(text);
+      await this.client.send(text, conversation.id);
       return true;
-    } catch {
+    } catch (e) {
       // Never a plaintext fallback: nothing was sent.
-      toast(t('chat.cannotEncrypt'), 'error');
+      toast(t(e.code === 'too_long' ? 'chat.tooLong' : 'chat.cannotEncrypt'), 'error');
       return false;
+    } finally {
+      this.app.changes.dispatch(conversation.id, 'change');
     }
   }
 
@@ -258,10 +154,11 @@ export class Matches {
     const c = this.conversation;
     if (!c || c.ended) return this.toLobby();
     try {
-      await this.socket.request({ type: 'match.leave', match_id: c.id });
+      await this.client.leave(c.id);
     } catch (e) {
-      if (e.code === 'not_in_match') c.end('gone');
-      else toast(t(`error.${e.code}`, {}, e.message), 'error');
+      if (e.code !== 'not_in_match') return toast(t(`error.${e.code}`, {}, e.message), 'error');
+      c.end('gone');
+      this.app.changes.dispatch(c.id, 'change');
     }
   }
 
@@ -280,7 +177,7 @@ export class Matches {
 
   async block() {
     try {
-      await this.socket.request({ type: 'block', match_id: this.conversation.id });
+      await this.client.block(this.conversation.id);
       toast(t('block.done'));
     } catch (e) {
       toast(t(`error.${e.code}`, {}, e.message), 'error');
@@ -288,15 +185,13 @@ export class Matches {
   }
 
   /**
-   * `report` of the peer of `matchId`: the match on screen, or a contact's (web/contacts.js). `evidence` reveals
-   * the messages the user picked (sdk/crypto/franking.js); a refused reveal stores nothing, and the toast says why.
+   * Reports the peer of `matchId` (the match on screen, or a contact's: contacts.js), revealing the messages of
+   * `seqs` the user picked (the SDK checks them against their franking commitments' keys); a refused reveal
+   * stores nothing, and the toast says why.
    */
-  async report(reason, details, evidence = [], matchId = this.conversation.id) {
-    const frame = { type: 'report', match_id: matchId, reason_code: reason };
-    if (details) frame.details = details;
-    if (evidence.length) frame.evidence = evidence;
+  async report(reason, details, seqs = [], matchId = this.conversation.id) {
     try {
-      await this.socket.request(frame);
+      await this.client.report(matchId, reason, { details, seqs });
       toast(t('report.done'));
     } catch (e) {
       toast(t(`error.${e.code}`, {}, e.message), 'error');
@@ -305,7 +200,7 @@ export class Matches {
 
   async claim() {
     try {
-      await this.api.fileClaim(this.conversation.id);
+      await this.app.api.fileClaim(this.conversation.id);
       toast(t('claim.filed'));
       this.app.loadNotifications();
     } catch (e) {

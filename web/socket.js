@@ -1,48 +1,36 @@
-// The one WebSocket (GET /v1/ws), as the page sees it: the SDK's connection (sdk/typescript/src/connection.js,
-// served at /app/sdk/) does the protocol — the access token as the subprotocol `tanis.auth.<token>` beside
-// `tanis.v1`, what each close code means (docs/protocol.md section 3, the SDK's policy.js), the full-jitter
-// backoff, app pings and a silent socket declared dead, requests answered by `ok`/`error` — and this module
-// turns its states into the page's: `online`, `connecting`, `waiting` (to reconnect), `unauthorized` (sign in
-// again), `banned`, `broken` (closed for a bug of this page's: reconnects only when the person asks) and
-// `stopped`, with a `frame` event per frame. What to do after `hello` (resume, re-send) is
-// the conversation's business; this module only moves frames.
-
-import { Connection } from './sdk/connection.js';
-import { Emitter } from './sdk/emitter.js';
+// The WebSocket as the page sees it. The SDK's Client (sdk/typescript/src/client.js and connection.js, served at
+// /app/sdk/) does the protocol: the access token as the subprotocol `tanis.auth.<token>` beside `tanis.v1`, what
+// each close code means (docs/protocol.md section 3, the SDK's policy.js), the full-jitter backoff, app pings and a
+// silent socket declared dead, requests answered by `ok`/`error`, and everything after `hello`. This module turns
+// its states into the page's: `online`, `connecting`, `waiting` (to reconnect), `unauthorized` (sign in again),
+// `banned`, `broken` (closed for a bug of this page's: reconnects only when the person asks) and `stopped`, with
+// `state`, `frame` and `closed` events.
 
 export class Socket extends EventTarget {
-  /** @param {{accessToken: () => Promise<string|null>, refresh: () => Promise<void>, signedIn: boolean}} api web/api.js */
-  constructor(api) {
+  /** @param {import('./sdk/client.js').Client} client */
+  constructor(client) {
     super();
-    this.api = api;
-    this.events = new Emitter();
-    const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-    this.connection = new Connection({
-      url: `${scheme}://${location.host}/v1/ws`,
-      WebSocket,
-      api,
-      random: Math.random,
-      now: Date.now,
-      events: this.events,
-      onFrame: (frame) => this.dispatchEvent(new CustomEvent('frame', { detail: frame })),
-    });
+    this.client = client;
+    this.connection = client.connection;
     this.state = 'idle';
     /** Why the connection closed for good, learnt from the event the SDK emits right after its `closed` state. */
     this.ending = null;
-    this.events.on('state', ({ state }) => this.follow(state));
-    this.events.on('closed', ({ code }) => this.dispatchEvent(new CustomEvent('closed', { detail: code })));
-    this.events.on('banned', () => (this.ending = 'banned'));
-    this.events.on('reauthenticate', () => (this.ending = 'unauthorized'));
+    client.on('state', ({ state }) => this.follow(state));
+    client.on('frame', (frame) => this.dispatchEvent(new CustomEvent('frame', { detail: frame })));
+    client.on('closed', ({ code }) => this.dispatchEvent(new CustomEvent('closed', { detail: code })));
+    client.on('banned', () => (this.ending = 'banned'));
+    client.on('reauthenticate', () => (this.ending = 'unauthorized'));
     // 1002, 1007, 1009 and 4004: a bug of this page's (protocol.md section 3). Logged, and no reconnect on its own,
     // which would send the same frames again and loop: the header offers to reconnect (`reconnect`).
-    this.events.on('error', (error) => {
+    client.on('error', (error) => {
+      if (error?.code !== 'protocol_error') return;
       console.warn('tanis: the server closed the connection for a protocol error of this page', error);
       this.ending = 'broken';
     });
-    addEventListener('online', () => this.state === 'waiting' && this.connection.connect());
+    addEventListener('online', () => this.state === 'waiting' && this.client.connect());
   }
 
-  /** Bumped per socket (and per close): a frame sent on an older generation is re-sent once on the new one. */
+  /** Bumped per socket (and per close). */
   get generation() {
     return this.connection.generation;
   }
@@ -52,15 +40,15 @@ export class Socket extends EventTarget {
   }
 
   start() {
-    if (this.state === 'idle' || this.state === 'stopped') this.connection.connect();
+    if (this.state === 'idle' || this.state === 'stopped') this.client.connect();
   }
 
   /** The person asked to connect again after a `broken` close. */
   reconnect() {
-    if (this.state === 'broken') this.connection.connect();
+    if (this.state === 'broken') this.client.connect();
   }
 
-  /** Closes for good (sign-out, ban). */
+  /** Closes for good (sign-out, ban, or offline on purpose); `start()` comes back and catches up. */
   stop() {
     this.ending = 'stopped';
     this.connection.stop();
@@ -73,14 +61,9 @@ export class Socket extends EventTarget {
     this.connection.socket?.close(4000, 'dropped by the client');
   }
 
-  /** Sends a frame if the socket is up; false when it is not (the caller keeps it for later). */
+  /** Sends a frame if the socket is up; false when it is not. */
   send(frame) {
     return this.connection.send(frame);
-  }
-
-  /** Sends a frame with a fresh `id` and resolves with its answer (`ok`, `pong`, …), rejects with its `error`. */
-  request(frame) {
-    return this.connection.request(frame);
   }
 
   follow(state) {
@@ -91,7 +74,7 @@ export class Socket extends EventTarget {
     }
     if (state === 'disconnected') return this.setState(this.connection.wanted ? 'waiting' : 'stopped');
     // `closed`: the reason (set by stop(), or the event the SDK emits next, in the same turn) decides.
-    queueMicrotask(() => this.setState(this.ending ?? (this.api.signedIn ? 'stopped' : 'unauthorized')));
+    queueMicrotask(() => this.setState(this.ending ?? (this.client.api.signedIn ? 'stopped' : 'unauthorized')));
   }
 
   setState(state) {

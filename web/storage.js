@@ -1,55 +1,51 @@
-// What survives a reload: each match's E2E state and transcript (docs/protocol.md section 8, step 1), and the
-// key pair of a `match.find` still waiting for its `match.found`. IndexedDB, because it stores the private key's
-// bytes (a Uint8Array, the SDK's crypto/e2e.js identity) and BigInt counters as they are, and only this origin
-// reads it. A record kept by an older version holds a WebCrypto CryptoKey instead, which conversation.js drops:
-// that match ends as one whose key was refused, and a contact can be taken over with a fresh key pair.
+// The SDK's Storage (sdk/typescript/src/storage.js: async get/set/delete of strings) on this origin's IndexedDB:
+// one database, one key/value object store. The SDK keeps everything there: the token pair, the key pair of a
+// `match.find` still waiting, and each conversation's record (keys, counters, highest `seq`, outbox, transcript).
+// IndexedDB and not localStorage because the tabs of one person share the token pair, and a refresh token used
+// twice signs every session out: the SDK rotates it under a Web Lock and reads the pair inside it, which is sound
+// only if a write another tab committed is visible as soon as its `set` resolved. An IndexedDB transaction is
+// consistent across tabs once committed (so `set` resolves on commit, not on the request's success);
+// localStorage reaches another renderer late (the cause of the revert b0c19f6). upgrade.js carries the older
+// page's stores over into this one.
 
-const DB_NAME = 'tanis';
+export const DB_NAME = 'tanis-sdk';
 const DB_VERSION = 1;
-const MATCHES = 'matches';
-const KEYS = 'keys';
-const PENDING_FIND = 'pending-find';
+export const STORE = 'kv';
 
 let opened = null;
 
 function db() {
   opened ??= new Promise((resolve, reject) => {
     const request = indexedDB.open(DB_NAME, DB_VERSION);
-    request.onupgradeneeded = () => {
-      request.result.createObjectStore(MATCHES, { keyPath: 'match_id' });
-      request.result.createObjectStore(KEYS, { keyPath: 'name' });
-    };
+    request.onupgradeneeded = () => request.result.createObjectStore(STORE);
     request.onsuccess = () => resolve(request.result);
     request.onerror = () => reject(request.error);
   });
   return opened;
 }
 
-async function run(store, mode, action) {
-  const tx = (await db()).transaction(store, mode);
-  const request = action(tx.objectStore(store));
+/** Runs `action` on the store in one transaction; resolves with its request's result once committed. */
+async function run(mode, action) {
+  const tx = (await db()).transaction(STORE, mode);
+  const request = action(tx.objectStore(STORE));
   return new Promise((resolve, reject) => {
-    // Resolve on commit, not on the request's success: a write is durable only then.
     tx.oncomplete = () => resolve(request?.result);
     tx.onerror = () => reject(tx.error);
     tx.onabort = () => reject(tx.error);
   });
 }
 
-/** @returns {Promise<object|undefined>} the persisted record of a match */
-export const loadMatch = (matchId) => run(MATCHES, 'readonly', (s) => s.get(matchId));
-export const saveMatch = (record) => run(MATCHES, 'readwrite', (s) => s.put(record));
-export const deleteMatch = (matchId) => run(MATCHES, 'readwrite', (s) => s.delete(matchId));
-export const allMatches = () => run(MATCHES, 'readonly', (s) => s.getAll());
+/** The SDK's Storage interface. */
+export const store = {
+  get: async (key) => (await run('readonly', (s) => s.get(key))) ?? null,
+  set: (key, value) => run('readwrite', (s) => s.put(value, key)).then(() => {}),
+  delete: (key) => run('readwrite', (s) => s.delete(key)).then(() => {}),
+};
 
-/** The key pair sent with the latest `match.find`, until its match is keyed. */
-export const savePendingFind = (identity, kind) =>
-  run(KEYS, 'readwrite', (s) => s.put({ name: PENDING_FIND, identity, kind }));
-export const loadPendingFind = () => run(KEYS, 'readonly', (s) => s.get(PENDING_FIND));
-export const clearPendingFind = () => run(KEYS, 'readwrite', (s) => s.delete(PENDING_FIND));
+/** Several keys in one transaction: all of them or none (upgrade.js). @param {Map<string, string>} entries */
+export const setAll = (entries) => run('readwrite', (s) => {
+  for (const [key, value] of entries) s.put(value, key);
+});
 
-/** Sign-out: nothing of the conversations stays on the device. */
-export async function clearAll() {
-  await run(MATCHES, 'readwrite', (s) => s.clear());
-  await run(KEYS, 'readwrite', (s) => s.clear());
-}
+/** Sign-out: nothing of the person stays in this browser (the SDK's logout deletes its own keys first). */
+export const clearAll = () => run('readwrite', (s) => s.clear());

@@ -166,7 +166,7 @@ async fn a_redis_restart_mid_conversation_loses_no_acknowledged_message_and_deli
     own.run().await;
 
     // Node 1 is back on Redis and tells b to resync; b resumes from what it holds. As protocol.md's client
-    // algorithm (and web/conversation.js) does: frames are kept by seq and decrypted in seq order once
+    // algorithm (and the SDK's conversation.js) does: frames are kept by seq and decrypted in seq order once
     // `resume.done` came, and the resume starts after the last seq held without a gap. A publish lost while Redis
     // was down can be followed by later ones that got through once it was back (the Redis client sends its queued
     // commands on reconnect), so b may hold 1, 3 and 4 before the resync.

@@ -28,7 +28,9 @@ test('the language switches, tokens refresh silently, and a broadcast lands in t
     const before = api.tokens.refresh_token;
     api.tokens = { ...api.tokens, access_token_expires_at: new Date(Date.now() + 1_000).toISOString() };
     await api.me();
-    return before !== api.tokens.refresh_token && JSON.parse(localStorage.getItem('tanis.tokens')).refresh_token === api.tokens.refresh_token;
+    // Stored where the SDK keeps it (web/storage.js: IndexedDB, read by every tab).
+    const { store } = await import('/app/storage.js');
+    return before !== api.tokens.refresh_token && JSON.parse(await store.get('tanis.tokens')).refresh_token === api.tokens.refresh_token;
   });
   assert.ok(rotated, 'the token pair was rotated and stored');
 

@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
 import { PASSWORD, assertNoPageErrors, launch, match, mine, person, register, say, screenshot, theirs } from './harness.js';
+import { asOldPage } from './old_page.js';
 import { needsPeer, startPeer } from './rust_peer.js';
 
 let browser;
@@ -247,15 +248,9 @@ test('a contact whose key pair the WebCrypto version of the page kept is taken o
   // Delivered: the page has nothing left to save that could overwrite the record edited below.
   await mine(ilke, 'Eski sürümden merhaba').and(ilke.page.locator('[data-status=delivered]')).waitFor();
 
-  // What the page before the SDK kept: the same record, its private key a non-extractable WebCrypto CryptoKey.
-  await ilke.page.evaluate(async () => {
-    const storage = await import('/app/storage.js');
-    const [record] = (await storage.allMatches()).filter((r) => r.contact);
-    const old = await crypto.subtle.generateKey({ name: 'X25519' }, false, ['deriveBits']);
-    record.identity = { privateKey: old.privateKey, publicKey: record.identity.publicKey };
-    await storage.saveMatch(record);
-  });
-  await ilke.page.reload();
+  // What the page before the SDK kept: the same record in its own store, its private key a non-extractable
+  // WebCrypto CryptoKey (old_page.js); the new page carries it over without a key (web/upgrade.js).
+  await ilke.page.goto(await asOldPage(ilke, { cryptoKey: true }));
   await openContact(ilke);
 
   // The history stays; the old key cannot be used, so the page offers to take the conversation over.

@@ -3,10 +3,11 @@
 // sent/delivered marks, the typing indicator, the composer, and what to do once the match is over. The
 // transcript is updated in place (one element per message, keyed), so typing is never interrupted. A contact's
 // conversation is this screen with its own buttons and notices (views/contact-chat.js extends it). The report
-// dialog offers the stranger's messages to reveal as proof (the SDK's crypto/franking.js), up to 20 picked; none is picked by default.
+// dialog offers the stranger's messages to reveal as proof (the SDK's crypto/franking.js), up to 20 picked; none is
+// picked by default; the SDK's `report` reveals the picked ones.
 
 import { formValues, h, modal } from '../dom.js';
-import { MAX_EVIDENCE, evidence, revealable } from '../sdk/crypto/franking.js';
+import { MAX_EVIDENCE, revealable } from '../sdk/crypto/franking.js';
 import { formatClock, t } from '../i18n.js';
 import { icon } from '../icons.js';
 import { topicLabel } from '../interests.js';
@@ -18,12 +19,14 @@ const REPORT_REASONS = ['spam', 'harassment', 'nudity', 'hate', 'scam', 'underag
 
 export class ChatView {
   /**
-   * @param {import('../conversation.js').Conversation} conversation
+   * @param {import('../sdk/conversation.js').Conversation} conversation the SDK's
+   * @param {EventTarget} events its `change` and `typing` (web/changes.js)
    * @param {{send, typing, leave, next, block, report, claim, lobby}} actions
    * @param {Node|Array|null} stage what goes above the transcript: the keep-in-touch strip, a video call's view
    */
-  constructor(conversation, actions, stage = null) {
+  constructor(conversation, events, actions, stage = null) {
     this.conversation = conversation;
+    this.events = events;
     this.actions = actions;
     this.items = new Map();
     this.list = h('ol', { class: 'messages', 'data-testid': 'messages', 'aria-live': 'polite' });
@@ -54,8 +57,8 @@ export class ChatView {
       this.endedBox,
       this.composer);
 
-    c.addEventListener('change', () => this.update());
-    c.addEventListener('typing', () => this.peerTyping());
+    events.addEventListener('change', () => this.update());
+    events.addEventListener('typing', () => this.peerTyping());
     this.update();
   }
 
@@ -197,7 +200,7 @@ export class ChatView {
           h('button', { type: 'submit', class: 'danger', 'data-testid': 'report-submit' }, t('report.send'))));
       return form;
     });
-    if (values) this.actions.report(values.reason, values.details, evidence(c.messages, values.seqs));
+    if (values) this.actions.report(values.reason, values.details, values.seqs);
   }
 }
 

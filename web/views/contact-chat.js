@@ -8,17 +8,18 @@ import { ChatView } from './chat.js';
 
 export class ContactChatView extends ChatView {
   /**
-   * @param {import('../conversation.js').Conversation} conversation a contact's (`record.contact`)
+   * @param {import('../sdk/conversation.js').Conversation} conversation a contact's (`record.contact`)
+   * @param {EventTarget} events its `change`, `typing` and `rekeyed` (web/changes.js)
    * @param {{send, typing, block, end, takeOver, list, lobby, forget, keySeen}} actions
    * @param {boolean} justAdded the match has just become this contact: say so, and point to the lobby
    */
-  constructor(conversation, actions, justAdded = false) {
+  constructor(conversation, events, actions, justAdded = false) {
     const notice = justAdded ? addedNotice(conversation.record.peer, actions.lobby) : null;
-    super(conversation, actions, notice);
+    super(conversation, events, actions, notice);
     this.notice = notice;
     this.el.dataset.screen = 'contact';
     this.el.classList.replace(`kind-${conversation.record.kind}`, 'contact-chat');
-    conversation.addEventListener('rekeyed', () => this.rekeyed());
+    events.addEventListener('rekeyed', () => this.rekeyed());
   }
 
   /** Shown again later (from the list): the "now contacts" notice has been read. */
@@ -70,14 +71,19 @@ export class ContactChatView extends ChatView {
   }
 
   renderEnded() {
-    const { ended, peer } = this.conversation.record;
+    const { ended_how: how, peer } = this.conversation.record;
+    const ended = this.conversation.ended && (how ?? this.conversation.ended);
     this.composer.hidden = Boolean(ended) || Boolean(this.conversation.keyError);
     for (const button of this.el.querySelectorAll('.actions .open-only')) button.hidden = Boolean(ended);
-    if (!ended || !this.endedBox.hidden) return;
+    if (!ended) return;
+    // Who ended it may be known a moment after the end itself (web/contacts.js): the words follow.
+    const words = t(`contacts.ended.${ended}`, { peer }, t('contacts.ended.contact_ended'));
+    if (!this.endedBox.hidden) return void (this.endedText.textContent = words);
     this.endedBox.hidden = false;
     this.typingNote.hidden = true;
+    this.endedText = h('p', { 'data-testid': 'contact-ended' }, words);
     this.endedBox.append(
-      h('p', { 'data-testid': 'contact-ended' }, t(`contacts.ended.${ended}`, { peer }, t('contacts.ended.contact_ended'))),
+      this.endedText,
       h('div', { class: 'row' },
         h('button', { type: 'button', class: 'primary', onclick: this.actions.list, 'data-testid': 'ended-contacts' }, t('contacts.title')),
         h('button', { type: 'button', onclick: this.actions.forget, 'data-testid': 'forget-contact' }, t('contacts.forget'))),

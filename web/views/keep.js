@@ -6,10 +6,12 @@ import { fill, h } from '../dom.js';
 import { t } from '../i18n.js';
 
 /**
- * @param {import('../conversation.js').Conversation} conversation the match on screen (`record.keep` says who proposed)
+ * @param {import('../sdk/conversation.js').Conversation} conversation the match on screen (`record.keep` says who
+ *   proposed: web/contacts.js)
+ * @param {EventTarget} events its `change` (web/changes.js)
  * @param {() => Promise<void>} propose sends `contact.propose`
  */
-export function keepInTouch(conversation, propose) {
+export function keepInTouch(conversation, events, propose) {
   const el = h('div', { class: 'keep', 'data-testid': 'keep-bar' });
   let shown = null;
   const send = (event) => {
@@ -38,7 +40,7 @@ export function keepInTouch(conversation, propose) {
           h('button', { type: 'button', onclick: send, 'data-testid': 'keep' }, t('keep.offer')));
     }
   };
-  conversation.addEventListener('change', render);
+  events.addEventListener('change', render);
   render();
   return el;
 }

@@ -2,8 +2,12 @@
 // The REST side (/v1/...): accounts and the token pair. Holds the pair in the injected storage and keeps the
 // access token fresh: refreshed ahead of its expiry (the JWT's `exp`, minus a margin: policy.refreshMargin), and
 // once more when the server answers 401 `token_expired` or the socket closes with 4001/4002. Refresh tokens
-// rotate and a reused one signs every session out (docs/errors.md), so one refresh runs at a time. A refused
-// refresh ends the session: the tokens are forgotten and `reauthenticate` is emitted.
+// rotate and a reused one signs every session out (docs/errors.md), so one refresh runs at a time: in this client,
+// and, with the `lock` option, across every client on the same storage (browser tabs). Inside the lock the pair is
+// read from the storage first and one another client already rotated is adopted; a new pair is written before the
+// lock is released. That is sound only if the storage's `set` resolves once the write is visible to every other
+// client's `get` (IndexedDB: on the transaction's commit; NOT localStorage, which reaches another tab's renderer
+// late). A refused refresh ends the session: the tokens are forgotten and `reauthenticate` is emitted.
 
 import { utf8Decode } from './crypto/encoding.js';
 import { TanisError } from './errors.js';
@@ -31,8 +35,10 @@ export class Api {
    *   token is asked for within its margin, or refused
    * @param {(code: string) => void} [deps.onRefused] the session is over (a refused refresh), after the tokens
    *   are forgotten; default: emit `reauthenticate`
+   * @param {(name: string, task: () => Promise<void>) => Promise<unknown>} [deps.lock] runs a refresh under a lock
+   *   shared with every other client on the same storage (browser tabs: Web Locks), held until `task` settles
    */
-  constructor({ baseUrl, fetch, storage, now, events, prefix, refreshAhead = true, onRefused }) {
+  constructor({ baseUrl, fetch, storage, now, events, prefix, refreshAhead = true, onRefused, lock }) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.fetch = fetch;
     this.storage = storage;
@@ -47,6 +53,8 @@ export class Api {
     this.timer = undefined;
     this.stopped = !refreshAhead;
     this.onRefused = onRefused ?? ((code) => events.emit('reauthenticate', { code }));
+    this.lock = lock ?? ((_name, task) => task());
+    this.lockName = `${prefix}refresh`;
   }
 
   /** Reads the stored token pair (an app restart) and schedules its refresh. */
@@ -103,28 +111,40 @@ export class Api {
     return this.tokens?.access_token ?? null;
   }
 
-  /** When the access token should be refreshed (ms since the epoch). */
+  /** When the access token should be refreshed (ms since the epoch): before the earlier of its `exp` and `access_token_expires_at`. */
   refreshDue() {
     const t = this.tokens;
     if (!t) return Infinity;
     const claims = jwtClaims(t.access_token);
-    const exp = claims?.exp ? claims.exp * 1000 : Date.parse(t.access_token_expires_at);
-    const iat = claims?.iat ? claims.iat * 1000 : exp - 15 * 60_000;
-    return exp - refreshMargin(exp - iat);
+    const stated = Date.parse(t.access_token_expires_at);
+    const jwtExp = claims?.exp ? claims.exp * 1000 : stated;
+    // The margin follows the token's whole lifetime; the earlier of the two stated expiries is the one kept.
+    const exp = Number.isNaN(stated) ? jwtExp : Math.min(jwtExp, stated);
+    const iat = claims?.iat ? claims.iat * 1000 : jwtExp - 15 * 60_000;
+    return exp - refreshMargin(jwtExp - iat);
   }
 
   /**
    * Rotates the token pair. A refusal (401: the session was signed out, the refresh token expired or was
    * reused) ends the session: the tokens are forgotten and `reauthenticate` is emitted. Other failures (network)
-   * keep the tokens and throw.
+   * keep the tokens and throw. The refresh runs under `lock`, and first reads the storage: a pair another client
+   * on the same storage (another tab) rotated meanwhile is adopted, never refreshed again (a reused refresh token
+   * signs every session out).
    */
   refresh() {
     const stale = this.tokens?.refresh_token;
     if (!stale) return Promise.reject(new TanisError('signed_out', 'not signed in'));
-    this.refreshing ??= (async () => {
+    this.refreshing ??= this.lock(this.lockName, async () => {
+      // Read inside the lock: the client that held it before wrote its pair before letting go.
+      const stored = decode(await this.storage.get(this.key));
+      if (stored?.access_token && stored?.refresh_token && stored.refresh_token !== stale && this.tokens?.refresh_token === stale) {
+        this.tokens = stored;
+        this.schedule();
+        return;
+      }
       try {
         const tokens = await this.call('POST', '/v1/auth/refresh', { refresh_token: stale }, { auth: false });
-        // A sign-out while the request was out wins.
+        // A sign-out while the request was out wins. Written before the lock is released (see the top).
         if (this.tokens?.refresh_token === stale) await this.store(tokens);
         this.events.emit('tokens', { expiresAt: tokens.access_token_expires_at });
       } catch (e) {
@@ -134,7 +154,7 @@ export class Api {
         }
         throw e;
       }
-    })().finally(() => (this.refreshing = null));
+    }).then(() => {}).finally(() => (this.refreshing = null));
     return this.refreshing;
   }
 

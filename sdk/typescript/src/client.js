@@ -30,6 +30,10 @@ import { MemoryStorage, decode, encode } from './storage.js';
  *   `jobs.report_window_days` (default 30); older ones are not offered (the server no longer verifies them)
  * @property {import('./connection.js').ConnectionOptions} [connection] heartbeat and backoff tuning
  * @property {boolean} [refreshAhead] refresh the access token on a timer before it expires (default true)
+ * @property {(name: string, task: () => Promise<void>) => Promise<unknown>} [lock] a lock shared by every client on
+ *   the same storage, held around a token refresh: in a browser, `(name, task) => navigator.locks.request(name, task)`,
+ *   so that two tabs never rotate the same refresh token (a reused one signs every session out). The storage must
+ *   then be one whose writes every client sees once `set` resolves (IndexedDB, not localStorage: api.js)
  */
 
 /**
@@ -60,7 +64,7 @@ export class Client {
     this.events = new Emitter();
     if (options.onEvent) this.events.on('*', ({ name, detail }) => options.onEvent?.(name, detail));
     this.api = new Api({
-      baseUrl, fetch, storage, now, events: this.events, prefix: this.prefix, refreshAhead: options.refreshAhead,
+      baseUrl, fetch, storage, now, events: this.events, prefix: this.prefix, refreshAhead: options.refreshAhead, lock: options.lock,
       // The session is over: the socket closes for good first, so that a listener sees the state `closed`.
       onRefused: (code) => {
         this.connection.stop();
@@ -84,10 +88,12 @@ export class Client {
   }
 
   /**
-   * Subscribes to an event; returns the function that unsubscribes. Events: `state`, `hello`, `closed`,
+   * Subscribes to an event; returns the function that unsubscribes. Events: `frame` (every server frame, before
+   * the SDK handles it), `state`, `hello`, `closed`,
    * `reconnecting`, `tokens`, `reauthenticate`, `banned`, `error`, `queued`, `matched`, `message`,
    * `undecryptable`, `sent`, `delivered`, `failed`, `typing`, `ended`, `contactProposed`, `contactAdded`,
-   * `contactEnded`, `safetyNumberChanged`, `takenOver`, `keyRefused`, `rtc`, `notification`, `ad`.
+   * `contactEnded`, `safetyNumberChanged`, `takenOver`, `keyRefused`, `rtc`, `notification`, `ad`, `cancelled`,
+   * `findRefused`, `matchedElsewhere`.
    * @param {string} name
    * @param {(detail: any) => void} listener
    */
@@ -192,6 +198,8 @@ export class Client {
 
   /** @param {import('./frames.js').ServerFrame} frame */
   onFrame(frame) {
+    // Every frame as it came, before the SDK acts on it: for logging, and for what the SDK does not interpret.
+    this.events.emit('frame', frame);
     const c = 'match_id' in frame ? this.conversations.get(frame.match_id) : undefined;
     switch (frame.type) {
       case 'hello':
@@ -282,11 +290,26 @@ export class Client {
     if (active) {
       let c = this.conversations.get(active.match_id);
       if (!c) {
-        c = await this.track(Conversation.fresh(active, this.finding?.identity ?? null));
+        const identity = this.finding?.identity;
+        // Asked for by another device of ours: only that one holds the key pair (as in `matched`).
+        if (!identity) {
+          this.current = null;
+          return void this.events.emit('matchedElsewhere', { matchId: active.match_id, peer: active.peer });
+        }
+        c = await this.track(Conversation.fresh(active, identity));
         await this.clearFind();
-        this.events.emit('matched', { conversation: c, restored: true });
       }
+      // The server works these out again from the profiles as they are now.
+      for (const field of ['shared_interests', 'shared_languages']) if (active[field]) c.record[field] = active[field];
+      const known = this.current === c;
       this.current = c;
+      if (!c.session && !c.isContact) {
+        // Kept without a usable key (a record an older client wrote): no chat without one (protocol section 9.2).
+        this.events.emit('error', new TanisError('e2e', `the match cannot be keyed: ${c.keyError?.message}`));
+        this.leave(c.id).catch(() => {});
+      }
+      // A new match, or the one we were in before a restart: the app puts it on screen (`rtc` is not repeated).
+      if (!known) this.events.emit('matched', { conversation: c, restored: true, rtc: null });
       c.resume();
     } else {
       const gone = this.current;
@@ -344,10 +367,10 @@ export class Client {
     }
   }
 
-  /** Leaves the queue. */
+  /** Leaves the queue (offline: the queue entry went with the socket, and the find is not sent again). */
   async cancelFind() {
     await this.connection.request({ type: 'match.cancel' }).catch((e) => {
-      if (e.code !== 'not_queued') throw e;
+      if (e.code !== 'not_queued' && e.code !== 'offline') throw e;
     });
     await this.clearFind();
   }
@@ -482,9 +505,14 @@ export class Client {
         // Kept on another device: this one never held its key and reads nothing until it takes it over.
         const record = Conversation.fresh({ ...info, kind: 'text', expires_at: null }, null);
         c = await this.track({ ...record, contact: { since: info.since } });
+        // `lastSeq`: what was written before this device held it, which it cannot read (not "unread").
+        this.events.emit('contactAdded', { matchId: c.id, conversation: c, lastSeq: info.last_seq });
+      } else if (!c.isContact) {
+        // Both kept the match while this device was away (its `contact.added` missed): as if it came now.
+        Object.assign(c.record, { contact: { since: info.since }, expires_at: null, ended: null });
+        if (this.current === c) this.current = null;
         this.events.emit('contactAdded', { matchId: c.id, conversation: c });
       }
-      if (!c.isContact) Object.assign(c.record, { contact: { since: info.since }, ended: null });
       c.record.peer = info.peer;
       this.peerKey(info.match_id, info.peer_public_key);
       if (!c.ended) c.resume();
@@ -493,6 +521,9 @@ export class Client {
       if (c.isContact && !c.ended && !open.has(c.id)) {
         c.end('contact_ended');
         this.events.emit('contactEnded', { matchId: c.id });
+        // Once more: what was stored before the end is collected, and a message written meanwhile is sent and
+        // refused (`failed`), rather than left sending for ever.
+        c.resume();
       }
     }
   }

@@ -13,6 +13,7 @@
 
 import * as e2e from './crypto/e2e.js';
 import * as franking from './crypto/franking.js';
+import { utf8Encode } from './crypto/encoding.js';
 import { TanisError } from './errors.js';
 import { decode, encode } from './storage.js';
 
@@ -22,6 +23,8 @@ const GAP_WAIT_MS = 1_500;
 const TYPING_EVERY_MS = 2_500;
 /** A message refused for now (`rate_limited`, `internal`) is sent again after this. */
 const RETRY_MS = 1_000;
+/** What sealing adds to the text: the franking key in front, the AEAD tag behind (protocol sections 7 and 9). */
+const SEALED_OVERHEAD = franking.KEY_LEN + 16;
 
 /**
  * @typedef {object} Message
@@ -174,13 +177,16 @@ export class Conversation {
 
   /**
    * Franks, seals and sends `text`; resolves once the message is in the persisted outbox (it leaves now if
-   * connected, or after the next (re)connect). Throws TanisError(`e2e`) and sends nothing when there is no session.
+   * connected, or after the next (re)connect). Throws TanisError(`e2e`) and sends nothing when there is no session,
+   * and TanisError(`too_long`) when the sealed text would exceed `hello.limits.max_message_bytes`.
    * @param {string} text
    * @returns {Promise<Message>}
    */
   async send(text) {
     if (this.record.ended) throw new TanisError('not_in_match', 'the conversation is over');
     if (!this.session) throw new TanisError('e2e', `cannot encrypt: ${this.keyError?.message ?? 'no session'}`);
+    const limit = this.client.hello?.limits?.max_message_bytes;
+    if (limit && utf8Encode(text).length > limit - SEALED_OVERHEAD) throw new TanisError('too_long', 'the message is too long');
     const { payload, commitment } = franking.frank(text);
     const sealed = this.session.seal(payload);
     const clientMsgId = newId();
