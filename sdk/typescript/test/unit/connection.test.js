@@ -40,7 +40,10 @@ async function client(connection) {
   return Object.assign(c, { token });
 }
 
-test('offers tanis.v1 with the token, pings while connected, and reconnects a silent connection after jitter', async () => {
+test('offers tanis.v1 with the token, pings while connected, and reconnects a silent connection after jitter', async (t) => {
+  // The heartbeat's and the backoff's timers, and the clock they read, move only when the test says: a busy
+  // machine cannot make the first ping late enough to find the connection dead already.
+  t.mock.timers.enable({ apis: ['setInterval', 'setTimeout', 'Date'], now: Date.now() });
   FakeSocket.made = [];
   const c = await client({ pingIntervalMs: 10, deadAfterMs: 60, backoffBaseMs: 400, backoffCapMs: 30_000 });
   const reconnects = [];
@@ -55,13 +58,20 @@ test('offers tanis.v1 with the token, pings while connected, and reconnects a si
   assert.equal(c.state, 'connected');
 
   // Nothing more from the server: pings go out, then the connection is declared dead and comes back.
-  const closed = await c.events.once('closed', () => true, 2000);
-  assert.deepEqual(closed, { code: 1006, reason: 'heartbeat', action: 'reconnect' });
-  assert.ok(socket.sent.some((f) => f.type === 'ping'), 'app pings were sent');
+  const closed = c.events.once('closed', () => true, 2000);
+  t.mock.timers.tick(10);
+  assert.ok(socket.sent.some((f) => f.type === 'ping'), 'an app ping after 10 ms');
+  t.mock.timers.tick(60);
+  assert.deepEqual(await closed, { code: 1006, reason: 'heartbeat', action: 'reconnect' });
   assert.equal(socket.closedWith, 4000);
   // Full jitter with random() = 0.5 and the first ceiling 400 ms.
   assert.deepEqual(reconnects, [{ delayMs: 200, attempt: 1 }]);
-  await c.events.once('state', ({ state }) => state === 'connecting', 2000);
+  const connecting = c.events.once('state', ({ state }) => state === 'connecting', 2000);
+  t.mock.timers.tick(199);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(FakeSocket.made.length, 1, 'not before the delay');
+  t.mock.timers.tick(1);
+  await connecting;
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(FakeSocket.made.length, 2, 'a new socket after the delay');
 });

@@ -56,7 +56,7 @@ async function matched() {
 /** The `msg` frame the server relays for a message the peer sealed. */
 function msg(session, seq, text, { commitment } = {}) {
   const franked = frank(text);
-  return { type: 'msg', match_id: 7, seq, ...session.seal(franked.payload), commitment: commitment ?? franked.commitment, sent_at: '2026-01-01T00:00:00Z', mine: false };
+  return { type: 'msg', match_id: 7, seq, ...session.seal(franked.payload), commitment: commitment ?? franked.commitment, sent_at: new Date().toISOString(), mine: false };
 }
 
 test('messages arriving out of order and twice are processed in seq order, once each, and acknowledged', async () => {
