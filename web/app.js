@@ -30,7 +30,11 @@ export class App {
   constructor() {
     this.client = new Client({
       baseUrl: location.origin,
-      WebSocket,
+      // The WebSocket of the moment of each connect, not of this module's load: the browser tests route the socket
+      // through themselves (playwright's routeWebSocket, which replaces window.WebSocket) and reconnect it.
+      WebSocket: function PageWebSocket(url, protocols) {
+        return new window.WebSocket(url, protocols);
+      },
       storage: store,
       // The tabs share the token pair: one refresh at a time across them (storage.js says why IndexedDB).
       lock: navigator.locks ? (name, task) => navigator.locks.request(name, task) : undefined,
@@ -157,7 +161,7 @@ export class App {
     if (!c) return h('p', {}, t('chat.none'));
     if (this.chatView?.conversation !== c) {
       const m = this.matches;
-      const stage = [this.contacts.keepBar(c), call ? renderCall(call, { callAgain: () => call.offer() }) : null];
+      const stage = [this.contacts.keepBar(c), call ? renderCall(call, { callAgain: () => call.callAgain() }) : null];
       this.chatView = new ChatView(c, this.changes.of(c.id), {
         send: (text) => m.send(text),
         typing: () => this.client.typing(c.id),

@@ -7,7 +7,7 @@
 import { toast } from './dom.js';
 import { t } from './i18n.js';
 import { findMode, vocabulary } from './interests.js';
-import { Call } from './video.js';
+import { VideoCall } from './video.js';
 
 export class Matches {
   /** @param {import('./app.js').App} app for the client, the REST calls, the state and the screens */
@@ -26,7 +26,6 @@ export class Matches {
     client.on('matched', (detail) => this.matched(detail).catch((e) => console.warn('tanis: a match could not be shown', e)));
     client.on('matchedElsewhere', () => toast(t('chat.otherDevice')));
     client.on('ended', ({ matchId, reason }) => this.ended(matchId, reason));
-    client.on('rtc', ({ matchId, frame }) => matchId === this.conversation?.id && this.call?.handle(frame));
   }
 
   get client() {
@@ -46,6 +45,7 @@ export class Matches {
   /** Sign-out: forget the match on screen. */
   reset() {
     this.endCall();
+    this.call = null;
     this.conversation = null;
   }
 
@@ -62,16 +62,18 @@ export class Matches {
   /** A new match, or (`restored`) the one we were in before a reload. */
   async matched({ conversation: c, rtc = null, restored = false, balances }) {
     if (balances) this.state.balances = balances;
+    this.endCall();
+    this.call = null;
+    this.conversation = c;
+    this.app.chatView = null;
+    // Without a key the SDK has left the match (protocol section 9.2): the screen says why. A video match's call
+    // listens for the other side's offer before anything is awaited here.
+    if (!c.session) toast(t('chat.keyRefused'), 'error');
+    else if (c.record.kind === 'video') await this.startCall(c, rtc, restored);
     // Earlier matches go from this browser; contacts stay (their conversations outlive the match: contacts.js).
     for (const old of [...this.client.conversations.values()]) {
       if (old !== c && old.ended && !old.isContact) await this.client.forget(old.id).catch(() => {});
     }
-    this.endCall();
-    this.conversation = c;
-    this.app.chatView = null;
-    // Without a key the SDK has left the match (protocol section 9.2): the screen says why.
-    if (!c.session) toast(t('chat.keyRefused'), 'error');
-    else if (c.record.kind === 'video') await this.startCall(c, rtc, restored);
     // The shared interests are shown by their labels (fetched once; the ids stand in if that fails).
     if (c.record.shared_interests?.length) await vocabulary().catch(() => {});
     this.app.show('chat');
@@ -122,12 +124,12 @@ export class Matches {
       return toast(t('call.noServers'), 'error');
     }
     const { initiator } = c.record;
-    const call = new Call({ matchId: c.id, initiator, rtc, send: (f) => this.client.signal(f) });
+    // The SDK's Call (inside VideoCall) answers the other side's offer by itself.
+    const call = new VideoCall(this.client, { matchId: c.id, initiator, rtc });
     this.call = call;
-    call.start()
-      // After a reload the other side still holds the dead call: whoever comes back calls again.
-      .then(() => restored && !initiator && call.offer())
-      .catch(() => toast(t('call.mediaFailed'), 'error'));
+    call.camera.catch(() => toast(t('call.mediaFailed'), 'error'));
+    // The initiator calls. After a reload the other side still holds the dead call: whoever comes back calls again.
+    if (initiator || restored) call.callAgain();
   }
 
   endCall() {

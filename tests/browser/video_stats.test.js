@@ -1,5 +1,5 @@
-// The figures of the web client's `rtc.stats` (the SDK's `callFigures`, which web/video.js imports from
-// /app/sdk/calls.js), from getStats()-shaped reports: no browser needed. The report must hold numbers only, whatever the stats carry (addresses, ids).
+// The figures of the web client's `rtc.stats` (the SDK's `callFigures`, which the SDK's Call that web/video.js
+// runs on reports with), from getStats()-shaped reports: no browser needed. The report must hold numbers only, whatever the stats carry (addresses, ids).
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

@@ -6,7 +6,7 @@ import { h } from '../dom.js';
 import { t } from '../i18n.js';
 import { icon } from '../icons.js';
 
-/** @param {import('../video.js').Call} call */
+/** @param {import('../video.js').VideoCall} call */
 export function renderCall(call, { callAgain }) {
   const remote = h('video', { class: 'remote', autoplay: true, playsinline: true, 'data-testid': 'remote-video' });
   const local = h('video', { class: 'local', autoplay: true, playsinline: true, muted: true, 'data-testid': 'local-video' });
@@ -25,7 +25,7 @@ export function renderCall(call, { callAgain }) {
     route.textContent = '';
     if (call.state === 'connected') {
       // What the connection really uses, not what we asked for.
-      const pair = await call.selectedPair().catch(() => null);
+      const pair = await call.route().catch(() => null);
       if (pair?.local && call.state === 'connected') {
         route.textContent = t('call.route', { local: pair.local, remote: pair.remote });
         stage.dataset.route = `${pair.local}/${pair.remote}`;

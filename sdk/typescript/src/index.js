@@ -28,6 +28,7 @@ export const PROTOCOL_VERSION = 1;
  * @typedef {import('./storage.js').Storage} Storage
  * @typedef {import('./policy.js').CloseAction} CloseAction
  * @typedef {import('./connection.js').ConnectionState} ConnectionState
+ * @typedef {import('./calls.js').CallOptions} CallOptions
  * @typedef {import('./frames.js').ClientFrame} ClientFrame
  * @typedef {import('./frames.js').ServerFrame} ServerFrame
  */
