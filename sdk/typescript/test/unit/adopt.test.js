@@ -9,23 +9,8 @@ import { generateIdentity, toBase64 } from '../../src/crypto/e2e.js';
 import { Conversation } from '../../src/conversation.js';
 import { Client, MemoryStorage } from '../../src/index.js';
 import { encode } from '../../src/storage.js';
+import { FakeSocket, jwt } from './scripted.js';
 
-class FakeSocket {
-  static last = null;
-  constructor() {
-    Object.assign(this, { sent: [] });
-    FakeSocket.last = this;
-  }
-  send(text) {
-    this.sent.push(JSON.parse(text));
-  }
-  close() {}
-  deliver(frame) {
-    this.onmessage({ data: JSON.stringify(frame) });
-  }
-}
-
-const jwt = (claims) => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
 const peer = generateIdentity();
 const match = { match_id: 9, kind: 'text', peer: 'peer#0001', peer_public_key: toBase64(peer.publicKey), initiator: true, expires_at: '2099-01-01T00:00:00Z' };
 const clients = [];

@@ -6,25 +6,8 @@ import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 
 import { Client, MemoryStorage } from '../../src/index.js';
+import { FakeSocket, jwt } from './scripted.js';
 
-class FakeSocket {
-  static made = [];
-  constructor(url, protocols) {
-    Object.assign(this, { url, protocols, sent: [], closedWith: null });
-    FakeSocket.made.push(this);
-  }
-  send(text) {
-    this.sent.push(JSON.parse(text));
-  }
-  close(code) {
-    this.closedWith = code;
-  }
-  deliver(frame) {
-    this.onmessage({ data: JSON.stringify(frame) });
-  }
-}
-
-const jwt = (claims) => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
 const hello = { type: 'hello', protocol: 1, handle: 'me#0001', balances: {}, premium: false, limits: {}, server_time: '2026-01-01T00:00:00Z', active_match: null };
 const fetch = async () => new Response(JSON.stringify({ contacts: [] }), { status: 200 });
 const clients = [];

@@ -7,27 +7,10 @@ import { after, test } from 'node:test';
 
 import { generateIdentity, toBase64 } from '../../src/crypto/e2e.js';
 import { Client, MemoryStorage } from '../../src/index.js';
+import { FakeSocket, jwt } from './scripted.js';
 
 /** A WebSocket whose server side is the test: it records what the client sent. */
-class FakeSocket {
-  static last = null;
-  constructor(url, protocols) {
-    Object.assign(this, { url, protocols, sent: [], onSend: null });
-    FakeSocket.last = this;
-  }
-  send(text) {
-    const frame = JSON.parse(text);
-    this.onSend?.(frame);
-    this.sent.push(frame);
-  }
-  close() {}
-  /** The server says something. */
-  deliver(frame) {
-    this.onmessage({ data: JSON.stringify(frame) });
-  }
-}
 
-const jwt = (claims) => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
 const peer = generateIdentity();
 const match = { match_id: 7, kind: 'text', peer: 'peer#0001', peer_public_key: toBase64(peer.publicKey), initiator: true, expires_at: '2099-01-01T00:00:00Z' };
 const hello = { type: 'hello', protocol: 1, handle: 'me#0001', balances: {}, premium: false, limits: {}, server_time: '2026-01-01T00:00:00Z', active_match: match };

@@ -8,23 +8,8 @@ import { after, test } from 'node:test';
 import { establish, generateIdentity, toBase64 } from '../../src/crypto/e2e.js';
 import { commit, frank } from '../../src/crypto/franking.js';
 import { Client, MemoryStorage } from '../../src/index.js';
+import { FakeSocket, jwt } from './scripted.js';
 
-class FakeSocket {
-  static last = null;
-  constructor() {
-    this.sent = [];
-    FakeSocket.last = this;
-  }
-  send(text) {
-    this.sent.push(JSON.parse(text));
-  }
-  close() {}
-  deliver(frame) {
-    this.onmessage({ data: JSON.stringify(frame) });
-  }
-}
-
-const jwt = (claims) => `e30.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
 const clients = [];
 after(() => clients.forEach((c) => c.close()));
 
