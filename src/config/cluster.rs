@@ -17,11 +17,15 @@ pub struct ClusterConfig {
     /// The matchmaker's lease: renewed every third of it; when its holder dies another node takes over
     /// within about this plus one renewal period.
     pub matchmaker_lease_ms: u64,
+    /// Send the events of one batch bound for one node in one publish (an envelope, read by nodes of this
+    /// version and later). `false` makes the node publish events one by one and name itself as the previous
+    /// version did: only for checking that the two versions work side by side, as in a rolling upgrade.
+    pub batch_envelope: bool,
 }
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        Self { namespace: "tanis".into(), presence_ttl_secs: 30, matchmaker_lease_ms: 3000 }
+        Self { namespace: "tanis".into(), presence_ttl_secs: 30, matchmaker_lease_ms: 3000, batch_envelope: true }
     }
 }
 

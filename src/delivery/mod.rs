@@ -128,6 +128,13 @@ impl Delivery {
             Delivery::Local(sockets) => sockets.deliver(&event),
             Delivery::Redis(cluster) => {
                 cluster.sockets.deliver(&event);
+                // An answer to a socket of this node (`msg.accepted`, an error) is done: socket ids are unique
+                // across the cluster, so no other node holds it.
+                if let Event::Frame { to: Recipient::Socket(socket), .. } = &event
+                    && cluster.sockets.holds(*socket)
+                {
+                    return;
+                }
                 cluster.publish(event);
             }
         }

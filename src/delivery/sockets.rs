@@ -440,6 +440,12 @@ impl Sockets {
         }
     }
 
+    /// Whether `socket` is open on this node.
+    pub fn holds(&self, socket: super::SocketRef) -> bool {
+        let users = self.users.lock().expect("registry lock");
+        users.get(&socket.user_id).is_some_and(|u| u.sockets.iter().any(|s| s.id == socket.socket_id))
+    }
+
     /// Whether the user has a socket here other than `socket`.
     pub fn has_other_socket(&self, socket: super::SocketRef) -> bool {
         let users = self.users.lock().expect("registry lock");

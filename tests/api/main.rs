@@ -11,6 +11,7 @@ mod binary;
 mod call_quality;
 mod cluster;
 mod cluster_refusals;
+mod cluster_wire;
 mod config_keys;
 mod consent;
 mod contact_takeover;

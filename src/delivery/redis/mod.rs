@@ -6,10 +6,10 @@
 //!   by when that entry expires; a node renews its entries every third of `presence_ttl_secs`, so a node
 //!   killed with -9 stops being routed to within the TTL.
 //! - **Events**: one channel per node, `{ns}:node:{node}`, and one subscription per node (never per socket).
-//!   An event for a user is carried out on this node's sockets at once, and a script publishes it to every
-//!   other node the user's presence names: one round trip, done for a whole batch of events in one pipeline
-//!   by a single task, so events leave in the order they were made. A resync and a sign-out go to every node
-//!   (`{ns}:everyone`) instead.
+//!   An event for a user is carried out on this node's sockets at once, and sent to every other node the
+//!   user's presence names by a single task ([`dispatch`]), in the order events were made: a batch's events
+//!   bound for one node travel in one publish and are read with one parse ([`wire`]). A resync and a sign-out
+//!   go to every node (`{ns}:everyone`) instead.
 //! - **Gaps**: when the subscription drops and comes back (Redis restarted), or a publish fails, the users
 //!   concerned are marked for a resync ([`Sockets::want_resync`]); the hub tells them their match as stored
 //!   and to `resume`.
@@ -20,25 +20,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{PushInfo, PushKind, Script, Value};
+use redis::{PushInfo, PushKind, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{Event, Sockets};
 use crate::domain::UserId;
 
-/// Publishes `ARGV[3]` to every node of the user's presence (`KEYS[1]`) whose entry has not expired
-/// (`ARGV[1]`, ms), except this node (`ARGV[2]`), which has delivered it already.
-const ROUTE: &str = r"
-local nodes = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], '+inf')
-for _, node in ipairs(nodes) do
-  if node ~= ARGV[2] then redis.call('PUBLISH', ARGV[4] .. node, ARGV[3]) end
-end
-return #nodes
-";
+mod dispatch;
+mod wire;
 
-/// Most events sent in one pipeline.
-const BATCH: usize = 256;
 /// Events and presence changes waiting for the dispatcher. When Redis is slow or away the queue fills (each
 /// failed pipeline waits out its timeout); an event that does not fit is dropped and its user remembered in
 /// `Cluster::overflowed`, and the dispatcher has every node resync them once it sends again: the same as a
@@ -75,6 +66,8 @@ pub struct Cluster {
     /// work with a local fallback (the rate limits) takes it at once instead of waiting out the reconnection
     /// on every call, which takes seconds when Redis refuses connections.
     linked: AtomicBool,
+    /// Whether this node sends envelopes ([`wire`]); false only to behave as the previous version.
+    batched: bool,
 }
 
 /// `Outgoing` behind a newtype so `Cluster` stays `Debug` without printing payloads.
@@ -121,6 +114,8 @@ pub struct Link {
     pub namespace: String,
     pub presence_ttl: Duration,
     pub matchmaker_lease: Duration,
+    /// Send a batch's events for one node in one envelope (`cluster.batch_envelope`).
+    pub batch_envelope: bool,
 }
 
 impl Cluster {
@@ -132,7 +127,7 @@ impl Cluster {
         shutdown: CancellationToken,
     ) -> redis::RedisResult<Arc<Self>> {
         let client = redis::Client::open(with_resp3(&link.url))?;
-        let node = format!("{:016x}", rand::random::<u64>());
+        let node = wire::node_name(link.batch_envelope);
         let keys = Keys { namespace: link.namespace.clone() };
         let timeouts = || {
             ConnectionManagerConfig::new()
@@ -146,9 +141,6 @@ impl Cluster {
             .get_connection_manager_with_config(timeouts().set_push_sender(push_tx).set_automatic_resubscription())
             .await?;
         subscriber.subscribe(&[keys.node(&node), keys.everyone()]).await?;
-        // Loaded now so the first batch does not pay a failed round trip (a restarted Redis loses it again;
-        // the dispatcher reloads it then).
-        Script::new(ROUTE).prepare_invoke().load_async(&mut conn.clone()).await?;
         let (outbox, outgoing) = mpsc::channel(OUTBOX);
         let matchmaker_lease = link.matchmaker_lease;
         let presence_ttl = link.presence_ttl;
@@ -163,8 +155,10 @@ impl Cluster {
             presence_ttl,
             matchmaker_lease,
             linked: AtomicBool::new(true),
+            batched: link.batch_envelope,
         });
-        tokio::spawn(dispatch(cluster.clone(), outgoing, link.presence_ttl));
+        dispatch::prepare(&cluster).await?;
+        tokio::spawn(dispatch::dispatch(cluster.clone(), outgoing, link.presence_ttl));
         tokio::spawn(receive(cluster.clone(), push_rx, shutdown.clone()));
         // The subscriber is only read through its pushes, but it must live (and be pinged, so it notices a
         // dead Redis and reconnects) as long as the node.
@@ -273,82 +267,6 @@ fn with_resp3(url: &str) -> String {
     }
 }
 
-/// The one task that writes events and presence to Redis, in the order they were made: each batch is one
-/// pipeline (one round trip) however many events it holds.
-async fn dispatch(cluster: Arc<Cluster>, mut outgoing: mpsc::Receiver<OutgoingBox>, ttl: Duration) {
-    let route = Script::new(ROUTE);
-    let prefix = cluster.keys.node_prefix();
-    let mut batch = Vec::with_capacity(BATCH);
-    let mut conn = cluster.conn.clone();
-    while outgoing.recv_many(&mut batch, BATCH).await > 0 {
-        let now = now_ms();
-        let mut pipe = redis::pipe();
-        let mut users = HashSet::new();
-        // Users whose events were dropped while the outbox was full: they resync everywhere.
-        let overflowed: Vec<UserId> = cluster.overflowed.lock().expect("overflow lock").drain().collect();
-        if !overflowed.is_empty() {
-            metrics::counter!("tanis_resync_causes_total", "cause" => "outbox_full").increment(1);
-            cluster.sockets.want_resync(overflowed.iter().copied());
-            batch.push(OutgoingBox(Outgoing::Event(Event::Resync { users: overflowed })));
-        }
-        for OutgoingBox(item) in batch.drain(..) {
-            match item {
-                Outgoing::Event(event @ Event::Resync { .. }) => {
-                    let payload = serde_json::to_string(&event).expect("events serialise");
-                    pipe.publish(cluster.keys.everyone(), payload).ignore();
-                }
-                // To every node (see `Event::SignedOut`); if the publish fails, the user resyncs everywhere and
-                // the resync closes what the store says is signed out.
-                Outgoing::Event(event @ Event::SignedOut { user_id, .. }) => {
-                    users.insert(user_id);
-                    let payload = serde_json::to_string(&event).expect("events serialise");
-                    pipe.publish(cluster.keys.everyone(), payload).ignore();
-                }
-                Outgoing::Event(event) => {
-                    let Some(user_id) = event.user_id() else { continue };
-                    users.insert(user_id);
-                    let payload = serde_json::to_string(&event).expect("events serialise");
-                    pipe.cmd("EVALSHA")
-                        .arg(route.get_hash())
-                        .arg(1)
-                        .arg(cluster.keys.presence(user_id))
-                        .arg(now)
-                        .arg(&cluster.node)
-                        .arg(payload)
-                        .arg(&prefix)
-                        .ignore();
-                }
-                Outgoing::Presence { user_id, here: true } => {
-                    let key = cluster.keys.presence(user_id);
-                    pipe.zadd(&key, &cluster.node, now + ttl.as_millis() as u64).ignore();
-                    pipe.pexpire(&key, (ttl.as_millis() * 2) as i64).ignore();
-                }
-                Outgoing::Presence { user_id, here: false } => {
-                    pipe.zrem(cluster.keys.presence(user_id), &cluster.node).ignore();
-                }
-            }
-        }
-        let mut sent: redis::RedisResult<()> = pipe.query_async(&mut conn).await;
-        if sent.as_ref().is_err_and(|e| e.code() == Some("NOSCRIPT")) {
-            // Redis restarted and forgot the script: load it and send the batch again.
-            sent = match route.prepare_invoke().load_async(&mut conn).await {
-                Ok(_) => pipe.query_async(&mut conn).await,
-                Err(e) => Err(e),
-            };
-        }
-        if let Err(e) = sent {
-            metrics::counter!("tanis_delivery_publish_failures_total").increment(1);
-            tracing::warn!(error = %e, users = users.len(), "publishing to other nodes failed; those users will resync");
-            metrics::counter!("tanis_resync_causes_total", "cause" => "publish_failed").increment(1);
-            // Their frames on other nodes may be lost: once Redis answers again, those nodes are told to resync
-            // them (they are resynced here too, which is harmless).
-            cluster.sockets.want_resync(users.iter().copied());
-            cluster.enqueue(Outgoing::Event(Event::Resync { users: users.into_iter().collect() }));
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-    }
-}
-
 /// Carries out what other nodes publish to this one, and notices when the subscription was lost and came
 /// back: everything published meanwhile is gone, so every user here resyncs.
 async fn receive(cluster: Arc<Cluster>, mut pushes: mpsc::UnboundedReceiver<PushInfo>, shutdown: CancellationToken) {
@@ -361,9 +279,9 @@ async fn receive(cluster: Arc<Cluster>, mut pushes: mpsc::UnboundedReceiver<Push
         match push.kind {
             PushKind::Message => {
                 let Some(Value::BulkString(payload)) = push.data.get(1) else { continue };
-                match serde_json::from_slice::<Event>(payload) {
-                    Ok(event) => sockets.deliver(&event),
-                    Err(e) => tracing::error!(error = %e, "an event from another node could not be read"),
+                match wire::decode(payload, cluster.batched) {
+                    Ok(events) => events.iter().for_each(|event| sockets.deliver(event)),
+                    Err(e) => tracing::error!(error = %e, "events from another node could not be read"),
                 }
             }
             PushKind::Disconnection => {
