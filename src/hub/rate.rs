@@ -1,13 +1,18 @@
 //! A token bucket per user: `rate` messages per second sustained (a fraction for per-minute limits), `burst` at once. On one node the buckets
 //! live in memory; in a cluster they live in Redis, so a user with sockets on two nodes has one bucket, not two.
 //!
+//! In a cluster a node takes tokens from the shared bucket a few at a time (a [`Lease`], [`lease_size`]) and spends
+//! them locally: a user sending fast costs Redis one call per lease instead of one per message, and no node ever
+//! spends a token the shared bucket did not give it. A lease's unspent tokens are dropped after [`LEASE_LIFE`], so
+//! the tokens a user holds outside the bucket are at most one lease less one per node, for at most that long.
+//!
 //! Time is the server's [`Clock`](crate::clock::Clock), never the machine's monotonic clock or Redis's `TIME`:
 //! tests move a manual clock instead of hoping the machine is fast enough that no token refills meanwhile.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use redis::Script;
 
 use crate::clock::SharedClock;
@@ -20,8 +25,9 @@ use crate::domain::UserId;
 /// (a minute between two of a test's sends is far beyond any of its failure bounds).
 const IDLE_MS: u64 = 60 * 1000;
 
-/// One token from the user's bucket: KEYS bucket; ARGV rate per second, burst, now (ms, the node's clock),
-/// how long an idle bucket is kept (ms).
+/// Up to `ARGV[5]` tokens (1 when absent, as the previous version asked) from the user's bucket: KEYS bucket; ARGV
+/// rate per second, burst, now (ms, the node's clock), how long an idle bucket is kept (ms). Returns how many it
+/// gave: all it holds in whole tokens when that is fewer, 0 when it is empty.
 ///
 /// The time comes from the calling node's clock. Nodes' clocks are NTP-synced, and a skew between them only
 /// shifts refills by the skew: the bucket's stamp never goes back, so a node whose clock is behind refills
@@ -35,15 +41,30 @@ if now > at then
   tokens = math.min(burst, tokens + (now - at) / 1000 * rate)
   at = now
 end
-local taken = 0
-if tokens >= 1 then
-  tokens = tokens - 1
-  taken = 1
-end
+local taken = math.max(0, math.min(tonumber(ARGV[5]) or 1, math.floor(tokens)))
+tokens = tokens - taken
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + tonumber(ARGV[4]))
 return taken
 ";
+
+/// How long a lease's unspent tokens stay spendable on the node that took them.
+const LEASE_LIFE: TimeDelta = TimeDelta::seconds(1);
+
+/// Tokens a node takes from the shared bucket at once: half a second of the sustained rate, at most a quarter of
+/// the burst, at least one. The production message limit (10 a second, a burst of 30) leases 5; a limit of one a second
+/// (or a burst under 8) leases one at a time, which is exactly one bucket shared.
+fn lease_size(rate: f64, burst: u32) -> u32 {
+    (rate * 0.5).min(f64::from(burst / 4)).floor().max(1.0) as u32
+}
+
+/// Tokens this node took from a user's shared bucket and has not spent yet.
+#[derive(Debug, Clone, Copy)]
+struct Lease {
+    tokens: u32,
+    /// After this (the node's clock) the rest is dropped.
+    until: DateTime<Utc>,
+}
 
 /// Per-user buckets of one kind (messages, or video signalling).
 pub struct Limiter {
@@ -53,6 +74,8 @@ pub struct Limiter {
     local: Mutex<HashMap<UserId, Bucket>>,
     /// In a cluster: the shared buckets, in Redis under `{prefix}{user}`.
     shared: Option<Shared>,
+    /// In a cluster: what this node holds of each user's shared bucket.
+    leases: Mutex<HashMap<UserId, Lease>>,
 }
 
 struct Shared {
@@ -64,30 +87,40 @@ struct Shared {
 
 impl Limiter {
     pub fn local(clock: SharedClock) -> Self {
-        Self { clock, local: Mutex::default(), shared: None }
+        Self { clock, local: Mutex::default(), shared: None, leases: Mutex::default() }
     }
 
     pub fn redis(clock: SharedClock, cluster: Arc<Cluster>, kind: &str) -> Self {
         let prefix = format!("{}:rate:{kind}:", cluster.namespace());
         let shared = Shared { conn: cluster.connection(), cluster, prefix };
-        Self { clock, local: Mutex::default(), shared: Some(shared) }
+        Self { clock, local: Mutex::default(), shared: Some(shared), leases: Mutex::default() }
     }
 
-    /// Takes one token for the user: from the shared bucket while Redis is reachable, else from this node's.
+    /// Takes one token for the user: from the shared bucket while Redis is reachable (through this node's lease of
+    /// it), else from this node's.
     pub async fn allow(&self, user_id: UserId, rate: f64, burst: u32) -> bool {
         let now = self.clock.now();
         // Not even tried while the node knows Redis is away: every call would wait out the reconnection first.
         if let Some(Shared { conn, prefix, .. }) = self.shared.as_ref().filter(|s| s.cluster.linked()) {
-            let taken: redis::RedisResult<i64> = Script::new(TAKE)
+            if self.spend_leased(user_id, now) {
+                return true;
+            }
+            let taken: redis::RedisResult<u32> = Script::new(TAKE)
                 .key(format!("{prefix}{user_id}"))
                 .arg(rate)
                 .arg(burst)
                 .arg(now.timestamp_millis())
                 .arg(IDLE_MS)
+                .arg(lease_size(rate, burst))
                 .invoke_async(&mut conn.clone())
                 .await;
             match taken {
-                Ok(taken) => return taken == 1,
+                Ok(0) => return false,
+                Ok(taken) => {
+                    let lease = Lease { tokens: taken - 1, until: now + LEASE_LIFE };
+                    self.leases.lock().expect("leases lock").insert(user_id, lease);
+                    return true;
+                }
                 Err(e) => tracing::warn!(error = %e, "rate limit in Redis unavailable; limiting on this node"),
             }
         }
@@ -95,9 +128,27 @@ impl Limiter {
         buckets.entry(user_id).or_insert_with(|| Bucket::full(burst, now)).try_take(rate, burst, now)
     }
 
-    /// Drops the user's bucket on this node (their last socket here closed). A bucket in Redis expires by itself.
+    /// Spends one token of this node's lease of the user's shared bucket, if it holds one still valid at `now`.
+    fn spend_leased(&self, user_id: UserId, now: DateTime<Utc>) -> bool {
+        let mut leases = self.leases.lock().expect("leases lock");
+        match leases.get_mut(&user_id) {
+            Some(lease) if lease.tokens > 0 && now < lease.until => {
+                lease.tokens -= 1;
+                true
+            }
+            Some(_) => {
+                leases.remove(&user_id);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Drops the user's bucket and lease on this node (their last socket here closed). A bucket in Redis expires by
+    /// itself.
     pub fn forget(&self, user_id: UserId) {
         self.local.lock().expect("rates lock").remove(&user_id);
+        self.leases.lock().expect("leases lock").remove(&user_id);
     }
 }
 
@@ -131,9 +182,16 @@ impl Bucket {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeDelta;
-
     use super::*;
+
+    #[test]
+    fn a_lease_is_half_a_second_of_the_rate_at_most_a_quarter_of_the_burst_at_least_one() {
+        assert_eq!(lease_size(10.0, 30), 5, "the production message limit");
+        assert_eq!(lease_size(1.0, 3), 1, "a slow limit shares the bucket token by token");
+        assert_eq!(lease_size(100.0, 7), 1, "a small burst too");
+        assert_eq!(lease_size(100.0, 40), 10);
+        assert_eq!(lease_size(1.0 / 60.0, 5), 1, "a per-minute limit");
+    }
 
     fn start() -> DateTime<Utc> {
         DateTime::parse_from_rfc3339("2026-11-21T09:30:00Z").unwrap().with_timezone(&Utc)

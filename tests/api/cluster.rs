@@ -229,6 +229,35 @@ async fn a_users_message_rate_is_one_budget_across_the_nodes_of_their_sockets() 
     assert!(matches!(refused, ServerFrame::Error { code: ErrorCode::RateLimited, .. }), "{refused:?}");
 }
 
+/// A fast limit is leased a few tokens at a time (src/hub/rate.rs): each node spends its lease locally, yet the two
+/// nodes together never spend more than the one bucket holds. 100 a second with a burst of 40 leases 10; the
+/// nodes' clocks stand still, so exactly 40 of 60 messages sent alternately from two nodes are accepted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn leased_tokens_never_let_two_nodes_spend_more_than_the_users_one_bucket() {
+    let nodes = spawn_cluster_with(2, |c| {
+        c.hub.messages_per_second = 100;
+        c.hub.message_burst = 40;
+    })
+    .await;
+    let (first, second) = (&nodes[0], &nodes[1]);
+    let (a, b) = (first.user("kedi").await, first.user("kopek").await);
+    let (mut sa, mut chat_a, _sb, _) = first.pair(&a, &b, MatchKind::Text).await;
+    let mut other = second.socket(&a).await;
+    let mut accepted = [0, 0];
+    for i in 0..60 {
+        let socket = if i % 2 == 0 { &mut sa } else { &mut other };
+        socket.send(&chat_a.message("hızlı")).await.unwrap();
+        let answer =
+            next_within(socket, |f| matches!(f, ServerFrame::MsgAccepted { .. } | ServerFrame::Error { .. })).await;
+        match answer {
+            ServerFrame::MsgAccepted { .. } => accepted[i % 2] += 1,
+            ServerFrame::Error { code: ErrorCode::RateLimited, .. } => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(accepted, [20, 20], "each node spent its leases, and the bucket's 40 tokens in all");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_automatic_ban_by_a_worker_process_closes_the_users_socket_on_a_node() {
     let (twilio, url) = crate::twilio::Twilio::start().await;
