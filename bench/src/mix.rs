@@ -64,6 +64,9 @@ pub struct MixArgs {
     /// Also count the CPU of every process with this name as the proxy's, e.g. `nginx`; repeatable.
     #[arg(long = "proxy-processes")]
     pub proxy_processes: Vec<String>,
+    /// The run's database name: the CPU of its own backends is reported beside every `--db-processes` process's.
+    #[arg(long)]
+    pub db_name: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -89,6 +92,7 @@ impl MixOptions {
             redis_pid: self.args.redis_pid,
             proxy_processes: self.args.proxy_processes.clone(),
             db_processes: self.cpu.db_processes.clone(),
+            db_name: self.args.db_name.clone(),
         }
     }
 }
@@ -199,10 +203,13 @@ fn figures(
         v["nodes"].as_array().map_or(0.0, |n| n.iter().filter_map(|x| x[key].as_f64()).sum())
     };
     let node_cpu = sum(parts, "cpu_secs");
-    let others: f64 =
-        ["redis_cpu_secs", "db_cpu_secs", "proxy_cpu_secs"].iter().filter_map(|k| parts[k].as_f64()).sum();
+    // The database's part: its own backends when they were told apart (other databases' work on a shared machine
+    // is not this run's), else every database process.
+    let db = parts["db_backends_cpu_secs"].as_f64().or(parts["db_cpu_secs"].as_f64()).unwrap_or(0.0);
+    let others: f64 = ["redis_cpu_secs", "proxy_cpu_secs"].iter().filter_map(|k| parts[k].as_f64()).sum::<f64>() + db;
     let (messages, matches, sockets) = (sum(parts, "messages"), sum(parts, "matches"), sum(parts, "sockets"));
-    let per = |cpu_secs: f64, n: f64| (n > 0.0).then(|| (cpu_secs * 1e6 / n).round() / 1e3);
+    // Milliseconds to 0.1 µs: an idle socket-second costs microseconds.
+    let per = |cpu_secs: f64, n: f64| (n > 0.0).then(|| (cpu_secs * 1e7 / n).round() / 1e4);
     let window = opts.args.duration_secs as f64;
     // Unit costs over the whole window's CPU (nodes; nodes + Redis + database + proxy): in a mix each ratio carries
     // the others' work too, so they are upper bounds for a model; the idle socket's cost is measured apart.
@@ -245,6 +252,8 @@ fn figures(
         "reconnect_latency": reconnect,
         "parts": parts,
         "idle_parts": idle,
+        // From before the first arrival to the window's end: what the run grew each node's memory by.
+        "from_arrivals": memory,
         "units": units,
         "node_count": nodes.len(),
     })

@@ -27,6 +27,9 @@ pub struct ClusterWatch {
     pub proxy_processes: Vec<String>,
     /// Names of the database's processes (`postgres`: every backend on the machine).
     pub db_processes: Vec<String>,
+    /// The run's database: the CPU of the backends serving it alone (a PostgreSQL backend's process title names
+    /// its database), apart from other databases' work on a shared machine.
+    pub db_name: Option<String>,
 }
 
 /// The counters of `/metrics` a model needs, summed over their labels (`tanis_matches_total{kind=…}`).
@@ -53,6 +56,7 @@ pub struct ClusterSample {
     redis: Option<u64>,
     proxy: Option<u64>,
     db: Option<u64>,
+    db_backends: Option<u64>,
 }
 
 impl ClusterWatch {
@@ -74,6 +78,7 @@ impl ClusterWatch {
             redis: self.redis_pid.and_then(process_ticks),
             proxy: named(&self.proxy_processes),
             db: named(&self.db_processes),
+            db_backends: self.db_name.as_deref().and_then(|db| backend_ticks(&self.db_processes, db)),
         }
     }
 }
@@ -105,12 +110,36 @@ pub fn spent(start: &ClusterSample, end: &ClusterSample) -> Value {
         "redis_cpu_secs": secs(start.redis, end.redis),
         "proxy_cpu_secs": secs(start.proxy, end.proxy),
         "db_cpu_secs": secs(start.db, end.db),
+        "db_backends_cpu_secs": secs(start.db_backends, end.db_backends),
     })
 }
 
 fn round(x: f64, digits: i32) -> f64 {
     let scale = 10f64.powi(digits);
     (x * scale).round() / scale
+}
+
+/// The ticks of the processes named one of `names` whose title names database `db` (`postgres: 15/main: user db
+/// host(port) state`, the cluster's name only on some installs): its backends. A backend that exits within the window takes its CPU with it (the pools keep theirs).
+fn backend_ticks(names: &[String], db: &str) -> Option<u64> {
+    let mut total = None;
+    for entry in std::fs::read_dir("/proc").ok()?.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
+        let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else { continue };
+        if !names.iter().any(|n| n == comm.trim_end()) {
+            continue;
+        }
+        let Ok(title) = std::fs::read(format!("/proc/{pid}/cmdline")) else { continue };
+        let title = String::from_utf8_lossy(&title);
+        // The title overwrites argv in place: NULs pad it. Any word that is the database's name (user names
+        // differ from the bench's database names).
+        if title.split(|c: char| c.is_whitespace() || c == '\0').any(|word| word == db)
+            && let Some(ticks) = process_ticks(pid)
+        {
+            total = Some(total.unwrap_or(0) + ticks);
+        }
+    }
+    total
 }
 
 /// Resident memory (`VmRSS`) of a process.

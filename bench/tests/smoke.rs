@@ -203,6 +203,7 @@ async fn mix_matches_chats_skips_and_reconnects_on_one_node() {
         node_metrics: vec![format!("{http}/metrics")],
         redis_pid: None,
         proxy_processes: vec![],
+        db_name: None,
     };
     let report = mix::run(&users, &MixOptions { urls: vec![url], args, cpu: this_process(&[]) }).await.unwrap();
     check(&report);
