@@ -40,6 +40,7 @@ pub struct MixArgs {
     /// Seconds every user holds its socket idle after the last arrival, before the window: the idle cost.
     #[arg(long, default_value_t = 5)]
     pub idle_secs: u64,
+    /// The measured window, after the idle hold.
     #[arg(long, default_value_t = 30)]
     pub duration_secs: u64,
     /// Messages each user writes a minute (while it has a partner).
@@ -103,6 +104,8 @@ pub async fn run(users: &[SeededUser], opts: &MixOptions) -> anyhow::Result<Repo
     anyhow::ensure!(users.len() >= count, "mix needs {count} distinct users, the file has {}", users.len());
     anyhow::ensure!(!opts.urls.is_empty() && count >= 2, "mix needs a server URL and two users");
     anyhow::ensure!(a.arrivals_per_sec > 0.0, "the arrival rate must be positive");
+    // 127.0.0.2 … 127.0.0.254: the last octet stays an address of the loopback network's hosts.
+    anyhow::ensure!(a.source_addresses <= 253, "at most 253 source addresses (127.0.0.2 … 127.0.0.254)");
     let cluster = opts.cluster();
     let label = "mix";
     eprintln!(
