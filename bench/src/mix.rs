@@ -23,9 +23,11 @@ use crate::cpu::CpuWatch;
 use crate::nodes::{ClusterWatch, spent};
 use crate::{Latency, Progress, Report, SeededUser, rate};
 
+mod tally;
 mod user;
 
-use user::{Tally, User};
+use tally::Tally;
+use user::User;
 
 /// How long a user waits after the window for its last acknowledgements.
 const DRAIN: Duration = Duration::from_secs(10);
