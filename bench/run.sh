@@ -18,6 +18,10 @@
 # the load generator connects from 127.0.0.2… (MIX_SOURCES addresses), as clients from many addresses: the
 # shipped proxy config allows 50 sockets and 20 requests a second per address. VIA=ports (the default) splits
 # users by port, as the earlier figures were taken: relay then puts every pair across two nodes on purpose.
+# Only mix spreads its clients over many addresses: through nginx, relay, open-loop, matching and login-storm
+# connect from 127.0.0.1 alone, so keep their sockets under nginx's 50 per address (PAIRS ≤ 25, MATCH_USERS ≤ 50)
+# or use VIA=ports for them; their `nodes` param then reads 1 (one URL) and relay's cross_node_pairs 0 (nginx
+# chooses, the generator cannot tell).
 # REDIS=1 gives one node the throwaway Redis too (the cluster's broker, for a like-for-like NODES=1 figure).
 #
 # mix (not in the default set): MIX_USERS users arrive at MIX_ARRIVALS a second, hold idle sockets MIX_IDLE s,
