@@ -9,6 +9,28 @@
 #       the database (pg_stat_statements; the server needs shared_preload_libraries = 'pg_stat_statements')
 #   NODES=2 BENCH_DATABASE_URL=postgres://… bench/run.sh   # a cluster: 2 nodes on one PostgreSQL + a throwaway Redis
 #   BENCH_SERVER_BIN=/tmp/base/tanis bench/run.sh                  # another build of the server, same load generator
+#   NODES=4 VIA=nginx SCENARIOS=mix BENCH_DATABASE_URL=postgres://… bench/run.sh   # traffic-like load through nginx
+#
+# VIA=nginx (issue 50 point 4) starts a throwaway nginx on a free port in front of the nodes, with the shipped
+# nginx/tanis-http.conf and nginx/tanis-proxy.conf (production's worker_processes and worker_connections), and
+# every scenario but connections talks to it alone: nginx spreads the sockets and the REST requests over the nodes
+# as it does in production. The nodes then trust 127.0.0.1 as their proxy (they see each client's address), and
+# the load generator connects from 127.0.0.2… (MIX_SOURCES addresses), as clients from many addresses: the
+# shipped proxy config allows 50 sockets and 20 requests a second per address. VIA=ports (the default) splits
+# users by port, as the earlier figures were taken: relay then puts every pair across two nodes on purpose.
+# Only mix spreads its clients over many addresses: through nginx, relay, open-loop, matching and login-storm
+# connect from 127.0.0.1 alone, so keep their sockets under nginx's 50 per address (PAIRS ≤ 25, MATCH_USERS ≤ 50)
+# or use VIA=ports for them; their `nodes` param then reads 1 (one URL) and relay's cross_node_pairs 0 (nginx
+# chooses, the generator cannot tell).
+# REDIS=1 gives one node the throwaway Redis too (the cluster's broker, for a like-for-like NODES=1 figure).
+#
+# mix (not in the default set): MIX_USERS users arrive at MIX_ARRIVALS a second, hold idle sockets MIX_IDLE s,
+# then for MIX_DURATION s each one, open loop on Poisson schedules of its own, writes MIX_MESSAGES messages a
+# minute while it has a partner, skips MIX_SKIPS times a minute (leave, ask again), drops its connection
+# MIX_RECONNECTS times a minute (reconnect, resume, send again); a user whose partner left asks again at once.
+# It reports latencies (send → accepted, send → peer, find → found, drop → hello), counts of everything, and per
+# part over the window: each node's CPU, RSS, sockets, messages and matches (its /metrics), Redis's CPU, the
+# proxy's and PostgreSQL's; unit costs from them.
 #
 # With NODES>1, relay splits every pair across two nodes and matching spreads its users over all of them
 # (--url takes the comma-separated list); login-storm's relay part does too, but its logins go to node 1;
@@ -35,8 +57,25 @@ NODES=${NODES:-1}
 # Open loop (issue 31): OPEN_RATES offered msgs/s, one run of DURATION each, over OPEN_PAIRS pairs.
 OPEN_RATES=${OPEN_RATES:-1000 2000 5000 10000 20000}
 OPEN_PAIRS=${OPEN_PAIRS:-200}
+# VIA=nginx: a throwaway nginx in front of the nodes (above); REDIS=1: Redis with one node too.
+VIA=${VIA:-ports}
+REDIS=${REDIS:-}
+# mix (above). A load this 2-core machine sustains with four nodes, nginx, PostgreSQL and Redis on it.
+MIX_USERS=${MIX_USERS:-400}
+MIX_ARRIVALS=${MIX_ARRIVALS:-100}
+MIX_IDLE=${MIX_IDLE:-5}
+MIX_DURATION=${MIX_DURATION:-30}
+MIX_MESSAGES=${MIX_MESSAGES:-6}
+MIX_SKIPS=${MIX_SKIPS:-1}
+MIX_RECONNECTS=${MIX_RECONNECTS:-0.2}
+MIX_SOURCES=${MIX_SOURCES:-64}
 # Enough distinct users for every scenario (relay and matching need distinct ones; connections round-robins).
 USERS=${USERS:-$(( 2 * (PAIRS > OPEN_PAIRS ? PAIRS : OPEN_PAIRS) + MATCH_USERS + 200 ))}
+# mix takes the file's first MIX_USERS users, as the other scenarios take its first ones (they run one at a time).
+(( USERS >= MIX_USERS )) || USERS=$MIX_USERS
+# Redis for the cluster (NODES>1), or for one node when asked.
+USE_REDIS=
+if (( NODES > 1 )) || [[ $REDIS == 1 ]]; then USE_REDIS=1; fi
 
 [[ $NODES =~ ^[1-9][0-9]*$ ]] || { echo "NODES must be a positive number, not '$NODES'" >&2; exit 2; }
 # Nodes share one database: SQLite is one file on one machine, a cluster needs PostgreSQL.
@@ -44,8 +83,15 @@ if (( NODES > 1 )) && [[ -z "${BENCH_DATABASE_URL:-}" ]]; then
   echo "NODES=$NODES needs BENCH_DATABASE_URL=postgres://… (the nodes share one PostgreSQL database)" >&2
   exit 2
 fi
-if (( NODES > 1 )) && ! command -v redis-server >/dev/null; then
+if [[ -n $USE_REDIS ]] && ! command -v redis-server >/dev/null; then
   echo "NODES=$NODES needs redis-server and redis-cli (apt-get install redis-server)" >&2
+  exit 2
+fi
+[[ $VIA == ports || $VIA == nginx ]] || { echo "VIA must be ports or nginx, not '$VIA'" >&2; exit 2; }
+# Debian keeps nginx in /usr/sbin (apt-get install nginx, as scripts/test installs it).
+export PATH="$PATH:/usr/sbin"
+if [[ $VIA == nginx ]] && ! command -v nginx >/dev/null; then
+  echo "VIA=nginx needs nginx (apt-get install nginx)" >&2
   exit 2
 fi
 
@@ -83,7 +129,7 @@ export RUST_LOG=${RUST_LOG:-warn}
 
 # A node on PostgreSQL or Redis refuses generated secrets (each node would generate its own): every node and the
 # seeded tokens share these, fresh for every run.
-if [[ -n "${BENCH_DATABASE_URL:-}" ]] || (( NODES > 1 )); then
+if [[ -n "${BENCH_DATABASE_URL:-}" ]] || [[ -n $USE_REDIS ]]; then
   fresh_secret() { head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n'; }
   export TANIS_AUTH__JWT_SECRET=$(fresh_secret)
   export TANIS_PHONES__ENCRYPTION_KEY=$(fresh_secret)
@@ -93,8 +139,11 @@ fi
 
 SERVER_PIDS=()
 REDIS_PID=
+NGINX_PID=
 cleanup() {
   local pid
+  # nginx first (it holds connections to the nodes); SIGQUIT: the master stops its workers and waits for them.
+  if [[ -n "$NGINX_PID" ]]; then kill -QUIT "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true; fi
   for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${SERVER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [[ -n "$REDIS_PID" ]]; then kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; fi
@@ -103,8 +152,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if (( NODES > 1 )); then
-  STORE=$STORE-${NODES}nodes
+(( NODES == 1 )) || STORE=$STORE-${NODES}nodes
+[[ $VIA == ports ]] || STORE=$STORE-$VIA
+if [[ -n $USE_REDIS ]]; then
   # A throwaway Redis on a free port, without persistence (as scripts/test runs it); not daemonized, so cleanup
   # stops it by its pid.
   REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -123,8 +173,12 @@ if (( NODES > 1 )); then
   # Each node would bind the embedded TURN server to the default UDP 3478; the benchmarks make no calls.
   export TANIS_VIDEO__TURN_LISTEN=127.0.0.1:0
 fi
+# Behind nginx the nodes take the client's address from its X-Forwarded-For, as in production: per-address
+# throttles then apply to the clients, not to the proxy.
+[[ $VIA == ports ]] || export TANIS_TRUSTED_PROXIES='["127.0.0.1/32"]'
 
 URLS=
+METRICS=()
 for (( i = 0; i < NODES; i++ )); do
   port=$(( PORT + i ))
   # Node 1 keeps the exported TANIS_LISTEN / TANIS_DATA_DIR; the others override both.
@@ -136,13 +190,51 @@ for (( i = 0; i < NODES; i++ )); do
   fi
   SERVER_PIDS+=($!)
   URLS+=${URLS:+,}ws://127.0.0.1:$port/v1/ws
+  # Straight to the node: through nginx, /metrics would come from whichever node it picks.
+  METRICS+=(--node-metrics "http://127.0.0.1:$port/metrics")
   for _ in $(seq 1 100); do
     curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1 && break
     sleep 0.2
   done
 done
 SERVER_PID=${SERVER_PIDS[0]}
-# CPU accounting: every node, and PostgreSQL's processes when it is the store. (The Redis of NODES>1 is not counted.)
+HTTP=http://127.0.0.1:$PORT
+if [[ $VIA == nginx ]]; then
+  # The test command's configuration (tests/api/nginx_cluster.rs) with production's worker settings
+  # (nginx/nginx.conf): one upstream of every node, the shipped snippets, plain HTTP on loopback.
+  NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+  NGINX=$WORK/nginx
+  mkdir -p "$NGINX/logs"
+  {
+    echo "pid $NGINX/nginx.pid; error_log $NGINX/logs/error.log; worker_processes auto; worker_shutdown_timeout 2s;"
+    echo "events { worker_connections 16384; }"
+    echo "http { access_log off; client_body_temp_path $NGINX/body; proxy_temp_path $NGINX/proxy;"
+    echo "  include $PWD/nginx/tanis-http.conf;"
+    echo "  upstream tanis {"
+    for (( i = 0; i < NODES; i++ )); do echo "    server 127.0.0.1:$(( PORT + i )) max_fails=1 fail_timeout=5s;"; done
+    # Fewest open connections first, in one state shared by the workers (zone). Production's round robin
+    # (nginx/nginx.conf) alternates in step with the clients: every user opens a socket and then sends GET /v1/me,
+    # so with two nodes every socket went to node 1 and every GET to node 2 (40 / 0 measured; 13 / 27 without the
+    # zone, each worker alternating on its own). Sockets live long and requests do not: least_conn spreads the
+    # sockets. nginx/nginx.conf should do the same; it is not changed here.
+    echo "    least_conn; zone tanis 64k; keepalive 32;"
+    echo "  }"
+    echo "  server { listen 127.0.0.1:$NGINX_PORT; include $PWD/nginx/tanis-proxy.conf; }"
+    echo "}"
+  } >"$NGINX/nginx.conf"
+  nginx -p "$NGINX" -c "$NGINX/nginx.conf" -g 'daemon off;' &
+  NGINX_PID=$!
+  for _ in $(seq 1 100); do
+    curl -fsS "http://127.0.0.1:$NGINX_PORT/healthz" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -fsS "http://127.0.0.1:$NGINX_PORT/healthz" >/dev/null ||
+    { cat "$NGINX/logs/error.log" >&2; echo "nginx did not start" >&2; exit 1; }
+  # Every scenario but connections (one process's memory) talks to nginx alone.
+  URLS=ws://127.0.0.1:$NGINX_PORT/v1/ws
+  HTTP=http://127.0.0.1:$NGINX_PORT
+fi
+# CPU accounting: every node, and PostgreSQL's processes when it is the store. (Only mix counts Redis and nginx.)
 CPU=()
 for pid in "${SERVER_PIDS[@]}"; do CPU+=(--server-pid "$pid"); done
 DB=()
@@ -150,7 +242,6 @@ DB=()
 "$TANIS" dev seed-users "$USERS" --out "$WORK/users.txt" --password bench-password-1 --prefix bench
 
 URL=ws://127.0.0.1:$PORT/v1/ws
-HTTP=http://127.0.0.1:$PORT
 mkdir -p bench/results
 STAMP=$(date -u +%Y%m%dT%H%M%SZ)
 OUT=bench/results/$STORE-$STAMP.json
@@ -203,6 +294,21 @@ wanted matching && run matching matching "$MATCH_USERS" --users "$WORK/users.txt
   --duration-secs "$DURATION" "${PROFILES[@]}"
 wanted login-storm && run login-storm login-storm --users "$WORK/users.txt" --url "$URLS" "${CPU[@]}" "${DB[@]}" \
   --http "$HTTP" --concurrency "$STORM_CONCURRENCY" --pairs "$PAIRS" --in-flight "$IN_FLIGHT" --duration-secs "$DURATION"
+# Not in the default set: SCENARIOS=mix (above). Every part of the cluster is measured on its own.
+if wanted mix; then
+  PARTS=("${METRICS[@]}")
+  [[ -z $REDIS_PID ]] || PARTS+=(--redis-pid "$REDIS_PID")
+  [[ $VIA == ports ]] || PARTS+=(--proxy-processes nginx)
+  # Its own backends' CPU too: other databases on this PostgreSQL are not the run's.
+  if [[ -n "${BENCH_DATABASE_URL:-}" ]]; then
+    DB_NAME=${BENCH_DATABASE_URL##*/}
+    PARTS+=(--db-name "${DB_NAME%%\?*}")
+  fi
+  run mix mix "$MIX_USERS" --users "$WORK/users.txt" --url "$URLS" "${CPU[@]}" "${DB[@]}" "${PARTS[@]}" \
+    --arrivals-per-sec "$MIX_ARRIVALS" --idle-secs "$MIX_IDLE" --duration-secs "$MIX_DURATION" \
+    --messages-per-min "$MIX_MESSAGES" --skips-per-min "$MIX_SKIPS" --reconnects-per-min "$MIX_RECONNECTS" \
+    --source-addresses "$MIX_SOURCES"
+fi
 # Last: it leaves the server with the most memory. One process: node 1's memory and CPU.
 wanted connections && run connections connections "$CONNECTIONS" --users "$WORK/users.txt" --url "$URL" \
   --server-pid "$SERVER_PID" "${DB[@]}" --hold-secs "$HOLD"

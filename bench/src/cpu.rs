@@ -69,7 +69,7 @@ impl CpuUsed {
 
 /// utime + stime + cutime + cstime of one process, in clock ticks. The children's part counts the CPU of
 /// processes that exited (and were reaped) during the window, e.g. a PostgreSQL backend of a closed connection.
-fn process_ticks(pid: u32) -> Option<u64> {
+pub fn process_ticks(pid: u32) -> Option<u64> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The name (field 2) is in parentheses and may hold spaces: count fields after its closing one.
     let rest = &stat[stat.rfind(')')? + 1..];
@@ -79,7 +79,7 @@ fn process_ticks(pid: u32) -> Option<u64> {
 }
 
 /// The summed ticks of every process whose name is one of `names`; `None` if there is none.
-fn named_ticks(names: &[String]) -> Option<u64> {
+pub fn named_ticks(names: &[String]) -> Option<u64> {
     let mut total = None;
     for entry in std::fs::read_dir("/proc").ok()?.flatten() {
         let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else { continue };
@@ -96,7 +96,7 @@ fn named_ticks(names: &[String]) -> Option<u64> {
 
 /// `getconf CLK_TCK` (the bench has no libc binding of its own); 100, Linux's value everywhere in practice, if
 /// that cannot run.
-fn clock_ticks_per_sec() -> f64 {
+pub fn clock_ticks_per_sec() -> f64 {
     static TICKS: OnceLock<f64> = OnceLock::new();
     *TICKS.get_or_init(|| {
         std::process::Command::new("getconf")

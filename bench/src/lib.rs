@@ -6,6 +6,8 @@ pub mod cpu;
 pub mod echo;
 pub mod login_storm;
 pub mod matching;
+pub mod mix;
+pub mod nodes;
 pub mod open_loop;
 pub mod relay;
 pub mod turn_churn;

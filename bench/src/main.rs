@@ -12,6 +12,7 @@ use tanis_bench::cpu::CpuWatch;
 use tanis_bench::echo::{self, EchoOptions};
 use tanis_bench::login_storm::{self, LoginStormOptions};
 use tanis_bench::matching::{self, MatchingOptions};
+use tanis_bench::mix::{self, MixArgs, MixOptions};
 use tanis_bench::open_loop::{self, OpenLoopOptions};
 use tanis_bench::relay::{self, RelayOptions};
 use tanis_bench::turn_churn::{self, TurnChurnOptions};
@@ -122,6 +123,14 @@ enum Command {
         #[arg(long, default_value = "off")]
         interest_matching: String,
     },
+    /// U users behaving like traffic, open loop: arrive, ask for matches, chat, skip, drop and reconnect; every
+    /// part of the cluster measured on its own (per node CPU, memory, sockets, messages, matches; Redis; proxy).
+    Mix {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        mix: MixArgs,
+    },
     /// The relay measurement alone and then under C concurrent login loops.
     LoginStorm {
         #[command(flatten)]
@@ -215,6 +224,10 @@ async fn main() -> anyhow::Result<()> {
             let profiles = matching::Profiles::parse(interests.as_deref(), languages.as_deref(), &interest_matching)?;
             let opts = MatchingOptions { urls, users: users_count, duration: secs(duration_secs), cpu, profiles };
             matching::run(&users, &opts).await?
+        }
+        Command::Mix { target, mix } => {
+            let users = load_users(&target.users)?;
+            mix::run(&users, &MixOptions { urls: target.urls(), cpu: target.cpu(), args: mix }).await?
         }
         Command::LoginStorm { target, http, concurrency, pairs, in_flight, duration_secs } => {
             let users = load_users(&target.users)?;

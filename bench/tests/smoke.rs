@@ -12,6 +12,7 @@ use tanis_bench::cpu::CpuWatch;
 use tanis_bench::echo::{self, EchoOptions};
 use tanis_bench::login_storm::{self, LoginStormOptions};
 use tanis_bench::matching::{self, MatchingOptions};
+use tanis_bench::mix::{self, MixArgs, MixOptions};
 use tanis_bench::open_loop::{self, OpenLoopOptions};
 use tanis_bench::relay::{self, RelayOptions};
 use tanis_bench::turn_churn::{self, TurnChurnOptions};
@@ -179,6 +180,46 @@ async fn every_scenario_runs_at_a_tiny_size() {
 
     let report = echo::run(&EchoOptions { pairs: 2, in_flight: 4, duration: second }).await.unwrap();
     check(&report);
+}
+
+/// The traffic-like mix at a tiny size, on one node: users arrive, match, chat, skip and reconnect within two
+/// seconds; every accepted message reaches its peer, nothing fails, and the node's own figures come from its
+/// /metrics (messages and matches it handled, the sockets it held).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn mix_matches_chats_skips_and_reconnects_on_one_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, http, users) = spawn_server(dir.path()).await;
+    let args = MixArgs {
+        users_count: 8,
+        arrivals_per_sec: 200.0,
+        idle_secs: 1,
+        duration_secs: 2,
+        // Fast schedules, so two seconds see every kind of event.
+        messages_per_min: 600.0,
+        skips_per_min: 60.0,
+        reconnects_per_min: 30.0,
+        // Clients from 127.0.0.2 … .5, as through a proxy.
+        source_addresses: 4,
+        node_metrics: vec![format!("{http}/metrics")],
+        redis_pid: None,
+        proxy_processes: vec![],
+        db_name: None,
+    };
+    let report = mix::run(&users, &MixOptions { urls: vec![url], args, cpu: this_process(&[]) }).await.unwrap();
+    check(&report);
+    let json = serde_json::to_string(&report).unwrap();
+    let count = |name: &str| report.extra[name].as_u64().unwrap_or_else(|| panic!("{name} in {json}"));
+    assert_eq!(report.failures, 0, "{json}");
+    assert_eq!(count("received"), report.ops, "every accepted message reached its peer: {json}");
+    assert_eq!(count("receipts"), count("received"), "and was acknowledged: {json}");
+    assert!(count("found") > 0 && count("skips") > 0 && count("reconnects") > 0, "every kind of event: {json}");
+    assert!(report.extra["found_latency"]["p99_us"].as_u64().is_some_and(|p| p > 0), "{json}");
+    let node = &report.extra["parts"]["nodes"][0];
+    // The metrics recorder is one per process: other tests' servers here add to the same counters.
+    assert!(node["messages"].as_f64().is_some_and(|m| m >= report.ops as f64), "{json}");
+    assert!(node["matches"].as_f64().is_some_and(|m| m > 0.0), "{json}");
+    assert!(node["cpu_secs"].as_f64().is_some_and(|c| c > 0.0), "{json}");
+    assert!(report.extra["units"]["node_cpu_ms_per_message"].is_number(), "{json}");
 }
 
 /// A few short calls through the embedded TURN relay (the one `tanis serve` starts), with this process as the

@@ -97,12 +97,56 @@ impl Connection {
         }
     }
 
+    /// Opens from the local address `from` and reads `hello`: a load generator on one machine plays clients
+    /// from many addresses (127.0.0.2, 127.0.0.3, …), as a proxy's per-address limits expect real clients to be.
+    pub async fn connect_from(
+        url: &str,
+        token: &str,
+        from: std::net::IpAddr,
+    ) -> Result<(Self, ServerFrame), ClientError> {
+        let request = Self::request(url, Some(token), TokenIn::Header, &[])?;
+        let io = |e: std::io::Error| ClientError::WebSocket(tungstenite::Error::Io(e));
+        let uri = request.uri();
+        let host = uri.host().ok_or_else(|| ClientError::Protocol(format!("no host in {url}")))?;
+        let port = uri.port_u16().unwrap_or(80);
+        let to = tokio::net::lookup_host((host, port))
+            .await
+            .map_err(io)?
+            .find(|a| a.is_ipv4() == from.is_ipv4())
+            .ok_or_else(|| ClientError::Protocol(format!("{host} has no address of {from}'s family")))?;
+        let socket = if from.is_ipv4() { tokio::net::TcpSocket::new_v4() } else { tokio::net::TcpSocket::new_v6() };
+        let socket = socket.map_err(io)?;
+        socket.bind(std::net::SocketAddr::new(from, 0)).map_err(io)?;
+        let stream = socket.connect(to).await.map_err(io)?;
+        // TCP_NODELAY, as `open` sets it: small frames go out at once.
+        stream.set_nodelay(true).map_err(io)?;
+        let (socket, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
+        let mut connection = Self { socket, wait: DEFAULT_WAIT };
+        match connection.next().await? {
+            hello @ ServerFrame::Hello { .. } => Ok((connection, hello)),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
     async fn open_with_headers(
         url: &str,
         token: Option<&str>,
         token_in: TokenIn,
         extra: &[(&'static str, String)],
     ) -> Result<Self, ClientError> {
+        let request = Self::request(url, token, token_in, extra)?;
+        // TCP_NODELAY: small frames go out at once instead of waiting for the server's delayed ACK.
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+        Ok(Self { socket, wait: DEFAULT_WAIT })
+    }
+
+    /// The handshake request: the token where `token_in` says, the extra headers, the client's user agent.
+    fn request(
+        url: &str,
+        token: Option<&str>,
+        token_in: TokenIn,
+        extra: &[(&'static str, String)],
+    ) -> Result<tungstenite::handshake::client::Request, ClientError> {
         let mut request = url.into_client_request()?;
         for (name, value) in extra {
             let value = HeaderValue::from_str(value).map_err(|e| ClientError::Protocol(e.to_string()))?;
@@ -122,9 +166,7 @@ impl Connection {
             };
             headers.insert(name, HeaderValue::from_str(&value).map_err(|e| ClientError::Protocol(e.to_string()))?);
         }
-        // TCP_NODELAY: small frames go out at once instead of waiting for the server's delayed ACK.
-        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
-        Ok(Self { socket, wait: DEFAULT_WAIT })
+        Ok(request)
     }
 
     /// Opens and reads `hello`.
@@ -315,7 +357,9 @@ impl Chat {
     }
 
     /// The chat of a match just found: its session derived from `identity` and the peer's key in `info`.
-    fn established(identity: Identity, info: MatchInfo) -> Result<Chat, ClientError> {
+    /// Public for clients that read their own frames (the load generator's mix) and meet `match.found` among
+    /// them, or a match in `hello` that they had asked for before a reconnect.
+    pub fn established(identity: Identity, info: MatchInfo) -> Result<Chat, ClientError> {
         let role = if info.initiator { Role::Initiator } else { Role::Responder };
         let e2e = E2eSession::establish(identity, &info.peer_public_key, info.match_id, role)?;
         Ok(Chat {

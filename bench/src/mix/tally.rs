@@ -1,0 +1,123 @@
+//! What one user of the mix counted, and the sum over users that the report is made of.
+
+use std::collections::BTreeMap;
+
+use hdrhistogram::Histogram;
+
+use crate::histogram;
+
+/// Everything one user counted; summed over the users for the report.
+pub struct Tally {
+    /// Scheduled send → `msg.accepted`.
+    pub accepted: Histogram<u64>,
+    /// The peer's scheduled send → its `msg` here.
+    pub peer: Histogram<u64>,
+    /// `match.find` sent → `match.found`.
+    pub found: Histogram<u64>,
+    /// A drop (scheduled) → the new socket's `hello`.
+    pub reconnect: Histogram<u64>,
+    /// Messages sent (due while the user had a partner).
+    pub offered: u64,
+    /// Messages that fell due while the user had no partner (queued or leaving): not sent, as a person waiting
+    /// for a partner does not type.
+    pub without_partner: u64,
+    pub acked: u64,
+    pub received: u64,
+    pub receipts: u64,
+    pub delivered: u64,
+    /// Sent messages with no answer at the end of the drain: failures.
+    pub unacknowledged: u64,
+    /// Sends refused because the match had just ended (the peer skipped first): the race every chat app has.
+    pub refused_match_over: u64,
+    /// Peer messages of a match this user no longer had the keys of (counted as received all the same).
+    pub unreadable: u64,
+    pub finds: u64,
+    pub skips: u64,
+    pub ended_by_peer: u64,
+    /// Sends repeated on a new socket (same `client_msg_id`) because the old one dropped before the answer.
+    pub resends: u64,
+    pub connect_failures: u64,
+    /// `resume` of a match that had ended meanwhile, refused: expected, not a failure.
+    pub resume_refused: u64,
+    /// Every other error frame, by code: failures.
+    pub errors: BTreeMap<String, u64>,
+    pub late: u64,
+    /// What ended this user early, if anything.
+    pub fatal: Option<String>,
+}
+
+impl Tally {
+    pub fn new() -> Self {
+        Self {
+            accepted: histogram(),
+            peer: histogram(),
+            found: histogram(),
+            reconnect: histogram(),
+            offered: 0,
+            without_partner: 0,
+            acked: 0,
+            received: 0,
+            receipts: 0,
+            delivered: 0,
+            unacknowledged: 0,
+            refused_match_over: 0,
+            unreadable: 0,
+            finds: 0,
+            skips: 0,
+            ended_by_peer: 0,
+            resends: 0,
+            connect_failures: 0,
+            resume_refused: 0,
+            errors: BTreeMap::new(),
+            late: 0,
+            fatal: None,
+        }
+    }
+
+    pub fn add(&mut self, o: &Tally) -> anyhow::Result<()> {
+        self.accepted.add(&o.accepted)?;
+        self.peer.add(&o.peer)?;
+        self.found.add(&o.found)?;
+        self.reconnect.add(&o.reconnect)?;
+        for (mine, theirs) in [
+            (&mut self.offered, o.offered),
+            (&mut self.without_partner, o.without_partner),
+            (&mut self.acked, o.acked),
+            (&mut self.received, o.received),
+            (&mut self.receipts, o.receipts),
+            (&mut self.delivered, o.delivered),
+            (&mut self.unacknowledged, o.unacknowledged),
+            (&mut self.refused_match_over, o.refused_match_over),
+            (&mut self.unreadable, o.unreadable),
+            (&mut self.finds, o.finds),
+            (&mut self.skips, o.skips),
+            (&mut self.ended_by_peer, o.ended_by_peer),
+            (&mut self.resends, o.resends),
+            (&mut self.connect_failures, o.connect_failures),
+            (&mut self.resume_refused, o.resume_refused),
+            (&mut self.late, o.late),
+        ] {
+            *mine += theirs;
+        }
+        for (code, n) in &o.errors {
+            *self.errors.entry(code.clone()).or_default() += n;
+        }
+        Ok(())
+    }
+
+    /// Accepted messages that no peer received: lost to a live client. Summed over all users, each message's
+    /// acceptance and its receipt are both counted once.
+    pub fn not_received(&self) -> u64 {
+        self.acked.saturating_sub(self.received)
+    }
+
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+}
+
+impl Default for Tally {
+    fn default() -> Self {
+        Self::new()
+    }
+}

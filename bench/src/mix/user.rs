@@ -1,0 +1,446 @@
+//! One user of the mix: its schedules, the match it is in, and what it measured. It reads every frame as an app
+//! does; a request that goes wrong is counted by its error code and the user carries on (asks again), so one bad
+//! answer never hides the rest of the run. Only a broken socket or a failed reconnect ends a user early.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tanis_client::{Chat, Connection, Find, Identity};
+use tanis_proto::{ClientFrame, ErrorCode, MatchId, MatchKind, Seq, ServerFrame};
+use tokio::sync::Barrier;
+use tokio::time::{Instant, sleep_until, timeout_at};
+
+use super::MixArgs;
+use super::tally::Tally;
+use crate::{Progress, SeededUser, clock_us, payload_at, record_us, sent_at_us};
+
+/// A message sent this long after its scheduled time counts as late (the generator fell behind).
+const LATE_US: u64 = 5_000;
+/// Ended matches kept to read their last messages (a skip races the peer's messages in flight).
+const KEPT_TALKS: usize = 3;
+
+/// Who the user is and how it behaves.
+pub struct User {
+    index: usize,
+    token: String,
+    url: String,
+    /// The local address its sockets and requests come from.
+    from: Option<IpAddr>,
+    /// Events per second of its three schedules: message, skip, drop.
+    rates: [f64; 3],
+    rng: SplitMix64,
+}
+
+impl User {
+    pub fn new(index: usize, seeded: &SeededUser, url: String, from: Option<IpAddr>, args: &MixArgs) -> Self {
+        let rates = [args.messages_per_min / 60.0, args.skips_per_min / 60.0, args.reconnects_per_min / 60.0];
+        let rng = SplitMix64((index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x00C0_FFEE);
+        Self { index, token: seeded.token.clone(), url, from, rates, rng }
+    }
+
+    /// The whole life: arrive at `arrive`, then the phases of the run (see `mix::run`). Always reaches every
+    /// barrier, whatever fails, so one user's failure never stalls the run.
+    pub async fn live(
+        mut self,
+        arrive: Instant,
+        window: Duration,
+        drain: Duration,
+        phases: &[Arc<Barrier>; 4],
+        progress: &Progress,
+    ) -> Tally {
+        sleep_until(arrive).await;
+        let mut tally = Tally::new();
+        let setup = self.arrive().await;
+        if let Err(e) = &setup {
+            tally.connect_failures += 1;
+            tally.fatal = Some(format!("user {} arriving: {e:#}", self.index));
+        }
+        phases[0].wait().await;
+        phases[1].wait().await;
+        let Ok(conn) = setup else {
+            phases[2].wait().await;
+            phases[3].wait().await;
+            return tally;
+        };
+        let mut life = Life::new(conn, tally);
+        if let Err(e) = life.run(&mut self, window, drain, progress).await {
+            progress.fail();
+            life.tally.fatal = Some(format!("user {}: {e:#}", self.index));
+        }
+        phases[2].wait().await;
+        phases[3].wait().await;
+        life.end().await;
+        life.tally
+    }
+
+    /// Connects, leaves whatever match an earlier run left, and loads its profile over HTTP as an app does when it
+    /// opens (through the same address, so the proxy spreads REST as it spreads sockets).
+    async fn arrive(&self) -> anyhow::Result<Connection> {
+        let (mut conn, hello) = self.connect().await?;
+        crate::relay::leave_active(&mut conn, &hello).await?;
+        let mut http = reqwest::Client::builder();
+        if let Some(from) = self.from {
+            http = http.local_address(from);
+        }
+        let me = http.build()?.get(format!("{}/v1/me", http_base(&self.url))).bearer_auth(&self.token).send().await?;
+        anyhow::ensure!(me.status().is_success(), "GET /v1/me: {}", me.status());
+        Ok(conn)
+    }
+
+    async fn connect(&self) -> anyhow::Result<(Connection, ServerFrame)> {
+        let (mut conn, hello) = match self.from {
+            Some(from) => Connection::connect_from(&self.url, &self.token, from).await?,
+            None => Connection::connect(&self.url, &self.token).await?,
+        };
+        // The run's deadlines bound every wait; the client's own 10 s limit would end a quiet user.
+        conn.wait = Duration::from_secs(3600);
+        Ok((conn, hello))
+    }
+
+    /// The next event of schedule `which` after `now` (since the window's start); `None` for a rate of zero.
+    fn after(&mut self, which: usize, now: Duration) -> Option<Duration> {
+        let per_sec = self.rates[which];
+        (per_sec > 0.0).then(|| now + Duration::from_secs_f64(-self.rng.next_f64().ln() / per_sec))
+    }
+}
+
+/// A match this user is (or was) in.
+struct Talk {
+    chat: Chat,
+    /// The peer's last message here: `resume` asks from it, and anything at or below it is a replay.
+    last_peer_seq: Seq,
+}
+
+/// The user's state over the window.
+struct Life {
+    conn: Connection,
+    talk: Option<Talk>,
+    /// Recently ended matches, newest first, for their last messages.
+    old: VecDeque<Talk>,
+    /// A `match.find` in the queue: its key pair and when it was sent (`clock_us`).
+    asking: Option<(Identity, u64)>,
+    /// A skip's `match.leave` is on its way: the next find waits for its answer (`already_in_match` otherwise).
+    leaving: bool,
+    /// Sent, not yet answered, by request id (`<match>/<client_msg_id>`): scheduled time and the frame, to send
+    /// again on a new socket.
+    pending: HashMap<String, (u64, ClientFrame)>,
+    /// Messages written, for their plaintext.
+    written: u64,
+    /// While false (the drain), nobody asks for a new match.
+    open: bool,
+    tally: Tally,
+}
+
+impl Life {
+    fn new(conn: Connection, tally: Tally) -> Self {
+        Self {
+            conn,
+            talk: None,
+            old: VecDeque::new(),
+            asking: None,
+            leaving: false,
+            pending: HashMap::new(),
+            written: 0,
+            open: true,
+            tally,
+        }
+    }
+
+    async fn run(
+        &mut self,
+        user: &mut User,
+        window: Duration,
+        drain: Duration,
+        progress: &Progress,
+    ) -> anyhow::Result<()> {
+        let (start, start_us) = (Instant::now(), clock_us());
+        let deadline = start + window;
+        let mut next = [user.after(0, Duration::ZERO), user.after(1, Duration::ZERO), user.after(2, Duration::ZERO)];
+        self.find().await?;
+        loop {
+            let due = next.iter().enumerate().filter_map(|(k, d)| d.map(|d| (k, d))).min_by_key(|&(_, d)| d);
+            let Some((which, at)) = due.filter(|&(_, d)| d < window) else { break };
+            tokio::select! {
+                biased;
+                () = sleep_until(start + at) => {
+                    let scheduled_us = start_us + at.as_micros() as u64;
+                    match which {
+                        0 => self.write(scheduled_us).await?,
+                        1 => self.skip().await?,
+                        _ => self.reconnect(user, scheduled_us).await?,
+                    }
+                    next[which] = user.after(which, at);
+                }
+                frame = self.conn.next() => self.take(frame?, progress).await?,
+            }
+        }
+        // Nothing more falls due in the window: read until it ends, then the last answers and a quiet second.
+        while let Ok(frame) = timeout_at(deadline, self.conn.next()).await {
+            self.take(frame?, progress).await?;
+        }
+        self.open = false;
+        let until = deadline + drain;
+        loop {
+            let quiet = Instant::now() + Duration::from_secs(1);
+            let wait = if self.pending.is_empty() { quiet.min(until) } else { until };
+            match timeout_at(wait, self.conn.next()).await {
+                Ok(frame) => self.take(frame?, progress).await?,
+                Err(_) => {
+                    self.tally.unacknowledged += self.pending.len() as u64;
+                    return Ok(());
+                }
+            }
+        }
+    }
+
+    async fn find(&mut self) -> anyhow::Result<()> {
+        if !self.open || self.asking.is_some() || self.talk.is_some() || self.leaving {
+            return Ok(());
+        }
+        let identity = Identity::generate();
+        self.conn.send(&Find::new(MatchKind::Text).frame(Some("find".into()), identity.public_key_b64())).await?;
+        self.asking = Some((identity, clock_us()));
+        self.tally.finds += 1;
+        Ok(())
+    }
+
+    async fn write(&mut self, scheduled_us: u64) -> anyhow::Result<()> {
+        if clock_us() > scheduled_us + LATE_US {
+            self.tally.late += 1;
+        }
+        let Some(talk) = &mut self.talk else {
+            self.tally.without_partner += 1;
+            return Ok(());
+        };
+        self.written += 1;
+        let mut frame = talk.chat.message(&payload_at(scheduled_us, self.written));
+        let ClientFrame::MsgSend { id, match_id, client_msg_id, .. } = &mut frame else { unreachable!() };
+        // The request id names the match too: client_msg_ids start again at m1 in every match.
+        let key = format!("{match_id}/{client_msg_id}");
+        *id = Some(key.clone());
+        self.conn.send(&frame).await?;
+        self.pending.insert(key, (scheduled_us, frame));
+        self.tally.offered += 1;
+        Ok(())
+    }
+
+    async fn skip(&mut self) -> anyhow::Result<()> {
+        let Some(talk) = self.talk.take() else { return Ok(()) };
+        let match_id = talk.chat.info.match_id;
+        self.keep(talk);
+        self.tally.skips += 1;
+        self.leaving = true;
+        self.conn.send(&ClientFrame::MatchLeave { id: Some("skip".into()), match_id }).await?;
+        Ok(())
+    }
+
+    /// The socket drops (no close frame, as a lost network) and the app connects again at once: it resumes its
+    /// match from the last message it has, sends again what was not acknowledged, and asks again if it was
+    /// waiting (a queue entry goes with its socket).
+    async fn reconnect(&mut self, user: &User, scheduled_us: u64) -> anyhow::Result<()> {
+        let (conn, hello) = match user.connect().await {
+            Ok(answer) => answer,
+            Err(e) => {
+                self.tally.connect_failures += 1;
+                return Err(e.context("reconnecting"));
+            }
+        };
+        self.conn = conn;
+        record_us(&mut self.tally.reconnect, clock_us().saturating_sub(scheduled_us));
+        let ServerFrame::Hello { active_match, .. } = hello else { unreachable!("connect returns hello") };
+        let current = self.talk.as_ref().map(|t| t.chat.info.match_id);
+        match active_match {
+            Some(info) if Some(info.match_id) == current => self.resume(info.match_id, false).await?,
+            Some(info) if self.asking.is_some() => {
+                // Paired while away: `match.found` went to the dropped socket.
+                let (identity, since) = self.asking.take().expect("checked");
+                record_us(&mut self.tally.found, clock_us().saturating_sub(since));
+                let match_id = info.match_id;
+                self.talk = Some(Talk { chat: Chat::established(identity, info)?, last_peer_seq: Seq(0) });
+                self.resume(match_id, false).await?;
+            }
+            Some(info) => {
+                // A skip whose answer was lost with the socket, or a match this user no longer holds: leave it.
+                self.leaving = true;
+                let frame = ClientFrame::MatchLeave { id: Some("skip".into()), match_id: info.match_id };
+                self.conn.send(&frame).await?;
+            }
+            None => {
+                self.leaving = false;
+                self.asking = None;
+                if let Some(talk) = self.talk.take() {
+                    // The peer ended it while this user was away: its last messages are still to be read.
+                    self.tally.ended_by_peer += 1;
+                    let match_id = talk.chat.info.match_id;
+                    self.keep(talk);
+                    self.resume(match_id, true).await?;
+                }
+            }
+        }
+        let frames: Vec<ClientFrame> = self.pending.values().map(|(_, f)| f.clone()).collect();
+        for frame in &frames {
+            self.conn.send(frame).await?;
+        }
+        self.tally.resends += frames.len() as u64;
+        self.find().await
+    }
+
+    async fn resume(&mut self, match_id: MatchId, ended: bool) -> anyhow::Result<()> {
+        let after_seq = self.talk_mut(match_id).map_or(Seq(0), |t| t.last_peer_seq);
+        let id = Some(if ended { "resume-ended" } else { "resume" }.into());
+        Ok(self.conn.send(&ClientFrame::Resume { id, match_id, after_seq }).await?)
+    }
+
+    fn keep(&mut self, talk: Talk) {
+        self.old.push_front(talk);
+        self.old.truncate(KEPT_TALKS);
+    }
+
+    fn talk_mut(&mut self, match_id: MatchId) -> Option<&mut Talk> {
+        let current = self.talk.as_mut().filter(|t| t.chat.info.match_id == match_id);
+        current.or_else(|| self.old.iter_mut().find(|t| t.chat.info.match_id == match_id))
+    }
+
+    async fn take(&mut self, frame: ServerFrame, progress: &Progress) -> anyhow::Result<()> {
+        match frame {
+            ServerFrame::MsgAccepted { match_id, client_msg_id, .. } => {
+                if let Some((scheduled, _)) = self.pending.remove(&format!("{match_id}/{client_msg_id}")) {
+                    record_us(&mut self.tally.accepted, clock_us().saturating_sub(scheduled));
+                    self.tally.acked += 1;
+                    progress.add(1);
+                }
+            }
+            ServerFrame::Msg { mine: false, match_id, seq, .. } => {
+                let now = clock_us();
+                let read = match self.talk_mut(match_id) {
+                    Some(talk) if seq <= talk.last_peer_seq => return Ok(()),
+                    Some(talk) => {
+                        talk.last_peer_seq = seq;
+                        Some(talk.chat.read(&frame)?)
+                    }
+                    None => None,
+                };
+                match read {
+                    Some(text) => {
+                        let sent = sent_at_us(&text).ok_or_else(|| anyhow::anyhow!("no send time in {text:?}"))?;
+                        record_us(&mut self.tally.peer, now.saturating_sub(sent));
+                    }
+                    None => self.tally.unreadable += 1,
+                }
+                self.tally.received += 1;
+                self.conn.send(&ClientFrame::MsgAck { id: None, match_id, seq }).await?;
+                self.tally.receipts += 1;
+            }
+            ServerFrame::MsgDelivered { .. } => self.tally.delivered += 1,
+            ServerFrame::MatchFound { info, .. } => match self.asking.take() {
+                Some((identity, since)) => {
+                    record_us(&mut self.tally.found, clock_us().saturating_sub(since));
+                    self.talk = Some(Talk { chat: Chat::established(identity, info)?, last_peer_seq: Seq(0) });
+                }
+                None => self.count_error("match_found_unasked", progress),
+            },
+            // The peer ended it (the echo of our own leave finds the match already put away).
+            ServerFrame::MatchEnded { match_id, .. }
+                if self.talk.as_ref().is_some_and(|t| t.chat.info.match_id == match_id) =>
+            {
+                let talk = self.talk.take().expect("checked");
+                self.keep(talk);
+                self.tally.ended_by_peer += 1;
+                self.find().await?;
+            }
+            ServerFrame::Ok { id } if id.as_deref() == Some("skip") => {
+                self.leaving = false;
+                self.find().await?;
+            }
+            ServerFrame::Error { id, code, message, .. } => self.refused(id, code, &message, progress).await?,
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// An error frame, by the request it answers.
+    async fn refused(
+        &mut self,
+        id: Option<String>,
+        code: ErrorCode,
+        message: &str,
+        progress: &Progress,
+    ) -> anyhow::Result<()> {
+        let code_name = serde_json::to_value(code).ok().and_then(|v| v.as_str().map(String::from));
+        let code_name = code_name.unwrap_or_else(|| format!("{code:?}"));
+        match id.as_deref() {
+            Some(key) if self.pending.contains_key(key) => {
+                self.pending.remove(key);
+                if code == ErrorCode::NotInMatch {
+                    self.tally.refused_match_over += 1;
+                } else {
+                    self.count_error(&code_name, progress);
+                }
+            }
+            Some("resume-ended") => self.tally.resume_refused += 1,
+            // The peer skipped at the same moment: the match is over either way.
+            Some("skip") => {
+                if code != ErrorCode::NotInMatch {
+                    self.count_error(&code_name, progress);
+                }
+                self.leaving = false;
+                self.find().await?;
+            }
+            Some("find") => {
+                self.count_error(&code_name, progress);
+                eprintln!("[mix] find refused: {code_name}: {message}");
+                self.asking = None;
+                // Asks again after a moment, as an app retries; the time is the user's, as a person's would be.
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                self.find().await?;
+            }
+            _ => self.count_error(&code_name, progress),
+        }
+        Ok(())
+    }
+
+    fn count_error(&mut self, code: &str, progress: &Progress) {
+        progress.fail();
+        *self.tally.errors.entry(code.to_owned()).or_default() += 1;
+    }
+
+    /// After the run: leave the match or the queue and wait for the answer, so the same users can start clean in
+    /// the next scenario.
+    async fn end(&mut self) {
+        self.conn.wait = Duration::from_secs(5);
+        let answered = |f: &ServerFrame| {
+            matches!(f, ServerFrame::Ok { .. } | ServerFrame::MatchCancelled { .. } | ServerFrame::Error { .. })
+        };
+        if let Some(talk) = &self.talk {
+            let leave = ClientFrame::MatchLeave { id: Some("end".into()), match_id: talk.chat.info.match_id };
+            if self.conn.send(&leave).await.is_ok() {
+                let _ = self.conn.next_where(answered).await;
+            }
+        }
+        if self.asking.is_some() && self.conn.send(&ClientFrame::MatchCancel { id: Some("end".into()) }).await.is_ok() {
+            let _ = self.conn.next_where(answered).await;
+        }
+    }
+}
+
+/// The server's REST base for a WebSocket URL (`ws://host:port/v1/ws` → `http://host:port`).
+fn http_base(ws: &str) -> String {
+    ws.replacen("ws://", "http://", 1).replacen("wss://", "https://", 1).trim_end_matches("/v1/ws").to_owned()
+}
+
+/// A small deterministic generator (SplitMix64): each user's schedules differ and repeat run to run.
+struct SplitMix64(u64);
+
+impl SplitMix64 {
+    /// Uniform in (0, 1]: never 0, so its logarithm is finite.
+    fn next_f64(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        ((z >> 11) + 1) as f64 / (1u64 << 53) as f64
+    }
+}
