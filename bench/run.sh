@@ -216,7 +216,7 @@ if [[ $VIA == nginx ]]; then
     # (nginx/nginx.conf) alternates in step with the clients: every user opens a socket and then sends GET /v1/me,
     # so with two nodes every socket went to node 1 and every GET to node 2 (40 / 0 measured; 13 / 27 without the
     # zone, each worker alternating on its own). Sockets live long and requests do not: least_conn spreads the
-    # sockets. nginx/nginx.conf should do the same; it is not changed here.
+    # sockets. nginx/nginx.conf does the same.
     echo "    least_conn; zone tanis 64k; keepalive 32;"
     echo "  }"
     echo "  server { listen 127.0.0.1:$NGINX_PORT; include $PWD/nginx/tanis-proxy.conf; }"
