@@ -21,16 +21,18 @@ const MAX_NONCE_B64: usize = 64;
 /// Messages sent per `resume` page read from the store.
 const RESUME_PAGE: i64 = 200;
 
-/// `msg.send`: checked, then queued to the group commit, which answers once it is stored.
-pub(super) async fn send(
-    ctx: &mut Ctx,
-    id: Option<String>,
-    match_id: MatchId,
-    client_msg_id: String,
-    ciphertext: String,
-    nonce: String,
-    commitment: String,
-) {
+/// A `msg.send`'s message, as the client sent it.
+pub(super) struct Outgoing {
+    pub(super) client_msg_id: String,
+    pub(super) ciphertext: String,
+    pub(super) nonce: String,
+    pub(super) commitment: String,
+}
+
+/// `msg.send`: checked, then queued to the group commit, which answers once it is stored. `ack` (version 2): a
+/// cumulative acknowledgement of this conversation riding on the send, written in the same batch.
+pub(super) async fn send(ctx: &mut Ctx, id: Option<String>, match_id: MatchId, message: Outgoing, ack: Option<Seq>) {
+    let Outgoing { client_msg_id, ciphertext, nonce, commitment } = message;
     let hub = ctx.hub.clone();
     let peer = match ctx.conversation_peer(match_id).await {
         Ok(Some(peer)) => peer,
@@ -71,7 +73,10 @@ pub(super) async fn send(
         device_info: ctx.device.clone(),
         connection_type: peer.kind,
     };
-    hub.writer().submit(message, Reply::new(slot, in_flight, ctx.socket.id, id)).await;
+    // Whatever the send's fate, the acknowledgement is the client's word about messages it holds: it is written
+    // with the message, and told to the peer on the `msg` of this one (or on its own if this one is not stored).
+    let ack = ack.map(|seq| (cumulative_receipt(ctx, match_id, seq), receipt_from(ctx, None)));
+    hub.writer().submit(message, Reply::new(slot, in_flight, ctx.socket.id, id), ack).await;
 }
 
 /// The 32 bytes of a base64 franking commitment; `None` for anything else.
@@ -81,10 +86,25 @@ fn decode_commitment(text: &str) -> Option<[u8; COMMITMENT_LEN]> {
 }
 
 /// `msg.ack`: written in the group commit's next batch, and announced from there: a client acknowledging every message
-/// keeps reading at full speed instead of waiting one commit per receipt.
+/// keeps reading at full speed instead of waiting one commit per receipt. Version 1 acknowledges the message
+/// `seq`; version 2 every message of the match up to `seq`.
 pub(super) async fn ack(ctx: &Ctx, id: Option<String>, match_id: MatchId, seq: Seq) {
-    let from = ReceiptFrom { socket: ctx.socket.clone(), request_id: id };
-    ctx.hub.writer().submit_receipt(Receipt { match_id, seq, receiver_id: ctx.user_id }, from).await;
+    let (receipt, from) = if ctx.v2() {
+        (cumulative_receipt(ctx, match_id, seq), receipt_from(ctx, id))
+    } else {
+        (Receipt::one(match_id, seq, ctx.user_id), ReceiptFrom::one(ctx.socket.clone(), id))
+    };
+    ctx.hub.writer().submit_receipt(receipt, from).await;
+}
+
+/// Version 2's receipt of every message of the match up to `seq`, from where this socket's committed receipts
+/// left off. A `seq` below that covers nothing new, and marks nothing, as a repeated ack.
+fn cumulative_receipt(ctx: &Ctx, match_id: MatchId, seq: Seq) -> Receipt {
+    Receipt { match_id, first: ctx.ack_floor.first(match_id), seq, receiver_id: ctx.user_id }
+}
+
+fn receipt_from(ctx: &Ctx, request_id: Option<String>) -> ReceiptFrom {
+    ReceiptFrom { socket: ctx.socket.clone(), request_id, cumulative: true, floor: Some(ctx.ack_floor.clone()) }
 }
 
 /// `resume`: every message of the match after `after_seq`, page by page, then `resume.done`.
@@ -113,6 +133,7 @@ pub(super) async fn resume(ctx: &Ctx, id: Option<String>, match_id: MatchId, aft
                 commitment: m.commitment.map(|c| STANDARD.encode(c)),
                 sent_at: m.created_at,
                 mine,
+                delivered: None,
             };
             ctx.reply(frame).await;
         }
