@@ -26,6 +26,7 @@ on_both_stores!(
     at_one_in_flight_a_message_costs_three_frames_in_version_2_and_five_in_version_1,
     a_receipt_the_database_refuses_is_never_announced,
     version_1_refuses_an_ack_on_a_send_as_the_unknown_field_it_was,
+    an_ack_riding_on_a_refused_send_is_stored_and_told_all_the_same,
 );
 
 /// Every frame `socket` gets up to the `msg` with `seq` (which is left out).
@@ -383,4 +384,25 @@ async fn version_1_refuses_an_ack_on_a_send_as_the_unknown_field_it_was(backend:
     let refused = sa.next().await.unwrap();
     assert!(matches!(&refused, ServerFrame::Error { code: ErrorCode::InvalidFrame, id: Some(id), .. } if id == "m1"));
     assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 0);
+}
+
+async fn an_ack_riding_on_a_refused_send_is_stored_and_told_all_the_same(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, mut chat_a, mut sb, mut chat_b) = app.pair_versions(&a, &b, (2, 2)).await;
+    let match_id = chat_a.info.match_id;
+    send_accepted(&mut sa, &mut chat_a, 2).await;
+    receive(&mut sb, 2).await;
+
+    // A send refused before it is queued (here a bad client_msg_id; a rate limit or the match's end alike): the
+    // message is not stored, the acknowledgement it carried is.
+    let mut bad = with_ack(&mut chat_b, "bozuk", Seq(2));
+    if let ClientFrame::MsgSend { client_msg_id, .. } = &mut bad {
+        client_msg_id.clear();
+    }
+    sb.send(&bad).await.unwrap();
+    assert!(matches!(sb.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::InvalidField, .. }));
+    let last = barrier(&mut sb, &mut chat_b).await;
+    assert_eq!(until_barrier(&mut sa, last).await, vec![delivered(match_id, 2, true)]);
+    assert_eq!(delivered_count(&app, match_id).await, 2);
 }
