@@ -53,8 +53,9 @@ struct Target {
     db_processes: Vec<String>,
     /// The protocol version the clients offer: 2 (cumulative acknowledgements riding on sends, one `msg.ack`
     /// per conversation per 150 ms otherwise) or 1 (one `msg.ack` per message, as before version 2), for an A/B
-    /// against a server that predates version 2 (which selects 1 whatever is offered).
-    #[arg(long, env = "TANIS_BENCH_PROTOCOL", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=2))]
+    /// against a server that predates version 2 (which selects 1 whatever is offered). Not `TANIS_…`: bench/run.sh
+    /// passes its environment to the server, which refuses `TANIS_` keys it does not know.
+    #[arg(long, env = "BENCH_PROTOCOL", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=2))]
     protocol: u32,
 }
 
