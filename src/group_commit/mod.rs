@@ -44,6 +44,10 @@ pub type EndResult = Result<bool, Arc<StoreError>>;
 pub type OpenResult = Result<Opened, Arc<StoreError>>;
 
 /// One write waiting in the queue, with whoever is told its outcome.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "messages are nearly every write; boxing the largest variant would allocate once per message"
+)]
 enum Write {
     /// `ack`: version 2's acknowledgement riding on the send, written in the same batch, so its receipt can ride
     /// on the `msg` that tells the peer of this message.

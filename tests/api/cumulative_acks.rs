@@ -312,7 +312,7 @@ async fn at_one_in_flight_a_message_costs_three_frames_in_version_2_and_five_in_
         }
         // The last message has no answer to ride on: once the delay has passed it is acknowledged on its own.
         if version == 2 {
-            let (last_sender, last_reader) = if (MESSAGES - 1) % 2 == 0 { (0, 1) } else { (1, 0) };
+            let (last_sender, last_reader) = if (MESSAGES - 1).is_multiple_of(2) { (0, 1) } else { (1, 0) };
             let reader = &mut sides[last_reader];
             let due = reader.acks.as_mut().unwrap().take_due(start + ACK_DELAY);
             assert_eq!(due.len(), 1, "one standalone msg.ack");
