@@ -1,10 +1,10 @@
 // The WebSocket as the page sees it. The SDK's Client (sdk/typescript/src/client.js and connection.js, served at
-// /app/sdk/) does the protocol: the access token as the subprotocol `tanis.auth.<token>` beside `tanis.v1`, what
-// each close code means (docs/protocol.md section 3, the SDK's policy.js), the full-jitter backoff, app pings and a
-// silent socket declared dead, requests answered by `ok`/`error`, and everything after `hello`. This module turns
-// its states into the page's: `online`, `connecting`, `waiting` (to reconnect), `unauthorized` (sign in again),
-// `banned`, `broken` (closed for a bug of this page's: reconnects only when the person asks) and `stopped`, with
-// `state`, `frame` and `closed` events.
+// /app/sdk/) does the protocol: the access token as the subprotocol `tanis.auth.<token>` beside `tanis.v2` and
+// `tanis.v1`, cumulative acknowledgements (version 2), what each close code means (docs/protocol.md section 3,
+// the SDK's policy.js), the full-jitter backoff, app pings and a silent socket declared dead, requests answered by
+// `ok`/`error`, and everything after `hello`. This module turns its states into the page's: `online`,
+// `connecting`, `waiting` (to reconnect), `unauthorized` (sign in again), `banned`, `broken` (closed for a bug of
+// this page's: reconnects only when the person asks) and `stopped`, with `state`, `frame` and `closed` events.
 
 export class Socket extends EventTarget {
   /** @param {import('./sdk/client.js').Client} client */

@@ -128,6 +128,7 @@ async fn client(
                     ciphertext: sealed.ciphertext,
                     nonce: sealed.nonce,
                     commitment,
+                    ack: None,
                 };
                 pending.insert(client_msg_id, Instant::now());
                 ws.send(Message::Text(serde_json::to_string(&frame)?.into())).await?;

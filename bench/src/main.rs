@@ -52,6 +52,12 @@ struct Target {
     /// Also count the CPU of every process with this name, e.g. `postgres` (all its backends); repeatable.
     #[arg(long = "db-processes")]
     db_processes: Vec<String>,
+    /// The protocol version the clients offer: 2 (cumulative acknowledgements riding on sends, one `msg.ack`
+    /// per conversation per 150 ms otherwise) or 1 (one `msg.ack` per message, as before version 2), for an A/B
+    /// against a server that predates version 2 (which selects 1 whatever is offered). Not `TANIS_…`: bench/run.sh
+    /// passes its environment to the server, which refuses `TANIS_` keys it does not know.
+    #[arg(long, env = "BENCH_PROTOCOL", default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=2))]
+    protocol: u32,
 }
 
 impl Target {
@@ -210,13 +216,15 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Relay { pairs, target, in_flight, duration_secs } => {
             let users = load_users(&target.users)?;
-            let (urls, cpu) = (target.urls(), target.cpu());
-            relay::run(&users, &RelayOptions { urls, pairs, in_flight, duration: secs(duration_secs), cpu }).await?
+            let (urls, cpu, protocol) = (target.urls(), target.cpu(), target.protocol);
+            let opts = RelayOptions { urls, pairs, in_flight, duration: secs(duration_secs), cpu, protocol };
+            relay::run(&users, &opts).await?
         }
         Command::OpenLoop { pairs, target, rate, duration_secs } => {
             let users = load_users(&target.users)?;
-            let (urls, cpu) = (target.urls(), target.cpu());
-            open_loop::run(&users, &OpenLoopOptions { urls, pairs, rate, duration: secs(duration_secs), cpu }).await?
+            let (urls, cpu, protocol) = (target.urls(), target.cpu(), target.protocol);
+            let opts = OpenLoopOptions { urls, pairs, rate, duration: secs(duration_secs), cpu, protocol };
+            open_loop::run(&users, &opts).await?
         }
         Command::Matching { users_count, target, duration_secs, interests, languages, interest_matching } => {
             let users = load_users(&target.users)?;
@@ -231,8 +239,8 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::LoginStorm { target, http, concurrency, pairs, in_flight, duration_secs } => {
             let users = load_users(&target.users)?;
-            let (urls, cpu) = (target.urls(), target.cpu());
-            let relay = RelayOptions { urls, pairs, in_flight, duration: secs(duration_secs), cpu };
+            let (urls, cpu, protocol) = (target.urls(), target.cpu(), target.protocol);
+            let relay = RelayOptions { urls, pairs, in_flight, duration: secs(duration_secs), cpu, protocol };
             login_storm::run(&users, &LoginStormOptions { relay, http, concurrency }).await?
         }
         Command::TurnChurn {

@@ -10,7 +10,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tanis_client::{Chat, Connection};
+use tanis_client::{Acks, Chat, Connection};
 use tanis_proto::{ClientFrame, ServerFrame};
 use tokio::sync::Barrier;
 use tokio::time::{sleep_until, timeout_at};
@@ -32,6 +32,8 @@ pub struct OpenLoopOptions {
     pub rate: f64,
     pub duration: Duration,
     pub cpu: CpuWatch,
+    /// The protocol version the clients offer (1 or 2).
+    pub protocol: u32,
 }
 
 pub async fn run(users: &[SeededUser], opts: &OpenLoopOptions) -> anyhow::Result<Report> {
@@ -44,6 +46,7 @@ pub async fn run(users: &[SeededUser], opts: &OpenLoopOptions) -> anyhow::Result
         in_flight: 1,
         duration: opts.duration,
         cpu: opts.cpu.clone(),
+        protocol: opts.protocol,
     };
     let paired = pair_all(connect_all(&users[..sides], &relay).await?).await?;
     let label = "open-loop";
@@ -59,7 +62,7 @@ pub async fn run(users: &[SeededUser], opts: &OpenLoopOptions) -> anyhow::Result
             (barrier.clone(), finished.clone(), progress.clone(), opts.duration);
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            let mut side = Side::new(k as u64);
+            let mut side = Side::new(k as u64, conn.protocol);
             let result = side.run(&mut conn, &mut chat, per_side, duration, &progress).await;
             finished.wait().await;
             leave(&mut conn, &chat).await;
@@ -69,7 +72,7 @@ pub async fn run(users: &[SeededUser], opts: &OpenLoopOptions) -> anyhow::Result
     let cpu_start = opts.cpu.sample();
     barrier.wait().await;
     let started = Instant::now();
-    let mut all = Side::new(0);
+    let mut all = Side::new(0, opts.protocol);
     let (failed_sides, first_error) = join_sides(tasks, |side| all.add(&side)).await?;
     let cpu = opts.cpu.used_since(cpu_start);
     let elapsed = started.elapsed();
@@ -113,11 +116,15 @@ struct Side {
     /// Messages sent more than [`LATE`] after their scheduled time (the client fell behind; still timed from the
     /// schedule).
     late: u64,
+    /// Version 2's acknowledgements owed (riding on the next send, or one `msg.ack` after the delay); `None` in
+    /// version 1, which acknowledges every message at once.
+    acks: Option<Acks>,
 }
 
 impl Side {
-    fn new(seed: u64) -> Self {
+    fn new(seed: u64, protocol: u32) -> Self {
         Self {
+            acks: (protocol >= 2).then(Acks::new),
             rng: SplitMix64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED),
             tally: Tally::new(),
             pending: HashMap::new(),
@@ -147,16 +154,23 @@ impl Side {
         let mut next = self.rng.exponential(per_second);
         loop {
             let due = start + next;
+            let ack_due = self.acks.as_ref().and_then(Acks::due).map(tokio::time::Instant::from_std);
             if due < deadline {
                 tokio::select! {
                     biased;
+                    () = sleep_until(ack_due.unwrap_or(due)), if ack_due.is_some_and(|at| at < due) => {
+                        self.acks_due(conn, Instant::now()).await?;
+                    }
                     () = sleep_until(due) => {
                         let scheduled_us = start_us + next.as_micros() as u64;
                         if clock_us() > scheduled_us + LATE.as_micros() as u64 {
                             self.late += 1;
                         }
                         self.offered += 1;
-                        let frame = chat.message(&payload_at(scheduled_us, self.offered));
+                        let mut frame = chat.message(&payload_at(scheduled_us, self.offered));
+                        if let Some(acks) = &mut self.acks {
+                            acks.ride(&mut frame);
+                        }
                         let ClientFrame::MsgSend { client_msg_id, .. } = &frame else { unreachable!() };
                         self.pending.insert(client_msg_id.clone(), scheduled_us);
                         conn.send(&frame).await?;
@@ -185,12 +199,25 @@ impl Side {
             let second = Duration::from_secs(1);
             let quiet = (tokio::time::Instant::now() + second).max(deadline + second);
             let wait = if self.pending.is_empty() { quiet.min(until) } else { until };
-            match timeout_at(wait, conn.next()).await {
+            let ack_due = self.acks.as_ref().and_then(Acks::due).map(tokio::time::Instant::from_std);
+            match timeout_at(ack_due.map_or(wait, |at| at.min(wait)), conn.next()).await {
                 Ok(frame) => self.take(frame?, conn, chat, progress).await?,
-                Err(_) if self.pending.is_empty() => return Ok(()),
+                Err(_) if ack_due.is_some_and(|at| at < wait) => self.acks_due(conn, Instant::now()).await?,
+                Err(_) if self.pending.is_empty() => {
+                    // Nothing more will be sent for them to ride on: what is owed goes now.
+                    return self.acks_due(conn, Instant::now() + tanis_client::ACK_DELAY).await;
+                }
                 Err(_) => anyhow::bail!("{} messages never acknowledged", self.pending.len()),
             }
         }
+    }
+
+    /// Sends the standalone `msg.ack`s due at `now` (version 2).
+    async fn acks_due(&mut self, conn: &mut Connection, now: Instant) -> anyhow::Result<()> {
+        for ack in self.acks.as_mut().map(|acks| acks.take_due(now)).unwrap_or_default() {
+            conn.send(&ack).await?;
+        }
+        Ok(())
     }
 
     async fn take(
@@ -213,7 +240,10 @@ impl Side {
                 let sent_at = sent_at_us(&text).ok_or_else(|| anyhow::anyhow!("no send time in {text:?}"))?;
                 record_us(&mut self.tally.peer, clock_us().saturating_sub(sent_at));
                 self.tally.received += 1;
-                conn.send(&ClientFrame::MsgAck { id: None, match_id, seq }).await?;
+                match &mut self.acks {
+                    Some(acks) => acks.received(match_id, seq, Instant::now()),
+                    None => conn.send(&ClientFrame::MsgAck { id: None, match_id, seq }).await?,
+                }
             }
             ServerFrame::Error { code, message, .. } => {
                 progress.fail();

@@ -1,5 +1,7 @@
-//! `relay`: P text matches, both sides sending E2E-encrypted messages with K in flight and acknowledging (`msg.ack`)
-//! every message they receive, as a real client does. Two latencies: send → the sender's own `msg.accepted`, which
+//! `relay`: P text matches, both sides sending E2E-encrypted messages with K in flight and acknowledging every
+//! message they receive, as a real client does: with protocol 2 (the default) as `tanis_client::Acks` does it
+//! (riding on the next send, or one `msg.ack` up to the highest seq after 150 ms without one), with protocol 1
+//! (`--protocol 1`) one `msg.ack` per message. Two latencies: send → the sender's own `msg.accepted`, which
 //! the server sends only once the message is durable (`latency`), and send → the peer's `msg` (`peer_latency`).
 //!
 //! Given several URLs (nodes of one cluster), side k connects to `urls[k % n]`: with two nodes every pair is
@@ -10,7 +12,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tanis_client::{Chat, Connection};
+use tanis_client::{Acks, Chat, Connection};
 use tanis_proto::{ClientFrame, MatchKind, ServerFrame};
 use tokio::sync::Barrier;
 use tokio::time::timeout_at;
@@ -30,6 +32,8 @@ pub struct RelayOptions {
     pub in_flight: usize,
     pub duration: Duration,
     pub cpu: CpuWatch,
+    /// The protocol version the clients offer (1 or 2).
+    pub protocol: u32,
 }
 
 /// Runs the measurement and returns the report (scenario "relay").
@@ -64,7 +68,7 @@ pub async fn measure(users: &[SeededUser], opts: &RelayOptions, label: &'static 
         let (accepted, me) = (accepted[k / 2].clone(), k % 2);
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            let mut side = Side::new(opts.in_flight);
+            let mut side = Side::new(opts.in_flight, conn.protocol);
             let sent = side.send_for(&mut conn, &mut chat, &opts, &progress).await;
             accepted[me].store(side.tally.acked, Ordering::Relaxed);
             finished.wait().await;
@@ -84,7 +88,7 @@ pub async fn measure(users: &[SeededUser], opts: &RelayOptions, label: &'static 
     barrier.wait().await;
     let started = Instant::now();
     // Every side's figures, summed.
-    let mut all = Side::new(0);
+    let mut all = Side::new(0, opts.protocol);
     let (failed_sides, first_error) = join_sides(tasks, |side| all.add(&side)).await?;
     let cpu = opts.cpu.used_since(cpu_start);
     let elapsed = started.elapsed().min(opts.duration + DRAIN * 2);
@@ -95,7 +99,11 @@ pub async fn measure(users: &[SeededUser], opts: &RelayOptions, label: &'static 
     let mut extra = serde_json::json!({
         "received": all.tally.received,
         "receipts": all.receipts,
+        "piggybacked_acks": all.piggybacked,
         "delivered": all.delivered,
+        "delivered_riding": all.delivered_riding,
+        "protocol": opts.protocol,
+        "frames_per_msg": frames_per_msg(all.frames, all.tally.acked),
         "not_received": all.not_received,
         "peer_p99_ms": peer_latency.p99_us as f64 / 1000.0,
         "peer_latency": peer_latency,
@@ -125,9 +133,15 @@ pub(crate) async fn connect_all(users: &[SeededUser], opts: &RelayOptions) -> an
         .enumerate()
         .map(|(k, user)| {
             let (url, token) = (opts.urls[k % opts.urls.len()].clone(), user.token.clone());
+            let protocol = opts.protocol;
             tokio::spawn(async move {
                 let connect = async {
-                    let (mut conn, hello) = Connection::connect(&url, &token).await?;
+                    let (mut conn, hello) = Connection::connect_version(&url, &token, protocol).await?;
+                    // A server that predates version 2 selects version 1 whatever is offered: the side then
+                    // acknowledges as version 1 does.
+                    if let ServerFrame::Hello { protocol, .. } = &hello {
+                        conn.protocol = *protocol;
+                    }
                     conn.wait = Duration::from_secs(30);
                     leave_active(&mut conn, &hello).await?;
                     anyhow::Ok(conn)
@@ -215,9 +229,23 @@ pub async fn leave_active(conn: &mut Connection, hello: &ServerFrame) -> anyhow:
     Ok(())
 }
 
-/// One side of a pair, behaving as a chat app does: it sends, decrypts every message it receives and answers each
-/// with a `msg.ack` (as an app does once the message is on screen).
+/// Frames on the wire per message accepted, both ways, both sides.
+fn frames_per_msg(frames: u64, messages: u64) -> f64 {
+    if messages == 0 { 0.0 } else { (frames as f64 / messages as f64 * 100.0).round() / 100.0 }
+}
+
+/// One side of a pair, behaving as a chat app does: it sends, decrypts every message it receives and acknowledges
+/// it (as an app does once the message is on screen): at once with a `msg.ack` in version 1, through [`Acks`] in
+/// version 2.
 struct Side {
+    /// Version 2's acknowledgements owed; `None` in version 1.
+    acks: Option<Acks>,
+    /// Acknowledgements that rode on a send (version 2).
+    piggybacked: u64,
+    /// `msg` frames that carried a receipt (`delivered`, version 2).
+    delivered_riding: u64,
+    /// Protocol frames this side sent and received.
+    frames: u64,
     /// Send → this side's `msg.accepted`, and the peer's send → its `msg` here.
     tally: Tally,
     /// Sent and not yet accepted: `client_msg_id` → send time.
@@ -231,8 +259,12 @@ struct Side {
 }
 
 impl Side {
-    fn new(in_flight: usize) -> Self {
+    fn new(in_flight: usize, protocol: u32) -> Self {
         Self {
+            acks: (protocol >= 2).then(Acks::new),
+            piggybacked: 0,
+            delivered_riding: 0,
+            frames: 0,
             tally: Tally::new(),
             pending: HashMap::with_capacity(in_flight),
             receipts: 0,
@@ -244,7 +276,10 @@ impl Side {
     fn add(&mut self, other: &Side) -> anyhow::Result<()> {
         self.tally.add(&other.tally)?;
         self.receipts += other.receipts;
+        self.piggybacked += other.piggybacked;
         self.delivered += other.delivered;
+        self.delivered_riding += other.delivered_riding;
+        self.frames += other.frames;
         self.not_received += other.not_received;
         Ok(())
     }
@@ -264,17 +299,28 @@ impl Side {
             if sending {
                 while self.pending.len() < opts.in_flight {
                     n += 1;
-                    let frame = chat.message(&payload(n));
-                    let ClientFrame::MsgSend { client_msg_id, .. } = &frame else { unreachable!() };
+                    let mut frame = chat.message(&payload(n));
+                    if let Some(acks) = &mut self.acks {
+                        acks.ride(&mut frame);
+                    }
+                    let ClientFrame::MsgSend { client_msg_id, ack, .. } = &frame else { unreachable!() };
+                    self.piggybacked += u64::from(ack.is_some());
                     self.pending.insert(client_msg_id.clone(), Instant::now());
-                    conn.send(&frame).await?;
+                    self.send(conn, &frame).await?;
                 }
             } else if self.pending.is_empty() {
                 return Ok(());
             }
-            // Until the deadline we wait for whatever comes; afterwards only for our last acknowledgements.
-            let frame = match timeout_at(if sending { deadline } else { deadline + DRAIN }, conn.next()).await {
+            // Until the deadline we wait for whatever comes (or a standalone acknowledgement falling due);
+            // afterwards only for our last acknowledgements.
+            let until = if sending { deadline } else { deadline + DRAIN };
+            let ack_due = self.acks.as_ref().and_then(Acks::due).map(tokio::time::Instant::from_std);
+            let frame = match timeout_at(ack_due.map_or(until, |due| due.min(until)), conn.next()).await {
                 Ok(frame) => frame?,
+                Err(_) if ack_due.is_some_and(|due| due < until) => {
+                    self.acks_due(conn, Instant::now()).await?;
+                    continue;
+                }
                 Err(_) if sending => continue,
                 Err(_) => anyhow::bail!("{} messages never acknowledged", self.pending.len()),
             };
@@ -300,7 +346,23 @@ impl Side {
                 }
             }
         }
+        // Nothing more will be sent for them to ride on: what is owed goes now, as it would after the delay.
+        self.acks_due(conn, Instant::now() + tanis_client::ACK_DELAY).await
+    }
+
+    /// Sends the standalone `msg.ack`s due at `now` (version 2).
+    async fn acks_due(&mut self, conn: &mut Connection, now: Instant) -> anyhow::Result<()> {
+        let due = self.acks.as_mut().map(|acks| acks.take_due(now)).unwrap_or_default();
+        for ack in due {
+            self.send(conn, &ack).await?;
+            self.receipts += 1;
+        }
         Ok(())
+    }
+
+    async fn send(&mut self, conn: &mut Connection, frame: &ClientFrame) -> anyhow::Result<()> {
+        self.frames += 1;
+        Ok(conn.send(frame).await?)
     }
 
     async fn take(
@@ -311,6 +373,7 @@ impl Side {
         progress: &Progress,
         sending: bool,
     ) -> anyhow::Result<()> {
+        self.frames += 1;
         match frame {
             ServerFrame::MsgAccepted { client_msg_id, .. } => {
                 if let Some(sent) = self.pending.remove(&client_msg_id) {
@@ -319,15 +382,21 @@ impl Side {
                     progress.add(1);
                 }
             }
-            ServerFrame::Msg { mine: false, match_id, seq, .. } => {
+            ServerFrame::Msg { mine: false, match_id, seq, delivered, .. } => {
                 // Every message is decrypted, as an app must to show it: a bad ciphertext fails the side.
                 let text = chat.read(&frame)?;
                 let received_at = clock_us();
                 let sent_at = sent_at_us(&text).ok_or_else(|| anyhow::anyhow!("no send time in {text:?}"))?;
                 record_us(&mut self.tally.peer, received_at.saturating_sub(sent_at));
                 self.tally.received += 1;
-                conn.send(&ClientFrame::MsgAck { id: None, match_id, seq }).await?;
-                self.receipts += 1;
+                self.delivered_riding += u64::from(delivered.is_some());
+                match &mut self.acks {
+                    Some(acks) => acks.received(match_id, seq, Instant::now()),
+                    None => {
+                        self.send(conn, &ClientFrame::MsgAck { id: None, match_id, seq }).await?;
+                        self.receipts += 1;
+                    }
+                }
             }
             ServerFrame::MsgDelivered { .. } => self.delivered += 1,
             // A receipt's error has no id (`msg.ack` sent none); any error is a failure all the same.

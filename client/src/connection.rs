@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::{SinkExt, StreamExt};
 use tanis_proto::{
     AUTH_SUBPROTOCOL_PREFIX, ClientFrame, InterestMatching, MatchInfo, MatchKind, Region, ReportReason, Reveal,
-    SUBPROTOCOL, Seq, ServerFrame,
+    SUBPROTOCOL, SUBPROTOCOL_V2, Seq, ServerFrame,
 };
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -75,12 +75,34 @@ fn observe(direction: Direction, text: &str) {
 pub struct Connection {
     socket: WebSocketStream<MaybeTlsStream<TcpStream>>,
     pub wait: Duration,
+    /// The protocol version offered: 1 (`tanis.v1`, or nothing with the header token) or 2 (`tanis.v2` first,
+    /// `tanis.v1` beside it). `hello.protocol` says which the server selected.
+    pub protocol: u32,
 }
 
 impl Connection {
     /// Opens the WebSocket at `url` (`ws://host:port/v1/ws`). The caller reads `hello` (or the close) next.
     pub async fn open(url: &str, token: Option<&str>, token_in: TokenIn) -> Result<Self, ClientError> {
-        Self::open_with_headers(url, token, token_in, &[]).await
+        Self::open_with_headers(url, token, token_in, &[], 1).await
+    }
+
+    /// Opens offering protocol `version` (1 or 2) and reads `hello`.
+    pub async fn connect_version(url: &str, token: &str, version: u32) -> Result<(Self, ServerFrame), ClientError> {
+        let mut connection = Self::open_with_headers(url, Some(token), TokenIn::Header, &[], version).await?;
+        match connection.next().await? {
+            hello @ ServerFrame::Hello { .. } => Ok((connection, hello)),
+            other => Err(ClientError::Unexpected(format!("{other:?}"))),
+        }
+    }
+
+    /// Opens offering protocol `version` with the token presented as `token_in`; the caller reads `hello` next.
+    pub async fn open_version(
+        url: &str,
+        token: Option<&str>,
+        token_in: TokenIn,
+        version: u32,
+    ) -> Result<Self, ClientError> {
+        Self::open_with_headers(url, token, token_in, &[], version).await
     }
 
     /// Opens and reads `hello`, sending these extra request headers too: what a proxy in front of the server adds
@@ -90,7 +112,7 @@ impl Connection {
         token: &str,
         headers: &[(&'static str, String)],
     ) -> Result<(Self, ServerFrame), ClientError> {
-        let mut connection = Self::open_with_headers(url, Some(token), TokenIn::Header, headers).await?;
+        let mut connection = Self::open_with_headers(url, Some(token), TokenIn::Header, headers, 1).await?;
         match connection.next().await? {
             hello @ ServerFrame::Hello { .. } => Ok((connection, hello)),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
@@ -99,12 +121,14 @@ impl Connection {
 
     /// Opens from the local address `from` and reads `hello`: a load generator on one machine plays clients
     /// from many addresses (127.0.0.2, 127.0.0.3, …), as a proxy's per-address limits expect real clients to be.
+    /// It offers protocol `version`.
     pub async fn connect_from(
         url: &str,
         token: &str,
         from: std::net::IpAddr,
+        version: u32,
     ) -> Result<(Self, ServerFrame), ClientError> {
-        let request = Self::request(url, Some(token), TokenIn::Header, &[])?;
+        let request = Self::request(url, Some(token), TokenIn::Header, &[], version)?;
         let io = |e: std::io::Error| ClientError::WebSocket(tungstenite::Error::Io(e));
         let uri = request.uri();
         let host = uri.host().ok_or_else(|| ClientError::Protocol(format!("no host in {url}")))?;
@@ -121,7 +145,7 @@ impl Connection {
         // TCP_NODELAY, as `open` sets it: small frames go out at once.
         stream.set_nodelay(true).map_err(io)?;
         let (socket, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await?;
-        let mut connection = Self { socket, wait: DEFAULT_WAIT };
+        let mut connection = Self { socket, wait: DEFAULT_WAIT, protocol: version };
         match connection.next().await? {
             hello @ ServerFrame::Hello { .. } => Ok((connection, hello)),
             other => Err(ClientError::Unexpected(format!("{other:?}"))),
@@ -133,19 +157,22 @@ impl Connection {
         token: Option<&str>,
         token_in: TokenIn,
         extra: &[(&'static str, String)],
+        version: u32,
     ) -> Result<Self, ClientError> {
-        let request = Self::request(url, token, token_in, extra)?;
+        let request = Self::request(url, token, token_in, extra, version)?;
         // TCP_NODELAY: small frames go out at once instead of waiting for the server's delayed ACK.
         let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
-        Ok(Self { socket, wait: DEFAULT_WAIT })
+        Ok(Self { socket, wait: DEFAULT_WAIT, protocol: version })
     }
 
-    /// The handshake request: the token where `token_in` says, the extra headers, the client's user agent.
+    /// The handshake request: the token where `token_in` says, the extra headers, the client's user agent, the
+    /// protocol versions offered.
     fn request(
         url: &str,
         token: Option<&str>,
         token_in: TokenIn,
         extra: &[(&'static str, String)],
+        version: u32,
     ) -> Result<tungstenite::handshake::client::Request, ClientError> {
         let mut request = url.into_client_request()?;
         for (name, value) in extra {
@@ -156,15 +183,23 @@ impl Connection {
         request
             .headers_mut()
             .insert("user-agent", HeaderValue::from_static(concat!("tanis-client/", env!("CARGO_PKG_VERSION"))));
+        // Version 1 with the header token offers no subprotocol, as before versions were negotiated.
+        let versions = if version >= 2 { format!("{SUBPROTOCOL_V2}, {SUBPROTOCOL}") } else { SUBPROTOCOL.to_owned() };
+        let mut protocols = (version >= 2).then(|| versions.clone());
         if let Some(token) = token {
             let headers = request.headers_mut();
-            let (name, value) = match token_in {
-                TokenIn::Header => ("authorization", format!("Bearer {token}")),
-                TokenIn::Subprotocol => {
-                    ("sec-websocket-protocol", format!("{SUBPROTOCOL}, {AUTH_SUBPROTOCOL_PREFIX}{token}"))
+            match token_in {
+                TokenIn::Header => {
+                    let value = HeaderValue::from_str(&format!("Bearer {token}"))
+                        .map_err(|e| ClientError::Protocol(e.to_string()))?;
+                    headers.insert("authorization", value);
                 }
-            };
-            headers.insert(name, HeaderValue::from_str(&value).map_err(|e| ClientError::Protocol(e.to_string()))?);
+                TokenIn::Subprotocol => protocols = Some(format!("{versions}, {AUTH_SUBPROTOCOL_PREFIX}{token}")),
+            }
+        }
+        if let Some(protocols) = protocols {
+            let value = HeaderValue::from_str(&protocols).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            request.headers_mut().insert("sec-websocket-protocol", value);
         }
         Ok(request)
     }
@@ -385,6 +420,7 @@ impl Chat {
             ciphertext: sealed.ciphertext,
             nonce: sealed.nonce,
             commitment,
+            ack: None,
         }
     }
 
@@ -513,6 +549,7 @@ mod tests {
             commitment: Some(commitment.clone()),
             sent_at: serde_json::from_value(serde_json::json!("2026-11-26T00:00:00Z")).unwrap(),
             mine: false,
+            delivered: None,
         }
     }
 

@@ -3,11 +3,13 @@
 //! The server relays ciphertext it cannot read; [`e2e`] holds everything needed to produce and read it, and
 //! [`franking`] what makes a received message provable in a report.
 
+pub mod acks;
 pub mod call;
 pub mod connection;
 pub mod e2e;
 pub mod franking;
 
+pub use acks::{ACK_DELAY, Acks};
 pub use call::{CallReporter, Measured, Packets};
 pub use connection::{Chat, ClientError, Connection, Direction, Find, TokenIn, observe_frames};
 

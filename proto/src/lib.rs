@@ -22,10 +22,15 @@ pub use ids::{MatchId, Seq, UserId};
 pub use schemars;
 pub use text::has_nul;
 
-/// The protocol version this crate describes.
+/// The protocol version a client gets when it offers no version, or `tanis.v1` ([`SUBPROTOCOL`]).
 pub const PROTOCOL_VERSION: u32 = 1;
-/// The WebSocket subprotocol a client offers (and the server selects).
+/// The WebSocket subprotocol of version 1 a client offers (and the server selects).
 pub const SUBPROTOCOL: &str = "tanis.v1";
+/// Version 2: cumulative acknowledgements and coalesced receipts (docs/protocol.md, "Version 2"). The server
+/// selects it when offered; a client offering both gets version 2.
+pub const PROTOCOL_VERSION_2: u32 = 2;
+/// The WebSocket subprotocol of version 2.
+pub const SUBPROTOCOL_V2: &str = "tanis.v2";
 /// Prefix of the subprotocol that carries the access token for clients that cannot set headers (browsers):
 /// `Sec-WebSocket-Protocol: tanis.v1, tanis.auth.<access token>`.
 pub const AUTH_SUBPROTOCOL_PREFIX: &str = "tanis.auth.";
@@ -214,8 +219,14 @@ pub enum ClientFrame {
         nonce: String,
         /// The sender's commitment to the plaintext ([`franking`]): base64 of 32 bytes.
         commitment: String,
+        /// Version 2 only: a cumulative acknowledgement riding on the send, as a `msg.ack` of this match with this
+        /// `seq` would be, so a chatting client sends no `msg.ack` of its own. Refused as an unknown field in
+        /// version 1 (`invalid_frame`), as before.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ack: Option<Seq>,
     },
-    /// The receiver has the message with this `seq`.
+    /// The receiver has the message with this `seq` (version 1), or every message of the match up to `seq`
+    /// addressed to it (version 2).
     #[serde(rename = "msg.ack")]
     MsgAck {
         #[serde(default)]
@@ -554,10 +565,20 @@ pub enum ServerFrame {
         commitment: Option<String>,
         sent_at: DateTime<Utc>,
         mine: bool,
+        /// Version 2 only: a receipt riding on the peer's message, as `msg.delivered` with `up_to: true` would
+        /// be: every message you sent in this match up to this seq has been delivered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        delivered: Option<Seq>,
     },
-    /// The peer acknowledged the message with this `seq`.
+    /// The peer acknowledged the message with this `seq`; with `up_to` (version 2 sockets only, for a peer's
+    /// cumulative acknowledgement), every message up to `seq` you sent in this match.
     #[serde(rename = "msg.delivered")]
-    MsgDelivered { match_id: MatchId, seq: Seq },
+    MsgDelivered {
+        match_id: MatchId,
+        seq: Seq,
+        #[serde(default, skip_serializing_if = "is_false")]
+        up_to: bool,
+    },
     /// Every message after `after_seq` has been sent (as `msg` frames, before this one).
     #[serde(rename = "resume.done")]
     ResumeDone { id: Option<String>, match_id: MatchId, last_seq: Seq },
@@ -647,6 +668,11 @@ impl ServerFrame {
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).expect("server frames always serialise")
     }
+}
+
+/// Serde's `skip_serializing_if` for flags that are written only when set, so a version 1 frame reads as before.
+fn is_false(flag: &bool) -> bool {
+    !*flag
 }
 
 #[cfg(test)]

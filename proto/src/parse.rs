@@ -25,9 +25,9 @@ impl ClientFrame {
 /// The frame if it is a `msg.send` or `msg.ack` with its tag first and this pass accepts it.
 fn one_pass(text: &str) -> Option<ClientFrame> {
     if text.starts_with(r#"{"type":"msg.send","#) {
-        let MsgSend { _tag: _, id, match_id, client_msg_id, ciphertext, nonce, commitment } =
+        let MsgSend { _tag: _, id, match_id, client_msg_id, ciphertext, nonce, commitment, ack } =
             serde_json::from_str(text).ok()?;
-        Some(ClientFrame::MsgSend { id, match_id, client_msg_id, ciphertext, nonce, commitment })
+        Some(ClientFrame::MsgSend { id, match_id, client_msg_id, ciphertext, nonce, commitment, ack })
     } else if text.starts_with(r#"{"type":"msg.ack","#) {
         let MsgAck { _tag: _, id, match_id, seq } = serde_json::from_str(text).ok()?;
         Some(ClientFrame::MsgAck { id, match_id, seq })
@@ -51,6 +51,9 @@ struct MsgSend {
     ciphertext: String,
     nonce: String,
     commitment: String,
+    /// Version 2's piggybacked acknowledgement.
+    #[serde(default)]
+    ack: Option<Seq>,
 }
 
 #[derive(Deserialize)]
@@ -88,8 +91,13 @@ mod tests {
                 ciphertext: "q83v".into(),
                 nonce: "AAEC".into(),
                 commitment: "3q2+7w==".into(),
+                ack: None,
             })
         );
+        // Version 2: the acknowledgement riding on a send takes the one pass too.
+        let piggybacked = r#"{"type":"msg.send","match_id":7,"client_msg_id":"c-2","ciphertext":"q83v","nonce":"AAEC","commitment":"3q2+7w==","ack":41}"#;
+        assert!(matches!(one_pass(piggybacked), Some(ClientFrame::MsgSend { ack: Some(Seq(41)), .. })));
+        same_as_serde(piggybacked);
         for text in [
             send,
             ack,
@@ -112,6 +120,8 @@ mod tests {
             r#"{"type":"msg.send","type":"msg.ack","match_id":7,"seq":1}"#,
             r#"{"type":"msg.ack","match_id":"7","seq":1}"#,
             r#"{"type":"msg.ack","match_id":7,"seq":1.5}"#,
+            r#"{"type":"msg.send","match_id":7,"client_msg_id":"c","ciphertext":"q","nonce":"n","commitment":"x","ack":"1"}"#,
+            r#"{"type":"msg.send","match_id":7,"client_msg_id":"c","ciphertext":"q","nonce":"n","commitment":"x","ack":1,"ack":2}"#,
             r#"{"type":"msg.ack","match_id":7,"seq":9223372036854775808}"#,
             r#"{"type":"msg.ack","match_id":7,"seq":1,"match_id":8}"#,
             r#"{"type":"msg.ack","match_id":7,"seq":1} trailing"#,

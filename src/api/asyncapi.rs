@@ -15,7 +15,8 @@ use axum::routing::get;
 use serde_json::{Map, Value, json};
 use tanis_proto::schemars::generate::SchemaSettings;
 use tanis_proto::{
-    AUTH_SUBPROTOCOL_PREFIX, ClientFrame, CloseCode, ErrorCode, PROTOCOL_VERSION, SUBPROTOCOL, ServerFrame,
+    AUTH_SUBPROTOCOL_PREFIX, ClientFrame, CloseCode, ErrorCode, PROTOCOL_VERSION, PROTOCOL_VERSION_2, SUBPROTOCOL,
+    SUBPROTOCOL_V2, ServerFrame,
 };
 
 use super::AppState;
@@ -65,10 +66,12 @@ pub fn document() -> Value {
         "asyncapi": "3.0.0",
         "info": {
             "title": "tanis WebSocket API",
-            "version": PROTOCOL_VERSION.to_string(),
+            "version": PROTOCOL_VERSION_2.to_string(),
             "description": format!(
-                "One WebSocket per client, JSON text frames tagged by `type`, protocol version {PROTOCOL_VERSION} \
-                 negotiated with the subprotocol `{SUBPROTOCOL}`. Client frames may carry an `id`, echoed by the \
+                "One WebSocket per client, JSON text frames tagged by `type`, protocol version \
+                 {PROTOCOL_VERSION_2} negotiated with the subprotocol `{SUBPROTOCOL_V2}` (version \
+                 {PROTOCOL_VERSION} with `{SUBPROTOCOL}` or none: fields marked \"version 2 only\" are then \
+                 neither sent nor accepted). Client frames may carry an `id`, echoed by the \
                  answer. A client must ignore fields it does not know: within a version fields may be added, \
                  never changed. docs/protocol.md explains every frame with examples; error codes are \
                  `#/components/schemas/ErrorCode`, close codes `#/components/schemas/CloseCode`."
@@ -94,7 +97,8 @@ pub fn document() -> Value {
                 "address": "/v1/ws",
                 "title": "The client's socket",
                 "description": format!(
-                    "Offer the subprotocol `{SUBPROTOCOL}` (the server selects it). The first frame is `hello`; a \
+                    "Offer the subprotocol `{SUBPROTOCOL_V2}` (or `{SUBPROTOCOL}`; the server selects the first of \
+                     `{SUBPROTOCOL_V2}`, `{SUBPROTOCOL}` offered). The first frame is `hello`; a \
                      handshake without a valid token is accepted and then closed with 4001 (4002 when expired)."
                 ),
                 "messages": channel_messages,
@@ -107,8 +111,9 @@ pub fn document() -> Value {
                                 "Sec-WebSocket-Protocol": {
                                     "type": "string",
                                     "description": format!(
-                                        "`{SUBPROTOCOL}`, and for clients that cannot set headers \
-                                         `{SUBPROTOCOL}, {AUTH_SUBPROTOCOL_PREFIX}<access token>`"
+                                        "`{SUBPROTOCOL_V2}, {SUBPROTOCOL}`, and for clients that cannot \
+                                         set headers `{SUBPROTOCOL_V2}, {SUBPROTOCOL}, \
+                                         {AUTH_SUBPROTOCOL_PREFIX}<access token>`"
                                     ),
                                 },
                                 "Authorization": {"type": "string", "description": "`Bearer <access token>`"},

@@ -63,7 +63,16 @@ pub enum Recipient {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub enum Event {
     /// A frame, serialised once for every socket it goes to.
-    Frame { to: Recipient, frame: Encoded },
+    Frame {
+        to: Recipient,
+        frame: Encoded,
+        /// What version 1 sockets get instead of `frame`, when the two versions differ: a cumulative receipt is one
+        /// `msg.delivered` per message for them, and a receipt riding on a `msg` goes before it as its own frames.
+        /// Absent for every other frame, and read as absent by a node that predates it (which holds no version 2
+        /// socket: it selects no `tanis.v2`), so the event stays one publish whatever the sockets' versions.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        v1: Option<Box<[Encoded]>>,
+    },
     /// Closes every socket of the user with `code` (a ban).
     Kick { user_id: UserId, code: CloseCode },
     /// These logins of the user were signed out (revoked, a password change, logout, refresh-token reuse): the
@@ -142,8 +151,15 @@ impl Delivery {
 
     /// Adds a socket for `user_id`, opened by an access token of `login`, on this node (and, with Redis, says the
     /// user is here).
-    pub fn register(&self, user_id: UserId, login: Option<LoginId>, queue: usize) -> (SocketHandle, Frames) {
-        let (handle, rx, first) = self.sockets().register(user_id, login, queue);
+    /// `protocol` is the version the socket's handshake selected: what its frames are rendered in.
+    pub fn register(
+        &self,
+        user_id: UserId,
+        login: Option<LoginId>,
+        protocol: u32,
+        queue: usize,
+    ) -> (SocketHandle, Frames) {
+        let (handle, rx, first) = self.sockets().register(user_id, login, protocol, queue);
         if let (Delivery::Redis(cluster), true) = (self, first) {
             cluster.presence(user_id, true);
         }
@@ -160,17 +176,30 @@ impl Delivery {
 
     /// To every socket of the user.
     pub fn to_user(&self, user_id: UserId, frame: &ServerFrame) {
-        self.deliver(Event::Frame { to: Recipient::User(user_id), frame: encode(frame) });
+        self.deliver(Event::Frame { to: Recipient::User(user_id), frame: encode(frame), v1: None });
+    }
+
+    /// To every socket of the user: `frame` to version 2 sockets, the frames `v1` makes instead to version 1 ones.
+    /// On one node they are made only if the user has a version 1 socket; between nodes always (the event is
+    /// one publish, and the nodes holding the sockets choose).
+    pub fn to_user_by_version(&self, user_id: UserId, frame: &ServerFrame, v1: impl FnOnce() -> Vec<ServerFrame>) {
+        let v1 = || v1().iter().map(encode).collect::<Box<[Encoded]>>();
+        match self {
+            Delivery::Local(sockets) => sockets.deliver_by_version(user_id, &encode(frame), v1),
+            Delivery::Redis(_) => {
+                self.deliver(Event::Frame { to: Recipient::User(user_id), frame: encode(frame), v1: Some(v1()) })
+            }
+        }
     }
 
     /// To the user's sockets on this node only (each node answers for its own, as in a resync).
     pub fn to_user_here(&self, user_id: UserId, frame: &ServerFrame) {
-        self.sockets().deliver(&Event::Frame { to: Recipient::User(user_id), frame: encode(frame) });
+        self.sockets().deliver(&Event::Frame { to: Recipient::User(user_id), frame: encode(frame), v1: None });
     }
 
     /// To every socket of the user but `except`.
     pub fn to_user_except(&self, except: SocketRef, frame: &ServerFrame) {
-        self.deliver(Event::Frame { to: Recipient::UserExcept(except), frame: encode(frame) });
+        self.deliver(Event::Frame { to: Recipient::UserExcept(except), frame: encode(frame), v1: None });
     }
 
     /// Whether the user may have a socket besides `socket` (a copy of their own message is owed to it). With
@@ -184,7 +213,7 @@ impl Delivery {
 
     /// To one socket.
     pub fn to_socket(&self, socket: SocketRef, frame: &ServerFrame) {
-        self.deliver(Event::Frame { to: Recipient::Socket(socket), frame: encode(frame) });
+        self.deliver(Event::Frame { to: Recipient::Socket(socket), frame: encode(frame), v1: None });
     }
 
     /// Closes every socket of the user with `code`.
@@ -254,6 +283,14 @@ impl Delivery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_frame_without_version_1_frames_reads_and_writes_as_before_them() {
+        let before = serde_json::json!({ "Frame": { "to": { "User": 7 }, "frame": "{}" } });
+        let event: Event = serde_json::from_value(before.clone()).unwrap();
+        assert!(matches!(&event, Event::Frame { v1: None, .. }));
+        assert_eq!(serde_json::to_value(&event).unwrap(), before);
+    }
 
     #[test]
     fn a_socket_is_named_between_nodes_as_before_the_rename() {

@@ -83,6 +83,9 @@ pub struct SocketHandle {
     /// than letting the server buffer without limit. Its messages stay stored for `resume`.
     pub tx: Outbound,
     pub closer: Arc<Closer>,
+    /// The protocol version the handshake selected (1 or 2): a frame whose versions differ ([`Event::Frame`]'s
+    /// `v1`) is rendered for it.
+    pub protocol: u32,
 }
 
 impl SocketHandle {
@@ -197,11 +200,12 @@ impl Sockets {
         &self,
         user_id: UserId,
         login: Option<LoginId>,
+        protocol: u32,
         queue: usize,
     ) -> (SocketHandle, Frames, bool) {
         let (tx, rx) = outbound::queue(queue);
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let handle = SocketHandle { id, login, tx, closer: Arc::new(Closer::default()) };
+        let handle = SocketHandle { id, login, tx, closer: Arc::new(Closer::default()), protocol };
         let first = {
             let mut users = self.users.lock().expect("registry lock");
             let user = users.entry(user_id).or_default();
@@ -376,7 +380,7 @@ impl Sockets {
     pub(super) fn deliver(&self, event: &Event) {
         match event {
             Event::Resync { users } => self.want_resync(users.iter().copied()),
-            Event::Frame { to, frame } => {
+            Event::Frame { to, frame, v1 } => {
                 let (user_id, wanted): (UserId, &dyn Fn(u64) -> bool) = match to {
                     Recipient::User(user_id) => (*user_id, &|_| true),
                     Recipient::UserExcept(except) => (except.user_id, &|id| id != except.socket_id),
@@ -385,7 +389,10 @@ impl Sockets {
                 // Offered under the lock: `offer` never waits, and no handles are copied out for every frame.
                 let users = self.users.lock().expect("registry lock");
                 for socket in users.get(&user_id).iter().flat_map(|u| &u.sockets).filter(|s| wanted(s.id)) {
-                    socket.offer(frame);
+                    match v1 {
+                        Some(frames) if socket.protocol < 2 => frames.iter().for_each(|f| socket.offer(f)),
+                        _ => socket.offer(frame),
+                    }
                 }
             }
             Event::Kick { user_id, code } => {
@@ -444,6 +451,20 @@ impl Sockets {
     pub fn holds(&self, socket: super::SocketRef) -> bool {
         let users = self.users.lock().expect("registry lock");
         users.get(&socket.user_id).is_some_and(|u| u.sockets.iter().any(|s| s.id == socket.socket_id))
+    }
+
+    /// `frame` to every socket of the user here of version 2, the frames `v1` makes to those of version 1: made
+    /// under the registry's lock, so a socket registering meanwhile gets the frames of its own version.
+    pub(super) fn deliver_by_version(&self, user_id: UserId, frame: &Encoded, v1: impl FnOnce() -> Box<[Encoded]>) {
+        let users = self.users.lock().expect("registry lock");
+        let Some(user) = users.get(&user_id) else { return };
+        let v1 = user.sockets.iter().any(|s| s.protocol < 2).then(v1);
+        for socket in &user.sockets {
+            match &v1 {
+                Some(frames) if socket.protocol < 2 => frames.iter().for_each(|f| socket.offer(f)),
+                _ => socket.offer(frame),
+            }
+        }
     }
 
     /// Whether the user has a socket here other than `socket`.

@@ -9,6 +9,8 @@
 //! batch costs one wake-up, and the sockets' writers run after the whole batch is queued, so each writes its
 //! share of it with one flush.
 
+use std::sync::{Arc, Mutex};
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use tanis_proto::{ErrorCode, ServerFrame};
@@ -16,9 +18,9 @@ use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 
 use super::{EndResult, ReceiptResult, WriteResult};
 use crate::delivery::{Delivery, Slot, SocketHandle, SocketRef, encode};
-use crate::domain::Seq;
+use crate::domain::{MatchId, Seq};
 use crate::push::Notifier;
-use crate::store::{NewMessage, Receipt, WriteOutcome};
+use crate::store::{Delivered, NewMessage, Receipt, WriteOutcome};
 
 /// How the sender's socket is answered for one message.
 pub struct Reply {
@@ -59,18 +61,54 @@ impl Reply {
 pub struct ReceiptFrom {
     pub socket: SocketHandle,
     pub request_id: Option<String>,
+    /// Version 2's cumulative receipt: the sender's version 2 sockets hear it as one `msg.delivered` with
+    /// `up_to`, its version 1 sockets as one per message it marked.
+    pub cumulative: bool,
+    /// The acknowledging socket's floor, raised once this receipt has committed.
+    pub floor: Option<Arc<AckFloor>>,
 }
 
 impl ReceiptFrom {
+    /// Version 1's receipt of one message.
+    pub fn one(socket: SocketHandle, request_id: Option<String>) -> Self {
+        ReceiptFrom { socket, request_id, cumulative: false, floor: None }
+    }
+
     pub(super) fn failed(self) {
         self.socket.offer(&encode(&ServerFrame::error(self.request_id, ErrorCode::Internal, "internal error")));
     }
 }
 
+/// How far one socket's cumulative receipts of one conversation are committed: every message of the match
+/// addressed to its user up to that seq is delivered, so its next receipt's range starts after it and walks
+/// only the messages it names, not the conversation from its start. Raised only by a committed receipt, to the
+/// highest seq it marked: a receipt refused or failed leaves it, and the next one covers its range again.
+#[derive(Debug, Default)]
+pub struct AckFloor(Mutex<Option<(MatchId, Seq)>>);
+
+impl AckFloor {
+    /// The first seq a cumulative receipt of `match_id` must cover.
+    pub fn first(&self, match_id: MatchId) -> Seq {
+        match *self.0.lock().unwrap_or_else(|p| p.into_inner()) {
+            Some((m, seq)) if m == match_id => seq.next(),
+            _ => Seq(1),
+        }
+    }
+
+    fn raise(&self, match_id: MatchId, seq: Seq) {
+        let mut floor = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if !matches!(*floor, Some((m, at)) if m == match_id && at >= seq) {
+            *floor = Some((match_id, seq));
+        }
+    }
+}
+
 /// A committed batch, everything in input order.
 pub(super) struct Committed {
-    pub messages: Vec<(NewMessage, Reply, WriteResult)>,
-    pub receipts: Vec<(Receipt, ReceiptFrom, ReceiptResult)>,
+    /// With each message, the index in `receipts` of the acknowledgement that rode on its send.
+    pub messages: Vec<(NewMessage, Reply, Option<usize>, WriteResult)>,
+    /// Each taken (`None`) by the message it rode on, if any; the rest are announced on their own.
+    pub receipts: Vec<Option<(Receipt, ReceiptFrom, ReceiptResult)>>,
     /// Answered last: whoever ended a match tells both sides after the batch's messages are delivered.
     pub ends: Vec<(oneshot::Sender<EndResult>, EndResult)>,
 }
@@ -109,25 +147,36 @@ impl Announcer {
 }
 
 impl Committed {
-    fn announce(self, delivery: &Delivery, notifier: &Notifier) {
-        for (message, reply, outcome) in self.messages {
+    fn announce(mut self, delivery: &Delivery, notifier: &Notifier) {
+        for (message, reply, rides, outcome) in self.messages {
             let sender = SocketRef { user_id: message.sender_id, socket_id: reply.socket_id };
             reply.answer(&message, &outcome);
-            if let Ok(WriteOutcome::Stored { seq, sent_at }) = outcome {
-                deliver(delivery, notifier, message, sender, seq, sent_at);
-            }
-        }
-        for (receipt, from, outcome) in self.receipts {
-            match outcome {
-                Ok(Some(sender)) => delivery
-                    .to_user(sender, &ServerFrame::MsgDelivered { match_id: receipt.match_id, seq: receipt.seq }),
-                // Already delivered, or not a message to this user: acknowledging twice is harmless.
-                Ok(None) => {}
-                Err(e) => {
-                    tracing::error!(error = %e, "storing a receipt failed");
-                    from.failed();
+            let rider = rides.and_then(|i| self.receipts[i].take());
+            match (outcome, rider) {
+                (Ok(WriteOutcome::Stored { seq, sent_at }), Some((receipt, from, Ok(Some(marked)))))
+                    if marked.sender == message.receiver_id =>
+                {
+                    raise_floor(&from, &receipt, &marked);
+                    deliver(delivery, notifier, message, sender, seq, sent_at, Some((receipt.seq, marked.seqs)));
+                }
+                (outcome, rider) => {
+                    let sent_again = outcome.is_err();
+                    if let Ok(WriteOutcome::Stored { seq, sent_at }) = outcome {
+                        deliver(delivery, notifier, message, sender, seq, sent_at, None);
+                    }
+                    match rider {
+                        // Failed with its message, whose own answer says to send again: the send carries the
+                        // acknowledgement again, so the socket is not told twice. Failed alone (a refused batch
+                        // is retried in halves, which may part them), it is told as a `msg.ack`'s failure.
+                        Some((_, _, Err(e))) if sent_again => tracing::error!(error = %e, "storing a receipt failed"),
+                        Some((receipt, from, outcome)) => announce_receipt(delivery, receipt, from, outcome),
+                        None => {}
+                    }
                 }
             }
+        }
+        for (receipt, from, outcome) in self.receipts.into_iter().flatten() {
+            announce_receipt(delivery, receipt, from, outcome);
         }
         for (done, outcome) in self.ends {
             let _ = done.send(outcome);
@@ -135,7 +184,39 @@ impl Committed {
     }
 }
 
-/// A stored message to its receiver, and to the sender's other sockets.
+/// A receipt's messages to their sender: version 1's as one `msg.delivered`, as ever; a cumulative one as one
+/// `msg.delivered` with `up_to` to version 2 sockets and one per message to version 1 sockets.
+fn announce_receipt(delivery: &Delivery, receipt: Receipt, from: ReceiptFrom, outcome: ReceiptResult) {
+    let match_id = receipt.match_id;
+    match outcome {
+        Ok(Some(marked)) if from.cumulative => {
+            raise_floor(&from, &receipt, &marked);
+            let frame = ServerFrame::MsgDelivered { match_id, seq: receipt.seq, up_to: true };
+            let one_by_one =
+                || marked.seqs.iter().map(|&seq| ServerFrame::MsgDelivered { match_id, seq, up_to: false }).collect();
+            delivery.to_user_by_version(marked.sender, &frame, one_by_one);
+        }
+        Ok(Some(marked)) => {
+            delivery.to_user(marked.sender, &ServerFrame::MsgDelivered { match_id, seq: receipt.seq, up_to: false })
+        }
+        // Already delivered, or not a message to this user: acknowledging twice is harmless.
+        Ok(None) => {}
+        Err(e) => {
+            tracing::error!(error = %e, "storing a receipt failed");
+            from.failed();
+        }
+    }
+}
+
+fn raise_floor(from: &ReceiptFrom, receipt: &Receipt, marked: &Delivered) {
+    if let (Some(floor), Some(&last)) = (&from.floor, marked.seqs.last()) {
+        floor.raise(receipt.match_id, last);
+    }
+}
+
+/// A stored message to its receiver, and to the sender's other sockets. `receipt`: the acknowledgement that rode
+/// on its send (up to which seq, and the seqs it marked), which rides on to the receiver — the sender of those
+/// messages — in the `msg` (`delivered`) for version 2 sockets, before it as `msg.delivered` frames for version 1.
 fn deliver(
     delivery: &Delivery,
     notifier: &Notifier,
@@ -143,11 +224,36 @@ fn deliver(
     sender: SocketRef,
     seq: Seq,
     sent_at: chrono::DateTime<chrono::Utc>,
+    receipt: Option<(Seq, Vec<Seq>)>,
 ) {
     let NewMessage { match_id, receiver_id, content, nonce, commitment, .. } = message;
     let commitment = Some(STANDARD.encode(commitment));
-    let mut frame = ServerFrame::Msg { match_id, seq, ciphertext: content, nonce, commitment, sent_at, mine: false };
-    delivery.to_user(receiver_id, &frame);
+    let mut frame = ServerFrame::Msg {
+        match_id,
+        seq,
+        ciphertext: content,
+        nonce,
+        commitment,
+        sent_at,
+        mine: false,
+        delivered: None,
+    };
+    match receipt {
+        None => delivery.to_user(receiver_id, &frame),
+        Some((up_to, seqs)) => {
+            set_delivered(&mut frame, Some(up_to));
+            // Made only if a version 1 socket is there to get them.
+            let one_by_one = || {
+                let mut plain = frame.clone();
+                set_delivered(&mut plain, None);
+                let receipts = seqs.iter().map(|&seq| ServerFrame::MsgDelivered { match_id, seq, up_to: false });
+                receipts.chain([plain]).collect()
+            };
+            delivery.to_user_by_version(receiver_id, &frame, one_by_one);
+            // The sender's other sockets get the message, not the receipt (it was not theirs).
+            set_delivered(&mut frame, None);
+        }
+    }
     // A receiver with no socket here may be offline everywhere: the notifier decides, off this path.
     if notifier.enabled() && !delivery.sockets().is_connected(receiver_id) {
         notifier.message(receiver_id, match_id, sender.user_id);
@@ -159,4 +265,10 @@ fn deliver(
         delivery.to_user_except(sender, &frame);
     }
     metrics::counter!("tanis_messages_total").increment(1);
+}
+
+fn set_delivered(frame: &mut ServerFrame, up_to: Option<Seq>) {
+    if let ServerFrame::Msg { delivered, .. } = frame {
+        *delivered = up_to;
+    }
 }

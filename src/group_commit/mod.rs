@@ -20,9 +20,10 @@ use tokio_util::sync::CancellationToken;
 use crate::dedicated::Running;
 
 use crate::clock::SharedClock;
-use crate::domain::UserId;
-use crate::store::{Batch, Lease, MatchEnd, NewMessage, Opened, Opening, Receipt, Store, StoreError, WriteOutcome};
-pub use announce::{Announcer, Reply};
+use crate::store::{
+    Batch, Delivered, Lease, MatchEnd, NewMessage, Opened, Opening, Receipt, Store, StoreError, WriteOutcome,
+};
+pub use announce::{AckFloor, Announcer, Reply};
 
 /// Most messages written in one transaction; bigger batches add latency for little gain.
 const MAX_BATCH: usize = 512;
@@ -35,18 +36,25 @@ const QUEUE: usize = 8192;
 const LEASE_TIME: Duration = Duration::from_millis(10);
 
 pub type WriteResult = Result<WriteOutcome, Arc<StoreError>>;
-/// A receipt's outcome: the message's sender the first time it is marked delivered.
-pub type ReceiptResult = Result<Option<UserId>, Arc<StoreError>>;
+/// A receipt's outcome: what it marked delivered for the first time (the messages' sender and their seqs).
+pub type ReceiptResult = Result<Option<Delivered>, Arc<StoreError>>;
 /// An end's outcome: whether it ended the match (false: it was no longer active).
 pub type EndResult = Result<bool, Arc<StoreError>>;
 /// An opening's outcome.
 pub type OpenResult = Result<Opened, Arc<StoreError>>;
 
 /// One write waiting in the queue, with whoever is told its outcome.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "messages are nearly every write; boxing the largest variant would allocate once per message"
+)]
 enum Write {
+    /// `ack`: version 2's acknowledgement riding on the send, written in the same batch, so its receipt can ride
+    /// on the `msg` that tells the peer of this message.
     Message {
         message: NewMessage,
         reply: Reply,
+        ack: Option<(Receipt, announce::ReceiptFrom)>,
     },
     /// `from`: the socket that acknowledged, told if storing the receipt fails.
     Receipt {
@@ -117,11 +125,12 @@ impl Committer {
         (Self { tx }, running)
     }
 
-    /// Queues a message; once the batch holding it has committed, the announcer answers `reply` and delivers it.
-    /// A writer that has stopped answers at once that nothing was stored.
-    pub async fn submit(&self, message: NewMessage, reply: Reply) {
-        if let Err(mpsc::error::SendError(Write::Message { message, reply })) =
-            self.tx.send(Write::Message { message, reply }).await
+    /// Queues a message, with the acknowledgement riding on it if any; once the batch holding them has
+    /// committed, the announcer answers `reply` and delivers both. A writer that has stopped answers at once that
+    /// nothing was stored.
+    pub async fn submit(&self, message: NewMessage, reply: Reply, ack: Option<(Receipt, announce::ReceiptFrom)>) {
+        if let Err(mpsc::error::SendError(Write::Message { message, reply, .. })) =
+            self.tx.send(Write::Message { message, reply, ack }).await
         {
             reply.answer(&message, &Err(closed()));
         }
@@ -217,11 +226,29 @@ async fn write_and_announce(
     let (mut ends, mut ending, mut opens, mut opening) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for write in writes.drain(..) {
         match write {
-            Write::Message { message, reply } => (messages.push(message), replies.push(reply)),
-            Write::Receipt { receipt, from: by } => (receipts.push(receipt), from.push(by)),
-            Write::End { end, done } => (ends.push(end), ending.push(done)),
-            Write::Open { opening: o, done } => (opens.push(o), opening.push(done)),
-        };
+            Write::Message { message, reply, ack } => {
+                // The riding receipt is one of the batch's receipts; the message keeps its place among them.
+                let rides = ack.map(|(receipt, by)| {
+                    receipts.push(receipt);
+                    from.push(by);
+                    receipts.len() - 1
+                });
+                messages.push(message);
+                replies.push((reply, rides));
+            }
+            Write::Receipt { receipt, from: by } => {
+                receipts.push(receipt);
+                from.push(by);
+            }
+            Write::End { end, done } => {
+                ends.push(end);
+                ending.push(done);
+            }
+            Write::Open { opening: o, done } => {
+                opens.push(o);
+                opening.push(done);
+            }
+        }
     }
     // The metrics keep the names docs/operations.md and the dashboards know them by.
     metrics::histogram!("tanis_relay_batch_size").record(messages.len() as f64);
@@ -237,8 +264,10 @@ async fn write_and_announce(
         let _ = done.send(outcome);
     }
     let committed = announce::Committed {
-        messages: messages.into_iter().zip(replies).zip(outcomes.messages).map(|((m, r), o)| (m, r, o)).collect(),
-        receipts: receipts.into_iter().zip(from).zip(outcomes.receipts).map(|((r, f), o)| (r, f, o)).collect(),
+        messages: (messages.into_iter().zip(replies).zip(outcomes.messages))
+            .map(|((m, (r, rides)), o)| (m, r, rides, o))
+            .collect(),
+        receipts: receipts.into_iter().zip(from).zip(outcomes.receipts).map(|((r, f), o)| Some((r, f, o))).collect(),
         ends: ending.into_iter().zip(outcomes.ends).collect(),
     };
     announcer.announce(committed).await;
@@ -289,7 +318,7 @@ mod tests {
     use super::*;
     use crate::clock::SystemClock;
     use crate::delivery::Delivery;
-    use crate::domain::{MatchId, Seq};
+    use crate::domain::{MatchId, Seq, UserId};
     use crate::push::Notifier;
     use crate::store::Backend;
 
@@ -308,7 +337,7 @@ mod tests {
 
         // Receipts of a message that does not exist: each is a statement in a batch, stored as nothing and
         // answered with nothing. The flood waits for room, so the queue stays full for as long as it runs.
-        let (socket, _frames) = delivery.register(UserId(2), None, 16);
+        let (socket, _frames) = delivery.register(UserId(2), None, 1, 16);
         let flooding = CancellationToken::new();
         let (filled, mut queue_filled) = tokio::sync::oneshot::channel();
         let flood = tokio::spawn({
@@ -319,10 +348,8 @@ mod tests {
                     if flooding.is_cancelled() {
                         break;
                     }
-                    let receipt = Receipt { match_id: MatchId(1), seq: Seq(1), receiver_id: UserId(2) };
-                    committer
-                        .submit_receipt(receipt, announce::ReceiptFrom { socket: socket.clone(), request_id: None })
-                        .await;
+                    let receipt = Receipt::one(MatchId(1), Seq(1), UserId(2));
+                    committer.submit_receipt(receipt, announce::ReceiptFrom::one(socket.clone(), None)).await;
                     // More than the queue holds: from here on the writer always finds writes waiting.
                     if sent == 2 * QUEUE
                         && let Some(filled) = filled.take()

@@ -12,6 +12,7 @@ use tokio::sync::Semaphore;
 use super::Hub;
 use crate::delivery::SocketHandle;
 use crate::domain::{MatchId, UserId};
+use crate::group_commit::AckFloor;
 use crate::store::StoreError;
 
 /// The window over which protocol errors are counted: any 60 s (a sliding window on the hub's clock), so a burst
@@ -37,6 +38,8 @@ pub(super) struct Ctx {
     /// Contact conversations this socket sent in, and their peer: read from the store once. A contact that ended
     /// since is refused by the batch (it stores only into open conversations), so the copy can only be generous.
     contacts: HashMap<MatchId, UserId>,
+    /// How far this socket's cumulative receipts are committed (version 2): where its next one starts.
+    pub(super) ack_floor: Arc<AckFloor>,
 }
 
 /// What the handshake knew of the client, kept for the socket's life.
@@ -58,7 +61,17 @@ impl Ctx {
     pub(super) fn new(hub: Hub, user_id: UserId, socket: SocketHandle, client: SocketClient) -> Self {
         let in_flight = Arc::new(Semaphore::new(hub.settings().hub.max_in_flight));
         let SocketClient { device, network } = client;
-        Self { hub, user_id, socket, device, network, in_flight, errors: VecDeque::new(), contacts: HashMap::new() }
+        Self {
+            hub,
+            user_id,
+            socket,
+            device,
+            network,
+            in_flight,
+            errors: VecDeque::new(),
+            contacts: HashMap::new(),
+            ack_floor: Arc::default(),
+        }
     }
 
     /// The peer of the user's conversation `match_id`: their active match (before its expiry), else one of their
@@ -108,6 +121,11 @@ impl Ctx {
         if self.errors.len() > self.hub.settings().hub.max_protocol_errors as usize {
             self.socket.closer.close(CloseCode::ProtocolAbuse);
         }
+    }
+
+    /// Whether the socket speaks version 2 (cumulative acknowledgements).
+    pub(super) fn v2(&self) -> bool {
+        self.socket.protocol >= tanis_proto::PROTOCOL_VERSION_2
     }
 
     pub(super) async fn binary_frame(&mut self) {

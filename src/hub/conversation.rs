@@ -21,45 +21,73 @@ const MAX_NONCE_B64: usize = 64;
 /// Messages sent per `resume` page read from the store.
 const RESUME_PAGE: i64 = 200;
 
-/// `msg.send`: checked, then queued to the group commit, which answers once it is stored.
-pub(super) async fn send(
+/// A `msg.send`'s message, as the client sent it.
+pub(super) struct Outgoing {
+    pub(super) client_msg_id: String,
+    pub(super) ciphertext: String,
+    pub(super) nonce: String,
+    pub(super) commitment: String,
+}
+
+/// `msg.send`: checked, then queued to the group commit, which answers once it is stored. `ack` (version 2): a
+/// cumulative acknowledgement of this conversation riding on the send, written in the same batch and told to the
+/// peer on the `msg` of this message. A send refused here (rate limited, a bad field, the match over) does not take
+/// the acknowledgement down with it: it is queued on its own, as the `msg.ack` it stands for (one of a match that
+/// is not the user's marks nothing).
+pub(super) async fn send(ctx: &mut Ctx, id: Option<String>, match_id: MatchId, message: Outgoing, ack: Option<Seq>) {
+    let ack = ack.map(|seq| (cumulative_receipt(ctx, match_id, seq), receipt_from(ctx, None)));
+    match checked(ctx, id, match_id, message).await {
+        Some((message, reply)) => ctx.hub.writer().submit(message, reply, ack).await,
+        None => {
+            if let Some((receipt, from)) = ack {
+                ctx.hub.writer().submit_receipt(receipt, from).await;
+            }
+        }
+    }
+}
+
+/// A `msg.send`'s message and how to answer it, once every check has passed and the socket has room for the
+/// answer; `None` when it was refused (and answered) or the socket is closing.
+async fn checked(
     ctx: &mut Ctx,
     id: Option<String>,
     match_id: MatchId,
-    client_msg_id: String,
-    ciphertext: String,
-    nonce: String,
-    commitment: String,
-) {
+    message: Outgoing,
+) -> Option<(NewMessage, Reply)> {
+    let Outgoing { client_msg_id, ciphertext, nonce, commitment } = message;
     let hub = ctx.hub.clone();
     let peer = match ctx.conversation_peer(match_id).await {
         Ok(Some(peer)) => peer,
-        Ok(None) => return ctx.error(id, ErrorCode::NotInMatch, "no such active match or contact").await,
-        Err(e) => return ctx.internal(id, e).await,
+        Ok(None) => return refused(ctx.error(id, ErrorCode::NotInMatch, "no such active match or contact")).await,
+        Err(e) => return refused(ctx.internal(id, e)).await,
     };
     if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
-        return ctx.protocol_error(id, ErrorCode::InvalidField, "client_msg_id must have 1 to 64 bytes").await;
+        let message = "client_msg_id must have 1 to 64 bytes";
+        return refused(ctx.protocol_error(id, ErrorCode::InvalidField, message)).await;
     }
     // Decoded only to check it is base64 and measure it; the bytes are never interpreted.
     let Ok(bytes) = STANDARD.decode(&ciphertext) else {
-        return ctx.protocol_error(id, ErrorCode::InvalidBase64, "ciphertext is not base64").await;
+        return refused(ctx.protocol_error(id, ErrorCode::InvalidBase64, "ciphertext is not base64")).await;
     };
     if bytes.len() > hub.settings().hub.max_message_bytes {
-        return ctx.protocol_error(id, ErrorCode::MessageTooLarge, "ciphertext larger than max_message_bytes").await;
+        let message = "ciphertext larger than max_message_bytes";
+        return refused(ctx.protocol_error(id, ErrorCode::MessageTooLarge, message)).await;
     }
     if bytes.is_empty() || nonce.len() > MAX_NONCE_B64 || STANDARD.decode(&nonce).is_err() {
-        return ctx.protocol_error(id, ErrorCode::InvalidBase64, "ciphertext or nonce is empty or not base64").await;
+        let message = "ciphertext or nonce is empty or not base64";
+        return refused(ctx.protocol_error(id, ErrorCode::InvalidBase64, message)).await;
     }
     // The franking commitment: opaque like the ciphertext, but bound to the message's metadata for reports.
     let Some(commitment) = decode_commitment(&commitment) else {
-        return ctx.protocol_error(id, ErrorCode::InvalidBase64, "commitment is not base64 of 32 bytes").await;
+        let message = "commitment is not base64 of 32 bytes";
+        return refused(ctx.protocol_error(id, ErrorCode::InvalidBase64, message)).await;
     };
     if !hub.allow_message(ctx.user_id).await {
-        return ctx.error(id, ErrorCode::RateLimited, "too many messages; slow down").await;
+        return refused(ctx.error(id, ErrorCode::RateLimited, "too many messages; slow down")).await;
     }
     // Waits while `max_in_flight` of this socket's messages are unanswered, then for room for the answer.
-    let Ok(in_flight) = ctx.in_flight.clone().acquire_owned().await else { return };
-    let Some(slot) = ctx.socket.reserve().await else { return };
+    let in_flight = ctx.in_flight.clone().acquire_owned().await.ok()?;
+    let slot = ctx.socket.reserve().await?;
     let message = NewMessage {
         match_id,
         sender_id: ctx.user_id,
@@ -71,7 +99,13 @@ pub(super) async fn send(
         device_info: ctx.device.clone(),
         connection_type: peer.kind,
     };
-    hub.writer().submit(message, Reply::new(slot, in_flight, ctx.socket.id, id)).await;
+    Some((message, Reply::new(slot, in_flight, ctx.socket.id, id)))
+}
+
+/// Answers a refused send (the refusal's frame) and yields no message.
+async fn refused<T>(answer: impl std::future::Future<Output = ()>) -> Option<T> {
+    answer.await;
+    None
 }
 
 /// The 32 bytes of a base64 franking commitment; `None` for anything else.
@@ -81,10 +115,25 @@ fn decode_commitment(text: &str) -> Option<[u8; COMMITMENT_LEN]> {
 }
 
 /// `msg.ack`: written in the group commit's next batch, and announced from there: a client acknowledging every message
-/// keeps reading at full speed instead of waiting one commit per receipt.
+/// keeps reading at full speed instead of waiting one commit per receipt. Version 1 acknowledges the message
+/// `seq`; version 2 every message of the match up to `seq`.
 pub(super) async fn ack(ctx: &Ctx, id: Option<String>, match_id: MatchId, seq: Seq) {
-    let from = ReceiptFrom { socket: ctx.socket.clone(), request_id: id };
-    ctx.hub.writer().submit_receipt(Receipt { match_id, seq, receiver_id: ctx.user_id }, from).await;
+    let (receipt, from) = if ctx.v2() {
+        (cumulative_receipt(ctx, match_id, seq), receipt_from(ctx, id))
+    } else {
+        (Receipt::one(match_id, seq, ctx.user_id), ReceiptFrom::one(ctx.socket.clone(), id))
+    };
+    ctx.hub.writer().submit_receipt(receipt, from).await;
+}
+
+/// Version 2's receipt of every message of the match up to `seq`, from where this socket's committed receipts
+/// left off. A `seq` below that covers nothing new, and marks nothing, as a repeated ack.
+fn cumulative_receipt(ctx: &Ctx, match_id: MatchId, seq: Seq) -> Receipt {
+    Receipt { match_id, first: ctx.ack_floor.first(match_id), seq, receiver_id: ctx.user_id }
+}
+
+fn receipt_from(ctx: &Ctx, request_id: Option<String>) -> ReceiptFrom {
+    ReceiptFrom { socket: ctx.socket.clone(), request_id, cumulative: true, floor: Some(ctx.ack_floor.clone()) }
 }
 
 /// `resume`: every message of the match after `after_seq`, page by page, then `resume.done`.
@@ -113,6 +162,7 @@ pub(super) async fn resume(ctx: &Ctx, id: Option<String>, match_id: MatchId, aft
                 commitment: m.commitment.map(|c| STANDARD.encode(c)),
                 sent_at: m.created_at,
                 mine,
+                delivered: None,
             };
             ctx.reply(frame).await;
         }

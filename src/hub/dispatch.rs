@@ -43,8 +43,14 @@ pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
         }
         ClientFrame::MatchCancel { id } => matches::cancel(ctx, id).await,
         ClientFrame::MatchLeave { id, match_id } => conversation::leave(ctx, id, match_id).await,
-        ClientFrame::MsgSend { id, match_id, client_msg_id, ciphertext, nonce, commitment } => {
-            conversation::send(ctx, id, match_id, client_msg_id, ciphertext, nonce, commitment).await
+        // Version 1 knows no `ack` on a send: refused as the unknown field it was there before version 2.
+        ClientFrame::MsgSend { id, ack: Some(_), .. } if !ctx.v2() => {
+            let message = "unknown field `ack` (a cumulative acknowledgement needs protocol version 2, tanis.v2)";
+            ctx.protocol_error(id, ErrorCode::InvalidFrame, message).await
+        }
+        ClientFrame::MsgSend { id, match_id, client_msg_id, ciphertext, nonce, commitment, ack } => {
+            let message = conversation::Outgoing { client_msg_id, ciphertext, nonce, commitment };
+            conversation::send(ctx, id, match_id, message, ack).await
         }
         ClientFrame::MsgAck { id, match_id, seq } => conversation::ack(ctx, id, match_id, seq).await,
         ClientFrame::Resume { id, match_id, after_seq } => conversation::resume(ctx, id, match_id, after_seq).await,

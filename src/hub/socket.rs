@@ -14,7 +14,7 @@ use std::time::Duration;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::response::Response;
 use futures_util::{SinkExt, StreamExt};
-use tanis_proto::{CloseCode, PROTOCOL_VERSION, SUBPROTOCOL, ServerFrame};
+use tanis_proto::{CloseCode, PROTOCOL_VERSION, PROTOCOL_VERSION_2, SUBPROTOCOL, SUBPROTOCOL_V2, ServerFrame};
 use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 
@@ -46,7 +46,9 @@ impl Hub {
         let permit = self.limiters().connections.clone().try_acquire_owned().ok();
         let start = Box::new(Start { hub: self.clone(), auth, permit, client });
         let c = &self.settings().hub;
-        ws.protocols([SUBPROTOCOL])
+        // The first of these the client offers is selected: version 2 when it offers it. Offering neither is
+        // version 1, as before versions were negotiated.
+        ws.protocols([SUBPROTOCOL_V2, SUBPROTOCOL])
             .read_buffer_size(c.read_buffer_bytes)
             .write_buffer_size(c.write_buffer_bytes)
             .max_write_buffer_size(c.max_frame_bytes * WRITE_BUFFER_FACTOR)
@@ -88,6 +90,10 @@ fn close_frame(code: CloseCode) -> Message {
 fn run(mut ws: WebSocket, start: Box<Start>) -> impl Future<Output = ()> + Send {
     async move {
         let Start { hub, auth, permit, client } = *start;
+        let protocol = match ws.protocol() {
+            Some(selected) if selected.as_bytes() == SUBPROTOCOL_V2.as_bytes() => PROTOCOL_VERSION_2,
+            _ => PROTOCOL_VERSION,
+        };
         let Some(permit) = permit else {
             metrics::counter!("tanis_ws_refused_total", "reason" => "overloaded").increment(1);
             return Box::pin(close_now(&mut ws, CloseCode::Overloaded)).await;
@@ -95,7 +101,7 @@ fn run(mut ws: WebSocket, start: Box<Start>) -> impl Future<Output = ()> + Send 
         // Boxed: loading the user and the active match are large database futures; inline, they would size the
         // task that lives as long as the socket.
         let Some(Greeted { user_id, socket, outbound, hello_sent, permit: _permit, client }) =
-            Box::pin(greet(&hub, &mut ws, auth, permit, client)).await
+            Box::pin(greet(&hub, &mut ws, auth, permit, client, protocol)).await
         else {
             return;
         };
@@ -143,6 +149,7 @@ async fn greet(
     auth: Result<SocketAuth, CloseCode>,
     permit: OwnedSemaphorePermit,
     client: SocketClient,
+    protocol: u32,
 ) -> Option<Greeted> {
     let SocketAuth { user_id, login } = match auth {
         Ok(auth) => auth,
@@ -168,7 +175,7 @@ async fn greet(
             return None;
         }
     };
-    let (socket, outbound) = hub.delivery().register(user_id, login, hub.settings().hub.outbound_queue);
+    let (socket, outbound) = hub.delivery().register(user_id, login, protocol, hub.settings().hub.outbound_queue);
     // The node's shutdown closes every registered socket (`Hub::start`); one registered after it began closes here.
     if hub.loops().shutdown.is_cancelled() {
         socket.closer.close(CloseCode::GoingAway);
@@ -195,7 +202,7 @@ async fn greet(
         None
     });
     let hello = ServerFrame::Hello {
-        protocol: PROTOCOL_VERSION,
+        protocol,
         handle: handle(&user.alias, &user.tag),
         balances: quota::balances(&user),
         premium: user.is_premium,

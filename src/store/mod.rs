@@ -59,7 +59,7 @@ pub use ads::{AdChange, AdRow, Click};
 pub use appeals::{AppealRow, Decided};
 pub use bans::{BanRow, Lift, NewBan};
 pub use batch::{
-    Batch, BatchWriter, CreateMatchError, Lease, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt,
+    Batch, BatchWriter, CreateMatchError, Delivered, Lease, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt,
     WriteOutcome, Written,
 };
 pub use consents::Consent;

@@ -42,7 +42,7 @@ async fn users_on_two_nodes_are_matched_and_chat_through_both() {
     sb.send(&ClientFrame::MsgAck { id: None, match_id, seq: Seq(1) }).await.unwrap();
     assert_eq!(
         next_within(&mut sa, |f| matches!(f, ServerFrame::MsgDelivered { .. })).await,
-        ServerFrame::MsgDelivered { match_id, seq: Seq(1) }
+        ServerFrame::MsgDelivered { match_id, seq: Seq(1), up_to: false }
     );
 
     sb.send(&ClientFrame::Typing { id: None, match_id }).await.unwrap();

@@ -139,6 +139,7 @@ async fn a_key_the_contact_had_before_announced_again_opens_no_old_session(backe
         ciphertext,
         nonce,
         commitment: commitment.unwrap(),
+        ack: None,
     };
     thief.send(&replay).await.unwrap();
     assert!(matches!(

@@ -141,7 +141,7 @@ async fn a_message_to_an_offline_contact_is_there_at_the_reconnect(backend: Back
     sb.send(&ClientFrame::MsgAck { id: None, match_id, seq }).await.unwrap();
     assert_eq!(
         next_of(&mut sa, |f| matches!(f, ServerFrame::MsgDelivered { .. })).await,
-        ServerFrame::MsgDelivered { match_id, seq }
+        ServerFrame::MsgDelivered { match_id, seq, up_to: false }
     );
 }
 

@@ -42,7 +42,7 @@ async fn refuse_inserts(app: &TestApp, table: &str) {
 }
 
 /// Makes the database refuse every change of `column` in `table`, until [`allow_updates`].
-async fn refuse_updates(app: &TestApp, table: &str, column: &str) {
+pub(crate) async fn refuse_updates(app: &TestApp, table: &str, column: &str) {
     app.execute(match app.backend {
         Backend::Sqlite => format!(
             "CREATE TRIGGER test_refuse_{table}_{column} BEFORE UPDATE OF {column} ON {table} \
@@ -58,7 +58,7 @@ async fn refuse_updates(app: &TestApp, table: &str, column: &str) {
     .await;
 }
 
-async fn allow_updates(app: &TestApp, table: &str, column: &str) {
+pub(crate) async fn allow_updates(app: &TestApp, table: &str, column: &str) {
     app.execute(match app.backend {
         Backend::Sqlite => format!("DROP TRIGGER test_refuse_{table}_{column}"),
         Backend::Postgres => format!("DROP TRIGGER test_refuse_{table}_{column} ON {table}"),

@@ -69,6 +69,7 @@ fn one_of_each(match_id: MatchId, seq: Seq) -> Vec<ClientFrame> {
             ciphertext: "aW50cnVkZXI=".into(),
             nonce: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
             commitment: STANDARD_COMMITMENT.into(),
+            ack: None,
         },
         ClientFrame::MsgAck { id: id("ack"), match_id, seq },
         ClientFrame::Resume { id: id("resume"), match_id, after_seq: Seq(0) },

@@ -220,6 +220,7 @@ async fn a_peer_that_stopped_reading_cannot_hold_a_closing_socket_beyond_the_flu
             ciphertext: payload.clone(),
             nonce: "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA".into(),
             commitment: STANDARD_COMMITMENT.into(),
+            ack: None,
         };
         sb.send(&send).await.unwrap();
         assert!(matches!(sb.next().await.unwrap(), ServerFrame::MsgAccepted { .. }), "message {n}");

@@ -230,6 +230,7 @@ async fn a_receiving_client_refuses_a_message_whose_commitment_does_not_open(bac
         ciphertext: sealed.ciphertext,
         nonce: sealed.nonce,
         commitment: STANDARD.encode(franking::commit(&innocent_key, "masum söz".as_bytes())),
+        ack: None,
     };
     sb.send(&lying).await.unwrap();
     let frame = sa.next_where(|f| matches!(f, ServerFrame::Msg { mine: false, .. })).await.unwrap();

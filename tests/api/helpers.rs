@@ -527,6 +527,33 @@ impl TestApp {
     pub async fn socket(&self, user: &TestUser) -> tanis_client::Connection {
         self.connect(user).await.0
     }
+
+    /// Opens a WebSocket as `user` offering protocol `version` (1 or 2), discarding `hello`, which must say the
+    /// server selected that version.
+    pub async fn socket_version(&self, user: &TestUser, version: u32) -> tanis_client::Connection {
+        let token = self.access_token(user).await;
+        let (socket, hello) = tanis_client::Connection::connect_version(&self.ws_url(), &token, version)
+            .await
+            .expect("the socket opens with hello");
+        let tanis_proto::ServerFrame::Hello { protocol, .. } = hello else { unreachable!("hello first") };
+        assert_eq!(protocol, version, "the server selected the version offered");
+        socket
+    }
+
+    /// [`TestApp::pair`] with `a` and `b` offering protocol versions `versions`.
+    pub async fn pair_versions(
+        &self,
+        a: &TestUser,
+        b: &TestUser,
+        versions: (u32, u32),
+    ) -> (tanis_client::Connection, tanis_client::Chat, tanis_client::Connection, tanis_client::Chat) {
+        let kind = tanis_proto::MatchKind::Text;
+        let mut sa = self.socket_version(a, versions.0).await;
+        let mut sb = self.socket_version(b, versions.1).await;
+        let (chat_a, chat_b) =
+            tokio::join!(tanis_client::Chat::find(&mut sa, kind), tanis_client::Chat::find(&mut sb, kind));
+        (sa, chat_a.expect("a is matched"), sb, chat_b.expect("b is matched"))
+    }
 }
 
 /// One `/metrics` text. The recorder is the process's (telemetry::metrics_handle), so compare two scrapes of one

@@ -356,7 +356,15 @@ async fn the_standing_cached_for_find_follows_the_store_both_ways(backend: Backe
     // a writes, b never answers, a leaves and claims the unit back.
     let (match_id, ciphertext, nonce) = (info.match_id, "c2lmcmVsaQ==".into(), "bm9uY2U=".into());
     let commitment = STANDARD_COMMITMENT.into();
-    let send = ClientFrame::MsgSend { id: None, match_id, client_msg_id: "m1".into(), ciphertext, nonce, commitment };
+    let send = ClientFrame::MsgSend {
+        id: None,
+        match_id,
+        client_msg_id: "m1".into(),
+        ciphertext,
+        nonce,
+        commitment,
+        ack: None,
+    };
     sa.send(&send).await.unwrap();
     sa.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. })).await.unwrap();
     sa.send(&ClientFrame::MatchLeave { id: Some("l".into()), match_id }).await.unwrap();

@@ -43,7 +43,7 @@ async fn a_message_is_acknowledged_after_it_is_stored_delivered_decrypted_and_ma
     assert_eq!(chat_b.read(&received).unwrap(), "merhaba yabancı");
 
     sb.send(&ClientFrame::MsgAck { id: None, match_id, seq: Seq(1) }).await.unwrap();
-    assert_eq!(sa.next().await.unwrap(), ServerFrame::MsgDelivered { match_id, seq: Seq(1) });
+    assert_eq!(sa.next().await.unwrap(), ServerFrame::MsgDelivered { match_id, seq: Seq(1), up_to: false });
     let logged = app
         .count(&format!(
             "SELECT COUNT(*) FROM message_logs WHERE match_id = {match_id} AND seq = 1 AND sender_id = {} \
@@ -122,6 +122,7 @@ async fn messages_outside_your_match_too_large_or_too_fast_are_refused(backend: 
         ciphertext: STANDARD.encode(vec![7u8; 16 * 1024 + 1]),
         nonce: STANDARD.encode([0u8; 24]),
         commitment: STANDARD_COMMITMENT.into(),
+        ack: None,
     };
     sa.send(&huge).await.unwrap();
     assert!(matches!(sa.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::MessageTooLarge, .. }));

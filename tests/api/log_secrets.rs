@@ -244,6 +244,7 @@ async fn logs_at_trace_level_carry_no_secret_no_payload_and_no_phone_number() {
         ciphertext: ciphertext.into(),
         nonce: nonce.into(),
         commitment: STANDARD_COMMITMENT.into(),
+        ack: None,
     };
     a.send(&send).await.unwrap();
     b.next_where(|f| matches!(f, tanis_proto::ServerFrame::Msg { .. })).await.unwrap();

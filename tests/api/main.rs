@@ -17,6 +17,7 @@ mod consent;
 mod contact_takeover;
 mod contacts;
 mod coturn;
+mod cumulative_acks;
 mod database_failures;
 mod deletion;
 mod doc_promises_accounts;

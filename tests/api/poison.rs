@@ -27,8 +27,15 @@ async fn a_nul_in_a_message_is_refused_alone_and_everyone_elses_messages_are_sto
         unreachable!()
     };
     let client_msg_id = format!("x{NUL}");
-    let poisoned =
-        ClientFrame::MsgSend { id: Some("p".into()), match_id, client_msg_id, ciphertext, nonce, commitment };
+    let poisoned = ClientFrame::MsgSend {
+        id: Some("p".into()),
+        match_id,
+        client_msg_id,
+        ciphertext,
+        nonce,
+        commitment,
+        ack: None,
+    };
     // The poison and ten ordinary messages of another pair at the same time, so they would share a batch.
     sa.send(&poisoned).await.unwrap();
     for n in 0..10 {

@@ -28,6 +28,7 @@ fn send(match_id: MatchId, id: &str, client_msg_id: &str, ciphertext: &str, nonc
         ciphertext: ciphertext.into(),
         nonce: nonce.into(),
         commitment: STANDARD_COMMITMENT.into(),
+        ack: None,
     }
 }
 
@@ -94,7 +95,11 @@ async fn msg_ack_works_after_the_match_ended_and_a_second_ack_is_ignored(backend
     sb.next_where(|f| matches!(f, ServerFrame::MatchEnded { .. })).await.unwrap();
 
     sb.send(&ClientFrame::MsgAck { id: None, match_id, seq: Seq(1) }).await.unwrap();
-    assert_eq!(sa.next().await.unwrap(), ServerFrame::MsgDelivered { match_id, seq: Seq(1) }, "after the end too");
+    assert_eq!(
+        sa.next().await.unwrap(),
+        ServerFrame::MsgDelivered { match_id, seq: Seq(1), up_to: false },
+        "after the end too"
+    );
 
     // The second ack: no error to b, nothing to a. Each socket handles its frames in order, so the pongs
     // prove the ack was handled, and a's pong would queue behind a second msg.delivered.

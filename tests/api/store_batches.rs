@@ -15,6 +15,7 @@ on_both_stores!(
     a_batch_of_messages_numbers_each_match_and_answers_repeats_with_the_first_seq,
     a_message_the_database_refuses_fails_alone_and_the_rest_of_its_batch_is_stored,
     receipts_commit_in_the_message_batch_and_mark_each_message_once_for_its_receiver,
+    a_cumulative_receipt_marks_its_range_for_its_receiver_once_and_nothing_beyond_the_last_message,
     ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_once,
     openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls_back_only_its_opening,
 );
@@ -217,14 +218,14 @@ async fn receipts_commit_in_the_message_batch_and_mark_each_message_once_for_its
         app.store.create_matches(&[pair(&app, a, b, MatchKind::Text)], None).await.unwrap()[0].as_ref().unwrap().row.id;
     app.store.insert_messages(&[new_message(m, a, b, "a1"), new_message(m, a, b, "a2")], app.now()).await.unwrap();
 
-    let receipt = |seq, receiver_id| Receipt { match_id: m, seq: Seq(seq), receiver_id };
+    let receipt = |seq, receiver_id| Receipt::one(m, Seq(seq), receiver_id);
     // With a new message in the same transaction: b acknowledges 1 (twice) and 2, a tries to acknowledge 2
     // (not a's to acknowledge), and 9 does not exist.
     let receipts = [receipt(1, b), receipt(1, b), receipt(2, a), receipt(2, b), receipt(9, b)];
     let written = write_isolated(&app, relay_batch(&[new_message(m, b, a, "b1")], &receipts)).await;
     let (stored, delivered) = (written.messages, written.receipts);
     assert!(matches!(stored[..], [Ok(WriteOutcome::Stored { seq: Seq(3), .. })]), "{stored:?}");
-    let delivered: Vec<Option<UserId>> = delivered.into_iter().map(Result::unwrap).collect();
+    let delivered: Vec<Option<UserId>> = delivered.into_iter().map(|d| d.unwrap().map(|d| d.sender)).collect();
     assert_eq!(delivered, [Some(a), None, None, Some(a), None], "the sender, once, for the right receiver");
     let marked = app.count(format!("SELECT COUNT(*) FROM message_logs WHERE match_id = {m} AND delivered = TRUE"));
     assert_eq!(marked.await, 2);
@@ -232,6 +233,57 @@ async fn receipts_commit_in_the_message_batch_and_mark_each_message_once_for_its
     // Acknowledged again in a later batch: nothing new.
     let again = write_isolated(&app, relay_batch(&[], &[receipt(1, b)])).await.receipts;
     assert_eq!(again.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [None]);
+}
+
+async fn a_cumulative_receipt_marks_its_range_for_its_receiver_once_and_nothing_beyond_the_last_message(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("ayse").await.id, app.user("burak").await.id);
+    let m =
+        app.store.create_matches(&[pair(&app, a, b, MatchKind::Text)], None).await.unwrap()[0].as_ref().unwrap().row.id;
+    // 1, 2 and 4 are a's to b; 3 is b's to a.
+    let sent = [
+        new_message(m, a, b, "a1"),
+        new_message(m, a, b, "a2"),
+        new_message(m, b, a, "b1"),
+        new_message(m, a, b, "a3"),
+    ];
+    app.store.insert_messages(&sent, app.now()).await.unwrap();
+    let range = |first, seq, receiver_id| Receipt { match_id: m, first: Seq(first), seq: Seq(seq), receiver_id };
+    let marked = |outcomes: tanis::group_commit::Outcomes| -> Vec<Option<(UserId, Vec<i64>)>> {
+        let seqs = |d: tanis::store::Delivered| (d.sender, d.seqs.into_iter().map(|s| s.0).collect());
+        outcomes.receipts.into_iter().map(|r| r.unwrap().map(seqs)).collect()
+    };
+
+    // Beyond the last message: nothing, not even what it would cover. b up to 2; a's range holds none of a's
+    // messages but 3, b's.
+    let receipts = [range(1, 5, b), range(1, 2, b), range(1, 4, a)];
+    let written = marked(write_isolated(&app, relay_batch(&[], &receipts)).await);
+    assert_eq!(written, [None, Some((a, vec![1, 2])), Some((b, vec![3]))]);
+    // Up to 4, from 1: just what is left, 4.
+    let written = marked(write_isolated(&app, relay_batch(&[], &[range(1, 4, b)])).await);
+    assert_eq!(written, [Some((a, vec![4]))]);
+    let delivered = format!("SELECT COUNT(*) FROM message_logs WHERE match_id = {m} AND delivered = TRUE");
+    assert_eq!(app.count(delivered.clone()).await, 4);
+
+    // Again, from anywhere: nothing new.
+    assert_eq!(marked(write_isolated(&app, relay_batch(&[], &[range(1, 4, b)])).await), [None]);
+    // Two receipts of one batch covering the same messages (two sockets of b): each message marked and answered
+    // once, by one of them.
+    app.store.insert_messages(&[new_message(m, a, b, "a4"), new_message(m, a, b, "a5")], app.now()).await.unwrap();
+    let written = marked(write_isolated(&app, relay_batch(&[], &[range(1, 6, b), range(5, 6, b)])).await);
+    let mut seqs: Vec<i64> = written
+        .into_iter()
+        .flatten()
+        .flat_map(|(sender, seqs)| {
+            assert_eq!(sender, a);
+            seqs
+        })
+        .collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, [5, 6]);
+    assert_eq!(app.count(delivered).await, 6);
 }
 
 async fn ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_once(backend: Backend) {

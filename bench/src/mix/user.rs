@@ -91,7 +91,8 @@ impl User {
 
     async fn connect(&self) -> anyhow::Result<(Connection, ServerFrame)> {
         let (mut conn, hello) = match self.from {
-            Some(from) => Connection::connect_from(&self.url, &self.token, from).await?,
+            // Version 1: mix acknowledges each message with its own msg.ack and counts one receipt per message.
+            Some(from) => Connection::connect_from(&self.url, &self.token, from, 1).await?,
             None => Connection::connect(&self.url, &self.token).await?,
         };
         // The run's deadlines bound every wait; the client's own 10 s limit would end a quiet user.

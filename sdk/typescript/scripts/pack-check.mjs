@@ -11,7 +11,7 @@ const [packed] = JSON.parse(execFileSync('npm', ['pack', '--dry-run', '--json', 
 const files = new Set(packed.files.map((f) => f.path));
 
 assert.equal(pkg.name, '@tanis/client');
-assert.equal(pkg.version.split('.')[0], '1', 'the major version is the protocol version (tanis.v1)');
+assert.equal(pkg.version.split('.')[0], '2', 'the major version is the protocol version (tanis.v2)');
 assert.equal(pkg.type, 'module');
 assert.equal(pkg.sideEffects, false);
 for (const hook of ['preinstall', 'install', 'postinstall']) assert.ok(!pkg.scripts?.[hook], `no ${hook} script`);

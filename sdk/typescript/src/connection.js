@@ -1,14 +1,17 @@
 // @ts-check
 // The one WebSocket (GET /v1/ws) and its states: disconnected → connecting → connected, and closed (the end:
 // banned, signed out, stopped, a protocol error). The access token rides as the subprotocol `tanis.auth.<token>`
-// beside `tanis.v1` (docs/protocol.md section 2); the close code decides what comes next (policy.closeAction);
+// beside `tanis.v2` and `tanis.v1` (docs/protocol.md section 2; a server that predates version 2 selects `tanis.v1`); the close code decides what comes next (policy.closeAction);
 // a dropped socket comes back after a full-jitter backoff; app pings keep it alive and a silent one is declared
 // dead. What to do after `hello` (resume, re-send the outbox) is the client's business: this module moves frames.
 
 import { TanisError } from './errors.js';
 import { backoffDelay, closeAction } from './policy.js';
 
-export const PROTOCOL = 'tanis.v1';
+/** The subprotocol of the version this SDK speaks (docs/protocol.md, "Version 2"). */
+export const PROTOCOL = 'tanis.v2';
+/** Offered beside it: a server that predates version 2 selects this one, and `hello.protocol` says 1. */
+export const PROTOCOL_V1 = 'tanis.v1';
 export const AUTH_PREFIX = 'tanis.auth.';
 
 /**
@@ -162,7 +165,7 @@ export class Connection {
       this.end('closed');
       return this.events.emit('reauthenticate', { code: 'signed_out' });
     }
-    const socket = new this.WebSocket(this.url, [PROTOCOL, AUTH_PREFIX + token]);
+    const socket = new this.WebSocket(this.url, [PROTOCOL, PROTOCOL_V1, AUTH_PREFIX + token]);
     this.socket = socket;
     this.lastFrameAt = this.now();
     socket.onmessage = (/** @type {{data: any}} */ event) => {

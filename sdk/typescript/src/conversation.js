@@ -25,6 +25,13 @@ const TYPING_EVERY_MS = 2_500;
 const RETRY_MS = 1_000;
 /** What sealing adds to the text: the franking key in front, the AEAD tag behind (protocol sections 7 and 9). */
 const SEALED_OVERHEAD = franking.KEY_LEN + 16;
+/**
+ * Version 2: how long a received message waits for a `msg.send` of ours to carry its acknowledgement before a
+ * `msg.ack` goes on its own (docs/protocol.md, "Version 2"). Short against what a person notices (the peer's
+ * "delivered" mark), long against a reply typed in a chat burst, and longer than a round trip, so a burst of
+ * messages is acknowledged once.
+ */
+export const ACK_DELAY_MS = 150;
 
 /**
  * @typedef {object} Message
@@ -78,6 +85,10 @@ export class Conversation {
     this.lastTypingSent = 0;
     /** client_msg_id → connection generation it was last sent on: the outbox re-sends once per connection. */
     this.sentOn = new Map();
+    /** Version 2: the highest seq received and not yet acknowledged (0: nothing owed), and its delayed ack. */
+    this.owedAck = 0;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.ackTimer = undefined;
     /** Saves, one after the other, so that the last write is the newest state. */
     this.saving = Promise.resolve();
     this.key();
@@ -202,10 +213,23 @@ export class Conversation {
     return message;
   }
 
-  /** @param {any} frame */
+  /** Whether the connection speaks version 2 (cumulative acknowledgements), as `hello.protocol` says. */
+  get cumulative() {
+    return (this.client.hello?.protocol ?? 1) >= 2;
+  }
+
+  /**
+   * Sends an outbox frame. In version 2 what is owed rides on it (`ack`), added to the frame that leaves, not to
+   * the stored one: the outbox keeps the frame as written, and a re-sent copy carries whatever is owed then.
+   * @param {any} frame
+   */
   transmit(frame) {
     const connection = this.client.connection;
-    if (connection.send(frame)) this.sentOn.set(frame.client_msg_id, connection.generation);
+    const owed = this.cumulative && this.owedAck ? this.owedAck : 0;
+    if (connection.send(owed ? { ...frame, ack: owed } : frame)) {
+      this.sentOn.set(frame.client_msg_id, connection.generation);
+      if (owed) this.settleAck(owed);
+    }
   }
 
   /** After `resume.done`: the outbox, unchanged; the acks that could not leave. */
@@ -214,12 +238,42 @@ export class Conversation {
     for (const frame of this.record.pending) {
       if (this.sentOn.get(frame.client_msg_id) !== generation) this.transmit(frame);
     }
+    if (this.cumulative) {
+      // One acknowledgement up to the highest covers whatever version 1 left owed too.
+      const owed = Math.max(this.owedAck, ...this.record.unacked);
+      this.record.unacked = [];
+      if (owed > 0) this.owe(owed);
+      return;
+    }
     this.record.unacked = this.record.unacked.filter((/** @type {number} */ seq) => !this.ack(seq));
   }
 
   /** @param {number} seq */
   ack(seq) {
     return this.client.connection.send({ type: 'msg.ack', match_id: this.id, seq });
+  }
+
+  /**
+   * Version 2: `seq` is received and owed; it rides on our next send, or leaves as one `msg.ack` up to the
+   * highest owed once ACK_DELAY_MS pass without one.
+   * @param {number} seq
+   */
+  owe(seq) {
+    this.owedAck = Math.max(this.owedAck, seq);
+    if (this.ackTimer !== undefined) return;
+    this.ackTimer = setTimeout(() => {
+      this.ackTimer = undefined;
+      // Offline: kept owed; the next connection's `flush` owes it again.
+      if (this.owedAck && this.ack(this.owedAck)) this.settleAck(this.owedAck);
+    }, ACK_DELAY_MS);
+  }
+
+  /** @param {number} seq acknowledged: nothing up to it is owed any more */
+  settleAck(seq) {
+    if (this.owedAck > seq) return;
+    this.owedAck = 0;
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
   }
 
   /** Tells the peer the user is typing (at most every 2.5 s). */
@@ -244,13 +298,15 @@ export class Conversation {
   handle(frame) {
     switch (frame.type) {
       case 'msg':
+        // Version 2: a receipt of ours rides on the peer's message; told at once, whatever waits in the inbox.
+        if (typeof frame.delivered === 'number') this.delivered(frame.delivered, true);
         if (frame.seq > this.record.highest_seq && !this.inbox.has(frame.seq)) this.inbox.set(frame.seq, frame);
         if (!this.resumeId) this.walk();
         return;
       case 'msg.accepted':
         return this.accepted(frame);
       case 'msg.delivered':
-        return this.delivered(frame.seq);
+        return this.delivered(frame.seq, frame.up_to === true);
       case 'resume.done':
         if (frame.id === this.resumeId) this.settle(frame.last_seq);
         return;
@@ -277,11 +333,19 @@ export class Conversation {
     else this.walk();
   }
 
-  /** @param {number} seq */
-  delivered(seq) {
-    const message = this.record.messages.find((/** @type {Message} */ m) => m.mine && m.seq === seq);
-    if (message) message.status = 'delivered';
-    this.client.events.emit('delivered', { matchId: this.id, seq });
+  /**
+   * A receipt: the message `seq` of ours, or with `upTo` (version 2's cumulative receipt) every one up to it. A
+   * `delivered` event for each message newly delivered, as a receipt per message would have given.
+   * @param {number} seq
+   * @param {boolean} [upTo]
+   */
+  delivered(seq, upTo = false) {
+    const mine = this.record.messages.filter((/** @type {Message} */ m) => m.mine && m.seq !== null && (upTo ? m.seq <= seq : m.seq === seq));
+    const fresh = mine.filter((/** @type {Message} */ m) => m.status !== 'delivered');
+    for (const message of fresh) message.status = 'delivered';
+    // Version 1's receipt is told even for a message this device does not hold (sent from another device).
+    const told = upTo ? fresh.map((/** @type {Message} */ m) => /** @type {number} */ (m.seq)) : [seq];
+    for (const s of told) this.client.events.emit('delivered', { matchId: this.id, seq: s });
     this.persist();
   }
 
@@ -376,7 +440,8 @@ export class Conversation {
         }
       }
       r.messages.push(message);
-      if (!this.ack(entry.seq)) r.unacked.push(entry.seq);
+      if (this.cumulative) this.owe(entry.seq);
+      else if (!this.ack(entry.seq)) r.unacked.push(entry.seq);
       if (message.status === 'received') events.emit('message', { matchId: this.id, message });
       else events.emit('undecryptable', { matchId: this.id, seq: entry.seq, reason: message.status });
       return;

@@ -1,6 +1,6 @@
 // @ts-check
-// @tanis/client: the client SDK of tanis, protocol tanis.v1 (docs/sdk.md). The package's major version follows
-// the protocol version: 1.x speaks `tanis.v1`.
+// @tanis/client: the client SDK of tanis, protocol tanis.v2 (docs/sdk.md). The package's major version follows
+// the protocol version: 2.x speaks `tanis.v2`, and `tanis.v1` with a server that predates it.
 //
 // Layout: client.js (the front door), api.js (REST and tokens), connection.js (the socket's states, backoff,
 // heartbeats), policy.js (pure rules: backoff, close codes, refresh margin), conversation.js (E2E, franking,
@@ -14,12 +14,13 @@ export { MemoryStorage } from './storage.js';
 export { Emitter } from './emitter.js';
 export { backoffDelay, closeAction, refreshMargin } from './policy.js';
 export { Call, callFigures, rtcConfiguration } from './calls.js';
-export { PROTOCOL } from './connection.js';
+export { PROTOCOL, PROTOCOL_V1 } from './connection.js';
+export { ACK_DELAY_MS } from './conversation.js';
 export { safetyNumber, E2eError } from './crypto/e2e.js';
 export { MAX_EVIDENCE } from './crypto/franking.js';
 
 /** The protocol version this package speaks; the package's major version is the same number. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /**
  * @typedef {import('./client.js').ClientOptions} ClientOptions

@@ -47,12 +47,31 @@ pub enum WriteOutcome {
     MatchNotActive,
 }
 
-/// A receiver's acknowledgement (`msg.ack`) of one message: it marks the message delivered.
+/// A receiver's acknowledgement (`msg.ack`): it marks the messages of the match addressed to the receiver with a
+/// seq from `first` to `seq` delivered. Version 1 acknowledges one message (`first == seq`); version 2 every
+/// message up to `seq` (`first` is where this socket's earlier receipts left off: below it everything is
+/// delivered already, and the range is one probe of the `(match_id, seq)` index from there). A range whose `seq`
+/// is beyond the match's last message marks nothing, as a version 1 ack of a message that does not exist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Receipt {
     pub match_id: MatchId,
+    pub first: Seq,
     pub seq: Seq,
     pub receiver_id: UserId,
+}
+
+impl Receipt {
+    /// Version 1's receipt: one message.
+    pub fn one(match_id: MatchId, seq: Seq, receiver_id: UserId) -> Self {
+        Receipt { match_id, first: seq, seq, receiver_id }
+    }
+}
+
+/// What a receipt marked delivered: the messages' sender (the receiver's peer) and their seqs, ascending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivered {
+    pub sender: UserId,
+    pub seqs: Vec<Seq>,
 }
 
 /// Ending an active match (a leave, a block, an expiry), written in the group commit's batch: it shares the
@@ -111,9 +130,9 @@ impl<'a> Batch<'a> {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Written {
     pub messages: Vec<WriteOutcome>,
-    /// The message's sender the first time it is marked delivered; `None` when it was already delivered or is
-    /// not that receiver's.
-    pub receipts: Vec<Option<UserId>>,
+    /// What each receipt marked delivered for the first time; `None` when nothing (every message of its range
+    /// was delivered already, is not that receiver's, or the range reaches beyond the match's last message).
+    pub receipts: Vec<Option<Delivered>>,
     /// True for the end that ended its match; false when the match was no longer active (or an earlier end of
     /// the batch ended it).
     pub ends: Vec<bool>,
@@ -276,7 +295,7 @@ mod tests {
     fn a_batch_splits_in_queue_order_so_an_end_never_moves_ahead_of_an_earlier_message() {
         let message = a_message();
         let messages = [message.clone(), message];
-        let receipts = [Receipt { match_id: MatchId(1), seq: Seq(1), receiver_id: UserId(11) }];
+        let receipts = [Receipt::one(MatchId(1), Seq(1), UserId(11))];
         let ends = [MatchEnd { match_id: MatchId(1), reason: EndCause::Left }];
         let opens = [Opening { matches: Vec::new(), epoch: None }];
         let batch = Batch { messages: &messages, receipts: &receipts, ends: &ends, opens: &opens };

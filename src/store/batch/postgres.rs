@@ -39,14 +39,20 @@ pub(super) async fn write_batch(pool: &PgPool, batch: Batch<'_>, now: DateTime<U
         Vec::new()
     } else {
         let marked = sqlx::query_as(
+            // A receipt's range is one walk of the `(match_id, seq)` key from `first`, and the MAX one probe of
+            // its end (EXPLAIN in BENCHMARKS.md, issue 50 point 5). Two receipts of the batch naming one message
+            // update it once, and it is returned once, with one of them (`n`, the receipt's place in the batch).
             "UPDATE message_logs l SET delivered = TRUE, delivered_at = $1 \
-             FROM unnest($2::bigint[], $3::bigint[], $4::bigint[]) AS r(match_id, seq, receiver_id) \
-             WHERE l.match_id = r.match_id AND l.seq = r.seq AND l.receiver_id = r.receiver_id \
+             FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) \
+                  WITH ORDINALITY AS r(match_id, first, seq, receiver_id, n) \
+             WHERE l.match_id = r.match_id AND l.seq BETWEEN r.first AND r.seq AND l.receiver_id = r.receiver_id \
                AND l.delivered = FALSE \
-             RETURNING l.match_id, l.seq, l.receiver_id, l.sender_id",
+               AND r.seq <= (SELECT max(m.seq) FROM message_logs m WHERE m.match_id = r.match_id) \
+             RETURNING r.n - 1 AS receipt, l.seq, l.sender_id",
         )
         .bind(now)
         .bind(receipts.iter().map(|r| r.match_id).collect::<Vec<_>>())
+        .bind(receipts.iter().map(|r| r.first).collect::<Vec<_>>())
         .bind(receipts.iter().map(|r| r.seq).collect::<Vec<_>>())
         .bind(receipts.iter().map(|r| r.receiver_id).collect::<Vec<_>>())
         .fetch_all(&mut *tx)

@@ -6,15 +6,15 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 
-use super::{MatchEnd, NewMessage, Receipt, WriteOutcome};
+use super::{Delivered, MatchEnd, NewMessage, Receipt, WriteOutcome};
 use crate::domain::{EndCause, MatchId, MatchStatus, Seq, UserId};
 
-/// A message a receipt marked delivered, as the marking statement returns it.
+/// A message a receipt marked delivered, as the marking statement returns it: `receipt` is the index of the
+/// receipt in the batch that marked it (one of them, when several of the batch cover it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, sqlx::FromRow)]
 pub(super) struct Marked {
-    pub match_id: MatchId,
+    pub receipt: i64,
     pub seq: Seq,
-    pub receiver_id: UserId,
     pub sender_id: UserId,
 }
 
@@ -49,12 +49,18 @@ pub(super) fn answer_ends(ends: &[MatchEnd], ended: Vec<MatchId>) -> Vec<bool> {
     ends.iter().map(|e| ended.remove(&e.match_id)).collect()
 }
 
-/// Receipts answered in input order with the sender of the message each marked: another user's receipt for
-/// the same message gets nothing, and a receipt repeated within the batch marks once and answers once.
-pub(super) fn answer_receipts(receipts: &[Receipt], marked: Vec<Marked>) -> Vec<Option<UserId>> {
-    let mut marked: HashMap<(MatchId, Seq, UserId), UserId> =
-        marked.into_iter().map(|m| ((m.match_id, m.seq, m.receiver_id), m.sender_id)).collect();
-    receipts.iter().map(|r| marked.remove(&(r.match_id, r.seq, r.receiver_id))).collect()
+/// Receipts answered in input order with the messages each marked (ascending): a message is marked by one
+/// receipt of the batch only, however many cover it, and a receipt that marked none gets nothing.
+pub(super) fn answer_receipts(receipts: &[Receipt], marked: Vec<Marked>) -> Vec<Option<Delivered>> {
+    let mut answers: Vec<Option<Delivered>> = vec![None; receipts.len()];
+    for m in marked {
+        let Some(answer) = usize::try_from(m.receipt).ok().and_then(|i| answers.get_mut(i)) else { continue };
+        answer.get_or_insert_with(|| Delivered { sender: m.sender_id, seqs: Vec::new() }).seqs.push(m.seq);
+    }
+    for answer in answers.iter_mut().flatten() {
+        answer.seqs.sort_unstable();
+    }
+    answers
 }
 
 /// The last seq of each open conversation, from rows `(id, status, kept, last seq)`: a match's conversation is open
@@ -143,12 +149,14 @@ mod tests {
     }
 
     #[test]
-    fn a_receipt_is_answered_with_the_sender_once_and_only_for_its_receiver() {
-        let (match_id, seq) = (MatchId(7), Seq(3));
-        let receipt = |receiver_id| Receipt { match_id, seq, receiver_id: UserId(receiver_id) };
-        let receipts = [receipt(20), receipt(30), receipt(20)];
-        let marked = Marked { match_id, seq, receiver_id: UserId(20), sender_id: UserId(10) };
-        assert_eq!(answer_receipts(&receipts, vec![marked]), vec![Some(UserId(10)), None, None]);
+    fn each_receipt_is_answered_with_the_seqs_it_marked_in_order_and_one_that_marked_none_with_nothing() {
+        let (match_id, b) = (MatchId(7), UserId(20));
+        let range = |first, seq| Receipt { match_id, first: Seq(first), seq: Seq(seq), receiver_id: b };
+        let receipts = [range(1, 3), Receipt::one(match_id, Seq(2), UserId(30)), range(1, 5)];
+        let mark = |receipt, seq| Marked { receipt, seq: Seq(seq), sender_id: UserId(10) };
+        let answered = answer_receipts(&receipts, vec![mark(2, 5), mark(0, 3), mark(0, 1), mark(2, 4), mark(9, 9)]);
+        let seqs = |s: &[i64]| Some(Delivered { sender: UserId(10), seqs: s.iter().map(|&s| Seq(s)).collect() });
+        assert_eq!(answered, vec![seqs(&[1, 3]), None, seqs(&[4, 5])]);
     }
 
     #[test]

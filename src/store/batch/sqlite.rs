@@ -22,7 +22,7 @@ use tanis_proto::MatchKind;
 
 use super::opening::{Attempts, NewMatch, Opened, Opening, can_spend, spend_unit};
 use super::rules::{Earlier, answer_ends, assign_seqs, distinct_ends, match_ids, open_last_seqs};
-use super::{Batch, MatchEnd, NewMessage, Receipt, WriteOutcome, Written};
+use super::{Batch, Delivered, MatchEnd, NewMessage, Receipt, WriteOutcome, Written};
 use crate::domain::{MatchId, MatchStatus, Seq, UserId};
 use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, matched_user_columns};
 use crate::store::sqlite::raw::{Db, Failure, Kept, Row, Stmt, Value, timestamp};
@@ -73,28 +73,39 @@ fn write(db: &Db<'_>, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, s
     Ok(Written { messages, receipts, ends, opens })
 }
 
-/// Marks each receipt's message delivered, once: the sender the first time, `None` when it was delivered
-/// already (a repeat within the batch included) or is not this receiver's.
-fn mark_delivered(db: &Db<'_>, receipts: &[Receipt], now: &str) -> Result<Vec<Option<UserId>>, Failure> {
+/// Marks the messages of each receipt's range delivered, once: what it marked for the first time, `None` when
+/// nothing (delivered already, a repeat within the batch included, not this receiver's, or a range reaching
+/// beyond the match's last message).
+fn mark_delivered(db: &Db<'_>, receipts: &[Receipt], now: &str) -> Result<Vec<Option<Delivered>>, Failure> {
     if receipts.is_empty() {
         return Ok(Vec::new());
     }
     // No RETURNING on SQLite's hot statements: it makes a statement keep a journal of its own and its rows an
-    // ephemeral table, which cost more than reading the row again (see `open`).
+    // ephemeral table, which cost more than reading the rows first (see `open`). Both statements walk the range
+    // of the `(match_id, seq)` index from `first`, and the MAX is one probe of its end: a cumulative receipt
+    // costs the messages it names, not the conversation's length.
+    let mut undelivered = db.prepare(
+        "SELECT seq, sender_id FROM message_rows \
+         WHERE match_id = ?1 AND seq BETWEEN ?2 AND ?3 AND receiver_id = ?4 AND delivered = FALSE \
+           AND ?3 <= (SELECT MAX(seq) FROM message_rows WHERE match_id = ?1) ORDER BY seq",
+    )?;
     let mut mark = db.prepare(
         "UPDATE message_rows SET delivered = TRUE, delivered_at = ?1 \
-         WHERE match_id = ?2 AND seq = ?3 AND receiver_id = ?4 AND delivered = FALSE",
+         WHERE match_id = ?2 AND seq BETWEEN ?3 AND ?4 AND receiver_id = ?5 AND delivered = FALSE",
     )?;
-    let mut sender_of = db.prepare("SELECT sender_id FROM message_rows WHERE match_id = ?1 AND seq = ?2")?;
     receipts
         .iter()
         .map(|r| {
-            mark.execute(&[now.into(), r.match_id.into(), r.seq.into(), r.receiver_id.into()])?;
-            let mut sender = None;
-            if db.changes() == 1 {
-                sender_of.each(&[r.match_id.into(), r.seq.into()], |row| sender = Some(UserId(row.int(0))))?;
-            }
-            Ok(sender)
+            let (mut seqs, mut sender) = (Vec::new(), None);
+            undelivered.each(&[r.match_id.into(), r.first.into(), r.seq.into(), r.receiver_id.into()], |row| {
+                seqs.push(Seq(row.int(0)));
+                sender = Some(UserId(row.int(1)));
+            })?;
+            let (Some(sender), Some(&first), Some(&last)) = (sender, seqs.first(), seqs.last()) else {
+                return Ok(None);
+            };
+            mark.execute(&[now.into(), r.match_id.into(), first.into(), last.into(), r.receiver_id.into()])?;
+            Ok(Some(Delivered { sender, seqs }))
         })
         .collect()
 }
@@ -360,7 +371,7 @@ mod tests {
         let store = Store::connect(&format!("sqlite:{}", dir.path().join("tanis.db").display())).await.unwrap();
         store.migrate().await.unwrap();
         let message = super::super::a_message();
-        let receipts = [Receipt { match_id: MatchId(1), seq: Seq(1), receiver_id: UserId(11) }];
+        let receipts = [Receipt::one(MatchId(1), Seq(1), UserId(11))];
         let ends = [MatchEnd { match_id: MatchId(2), reason: EndCause::Left }];
         let messages = [message];
         let batch = Batch { messages: &messages, receipts: &receipts, ends: &ends, ..Batch::default() };

@@ -23,7 +23,7 @@ async function client(connection, clock = Date.now) {
   return Object.assign(c, { token });
 }
 
-test('offers tanis.v1 with the token, pings while connected, and reconnects a silent connection after jitter', async (t) => {
+test('offers tanis.v2 and tanis.v1 with the token, pings while connected, and reconnects a silent connection after jitter', async (t) => {
   // The heartbeat and the backoff run on mocked timers and an injected clock, moved by the test: a loaded machine
   // cannot make the connection look dead before its first ping.
   t.mock.timers.enable({ apis: ['setInterval', 'setTimeout'] });
@@ -43,7 +43,7 @@ test('offers tanis.v1 with the token, pings while connected, and reconnects a si
   assert.equal(FakeSocket.made.length, 1);
   const socket = FakeSocket.made[0];
   assert.equal(socket.url, 'wss://tanis.test/v1/ws');
-  assert.deepEqual(socket.protocols, ['tanis.v1', `tanis.auth.${c.token}`]);
+  assert.deepEqual(socket.protocols, ['tanis.v2', 'tanis.v1', `tanis.auth.${c.token}`]);
   socket.deliver(hello);
   assert.equal(c.state, 'connected');
 
