@@ -68,7 +68,8 @@ async fn a_node_of_the_previous_version_and_one_of_this_version_serve_one_cluste
     let (mut a_old, mut b_new) = (old.socket(&a).await, new.socket(&b).await);
     // b has a second socket, on the old node: their own messages reach it from the new node.
     let mut b_old = old.socket(&b).await;
-    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut a_old, MatchKind::Text), Chat::find(&mut b_new, MatchKind::Text));
+    let (chat_a, chat_b) =
+        tokio::join!(Chat::find(&mut a_old, MatchKind::Text), Chat::find(&mut b_new, MatchKind::Text));
     let (mut chat_a, mut chat_b) = (chat_a.unwrap(), chat_b.unwrap());
     let match_id = chat_a.info.match_id;
     assert_eq!(chat_b.info.match_id, match_id);
@@ -83,9 +84,10 @@ async fn a_node_of_the_previous_version_and_one_of_this_version_serve_one_cluste
     exchange(20, (&mut b_new, &mut chat_b), (&mut a_old, &mut chat_a), Some(&mut b_old)).await;
 
     a_old.send(&ClientFrame::Typing { id: None, match_id }).await.unwrap();
-    assert_eq!(next_within(&mut b_new, |f| matches!(f, ServerFrame::Typing { .. })).await, ServerFrame::Typing {
-        match_id
-    });
+    assert_eq!(
+        next_within(&mut b_new, |f| matches!(f, ServerFrame::Typing { .. })).await,
+        ServerFrame::Typing { match_id }
+    );
     b_new.send(&ClientFrame::MatchLeave { id: Some("l".into()), match_id }).await.unwrap();
     let told = next_within(&mut a_old, |f| matches!(f, ServerFrame::MatchEnded { .. })).await;
     assert_eq!(told, ServerFrame::MatchEnded { id: None, match_id, reason: EndReason::PeerLeft });

@@ -62,6 +62,8 @@ export class Client {
     this.reportWindowDays = options.reportWindowDays ?? 30;
     /** Every event of the SDK; `client.on(name, fn)` subscribes. */
     this.events = new Emitter();
+    /** Conversations being made for `match.found`, which frames for them wait for (see onFrame). @type {Promise<unknown> | null} */
+    this.opening = null;
     if (options.onEvent) this.events.on('*', ({ name, detail }) => options.onEvent?.(name, detail));
     this.api = new Api({
       baseUrl, fetch, storage, now, events: this.events, prefix: this.prefix, refreshAhead: options.refreshAhead, lock: options.lock,
@@ -200,6 +202,19 @@ export class Client {
   onFrame(frame) {
     // Every frame as it came, before the SDK acts on it: for logging, and for what the SDK does not interpret.
     this.events.emit('frame', frame);
+    // A new match's conversation is made asynchronously (storage, keys) after `match.found`, and the peer's first
+    // `msg` may be the very next frame. A frame for a conversation not made yet waits for that work, in the order
+    // frames came, instead of finding no conversation and being dropped: no `resume` follows a `match.found` to
+    // bring it back. (After `hello` and `resync` the conversation's `resume` does.)
+    const unknown = 'match_id' in frame && !this.conversations.has(frame.match_id);
+    if (unknown && this.opening && !frame.type.startsWith('match.') && !frame.type.startsWith('contact.')) {
+      return this.afterOpening(() => this.handleFrame(frame));
+    }
+    this.handleFrame(frame);
+  }
+
+  /** @param {import('./frames.js').ServerFrame} frame */
+  handleFrame(frame) {
     const c = 'match_id' in frame ? this.conversations.get(frame.match_id) : undefined;
     switch (frame.type) {
       case 'hello':
@@ -212,8 +227,10 @@ export class Client {
         return this.events.emit('queued', { kind: frame.kind });
       case 'match.cancelled':
         return void this.clearFind().then(() => this.events.emit('cancelled', {}));
-      case 'match.found':
-        return void this.matched(frame).catch((e) => this.events.emit('error', e));
+      case 'match.found': {
+        const matched = this.matched(frame).catch((e) => this.events.emit('error', e));
+        return this.afterOpening(() => matched);
+      }
       case 'match.ended':
         if (c) c.end(frame.reason);
         if (this.current?.id === frame.match_id) this.current = null;
@@ -242,6 +259,18 @@ export class Client {
         if (frame.type.startsWith('rtc.')) return this.events.emit('rtc', { matchId: frame.match_id, frame });
         c?.handle(frame);
     }
+  }
+
+  /**
+   * Chains `step` after the conversations being made (see onFrame), in order; the chain is dropped once it is done.
+   * @param {() => unknown} step
+   */
+  afterOpening(step) {
+    const opening = (this.opening ?? Promise.resolve()).then(step);
+    this.opening = opening;
+    void opening.then(() => {
+      if (this.opening === opening) this.opening = null;
+    });
   }
 
   /** @param {any} frame */
