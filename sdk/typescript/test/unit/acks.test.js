@@ -9,31 +9,17 @@ import { after, test } from 'node:test';
 
 import { establish, generateIdentity, toBase64 } from '../../src/crypto/e2e.js';
 import { frank } from '../../src/crypto/franking.js';
-import { ACK_DELAY_MS, Client, MemoryStorage } from '../../src/index.js';
-import { FakeSocket, jwt } from './scripted.js';
+import { ACK_DELAY_MS } from '../../src/index.js';
+import { helloed } from './scripted.js';
 
 const clients = [];
 after(() => clients.forEach((c) => c.close()));
 
 /** A client in match 7 whose server said `hello.protocol` = `protocol`, and the peer's session. */
 async function matched(protocol) {
-  const storage = new MemoryStorage();
-  const now = Math.floor(Date.now() / 1000);
-  await storage.set('tanis.tokens', JSON.stringify({ access_token: jwt({ exp: now + 900, iat: now }), refresh_token: 'r', access_token_expires_at: '2099-01-01T00:00:00Z' }));
-  const mine = generateIdentity();
   const peer = generateIdentity();
-  await storage.set('tanis.find', JSON.stringify({ id: 'f1', frame: {}, identity: { privateKey: toBase64(mine.privateKey), publicKey: toBase64(mine.publicKey) } }));
-  const fetch = async () => new Response(JSON.stringify({ contacts: [] }), { status: 200 });
-  const client = new Client({ baseUrl: 'http://tanis.test', WebSocket: FakeSocket, storage, fetch });
-  clients.push(client);
-  await client.start();
-  await new Promise((resolve) => setImmediate(resolve));
-  const socket = FakeSocket.last;
   const info = { match_id: 7, kind: 'text', peer: 'peer#0001', peer_public_key: toBase64(peer.publicKey), initiator: true, expires_at: '2099-01-01T00:00:00Z' };
-  const hello = client.events.once('hello');
-  socket.deliver({ type: 'hello', protocol, handle: 'me#0001', balances: {}, premium: false, limits: {}, server_time: '2026-01-01T00:00:00Z', active_match: info });
-  await hello;
-  await new Promise((resolve) => setImmediate(resolve));
+  const { client, socket, mine } = await helloed(clients, { protocol: protocol, active_match: info });
   const resume = socket.sent.find((f) => f.type === 'resume');
   socket.deliver({ type: 'resume.done', id: resume.id, match_id: 7, last_seq: 0 });
   const session = establish(peer, toBase64(mine.publicKey), 7, false);
