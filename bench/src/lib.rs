@@ -10,6 +10,7 @@ pub mod mix;
 pub mod nodes;
 pub mod open_loop;
 pub mod relay;
+pub mod rng;
 pub mod turn_churn;
 
 use std::path::Path;

@@ -14,6 +14,7 @@ use tokio::time::{Instant, sleep_until, timeout_at};
 
 use super::MixArgs;
 use super::tally::Tally;
+use crate::rng::SplitMix64;
 use crate::{Progress, SeededUser, clock_us, payload_at, record_us, sent_at_us};
 
 /// A message sent this long after its scheduled time counts as late (the generator fell behind).
@@ -103,7 +104,7 @@ impl User {
     /// The next event of schedule `which` after `now` (since the window's start); `None` for a rate of zero.
     fn after(&mut self, which: usize, now: Duration) -> Option<Duration> {
         let per_sec = self.rates[which];
-        (per_sec > 0.0).then(|| now + Duration::from_secs_f64(-self.rng.next_f64().ln() / per_sec))
+        (per_sec > 0.0).then(|| now + self.rng.exponential(per_sec))
     }
 }
 
@@ -429,19 +430,4 @@ impl Life {
 /// The server's REST base for a WebSocket URL (`ws://host:port/v1/ws` → `http://host:port`).
 fn http_base(ws: &str) -> String {
     ws.replacen("ws://", "http://", 1).replacen("wss://", "https://", 1).trim_end_matches("/v1/ws").to_owned()
-}
-
-/// A small deterministic generator (SplitMix64): each user's schedules differ and repeat run to run.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    /// Uniform in (0, 1]: never 0, so its logarithm is finite.
-    fn next_f64(&mut self) -> f64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^= z >> 31;
-        ((z >> 11) + 1) as f64 / (1u64 << 53) as f64
-    }
 }
