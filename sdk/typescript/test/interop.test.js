@@ -24,9 +24,11 @@ test('the SDK and the Rust client exchange franked E2E messages both ways and re
     assert.equal(theirs.peer, sdk.handle);
     assert.equal(c.safetyNumber, theirs.safety_number);
 
+    // Listen before sending: the receipt can reach the SDK before the peer's printed line reaches this test.
+    const delivered = next(sdk, 'delivered', ({ seq }) => seq === 1);
     await sdk.send('Merhaba Rust — ğüşıöç');
     assert.equal((await peer.next((e) => e.event === 'message', 'a message')).text, 'Merhaba Rust — ğüşıöç');
-    await next(sdk, 'delivered', ({ seq }) => seq === 1);
+    await delivered;
     const back = receives(sdk, ['Selam SDK ✓']);
     peer.say('Selam SDK ✓');
     await back;
