@@ -171,6 +171,7 @@ pub async fn delivery(config: &Config, shutdown: CancellationToken) -> anyhow::R
         namespace: config.cluster.namespace.clone(),
         presence_ttl: Duration::from_secs(config.cluster.presence_ttl_secs),
         matchmaker_lease: Duration::from_millis(config.cluster.matchmaker_lease_ms),
+        local_pairing: Duration::from_millis(config.cluster.local_pairing_ms),
         batch_envelope: config.cluster.batch_envelope,
     };
     Delivery::redis(&link, shutdown).await.context("joining the cluster through Redis")

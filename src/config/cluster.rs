@@ -1,5 +1,5 @@
 //! `[cluster]`: how nodes share work through Redis (read only with `redis_url`): the key prefix, how long a
-//! node's claim to a socket lives, and the matchmaker's lease.
+//! node's claim to a socket lives, the matchmaker's lease, and how long a node pairs its own seekers.
 
 use serde::{Deserialize, Serialize};
 
@@ -21,11 +21,21 @@ pub struct ClusterConfig {
     /// version and later). `false` makes the node publish events one by one and name itself as the previous
     /// version did: only for checking that the two versions work side by side, as in a rolling upgrade.
     pub batch_envelope: bool,
+    /// How long a node tries to pair its own seekers with each other before handing them to the cluster's
+    /// elected matchmaker, which pairs seekers of different nodes. 0 hands every seeker over at once (as the
+    /// previous version did: set it while a node of that version still runs, it cannot read handed-over seekers).
+    pub local_pairing_ms: u64,
 }
 
 impl Default for ClusterConfig {
     fn default() -> Self {
-        Self { namespace: "tanis".into(), presence_ttl_secs: 30, matchmaker_lease_ms: 3000, batch_envelope: true }
+        Self {
+            namespace: "tanis".into(),
+            presence_ttl_secs: 30,
+            matchmaker_lease_ms: 3000,
+            batch_envelope: true,
+            local_pairing_ms: 200,
+        }
     }
 }
 
@@ -40,6 +50,9 @@ impl ClusterConfig {
         }
         if !(300..=60_000).contains(&self.matchmaker_lease_ms) {
             return Err(invalid("cluster.matchmaker_lease_ms", "must be between 300 and 60000"));
+        }
+        if self.local_pairing_ms > 1000 {
+            return Err(invalid("cluster.local_pairing_ms", "must be at most 1000"));
         }
         Ok(())
     }

@@ -195,13 +195,24 @@ impl Hub {
                 let election = cluster::elect(
                     Arc::new(hub.clone()),
                     cluster.clone(),
-                    clock,
+                    clock.clone(),
                     policy,
                     sweeps,
                     cluster.matchmaker_lease(),
-                    shutdown,
+                    shutdown.clone(),
                 );
-                (Queue::Cluster(cluster::ClusterQueue::new(cluster)), Running::Task(tokio::spawn(election)))
+                let shared = cluster::ClusterQueue::new(cluster);
+                let elected = Running::Task(tokio::spawn(election));
+                match cluster.local_pairing() {
+                    zero if zero.is_zero() => (Queue::Cluster(shared), elected),
+                    hold => {
+                        let pairing = cluster::local::LocalFirst::new(Arc::new(hub.clone()), shared.clone());
+                        let (here, local) =
+                            Matchmaker::spawn_local_first(Arc::new(pairing), clock, policy, hold, shutdown);
+                        hub.loops().running.lock().expect("loops lock").push(local);
+                        (Queue::LocalFirst { here, cluster: shared }, elected)
+                    }
+                }
             }
         };
         let _ = hub.tasks().queue.set(queue);

@@ -9,6 +9,7 @@ pub mod rules;
 pub mod standing;
 pub mod sweeps;
 
+use std::collections::{HashMap, HashSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -52,10 +53,17 @@ pub trait Pairing: Send + Sync + 'static {
     /// in order: on failure, the users of that pair that cannot be matched now (at least one; they were told
     /// why); the other goes back into the queue.
     fn open(&self, pairs: &[(Seeker, Seeker)]) -> impl Future<Output = Vec<Result<(), Vec<UserId>>>> + Send;
+    /// Hands seekers this matchmaker held long enough to the cluster's queue ([`cluster::local`]); returns those it
+    /// could not hand over now, to be held again.
+    fn hand_over(&self, seekers: Vec<Seeker>) -> impl Future<Output = Vec<Seeker>> + Send {
+        std::future::ready(seekers)
+    }
 }
 
 enum Command {
     Find(Box<Seeker>),
+    /// A seeker another matchmaker held and already told `match.queued`.
+    TakeOver(Box<Seeker>),
     /// Leave the queue: any entry of the user, or only the one a given socket made.
     Cancel {
         user_id: UserId,
@@ -72,11 +80,16 @@ pub struct Matchmaker {
 }
 
 /// Where this node's seekers wait: its own matchmaker, or the cluster's queue in Redis (paired by the elected
-/// node's matchmaker, [`cluster`]).
+/// node's matchmaker, [`cluster`]), or first this node's matchmaker and then the cluster's queue.
 #[derive(Clone)]
 pub enum Queue {
     Local(Matchmaker),
     Cluster(cluster::ClusterQueue),
+    /// Held by this node's matchmaker, which hands whoever it could not pair to the cluster's queue.
+    LocalFirst {
+        here: Matchmaker,
+        cluster: cluster::ClusterQueue,
+    },
 }
 
 impl Queue {
@@ -92,6 +105,19 @@ impl Queue {
                 let newly = queue.find(&seeker).await?;
                 Ok(Some((seeker, newly)))
             }
+            // One who ranks partners is shown the whole cluster's waiters at once.
+            Queue::LocalFirst { cluster, .. } if seeker.candidate.ranks_partners() => {
+                let newly = cluster.find(&seeker).await?;
+                Ok(Some((seeker, newly)))
+            }
+            // Held here once the cluster's queue says the user waits nowhere else; this matchmaker answers.
+            Queue::LocalFirst { here, cluster } => match cluster.hold(&seeker).await? {
+                true => {
+                    here.find(seeker).await;
+                    Ok(None)
+                }
+                false => Ok(Some((seeker, false))),
+            },
         }
     }
 
@@ -103,6 +129,14 @@ impl Queue {
                 tracing::warn!(error = %e, "leaving the cluster queue");
                 false
             }),
+            // Another node may hold the user: it finds them gone from the queue when it claims or hands over.
+            Queue::LocalFirst { here, cluster } => {
+                here.forget(user_id).await;
+                cluster.leave(user_id, None).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "leaving the cluster queue");
+                    false
+                })
+            }
         }
     }
 
@@ -113,6 +147,12 @@ impl Queue {
             Queue::Cluster(queue) => {
                 if let Err(e) = queue.leave(user_id, Some(socket_id)).await {
                     // The elected matchmaker drops seekers whose sockets are gone when it pairs them.
+                    tracing::warn!(error = %e, "leaving the cluster queue");
+                }
+            }
+            Queue::LocalFirst { here, cluster } => {
+                here.socket_closed(user_id, socket_id).await;
+                if let Err(e) = cluster.leave(user_id, Some(socket_id)).await {
                     tracing::warn!(error = %e, "leaving the cluster queue");
                 }
             }
@@ -137,9 +177,23 @@ impl Matchmaker {
         shutdown: CancellationToken,
     ) -> (Self, crate::dedicated::Running) {
         let (tx, rx) = mpsc::channel(1024);
-        let task = Task { pairing, clock, policy, sweeps, next_sweep: None, queue: Vec::new() };
+        let task = Task::new(pairing, clock, policy, sweeps, None);
         let running = crate::dedicated::spawn_for_store(store, "tanis-matchmaker", task.run(rx, shutdown));
         (Self { tx }, running)
+    }
+
+    /// Starts a node's matchmaker in a cluster ([`cluster::local`]): it pairs the node's own seekers and hands
+    /// each it could not pair within `hand_over_after` to the cluster ([`Pairing::hand_over`]).
+    pub fn spawn_local_first<P: Pairing>(
+        pairing: Arc<P>,
+        clock: SharedClock,
+        policy: Policy,
+        hand_over_after: Duration,
+        shutdown: CancellationToken,
+    ) -> (Self, crate::dedicated::Running) {
+        let (tx, rx) = mpsc::channel(1024);
+        let task = Task::new(pairing, clock, policy, Sweeps::default(), Some(hand_over_after));
+        (Self { tx }, crate::dedicated::Running::Task(tokio::spawn(task.run(rx, shutdown))))
     }
 
     /// Starts a matchmaker whose queue begins with `queue` (oldest first): the cluster's elected matchmaker,
@@ -153,7 +207,7 @@ impl Matchmaker {
         shutdown: CancellationToken,
     ) -> Self {
         let (tx, rx) = mpsc::channel(1024);
-        let task = Task { pairing, clock, policy, sweeps, next_sweep: None, queue: Vec::new() };
+        let task = Task::new(pairing, clock, policy, sweeps, None);
         tokio::spawn(task.run_seeded(queue, rx, shutdown));
         Self { tx }
     }
@@ -165,6 +219,11 @@ impl Matchmaker {
 
     pub async fn find(&self, seeker: Seeker) {
         let _ = self.tx.send(Command::Find(Box::new(seeker))).await;
+    }
+
+    /// Queues a seeker that was told `match.queued` already (by the node that held it first).
+    pub async fn take_over(&self, seeker: Seeker) {
+        let _ = self.tx.send(Command::TakeOver(Box::new(seeker))).await;
     }
 
     /// Removes the user from the queue; true when they were waiting.
@@ -191,9 +250,24 @@ struct Task<P> {
     next_sweep: Option<Sleep>,
     /// Waiting people, oldest first (FIFO fairness).
     queue: Vec<Seeker>,
+    /// A node's matchmaker in a cluster: how long it holds a seeker before handing them to the cluster.
+    hand_over_after: Option<Duration>,
+    /// When each seeker it holds arrived (on the runtime's clock: a latency, not the server's time).
+    held_since: HashMap<UserId, tokio::time::Instant>,
 }
 
 impl<P: Pairing> Task<P> {
+    fn new(
+        pairing: Arc<P>,
+        clock: SharedClock,
+        policy: Policy,
+        sweeps: Sweeps,
+        hand_over_after: Option<Duration>,
+    ) -> Self {
+        let held_since = HashMap::new();
+        Self { pairing, clock, policy, sweeps, next_sweep: None, queue: Vec::new(), hand_over_after, held_since }
+    }
+
     /// Pairs the inherited queue as if each had just asked, oldest first, then runs.
     async fn run_seeded(mut self, seeded: Vec<Seeker>, rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
         let mut pairs = Vec::new();
@@ -213,6 +287,7 @@ impl<P: Pairing> Task<P> {
             }
             let mut pairs = Vec::new();
             let mut swept = None;
+            let hand_over_at = self.next_hand_over();
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 received = rx.recv_many(&mut commands, BATCH) => {
@@ -224,6 +299,7 @@ impl<P: Pairing> Task<P> {
                     for command in commands.drain(..) {
                         match command {
                             Command::Find(seeker) => self.find(*seeker, &mut pairs),
+                            Command::TakeOver(seeker) => self.take_over(*seeker, &mut pairs),
                             Command::Cancel { user_id, socket_id, reply } => {
                                 let before = self.queue.len();
                                 self.queue
@@ -244,6 +320,7 @@ impl<P: Pairing> Task<P> {
                     swept = Some(now);
                     self.next_sweep = Some(self.clock.sleep(SWEEP_EVERY));
                 },
+                () = until(hand_over_at) => self.hand_over().await,
             }
             self.open(pairs).await;
             if let Some(at) = swept {
@@ -253,6 +330,12 @@ impl<P: Pairing> Task<P> {
     }
 
     fn find(&mut self, seeker: Seeker, pairs: &mut Vec<(Seeker, Seeker)>) {
+        if self.hand_over_after.is_some() {
+            // The cluster's queue already said this user waits nowhere: one still held here left through
+            // another node, and this is their new request.
+            self.queue.retain(|s| s.user_id() != seeker.user_id());
+            self.held_since.insert(seeker.user_id(), tokio::time::Instant::now());
+        }
         if self.queue.iter().any(|s| s.user_id() == seeker.user_id())
             || pairs.iter().any(|(a, b)| a.user_id() == seeker.user_id() || b.user_id() == seeker.user_id())
         {
@@ -266,6 +349,46 @@ impl<P: Pairing> Task<P> {
         self.arm_sweep();
         self.pairing.queued(&seeker, true);
         self.place_at(seeker, pairs, now);
+    }
+
+    /// Queues a seeker handed over by the node that held it: it was told `match.queued` there.
+    fn take_over(&mut self, seeker: Seeker, pairs: &mut Vec<(Seeker, Seeker)>) {
+        let user = seeker.user_id();
+        if self.queue.iter().any(|s| s.user_id() == user)
+            || pairs.iter().any(|(a, b)| a.user_id() == user || b.user_id() == user)
+        {
+            return;
+        }
+        self.arm_sweep();
+        self.place(seeker, pairs);
+    }
+
+    /// When the longest-held seeker is due to be handed over; never for the cluster's own matchmaker.
+    fn next_hand_over(&self) -> Option<tokio::time::Instant> {
+        let after = self.hand_over_after?;
+        self.queue.iter().filter_map(|s| self.held_since.get(&s.user_id())).min().map(|since| *since + after)
+    }
+
+    /// Hands every seeker held long enough to the cluster; those it could not hand over are held again.
+    async fn hand_over(&mut self) {
+        let Some(after) = self.hand_over_after else { return };
+        let now = tokio::time::Instant::now();
+        let due = |s: &Seeker, held: &HashMap<UserId, tokio::time::Instant>| {
+            held.get(&s.user_id()).is_none_or(|since| *since + after <= now)
+        };
+        let (leaving, staying): (Vec<Seeker>, Vec<Seeker>) =
+            std::mem::take(&mut self.queue).into_iter().partition(|s| due(s, &self.held_since));
+        self.queue = staying;
+        let waiting: HashSet<UserId> = self.queue.iter().map(Seeker::user_id).collect();
+        self.held_since.retain(|user, _| waiting.contains(user));
+        if leaving.is_empty() {
+            return;
+        }
+        let kept = self.pairing.hand_over(leaving).await;
+        for seeker in kept {
+            self.held_since.insert(seeker.user_id(), tokio::time::Instant::now());
+            self.enqueue(seeker);
+        }
     }
 
     /// Starts the wait for the next sweep unless one is under way.
@@ -338,6 +461,14 @@ impl<P: Pairing> Task<P> {
         let index = self.queue.partition_point(|s| s.candidate.queued_at <= at);
         self.queue.insert(index, seeker);
         self.arm_sweep();
+    }
+}
+
+/// Waits until `at`; never, when there is no `at`.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

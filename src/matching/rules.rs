@@ -149,6 +149,12 @@ impl Candidate {
     pub fn relaxes_with_waiting(&self) -> bool {
         self.nearby.is_some() || self.interest_wait() == InterestWait::UntilFallback
     }
+
+    /// Whether this side picks the best of the compatible waiters (most interests shared, nearest) rather than
+    /// the one waiting longest: it is shown everyone waiting in the cluster, not only a node's own waiters.
+    pub fn ranks_partners(&self) -> bool {
+        self.interest_matching != InterestMatching::Off || self.nearby.is_some()
+    }
 }
 
 /// How long a side insists on sharing an interest with its partner.

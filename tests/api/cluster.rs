@@ -151,7 +151,8 @@ async fn a_dead_nodes_matchmaker_lease_lapses_and_another_node_pairs_under_a_hig
         .await
         .unwrap();
 
-    let survivor = join_cluster(&nodes[0], |_| {}).await;
+    // Every seeker to the elected matchmaker at once: the pair below meets on one node, which would pair them.
+    let survivor = join_cluster(&nodes[0], |c| c.cluster.local_pairing_ms = 0).await;
     let (a, b) = (survivor.user("kedi").await, survivor.user("kopek").await);
     let (mut sa, mut sb) = (survivor.socket(&a).await, survivor.socket(&b).await);
     // The dead lease lapses 3 s after it was set and the survivor takes it at its next renewal tick (the

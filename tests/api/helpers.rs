@@ -109,6 +109,10 @@ pub async fn spawn_app_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -
     if delivery_through_redis() {
         config.redis_url = Some(test_redis_url());
         config.cluster.namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
+        // Every seeker goes to the elected matchmaker at once, as the single node's matchmaker would take them:
+        // the tests that move the clock and wait for its sweep (`advance_and_sweep`) see one queue. Pairing on a
+        // node first is tests/api/cluster_matching.rs's, on clusters of several nodes.
+        config.cluster.local_pairing_ms = 0;
     }
     tweak(&mut config);
     // A node on PostgreSQL or Redis refuses generated secrets (it may share them with other nodes): the ones a
@@ -165,6 +169,7 @@ pub async fn spawn_cluster_with(nodes: usize, tweak: impl Fn(&mut Config)) -> Ve
 fn cluster_config(c: &mut Config, redis_url: &str, namespace: &str) {
     c.redis_url = Some(redis_url.to_owned());
     c.cluster.namespace = namespace.to_owned();
+    c.cluster.local_pairing_ms = tanis::config::ClusterConfig::default().local_pairing_ms;
     shared_secrets(c);
 }
 

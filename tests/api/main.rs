@@ -10,6 +10,7 @@ mod billing;
 mod binary;
 mod call_quality;
 mod cluster;
+mod cluster_matching;
 mod cluster_refusals;
 mod cluster_wire;
 mod config_keys;

@@ -240,7 +240,9 @@ async fn export(app: &TestApp, user: &TestUser) -> Value {
 /// Redis, whichever node they asked from.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn across_nodes_the_elected_matchmaker_keeps_a_country_restriction() {
-    let nodes = crate::helpers::spawn_cluster(2).await;
+    // Every seeker to the elected matchmaker at once: node 1 would otherwise pair its own two seekers, the German
+    // one and the newcomer, before the picky one on node 0 is handed over (tests/api/cluster_matching.rs).
+    let nodes = crate::helpers::spawn_cluster_with(2, |c| c.cluster.local_pairing_ms = 0).await;
     let picky = premium(&nodes[0], "secici").await;
     let german = nodes[1].user_with_phone(&german_phone(4), "almanca").await;
     let turkish = nodes[1].user("turkce").await;

@@ -62,6 +62,7 @@ pub struct Cluster {
     overflowed: std::sync::Mutex<HashSet<UserId>>,
     presence_ttl: Duration,
     matchmaker_lease: Duration,
+    local_pairing: Duration,
     /// Whether this node's subscription is up. While it is not, Redis is away (killed, restarting, cut off):
     /// work with a local fallback (the rate limits) takes it at once instead of waiting out the reconnection
     /// on every call, which takes seconds when Redis refuses connections.
@@ -114,6 +115,8 @@ pub struct Link {
     pub namespace: String,
     pub presence_ttl: Duration,
     pub matchmaker_lease: Duration,
+    /// How long a node pairs its own seekers before handing them over (`cluster.local_pairing_ms`).
+    pub local_pairing: Duration,
     /// Send a batch's events for one node in one envelope (`cluster.batch_envelope`).
     pub batch_envelope: bool,
 }
@@ -143,6 +146,7 @@ impl Cluster {
         subscriber.subscribe(&[keys.node(&node), keys.everyone()]).await?;
         let (outbox, outgoing) = mpsc::channel(OUTBOX);
         let matchmaker_lease = link.matchmaker_lease;
+        let local_pairing = link.local_pairing;
         let presence_ttl = link.presence_ttl;
         let cluster = Arc::new(Self {
             sockets: sockets.clone(),
@@ -154,6 +158,7 @@ impl Cluster {
             overflowed: Default::default(),
             presence_ttl,
             matchmaker_lease,
+            local_pairing,
             linked: AtomicBool::new(true),
             batched: link.batch_envelope,
         });
@@ -170,6 +175,11 @@ impl Cluster {
     /// How long the elected matchmaker's lease lasts unless renewed.
     pub fn matchmaker_lease(&self) -> Duration {
         self.matchmaker_lease
+    }
+
+    /// How long this node pairs its own seekers before handing them to the cluster; zero: not at all.
+    pub fn local_pairing(&self) -> Duration {
+        self.local_pairing
     }
 
     pub fn node(&self) -> &str {

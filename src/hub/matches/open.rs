@@ -167,4 +167,8 @@ impl Opener for Hub {
     fn queued(&self, seeker: &Seeker) {
         Pairing::queued(self, seeker, true);
     }
+
+    fn failed(&self, seeker: &Seeker) {
+        self.send_error(seeker, ErrorCode::Internal, "matching failed; ask again");
+    }
 }

@@ -1,25 +1,28 @@
-//! One matchmaker for the whole cluster (with Redis). Every node takes `match.find` from its own sockets and
-//! puts the seeker in the cluster's queue; one elected node pairs them.
+//! Matching with several nodes (with Redis). Every node takes `match.find` from its own sockets; no single
+//! process decides every pairing.
 //!
-//! - **The queue** is a Redis hash, user → seeker, so "already waiting" holds whichever node a user's sockets
-//!   are on (`HSETNX`); the node that took the request answers "already waiting" itself. Each change is also
-//!   appended to an input stream, which the matchmaker reads in order; it answers `match.queued`, so that
-//!   `match.queued` and `match.found` leave one node in that order (answered by the requesting node, `queued`
-//!   could arrive after a `found` the matchmaker sent while the node waited for Redis's reply).
+//! - **Pair locally first** ([`local`]): a node holds its own seekers for `cluster.local_pairing_ms` and pairs
+//!   them with each other, claiming each pair in Redis before opening it. With N nodes, busy nodes pair nearly
+//!   all their seekers this way, each on its own CPU and its own commits (BENCHMARKS.md, "Matching across
+//!   nodes"). Whoever is still waiting then is handed to the cluster's queue.
+//! - **The cluster's queue** ([`queue`]) is a Redis hash, user → seeker, so "already waiting" holds whichever
+//!   node a user's sockets are on (`HSETNX`); the node that took the request answers "already waiting" itself.
+//!   Each change is also appended to an input stream, which the elected matchmaker reads in order; it answers
+//!   `match.queued` for seekers nobody told yet, so that `match.queued` and `match.found` leave one node in that
+//!   order (answered by the requesting node, `queued` could arrive after a `found` the matchmaker sent while the
+//!   node waited for Redis's reply).
 //! - **The election** is a lease (`SET … PX`) renewed every third of its life, with an epoch raised at every
 //!   takeover. The holder runs the ordinary [`Matchmaker`] task, seeded from the hash and fed from the stream
 //!   from the point it took the lease. If it dies, the lease lapses and another node takes over within the
-//!   lease plus one renewal period.
+//!   lease plus one renewal period. Each node's tick also renews its liveness (`{ns}:mm:alive`).
 //! - **Fencing**: the epoch goes into every batch of matches ([`crate::store::Store::create_matches`]); a
 //!   holder that lost the lease without knowing it (paused, cut off) finds the fence raised and writes nothing,
-//!   so nobody is matched or charged twice.
+//!   so nobody is matched or charged twice. A node's local pairs need no fence: it claimed both entries.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use redis::aio::ConnectionManager;
 use redis::{RedisResult, Script};
-use serde::{Deserialize, Serialize};
 use tokio_util::sync::CancellationToken;
 
 use super::rules::Policy;
@@ -28,27 +31,19 @@ use crate::clock::SharedClock;
 use crate::delivery::Cluster;
 use crate::domain::UserId;
 
-/// Queues a seeker unless the user waits already: KEYS queue, input; ARGV user, entry, input record.
-const JOIN: &str = r"
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', ARGV[3])
-return 1
-";
+pub mod local;
+mod queue;
 
-/// Takes a user out of the queue, only if their entry starts with ARGV[2] (the socket that made it) when
-/// that is given: KEYS queue, input; ARGV user, entry prefix or '', input record.
-const LEAVE: &str = r"
-local entry = redis.call('HGET', KEYS[1], ARGV[1])
-if not entry then return 0 end
-if ARGV[2] ~= '' and string.sub(entry, 1, string.len(ARGV[2])) ~= ARGV[2] then return 0 end
-redis.call('HDEL', KEYS[1], ARGV[1])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', ARGV[3])
-return 1
-";
+pub use queue::ClusterQueue;
+use queue::{Input, Keys};
 
-/// Renews the lease if this node (ARGV[1]) holds it, takes it if nobody does: KEYS lease, epoch, input;
-/// returns {holder, epoch, input position at takeover ('' unless just taken)}.
+/// Renews the lease if this node (ARGV[1]) holds it, takes it if nobody does, and renews this node's
+/// liveness for the lease's time (ARGV[2] ms): KEYS lease, epoch, input, alive; returns {holder, epoch, input
+/// position at takeover ('' unless just taken)}.
 const ACQUIRE: &str = r"
+local now = now_ms()
+redis.call('ZADD', KEYS[4], now + ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 3600000)
 local current = redis.call('GET', KEYS[1])
 if current then
   local sep = string.find(current, ':', 1, true)
@@ -80,98 +75,6 @@ end
 return 0
 ";
 
-/// One change to the queue, as the matchmaker reads it from the input stream.
-#[derive(Debug, Serialize, Deserialize)]
-enum Input {
-    Find(Box<Seeker>),
-    Leave { user_id: UserId },
-}
-
-#[derive(Debug, Clone)]
-struct Keys {
-    queue: String,
-    input: String,
-    lease: String,
-    epoch: String,
-}
-
-impl Keys {
-    fn new(namespace: &str) -> Self {
-        Self {
-            queue: format!("{namespace}:mm:queue"),
-            input: format!("{namespace}:mm:input"),
-            lease: format!("{namespace}:mm:lease"),
-            epoch: format!("{namespace}:mm:epoch"),
-        }
-    }
-}
-
-/// A node's side of the cluster queue: joining and leaving it.
-#[derive(Clone)]
-pub struct ClusterQueue {
-    conn: ConnectionManager,
-    keys: Keys,
-}
-
-/// What a queue entry starts with: the socket that made it, so its closing removes only its own entry.
-fn entry_prefix(socket_id: u64) -> String {
-    format!("{socket_id}|")
-}
-
-impl ClusterQueue {
-    pub fn new(cluster: &Cluster) -> Self {
-        Self { conn: cluster.connection(), keys: Keys::new(cluster.namespace()) }
-    }
-
-    /// Puts the seeker in the queue unless the user already waits (from any node); true when newly queued.
-    pub async fn find(&self, seeker: &Seeker) -> RedisResult<bool> {
-        let entry = format!("{}{}", entry_prefix(seeker.socket_id), serde_json::to_string(seeker).expect("serialises"));
-        let input = serde_json::to_string(&Input::Find(Box::new(seeker.clone()))).expect("serialises");
-        let joined: i64 = Script::new(JOIN)
-            .key(&self.keys.queue)
-            .key(&self.keys.input)
-            .arg(seeker.user_id().get())
-            .arg(entry)
-            .arg(input)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(joined == 1)
-    }
-
-    /// Takes the user out of the queue (any entry, or only the one `socket_id` made); true when they waited.
-    pub async fn leave(&self, user_id: UserId, socket_id: Option<u64>) -> RedisResult<bool> {
-        let input = serde_json::to_string(&Input::Leave { user_id }).expect("serialises");
-        let left: i64 = Script::new(LEAVE)
-            .key(&self.keys.queue)
-            .key(&self.keys.input)
-            .arg(user_id.get())
-            .arg(socket_id.map(entry_prefix).unwrap_or_default())
-            .arg(input)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
-        Ok(left == 1)
-    }
-
-    /// Removes paired (or departed) users' entries, without telling the matchmaker: it has let go of them.
-    async fn remove(&self, users: &[UserId]) -> RedisResult<()> {
-        if users.is_empty() {
-            return Ok(());
-        }
-        let users: Vec<i64> = users.iter().map(|u| u.get()).collect();
-        redis::cmd("HDEL").arg(&self.keys.queue).arg(users).query_async(&mut self.conn.clone()).await
-    }
-
-    /// Every entry, oldest first: the queue a new matchmaker starts from.
-    async fn entries(&self) -> RedisResult<Vec<Seeker>> {
-        let all: Vec<(i64, String)> =
-            redis::cmd("HGETALL").arg(&self.keys.queue).query_async(&mut self.conn.clone()).await?;
-        let mut seekers: Vec<Seeker> =
-            all.into_iter().filter_map(|(_, entry)| serde_json::from_str(entry.split_once('|')?.1).ok()).collect();
-        seekers.sort_by_key(|s| s.candidate.queued_at);
-        Ok(seekers)
-    }
-}
-
 /// The matchmaker's pairing when elected: drops seekers whose node is gone, opens the rest under the lease's
 /// epoch, and takes every settled user out of the queue.
 struct Fenced<P> {
@@ -193,6 +96,9 @@ pub trait Opener: Send + Sync + 'static {
 
     /// Tells the seeker, wherever their socket is, that they are waiting.
     fn queued(&self, seeker: &Seeker);
+
+    /// Tells the seeker that pairing failed and to ask again.
+    fn failed(&self, seeker: &Seeker);
 }
 
 struct Epoch<P> {
@@ -264,16 +170,17 @@ pub async fn elect<P: Opener>(
     let mut ticks = tokio::time::interval(lease / 3);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The matchmaker this node runs while it holds the lease: its epoch, and the token that stops it.
-    let mut running: Option<(i64, CancellationToken)> = None;
+    let mut running: Option<(i64, CancellationToken, Matchmaker)> = None;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             _ = ticks.tick() => {}
         }
-        let acquired: RedisResult<(String, i64, String)> = Script::new(ACQUIRE)
+        let acquired: RedisResult<(String, i64, String)> = Script::new(&format!("{}{ACQUIRE}", queue::NOW_MS))
             .key(&queue.keys.lease)
             .key(&queue.keys.epoch)
             .key(&queue.keys.input)
+            .key(&queue.keys.alive)
             .arg(cluster.node())
             .arg(lease.as_millis() as u64)
             .invoke_async(&mut conn)
@@ -284,7 +191,7 @@ pub async fn elect<P: Opener>(
             // assume it lost it.
             Err(e) => {
                 tracing::warn!(error = %e, "matchmaker election: Redis unreachable");
-                if let Some((_, stop)) = running.take() {
+                if let Some((_, stop, _)) = running.take() {
                     stop.cancel();
                 }
                 continue;
@@ -292,9 +199,19 @@ pub async fn elect<P: Opener>(
         };
         let mine = holder == cluster.node();
         match (&running, mine) {
-            (Some((current, _)), true) if *current == epoch => {}
+            (Some((current, _, matchmaker)), true) if *current == epoch => {
+                // Seekers held by a node that died with them: the cluster's now.
+                match queue.adopt().await {
+                    Ok(adopted) => {
+                        for seeker in adopted {
+                            matchmaker.take_over(seeker).await;
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "adopting a dead node's seekers"),
+                }
+            }
             (_, true) if !position.is_empty() => {
-                if let Some((_, stop)) = running.take() {
+                if let Some((_, stop, _)) = running.take() {
                     stop.cancel();
                 }
                 // An epoch at or below the fence (Redis restarted and counts from 1 again) would be refused, or
@@ -322,21 +239,27 @@ pub async fn elect<P: Opener>(
                 let pairing = Arc::new(Epoch { fenced: fenced.clone(), epoch });
                 let matchmaker =
                     Matchmaker::spawn_seeded(pairing, seeded, clock.clone(), policy, sweeps.clone(), stop.clone());
-                tokio::spawn(feed(matchmaker, cluster.client().clone(), queue.keys.clone(), position, stop.clone()));
-                running = Some((epoch, stop));
+                tokio::spawn(feed(
+                    matchmaker.clone(),
+                    cluster.client().clone(),
+                    queue.keys.clone(),
+                    position,
+                    stop.clone(),
+                ));
+                running = Some((epoch, stop, matchmaker));
             }
             // Held by this node under an epoch it does not run (it lost and retook it between ticks without
             // seeing the stream position): let it lapse rather than run without the queue's changes.
             (_, true) => {}
             (_, false) => {
-                if let Some((_, stop)) = running.take() {
+                if let Some((_, stop, _)) = running.take() {
                     tracing::info!(holder, "the matchmaker lease is another node's; stopping");
                     stop.cancel();
                 }
             }
         }
     }
-    if let Some((_, stop)) = running.take() {
+    if let Some((_, stop, _)) = running.take() {
         stop.cancel();
     }
     let _: RedisResult<i64> =
@@ -398,8 +321,13 @@ async fn feed(
         }
         // A find is taken only while its entry is still in the queue: one read again after this matchmaker
         // took over (it started from the queue itself) or after its user left or was paired is stale.
-        let finders: Vec<i64> =
-            inputs.iter().filter_map(|i| if let Input::Find(s) = i { Some(s.user_id().get()) } else { None }).collect();
+        let finders: Vec<i64> = inputs
+            .iter()
+            .filter_map(|i| match i {
+                Input::Find(s) | Input::HandedOver(s) => Some(s.user_id().get()),
+                Input::Leave { .. } => None,
+            })
+            .collect();
         let waiting: Vec<Option<String>> = match finders.is_empty() {
             true => Vec::new(),
             false => match redis::cmd("HMGET").arg(&keys.queue).arg(&finders).query_async(&mut conn).await {
@@ -413,11 +341,15 @@ async fn feed(
         let mut waiting = waiting.into_iter();
         for input in inputs {
             match input {
+                // The entry as it is now: one a node holds again (the user left and asked anew) is not ours.
                 Input::Find(_) => {
-                    let entry = waiting.next().flatten();
-                    if let Some(seeker) = entry.and_then(|e| serde_json::from_str::<Seeker>(e.split_once('|')?.1).ok())
-                    {
+                    if let Some(seeker) = waiting.next().flatten().as_deref().and_then(queue::held_by_matchmaker) {
                         matchmaker.find(seeker).await;
+                    }
+                }
+                Input::HandedOver(_) => {
+                    if let Some(seeker) = waiting.next().flatten().as_deref().and_then(queue::held_by_matchmaker) {
+                        matchmaker.take_over(seeker).await;
                     }
                 }
                 Input::Leave { user_id } => matchmaker.forget(user_id).await,

@@ -1,0 +1,130 @@
+//! A node's own matchmaker in a cluster: it pairs the seekers whose sockets are on this node with each other,
+//! and hands whoever it could not pair within `cluster.local_pairing_ms` to the cluster's queue, where the
+//! elected matchmaker pairs seekers of different nodes.
+//!
+//! Why this design rather than a queue sharded over leased matchmakers: compatibility does not follow any
+//! shard key (any two plain seekers may meet), so shards would still have to exchange whoever they cannot pair,
+//! and every pairing would still cost a stream read and presence lookups. Pairing where the sockets are costs
+//! one claim per batch in Redis; at load most seekers find a partner on their own node within the hold, so the
+//! matching work spreads over the nodes (BENCHMARKS.md, "Matching across nodes").
+//!
+//! Seekers who rank partners (interests `prefer`/`only`, nearby) are not held by a node: they are shown the whole
+//! cluster's waiters at once, so the one sharing the most interests or living nearest is found wherever they are.
+//!
+//! Order: a node pairs its own seekers oldest first, as one node does; across nodes the cluster's oldest waiter
+//! may wait up to the hold longer than two newcomers on another node who meet there.
+//!
+//! Invariants: a user is held in one place, the hash entry says where ([`super::queue`]); a local pair is
+//! claimed (both entries removed in one script) before it is opened, so a user who left, or was handed over,
+//! or asked again from another node is never paired here.
+
+use std::sync::Arc;
+
+use super::Opener;
+use super::queue::ClusterQueue;
+use crate::domain::UserId;
+use crate::matching::{Pairing, Seeker};
+
+/// The [`Pairing`] of a node's own matchmaker: claims its pairs in the cluster's queue, then lets `opener` (the
+/// hub) open them as a single node would.
+pub struct LocalFirst<P> {
+    opener: Arc<P>,
+    queue: ClusterQueue,
+}
+
+impl<P> LocalFirst<P> {
+    pub fn new(opener: Arc<P>, queue: ClusterQueue) -> Self {
+        Self { opener, queue }
+    }
+}
+
+impl<P: Pairing + Opener> Pairing for LocalFirst<P> {
+    fn queued(&self, seeker: &Seeker, newly: bool) {
+        Pairing::queued(&*self.opener, seeker, newly);
+    }
+
+    async fn open(&self, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<UserId>>> {
+        let claims = match self.queue.claim(pairs).await {
+            Ok(claims) => claims,
+            // Redis is away: nobody is paired; each side is told to ask again and let go of (its entry too, when
+            // Redis takes the command), so a new request is not refused as already waiting.
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming local pairs in the cluster queue");
+                for seeker in pairs.iter().flat_map(|(a, b)| [a, b]) {
+                    self.opener.failed(seeker);
+                    let _ = self.queue.leave(seeker.user_id(), Some(seeker.socket_id)).await;
+                }
+                return pairs.iter().map(|(a, b)| Err(vec![a.user_id(), b.user_id()])).collect();
+            }
+        };
+        let claimed: Vec<(Seeker, Seeker)> =
+            pairs.iter().zip(&claims).filter(|(_, c)| c.is_ok()).map(|(pair, _)| pair.clone()).collect();
+        let mut opened = Pairing::open(&*self.opener, &claimed).await.into_iter();
+        // Claimed entries stay until the match is committed: only now may either user wait anew.
+        let (mut done, mut again) = (Vec::new(), Vec::new());
+        let mut results = Vec::with_capacity(pairs.len());
+        for ((a, b), claim) in pairs.iter().zip(claims) {
+            let result = match claim {
+                // Nothing of this pair was claimed: whoever is still here stays held.
+                Err(gone) => Err(gone),
+                Ok(()) => {
+                    let result = opened.next().expect("one result per claimed pair");
+                    for seeker in [a, b] {
+                        match &result {
+                            Err(dropped) if !dropped.contains(&seeker.user_id()) => again.push(seeker),
+                            _ => done.push(seeker),
+                        }
+                    }
+                    result
+                }
+            };
+            results.push(result);
+        }
+        let lost = match self.queue.settle(&done, &again).await {
+            Ok(lost) => lost,
+            // Redis is away: the claims must not outlive it (a claimed user could never wait again). Everyone is
+            // let go of, by a task that retries until Redis takes it; whoever was to wait again is told to ask
+            // again.
+            Err(e) => {
+                tracing::warn!(error = %e, "settling claimed seekers in the cluster queue; retrying");
+                let everyone: Vec<Seeker> = done.iter().chain(&again).map(|s| (*s).clone()).collect();
+                tokio::spawn(let_go(self.queue.clone(), everyone));
+                again.iter().for_each(|s| self.opener.failed(s));
+                again.iter().map(|s| s.user_id()).collect()
+            }
+        };
+        // A seeker to be held again whose entry was taken over meanwhile is no longer this node's to pair.
+        for ((a, b), result) in pairs.iter().zip(&mut results) {
+            if let Err(dropped) = result {
+                dropped.extend([a.user_id(), b.user_id()].into_iter().filter(|u| lost.contains(u)));
+            }
+        }
+        metrics::counter!("tanis_matching_local_pairs_total").increment(claimed.len() as u64);
+        results
+    }
+
+    async fn hand_over(&self, seekers: Vec<Seeker>) -> Vec<Seeker> {
+        match self.queue.forward(&seekers).await {
+            Ok(handed) => {
+                metrics::counter!("tanis_matching_handed_over_total").increment(handed as u64);
+                Vec::new()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "handing seekers to the cluster queue; holding them here");
+                seekers
+            }
+        }
+    }
+}
+
+/// Deletes claimed entries, retrying while Redis is away (for at most a minute; a node that cannot reach Redis
+/// that long stops renewing its liveness, and the elected matchmaker takes its entries over).
+async fn let_go(queue: ClusterQueue, seekers: Vec<Seeker>) {
+    let seekers: Vec<&Seeker> = seekers.iter().collect();
+    for _ in 0..120 {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        if queue.settle(&seekers, &[]).await.is_ok() {
+            return;
+        }
+    }
+}
