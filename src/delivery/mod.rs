@@ -71,7 +71,7 @@ pub enum Event {
         /// Absent for every other frame, and read as absent by a node that predates it (which holds no version 2
         /// socket: it selects no `tanis.v2`), so the event stays one publish whatever the sockets' versions.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        v1: Option<Box<[Encoded]>>,
+        v1: Option<Box<V1>>,
     },
     /// Closes every socket of the user with `code` (a ban).
     Kick { user_id: UserId, code: CloseCode },
@@ -93,6 +93,31 @@ pub enum Event {
     /// nodes holding their sockets drop the standing they cached ([`crate::matching::standing`]); the next
     /// `match.find` reloads it.
     StandingChanged { user_id: UserId },
+}
+
+/// A frame as version 1 sockets get it: `before` it, and then, when `then_plain`, the frame itself without the
+/// receipt riding on it. The frame is not carried twice (a message's ciphertext would cross Redis twice): the
+/// node holding a version 1 socket renders it, and only then.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct V1 {
+    pub before: Box<[Encoded]>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub then_plain: bool,
+}
+
+/// `frame` without the receipt riding on it (`delivered` of a `msg`); any other frame as it is.
+pub fn without_receipt(frame: &ServerFrame) -> ServerFrame {
+    let mut plain = frame.clone();
+    if let ServerFrame::Msg { delivered, .. } = &mut plain {
+        *delivered = None;
+    }
+    plain
+}
+
+/// The event of [`Delivery::to_user_by_version`] between nodes.
+fn by_version(user_id: UserId, frame: &ServerFrame, before: Vec<ServerFrame>, then_plain: bool) -> Event {
+    let v1 = Some(Box::new(V1 { before: before.iter().map(encode).collect(), then_plain }));
+    Event::Frame { to: Recipient::User(user_id), frame: encode(frame), v1 }
 }
 
 impl Event {
@@ -179,16 +204,23 @@ impl Delivery {
         self.deliver(Event::Frame { to: Recipient::User(user_id), frame: encode(frame), v1: None });
     }
 
-    /// To every socket of the user: `frame` to version 2 sockets, the frames `v1` makes instead to version 1 ones.
-    /// On one node they are made only if the user has a version 1 socket; between nodes always (the event is
-    /// one publish, and the nodes holding the sockets choose).
-    pub fn to_user_by_version(&self, user_id: UserId, frame: &ServerFrame, v1: impl FnOnce() -> Vec<ServerFrame>) {
-        let v1 = || v1().iter().map(encode).collect::<Box<[Encoded]>>();
+    /// To every socket of the user: `frame` to version 2 sockets; to version 1 ones the frames `before` makes,
+    /// then, when `then_plain`, `frame` without its riding receipt. On one node they are made only if the user has
+    /// a version 1 socket; between nodes `before` always (the event is one publish, and the nodes holding the
+    /// sockets choose), the plain frame by the node that holds a version 1 socket.
+    pub fn to_user_by_version(
+        &self,
+        user_id: UserId,
+        frame: &ServerFrame,
+        before: impl FnOnce() -> Vec<ServerFrame>,
+        then_plain: bool,
+    ) {
         match self {
-            Delivery::Local(sockets) => sockets.deliver_by_version(user_id, &encode(frame), v1),
-            Delivery::Redis(_) => {
-                self.deliver(Event::Frame { to: Recipient::User(user_id), frame: encode(frame), v1: Some(v1()) })
-            }
+            Delivery::Local(sockets) => sockets.deliver_by_version(user_id, &encode(frame), || {
+                let plain = then_plain.then(|| without_receipt(frame));
+                before().iter().chain(&plain).map(encode).collect()
+            }),
+            Delivery::Redis(_) => self.deliver(by_version(user_id, frame, before(), then_plain)),
         }
     }
 
@@ -290,6 +322,32 @@ mod tests {
         let event: Event = serde_json::from_value(before.clone()).unwrap();
         assert!(matches!(&event, Event::Frame { v1: None, .. }));
         assert_eq!(serde_json::to_value(&event).unwrap(), before);
+    }
+
+    /// A message with a receipt riding on it crosses Redis once: version 1 sockets' rendering carries only the
+    /// receipts before it, and the node holding such a socket strips the receipt from the message itself.
+    #[test]
+    fn a_message_with_a_riding_receipt_carries_its_ciphertext_once_between_nodes() {
+        let frame = ServerFrame::Msg {
+            match_id: crate::domain::MatchId(3),
+            seq: crate::domain::Seq(2),
+            ciphertext: "c2lmcmVsaS1tZXNhag==".into(),
+            nonce: "bm9uY2U=".into(),
+            commitment: None,
+            sent_at: chrono::DateTime::UNIX_EPOCH,
+            mine: false,
+            delivered: Some(crate::domain::Seq(1)),
+        };
+        let receipt =
+            ServerFrame::MsgDelivered { match_id: crate::domain::MatchId(3), seq: crate::domain::Seq(1), up_to: false };
+        let event = by_version(UserId(7), &frame, vec![receipt.clone()], true);
+        let json = serde_json::to_string(&event).unwrap();
+        assert_eq!(json.matches("c2lmcmVsaS1tZXNhag==").count(), 1, "{json}");
+        let Event::Frame { frame: sent, v1: Some(v1), .. } = serde_json::from_str(&json).unwrap() else { panic!() };
+        assert_eq!(v1.before.iter().map(|f| f.to_string()).collect::<Vec<_>>(), [encode(&receipt).to_string()]);
+        let plain: ServerFrame = serde_json::from_str(&sockets::plain_of(&sent)).unwrap();
+        assert_eq!(plain, without_receipt(&frame));
+        assert!(matches!(plain, ServerFrame::Msg { delivered: None, .. }));
     }
 
     #[test]

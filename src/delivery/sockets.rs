@@ -193,6 +193,18 @@ pub fn encode(frame: &ServerFrame) -> Encoded {
     frame.to_json().into()
 }
 
+/// An encoded frame without the receipt riding on it ([`super::without_receipt`]), for a version 1 socket.
+pub(super) fn plain_of(frame: &Encoded) -> Encoded {
+    match serde_json::from_str::<ServerFrame>(frame) {
+        Ok(decoded) => encode(&super::without_receipt(&decoded)),
+        // Every frame here was encoded by a node from a `ServerFrame`: unreadable would be a bug of ours.
+        Err(e) => {
+            tracing::error!(error = %e, "a frame for a version 1 socket could not be read back");
+            frame.clone()
+        }
+    }
+}
+
 impl Sockets {
     /// Adds a socket for `user_id`; returns its handle, the receiving end of its outbound queue, and whether
     /// it is the user's first socket here.
@@ -388,9 +400,16 @@ impl Sockets {
                 };
                 // Offered under the lock: `offer` never waits, and no handles are copied out for every frame.
                 let users = self.users.lock().expect("registry lock");
+                // Rendered once, for the first version 1 socket that needs it.
+                let mut plain = None;
                 for socket in users.get(&user_id).iter().flat_map(|u| &u.sockets).filter(|s| wanted(s.id)) {
                     match v1 {
-                        Some(frames) if socket.protocol < 2 => frames.iter().for_each(|f| socket.offer(f)),
+                        Some(v1) if socket.protocol < 2 => {
+                            v1.before.iter().for_each(|f| socket.offer(f));
+                            if v1.then_plain {
+                                socket.offer(plain.get_or_insert_with(|| plain_of(frame)));
+                            }
+                        }
                         _ => socket.offer(frame),
                     }
                 }

@@ -194,7 +194,7 @@ fn announce_receipt(delivery: &Delivery, receipt: Receipt, from: ReceiptFrom, ou
             let frame = ServerFrame::MsgDelivered { match_id, seq: receipt.seq, up_to: true };
             let one_by_one =
                 || marked.seqs.iter().map(|&seq| ServerFrame::MsgDelivered { match_id, seq, up_to: false }).collect();
-            delivery.to_user_by_version(marked.sender, &frame, one_by_one);
+            delivery.to_user_by_version(marked.sender, &frame, one_by_one, false);
         }
         Ok(Some(marked)) => {
             delivery.to_user(marked.sender, &ServerFrame::MsgDelivered { match_id, seq: receipt.seq, up_to: false })
@@ -242,14 +242,10 @@ fn deliver(
         None => delivery.to_user(receiver_id, &frame),
         Some((up_to, seqs)) => {
             set_delivered(&mut frame, Some(up_to));
-            // Made only if a version 1 socket is there to get them.
-            let one_by_one = || {
-                let mut plain = frame.clone();
-                set_delivered(&mut plain, None);
-                let receipts = seqs.iter().map(|&seq| ServerFrame::MsgDelivered { match_id, seq, up_to: false });
-                receipts.chain([plain]).collect()
-            };
-            delivery.to_user_by_version(receiver_id, &frame, one_by_one);
+            // Made only if a version 1 socket is there to get them; the message follows them, without the receipt.
+            let one_by_one =
+                || seqs.iter().map(|&seq| ServerFrame::MsgDelivered { match_id, seq, up_to: false }).collect();
+            delivery.to_user_by_version(receiver_id, &frame, one_by_one, true);
             // The sender's other sockets get the message, not the receipt (it was not theirs).
             set_delivered(&mut frame, None);
         }

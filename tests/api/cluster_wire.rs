@@ -131,3 +131,35 @@ async fn a_burst_across_nodes_arrives_whole_and_in_order_in_envelopes() {
     assert!(events >= at_least, "{events} events crossed in envelopes, {at_least} messages and receipts did");
     eprintln!("{events} events crossed in {sent} envelopes ({:.1} per envelope)", events / sent);
 }
+
+/// A receipt riding on a message, to a sender whose version 1 socket is on another node than the message's
+/// writer: it crosses Redis once (the version 2 frame), and that node renders it as version 1 promises — the
+/// `msg.delivered` first, then the message without the receipt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_riding_receipt_reaches_a_version_1_socket_on_another_node_as_its_own_frames() {
+    let nodes = spawn_cluster(2).await;
+    let (a, b) = (nodes[0].user("kedi").await, nodes[1].user("kopek").await);
+    let (mut sa, mut sb) = (nodes[0].socket_version(&a, 2).await, nodes[1].socket_version(&b, 2).await);
+    let mut tablet_v1 = nodes[1].socket_version(&b, 1).await;
+    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
+    let (mut chat_a, mut chat_b) = (chat_a.unwrap(), chat_b.unwrap());
+    let match_id = chat_a.info.match_id;
+
+    sb.send(&chat_b.message("ilk")).await.unwrap();
+    let first = seq_of(&next_within(&mut sa, |f| matches!(f, ServerFrame::Msg { .. })).await);
+    // a answers, acknowledging b's message on the answer.
+    let mut answer = chat_a.message("cevap");
+    if let ClientFrame::MsgSend { ack, .. } = &mut answer {
+        *ack = Some(first);
+    }
+    sa.send(&answer).await.unwrap();
+    let on_v2 = next_within(&mut sb, |f| matches!(f, ServerFrame::Msg { mine: false, .. })).await;
+    assert!(matches!(on_v2, ServerFrame::Msg { delivered: Some(s), .. } if s == first), "{on_v2:?}");
+
+    let not_mine = |f: &ServerFrame| !matches!(f, ServerFrame::Msg { mine: true, .. } | ServerFrame::MatchFound { .. });
+    let receipt = next_within(&mut tablet_v1, not_mine).await;
+    assert_eq!(receipt, ServerFrame::MsgDelivered { match_id, seq: first, up_to: false });
+    let message = next_within(&mut tablet_v1, not_mine).await;
+    assert!(matches!(&message, ServerFrame::Msg { delivered: None, mine: false, .. }), "{message:?}");
+    assert_eq!(chat_b.read(&message).unwrap(), "cevap");
+}
