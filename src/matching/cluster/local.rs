@@ -50,10 +50,9 @@ impl<P: Pairing + Opener> Pairing for LocalFirst<P> {
             // Redis takes the command), so a new request is not refused as already waiting.
             Err(e) => {
                 tracing::warn!(error = %e, "claiming local pairs in the cluster queue");
-                for seeker in pairs.iter().flat_map(|(a, b)| [a, b]) {
-                    self.opener.failed(seeker);
-                    let _ = self.queue.leave(seeker.user_id(), Some(seeker.socket_id)).await;
-                }
+                let everyone: Vec<Seeker> = pairs.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
+                everyone.iter().for_each(|s| self.opener.failed(s));
+                tokio::spawn(let_go(self.queue.clone(), everyone, LetGo::Held));
                 return pairs.iter().map(|(a, b)| Err(vec![a.user_id(), b.user_id()])).collect();
             }
         };
@@ -88,7 +87,7 @@ impl<P: Pairing + Opener> Pairing for LocalFirst<P> {
             Err(e) => {
                 tracing::warn!(error = %e, "settling claimed seekers in the cluster queue; retrying");
                 let everyone: Vec<Seeker> = done.iter().chain(&again).map(|s| (*s).clone()).collect();
-                tokio::spawn(let_go(self.queue.clone(), everyone));
+                tokio::spawn(let_go(self.queue.clone(), everyone, LetGo::Claimed));
                 again.iter().for_each(|s| self.opener.failed(s));
                 again.iter().map(|s| s.user_id()).collect()
             }
@@ -117,14 +116,36 @@ impl<P: Pairing + Opener> Pairing for LocalFirst<P> {
     }
 }
 
-/// Deletes claimed entries, retrying while Redis is away (for at most a minute; a node that cannot reach Redis
-/// that long stops renewing its liveness, and the elected matchmaker takes its entries over).
-async fn let_go(queue: ClusterQueue, seekers: Vec<Seeker>) {
-    let seekers: Vec<&Seeker> = seekers.iter().collect();
+/// Which entries [`let_go`] deletes.
+enum LetGo {
+    /// Held by this node (a claim that Redis did not take).
+    Held,
+    /// Claimed by this node (a settle that Redis did not take).
+    Claimed,
+}
+
+/// Deletes this node's entries of seekers it let go of, retrying while Redis is away (for at most a minute; a
+/// node that cannot reach Redis that long stops renewing its liveness, and the elected matchmaker takes its
+/// entries over). Until then their users are told "already waiting" if they ask again.
+async fn let_go(queue: ClusterQueue, seekers: Vec<Seeker>, which: LetGo) {
+    let mut left: Vec<&Seeker> = seekers.iter().collect();
     for _ in 0..120 {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        if queue.settle(&seekers, &[]).await.is_ok() {
-            return;
+        match which {
+            LetGo::Claimed if queue.settle(&left, &[]).await.is_ok() => return,
+            LetGo::Claimed => {}
+            LetGo::Held => {
+                let mut still = Vec::new();
+                for seeker in left {
+                    if queue.leave(seeker.user_id(), Some(seeker.socket_id)).await.is_err() {
+                        still.push(seeker);
+                    }
+                }
+                left = still;
+                if left.is_empty() {
+                    return;
+                }
+            }
         }
     }
 }
