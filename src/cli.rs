@@ -141,7 +141,10 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            open(&config).await?;
+            let (store, _) = open(&config).await?;
+            // Today's message partitions and the ones ahead, so that a deploy's migration job leaves a database
+            // every node can write to (each node also checks them at its start).
+            store.ensure_partitions(SystemClock.now()).await?;
             tracing::info!(database = %startup::redact(&config.effective_database_url()), "migrations applied");
             Ok(())
         }

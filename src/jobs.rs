@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, NaiveDate, TimeDelta, Utc};
 use tanis_proto::MatchKind;
 use tanis_workers::claims::{ClaimFacts, Decision, Kind};
-use tanis_workers::expiry::ExpiredMatch;
+use tanis_workers::expiry::{ExpiredMatch, Rotated};
 use tanis_workers::moderation::Decision as BanDecision;
 use tanis_workers::quotas::Amounts;
 use tanis_workers::referrals::{Grant, ReferralFacts};
@@ -119,6 +119,20 @@ impl JobStore for JobsStore {
 
     async fn delete_messages_before(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, JobError> {
         Ok(self.0.delete_messages_before(cutoff, limit).await?)
+    }
+
+    async fn delete_logs_before(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, JobError> {
+        Ok(self.0.delete_logs_before(cutoff, limit).await?)
+    }
+
+    async fn rotate_partitions(
+        &self,
+        now: DateTime<Utc>,
+        content_cutoff: DateTime<Utc>,
+        log_cutoff: DateTime<Utc>,
+    ) -> Result<Rotated, JobError> {
+        let dropped = self.0.rotate_partitions(now, content_cutoff, log_cutoff).await?;
+        Ok(Rotated { content: dropped.content, logs: dropped.logs })
     }
 
     async fn clear_commitments_before(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, JobError> {
@@ -296,6 +310,7 @@ pub fn settings(config: &Config) -> Settings {
         referral_inviter_bonus: j.referral_inviter_bonus,
         message_retention: TimeDelta::hours(j.message_retention_hours.into()),
         evidence_retention: TimeDelta::days(j.evidence_retention_days.into()),
+        message_log_retention: TimeDelta::days(j.message_log_retention_days.into()),
         report_window: TimeDelta::days(j.report_window_days.into()),
         quota_amounts: Amounts {
             free_text: q.free_text_daily as i32,

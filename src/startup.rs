@@ -54,6 +54,9 @@ impl Application {
         }
         let phones = PhoneVault::load(&config.phones, &config.data_dir)?;
         let store = open_store(&config, &phones).await?;
+        // Today's message partitions and the ones ahead (PostgreSQL), by the clock this server runs on; a start
+        // that cannot make them stops here rather than refuse every message.
+        store.ensure_partitions(clock.now()).await.context("making the message tables' partitions")?;
         let secret = secrets::jwt_secret(config.auth.jwt_secret.as_deref(), &config.data_dir)?;
         let auth = &config.auth;
         let hasher = PasswordHasher::new(
@@ -89,6 +92,7 @@ impl Application {
             privacy_notice_version: config.auth.privacy_notice_version.clone(),
             trust: crate::moderation::trust_rules(&config.trust, config.jobs.report_threshold),
             report_window: TimeDelta::days(config.jobs.report_window_days.into()),
+            message_retention: TimeDelta::hours(config.jobs.message_retention_hours.into()),
         };
         let hub = Hub::start(services, settings, shutdown.clone());
         if let Some(client) = crate::push::client(&config.push)? {

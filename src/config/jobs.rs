@@ -25,6 +25,10 @@ pub struct JobsConfig {
     /// and then cleared, and older reveals are refused (`evidence_expired`). At least `message_retention_hours`,
     /// so a message whose content is still stored always carries its commitment.
     pub report_window_days: u32,
+    /// Message metadata (`message_logs`: who wrote to whom when, delivery, the commitment) is deleted this long
+    /// after it was sent. At least `report_window_days`, whose commitments it holds. On PostgreSQL it goes a
+    /// month's partition at a time, once the month's newest log has passed it.
+    pub message_log_retention_days: u32,
     /// Prefix of the job queues' names (lets deployments share one Redis).
     pub queue_namespace: String,
     /// How often workers look for runs queued elsewhere (by another node or `tanis worker`).
@@ -44,6 +48,7 @@ impl Default for JobsConfig {
             message_retention_hours: 24,
             evidence_retention_days: 90,
             report_window_days: 30,
+            message_log_retention_days: 730,
             queue_namespace: "tanis".into(),
             poll_interval_ms: 1000,
             stall_grace_secs: 240,
@@ -57,17 +62,22 @@ impl JobsConfig {
             || self.message_retention_hours == 0
             || self.evidence_retention_days == 0
             || self.report_window_days == 0
+            || self.message_log_retention_days == 0
             || self.referral_invited_bonus < 0
             || self.referral_inviter_bonus < 0
         {
             return Err(invalid(
                 "jobs",
-                "report_threshold, message_retention_hours, evidence_retention_days and report_window_days must be positive, bonuses not negative",
+                "report_threshold and every retention and window must be positive, bonuses not negative",
             ));
         }
         // A resumed message whose commitment was cleared would be refused by every client (docs/protocol.md §9).
         if u64::from(self.report_window_days) * 24 < u64::from(self.message_retention_hours) {
             return Err(invalid("jobs.report_window_days", "must be at least jobs.message_retention_hours"));
+        }
+        // The commitments a report is verified against live in the metadata.
+        if self.message_log_retention_days < self.report_window_days {
+            return Err(invalid("jobs.message_log_retention_days", "must be at least jobs.report_window_days"));
         }
         Ok(())
     }
@@ -86,5 +96,15 @@ mod tests {
         config.jobs.message_retention_hours = 49;
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("jobs.report_window_days"), "{err}");
+    }
+
+    #[test]
+    fn the_metadata_outlives_the_report_window_whose_commitments_it_holds() {
+        let mut config = Config::default();
+        config.jobs.message_log_retention_days = config.jobs.report_window_days;
+        config.validate().unwrap();
+        config.jobs.message_log_retention_days -= 1;
+        let err = config.validate().unwrap_err().to_string();
+        assert!(err.contains("jobs.message_log_retention_days"), "{err}");
     }
 }

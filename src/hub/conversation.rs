@@ -145,8 +145,9 @@ pub(super) async fn resume(ctx: &Ctx, id: Option<String>, match_id: MatchId, aft
         Err(e) => return ctx.internal(id, e).await,
     }
     let mut last_seq = after_seq;
+    let since = ctx.hub.now() - ctx.hub.settings().message_retention;
     loop {
-        let page = match store.messages_after(match_id, last_seq, RESUME_PAGE).await {
+        let page = match store.messages_after(match_id, last_seq, since, RESUME_PAGE).await {
             Ok(page) => page,
             Err(e) => return ctx.internal(id, e).await,
         };

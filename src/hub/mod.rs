@@ -95,6 +95,8 @@ pub struct Settings {
     pub trust: crate::domain::trust::Rules,
     /// How long after it was sent a message can be revealed in a report (`jobs.report_window_days`).
     pub report_window: chrono::TimeDelta,
+    /// How long message content is kept (`jobs.message_retention_hours`): `resume` serves none older.
+    pub message_retention: chrono::TimeDelta,
 }
 
 struct Inner {

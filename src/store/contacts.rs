@@ -90,13 +90,14 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(match_id).bind(user_id).optional().await)?)
     }
 
-    /// Every open contact conversation of `user_id`, the newest first. Each side on its own partial index.
+    /// Every open contact conversation of `user_id`, the newest first. Each side on its own partial index. The last
+    /// seq is the floor the metadata retention left when it took every log.
     pub async fn contacts_of(&self, user_id: UserId) -> Result<Vec<ContactRow>, StoreError> {
         let query = select!(
             "SELECT m.id AS match_id, u.id AS peer_id, u.alias AS peer_alias, u.tag AS peer_tag, \
                CASE WHEN m.user1_id = $1 THEN m.user2_public_key ELSE m.user1_public_key END AS peer_public_key, \
                m.user1_id = $1 AS initiator, m.kept_at, \
-               (SELECT COALESCE(MAX(seq), 0) FROM message_logs WHERE match_id = m.id) AS last_seq \
+               (SELECT COALESCE(MAX(seq), m.seq_floor) FROM message_logs WHERE match_id = m.id) AS last_seq \
              FROM (SELECT id FROM matches WHERE user1_id = $1 AND kept_at IS NOT NULL \
                    UNION ALL SELECT id FROM matches WHERE user2_id = $1 AND kept_at IS NOT NULL) AS mine \
              JOIN matches m ON m.id = mine.id \

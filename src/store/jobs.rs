@@ -9,7 +9,7 @@ use crate::domain::{AuditAction, ClaimStatus, MatchId, MatchStatus, UserId};
 
 use super::notifications::insert_notification;
 use super::system_logs::insert_system_log;
-use super::{BackendKind, BeginWrite, NewNotification, Store, StoreError, on_read_pool, on_write_pool, select};
+use super::{Backend, BeginWrite, NewNotification, Store, StoreError, on_read_pool, on_write_pool, select};
 
 /// One pending claim with its facts, as read for the verdict.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -201,26 +201,54 @@ impl Store {
     }
 
     /// Deletes the content of at most `limit` messages created before `cutoff` (their logs stay); returns how many.
+    /// None on PostgreSQL, where content goes a day's partition at a time ([`Store::rotate_partitions`]).
     pub async fn delete_messages_before(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
         self.fail_points.rendezvous("expiry.before_delete").await;
-        let query = match self.kind() {
-            BackendKind::Postgres => {
-                "DELETE FROM messages WHERE (match_id, seq) IN \
-                 (SELECT match_id, seq FROM messages WHERE created_at < $1 ORDER BY created_at LIMIT $2)"
-            }
-            // On SQLite `messages` is a view of the rows that have content (migrations/sqlite/0029): the content
-            // goes, the row stays as the log.
-            BackendKind::Sqlite => {
-                "UPDATE message_rows SET client_msg_id = NULL, content = NULL, nonce = NULL WHERE rowid IN \
-                 (SELECT rowid FROM message_rows WHERE content IS NOT NULL AND sent_at < $1 ORDER BY sent_at LIMIT $2)"
-            }
+        let Backend::Sqlite { write: pool, .. } = &self.backend else {
+            return Ok(0);
         };
-        Ok(on_write_pool!(self, |pool| sqlx::query(query)
-            .bind(cutoff)
-            .bind(limit)
-            .execute(pool)
-            .await
-            .map(|r| r.rows_affected()))?)
+        // `messages` is a view of the rows that have content (migrations/sqlite/0029): the content goes, the row
+        // stays as the log.
+        let query = "UPDATE message_rows SET client_msg_id = NULL, content = NULL, nonce = NULL WHERE rowid IN \
+                     (SELECT rowid FROM message_rows WHERE content IS NOT NULL AND sent_at < $1 ORDER BY sent_at LIMIT $2)";
+        Ok(sqlx::query(query).bind(cutoff).bind(limit).execute(pool).await?.rows_affected())
+    }
+
+    /// Deletes the metadata of at most `limit` messages sent before `cutoff`, oldest first, after keeping in
+    /// `matches.seq_floor` the highest seq each still-open conversation loses; returns how many. None on
+    /// PostgreSQL, where metadata goes a month's partition at a time ([`Store::rotate_partitions`]).
+    pub async fn delete_logs_before(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
+        let Backend::Sqlite { write: pool, .. } = &self.backend else {
+            return Ok(0);
+        };
+        // Rows are stored by arrival (0028), so the oldest are the first rowids: a run reads `limit` rows from the
+        // front, not the table (no index by time covers rows whose content is gone).
+        macro_rules! oldest {
+            () => {
+                "(SELECT rowid, match_id, seq FROM (SELECT rowid, match_id, seq, sent_at FROM message_rows \
+                 ORDER BY rowid LIMIT $2) WHERE sent_at < $1)"
+            };
+        }
+        let mut tx = pool.begin_write().await?;
+        sqlx::query(concat!(
+            "UPDATE matches SET seq_floor = d.seq FROM (SELECT match_id, MAX(seq) AS seq FROM ",
+            oldest!(),
+            " GROUP BY match_id) d WHERE matches.id = d.match_id \
+             AND (matches.status = 'active' OR matches.kept_at IS NOT NULL) AND d.seq > matches.seq_floor"
+        ))
+        .bind(cutoff)
+        .bind(limit)
+        .execute(&mut *tx)
+        .await?;
+        let deleted =
+            sqlx::query(concat!("DELETE FROM message_rows WHERE rowid IN (SELECT rowid FROM ", oldest!(), ")"))
+                .bind(cutoff)
+                .bind(limit)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        tx.commit().await?;
+        Ok(deleted)
     }
 
     /// Marks at most `limit` active matches whose time is up as expired and returns them.

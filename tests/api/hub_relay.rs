@@ -217,7 +217,7 @@ async fn the_server_never_holds_the_plaintext(backend: Backend) {
     sb.next_where(|f| matches!(f, ServerFrame::Ok { .. })).await.unwrap();
 
     let ClientFrame::MsgSend { ciphertext, .. } = &sent else { unreachable!() };
-    let stored = app.store.messages_after(chat_a.info.match_id, Seq(0), 1).await.unwrap();
+    let stored = app.store.messages_after(chat_a.info.match_id, Seq(0), chrono::DateTime::UNIX_EPOCH, 1).await.unwrap();
     assert_eq!(&stored[0].content, ciphertext, "the server stores the client's ciphertext as sent");
 
     let encoded = STANDARD.encode(marker);

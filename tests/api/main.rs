@@ -52,6 +52,7 @@ mod nginx_cluster;
 mod notifications;
 mod nul_at_any_depth;
 mod ops;
+mod partitions;
 mod password_reset;
 mod pg_sockets;
 mod phone_codes;

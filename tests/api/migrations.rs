@@ -53,6 +53,40 @@ async fn old_execute(backend: Backend, url: &str, sql: &str) {
     }
 }
 
+/// A message and its log as the schemas from 0029 to 0033 store them (SQLite: one row; PostgreSQL: a row in each
+/// table), the time as sqlx writes it.
+async fn old_message(
+    backend: Backend,
+    url: &str,
+    (message, seq): (&tanis::store::NewMessage, i64),
+    sent_at: chrono::DateTime<chrono::Utc>,
+) {
+    let hex: String = message.commitment.iter().map(|b| format!("{b:02x}")).collect();
+    let at = sent_at.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, false);
+    let (m, from, to, key) = (message.match_id, message.sender_id, message.receiver_id, &message.client_msg_id);
+    let (content, nonce) = (&message.content, &message.nonce);
+    let rows = match backend {
+        Backend::Sqlite => vec![format!(
+            "INSERT INTO message_rows (match_id, seq, sender_id, receiver_id, sent_at, connection_type, commitment, \
+             client_msg_id, content, nonce) VALUES ({m}, {seq}, {from}, {to}, '{at}', 'text', X'{hex}', '{key}', \
+             '{content}', '{nonce}')"
+        )],
+        Backend::Postgres => vec![
+            format!(
+                "INSERT INTO messages (match_id, seq, sender_id, receiver_id, client_msg_id, content, nonce, created_at) \
+                 VALUES ({m}, {seq}, {from}, {to}, '{key}', '{content}', '{nonce}', '{at}')"
+            ),
+            format!(
+                "INSERT INTO message_logs (match_id, seq, sender_id, receiver_id, sent_at, connection_type, commitment) \
+                 VALUES ({m}, {seq}, {from}, {to}, '{at}', 'text', '\\x{hex}'::bytea)"
+            ),
+        ],
+    };
+    for sql in rows {
+        old_execute(backend, url, &sql).await;
+    }
+}
+
 /// A user as the schema before 0010 stores them.
 pub(crate) async fn old_user(backend: Backend, url: &str, phone: &str, alias: &str) -> UserId {
     let sql = format!(
@@ -123,7 +157,7 @@ async fn messages_and_their_logs_survive_the_move_to_keys_by_match_and_seq(backe
 
     store.migrate().await.unwrap();
 
-    let rows = store.messages_after(m, Seq(0), 10).await.unwrap();
+    let rows = store.messages_after(m, Seq(0), chrono::DateTime::UNIX_EPOCH, 10).await.unwrap();
     let kept: Vec<(Seq, UserId, String)> = rows.iter().map(|r| (r.seq, r.sender_id, r.content.clone())).collect();
     let expected: Vec<(Seq, UserId, String)> =
         sent.iter().zip(1..).map(|(m, seq)| (Seq(seq), m.sender_id, m.content.clone())).collect();
@@ -135,9 +169,20 @@ async fn messages_and_their_logs_survive_the_move_to_keys_by_match_and_seq(backe
         matches!(again[..], [WriteOutcome::Duplicate { seq: Seq(1), .. }, WriteOutcome::Stored { seq: Seq(4), .. }]),
         "{again:?}"
     );
-    let purged = store.delete_messages_before(now + chrono::TimeDelta::seconds(1), 2).await.unwrap();
-    assert_eq!(purged, 2, "the purge deletes by the new key, oldest first");
-    assert_eq!(store.messages_after(m, Seq(0), 10).await.unwrap().len(), 2);
+    let cutoff = now + chrono::TimeDelta::days(2);
+    match backend {
+        Backend::Sqlite => {
+            let purged = store.delete_messages_before(now + chrono::TimeDelta::seconds(1), 2).await.unwrap();
+            assert_eq!(purged, 2, "the purge deletes by the new key, oldest first");
+            assert_eq!(store.messages_after(m, Seq(0), chrono::DateTime::UNIX_EPOCH, 10).await.unwrap().len(), 2);
+        }
+        Backend::Postgres => {
+            // The converted table is the partition of every time before the day after its newest row.
+            let rotated = store.rotate_partitions(cutoff, cutoff, chrono::DateTime::UNIX_EPOCH).await.unwrap();
+            assert_eq!(rotated.content, ["messages_before_d20261122"], "the converted table goes whole");
+            assert!(store.messages_after(m, Seq(0), chrono::DateTime::UNIX_EPOCH, 10).await.unwrap().is_empty());
+        }
+    }
 }
 
 async fn bans_written_as_user_flags_become_ban_records_with_reason_codes(backend: Backend) {
@@ -292,13 +337,14 @@ async fn at_0029_with_a_match(backend: Backend) -> (tempfile::TempDir, String, S
 /// window is over: messages written before it keep their commitments through it, and the expiry's statement then
 /// clears only those sent before the window, once.
 async fn franked_messages_keep_their_commitments_through_0032_until_the_report_window_is_over(backend: Backend) {
-    let (_dir, _, store, a, b, m) = at_0029_with_a_match(backend).await;
+    let (_dir, store_url, store, a, b, m) = at_0029_with_a_match(backend).await;
     let now = start_time();
     let window_start = now - chrono::TimeDelta::days(30);
     let mut recent = new_message(m, b, a, "b1");
     recent.commitment = [9; 32];
-    store.insert_messages(&[new_message(m, a, b, "a1")], window_start - chrono::TimeDelta::seconds(1)).await.unwrap();
-    store.insert_messages(&[recent], window_start).await.unwrap();
+    let (url, first) = (store_url, new_message(m, a, b, "a1"));
+    old_message(backend, &url, (&first, 1), window_start - chrono::TimeDelta::seconds(1)).await;
+    old_message(backend, &url, (&recent, 2), window_start).await;
 
     store.migrate().await.unwrap();
 
@@ -310,7 +356,11 @@ async fn franked_messages_keep_their_commitments_through_0032_until_the_report_w
     assert_eq!(store.clear_commitments_before(window_start, 500).await.unwrap(), 1);
     assert_eq!(commitments().await, vec![None, Some(vec![9; 32])], "only the one sent before the window");
     assert_eq!(store.clear_commitments_before(window_start, 500).await.unwrap(), 0, "and only once");
-    assert_eq!(store.messages_after(m, Seq(0), 10).await.unwrap().len(), 2, "the content is another matter");
+    assert_eq!(
+        store.messages_after(m, Seq(0), chrono::DateTime::UNIX_EPOCH, 10).await.unwrap().len(),
+        2,
+        "the content is another matter"
+    );
 }
 
 /// Writes, at schema `version` (26 to 28: two message tables with today's columns), two matches' messages
@@ -404,10 +454,13 @@ async fn message_rows_come_through_a_rebuild_of_their_tables(backend: Backend, v
         rows.into_iter().map(|r| (r.seq, r.sender_id, r.content)).collect()
     };
     assert_eq!(
-        read(store.messages_after(m, Seq(0), 10).await.unwrap()),
+        read(store.messages_after(m, Seq(0), chrono::DateTime::UNIX_EPOCH, 10).await.unwrap()),
         vec![(Seq(1), a, sent[0].content.clone()), (Seq(2), b, sent[2].content.clone())]
     );
-    assert_eq!(read(store.messages_after(n, Seq(0), 10).await.unwrap()), vec![(Seq(1), c, sent[1].content.clone())]);
+    assert_eq!(
+        read(store.messages_after(n, Seq(0), chrono::DateTime::UNIX_EPOCH, 10).await.unwrap()),
+        vec![(Seq(1), c, sent[1].content.clone())]
+    );
     let bound = store.bound_messages(m, &[Seq(1), Seq(2)]).await.unwrap();
     let bound: Vec<(UserId, UserId, Option<Vec<u8>>)> =
         bound.into_iter().map(|r| (r.sender_id, r.receiver_id, r.commitment)).collect();
@@ -419,7 +472,10 @@ async fn message_rows_come_through_a_rebuild_of_their_tables(backend: Backend, v
     let expired = store.bound_messages(o, &[Seq(1)]).await.unwrap();
     assert_eq!(expired.len(), 1, "the log of an expired message stays");
     assert_eq!((expired[0].sender_id, expired[0].commitment.clone()), (b, Some(vec![5; 32])));
-    assert!(store.messages_after(o, Seq(0), 10).await.unwrap().is_empty(), "and its content stays gone");
+    assert!(
+        store.messages_after(o, Seq(0), chrono::DateTime::UNIX_EPOCH, 10).await.unwrap().is_empty(),
+        "and its content stays gone"
+    );
     let receipts = [delivered, Receipt::one(m, Seq(2), a)];
     let again = [new_message(m, b, a, "b1"), new_message(m, a, b, "a2"), new_message(n, a, c, "a1")];
     let written = store.write_batch(Batch { messages: &again, receipts: &receipts, ..Batch::default() }, later).await;
@@ -487,4 +543,90 @@ async fn evidence_stored_as_text_comes_through_as_its_bytes_and_a_nul_can_follow
         kept.iter().map(|e| e.plaintext.clone()).collect::<Vec<_>>(),
         [old_text.as_bytes().to_vec(), "önce\0sonra".as_bytes().to_vec()]
     );
+}
+
+/// The partitions of `parent` by name.
+async fn partition_names(url: &str, parent: &str) -> Vec<String> {
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = $1::regclass ORDER BY 1",
+    )
+    .bind(parent)
+    .fetch_all(&mut conn)
+    .await
+    .unwrap()
+}
+
+/// 0034 partitions PostgreSQL's message tables in place: each old table becomes the partition of every time before
+/// the day (month) after its newest row, the reads and writes answer as before, new days get partitions of their
+/// own, and the old tables go whole once their bound passes the retentions, the conversation keeping its seq.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn message_tables_written_before_0034_become_partitions_in_place_and_answer_the_same() {
+    let backend = Backend::Postgres;
+    let dir = tempfile::tempdir().unwrap();
+    let url = fresh_database_url(backend, dir.path()).await;
+    let store = Store::connect(&url).await.unwrap();
+    migrate_up_to(backend, &url, 33).await;
+    let a = store.insert_user(&new_user("+905551110041", "eski", "0041", "ESKI0041")).await.unwrap().id;
+    let b = store.insert_user(&new_user("+905551110042", "yeni", "0042", "YENI0042")).await.unwrap().id;
+    let m = old_match(backend, &url, a, b).await;
+    let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
+    let mut sent = [new_message(m, a, b, "bir"), new_message(m, a, b, "kasim"), new_message(m, a, b, "franked")];
+    sent[2].commitment = [3; 32];
+    for (seq, (message, time)) in
+        sent.iter().zip(["2026-11-21T10:01:00Z", "2026-11-21T10:02:00Z", "2026-11-21T10:05:00Z"]).enumerate()
+    {
+        old_message(backend, &url, (message, seq as i64 + 1), at(time)).await;
+    }
+
+    store.migrate().await.unwrap();
+
+    assert_eq!(partition_names(&url, "messages").await, ["messages_before_d20261122"]);
+    assert_eq!(partition_names(&url, "message_logs").await, ["message_logs_before_m202612"]);
+    let contents: Vec<(Seq, String)> = (store.messages_after(m, Seq(0), chrono::DateTime::UNIX_EPOCH, 10).await)
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.seq, r.content))
+        .collect();
+    let expected: Vec<(Seq, String)> = sent.iter().zip(1..).map(|(m, seq)| (Seq(seq), m.content.clone())).collect();
+    assert_eq!(contents, expected);
+    let bound = store.bound_messages(m, &[Seq(3)]).await.unwrap();
+    assert_eq!(bound[0].commitment, Some(vec![3; 32]));
+
+    // The next day: a repeat is found in the converted table, a new message gets the next seq in a day partition
+    // of its own (made by the write that needed it), and a receipt marks the old rows.
+    let next_day = at("2026-11-22T10:00:00Z");
+    let messages = [new_message(m, a, b, "kasim"), new_message(m, b, a, "ertesi gun")];
+    let receipts = [Receipt { match_id: m, first: Seq(1), seq: Seq(3), receiver_id: b }];
+    let written = store.write_batch(Batch { messages: &messages, receipts: &receipts, ..Batch::default() }, next_day);
+    let written = written.await.unwrap();
+    assert!(
+        matches!(
+            written.messages[..],
+            [WriteOutcome::Duplicate { seq: Seq(2), .. }, WriteOutcome::Stored { seq: Seq(4), .. }]
+        ),
+        "{:?}",
+        written.messages
+    );
+    let marked = written.receipts[0].as_ref().map(|d| d.seqs.clone());
+    assert_eq!(marked, Some(vec![Seq(1), Seq(2), Seq(3)]));
+    assert!(partition_names(&url, "messages").await.contains(&"messages_d20261122".to_owned()));
+
+    // Content: the converted table goes once every row in it has passed the retention; the new day waits.
+    let rotated = store.rotate_partitions(next_day, at("2026-11-22T12:00:00Z"), chrono::DateTime::UNIX_EPOCH).await;
+    assert_eq!(rotated.unwrap().content, ["messages_before_d20261122"]);
+    let left = store.messages_after(m, Seq(0), chrono::DateTime::UNIX_EPOCH, 10).await.unwrap();
+    assert_eq!(left.iter().map(|r| r.seq).collect::<Vec<_>>(), [Seq(4)]);
+
+    // Metadata: the converted table holds every log (the new one too: its month is before its bound), and goes
+    // with the metadata retention; the conversation, still open, goes on from seq 4.
+    let later = at("2027-01-15T10:00:00Z");
+    let rotated = store.rotate_partitions(later, later, at("2027-01-01T00:00:00Z")).await.unwrap();
+    // December's partition went too: made ahead when the first message of 22 November was written, its every
+    // possible log is older than the cutoff.
+    assert_eq!(rotated.logs, ["message_logs_before_m202612", "message_logs_m202612"]);
+    assert!(store.bound_messages(m, &[Seq(1), Seq(4)]).await.unwrap().is_empty(), "the logs went with it");
+    let again = store.insert_messages(&[new_message(m, a, b, "ocak")], later).await.unwrap();
+    assert!(matches!(again[..], [WriteOutcome::Stored { seq: Seq(5), .. }]), "{again:?}");
 }

@@ -39,8 +39,13 @@ async fn stopping_the_server_mid_stream_keeps_every_accepted_message(backend: Ba
     }
 
     let store = Store::connect(&app.database_url).await.unwrap();
-    let stored: BTreeSet<Seq> =
-        store.messages_after(match_id, Seq(0), 100).await.unwrap().iter().map(|m| m.seq).collect();
+    let stored: BTreeSet<Seq> = store
+        .messages_after(match_id, Seq(0), chrono::DateTime::UNIX_EPOCH, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|m| m.seq)
+        .collect();
     assert!(!accepted.is_empty());
     assert!(accepted.is_subset(&stored), "every accepted message is stored: accepted {accepted:?}, stored {stored:?}");
     store.close().await;

@@ -153,7 +153,7 @@ async fn a_batch_of_messages_numbers_each_match_and_answers_repeats_with_the_fir
     assert_eq!(app.count(&format!("SELECT COUNT(*) FROM message_logs WHERE match_id = {m1}")).await, 4);
     assert_eq!(app.count(&format!("SELECT COUNT(*) FROM message_logs WHERE match_id = {m2}")).await, 2);
     assert_eq!(app.count(&format!("SELECT COUNT(*) FROM messages WHERE match_id = {ended}")).await, 0);
-    let resumed = app.store.messages_after(m1, Seq(0), 10).await.unwrap();
+    let resumed = app.store.messages_after(m1, Seq(0), chrono::DateTime::UNIX_EPOCH, 10).await.unwrap();
     assert_eq!(resumed.iter().map(|m| m.seq.get()).collect::<Vec<_>>(), [1, 2, 3, 4]);
     assert_eq!(resumed[2].content, "Y2lwaGVya2", "seq 3 is a2's ciphertext");
 }

@@ -100,12 +100,29 @@ pub trait JobStore: Send + Sync + 'static {
         grant: &referrals::Grant,
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, JobError>> + Send;
-    /// Deletes the content of at most `limit` messages created before `cutoff`; returns how many.
+    /// Deletes the content of at most `limit` messages created before `cutoff`; returns how many. Where content is
+    /// partitioned (PostgreSQL), none: it goes with [`JobStore::rotate_partitions`].
     fn delete_messages_before(
         &self,
         cutoff: DateTime<Utc>,
         limit: i64,
     ) -> impl Future<Output = Result<u64, JobError>> + Send;
+    /// Deletes the metadata (logs) of at most `limit` messages sent before `cutoff`, keeping each open
+    /// conversation's highest seq; returns how many. Where metadata is partitioned (PostgreSQL), none: it goes
+    /// with [`JobStore::rotate_partitions`].
+    fn delete_logs_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<u64, JobError>> + Send;
+    /// Where messages are partitioned by time (PostgreSQL): makes the partitions ahead and drops the content
+    /// partitions all sent before `content_cutoff` and the metadata partitions all sent before `log_cutoff`.
+    fn rotate_partitions(
+        &self,
+        now: DateTime<Utc>,
+        content_cutoff: DateTime<Utc>,
+        log_cutoff: DateTime<Utc>,
+    ) -> impl Future<Output = Result<expiry::Rotated, JobError>> + Send;
     /// Clears the franking commitment of at most `limit` messages sent before `cutoff` (out of the report window:
     /// no reveal of them is accepted any more); returns how many.
     fn clear_commitments_before(
@@ -222,6 +239,8 @@ pub struct Settings {
     pub message_retention: chrono::TimeDelta,
     /// A report's verified evidence (revealed messages) verified longer ago than this is deleted.
     pub evidence_retention: chrono::TimeDelta,
+    /// Message metadata sent longer ago than this is deleted.
+    pub message_log_retention: chrono::TimeDelta,
     /// The report window: a message sent longer ago than this can no longer be revealed, and its franking
     /// commitment is cleared.
     pub report_window: chrono::TimeDelta,

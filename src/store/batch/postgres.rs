@@ -16,8 +16,22 @@ use super::rules::{answer_ends, answer_receipts, assign_seqs, distinct_ends, mat
 use super::{Batch, NewMessage, WriteOutcome, Written};
 use crate::domain::{MatchId, Seq, UserId};
 use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, match_columns, matched_user_columns};
+use crate::store::partitions::{is_missing_partition, rotate};
 
 pub(super) async fn write_batch(pool: &PgPool, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, sqlx::Error> {
+    match write(pool, batch, now).await {
+        // A time with no partition yet (made a week ahead at start-up and by every expiry run, so: a clock that
+        // jumped, or the jobs not running for a week): make it, then write the batch again.
+        Err(e) if is_missing_partition(&e) => {
+            tracing::warn!(%now, "no message partition for this time: making it");
+            rotate(pool, now, None, None).await?;
+            write(pool, batch, now).await
+        }
+        written => written,
+    }
+}
+
+async fn write(pool: &PgPool, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let receipts = batch.receipts;
     // With several nodes, two nodes' writers can write one match at once (its users' sockets are on different
@@ -40,14 +54,19 @@ pub(super) async fn write_batch(pool: &PgPool, batch: Batch<'_>, now: DateTime<U
     } else {
         let marked = sqlx::query_as(
             // A receipt's range is one walk of the `(match_id, seq)` key from `first`, and the MAX one probe of
-            // its end (EXPLAIN in BENCHMARKS.md, issue 50 point 5). Two receipts of the batch naming one message
-            // update it once, and it is returned once, with one of them (`n`, the receipt's place in the batch).
+            // its end (EXPLAIN in BENCHMARKS.md, issue 50 point 5), in the month partitions from the match's start
+            // to now only (a day either side, for other nodes' clocks): PostgreSQL prunes the others, the months
+            // made ahead included, as it runs (issue 51). Two receipts of the batch naming one message update it
+            // once, and it is returned once, with one of them (`n`, the receipt's place in the batch).
             "UPDATE message_logs l SET delivered = TRUE, delivered_at = $1 \
              FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) \
                   WITH ORDINALITY AS r(match_id, first, seq, receiver_id, n) \
+                  JOIN matches mt ON mt.id = r.match_id \
              WHERE l.match_id = r.match_id AND l.seq BETWEEN r.first AND r.seq AND l.receiver_id = r.receiver_id \
                AND l.delivered = FALSE \
-               AND r.seq <= (SELECT max(m.seq) FROM message_logs m WHERE m.match_id = r.match_id) \
+               AND l.sent_at >= mt.created_at - interval '1 day' AND l.sent_at < $1 + interval '1 day' \
+               AND r.seq <= (SELECT max(m.seq) FROM message_logs m WHERE m.match_id = r.match_id \
+                 AND m.sent_at >= mt.created_at - interval '1 day' AND m.sent_at < $1 + interval '1 day') \
              RETURNING r.n - 1 AS receipt, l.seq, l.sender_id",
         )
         .bind(now)
@@ -66,7 +85,9 @@ pub(super) async fn write_batch(pool: &PgPool, batch: Batch<'_>, now: DateTime<U
     } else {
         let ends = distinct_ends(batch.ends);
         let ended = sqlx::query_scalar(
-            "UPDATE matches m SET status = CASE WHEN EXISTS (SELECT 1 FROM message_logs l WHERE l.match_id = m.id) \
+            "UPDATE matches m SET status = CASE WHEN EXISTS (SELECT 1 FROM message_logs l WHERE l.match_id = m.id \
+               AND l.sent_at >= m.created_at - interval '1 day' AND l.sent_at < $1 + interval '1 day') \
+               OR m.seq_floor > 0 \
              THEN 'completed' ELSE 'cancelled' END, ended_at = $1, end_reason = e.reason \
              FROM unnest($2::bigint[], $3::text[]) AS e(id, reason) \
              WHERE m.id = e.id AND m.status = 'active' RETURNING m.id",
@@ -93,11 +114,16 @@ async fn insert_messages(
     now: DateTime<Utc>,
 ) -> Result<Vec<WriteOutcome>, sqlx::Error> {
     let rows = sqlx::query_as(
+        // The last seq: the logs' highest from the match's start on (pruning the months before it), or, when
+        // the metadata retention took them all, the highest it took (an open contact conversation).
         "SELECT id, status, kept_at IS NOT NULL, \
-           (SELECT COALESCE(MAX(seq), 0) FROM message_logs WHERE match_id = matches.id) \
+           (SELECT COALESCE(MAX(seq), matches.seq_floor) FROM message_logs \
+            WHERE match_id = matches.id AND sent_at >= matches.created_at - interval '1 day' \
+              AND sent_at < $2 + interval '1 day') \
          FROM matches WHERE id = ANY($1)",
     )
     .bind(match_ids(batch.iter().map(|m| m.match_id)))
+    .bind(now)
     .fetch_all(&mut **tx)
     .await?;
     let last_seq = open_last_seqs(rows);
@@ -107,14 +133,16 @@ async fn insert_messages(
         Vec::new()
     } else {
         sqlx::query_as(
+            // Up to now (and a day, for other nodes' clocks): the week of day partitions made ahead is pruned.
             "SELECT m.match_id, m.sender_id, m.client_msg_id, m.seq, m.created_at AS sent_at \
              FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS k(match_id, sender_id, client_msg_id) \
              JOIN messages m ON m.match_id = k.match_id AND m.sender_id = k.sender_id \
-               AND m.client_msg_id = k.client_msg_id",
+               AND m.client_msg_id = k.client_msg_id AND m.created_at < $4 + interval '1 day'",
         )
         .bind(live.iter().map(|m| m.match_id).collect::<Vec<_>>())
         .bind(live.iter().map(|m| m.sender_id).collect::<Vec<_>>())
         .bind(live.iter().map(|m| m.client_msg_id.as_str()).collect::<Vec<_>>())
+        .bind(now)
         .fetch_all(&mut **tx)
         .await?
     };

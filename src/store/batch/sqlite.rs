@@ -113,7 +113,7 @@ fn mark_delivered(db: &Db<'_>, receipts: &[Receipt], now: &str) -> Result<Vec<Op
 fn insert_messages(db: &Db<'_>, batch: &[NewMessage], now: DateTime<Utc>) -> Result<Vec<WriteOutcome>, sqlx::Error> {
     // The correlated MAX is one probe of the `(match_id, seq)` index per match (the index covers it).
     let mut state = db.prepare(
-        "SELECT status, kept_at IS NOT NULL, (SELECT COALESCE(MAX(seq), 0) FROM message_rows WHERE match_id = ?1) \
+        "SELECT status, kept_at IS NOT NULL, (SELECT COALESCE(MAX(seq), matches.seq_floor) FROM message_rows WHERE match_id = ?1) \
          FROM matches WHERE id = ?1",
     )?;
     let mut rows = Vec::new();

@@ -1,0 +1,317 @@
+//! PostgreSQL's message tables by time (migrations/postgres/0034): content (`messages`) in a partition per UTC
+//! day, its metadata (`message_logs`) in a partition per UTC month. This module makes the partitions ahead of the
+//! rows that need them and drops the ones every row of which has passed its retention: dropping a partition takes
+//! milliseconds and leaves nothing for VACUUM, where deleting a day's rows one by one took the expiry minutes and
+//! left the table bloated (BENCHMARKS.md, issue 51).
+//!
+//! A partition's name says what it holds: `messages_d20261126` the day 2026-11-26, `message_logs_m202611` the
+//! month of November 2026, and `messages_before_d20261126` / `message_logs_before_m202611` everything before that
+//! day or month (a table that 0034 converted in place). Which ones exist, which are missing and which may go is a
+//! pure reading of those names ([`Plan`]); SQLite keeps its one table and deletes rows (`store::jobs`).
+
+use chrono::{DateTime, Datelike, Months, NaiveDate, TimeDelta, Utc};
+use sqlx::{PgPool, Postgres, Transaction};
+
+use super::{Backend, Store, StoreError};
+
+/// Days of content partitions made ahead of today, so that a job that does not run for a week loses nothing.
+pub const DAYS_AHEAD: u32 = 7;
+/// Months of metadata partitions made ahead of this one.
+pub const MONTHS_AHEAD: u32 = 2;
+
+/// Our advisory lock for making and dropping partitions: "tanis_pa", so two nodes never race to create one.
+const LOCK_KEY: i64 = 0x7461_6e69_735f_7061;
+
+/// One of the two partitioned tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Table {
+    /// Content, a partition per day.
+    Messages,
+    /// Metadata, a partition per month.
+    Logs,
+}
+
+impl Table {
+    fn parent(self) -> &'static str {
+        match self {
+            Table::Messages => "messages",
+            Table::Logs => "message_logs",
+        }
+    }
+
+    /// The start of the period holding `day`.
+    fn period_of(self, day: NaiveDate) -> NaiveDate {
+        match self {
+            Table::Messages => day,
+            Table::Logs => day.with_day(1).expect("every month has a first day"),
+        }
+    }
+
+    fn next(self, start: NaiveDate) -> NaiveDate {
+        match self {
+            Table::Messages => start + TimeDelta::days(1),
+            Table::Logs => start + Months::new(1),
+        }
+    }
+
+    fn suffix(self, start: NaiveDate) -> String {
+        match self {
+            Table::Messages => start.format("d%Y%m%d").to_string(),
+            Table::Logs => start.format("m%Y%m").to_string(),
+        }
+    }
+
+    fn parse(self, suffix: &str) -> Option<NaiveDate> {
+        match self {
+            Table::Messages => NaiveDate::parse_from_str(suffix.strip_prefix('d')?, "%Y%m%d").ok(),
+            Table::Logs => NaiveDate::parse_from_str(&format!("{}01", suffix.strip_prefix('m')?), "%Y%m%d").ok(),
+        }
+    }
+
+    /// The name of the partition for the period starting at `start`.
+    pub fn partition(self, start: NaiveDate) -> String {
+        format!("{}_{}", self.parent(), self.suffix(start))
+    }
+}
+
+/// A partition as its name describes it: the times from `from` (none: from the beginning) up to `until`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Partition {
+    pub name: String,
+    pub from: Option<NaiveDate>,
+    pub until: NaiveDate,
+}
+
+impl Partition {
+    /// Reads a partition of `table` from its name; `None` for a name this module did not give.
+    pub fn read(table: Table, name: &str) -> Option<Partition> {
+        let rest = name.strip_prefix(table.parent())?.strip_prefix('_')?;
+        let (from, until) = match rest.strip_prefix("before_") {
+            Some(bound) => (None, table.parse(bound)?),
+            None => {
+                let start = table.parse(rest)?;
+                (Some(start), table.next(start))
+            }
+        };
+        Some(Partition { name: name.to_owned(), from, until })
+    }
+}
+
+/// What to do with one table's partitions at `now`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// Periods to create, by their start: from the one holding `now` to the last one ahead, skipping any that a
+    /// partition covers already.
+    pub create: Vec<NaiveDate>,
+    /// Partitions whose every row is older than the cutoff.
+    pub drop: Vec<Partition>,
+}
+
+/// Plans one table: `existing` are its partitions, `cutoff` the retention's (rows before it may go; `None` keeps
+/// everything).
+pub fn plan(table: Table, existing: &[Partition], now: DateTime<Utc>, cutoff: Option<DateTime<Utc>>) -> Plan {
+    let covered =
+        |start: NaiveDate| existing.iter().any(|p| p.from.is_none_or(|from| from <= start) && start < p.until);
+    let today = now.date_naive();
+    let last = match table {
+        Table::Messages => today + TimeDelta::days(DAYS_AHEAD.into()),
+        Table::Logs => today + Months::new(MONTHS_AHEAD),
+    };
+    let mut create = Vec::new();
+    let mut start = table.period_of(today);
+    while start <= last {
+        if !covered(start) {
+            create.push(start);
+        }
+        start = table.next(start);
+    }
+    let drop = match cutoff {
+        Some(cutoff) => existing.iter().filter(|p| midnight(p.until) <= cutoff).cloned().collect(),
+        None => Vec::new(),
+    };
+    Plan { create, drop }
+}
+
+fn midnight(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc()
+}
+
+/// What one round of [`Store::rotate_partitions`] dropped, by name.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Rotated {
+    pub content: Vec<String>,
+    pub logs: Vec<String>,
+}
+
+impl Store {
+    /// Makes the partitions from `now`'s day (month) to the ones ahead; nothing on SQLite. Runs at start-up, in
+    /// every expiry run and when a write finds no partition for its time (a clock moved ahead).
+    pub async fn ensure_partitions(&self, now: DateTime<Utc>) -> Result<(), StoreError> {
+        if let Backend::Postgres { write, .. } = &self.backend {
+            rotate(write, now, None, None).await?;
+        }
+        Ok(())
+    }
+
+    /// [`Store::ensure_partitions`], then drops content partitions whose every message was sent before
+    /// `content_cutoff` and metadata partitions whose every log is older than `log_cutoff`. Before a metadata
+    /// partition goes, every conversation still open with logs in it keeps their highest seq in
+    /// `matches.seq_floor`, so its next message does not start again from 1. Nothing on SQLite.
+    pub async fn rotate_partitions(
+        &self,
+        now: DateTime<Utc>,
+        content_cutoff: DateTime<Utc>,
+        log_cutoff: DateTime<Utc>,
+    ) -> Result<Rotated, StoreError> {
+        match &self.backend {
+            Backend::Postgres { write, .. } => Ok(rotate(write, now, Some(content_cutoff), Some(log_cutoff)).await?),
+            Backend::Sqlite { .. } => Ok(Rotated::default()),
+        }
+    }
+}
+
+/// Whether `err` is PostgreSQL refusing a row for which no partition exists.
+pub(crate) fn is_missing_partition(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db)
+        if db.code().as_deref() == Some("23514") && db.message().starts_with("no partition of relation"))
+}
+
+pub(crate) async fn rotate(
+    pool: &PgPool,
+    now: DateTime<Utc>,
+    content_cutoff: Option<DateTime<Utc>>,
+    log_cutoff: Option<DateTime<Utc>>,
+) -> Result<Rotated, sqlx::Error> {
+    let mut tx = pool.begin().await?;
+    // Held to the commit: a second node waits here and then finds the partitions made.
+    sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(LOCK_KEY).execute(&mut *tx).await?;
+    // Making or dropping a partition locks its parent table, and every write of the relay queues behind a lock
+    // that waits: give up after half a second instead (the expiry tries again the next minute).
+    sqlx::query("SET LOCAL lock_timeout = '500ms'").execute(&mut *tx).await?;
+    let mut rotated = Rotated::default();
+    for (table, cutoff) in [(Table::Messages, content_cutoff), (Table::Logs, log_cutoff)] {
+        let existing = partitions(&mut tx, table).await?;
+        let plan = plan(table, &existing, now, cutoff);
+        for start in plan.create {
+            create(&mut tx, table, start).await?;
+        }
+        for partition in plan.drop {
+            if table == Table::Logs {
+                keep_seq_floors(&mut tx, &partition.name).await?;
+            }
+            sqlx::query(sqlx::AssertSqlSafe(format!("DROP TABLE {}", partition.name))).execute(&mut *tx).await?;
+            match table {
+                Table::Messages => rotated.content.push(partition.name),
+                Table::Logs => rotated.logs.push(partition.name),
+            }
+        }
+    }
+    tx.commit().await?;
+    Ok(rotated)
+}
+
+async fn partitions(tx: &mut Transaction<'_, Postgres>, table: Table) -> Result<Vec<Partition>, sqlx::Error> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid \
+         WHERE i.inhparent = $1::regclass",
+    )
+    .bind(table.parent())
+    .fetch_all(&mut **tx)
+    .await?;
+    Ok(names.iter().filter_map(|name| Partition::read(table, name)).collect())
+}
+
+async fn create(tx: &mut Transaction<'_, Postgres>, table: Table, start: NaiveDate) -> Result<(), sqlx::Error> {
+    // Receipts update a log in place a few milliseconds after its insert: room on its page keeps that update HOT
+    // (0026's fillfactor, per partition now).
+    let storage = match table {
+        Table::Messages => "",
+        Table::Logs => " WITH (fillfactor = 80)",
+    };
+    let sql = format!(
+        "CREATE TABLE {name} PARTITION OF {parent} FOR VALUES FROM ('{from} 00:00:00+00') TO ('{until} 00:00:00+00'){storage}",
+        name = table.partition(start),
+        parent = table.parent(),
+        from = start,
+        until = table.next(start),
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut **tx).await?;
+    Ok(())
+}
+
+/// Raises `seq_floor` of every open conversation (an active match or a kept contact) with logs in `partition` to
+/// the highest seq it holds there. Open conversations are few (matches end within a day; contacts are what is
+/// left), and each is one probe of the partition's `(match_id, seq)` index.
+async fn keep_seq_floors(tx: &mut Transaction<'_, Postgres>, partition: &str) -> Result<(), sqlx::Error> {
+    let sql = format!(
+        "UPDATE matches m SET seq_floor = f.seq FROM \
+           (SELECT o.id, (SELECT seq FROM {partition} WHERE match_id = o.id ORDER BY seq DESC LIMIT 1) AS seq \
+            FROM matches o WHERE o.status = 'active' OR o.kept_at IS NOT NULL) f \
+         WHERE m.id = f.id AND f.seq > m.seq_floor"
+    );
+    sqlx::query(sqlx::AssertSqlSafe(sql)).execute(&mut **tx).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn day(s: &str) -> NaiveDate {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap()
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn names_read_back_as_the_times_they_hold() {
+        let d = Partition::read(Table::Messages, "messages_d20261130").unwrap();
+        assert_eq!((d.from, d.until), (Some(day("2026-11-30")), day("2026-12-01")));
+        let m = Partition::read(Table::Logs, "message_logs_m202612").unwrap();
+        assert_eq!((m.from, m.until), (Some(day("2026-12-01")), day("2027-01-01")));
+        let old = Partition::read(Table::Logs, "message_logs_before_m202611").unwrap();
+        assert_eq!((old.from, old.until), (None, day("2026-11-01")));
+        assert_eq!(Table::Messages.partition(day("2026-11-30")), "messages_d20261130");
+        assert_eq!(Table::Logs.partition(day("2026-11-01")), "message_logs_m202611");
+        for stranger in ["messages_x", "messages_d2026", "message_logs_d20261130", "messages_before_m202611"] {
+            assert_eq!(Partition::read(Table::Messages, stranger), None, "{stranger}");
+        }
+    }
+
+    #[test]
+    fn today_and_the_days_ahead_are_made_except_where_a_converted_table_reaches() {
+        let converted = Partition::read(Table::Messages, "messages_before_d20261127").unwrap();
+        let plan = plan(Table::Messages, &[converted], at("2026-11-26T23:59:00Z"), None);
+        let expected: Vec<_> = (27..=30)
+            .map(|d| day(&format!("2026-11-{d}")))
+            .chain((1..=3).map(|d| day(&format!("2026-12-0{d}"))))
+            .collect();
+        assert_eq!(plan.create, expected);
+        let months = plan_logs(&[], "2026-11-26T00:00:00Z");
+        assert_eq!(months.create, [day("2026-11-01"), day("2026-12-01"), day("2027-01-01")]);
+    }
+
+    fn plan_logs(existing: &[Partition], now: &str) -> Plan {
+        plan(Table::Logs, existing, at(now), None)
+    }
+
+    #[test]
+    fn a_partition_goes_only_once_its_newest_possible_row_is_past_the_cutoff() {
+        let days: Vec<_> = ["messages_before_d20261120", "messages_d20261120", "messages_d20261121"]
+            .iter()
+            .map(|n| Partition::read(Table::Messages, n).unwrap())
+            .collect();
+        // Rows of the 20th may be sent until 23:59:59.999; with a 24 h retention they may go from the 22nd.
+        let names = |cutoff: &str| -> Vec<String> {
+            plan(Table::Messages, &days, at("2026-11-22T00:00:00Z"), Some(at(cutoff)))
+                .drop
+                .into_iter()
+                .map(|p| p.name)
+                .collect()
+        };
+        assert_eq!(names("2026-11-20T23:59:59Z"), ["messages_before_d20261120"]);
+        assert_eq!(names("2026-11-21T00:00:00Z"), ["messages_before_d20261120", "messages_d20261120"]);
+    }
+}
