@@ -226,7 +226,10 @@ async fn receipts_commit_in_the_message_batch_and_mark_each_message_once_for_its
     let (stored, delivered) = (written.messages, written.receipts);
     assert!(matches!(stored[..], [Ok(WriteOutcome::Stored { seq: Seq(3), .. })]), "{stored:?}");
     let delivered: Vec<Option<UserId>> = delivered.into_iter().map(|d| d.unwrap().map(|d| d.sender)).collect();
-    assert_eq!(delivered, [Some(a), None, None, Some(a), None], "the sender, once, for the right receiver");
+    // Which of the two copies of b's receipt for 1 marks it is the database's choice (PostgreSQL's follows its
+    // plan): one does, once.
+    let first = if delivered[0].is_some() { [Some(a), None] } else { [None, Some(a)] };
+    assert_eq!(delivered, [first[0], first[1], None, Some(a), None], "the sender, once, for the right receiver");
     let marked = app.count(format!("SELECT COUNT(*) FROM message_logs WHERE match_id = {m} AND delivered = TRUE"));
     assert_eq!(marked.await, 2);
 

@@ -56,17 +56,20 @@ async fn write(pool: &PgPool, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Wr
             // A receipt's range is one walk of the `(match_id, seq)` key from `first`, and the MAX one probe of
             // its end (EXPLAIN in BENCHMARKS.md, issue 50 point 5), in the month partitions from the match's start
             // to now only (a day either side, for other nodes' clocks): PostgreSQL prunes the others, the months
-            // made ahead included, as it runs (issue 51). Two receipts of the batch naming one message update it
-            // once, and it is returned once, with one of them (`n`, the receipt's place in the batch).
+            // made ahead included, as it runs (issue 51). The match's start is a subquery, not a join: joined,
+            // PostgreSQL kept the seq range out of the index condition and walked the whole match. Two receipts
+            // of the batch naming one message update it once, and it is returned once, with one of them (`n`, the
+            // receipt's place in the batch).
             "UPDATE message_logs l SET delivered = TRUE, delivered_at = $1 \
              FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) \
                   WITH ORDINALITY AS r(match_id, first, seq, receiver_id, n) \
-                  JOIN matches mt ON mt.id = r.match_id \
              WHERE l.match_id = r.match_id AND l.seq BETWEEN r.first AND r.seq AND l.receiver_id = r.receiver_id \
                AND l.delivered = FALSE \
-               AND l.sent_at >= mt.created_at - interval '1 day' AND l.sent_at < $1 + interval '1 day' \
+               AND l.sent_at >= (SELECT created_at FROM matches WHERE id = r.match_id) - interval '1 day' \
+               AND l.sent_at < $1 + interval '1 day' \
                AND r.seq <= (SELECT max(m.seq) FROM message_logs m WHERE m.match_id = r.match_id \
-                 AND m.sent_at >= mt.created_at - interval '1 day' AND m.sent_at < $1 + interval '1 day') \
+                 AND m.sent_at >= (SELECT created_at FROM matches WHERE id = r.match_id) - interval '1 day' \
+                 AND m.sent_at < $1 + interval '1 day') \
              RETURNING r.n - 1 AS receipt, l.seq, l.sender_id",
         )
         .bind(now)

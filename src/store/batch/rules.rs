@@ -50,7 +50,8 @@ pub(super) fn answer_ends(ends: &[MatchEnd], ended: Vec<MatchId>) -> Vec<bool> {
 }
 
 /// Receipts answered in input order with the messages each marked (ascending): a message is marked by one
-/// receipt of the batch only, however many cover it, and a receipt that marked none gets nothing.
+/// receipt of the batch only, however many cover it (which one is the store's choice: on PostgreSQL, its plan's),
+/// and a receipt that marked none gets nothing.
 pub(super) fn answer_receipts(receipts: &[Receipt], marked: Vec<Marked>) -> Vec<Option<Delivered>> {
     let mut answers: Vec<Option<Delivered>> = vec![None; receipts.len()];
     for m in marked {
