@@ -44,10 +44,15 @@ async fn write(pool: &PgPool, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Wr
             .chain(receipts.iter().map(|r| r.match_id))
             .chain(batch.ends.iter().map(|e| e.match_id)),
     );
-    sqlx::query("SELECT id FROM matches WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
-        .bind(&locked)
-        .fetch_all(&mut *tx)
-        .await?;
+    // Each match's start bounds the month partitions its logs can be in (less a day, for other nodes' clocks).
+    let starts: HashMap<MatchId, DateTime<Utc>> = sqlx::query_as(
+        "SELECT id, created_at - interval '1 day' FROM matches WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(&locked)
+    .fetch_all(&mut *tx)
+    .await?
+    .into_iter()
+    .collect();
 
     let delivered = if receipts.is_empty() {
         Vec::new()
@@ -56,20 +61,17 @@ async fn write(pool: &PgPool, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Wr
             // A receipt's range is one walk of the `(match_id, seq)` key from `first`, and the MAX one probe of
             // its end (EXPLAIN in BENCHMARKS.md, issue 50 point 5), in the month partitions from the match's start
             // to now only (a day either side, for other nodes' clocks): PostgreSQL prunes the others, the months
-            // made ahead included, as it runs (issue 51). The match's start is a subquery, not a join: joined,
-            // PostgreSQL kept the seq range out of the index condition and walked the whole match. Two receipts
-            // of the batch naming one message update it once, and it is returned once, with one of them (`n`, the
-            // receipt's place in the batch).
+            // made ahead included, as it runs (issue 51). The match's start travels with the receipt (`since`): as
+            // a join PostgreSQL kept the seq range out of the index condition and walked the whole match, as a
+            // subquery it probed the match again for every row. Two receipts of the batch naming one message
+            // update it once, and it is returned once, with one of them (`n`, the receipt's place in the batch).
             "UPDATE message_logs l SET delivered = TRUE, delivered_at = $1 \
-             FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[]) \
-                  WITH ORDINALITY AS r(match_id, first, seq, receiver_id, n) \
+             FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::timestamptz[]) \
+                  WITH ORDINALITY AS r(match_id, first, seq, receiver_id, since, n) \
              WHERE l.match_id = r.match_id AND l.seq BETWEEN r.first AND r.seq AND l.receiver_id = r.receiver_id \
-               AND l.delivered = FALSE \
-               AND l.sent_at >= (SELECT created_at FROM matches WHERE id = r.match_id) - interval '1 day' \
-               AND l.sent_at < $1 + interval '1 day' \
+               AND l.delivered = FALSE AND l.sent_at >= r.since AND l.sent_at < $1 + interval '1 day' \
                AND r.seq <= (SELECT max(m.seq) FROM message_logs m WHERE m.match_id = r.match_id \
-                 AND m.sent_at >= (SELECT created_at FROM matches WHERE id = r.match_id) - interval '1 day' \
-                 AND m.sent_at < $1 + interval '1 day') \
+                 AND m.sent_at >= r.since AND m.sent_at < $1 + interval '1 day') \
              RETURNING r.n - 1 AS receipt, l.seq, l.sender_id",
         )
         .bind(now)
@@ -77,6 +79,8 @@ async fn write(pool: &PgPool, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Wr
         .bind(receipts.iter().map(|r| r.first).collect::<Vec<_>>())
         .bind(receipts.iter().map(|r| r.seq).collect::<Vec<_>>())
         .bind(receipts.iter().map(|r| r.receiver_id).collect::<Vec<_>>())
+        // A match that does not exist marks nothing: any bound does.
+        .bind(receipts.iter().map(|r| starts.get(&r.match_id).copied().unwrap_or(now)).collect::<Vec<_>>())
         .fetch_all(&mut *tx)
         .await?;
         answer_receipts(receipts, marked)
@@ -136,11 +140,12 @@ async fn insert_messages(
         Vec::new()
     } else {
         sqlx::query_as(
-            // Up to now (and a day, for other nodes' clocks): the week of day partitions made ahead is pruned.
+            // Up to now (and a minute, for other nodes' clocks): the week of day partitions made ahead is pruned,
+            // tomorrow's too (probing it cost each key as much as today's: pg_stat_statements, BENCHMARKS.md).
             "SELECT m.match_id, m.sender_id, m.client_msg_id, m.seq, m.created_at AS sent_at \
              FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS k(match_id, sender_id, client_msg_id) \
              JOIN messages m ON m.match_id = k.match_id AND m.sender_id = k.sender_id \
-               AND m.client_msg_id = k.client_msg_id AND m.created_at < $4 + interval '1 day'",
+               AND m.client_msg_id = k.client_msg_id AND m.created_at <= $4 + interval '1 minute'",
         )
         .bind(live.iter().map(|m| m.match_id).collect::<Vec<_>>())
         .bind(live.iter().map(|m| m.sender_id).collect::<Vec<_>>())
