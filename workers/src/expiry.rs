@@ -1,10 +1,10 @@
 //! Expiry: message content older than the retention (24 h) is deleted — on PostgreSQL a day's partition at a time
-//! once the day's newest message is that old, on SQLite in small batches, each its own short transaction, so no
-//! long lock — while `message_logs` keep the metadata for its own retention (two years; a month's partition at a
-//! time on PostgreSQL); the franking commitments of messages
-//! older than the report window (30 days) are cleared likewise, so that no copy of the database proves who wrote
-//! what for longer than a report could use it; reports' verified evidence older than its retention (90 days) is
-//! deleted; matches past `expired_at` become `expired` and their users are told.
+//! once the day's last possible message is that old, on SQLite in small batches, each its own short transaction,
+//! so no long lock — while `message_logs` keep the metadata for its own retention (two years; a month's partition
+//! at a time on PostgreSQL); the franking commitments of messages older than the report window (30 days) are
+//! cleared likewise, so that no copy of the database proves who wrote what for longer than a report could use it;
+//! reports' verified evidence older than its retention (90 days) is deleted; matches past `expired_at` become
+//! `expired` and their users are told.
 
 use serde_json::json;
 use tanis_proto::{MatchId, UserId};
