@@ -201,11 +201,17 @@ impl Life {
         if !self.open || self.asking.is_some() || self.talk.is_some() || self.leaving {
             return Ok(());
         }
-        let identity = Identity::generate();
-        self.conn.send(&Find::new(MatchKind::Text).frame(Some("find".into()), identity.public_key_b64())).await?;
-        self.asking = Some((identity, clock_us()));
+        self.asking = Some((Identity::generate(), clock_us()));
         self.tally.finds += 1;
-        Ok(())
+        self.send_find().await
+    }
+
+    /// Sends the waiting find, with its key pair: again on a new socket, the same key pair, since its
+    /// `match.found` may still come for the entry the old socket made (a new key pair would key that match wrong).
+    async fn send_find(&mut self) -> anyhow::Result<()> {
+        let Some((identity, _)) = &self.asking else { return Ok(()) };
+        let frame = Find::new(MatchKind::Text).frame(Some("find".into()), identity.public_key_b64());
+        Ok(self.conn.send(&frame).await?)
     }
 
     async fn write(&mut self, scheduled_us: u64) -> anyhow::Result<()> {
@@ -271,7 +277,6 @@ impl Life {
             }
             None => {
                 self.leaving = false;
-                self.asking = None;
                 if let Some(talk) = self.talk.take() {
                     // The peer ended it while this user was away: its last messages are still to be read.
                     self.tally.ended_by_peer += 1;
@@ -286,7 +291,10 @@ impl Life {
             self.conn.send(frame).await?;
         }
         self.tally.resends += frames.len() as u64;
-        self.find().await
+        match self.asking {
+            Some(_) => self.send_find().await,
+            None => self.find().await,
+        }
     }
 
     async fn resume(&mut self, match_id: MatchId, ended: bool) -> anyhow::Result<()> {
@@ -336,6 +344,10 @@ impl Life {
                 self.tally.receipts += 1;
             }
             ServerFrame::MsgDelivered { .. } => self.tally.delivered += 1,
+            // Paired while the socket was being replaced: `hello` on the new one said so first, and the match's
+            // `match.found` reached the new socket too.
+            ServerFrame::MatchFound { info, .. }
+                if self.talk.as_ref().is_some_and(|t| t.chat.info.match_id == info.match_id) => {}
             ServerFrame::MatchFound { info, .. } => match self.asking.take() {
                 Some((identity, since)) => {
                     record_us(&mut self.tally.found, clock_us().saturating_sub(since));
@@ -390,6 +402,10 @@ impl Life {
                 self.leaving = false;
                 self.find().await?;
             }
+            // The find sent again on a new socket found its entry still there: its place and key pair are kept.
+            Some("find") if code == ErrorCode::AlreadyQueued && self.asking.is_some() => {}
+            // It was paired before the find sent again arrived: `match.found` answered it.
+            Some("find") if code == ErrorCode::AlreadyInMatch && self.talk.is_some() => {}
             Some("find") => {
                 self.count_error(&code_name, progress);
                 eprintln!("[mix] find refused: {code_name}: {message}");
