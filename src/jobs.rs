@@ -291,10 +291,16 @@ impl LiveEffects for Detached {
     }
 }
 
-/// Where the jobs queue their runs: Redis when configured, else the application's own database.
+/// Where the jobs queue their runs: one Redis when configured, else the application's own database.
+///
+/// On a Redis Cluster they stay in the database: apalis-redis's worker registration script also writes a key of
+/// its own (`core:apalis:queues:list`) that it does not declare, in another slot than the queue's, which a
+/// cluster refuses whatever hash tag the queue's keys carry (docs/operations.md).
 pub async fn storage(store: &Store, config: &Config) -> Result<tanis_workers::schedule::Storage, JobError> {
-    let backend = match &config.redis_url {
-        Some(url) => tanis_workers::schedule::Backend::Redis(apalis_redis::connect(url.as_str()).await?),
+    let one_redis =
+        config.redis_url.as_deref().filter(|url| crate::delivery::Target::parse(url).is_ok_and(|t| !t.is_cluster()));
+    let backend = match one_redis {
+        Some(url) => tanis_workers::schedule::Backend::Redis(apalis_redis::connect(url).await?),
         None => store.job_storage(),
     };
     let every = std::time::Duration::from_millis(config.jobs.poll_interval_ms);

@@ -70,9 +70,11 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`.
     pub metrics_token: Option<String>,
-    /// `redis://…`: when set, this node is one of several: frames, kicks and presence cross nodes through
-    /// Redis, one elected node runs the matchmaker, per-user limits are counted there, and the background jobs
-    /// queue their runs there instead of the database. Unset: everything stays in this process.
+    /// `redis://…` (one Redis) or `redis+cluster://host:port,host:port` (a Redis Cluster by some of its nodes;
+    /// `rediss://`, `rediss+cluster://` with TLS): when set, this node is one of several: frames, kicks and
+    /// presence cross nodes through Redis, one elected node runs the matchmaker, per-user limits are counted
+    /// there, and the background jobs queue their runs there instead of the database. Unset: everything stays in
+    /// this process.
     pub redis_url: Option<String>,
     pub cluster: ClusterConfig,
     pub auth: AuthConfig,
@@ -188,10 +190,12 @@ impl Config {
         {
             return Err(invalid("database_url", "must start with sqlite:, postgres:// or postgresql://"));
         }
-        if let Some(url) = &self.redis_url
-            && !(url.starts_with("redis://") || url.starts_with("rediss://"))
-        {
-            return Err(invalid("redis_url", "must start with redis:// or rediss://"));
+        if let Some(url) = &self.redis_url {
+            let target = crate::delivery::Target::parse(url).map_err(|why| invalid("redis_url", why))?;
+            if target.is_cluster() && !self.cluster.batch_envelope {
+                // The previous version's routing publishes from a script, to channels on any shard.
+                return Err(invalid("cluster.batch_envelope", "must be true on a Redis Cluster"));
+            }
         }
         self.cluster.validate()?;
         if self.production {

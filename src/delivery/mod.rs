@@ -18,7 +18,7 @@ use crate::auth::LoginId;
 use crate::domain::{MatchId, UserId};
 
 pub use outbound::{Frames, Slot};
-pub use redis::{Cluster, Link};
+pub use redis::{Cluster, Conn, Link, Target, Timeouts};
 pub use sockets::{Closer, Encoded, SocketHandle, Sockets, encode};
 
 /// One socket of one user. Socket ids are unique across the cluster (each node starts its count at a random

@@ -81,7 +81,7 @@ pub struct Limiter {
 struct Shared {
     /// Whether Redis is reachable now ([`Cluster::linked`]).
     cluster: Arc<Cluster>,
-    conn: redis::aio::ConnectionManager,
+    conn: crate::delivery::Conn,
     prefix: String,
 }
 

@@ -63,15 +63,12 @@ pub trait Pairing: Send + Sync + 'static {
 }
 
 enum Command {
-    Find(Box<Seeker>),
+    /// `again`: the cluster's queue says this node holds the user already (the find was sent again).
+    Find { seeker: Box<Seeker>, again: bool },
     /// A seeker another matchmaker held and already told `match.queued`.
     TakeOver(Box<Seeker>),
     /// Leave the queue: any entry of the user, or only the one a given socket made.
-    Cancel {
-        user_id: UserId,
-        socket_id: Option<u64>,
-        reply: Option<tokio::sync::oneshot::Sender<bool>>,
-    },
+    Cancel { user_id: UserId, socket_id: Option<u64>, reply: Option<tokio::sync::oneshot::Sender<bool>> },
 }
 
 /// A handle to the matchmaker task.
@@ -139,7 +136,12 @@ impl Matchmaker {
     }
 
     pub async fn find(&self, seeker: Seeker) {
-        let _ = self.tx.send(Command::Find(Box::new(seeker))).await;
+        let _ = self.tx.send(Command::Find { seeker: Box::new(seeker), again: false }).await;
+    }
+
+    /// A find sent again by a user the cluster's queue says this node holds already ([`cluster::local`]).
+    pub async fn find_again(&self, seeker: Seeker) {
+        let _ = self.tx.send(Command::Find { seeker: Box::new(seeker), again: true }).await;
     }
 
     /// Queues a seeker that was told `match.queued` already (by the node that held it first).
@@ -219,7 +221,7 @@ impl<P: Pairing> Task<P> {
                     // then opened together: one commit for many matches.
                     for command in commands.drain(..) {
                         match command {
-                            Command::Find(seeker) => self.find(*seeker, &mut pairs),
+                            Command::Find { seeker, again } => self.find(*seeker, again, &mut pairs),
                             Command::TakeOver(seeker) => self.take_over(*seeker, &mut pairs),
                             Command::Cancel { user_id, socket_id, reply } => {
                                 let before = self.queue.len();
@@ -250,16 +252,25 @@ impl<P: Pairing> Task<P> {
         }
     }
 
-    fn find(&mut self, seeker: Seeker, pairs: &mut Vec<(Seeker, Seeker)>) {
-        if self.hand_over_after.is_some() {
+    fn find(&mut self, seeker: Seeker, again: bool, pairs: &mut Vec<(Seeker, Seeker)>) {
+        if self.hand_over_after.is_some() && !again {
             // The cluster's queue already said this user waits nowhere: one still held here left through
             // another node, and this is their new request.
             self.queue.retain(|s| s.user_id() != seeker.user_id());
             self.held_since.insert(seeker.user_id(), tokio::time::Instant::now());
         }
-        if self.queue.iter().any(|s| s.user_id() == seeker.user_id())
-            || pairs.iter().any(|(a, b)| a.user_id() == seeker.user_id() || b.user_id() == seeker.user_id())
-        {
+        if let Some(held) = self.queue.iter_mut().find(|s| s.user_id() == seeker.user_id()) {
+            // Sent again, most often from the socket an app reconnected with before this node saw the old one go:
+            // the place is kept and becomes the new socket's, so the old socket's closing does not take it away,
+            // and the match is keyed with the key pair the app asked with last.
+            held.socket_id = seeker.socket_id;
+            held.request_id.clone_from(&seeker.request_id);
+            held.public_key.clone_from(&seeker.public_key);
+            self.pairing.queued(&seeker, false);
+            return;
+        }
+        // Held here by the cluster's queue but not in this queue: being opened, or handed over a moment ago.
+        if again || pairs.iter().any(|(a, b)| a.user_id() == seeker.user_id() || b.user_id() == seeker.user_id()) {
             self.pairing.queued(&seeker, false);
             return;
         }

@@ -35,13 +35,18 @@ impl Queue {
                 let newly = cluster.find(&seeker).await?;
                 Ok(Some((seeker, newly)))
             }
-            // Held here once the cluster's queue says the user waits nowhere else; this matchmaker answers.
+            // Held here once the cluster's queue says the user waits nowhere else, or waits here already (sent
+            // again); this matchmaker answers.
             Queue::LocalFirst { here, cluster } => match cluster.hold(&seeker).await? {
-                true => {
+                cluster::Hold::New => {
                     here.find(seeker).await;
                     Ok(None)
                 }
-                false => Ok(Some((seeker, false))),
+                cluster::Hold::Again => {
+                    here.find_again(seeker).await;
+                    Ok(None)
+                }
+                cluster::Hold::Elsewhere => Ok(Some((seeker, false))),
             },
         }
     }

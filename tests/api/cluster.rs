@@ -9,13 +9,11 @@ use tanis::domain::Seq;
 use tanis_client::{Chat, Connection};
 use tanis_proto::{ClientFrame, CloseCode, EndReason, ErrorCode, MatchKind, ServerFrame};
 
-use crate::helpers::{eventually, join_cluster, spawn_cluster, spawn_cluster_with, test_redis_url};
+use crate::helpers::{
+    eventually, join_cluster, matchmaking_key, redis_at, spawn_cluster, spawn_cluster_with, test_redis_url,
+};
 
 const WITHIN: Duration = Duration::from_secs(10);
-
-async fn redis(url: &str) -> redis::aio::MultiplexedConnection {
-    redis::Client::open(url).unwrap().get_multiplexed_async_connection().await.unwrap()
-}
 
 async fn next_within(socket: &mut Connection, wanted: impl Fn(&ServerFrame) -> bool) -> ServerFrame {
     tokio::time::timeout(WITHIN, socket.next_where(wanted)).await.expect("the frame arrives in time").unwrap()
@@ -131,19 +129,21 @@ async fn a_ban_on_one_node_closes_the_users_sockets_on_the_other_and_ends_their_
 async fn a_dead_nodes_matchmaker_lease_lapses_and_another_node_pairs_under_a_higher_epoch() {
     let nodes = spawn_cluster(1).await;
     let namespace = nodes[0].config.cluster.namespace.clone();
-    let mut conn = redis(&test_redis_url()).await;
+    let url = test_redis_url();
+    let mut conn = redis_at(&url).await;
+    let (lease, epoch_key) = (matchmaking_key(&url, &namespace, "lease"), matchmaking_key(&url, &namespace, "epoch"));
     // Node 0 holds the lease; it is stopped without a chance to hand over: the lease is put back as a dead
     // node's, which nobody renews.
     eventually(WITHIN, "node 0 takes the lease", || {
         let mut conn = conn.clone();
-        let key = format!("{namespace}:mm:lease");
+        let key = lease.clone();
         async move { conn.exists::<_, bool>(key).await.unwrap() }
     })
     .await;
     nodes[0].stop().await;
-    let epoch: i64 = conn.incr(format!("{namespace}:mm:epoch"), 1).await.unwrap();
+    let epoch: i64 = conn.incr(&epoch_key, 1).await.unwrap();
     let _: () = redis::cmd("SET")
-        .arg(format!("{namespace}:mm:lease"))
+        .arg(&lease)
         .arg(format!("dead-node:{epoch}"))
         .arg("PX")
         .arg(3000)

@@ -221,6 +221,23 @@ pub fn test_redis_url() -> String {
         .expect("TANIS_TEST_REDIS_URL is not set: run the suite with scripts/test, which starts a throwaway Redis")
 }
 
+/// A connection to the Redis at `url`: one server, or a Redis Cluster (`redis+cluster://`, scripts/test's
+/// third pass), as the nodes reach it.
+pub async fn redis_at(url: &str) -> tanis::delivery::Conn {
+    let timeouts = tanis::delivery::Timeouts {
+        connect: std::time::Duration::from_secs(2),
+        response: std::time::Duration::from_secs(5),
+    };
+    tanis::delivery::Target::parse(url).unwrap().connect(timeouts).await.unwrap()
+}
+
+/// The name of the matchmaking key `name` (`lease`, `epoch`, `queue`…) of `namespace` on the Redis at `url`:
+/// hash-tagged on a Redis Cluster.
+pub fn matchmaking_key(url: &str, namespace: &str, name: &str) -> String {
+    let prefix = tanis::delivery::Target::parse(url).unwrap().same_shard(&format!("{namespace}:mm"));
+    format!("{prefix}:{name}")
+}
+
 /// The throwaway coturn scripts/test starts: a TURN REST server (`use-auth-secret`) on loopback.
 pub struct TestCoturn {
     /// `turn:127.0.0.1:<port>?transport=udp`

@@ -63,6 +63,7 @@ mod protocol_message_promises;
 mod purge;
 mod push;
 mod recent_partners;
+mod redis_cluster;
 mod redis_outage;
 mod region;
 mod register;

@@ -13,7 +13,7 @@ use tanis_proto::{ClientFrame, MatchKind, ServerFrame};
 use tokio::process::{Child, Command};
 
 use crate::binary::{log_lines, tanis, wait_until_listening};
-use crate::helpers::{Backend, fresh_database_url, new_phone, registration, test_redis_url};
+use crate::helpers::{Backend, fresh_database_url, matchmaking_key, new_phone, redis_at, registration, test_redis_url};
 
 const WITHIN: Duration = Duration::from_secs(10);
 const SECRET: &str = "an-nginx-cluster-test-signing-secret";
@@ -214,8 +214,8 @@ impl Cluster {
         assert!(output.status.success(), "set-role: {}", String::from_utf8_lossy(&output.stderr));
     }
 
-    async fn redis(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(test_redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap()
+    async fn redis(&self) -> tanis::delivery::Conn {
+        redis_at(&test_redis_url()).await
     }
 
     /// The nodes holding the user's sockets, as presence says.
@@ -294,7 +294,7 @@ async fn through_nginx_users_on_different_nodes_match_and_chat() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_kill_9_of_the_matchmakers_node_the_other_pairs_new_users_within_5_s() {
     let mut cluster = start_cluster().await;
-    let lease = format!("{}:mm:lease", cluster.namespace);
+    let lease = matchmaking_key(&test_redis_url(), &cluster.namespace, "lease");
     let holder: String = redis::cmd("GET").arg(&lease).query_async(&mut cluster.redis().await).await.unwrap();
     let holder = holder.split(':').next().unwrap().to_owned();
     cluster.kill(&holder).await;

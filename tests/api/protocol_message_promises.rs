@@ -8,7 +8,7 @@ use chrono::TimeDelta;
 use tanis::domain::{MatchId, Seq};
 use tanis_proto::{ClientFrame, ErrorCode, MatchKind, ServerFrame};
 
-use crate::helpers::{Backend, STANDARD_COMMITMENT, spawn_app, spawn_app_with};
+use crate::helpers::{Backend, STANDARD_COMMITMENT, eventually, spawn_app, spawn_app_with};
 use crate::on_both_stores;
 
 on_both_stores!(
@@ -17,6 +17,7 @@ on_both_stores!(
     msg_ack_works_after_the_match_ended_and_a_second_ack_is_ignored,
     resume_replays_an_ended_match_across_pages_in_seq_order,
     match_cancel_from_another_socket_of_the_user_removes_the_queue_entry,
+    a_find_sent_again_from_a_new_socket_keeps_the_place_when_the_old_socket_closes,
     the_message_rate_bucket_is_shared_by_a_users_sockets,
 );
 
@@ -148,14 +149,7 @@ async fn match_cancel_from_another_socket_of_the_user_removes_the_queue_entry(ba
     let app = spawn_app(backend).await;
     let (a, b) = (app.user("iptal_a").await, app.user("iptal_b").await);
     let (mut phone, mut tablet) = (app.socket(&a).await, app.socket(&a).await);
-    let find = |id: &str| ClientFrame::MatchFind {
-        id: Some(id.into()),
-        kind: MatchKind::Text,
-        public_key: STANDARD.encode([9u8; 32]),
-        nearby: false,
-        interests: Default::default(),
-        region: Default::default(),
-    };
+    let find = |id: &str| find_with(id, 9);
     phone.send(&find("f1")).await.unwrap();
     assert!(matches!(phone.next().await.unwrap(), ServerFrame::MatchQueued { .. }));
     tablet.send(&ClientFrame::MatchCancel { id: Some("c1".into()) }).await.unwrap();
@@ -171,6 +165,44 @@ async fn match_cancel_from_another_socket_of_the_user_removes_the_queue_entry(ba
     phone.send(&find("f2")).await.unwrap();
     let found = phone.next_where(|f| !matches!(f, ServerFrame::MatchQueued { .. })).await.unwrap();
     assert!(matches!(&found, ServerFrame::MatchFound { info, .. } if info.peer == b.handle), "{found:?}");
+}
+
+fn find_with(id: &str, key: u8) -> ClientFrame {
+    ClientFrame::MatchFind {
+        id: Some(id.into()),
+        kind: MatchKind::Text,
+        public_key: STANDARD.encode([key; 32]),
+        nearby: false,
+        interests: Default::default(),
+        region: Default::default(),
+    }
+}
+
+/// An app whose network dropped connects again and sends its find again before the server has seen the old socket
+/// go: the find is `already_queued`, and the place becomes the new socket's, so the old socket's closing does not
+/// take it away (the app would wait for a match nobody is looking for), and the match is keyed with the key the
+/// app sent last.
+async fn a_find_sent_again_from_a_new_socket_keeps_the_place_when_the_old_socket_closes(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("yeniden_a").await, app.user("yeniden_b").await);
+    let (mut old, mut new) = (app.socket(&a).await, app.socket(&a).await);
+    old.send(&find_with("f1", 9)).await.unwrap();
+    assert!(matches!(old.next().await.unwrap(), ServerFrame::MatchQueued { .. }));
+    new.send(&find_with("f1", 7)).await.unwrap();
+    let again = new.next().await.unwrap();
+    assert!(matches!(again, ServerFrame::Error { code: ErrorCode::AlreadyQueued, .. }), "{again:?}");
+    drop(old);
+    // The hub forgets a socket (and its queue entry) before it gives its connection back.
+    eventually(std::time::Duration::from_secs(10), "the old socket is gone", || async { app.hub.connections() == 1 })
+        .await;
+
+    let mut sb = app.socket(&b).await;
+    sb.send(&find_with("fb", 5)).await.unwrap();
+    let found = new.next_where(|f| matches!(f, ServerFrame::MatchFound { .. })).await.unwrap();
+    assert!(matches!(&found, ServerFrame::MatchFound { info, .. } if info.peer == b.handle), "{found:?}");
+    let found_b = sb.next_where(|f| matches!(f, ServerFrame::MatchFound { .. })).await.unwrap();
+    let ServerFrame::MatchFound { info, .. } = found_b else { unreachable!() };
+    assert_eq!(info.peer_public_key, STANDARD.encode([7u8; 32]), "keyed with the key sent last");
 }
 
 async fn the_message_rate_bucket_is_shared_by_a_users_sockets(backend: Backend) {

@@ -86,7 +86,7 @@ impl Drop for OwnRedis {
 
 /// A TCP port below the kernel's ephemeral range that nothing listens on, locked for this test (see
 /// [`OwnRedis`]).
-fn reserve_port() -> (u16, File) {
+pub(crate) fn reserve_port() -> (u16, File) {
     let ephemeral_low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
         .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
@@ -116,9 +116,18 @@ fn try_reserve(locks: &Path, port: u16) -> Option<File> {
 
 /// Two nodes of a cluster on `own` Redis, `tweak` applied to both.
 async fn cluster_on(own: &OwnRedis, tweak: impl Fn(&mut tanis::config::Config)) -> (TestApp, TestApp) {
+    two_nodes_on(&own.url(), "outage", tweak).await
+}
+
+/// Two nodes of a cluster on the Redis at `url` under `namespace`, `tweak` applied to both.
+pub(crate) async fn two_nodes_on(
+    url: &str,
+    namespace: &str,
+    tweak: impl Fn(&mut tanis::config::Config),
+) -> (TestApp, TestApp) {
     let first = spawn_app_with(Backend::Postgres, |c| {
-        c.redis_url = Some(own.url());
-        c.cluster.namespace = "outage".into();
+        c.redis_url = Some(url.to_owned());
+        c.cluster.namespace = namespace.into();
         c.auth.jwt_secret = Some("a-cluster-test-signing-secret-of-enough-length".into());
         cluster_phone_keys(c);
         tweak(c);

@@ -4,7 +4,8 @@
 //! many events it holds: the first writes this node's presence changes and reads where each addressed user's
 //! sockets are (one `ZRANGEBYSCORE` per user); the second publishes, once per destination node, an envelope
 //! of every event bound for it ([`super::wire`]). A node of the previous version gets its events one by one,
-//! as it expects. No script runs: every command touches one key, as Redis Cluster will need (issue 51).
+//! as it expects. No script runs: every command touches one key, so on a Redis Cluster each goes to its own
+//! shard ([`super::conn`]), and the publishes are sharded (`SPUBLISH`).
 //!
 //! With `cluster.batch_envelope = false` the node behaves as the previous version did: one script per event
 //! that looks the presence up and publishes the event alone ([`ROUTE`]), one round trip per batch.
@@ -18,7 +19,7 @@ use redis::Script;
 use tokio::sync::mpsc;
 
 use super::super::Event;
-use super::{Cluster, Outgoing, OutgoingBox, now_ms, wire};
+use super::{Cluster, Conn, Outgoing, OutgoingBox, now_ms, wire};
 use crate::domain::UserId;
 
 /// Most events sent in one batch.
@@ -112,7 +113,11 @@ fn sort(
     };
     let payload = serde_json::to_string(&event).expect("events serialise");
     match event {
-        Event::Resync { .. } => routed.push(Routed::Everyone(payload)),
+        // Its users resync again if this broadcast fails too (the dispatcher sends their resync once Redis answers).
+        Event::Resync { users: wanted } => {
+            users.extend(wanted);
+            routed.push(Routed::Everyone(payload));
+        }
         // To every node (see `Event::SignedOut`); if the publish fails, the user resyncs everywhere and the
         // resync closes what the store says is signed out.
         Event::SignedOut { user_id, .. } => {
@@ -130,7 +135,7 @@ fn sort(
 /// Version 2: presence written and read in one round trip, then one publish per destination node.
 async fn send_batched(
     cluster: &Cluster,
-    conn: &mut redis::aio::ConnectionManager,
+    conn: &mut Conn,
     items: impl Iterator<Item = OutgoingBox>,
     now: u64,
     ttl: Duration,
@@ -158,7 +163,7 @@ async fn send_batched(
     let nodes_of = |user_id: &UserId| nodes[looked_up[user_id]].as_slice();
     for (to, payload) in publishes(&routed, nodes_of, &cluster.node) {
         let channel = to.map_or_else(|| cluster.keys.everyone(), |node| cluster.keys.node(node));
-        second.publish(channel, payload.as_ref()).ignore();
+        second.cmd(cluster.target.publish_command()).arg(channel).arg(payload.as_ref()).ignore();
     }
     if second.is_empty() {
         return Ok(());
@@ -209,7 +214,7 @@ fn publishes<'a>(
 /// The previous version: one script per event, in one round trip.
 async fn send_singly(
     cluster: &Cluster,
-    conn: &mut redis::aio::ConnectionManager,
+    conn: &mut Conn,
     route: &Script,
     items: impl Iterator<Item = OutgoingBox>,
     now: u64,

@@ -28,13 +28,13 @@ use tokio_util::sync::CancellationToken;
 use super::rules::Policy;
 use super::{Matchmaker, Pairing, Seeker, Sweeps};
 use crate::clock::SharedClock;
-use crate::delivery::Cluster;
+use crate::delivery::{Cluster, Target, Timeouts};
 use crate::domain::UserId;
 
 pub mod local;
 mod queue;
 
-pub use queue::ClusterQueue;
+pub use queue::{ClusterQueue, Hold};
 use queue::{Input, Keys};
 
 /// Renews the lease if this node (ARGV[1]) holds it, takes it if nobody does, and renews this node's
@@ -241,16 +241,21 @@ pub async fn elect<P: Opener>(
                     Matchmaker::spawn_seeded(pairing, seeded, clock.clone(), policy, sweeps.clone(), stop.clone());
                 tokio::spawn(feed(
                     matchmaker.clone(),
-                    cluster.client().clone(),
+                    cluster.target().clone(),
                     queue.keys.clone(),
                     position,
                     stop.clone(),
                 ));
                 running = Some((epoch, stop, matchmaker));
             }
-            // Held by this node under an epoch it does not run (it lost and retook it between ticks without
-            // seeing the stream position): let it lapse rather than run without the queue's changes.
-            (_, true) => {}
+            // Held by this node under an epoch it does not run: it stopped its matchmaker when Redis did not answer
+            // a tick (a failover of the lease's shard keeps the lease), or lost and retook it between ticks without
+            // seeing the stream position. Renewing it would leave the cluster without a matchmaker: give it up, and
+            // the next tick takes it again under a new epoch, from the queue as it stands.
+            (_, true) => {
+                let _: RedisResult<i64> =
+                    Script::new(RELEASE).key(&queue.keys.lease).arg(cluster.node()).invoke_async(&mut conn).await;
+            }
             (_, false) => {
                 if let Some((_, stop, _)) = running.take() {
                     tracing::info!(holder, "the matchmaker lease is another node's; stopping");
@@ -267,19 +272,11 @@ pub async fn elect<P: Opener>(
 }
 
 /// Reads the input stream from `position` into the matchmaker, in order, until stopped.
-async fn feed(
-    matchmaker: Matchmaker,
-    client: redis::Client,
-    keys: Keys,
-    mut position: String,
-    stop: CancellationToken,
-) {
+async fn feed(matchmaker: Matchmaker, target: Target, keys: Keys, mut position: String, stop: CancellationToken) {
     // Its own connection: a blocking read holds up every command queued behind it on a shared one.
-    let config = redis::aio::ConnectionManagerConfig::new()
-        .set_connection_timeout(Some(Duration::from_secs(2)))
-        .set_response_timeout(Some(Duration::from_secs(3)));
+    let timeouts = Timeouts { connect: Duration::from_secs(2), response: Duration::from_secs(3) };
     let mut conn = loop {
-        match client.get_connection_manager_with_config(config.clone()).await {
+        match target.connect(timeouts).await {
             Ok(conn) => break conn,
             Err(e) => {
                 tracing::warn!(error = %e, "connecting the matchmaking input");

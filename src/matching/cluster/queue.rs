@@ -11,27 +11,40 @@
 //! - `{ns}:mm:alive` scores each node by when its liveness lapses (renewed with its lease ticks): a user held by
 //!   a node that died can ask again from another node at once.
 
-use redis::aio::ConnectionManager;
 use redis::{RedisResult, Script};
 use serde::{Deserialize, Serialize};
 
-use crate::delivery::Cluster;
+use crate::delivery::{Cluster, Conn, Target};
 use crate::domain::UserId;
 use crate::matching::Seeker;
 
-/// Queues a seeker unless the user waits already: KEYS queue, input; ARGV user, entry, input record.
+/// Queues a seeker unless the user waits already: KEYS queue, input; ARGV user, entry, input record. Returns 1
+/// when newly queued. A user the elected matchmaker holds already (not a node, not a match being opened) asked
+/// again, most often from the socket an app reconnected with: the entry becomes that socket's, so the old one's
+/// closing does not take it away, and the matchmaker reads the request to learn it too.
 const JOIN: &str = r"
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 0 end
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', ARGV[3])
+  return 1
+end
+if string.match(redis.call('HGET', KEYS[1], ARGV[1]), '^%d+|[@!]') then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', ARGV[3])
-return 1
+return 0
 ";
 
 /// Holds a seeker on the asking node unless the user waits already, or waits held by a node whose liveness
-/// lapsed (it died with their socket): KEYS queue, alive; ARGV user, entry.
+/// lapsed (it died with their socket): KEYS queue, alive; ARGV user, entry, this node. Returns 1 when newly held,
+/// 2 when already held (not claimed) by this node: the entry is then the asking socket's, so that the socket it
+/// was sent again from keeps it when the old one closes.
 const HOLD: &str = r"
 if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then return 1 end
-local holder = string.match(redis.call('HGET', KEYS[1], ARGV[1]), '^%d+|[@!]([^|]+)|')
+local held, holder = string.match(redis.call('HGET', KEYS[1], ARGV[1]), '^%d+|([@!])([^|]+)|')
 if not holder then return 0 end
+if held == '@' and holder == ARGV[3] then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return 2
+end
 local alive = redis.call('ZSCORE', KEYS[2], holder)
 if alive and tonumber(alive) >= now_ms() then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
@@ -160,13 +173,15 @@ pub(super) struct Keys {
 }
 
 impl Keys {
-    fn new(namespace: &str) -> Self {
+    /// The keys of `namespace`: on one shard of a Redis Cluster, since a script may touch any of them.
+    fn new(namespace: &str, target: &Target) -> Self {
+        let mm = target.same_shard(&format!("{namespace}:mm"));
         Self {
-            queue: format!("{namespace}:mm:queue"),
-            input: format!("{namespace}:mm:input"),
-            lease: format!("{namespace}:mm:lease"),
-            epoch: format!("{namespace}:mm:epoch"),
-            alive: format!("{namespace}:mm:alive"),
+            queue: format!("{mm}:queue"),
+            input: format!("{mm}:input"),
+            lease: format!("{mm}:lease"),
+            epoch: format!("{mm}:epoch"),
+            alive: format!("{mm}:alive"),
         }
     }
 }
@@ -174,9 +189,20 @@ impl Keys {
 /// A node's side of the cluster queue: joining and leaving it, and holding its own seekers.
 #[derive(Clone)]
 pub struct ClusterQueue {
-    conn: ConnectionManager,
+    conn: Conn,
     pub(super) keys: Keys,
     node: String,
+}
+
+/// What [`ClusterQueue::hold`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hold {
+    /// This node holds the user now (nobody held them, or their holder died).
+    New,
+    /// This node held them already: the entry is the asking socket's now.
+    Again,
+    /// They wait elsewhere (another live node, the elected matchmaker), or their match is being opened.
+    Elsewhere,
 }
 
 /// What a queue entry starts with: the socket that made it, so its closing removes only its own entry.
@@ -200,7 +226,8 @@ fn record(input: &Input) -> String {
 
 impl ClusterQueue {
     pub fn new(cluster: &Cluster) -> Self {
-        Self { conn: cluster.connection(), keys: Keys::new(cluster.namespace()), node: cluster.node().to_owned() }
+        let keys = Keys::new(cluster.namespace(), cluster.target());
+        Self { conn: cluster.connection(), keys, node: cluster.node().to_owned() }
     }
 
     /// What this node's entries for the socket start with.
@@ -225,16 +252,21 @@ impl ClusterQueue {
         Ok(joined == 1)
     }
 
-    /// Holds the seeker on this node unless the user already waits (on a live node); true when newly held.
-    pub async fn hold(&self, seeker: &Seeker) -> RedisResult<bool> {
+    /// Holds the seeker on this node unless the user already waits (on a live node).
+    pub async fn hold(&self, seeker: &Seeker) -> RedisResult<Hold> {
         let held: i64 = Script::new(&format!("{NOW_MS}{HOLD}"))
             .key(&self.keys.queue)
             .key(&self.keys.alive)
             .arg(seeker.user_id().get())
             .arg(self.local_entry(seeker))
+            .arg(&self.node)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(held == 1)
+        Ok(match held {
+            1 => Hold::New,
+            2 => Hold::Again,
+            _ => Hold::Elsewhere,
+        })
     }
 
     /// What this node's claimed entries for the socket start with.
