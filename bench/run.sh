@@ -23,6 +23,8 @@
 # or use VIA=ports for them; their `nodes` param then reads 1 (one URL) and relay's cross_node_pairs 0 (nginx
 # chooses, the generator cannot tell).
 # REDIS=1 gives one node the throwaway Redis too (the cluster's broker, for a like-for-like NODES=1 figure).
+# REDIS_CLUSTER=1 makes the throwaway Redis a Redis Cluster of three masters with a replica each (issue 51), the
+# nodes joining it by `redis+cluster://`; the Redis CPU printed at the end is then all six processes'.
 #
 # mix (not in the default set): MIX_USERS users arrive at MIX_ARRIVALS a second, hold idle sockets MIX_IDLE s,
 # then for MIX_DURATION s each one, open loop on Poisson schedules of its own, writes MIX_MESSAGES messages a
@@ -60,6 +62,7 @@ OPEN_PAIRS=${OPEN_PAIRS:-200}
 # VIA=nginx: a throwaway nginx in front of the nodes (above); REDIS=1: Redis with one node too.
 VIA=${VIA:-ports}
 REDIS=${REDIS:-}
+REDIS_CLUSTER=${REDIS_CLUSTER:-}
 # mix (above). A load this 2-core machine sustains with four nodes, nginx, PostgreSQL and Redis on it.
 MIX_USERS=${MIX_USERS:-400}
 MIX_ARRIVALS=${MIX_ARRIVALS:-100}
@@ -75,7 +78,7 @@ USERS=${USERS:-$(( 2 * (PAIRS > OPEN_PAIRS ? PAIRS : OPEN_PAIRS) + MATCH_USERS +
 (( USERS >= MIX_USERS )) || USERS=$MIX_USERS
 # Redis for the cluster (NODES>1), or for one node when asked.
 USE_REDIS=
-if (( NODES > 1 )) || [[ $REDIS == 1 ]]; then USE_REDIS=1; fi
+if (( NODES > 1 )) || [[ $REDIS == 1 ]] || [[ $REDIS_CLUSTER == 1 ]]; then USE_REDIS=1; fi
 
 [[ $NODES =~ ^[1-9][0-9]*$ ]] || { echo "NODES must be a positive number, not '$NODES'" >&2; exit 2; }
 # Nodes share one database: SQLite is one file on one machine, a cluster needs PostgreSQL.
@@ -138,6 +141,7 @@ if [[ -n "${BENCH_DATABASE_URL:-}" ]] || [[ -n $USE_REDIS ]]; then
 fi
 
 SERVER_PIDS=()
+CLUSTER_PIDS=()
 REDIS_PID=
 NGINX_PID=
 cleanup() {
@@ -147,6 +151,7 @@ cleanup() {
   for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${SERVER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [[ -n "$REDIS_PID" ]]; then kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; fi
+  for pid in "${CLUSTER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   # KEEP_WORK=1 keeps the server logs (and the SQLite data) to look at afterwards.
   if [[ -n "${KEEP_WORK:-}" ]]; then echo "work dir kept: $WORK" >&2; else rm -rf "$WORK"; fi
 }
@@ -154,7 +159,35 @@ trap cleanup EXIT
 
 (( NODES == 1 )) || STORE=$STORE-${NODES}nodes
 [[ $VIA == ports ]] || STORE=$STORE-$VIA
-if [[ -n $USE_REDIS ]]; then
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+if [[ $REDIS_CLUSTER == 1 ]]; then
+  # Six instances made into a cluster (as scripts/test's cluster pass), daemonized with pidfiles.
+  seeds=()
+  for _ in 1 2 3 4 5 6; do
+    p=$(free_port); b=$(free_port)
+    redis-server --port "$p" --cluster-port "$b" --bind 127.0.0.1 --cluster-enabled yes \
+      --cluster-config-file "nodes-$p.conf" --cluster-node-timeout 1000 --save "" --appendonly no \
+      --dbfilename "dump-$p.rdb" --daemonize yes --pidfile "$WORK/redis-$p.pid" --dir "$WORK" \
+      --logfile "$WORK/redis-$p.log"
+    seeds+=("127.0.0.1:$p")
+  done
+  for seed in "${seeds[@]}"; do
+    for _ in $(seq 1 100); do [[ -s $WORK/redis-${seed#*:}.pid ]] && break; sleep 0.1; done
+    CLUSTER_PIDS+=("$(<"$WORK/redis-${seed#*:}.pid")")
+  done
+  redis-cli --cluster create "${seeds[@]}" --cluster-replicas 1 --cluster-yes >"$WORK/cluster-create.log" 2>&1 ||
+    { cat "$WORK/cluster-create.log" >&2; echo "the Redis Cluster did not form" >&2; exit 1; }
+  for seed in "${seeds[@]}"; do
+    for _ in $(seq 1 100); do
+      redis-cli -p "${seed#*:}" cluster info | grep -q '^cluster_state:ok' && break
+      sleep 0.1
+    done
+  done
+  export TANIS_REDIS_URL="redis+cluster://${seeds[0]},${seeds[1]},${seeds[2]}"
+  export TANIS_CLUSTER__NAMESPACE=bench
+  export TANIS_VIDEO__TURN_LISTEN=127.0.0.1:0
+  STORE=$STORE-rcluster
+elif [[ -n $USE_REDIS ]]; then
   # A throwaway Redis on a free port, without persistence (as scripts/test runs it); not daemonized, so cleanup
   # stops it by its pid.
   REDIS_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
@@ -325,4 +358,12 @@ wanted connections && run connections connections "$CONNECTIONS" --users "$WORK/
   printf ']}\n'
 } >"$OUT"
 echo "results: $OUT" >&2
+# Redis's CPU over its whole life (start-up and seeding included): one process, or the cluster's six.
+if [[ -n $USE_REDIS ]]; then
+  redis_ticks=0
+  for pid in $REDIS_PID "${CLUSTER_PIDS[@]}"; do
+    read -r -a stat <"/proc/$pid/stat" && redis_ticks=$(( redis_ticks + stat[13] + stat[14] ))
+  done
+  awk -v t="$redis_ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "redis_cpu_secs=%.2f\n", t / hz }' >&2
+fi
 cat "$MD"
