@@ -166,3 +166,24 @@ async fn a_node_pairing_its_own_seekers_passes_over_recent_partners() {
     qb.send(&ClientFrame::MatchCancel { id: Some("c".into()) }).await.unwrap();
     assert_eq!(next_within(&mut qb, |_| true).await, ServerFrame::MatchCancelled { id: Some("c".into()) });
 }
+
+/// An app that reconnects and asks again before its node saw the old socket go is told `already_queued`, and the
+/// place its node holds becomes the new socket's (the HOLD script and the node's matchmaker): the old socket's
+/// closing does not take it away, and the app is paired on its new socket.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_find_sent_again_from_a_new_socket_keeps_the_place_its_node_holds() {
+    let nodes = two_nodes().await;
+    let (a, b) = (nodes[0].user("yeniden_a").await, nodes[0].user("yeniden_b").await);
+    let old = queued(&nodes[0], &a).await;
+    let mut new = nodes[0].socket(&a).await;
+    new.send(&text_find(Some("f"))).await.unwrap();
+    let again = next_within(&mut new, |_| true).await;
+    assert!(matches!(again, ServerFrame::Error { code: ErrorCode::AlreadyQueued, .. }), "{again:?}");
+    drop(old);
+    // The hub forgets a socket (and its queue entry) before it gives its connection back.
+    eventually(WITHIN, "the old socket is gone", || async { nodes[0].hub.connections() == 1 }).await;
+
+    let mut sb = queued(&nodes[0], &b).await;
+    assert_eq!(partner(&mut new).await, b.handle);
+    assert_eq!(partner(&mut sb).await, a.handle);
+}
