@@ -73,8 +73,8 @@ pub struct Config {
     /// `redis://…` (one Redis) or `redis+cluster://host:port,host:port` (a Redis Cluster by some of its nodes;
     /// `rediss://`, `rediss+cluster://` with TLS): when set, this node is one of several: frames, kicks and
     /// presence cross nodes through Redis, one elected node runs the matchmaker, per-user limits are counted
-    /// there, and the background jobs queue their runs there instead of the database. Unset: everything stays in
-    /// this process.
+    /// there, and (with one Redis; on a cluster they stay in the database, see `jobs::storage`) the background
+    /// jobs queue their runs there instead of the database. Unset: everything stays in this process.
     pub redis_url: Option<String>,
     pub cluster: ClusterConfig,
     pub auth: AuthConfig,

@@ -1,4 +1,5 @@
-//! The cluster's queue in Redis: who waits, and where they are held.
+//! The cluster's queue in Redis: who waits, and where they are held. On a Redis Cluster the keys below are
+//! `{ns:mm}:queue` and so on: one hash tag, since a script touches several of them.
 //!
 //! - `{ns}:mm:queue` is a hash, user → entry, so "already waiting" holds whichever node a user asks from.
 //! - An entry is `<socket>|<seeker>` when the elected matchmaker holds it, and `<socket>|@<node>|<seeker>` while
