@@ -9,8 +9,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::{SinkExt, StreamExt};
 use tanis_proto::{
-    AUTH_SUBPROTOCOL_PREFIX, ClientFrame, InterestMatching, MatchInfo, MatchKind, Region, ReportReason, Reveal,
-    SUBPROTOCOL, SUBPROTOCOL_V2, Seq, ServerFrame,
+    AUTH_SUBPROTOCOL_PREFIX, ClientFrame, ErrorCode, InterestMatching, MatchInfo, MatchKind, Region, ReportReason,
+    Reveal, SUBPROTOCOL, SUBPROTOCOL_V2, Seq, ServerFrame,
 };
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -362,7 +362,7 @@ impl Chat {
     /// `premium_required`) is [`ClientError::Unexpected`] naming it.
     pub async fn find_with(connection: &mut Connection, find: &Find) -> Result<Chat, ClientError> {
         let identity = Chat::ask_with(connection, find).await?;
-        Chat::found(connection, identity).await
+        Chat::await_match(connection, identity, Some(find)).await
     }
 
     /// Sends `match.find` for `kind` (no options) with a fresh key pair, and returns the key pair for
@@ -381,14 +381,40 @@ impl Chat {
 
     /// Waits for `match.found` after [`Chat::ask`] and keys the end-to-end session with the peer's key.
     pub async fn found(connection: &mut Connection, identity: Identity) -> Result<Chat, ClientError> {
-        // Skips `match.queued` and anything else unrelated, such as the `match.ended` of an earlier match
-        // that a peer's late leave can still deliver.
-        let found =
-            connection.next_where(|f| matches!(f, ServerFrame::MatchFound { .. } | ServerFrame::Error { .. })).await?;
-        let ServerFrame::MatchFound { info, .. } = found else {
-            return Err(ClientError::Unexpected(format!("{found:?}")));
-        };
-        Chat::established(identity, info)
+        Chat::await_match(connection, identity, None).await
+    }
+
+    /// Waits for the match: its `match.found`, or a `resync` naming it (the `match.found` was lost between nodes:
+    /// docs/protocol.md, `resync`). A `resync` without a match means the cluster's queue may have been lost: the
+    /// find (when known) goes again with the same key, and its `already_queued` only says the place was kept.
+    async fn await_match(
+        connection: &mut Connection,
+        identity: Identity,
+        again: Option<&Find>,
+    ) -> Result<Chat, ClientError> {
+        let mut sent_again = false;
+        loop {
+            // Skips `match.queued` and anything else unrelated, such as the `match.ended` of an earlier match
+            // that a peer's late leave can still deliver.
+            let frame = connection
+                .next_where(|f| {
+                    matches!(f, ServerFrame::MatchFound { .. } | ServerFrame::Resync { .. } | ServerFrame::Error { .. })
+                })
+                .await?;
+            match frame {
+                ServerFrame::MatchFound { info, .. } | ServerFrame::Resync { active_match: Some(info) } => {
+                    return Chat::established(identity, info);
+                }
+                ServerFrame::Resync { active_match: None } => {
+                    if let Some(find) = again {
+                        connection.send(&find.frame(Some("find".into()), identity.public_key_b64())).await?;
+                        sent_again = true;
+                    }
+                }
+                ServerFrame::Error { code: ErrorCode::AlreadyQueued, .. } if sent_again => {}
+                other => return Err(ClientError::Unexpected(format!("{other:?}"))),
+            }
+        }
     }
 
     /// The chat of a match just found: its session derived from `identity` and the peer's key in `info`.
