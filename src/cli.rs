@@ -243,7 +243,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let database = startup::redact(&config.effective_database_url());
     let app = Application::build(config).await?;
     tracing::info!(address = %app.local_addr(), data_dir = %data_dir.display(), %database, "tanis is listening");
-    tokio::spawn(startup::cancel_on_signal(app.shutdown_token()));
+    tokio::spawn(startup::stop_on_signal(app.stopper()));
     app.run_until_stopped().await?;
     Ok(())
 }

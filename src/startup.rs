@@ -132,6 +132,11 @@ impl Application {
         self.shutdown.clone()
     }
 
+    /// Stops the server as a rolling update does: drains it ([`Hub::drain`]), then cancels the shutdown token.
+    pub fn stopper(&self) -> Stopper {
+        Stopper { hub: self.hub.clone(), shutdown: self.shutdown.clone() }
+    }
+
     /// Serves until the shutdown token is cancelled, lets in-flight requests finish, then closes the store.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let Self { listener, router, store, hub, workers, turn, shutdown } = self;
@@ -277,7 +282,43 @@ pub async fn open_store(config: &Config, phones: &PhoneVault) -> anyhow::Result<
     Ok(store)
 }
 
-/// Cancels `token` on Ctrl-C or SIGTERM.
+/// How a serving node stops: the drain, then the shutdown.
+pub struct Stopper {
+    hub: Hub,
+    shutdown: CancellationToken,
+}
+
+impl Stopper {
+    /// Drains the node (new sockets refused, open ones closed with 4010 over `hub.drain_ms`), then shuts it down.
+    pub async fn drain_then_stop(self) {
+        self.hub.drain().await;
+        self.shutdown.cancel();
+    }
+}
+
+/// A serving node's signals: the first SIGTERM or Ctrl-C drains it, then stops it (what Kubernetes and systemd send
+/// in a rolling update); a second one during the drain stops it at once.
+pub async fn stop_on_signal(stopper: Stopper) {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut signal = async move || {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => "Ctrl-C",
+            _ = term.recv() => "SIGTERM",
+        }
+    };
+    let first = signal().await;
+    tracing::info!(signal = first, "stopping: draining first");
+    let shutdown = stopper.shutdown.clone();
+    tokio::select! {
+        () = stopper.drain_then_stop() => {}
+        again = signal() => {
+            tracing::info!(signal = again, "a second signal: stopping without finishing the drain");
+            shutdown.cancel();
+        }
+    }
+}
+
+/// Cancels `token` on Ctrl-C or SIGTERM (`tanis worker`, which has no sockets to drain).
 pub async fn cancel_on_signal(token: CancellationToken) {
     let ctrl_c = tokio::signal::ctrl_c();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");

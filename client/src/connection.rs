@@ -336,6 +336,15 @@ impl Find {
     }
 }
 
+/// How long to wait before connecting again after the server closed a socket with `code`, as docs/protocol.md
+/// section 3 says: after 4010 (`draining`, a node stopping in a rolling update) a uniformly random delay below
+/// [`tanis_proto::DRAIN_JITTER_MS`], so that a node's clients reach the other nodes a few at a time; `None` for
+/// the other codes, whose backoff (or refusal to reconnect) is the caller's.
+pub fn reconnect_delay(code: Option<u16>) -> Option<Duration> {
+    (code == Some(tanis_proto::CloseCode::Draining.code()))
+        .then(|| Duration::from_millis(rand::random_range(0..tanis_proto::DRAIN_JITTER_MS)))
+}
+
 /// One side of a match with its end-to-end session: what a chat screen needs.
 pub struct Chat {
     pub info: MatchInfo,
@@ -545,6 +554,20 @@ impl Chat {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_draining_close_is_followed_by_a_jittered_delay_below_the_window_and_other_closes_by_none() {
+        let delays: Vec<Duration> =
+            (0..200).map(|_| reconnect_delay(Some(4010)).expect("4010 says when to come back")).collect();
+        let window = Duration::from_millis(tanis_proto::DRAIN_JITTER_MS);
+        assert!(delays.iter().all(|d| *d < window));
+        // Spread, not one instant: 200 draws from [0, 2000) ms all within a tenth of the window has odds below 1e-180.
+        let (low, high) = (delays.iter().min().unwrap(), delays.iter().max().unwrap());
+        assert!(*high - *low > window / 10, "{low:?}..{high:?}");
+        for code in [None, Some(1001), Some(4008), Some(4013)] {
+            assert_eq!(reconnect_delay(code), None);
+        }
+    }
 
     /// Two sides of one contact conversation (match 77), keyed as the server's `match.found` would key them.
     fn contacts() -> (Chat, Chat) {

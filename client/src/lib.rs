@@ -11,6 +11,6 @@ pub mod franking;
 
 pub use acks::{ACK_DELAY, Acks};
 pub use call::{CallReporter, Measured, Packets};
-pub use connection::{Chat, ClientError, Connection, Direction, Find, TokenIn, observe_frames};
+pub use connection::{Chat, ClientError, Connection, Direction, Find, TokenIn, observe_frames, reconnect_delay};
 
 pub use e2e::{E2eError, E2eSession, Identity, Role, Sealed, safety_number};

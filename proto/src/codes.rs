@@ -68,6 +68,10 @@ pub enum ErrorCode {
     PhoneUnverified,
 }
 
+/// The spread of a client's reconnection after [`CloseCode::Draining`]: a uniformly random delay below this many
+/// milliseconds, so that a node's clients do not all land on the other nodes in the same instant.
+pub const DRAIN_JITTER_MS: u64 = 2000;
+
 /// WebSocket close codes the server uses (4000–4999 is the application range; 1002, 1007 and 1009 are RFC 6455's
 /// answers to a peer that broke the WebSocket protocol itself).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,13 +98,16 @@ pub enum CloseCode {
     SlowConsumer = 4008,
     /// No answer to heartbeats.
     HeartbeatTimeout = 4009,
+    /// The node is stopping (a rolling update): reconnect after a random delay of up to [`DRAIN_JITTER_MS`], and a
+    /// load balancer takes the socket to another node.
+    Draining = 4010,
     /// The node has reached its connection limit; try again later.
     Overloaded = 4013,
 }
 
 impl CloseCode {
     /// Every close code, for the document and the clients' tables.
-    pub const ALL: [CloseCode; 11] = [
+    pub const ALL: [CloseCode; 12] = [
         CloseCode::GoingAway,
         CloseCode::ProtocolError,
         CloseCode::InvalidPayload,
@@ -111,6 +118,7 @@ impl CloseCode {
         CloseCode::ProtocolAbuse,
         CloseCode::SlowConsumer,
         CloseCode::HeartbeatTimeout,
+        CloseCode::Draining,
         CloseCode::Overloaded,
     ];
 
@@ -124,6 +132,10 @@ impl CloseCode {
             CloseCode::Banned => "never reconnect: the account is banned",
             CloseCode::SlowConsumer | CloseCode::HeartbeatTimeout => "reconnect, then resume; nothing stored is lost",
             CloseCode::Overloaded => "retry later, with jittered backoff",
+            CloseCode::Draining => {
+                "the node is stopping: reconnect after a random delay uniform in [0, 2000) ms (another node takes the \
+                 socket), then resume"
+            }
             // Reconnecting on its own would send the same frames again and loop (the SDK stays closed).
             CloseCode::ProtocolError
             | CloseCode::InvalidPayload
@@ -172,6 +184,7 @@ impl CloseCode {
             CloseCode::ProtocolAbuse => "protocol_abuse",
             CloseCode::SlowConsumer => "slow_consumer",
             CloseCode::HeartbeatTimeout => "heartbeat_timeout",
+            CloseCode::Draining => "draining",
             CloseCode::Overloaded => "overloaded",
         }
     }

@@ -15,7 +15,7 @@ mod ids;
 mod parse;
 mod text;
 
-pub use codes::{CloseCode, ErrorCode};
+pub use codes::{CloseCode, DRAIN_JITTER_MS, ErrorCode};
 pub use ids::{MatchId, Seq, UserId};
 /// The schema generator the frames derive with (feature `schema`), for the server's AsyncAPI document.
 #[cfg(feature = "schema")]

@@ -37,6 +37,10 @@ const READINESS_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1)
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = String), (status = 503, description = "unavailable", body = ErrorBody)))]
 async fn readyz(State(state): State<AppState>) -> Result<&'static str, ApiError> {
+    // A draining node (stopping: a rolling update) takes nothing new; the load balancer moves on.
+    if state.hub.is_draining() {
+        return Err(ApiError::new(ErrorCode::Unavailable, "this node is stopping"));
+    }
     // The second is the server's clock's, so a test moves it instead of waiting a second and racing it.
     let failure = tokio::select! {
         pinged = state.store.ping() => match pinged {

@@ -76,9 +76,11 @@ impl FromRequestParts<AppState> for SocketUser {
 #[utoipa::path(get, path = "/v1/ws", tag = "websocket",
     description = "Upgrades to the WebSocket protocol described in docs/protocol.md. A missing, forged or expired \
                    token, or one of a signed-out session, is answered by closing with 4001 or 4002 before any other \
-                   frame.",
+                   frame. A node that is stopping (a rolling update) answers 503 before the upgrade: connect again, \
+                   and a load balancer takes the socket to another node.",
     responses((status = 101, description = "switching protocols"),
-        (status = 426, description = "upgrade_required: not a WebSocket handshake", body = ErrorBody)))]
+        (status = 426, description = "upgrade_required: not a WebSocket handshake", body = ErrorBody),
+        (status = 503, description = "unavailable: this node is stopping", body = ErrorBody)))]
 async fn upgrade(
     State(state): State<AppState>,
     SocketUser(user): SocketUser,
@@ -86,6 +88,11 @@ async fn upgrade(
     headers: HeaderMap,
     ws: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
+    // A draining node refuses before the upgrade, with a status a proxy can act on: nginx passes the handshake to
+    // another node (`proxy_next_upstream http_503`), where a close after the upgrade would reach the client.
+    if state.hub.is_draining() {
+        return ApiError::new(ErrorCode::Unavailable, "this node is stopping; connect again").into_response();
+    }
     // A plain HTTP request to the socket's address gets our error shape, not axum's text/plain.
     let ws = match ws {
         Ok(ws) => ws,

@@ -27,6 +27,9 @@ pub struct HubConfig {
     /// How often the server pings, and how long a silent socket lives.
     pub heartbeat_interval_ms: u64,
     pub heartbeat_timeout_ms: u64,
+    /// How long a stopping node takes to close its sockets (with 4010, `draining`), spread evenly over this time so
+    /// that its clients reconnect to the other nodes a few at a time (docs/operations.md, "Rolling updates").
+    pub drain_ms: u64,
     /// Per-socket WebSocket buffers: the most read at once, and how much is gathered before a write. Held only
     /// while reading or writing (the patched tungstenite in vendor/ gives them back when the socket waits).
     pub read_buffer_bytes: usize,
@@ -46,6 +49,7 @@ impl Default for HubConfig {
             max_protocol_errors: 20,
             heartbeat_interval_ms: 20_000,
             heartbeat_timeout_ms: 60_000,
+            drain_ms: 10_000,
             // 1 KiB: a chat frame fits, and longer ones take a few reads.
             read_buffer_bytes: 1024,
             write_buffer_bytes: 4 * 1024,

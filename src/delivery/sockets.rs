@@ -268,6 +268,17 @@ impl Sockets {
         }
     }
 
+    /// The closers of every socket here now (a drain closes them a few at a time).
+    pub fn closers(&self) -> Vec<Arc<Closer>> {
+        let users = self.users.lock().expect("registry lock");
+        users.values().flat_map(|user| &user.sockets).map(|socket| socket.closer.clone()).collect()
+    }
+
+    /// Whether no socket is open here.
+    pub fn is_empty(&self) -> bool {
+        self.users.lock().expect("registry lock").is_empty()
+    }
+
     /// Every user with a socket here.
     pub fn users(&self) -> Vec<UserId> {
         self.users.lock().expect("registry lock").keys().copied().collect()

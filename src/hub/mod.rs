@@ -41,6 +41,7 @@ mod socket;
 
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use tanis_proto::{CloseCode, Limits};
@@ -143,6 +144,8 @@ struct Loops {
     ads_changed: AtomicBool,
     /// Ends every loop of the hub (the resync and ads loops, the matchmaker, the writer) and every socket.
     shutdown: CancellationToken,
+    /// Cancelled when the node starts draining ([`Hub::drain`]): it takes no new sockets and is not ready.
+    draining: CancellationToken,
 }
 
 /// In memory on one node; in Redis in a cluster, where a user's sockets may be on several nodes. Either way
@@ -180,6 +183,7 @@ impl Hub {
             running: Mutex::new(vec![writing, Running::Task(announcing)]),
             ads_changed: AtomicBool::new(false),
             shutdown: shutdown.clone(),
+            draining: CancellationToken::new(),
         };
         let sweeps = Sweeps::default();
         let tasks = Tasks { writer, queue: OnceLock::new(), sweeps: sweeps.clone(), notifier, push: OnceLock::new() };
@@ -306,6 +310,39 @@ impl Hub {
     /// The per-user rate limits and the connection cap.
     fn limiters(&self) -> &Limiters {
         &self.inner.limiters
+    }
+
+    /// Whether the node is draining: it refuses new sockets (HTTP 503 before the upgrade) and `/readyz`.
+    pub fn is_draining(&self) -> bool {
+        self.loops().draining.is_cancelled()
+    }
+
+    /// The first step of stopping (a rolling update): the node stops taking sockets, then closes the ones it has
+    /// with 4010 (`draining`), spread evenly over `hub.drain_ms`, so that its clients reconnect to the other nodes
+    /// a few at a time instead of all at once; each socket writes what was queued for it before its close.
+    /// Everything else goes on meanwhile (a socket still open sends and receives, the matchmaker pairs); the
+    /// shutdown that follows finishes the writes and hands the matchmaker's lease over.
+    pub async fn drain(&self) {
+        self.loops().draining.cancel();
+        let closers = self.sockets().closers();
+        let over = Duration::from_millis(self.settings().hub.drain_ms);
+        let start = tokio::time::Instant::now();
+        tracing::info!(sockets = closers.len(), ?over, "draining: closing this node's sockets");
+        let count = closers.len().max(1) as u32;
+        for (i, closer) in closers.iter().enumerate() {
+            tokio::time::sleep_until(start + over * i as u32 / count).await;
+            closer.close(CloseCode::Draining);
+        }
+        // A socket accepted just before the drain began registers after the list was taken; it closes itself
+        // (`socket::greet`), or here.
+        self.sockets().close_all(CloseCode::Draining);
+        // Each closing socket writes its queue and its close frame, then waits for the client's reply, within
+        // socket::FLUSH_BOUND. The shutdown must not begin before: the process would exit under the last ones, and
+        // their clients would see the connection cut instead of 4010. Checked every 20 ms, once, at the end.
+        let flushed = tokio::time::Instant::now() + socket::FLUSH_BOUND + Duration::from_millis(100);
+        while !self.sockets().is_empty() && tokio::time::Instant::now() < flushed {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 
     /// The background loops, the ads flag and the shutdown token.

@@ -179,6 +179,8 @@ async fn greet(
     // The node's shutdown closes every registered socket (`Hub::start`); one registered after it began closes here.
     if hub.loops().shutdown.is_cancelled() {
         socket.closer.close(CloseCode::GoingAway);
+    } else if hub.is_draining() {
+        socket.closer.close(CloseCode::Draining);
     }
     // Checked once registered: a sign-out committed after this read finds the socket and closes it; one
     // committed before it is seen here.
@@ -219,7 +221,7 @@ async fn greet(
 /// (the error before 4004, `match.ended` before 4003) are queued just before it, and a reader that keeps reading
 /// gets them in milliseconds; the bound only stops a peer that has stopped reading from holding the task and its
 /// connection slot: past it the connection is dropped without a close frame.
-const FLUSH_BOUND: Duration = Duration::from_secs(2);
+pub(super) const FLUSH_BOUND: Duration = Duration::from_secs(2);
 
 /// The frame being handled; it gives the socket's [`Ctx`] back when done. Boxed: handling a frame (database calls
 /// and all) is a large future, and inline it would make every idle socket's task that large.

@@ -70,6 +70,7 @@ mod register;
 mod report_queue;
 mod reporters;
 mod retention;
+mod rolling_update;
 mod sessions;
 mod shutdown;
 mod statements;

@@ -22,14 +22,19 @@ const PHONE_INDEX_KEY: &str = "an-nginx-cluster-test-phone-index-key";
 const TURN_SECRET: &str = "an-nginx-cluster-test-turn-secret-of-enough-length";
 
 /// One `tanis serve` process of the cluster.
-struct Node {
-    child: Child,
-    address: String,
+pub(crate) struct Node {
+    pub(crate) child: Child,
+    pub(crate) address: String,
     /// Its name in Redis (presence, the matchmaker lease), from its start-up log.
     id: String,
 }
 
 async fn start_node(dir: &Path, database_url: &str, namespace: &str) -> Node {
+    start_node_with(dir, database_url, namespace, &[]).await
+}
+
+/// A node with settings of the test's own on top (`TANIS_LISTEN` to start it again on its address).
+pub(crate) async fn start_node_with(dir: &Path, database_url: &str, namespace: &str, env: &[(&str, &str)]) -> Node {
     let data = dir.join(format!("node-{}", uuid::Uuid::new_v4().simple()));
     let mut command = tanis(dir);
     command
@@ -49,6 +54,7 @@ async fn start_node(dir: &Path, database_url: &str, namespace: &str) -> Node {
         .env("TANIS_JOBS__ENABLED", "false")
         .env("TANIS_DATA_DIR", &data)
         .env("TANIS_TRUSTED_PROXIES", "[\"127.0.0.1/32\"]");
+    command.envs(env.iter().copied());
     let mut child = command.spawn().unwrap();
     let mut logs = log_lines(&mut child);
     let mut seen = Vec::new();
@@ -59,16 +65,22 @@ async fn start_node(dir: &Path, database_url: &str, namespace: &str) -> Node {
         .map(|rest| rest.split_whitespace().next().unwrap().to_owned())
         .unwrap_or_else(|| panic!("the node names itself when it joins: {seen:#?}"));
     // Keep draining its log so it never blocks on a full pipe.
-    tokio::spawn(async move { while logs.recv().await.is_some() {} });
+    tokio::spawn(async move {
+        while let Some(line) = logs.recv().await {
+            if std::env::var_os("TEST_LOG").is_some() {
+                eprintln!("{line}");
+            }
+        }
+    });
     Node { child, address, id }
 }
 
 /// nginx, unprivileged, with the shipped snippets and an upstream of the given nodes. It stops with the test
 /// (`Drop`), workers and all.
-struct Nginx {
+pub(crate) struct Nginx {
     /// The master, leader of a process group of its own that its workers share.
     master: Child,
-    port: u16,
+    pub(crate) port: u16,
 }
 
 impl Drop for Nginx {
@@ -97,7 +109,7 @@ fn repo_file(path: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(path)
 }
 
-async fn start_nginx(dir: &Path, nodes: &[&Node]) -> Nginx {
+pub(crate) async fn start_nginx(dir: &Path, nodes: &[&Node]) -> Nginx {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let prefix = dir.join("nginx");
     std::fs::create_dir_all(prefix.join("logs")).unwrap();
@@ -137,7 +149,7 @@ impl Nginx {
     }
 
     /// Registers a user through nginx; returns (user id, access token).
-    async fn user(&self, alias: &str) -> (UserId, String) {
+    pub(crate) async fn user(&self, alias: &str) -> (UserId, String) {
         self.register(&new_phone(), alias).await
     }
 

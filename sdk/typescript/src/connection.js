@@ -2,11 +2,12 @@
 // The one WebSocket (GET /v1/ws) and its states: disconnected → connecting → connected, and closed (the end:
 // banned, signed out, stopped, a protocol error). The access token rides as the subprotocol `tanis.auth.<token>`
 // beside `tanis.v2` and `tanis.v1` (docs/protocol.md section 2; a server that predates version 2 selects `tanis.v1`); the close code decides what comes next (policy.closeAction);
-// a dropped socket comes back after a full-jitter backoff; app pings keep it alive and a silent one is declared
-// dead. What to do after `hello` (resume, re-send the outbox) is the client's business: this module moves frames.
+// a dropped socket comes back after a full-jitter backoff (one closed by a draining node, 4010, after the drain
+// jitter); app pings keep it alive and a silent one is declared dead. What to do after `hello` (resume, re-send
+// the outbox) is the client's business: this module moves frames.
 
 import { TanisError } from './errors.js';
-import { backoffDelay, closeAction } from './policy.js';
+import { closeAction, reconnectDelay } from './policy.js';
 
 /** The subprotocol of the version this SDK speaks (docs/protocol.md, "Version 2"). */
 export const PROTOCOL = 'tanis.v2';
@@ -240,12 +241,16 @@ export class Connection {
       if (this.wanted) return this.open();
       return;
     }
-    this.retry();
+    this.retry(code);
   }
 
-  /** Waits a full-jitter backoff, then connects again. */
-  retry() {
-    const delay = backoffDelay(this.attempt, { base: this.options.backoffBaseMs, cap: this.options.backoffCapMs, random: this.random });
+  /**
+   * Waits a full-jitter backoff (after a 4010 `draining` close, the drain jitter: policy.reconnectDelay), then
+   * connects again.
+   * @param {number} [code] the close code that ended the socket; none when the token could not be fetched
+   */
+  retry(code) {
+    const delay = reconnectDelay(code, this.attempt, { base: this.options.backoffBaseMs, cap: this.options.backoffCapMs, random: this.random });
     this.attempt++;
     this.setState('disconnected');
     this.events.emit('reconnecting', { delayMs: delay, attempt: this.attempt });

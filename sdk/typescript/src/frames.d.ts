@@ -167,7 +167,7 @@ export type ClientFrame = {
 /**
  * The WebSocket close codes the server ends a connection with; the close frame's reason is the title.
  */
-export type CloseCode = 1001 | 1002 | 1007 | 1009 | 4001 | 4002 | 4003 | 4004 | 4008 | 4009 | 4013;
+export type CloseCode = 1001 | 1002 | 1007 | 1009 | 4001 | 4002 | 4003 | 4004 | 4008 | 4009 | 4010 | 4013;
 
 /**
  * A contact: someone both sides chose, during a match, to keep in touch with. The conversation is the match's

@@ -12,7 +12,7 @@ export { Conversation } from './conversation.js';
 export { TanisError } from './errors.js';
 export { MemoryStorage } from './storage.js';
 export { Emitter } from './emitter.js';
-export { backoffDelay, closeAction, refreshMargin } from './policy.js';
+export { backoffDelay, closeAction, reconnectDelay, refreshMargin, DRAIN_JITTER_MS } from './policy.js';
 export { Call, callFigures, rtcConfiguration } from './calls.js';
 export { PROTOCOL, PROTOCOL_V1 } from './connection.js';
 export { ACK_DELAY_MS } from './conversation.js';

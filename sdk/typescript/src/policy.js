@@ -18,8 +18,30 @@ export function backoffDelay(attempt, { base = BACKOFF_BASE_MS, cap = BACKOFF_CA
 }
 
 /**
+ * The window a client reconnects in after a 4010 `draining` close: a node stopping for a rolling update closes its
+ * sockets spread over its drain time, and each client waits a uniformly random delay in [0, DRAIN_JITTER_MS) so a
+ * node's clients do not all land on the other nodes at once.
+ */
+export const DRAIN_JITTER_MS = 2000;
+
+/**
+ * How long to wait before reconnecting after a close with `code`, the `attempt`-th failure since the last `hello`:
+ * after a 4010 `draining` close, a uniformly random delay in [0, DRAIN_JITTER_MS) whatever the attempt (the whole
+ * window, not the short first ceiling of the backoff); otherwise the full-jitter `backoffDelay(attempt, options)`.
+ * @param {number | undefined} code the WebSocket close code; undefined when no socket closed (the token could not
+ *   be fetched)
+ * @param {number} attempt 0 for the first retry
+ * @param {{base?: number, cap?: number, random?: () => number}} [options] `random` returns [0, 1)
+ */
+export function reconnectDelay(code, attempt, { base = BACKOFF_BASE_MS, cap = BACKOFF_CAP_MS, random = Math.random } = {}) {
+  if (code === 4010) return Math.floor(random() * DRAIN_JITTER_MS);
+  return backoffDelay(attempt, { base, cap, random });
+}
+
+/**
  * What the SDK does after a close:
- * - `reconnect`: back off (full jitter) and connect again, then `resume` every conversation;
+ * - `reconnect`: back off (full jitter; after 4010 `draining`, a random delay in [0, DRAIN_JITTER_MS), see
+ *   reconnectDelay) and connect again, then `resume` every conversation;
  * - `reauthenticate`: refresh the access token, then reconnect at once; when the refresh is refused the state
  *   becomes `closed` and `reauthenticate` is emitted (sign in again);
  * - `banned`: never reconnect (`banned` is emitted; REST login says why);
@@ -41,6 +63,9 @@ export function closeAction(code) {
     case 1009: // message_too_big
     case 4004: // protocol_abuse
       return 'fatal';
+    case 4010: // draining: the node is stopping (a rolling update); reconnect after the drain jitter
+      // (reconnectDelay), through the load balancer to another node, then `resume` as after any reconnect
+      return 'reconnect';
     default:
       // 1001 shutting down, 4008 slow consumer, 4009 heartbeat timeout, 4013 overloaded, 1006 dropped, ...
       return 'reconnect';

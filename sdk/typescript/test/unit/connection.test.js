@@ -1,6 +1,7 @@
 // The connection against a scripted server (a fake WebSocket): the subprotocols it offers, app pings while
 // connected, a silent connection declared dead and reconnected after a full-jitter delay from the injected random,
-// a ban that is never retried, and pause() that stops reconnecting.
+// a draining node's close (4010) reconnected after the drain jitter, a ban that is never retried, and pause() that
+// stops reconnecting.
 
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
@@ -61,6 +62,36 @@ test('offers tanis.v2 and tanis.v1 with the token, pings while connected, and re
   await connecting;
   await new Promise((resolve) => setImmediate(resolve));
   assert.equal(FakeSocket.made.length, 2, 'a new socket after the delay');
+});
+
+test('a draining close (4010) reconnects after the drain jitter, not the first backoff ceiling', async (t) => {
+  t.mock.timers.enable({ apis: ['setInterval', 'setTimeout'] });
+  FakeSocket.made = [];
+  // random() = 0.5: the drain jitter is 1000 ms, where attempt 0 of this backoff (ceiling 400 ms) would be 200 ms.
+  const c = await client({ backoffBaseMs: 400, backoffCapMs: 30_000 });
+  await c.start();
+  await new Promise((resolve) => setImmediate(resolve));
+  const socket = FakeSocket.made.at(-1);
+  socket.deliver(hello);
+  assert.equal(c.state, 'connected');
+  const reconnects = [];
+  c.on('reconnecting', (d) => reconnects.push(d));
+  const closed = [];
+  c.on('closed', (d) => closed.push(d));
+
+  socket.onclose({ code: 4010, reason: 'draining' });
+  assert.deepEqual(closed, [{ code: 4010, reason: 'draining', action: 'reconnect' }]);
+  assert.deepEqual(reconnects, [{ delayMs: 1000, attempt: 1 }]);
+  assert.equal(c.state, 'disconnected');
+
+  t.mock.timers.tick(999);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.equal(FakeSocket.made.at(-1), socket, 'no new socket before the drain jitter has passed');
+  t.mock.timers.tick(1);
+  await new Promise((resolve) => setImmediate(resolve));
+  assert.notEqual(FakeSocket.made.at(-1), socket, 'a new socket after the drain jitter');
+  FakeSocket.made.at(-1).deliver(hello);
+  assert.equal(c.state, 'connected');
 });
 
 test('a ban (4003) closes for good; pause() closes cleanly and does not reconnect', async () => {
