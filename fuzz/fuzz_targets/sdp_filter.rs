@@ -2,8 +2,8 @@
 //! which the test command also runs over the committed corpus.
 #![no_main]
 
-// The filter is pure std: its source is compiled in directly, which keeps the TURN stack (webrtc-rs) that the
-// rest of tanis-signaling needs out of the instrumented build.
+// The filter is pure std: its source is compiled in directly, so this target links none of the TURN stack
+// (webrtc-rs) that the rest of tanis-signaling needs (the `turn_server` target links it).
 #[path = "../../signaling/src/privacy/mod.rs"]
 #[allow(dead_code)]
 mod privacy;

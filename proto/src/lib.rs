@@ -10,6 +10,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 mod codes;
+pub mod evidence;
 pub mod franking;
 mod ids;
 mod parse;

@@ -22,6 +22,8 @@ mod allocation;
 mod auth;
 mod control;
 mod data_path;
+#[doc(hidden)]
+pub mod fuzzing;
 mod peer_filter;
 mod sockets;
 mod stats;
@@ -131,6 +133,21 @@ struct Server {
 }
 
 impl Server {
+    /// The shared state for `config`, whose listeners (and `own_listeners`) are `listeners`.
+    fn new(config: &TurnServerConfig, listeners: &[SocketAddr]) -> Server {
+        Server {
+            auth: Auth::new(config.secret.clone(), config.realm.clone(), Arc::clone(&config.clock)),
+            table: Table::default(),
+            sockets: RelaySockets::new(config.listen.ip(), config.relay_ports.clone()),
+            counters: TurnCounters::default(),
+            refused: watch::Sender::new(0),
+            relay_ip: config.relay_ip,
+            refuse_private_peers: config.refuse_private_peers,
+            own: OwnAddresses::new(listeners, config.relay_ip),
+            max_allocations: config.max_allocations,
+        }
+    }
+
     /// Whether `peer` is the server itself for `alloc`: one of its listening sockets, or the allocation's own
     /// relay socket (a loop). Refused openly: 403 to a permission or a channel for it.
     fn is_itself(&self, alloc: &Allocation, peer: SocketAddr) -> bool {
@@ -193,17 +210,7 @@ impl EmbeddedTurn {
             .chain(config.own_listeners.iter().copied())
             .collect();
 
-        let server = Arc::new(Server {
-            auth: Auth::new(config.secret, config.realm, config.clock),
-            table: Table::default(),
-            sockets: RelaySockets::new(config.listen.ip(), config.relay_ports.clone()),
-            counters: TurnCounters::default(),
-            refused: watch::Sender::new(0),
-            relay_ip: config.relay_ip,
-            refuse_private_peers: config.refuse_private_peers,
-            own: OwnAddresses::new(&listeners, config.relay_ip),
-            max_allocations: config.max_allocations,
-        });
+        let server = Arc::new(Server::new(&config, &listeners));
         let streams = Arc::new(Semaphore::new(config.max_allocations));
         let mut tasks = vec![
             tokio::spawn(serve_udp(Arc::clone(&server), Arc::new(udp))),
@@ -287,16 +294,21 @@ async fn serve_udp(server: Arc<Server>, socket: Arc<UdpSocket>) {
                 // ICMP errors of earlier sends to a client: not the listener's end.
                 Err(_) => continue,
             };
-            let frame = &buf[..n];
-            if data_path::is_channel_data(frame) {
-                data_path::channel_data_from_client(&server, &ClientKey::Udp(from), frame);
-            } else {
-                let link = ClientLink::Udp { socket: Arc::clone(&socket), addr: from };
-                control::handle(&server, &link, frame);
-            }
+            udp_datagram(&server, &socket, from, &buf[..n]);
         }
         // Let the allocations' tasks on this worker run between batches.
         tokio::task::yield_now().await;
+    }
+}
+
+/// One datagram `from` a client on the UDP listener `socket`: ChannelData on the fast path, anything else as a
+/// STUN message.
+fn udp_datagram(server: &Arc<Server>, socket: &Arc<UdpSocket>, from: SocketAddr, frame: &[u8]) {
+    if data_path::is_channel_data(frame) {
+        data_path::channel_data_from_client(server, &ClientKey::Udp(from), frame);
+    } else {
+        let link = ClientLink::Udp { socket: Arc::clone(socket), addr: from };
+        control::handle(server, &link, frame);
     }
 }
 
@@ -306,10 +318,15 @@ async fn reap_expired(server: Arc<Server>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        let now = server.auth.now();
-        let freed = server.table.remove_where(|a| a.expired(now));
-        server.counters.get().freed(freed as u64);
+        reap(&server);
     }
+}
+
+/// Frees the allocations whose lifetime has run out now.
+fn reap(server: &Server) {
+    let now = server.auth.now();
+    let freed = server.table.remove_where(|a| a.expired(now));
+    server.counters.get().freed(freed as u64);
 }
 
 fn tls_acceptor(tls: &TurnTls) -> Result<TlsAcceptor, TurnError> {

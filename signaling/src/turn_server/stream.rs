@@ -72,14 +72,28 @@ pub(super) async fn accept(
 
 /// Serves one connection until it closes, then frees its allocation.
 async fn serve<S: AsyncRead + AsyncWrite + Send + 'static>(server: Arc<Server>, stream: S, addr: SocketAddr) {
+    let (reader, writer) = tokio::io::split(stream);
+    let (reading, rx) = session(server, addr, BufReader::new(reader));
+    let writing = tokio::spawn(write_frames(writer, rx));
+    reading.await;
+    writing.abort();
+}
+
+/// One connection from `addr`, reading side: a future that handles every message `reader` delivers until it ends
+/// (or sends no TURN), then frees the connection's allocation; and the queue of frames to write to the client.
+pub(super) fn session<R: AsyncRead + Unpin>(
+    server: Arc<Server>,
+    addr: SocketAddr,
+    reader: R,
+) -> (impl Future<Output = ()>, mpsc::Receiver<Vec<u8>>) {
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     let (tx, rx) = mpsc::channel(QUEUE);
     let link = ClientLink::Stream { id, addr, tx };
-    let (reader, writer) = tokio::io::split(stream);
-    let writing = tokio::spawn(write_frames(writer, rx));
-    read_frames(&server, &link, BufReader::new(reader)).await;
-    server.remove(&ClientKey::Stream(id));
-    writing.abort();
+    let reading = async move {
+        read_frames(&server, &link, reader).await;
+        server.remove(&ClientKey::Stream(id));
+    };
+    (reading, rx)
 }
 
 async fn read_frames<R: AsyncRead + Unpin>(server: &Arc<Server>, link: &ClientLink, mut reader: R) {
