@@ -113,7 +113,9 @@ def plot(nodes, out, warmup):
                 ax.plot([t / 60 for t, _ in pts], [v for _, v in pts], label=label, linewidth=1)
         ax.axvspan(0, warmup / 60, color="grey", alpha=0.15, label="warm-up")
         ax.set(title=title, xlabel="minutes", ylabel=ylabel)
-        ax.set_ylim(bottom=0)
+        # From zero, with room above: a flat line must not sit on the frame, where it cannot be read.
+        top = max((v for _, pts in series for _, v in pts), default=0)
+        ax.set_ylim(bottom=0, top=top * 1.15 if top > 0 else 1)
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
         fig.tight_layout()
