@@ -72,6 +72,8 @@ MIX_MESSAGES=${MIX_MESSAGES:-6}
 MIX_SKIPS=${MIX_SKIPS:-1}
 MIX_RECONNECTS=${MIX_RECONNECTS:-0.2}
 MIX_SOURCES=${MIX_SOURCES:-64}
+# More mix flags, word-split (bench/soak.sh passes --video-share, --logins-per-min, --sample-csv this way).
+read -r -a MIX_EXTRA <<<"${MIX_FLAGS:-}"
 # Enough distinct users for every scenario (relay and matching need distinct ones; connections round-robins).
 USERS=${USERS:-$(( 2 * (PAIRS > OPEN_PAIRS ? PAIRS : OPEN_PAIRS) + MATCH_USERS + 200 ))}
 # mix takes the file's first MIX_USERS users, as the other scenarios take its first ones (they run one at a time).
@@ -340,7 +342,7 @@ if wanted mix; then
   run mix mix "$MIX_USERS" --users "$WORK/users.txt" --url "$URLS" "${CPU[@]}" "${DB[@]}" "${PARTS[@]}" \
     --arrivals-per-sec "$MIX_ARRIVALS" --idle-secs "$MIX_IDLE" --duration-secs "$MIX_DURATION" \
     --messages-per-min "$MIX_MESSAGES" --skips-per-min "$MIX_SKIPS" --reconnects-per-min "$MIX_RECONNECTS" \
-    --source-addresses "$MIX_SOURCES"
+    --source-addresses "$MIX_SOURCES" "${MIX_EXTRA[@]}"
 fi
 # Last: it leaves the server with the most memory. One process: node 1's memory and CPU.
 wanted connections && run connections connections "$CONNECTIONS" --users "$WORK/users.txt" --url "$URL" \

@@ -10,9 +10,14 @@
 //! → `match.found`, and a drop → the new socket's `hello`. Each part of the cluster (nodes, Redis, proxy,
 //! database) is measured over the window on its own ([`crate::nodes`]). With one URL (nginx in front of the
 //! nodes) the proxy decides where each socket goes; with several, user i connects to `urls[i % n]`.
+//!
+//! For a soak (bench/soak.sh) three things can be added, all off by default: a share of the users ask for video
+//! matches and signal a call in each (offer, answer, a candidate each way, `rtc.connected`), logins at a rate beside
+//! the traffic, and a CSV row per node every few seconds ([`sample`]).
 
 use std::net::{IpAddr, Ipv4Addr};
-use std::sync::Arc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::json;
@@ -23,6 +28,7 @@ use crate::cpu::CpuWatch;
 use crate::nodes::{ClusterWatch, spent};
 use crate::{Latency, Progress, Report, SeededUser, rate};
 
+mod sample;
 mod tally;
 mod user;
 
@@ -70,6 +76,20 @@ pub struct MixArgs {
     /// The run's database name: the CPU of its own backends is reported beside every `--db-processes` process's.
     #[arg(long)]
     pub db_name: Option<String>,
+    /// Share of the users (0 to 1) that ask for video matches and signal a call in each: the initiator offers,
+    /// the peer answers, a relay candidate each way, then `rtc.connected`.
+    #[arg(long, default_value_t = 0.0)]
+    pub video_share: f64,
+    /// Logins (`POST /v1/auth/login`, bcrypt at the production cost) a minute across the run, with the seeded
+    /// users after the population's (the file's first ones when there are none); counted in `--sample-csv`.
+    #[arg(long, default_value_t = 0.0)]
+    pub logins_per_min: f64,
+    /// Writes a CSV row per node every `--sample-secs` from the first arrival to the window's end: memory,
+    /// descriptors, tasks, sockets and queues, and the interval's latencies and errors (bench/plot_soak.py).
+    #[arg(long)]
+    pub sample_csv: Option<PathBuf>,
+    #[arg(long, default_value_t = 10)]
+    pub sample_secs: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -108,6 +128,8 @@ pub async fn run(users: &[SeededUser], opts: &MixOptions) -> anyhow::Result<Repo
     anyhow::ensure!(a.arrivals_per_sec > 0.0, "the arrival rate must be positive");
     // 127.0.0.2 … 127.0.0.254: the last octet stays an address of the loopback network's hosts.
     anyhow::ensure!(a.source_addresses <= 253, "at most 253 source addresses (127.0.0.2 … 127.0.0.254)");
+    anyhow::ensure!((0.0..=1.0).contains(&a.video_share), "the video share is between 0 and 1");
+    anyhow::ensure!(a.sample_secs > 0, "the sample interval must be positive");
     let cluster = opts.cluster();
     let label = "mix";
     eprintln!(
@@ -122,16 +144,33 @@ pub async fn run(users: &[SeededUser], opts: &MixOptions) -> anyhow::Result<Repo
     // Phases, each a barrier of every user and this task: all arrived; the window starts; all drained (the
     // sockets are still open, so the nodes' socket gauges are read then); they may go.
     let phases: [Arc<Barrier>; 4] = std::array::from_fn(|_| Arc::new(Barrier::new(count + 1)));
+    // The interval's tally, shared by every user, the logins and the sampler (only when sampling or logging in).
+    let window = (a.sample_csv.is_some() || a.logins_per_min > 0.0).then(|| Arc::new(Mutex::new(Tally::new())));
+    let mut soak = Vec::new();
+    if let (Some(path), Some(window)) = (a.sample_csv.clone(), &window) {
+        let (cluster, window, every) = (cluster.clone(), window.clone(), Duration::from_secs(a.sample_secs));
+        soak.push(tokio::spawn(async move {
+            if let Err(e) = sample::sample(cluster, window, &path, every).await {
+                eprintln!("[mix] sampling stopped: {e:#}");
+            }
+        }));
+    }
+    if let Some(window) = window.as_ref().filter(|_| a.logins_per_min > 0.0) {
+        let others = if users.len() > count { &users[count..] } else { users };
+        let from = (0..a.source_addresses).map(|i| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + i))).collect();
+        let base = user::http_base(&opts.urls[0]);
+        soak.push(tokio::spawn(sample::logins(others.to_vec(), base, from, a.logins_per_min, window.clone())));
+    }
     let arrivals = Instant::now();
     let mut tasks = Vec::with_capacity(count);
     for (i, seeded) in users[..count].iter().enumerate() {
         let from = (a.source_addresses > 0)
             .then(|| IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2 + (i % a.source_addresses as usize) as u8)));
         let user = User::new(i, seeded, opts.urls[i % opts.urls.len()].clone(), from, a);
-        let (phases, progress) = (phases.clone(), progress.clone());
+        let (phases, progress, window) = (phases.clone(), progress.clone(), window.clone());
         let (arrive, duration) = (arrivals + Duration::from_secs_f64(i as f64 / a.arrivals_per_sec), a.duration_secs);
         tasks.push(tokio::spawn(async move {
-            user.live(arrive, Duration::from_secs(duration), DRAIN, &phases, &progress).await
+            user.live(arrive, Duration::from_secs(duration), DRAIN, &phases, &progress, window).await
         }));
     }
     phases[0].wait().await;
@@ -142,6 +181,10 @@ pub async fn run(users: &[SeededUser], opts: &MixOptions) -> anyhow::Result<Repo
     let started = Instant::now();
     phases[1].wait().await;
     phases[2].wait().await;
+    // The soak's samples end with the window (and its drain): the sockets then close.
+    for task in &soak {
+        task.abort();
+    }
     let cpu = opts.cpu.used_since(cpu_start);
     let window_end = cluster.sample().await;
     let elapsed = started.elapsed();
@@ -171,6 +214,7 @@ pub async fn run(users: &[SeededUser], opts: &MixOptions) -> anyhow::Result<Repo
             "users": count, "duration_secs": a.duration_secs, "idle_secs": a.idle_secs,
             "arrivals_per_sec": a.arrivals_per_sec, "messages_per_min": a.messages_per_min,
             "skips_per_min": a.skips_per_min, "reconnects_per_min": a.reconnects_per_min,
+            "video_share": a.video_share, "logins_per_min": a.logins_per_min,
             "urls": opts.urls.len(), "nodes": cluster.nodes.len(),
         }),
         elapsed_secs: elapsed.as_secs_f64(),
@@ -241,6 +285,9 @@ fn figures(
         "skips": all.skips,
         "ended_by_peer": all.ended_by_peer,
         "reconnects": all.reconnect.len(),
+        "offers": all.offers,
+        "answers": all.answers,
+        "signal_ms": ms(&Latency::from_histogram(&all.signal)),
         "connect_failures": all.connect_failures,
         "resends": all.resends,
         "errors": all.errors,

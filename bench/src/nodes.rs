@@ -32,12 +32,16 @@ pub struct ClusterWatch {
     pub db_name: Option<String>,
 }
 
-/// The counters of `/metrics` a model needs, summed over their labels (`tanis_matches_total{kind=…}`).
-const COUNTERS: [(&str, &str); 4] = [
+/// The series of `/metrics` a model or a soak needs, summed over their labels (`tanis_matches_total{kind=…}`):
+/// counters, and the gauges a soak samples (`tanis-bench mix --sample-csv`).
+const COUNTERS: [(&str, &str); 7] = [
     ("messages", "tanis_messages_total"),
     ("matches", "tanis_matches_total"),
     ("http_requests", "tanis_http_requests_total"),
     ("sockets", "tanis_ws_sessions"),
+    ("tasks", "tanis_runtime_alive_tasks"),
+    ("matching_queue", "tanis_matching_queue"),
+    ("commit_queue", "tanis_group_commit_queue"),
 ];
 
 /// One node at one moment.
@@ -45,6 +49,8 @@ const COUNTERS: [(&str, &str); 4] = [
 pub struct NodeSample {
     ticks: Option<u64>,
     rss_kib: Option<u64>,
+    /// Open descriptors (`/proc/<pid>/fd`): sockets, database files and connections, pipes.
+    fds: Option<u64>,
     /// By the short names of [`COUNTERS`]; a counter the node never touched is absent from its page: zero.
     counts: HashMap<&'static str, f64>,
 }
@@ -70,7 +76,8 @@ impl ClusterWatch {
                 }),
                 None => HashMap::new(),
             };
-            nodes.push(NodeSample { ticks: process_ticks(node.pid), rss_kib: rss_kib(node.pid), counts });
+            let (ticks, rss_kib, fds) = (process_ticks(node.pid), rss_kib(node.pid), fds(node.pid));
+            nodes.push(NodeSample { ticks, rss_kib, fds, counts });
         }
         let named = |names: &[String]| if names.is_empty() { None } else { named_ticks(names) };
         ClusterSample {
@@ -80,6 +87,27 @@ impl ClusterWatch {
             db: named(&self.db_processes),
             db_backends: self.db_name.as_deref().and_then(|db| backend_ticks(&self.db_processes, db)),
         }
+    }
+}
+
+impl ClusterSample {
+    pub fn nodes(&self) -> &[NodeSample] {
+        &self.nodes
+    }
+}
+
+impl NodeSample {
+    pub fn rss_kib(&self) -> Option<u64> {
+        self.rss_kib
+    }
+
+    pub fn fds(&self) -> Option<u64> {
+        self.fds
+    }
+
+    /// A series of [`COUNTERS`] by its short name; `None` when the page lacked it (or was not read).
+    pub fn series(&self, short: &str) -> Option<f64> {
+        self.counts.get(short).copied()
     }
 }
 
@@ -146,6 +174,11 @@ fn backend_ticks(names: &[String], db: &str) -> Option<u64> {
 fn rss_kib(pid: u32) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status.lines().find_map(|l| l.strip_prefix("VmRSS:"))?.split_whitespace().next()?.parse().ok()
+}
+
+/// Open descriptors of a process (its entries in `/proc/<pid>/fd`).
+fn fds(pid: u32) -> Option<u64> {
+    Some(std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64)
 }
 
 async fn scrape(url: &str) -> anyhow::Result<HashMap<&'static str, f64>> {

@@ -226,6 +226,11 @@ async fn mix_matches_chats_skips_and_reconnects_on_one_node() {
         redis_pid: None,
         proxy_processes: vec![],
         db_name: None,
+        // The soak's additions stay off: bench/soak.sh turns them on.
+        video_share: 0.0,
+        logins_per_min: 0.0,
+        sample_csv: None,
+        sample_secs: 10,
     };
     let report = mix::run(&users, &MixOptions { urls: vec![url], args, cpu: this_process(&[]) }).await.unwrap();
     check(&report);

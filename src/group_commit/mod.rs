@@ -165,6 +165,12 @@ impl Committer {
         }
         outcome
     }
+
+    /// Writes waiting for the writer across the node, for the `tanis_group_commit_queue` gauge: near [`QUEUE`],
+    /// senders are being slowed down (a soak watches it stay flat).
+    pub fn queued(&self) -> usize {
+        self.tx.max_capacity() - self.tx.capacity()
+    }
 }
 
 async fn run(

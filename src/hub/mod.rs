@@ -302,6 +302,11 @@ impl Hub {
         &self.inner.tasks.writer
     }
 
+    /// Writes waiting for the group commit (`tanis_group_commit_queue`, read when `/metrics` is scraped).
+    pub fn commit_queue(&self) -> usize {
+        self.writer().queued()
+    }
+
     /// The rest of the tasks the hub feeds: the queue, its sweeps, push.
     fn tasks(&self) -> &Tasks {
         &self.inner.tasks

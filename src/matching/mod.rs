@@ -249,7 +249,16 @@ impl<P: Pairing> Task<P> {
             if let Some(at) = swept {
                 self.sweeps.done(at);
             }
+            self.export_queue();
         }
+    }
+
+    /// `tanis_matching_queue`: who waits here after each turn of the loop (a soak watches it stay flat). A cluster
+    /// node may run two matchmakers, the one holding its own seekers first (`local`) and, when elected, the
+    /// cluster's (`cluster`, as a single node's): the label keeps them apart.
+    fn export_queue(&self) {
+        let role = if self.hand_over_after.is_some() { "local" } else { "cluster" };
+        metrics::gauge!("tanis_matching_queue", "matchmaker" => role).set(self.queue.len() as f64);
     }
 
     fn find(&mut self, seeker: Seeker, again: bool, pairs: &mut Vec<(Seeker, Seeker)>) {

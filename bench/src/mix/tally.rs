@@ -16,6 +16,10 @@ pub struct Tally {
     pub found: Histogram<u64>,
     /// A drop (scheduled) → the new socket's `hello`.
     pub reconnect: Histogram<u64>,
+    /// A call's `rtc.offer` sent → the peer's `rtc.answer` here (`--video-share`).
+    pub signal: Histogram<u64>,
+    /// `POST /v1/auth/login` → its answer (`--logins-per-min`).
+    pub login: Histogram<u64>,
     /// Messages sent (due while the user had a partner).
     pub offered: u64,
     /// Messages that fell due while the user had no partner (queued or leaving): not sent, as a person waiting
@@ -37,6 +41,11 @@ pub struct Tally {
     /// Sends repeated on a new socket (same `client_msg_id`) because the old one dropped before the answer.
     pub resends: u64,
     pub connect_failures: u64,
+    /// Offers sent (one per video match, by its initiator) and answers that came back.
+    pub offers: u64,
+    pub answers: u64,
+    /// Logins answered 200.
+    pub logins: u64,
     /// `resume` of a match that had ended meanwhile, refused: expected, not a failure.
     pub resume_refused: u64,
     /// Every other error frame, by code: failures.
@@ -53,6 +62,8 @@ impl Tally {
             peer: histogram(),
             found: histogram(),
             reconnect: histogram(),
+            signal: histogram(),
+            login: histogram(),
             offered: 0,
             without_partner: 0,
             acked: 0,
@@ -67,6 +78,9 @@ impl Tally {
             ended_by_peer: 0,
             resends: 0,
             connect_failures: 0,
+            offers: 0,
+            answers: 0,
+            logins: 0,
             resume_refused: 0,
             errors: BTreeMap::new(),
             late: 0,
@@ -79,6 +93,8 @@ impl Tally {
         self.peer.add(&o.peer)?;
         self.found.add(&o.found)?;
         self.reconnect.add(&o.reconnect)?;
+        self.signal.add(&o.signal)?;
+        self.login.add(&o.login)?;
         for (mine, theirs) in [
             (&mut self.offered, o.offered),
             (&mut self.without_partner, o.without_partner),
@@ -94,6 +110,9 @@ impl Tally {
             (&mut self.ended_by_peer, o.ended_by_peer),
             (&mut self.resends, o.resends),
             (&mut self.connect_failures, o.connect_failures),
+            (&mut self.offers, o.offers),
+            (&mut self.answers, o.answers),
+            (&mut self.logins, o.logins),
             (&mut self.resume_refused, o.resume_refused),
             (&mut self.late, o.late),
         ] {

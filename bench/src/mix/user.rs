@@ -4,11 +4,11 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tanis_client::{Chat, Connection, Find, Identity};
-use tanis_proto::{ClientFrame, ErrorCode, MatchId, MatchKind, Seq, ServerFrame};
+use tanis_proto::{ClientFrame, ErrorCode, MatchId, MatchInfo, MatchKind, Seq, ServerFrame};
 use tokio::sync::Barrier;
 use tokio::time::{Instant, sleep_until, timeout_at};
 
@@ -21,6 +21,10 @@ use crate::{Progress, SeededUser, clock_us, payload_at, record_us, sent_at_us};
 const LATE_US: u64 = 5_000;
 /// Ended matches kept to read their last messages (a skip races the peer's messages in flight).
 const KEPT_TALKS: usize = 3;
+/// A call's signalling as a browser's would look to the server: a small session description and one relay
+/// candidate each way (the server strips non-relay ones, so this one reaches the peer). Nothing connects.
+const SDP: &str = "v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n";
+const CANDIDATE: &str = "candidate:1 1 udp 16777215 203.0.113.10 3478 typ relay raddr 0.0.0.0 rport 0";
 
 /// Who the user is and how it behaves.
 pub struct User {
@@ -31,6 +35,8 @@ pub struct User {
     from: Option<IpAddr>,
     /// Events per second of its three schedules: message, skip, drop.
     rates: [f64; 3],
+    /// Asks for video matches and signals a call in each (`--video-share`), else text.
+    kind: MatchKind,
     rng: SplitMix64,
 }
 
@@ -38,7 +44,11 @@ impl User {
     pub fn new(index: usize, seeded: &SeededUser, url: String, from: Option<IpAddr>, args: &MixArgs) -> Self {
         let rates = [args.messages_per_min / 60.0, args.skips_per_min / 60.0, args.reconnects_per_min / 60.0];
         let rng = SplitMix64((index as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x00C0_FFEE);
-        Self { index, token: seeded.token.clone(), url, from, rates, rng }
+        // Every (1/share)-th user, spread over the population (and so over the nodes and source addresses).
+        let video = args.video_share > 0.0
+            && (index as f64 * args.video_share).floor() != ((index + 1) as f64 * args.video_share).floor();
+        let kind = if video { MatchKind::Video } else { MatchKind::Text };
+        Self { index, token: seeded.token.clone(), url, from, rates, kind, rng }
     }
 
     /// The whole life: arrive at `arrive`, then the phases of the run (see `mix::run`). Always reaches every
@@ -50,6 +60,7 @@ impl User {
         drain: Duration,
         phases: &[Arc<Barrier>; 4],
         progress: &Progress,
+        sampled: Option<Arc<Mutex<Tally>>>,
     ) -> Tally {
         sleep_until(arrive).await;
         let mut tally = Tally::new();
@@ -65,10 +76,14 @@ impl User {
             phases[3].wait().await;
             return tally;
         };
-        let mut life = Life::new(conn, tally);
+        let mut life = Life::new(conn, tally, self.kind, sampled);
         if let Err(e) = life.run(&mut self, window, drain, progress).await {
             progress.fail();
             life.tally.fatal = Some(format!("user {}: {e:#}", self.index));
+            // A user gone for good shows in the interval it went in (the report counts it in `failed_users`).
+            if let Some(window) = &life.window {
+                *window.lock().expect("no user panics holding it").errors.entry("user_ended".into()).or_default() += 1;
+            }
         }
         phases[2].wait().await;
         phases[3].wait().await;
@@ -132,11 +147,16 @@ struct Life {
     written: u64,
     /// While false (the drain), nobody asks for a new match.
     open: bool,
+    kind: MatchKind,
+    /// The call this user offered and awaits the answer of: its match and when the offer went (`clock_us`).
+    calling: Option<(MatchId, u64)>,
     tally: Tally,
+    /// The current interval's tally, shared by every user, when the run is sampled (`--sample-csv`).
+    window: Option<Arc<Mutex<Tally>>>,
 }
 
 impl Life {
-    fn new(conn: Connection, tally: Tally) -> Self {
+    fn new(conn: Connection, tally: Tally, kind: MatchKind, window: Option<Arc<Mutex<Tally>>>) -> Self {
         Self {
             conn,
             talk: None,
@@ -146,7 +166,18 @@ impl Life {
             pending: HashMap::new(),
             written: 0,
             open: true,
+            kind,
+            calling: None,
             tally,
+            window,
+        }
+    }
+
+    /// Counts into the user's tally and, when the run is sampled, the current interval's too.
+    fn count(&mut self, f: impl Fn(&mut Tally)) {
+        f(&mut self.tally);
+        if let Some(window) = &self.window {
+            f(&mut window.lock().expect("no user panics holding it"));
         }
     }
 
@@ -210,7 +241,7 @@ impl Life {
     /// `match.found` may still come for the entry the old socket made (a new key pair would key that match wrong).
     async fn send_find(&mut self) -> anyhow::Result<()> {
         let Some((identity, _)) = &self.asking else { return Ok(()) };
-        let frame = Find::new(MatchKind::Text).frame(Some("find".into()), identity.public_key_b64());
+        let frame = Find::new(self.kind).frame(Some("find".into()), identity.public_key_b64());
         Ok(self.conn.send(&frame).await?)
     }
 
@@ -251,12 +282,13 @@ impl Life {
         let (conn, hello) = match user.connect().await {
             Ok(answer) => answer,
             Err(e) => {
-                self.tally.connect_failures += 1;
+                self.count(|t| t.connect_failures += 1);
                 return Err(e.context("reconnecting"));
             }
         };
         self.conn = conn;
-        record_us(&mut self.tally.reconnect, clock_us().saturating_sub(scheduled_us));
+        let took = clock_us().saturating_sub(scheduled_us);
+        self.count(|t| record_us(&mut t.reconnect, took));
         let ServerFrame::Hello { active_match, .. } = hello else { unreachable!("connect returns hello") };
         let current = self.talk.as_ref().map(|t| t.chat.info.match_id);
         match active_match {
@@ -264,7 +296,8 @@ impl Life {
             Some(info) if self.asking.is_some() => {
                 // Paired while away: `match.found` went to the dropped socket.
                 let (identity, since) = self.asking.take().expect("checked");
-                record_us(&mut self.tally.found, clock_us().saturating_sub(since));
+                let took = clock_us().saturating_sub(since);
+                self.count(|t| record_us(&mut t.found, took));
                 let match_id = info.match_id;
                 self.talk = Some(Talk { chat: Chat::established(identity, info)?, last_peer_seq: Seq(0) });
                 self.resume(match_id, false).await?;
@@ -317,8 +350,11 @@ impl Life {
         match frame {
             ServerFrame::MsgAccepted { match_id, client_msg_id, .. } => {
                 if let Some((scheduled, _)) = self.pending.remove(&format!("{match_id}/{client_msg_id}")) {
-                    record_us(&mut self.tally.accepted, clock_us().saturating_sub(scheduled));
-                    self.tally.acked += 1;
+                    let took = clock_us().saturating_sub(scheduled);
+                    self.count(|t| {
+                        record_us(&mut t.accepted, took);
+                        t.acked += 1;
+                    });
                     progress.add(1);
                 }
             }
@@ -335,7 +371,7 @@ impl Life {
                 match read {
                     Some(text) => {
                         let sent = sent_at_us(&text).ok_or_else(|| anyhow::anyhow!("no send time in {text:?}"))?;
-                        record_us(&mut self.tally.peer, now.saturating_sub(sent));
+                        self.count(|t| record_us(&mut t.peer, now.saturating_sub(sent)));
                     }
                     None => self.tally.unreadable += 1,
                 }
@@ -350,7 +386,9 @@ impl Life {
                 if self.talk.as_ref().is_some_and(|t| t.chat.info.match_id == info.match_id) => {}
             ServerFrame::MatchFound { info, .. } => match self.asking.take() {
                 Some((identity, since)) => {
-                    record_us(&mut self.tally.found, clock_us().saturating_sub(since));
+                    let took = clock_us().saturating_sub(since);
+                    self.count(|t| record_us(&mut t.found, took));
+                    self.call(&info).await?;
                     self.talk = Some(Talk { chat: Chat::established(identity, info)?, last_peer_seq: Seq(0) });
                 }
                 None => self.count_error("match_found_unasked", progress),
@@ -369,6 +407,23 @@ impl Life {
                 self.find().await?;
             }
             ServerFrame::Error { id, code, message, .. } => self.refused(id, code, &message, progress).await?,
+            // The callee answers at once, as a browser whose user accepted the call.
+            ServerFrame::RtcOffer { match_id, .. } => {
+                self.conn.send(&ClientFrame::RtcAnswer { id: Some("rtc".into()), match_id, sdp: SDP.into() }).await?;
+                self.conn.send(&ice(match_id)).await?;
+            }
+            ServerFrame::RtcAnswer { match_id, .. } => {
+                if let Some((_, since)) = self.calling.take_if(|(m, _)| *m == match_id) {
+                    let took = clock_us().saturating_sub(since);
+                    self.count(|t| {
+                        record_us(&mut t.signal, took);
+                        t.answers += 1;
+                    });
+                    // What a connected call tells the server (it records the call as connected: a write).
+                    let frame = ClientFrame::RtcConnected { id: Some("connected".into()), match_id };
+                    self.conn.send(&frame).await?;
+                }
+            }
             _ => {}
         }
         Ok(())
@@ -394,6 +449,8 @@ impl Life {
                 }
             }
             Some("resume-ended") => self.tally.resume_refused += 1,
+            // A call's frame that crossed a skip: the match is over, as for a message.
+            Some("rtc") if code == ErrorCode::NotInMatch => self.tally.refused_match_over += 1,
             // The peer skipped at the same moment: the match is over either way.
             Some("skip") => {
                 if code != ErrorCode::NotInMatch {
@@ -421,7 +478,19 @@ impl Life {
 
     fn count_error(&mut self, code: &str, progress: &Progress) {
         progress.fail();
-        *self.tally.errors.entry(code.to_owned()).or_default() += 1;
+        self.count(|t| *t.errors.entry(code.to_owned()).or_default() += 1);
+    }
+
+    /// A video match's initiator starts the call: the offer and its relay candidate.
+    async fn call(&mut self, info: &MatchInfo) -> anyhow::Result<()> {
+        if info.kind != MatchKind::Video || !info.initiator {
+            return Ok(());
+        }
+        let match_id = info.match_id;
+        self.calling = Some((match_id, clock_us()));
+        self.count(|t| t.offers += 1);
+        self.conn.send(&ClientFrame::RtcOffer { id: Some("rtc".into()), match_id, sdp: SDP.into() }).await?;
+        Ok(self.conn.send(&ice(match_id)).await?)
     }
 
     /// After the run: leave the match or the queue and wait for the answer, so the same users can start clean in
@@ -443,7 +512,18 @@ impl Life {
     }
 }
 
+/// The one relay candidate each side trickles.
+fn ice(match_id: MatchId) -> ClientFrame {
+    ClientFrame::RtcIce {
+        id: Some("rtc".into()),
+        match_id,
+        candidate: CANDIDATE.into(),
+        sdp_mid: Some("0".into()),
+        sdp_mline_index: Some(0),
+    }
+}
+
 /// The server's REST base for a WebSocket URL (`ws://host:port/v1/ws` → `http://host:port`).
-fn http_base(ws: &str) -> String {
+pub(super) fn http_base(ws: &str) -> String {
     ws.replacen("ws://", "http://", 1).replacen("wss://", "https://", 1).trim_end_matches("/v1/ws").to_owned()
 }
