@@ -179,8 +179,7 @@ pub async fn run(users: &[SeededUser], opts: &MixOptions) -> anyhow::Result<Repo
     let memory = spent(&before_arrivals, &window_end);
     let extra = figures(&all, opts, &parts, &idle, &memory, failed_users, first_error);
     // A failed reconnect ends its user: it is in `failed_users` (and `connect_failures` says which kind it was).
-    let failures =
-        failed_users + all.unacknowledged + all.not_received() + all.error_count() + all.rematch_missed;
+    let failures = failed_users + all.unacknowledged + all.not_received() + all.error_count() + all.rematch_missed;
     Ok(Report {
         scenario: label.into(),
         params: json!({
