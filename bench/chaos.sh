@@ -6,7 +6,7 @@
 #   postgres   `pg_ctl restart -m fast`
 #   partition  node 1 cut off from Redis for PARTITION_SECS: node 1 reaches Redis through bench/chaos/proxy.py,
 #              which SIGUSR1 makes reset every connection and refuse new ones for that long (no iptables, no root)
-# No fault in the last SETTLE seconds of the window. Then the accounting:
+# No fault starts in the last SETTLE seconds of the window. Then the accounting:
 #   - every message the load generator saw acknowledged (`msg.accepted`, its match and seq) must be in PostgreSQL's
 #     `messages`: lost = acknowledged and not stored, must be 0;
 #   - acknowledged messages no live peer received are reported beside it (`not_received`: a message the peer could
@@ -250,7 +250,8 @@ print("faults injected:", dict(faults), "=", sum(faults.values()))
 print(f"messages acknowledged: {r['ops']}, lost (acknowledged, not in the store): {sys.argv[3]}")
 print(f"acknowledged and not received by a live peer: {x['not_received']}; unacknowledged at the end: {x['unacknowledged']}")
 print(f"resyncs: {x['resyncs']}; sockets broken and reconnected: {x['drops_survived']}, worst pause (break -> hello): {x['worst_pause_ms']:.0f} ms; "
-      f"scheduled reconnects: {x['reconnects']}, failed users: {x['failed_users']} {x['first_error'] or ''}")
+      f"reconnects in all (scheduled + after a break): {x['reconnects']}, failed users: {x['failed_users']} "
+      f"{x['first_error'] or ''}")
 total = x["rematched"] + x["rematch_missed"]
 print(f"users matched again: {x['rematched']}/{total}, slowest {x['rematch_ms']['max']:.0f} ms")
 print(f"errors: {x['errors']}; send -> accepted p50/p99/max ms: "
