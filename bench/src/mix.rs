@@ -90,6 +90,17 @@ pub struct MixArgs {
     pub sample_csv: Option<PathBuf>,
     #[arg(long, default_value_t = 10)]
     pub sample_secs: u64,
+    /// Chaos (bench/chaos.sh): a broken socket or a failed send is a node killed or restarted, not the end of
+    /// the user: it connects again (to whichever node the proxy picks), resumes and sends again, as an app does.
+    #[arg(long)]
+    pub survive_drops: bool,
+    /// After the drain every user leaves its match and asks again; it must be paired within this many seconds
+    /// (0: no such phase). Chaos: "every user able to match again".
+    #[arg(long, default_value_t = 0)]
+    pub rematch_secs: u64,
+    /// Writes every acknowledged message's `match_id seq`, one a line: the store is checked against it.
+    #[arg(long)]
+    pub acked_out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -201,13 +212,17 @@ pub async fn run(users: &[SeededUser], opts: &MixOptions) -> anyhow::Result<Repo
     }
     // Every failure is in the tallies (the progress line only shows them as they come).
     let _ = progress.finish();
+    if let Some(path) = &a.acked_out {
+        let lines: String = all.acked_seqs.iter().map(|(m, s)| format!("{m}\t{s}\n")).collect();
+        std::fs::write(path, lines)?;
+    }
 
     let parts = spent(&window_start, &window_end);
     let idle = spent(&arrived, &window_start);
     let memory = spent(&before_arrivals, &window_end);
     let extra = figures(&all, opts, &parts, &idle, &memory, failed_users, first_error);
     // A failed reconnect ends its user: it is in `failed_users` (and `connect_failures` says which kind it was).
-    let failures = failed_users + all.unacknowledged + all.not_received() + all.error_count();
+    let failures = failed_users + all.unacknowledged + all.not_received() + all.error_count() + all.rematch_missed;
     Ok(Report {
         scenario: label.into(),
         params: json!({
@@ -296,6 +311,12 @@ fn figures(
         "failed_users": failed_users,
         "first_error": first_error,
         "late_sends": all.late,
+        "resyncs": all.resyncs,
+        "drops_survived": all.drops_survived,
+        "worst_pause_ms": all.worst_pause_us as f64 / 1e3,
+        "rematched": all.rematch.len(),
+        "rematch_missed": all.rematch_missed,
+        "rematch_ms": ms(&Latency::from_histogram(&all.rematch)),
         "peer_ms": ms(&peer),
         "found_ms": ms(&found),
         "reconnect_ms": ms(&reconnect),

@@ -231,6 +231,10 @@ async fn mix_matches_chats_skips_and_reconnects_on_one_node() {
         logins_per_min: 0.0,
         sample_csv: None,
         sample_secs: 10,
+        // bench/chaos.sh's flags, off: a broken socket fails the run here.
+        survive_drops: false,
+        rematch_secs: 0,
+        acked_out: None,
     };
     let report = mix::run(&users, &MixOptions { urls: vec![url], args, cpu: this_process(&[]) }).await.unwrap();
     check(&report);

@@ -9,11 +9,11 @@
 //! in the protocol crate so that the cargo-fuzz target `report_evidence` (fuzz/, docs/fuzzing.md) runs exactly it
 //! without building the server.
 
+use crate::franking::{self, KEY_LEN};
+use crate::{ErrorCode, Reveal, Seq, UserId};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use chrono::{DateTime, Utc};
-use crate::franking::{self, KEY_LEN};
-use crate::{ErrorCode, Reveal, Seq, UserId};
 
 /// Most messages one report may reveal.
 pub const MAX_REVEALS: usize = 20;

@@ -51,6 +51,17 @@ pub struct Tally {
     /// Every other error frame, by code: failures.
     pub errors: BTreeMap<String, u64>,
     pub late: u64,
+    /// `resync` frames (frames lost between nodes: Redis restarted or cut off).
+    pub resyncs: u64,
+    /// Chaos (`--survive-drops`): sockets that broke under the user and were replaced.
+    pub drops_survived: u64,
+    /// The longest of those: the break seen → the new socket's `hello`, retries included.
+    pub worst_pause_us: u64,
+    /// Every `msg.accepted` as (match, seq), for `--acked-out`.
+    pub acked_seqs: Vec<(i64, i64)>,
+    /// `--rematch-secs`: the new find → `match.found`, and the users not paired in time.
+    pub rematch: Histogram<u64>,
+    pub rematch_missed: u64,
     /// What ended this user early, if anything.
     pub fatal: Option<String>,
 }
@@ -84,6 +95,12 @@ impl Tally {
             resume_refused: 0,
             errors: BTreeMap::new(),
             late: 0,
+            resyncs: 0,
+            drops_survived: 0,
+            worst_pause_us: 0,
+            acked_seqs: Vec::new(),
+            rematch: histogram(),
+            rematch_missed: 0,
             fatal: None,
         }
     }
@@ -95,6 +112,9 @@ impl Tally {
         self.reconnect.add(&o.reconnect)?;
         self.signal.add(&o.signal)?;
         self.login.add(&o.login)?;
+        self.rematch.add(&o.rematch)?;
+        self.acked_seqs.extend_from_slice(&o.acked_seqs);
+        self.worst_pause_us = self.worst_pause_us.max(o.worst_pause_us);
         for (mine, theirs) in [
             (&mut self.offered, o.offered),
             (&mut self.without_partner, o.without_partner),
@@ -115,6 +135,9 @@ impl Tally {
             (&mut self.logins, o.logins),
             (&mut self.resume_refused, o.resume_refused),
             (&mut self.late, o.late),
+            (&mut self.resyncs, o.resyncs),
+            (&mut self.drops_survived, o.drops_survived),
+            (&mut self.rematch_missed, o.rematch_missed),
         ] {
             *mine += theirs;
         }

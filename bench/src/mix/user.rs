@@ -38,6 +38,9 @@ pub struct User {
     /// Asks for video matches and signals a call in each (`--video-share`), else text.
     kind: MatchKind,
     rng: SplitMix64,
+    /// `--survive-drops` and `--rematch-secs` (chaos).
+    survive: bool,
+    rematch: Duration,
 }
 
 impl User {
@@ -48,7 +51,8 @@ impl User {
         let video = args.video_share > 0.0
             && (index as f64 * args.video_share).floor() != ((index + 1) as f64 * args.video_share).floor();
         let kind = if video { MatchKind::Video } else { MatchKind::Text };
-        Self { index, token: seeded.token.clone(), url, from, rates, kind, rng }
+        let (survive, rematch) = (args.survive_drops, Duration::from_secs(args.rematch_secs));
+        Self { index, token: seeded.token.clone(), url, from, rates, kind, rng, survive, rematch }
     }
 
     /// The whole life: arrive at `arrive`, then the phases of the run (see `mix::run`). Always reaches every
@@ -77,7 +81,8 @@ impl User {
             return tally;
         };
         let mut life = Life::new(conn, tally, self.kind, sampled);
-        if let Err(e) = life.run(&mut self, window, drain, progress).await {
+        let lived = life.run(&mut self, window, drain, progress).await;
+        if let Err(e) = &lived {
             progress.fail();
             life.tally.fatal = Some(format!("user {}: {e:#}", self.index));
             // A user gone for good shows in the interval it went in (the report counts it in `failed_users`).
@@ -86,6 +91,10 @@ impl User {
             }
         }
         phases[2].wait().await;
+        // Every user has drained (none is still in the queue from the window): each asks again at once.
+        if lived.is_ok() && !self.rematch.is_zero() {
+            life.rematch(self.rematch).await;
+        }
         phases[3].wait().await;
         life.end().await;
         life.tally
@@ -199,19 +208,24 @@ impl Life {
                 biased;
                 () = sleep_until(start + at) => {
                     let scheduled_us = start_us + at.as_micros() as u64;
-                    match which {
-                        0 => self.write(scheduled_us).await?,
-                        1 => self.skip().await?,
-                        _ => self.reconnect(user, scheduled_us).await?,
-                    }
+                    let done = match which {
+                        0 => self.write(scheduled_us).await,
+                        1 => self.skip().await,
+                        _ => self.reconnect(user, scheduled_us).await,
+                    };
+                    self.survive(done, user).await?;
                     next[which] = user.after(which, at);
                 }
-                frame = self.conn.next() => self.take(frame?, progress).await?,
+                frame = self.conn.next() => {
+                    let done = self.take_result(frame, progress).await;
+                    self.survive(done, user).await?;
+                }
             }
         }
         // Nothing more falls due in the window: read until it ends, then the last answers and a quiet second.
         while let Ok(frame) = timeout_at(deadline, self.conn.next()).await {
-            self.take(frame?, progress).await?;
+            let done = self.take_result(frame, progress).await;
+            self.survive(done, user).await?;
         }
         self.open = false;
         let until = deadline + drain;
@@ -219,11 +233,80 @@ impl Life {
             let quiet = Instant::now() + Duration::from_secs(1);
             let wait = if self.pending.is_empty() { quiet.min(until) } else { until };
             match timeout_at(wait, self.conn.next()).await {
-                Ok(frame) => self.take(frame?, progress).await?,
+                Ok(frame) => {
+                    let done = self.take_result(frame, progress).await;
+                    self.survive(done, user).await?;
+                }
                 Err(_) => {
                     self.tally.unacknowledged += self.pending.len() as u64;
                     return Ok(());
                 }
+            }
+        }
+    }
+
+    async fn take_result(
+        &mut self,
+        frame: Result<ServerFrame, tanis_client::ClientError>,
+        progress: &Progress,
+    ) -> anyhow::Result<()> {
+        self.take(frame?, progress).await
+    }
+
+    /// `--survive-drops`: a failure on the socket (a node killed, nginx closing the socket, a write to a dead
+    /// one) is followed by a new connection, retried every 0.2-0.7 s for up to a minute, as an app reconnects;
+    /// `reconnect` resumes the match and sends the unacknowledged again. Without the flag the failure ends the user.
+    async fn survive(&mut self, done: anyhow::Result<()>, user: &User) -> anyhow::Result<()> {
+        let Err(e) = done else { return Ok(()) };
+        if !user.survive {
+            return Err(e);
+        }
+        let (broke_us, give_up) = (clock_us(), Instant::now() + Duration::from_secs(60));
+        loop {
+            // Spread over the users, so a killed node's sockets do not all come back in the same millisecond.
+            let jitter = 200 + (user.index as u64 * 37 + clock_us() / 1000) % 500;
+            tokio::time::sleep(Duration::from_millis(jitter)).await;
+            match self.reconnect(user, broke_us).await {
+                Ok(()) => break,
+                Err(again) if Instant::now() >= give_up => {
+                    return Err(again.context(format!("no new socket within a minute of: {e:#}")));
+                }
+                Err(_) => {}
+            }
+        }
+        self.tally.drops_survived += 1;
+        self.tally.worst_pause_us = self.tally.worst_pause_us.max(clock_us().saturating_sub(broke_us));
+        Ok(())
+    }
+
+    /// `--rematch-secs`: leave the match (if any), ask again, and wait that long for `match.found`. A user not
+    /// paired in time, or whose socket fails meanwhile, is counted in `rematch_missed`.
+    async fn rematch(&mut self, bound: Duration) {
+        let since = clock_us();
+        let deadline = Instant::now() + bound;
+        let paired = async {
+            if let Some(talk) = self.talk.take() {
+                let leave = ClientFrame::MatchLeave { id: Some("rematch".into()), match_id: talk.chat.info.match_id };
+                self.conn.send(&leave).await?;
+            }
+            // The same key pair if a find is still queued (its entry may be there: `already_queued` then).
+            if self.asking.is_none() {
+                self.asking = Some((Identity::generate(), since));
+            }
+            self.send_find().await?;
+            loop {
+                if let ServerFrame::MatchFound { info, .. } = timeout_at(deadline, self.conn.next()).await?? {
+                    let (identity, _) = self.asking.take().expect("asked above");
+                    self.talk = Some(Talk { chat: Chat::established(identity, info)?, last_peer_seq: Seq(0) });
+                    return anyhow::Ok(());
+                }
+            }
+        };
+        match paired.await {
+            Ok(()) => record_us(&mut self.tally.rematch, clock_us().saturating_sub(since)),
+            Err(e) => {
+                self.tally.rematch_missed += 1;
+                eprintln!("[mix] rematch missed: {e:#}");
             }
         }
     }
@@ -290,6 +373,20 @@ impl Life {
         let took = clock_us().saturating_sub(scheduled_us);
         self.count(|t| record_us(&mut t.reconnect, took));
         let ServerFrame::Hello { active_match, .. } = hello else { unreachable!("connect returns hello") };
+        self.reconcile(active_match).await?;
+        let frames: Vec<ClientFrame> = self.pending.values().map(|(_, f)| f.clone()).collect();
+        for frame in &frames {
+            self.conn.send(frame).await?;
+        }
+        self.tally.resends += frames.len() as u64;
+        match self.asking {
+            Some(_) => self.send_find().await,
+            None => self.find().await,
+        }
+    }
+
+    /// Takes the match the server has (a new socket's `hello`, or a `resync`) as this user's state.
+    async fn reconcile(&mut self, active_match: Option<MatchInfo>) -> anyhow::Result<()> {
         let current = self.talk.as_ref().map(|t| t.chat.info.match_id);
         match active_match {
             Some(info) if Some(info.match_id) == current => self.resume(info.match_id, false).await?,
@@ -319,15 +416,7 @@ impl Life {
                 }
             }
         }
-        let frames: Vec<ClientFrame> = self.pending.values().map(|(_, f)| f.clone()).collect();
-        for frame in &frames {
-            self.conn.send(frame).await?;
-        }
-        self.tally.resends += frames.len() as u64;
-        match self.asking {
-            Some(_) => self.send_find().await,
-            None => self.find().await,
-        }
+        Ok(())
     }
 
     async fn resume(&mut self, match_id: MatchId, ended: bool) -> anyhow::Result<()> {
@@ -348,13 +437,14 @@ impl Life {
 
     async fn take(&mut self, frame: ServerFrame, progress: &Progress) -> anyhow::Result<()> {
         match frame {
-            ServerFrame::MsgAccepted { match_id, client_msg_id, .. } => {
+            ServerFrame::MsgAccepted { match_id, client_msg_id, seq, .. } => {
                 if let Some((scheduled, _)) = self.pending.remove(&format!("{match_id}/{client_msg_id}")) {
                     let took = clock_us().saturating_sub(scheduled);
                     self.count(|t| {
                         record_us(&mut t.accepted, took);
                         t.acked += 1;
                     });
+                    self.tally.acked_seqs.push((match_id.get(), seq.get()));
                     progress.add(1);
                 }
             }
@@ -422,6 +512,17 @@ impl Life {
                     // What a connected call tells the server (it records the call as connected: a write).
                     let frame = ClientFrame::RtcConnected { id: Some("connected".into()), match_id };
                     self.conn.send(&frame).await?;
+                }
+            }
+            // Frames may have been lost between nodes (Redis restarted or cut off): the match as the database has
+            // it, resumed from the last message held; a find whose queue may be gone is sent again (docs/protocol.md).
+            // The sends on this socket were not lost: their answers still come.
+            ServerFrame::Resync { active_match } => {
+                self.tally.resyncs += 1;
+                self.reconcile(active_match).await?;
+                match self.asking {
+                    Some(_) => self.send_find().await?,
+                    None => self.find().await?,
                 }
             }
             _ => {}
