@@ -45,7 +45,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use metrics_exporter_prometheus::PrometheusHandle;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultOnFailure, TraceLayer};
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_swagger_ui::SwaggerUi;
@@ -123,7 +123,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn(error::json_errors))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
         .layer(middleware::from_fn(record_request))
-        .layer(TraceLayer::new_for_http())
+        // A 5xx answer is a warning here, not an error: an internal failure logs its cause at ERROR where it
+        // happens (`ApiError::internal`), and a 503 is what a draining node or a down database is meant to answer
+        // (a rolling update would otherwise page someone for every readiness probe it fails on purpose).
+        .layer(TraceLayer::new_for_http().on_failure(DefaultOnFailure::new().level(tracing::Level::WARN)))
         // A request that has not finished in time is answered 408 so shutdown never waits on a stuck client.
         .layer(middleware::from_fn(move |request, next| within(timeout, request, next)))
         .with_state(state)
