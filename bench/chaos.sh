@@ -21,9 +21,10 @@
 # durability settings, unlike scripts/test), Redis on a free port, the proxy, two release `tanis serve` nodes and
 # nginx. The node settings, secrets and nginx configuration are copied from bench/run.sh (not sourced: run.sh
 # runs its scenarios at the top level); the mix load generator is run.sh's with --survive-drops (a broken socket
-# is reconnected, not the end of the user), --rematch-secs and --acked-out.
+# is reconnected, not the end of the user), --rematch-secs, --acked-out and --received-out.
 #
-# Output: the fault log (one timestamped line per fault) and the mix's JSON in bench/results/chaos-<timestamp>.*,
+# Output: the fault log (one timestamped line per fault), the mix's JSON and the acknowledged messages no live peer
+# read (each with its send time, receipt and its match's end) in bench/results/chaos-<timestamp>.*,
 # and a summary on stdout. Exits 1 if a message was lost or a user was not paired again.
 set -euo pipefail
 
@@ -227,7 +228,7 @@ set +e
   --arrivals-per-sec "$MIX_ARRIVALS" --idle-secs "$MIX_IDLE" --duration-secs "$DURATION" \
   --messages-per-min "$MIX_MESSAGES" --skips-per-min "$MIX_SKIPS" --reconnects-per-min "$MIX_RECONNECTS" \
   --source-addresses "$MIX_SOURCES" --survive-drops --rematch-secs "$REMATCH_SECS" --acked-out "$WORK/acked.tsv" \
-  --json "$OUT" --markdown "$WORK/table.md"
+  --received-out "$WORK/received.tsv" --json "$OUT" --markdown "$WORK/table.md"
 BENCH_STATUS=$?
 set -e
 wait "$INJECTOR_PID" || true
@@ -241,6 +242,22 @@ CREATE TEMP TABLE acked (match_id BIGINT, seq BIGINT);
 SELECT count(*) FROM acked a WHERE NOT EXISTS (SELECT 1 FROM messages m WHERE m.match_id = a.match_id AND m.seq = a.seq);
 EOF
 )
+# Each acknowledged message no live peer read, with what the store knows of it and its match, to set beside the
+# fault log: when it was sent, whether a receipt marked it delivered, and when and why its match ended.
+NOT_RECEIVED=bench/results/chaos-$STAMP.not-received
+psql -qA -F $'\t' -v ON_ERROR_STOP=1 "$DB_URL" >"$NOT_RECEIVED" <<EOF
+CREATE TEMP TABLE acked (match_id BIGINT, seq BIGINT);
+\copy acked FROM '$WORK/acked.tsv'
+CREATE TEMP TABLE received (match_id BIGINT, seq BIGINT);
+\copy received FROM '$WORK/received.tsv'
+SELECT a.match_id, a.seq, to_char(l.sent_at AT TIME ZONE 'UTC', 'HH24:MI:SS.MS') AS sent, l.delivered,
+       to_char(x.ended_at AT TIME ZONE 'UTC', 'HH24:MI:SS.MS') AS match_ended, x.status, x.end_reason
+FROM acked a
+LEFT JOIN message_logs l ON l.match_id = a.match_id AND l.seq = a.seq
+LEFT JOIN matches x ON x.id = a.match_id
+WHERE NOT EXISTS (SELECT 1 FROM received r WHERE r.match_id = a.match_id AND r.seq = a.seq)
+ORDER BY l.sent_at;
+EOF
 python3 - "$OUT" "$FAULT_LOG" "$LOST" <<'EOF'
 import collections, json, sys
 r = json.load(open(sys.argv[1]))
@@ -256,7 +273,7 @@ total = x["rematched"] + x["rematch_missed"]
 print(f"users matched again: {x['rematched']}/{total}, slowest {x['rematch_ms']['max']:.0f} ms")
 print(f"errors: {x['errors']}; send -> accepted p50/p99/max ms: "
       f"{r['latency']['p50_us']/1e3:.1f}/{r['latency']['p99_us']/1e3:.1f}/{r['latency']['max_us']/1e3:.0f}")
-print("fault log:", sys.argv[2], "result:", sys.argv[1])
+print("fault log:", sys.argv[2], "result:", sys.argv[1], "not received:", sys.argv[1].replace(".json", ".not-received"))
 if int(sys.argv[3]) or x["rematch_missed"] or not total:
     sys.exit("chaos: FAILED (acknowledged messages lost, or users not matched again)")
 EOF

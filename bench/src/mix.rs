@@ -101,6 +101,10 @@ pub struct MixArgs {
     /// Writes every acknowledged message's `match_id seq`, one a line: the store is checked against it.
     #[arg(long)]
     pub acked_out: Option<std::path::PathBuf>,
+    /// Writes every message a peer read live as `match_id seq`, one a line: with `--acked-out`, the difference
+    /// names the acknowledged messages no live peer received.
+    #[arg(long)]
+    pub received_out: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone)]
@@ -212,9 +216,11 @@ pub async fn run(users: &[SeededUser], opts: &MixOptions) -> anyhow::Result<Repo
     }
     // Every failure is in the tallies (the progress line only shows them as they come).
     let _ = progress.finish();
-    if let Some(path) = &a.acked_out {
-        let lines: String = all.acked_seqs.iter().map(|(m, s)| format!("{m}\t{s}\n")).collect();
-        std::fs::write(path, lines)?;
+    for (path, seqs) in [(&a.acked_out, &all.acked_seqs), (&a.received_out, &all.received_seqs)] {
+        if let Some(path) = path {
+            let lines: String = seqs.iter().map(|(m, s)| format!("{m}\t{s}\n")).collect();
+            std::fs::write(path, lines)?;
+        }
     }
 
     let parts = spent(&window_start, &window_end);

@@ -234,7 +234,9 @@ async fn mix_matches_chats_skips_and_reconnects_on_one_node() {
         // bench/chaos.sh's flags, off: a broken socket fails the run here.
         survive_drops: false,
         rematch_secs: 0,
-        acked_out: None,
+        // Its lists of messages: the acknowledged ones and those a peer read, one `match seq` a line.
+        acked_out: Some(dir.path().join("acked.tsv")),
+        received_out: Some(dir.path().join("received.tsv")),
     };
     let report = mix::run(&users, &MixOptions { urls: vec![url], args, cpu: this_process(&[]) }).await.unwrap();
     check(&report);
@@ -243,6 +245,17 @@ async fn mix_matches_chats_skips_and_reconnects_on_one_node() {
     assert_eq!(report.failures, 0, "{json}");
     assert_eq!(count("received"), report.ops, "every accepted message reached its peer: {json}");
     assert_eq!(count("receipts"), count("received"), "and was acknowledged: {json}");
+    // The lists name the same messages, each once: the one `bench/chaos.sh` diffs to name any not received.
+    let listed = |name: &str| {
+        let mut lines: Vec<String> =
+            std::fs::read_to_string(dir.path().join(name)).unwrap().lines().map(str::to_owned).collect();
+        lines.sort();
+        lines
+    };
+    let acked = listed("acked.tsv");
+    assert_eq!(acked.len() as u64, report.ops, "{json}");
+    assert!(acked.windows(2).all(|w| w[0] != w[1]), "no message twice: {acked:?}");
+    assert_eq!(listed("received.tsv"), acked, "{json}");
     assert!(count("found") > 0 && count("skips") > 0 && count("reconnects") > 0, "every kind of event: {json}");
     assert!(report.extra["found_latency"]["p99_us"].as_u64().is_some_and(|p| p > 0), "{json}");
     let node = &report.extra["parts"]["nodes"][0];

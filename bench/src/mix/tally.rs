@@ -59,6 +59,9 @@ pub struct Tally {
     pub worst_pause_us: u64,
     /// Every `msg.accepted` as (match, seq), for `--acked-out`.
     pub acked_seqs: Vec<(i64, i64)>,
+    /// Every peer's message read live as (match, seq), for `--received-out`: its difference from `acked_seqs`
+    /// names the messages `not_received` counts.
+    pub received_seqs: Vec<(i64, i64)>,
     /// `--rematch-secs`: the new find → `match.found`, and the users not paired in time.
     pub rematch: Histogram<u64>,
     pub rematch_missed: u64,
@@ -99,6 +102,7 @@ impl Tally {
             drops_survived: 0,
             worst_pause_us: 0,
             acked_seqs: Vec::new(),
+            received_seqs: Vec::new(),
             rematch: histogram(),
             rematch_missed: 0,
             fatal: None,
@@ -114,6 +118,7 @@ impl Tally {
         self.login.add(&o.login)?;
         self.rematch.add(&o.rematch)?;
         self.acked_seqs.extend_from_slice(&o.acked_seqs);
+        self.received_seqs.extend_from_slice(&o.received_seqs);
         self.worst_pause_us = self.worst_pause_us.max(o.worst_pause_us);
         for (mine, theirs) in [
             (&mut self.offered, o.offered),

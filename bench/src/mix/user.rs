@@ -466,6 +466,7 @@ impl Life {
                     None => self.tally.unreadable += 1,
                 }
                 self.tally.received += 1;
+                self.tally.received_seqs.push((match_id.get(), seq.get()));
                 self.conn.send(&ClientFrame::MsgAck { id: None, match_id, seq }).await?;
                 self.tally.receipts += 1;
             }
