@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A soak's samples (bench/soak.sh: `tanis-bench mix --sample-csv`, a row per node every 10 s) as one PNG per
 quantity over time, and a summary of what a leak or a drift would show: after the warm-up, the least-squares slope
-of each node's RSS in MiB/hour, descriptors and tasks (min, max, slope), the queues' maxima, and the p99s of the
+of each node's RSS in MiB/hour (and of the RSS without SQLite's heap, whose page caches fill up to a ceiling as the
+database grows), descriptors and tasks (min, max, slope), the queues' maxima, and the p99s of the
 first third against the last third (medians of the 10 s windows' p99s).
 
     ~/.cache/tanis-soak-venv/bin/python bench/plot_soak.py bench/results/soak-…/samples.csv bench/results/soak-…/
@@ -18,7 +19,7 @@ from collections import defaultdict
 
 # (file, title, y label, columns): per node unless the column is the run's (the same on every node's row).
 PLOTS = [
-    ("rss", "Resident memory (VmRSS)", "MiB", ["rss_mib"]),
+    ("rss", "Resident memory (VmRSS), and SQLite's heap within it", "MiB", ["rss_mib", "sqlite_heap_mib"]),
     ("fds", "Open descriptors", "descriptors", ["fds"]),
     ("tasks", "Live tokio tasks (tanis_runtime_alive_tasks)", "tasks", ["tasks"]),
     ("sessions", "Open WebSockets (tanis_ws_sessions)", "sockets", ["sessions"]),
@@ -47,7 +48,8 @@ def read(path):
 
 
 def points(rows, column, since=0.0):
-    return [(r["t_secs"], r[column]) for r in rows if r["t_secs"] >= since and r[column] is not None]
+    """(seconds, value) of a column; none for a column an older CSV does not have."""
+    return [(r["t_secs"], r[column]) for r in rows if r["t_secs"] >= since and r.get(column) is not None]
 
 
 def slope_per_hour(pts):
@@ -81,6 +83,13 @@ def summary(nodes, warmup):
         rss = points(rows, "rss_mib", warmup)
         print(f"node {node}: RSS {fmt(rss[0][1] if rss else None)} -> {fmt(rss[-1][1] if rss else None)} MiB, "
               f"slope {fmt(slope_per_hour(rss), 2)} MiB/hour")
+        # SQLite's page caches fill up to their ceiling as the database grows (tanis_sqlite_heap_bytes): the rest of
+        # the RSS is what a leak would move.
+        heap = dict(points(rows, "sqlite_heap_mib", warmup))
+        rest = [(t, v - heap[t]) for t, v in rss if t in heap]
+        if any(heap.values()) and rest:
+            print(f"  of which SQLite's heap {fmt(heap[rest[0][0]])} -> {fmt(heap[rest[-1][0]])} MiB; the rest "
+                  f"{fmt(rest[0][1])} -> {fmt(rest[-1][1])} MiB, slope {fmt(slope_per_hour(rest), 2)} MiB/hour")
         for column in ("fds", "tasks", "sessions"):
             pts = points(rows, column, warmup)
             values = [v for _, v in pts]

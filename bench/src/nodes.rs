@@ -34,7 +34,7 @@ pub struct ClusterWatch {
 
 /// The series of `/metrics` a model or a soak needs, summed over their labels (`tanis_matches_total{kind=…}`):
 /// counters, and the gauges a soak samples (`tanis-bench mix --sample-csv`).
-const COUNTERS: [(&str, &str); 7] = [
+const COUNTERS: [(&str, &str); 8] = [
     ("messages", "tanis_messages_total"),
     ("matches", "tanis_matches_total"),
     ("http_requests", "tanis_http_requests_total"),
@@ -42,6 +42,7 @@ const COUNTERS: [(&str, &str); 7] = [
     ("tasks", "tanis_runtime_alive_tasks"),
     ("matching_queue", "tanis_matching_queue"),
     ("commit_queue", "tanis_group_commit_queue"),
+    ("sqlite_heap", "tanis_sqlite_heap_bytes"),
 ];
 
 /// One node at one moment.

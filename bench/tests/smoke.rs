@@ -226,11 +226,11 @@ async fn mix_matches_chats_skips_and_reconnects_on_one_node() {
         redis_pid: None,
         proxy_processes: vec![],
         db_name: None,
-        // The soak's additions stay off: bench/soak.sh turns them on.
+        // The soak's additions stay off but its samples (bench/soak.sh turns them on), taken every second here.
         video_share: 0.0,
         logins_per_min: 0.0,
-        sample_csv: None,
-        sample_secs: 10,
+        sample_csv: Some(dir.path().join("samples.csv")),
+        sample_secs: 1,
         // bench/chaos.sh's flags, off: a broken socket fails the run here.
         survive_drops: false,
         rematch_secs: 0,
@@ -256,6 +256,18 @@ async fn mix_matches_chats_skips_and_reconnects_on_one_node() {
     assert_eq!(acked.len() as u64, report.ops, "{json}");
     assert!(acked.windows(2).all(|w| w[0] != w[1]), "no message twice: {acked:?}");
     assert_eq!(listed("received.tsv"), acked, "{json}");
+    // A row per second for the node, with its gauges from /metrics: SQLite's heap holds this server's caches.
+    let samples = std::fs::read_to_string(dir.path().join("samples.csv")).unwrap();
+    let mut rows = samples.lines().map(|l| l.split(',').collect::<Vec<_>>());
+    let header = rows.next().unwrap();
+    let column = |name: &str| header.iter().position(|c| *c == name).unwrap_or_else(|| panic!("{name}: {samples}"));
+    let (heap, sessions) = (column("sqlite_heap_mib"), column("sessions"));
+    let rows: Vec<_> = rows.collect();
+    assert!(!rows.is_empty(), "{samples}");
+    for row in &rows {
+        assert!(row[heap].parse::<f64>().is_ok_and(|mib| mib > 0.0), "{samples}");
+        assert!(row[sessions].parse::<f64>().is_ok(), "{samples}");
+    }
     assert!(count("found") > 0 && count("skips") > 0 && count("reconnects") > 0, "every kind of event: {json}");
     assert!(report.extra["found_latency"]["p99_us"].as_u64().is_some_and(|p| p > 0), "{json}");
     let node = &report.extra["parts"]["nodes"][0];

@@ -150,12 +150,14 @@ fn export_turn(turn: tanis_signaling::TurnStats) {
 }
 
 /// Gauges a soak watches for growth (BENCHMARKS.md, Soak), read at scrape time like the TURN counters: the
-/// runtime's live tasks (a task leaked per socket or per match shows here before it shows in memory) and the
-/// writes waiting for the group commit. The matchmaker's queue is set by the matchmaker itself (it owns it).
+/// runtime's live tasks (a task leaked per socket or per match shows here before it shows in memory), the
+/// writes waiting for the group commit, and SQLite's heap (its page caches filling are most of a SQLite node's
+/// growth in memory, up to a ceiling). The matchmaker's queue is set by the matchmaker itself (it owns it).
 fn export_runtime(state: &AppState) {
     let tasks = tokio::runtime::Handle::current().metrics().num_alive_tasks();
     metrics::gauge!("tanis_runtime_alive_tasks").set(tasks as f64);
     metrics::gauge!("tanis_group_commit_queue").set(state.hub.commit_queue() as f64);
+    metrics::gauge!("tanis_sqlite_heap_bytes").set(crate::store::sqlite_heap_bytes() as f64);
 }
 
 /// Compares without stopping at the first difference, so response time does not reveal the token.

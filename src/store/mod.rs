@@ -71,6 +71,7 @@ pub use job_runs::JobRunRow;
 pub use jobs::{ClaimRow, ClaimVerdict, ExpiredMatchRow, OwnClaim, PendingReferral};
 pub use login_attempts::LoginAttempt;
 pub use logins::LoginRow;
+pub(crate) use sqlite::heap_bytes as sqlite_heap_bytes;
 
 pub use evidence::EvidenceRow;
 pub use matches::{CreatedMatch, MatchRow, MatchedUser};

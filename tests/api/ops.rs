@@ -131,6 +131,17 @@ async fn metrics_count_requests_and_can_require_a_token(backend: Backend) {
     assert!(text.contains("tanis_http_requests_total"), "{text}");
     assert!(text.contains("route=\"/v1/auth/register\""), "requests are labelled by route template");
     assert!(text.contains("tanis_registrations_total"));
+    // The soak's gauges, read at scrape. SQLite's heap holds at least the open database's schema and caches (the
+    // counter is the process's, so on PostgreSQL it is only present: other tests in a process may open SQLite).
+    let gauge = |name: &str| {
+        let line =
+            text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}: {text}"));
+        line.rsplit(' ').next().unwrap().parse::<f64>().unwrap()
+    };
+    assert!(gauge("tanis_runtime_alive_tasks") > 0.0, "{text}");
+    assert_eq!(gauge("tanis_group_commit_queue"), 0.0, "{text}");
+    let sqlite_heap = gauge("tanis_sqlite_heap_bytes");
+    assert!(sqlite_heap >= 0.0 && (backend == Backend::Postgres || sqlite_heap > 0.0), "{text}");
 
     let guarded = spawn_app_with(backend, |c| c.metrics_token = Some("scrape-token-1234".into())).await;
     let anonymous = guarded.client.get(guarded.url("/metrics")).send().await.unwrap();

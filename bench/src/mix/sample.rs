@@ -18,7 +18,7 @@ use crate::{SEED_PASSWORD, SeededUser, clock_us, record_us};
 
 /// The CSV's columns. Per node: its memory, descriptors and gauges; then the load generator's figures over the
 /// interval that ended, the same on every node's row (they are the run's, not a node's).
-const HEADER: &str = "t_secs,node,rss_mib,fds,tasks,sessions,matching_queue,commit_queue,\
+const HEADER: &str = "t_secs,node,rss_mib,sqlite_heap_mib,fds,tasks,sessions,matching_queue,commit_queue,\
                       acked,accepted_p50_ms,accepted_p99_ms,peer_p50_ms,peer_p99_ms,found_p50_ms,found_p99_ms,\
                       offers,signal_p99_ms,logins,login_p99_ms,errors";
 
@@ -64,9 +64,11 @@ pub async fn sample(
         for (i, node) in s.nodes().iter().enumerate() {
             let opt = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v}"));
             let rss = node.rss_kib().map(|k| (k as f64 / 102.4).round() / 10.0);
+            // Of which SQLite's heap (its page caches fill up to a ceiling): 0 on PostgreSQL.
+            let sqlite = node.series("sqlite_heap").map(|b| (b / 104_857.6).round() / 10.0);
             let gauges = ["tasks", "sockets", "matching_queue", "commit_queue"].map(|g| opt(node.series(g)));
             let fds = opt(node.fds().map(|f| f as f64));
-            writeln!(out, "{at},{},{},{fds},{},{run}", i + 1, opt(rss), gauges.join(","))?;
+            writeln!(out, "{at},{},{},{},{fds},{},{run}", i + 1, opt(rss), opt(sqlite), gauges.join(","))?;
         }
         // A row per tick on disk at once: a soak stopped early keeps what it sampled.
         out.flush()?;

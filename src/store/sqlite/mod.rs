@@ -23,6 +23,15 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 
 use super::{Backend, Reader, StoreError, migrate};
 
+/// Bytes SQLite holds on the heap in this process: every connection's page cache (up to `cache_size`, 32 MiB, each),
+/// prepared statements and schemas; 0 on PostgreSQL. The `tanis_sqlite_heap_bytes` gauge: a node's memory grows
+/// by this much while the caches fill, and then stops (BENCHMARKS.md, Soak).
+pub(crate) fn heap_bytes() -> i64 {
+    // SAFETY: reads SQLite's process-wide memory counter, which it keeps under its own mutex; callable at any time
+    // from any thread, before or after SQLite is initialised.
+    unsafe { libsqlite3_sys::sqlite3_memory_used() }
+}
+
 /// Opens the SQLite file named by `url` (created when missing) with the engine's pieces installed: one write
 /// connection, eight `query_only` readers, checkpoints off the writer.
 pub(super) async fn connect(url: &str) -> Result<Backend, StoreError> {
