@@ -338,10 +338,15 @@ async fn feed(matchmaker: Matchmaker, target: Target, keys: Keys, mut position: 
         let mut waiting = waiting.into_iter();
         for input in inputs {
             match input {
-                // The entry as it is now: one a node holds again (the user left and asked anew) is not ours.
-                Input::Find(_) => {
-                    if let Some(seeker) = waiting.next().flatten().as_deref().and_then(queue::held_by_matchmaker) {
-                        matchmaker.find(seeker).await;
+                // Taken while the entry as it is now is the matchmaker's (one a node holds again, the user having
+                // left and asked anew, is not ours). The request itself is what is queued, not the entry: when two
+                // sockets of the user ask at once, the first's request made the entry and waits for its
+                // `match.queued` from here, while the second's took the entry over and was answered
+                // `already_queued` by its node. Queueing the entry twice answered the second socket twice and the
+                // first never; the second's own request, next in the stream, moves the place to its socket.
+                Input::Find(asked) => {
+                    if waiting.next().flatten().as_deref().and_then(queue::held_by_matchmaker).is_some() {
+                        matchmaker.find(*asked).await;
                     }
                 }
                 Input::HandedOver(_) => {
