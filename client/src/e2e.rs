@@ -17,8 +17,10 @@
 //! 4. XChaCha20-Poly1305. Nonce = 16 random bytes ‖ the sender's message counter (8 bytes BE, starting at 1).
 //!    Associated data = `tanis/v2` ‖ match id (8 BE) ‖ direction (0 = i2r, 1 = r2i) ‖ counter (8 BE). A ciphertext
 //!    is therefore bound to its match, its direction and its position: the server cannot move it to another
-//!    match, reflect it back, or replay or reorder it without the receiver noticing. Delivery is in order (one
-//!    WebSocket), so the receiver simply demands a strictly increasing counter.
+//!    match, reflect it back, or replay it without the receiver noticing. The receiver opens each counter at most
+//!    once, up to [`RECEIVE_WINDOW`] behind the highest it opened: the server numbers messages in the order it
+//!    accepts them, and a message refused for now and sent again arrives behind those written after it (or two
+//!    tabs of one client seal on two sockets). The counter, authenticated, says where the writer put it.
 //! 5. Neither side can tell whether the key it received really is its peer's: a malicious server could put
 //!    itself in the middle. The [`safety_number`] — a digest of both public keys — is what users compare out of
 //!    band; under such an attack the two sides see different numbers.
@@ -137,9 +139,17 @@ pub struct E2eSession {
     recv_cipher: XChaCha20Poly1305,
     /// Counter of the last message sealed; 0 before the first.
     sent: u64,
-    /// Counter of the last message successfully opened; 0 before the first.
+    /// The highest counter successfully opened; 0 before the first.
     received: u64,
+    /// The receive window below `received`: bit i set means counter `received - 1 - i` was opened.
+    window: u64,
 }
+
+/// How far behind the highest counter opened a message may still arrive and be opened, once: a sliding window as
+/// in DTLS (RFC 9147 section 4.5.1) and IPsec. A message refused for now and sent again can be overtaken by those
+/// sent after it (the server numbers messages in the order it accepts them); a sender that keeps its frames on the
+/// wire within [`SEND_AHEAD`](crate::outbox::SEND_AHEAD) counters of its oldest unaccepted one never falls behind it.
+pub const RECEIVE_WINDOW: u64 = 64;
 
 impl E2eSession {
     /// Derives the session keys from our keypair and the peer's base64 public key. Consumes the identity so that
@@ -200,6 +210,7 @@ impl E2eSession {
             recv_cipher: cipher_for(recv_dir),
             sent: 0,
             received: 0,
+            window: 0,
         })
     }
 
@@ -240,8 +251,9 @@ impl E2eSession {
     /// Decrypts and authenticates an incoming message. Returns no plaintext unless every check passed.
     ///
     /// # Errors
-    /// [`E2eError::Malformed`] for bad base64 or lengths, [`E2eError::Replay`] if the counter is not past the last
-    /// opened message, [`E2eError::Decrypt`] if authentication fails (wrong key, match, direction or tampering).
+    /// [`E2eError::Malformed`] for bad base64 or lengths, [`E2eError::Replay`] if the counter was opened before or is
+    /// more than [`RECEIVE_WINDOW`] behind the highest opened, [`E2eError::Decrypt`] if authentication fails (wrong
+    /// key, match, direction or tampering). Messages need not come in counter order.
     pub fn open(&mut self, ciphertext_b64: &str, nonce_b64: &str) -> Result<Vec<u8>, E2eError> {
         let ciphertext = B64.decode(ciphertext_b64).map_err(|_| E2eError::Malformed)?;
         let nonce: [u8; NONCE_LEN] =
@@ -250,7 +262,7 @@ impl E2eSession {
             return Err(E2eError::Malformed);
         }
         let counter = u64::from_be_bytes(nonce[NONCE_RANDOM_LEN..].try_into().expect("8-byte slice"));
-        if counter <= self.received {
+        if !self.fresh(counter) {
             return Err(E2eError::Replay);
         }
         // The counter is authenticated through the AD, so a forged counter fails here and cannot move `received`.
@@ -259,8 +271,28 @@ impl E2eSession {
             .recv_cipher
             .decrypt(&XNonce::from(nonce), Payload { msg: &ciphertext, aad: &aad })
             .map_err(|_| E2eError::Decrypt)?;
-        self.received = counter;
+        if counter > self.received {
+            let shift = counter - self.received;
+            self.window = if shift > RECEIVE_WINDOW {
+                0
+            } else {
+                self.window.checked_shl(shift as u32).unwrap_or(0) | 1 << (shift - 1)
+            };
+            self.received = counter;
+        } else {
+            self.window |= 1 << (self.received - counter - 1);
+        }
         Ok(plaintext)
+    }
+
+    /// Whether `counter` may still be opened: past the highest, or within the window and not opened yet.
+    fn fresh(&self, counter: u64) -> bool {
+        if counter > self.received {
+            return true;
+        }
+        let behind = self.received - counter;
+        // Counters start at 1, and `received` itself was opened.
+        counter != 0 && behind != 0 && behind <= RECEIVE_WINDOW && self.window & (1 << (behind - 1)) == 0
     }
 
     /// The peer's public key this session is keyed with.
@@ -294,6 +326,14 @@ fn associated_data(match_id: MatchId, dir: Direction, counter: u64) -> [u8; AD_L
     rest[8] = dir as u8;
     rest[9..].copy_from_slice(&counter.to_be_bytes());
     ad
+}
+
+/// The sender's counter a base64 nonce of this scheme carries (its last 8 bytes): the order the sender wrote its
+/// messages in, whatever order they reach the peer in. None for anything else.
+#[must_use]
+pub fn counter_of(nonce_b64: &str) -> Option<u64> {
+    let nonce: [u8; NONCE_LEN] = B64.decode(nonce_b64).ok()?.try_into().ok()?;
+    Some(u64::from_be_bytes(nonce[NONCE_RANDOM_LEN..].try_into().expect("8-byte slice")))
 }
 
 /// Six groups of five digits from SHA-256 over both public keys, smaller first so that the order in which the
@@ -426,11 +466,31 @@ mod tests {
     }
 
     #[test]
-    fn an_older_message_after_a_newer_one_is_rejected_as_replay() {
+    fn an_overtaken_message_opens_once_within_the_window_and_not_behind_it() {
+        let (mut alice, mut bob) = pair(5);
+        let sealed: Vec<Sealed> = (1..=RECEIVE_WINDOW + 3).map(|i| alice.seal(format!("m{i}").as_bytes())).collect();
+        let open_n = |bob: &mut E2eSession, n: u64| open(bob, &sealed[(n - 1) as usize]);
+        // The newest first, then every other one backwards, each once.
+        assert_eq!(open_n(&mut bob, RECEIVE_WINDOW + 1).unwrap(), format!("m{}", RECEIVE_WINDOW + 1).into_bytes());
+        for n in (1..=RECEIVE_WINDOW).rev().step_by(2) {
+            assert_eq!(open_n(&mut bob, n).unwrap(), format!("m{n}").into_bytes());
+            assert_eq!(open_n(&mut bob, n), Err(E2eError::Replay));
+        }
+        // Two past the highest: counter 1 falls out of the window, 3 is at its edge.
+        assert!(open_n(&mut bob, RECEIVE_WINDOW + 3).is_ok());
+        assert_eq!(open_n(&mut bob, 1), Err(E2eError::Replay));
+        assert_eq!(open_n(&mut bob, 3).unwrap(), b"m3");
+        assert!(open_n(&mut bob, RECEIVE_WINDOW + 2).is_ok());
+        assert_eq!(open_n(&mut bob, RECEIVE_WINDOW + 2), Err(E2eError::Replay));
+    }
+
+    #[test]
+    fn an_older_message_after_a_newer_one_is_opened_once() {
         let (mut alice, mut bob) = pair(7);
         let first = alice.seal(b"one");
         let second = alice.seal(b"two");
         assert_eq!(open(&mut bob, &second).unwrap(), b"two");
+        assert_eq!(open(&mut bob, &first).unwrap(), b"one");
         assert_eq!(open(&mut bob, &first), Err(E2eError::Replay));
     }
 

@@ -8,9 +8,11 @@ pub mod call;
 pub mod connection;
 pub mod e2e;
 pub mod franking;
+pub mod outbox;
 
 pub use acks::{ACK_DELAY, Acks};
 pub use call::{CallReporter, Measured, Packets};
 pub use connection::{Chat, ClientError, Connection, Direction, Find, TokenIn, observe_frames, reconnect_delay};
 
-pub use e2e::{E2eError, E2eSession, Identity, Role, Sealed, safety_number};
+pub use e2e::{E2eError, E2eSession, Identity, RECEIVE_WINDOW, Role, Sealed, counter_of, safety_number};
+pub use outbox::{Outbox, Refusal, SEND_AHEAD};

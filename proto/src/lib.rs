@@ -410,6 +410,10 @@ pub struct Limits {
     pub messages_per_second: u32,
     /// Largest WebSocket frame the server reads.
     pub max_frame_bytes: usize,
+    /// How many days back a `report` can reveal messages (`jobs.report_window_days`): older ones the server no
+    /// longer verifies. Absent from an older server (read as 0): the client falls back to its own setting.
+    #[serde(default)]
+    pub report_window_days: u32,
 }
 
 /// The current match, as `hello` reports it after a reconnect and `match.found` announces it.
@@ -658,12 +662,26 @@ pub enum ServerFrame {
         /// For `quota_exhausted`: when the daily units come back.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         resets_at: Option<DateTime<Utc>>,
+        /// For a refusal that is only for now (`rate_limited` and `internal` of a `msg.send`): wait at least this
+        /// many milliseconds before sending the same request again. `rate_limited`: until the per-user bucket
+        /// holds a token again (at least 1); `internal`: a fixed pause while the store recovers. Absent from other
+        /// refusals, and from an older server: wait as the client would without it.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        retry_after_ms: Option<u64>,
     },
 }
 
 impl ServerFrame {
     pub fn error(id: Option<String>, code: ErrorCode, message: impl Into<String>) -> Self {
-        ServerFrame::Error { id, code, message: message.into(), resets_at: None }
+        ServerFrame::Error { id, code, message: message.into(), resets_at: None, retry_after_ms: None }
+    }
+
+    /// This frame, when it is an `error`, telling the client to wait `ms` before sending the request again.
+    pub fn retry_after(mut self, ms: u64) -> Self {
+        if let ServerFrame::Error { retry_after_ms, .. } = &mut self {
+            *retry_after_ms = Some(ms);
+        }
+        self
     }
 
     pub fn to_json(&self) -> String {

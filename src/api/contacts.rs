@@ -29,6 +29,15 @@ pub struct ContactView {
     peer: String,
     /// The contact's current X25519 public key for the conversation (base64).
     peer_public_key: String,
+    /// Your own side's current X25519 public key for the conversation (base64): the one of your `match.find`, or
+    /// the last one a session of yours published with `contact.key`. A device holding another key no longer reads
+    /// the conversation: it was taken over (by `my_key_session_id`), as the `contact.key` with `mine: true` it
+    /// missed while offline would have told it.
+    my_public_key: String,
+    /// The session (an id of `GET /v1/me/sessions`) that published `my_public_key` with `contact.key`, as that
+    /// frame's `session_id`; null while it is still the key of the `match.find` (or when the token that published
+    /// it named no session).
+    my_key_session_id: Option<String>,
     /// Whether you were the match's initiator (the E2E key direction, docs/protocol.md section 9).
     initiator: bool,
     /// When you both agreed.
@@ -56,6 +65,8 @@ async fn list_contacts(State(state): State<AppState>, user: AuthUser) -> Result<
             match_id: c.match_id,
             peer: handle(&c.peer_alias, &c.peer_tag),
             peer_public_key: c.peer_public_key,
+            my_public_key: c.my_public_key,
+            my_key_session_id: c.my_key_session_id,
             initiator: c.initiator,
             since: c.kept_at,
             last_seq: c.last_seq,

@@ -22,6 +22,10 @@ use crate::domain::{MatchId, Seq};
 use crate::push::Notifier;
 use crate::store::{Delivered, NewMessage, Receipt, WriteOutcome};
 
+/// The `retry_after_ms` of a message the store failed to write: a fixed pause, long enough that clients do not
+/// hammer a store that is restarting, short enough that a passing failure costs a conversation one second.
+pub const STORE_RETRY_AFTER_MS: u64 = 1000;
+
 /// How the sender's socket is answered for one message.
 pub struct Reply {
     /// A slot in the socket's queue, reserved before the message was queued for writing: the answer never
@@ -51,7 +55,8 @@ impl Reply {
             Ok(WriteOutcome::MatchNotActive) => {
                 ServerFrame::error(self.request_id, ErrorCode::NotInMatch, "the match has ended")
             }
-            Err(_) => ServerFrame::error(self.request_id, ErrorCode::Internal, "not stored; send again"),
+            Err(_) => ServerFrame::error(self.request_id, ErrorCode::Internal, "not stored; send again")
+                .retry_after(STORE_RETRY_AFTER_MS),
         };
         self.slot.send(encode(&frame));
     }

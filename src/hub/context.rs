@@ -136,4 +136,10 @@ impl Ctx {
         tracing::error!(error = %e, user_id = self.user_id.get(), "handling a frame");
         self.error(id, ErrorCode::Internal, "something failed; try again").await;
     }
+
+    /// [`Ctx::internal`] for a request the client sends again by itself (`msg.send`): with a pause to wait first.
+    pub(super) async fn internal_retry_after(&self, id: Option<String>, e: impl std::fmt::Display, ms: u64) {
+        tracing::error!(error = %e, user_id = self.user_id.get(), "handling a frame");
+        self.reply(ServerFrame::error(id, ErrorCode::Internal, "something failed; try again").retry_after(ms)).await;
+    }
 }

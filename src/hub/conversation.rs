@@ -9,9 +9,10 @@ use tanis_proto::franking::COMMITMENT_LEN;
 use tanis_proto::{ErrorCode, ServerFrame};
 
 use super::context::Ctx;
+use super::rate;
 use crate::domain::{EndCause, MatchId, Seq};
 use crate::group_commit::Reply;
-use crate::group_commit::announce::ReceiptFrom;
+use crate::group_commit::announce::{ReceiptFrom, STORE_RETRY_AFTER_MS};
 use crate::store::{NewMessage, Receipt};
 
 /// Longest accepted `client_msg_id`.
@@ -59,7 +60,7 @@ async fn checked(
     let peer = match ctx.conversation_peer(match_id).await {
         Ok(Some(peer)) => peer,
         Ok(None) => return refused(ctx.error(id, ErrorCode::NotInMatch, "no such active match or contact")).await,
-        Err(e) => return refused(ctx.internal(id, e)).await,
+        Err(e) => return refused(ctx.internal_retry_after(id, e, STORE_RETRY_AFTER_MS)).await,
     };
     if client_msg_id.is_empty() || client_msg_id.len() > MAX_CLIENT_MSG_ID {
         let message = "client_msg_id must have 1 to 64 bytes";
@@ -82,8 +83,11 @@ async fn checked(
         let message = "commitment is not base64 of 32 bytes";
         return refused(ctx.protocol_error(id, ErrorCode::InvalidBase64, message)).await;
     };
-    if !hub.allow_message(ctx.user_id).await {
-        return refused(ctx.error(id, ErrorCode::RateLimited, "too many messages; slow down")).await;
+    if let Err(wait) = hub.allow_message(ctx.user_id).await {
+        // The wait rounds up, so the client's retry after it never finds the bucket still short of a token.
+        let frame = ServerFrame::error(id, ErrorCode::RateLimited, "too many messages; slow down")
+            .retry_after(rate::retry_after_ms(wait));
+        return refused(ctx.reply(frame)).await;
     }
     // Waits while `max_in_flight` of this socket's messages are unanswered, then for room for the answer.
     let in_flight = ctx.in_flight.clone().acquire_owned().await.ok()?;

@@ -361,6 +361,8 @@ impl Hub {
             max_message_bytes: c.max_message_bytes,
             messages_per_second: c.messages_per_second,
             max_frame_bytes: c.max_frame_bytes,
+            // Whole days by configuration (`jobs.report_window_days`), so nothing is lost in the division.
+            report_window_days: u32::try_from(self.settings().report_window.num_days()).unwrap_or(u32::MAX),
         }
     }
 
@@ -368,10 +370,10 @@ impl Hub {
         self.delivery().active_match(user_id)
     }
 
-    /// Takes one message token for the user.
-    async fn allow_message(&self, user_id: UserId) -> bool {
+    /// Takes one message token for the user; when there is none, how long until the bucket holds one again.
+    async fn allow_message(&self, user_id: UserId) -> Result<(), std::time::Duration> {
         let c = &self.settings().hub;
-        self.limiters().messages.allow(user_id, c.messages_per_second.into(), c.message_burst).await
+        self.limiters().messages.take(user_id, c.messages_per_second.into(), c.message_burst).await
     }
 
     /// Whom the user may be matched with changed in the store (an unblock): every node drops what matching

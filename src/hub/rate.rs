@@ -11,6 +11,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use redis::Script;
@@ -27,7 +28,9 @@ const IDLE_MS: u64 = 60 * 1000;
 
 /// Up to `ARGV[5]` tokens (1 when absent, as the previous version asked) from the user's bucket: KEYS bucket; ARGV
 /// rate per second, burst, now (ms, the node's clock), how long an idle bucket is kept (ms). Returns how many it
-/// gave: all it holds in whole tokens when that is fewer, 0 when it is empty.
+/// gave (all it holds in whole tokens when that is fewer, 0 when it is empty) and, when it gave none, how many ms
+/// until it holds a whole token again (0 otherwise). A node of the previous version runs its own script (returning
+/// the count alone) on the same hash: the bucket's fields are unchanged.
 ///
 /// The time comes from the calling node's clock. Nodes' clocks are NTP-synced, and a skew between them only
 /// shifts refills by the skew: the bucket's stamp never goes back, so a node whose clock is behind refills
@@ -41,11 +44,15 @@ if now > at then
   tokens = math.min(burst, tokens + (now - at) / 1000 * rate)
   at = now
 end
-local taken = math.max(0, math.min(tonumber(ARGV[5]) or 1, math.floor(tokens)))
+local taken = math.max(0, math.min(tonumber(ARGV[5]) or 1, math.floor(tokens + 1e-9)))
 tokens = tokens - taken
 redis.call('HSET', KEYS[1], 'tokens', tostring(tokens), 'at', tostring(at))
 redis.call('PEXPIRE', KEYS[1], math.ceil(burst / rate * 1000) + tonumber(ARGV[4]))
-return taken
+local wait = 0
+if taken == 0 then
+  wait = math.max(1, math.ceil((1 - tokens) / rate * 1000))
+end
+return {taken, wait}
 ";
 
 /// How long a lease's unspent tokens stay spendable on the node that took them.
@@ -99,13 +106,20 @@ impl Limiter {
     /// Takes one token for the user: from the shared bucket while Redis is reachable (through this node's lease of
     /// it), else from this node's.
     pub async fn allow(&self, user_id: UserId, rate: f64, burst: u32) -> bool {
+        self.take(user_id, rate, burst).await.is_ok()
+    }
+
+    /// [`Limiter::allow`], telling on a refusal how long until the bucket holds a token again (on the server's
+    /// clock). In a cluster that is the shared bucket's wait: tokens other nodes hold in leases are not counted,
+    /// so it is the earliest a send can succeed, not a promise that it will.
+    pub async fn take(&self, user_id: UserId, rate: f64, burst: u32) -> Result<(), Duration> {
         let now = self.clock.now();
         // Not even tried while the node knows Redis is away: every call would wait out the reconnection first.
         if let Some(Shared { conn, prefix, .. }) = self.shared.as_ref().filter(|s| s.cluster.linked()) {
             if self.spend_leased(user_id, now) {
-                return true;
+                return Ok(());
             }
-            let taken: redis::RedisResult<u32> = Script::new(TAKE)
+            let taken: redis::RedisResult<(u32, u64)> = Script::new(TAKE)
                 .key(format!("{prefix}{user_id}"))
                 .arg(rate)
                 .arg(burst)
@@ -115,17 +129,17 @@ impl Limiter {
                 .invoke_async(&mut conn.clone())
                 .await;
             match taken {
-                Ok(0) => return false,
-                Ok(taken) => {
+                Ok((0, wait_ms)) => return Err(Duration::from_millis(wait_ms.max(1))),
+                Ok((taken, _)) => {
                     let lease = Lease { tokens: taken - 1, until: now + LEASE_LIFE };
                     self.leases.lock().expect("leases lock").insert(user_id, lease);
-                    return true;
+                    return Ok(());
                 }
                 Err(e) => tracing::warn!(error = %e, "rate limit in Redis unavailable; limiting on this node"),
             }
         }
         let mut buckets = self.local.lock().expect("rates lock");
-        buckets.entry(user_id).or_insert_with(|| Bucket::full(burst, now)).try_take(rate, burst, now)
+        buckets.entry(user_id).or_insert_with(|| Bucket::full(burst, now)).take(rate, burst, now)
     }
 
     /// Spends one token of this node's lease of the user's shared bucket, if it holds one still valid at `now`.
@@ -152,6 +166,10 @@ impl Limiter {
     }
 }
 
+/// What counts as a whole token: a hair under one, so that a client waiting exactly the `retry_after_ms` it was told
+/// is not refused for a rounding error of the refill's floating point (the [`TAKE`] script counts alike).
+const WHOLE: f64 = 1.0 - 1e-9;
+
 #[derive(Debug, Clone, Copy)]
 pub struct Bucket {
     tokens: f64,
@@ -164,20 +182,29 @@ impl Bucket {
         Self { tokens: burst as f64, last: now }
     }
 
-    /// Takes one token if there is one. A `now` before the last refill (the clock was set back) refills nothing.
-    pub fn try_take(&mut self, rate: f64, burst: u32, now: DateTime<Utc>) -> bool {
+    /// Takes one token if there is one; when there is none, how long from `now` until the bucket holds a whole
+    /// token again. A `now` before the last refill (the clock was set back) refills nothing, and the wait then
+    /// includes the way back to it.
+    pub fn take(&mut self, rate: f64, burst: u32, now: DateTime<Utc>) -> Result<(), Duration> {
         if now > self.last {
             let elapsed = (now - self.last).to_std().unwrap_or_default().as_secs_f64();
             self.tokens = (self.tokens + elapsed * rate).min(burst as f64);
             self.last = now;
         }
-        if self.tokens >= 1.0 {
+        if self.tokens >= WHOLE {
             self.tokens -= 1.0;
-            true
-        } else {
-            false
+            return Ok(());
         }
+        let behind = (self.last - now).to_std().unwrap_or_default();
+        Err(behind + Duration::from_secs_f64((1.0 - self.tokens) / rate))
     }
+}
+
+/// A wait as the `retry_after_ms` of an `error` frame: rounded up to whole milliseconds, so that a client waiting
+/// exactly that long finds the token there, and at least one.
+pub fn retry_after_ms(wait: Duration) -> u64 {
+    let ms = wait.as_nanos().div_ceil(1_000_000);
+    u64::try_from(ms).unwrap_or(u64::MAX).max(1)
 }
 
 #[cfg(test)]
@@ -201,29 +228,50 @@ mod tests {
     fn a_burst_is_allowed_then_the_sustained_rate() {
         let start = start();
         let mut bucket = Bucket::full(3, start);
-        assert!((0..3).all(|_| bucket.try_take(10.0, 3, start)));
-        assert!(!bucket.try_take(10.0, 3, start), "the burst is spent");
-        assert!(bucket.try_take(10.0, 3, start + TimeDelta::milliseconds(100)), "one token per 100 ms at 10/s");
-        assert!(!bucket.try_take(10.0, 3, start + TimeDelta::milliseconds(150)));
+        assert!((0..3).all(|_| bucket.take(10.0, 3, start).is_ok()));
+        assert!(bucket.take(10.0, 3, start).is_err(), "the burst is spent");
+        assert!(bucket.take(10.0, 3, start + TimeDelta::milliseconds(100)).is_ok(), "one token per 100 ms at 10/s");
+        assert!(bucket.take(10.0, 3, start + TimeDelta::milliseconds(150)).is_err());
+    }
+
+    #[test]
+    fn an_empty_bucket_tells_how_long_until_its_next_token() {
+        let start = start();
+        let mut bucket = Bucket::full(1, start);
+        assert_eq!(bucket.take(10.0, 1, start), Ok(()));
+        let wait = bucket.take(10.0, 1, start + TimeDelta::milliseconds(30)).unwrap_err();
+        assert_eq!(retry_after_ms(wait), 70, "a token every 100 ms, 30 of them already passed");
+        let later = start + TimeDelta::milliseconds(30 + retry_after_ms(wait) as i64);
+        assert_eq!(bucket.take(10.0, 1, later), Ok(()), "waiting exactly as told is enough");
+    }
+
+    #[test]
+    fn a_wait_is_rounded_up_to_whole_milliseconds_and_never_zero() {
+        assert_eq!(retry_after_ms(Duration::from_micros(100_001)), 101);
+        assert_eq!(retry_after_ms(Duration::from_millis(100)), 100);
+        assert_eq!(retry_after_ms(Duration::ZERO), 1);
     }
 
     #[test]
     fn an_idle_bucket_refills_only_up_to_the_burst() {
         let start = start();
         let mut bucket = Bucket::full(2, start);
-        bucket.try_take(10.0, 2, start);
+        assert!(bucket.take(10.0, 2, start).is_ok());
         let later = start + TimeDelta::seconds(60);
-        assert!(bucket.try_take(10.0, 2, later) && bucket.try_take(10.0, 2, later));
-        assert!(!bucket.try_take(10.0, 2, later));
+        assert!(bucket.take(10.0, 2, later).is_ok() && bucket.take(10.0, 2, later).is_ok());
+        assert!(bucket.take(10.0, 2, later).is_err());
     }
 
     #[test]
     fn a_clock_set_back_refills_nothing_until_it_passes_the_last_refill() {
         let start = start();
         let mut bucket = Bucket::full(1, start);
-        assert!(bucket.try_take(1.0, 1, start));
-        assert!(!bucket.try_take(1.0, 1, start - TimeDelta::seconds(5)), "going back gains no token");
-        assert!(!bucket.try_take(1.0, 1, start + TimeDelta::milliseconds(500)), "half a token since the last refill");
-        assert!(bucket.try_take(1.0, 1, start + TimeDelta::seconds(1)), "a full second after the last refill");
+        assert!(bucket.take(1.0, 1, start).is_ok());
+        assert!(bucket.take(1.0, 1, start - TimeDelta::seconds(5)).is_err(), "going back gains no token");
+        assert!(
+            bucket.take(1.0, 1, start + TimeDelta::milliseconds(500)).is_err(),
+            "half a token since the last refill"
+        );
+        assert!(bucket.take(1.0, 1, start + TimeDelta::seconds(1)).is_ok(), "a full second after the last refill");
     }
 }

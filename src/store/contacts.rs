@@ -28,6 +28,11 @@ pub struct ContactRow {
     pub peer_alias: String,
     pub peer_tag: String,
     pub peer_public_key: String,
+    /// This user's own current key for the conversation: the one of their `match.find`, or the last `contact.key`.
+    pub my_public_key: String,
+    /// The session (`logins.family_id`) whose `contact.key` published `my_public_key`; `None` while it is still the
+    /// key of the `match.find` (or when the token that published it named no session).
+    pub my_key_session_id: Option<String>,
     /// Whether this user was the match's initiator (user1): the E2E key direction.
     pub initiator: bool,
     pub kept_at: DateTime<Utc>,
@@ -91,11 +96,16 @@ impl Store {
     }
 
     /// Every open contact conversation of `user_id`, the newest first. Each side on its own partial index. The last
-    /// seq is the floor the metadata retention left when it took every log.
+    /// seq is the floor the metadata retention left when it took every log. The session of the user's own key is
+    /// that of their last `contact.key` row of the conversation: written with the key, in one transaction
+    /// ([`Store::set_contact_key`]), and ordered by id, as the manual clock of a test may stamp two alike.
     pub async fn contacts_of(&self, user_id: UserId) -> Result<Vec<ContactRow>, StoreError> {
         let query = select!(
             "SELECT m.id AS match_id, u.id AS peer_id, u.alias AS peer_alias, u.tag AS peer_tag, \
                CASE WHEN m.user1_id = $1 THEN m.user2_public_key ELSE m.user1_public_key END AS peer_public_key, \
+               CASE WHEN m.user1_id = $1 THEN m.user1_public_key ELSE m.user2_public_key END AS my_public_key, \
+               (SELECT k.family_id FROM contact_keys k WHERE k.user_id = $1 AND k.match_id = m.id \
+                ORDER BY k.id DESC LIMIT 1) AS my_key_session_id, \
                m.user1_id = $1 AS initiator, m.kept_at, \
                (SELECT COALESCE(MAX(seq), m.seq_floor) FROM message_logs WHERE match_id = m.id) AS last_seq \
              FROM (SELECT id FROM matches WHERE user1_id = $1 AND kept_at IS NOT NULL \

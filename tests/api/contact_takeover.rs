@@ -1,20 +1,22 @@
 //! No silent takeover of a contact conversation (issue 47, point 3): a key published by one session of a user
 //! reaches the user's other devices (`contact.key` with `mine: true`, naming the session) and is listed with that
 //! session in `GET /v1/me/sessions`; a key the contact had before, announced again, opens no old session with its
-//! counters restarted.
+//! counters restarted. A device that was offline meanwhile learns it from `GET /v1/contacts`, which names its own
+//! side's key and the session that published it (issue 59, point 3).
 
 use reqwest::StatusCode;
 use serde_json::Value;
 use tanis_client::{ClientError, Connection, E2eError, Identity};
 use tanis_proto::{ClientFrame, ServerFrame};
 
-use crate::contacts::{answer, contacts, next_of, say};
+use crate::contacts::{answer, contacts, listed, next_of, say};
 use crate::helpers::{Backend, PASSWORD, TestApp, spawn_app, tokens};
 use crate::on_both_stores;
 
 on_both_stores!(
     a_key_one_session_publishes_reaches_the_owners_other_devices_and_is_listed_with_that_session,
     a_key_the_contact_had_before_announced_again_opens_no_old_session,
+    a_device_offline_during_a_takeover_finds_the_new_key_and_its_session_in_the_contacts_list,
 );
 
 async fn sessions(app: &TestApp, access: &str) -> Vec<Value> {
@@ -150,4 +152,43 @@ async fn a_key_the_contact_had_before_announced_again_opens_no_old_session(backe
     assert!(chat_a.read(&replayed).is_err(), "an old message opened again with fresh counters");
     // And the conversation goes on under b's real key.
     assert_eq!(say((&mut sb, &mut chat_b), (&mut sa, &mut chat_a), "hâlâ ben").await, "hâlâ ben");
+}
+
+async fn a_device_offline_during_a_takeover_finds_the_new_key_and_its_session_in_the_contacts_list(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, chat_a, sb, _) = contacts(&app, &a, &b).await;
+    let match_id = chat_a.info.match_id;
+
+    // Before any takeover, b's side is on the key of b's `match.find`, published by no `contact.key`.
+    let before = listed(&app, &b).await;
+    assert_eq!(before[0]["my_public_key"], chat_a.info.peer_public_key.as_str(), "b's key, as a knows it");
+    assert_eq!(before[0]["my_key_session_id"], Value::Null);
+
+    // b's phone goes offline; b signs in on a second device, which takes the conversation over.
+    drop(sb);
+    let response = app.login(&b.phone, PASSWORD).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let (second, _) = tokens(&response.json::<Value>().await.unwrap());
+    let (mut tablet, _) = Connection::connect(&app.ws_url(), &second).await.unwrap();
+    let tablet_session = sessions(&app, &second).await.into_iter().find(|s| s["current"] == true).unwrap();
+    let tablet_session = tablet_session["id"].as_str().unwrap().to_owned();
+    let key = Identity::generate().public_key_b64();
+    tablet.send(&key_frame(match_id, &key)).await.unwrap();
+    assert_eq!(answer(&mut tablet).await, ServerFrame::Ok { id: Some("key".into()) });
+    let theirs = next_of(&mut sa, |f| matches!(f, ServerFrame::ContactKey { .. })).await;
+    assert!(matches!(&theirs, ServerFrame::ContactKey { peer_public_key: Some(k), .. } if *k == key), "{theirs:?}");
+
+    // Back, the phone (still its own session) missed the `contact.key`; the list tells it whose key and session
+    // its side is on now, the session as the frame it missed would have named it.
+    let after = listed(&app, &b).await;
+    assert_eq!(after.len(), 1);
+    assert_eq!(after[0]["my_public_key"], key.as_str());
+    assert_eq!(after[0]["my_key_session_id"], tablet_session.as_str());
+    let own = sessions(&app, &app.access_token(&b).await).await;
+    assert!(own.iter().any(|s| s["id"] == tablet_session && s["current"] == false), "another session: {own:?}");
+    // a's side is untouched: still a's own key, published by no session.
+    let for_a = listed(&app, &a).await;
+    assert_eq!(for_a[0]["peer_public_key"], key.as_str());
+    assert_eq!(for_a[0]["my_key_session_id"], Value::Null);
 }

@@ -104,7 +104,10 @@ async fn two_who_both_propose_become_contacts_and_their_conversation_outlives_th
     let for_a = listed(&app, &a).await;
     assert_eq!(for_a.len(), 1);
     let keys: Vec<&String> = for_a[0].as_object().unwrap().keys().collect();
-    assert_eq!(keys, ["initiator", "last_seq", "match_id", "peer", "peer_public_key", "since"]);
+    assert_eq!(
+        keys,
+        ["initiator", "last_seq", "match_id", "my_key_session_id", "my_public_key", "peer", "peer_public_key", "since"]
+    );
     assert_eq!(for_a[0]["peer"], b.handle.as_str());
     assert_eq!(listed(&app, &b).await[0]["peer"], a.handle.as_str());
 

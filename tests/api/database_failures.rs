@@ -76,13 +76,13 @@ async fn allow_inserts(app: &TestApp, table: &str) {
 
 /// The app's PostgreSQL database taken away as a stopping server takes itself away from its clients: every
 /// connection the app holds is terminated and every new one refused, until [`Outage::end`].
-struct Outage {
+pub(crate) struct Outage {
     admin: sqlx::PgConnection,
     database: String,
 }
 
 impl Outage {
-    async fn begin(app: &TestApp) -> Outage {
+    pub(crate) async fn begin(app: &TestApp) -> Outage {
         let admin_url = std::env::var("TANIS_TEST_POSTGRES_URL").expect("scripts/test sets TANIS_TEST_POSTGRES_URL");
         let mut admin = sqlx::PgConnection::connect(&admin_url).await.unwrap();
         let database = app.database_url.rsplit_once('/').expect("a database name").1.to_owned();
@@ -94,19 +94,20 @@ impl Outage {
         Outage { admin, database }
     }
 
-    async fn end(mut self) {
+    pub(crate) async fn end(mut self) {
         let sql = format!("ALTER DATABASE {} ALLOW_CONNECTIONS true", self.database);
         sqlx::raw_sql(AssertSqlSafe(sql)).execute(&mut self.admin).await.unwrap();
     }
 }
 
-/// Sends one message that the database cannot store: the sender's answer is `internal` for that request, and
-/// nothing else before it.
+/// Sends one message that the database cannot store: the sender's answer is `internal` for that request, with a
+/// pause before sending it again, and nothing else before it.
 async fn sent_but_not_stored(socket: &mut Socket, frame: &ClientFrame) {
     socket.send(frame).await.unwrap();
     let answer = socket.next().await.unwrap();
-    let ServerFrame::Error { id, code, .. } = &answer else { panic!("not an error but {answer:?}") };
+    let ServerFrame::Error { id, code, retry_after_ms, .. } = &answer else { panic!("not an error but {answer:?}") };
     assert_eq!((id.as_deref(), *code), (frame.id(), ErrorCode::Internal), "{answer:?}");
+    assert_eq!(*retry_after_ms, Some(1000), "{answer:?}");
 }
 
 /// Sends it again once the database stores again: accepted under `seq`, and the peer reads it (the first

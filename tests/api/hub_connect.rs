@@ -13,6 +13,7 @@ use crate::on_both_stores;
 
 on_both_stores!(
     a_header_token_gets_hello_with_handle_balances_and_limits,
+    hello_announces_the_servers_report_window,
     a_browser_can_send_its_token_as_a_subprotocol,
     bad_tokens_and_banned_users_are_closed_with_a_code_before_any_frame,
     bad_frames_get_error_frames_with_the_request_id_and_the_socket_stays_open,
@@ -40,6 +41,15 @@ async fn a_header_token_gets_hello_with_handle_balances_and_limits(backend: Back
     assert_eq!(limits.max_message_bytes, 16 * 1024);
     assert_eq!(server_time, app.now());
     assert_eq!(active_match, None);
+}
+
+async fn hello_announces_the_servers_report_window(backend: Backend) {
+    // Not the default (30), so that a client falling back to its own default would not pass for having read it.
+    let app = spawn_app_with(backend, |c| c.jobs.report_window_days = 45).await;
+    let user = app.user("kediadam").await;
+    let (_, hello) = app.connect(&user).await;
+    let ServerFrame::Hello { limits, .. } = hello else { panic!("hello first") };
+    assert_eq!(limits.report_window_days, 45, "jobs.report_window_days, for the client's `revealable`");
 }
 
 async fn a_browser_can_send_its_token_as_a_subprotocol(backend: Backend) {

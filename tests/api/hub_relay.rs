@@ -13,6 +13,7 @@ on_both_stores!(
     a_repeated_client_msg_id_is_acknowledged_again_but_stored_once,
     seq_increases_strictly_across_both_senders,
     messages_outside_your_match_too_large_or_too_fast_are_refused,
+    a_message_past_the_rate_limit_is_told_how_long_to_wait_and_is_accepted_after_that_wait,
     a_dropped_receiver_resumes_and_loses_nothing_acknowledged,
     the_server_never_holds_the_plaintext,
     a_receiver_that_does_not_read_is_disconnected_and_resumes_later,
@@ -142,6 +143,50 @@ async fn messages_outside_your_match_too_large_or_too_fast_are_refused(backend: 
     sa.send(&chat_a.message("yine çok hızlı")).await.unwrap();
     assert!(matches!(sa.next().await.unwrap(), ServerFrame::Error { code: ErrorCode::RateLimited, .. }));
     assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 3);
+}
+
+/// The `retry_after_ms` of a `rate_limited` answer, asserting that is what the answer is.
+fn rate_limited_for(answer: ServerFrame) -> u64 {
+    match answer {
+        ServerFrame::Error { code: ErrorCode::RateLimited, retry_after_ms: Some(ms), .. } => ms,
+        other => panic!("rate_limited with a retry hint, not {other:?}"),
+    }
+}
+
+async fn a_message_past_the_rate_limit_is_told_how_long_to_wait_and_is_accepted_after_that_wait(backend: Backend) {
+    // A burst of two, then one a second of the server's clock, which stands still until the test moves it.
+    let app = spawn_app_with(backend, |c| {
+        c.hub.messages_per_second = 1;
+        c.hub.message_burst = 2;
+    })
+    .await;
+    let (a, b) = (app.user("kedi").await, app.user("kopek").await);
+    let (mut sa, mut chat_a, mut sb, mut chat_b) = app.pair(&a, &b, MatchKind::Text).await;
+    for text in ["bir", "iki"] {
+        sa.send(&chat_a.message(text)).await.unwrap();
+        assert!(matches!(sa.next().await.unwrap(), ServerFrame::MsgAccepted { .. }));
+    }
+
+    // The burst is spent: the next token is a whole second away, and the refusal says so.
+    let third = chat_a.message("üç");
+    sa.send(&third).await.unwrap();
+    assert_eq!(rate_limited_for(sa.next().await.unwrap()), 1000);
+
+    // Sent again a millisecond early, it is refused again, told the little that is left (rounded up).
+    app.clock.advance(chrono::TimeDelta::milliseconds(999));
+    sa.send(&third).await.unwrap();
+    let left = rate_limited_for(sa.next().await.unwrap());
+    assert!((1..=2).contains(&left), "one millisecond, rounded up: {left}");
+
+    // Waiting as told is enough: the same message is accepted, and the peer reads it.
+    app.clock.advance(chrono::TimeDelta::milliseconds(left as i64));
+    sa.send(&third).await.unwrap();
+    assert!(matches!(sa.next().await.unwrap(), ServerFrame::MsgAccepted { seq: Seq(3), .. }));
+    let mut read = Vec::new();
+    for _ in 0..3 {
+        read.push(chat_b.read(&sb.next_where(is_msg).await.unwrap()).unwrap());
+    }
+    assert_eq!(read, ["bir", "iki", "üç"]);
 }
 
 async fn a_dropped_receiver_resumes_and_loses_nothing_acknowledged(backend: Backend) {

@@ -46,6 +46,7 @@ mod jobs;
 mod log_secrets;
 mod login;
 mod me;
+mod message_order;
 mod migrations;
 mod moderation;
 mod nginx_cluster;

@@ -234,6 +234,11 @@ export type Limits = {
    * Sustained `msg.send` rate per user.
    */
   messages_per_second: number;
+  /**
+   * How many days back a `report` can reveal messages (`jobs.report_window_days`): older ones the server no
+   * longer verifies. Absent from an older server (read as 0): the client falls back to its own setting.
+   */
+  report_window_days?: number;
 };
 
 /**
@@ -504,5 +509,12 @@ export type ServerFrame = {
    * For `quota_exhausted`: when the daily units come back.
    */
   resets_at?: string | null;
+  /**
+   * For a refusal that is only for now (`rate_limited` and `internal` of a `msg.send`): wait at least this
+   * many milliseconds before sending the same request again. `rate_limited`: until the per-user bucket
+   * holds a token again (at least 1); `internal`: a fixed pause while the store recovers. Absent from other
+   * refusals, and from an older server: wait as the client would without it.
+   */
+  retry_after_ms?: number | null;
   type: "error";
 };

@@ -112,6 +112,7 @@ impl Hub {
                     code: ErrorCode::QuotaExhausted,
                     message: "no matches of this kind left today".into(),
                     resets_at: Some(resets_at),
+                    retry_after_ms: None,
                 };
                 self.inner
                     .services
