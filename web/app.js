@@ -36,6 +36,11 @@ export class App {
         return new window.WebSocket(url, protocols);
       },
       storage: store,
+      // The secrets (token pair, private keys) in the same IndexedDB store: a browser has nothing more private to
+      // offer a page than its origin's storage (a second database would sit beside the first, readable by the same
+      // scripts), and the tabs' one-refresh lock needs the pair where a committed write is seen at once. The SDK
+      // keeps its keys as raw bytes (docs/sdk.md, "Storage and secrets", says why not non-extractable CryptoKeys).
+      secrets: store,
       // The tabs share the token pair: one refresh at a time across them (storage.js says why IndexedDB).
       lock: navigator.locks ? (name, task) => navigator.locks.request(name, task) : undefined,
     });

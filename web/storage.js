@@ -1,6 +1,7 @@
 // The SDK's Storage (sdk/typescript/src/storage.js: async get/set/delete of strings) on this origin's IndexedDB:
-// one database, one key/value object store. The SDK keeps everything there: the token pair, the key pair of a
-// `match.find` still waiting, and each conversation's record (keys, counters, highest `seq`, outbox, transcript).
+// one database, one key/value object store. The SDK keeps everything there, as its `storage` and its `secrets`
+// alike (app.js says why one store): the token pair, the key pair of a `match.find` still waiting, and each
+// conversation's record (keys, counters, highest `seq`, outbox, transcript).
 // IndexedDB and not localStorage because the tabs of one person share the token pair, and a refresh token used
 // twice signs every session out: the SDK rotates it under a Web Lock and reads the pair inside it, which is sound
 // only if a write another tab committed is visible as soon as its `set` resolved. An IndexedDB transaction is

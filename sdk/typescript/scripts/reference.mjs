@@ -68,6 +68,17 @@ for (const alias of exported) {
     if (docOf(symbol)) out.push(docOf(symbol), '');
     const tags = tagsOf(symbol);
     if (tags.length) out.push(...tags, '');
+  } else if (symbol.flags & ts.SymbolFlags.TypeAlias && checker.getDeclaredTypeOfSymbol(symbol).symbol?.flags & ts.SymbolFlags.Interface) {
+    // An interface (the event maps of src/events.d.ts): each member, its type and its documentation.
+    const type = checker.getDeclaredTypeOfSymbol(symbol);
+    out.push(`## interface ${alias.name}`, '');
+    if (docOf(type.symbol)) out.push(docOf(type.symbol), '');
+    for (const member of type.getProperties()) {
+      const mdecl = member.valueDeclaration ?? member.declarations?.[0];
+      const mtype = checker.typeToString(checker.getTypeOfSymbolAtLocation(member, mdecl), mdecl, flags);
+      out.push(`- \`${/^[A-Za-z_$][\w$]*$/.test(member.name) ? member.name : `'${member.name}'`}: ${mtype}\``, ...(docOf(member) ? [`  ${docOf(member).replace(/\n/g, '\n  ')}`] : []));
+    }
+    out.push('');
   } else if (symbol.flags & (ts.SymbolFlags.TypeAlias)) {
     out.push(`## type ${alias.name}`, '', '```ts', `type ${alias.name} = ${checker.typeToString(checker.getDeclaredTypeOfSymbol(symbol), decl, flags | ts.TypeFormatFlags.InTypeAlias)}`.slice(0, 2000), '```', '');
   } else if (symbol.flags & ts.SymbolFlags.Variable) {

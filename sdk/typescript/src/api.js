@@ -7,12 +7,16 @@
 // read from the storage first and one another client already rotated is adopted; a new pair is written before the
 // lock is released. That is sound only if the storage's `set` resolves once the write is visible to every other
 // client's `get` (IndexedDB: on the transaction's commit; NOT localStorage, which reaches another tab's renderer
-// late). A refused refresh ends the session: the tokens are forgotten and `reauthenticate` is emitted.
+// late). A refused refresh ends the session: the tokens are forgotten and `reauthenticate` is emitted. A refresh
+// that fails otherwise (the network, a 5xx) is retried after a capped full-jitter backoff (policy.backoffDelay),
+// so that the clients of an outage do not all come back at once; meanwhile an access token not yet expired is
+// still used. The pair is a secret: it lives in the `secrets` store (one an older version kept in `storage` is
+// moved there when first read).
 
 import { utf8Decode } from './crypto/encoding.js';
 import { TanisError } from './errors.js';
-import { refreshMargin } from './policy.js';
-import { decode, encode } from './storage.js';
+import { backoffDelay, refreshMargin } from './policy.js';
+import { decode, encode, readSecret } from './storage.js';
 
 /**
  * @typedef {object} TokenPair
@@ -27,9 +31,13 @@ export class Api {
    * @param {object} deps
    * @param {string} deps.baseUrl `https://api.example` (no trailing slash needed)
    * @param {typeof fetch} deps.fetch
-   * @param {import('./storage.js').Storage} deps.storage
+   * @param {import('./storage.js').Storage} deps.storage where an older version kept the pair; also where it is
+   *   kept without `secrets`
+   * @param {import('./storage.js').Storage} [deps.secrets] where the token pair is kept (default `storage`)
    * @param {() => number} deps.now milliseconds since the epoch
-   * @param {import('./emitter.js').Emitter} deps.events
+   * @param {() => number} [deps.random] [0, 1), the jitter of a failed refresh's retry (default Math.random)
+   * @param {{base?: number, cap?: number}} [deps.backoff] a failed refresh's retry ceilings (policy's defaults)
+   * @param {import('./emitter.js').Emitter<import('./events.js').ClientEvents>} deps.events
    * @param {string} deps.prefix storage key prefix
    * @param {boolean} [deps.refreshAhead] refresh on a timer before expiry (default true); without it, only when a
    *   token is asked for within its margin, or refused
@@ -38,11 +46,18 @@ export class Api {
    * @param {(name: string, task: () => Promise<void>) => Promise<unknown>} [deps.lock] runs a refresh under a lock
    *   shared with every other client on the same storage (browser tabs: Web Locks), held until `task` settles
    */
-  constructor({ baseUrl, fetch, storage, now, events, prefix, refreshAhead = true, onRefused, lock }) {
+  constructor({ baseUrl, fetch, storage, secrets = storage, now, random = Math.random, backoff = {}, events, prefix, refreshAhead = true, onRefused, lock }) {
     this.baseUrl = baseUrl.replace(/\/+$/, '');
     this.fetch = fetch;
     this.storage = storage;
+    this.secrets = secrets;
     this.now = now;
+    this.random = random;
+    this.backoff = backoff;
+    /** Refreshes failed in a row (not refused): the exponent of the retry's backoff. */
+    this.failures = 0;
+    /** After a failed refresh, not before this (ms since the epoch) unless the access token has expired. */
+    this.retryAt = 0;
     this.events = events;
     this.key = `${prefix}tokens`;
     /** @type {TokenPair | null} */
@@ -59,7 +74,7 @@ export class Api {
 
   /** Reads the stored token pair (an app restart) and schedules its refresh. */
   async load() {
-    const tokens = decode(await this.storage.get(this.key));
+    const tokens = decode(await readSecret(this.secrets, this.storage, this.key));
     this.tokens = tokens?.access_token && tokens?.refresh_token ? tokens : null;
     this.schedule();
     return this.tokens !== null;
@@ -104,11 +119,34 @@ export class Api {
 
   // --- tokens --------------------------------------------------------------------------------------------
 
-  /** A valid access token, refreshed first when it is within its margin of expiry; null when signed out. */
+  /**
+   * A valid access token, refreshed first when it is within its margin of expiry; null when signed out. While a
+   * failed refresh waits for its retry, or when the refresh fails now, a token not yet expired is still returned;
+   * an expired one makes the failure throw.
+   */
   async accessToken() {
     if (!this.tokens) return null;
-    if (this.refreshDue() <= this.now()) await this.refresh();
+    const now = this.now();
+    if (this.refreshDue() <= now) {
+      const usable = this.expiresAt() > now;
+      if (usable && now < this.retryAt) return this.tokens.access_token;
+      try {
+        await this.refresh();
+      } catch (e) {
+        if (!usable || !this.tokens) throw e;
+      }
+    }
     return this.tokens?.access_token ?? null;
+  }
+
+  /** When the access token expires (ms since the epoch): the earlier of its `exp` and `access_token_expires_at`. */
+  expiresAt() {
+    const t = this.tokens;
+    if (!t) return -Infinity;
+    const claims = jwtClaims(t.access_token);
+    const stated = Date.parse(t.access_token_expires_at);
+    const jwtExp = claims?.exp ? claims.exp * 1000 : stated;
+    return Number.isNaN(stated) ? jwtExp : Math.min(jwtExp, stated);
   }
 
   /** When the access token should be refreshed (ms since the epoch): before the earlier of its `exp` and `access_token_expires_at`. */
@@ -126,19 +164,22 @@ export class Api {
 
   /**
    * Rotates the token pair. A refusal (401: the session was signed out, the refresh token expired or was
-   * reused) ends the session: the tokens are forgotten and `reauthenticate` is emitted. Other failures (network)
-   * keep the tokens and throw. The refresh runs under `lock`, and first reads the storage: a pair another client
-   * on the same storage (another tab) rotated meanwhile is adopted, never refreshed again (a reused refresh token
-   * signs every session out).
+   * reused) ends the session: the tokens are forgotten and `reauthenticate` is emitted. Other failures (network,
+   * 5xx) keep the tokens, set the next try a full-jitter backoff away (`retryAt`, the timer's next run) and
+   * throw. The refresh runs under `lock`, and first reads the secrets store: a pair another client on the same
+   * store (another tab) rotated meanwhile is adopted, never refreshed again (a reused refresh token signs every
+   * session out).
    */
   refresh() {
     const stale = this.tokens?.refresh_token;
     if (!stale) return Promise.reject(new TanisError('signed_out', 'not signed in'));
     this.refreshing ??= this.lock(this.lockName, async () => {
       // Read inside the lock: the client that held it before wrote its pair before letting go.
-      const stored = decode(await this.storage.get(this.key));
+      const stored = decode(await this.secrets.get(this.key));
       if (stored?.access_token && stored?.refresh_token && stored.refresh_token !== stale && this.tokens?.refresh_token === stale) {
         this.tokens = stored;
+        this.failures = 0;
+        this.retryAt = 0;
         this.schedule();
         return;
       }
@@ -151,6 +192,11 @@ export class Api {
         if (e instanceof TanisError && e.status === 401) {
           await this.forget();
           this.onRefused(e.code);
+        } else if (this.tokens?.refresh_token === stale) {
+          // Not a verdict on the session: again later, a full-jitter backoff away (every client of an outage
+          // fails at once; the jitter spreads their retries over the window).
+          this.retryAt = this.now() + backoffDelay(this.failures++, { ...this.backoff, random: this.random });
+          this.schedule();
         }
         throw e;
       }
@@ -161,22 +207,29 @@ export class Api {
   /** @param {TokenPair} tokens */
   async store(tokens) {
     this.tokens = tokens;
-    await this.storage.set(this.key, encode(tokens));
+    this.failures = 0;
+    this.retryAt = 0;
+    await this.secrets.set(this.key, encode(tokens));
     this.schedule();
   }
 
   async forget() {
     this.tokens = null;
+    this.failures = 0;
+    this.retryAt = 0;
     clearTimeout(this.timer);
-    await this.storage.delete(this.key);
+    await this.secrets.delete(this.key);
+    // A copy an older version left in the plain storage (one `load` has not moved yet) goes too.
+    if (this.storage !== this.secrets) await this.storage.delete(this.key);
   }
 
+  /** The refresh timer: at the refresh's due time, or, after a failed refresh, at its retry's (`retryAt`). */
   schedule() {
     clearTimeout(this.timer);
     if (!this.tokens || this.stopped) return;
-    const wait = Math.max(this.refreshDue() - this.now(), 1_000);
-    // Silent: a failure that does not end the session is retried by the next request or connect.
-    this.timer = setTimeout(() => this.refresh().catch(() => this.schedule()), Math.min(wait, 2 ** 31 - 1));
+    const wait = this.failures ? this.retryAt - this.now() : Math.max(this.refreshDue() - this.now(), 1_000);
+    // Silent: a failure reschedules itself (refresh), a refusal ends the session.
+    this.timer = setTimeout(() => this.refresh().catch(() => {}), Math.min(Math.max(wait, 0), 2 ** 31 - 1));
   }
 
   stop() {

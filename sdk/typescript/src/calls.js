@@ -119,6 +119,7 @@ export class Call {
      * @type {string | null}
      */
     this.why = null;
+    /** The call's own events (`state`, `track`): src/events.d.ts. @type {Emitter<import('./events.js').CallEvents>} */
     this.events = new Emitter();
     // The clock of `setup_ms`: from the first offer sent or received of an attempt to connected.
     /** @type {number | null} */
@@ -142,9 +143,11 @@ export class Call {
   }
 
   /**
-   * Subscribes to `state` or `track`; returns the unsubscribe function.
-   * @param {'state' | 'track'} name
-   * @param {(detail: any) => void} listener
+   * Subscribes to `state` or `track` (or `*`: the map `CallEvents`); returns the unsubscribe function.
+   * @template {keyof import('./events.js').CallEvents} K
+   * @param {K} name
+   * @param {(detail: import('./events.js').CallEvents[K]) => void} listener
+   * @returns {() => void}
    */
   on(name, listener) {
     return this.events.on(name, listener);

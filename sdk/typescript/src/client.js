@@ -13,21 +13,33 @@ import * as e2e from './crypto/e2e.js';
 import * as franking from './crypto/franking.js';
 import { Emitter } from './emitter.js';
 import { TanisError } from './errors.js';
-import { MemoryStorage, decode, encode } from './storage.js';
+import { MemoryStorage, decode, encode, readSecret } from './storage.js';
+
+/**
+ * @typedef {import('./events.js').ClientEvents} ClientEvents
+ */
 
 /**
  * @typedef {object} ClientOptions
  * @property {string} baseUrl the server, `https://api.example`; the socket is its `/v1/ws` over ws(s)
  * @property {any} WebSocket a WebSocket constructor: `globalThis.WebSocket` in browsers and React Native, the
  *   `ws` package's in Node
- * @property {import('./storage.js').Storage} [storage] persistent in an app (AsyncStorage); default in memory
+ * @property {import('./storage.js').Storage} [storage] everything but the secrets: conversations (transcripts,
+ *   counters, outboxes), the index of them. Persistent in an app (AsyncStorage); default in memory
+ * @property {import('./storage.js').Storage} [secrets] the secrets only: the token pair, the key pair of a find
+ *   still waiting, and each conversation's private key. In React Native the platform keystore (expo-secure-store or
+ *   react-native-keychain, entries that stay on the device and out of backups); in a browser the origin's
+ *   IndexedDB (docs/sdk.md says why no more). Default: `storage`, the less safe choice (a secret is then as private
+ *   as the rest). A secret an older version kept in `storage` is moved here when first read
  * @property {typeof fetch} [fetch] default `globalThis.fetch`
  * @property {() => number} [random] [0, 1) for the backoff's jitter (never for keys); default Math.random
  * @property {() => number} [now] the clock, ms since the epoch; default Date.now
  * @property {(name: string, detail: any) => void} [onEvent] called with every event (also `client.on`)
  * @property {string} [storagePrefix] prefix of every storage key; default `tanis.`
- * @property {number} [reportWindowDays] how far back a report can reveal messages: the server's
- *   `jobs.report_window_days` (default 30); older ones are not offered (the server no longer verifies them)
+ * @property {number} [reportWindowDays] how far back a report can reveal messages, for a server that does not
+ *   announce it: the server's `jobs.report_window_days` (default 30). A server that announces it in
+ *   `hello.limits.report_window_days` is followed instead. Older messages are not offered (the server no longer
+ *   verifies them)
  * @property {import('./connection.js').ConnectionOptions} [connection] heartbeat and backoff tuning
  * @property {boolean} [refreshAhead] refresh the access token on a timer before it expires (default true)
  * @property {(name: string, task: () => Promise<void>) => Promise<unknown>} [lock] a lock shared by every client on
@@ -57,16 +69,26 @@ export class Client {
     const { baseUrl, WebSocket, storage = new MemoryStorage(), fetch = globalThis.fetch?.bind(globalThis), random = Math.random, now = Date.now } = options;
     if (!baseUrl || !WebSocket) throw new TypeError('tanis: baseUrl and WebSocket are required');
     this.storage = storage;
+    /** Where the secrets are kept (the `secrets` option, else `storage`): tokens and private keys. */
+    this.secrets = options.secrets ?? storage;
     this.now = now;
     this.prefix = options.storagePrefix ?? 'tanis.';
     this.reportWindowDays = options.reportWindowDays ?? 30;
-    /** Every event of the SDK; `client.on(name, fn)` subscribes. */
+    /**
+     * The lock shared with every client on the same storage (the `lock` option), or none: held around a token
+     * refresh and around each conversation's outbox (conversation.js), so that two tabs never take one counter.
+     * @type {(name: string, task: () => Promise<void>) => Promise<unknown>}
+     */
+    this.lock = options.lock ?? ((_name, task) => task());
+    /** Whether other clients may write the same storage (a `lock` was given): outboxes are then re-read under it. */
+    this.sharedStorage = Boolean(options.lock);
+    /** Every event of the SDK (src/events.d.ts names them); `client.on(name, fn)` subscribes. @type {Emitter<ClientEvents>} */
     this.events = new Emitter();
     /** Conversations being made for `match.found`, which frames for them wait for (see onFrame). @type {Promise<unknown> | null} */
     this.opening = null;
     if (options.onEvent) this.events.on('*', ({ name, detail }) => options.onEvent?.(name, detail));
     this.api = new Api({
-      baseUrl, fetch, storage, now, events: this.events, prefix: this.prefix, refreshAhead: options.refreshAhead, lock: options.lock,
+      baseUrl, fetch, storage, secrets: this.secrets, now, random, backoff: { base: options.connection?.backoffBaseMs, cap: options.connection?.backoffCapMs }, events: this.events, prefix: this.prefix, refreshAhead: options.refreshAhead, lock: options.lock,
       // The session is over: the socket closes for good first, so that a listener sees the state `closed`.
       onRefused: (code) => {
         this.connection.stop();
@@ -90,14 +112,12 @@ export class Client {
   }
 
   /**
-   * Subscribes to an event; returns the function that unsubscribes. Events: `frame` (every server frame, before
-   * the SDK handles it), `state`, `hello`, `closed`,
-   * `reconnecting`, `tokens`, `reauthenticate`, `banned`, `error`, `queued`, `matched`, `message`,
-   * `undecryptable`, `sent`, `delivered`, `failed`, `typing`, `ended`, `contactProposed`, `contactAdded`,
-   * `contactEnded`, `safetyNumberChanged`, `takenOver`, `keyRefused`, `rtc`, `notification`, `ad`, `cancelled`,
-   * `findRefused`, `matchedElsewhere`.
-   * @param {string} name
-   * @param {(detail: any) => void} listener
+   * Subscribes to an event; returns the function that unsubscribes. The events and their details are the map
+   * `ClientEvents` (src/events.d.ts); `*` takes every event as `{name, detail}`.
+   * @template {keyof ClientEvents} K
+   * @param {K} name
+   * @param {(detail: ClientEvents[K]) => void} listener
+   * @returns {() => void}
    */
   on(name, listener) {
     return this.events.on(name, listener);
@@ -123,9 +143,12 @@ export class Client {
     const ids = decode(await this.storage.get(this.indexKey())) ?? [];
     for (const id of ids) {
       const c = Conversation.restore(await this.storage.get(this.conversationKey(id)), this);
-      if (c) this.conversations.set(c.id, c);
+      if (!c) continue;
+      await c.load();
+      this.conversations.set(c.id, c);
     }
-    const find = decode(await this.storage.get(`${this.prefix}find`));
+    // A secret (its private key): in `secrets`, moved there from where an older version kept it.
+    const find = decode(await readSecret(this.secrets, this.storage, this.findKey()));
     if (find) this.finding = find;
   }
 
@@ -149,9 +172,14 @@ export class Client {
   async logout() {
     this.connection.stop();
     await this.api.logout();
-    for (const id of this.conversations.keys()) await this.storage.delete(this.conversationKey(id));
+    for (const id of this.conversations.keys()) {
+      await this.storage.delete(this.conversationKey(id));
+      await this.storage.delete(this.outboxKey(id));
+      await this.secrets.delete(this.keysKey(id));
+    }
     await this.storage.delete(this.indexKey());
-    await this.storage.delete(`${this.prefix}find`);
+    await this.secrets.delete(this.findKey());
+    if (this.secrets !== this.storage) await this.storage.delete(this.findKey());
     this.conversations.clear();
     this.current = null;
     this.finding = null;
@@ -176,7 +204,10 @@ export class Client {
   close() {
     this.connection.stop();
     this.api.stop();
-    for (const c of this.conversations.values()) clearTimeout(c.gapTimer);
+    for (const c of this.conversations.values()) {
+      clearTimeout(c.gapTimer);
+      clearTimeout(c.retryTimer);
+    }
   }
 
   // --- REST passthroughs ---------------------------------------------------------------------------------
@@ -256,7 +287,8 @@ export class Client {
       case 'pong':
         return;
       default:
-        if (frame.type.startsWith('rtc.')) return this.events.emit('rtc', { matchId: frame.match_id, frame });
+        // (`startsWith` does not narrow the union: the frame is one of the `rtc.*` ones.)
+        if (frame.type.startsWith('rtc.')) return this.events.emit('rtc', { matchId: frame.match_id, frame: /** @type {any} */ (frame) });
         c?.handle(frame);
     }
   }
@@ -385,9 +417,10 @@ export class Client {
     if (nearby) frame.nearby = true;
     if (interests !== 'off') frame.interests = interests;
     if (region && region !== 'anywhere') frame.region = region;
-    // On disk before the frame leaves: a restart before `match.found` must still find the key.
+    // On disk before the frame leaves: a restart before `match.found` must still find the key. The whole record
+    // is a secret (its private key; the rest is the frame's public half).
     this.finding = { id, frame, identity: storeIdentity(identity) };
-    await this.storage.set(`${this.prefix}find`, encode(this.finding));
+    await this.secrets.set(this.findKey(), encode(this.finding));
     try {
       return await this.connection.request(frame);
     } catch (e) {
@@ -406,7 +439,7 @@ export class Client {
 
   async clearFind() {
     this.finding = null;
-    await this.storage.delete(`${this.prefix}find`);
+    await this.secrets.delete(this.findKey());
   }
 
   /** @param {any} frame */
@@ -473,9 +506,15 @@ export class Client {
     return franking.revealable(/** @type {any[]} */ (this.conversation(matchId).messages), this.reportWindow());
   }
 
-  /** The report window as `revealable` takes it: the server's `jobs.report_window_days`, by default 30. */
+  /**
+   * The report window as `revealable` takes it: the server's `jobs.report_window_days` as its last `hello`
+   * announced it (`limits.report_window_days`); before a `hello`, or from an older server that does not announce
+   * it, the `reportWindowDays` option, by default 30.
+   */
   reportWindow() {
-    return { now: this.now(), ms: this.reportWindowDays * 24 * 3600 * 1000 };
+    const announced = this.hello?.limits?.report_window_days;
+    const days = typeof announced === 'number' && announced > 0 ? announced : this.reportWindowDays;
+    return { now: this.now(), ms: days * 24 * 3600 * 1000 };
   }
 
   /**
@@ -518,7 +557,11 @@ export class Client {
     this.events.emit('contactAdded', { matchId: c.id, conversation: c });
   }
 
-  /** `GET /v1/contacts` after every connect: contacts kept on another device, keys changed, contacts ended. */
+  /**
+   * `GET /v1/contacts` after every connect: contacts kept on another device, keys changed, contacts ended, and
+   * conversations another session of ours took over while this device was away (`my_public_key` is not the key
+   * this device holds: `takenOver`, naming `my_key_session_id`, as the `contact.key` it missed would have).
+   */
   async syncContacts() {
     let listed;
     try {
@@ -543,6 +586,11 @@ export class Client {
         this.events.emit('contactAdded', { matchId: c.id, conversation: c });
       }
       c.record.peer = info.peer;
+      // Only a device that holds a key can have lost it; a server without the field says nothing of ours.
+      const held = c.record.identity?.publicKey;
+      if (held && info.my_public_key && info.my_public_key !== held) {
+        this.takenOver(info.match_id, info.my_public_key, info.my_key_session_id);
+      }
       this.peerKey(info.match_id, info.peer_public_key);
       if (!c.ended) c.resume();
     }
@@ -627,6 +675,8 @@ export class Client {
     await this.storage.set(this.indexKey(), encode([...this.conversations.keys()]));
     await c.saving.catch(() => {});
     await this.storage.delete(this.conversationKey(matchId));
+    await this.storage.delete(this.outboxKey(matchId));
+    await this.secrets.delete(this.keysKey(matchId));
   }
 
   // --- calls ---------------------------------------------------------------------------------------------
@@ -642,8 +692,73 @@ export class Client {
     return `${this.prefix}conversations`;
   }
 
+  /** The key, in `secrets`, of the find waiting for its `match.found` (with its key pair). */
+  findKey() {
+    return `${this.prefix}find`;
+  }
+
   /** @param {number} matchId */
   conversationKey(matchId) {
     return `${this.prefix}conversation.${matchId}`;
+  }
+
+  /** The conversation's outbox and send counter, a record of their own (conversation.js). @param {number} matchId */
+  outboxKey(matchId) {
+    return `${this.prefix}outbox.${matchId}`;
+  }
+
+  /** The conversation's private keys, in the secrets (conversation.js). @param {number} matchId */
+  keysKey(matchId) {
+    return `${this.prefix}keys.${matchId}`;
+  }
+
+  // --- push ----------------------------------------------------------------------------------------------
+
+  /**
+   * A push notification woke the app: reconnects (`start()` if this client has not read its storage yet, else
+   * `resume()`), so every conversation catches up and its outbox is sent, and says what the app may show. A
+   * tanis push never carries message content (docs/operations.md, "Push notifications"): its data is
+   * `{type: 'message', match_id}` for a new message, `{type: 'system' | 'claim' | 'match' | 'ad', notification_id}`
+   * for a notification, with the server's title and body ("New message from kediadam#9021") beside it. Takes an
+   * FCM RemoteMessage (`@react-native-firebase/messaging`), its `data` alone, or an Expo notification's `content`.
+   * Resolves once connected (or `closed`), at most `waitMs` later (default 10 000; 0: at once), so a background
+   * handler that awaits it keeps the app awake while the SDK catches up; resolves null for a payload it does not
+   * know (after reconnecting all the same) and when this device is signed out.
+   * @param {any} payload
+   * @param {{waitMs?: number}} [options]
+   * @returns {Promise<{kind: 'message', matchId: number, title: string | null, body: string | null} | {kind: 'notification', type: string, notificationId: number, title: string | null, body: string | null} | null>}
+   */
+  async handlePush(payload, { waitMs = 10_000 } = {}) {
+    // Listening before connecting: `connected` may come before `start()` returns.
+    let done = () => {};
+    const settled = new Promise((resolve) => {
+      if (this.state === 'connected' || waitMs <= 0) return resolve(undefined);
+      const timer = setTimeout(() => done(), waitMs);
+      const off = this.events.on('state', ({ state }) => (state === 'connected' || state === 'closed') && done());
+      done = () => {
+        clearTimeout(timer);
+        off();
+        resolve(undefined);
+      };
+    });
+    if (this.api.signedIn) this.resume();
+    else await this.start();
+    if (!this.api.signedIn) {
+      done();
+      return null;
+    }
+    await settled;
+    const data = payload?.data && typeof payload.data === 'object' ? payload.data : payload ?? {};
+    const alert = payload?.notification ?? payload?.aps?.alert ?? payload ?? {};
+    const text = (/** @type {unknown} */ v) => (typeof v === 'string' ? v : null);
+    const id = (/** @type {unknown} */ v) => (typeof v === 'string' || typeof v === 'number') && Number.isSafeInteger(Number(v)) && Number(v) > 0 ? Number(v) : null;
+    const [title, body] = [text(alert.title), text(alert.body)];
+    const matchId = id(data.match_id);
+    if (data.type === 'message' && matchId !== null) return { kind: 'message', matchId, title, body };
+    const notificationId = id(data.notification_id);
+    if (['system', 'claim', 'match', 'ad'].includes(data.type) && notificationId !== null) {
+      return { kind: 'notification', type: data.type, notificationId, title, body };
+    }
+    return null;
   }
 }

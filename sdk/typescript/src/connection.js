@@ -3,7 +3,8 @@
 // banned, signed out, stopped, a protocol error). The access token rides as the subprotocol `tanis.auth.<token>`
 // beside `tanis.v2` and `tanis.v1` (docs/protocol.md section 2; a server that predates version 2 selects `tanis.v1`); the close code decides what comes next (policy.closeAction);
 // a dropped socket comes back after a full-jitter backoff (one closed by a draining node, 4010, after the drain
-// jitter); app pings keep it alive and a silent one is declared dead. What to do after `hello` (resume, re-send
+// jitter); app pings keep it alive and a silent one is declared dead, as is a socket that brings no `hello` within
+// helloTimeoutMs of its creation (reconnected with the same backoff). What to do after `hello` (resume, re-send
 // the outbox) is the client's business: this module moves frames.
 
 import { TanisError } from './errors.js';
@@ -26,6 +27,8 @@ export const AUTH_PREFIX = 'tanis.auth.';
  * @property {number} [pingIntervalMs] an app `ping` this often while connected (default 20 000)
  * @property {number} [deadAfterMs] nothing received for this long: the connection is dead (default 60 000)
  * @property {number} [requestTimeoutMs] a request's answer waited for this long (default 15 000)
+ * @property {number} [helloTimeoutMs] a new socket (from its creation: the handshake included) that has not
+ *   brought `hello` after this long is closed and reconnected with the backoff (default 10 000)
  * @property {number} [backoffBaseMs] first reconnect ceiling (default 500)
  * @property {number} [backoffCapMs] largest reconnect ceiling (default 30 000)
  */
@@ -38,7 +41,7 @@ export class Connection {
    * @param {import('./api.js').Api} deps.api for the access token and its refresh
    * @param {() => number} deps.random [0, 1)
    * @param {() => number} deps.now
-   * @param {import('./emitter.js').Emitter} deps.events
+   * @param {import('./emitter.js').Emitter<import('./events.js').ClientEvents>} deps.events
    * @param {(frame: ServerFrame) => void} deps.onFrame every frame, after the request bookkeeping
    * @param {ConnectionOptions} [options]
    */
@@ -50,7 +53,7 @@ export class Connection {
     this.now = now;
     this.events = events;
     this.onFrame = onFrame;
-    this.options = { pingIntervalMs: 20_000, deadAfterMs: 60_000, requestTimeoutMs: 15_000, backoffBaseMs: 500, backoffCapMs: 30_000, ...options };
+    this.options = { pingIntervalMs: 20_000, deadAfterMs: 60_000, requestTimeoutMs: 15_000, helloTimeoutMs: 10_000, backoffBaseMs: 500, backoffCapMs: 30_000, ...options };
     /** @type {ConnectionState} */
     this.state = 'disconnected';
     /** The raw socket of the current connection (tests terminate it to simulate a network failure). */
@@ -71,6 +74,8 @@ export class Connection {
     this.retryTimer = undefined;
     /** @type {ReturnType<typeof setInterval> | undefined} */
     this.heartbeat = undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} the wait for the current socket's `hello` */
+    this.helloTimer = undefined;
   }
 
   /** Connects (again), from any state; the client calls it at start, after sign-in and at `resume()`. */
@@ -114,6 +119,7 @@ export class Connection {
     this.generation++;
     this.socket = null;
     clearInterval(this.heartbeat);
+    clearTimeout(this.helloTimer);
     for (const [id, pending] of this.requests) {
       clearTimeout(pending.timer);
       pending.reject(new TanisError('offline', 'the connection closed before the answer'));
@@ -177,6 +183,16 @@ export class Connection {
     };
     // An error is always followed by a close; nothing to do here but keep it from being unhandled.
     socket.onerror = () => {};
+    // Upgraded (or still opening) but never greeted: not left `connecting`, dropped and tried again.
+    this.helloTimer = setTimeout(() => {
+      if (generation !== this.generation || this.state !== 'connecting') return;
+      try {
+        socket.close(4000, 'no hello');
+      } catch {
+        // Still opening, or already closing.
+      }
+      if (generation === this.generation) this.closed(1006, 'hello timeout');
+    }, this.options.helloTimeoutMs);
   }
 
   /** @param {any} data */
@@ -192,6 +208,7 @@ export class Connection {
     }
     if (!frame || typeof frame.type !== 'string') return;
     if (frame.type === 'hello') {
+      clearTimeout(this.helloTimer);
       this.attempt = 0;
       this.authRetried = false;
       this.startHeartbeat();
@@ -236,6 +253,9 @@ export class Connection {
         await this.api.refresh();
       } catch {
         if (!this.api.signedIn) return this.end('closed');
+        // No verdict on the session (the network, a 5xx): the next refused token is refreshed again, after the
+        // backoff, rather than taken for a second refusal.
+        this.authRetried = false;
         return this.retry();
       }
       if (this.wanted) return this.open();

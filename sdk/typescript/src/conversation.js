@@ -6,6 +6,15 @@
 //   - a sent message's frame (its `client_msg_id`, ciphertext and counter) is PERSISTED before it leaves and
 //     stays in `pending` until `msg.accepted` (or its own copy in a `resume`), and is re-sent unchanged on every
 //     new connection: the server deduplicates by `client_msg_id`, so nothing is lost or duplicated;
+//   - the outbox leaves IN ORDER: a frame refused for now (`rate_limited`, `internal`) holds every frame behind it
+//     until it is sent again (after the server's `retry_after_ms`), and no frame goes on the wire more than
+//     SEND_AHEAD counters past the oldest one not yet accepted. What was already on the wire when a refusal came
+//     back can still overtake it; the receiver's E2E window (crypto/e2e.js, RECEIVE_WINDOW >= SEND_AHEAD) opens
+//     it anyway, once, and a late message takes its place in the transcript by the sender's counter, so the peer
+//     reads every message in the order it was written;
+//   - with the client's `lock` (tabs sharing one storage) the outbox and the send counter are their own storage
+//     record, read and written under a lock per conversation: two clients never seal with one counter nor drop
+//     each other's frames;
 //   - every message is franked; a received one whose commitment does not open is never surfaced as text
 //     (`undecryptable` event, status `unverified`), and what a report can reveal of the others is kept.
 // A contact's key may change (section 9, "Contacts"): the session before the change is tried second until the
@@ -21,8 +30,14 @@ import { decode, encode } from './storage.js';
 const GAP_WAIT_MS = 1_500;
 /** At most one `typing` frame this often. */
 const TYPING_EVERY_MS = 2_500;
-/** A message refused for now (`rate_limited`, `internal`) is sent again after this. */
+/** A message refused for now (`rate_limited`, `internal`) without the server's `retry_after_ms` is sent again after this. */
 const RETRY_MS = 1_000;
+/**
+ * At most this many counters between the oldest unaccepted message and the newest on the wire. Whatever overtakes a
+ * refused message is on the wire with it, so the peer's window (e2e.RECEIVE_WINDOW, which must be at least this)
+ * always still opens it.
+ */
+export const SEND_AHEAD = 32;
 /** What sealing adds to the text: the franking key in front, the AEAD tag behind (protocol sections 7 and 9). */
 const SEALED_OVERHEAD = franking.KEY_LEN + 16;
 /**
@@ -44,6 +59,8 @@ export const ACK_DELAY_MS = 150;
  * @property {string} [text_utf8] what a report reveals: the bytes committed to, base64
  * @property {string} [franking_key]
  * @property {string} [error] why a message of ours failed (the server's code)
+ * @property {number} [counter] theirs: the sender's E2E counter, the order they wrote in
+ * @property {number} [epoch] theirs: which of the contact's keys sealed it (counters start again with each)
  */
 
 /**
@@ -89,8 +106,17 @@ export class Conversation {
     this.owedAck = 0;
     /** @type {ReturnType<typeof setTimeout> | undefined} */
     this.ackTimer = undefined;
+    /** The private keys as last written to the secrets: written again only when they change. */
+    this.savedKeys = '';
     /** Saves, one after the other, so that the last write is the newest state. */
     this.saving = Promise.resolve();
+    /** A refused frame's retry: while it is set nothing of the outbox is sent (the refused frame goes first). */
+    this.retryTimer = /** @type {ReturnType<typeof setTimeout> | undefined} */ (undefined);
+    /**
+     * What this client saw stored or failed, by client_msg_id and by counter (a copy of ours from another tab
+     * names no client_msg_id): never taken back in from a stale stored outbox.
+     */
+    this.settled = new Set();
     this.key();
   }
 
@@ -113,6 +139,10 @@ export class Conversation {
       identity,
       sent: 0n,
       received: 0n,
+      /** @type {bigint} the receive window's bitmap (e2e.Session.window) */
+      window: 0n,
+      /** the contact's key changes so far: a received message's `epoch` */
+      epoch: 0,
       highest_seq: 0,
       /** @type {any[]} the OUTBOX: `msg.send` frames without `msg.accepted` */
       pending: [],
@@ -167,7 +197,7 @@ export class Conversation {
       return;
     }
     try {
-      this.session = e2e.establish(identity, r.peer_public_key, r.match_id, r.initiator, { sent: r.sent, received: r.received });
+      this.session = e2e.establish(identity, r.peer_public_key, r.match_id, r.initiator, { sent: r.sent, received: r.received, window: r.window ?? 0n });
       this.keyError = null;
     } catch (e) {
       this.session = null;
@@ -199,17 +229,23 @@ export class Conversation {
     const limit = this.client.hello?.limits?.max_message_bytes;
     if (limit && utf8Encode(text).length > limit - SEALED_OVERHEAD) throw new TanisError('too_long', 'the message is too long');
     const { payload, commitment } = franking.frank(text);
-    const sealed = this.session.seal(payload);
     const clientMsgId = newId();
-    const frame = { type: 'msg.send', id: clientMsgId, match_id: this.id, client_msg_id: clientMsgId, ...sealed, commitment };
-    this.record.sent = this.session.sent;
-    this.record.pending.push(frame);
     /** @type {Message} */
     const message = { key: clientMsgId, seq: null, mine: true, text, status: 'sending', at: this.client.now() };
-    this.record.messages.push(message);
-    // On disk before it leaves: after a crash the same frame (same id, same counter) is re-sent, never a new one.
+    // The counter is taken and the frame stored under the conversation's lock: another client on the same storage
+    // (a tab) seals with the counter after ours, never the same one, and keeps our frame in the outbox it writes.
+    await this.outboxLocked(async () => {
+      const session = /** @type {e2e.Session} */ (this.session);
+      const sealed = session.seal(payload);
+      const frame = { type: 'msg.send', id: clientMsgId, match_id: this.id, client_msg_id: clientMsgId, ...sealed, commitment };
+      this.record.sent = session.sent;
+      this.record.pending.push(frame);
+      this.record.messages.push(message);
+      // On disk before it leaves: after a crash the same frame (same id, same counter) is re-sent, never a new one.
+      await this.saveOutbox();
+    });
     await this.save();
-    this.transmit(frame);
+    this.pump();
     return message;
   }
 
@@ -226,18 +262,50 @@ export class Conversation {
   transmit(frame) {
     const connection = this.client.connection;
     const owed = this.cumulative && this.owedAck ? this.owedAck : 0;
-    if (connection.send(owed ? { ...frame, ack: owed } : frame)) {
-      this.sentOn.set(frame.client_msg_id, connection.generation);
-      if (owed) this.settleAck(owed);
+    if (!connection.send(owed ? { ...frame, ack: owed } : frame)) return false;
+    this.sentOn.set(frame.client_msg_id, connection.generation);
+    if (owed) this.settleAck(owed);
+    return true;
+  }
+
+  /**
+   * Puts the outbox on the wire, oldest first: each frame once per connection, none while a refused one waits for
+   * its retry, and none more than SEND_AHEAD counters past the oldest (the peer's window must still open the
+   * oldest when it comes).
+   */
+  pump() {
+    if (this.retryTimer !== undefined || this.resumeId) return;
+    const generation = this.client.connection.generation;
+    const pending = this.record.pending;
+    const oldest = pending.length ? e2e.counterOf(pending[0].nonce) : null;
+    for (const frame of pending) {
+      // Another tab's frames too (taken in from the shared outbox): that tab may be gone, and a copy the server
+      // already stored is answered with its seq, never stored twice.
+      if (this.sentOn.get(frame.client_msg_id) === generation) continue;
+      const counter = e2e.counterOf(frame.nonce);
+      if (oldest !== null && counter !== null && counter - oldest >= BigInt(SEND_AHEAD)) return;
+      if (!this.transmit(frame)) return;
     }
   }
 
-  /** After `resume.done`: the outbox, unchanged; the acks that could not leave. */
+  /**
+   * A frame refused for now: it and everything behind it go again, in order, once `delayMs` passed; until then
+   * nothing of the outbox leaves. Frames still on the wire may be accepted meanwhile (the peer's window opens the
+   * refused one after them); a later refusal's hint replaces an earlier one, being the fresher.
+   * @param {number} delayMs
+   */
+  hold(delayMs) {
+    this.sentOn.clear();
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      this.pump();
+    }, delayMs);
+  }
+
+  /** After `resume.done`: the outbox, in order; the acks that could not leave. */
   flush() {
-    const generation = this.client.connection.generation;
-    for (const frame of this.record.pending) {
-      if (this.sentOn.get(frame.client_msg_id) !== generation) this.transmit(frame);
-    }
+    this.pump();
     if (this.cumulative) {
       // One acknowledgement up to the highest covers whatever version 1 left owed too.
       const owed = Math.max(this.owedAck, ...this.record.unacked);
@@ -320,8 +388,11 @@ export class Conversation {
   /** @param {any} frame */
   accepted(frame) {
     const r = this.record;
-    r.pending = r.pending.filter((/** @type {any} */ p) => p.client_msg_id !== frame.client_msg_id);
-    const message = r.messages.find((/** @type {Message} */ m) => m.key === frame.client_msg_id);
+    const pending = r.pending.find((/** @type {any} */ p) => p.client_msg_id === frame.client_msg_id);
+    this.forgetPending(frame.client_msg_id);
+    const message = pending
+      ? this.transcribed(pending, frame.seq, this.client.now())
+      : r.messages.find((/** @type {Message} */ m) => m.key === frame.client_msg_id);
     if (message) {
       message.seq = frame.seq;
       if (message.status === 'sending') message.status = 'sent';
@@ -331,6 +402,8 @@ export class Conversation {
     this.client.events.emit('sent', { matchId: this.id, clientMsgId: frame.client_msg_id, seq: frame.seq });
     if (this.resumeId) this.persist();
     else this.walk();
+    // The oldest may have moved: what waited behind SEND_AHEAD can leave.
+    this.pump();
   }
 
   /**
@@ -353,19 +426,20 @@ export class Conversation {
   refused(frame) {
     if (frame.id === this.resumeId) {
       this.resumeId = null;
-      return this.walk();
+      this.walk();
+      return this.pump();
     }
     const pending = this.record.pending.find((/** @type {any} */ p) => p.client_msg_id === frame.id);
     if (!pending) return;
     if (frame.code === 'rate_limited' || frame.code === 'internal') {
-      setTimeout(() => this.transmit(pending), RETRY_MS);
-      return;
+      return this.hold(typeof frame.retry_after_ms === 'number' ? Math.max(1, frame.retry_after_ms) : RETRY_MS);
     }
-    this.record.pending = this.record.pending.filter((/** @type {any} */ p) => p !== pending);
+    this.forgetPending(pending.client_msg_id);
     const message = this.record.messages.find((/** @type {Message} */ m) => m.key === frame.id);
     if (message) Object.assign(message, { status: 'failed', error: frame.code });
     this.client.events.emit('failed', { matchId: this.id, clientMsgId: frame.id, error: TanisError.fromFrame(frame) });
     this.persist();
+    this.pump();
   }
 
   /** Processes the inbox contiguously from `highest_seq + 1`; a gap left behind is filled by `resume` later. */
@@ -399,21 +473,48 @@ export class Conversation {
     this.flush();
   }
 
-  /** A peer's message's bytes: with the session, else the one before the last key change. @param {any} entry */
+  /**
+   * A peer's message's bytes and the key epoch that opened them: the session's, else the one before the last key
+   * change (`epoch - 1`).
+   * @param {any} entry
+   * @returns {{plain: Uint8Array, epoch: number}}
+   */
   open(entry) {
     if (!this.session) throw this.keyError ?? new e2e.E2eError('unsupported');
+    const epoch = this.record.epoch ?? 0;
     try {
       const plain = this.session.openBytes(entry.ciphertext, entry.nonce);
       // The contact has the new key now: nothing sealed before the change can follow.
       this.previous = null;
       this.record.previous = null;
-      return plain;
+      return { plain, epoch };
     } catch (e) {
       if (!this.previous) throw e;
       const plain = this.previous.openBytes(entry.ciphertext, entry.nonce);
-      this.record.previous.received = this.previous.received;
-      return plain;
+      Object.assign(this.record.previous, { received: this.previous.received, window: this.previous.window });
+      return { plain, epoch: epoch - 1 };
     }
+  }
+
+  /**
+   * Puts a peer's message into the transcript where its writer put it: after every message of theirs sealed
+   * before it (a lower counter under the same key) that is already there. Normally that is the end; a message
+   * that was refused for now and sent again after later ones were accepted (or sent from another tab) arrives
+   * behind them and goes back to its place. Returns the key of the message it was placed before, or null.
+   * @param {Message} message with `counter` and `epoch`
+   * @returns {string | null}
+   */
+  place(message) {
+    const list = this.record.messages;
+    let at = list.length;
+    for (let i = list.length - 1; i >= 0; i--) {
+      const m = list[i];
+      if (m.mine || m.counter === undefined) continue;
+      if (m.epoch !== message.epoch || /** @type {number} */ (m.counter) < /** @type {number} */ (message.counter)) break;
+      at = i;
+    }
+    list.splice(at, 0, message);
+    return at < list.length - 1 ? list[at + 1].key : null;
   }
 
   /** @param {any} entry */
@@ -426,11 +527,13 @@ export class Conversation {
       const message = { key: `s${entry.seq}`, seq: entry.seq, mine: false, text: null, status: 'received', at: Date.parse(entry.sent_at) };
       let plain = null;
       try {
-        plain = this.open(entry);
+        const opened = this.open(entry);
+        plain = opened.plain;
+        Object.assign(message, { counter: Number(e2e.counterOf(entry.nonce)), epoch: opened.epoch });
       } catch {
         message.status = 'undecryptable';
       }
-      if (this.session) r.received = this.session.received;
+      if (this.session) Object.assign(r, { received: this.session.received, window: this.session.window });
       if (plain) {
         try {
           Object.assign(message, franking.unfrank(plain, entry.commitment));
@@ -439,10 +542,10 @@ export class Conversation {
           message.status = 'unverified';
         }
       }
-      r.messages.push(message);
+      const before = message.counter === undefined ? (r.messages.push(message), null) : this.place(message);
       if (this.cumulative) this.owe(entry.seq);
       else if (!this.ack(entry.seq)) r.unacked.push(entry.seq);
-      if (message.status === 'received') events.emit('message', { matchId: this.id, message });
+      if (message.status === 'received') events.emit('message', { matchId: this.id, message, before });
       else events.emit('undecryptable', { matchId: this.id, seq: entry.seq, reason: message.status });
       return;
     }
@@ -450,16 +553,24 @@ export class Conversation {
     // came, the ciphertext says which outbox frame it was.
     const pending = r.pending.find((/** @type {any} */ p) => p.ciphertext === entry.ciphertext);
     if (pending) {
-      r.pending = r.pending.filter((/** @type {any} */ p) => p !== pending);
-      const message = r.messages.find((/** @type {Message} */ m) => m.key === pending.client_msg_id);
+      this.forgetPending(pending.client_msg_id);
+      const message = this.transcribed(pending, entry.seq, Date.parse(entry.sent_at));
       if (message) Object.assign(message, { seq: entry.seq, status: message.status === 'sending' ? 'sent' : message.status });
       events.emit('sent', { matchId: this.id, clientMsgId: pending.client_msg_id, seq: entry.seq });
     } else if (!r.messages.some((/** @type {Message} */ m) => m.mine && m.seq === entry.seq)) {
-      // Sealed by another device of this user: only that device has the key pair.
+      // Sealed by another client on this storage (a tab: same key pair, so this one opens it too), or by another
+      // device of this user (only that device has the key pair: `foreign`).
       /** @type {Message} */
       const message = { key: `s${entry.seq}`, seq: entry.seq, mine: true, text: null, status: 'foreign', at: Date.parse(entry.sent_at) };
+      const text = this.openOwn(entry);
+      if (text !== null) Object.assign(message, { text, status: 'sent' });
+      // Its counter is taken: never seal with it here, whatever the lock did or did not see; and its frame, if a
+      // stale stored outbox still holds it, is not taken in again.
+      const counter = e2e.counterOf(entry.nonce);
+      if (text !== null) this.settled.add(String(counter));
+      if (text !== null && this.session && counter !== null && counter > this.session.sent) this.session.sent = r.sent = counter;
       r.messages.push(message);
-      events.emit('message', { matchId: this.id, message });
+      events.emit('message', { matchId: this.id, message, before: null });
     }
   }
 
@@ -478,10 +589,10 @@ export class Conversation {
     const session = e2e.establish(loaded, peerPublicKey, r.match_id, r.initiator);
     if (this.session) {
       this.previous = this.session;
-      r.previous = { identity: r.identity, peer_public_key: r.peer_public_key, sent: r.sent, received: r.received };
+      r.previous = { identity: r.identity, peer_public_key: r.peer_public_key, sent: r.sent, received: r.received, window: r.window ?? 0n };
     }
     if (peerPublicKey !== r.peer_public_key) r.retired_peer_keys = [...(r.retired_peer_keys ?? []), r.peer_public_key];
-    Object.assign(r, { identity, peer_public_key: peerPublicKey, sent: 0n, received: 0n });
+    Object.assign(r, { identity, peer_public_key: peerPublicKey, sent: 0n, received: 0n, window: 0n, epoch: (r.epoch ?? 0) + 1 });
     this.session = session;
     this.keyError = null;
     this.persist();
@@ -502,13 +613,140 @@ export class Conversation {
     this.persist();
   }
 
+  /**
+   * The transcript's message for an outbox frame of ours: the one written here, or, for a frame another client on
+   * this storage wrote (taken in from the shared outbox), one made now from its ciphertext and told as a `message`.
+   * @param {any} frame
+   * @param {number} seq
+   * @param {number} at
+   * @returns {Message}
+   */
+  transcribed(frame, seq, at) {
+    // By its id, or by its seq: its copy may have come first as another socket's message (`s<seq>`).
+    const found = this.record.messages.find((/** @type {Message} */ m) => m.key === frame.client_msg_id || (m.mine && m.seq === seq));
+    if (found) return found;
+    const text = this.openOwn(frame);
+    /** @type {Message} */
+    const message = { key: frame.client_msg_id, seq, mine: true, text, status: text === null ? 'foreign' : 'sending', at };
+    this.record.messages.push(message);
+    this.client.events.emit('message', { matchId: this.id, message, before: null });
+    return message;
+  }
+
+  /**
+   * A message of ours sealed by another client holding this conversation's key pair (a tab on the same storage):
+   * its text, or null when this client cannot open it (another device's key).
+   * @param {any} entry
+   * @returns {string | null}
+   */
+  openOwn(entry) {
+    if (!this.session) return null;
+    try {
+      return franking.unfrank(this.session.openSent(entry.ciphertext, entry.nonce), entry.commitment).text;
+    } catch {
+      return null;
+    }
+  }
+
   // --- persistence ---------------------------------------------------------------------------------------
 
-  /** Queues a save of the record; resolves once it (and every save before it) is written. */
+  /**
+   * Queues a save of the record (the outbox and the send counter are their own record: saveOutbox); resolves once
+   * it (and every save before it) is written.
+   */
   save() {
-    const text = encode(this.record);
-    this.saving = this.saving.then(() => this.client.storage.set(this.client.conversationKey(this.id), text));
+    const { pending: _pending, sent: _sent, identity, previous, ...rest } = this.record;
+    // The private keys are secrets (the client's `secrets` store), written when they changed; the record keeps
+    // the public halves only.
+    const keys = encode({ identity, previous_identity: previous?.identity ?? null });
+    const text = encode({ ...rest, identity: publicHalf(identity), previous: previous && { ...previous, identity: publicHalf(previous.identity) } });
+    const client = this.client;
+    const keysChanged = keys !== this.savedKeys;
+    this.savedKeys = keys;
+    this.saving = this.saving.then(async () => {
+      if (keysChanged) await client.secrets.set(client.keysKey(this.id), keys);
+      await client.storage.set(client.conversationKey(this.id), text);
+    });
     return this.saving;
+  }
+
+  /** Queues a save of the outbox and the send counter; call it inside `outboxLocked`. */
+  saveOutbox() {
+    const text = encode({ sent: this.record.sent, pending: this.record.pending });
+    this.saving = this.saving.then(() => this.client.storage.set(this.client.outboxKey(this.id), text));
+    return this.saving;
+  }
+
+  /**
+   * Runs `task` holding the conversation's outbox lock (the client's `lock`, shared by every client on the same
+   * storage), after taking in what another client stored meanwhile: its higher send counter and its frames.
+   * @param {() => Promise<void>} task
+   */
+  outboxLocked(task) {
+    return this.client.lock(`${this.client.outboxKey(this.id)}.lock`, async () => {
+      if (this.client.sharedStorage) await this.mergeStoredOutbox();
+      await task();
+    });
+  }
+
+  async mergeStoredOutbox() {
+    const stored = decode(await this.client.storage.get(this.client.outboxKey(this.id)));
+    if (!stored) return;
+    const r = this.record;
+    if (stored.sent > r.sent) r.sent = stored.sent;
+    if (this.session && r.sent > this.session.sent) this.session.sent = r.sent;
+    const known = new Set(r.pending.map((/** @type {any} */ p) => p.client_msg_id));
+    const theirs = (stored.pending ?? []).filter(
+      (/** @type {any} */ p) => !known.has(p.client_msg_id) && !this.settled.has(p.client_msg_id) && !this.settled.has(String(e2e.counterOf(p.nonce))),
+    );
+    if (!theirs.length) return;
+    const counter = (/** @type {any} */ p) => e2e.counterOf(p.nonce) ?? 0n;
+    r.pending = [...r.pending, ...theirs].sort((a, b) => (counter(a) < counter(b) ? -1 : counter(a) > counter(b) ? 1 : 0));
+  }
+
+  /** `client_msg_id` was accepted or failed: out of the outbox, here and in storage. @param {string} id */
+  forgetPending(id) {
+    const frame = this.record.pending.find((/** @type {any} */ p) => p.client_msg_id === id);
+    this.settled.add(id);
+    if (frame) this.settled.add(String(e2e.counterOf(frame.nonce)));
+    this.record.pending = this.record.pending.filter((/** @type {any} */ p) => p.client_msg_id !== id);
+    this.outboxLocked(() => this.saveOutbox()).catch((e) =>
+      this.client.events.emit('error', new TanisError('storage', 'could not save the outbox', { cause: e })),
+    );
+  }
+
+  /**
+   * After `restore`: the private keys from the client's secrets, and the outbox record. An older version kept both
+   * inside the conversation's record: they are moved out (keys to the secrets, the outbox to its own record).
+   */
+  async load() {
+    const r = this.record;
+    const inline = Boolean(r.identity?.privateKey || r.previous?.identity?.privateKey);
+    const keys = decode(await this.client.secrets.get(this.client.keysKey(this.id)));
+    if (keys) {
+      r.identity = keys.identity ?? null;
+      if (r.previous) r.previous.identity = keys.previous_identity ?? null;
+      this.savedKeys = encode(keys);
+      this.key();
+    } else if (!inline) {
+      // Its keys are gone (signed out elsewhere, the keystore cleared): nothing to seal or open with.
+      r.identity = null;
+      this.key();
+    }
+    await this.loadOutbox();
+    if (inline) await this.save();
+  }
+
+  /** Reads the outbox record; an older version kept it inside the conversation's record. */
+  async loadOutbox() {
+    const stored = decode(await this.client.storage.get(this.client.outboxKey(this.id)));
+    const r = this.record;
+    if (stored) Object.assign(r, { sent: stored.sent ?? 0n, pending: stored.pending ?? [] });
+    r.sent ??= 0n;
+    r.pending ??= [];
+    if (this.session && r.sent > this.session.sent) this.session.sent = r.sent;
+    // Written by an older version: moved to its own record now, before the next save of this one leaves it out.
+    if (!stored && (r.pending.length || r.sent > 0n)) await this.saveOutbox();
   }
 
   /** Saves in the background; a failed save is reported, the conversation goes on in memory. */
@@ -524,6 +762,11 @@ export class Conversation {
     const record = decode(text);
     return record ? new Conversation(record, client) : null;
   }
+}
+
+/** The public half of a stored key pair, as the conversation's record keeps it. @param {StoredIdentity | null | undefined} identity */
+function publicHalf(identity) {
+  return identity ? { publicKey: identity.publicKey } : null;
 }
 
 /** 32 hex digits from the platform's CSPRNG: a `client_msg_id` or a request id. */

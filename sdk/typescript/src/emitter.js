@@ -1,8 +1,12 @@
 // @ts-check
 // A small event emitter: React Native has no EventTarget, and an app wants `on(name, fn)` returning an
 // unsubscribe function. Listeners run synchronously in the order added; one that throws does not stop the others
-// (the error goes to `onListenerError`, by default the console).
+// (the error goes to `onListenerError`, by default the console). Typed by an event map (src/events.d.ts): an
+// `Emitter<ClientEvents>` takes only the names of ClientEvents, each listener called with its detail's type.
 
+/**
+ * @template {Record<string, any>} [E=Record<string, any>] the event map: name to detail (`*`: `{name, detail}`)
+ */
 export class Emitter {
   constructor() {
     /** @type {Map<string, Set<(detail: any) => void>>} */
@@ -12,8 +16,9 @@ export class Emitter {
   }
 
   /**
-   * @param {string} name an event name, or `*` for every event (called with `{name, detail}`)
-   * @param {(detail: any) => void} listener
+   * @template {keyof E & string} K
+   * @param {K} name an event name, or `*` for every event (called with `{name, detail}`)
+   * @param {(detail: E[K]) => void} listener
    * @returns {() => void} removes the listener
    */
   on(name, listener) {
@@ -25,10 +30,11 @@ export class Emitter {
 
   /**
    * Resolves with the detail of the next `name` event for which `wanted` holds; rejects after `timeoutMs`.
-   * @param {string} name
-   * @param {(detail: any) => boolean} [wanted]
+   * @template {keyof E & string} K
+   * @param {K} name
+   * @param {(detail: E[K]) => boolean} [wanted]
    * @param {number} [timeoutMs]
-   * @returns {Promise<any>}
+   * @returns {Promise<E[K]>}
    */
   once(name, wanted = () => true, timeoutMs = 15_000) {
     return new Promise((resolve, reject) => {
@@ -46,8 +52,10 @@ export class Emitter {
   }
 
   /**
-   * @param {string} name
-   * @param {any} [detail]
+   * Calls the listeners of `name`, then those of `*` with `{name, detail}`.
+   * @template {Exclude<keyof E, '*'> & string} K
+   * @param {K} name
+   * @param {E[K]} detail
    */
   emit(name, detail) {
     for (const key of [name, '*']) {

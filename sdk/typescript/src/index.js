@@ -32,4 +32,7 @@ export const PROTOCOL_VERSION = 2;
  * @typedef {import('./calls.js').CallOptions} CallOptions
  * @typedef {import('./frames.js').ClientFrame} ClientFrame
  * @typedef {import('./frames.js').ServerFrame} ServerFrame
+ * @typedef {import('./events.js').ClientEvents} ClientEvents
+ * @typedef {import('./events.js').CallEvents} CallEvents
+ * @typedef {import('./events.js').ClientEventName} ClientEventName
  */

@@ -1,11 +1,12 @@
 // Keeping in touch, then a takeover: a new device of one side signs in, takes the contact conversation over with
 // a new key; the contact is told (safety number changed), the old device is told (taken over), and the two go
-// on talking end to end.
+// on talking end to end. A device away during the takeover is told when it comes back (`GET /v1/contacts` names
+// its side's key and the session that published it).
 
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 
-import { PASSWORD, closeAll, connectedOnce, device, match, next, person, receives } from './harness.js';
+import { PASSWORD, api, closeAll, connectedOnce, device, match, next, person, receives } from './harness.js';
 
 after(closeAll);
 
@@ -56,4 +57,41 @@ test('a contact survives a takeover by a new device, with the safety-number-chan
   await toAli;
   // The old device sees the contact's message as undecryptable, never as text.
   assert.ok(!z.messages.some((m) => m.text === 'welcome, new phone'));
+});
+
+test('a device away during a takeover learns of it when it comes back, and the contact reads the new device', async () => {
+  const ali = await person('sdkaway');
+  const zeynep = await person('sdkgone');
+  const [a, z] = await match(ali, zeynep);
+  const added = Promise.all([next(ali, 'contactAdded'), next(zeynep, 'contactAdded')]);
+  const proposed = next(zeynep, 'contactProposed');
+  await ali.proposeContact(a.id);
+  await proposed;
+  await zeynep.proposeContact(z.id);
+  await added;
+
+  // Zeynep's phone goes to the background; meanwhile her tablet signs in and takes the conversation over.
+  zeynep.pause();
+  const tablet = device();
+  const connected = connectedOnce(tablet);
+  const listed = next(tablet, 'contactAdded', ({ matchId }) => matchId === a.id);
+  await tablet.login(zeynep.phone, PASSWORD);
+  await connected;
+  await listed;
+  const changed = next(ali, 'safetyNumberChanged', ({ matchId }) => matchId === a.id);
+  await tablet.takeOver(a.id);
+  await changed;
+  const sessions = await api('GET', '/v1/me/sessions', { token: await tablet.api.accessToken() });
+  assert.equal(sessions.status, 200);
+  const tabletSession = sessions.body.find((s) => s.current).id;
+
+  // Back, the phone missed the `contact.key`; the contacts list tells it, naming the tablet's session.
+  const takenOver = next(zeynep, 'takenOver', ({ matchId }) => matchId === a.id);
+  zeynep.resume();
+  assert.equal((await takenOver).sessionId, tabletSession);
+  assert.equal(z.safetyNumber, null, 'the phone reads nothing new');
+
+  const toAli = receives(ali, ['typed on the tablet']);
+  await tablet.send('typed on the tablet', a.id);
+  await toAli;
 });

@@ -125,12 +125,47 @@ test('a replayed, reflected, moved or tampered message is refused, and a failure
   assert.throws(() => bob.open(sealed.ciphertext, e2e.toBase64(nonce)), kind('decrypt'));
   assert.equal(bob.received, 0n);
   assert.equal(bob.open(sealed.ciphertext, sealed.nonce), 'the owl flies at midnight');
-  // Replayed, or older than the last one opened.
+  // Replayed: refused.
   assert.throws(() => bob.open(sealed.ciphertext, sealed.nonce), kind('replay'));
+  // Overtaken by a later one: still opened, once.
   const first = alice.seal('one');
   const second = alice.seal('two');
   assert.equal(bob.open(second.ciphertext, second.nonce), 'two');
+  assert.equal(bob.open(first.ciphertext, first.nonce), 'one');
   assert.throws(() => bob.open(first.ciphertext, first.nonce), kind('replay'));
+  assert.throws(() => bob.open(second.ciphertext, second.nonce), kind('replay'));
+});
+
+test('the receive window opens each counter once, up to RECEIVE_WINDOW behind the highest, and survives a reload', () => {
+  const { alice, bob, keys } = pair(11);
+  const sealed = Array.from({ length: e2e.RECEIVE_WINDOW + 3 }, (_, i) => alice.seal(`m${i + 1}`));
+  const open = (session, n) => session.open(sealed[n - 1].ciphertext, sealed[n - 1].nonce);
+  // The newest first, then every other one backwards: each opens once.
+  assert.equal(open(bob, e2e.RECEIVE_WINDOW + 1), `m${e2e.RECEIVE_WINDOW + 1}`);
+  for (let n = e2e.RECEIVE_WINDOW; n >= 1; n -= 2) assert.equal(open(bob, n), `m${n}`);
+  for (let n = e2e.RECEIVE_WINDOW; n >= 1; n -= 2) assert.throws(() => open(bob, n), kind('replay'), `m${n} again`);
+  // Restored from its persisted counters (a reload): what was opened stays opened, the rest still opens.
+  const restored = e2e.establish(keys.bob, e2e.toBase64(keys.alice.publicKey), 11, false, { received: bob.received, window: bob.window });
+  assert.throws(() => open(restored, e2e.RECEIVE_WINDOW), kind('replay'));
+  assert.equal(open(restored, e2e.RECEIVE_WINDOW - 1), `m${e2e.RECEIVE_WINDOW - 1}`);
+  // Two past the highest: counter 1 is now RECEIVE_WINDOW + 2 behind, out of the window; 3 is at its edge.
+  assert.equal(open(restored, e2e.RECEIVE_WINDOW + 3), `m${e2e.RECEIVE_WINDOW + 3}`);
+  assert.throws(() => open(restored, 1), kind('replay'), 'behind the window');
+  assert.equal(open(restored, 3), 'm3', 'RECEIVE_WINDOW behind: the last counter the window holds');
+  assert.equal(open(restored, e2e.RECEIVE_WINDOW + 2), `m${e2e.RECEIVE_WINDOW + 2}`);
+  // A jump past the whole window forgets it: nothing behind it opens.
+  const far = alice.seal('far');
+  alice.sent += 200n;
+  const farther = alice.seal('farther');
+  assert.equal(restored.open(farther.ciphertext, farther.nonce), 'farther');
+  assert.throws(() => restored.open(far.ciphertext, far.nonce), kind('replay'));
+});
+
+test('counterOf reads the order a sender wrote in from the nonce', () => {
+  const { alice } = pair(12);
+  alice.seal('one');
+  assert.equal(e2e.counterOf(alice.seal('two').nonce), 2n);
+  assert.equal(e2e.counterOf('%%%'), null);
 });
 
 test('malformed fields are refused before decrypting: not base64, a short nonce, a ciphertext shorter than a tag', () => {

@@ -5,6 +5,8 @@
 //   SDK_TEST_PEER             the Rust peer (client/examples/peer.rs), for interop.test.js
 //   SDK_TEST_ADMIN_PHONE / SDK_TEST_ADMIN_PASSWORD   an admin, for the ban and the moderator's view
 //   SDK_TEST_SHORT_TTL        set when the server's access tokens live a few seconds (token.test.js)
+//   SDK_TEST_DATABASE_URL     the server's database; with SDK_TEST_POSTGRES_ADMIN_URL (a PostgreSQL superuser's
+//                             URL) order.test.js takes a PostgreSQL database away and back
 
 import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';

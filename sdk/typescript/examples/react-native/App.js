@@ -1,21 +1,50 @@
 // The wiring of @tanis/client in a React Native app (not run in CI): polyfilled randomness, the platform's
-// WebSocket, AsyncStorage as the SDK's storage, pause/resume on the app's lifecycle, and a minimal chat.
+// WebSocket, the platform keystore for the SDK's secrets and AsyncStorage for the rest, pause/resume on the app's
+// lifecycle, and a minimal chat.
+// npx expo install expo-secure-store   (in a bare React Native app: install `expo` first, docs.expo.dev)
 // npm install @tanis/client react-native-get-random-values @react-native-async-storage/async-storage
+// npm install @react-native-firebase/app @react-native-firebase/messaging   (pushes: FCM)
 
 import 'react-native-get-random-values'; // first: crypto.getRandomValues for keys, nonces and franking keys
 import AsyncStorage from '@react-native-async-storage/async-storage';
 import { Client, TanisError } from '@tanis/client';
-import React, { useEffect, useMemo, useState } from 'react';
+import messaging from '@react-native-firebase/messaging';
+import * as SecureStore from 'expo-secure-store';
+import React, { useEffect, useState } from 'react';
 import { AppState, Button, FlatList, Text, TextInput, View } from 'react-native';
 
+// The secrets (the token pair, private keys) in the platform keystore: the iOS Keychain, and on Android values
+// encrypted under an Android Keystore key. AFTER_FIRST_UNLOCK: a push may wake the app while the phone is locked
+// and the SDK must still read its tokens; THIS_DEVICE_ONLY: never carried to another device by a backup. On
+// Android, expo-secure-store's config plugin (on by default, `configureAndroidBackup`) excludes its values from
+// Auto Backup (`android:fullBackupContent` / `android:dataExtractionRules`); Keystore keys are never backed up
+// anyway, so a restored copy could not be read. Without the plugin (a bare app), add those rules yourself, or set
+// `android:allowBackup="false"`. Keys must be letters, digits, `.`, `-`, `_`: the SDK's (`tanis.tokens`,
+// `tanis.find`, ...) are, with the default storagePrefix.
+const keystore = { keychainAccessible: SecureStore.AFTER_FIRST_UNLOCK_THIS_DEVICE_ONLY };
+const secrets = {
+  get: (key) => SecureStore.getItemAsync(key, keystore),
+  set: (key, value) => SecureStore.setItemAsync(key, value, keystore),
+  delete: (key) => SecureStore.deleteItemAsync(key, keystore),
+};
+
+// Everything else (conversations: transcripts, counters, outboxes) in AsyncStorage. It is in Android's Auto
+// Backup unless excluded: an app that does not want transcripts in a cloud backup excludes its database
+// (`<exclude domain="database" path="RKStorage"/>`) in the same rules.
 const storage = {
   get: (key) => AsyncStorage.getItem(key),
   set: (key, value) => AsyncStorage.setItem(key, value),
   delete: (key) => AsyncStorage.removeItem(key),
 };
 
+// One client per app process, outside any screen: a push handled in the background (no screen mounted) uses it.
+// A secret an older version of the app kept in AsyncStorage is moved to the keystore when first read.
+const client = new Client({ baseUrl: 'https://api.tanis.example', WebSocket, storage, secrets });
+
+// A push woke the app (tanis pushes say who wrote, never what): reconnect and catch up while the OS shows it.
+messaging().setBackgroundMessageHandler((remoteMessage) => client.handlePush(remoteMessage));
+
 export default function App() {
-  const client = useMemo(() => new Client({ baseUrl: 'https://api.tanis.example', WebSocket, storage }), []);
   const [state, setState] = useState('disconnected');
   const [signedIn, setSignedIn] = useState(false);
   const [conversation, setConversation] = useState(null);
@@ -38,6 +67,11 @@ export default function App() {
       client.on('takenOver', () => setNotice('Another of your devices took this conversation over.')),
       client.on('reauthenticate', () => setSignedIn(false)),
       client.on('banned', () => setNotice('This account is banned.')),
+      // In the foreground FCM shows nothing: say who wrote, unless it is the chat on screen.
+      messaging().onMessage(async (remoteMessage) => {
+        const shown = await client.handlePush(remoteMessage, { waitMs: 0 });
+        if (shown?.kind === 'notification' || (shown?.kind === 'message' && shown.matchId !== client.current?.id)) setNotice(shown.body ?? '');
+      }),
     ];
     client.start().then(setSignedIn);
     // Background: close the socket cleanly; foreground: reconnect, resume every conversation, re-send the outbox.
@@ -45,9 +79,9 @@ export default function App() {
     return () => {
       offs.forEach((off) => off());
       lifecycle.remove();
-      client.close();
+      client.pause();
     };
-  }, [client]);
+  }, []);
 
   if (!signedIn) return <SignIn onSignIn={async (phone, password) => setSignedIn(Boolean(await client.login(phone, password)))} />;
   return (

@@ -22,6 +22,16 @@ const NONCE_LEN = 24;
 const NONCE_RANDOM_LEN = 16;
 const TAG_LEN = 16;
 const U64_MAX = (1n << 64n) - 1n;
+/**
+ * How far behind the highest counter opened a message may still arrive and be opened, once: a sliding window
+ * like DTLS's (RFC 9147 section 4.5.1) and IPsec's, 64 counters wide. A message refused for now and sent again can
+ * be overtaken by those sent after it, and two tabs sharing one conversation seal on two sockets: the server numbers
+ * what it accepts in the order it accepts it, so counters may arrive out of order. The SDK never puts a frame on the
+ * wire more than SEND_AHEAD counters past its oldest unaccepted one (conversation.js), so nothing it sends can fall
+ * behind the window.
+ */
+export const RECEIVE_WINDOW = 64;
+const WINDOW_MASK = (1n << BigInt(RECEIVE_WINDOW)) - 1n;
 
 /** Coarse on purpose, as in the Rust client: why a ciphertext failed helps an attacker more than a user. */
 export class E2eError extends Error {
@@ -57,7 +67,8 @@ export function generateIdentity() {
  * @param {string} peerKeyB64 `peer_public_key` from `match.found` / `hello.active_match` / `contact.key`
  * @param {number} matchId
  * @param {boolean} initiator the server's `initiator` flag
- * @param {{sent?: bigint, received?: bigint}} [counters] persisted counters when restoring after a reload
+ * @param {{sent?: bigint, received?: bigint, window?: bigint}} [counters] persisted counters when restoring after a
+ *   reload (`window`: the receive window's bitmap, Session.window)
  * @returns {Session}
  */
 export function establish(identity, peerKeyB64, matchId, initiator, counters = {}) {
@@ -95,6 +106,7 @@ export function establish(identity, peerKeyB64, matchId, initiator, counters = {
     recv: initiator ? { key: r2i, dir: 1 } : { key: i2r, dir: 0 },
     sent: counters.sent ?? 0n,
     received: counters.received ?? 0n,
+    window: counters.window ?? 0n,
   });
 }
 
@@ -102,9 +114,9 @@ export function establish(identity, peerKeyB64, matchId, initiator, counters = {
 export class Session {
   /**
    * @param {{matchId: number, ownPublic: Uint8Array, peerPublic: Uint8Array, send: {key: Uint8Array, dir: number},
-   *   recv: {key: Uint8Array, dir: number}, sent: bigint, received: bigint}} fields
+   *   recv: {key: Uint8Array, dir: number}, sent: bigint, received: bigint, window?: bigint}} fields
    */
-  constructor({ matchId, ownPublic, peerPublic, send, recv, sent, received }) {
+  constructor({ matchId, ownPublic, peerPublic, send, recv, sent, received, window = 0n }) {
     this.matchId = matchId;
     this.ownPublic = ownPublic;
     this.peerPublic = peerPublic;
@@ -112,8 +124,13 @@ export class Session {
     this.recvKey = recv;
     /** Counter of the last message sealed; persist it before the frame leaves, never reuse a value. */
     this.sent = sent;
-    /** Counter of the last message opened; a failure never moves it. */
+    /** The highest counter opened; a failure never moves it. */
     this.received = received;
+    /**
+     * The receive window below `received`: bit i set means counter `received - 1 - i` was opened. Persist it with
+     * `received` (both or neither), or a message opened before a reload could be opened again after it.
+     */
+    this.window = window;
   }
 
   /**
@@ -134,7 +151,9 @@ export class Session {
   }
 
   /**
-   * Decrypts a peer's message to its bytes; throws E2eError unless every check passed. Call in `seq` order.
+   * Decrypts a peer's message to its bytes; throws E2eError unless every check passed. A counter is opened at most
+   * once: past the highest so far, or within RECEIVE_WINDOW below it and not opened before; anything else is a
+   * `replay`. `seq` order is not required.
    * @param {string} ciphertextB64
    * @param {string} nonceB64
    * @returns {Uint8Array}
@@ -146,7 +165,7 @@ export class Session {
       throw new E2eError('malformed');
     }
     const counter = readU64be(nonce, NONCE_RANDOM_LEN);
-    if (counter <= this.received) throw new E2eError('replay');
+    if (!this.fresh(counter)) throw new E2eError('replay');
     let plain;
     try {
       const ad = associatedData(this.matchId, this.recvKey.dir, counter);
@@ -154,8 +173,43 @@ export class Session {
     } catch {
       throw new E2eError('decrypt');
     }
-    this.received = counter;
+    // Only an authentic message moves the window: the counter is authenticated through the AD.
+    if (counter > this.received) {
+      const shift = counter - this.received;
+      this.window = shift > BigInt(RECEIVE_WINDOW) ? 0n : ((this.window << shift) | (1n << (shift - 1n))) & WINDOW_MASK;
+      this.received = counter;
+    } else {
+      this.window |= 1n << (this.received - counter - 1n);
+    }
     return plain;
+  }
+
+  /**
+   * Opens a message this session's own side sealed (another client holding the same key pair: a browser tab on the
+   * same storage). Counters are not checked nor moved: it only shows a copy of what this side wrote.
+   * @param {string} ciphertextB64
+   * @param {string} nonceB64
+   * @returns {Uint8Array}
+   */
+  openSent(ciphertextB64, nonceB64) {
+    const ciphertext = fromBase64(ciphertextB64);
+    const nonce = fromBase64(nonceB64);
+    if (!ciphertext || !nonce || nonce.length !== NONCE_LEN || ciphertext.length < TAG_LEN) throw new E2eError('malformed');
+    try {
+      const ad = associatedData(this.matchId, this.sendKey.dir, readU64be(nonce, NONCE_RANDOM_LEN));
+      return xchacha20poly1305(this.sendKey.key, nonce, ad).decrypt(ciphertext);
+    } catch {
+      throw new E2eError('decrypt');
+    }
+  }
+
+  /** Whether `counter` may still be opened: past the highest, or in the window and not seen. @param {bigint} counter */
+  fresh(counter) {
+    if (counter > this.received) return true;
+    const behind = this.received - counter;
+    // Counters start at 1: 0 is never sealed, and `received` itself was opened already.
+    if (counter === 0n || behind === 0n) return false;
+    return behind <= BigInt(RECEIVE_WINDOW) && (this.window & (1n << (behind - 1n))) === 0n;
   }
 
   /**
@@ -221,6 +275,18 @@ function u64be(n) {
     n >>= 8n;
   }
   return out;
+}
+
+/**
+ * The sender's counter a nonce carries (its last 8 bytes), or null when it is not a nonce of this scheme: the order
+ * the sender wrote its messages in, whatever order they reach the peer in.
+ * @param {string | Uint8Array} nonce base64 or bytes
+ * @returns {bigint | null}
+ */
+export function counterOf(nonce) {
+  const bytes = typeof nonce === 'string' ? fromBase64(nonce) : nonce;
+  if (!bytes || bytes.length !== NONCE_LEN) return null;
+  return readU64be(bytes, NONCE_RANDOM_LEN);
 }
 
 function readU64be(bytes, at) {

@@ -10,6 +10,7 @@ import { after, test } from 'node:test';
 import { establish, generateIdentity, toBase64 } from '../../src/crypto/e2e.js';
 import { frank } from '../../src/crypto/franking.js';
 import { ACK_DELAY_MS } from '../../src/index.js';
+import { FakeClock } from '@tanis/client/testing';
 import { helloed } from './scripted.js';
 
 const clients = [];
@@ -42,27 +43,29 @@ test('offers tanis.v2 first, tanis.v1 beside it', async () => {
 
 test('with nothing to send, one msg.ack up to the highest seq leaves once the delay has passed', async (t) => {
   const { socket, session } = await matched(2);
-  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const clock = new FakeClock().install();
+  t.after(() => clock.uninstall());
   socket.deliver(msg(session, 1, 'bir'));
   socket.deliver(msg(session, 2, 'iki'));
-  t.mock.timers.tick(ACK_DELAY_MS - 1);
+  clock.tick(ACK_DELAY_MS - 1);
   socket.deliver(msg(session, 3, 'üç'));
   assert.deepEqual(acks(socket), [], 'nothing before the delay');
-  t.mock.timers.tick(1);
+  clock.tick(1);
   assert.deepEqual(acks(socket), [{ type: 'msg.ack', match_id: 7, seq: 3 }], 'one, up to the highest');
-  t.mock.timers.tick(ACK_DELAY_MS * 10);
+  clock.tick(ACK_DELAY_MS * 10);
   assert.equal(acks(socket).length, 1, 'and no more');
 });
 
 test('a message sent within the delay carries the acknowledgement and no msg.ack follows', async (t) => {
   const { client, socket, session } = await matched(2);
-  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const clock = new FakeClock().install();
+  t.after(() => clock.uninstall());
   socket.deliver(msg(session, 1, 'selam'));
   socket.deliver(msg(session, 2, 'naber'));
-  t.mock.timers.tick(ACK_DELAY_MS / 2);
+  clock.tick(ACK_DELAY_MS / 2);
   await client.conversation(7).send('iyi');
   assert.equal(sends(socket).at(-1).ack, 2, 'the send carries ack: 2');
-  t.mock.timers.tick(ACK_DELAY_MS * 10);
+  clock.tick(ACK_DELAY_MS * 10);
   assert.deepEqual(acks(socket), []);
   // The stored outbox keeps the frame as written: a re-sent copy carries whatever is owed then.
   assert.equal(client.conversation(7).record.pending[0].ack, undefined);

@@ -9,7 +9,7 @@ import { generateIdentity, toBase64 } from '../../src/crypto/e2e.js';
 import { Conversation } from '../../src/conversation.js';
 import { Client, MemoryStorage } from '../../src/index.js';
 import { encode } from '../../src/storage.js';
-import { FakeSocket, jwt } from './scripted.js';
+import { ScriptedServer, until } from '@tanis/client/testing';
 
 const peer = generateIdentity();
 const match = { match_id: 9, kind: 'text', peer: 'peer#0001', peer_public_key: toBase64(peer.publicKey), initiator: true, expires_at: '2099-01-01T00:00:00Z' };
@@ -18,21 +18,16 @@ after(() => clients.forEach((c) => c.close()));
 
 /** A client on `storage` (signed in) that receives `hello` with the match active; resolves with its events. */
 async function restarted(storage) {
-  const now = Math.floor(Date.now() / 1000);
-  await storage.set('tanis.tokens', encode({ access_token: jwt({ exp: now + 900, iat: now }), refresh_token: 'r', access_token_expires_at: '2099-01-01T00:00:00Z' }));
-  const fetch = async () => new Response(JSON.stringify({ contacts: [] }), { status: 200 });
-  const client = new Client({ baseUrl: 'http://tanis.test', WebSocket: FakeSocket, storage, fetch });
+  const server = new ScriptedServer({ autoReply: false, protocol: 1 });
+  await server.signIn(storage);
+  const client = new Client({ ...server.clientOptions(), storage });
   clients.push(client);
   const events = [];
   client.on('*', ({ name, detail }) => events.push({ name, detail }));
   await client.start();
-  for (let i = 0; i < 100 && !FakeSocket.last; i++) await new Promise((resolve) => setImmediate(resolve));
-  const socket = FakeSocket.last;
-  FakeSocket.last = null;
-  socket.deliver({ type: 'hello', protocol: 1, handle: 'me#0001', balances: {}, premium: false, limits: {}, server_time: '2026-01-01T00:00:00Z', active_match: match });
-  for (let i = 0; i < 100 && !events.some((e) => ['matched', 'matchedElsewhere'].includes(e.name)); i++) {
-    await new Promise((resolve) => setImmediate(resolve));
-  }
+  const socket = await server.socket();
+  socket.hello({ active_match: match });
+  await until(() => events.some((e) => ['matched', 'matchedElsewhere'].includes(e.name)));
   return { client, socket, events };
 }
 

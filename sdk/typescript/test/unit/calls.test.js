@@ -4,9 +4,10 @@
 // the other side's tracks, calling again, two offers crossing, the setup timeout, the match's end.
 
 import assert from 'node:assert/strict';
-import { mock, test } from 'node:test';
+import { test } from 'node:test';
 
 import { Call, Emitter, callFigures, rtcConfiguration } from '../../src/index.js';
+import { FakeClock, settle } from '@tanis/client/testing';
 
 /** The part of Client a Call uses: events, the clock, and what it signals. */
 function fakeClient() {
@@ -180,9 +181,6 @@ function scripted({ initiator = true, localStream = camera } = {}) {
   return { client, call, states, frame, made, sent };
 }
 
-/** Lets promise callbacks outside the Call's queue (a report after a timer or an ICE failure) run. */
-const settle = () => new Promise((resolve) => setImmediate(resolve));
-
 test('the Call makes its connection relay only, whatever the server says, with the camera’s tracks, and emits the other side’s', async () => {
   const { call, made, sent, states } = scripted();
   const tracks = [];
@@ -305,12 +303,13 @@ test('two offers crossing: the initiator keeps its own and ignores the other, th
 });
 
 test('not connected within the setup timeout: reported failed once; a later connect is not reported again', async (t) => {
-  t.mock.timers.enable({ apis: ['setTimeout'] });
+  const clock = new FakeClock().install();
+  t.after(() => clock.uninstall());
   const { call, client, made, frame, sent } = scripted();
   await call.start();
   await frame({ type: 'rtc.answer', sdp: 'answer' });
   client.advance(30_000);
-  t.mock.timers.tick(30_000);
+  clock.tick(30_000);
   await settle();
   assert.deepEqual(sent('rtc.stats'), [{ type: 'rtc.stats', match_id: 9, outcome: 'failed', setup_ms: 30_000 }]);
   assert.equal(call.state, 'connecting', 'the call goes on: it may still connect');

@@ -7,45 +7,33 @@ import { after, test } from 'node:test';
 
 import { generateIdentity, toBase64 } from '../../src/crypto/e2e.js';
 import { Client, MemoryStorage } from '../../src/index.js';
-import { FakeSocket, jwt } from './scripted.js';
+import { ScriptedServer, until } from '@tanis/client/testing';
 
-/** A WebSocket whose server side is the test: it records what the client sent. */
+/** The server is the test's (it answers nothing by itself): it records what the client sent. */
+const server = new ScriptedServer({ autoReply: false, protocol: 1 });
 
 const peer = generateIdentity();
 const match = { match_id: 7, kind: 'text', peer: 'peer#0001', peer_public_key: toBase64(peer.publicKey), initiator: true, expires_at: '2099-01-01T00:00:00Z' };
 const hello = { type: 'hello', protocol: 1, handle: 'me#0001', balances: {}, premium: false, limits: {}, server_time: '2026-01-01T00:00:00Z', active_match: match };
-const fetch = async () => new Response(JSON.stringify({ contacts: [] }), { status: 200 });
 const clients = [];
 after(() => clients.forEach((c) => c.close()));
 
 async function started(storage) {
-  const client = new Client({ baseUrl: 'http://tanis.test', WebSocket: FakeSocket, storage, fetch });
+  const client = new Client({ ...server.clientOptions(), storage });
   clients.push(client);
   const connected = client.events.once('hello');
   assert.equal(await client.start(), true);
-  await until(() => FakeSocket.last);
-  const socket = FakeSocket.last;
-  FakeSocket.last = null;
+  const socket = await server.socket();
   socket.deliver(hello);
   await connected;
   return { client, socket };
 }
 
-/** Waits for a condition the client reaches on its own (storage writes are promises). */
-async function until(condition) {
-  for (let i = 0; i < 1000; i++) {
-    const value = condition();
-    if (value) return value;
-    await new Promise((resolve) => setImmediate(resolve));
-  }
-  throw new Error('condition never held');
-}
-
 test('the outbox is persisted before sending and re-sent unchanged after a restart until accepted', async () => {
   const storage = new MemoryStorage();
-  const now = Math.floor(Date.now() / 1000);
-  await storage.set('tanis.tokens', JSON.stringify({ access_token: jwt({ exp: now + 900, iat: now }), refresh_token: 'r', access_token_expires_at: new Date((now + 900) * 1000).toISOString() }));
-  const key = 'tanis.conversation.7';
+  await server.signIn(storage);
+  // The outbox and send counter: their own record beside the conversation's.
+  const key = 'tanis.outbox.7';
   // The key pair this device sent with its `match.find`, as findMatch stores it.
   const mine = generateIdentity();
   await storage.set('tanis.find', JSON.stringify({ id: 'f1', frame: {}, identity: { privateKey: toBase64(mine.privateKey), publicKey: toBase64(mine.publicKey) } }));
