@@ -102,6 +102,7 @@ static ASSETS: &[Asset] = &[
     sdk_asset!("client.js", JS),
     sdk_asset!("api.js", JS),
     sdk_asset!("conversation.js", JS),
+    sdk_asset!("ordering.js", JS),
     sdk_asset!("storage.js", JS),
     sdk_asset!("connection.js", JS),
     sdk_asset!("policy.js", JS),

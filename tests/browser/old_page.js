@@ -47,6 +47,16 @@ async function writeOldStores({ cryptoKey, unsent }) {
   for (const [key, value] of entries) {
     if (!key.startsWith('tanis.conversation.')) continue;
     const { rtc, collected, ...record } = decode(value);
+    // The SDK keeps a conversation's private keys (`tanis.keys.<id>`, a secret) and its outbox and send counter
+    // (`tanis.outbox.<id>`) apart from the record; the old page kept them inside it.
+    const id = key.slice('tanis.conversation.'.length);
+    const secret = decode(entries.get(`tanis.keys.${id}`) ?? 'null');
+    const outbox = decode(entries.get(`tanis.outbox.${id}`) ?? 'null');
+    if (secret) {
+      record.identity = secret.identity;
+      if (record.previous) record.previous.identity = secret.previous_identity;
+    }
+    Object.assign(record, { sent: outbox?.sent ?? 0n, pending: outbox?.pending ?? [] });
     if (unsent && !record.ended && record.identity) {
       // Sealed with the next counter, as the old page did before the frame could leave.
       const identity = { privateKey: e2e.fromBase64(record.identity.privateKey), publicKey: e2e.fromBase64(record.identity.publicKey) };

@@ -117,8 +117,8 @@ export class ChatView {
 
   update() {
     const nearBottom = this.list.scrollHeight - this.list.scrollTop - this.list.clientHeight < 80;
-    const sorted = [...this.conversation.messages].sort(
-      (a, b) => (a.seq ?? Infinity) - (b.seq ?? Infinity) || a.at - b.at);
+    // By seq, a late message of the stranger's where they wrote it, ours not yet accepted last (the SDK's rule).
+    const sorted = this.conversation.ordered();
     for (const message of sorted) {
       let item = this.items.get(message.key);
       if (!item) {

@@ -24,6 +24,7 @@ import * as e2e from './crypto/e2e.js';
 import * as franking from './crypto/franking.js';
 import { utf8Encode } from './crypto/encoding.js';
 import { TanisError } from './errors.js';
+import * as ordering from './ordering.js';
 import { decode, encode } from './storage.js';
 
 /** A gap in `seq` that live frames have not closed after this long is filled with `resume`. */
@@ -32,12 +33,6 @@ const GAP_WAIT_MS = 1_500;
 const TYPING_EVERY_MS = 2_500;
 /** A message refused for now (`rate_limited`, `internal`) without the server's `retry_after_ms` is sent again after this. */
 const RETRY_MS = 1_000;
-/**
- * At most this many counters between the oldest unaccepted message and the newest on the wire. Whatever overtakes a
- * refused message is on the wire with it, so the peer's window (e2e.RECEIVE_WINDOW, which must be at least this)
- * always still opens it.
- */
-export const SEND_AHEAD = 32;
 /** What sealing adds to the text: the franking key in front, the AEAD tag behind (protocol sections 7 and 9). */
 const SEALED_OVERHEAD = franking.KEY_LEN + 16;
 /**
@@ -178,6 +173,17 @@ export class Conversation {
     return this.record.messages;
   }
 
+  /**
+   * The transcript in the order to show it: by `seq` (the order the server accepted), except that a message of the
+   * peer that arrived behind later ones of theirs (refused for now and sent again, or sent from another tab) goes
+   * before them, where its writer put it; messages of ours not yet accepted last, in the order written.
+   * @returns {Message[]}
+   */
+  ordered() {
+    return ordering.ordered(this.record.messages);
+  }
+
+
   /** The outbox: messages written but not yet accepted by the server. */
   get outbox() {
     return this.record.pending.map((/** @type {any} */ p) => p.client_msg_id);
@@ -276,16 +282,10 @@ export class Conversation {
   pump() {
     if (this.retryTimer !== undefined || this.resumeId) return;
     const generation = this.client.connection.generation;
-    const pending = this.record.pending;
-    const oldest = pending.length ? e2e.counterOf(pending[0].nonce) : null;
-    for (const frame of pending) {
-      // Another tab's frames too (taken in from the shared outbox): that tab may be gone, and a copy the server
-      // already stored is answered with its seq, never stored twice.
-      if (this.sentOn.get(frame.client_msg_id) === generation) continue;
-      const counter = e2e.counterOf(frame.nonce);
-      if (oldest !== null && counter !== null && counter - oldest >= BigInt(SEND_AHEAD)) return;
-      if (!this.transmit(frame)) return;
-    }
+    // Another tab's frames too (taken in from the shared outbox): that tab may be gone, and a copy the server
+    // already stored is answered with its seq, never stored twice.
+    const due = ordering.due(this.record.pending, (/** @type {any} */ frame) => this.sentOn.get(frame.client_msg_id) === generation);
+    for (const frame of due) if (!this.transmit(frame)) return;
   }
 
   /**
@@ -496,26 +496,7 @@ export class Conversation {
     }
   }
 
-  /**
-   * Puts a peer's message into the transcript where its writer put it: after every message of theirs sealed
-   * before it (a lower counter under the same key) that is already there. Normally that is the end; a message
-   * that was refused for now and sent again after later ones were accepted (or sent from another tab) arrives
-   * behind them and goes back to its place. Returns the key of the message it was placed before, or null.
-   * @param {Message} message with `counter` and `epoch`
-   * @returns {string | null}
-   */
-  place(message) {
-    const list = this.record.messages;
-    let at = list.length;
-    for (let i = list.length - 1; i >= 0; i--) {
-      const m = list[i];
-      if (m.mine || m.counter === undefined) continue;
-      if (m.epoch !== message.epoch || /** @type {number} */ (m.counter) < /** @type {number} */ (message.counter)) break;
-      at = i;
-    }
-    list.splice(at, 0, message);
-    return at < list.length - 1 ? list[at + 1].key : null;
-  }
+
 
   /** @param {any} entry */
   process(entry) {
@@ -542,7 +523,7 @@ export class Conversation {
           message.status = 'unverified';
         }
       }
-      const before = message.counter === undefined ? (r.messages.push(message), null) : this.place(message);
+      const before = message.counter === undefined ? (r.messages.push(message), null) : ordering.place(r.messages, message);
       if (this.cumulative) this.owe(entry.seq);
       else if (!this.ack(entry.seq)) r.unacked.push(entry.seq);
       if (message.status === 'received') events.emit('message', { matchId: this.id, message, before });
@@ -695,13 +676,7 @@ export class Conversation {
     const r = this.record;
     if (stored.sent > r.sent) r.sent = stored.sent;
     if (this.session && r.sent > this.session.sent) this.session.sent = r.sent;
-    const known = new Set(r.pending.map((/** @type {any} */ p) => p.client_msg_id));
-    const theirs = (stored.pending ?? []).filter(
-      (/** @type {any} */ p) => !known.has(p.client_msg_id) && !this.settled.has(p.client_msg_id) && !this.settled.has(String(e2e.counterOf(p.nonce))),
-    );
-    if (!theirs.length) return;
-    const counter = (/** @type {any} */ p) => e2e.counterOf(p.nonce) ?? 0n;
-    r.pending = [...r.pending, ...theirs].sort((a, b) => (counter(a) < counter(b) ? -1 : counter(a) > counter(b) ? 1 : 0));
+    r.pending = ordering.merged(r.pending, stored.pending ?? [], this.settled);
   }
 
   /** `client_msg_id` was accepted or failed: out of the outbox, here and in storage. @param {string} id */

@@ -4,8 +4,10 @@
 //
 // Layout: client.js (the front door), api.js (REST and tokens), connection.js (the socket's states, backoff,
 // heartbeats), policy.js (pure rules: backoff, close codes, refresh margin), conversation.js (E2E, franking,
-// the outbox and delivery), calls.js (WebRTC signalling and call stats), storage.js (the injected store),
-// errors.js, emitter.js, crypto/ (X25519, XChaCha20-Poly1305, HMAC franking; vendored noble).
+// the outbox and delivery), ordering.js (pure rules: what of the outbox leaves, how tabs' outboxes merge, where a
+// late message goes), calls.js (WebRTC signalling and call stats), storage.js (the injected stores), events.d.ts
+// (the event map), errors.js, emitter.js, crypto/ (X25519, XChaCha20-Poly1305, HMAC franking; vendored noble);
+// testing.js is `@tanis/client/testing`, the scripted server and clock for app tests.
 
 export { Client } from './client.js';
 export { Conversation } from './conversation.js';
@@ -16,6 +18,7 @@ export { backoffDelay, closeAction, reconnectDelay, refreshMargin, DRAIN_JITTER_
 export { Call, callFigures, rtcConfiguration } from './calls.js';
 export { PROTOCOL, PROTOCOL_V1 } from './connection.js';
 export { ACK_DELAY_MS } from './conversation.js';
+export { SEND_AHEAD } from './ordering.js';
 export { safetyNumber, E2eError } from './crypto/e2e.js';
 export { MAX_EVIDENCE } from './crypto/franking.js';
 

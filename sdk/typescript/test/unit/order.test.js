@@ -6,24 +6,13 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 
-import { RECEIVE_WINDOW, counterOf, establish, generateIdentity, toBase64 } from '../../src/crypto/e2e.js';
+import { RECEIVE_WINDOW, counterOf } from '../../src/crypto/e2e.js';
 import { frank } from '../../src/crypto/franking.js';
-import { SEND_AHEAD } from '../../src/conversation.js';
-import { helloed } from './scripted.js';
+import { SEND_AHEAD, merged } from '../../src/ordering.js';
+import { matched } from './scripted.js';
 
 const clients = [];
 after(() => clients.forEach((c) => c.close()));
-
-/** A client in match 7 as its initiator, past its `resume.done`, and the peer's session. */
-async function matched() {
-  const peer = generateIdentity();
-  const info = { match_id: 7, kind: 'text', peer: 'peer#0001', peer_public_key: toBase64(peer.publicKey), initiator: true, expires_at: '2099-01-01T00:00:00Z' };
-  const { client, socket, mine } = await helloed(clients, { protocol: 1, active_match: info });
-  const resume = socket.sent.find((f) => f.type === 'resume');
-  socket.deliver({ type: 'resume.done', id: resume.id, match_id: 7, last_seq: 0 });
-  const session = establish(peer, toBase64(mine.publicKey), 7, false);
-  return { client, socket, session };
-}
 
 /** The texts of the `msg.send` frames the client put on the wire, in order (counters checked to match). */
 const wire = (socket, texts) => socket.sent.filter((f) => f.type === 'msg.send').map((f) => texts.get(f.client_msg_id));
@@ -40,7 +29,7 @@ const refuse = (socket, frame, code, retry) =>
 
 test('a message refused for now holds every later one until the retry hint passed, then goes first', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] });
-  const { client, socket } = await matched();
+  const { client, socket } = await matched(clients);
   const texts = await write(client, ['1', '2', '3', '4']);
   const frames = socket.sent.filter((f) => f.type === 'msg.send');
   assert.deepEqual(wire(socket, texts), ['1', '2', '3', '4']);
@@ -63,7 +52,7 @@ test('a message refused for now holds every later one until the retry hint passe
 
 test('a refusal without a hint waits a second; internal is retried like rate_limited, a final refusal is not', async (t) => {
   t.mock.timers.enable({ apis: ['setTimeout'] });
-  const { client, socket } = await matched();
+  const { client, socket } = await matched(clients);
   const failed = [];
   client.on('failed', ({ clientMsgId }) => failed.push(clientMsgId));
   const texts = await write(client, ['a', 'b']);
@@ -83,7 +72,7 @@ test('a refusal without a hint waits a second; internal is retried like rate_lim
 
 test(`no frame leaves more than SEND_AHEAD (${SEND_AHEAD}) counters past the oldest unaccepted one`, async () => {
   assert.ok(SEND_AHEAD <= RECEIVE_WINDOW, 'the peer must still open the oldest');
-  const { client, socket } = await matched();
+  const { client, socket } = await matched(clients);
   const written = Array.from({ length: SEND_AHEAD + 5 }, (_, i) => String(i + 1));
   const texts = await write(client, written);
   assert.deepEqual(wire(socket, texts), written.slice(0, SEND_AHEAD));
@@ -99,7 +88,7 @@ test(`no frame leaves more than SEND_AHEAD (${SEND_AHEAD}) counters past the old
 });
 
 test('an overtaken message is opened once and shown where its writer put it', async () => {
-  const { client, socket, session } = await matched();
+  const { client, socket, session } = await matched(clients);
   const sealed = ['one', 'two', 'three'].map((text) => {
     const f = frank(text);
     return { ...session.seal(f.payload), commitment: f.commitment };
@@ -117,9 +106,45 @@ test('an overtaken message is opened once and shown where its writer put it', as
   relay(3, 0);
   const c = client.conversation(7);
   assert.deepEqual(c.messages.map((m) => m.text), ['one', 'two', 'three'], 'the transcript in the order written');
+  assert.deepEqual(c.ordered().map((m) => [m.seq, m.text]), [[3, 'one'], [1, 'two'], [2, 'three']], 'shown in the order written');
   assert.deepEqual(events, [['two', null], ['three', null], ['one', 's1']], '"one" told as going before seq 1');
   // Its counter opened once: the same ciphertext under a new seq is a replay, never shown twice.
   relay(4, 0);
   assert.deepEqual(events.at(-1), ['undecryptable', 4]);
   assert.equal(c.messages.filter((m) => m.text === 'one').length, 1);
 });
+
+test('ordered(): by seq, a late message of the peer before their later ones, ours not yet accepted last', async () => {
+  const { client, socket, session } = await matched(clients);
+  const sealed = ['p1', 'p2', 'p3'].map((text) => {
+    const f = frank(text);
+    return { ...session.seal(f.payload), commitment: f.commitment };
+  });
+  const at = new Date().toISOString();
+  const relay = (seq, i) => socket.deliver({ type: 'msg', match_id: 7, seq, ...sealed[i], sent_at: at, mine: false });
+  relay(1, 1); // p2
+  await client.send('mine, accepted as 2');
+  const [frame] = socket.sent.filter((f) => f.type === 'msg.send');
+  socket.deliver({ type: 'msg.accepted', id: frame.id, match_id: 7, client_msg_id: frame.client_msg_id, seq: 2 });
+  relay(3, 0); // p1, overtaken by p2
+  relay(4, 2); // p3
+  await client.send('mine, not accepted');
+  const shown = client.conversation(7).ordered().map((m) => m.text);
+  assert.deepEqual(shown, ['p1', 'p2', 'mine, accepted as 2', 'p3', 'mine, not accepted']);
+});
+
+test("merged(): another tab's stored frames join in counter order, but none this client saw settled", () => {
+  const frame = (id, n) => ({ client_msg_id: id, nonce: toNonce(n) });
+  const mine = [frame('a', 1), frame('c', 3)];
+  const stored = [frame('a', 1), frame('b', 2), frame('d', 4), frame('e', 5)];
+  const settled = new Set(['d', '5']);
+  assert.deepEqual(merged(mine, stored, settled).map((f) => f.client_msg_id), ['a', 'b', 'c']);
+  assert.equal(merged(mine, [frame('a', 1)], settled), mine, 'nothing new: the same outbox');
+});
+
+/** A nonce of the scheme carrying counter `n`. */
+function toNonce(n) {
+  const bytes = new Uint8Array(24);
+  new DataView(bytes.buffer).setBigUint64(16, BigInt(n));
+  return Buffer.from(bytes).toString('base64');
+}

@@ -7,21 +7,10 @@ import { after, test } from 'node:test';
 
 import { establish, generateIdentity, toBase64 } from '../../src/crypto/e2e.js';
 import { commit, frank } from '../../src/crypto/franking.js';
-import { helloed } from './scripted.js';
+import { matched } from './scripted.js';
 
 const clients = [];
 after(() => clients.forEach((c) => c.close()));
-
-/** A client in match 7 as its initiator, and the peer's session to seal messages to it. */
-async function matched() {
-  const peer = generateIdentity();
-  const info = { match_id: 7, kind: 'text', peer: 'peer#0001', peer_public_key: toBase64(peer.publicKey), initiator: true, expires_at: '2099-01-01T00:00:00Z' };
-  const { client, socket, mine } = await helloed(clients, { protocol: 1, active_match: info });
-  const resume = socket.sent.find((f) => f.type === 'resume');
-  socket.deliver({ type: 'resume.done', id: resume.id, match_id: 7, last_seq: 0 });
-  const session = establish(peer, toBase64(mine.publicKey), 7, false);
-  return { client, socket, session, mine };
-}
 
 /** The `msg` frame the server relays for a message the peer sealed. */
 function msg(session, seq, text, { commitment } = {}) {
@@ -30,7 +19,7 @@ function msg(session, seq, text, { commitment } = {}) {
 }
 
 test('messages arriving out of order and twice are processed in seq order, once each, and acknowledged', async () => {
-  const { client, socket, session } = await matched();
+  const { client, socket, session } = await matched(clients);
   const shown = [];
   client.on('message', ({ message }) => shown.push([message.seq, message.text]));
   const [one, two, three] = [msg(session, 1, 'bir'), msg(session, 2, 'iki'), msg(session, 3, 'üç')];
@@ -45,7 +34,7 @@ test('messages arriving out of order and twice are processed in seq order, once 
 });
 
 test('a message whose commitment does not open, or that does not decrypt, is never shown as text', async () => {
-  const { client, socket, session } = await matched();
+  const { client, socket, session } = await matched(clients);
   const shown = [];
   const refused = [];
   client.on('message', ({ message }) => shown.push(message.text));
@@ -68,7 +57,7 @@ test('a message whose commitment does not open, or that does not decrypt, is nev
 });
 
 test('a contact\'s new key: the old session opens until a message opens under the new one; the key in use again changes nothing; a key the contact had before is refused', async () => {
-  const { client, socket, session, mine } = await matched();
+  const { client, socket, session, mine } = await matched(clients);
   const shown = [];
   const undecryptable = [];
   const changes = [];
