@@ -7,7 +7,7 @@
 // the outbox and delivery), ordering.js (pure rules: what of the outbox leaves, how tabs' outboxes merge, where a
 // late message goes), calls.js (WebRTC signalling and call stats), storage.js (the injected stores), events.d.ts
 // (the event map), errors.js, emitter.js, crypto/ (X25519, XChaCha20-Poly1305, HMAC franking; vendored noble);
-// testing.js is `@tanis/client/testing`, the scripted server and clock for app tests.
+// The test kit for apps is its own entry point, `@tanis/client/testing`, never imported from here.
 
 export { Client } from './client.js';
 export { Conversation } from './conversation.js';
