@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 
-import { RECEIVE_WINDOW, counterOf } from '../../src/crypto/e2e.js';
+import { RECEIVE_WINDOW, counterOf, toBase64 } from '../../src/crypto/e2e.js';
 import { frank } from '../../src/crypto/franking.js';
 import { SEND_AHEAD, merged } from '../../src/ordering.js';
 import { matched } from './scripted.js';
@@ -145,6 +145,6 @@ test("merged(): another tab's stored frames join in counter order, but none this
 /** A nonce of the scheme carrying counter `n`. */
 function toNonce(n) {
   const bytes = new Uint8Array(24);
-  new DataView(bytes.buffer).setBigUint64(16, BigInt(n));
-  return Buffer.from(bytes).toString('base64');
+  bytes[23] = n;
+  return toBase64(bytes);
 }
