@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { after, test } from 'node:test';
 
-import { closeAll, match, next, person } from './harness.js';
+import { closeAll, drained, match, next, person } from './harness.js';
 
 after(closeAll);
 
@@ -68,7 +68,9 @@ test('both sides writing far past the rate limit at once: every message read, on
   assert.ok(limited[0].count > 0 && limited[1].count > 0, `past the limit: ${limited.map((l) => l.count)} refusals`);
   assert.deepEqual(theirs(c), fromEla, 'can reads ela in the order she wrote');
   assert.deepEqual(theirs(e), fromCan, 'ela reads can in the order he wrote');
-  // Each accepted once: every message of each side holds its own seq.
+  // Each accepted once: every message of each side holds its own seq (once the sender has heard every
+  // `msg.accepted`: the peer may read a message before its sender hears it was stored).
+  await Promise.all([drained(ela, e), drained(can, c)]);
   for (const conversation of [e, c]) {
     const seqs = conversation.messages.map((m) => m.seq);
     assert.equal(new Set(seqs).size, 2 * count, 'one seq per message');
