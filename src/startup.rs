@@ -181,6 +181,7 @@ pub async fn delivery(config: &Config, shutdown: CancellationToken) -> anyhow::R
         presence_ttl: Duration::from_secs(config.cluster.presence_ttl_secs),
         matchmaker_lease: Duration::from_millis(config.cluster.matchmaker_lease_ms),
         local_pairing: Duration::from_millis(config.cluster.local_pairing_ms),
+        claim_timeout: Duration::from_millis(config.cluster.claim_timeout_ms),
         batch_envelope: config.cluster.batch_envelope,
     };
     Delivery::redis(&link, shutdown).await.context("joining the cluster through Redis")

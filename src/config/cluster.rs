@@ -25,6 +25,10 @@ pub struct ClusterConfig {
     /// elected matchmaker, which pairs seekers of different nodes. 0 hands every seeker over at once (as the
     /// previous version did: set it while a node of that version still runs, it cannot read handed-over seekers).
     pub local_pairing_ms: u64,
+    /// How old a node's claim on a pair of its seekers is when nobody will settle it: an opening takes one
+    /// commit, so a claim this old had its settle lost (a Redis failover drops the last writes). It is then
+    /// taken over: by its user asking again, or deleted by the elected matchmaker.
+    pub claim_timeout_ms: u64,
 }
 
 impl Default for ClusterConfig {
@@ -35,6 +39,7 @@ impl Default for ClusterConfig {
             matchmaker_lease_ms: 3000,
             batch_envelope: true,
             local_pairing_ms: 200,
+            claim_timeout_ms: 60_000,
         }
     }
 }
@@ -53,6 +58,9 @@ impl ClusterConfig {
         }
         if self.local_pairing_ms > 1000 {
             return Err(invalid("cluster.local_pairing_ms", "must be at most 1000"));
+        }
+        if !(1000..=600_000).contains(&self.claim_timeout_ms) {
+            return Err(invalid("cluster.claim_timeout_ms", "must be between 1000 and 600000"));
         }
         Ok(())
     }

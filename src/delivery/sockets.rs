@@ -161,9 +161,10 @@ pub struct Sockets {
     /// user id → that user's open sockets. The lock is held only to copy handles out, never across an await.
     users: Mutex<HashMap<UserId, Connected>>,
     next_id: AtomicU64,
-    /// Users who may have missed frames, for the hub to resync; `resync_wanted` wakes it.
-    resync: Mutex<HashSet<UserId>>,
-    resync_wanted: Notify,
+    /// Users who may have missed frames, for the hub to resync.
+    resync: Wanted,
+    /// Users here whose standing changed, for the hub to give any place they wait in what they may meet now.
+    restanding: Wanted,
     /// Users here whose match just ended, for the hub's ads; kept only once the hub asked for them.
     between: Mutex<Vec<UserId>>,
     between_wanted: Notify,
@@ -179,8 +180,8 @@ impl Default for Sockets {
             // A random start makes socket ids unique across the cluster (2^32 sockets per node before two
             // nodes could meet), so a socket named in an event means the same socket on every node.
             next_id: AtomicU64::new(u64::from(rand::random::<u32>()) << 32),
-            resync: Mutex::default(),
-            resync_wanted: Notify::new(),
+            resync: Wanted::default(),
+            restanding: Wanted::default(),
             between: Mutex::default(),
             between_wanted: Notify::new(),
             between_on: std::sync::atomic::AtomicBool::new(false),
@@ -287,22 +288,17 @@ impl Sockets {
     /// Marks users (those connected here) for a resync and wakes whoever runs them.
     pub fn want_resync(&self, users: impl IntoIterator<Item = UserId>) {
         let connected = self.users.lock().expect("registry lock");
-        let mut wanted = self.resync.lock().expect("resync lock");
-        wanted.extend(users.into_iter().filter(|u| connected.contains_key(u)));
-        if !wanted.is_empty() {
-            self.resync_wanted.notify_one();
-        }
+        self.resync.add(users.into_iter().filter(|u| connected.contains_key(u)));
     }
 
     /// Waits until some users want a resync, and takes them.
     pub async fn resyncs(&self) -> Vec<UserId> {
-        loop {
-            let taken: Vec<UserId> = self.resync.lock().expect("resync lock").drain().collect();
-            if !taken.is_empty() {
-                return taken;
-            }
-            self.resync_wanted.notified().await;
-        }
+        self.resync.take().await
+    }
+
+    /// Waits until the standing of some users connected here changed, and takes them.
+    pub async fn standing_changes(&self) -> Vec<UserId> {
+        self.restanding.take().await
     }
 
     /// From now on, users whose match ends here are kept for [`Sockets::between_matches`].
@@ -456,7 +452,13 @@ impl Sockets {
                     }
                 }
             }
-            Event::StandingChanged { user_id } => self.forget_standing(*user_id),
+            Event::StandingChanged { user_id } => {
+                self.forget_standing(*user_id);
+                let connected = self.users.lock().expect("registry lock").contains_key(user_id);
+                if connected {
+                    self.restanding.add([*user_id]);
+                }
+            }
             Event::MatchEnded { user_id, match_id, frame } => {
                 let sockets = self.update_connected(*user_id, |user| {
                     if user.active.as_ref().is_some_and(|a| a.match_id == *match_id) {
@@ -505,6 +507,33 @@ impl Sockets {
 
     pub fn is_connected(&self, user_id: UserId) -> bool {
         self.users.lock().expect("registry lock").contains_key(&user_id)
+    }
+}
+
+/// Users marked for one of the hub's loops, and the wake-up of the loop that takes them.
+#[derive(Debug, Default)]
+struct Wanted {
+    users: Mutex<HashSet<UserId>>,
+    wake: Notify,
+}
+
+impl Wanted {
+    fn add(&self, users: impl IntoIterator<Item = UserId>) {
+        let mut wanted = self.users.lock().expect("wanted lock");
+        wanted.extend(users);
+        if !wanted.is_empty() {
+            self.wake.notify_one();
+        }
+    }
+
+    async fn take(&self) -> Vec<UserId> {
+        loop {
+            let taken: Vec<UserId> = self.users.lock().expect("wanted lock").drain().collect();
+            if !taken.is_empty() {
+                return taken;
+            }
+            self.wake.notified().await;
+        }
     }
 }
 

@@ -224,6 +224,7 @@ impl Hub {
         let _ = hub.tasks().queue.set(queue);
         hub.loops().running.lock().expect("loops lock").push(matching);
         tokio::spawn(hub.clone().resync_loop());
+        tokio::spawn(hub.clone().standing_loop());
         // Every socket closes with the node: one waiter here, not one in each socket's task (BENCHMARKS.md, "Idle
         // sockets: what still held memory"); a socket registered after this ran closes itself (`socket::greet`).
         tokio::spawn({

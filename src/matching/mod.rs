@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{SharedClock, Sleep};
 use crate::domain::UserId;
 use crate::store::Store;
-pub use queue::Queue;
+pub use queue::{Queue, Queued};
 use rules::{Candidate, Policy, pick_partner};
 pub use sweeps::Sweeps;
 
@@ -67,8 +67,25 @@ enum Command {
     Find { seeker: Box<Seeker>, again: bool },
     /// A seeker another matchmaker held and already told `match.queued`.
     TakeOver(Box<Seeker>),
+    /// Whom a waiting user may meet changed (a block, a report that quarantines them, reports resolved).
+    Refresh { user_id: UserId, fresh: Box<Fresh> },
     /// Leave the queue: any entry of the user, or only the one a given socket made.
     Cancel { user_id: UserId, socket_id: Option<u64>, reply: Option<tokio::sync::oneshot::Sender<bool>> },
+}
+
+/// What a waiting user's place learns when their standing changes while they wait: the rest of their request
+/// stands.
+#[derive(Debug, Clone)]
+pub struct Fresh {
+    pub excluded: HashSet<UserId>,
+    pub quarantined: bool,
+}
+
+impl Fresh {
+    pub(crate) fn apply(&self, candidate: &mut Candidate) {
+        candidate.excluded.clone_from(&self.excluded);
+        candidate.quarantined = self.quarantined;
+    }
 }
 
 /// A handle to the matchmaker task.
@@ -128,6 +145,11 @@ impl Matchmaker {
         let task = Task::new(pairing, clock, policy, sweeps, None);
         tokio::spawn(task.run_seeded(queue, rx, shutdown));
         Self { tx }
+    }
+
+    /// Changes whom the user may meet if they wait here; they may be paired at once.
+    pub async fn refresh(&self, user_id: UserId, fresh: Fresh) {
+        let _ = self.tx.send(Command::Refresh { user_id, fresh: Box::new(fresh) }).await;
     }
 
     /// Removes the user from the queue without an answer.
@@ -223,6 +245,7 @@ impl<P: Pairing> Task<P> {
                         match command {
                             Command::Find { seeker, again } => self.find(*seeker, again, &mut pairs),
                             Command::TakeOver(seeker) => self.take_over(*seeker, &mut pairs),
+                            Command::Refresh { user_id, fresh } => self.refresh(user_id, &fresh, &mut pairs),
                             Command::Cancel { user_id, socket_id, reply } => {
                                 let before = self.queue.len();
                                 self.queue
@@ -272,15 +295,29 @@ impl<P: Pairing> Task<P> {
             // Sent again, most often from the socket an app reconnected with before this node saw the old one go:
             // the place is kept and becomes the new socket's, so the old socket's closing does not take it away,
             // and the match is keyed with the key pair the app asked with last.
+            // Whom they may meet is as the request read it (a block or report since), and may pair them now.
             held.socket_id = seeker.socket_id;
             held.request_id.clone_from(&seeker.request_id);
             held.public_key.clone_from(&seeker.public_key);
+            let fresh =
+                Fresh { excluded: seeker.candidate.excluded.clone(), quarantined: seeker.candidate.quarantined };
+            self.pairing.queued(&seeker, false);
+            self.refresh(seeker.user_id(), &fresh, pairs);
+            return;
+        }
+        // Being opened: the match, or the partner's refusal, is the answer.
+        if pairs.iter().any(|(a, b)| a.user_id() == seeker.user_id() || b.user_id() == seeker.user_id()) {
             self.pairing.queued(&seeker, false);
             return;
         }
-        // Held here by the cluster's queue but not in this queue: being opened, or handed over a moment ago.
-        if again || pairs.iter().any(|(a, b)| a.user_id() == seeker.user_id() || b.user_id() == seeker.user_id()) {
+        if again {
+            // The cluster's queue says this node holds them, and this queue does not: their entry outlived the
+            // seeker here (a settle lost in a Redis failover), or a hand-over a moment ago missed them, the entry
+            // having become this socket's. Either way nobody else pairs them: they wait here, told they did.
+            self.held_since.insert(seeker.user_id(), tokio::time::Instant::now());
             self.pairing.queued(&seeker, false);
+            self.arm_sweep();
+            self.place(seeker, pairs);
             return;
         }
         // The time it arrived, read before the answer: a test that moves its clock once told `match.queued` must
@@ -290,6 +327,16 @@ impl<P: Pairing> Task<P> {
         self.arm_sweep();
         self.pairing.queued(&seeker, true);
         self.place_at(seeker, pairs, now);
+    }
+
+    /// Gives a waiting user's place what they may meet now, and places them again: a block keeps them from a
+    /// waiting partner at once, a quarantine ended lets them meet anyone.
+    fn refresh(&mut self, user_id: UserId, fresh: &Fresh, pairs: &mut Vec<(Seeker, Seeker)>) {
+        let Some(index) = self.queue.iter().position(|s| s.user_id() == user_id) else { return };
+        let mut seeker = self.queue.remove(index);
+        fresh.apply(&mut seeker.candidate);
+        // Paired with whoever they may meet now, or back in their place (kept by their time of asking).
+        self.place(seeker, pairs);
     }
 
     /// Queues a seeker handed over by the node that held it: it was told `match.queued` there.

@@ -1,7 +1,7 @@
 //! Where a node puts the seekers its sockets send: its own matchmaker (one node), the cluster's queue in Redis,
 //! or first its own matchmaker and then the cluster's queue ([`super::cluster::local`]).
 
-use super::{Matchmaker, Seeker, cluster};
+use super::{Fresh, Matchmaker, Seeker, cluster};
 use crate::domain::UserId;
 
 /// Where this node's seekers wait: its own matchmaker, or the cluster's queue in Redis (paired by the elected
@@ -17,37 +17,64 @@ pub enum Queue {
     },
 }
 
+/// What became of a seeker handed to [`Queue::find`].
+pub enum Queued {
+    /// A matchmaker of this node has them, and answers (`match.queued`, `already_queued`, or a match).
+    Answered,
+    /// Newly in the cluster's queue: the elected matchmaker answers `match.queued` when it reads them.
+    Newly,
+    /// They waited already; the place is the asking socket's now. The caller answers `already_queued`.
+    Already(Seeker),
+    /// Their match is being opened by a node (the caller answers `already_queued`; `match.found` follows), or that
+    /// node lost the claim's settle, which goes stale after `cluster.claim_timeout_ms`: the caller asks again then.
+    Opening(Seeker),
+}
+
 impl Queue {
-    /// Queues the seeker. Locally the matchmaker answers through [`Pairing::queued`]; in a cluster this
-    /// returns whether they were newly queued, for the caller to answer.
-    pub async fn find(&self, seeker: Seeker) -> redis::RedisResult<Option<(Seeker, bool)>> {
-        match self {
+    /// Queues the seeker, or finds them waiting already (see [`Queued`]).
+    pub async fn find(&self, seeker: Seeker) -> redis::RedisResult<Queued> {
+        let held = match self {
             Queue::Local(matchmaker) => {
                 matchmaker.find(seeker).await;
-                Ok(None)
+                return Ok(Queued::Answered);
             }
-            Queue::Cluster(queue) => {
-                let newly = queue.find(&seeker).await?;
-                Ok(Some((seeker, newly)))
-            }
+            Queue::Cluster(queue) => queue.find(&seeker).await?,
             // One who ranks partners is shown the whole cluster's waiters at once.
-            Queue::LocalFirst { cluster, .. } if seeker.candidate.ranks_partners() => {
-                let newly = cluster.find(&seeker).await?;
-                Ok(Some((seeker, newly)))
-            }
+            Queue::LocalFirst { cluster, .. } if seeker.candidate.ranks_partners() => cluster.find(&seeker).await?,
             // Held here once the cluster's queue says the user waits nowhere else, or waits here already (sent
             // again); this matchmaker answers.
             Queue::LocalFirst { here, cluster } => match cluster.hold(&seeker).await? {
                 cluster::Hold::New => {
                     here.find(seeker).await;
-                    Ok(None)
+                    return Ok(Queued::Answered);
                 }
                 cluster::Hold::Again => {
                     here.find_again(seeker).await;
-                    Ok(None)
+                    return Ok(Queued::Answered);
                 }
-                cluster::Hold::Elsewhere => Ok(Some((seeker, false))),
+                other => other,
             },
+        };
+        Ok(match held {
+            cluster::Hold::New => Queued::Newly,
+            cluster::Hold::Opening => Queued::Opening(seeker),
+            cluster::Hold::Again | cluster::Hold::Elsewhere => Queued::Already(seeker),
+        })
+    }
+
+    /// Changes whom the user may meet if they wait (a block or a report since they asked), wherever they wait.
+    pub async fn refresh(&self, user_id: UserId, fresh: Fresh) {
+        let cluster = match self {
+            Queue::Local(here) => return here.refresh(user_id, fresh).await,
+            Queue::Cluster(cluster) => cluster,
+            Queue::LocalFirst { here, cluster } => {
+                here.refresh(user_id, fresh.clone()).await;
+                cluster
+            }
+        };
+        if let Err(e) = cluster.refresh(user_id, &fresh).await {
+            // Their place keeps what it knew until they next ask (the request reads their standing afresh).
+            tracing::warn!(error = %e, "refreshing a place in the cluster queue");
         }
     }
 

@@ -9,7 +9,7 @@ use tanis::domain::UserId;
 use tanis_client::{Chat, Connection};
 use tanis_proto::{ClientFrame, ErrorCode, MatchKind, ServerFrame};
 
-use crate::helpers::{TestApp, TestUser, eventually, spawn_cluster_with, text_find};
+use crate::helpers::{TestApp, TestUser, eventually, spawn_cluster_with, test_redis_url, text_find};
 
 const WITHIN: Duration = Duration::from_secs(10);
 
@@ -186,4 +186,153 @@ async fn a_find_sent_again_from_a_new_socket_keeps_the_place_its_node_holds() {
     let mut sb = queued(&nodes[0], &b).await;
     assert_eq!(partner(&mut new).await, b.handle);
     assert_eq!(partner(&mut sb).await, a.handle);
+}
+
+/// How an app's old socket goes once it reconnected: with a close frame, or dropped (a phone changing networks).
+#[derive(Clone, Copy, Debug)]
+enum Goes {
+    Cleanly,
+    Dropped,
+}
+
+async fn goes(mut socket: Connection, how: Goes) {
+    match how {
+        Goes::Cleanly => {
+            socket.send_raw(tokio_tungstenite::tungstenite::Message::Close(None)).await.unwrap();
+            tokio::time::timeout(WITHIN, socket.ended()).await.expect("the server closes after a close frame").ok();
+        }
+        Goes::Dropped => drop(socket),
+    }
+}
+
+/// Where the place of a waiting user is when they ask again from another node.
+#[derive(Clone, Copy, Debug)]
+enum HeldBy {
+    /// The node they asked on first, pairing its own seekers (within `cluster.local_pairing_ms`).
+    FirstNode,
+    /// The elected matchmaker, the first node having handed them over.
+    Matchmaker,
+}
+
+/// A user waits on node 0, the app reconnects to node 1 and sends the same find again: told `already_queued`,
+/// and when the old socket goes, however it goes, the place stays theirs, and they are paired on the new socket
+/// (docs/protocol.md §5: "the place you keep becomes your new socket's"). Before, the HOLD script left the entry
+/// naming the old socket, and its closing took the place away: never paired.
+async fn a_find_sent_again_on_another_node_keeps_the_place(held_by: HeldBy, how: Goes) {
+    let nodes = spawn_cluster_with(2, |c| {
+        c.cluster.local_pairing_ms = match held_by {
+            HeldBy::FirstNode => 1000,
+            HeldBy::Matchmaker => 50,
+        }
+    })
+    .await;
+    let (a, b) = (nodes[0].user("tasinan").await, nodes[0].user("bekleyen").await);
+    let handed = || async { nodes[0].scrape().await.value("tanis_matching_handed_over_total") };
+    let before = handed().await;
+    let old = queued(&nodes[0], &a).await;
+    if let HeldBy::Matchmaker = held_by {
+        eventually(WITHIN, "node 0 handed the seeker over", || async { handed().await > before }).await;
+    }
+    let mut new = nodes[1].socket(&a).await;
+    new.send(&text_find(Some("yine"))).await.unwrap();
+    let again = next_within(&mut new, |_| true).await;
+    assert!(matches!(&again, ServerFrame::Error { code: ErrorCode::AlreadyQueued, .. }), "{again:?}");
+    goes(old, how).await;
+    eventually(WITHIN, "node 0 forgot the old socket", || async { nodes[0].hub.connections() == 0 }).await;
+
+    // b asks on node 0: two nodes apart, the elected matchmaker pairs them, on a's new socket.
+    let mut sb = queued(&nodes[0], &b).await;
+    assert_eq!(partner(&mut new).await, b.handle, "{held_by:?}, old socket {how:?}");
+    assert_eq!(partner(&mut sb).await, a.handle);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_find_sent_again_on_another_node_keeps_the_place_the_first_node_holds_when_the_old_socket_closes() {
+    a_find_sent_again_on_another_node_keeps_the_place(HeldBy::FirstNode, Goes::Cleanly).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_find_sent_again_on_another_node_keeps_the_place_the_first_node_holds_when_the_old_socket_drops() {
+    a_find_sent_again_on_another_node_keeps_the_place(HeldBy::FirstNode, Goes::Dropped).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_find_sent_again_on_another_node_keeps_the_place_the_matchmaker_holds_when_the_old_socket_closes() {
+    a_find_sent_again_on_another_node_keeps_the_place(HeldBy::Matchmaker, Goes::Cleanly).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_find_sent_again_on_another_node_keeps_the_place_the_matchmaker_holds_when_the_old_socket_drops() {
+    a_find_sent_again_on_another_node_keeps_the_place(HeldBy::Matchmaker, Goes::Dropped).await;
+}
+
+/// The cluster queue's keys of `node`'s namespace that a failover could take back in time: the queue and the
+/// claims' stamps.
+async fn queue_keys(node: &TestApp) -> (redis::aio::MultiplexedConnection, Vec<String>) {
+    let mut redis = redis::Client::open(test_redis_url()).unwrap().get_multiplexed_async_connection().await.unwrap();
+    let pattern = format!("*{}*", node.config.cluster.namespace);
+    let keys: Vec<String> = redis::cmd("KEYS").arg(pattern).query_async(&mut redis).await.unwrap();
+    let keys = keys.into_iter().filter(|k| k.ends_with(":queue") || k.ends_with(":claimed")).collect();
+    (redis, keys)
+}
+
+/// A Redis failover that loses a settle (replication is asynchronous): the pair a node claimed stays claimed after
+/// its match opened. Played by putting the queue back as it was while the match was being opened (DUMP before the
+/// commit, RESTORE after), as the promoted replica would hold it. Once the match ends, its user asks again on the
+/// other node and is paired: the claim goes stale after `cluster.claim_timeout_ms` and the find takes it over (at
+/// once, or asked again by the node once the claim is stale). Before, every node answered `already_queued` for as
+/// long as the claiming node lived, and nobody paired them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_whose_settle_a_failover_lost_does_not_keep_its_user_from_being_paired() {
+    let nodes = spawn_cluster_with(2, |c| {
+        c.cluster.local_pairing_ms = 1000;
+        c.cluster.claim_timeout_ms = 1000;
+    })
+    .await;
+    let (a, b, c) = (nodes[0].user("kayip_a").await, nodes[0].user("kayip_b").await, nodes[1].user("kayip_c").await);
+    let mut held = nodes[0].store.fail_points.hold("opening.written");
+    let mut sa = queued(&nodes[0], &a).await;
+    let mut sb = nodes[0].socket(&b).await;
+    sb.send(&text_find(Some("f"))).await.unwrap();
+    tokio::time::timeout(WITHIN, held.reached()).await.expect("node 0 opens a and b's match");
+    let (mut redis, keys) = queue_keys(&nodes[0]).await;
+    assert_eq!(keys.len(), 2, "the queue and the claims: {keys:?}");
+    let mut saved = Vec::new();
+    for key in &keys {
+        let dump: Vec<u8> = redis::cmd("DUMP").arg(key).query_async(&mut redis).await.unwrap();
+        saved.push((key, dump));
+    }
+    held.release();
+    let match_id = match next_within(&mut sa, |f| matches!(f, ServerFrame::MatchFound { .. })).await {
+        ServerFrame::MatchFound { info, .. } => info.match_id,
+        _ => unreachable!(),
+    };
+    assert_eq!(partner(&mut sb).await, a.handle);
+    // Node 0 settles the claims once the match is announced: the failover comes after that.
+    let queue = keys.iter().find(|k| k.ends_with(":queue")).unwrap().clone();
+    eventually(WITHIN, "node 0 settled the claims", || {
+        let (mut redis, queue) = (redis.clone(), queue.clone());
+        async move { redis::cmd("HLEN").arg(queue).query_async::<i64>(&mut redis).await.unwrap() == 0 }
+    })
+    .await;
+    for (key, dump) in saved {
+        let _: () =
+            redis::cmd("RESTORE").arg(key).arg(0).arg(dump).arg("REPLACE").query_async(&mut redis).await.unwrap();
+    }
+
+    sa.send(&ClientFrame::MatchLeave { id: Some("l".into()), match_id }).await.unwrap();
+    assert_eq!(
+        next_within(&mut sa, |f| matches!(f, ServerFrame::Ok { .. })).await,
+        ServerFrame::Ok { id: Some("l".into()) }
+    );
+    let mut again = nodes[1].socket(&a).await;
+    again.send(&text_find(Some("yine"))).await.unwrap();
+    let answer = next_within(&mut again, |_| true).await;
+    assert!(
+        matches!(&answer, ServerFrame::MatchQueued { .. } | ServerFrame::Error { code: ErrorCode::AlreadyQueued, .. }),
+        "{answer:?}"
+    );
+    let mut sc = queued(&nodes[1], &c).await;
+    assert_eq!(partner(&mut again).await, c.handle);
+    assert_eq!(partner(&mut sc).await, a.handle);
 }

@@ -18,6 +18,7 @@ on_both_stores!(
     a_cumulative_receipt_marks_its_range_for_its_receiver_once_and_nothing_beyond_the_last_message,
     ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_once,
     openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls_back_only_its_opening,
+    two_deciders_opening_a_match_for_one_user_at_once_open_one_and_charge_once,
 );
 
 fn relay_batch<'a>(messages: &'a [NewMessage], receipts: &'a [Receipt]) -> Batch<'a> {
@@ -386,4 +387,52 @@ async fn openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls
     assert!(matches!(written.messages[..], [Ok(WriteOutcome::Stored { seq: Seq(1), .. })]));
     assert_eq!(app.count("SELECT COUNT(*) FROM matches WHERE status = 'active'").await, 1, "nothing opened");
     assert_eq!(app.count("SELECT COUNT(*) FROM matchmaker_fence WHERE epoch = 5").await, 1, "the fence stays");
+}
+
+/// Two deciders open a match for one user at the same moment (a node pairing its own seekers, and the elected
+/// matchmaker holding the user since that node was cut off from Redis): the database itself lets one through, and
+/// charges the user once. On PostgreSQL the first opening is held after it paid and wrote its match, uncommitted,
+/// until the second is seen waiting for it; then the first commits. (On SQLite one writer at a time decides.)
+async fn two_deciders_opening_a_match_for_one_user_at_once_open_one_and_charge_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (both, x, y) = (app.user("ikisinde").await.id, app.user("ilki").await.id, app.user("ikincisi").await.id);
+    let store = &app.store;
+    let balance = |id: UserId| async move { store.user_by_id(id).await.unwrap().unwrap().daily_chat_balance };
+    let before = [balance(both).await, balance(x).await, balance(y).await];
+    let decide = |partner: UserId, epoch: Option<i64>| {
+        let (store, batch) = (app.store.clone(), [pair(&app, both, partner, MatchKind::Text)]);
+        tokio::spawn(async move { store.create_matches(&batch, epoch).await.unwrap().remove(0) })
+    };
+    let within = std::time::Duration::from_secs(10);
+    let (first, second) = match backend {
+        Backend::Sqlite => (decide(x, None), decide(y, Some(1))),
+        Backend::Postgres => {
+            let mut held = app.store.fail_points.hold("opening.written");
+            let first = decide(x, None);
+            tokio::time::timeout(within, held.reached()).await.expect("the first opening wrote its match");
+            let second = decide(y, Some(1));
+            let waiting = "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' \
+                           AND datname = current_database()";
+            crate::helpers::eventually(within, "the second opening waits for the first", || async {
+                app.count(waiting).await >= 1
+            })
+            .await;
+            held.release();
+            (first, second)
+        }
+    };
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    let opened: Vec<UserId> = [(&first, x), (&second, y)]
+        .into_iter()
+        .filter_map(|(result, partner)| result.as_ref().ok().map(|_| partner))
+        .collect();
+    assert_eq!(opened.len(), 1, "one of the two openings went through: {first:?} / {second:?}");
+    let refused = if opened[0] == x { &second } else { &first };
+    assert!(matches!(refused, Err(CreateMatchError::Unavailable(id)) if *id == both), "{refused:?}");
+    let matches =
+        format!("SELECT COUNT(*) FROM matches WHERE status = 'active' AND (user1_id = {both} OR user2_id = {both})");
+    assert_eq!(app.count(matches).await, 1, "in one active match");
+    assert_eq!(balance(both).await, before[0] - 1, "charged once");
+    let (left_out, was) = if opened[0] == x { (y, before[2]) } else { (x, before[1]) };
+    assert_eq!(balance(left_out).await, was, "the refused pair's other side paid nothing");
 }

@@ -12,7 +12,8 @@ use tanis_workers::schedule::Job;
 use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, text_find};
 use crate::on_both_stores;
 use crate::reporters::{
-    all_report, is_banned, past_minimum_age, report_from, report_with, trusted_reporters, verified_user,
+    all_report, is_banned, own_range, past_minimum_age, report_from, report_with, socket_from, trusted_reporters,
+    verified_user,
 };
 use crate::twilio::{Twilio, spawn_with_sms};
 
@@ -29,6 +30,7 @@ on_both_stores!(
     a_server_may_ask_for_a_verified_phone_before_matching,
     quarantined_users_are_paired_only_with_each_other,
     a_burst_of_reports_quarantines_no_one,
+    a_report_that_quarantines_a_waiting_user_reaches_their_place_at_once,
 );
 
 /// A server with the SMS stand-in, where the reported user can be matched many times a day and one test address
@@ -406,4 +408,34 @@ async fn a_burst_of_reports_quarantines_no_one(backend: Backend) {
         let ServerFrame::MatchFound { info, .. } = found else { unreachable!() };
         assert_eq!(info.peer, clean.handle, "{} is not quarantined by a burst", reported.handle);
     }
+}
+
+/// A report that quarantines a user who is already waiting reaches their place at once (src/hub/matches/refresh.rs):
+/// the next quarantined user who asks meets them. Before, their place kept the standing they asked with until they
+/// asked again, so a clean user could be given them meanwhile and a quarantined one could not.
+async fn a_report_that_quarantines_a_waiting_user_reaches_their_place_at_once(backend: Backend) {
+    let (app, twilio) = server(backend).await;
+    let (waiting, other) = (app.user("bekleyen").await, app.user("karantinada").await);
+    let reporters = trusted_reporters(&app, &twilio, 6, "bildiren").await;
+    all_report(&app, &reporters[..2], &waiting).await;
+    all_report(&app, &reporters[3..], &other).await;
+    // The third reporter meets them and leaves; they ask again, with two open reports: not quarantined yet.
+    let last = &reporters[2];
+    let mut sr = socket_from(&app, last, &own_range(last)).await;
+    let mut sw = app.socket(&waiting).await;
+    let (chat_r, chat_w) = tokio::join!(Chat::find(&mut sr, MatchKind::Text), Chat::find(&mut sw, MatchKind::Text));
+    let (chat_r, match_id) = (chat_r.unwrap(), chat_w.unwrap().info.match_id);
+    let leave = ClientFrame::MatchLeave { id: Some("left".into()), match_id };
+    assert_eq!(ask(&mut sr, leave, "left").await, ServerFrame::Ok { id: Some("left".into()) });
+    sw.next_where(|f| matches!(f, ServerFrame::MatchEnded { .. })).await.unwrap();
+    assert!(matches!(find(&mut sw, "f1").await, ServerFrame::MatchQueued { .. }));
+
+    // The third report, while they wait, quarantines them; then the other quarantined user asks, and they meet.
+    let report = chat_r.report(ReportReason::Harassment, None, &[]).unwrap();
+    assert_eq!(ask(&mut sr, report, "report").await, ServerFrame::Ok { id: Some("report".into()) });
+    let mut so = app.socket(&other).await;
+    assert!(matches!(find(&mut so, "f2").await, ServerFrame::MatchQueued { .. }));
+    let found = so.next_where(|f| matches!(f, ServerFrame::MatchFound { .. })).await.unwrap();
+    let ServerFrame::MatchFound { info, .. } = found else { unreachable!() };
+    assert_eq!(info.peer, waiting.handle, "the two quarantined users meet");
 }

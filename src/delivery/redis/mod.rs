@@ -70,6 +70,7 @@ pub struct Cluster {
     presence_ttl: Duration,
     matchmaker_lease: Duration,
     local_pairing: Duration,
+    claim_timeout: Duration,
     /// Whether this node's subscription is up. While it is not, Redis is away (killed, restarting, cut off):
     /// work with a local fallback (the rate limits) takes it at once instead of waiting out the reconnection
     /// on every call, which takes seconds when Redis refuses connections.
@@ -127,6 +128,8 @@ pub struct Link {
     pub matchmaker_lease: Duration,
     /// How long a node pairs its own seekers before handing them over (`cluster.local_pairing_ms`).
     pub local_pairing: Duration,
+    /// How old a node's claim on a pair is when nobody will settle it (`cluster.claim_timeout_ms`).
+    pub claim_timeout: Duration,
     /// Send a batch's events for one node in one envelope (`cluster.batch_envelope`).
     pub batch_envelope: bool,
 }
@@ -151,7 +154,7 @@ impl Cluster {
         let subscriber = target.subscribe(&channels, timeouts, push_tx.clone()).await?;
         let (outbox, outgoing) = mpsc::channel(OUTBOX);
         let matchmaker_lease = link.matchmaker_lease;
-        let local_pairing = link.local_pairing;
+        let (local_pairing, claim_timeout) = (link.local_pairing, link.claim_timeout);
         let presence_ttl = link.presence_ttl;
         let cluster = Arc::new(Self {
             sockets: sockets.clone(),
@@ -165,6 +168,7 @@ impl Cluster {
             presence_ttl,
             matchmaker_lease,
             local_pairing,
+            claim_timeout,
             linked: AtomicBool::new(true),
             batched: link.batch_envelope,
             heard: [AtomicU64::new(now_ms()), AtomicU64::new(now_ms())],
@@ -188,6 +192,11 @@ impl Cluster {
     /// How long this node pairs its own seekers before handing them to the cluster; zero: not at all.
     pub fn local_pairing(&self) -> Duration {
         self.local_pairing
+    }
+
+    /// How old a node's claim on a pair is when nobody will settle it (a Redis failover lost the settle).
+    pub fn claim_timeout(&self) -> Duration {
+        self.claim_timeout
     }
 
     pub fn node(&self) -> &str {

@@ -19,7 +19,7 @@ use crate::hub::context::Ctx;
 use crate::matching::admission::{self, Admitted, Applicant, Row, Wish};
 use crate::matching::rules::{Candidate, MAX_RADIUS_KM, RegionRefusal};
 use crate::matching::standing::Standing;
-use crate::matching::{Pairing, Seeker};
+use crate::matching::{Pairing, Queued, Seeker};
 use crate::quota;
 use crate::store::{StoreError, UserRow};
 
@@ -168,16 +168,44 @@ impl Hub {
         let candidate = known.candidate(user_id, &wish, &admitted, now);
         let seeker = Seeker { candidate, socket_id, request_id: id.clone(), public_key };
         match self.matchmaker().find(seeker).await {
-            Ok(None) => {}
             // Newly queued in the cluster, the elected matchmaker answers (see `matching::cluster`).
-            Ok(Some((seeker, false))) => Pairing::queued(self, &seeker, false),
-            Ok(Some(_)) => {}
+            Ok(Queued::Answered | Queued::Newly) => {}
+            Ok(Queued::Already(seeker)) => Pairing::queued(self, &seeker, false),
+            Ok(Queued::Opening(seeker)) => {
+                Pairing::queued(self, &seeker, false);
+                self.ask_again_if_unmatched(seeker, wish);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "queueing in the cluster");
                 return Err(refuse(&id, ErrorCode::Internal, "try again"));
             }
         }
         Ok(())
+    }
+
+    /// A find that met a node opening the user's match: `match.found` follows, unless that node lost its claim's
+    /// settle (a Redis failover), which then looks like a match being opened until `cluster.claim_timeout_ms`.
+    /// Once that passed, if the user is still connected here and has no match, the find is asked again: it takes
+    /// the stale claim over. Its answer (`match.queued`, or a refusal) goes to the same socket.
+    fn ask_again_if_unmatched(&self, seeker: Seeker, wish: Wish) {
+        let Some(after) = self.delivery().cluster().map(|c| c.claim_timeout()) else { return };
+        let hub = self.clone();
+        let again: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
+            tokio::select! {
+                _ = hub.loops().shutdown.cancelled() => return,
+                _ = tokio::time::sleep(after + after / 10) => {}
+            }
+            let user_id = seeker.user_id();
+            if !hub.sockets().is_connected(user_id) || hub.active_match(user_id).is_some() {
+                return;
+            }
+            let Seeker { socket_id, request_id, public_key, .. } = seeker;
+            if let Err(refused) = hub.seek(user_id, socket_id, request_id, wish, public_key).await {
+                let to = crate::delivery::SocketRef { user_id, socket_id };
+                hub.delivery().to_socket(to, &refused.0);
+            }
+        });
+        tokio::spawn(again);
     }
 
     /// Admits a find by [`admission::admit`], on the standing cached beside the user's sockets or read from the
@@ -228,7 +256,7 @@ impl Hub {
     }
 
     /// Reads the user and what matching needs to know of them from the store; `None` when there is no such user.
-    async fn load_standing(
+    pub(super) async fn load_standing(
         &self,
         user_id: UserId,
         since: DateTime<Utc>,

@@ -1,11 +1,13 @@
 //! Matches, from the hub's side: asking for one and cancelling ([`ask`]), opening the pairs the matchmaker found
 //! ([`open`]: the [`Pairing`](crate::matching::Pairing) it calls), ending one ([`end`]), and telling users who may
-//! have missed frames their match as stored ([`resync`]). Leaving and blocking are conversation frames that end a
+//! have missed frames their match as stored ([`resync`]). A waiting user's place learns of a block or report
+//! at once ([`refresh`]). Leaving and blocking are conversation frames that end a
 //! match through [`end`]; banning is [`crate::moderation`]'s.
 
 mod ask;
 mod end;
 mod open;
+mod refresh;
 mod resync;
 
 use tanis_proto::MatchInfo;

@@ -117,23 +117,31 @@ impl<P: Pairing + Opener> Pairing for LocalFirst<P> {
 }
 
 /// Which entries [`let_go`] deletes.
-enum LetGo {
+pub(super) enum LetGo {
     /// Held by this node (a claim that Redis did not take).
     Held,
     /// Claimed by this node (a settle that Redis did not take).
     Claimed,
+    /// Held by the elected matchmaker for users it paired or dropped (a removal that Redis did not take).
+    Removed,
 }
 
-/// Deletes this node's entries of seekers it let go of, retrying while Redis is away (for at most a minute; a
-/// node that cannot reach Redis that long stops renewing its liveness, and the elected matchmaker takes its
-/// entries over). Until then their users are told "already waiting" if they ask again.
-async fn let_go(queue: ClusterQueue, seekers: Vec<Seeker>, which: LetGo) {
+/// Deletes the entries of seekers let go of, retrying while Redis is away until it takes the command (every
+/// half second at first, then every 5 s): an entry left behind would answer "already waiting" to its user, or
+/// have a matched user paired again by the next matchmaker. Each deletion is conditional (the entry is still the
+/// one let go of), so a late retry never takes a place the user made since. Meanwhile a claim that stays
+/// unsettled goes stale after a minute and is taken over ([`super::queue`]), and a node cut off from Redis longer
+/// than its lease is taken over as dead.
+pub(super) async fn let_go(queue: ClusterQueue, seekers: Vec<Seeker>, which: LetGo) {
+    let mut pause = std::time::Duration::from_millis(500);
     let mut left: Vec<&Seeker> = seekers.iter().collect();
-    for _ in 0..120 {
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    loop {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(5));
         match which {
             LetGo::Claimed if queue.settle(&left, &[]).await.is_ok() => return,
-            LetGo::Claimed => {}
+            LetGo::Removed if queue.remove(&left).await.is_ok() => return,
+            LetGo::Claimed | LetGo::Removed => {}
             LetGo::Held => {
                 let mut still = Vec::new();
                 for seeker in left {

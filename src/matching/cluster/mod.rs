@@ -138,15 +138,19 @@ impl<P: Opener> Pairing for Epoch<P> {
             }
         }
         let opened = f.opener.open_fenced(&live, self.epoch).await;
-        let mut settled = gone;
+        let mut settled: Vec<&Seeker> =
+            pairs.iter().flat_map(|(a, b)| [a, b]).filter(|s| gone.contains(&s.user_id())).collect();
         for ((a, b), result) in live.iter().zip(&opened) {
             match result {
-                Ok(()) => settled.extend([a.user_id(), b.user_id()]),
-                Err(dropped) => settled.extend(dropped),
+                Ok(()) => settled.extend([a, b]),
+                Err(dropped) => settled.extend([a, b].into_iter().filter(|s| dropped.contains(&s.user_id()))),
             }
         }
         if let Err(e) = f.queue.remove(&settled).await {
-            tracing::warn!(error = %e, "clearing matched users from the cluster queue");
+            // Left in the queue, a matched user's entry would be paired again by the next matchmaker.
+            tracing::warn!(error = %e, "clearing matched users from the cluster queue; retrying");
+            let settled: Vec<Seeker> = settled.into_iter().cloned().collect();
+            tokio::spawn(local::let_go(f.queue.clone(), settled, local::LetGo::Removed));
         }
         let mut opened = opened.into_iter();
         results.into_iter().map(|r| r.unwrap_or_else(|| opened.next().expect("one result per live pair"))).collect()

@@ -19,37 +19,66 @@ use crate::delivery::{Cluster, Conn, Target};
 use crate::domain::UserId;
 use crate::matching::Seeker;
 
-/// Queues a seeker unless the user waits already: KEYS queue, input; ARGV user, entry, input record. Returns 1
-/// when newly queued. A user the elected matchmaker holds already (not a node, not a match being opened) asked
-/// again, most often from the socket an app reconnected with: the entry becomes that socket's, so the old one's
-/// closing does not take it away, and the matchmaker reads the request to learn it too.
+/// Whether a node holding an entry still stands behind it: KEYS[alive] scores nodes by when their liveness lapses,
+/// KEYS[claimed] stamps each claim with its time. A claim older than ARGV `stale` ms outlived any opening (its
+/// settle was lost, most often in a Redis failover that dropped the write): nobody will settle it. Prepended to
+/// the scripts that take entries over, after [`NOW_MS`].
+const HOLDERS: &str = r#"
+local function lapsed(alive, holder)
+  local at = redis.call('ZSCORE', alive, holder)
+  return not (at and tonumber(at) >= now_ms())
+end
+local function stale(claimed, user, limit)
+  local at = redis.call('HGET', claimed, user)
+  return at ~= false and tonumber(at) + tonumber(limit) < now_ms()
+end
+local function record(input, seeker) return '{"' .. input .. '":' .. seeker .. '}' end
+"#;
+
+/// Queues a seeker unless the user waits already: KEYS queue, input, alive, claimed; ARGV user, socket prefix,
+/// seeker JSON, stale claim ms. Returns 1 when newly queued, 2 when their match is being opened, else 0. A user
+/// who waits already asked again, most often from the socket an app reconnected with, maybe on another node: the
+/// place becomes the asking socket's, so the old one's closing does not take it away. Held by the elected
+/// matchmaker, it reads the request to learn the socket; held by a node (pairing its own seekers first), the
+/// matchmaker takes them over (that node finds the entry no longer its own when it claims or hands over). Only a
+/// match being opened keeps its entry.
 const JOIN: &str = r"
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then
-  redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', ARGV[3])
+local entry = ARGV[2] .. ARGV[3]
+if redis.call('HSETNX', KEYS[1], ARGV[1], entry) == 1 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', record('Find', ARGV[3]))
   return 1
 end
-if string.match(redis.call('HGET', KEYS[1], ARGV[1]), '^%d+|[@!]') then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', ARGV[3])
+local held, holder = string.match(redis.call('HGET', KEYS[1], ARGV[1]), '^%d+|([@!])([^|]+)|')
+if held == '!' and not lapsed(KEYS[3], holder) and not stale(KEYS[4], ARGV[1], ARGV[4]) then return 2 end
+redis.call('HSET', KEYS[1], ARGV[1], entry)
+redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', record(holder and 'HandedOver' or 'Find', ARGV[3]))
 return 0
 ";
 
-/// Holds a seeker on the asking node unless the user waits already, or waits held by a node whose liveness
-/// lapsed (it died with their socket): KEYS queue, alive; ARGV user, entry, this node. Returns 1 when newly held,
-/// 2 when already held (not claimed) by this node: the entry is then the asking socket's, so that the socket it
-/// was sent again from keeps it when the old one closes.
+/// Holds a seeker on the asking node unless the user waits already: KEYS queue, alive, input, claimed; ARGV user,
+/// socket prefix, this node, seeker JSON, stale claim ms. Returns 1 when newly held here (nobody held them, or
+/// their holder died or forgot its claim), 2 when this node held them already (the entry is the asking socket's
+/// now), 3 when their match is being opened (claimed by a live node), 0 when they wait elsewhere: then the place
+/// becomes the asking socket's at the elected matchmaker, as [`JOIN`] does, so the old socket's closing (on
+/// whichever node) does not take it away.
 const HOLD: &str = r"
-if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 1 then return 1 end
+local here = ARGV[2] .. '@' .. ARGV[3] .. '|' .. ARGV[4]
+if redis.call('HSETNX', KEYS[1], ARGV[1], here) == 1 then return 1 end
 local held, holder = string.match(redis.call('HGET', KEYS[1], ARGV[1]), '^%d+|([@!])([^|]+)|')
-if not holder then return 0 end
 if held == '@' and holder == ARGV[3] then
-  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  redis.call('HSET', KEYS[1], ARGV[1], here)
   return 2
 end
-local alive = redis.call('ZSCORE', KEYS[2], holder)
-if alive and tonumber(alive) >= now_ms() then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
+if holder and (lapsed(KEYS[2], holder) or (held == '!' and stale(KEYS[4], ARGV[1], ARGV[5]))) then
+  redis.call('HSET', KEYS[1], ARGV[1], here)
+  redis.call('HDEL', KEYS[4], ARGV[1])
+  return 1
+end
+if held == '!' then return 3 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ARGV[4])
+redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'c', record(holder and 'HandedOver' or 'Find', ARGV[4]))
+return 0
 ";
 
 /// Takes a user out of the queue, only if their entry starts with ARGV[2] (the socket that made it) when
@@ -71,12 +100,13 @@ const STARTS: &str = "local function starts(e, p) return e and string.sub(e, 1, 
 pub(super) const NOW_MS: &str =
     "local function now_ms() local t = redis.call('TIME') return t[1] * 1000 + math.floor(t[2] / 1000) end\n";
 
-/// Claims pairs a node found among its own waiters: KEYS queue; ARGV per pair: user, held prefix, claimed
+/// Claims pairs a node found among its own waiters: KEYS queue, claimed; ARGV per pair: user, held prefix, claimed
 /// prefix, user, held prefix, claimed prefix. A pair whose both entries are still held by this node is marked
-/// claimed (0); otherwise nothing of it changes, and the answer says who is gone (1 the first, 2 the second,
-/// 3 both).
+/// claimed (0), each claim stamped with Redis's time; otherwise nothing of it changes, and the answer says who
+/// is gone (1 the first, 2 the second, 3 both).
 const CLAIM: &str = r"
 local out = {}
+local now = now_ms()
 for i = 1, #ARGV, 6 do
   local a = redis.call('HGET', KEYS[1], ARGV[i])
   local b = redis.call('HGET', KEYS[1], ARGV[i + 3])
@@ -86,22 +116,30 @@ for i = 1, #ARGV, 6 do
   if code == 0 then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2] .. string.sub(a, string.len(ARGV[i + 1]) + 1),
       ARGV[i + 3], ARGV[i + 5] .. string.sub(b, string.len(ARGV[i + 4]) + 1))
+    redis.call('HSET', KEYS[2], ARGV[i], now, ARGV[i + 3], now)
   end
   out[#out + 1] = code
 end
 return out
 ";
 
-/// Settles claimed users once their pairs were opened: KEYS queue; ARGV per user: user, claimed prefix, held
-/// prefix, and '' to delete the entry (matched, or refused) or '1' to hold them again (their partner was
-/// refused). 1 each when done, 0 when the entry is no longer this node's claim (taken over meanwhile).
+/// Settles claimed users once their pairs were opened: KEYS queue, claimed; ARGV per user: user, claimed prefix,
+/// held prefix, and '' to delete the entry (matched, or refused) or '1' to hold them again (their partner was
+/// refused). 1 each when done, 0 when the entry is no longer this node's (taken over meanwhile). An entry still
+/// held rather than claimed by this node is its claim lost in a Redis failover: a matched user's is deleted too,
+/// or it would answer "already waiting" to them for as long as this node lives.
 const SETTLE: &str = r"
 local out = {}
 for i = 1, #ARGV, 4 do
   local entry = redis.call('HGET', KEYS[1], ARGV[i])
-  if not starts(entry, ARGV[i + 1]) then
+  if ARGV[i + 3] == '' and starts(entry, ARGV[i + 2]) then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+    redis.call('HDEL', KEYS[2], ARGV[i])
+    out[#out + 1] = 1
+  elseif not starts(entry, ARGV[i + 1]) then
     out[#out + 1] = 0
   else
+    redis.call('HDEL', KEYS[2], ARGV[i])
     if ARGV[i + 3] == '' then
       redis.call('HDEL', KEYS[1], ARGV[i])
     else
@@ -130,26 +168,62 @@ end
 return out
 ";
 
-/// Gives the elected matchmaker the seekers of nodes whose liveness lapsed, held or claimed: KEYS queue, alive.
-/// Their entries become the matchmaker's; returns the seekers. Whoever of them has no socket left is dropped
-/// when paired (their socket died with the node); whoever reconnected elsewhere is paired there; whoever the
-/// dead node's last commit did match is refused by the store as already in a match.
+/// Gives the elected matchmaker the seekers of nodes whose liveness lapsed, held or claimed, and deletes claims
+/// nobody will settle: KEYS queue, alive, claimed; ARGV stale claim ms. The dead nodes' entries become the
+/// matchmaker's; returns their seekers. Whoever of them has no socket left is dropped when paired (their socket
+/// died with the node); whoever reconnected elsewhere is paired there; whoever the dead node's last commit did
+/// match is refused by the store as already in a match. A stale claim (its node lives, its settle was lost) is
+/// most likely a pair that was matched: handed to the matchmaker, its users would be paired again once that match
+/// ended, without asking. It is deleted; one who was to wait again is dropped by their node's next claim, and asks
+/// again. Stale claims are found in the claims' own hash, so a tick reads the whole queue only when a node died.
 const ADOPT: &str = r"
-local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now_ms())
-if #dead == 0 then return {} end
+local now = now_ms()
+local out = {}
+local claims = redis.call('HGETALL', KEYS[3])
+for i = 1, #claims, 2 do
+  if tonumber(claims[i + 1]) + tonumber(ARGV[1]) < now then
+    if string.match(redis.call('HGET', KEYS[1], claims[i]) or '', '^%d+|!') then
+      redis.call('HDEL', KEYS[1], claims[i])
+    end
+    redis.call('HDEL', KEYS[3], claims[i])
+  end
+end
+local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
+if #dead == 0 then return out end
 local gone = {}
 for _, node in ipairs(dead) do gone[node] = true end
-local out = {}
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local socket, holder, seeker = string.match(all[i + 1], '^(%d+|)[@!]([^|]+)|(.*)$')
   if holder and gone[holder] then
     redis.call('HSET', KEYS[1], all[i], socket .. seeker)
+    redis.call('HDEL', KEYS[3], all[i])
     out[#out + 1] = seeker
   end
 end
 redis.call('ZREM', KEYS[2], unpack(dead))
 return out
+";
+
+/// Removes entries the elected matchmaker holds: KEYS queue; ARGV per user: user, socket prefix. Only an entry
+/// of that socket that no node holds or claims.
+const REMOVE: &str = r"
+for i = 1, #ARGV, 2 do
+  local entry = redis.call('HGET', KEYS[1], ARGV[i])
+  if entry and string.sub(entry, 1, string.len(ARGV[i + 1])) == ARGV[i + 1] and not string.match(entry, '^%d+|[@!]') then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return 0
+";
+
+/// Rewrites an entry the elected matchmaker holds, and tells it: KEYS queue, input; ARGV user, the entry as read,
+/// the entry rewritten, its find record. 0 when the entry changed since it was read (left, paired, asked again).
+const REWRITE: &str = r"
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', ARGV[4])
+return 1
 ";
 
 /// One change to the queue, as the matchmaker reads it from the input stream.
@@ -171,6 +245,8 @@ pub(super) struct Keys {
     pub(super) lease: String,
     pub(super) epoch: String,
     pub(super) alive: String,
+    /// User → when a node claimed them ([`CLAIM`]): how a claim nobody will settle is told from one being opened.
+    pub(super) claimed: String,
 }
 
 impl Keys {
@@ -183,6 +259,7 @@ impl Keys {
             lease: format!("{mm}:lease"),
             epoch: format!("{mm}:epoch"),
             alive: format!("{mm}:alive"),
+            claimed: format!("{mm}:claimed"),
         }
     }
 }
@@ -193,17 +270,45 @@ pub struct ClusterQueue {
     conn: Conn,
     pub(super) keys: Keys,
     node: String,
+    /// How old a claim is when nobody will settle it, in ms (`cluster.claim_timeout_ms`): an opening takes one
+    /// commit, and a node cut off from Redis longer than its lease is taken over as dead anyway. A claim outlives
+    /// this only when its settle was lost (a Redis failover dropped the write).
+    claim_timeout_ms: u64,
 }
 
 /// What [`ClusterQueue::hold`] found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hold {
-    /// This node holds the user now (nobody held them, or their holder died).
+    /// This node holds the user now (nobody held them, or their holder died or forgot its claim).
     New,
     /// This node held them already: the entry is the asking socket's now.
     Again,
-    /// They wait elsewhere (another live node, the elected matchmaker), or their match is being opened.
+    /// They wait at the elected matchmaker (the place is the asking socket's now, and theirs if another node
+    /// held them).
     Elsewhere,
+    /// A node claimed them and is opening their match (or lost the claim's settle: see
+    /// `cluster.claim_timeout_ms`).
+    Opening,
+}
+
+/// The forms a seeker takes in the queue, from one serialisation: the entry the matchmaker holds and the input
+/// records a re-find writes (their JSON is what serde writes for [`Input`]; a test holds them to it).
+struct Forms {
+    json: String,
+}
+
+impl Forms {
+    fn of(seeker: &Seeker) -> Self {
+        Forms { json: serde_json::to_string(seeker).expect("serialises") }
+    }
+
+    fn entry(&self, prefix: &str) -> String {
+        format!("{prefix}{}", self.json)
+    }
+
+    fn find(&self) -> String {
+        format!("{{\"Find\":{}}}", self.json)
+    }
 }
 
 /// What a queue entry starts with: the socket that made it, so its closing removes only its own entry.
@@ -228,7 +333,8 @@ fn record(input: &Input) -> String {
 impl ClusterQueue {
     pub fn new(cluster: &Cluster) -> Self {
         let keys = Keys::new(cluster.namespace(), cluster.target());
-        Self { conn: cluster.connection(), keys, node: cluster.node().to_owned() }
+        let claim_timeout_ms = cluster.claim_timeout().as_millis() as u64;
+        Self { conn: cluster.connection(), keys, node: cluster.node().to_owned(), claim_timeout_ms }
     }
 
     /// What this node's entries for the socket start with.
@@ -236,36 +342,46 @@ impl ClusterQueue {
         format!("{}@{}|", entry_prefix(socket_id), self.node)
     }
 
-    fn local_entry(&self, seeker: &Seeker) -> String {
-        format!("{}{}", self.local_prefix(seeker.socket_id), serde_json::to_string(seeker).expect("serialises"))
-    }
-
-    /// Puts the seeker in the queue unless the user already waits (from any node); true when newly queued.
-    pub async fn find(&self, seeker: &Seeker) -> RedisResult<bool> {
-        let joined: i64 = Script::new(JOIN)
+    /// Puts the seeker in the queue unless the user already waits (from any node): [`Hold::New`] when newly
+    /// queued, [`Hold::Elsewhere`] when they wait (the place is this socket's now, see [`JOIN`]), or
+    /// [`Hold::Opening`].
+    pub async fn find(&self, seeker: &Seeker) -> RedisResult<Hold> {
+        let joined: i64 = Script::new(&format!("{NOW_MS}{HOLDERS}{JOIN}"))
             .key(&self.keys.queue)
             .key(&self.keys.input)
+            .key(&self.keys.alive)
+            .key(&self.keys.claimed)
             .arg(seeker.user_id().get())
-            .arg(entry(seeker))
-            .arg(record(&Input::Find(Box::new(seeker.clone()))))
+            .arg(entry_prefix(seeker.socket_id))
+            .arg(serde_json::to_string(seeker).expect("serialises"))
+            .arg(self.claim_timeout_ms)
             .invoke_async(&mut self.conn.clone())
             .await?;
-        Ok(joined == 1)
+        Ok(match joined {
+            1 => Hold::New,
+            2 => Hold::Opening,
+            _ => Hold::Elsewhere,
+        })
     }
 
-    /// Holds the seeker on this node unless the user already waits (on a live node).
+    /// Holds the seeker on this node unless the user already waits elsewhere (see [`HOLD`]).
     pub async fn hold(&self, seeker: &Seeker) -> RedisResult<Hold> {
-        let held: i64 = Script::new(&format!("{NOW_MS}{HOLD}"))
+        let held: i64 = Script::new(&format!("{NOW_MS}{HOLDERS}{HOLD}"))
             .key(&self.keys.queue)
             .key(&self.keys.alive)
+            .key(&self.keys.input)
+            .key(&self.keys.claimed)
             .arg(seeker.user_id().get())
-            .arg(self.local_entry(seeker))
+            .arg(entry_prefix(seeker.socket_id))
             .arg(&self.node)
+            .arg(serde_json::to_string(seeker).expect("serialises"))
+            .arg(self.claim_timeout_ms)
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(match held {
             1 => Hold::New,
             2 => Hold::Again,
+            3 => Hold::Opening,
             _ => Hold::Elsewhere,
         })
     }
@@ -278,9 +394,9 @@ impl ClusterQueue {
     /// Claims pairs of this node's seekers: per pair, `Ok` when both were still held here (and are now claimed
     /// until [`Self::settle`]), else the users that are not.
     pub(super) async fn claim(&self, pairs: &[(Seeker, Seeker)]) -> RedisResult<Vec<Result<(), Vec<UserId>>>> {
-        let script = Script::new(&format!("{STARTS}{CLAIM}"));
+        let script = Script::new(&format!("{NOW_MS}{STARTS}{CLAIM}"));
         let mut script = script.prepare_invoke();
-        script.key(&self.keys.queue);
+        script.key(&self.keys.queue).key(&self.keys.claimed);
         for seeker in pairs.iter().flat_map(|(a, b)| [a, b]) {
             let socket = seeker.socket_id;
             script.arg(seeker.user_id().get()).arg(self.local_prefix(socket)).arg(self.claimed_prefix(socket));
@@ -308,7 +424,7 @@ impl ClusterQueue {
         }
         let script = Script::new(&format!("{STARTS}{SETTLE}"));
         let mut script = script.prepare_invoke();
-        script.key(&self.keys.queue);
+        script.key(&self.keys.queue).key(&self.keys.claimed);
         let all = done.iter().map(|s| (s, "")).chain(again.iter().map(|s| (s, "1")));
         for (seeker, hold) in all {
             let socket = seeker.socket_id;
@@ -344,14 +460,38 @@ impl ClusterQueue {
         Ok(forwarded.into_iter().filter(|f| *f == 1).count())
     }
 
-    /// Takes over the seekers of nodes that died holding them (see [`ADOPT`]).
+    /// Takes over the seekers of nodes that died holding them, and deletes claims nobody will settle (see
+    /// [`ADOPT`]).
     pub(super) async fn adopt(&self) -> RedisResult<Vec<Seeker>> {
         let adopted: Vec<String> = Script::new(&format!("{NOW_MS}{ADOPT}"))
             .key(&self.keys.queue)
             .key(&self.keys.alive)
+            .key(&self.keys.claimed)
+            .arg(self.claim_timeout_ms)
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(adopted.iter().filter_map(|s| serde_json::from_str(s).ok()).collect())
+    }
+
+    /// Gives the place the elected matchmaker holds for the user what they may meet now (a block or report since
+    /// they asked); the matchmaker reads it as the find sent again. A place a node holds is that node's
+    /// matchmaker's to change ([`crate::matching::Matchmaker::refresh`]).
+    pub async fn refresh(&self, user_id: UserId, fresh: &crate::matching::Fresh) -> RedisResult<()> {
+        let read: Option<String> =
+            redis::cmd("HGET").arg(&self.keys.queue).arg(user_id.get()).query_async(&mut self.conn.clone()).await?;
+        let Some((read, mut seeker)) = read.and_then(|e| held_by_matchmaker(&e).map(|s| (e, s))) else { return Ok(()) };
+        fresh.apply(&mut seeker.candidate);
+        let forms = Forms::of(&seeker);
+        let _: i64 = Script::new(REWRITE)
+            .key(&self.keys.queue)
+            .key(&self.keys.input)
+            .arg(user_id.get())
+            .arg(read)
+            .arg(forms.entry(&entry_prefix(seeker.socket_id)))
+            .arg(forms.find())
+            .invoke_async(&mut self.conn.clone())
+            .await?;
+        Ok(())
     }
 
     /// Takes the user out of the queue (any entry, or only the one `socket_id` made); true when they waited.
@@ -367,13 +507,20 @@ impl ClusterQueue {
         Ok(left == 1)
     }
 
-    /// Removes paired (or departed) users' entries, without telling the matchmaker: it has let go of them.
-    pub(super) async fn remove(&self, users: &[UserId]) -> RedisResult<()> {
-        if users.is_empty() {
+    /// Removes paired (or departed) users' entries, without telling the matchmaker: it has let go of them. Only
+    /// entries the matchmaker still holds for the seeker's socket: one the user made since (asking again once the
+    /// match ended, or another node holding them) is not this pairing's to remove.
+    pub(super) async fn remove(&self, seekers: &[&Seeker]) -> RedisResult<()> {
+        if seekers.is_empty() {
             return Ok(());
         }
-        let users: Vec<i64> = users.iter().map(|u| u.get()).collect();
-        redis::cmd("HDEL").arg(&self.keys.queue).arg(users).query_async(&mut self.conn.clone()).await
+        let script = Script::new(REMOVE);
+        let mut script = script.prepare_invoke();
+        script.key(&self.keys.queue);
+        for seeker in seekers {
+            script.arg(seeker.user_id().get()).arg(entry_prefix(seeker.socket_id));
+        }
+        script.invoke_async(&mut self.conn.clone()).await
     }
 
     /// Every entry the elected matchmaker holds, oldest first: the queue a new matchmaker starts from.
@@ -383,5 +530,28 @@ impl ClusterQueue {
         let mut seekers: Vec<Seeker> = all.into_iter().filter_map(|(_, entry)| held_by_matchmaker(&entry)).collect();
         seekers.sort_by_key(|s| s.candidate.queued_at);
         Ok(seekers)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seeker() -> Seeker {
+        let entry = r#"{"candidate":{"user_id":7,"kind":"text","excluded":[],"nearby":null,
+            "queued_at":"2026-11-24T10:00:00Z"},"session_id":9,"request_id":"f","public_key":"k"}"#;
+        serde_json::from_str(entry).unwrap()
+    }
+
+    /// The scripts write the records a re-find makes from the seeker's JSON (`record` in [`HOLDERS`], and
+    /// [`Forms`]): they must read as serde writes them.
+    #[test]
+    fn the_records_a_re_find_writes_are_the_inputs_serde_writes() {
+        let forms = Forms::of(&seeker());
+        assert_eq!(forms.find(), record(&Input::Find(Box::new(seeker()))));
+        assert!(HOLDERS.contains(r#"return '{"' .. input .. '":' .. seeker .. '}'"#));
+        let json = serde_json::to_string(&seeker()).unwrap();
+        assert_eq!(format!(r#"{{"HandedOver":{json}}}"#), record(&Input::HandedOver(Box::new(seeker()))));
+        assert_eq!(forms.entry(&entry_prefix(9)), entry(&seeker()));
     }
 }

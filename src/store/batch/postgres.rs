@@ -15,23 +15,34 @@ use super::opening::{Attempt, Attempts, NewMatch, Opened, Opening, spend_unit};
 use super::rules::{answer_ends, answer_receipts, assign_seqs, distinct_ends, match_ids, open_last_seqs};
 use super::{Batch, NewMessage, WriteOutcome, Written};
 use crate::domain::{MatchId, Seq, UserId};
+use crate::store::FailPoints;
 use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, match_columns, matched_user_columns};
 use crate::store::partitions::{is_missing_partition, rotate};
 
-pub(super) async fn write_batch(pool: &PgPool, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, sqlx::Error> {
-    match write(pool, batch, now).await {
+pub(super) async fn write_batch(
+    pool: &PgPool,
+    points: &FailPoints,
+    batch: Batch<'_>,
+    now: DateTime<Utc>,
+) -> Result<Written, sqlx::Error> {
+    match write(pool, points, batch, now).await {
         // A time with no partition yet (made a week ahead at start-up and by every expiry run, so: a clock that
         // jumped, or the jobs not running for a week): make it, then write the batch again.
         Err(e) if is_missing_partition(&e) => {
             tracing::warn!(%now, "no message partition for this time: making it");
             rotate(pool, now, None, None).await?;
-            write(pool, batch, now).await
+            write(pool, points, batch, now).await
         }
         written => written,
     }
 }
 
-async fn write(pool: &PgPool, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Written, sqlx::Error> {
+async fn write(
+    pool: &PgPool,
+    points: &FailPoints,
+    batch: Batch<'_>,
+    now: DateTime<Utc>,
+) -> Result<Written, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let receipts = batch.receipts;
     // With several nodes, two nodes' writers can write one match at once (its users' sockets are on different
@@ -108,7 +119,7 @@ async fn write(pool: &PgPool, batch: Batch<'_>, now: DateTime<Utc>) -> Result<Wr
     };
     let mut opens = Vec::with_capacity(batch.opens.len());
     for opening in batch.opens {
-        opens.push(open(&mut tx, opening).await?);
+        opens.push(open(&mut tx, points, opening).await?);
     }
     tx.commit().await?;
     Ok(Written { messages, receipts: delivered, ends, opens })
@@ -199,7 +210,11 @@ async fn insert_messages(
 }
 
 /// Opens one pass's matches under a savepoint of the batch's transaction.
-async fn open(tx: &mut Transaction<'_, Postgres>, opening: &Opening) -> Result<Opened, sqlx::Error> {
+async fn open(
+    tx: &mut Transaction<'_, Postgres>,
+    points: &FailPoints,
+    opening: &Opening,
+) -> Result<Opened, sqlx::Error> {
     let mut attempts = Attempts::new(opening);
     sqlx::query("SAVEPOINT opening").execute(&mut **tx).await?;
     loop {
@@ -207,7 +222,7 @@ async fn open(tx: &mut Transaction<'_, Postgres>, opening: &Opening) -> Result<O
         if pending.is_empty() {
             break;
         }
-        match attempt(tx, &pending, opening.epoch).await? {
+        match attempt(tx, points, &pending, opening.epoch).await? {
             Attempt::Created(created) => attempts.created(created),
             Attempt::Unpaid(unpaid) => {
                 sqlx::query("ROLLBACK TO SAVEPOINT opening").execute(&mut **tx).await?;
@@ -226,6 +241,7 @@ async fn open(tx: &mut Transaction<'_, Postgres>, opening: &Opening) -> Result<O
 
 async fn attempt(
     tx: &mut Transaction<'_, Postgres>,
+    points: &FailPoints,
     batch: &[&NewMatch],
     epoch: Option<i64>,
 ) -> Result<Attempt, sqlx::Error> {
@@ -240,6 +256,18 @@ async fn attempt(
             return Ok(Attempt::Fenced);
         }
     }
+    // One active match per user, whoever else decides at the same moment (another node pairing its own seekers,
+    // the elected matchmaker, a holder cut off from Redis): every user's row is locked before the check below
+    // reads their matches. Under READ COMMITTED the spending UPDATE alone would wait for a concurrent opening's
+    // lock on the row, then re-check only that row, with its `NOT EXISTS` still reading the snapshot the statement
+    // began with: the other match, committed meanwhile, unseen. Locked first, the UPDATE is a statement that
+    // begins after that commit. In id order, so two openings sharing users never wait on each other in a circle.
+    let mut everyone: Vec<UserId> = batch.iter().flat_map(|m| [m.user1_id, m.user2_id]).collect();
+    everyone.sort_unstable();
+    sqlx::query("SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+        .bind(&everyone)
+        .execute(&mut **tx)
+        .await?;
     let mut paid: HashMap<UserId, MatchedUser> = HashMap::with_capacity(batch.len() * 2);
     for (kind, spend) in [
         (MatchKind::Text, spend_unit!("daily_chat_balance", "bonus_chat_balance")),
@@ -281,6 +309,8 @@ async fn attempt(
     });
     q.push(concat!(" RETURNING ", match_columns!()));
     let rows: Vec<MatchRow> = q.build_query_as().fetch_all(&mut **tx).await?;
+    // A test holds an opening here, paid and written but not committed, while another decides on the same user.
+    points.rendezvous("opening.written").await;
     // RETURNING order is not guaranteed: key the rows by their first user (unique within a batch).
     let mut by_user1: HashMap<UserId, MatchRow> = rows.into_iter().map(|r| (r.user1_id, r)).collect();
     Ok(Attempt::Created(

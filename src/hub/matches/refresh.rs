@@ -1,0 +1,49 @@
+//! Whom a waiting user may meet, kept current while they wait: a report that quarantines them, reports resolved
+//! by a moderator, a block. The change reaches every node holding the user's sockets (delivery's
+//! `StandingChanged`); that node reads their standing afresh and gives their place in the queue what it says —
+//! its own matchmaker's place, or the elected matchmaker's through Redis — so no node pairs them on what they
+//! were when they asked.
+
+use chrono::TimeDelta;
+
+use crate::domain::UserId;
+use crate::hub::Hub;
+use crate::matching::Fresh;
+use crate::store::StoreError;
+
+impl Hub {
+    /// Refreshes the places of users whose standing changed, one at a time, until shutdown.
+    pub(in crate::hub) async fn standing_loop(self) {
+        let shutdown = self.loops().shutdown.clone();
+        loop {
+            let users = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                users = self.sockets().standing_changes() => users,
+            };
+            for user_id in users {
+                if let Err(e) = self.refresh_place(user_id).await {
+                    tracing::error!(error = %e, user_id = user_id.get(), "refreshing a waiting user's place");
+                }
+            }
+        }
+    }
+
+    async fn refresh_place(&self, user_id: UserId) -> Result<(), StoreError> {
+        // In a match, they wait nowhere.
+        if self.active_match(user_id).is_some() {
+            return Ok(());
+        }
+        let since = self.now() - TimeDelta::hours(self.settings().matching.recent_partner_hours.into());
+        // Taken before reading, as a find does: a change meanwhile makes this copy stale.
+        let version = self.sockets().standing_version(user_id);
+        let Some((user, mut standing)) = self.load_standing(user_id, since).await? else { return Ok(()) };
+        // A ban closes their sockets, and with them their place.
+        if user.is_banned {
+            return Ok(());
+        }
+        let fresh = Fresh { excluded: standing.excluded(since), quarantined: standing.quarantined };
+        self.sockets().set_standing(user_id, standing, version);
+        self.matchmaker().refresh(user_id, fresh).await;
+        Ok(())
+    }
+}
