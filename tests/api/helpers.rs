@@ -166,7 +166,7 @@ pub async fn spawn_cluster_with(nodes: usize, tweak: impl Fn(&mut Config)) -> Ve
     apps
 }
 
-fn cluster_config(c: &mut Config, redis_url: &str, namespace: &str) {
+pub fn cluster_config(c: &mut Config, redis_url: &str, namespace: &str) {
     c.redis_url = Some(redis_url.to_owned());
     c.cluster.namespace = namespace.to_owned();
     c.cluster.local_pairing_ms = tanis::config::ClusterConfig::default().local_pairing_ms;

@@ -12,6 +12,7 @@ mod call_quality;
 mod cluster;
 mod cluster_matching;
 mod cluster_refusals;
+mod cluster_standing;
 mod cluster_wire;
 mod config_keys;
 mod consent;
