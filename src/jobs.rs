@@ -298,7 +298,7 @@ impl LiveEffects for Detached {
 /// cluster refuses whatever hash tag the queue's keys carry (docs/operations.md).
 pub async fn storage(store: &Store, config: &Config) -> Result<tanis_workers::schedule::Storage, JobError> {
     let one_redis =
-        config.redis_url.as_deref().filter(|url| crate::delivery::Target::parse(url).is_ok_and(|t| !t.is_cluster()));
+        config.redis_url.as_deref().filter(|url| crate::redis_link::Target::parse(url).is_ok_and(|t| !t.is_cluster()));
     let backend = match one_redis {
         Some(url) => tanis_workers::schedule::Backend::Redis(apalis_redis::connect(url).await?),
         None => store.job_storage(),

@@ -39,6 +39,8 @@
 //! - [`notices`]: every notification's text, stored as a template and rendered in the user's language.
 //!
 //! Moving things
+//! - [`redis_link`]: the link to Redis: one server or a Redis Cluster behind one connection type, where it is
+//!   (`redis_url`), and the timeouts; delivery, matching, the rate limits and the jobs each take it from here.
 //! - [`delivery`]: the one way to reach a user (frames, answers to one socket, kicks) and presence, on one
 //!   node or across nodes through Redis.
 //! - [`matching`]: the matchmaker task, the pure admission rule of a `match.find` (`matching::admission`) and the
@@ -77,6 +79,7 @@ pub mod notices;
 pub mod phones;
 pub mod push;
 pub mod quota;
+pub mod redis_link;
 pub mod secrets;
 pub mod sms;
 pub mod startup;

@@ -191,7 +191,7 @@ impl Config {
             return Err(invalid("database_url", "must start with sqlite:, postgres:// or postgresql://"));
         }
         if let Some(url) = &self.redis_url {
-            let target = crate::delivery::Target::parse(url).map_err(|why| invalid("redis_url", why))?;
+            let target = crate::redis_link::Target::parse(url).map_err(|why| invalid("redis_url", why))?;
             if target.is_cluster() && !self.cluster.batch_envelope {
                 // The previous version's routing publishes from a script, to channels on any shard.
                 return Err(invalid("cluster.batch_envelope", "must be true on a Redis Cluster"));

@@ -88,7 +88,7 @@ pub struct Limiter {
 struct Shared {
     /// Whether Redis is reachable now ([`Cluster::linked`]).
     cluster: Arc<Cluster>,
-    conn: crate::delivery::Conn,
+    conn: crate::redis_link::Conn,
     prefix: String,
 }
 

@@ -27,11 +27,10 @@ use tokio_util::sync::CancellationToken;
 use super::{Event, Sockets};
 use crate::domain::UserId;
 
-mod conn;
 mod dispatch;
 mod wire;
 
-pub use conn::{Conn, Target, Timeouts};
+pub use crate::redis_link::{Conn, Target, Timeouts};
 
 /// Events and presence changes waiting for the dispatcher. When Redis is slow or away the queue fills (each
 /// failed pipeline waits out its timeout); an event that does not fit is dropped and its user remembered in

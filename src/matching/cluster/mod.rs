@@ -28,7 +28,8 @@ use tokio_util::sync::CancellationToken;
 use super::rules::Policy;
 use super::{Matchmaker, Pairing, Seeker, Sweeps};
 use crate::clock::SharedClock;
-use crate::delivery::{Cluster, Target, Timeouts};
+use crate::delivery::Cluster;
+use crate::redis_link::{Target, Timeouts};
 use crate::domain::UserId;
 
 pub mod local;

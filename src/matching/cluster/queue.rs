@@ -15,7 +15,8 @@
 use redis::{RedisResult, Script};
 use serde::{Deserialize, Serialize};
 
-use crate::delivery::{Cluster, Conn, Target};
+use crate::delivery::Cluster;
+use crate::redis_link::{Conn, Target};
 use crate::domain::UserId;
 use crate::matching::Seeker;
 
