@@ -2,15 +2,17 @@
 //! --cluster-enabled yes`), so that killing a master touches no other test: delivery between nodes goes over
 //! sharded channels, and a master killed with -9 mid-conversation loses nothing acknowledged, keeps every socket
 //! receiving (a publish lost in the failover costs a `resync` and a `resume`), and leaves the matchmaker's lease
-//! and fence working on the promoted replica. The rest of the cluster tests run on a cluster too, in scripts/test's
+//! and fence working on the promoted replica, even one that missed the epoch counter's last writes (its master
+//! refused it the resync before dying). The rest of the cluster tests run on a cluster too, in scripts/test's
 //! Redis Cluster pass.
 
 use std::collections::BTreeMap;
 use std::fs::File;
+use std::io::Write;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use tanis::domain::Seq;
+use tanis::domain::{MatchId, Seq, UserId};
 use tanis_client::{Chat, Connection};
 use tanis_proto::{ClientFrame, MatchKind, ServerFrame};
 
@@ -131,6 +133,30 @@ impl OwnCluster {
         port
     }
 
+    /// The port of `master`'s replica, as the master lists it.
+    fn replica_of(&self, master: u16) -> u16 {
+        let info = cli(master, &["INFO", "replication"]);
+        let listed = info.lines().find_map(|line| line.strip_prefix("slave0:"));
+        let port = listed.and_then(|fields| fields.split(',').find_map(|f| f.strip_prefix("port=")));
+        port.and_then(|p| p.parse().ok()).unwrap_or_else(|| panic!("{master} lists no replica: {info}"))
+    }
+
+    /// Cuts `master`'s replica off the master's writes, as a replica lagging behind its master is when the master
+    /// dies: the master refuses the replication handshake's `PSYNC` and `SYNC` to its default user (`ACL SETUSER
+    /// default -psync -sync`; the nodes never send either), then drops the replica's link (`CLIENT KILL TYPE
+    /// replica`). The replica keeps its data as of the cut, retrying the handshake every second, and stays eligible
+    /// for promotion for about `cluster-replica-validity-factor` (10) node timeouts. Returns the replica's port.
+    async fn cut_off_replica_of(&self, master: u16) -> u16 {
+        let replica = self.replica_of(master);
+        assert_eq!(cli(master, &["ACL", "SETUSER", "default", "-psync", "-sync"]).trim(), "OK");
+        assert_eq!(cli(master, &["CLIENT", "KILL", "TYPE", "replica"]).trim(), "1");
+        eventually(WITHIN, "the replica has lost its link to the master", || async move {
+            cli(replica, &["INFO", "replication"]).contains("master_link_status:down")
+        })
+        .await;
+        replica
+    }
+
     /// Waits until a live instance serves `key`'s slot as master (the killed one's replica, promoted).
     async fn promoted(&self, key: &str, killed: u16) {
         eventually(WITHIN, "a replica takes over the killed master's slots", || async move {
@@ -158,6 +184,19 @@ fn cli(port: u16, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// `GET key` on a replica (`READONLY` first, or it redirects the read to its master).
+fn read_on_replica(port: u16, key: &str) -> String {
+    let mut child = Command::new("redis-cli")
+        .args(["-p", &port.to_string()])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(format!("READONLY\nGET {key}\n").as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).lines().last().unwrap_or_default().trim().to_owned()
+}
+
 /// Two nodes of a cluster on `redis`, `tweak` applied to both.
 async fn nodes_on(
     redis: &OwnCluster,
@@ -167,9 +206,10 @@ async fn nodes_on(
     two_nodes_on(&redis.url(), namespace, tweak).await
 }
 
-/// The epoch of the matchmaker that made the match.
-async fn epoch_of(app: &TestApp, match_id: tanis::domain::MatchId) -> i64 {
-    app.count(format!("SELECT matchmaker_epoch FROM matches WHERE id = {match_id}")).await
+/// The epoch of the elected matchmaker that made the match; `None` for a pair a node made of its own seekers.
+async fn epoch_of(app: &TestApp, match_id: MatchId) -> Option<i64> {
+    let sql = format!("SELECT matchmaker_epoch FROM matches WHERE id = {match_id} AND matchmaker_epoch IS NOT NULL");
+    app.integers(sql).await.first().copied()
 }
 
 /// `text` from one side, accepted, and read by the other: live, or by a `resume` when the other's node tells it to
@@ -197,7 +237,7 @@ async fn say((from, from_chat): (&mut Connection, &mut Chat), (to, to_chat): (&m
 }
 
 /// The node holding the user's socket, as presence in the cluster says.
-async fn node_of(redis: &OwnCluster, namespace: &str, user_id: tanis::domain::UserId) -> String {
+async fn node_of(redis: &OwnCluster, namespace: &str, user_id: UserId) -> String {
     let key = format!("{namespace}:presence:{user_id}");
     let mut conn = redis_at(&redis.url()).await;
     let nodes: Vec<String> = redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).query_async(&mut conn).await.unwrap();
@@ -295,40 +335,127 @@ async fn a_master_killed_mid_conversation_loses_no_acknowledged_message_and_ever
     say((&mut sb, &mut chat_b), (&mut sa, &mut chat_a), "evet").await;
 }
 
+/// The matchmaker's shard fails over to a replica that missed the last takeover (the epoch counter's last write):
+/// the counter it brings is one below the database fence. The new holder must not run under that epoch again (the
+/// store takes a batch at the fence itself), so the matches after the failover carry a higher one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_matchmakers_shard_failing_over_keeps_its_lease_working_and_its_fence_from_going_back() {
+async fn the_matchmakers_shard_failing_over_to_a_replica_that_missed_the_last_takeover_never_reuses_its_epoch() {
+    the_matchmakers_shard_fails_over_to_a_replica_behind_by(1).await;
+}
+
+/// The same failover, to a replica a thousand takeovers behind: the new holder raises the counter past the
+/// database fence at once, instead of counting up to it a lease tick at a time (a thousand seconds without
+/// anyone pairing seekers of different nodes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_matchmakers_shard_failing_over_to_a_replica_far_behind_the_fence_raises_its_epoch_past_it() {
+    the_matchmakers_shard_fails_over_to_a_replica_behind_by(1000).await;
+}
+
+/// Two nodes pairing as they do by default (each its own seekers first, the elected matchmaker those of both
+/// nodes), on a Redis Cluster whose matchmaking shard's replica stops hearing its master, which then takes
+/// `missed` takeovers more (the last one for real, a matched pair written under it: the database fence) and is
+/// killed. Afterwards both kinds of pairing go on, every user is in one match and paid for it once, and the epoch
+/// never goes back to one already written, whatever the promoted replica's counter says.
+async fn the_matchmakers_shard_fails_over_to_a_replica_behind_by(missed: i64) {
     let mut redis = OwnCluster::start().await;
-    // Every seeker goes to the elected matchmaker, whose lease, epoch and queue live on the `{lease:mm}` shard.
-    let (first, second) = nodes_on(&redis, "lease", |c| c.cluster.local_pairing_ms = 0).await;
-    let pair = |tag: &'static str| {
-        let (first, second) = (&first, &second);
-        async move {
-            let (x, y) = (first.user(&format!("{tag}_x")).await, second.user(&format!("{tag}_y")).await);
-            let (mut sx, mut sy) = (first.socket(&x).await, second.socket(&y).await);
-            (sx.wait, sy.wait) = (WITHIN * 2, WITHIN * 2);
-            let (cx, cy) = tokio::join!(Chat::find(&mut sx, MatchKind::Text), Chat::find(&mut sy, MatchKind::Text));
-            let (cx, cy) = (cx.unwrap(), cy.unwrap());
-            assert_eq!(cx.info.match_id, cy.info.match_id);
-            (cx.info.match_id, [x.id, y.id])
+    let default_pairing = tanis::config::ClusterConfig::default().local_pairing_ms;
+    let (first, second) = nodes_on(&redis, "lease", |c| c.cluster.local_pairing_ms = default_pairing).await;
+    // Never matched: what everyone's balance was before paying for a match.
+    let unmatched = first.user("bekleyen").await;
+    let (mut users, mut before) = (Vec::new(), Vec::new());
+    let local_pairs = async |users: &mut Vec<UserId>, tags: [&str; 2]| {
+        for (node, tag) in [(&first, tags[0]), (&second, tags[1])] {
+            let (match_id, pair) = paired(node, node, tag).await;
+            assert_eq!(epoch_of(&first, match_id).await, None, "{tag}: paired on their node, not by the matchmaker");
+            users.extend(pair);
         }
     };
-    let (match_id, once) = pair("once").await;
-    let mut users = once.to_vec();
-    let before = epoch_of(&first, match_id).await;
+    local_pairs(&mut users, ["bir", "iki"]).await;
+    let (match_id, pair) = paired(&first, &second, "uc").await;
+    before.push(epoch_of(&first, match_id).await.expect("a pair of two nodes is the elected matchmaker's"));
+    users.extend(pair);
 
-    let lease = "{lease:mm}:lease";
-    let killed = redis.kill_master_of(lease);
-    let started = Instant::now();
-    redis.promoted(lease, killed).await;
-    // Whoever holds the lease on the promoted replica pairs again, never under an epoch below the fence.
-    let (match_id, later) = pair("sonra").await;
-    let after = epoch_of(&first, match_id).await;
-    eprintln!("paired again {:?} after the matchmaker's master was killed", started.elapsed());
-    assert!(after >= before, "the fence never goes back ({after} >= {before})");
-    users.extend(later);
-    for user in users {
-        let spent =
-            first.count(format!("SELECT COUNT(*) FROM matches WHERE user1_id = {user} OR user2_id = {user}")).await;
-        assert_eq!(spent, 1, "user {user} was matched once");
+    // The lease, the epoch counter and the queue live on one shard. Its replica is cut off; the master goes on:
+    // `missed - 1` takeovers stand in one INCRBY, the last one happens (the lease lapses, as when its holder is
+    // paused past it, and a node takes it with the next epoch) and writes a pair: the database fence.
+    let (lease, epoch) = (LEASE, "{lease:mm}:epoch");
+    let master = redis.master_of(lease);
+    let replica = redis.cut_off_replica_of(master).await;
+    let counted: i64 = cli(master, &["GET", epoch]).trim().parse().unwrap();
+    if missed > 1 {
+        cli(master, &["INCRBY", epoch, &(missed - 1).to_string()]);
     }
+    lapse_lease(master, counted + missed).await;
+    let (match_id, pair) = paired(&first, &second, "dort").await;
+    let fence = epoch_of(&first, match_id).await.expect("paired by the matchmaker that took the lease");
+    assert_eq!(fence, counted + missed, "paired under the epoch of the last takeover");
+    before.push(fence);
+    users.extend(pair);
+    let promoted_counter: i64 = read_on_replica(replica, epoch).parse().expect("the replica holds the counter");
+    assert_eq!(fence - promoted_counter, missed, "the replica is {missed} takeovers behind the fence");
+
+    let killed = redis.kill_master_of(lease);
+    redis.promoted(lease, killed).await;
+    assert_eq!(redis.master_of(lease), replica);
+    let promoted_at = Instant::now();
+    let across = tokio::time::timeout(WITHIN, paired(&first, &second, "bes")).await.unwrap_or_else(|_| {
+        panic!("no pair of two nodes within {WITHIN:?} of the promotion: the counter was not raised past the fence")
+    });
+    let (match_id, pair) = across;
+    let after = epoch_of(&first, match_id).await.expect("a pair of two nodes is the elected matchmaker's");
+    eprintln!("paired across nodes {:?} after the promotion, under epoch {after}", promoted_at.elapsed());
+    users.extend(pair);
+    local_pairs(&mut users, ["alti", "yedi"]).await;
+
+    assert!(after > fence, "the epoch after the failover ({after}) is above every one written before ({before:?})");
+    let highest = first.count("SELECT MAX(matchmaker_epoch) FROM matches").await;
+    assert_eq!(highest, after);
+    let stored_fence = first.count("SELECT epoch::bigint FROM matchmaker_fence WHERE id = 1").await;
+    assert_eq!(stored_fence, highest, "the database fence is the highest epoch written");
+    let balance = |user: UserId| {
+        first.count(format!("SELECT (daily_chat_balance + bonus_chat_balance)::bigint FROM users WHERE id = {user}"))
+    };
+    let unpaid = balance(unmatched.id).await;
+    for user in users {
+        let matches =
+            first.count(format!("SELECT COUNT(*) FROM matches WHERE user1_id = {user} OR user2_id = {user}")).await;
+        assert_eq!(matches, 1, "user {user} is in one match");
+        assert_eq!(balance(user).await, unpaid - 1, "user {user} paid for one match");
+    }
+}
+
+/// The matchmaker's lease in the namespace `lease`, on one shard with its epoch counter, its queue and the nodes'
+/// liveness (`{lease:mm}:…`).
+const LEASE: &str = "{lease:mm}:lease";
+
+/// The lease lapses, as when its holder is paused past it (deleted on `master`): waits until a node has taken
+/// it under `epoch` and every node has renewed its liveness since, each tick looking at the lease, so that the
+/// matchmaker of the epoch before has stopped and the next pair is the new holder's.
+async fn lapse_lease(master: u16, epoch: i64) {
+    cli(master, &["DEL", LEASE]);
+    eventually(WITHIN, "a node takes the lease under the next epoch", || async move {
+        cli(master, &["GET", LEASE]).trim().rsplit_once(':').is_some_and(|(_, e)| e == epoch.to_string())
+    })
+    .await;
+    let time = cli(master, &["TIME"]);
+    let mut time = time.lines().map(|n| n.trim().parse::<i64>().unwrap());
+    let taken_at = time.next().unwrap() * 1000 + time.next().unwrap() / 1000;
+    let lease_ms = tanis::config::ClusterConfig::default().matchmaker_lease_ms as i64;
+    eventually(WITHIN, "every node ticks after the takeover", || async move {
+        let alive = cli(master, &["ZRANGE", "{lease:mm}:alive", "0", "-1", "WITHSCORES"]);
+        let scores: Vec<i64> = alive.lines().skip(1).step_by(2).map(|s| s.trim().parse().unwrap()).collect();
+        scores.len() == 2 && scores.iter().all(|score| score - lease_ms > taken_at)
+    })
+    .await;
+}
+
+/// A text match between a new user on `x_node` and one on `y_node`, asking at once: the match, and who they are.
+async fn paired(x_node: &TestApp, y_node: &TestApp, tag: &str) -> (MatchId, [UserId; 2]) {
+    let (x, y) = (x_node.user(&format!("{tag}_x")).await, y_node.user(&format!("{tag}_y")).await);
+    let (mut sx, mut sy) = (x_node.socket(&x).await, y_node.socket(&y).await);
+    (sx.wait, sy.wait) = (WITHIN * 2, WITHIN * 2);
+    let (cx, cy) = tokio::join!(Chat::find(&mut sx, MatchKind::Text), Chat::find(&mut sy, MatchKind::Text));
+    let (cx, cy) = (cx.unwrap(), cy.unwrap());
+    assert_eq!(cx.info.match_id, cy.info.match_id);
+    (cx.info.match_id, [x.id, y.id])
 }
