@@ -7,6 +7,8 @@ pub mod admission;
 pub mod cluster;
 mod queue;
 pub mod rules;
+#[cfg(test)]
+mod simulation;
 pub mod standing;
 pub mod sweeps;
 
@@ -414,7 +416,8 @@ impl<P: Pairing> Task<P> {
                     Err(dropped) => dropped,
                 };
                 if !dropped.contains(&partner.user_id()) {
-                    self.enqueue(partner);
+                    // Looking again: someone who asked while this pair was being opened may suit them.
+                    self.place(partner, &mut retry);
                 }
                 if !dropped.contains(&seeker.user_id()) {
                     // The seeker is still good: it looks for someone else.

@@ -29,8 +29,8 @@ use super::rules::Policy;
 use super::{Matchmaker, Pairing, Seeker, Sweeps};
 use crate::clock::SharedClock;
 use crate::delivery::Cluster;
-use crate::redis_link::{Target, Timeouts};
 use crate::domain::UserId;
+use crate::redis_link::{Target, Timeouts};
 
 pub mod local;
 mod queue;

@@ -1,0 +1,275 @@
+//! The invariants, checked after every step ([`World::check_step`]) and, for those that say "eventually", at
+//! the end of each quiet period ([`World::check_quiet`]). Each judges the model by ground truth the production
+//! code cannot see at once: the database's matches, every user's last find and what they believe, Redis's
+//! entries and every matchmaker's memory.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use super::Mutation;
+use super::redis::{Holder, Input, describe};
+use super::world::World;
+use crate::domain::UserId;
+use crate::matching::rules::{Candidate, compatible};
+
+/// The invariants of issue 60, numbered as there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Invariant {
+    /// 1. No user in two active matches.
+    OneActiveMatch,
+    /// 2. No match between two people a block, the recent-partner rule, quarantine or `only` interests keep apart.
+    Allowed,
+    /// 3. Units spent are two per match, and a match is paid by an unspent find of each side.
+    Paid,
+    /// 4. Two compatible users waiting (online, asked, no fault) are paired within the bound.
+    Liveness,
+    /// 5. Whoever asked, is online and unmatched is held (in Redis and in the holder's memory) or was told an
+    ///    error; and at rest the queue holds nobody who does not wait.
+    NobodyDropped,
+    /// 6. Each acknowledged message is shown once, in order, and at rest all of them are.
+    Messages,
+}
+
+impl Invariant {
+    pub(super) fn number(self) -> u8 {
+        self as u8 + 1
+    }
+}
+
+#[derive(Debug, Clone)]
+pub(super) struct Violation {
+    pub(super) invariant: Invariant,
+    pub(super) detail: String,
+}
+
+fn broken(invariant: Invariant, detail: String) -> Result<(), Violation> {
+    Err(Violation { invariant, detail })
+}
+
+/// A failing seed: what broke, where, and how to see it again.
+pub(super) struct Failure {
+    pub(super) seed: u64,
+    pub(super) step: usize,
+    pub(super) mutation: Option<Mutation>,
+    pub(super) violation: Violation,
+    pub(super) trace: Option<Vec<String>>,
+}
+
+impl Failure {
+    pub(super) fn new(
+        seed: u64,
+        step: usize,
+        mutation: Option<Mutation>,
+        violation: Violation,
+        trace: Option<Vec<String>>,
+    ) -> Self {
+        Failure { seed, step, mutation, violation, trace }
+    }
+
+    pub(super) fn replay(&self) -> String {
+        let mutation = self.mutation.map(|m| format!("TANIS_SIM_MUTATION={m:?} ")).unwrap_or_default();
+        format!("{mutation}TANIS_SIM_SEED={} cargo test -p tanis --lib matching::simulation", self.seed)
+    }
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let Violation { invariant, detail } = &self.violation;
+        write!(
+            f,
+            "seed {} broke invariant {} ({invariant:?}) at step {}: {detail}\nreplay: {}",
+            self.seed,
+            invariant.number(),
+            self.step,
+            self.replay()
+        )
+    }
+}
+
+impl World {
+    /// A user's candidate as the facts stand: `base`, with everyone their last find excluded, and every block
+    /// made by now, either way.
+    fn truth(&self, user: UserId, base: &Candidate, since_match: bool) -> Candidate {
+        let me = &self.users[(user.0 - 1) as usize];
+        let mut truth = base.clone();
+        if let Some(last) = &me.candidate {
+            truth.excluded.extend(last.excluded.iter().copied());
+        }
+        if since_match {
+            truth.excluded.extend(me.excluded_since_match.iter().copied());
+        }
+        for (a, b, _) in &self.store.blocks {
+            match (*a == user, *b == user) {
+                (true, _) => truth.excluded.insert(*b),
+                (_, true) => truth.excluded.insert(*a),
+                _ => false,
+            };
+        }
+        truth
+    }
+
+    /// Online, asked, unmatched and owed a place: whom invariants 4 and 5 speak of.
+    fn owed(&self) -> Vec<UserId> {
+        self.users
+            .iter()
+            .filter(|u| u.at.is_some() && u.waiting && !u.exempt && self.store.active_match(u.id).is_none())
+            .map(|u| u.id)
+            .collect()
+    }
+
+    /// Whether the user's entry is held by whom it names. At rest (`strict`) a claim must be an opening under way
+    /// and the queue must have an elected matchmaker; between steps a claim may wait to go stale, and the queue
+    /// may be between matchmakers (the next one starts from the entries).
+    fn held(&self, user: UserId, strict: bool) -> Result<(), String> {
+        let Some(entry) = self.redis.state.queue.get(&user) else { return Err("no entry in the queue".into()) };
+        let text = || describe(Some(entry));
+        match entry.holder {
+            Holder::Held(n) if self.nodes[n].up && self.nodes[n].local.holds(user) => Ok(()),
+            Holder::Held(n) => Err(format!("the entry {} names n{n}, whose memory does not hold them", text())),
+            Holder::Claimed(_) if !strict => Ok(()),
+            Holder::Claimed(n)
+                if self.nodes[n].up && self.nodes[n].local.opening.as_ref().is_some_and(|o| o.has(user)) =>
+            {
+                Ok(())
+            }
+            Holder::Claimed(n) => Err(format!("the entry {} is a claim n{n} is not opening", text())),
+            Holder::Matchmaker => {
+                let current = self.redis.lease(self.now).and_then(|lease| {
+                    let node = &self.nodes[lease.holder];
+                    node.up.then(|| node.running_ref().filter(|e| e.epoch == lease.epoch)).flatten()
+                });
+                let Some(elected) = current else {
+                    return if strict { Err("no elected matchmaker at rest".into()) } else { Ok(()) };
+                };
+                let unread = self.redis.read(elected.position).any(|(_, input)| match input {
+                    Input::Find(s) | Input::HandedOver(s) => s.user_id() == user,
+                    Input::Leave(_) => false,
+                });
+                match elected.mm.holds(user) || unread {
+                    true => Ok(()),
+                    false => Err(format!(
+                        "the entry {} is the matchmaker's (epoch {}), not in its memory",
+                        text(),
+                        elected.epoch
+                    )),
+                }
+            }
+        }
+    }
+
+    /// Invariants 1, 2, 3 and 5, after every step.
+    pub(super) fn check_step(&mut self) -> Result<(), Violation> {
+        let mut active: BTreeMap<UserId, usize> = BTreeMap::new();
+        for index in self.store.active.iter().copied() {
+            let m = &self.store.matches[index];
+            for user in m.users {
+                if let Some(other) = active.insert(user, index) {
+                    let (a, b) = (&self.store.matches[other], m);
+                    let detail = format!("u{user} is in match #{other} (by {}) and #{index} (by {})", a.by, b.by);
+                    return broken(Invariant::OneActiveMatch, detail);
+                }
+            }
+        }
+        for index in std::mem::take(&mut self.store.fresh) {
+            let m = self.store.matches[index].clone();
+            let [a, b] = [0, 1].map(|i| self.truth(m.users[i], &m.candidates[i], false));
+            if !compatible(&a, &b, super::matchmaker::at(self.now), self.policy) {
+                let detail =
+                    format!("match #{index} (by {}) pairs u{} with u{}: {a:?} / {b:?}", m.by, a.user_id, b.user_id);
+                return broken(Invariant::Allowed, detail);
+            }
+            for user in m.users {
+                let me = self.user(user);
+                if !me.waiting {
+                    let why = me.stopped;
+                    *self.unwanted.entry(why).or_default() += 1;
+                }
+                let me = self.user(user);
+                if !me.unspent_ask {
+                    let detail = format!(
+                        "match #{index} (by {}) charges u{user}, whose last find (ask{}) was spent",
+                        m.by, me.ask
+                    );
+                    return broken(Invariant::Paid, detail);
+                }
+                me.unspent_ask = false;
+                me.waiting = false;
+                me.excluded_since_match.clear();
+            }
+        }
+        if self.store.spent != 2 * self.store.matches.len() as u64 {
+            let detail = format!("{} units spent for {} matches", self.store.spent, self.store.matches.len());
+            return broken(Invariant::Paid, detail);
+        }
+        for user in self.owed() {
+            if let Err(why) = self.held(user, false) {
+                let detail = format!(
+                    "u{user} waits (ask{}), online, unmatched, untold: {why}",
+                    self.users[(user.0 - 1) as usize].ask
+                );
+                return broken(Invariant::NobodyDropped, detail);
+            }
+        }
+        Ok(())
+    }
+
+    /// Invariants 4, 5 (at rest) and 6 (all shown), at the end of a quiet period.
+    pub(super) fn check_quiet(&mut self) -> Result<(), Violation> {
+        let owed = self.owed();
+        for user in &owed {
+            if let Err(why) = self.held(*user, true) {
+                let ask = self.users[(user.0 - 1) as usize].ask;
+                return broken(Invariant::NobodyDropped, format!("at rest, u{user} waits (ask{ask}): {why}"));
+            }
+        }
+        // A node's entry, that is: the matchmaker's entries of users who stopped waiting are dropped when paired
+        // (their find spent, or nobody online), a known leftover (see the module doc of `super`).
+        for (user, entry) in &self.redis.state.queue {
+            let me = &self.users[(user.0 - 1) as usize];
+            let waits = me.waiting && self.store.active_match(*user).is_none();
+            let node = match entry.holder {
+                Holder::Held(n) | Holder::Claimed(n) => self.nodes[n].up,
+                Holder::Matchmaker => false,
+            };
+            if node && me.at.is_some() && !waits && !me.may_linger(me.reached_at) {
+                let detail = format!("at rest, the queue holds u{user} ({}), who does not wait", describe(Some(entry)));
+                return broken(Invariant::NobodyDropped, detail);
+            }
+            // A node's entry of a request a match paid for is for nobody: the match's settle takes it, unless
+            // something that leaves entries behind happened since. (The matchmaker's such entries, from a claim
+            // taken over as stale whose node then committed, go when paired: the opening refuses the spent find.)
+            let spent = self
+                .store
+                .matches
+                .iter()
+                .find(|m| (0..2).any(|i| m.users[i] == *user && m.requests[i] == entry.seeker.request_id));
+            if node && spent.is_some_and(|m| !me.may_linger(m.opened_at)) {
+                let detail =
+                    format!("at rest, the queue holds u{user} ({}), a request a match paid for", describe(Some(entry)));
+                return broken(Invariant::NobodyDropped, detail);
+            }
+        }
+        let now = super::matchmaker::at(self.now);
+        let truths: Vec<Candidate> = owed
+            .iter()
+            .map(|u| {
+                let last = self.users[(u.0 - 1) as usize].candidate.clone().expect("who waits asked");
+                self.truth(*u, &last, true)
+            })
+            .collect();
+        for (i, a) in truths.iter().enumerate() {
+            for b in &truths[i + 1..] {
+                if compatible(a, b, now, self.policy) {
+                    let detail = format!(
+                        "u{} and u{} are compatible and both wait, unpaired after {} ms of quiet",
+                        a.user_id,
+                        b.user_id,
+                        self.cfg.quiet_ms()
+                    );
+                    return broken(Invariant::Liveness, detail);
+                }
+            }
+        }
+        self.messages.all_shown().or_else(|detail| broken(Invariant::Messages, detail))
+    }
+}

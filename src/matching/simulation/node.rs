@@ -1,0 +1,214 @@
+//! A node: what its hub does with a find, a cancel and a closed socket ([`crate::matching::Queue`]), and the
+//! turns of its matchmakers' tasks (the commands in their channel, the next stage of an opening, a hand-over
+//! with FORWARD). Its openings are [`super::opening`], its part in the election [`super::election`]. Each Redis
+//! call is one step of the scheduler; a node cut off from Redis fails its Redis calls and keeps running (the
+//! database it still reaches), as the production code does when Redis does not answer.
+
+use super::election::Elected;
+use super::matchmaker::{Command, Matchmaker, Opening, Role, Stage};
+use super::opening::ids;
+use super::redis::{Hold, Holder, NodeId};
+use super::world::{Event, World};
+use crate::domain::UserId;
+use crate::matching::Seeker;
+
+pub(super) struct Node {
+    /// Bumped at each death: events of an earlier life are void.
+    pub(super) incarnation: u32,
+    pub(super) up: bool,
+    /// Cut off from Redis: every Redis call fails.
+    pub(super) cut: bool,
+    pub(super) local: Matchmaker,
+    pub(super) elected: Vec<Elected>,
+    /// When a hand-over step is scheduled.
+    hand_over_at: Option<u64>,
+}
+
+impl Node {
+    pub(super) fn new(local_pairing_ms: u64) -> Self {
+        let local = Matchmaker::new(Some(local_pairing_ms));
+        Node { incarnation: 0, up: true, cut: false, local, elected: Vec::new(), hand_over_at: None }
+    }
+
+    pub(super) fn dead(incarnation: u32, local_pairing_ms: u64) -> Self {
+        Node { incarnation, up: false, ..Node::new(local_pairing_ms) }
+    }
+
+    pub(super) fn mm(&mut self, role: Role) -> Option<&mut Matchmaker> {
+        match role {
+            Role::Local => Some(&mut self.local),
+            Role::Elected(serial) => self.elected.iter_mut().find(|e| e.serial == serial).map(|e| &mut e.mm),
+        }
+    }
+
+    pub(super) fn running(&mut self) -> Option<&mut Elected> {
+        self.elected.iter_mut().find(|e| !e.stopped)
+    }
+
+    pub(super) fn running_ref(&self) -> Option<&Elected> {
+        self.elected.iter().find(|e| !e.stopped)
+    }
+}
+
+fn describe(command: &Command) -> String {
+    let ask = |s: &Seeker| format!("u{} ask{}", s.user_id(), s.request_id.as_deref().unwrap_or("?"));
+    match command {
+        Command::Find { seeker, again: false } => format!("find {}", ask(seeker)),
+        Command::Find { seeker, again: true } => format!("find again {}", ask(seeker)),
+        Command::TakeOver(seeker) => format!("take over {}", ask(seeker)),
+        Command::Cancel { user, socket: None } => format!("cancel u{user}"),
+        Command::Cancel { user, socket: Some(socket) } => format!("cancel u{user} socket {socket}"),
+    }
+}
+
+impl World {
+    /// `match.find` reaching the user's node: the hub's `Queue::find` in a cluster whose nodes pair first.
+    pub(super) fn find(&mut self, user: UserId) {
+        let Some((node, socket)) = self.user(user).at else { return };
+        if self.store.active_match(user).is_some() {
+            return self.note(|| format!("u{user} find refused: already in a match"));
+        }
+        let seeker = self.seeker(user, socket);
+        let ask = seeker.request_id.clone().unwrap_or_default();
+        if self.nodes[node].cut {
+            self.told_error(&seeker);
+            return self.note(|| format!("u{user} find ask{ask} on n{node}: Redis away, told to try again"));
+        }
+        // The request reached the queue: whatever a failover or a lost close left of an earlier one is its own.
+        let now = self.now;
+        let me = self.user(user);
+        me.exempt = false;
+        me.reached_at = now;
+        if seeker.candidate.ranks_partners() {
+            let newly = self.redis.join(now, &seeker);
+            return self.note(|| format!("u{user} find ask{ask} on n{node}: JOIN newly={newly}"));
+        }
+        let hold = self.redis.hold(now, node, &seeker);
+        self.note(|| format!("u{user} find ask{ask} socket {socket} on n{node}: HOLD {hold:?}"));
+        match hold {
+            Hold::New => self.push(node, Role::Local, Command::Find { seeker, again: false }),
+            Hold::Again => self.push(node, Role::Local, Command::Find { seeker, again: true }),
+            Hold::Elsewhere => {}
+        }
+    }
+
+    /// `match.cancel`: this node's matchmaker forgets them, and the queue lets them go unless being opened.
+    pub(super) fn cancel(&mut self, user: UserId) {
+        let Some((node, _)) = self.user(user).at else { return };
+        self.user(user).stop_waiting("cancelled");
+        self.push(node, Role::Local, Command::Cancel { user, socket: None });
+        let left = !self.nodes[node].cut && self.redis.leave(user, None);
+        if !left {
+            // Refused (claimed: the match is being opened) or Redis away: the entry may stay a while.
+            self.leftover(user);
+        }
+        self.note(|| format!("u{user} cancels on n{node}: left={left}"));
+    }
+
+    /// A socket's close reaching its node (late, maybe twice).
+    pub(super) fn socket_closed(&mut self, node: NodeId, user: UserId, socket: u64) {
+        self.push(node, Role::Local, Command::Cancel { user, socket: Some(socket) });
+        if self.nodes[node].cut {
+            // The entry stays (the production code logs and moves on): see `World::lost_close`.
+            return self.lost_close(user);
+        }
+        let left = self.redis.leave(user, Some(socket));
+        let claimed = self
+            .redis
+            .state
+            .queue
+            .get(&user)
+            .is_some_and(|e| e.seeker.socket_id == socket && matches!(e.holder, Holder::Claimed(_)));
+        if claimed {
+            // Refused while the pair is opened; should the partner be refused, SETTLE holds this closed socket's
+            // request again and the node, having forgotten it, never pairs it: a leftover entry (the node could
+            // settle whoever's socket closed meanwhile as done).
+            self.lost_close(user);
+        }
+        self.note(|| format!("n{node} sees u{user}'s socket {socket} close: left={left}"));
+    }
+
+    pub(super) fn block_seen(&mut self, node: NodeId, a: UserId, b: UserId) {
+        self.nodes[node].local.exclude(a, b);
+        for elected in &mut self.nodes[node].elected {
+            elected.mm.exclude(a, b);
+        }
+    }
+
+    /// The user is told their request failed ("ask again"): they no longer wait, if it answers their last ask.
+    pub(super) fn told_error(&mut self, seeker: &Seeker) {
+        let user = self.user(seeker.user_id());
+        if seeker.request_id == Some(user.ask.to_string()) {
+            user.stop_waiting("told to ask again");
+        }
+    }
+
+    /// One step of a matchmaker: the next stage of its opening, or the commands in its channel.
+    pub(super) fn work(&mut self, node: NodeId, role: Role) {
+        let policy = self.policy;
+        let now = self.now;
+        let Some(mm) = self.nodes[node].mm(role) else { return };
+        mm.busy_scheduled = false;
+        if let Some(opening) = mm.opening.take() {
+            self.advance(node, role, opening);
+        } else if !mm.inbox.is_empty() {
+            let taken: Vec<String> = mm.inbox.iter().map(describe).collect();
+            let pairs = mm.take(now, policy, self.mutation);
+            let formed: Vec<[UserId; 2]> = pairs.iter().map(ids).collect();
+            self.note(|| format!("n{node} {role:?} takes {taken:?}: pairs {formed:?}"));
+            let Some(mm) = self.nodes[node].mm(role) else { return };
+            if !pairs.is_empty() {
+                let stage = if role == Role::Local { Stage::Claim } else { Stage::Check };
+                mm.opening = Some(Opening { pairs, stage });
+            }
+        }
+        self.after_work(node, role);
+    }
+
+    fn after_work(&mut self, node: NodeId, role: Role) {
+        self.schedule_work(node, role);
+        match role {
+            Role::Local => self.schedule_hand_over(node),
+            Role::Elected(serial) => {
+                let n = &mut self.nodes[node];
+                n.elected.retain(|e| !(e.serial == serial && e.stopped && e.mm.opening.is_none()));
+            }
+        }
+    }
+
+    fn schedule_hand_over(&mut self, node: NodeId) {
+        let n = &mut self.nodes[node];
+        let Some(at) = n.local.next_hand_over() else { return };
+        if n.hand_over_at.is_some_and(|scheduled| scheduled <= at) {
+            return;
+        }
+        n.hand_over_at = Some(at);
+        let inc = n.incarnation;
+        let at = at.max(self.now + 1);
+        self.schedule(at, Event::HandOver(node, inc));
+    }
+
+    /// Hands whoever was held long enough to the cluster's queue (FORWARD); kept here while Redis is away.
+    pub(super) fn hand_over(&mut self, node: NodeId) {
+        let now = self.now;
+        let n = &mut self.nodes[node];
+        n.hand_over_at = None;
+        if n.local.opening.is_some() {
+            return; // The task hands over between openings; after_work schedules it again.
+        }
+        let due = n.local.due(now);
+        if !due.is_empty() {
+            if n.cut {
+                for seeker in due {
+                    n.local.held_since.insert(seeker.user_id(), now);
+                    n.local.enqueue(seeker);
+                }
+            } else {
+                let handed = self.redis.forward(node, &due);
+                let users: Vec<UserId> = due.iter().map(Seeker::user_id).collect();
+                self.note(|| format!("n{node} FORWARD {users:?}: {handed} handed over"));
+            }
+        }
+        self.schedule_hand_over(node);
+    }
+}

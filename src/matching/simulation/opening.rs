@@ -1,0 +1,254 @@
+//! A decider's opening, step by step: a node's own pairs (CLAIM, open in the database, SETTLE, as
+//! [`crate::matching::cluster::local`]'s `LocalFirst::open`) and the elected matchmaker's (presence, open under
+//! the epoch, remove from the queue, as `Epoch::open`), then the task's re-placing of whoever was not dropped.
+//! Each stage is one step of the scheduler, so other deciders, users and faults come between them; the
+//! background retries a node runs while Redis is away (`let_go`, removals) are here too.
+
+use super::Mutation;
+use super::matchmaker::{Opening, Role, Stage};
+use super::redis::NodeId;
+use super::store::{Opened, Refusal, Tx};
+use super::world::{Event, World};
+use crate::domain::UserId;
+use crate::matching::Seeker;
+
+/// A background task a node retries every 500 ms while Redis is away.
+#[derive(Debug)]
+pub(super) enum Retry {
+    /// `let_go(Held)`: a claim Redis did not take; at most 120 tries.
+    LetGoHeld(Vec<Seeker>, u32),
+    /// `let_go(Claimed)`: a settle Redis did not take; at most 120 tries.
+    LetGoClaimed(Vec<Seeker>, u32),
+    /// The elected matchmaker's removal of settled seekers, until done.
+    Remove(Vec<Seeker>),
+}
+
+/// The two users of a pair.
+pub(super) fn ids(pair: &(Seeker, Seeker)) -> [UserId; 2] {
+    [pair.0.user_id(), pair.1.user_id()]
+}
+
+impl World {
+    pub(super) fn advance(&mut self, node: NodeId, role: Role, mut opening: Opening) {
+        let (now, cut) = (self.now, self.nodes[node].cut);
+        let stage = std::mem::replace(&mut opening.stage, Stage::Check);
+        let pairs = &opening.pairs;
+        let epoch = self.nodes[node].elected.iter().find(|e| Role::Elected(e.serial) == role).map(|e| e.epoch);
+        let by = match epoch {
+            None => format!("n{node}"),
+            Some(epoch) => format!("e{epoch}@n{node}"),
+        };
+        opening.stage = match stage {
+            Stage::Claim if cut => {
+                let everyone: Vec<Seeker> = pairs.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
+                everyone.iter().for_each(|s| self.told_error(s));
+                self.retry_later(node, Retry::LetGoHeld(everyone, 0));
+                let results = pairs.iter().map(|p| Err(ids(p).to_vec())).collect();
+                self.note(|| format!("{by} CLAIM fails (Redis away): everyone told to ask again"));
+                return self.finish(node, role, opening.pairs, results);
+            }
+            Stage::Claim => {
+                let claims = self.redis.claim(now, node, pairs);
+                self.note(|| format!("{by} CLAIM {:?}: {claims:?}", pairs.iter().map(ids).collect::<Vec<_>>()));
+                if claims.iter().all(Result::is_err) {
+                    return self.finish(node, role, opening.pairs, claims);
+                }
+                Stage::Begin { claims }
+            }
+            Stage::Begin { claims } => {
+                let claimed = pairs.iter().zip(&claims).filter(|(_, c)| c.is_ok()).map(|(p, _)| p.clone()).collect();
+                Stage::Commit { claims, tx: self.store.begin(claimed, None) }
+            }
+            Stage::Commit { claims, tx } => {
+                let opened = self.commit(tx, &by).expect("a node's own pairs are not fenced");
+                Stage::Settle { claims, opened }
+            }
+            Stage::Settle { claims, opened } => {
+                let results = self.settle(node, &by, pairs, claims, opened);
+                return self.finish(node, role, opening.pairs, results);
+            }
+            Stage::Check => {
+                let epoch = epoch.expect("only the elected matchmaker checks presence");
+                let (mut results, mut live, mut gone) = (Vec::new(), Vec::new(), Vec::new());
+                for pair in pairs {
+                    let absent: Vec<&Seeker> =
+                        [&pair.0, &pair.1].into_iter().filter(|s| !self.online(s.user_id())).collect();
+                    if absent.is_empty() {
+                        live.push(pair.clone());
+                        results.push(None);
+                    } else {
+                        gone.extend(absent.iter().map(|s| (*s).clone()));
+                        results.push(Some(Err(absent.iter().map(|s| s.user_id()).collect())));
+                    }
+                }
+                Stage::Fenced { results, gone, tx: self.store.begin(live, Some(epoch)) }
+            }
+            Stage::Fenced { results, gone, tx } => {
+                let live = tx.pairs.clone();
+                let (opened, fenced) = match live.is_empty() {
+                    true => (Vec::new(), false),
+                    false => match self.commit(tx, &by) {
+                        Some(opened) => (opened, false),
+                        None => (live.iter().map(|p| Err(ids(p).to_vec())).collect(), true),
+                    },
+                };
+                // Fenced: a newer matchmaker holds these seekers, their entries are its own now.
+                let mut settled = gone;
+                let settle = !fenced || self.mutation == Some(Mutation::FencedOpeningRemovesEntries);
+                for ((a, b), result) in live.iter().zip(&opened).filter(|_| settle) {
+                    for s in [a, b] {
+                        if result.as_ref().is_err_and(|dropped| !dropped.contains(&s.user_id())) {
+                            continue;
+                        }
+                        settled.push(s.clone());
+                    }
+                }
+                let mut opened = opened.into_iter();
+                let results =
+                    results.into_iter().map(|r| r.unwrap_or_else(|| opened.next().expect("one each"))).collect();
+                Stage::Remove { results, settled }
+            }
+            Stage::Remove { results, settled } => {
+                if cut {
+                    self.retry_later(node, Retry::Remove(settled));
+                } else {
+                    let users: Vec<UserId> = settled.iter().map(Seeker::user_id).collect();
+                    self.note(|| format!("{by} removes {users:?} from the queue"));
+                    self.redis.remove(&settled);
+                }
+                return self.finish(node, role, opening.pairs, results);
+            }
+        };
+        if let Some(mm) = self.nodes[node].mm(role) {
+            mm.opening = Some(opening);
+        }
+    }
+
+    /// Commits an opening; `None` when fenced. A refused side is told why.
+    fn commit(&mut self, tx: Tx, by: &str) -> Option<Vec<Result<(), Vec<UserId>>>> {
+        let pairs = tx.pairs.clone();
+        let asked = &self.asked;
+        let opened = self.store.commit(tx, self.now, by, |s: &Seeker| asked[&(s.user_id(), s.request_id.clone())]);
+        self.note(|| format!("{by} commits {:?}: {opened:?}", pairs.iter().map(ids).collect::<Vec<_>>()));
+        let Opened::Pairs(results) = opened else { return None };
+        let mut out = Vec::with_capacity(pairs.len());
+        for ((a, b), result) in pairs.iter().zip(results) {
+            out.push(match result {
+                Ok(_) => Ok(()),
+                Err((user, refusal)) => {
+                    let seeker = if user == a.user_id() { a } else { b };
+                    match refusal {
+                        Refusal::Unavailable => self.user(user).stop_waiting("refused by the store"),
+                        Refusal::Blocked => self.told_error(seeker),
+                        Refusal::Spent => {}
+                    }
+                    Err(vec![user])
+                }
+            });
+        }
+        Some(out)
+    }
+
+    /// SETTLE after a node's own opening; the results as `LocalFirst::open` returns them.
+    fn settle(
+        &mut self,
+        node: NodeId,
+        by: &str,
+        pairs: &[(Seeker, Seeker)],
+        claims: Vec<Result<(), Vec<UserId>>>,
+        opened: Vec<Result<(), Vec<UserId>>>,
+    ) -> Vec<Result<(), Vec<UserId>>> {
+        let mut opened = opened.into_iter();
+        let (mut done, mut again, mut results) = (Vec::new(), Vec::new(), Vec::new());
+        for ((a, b), claim) in pairs.iter().zip(claims) {
+            let result = match claim {
+                Err(gone) => Err(gone),
+                Ok(()) => {
+                    let result = opened.next().expect("one result per claimed pair");
+                    for seeker in [a, b] {
+                        match &result {
+                            Err(dropped) if !dropped.contains(&seeker.user_id()) => again.push(seeker.clone()),
+                            _ => done.push(seeker.clone()),
+                        }
+                    }
+                    result
+                }
+            };
+            results.push(result);
+        }
+        let lost = if self.nodes[node].cut {
+            let everyone = done.iter().chain(&again).cloned().collect();
+            self.retry_later(node, Retry::LetGoClaimed(everyone, 0));
+            again.iter().for_each(|s| self.told_error(s));
+            self.note(|| format!("{by} SETTLE fails (Redis away): retried in the background"));
+            again.iter().map(Seeker::user_id).collect()
+        } else {
+            let lost = self.redis.settle(node, &done, &again);
+            let (d, a): (Vec<UserId>, Vec<UserId>) =
+                (done.iter().map(Seeker::user_id).collect(), again.iter().map(Seeker::user_id).collect());
+            self.note(|| format!("{by} SETTLE done {d:?} again {a:?}: lost {lost:?}"));
+            lost
+        };
+        for (pair, result) in pairs.iter().zip(&mut results) {
+            if let Err(dropped) = result {
+                dropped.extend(ids(pair).into_iter().filter(|u| lost.contains(u)));
+            }
+        }
+        results
+    }
+
+    /// The end of one opening: whoever was not dropped is placed again, which may make the next opening.
+    fn finish(
+        &mut self,
+        node: NodeId,
+        role: Role,
+        pairs: Vec<(Seeker, Seeker)>,
+        results: Vec<Result<(), Vec<UserId>>>,
+    ) {
+        let (now, policy, mutation) = (self.now, self.policy, self.mutation);
+        let Some(mm) = self.nodes[node].mm(role) else { return };
+        let retry = mm.reopen(pairs, results, now, policy, mutation);
+        if !retry.is_empty() {
+            let stage = if role == Role::Local { Stage::Claim } else { Stage::Check };
+            mm.opening = Some(Opening { pairs: retry, stage });
+        }
+    }
+
+    fn retry_later(&mut self, node: NodeId, job: Retry) {
+        let inc = self.nodes[node].incarnation;
+        self.after(500, 500, Event::Retry(node, inc, job));
+    }
+
+    pub(super) fn retry(&mut self, node: NodeId, job: Retry) {
+        if self.nodes[node].cut {
+            let job = match job {
+                Retry::LetGoHeld(_, 119) | Retry::LetGoClaimed(_, 119) => return,
+                Retry::LetGoHeld(seekers, tries) => Retry::LetGoHeld(seekers, tries + 1),
+                Retry::LetGoClaimed(seekers, tries) => Retry::LetGoClaimed(seekers, tries + 1),
+                Retry::Remove(seekers) => Retry::Remove(seekers),
+            };
+            return self.retry_later(node, job);
+        }
+        let (what, seekers) = match &job {
+            Retry::LetGoHeld(seekers, _) => {
+                for s in seekers {
+                    match self.mutation {
+                        Some(Mutation::ForgetBySocketNotRequest) => self.redis.leave(s.user_id(), Some(s.socket_id)),
+                        _ => self.redis.leave_request(s),
+                    };
+                }
+                ("let go of (held)", seekers)
+            }
+            Retry::LetGoClaimed(seekers, _) => {
+                self.redis.settle(node, seekers, &[]);
+                ("let go of (claimed)", seekers)
+            }
+            Retry::Remove(seekers) => {
+                self.redis.remove(seekers);
+                ("removed", seekers)
+            }
+        };
+        let users: Vec<UserId> = seekers.iter().map(Seeker::user_id).collect();
+        self.note(|| format!("n{node} retried: {what} {users:?}"));
+    }
+}

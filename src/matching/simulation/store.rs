@@ -1,0 +1,199 @@
+//! The database as the openings see it: active matches, each user's units, blocks, and the matchmaker's fence.
+//! An opening is two steps, [`Store::begin`] (the statement's snapshot) and [`Store::commit`], so the scheduler
+//! can interleave two deciders' openings (two nodes pairing their own seekers, the elected matchmaker, a holder
+//! cut off from Redis). The TARGET rule (src/store/batch/opening.rs): each side pays one unit and is in no active
+//! match, checked after the users' rows are locked, so the check sees every committed match; under
+//! [`Mutation::OpeningWithoutRowLock`] it reads the snapshot the statement began with (READ COMMITTED without
+//! the lock), blind to a match committed meanwhile.
+//!
+//! Two more refusals are the simulation's findings, not opening.rs's rule yet (see the module doc of
+//! [`super`]): a seeker whose find was already spent on a match ([`Mutation::OpeningAllowsSpentFind`] leaves it
+//! out), and a pair with a block between them ([`Mutation::OpeningIgnoresBlocks`]).
+
+use std::collections::BTreeMap;
+
+use super::Mutation;
+use crate::domain::UserId;
+use crate::matching::Seeker;
+use crate::matching::rules::Candidate;
+
+#[derive(Debug, Clone)]
+pub(super) struct MatchRow {
+    pub(super) users: [UserId; 2],
+    /// The candidates the pair was made of (what the invariants judge it by), and their requests.
+    pub(super) candidates: [Candidate; 2],
+    pub(super) requests: [Option<String>; 2],
+    pub(super) opened_at: u64,
+    /// The commit that wrote it, and the one that ended it: what a snapshot sees.
+    committed: u64,
+    ended: Option<u64>,
+    /// Who opened it, for the trace: `n1` (a node's own pair) or `e3` (the elected matchmaker of epoch 3).
+    pub(super) by: String,
+}
+
+impl MatchRow {
+    pub(super) fn active(&self) -> bool {
+        self.ended.is_none()
+    }
+
+    pub(super) fn has(&self, user: UserId) -> bool {
+        self.users.contains(&user)
+    }
+}
+
+/// An opening between its two steps.
+#[derive(Debug)]
+pub(super) struct Tx {
+    snapshot: u64,
+    pub(super) pairs: Vec<(Seeker, Seeker)>,
+    epoch: Option<i64>,
+}
+
+/// Why the opening refused a user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Refusal {
+    /// No unit left, or already in an active match: told so (whichever request they wait with, it is so).
+    Unavailable,
+    /// This seeker's find paid for a match already: a stale copy, nothing to tell.
+    Spent,
+    /// A block between the two: this side is told to ask again.
+    Blocked,
+}
+
+#[derive(Debug)]
+pub(super) enum Opened {
+    /// Per pair: the match's index, or the user refused and why.
+    Pairs(Vec<Result<usize, (UserId, Refusal)>>),
+    /// A newer matchmaker raised the fence: nothing was written.
+    Fenced,
+}
+
+pub(super) struct Store {
+    pub(super) matches: Vec<MatchRow>,
+    /// The active ones, by index (an index of the table, as the opening's `NOT EXISTS` probes one).
+    pub(super) active: Vec<usize>,
+    pub(super) units: BTreeMap<UserId, u32>,
+    pub(super) spent: u64,
+    pub(super) fence: i64,
+    /// (blocker, blocked, when).
+    pub(super) blocks: Vec<(UserId, UserId, u64)>,
+    /// Matches committed since the invariants last looked.
+    pub(super) fresh: Vec<usize>,
+    commits: u64,
+    mutation: Option<Mutation>,
+}
+
+impl Store {
+    pub(super) fn new(mutation: Option<Mutation>) -> Self {
+        Store {
+            matches: Vec::new(),
+            active: Vec::new(),
+            units: BTreeMap::new(),
+            spent: 0,
+            fence: 0,
+            blocks: Vec::new(),
+            fresh: Vec::new(),
+            commits: 0,
+            mutation,
+        }
+    }
+
+    pub(super) fn active_match(&self, user: UserId) -> Option<usize> {
+        self.active.iter().copied().find(|i| self.matches[*i].has(user))
+    }
+
+    pub(super) fn blocked(&self, a: UserId, b: UserId) -> bool {
+        self.blocks.iter().any(|(x, y, _)| (*x == a && *y == b) || (*x == b && *y == a))
+    }
+
+    pub(super) fn begin(&self, pairs: Vec<(Seeker, Seeker)>, epoch: Option<i64>) -> Tx {
+        Tx { snapshot: self.commits, pairs, epoch }
+    }
+
+    /// Why `seeker` cannot be matched now, as the opening's statement sees it.
+    fn refuses(&self, seeker: &Seeker, snapshot: u64, asked_at: impl Fn(&Seeker) -> u64) -> Option<Refusal> {
+        let user = seeker.user_id();
+        if self.units.get(&user).copied().unwrap_or(0) == 0 {
+            return Some(Refusal::Unavailable);
+        }
+        // Which matches the statement's `NOT EXISTS` see: every committed one once the row is locked, those of
+        // the statement's snapshot without the lock.
+        let unlocked = self.mutation == Some(Mutation::OpeningWithoutRowLock);
+        let seen = |m: &&MatchRow| m.has(user) && (!unlocked || m.committed <= snapshot);
+        let in_match = self.matches.iter().filter(seen).any(|m| m.ended.is_none_or(|e| unlocked && e > snapshot));
+        // A find pays for one match: one opened since this seeker's request was sent spent it (a stale copy of
+        // the seeker, adopted from a node that died between its commit and its settle, must not match the user
+        // again). By the request's time, not the place's: a request sent again keeps its place in the queue.
+        let spent = self.mutation != Some(Mutation::OpeningAllowsSpentFind)
+            && self.matches.iter().filter(seen).any(|m| m.opened_at >= asked_at(seeker));
+        match (in_match, spent) {
+            (true, _) => Some(Refusal::Unavailable),
+            (_, true) => Some(Refusal::Spent),
+            _ => None,
+        }
+    }
+
+    /// Commits an opening: the fence first, then each pair whose both sides can be matched.
+    /// `asked_at`: when the seeker's request was sent.
+    pub(super) fn commit(&mut self, tx: Tx, now: u64, by: &str, asked_at: impl Fn(&Seeker) -> u64) -> Opened {
+        self.commits += 1;
+        if let Some(epoch) = tx.epoch {
+            if epoch < self.fence {
+                return Opened::Fenced;
+            }
+            self.fence = epoch;
+        }
+        let blocks_count =
+            !matches!(self.mutation, Some(Mutation::OpeningIgnoresBlocks | Mutation::NoBlockReachesQueue));
+        let mut out = Vec::with_capacity(tx.pairs.len());
+        for (a, b) in &tx.pairs {
+            let refused =
+                [a, b].into_iter().find_map(|s| Some((s.user_id(), self.refuses(s, tx.snapshot, &asked_at)?)));
+            if let Some(refused) = refused {
+                out.push(Err(refused));
+                continue;
+            }
+            if blocks_count && self.blocked(a.user_id(), b.user_id()) {
+                out.push(Err((b.user_id(), Refusal::Blocked)));
+                continue;
+            }
+            for s in [a, b] {
+                *self.units.get_mut(&s.user_id()).expect("every user has a balance") -= 1;
+                self.spent += 1;
+            }
+            let row = MatchRow {
+                users: [a.user_id(), b.user_id()],
+                candidates: [a.candidate.clone(), b.candidate.clone()],
+                requests: [a.request_id.clone(), b.request_id.clone()],
+                opened_at: now,
+                committed: self.commits,
+                ended: None,
+                by: by.to_owned(),
+            };
+            self.matches.push(row);
+            self.active.push(self.matches.len() - 1);
+            self.fresh.push(self.matches.len() - 1);
+            out.push(Ok(self.matches.len() - 1));
+        }
+        Opened::Pairs(out)
+    }
+
+    pub(super) fn end(&mut self, index: usize) {
+        self.commits += 1;
+        self.matches[index].ended = Some(self.commits);
+        self.active.retain(|i| *i != index);
+    }
+
+    pub(super) fn block(&mut self, blocker: UserId, blocked: UserId, now: u64) {
+        self.commits += 1;
+        self.blocks.push((blocker, blocked, now));
+    }
+
+    /// Everyone the user met at or after `since`.
+    pub(super) fn partners_since(&self, user: UserId, since: u64) -> impl Iterator<Item = UserId> + '_ {
+        self.matches
+            .iter()
+            .filter(move |m| m.has(user) && m.opened_at >= since)
+            .flat_map(move |m| m.users.into_iter().filter(move |u| *u != user))
+    }
+}

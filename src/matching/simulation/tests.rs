@@ -1,0 +1,176 @@
+//! The simulation's tests: many seeds of the TARGET model (none may break an invariant), one seed replayed with
+//! its trace, and one test per [`Mutation`] showing which invariant catches it.
+
+use std::time::Instant;
+
+use super::Mutation;
+use super::invariants::{Failure, Invariant};
+use super::world::{Tally, World};
+
+fn run(seed: u64, mutation: Option<Mutation>, trace: bool) -> Result<Tally, Box<Failure>> {
+    World::new(seed, mutation, trace).run(seed)
+}
+
+fn env_number(name: &str) -> Option<u64> {
+    let value = std::env::var(name).ok()?;
+    Some(value.trim().parse().unwrap_or_else(|_| panic!("{name}={value}: not a number")))
+}
+
+/// `TANIS_SIM_SEED` set: that seed alone, traced.
+fn replaying() -> Option<u64> {
+    env_number("TANIS_SIM_SEED")
+}
+
+/// `TANIS_SIM_MUTATION=<name>`: the seeds run under that mutation (to replay one's failure, or search for one).
+fn mutation() -> Option<Mutation> {
+    std::env::var("TANIS_SIM_MUTATION").ok().map(|name| {
+        Mutation::parse(&name).unwrap_or_else(|| panic!("TANIS_SIM_MUTATION={name}: one of {:?}", Mutation::ALL))
+    })
+}
+
+fn replay(seed: u64) {
+    let mutation = mutation();
+    match run(seed, mutation, true) {
+        Ok(tally) => {
+            eprintln!(
+                "seed {seed} ({mutation:?}): {} steps, {} matches, no invariant broken",
+                tally.steps, tally.matches
+            )
+        }
+        Err(failure) => {
+            let trace = failure.trace.as_deref().unwrap_or_default().join("\n");
+            panic!("{trace}\n{failure}");
+        }
+    }
+}
+
+#[test]
+fn no_seed_breaks_an_invariant_of_the_cluster_matching() {
+    if let Some(seed) = replaying() {
+        return replay(seed);
+    }
+    let seeds = env_number("TANIS_SIM_SEEDS").unwrap_or(2000);
+    // `TANIS_SIM_ALL=1`: every seed runs and each failure is listed (sorting out several bugs at once).
+    let all = std::env::var("TANIS_SIM_ALL").is_ok();
+    let started = Instant::now();
+    let mut total = Tally::default();
+    let mut failed = 0;
+    let mutation = mutation();
+    for seed in 0..seeds {
+        match run(seed, mutation, false) {
+            Ok(tally) => {
+                total.steps += tally.steps;
+                total.matches += tally.matches;
+                for (why, n) in tally.unwanted {
+                    *total.unwanted.entry(why).or_default() += n;
+                }
+            }
+            Err(failure) if all => {
+                failed += 1;
+                eprintln!("{}", failure.to_string().lines().next().unwrap_or_default());
+            }
+            Err(failure) => panic!("{failure}"),
+        }
+    }
+    assert_eq!(failed, 0, "{failed} of {seeds} seeds broke an invariant");
+    let secs = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{seeds} seeds, {} steps, {} matches (sides opened for a user who no longer waited: {:?}) in {secs:.1} s: \
+         {:.0} seeds/s",
+        total.steps,
+        total.matches,
+        total.unwanted,
+        seeds as f64 / secs
+    );
+}
+
+/// Runs seeds under `mutation` until one breaks an invariant, which must be `expected`.
+fn caught(mutation: Mutation, expected: Invariant) {
+    if replaying().is_some() {
+        return;
+    }
+    const LIMIT: u64 = 5000;
+    for seed in 0..LIMIT {
+        if let Err(failure) = run(seed, Some(mutation), false) {
+            assert_eq!(failure.violation.invariant, expected, "{mutation:?} broke another invariant first:\n{failure}");
+            eprintln!("{mutation:?}: caught at seed {seed}, step {}: {}", failure.step, failure.violation.detail);
+            return;
+        }
+    }
+    panic!("{mutation:?}: no seed of {LIMIT} broke invariant {} ({expected:?})", expected.number());
+}
+
+#[test]
+fn an_opening_that_checks_before_locking_the_rows_matches_a_user_twice() {
+    caught(Mutation::OpeningWithoutRowLock, Invariant::OneActiveMatch);
+}
+
+#[test]
+fn the_old_hold_leaves_a_user_who_moved_nodes_to_nobody() {
+    caught(Mutation::HoldLeavesOtherHoldersEntry, Invariant::NobodyDropped);
+}
+
+#[test]
+fn the_old_settle_leaves_a_matched_users_entry_when_a_failover_lost_the_claim() {
+    caught(Mutation::SettleForgetsLostClaim, Invariant::NobodyDropped);
+}
+
+#[test]
+fn without_stale_claims_a_node_that_restarted_mid_claim_strands_its_users() {
+    caught(Mutation::NoStaleClaimTakeover, Invariant::NobodyDropped);
+}
+
+#[test]
+fn a_block_that_reaches_no_queue_lets_the_two_meet_again() {
+    caught(Mutation::NoBlockReachesQueue, Invariant::Allowed);
+}
+
+#[test]
+fn a_receiver_without_dedup_shows_a_message_twice_or_out_of_order() {
+    caught(Mutation::DeliveryWithoutDedup, Invariant::Messages);
+}
+
+#[test]
+fn an_opening_that_allows_a_spent_find_matches_an_adopted_copy_again() {
+    caught(Mutation::OpeningAllowsSpentFind, Invariant::Paid);
+}
+
+#[test]
+fn a_block_only_in_memory_misses_the_pair_being_opened() {
+    caught(Mutation::OpeningIgnoresBlocks, Invariant::Allowed);
+}
+
+#[test]
+fn removing_whatever_entry_a_user_has_loses_the_find_sent_during_the_opening() {
+    caught(Mutation::RemoveWhateverTheEntry, Invariant::NobodyDropped);
+}
+
+#[test]
+fn a_claim_that_ignores_a_new_request_answers_it_already_waiting_for_nobody() {
+    caught(Mutation::ClaimIgnoresReask, Invariant::NobodyDropped);
+}
+
+#[test]
+fn a_partner_put_back_without_looking_waits_beside_a_compatible_user() {
+    caught(Mutation::PartnerPutBackUnplaced, Invariant::Liveness);
+}
+
+#[test]
+fn a_clean_up_by_socket_takes_away_the_request_the_user_sent_again() {
+    caught(Mutation::ForgetBySocketNotRequest, Invariant::NobodyDropped);
+}
+
+#[test]
+fn a_take_over_that_keeps_a_stale_copy_pairs_the_older_request() {
+    caught(Mutation::TakeOverKeepsStaleCopy, Invariant::NobodyDropped);
+}
+
+#[test]
+fn a_newer_request_left_out_of_its_users_pair_is_lost_with_the_older_one() {
+    caught(Mutation::NewerRequestLeftOutOfPair, Invariant::NobodyDropped);
+}
+
+#[test]
+fn a_fenced_opening_that_removes_its_seekers_leaves_the_new_matchmaker_holding_ghosts() {
+    caught(Mutation::FencedOpeningRemovesEntries, Invariant::NobodyDropped);
+}
