@@ -16,9 +16,9 @@ use redis::{RedisResult, Script};
 use serde::{Deserialize, Serialize};
 
 use crate::delivery::Cluster;
-use crate::redis_link::{Conn, Target};
 use crate::domain::UserId;
 use crate::matching::Seeker;
+use crate::redis_link::{Conn, Target};
 
 /// Whether a node holding an entry still stands behind it: KEYS[alive] scores nodes by when their liveness lapses,
 /// KEYS[claimed] stamps each claim with its time. A claim older than ARGV `stale` ms outlived any opening (its
