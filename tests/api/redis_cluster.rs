@@ -148,6 +148,9 @@ impl OwnCluster {
     /// for promotion for about `cluster-replica-validity-factor` (10) node timeouts. Returns the replica's port.
     async fn cut_off_replica_of(&self, master: u16) -> u16 {
         let replica = self.replica_of(master);
+        // Everything written so far reaches the replica first (WAIT returns once it acknowledged it): it is cut
+        // off from the writes after this, not from a sync still under way.
+        assert_eq!(cli(master, &["WAIT", "1", "10000"]).trim(), "1", "the replica caught up");
         assert_eq!(cli(master, &["ACL", "SETUSER", "default", "-psync", "-sync"]).trim(), "OK");
         assert_eq!(cli(master, &["CLIENT", "KILL", "TYPE", "replica"]).trim(), "1");
         eventually(WITHIN, "the replica has lost its link to the master", || async move {
