@@ -47,7 +47,7 @@ impl Target {
             Target::All => true,
             Target::New => now - created_at < NEW_FOR,
             Target::Near { lat, lon, km } => {
-                location.is_some_and(|(ulat, ulon)| crate::matching::rules::distance_km((lat, lon), (ulat, ulon)) <= km)
+                location.is_some_and(|(ulat, ulon)| crate::domain::distance_km((lat, lon), (ulat, ulon)) <= km)
             }
         }
     }

@@ -12,6 +12,7 @@
 //! - [`secrets`]: the JWT, TURN and phone secrets, generated on first start and kept owner-only in the data directory.
 //! - [`telemetry`]: structured logs and the Prometheus recorder.
 //! - [`clock`]: the time source, injected so tests control time instead of waiting for it.
+//! - [`video`]: the ICE servers a video match is given, with fresh TURN credentials.
 //!
 //! The doors
 //! - [`api`]: the REST surface: routers, the extractors (`api::extract`: the signed-in user, the client's
@@ -41,10 +42,14 @@
 //! Moving things
 //! - [`redis_link`]: the link to Redis: one server or a Redis Cluster behind one connection type, where it is
 //!   (`redis_url`), and the timeouts; delivery, matching, the rate limits and the jobs each take it from here.
+//! - [`live`]: a connected user's live state beside their sockets: their current match and their cached
+//!   standing, with the rules of how events change them.
+//! - [`rate`]: per-user token buckets, in memory on one node, in Redis across nodes.
 //! - [`delivery`]: the one way to reach a user (frames, answers to one socket, kicks) and presence, on one
 //!   node or across nodes through Redis.
-//! - [`matching`]: the matchmaker task, the pure admission rule of a `match.find` (`matching::admission`) and the
-//!   pure pairing rules.
+//! - [`matching`]: a `match.find` from its parsed frame to `match.found` (`matching::find`: the standing, the
+//!   admission, the queue, the opening through the group commit); the matchmaker task, the pure admission rule
+//!   (`matching::admission`) and the pure pairing rules.
 //! - [`group_commit`]: the single writer that commits messages, receipts, match ends and openings in shared
 //!   transactions, and answers and delivers only after the commit.
 //! - [`jobs`]: the server's side of the background jobs (tanis-workers) over the store and the hub.
@@ -73,12 +78,14 @@ pub mod domain;
 pub mod group_commit;
 pub mod hub;
 pub mod jobs;
+pub mod live;
 pub mod matching;
 pub mod moderation;
 pub mod notices;
 pub mod phones;
 pub mod push;
 pub mod quota;
+pub mod rate;
 pub mod redis_link;
 pub mod secrets;
 pub mod sms;
@@ -86,3 +93,4 @@ pub mod startup;
 pub mod statements;
 pub mod store;
 pub mod telemetry;
+pub mod video;

@@ -19,9 +19,10 @@ use crate::auth::{JwtKeys, PasswordHasher};
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::delivery::Delivery;
-use crate::hub::{self, Hub, VideoSettings};
+use crate::hub::{self, Hub};
 use crate::phones::PhoneVault;
 use crate::store::Store;
+use crate::video::VideoSettings;
 use crate::{jobs, secrets, telemetry};
 use tanis_signaling::turn_server::{EmbeddedTurn, TurnServerConfig, TurnTls};
 
@@ -83,14 +84,19 @@ impl Application {
         let (turn, video) = start_video(&config, http, clock.clone()).await?;
         let delivery = delivery(&config, shutdown.clone()).await?;
         let services = hub::Services { store: store.clone(), delivery: delivery.clone(), clock };
+        let trust = crate::moderation::trust_rules(&config.trust, config.jobs.report_threshold);
         let settings = hub::Settings {
             hub: config.hub.clone(),
-            matching: config.matching.clone(),
-            quotas: config.quotas.clone(),
+            matching: crate::matching::find::Settings {
+                matching: config.matching.clone(),
+                quotas: config.quotas.clone(),
+                privacy_notice_version: config.auth.privacy_notice_version.clone(),
+                trust,
+                video: video.clone(),
+            },
             video,
             ads: config.ads.clone(),
-            privacy_notice_version: config.auth.privacy_notice_version.clone(),
-            trust: crate::moderation::trust_rules(&config.trust, config.jobs.report_threshold),
+            trust,
             report_window: TimeDelta::days(config.jobs.report_window_days.into()),
             message_retention: TimeDelta::hours(config.jobs.message_retention_hours.into()),
         };

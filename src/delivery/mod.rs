@@ -10,12 +10,12 @@ mod sockets;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tanis_proto::{Balances, CloseCode, EndReason, MatchInfo, MatchKind, ServerFrame};
+use tanis_proto::{Balances, CloseCode, EndReason, ServerFrame};
 
 use crate::auth::LoginId;
 use crate::domain::{MatchId, UserId};
+use crate::live::ActiveMatch;
 
 pub use outbound::{Frames, Slot};
 pub use redis::{Cluster, Conn, Link, Target, Timeouts};
@@ -30,21 +30,6 @@ pub struct SocketRef {
     /// a rolling upgrade.
     #[serde(rename = "session_id")]
     pub socket_id: u64,
-}
-
-/// A user's current match, as the nodes holding their sockets know it: what their frames are checked against
-/// without a database read. The database stays the truth (the group commit refuses a message to an ended
-/// match), and every node holding the user's sockets learns of a change through [`Event::MatchOpened`] and
-/// [`Event::MatchEnded`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ActiveMatch {
-    pub match_id: MatchId,
-    pub peer_id: UserId,
-    pub kind: MatchKind,
-    pub opened_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    /// What the user was told in `match.found` (and is told again in `hello`).
-    pub info: MatchInfo,
 }
 
 /// Who gets a frame.
@@ -90,7 +75,7 @@ pub enum Event {
     /// their match as stored and to `resume` (the hub's resync).
     Resync { users: Vec<UserId> },
     /// Whom the user may be matched with changed in the store (a block or an unblock, a profile or phone change):
-    /// nodes holding their sockets drop the standing they cached ([`crate::matching::standing`]); the next
+    /// nodes holding their sockets drop the standing they cached ([`crate::domain::Standing`]); the next
     /// `match.find` reloads it.
     StandingChanged { user_id: UserId },
 }

@@ -11,10 +11,10 @@ use futures_util::task::AtomicWaker;
 use tanis_proto::{CloseCode, ServerFrame};
 
 use super::outbound::{self, Frames, Outbound, Refused, Slot};
-use super::{ActiveMatch, Event, Recipient};
+use super::{Event, Recipient};
 use crate::auth::LoginId;
-use crate::domain::{MatchId, UserId};
-use crate::matching::standing::Standing;
+use crate::domain::{Standing, UserId};
+use crate::live::{ActiveMatch, Live};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -137,23 +137,11 @@ impl SocketHandle {
     }
 }
 
-/// What this node holds for one connected user.
+/// What this node holds for one connected user: their sockets, and their live state (match, cached standing).
 #[derive(Debug, Default)]
 struct Connected {
     sockets: Vec<SocketHandle>,
-    /// Their current match; kept only while they have a socket here, which is when it is needed. Boxed, like the
-    /// standing: an idle user has none, and every connected user's entry is this struct's size.
-    active: Option<Box<ActiveMatch>>,
-    /// What matching knows of them, loaded at their first `match.find` here. Boxed: most connected users are
-    /// idle, and an idle socket's memory is counted in bytes (BENCHMARKS.md).
-    standing: Option<Box<Standing>>,
-    /// Raised by every event that changes the standing, so that a copy read from the store while one arrived
-    /// is not cached (`set_standing`).
-    standing_version: u64,
-    /// A match that ended before this node heard it open, with its `match.ended`: the two sides of an opening
-    /// are announced one after the other, so the first side may leave before the second hears of it. Its
-    /// `MatchOpened`, when it comes, must not make an ended match the user's current one.
-    ended_unopened: Option<(MatchId, Encoded)>,
+    live: Live,
 }
 
 #[derive(Debug)]
@@ -340,51 +328,43 @@ impl Sockets {
 
     /// The user's match, while they have a socket here.
     pub fn active_match(&self, user_id: UserId) -> Option<ActiveMatch> {
-        self.users.lock().expect("registry lock").get(&user_id).and_then(|u| u.active.as_deref().cloned())
+        self.users.lock().expect("registry lock").get(&user_id).and_then(|u| u.live.active().cloned())
+    }
+
+    /// Runs `f` on the user's live state, if they are connected here.
+    fn with_live<R>(&self, user_id: UserId, f: impl FnOnce(&mut Live) -> R) -> Option<R> {
+        self.users.lock().expect("registry lock").get_mut(&user_id).map(|u| f(&mut u.live))
     }
 
     /// Remembers a match loaded from the store for a connecting user, unless one was announced meanwhile.
     pub fn remember_match(&self, user_id: UserId, active: &ActiveMatch) {
-        if let Some(user) = self.users.lock().expect("registry lock").get_mut(&user_id) {
-            user.active.get_or_insert_with(|| Box::new(active.clone()));
-        }
+        self.with_live(user_id, |live| live.remember(active));
     }
 
-    /// Replaces what this node knows of the user's match with what the store says (a resync). Their standing
-    /// is dropped too: the events that would have kept it current may be the ones lost.
+    /// Replaces what this node knows of the user's match with what the store says (a resync), and drops their
+    /// standing ([`Live::reset`]).
     pub fn reset_match(&self, user_id: UserId, active: Option<ActiveMatch>) {
-        if let Some(user) = self.users.lock().expect("registry lock").get_mut(&user_id) {
-            user.active = active.map(Box::new);
-            user.standing = None;
-            user.standing_version += 1;
-        }
+        self.with_live(user_id, |live| live.reset(active));
     }
 
     /// Runs `f` on the user's cached standing; `None` when there is none (not connected here, or not loaded).
     pub fn with_standing<R>(&self, user_id: UserId, f: impl FnOnce(&mut Standing) -> R) -> Option<R> {
-        self.users.lock().expect("registry lock").get_mut(&user_id).and_then(|u| u.standing.as_deref_mut()).map(f)
+        self.with_live(user_id, |live| live.standing_mut().map(f)).flatten()
     }
 
     /// The version to pass to [`Sockets::set_standing`], taken before reading the standing from the store.
     pub fn standing_version(&self, user_id: UserId) -> u64 {
-        self.users.lock().expect("registry lock").get(&user_id).map_or(0, |u| u.standing_version)
+        self.with_live(user_id, |live| live.standing_version()).unwrap_or(0)
     }
 
     /// Caches the user's standing, if they have a socket here and nothing changed it since `version` was taken.
     pub fn set_standing(&self, user_id: UserId, standing: Standing, version: u64) {
-        if let Some(user) = self.users.lock().expect("registry lock").get_mut(&user_id)
-            && user.standing_version == version
-        {
-            user.standing = Some(Box::new(standing));
-        }
+        self.with_live(user_id, |live| live.set_standing(standing, version));
     }
 
     /// Drops the user's cached standing: the next `match.find` reads it from the store.
     pub fn forget_standing(&self, user_id: UserId) {
-        if let Some(user) = self.users.lock().expect("registry lock").get_mut(&user_id) {
-            user.standing = None;
-            user.standing_version += 1;
-        }
+        self.with_live(user_id, Live::forget_standing);
     }
 
     /// Changes what this node holds of the user if they are connected here; the sockets to tell.
@@ -428,21 +408,8 @@ impl Sockets {
             }
             Event::SignedOut { user_id, logins } => self.sign_out_here(*user_id, logins),
             Event::MatchOpened { user_id, active, balances, frame } => {
-                // The standing first: once `match.found` is out, the user's next find must see the new partner.
-                if let Some(user) = self.users.lock().expect("registry lock").get_mut(user_id) {
-                    user.standing_version += 1;
-                    if let Some(standing) = &mut user.standing {
-                        standing.opened(active.peer_id, active.opened_at, *balances);
-                    }
-                }
                 let mut ended = None;
-                let sockets = self.update_connected(*user_id, |user| match user.ended_unopened.take() {
-                    Some((id, frame)) if id == active.match_id => ended = Some(frame),
-                    other => {
-                        user.ended_unopened = other;
-                        user.active = Some(Box::new(active.as_ref().clone()));
-                    }
-                });
+                let sockets = self.update_connected(*user_id, |user| ended = user.live.opened(active, *balances));
                 // An opening overtaken by its end: `match.found`, then its `match.ended` again, so the client
                 // sees the match open and close in that order and is free to look again.
                 for socket in &sockets {
@@ -460,13 +427,7 @@ impl Sockets {
                 }
             }
             Event::MatchEnded { user_id, match_id, frame } => {
-                let sockets = self.update_connected(*user_id, |user| {
-                    if user.active.as_ref().is_some_and(|a| a.match_id == *match_id) {
-                        user.active = None;
-                    } else {
-                        user.ended_unopened = Some((*match_id, frame.clone()));
-                    }
-                });
+                let sockets = self.update_connected(*user_id, |user| user.live.ended(*match_id, frame));
                 for socket in &sockets {
                     socket.offer(frame);
                 }

@@ -54,6 +54,15 @@ impl<'de> serde::Deserialize<'de> for Country {
     }
 }
 
+/// Great-circle distance in km between two stored locations (latitude, longitude): what a nearby find and an
+/// ad's region measure.
+pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (lat1, lon1) = (a.0.to_radians(), a.1.to_radians());
+    let (lat2, lon2) = (b.0.to_radians(), b.1.to_radians());
+    let h = ((lat2 - lat1) / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
+    2.0 * 6371.0 * h.sqrt().asin()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

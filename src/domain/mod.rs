@@ -32,6 +32,7 @@ mod phone;
 mod phone_codes;
 mod reports;
 mod role;
+mod standing;
 mod statements;
 pub mod trust;
 
@@ -42,7 +43,7 @@ pub use audit::AuditAction;
 pub use bans::{AppealStatus, BanDuration, BanDurationError, BanReason};
 pub use broadcasts::{BroadcastText, BroadcastTextError};
 pub use claims::ClaimStatus;
-pub use country::Country;
+pub use country::{Country, distance_km};
 pub use interests::{Interests, InterestsError, MAX_INTERESTS, TOPICS, Topic};
 pub use languages::{Languages, LanguagesError, MAX_LANGUAGES};
 pub use locale::Locale;
@@ -55,6 +56,7 @@ pub use phone::{Phone, PhoneError};
 pub use phone_codes::CodePurpose;
 pub use reports::ReportResolution;
 pub use role::{Role, RoleRefusal, UnknownRole};
+pub use standing::Standing;
 pub use statements::{
     Automation, Category, Decision, Facts, Source, category, facts, ground_of_report, ground_of_reports,
 };

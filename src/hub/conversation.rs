@@ -9,10 +9,10 @@ use tanis_proto::franking::COMMITMENT_LEN;
 use tanis_proto::{ErrorCode, ServerFrame};
 
 use super::context::Ctx;
-use super::rate;
 use crate::domain::{EndCause, MatchId, Seq};
 use crate::group_commit::Reply;
 use crate::group_commit::announce::{ReceiptFrom, STORE_RETRY_AFTER_MS};
+use crate::rate;
 use crate::store::{NewMessage, Receipt};
 
 /// Longest accepted `client_msg_id`.

@@ -33,7 +33,7 @@ impl Hub {
         // same 4001.
         delivery.kick(user_id, CloseCode::InvalidToken);
         delivery.standing_changed(user_id);
-        self.matchmaker().cancel(user_id).await;
+        self.finder().cancel(user_id).await;
         tracing::info!(user_id = user_id.get(), "deleted account: sockets closed, match ended, queue left");
     }
 }

@@ -3,7 +3,7 @@
 //! hub feeds; the hub itself never holds a lock across an await.
 //!
 //! What it works through is grouped in [`Hub`] (services, settings, tasks, limiters, loops), each group reached
-//! through a short accessor defined here (`store()`, `delivery()`, `sockets()`, `settings()`, `admission()`,
+//! through a short accessor defined here (`store()`, `delivery()`, `sockets()`, `settings()`, `finder()`,
 //! `writer()`, `tasks()`, `limiters()`, `loops()`). Its behaviour, by file, with what each adds to `impl Hub`:
 //!
 //! | file | what it holds | `impl Hub` |
@@ -15,13 +15,12 @@
 //! | [`conversation`] | a conversation's frames: send, ack, resume, typing, leave, block, claim | |
 //! | [`report`] | reporting the peer, with verified evidence | |
 //! | [`contacts`] | keeping in touch: proposals, a match kept as a contact, its keys, its end | `end_contact` |
-//! | [`matches`] | `ask` (a find, by [`crate::matching::admission`]), `open`, `end`, `resync` | `seek`, `end_match` |
+//! | [`matches`] | a find handed to [`crate::matching::find`], `end`, `resync` | `end_match`, `load_active` |
 //! | [`signal`] | video signalling: `rtc.*` relay-only, ICE servers with TURN credentials | `rtc_config` |
 //! | [`call_report`] | call quality: each side's `rtc.stats`, checked and counted once | |
 //! | [`deletion`] | an account deleted by its owner leaving at once | `account_deleted` |
 //! | [`notices`] | notifications delivered live, or queued as pushes | |
 //! | [`ads`] | an ad between matches for free users | `ads_loop` |
-//! | [`rate`] | the per-user rate limits: messages, signalling, finds and skips of new accounts | |
 //!
 //! Banning is [`crate::moderation`]'s: the hub hands it what a ban reaches ([`Hub::site`]), and never the hub itself.
 
@@ -34,7 +33,6 @@ mod deletion;
 mod dispatch;
 mod matches;
 mod notices;
-mod rate;
 mod report;
 mod signal;
 mod socket;
@@ -49,24 +47,22 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::SharedClock;
-use crate::config::{AdsConfig, HubConfig, MatchingConfig, QuotaConfig};
+use crate::config::{AdsConfig, HubConfig};
 use crate::dedicated::Running;
 use crate::delivery::{Delivery, Sockets};
 use crate::domain::UserId;
 use crate::group_commit::{Announcer, Committer};
-use crate::matching::admission;
-use crate::matching::rules::Policy;
-use crate::matching::{Matchmaker, Queue, Sweeps, cluster};
+use crate::matching::find::{self, Finder};
 use crate::moderation::Site;
 use crate::push::{FcmClient, Notifier};
+use crate::rate;
 use crate::store::Store;
 
 pub use context::SocketClient;
 pub use notices::{push_broadcast, push_since};
-pub use signal::VideoSettings;
 pub use socket::SocketAuth;
 
-pub use crate::delivery::ActiveMatch;
+pub use crate::live::ActiveMatch;
 
 #[derive(Clone)]
 pub struct Hub {
@@ -86,13 +82,12 @@ pub struct Services {
 pub struct Settings {
     /// Sockets, frames and messages: sizes, rates, queues, heartbeats, the connection cap.
     pub hub: HubConfig,
-    pub matching: MatchingConfig,
-    pub quotas: QuotaConfig,
-    pub video: VideoSettings,
+    /// What matching decides and opens a find by.
+    pub matching: find::Settings,
+    /// The ICE servers `rtc.config` hands out, the limits of video signalling.
+    pub video: crate::video::VideoSettings,
     pub ads: AdsConfig,
-    /// The privacy notice version a user must have accepted to be matched (`auth.privacy_notice_version`).
-    pub privacy_notice_version: String,
-    /// The limits on new and unverified accounts, and who waits in quarantine (`[trust]`).
+    /// The limits on new and unverified accounts (their skips are the hub's to count).
     pub trust: crate::domain::trust::Rules,
     /// How long after it was sent a message can be revealed in a report (`jobs.report_window_days`).
     pub report_window: chrono::TimeDelta,
@@ -103,8 +98,6 @@ pub struct Settings {
 struct Inner {
     services: Services,
     settings: Settings,
-    /// What a `match.find` is admitted by, built once from `settings` (the quota zone parsed once, not per find).
-    admission: admission::Rules,
     tasks: Tasks,
     limiters: Limiters,
     loops: Loops,
@@ -114,10 +107,8 @@ struct Inner {
 struct Tasks {
     /// The group commit: messages, receipts, match ends and openings, stored in shared batches.
     writer: Committer,
-    /// The matching queue; set once in [`Hub::start`], after the hub the matchmaker calls back into exists.
-    queue: OnceLock<Queue>,
-    /// When this node's matchmaker last swept its queue.
-    sweeps: Sweeps,
+    /// Matching: a `match.find` from its parsed frame to `match.found`.
+    finder: Finder,
     /// Push notifications: who gets a message push, and the FCM client (set once at start when configured).
     notifier: Notifier,
     push: OnceLock<Arc<FcmClient>>,
@@ -129,8 +120,7 @@ struct Limiters {
     messages: rate::Limiter,
     /// Video signalling rate buckets.
     signals: rate::Limiter,
-    /// `match.find` and skip buckets of new and unverified accounts (`[trust]`).
-    finds: rate::Limiter,
+    /// Skip buckets of new and unverified accounts (`[trust]`); their finds are matching's.
     skips: rate::Limiter,
     /// The connection cap: one permit per open socket.
     connections: Arc<Semaphore>,
@@ -148,83 +138,42 @@ struct Loops {
     draining: CancellationToken,
 }
 
-/// In memory on one node; in Redis in a cluster, where a user's sockets may be on several nodes. Either way
-/// at the server's clock.
 fn limiter(delivery: &Delivery, clock: &SharedClock, kind: &str) -> rate::Limiter {
-    match delivery.cluster() {
-        None => rate::Limiter::local(clock.clone()),
-        Some(cluster) => rate::Limiter::redis(clock.clone(), cluster.clone(), kind),
-    }
+    rate::Limiter::of_node(delivery.cluster(), clock, kind)
 }
 
 impl Hub {
     /// Builds the hub and starts its matchmaker and writer; both stop with `shutdown`.
     pub fn start(services: Services, settings: Settings, shutdown: CancellationToken) -> Self {
         let Services { store, delivery, clock } = &services;
-        let matching = &settings.matching;
-        let policy = Policy {
-            start_km: matching.nearby_start_km,
-            doubling_secs: matching.nearby_doubling_secs,
-            interest_fallback_secs: matching.interest_fallback_secs,
-            common_language: matching.require_common_language,
-        };
         let notifier = Notifier::spawn(store.clone(), delivery.clone(), clock.clone(), shutdown.clone());
         let (announcer, announcing) = Announcer::spawn(delivery.clone(), notifier.clone());
         let (writer, writing) = Committer::spawn(store.clone(), clock.clone(), announcer, shutdown.clone());
+        let matching = find::Services {
+            store: store.clone(),
+            writer: writer.clone(),
+            delivery: delivery.clone(),
+            clock: clock.clone(),
+        };
+        let (finder, matchmaking) = Finder::start(matching, settings.matching.clone(), shutdown.clone());
         let limiters = Limiters {
             messages: limiter(delivery, clock, "messages"),
             signals: limiter(delivery, clock, "signals"),
-            finds: limiter(delivery, clock, "finds"),
             skips: limiter(delivery, clock, "skips"),
             connections: Arc::new(Semaphore::new(settings.hub.max_connections)),
         };
+        // The announcer after the writer: it ends once the writer's last batch is announced.
+        let mut running = vec![writing, Running::Task(announcing)];
+        running.extend(matchmaking);
         let loops = Loops {
-            // The announcer after the writer: it ends once the writer's last batch is announced.
-            running: Mutex::new(vec![writing, Running::Task(announcing)]),
+            running: Mutex::new(running),
             ads_changed: AtomicBool::new(false),
             shutdown: shutdown.clone(),
             draining: CancellationToken::new(),
         };
-        let sweeps = Sweeps::default();
-        let tasks = Tasks { writer, queue: OnceLock::new(), sweeps: sweeps.clone(), notifier, push: OnceLock::new() };
-        let admission = admission::Rules { trust: settings.trust, reset_zone: settings.quotas.zone() };
-        let hub = Hub { inner: Arc::new(Inner { services, settings, admission, tasks, limiters, loops }) };
-        let clock = hub.clock();
-        // The matchmaker calls back into the hub; it holds a clone until shutdown ends its task.
-        let (queue, matching) = match hub.delivery().cluster() {
-            None => {
-                let (matchmaker, matching) =
-                    Matchmaker::spawn(Arc::new(hub.clone()), hub.store(), clock, policy, sweeps, shutdown);
-                (Queue::Local(matchmaker), matching)
-            }
-            Some(cluster) => {
-                let election = cluster::elect(
-                    Arc::new(hub.clone()),
-                    cluster.clone(),
-                    clock.clone(),
-                    policy,
-                    sweeps,
-                    cluster.matchmaker_lease(),
-                    shutdown.clone(),
-                );
-                let shared = cluster::ClusterQueue::new(cluster);
-                let elected = Running::Task(tokio::spawn(election));
-                match cluster.local_pairing() {
-                    zero if zero.is_zero() => (Queue::Cluster(shared), elected),
-                    hold => {
-                        let pairing = cluster::local::LocalFirst::new(Arc::new(hub.clone()), shared.clone());
-                        let (here, local) =
-                            Matchmaker::spawn_local_first(Arc::new(pairing), clock, policy, hold, shutdown);
-                        hub.loops().running.lock().expect("loops lock").push(local);
-                        (Queue::LocalFirst { here, cluster: shared }, elected)
-                    }
-                }
-            }
-        };
-        let _ = hub.tasks().queue.set(queue);
-        hub.loops().running.lock().expect("loops lock").push(matching);
+        let tasks = Tasks { writer, finder, notifier, push: OnceLock::new() };
+        let hub = Hub { inner: Arc::new(Inner { services, settings, tasks, limiters, loops }) };
         tokio::spawn(hub.clone().resync_loop());
-        tokio::spawn(hub.clone().standing_loop());
         // Every socket closes with the node: one waiter here, not one in each socket's task (BENCHMARKS.md, "Idle
         // sockets: what still held memory"); a socket registered after this ran closes itself (`socket::greet`).
         tokio::spawn({
@@ -251,8 +200,9 @@ impl Hub {
         }
     }
 
-    fn matchmaker(&self) -> &Queue {
-        self.tasks().queue.get().expect("set in start")
+    /// This node's matching.
+    fn finder(&self) -> &Finder {
+        &self.tasks().finder
     }
 
     /// What a ban carried out on this server reaches: the store, every node's sockets through delivery, the
@@ -262,7 +212,7 @@ impl Hub {
             store: self.store(),
             delivery: self.delivery(),
             push: self.push_client().is_some(),
-            queue: Some(self.matchmaker()),
+            queue: Some(self.finder().queue()),
         }
     }
 
@@ -270,7 +220,7 @@ impl Hub {
     /// cluster, while this node is the elected one): whoever waiting had made compatible by then is paired. For
     /// tests, which move a manual clock and then wait for the sweep.
     pub async fn swept(&self, at: DateTime<Utc>) {
-        self.tasks().sweeps.reached(at).await;
+        self.finder().swept(at).await;
     }
 
     /// The store the hub reads and writes.
@@ -293,11 +243,6 @@ impl Hub {
         &self.inner.settings
     }
 
-    /// What a `match.find` is admitted by.
-    fn admission(&self) -> &admission::Rules {
-        &self.inner.admission
-    }
-
     /// The group commit: messages, receipts, match ends and openings.
     fn writer(&self) -> &Committer {
         &self.inner.tasks.writer
@@ -308,7 +253,7 @@ impl Hub {
         self.writer().queued()
     }
 
-    /// The rest of the tasks the hub feeds: the queue, its sweeps, push.
+    /// The rest of the tasks the hub feeds: matching, push.
     fn tasks(&self) -> &Tasks {
         &self.inner.tasks
     }

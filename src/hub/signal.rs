@@ -3,28 +3,12 @@
 //! and every address that could reveal a peer's IP. The SDP therefore reaches the server unencrypted; message
 //! content stays end-to-end encrypted (see docs/protocol.md, "Video").
 
-use rand::Rng;
-use tanis_proto::{ErrorCode, IceServer, MatchKind, RtcConfig, ServerFrame};
-use tanis_signaling::credentials;
+use tanis_proto::{ErrorCode, MatchKind, RtcConfig, ServerFrame};
 use tanis_signaling::privacy::{sanitize_candidate, sanitize_sdp};
 
 use super::Hub;
 use super::context::Ctx;
-use crate::config::VideoConfig;
 use crate::domain::{MatchId, UserId};
-
-/// What the hub needs to hand out ICE servers.
-#[derive(Clone)]
-pub struct VideoSettings {
-    pub config: VideoConfig,
-    /// The TURN REST secret shared with the TURN server(s).
-    pub turn_secret: Vec<u8>,
-    /// Every TURN URL clients are given (the embedded server's, then configured external ones).
-    pub turn_urls: Vec<String>,
-    /// The embedded TURN server's counters, exported at `/metrics`; `None` when it does not run (an external
-    /// coturn exports its own).
-    pub turn_counters: Option<tanis_signaling::TurnCounters>,
-}
 
 /// One signalling request.
 pub(super) enum Signal {
@@ -36,21 +20,9 @@ pub(super) enum Signal {
 }
 
 impl Hub {
-    /// ICE servers with fresh ephemeral credentials. The username carries an opaque random reference, never
-    /// the account id or phone (TURN servers log usernames).
+    /// ICE servers with fresh ephemeral credentials ([`VideoSettings::rtc_config`]).
     pub fn rtc_config(&self) -> RtcConfig {
-        let v = &self.settings().video;
-        let user_ref: String =
-            (0..16).map(|_| char::from(b"0123456789abcdef"[rand::rng().random_range(0..16)])).collect();
-        let now = self.now().timestamp();
-        let creds = credentials::issue(&v.turn_secret, &user_ref, now, v.config.credential_ttl_secs);
-        let ice_servers = vec![IceServer {
-            urls: v.turn_urls.clone(),
-            username: Some(creds.username),
-            credential: Some(creds.password),
-        }];
-        let policy = if v.config.relay_only { "relay" } else { "all" };
-        RtcConfig { ice_servers, ice_transport_policy: policy.into(), ttl_secs: v.config.credential_ttl_secs }
+        self.settings().video.rtc_config(self.now())
     }
 
     /// One reading of the embedded TURN server's counters, when it runs on this node.

@@ -121,11 +121,10 @@ fn run(mut ws: WebSocket, start: Box<Start>) -> impl Future<Output = ()> + Send 
 /// The hub forgets a socket that has ended.
 async fn forget(hub: &Hub, user_id: UserId, socket_id: u64) {
     hub.delivery().unregister(user_id, socket_id);
-    hub.matchmaker().socket_closed(user_id, socket_id).await;
+    hub.finder().socket_closed(user_id, socket_id).await;
     if !hub.sockets().is_connected(user_id) {
         hub.limiters().messages.forget(user_id);
         hub.limiters().signals.forget(user_id);
-        hub.limiters().finds.forget(user_id);
         hub.limiters().skips.forget(user_id);
     }
 }

@@ -4,16 +4,16 @@
 //! verified phone when the server asks for one; then what the find is held to: the finds a minute of new and
 //! unverified accounts, quarantine, where "nearby" is measured from.
 //!
-//! No I/O: the hub gathers the facts (the standing cached beside the sockets, or read from the store), answers a
-//! [`Refusal`] with its error code, and counts the finds a minute in its rate limiter, the one limit that needs
-//! state. An active match is the hub's to refuse before it reads anything.
+//! No I/O: [`super::find`] gathers the facts (the standing cached beside the sockets, or read from the store),
+//! answers a [`Refusal`] with its error code, and counts the finds a minute in its rate limiter, the one limit that
+//! needs state. An active match is refused before anything is read.
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use tanis_proto::{InterestMatching, MatchKind, Region};
 
 use super::rules::{RegionRefusal, region_refusal};
-use super::standing::Standing;
+use crate::domain::Standing;
 use crate::domain::trust;
 use crate::quota::next_reset;
 
@@ -72,7 +72,7 @@ pub struct Admitted {
     pub nearby: Option<(f64, f64)>,
     /// Under several open reports from counting reporters: paired only with others like them.
     pub quarantined: bool,
-    /// A new or unverified account: at most this many finds a minute (the hub's limiter counts them); `None`: only
+    /// A new or unverified account: at most this many finds a minute (matching's limiter counts them); `None`: only
     /// the general limits.
     pub finds_per_minute: Option<u32>,
 }

@@ -1,15 +1,16 @@
 //! Matching: one task owns the queue of people waiting for a stranger and pairs them by the rules in
-//! [`rules`]. It never touches sockets or the database itself: it asks a [`Pairing`] (the hub) to open a
+//! [`rules`]. It never touches sockets or the database itself: it asks a [`Pairing`] ([`find`]'s opener) to open a
 //! match and to tell people where they stand, so the queue logic stays small and testable. Who may ask for a match
-//! at all is [`admission`]'s rule, which the hub applies before it hands a seeker over.
+//! at all is [`admission`]'s rule, which [`find`] applies before it hands a seeker over: [`find`] is the door a
+//! `match.find` comes in by, from the hub, and leaves by as `match.found`, through delivery.
 
 pub mod admission;
 pub mod cluster;
+pub mod find;
 mod queue;
 pub mod rules;
 #[cfg(test)]
 mod simulation;
-pub mod standing;
 pub mod sweeps;
 
 use std::collections::{HashMap, HashSet};

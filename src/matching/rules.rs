@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 use tanis_proto::{InterestMatching, MatchKind, Region};
 
-use crate::domain::{Country, Interests, Languages, UserId};
+use crate::domain::{Country, Interests, Languages, UserId, distance_km};
 
 /// What the matchmaker knows about someone waiting.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -100,14 +100,6 @@ impl Policy {
         let doublings = waited_secs.max(0) as f64 / self.doubling_secs.max(1) as f64;
         (self.start_km * doublings.exp2()).min(EARTH_HALF_CIRCUMFERENCE_KM)
     }
-}
-
-/// Great-circle distance in km.
-pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
-    let (lat1, lon1) = (a.0.to_radians(), a.1.to_radians());
-    let (lat2, lon2) = (b.0.to_radians(), b.1.to_radians());
-    let h = ((lat2 - lat1) / 2.0).sin().powi(2) + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
-    2.0 * 6371.0 * h.sqrt().asin()
 }
 
 impl Candidate {

@@ -230,7 +230,7 @@ async fn a_users_message_rate_is_one_budget_across_the_nodes_of_their_sockets() 
     assert!(matches!(refused, ServerFrame::Error { code: ErrorCode::RateLimited, .. }), "{refused:?}");
 }
 
-/// A fast limit is leased a few tokens at a time (src/hub/rate.rs): each node spends its lease locally, yet the two
+/// A fast limit is leased a few tokens at a time (src/rate.rs): each node spends its lease locally, yet the two
 /// nodes together never spend more than the one bucket holds. 100 a second with a burst of 40 leases 10; the
 /// nodes' clocks stand still, so exactly 40 of 60 messages sent alternately from two nodes are accepted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,4 +1,4 @@
-//! Whom a waiting user may meet, kept current across nodes (src/hub/matches/refresh.rs): a report that quarantines
+//! Whom a waiting user may meet, kept current across nodes (src/matching/find/refresh.rs): a report that quarantines
 //! a user whose place the elected matchmaker holds, on another node than their socket, reaches that place at once.
 
 use std::time::Duration;

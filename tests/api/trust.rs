@@ -410,7 +410,7 @@ async fn a_burst_of_reports_quarantines_no_one(backend: Backend) {
     }
 }
 
-/// A report that quarantines a user who is already waiting reaches their place at once (src/hub/matches/refresh.rs):
+/// A report that quarantines a user who is already waiting reaches their place at once (src/matching/find/refresh.rs):
 /// the next quarantined user who asks meets them. Before, their place kept the standing they asked with until they
 /// asked again, so a clean user could be given them meanwhile and a quarantined one could not.
 async fn a_report_that_quarantines_a_waiting_user_reaches_their_place_at_once(backend: Backend) {

@@ -1,60 +1,65 @@
-//! Matches, from the hub's side: asking for one and cancelling ([`ask`]), opening the pairs the matchmaker found
-//! ([`open`]: the [`Pairing`](crate::matching::Pairing) it calls), ending one ([`end`]), and telling users who may
-//! have missed frames their match as stored ([`resync`]). A waiting user's place learns of a block or report
-//! at once ([`refresh`]). Leaving and blocking are conversation frames that end a
+//! Matches, from the hub's side: a `match.find` parsed and handed to matching ([`crate::matching::find`]), which
+//! admits, queues, pairs and opens it and answers; `match.cancel`; ending a match ([`end`]); telling users who may
+//! have missed frames their match as stored ([`resync`]). Leaving and blocking are conversation frames that end a
 //! match through [`end`]; banning is [`crate::moderation`]'s.
 
-mod ask;
 mod end;
-mod open;
-mod refresh;
 mod resync;
 
-use tanis_proto::MatchInfo;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use tanis_proto::{ErrorCode, InterestMatching, MatchKind, Region, ServerFrame};
 
-use super::ActiveMatch;
-use crate::domain::{Interests, Languages, UserId};
-use crate::store::{MatchRow, UserRow};
+use crate::domain::UserId;
+use crate::domain::trust;
+use crate::hub::Hub;
+use crate::hub::context::Ctx;
+use crate::matching::find::{Request, account_of};
+use crate::store::StoreError;
 
-pub(super) use ask::{cancel, find};
-
-/// What two matched people have in common, as `match.found` names it: the interests both profiles list and the
-/// languages both speak. Nothing else of either profile.
-#[derive(Debug, Clone, Copy, Default)]
-struct Common {
-    interests: Interests,
-    languages: Languages,
+/// `match.find`: the public key checked, then matching's.
+pub(in crate::hub) async fn find(
+    ctx: &mut Ctx,
+    id: Option<String>,
+    kind: MatchKind,
+    public_key: String,
+    nearby: bool,
+    interests: InterestMatching,
+    region: Region,
+) {
+    if STANDARD.decode(&public_key).map(|k| k.len()) != Ok(32) {
+        return ctx.protocol_error(id, ErrorCode::InvalidBase64, "public_key must be 32 bytes in base64").await;
+    }
+    let request = Request { id, kind, public_key, nearby, interests, region };
+    if let Err(refusal) = ctx.hub.finder().find(ctx.user_id, ctx.socket.id, request).await {
+        ctx.reply(refusal).await;
+    }
 }
 
-impl Common {
-    fn of(a: (Interests, Languages), b: (Interests, Languages)) -> Self {
-        Common { interests: a.0.shared(b.0), languages: a.1.shared(b.1) }
-    }
-
-    fn of_users(a: &UserRow, b: &UserRow) -> Self {
-        Common::of((a.interests(), a.languages()), (b.interests(), b.languages()))
+/// `match.cancel`: out of the queue, if the user waits there.
+pub(in crate::hub) async fn cancel(ctx: &Ctx, id: Option<String>) {
+    match ctx.hub.finder().cancel(ctx.user_id).await {
+        true => ctx.reply(ServerFrame::MatchCancelled { id }).await,
+        false => ctx.error(id, ErrorCode::NotQueued, "not waiting for a match").await,
     }
 }
 
-/// The user's view of a match row.
-fn active_for(row: &MatchRow, user_id: UserId, peer_id: UserId, peer_handle: String, common: Common) -> ActiveMatch {
-    let info = MatchInfo {
-        match_id: row.id,
-        kind: row.kind,
-        peer: peer_handle,
-        peer_public_key: row.peer_public_key(user_id).to_owned(),
-        // The one who waited longer (user1) starts: sends the first video offer, and is the E2E initiator.
-        initiator: row.user1_id == user_id,
-        expires_at: row.expired_at,
-        shared_interests: common.interests.ids().map(str::to_owned).collect(),
-        shared_languages: common.languages.codes().map(str::to_owned).collect(),
-    };
-    ActiveMatch {
-        match_id: row.id,
-        peer_id,
-        kind: info.kind,
-        opened_at: row.created_at,
-        expires_at: row.expired_at,
-        info,
+impl Hub {
+    /// Takes a skip token when the user is held to the limits of new and unverified accounts; `Some(limit)` when
+    /// none is left. Reads the account only when matching's cached standing is gone.
+    pub(in crate::hub) async fn allow_skip(&self, user_id: UserId) -> Result<Option<u32>, StoreError> {
+        let cached = self.sockets().with_standing(user_id, |s| s.account);
+        let account = match cached {
+            Some(account) => account,
+            None => match self.store().user_by_id(user_id).await? {
+                Some(user) => account_of(&user),
+                None => return Ok(None),
+            },
+        };
+        let Some(per_minute) = trust::limits(&account, self.now(), &self.settings().trust).skips_per_minute else {
+            return Ok(None);
+        };
+        let allowed = self.limiters().skips.allow(user_id, per_minute as f64 / 60.0, per_minute).await;
+        Ok((!allowed).then_some(per_minute))
     }
 }

@@ -3,10 +3,15 @@
 
 use tanis_proto::{CloseCode, ServerFrame};
 
-use super::{Common, active_for};
 use crate::domain::{UserId, handle};
-use crate::hub::{ActiveMatch, Hub};
-use crate::store::StoreError;
+use crate::hub::Hub;
+use crate::live::{ActiveMatch, Common};
+use crate::store::{StoreError, UserRow};
+
+/// What two users' profiles share now: what they shared when the match opened is not kept.
+fn common_of(me: &UserRow, peer: &UserRow) -> Common {
+    Common::of((me.interests(), me.languages()), (peer.interests(), peer.languages()))
+}
 
 impl Hub {
     /// The user's active match, loaded from the store when this node does not know it yet (a reconnect).
@@ -22,8 +27,7 @@ impl Hub {
         let (Some(peer), Some(me)) = (store.user_by_id(peer_id).await?, store.user_by_id(user_id).await?) else {
             return Ok(None);
         };
-        // As the profiles are now: what the two shared when the match opened is not kept.
-        let active = active_for(&row, user_id, peer.id, handle(&peer.alias, &peer.tag), Common::of_users(&me, &peer));
+        let active = ActiveMatch::of(&row, user_id, peer.id, handle(&peer.alias, &peer.tag), common_of(&me, &peer));
         self.sockets().remember_match(user_id, &active);
         Ok(Some(active))
     }
@@ -74,8 +78,8 @@ impl Hub {
                 let store = self.store();
                 match (store.user_by_id(peer_id).await?, store.user_by_id(user_id).await?) {
                     (Some(peer), Some(me)) => {
-                        let common = Common::of_users(&me, &peer);
-                        Some(active_for(&row, user_id, peer.id, handle(&peer.alias, &peer.tag), common))
+                        let common = common_of(&me, &peer);
+                        Some(ActiveMatch::of(&row, user_id, peer.id, handle(&peer.alias, &peer.tag), common))
                     }
                     _ => None,
                 }

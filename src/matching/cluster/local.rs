@@ -26,7 +26,7 @@ use crate::domain::UserId;
 use crate::matching::{Pairing, Seeker};
 
 /// The [`Pairing`] of a node's own matchmaker: claims its pairs in the cluster's queue, then lets `opener` (the
-/// hub) open them as a single node would.
+/// node's [`crate::matching::find`]) open them as a single node would.
 pub struct LocalFirst<P> {
     opener: Arc<P>,
     queue: ClusterQueue,

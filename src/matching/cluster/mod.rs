@@ -84,7 +84,7 @@ struct Fenced<P> {
     queue: ClusterQueue,
 }
 
-/// What the elected matchmaker needs from the hub: opening a batch under an epoch, and the fence.
+/// What the elected matchmaker needs from the node's opener ([`crate::matching::find`]): opening a batch under an epoch, and the fence.
 pub trait Opener: Send + Sync + 'static {
     /// The highest epoch that has written matches; `None` when it cannot be read now.
     fn fence(&self) -> impl Future<Output = Option<i64>> + Send;

@@ -14,8 +14,8 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use tanis_proto::{Balances, MatchKind};
 
-use crate::domain::trust::Account;
-use crate::domain::{Country, Interests, Languages, UserId};
+use super::trust::Account;
+use super::{Country, Interests, Languages, UserId};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Standing {

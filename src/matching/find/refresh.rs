@@ -6,19 +6,19 @@
 
 use chrono::TimeDelta;
 
+use super::Finder;
 use crate::domain::UserId;
-use crate::hub::Hub;
 use crate::matching::Fresh;
 use crate::store::StoreError;
 
-impl Hub {
+impl Finder {
     /// Refreshes the places of users whose standing changed, one at a time, until shutdown.
-    pub(in crate::hub) async fn standing_loop(self) {
-        let shutdown = self.loops().shutdown.clone();
+    pub(super) async fn standing_loop(self) {
+        let shutdown = self.inner.shutdown.clone();
         loop {
             let users = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                users = self.sockets().standing_changes() => users,
+                users = self.delivery().sockets().standing_changes() => users,
             };
             for user_id in users {
                 if let Err(e) = self.refresh_place(user_id).await {
@@ -30,20 +30,21 @@ impl Hub {
 
     async fn refresh_place(&self, user_id: UserId) -> Result<(), StoreError> {
         // In a match, they wait nowhere.
-        if self.active_match(user_id).is_some() {
+        if self.delivery().active_match(user_id).is_some() {
             return Ok(());
         }
-        let since = self.now() - TimeDelta::hours(self.settings().matching.recent_partner_hours.into());
+        let since = self.inner.services.clock.now()
+            - TimeDelta::hours(self.inner.settings.matching.recent_partner_hours.into());
         // Taken before reading, as a find does: a change meanwhile makes this copy stale.
-        let version = self.sockets().standing_version(user_id);
+        let version = self.delivery().sockets().standing_version(user_id);
         let Some((user, mut standing)) = self.load_standing(user_id, since).await? else { return Ok(()) };
         // A ban closes their sockets, and with them their place.
         if user.is_banned {
             return Ok(());
         }
         let fresh = Fresh { excluded: standing.excluded(since), quarantined: standing.quarantined };
-        self.sockets().set_standing(user_id, standing, version);
-        self.matchmaker().refresh(user_id, fresh).await;
+        self.delivery().sockets().set_standing(user_id, standing, version);
+        self.inner.queue.refresh(user_id, fresh).await;
         Ok(())
     }
 }

@@ -97,6 +97,15 @@ impl Limiter {
         Self { clock, local: Mutex::default(), shared: None, leases: Mutex::default() }
     }
 
+    /// In memory on one node; in Redis in a cluster (`cluster`), where a user's sockets may be on several nodes.
+    /// Either way at the server's clock.
+    pub fn of_node(cluster: Option<&Arc<Cluster>>, clock: &SharedClock, kind: &str) -> Self {
+        match cluster {
+            None => Self::local(clock.clone()),
+            Some(cluster) => Self::redis(clock.clone(), cluster.clone(), kind),
+        }
+    }
+
     pub fn redis(clock: SharedClock, cluster: Arc<Cluster>, kind: &str) -> Self {
         let prefix = format!("{}:rate:{kind}:", cluster.namespace());
         let shared = Shared { conn: cluster.connection(), cluster, prefix };

@@ -1,27 +1,37 @@
-//! Opening the pairs the matchmaker found: the hub is the [`Pairing`] it calls (and the cluster's [`Opener`]).
-//! The matches are written by the group commit, in its next batch, and announced (`match.found`) only once the
-//! store committed them; a seeker the store refused is told why.
+//! Opening the pairs the matchmaker found: this is the [`Pairing`] it calls (and the cluster's [`Opener`]). The
+//! matches are written by the group commit, in its next batch, and announced (`match.found`, through delivery)
+//! only once the store committed them; a seeker the store refused is told why.
 
 use std::sync::Arc;
 
 use chrono::TimeDelta;
 use tanis_proto::{Balances, ErrorCode, MatchKind, ServerFrame};
 
-use super::{Common, active_for};
-use crate::delivery::SocketRef;
+use super::{Services, Settings};
+use crate::delivery::{Delivery, SocketRef};
 use crate::domain::{UserId, handle};
-use crate::hub::Hub;
+use crate::live::{ActiveMatch, Common};
 use crate::matching::cluster::Opener;
 use crate::matching::{Pairing, Seeker};
 use crate::quota;
 use crate::store::{CreatedMatch, NewMatch, Opened, Opening, StoreError};
 
-impl Hub {
+/// What opens matches: the group commit writes them, delivery tells both sides.
+pub(super) struct MatchOpener {
+    services: Services,
+    settings: Arc<Settings>,
+}
+
+impl MatchOpener {
+    pub(super) fn new(services: Services, settings: Arc<Settings>) -> Self {
+        Self { services, settings }
+    }
+
     /// Opens the matches through the group commit (in its next batch, sharing the commit of the messages and the
     /// ends of the moment), then tells both users of each. Nothing is announced unless the store committed.
     async fn open_matches(&self, pairs: &[(Seeker, Seeker)], epoch: Option<i64>) -> Vec<Result<(), Vec<UserId>>> {
-        let now = self.now();
-        let expires_at = now + TimeDelta::hours(self.settings().matching.match_ttl_hours.into());
+        let now = self.services.clock.now();
+        let expires_at = now + TimeDelta::hours(self.settings.matching.match_ttl_hours.into());
         let matches = pairs
             .iter()
             .map(|(first, second)| NewMatch {
@@ -34,7 +44,7 @@ impl Hub {
                 expires_at,
             })
             .collect();
-        let done = self.writer().open(Opening { matches, epoch }).await;
+        let done = self.services.writer.open(Opening { matches, epoch }).await;
         let outcome = done.await.unwrap_or_else(|_| Err(Arc::new(StoreError::Database(sqlx::Error::PoolClosed))));
         let results = match outcome {
             Ok(Opened::Pairs(results)) => results,
@@ -83,8 +93,8 @@ impl Hub {
         let kind = row.kind;
         metrics::counter!("tanis_matches_total", "kind" => kind.as_str()).increment(1);
         for (me, peer) in [(user1, user2), (user2, user1)] {
-            let active = active_for(row, me.id, peer.id, handle(&peer.alias, &peer.tag), common);
-            let rtc = (kind == MatchKind::Video).then(|| self.rtc_config());
+            let active = ActiveMatch::of(row, me.id, peer.id, handle(&peer.alias, &peer.tag), common);
+            let rtc = (kind == MatchKind::Video).then(|| self.settings.video.rtc_config(self.services.clock.now()));
             let balances = Balances {
                 daily_text: me.daily_chat_balance,
                 daily_video: me.daily_video_balance,
@@ -92,9 +102,9 @@ impl Hub {
                 bonus_video: me.bonus_video_balance,
             };
             let frame = ServerFrame::MatchFound { info: active.info.clone(), balances, rtc };
-            self.delivery().match_opened(me.id, active, balances, &frame);
+            self.services.delivery.match_opened(me.id, active, balances, &frame);
             if me.id == user1.id {
-                self.store().fail_points.rendezvous("announce.between_sides").await;
+                self.services.store.fail_points.rendezvous("announce.between_sides").await;
             }
         }
     }
@@ -102,11 +112,11 @@ impl Hub {
     /// Tells a seeker why the store refused to match them.
     async fn tell_unavailable(&self, seeker: &Seeker) {
         // What the node holding their socket cached was wrong (or the refusal is news to it): it reloads.
-        self.delivery().standing_changed(seeker.user_id());
-        let user = self.store().user_by_id(seeker.user_id()).await.ok().flatten();
+        self.services.delivery.standing_changed(seeker.user_id());
+        let user = self.services.store.user_by_id(seeker.user_id()).await.ok().flatten();
         match user {
             Some(user) if !quota::can_pay(&user, seeker.candidate.kind) => {
-                let resets_at = quota::next_reset(self.now(), self.settings().quotas.zone());
+                let resets_at = quota::next_reset(self.services.clock.now(), self.settings.quotas.zone());
                 let frame = ServerFrame::Error {
                     id: seeker.request_id.clone(),
                     code: ErrorCode::QuotaExhausted,
@@ -114,35 +124,33 @@ impl Hub {
                     resets_at: Some(resets_at),
                     retry_after_ms: None,
                 };
-                self.inner
-                    .services
-                    .delivery
-                    .to_socket(SocketRef { user_id: seeker.user_id(), socket_id: seeker.socket_id }, &frame);
+                let to = SocketRef { user_id: seeker.user_id(), socket_id: seeker.socket_id };
+                self.services.delivery.to_socket(to, &frame);
             }
             Some(user) if user.is_banned => self.send_error(seeker, ErrorCode::Banned, "the account is banned"),
             _ => self.send_error(seeker, ErrorCode::AlreadyInMatch, "leave your current match first"),
         }
     }
 
-    fn send_error(&self, seeker: &Seeker, code: ErrorCode, message: &str) {
-        self.inner
-            .services
-            .delivery
-            .to_user(seeker.user_id(), &ServerFrame::error(seeker.request_id.clone(), code, message));
-    }
-}
-
-impl Pairing for Hub {
-    fn queued(&self, seeker: &Seeker, newly: bool) {
+    /// Tells the seeker's socket it is now waiting (`newly`) or was already waiting.
+    pub(super) fn tell_queued(delivery: &Delivery, seeker: &Seeker, newly: bool) {
         let frame = if newly {
             ServerFrame::MatchQueued { id: seeker.request_id.clone(), kind: seeker.candidate.kind }
         } else {
             ServerFrame::error(seeker.request_id.clone(), ErrorCode::AlreadyQueued, "already waiting for a match")
         };
-        self.inner
-            .services
-            .delivery
-            .to_socket(SocketRef { user_id: seeker.user_id(), socket_id: seeker.socket_id }, &frame);
+        delivery.to_socket(SocketRef { user_id: seeker.user_id(), socket_id: seeker.socket_id }, &frame);
+    }
+
+    fn send_error(&self, seeker: &Seeker, code: ErrorCode, message: &str) {
+        let frame = ServerFrame::error(seeker.request_id.clone(), code, message);
+        self.services.delivery.to_user(seeker.user_id(), &frame);
+    }
+}
+
+impl Pairing for MatchOpener {
+    fn queued(&self, seeker: &Seeker, newly: bool) {
+        Self::tell_queued(&self.services.delivery, seeker, newly);
     }
 
     async fn open(&self, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<UserId>>> {
@@ -150,10 +158,9 @@ impl Pairing for Hub {
     }
 }
 
-impl Opener for Hub {
+impl Opener for MatchOpener {
     async fn fence(&self) -> Option<i64> {
-        self.inner
-            .services
+        self.services
             .store
             .matchmaker_fence()
             .await
