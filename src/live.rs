@@ -1,9 +1,13 @@
 //! A connected user's live state on this node, beside their sockets: their current match, and what matching
-//! cached of them (their [`Standing`]). Delivery keeps one [`Live`] per user it holds sockets of and changes it
-//! as events arrive; matching and the hub read it. The rules of its changes live here, so that neither needs the
-//! other's room: a match that ended before this node heard it open, a standing read while an event changed it.
+//! cached of them (their [`Standing`]). [`LiveUsers`] holds one [`Live`] per user from their first socket here to
+//! their last (delivery registers them) and changes it as delivery's events arrive; matching and the hub read it
+//! here, not through delivery. The rules of its changes live here too: a match that ended before this node heard
+//! it open, a standing read while an event changed it.
 
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Notify;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -151,5 +155,107 @@ impl Live {
     pub fn forget_standing(&mut self) {
         self.standing = None;
         self.standing_version += 1;
+    }
+}
+
+/// The live state of every user with a socket on this node. Its lock is never held across an await, nor while
+/// taking delivery's registry lock (delivery takes this one inside its own, when a user arrives or leaves).
+#[derive(Debug, Default)]
+pub struct LiveUsers {
+    users: Mutex<HashMap<UserId, Live>>,
+    /// Users here whose standing changed, for matching to give any place they wait what they may meet now.
+    restanding: Wanted,
+}
+
+impl LiveUsers {
+    /// The user's first socket here registered.
+    pub fn arrive(&self, user_id: UserId) {
+        self.users.lock().expect("live lock").entry(user_id).or_default();
+    }
+
+    /// The user's last socket here went: nothing of them is kept.
+    pub fn leave(&self, user_id: UserId) {
+        self.users.lock().expect("live lock").remove(&user_id);
+    }
+
+    /// Whether the user has a socket here.
+    pub fn is_connected(&self, user_id: UserId) -> bool {
+        self.users.lock().expect("live lock").contains_key(&user_id)
+    }
+
+    /// Runs `f` on the user's live state, if they are connected here.
+    pub fn with<R>(&self, user_id: UserId, f: impl FnOnce(&mut Live) -> R) -> Option<R> {
+        self.users.lock().expect("live lock").get_mut(&user_id).map(f)
+    }
+
+    /// The user's match, while they have a socket here.
+    pub fn active_match(&self, user_id: UserId) -> Option<ActiveMatch> {
+        self.users.lock().expect("live lock").get(&user_id).and_then(|u| u.active().cloned())
+    }
+
+    /// Remembers a match loaded from the store for a connecting user, unless one was announced meanwhile.
+    pub fn remember_match(&self, user_id: UserId, active: &ActiveMatch) {
+        self.with(user_id, |live| live.remember(active));
+    }
+
+    /// Replaces what this node knows of the user's match with what the store says (a resync), and drops their
+    /// standing ([`Live::reset`]).
+    pub fn reset_match(&self, user_id: UserId, active: Option<ActiveMatch>) {
+        self.with(user_id, |live| live.reset(active));
+    }
+
+    /// Runs `f` on the user's cached standing; `None` when there is none (not connected here, or not loaded).
+    pub fn with_standing<R>(&self, user_id: UserId, f: impl FnOnce(&mut Standing) -> R) -> Option<R> {
+        self.with(user_id, |live| live.standing_mut().map(f)).flatten()
+    }
+
+    /// The version to pass to [`LiveUsers::set_standing`], taken before reading the standing from the store.
+    pub fn standing_version(&self, user_id: UserId) -> u64 {
+        self.with(user_id, |live| live.standing_version()).unwrap_or(0)
+    }
+
+    /// Caches the user's standing, if they have a socket here and nothing changed it since `version` was taken.
+    pub fn set_standing(&self, user_id: UserId, standing: Standing, version: u64) {
+        self.with(user_id, |live| live.set_standing(standing, version));
+    }
+
+    /// Whom the user may be matched with changed: the cached standing goes (the next find reads it afresh), and a
+    /// user connected here is marked for matching to refresh their place ([`LiveUsers::standing_changes`]).
+    pub fn standing_changed(&self, user_id: UserId) {
+        if self.with(user_id, Live::forget_standing).is_some() {
+            self.restanding.add([user_id]);
+        }
+    }
+
+    /// Waits until the standing of some users connected here changed, and takes them.
+    pub async fn standing_changes(&self) -> Vec<UserId> {
+        self.restanding.take().await
+    }
+}
+
+/// Users marked for a loop (matching's refresh, the hub's resync), and the wake-up of the loop that takes them.
+#[derive(Debug, Default)]
+pub struct Wanted {
+    users: Mutex<HashSet<UserId>>,
+    wake: Notify,
+}
+
+impl Wanted {
+    pub fn add(&self, users: impl IntoIterator<Item = UserId>) {
+        let mut wanted = self.users.lock().expect("wanted lock");
+        wanted.extend(users);
+        if !wanted.is_empty() {
+            self.wake.notify_one();
+        }
+    }
+
+    pub async fn take(&self) -> Vec<UserId> {
+        loop {
+            let taken: Vec<UserId> = self.users.lock().expect("wanted lock").drain().collect();
+            if !taken.is_empty() {
+                return taken;
+            }
+            self.wake.notified().await;
+        }
     }
 }

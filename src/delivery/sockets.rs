@@ -1,7 +1,7 @@
 //! This node's sockets: every open socket of every user connected here, and how to reach or close them.
 //! Only [`super::Delivery`] and the hub's task that runs a socket use this directly.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Poll;
@@ -13,8 +13,8 @@ use tanis_proto::{CloseCode, ServerFrame};
 use super::outbound::{self, Frames, Outbound, Refused, Slot};
 use super::{Event, Recipient};
 use crate::auth::LoginId;
-use crate::domain::{Standing, UserId};
-use crate::live::{ActiveMatch, Live};
+use crate::domain::UserId;
+use crate::live::{ActiveMatch, LiveUsers, Wanted};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -137,11 +137,10 @@ impl SocketHandle {
     }
 }
 
-/// What this node holds for one connected user: their sockets, and their live state (match, cached standing).
+/// What this node holds for one connected user (their live state is [`LiveUsers`]'s).
 #[derive(Debug, Default)]
 struct Connected {
     sockets: Vec<SocketHandle>,
-    live: Live,
 }
 
 #[derive(Debug)]
@@ -151,8 +150,8 @@ pub struct Sockets {
     next_id: AtomicU64,
     /// Users who may have missed frames, for the hub to resync.
     resync: Wanted,
-    /// Users here whose standing changed, for the hub to give any place they wait in what they may meet now.
-    restanding: Wanted,
+    /// What this node holds of each connected user besides their sockets: their match, their cached standing.
+    live: Arc<LiveUsers>,
     /// Users here whose match just ended, for the hub's ads; kept only once the hub asked for them.
     between: Mutex<Vec<UserId>>,
     between_wanted: Notify,
@@ -169,7 +168,7 @@ impl Default for Sockets {
             // nodes could meet), so a socket named in an event means the same socket on every node.
             next_id: AtomicU64::new(u64::from(rand::random::<u32>()) << 32),
             resync: Wanted::default(),
-            restanding: Wanted::default(),
+            live: Arc::default(),
             between: Mutex::default(),
             between_wanted: Notify::new(),
             between_on: std::sync::atomic::AtomicBool::new(false),
@@ -211,7 +210,12 @@ impl Sockets {
             let mut users = self.users.lock().expect("registry lock");
             let user = users.entry(user_id).or_default();
             user.sockets.push(handle.clone());
-            user.sockets.len() == 1
+            let first = user.sockets.len() == 1;
+            if first {
+                // Under the registry's lock: a last socket going at the same moment cannot take the state away.
+                self.live.arrive(user_id);
+            }
+            first
         };
         metrics::gauge!("tanis_ws_sessions").increment(1.0);
         (handle, rx, first)
@@ -225,6 +229,7 @@ impl Sockets {
             user.sockets.retain(|s| s.id != socket_id);
             if user.sockets.is_empty() {
                 users.remove(&user_id);
+                self.live.leave(user_id);
                 last = true;
             }
         }
@@ -284,9 +289,9 @@ impl Sockets {
         self.resync.take().await
     }
 
-    /// Waits until the standing of some users connected here changed, and takes them.
-    pub async fn standing_changes(&self) -> Vec<UserId> {
-        self.restanding.take().await
+    /// The live state of the users connected here.
+    pub fn live(&self) -> &Arc<LiveUsers> {
+        &self.live
     }
 
     /// From now on, users whose match ends here are kept for [`Sockets::between_matches`].
@@ -328,51 +333,7 @@ impl Sockets {
 
     /// The user's match, while they have a socket here.
     pub fn active_match(&self, user_id: UserId) -> Option<ActiveMatch> {
-        self.users.lock().expect("registry lock").get(&user_id).and_then(|u| u.live.active().cloned())
-    }
-
-    /// Runs `f` on the user's live state, if they are connected here.
-    fn with_live<R>(&self, user_id: UserId, f: impl FnOnce(&mut Live) -> R) -> Option<R> {
-        self.users.lock().expect("registry lock").get_mut(&user_id).map(|u| f(&mut u.live))
-    }
-
-    /// Remembers a match loaded from the store for a connecting user, unless one was announced meanwhile.
-    pub fn remember_match(&self, user_id: UserId, active: &ActiveMatch) {
-        self.with_live(user_id, |live| live.remember(active));
-    }
-
-    /// Replaces what this node knows of the user's match with what the store says (a resync), and drops their
-    /// standing ([`Live::reset`]).
-    pub fn reset_match(&self, user_id: UserId, active: Option<ActiveMatch>) {
-        self.with_live(user_id, |live| live.reset(active));
-    }
-
-    /// Runs `f` on the user's cached standing; `None` when there is none (not connected here, or not loaded).
-    pub fn with_standing<R>(&self, user_id: UserId, f: impl FnOnce(&mut Standing) -> R) -> Option<R> {
-        self.with_live(user_id, |live| live.standing_mut().map(f)).flatten()
-    }
-
-    /// The version to pass to [`Sockets::set_standing`], taken before reading the standing from the store.
-    pub fn standing_version(&self, user_id: UserId) -> u64 {
-        self.with_live(user_id, |live| live.standing_version()).unwrap_or(0)
-    }
-
-    /// Caches the user's standing, if they have a socket here and nothing changed it since `version` was taken.
-    pub fn set_standing(&self, user_id: UserId, standing: Standing, version: u64) {
-        self.with_live(user_id, |live| live.set_standing(standing, version));
-    }
-
-    /// Drops the user's cached standing: the next `match.find` reads it from the store.
-    pub fn forget_standing(&self, user_id: UserId) {
-        self.with_live(user_id, Live::forget_standing);
-    }
-
-    /// Changes what this node holds of the user if they are connected here; the sockets to tell.
-    fn update_connected(&self, user_id: UserId, change: impl FnOnce(&mut Connected)) -> Vec<SocketHandle> {
-        let mut users = self.users.lock().expect("registry lock");
-        let Some(user) = users.get_mut(&user_id) else { return Vec::new() };
-        change(user);
-        user.sockets.clone()
+        self.live.active_match(user_id)
     }
 
     /// Carries out `event` for the sockets on this node; sockets of other nodes are not here to reach.
@@ -408,8 +369,8 @@ impl Sockets {
             }
             Event::SignedOut { user_id, logins } => self.sign_out_here(*user_id, logins),
             Event::MatchOpened { user_id, active, balances, frame } => {
-                let mut ended = None;
-                let sockets = self.update_connected(*user_id, |user| ended = user.live.opened(active, *balances));
+                let ended = self.live.with(*user_id, |live| live.opened(active, *balances)).flatten();
+                let sockets = self.sockets_of(*user_id);
                 // An opening overtaken by its end: `match.found`, then its `match.ended` again, so the client
                 // sees the match open and close in that order and is free to look again.
                 for socket in &sockets {
@@ -419,15 +380,10 @@ impl Sockets {
                     }
                 }
             }
-            Event::StandingChanged { user_id } => {
-                self.forget_standing(*user_id);
-                let connected = self.users.lock().expect("registry lock").contains_key(user_id);
-                if connected {
-                    self.restanding.add([*user_id]);
-                }
-            }
+            Event::StandingChanged { user_id } => self.live.standing_changed(*user_id),
             Event::MatchEnded { user_id, match_id, frame } => {
-                let sockets = self.update_connected(*user_id, |user| user.live.ended(*match_id, frame));
+                self.live.with(*user_id, |live| live.ended(*match_id, frame));
+                let sockets = self.sockets_of(*user_id);
                 for socket in &sockets {
                     socket.offer(frame);
                 }
@@ -468,33 +424,6 @@ impl Sockets {
 
     pub fn is_connected(&self, user_id: UserId) -> bool {
         self.users.lock().expect("registry lock").contains_key(&user_id)
-    }
-}
-
-/// Users marked for one of the hub's loops, and the wake-up of the loop that takes them.
-#[derive(Debug, Default)]
-struct Wanted {
-    users: Mutex<HashSet<UserId>>,
-    wake: Notify,
-}
-
-impl Wanted {
-    fn add(&self, users: impl IntoIterator<Item = UserId>) {
-        let mut wanted = self.users.lock().expect("wanted lock");
-        wanted.extend(users);
-        if !wanted.is_empty() {
-            self.wake.notify_one();
-        }
-    }
-
-    async fn take(&self) -> Vec<UserId> {
-        loop {
-            let taken: Vec<UserId> = self.users.lock().expect("wanted lock").drain().collect();
-            if !taken.is_empty() {
-                return taken;
-            }
-            self.wake.notified().await;
-        }
     }
 }
 

@@ -151,6 +151,7 @@ impl Hub {
         let (writer, writing) = Committer::spawn(store.clone(), clock.clone(), announcer, shutdown.clone());
         let matching = find::Services {
             store: store.clone(),
+            live: delivery.sockets().live().clone(),
             writer: writer.clone(),
             delivery: delivery.clone(),
             clock: clock.clone(),

@@ -28,7 +28,7 @@ impl Hub {
             return Ok(None);
         };
         let active = ActiveMatch::of(&row, user_id, peer.id, handle(&peer.alias, &peer.tag), common_of(&me, &peer));
-        self.sockets().remember_match(user_id, &active);
+        self.sockets().live().remember_match(user_id, &active);
         Ok(Some(active))
     }
 
@@ -86,7 +86,7 @@ impl Hub {
             }
         };
         let frame = ServerFrame::Resync { active_match: active.as_ref().map(|a| a.info.clone()) };
-        self.sockets().reset_match(user_id, active);
+        self.sockets().live().reset_match(user_id, active);
         self.delivery().to_user_here(user_id, &frame);
         metrics::counter!("tanis_resyncs_total").increment(1);
         Ok(())

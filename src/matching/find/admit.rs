@@ -119,14 +119,14 @@ impl Finder {
     ) -> Result<(Admitted, Known), ServerFrame> {
         let refused = |refusal| answer(id, refusal, &self.inner.settings.privacy_notice_version);
         let since = now - TimeDelta::hours(self.inner.settings.matching.recent_partner_hours.into());
-        let (rules, sockets) = (&self.inner.admission, self.delivery().sockets());
+        let (rules, live) = (&self.inner.admission, self.live());
         // The hot path reads nothing: the standing cached beside the user's sockets answers, unless it refuses for
         // consent or units (it may have missed the notice accepted, a refund or the daily reset), they ask for
         // nearby partners (the location is read fresh) or restrict the find to a region (premium, country and
         // location are read fresh: a subscription that just ended ends the restriction). The store re-checks all
         // of it when the match is created.
         if !wish.reads_fresh() {
-            let cached = sockets.with_standing(user_id, |s| {
+            let cached = live.with_standing(user_id, |s| {
                 let verdict = admission::admit(&Applicant { standing: s, row: None }, wish, now, rules);
                 (!verdict.is_err_and(|r| r.may_be_stale())).then(|| (verdict, Known::of(s, since)))
             });
@@ -135,7 +135,7 @@ impl Finder {
             }
         }
         // Taken before reading: an event that changes the standing meanwhile makes this copy stale.
-        let version = sockets.standing_version(user_id);
+        let version = live.standing_version(user_id);
         let (user, mut standing) = self
             .load_standing(user_id, since)
             .await
@@ -151,7 +151,7 @@ impl Finder {
             return Err(refused(admission::Refusal::Banned));
         }
         let known = Known::of(&mut standing, since);
-        sockets.set_standing(user_id, standing, version);
+        live.set_standing(user_id, standing, version);
         verdict.map(|admitted| (admitted, known)).map_err(refused)
     }
 

@@ -29,6 +29,7 @@ use crate::dedicated::Running;
 use crate::delivery::{Delivery, SocketRef};
 use crate::domain::UserId;
 use crate::group_commit::Committer;
+use crate::live::LiveUsers;
 use crate::rate;
 use crate::store::Store;
 use crate::video::VideoSettings;
@@ -50,11 +51,13 @@ pub struct Settings {
     pub video: VideoSettings,
 }
 
-/// What matching works through: the store it reads standings from, the group commit that writes matches,
-/// delivery that tells users, the server's clock.
+/// What matching works through: the store it reads standings from, the live state of the users connected here
+/// (their match, their cached standing), the group commit that writes matches, delivery that tells users, the
+/// server's clock.
 #[derive(Clone)]
 pub struct Services {
     pub store: Store,
+    pub live: Arc<LiveUsers>,
     pub writer: Committer,
     pub delivery: Delivery,
     pub clock: SharedClock,
@@ -163,7 +166,7 @@ impl Finder {
         wish: Wish,
         public_key: String,
     ) -> Result<(), ServerFrame> {
-        if self.delivery().active_match(user_id).is_some() {
+        if self.live().active_match(user_id).is_some() {
             return Err(refuse(&id, ErrorCode::AlreadyInMatch, "leave your current match first"));
         }
         let now = self.inner.services.clock.now();
@@ -210,13 +213,13 @@ impl Finder {
                 _ = tokio::time::sleep(after + after / 10) => {}
             }
             let user_id = seeker.user_id();
-            let delivery = finder.delivery();
-            if !delivery.sockets().is_connected(user_id) || delivery.active_match(user_id).is_some() {
+            let live = finder.live();
+            if !live.is_connected(user_id) || live.active_match(user_id).is_some() {
                 return;
             }
             let Seeker { socket_id, request_id, public_key, .. } = seeker;
             if let Err(refused) = finder.seek(user_id, socket_id, request_id, wish, public_key).await {
-                delivery.to_socket(SocketRef { user_id, socket_id }, &refused);
+                finder.delivery().to_socket(SocketRef { user_id, socket_id }, &refused);
             }
         });
         tokio::spawn(again);
@@ -231,7 +234,7 @@ impl Finder {
     /// bucket with their last socket here.
     pub async fn socket_closed(&self, user_id: UserId, socket_id: u64) {
         self.inner.queue.socket_closed(user_id, socket_id).await;
-        if !self.delivery().sockets().is_connected(user_id) {
+        if !self.live().is_connected(user_id) {
             self.inner.finds.forget(user_id);
         }
     }
@@ -250,5 +253,9 @@ impl Finder {
 
     fn delivery(&self) -> &Delivery {
         &self.inner.services.delivery
+    }
+
+    fn live(&self) -> &LiveUsers {
+        &self.inner.services.live
     }
 }

@@ -18,7 +18,7 @@ impl Finder {
         loop {
             let users = tokio::select! {
                 _ = shutdown.cancelled() => return,
-                users = self.delivery().sockets().standing_changes() => users,
+                users = self.live().standing_changes() => users,
             };
             for user_id in users {
                 if let Err(e) = self.refresh_place(user_id).await {
@@ -30,20 +30,20 @@ impl Finder {
 
     async fn refresh_place(&self, user_id: UserId) -> Result<(), StoreError> {
         // In a match, they wait nowhere.
-        if self.delivery().active_match(user_id).is_some() {
+        if self.live().active_match(user_id).is_some() {
             return Ok(());
         }
         let since = self.inner.services.clock.now()
             - TimeDelta::hours(self.inner.settings.matching.recent_partner_hours.into());
         // Taken before reading, as a find does: a change meanwhile makes this copy stale.
-        let version = self.delivery().sockets().standing_version(user_id);
+        let version = self.live().standing_version(user_id);
         let Some((user, mut standing)) = self.load_standing(user_id, since).await? else { return Ok(()) };
         // A ban closes their sockets, and with them their place.
         if user.is_banned {
             return Ok(());
         }
         let fresh = Fresh { excluded: standing.excluded(since), quarantined: standing.quarantined };
-        self.delivery().sockets().set_standing(user_id, standing, version);
+        self.live().set_standing(user_id, standing, version);
         self.inner.queue.refresh(user_id, fresh).await;
         Ok(())
     }
