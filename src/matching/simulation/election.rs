@@ -5,7 +5,7 @@
 
 use super::matchmaker::{Command, Matchmaker, Role};
 use super::redis::{Holder, Input, NodeId};
-use super::world::{Event, World};
+use super::{Event, World};
 use crate::domain::UserId;
 use crate::matching::Seeker;
 

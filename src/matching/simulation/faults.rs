@@ -6,7 +6,7 @@
 
 use super::node::Node;
 use super::redis::NodeId;
-use super::world::{Event, World};
+use super::{Event, World};
 use crate::domain::UserId;
 
 impl World {

@@ -7,8 +7,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use super::Mutation;
+use super::World;
 use super::redis::{Holder, Input, describe};
-use super::world::World;
 use crate::domain::UserId;
 use crate::matching::rules::{Candidate, compatible};
 

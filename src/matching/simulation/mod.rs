@@ -70,6 +70,71 @@ mod tests;
 mod users;
 mod world;
 
+use std::collections::BTreeMap;
+
+use invariants::Violation;
+use matchmaker::Role;
+use messages::Messages;
+use node::Node;
+use opening::Retry;
+use redis::{NodeId, Redis};
+use rng::Rng;
+use store::Store;
+use users::User;
+use world::Config;
+
+use crate::domain::UserId;
+use crate::matching::rules::Policy;
+
+/// What happens at a moment of the simulated clock; [`world`] schedules them on one timeline.
+#[derive(Debug)]
+enum Event {
+    UserAct(u32),
+    Fault(u32),
+    QuietEnd,
+    Tick(NodeId, u32),
+    Work(NodeId, u32, Role),
+    HandOver(NodeId, u32),
+    Feed(NodeId, u32, u64),
+    Retry(NodeId, u32, Retry),
+    SocketClosed(NodeId, u32, UserId, u64),
+    BlockSeen(NodeId, u32, UserId, UserId),
+    Deliver(usize, usize, u64),
+    Heal(NodeId, u32),
+    Restart(NodeId),
+}
+
+/// Everything the simulation holds: the cluster's nodes, Redis and the store, the users, the timeline; its
+/// scheduler is [`world`]'s, the parts' steps are their files'.
+struct World {
+    pub(super) cfg: Config,
+    pub(super) mutation: Option<Mutation>,
+    pub(super) policy: Policy,
+    pub(super) rng: Rng,
+    pub(super) now: u64,
+    pub(super) step: usize,
+    active_steps: usize,
+    /// Users' actions and faults are paused; bumped so that a paused chain of them is not resumed twice.
+    pub(super) quiet: bool,
+    generation: u32,
+    pub(super) redis: Redis,
+    pub(super) store: Store,
+    pub(super) nodes: Vec<Node>,
+    pub(super) users: Vec<User>,
+    pub(super) messages: Messages,
+    events: BTreeMap<(u64, u64), Event>,
+    pub(super) next_socket: u64,
+    /// Elected matchmakers started so far: each one's [`Role::Elected`] name.
+    pub(super) serials: u64,
+    /// When each request (user, request id) was sent.
+    pub(super) asked: BTreeMap<(UserId, Option<String>), u64>,
+    /// Sides of matches opened for a user who no longer waited, by why they stopped.
+    pub(super) unwanted: BTreeMap<&'static str, usize>,
+    /// A violation found while handling the step (a message shown twice), reported after it.
+    pub(super) found: Option<Violation>,
+    pub(super) trace: Option<Vec<String>>,
+}
+
 /// A rule of the model broken on purpose (or put back as it was), to show an invariant catches it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Mutation {

@@ -8,7 +8,7 @@ use super::election::Elected;
 use super::matchmaker::{Command, Matchmaker, Opening, Role, Stage};
 use super::opening::ids;
 use super::redis::{Hold, Holder, NodeId};
-use super::world::{Event, World};
+use super::{Event, World};
 use crate::domain::UserId;
 use crate::matching::Seeker;
 

@@ -8,7 +8,7 @@ use super::Mutation;
 use super::matchmaker::{Opening, Role, Stage};
 use super::redis::NodeId;
 use super::store::{Opened, Refusal, Tx};
-use super::world::{Event, World};
+use super::{Event, World};
 use crate::domain::UserId;
 use crate::matching::Seeker;
 

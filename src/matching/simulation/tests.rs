@@ -4,8 +4,9 @@
 use std::time::Instant;
 
 use super::Mutation;
+use super::World;
 use super::invariants::{Failure, Invariant};
-use super::world::{Tally, World};
+use super::world::Tally;
 
 fn run(seed: u64, mutation: Option<Mutation>, trace: bool) -> Result<Tally, Box<Failure>> {
     World::new(seed, mutation, trace).run(seed)

@@ -12,7 +12,7 @@ use super::Mutation;
 use super::matchmaker::at;
 use super::redis::NodeId;
 use super::rng::Rng;
-use super::world::{Event, World};
+use super::{Event, World};
 use crate::domain::{Interests, Languages, UserId};
 use crate::matching::Seeker;
 use crate::matching::rules::Candidate;

@@ -8,16 +8,15 @@
 
 use std::collections::BTreeMap;
 
-use super::Mutation;
 use super::invariants::{Failure, Invariant, Violation};
 use super::matchmaker::{Command, Role};
 use super::messages::Messages;
 use super::node::Node;
-use super::opening::Retry;
 use super::redis::{NodeId, Redis};
 use super::rng::Rng;
 use super::store::Store;
 use super::users::User;
+use super::{Event, Mutation, World};
 use crate::domain::UserId;
 use crate::matching::rules::Policy;
 
@@ -41,52 +40,6 @@ impl Config {
     pub(super) fn quiet_ms(&self) -> u64 {
         self.local_pairing_ms + self.claim_stale_ms + 2 * self.lease_ms + 1000
     }
-}
-
-#[derive(Debug)]
-pub(super) enum Event {
-    UserAct(u32),
-    Fault(u32),
-    QuietEnd,
-    Tick(NodeId, u32),
-    Work(NodeId, u32, Role),
-    HandOver(NodeId, u32),
-    Feed(NodeId, u32, u64),
-    Retry(NodeId, u32, Retry),
-    SocketClosed(NodeId, u32, UserId, u64),
-    BlockSeen(NodeId, u32, UserId, UserId),
-    Deliver(usize, usize, u64),
-    Heal(NodeId, u32),
-    Restart(NodeId),
-}
-
-pub(super) struct World {
-    pub(super) cfg: Config,
-    pub(super) mutation: Option<Mutation>,
-    pub(super) policy: Policy,
-    pub(super) rng: Rng,
-    pub(super) now: u64,
-    pub(super) step: usize,
-    active_steps: usize,
-    /// Users' actions and faults are paused; bumped so that a paused chain of them is not resumed twice.
-    pub(super) quiet: bool,
-    generation: u32,
-    pub(super) redis: Redis,
-    pub(super) store: Store,
-    pub(super) nodes: Vec<Node>,
-    pub(super) users: Vec<User>,
-    pub(super) messages: Messages,
-    events: BTreeMap<(u64, u64), Event>,
-    pub(super) next_socket: u64,
-    /// Elected matchmakers started so far: each one's [`Role::Elected`] name.
-    pub(super) serials: u64,
-    /// When each request (user, request id) was sent.
-    pub(super) asked: BTreeMap<(UserId, Option<String>), u64>,
-    /// Sides of matches opened for a user who no longer waited, by why they stopped.
-    pub(super) unwanted: BTreeMap<&'static str, usize>,
-    /// A violation found while handling the step (a message shown twice), reported after it.
-    pub(super) found: Option<Violation>,
-    pub(super) trace: Option<Vec<String>>,
 }
 
 /// What a seed did, for the summary of a passing run.
