@@ -294,23 +294,11 @@ impl<P: Pairing> Task<P> {
             self.queue.retain(|s| s.user_id() != seeker.user_id());
             self.held_since.insert(seeker.user_id(), tokio::time::Instant::now());
         }
-        if let Some(held) = self.queue.iter_mut().find(|s| s.user_id() == seeker.user_id()) {
-            // Sent again, most often from the socket an app reconnected with before this node saw the old one go:
-            // the place is kept and becomes the new socket's, so the old socket's closing does not take it away,
-            // and the match is keyed with the key pair the app asked with last.
-            // Whom they may meet is as the request read it (a block or report since), and may pair them now.
-            held.socket_id = seeker.socket_id;
-            held.request_id.clone_from(&seeker.request_id);
-            held.public_key.clone_from(&seeker.public_key);
-            let fresh =
-                Fresh { excluded: seeker.candidate.excluded.clone(), quarantined: seeker.candidate.quarantined };
+        // Sent again, most often from the socket an app reconnected with before this node saw the old one go:
+        // the place (queued, or in a pair of this batch) is the newer request's now ([`Task::renew`]).
+        if self.holds(seeker.user_id(), pairs) {
             self.pairing.queued(&seeker, false);
-            self.refresh(seeker.user_id(), &fresh, pairs);
-            return;
-        }
-        // Being opened: the match, or the partner's refusal, is the answer.
-        if pairs.iter().any(|(a, b)| a.user_id() == seeker.user_id() || b.user_id() == seeker.user_id()) {
-            self.pairing.queued(&seeker, false);
+            self.renew(&seeker, pairs);
             return;
         }
         if again {
@@ -342,16 +330,48 @@ impl<P: Pairing> Task<P> {
         self.place(seeker, pairs);
     }
 
-    /// Queues a seeker handed over by the node that held it: it was told `match.queued` there.
+    /// Queues a seeker handed over by the node that held it: it was told `match.queued` there. A copy of an older
+    /// request of theirs still here (put back after its pair failed, a cancel having missed it) is renewed with it,
+    /// as a find sent again is: the older request never stands for the newer one.
     fn take_over(&mut self, seeker: Seeker, pairs: &mut Vec<(Seeker, Seeker)>) {
-        let user = seeker.user_id();
-        if self.queue.iter().any(|s| s.user_id() == user)
-            || pairs.iter().any(|(a, b)| a.user_id() == user || b.user_id() == user)
-        {
+        if self.holds(seeker.user_id(), pairs) {
+            self.renew(&seeker, pairs);
             return;
         }
         self.arm_sweep();
         self.place(seeker, pairs);
+    }
+
+    /// Whether the user waits here, or is in a pair this batch made.
+    fn holds(&self, user: UserId, pairs: &[(Seeker, Seeker)]) -> bool {
+        self.queue.iter().any(|s| s.user_id() == user)
+            || pairs.iter().any(|(a, b)| a.user_id() == user || b.user_id() == user)
+    }
+
+    /// The user's place becomes the newer request `seeker`'s: its socket (so the old socket's closing does not
+    /// take the place away), its request id, the key pair the app asked with last, and whom they may meet as it
+    /// read them (a block or report since); they keep their time of asking and may be paired now. A pair this
+    /// batch made with the older request is undone first, its partner placed again, so that the pair opened is
+    /// the newer request's: the older one may have been spent on a match meanwhile, and its opening refused with
+    /// the newer one lost (issue 60's simulation: `NewerRequestLeftOutOfPair`, `TakeOverKeepsStaleCopy`).
+    fn renew(&mut self, seeker: &Seeker, pairs: &mut Vec<(Seeker, Seeker)>) {
+        let user = seeker.user_id();
+        let mut held = if let Some(index) = self.queue.iter().position(|s| s.user_id() == user) {
+            self.queue.remove(index)
+        } else if let Some(index) = pairs.iter().position(|(a, b)| a.user_id() == user || b.user_id() == user) {
+            let (a, b) = pairs.remove(index);
+            let (mine, partner) = if a.user_id() == user { (a, b) } else { (b, a) };
+            self.place(partner, pairs);
+            mine
+        } else {
+            return;
+        };
+        held.socket_id = seeker.socket_id;
+        held.request_id.clone_from(&seeker.request_id);
+        held.public_key.clone_from(&seeker.public_key);
+        Fresh { excluded: seeker.candidate.excluded.clone(), quarantined: seeker.candidate.quarantined }
+            .apply(&mut held.candidate);
+        self.place(held, pairs);
     }
 
     /// When the longest-held seeker is due to be handed over; never for the cluster's own matchmaker.
@@ -480,8 +500,13 @@ mod tests {
 
     /// User 7 asking for a text match with no wish beyond it.
     fn plain_candidate() -> Candidate {
+        candidate_of(7)
+    }
+
+    /// `user` asking for a text match with no wish beyond it.
+    fn candidate_of(user: i64) -> Candidate {
         Candidate {
-            user_id: UserId(7),
+            user_id: UserId(user),
             kind: tanis_proto::MatchKind::Text,
             excluded: Default::default(),
             nearby: None,
@@ -532,5 +557,71 @@ mod tests {
             (c.region, c.country, c.location),
             (seeker.candidate.region, seeker.candidate.country, Some((41.0, 29.0)))
         );
+    }
+
+    /// The matchmaker's side of the server as a recording: who was told what, and each batch opened, as (user,
+    /// socket) pairs; every pair opens.
+    #[derive(Default)]
+    struct Recording {
+        opened: std::sync::Mutex<Vec<Vec<((i64, u64), (i64, u64))>>>,
+        batch: tokio::sync::Notify,
+    }
+
+    impl Pairing for Recording {
+        fn queued(&self, _: &Seeker, _: bool) {}
+
+        async fn open(&self, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<UserId>>> {
+            let side = |s: &Seeker| (s.user_id().0, s.socket_id);
+            self.opened.lock().unwrap().push(pairs.iter().map(|(a, b)| (side(a), side(b))).collect());
+            self.batch.notify_one();
+            pairs.iter().map(|_| Ok(())).collect()
+        }
+    }
+
+    fn seeker(user: i64, socket_id: u64) -> Box<Seeker> {
+        let candidate = candidate_of(user);
+        Box::new(Seeker { candidate, socket_id, request_id: None, public_key: format!("key of socket {socket_id}") })
+    }
+
+    /// Runs a single node's matchmaker on `commands`, all taken in its first batch; the pairs it opened.
+    async fn first_batch(commands: Vec<Command>) -> Vec<((i64, u64), (i64, u64))> {
+        let recording = Arc::new(Recording::default());
+        let clock: SharedClock = crate::clock::ManualClock::new(chrono::DateTime::UNIX_EPOCH);
+        let policy = Policy { start_km: 5.0, doubling_secs: 10, interest_fallback_secs: 10, common_language: true };
+        let task = Task::new(recording.clone(), clock, policy, Sweeps::default(), None);
+        let (tx, rx) = mpsc::channel(16);
+        for command in commands {
+            tx.send(command).await.unwrap();
+        }
+        let shutdown = CancellationToken::new();
+        let running = tokio::spawn(task.run(rx, shutdown.clone()));
+        tokio::time::timeout(Duration::from_secs(10), recording.batch.notified()).await.expect("a batch opened");
+        shutdown.cancel();
+        running.await.unwrap();
+        recording.opened.lock().unwrap().concat()
+    }
+
+    #[tokio::test]
+    async fn a_find_sent_again_while_its_older_request_is_paired_in_the_same_batch_opens_the_newer_one() {
+        let opened = first_batch(vec![
+            Command::Find { seeker: seeker(1, 11), again: false },
+            Command::Find { seeker: seeker(2, 21), again: false },
+            // User 1 again, from the socket their app reconnected with: the pair is theirs, not the old socket's.
+            Command::Find { seeker: seeker(1, 12), again: false },
+        ])
+        .await;
+        assert_eq!(opened, vec![((2, 21), (1, 12))]);
+    }
+
+    #[tokio::test]
+    async fn a_seeker_handed_over_renews_an_older_copy_still_queued() {
+        let opened = first_batch(vec![
+            Command::Find { seeker: seeker(1, 11), again: false },
+            // Their newer request, handed over by the node that held it, while the older copy waits here.
+            Command::TakeOver(seeker(1, 15)),
+            Command::Find { seeker: seeker(2, 21), again: false },
+        ])
+        .await;
+        assert_eq!(opened, vec![((1, 15), (2, 21))]);
     }
 }

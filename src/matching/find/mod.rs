@@ -1,12 +1,13 @@
 //! Matching's door: a `match.find` taken from its parsed frame to `match.found`. The hub hands over the request
 //! and sends back the refusal this returns, if any; everything between is here:
 //!
-//! | file | step |
-//! |---|---|
-//! | [`admit`] | the user's standing (consent, units, trust, blocks, region, languages, interests), cached beside their sockets or read from the store, and [`admission::admit`] on it; a refusal's `error` |
-//! | `mod.rs` | the rate limit of limited accounts, the queue ([`Queue`]: this node's matchmaker, the cluster's, or both) |
-//! | [`open`] | the matchmaker's pairs opened through the group commit, `match.found` to both sides through delivery |
-//! | [`refresh`] | a waiting user's place told of a block or report at once |
+//! - [`admit`]: the user's standing (consent, units, trust, blocks, region, languages, interests), cached in their
+//!   live state or read from the store, and [`admission::admit`] on it; a refusal's `error`;
+//! - `mod.rs`: the rate limit of limited accounts, the queue ([`Queue`]: this node's matchmaker, the cluster's,
+//!   or both);
+//! - [`open`]: the matchmaker's pairs opened through the group commit, `match.found` to both sides through
+//!   delivery;
+//! - [`refresh`]: a waiting user's place told of a block or report at once.
 //!
 //! The matchmaker ([`super::Matchmaker`]) never reaches up for any of it: it is handed this module's opener.
 

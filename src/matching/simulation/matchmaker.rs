@@ -162,7 +162,7 @@ impl Matchmaker {
     /// Sent again: the place is kept and becomes the new socket's and request's, whom they may meet is as the
     /// request read it, and they may be paired now (the production task's `refresh`). A pair this batch made
     /// with the older request is undone first (its partner placed again), so the pair opened is the newer
-    /// request's ([`Mutation::NewerRequestLeftOutOfPair`]: left as it is, as `Task::find` does today; should the
+    /// request's ([`Mutation::NewerRequestLeftOutOfPair`]: left as it is, as `Task::find` did before; should the
     /// older request have been spent on a match meanwhile, the opening refuses it and the newer one is lost with
     /// it). False when the user is neither queued nor paired here.
     fn renew(
@@ -195,7 +195,7 @@ impl Matchmaker {
 
     /// A seeker handed over (or adopted): one already queued here is renewed with it, as a find sent again is, so a
     /// copy of an older request (put back after its pair failed, a cancel having missed it) never stands for the
-    /// newer one. [`Mutation::TakeOverKeepsStaleCopy`]: ignored, as `Task::take_over` does today.
+    /// newer one. [`Mutation::TakeOverKeepsStaleCopy`]: ignored, as `Task::take_over` did before.
     fn take_over(
         &mut self,
         seeker: Seeker,

@@ -18,7 +18,8 @@
 //! ADOPT deletes stale claims), written from their specification beside the Lua, not derived from it. The
 //! simulation then found that these, and the matchmaker's task as it was, still lose or mis-pair users; the model
 //! includes the fix of each, and a [`Mutation`] takes the fix out again (its doc says what breaks, its test which
-//! invariant sees it). Only `PartnerPutBackUnplaced`'s fix is in the production task so far; the others are
+//! invariant sees it). The production task has the fixes of `PartnerPutBackUnplaced`, `TakeOverKeepsStaleCopy`
+//! and `NewerRequestLeftOutOfPair` (these two with tests of their own in src/matching/mod.rs); the others are
 //! issue 60's open work:
 //! - the opening refuses a seeker whose request a match already paid for (`OpeningAllowsSpentFind`), and a pair
 //!   with a block between them (`OpeningIgnoresBlocks`): neither is in src/store/batch/opening.rs yet;
@@ -26,9 +27,6 @@
 //!   after a fenced opening (`FencedOpeningRemovesEntries`);
 //! - a request sent while the user's pair is claimed outlives the claim (`ClaimIgnoresReask`);
 //! - a node's clean-ups and FORWARD find an entry by request, not by socket (`ForgetBySocketNotRequest`);
-//! - the task places again a partner whose seeker was refused (`PartnerPutBackUnplaced`), renews a queued
-//!   copy with a newer request on a take-over (`TakeOverKeepsStaleCopy`) and undoes a pair the older request
-//!   made in the same batch (`NewerRequestLeftOutOfPair`).
 //!
 //! The other mutations break a TARGET rule on purpose (`OpeningWithoutRowLock`, `HoldLeavesOtherHoldersEntry`,
 //! `SettleForgetsLostClaim`, `NoStaleClaimTakeover`, `NoBlockReachesQueue`, `DeliveryWithoutDedup`).
@@ -165,7 +163,7 @@ pub(super) enum Mutation {
     /// another socket, or the same one): if the opening then fails for the partner the old request is held again
     /// (and its socket's close takes it away), if it refuses the user the new request is deleted with the claim.
     ClaimIgnoresReask,
-    /// `Task::open` as it is: when the seeker of a pair is refused, the partner goes back to its place without
+    /// `Task::open` as it was: when the seeker of a pair is refused, the partner goes back to its place without
     /// looking at who arrived meanwhile, and nobody compatible with it is tried until someone new arrives (the
     /// sweep only runs for seekers whose wishes relax with waiting).
     PartnerPutBackUnplaced,
@@ -174,11 +172,11 @@ pub(super) enum Mutation {
     /// a hold whose claim a failover lost, and FORWARD handing over a seeker. It deletes (or overwrites with the
     /// older one) the request the user sent again from that socket meanwhile.
     ForgetBySocketNotRequest,
-    /// `Task::take_over` as it is: a seeker handed over while the matchmaker still queues an older copy of them (a
+    /// `Task::take_over` as it was: a seeker handed over while the matchmaker still queues an older copy of them (a
     /// cancel that arrived in the batch that paired them, their pair then failing) is ignored, and the older
     /// request is what gets paired.
     TakeOverKeepsStaleCopy,
-    /// `Task::find` as it is: a request sent again while the older one is paired in the same batch is answered
+    /// `Task::find` as it was: a request sent again while the older one is paired in the same batch is answered
     /// "already waiting", and the pair opened is the older request's.
     NewerRequestLeftOutOfPair,
     /// `Epoch::open` as it is: the seekers of an opening the fence refused are removed from the queue with the
