@@ -120,13 +120,12 @@ impl Finder {
             }
             Some(cluster) => {
                 let lease = cluster.matchmaker_lease();
-                let (cluster_clock, cluster_sweeps) = (clock.clone(), sweeps.clone());
                 let election = cluster::elect(
                     opener.clone(),
                     cluster.clone(),
-                    cluster_clock,
+                    clock.clone(),
                     policy,
-                    cluster_sweeps,
+                    sweeps.clone(),
                     lease,
                     shutdown.clone(),
                 );
