@@ -44,7 +44,13 @@ fn shared_config() -> tanis::config::Config {
 }
 
 pub(crate) fn tanis(dir: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_tanis"));
+    command(Path::new(env!("CARGO_BIN_EXE_tanis")), dir)
+}
+
+/// `binary` (this build's `tanis`, or another release's) run in `dir` with nothing of the test's environment but
+/// `PATH`, on free ports, with a cheap bcrypt cost; its log on stderr, killed with its handle.
+pub(crate) fn command(binary: &Path, dir: &Path) -> Command {
+    let mut command = Command::new(binary);
     command
         .current_dir(dir)
         .env_clear()

@@ -28,7 +28,7 @@ async fn next_within(socket: &mut Connection, wanted: impl Fn(&ServerFrame) -> b
 /// connection of this very test — may take it, and Redis could not come back. So the port is one below that
 /// range, which the kernel never hands out by itself, and a lock file beside the other reservations keeps the
 /// other tests of this suite (several processes run at once) off it for as long as this one owns it.
-struct OwnRedis {
+pub(crate) struct OwnRedis {
     port: u16,
     dir: tempfile::TempDir,
     child: Option<Child>,
@@ -37,14 +37,14 @@ struct OwnRedis {
 }
 
 impl OwnRedis {
-    async fn start() -> Self {
+    pub(crate) async fn start() -> Self {
         let (port, reserved) = reserve_port();
         let mut redis = Self { port, dir: tempfile::tempdir().unwrap(), child: None, _reserved: reserved };
         redis.run().await;
         redis
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("redis://127.0.0.1:{}/", self.port)
     }
 

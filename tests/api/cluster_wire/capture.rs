@@ -16,8 +16,9 @@ use tokio::process::{Child, Command};
 
 use super::previous_release::{self, Record, Run, Side, Wrote};
 use super::{WITHIN, exchange, next_within};
-use crate::binary::{log_lines, secrets_for, wait_until_listening};
+use crate::binary::{command, log_lines, secrets_for, wait_until_listening};
 use crate::helpers::{Backend, eventually, fresh_database_url, new_phone, redis_at, registration};
+use crate::redis_outage::OwnRedis;
 
 /// Runs a node of the previous release (`TANIS_PREVIOUS_BIN`, built from [`previous_release::COMMIT`]) beside a
 /// node of this version on one PostgreSQL and a Redis of the capture's own, scripts an exchange between a user of
@@ -35,13 +36,14 @@ async fn capture_what_a_node_of_the_previous_version_writes_to_redis() {
     let namespace = format!("capture-{}", uuid::Uuid::new_v4().simple());
     // A Redis of its own: MONITOR sees nothing but the two nodes, and no script is loaded yet.
     let redis = OwnRedis::start().await;
-    let mut monitor = Monitor::start(&redis.url).await;
-    let mut published = Published::start(&redis.url, &namespace).await;
-    let mut marks = redis_at(&redis.url).await;
+    let redis_url = redis.url();
+    let mut monitor = Monitor::start(&redis_url).await;
+    let mut published = Published::start(&redis_url, &namespace).await;
+    let mut marks = redis_at(&redis_url).await;
 
     // The previous release's node first: it takes the matchmaker lease, and pairs everyone.
     let start = |binary: &str, env: &'static [(&'static str, &'static str)]| {
-        node(std::path::PathBuf::from(binary), dir.path(), &database_url, &redis.url, &namespace, env)
+        node(std::path::PathBuf::from(binary), dir.path(), &database_url, &redis_url, &namespace, env)
     };
     let old = start(&previous, &[]).await;
     let lease = format!("{namespace}:mm:lease");
@@ -126,40 +128,6 @@ async fn capture_what_a_node_of_the_previous_version_writes_to_redis() {
     eprintln!("{} records of the previous release's node, {} scripts", records.len(), scripts.len());
 }
 
-/// A `redis-server` of the capture's own, on a reserved port.
-pub struct OwnRedis {
-    pub url: String,
-    _child: Child,
-    _dir: tempfile::TempDir,
-    _reserved: std::fs::File,
-}
-
-impl OwnRedis {
-    pub async fn start() -> Self {
-        let (port, reserved) = crate::redis_outage::reserve_port();
-        let dir = tempfile::tempdir().unwrap();
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .current_dir(dir.path())
-            .stdout(Stdio::null())
-            .kill_on_drop(true)
-            .spawn()
-            .expect("redis-server runs (scripts/test installs it)");
-        let url = format!("redis://127.0.0.1:{port}/");
-        eventually(WITHIN, "the capture's Redis answers", || {
-            let url = url.clone();
-            async move {
-                match redis::Client::open(url).unwrap().get_multiplexed_async_connection().await {
-                    Ok(mut c) => redis::cmd("PING").query_async::<String>(&mut c).await.is_ok(),
-                    Err(_) => false,
-                }
-            }
-        })
-        .await;
-        Self { url, _child: child, _dir: dir, _reserved: reserved }
-    }
-}
-
 pub struct Node {
     _child: Child,
     pub address: String,
@@ -175,25 +143,15 @@ pub async fn node(
     namespace: &str,
     env: &[(&str, &str)],
 ) -> Node {
-    let mut command = Command::new(binary);
+    let mut command = command(&binary, dir);
     command
-        .current_dir(dir)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("TANIS_LISTEN", "127.0.0.1:0")
-        .env("TANIS_VIDEO__TURN_LISTEN", "127.0.0.1:0")
-        .env("TANIS_AUTH__BCRYPT_COST", "4")
         .env("TANIS_DATABASE_URL", database_url)
         .env("TANIS_REDIS_URL", redis)
         .env("TANIS_CLUSTER__NAMESPACE", namespace)
         .env("TANIS_JOBS__ENABLED", "false")
         .env("TANIS_DATA_DIR", dir.join(format!("node-{}", uuid::Uuid::new_v4().simple())))
         .envs(env.iter().copied())
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
+        .arg("serve");
     secrets_for(Backend::Postgres, &mut command);
     let mut child = command.spawn().unwrap();
     let mut logs = log_lines(&mut child);
