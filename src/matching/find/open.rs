@@ -48,7 +48,9 @@ impl MatchOpener {
         let outcome = done.await.unwrap_or_else(|_| Err(Arc::new(StoreError::Database(sqlx::Error::PoolClosed))));
         let results = match outcome {
             Ok(Opened::Pairs(results)) => results,
-            // A newer matchmaker holds the lease: these seekers are its now (they stay in the cluster queue).
+            // A newer matchmaker holds the lease: these seekers are its now, and this one forgets them. (They should
+            // stay in the cluster queue, but `Epoch::open` removes them with the settled: issue 60's simulation,
+            // `FencedOpeningRemovesEntries`, still open.)
             Ok(Opened::Fenced) => {
                 tracing::warn!(epoch, "fenced off by a newer matchmaker");
                 return pairs.iter().map(|(a, b)| Err(vec![a.user_id(), b.user_id()])).collect();
