@@ -41,11 +41,43 @@ pub struct Seeker {
     pub request_id: Option<String>,
     /// This match's X25519 public key (base64), handed to the partner.
     pub public_key: String,
+    /// When the user sent this request, by the asking node's wall clock: a match opened after it (by the opening
+    /// node's wall clock) spent it, and the store refuses a copy of it from then on (one adopted from a node that
+    /// died between its commit and its settle). The wall clock, not the server's clock: this orders events, and
+    /// tests freeze the server's clock. `None` in an entry a node of the previous version wrote.
+    #[serde(default)]
+    pub asked_at: Option<DateTime<Utc>>,
+    /// Which of the user's requests this is: the queue's scripts act on the entry a request made, not on a newer
+    /// one the user sent since from the same socket ([`cluster`]'s queue). Last, so that the scripts find it at
+    /// the end of an entry.
+    #[serde(default)]
+    pub ask: Ask,
 }
 
 impl Seeker {
+    /// A new request of the user, sent now.
+    pub fn new(candidate: Candidate, socket_id: u64, request_id: Option<String>, public_key: String) -> Self {
+        Seeker { candidate, socket_id, request_id, public_key, asked_at: Some(Utc::now()), ask: Ask::new() }
+    }
+
     pub fn user_id(&self) -> UserId {
         self.candidate.user_id
+    }
+}
+
+/// One request among a user's: 16 random hex digits (empty in an entry a node of the previous version wrote,
+/// which the scripts take for any request of its socket).
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Ask(String);
+
+impl Ask {
+    pub fn new() -> Self {
+        Ask(format!("{:016x}", rand::random::<u64>()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
     }
 }
 
@@ -369,6 +401,8 @@ impl<P: Pairing> Task<P> {
         held.socket_id = seeker.socket_id;
         held.request_id.clone_from(&seeker.request_id);
         held.public_key.clone_from(&seeker.public_key);
+        held.asked_at = seeker.asked_at;
+        held.ask = seeker.ask.clone();
         Fresh { excluded: seeker.candidate.excluded.clone(), quarantined: seeker.candidate.quarantined }
             .apply(&mut held.candidate);
         self.place(held, pairs);
@@ -524,7 +558,7 @@ mod tests {
     #[test]
     fn a_queue_entry_names_its_socket_as_before_the_rename() {
         let candidate = plain_candidate();
-        let seeker = Seeker { candidate, socket_id: 9, request_id: None, public_key: String::new() };
+        let seeker = Seeker::new(candidate, 9, None, String::new());
         let entry = serde_json::to_value(&seeker).unwrap();
         assert_eq!(entry["session_id"], 9, "{entry}");
     }
@@ -549,7 +583,7 @@ mod tests {
             location: Some((41.0, 29.0)),
             ..plain_candidate()
         };
-        let seeker = Seeker { candidate, socket_id: 9, request_id: None, public_key: String::new() };
+        let seeker = Seeker::new(candidate, 9, None, String::new());
         let entry = serde_json::to_string(&seeker).unwrap();
         let back: Seeker = serde_json::from_str(&entry).unwrap();
         let c = &back.candidate;
@@ -580,7 +614,8 @@ mod tests {
 
     fn seeker(user: i64, socket_id: u64) -> Box<Seeker> {
         let candidate = candidate_of(user);
-        Box::new(Seeker { candidate, socket_id, request_id: None, public_key: format!("key of socket {socket_id}") })
+        let key = format!("key of socket {socket_id}");
+        Box::new(Seeker::new(candidate, socket_id, None, key))
     }
 
     /// Runs a single node's matchmaker on `commands`, all taken in its first batch; the pairs it opened.

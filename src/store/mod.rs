@@ -61,7 +61,7 @@ pub use appeals::{AppealRow, Decided};
 pub use bans::{BanRow, Lift, NewBan};
 pub use batch::{
     Batch, BatchWriter, CreateMatchError, Delivered, Lease, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt,
-    WriteOutcome, Written,
+    Refusal, Refused, WriteOutcome, Written,
 };
 pub use consents::Consent;
 pub use contacts::{ContactKeyChange, ContactRow, Keep};

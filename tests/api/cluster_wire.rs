@@ -30,6 +30,17 @@ mod capture;
 
 const WITHIN: Duration = Duration::from_secs(10);
 
+/// This release ends a seeker's JSON with when and which request it is (`"asked_at":"<time>","ask":"<16 hex>"`,
+/// issue 60), fields the previous release's serde skips when it reads them: `text` without them, once checked
+/// that they are exactly these, at the seeker's end.
+fn without_request_stamp(text: &str) -> String {
+    let (head, stamp) = text.split_once(r#","asked_at":""#).expect("this release stamps its requests");
+    let (_, ask) = stamp.split_once(r#"","ask":""#).expect("and names them");
+    let (hex, tail) = ask.split_at(16);
+    assert!(hex.chars().all(|c| c.is_ascii_hexdigit()) && tail.starts_with("\"}"), "{text}");
+    format!("{head}{}", &tail[1..])
+}
+
 async fn next_within(socket: &mut Connection, wanted: impl Fn(&ServerFrame) -> bool) -> ServerFrame {
     tokio::time::timeout(WITHIN, socket.next_where(wanted)).await.expect("the frame arrives in time").unwrap()
 }
@@ -177,6 +188,7 @@ async fn what_a_node_of_the_previous_version_does_in_redis_is_read_by_this_one()
     let join = capture.step("find").find(|r| r.script() == Some("join")).expect("the capture's find");
     let Wrote::Script { args, .. } = &join.wrote else { unreachable!() };
     let input = last_input(&mut redis, &namespace).await;
+    let (entry, input) = (without_request_stamp(&entry), without_request_stamp(&input));
     assert_eq!(run.mirrored().mask_entry(&entry), args[1], "this node's queue entry as that release wrote its own");
     assert_eq!(run.mirrored().mask(&input), args[2], "this node's input record as that release wrote its own");
 
@@ -190,6 +202,8 @@ async fn what_a_node_of_the_previous_version_does_in_redis_is_read_by_this_one()
         kind: MatchKind::Text,
         user1_public_key,
         user2_public_key,
+        user1_asked_at: None,
+        user2_asked_at: None,
         now,
         expires_at,
     };

@@ -690,6 +690,8 @@ pub fn new_match(user1_id: UserId, user2_id: UserId, kind: tanis_proto::MatchKin
         kind,
         user1_public_key: "a2V5MQ==".into(),
         user2_public_key: "a2V5Mg==".into(),
+        user1_asked_at: None,
+        user2_asked_at: None,
         now,
         expires_at: now + chrono::TimeDelta::hours(24),
     }

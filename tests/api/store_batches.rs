@@ -2,7 +2,9 @@
 //! matchmaker's openings. Every row of a batch must come out as if it had been written alone.
 
 use tanis::domain::EndCause;
-use tanis::store::{Batch, CreateMatchError, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt, WriteOutcome};
+use tanis::store::{
+    Batch, CreateMatchError, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt, Refusal, Refused, WriteOutcome,
+};
 use tanis_proto::MatchKind;
 
 use tanis::domain::{MatchId, Seq, UserId};
@@ -369,7 +371,7 @@ async fn openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls
     let Ok(Opened::Pairs(pairs)) = &written.opens[0] else { panic!("{:?}", written.opens) };
     let new = pairs[0].as_ref().expect("ayse and cem are matched");
     assert_eq!((new.row.user1_id, new.row.user2_id), (ids[0], ids[2]));
-    assert_eq!(pairs[1], Err(ids[4]), "ece could not pay");
+    assert_eq!(pairs[1], Err(Refused { user: ids[4], why: Refusal::Unavailable }), "ece could not pay");
 
     let deniz = app.store.user_by_id(ids[3]).await.unwrap().unwrap();
     assert_eq!(deniz.daily_chat_balance, deniz_before, "the refused pair's other side paid nothing");

@@ -145,7 +145,7 @@ pub(super) async fn let_go(queue: ClusterQueue, seekers: Vec<Seeker>, which: Let
             LetGo::Held => {
                 let mut still = Vec::new();
                 for seeker in left {
-                    if queue.leave(seeker.user_id(), Some(seeker.socket_id)).await.is_err() {
+                    if queue.leave_request(seeker).await.is_err() {
                         still.push(seeker);
                     }
                 }

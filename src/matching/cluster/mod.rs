@@ -89,11 +89,13 @@ pub trait Opener: Send + Sync + 'static {
     /// The highest epoch that has written matches; `None` when it cannot be read now.
     fn fence(&self) -> impl Future<Output = Option<i64>> + Send;
 
+    /// Opens the pairs as [`Pairing::open`] does, under `epoch`; `None` when a newer matchmaker holds the fence
+    /// (nothing was written, nobody told).
     fn open_fenced(
         &self,
         pairs: &[(Seeker, Seeker)],
         epoch: i64,
-    ) -> impl Future<Output = Vec<Result<(), Vec<UserId>>>> + Send;
+    ) -> impl Future<Output = Option<Vec<Result<(), Vec<UserId>>>>> + Send;
 
     /// Tells the seeker, wherever their socket is, that they are waiting.
     fn queued(&self, seeker: &Seeker);
@@ -138,10 +140,15 @@ impl<P: Opener> Pairing for Epoch<P> {
                 results.push(Some(Err(absent)));
             }
         }
-        let opened = f.opener.open_fenced(&live, self.epoch).await;
+        // Fenced off, the live pairs' seekers are a newer matchmaker's: their entries stay for it (issue 60's
+        // simulation, `FencedOpeningRemovesEntries`), and this one forgets them.
+        let (opened, fenced) = match f.opener.open_fenced(&live, self.epoch).await {
+            Some(opened) => (opened, false),
+            None => (live.iter().map(|(a, b)| Err(vec![a.user_id(), b.user_id()])).collect(), true),
+        };
         let mut settled: Vec<&Seeker> =
             pairs.iter().flat_map(|(a, b)| [a, b]).filter(|s| gone.contains(&s.user_id())).collect();
-        for ((a, b), result) in live.iter().zip(&opened) {
+        for ((a, b), result) in live.iter().zip(&opened).filter(|_| !fenced) {
             match result {
                 Ok(()) => settled.extend([a, b]),
                 Err(dropped) => settled.extend([a, b].into_iter().filter(|s| dropped.contains(&s.user_id()))),

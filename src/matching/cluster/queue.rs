@@ -34,6 +34,9 @@ local function stale(claimed, user, limit)
   return at ~= false and tonumber(at) + tonumber(limit) < now_ms()
 end
 local function record(input, seeker) return '{"' .. input .. '":' .. seeker .. '}' end
+local function reask(queue, user, socket, holder, seeker)
+  redis.call('HSET', queue, user, socket .. '!' .. holder .. '|' .. seeker)
+end
 "#;
 
 /// Queues a seeker unless the user waits already: KEYS queue, input, alive, claimed; ARGV user, socket prefix,
@@ -41,8 +44,8 @@ local function record(input, seeker) return '{"' .. input .. '":' .. seeker .. '
 /// who waits already asked again, most often from the socket an app reconnected with, maybe on another node: the
 /// place becomes the asking socket's, so the old one's closing does not take it away. Held by the elected
 /// matchmaker, it reads the request to learn the socket; held by a node (pairing its own seekers first), the
-/// matchmaker takes them over (that node finds the entry no longer its own when it claims or hands over). Only a
-/// match being opened keeps its entry.
+/// matchmaker takes them over (that node finds the entry no longer its own when it claims or hands over). A match
+/// being opened keeps its claim, which names the asking socket and request from now on ([`reask`]).
 const JOIN: &str = r"
 local entry = ARGV[2] .. ARGV[3]
 if redis.call('HSETNX', KEYS[1], ARGV[1], entry) == 1 then
@@ -50,7 +53,10 @@ if redis.call('HSETNX', KEYS[1], ARGV[1], entry) == 1 then
   return 1
 end
 local held, holder = string.match(redis.call('HGET', KEYS[1], ARGV[1]), '^%d+|([@!])([^|]+)|')
-if held == '!' and not lapsed(KEYS[3], holder) and not stale(KEYS[4], ARGV[1], ARGV[4]) then return 2 end
+if held == '!' and not lapsed(KEYS[3], holder) and not stale(KEYS[4], ARGV[1], ARGV[4]) then
+  reask(KEYS[1], ARGV[1], ARGV[2], holder, ARGV[3])
+  return 2
+end
 redis.call('HSET', KEYS[1], ARGV[1], entry)
 redis.call('HDEL', KEYS[4], ARGV[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', record(holder and 'HandedOver' or 'Find', ARGV[3]))
@@ -60,7 +66,8 @@ return 0
 /// Holds a seeker on the asking node unless the user waits already: KEYS queue, alive, input, claimed; ARGV user,
 /// socket prefix, this node, seeker JSON, stale claim ms. Returns 1 when newly held here (nobody held them, or
 /// their holder died or forgot its claim), 2 when this node held them already (the entry is the asking socket's
-/// now), 3 when their match is being opened (claimed by a live node), 0 when they wait elsewhere: then the place
+/// now), 3 when their match is being opened (claimed by a live node, whose claim names this request from now on:
+/// [`reask`]), 0 when they wait elsewhere: then the place
 /// becomes the asking socket's at the elected matchmaker, as [`JOIN`] does, so the old socket's closing (on
 /// whichever node) does not take it away.
 const HOLD: &str = r"
@@ -76,26 +83,39 @@ if holder and (lapsed(KEYS[2], holder) or (held == '!' and stale(KEYS[4], ARGV[1
   redis.call('HDEL', KEYS[4], ARGV[1])
   return 1
 end
-if held == '!' then return 3 end
+if held == '!' then
+  reask(KEYS[1], ARGV[1], ARGV[2], holder, ARGV[4])
+  return 3
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ARGV[4])
 redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'c', record(holder and 'HandedOver' or 'Find', ARGV[4]))
 return 0
 ";
 
 /// Takes a user out of the queue, only if their entry starts with ARGV[2] (the socket that made it) when
-/// that is given, and not while a node opens their match: KEYS queue, input; ARGV user, entry prefix or '',
-/// input record.
+/// that is given, and was made by the request ARGV[4] when that is given, and not while a node opens their match:
+/// KEYS queue, input; ARGV user, entry prefix or '', input record, ask or ''.
 const LEAVE: &str = r"
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
 if not entry or string.match(entry, '^%d+|!') then return 0 end
-if ARGV[2] ~= '' and string.sub(entry, 1, string.len(ARGV[2])) ~= ARGV[2] then return 0 end
+if ARGV[2] ~= '' and not made(entry, ARGV[2], ARGV[4]) then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', ARGV[3])
 return 1
 ";
 
-/// Whether an entry still starts with `p`: the Lua shared by the scripts below.
-const STARTS: &str = "local function starts(e, p) return e and string.sub(e, 1, string.len(p)) == p end\n";
+/// Whether an entry still starts with `p`, and whether the request `ask` of the socket `p` names made it: the Lua
+/// shared by the scripts below. The ask is the end of an entry's seeker JSON ([`Seeker::ask`]); an entry or a
+/// request without one (a node of the previous version) stands for any request of its socket.
+const STARTS: &str = r#"
+local function starts(e, p) return e and string.sub(e, 1, string.len(p)) == p end
+local function ask_of(e) return string.match(e, '"ask":"(%x*)"}$') or '' end
+local function made(e, p, ask)
+  if not starts(e, p) then return false end
+  local a = ask_of(e)
+  return ask == '' or a == '' or a == ask
+end
+"#;
 
 /// Redis's own time in milliseconds, prepended to the scripts that compare liveness: one clock for every node.
 pub(super) const NOW_MS: &str =
@@ -124,41 +144,48 @@ end
 return out
 ";
 
-/// Settles claimed users once their pairs were opened: KEYS queue, claimed; ARGV per user: user, claimed prefix,
-/// held prefix, and '' to delete the entry (matched, or refused) or '1' to hold them again (their partner was
-/// refused). 1 each when done, 0 when the entry is no longer this node's (taken over meanwhile). An entry still
-/// held rather than claimed by this node is its claim lost in a Redis failover: a matched user's is deleted too,
-/// or it would answer "already waiting" to them for as long as this node lives.
-const SETTLE: &str = r"
+/// Settles claimed users once their pairs were opened: KEYS queue, claimed, input; ARGV[1] this node, then per
+/// user: user, socket prefix, ask, and '' to delete the entry (matched, or refused) or '1' to hold them again
+/// (their partner was refused). 1 each when done, 0 when the entry is no longer this node's claim of that request.
+/// A claim that now names another request (the user asked again meanwhile, [`JOIN`]'s `reask`) outlives the
+/// claim: that request goes to the elected matchmaker, as handed over (its socket was answered). An entry still
+/// held rather than claimed by this node, made by the same request, is its claim lost in a Redis failover: a
+/// matched user's is deleted too, or it would answer "already waiting" to them for as long as this node lives.
+const SETTLE: &str = r#"
 local out = {}
-for i = 1, #ARGV, 4 do
-  local entry = redis.call('HGET', KEYS[1], ARGV[i])
-  if ARGV[i + 3] == '' and starts(entry, ARGV[i + 2]) then
-    redis.call('HDEL', KEYS[1], ARGV[i])
-    redis.call('HDEL', KEYS[2], ARGV[i])
-    out[#out + 1] = 1
-  elseif not starts(entry, ARGV[i + 1]) then
-    out[#out + 1] = 0
-  else
-    redis.call('HDEL', KEYS[2], ARGV[i])
-    if ARGV[i + 3] == '' then
-      redis.call('HDEL', KEYS[1], ARGV[i])
+for i = 2, #ARGV, 4 do
+  local user, prefix, ask, hold = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local entry = redis.call('HGET', KEYS[1], user)
+  local socket, mark, holder, seeker
+  if entry then socket, mark, holder, seeker = string.match(entry, '^(%d+|)([@!])([^|]+)|(.*)$') end
+  local done = 0
+  if holder == ARGV[1] and mark == '!' and made(entry, prefix, ask) then
+    if hold == '' then
+      redis.call('HDEL', KEYS[1], user)
     else
-      redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2] .. string.sub(entry, string.len(ARGV[i + 1]) + 1))
+      redis.call('HSET', KEYS[1], user, socket .. '@' .. holder .. '|' .. seeker)
     end
-    out[#out + 1] = 1
+    done = 1
+  elseif holder == ARGV[1] and mark == '!' then
+    redis.call('HSET', KEYS[1], user, socket .. seeker)
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'c', '{"HandedOver":' .. seeker .. '}')
+  elseif holder == ARGV[1] and hold == '' and made(entry, prefix, ask) then
+    redis.call('HDEL', KEYS[1], user)
+    done = 1
   end
+  if holder == ARGV[1] and (mark == '!' or done == 1) then redis.call('HDEL', KEYS[2], user) end
+  out[#out + 1] = done
 end
 return out
-";
+"#;
 
 /// Hands seekers a node held to the elected matchmaker: KEYS queue, input; ARGV per user: user, this node's
-/// entry prefix, the entry as the matchmaker holds it, input record. 1 each when handed over, 0 when the
-/// user is no longer this node's (they left).
+/// entry prefix, the entry as the matchmaker holds it, input record, ask. 1 each when handed over, 0 when the
+/// entry is no longer this node's hold of that request (they left, or asked again from that socket meanwhile).
 const FORWARD: &str = r"
 local out = {}
-for i = 1, #ARGV, 4 do
-  if starts(redis.call('HGET', KEYS[1], ARGV[i]), ARGV[i + 1]) then
+for i = 1, #ARGV, 5 do
+  if made(redis.call('HGET', KEYS[1], ARGV[i]), ARGV[i + 1], ARGV[i + 4]) then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', ARGV[i + 3])
     out[#out + 1] = 1
@@ -169,22 +196,22 @@ end
 return out
 ";
 
-/// Gives the elected matchmaker the seekers of nodes whose liveness lapsed, held or claimed, and deletes claims
-/// nobody will settle: KEYS queue, alive, claimed; ARGV stale claim ms. The dead nodes' entries become the
-/// matchmaker's; returns their seekers. Whoever of them has no socket left is dropped when paired (their socket
-/// died with the node); whoever reconnected elsewhere is paired there; whoever the dead node's last commit did
-/// match is refused by the store as already in a match. A stale claim (its node lives, its settle was lost) is
-/// most likely a pair that was matched: handed to the matchmaker, its users would be paired again once that match
-/// ended, without asking. It is deleted; one who was to wait again is dropped by their node's next claim, and asks
-/// again. Stale claims are found in the claims' own hash, so a tick reads the whole queue only when a node died.
+/// Gives the elected matchmaker the seekers of nodes whose liveness lapsed, held or claimed, and the requests of
+/// claims nobody will settle: KEYS queue, alive, claimed; ARGV stale claim ms. Returns their seekers. Whoever of
+/// them has no socket left is dropped when paired (their socket died with the node); whoever reconnected elsewhere
+/// is paired there. A claim whose match was committed (the node died, or lost the settle, after its commit) is
+/// refused by the store: its user is in that match, or the match spent the request ([`Seeker::asked_at`]). Stale
+/// claims are found in the claims' own hash, so a tick reads the whole queue only when a node died.
 const ADOPT: &str = r"
 local now = now_ms()
 local out = {}
 local claims = redis.call('HGETALL', KEYS[3])
 for i = 1, #claims, 2 do
   if tonumber(claims[i + 1]) + tonumber(ARGV[1]) < now then
-    if string.match(redis.call('HGET', KEYS[1], claims[i]) or '', '^%d+|!') then
-      redis.call('HDEL', KEYS[1], claims[i])
+    local socket, seeker = string.match(redis.call('HGET', KEYS[1], claims[i]) or '', '^(%d+|)![^|]+|(.*)$')
+    if socket then
+      redis.call('HSET', KEYS[1], claims[i], socket .. seeker)
+      out[#out + 1] = seeker
     end
     redis.call('HDEL', KEYS[3], claims[i])
   end
@@ -206,12 +233,13 @@ redis.call('ZREM', KEYS[2], unpack(dead))
 return out
 ";
 
-/// Removes entries the elected matchmaker holds: KEYS queue; ARGV per user: user, socket prefix. Only an entry
-/// of that socket that no node holds or claims.
+/// Removes entries the elected matchmaker holds: KEYS queue; ARGV per user: user, socket prefix, ask. Only the
+/// entry that request made, and that no node holds or claims: a find the user sent since (from the same socket,
+/// while the older request was being opened) keeps its place.
 const REMOVE: &str = r"
-for i = 1, #ARGV, 2 do
+for i = 1, #ARGV, 3 do
   local entry = redis.call('HGET', KEYS[1], ARGV[i])
-  if entry and string.sub(entry, 1, string.len(ARGV[i + 1])) == ARGV[i + 1] and not string.match(entry, '^%d+|[@!]') then
+  if made(entry, ARGV[i + 1], ARGV[i + 2]) and not string.match(entry, '^%d+|[@!]') then
     redis.call('HDEL', KEYS[1], ARGV[i])
   end
 end
@@ -418,22 +446,18 @@ impl ClusterQueue {
     }
 
     /// Settles claimed seekers after their pairs were opened: `done` ones leave the queue, the others are held
-    /// here again. Returns those held again who could not be (no longer this node's claim).
+    /// here again. Returns those held again who could not be (no longer this node's claim of that request: a
+    /// request the user sent meanwhile went to the elected matchmaker, see [`SETTLE`]).
     pub(super) async fn settle(&self, done: &[&Seeker], again: &[&Seeker]) -> RedisResult<Vec<UserId>> {
         if done.is_empty() && again.is_empty() {
             return Ok(Vec::new());
         }
         let script = Script::new(&format!("{STARTS}{SETTLE}"));
         let mut script = script.prepare_invoke();
-        script.key(&self.keys.queue).key(&self.keys.claimed);
+        script.key(&self.keys.queue).key(&self.keys.claimed).key(&self.keys.input).arg(&self.node);
         let all = done.iter().map(|s| (s, "")).chain(again.iter().map(|s| (s, "1")));
         for (seeker, hold) in all {
-            let socket = seeker.socket_id;
-            script
-                .arg(seeker.user_id().get())
-                .arg(self.claimed_prefix(socket))
-                .arg(self.local_prefix(socket))
-                .arg(hold);
+            script.arg(seeker.user_id().get()).arg(entry_prefix(seeker.socket_id)).arg(seeker.ask.as_str()).arg(hold);
         }
         let settled: Vec<i64> = script.invoke_async(&mut self.conn.clone()).await?;
         Ok(settled
@@ -455,7 +479,8 @@ impl ClusterQueue {
                 .arg(seeker.user_id().get())
                 .arg(self.local_prefix(seeker.socket_id))
                 .arg(entry(seeker))
-                .arg(record(&Input::HandedOver(Box::new(seeker.clone()))));
+                .arg(record(&Input::HandedOver(Box::new(seeker.clone()))))
+                .arg(seeker.ask.as_str());
         }
         let forwarded: Vec<i64> = script.invoke_async(&mut self.conn.clone()).await?;
         Ok(forwarded.into_iter().filter(|f| *f == 1).count())
@@ -497,29 +522,39 @@ impl ClusterQueue {
 
     /// Takes the user out of the queue (any entry, or only the one `socket_id` made); true when they waited.
     pub async fn leave(&self, user_id: UserId, socket_id: Option<u64>) -> RedisResult<bool> {
-        let left: i64 = Script::new(LEAVE)
+        self.leave_entry(user_id, socket_id, "").await
+    }
+
+    /// Takes the seeker's own request out of the queue, not one its user sent since (from that socket too).
+    pub(super) async fn leave_request(&self, seeker: &Seeker) -> RedisResult<bool> {
+        self.leave_entry(seeker.user_id(), Some(seeker.socket_id), seeker.ask.as_str()).await
+    }
+
+    async fn leave_entry(&self, user_id: UserId, socket_id: Option<u64>, ask: &str) -> RedisResult<bool> {
+        let left: i64 = Script::new(&format!("{STARTS}{LEAVE}"))
             .key(&self.keys.queue)
             .key(&self.keys.input)
             .arg(user_id.get())
             .arg(socket_id.map(entry_prefix).unwrap_or_default())
             .arg(record(&Input::Leave { user_id }))
+            .arg(ask)
             .invoke_async(&mut self.conn.clone())
             .await?;
         Ok(left == 1)
     }
 
     /// Removes paired (or departed) users' entries, without telling the matchmaker: it has let go of them. Only
-    /// entries the matchmaker still holds for the seeker's socket: one the user made since (asking again once the
-    /// match ended, or another node holding them) is not this pairing's to remove.
+    /// the entries these requests made that the matchmaker still holds: one the user made since (asking again,
+    /// from any socket, or another node holding them) is not this pairing's to remove.
     pub(super) async fn remove(&self, seekers: &[&Seeker]) -> RedisResult<()> {
         if seekers.is_empty() {
             return Ok(());
         }
-        let script = Script::new(REMOVE);
+        let script = Script::new(&format!("{STARTS}{REMOVE}"));
         let mut script = script.prepare_invoke();
         script.key(&self.keys.queue);
         for seeker in seekers {
-            script.arg(seeker.user_id().get()).arg(entry_prefix(seeker.socket_id));
+            script.arg(seeker.user_id().get()).arg(entry_prefix(seeker.socket_id)).arg(seeker.ask.as_str());
         }
         script.invoke_async(&mut self.conn.clone()).await
     }

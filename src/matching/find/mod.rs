@@ -179,7 +179,7 @@ impl Finder {
             return Err(refuse(&id, ErrorCode::RateLimited, &message));
         }
         let candidate = known.candidate(user_id, &wish, &admitted, now);
-        let seeker = Seeker { candidate, socket_id, request_id: id.clone(), public_key };
+        let seeker = Seeker::new(candidate, socket_id, id.clone(), public_key);
         match self.inner.queue.find(seeker).await {
             // Newly queued in the cluster, the elected matchmaker answers (see `matching::cluster`).
             Ok(Queued::Answered | Queued::Newly) => {}

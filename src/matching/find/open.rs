@@ -14,7 +14,7 @@ use crate::live::{ActiveMatch, Common};
 use crate::matching::cluster::Opener;
 use crate::matching::{Pairing, Seeker};
 use crate::quota;
-use crate::store::{CreatedMatch, NewMatch, Opened, Opening, StoreError};
+use crate::store::{CreatedMatch, NewMatch, Opened, Opening, Refusal, Refused, StoreError};
 
 /// What opens matches: the group commit writes them, delivery tells both sides.
 pub(super) struct MatchOpener {
@@ -28,8 +28,13 @@ impl MatchOpener {
     }
 
     /// Opens the matches through the group commit (in its next batch, sharing the commit of the messages and the
-    /// ends of the moment), then tells both users of each. Nothing is announced unless the store committed.
-    async fn open_matches(&self, pairs: &[(Seeker, Seeker)], epoch: Option<i64>) -> Vec<Result<(), Vec<UserId>>> {
+    /// ends of the moment), then tells both users of each. Nothing is announced unless the store committed; `None`
+    /// when a newer matchmaker holds the fence above `epoch`.
+    async fn open_matches(
+        &self,
+        pairs: &[(Seeker, Seeker)],
+        epoch: Option<i64>,
+    ) -> Option<Vec<Result<(), Vec<UserId>>>> {
         let now = self.services.clock.now();
         let expires_at = now + TimeDelta::hours(self.settings.matching.match_ttl_hours.into());
         let matches = pairs
@@ -40,6 +45,8 @@ impl MatchOpener {
                 kind: first.candidate.kind,
                 user1_public_key: first.public_key.clone(),
                 user2_public_key: second.public_key.clone(),
+                user1_asked_at: first.asked_at,
+                user2_asked_at: second.asked_at,
                 now,
                 expires_at,
             })
@@ -48,24 +55,21 @@ impl MatchOpener {
         let outcome = done.await.unwrap_or_else(|_| Err(Arc::new(StoreError::Database(sqlx::Error::PoolClosed))));
         let results = match outcome {
             Ok(Opened::Pairs(results)) => results,
-            // A newer matchmaker holds the lease: these seekers are its now, and this one forgets them. (They should
-            // stay in the cluster queue, but `Epoch::open` removes them with the settled: issue 60's simulation,
-            // `FencedOpeningRemovesEntries`, still open.)
+            // A newer matchmaker holds the lease: these seekers are its now (their entries stay in the cluster
+            // queue), and this one forgets them.
             Ok(Opened::Fenced) => {
                 tracing::warn!(epoch, "fenced off by a newer matchmaker");
-                return pairs.iter().map(|(a, b)| Err(vec![a.user_id(), b.user_id()])).collect();
+                return None;
             }
             Err(e) => {
                 tracing::error!(error = %e, pairs = pairs.len(), "creating matches failed");
-                return pairs
-                    .iter()
-                    .map(|(first, second)| {
-                        for seeker in [first, second] {
-                            self.send_error(seeker, ErrorCode::Internal, "matching failed; ask again");
-                        }
-                        Err(vec![first.user_id(), second.user_id()])
-                    })
-                    .collect();
+                let failed = pairs.iter().map(|(first, second)| {
+                    for seeker in [first, second] {
+                        self.send_error(seeker, ErrorCode::Internal, "matching failed; ask again");
+                    }
+                    Err(vec![first.user_id(), second.user_id()])
+                });
+                return Some(failed.collect());
             }
         };
         let mut outcomes = Vec::with_capacity(pairs.len());
@@ -75,14 +79,21 @@ impl MatchOpener {
                     self.announce(&created).await;
                     Ok(())
                 }
-                Err(user) => {
+                Err(Refused { user, why }) => {
                     let seeker = if user == first.user_id() { first } else { second };
-                    self.tell_unavailable(seeker).await;
+                    match why {
+                        Refusal::Unavailable => self.tell_unavailable(seeker).await,
+                        // A stale copy of a request a match was opened for: they were told of that match.
+                        Refusal::Spent => {}
+                        // A block made while the pair was being opened: this side asks again (and reads whom they
+                        // may meet afresh), the other waits on.
+                        Refusal::Apart => self.send_error(seeker, ErrorCode::Internal, "matching failed; ask again"),
+                    }
                     Err(vec![user])
                 }
             });
         }
-        outcomes
+        Some(outcomes)
     }
 
     /// Makes a committed match active on this node and sends `match.found` to both sides, one after the other:
@@ -156,7 +167,8 @@ impl Pairing for MatchOpener {
     }
 
     async fn open(&self, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<UserId>>> {
-        self.open_matches(pairs, None).await
+        // Only a matchmaker's epoch can be fenced off.
+        self.open_matches(pairs, None).await.expect("an opening without an epoch is not fenced")
     }
 }
 
@@ -170,7 +182,7 @@ impl Opener for MatchOpener {
             .ok()
     }
 
-    async fn open_fenced(&self, pairs: &[(Seeker, Seeker)], epoch: i64) -> Vec<Result<(), Vec<UserId>>> {
+    async fn open_fenced(&self, pairs: &[(Seeker, Seeker)], epoch: i64) -> Option<Vec<Result<(), Vec<UserId>>>> {
         self.open_matches(pairs, Some(epoch)).await
     }
 

@@ -14,8 +14,8 @@ use super::redis::NodeId;
 use super::rng::Rng;
 use super::{Event, World};
 use crate::domain::{Interests, Languages, UserId};
-use crate::matching::Seeker;
 use crate::matching::rules::Candidate;
+use crate::matching::{Ask, Seeker};
 
 pub(super) struct User {
     pub(super) id: UserId,
@@ -129,7 +129,14 @@ impl World {
         user.candidate = Some(candidate.clone());
         let request_id = Some(user.ask.to_string());
         self.asked.insert((id, request_id.clone()), now);
-        Seeker { candidate, socket_id: socket, request_id, public_key: String::new() }
+        Seeker {
+            candidate,
+            socket_id: socket,
+            request_id,
+            public_key: String::new(),
+            asked_at: None,
+            ask: Ask::default(),
+        }
     }
 
     /// One user does one thing their state allows.

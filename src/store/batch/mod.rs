@@ -18,7 +18,7 @@ use tanis_proto::MatchKind;
 use super::sqlite::raw::Kept;
 use super::{Backend, Store, StoreError};
 use crate::domain::{EndCause, MatchId, Seq, UserId};
-pub use opening::{CreateMatchError, NewMatch, Opened, Opening};
+pub use opening::{CreateMatchError, NewMatch, Opened, Opening, Refusal, Refused};
 
 /// One message to store. `content` and `nonce` are the client's base64 ciphertext, never decoded here.
 #[derive(Debug, Clone)]

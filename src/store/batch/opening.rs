@@ -10,7 +10,8 @@ use crate::domain::UserId;
 use crate::store::matches::CreatedMatch;
 use crate::store::{Store, StoreError};
 
-/// What creating a match needs: the pair (user1 initiates), the kind, each side's key, and the times.
+/// What creating a match needs: the pair (user1 initiates), the kind, each side's key, when each side asked
+/// (`None`: not known, as from a node of the previous version), and the times.
 #[derive(Debug, Clone)]
 pub struct NewMatch {
     pub user1_id: UserId,
@@ -18,8 +19,45 @@ pub struct NewMatch {
     pub kind: MatchKind,
     pub user1_public_key: String,
     pub user2_public_key: String,
+    pub user1_asked_at: Option<DateTime<Utc>>,
+    pub user2_asked_at: Option<DateTime<Utc>>,
     pub now: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
+}
+
+impl NewMatch {
+    /// Each side with when it asked.
+    pub(super) fn sides(&self) -> [(UserId, Option<DateTime<Utc>>); 2] {
+        [(self.user1_id, self.user1_asked_at), (self.user2_id, self.user2_asked_at)]
+    }
+}
+
+/// Why an opening refused a user; nothing of their pair was written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// No unit of the kind left, banned, or already in an active match.
+    Unavailable,
+    /// A match opened since they asked spent this request: it is a stale copy (adopted from a node that died or
+    /// lost its settle after the commit), and they were told of that match.
+    Spent,
+    /// The pair has a block between them, made after the matchmaker read whom they may meet; this side (the
+    /// second) is the one refused.
+    Apart,
+}
+
+/// The user of a pair an opening refused, and why.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    pub user: UserId,
+    pub why: Refusal,
+}
+
+/// Whether a request made at `asked_at` was spent by the user's match opened at `last_matched_at`: a match
+/// opened after it (an unknown time spends nothing). Wall clocks, the asking node's against the opening node's
+/// ([`crate::matching::Seeker::asked_at`]): they must be closer than a match's opening, ending and a new request
+/// take, which NTP keeps them (within milliseconds).
+pub(super) fn spent(asked_at: Option<DateTime<Utc>>, last_matched_at: Option<DateTime<Utc>>) -> bool {
+    asked_at.zip(last_matched_at).is_some_and(|(asked, matched)| matched > asked)
 }
 
 /// The pairs one pass of the matchmaker found, opened together in the group commit's batch ([`Batch`]): one
@@ -36,19 +74,38 @@ pub struct Opening {
 /// What an opening did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Opened {
-    /// Per pair, in order: the match, or a user of the pair that cannot be matched now (no unit of the kind
-    /// left, banned, or already in an active match); nothing of a refused pair was written.
-    Pairs(Vec<Result<CreatedMatch, UserId>>),
+    /// Per pair, in order: the match, or a user of the pair that cannot be matched now, and why; nothing of a
+    /// refused pair was written.
+    Pairs(Vec<Result<CreatedMatch, Refused>>),
     /// A newer matchmaker holds the fence: nothing was written.
     Fenced,
+}
+
+/// The users of `batch` an opening refuses before anyone pays: a stale copy of a request ([`Refusal::Spent`], by
+/// each user's `last_matched_at`), and the second side of a pair with a block between them ([`Refusal::Apart`]).
+pub(super) fn refusals(
+    batch: &[&NewMatch],
+    last_matched_at: impl Fn(UserId) -> Option<DateTime<Utc>>,
+    blocked: impl Fn(UserId, UserId) -> bool,
+) -> Vec<Refused> {
+    let mut refused = Vec::new();
+    for m in batch {
+        let stale = m.sides().into_iter().find(|(user, asked_at)| spent(*asked_at, last_matched_at(*user)));
+        if let Some((user, _)) = stale {
+            refused.push(Refused { user, why: Refusal::Spent });
+        } else if blocked(m.user1_id, m.user2_id) {
+            refused.push(Refused { user: m.user2_id, why: Refusal::Apart });
+        }
+    }
+    refused
 }
 
 /// One attempt at creating the pairs still pending, on PostgreSQL: all of them, or nothing (rolled back to the
 /// opening's savepoint). SQLite reads who can pay before it writes, and needs no second attempt.
 pub(super) enum Attempt {
     Created(Vec<CreatedMatch>),
-    /// These users could not pay.
-    Unpaid(Vec<UserId>),
+    /// These users could not be matched.
+    Unpaid(Vec<Refused>),
     Fenced,
 }
 
@@ -56,7 +113,7 @@ pub(super) enum Attempt {
 /// Refusals are rare (quota gone, banned, already matched), so the common case is one attempt.
 pub(super) struct Attempts<'a> {
     opening: &'a Opening,
-    results: Vec<Option<Result<CreatedMatch, UserId>>>,
+    results: Vec<Option<Result<CreatedMatch, Refused>>>,
     pending: Vec<usize>,
 }
 
@@ -78,15 +135,14 @@ impl<'a> Attempts<'a> {
         }
     }
 
-    /// The attempt was rolled back: the pairs with a side in `unpaid` are refused, the rest try again.
-    pub(super) fn refuse(&mut self, unpaid: &[UserId]) {
+    /// The pairs with a side in `refused` are refused, the rest try again (on PostgreSQL, after a rollback).
+    pub(super) fn refuse(&mut self, refused: &[Refused]) {
         let (matches, results) = (&self.opening.matches, &mut self.results);
         self.pending.retain(|&i| {
             let new = &matches[i];
-            let Some(user) = [new.user1_id, new.user2_id].into_iter().find(|u| unpaid.contains(u)) else {
-                return true;
-            };
-            results[i] = Some(Err(user));
+            let of = |user| refused.iter().find(|r| r.user == user);
+            let Some(refusal) = of(new.user1_id).or_else(|| of(new.user2_id)) else { return true };
+            results[i] = Some(Err(*refusal));
             false
         });
     }
@@ -102,8 +158,24 @@ pub enum CreateMatchError {
     /// This user has no unit of the kind left, is banned, or already has an active match.
     #[error("user {0} cannot be matched now")]
     Unavailable(UserId),
+    /// This user's request was spent on a match opened since they asked.
+    #[error("user {0} was matched since asking")]
+    Spent(UserId),
+    /// The pair has a block between them; this is its second user.
+    #[error("user {0} and the partner have a block between them")]
+    Apart(UserId),
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl From<Refused> for CreateMatchError {
+    fn from(r: Refused) -> Self {
+        match r.why {
+            Refusal::Unavailable => CreateMatchError::Unavailable(r.user),
+            Refusal::Spent => CreateMatchError::Spent(r.user),
+            Refusal::Apart => CreateMatchError::Apart(r.user),
+        }
+    }
 }
 
 impl From<sqlx::Error> for CreateMatchError {
@@ -112,15 +184,15 @@ impl From<sqlx::Error> for CreateMatchError {
     }
 }
 
-/// Spends one unit of the kind from each listed user (the statement ends with an open `id IN (`): a daily
-/// unit while there is one, else a bonus unit. The WHERE clause skips a user with neither, a banned user, one
+/// Spends one unit of the kind from each listed user (the SET list after the callers' own assignment of
+/// `last_matched_at`, and the statement ends with an open `id IN (`): a daily unit while there is one, else a
+/// bonus unit. The WHERE clause skips a user with neither, a banned user, one
 /// whose account waits for deletion, or one already in an active match, so a balance can never go negative
 /// whatever runs concurrently. The two `NOT EXISTS` are separate so each probes its (user, status) index; an
 /// `OR` of the columns made SQLite walk every active match instead.
 macro_rules! spend_unit {
     ($daily:literal, $bonus:literal) => {
         concat!(
-            "UPDATE users SET ",
             $daily,
             " = CASE WHEN ",
             $daily,
@@ -176,7 +248,7 @@ impl Store {
         let opens = std::slice::from_ref(&opening);
         let written = self.write_batch(Batch { opens, ..Batch::default() }, first.now).await?;
         match written.opens.into_iter().next().expect("one outcome per opening") {
-            Opened::Pairs(pairs) => Ok(pairs.into_iter().map(|p| p.map_err(CreateMatchError::Unavailable)).collect()),
+            Opened::Pairs(pairs) => Ok(pairs.into_iter().map(|p| p.map_err(CreateMatchError::from)).collect()),
             Opened::Fenced => Err(StoreError::Fenced),
         }
     }
@@ -196,6 +268,8 @@ mod tests {
             kind: MatchKind::Text,
             user1_public_key: "k1".into(),
             user2_public_key: "k2".into(),
+            user1_asked_at: Some(now),
+            user2_asked_at: Some(now),
             now,
             expires_at: now,
         }
@@ -235,7 +309,7 @@ mod tests {
         let mut attempts = Attempts::new(&opening);
         assert_eq!(attempts.next().len(), 3);
 
-        attempts.refuse(&[UserId(4)]);
+        attempts.refuse(&[Refused { user: UserId(4), why: Refusal::Unavailable }]);
         let retried: Vec<(i64, i64)> = attempts.next().iter().map(|m| (m.user1_id.0, m.user2_id.0)).collect();
         assert_eq!(retried, vec![(1, 2), (5, 6)]);
 
@@ -243,7 +317,7 @@ mod tests {
         assert!(attempts.next().is_empty());
         let Opened::Pairs(pairs) = attempts.finish() else { panic!("pairs") };
         let outcome: Vec<Result<i64, i64>> =
-            pairs.into_iter().map(|p| p.map(|c| c.row.id.0).map_err(|u| u.0)).collect();
+            pairs.into_iter().map(|p| p.map(|c| c.row.id.0).map_err(|r| r.user.0)).collect();
         assert_eq!(outcome, vec![Ok(100), Err(4), Ok(500)]);
     }
 }

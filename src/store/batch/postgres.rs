@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use tanis_proto::MatchKind;
 
-use super::opening::{Attempt, Attempts, NewMatch, Opened, Opening, spend_unit};
+use super::opening::{Attempt, Attempts, NewMatch, Opened, Opening, Refusal, Refused, refusals, spend_unit};
 use super::rules::{answer_ends, answer_receipts, assign_seqs, distinct_ends, match_ids, open_last_seqs};
 use super::{Batch, NewMessage, WriteOutcome, Written};
 use crate::domain::{MatchId, Seq, UserId};
@@ -264,10 +264,30 @@ async fn attempt(
     // begins after that commit. In id order, so two openings sharing users never wait on each other in a circle.
     let mut everyone: Vec<UserId> = batch.iter().flat_map(|m| [m.user1_id, m.user2_id]).collect();
     everyone.sort_unstable();
-    sqlx::query("SELECT id FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
-        .bind(&everyone)
-        .execute(&mut **tx)
-        .await?;
+    let locked: HashMap<UserId, Option<DateTime<Utc>>> =
+        sqlx::query_as("SELECT id, last_matched_at FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+            .bind(&everyone)
+            .fetch_all(&mut **tx)
+            .await?
+            .into_iter()
+            .collect();
+    // A stale copy of a request, or a block made while the pair was being opened (read after the lock: a block
+    // committed from here on is one the match's own end handles).
+    let blocks: Vec<(UserId, UserId)> =
+        sqlx::query_as("SELECT blocker_id, blocked_id FROM blocks WHERE blocker_id = ANY($1) AND blocked_id = ANY($1)")
+            .bind(&everyone)
+            .fetch_all(&mut **tx)
+            .await?;
+    let refused = refusals(
+        batch,
+        |user| locked.get(&user).copied().flatten(),
+        |a, b| blocks.contains(&(a, b)) || blocks.contains(&(b, a)),
+    );
+    if !refused.is_empty() {
+        return Ok(Attempt::Unpaid(refused));
+    }
+    // By the wall clock, as requests are stamped (`Seeker::asked_at`).
+    let now = Utc::now();
     let mut paid: HashMap<UserId, MatchedUser> = HashMap::with_capacity(batch.len() * 2);
     for (kind, spend) in [
         (MatchKind::Text, spend_unit!("daily_chat_balance", "bonus_chat_balance")),
@@ -278,7 +298,8 @@ async fn attempt(
         if users.is_empty() {
             continue;
         }
-        let mut q = QueryBuilder::new(spend);
+        let mut q = QueryBuilder::new("UPDATE users SET last_matched_at = ");
+        q.push_bind(now).push(", ").push(spend);
         let mut ids = q.separated(", ");
         for id in users {
             ids.push_bind(id);
@@ -287,8 +308,12 @@ async fn attempt(
         let rows: Vec<MatchedUser> = q.build_query_as().fetch_all(&mut **tx).await?;
         paid.extend(rows.into_iter().map(|u| (u.id, u)));
     }
-    let unpaid: Vec<UserId> =
-        batch.iter().flat_map(|m| [m.user1_id, m.user2_id]).filter(|u| !paid.contains_key(u)).collect();
+    let unpaid: Vec<Refused> = batch
+        .iter()
+        .flat_map(|m| [m.user1_id, m.user2_id])
+        .filter(|u| !paid.contains_key(u))
+        .map(|user| Refused { user, why: Refusal::Unavailable })
+        .collect();
     if !unpaid.is_empty() {
         return Ok(Attempt::Unpaid(unpaid));
     }

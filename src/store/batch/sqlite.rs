@@ -12,7 +12,7 @@
 //! anew for every batch, and each was a round trip to the connection's thread (perf, BENCHMARKS.md). With a
 //! [`super::BatchWriter`] the statements stay prepared from one batch to the next.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::convert::Infallible;
 
 use chrono::{DateTime, Utc};
@@ -20,7 +20,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::LockedSqliteHandle;
 use tanis_proto::MatchKind;
 
-use super::opening::{Attempts, NewMatch, Opened, Opening, can_spend, spend_unit};
+use super::opening::{Attempts, NewMatch, Opened, Opening, Refusal, Refused, can_spend, refusals, spend_unit};
 use super::rules::{Earlier, answer_ends, assign_seqs, distinct_ends, match_ids, open_last_seqs};
 use super::{Batch, Delivered, MatchEnd, NewMessage, Receipt, WriteOutcome, Written};
 use crate::domain::{MatchId, MatchStatus, Seq, UserId};
@@ -208,6 +208,10 @@ fn open(db: &Db<'_>, opening: &Opening) -> Result<Opened, Failure> {
         }
     }
     let mut attempts = Attempts::new(opening);
+    let refused = stale_or_apart(db, &attempts.next())?;
+    if !refused.is_empty() {
+        attempts.refuse(&refused);
+    }
     let unpaid = unable_to_pay(db, &attempts.next())?;
     if !unpaid.is_empty() {
         attempts.refuse(&unpaid);
@@ -233,7 +237,11 @@ const SPENDS: [Spend; 2] = [
             "SELECT 1 FROM users WHERE id = ?1 AND ",
             can_spend!("daily_chat_balance", "bonus_chat_balance")
         ),
-        pay: concat!(spend_unit!("daily_chat_balance", "bonus_chat_balance"), "?1)"),
+        pay: concat!(
+            "UPDATE users SET last_matched_at = ?2, ",
+            spend_unit!("daily_chat_balance", "bonus_chat_balance"),
+            "?1)"
+        ),
     },
     Spend {
         kind: MatchKind::Video,
@@ -241,7 +249,11 @@ const SPENDS: [Spend; 2] = [
             "SELECT 1 FROM users WHERE id = ?1 AND ",
             can_spend!("daily_video_balance", "bonus_video_balance")
         ),
-        pay: concat!(spend_unit!("daily_video_balance", "bonus_video_balance"), "?1)"),
+        pay: concat!(
+            "UPDATE users SET last_matched_at = ?2, ",
+            spend_unit!("daily_video_balance", "bonus_video_balance"),
+            "?1)"
+        ),
     },
 ];
 
@@ -263,16 +275,36 @@ impl Spend {
     }
 }
 
+/// The users of `pairs` refused before anyone pays ([`refusals`]: a stale copy of a request, a block between a
+/// pair).
+fn stale_or_apart(db: &Db<'_>, pairs: &[&NewMatch]) -> Result<Vec<Refused>, Failure> {
+    let mut last = HashMap::with_capacity(pairs.len() * 2);
+    let mut read = db.prepare("SELECT last_matched_at FROM users WHERE id = ?1")?;
+    for (user, _) in pairs.iter().flat_map(|m| m.sides()) {
+        read.each(&[user.into()], |row| {
+            last.insert(user, DateTime::parse_from_rfc3339(&row.text(0)).ok().map(|t| t.to_utc()));
+        })?;
+    }
+    let mut blocks = HashSet::new();
+    let mut block = db.prepare(
+        "SELECT 1 FROM blocks WHERE (blocker_id = ?1 AND blocked_id = ?2) OR (blocker_id = ?2 AND blocked_id = ?1)",
+    )?;
+    for m in pairs {
+        block.each(&[m.user1_id.into(), m.user2_id.into()], |_| _ = blocks.insert((m.user1_id, m.user2_id)))?;
+    }
+    Ok(refusals(pairs, |user| last.get(&user).copied().flatten(), |a, b| blocks.contains(&(a, b))))
+}
+
 /// The users of `pairs` who cannot pay for their match now (no unit of the kind left, banned, deleting, or
 /// already in an active match).
-fn unable_to_pay(db: &Db<'_>, pairs: &[&NewMatch]) -> Result<Vec<UserId>, Failure> {
+fn unable_to_pay(db: &Db<'_>, pairs: &[&NewMatch]) -> Result<Vec<Refused>, Failure> {
     let mut unpaid = Vec::new();
     for spend in &SPENDS {
         spend.each_user(db, pairs, spend.can_pay, |can_pay, id| {
             let mut found = false;
             can_pay.each(&[id.into()], |_| found = true)?;
             if !found {
-                unpaid.push(id);
+                unpaid.push(Refused { user: id, why: Refusal::Unavailable });
             }
             Ok(())
         })?;
@@ -283,10 +315,12 @@ fn unable_to_pay(db: &Db<'_>, pairs: &[&NewMatch]) -> Result<Vec<UserId>, Failur
 /// Makes both sides of every pair pay and inserts the matches; every side was found able to pay.
 fn create(db: &Db<'_>, pairs: &[&NewMatch], epoch: Option<i64>) -> Result<Vec<CreatedMatch>, Failure> {
     let mut paid: HashMap<UserId, MatchedUser> = HashMap::with_capacity(pairs.len() * 2);
+    // By the wall clock, as requests are stamped (`Seeker::asked_at`).
+    let now = timestamp(Utc::now());
     let mut read = db.prepare(concat!("SELECT ", matched_user_columns!(), " FROM users WHERE id = ?1"))?;
     for spend in &SPENDS {
         spend.each_user(db, pairs, spend.pay, |pay, id| {
-            pay.execute(&[id.into()])?;
+            pay.execute(&[id.into(), now.as_str().into()])?;
             if db.changes() != 1 {
                 return Err(Failure::internal(format!("user {id} could pay a moment ago, and now cannot")));
             }
