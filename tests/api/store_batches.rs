@@ -21,6 +21,7 @@ on_both_stores!(
     ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_once,
     openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls_back_only_its_opening,
     two_deciders_opening_a_match_for_one_user_at_once_open_one_and_charge_once,
+    an_opening_refuses_a_request_a_match_spent_and_a_pair_a_block_parts_and_charges_neither,
 );
 
 fn relay_batch<'a>(messages: &'a [NewMessage], receipts: &'a [Receipt]) -> Batch<'a> {
@@ -437,4 +438,42 @@ async fn two_deciders_opening_a_match_for_one_user_at_once_open_one_and_charge_o
     assert_eq!(balance(both).await, before[0] - 1, "charged once");
     let (left_out, was) = if opened[0] == x { (y, before[2]) } else { (x, before[1]) };
     assert_eq!(balance(left_out).await, was, "the refused pair's other side paid nothing");
+}
+
+/// Issue 60's simulation found two pairs the opening let through (`OpeningAllowsSpentFind`,
+/// `OpeningIgnoresBlocks`): a stale copy of a request that a match opened since already spent (adopted from a node
+/// that died between its commit and its settle), and a pair with a block made while the matchmaker was opening it.
+/// Both are refused, with their reason, and charge nobody; a request asked after the match goes through.
+async fn an_opening_refuses_a_request_a_match_spent_and_a_pair_a_block_parts_and_charges_neither(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let mut ids = Vec::new();
+    for alias in ["ayse", "burak", "cem", "deniz", "ece"] {
+        ids.push(app.user(alias).await.id);
+    }
+    let (ayse, burak, cem, deniz, ece) = (ids[0], ids[1], ids[2], ids[3], ids[4]);
+    let asked_before = chrono::Utc::now();
+    let first = app.store.create_matches(&[pair(&app, ayse, burak, MatchKind::Text)], None).await.unwrap();
+    let match_id = first[0].as_ref().expect("ayse and burak meet").row.id;
+    app.store.end_match(match_id, tanis::domain::EndCause::Left, app.now()).await.unwrap();
+    app.store.block(deniz, ece, app.now()).await.unwrap();
+    let balances = || async {
+        let mut all = Vec::new();
+        for id in [ayse, cem, deniz, ece] {
+            all.push(app.store.user_by_id(id).await.unwrap().unwrap().daily_chat_balance);
+        }
+        all
+    };
+    let before = balances().await;
+
+    let stale = NewMatch { user1_asked_at: Some(asked_before), ..pair(&app, ayse, cem, MatchKind::Text) };
+    let results = app.store.create_matches(&[stale, pair(&app, deniz, ece, MatchKind::Text)], None).await.unwrap();
+    assert!(matches!(results[0], Err(CreateMatchError::Spent(id)) if id == ayse), "{:?}", results[0].as_ref().err());
+    assert!(matches!(results[1], Err(CreateMatchError::Apart(id)) if id == ece), "{:?}", results[1].as_ref().err());
+    assert_eq!(balances().await, before, "a refused pair charges nobody");
+    assert_eq!(app.count("SELECT COUNT(*) FROM matches WHERE status = 'active'").await, 0);
+
+    // Asked after that match: a new request, matched.
+    let fresh = NewMatch { user1_asked_at: Some(chrono::Utc::now()), ..pair(&app, ayse, cem, MatchKind::Text) };
+    let results = app.store.create_matches(&[fresh], None).await.unwrap();
+    assert!(results[0].is_ok(), "{:?}", results[0].as_ref().err());
 }

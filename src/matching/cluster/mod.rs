@@ -34,6 +34,8 @@ use crate::redis_link::{Target, Timeouts};
 
 pub mod local;
 mod queue;
+#[cfg(test)]
+mod queue_tests;
 
 pub use queue::{ClusterQueue, Hold};
 use queue::{Input, Keys};
@@ -140,20 +142,10 @@ impl<P: Opener> Pairing for Epoch<P> {
                 results.push(Some(Err(absent)));
             }
         }
-        // Fenced off, the live pairs' seekers are a newer matchmaker's: their entries stay for it (issue 60's
-        // simulation, `FencedOpeningRemovesEntries`), and this one forgets them.
-        let (opened, fenced) = match f.opener.open_fenced(&live, self.epoch).await {
-            Some(opened) => (opened, false),
-            None => (live.iter().map(|(a, b)| Err(vec![a.user_id(), b.user_id()])).collect(), true),
-        };
-        let mut settled: Vec<&Seeker> =
-            pairs.iter().flat_map(|(a, b)| [a, b]).filter(|s| gone.contains(&s.user_id())).collect();
-        for ((a, b), result) in live.iter().zip(&opened).filter(|_| !fenced) {
-            match result {
-                Ok(()) => settled.extend([a, b]),
-                Err(dropped) => settled.extend([a, b].into_iter().filter(|s| dropped.contains(&s.user_id()))),
-            }
-        }
+        let fenced = f.opener.open_fenced(&live, self.epoch).await;
+        let settled = settled(pairs, &gone, &live, fenced.as_deref());
+        // Fenced off, this matchmaker forgets the live pairs' seekers: a newer one holds them.
+        let opened = fenced.unwrap_or_else(|| live.iter().map(|(a, b)| Err(vec![a.user_id(), b.user_id()])).collect());
         if let Err(e) = f.queue.remove(&settled).await {
             // Left in the queue, a matched user's entry would be paired again by the next matchmaker.
             tracing::warn!(error = %e, "clearing matched users from the cluster queue; retrying");
@@ -163,6 +155,28 @@ impl<P: Opener> Pairing for Epoch<P> {
         let mut opened = opened.into_iter();
         results.into_iter().map(|r| r.unwrap_or_else(|| opened.next().expect("one result per live pair"))).collect()
     }
+}
+
+/// The seekers whose entries an opening takes out of the queue: whoever of `pairs` is `gone` (no socket left),
+/// and of the `live` pairs it opened, the matched and the dropped. None of the live pairs when the fence refused
+/// the opening (`opened` is `None`): their entries are a newer matchmaker's, which pairs them (issue 60's
+/// simulation, `FencedOpeningRemovesEntries`: removed, they were paired from its memory with no entry left, so
+/// a new request was not "already waiting").
+fn settled<'a>(
+    pairs: &'a [(Seeker, Seeker)],
+    gone: &[UserId],
+    live: &'a [(Seeker, Seeker)],
+    opened: Option<&[Result<(), Vec<UserId>>]>,
+) -> Vec<&'a Seeker> {
+    let mut settled: Vec<&Seeker> =
+        pairs.iter().flat_map(|(a, b)| [a, b]).filter(|s| gone.contains(&s.user_id())).collect();
+    for ((a, b), result) in live.iter().zip(opened.unwrap_or_default()) {
+        match result {
+            Ok(()) => settled.extend([a, b]),
+            Err(dropped) => settled.extend([a, b].into_iter().filter(|s| dropped.contains(&s.user_id()))),
+        }
+    }
+    settled
 }
 
 /// Takes part in the election until shutdown: renews or takes the lease every third of its life, runs the

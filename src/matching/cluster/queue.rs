@@ -366,6 +366,13 @@ impl ClusterQueue {
         Self { conn: cluster.connection(), keys, node: cluster.node().to_owned(), claim_timeout_ms }
     }
 
+    /// A node's side of the queue of `namespace` on its own connection: the scripts' tests, which need no
+    /// delivery.
+    #[cfg(test)]
+    pub(super) fn of(conn: Conn, target: &Target, namespace: &str, node: &str, claim_timeout_ms: u64) -> Self {
+        Self { conn, keys: Keys::new(namespace, target), node: node.to_owned(), claim_timeout_ms }
+    }
+
     /// What this node's entries for the socket start with.
     fn local_prefix(&self, socket_id: u64) -> String {
         format!("{}@{}|", entry_prefix(socket_id), self.node)

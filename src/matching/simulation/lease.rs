@@ -83,7 +83,7 @@ impl Redis {
 
     /// The matchmaker's removal of the seekers it settled (paired, refused, or gone): only the entry each one's
     /// request made, so a find sent meanwhile keeps the entry it made. [`Mutation::RemoveWhateverTheEntry`]: an
-    /// HDEL, as `ClusterQueue::remove` is today.
+    /// HDEL, as `ClusterQueue::remove` was.
     pub(super) fn remove(&mut self, seekers: &[Seeker]) {
         for s in seekers {
             let made_by = |e: &Entry| e.seeker.socket_id == s.socket_id && e.seeker.request_id == s.request_id;

@@ -18,15 +18,17 @@
 //! ADOPT deletes stale claims), written from their specification beside the Lua, not derived from it. The
 //! simulation then found that these, and the matchmaker's task as it was, still lose or mis-pair users; the model
 //! includes the fix of each, and a [`Mutation`] takes the fix out again (its doc says what breaks, its test which
-//! invariant sees it). The production task has the fixes of `PartnerPutBackUnplaced`, `TakeOverKeepsStaleCopy`
-//! and `NewerRequestLeftOutOfPair` (these two with tests of their own in src/matching/mod.rs); the others are
-//! issue 60's open work:
-//! - the opening refuses a seeker whose request a match already paid for (`OpeningAllowsSpentFind`), and a pair
-//!   with a block between them (`OpeningIgnoresBlocks`): neither is in src/store/batch/opening.rs yet;
+//! invariant sees it). Production has every fix, each with a test of its own that plays the interleaving found:
+//! - the matchmaker's task: `PartnerPutBackUnplaced`, `TakeOverKeepsStaleCopy`, `NewerRequestLeftOutOfPair`
+//!   (src/matching/mod.rs);
+//! - the opening refuses a seeker whose request a match already paid for (`OpeningAllowsSpentFind`:
+//!   `users.last_matched_at` against `Seeker::asked_at`), and a pair with a block between them
+//!   (`OpeningIgnoresBlocks`): src/store/batch/opening.rs, tested in tests/api/store_batches.rs;
 //! - the matchmaker removes only the entries its paired requests made (`RemoveWhateverTheEntry`), and nothing
-//!   after a fenced opening (`FencedOpeningRemovesEntries`);
-//! - a request sent while the user's pair is claimed outlives the claim (`ClaimIgnoresReask`);
-//! - a node's clean-ups and FORWARD find an entry by request, not by socket (`ForgetBySocketNotRequest`);
+//!   of the live pairs after a fenced opening (`FencedOpeningRemovesEntries`); a request sent while the user's
+//!   pair is claimed outlives the claim (`ClaimIgnoresReask`); a node's clean-ups and FORWARD find an entry by
+//!   request, not by socket (`ForgetBySocketNotRequest`): the scripts of src/matching/cluster/queue.rs (a
+//!   request's `Seeker::ask`), tested against a real Redis in src/matching/cluster/queue_tests.rs.
 //!
 //! The other mutations break a TARGET rule on purpose (`OpeningWithoutRowLock`, `HoldLeavesOtherHoldersEntry`,
 //! `SettleForgetsLostClaim`, `NoStaleClaimTakeover`, `NoBlockReachesQueue`, `DeliveryWithoutDedup`).
@@ -167,7 +169,7 @@ pub(super) enum Mutation {
     /// looking at who arrived meanwhile, and nobody compatible with it is tried until someone new arrives (the
     /// sweep only runs for seekers whose wishes relax with waiting).
     PartnerPutBackUnplaced,
-    /// A node finds its user's entry by socket, as the code and the TARGET do, not by request, when it acts for a
+    /// A node finds its user's entry by socket, as the code and the TARGET did, not by request, when it acts for a
     /// request it holds: `let_go` of a seeker told to ask again after a claim Redis did not take, SETTLE deleting
     /// a hold whose claim a failover lost, and FORWARD handing over a seeker. It deletes (or overwrites with the
     /// older one) the request the user sent again from that socket meanwhile.
@@ -179,7 +181,7 @@ pub(super) enum Mutation {
     /// `Task::find` as it was: a request sent again while the older one is paired in the same batch is answered
     /// "already waiting", and the pair opened is the older request's.
     NewerRequestLeftOutOfPair,
-    /// `Epoch::open` as it is: the seekers of an opening the fence refused are removed from the queue with the
+    /// `Epoch::open` as it was: the seekers of an opening the fence refused are removed from the queue with the
     /// settled ones, though a newer matchmaker holds them (and pairs them from memory, their entries gone).
     FencedOpeningRemovesEntries,
 }

@@ -1,7 +1,8 @@
 //! The cluster's Redis as the scripts of [`crate::matching::cluster`] see it: the `queue` hash, `claimed_at`,
 //! the `alive` zset, the `input` stream, the `lease` and the `epoch` counter, each script one atomic method.
-//! It models the TARGET semantics of the scripts (being written in Lua), not the Lua as it stands; the
-//! [`Mutation`]s put back an older or a wrong one. A replica trails the primary: a failover makes Redis the
+//! It models the semantics the scripts are written to (the Lua in src/matching/cluster/queue.rs follows them since
+//! issue 60), from their specification rather than from the Lua; the [`Mutation`]s put back an older or a wrong
+//! one. A replica trails the primary: a failover makes Redis the
 //! replica, losing the effects of the scripts it had not received yet (an acknowledged write is not a
 //! replicated one).
 

@@ -6,7 +6,7 @@
 //! [`Mutation::OpeningWithoutRowLock`] it reads the snapshot the statement began with (READ COMMITTED without
 //! the lock), blind to a match committed meanwhile.
 //!
-//! Two more refusals are the simulation's findings, not opening.rs's rule yet (see the module doc of
+//! Two more refusals were the simulation's findings, now opening.rs's rule too (see the module doc of
 //! [`super`]): a seeker whose find was already spent on a match ([`Mutation::OpeningAllowsSpentFind`] leaves it
 //! out), and a pair with a block between them ([`Mutation::OpeningIgnoresBlocks`]).
 

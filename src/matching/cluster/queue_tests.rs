@@ -1,0 +1,195 @@
+//! The queue's scripts against a real Redis (`TANIS_TEST_REDIS_URL`, which scripts/test starts), one test per
+//! finding of issue 60's simulation that lived in them: each plays the interleaving the simulation found, and
+//! fails on the scripts as they were. And the opening's removal of settled entries after a fence refused it.
+
+use redis::AsyncCommands;
+
+use super::queue::{ClusterQueue, Hold};
+use crate::domain::UserId;
+use crate::matching::Seeker;
+use crate::redis_link::{Conn, Target, Timeouts};
+
+/// Two nodes' sides of a fresh namespace's queue, both alive for the test's length, and a connection of its own.
+struct Queues {
+    n1: ClusterQueue,
+    n2: ClusterQueue,
+    conn: Conn,
+    queue: String,
+    input: String,
+    claimed: String,
+}
+
+async fn queues() -> Queues {
+    let url = std::env::var("TANIS_TEST_REDIS_URL")
+        .expect("TANIS_TEST_REDIS_URL is not set: run the suite with scripts/test, which starts a throwaway Redis");
+    let target = Target::parse(&url).unwrap();
+    let timeouts = Timeouts { connect: std::time::Duration::from_secs(5), response: std::time::Duration::from_secs(5) };
+    let mut conn = target.connect(timeouts).await.unwrap();
+    let namespace = format!("test-{}", uuid::Uuid::new_v4().simple());
+    let n1 = ClusterQueue::of(conn.clone(), &target, &namespace, "n1", 60_000);
+    let n2 = ClusterQueue::of(conn.clone(), &target, &namespace, "n2", 60_000);
+    // Liveness lapses in the year 2286: neither node is taken for dead.
+    let _: () = conn.zadd_multiple(&n1.keys.alive, &[(1e13, "n1"), (1e13, "n2")]).await.unwrap();
+    let (queue, input, claimed) = (n1.keys.queue.clone(), n1.keys.input.clone(), n1.keys.claimed.clone());
+    Queues { n1, n2, conn, queue, input, claimed }
+}
+
+impl Queues {
+    async fn entry(&self, user: i64) -> Option<String> {
+        self.conn.clone().hget(&self.queue, user).await.unwrap()
+    }
+
+    /// The last record of the matchmaker's input stream.
+    async fn last_input(&self) -> String {
+        let last: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
+            .arg(&self.input)
+            .arg("+")
+            .arg("-")
+            .arg("COUNT")
+            .arg(1)
+            .query_async(&mut self.conn.clone())
+            .await
+            .unwrap();
+        let (_, fields) = last.into_iter().next().expect("a record");
+        fields.into_iter().nth(1).expect("its change")
+    }
+}
+
+/// A new request of `user` from `socket`.
+fn seeker(user: i64, socket: u64) -> Seeker {
+    let json = format!(
+        r#"{{"candidate":{{"user_id":{user},"kind":"text","excluded":[],"nearby":null,
+            "queued_at":"2026-11-24T10:00:00Z"}},"session_id":{socket},"request_id":"f","public_key":"k"}}"#
+    );
+    let read: Seeker = serde_json::from_str(&json).unwrap();
+    Seeker::new(read.candidate, socket, Some("f".into()), "k".into())
+}
+
+/// Whether `entry` is the one `seeker`'s request made.
+fn made_by(entry: &Option<String>, seeker: &Seeker) -> bool {
+    entry.as_deref().is_some_and(|e| e.ends_with(&format!(r#""ask":"{}"}}"#, seeker.ask.as_str())))
+}
+
+/// `RemoveWhateverTheEntry`: the elected matchmaker removes the entry of a request it paired; the user asked again
+/// from that socket meanwhile (the older request was being opened), and the newer request keeps its place.
+#[tokio::test]
+async fn the_matchmaker_removes_the_entry_of_the_request_it_paired_not_a_newer_one_from_that_socket() {
+    let q = queues().await;
+    let (older, newer) = (seeker(1, 5), seeker(1, 5));
+    assert_eq!(q.n1.find(&older).await.unwrap(), Hold::New);
+    assert_eq!(q.n1.find(&newer).await.unwrap(), Hold::Elsewhere, "asked again: the place is the newer request's");
+
+    q.n1.remove(&[&older]).await.unwrap();
+    assert!(made_by(&q.entry(1).await, &newer), "the newer request keeps its place: {:?}", q.entry(1).await);
+    q.n1.remove(&[&newer]).await.unwrap();
+    assert_eq!(q.entry(1).await, None);
+}
+
+/// `ForgetBySocketNotRequest`: a node lets go of a request it told to ask again (a claim Redis did not take), or
+/// hands a request over; the user sent a newer one from that socket meanwhile, which neither takes away or
+/// overwrites with the older.
+#[tokio::test]
+async fn a_node_lets_go_of_and_hands_over_the_request_it_holds_not_a_newer_one_from_that_socket() {
+    let q = queues().await;
+    let (older, newer) = (seeker(1, 5), seeker(1, 5));
+    assert_eq!(q.n1.hold(&older).await.unwrap(), Hold::New);
+    assert_eq!(q.n1.hold(&newer).await.unwrap(), Hold::Again);
+
+    assert!(!q.n1.leave_request(&older).await.unwrap(), "the older request's entry is gone already");
+    assert!(made_by(&q.entry(1).await, &newer), "{:?}", q.entry(1).await);
+    assert_eq!(q.n1.forward(std::slice::from_ref(&older)).await.unwrap(), 0, "not the older request's to hand over");
+    let entry = q.entry(1).await;
+    assert!(made_by(&entry, &newer) && entry.as_deref().unwrap().starts_with("5|@n1|"), "{entry:?}");
+
+    assert_eq!(q.n1.forward(std::slice::from_ref(&newer)).await.unwrap(), 1);
+    let entry = q.entry(1).await;
+    assert!(made_by(&entry, &newer) && entry.as_deref().unwrap().starts_with("5|{"), "the matchmaker's: {entry:?}");
+    assert!(q.n1.leave_request(&newer).await.unwrap());
+    assert_eq!(q.entry(1).await, None);
+}
+
+/// `ForgetBySocketNotRequest`, SETTLE's side: a Redis failover lost a node's claim (the entries are held again,
+/// as before it), the user asked again from that socket, and the node then settles the matched pair: the newer
+/// request keeps its place, the partner's entry goes.
+#[tokio::test]
+async fn a_settle_after_a_failover_lost_the_claim_deletes_the_matched_request_not_a_newer_one() {
+    let mut q = queues().await;
+    let (a, b) = (seeker(1, 5), seeker(2, 6));
+    for s in [&a, &b] {
+        assert_eq!(q.n1.hold(s).await.unwrap(), Hold::New);
+    }
+    assert_eq!(q.n1.claim(&[(a.clone(), b.clone())]).await.unwrap(), vec![Ok(())]);
+    // What the promoted replica holds: the entries before the claim.
+    for user in [1, 2] {
+        let claimed = q.entry(user).await.unwrap();
+        let _: () = q.conn.hset(&q.queue, user, claimed.replacen("|!n1|", "|@n1|", 1)).await.unwrap();
+    }
+    let _: () = q.conn.del(&q.claimed).await.unwrap();
+    let newer = seeker(1, 5);
+    assert_eq!(q.n1.hold(&newer).await.unwrap(), Hold::Again);
+
+    assert_eq!(q.n1.settle(&[&a, &b], &[]).await.unwrap(), Vec::<UserId>::new());
+    assert!(made_by(&q.entry(1).await, &newer), "{:?}", q.entry(1).await);
+    assert_eq!(q.entry(2).await, None, "the matched partner's hold goes");
+}
+
+/// `ClaimIgnoresReask`: a user asks again on another node while their pair is being opened; the opening then
+/// refuses the partner. The claim named the newer request from the moment it came, so that request outlives the
+/// claim at the elected matchmaker (as handed over: its socket was answered), rather than the older request being
+/// held again on the old socket, whose closing would take it away.
+#[tokio::test]
+async fn a_find_sent_while_the_users_pair_is_being_opened_outlives_the_claim() {
+    let q = queues().await;
+    let (a, b) = (seeker(1, 5), seeker(2, 6));
+    for s in [&a, &b] {
+        assert_eq!(q.n1.hold(s).await.unwrap(), Hold::New);
+    }
+    assert_eq!(q.n1.claim(&[(a.clone(), b.clone())]).await.unwrap(), vec![Ok(())]);
+    let again = seeker(1, 9);
+    assert_eq!(q.n2.hold(&again).await.unwrap(), Hold::Opening);
+    assert!(!q.n1.leave(UserId(1), Some(5)).await.unwrap(), "the old socket's closing takes nothing away");
+
+    // b could not pay: a was to wait again, on n1; the request a sent since is the cluster's instead.
+    assert_eq!(q.n1.settle(&[&b], &[&a]).await.unwrap(), vec![UserId(1)], "n1 no longer holds a");
+    let entry = q.entry(1).await;
+    assert!(made_by(&entry, &again) && entry.as_deref().unwrap().starts_with("9|{"), "the matchmaker's: {entry:?}");
+    let handed = q.last_input().await;
+    assert!(handed.starts_with(r#"{"HandedOver":"#) && handed.contains(again.ask.as_str()), "{handed}");
+    assert_eq!(q.entry(2).await, None);
+}
+
+/// A claim nobody will settle (its settle lost in a failover) goes to the elected matchmaker, request and all,
+/// rather than being deleted: the store refuses it if its match was opened (`Refusal::Spent`), and pairs it if not.
+#[tokio::test]
+async fn a_stale_claim_is_adopted_by_the_matchmaker() {
+    let mut q = queues().await;
+    let (a, b) = (seeker(1, 5), seeker(2, 6));
+    for s in [&a, &b] {
+        assert_eq!(q.n1.hold(s).await.unwrap(), Hold::New);
+    }
+    assert_eq!(q.n1.claim(&[(a.clone(), b.clone())]).await.unwrap(), vec![Ok(())]);
+    let _: () = q.conn.hset_multiple(&q.claimed, &[(1, 0), (2, 0)]).await.unwrap();
+
+    let adopted = q.n1.adopt().await.unwrap();
+    let mut asks: Vec<&str> = adopted.iter().map(|s| s.ask.as_str()).collect();
+    asks.sort_unstable();
+    let mut expected = vec![a.ask.as_str(), b.ask.as_str()];
+    expected.sort_unstable();
+    assert_eq!(asks, expected);
+    for (user, seeker) in [(1, &a), (2, &b)] {
+        let entry = q.entry(user).await;
+        assert!(made_by(&entry, seeker) && !entry.as_deref().unwrap().contains("|!"), "{entry:?}");
+    }
+}
+
+/// `FencedOpeningRemovesEntries`: an opening the fence refused removes the entries of no live pair (a newer
+/// matchmaker holds them), only those of seekers with no socket left.
+#[test]
+fn a_fenced_opening_removes_only_the_entries_of_seekers_gone() {
+    let pairs = vec![(seeker(1, 5), seeker(2, 6)), (seeker(3, 7), seeker(4, 8))];
+    let (live, gone) = (vec![pairs[1].clone()], vec![UserId(2)]);
+    let users = |settled: Vec<&Seeker>| settled.iter().map(|s| s.user_id().0).collect::<Vec<_>>();
+    assert_eq!(users(super::settled(&pairs, &gone, &live, None)), vec![2], "fenced");
+    let opened = [Ok(())];
+    assert_eq!(users(super::settled(&pairs, &gone, &live, Some(&opened))), vec![2, 3, 4], "opened");
+}
