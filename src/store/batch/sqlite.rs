@@ -208,13 +208,9 @@ fn open(db: &Db<'_>, opening: &Opening) -> Result<Opened, Failure> {
         }
     }
     let mut attempts = Attempts::new(opening);
-    let refused = stale_or_apart(db, &attempts.next())?;
+    let refused = refused(db, &attempts.next())?;
     if !refused.is_empty() {
         attempts.refuse(&refused);
-    }
-    let unpaid = unable_to_pay(db, &attempts.next())?;
-    if !unpaid.is_empty() {
-        attempts.refuse(&unpaid);
     }
     let pending = attempts.next();
     if !pending.is_empty() {
@@ -234,7 +230,7 @@ const SPENDS: [Spend; 2] = [
     Spend {
         kind: MatchKind::Text,
         can_pay: concat!(
-            "SELECT 1 FROM users WHERE id = ?1 AND ",
+            "SELECT last_matched_at FROM users WHERE id = ?1 AND ",
             can_spend!("daily_chat_balance", "bonus_chat_balance")
         ),
         pay: concat!(
@@ -246,7 +242,7 @@ const SPENDS: [Spend; 2] = [
     Spend {
         kind: MatchKind::Video,
         can_pay: concat!(
-            "SELECT 1 FROM users WHERE id = ?1 AND ",
+            "SELECT last_matched_at FROM users WHERE id = ?1 AND ",
             can_spend!("daily_video_balance", "bonus_video_balance")
         ),
         pay: concat!(
@@ -275,41 +271,40 @@ impl Spend {
     }
 }
 
-/// The users of `pairs` refused before anyone pays ([`refusals`]: a stale copy of a request, a block between a
-/// pair).
-fn stale_or_apart(db: &Db<'_>, pairs: &[&NewMatch]) -> Result<Vec<Refused>, Failure> {
-    let mut last = HashMap::with_capacity(pairs.len() * 2);
-    let mut read = db.prepare("SELECT last_matched_at FROM users WHERE id = ?1")?;
-    for (user, _) in pairs.iter().flat_map(|m| m.sides()) {
-        read.each(&[user.into()], |row| {
-            last.insert(user, DateTime::parse_from_rfc3339(&row.text(0)).ok().map(|t| t.to_utc()));
+/// The users of `pairs` an opening refuses, read before anyone pays: who cannot pay for their match now (no unit
+/// of the kind left, banned, deleting, or already in an active match), then among the other pairs [`refusals`]
+/// (a stale copy of a request, a block between a pair). One read of each user: whether they can pay, and when
+/// they were last matched.
+fn refused(db: &Db<'_>, pairs: &[&NewMatch]) -> Result<Vec<Refused>, Failure> {
+    let mut payable: HashMap<UserId, Option<DateTime<Utc>>> = HashMap::with_capacity(pairs.len() * 2);
+    for spend in &SPENDS {
+        spend.each_user(db, pairs, spend.can_pay, |can_pay, id| {
+            can_pay.each(&[id.into()], |row| {
+                let last_matched_at = DateTime::parse_from_rfc3339(&row.text(0)).ok().map(|t| t.to_utc());
+                payable.insert(id, last_matched_at);
+            })
         })?;
     }
+    let mut refused: Vec<Refused> = pairs
+        .iter()
+        .flat_map(|m| [m.user1_id, m.user2_id])
+        .filter(|user| !payable.contains_key(user))
+        .map(|user| Refused { user, why: Refusal::Unavailable })
+        .collect();
+    let paying: Vec<&NewMatch> = pairs
+        .iter()
+        .filter(|m| payable.contains_key(&m.user1_id) && payable.contains_key(&m.user2_id))
+        .copied()
+        .collect();
     let mut blocks = HashSet::new();
     let mut block = db.prepare(
         "SELECT 1 FROM blocks WHERE (blocker_id = ?1 AND blocked_id = ?2) OR (blocker_id = ?2 AND blocked_id = ?1)",
     )?;
-    for m in pairs {
+    for m in &paying {
         block.each(&[m.user1_id.into(), m.user2_id.into()], |_| _ = blocks.insert((m.user1_id, m.user2_id)))?;
     }
-    Ok(refusals(pairs, |user| last.get(&user).copied().flatten(), |a, b| blocks.contains(&(a, b))))
-}
-
-/// The users of `pairs` who cannot pay for their match now (no unit of the kind left, banned, deleting, or
-/// already in an active match).
-fn unable_to_pay(db: &Db<'_>, pairs: &[&NewMatch]) -> Result<Vec<Refused>, Failure> {
-    let mut unpaid = Vec::new();
-    for spend in &SPENDS {
-        spend.each_user(db, pairs, spend.can_pay, |can_pay, id| {
-            let mut found = false;
-            can_pay.each(&[id.into()], |_| found = true)?;
-            if !found {
-                unpaid.push(Refused { user: id, why: Refusal::Unavailable });
-            }
-            Ok(())
-        })?;
-    }
-    Ok(unpaid)
+    refused.extend(refusals(&paying, |user| payable.get(&user).copied().flatten(), |a, b| blocks.contains(&(a, b))));
+    Ok(refused)
 }
 
 /// Makes both sides of every pair pay and inserts the matches; every side was found able to pay.
