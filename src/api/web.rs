@@ -1,5 +1,5 @@
 //! The browser reference client (`web/`, docs/web-client.md), compiled into the binary and served at `/` (the
-//! page) and `/app/<file>` (its modules and stylesheet), with the modules of the client SDK it is built on
+//! page) and `/app/<file>` (its modules and stylesheet), and the moderators' console (`web/admin/`) at `/admin/`, with the modules of the client SDK it is built on
 //! (`sdk/typescript/src/`, plain ES modules with their vendored cryptography) at `/app/sdk/<path>`: the page
 //! imports them relatively (`./sdk/crypto/e2e.js`), so the SDK the apps ship is the code the browser runs.
 //! Nothing is read from disk or fetched from elsewhere at run time, and no build step stands between the
@@ -26,7 +26,7 @@ use super::AppState;
 use super::error::{ApiError, AppPath, ErrorCode};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/", get(index)).route("/app/{*path}", get(file))
+    Router::new().route("/", get(index)).route("/admin/", get(console)).route("/app/{*path}", get(file))
 }
 
 /// One file of `web/` or of the SDK, as served.
@@ -99,6 +99,16 @@ static ASSETS: &[Asset] = &[
     asset!("views/lobby.js", JS),
     asset!("views/panel.js", JS),
     asset!("views/profile.js", JS),
+    // The moderators' console (`web/admin/`, served at /admin/): plain modules of its own, no SDK.
+    asset!("admin/index.html", HTML),
+    asset!("admin/console.css", CSS),
+    asset!("admin/console.js", JS),
+    asset!("admin/api.js", JS),
+    asset!("admin/dom.js", JS),
+    asset!("admin/i18n.js", JS),
+    asset!("admin/reports.js", JS),
+    asset!("admin/statements.js", JS),
+    asset!("admin/visible.js", JS),
     sdk_asset!("client.js", JS),
     sdk_asset!("api.js", JS),
     sdk_asset!("conversation.js", JS),
@@ -133,6 +143,11 @@ fn etags() -> &'static [HeaderValue] {
 
 async fn index(headers: HeaderMap) -> Response {
     serve("index.html", &headers)
+}
+
+/// The moderators' console: a staff account signs in as anyone does, and the admin API checks the role.
+async fn console(headers: HeaderMap) -> Response {
+    serve("admin/index.html", &headers)
 }
 
 async fn file(AppPath(path): AppPath<String>, headers: HeaderMap) -> Response {

@@ -41,6 +41,21 @@ async fn the_page_is_served_at_the_root_with_a_strict_content_security_policy() 
     assert!(!page.contains("<script>") && !page.contains("style="), "no inline script or style: {page}");
 }
 
+/// The moderators' console (docs/admin.md, "The console") is the binary's too, at `/admin/`, under the same policy:
+/// its modules from this origin only, nothing inline.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_moderators_console_is_served_at_admin_with_the_same_policy() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let response = app.client.get(app.url("/admin/")).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(header(&response, "content-type"), "text/html; charset=utf-8");
+    let csp = header(&response, "content-security-policy").to_owned();
+    assert!(csp.split("; ").any(|d| d == "script-src 'self'") && !csp.contains("unsafe"), "{csp}");
+    let page = response.text().await.unwrap();
+    assert!(page.contains(r#"<script type="module" src="/app/admin/console.js"></script>"#), "{page}");
+    assert!(!page.contains("<script>") && !page.contains("style="), "no inline script or style: {page}");
+}
+
 /// Every file under `dir` but the Markdown notes, relative to it.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     fn walk(dir: &Path, root: &Path, out: &mut Vec<PathBuf>) {

@@ -39,6 +39,16 @@ impl Queues {
         self.conn.clone().hget(&self.queue, user).await.unwrap()
     }
 
+    /// Users 1 (socket 5) and 2 (socket 6), held by n1 and then claimed by it as a pair it opens.
+    async fn claimed_pair(&self) -> (Seeker, Seeker) {
+        let (a, b) = (seeker(1, 5), seeker(2, 6));
+        for s in [&a, &b] {
+            assert_eq!(self.n1.hold(s).await.unwrap(), Hold::New);
+        }
+        assert_eq!(self.n1.claim(&[(a.clone(), b.clone())]).await.unwrap(), vec![Ok(())]);
+        (a, b)
+    }
+
     /// The last record of the matchmaker's input stream.
     async fn last_input(&self) -> String {
         let last: Vec<(String, Vec<String>)> = redis::cmd("XREVRANGE")
@@ -114,11 +124,7 @@ async fn a_node_lets_go_of_and_hands_over_the_request_it_holds_not_a_newer_one_f
 #[tokio::test]
 async fn a_settle_after_a_failover_lost_the_claim_deletes_the_matched_request_not_a_newer_one() {
     let mut q = queues().await;
-    let (a, b) = (seeker(1, 5), seeker(2, 6));
-    for s in [&a, &b] {
-        assert_eq!(q.n1.hold(s).await.unwrap(), Hold::New);
-    }
-    assert_eq!(q.n1.claim(&[(a.clone(), b.clone())]).await.unwrap(), vec![Ok(())]);
+    let (a, b) = q.claimed_pair().await;
     // What the promoted replica holds: the entries before the claim.
     for user in [1, 2] {
         let claimed = q.entry(user).await.unwrap();
@@ -140,11 +146,7 @@ async fn a_settle_after_a_failover_lost_the_claim_deletes_the_matched_request_no
 #[tokio::test]
 async fn a_find_sent_while_the_users_pair_is_being_opened_outlives_the_claim() {
     let q = queues().await;
-    let (a, b) = (seeker(1, 5), seeker(2, 6));
-    for s in [&a, &b] {
-        assert_eq!(q.n1.hold(s).await.unwrap(), Hold::New);
-    }
-    assert_eq!(q.n1.claim(&[(a.clone(), b.clone())]).await.unwrap(), vec![Ok(())]);
+    let (a, b) = q.claimed_pair().await;
     let again = seeker(1, 9);
     assert_eq!(q.n2.hold(&again).await.unwrap(), Hold::Opening);
     assert!(!q.n1.leave(UserId(1), Some(5)).await.unwrap(), "the old socket's closing takes nothing away");
@@ -163,11 +165,7 @@ async fn a_find_sent_while_the_users_pair_is_being_opened_outlives_the_claim() {
 #[tokio::test]
 async fn a_stale_claim_is_adopted_by_the_matchmaker() {
     let mut q = queues().await;
-    let (a, b) = (seeker(1, 5), seeker(2, 6));
-    for s in [&a, &b] {
-        assert_eq!(q.n1.hold(s).await.unwrap(), Hold::New);
-    }
-    assert_eq!(q.n1.claim(&[(a.clone(), b.clone())]).await.unwrap(), vec![Ok(())]);
+    let (a, b) = q.claimed_pair().await;
     let _: () = q.conn.hset_multiple(&q.claimed, &[(1, 0), (2, 0)]).await.unwrap();
 
     let adopted = q.n1.adopt().await.unwrap();

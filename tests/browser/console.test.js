@@ -1,0 +1,82 @@
+// The moderators' console at /admin/ (docs/admin.md, "The console"): what an invisible character in verified
+// evidence looks like there (the pure module, and the page), and the role matrix from the page: an admin sees the
+// admin screens, a moderator only theirs, a user is turned away.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+
+import { PASSWORD, adminToken, api, assertNoPageErrors, baseUrl, launch, match, needsAdmin, person, register, say, screenshot } from './harness.js';
+import { measure, pieces } from '../../web/admin/visible.js';
+
+let browser;
+before(async () => (browser = await launch()));
+after(async () => browser?.close());
+
+test('evidence as sent: each invisible character is its own marked piece, and the length counts every one', () => {
+  const text = '\uFEFFsel\u0000am\u202Eabc\u200B';
+  assert.deepEqual(pieces(text), [
+    { code: 'U+FEFF', name: 'ZERO WIDTH NO-BREAK SPACE (BOM)' },
+    { text: 'sel' },
+    { code: 'U+0000', name: 'NUL' },
+    { text: 'am' },
+    { code: 'U+202E', name: 'RIGHT-TO-LEFT OVERRIDE' },
+    { text: 'abc' },
+    { code: 'U+200B', name: 'ZERO WIDTH SPACE' },
+  ]);
+  assert.deepEqual(measure(text), { characters: 12, bytes: 18, invisible: 4 });
+  assert.deepEqual(pieces('ğüşıöç 👋'), [{ text: 'ğüşıöç 👋' }], 'letters and emoji are not marked');
+});
+
+/** Signs into the console on a fresh page of its own. */
+async function console_(phone, password) {
+  const staff = await person(browser);
+  await staff.page.goto(`${baseUrl}/admin/`);
+  await staff.page.getByTestId('phone').fill(phone);
+  await staff.page.getByTestId('password').fill(password);
+  await staff.page.getByTestId('sign-in').click();
+  return staff;
+}
+
+test('a report with a zero-width space in its evidence shows it marked to an admin; a moderator sees no admin screen; a user is turned away', { skip: needsAdmin }, async () => {
+  const ayla = await person(browser);
+  const baris = await person(browser);
+  await register(ayla, 'ayla');
+  await register(baris, 'baris');
+  await match(ayla, baris);
+  const hidden = 'gizli\u200Bkelime';
+  await say(baris, hidden);
+  const page = ayla.page;
+  await page.locator('.message.theirs[data-seq]').first().waitFor();
+  await page.getByTestId('report').click();
+  await page.getByTestId('report-reason').selectOption('harassment');
+  await page.getByTestId('report-evidence').first().check();
+  await page.getByTestId('report-submit').click();
+  await page.getByText('Your report was sent.').waitFor();
+  const token = await adminToken();
+
+  const admin = await console_(process.env.BROWSER_TEST_ADMIN_PHONE, process.env.BROWSER_TEST_ADMIN_PASSWORD);
+  const reported = admin.page.locator(`[data-testid=reported][data-handle="${baris.handle}"]`);
+  await reported.waitFor();
+  assert.equal(await reported.getByTestId('invisible').first().textContent(), 'U+200B');
+  assert.equal(await reported.getByTestId('invisible').first().getAttribute('title'), 'ZERO WIDTH SPACE');
+  assert.match(await reported.getByTestId('length').first().textContent(), /^12 characters · 14 bytes · 1 invisible$/);
+  assert.equal(await admin.page.getByTestId('nav-statements').count(), 1, 'an admin sees the admin screens');
+  await screenshot(admin.page, '30-console-report');
+
+  // A moderator: made one by the admin, signs in with their own password.
+  const found = await api('GET', `/v1/admin/users?handle=${encodeURIComponent(ayla.handle)}`, { token });
+  const role = await api('PUT', `/v1/admin/users/${found.body.id}/role`, { token, body: { role: 'moderator' } });
+  assert.equal(role.status, 204, JSON.stringify(role.body));
+  const moderator = await console_(ayla.phone, PASSWORD);
+  await moderator.page.getByTestId('nav-reports').waitFor();
+  assert.equal(await moderator.page.getByTestId('nav-statements').count(), 0, 'a moderator never sees an admin screen');
+  assert.match(await moderator.page.getByTestId('who').textContent(), /moderator$/);
+
+  // A user is turned away, and nothing of the console shows.
+  const user = await console_(baris.phone, PASSWORD);
+  assert.match(await user.page.getByTestId('problem').textContent(), /not a moderator or an admin/);
+  assert.equal(await user.page.getByTestId('nav-reports').count(), 0);
+
+  assertNoPageErrors(ayla, baris, admin, moderator, user);
+  for (const p of [ayla, baris, admin, moderator, user]) await p.context.close();
+});

@@ -1,0 +1,91 @@
+// The moderators' console (docs/admin.md, "The console"): served by the binary at /admin/, plain modules and no
+// build step, as the web client. A staff account signs in as anyone does; the console shows the screens its role
+// may use (a moderator never sees an admin's), and the server refuses the rest anyway. Keyboard: every control
+// is a native button, link or input, in reading order.
+
+import { ApiError, call, signIn, signOut, signedIn } from './api.js';
+import { el } from './dom.js';
+import { t, toggleLanguage, language } from './i18n.js';
+import { reportsView } from './reports.js';
+import { statementsView } from './statements.js';
+
+/** Each screen, and the roles that may open it (the server's role matrix, docs/admin.md "Roles"). */
+const SCREENS = [
+  { id: 'reports', roles: ['moderator', 'admin'], view: reportsView },
+  { id: 'statements', roles: ['admin'], view: statementsView },
+];
+
+const bar = document.getElementById('bar');
+const screen = document.getElementById('screen');
+
+function languageButton() {
+  return el('button', { type: 'button', testid: 'language', onclick: () => (toggleLanguage(), start()) }, t('language'));
+}
+
+function signInForm(problem) {
+  const phone = el('input', { type: 'tel', autocomplete: 'username', required: true, testid: 'phone' });
+  const password = el('input', { type: 'password', autocomplete: 'current-password', required: true, testid: 'password' });
+  const submit = async (event) => {
+    event.preventDefault();
+    try {
+      await signIn(phone.value.trim(), password.value);
+      await start();
+    } catch (e) {
+      screen.replaceChildren(signInForm(`${t('signInFailed')}: ${e.message}`));
+    }
+  };
+  return el(
+    'form',
+    { class: 'sign-in', onsubmit: submit },
+    el('h1', {}, t('title')),
+    problem && el('p', { class: 'problem', role: 'alert', testid: 'problem' }, problem),
+    el('label', {}, t('phone'), phone),
+    el('label', {}, t('password'), password),
+    el('button', { type: 'submit', testid: 'sign-in' }, t('signIn')),
+  );
+}
+
+async function open(screenId, role) {
+  const chosen = SCREENS.find((s) => s.id === screenId && s.roles.includes(role)) ?? SCREENS[0];
+  for (const link of bar.querySelectorAll('[data-screen]')) {
+    link.toggleAttribute('aria-current', link.dataset.screen === chosen.id);
+  }
+  try {
+    screen.replaceChildren(await chosen.view());
+  } catch (e) {
+    if (e instanceof ApiError && (e.status === 401 || e.status === 403)) return leave(e.message);
+    screen.replaceChildren(el('p', { class: 'problem', role: 'alert', testid: 'problem' }, e.message));
+  }
+}
+
+function leave(problem) {
+  signOut();
+  bar.replaceChildren(languageButton());
+  screen.replaceChildren(signInForm(problem));
+}
+
+async function start() {
+  document.documentElement.lang = language();
+  document.title = t('title');
+  if (!signedIn()) return leave(null);
+  let me;
+  try {
+    me = await call('GET', '/v1/me');
+  } catch (e) {
+    return leave(e.message);
+  }
+  if (me.role !== 'moderator' && me.role !== 'admin') return leave(t('notStaff'));
+  const mine = SCREENS.filter((s) => s.roles.includes(me.role));
+  const nav = el(
+    'nav',
+    { 'aria-label': t('title') },
+    mine.map((s) =>
+      el('button', { type: 'button', 'data-screen': s.id, testid: `nav-${s.id}`, onclick: () => open(s.id, me.role) }, t(s.id)),
+    ),
+  );
+  const who = el('span', { class: 'who', testid: 'who' }, `${me.handle ?? ''} · ${me.role}`);
+  bar.replaceChildren(nav, who, languageButton(), el('button', { type: 'button', testid: 'sign-out', onclick: () => leave(null) }, t('signOut')));
+  await open(mine[0].id, me.role);
+}
+
+start();
