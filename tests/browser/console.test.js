@@ -1,6 +1,7 @@
 // The moderators' console at /admin/ (docs/admin.md, "The console"): what an invisible character in verified
-// evidence looks like there (the pure module, and the page), and the role matrix from the page: an admin sees the
-// admin screens, a moderator only theirs, a user is turned away.
+// evidence looks like there (the pure module, and the page); a ban with a code, a duration and a note and a
+// decision made from the queue, reaching the user's page and the audit trail; and the role matrix from the page:
+// an admin sees the admin screens, a moderator only theirs, a user is turned away.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -37,7 +38,7 @@ async function console_(phone, password) {
   return staff;
 }
 
-test('a report with a zero-width space in its evidence shows it marked to an admin; a moderator sees no admin screen; a user is turned away', { skip: needsAdmin }, async () => {
+test('a report with a zero-width space in its evidence shows it marked; an admin bans from it and decides it; a user is turned away and a moderator sees no admin screen', { skip: needsAdmin }, async () => {
   const ayla = await person(browser);
   const baris = await person(browser);
   await register(ayla, 'ayla');
@@ -63,7 +64,33 @@ test('a report with a zero-width space in its evidence shows it marked to an adm
   assert.equal(await admin.page.getByTestId('nav-statements').count(), 1, 'an admin sees the admin screens');
   await screenshot(admin.page, '30-console-report');
 
-  // A moderator: made one by the admin, signs in with their own password.
+  // Banned from the report, for 72 hours with a code and a note: the user's page shows the ban at once; the queue,
+  // read again, says so and offers no second ban. Then the report is decided, and leaves the queue.
+  await reported.getByTestId('ban-reason').selectOption('harassment');
+  await reported.getByTestId('ban-hours').fill('72');
+  await reported.getByTestId('ban-note').fill('a word hidden with a zero-width space');
+  await reported.getByTestId('ban').click();
+  await baris.page.locator('[data-screen=banned]').waitFor();
+  assert.match(await baris.page.getByTestId('ban-reason').textContent(), /Reason: harassment/);
+  assert.notEqual(await baris.page.getByTestId('ban-until').textContent(), 'Until a moderator lifts it', 'a 72-hour ban');
+  await reported.locator('.flag', { hasText: 'banned' }).waitFor();
+  assert.equal(await reported.getByTestId('ban').count(), 0);
+  await reported.getByTestId('resolution').selectOption('actioned');
+  await reported.getByTestId('resolve-note').fill('banned for it');
+  await reported.getByTestId('resolve').click();
+  await reported.waitFor({ state: 'detached' });
+  const target = await api('GET', `/v1/admin/users?handle=${encodeURIComponent(baris.handle)}`, { token });
+  const audit = await api('GET', `/v1/admin/audit?target=${target.body.id}`, { token });
+  const banned = audit.body.entries.find((e) => e.action === 'user.banned');
+  assert.ok(banned && audit.body.entries.some((e) => e.action === 'report.resolved'), JSON.stringify(audit.body));
+  assert.match(JSON.stringify(banned.details), /harassment/);
+
+  // A user is turned away, and nothing of the console shows.
+  const user = await console_(ayla.phone, PASSWORD);
+  assert.match(await user.page.getByTestId('problem').textContent(), /not a moderator or an admin/);
+  assert.equal(await user.page.getByTestId('nav-reports').count(), 0);
+
+  // The same account made a moderator by the admin signs in again: the moderator's screens, no admin's.
   const found = await api('GET', `/v1/admin/users?handle=${encodeURIComponent(ayla.handle)}`, { token });
   const role = await api('PUT', `/v1/admin/users/${found.body.id}/role`, { token, body: { role: 'moderator' } });
   assert.equal(role.status, 204, JSON.stringify(role.body));
@@ -71,11 +98,6 @@ test('a report with a zero-width space in its evidence shows it marked to an adm
   await moderator.page.getByTestId('nav-reports').waitFor();
   assert.equal(await moderator.page.getByTestId('nav-statements').count(), 0, 'a moderator never sees an admin screen');
   assert.match(await moderator.page.getByTestId('who').textContent(), /moderator$/);
-
-  // A user is turned away, and nothing of the console shows.
-  const user = await console_(baris.phone, PASSWORD);
-  assert.match(await user.page.getByTestId('problem').textContent(), /not a moderator or an admin/);
-  assert.equal(await user.page.getByTestId('nav-reports').count(), 0);
 
   assertNoPageErrors(ayla, baris, admin, moderator, user);
   for (const p of [ayla, baris, admin, moderator, user]) await p.context.close();

@@ -1,6 +1,8 @@
 // The report queue as the API orders it (GET /v1/admin/reports: most verified evidence first, then most distinct
 // reporters, then the most recent), each report's verified evidence shown as sent: every invisible character drawn
-// as a marked code point, and each message's length in characters and bytes.
+// as a marked code point, and each message's length in characters and bytes. From it a moderator decides a report
+// (dismiss or action, with a note), bans the reported user with a reason code, a duration and a note, or clears
+// their report count; the queue is read again after each.
 
 import { call } from './api.js';
 import { el } from './dom.js';
@@ -21,7 +23,56 @@ export function asSent(text) {
   return el('div', { class: 'evidence' }, shown, el('small', { class: 'length', testid: 'length' }, length));
 }
 
-function report(r) {
+/** The ban reason codes a moderator may give (docs/admin.md, "Banning"; `reports` is the automatic ban's). */
+const BAN_REASONS = ['harassment', 'spam', 'hate', 'sexual_content', 'underage', 'scam', 'impersonation', 'violence', 'other'];
+
+/** A form whose submit runs `act` and then `done`; a refusal is shown in it, in the server's words. */
+function actionForm(testid, fields, act, done) {
+  const problem = el('p', { class: 'problem', role: 'alert', hidden: true });
+  const submit = async (event) => {
+    event.preventDefault();
+    try {
+      await act();
+      await done();
+    } catch (e) {
+      problem.textContent = e.message;
+      problem.hidden = false;
+    }
+  };
+  return el('form', { class: 'action', testid, onsubmit: submit }, fields, problem);
+}
+
+function decideForm(r, done) {
+  const resolution = el(
+    'select',
+    { testid: 'resolution', 'aria-label': t('decision') },
+    el('option', { value: 'dismissed' }, t('dismiss')),
+    el('option', { value: 'actioned' }, t('actionIt')),
+  );
+  const note = el('input', { type: 'text', required: true, maxlength: 1000, testid: 'resolve-note', 'aria-label': t('note'), placeholder: t('note') });
+  const act = () => call('POST', `/v1/admin/reports/${r.id}/resolve`, { resolution: resolution.value, note: note.value });
+  return actionForm('decide-form', [resolution, note, el('button', { type: 'submit', testid: 'resolve' }, t('decide'))], act, done);
+}
+
+function banForm(u, done) {
+  const reason = el('select', { testid: 'ban-reason', 'aria-label': t('banReason') }, BAN_REASONS.map((code) => el('option', { value: code }, code)));
+  const hours = el('input', { type: 'number', min: 1, max: 8760, testid: 'ban-hours', 'aria-label': t('banHours'), placeholder: t('banHours') });
+  const note = el('input', { type: 'text', maxlength: 1000, testid: 'ban-note', 'aria-label': t('note'), placeholder: t('note') });
+  const act = () => {
+    const body = { reason: reason.value };
+    if (note.value) body.note = note.value;
+    if (hours.value) body.duration_hours = Number(hours.value);
+    return call('POST', `/v1/admin/users/${u.user_id}/ban`, body);
+  };
+  return actionForm('ban-form', [reason, hours, note, el('button', { type: 'submit', testid: 'ban' }, t('ban'))], act, done);
+}
+
+function clearForm(u, done) {
+  const act = () => call('POST', `/v1/admin/users/${u.user_id}/clearance`);
+  return actionForm('clear-form', [el('button', { type: 'submit', testid: 'clear' }, t('clearCounts'))], act, done);
+}
+
+function report(r, done) {
   const evidence = r.evidence ?? [];
   return el(
     'li',
@@ -36,10 +87,11 @@ function report(r) {
           { class: 'evidence-list' },
           evidence.map((e) => el('li', { title: t('verified') }, el('small', {}, `#${e.seq} · ${e.sent_at}`), asSent(e.text))),
         ),
+    decideForm(r, done),
   );
 }
 
-function user(u) {
+function user(u, done) {
   return el(
     'section',
     { class: 'reported', testid: 'reported', 'data-handle': u.handle },
@@ -51,12 +103,20 @@ function user(u) {
       u.review && el('span', { class: 'flag', testid: 'review' }, `${t('review')}: ${u.review}`),
     ),
     el('div', { class: 'muted' }, `${u.reporters} ${t('reporters')} · ${u.with_evidence} ${t('withEvidence')}`),
-    el('ul', { class: 'reports' }, u.reports.map(report)),
+    !u.banned && banForm(u, done),
+    clearForm(u, done),
+    el('ul', { class: 'reports' }, u.reports.map((r) => report(r, done))),
   );
 }
 
 export async function reportsView() {
-  const queue = await call('GET', '/v1/admin/reports?limit=50');
-  if (queue.users.length === 0) return el('p', { testid: 'no-reports' }, t('noReports'));
-  return el('div', { testid: 'report-queue' }, queue.users.map(user));
+  const view = el('div', { testid: 'report-queue' });
+  const load = async () => {
+    const queue = await call('GET', '/v1/admin/reports?limit=50');
+    view.replaceChildren(
+      ...(queue.users.length === 0 ? [el('p', { testid: 'no-reports' }, t('noReports'))] : queue.users.map((u) => user(u, load))),
+    );
+  };
+  await load();
+  return view;
 }
