@@ -266,6 +266,14 @@ async fn a_user_view_shows_reports_claims_and_bans_and_only_admins_see_the_phone
     let actions: Vec<&str> =
         seen["history"].as_array().unwrap().iter().map(|e| e["action"].as_str().unwrap()).collect();
     assert_eq!(&actions[..2], ["user.unbanned", "user.banned"]);
+    assert!(seen["phone_number"].is_null(), "looking a user up is not a phone view, even for an admin: {seen}");
+    assert_eq!(phone_views().await, 0);
+    // The phone only when an admin asks for it (the console's "show phone"), audited; a moderator asking sees none.
+    let asked = format!("/v1/admin/users?handle={handle}&phone=true");
+    let seen: Value = call(&app, Method::GET, &asked, Some(&moderator.access), None).await.json().await.unwrap();
+    assert!(seen["phone_number"].is_null(), "moderators never see the phone number");
+    assert_eq!(phone_views().await, 0);
+    let seen: Value = call(&app, Method::GET, &asked, Some(&admin.access), None).await.json().await.unwrap();
     assert!(seen["phone_number"].as_str().is_some_and(|p| p.starts_with('+')), "admins see it: {seen}");
     let audited = app
         .count(format!(

@@ -231,7 +231,7 @@ async fn no_phone_number_is_stored_or_logged_in_clear(backend: Backend) {
     log.extend(String::from_utf8_lossy(&set_role.stderr).lines().map(str::to_owned));
     let admin_session: Value = login(admin.clone(), PASSWORD).await.unwrap().json().await.unwrap();
     let view = client
-        .get(http(&format!("/v1/admin/users?handle={}", handle.replace('#', "%23"))))
+        .get(http(&format!("/v1/admin/users?handle={}&phone=true", handle.replace('#', "%23"))))
         .bearer_auth(admin_session["tokens"]["access_token"].as_str().unwrap())
         .send();
     let view: Value = view.await.unwrap().json().await.unwrap();

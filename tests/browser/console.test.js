@@ -85,6 +85,22 @@ test('a report with a zero-width space in its evidence shows it marked; an admin
   assert.ok(banned && audit.body.entries.some((e) => e.action === 'report.resolved'), JSON.stringify(audit.body));
   assert.match(JSON.stringify(banned.details), /harassment/);
 
+  // The user's page: the ban as given, and the phone number only on request, audited.
+  const views = async () => (await api('GET', `/v1/admin/audit?target=${target.body.id}&action=admin.phone_viewed`, { token })).body.entries.length;
+  await admin.page.getByTestId('nav-users').click();
+  await admin.page.getByTestId('user-query').fill(baris.handle);
+  await admin.page.getByTestId('find-user').click();
+  const userPage = admin.page.locator(`[data-testid=user][data-handle="${baris.handle}"]`);
+  await userPage.waitFor();
+  assert.equal(await userPage.getByTestId('status').textContent(), 'banned');
+  assert.match(await userPage.getByTestId('bans').textContent(), /^harassment · .* → 20\d\d-.*a word hidden with a zero-width space$/);
+  assert.equal(await userPage.getByTestId('phone-number').textContent(), '', 'no phone number until asked for');
+  assert.equal(await views(), 0, 'looking the user up (here and through the API above) is not a phone view');
+  await userPage.getByTestId('show-phone').click();
+  await userPage.getByTestId('phone-number').filter({ hasText: baris.phone }).waitFor();
+  assert.equal(await views(), 1, 'showing it is audited');
+  await screenshot(admin.page, '31-console-user');
+
   // A user is turned away, and nothing of the console shows.
   const user = await console_(ayla.phone, PASSWORD);
   assert.match(await user.page.getByTestId('problem').textContent(), /not a moderator or an admin/);
@@ -98,6 +114,12 @@ test('a report with a zero-width space in its evidence shows it marked; an admin
   await moderator.page.getByTestId('nav-reports').waitFor();
   assert.equal(await moderator.page.getByTestId('nav-statements').count(), 0, 'a moderator never sees an admin screen');
   assert.match(await moderator.page.getByTestId('who').textContent(), /moderator$/);
+  await moderator.page.getByTestId('nav-users').click();
+  await moderator.page.getByTestId('user-query').fill(baris.handle);
+  await moderator.page.getByTestId('find-user').click();
+  await moderator.page.getByTestId('unban').waitFor();
+  assert.equal(await moderator.page.getByTestId('show-phone').count(), 0, 'no phone for a moderator');
+  assert.equal(await moderator.page.getByTestId('role').count(), 0, 'no role change for a moderator');
 
   assertNoPageErrors(ayla, baris, admin, moderator, user);
   for (const p of [ayla, baris, admin, moderator, user]) await p.context.close();

@@ -8,10 +8,12 @@ import { el } from './dom.js';
 import { t, toggleLanguage, language } from './i18n.js';
 import { reportsView } from './reports.js';
 import { statementsView } from './statements.js';
+import { usersView } from './users.js';
 
 /** Each screen, and the roles that may open it (the server's role matrix, docs/admin.md "Roles"). */
 const SCREENS = [
   { id: 'reports', roles: ['moderator', 'admin'], view: reportsView },
+  { id: 'users', roles: ['moderator', 'admin'], view: usersView },
   { id: 'statements', roles: ['admin'], view: statementsView },
 ];
 
@@ -51,7 +53,7 @@ async function open(screenId, role) {
     link.toggleAttribute('aria-current', link.dataset.screen === chosen.id);
   }
   try {
-    screen.replaceChildren(await chosen.view());
+    screen.replaceChildren(await chosen.view(role));
   } catch (e) {
     if (e instanceof ApiError && (e.status === 401 || e.status === 403)) return leave(e.message);
     screen.replaceChildren(el('p', { class: 'problem', role: 'alert', testid: 'problem' }, e.message));

@@ -4,6 +4,7 @@
 // (dismiss or action, with a note), bans the reported user with a reason code, a duration and a note, or clears
 // their report count; the queue is read again after each.
 
+import { actionForm, banForm, clearForm } from './actions.js';
 import { call } from './api.js';
 import { el } from './dom.js';
 import { t } from './i18n.js';
@@ -23,25 +24,6 @@ export function asSent(text) {
   return el('div', { class: 'evidence' }, shown, el('small', { class: 'length', testid: 'length' }, length));
 }
 
-/** The ban reason codes a moderator may give (docs/admin.md, "Banning"; `reports` is the automatic ban's). */
-const BAN_REASONS = ['harassment', 'spam', 'hate', 'sexual_content', 'underage', 'scam', 'impersonation', 'violence', 'other'];
-
-/** A form whose submit runs `act` and then `done`; a refusal is shown in it, in the server's words. */
-function actionForm(testid, fields, act, done) {
-  const problem = el('p', { class: 'problem', role: 'alert', hidden: true });
-  const submit = async (event) => {
-    event.preventDefault();
-    try {
-      await act();
-      await done();
-    } catch (e) {
-      problem.textContent = e.message;
-      problem.hidden = false;
-    }
-  };
-  return el('form', { class: 'action', testid, onsubmit: submit }, fields, problem);
-}
-
 function decideForm(r, done) {
   const resolution = el(
     'select',
@@ -52,24 +34,6 @@ function decideForm(r, done) {
   const note = el('input', { type: 'text', required: true, maxlength: 1000, testid: 'resolve-note', 'aria-label': t('note'), placeholder: t('note') });
   const act = () => call('POST', `/v1/admin/reports/${r.id}/resolve`, { resolution: resolution.value, note: note.value });
   return actionForm('decide-form', [resolution, note, el('button', { type: 'submit', testid: 'resolve' }, t('decide'))], act, done);
-}
-
-function banForm(u, done) {
-  const reason = el('select', { testid: 'ban-reason', 'aria-label': t('banReason') }, BAN_REASONS.map((code) => el('option', { value: code }, code)));
-  const hours = el('input', { type: 'number', min: 1, max: 8760, testid: 'ban-hours', 'aria-label': t('banHours'), placeholder: t('banHours') });
-  const note = el('input', { type: 'text', maxlength: 1000, testid: 'ban-note', 'aria-label': t('note'), placeholder: t('note') });
-  const act = () => {
-    const body = { reason: reason.value };
-    if (note.value) body.note = note.value;
-    if (hours.value) body.duration_hours = Number(hours.value);
-    return call('POST', `/v1/admin/users/${u.user_id}/ban`, body);
-  };
-  return actionForm('ban-form', [reason, hours, note, el('button', { type: 'submit', testid: 'ban' }, t('ban'))], act, done);
-}
-
-function clearForm(u, done) {
-  const act = () => call('POST', `/v1/admin/users/${u.user_id}/clearance`);
-  return actionForm('clear-form', [el('button', { type: 'submit', testid: 'clear' }, t('clearCounts'))], act, done);
 }
 
 function report(r, done) {
@@ -103,8 +67,8 @@ function user(u, done) {
       u.review && el('span', { class: 'flag', testid: 'review' }, `${t('review')}: ${u.review}`),
     ),
     el('div', { class: 'muted' }, `${u.reporters} ${t('reporters')} · ${u.with_evidence} ${t('withEvidence')}`),
-    !u.banned && banForm(u, done),
-    clearForm(u, done),
+    !u.banned && banForm(u.user_id, done),
+    clearForm(u.user_id, done),
     el('ul', { class: 'reports' }, u.reports.map((r) => report(r, done))),
   );
 }

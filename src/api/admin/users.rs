@@ -211,23 +211,34 @@ pub struct UserView {
     claims: BTreeMap<String, i64>,
     /// The audit trail about them, newest first (bans, unbans, role changes, claims, …), at most 50.
     history: Vec<AuditEntry>,
-    /// Admins only, and every such view is in the audit trail (`admin.phone_viewed`).
+    /// Only when an admin asked for it (`phone=true`), and every such view is in the audit trail (`admin.phone_viewed`).
     phone_number: Option<String>,
 }
 
 /// Look a user up by id: status, ban history, report counts, account age, claims and quota use.
 #[utoipa::path(get, path = "/v1/admin/users/{id}", tag = "admin", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "the user's id")),
+    params(("id" = i64, Path, description = "the user's id"), Reveal),
     responses((status = 200, body = UserView), (status = 403, description = "forbidden", body = ErrorBody),
         (status = 404, description = "not_found", body = ErrorBody)))]
 pub(super) async fn view(
     State(state): State<AppState>,
     staff: Staff,
     AppPath(id): AppPath<UserId>,
+    AppQuery(Reveal { phone }): AppQuery<Reveal>,
 ) -> Result<AppJson<UserView>, ApiError> {
     let row = state.store.user_by_id(id).await.map_err(ApiError::internal)?;
     let row = row.ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))?;
-    user_view(&state, staff, row).await.map(AppJson)
+    user_view(&state, staff, row, phone == Some(true)).await.map(AppJson)
+}
+
+/// Whether an admin asks to see the phone number.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct Reveal {
+    /// `true`: an admin sees `phone_number`, and the view is audited first (`admin.phone_viewed`). Ignored for
+    /// moderators, who never see it. Without it nobody does, so looking a user up is not a phone view.
+    phone: Option<bool>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -237,6 +248,8 @@ pub struct Lookup {
     /// `alias#tag`, as strangers see it (the alias in any case).
     #[param(example = "kediadam#9021", pattern = "^[^#]+#[0-9]{4}$")]
     handle: String,
+    /// As for `GET /v1/admin/users/{id}`: `true` shows an admin the phone number, audited.
+    phone: Option<bool>,
 }
 
 /// Look a user up by their handle (`alias#tag`).
@@ -246,20 +259,26 @@ pub struct Lookup {
 pub(super) async fn lookup(
     State(state): State<AppState>,
     staff: Staff,
-    AppQuery(Lookup { handle }): AppQuery<Lookup>,
+    AppQuery(Lookup { handle, phone }): AppQuery<Lookup>,
 ) -> Result<AppJson<UserView>, ApiError> {
     let handle = TypedHandle::parse(&handle)?;
     let row = state.store.user_by_handle(handle.key(), &handle.tag().to_string()).await.map_err(ApiError::internal)?;
     let row = row.ok_or_else(|| ApiError::new(ErrorCode::NotFound, "no such user"))?;
-    user_view(&state, staff, row).await.map(AppJson)
+    user_view(&state, staff, row, phone == Some(true)).await.map(AppJson)
 }
 
-async fn user_view(state: &AppState, staff: Staff, row: crate::store::UserRow) -> Result<UserView, ApiError> {
+/// The user as staff see them; with the phone number when an admin asked for it (`phone`), audited first.
+async fn user_view(
+    state: &AppState,
+    staff: Staff,
+    row: crate::store::UserRow,
+    phone: bool,
+) -> Result<UserView, ApiError> {
     let counts = state.store.moderation_counts(row.id).await.map_err(ApiError::internal)?;
     let history = state.store.system_logs_for_user(row.id, 50).await.map_err(ApiError::internal)?;
     let bans = state.store.bans_of(row.id).await.map_err(ApiError::internal)?;
     let now = state.accounts.now();
-    let phone_number = if staff.admin {
+    let phone_number = if staff.admin && phone {
         // Recorded before it is shown: a phone number never leaves without its audit row.
         let details = json!({ "via": "GET /v1/admin/users" });
         state
