@@ -211,7 +211,8 @@ pub struct UserView {
     claims: BTreeMap<String, i64>,
     /// The audit trail about them, newest first (bans, unbans, role changes, claims, …), at most 50.
     history: Vec<AuditEntry>,
-    /// Only when an admin asked for it (`phone=true`), and every such view is in the audit trail (`admin.phone_viewed`).
+    /// Only when an admin asked for it (`phone=true`), and every such view is in the audit trail
+    /// (`admin.phone_viewed`).
     phone_number: Option<String>,
 }
 

@@ -45,7 +45,7 @@ end
 /// place becomes the asking socket's, so the old one's closing does not take it away. Held by the elected
 /// matchmaker, it reads the request to learn the socket; held by a node (pairing its own seekers first), the
 /// matchmaker takes them over (that node finds the entry no longer its own when it claims or hands over). A match
-/// being opened keeps its claim, which names the asking socket and request from now on ([`reask`]).
+/// being opened keeps its claim, which names the asking socket and request from now on (`reask` in [`HOLDERS`]).
 const JOIN: &str = r"
 local entry = ARGV[2] .. ARGV[3]
 if redis.call('HSETNX', KEYS[1], ARGV[1], entry) == 1 then
@@ -67,7 +67,7 @@ return 0
 /// socket prefix, this node, seeker JSON, stale claim ms. Returns 1 when newly held here (nobody held them, or
 /// their holder died or forgot its claim), 2 when this node held them already (the entry is the asking socket's
 /// now), 3 when their match is being opened (claimed by a live node, whose claim names this request from now on:
-/// [`reask`]), 0 when they wait elsewhere: then the place
+/// `reask` in [`HOLDERS`]), 0 when they wait elsewhere: then the place
 /// becomes the asking socket's at the elected matchmaker, as [`JOIN`] does, so the old socket's closing (on
 /// whichever node) does not take it away.
 const HOLD: &str = r"
