@@ -38,7 +38,7 @@ async function console_(phone, password) {
   return staff;
 }
 
-test('a report with a zero-width space in its evidence shows it marked; an admin bans from it and decides it; a user is turned away and a moderator sees no admin screen', { skip: needsAdmin }, async () => {
+test('the path a team walks: evidence with a zero-width space marked, a ban from it, the user page and its phone on request, an appeal accepted and the user matching again; a user turned away, a moderator seeing no admin screen', { skip: needsAdmin }, async () => {
   const ayla = await person(browser);
   const baris = await person(browser);
   await register(ayla, 'ayla');
@@ -101,6 +101,35 @@ test('a report with a zero-width space in its evidence shows it marked; an admin
   assert.equal(await views(), 1, 'showing it is audited');
   await screenshot(admin.page, '31-console-user');
 
+  // The banned user appeals from their page (with a zero-width space of their own), as ban.test.js does; the admin
+  // accepts it from the appeals queue; the user signs in again and may match.
+  const banScreen = baris.page.locator('[data-screen=banned] form');
+  await banScreen.locator('input[name=phone]').fill(baris.phone);
+  await banScreen.locator('input[name=password]').fill(PASSWORD);
+  await banScreen.locator('button[type=submit]').click();
+  await baris.page.locator('[data-screen=banned] textarea[name=text]').waitFor();
+  await banScreen.locator('input[name=phone]').fill(baris.phone);
+  await banScreen.locator('input[name=password]').fill(PASSWORD);
+  await banScreen.locator('textarea[name=text]').fill('hiçbir\u200Bşey saklamadım');
+  await banScreen.locator('button[type=submit]').click();
+  await baris.page.getByTestId('appeal-status').waitFor();
+  await admin.page.getByTestId('nav-appeals').click();
+  const appeal = admin.page.locator(`[data-testid=appeal][data-handle="${baris.handle}"]`);
+  await appeal.waitFor();
+  assert.equal(await appeal.getByTestId('invisible').textContent(), 'U+200B', 'the appeal is shown as sent too');
+  await appeal.getByTestId('appeal-decision').selectOption('accept');
+  await appeal.getByTestId('appeal-note').fill('Kabul edildi: yasak kaldırıldı.');
+  await screenshot(admin.page, '32-console-appeal');
+  await appeal.getByTestId('decide-appeal').click();
+  await appeal.waitFor({ state: 'detached' });
+  const back = await person(browser);
+  await back.page.getByTestId('phone').fill(baris.phone);
+  await back.page.getByTestId('password').fill(PASSWORD);
+  await back.page.getByTestId('login-submit').click();
+  await back.page.locator('[data-testid=connection][data-state=online]').waitFor();
+  await back.page.getByTestId('find-text').click();
+  await back.page.getByTestId('waiting').waitFor();
+
   // A user is turned away, and nothing of the console shows.
   const user = await console_(ayla.phone, PASSWORD);
   assert.match(await user.page.getByTestId('problem').textContent(), /not a moderator or an admin/);
@@ -117,10 +146,11 @@ test('a report with a zero-width space in its evidence shows it marked; an admin
   await moderator.page.getByTestId('nav-users').click();
   await moderator.page.getByTestId('user-query').fill(baris.handle);
   await moderator.page.getByTestId('find-user').click();
-  await moderator.page.getByTestId('unban').waitFor();
+  await moderator.page.getByTestId('user').waitFor();
+  assert.equal(await moderator.page.getByTestId('status').textContent(), 'active', 'the appeal lifted the ban');
   assert.equal(await moderator.page.getByTestId('show-phone').count(), 0, 'no phone for a moderator');
   assert.equal(await moderator.page.getByTestId('role').count(), 0, 'no role change for a moderator');
 
-  assertNoPageErrors(ayla, baris, admin, moderator, user);
-  for (const p of [ayla, baris, admin, moderator, user]) await p.context.close();
+  assertNoPageErrors(ayla, baris, admin, back, moderator, user);
+  for (const p of [ayla, baris, admin, back, moderator, user]) await p.context.close();
 });

@@ -4,6 +4,7 @@
 // is a native button, link or input, in reading order.
 
 import { ApiError, call, signIn, signOut, signedIn } from './api.js';
+import { appealsView } from './appeals.js';
 import { el } from './dom.js';
 import { t, toggleLanguage, language } from './i18n.js';
 import { reportsView } from './reports.js';
@@ -14,6 +15,7 @@ import { usersView } from './users.js';
 const SCREENS = [
   { id: 'reports', roles: ['moderator', 'admin'], view: reportsView },
   { id: 'users', roles: ['moderator', 'admin'], view: usersView },
+  { id: 'appeals', roles: ['moderator', 'admin'], view: appealsView },
   { id: 'statements', roles: ['admin'], view: statementsView },
 ];
 

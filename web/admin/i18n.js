@@ -62,6 +62,12 @@ const WORDS = {
     bansTitle: 'Bans',
     showPhone: 'Show phone number (audited)',
     history: 'Audit history',
+    appeals: 'Appeals',
+    accept: 'Accept (lift the ban)',
+    reject: 'Reject',
+    statementToUser: 'Statement the user will read',
+    status: 'Status',
+    noAppeals: 'No appeals here.',
   },
   tr: {
     title: 'tanış konsolu',
@@ -123,6 +129,12 @@ const WORDS = {
     bansTitle: 'Yasaklar',
     showPhone: 'Telefon numarasını göster (kayda geçer)',
     history: 'Denetim geçmişi',
+    appeals: 'İtirazlar',
+    accept: 'Kabul et (yasağı kaldır)',
+    reject: 'Reddet',
+    statementToUser: 'Kullanıcının okuyacağı açıklama',
+    status: 'Durum',
+    noAppeals: 'Burada itiraz yok.',
   },
 };
 
