@@ -106,6 +106,7 @@ static ASSETS: &[Asset] = &[
     asset!("admin/actions.js", JS),
     asset!("admin/api.js", JS),
     asset!("admin/appeals.js", JS),
+    asset!("admin/audit.js", JS),
     asset!("admin/dom.js", JS),
     asset!("admin/i18n.js", JS),
     asset!("admin/reports.js", JS),

@@ -122,6 +122,19 @@ test('the path a team walks: evidence with a zero-width space marked, a ban from
   await screenshot(admin.page, '32-console-appeal');
   await appeal.getByTestId('decide-appeal').click();
   await appeal.waitFor({ state: 'detached' });
+  // The audit trail, filtered to this user's bans: the one ban, by the admin; unfiltered by action, the decisions.
+  await admin.page.getByTestId('nav-audit').click();
+  await admin.page.getByTestId('audit-target').fill(String(target.body.id));
+  await admin.page.getByTestId('audit-action').selectOption('user.banned');
+  await admin.page.getByTestId('audit-filter').click();
+  await admin.page.locator(`[data-testid=audit][data-query="limit=50&target=${target.body.id}&action=user.banned"]`).waitFor();
+  assert.deepEqual(await admin.page.getByTestId('audit-entry').evaluateAll((rows) => rows.map((r) => r.dataset.action)), ['user.banned']);
+  await admin.page.getByTestId('audit-action').selectOption('');
+  await admin.page.getByTestId('audit-filter').click();
+  await admin.page.locator(`[data-testid=audit][data-query="limit=50&target=${target.body.id}"]`).waitFor();
+  const actions = await admin.page.getByTestId('audit-entry').evaluateAll((rows) => rows.map((r) => r.dataset.action));
+  for (const a of ['appeal.decided', 'appeal.filed', 'admin.phone_viewed', 'report.resolved', 'user.banned']) assert.ok(actions.includes(a), `${a} in ${actions}`);
+
   const back = await person(browser);
   await back.page.getByTestId('phone').fill(baris.phone);
   await back.page.getByTestId('password').fill(PASSWORD);

@@ -5,6 +5,7 @@
 
 import { ApiError, call, signIn, signOut, signedIn } from './api.js';
 import { appealsView } from './appeals.js';
+import { auditView } from './audit.js';
 import { el } from './dom.js';
 import { t, toggleLanguage, language } from './i18n.js';
 import { reportsView } from './reports.js';
@@ -16,6 +17,7 @@ const SCREENS = [
   { id: 'reports', roles: ['moderator', 'admin'], view: reportsView },
   { id: 'users', roles: ['moderator', 'admin'], view: usersView },
   { id: 'appeals', roles: ['moderator', 'admin'], view: appealsView },
+  { id: 'audit', roles: ['moderator', 'admin'], view: auditView },
   { id: 'statements', roles: ['admin'], view: statementsView },
 ];
 

@@ -68,6 +68,13 @@ const WORDS = {
     statementToUser: 'Statement the user will read',
     status: 'Status',
     noAppeals: 'No appeals here.',
+    audit: 'Audit trail',
+    actor: 'Actor id',
+    target: 'About user id',
+    anyAction: 'any action',
+    details: 'Details',
+    older: 'Older',
+    filter: 'Filter',
   },
   tr: {
     title: 'tanış konsolu',
@@ -135,6 +142,13 @@ const WORDS = {
     statementToUser: 'Kullanıcının okuyacağı açıklama',
     status: 'Durum',
     noAppeals: 'Burada itiraz yok.',
+    audit: 'Denetim kaydı',
+    actor: 'Yapanın kimliği',
+    target: 'İlgili kullanıcı kimliği',
+    anyAction: 'her işlem',
+    details: 'Ayrıntılar',
+    older: 'Daha eski',
+    filter: 'Süz',
   },
 };
 
