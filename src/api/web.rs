@@ -110,6 +110,7 @@ static ASSETS: &[Asset] = &[
     asset!("admin/dom.js", JS),
     asset!("admin/i18n.js", JS),
     asset!("admin/reports.js", JS),
+    asset!("admin/sent.js", JS),
     asset!("admin/statements.js", JS),
     asset!("admin/users.js", JS),
     asset!("admin/visible.js", JS),

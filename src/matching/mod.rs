@@ -57,7 +57,7 @@ pub struct Seeker {
 impl Seeker {
     /// A new request of the user, sent now.
     pub fn new(candidate: Candidate, socket_id: u64, request_id: Option<String>, public_key: String) -> Self {
-        Seeker { candidate, socket_id, request_id, public_key, asked_at: Some(Utc::now()), ask: Ask::new() }
+        Seeker { candidate, socket_id, request_id, public_key, asked_at: Some(Utc::now()), ask: Ask::random() }
     }
 
     pub fn user_id(&self) -> UserId {
@@ -72,7 +72,8 @@ impl Seeker {
 pub struct Ask(String);
 
 impl Ask {
-    pub fn new() -> Self {
+    /// A new request's: random. (`Ask::default()` is the empty one of the previous release's entries.)
+    pub fn random() -> Self {
         Ask(format!("{:016x}", rand::random::<u64>()))
     }
 

@@ -25,6 +25,17 @@ export function actionForm(testid, fields, act, done) {
   return el('form', { class: 'action', testid, onsubmit: submit }, fields, problem);
 }
 
+/**
+ * A decision among `choices` ([value, label] pairs) with a required note labelled `noteLabel`, sent by `send(choice,
+ * note)`: a report's resolution, an appeal's decision. `ids` names its parts for tests: form, choice, note, submit.
+ */
+export function decisionForm(ids, choices, noteLabel, send, done) {
+  const choice = el('select', { testid: ids.choice, 'aria-label': t('decision') }, choices.map(([value, label]) => el('option', { value }, label)));
+  const note = el('input', { type: 'text', required: true, maxlength: 1000, testid: ids.note, 'aria-label': noteLabel, placeholder: noteLabel });
+  const submit = el('button', { type: 'submit', testid: ids.submit }, t('decide'));
+  return actionForm(ids.form, [choice, note, submit], () => send(choice.value, note.value), done);
+}
+
 export function banForm(userId, done) {
   const reason = el('select', { testid: 'ban-reason', 'aria-label': t('banReason') }, BAN_REASONS.map((code) => el('option', { value: code }, code)));
   const hours = el('input', { type: 'number', min: 1, max: 8760, testid: 'ban-hours', 'aria-label': t('banHours'), placeholder: t('banHours') });

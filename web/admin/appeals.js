@@ -3,31 +3,25 @@
 // the statement they will read (POST /v1/admin/appeals/{id}/decision). Pending ones by default; decided ones on
 // request.
 
-import { actionForm } from './actions.js';
+import { decisionForm } from './actions.js';
 import { call } from './api.js';
 import { el } from './dom.js';
 import { t } from './i18n.js';
-import { asSent } from './reports.js';
+import { asSent } from './sent.js';
 
 const STATUSES = ['pending', 'accepted', 'rejected'];
 
 function appeal(a, reload) {
-  const decision = el(
-    'select',
-    { testid: 'appeal-decision', 'aria-label': t('decision') },
-    el('option', { value: 'accept' }, t('accept')),
-    el('option', { value: 'reject' }, t('reject')),
-  );
-  const note = el('input', { type: 'text', required: true, maxlength: 1000, testid: 'appeal-note', 'aria-label': t('statementToUser'), placeholder: t('statementToUser') });
-  const act = () => call('POST', `/v1/admin/appeals/${a.id}/decision`, { decision: decision.value, note: note.value });
+  const ids = { form: 'appeal-form', choice: 'appeal-decision', note: 'appeal-note', submit: 'decide-appeal' };
+  const choices = [['accept', t('accept')], ['reject', t('reject')]];
+  const send = (decision, note) => call('POST', `/v1/admin/appeals/${a.id}/decision`, { decision, note });
   return el(
     'li',
     { class: 'appeal', testid: 'appeal', 'data-handle': a.handle },
     el('h2', {}, a.handle, el('span', { class: 'flag' }, a.reason_code), el('span', { class: 'flag' }, a.status)),
     el('div', { class: 'muted' }, a.created_at),
     asSent(a.text),
-    a.status === 'pending' &&
-      actionForm('appeal-form', [decision, note, el('button', { type: 'submit', testid: 'decide-appeal' }, t('decide'))], act, reload),
+    a.status === 'pending' && decisionForm(ids, choices, t('statementToUser'), send, reload),
   );
 }
 

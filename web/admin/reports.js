@@ -4,36 +4,17 @@
 // (dismiss or action, with a note), bans the reported user with a reason code, a duration and a note, or clears
 // their report count; the queue is read again after each.
 
-import { actionForm, banForm, clearForm } from './actions.js';
+import { banForm, clearForm, decisionForm } from './actions.js';
 import { call } from './api.js';
 import { el } from './dom.js';
 import { t } from './i18n.js';
-import { measure, pieces } from './visible.js';
-
-/** A verified message as sent: its text in pieces, invisible characters marked, and its length. */
-export function asSent(text) {
-  const shown = el(
-    'span',
-    { class: 'as-sent', testid: 'as-sent' },
-    pieces(text).map((p) =>
-      'text' in p ? p.text : el('mark', { class: 'invisible', title: p.name, testid: 'invisible' }, p.code),
-    ),
-  );
-  const { characters, bytes, invisible } = measure(text);
-  const length = `${characters} ${t('characters')} · ${bytes} ${t('bytes')}` + (invisible ? ` · ${invisible} ${t('invisibleCount')}` : '');
-  return el('div', { class: 'evidence' }, shown, el('small', { class: 'length', testid: 'length' }, length));
-}
+import { asSent } from './sent.js';
 
 function decideForm(r, done) {
-  const resolution = el(
-    'select',
-    { testid: 'resolution', 'aria-label': t('decision') },
-    el('option', { value: 'dismissed' }, t('dismiss')),
-    el('option', { value: 'actioned' }, t('actionIt')),
-  );
-  const note = el('input', { type: 'text', required: true, maxlength: 1000, testid: 'resolve-note', 'aria-label': t('note'), placeholder: t('note') });
-  const act = () => call('POST', `/v1/admin/reports/${r.id}/resolve`, { resolution: resolution.value, note: note.value });
-  return actionForm('decide-form', [resolution, note, el('button', { type: 'submit', testid: 'resolve' }, t('decide'))], act, done);
+  const ids = { form: 'decide-form', choice: 'resolution', note: 'resolve-note', submit: 'resolve' };
+  const choices = [['dismissed', t('dismiss')], ['actioned', t('actionIt')]];
+  const send = (resolution, note) => call('POST', `/v1/admin/reports/${r.id}/resolve`, { resolution, note });
+  return decisionForm(ids, choices, t('note'), send, done);
 }
 
 function report(r, done) {
