@@ -140,7 +140,11 @@ impl JobStore for JobsStore {
     }
 
     async fn delete_evidence_before(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, JobError> {
-        Ok(self.0.delete_evidence_before(cutoff, limit).await?)
+        // A call report's snapshot is evidence too: it goes by the same retention, after the revealed messages.
+        let evidence = self.0.delete_evidence_before(cutoff, limit).await?;
+        let left = limit - i64::try_from(evidence).unwrap_or(limit);
+        let snapshots = if left > 0 { self.0.delete_snapshots_before(cutoff, left).await? } else { 0 };
+        Ok(evidence + snapshots)
     }
 
     async fn expire_matches(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<ExpiredMatch>, JobError> {

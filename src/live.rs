@@ -11,7 +11,7 @@ use tokio::sync::Notify;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use tanis_proto::{Balances, MatchInfo, MatchKind};
+use tanis_proto::{Balances, MatchInfo, MatchKind, VideoSafety};
 
 use crate::domain::{Interests, Languages, MatchId, Standing, UserId};
 use crate::store::MatchRow;
@@ -45,9 +45,19 @@ impl Common {
     }
 }
 
+/// The stranger of a match as one side is told of them.
+pub struct Peer {
+    pub id: UserId,
+    /// Their `alias#tag`.
+    pub handle: String,
+    /// For a video match: how this side's app protects them from the stranger's picture.
+    pub video_safety: Option<VideoSafety>,
+}
+
 impl ActiveMatch {
     /// `user_id`'s view of a match row, the peer named by their handle.
-    pub fn of(row: &MatchRow, user_id: UserId, peer_id: UserId, peer_handle: String, common: Common) -> Self {
+    pub fn of(row: &MatchRow, user_id: UserId, peer: Peer, common: Common) -> Self {
+        let Peer { id: peer_id, handle: peer_handle, video_safety } = peer;
         let info = MatchInfo {
             match_id: row.id,
             kind: row.kind,
@@ -58,6 +68,7 @@ impl ActiveMatch {
             expires_at: row.expired_at,
             shared_interests: common.interests.ids().map(str::to_owned).collect(),
             shared_languages: common.languages.codes().map(str::to_owned).collect(),
+            video_safety,
         };
         ActiveMatch {
             match_id: row.id,

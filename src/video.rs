@@ -3,10 +3,13 @@
 
 use chrono::{DateTime, Utc};
 use rand::Rng;
-use tanis_proto::{IceServer, RtcConfig};
+use tanis_proto::{IceServer, RtcConfig, VideoSafety};
 use tanis_signaling::credentials;
 
 use crate::config::VideoConfig;
+use crate::domain::UserId;
+use crate::domain::trust::{self, Rules};
+use crate::store::Store;
 
 /// What the node needs to hand out ICE servers.
 #[derive(Clone)]
@@ -36,5 +39,20 @@ impl VideoSettings {
         }];
         let policy = if self.config.relay_only { "relay" } else { "all" };
         RtcConfig { ice_servers, ice_transport_policy: policy.into(), ttl_secs: self.config.credential_ttl_secs }
+    }
+
+    /// The video safety policy a viewer is given for the stranger `peer` (docs/protocol.md, "Video safety"):
+    /// the longer blur when [`trust::caution`] says so, or when the stranger's facts cannot be read.
+    pub async fn safety(&self, store: &Store, peer: UserId, now: DateTime<Utc>, rules: &Rules) -> VideoSafety {
+        let caution = match store.caution_facts(peer).await {
+            Ok(Some((account, review))) => trust::caution(&account, review, now, rules),
+            Ok(None) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading a stranger's standing for video safety; blurring with caution");
+                true
+            }
+        };
+        let blur_secs = if caution { self.config.caution_blur_secs } else { self.config.blur_secs };
+        VideoSafety { blur_secs, caution }
     }
 }

@@ -581,6 +581,7 @@ mod tests {
             expires_at: serde_json::from_value(serde_json::json!("2026-11-26T00:00:00Z")).unwrap(),
             shared_interests: Vec::new(),
             shared_languages: Vec::new(),
+            video_safety: None,
         };
         let chat = |identity: Identity, info: MatchInfo| Chat::established(identity, info).unwrap();
         let (a_pub, b_pub) = (a.public_key_b64(), b.public_key_b64());

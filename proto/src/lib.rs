@@ -435,6 +435,22 @@ pub struct MatchInfo {
     /// The languages (ISO 639-1) both speak.
     #[serde(default)]
     pub shared_languages: Vec<String>,
+    /// Video matches: how the viewer's app protects them from the stranger's picture (docs/protocol.md, "Video
+    /// safety"); absent for text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub video_safety: Option<VideoSafety>,
+}
+
+/// The video safety policy of a video match: the viewer's app blurs the stranger's picture for `blur_secs` from
+/// when it first shows (the viewer may reveal it sooner), and its own classifier may blur it again. The server
+/// never sees a frame; this is all it says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+pub struct VideoSafety {
+    pub blur_secs: u32,
+    /// The other account is new, its phone unverified, or it is under review: one coarse flag, never which, and
+    /// nothing more of its age or standing. `blur_secs` is then the longer one.
+    pub caution: bool,
 }
 
 /// A contact: someone both sides chose, during a match, to keep in touch with. The conversation is the match's

@@ -53,6 +53,11 @@ pub enum ErrorCode {
     AliasExhausted,
     // Claims and moderation.
     NotMatched,
+    // Reports from a video call.
+    NotVideo,
+    SnapshotTooLarge,
+    SnapshotType,
+    RateLimited,
     ClaimExists,
     Forbidden,
     AlreadyBanned,
@@ -105,6 +110,10 @@ impl ErrorCode {
                 StatusCode::CONFLICT
             }
             NotMatched => StatusCode::NOT_FOUND,
+            NotVideo => StatusCode::UNPROCESSABLE_ENTITY,
+            SnapshotTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            SnapshotType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            RateLimited => StatusCode::TOO_MANY_REQUESTS,
             Forbidden => StatusCode::FORBIDDEN,
             InvalidCredentials | MissingToken | InvalidToken | TokenExpired | TokenReused | InvalidSignature => {
                 StatusCode::UNAUTHORIZED

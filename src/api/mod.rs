@@ -13,6 +13,7 @@ pub mod asyncapi;
 mod ban;
 mod billing;
 mod blocks;
+mod call_reports;
 mod claims;
 mod consent;
 mod contacts;
@@ -98,6 +99,7 @@ pub fn router(state: AppState) -> Router {
         .merge(blocks::router())
         .merge(contacts::router())
         .merge(claims::router())
+        .merge(call_reports::router())
         .merge(consent::router())
         .merge(export::router())
         .merge(admin::router())

@@ -48,6 +48,10 @@ pub struct VideoConfig {
     /// Signalling frames per second per user, and the burst above it.
     pub signals_per_second: u32,
     pub signal_burst: u32,
+    /// Video safety (`match.found`'s `video_safety`): seconds the viewer's app blurs a stranger's picture from
+    /// when it first shows, and the longer blur when the stranger's account is new, unverified or under review.
+    pub blur_secs: u32,
+    pub caution_blur_secs: u32,
 }
 
 impl Default for VideoConfig {
@@ -72,6 +76,8 @@ impl Default for VideoConfig {
             max_candidate_bytes: 1024,
             signals_per_second: 20,
             signal_burst: 60,
+            blur_secs: 3,
+            caution_blur_secs: 10,
         }
     }
 }
@@ -85,6 +91,9 @@ impl VideoConfig {
             && (min < 1024 || min > max)
         {
             return Err(invalid("video.turn_relay_ports", "must be [min, max] with 1024 <= min <= max"));
+        }
+        if self.blur_secs > 60 || self.caution_blur_secs < self.blur_secs || self.caution_blur_secs > 60 {
+            return Err(invalid("video.caution_blur_secs", "must be at least video.blur_secs; both at most 60"));
         }
         let files = (self.turn_tls_certificate.is_some(), self.turn_tls_private_key.is_some());
         match (self.turn_tls_listen.is_some(), files) {

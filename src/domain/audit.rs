@@ -17,6 +17,8 @@ stored_text! {
         AdUpdated = "ad.updated",
         /// An admin saw a user's phone number.
         AdminPhoneViewed = "admin.phone_viewed",
+        /// Staff saw a call report's snapshot.
+        AdminSnapshotViewed = "admin.snapshot_viewed",
         AppealFiled = "appeal.filed",
         AppealDecided = "appeal.decided",
         AuthPasswordChanged = "auth.password_changed",
@@ -83,6 +85,7 @@ mod tests {
             "ad.created",
             "ad.updated",
             "admin.phone_viewed",
+            "admin.snapshot_viewed",
             "appeal.filed",
             "appeal.decided",
             "auth.password_changed",

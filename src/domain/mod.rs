@@ -17,6 +17,7 @@ mod appeals;
 mod audit;
 mod bans;
 mod broadcasts;
+pub mod call_reports;
 mod claims;
 mod country;
 pub mod evidence;

@@ -187,6 +187,12 @@ pub fn limits(account: &Account, now: DateTime<Utc>, rules: &Rules) -> Limits {
     }
 }
 
+/// Whether a stranger's video is shown with caution (the longer blur of `match.found`'s `video_safety`): their
+/// account is new, their phone unverified, or they are under review. The viewer learns only this one flag.
+pub fn caution(account: &Account, under_review: bool, now: DateTime<Utc>, rules: &Rules) -> bool {
+    under_review || !account.phone_verified || now - account.created_at < rules.new_account
+}
+
 /// The address range a report records (before hashing): the first three bytes of an IPv4 address (its /24), the
 /// first six of an IPv6 one (its /48), after a tag byte so the two families never collide. An IPv4 address
 /// written as IPv6 (`::ffff:a.b.c.d`) is the IPv4 one.

@@ -220,6 +220,20 @@ fn new_and_unverified_accounts_are_limited() {
 }
 
 #[test]
+fn a_stranger_is_shown_with_caution_when_new_unverified_or_under_review() {
+    let r = rules();
+    let table = [
+        (account(NOW - 48, true, false), false, false, "verified, a day old, no review"),
+        (account(NOW - 23, true, false), false, true, "new"),
+        (account(NOW - 500, false, false), false, true, "unverified"),
+        (account(NOW - 500, true, false), true, true, "under review"),
+    ];
+    for (acc, review, expected, why) in table {
+        assert_eq!(caution(&acc, review, at(NOW), &r), expected, "{why}");
+    }
+}
+
+#[test]
 fn an_address_range_is_the_v4_slash_24_or_the_v6_slash_48() {
     let range = |ip: &str| address_range(ip.parse().unwrap());
     let table = [

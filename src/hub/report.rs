@@ -55,6 +55,7 @@ pub(super) async fn file(
         details: details.as_deref(),
         evidence: &verified,
         network: ctx.network.as_deref(),
+        call: None,
         now,
     };
     match store.insert_report(&report).await {
@@ -64,6 +65,8 @@ pub(super) async fn file(
             ctx.reply(ServerFrame::Ok { id }).await
         }
         Ok(Filed::Repeat) => ctx.reply(ServerFrame::Ok { id }).await,
+        // Only call reports are limited this way (POST /v1/reports/call).
+        Ok(Filed::Limited) => ctx.error(id, ErrorCode::RateLimited, "too many reports; try again later").await,
         Ok(Filed::Replayed) => {
             let code = ErrorCode::EvidenceReplayed;
             ctx.error(id, code, "a message is already evidence of your report; nothing was stored").await

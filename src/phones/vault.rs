@@ -13,6 +13,10 @@
 //! check a guess against, and a code is bound to the phone it was sent to. Changing the index key (a rotation)
 //! therefore also ends every code issued before it, at most five minutes' worth.
 //!
+//! Not about phones: a call report's snapshot (src/api/call_reports.rs) is sealed like a phone, under a key of its
+//! own derived from the same encryption secret: `0x02 ‖ key id (4) ‖ nonce (24) ‖ XChaCha20-Poly1305(image) ‖
+//! tag (16)`. The version byte keeps either form from ever opening as the other.
+//!
 //! A configured secret is not used as a key directly: each key is HMAC-SHA256(secret, label), one label per use,
 //! so the secrets can be any string of 32 or more characters (like `auth.jwt_secret`), and the encryption secret
 //! also names its key: the key id is the first four bytes of HMAC-SHA256(secret, "key id"). An id therefore
@@ -29,12 +33,14 @@ use sha2::Sha256;
 use crate::domain::Phone;
 
 const VERSION: u8 = 1;
+const SNAPSHOT_VERSION: u8 = 2;
 const HEADER_LEN: usize = 1 + 4;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 
 const SEALING_LABEL: &[u8] = b"tanis phones v1: XChaCha20-Poly1305 key";
 const KEY_ID_LABEL: &[u8] = b"tanis phones v1: key id";
+const SNAPSHOT_LABEL: &[u8] = b"tanis snapshots v1: XChaCha20-Poly1305 key";
 const INDEX_LABEL: &[u8] = b"tanis phones v1: blind index key";
 const CODE_LABEL: &[u8] = b"tanis phones v1: one-time code key";
 /// Not about phones: the key reporters' address ranges are hashed under (src/domain/trust.rs). It is derived
@@ -133,6 +139,8 @@ pub enum OpenError {
 struct SealingKey {
     id: KeyId,
     cipher: XChaCha20Poly1305,
+    /// Seals call report snapshots: the same secret, another derived key.
+    snapshots: XChaCha20Poly1305,
 }
 
 impl SealingKey {
@@ -141,6 +149,7 @@ impl SealingKey {
         Self {
             id: KeyId([id[0], id[1], id[2], id[3]]),
             cipher: XChaCha20Poly1305::new(&Key::from(derive(secret, SEALING_LABEL))),
+            snapshots: XChaCha20Poly1305::new(&Key::from(derive(secret, SNAPSHOT_LABEL))),
         }
     }
 }
@@ -252,6 +261,40 @@ impl PhoneVault {
         String::from_utf8(plain).map(Phone::from_stored).map_err(|_| OpenError::Rejected(id))
     }
 
+    /// A call report's snapshot sealed under the current key (the module's comment has the format).
+    pub fn seal_snapshot(&self, image: &[u8]) -> Vec<u8> {
+        let key = &self.0.current;
+        let nonce: [u8; NONCE_LEN] = rand::random();
+        let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + image.len() + TAG_LEN);
+        out.push(SNAPSHOT_VERSION);
+        out.extend_from_slice(&key.id.0);
+        out.extend_from_slice(&nonce);
+        let sealed = key
+            .snapshots
+            .encrypt(&XNonce::from(nonce), Payload { msg: image, aad: &out[..HEADER_LEN] })
+            .expect("XChaCha20-Poly1305 seals any image under the size cap");
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// Opens a sealed snapshot with whichever configured key it names.
+    pub fn open_snapshot(&self, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+        if sealed.len() < HEADER_LEN + NONCE_LEN + TAG_LEN || sealed[0] != SNAPSHOT_VERSION {
+            return Err(OpenError::Malformed);
+        }
+        let id = KeyId([sealed[1], sealed[2], sealed[3], sealed[4]]);
+        let key = std::iter::once(&self.0.current)
+            .chain(&self.0.previous)
+            .find(|k| k.id == id)
+            .ok_or(OpenError::UnknownKey(id))?;
+        let (header, rest) = sealed.split_at(HEADER_LEN);
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().expect("split at NONCE_LEN");
+        key.snapshots
+            .decrypt(&XNonce::from(nonce), Payload { msg: ciphertext, aad: header })
+            .map_err(|_| OpenError::Rejected(id))
+    }
+
     /// The blind index under the current index key.
     pub fn index(&self, phone: &Phone) -> PhoneIndex {
         index_with(&self.0.index, phone)
@@ -351,6 +394,24 @@ mod tests {
         assert!(!text.contains("5321234567") && !text.contains("1234567"), "{text:?}");
         assert_eq!(sealed.ciphertext().len(), HEADER_LEN + NONCE_LEN + "+905321234567".len() + TAG_LEN);
         assert_eq!(sealed_key_id(sealed.ciphertext()), Some(v.key_id()));
+    }
+
+    #[test]
+    fn a_sealed_snapshot_opens_under_its_key_only_and_never_as_a_phone() {
+        let v = vault(ENCRYPTION, vec![], INDEX, None);
+        let image = b"\x89PNG\r\n\x1a\n a picture";
+        let sealed = v.seal_snapshot(image);
+        assert_eq!(v.open_snapshot(&sealed).unwrap(), image);
+        assert!(!sealed.windows(9).any(|w| w == b"a picture"), "sealed, not stored as is");
+        assert_eq!(v.open(&sealed), Err(OpenError::Malformed), "a snapshot is no phone");
+        assert_eq!(v.open_snapshot(v.seal(&phone()).ciphertext()), Err(OpenError::Malformed), "nor a phone a snapshot");
+        let mut altered = sealed.clone();
+        *altered.last_mut().unwrap() ^= 1;
+        assert_eq!(v.open_snapshot(&altered), Err(OpenError::Rejected(v.key_id())));
+        let rotated = vault(b"the next encryption secret of 32+ characters", vec![ENCRYPTION], INDEX, None);
+        assert_eq!(rotated.open_snapshot(&sealed).unwrap(), image, "the previous key still opens it");
+        let other = vault(b"the next encryption secret of 32+ characters", vec![], INDEX, None);
+        assert_eq!(other.open_snapshot(&sealed), Err(OpenError::UnknownKey(v.key_id())));
     }
 
     #[test]

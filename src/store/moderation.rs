@@ -1,8 +1,9 @@
 //! Blocks and reports.
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde_json::json;
 
+use super::report_calls::NewCall;
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
 use crate::domain::evidence::Verified;
@@ -28,6 +29,8 @@ pub struct NewReport<'a> {
     pub evidence: &'a [Verified],
     /// The keyed hash of the reporter's address range (src/domain/trust.rs), when their address is known.
     pub network: Option<&'a [u8]>,
+    /// A report from a video call: its verdict and snapshot, and the limits on call reports.
+    pub call: Option<NewCall<'a>>,
     pub now: DateTime<Utc>,
 }
 
@@ -53,6 +56,8 @@ pub enum Filed {
     Reopened,
     /// A revealed message is already evidence of this reporter's report: nothing was stored.
     Replayed,
+    /// A call report beyond the reporter's limits ([`NewCall::limits`]): nothing was stored.
+    Limited,
 }
 
 impl Store {
@@ -110,10 +115,30 @@ impl Store {
 
     /// Stores a report with its verified evidence, in one transaction; a reporter counts once per reported user,
     /// so a repeat adds only its evidence. Evidence added to a decided report reopens it: a moderator reads it, as
-    /// the reporter was told. A message already evidence of the report stores nothing at all.
+    /// the reporter was told, and so does a call report's call part ([`NewCall`]). A message already evidence of the
+    /// report, or a call report beyond the reporter's limits, stores nothing at all.
     pub async fn insert_report(&self, r: &NewReport<'_>) -> Result<Filed, StoreError> {
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
+            if let Some(call) = &r.call {
+                // The reporter's row, touched, orders their concurrent call reports (PostgreSQL's row lock; SQLite
+                // has one writer): the counts below cannot be read by two at once.
+                sqlx::query("UPDATE users SET last_active = last_active WHERE id = $1")
+                    .bind(r.reporter_id)
+                    .execute(&mut *tx)
+                    .await?;
+                let (recent, today): (i64, i64) = sqlx::query_as(
+                    "SELECT COALESCE(SUM(CASE WHEN created_at > $2 THEN 1 ELSE 0 END), 0), COUNT(*)                      FROM report_calls WHERE reporter_id = $1 AND created_at > $3",
+                )
+                .bind(r.reporter_id)
+                .bind(r.now - TimeDelta::minutes(10))
+                .bind(r.now - TimeDelta::days(1))
+                .fetch_one(&mut *tx)
+                .await?;
+                if recent >= call.limits.per_ten_minutes || today >= call.limits.per_day {
+                    return Ok(Filed::Limited);
+                }
+            }
             let new: Option<i64> = sqlx::query_scalar(
                 "INSERT INTO reports (reporter_id, reported_id, match_id, reason, details, created_at, reporter_network) \
                  VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (reporter_id, reported_id) DO NOTHING RETURNING id",
@@ -129,7 +154,7 @@ impl Store {
             .await?;
             let (report_id, decided) = match new {
                 Some(id) => (id, None),
-                None if r.evidence.is_empty() => return Ok(Filed::Repeat),
+                None if r.evidence.is_empty() && r.call.is_none() => return Ok(Filed::Repeat),
                 None => {
                     let first: FirstReport = sqlx::query_as(
                         "SELECT id, resolution, resolved_at, resolved_by FROM reports \
@@ -162,6 +187,24 @@ impl Store {
                     return Ok(Filed::Replayed);
                 }
             }
+            if let Some(call) = &r.call {
+                let (label, score) = call.verdict.unzip();
+                let snapshot = call.snapshot.as_ref();
+                sqlx::query(
+                    "INSERT INTO report_calls (report_id, reporter_id, verdict_label, verdict_score, snapshot_type, \
+                     snapshot_sealed, snapshot_bytes, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                )
+                .bind(report_id)
+                .bind(r.reporter_id)
+                .bind(label)
+                .bind(score)
+                .bind(snapshot.map(|s| s.content_type))
+                .bind(snapshot.map(|s| s.sealed))
+                .bind(snapshot.map(|s| s.bytes))
+                .bind(r.now)
+                .execute(&mut *tx)
+                .await?;
+            }
             if let Some(decided) = &decided {
                 // Open again, keeping `resolution`: the decision stands (a dismissed report still does not count)
                 // until a moderator decides again. Who decided, when and why stay in the audit trail.
@@ -177,6 +220,7 @@ impl Store {
                     "resolved_at": decided.resolved_at,
                     "resolved_by": decided.resolved_by,
                     "evidence": r.evidence.len(),
+                    "call": r.call.is_some(),
                 });
                 insert_system_log!(&mut *tx, AuditAction::ReportReopened, Some(r.reported_id), &details, r.now).await?;
             }

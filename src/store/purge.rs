@@ -72,6 +72,8 @@ fn purge_messages(kind: BackendKind) -> [&'static str; 2] {
 const REMOVE: &[&str] = &[
     // Revealed messages are theirs (the reported's words) or theirs to have revealed (the reporter's choice).
     "DELETE FROM report_evidence WHERE report_id IN (SELECT id FROM reports WHERE reporter_id = $1 OR reported_id = $1)",
+    // A call report's verdict and snapshot: the snapshot is the reported's picture, taken by the reporter.
+    "DELETE FROM report_calls WHERE report_id IN (SELECT id FROM reports WHERE reporter_id = $1 OR reported_id = $1)",
     "DELETE FROM push_outbox WHERE device_id IN (SELECT id FROM devices WHERE user_id = $1)",
     "DELETE FROM devices WHERE user_id = $1",
     "DELETE FROM contact_keys WHERE user_id = $1",

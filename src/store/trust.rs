@@ -113,6 +113,21 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.scalars(query).bind(report_id).optional().await)?)
     }
 
+    /// What the video safety policy weighs of a user ([`crate::domain::trust::caution`]): their account, and
+    /// whether a review of theirs is open. `None`: no such user.
+    pub async fn caution_facts(&self, user_id: UserId) -> Result<Option<(Account, bool)>, StoreError> {
+        let query = select!(concat!(
+            "SELECT u.created_at, u.phone_verified_at IS NOT NULL, u.is_banned, ",
+            review_open!("u"),
+            " FROM users u WHERE u.id = $1"
+        ));
+        let row: Option<(DateTime<Utc>, bool, bool, bool)> =
+            on_read_pool!(self, |pool| pool.rows(query).bind(user_id).optional().await)?;
+        Ok(row.map(|(created_at, phone_verified, banned, review)| {
+            (Account { created_at, phone_verified, banned }, review)
+        }))
+    }
+
     /// Of these users, those under an open review, with why.
     pub async fn open_reviews(&self, user_ids: &[UserId]) -> Result<Vec<(UserId, String)>, StoreError> {
         let query =

@@ -535,6 +535,7 @@ async fn evidence_stored_as_text_comes_through_as_its_bytes_and_a_nul_can_follow
         details: None,
         evidence: std::slice::from_ref(&nul),
         network: None,
+        call: None,
         now: start_time(),
     };
     assert!(matches!(store.insert_report(&filed).await.unwrap(), Filed::Repeat), "evidence added to the report");

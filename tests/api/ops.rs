@@ -175,8 +175,10 @@ async fn the_openapi_document_lists_every_rest_endpoint_and_the_docs_ui_is_self_
         ("/v1/admin/appeals/{id}/decision", "post"),
         ("/v1/admin/audit", "get"),
         ("/v1/admin/broadcasts", "post"),
+        ("/v1/admin/dashboard", "get"),
         ("/v1/admin/reports", "get"),
         ("/v1/admin/reports/{id}/resolve", "post"),
+        ("/v1/admin/reports/{id}/snapshot", "get"),
         ("/v1/admin/statements", "get"),
         ("/v1/admin/users", "get"),
         ("/v1/admin/users/{id}", "get"),
@@ -222,6 +224,7 @@ async fn the_openapi_document_lists_every_rest_endpoint_and_the_docs_ui_is_self_
         ("/v1/me/sessions/{id}", "delete"),
         ("/v1/notifications", "get"),
         ("/v1/notifications/read", "post"),
+        ("/v1/reports/call", "post"),
         ("/v1/rtc/ice-servers", "get"),
         ("/v1/ws", "get"),
     ];

@@ -130,7 +130,8 @@ pub trait JobStore: Send + Sync + 'static {
         cutoff: DateTime<Utc>,
         limit: i64,
     ) -> impl Future<Output = Result<u64, JobError>> + Send;
-    /// Deletes at most `limit` rows of report evidence verified before `cutoff`; returns how many.
+    /// Deletes at most `limit` pieces of report evidence (revealed messages, then call report snapshots) kept
+    /// since before `cutoff`; returns how many.
     fn delete_evidence_before(
         &self,
         cutoff: DateTime<Utc>,

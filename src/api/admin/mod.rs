@@ -18,7 +18,10 @@ mod appeals;
 mod audit;
 mod audit_entry;
 mod broadcasts;
+mod dashboard;
 mod reports;
+mod snapshots;
+mod standing;
 mod statements;
 mod subscriptions;
 mod users;
@@ -43,6 +46,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(users::clear_reports))
         .routes(routes!(reports::queue))
         .routes(routes!(reports::resolve))
+        .routes(routes!(snapshots::view))
         .routes(routes!(appeals::list))
         .routes(routes!(appeals::decide))
         .routes(routes!(broadcasts::send))
@@ -50,6 +54,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(ads::update))
         .routes(routes!(subscriptions::grant, subscriptions::end))
         .routes(routes!(audit::browse))
+        .routes(routes!(dashboard::dashboard))
         .routes(routes!(statements::export))
 }
 

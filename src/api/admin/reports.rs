@@ -2,9 +2,12 @@
 //! reporters, each with the reasons, times and matches of the reports and the messages the reporter revealed and
 //! the server verified (no other message content: it is end-to-end encrypted); and resolving a report.
 
+use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
+
 use axum::extract::State;
 use axum::http::StatusCode;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -12,7 +15,7 @@ use super::Staff;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
 use crate::domain::{MatchId, ModeratorNote, ReportResolution, Seq, UserId, handle};
-use crate::store::{Decided, EvidenceRow, QueuedReport};
+use crate::store::{CallRow, Decided, EvidenceRow, QueuedReport, SnapshotSignal};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -49,6 +52,61 @@ pub struct OpenReport {
     /// `actioned`), which still stands for the automatic ban and quarantine until you decide again.
     #[schema(example = "dismissed")]
     previous_resolution: Option<String>,
+    /// A report from a video call (`POST /v1/reports/call`): what the reporter's device had. Null for a chat report.
+    call: Option<CallPart>,
+    /// The reporter's snapshot call reports of the last 30 days, and how many of those were dismissed: many filed
+    /// and mostly dismissed is a signal about the reporter.
+    reporter_snapshot_reports: SnapshotReports,
+}
+
+/// Snapshot call reports someone filed (the reports they attached a snapshot to) and how many were dismissed.
+#[derive(Serialize, ToSchema, Clone, Copy)]
+pub struct SnapshotReports {
+    filed: i64,
+    dismissed: i64,
+}
+
+impl From<SnapshotSignal> for SnapshotReports {
+    fn from(s: SnapshotSignal) -> Self {
+        SnapshotReports { filed: s.filed, dismissed: s.dismissed }
+    }
+}
+
+/// How far back a reporter's snapshot reports are counted.
+pub(super) const SIGNAL_WINDOW: TimeDelta = TimeDelta::days(30);
+
+/// What a call report carries. Never verifiable: the server does not see calls, so the verdict is what the
+/// reporter's app said and the snapshot any image it sent. It adds no weight toward the automatic ban.
+#[derive(Serialize, ToSchema)]
+pub struct CallPart {
+    /// The reporter's classifier when they reported, if their app runs one.
+    verdict: Option<CallVerdict>,
+    /// Present while a snapshot is held (evidence retention): `GET /v1/admin/reports/{id}/snapshot`, audited.
+    snapshot: Option<SnapshotInfo>,
+    /// Always false: not franked video.
+    verifiable: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct CallVerdict {
+    label: String,
+    score: f64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SnapshotInfo {
+    #[schema(example = "image/jpeg")]
+    content_type: String,
+    bytes: i32,
+}
+
+impl From<CallRow> for CallPart {
+    fn from(c: CallRow) -> Self {
+        let verdict = c.verdict_label.zip(c.verdict_score).map(|(label, score)| CallVerdict { label, score });
+        let snapshot =
+            c.snapshot_type.zip(c.snapshot_bytes).map(|(content_type, bytes)| SnapshotInfo { content_type, bytes });
+        CallPart { verdict, snapshot, verifiable: false }
+    }
 }
 
 /// A revealed message, verified: the reported user sent exactly this text to the reporter in that match.
@@ -115,7 +173,15 @@ pub(super) async fn queue(
     let rows = state.store.report_queue(limit, offset).await.map_err(ApiError::internal)?;
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
     let evidence = state.store.evidence_of(&ids).await.map_err(ApiError::internal)?;
-    let mut users = group(rows, evidence);
+    let calls = state.store.calls_of(&ids).await.map_err(ApiError::internal)?;
+    let since = state.accounts.now() - SIGNAL_WINDOW;
+    let mut signals = BTreeMap::new();
+    for reporter in rows.iter().map(|r| r.reporter_id) {
+        if let Entry::Vacant(slot) = signals.entry(reporter) {
+            slot.insert(state.store.snapshot_signal(reporter, since).await.map_err(ApiError::internal)?);
+        }
+    }
+    let mut users = group(rows, evidence, calls, &signals);
     let ids: Vec<UserId> = users.iter().map(|u| u.user_id).collect();
     for (user_id, why) in state.store.open_reviews(&ids).await.map_err(ApiError::internal)? {
         if let Some(user) = users.iter_mut().find(|u| u.user_id == user_id) {
@@ -127,7 +193,12 @@ pub(super) async fn queue(
 }
 
 /// Rows come ordered by user, then report: one entry per user, each report with its evidence.
-fn group(rows: Vec<QueuedReport>, evidence: Vec<EvidenceRow>) -> Vec<ReportedUser> {
+fn group(
+    rows: Vec<QueuedReport>,
+    evidence: Vec<EvidenceRow>,
+    mut calls: Vec<CallRow>,
+    signals: &BTreeMap<UserId, SnapshotSignal>,
+) -> Vec<ReportedUser> {
     let mut users: Vec<ReportedUser> = Vec::new();
     for row in rows {
         if users.last().is_none_or(|u| u.user_id != row.reported_id) {
@@ -163,6 +234,8 @@ fn group(rows: Vec<QueuedReport>, evidence: Vec<EvidenceRow>) -> Vec<ReportedUse
                 })
                 .collect(),
             previous_resolution: row.previous_resolution.map(|r| r.as_str().to_owned()),
+            call: calls.iter().position(|c| c.report_id == row.id).map(|at| calls.swap_remove(at).into()),
+            reporter_snapshot_reports: signals.get(&row.reporter_id).copied().unwrap_or_default().into(),
         });
     }
     users

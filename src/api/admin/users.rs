@@ -10,6 +10,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::audit_entry::AuditEntry;
+use super::standing::{self, TrustStanding};
 use super::{Admin, Staff};
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
@@ -209,6 +210,8 @@ pub struct UserView {
     cleared_at: Option<DateTime<Utc>>,
     /// Claims they filed, by status (`pending`, `approved`, `rejected`).
     claims: BTreeMap<String, i64>,
+    /// What the trust rules make of them now.
+    trust: TrustStanding,
     /// The audit trail about them, newest first (bans, unbans, role changes, claims, …), at most 50.
     history: Vec<AuditEntry>,
     /// Only when an admin asked for it (`phone=true`), and every such view is in the audit trail
@@ -319,6 +322,7 @@ async fn user_view(
         reporters_since_clearance: counts.reporters_since_clearance,
         cleared_at: counts.cleared_at,
         claims: counts.claims.into_iter().collect(),
+        trust: standing::of(state, &row, now).await?,
         history: history.into_iter().map(AuditEntry::from).collect(),
         phone_number,
     })

@@ -1,12 +1,12 @@
 //! What a node knows of a user's match, from the store: loaded when they connect (a reconnect to another node),
 //! and reset by a resync when delivery may have lost frames between nodes.
 
-use tanis_proto::{CloseCode, ServerFrame};
+use tanis_proto::{CloseCode, MatchKind, ServerFrame};
 
 use crate::domain::{UserId, handle};
 use crate::hub::Hub;
-use crate::live::{ActiveMatch, Common};
-use crate::store::{StoreError, UserRow};
+use crate::live::{ActiveMatch, Common, Peer};
+use crate::store::{MatchRow, StoreError, UserRow};
 
 /// What two users' profiles share now: what they shared when the match opened is not kept.
 fn common_of(me: &UserRow, peer: &UserRow) -> Common {
@@ -14,6 +14,19 @@ fn common_of(me: &UserRow, peer: &UserRow) -> Common {
 }
 
 impl Hub {
+    /// The stranger of a stored match as this side is told of them: with the video safety policy of a video match,
+    /// weighed afresh (a review opened since the match began means caution now).
+    async fn peer(&self, row: &MatchRow, peer: &UserRow) -> Peer {
+        let video_safety = match row.kind {
+            MatchKind::Video => {
+                let settings = self.settings();
+                Some(settings.video.safety(self.store(), peer.id, self.now(), &settings.trust).await)
+            }
+            MatchKind::Text => None,
+        };
+        Peer { id: peer.id, handle: handle(&peer.alias, &peer.tag), video_safety }
+    }
+
     /// The user's active match, loaded from the store when this node does not know it yet (a reconnect).
     pub(in crate::hub) async fn load_active(&self, user_id: UserId) -> Result<Option<ActiveMatch>, StoreError> {
         if let Some(active) = self.active_match(user_id) {
@@ -27,7 +40,7 @@ impl Hub {
         let (Some(peer), Some(me)) = (store.user_by_id(peer_id).await?, store.user_by_id(user_id).await?) else {
             return Ok(None);
         };
-        let active = ActiveMatch::of(&row, user_id, peer.id, handle(&peer.alias, &peer.tag), common_of(&me, &peer));
+        let active = ActiveMatch::of(&row, user_id, self.peer(&row, &peer).await, common_of(&me, &peer));
         self.sockets().live().remember_match(user_id, &active);
         Ok(Some(active))
     }
@@ -79,7 +92,7 @@ impl Hub {
                 match (store.user_by_id(peer_id).await?, store.user_by_id(user_id).await?) {
                     (Some(peer), Some(me)) => {
                         let common = common_of(&me, &peer);
-                        Some(ActiveMatch::of(&row, user_id, peer.id, handle(&peer.alias, &peer.tag), common))
+                        Some(ActiveMatch::of(&row, user_id, self.peer(&row, &peer).await, common))
                     }
                     _ => None,
                 }

@@ -10,7 +10,7 @@ use tanis_proto::{Balances, ErrorCode, MatchKind, ServerFrame};
 use super::{Services, Settings};
 use crate::delivery::{Delivery, SocketRef};
 use crate::domain::{UserId, handle};
-use crate::live::{ActiveMatch, Common};
+use crate::live::{ActiveMatch, Common, Peer};
 use crate::matching::cluster::Opener;
 use crate::matching::{Pairing, Seeker};
 use crate::quota;
@@ -105,9 +105,21 @@ impl MatchOpener {
         let common = Common::of(user1.profile(), user2.profile());
         let kind = row.kind;
         metrics::counter!("tanis_matches_total", "kind" => kind.as_str()).increment(1);
-        for (me, peer) in [(user1, user2), (user2, user1)] {
-            let active = ActiveMatch::of(row, me.id, peer.id, handle(&peer.alias, &peer.tag), common);
-            let rtc = (kind == MatchKind::Video).then(|| self.settings.video.rtc_config(self.services.clock.now()));
+        let now = self.services.clock.now();
+        // Read before either side is told, so that the two hear of their match as close together as before.
+        let (safety_of_2, safety_of_1) = match kind {
+            MatchKind::Video => {
+                let video = &self.settings.video;
+                let of = |peer| video.safety(&self.services.store, peer, now, &self.settings.trust);
+                let (of_2, of_1) = tokio::join!(of(user2.id), of(user1.id));
+                (Some(of_2), Some(of_1))
+            }
+            MatchKind::Text => (None, None),
+        };
+        for (me, peer, video_safety) in [(user1, user2, safety_of_2), (user2, user1, safety_of_1)] {
+            let peer_view = Peer { id: peer.id, handle: handle(&peer.alias, &peer.tag), video_safety };
+            let active = ActiveMatch::of(row, me.id, peer_view, common);
+            let rtc = (kind == MatchKind::Video).then(|| self.settings.video.rtc_config(now));
             let balances = Balances {
                 daily_text: me.daily_chat_balance,
                 daily_video: me.daily_video_balance,
