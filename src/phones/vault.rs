@@ -229,57 +229,51 @@ impl PhoneVault {
 
     /// The phone sealed under the current key, with its index under the current index key.
     pub fn seal(&self, phone: &Phone) -> SealedPhone {
-        let key = &self.0.current;
-        let nonce: [u8; NONCE_LEN] = rand::random();
-        let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + phone.as_str().len() + TAG_LEN);
-        out.push(VERSION);
-        out.extend_from_slice(&key.id.0);
-        out.extend_from_slice(&nonce);
-        let sealed = key
-            .cipher
-            .encrypt(&XNonce::from(nonce), Payload { msg: phone.as_str().as_bytes(), aad: &out[..HEADER_LEN] })
-            .expect("XChaCha20-Poly1305 seals any phone number");
-        out.extend_from_slice(&sealed);
-        SealedPhone { ciphertext: out, index: self.index(phone) }
+        let ciphertext = self.seal_as(VERSION, |k| &k.cipher, phone.as_str().as_bytes());
+        SealedPhone { ciphertext, index: self.index(phone) }
     }
 
     /// Opens sealed bytes with whichever configured key they name.
     pub fn open(&self, sealed: &[u8]) -> Result<Phone, OpenError> {
         let id = sealed_key_id(sealed).ok_or(OpenError::Malformed)?;
-        let key = std::iter::once(&self.0.current)
-            .chain(&self.0.previous)
-            .find(|k| k.id == id)
-            .ok_or(OpenError::UnknownKey(id))?;
-        let (header, rest) = sealed.split_at(HEADER_LEN);
-        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-        let nonce: [u8; NONCE_LEN] = nonce.try_into().expect("split at NONCE_LEN");
-        let plain = key
-            .cipher
-            .decrypt(&XNonce::from(nonce), Payload { msg: ciphertext, aad: header })
-            .map_err(|_| OpenError::Rejected(id))?;
+        let plain = self.open_as(sealed, |k| &k.cipher)?;
         // Authenticated: these are bytes this vault's key sealed from a `Phone`.
         String::from_utf8(plain).map(Phone::from_stored).map_err(|_| OpenError::Rejected(id))
     }
 
     /// A call report's snapshot sealed under the current key (the module's comment has the format).
     pub fn seal_snapshot(&self, image: &[u8]) -> Vec<u8> {
-        let key = &self.0.current;
-        let nonce: [u8; NONCE_LEN] = rand::random();
-        let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + image.len() + TAG_LEN);
-        out.push(SNAPSHOT_VERSION);
-        out.extend_from_slice(&key.id.0);
-        out.extend_from_slice(&nonce);
-        let sealed = key
-            .snapshots
-            .encrypt(&XNonce::from(nonce), Payload { msg: image, aad: &out[..HEADER_LEN] })
-            .expect("XChaCha20-Poly1305 seals any image under the size cap");
-        out.extend_from_slice(&sealed);
-        out
+        self.seal_as(SNAPSHOT_VERSION, |k| &k.snapshots, image)
     }
 
     /// Opens a sealed snapshot with whichever configured key it names.
     pub fn open_snapshot(&self, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
-        if sealed.len() < HEADER_LEN + NONCE_LEN + TAG_LEN || sealed[0] != SNAPSHOT_VERSION {
+        if sealed.first() != Some(&SNAPSHOT_VERSION) {
+            return Err(OpenError::Malformed);
+        }
+        self.open_as(sealed, |k| &k.snapshots)
+    }
+
+    /// `version ‖ key id ‖ nonce ‖ ciphertext ‖ tag` of `plain` under the current key's `cipher`, the first five
+    /// bytes the associated data.
+    fn seal_as(&self, version: u8, cipher: fn(&SealingKey) -> &XChaCha20Poly1305, plain: &[u8]) -> Vec<u8> {
+        let key = &self.0.current;
+        let nonce: [u8; NONCE_LEN] = rand::random();
+        let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + plain.len() + TAG_LEN);
+        out.push(version);
+        out.extend_from_slice(&key.id.0);
+        out.extend_from_slice(&nonce);
+        let sealed = cipher(key)
+            .encrypt(&XNonce::from(nonce), Payload { msg: plain, aad: &out[..HEADER_LEN] })
+            .expect("XChaCha20-Poly1305 seals any phone number or snapshot");
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// What [`Self::seal_as`] sealed (its version checked by the caller), opened by the `cipher` of the key it
+    /// names.
+    fn open_as(&self, sealed: &[u8], cipher: fn(&SealingKey) -> &XChaCha20Poly1305) -> Result<Vec<u8>, OpenError> {
+        if sealed.len() < HEADER_LEN + NONCE_LEN + TAG_LEN {
             return Err(OpenError::Malformed);
         }
         let id = KeyId([sealed[1], sealed[2], sealed[3], sealed[4]]);
@@ -290,7 +284,7 @@ impl PhoneVault {
         let (header, rest) = sealed.split_at(HEADER_LEN);
         let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
         let nonce: [u8; NONCE_LEN] = nonce.try_into().expect("split at NONCE_LEN");
-        key.snapshots
+        cipher(key)
             .decrypt(&XNonce::from(nonce), Payload { msg: ciphertext, aad: header })
             .map_err(|_| OpenError::Rejected(id))
     }
