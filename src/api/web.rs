@@ -114,6 +114,15 @@ static ASSETS: &[Asset] = &[
     asset!("admin/statements.js", JS),
     asset!("admin/users.js", JS),
     asset!("admin/visible.js", JS),
+    asset!("admin/dashboard.js", JS),
+    asset!("admin/chart.js", JS),
+    asset!("admin/figures.js", JS),
+    asset!("admin/standing.js", JS),
+    asset!("admin/calls.js", JS),
+    // uPlot 1.6.32, the dashboard's charts (web/admin/vendor/README.md), with its MIT licence.
+    asset!("admin/vendor/uPlot.esm.js", JS),
+    asset!("admin/vendor/uPlot.min.css", CSS),
+    asset!("admin/vendor/LICENSE", TEXT),
     sdk_asset!("client.js", JS),
     sdk_asset!("api.js", JS),
     sdk_asset!("conversation.js", JS),
@@ -124,6 +133,7 @@ static ASSETS: &[Asset] = &[
     sdk_asset!("errors.js", JS),
     sdk_asset!("emitter.js", JS),
     sdk_asset!("calls.js", JS),
+    sdk_asset!("safety.js", JS),
     sdk_asset!("crypto/e2e.js", JS),
     sdk_asset!("crypto/franking.js", JS),
     sdk_asset!("crypto/encoding.js", JS),
@@ -198,7 +208,7 @@ fn content_security_policy(request: &HeaderMap) -> HeaderValue {
         None => "'self'".to_owned(),
     };
     let policy = format!(
-        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; media-src 'self' blob: mediastream:; \
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' blob:; media-src 'self' blob: mediastream:; \
          connect-src {connect}; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
     );
     HeaderValue::from_str(&policy).expect("the host was checked to be header-safe")

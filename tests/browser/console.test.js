@@ -1,12 +1,18 @@
 // The moderators' console at /admin/ (docs/admin.md, "The console"): what an invisible character in verified
 // evidence looks like there (the pure module, and the page); a ban with a code, a duration and a note and a
-// decision made from the queue, reaching the user's page and the audit trail; and the role matrix from the page:
-// an admin sees the admin screens, a moderator only theirs, a user is turned away.
+// decision made from the queue, reaching the user's page (with its trust standing) and the audit trail; the role
+// matrix from the page: an admin sees the admin screens, a moderator only theirs, a user is turned away; the
+// dashboard and its charts; the whole ban-and-appeal path by keyboard alone, the appeal rejected; an expired
+// access token refreshed once; and a report from a video call with its snapshot shown beside what it cannot prove.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
-import { PASSWORD, adminToken, api, assertNoPageErrors, baseUrl, launch, match, needsAdmin, person, register, say, screenshot } from './harness.js';
+import { crc32, deflateSync } from 'node:zlib';
+
+import {
+  PASSWORD, adminToken, api, assertNoPageErrors, baseUrl, launch, match, needsAdmin, person, register, say, screenshot,
+} from './harness.js';
 import { measure, pieces } from '../../web/admin/visible.js';
 
 let browser;
@@ -29,8 +35,8 @@ test('evidence as sent: each invisible character is its own marked piece, and th
 });
 
 /** Signs into the console on a fresh page of its own. */
-async function console_(phone, password) {
-  const staff = await person(browser);
+async function console_(phone, password, viewport = undefined) {
+  const staff = await person(browser, { viewport });
   await staff.page.goto(`${baseUrl}/admin/`);
   await staff.page.getByTestId('phone').fill(phone);
   await staff.page.getByTestId('password').fill(password);
@@ -56,6 +62,7 @@ test('the path a team walks: evidence with a zero-width space marked, a ban from
   const token = await adminToken();
 
   const admin = await console_(process.env.BROWSER_TEST_ADMIN_PHONE, process.env.BROWSER_TEST_ADMIN_PASSWORD);
+  await admin.page.getByTestId('nav-reports').click();
   const reported = admin.page.locator(`[data-testid=reported][data-handle="${baris.handle}"]`);
   await reported.waitFor();
   assert.equal(await reported.getByTestId('invisible').first().textContent(), 'U+200B');
@@ -96,6 +103,14 @@ test('the path a team walks: evidence with a zero-width space marked, a ban from
   assert.match(await userPage.getByTestId('bans').textContent(), /^harassment · .* → 20\d\d-.*a word hidden with a zero-width space$/);
   assert.equal(await userPage.getByTestId('phone-number').textContent(), '', 'no phone number until asked for');
   assert.equal(await views(), 0, 'looking the user up (here and through the API above) is not a phone view');
+  // Their trust standing: registered minutes ago and never verified their phone, so new and held to the limits;
+  // one report quarantines no one.
+  const trust = async (id) => userPage.getByTestId(id).textContent();
+  assert.deepEqual(
+    await Promise.all(['trust-phone', 'trust-new', 'trust-limited', 'trust-review', 'trust-quarantined'].map(trust)),
+    ['no', 'yes', 'yes', 'no', 'no'],
+  );
+  assert.equal(await trust('trust-snapshots'), '0 filed · 0 dismissed');
   await userPage.getByTestId('show-phone').click();
   await userPage.getByTestId('phone-number').filter({ hasText: baris.phone }).waitFor();
   assert.equal(await views(), 1, 'showing it is audited');
@@ -166,4 +181,332 @@ test('the path a team walks: evidence with a zero-width space marked, a ban from
 
   assertNoPageErrors(ayla, baris, admin, back, moderator, user);
   for (const p of [ayla, baris, admin, back, moderator, user]) await p.context.close();
+});
+
+/** Two people matched, the second saying `text`, the first reporting them for it with the message as evidence. */
+async function reportedPair(reporterAlias, reportedAlias, text = 'bir mesaj') {
+  const reporter = await person(browser);
+  const reported = await person(browser);
+  await register(reporter, reporterAlias);
+  await register(reported, reportedAlias);
+  await match(reporter, reported);
+  await say(reported, text);
+  const page = reporter.page;
+  await page.locator('.message.theirs[data-seq]').first().waitFor();
+  await page.getByTestId('report').click();
+  await page.getByTestId('report-reason').selectOption('harassment');
+  await page.getByTestId('report-evidence').first().check();
+  await page.getByTestId('report-submit').click();
+  await page.getByText('Your report was sent.').waitFor();
+  return { reporter, reported };
+}
+
+const admin_ = (viewport) => console_(process.env.BROWSER_TEST_ADMIN_PHONE, process.env.BROWSER_TEST_ADMIN_PASSWORD, viewport);
+
+/** Whether any pixel of the canvas was drawn on. */
+const inked = (canvas) =>
+  canvas.evaluate((c) => {
+    const pixels = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    return pixels.some((value, i) => i % 4 === 3 && value > 0);
+  });
+
+test('the dashboard is the first screen: open reports and their age, the median decision time, the figures of now, and four charts drawn by uPlot with their numbers', { skip: needsAdmin }, async () => {
+  const { reporter, reported } = await reportedPair('ece', 'fikret');
+  // Tall enough for the screenshot to hold all four charts.
+  const admin = await admin_({ width: 1100, height: 1160 });
+  const board = admin.page.getByTestId('dashboard');
+  await board.waitFor();
+  assert.equal(await admin.page.getByTestId('nav-dashboard').getAttribute('aria-current'), '', 'the first screen');
+  const token = await adminToken();
+  const d = (await api('GET', '/v1/admin/dashboard?days=14', { token })).body;
+
+  // Open reports: the count the server gives, at least the one just filed, waiting under an hour.
+  assert.ok(d.open_reports.count >= 1, JSON.stringify(d.open_reports));
+  assert.equal(await board.getByTestId('open-reports').textContent(), String(d.open_reports.count));
+  assert.ok(Number(await board.getByTestId('age-under_1h').textContent()) >= 1);
+  for (const age of ['under_1h', 'under_24h', 'under_7d', 'older']) {
+    assert.equal(await board.getByTestId(`age-${age}`).textContent(), String(d.open_reports.ages[age]), age);
+  }
+  // Spans of time as a person reads them (`3 min 20 s`, `1 h 30 min`), never a raw count of seconds.
+  const span = '\\d+ (s|min|h|d)( \\d+ (s|min|h))?';
+  assert.match(await board.getByTestId('oldest-report').textContent(), new RegExp(`^the oldest has waited: ${span}$`));
+  const median = new RegExp(`^(no decisions in the period|${span})$`);
+  assert.match(await board.getByTestId('median-decision').textContent(), median);
+  // Now: both people's sockets are live on this node, their match and message within the last ten minutes.
+  assert.ok(Number(await board.getByTestId('now-sockets').textContent()) >= 2);
+  assert.ok(Number(await board.getByTestId('now-matches').textContent()) > 0);
+  assert.ok(Number(await board.getByTestId('now-messages').textContent()) > 0);
+  assert.match(await board.getByTestId('now-connect-rate').textContent(), /^(no calls|\d+%)$/);
+
+  // Four charts, each a canvas uPlot drew on, its series named in the legend and its days in the table.
+  const charts = board.getByTestId('chart');
+  assert.deepEqual(
+    await charts.evaluateAll((figures) => figures.map((f) => f.dataset.chart)),
+    ['automatedChart', 'appealsChart', 'reportsChart', 'trafficChart'],
+  );
+  for (const chart of await charts.all()) {
+    assert.ok(await inked(chart.locator('.uplot canvas')), `${await chart.getAttribute('data-chart')} is drawn`);
+    assert.equal(await chart.locator('tr[data-day]').count(), 14);
+  }
+  const legend = await board.locator('[data-chart=automatedChart] .u-legend').textContent();
+  assert.match(legend, /Automatic bans.*Sent to review/);
+  const today = d.days.at(-1).day;
+  const cell = (chart, key) =>
+    board.locator(`[data-chart=${chart}] tr[data-day="${today}"] td[data-key=${key}]`).textContent();
+  assert.ok(Number(await cell('reportsChart', 'reports')) >= 1, 'today has the report');
+  assert.ok(Number(await cell('trafficChart', 'matches')) >= 1, 'today has the match');
+  await screenshot(admin.page, '33-console-dashboard');
+
+  // Another period: thirty days, read again.
+  await admin.page.getByTestId('dashboard-days').selectOption('30');
+  await admin.page.locator('[data-testid=dashboard][data-days="30"]').waitFor();
+  assert.equal(await board.locator('[data-chart=reportsChart] tr[data-day]').count(), 30);
+
+  assertNoPageErrors(reporter, reported, admin);
+  for (const p of [reporter, reported, admin]) await p.context.close();
+});
+
+/** Presses Tab until the focused element matches `selector`; fails if `max` presses never reach it. */
+async function tabTo(page, selector, max = 600) {
+  for (let i = 0; i < max; i += 1) {
+    if (await page.evaluate((s) => document.activeElement?.matches(s) ?? false, selector)) return;
+    await page.keyboard.press('Tab');
+  }
+  assert.fail(`Tab never reached ${selector}`);
+}
+
+/**
+ * Tabs once through every control on the page from the first of the bar, and names those Tab never reached: a
+ * control a mouse can use and a keyboard cannot is a control some moderators cannot use.
+ */
+async function unreachable(page) {
+  const count = await page.evaluate(() => {
+    const shown = [...document.querySelectorAll('button, input, select, textarea, a[href], summary')]
+      .filter((e) => e.getClientRects().length > 0 && !e.disabled);
+    shown.forEach((e, i) => (e.dataset.sweep = String(i)));
+    shown[0].focus();
+    return shown.length;
+  });
+  const seen = new Set(['0']);
+  for (let i = 0; i < count + 3; i += 1) {
+    await page.keyboard.press('Tab');
+    seen.add(await page.evaluate(() => document.activeElement?.dataset.sweep ?? ''));
+  }
+  return page.evaluate((reached) => [...document.querySelectorAll('[data-sweep]')]
+    .filter((e) => !reached.includes(e.dataset.sweep))
+    .map((e) => e.dataset.testid ?? e.textContent), [...seen]);
+}
+
+/** The focused element's outline: the visible focus ring. */
+const ring = (page) => page.evaluate(() => {
+  const style = getComputedStyle(document.activeElement);
+  return `${style.outlineStyle} ${style.outlineWidth}`;
+});
+
+test('by keyboard alone, a moderator signs in and bans from the queue; the user appeals, the appeal is rejected with a statement the user reads, and the ban stands', { skip: needsAdmin }, async () => {
+  const { reporter, reported } = await reportedPair('gonca', 'hayri');
+  const admin = await person(browser);
+  const { page } = admin;
+  await page.goto(`${baseUrl}/admin/`);
+  await tabTo(page, '[data-testid=phone]');
+  await page.keyboard.type(process.env.BROWSER_TEST_ADMIN_PHONE);
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(process.env.BROWSER_TEST_ADMIN_PASSWORD);
+  await page.keyboard.press('Enter');
+  await page.getByTestId('dashboard').waitFor();
+  assert.deepEqual(await unreachable(page), [], 'every control of the dashboard is reached by Tab');
+
+  await page.getByTestId('nav-dashboard').focus();
+  await tabTo(page, '[data-testid=nav-reports]');
+  assert.equal(await ring(page), 'solid 3px', 'the focused control shows a ring');
+  await page.keyboard.press('Enter');
+  const section = `[data-testid=reported][data-handle="${reported.handle}"]`;
+  await page.locator(section).waitFor();
+  assert.deepEqual(await unreachable(page), [], 'every control of the queue is reached by Tab');
+
+  // The ban: its reason typed into the focused list, the hours and the note typed, the button pressed with Enter.
+  await page.getByTestId('nav-reports').focus();
+  await tabTo(page, `${section} [data-testid=ban-reason]`);
+  assert.equal(await ring(page), 'solid 3px');
+  await page.keyboard.type('spam');
+  assert.equal(await page.locator(`${section} [data-testid=ban-reason]`).inputValue(), 'spam');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('48');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type('typed, not clicked');
+  await page.keyboard.press('Tab');
+  assert.equal(await page.evaluate(() => document.activeElement.dataset.testid), 'ban');
+  await page.keyboard.press('Enter');
+  await page.locator(section).locator('.flag', { hasText: 'banned' }).waitFor();
+  await reported.page.locator('[data-screen=banned]').waitFor();
+  assert.match(await reported.page.getByTestId('ban-reason').textContent(), /Reason: spam/);
+
+  // The user appeals from their ban screen.
+  const banScreen = reported.page.locator('[data-screen=banned] form');
+  await banScreen.locator('input[name=phone]').fill(reported.phone);
+  await banScreen.locator('input[name=password]').fill(PASSWORD);
+  await banScreen.locator('button[type=submit]').click();
+  await reported.page.locator('[data-screen=banned] textarea[name=text]').waitFor();
+  await banScreen.locator('input[name=phone]').fill(reported.phone);
+  await banScreen.locator('input[name=password]').fill(PASSWORD);
+  await banScreen.locator('textarea[name=text]').fill('It was a joke between friends.');
+  await banScreen.locator('button[type=submit]').click();
+  await reported.page.getByTestId('appeal-status').waitFor();
+
+  // Rejected from the appeals queue, by keyboard: the decision typed, the statement typed, Enter submits.
+  const statement = 'Rejected: the messages were spam whatever their intent.';
+  await page.getByTestId('nav-reports').focus();
+  await tabTo(page, '[data-testid=nav-appeals]');
+  await page.keyboard.press('Enter');
+  const appeal = `[data-testid=appeal][data-handle="${reported.handle}"]`;
+  await page.locator(appeal).waitFor();
+  await tabTo(page, `${appeal} [data-testid=appeal-decision]`);
+  await page.keyboard.type('rej');
+  assert.equal(await page.locator(`${appeal} [data-testid=appeal-decision]`).inputValue(), 'reject');
+  await page.keyboard.press('Tab');
+  await page.keyboard.type(statement);
+  await page.keyboard.press('Enter');
+  await page.locator(appeal).waitFor({ state: 'detached' });
+
+  // The user, on a new visit, reads the statement, and is still banned: the login itself is refused.
+  const again = await person(browser);
+  await again.page.getByTestId('phone').fill(reported.phone);
+  await again.page.getByTestId('password').fill(PASSWORD);
+  await again.page.getByTestId('login-submit').click();
+  await again.page.locator('[data-screen=banned]').waitFor();
+  assert.equal(await again.page.getByTestId('appeal-status').textContent(), `Your appeal was rejected. — ${statement}`);
+  assert.match(await again.page.getByTestId('ban-reason').textContent(), /Reason: spam/);
+  const login = await api('POST', '/v1/auth/login', { body: { phone: reported.phone, password: PASSWORD } });
+  assert.equal(login.body?.error?.code, 'account_banned', JSON.stringify(login.body));
+  const token = await adminToken();
+  const user = (await api('GET', `/v1/admin/users?handle=${encodeURIComponent(reported.handle)}`, { token })).body;
+  assert.equal(user.status, 'banned');
+
+  assertNoPageErrors(reporter, reported, admin, again);
+  for (const p of [reporter, reported, admin, again]) await p.context.close();
+});
+
+/** The 401 the server answers for an expired access token (docs/errors.md), for one request. */
+const expired = (route) => route.fulfill({
+  status: 401,
+  contentType: 'application/json',
+  body: JSON.stringify({ error: { code: 'token_expired', message: 'the token has expired' } }),
+});
+
+test('an expired access token is refreshed once and the call sent again; a refused refresh goes back to the sign-in', { skip: needsAdmin }, async () => {
+  // The browser-test server issues 15-minute tokens and has no clock a test may move, so the expiry is the
+  // server's answer for one request, given by the test; the refresh and the call sent again are the server's own.
+  const admin = await admin_();
+  const { page } = admin;
+  await page.getByTestId('dashboard').waitFor();
+  const refreshes = [];
+  page.on('request', (r) => new URL(r.url()).pathname === '/v1/auth/refresh' && refreshes.push(r));
+  const tokens = () =>
+    page.evaluate(() => ['tanis.console.token', 'tanis.console.refresh'].map((key) => sessionStorage.getItem(key)));
+  const [access, refresh] = await tokens();
+  assert.ok(access && refresh, 'both tokens are kept for this tab');
+
+  await page.route((url) => url.pathname === '/v1/admin/reports', expired, { times: 1 });
+  await page.getByTestId('nav-reports').click();
+  await page.getByTestId('report-queue').waitFor();
+  assert.equal(refreshes.length, 1, 'one refresh');
+  const [newAccess, newRefresh] = await tokens();
+  assert.ok(newAccess !== access && newRefresh !== refresh, 'the pair was rotated and kept');
+
+  // The login signed out from elsewhere (its refresh token refused from now on): the next expiry cannot be mended.
+  const out = await api('POST', '/v1/auth/logout', { body: { refresh_token: newRefresh } });
+  assert.equal(out.status, 204);
+  await page.route((url) => url.pathname === '/v1/admin/dashboard', expired, { times: 1 });
+  await page.getByTestId('nav-dashboard').click();
+  await page.getByTestId('sign-in').waitFor();
+  assert.match(await page.getByTestId('problem').textContent(), /^The session ended, sign in again: /);
+  assert.equal(refreshes.length, 2, 'one more refresh, refused');
+  assert.deepEqual(await tokens(), [null, null], 'nothing of the session is left in the tab');
+  assertNoPageErrors(admin);
+  await admin.context.close();
+});
+
+/** A PNG of `width` × `height`, in stripes, as a camera's frame would never be: its bytes are all that matter. */
+function png(width, height) {
+  const chunk = (type, data) => {
+    const out = Buffer.alloc(12 + data.length);
+    out.writeUInt32BE(data.length, 0);
+    out.write(type, 4, 'latin1');
+    data.copy(out, 8);
+    out.writeUInt32BE(crc32(Buffer.concat([Buffer.from(type, 'latin1'), data])), 8 + data.length);
+    return out;
+  };
+  const header = Buffer.alloc(13);
+  header.writeUInt32BE(width, 0);
+  header.writeUInt32BE(height, 4);
+  header.set([8, 2, 0, 0, 0], 8); // 8-bit RGB, no interlace
+  const rows = [];
+  for (let y = 0; y < height; y += 1) {
+    const row = Buffer.alloc(1 + width * 3);
+    for (let x = 0; x < width; x += 1) row.set(((x >> 3) + (y >> 3)) % 2 ? [142, 36, 170] : [230, 167, 0], 1 + x * 3);
+    rows.push(row);
+  }
+  const signature = Buffer.from([137, 80, 78, 71, 13, 10, 26, 10]);
+  const data = deflateSync(Buffer.concat(rows));
+  return Buffer.concat([signature, chunk('IHDR', header), chunk('IDAT', data), chunk('IEND', Buffer.alloc(0))]);
+}
+
+test('a report from a video call shows the classifier verdict, and its snapshot on request beside the statement that it proves nothing; each view audited', { skip: needsAdmin }, async () => {
+  const ilkay = await person(browser);
+  const jale = await person(browser);
+  await register(ilkay, 'ilkay');
+  await register(jale, 'jale');
+  await ilkay.page.getByTestId('find-video').click();
+  await ilkay.page.getByTestId('waiting').waitFor();
+  await jale.page.getByTestId('find-video').click();
+  for (const p of [ilkay, jale]) await p.page.locator('.stage').waitFor();
+  // Filed as the web client files it: the user's own token, the match, the verdict and the snapshot they chose.
+  const [matchId, userToken] =
+    await ilkay.page.evaluate(() => [window.tanis.conversation.id, window.tanis.app.api.tokens.access_token]);
+  const image = png(96, 64);
+  const filed = await api('POST', '/v1/reports/call', {
+    token: userToken,
+    body: {
+      match_id: matchId,
+      reason_code: 'nudity',
+      verdict: { label: 'porn', score: 0.93 },
+      snapshot: { content_type: 'image/png', data: image.toString('base64') },
+    },
+  });
+  assert.equal(filed.status, 204, JSON.stringify(filed.body));
+
+  const admin = await admin_();
+  await admin.page.getByTestId('nav-reports').click();
+  const reported = admin.page.locator(`[data-testid=reported][data-handle="${jale.handle}"]`);
+  const call = reported.getByTestId('call');
+  await call.waitFor();
+  assert.equal(await call.getByTestId('call-verdict').textContent(), "The reporter's classifier: porn · 93%");
+  const statement = await call.getByTestId('unverifiable').textContent();
+  assert.match(statement, /^Unverifiable: this is not franked video\..*no weight toward the automatic ban/);
+  const signal = await reported.getByTestId('reporter-snapshots').textContent();
+  assert.equal(signal, "This reporter's snapshot reports (30 days): 1 filed · 0 dismissed");
+  assert.equal(await call.getByTestId('snapshot').count(), 0, 'no picture until asked for');
+
+  const token = await adminToken();
+  const target = (await api('GET', `/v1/admin/users?handle=${encodeURIComponent(jale.handle)}`, { token })).body;
+  const audited = `/v1/admin/audit?action=admin.snapshot_viewed&target=${target.id}`;
+  const views = async () => (await api('GET', audited, { token })).body.entries.length;
+  assert.equal(await views(), 0);
+  await call.getByTestId('view-snapshot').click();
+  const shown = call.getByTestId('snapshot');
+  await shown.waitFor();
+  // Decoded from the blob: URL, at its own size: the page's policy must let an image come from blob:.
+  const loaded = await shown.evaluate((img) => (img.complete ? img.naturalWidth > 0 : new Promise((done) => {
+    img.addEventListener('load', () => done(true));
+    img.addEventListener('error', () => done(false));
+  })));
+  assert.ok(loaded, `the snapshot did not load from its blob: URL (img-src must allow blob:): ${admin.errors}`);
+  const decoded = await shown.evaluate((img) => [img.naturalWidth, img.naturalHeight, img.src.slice(0, 5)]);
+  assert.deepEqual(decoded, [96, 64, 'blob:']);
+  assert.equal(await views(), 1, 'the view is audited');
+  await reported.scrollIntoViewIfNeeded();
+  await screenshot(admin.page, '34-console-call-report');
+
+  assertNoPageErrors(ilkay, jale, admin);
+  for (const p of [ilkay, jale, admin]) await p.context.close();
 });

@@ -3,17 +3,20 @@
 // may use (a moderator never sees an admin's), and the server refuses the rest anyway. Keyboard: every control
 // is a native button, link or input, in reading order.
 
-import { ApiError, call, signIn, signOut, signedIn } from './api.js';
+import { ApiError, call, signIn, signOut, signedIn, whenSessionEnds } from './api.js';
 import { appealsView } from './appeals.js';
 import { auditView } from './audit.js';
+import { dashboardView } from './dashboard.js';
 import { el } from './dom.js';
 import { t, toggleLanguage, language } from './i18n.js';
 import { reportsView } from './reports.js';
 import { statementsView } from './statements.js';
 import { usersView } from './users.js';
 
-/** Each screen, and the roles that may open it (the server's role matrix, docs/admin.md "Roles"). */
+/** Each screen, and the roles that may open it (the server's role matrix, docs/admin.md "Roles"); the first is
+ * where a staff account starts: the day's overview before the queue. */
 const SCREENS = [
+  { id: 'dashboard', roles: ['moderator', 'admin'], view: dashboardView },
   { id: 'reports', roles: ['moderator', 'admin'], view: reportsView },
   { id: 'users', roles: ['moderator', 'admin'], view: usersView },
   { id: 'appeals', roles: ['moderator', 'admin'], view: appealsView },
@@ -59,7 +62,9 @@ async function open(screenId, role) {
   try {
     screen.replaceChildren(await chosen.view(role));
   } catch (e) {
-    if (e instanceof ApiError && (e.status === 401 || e.status === 403)) return leave(e.message);
+    // A 401 has ended the session already (api.js); a 403 is a role taken away since the sign-in.
+    if (e instanceof ApiError && e.status === 401) return;
+    if (e instanceof ApiError && e.status === 403) return leave(e.message);
     screen.replaceChildren(el('p', { class: 'problem', role: 'alert', testid: 'problem' }, e.message));
   }
 }
@@ -78,7 +83,7 @@ async function start() {
   try {
     me = await call('GET', '/v1/me');
   } catch (e) {
-    return leave(e.message);
+    return e instanceof ApiError && e.status === 401 ? undefined : leave(e.message);
   }
   if (me.role !== 'moderator' && me.role !== 'admin') return leave(t('notStaff'));
   const mine = SCREENS.filter((s) => s.roles.includes(me.role));
@@ -94,4 +99,6 @@ async function start() {
   await open(mine[0].id, me.role);
 }
 
+// A session that ends under a call (its refresh refused, its login signed out elsewhere) goes back to the sign-in.
+whenSessionEnds((problem) => leave(`${t('sessionEnded')}: ${problem}`));
 start();

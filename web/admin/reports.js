@@ -2,10 +2,12 @@
 // reporters, then the most recent), each report's verified evidence shown as sent: every invisible character drawn
 // as a marked code point, and each message's length in characters and bytes. From it a moderator decides a report
 // (dismiss or action, with a note), bans the reported user with a reason code, a duration and a note, or clears
-// their report count; the queue is read again after each.
+// their report count; the queue is read again after each. A report from a video call shows what it carries
+// (calls.js).
 
 import { banForm, clearForm, decisionForm } from './actions.js';
 import { call } from './api.js';
+import { callPart, reporterSignal } from './calls.js';
 import { el } from './dom.js';
 import { t } from './i18n.js';
 import { asSent } from './sent.js';
@@ -23,8 +25,10 @@ function report(r, done) {
     'li',
     { class: 'report', testid: 'report', 'data-report': r.id },
     el('div', {}, `${t('reportedBy')} ${r.reporter} · ${t('reason')}: ${r.reason}`),
+    reporterSignal(r),
     r.previous_resolution && el('div', { class: 'flag', testid: 'previous' }, `${t('previously')}: ${r.previous_resolution}`),
     r.details && el('div', { class: 'details' }, `${t('theirWords')}: `, asSent(r.details)),
+    callPart(r),
     evidence.length === 0
       ? el('div', { class: 'muted' }, t('bareClaim'))
       : el(

@@ -1,11 +1,13 @@
 // A user's page (GET /v1/admin/users?handle= or /users/{id}): status, bans and how they ended, distinct reporters
 // (ever, and since the last clearance), claims, units, the audit history; ban, unban, clear the count; for admins
-// the role, and the phone number shown only on request (`phone=true`, audited as `admin.phone_viewed`).
+// the role, and the phone number shown only on request (`phone=true`, audited as `admin.phone_viewed`); the trust
+// standing (standing.js).
 
 import { actionForm, banForm, clearForm } from './actions.js';
 import { call } from './api.js';
 import { el } from './dom.js';
 import { t } from './i18n.js';
+import { standing } from './standing.js';
 
 const ROLES = ['user', 'moderator', 'admin'];
 
@@ -77,6 +79,7 @@ function page(u, role, reload) {
       row(t('bansTitle'), bans(u.bans)),
       isAdmin && row(t('phone'), phone, ' ', el('button', { type: 'button', testid: 'show-phone', onclick: showPhone }, t('showPhone'))),
     ),
+    u.trust && [el('h3', {}, t('trustTitle')), standing(u.trust)],
     u.status === 'banned' ? unban : banForm(u.id, reload),
     clearForm(u.id, reload),
     isAdmin && setRole,
