@@ -1,7 +1,7 @@
-// The page's REST calls (/v1/...) by name: profile, the account's rights, notifications, claims, ICE servers, ads,
-// bans. The transport and the token pair are the SDK's api.js (the Client's `api`): bearer tokens, silent refresh
-// ahead of expiry and once more on `token_expired`, one rotation at a time across tabs (a Web Lock, the pair read
-// from IndexedDB inside it: storage.js), a refused refresh ending the session.
+// The page's REST calls (/v1/...) by name: profile, the account's rights, notifications, claims, call reports, ICE
+// servers, ads, bans. The transport and the token pair are the SDK's api.js (the Client's `api`): bearer tokens,
+// silent refresh ahead of expiry and once more on `token_expired`, one rotation at a time across tabs (a Web Lock,
+// the pair read from IndexedDB inside it: storage.js), a refused refresh ending the session.
 
 export class Api {
   /**
@@ -22,12 +22,16 @@ export class Api {
     this.sdk.tokens = tokens;
   }
 
-  async call(method, path, body, options) {
+  call(method, path, body, options) {
+    return this.guard(() => this.sdk.call(method, path, body, options), options?.auth !== false);
+  }
+
+  async guard(request, auth = true) {
     try {
-      return await this.sdk.call(method, path, body, options);
+      return await request();
     } catch (e) {
       // An access token the server refuses outright is a session that is over, whatever the refresh timer thinks.
-      if (options?.auth !== false && (e.code === 'invalid_token' || e.code === 'token_reused')) this.onSessionGone();
+      if (auth && (e.code === 'invalid_token' || e.code === 'token_reused')) this.onSessionGone();
       throw e;
     }
   }
@@ -57,6 +61,8 @@ export class Api {
   markRead = (upTo) => this.call('POST', '/v1/notifications/read', { up_to: upTo });
   claims = () => this.call('GET', '/v1/claims');
   fileClaim = (matchId) => this.call('POST', '/v1/claims', { match_id: matchId });
+  /** A report from a video call (the SDK's: the snapshot base64, only when one is passed). */
+  reportCall = (report) => this.guard(() => this.sdk.reportCall(report));
   iceServers = () => this.call('GET', '/v1/rtc/ice-servers');
   adClicked = (adId) => this.call('POST', `/v1/ads/${encodeURIComponent(adId)}/click`);
   /** A ban revokes every token: these take the phone number and password, like a login. */

@@ -166,7 +166,12 @@ export class App {
     if (!c) return h('p', {}, t('chat.none'));
     if (this.chatView?.conversation !== c) {
       const m = this.matches;
-      const stage = [this.contacts.keepBar(c), call ? renderCall(call, { callAgain: () => call.callAgain() }) : null];
+      const callView = call && renderCall(call, {
+        callAgain: () => call.callAgain(),
+        report: (report) => m.reportCall(report),
+        peer: c.record.peer,
+      });
+      const stage = [this.contacts.keepBar(c), callView];
       this.chatView = new ChatView(c, this.changes.of(c.id), {
         send: (text) => m.send(text),
         typing: () => this.client.typing(c.id),

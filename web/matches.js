@@ -125,7 +125,7 @@ export class Matches {
     }
     const { initiator } = c.record;
     // The SDK's Call (inside VideoCall) answers the other side's offer by itself.
-    const call = new VideoCall(this.client, { matchId: c.id, initiator, rtc });
+    const call = new VideoCall(this.client, { matchId: c.id, initiator, rtc, videoSafety: c.record.video_safety });
     this.call = call;
     call.camera.catch(() => toast(t('call.mediaFailed'), 'error'));
     // The initiator calls. After a reload the other side still holds the dead call: whoever comes back calls again.
@@ -197,6 +197,22 @@ export class Matches {
       toast(t('report.done'));
     } catch (e) {
       toast(t(`error.${e.code}`, {}, e.message), 'error');
+    }
+  }
+
+  /**
+   * Reports the other side of the video match on screen from its call: the reason, the person's words, the
+   * classifier's last verdict, and the snapshot only when they ticked its box (views/call.js). True once sent.
+   */
+  async reportCall({ reason, details, snapshot = null }) {
+    try {
+      const verdict = this.call?.verdict ?? null;
+      await this.app.api.reportCall({ matchId: this.conversation.id, reason, details, verdict, snapshot });
+      toast(t('report.done'));
+      return true;
+    } catch (e) {
+      toast(t(`error.${e.code}`, {}, e.message), 'error');
+      return false;
     }
   }
 

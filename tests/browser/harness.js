@@ -26,7 +26,8 @@ export const PASSWORD = 'correct horse battery 42';
 /** Longest wait for anything the UI should show. */
 export const WAIT_MS = 15_000;
 
-export async function launch() {
+/** Chromium for one test file; `args` are added to the switches every test uses (a fake camera's file, say). */
+export async function launch({ args = [] } = {}) {
   return chromium.launch({
     executablePath: process.env.BROWSER_TEST_CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
@@ -48,6 +49,7 @@ export async function launch() {
       ...(process.env.BROWSER_TEST_TURN_SPKI
         ? [`--ignore-certificate-errors-spki-list=${process.env.BROWSER_TEST_TURN_SPKI}`]
         : []),
+      ...args,
     ],
   });
 }

@@ -13,7 +13,7 @@
 // still used. The pair is a secret: it lives in the `secrets` store (one an older version kept in `storage` is
 // moved there when first read).
 
-import { utf8Decode } from './crypto/encoding.js';
+import { toBase64, utf8Decode } from './crypto/encoding.js';
 import { TanisError } from './errors.js';
 import { backoffDelay, refreshMargin } from './policy.js';
 import { decode, encode, readSecret } from './storage.js';
@@ -24,6 +24,20 @@ import { decode, encode, readSecret } from './storage.js';
  * @property {string} access_token_expires_at
  * @property {string} refresh_token
  * @property {string} refresh_token_expires_at
+ */
+
+/** The largest snapshot a call report may carry (bytes, before base64), as the server checks it. */
+export const MAX_SNAPSHOT_BYTES = 262_144;
+
+/**
+ * A report from a video call (`Api.reportCall`, `Client.reportCall`).
+ * @typedef {object} CallReport
+ * @property {number} matchId the video match
+ * @property {import('./frames.js').ReportReason} reason
+ * @property {string} [details] the person's words, at most 1000 characters
+ * @property {import('./safety.js').Verdict | null} [verdict] the classifier's last verdict (`call.verdict`)
+ * @property {{contentType: 'image/jpeg' | 'image/png' | 'image/webp', bytes: Uint8Array} | null} [snapshot] one
+ *   picture of the call, only when the person chose to attach it
  */
 
 export class Api {
@@ -115,6 +129,33 @@ export class Api {
     const refresh = this.tokens?.refresh_token;
     await this.forget();
     if (refresh) await this.call('POST', '/v1/auth/logout', { refresh_token: refresh }, { auth: false }).catch(() => {});
+  }
+
+  // --- reports ------------------------------------------------------------------------------------------
+
+  /**
+   * Reports the other side of a video match from its call (`POST /v1/reports/call`): the reason, what the person
+   * wrote, the classifier's verdict if the app passes one, and a snapshot of the picture only if the app passes
+   * one (the person's choice: docs/sdk.md, "Video safety"), sent base64. Rejects with TanisError as every REST call
+   * does: `snapshot_too_large` (413; also before sending, above MAX_SNAPSHOT_BYTES), `snapshot_type` (415),
+   * `not_matched` (404), `not_video` (422), `invalid_request` (422), `rate_limited` (429).
+   * @param {CallReport} report
+   * @returns {Promise<void>}
+   */
+  async reportCall({ matchId, reason, details, verdict, snapshot }) {
+    /** @type {Record<string, unknown>} */
+    const body = { match_id: matchId, reason_code: reason };
+    if (details) body.details = details;
+    if (verdict) body.verdict = { label: verdict.label, score: verdict.score };
+    if (snapshot) {
+      // Refused here rather than after uploading a third more than its size in base64.
+      if (snapshot.bytes.length > MAX_SNAPSHOT_BYTES) {
+        const message = `a snapshot is at most ${MAX_SNAPSHOT_BYTES} bytes`;
+        throw new TanisError('snapshot_too_large', message, { status: 413 });
+      }
+      body.snapshot = { content_type: snapshot.contentType, data: toBase64(snapshot.bytes) };
+    }
+    await this.call('POST', '/v1/reports/call', body);
   }
 
   // --- tokens --------------------------------------------------------------------------------------------

@@ -4,9 +4,11 @@
 // one frame at a time, with a rule for two offers crossing), the setup timeout, and the one `rtc.stats` report
 // per match with the call's real figures, sent when that call ends. The app passes in how to make an
 // RTCPeerConnection (react-native-webrtc's or the browser's) and its camera: this module never imports WebRTC
-// and knows no DOM.
+// and knows no DOM. What the viewer sees of the other side's picture (blurred, revealed) is safety.js's Shield,
+// one per Call, whose states the Call emits.
 
 import { Emitter } from './emitter.js';
+import { Shield, blurSecsOf } from './safety.js';
 
 /** How long a call may take to connect before it is reported failed. */
 export const SETUP_TIMEOUT_MS = 30_000;
@@ -81,6 +83,15 @@ export function callFigures(stats) {
  * @property {import('./frames.js').RtcConfig | null} [rtc] `matched`'s `rtc`, or (after a restart) `GET /v1/rtc/ice-servers`
  * @property {(configuration: ReturnType<typeof rtcConfiguration>) => any} [peerConnection] makes an RTCPeerConnection
  * @property {{getTracks(): any[]} | Promise<{getTracks(): any[]}> | null} [localStream] camera and microphone
+ * @property {import('./frames.js').VideoSafety | null} [videoSafety] the match's `video_safety`
+ *   (`conversation.record.video_safety`): how long the picture is blurred by policy (3 s without it)
+ * @property {(frame: any) => Promise<import('./safety.js').Verdict>} [classifier] classifies a frame on this
+ *   device (NSFWJS, Apple's Sensitive Content Analysis through a native module: docs/sdk.md); never sent anywhere
+ * @property {() => any} [sampleFrame] a frame of the remote picture for the classifier (a canvas, an ImageData, a
+ *   native frame handle), or null when there is none yet; may return a Promise
+ * @property {(verdict: import('./safety.js').Verdict) => boolean} [flags] which verdicts blur (default:
+ *   NSFWJS's Porn, Hentai or Sexy scoring at least 0.7, any case)
+ * @property {number} [sampleIntervalMs] between two classifications (default 1000)
  */
 
 /**
@@ -94,13 +105,21 @@ export function callFigures(stats) {
  * moment so the loss is the whole call's; `failed` when ICE fails or nothing connected within
  * `SETUP_TIMEOUT_MS`. A call hung up, or ended with the match, while connecting is not reported, and the next
  * call starts a fresh clock.
+ *
+ * The other side's picture has a safety state of its own (`safety` event, `{state, verdict}`; safety.js): `policy`
+ * (blurred by the server's policy, `videoSafety.blur_secs` from the first `pictureShown(true)`), `classifier` (the
+ * injected classifier flagged a sampled frame), `revealed` (the viewer revealed a flagged picture; for the rest
+ * of the match) or `clear`. `reveal()` during `policy` makes it `clear`, the classifier still watching. Frames are
+ * classified only while the picture is shown and the call connected, one at a time, and only on this device:
+ * nothing of them, nor any verdict, leaves it unless the person files a report (`Client.reportCall`).
  */
 export class Call {
   /**
    * @param {import('./client.js').Client} client
    * @param {CallOptions} options
    */
-  constructor(client, { matchId, initiator, rtc = null, peerConnection, localStream = null }) {
+  constructor(client, options) {
+    const { matchId, initiator, rtc = null, peerConnection, localStream = null, videoSafety = null } = options;
     this.client = client;
     this.matchId = matchId;
     this.initiator = initiator;
@@ -119,7 +138,10 @@ export class Call {
      * @type {string | null}
      */
     this.why = null;
-    /** The call's own events (`state`, `track`): src/events.d.ts. @type {Emitter<import('./events.js').CallEvents>} */
+    /**
+     * The call's own events (`state`, `track`, `safety`): src/events.d.ts.
+     * @type {Emitter<import('./events.js').CallEvents>}
+     */
     this.events = new Emitter();
     // The clock of `setup_ms`: from the first offer sent or received of an attempt to connected.
     /** @type {number | null} */
@@ -137,13 +159,22 @@ export class Call {
     // Offers, answers, candidates, hang-ups and our own offers, one at a time in order.
     this.queue = Promise.resolve();
     this.disposed = false;
+    // What the viewer sees of the other side's picture (safety.js): its changes are this Call's `safety` events.
+    this.shield = new Shield({
+      blurSecs: blurSecsOf(videoSafety),
+      classifier: options.classifier ?? null,
+      sampleFrame: options.sampleFrame ?? null,
+      flags: options.flags,
+      intervalMs: options.sampleIntervalMs,
+      onChange: (state) => this.events.emit('safety', { state, verdict: this.shield.verdict }),
+    });
     const offRtc = client.on('rtc', ({ matchId: id, frame }) => id === matchId && this.enqueue(() => this.process(frame)));
     const offEnded = client.on('ended', ({ matchId: id }) => id === matchId && void this.dispose());
     this.off = () => (offRtc(), offEnded());
   }
 
   /**
-   * Subscribes to `state` or `track` (or `*`: the map `CallEvents`); returns the unsubscribe function.
+   * Subscribes to `state`, `track` or `safety` (or `*`: the map `CallEvents`); returns the unsubscribe function.
    * @template {keyof import('./events.js').CallEvents} K
    * @param {K} name
    * @param {(detail: import('./events.js').CallEvents[K]) => void} listener
@@ -151,6 +182,38 @@ export class Call {
    */
   on(name, listener) {
     return this.events.on(name, listener);
+  }
+
+  /**
+   * How the other side's picture should be drawn now: `policy` or `classifier` (blurred), `revealed` or `clear`.
+   * @returns {import('./safety.js').SafetyState}
+   */
+  get safety() {
+    return this.shield.state;
+  }
+
+  /**
+   * The classifier's last verdict on the other side's picture (for a report, `Client.reportCall`), null before
+   * its first. Stays on this device unless the person reports.
+   * @returns {import('./safety.js').Verdict | null}
+   */
+  get verdict() {
+    return this.shield.verdict;
+  }
+
+  /**
+   * The app draws the other side's picture now (`true`: the video element plays it), or no longer does. The policy
+   * blur's seconds count from the first `true`; frames are sampled only while it is shown. Never called, the
+   * picture stays blurred by policy.
+   * @param {boolean} shown
+   */
+  pictureShown(shown) {
+    this.shield.show(shown);
+  }
+
+  /** The viewer asks to see the picture: `policy` becomes `clear`, `classifier` becomes `revealed`. */
+  reveal() {
+    this.shield.reveal();
   }
 
   /**
@@ -216,6 +279,7 @@ export class Call {
   dispose() {
     if (this.disposed) return this.queue;
     this.disposed = true;
+    this.shield.stop();
     this.off();
     const ended = this.state !== 'ended';
     return this.enqueue(async () => {
@@ -376,6 +440,7 @@ export class Call {
     if (this.state === state && this.why === why) return;
     this.state = state;
     this.why = why;
+    this.shield.connected(state === 'connected');
     this.events.emit('state', { state, why });
   }
 }

@@ -361,7 +361,9 @@ export class Client {
         await this.clearFind();
       }
       // The server works these out again from the profiles as they are now.
-      for (const field of ['shared_interests', 'shared_languages']) if (active[field]) c.record[field] = active[field];
+      for (const field of ['shared_interests', 'shared_languages', 'video_safety']) {
+        if (active[field]) c.record[field] = active[field];
+      }
       const known = this.current === c;
       this.current = c;
       if (!c.session && !c.isContact) {
@@ -533,6 +535,15 @@ export class Client {
     if (details) frame.details = details;
     await this.connection.request(frame);
     return frame.evidence.length;
+  }
+
+  /**
+   * Reports the other side of a video match from its call (`POST /v1/reports/call`), with the classifier's verdict
+   * and, only when the person chose to attach one, a snapshot: Api.reportCall.
+   * @param {import('./api.js').CallReport} report
+   */
+  reportCall(report) {
+    return this.api.reportCall(report);
   }
 
   /** Asks for a unit back for a match that got no reply or whose call never connected. @param {number} matchId */

@@ -131,6 +131,8 @@ export class Conversation {
       shared_interests: info.shared_interests ?? [],
       shared_languages: info.shared_languages ?? [],
       rtc: info.rtc ?? null,
+      /** @type {import('./frames.js').VideoSafety | null} a video match's safety policy (Call's `videoSafety`) */
+      video_safety: info.video_safety ?? null,
       identity,
       sent: 0n,
       received: 0n,

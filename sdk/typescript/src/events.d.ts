@@ -9,6 +9,7 @@ import type { ConnectionState } from './connection.js';
 import type { TanisError } from './errors.js';
 import type { AdFrame, EndReason, MatchKind, Notification, ServerFrame } from './frames.js';
 import type { CloseAction } from './policy.js';
+import type { SafetyState, Verdict } from './safety.js';
 
 /** `{name, detail}` of any event of the map `E`: what a `*` listener receives. */
 export type AnyEvent<E> = {
@@ -94,6 +95,11 @@ export interface CallEvents {
   state: { state: 'idle' | 'connecting' | 'connected' | 'failed' | 'ended'; why: string | null };
   /** The other side's media. */
   track: { track: any; streams: any[] };
+  /**
+   * How the other side's picture is to be drawn changed: `policy` and `classifier` are blurred, `revealed` and
+   * `clear` are not (safety.js). `verdict` is the classifier's last, kept on this device.
+   */
+  safety: { state: SafetyState; verdict: Verdict | null };
   /** Every event, as `{name, detail}`. */
   '*': AnyEvent<CallEvents>;
 }

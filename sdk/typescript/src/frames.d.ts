@@ -273,6 +273,11 @@ export type MatchInfo = {
    * The languages (ISO 639-1) both speak.
    */
   shared_languages?: string[];
+  /**
+   * Video matches: how the viewer's app protects them from the stranger's picture (docs/protocol.md, "Video
+   * safety"); absent for text.
+   */
+  video_safety?: VideoSafety | null;
 };
 
 /**
@@ -398,6 +403,11 @@ export type ServerFrame = {
    */
   shared_languages?: string[];
   type: "match.found";
+  /**
+   * Video matches: how the viewer's app protects them from the stranger's picture (docs/protocol.md, "Video
+   * safety"); absent for text.
+   */
+  video_safety?: VideoSafety | null;
 } | {
   id?: string | null;
   match_id: MatchId;
@@ -517,4 +527,18 @@ export type ServerFrame = {
    */
   retry_after_ms?: number | null;
   type: "error";
+};
+
+/**
+ * The video safety policy of a video match: the viewer's app blurs the stranger's picture for `blur_secs` from
+ * when it first shows (the viewer may reveal it sooner), and its own classifier may blur it again. The server
+ * never sees a frame; this is all it says.
+ */
+export type VideoSafety = {
+  blur_secs: number;
+  /**
+   * The other account is new, its phone unverified, or it is under review: one coarse flag, never which, and
+   * nothing more of its age or standing. `blur_secs` is then the longer one.
+   */
+  caution: boolean;
 };

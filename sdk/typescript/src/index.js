@@ -5,7 +5,8 @@
 // Layout: client.js (the front door), api.js (REST and tokens), connection.js (the socket's states, backoff,
 // heartbeats), policy.js (pure rules: backoff, close codes, refresh margin), conversation.js (E2E, franking,
 // the outbox and delivery), ordering.js (pure rules: what of the outbox leaves, how tabs' outboxes merge, where a
-// late message goes), calls.js (WebRTC signalling and call stats), storage.js (the injected stores), events.d.ts
+// late message goes), calls.js (WebRTC signalling and call stats), safety.js (what the viewer sees of the other
+// side's picture: policy blur, the injected classifier, reveal), storage.js (the injected stores), events.d.ts
 // (the event map), errors.js, emitter.js, crypto/ (X25519, XChaCha20-Poly1305, HMAC franking; vendored noble);
 // The test kit for apps is its own entry point, `@tanis/client/testing`, never imported from here.
 
@@ -16,6 +17,8 @@ export { MemoryStorage } from './storage.js';
 export { Emitter } from './emitter.js';
 export { backoffDelay, closeAction, reconnectDelay, refreshMargin, DRAIN_JITTER_MS } from './policy.js';
 export { Call, callFigures, rtcConfiguration } from './calls.js';
+export { DEFAULT_BLUR_SECS, FLAG_SCORE, SAMPLE_INTERVAL_MS, flaggedByDefault } from './safety.js';
+export { MAX_SNAPSHOT_BYTES } from './api.js';
 export { PROTOCOL, PROTOCOL_V1 } from './connection.js';
 export { ACK_DELAY_MS } from './conversation.js';
 export { SEND_AHEAD } from './ordering.js';
@@ -33,6 +36,9 @@ export const PROTOCOL_VERSION = 2;
  * @typedef {import('./policy.js').CloseAction} CloseAction
  * @typedef {import('./connection.js').ConnectionState} ConnectionState
  * @typedef {import('./calls.js').CallOptions} CallOptions
+ * @typedef {import('./safety.js').SafetyState} SafetyState
+ * @typedef {import('./safety.js').Verdict} Verdict
+ * @typedef {import('./api.js').CallReport} CallReport
  * @typedef {import('./frames.js').ClientFrame} ClientFrame
  * @typedef {import('./frames.js').ServerFrame} ServerFrame
  * @typedef {import('./events.js').ClientEvents} ClientEvents

@@ -16,9 +16,10 @@
 // With `autoReply` (the default) the server answers as tanis does: it greets a socket whose access token is valid
 // (and closes one whose token expired with 4002, an unknown one with 4001, a banned account's with 4003), answers
 // `ping`, `resume` (replaying what it stored), `msg.send`, `match.find`, `match.leave`, ..., and the REST calls the
-// SDK makes (login, register, refresh with rotation, contacts, logout, me, devices). Every frame the client sent and
-// every request it made is recorded; `server.handle(type, fn)` and `server.route('POST /v1/...', fn)` script other
-// answers. With `autoReply: false` nothing is answered on the socket: the test delivers every frame itself.
+// SDK makes (login, register, refresh with rotation, contacts, logout, me, devices, call reports). Every frame the
+// client sent and every request it made is recorded; `server.handle(type, fn)` and `server.route('POST /v1/...',
+// fn)` script other answers. With `autoReply: false` nothing is answered on the socket: the test delivers every
+// frame itself.
 //
 // Not part of the main bundle: import it from '@tanis/client/testing' in tests only.
 
@@ -627,6 +628,8 @@ export class ScriptedServer {
       this.devices.push(request.body);
       return { status: 204 };
     }
+    // A call report (Client.reportCall): accepted; the test reads what was sent in `requestsTo`.
+    if (key === 'POST /v1/reports/call') return { status: 204 };
     if (key === 'DELETE /v1/devices') {
       this.devices = [];
       return { status: 204 };
@@ -680,10 +683,15 @@ export class ScriptedPeer {
   /**
    * The `match.found` answering the client's `match.find` frame, the match now the server's active one.
    * @param {any} find the client's `match.find` (its `public_key`)
-   * @param {{matchId?: number, initiator?: boolean, rtc?: any, expiresAt?: string, shared_interests?: string[], shared_languages?: string[]}} [options]
+   * @param {{matchId?: number, initiator?: boolean, rtc?: any, expiresAt?: string, shared_interests?: string[],
+   *   shared_languages?: string[], video_safety?: import('./frames.js').VideoSafety}} [options] `video_safety`: a
+   *   video match's policy (tanis sends one with every video match; here it is left out unless given)
    */
-  found(find, { matchId = 1 + this.server.matches.size, initiator = true, rtc = null, expiresAt, shared_interests = [], shared_languages = [] } = {}) {
-    const info = this.key(matchId, find.public_key, { initiator, kind: find.kind ?? 'text', expiresAt });
+  found(find, options = {}) {
+    const { matchId = 1 + this.server.matches.size, initiator = true, rtc = null, expiresAt } = options;
+    const { shared_interests = [], shared_languages = [], video_safety } = options;
+    const keyed = this.key(matchId, find.public_key, { initiator, kind: find.kind ?? 'text', expiresAt });
+    const info = { ...keyed, ...(video_safety && { video_safety }) };
     this.server.activeMatch = { ...info, shared_interests, shared_languages };
     return { type: 'match.found', ...info, rtc, shared_interests, shared_languages, balances: this.server.user.balances };
   }
