@@ -3,10 +3,12 @@
 //! metadata's own retention, and a contact conversation that outlives its logs going on from its seq.
 
 use chrono::TimeDelta;
-use tanis_proto::{ClientFrame, MatchKind, Seq, ServerFrame};
+use sqlx::Connection;
+use tanis_proto::{ClientFrame, MatchKind, ReportReason, Seq, ServerFrame};
 use tanis_workers::schedule::Job;
 
 use crate::contacts::{contacts, listed, next_of, say};
+use crate::evidence::{answer, said};
 use crate::helpers::{Backend, TestApp, spawn_app, spawn_app_with};
 use crate::on_both_stores;
 
@@ -115,4 +117,73 @@ async fn a_message_at_a_time_no_partition_was_made_for_is_stored() {
     assert_eq!(say((&mut sa, &mut chat_a), (&mut sb, &mut chat_b), "geldi mi?").await, "geldi mi?");
     assert_eq!(partitions(&app, "messages", "messages_d20261231").await, 1, "made by the write that needed it");
     assert_eq!(app.count("SELECT COUNT(*) FROM messages").await, 1);
+}
+
+/// A table of the test's database by name: 1 when it exists (a partition or not), 0 when it does not.
+async fn table_exists(app: &TestApp, name: &str) -> i64 {
+    app.count(format!("SELECT COUNT(*) FROM pg_class WHERE relname = '{name}' AND relkind = 'r'")).await
+}
+
+const ROTATION_FAILURES: &str = "tanis_expiry_step_failures_total{step=\"rotate_partitions\"}";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotation_held_up_by_a_lock_fails_alone_the_other_steps_run_and_the_next_run_finishes_it() {
+    let app = spawn_app(Backend::Postgres).await;
+    let (a, b) = (app.user("kilitli").await, app.user("bekleyen").await);
+    let (mut sa, mut chat_a, mut sb, mut chat_b) = app.pair(&a, &b, MatchKind::Text).await;
+    let seqs = said((&mut sa, &mut chat_a), (&mut sb, &mut chat_b), &["kanit"]).await;
+    sa.send(&chat_a.report(ReportReason::Harassment, None, &seqs).unwrap()).await.unwrap();
+    assert!(matches!(answer(&mut sa).await, ServerFrame::Ok { .. }), "revealed as evidence");
+    let (c, d) = (app.user("suresi").await, app.user("dolan").await);
+    let _open = app.pair(&c, &d, MatchKind::Text).await;
+    let commitments = || app.count("SELECT COUNT(*) FROM message_logs WHERE commitment IS NOT NULL");
+    let evidence = || app.count("SELECT COUNT(*) FROM report_evidence");
+    let active = || app.count("SELECT COUNT(*) FROM matches WHERE status = 'active'");
+    assert_eq!((commitments().await, evidence().await), (1, 1));
+    assert!(active().await >= 1);
+    let before = app.scrape().await.value(ROTATION_FAILURES);
+
+    // Past the evidence's 90 days, and so past the report window and every match's end; the 21st's partition is due.
+    app.clock.advance(TimeDelta::days(91));
+    // Someone reads the messages in a transaction that does not end: the rotation cannot finish its detach, which
+    // waits for every transaction that might still see the partition, nor make the days ahead.
+    let mut reader = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+    let mut held = reader.begin().await.unwrap();
+    sqlx::query("LOCK TABLE messages IN ACCESS SHARE MODE").execute(&mut *held).await.unwrap();
+
+    let failed = app.run_job(Job::Expiry).await.expect_err("the rotation could not have its locks");
+    assert!(failed.to_string().contains("rotate_partitions"), "the run names the failed step: {failed}");
+    assert_eq!(commitments().await, 0, "the commitments past the report window were cleared all the same");
+    assert_eq!(evidence().await, 0, "the evidence past its retention was deleted all the same");
+    assert_eq!(active().await, 0, "the matches past their end expired all the same");
+    assert_eq!(table_exists(&app, "messages_d20261121").await, 1, "the day is still there, to go next time");
+    assert_eq!(app.scrape().await.value(ROTATION_FAILURES) - before, 1.0, "counted, for an alert");
+    let recorded = app
+        .count(
+            "SELECT COUNT(*) FROM system_logs WHERE action = 'job.expiry' \
+             AND details LIKE '%\"failed_steps\":[\"rotate_partitions\"]%'",
+        )
+        .await;
+    assert_eq!(recorded, 1, "the run's record says which step failed");
+
+    // The reader is done: the next run finishes the detach it started and drops the day.
+    held.commit().await.unwrap();
+    app.run_job(Job::Expiry).await.unwrap();
+    assert_eq!(table_exists(&app, "messages_d20261121").await, 0, "dropped, not merely detached");
+    assert_eq!(partitions(&app, "messages", "messages_d2027022_").await, 8, "and the days ahead were made");
+    assert_eq!(app.scrape().await.value(ROTATION_FAILURES) - before, 1.0, "nothing more failed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_partition_detached_but_not_dropped_is_dropped_by_the_next_run() {
+    let app = spawn_app(Backend::Postgres).await;
+    app.clock.advance(TimeDelta::days(2));
+    // A run that stopped between its detach and its drop (a crash, a lost connection).
+    let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+    sqlx::raw_sql("ALTER TABLE messages DETACH PARTITION messages_d20261121").execute(&mut conn).await.unwrap();
+    assert_eq!(partitions(&app, "messages", "messages_d20261121").await, 0);
+    assert_eq!(table_exists(&app, "messages_d20261121").await, 1);
+    app.run_job(Job::Expiry).await.unwrap();
+    assert_eq!(table_exists(&app, "messages_d20261121").await, 0, "what the stopped run left is gone");
+    assert_eq!(table_exists(&app, "messages_d20261122").await, 1, "and nothing else");
 }

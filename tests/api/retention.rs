@@ -16,6 +16,7 @@ use crate::on_both_stores;
 on_both_stores!(
     a_message_can_be_revealed_until_the_report_window_closes_and_then_its_commitment_is_cleared,
     a_purged_senders_messages_can_no_longer_be_revealed_and_their_commitments_are_gone,
+    a_failed_partition_rotation_never_keeps_commitments_evidence_or_matches_from_expiring,
 );
 
 /// Messages of `match_id` whose commitment the server still holds. No door shows the column (it is what the
@@ -92,4 +93,45 @@ async fn a_purged_senders_messages_can_no_longer_be_revealed_and_their_commitmen
     // A bare report is still taken.
     sa.send(&chat_a.report(ReportReason::Harassment, None, &[]).unwrap()).await.unwrap();
     assert!(matches!(answer(&mut sa).await, ServerFrame::Ok { .. }));
+}
+
+async fn a_failed_partition_rotation_never_keeps_commitments_evidence_or_matches_from_expiring(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (a, b) = (app.user("donmayan").await, app.user("akan").await);
+    let (mut sa, mut chat_a, mut sb, mut chat_b) = app.pair(&a, &b, MatchKind::Text).await;
+    let seqs = said((&mut sa, &mut chat_a), (&mut sb, &mut chat_b), &["unutulmali"]).await;
+    sa.send(&chat_a.report(ReportReason::Harassment, None, &seqs).unwrap()).await.unwrap();
+    assert!(matches!(answer(&mut sa).await, ServerFrame::Ok { .. }));
+    let (c, d) = (app.user("bitmeyen").await, app.user("bitecek").await);
+    let _open = app.pair(&c, &d, MatchKind::Text).await;
+    let commitments = || app.count("SELECT COUNT(*) FROM message_logs WHERE commitment IS NOT NULL");
+    let evidence = || app.count("SELECT COUNT(*) FROM report_evidence");
+    let active = || app.count("SELECT COUNT(*) FROM matches WHERE status = 'active'");
+    assert_eq!((commitments().await, evidence().await), (1, 1));
+    assert!(active().await >= 1);
+    let failures = "tanis_expiry_step_failures_total{step=\"rotate_partitions\"}";
+    let before = app.scrape().await.value(failures);
+
+    // Past the evidence's retention (and so the report window and every match's end), the rotation fails.
+    app.clock.advance(TimeDelta::days(91));
+    app.store.fail_points.arm("rotate.before");
+    let failed = app.run_job(Job::Expiry).await.expect_err("the rotation failed");
+    assert!(failed.to_string().contains("rotate_partitions"), "{failed}");
+    assert_eq!(commitments().await, 0, "cleared all the same");
+    assert_eq!(evidence().await, 0, "deleted all the same");
+    assert_eq!(active().await, 0, "expired all the same");
+    assert_eq!(app.scrape().await.value(failures) - before, 1.0, "counted, for an alert");
+    // Recorded as the job's failure, which `/healthz/jobs` reports (and calls a stall once no run succeeds).
+    let expiry = || async {
+        let runs = app.store.job_runs().await.unwrap();
+        runs.into_iter().find(|r| r.job == "expiry").expect("the run was recorded")
+    };
+    let run = expiry().await;
+    assert_eq!(run.failures_in_row, 1);
+    assert!(run.last_error.as_deref().is_some_and(|e| e.contains("rotate_partitions")), "{:?}", run.last_error);
+
+    // The next run is the retry.
+    app.run_job(Job::Expiry).await.unwrap();
+    assert_eq!(expiry().await.failures_in_row, 0);
+    assert_eq!(app.scrape().await.value(failures) - before, 1.0, "nothing more failed");
 }

@@ -38,7 +38,7 @@ pub type JobError = Box<dyn std::error::Error + Send + Sync>;
 pub enum JobAction {
     /// A claims run that decided some claims (how many approved and rejected).
     ClaimsRun,
-    /// An expiry run that deleted message content or expired matches.
+    /// An expiry run that deleted message content or expired matches, or in which a step failed.
     ExpiryRun,
     /// A purge run that purged accounts or forgot kept phones.
     PurgeRun,

@@ -17,7 +17,7 @@ use super::{Batch, NewMessage, WriteOutcome, Written};
 use crate::domain::{MatchId, Seq, UserId};
 use crate::store::FailPoints;
 use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, match_columns, matched_user_columns};
-use crate::store::partitions::{is_missing_partition, rotate};
+use crate::store::partitions::{ensure, is_missing_partition};
 
 pub(super) async fn write_batch(
     pool: &PgPool,
@@ -30,7 +30,7 @@ pub(super) async fn write_batch(
         // jumped, or the jobs not running for a week): make it, then write the batch again.
         Err(e) if is_missing_partition(&e) => {
             tracing::warn!(%now, "no message partition for this time: making it");
-            rotate(pool, now, None, None).await?;
+            ensure(pool, now).await?;
             write(pool, points, batch, now).await
         }
         written => written,
