@@ -40,7 +40,7 @@ pub struct CallReport {
     #[schema(value_type = i64)]
     match_id: MatchId,
     /// `spam`, `harassment`, `nudity`, `hate`, `scam`, `underage` or `other`.
-    #[schema(value_type = String, example = "nudity")]
+    #[schema(value_type = String, example = "nudity", pattern = "^(spam|harassment|nudity|hate|scam|underage|other)$")]
     reason_code: ReportReason,
     /// The reporter's own words, at most 1000 characters.
     #[schema(max_length = 1000)]
