@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 
-import { assertNoPageErrors, launch, person, register, screenshot } from './harness.js';
+import { WAIT_MS, assertNoPageErrors, launch, person, register, screenshot } from './harness.js';
 
 let browser;
 before(async () => (browser = await launch()));
@@ -69,6 +69,8 @@ test('a person picks interests and languages, finds them kept after a reload, an
 
   // The search ignores case and accents, and looks in both languages.
   await page.getByTestId('interest-search').fill('muz');
+  // The list is drawn again on input; wait for that drawing (a render may be pending from the vocabulary's load).
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid="interest"]').length === 3, null, { timeout: WAIT_MS });
   assert.deepEqual(await page.getByTestId('interest').evaluateAll((cs) => cs.map((c) => c.dataset.value)),
     ['music', 'classical_music', 'turkish_music']);
   await interestChip(lale, 'music').click();
