@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{BackendKind, Store, StoreError, on_read_pool, on_write_pool, select};
+use super::{Backend, BackendKind, Store, StoreError, id_list, on_read_pool, on_write_pool, select};
 use crate::domain::evidence::Bound;
 use crate::domain::{MatchId, Seq};
 
@@ -44,14 +44,24 @@ impl Store {
 
     /// The verified evidence of the reports `report_ids`, by report and seq.
     pub async fn evidence_of(&self, report_ids: &[i64]) -> Result<Vec<EvidenceRow>, StoreError> {
-        let query = select!(
-            "SELECT report_id, match_id, seq, sent_at, plaintext, verified_at FROM report_evidence \
-             WHERE report_id = $1 ORDER BY match_id, seq"
-        );
-        let mut rows = Vec::new();
-        for &id in report_ids {
-            rows.extend(on_read_pool!(self, |pool| pool.rows(query).bind(id).all().await)?);
-        }
+        // One statement whatever the number of reports (a page of the report queue can hold thousands): the ids
+        // go as one parameter, an array on PostgreSQL and a JSON array on SQLite.
+        let rows = match &self.backend {
+            Backend::Postgres { read, .. } => {
+                let query = select!(
+                    "SELECT report_id, match_id, seq, sent_at, plaintext, verified_at FROM report_evidence \
+                     WHERE report_id = ANY($1) ORDER BY report_id, match_id, seq"
+                );
+                read.rows(query).bind(report_ids).all().await?
+            }
+            Backend::Sqlite { read, .. } => {
+                let query = select!(
+                    "SELECT report_id, match_id, seq, sent_at, plaintext, verified_at FROM report_evidence \
+                     WHERE report_id IN (SELECT value FROM json_each($1)) ORDER BY report_id, match_id, seq"
+                );
+                read.rows(query).bind(id_list(report_ids)).all().await?
+            }
+        };
         Ok(rows)
     }
 

@@ -87,6 +87,7 @@ pub use phone_codes::{CodeRow, NewCodeRequest, RecentRequests, Recorded};
 pub use phones::{PhoneColumn, Reseal, StoredPhone};
 pub use purge::Purged;
 pub use push::{PushRow, QueuedPush};
+pub(crate) use reads::id_list;
 pub use reads::{Read, Reader, Select, select};
 pub use report_calls::{CallLimits, CallRow, NewCall, SealedSnapshot, SnapshotSignal};
 pub use report_queue::QueuedReport;

@@ -77,6 +77,13 @@ macro_rules! select {
 }
 pub use crate::select;
 
+/// A list of ids as SQLite reads it in one parameter: a JSON array, unpacked by `IN (SELECT value FROM
+/// json_each($1))` (PostgreSQL binds the slice itself, as a `BIGINT[]` for `= ANY($1)`). For reads keyed by a
+/// page's worth of ids, which would otherwise be a statement per id.
+pub(crate) fn id_list(ids: &[i64]) -> String {
+    serde_json::to_string(ids).expect("a list of integers is JSON")
+}
+
 /// A pool that only reads. Cheap to clone.
 #[derive(Debug)]
 pub struct Reader<DB: Database>(Pool<DB>);

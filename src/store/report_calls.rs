@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError, on_read_pool, on_write_pool, select};
+use super::{Backend, Store, StoreError, id_list, on_read_pool, on_write_pool, select};
 use crate::domain::UserId;
 
 /// The call part of a report being filed.
@@ -43,6 +43,14 @@ pub struct CallRow {
     pub snapshot_bytes: Option<i32>,
 }
 
+/// One reporter's [`SnapshotSignal`], as [`Store::snapshot_signals`] reads it.
+#[derive(sqlx::FromRow)]
+struct SignalRow {
+    reporter_id: UserId,
+    filed: i64,
+    dismissed: i64,
+}
+
 /// A reporter's snapshot call reports: how many reports they attached one to, and how many of those a moderator
 /// dismissed. Many filed and mostly dismissed is a signal about the reporter.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, sqlx::FromRow)]
@@ -54,14 +62,29 @@ pub struct SnapshotSignal {
 impl Store {
     /// The newest call part of each of `report_ids` that has one.
     pub async fn calls_of(&self, report_ids: &[i64]) -> Result<Vec<CallRow>, StoreError> {
-        let query = select!(
-            "SELECT report_id, verdict_label, verdict_score, snapshot_type, snapshot_bytes FROM report_calls \
-             WHERE report_id = $1 ORDER BY id DESC LIMIT 1"
-        );
-        let mut rows = Vec::new();
-        for &id in report_ids {
-            rows.extend(on_read_pool!(self, |pool| pool.rows(query).bind(id).optional().await)?);
-        }
+        // One statement for the whole list (a page of the report queue can hold thousands of reports): the ids as
+        // one parameter, an array on PostgreSQL and a JSON array on SQLite; each report's newest through
+        // `report_calls_report`.
+        let rows = match &self.backend {
+            Backend::Postgres { read, .. } => {
+                let query = select!(
+                    "SELECT c.report_id, c.verdict_label, c.verdict_score, c.snapshot_type, c.snapshot_bytes \
+                     FROM report_calls c WHERE c.report_id = ANY($1) \
+                     AND c.id = (SELECT MAX(n.id) FROM report_calls n WHERE n.report_id = c.report_id) \
+                     ORDER BY c.report_id"
+                );
+                read.rows(query).bind(report_ids).all().await?
+            }
+            Backend::Sqlite { read, .. } => {
+                let query = select!(
+                    "SELECT c.report_id, c.verdict_label, c.verdict_score, c.snapshot_type, c.snapshot_bytes \
+                     FROM report_calls c WHERE c.report_id IN (SELECT value FROM json_each($1)) \
+                     AND c.id = (SELECT MAX(n.id) FROM report_calls n WHERE n.report_id = c.report_id) \
+                     ORDER BY c.report_id"
+                );
+                read.rows(query).bind(id_list(report_ids)).all().await?
+            }
+        };
         Ok(rows)
     }
 
@@ -74,6 +97,44 @@ impl Store {
              WHERE c.reporter_id = $1 AND c.created_at >= $2 AND c.snapshot_type IS NOT NULL)"
         );
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(reporter).bind(since).one().await)?)
+    }
+
+    /// [`Store::snapshot_signal`] of each of `reporters`, in one statement (a page of the report queue names
+    /// thousands of reporters); a reporter with no snapshot report since `since` is left out (their signal is
+    /// [`SnapshotSignal::default`]).
+    pub async fn snapshot_signals(
+        &self,
+        reporters: &[UserId],
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(UserId, SnapshotSignal)>, StoreError> {
+        let ids: Vec<i64> = reporters.iter().map(|r| r.get()).collect();
+        let rows: Vec<SignalRow> = match &self.backend {
+            Backend::Postgres { read, .. } => {
+                let query = select!(
+                    "SELECT s.reporter_id, COUNT(*) AS filed, \
+                     COALESCE(SUM(CASE WHEN r.resolution = 'dismissed' THEN 1 ELSE 0 END), 0) AS dismissed \
+                     FROM (SELECT DISTINCT c.reporter_id, c.report_id FROM report_calls c \
+                           WHERE c.reporter_id = ANY($1) AND c.created_at >= $2 AND c.snapshot_type IS NOT NULL) s \
+                     JOIN reports r ON r.id = s.report_id GROUP BY s.reporter_id"
+                );
+                read.rows(query).bind(&ids[..]).bind(since).all().await?
+            }
+            Backend::Sqlite { read, .. } => {
+                let query = select!(
+                    "SELECT s.reporter_id, COUNT(*) AS filed, \
+                     COALESCE(SUM(CASE WHEN r.resolution = 'dismissed' THEN 1 ELSE 0 END), 0) AS dismissed \
+                     FROM (SELECT DISTINCT c.reporter_id, c.report_id FROM report_calls c \
+                           WHERE c.reporter_id IN (SELECT value FROM json_each($1)) AND c.created_at >= $2 \
+                           AND c.snapshot_type IS NOT NULL) s \
+                     JOIN reports r ON r.id = s.report_id GROUP BY s.reporter_id"
+                );
+                read.rows(query).bind(id_list(&ids)).bind(since).all().await?
+            }
+        };
+        Ok(rows
+            .into_iter()
+            .map(|r| (r.reporter_id, SnapshotSignal { filed: r.filed, dismissed: r.dismissed }))
+            .collect())
     }
 
     /// The newest snapshot still held for a report, opened by nobody here: its content type and sealed bytes.

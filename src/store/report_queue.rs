@@ -20,6 +20,8 @@ pub struct QueuedReport {
     pub reported_banned: bool,
     /// Distinct reporters with an open report about this user.
     pub reporters: i64,
+    /// The user's open reports, of which the queue holds the first few.
+    pub open_reports: i64,
     /// Of the user's open reports, those with verified evidence: they come first in the queue.
     pub with_evidence: i64,
     pub id: i64,
@@ -48,23 +50,33 @@ struct ReportToResolve {
 impl Store {
     /// Open reports, grouped by reported user: users with the most open reports carrying verified evidence first
     /// (a moderator can decide on what they read), then the most distinct reporters, then the most recently
-    /// reported; `limit` users from the `offset`th. Each user's reports with evidence come first, then by age.
-    pub async fn report_queue(&self, limit: i64, offset: i64) -> Result<Vec<QueuedReport>, StoreError> {
+    /// reported; `limit` users from the `offset`th. Of each user's reports, those with evidence first, then by age,
+    /// at most `per_user` (an account everyone reports has thousands open: the page would be megabytes, and a
+    /// moderator decides on the first few; `open_reports` says how many there are).
+    ///
+    /// The users' order is read from `report_queue` (migration 0038): those aggregates of each user's open
+    /// reports, kept by triggers as the reports and their evidence change, so a page is a range of its index
+    /// rather than a grouping of every open report in the database. Whether a report has evidence is a scalar
+    /// subquery, one probe of the evidence's index per report (as in `trust_reports`).
+    pub async fn report_queue(&self, limit: i64, offset: i64, per_user: i64) -> Result<Vec<QueuedReport>, StoreError> {
         let query = select!(
             "SELECT g.reported_id, ru.alias AS reported_alias, ru.tag AS reported_tag, ru.is_banned AS reported_banned, \
-             g.reporters, g.with_evidence, r.id, r.reporter_id, pu.alias AS reporter_alias, pu.tag AS reporter_tag, \
-             r.match_id, r.reason, r.details, r.created_at, r.resolution AS previous_resolution \
-             FROM (SELECT q.reported_id, COUNT(DISTINCT q.reporter_id) AS reporters, MAX(q.created_at) AS latest, \
-                   SUM(CASE WHEN EXISTS (SELECT 1 FROM report_evidence e WHERE e.report_id = q.id) THEN 1 ELSE 0 END) \
-                   AS with_evidence \
-                   FROM reports q WHERE q.resolved_at IS NULL GROUP BY q.reported_id \
-                   ORDER BY with_evidence DESC, reporters DESC, latest DESC, q.reported_id LIMIT $1 OFFSET $2) g \
-             JOIN reports r ON r.reported_id = g.reported_id AND r.resolved_at IS NULL \
-             JOIN users ru ON ru.id = g.reported_id JOIN users pu ON pu.id = r.reporter_id \
-             ORDER BY g.with_evidence DESC, g.reporters DESC, g.latest DESC, g.reported_id, \
-             CASE WHEN EXISTS (SELECT 1 FROM report_evidence e WHERE e.report_id = r.id) THEN 0 ELSE 1 END, r.id"
+             g.reporters, g.open_reports, g.with_evidence, o.id, o.reporter_id, pu.alias AS reporter_alias, \
+             pu.tag AS reporter_tag, o.match_id, o.reason, o.details, o.created_at, o.resolution AS previous_resolution \
+             FROM (SELECT q.reported_id, q.reporters, q.open_reports, q.latest, q.with_evidence FROM report_queue q \
+                   ORDER BY q.with_evidence DESC, q.reporters DESC, q.latest DESC, q.reported_id LIMIT $1 OFFSET $2) g \
+             JOIN (SELECT r.id, r.reported_id, r.reporter_id, r.match_id, r.reason, r.details, r.created_at, \
+                          r.resolution, ROW_NUMBER() OVER (PARTITION BY r.reported_id ORDER BY \
+                              CASE WHEN (SELECT MIN(e.report_id) FROM report_evidence e WHERE e.report_id = r.id) \
+                                   IS NULL THEN 1 ELSE 0 END, r.id) AS n \
+                   FROM reports r WHERE r.resolved_at IS NULL AND r.reported_id IN \
+                       (SELECT q.reported_id FROM report_queue q \
+                        ORDER BY q.with_evidence DESC, q.reporters DESC, q.latest DESC, q.reported_id \
+                        LIMIT $1 OFFSET $2)) o ON o.reported_id = g.reported_id AND o.n <= $3 \
+             JOIN users ru ON ru.id = g.reported_id JOIN users pu ON pu.id = o.reporter_id \
+             ORDER BY g.with_evidence DESC, g.reporters DESC, g.latest DESC, g.reported_id, o.n"
         );
-        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(limit).bind(offset).all().await)?)
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(limit).bind(offset).bind(per_user).all().await)?)
     }
 
     /// Resolves an open report (`dismissed`: it no longer counts toward the automatic ban; `actioned`) with

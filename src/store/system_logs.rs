@@ -93,13 +93,32 @@ impl Store {
 
     /// The audit trail, newest first, filtered; `before` pages (the smallest id of the previous page).
     pub async fn audit_log(&self, q: &AuditQuery) -> Result<Vec<SystemLogRow>, StoreError> {
-        // One fixed text whatever the filters: an absent filter is a NULL parameter.
-        let query = select!(
-            "SELECT id, action, user_id, actor_id, details, created_at FROM system_logs \
-             WHERE ($1 IS NULL OR actor_id = $1) AND ($2 IS NULL OR user_id = $2) AND ($3 IS NULL OR action = $3) \
-               AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5) AND ($6 IS NULL OR id < $6) \
-             ORDER BY id DESC LIMIT $7"
-        );
+        // An absent filter is a NULL parameter, and `before` is always bound (the largest id when absent), so that
+        // the page is an id range. The text names one present filter outright, the first of target, actor and
+        // action, so that the index leading with it (`system_logs_user_id`, `system_logs_actor`,
+        // `system_logs_action_id`: 0009, 0038) serves it newest first whatever the values: with only
+        // `$n IS NULL OR …` terms no index applies, and a filter matching few rows read the trail back to its
+        // first entry (SQLite plans without the values; PostgreSQL's generic plan does too).
+        macro_rules! audit {
+            ($leading:literal) => {
+                select!(concat!(
+                    "SELECT id, action, user_id, actor_id, details, created_at FROM system_logs WHERE ",
+                    $leading,
+                    " AND ($1 IS NULL OR actor_id = $1) AND ($2 IS NULL OR user_id = $2) \
+                     AND ($3 IS NULL OR action = $3) AND ($4 IS NULL OR created_at >= $4) \
+                     AND ($5 IS NULL OR created_at < $5) AND id < $6 ORDER BY id DESC LIMIT $7"
+                ))
+            };
+        }
+        let query = if q.target.is_some() {
+            audit!("user_id = $2")
+        } else if q.actor.is_some() {
+            audit!("actor_id = $1")
+        } else if q.action.is_some() {
+            audit!("action = $3")
+        } else {
+            audit!("id < $6")
+        };
         Ok(on_read_pool!(self, |pool| pool
             .rows(query)
             .bind(q.actor)
@@ -107,7 +126,7 @@ impl Store {
             .bind(q.action.map(AuditAction::as_str))
             .bind(q.since)
             .bind(q.until)
-            .bind(q.before)
+            .bind(q.before.unwrap_or(i64::MAX))
             .bind(q.limit)
             .all()
             .await)?)

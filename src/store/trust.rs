@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::system_logs::insert_system_log;
-use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use super::{Backend, BeginWrite, Store, StoreError, id_list, on_read_pool, on_write_pool, select};
 use crate::domain::trust::{Account, Report};
 use crate::domain::{AuditAction, UserId};
 
@@ -58,13 +58,17 @@ impl Store {
 
     /// The reports about `user_id` since their last clearance that a moderator did not dismiss, each with what
     /// the trust rules need of it and of its reporter.
+    ///
+    /// Whether a report has evidence is a scalar subquery, one probe of the evidence's index per report: written
+    /// as EXISTS, PostgreSQL hashed the whole evidence table for a user with thousands of reports (BENCHMARKS.md,
+    /// "Issue 61, point 4").
     pub async fn trust_reports(&self, user_id: UserId) -> Result<Vec<Report>, StoreError> {
         let query = select!(
             "SELECT p.created_at AS reporter_created_at, \
              CASE WHEN p.phone_verified_at IS NULL THEN FALSE ELSE TRUE END AS reporter_verified, \
              p.is_banned AS reporter_banned, r.reporter_network, \
-             CASE WHEN EXISTS (SELECT 1 FROM report_evidence e WHERE e.report_id = r.id) THEN TRUE ELSE FALSE END \
-             AS has_evidence, CASE WHEN r.resolved_at IS NULL THEN TRUE ELSE FALSE END AS open \
+             CASE WHEN (SELECT MIN(e.report_id) FROM report_evidence e WHERE e.report_id = r.id) IS NULL THEN FALSE \
+             ELSE TRUE END AS has_evidence, CASE WHEN r.resolved_at IS NULL THEN TRUE ELSE FALSE END AS open \
              FROM reports r JOIN users u ON u.id = r.reported_id JOIN users p ON p.id = r.reporter_id \
              WHERE r.reported_id = $1 AND (u.ban_cleared_at IS NULL OR r.created_at > u.ban_cleared_at) \
              AND (r.resolution IS NULL OR r.resolution <> 'dismissed') ORDER BY r.id"
@@ -130,15 +134,27 @@ impl Store {
 
     /// Of these users, those under an open review, with why.
     pub async fn open_reviews(&self, user_ids: &[UserId]) -> Result<Vec<(UserId, String)>, StoreError> {
-        let query =
-            select!(concat!("SELECT u.id, u.review_reason FROM users u WHERE u.id = $1 AND ", review_open!("u")));
-        let mut open = Vec::new();
-        // One page of the report queue at most (100 users), each a primary-key read.
-        for &user_id in user_ids {
-            let found: Option<(UserId, String)> =
-                on_read_pool!(self, |pool| pool.rows(query).bind(user_id).optional().await)?;
-            open.extend(found);
-        }
+        // One statement for the list (a page of the report queue, up to 100 users): the ids as one parameter, an
+        // array on PostgreSQL and a JSON array on SQLite; each a primary-key read.
+        let ids: Vec<i64> = user_ids.iter().map(|u| u.get()).collect();
+        let open = match &self.backend {
+            Backend::Postgres { read, .. } => {
+                let query = select!(concat!(
+                    "SELECT u.id, u.review_reason FROM users u WHERE u.id = ANY($1) AND ",
+                    review_open!("u"),
+                    " ORDER BY u.id"
+                ));
+                read.rows(query).bind(&ids[..]).all().await?
+            }
+            Backend::Sqlite { read, .. } => {
+                let query = select!(concat!(
+                    "SELECT u.id, u.review_reason FROM users u WHERE u.id IN (SELECT value FROM json_each($1)) AND ",
+                    review_open!("u"),
+                    " ORDER BY u.id"
+                ));
+                read.rows(query).bind(id_list(&ids)).all().await?
+            }
+        };
         Ok(open)
     }
 }

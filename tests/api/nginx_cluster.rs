@@ -81,6 +81,8 @@ pub(crate) struct Nginx {
     /// The master, leader of a process group of its own that its workers share.
     master: Child,
     pub(crate) port: u16,
+    /// nginx's error log: why it answered 502, for a failing test's message.
+    error_log: PathBuf,
 }
 
 impl Drop for Nginx {
@@ -135,7 +137,7 @@ pub(crate) async fn start_nginx(dir: &Path, nodes: &[&Node]) -> Nginx {
         .process_group(0)
         .spawn()
         .expect("nginx runs (scripts/test installs it)");
-    let nginx = Nginx { master, port };
+    let nginx = Nginx { master, port, error_log: prefix.join("logs/error.log") };
     crate::helpers::eventually(WITHIN, "nginx listens", || async move {
         tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok()
     })
@@ -163,7 +165,14 @@ impl Nginx {
             .unwrap();
         let status = response.status();
         let body = response.text().await.unwrap();
-        assert!(status.is_success(), "registration through nginx: {status} {body}");
+        if !status.is_success() {
+            let log = std::fs::read_to_string(&self.error_log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(20).collect();
+            panic!(
+                "registration through nginx: {status} {body}\nnginx's error log, newest first:\n{}",
+                tail.join("\n")
+            );
+        }
         let response: Value = serde_json::from_str(&body).unwrap();
         let token = response["tokens"]["access_token"].as_str().unwrap().to_owned();
         // The API never shows a user their id; the token's subject is it.

@@ -2,13 +2,15 @@
 //! up, since it is what a moderator can decide on, and evidence that follows a decided report reopens it, audited,
 //! with the decision standing until a moderator decides again.
 
+use chrono::TimeDelta;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tanis_proto::{MatchKind, ReportReason, ServerFrame};
 use tanis_workers::schedule::Job;
 
+use crate::deletion::delete_me;
 use crate::evidence::{answer, said};
-use crate::helpers::{Backend, TestApp, TestUser, spawn_app};
+use crate::helpers::{Backend, PASSWORD, TestApp, TestUser, spawn_app};
 use crate::on_both_stores;
 use crate::reporters::{is_banned, report_with, trusted_reporters};
 use crate::twilio::spawn_with_sms;
@@ -16,6 +18,7 @@ use crate::twilio::spawn_with_sms;
 on_both_stores!(
     verified_evidence_puts_a_report_first_in_the_moderators_queue,
     evidence_for_a_decided_report_reopens_it_and_the_decision_stands_until_decided_again,
+    the_queues_order_follows_evidence_retention_decisions_and_a_purged_account,
 );
 
 /// The report queue's users, as `moderator` reads it.
@@ -30,6 +33,17 @@ async fn open_reports(app: &TestApp, moderator: &TestUser, user: &TestUser) -> V
     let users = queue(app, moderator).await;
     let entry = users.into_iter().find(|u| u["user_id"] == user.id.get());
     entry.map(|u| u["reports"].as_array().unwrap().clone()).unwrap_or_default()
+}
+
+/// The queue as (user, distinct reporters, reports with evidence), in its order.
+async fn order(app: &TestApp, moderator: &TestUser) -> Vec<(i64, i64, i64)> {
+    let users = queue(app, moderator).await;
+    users
+        .iter()
+        .map(|u| {
+            (u["user_id"].as_i64().unwrap(), u["reporters"].as_i64().unwrap(), u["with_evidence"].as_i64().unwrap())
+        })
+        .collect()
 }
 
 async fn resolve(app: &TestApp, moderator: &TestUser, report_id: i64, resolution: &str) -> StatusCode {
@@ -53,18 +67,12 @@ async fn verified_evidence_puts_a_report_first_in_the_moderators_queue(backend: 
     report_with(&app, &reporters[3], &proven, ReportReason::Harassment, false).await;
     report_with(&app, &reporters[4], &proven, ReportReason::Harassment, true).await;
 
-    let users = queue(&app, &moderator).await;
-    let order: Vec<(i64, i64, i64)> = users
-        .iter()
-        .map(|u| {
-            (u["user_id"].as_i64().unwrap(), u["reporters"].as_i64().unwrap(), u["with_evidence"].as_i64().unwrap())
-        })
-        .collect();
     assert_eq!(
-        order,
+        order(&app, &moderator).await,
         [(proven.id.get(), 2, 1), (crowded.id.get(), 3, 0)],
         "evidence first, then the most distinct reporters"
     );
+    let users = queue(&app, &moderator).await;
     let reports = users[0]["reports"].as_array().unwrap();
     let by: Vec<i64> = reports.iter().map(|r| r["reporter_id"].as_i64().unwrap()).collect();
     assert_eq!(by, [reporters[4].id.get(), reporters[3].id.get()], "the report with evidence comes first");
@@ -131,4 +139,64 @@ async fn evidence_for_a_decided_report_reopens_it_and_the_decision_stands_until_
     let reports = open_reports(&app, &moderator, &reported).await;
     assert_eq!(reports[0]["previous_resolution"], "actioned");
     assert_eq!(reports[0]["evidence"].as_array().unwrap().len(), 2, "all of it, old and new");
+}
+
+/// The queue's order is kept as rows beside the reports (migration 0038), changed in the transaction of whatever
+/// changes a user's open reports: not only a report filed or decided, but its evidence deleted by retention and
+/// the reported account purged. Each of those must move the user in the queue as a grouping of the reports would.
+async fn the_queues_order_follows_evidence_retention_decisions_and_a_purged_account(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = app.staff("siralayan", "moderator").await;
+    let (crowded, proven) = (app.user("cok_bildirilen").await, app.user("kanitla_bildirilen").await);
+    let mut reporters = Vec::new();
+    for i in 0..4 {
+        reporters.push(app.user(&format!("sirali{i}")).await);
+    }
+    for reporter in &reporters[..3] {
+        report_with(&app, reporter, &crowded, ReportReason::Harassment, false).await;
+    }
+    report_with(&app, &reporters[3], &proven, ReportReason::Harassment, true).await;
+    let (c, p) = (crowded.id.get(), proven.id.get());
+    assert_eq!(order(&app, &moderator).await, [(p, 1, 1), (c, 3, 0)], "evidence first");
+
+    // A page holds each user's first reports, the oldest first here (none has evidence), and counts them all.
+    let token = app.access_token(&moderator).await;
+    let (status, page) = app.get_json("/v1/admin/reports?reports_per_user=2", &token).await;
+    assert_eq!(status, StatusCode::OK);
+    let entry = page["users"].as_array().unwrap().iter().find(|u| u["user_id"] == c).unwrap().clone();
+    let by: Vec<i64> =
+        entry["reports"].as_array().unwrap().iter().map(|r| r["reporter_id"].as_i64().unwrap()).collect();
+    assert_eq!(by, [reporters[0].id.get(), reporters[1].id.get()], "{entry}");
+    assert_eq!(entry["open_reports"], 3, "{entry}");
+    for bad in ["reports_per_user=0", "reports_per_user=51"] {
+        let (status, body) = app.get_json(&format!("/v1/admin/reports?{bad}"), &token).await;
+        assert_eq!((status, &body["error"]["code"]), (StatusCode::BAD_REQUEST, &json!("invalid_parameter")), "{bad}");
+    }
+
+    // Decisions take reports out one by one; the user stays while one is open, counted by what is open.
+    let reports = open_reports(&app, &moderator, &crowded).await;
+    for report in &reports[..2] {
+        let id = report["id"].as_i64().unwrap();
+        assert_eq!(resolve(&app, &moderator, id, "dismissed").await, StatusCode::NO_CONTENT);
+    }
+    assert_eq!(order(&app, &moderator).await, [(p, 1, 1), (c, 1, 0)]);
+
+    // Retention deletes the evidence (the report stays): the user is counted without it.
+    assert_eq!(delete_me(&app, &crowded.access, PASSWORD).await.status(), StatusCode::ACCEPTED);
+    let retention = TimeDelta::days(app.config.jobs.evidence_retention_days.into());
+    app.clock.advance(retention + TimeDelta::minutes(1));
+    app.run_job(Job::Expiry).await.unwrap();
+    app.sign_in(&moderator).await; // months later: a new session
+    let after_retention = order(&app, &moderator).await;
+    assert_eq!(after_retention.len(), 2, "{after_retention:?}");
+    assert!(after_retention.contains(&(p, 1, 0)), "the evidence went with its retention: {after_retention:?}");
+
+    // The reported account, deleted before, is purged (past its grace period): its reports stay for the record,
+    // re-keyed to its tombstone, which takes its place in the queue with the same counts.
+    app.run_job(Job::Purge).await.unwrap();
+    let after_purge = order(&app, &moderator).await;
+    assert_eq!(after_purge.len(), 2, "{after_purge:?}");
+    assert!(after_purge.contains(&(p, 1, 0)), "{after_purge:?}");
+    let tombstone = after_purge.iter().find(|(user, ..)| *user != p).unwrap();
+    assert!(tombstone.0 != c && (tombstone.1, tombstone.2) == (1, 0), "re-keyed, not the purged id: {after_purge:?}");
 }

@@ -44,6 +44,13 @@ fn url(nginx_port: u16) -> String {
 async fn reconnect(nginx_port: u16, token: &str, code: Option<u16>, closes: &Closes) -> (Connection, ServerFrame) {
     closes.lock().unwrap().push(Closed { at: Instant::now(), code });
     tokio::time::sleep(reconnect_delay(code).unwrap_or(Duration::from_millis(200))).await;
+    connect(nginx_port, token).await
+}
+
+/// Connects through nginx as an app does, trying again while no node takes the socket: in and for a few seconds
+/// after a roll, nginx may hold every node down (each refused a connection while it restarted: `max_fails=1
+/// fail_timeout=5s`) and answer 502.
+async fn connect(nginx_port: u16, token: &str) -> (Connection, ServerFrame) {
     for _ in 0..100 {
         if let Ok(Ok(connected)) = tokio::time::timeout(WITHIN, Connection::connect(&url(nginx_port), token)).await {
             return connected;
@@ -198,8 +205,9 @@ async fn rolling_three_nodes_behind_nginx_one_at_a_time_under_load_loses_nothing
         let reading = tokio::spawn(read_until(port, b.clone(), stop.clone(), closes.clone()));
         pairs.push((sending, reading, b, chat_b));
     }
-    // One user waits for a match through the whole roll.
+    // One user waits for a match through the whole roll; another will come after it.
     let (_, waiter) = nginx.user("bekleyen").await;
+    let (_, newcomer) = nginx.user("yeni").await;
     let waiting = tokio::spawn(wait_for_match(port, waiter, closes.clone()));
 
     // The roll: SIGTERM, the process's own exit, the node again on its address.
@@ -245,8 +253,7 @@ async fn rolling_three_nodes_behind_nginx_one_at_a_time_under_load_loses_nothing
     assert!(closes.len() > PAIRS, "{} sockets moved", closes.len());
 
     // Nobody is left waiting in a queue no node serves: a newcomer is paired with the one who waited.
-    let (_, newcomer) = nginx.user("yeni").await;
-    let (mut socket, _) = Connection::connect(&url(port), &newcomer).await.unwrap();
+    let (mut socket, _) = connect(port, &newcomer).await;
     let found = tokio::time::timeout(WITHIN, Chat::find(&mut socket, MatchKind::Text)).await.unwrap().unwrap();
     let waited = tokio::time::timeout(WITHIN, waiting).await.expect("the waiter is paired").unwrap();
     assert_eq!(found.info.match_id, waited.info.match_id);
@@ -255,7 +262,7 @@ async fn rolling_three_nodes_behind_nginx_one_at_a_time_under_load_loses_nothing
     for (sending, reading, token, mut chat) in pairs {
         reading.await.unwrap();
         let accepted = sending.await.unwrap();
-        let (mut socket, _) = Connection::connect(&url(port), &token).await.unwrap();
+        let (mut socket, _) = connect(port, &token).await;
         let read: Vec<Seq> = stored(&mut socket, &mut chat).await.into_iter().map(|(seq, _)| seq).collect();
         let lost: Vec<&Seq> = accepted.iter().filter(|seq| !read.contains(seq)).collect();
         assert!(lost.is_empty(), "acknowledged and lost: {lost:?}");

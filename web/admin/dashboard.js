@@ -30,7 +30,7 @@ function openReports(open) {
   const ages = el(
     'dl',
     { class: 'ages' },
-    AGES.flatMap((age) => [el('dt', {}, t(age)), el('dd', { testid: `age-${age}` }, String(open.ages[age]))]),
+    AGES.flatMap((age) => [el('dt', {}, t(age === 'older' ? 'age_older' : age)), el('dd', { testid: `age-${age}` }, String(open.ages[age]))]),
   );
   return tile('open-reports', t('openReports'), String(open.count),
     el('div', { testid: 'oldest-report' }, `${t('oldest')}: ${oldest}`), ages);

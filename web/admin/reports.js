@@ -52,6 +52,9 @@ function user(u, done) {
       u.review && el('span', { class: 'flag', testid: 'review' }, `${t('review')}: ${u.review}`),
     ),
     el('div', { class: 'muted' }, `${u.reporters} ${t('reporters')} · ${u.with_evidence} ${t('withEvidence')}`),
+    // The queue holds a user's first reports (evidence first, then the oldest); deciding them brings up the next.
+    u.open_reports > u.reports.length &&
+      el('div', { class: 'muted', testid: 'reports-shown' }, `${u.reports.length} ${t('shownOf')} ${u.open_reports} ${t('openReportsOf')}`),
     !u.banned && banForm(u.user_id, done),
     clearForm(u.user_id, done),
     el('ul', { class: 'reports' }, u.reports.map((r) => report(r, done))),
@@ -60,12 +63,22 @@ function user(u, done) {
 
 export async function reportsView() {
   const view = el('div', { testid: 'report-queue' });
-  const load = async () => {
-    const queue = await call('GET', '/v1/admin/reports?limit=50');
-    view.replaceChildren(
-      ...(queue.users.length === 0 ? [el('p', { testid: 'no-reports' }, t('noReports'))] : queue.users.map((u) => user(u, load))),
-    );
+  // Pages of 50 users, as the API orders them; "More" reads the next page (`offset` = the last page's
+  // `next_offset`) below the ones shown. A decision reads the queue again from the top.
+  const list = el('div', {});
+  const more = el('button', { type: 'button', testid: 'queue-more', hidden: true }, t('moreUsers'));
+  let next = null;
+  const load = async (further) => {
+    const offset = further ? next : 0;
+    const queue = await call('GET', `/v1/admin/reports?limit=50&offset=${offset}`);
+    const users = queue.users.map((u) => user(u, () => load(false)));
+    if (further) list.append(...users);
+    else list.replaceChildren(...(users.length === 0 ? [el('p', { testid: 'no-reports' }, t('noReports'))] : users));
+    next = queue.next_offset ?? null;
+    more.hidden = next === null;
   };
-  await load();
+  more.addEventListener('click', () => load(true));
+  view.append(list, more);
+  await load(false);
   return view;
 }

@@ -2,8 +2,7 @@
 //! reporters, each with the reasons, times and matches of the reports and the messages the reporter revealed and
 //! the server verified (no other message content: it is end-to-end encrypted); and resolving a report.
 
-use std::collections::BTreeMap;
-use std::collections::btree_map::Entry;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -27,6 +26,10 @@ pub struct QueuePage {
     /// Users to skip: the previous page's `next_offset`.
     #[param(minimum = 0, maximum = 100000)]
     offset: Option<i64>,
+    /// Of each user's open reports, how many the page holds, 1 to 50 (default 50): those with verified evidence
+    /// first, then the oldest. `open_reports` counts them all.
+    #[param(minimum = 1, maximum = 50)]
+    reports_per_user: Option<i64>,
 }
 
 /// One open report.
@@ -137,6 +140,9 @@ pub struct ReportedUser {
     banned: bool,
     /// Distinct people with an open report about them.
     reporters: i64,
+    /// How many open reports there are about them; `reports` holds the first `reports_per_user` of them (evidence
+    /// first, then the oldest): deciding those brings up the next.
+    open_reports: i64,
     /// Of their open reports, those with verified evidence. Users with more come first: evidence shows who wrote
     /// what, for you to judge; it does not count toward the automatic ban.
     with_evidence: i64,
@@ -155,6 +161,10 @@ pub struct ReportQueue {
     next_offset: Option<i64>,
 }
 
+/// How many of a user's open reports a page of the queue holds at most, and by default (`reports_per_user`;
+/// `ReportedUser::open_reports` counts them all): an account everyone reports has thousands open.
+const REPORTS_PER_USER: i64 = 50;
+
 /// The report queue: users with open reports, those with the most reports carrying verified evidence first, then
 /// the most distinct reporters.
 #[utoipa::path(get, path = "/v1/admin/reports", tag = "admin", security(("bearer" = [])), params(QueuePage),
@@ -167,23 +177,32 @@ pub(super) async fn queue(
 ) -> Result<AppJson<ReportQueue>, ApiError> {
     let limit = page.limit.unwrap_or(20);
     let offset = page.offset.unwrap_or(0);
-    if !(1..=100).contains(&limit) || !(0..=100_000).contains(&offset) {
-        return Err(ApiError::new(ErrorCode::InvalidParameter, "limit must be 1 to 100 and offset 0 to 100000"));
+    let per_user = page.reports_per_user.unwrap_or(REPORTS_PER_USER);
+    if !(1..=100).contains(&limit) || !(0..=100_000).contains(&offset) || !(1..=REPORTS_PER_USER).contains(&per_user) {
+        return Err(ApiError::new(
+            ErrorCode::InvalidParameter,
+            "limit must be 1 to 100, offset 0 to 100000 and reports_per_user 1 to 50",
+        ));
     }
-    let rows = state.store.report_queue(limit, offset).await.map_err(ApiError::internal)?;
+    let rows = state.store.report_queue(limit, offset, per_user).await.map_err(ApiError::internal)?;
+    // What the page shows beside its reports, read at once (a page can hold thousands of reports: one statement
+    // each, on connections of their own).
     let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let evidence = state.store.evidence_of(&ids).await.map_err(ApiError::internal)?;
-    let calls = state.store.calls_of(&ids).await.map_err(ApiError::internal)?;
+    let reporters: BTreeSet<UserId> = rows.iter().map(|r| r.reporter_id).collect();
+    let reporters: Vec<UserId> = reporters.into_iter().collect();
+    let reported: BTreeSet<UserId> = rows.iter().map(|r| r.reported_id).collect();
+    let reported: Vec<UserId> = reported.into_iter().collect();
     let since = state.accounts.now() - SIGNAL_WINDOW;
-    let mut signals = BTreeMap::new();
-    for reporter in rows.iter().map(|r| r.reporter_id) {
-        if let Entry::Vacant(slot) = signals.entry(reporter) {
-            slot.insert(state.store.snapshot_signal(reporter, since).await.map_err(ApiError::internal)?);
-        }
-    }
+    let (evidence, calls, signals, reviews) = tokio::try_join!(
+        state.store.evidence_of(&ids),
+        state.store.calls_of(&ids),
+        state.store.snapshot_signals(&reporters, since),
+        state.store.open_reviews(&reported),
+    )
+    .map_err(ApiError::internal)?;
+    let signals: BTreeMap<UserId, SnapshotSignal> = signals.into_iter().collect();
     let mut users = group(rows, evidence, calls, &signals);
-    let ids: Vec<UserId> = users.iter().map(|u| u.user_id).collect();
-    for (user_id, why) in state.store.open_reviews(&ids).await.map_err(ApiError::internal)? {
+    for (user_id, why) in reviews {
         if let Some(user) = users.iter_mut().find(|u| u.user_id == user_id) {
             user.review = Some(why);
         }
@@ -196,9 +215,23 @@ pub(super) async fn queue(
 fn group(
     rows: Vec<QueuedReport>,
     evidence: Vec<EvidenceRow>,
-    mut calls: Vec<CallRow>,
+    calls: Vec<CallRow>,
     signals: &BTreeMap<UserId, SnapshotSignal>,
 ) -> Vec<ReportedUser> {
+    // By report, each report's evidence in the order read (by match and seq).
+    let mut evidence_of: HashMap<i64, Vec<Evidence>> = HashMap::new();
+    for e in evidence {
+        evidence_of.entry(e.report_id).or_default().push(Evidence {
+            match_id: e.match_id,
+            seq: e.seq,
+            sent_at: e.sent_at,
+            // Verified UTF-8 when stored; JSON carries any of it, a U+0000 as `\u0000`.
+            text: String::from_utf8_lossy(&e.plaintext).into_owned(),
+            verdict: "verified",
+            verified_at: e.verified_at,
+        });
+    }
+    let mut call_of: HashMap<i64, CallRow> = calls.into_iter().map(|c| (c.report_id, c)).collect();
     let mut users: Vec<ReportedUser> = Vec::new();
     for row in rows {
         if users.last().is_none_or(|u| u.user_id != row.reported_id) {
@@ -207,6 +240,7 @@ fn group(
                 handle: handle(&row.reported_alias, &row.reported_tag),
                 banned: row.reported_banned,
                 reporters: row.reporters,
+                open_reports: row.open_reports,
                 with_evidence: row.with_evidence,
                 review: None,
                 reports: Vec::new(),
@@ -220,21 +254,9 @@ fn group(
             reason: row.reason,
             details: row.details,
             created_at: row.created_at,
-            evidence: evidence
-                .iter()
-                .filter(|e| e.report_id == row.id)
-                .map(|e| Evidence {
-                    match_id: e.match_id,
-                    seq: e.seq,
-                    sent_at: e.sent_at,
-                    // Verified UTF-8 when stored; JSON carries any of it, a U+0000 as `\u0000`.
-                    text: String::from_utf8_lossy(&e.plaintext).into_owned(),
-                    verdict: "verified",
-                    verified_at: e.verified_at,
-                })
-                .collect(),
+            evidence: evidence_of.remove(&row.id).unwrap_or_default(),
             previous_resolution: row.previous_resolution.map(|r| r.as_str().to_owned()),
-            call: calls.iter().position(|c| c.report_id == row.id).map(|at| calls.swap_remove(at).into()),
+            call: call_of.remove(&row.id).map(Into::into),
             reporter_snapshot_reports: signals.get(&row.reporter_id).copied().unwrap_or_default().into(),
         });
     }
