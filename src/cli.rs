@@ -29,6 +29,13 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Copy the SQLite database (consistently, while tanis runs) and the keys generated in the data directory into
+    /// DESTINATION, a new directory from which tanis starts as from its data directory (docs/operations.md,
+    /// "Backups"). On PostgreSQL, use base backups with WAL archiving instead.
+    Backup {
+        /// A directory that does not exist yet (or is empty).
+        destination: std::path::PathBuf,
+    },
     /// Run only the background jobs (set `jobs.enabled = false` on the serving nodes).
     Worker,
     /// Development helpers (refused in production mode).
@@ -146,6 +153,17 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             // every node can write to (each node also checks them at its start).
             store.ensure_partitions(SystemClock.now()).await?;
             tracing::info!(database = %startup::redact(&config.effective_database_url()), "migrations applied");
+            Ok(())
+        }
+        Command::Backup { destination } => {
+            let copied = crate::backup::backup(&config, &destination).await?;
+            tracing::info!(destination = %destination.display(), keys = ?copied.keys, "backup written");
+            if !copied.configured.is_empty() {
+                tracing::warn!(
+                    configured = ?copied.configured,
+                    "these secrets are configured, not generated, and are not in the backup: keep them with it"
+                );
+            }
             Ok(())
         }
         Command::Dev(DevCommand::SeedUsers { count, out, password, prefix }) => {

@@ -67,6 +67,7 @@ pub mod accounts;
 pub mod ads;
 pub mod api;
 pub mod auth;
+pub mod backup;
 pub mod billing;
 pub mod claims;
 pub mod cli;

@@ -16,6 +16,9 @@ const TURN_SECRET_FILE: &str = "turn_secret";
 const PHONE_ENCRYPTION_KEY_FILE: &str = "phone_encryption_key";
 const PHONE_INDEX_KEY_FILE: &str = "phone_index_key";
 
+/// The files a data directory may hold secrets in (generated when not configured), as `tanis backup` copies them.
+pub const GENERATED_FILES: [&str; 4] = [SECRET_FILE, TURN_SECRET_FILE, PHONE_ENCRYPTION_KEY_FILE, PHONE_INDEX_KEY_FILE];
+
 /// Creates the data directory (owner-only) when missing.
 pub fn ensure_data_dir(dir: &Path) -> anyhow::Result<()> {
     if !dir.exists() {

@@ -92,6 +92,7 @@ pub use reads::{Read, Reader, Select, select};
 pub use report_calls::{CallLimits, CallRow, NewCall, SealedSnapshot, SnapshotSignal};
 pub use report_queue::QueuedReport;
 pub use seed::seed_phone;
+pub use sqlite::backup::copy_into as copy_sqlite_into;
 pub use statements::{Citations, CitedGround, StatementPage, StatementRow};
 pub use subscriptions::{PlanChange, PlanOutcome, PlanRow, PlanSource, PremiumUnits};
 pub use system_logs::{AuditQuery, ModerationCounts, SystemLogRow};

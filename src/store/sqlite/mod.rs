@@ -10,6 +10,7 @@
 //!
 //! All the store's `unsafe` lives here.
 
+pub mod backup;
 mod busy;
 mod checkpoint;
 mod page_cache;
