@@ -12,7 +12,7 @@
 
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
 use anyhow::{Context, bail};
@@ -41,6 +41,8 @@ pub async fn backup(config: &Config, destination: &Path) -> anyhow::Result<Copie
         bail!("{} is not empty: a backup goes into a new directory", destination.display());
     }
     crate::secrets::ensure_data_dir(destination)?;
+    // It holds keys: owner-only, as a data directory is, even when it was made beforehand.
+    fs::set_permissions(destination, fs::Permissions::from_mode(0o700))?;
     crate::store::copy_sqlite_into(&url, &destination.join("tanis.db"))
         .await
         .with_context(|| format!("copying the database into {}", destination.display()))?;

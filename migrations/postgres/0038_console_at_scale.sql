@@ -1,8 +1,9 @@
 -- The report queue's order kept as rows (issue 61, point 4). GET /v1/admin/reports orders the users with open
 -- reports by three aggregates of those reports: how many carry verified evidence, how many distinct reporters, the
 -- newest one's time. Computing them for each page grouped every open report in the database (at 1 000 000 reports,
--- 300 000 of them open, about a second a page: BENCHMARKS.md, "Issue 61, point 4"). `report_queue` holds them, one
--- row per user with at least one open report, and a page is a range of its index.
+-- 300 000 of them open, about a second a page: BENCHMARKS.md, "Issue 61, point 4"). `report_queue` holds them, with
+-- how many reports are open (a page shows each user's first 50 and that count), one row per user with at least one
+-- open report, and a page is a range of its index.
 --
 -- Triggers on `reports` and `report_evidence` keep it in the transaction that changes them, whatever the change
 -- (a report filed, resolved, reopened, its evidence added or deleted by retention, a purge re-keying or deleting

@@ -76,7 +76,7 @@ pub(crate) async fn send_until(
     }
 }
 
-/// Every stored message of the match, read with `resume` and opened.
+/// Every message stored for the socket's user in the chat's match, read page by page with `resume`, each opened.
 pub(crate) async fn stored(socket: &mut Connection, chat: &mut Chat) -> Vec<(Seq, String)> {
     let (match_id, mut after, mut read) = (chat.info.match_id, Seq(0), Vec::new());
     loop {

@@ -8,9 +8,10 @@ use std::time::{Duration, Instant};
 
 use tanis::domain::Seq;
 use tanis_client::{Chat, ClientError, Connection, Find, Identity, reconnect_delay};
-use tanis_proto::{ClientFrame, CloseCode, ErrorCode, MatchInfo, MatchKind, ServerFrame};
+use tanis_proto::{CloseCode, ErrorCode, MatchInfo, MatchKind, ServerFrame};
 use tokio_util::sync::CancellationToken;
 
+use crate::backup::stored;
 use crate::helpers::{Backend, fresh_database_url};
 use crate::nginx_cluster::{Nginx, Node, start_nginx, start_node_with};
 use crate::redis_outage::reserve_port;
@@ -149,29 +150,6 @@ async fn wait_for_match(nginx_port: u16, token: String, closes: Closes) -> Chat 
                     return Chat::established(identity, info).unwrap();
                 }
             }
-        }
-    }
-}
-
-/// Every message stored for `socket`'s user in `match_id`, read page by page with `resume`.
-async fn stored(socket: &mut Connection, chat: &mut Chat) -> Vec<(Seq, String)> {
-    let (match_id, mut after, mut read) = (chat.info.match_id, Seq(0), Vec::new());
-    loop {
-        socket.send(&ClientFrame::Resume { id: Some("r".into()), match_id, after_seq: after }).await.unwrap();
-        let before = read.len();
-        loop {
-            let frame = tokio::time::timeout(WITHIN, socket.next()).await.expect("resume answers").unwrap();
-            match frame {
-                ServerFrame::Msg { seq, .. } => {
-                    read.push((seq, chat.read(&frame).expect("every stored message opens")));
-                    after = seq;
-                }
-                ServerFrame::ResumeDone { .. } => break,
-                _ => {}
-            }
-        }
-        if read.len() == before {
-            return read;
         }
     }
 }
