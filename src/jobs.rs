@@ -147,6 +147,10 @@ impl JobStore for JobsStore {
         Ok(evidence + snapshots)
     }
 
+    async fn delete_finished_runs_before(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, JobError> {
+        Ok(self.0.delete_finished_runs_before(cutoff, limit).await?)
+    }
+
     async fn expire_matches(&self, now: DateTime<Utc>, limit: i64) -> Result<Vec<ExpiredMatch>, JobError> {
         let rows = self.0.expire_matches(now, limit).await?;
         Ok(rows

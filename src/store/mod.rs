@@ -25,6 +25,7 @@ mod deletion;
 mod evidence;
 pub mod export;
 mod fail_points;
+mod job_queue;
 mod job_runs;
 mod jobs;
 mod login_attempts;

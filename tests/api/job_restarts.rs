@@ -1,19 +1,24 @@
 //! Background jobs survive restarts: a node restarted within seconds of its last run (a deploy), and a
-//! `tanis worker` beside `tanis serve` on one database, still run every job.
+//! `tanis worker` beside `tanis serve` on one database, still run every job; and the job queue's finished runs,
+//! which apalis keeps, are deleted by the expiry.
 
 use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use tanis::clock::ManualClock;
 use tanis::config::Config;
+use tanis::domain::AuditAction;
 use tanis::startup::Application;
-use tanis::store::Store;
+use tanis::store::{AuditQuery, Store};
 use tanis_workers::schedule::Job;
 
 use crate::helpers::{Backend, eventually, fresh_database_url, start_time};
 use crate::on_both_stores;
 
-on_both_stores!(a_node_restarted_twice_in_quick_succession_still_runs_its_jobs);
+on_both_stores!(
+    a_node_restarted_twice_in_quick_succession_still_runs_its_jobs,
+    the_expiry_deletes_the_job_queues_runs_finished_over_a_day_ago,
+);
 
 /// When `job` last succeeded, as recorded by whichever process ran it.
 pub async fn last_success(store: &Store, job: Job) -> Option<DateTime<Utc>> {
@@ -66,4 +71,47 @@ async fn a_node_restarted_twice_in_quick_succession_still_runs_its_jobs(backend:
         token.cancel();
         tokio::time::timeout(Duration::from_secs(20), server).await.expect("stops").unwrap().unwrap();
     }
+}
+
+/// apalis keeps every run it finished, a row each; the expiry deletes those that finished over a day before its
+/// `now`. apalis stamps them with the database's clock, so here the app's clock runs two days ahead of it, while the
+/// runs are queued at the database's present (a run queued at a later time waits for it).
+async fn the_expiry_deletes_the_job_queues_runs_finished_over_a_day_ago(backend: Backend) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = jobs_config(backend, dir.path()).await;
+    // Whole seconds: the store keeps microseconds.
+    let now = DateTime::from_timestamp((Utc::now() + TimeDelta::days(2)).timestamp(), 0).unwrap();
+    let app = Application::build_with_clock(config.clone(), ManualClock::new(now)).await.expect("the app builds");
+    let (store, token) = (app.store(), app.shutdown_token());
+    let server = tokio::spawn(app.run_until_stopped());
+    let storage = tanis::jobs::storage(&store, &config).await.unwrap();
+    storage.run_now(Job::AutoBan, Utc::now()).await.unwrap();
+    eventually(Duration::from_secs(20), "the auto-ban ran", || async {
+        last_success(&store, Job::AutoBan).await == Some(now)
+    })
+    .await;
+    // The run is marked finished just after it recorded its success: expiry runs until one deleted it.
+    eventually(Duration::from_secs(20), "an expiry run deleted a finished run", || {
+        let (store, storage) = (&store, &storage);
+        async move {
+            storage.run_now(Job::Expiry, Utc::now()).await.unwrap();
+            let query = AuditQuery {
+                actor: None,
+                target: None,
+                action: Some(AuditAction::JobExpiry),
+                since: None,
+                until: None,
+                before: None,
+                limit: 100,
+            };
+            let entries = store.audit_log(&query).await.unwrap();
+            entries.iter().any(|e| {
+                let details: serde_json::Value = serde_json::from_str(&e.details).unwrap();
+                details["finished_runs_deleted"].as_u64().unwrap_or(0) > 0
+            })
+        }
+    })
+    .await;
+    token.cancel();
+    tokio::time::timeout(Duration::from_secs(20), server).await.expect("stops").unwrap().unwrap();
 }

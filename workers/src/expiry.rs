@@ -18,6 +18,9 @@ use crate::{Context, JobAction, JobError, JobStore, LiveEffects};
 /// Rows per delete transaction.
 pub const BATCH: i64 = 500;
 
+/// How long the job queue's finished runs are kept (for an operator looking into a failure): a day.
+pub const FINISHED_RUNS_KEPT: chrono::TimeDelta = chrono::TimeDelta::days(1);
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExpiredMatch {
     pub match_id: MatchId,
@@ -64,8 +67,15 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
         .await
         .unwrap_or(0);
     let expired = failed.step("expire_matches", expire_matches(ctx, now)).await.unwrap_or(0);
+    // The job queue's finished runs: apalis keeps every one (a row per run, tens of thousands a day).
+    let runs_cutoff = now - FINISHED_RUNS_KEPT;
+    let runs_deleted = failed
+        .step("delete_finished_runs", in_batches(|| ctx.store.delete_finished_runs_before(runs_cutoff, BATCH)))
+        .await
+        .unwrap_or(0);
     let dropped = rotated.content.len() + rotated.logs.len();
-    if deleted + logs_deleted + unfranked + evidence_deleted + (expired + dropped) as u64 > 0 || !failed.0.is_empty() {
+    let changed = deleted + logs_deleted + unfranked + evidence_deleted + runs_deleted + (expired + dropped) as u64;
+    if changed > 0 || !failed.0.is_empty() {
         let details = json!({
             "messages_deleted": deleted,
             "logs_deleted": logs_deleted,
@@ -74,6 +84,7 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
             "commitments_cleared": unfranked,
             "evidence_deleted": evidence_deleted,
             "matches_expired": expired,
+            "finished_runs_deleted": runs_deleted,
             "failed_steps": failed.0.iter().map(|(step, _)| *step).collect::<Vec<_>>(),
         });
         failed.step("log", ctx.store.log(JobAction::ExpiryRun, None, details, now)).await;

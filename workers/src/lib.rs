@@ -137,6 +137,13 @@ pub trait JobStore: Send + Sync + 'static {
         cutoff: DateTime<Utc>,
         limit: i64,
     ) -> impl Future<Output = Result<u64, JobError>> + Send;
+    /// Deletes at most `limit` of the job queue's runs that finished before `cutoff` (apalis keeps every one);
+    /// returns how many.
+    fn delete_finished_runs_before(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<u64, JobError>> + Send;
     /// Marks at most `limit` active matches past their expiry `expired`; returns them.
     fn expire_matches(
         &self,
