@@ -51,7 +51,7 @@ pub(crate) fn ws(address: &str) -> String {
 }
 
 /// Writes to the peer until `stop`; the seqs the server acknowledged, as they come.
-pub(crate) async fn send_until(
+async fn send_until(
     address: String,
     token: String,
     mut chat: Chat,
@@ -99,39 +99,71 @@ pub(crate) async fn stored(socket: &mut Connection, chat: &mut Chat) -> Vec<(Seq
     }
 }
 
+/// Two people registered on the server at `address` and matched, A writing to B on and on until stopped; B's socket
+/// stays open meanwhile.
+pub(crate) struct Writing {
+    pub phone_a: String,
+    pub phone_b: String,
+    /// B's side of the match, to open what a later `resume` reads.
+    pub chat_b: Chat,
+    _reader: Connection,
+    halt: CancellationToken,
+    acks: tokio::sync::mpsc::UnboundedReceiver<Seq>,
+    writer: tokio::task::JoinHandle<()>,
+}
+
+impl Writing {
+    pub(crate) async fn start(address: &str) -> Writing {
+        let (phone_a, phone_b) = (new_phone(), new_phone());
+        let a = access(&post(address, "/v1/auth/register", &registration(&phone_a, "yazan")).await);
+        let b = access(&post(address, "/v1/auth/register", &registration(&phone_b, "okuyan")).await);
+        let ((mut sa, _), (mut sb, _)) = (
+            Connection::connect(&ws(address), &a).await.unwrap(),
+            Connection::connect(&ws(address), &b).await.unwrap(),
+        );
+        let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
+        let (chat_a, chat_b) = (chat_a.unwrap(), chat_b.unwrap());
+        drop(sa);
+        let (stop, (acked, acks)) = (CancellationToken::new(), tokio::sync::mpsc::unbounded_channel());
+        let writer = tokio::spawn(send_until(address.to_owned(), a, chat_a, stop.clone(), acked));
+        Writing { phone_a, phone_b, chat_b, _reader: sb, halt: stop, acks, writer }
+    }
+
+    /// The next message the server acknowledged to A.
+    pub(crate) async fn acknowledged(&mut self) -> Seq {
+        tokio::time::timeout(WITHIN, self.acks.recv()).await.unwrap().unwrap()
+    }
+
+    /// Stops A and returns the acknowledgements not yet taken.
+    pub(crate) async fn stop(mut self) -> (Vec<Seq>, Chat) {
+        self.halt.cancel();
+        self.writer.await.unwrap();
+        let mut rest = Vec::new();
+        while let Ok(seq) = self.acks.try_recv() {
+            rest.push(seq);
+        }
+        (rest, self.chat_b)
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_backup_taken_under_writes_restores_into_a_new_data_directory_with_every_account_and_acknowledged_message() {
     let dir = tempfile::tempdir().unwrap();
     let (live_data, copy) = (dir.path().join("data"), dir.path().join("yedek"));
     let (mut live, address) = serve(dir.path(), &live_data).await;
-    let (phone_a, phone_b) = (new_phone(), new_phone());
-    let a = access(&post(&address, "/v1/auth/register", &registration(&phone_a, "yazan")).await);
-    let b = access(&post(&address, "/v1/auth/register", &registration(&phone_b, "okuyan")).await);
-    let ((mut sa, _), (mut sb, _)) =
-        (Connection::connect(&ws(&address), &a).await.unwrap(), Connection::connect(&ws(&address), &b).await.unwrap());
-    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
-    let (chat_a, mut chat_b) = (chat_a.unwrap(), chat_b.unwrap());
-    drop(sa);
-
     // A writes on while the backup runs; what was acknowledged before it began must be in the copy.
-    let (stop, (acked, mut acks)) = (CancellationToken::new(), tokio::sync::mpsc::unbounded_channel());
-    let writer = tokio::spawn(send_until(address.clone(), a, chat_a, stop.clone(), acked));
+    let mut writing = Writing::start(&address).await;
     let mut before_backup = Vec::new();
     while before_backup.len() < 20 {
-        before_backup.push(tokio::time::timeout(WITHIN, acks.recv()).await.unwrap().unwrap());
+        before_backup.push(writing.acknowledged().await);
     }
     let backup = tanis(dir.path()).env("TANIS_DATA_DIR", &live_data).arg("backup").arg(&copy).output();
     let backup = tokio::time::timeout(Duration::from_secs(60), backup).await.unwrap().unwrap();
     assert!(backup.status.success(), "tanis backup: {}", String::from_utf8_lossy(&backup.stderr));
-    let during = {
-        let mut during = 0;
-        while acks.try_recv().is_ok() {
-            during += 1;
-        }
-        during
-    };
-    stop.cancel();
-    writer.await.unwrap();
+    let (phone_a, phone_b) = (writing.phone_a.clone(), writing.phone_b.clone());
+    // Counted up to A's stop, the one in flight then included: only printed.
+    let (during, mut chat_b) = writing.stop().await;
+    let during = during.len();
     live.kill().await.unwrap();
 
     // The copy is a data directory: the database and the keys generated beside it, owner-only.

@@ -9,13 +9,11 @@ use std::process::Command;
 
 use serde_json::json;
 use tanis::domain::Seq;
-use tanis_client::{Chat, Connection};
-use tanis_proto::MatchKind;
-use tokio_util::sync::CancellationToken;
+use tanis_client::Connection;
 
-use crate::backup::{WITHIN, access, post, send_until, serving, stored, ws};
+use crate::backup::{WITHIN, Writing, access, post, serving, stored, ws};
 use crate::binary::{secrets_for, tanis};
-use crate::helpers::{Backend, PASSWORD, eventually, new_phone, registration};
+use crate::helpers::{Backend, PASSWORD, eventually};
 use crate::redis_outage::reserve_port;
 
 /// PostgreSQL's server programs: where Debian keeps them (off PATH), as scripts/test finds them.
@@ -115,19 +113,10 @@ async fn a_base_backup_and_the_archived_wal_recover_every_acknowledged_message_a
     let mut command = tanis(root);
     secrets_for(Backend::Postgres, &mut command).env("TANIS_DATABASE_URL", &url);
     let (mut node, address) = serving(command).await;
-    let (phone_a, phone_b) = (new_phone(), new_phone());
-    let a = access(&post(&address, "/v1/auth/register", &registration(&phone_a, "yazan")).await);
-    let b = access(&post(&address, "/v1/auth/register", &registration(&phone_b, "okuyan")).await);
-    let ((mut sa, _), (mut sb, _)) =
-        (Connection::connect(&ws(&address), &a).await.unwrap(), Connection::connect(&ws(&address), &b).await.unwrap());
-    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut sa, MatchKind::Text), Chat::find(&mut sb, MatchKind::Text));
-    let (chat_a, mut chat_b) = (chat_a.unwrap(), chat_b.unwrap());
-    drop(sa);
-    let (stop, (acked, mut acks)) = (CancellationToken::new(), tokio::sync::mpsc::unbounded_channel());
-    let writer = tokio::spawn(send_until(address.clone(), a, chat_a, stop.clone(), acked));
+    let mut writing = Writing::start(&address).await;
     let mut acknowledged: Vec<Seq> = Vec::new();
     while acknowledged.len() < 10 {
-        acknowledged.push(tokio::time::timeout(WITHIN, acks.recv()).await.unwrap().unwrap());
+        acknowledged.push(writing.acknowledged().await);
     }
 
     // The base backup, taken while A writes; then ten more acknowledged after it, which only the archive holds.
@@ -153,13 +142,11 @@ async fn a_base_backup_and_the_archived_wal_recover_every_acknowledged_message_a
     );
     let after_base = acknowledged.len() + 10;
     while acknowledged.len() < after_base {
-        acknowledged.push(tokio::time::timeout(WITHIN, acks.recv()).await.unwrap().unwrap());
+        acknowledged.push(writing.acknowledged().await);
     }
-    stop.cancel();
-    writer.await.unwrap();
-    while let Ok(seq) = acks.try_recv() {
-        acknowledged.push(seq);
-    }
+    let phone_b = writing.phone_b.clone();
+    let (rest, mut chat_b) = writing.stop().await;
+    acknowledged.extend(rest);
     // The segment holding the last acknowledgement closed and archived (what `archive_timeout` does on its own).
     let segment = query(&admin, "SELECT pg_walfile_name(pg_switch_wal())").await.unwrap();
     eventually(WITHIN, "the last segment is archived", || {
