@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::Config;
+use crate::config::{Config, Process};
 use crate::domain::{Phone, Role, UserId};
 use crate::phones::PhoneVault;
 use crate::startup::{self, Application};
@@ -108,7 +108,12 @@ impl clap::ValueEnum for Role {
 
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    let config = match Config::load(cli.config.as_deref()) {
+    let process = match cli.command {
+        Command::Worker => Process::Worker,
+        Command::Migrate => Process::Migration,
+        _ => Process::Node,
+    };
+    let config = match Config::load_for(cli.config.as_deref(), process) {
         Ok(config) => config,
         Err(e) => {
             eprintln!("tanis: {e}");
@@ -131,7 +136,8 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve => serve(config).await,
         Command::Worker => {
-            let (store, _) = open(&config).await?;
+            // No phone keys: the worker reads no number (Process::Worker), so it neither checks them nor seals.
+            let store = startup::open_store(&config, None).await?;
             let clock: crate::clock::SharedClock = std::sync::Arc::new(SystemClock);
             let shutdown = tokio_util::sync::CancellationToken::new();
             // Without Redis this process reaches no socket; with it, bans and expiries reach every node.
@@ -234,7 +240,7 @@ async fn seed_users(
 /// The database as every command opens it: migrated, its phone keys checked, any plaintext phones sealed.
 async fn open(config: &Config) -> anyhow::Result<(Store, PhoneVault)> {
     let phones = PhoneVault::load(&config.phones, &config.data_dir)?;
-    Ok((startup::open_store(config, &phones).await?, phones))
+    Ok((startup::open_store(config, Some(&phones)).await?, phones))
 }
 
 /// `tanis phones rotate-key`: opening the store has already sealed any plaintext and checked that the keys fit.

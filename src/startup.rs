@@ -54,7 +54,7 @@ impl Application {
             secrets::ensure_data_dir(&config.data_dir)?;
         }
         let phones = PhoneVault::load(&config.phones, &config.data_dir)?;
-        let store = open_store(&config, &phones).await?;
+        let store = open_store(&config, Some(&phones)).await?;
         // Today's message partitions and the ones ahead (PostgreSQL), by the clock this server runs on; a start
         // that cannot make them stops here rather than refuse every message.
         store.ensure_partitions(clock.now()).await.context("making the message tables' partitions")?;
@@ -273,10 +273,10 @@ pub async fn run_workers<L: tanis_workers::LiveEffects>(
     }
 }
 
-/// Connects to the configured database, applies its migrations, checks that `phones` are the keys its phone
-/// numbers were sealed with (a wrong key stops the start here, naming the key), and seals whatever phone
-/// numbers an older version kept in clear.
-pub async fn open_store(config: &Config, phones: &PhoneVault) -> anyhow::Result<Store> {
+/// Connects to the configured database and applies its migrations. With `phones` (every process but the worker,
+/// which reads no number), checks that they are the keys its phone numbers were sealed with (a wrong key stops
+/// the start here, naming the key), and seals whatever phone numbers an older version kept in clear.
+pub async fn open_store(config: &Config, phones: Option<&PhoneVault>) -> anyhow::Result<Store> {
     if config.database_url.is_none() {
         secrets::ensure_data_dir(&config.data_dir)?;
     }
@@ -284,8 +284,10 @@ pub async fn open_store(config: &Config, phones: &PhoneVault) -> anyhow::Result<
     let store = Store::connect(&url).await.with_context(|| format!("opening database {}", redact(&url)))?;
     let store = store.with_citations(crate::statements::citations(&config.moderation));
     store.migrate().await.context("applying migrations")?;
-    crate::phones::check(&store, phones).await.context("the phone keys do not fit this database")?;
-    crate::phones::seal_legacy(&store, phones).await.context("sealing the phone numbers kept in clear")?;
+    if let Some(phones) = phones {
+        crate::phones::check(&store, phones).await.context("the phone keys do not fit this database")?;
+        crate::phones::seal_legacy(&store, phones).await.context("sealing the phone numbers kept in clear")?;
+    }
     Ok(store)
 }
 

@@ -68,7 +68,8 @@ pub struct Config {
     /// A REST request (body included) not answered within this is cut off with `408 request_timeout`, so a
     /// client that stalls mid-body holds no task and shutdown never waits on it.
     pub request_timeout_ms: u64,
-    /// When set, `/metrics` requires `Authorization: Bearer <token>`.
+    /// When set, `/metrics` requires `Authorization: Bearer <token>`; a node in production refuses to start
+    /// without one (at least 32 characters).
     pub metrics_token: Option<String>,
     /// `redis://…` (one Redis) or `redis+cluster://host:port,host:port` (a Redis Cluster by some of its nodes;
     /// `rediss://`, `rediss+cluster://` with TLS): when set, this node is one of several: frames, kicks and
@@ -76,6 +77,10 @@ pub struct Config {
     /// there, and (with one Redis; on a cluster they stay in the database, see `jobs::storage`) the background
     /// jobs queue their runs there instead of the database. Unset: everything stays in this process.
     pub redis_url: Option<String>,
+    /// Production refuses a `redis_url` without a password: whoever can write to Redis can hand any user a forged
+    /// `match.found` or frame (docs/operations.md, "Threat model"). `true` accepts one anyway, for a Redis that
+    /// nothing but tanis can reach.
+    pub redis_allow_unauthenticated: bool,
     pub cluster: ClusterConfig,
     pub auth: AuthConfig,
     pub quotas: QuotaConfig,
@@ -112,6 +117,7 @@ impl Default for Config {
             request_timeout_ms: 30_000,
             metrics_token: None,
             redis_url: None,
+            redis_allow_unauthenticated: false,
             cluster: ClusterConfig::default(),
             auth: AuthConfig::default(),
             quotas: QuotaConfig::default(),
@@ -143,9 +149,28 @@ fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key, problem: problem.into() }
 }
 
+/// The process a configuration is checked for: each is given, and needs, only its own secrets (least privilege:
+/// docs/operations.md, "Threat model").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Process {
+    /// `tanis serve`, and the operator's commands, which run with a node's configuration: every secret.
+    Node,
+    /// `tanis worker`: the database and Redis. It signs no token, relays no call, sends no code and reads no
+    /// phone number (a purge keeps the blind index it already has).
+    Worker,
+    /// `tanis migrate`: the database and the phone keys, which it checks against the database and seals any
+    /// number kept in clear with.
+    Migration,
+}
+
 impl Config {
-    /// Defaults, then `file` (when given, it must exist), then the environment.
+    /// Defaults, then `file` (when given, it must exist), then the environment; checked for a node.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_for(file, Process::Node)
+    }
+
+    /// As [`Config::load`], checked for `process`.
+    pub fn load_for(file: Option<&Path>, process: Process) -> Result<Self, ConfigError> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
             if !file.exists() {
@@ -161,19 +186,27 @@ impl Config {
             (!ignored).then(|| key.replace("__", ".").into())
         });
         let config: Config = figment.merge(env).extract().map_err(Box::new)?;
-        config.validate()?;
+        config.validate_for(process)?;
         Ok(config)
     }
 
-    /// Checks what types alone cannot; `load` calls it, and so should anything building a Config by hand.
-    /// Only the first problem found is named, so the order below is the one errors have always come in: the
-    /// sections' own checks, the top-level keys, `[cluster]`, what spans sections, `[moderation]`.
+    /// Checks what types alone cannot, for a node; anything building a Config by hand should call it.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_for(Process::Node)
+    }
+
+    /// Checks what types alone cannot, for `process`. Only the first problem found is named, so the order below
+    /// is the one errors have always come in: the sections' own checks, the top-level keys, `[cluster]`, what
+    /// spans sections, `[moderation]`.
+    pub fn validate_for(&self, process: Process) -> Result<(), ConfigError> {
         self.auth.validate()?;
         self.video.validate()?;
         self.trust.validate()?;
         self.phones.validate()?;
-        self.sms.validate()?;
+        // Only a node sends codes: the worker and the migration are not given the provider's credentials.
+        if process == Process::Node {
+            self.sms.validate()?;
+        }
         self.billing.validate()?;
         self.quotas.validate()?;
         self.hub.validate()?;
@@ -199,9 +232,9 @@ impl Config {
         }
         self.cluster.validate()?;
         if self.production {
-            self.validate_production()?;
+            self.validate_production(process)?;
         }
-        self.validate_shared_secrets()?;
+        self.validate_shared_secrets(process)?;
         self.moderation.validate()?;
         Ok(())
     }
@@ -216,17 +249,18 @@ impl Config {
     /// own, tokens signed by one would be refused by the other, and phone numbers sealed by one unreadable to the
     /// other — which used to surface only at the next restart, as a refusal to start. So a node that may be
     /// shared refuses to start on any generated secret.
-    fn validate_shared_secrets(&self) -> Result<(), ConfigError> {
+    fn validate_shared_secrets(&self, process: Process) -> Result<(), ConfigError> {
         if !self.may_be_shared() {
             return Ok(());
         }
         let why = "is required on PostgreSQL or with redis_url: other nodes may share the database, and each \
                    would generate a secret of its own; configure the same value (at least 32 characters) on every node";
+        let (node, phones) = (process == Process::Node, process != Process::Worker);
         let needed = [
-            ("auth.jwt_secret", self.auth.jwt_secret.is_none()),
-            ("phones.encryption_key", self.phones.encryption_key.is_none()),
-            ("phones.index_key", self.phones.index_key.is_none()),
-            ("video.turn_secret", self.video.turn_secret.is_none()),
+            ("auth.jwt_secret", node && self.auth.jwt_secret.is_none()),
+            ("phones.encryption_key", phones && self.phones.encryption_key.is_none()),
+            ("phones.index_key", phones && self.phones.index_key.is_none()),
+            ("video.turn_secret", node && self.video.turn_secret.is_none()),
         ];
         match needed.into_iter().find(|(_, missing)| *missing) {
             Some((key, _)) => Err(invalid(key, why)),
@@ -234,28 +268,49 @@ impl Config {
         }
     }
 
-    fn validate_production(&self) -> Result<(), ConfigError> {
-        if self.auth.jwt_secret.is_none() {
+    fn validate_production(&self, process: Process) -> Result<(), ConfigError> {
+        let (node, phones) = (process == Process::Node, process != Process::Worker);
+        if node && self.auth.jwt_secret.is_none() {
             return Err(invalid("auth.jwt_secret", "production needs an explicit secret, not a generated one"));
         }
-        if self.auth.bcrypt_cost < 10 {
+        if node && self.auth.bcrypt_cost < 10 {
             return Err(invalid("auth.bcrypt_cost", "production needs a cost of at least 10"));
         }
-        if self.video.turn_secret.is_none() {
+        if node && self.video.turn_secret.is_none() {
             return Err(invalid("video.turn_secret", "production needs an explicit TURN secret, not a generated one"));
         }
         // A generated key lives in one node's data directory: lose it and every phone number is unreadable,
         // and another node would seal and index with a different one.
-        if self.phones.encryption_key.is_none() {
+        if phones && self.phones.encryption_key.is_none() {
             return Err(invalid("phones.encryption_key", "production needs an explicit key, not a generated one"));
         }
-        if self.phones.index_key.is_none() {
+        if phones && self.phones.index_key.is_none() {
             return Err(invalid("phones.index_key", "production needs an explicit key, not a generated one"));
         }
         if let Some(password) = self.database_url.as_deref().and_then(url_password)
             && DEFAULT_DB_PASSWORDS.contains(&password)
         {
             return Err(invalid("database_url", "production refuses a default database password"));
+        }
+        // The migration never connects to Redis; the others trust what they read there.
+        if process != Process::Migration
+            && !self.redis_allow_unauthenticated
+            && let Some(url) = &self.redis_url
+            && url_password(url).is_none_or(str::is_empty)
+        {
+            return Err(invalid(
+                "redis_url",
+                "production needs a password in the URL (rediss://:password@host:port): whoever can write to Redis \
+                 can send any user a forged match or frame; set redis_allow_unauthenticated = true only for a Redis \
+                 nothing else can reach",
+            ));
+        }
+        if !node {
+            return Ok(());
+        }
+        // /metrics names the cluster's size and load; with host networking anyone on the machines' network reaches it.
+        if self.metrics_token.as_deref().is_none_or(|t| t.trim().chars().count() < 32) {
+            return Err(invalid("metrics_token", "production needs a token of at least 32 characters for /metrics"));
         }
         // The log sender writes every code to the log: whoever reads it could take over any account.
         if self.sms.provider == SmsProvider::Log {
@@ -333,9 +388,83 @@ mod tests {
         config.database_url = Some("postgres://tanis:postgres@db/tanis".into());
         assert!(config.validate().unwrap_err().to_string().contains("database_url"));
         config.database_url = Some("postgres://tanis:9f2c7e1a@db/tanis".into());
+        assert!(config.validate().unwrap_err().to_string().contains("metrics_token"));
+        config.metrics_token = Some("short".into());
+        assert!(config.validate().unwrap_err().to_string().contains("metrics_token"), "too short to be a secret");
+        config.metrics_token = Some("m".repeat(32));
         assert!(config.validate().unwrap_err().to_string().contains("sms.provider"));
         config.sms = sms_provider();
         config.validate().unwrap();
+    }
+
+    /// A production configuration with only `secrets` of the node's set, on PostgreSQL and one Redis.
+    fn production_with(secrets: &[&str], redis_url: &str) -> Config {
+        let mut config = Config {
+            production: true,
+            database_url: Some("postgres://tanis:9f2c7e1a@db/tanis".into()),
+            redis_url: Some(redis_url.into()),
+            ..Config::default()
+        };
+        for secret in secrets {
+            match *secret {
+                "jwt" => config.auth.jwt_secret = Some("x".repeat(40)),
+                "turn" => config.video.turn_secret = Some("t".repeat(40)),
+                "phones" => {
+                    config.phones.encryption_key = Some("e".repeat(40));
+                    config.phones.index_key = Some("i".repeat(40));
+                }
+                "metrics" => config.metrics_token = Some("m".repeat(40)),
+                "sms" => config.sms = sms_provider(),
+                _ => unreachable!("{secret}"),
+            }
+        }
+        config
+    }
+
+    #[test]
+    fn each_process_needs_only_its_own_secrets() {
+        let redis = "rediss://:9f2c7e1a@redis:6380";
+        let node = production_with(&["jwt", "turn", "phones", "metrics", "sms"], redis);
+        node.validate_for(Process::Node).unwrap();
+        let worker = production_with(&[], redis);
+        worker.validate_for(Process::Worker).expect("the worker signs, relays, sends and reads nothing secret");
+        let err = worker.validate_for(Process::Node).unwrap_err().to_string();
+        assert!(err.contains("auth.jwt_secret"), "the same configuration is not a node's: {err}");
+        let migration = production_with(&["phones"], "redis://redis:6379");
+        migration.validate_for(Process::Migration).expect("the phone keys, and no Redis password: it never connects");
+        let err = production_with(&[], redis).validate_for(Process::Migration).unwrap_err().to_string();
+        assert!(err.contains("phones.encryption_key"), "the migration checks and seals with the phone keys: {err}");
+        // Outside production, a node that may be shared still needs every shared secret; the worker none of them.
+        let mut shared = production_with(&[], redis);
+        shared.production = false;
+        shared.validate_for(Process::Worker).unwrap();
+        assert!(shared.validate_for(Process::Node).unwrap_err().to_string().contains("auth.jwt_secret"));
+    }
+
+    #[test]
+    fn production_refuses_a_redis_url_without_a_password_unless_allowed() {
+        for url in [
+            "redis://redis:6379",
+            "rediss://redis:6380",
+            "redis://tanis@redis:6379",
+            "redis://:@redis:6379",
+            "redis+cluster://a:7000,b:7001",
+        ] {
+            for process in [Process::Node, Process::Worker] {
+                let mut config = production_with(&["jwt", "turn", "phones", "metrics", "sms"], url);
+                let err = config.validate_for(process).unwrap_err().to_string();
+                assert!(err.contains("redis_url") && err.contains("password"), "{url} {process:?}: {err}");
+                config.redis_allow_unauthenticated = true;
+                config.validate_for(process).unwrap();
+            }
+        }
+        for url in [
+            "rediss://:9f2c7e1a@redis:6380",
+            "redis://tanis:9f2c7e1a@redis:6379",
+            "rediss+cluster://:9f2c7e1a@a:7000,:9f2c7e1a@b:7001",
+        ] {
+            production_with(&["jwt", "turn", "phones", "metrics", "sms"], url).validate().unwrap();
+        }
     }
 
     #[test]
@@ -388,6 +517,7 @@ mod tests {
         config.video.turn_secret = Some("t".repeat(40));
         config.phones.encryption_key = Some("e".repeat(40));
         config.phones.index_key = Some("i".repeat(40));
+        config.metrics_token = Some("m".repeat(40));
         let err = config.validate().unwrap_err().to_string();
         assert!(err.contains("sms.provider"), "{err}");
         for (key, unset) in [
@@ -456,6 +586,7 @@ mod tests {
         config.video.turn_secret = Some("t".repeat(40));
         config.phones.encryption_key = Some("e".repeat(40));
         config.phones.index_key = Some("i".repeat(40));
+        config.metrics_token = Some("m".repeat(40));
         config.sms = sms_provider();
         config.auth.bcrypt_cost = 9;
         let err = config.validate().unwrap_err().to_string();

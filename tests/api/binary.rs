@@ -275,6 +275,7 @@ async fn dev_seed_users_writes_working_tokens_and_is_refused_in_production() {
         .env("TANIS_SMS__ACCOUNT", "AC0123")
         .env("TANIS_SMS__TOKEN", "a-provider-token")
         .env("TANIS_SMS__FROM", "TANIS")
+        .env("TANIS_METRICS_TOKEN", "m".repeat(40))
         .output()
         .await
         .unwrap();

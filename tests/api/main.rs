@@ -47,6 +47,7 @@ mod hub_relay;
 mod interests;
 mod job_restarts;
 mod jobs;
+mod least_privilege;
 mod log_secrets;
 mod login;
 mod me;

@@ -473,7 +473,7 @@ async fn plaintext_phones_of_an_older_schema_are_sealed_at_start_and_nothing_is_
 
     let config = Config { database_url: Some(url.clone()), data_dir: dir.path().join("data"), ..Config::default() };
     let vault = PhoneVault::load(&config.phones, &config.data_dir).unwrap();
-    let store = tanis::startup::open_store(&config, &vault).await.unwrap();
+    let store = tanis::startup::open_store(&config, Some(&vault)).await.unwrap();
 
     let found = store.user_by_phone(&vault.lookup(&parsed(&ayse))).await.unwrap().expect("found by its index");
     assert_eq!(found.id, a);
@@ -504,7 +504,7 @@ async fn plaintext_phones_of_an_older_schema_are_sealed_at_start_and_nothing_is_
     store.close().await;
 
     // Once: the next start has nothing to seal and leaves the sealed rows as they are.
-    let store = tanis::startup::open_store(&config, &vault).await.unwrap();
+    let store = tanis::startup::open_store(&config, Some(&vault)).await.unwrap();
     assert_eq!(store.sealed_phone(b).await.unwrap().unwrap(), sealed_burak);
     store.close().await;
 }
