@@ -145,6 +145,7 @@ fi
 SERVER_PIDS=()
 CLUSTER_PIDS=()
 REDIS_PID=
+REDIS_PORT=
 NGINX_PID=
 cleanup() {
   local pid
@@ -300,13 +301,41 @@ statements() { # scenario name
     ORDER BY total_exec_time DESC LIMIT 15" >"bench/results/$STORE-$STAMP-$1.statements"
   echo "pg_stat_statements: bench/results/$STORE-$STAMP-$1.statements" >&2
 }
+# With Redis (one server, not REDIS_CLUSTER), every scenario starts from zeroed command statistics, and the commands
+# the nodes sent over the scenario (calls per command, and per match or message of the scenario: issue 63 point 5)
+# go to bench/results/<store>-<timestamp>-<scenario>.redis.
+redis_stats() { # scenario name
+  local file="bench/results/$STORE-$STAMP-$1.redis"
+  redis-cli -h 127.0.0.1 -p "$REDIS_PORT" info commandstats | tr -d '\r' >"$file.raw"
+  python3 - "$file.raw" "$WORK/$1.json" >"$file" <<'PY'
+import json, re, sys
+calls = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"cmdstat_([^:]+):calls=(\d+),usec=(\d+)", line)
+    if m and m.group(1) not in ("info", "config|resetstat"):
+        calls[m.group(1)] = (int(m.group(2)), int(m.group(3)))
+result = json.load(open(sys.argv[2]))
+ops = result.get("ops", 0)  # the scenario's operations: matches, acknowledged messages, sockets, logins
+total = sum(c for c, _ in calls.values())
+per = lambda c: f" {c / ops:>9.2f}" if ops else ""
+print(f"{result.get('scenario')}: {ops} operations")
+print(f"{'command':<24} {'calls':>9} {'usec':>10}" + (f" {'per op':>9}" if ops else ""))
+for name, (c, usec) in sorted(calls.items(), key=lambda kv: -kv[1][0]):
+    print(f"{name:<24} {c:>9} {usec:>10}" + per(c))
+print(f"{'all':<24} {total:>9} {sum(u for _, u in calls.values()):>10}" + per(total))
+PY
+  rm -f "$file.raw"
+  echo "redis commands: $file" >&2
+}
 run() { # name, then tanis-bench arguments
   local name=$1; shift
   RESULTS+=("$name")
   echo "== $name" >&2
   [[ -z $PG_STATEMENTS ]] || psql -q "$BENCH_DATABASE_URL" -c "SELECT pg_stat_statements_reset()" >/dev/null
+  [[ -z $REDIS_PORT ]] || redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config resetstat >/dev/null
   "$BENCH" "$@" --json "$WORK/$name.json" --markdown "$MD"
   [[ -z $PG_STATEMENTS ]] || statements "$name"
+  [[ -z $REDIS_PORT ]] || redis_stats "$name"
 }
 # SCENARIOS="relay matching" runs a subset (in this order); the JSON then holds only those.
 SCENARIOS=${SCENARIOS:-echo relay matching login-storm connections}

@@ -65,6 +65,10 @@ test('the path a team walks: evidence with a zero-width space marked, a ban from
   await admin.page.getByTestId('nav-reports').click();
   const reported = admin.page.locator(`[data-testid=reported][data-handle="${baris.handle}"]`);
   await reported.waitFor();
+  // Once failed in CI on PostgreSQL (the card there, its evidence not): say what the card held if it happens again.
+  await reported.getByTestId('invisible').first().waitFor().catch(async (e) => {
+    throw new Error(`${e.message}\nthe card read: ${await reported.innerText()}`);
+  });
   assert.equal(await reported.getByTestId('invisible').first().textContent(), 'U+200B');
   assert.equal(await reported.getByTestId('invisible').first().getAttribute('title'), 'ZERO WIDTH SPACE');
   assert.match(await reported.getByTestId('length').first().textContent(), /^12 characters · 14 bytes · 1 invisible$/);
