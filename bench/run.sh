@@ -303,26 +303,42 @@ statements() { # scenario name
 }
 # With Redis (one server, not REDIS_CLUSTER), every scenario starts from zeroed command statistics, and the commands
 # the nodes sent over the scenario (calls per command, and per match or message of the scenario: issue 63 point 5)
-# go to bench/results/<store>-<timestamp>-<scenario>.redis.
+# go to bench/results/<store>-<timestamp>-<scenario>.redis. Redis counts the commands a script runs as calls too;
+# REDIS_MONITOR=1 also records the scenario with MONITOR (which costs Redis CPU: not for timing runs) and counts
+# the commands the nodes sent themselves (a script one, a pipeline's each), apart from those their scripts ran.
+REDIS_MONITOR=${REDIS_MONITOR:-}
+MONITOR_PID=
 redis_stats() { # scenario name
   local file="bench/results/$STORE-$STAMP-$1.redis"
   redis-cli -h 127.0.0.1 -p "$REDIS_PORT" info commandstats | tr -d '\r' >"$file.raw"
-  python3 - "$file.raw" "$WORK/$1.json" >"$file" <<'PY'
-import json, re, sys
+  if [[ -n $MONITOR_PID ]]; then kill "$MONITOR_PID" 2>/dev/null || true; wait "$MONITOR_PID" 2>/dev/null || true; fi
+  python3 - "$file.raw" "$WORK/$1.json" "$WORK/$1.monitor" >"$file" <<'PY'
+import collections, json, os, re, sys
 calls = {}
 for line in open(sys.argv[1]):
     m = re.match(r"cmdstat_([^:]+):calls=(\d+),usec=(\d+)", line)
-    if m and m.group(1) not in ("info", "config|resetstat"):
+    if m and m.group(1) not in ("info", "config|resetstat", "monitor"):
         calls[m.group(1)] = (int(m.group(2)), int(m.group(3)))
 result = json.load(open(sys.argv[2]))
 ops = result.get("ops", 0)  # the scenario's operations: matches, acknowledged messages, sockets, logins
-total = sum(c for c, _ in calls.values())
 per = lambda c: f" {c / ops:>9.2f}" if ops else ""
 print(f"{result.get('scenario')}: {ops} operations")
-print(f"{'command':<24} {'calls':>9} {'usec':>10}" + (f" {'per op':>9}" if ops else ""))
+print(f"{'command (scripts counted in)':<28} {'calls':>9} {'usec':>10}" + (f" {'per op':>9}" if ops else ""))
 for name, (c, usec) in sorted(calls.items(), key=lambda kv: -kv[1][0]):
-    print(f"{name:<24} {c:>9} {usec:>10}" + per(c))
-print(f"{'all':<24} {total:>9} {sum(u for _, u in calls.values()):>10}" + per(total))
+    print(f"{name:<28} {c:>9} {usec:>10}" + per(c))
+print(f"{'all':<28} {sum(c for c, _ in calls.values()):>9} {sum(u for _, u in calls.values()):>10}"
+      + per(sum(c for c, _ in calls.values())))
+if os.path.exists(sys.argv[3]):
+    # `1700000000.123456 [0 127.0.0.1:5555] "EVALSHA" …`; a script's own commands say `[0 lua]`.
+    sent = collections.Counter()
+    for line in open(sys.argv[3], errors="replace"):
+        m = re.match(r'[\d.]+ \[\d+ ([^\]]+)\] "([^"]+)"', line)
+        if m and m.group(1) != "lua":
+            sent[m.group(2).lower()] += 1
+    print(f"\nsent by the nodes (MONITOR: a script is one command, its own commands not counted in; a pipeline's commands each count)")
+    for name, c in sent.most_common():
+        print(f"{name:<28} {c:>9} {'':>10}" + per(c))
+    print(f"{'all':<28} {sum(sent.values()):>9} {'':>10}" + per(sum(sent.values())))
 PY
   rm -f "$file.raw"
   echo "redis commands: $file" >&2
@@ -333,6 +349,10 @@ run() { # name, then tanis-bench arguments
   echo "== $name" >&2
   [[ -z $PG_STATEMENTS ]] || psql -q "$BENCH_DATABASE_URL" -c "SELECT pg_stat_statements_reset()" >/dev/null
   [[ -z $REDIS_PORT ]] || redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config resetstat >/dev/null
+  if [[ -n $REDIS_PORT && -n $REDIS_MONITOR ]]; then
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" monitor >"$WORK/$name.monitor" &
+    MONITOR_PID=$!
+  fi
   "$BENCH" "$@" --json "$WORK/$name.json" --markdown "$MD"
   [[ -z $PG_STATEMENTS ]] || statements "$name"
   [[ -z $REDIS_PORT ]] || redis_stats "$name"

@@ -14,7 +14,7 @@ use tanis_proto::MatchKind;
 use super::opening::{Attempt, Attempts, NewMatch, Opened, Opening, Refusal, Refused, refusals, spend_unit};
 use super::rules::{answer_ends, answer_receipts, assign_seqs, distinct_ends, match_ids, open_last_seqs};
 use super::{Batch, NewMessage, WriteOutcome, Written};
-use crate::domain::{MatchId, MatchStatus, Seq, UserId};
+use crate::domain::{MatchId, Seq, UserId};
 use crate::store::FailPoints;
 use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, match_columns, matched_user_columns};
 use crate::store::partitions::{ensure, is_missing_partition};
@@ -131,44 +131,37 @@ async fn insert_messages(
     batch: &[NewMessage],
     now: DateTime<Utc>,
 ) -> Result<Vec<WriteOutcome>, sqlx::Error> {
-    let rows: Vec<(MatchId, MatchStatus, bool, Seq, DateTime<Utc>)> = sqlx::query_as(
+    let rows = sqlx::query_as(
         // The last seq: the logs' highest from the match's start on (pruning the months before it), or, when
         // the metadata retention took them all, the highest it took (an open contact conversation).
         "SELECT id, status, kept_at IS NOT NULL, \
            (SELECT COALESCE(MAX(seq), matches.seq_floor) FROM message_logs \
             WHERE match_id = matches.id AND sent_at >= matches.created_at - interval '1 day' \
-              AND sent_at < $2 + interval '1 day'), \
-           created_at \
+              AND sent_at < $2 + interval '1 day') \
          FROM matches WHERE id = ANY($1)",
     )
     .bind(match_ids(batch.iter().map(|m| m.match_id)))
     .bind(now)
     .fetch_all(&mut **tx)
     .await?;
-    let started: HashMap<MatchId, DateTime<Utc>> = rows.iter().map(|row| (row.0, row.4)).collect();
-    let last_seq = open_last_seqs(rows.into_iter().map(|(id, status, kept, seq, _)| (id, status, kept, seq)).collect());
+    let last_seq = open_last_seqs(rows);
 
     let live: Vec<&NewMessage> = batch.iter().filter(|m| last_seq.contains_key(&m.match_id)).collect();
     let known = if live.is_empty() {
         Vec::new()
     } else {
         sqlx::query_as(
-            // From the match's start (less a minute, for other nodes' clocks) up to now (and a minute): a copy
-            // cannot be older than its match, so each key probes the day partitions of its match's life only (one,
-            // for a match born today), pruned at run time per key; the week made ahead is pruned too (probing
-            // tomorrow's cost each key as much as today's: pg_stat_statements, BENCHMARKS.md).
+            // Up to now (and a minute, for other nodes' clocks): the week of day partitions made ahead is pruned,
+            // tomorrow's too (probing it cost each key as much as today's: pg_stat_statements, BENCHMARKS.md).
             "SELECT m.match_id, m.sender_id, m.client_msg_id, m.seq, m.created_at AS sent_at \
-             FROM unnest($1::bigint[], $2::bigint[], $3::text[], $5::timestamptz[]) \
-               AS k(match_id, sender_id, client_msg_id, since) \
+             FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS k(match_id, sender_id, client_msg_id) \
              JOIN messages m ON m.match_id = k.match_id AND m.sender_id = k.sender_id \
-               AND m.client_msg_id = k.client_msg_id AND m.created_at >= k.since - interval '1 minute' \
-               AND m.created_at <= $4 + interval '1 minute'",
+               AND m.client_msg_id = k.client_msg_id AND m.created_at <= $4 + interval '1 minute'",
         )
         .bind(live.iter().map(|m| m.match_id).collect::<Vec<_>>())
         .bind(live.iter().map(|m| m.sender_id).collect::<Vec<_>>())
         .bind(live.iter().map(|m| m.client_msg_id.as_str()).collect::<Vec<_>>())
         .bind(now)
-        .bind(live.iter().map(|m| started[&m.match_id]).collect::<Vec<_>>())
         .fetch_all(&mut **tx)
         .await?
     };
