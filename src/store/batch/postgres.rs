@@ -14,10 +14,10 @@ use tanis_proto::MatchKind;
 use super::opening::{Attempt, Attempts, NewMatch, Opened, Opening, Refusal, Refused, refusals, spend_unit};
 use super::rules::{answer_ends, answer_receipts, assign_seqs, distinct_ends, match_ids, open_last_seqs};
 use super::{Batch, NewMessage, WriteOutcome, Written};
-use crate::domain::{MatchId, Seq, UserId};
+use crate::domain::{MatchId, MatchStatus, Seq, UserId};
 use crate::store::FailPoints;
 use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, match_columns, matched_user_columns};
-use crate::store::partitions::{ensure, is_missing_partition};
+use crate::store::partitions::{Table, ensure, is_missing_partition};
 
 pub(super) async fn write_batch(
     pool: &PgPool,
@@ -125,39 +125,59 @@ async fn write(
     Ok(Written { messages, receipts: delivered, ends, opens })
 }
 
+/// Where the batch's earlier copies can be: today's partition when the oldest of its matches was born today
+/// (`born`) and midnight is more than a minute away either side (a node's clock may be a minute off); else the
+/// parent table, its partitions pruned by time.
+fn lookup_table(now: DateTime<Utc>, born: Option<DateTime<Utc>>) -> String {
+    let day = now.date_naive();
+    let start = day.and_time(chrono::NaiveTime::MIN).and_utc();
+    let margin = chrono::TimeDelta::minutes(1);
+    let inside = now - start > margin && start + chrono::TimeDelta::days(1) - now > margin;
+    match born {
+        Some(born) if inside && born > start + margin => Table::Messages.partition(day),
+        _ => "messages".to_owned(),
+    }
+}
+
 /// The messages part of the batch: outcomes in input order.
 async fn insert_messages(
     tx: &mut Transaction<'_, Postgres>,
     batch: &[NewMessage],
     now: DateTime<Utc>,
 ) -> Result<Vec<WriteOutcome>, sqlx::Error> {
-    let rows = sqlx::query_as(
+    let rows: Vec<(MatchId, MatchStatus, bool, Seq, DateTime<Utc>)> = sqlx::query_as(
         // The last seq: the logs' highest from the match's start on (pruning the months before it), or, when
         // the metadata retention took them all, the highest it took (an open contact conversation).
         "SELECT id, status, kept_at IS NOT NULL, \
            (SELECT COALESCE(MAX(seq), matches.seq_floor) FROM message_logs \
             WHERE match_id = matches.id AND sent_at >= matches.created_at - interval '1 day' \
-              AND sent_at < $2 + interval '1 day') \
+              AND sent_at < $2 + interval '1 day'), \
+           created_at \
          FROM matches WHERE id = ANY($1)",
     )
     .bind(match_ids(batch.iter().map(|m| m.match_id)))
     .bind(now)
     .fetch_all(&mut **tx)
     .await?;
-    let last_seq = open_last_seqs(rows);
+    let born = rows.iter().map(|row| row.4).min();
+    let last_seq = open_last_seqs(rows.into_iter().map(|(id, status, kept, seq, _)| (id, status, kept, seq)).collect());
 
     let live: Vec<&NewMessage> = batch.iter().filter(|m| last_seq.contains_key(&m.match_id)).collect();
     let known = if live.is_empty() {
         Vec::new()
     } else {
-        sqlx::query_as(
-            // Up to now (and a minute, for other nodes' clocks): the week of day partitions made ahead is pruned,
-            // tomorrow's too (probing it cost each key as much as today's: pg_stat_statements, BENCHMARKS.md).
+        // Up to now (and a minute, for other nodes' clocks): the week of day partitions made ahead is pruned,
+        // tomorrow's too (probing it cost each key as much as today's: pg_stat_statements, BENCHMARKS.md). When
+        // every match of the batch was born today and midnight is over a minute away, every earlier copy is in
+        // today's partition: it is read by its name, since the parent's Append, rescanned for every key, made the
+        // lookup 2-3 times one table's (BENCHMARKS.md, issue 63 point 4).
+        let table = lookup_table(now, born);
+        sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT m.match_id, m.sender_id, m.client_msg_id, m.seq, m.created_at AS sent_at \
              FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS k(match_id, sender_id, client_msg_id) \
-             JOIN messages m ON m.match_id = k.match_id AND m.sender_id = k.sender_id \
-               AND m.client_msg_id = k.client_msg_id AND m.created_at <= $4 + interval '1 minute'",
-        )
+             JOIN {table} m ON m.match_id = k.match_id AND m.sender_id = k.sender_id \
+               AND m.client_msg_id = k.client_msg_id AND m.created_at <= $4 + interval '1 minute'"
+        )))
         .bind(live.iter().map(|m| m.match_id).collect::<Vec<_>>())
         .bind(live.iter().map(|m| m.sender_id).collect::<Vec<_>>())
         .bind(live.iter().map(|m| m.client_msg_id.as_str()).collect::<Vec<_>>())
@@ -349,4 +369,23 @@ async fn attempt(
             })
             .collect(),
     ))
+}
+
+#[cfg(test)]
+mod lookup_tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    #[test]
+    fn the_lookup_reads_todays_partition_only_when_no_copy_can_be_elsewhere() {
+        let at = |h, m| Utc.with_ymd_and_hms(2026, 11, 28, h, m, 0).unwrap();
+        assert_eq!(lookup_table(at(12, 0), Some(at(9, 0))), "messages_d20261128", "born today, midday");
+        let yesterday = Utc.with_ymd_and_hms(2026, 11, 27, 23, 0, 0).unwrap();
+        assert_eq!(lookup_table(at(12, 0), Some(yesterday)), "messages", "a match from yesterday");
+        assert_eq!(lookup_table(at(12, 0), Some(at(0, 0))), "messages", "born at midnight: a clock a minute behind");
+        assert_eq!(lookup_table(at(0, 0), Some(at(0, 0))), "messages", "just after midnight");
+        assert_eq!(lookup_table(at(23, 59), Some(at(9, 0))), "messages", "a minute before midnight");
+        assert_eq!(lookup_table(at(12, 0), None), "messages");
+    }
 }
