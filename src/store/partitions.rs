@@ -174,10 +174,12 @@ impl Store {
     }
 }
 
-/// Whether `err` is PostgreSQL refusing a row for which no partition exists.
+/// Whether `err` is PostgreSQL refusing a row for which no partition exists, or a day partition named directly
+/// (the batch's repeat lookup reads today's by its name) that does not exist yet.
 pub(crate) fn is_missing_partition(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db)
-        if db.code().as_deref() == Some("23514") && db.message().starts_with("no partition of relation"))
+        if (db.code().as_deref() == Some("23514") && db.message().starts_with("no partition of relation"))
+            || (db.code().as_deref() == Some("42P01") && db.message().contains("\"messages_d")))
 }
 
 /// Makes the missing partitions, in one transaction under our advisory lock (a second node waits here and then
