@@ -163,6 +163,18 @@ pub enum Process {
     Migration,
 }
 
+impl Process {
+    /// Whether this process is a node, needing every node secret (token, TURN, SMS, metrics).
+    fn is_node(self) -> bool {
+        self == Process::Node
+    }
+
+    /// Whether it seals or finds phone numbers: every process but the worker.
+    fn uses_phone_keys(self) -> bool {
+        self != Process::Worker
+    }
+}
+
 impl Config {
     /// Defaults, then `file` (when given, it must exist), then the environment; checked for a node.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -204,7 +216,7 @@ impl Config {
         self.trust.validate()?;
         self.phones.validate()?;
         // Only a node sends codes: the worker and the migration are not given the provider's credentials.
-        if process == Process::Node {
+        if process.is_node() {
             self.sms.validate()?;
         }
         self.billing.validate()?;
@@ -255,7 +267,7 @@ impl Config {
         }
         let why = "is required on PostgreSQL or with redis_url: other nodes may share the database, and each \
                    would generate a secret of its own; configure the same value (at least 32 characters) on every node";
-        let (node, phones) = (process == Process::Node, process != Process::Worker);
+        let (node, phones) = (process.is_node(), process.uses_phone_keys());
         let needed = [
             ("auth.jwt_secret", node && self.auth.jwt_secret.is_none()),
             ("phones.encryption_key", phones && self.phones.encryption_key.is_none()),
@@ -269,7 +281,7 @@ impl Config {
     }
 
     fn validate_production(&self, process: Process) -> Result<(), ConfigError> {
-        let (node, phones) = (process == Process::Node, process != Process::Worker);
+        let (node, phones) = (process.is_node(), process.uses_phone_keys());
         if node && self.auth.jwt_secret.is_none() {
             return Err(invalid("auth.jwt_secret", "production needs an explicit secret, not a generated one"));
         }
