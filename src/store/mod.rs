@@ -163,6 +163,8 @@ pub struct Store {
     /// What statements of reasons cite (grounds, redress), set once at start ([`Store::with_citations`]); until
     /// then none, and a statement cites its reason code alone.
     pub(crate) citations: std::sync::Arc<Citations>,
+    /// Which day's content partition exists under its name (PostgreSQL's batch; see [`partitions::NamedDays`]).
+    pub(crate) named_days: std::sync::Arc<partitions::NamedDays>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -221,7 +223,12 @@ impl Store {
                 .await?;
             Backend::Postgres { read: Reader::new(pool.clone()), write: pool }
         };
-        Ok(Self { backend, fail_points: Default::default(), citations: Default::default() })
+        Ok(Self {
+            backend,
+            fail_points: Default::default(),
+            citations: Default::default(),
+            named_days: Default::default(),
+        })
     }
 
     /// The job queue's storage in this same database.

@@ -174,12 +174,34 @@ impl Store {
     }
 }
 
-/// Whether `err` is PostgreSQL refusing a row for which no partition exists, or a day partition named directly
-/// (the batch's repeat lookup reads today's by its name) that does not exist yet.
+/// Whether `err` is PostgreSQL refusing a row for which no partition exists.
 pub(crate) fn is_missing_partition(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db)
-        if (db.code().as_deref() == Some("23514") && db.message().starts_with("no partition of relation"))
-            || (db.code().as_deref() == Some("42P01") && db.message().contains("\"messages_d")))
+        if db.code().as_deref() == Some("23514") && db.message().starts_with("no partition of relation"))
+}
+
+/// Whether a day's content partition exists under that day's name, asked once per day and store: the batch's
+/// repeat lookup reads today's by its name. A day can be held under another name: 0034 converts the old table into
+/// `messages_before_d…` up to the day after its newest row, so on the day of the upgrade today's rows are there
+/// and no `messages_d…` of today is ever made ([`plan`] sees the day covered). A `false` stays for the day: the
+/// lookup then reads the parent, as it did before it named the partition.
+#[derive(Debug, Default)]
+pub(crate) struct NamedDays(std::sync::Mutex<Option<(NaiveDate, bool)>>);
+
+impl NamedDays {
+    pub(crate) async fn has(&self, pool: &PgPool, day: NaiveDate) -> Result<bool, sqlx::Error> {
+        if let Some((known, named)) = *self.0.lock().expect("never poisoned: no panic while held")
+            && known == day
+        {
+            return Ok(named);
+        }
+        let named: bool = sqlx::query_scalar("SELECT to_regclass($1) IS NOT NULL")
+            .bind(Table::Messages.partition(day))
+            .fetch_one(pool)
+            .await?;
+        *self.0.lock().expect("never poisoned: no panic while held") = Some((day, named));
+        Ok(named)
+    }
 }
 
 /// Makes the missing partitions, in one transaction under our advisory lock (a second node waits here and then

@@ -165,7 +165,9 @@ impl Store {
         }
         Ok(match &self.backend {
             Backend::Sqlite { write, .. } => sqlite::write_batch(write, None, batch, now).await?,
-            Backend::Postgres { write, .. } => postgres::write_batch(write, &self.fail_points, batch, now).await?,
+            Backend::Postgres { write, .. } => {
+                postgres::write_batch(write, &self.fail_points, &self.named_days, batch, now).await?
+            }
         })
     }
 

@@ -17,31 +17,35 @@ use super::{Batch, NewMessage, WriteOutcome, Written};
 use crate::domain::{MatchId, MatchStatus, Seq, UserId};
 use crate::store::FailPoints;
 use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, match_columns, matched_user_columns};
-use crate::store::partitions::{Table, ensure, is_missing_partition};
+use crate::store::partitions::{NamedDays, Table, ensure, is_missing_partition};
 
 pub(super) async fn write_batch(
     pool: &PgPool,
     points: &FailPoints,
+    days: &NamedDays,
     batch: Batch<'_>,
     now: DateTime<Utc>,
 ) -> Result<Written, sqlx::Error> {
-    match write(pool, points, batch, now).await {
+    let named = !batch.messages.is_empty() && days.has(pool, now.date_naive()).await?;
+    match write(pool, points, batch, now, named).await {
         // A time with no partition yet (made a week ahead at start-up and by every expiry run, so: a clock that
         // jumped, or the jobs not running for a week): make it, then write the batch again.
         Err(e) if is_missing_partition(&e) => {
             tracing::warn!(%now, "no message partition for this time: making it");
             ensure(pool, now).await?;
-            write(pool, points, batch, now).await
+            write(pool, points, batch, now, named).await
         }
         written => written,
     }
 }
 
+/// `named`: today's content partition exists under today's name ([`NamedDays`]).
 async fn write(
     pool: &PgPool,
     points: &FailPoints,
     batch: Batch<'_>,
     now: DateTime<Utc>,
+    named: bool,
 ) -> Result<Written, sqlx::Error> {
     let mut tx = pool.begin().await?;
     let receipts = batch.receipts;
@@ -96,8 +100,11 @@ async fn write(
         .await?;
         answer_receipts(receipts, marked)
     };
-    let messages =
-        if batch.messages.is_empty() { Vec::new() } else { insert_messages(&mut tx, batch.messages, now).await? };
+    let messages = if batch.messages.is_empty() {
+        Vec::new()
+    } else {
+        insert_messages(&mut tx, batch.messages, now, named).await?
+    };
     let ends = if batch.ends.is_empty() {
         Vec::new()
     } else {
@@ -125,16 +132,16 @@ async fn write(
     Ok(Written { messages, receipts: delivered, ends, opens })
 }
 
-/// Where the batch's earlier copies can be: today's partition when the oldest of its matches was born today
-/// (`born`) and midnight is more than a minute away either side (a node's clock may be a minute off); else the
-/// parent table, its partitions pruned by time.
-fn lookup_table(now: DateTime<Utc>, born: Option<DateTime<Utc>>) -> String {
+/// Where the batch's earlier copies can be: today's partition when it exists under today's name (`named`), the
+/// oldest of the batch's matches was born today (`born`) and midnight is more than a minute away either side (a
+/// node's clock may be a minute off); else the parent table, its partitions pruned by time.
+fn lookup_table(now: DateTime<Utc>, born: Option<DateTime<Utc>>, named: bool) -> String {
     let day = now.date_naive();
     let start = day.and_time(chrono::NaiveTime::MIN).and_utc();
     let margin = chrono::TimeDelta::minutes(1);
     let inside = now - start > margin && start + chrono::TimeDelta::days(1) - now > margin;
     match born {
-        Some(born) if inside && born > start + margin => Table::Messages.partition(day),
+        Some(born) if named && inside && born > start + margin => Table::Messages.partition(day),
         _ => "messages".to_owned(),
     }
 }
@@ -144,6 +151,7 @@ async fn insert_messages(
     tx: &mut Transaction<'_, Postgres>,
     batch: &[NewMessage],
     now: DateTime<Utc>,
+    named: bool,
 ) -> Result<Vec<WriteOutcome>, sqlx::Error> {
     let rows: Vec<(MatchId, MatchStatus, bool, Seq, DateTime<Utc>)> = sqlx::query_as(
         // The last seq: the logs' highest from the match's start on (pruning the months before it), or, when
@@ -171,7 +179,7 @@ async fn insert_messages(
         // every match of the batch was born today and midnight is over a minute away, every earlier copy is in
         // today's partition: it is read by its name, since the parent's Append, rescanned for every key, made the
         // lookup 2-3 times one table's (BENCHMARKS.md, issue 63 point 4).
-        let table = lookup_table(now, born);
+        let table = lookup_table(now, born, named);
         sqlx::query_as(sqlx::AssertSqlSafe(format!(
             "SELECT m.match_id, m.sender_id, m.client_msg_id, m.seq, m.created_at AS sent_at \
              FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS k(match_id, sender_id, client_msg_id) \
@@ -380,12 +388,14 @@ mod lookup_tests {
     #[test]
     fn the_lookup_reads_todays_partition_only_when_no_copy_can_be_elsewhere() {
         let at = |h, m| Utc.with_ymd_and_hms(2026, 11, 28, h, m, 0).unwrap();
-        assert_eq!(lookup_table(at(12, 0), Some(at(9, 0))), "messages_d20261128", "born today, midday");
+        assert_eq!(lookup_table(at(12, 0), Some(at(9, 0)), true), "messages_d20261128", "born today, midday");
+        assert_eq!(lookup_table(at(12, 0), Some(at(9, 0)), false), "messages", "today held under another name");
         let yesterday = Utc.with_ymd_and_hms(2026, 11, 27, 23, 0, 0).unwrap();
-        assert_eq!(lookup_table(at(12, 0), Some(yesterday)), "messages", "a match from yesterday");
-        assert_eq!(lookup_table(at(12, 0), Some(at(0, 0))), "messages", "born at midnight: a clock a minute behind");
-        assert_eq!(lookup_table(at(0, 0), Some(at(0, 0))), "messages", "just after midnight");
-        assert_eq!(lookup_table(at(23, 59), Some(at(9, 0))), "messages", "a minute before midnight");
-        assert_eq!(lookup_table(at(12, 0), None), "messages");
+        assert_eq!(lookup_table(at(12, 0), Some(yesterday), true), "messages", "a match from yesterday");
+        let midnight = lookup_table(at(12, 0), Some(at(0, 0)), true);
+        assert_eq!(midnight, "messages", "born at midnight: a clock a minute behind");
+        assert_eq!(lookup_table(at(0, 0), Some(at(0, 0)), true), "messages", "just after midnight");
+        assert_eq!(lookup_table(at(23, 59), Some(at(9, 0)), true), "messages", "a minute before midnight");
+        assert_eq!(lookup_table(at(12, 0), None, true), "messages");
     }
 }
