@@ -212,6 +212,7 @@ async fn user_loop(
             nearby: false,
             interests,
             region: Default::default(),
+            seeking: None,
         };
         let sent = Instant::now();
         conn.send(&find).await?;

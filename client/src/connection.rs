@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::{SinkExt, StreamExt};
 use tanis_proto::{
     AUTH_SUBPROTOCOL_PREFIX, ClientFrame, ErrorCode, InterestMatching, MatchInfo, MatchKind, Region, ReportReason,
-    Reveal, SUBPROTOCOL, SUBPROTOCOL_V2, Seq, ServerFrame,
+    Reveal, SUBPROTOCOL, SUBPROTOCOL_V2, Seeking, Seq, ServerFrame,
 };
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -299,7 +299,7 @@ impl Connection {
 /// let find = Find::new(MatchKind::Text).interests(InterestMatching::Prefer).region(Region::RadiusKm(50));
 /// assert_eq!(find.region, Region::RadiusKm(50));
 /// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Find {
     pub kind: MatchKind,
     /// Prefer partners close to the profile's location (a preference that widens with waiting).
@@ -309,12 +309,15 @@ pub struct Find {
     /// Premium only: pair only within the own country or a radius (never widening). The server answers
     /// `premium_required`, `location_required` or `invalid_field` when it cannot be asked.
     pub region: Region,
+    /// Premium only: whom to meet by declared gender; `None` (the default) is anyone. The server answers
+    /// `premium_required` or `invalid_field` when it cannot be asked, and never stores it.
+    pub seeking: Option<Seeking>,
 }
 
 impl Find {
     /// Anyone of this kind.
     pub fn new(kind: MatchKind) -> Self {
-        Self { kind, nearby: false, interests: InterestMatching::Off, region: Region::Anywhere }
+        Self { kind, nearby: false, interests: InterestMatching::Off, region: Region::Anywhere, seeking: None }
     }
 
     pub fn nearby(self, nearby: bool) -> Self {
@@ -329,10 +332,14 @@ impl Find {
         Self { region, ..self }
     }
 
+    pub fn seeking(self, seeking: Seeking) -> Self {
+        Self { seeking: Some(seeking), ..self }
+    }
+
     /// The `match.find` frame for this find, offering `public_key` (this match's X25519 key, base64).
     pub fn frame(&self, id: Option<String>, public_key: String) -> ClientFrame {
-        let Find { kind, nearby, interests, region } = *self;
-        ClientFrame::MatchFind { id, kind, public_key, nearby, interests, region }
+        let Find { kind, nearby, interests, region, ref seeking } = *self;
+        ClientFrame::MatchFind { id, kind, public_key, nearby, interests, region, seeking: seeking.clone() }
     }
 }
 
@@ -663,14 +670,15 @@ mod tests {
                                "interests": "off"}),
             "a find that asks for no region does not say so: a server that predates regions reads it too"
         );
-        let picky = plain.nearby(true).interests(InterestMatching::Only).region(Region::RadiusKm(50));
+        let picky = plain.clone().nearby(true).interests(InterestMatching::Only).region(Region::RadiusKm(50));
         assert_eq!(
             picky,
             Find {
                 kind: MatchKind::Video,
                 nearby: true,
                 interests: InterestMatching::Only,
-                region: Region::RadiusKm(50)
+                region: Region::RadiusKm(50),
+                seeking: None,
             }
         );
         let frame = serde_json::to_value(picky.frame(None, "KEY".into())).unwrap();
@@ -678,6 +686,9 @@ mod tests {
             (&frame["region"], &frame["interests"]),
             (&serde_json::json!({"radius_km": 50}), &serde_json::json!("only"))
         );
-        assert_eq!(plain.region(Region::Country).region, Region::Country);
+        assert_eq!(plain.clone().region(Region::Country).region, Region::Country);
+        let wish = Seeking { genders: vec![tanis_proto::Gender::NonBinary], mode: tanis_proto::PreferenceMode::Prefer };
+        let frame = serde_json::to_value(plain.seeking(wish).frame(None, "KEY".into())).unwrap();
+        assert_eq!(frame["seeking"], serde_json::json!({"genders": ["non_binary"], "mode": "prefer"}));
     }
 }

@@ -110,6 +110,56 @@ impl Region {
     }
 }
 
+/// A gender a user may declare for matching (`PUT /v1/me/gender`). Not saying is declaring none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum Gender {
+    Woman,
+    Man,
+    NonBinary,
+}
+
+impl Gender {
+    pub const ALL: [Gender; 3] = [Gender::Woman, Gender::Man, Gender::NonBinary];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Gender::Woman => "woman",
+            Gender::Man => "man",
+            Gender::NonBinary => "non_binary",
+        }
+    }
+
+    /// The gender `text` names; `None` for any other text.
+    pub fn parse(text: &str) -> Option<Self> {
+        Gender::ALL.into_iter().find(|gender| gender.as_str() == text)
+    }
+}
+
+/// How a gender preference binds: `only` (never anyone else, however long it takes, the default) or `prefer`
+/// (anyone once the fallback wait, `matching.gender_fallback_secs`, is over).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
+pub enum PreferenceMode {
+    #[default]
+    Only,
+    Prefer,
+}
+
+/// Whom a premium `match.find` wants to meet by declared gender: one to three distinct genders. It binds both
+/// sides (a partner must also accept the seeker's declaration) and lives only in the queue's entry for this find:
+/// the server never stores it (docs/privacy.md).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Seeking {
+    pub genders: Vec<Gender>,
+    #[serde(default)]
+    pub mode: PreferenceMode,
+}
+
 /// How a call's setup ended, as `rtc.stats` reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
@@ -195,6 +245,9 @@ pub enum ClientFrame {
         /// written when `anywhere`, so a plain find reads the same to a server that predates regions.
         #[serde(default, skip_serializing_if = "Region::is_anywhere")]
         region: Region,
+        /// Premium only: whom to meet by declared gender (absent: anyone). Not written when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seeking: Option<Seeking>,
     },
     /// Leave the queue.
     #[serde(rename = "match.cancel")]
@@ -727,6 +780,7 @@ mod tests {
                 nearby: false,
                 interests: Default::default(),
                 region: Region::Anywhere,
+                seeking: None,
             }
         );
         let frame: ClientFrame = serde_json::from_str(r#"{"type":"ping","id":"r1"}"#).unwrap();

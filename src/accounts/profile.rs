@@ -67,4 +67,16 @@ impl Accounts {
         }
         self.current_user(user.id).await
     }
+
+    /// Declares the gender matching may use, consented to now; `None` withdraws the consent and deletes it.
+    pub async fn declare_gender(
+        &self,
+        user_id: UserId,
+        gender: Option<tanis_proto::Gender>,
+    ) -> Result<(), AccountError> {
+        let user = self.current_user(user_id).await?;
+        let now = self.clock.now();
+        self.store.set_gender(user.id, gender.map(|g| (g, now))).await?;
+        Ok(())
+    }
 }

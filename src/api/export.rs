@@ -95,6 +95,10 @@ pub struct Profile {
     interests: Vec<&'static str>,
     languages: Vec<&'static str>,
     location: Option<ExportedLocation>,
+    /// The gender declared for matching, and when its use there was consented to (`PUT /v1/me/gender`).
+    #[schema(value_type = Option<String>)]
+    gender: Option<tanis_proto::Gender>,
+    gender_consent_at: Option<DateTime<Utc>>,
     birth_year: Option<i32>,
     referral_code: String,
     created_at: DateTime<Utc>,
@@ -263,6 +267,7 @@ async fn document(
     };
     let (interests, languages) = (row.interests().ids().collect(), row.languages().codes().collect());
     let country = row.country().map(|c| c.to_string());
+    let gender = row.gender();
     let profile = Profile {
         handle,
         alias: row.alias,
@@ -280,6 +285,8 @@ async fn document(
         interests,
         languages,
         location,
+        gender,
+        gender_consent_at: gender.and(row.gender_consent_at),
         birth_year: row.birth_year,
         referral_code: row.referral_code,
         created_at: row.created_at,

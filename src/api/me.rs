@@ -48,6 +48,11 @@ pub struct Me {
     /// language until chosen.
     #[schema(example = json!(["tr", "en"]))]
     languages: Vec<&'static str>,
+    /// The gender declared for matching (`PUT /v1/me/gender`), shown to its owner only; absent when not said.
+    #[schema(value_type = Option<String>, example = "woman")]
+    gender: Option<tanis_proto::Gender>,
+    /// When the consent to use it in matching was given; absent with it.
+    gender_consent_at: Option<DateTime<Utc>>,
     /// The running subscription; absent on the free plan.
     plan: Option<Plan>,
     created_at: DateTime<Utc>,
@@ -111,6 +116,8 @@ impl From<&UserRow> for Me {
             locale: u.locale.clone(),
             interests: u.interests().ids().collect(),
             languages: u.languages().codes().collect(),
+            gender: u.gender(),
+            gender_consent_at: u.gender().and(u.gender_consent_at),
             plan: None,
             created_at: u.created_at,
             privacy_notice_version: u.privacy_notice_version.clone(),

@@ -23,6 +23,7 @@ mod devices;
 pub mod error;
 mod export;
 mod extract;
+mod gender;
 mod interests;
 mod me;
 mod notifications;
@@ -101,6 +102,7 @@ pub fn router(state: AppState) -> Router {
         .merge(claims::router())
         .merge(call_reports::router())
         .merge(consent::router())
+        .merge(gender::router())
         .merge(export::router())
         .merge(admin::router())
         .merge(ban::router())

@@ -19,6 +19,9 @@ pub struct MatchingConfig {
     /// A `match.find` with `interests: "prefer"` waits this long for someone sharing an interest, then takes
     /// anyone.
     pub interest_fallback_secs: u64,
+    /// A premium `match.find` whose `seeking` has `mode: "prefer"` waits this long for someone of a gender it
+    /// asks for, then takes anyone who accepts it (`only` waits for ever).
+    pub gender_fallback_secs: u64,
     /// Never pair two people who both chose their languages and share none. Off: languages are only named.
     pub require_common_language: bool,
 }
@@ -31,6 +34,7 @@ impl Default for MatchingConfig {
             nearby_start_km: 5.0,
             nearby_doubling_secs: 10,
             interest_fallback_secs: 10,
+            gender_fallback_secs: 30,
             require_common_language: true,
         }
     }

@@ -43,6 +43,9 @@ pub struct Standing {
     /// about them, and a moderator resolving or clearing their reports, drop the standing; a reporter whose account
     /// comes of age meanwhile does not (no event marks it): the next reload counts them.
     pub quarantined: bool,
+    /// The declared gender while its use in matching is consented to (`PUT`/`DELETE /v1/me/gender` drop the
+    /// standing).
+    pub gender: Option<tanis_proto::Gender>,
 }
 
 impl Standing {
@@ -95,6 +98,7 @@ mod tests {
             location: None,
             account: Account { created_at: at(0), phone_verified: true, banned: false },
             quarantined: false,
+            gender: None,
         };
         assert!(!s.can_pay(MatchKind::Text));
         s.balances = balances(0, 1);
@@ -117,6 +121,7 @@ mod tests {
             location: None,
             account: Account { created_at: at(0), phone_verified: true, banned: false },
             quarantined: false,
+            gender: None,
         };
         assert_eq!(s.excluded(at(50)), HashSet::from([7, 9].map(UserId)));
         assert!(!s.partners.contains_key(&UserId(8)), "a partner older than the window is forgotten");

@@ -38,8 +38,8 @@ pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
     };
     match frame {
         ClientFrame::Ping { id } => ctx.pong(id).await,
-        ClientFrame::MatchFind { id, kind, public_key, nearby, interests, region } => {
-            matches::find(ctx, id, kind, public_key, nearby, interests, region).await
+        ClientFrame::MatchFind { id, kind, public_key, nearby, interests, region, seeking } => {
+            matches::find(ctx, id, kind, public_key, nearby, interests, region, seeking).await
         }
         ClientFrame::MatchCancel { id } => matches::cancel(ctx, id).await,
         ClientFrame::MatchLeave { id, match_id } => conversation::leave(ctx, id, match_id).await,

@@ -1,7 +1,7 @@
 //! Admission: whether a `match.find` may wait for a partner, as one pure rule ([`admit`]) over what is known of
 //! the user ([`Applicant`]) and what they ask ([`Wish`]). In order: a banned account, the privacy notice, a unit
 //! to pay with (and when daily units come back), the region asked for (premium, country, location, radius), a
-//! verified phone when the server asks for one; then what the find is held to: the finds a minute of new and
+//! gender asked for (premium), a verified phone when the server asks for one; then what the find is held to: the finds a minute of new and
 //! unverified accounts, quarantine, where "nearby" is measured from.
 //!
 //! No I/O: [`super::find`] gathers the facts (the standing cached beside the sockets, or read from the store),
@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use tanis_proto::{InterestMatching, MatchKind, Region};
 
-use super::rules::{RegionRefusal, region_refusal};
+use super::rules::{GenderWish, RegionRefusal, region_refusal};
 use crate::domain::Standing;
 use crate::domain::trust;
 use crate::quota::next_reset;
@@ -26,6 +26,8 @@ pub struct Wish {
     pub interests: InterestMatching,
     /// Only partners in this region (premium).
     pub region: Region,
+    /// Only (or first) partners of these declared genders (premium).
+    pub seeking: Option<GenderWish>,
 }
 
 impl Wish {
@@ -33,7 +35,7 @@ impl Wish {
     /// looked for around the location as stored now, and a region needs premium, country and location as they are
     /// now (a subscription that just ended ends the restriction).
     pub fn reads_fresh(&self) -> bool {
-        self.nearby || self.region != Region::Anywhere
+        self.nearby || self.region != Region::Anywhere || self.seeking.is_some()
     }
 }
 
@@ -88,6 +90,8 @@ pub enum Refusal {
     QuotaExhausted { resets_at: DateTime<Utc> },
     /// The region may not be asked for, or not by this account.
     Region(RegionRefusal),
+    /// A `seeking` by an account that is not premium.
+    SeekingPremiumRequired,
     /// The server asks for a verified phone before matching, and this one is not.
     PhoneUnverified,
 }
@@ -115,6 +119,9 @@ pub fn admit(applicant: &Applicant, wish: &Wish, now: DateTime<Utc>, rules: &Rul
     let premium = row.is_some_and(|r| r.premium);
     if let Some(refusal) = region_refusal(wish.region, premium, standing.country, standing.location) {
         return Err(Refusal::Region(refusal));
+    }
+    if wish.seeking.is_some() && !premium {
+        return Err(Refusal::SeekingPremiumRequired);
     }
     let limits = trust::limits(&standing.account, now, &rules.trust);
     if limits.needs_verified_phone {

@@ -39,6 +39,7 @@ fn settled() -> Standing {
         location: Some(ISTANBUL),
         account: Account { created_at: now() - TimeDelta::days(365), phone_verified: true, banned: false },
         quarantined: false,
+        gender: None,
     }
 }
 
@@ -50,7 +51,13 @@ const BANNED: Option<Row> = Some(Row { banned: true, premium: true });
 const CACHED: Option<Row> = None;
 
 fn text() -> Wish {
-    Wish { kind: MatchKind::Text, nearby: false, interests: InterestMatching::Off, region: Region::Anywhere }
+    Wish {
+        kind: MatchKind::Text,
+        nearby: false,
+        interests: InterestMatching::Off,
+        region: Region::Anywhere,
+        seeking: None,
+    }
 }
 
 fn video() -> Wish {

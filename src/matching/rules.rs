@@ -3,7 +3,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
-use tanis_proto::{InterestMatching, MatchKind, Region};
+use tanis_proto::{Gender, InterestMatching, MatchKind, PreferenceMode, Region, Seeking};
 
 use crate::domain::{Country, Interests, Languages, UserId, distance_km};
 
@@ -42,6 +42,46 @@ pub struct Candidate {
     /// like them until a moderator resolves the reports. Absent in an older node's entry: not quarantined.
     #[serde(default)]
     pub quarantined: bool,
+    /// The declared gender, while its owner consents to its use in matching: what the other side's `seeking` is
+    /// checked against. `None` (not said, withdrawn): met only by those who ask for anyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gender: Option<Gender>,
+    /// Whom this find wants to meet by declared gender (premium; checked by the find). Lives only here, in the
+    /// queue's entry, never in a table or a log (docs/privacy.md "Gender"). Binds both roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seeking: Option<GenderWish>,
+}
+
+/// A find's `seeking` as the matchmaker holds it: a set of declared genders, and whether it falls back to anyone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct GenderWish {
+    /// One bit per [`Gender::ALL`] entry.
+    genders: u8,
+    mode: PreferenceMode,
+}
+
+impl GenderWish {
+    /// The wish a `seeking` asks for; `None` when it names no gender or one twice (`invalid_field`).
+    pub fn parse(seeking: &Seeking) -> Option<Self> {
+        let mut genders = 0u8;
+        for gender in &seeking.genders {
+            let bit = Self::bit(*gender);
+            if genders & bit != 0 {
+                return None;
+            }
+            genders |= bit;
+        }
+        (genders != 0).then_some(GenderWish { genders, mode: seeking.mode })
+    }
+
+    fn bit(gender: Gender) -> u8 {
+        1 << Gender::ALL.iter().position(|g| *g == gender).expect("every gender is in ALL")
+    }
+
+    /// Whether someone who declared `gender` is among the genders asked for; one who declared none never is.
+    fn includes(self, gender: Option<Gender>) -> bool {
+        gender.is_some_and(|g| self.genders & Self::bit(g) != 0)
+    }
 }
 
 /// Why a `region` may not be asked for. The find checks it before queueing; [`compatible`] then holds it.
@@ -87,6 +127,8 @@ pub struct Policy {
     pub doubling_secs: u64,
     /// How long `interests: "prefer"` waits for someone sharing an interest.
     pub interest_fallback_secs: u64,
+    /// How long `seeking` with `mode: "prefer"` waits for someone of a gender asked for.
+    pub gender_fallback_secs: u64,
     /// Never pair two people with no language in common.
     pub common_language: bool,
 }
@@ -136,16 +178,33 @@ impl Candidate {
         }
     }
 
-    /// Whether waiting longer may make someone compatible with this side: a nearby radius grows, an interest
-    /// preference falls back to anyone. A region restriction never widens. Only then does the queue need sweeping.
+    /// Whether waiting longer may make someone compatible with this side: a nearby radius grows, an interest or
+    /// gender preference falls back to anyone. A region restriction never widens, nor does `seeking` with `only`.
+    /// Only then does the queue need sweeping.
     pub fn relaxes_with_waiting(&self) -> bool {
-        self.nearby.is_some() || self.interest_wait() == InterestWait::UntilFallback
+        self.nearby.is_some()
+            || self.interest_wait() == InterestWait::UntilFallback
+            || self.seeking.is_some_and(|w| w.mode == PreferenceMode::Prefer)
     }
 
-    /// Whether this side picks the best of the compatible waiters (most interests shared, nearest) rather than
-    /// the one waiting longest: it is shown everyone waiting in the cluster, not only a node's own waiters.
+    /// Whether this side picks the best of the compatible waiters (a gender asked for, most interests shared,
+    /// nearest) rather than the one waiting longest: it is shown everyone waiting in the cluster, not only a
+    /// node's own waiters.
     pub fn ranks_partners(&self) -> bool {
-        self.interest_matching != InterestMatching::Off || self.nearby.is_some()
+        self.interest_matching != InterestMatching::Off || self.nearby.is_some() || self.seeking.is_some()
+    }
+
+    /// Whether this side's `seeking` lets `other` in: no wish, a gender asked for, or a `prefer` wish whose
+    /// fallback wait is over.
+    fn gender_admits(&self, other: &Candidate, now: DateTime<Utc>, policy: Policy) -> bool {
+        match self.seeking {
+            None => true,
+            Some(wish) if wish.includes(other.gender) => true,
+            Some(wish) => {
+                wish.mode == PreferenceMode::Prefer
+                    && (now - self.queued_at).num_seconds() >= policy.gender_fallback_secs as i64
+            }
+        }
     }
 }
 
@@ -176,6 +235,9 @@ pub fn compatible(a: &Candidate, b: &Candidate, now: DateTime<Utc>, policy: Poli
     if !a.region_admits(b) || !b.region_admits(a) {
         return false;
     }
+    if !a.gender_admits(b, now, policy) || !b.gender_admits(a, now, policy) {
+        return false;
+    }
     // Empty: never chosen (the notification language is no promise: a browser sets it from its own language).
     let known = !a.languages.is_empty() && !b.languages.is_empty();
     if policy.common_language && known && a.languages.shared(b.languages).is_empty() {
@@ -195,9 +257,10 @@ pub fn compatible(a: &Candidate, b: &Candidate, now: DateTime<Utc>, policy: Poli
     }
 }
 
-/// Picks `newcomer`'s partner among `waiting` (oldest first). Among the allowed ones: the one sharing the most
-/// interests when the newcomer matches on interests, then the closest when they want nearby partners, then the
-/// one waiting longest. Returns its index.
+/// Picks `newcomer`'s partner among `waiting` (oldest first). Among the allowed ones: one of a gender asked for
+/// when the newcomer's `seeking` fell back to anyone, then the one sharing the most interests when the newcomer
+/// matches on interests, then the closest when they want nearby partners, then the one waiting longest. Returns
+/// its index.
 pub fn pick_partner<'a>(
     newcomer: &Candidate,
     waiting: impl IntoIterator<Item = &'a Candidate>,
@@ -206,7 +269,7 @@ pub fn pick_partner<'a>(
 ) -> Option<usize> {
     let by_interest = newcomer.interest_matching != InterestMatching::Off;
     let allowed = waiting.into_iter().enumerate().filter(|(_, w)| compatible(newcomer, w, now, policy));
-    if !by_interest && newcomer.nearby.is_none() {
+    if !by_interest && newcomer.nearby.is_none() && newcomer.seeking.is_none() {
         return allowed.map(|(i, _)| i).next();
     }
     allowed
@@ -217,19 +280,25 @@ pub fn pick_partner<'a>(
                 (Some(_), None) => f64::INFINITY,
                 (None, _) => 0.0,
             };
-            (i, shared, distance)
+            let asked_for = newcomer.seeking.is_none_or(|wish| wish.includes(w.gender));
+            (i, asked_for, shared, distance)
         })
         // min_by keeps the first of equals: among equal partners, the one waiting longest.
-        .min_by(|x, y| y.1.cmp(&x.1).then(x.2.total_cmp(&y.2)))
-        .map(|(i, _, _)| i)
+        .min_by(|x, y| y.1.cmp(&x.1).then(y.2.cmp(&x.2)).then(x.3.total_cmp(&y.3)))
+        .map(|(i, _, _, _)| i)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const POLICY: Policy =
-        Policy { start_km: 5.0, doubling_secs: 10, interest_fallback_secs: 10, common_language: true };
+    const POLICY: Policy = Policy {
+        start_km: 5.0,
+        doubling_secs: 10,
+        interest_fallback_secs: 10,
+        gender_fallback_secs: 30,
+        common_language: true,
+    };
     const ISTANBUL: (f64, f64) = (41.0082, 28.9784);
     const KADIKOY: (f64, f64) = (40.9901, 29.0290);
     const ANKARA: (f64, f64) = (39.9334, 32.8597);
@@ -252,6 +321,8 @@ mod tests {
             country: Country::parse("TR"),
             location: None,
             quarantined: false,
+            gender: None,
+            seeking: None,
         }
     }
 
@@ -431,6 +502,67 @@ mod tests {
         ] {
             assert_eq!(region_refusal(region, premium, country, location), refusal, "{region:?} premium={premium}");
         }
+    }
+
+    fn declared(user_id: i64, gender: Option<Gender>, seeking: &[Gender], mode: PreferenceMode) -> Candidate {
+        let seeking = (!seeking.is_empty())
+            .then(|| GenderWish::parse(&Seeking { genders: seeking.to_vec(), mode }).expect("a valid wish"));
+        Candidate { gender, seeking, ..candidate(user_id, 0) }
+    }
+
+    #[test]
+    fn a_gender_wish_binds_both_sides_and_the_undeclared_are_met_only_by_those_asking_for_anyone() {
+        use Gender::*;
+        use PreferenceMode::Only;
+        let wants_women = |id, me| declared(id, me, &[Woman], Only);
+        let table = [
+            (wants_women(1, Some(Man)), declared(2, Some(Woman), &[], Only), true, "a woman who asks for anyone"),
+            (wants_women(1, Some(Man)), declared(2, Some(Man), &[], Only), false, "a man"),
+            (wants_women(1, Some(Man)), declared(2, None, &[], Only), false, "someone who declared nothing"),
+            (wants_women(1, Some(Man)), wants_women(2, Some(Woman)), false, "a woman who wants only women"),
+            (wants_women(1, Some(Woman)), wants_women(2, Some(Woman)), true, "two women who want women"),
+            (wants_women(1, None), declared(2, Some(Woman), &[Man], Only), false, "she asks for men; he said nothing"),
+            (declared(1, None, &[], Only), declared(2, None, &[], Only), true, "nobody declared or asked"),
+            (
+                declared(1, Some(NonBinary), &[Woman, NonBinary], Only),
+                declared(2, Some(NonBinary), &[], Only),
+                true,
+                "two of three",
+            ),
+        ];
+        for (a, b, expected, why) in table {
+            for later in [t(0), t(100_000)] {
+                assert_eq!(compatible(&a, &b, later, POLICY), expected, "{why}");
+                assert_eq!(compatible(&b, &a, later, POLICY), expected, "{why}, roles swapped");
+            }
+        }
+    }
+
+    #[test]
+    fn prefer_takes_anyone_who_accepts_after_the_fallback_and_a_gender_asked_for_first() {
+        use Gender::*;
+        let prefer = declared(1, Some(Man), &[Woman], PreferenceMode::Prefer);
+        let waiting =
+            [declared(2, Some(Man), &[], PreferenceMode::Only), declared(3, Some(Woman), &[Man], PreferenceMode::Only)];
+        assert!(!compatible(&prefer, &waiting[0], t(29), POLICY), "29 s: still a woman only");
+        assert!(compatible(&prefer, &waiting[0], t(30), POLICY), "30 s: anyone");
+        assert_eq!(pick_partner(&prefer, &waiting, t(30), POLICY), Some(1), "but a woman first, though she came later");
+        // A fallen-back wish never overrides the other side's: a woman asking only for women still refuses him.
+        let only_women = declared(4, Some(Woman), &[Woman], PreferenceMode::Only);
+        assert!(!compatible(&prefer, &only_women, t(3600), POLICY));
+        assert!(prefer.relaxes_with_waiting() && prefer.ranks_partners());
+        let only = declared(1, Some(Man), &[Woman], PreferenceMode::Only);
+        assert!(!only.relaxes_with_waiting() && only.ranks_partners(), "only never falls back");
+    }
+
+    #[test]
+    fn a_wish_names_one_to_three_distinct_genders() {
+        use Gender::*;
+        let wish =
+            |genders: &[Gender]| GenderWish::parse(&Seeking { genders: genders.to_vec(), mode: PreferenceMode::Only });
+        assert!(wish(&[]).is_none(), "none");
+        assert!(wish(&[Woman, Woman]).is_none(), "one twice");
+        assert!(wish(&[Woman]).is_some() && wish(&[Woman, Man, NonBinary]).is_some());
     }
 
     #[test]

@@ -49,9 +49,18 @@ pub struct UserRow {
     pub languages: String,
     /// As stored: the phone number's ISO 3166-1 alpha-2 country, empty while not known ([`UserRow::country`]).
     pub country: String,
+    /// As stored: the declared gender (`woman`, `man`, `non_binary`), `None` when not said ([`UserRow::gender`]).
+    pub gender: Option<String>,
+    /// When the owner consented to the declared gender's use in matching; set and cleared with it.
+    pub gender_consent_at: Option<DateTime<Utc>>,
 }
 
 impl UserRow {
+    /// The declared gender matching may use: declared, and consented to.
+    pub fn gender(&self) -> Option<tanis_proto::Gender> {
+        self.gender_consent_at.and(self.gender.as_deref().and_then(tanis_proto::Gender::parse))
+    }
+
     /// The topics the profile lists.
     pub fn interests(&self) -> Interests {
         Interests::from_stored(&self.interests)

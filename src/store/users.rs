@@ -15,7 +15,7 @@ macro_rules! user_columns {
          location_lat, location_lon, location_updated_at, is_banned, ban_reason, banned_at, is_premium, \
          daily_chat_balance, daily_video_balance, bonus_chat_balance, bonus_video_balance, privacy_consent_at, \
          privacy_notice_version, ban_ends_at, locale, birth_year, deleted_at, phone_verified_at, interests, languages, \
-         country"
+         country, gender, gender_consent_at"
     };
 }
 
@@ -163,6 +163,25 @@ impl Store {
         let query = "UPDATE users SET languages = $2 WHERE id = $1";
         let stored = languages.to_stored();
         on_write_pool!(self, |pool| sqlx::query(query).bind(user_id).bind(&stored).execute(pool).await.map(|_| ()))?;
+        Ok(())
+    }
+
+    /// Declares the gender matching may use, with the consent to that use given `at`; `None` withdraws both (the
+    /// declaration is deleted, not kept aside).
+    pub async fn set_gender(
+        &self,
+        user_id: UserId,
+        declared: Option<(tanis_proto::Gender, DateTime<Utc>)>,
+    ) -> Result<(), StoreError> {
+        let query = "UPDATE users SET gender = $2, gender_consent_at = $3 WHERE id = $1";
+        let (gender, at) = (declared.map(|(g, _)| g.as_str()), declared.map(|(_, at)| at));
+        on_write_pool!(self, |pool| sqlx::query(query)
+            .bind(user_id)
+            .bind(gender)
+            .bind(at)
+            .execute(pool)
+            .await
+            .map(|_| ()))?;
         Ok(())
     }
 

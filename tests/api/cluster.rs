@@ -70,6 +70,7 @@ async fn a_user_waits_once_whichever_node_they_ask_from() {
         nearby: false,
         interests: Default::default(),
         region: Default::default(),
+        seeking: None,
     };
     on_first.send(&find("f1")).await.unwrap();
     assert!(matches!(

@@ -167,6 +167,7 @@ fn find(id: &str) -> ClientFrame {
         nearby: false,
         interests: Default::default(),
         region: Default::default(),
+        seeking: None,
     }
 }
 

@@ -32,6 +32,7 @@ async fn find(app: &TestApp, user: &TestUser, nearby: bool) -> Connection {
             nearby,
             interests: Default::default(),
             region: Default::default(),
+            seeking: None,
         })
         .await
         .unwrap();

@@ -58,6 +58,7 @@ fn one_of_each(match_id: MatchId, seq: Seq) -> Vec<ClientFrame> {
             nearby: false,
             interests: Default::default(),
             region: Default::default(),
+            seeking: None,
         },
         ClientFrame::MatchCancel { id: id("cancel") },
         ClientFrame::Ping { id: id("ping") },

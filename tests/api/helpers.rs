@@ -607,6 +607,7 @@ pub fn text_find(id: Option<&str>) -> tanis_proto::ClientFrame {
         nearby: false,
         interests: tanis_proto::InterestMatching::Off,
         region: tanis_proto::Region::Anywhere,
+        seeking: None,
     }
 }
 

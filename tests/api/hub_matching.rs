@@ -31,6 +31,7 @@ fn find(kind: MatchKind, id: &str) -> ClientFrame {
         nearby: false,
         interests: Default::default(),
         region: Default::default(),
+        seeking: None,
     }
 }
 
@@ -264,6 +265,7 @@ async fn nearby_seekers_get_the_closest_partner_and_the_radius_widens_while_wait
         nearby: true,
         interests: Default::default(),
         region: Default::default(),
+        seeking: None,
     };
     let mut s_ankara = app.socket(&ankara).await;
     s_ankara.send(&near("a")).await.unwrap();

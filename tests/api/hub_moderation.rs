@@ -43,6 +43,7 @@ async fn blocking_ends_the_match_at_once_and_the_block_can_be_listed_and_lifted(
         nearby: false,
         interests: Default::default(),
         region: Default::default(),
+        seeking: None,
     };
     for (socket, id) in [(&mut sa, "a"), (&mut sb, "b")] {
         socket.send(&find(id)).await.unwrap();

@@ -35,6 +35,7 @@ async fn find(app: &TestApp, user: &TestUser, interests: InterestMatching) -> Co
         nearby: false,
         interests,
         region: Default::default(),
+        seeking: None,
     };
     socket.send(&frame).await.unwrap();
     socket

@@ -389,6 +389,7 @@ async fn expired_matches_end_and_their_users_are_told(backend: Backend) {
         nearby: false,
         interests: Default::default(),
         region: Default::default(),
+        seeking: None,
     })
     .await
     .unwrap();

@@ -258,6 +258,35 @@ async fn logs_at_trace_level_carry_no_secret_no_payload_and_no_phone_number() {
     };
     b.send(&report).await.unwrap();
     b.next_where(|f| matches!(f, tanis_proto::ServerFrame::Ok { .. })).await.unwrap();
+
+    // A gender declared, and a premium find asking for genders (issue 64): the wish is never logged. The first
+    // user is made an admin by the command line and grants the second premium.
+    let mut set_role = tanis(dir.path());
+    let set_role = set_role.args(["set-role", &phones[0], "admin"]).output().await.unwrap();
+    assert!(set_role.status.success(), "{}", String::from_utf8_lossy(&set_role.stderr));
+    let login = post("/v1/auth/login", json!({ "phone": phone, "password": changed_to })).await.unwrap();
+    let (admin, admin_refresh) = tokens(&login.json().await.unwrap());
+    secrets
+        .extend([Secret::new("a login's access token", &admin), Secret::new("a login's refresh token", admin_refresh)]);
+    let me: Value = client.get(http("/v1/me")).bearer_auth(&access[1]).send().await.unwrap().json().await.unwrap();
+    let handle = me["handle"].as_str().unwrap();
+    let lookup = client.get(http("/v1/admin/users")).query(&[("handle", handle)]).bearer_auth(&admin);
+    let user: Value = lookup.send().await.unwrap().json().await.unwrap();
+    let grant = json!({ "plan": "premium_support", "days": 30 });
+    let path = format!("/v1/admin/users/{}/subscription", user["id"]);
+    let granted = client.put(http(&path)).bearer_auth(&admin).json(&grant).send().await.unwrap();
+    assert_eq!(granted.status(), StatusCode::NO_CONTENT);
+    let declare = json!({ "gender": "man", "consent": true });
+    let declared = client.put(http("/v1/me/gender")).bearer_auth(&access[1]).json(&declare).send().await.unwrap();
+    assert_eq!(declared.status(), StatusCode::OK);
+    b.send(&tanis_proto::ClientFrame::MatchLeave { id: Some("l".into()), match_id }).await.unwrap();
+    b.next_where(|f| matches!(f, tanis_proto::ServerFrame::MatchEnded { .. })).await.unwrap();
+    let wish = tanis_proto::Seeking { genders: vec![tanis_proto::Gender::NonBinary], mode: Default::default() };
+    let find = tanis_client::Find::new(kind).seeking(wish);
+    b.send(&find.frame(Some("f".into()), tanis_client::Identity::generate().public_key_b64())).await.unwrap();
+    b.next_where(|f| matches!(f, tanis_proto::ServerFrame::MatchQueued { .. })).await.unwrap();
+    secrets.push(Secret::new("a gender wish", "seeking"));
+
     let logout = post("/v1/auth/logout", json!({ "refresh_token": refresh })).await.unwrap();
     assert!(logout.status().is_success());
     secrets.extend([

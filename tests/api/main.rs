@@ -40,6 +40,7 @@ mod evidence_bytes;
 mod export;
 mod forwarded_for;
 mod frames;
+mod gender;
 mod hub_connect;
 mod hub_matching;
 mod hub_moderation;

@@ -214,6 +214,8 @@ async fn the_openapi_document_lists_every_rest_endpoint_and_the_docs_ui_is_self_
         ("/v1/me", "patch"),
         ("/v1/me/consent", "post"),
         ("/v1/me/export", "get"),
+        ("/v1/me/gender", "delete"),
+        ("/v1/me/gender", "put"),
         ("/v1/me/password", "post"),
         ("/v1/me/phone/change", "post"),
         ("/v1/me/phone/change/verify", "post"),

@@ -175,6 +175,7 @@ fn find_with(id: &str, key: u8) -> ClientFrame {
         nearby: false,
         interests: Default::default(),
         region: Default::default(),
+        seeking: None,
     }
 }
 

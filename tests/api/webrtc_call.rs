@@ -135,6 +135,7 @@ pub async fn video_pair(app: &TestApp, a: &TestUser, b: &TestUser) -> [(Connecti
         nearby: false,
         interests: Default::default(),
         region: Default::default(),
+        seeking: None,
     };
     let mut sockets = [app.socket(a).await, app.socket(b).await];
     for socket in &mut sockets {

@@ -8,13 +8,14 @@ mod resync;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use tanis_proto::{ErrorCode, InterestMatching, MatchKind, Region, ServerFrame};
+use tanis_proto::{ErrorCode, InterestMatching, MatchKind, Region, Seeking, ServerFrame};
 
 use crate::domain::UserId;
 use crate::domain::trust;
 use crate::hub::Hub;
 use crate::hub::context::Ctx;
 use crate::matching::find::{Request, account_of};
+use crate::matching::rules::GenderWish;
 use crate::store::StoreError;
 
 /// `match.find`: the public key checked, then matching's.
@@ -26,11 +27,20 @@ pub(in crate::hub) async fn find(
     nearby: bool,
     interests: InterestMatching,
     region: Region,
+    seeking: Option<Seeking>,
 ) {
     if STANDARD.decode(&public_key).map(|k| k.len()) != Ok(32) {
         return ctx.protocol_error(id, ErrorCode::InvalidBase64, "public_key must be 32 bytes in base64").await;
     }
-    let request = Request { id, kind, public_key, nearby, interests, region };
+    let seeking = match seeking.as_ref().map(GenderWish::parse) {
+        None => None,
+        Some(Some(wish)) => Some(wish),
+        Some(None) => {
+            let message = "seeking.genders must name one to three distinct genders";
+            return ctx.error(id, ErrorCode::InvalidField, message).await;
+        }
+    };
+    let request = Request { id, kind, public_key, nearby, interests, region, seeking };
     if let Err(refusal) = ctx.hub.finder().find(ctx.user_id, ctx.socket.id, request).await {
         ctx.reply(refusal).await;
     }

@@ -78,6 +78,15 @@ end
 return 0
 ";
 
+/// Deletes input records the matchmaker has read (ARGV[2..]) while the lease is still ARGV[1] (`node:epoch`):
+/// KEYS lease, input. Only records of a find that asks for genders: a gender preference lives in Redis no longer
+/// than its find is being read (docs/privacy.md "Gender"). A deposed matchmaker deletes nothing (its successor
+/// may not have read past them yet).
+const FORGET_READ: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('XDEL', KEYS[2], unpack(ARGV, 2))
+";
+
 /// The matchmaker's pairing when elected: drops seekers whose node is gone, opens the rest under the lease's
 /// epoch, and takes every settled user out of the queue.
 struct Fenced<P> {
@@ -269,7 +278,7 @@ pub async fn elect<P: Opener>(
                     matchmaker.clone(),
                     cluster.target().clone(),
                     queue.keys.clone(),
-                    position,
+                    (position, format!("{}:{epoch}", cluster.node())),
                     stop.clone(),
                 ));
                 running = Some((epoch, stop, matchmaker));
@@ -297,8 +306,15 @@ pub async fn elect<P: Opener>(
         Script::new(RELEASE).key(&queue.keys.lease).arg(cluster.node()).invoke_async(&mut conn).await;
 }
 
-/// Reads the input stream from `position` into the matchmaker, in order, until stopped.
-async fn feed(matchmaker: Matchmaker, target: Target, keys: Keys, mut position: String, stop: CancellationToken) {
+/// Reads the input stream from `position` into the matchmaker, in order, until stopped; `lease` is the lease's
+/// value while this matchmaker holds it (`node:epoch`).
+async fn feed(
+    matchmaker: Matchmaker,
+    target: Target,
+    keys: Keys,
+    (mut position, lease): (String, String),
+    stop: CancellationToken,
+) {
     // Its own connection: a blocking read holds up every command queued behind it on a shared one.
     let timeouts = Timeouts { connect: Duration::from_secs(2), response: Duration::from_secs(3) };
     let mut conn = loop {
@@ -333,8 +349,13 @@ async fn feed(matchmaker: Matchmaker, target: Target, keys: Keys, mut position: 
             }
         };
         let mut inputs = Vec::with_capacity(entries.len());
+        // Records that carry a gender preference, deleted once read (below).
+        let mut preferences = Vec::new();
         for (id, fields) in entries {
             position = id;
+            if fields.iter().any(|(_, record)| record.contains(r#""seeking":"#)) {
+                preferences.push(position.clone());
+            }
             for (_, record) in fields {
                 match serde_json::from_str::<Input>(&record) {
                     Ok(input) => inputs.push(input),
@@ -381,6 +402,15 @@ async fn feed(matchmaker: Matchmaker, target: Target, keys: Keys, mut position: 
                     }
                 }
                 Input::Leave { user_id } => matchmaker.forget(user_id).await,
+            }
+        }
+        if !preferences.is_empty() {
+            let script = Script::new(FORGET_READ);
+            let mut forget = script.key(&keys.lease);
+            forget.key(&keys.input).arg(&lease).arg(&preferences);
+            if let Err(e) = forget.invoke_async::<i64>(&mut conn).await {
+                // Left to the stream's length cap; the next batch's deletion does not retry these.
+                tracing::warn!(error = %e, "deleting read gender preferences from the matchmaking input");
             }
         }
     }

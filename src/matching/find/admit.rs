@@ -24,6 +24,7 @@ pub(super) struct Known {
     languages: Languages,
     country: Option<Country>,
     location: Option<(f64, f64)>,
+    gender: Option<tanis_proto::Gender>,
 }
 
 impl Known {
@@ -34,6 +35,7 @@ impl Known {
             languages: s.languages,
             country: s.country,
             location: s.location,
+            gender: s.gender,
         }
     }
 
@@ -52,6 +54,8 @@ impl Known {
             country: self.country,
             location: self.location,
             quarantined: admitted.quarantined,
+            gender: self.gender,
+            seeking: wish.seeking,
         }
     }
 }
@@ -83,6 +87,9 @@ fn answer(id: &Option<String>, refusal: admission::Refusal, notice_version: &str
             frame
         }
         admission::Refusal::Region(refusal) => refuse_region(id, refusal),
+        admission::Refusal::SeekingPremiumRequired => {
+            refuse(id, ErrorCode::PremiumRequired, "asking whom to meet by gender is for premium accounts")
+        }
         admission::Refusal::PhoneUnverified => {
             refuse(id, ErrorCode::PhoneUnverified, "verify your phone number before matching")
         }
@@ -183,6 +190,7 @@ impl Finder {
             location,
             account,
             quarantined,
+            gender: user.gender(),
         };
         Ok(Some((user, standing)))
     }

@@ -22,7 +22,7 @@ use tanis_proto::{ErrorCode, InterestMatching, MatchKind, Region, ServerFrame};
 use tokio_util::sync::CancellationToken;
 
 use super::admission::{self, Wish};
-use super::rules::Policy;
+use super::rules::{GenderWish, Policy};
 use super::{Matchmaker, Queue, Queued, Seeker, Sweeps, cluster};
 use crate::clock::SharedClock;
 use crate::config::{MatchingConfig, QuotaConfig};
@@ -73,6 +73,8 @@ pub struct Request {
     pub nearby: bool,
     pub interests: InterestMatching,
     pub region: Region,
+    /// Checked by the hub (`invalid_field` for none or a repeated gender).
+    pub seeking: Option<GenderWish>,
 }
 
 /// This node's matching: cheap to clone.
@@ -104,6 +106,7 @@ impl Finder {
             start_km: m.nearby_start_km,
             doubling_secs: m.nearby_doubling_secs,
             interest_fallback_secs: m.interest_fallback_secs,
+            gender_fallback_secs: m.gender_fallback_secs,
             common_language: m.require_common_language,
         };
         let admission = admission::Rules { trust: settings.trust, reset_zone: settings.quotas.zone() };
@@ -153,8 +156,8 @@ impl Finder {
     /// Admits a `match.find` and hands it to the queue, which answers `match.queued` (or pairs at once); the
     /// `error` to answer the asking socket with when it is refused.
     pub async fn find(&self, user_id: UserId, socket_id: u64, request: Request) -> Result<(), ServerFrame> {
-        let Request { id, kind, public_key, nearby, interests, region } = request;
-        let wish = Wish { kind, nearby, interests, region };
+        let Request { id, kind, public_key, nearby, interests, region, seeking } = request;
+        let wish = Wish { kind, nearby, interests, region, seeking };
         self.seek(user_id, socket_id, id, wish, public_key).await
     }
 

@@ -121,6 +121,8 @@ impl World {
             country: None,
             location: None,
             quarantined: user.quarantined,
+            gender: None,
+            seeking: None,
         };
         user.ask += 1;
         user.waiting = true;
