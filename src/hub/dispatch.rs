@@ -38,9 +38,7 @@ pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
     };
     match frame {
         ClientFrame::Ping { id } => ctx.pong(id).await,
-        ClientFrame::MatchFind { id, kind, public_key, nearby, interests, region, seeking } => {
-            matches::find(ctx, id, kind, public_key, nearby, interests, region, seeking).await
-        }
+        find @ ClientFrame::MatchFind { .. } => matches::find(ctx, find).await,
         ClientFrame::MatchCancel { id } => matches::cancel(ctx, id).await,
         ClientFrame::MatchLeave { id, match_id } => conversation::leave(ctx, id, match_id).await,
         // Version 1 knows no `ack` on a send: refused as the unknown field it was there before version 2.

@@ -57,6 +57,9 @@ import { MemoryStorage, decode, encode, readSecret } from './storage.js';
  *   profile, not on the request
  * @property {'anywhere' | 'country' | {radius_km: number}} [region] premium accounts only
  * @property {boolean} [nearby] prefer people close to the profile's location
+ * @property {{genders: ('woman' | 'man' | 'non_binary')[], mode?: 'only' | 'prefer'}} [seeking] premium accounts
+ *   only: whom to meet by declared gender, binding both sides (`only` by default; `prefer` takes anyone after
+ *   `matching.gender_fallback_secs`). The server keeps it only while the find waits; it is never stored.
  */
 
 /**
@@ -220,6 +223,21 @@ export class Client {
   /** `PATCH /v1/me` (alias, location, locale, interests, languages). @param {Record<string, unknown>} change */
   updateProfile(change) {
     return this.api.call('PATCH', '/v1/me', change);
+  }
+
+  /**
+   * `PUT /v1/me/gender`: declare a gender for matching. `consent` must be true (the user agreed, on a screen of its
+   * own, to its use in matching); it is never shown to anyone else.
+   * @param {'woman' | 'man' | 'non_binary'} gender
+   * @param {{consent: boolean}} options
+   */
+  declareGender(gender, { consent }) {
+    return this.api.call('PUT', '/v1/me/gender', { gender, consent });
+  }
+
+  /** `DELETE /v1/me/gender`: withdraw the consent; the declaration is deleted. */
+  withdrawGender() {
+    return this.api.call('DELETE', '/v1/me/gender');
   }
 
   /** `GET /v1/contacts`: `{contacts: [{match_id, peer, peer_public_key, initiator, since, last_seq}]}`. */
@@ -404,7 +422,7 @@ export class Client {
    * maybe at once). Rejects with TanisError (`quota_exhausted`, `already_in_match`, `consent_required`, ...).
    * @param {FindOptions} [options]
    */
-  async findMatch({ kind = 'text', interests = 'off', topics, languages, region, nearby = false } = {}) {
+  async findMatch({ kind = 'text', interests = 'off', topics, languages, region, nearby = false, seeking } = {}) {
     if (topics || languages) {
       /** @type {Record<string, unknown>} */
       const change = {};
@@ -419,6 +437,7 @@ export class Client {
     if (nearby) frame.nearby = true;
     if (interests !== 'off') frame.interests = interests;
     if (region && region !== 'anywhere') frame.region = region;
+    if (seeking) frame.seeking = seeking;
     // On disk before the frame leaves: a restart before `match.found` must still find the key. The whole record
     // is a secret (its private key; the rest is the frame's public half).
     this.finding = { id, frame, identity: storeIdentity(identity) };

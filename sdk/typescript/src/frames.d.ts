@@ -50,6 +50,10 @@ export type ClientFrame = {
    * written when `anywhere`, so a plain find reads the same to a server that predates regions.
    */
   region?: Region;
+  /**
+   * Premium only: whom to meet by declared gender (absent: anyone). Not written when absent.
+   */
+  seeking?: Seeking | null;
   type: "match.find";
 } | {
   id?: string | null;
@@ -205,6 +209,11 @@ export type EndReason = "left" | "peer_left" | "blocked" | "expired" | "banned";
 export type ErrorCode = "malformed_json" | "invalid_frame" | "binary_not_supported" | "invalid_base64" | "message_too_large" | "rate_limited" | "quota_exhausted" | "already_queued" | "already_in_match" | "not_queued" | "not_in_match" | "not_matched" | "claim_exists" | "invalid_field" | "banned" | "invalid_text" | "internal" | "consent_required" | "premium_required" | "location_required" | "evidence_forged" | "evidence_not_theirs" | "evidence_unfranked" | "evidence_expired" | "evidence_replayed" | "phone_unverified";
 
 /**
+ * A gender a user may declare for matching (`PUT /v1/me/gender`). Not saying is declaring none.
+ */
+export type Gender = "woman" | "man" | "non_binary";
+
+/**
  * One ICE server, in the shape WebRTC's `RTCIceServer` takes.
  */
 export type IceServer = {
@@ -301,6 +310,12 @@ export type Notification = {
 };
 
 /**
+ * How a gender preference binds: `only` (never anyone else, however long it takes, the default) or `prefer`
+ * (anyone once the fallback wait, `matching.gender_fallback_secs`, is over).
+ */
+export type PreferenceMode = "only" | "prefer";
+
+/**
  * Whom `match.find` may pair with, as a hard restriction (premium accounts only; `anywhere` for everyone else).
  * Unlike `nearby`, it never widens with waiting. Externally tagged: `"anywhere"`, `"country"`,
  * `{"radius_km": 50}`.
@@ -340,6 +355,16 @@ export type RtcConfig = {
    */
   ice_transport_policy: string;
   ttl_secs: number;
+};
+
+/**
+ * Whom a premium `match.find` wants to meet by declared gender: one to three distinct genders. It binds both
+ * sides (a partner must also accept the seeker's declaration) and lives only in the queue's entry for this find:
+ * the server never stores it (docs/privacy.md).
+ */
+export type Seeking = {
+  genders: Gender[];
+  mode?: PreferenceMode;
 };
 
 /**

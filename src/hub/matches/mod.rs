@@ -8,7 +8,7 @@ mod resync;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use tanis_proto::{ErrorCode, InterestMatching, MatchKind, Region, Seeking, ServerFrame};
+use tanis_proto::{ClientFrame, ErrorCode, ServerFrame};
 
 use crate::domain::UserId;
 use crate::domain::trust;
@@ -19,16 +19,10 @@ use crate::matching::rules::GenderWish;
 use crate::store::StoreError;
 
 /// `match.find`: the public key checked, then matching's.
-pub(in crate::hub) async fn find(
-    ctx: &mut Ctx,
-    id: Option<String>,
-    kind: MatchKind,
-    public_key: String,
-    nearby: bool,
-    interests: InterestMatching,
-    region: Region,
-    seeking: Option<Seeking>,
-) {
+pub(in crate::hub) async fn find(ctx: &mut Ctx, frame: ClientFrame) {
+    let ClientFrame::MatchFind { id, kind, public_key, nearby, interests, region, seeking } = frame else {
+        unreachable!("dispatched as match.find")
+    };
     if STANDARD.decode(&public_key).map(|k| k.len()) != Ok(32) {
         return ctx.protocol_error(id, ErrorCode::InvalidBase64, "public_key must be 32 bytes in base64").await;
     }
