@@ -3,6 +3,7 @@
 #
 #   CONNECTIONS=100000 PAIRS=100 MATCH_USERS=200 STORM_CONCURRENCY=32 DURATION=30 bench/run.sh
 #   SCENARIOS=matching MATCH_INTERESTS=3/50 MATCH_LANGUAGES=2/4 MATCH_INTEREST_MATCHING=prefer bench/run.sh
+#   SCENARIOS=matching MATCH_SEEKING=30 bench/run.sh     (30 % premium users asking for a gender; issue 64)
 #   SCENARIOS=open-loop OPEN_RATES="1000 5000 10000" OPEN_PAIRS=200 DURATION=10 bench/run.sh   # offered load
 #   BENCH_DATABASE_URL=postgres://… bench/run.sh      # PostgreSQL instead of the default SQLite
 #   PG_STATEMENTS=1 BENCH_DATABASE_URL=postgres://… SCENARIOS=relay bench/run.sh   # + what each statement cost
@@ -374,6 +375,12 @@ fi
 PROFILES=(--interest-matching "${MATCH_INTEREST_MATCHING:-off}")
 [[ -z ${MATCH_INTERESTS:-} ]] || PROFILES+=(--interests "$MATCH_INTERESTS")
 [[ -z ${MATCH_LANGUAGES:-} ]] || PROFILES+=(--languages "$MATCH_LANGUAGES")
+# MATCH_SEEKING=30: everyone declares a gender and 30 % are premium asking only for the other one (issue 64). The
+# first seeded user grants the premium: made an admin here, as an operator would.
+if [[ -n ${MATCH_SEEKING:-} ]] && wanted matching; then
+  PROFILES+=(--seeking-percent "$MATCH_SEEKING")
+  "$TANIS" set-role "$(awk 'NR == 1 { print $2 }' "$WORK/users.txt")" admin >/dev/null
+fi
 wanted matching && run matching matching "$MATCH_USERS" --users "$WORK/users.txt" --url "$URLS" "${CPU[@]}" "${DB[@]}" \
   --duration-secs "$DURATION" "${PROFILES[@]}"
 wanted login-storm && run login-storm login-storm --users "$WORK/users.txt" --url "$URLS" "${CPU[@]}" "${DB[@]}" \

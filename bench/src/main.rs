@@ -128,6 +128,11 @@ enum Command {
         /// How every `match.find` matches on interests: off, prefer or only.
         #[arg(long, default_value = "off")]
         interest_matching: String,
+        /// Every user declares a gender (woman and man alternately) and this share of them (percent) is premium
+        /// and asks only for the other one (`seeking`). The first user must be an admin: it grants the premium
+        /// (bench/run.sh makes it one with `tanis set-role` when MATCH_SEEKING is set).
+        #[arg(long, default_value_t = 0)]
+        seeking_percent: u32,
     },
     /// U users behaving like traffic, open loop: arrive, ask for matches, chat, skip, drop and reconnect; every
     /// part of the cluster measured on its own (per node CPU, memory, sockets, messages, matches; Redis; proxy).
@@ -226,10 +231,21 @@ async fn main() -> anyhow::Result<()> {
             let opts = OpenLoopOptions { urls, pairs, rate, duration: secs(duration_secs), cpu, protocol };
             open_loop::run(&users, &opts).await?
         }
-        Command::Matching { users_count, target, duration_secs, interests, languages, interest_matching } => {
+        Command::Matching {
+            users_count,
+            target,
+            duration_secs,
+            interests,
+            languages,
+            interest_matching,
+            seeking_percent,
+        } => {
             let users = load_users(&target.users)?;
             let (urls, cpu) = (target.urls(), target.cpu());
-            let profiles = matching::Profiles::parse(interests.as_deref(), languages.as_deref(), &interest_matching)?;
+            let mut profiles =
+                matching::Profiles::parse(interests.as_deref(), languages.as_deref(), &interest_matching)?;
+            anyhow::ensure!(seeking_percent <= 100, "--seeking-percent is a percentage");
+            profiles.seeking_percent = seeking_percent;
             let opts = MatchingOptions { urls, users: users_count, duration: secs(duration_secs), cpu, profiles };
             matching::run(&users, &opts).await?
         }

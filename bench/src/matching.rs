@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 use tanis_client::{Connection, Identity};
-use tanis_proto::{ClientFrame, InterestMatching, MatchId, MatchKind, ServerFrame};
+use tanis_proto::{ClientFrame, Gender, InterestMatching, MatchId, MatchKind, PreferenceMode, Seeking, ServerFrame};
 use tokio::sync::Barrier;
 use tokio::time::{Instant as Deadline, timeout_at};
 
@@ -37,6 +37,9 @@ pub struct Profiles {
     pub languages: usize,
     pub language_pool: usize,
     pub matching: InterestMatching,
+    /// Percent of the users who are premium and ask only for the other declared gender (issue 64); everyone
+    /// declares one when it is above 0.
+    pub seeking_percent: u32,
 }
 
 /// The languages handed out, most spoken here first.
@@ -56,7 +59,7 @@ impl Profiles {
         let (languages, language_pool) = split(languages)?;
         anyhow::ensure!(language_pool <= LANGUAGES.len(), "at most {} languages in the pool", LANGUAGES.len());
         let matching = serde_json::from_value(serde_json::Value::String(matching.to_owned()))?;
-        Ok(Profiles { interests, interest_pool, languages, language_pool, matching })
+        Ok(Profiles { interests, interest_pool, languages, language_pool, matching, seeking_percent: 0 })
     }
 
     fn any(&self) -> bool {
@@ -77,6 +80,33 @@ impl Profiles {
         order.sort_by_key(|&x| mix(x));
         order.truncate(count);
         order
+    }
+
+    /// User `i`'s declared gender: woman and man alternately.
+    fn gender(i: usize) -> Gender {
+        if i % 2 == 0 { Gender::Woman } else { Gender::Man }
+    }
+
+    /// What user `i` asks for: the other gender, `only`, for `seeking_percent` of every hundred users.
+    fn seeking(&self, i: usize) -> Option<Seeking> {
+        let other = if Self::gender(i) == Gender::Woman { Gender::Man } else { Gender::Woman };
+        ((i % 100) < self.seeking_percent as usize)
+            .then(|| Seeking { genders: vec![other], mode: PreferenceMode::Only })
+    }
+
+    /// Declares user `i`'s gender and, when they seek, makes them premium through the admin API (as `admin`).
+    async fn declare(&self, http: &str, user: &SeededUser, i: usize, admin: &str) -> anyhow::Result<()> {
+        let client = reqwest::Client::new();
+        let body = serde_json::json!({ "gender": Self::gender(i), "consent": true });
+        let response = client.put(format!("{http}/v1/me/gender")).bearer_auth(&user.token).json(&body).send().await?;
+        anyhow::ensure!(response.status().is_success(), "PUT /v1/me/gender: {}", response.status());
+        if self.seeking(i).is_some() {
+            let grant = serde_json::json!({ "plan": "premium_support", "days": 30 });
+            let path = format!("{http}/v1/admin/users/{}/subscription", user.id);
+            let response = client.put(path).bearer_auth(admin).json(&grant).send().await?;
+            anyhow::ensure!(response.status().is_success(), "granting premium (is the first user an admin?): {}", response.status());
+        }
+        Ok(())
     }
 
     /// Sets user `i`'s profile through `PATCH /v1/me`, as the app would.
@@ -127,6 +157,11 @@ pub async fn run(users: &[SeededUser], opts: &MatchingOptions) -> anyhow::Result
             profiles.apply(&http_base(&opts.urls[i % opts.urls.len()]), &user.token, i, &topics).await?;
         }
     }
+    if profiles.seeking_percent > 0 {
+        for (i, user) in users[..opts.users].iter().enumerate() {
+            profiles.declare(&http_base(&opts.urls[i % opts.urls.len()]), user, i, &users[0].token).await?;
+        }
+    }
     let progress = Progress::start("matching");
     let barrier = Arc::new(Barrier::new(opts.users + 1));
     let mut tasks = Vec::new();
@@ -146,7 +181,8 @@ pub async fn run(users: &[SeededUser], opts: &MatchingOptions) -> anyhow::Result
             let mut conn = setup?;
             let deadline = Deadline::now() + opts.duration;
             let mut hist = histogram();
-            let result = user_loop(&mut conn, deadline, &mut hist, &progress, opts.profiles.matching).await;
+            let wish = (opts.profiles.matching, opts.profiles.seeking(i));
+            let result = user_loop(&mut conn, deadline, &mut hist, &progress, wish).await;
             // Whatever state the loop stopped in, leave nothing behind in the queue or a match.
             let _ = conn.send(&ClientFrame::MatchCancel { id: Some("cancel".into()) }).await;
             if let Some(match_id) = result.as_ref().ok().copied().flatten() {
@@ -184,6 +220,7 @@ pub async fn run(users: &[SeededUser], opts: &MatchingOptions) -> anyhow::Result
             "interests": format!("{}/{}", profiles.interests, profiles.interest_pool),
             "languages": format!("{}/{}", profiles.languages, profiles.language_pool),
             "interest_matching": profiles.matching,
+            "seeking_percent": profiles.seeking_percent,
         }),
         elapsed_secs: elapsed.as_secs_f64(),
         ops: matches,
@@ -200,7 +237,7 @@ async fn user_loop(
     deadline: Deadline,
     hist: &mut Histogram<u64>,
     progress: &Progress,
-    interests: InterestMatching,
+    (interests, seeking): (InterestMatching, Option<Seeking>),
 ) -> anyhow::Result<Option<MatchId>> {
     let mut round = 0u64;
     loop {
@@ -212,7 +249,7 @@ async fn user_loop(
             nearby: false,
             interests,
             region: Default::default(),
-            seeking: None,
+            seeking: seeking.clone(),
         };
         let sent = Instant::now();
         conn.send(&find).await?;

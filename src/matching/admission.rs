@@ -1,8 +1,8 @@
 //! Admission: whether a `match.find` may wait for a partner, as one pure rule ([`admit`]) over what is known of
 //! the user ([`Applicant`]) and what they ask ([`Wish`]). In order: a banned account, the privacy notice, a unit
 //! to pay with (and when daily units come back), the region asked for (premium, country, location, radius), a
-//! gender asked for (premium), a verified phone when the server asks for one; then what the find is held to: the finds a minute of new and
-//! unverified accounts, quarantine, where "nearby" is measured from.
+//! gender asked for (premium), a verified phone when the server asks for one; then what the find is held to: the
+//! finds a minute of new and unverified accounts, quarantine, where "nearby" is measured from.
 //!
 //! No I/O: [`super::find`] gathers the facts (the standing cached beside the sockets, or read from the store),
 //! answers a [`Refusal`] with its error code, and counts the finds a minute in its rate limiter, the one limit that
