@@ -104,7 +104,11 @@ impl Profiles {
             let grant = serde_json::json!({ "plan": "premium_support", "days": 30 });
             let path = format!("{http}/v1/admin/users/{}/subscription", user.id);
             let response = client.put(path).bearer_auth(admin).json(&grant).send().await?;
-            anyhow::ensure!(response.status().is_success(), "granting premium (is the first user an admin?): {}", response.status());
+            anyhow::ensure!(
+                response.status().is_success(),
+                "granting premium (is the first user an admin?): {}",
+                response.status()
+            );
         }
         Ok(())
     }

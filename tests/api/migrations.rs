@@ -107,6 +107,25 @@ async fn old_match(backend: Backend, url: &str, a: UserId, b: UserId) -> MatchId
     MatchId(old_id(backend, url, &sql).await)
 }
 
+/// A user as the schemas from 0021 on store them, with made-up phone bytes (`store.insert_user` reads back today's
+/// columns, which an older schema lacks).
+async fn user_before_now(backend: Backend, url: &str, alias: &str, tag: &str, code: &str) -> UserId {
+    let hex: String = alias.bytes().map(|b| format!("{b:02x}")).collect();
+    let blob = match backend {
+        Backend::Sqlite => format!("X'{hex}'"),
+        Backend::Postgres => format!("'\\x{hex}'::bytea"),
+    };
+    let key = alias.to_lowercase();
+    let sql = format!(
+        "INSERT INTO users (phone_sealed, password_hash, alias, alias_key, tag, referral_code, created_at, \
+         last_active, daily_chat_balance, daily_video_balance, privacy_consent_at, privacy_notice_version, \
+         quota_reset_on, birth_year, phone_index, country) VALUES ({blob}, 'x', '{alias}', '{key}', '{tag}', \
+         '{code}', '2026-11-21T09:30:00Z', '2026-11-21T09:30:00Z', 10, 3, '2026-11-21T09:30:00Z', '2026-11-01', \
+         '2026-11-21', 1995, {blob}, 'TR') RETURNING id"
+    );
+    UserId(old_id(backend, url, &sql).await)
+}
+
 /// Applies our migrations up to `version` (inclusive) to the database at `url`.
 pub(crate) async fn migrate_up_to(backend: Backend, url: &str, version: i64) {
     let dir = match backend {
@@ -327,8 +346,8 @@ async fn at_0029_with_a_match(backend: Backend) -> (tempfile::TempDir, String, S
     let url = fresh_database_url(backend, dir.path()).await;
     let store = Store::connect(&url).await.unwrap();
     migrate_up_to(backend, &url, 29).await;
-    let a = store.insert_user(&new_user("+905551110031", "ayse", "0031", "AYSE0031")).await.unwrap().id;
-    let b = store.insert_user(&new_user("+905551110032", "burak", "0032", "BURAK032")).await.unwrap().id;
+    let a = user_before_now(backend, &url, "ayse", "0031", "AYSE0031").await;
+    let b = user_before_now(backend, &url, "burak", "0032", "BURAK032").await;
     let m = old_match(backend, &url, a, b).await;
     (dir, url, store, a, b, m)
 }
@@ -371,9 +390,9 @@ async fn message_rows_come_through_a_rebuild_of_their_tables(backend: Backend, v
     let url = fresh_database_url(backend, dir.path()).await;
     let store = Store::connect(&url).await.unwrap();
     migrate_up_to(backend, &url, version).await;
-    let a = store.insert_user(&new_user("+905551110021", "ayse", "0021", "AYSE0021")).await.unwrap().id;
-    let b = store.insert_user(&new_user("+905551110022", "burak", "0022", "BURAK022")).await.unwrap().id;
-    let c = store.insert_user(&new_user("+905551110023", "cemre", "0023", "CEMRE023")).await.unwrap().id;
+    let a = user_before_now(backend, &url, "ayse", "0021", "AYSE0021").await;
+    let b = user_before_now(backend, &url, "burak", "0022", "BURAK022").await;
+    let c = user_before_now(backend, &url, "cemre", "0023", "CEMRE023").await;
     let (m, n, o) = (
         old_match(backend, &url, a, b).await,
         old_match(backend, &url, c, a).await,
@@ -569,8 +588,8 @@ async fn message_tables_written_before_0034_become_partitions_in_place_and_answe
     let url = fresh_database_url(backend, dir.path()).await;
     let store = Store::connect(&url).await.unwrap();
     migrate_up_to(backend, &url, 33).await;
-    let a = store.insert_user(&new_user("+905551110041", "eski", "0041", "ESKI0041")).await.unwrap().id;
-    let b = store.insert_user(&new_user("+905551110042", "yeni", "0042", "YENI0042")).await.unwrap().id;
+    let a = user_before_now(backend, &url, "eski", "0041", "ESKI0041").await;
+    let b = user_before_now(backend, &url, "yeni", "0042", "YENI0042").await;
     let m = old_match(backend, &url, a, b).await;
     let at = |s: &str| chrono::DateTime::parse_from_rfc3339(s).unwrap().to_utc();
     let mut sent = [new_message(m, a, b, "bir"), new_message(m, a, b, "kasim"), new_message(m, a, b, "franked")];
