@@ -22,11 +22,30 @@ pub fn router() -> OpenApiRouter<AppState> {
 #[serde(deny_unknown_fields)]
 pub struct GenderRequest {
     /// `woman`, `man` or `non_binary`. Not saying is declaring none: `DELETE /v1/me/gender`.
-    #[schema(value_type = String, example = "woman")]
+    #[schema(schema_with = genders)]
     gender: Gender,
     /// Must be `true`: the user agrees that this declaration is used to match them with people who ask for it
     /// (`consent_required` otherwise). A consent of its own, separate from the privacy notice's.
+    #[schema(schema_with = only_true)]
     consent: bool,
+}
+
+/// The schema of `gender`: one of [`Gender::ALL`].
+fn genders() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::String)
+        .enum_values(Some(Gender::ALL.map(Gender::as_str)))
+        .examples(["woman"])
+        .build()
+}
+
+/// The schema of `consent`: a boolean that can only be `true` (`false` is read, and refused).
+fn only_true() -> utoipa::openapi::schema::Object {
+    utoipa::openapi::schema::ObjectBuilder::new()
+        .schema_type(utoipa::openapi::schema::Type::Boolean)
+        .enum_values(Some([true]))
+        .description(Some("Must be true (`consent_required` otherwise)."))
+        .build()
 }
 
 /// Declare your gender for matching, consenting to its use there. It replaces an earlier declaration.
