@@ -14,6 +14,7 @@ use tanis_proto::{ClientFrame, ErrorCode, Gender, MatchKind, PreferenceMode, See
 use crate::helpers::{Backend, TestApp, TestUser, eventually, spawn_app, spawn_cluster};
 use crate::interests::{found, still_waiting};
 use crate::on_both_stores;
+use crate::region::{find, premium, queued};
 
 on_both_stores!(
     a_declared_gender_needs_its_consent_is_its_owners_alone_and_goes_on_withdrawal,
@@ -52,14 +53,6 @@ async fn export(app: &TestApp, user: &TestUser) -> Value {
     response.json().await.unwrap()
 }
 
-/// A premium user, granted by an admin through the admin API.
-async fn premium(app: &TestApp, alias: &str) -> TestUser {
-    let admin = app.staff("kaptan", "admin").await;
-    let user = app.user(alias).await;
-    app.grant_premium(&admin, user.id).await;
-    user
-}
-
 fn seeking(genders: &[Gender], mode: PreferenceMode) -> Find {
     Find::new(MatchKind::Text).seeking(Seeking { genders: genders.to_vec(), mode })
 }
@@ -70,19 +63,6 @@ fn only(genders: &[Gender]) -> Find {
 
 fn anyone() -> Find {
     Find::new(MatchKind::Text)
-}
-
-async fn find(app: &TestApp, user: &TestUser, find: Find) -> Connection {
-    let mut socket = app.socket(user).await;
-    socket.send(&find.frame(Some("f".into()), Identity::generate().public_key_b64())).await.unwrap();
-    socket
-}
-
-async fn queued(app: &TestApp, user: &TestUser, find_: Find) -> Connection {
-    let mut socket = find(app, user, find_).await;
-    let answer = socket.next().await.unwrap();
-    assert!(matches!(answer, ServerFrame::MatchQueued { .. }), "{} waits, not {answer:?}", user.handle);
-    socket
 }
 
 /// The `error` answering the find just sent, and proof that nothing was queued.

@@ -42,7 +42,7 @@ async fn place(app: &TestApp, user: &TestUser, (lat, lon): (f64, f64)) {
 }
 
 /// A premium user (with a Turkish phone), granted by an admin through the admin API.
-async fn premium(app: &TestApp, alias: &str) -> TestUser {
+pub(crate) async fn premium(app: &TestApp, alias: &str) -> TestUser {
     let admin = app.staff("kaptan", "admin").await;
     let user = app.user(alias).await;
     app.grant_premium(&admin, user.id).await;
@@ -50,14 +50,14 @@ async fn premium(app: &TestApp, alias: &str) -> TestUser {
 }
 
 /// Sends `find` on a new socket of `user`.
-async fn find(app: &TestApp, user: &TestUser, find: Find) -> Connection {
+pub(crate) async fn find(app: &TestApp, user: &TestUser, find: Find) -> Connection {
     let mut socket = app.socket(user).await;
     socket.send(&find.frame(Some("f".into()), Identity::generate().public_key_b64())).await.unwrap();
     socket
 }
 
 /// Sends `find` and waits for `match.queued`.
-async fn queued(app: &TestApp, user: &TestUser, find_: Find) -> Connection {
+pub(crate) async fn queued(app: &TestApp, user: &TestUser, find_: Find) -> Connection {
     let mut socket = find(app, user, find_).await;
     let answer = socket.next().await.unwrap();
     assert!(matches!(answer, ServerFrame::MatchQueued { .. }), "{} waits, not {answer:?}", user.handle);
