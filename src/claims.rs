@@ -10,7 +10,8 @@ use crate::store::{OwnClaim, Store, StoreError};
 pub enum FileError {
     #[error("you were not in that match")]
     NotMatched,
-    #[error("you already filed a claim for that match")]
+    /// A claim is on file already, or a "not as declared" report refunded the match's unit.
+    #[error("you already filed a claim for that match, or it was refunded")]
     Exists,
     #[error(transparent)]
     Store(StoreError),
@@ -26,6 +27,11 @@ pub async fn file(
     match store.match_of_participant(match_id, user_id).await {
         Ok(Some(_)) => {}
         Ok(None) => return Err(FileError::NotMatched),
+        Err(e) => return Err(FileError::Store(e)),
+    }
+    match store.declaration_refunded(match_id, user_id).await {
+        Ok(false) => {}
+        Ok(true) => return Err(FileError::Exists),
         Err(e) => return Err(FileError::Store(e)),
     }
     match store.file_claim(match_id, user_id, now).await {

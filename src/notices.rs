@@ -28,6 +28,12 @@ pub enum Notice {
     AppealRejected { note: String },
     /// A claim was approved and one unit of `kind` refunded.
     ClaimApproved { kind: MatchKind },
+    /// A "not as declared" report refunded one unit of `kind`.
+    DeclarationRefund { kind: MatchKind },
+    /// Enough people reported the declared gender as untrue: it is not used for matching by gender.
+    DeclarationSuspended {},
+    /// A moderator cleared that: the declared gender is used again.
+    DeclarationCleared {},
     /// Bonus text matches from a referral.
     ReferralReward { units: i32 },
     /// An admin's message, written in both languages.
@@ -38,7 +44,7 @@ impl Notice {
     /// The `type` column: `claim` for a claim's refund, `system` for the rest.
     pub fn kind(&self) -> NotificationKind {
         match self {
-            Notice::ClaimApproved { .. } => NotificationKind::Claim,
+            Notice::ClaimApproved { .. } | Notice::DeclarationRefund { .. } => NotificationKind::Claim,
             _ => NotificationKind::System,
         }
     }
@@ -86,17 +92,43 @@ impl Notice {
                 format!("Your claim was approved: one {} match was refunded.", kind.as_str())
             }
             Notice::ClaimApproved { kind } => {
-                let kind = match kind {
-                    MatchKind::Video => "görüntülü",
-                    MatchKind::Text => "yazılı",
-                };
-                format!("Talebin onaylandı: bir {kind} eşleşme hakkın iade edildi.")
+                format!("Talebin onaylandı: bir {} eşleşme hakkın iade edildi.", turkish(*kind))
+            }
+            Notice::DeclarationRefund { kind } if en => {
+                format!("Thank you for your report: one {} match was refunded.", kind.as_str())
+            }
+            Notice::DeclarationRefund { kind } => {
+                format!("Bildirimin için teşekkürler: bir {} eşleşme hakkın iade edildi.", turkish(*kind))
+            }
+            Notice::DeclarationSuspended {} if en => "Several people you were matched with reported that you are not \
+                the gender you declared. Until a moderator reviews it, your declaration is not used for matching by \
+                gender; everything else works as before."
+                .into(),
+            Notice::DeclarationSuspended {} => {
+                "Eşleştiğin birkaç kişi beyan ettiğin cinsiyette olmadığını bildirdi. Bir \
+                moderatör inceleyene kadar beyanın cinsiyete göre eşleşmede kullanılmıyor; geri kalan her şey aynen \
+                çalışıyor."
+                    .into()
+            }
+            Notice::DeclarationCleared {} if en => {
+                "A moderator reviewed the reports: your declared gender is used for matching again.".into()
+            }
+            Notice::DeclarationCleared {} => {
+                "Bir moderatör bildirimleri inceledi: beyan ettiğin cinsiyet eşleşmede yeniden kullanılıyor.".into()
             }
             Notice::ReferralReward { units } if en => format!("Referral reward: {units} bonus text matches."),
             Notice::ReferralReward { units } => format!("Davet ödülü: {units} ek yazılı eşleşme hakkı."),
             Notice::Broadcast { en: text, .. } if en => text.clone(),
             Notice::Broadcast { tr, .. } => tr.clone(),
         }
+    }
+}
+
+/// A match kind as the Turkish texts name it.
+fn turkish(kind: MatchKind) -> &'static str {
+    match kind {
+        MatchKind::Video => "görüntülü",
+        MatchKind::Text => "yazılı",
     }
 }
 
@@ -128,6 +160,9 @@ mod tests {
             Notice::AppealAccepted {},
             Notice::AppealRejected { note: "kanıt açık".into() },
             Notice::ClaimApproved { kind: MatchKind::Video },
+            Notice::DeclarationRefund { kind: MatchKind::Text },
+            Notice::DeclarationSuspended {},
+            Notice::DeclarationCleared {},
             Notice::ReferralReward { units: 3 },
             Notice::Broadcast { tr: "Merhaba".into(), en: "Hello".into() },
         ];

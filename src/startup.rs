@@ -97,6 +97,7 @@ impl Application {
             video,
             ads: config.ads.clone(),
             trust,
+            declarations: crate::moderation::declaration_policy(&config.trust),
             report_window: TimeDelta::days(config.jobs.report_window_days.into()),
             message_retention: TimeDelta::hours(config.jobs.message_retention_hours.into()),
         };

@@ -33,8 +33,9 @@ pub const MAX_DAYS: i64 = 366;
 const PAGE: i64 = 1000;
 
 /// One line of the export: a statement of reasons with the DSA Transparency Database's fields, plus `decision`
-/// (tanis's own name for it). Only lines with `decision_account` set restrict anything; the others (a lifted ban,
-/// a decided report or appeal) are for the operator's own transparency report.
+/// (tanis's own name for it). Only lines with `decision_account` or `decision_provision` set restrict anything; the
+/// others (a lifted ban, a decided report or appeal, a cleared declaration) are for the operator's own transparency
+/// report.
 #[derive(Serialize, ToSchema)]
 pub struct TransparencyLine {
     /// The statement's own id (never a user's).
@@ -46,7 +47,8 @@ pub struct TransparencyLine {
     /// `DECISION_ACCOUNT_SUSPENDED` (a temporary ban) or `DECISION_ACCOUNT_TERMINATED` (until lifted); null
     /// when nothing was restricted.
     decision_account: Option<String>,
-    /// Always null: the account restriction says it all.
+    /// `DECISION_PROVISION_PARTIAL_SUSPENSION` when the declared gender stopped being used for matching by gender
+    /// (the rest of the service is untouched); otherwise null: a ban's account restriction says it all.
     decision_provision: Option<String>,
     account_type: String,
     /// `DECISION_GROUND_INCOMPATIBLE_CONTENT`, or `DECISION_GROUND_ILLEGAL_CONTENT` when the clause names a law.
@@ -97,7 +99,8 @@ impl TransparencyLine {
             decision: row.decision.as_str().to_owned(),
             decision_visibility: None,
             decision_account,
-            decision_provision: None,
+            decision_provision: (row.decision == Decision::DeclarationSuspended)
+                .then(|| "DECISION_PROVISION_PARTIAL_SUSPENSION".to_owned()),
             account_type: "ACCOUNT_TYPE_PRIVATE".into(),
             decision_ground: decision_ground.into(),
             decision_ground_reference_url: row.ground_url,

@@ -206,6 +206,10 @@ pub enum ReportReason {
     Scam,
     Underage,
     Other,
+    /// Not the gender they declared: one tap, no details or evidence. It refunds the reporter's unit for the
+    /// match and counts toward suspending the declaration's use in filtered matching, never toward a ban
+    /// (docs/privacy.md "Gender").
+    NotAsDeclared,
 }
 
 impl ReportReason {
@@ -218,6 +222,7 @@ impl ReportReason {
             ReportReason::Scam => "scam",
             ReportReason::Underage => "underage",
             ReportReason::Other => "other",
+            ReportReason::NotAsDeclared => "not_as_declared",
         }
     }
 }

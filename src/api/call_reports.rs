@@ -90,6 +90,10 @@ async fn file(
     AppJson(req): AppJson<CallReport>,
 ) -> Result<StatusCode, ApiError> {
     state.accounts.current_user(user.id).await.map_err(|e| state.api_error(e))?;
+    if req.reason_code == ReportReason::NotAsDeclared {
+        let message = "not_as_declared is reported from the match, with the socket's report frame";
+        return Err(ApiError::new(ErrorCode::InvalidRequest, message));
+    }
     if req.details.as_ref().is_some_and(|d| d.chars().count() > MAX_DETAILS) {
         return Err(ApiError::new(ErrorCode::InvalidRequest, "details are limited to 1000 characters"));
     }

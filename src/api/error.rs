@@ -62,6 +62,8 @@ pub enum ErrorCode {
     Forbidden,
     AlreadyBanned,
     NotBanned,
+    /// A moderator's clearance of a declaration that is not suspended.
+    NotSuspended,
     AppealExists,
     AlreadyDecided,
     // Authentication.
@@ -106,9 +108,8 @@ impl ErrorCode {
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             StaleNoticeVersion => StatusCode::CONFLICT,
             Underage => StatusCode::FORBIDDEN,
-            PhoneTaken | AliasExhausted | ClaimExists | AlreadyBanned | NotBanned | AppealExists | AlreadyDecided => {
-                StatusCode::CONFLICT
-            }
+            PhoneTaken | AliasExhausted | ClaimExists | AlreadyBanned | NotBanned | NotSuspended | AppealExists
+            | AlreadyDecided => StatusCode::CONFLICT,
             NotMatched => StatusCode::NOT_FOUND,
             NotVideo => StatusCode::UNPROCESSABLE_ENTITY,
             SnapshotTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -99,6 +99,8 @@ pub struct Profile {
     #[schema(value_type = Option<String>)]
     gender: Option<tanis_proto::Gender>,
     gender_consent_at: Option<DateTime<Utc>>,
+    /// Since when matching by gender does not use it (reported untrue; docs/privacy.md "Gender").
+    gender_suspended_at: Option<DateTime<Utc>>,
     birth_year: Option<i32>,
     referral_code: String,
     created_at: DateTime<Utc>,
@@ -267,7 +269,7 @@ async fn document(
     };
     let (interests, languages) = (row.interests().ids().collect(), row.languages().codes().collect());
     let country = row.country().map(|c| c.to_string());
-    let gender = row.gender();
+    let gender = row.declared_gender();
     let profile = Profile {
         handle,
         alias: row.alias,
@@ -287,6 +289,7 @@ async fn document(
         location,
         gender,
         gender_consent_at: gender.and(row.gender_consent_at),
+        gender_suspended_at: gender.and(row.gender_suspended_at),
         birth_year: row.birth_year,
         referral_code: row.referral_code,
         created_at: row.created_at,

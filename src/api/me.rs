@@ -53,6 +53,9 @@ pub struct Me {
     gender: Option<tanis_proto::Gender>,
     /// When the consent to use it in matching was given; absent with it.
     gender_consent_at: Option<DateTime<Utc>>,
+    /// Since when matching by gender does not use it: enough people matched with you reported it untrue, until a
+    /// moderator clears it (your statements of reasons say why). Absent while it is used.
+    gender_suspended_at: Option<DateTime<Utc>>,
     /// The running subscription; absent on the free plan.
     plan: Option<Plan>,
     created_at: DateTime<Utc>,
@@ -116,8 +119,9 @@ impl From<&UserRow> for Me {
             locale: u.locale.clone(),
             interests: u.interests().ids().collect(),
             languages: u.languages().codes().collect(),
-            gender: u.gender(),
-            gender_consent_at: u.gender().and(u.gender_consent_at),
+            gender: u.declared_gender(),
+            gender_consent_at: u.declared_gender().and(u.gender_consent_at),
+            gender_suspended_at: u.declared_gender().and(u.gender_suspended_at),
             plan: None,
             created_at: u.created_at,
             privacy_notice_version: u.privacy_notice_version.clone(),

@@ -28,6 +28,12 @@ pub struct TrustConfig {
     /// A user with this many open reports from counting reporters, outside any burst (the automatic ban's burst
     /// rules), is matched only with others like them until a moderator resolves the reports (quarantine).
     pub quarantine_open_reports: u32,
+    /// Distinct counting reporters (bursts set aside, as for the automatic ban) who report a user "not as
+    /// declared" that suspend the use of their declared gender in filtered matching until a moderator clears it.
+    pub declaration_report_threshold: u32,
+    /// "Not as declared" reports a day that refund the reporter's unit for the match: more are counted but
+    /// refund nothing, so the reason cannot turn into free matches.
+    pub declaration_refunds_per_day: u32,
 }
 
 impl Default for TrustConfig {
@@ -41,6 +47,8 @@ impl Default for TrustConfig {
             limited_skips_per_minute: 10,
             match_requires_verified_phone: false,
             quarantine_open_reports: 3,
+            declaration_report_threshold: 3,
+            declaration_refunds_per_day: 3,
         }
     }
 }
@@ -58,6 +66,9 @@ impl TrustConfig {
         }
         if self.quarantine_open_reports == 0 {
             return Err(invalid("trust.quarantine_open_reports", "must be at least 1"));
+        }
+        if self.declaration_report_threshold == 0 {
+            return Err(invalid("trust.declaration_report_threshold", "must be at least 1"));
         }
         let hours = [self.reporter_min_account_age_hours, self.burst_created_within_hours, self.new_account_hours];
         if hours.iter().any(|&h| h > 24 * 3650) {

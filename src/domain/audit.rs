@@ -60,6 +60,11 @@ stored_text! {
         /// docs/admin.md "Trust").
         UserReviewRequested = "user.review_requested",
         UserRoleChanged = "user.role_changed",
+        /// Enough counting reporters said "not as declared": the declared gender is not used for filtered
+        /// matching (docs/admin.md "Declarations").
+        UserDeclarationSuspended = "user.declaration_suspended",
+        /// A moderator cleared that suspension.
+        UserDeclarationCleared = "user.declaration_cleared",
         /// Read only: a moderator's ban as the first day's servers recorded it (before the ban and its
         /// `user.banned` row committed together, 2026-11-22). No migration rewrote those rows; nothing writes it.
         LegacyModeratorBan = "moderator.ban",
@@ -113,6 +118,8 @@ mod tests {
             "user.reports_cleared",
             "user.review_requested",
             "user.role_changed",
+            "user.declaration_suspended",
+            "user.declaration_cleared",
             "moderator.ban",
             "moderator.unban",
             "job.auto_ban",

@@ -20,6 +20,7 @@ mod broadcasts;
 pub mod call_reports;
 mod claims;
 mod country;
+pub mod declarations;
 pub mod evidence;
 mod interests;
 mod languages;

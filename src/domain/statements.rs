@@ -25,6 +25,11 @@ stored_text! {
         /// An appeal accepted (its ban, if it still held, lifted with it).
         AppealAccepted = "appeal_accepted",
         AppealRejected = "appeal_rejected",
+        /// The declared gender stopped being used for matching by gender: enough people reported the account
+        /// "not as declared" (docs/admin.md "Declarations").
+        DeclarationSuspended = "declaration_suspended",
+        /// A moderator cleared that suspension: the declaration is used again.
+        DeclarationCleared = "declaration_cleared",
     }
 }
 
@@ -176,6 +181,16 @@ pub fn facts(f: &Facts) -> String {
             f.clause,
             evidence_sentence(f.with_evidence)
         ),
+        Decision::DeclarationSuspended => format!(
+            "The declared gender stopped being used for matching by gender, automatically: {} who were matched with \
+             the account reported that it was not as declared{}. The account is not otherwise restricted; a \
+             moderator can clear this.",
+            people(f.reporters),
+            f.threshold.map(|t| format!(" (the threshold is {})", people(t))).unwrap_or_default()
+        ),
+        Decision::DeclarationCleared => "A moderator reviewed the reports that the account was not as declared and \
+             cleared them: the declared gender is used for matching again."
+            .to_owned(),
         Decision::ReportActioned => format!(
             "A moderator reviewed a report about the account for {reason} and upheld it under clause {}. {}",
             f.clause,
@@ -184,8 +199,12 @@ pub fn facts(f: &Facts) -> String {
     }
 }
 
+fn people(n: i64) -> String {
+    if n == 1 { "1 person".to_owned() } else { format!("{n} people") }
+}
+
 fn reports_sentence(reporters: i64, with_evidence: i64) -> String {
-    let people = if reporters == 1 { "1 person".to_owned() } else { format!("{reporters} people") };
+    let people = people(reporters);
     let evidence = match with_evidence {
         0 => "none of the reports carried verified evidence".to_owned(),
         1 => "1 report carried verified evidence".to_owned(),
@@ -222,7 +241,7 @@ mod tests {
     }
 
     #[test]
-    fn the_decisions_are_the_seven_the_schema_allows() {
+    fn the_decisions_are_the_nine_the_schema_allows() {
         let allowed = [
             "ban",
             "temporary_ban",
@@ -231,6 +250,8 @@ mod tests {
             "report_actioned",
             "appeal_accepted",
             "appeal_rejected",
+            "declaration_suspended",
+            "declaration_cleared",
         ];
         assert_stored_as(Decision::ALL, &allowed, Decision::as_str, Decision::parse);
         let restricting: Vec<_> = Decision::ALL.iter().filter(|d| d.restricts()).collect();

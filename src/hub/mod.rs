@@ -29,6 +29,7 @@ mod call_report;
 mod contacts;
 mod context;
 mod conversation;
+mod declarations;
 mod deletion;
 mod dispatch;
 mod matches;
@@ -89,6 +90,8 @@ pub struct Settings {
     pub ads: AdsConfig,
     /// The limits on new and unverified accounts (their skips are the hub's to count).
     pub trust: crate::domain::trust::Rules,
+    /// What a "not as declared" report refunds and when the reports suspend a declaration (`[trust]`).
+    pub declarations: crate::domain::declarations::Policy,
     /// How long after it was sent a message can be revealed in a report (`jobs.report_window_days`).
     pub report_window: chrono::TimeDelta,
     /// How long message content is kept (`jobs.message_retention_hours`): `resume` serves none older.

@@ -12,6 +12,7 @@ use tanis_proto::CloseCode;
 use crate::config::TrustConfig;
 use crate::delivery::Delivery;
 use crate::domain::EndCause;
+use crate::domain::declarations::Policy;
 use crate::domain::trust::Rules;
 use crate::matching::Queue;
 use crate::notices::Notice;
@@ -83,6 +84,11 @@ pub fn trust_rules(trust: &TrustConfig, report_threshold: u32) -> Rules {
         match_requires_verified_phone: trust.match_requires_verified_phone,
         quarantine_open_reports: trust.quarantine_open_reports as usize,
     }
+}
+
+/// What a "not as declared" report refunds and when such reports suspend a declaration, from `[trust]`.
+pub fn declaration_policy(trust: &TrustConfig) -> Policy {
+    Policy { threshold: trust.declaration_report_threshold, refunds_per_day: trust.declaration_refunds_per_day }
 }
 
 #[cfg(test)]

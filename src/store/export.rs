@@ -263,12 +263,17 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(limit).all().await)?)
     }
 
+    /// The reports the user filed, newest first; their "not as declared" ones among them (reason
+    /// `not_as_declared`, no details, never resolved: nobody decides on one).
     pub async fn export_reports(&self, user_id: UserId, limit: i64) -> Result<Vec<ExportedReport>, StoreError> {
         let query = select!(
-            "SELECT p.alias || '#' || p.tag AS reported, r.match_id, r.reason, r.details, r.created_at, \
-                    r.resolved_at, CASE WHEN r.resolved_at IS NULL THEN NULL ELSE r.resolution END AS resolution \
-             FROM reports r LEFT JOIN users p ON p.id = r.reported_id \
-             WHERE r.reporter_id = $1 ORDER BY r.id DESC LIMIT $2"
+            "SELECT p.alias || '#' || p.tag AS reported, r.match_id AS match_id, r.reason AS reason, \
+                    r.details AS details, r.created_at AS created_at, r.resolved_at AS resolved_at, CASE WHEN r.resolved_at IS NULL THEN NULL ELSE r.resolution END AS resolution \
+             FROM reports r LEFT JOIN users p ON p.id = r.reported_id WHERE r.reporter_id = $1 \
+             UNION ALL \
+             SELECT p.alias || '#' || p.tag, d.match_id, 'not_as_declared', NULL, d.created_at, NULL, NULL \
+             FROM declaration_reports d LEFT JOIN users p ON p.id = d.reported_id WHERE d.reporter_id = $1 \
+             ORDER BY created_at DESC LIMIT $2"
         );
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).bind(limit).all().await)?)
     }

@@ -21,6 +21,7 @@ mod batch;
 mod consents;
 mod contacts;
 mod dashboard;
+mod declarations;
 mod deletion;
 mod evidence;
 pub mod export;
@@ -69,6 +70,7 @@ pub use batch::{
 pub use consents::Consent;
 pub use contacts::{ContactKeyChange, ContactRow, Keep};
 pub use dashboard::{Daily, DailySeries, OpenReports};
+pub use declarations::{DeclarationCleared, DeclarationFiled, DeclarationStanding, NewDeclarationReport};
 pub use deletion::Deleted;
 pub use fail_points::FailPoints;
 pub use job_runs::JobRunRow;

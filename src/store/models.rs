@@ -53,11 +53,19 @@ pub struct UserRow {
     pub gender: Option<String>,
     /// When the owner consented to the declared gender's use in matching; set and cleared with it.
     pub gender_consent_at: Option<DateTime<Utc>>,
+    /// Since when enough people reported the declaration untrue that matching by gender does not use it, until a
+    /// moderator clears it (docs/admin.md "Declarations"); the owner still sees and exports it.
+    pub gender_suspended_at: Option<DateTime<Utc>>,
 }
 
 impl UserRow {
-    /// The declared gender matching may use: declared, and consented to.
+    /// The declared gender matching may use: declared, consented to, and not suspended.
     pub fn gender(&self) -> Option<tanis_proto::Gender> {
+        self.declared_gender().filter(|_| self.gender_suspended_at.is_none())
+    }
+
+    /// The declared gender as its owner sees it: declared and consented to, suspended or not.
+    pub fn declared_gender(&self) -> Option<tanis_proto::Gender> {
         self.gender_consent_at.and(self.gender.as_deref().and_then(tanis_proto::Gender::parse))
     }
 

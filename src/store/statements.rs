@@ -447,4 +447,68 @@ pub(crate) mod build {
             now,
         }
     }
+
+    /// The suspension of a declaration's use in filtered matching: automatic, on people's reports (notices), under
+    /// the `other` clause; `reporters` counted of `threshold` needed, the first of their reports at `first`.
+    pub fn declaration_suspended(
+        m: &Citations,
+        user_id: UserId,
+        (reporters, threshold): (i64, i64),
+        first: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> NewStatement {
+        declaration(m, user_id, Decision::DeclarationSuspended, (reporters, Some(threshold)), first, now)
+    }
+
+    /// A moderator's clearance of that suspension (imposed at `suspended_at`).
+    pub fn declaration_cleared(
+        m: &Citations,
+        user_id: UserId,
+        suspended_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> NewStatement {
+        declaration(m, user_id, Decision::DeclarationCleared, (0, None), suspended_at, now)
+    }
+
+    fn declaration(
+        m: &Citations,
+        user_id: UserId,
+        decision: Decision,
+        (reporters, threshold): (i64, Option<i64>),
+        content_date: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> NewStatement {
+        // No ban reason names a declaration that people say is untrue: it is cited under `other`.
+        let ground = m.ground(BanReason::Other);
+        let automatic = decision == Decision::DeclarationSuspended;
+        let facts = facts(&Facts {
+            decision,
+            by_moderator: !automatic,
+            reason: BanReason::Other,
+            clause: ground.clause.clone(),
+            reporters,
+            with_evidence: 0,
+            threshold,
+            ends_at: None,
+            lifted: false,
+        });
+        NewStatement {
+            user_id,
+            decision,
+            ban_id: None,
+            report_id: None,
+            appeal_id: None,
+            facts,
+            ground,
+            category: category(BanReason::Other),
+            source: Source::Notice,
+            automated_detection: false,
+            automation: if automatic { Automation::Fully } else { Automation::Not },
+            content_date,
+            ends_at: None,
+            // A suspension is contested by asking a moderator to clear it (docs/admin.md "Declarations").
+            redress: automatic.then(|| m.final_redress.clone()),
+            now,
+        }
+    }
 }

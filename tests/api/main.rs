@@ -24,6 +24,7 @@ mod coturn;
 mod cumulative_acks;
 mod dashboard;
 mod database_failures;
+mod declarations;
 mod deletion;
 mod doc_promises_accounts;
 mod doc_promises_export_limits;

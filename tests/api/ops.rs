@@ -184,6 +184,7 @@ async fn the_openapi_document_lists_every_rest_endpoint_and_the_docs_ui_is_self_
         ("/v1/admin/users/{id}", "get"),
         ("/v1/admin/users/{id}/ban", "post"),
         ("/v1/admin/users/{id}/clearance", "post"),
+        ("/v1/admin/users/{id}/declaration/clearance", "post"),
         ("/v1/admin/users/{id}/role", "put"),
         ("/v1/admin/users/{id}/subscription", "delete"),
         ("/v1/admin/users/{id}/subscription", "put"),

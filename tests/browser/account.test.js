@@ -1,7 +1,8 @@
 // The rest of the journey: the language switch (UI and the account's notification language), silent token
 // refresh (ahead of expiry, and after the socket is refused with 4001), a broadcast arriving live in the
-// notifications panel; from a conversation: report, block, and a claim that shows up among the claims; and a
-// connection closed for a bug of the page (4004) that reconnects only when the person asks.
+// notifications panel; from a conversation: the one-tap "not as declared" report and its refund, report, block,
+// and a claim that shows up among the claims; and a connection closed for a bug of the page (4004) that
+// reconnects only when the person asks.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
@@ -60,6 +61,25 @@ test('the language switches, tokens refresh silently, and a broadcast lands in t
   await page.getByTestId('unread').waitFor({ state: 'detached' });
   assertNoPageErrors(irem);
   await irem.context.close();
+});
+
+test('one tap from a conversation: "not the gender they declared" sends no words and gives the match back', async () => {
+  const lale = await person(browser);
+  const mert = await person(browser);
+  await register(lale, 'lale');
+  await register(mert, 'mert');
+  await match(lale, mert);
+  await say(lale, 'Selam');
+  await theirs(mert, 'Selam').waitFor();
+
+  await mert.page.getByTestId('report').click();
+  await mert.page.getByTestId('report-not-as-declared').click();
+  await mert.page.getByText('Your report was sent.').waitFor();
+  // The refund is his own news: a notification, never a word about her declaration.
+  await mert.page.getByTestId('bell').click();
+  await mert.page.getByText('one text match was refunded', { exact: false }).waitFor();
+  assertNoPageErrors(lale, mert);
+  await Promise.all([lale.context.close(), mert.context.close()]);
 });
 
 test('from a conversation: report the stranger, block them, and claim the match back', async () => {

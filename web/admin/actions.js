@@ -49,6 +49,12 @@ export function banForm(userId, done) {
   return actionForm('ban-form', [reason, hours, note, el('button', { type: 'submit', testid: 'ban' }, t('ban'))], act, done);
 }
 
+/** Lifts the suspension "not as declared" reports put on the user's declared gender (docs/admin.md "Declarations"). */
+export function clearDeclarationForm(userId, done) {
+  const act = () => call('POST', `/v1/admin/users/${userId}/declaration/clearance`);
+  return actionForm('clear-declaration-form', [el('button', { type: 'submit', testid: 'clear-declaration' }, t('clearDeclaration'))], act, done);
+}
+
 export function clearForm(userId, done) {
   const act = () => call('POST', `/v1/admin/users/${userId}/clearance`);
   return actionForm('clear-form', [el('button', { type: 'submit', testid: 'clear' }, t('clearCounts'))], act, done);

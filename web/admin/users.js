@@ -3,7 +3,7 @@
 // the role, and the phone number shown only on request (`phone=true`, audited as `admin.phone_viewed`); the trust
 // standing (standing.js).
 
-import { actionForm, banForm, clearForm } from './actions.js';
+import { actionForm, banForm, clearDeclarationForm, clearForm } from './actions.js';
 import { call } from './api.js';
 import { el } from './dom.js';
 import { t } from './i18n.js';
@@ -73,6 +73,8 @@ function page(u, role, reload) {
       row(t('role'), u.role),
       u.status === 'banned' && row(t('banned'), `${u.ban_reason} · ${u.banned_at} → ${u.ban_ends_at ?? t('untilLifted')}`),
       row(t('reportersEver'), String(u.reporters), ` (${u.reporters_since_clearance} ${t('sinceClearance')})`),
+      row(t('declaration'), u.declaration.suspended_at ? `${t('declarationSuspended')} ${u.declaration.suspended_at}` : t('declarationInUse'),
+        ` (${u.declaration.reporters_since_clearance} ${t('declarationReporters')})`),
       row(t('claims'), Object.entries(u.claims).map(([k, v]) => `${k}: ${v}`).join(', ') || t('none')),
       row(t('age'), `${u.account_age_days} · ${t('lastActive')} ${u.last_active}`),
       row(t('premium'), u.is_premium ? '✓' : '—'),
@@ -82,6 +84,7 @@ function page(u, role, reload) {
     u.trust && [el('h3', {}, t('trustTitle')), standing(u.trust)],
     u.status === 'banned' ? unban : banForm(u.id, reload),
     clearForm(u.id, reload),
+    u.declaration.suspended_at && clearDeclarationForm(u.id, reload),
     isAdmin && setRole,
     el('h3', {}, t('history')),
     history(u.history),

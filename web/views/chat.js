@@ -189,6 +189,11 @@ export class ChatView {
       const picks = () => [...form.querySelectorAll('[data-testid=report-evidence]:checked')].map((box) => Number(box.dataset.seq));
       const form = h('form', { class: 'stack', onsubmit: (e) => (e.preventDefault(), close({ ...formValues(form), seqs: picks() })) },
         h('h2', {}, t('report.title', { peer: c.record.peer })),
+        // One tap, apart from the form: it carries no words and no messages (docs/admin.md "Declarations").
+        h('div', { class: 'stack' },
+          h('button', { type: 'button', onclick: () => close({ reason: 'not_as_declared', seqs: [] }), 'data-testid': 'report-not-as-declared' },
+            t('report.notAsDeclared')),
+          h('p', { class: 'muted small' }, t('report.notAsDeclaredHelp'))),
         h('label', {}, t('report.reason'),
           h('select', { name: 'reason', required: true, 'data-testid': 'report-reason' },
             REPORT_REASONS.map((r) => h('option', { value: r }, t(`report.reason.${r}`))))),

@@ -546,6 +546,7 @@ export class Client {
    * @param {{details?: string, seqs?: number[]}} [options]
    */
   async report(matchId, reason, { details, seqs } = {}) {
+    if (reason === 'not_as_declared') return this.reportNotAsDeclared(matchId).then(() => 0);
     const c = this.conversation(matchId);
     const held = /** @type {any[]} */ (c.messages);
     const picked = seqs ?? franking.revealable(held, this.reportWindow()).slice(0, franking.MAX_EVIDENCE).map((m) => /** @type {number} */ (m.seq));
@@ -554,6 +555,16 @@ export class Client {
     if (details) frame.details = details;
     await this.connection.request(frame);
     return frame.evidence.length;
+  }
+
+  /**
+   * One tap: the peer of `matchId` was not the gender they declared (docs/admin.md "Declarations"). It carries no
+   * words and no evidence, refunds this match's unit (a notification says so) and is answered alike whatever it did.
+   * @param {number} matchId
+   */
+  async reportNotAsDeclared(matchId) {
+    const c = this.conversation(matchId);
+    await this.connection.request({ type: 'report', match_id: c.id, reason_code: 'not_as_declared', evidence: [] });
   }
 
   /**

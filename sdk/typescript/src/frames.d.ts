@@ -327,7 +327,7 @@ export type Region = "anywhere" | "country" | {
 /**
  * Why a report is filed.
  */
-export type ReportReason = "spam" | "harassment" | "nudity" | "hate" | "scam" | "underage" | "other";
+export type ReportReason = ("spam" | "harassment" | "nudity" | "hate" | "scam" | "underage" | "other") | "not_as_declared";
 
 /**
  * A received message revealed in a report: its `seq` in the reported match, `text_utf8` (base64 of the exact bytes

@@ -4,6 +4,7 @@
 //!
 //! - [`users`]: look a user up (by id or `alias#tag`), ban (reason code, note, optional duration), unban, clear
 //!   their reports; admins set roles.
+//! - [`declarations`]: clear a declared gender that "not as declared" reports suspended.
 //! - [`reports`]: the report queue, and resolving a report.
 //! - [`appeals`]: appeals against bans, accepted or rejected.
 //! - [`broadcasts`]: admins' notifications to everyone or a group.
@@ -19,6 +20,7 @@ mod audit;
 mod audit_entry;
 mod broadcasts;
 mod dashboard;
+mod declarations;
 mod reports;
 mod snapshots;
 mod standing;
@@ -44,6 +46,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(users::lookup))
         .routes(routes!(users::set_role))
         .routes(routes!(users::clear_reports))
+        .routes(routes!(declarations::clear))
         .routes(routes!(reports::queue))
         .routes(routes!(reports::resolve))
         .routes(routes!(snapshots::view))

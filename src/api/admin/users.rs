@@ -10,6 +10,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::audit_entry::AuditEntry;
+use super::declarations::{self, DeclarationView};
 use super::standing::{self, TrustStanding};
 use super::{Admin, Staff};
 use crate::api::AppState;
@@ -212,6 +213,9 @@ pub struct UserView {
     claims: BTreeMap<String, i64>,
     /// What the trust rules make of them now.
     trust: TrustStanding,
+    /// "Not as declared" reports about them and whether those suspended their declared gender's use in matching
+    /// (never the declared gender itself).
+    declaration: DeclarationView,
     /// The audit trail about them, newest first (bans, unbans, role changes, claims, …), at most 50.
     history: Vec<AuditEntry>,
     /// Only when an admin asked for it (`phone=true`), and every such view is in the audit trail
@@ -323,6 +327,7 @@ async fn user_view(
         cleared_at: counts.cleared_at,
         claims: counts.claims.into_iter().collect(),
         trust: standing::of(state, &row, now).await?,
+        declaration: declarations::of(state, row.id).await?,
         history: history.into_iter().map(AuditEntry::from).collect(),
         phone_number,
     })

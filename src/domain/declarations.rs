@@ -1,0 +1,83 @@
+//! "Not as declared" (docs/admin.md "Declarations"): the pure rules for the one-tap report that someone was not the
+//! gender they declared. Whether it refunds the reporter's unit ([`refunds`]), and whether the reports about a user
+//! suspend the use of their declaration in filtered matching ([`suspends`]) — by the automatic ban's own trust rules,
+//! so the brigades that cannot ban anyone cannot suspend anyone's declaration either. The hub gathers the facts
+//! (src/hub/declarations.rs) and the store applies the verdict (src/store/declarations.rs).
+
+use chrono::{DateTime, Utc};
+
+use super::trust::{self, AutoBan, Report, Rules};
+
+/// `[trust]`'s settings for these reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Policy {
+    /// `trust.declaration_report_threshold`: distinct counting reporters, outside any burst, that suspend.
+    pub threshold: u32,
+    /// `trust.declaration_refunds_per_day`: reports a day (per reporter) that refund.
+    pub refunds_per_day: u32,
+}
+
+/// Whether a new report refunds the reporter's unit for its match: not when they already filed a claim for that
+/// match (the claims job refunds that one), nor past `refunds_per_day` refunds in the last day — a reason that
+/// always refunded would be free matches.
+pub fn refunds(refunded_in_last_day: u32, claimed_the_match: bool, policy: &Policy) -> bool {
+    !claimed_the_match && refunded_in_last_day < policy.refunds_per_day
+}
+
+/// Whether the reports about a user (one per reporter, made since a moderator last cleared the declaration) stop
+/// its use in filtered matching: `policy.threshold` reporters who count, after the bursts are set aside, exactly as
+/// the automatic ban decides with its own threshold. A burst suspends nothing and asks no one: a moderator sees the
+/// count on the user's page.
+pub fn suspends(reports: &[Report], now: DateTime<Utc>, rules: &Rules, policy: &Policy) -> bool {
+    trust::verdict(reports, now, &Rules { threshold: policy.threshold, ..*rules }) == AutoBan::Ban
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+    use crate::domain::trust::Account;
+
+    const POLICY: Policy = Policy { threshold: 3, refunds_per_day: 2 };
+
+    fn now() -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000, 0).unwrap()
+    }
+
+    /// A report from a verified reporter whose account is `days` old, from address range `net`.
+    fn from(days: i64, net: u8, verified: bool) -> Report {
+        let reporter = Account { created_at: now() - TimeDelta::days(days), phone_verified: verified, banned: false };
+        Report { reporter, network: Some(vec![net]), has_evidence: false, open: true }
+    }
+
+    #[test]
+    fn a_report_refunds_until_the_days_allowance_and_never_twice_for_a_claimed_match() {
+        assert!(refunds(0, false, &POLICY));
+        assert!(refunds(1, false, &POLICY));
+        assert!(!refunds(2, false, &POLICY), "the third in a day refunds nothing");
+        assert!(!refunds(0, true, &POLICY), "the claim refunds that match already");
+    }
+
+    #[test]
+    fn the_threshold_of_independent_counting_reporters_suspends() {
+        let rules = trust::tests::rules();
+        let two = [from(10, 1, true), from(20, 2, true)];
+        assert!(!suspends(&two, now(), &rules, &POLICY), "two are not three");
+        let three = [from(10, 1, true), from(20, 2, true), from(30, 3, true)];
+        assert!(suspends(&three, now(), &rules, &POLICY));
+        let one_unverified = [from(10, 1, true), from(20, 2, true), from(30, 3, false)];
+        assert!(!suspends(&one_unverified, now(), &rules, &POLICY), "an unverified reporter does not count");
+    }
+
+    #[test]
+    fn a_brigade_suspends_nothing() {
+        let rules = trust::tests::rules();
+        let fresh = [from(1, 1, true), from(1, 2, true), from(1, 3, true)];
+        assert!(!suspends(&fresh, now(), &rules, &POLICY), "accounts a day old do not count yet");
+        let made_together = [from(10, 1, true), from(10, 2, true), from(10, 3, true)];
+        assert!(!suspends(&made_together, now(), &rules, &POLICY), "made within a day of each other: a burst");
+        let one_range = [from(10, 7, true), from(20, 7, true), from(30, 7, true)];
+        assert!(!suspends(&one_range, now(), &rules, &POLICY), "one address range: a burst");
+    }
+}

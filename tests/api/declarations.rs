@@ -1,0 +1,302 @@
+//! "Not as declared" (issue 64 point 4; docs/admin.md "Declarations"): a one-tap report from the match that refunds
+//! the reporter's unit once per match and a few times a day; distinct counting reporters, with the automatic ban's
+//! brigade defences, suspend the reported user's declaration in filtered matching until a moderator clears it, each
+//! step with its statement of reasons, notification and audit row. The pure rules' tables are in
+//! src/domain/declarations.rs.
+
+use chrono::TimeDelta;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use tanis_client::{Chat, Connection, Find};
+use tanis_proto::{
+    ClientFrame, ErrorCode, Gender, MatchId, MatchKind, PreferenceMode, ReportReason, Seeking, ServerFrame,
+};
+
+use crate::helpers::{Backend, TestApp, TestUser, assert_error, spawn_app_with};
+use crate::interests::{found, still_waiting};
+use crate::on_both_stores;
+use crate::region::{find, premium, queued};
+use crate::reporters::{past_minimum_age, report_with, trusted_reporters, verified_user};
+use crate::twilio::spawn_with_sms;
+
+on_both_stores!(
+    a_not_as_declared_report_refunds_the_reporters_unit_once_and_the_match_cannot_be_claimed_too,
+    refunds_stop_at_the_days_allowance_and_the_reports_still_count,
+    a_not_as_declared_report_carries_no_words_and_comes_only_from_the_match,
+    enough_counting_reporters_suspend_a_declaration_until_a_moderator_clears_it,
+    a_brigade_of_fresh_accounts_suspends_no_declaration,
+);
+
+/// `reporter` and `reported` are matched (text); returns the reporter's socket and chat.
+async fn matched(app: &TestApp, reporter: &TestUser, reported: &TestUser) -> (Connection, Chat, Connection) {
+    let (mut sr, mut st) = (app.socket(reporter).await, app.socket(reported).await);
+    let (chat_r, chat_t) = tokio::join!(Chat::find(&mut sr, MatchKind::Text), Chat::find(&mut st, MatchKind::Text));
+    chat_t.expect("the reported user is matched");
+    (sr, chat_r.expect("the reporter is matched"), st)
+}
+
+/// Sends `frame` and reads its answer.
+async fn answer(socket: &mut Connection, frame: &ClientFrame) -> ServerFrame {
+    socket.send(frame).await.unwrap();
+    socket.next_where(|f| matches!(f, ServerFrame::Ok { .. } | ServerFrame::Error { .. })).await.unwrap()
+}
+
+fn not_as_declared(match_id: MatchId) -> ClientFrame {
+    ClientFrame::Report {
+        id: Some("nad".into()),
+        match_id,
+        reason_code: ReportReason::NotAsDeclared,
+        details: None,
+        evidence: Vec::new(),
+    }
+}
+
+fn ok() -> ServerFrame {
+    ServerFrame::Ok { id: Some("nad".into()) }
+}
+
+async fn bonus_text(app: &TestApp, user: &TestUser) -> i64 {
+    let me: Value = app.get_me(&app.access_token(user).await).await.json().await.unwrap();
+    me["balances"]["bonus_text"].as_i64().unwrap()
+}
+
+async fn admin_view(app: &TestApp, moderator: &TestUser, user: &TestUser) -> Value {
+    let (status, view) =
+        app.get_json(&format!("/v1/admin/users/{}", user.id.get()), &app.access_token(moderator).await).await;
+    assert_eq!(status, StatusCode::OK, "{view}");
+    view["declaration"].clone()
+}
+
+async fn clearance(app: &TestApp, by: &TestUser, user: &TestUser) -> reqwest::Response {
+    let path = format!("/v1/admin/users/{}/declaration/clearance", user.id.get());
+    app.post(&path).bearer_auth(app.access_token(by).await).send().await.unwrap()
+}
+
+async fn declared(app: &TestApp, user: &TestUser, gender: &str) {
+    let body = json!({ "gender": gender, "consent": true });
+    let response = app.client.put(app.url("/v1/me/gender")).bearer_auth(&user.access).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+async fn notifications(app: &TestApp, user: &TestUser) -> Vec<String> {
+    let (_, list) = app.get_json("/v1/notifications", &app.access_token(user).await).await;
+    let texts = list["notifications"].as_array().expect("a list").iter().map(|n| n["text"].as_str().unwrap());
+    texts.map(str::to_owned).collect()
+}
+
+async fn export_of(app: &TestApp, user: &TestUser) -> Value {
+    let (status, export) = app.get_json("/v1/me/export", &app.access_token(user).await).await;
+    assert_eq!(status, StatusCode::OK);
+    export
+}
+
+async fn a_not_as_declared_report_refunds_the_reporters_unit_once_and_the_match_cannot_be_claimed_too(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    let (ayse, burak) = (app.user("ayse").await, app.user("burak").await);
+    declared(&app, &burak, "woman").await;
+    let before = bonus_text(&app, &ayse).await;
+    let (mut socket, chat, _peer) = matched(&app, &ayse, &burak).await;
+    let match_id = chat.info.match_id;
+
+    assert_eq!(answer(&mut socket, &not_as_declared(match_id)).await, ok());
+    assert_eq!(bonus_text(&app, &ayse).await, before + 1, "the unit spent on the match came back");
+    let told = notifications(&app, &ayse).await;
+    assert!(told.iter().any(|n| n.contains("refunded") || n.contains("iade edildi")), "and she is told: {told:?}");
+
+    assert_eq!(answer(&mut socket, &not_as_declared(match_id)).await, ok(), "a repeat is answered the same");
+    assert_eq!(bonus_text(&app, &ayse).await, before + 1, "but refunds nothing more");
+    let claim =
+        app.post("/v1/claims").bearer_auth(app.access_token(&ayse).await).json(&json!({ "match_id": match_id })).send();
+    assert_error(claim.await.unwrap(), StatusCode::CONFLICT, "claim_exists").await;
+    assert_eq!(bonus_text(&app, &ayse).await, before + 1);
+
+    // Hers to see in her export, by the handle she met; nothing of burak's declaration.
+    let export = export_of(&app, &ayse).await;
+    let reports = export["reports"].as_array().unwrap();
+    assert_eq!(reports.len(), 1, "{export}");
+    assert_eq!(
+        (reports[0]["reason"].clone(), reports[0]["reported"].clone()),
+        (json!("not_as_declared"), json!(burak.handle))
+    );
+    assert!(!export.to_string().contains("woman"), "{export}");
+}
+
+async fn refunds_stop_at_the_days_allowance_and_the_reports_still_count(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        c.trust.declaration_refunds_per_day = 1;
+        c.quotas.free_text_daily = 40;
+    })
+    .await;
+    let ayse = app.user("ayse").await;
+    let moderator = app.staff("denetci", "moderator").await;
+    let before = bonus_text(&app, &ayse).await;
+    let mut others = Vec::new();
+    for (i, expected) in [(0, 1), (1, 1)] {
+        let other = app.user(&format!("eda{i}")).await;
+        let (mut socket, chat, _peer) = matched(&app, &ayse, &other).await;
+        assert_eq!(answer(&mut socket, &not_as_declared(chat.info.match_id)).await, ok());
+        assert_eq!(bonus_text(&app, &ayse).await, before + expected, "report {i}");
+        socket.send(&ClientFrame::MatchLeave { id: None, match_id: chat.info.match_id }).await.unwrap();
+        others.push(other);
+    }
+    assert_eq!(admin_view(&app, &moderator, &others[1]).await["reporters_since_clearance"], 1, "counted all the same");
+
+    // A day later the allowance is back.
+    app.clock.advance(TimeDelta::hours(25));
+    let third = app.user("eda2").await;
+    let (mut socket, chat, _peer) = matched(&app, &ayse, &third).await;
+    assert_eq!(answer(&mut socket, &not_as_declared(chat.info.match_id)).await, ok());
+    assert_eq!(bonus_text(&app, &ayse).await, before + 2);
+}
+
+async fn a_not_as_declared_report_carries_no_words_and_comes_only_from_the_match(backend: Backend) {
+    let app = spawn_app_with(backend, |_| {}).await;
+    let (ayse, burak, cem) = (app.user("ayse").await, app.user("burak").await, app.user("cem").await);
+    let moderator = app.staff("denetci", "moderator").await;
+    let (mut socket, chat, _peer) = matched(&app, &ayse, &burak).await;
+    let before = bonus_text(&app, &ayse).await;
+    let ClientFrame::Report { id, match_id, reason_code, .. } = not_as_declared(chat.info.match_id) else {
+        unreachable!()
+    };
+    let worded = ClientFrame::Report { id, match_id, reason_code, details: Some("yalan".into()), evidence: Vec::new() };
+    let ServerFrame::Error { code, .. } = answer(&mut socket, &worded).await else { panic!("refused") };
+    assert_eq!(code, ErrorCode::InvalidField);
+
+    let mut outsider = app.socket(&cem).await;
+    let ServerFrame::Error { code, .. } = answer(&mut outsider, &not_as_declared(match_id)).await else {
+        panic!("refused")
+    };
+    assert_eq!(code, ErrorCode::NotMatched);
+    assert_eq!(bonus_text(&app, &ayse).await, before, "nothing refunded");
+    assert_eq!(admin_view(&app, &moderator, &burak).await["reporters_since_clearance"], 0, "nothing stored");
+
+    // A call report is not the door for it: the reason belongs to the match's one tap.
+    let body = json!({ "match_id": match_id, "reason_code": "not_as_declared" });
+    let call =
+        app.post("/v1/reports/call").bearer_auth(app.access_token(&ayse).await).json(&body).send().await.unwrap();
+    assert_error(call, StatusCode::UNPROCESSABLE_ENTITY, "invalid_request").await;
+}
+
+fn women_only() -> Find {
+    Find::new(MatchKind::Text).seeking(Seeking { genders: vec![Gender::Woman], mode: PreferenceMode::Only })
+}
+
+/// A seeker asking only for women waits, and `user`, asking for anyone, is paired with them.
+async fn seeker_meets(app: &TestApp, seeker: &TestUser, user: &TestUser) {
+    let mut waiting = queued(app, seeker, women_only()).await;
+    let mut other = find(app, user, Find::new(MatchKind::Text)).await;
+    let info = found(&mut other).await;
+    assert_eq!(info.peer, seeker.handle);
+    assert_eq!(found(&mut waiting).await.peer, user.handle);
+    // Left, not just dropped: a dropped socket's match waits for it to come back.
+    let leave = ClientFrame::MatchLeave { id: Some("nad".into()), match_id: info.match_id };
+    assert_eq!(answer(&mut other, &leave).await, ok());
+}
+
+async fn enough_counting_reporters_suspend_a_declaration_until_a_moderator_clears_it(backend: Backend) {
+    let (app, twilio) = spawn_with_sms(backend, |c| {
+        c.quotas.free_text_daily = 40;
+        c.sms.max_per_ip_per_hour = 1000;
+        c.trust.declaration_report_threshold = 3;
+        c.trust.quarantine_open_reports = 1000;
+    })
+    .await;
+    let nur = app.user("nur").await;
+    declared(&app, &nur, "woman").await;
+    let moderator = app.staff("denetci", "moderator").await;
+    let reporters = trusted_reporters(&app, &twilio, 3, "tanik").await;
+    for reporter in &reporters[..2] {
+        report_with(&app, reporter, &nur, ReportReason::NotAsDeclared, false).await;
+    }
+    let standing = admin_view(&app, &moderator, &nur).await;
+    assert_eq!(
+        (standing["reporters_since_clearance"].clone(), standing["suspended_at"].clone()),
+        (json!(2), Value::Null)
+    );
+    let mert = premium(&app, "mert").await;
+    seeker_meets(&app, &mert, &nur).await; // two of three: her declaration still counts
+
+    report_with(&app, &reporters[2], &nur, ReportReason::NotAsDeclared, false).await;
+    let standing = admin_view(&app, &moderator, &nur).await;
+    assert!(standing["suspended_at"].is_string(), "three counting reporters suspend: {standing}");
+    // A seeker of women who never met her waits longer, yet she goes to the next one asking for anyone (a recent
+    // partner is not paired again, hence a new seeker): she is no longer what he asks for.
+    let emre = premium(&app, "emre").await;
+    let mut s_emre = queued(&app, &emre, women_only()).await;
+    let mut s_nur = queued(&app, &nur, Find::new(MatchKind::Text)).await;
+    let ali = app.user("ali").await;
+    let mut s_ali = find(&app, &ali, Find::new(MatchKind::Text)).await;
+    let info = found(&mut s_ali).await;
+    assert_eq!(info.peer, nur.handle);
+    assert_eq!(found(&mut s_nur).await.peer, ali.handle);
+    still_waiting(&mut s_emre).await;
+    let leave = ClientFrame::MatchLeave { id: Some("nad".into()), match_id: info.match_id };
+    assert_eq!(answer(&mut s_ali, &leave).await, ok());
+
+    // She is told, and sees why; the declaration is still hers to see. Nothing else is restricted.
+    let me: Value = app.get_me(&app.access_token(&nur).await).await.json().await.unwrap();
+    assert_eq!(
+        (me["gender"].clone(), me["gender_suspended_at"].clone()),
+        (json!("woman"), standing["suspended_at"].clone())
+    );
+    let told = notifications(&app, &nur).await;
+    let suspended = |n: &String| n.contains("not used for matching by gender") || n.contains("eşleşmede kullanılmıyor");
+    assert!(told.iter().any(suspended), "{told:?}");
+    let export = export_of(&app, &nur).await;
+    let statements = export["statements"].as_array().unwrap();
+    let statement = statements.iter().find(|s| s["decision"] == "declaration_suspended").expect("a statement");
+    assert!(statement["facts"].as_str().unwrap().contains("3 people"), "{statement}");
+    let named = reporters.iter().any(|r| statement.to_string().contains(&r.handle));
+    assert!(!named, "the statement names no reporter: {statement}");
+    let (_, audit) =
+        app.get_json("/v1/admin/audit?action=user.declaration_suspended", &app.access_token(&moderator).await).await;
+    assert_eq!(audit["entries"][0]["target_id"], nur.id.get(), "{audit}");
+
+    // Only staff clear it; a clearance is audited with its moderator, and it is used again.
+    assert_error(clearance(&app, &nur, &nur).await, StatusCode::FORBIDDEN, "forbidden").await;
+    assert_eq!(clearance(&app, &moderator, &nur).await.status(), StatusCode::NO_CONTENT);
+    assert_error(clearance(&app, &moderator, &nur).await, StatusCode::CONFLICT, "not_suspended").await;
+    let nobody =
+        app.post("/v1/admin/users/999999/declaration/clearance").bearer_auth(app.access_token(&moderator).await).send();
+    assert_error(nobody.await.unwrap(), StatusCode::NOT_FOUND, "not_found").await;
+    let (_, audit) =
+        app.get_json("/v1/admin/audit?action=user.declaration_cleared", &app.access_token(&moderator).await).await;
+    assert_eq!(audit["entries"][0]["actor_id"], moderator.id.get(), "{audit}");
+    let standing = admin_view(&app, &moderator, &nur).await;
+    assert_eq!(
+        (standing["reporters_since_clearance"].clone(), standing["suspended_at"].clone()),
+        (json!(0), Value::Null)
+    );
+    seeker_meets(&app, &emre, &nur).await; // hers again
+}
+
+async fn a_brigade_of_fresh_accounts_suspends_no_declaration(backend: Backend) {
+    let (app, twilio) = spawn_with_sms(backend, |c| {
+        c.quotas.free_text_daily = 40;
+        c.sms.max_per_ip_per_hour = 1000;
+        c.trust.declaration_report_threshold = 3;
+        c.trust.quarantine_open_reports = 1000;
+    })
+    .await;
+    let nur = app.user("nur").await;
+    declared(&app, &nur, "woman").await;
+    let moderator = app.staff("denetci", "moderator").await;
+    let mut brigade = Vec::new();
+    for i in 0..4 {
+        brigade.push(verified_user(&app, &twilio, &format!("tugay{i}")).await);
+    }
+    for reporter in &brigade[..3] {
+        report_with(&app, reporter, &nur, ReportReason::NotAsDeclared, false).await;
+    }
+    assert_eq!(admin_view(&app, &moderator, &nur).await["suspended_at"], Value::Null, "minutes-old accounts count not");
+    // Old enough later, they were still made within a day of each other: a burst, which suspends nothing.
+    past_minimum_age(&app);
+    report_with(&app, &brigade[3], &nur, ReportReason::NotAsDeclared, false).await;
+    let standing = admin_view(&app, &moderator, &nur).await;
+    assert_eq!(
+        (standing["reporters_since_clearance"].clone(), standing["suspended_at"].clone()),
+        (json!(4), Value::Null)
+    );
+}
