@@ -122,7 +122,7 @@ async fn a_video_find_is_refused_until_the_provider_assures_the_age_and_admitted
     assert_eq!(response.status(), StatusCode::CREATED);
     let body: Value = response.json().await.unwrap();
     let reference = body["reference"].as_str().unwrap().to_owned();
-    assert_eq!(yoti.created(), [reference.clone()]);
+    assert_eq!(yoti.created(), [reference.as_str()]);
     assert_eq!(body["url"], format!("{}?sessionId={reference}&sdkId={SDK_ID}", yoti.base_url));
     assert_eq!(body["status"], "pending");
     // Back before finishing there: still pending, still refused.
