@@ -55,6 +55,8 @@
 //! - [`jobs`]: the server's side of the background jobs (tanis-workers) over the store and the hub.
 //! - [`push`]: push notifications to users with no open socket, queued per device and sent through FCM.
 //! - [`sms`]: one-time codes by text message: the provider's HTTP API (Twilio's format) or, in development, the log.
+//! - [`age`]: age assurance by an outside provider (Yoti's Age Verification API): start a session, read and
+//!   keep its result; what a find needs an assured age for is `domain::age`'s rule, applied by matching.
 //!
 //! Keeping things
 //! - [`store`]: persistence behind one `Store` with a SQLite and a PostgreSQL backend sharing their SQL; the
@@ -65,6 +67,7 @@
 
 pub mod accounts;
 pub mod ads;
+pub mod age;
 pub mod api;
 pub mod auth;
 pub mod backup;

@@ -80,6 +80,7 @@ impl Application {
         let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
         let shutdown = CancellationToken::new();
         let clock_for_jobs = clock.clone();
+        let clock_for_age = clock.clone();
         let http = listener.local_addr().context("the listener's address")?;
         let (turn, video) = start_video(&config, http, clock.clone()).await?;
         let delivery = delivery(&config, shutdown.clone()).await?;
@@ -93,6 +94,8 @@ impl Application {
                 privacy_notice_version: config.auth.privacy_notice_version.clone(),
                 trust,
                 video: video.clone(),
+                age_required_for: config.age_assurance.required_for,
+                age_threshold: config.age_assurance.threshold,
             },
             video,
             ads: config.ads.clone(),
@@ -113,7 +116,9 @@ impl Application {
                 Some(tokio::spawn(run_workers(ctx, storage, shutdown.clone())))
             }
         };
-        let state = AppState { accounts, store: store.clone(), hub: hub.clone(), config: Arc::new(config), metrics };
+        let age = Arc::new(crate::age::AgeAssurance::new(&config.age_assurance, store.clone(), clock_for_age)?);
+        let state =
+            AppState { accounts, store: store.clone(), hub: hub.clone(), config: Arc::new(config), metrics, age };
         Ok(Self { listener, router: api::router(state), store, hub, workers, turn, shutdown })
     }
 

@@ -4,6 +4,7 @@
 // matches.js's, the people we kept in touch with are contacts.js's, the call is video.js's; the views only render
 // what they are handed.
 
+import { AgeAssurance } from './age.js';
 import { Api } from './api.js';
 import { Changes } from './changes.js';
 import { Contacts } from './contacts.js';
@@ -52,6 +53,8 @@ export class App {
     this.matches = new Matches(this);
     /** The people we kept in touch with, and their conversations. */
     this.contacts = new Contacts(this);
+    /** Proving one's age to the server's provider, when it asks for it (age.js). */
+    this.age = new AgeAssurance(this);
     /** The chat screen of the match on screen, kept while it is the same match. */
     this.chatView = null;
     /** The account screen's interests and languages, kept while it is open so that a draft survives re-renders. */
@@ -126,6 +129,7 @@ export class App {
           adClicked: (ad) => this.adClicked(ad),
           acceptNotice: () => this.acceptNotice(),
           account: () => this.openAccount(),
+          ageCard: () => this.age.card(s.me),
         }));
       case 'account':
         return fill(main, renderAccount(s, this.accountActions(), this.profileScreen()));

@@ -20,6 +20,7 @@ export class Matches {
     client.on('queued', () => client.finding && this.state.screen !== 'chat' && this.app.show('waiting'));
     client.on('cancelled', () => this.toLobby());
     client.on('findRefused', (e) => {
+      if (e.code === 'age_assurance_required') return this.app.age.refusedFind();
       toast(t(`error.${e.code}`, {}, e.message), 'error');
       this.toLobby();
     });
@@ -102,6 +103,7 @@ export class Matches {
     try {
       await found;
     } catch (e) {
+      if (e.code === 'age_assurance_required') return this.app.age.refusedFind();
       const key = e.code === 'offline' ? 'conn.offlineAction' : e.kind === 'unsupported' ? 'error.e2e_unsupported' : `error.${e.code}`;
       toast(t(key, {}, e.message), 'error');
       this.toLobby();

@@ -66,6 +66,10 @@ pub enum ErrorCode {
     /// `match.find` while the account's phone is not verified, on a server that asks for one
     /// (`trust.match_requires_verified_phone`): verify it (`POST /v1/me/phone/verification`) first.
     PhoneUnverified,
+    /// `match.find` that the server asks an assured age for (`age_assurance.required_for`: video finds, finds with
+    /// `seeking`, or every find) by an account whose age no provider has assured: prove it
+    /// (`POST /v1/me/age-assurance`, then `/v1/me/age-assurance/check`) and find again.
+    AgeAssuranceRequired,
 }
 
 /// The spread of a client's reconnection after [`CloseCode::Draining`]: a uniformly random delay below this many

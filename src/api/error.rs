@@ -84,6 +84,10 @@ pub enum ErrorCode {
     WrongCode,
     CodeExpired,
     TooManyCodeAttempts,
+    // Age assurance by an outside provider.
+    AgeAssuranceNotOffered,
+    AgeAlreadyAssured,
+    AgeAssuranceUnavailable,
     // The server.
     ServerBusy,
     Unavailable,
@@ -129,6 +133,9 @@ impl ErrorCode {
             SamePhone | WrongCode | CodeExpired => StatusCode::UNPROCESSABLE_ENTITY,
             TooManyCodes | TooManyCodeAttempts => StatusCode::TOO_MANY_REQUESTS,
             SmsUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            AgeAssuranceNotOffered => StatusCode::NOT_FOUND,
+            AgeAlreadyAssured => StatusCode::CONFLICT,
+            AgeAssuranceUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 }

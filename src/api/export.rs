@@ -22,11 +22,11 @@ use crate::accounts::ClientInfo;
 use crate::accounts::export::{ExportCooldown, SECTION_LIMIT, Sections, file_name, masked_push_token};
 use crate::domain::{BanReason, NotificationKind, Role, handle};
 use crate::notices::Locale;
-use crate::store::UserRow;
 use crate::store::export::{
     ExportedAppeal, ExportedBan, ExportedBlock, ExportedClaim, ExportedContactKey, ExportedLoginAttempt, ExportedMatch,
     ExportedPhoneCode, ExportedReport, ExportedSession, ExportedSubscription,
 };
+use crate::store::{AssuranceRow, UserRow};
 
 pub fn router() -> OpenApiRouter<AppState> {
     // One limiter per application (the router is built once per app), not a process-wide static.
@@ -54,6 +54,9 @@ pub struct Export {
     login_attempts: Vec<ExportedLoginAttempt>,
     /// One-time codes asked for on the account (never the codes themselves).
     phone_codes: Vec<ExportedPhoneCode>,
+    /// Age assurance sessions started at the provider, newest first: its answer and its reference, never what it
+    /// looked at.
+    age_assurances: Vec<AssuranceRow>,
     matches: Vec<ExportedMatch>,
     claims: Vec<ExportedClaim>,
     reports: Vec<ExportedReport>,
@@ -232,6 +235,8 @@ async fn document(
     let attempts = store.export_login_attempts(id, lookup.as_ref(), fetch).await.map_err(ApiError::internal)?;
     let login_attempts = bound.keep("login_attempts", attempts);
     let phone_codes = bound.keep("phone_codes", store.export_phone_codes(id, fetch).await.map_err(ApiError::internal)?);
+    let age_assurances =
+        bound.keep("age_assurances", store.export_age_assurances(id, fetch).await.map_err(ApiError::internal)?);
     let matches = bound.keep("matches", store.export_matches(id, fetch).await.map_err(ApiError::internal)?);
     let claims = bound.keep("claims", store.export_claims(id, fetch).await.map_err(ApiError::internal)?);
     let reports = bound.keep("reports", store.export_reports(id, fetch).await.map_err(ApiError::internal)?);
@@ -310,6 +315,7 @@ async fn document(
         contact_keys,
         login_attempts,
         phone_codes,
+        age_assurances,
         matches,
         claims,
         reports,

@@ -9,7 +9,7 @@ use super::AppState;
 use super::error::ApiError;
 use crate::accounts::must_accept_notice;
 use crate::domain::{Role, UserId, handle};
-use crate::store::UserRow;
+use crate::store::{AssuranceRow, UserRow};
 
 #[derive(Serialize, ToSchema)]
 pub struct Balances {
@@ -58,6 +58,8 @@ pub struct Me {
     gender_suspended_at: Option<DateTime<Utc>>,
     /// The running subscription; absent on the free plan.
     plan: Option<Plan>,
+    /// Where your age assurance stands, and what this server asks it for (`POST /v1/me/age-assurance`).
+    age_assurance: Option<AgeAssuranceView>,
     created_at: DateTime<Utc>,
     /// The privacy notice version this user accepted last.
     #[schema(example = "2026-11-01")]
@@ -84,6 +86,34 @@ pub struct Plan {
     renews: bool,
 }
 
+/// Where a user's age assurance stands, as `GET /v1/me` and `POST /v1/me/age-assurance/check` show it.
+#[derive(Serialize, ToSchema)]
+pub struct AgeAssuranceView {
+    /// What this server asks an assured age for: `none`, `video`, `gender_filter` (a find with `seeking`) or
+    /// `everything`; a `match.find` it covers is refused with `age_assurance_required` until `assured`.
+    #[schema(example = "video")]
+    required_for: &'static str,
+    /// Whether this server offers age assurance at all (a provider is configured).
+    offered: bool,
+    /// A provider found you at or over the server's threshold.
+    assured: bool,
+    /// Your newest session, if you started one.
+    latest: Option<AssuranceRow>,
+}
+
+impl AgeAssuranceView {
+    /// The view of `user_id`'s assurance, read from the store.
+    pub(super) async fn read(state: &AppState, user_id: UserId) -> Result<Self, ApiError> {
+        let age = state.age.state(user_id).await.map_err(ApiError::internal)?;
+        Ok(Self {
+            required_for: state.age.required_for().as_str(),
+            offered: state.age.offered(),
+            assured: age.assured,
+            latest: age.latest,
+        })
+    }
+}
+
 impl Me {
     /// Whether the user must accept the server's current privacy notice version.
     pub(super) fn with_notice(mut self, current: &str) -> Self {
@@ -92,10 +122,11 @@ impl Me {
         self
     }
 
-    /// With the user's running subscription, read from the store.
+    /// With what the store holds beside the account row: the running subscription and the age assurance.
     pub(super) async fn with_plan(mut self, state: &AppState, user_id: UserId) -> Result<Self, ApiError> {
         let plan = state.store.current_plan(user_id, state.accounts.now()).await.map_err(ApiError::internal)?;
         self.plan = plan.map(|p| Plan { name: p.plan_name, ends_at: p.end_date, renews: p.cancelled_at.is_none() });
+        self.age_assurance = Some(AgeAssuranceView::read(state, user_id).await?);
         Ok(self)
     }
 }
@@ -123,6 +154,7 @@ impl From<&UserRow> for Me {
             gender_consent_at: u.declared_gender().and(u.gender_consent_at),
             gender_suspended_at: u.declared_gender().and(u.gender_suspended_at),
             plan: None,
+            age_assurance: None,
             created_at: u.created_at,
             privacy_notice_version: u.privacy_notice_version.clone(),
             // As registered; `with_notice` compares with the server's current version.

@@ -9,6 +9,7 @@
 mod accounts;
 mod admin;
 mod ads;
+mod age_assurance;
 pub mod asyncapi;
 mod ban;
 mod billing;
@@ -69,6 +70,8 @@ pub struct AppState {
     pub hub: Hub,
     pub config: Arc<Config>,
     pub metrics: PrometheusHandle,
+    /// Age assurance through the configured provider (none: the endpoints say it is not offered).
+    pub age: Arc<crate::age::AgeAssurance>,
 }
 
 impl AppState {
@@ -103,6 +106,7 @@ pub fn router(state: AppState) -> Router {
         .merge(call_reports::router())
         .merge(consent::router())
         .merge(gender::router())
+        .merge(age_assurance::router())
         .merge(export::router())
         .merge(admin::router())
         .merge(ban::router())

@@ -84,6 +84,7 @@ static ASSETS: &[Asset] = &[
     asset!("i18n.js", JS),
     asset!("interests.js", JS),
     asset!("region.js", JS),
+    asset!("age.js", JS),
     asset!("languages.js", JS),
     asset!("dom.js", JS),
     asset!("icons.js", JS),

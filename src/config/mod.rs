@@ -13,6 +13,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 mod ads;
+mod age_assurance;
 mod auth;
 mod billing;
 mod cluster;
@@ -28,6 +29,7 @@ mod trust;
 mod video;
 
 pub use ads::AdsConfig;
+pub use age_assurance::{AgeAssuranceConfig, AgeProvider};
 pub use auth::AuthConfig;
 pub use billing::BillingConfig;
 pub use cluster::ClusterConfig;
@@ -95,6 +97,7 @@ pub struct Config {
     pub sms: SmsConfig,
     pub trust: TrustConfig,
     pub moderation: ModerationConfig,
+    pub age_assurance: AgeAssuranceConfig,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -132,6 +135,7 @@ impl Default for Config {
             sms: SmsConfig::default(),
             trust: TrustConfig::default(),
             moderation: ModerationConfig::default(),
+            age_assurance: AgeAssuranceConfig::default(),
         }
     }
 }
@@ -218,6 +222,8 @@ impl Config {
         // Only a node sends codes: the worker and the migration are not given the provider's credentials.
         if process.is_node() {
             self.sms.validate()?;
+            // Only a node asks the provider; the worker and the migration are not given its key.
+            self.age_assurance.validate(self.production)?;
         }
         self.billing.validate()?;
         self.quotas.validate()?;

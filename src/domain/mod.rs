@@ -12,6 +12,7 @@
 //! client is told (src/api/error.rs adds the code).
 
 mod ads;
+pub mod age;
 mod alias;
 mod appeals;
 mod audit;
@@ -39,6 +40,7 @@ mod statements;
 pub mod trust;
 
 pub use ads::{AdContent, AdTextError, AdTitle};
+pub use age::{AssuranceStatus, RequiredFor};
 pub use alias::{Alias, AliasError, HandleError, TAG_SPACE, Tag, TypedHandle, handle, lookup_key};
 pub use appeals::{AppealText, AppealTextError};
 pub use audit::AuditAction;

@@ -46,6 +46,9 @@ pub struct Standing {
     /// The declared gender while its use in matching is consented to (`PUT`/`DELETE /v1/me/gender` drop the
     /// standing).
     pub gender: Option<tanis_proto::Gender>,
+    /// A provider assured their age at or over the server's threshold (read only on a server that asks for one,
+    /// `age_assurance.required_for`; storing an assurance drops the standing).
+    pub age_assured: bool,
 }
 
 impl Standing {
@@ -99,6 +102,7 @@ mod tests {
             account: Account { created_at: at(0), phone_verified: true, banned: false },
             quarantined: false,
             gender: None,
+            age_assured: false,
         };
         assert!(!s.can_pay(MatchKind::Text));
         s.balances = balances(0, 1);
@@ -122,6 +126,7 @@ mod tests {
             account: Account { created_at: at(0), phone_verified: true, banned: false },
             quarantined: false,
             gender: None,
+            age_assured: false,
         };
         assert_eq!(s.excluded(at(50)), HashSet::from([7, 9].map(UserId)));
         assert!(!s.partners.contains_key(&UserId(8)), "a partner older than the window is forgotten");

@@ -1,8 +1,9 @@
 //! Admission: whether a `match.find` may wait for a partner, as one pure rule ([`admit`]) over what is known of
 //! the user ([`Applicant`]) and what they ask ([`Wish`]). In order: a banned account, the privacy notice, a unit
 //! to pay with (and when daily units come back), the region asked for (premium, country, location, radius), a
-//! gender asked for (premium), a verified phone when the server asks for one; then what the find is held to: the
-//! finds a minute of new and unverified accounts, quarantine, where "nearby" is measured from.
+//! gender asked for (premium), an assured age when the server asks one for this find (`age_assurance.required_for`),
+//! a verified phone when the server asks for one; then what the find is held to: the finds a minute of new and
+//! unverified accounts, quarantine, where "nearby" is measured from.
 //!
 //! No I/O: [`super::find`] gathers the facts (the standing cached beside the sockets, or read from the store),
 //! answers a [`Refusal`] with its error code, and counts the finds a minute in its rate limiter, the one limit that
@@ -13,8 +14,9 @@ use chrono_tz::Tz;
 use tanis_proto::{InterestMatching, MatchKind, Region};
 
 use super::rules::{GenderWish, RegionRefusal, region_refusal};
-use crate::domain::Standing;
+use crate::domain::age::needs_assured_age;
 use crate::domain::trust;
+use crate::domain::{RequiredFor, Standing};
 use crate::quota::next_reset;
 
 /// What a `match.find` asks for.
@@ -64,6 +66,8 @@ pub struct Rules {
     pub trust: trust::Rules,
     /// Where daily units come back at midnight (`quotas.timezone`): a refusal for quota says when.
     pub reset_zone: Tz,
+    /// What a find needs an assured age for (`age_assurance.required_for`).
+    pub age_required_for: RequiredFor,
 }
 
 /// A find that may wait for a partner, and what it is held to.
@@ -92,15 +96,18 @@ pub enum Refusal {
     Region(RegionRefusal),
     /// A `seeking` by an account that is not premium.
     SeekingPremiumRequired,
+    /// The server asks an assured age for this find, and the account holds none.
+    AgeAssuranceRequired,
     /// The server asks for a verified phone before matching, and this one is not.
     PhoneUnverified,
 }
 
 impl Refusal {
     /// Whether a cached standing may be wrong to refuse this: it may have missed the notice being accepted, a
-    /// refund or the daily reset. The standing is then read again, and the find decided on that.
+    /// refund, the daily reset or an assurance stored on another node. The standing is then read again, and the
+    /// find decided on that.
     pub fn may_be_stale(self) -> bool {
-        matches!(self, Refusal::ConsentRequired | Refusal::QuotaExhausted { .. })
+        matches!(self, Refusal::ConsentRequired | Refusal::QuotaExhausted { .. } | Refusal::AgeAssuranceRequired)
     }
 }
 
@@ -122,6 +129,9 @@ pub fn admit(applicant: &Applicant, wish: &Wish, now: DateTime<Utc>, rules: &Rul
     }
     if wish.seeking.is_some() && !premium {
         return Err(Refusal::SeekingPremiumRequired);
+    }
+    if needs_assured_age(rules.age_required_for, wish.kind, wish.seeking.is_some()) && !standing.age_assured {
+        return Err(Refusal::AgeAssuranceRequired);
     }
     let limits = trust::limits(&standing.account, now, &rules.trust);
     if limits.needs_verified_phone {

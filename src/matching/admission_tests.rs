@@ -20,7 +20,11 @@ fn midnight_in_istanbul() -> DateTime<Utc> {
 
 /// New accounts are limited for 24 h to 20 finds a minute; matching asks for no verified phone.
 fn rules() -> Rules {
-    Rules { trust: crate::domain::trust::tests::rules(), reset_zone: chrono_tz::Europe::Istanbul }
+    Rules {
+        trust: crate::domain::trust::tests::rules(),
+        reset_zone: chrono_tz::Europe::Istanbul,
+        age_required_for: RequiredFor::None,
+    }
 }
 
 const ISTANBUL: (f64, f64) = (41.01, 28.98);
@@ -40,6 +44,7 @@ fn settled() -> Standing {
         account: Account { created_at: now() - TimeDelta::days(365), phone_verified: true, banned: false },
         quarantined: false,
         gender: None,
+        age_assured: false,
     }
 }
 
@@ -250,9 +255,9 @@ fn a_find_is_admitted_or_refused_by_the_standing_and_the_wish() {
 }
 
 #[test]
-fn only_consent_and_quota_refused_from_the_cache_are_read_again() {
+fn only_consent_quota_and_age_refused_from_the_cache_are_read_again() {
     let at = now();
-    let stale = [Refusal::ConsentRequired, Refusal::QuotaExhausted { resets_at: at }];
+    let stale = [Refusal::ConsentRequired, Refusal::QuotaExhausted { resets_at: at }, Refusal::AgeAssuranceRequired];
     let lasting = [Refusal::Banned, Refusal::Region(RegionRefusal::PremiumRequired), Refusal::PhoneUnverified];
     assert!(stale.iter().all(|r| r.may_be_stale()));
     assert!(!lasting.iter().any(|r| r.may_be_stale()));
@@ -265,4 +270,54 @@ fn only_nearby_and_region_finds_read_the_account_fresh() {
     assert!(nearby().reads_fresh());
     assert!(own_country().reads_fresh());
     assert!(within(50).reads_fresh());
+}
+
+fn age_assured(mut s: Standing) -> Standing {
+    s.age_assured = true;
+    s
+}
+
+fn seeking() -> Wish {
+    let wish = GenderWish::parse(&tanis_proto::Seeking {
+        genders: vec![tanis_proto::Gender::Woman],
+        mode: tanis_proto::PreferenceMode::Only,
+    });
+    Wish { seeking: wish, ..text() }
+}
+
+#[test]
+fn an_assured_age_is_asked_only_for_the_finds_the_server_names() {
+    use Refusal::*;
+    let asking = |age_required_for| Rules { age_required_for, ..rules() };
+    let (video_only, gender_filter, everything) =
+        (asking(RequiredFor::Video), asking(RequiredFor::GenderFilter), asking(RequiredFor::Everything));
+    let r = rules();
+    let everything_and_a_phone =
+        Rules { trust: trust::Rules { match_requires_verified_phone: true, ..r.trust }, ..everything };
+    let table: Vec<Case> = vec![
+        ("nothing asked", bonus_video_unit(settled()), FREE, video(), &r, Ok(FREE_TO_GO)),
+        ("video, unassured", bonus_video_unit(settled()), FREE, video(), &video_only, Err(AgeAssuranceRequired)),
+        ("video, cached", bonus_video_unit(settled()), CACHED, video(), &video_only, Err(AgeAssuranceRequired)),
+        ("video asked, a text find", settled(), FREE, text(), &video_only, Ok(FREE_TO_GO)),
+        ("video, assured", age_assured(bonus_video_unit(settled())), FREE, video(), &video_only, Ok(FREE_TO_GO)),
+        ("a gender filter, unassured", settled(), PREMIUM, seeking(), &gender_filter, Err(AgeAssuranceRequired)),
+        ("a gender filter, assured", age_assured(settled()), PREMIUM, seeking(), &gender_filter, Ok(FREE_TO_GO)),
+        ("premium before the age", settled(), FREE, seeking(), &gender_filter, Err(SeekingPremiumRequired)),
+        ("a gender filter asked, a plain find", settled(), FREE, text(), &gender_filter, Ok(FREE_TO_GO)),
+        ("everything, unassured", settled(), CACHED, text(), &everything, Err(AgeAssuranceRequired)),
+        ("everything, assured", age_assured(settled()), FREE, text(), &everything, Ok(FREE_TO_GO)),
+        ("consent before the age", consent_not_given(settled()), FREE, text(), &everything, Err(ConsentRequired)),
+        (
+            "the age before the phone",
+            phone_unverified(settled()),
+            FREE,
+            text(),
+            &everything_and_a_phone,
+            Err(AgeAssuranceRequired),
+        ),
+    ];
+    for (name, standing, row, wish, rules, expected) in table {
+        let applicant = Applicant { standing: &standing, row };
+        assert_eq!(admit(&applicant, &wish, now(), rules), expected, "{name}");
+    }
 }

@@ -15,6 +15,7 @@
 //! needs no machinery of its own beyond its pool, opened in [`Store::connect`].
 
 mod ads;
+mod age_assurance;
 mod appeals;
 mod bans;
 mod batch;
@@ -61,6 +62,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
 pub use ads::{AdChange, AdRow, Click};
+pub use age_assurance::{AssuranceRow, Decision, NewAssurance};
 pub use appeals::{AppealRow, Decided};
 pub use bans::{BanRow, Lift, NewBan};
 pub use batch::{

@@ -2,9 +2,10 @@
 //! in ONE transaction, so a crash leaves it either whole (the next run purges it) or gone.
 //!
 //! What goes: everything personal — sessions and tokens, login attempts and phone codes (by account and by the
-//! phone's blind index), consents, devices and their pushes, notifications, blocks both ways, ad views, appeals,
-//! subscriptions, referrals naming them (their phones are in those rows), message content, and the account row
-//! with its phone (and the phone's country), password hash, alias, tag, referral code, location and birth year.
+//! phone's blind index), consents, age assurances, devices and their pushes, notifications, blocks both ways, ad
+//! views, appeals, subscriptions, referrals naming them (their phones are in those rows), message content, and the
+//! account row with its phone (and the phone's country), password hash, alias, tag, referral code, location and
+//! birth year.
 //!
 //! What stays, for abuse statistics and the other side's records: matches, message logs, claims, reports filed
 //! and received, bans, statements of reasons, the audit trail and billing events. They are re-keyed to a fresh
@@ -77,6 +78,8 @@ const REMOVE: &[&str] = &[
     "DELETE FROM push_outbox WHERE device_id IN (SELECT id FROM devices WHERE user_id = $1)",
     "DELETE FROM devices WHERE user_id = $1",
     "DELETE FROM contact_keys WHERE user_id = $1",
+    // The provider's answer about their age, and its reference there.
+    "DELETE FROM age_assurances WHERE user_id = $1",
     "DELETE FROM logins WHERE user_id = $1",
     "DELETE FROM refresh_tokens WHERE user_id = $1",
     "DELETE FROM privacy_consents WHERE user_id = $1",

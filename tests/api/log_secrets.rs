@@ -309,3 +309,62 @@ async fn logs_at_trace_level_carry_no_secret_no_payload_and_no_phone_number() {
     let found = leaks(&log, &secrets);
     assert!(found.is_empty(), "logged: {found:#?}");
 }
+
+/// The age assurance provider's API key (a bearer token, like a user's) never reaches the log at trace level,
+/// through a session started, checked before and after the user finished, and a provider failure.
+#[tokio::test]
+async fn the_age_assurance_providers_key_never_reaches_the_log() {
+    use crate::yoti::{API_KEY, Answer, RETURN_URL, SDK_ID, Yoti};
+
+    let yoti = Yoti::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = tanis(dir.path());
+    command.arg("serve").env("TANIS_LOG", "trace").envs([
+        ("TANIS_AGE_ASSURANCE__REQUIRED_FOR", "video"),
+        ("TANIS_AGE_ASSURANCE__PROVIDER", "yoti"),
+        ("TANIS_AGE_ASSURANCE__BASE_URL", &yoti.base_url),
+        ("TANIS_AGE_ASSURANCE__SDK_ID", SDK_ID),
+        ("TANIS_AGE_ASSURANCE__API_KEY", API_KEY),
+        ("TANIS_AGE_ASSURANCE__RETURN_URL", RETURN_URL),
+    ]);
+    let mut server = command.spawn().unwrap();
+    let mut logs = log_lines(&mut server);
+    let mut log = Vec::new();
+    let address = wait_until_listening(&mut logs, &mut log).await;
+    let http = |path: &str| format!("http://{address}{path}");
+    let client = reqwest::Client::new();
+    let registered = client.post(http("/v1/auth/register")).json(&registration(&new_phone(), "yasli")).send();
+    let registered = registered.await.unwrap();
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    let (access, refresh) = tokens(&registered.json().await.unwrap());
+
+    let started = client.post(http("/v1/me/age-assurance")).bearer_auth(&access).send().await.unwrap();
+    assert_eq!(started.status(), StatusCode::CREATED);
+    let reference = started.json::<Value>().await.unwrap()["reference"].as_str().unwrap().to_owned();
+    let check = || client.post(http("/v1/me/age-assurance/check")).bearer_auth(&access).send();
+    assert_eq!(check().await.unwrap().status(), StatusCode::OK);
+    yoti.answer_reads(&[Answer::Status(500)]);
+    assert_eq!(check().await.unwrap().status(), StatusCode::SERVICE_UNAVAILABLE);
+    yoti.finish(&reference, "COMPLETE", Some(18), Some("DOC_SCAN"));
+    let assured: Value = check().await.unwrap().json().await.unwrap();
+    assert_eq!(assured["assured"], true);
+
+    let pid = server.id().unwrap().to_string();
+    assert!(std::process::Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    tokio::time::timeout(Duration::from_secs(15), server.wait()).await.expect("exits").unwrap();
+    while let Some(line) = logs.recv().await {
+        log.push(line);
+    }
+    assert!(log.iter().any(|l| l.contains("TRACE")), "the filter really was verbose");
+    assert!(
+        log.iter().any(|l| l.contains("the age assurance provider refused the request: HTTP 500")),
+        "the provider's failure was logged"
+    );
+    let secrets = [
+        Secret::new("the provider's API key", API_KEY),
+        Secret::new("an access token", &access),
+        Secret::new("a refresh token", refresh),
+    ];
+    let found = leaks(&log, &secrets);
+    assert!(found.is_empty(), "logged: {found:#?}");
+}

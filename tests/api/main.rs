@@ -5,6 +5,7 @@ mod helpers;
 
 mod admin;
 mod ads;
+mod age_assurance;
 mod api_document;
 mod backup;
 mod billing;
@@ -95,3 +96,4 @@ mod video_safety;
 mod web;
 mod webrtc_call;
 mod ws_protocol_violations;
+mod yoti;

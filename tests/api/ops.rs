@@ -213,6 +213,8 @@ async fn the_openapi_document_lists_every_rest_endpoint_and_the_docs_ui_is_self_
         ("/v1/me", "delete"),
         ("/v1/me", "get"),
         ("/v1/me", "patch"),
+        ("/v1/me/age-assurance", "post"),
+        ("/v1/me/age-assurance/check", "post"),
         ("/v1/me/consent", "post"),
         ("/v1/me/export", "get"),
         ("/v1/me/gender", "delete"),

@@ -16,7 +16,7 @@ use tanis_workers::schedule::Job;
 
 use crate::deletion::{Account, account, delete_me, deleted};
 use crate::helpers::{
-    Backend, PASSWORD, TestApp, TestUser, assert_error, eventually, new_phone, registration, spawn_app,
+    Backend, PASSWORD, TestApp, TestUser, assert_error, eventually, new_phone, registration, spawn_app, spawn_app_with,
 };
 use crate::on_both_stores;
 
@@ -185,7 +185,10 @@ async fn purge_everything_due(app: &TestApp) {
 }
 
 async fn the_purge_leaves_nothing_that_leads_back_to_the_person_and_keeps_the_others_records(backend: Backend) {
-    let app = spawn_app(backend).await;
+    // An age assurance provider (a stand-in of Yoti's API): her assurance goes with her.
+    let yoti = crate::yoti::Yoti::start().await;
+    let age = yoti.config(tanis::domain::RequiredFor::None);
+    let app = spawn_app_with(backend, move |c| c.age_assurance = age).await;
     let (ip, agent) = ("203.0.113.77", "zeytin-phone/7.1 (Pixel 8)");
     let burak = account(&app, "burak").await;
     // Ayşe is invited by Burak and invites Carol: both referral rows name her phone.
@@ -210,6 +213,13 @@ async fn the_purge_leaves_nothing_that_leads_back_to_the_person_and_keeps_the_ot
     assert_eq!(sign_in_from(&app, &phone, PASSWORD, ip, agent).await, StatusCode::OK);
     phone_code(&app, Some(ayse.user.id), &phone, ip, agent).await;
     phone_code(&app, None, &phone, ip, agent).await;
+    // Her age assured by the provider: its answer and its reference are kept beside her account.
+    let started = app.post("/v1/me/age-assurance").bearer_auth(&ayse.user.access).send().await.unwrap();
+    assert_eq!(started.status(), StatusCode::CREATED);
+    let age_reference = started.json::<Value>().await.unwrap()["reference"].as_str().unwrap().to_owned();
+    yoti.finish(&age_reference, "COMPLETE", Some(18), Some("DOC_SCAN"));
+    let checked = app.post("/v1/me/age-assurance/check").bearer_auth(&ayse.user.access).send().await.unwrap();
+    assert_eq!(checked.json::<Value>().await.unwrap()["assured"], true);
 
     // A chat with Burak both ways, a claim, a report each way.
     let (mut sa, mut chat_a, mut sb, mut chat_b) = app.pair(&ayse.user, &burak.user, MatchKind::Text).await;
@@ -263,10 +273,12 @@ async fn the_purge_leaves_nothing_that_leads_back_to_the_person_and_keeps_the_ot
         let mut needles = identifiers(&app, &ayse).await;
         needles.push((format!("user agent {agent}"), agent.as_bytes().to_vec()));
         needles.push((format!("address {ip}"), ip.as_bytes().to_vec()));
+        needles.push(("her age assurance's reference".into(), age_reference.as_bytes().to_vec()));
         needles
     };
     let before = hits(&every_column(&app).await, &needles);
-    for place in ["users.phone_index", "referrals.inviter_phone_index", "login_attempts.ip", "logins.user_agent"] {
+    let places = ["users.phone_index", "referrals.inviter_phone_index", "login_attempts.ip", "logins.user_agent"];
+    for place in places.into_iter().chain(["age_assurances.reference"]) {
         assert!(before.iter().any(|hit| hit.contains(place)), "the arrangement puts something at {place}: {before:#?}");
     }
     let logs_before = app.count(format!("SELECT COUNT(*) FROM message_logs WHERE match_id = {match_id}")).await;

@@ -9,7 +9,7 @@ import { RADIUS_KM, REGIONS, regionChoice, regionField, setRegionChoice } from '
 
 /**
  * @param {{me: object, balances: object, premium: boolean, ad: object|null}} state
- * @param {{find: Function, setLocation: Function, clearLocation: Function, adClicked: Function, acceptNotice: Function, account: Function}} actions
+ * @param {{find: Function, setLocation: Function, clearLocation: Function, adClicked: Function, acceptNotice: Function, account: Function, ageCard: Function}} actions
  */
 export function renderLobby(state, actions) {
   const { me, balances } = state;
@@ -25,6 +25,7 @@ export function renderLobby(state, actions) {
       h('p', {}, t('auth.consent')),
       h('button', { class: 'primary', type: 'button', onclick: actions.acceptNotice, 'data-testid': 'accept-notice' },
         t('notice.accept', { version: me.current_privacy_notice_version }))),
+    actions.ageCard(),
     me.phone_verified === false && h('div', { class: 'card notice', 'data-testid': 'verify-phone' },
       h('h2', {}, t('account.verifyTitle')),
       h('p', {}, t('account.phoneUnverified')),

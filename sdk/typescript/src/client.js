@@ -240,6 +240,25 @@ export class Client {
     return this.api.call('DELETE', '/v1/me/gender');
   }
 
+  /**
+   * `POST /v1/me/age-assurance`: start proving the user's age at the server's provider, on a server that offers it
+   * (`me().age_assurance.offered`). Resolves `{url, reference, status, expires_at}`: open `url` (the provider's own
+   * page, in a browser tab or an in-app browser); when the user is back, `checkAgeAssurance()`. A find the server
+   * asks an assured age for is refused with `age_assurance_required` until then.
+   */
+  startAgeAssurance() {
+    return this.api.call('POST', '/v1/me/age-assurance');
+  }
+
+  /**
+   * `POST /v1/me/age-assurance/check`: read what the provider decided and keep it. Resolves the account's
+   * `age_assurance` view, `{required_for, offered, assured, latest}`; `latest.status` is still `pending` while the
+   * user has not finished at the provider.
+   */
+  checkAgeAssurance() {
+    return this.api.call('POST', '/v1/me/age-assurance/check');
+  }
+
   /** `GET /v1/contacts`: `{contacts: [{match_id, peer, peer_public_key, initiator, since, last_seq}]}`. */
   listContacts() {
     return this.api.call('GET', '/v1/contacts');

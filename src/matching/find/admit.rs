@@ -1,7 +1,7 @@
-//! Whether a `match.find` may be queued, decided by [`admission::admit`] (consent, units, region, a verified
-//! phone, the limits of new and unverified accounts, quarantine: docs/admin.md "Trust") on the user's standing:
-//! cached beside their sockets, or read from the store (and then cached). A refusal is answered with its error
-//! code.
+//! Whether a `match.find` may be queued, decided by [`admission::admit`] (consent, units, region, an assured age,
+//! a verified phone, the limits of new and unverified accounts, quarantine: docs/admin.md "Trust") on the user's
+//! standing: cached beside their sockets, or read from the store (and then cached). A refusal is answered with its
+//! error code.
 
 use std::collections::HashSet;
 
@@ -11,7 +11,7 @@ use tanis_proto::{ErrorCode, ServerFrame};
 use super::Finder;
 use crate::accounts::must_accept_notice;
 use crate::domain::trust::{self, Account};
-use crate::domain::{Country, Interests, Languages, Standing, UserId};
+use crate::domain::{Country, Interests, Languages, RequiredFor, Standing, UserId};
 use crate::matching::admission::{self, Admitted, Applicant, Row, Wish};
 use crate::matching::rules::{Candidate, MAX_RADIUS_KM, RegionRefusal};
 use crate::quota;
@@ -90,6 +90,11 @@ fn answer(id: &Option<String>, refusal: admission::Refusal, notice_version: &str
         admission::Refusal::SeekingPremiumRequired => {
             refuse(id, ErrorCode::PremiumRequired, "asking whom to meet by gender is for premium accounts")
         }
+        admission::Refusal::AgeAssuranceRequired => refuse(
+            id,
+            ErrorCode::AgeAssuranceRequired,
+            "this server asks for an assured age for this find: POST /v1/me/age-assurance",
+        ),
         admission::Refusal::PhoneUnverified => {
             refuse(id, ErrorCode::PhoneUnverified, "verify your phone number before matching")
         }
@@ -179,6 +184,12 @@ impl Finder {
         let account = account_of(&user);
         let reports = store.trust_reports(user_id).await?;
         let quarantined = trust::quarantined(&reports, self.inner.services.clock.now(), &self.inner.settings.trust);
+        // Asked only on a server that needs it: a read fewer for every other.
+        let settings = &self.inner.settings;
+        let age_assured = match settings.age_required_for {
+            RequiredFor::None => false,
+            _ => store.age_assured(user_id, settings.age_threshold.into()).await?,
+        };
         let standing = Standing {
             balances,
             blocked,
@@ -191,6 +202,7 @@ impl Finder {
             account,
             quarantined,
             gender: user.gender(),
+            age_assured,
         };
         Ok(Some((user, standing)))
     }

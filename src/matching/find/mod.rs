@@ -50,6 +50,9 @@ pub struct Settings {
     pub trust: crate::domain::trust::Rules,
     /// The ICE servers a video match is given in `match.found`.
     pub video: VideoSettings,
+    /// What a find needs an assured age for, and the age (`age_assurance.required_for`, `threshold`).
+    pub age_required_for: crate::domain::RequiredFor,
+    pub age_threshold: u8,
 }
 
 /// What matching works through: the store it reads standings from, the live state of the users connected here
@@ -109,7 +112,11 @@ impl Finder {
             gender_fallback_secs: m.gender_fallback_secs,
             common_language: m.require_common_language,
         };
-        let admission = admission::Rules { trust: settings.trust, reset_zone: settings.quotas.zone() };
+        let admission = admission::Rules {
+            trust: settings.trust,
+            reset_zone: settings.quotas.zone(),
+            age_required_for: settings.age_required_for,
+        };
         let settings = Arc::new(settings);
         let opener = Arc::new(MatchOpener::new(services.clone(), settings.clone()));
         let (clock, sweeps) = (services.clock.clone(), Sweeps::default());
