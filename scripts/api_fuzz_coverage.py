@@ -36,6 +36,9 @@ CANNOT_SUCCEED = {
     "snapshot an image of its declared type (tests/api/call_reports.rs files real ones)",
     "GET /v1/admin/reports/{id}/snapshot": "answers only for a report filed with a snapshot, which the line above "
     "cannot make (tests/api/call_reports.rs views one, audited)",
+    "POST /v1/admin/users/{id}/declaration/clearance": "clears only a declaration that three counting reporters "
+    "suspended, with verified phones and accounts days old, which the seed cannot make on a real clock (409 "
+    "not_suspended; tests/api/declarations.rs, on the injected clock)",
     "POST /v1/me/age-assurance": "needs an age assurance provider, which the fuzzed server has none of (404 "
     "age_assurance_not_offered; tests/api/age_assurance.rs runs the flow against a stand-in of Yoti's API)",
     "POST /v1/me/age-assurance/check": "reads a session the line above starts (404 age_assurance_not_offered; "

@@ -70,7 +70,7 @@ test('the browser reveals two picked messages of the Rust peer, after a reload, 
     assert.deepEqual(await offered.evaluateAll((boxes) => boxes.map((b) => [Number(b.dataset.seq), b.checked])),
       [[seqs[2], false], [seqs[1], false], [seqs[0], false]]);
     assert.match(await web.page.getByTestId('report-picker').textContent(), /shown to moderators/);
-    await web.page.locator('dialog button[type=button]').click();
+    await web.page.getByTestId('report-cancel').click();
 
     await reportPicking(web, [seqs[1], seqs[2]], { shot: '13-report-evidence' });
     await web.page.getByText('Your report was sent.').waitFor();

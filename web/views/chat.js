@@ -201,7 +201,7 @@ export class ChatView {
         evidencePicker(revealable(c.messages)),
         h('p', { class: 'muted small' }, t('report.privacy')),
         h('div', { class: 'row end' },
-          h('button', { type: 'button', onclick: () => close() }, t('dialog.cancel')),
+          h('button', { type: 'button', onclick: () => close(), 'data-testid': 'report-cancel' }, t('dialog.cancel')),
           h('button', { type: 'submit', class: 'danger', 'data-testid': 'report-submit' }, t('report.send'))));
       return form;
     });
