@@ -17,7 +17,7 @@ use crate::interests::{found, still_waiting};
 use crate::on_both_stores;
 use crate::region::{find, premium, queued};
 use crate::reporters::{past_minimum_age, report_with, trusted_reporters, verified_user};
-use crate::twilio::spawn_with_sms;
+use crate::twilio::{Twilio, spawn_with_sms};
 
 on_both_stores!(
     a_not_as_declared_report_refunds_the_reporters_unit_once_and_the_match_cannot_be_claimed_too,
@@ -195,7 +195,9 @@ async fn seeker_meets(app: &TestApp, seeker: &TestUser, user: &TestUser) {
     assert_eq!(answer(&mut other, &leave).await, ok());
 }
 
-async fn enough_counting_reporters_suspend_a_declaration_until_a_moderator_clears_it(backend: Backend) {
+/// A server where three counting reporters suspend (quarantine out of the way: each reporter must meet her), with
+/// nur, who declared herself a woman, and a moderator.
+async fn reported_woman(backend: Backend) -> (TestApp, Twilio, TestUser, TestUser) {
     let (app, twilio) = spawn_with_sms(backend, |c| {
         c.quotas.free_text_daily = 40;
         c.sms.max_per_ip_per_hour = 1000;
@@ -206,6 +208,11 @@ async fn enough_counting_reporters_suspend_a_declaration_until_a_moderator_clear
     let nur = app.user("nur").await;
     declared(&app, &nur, "woman").await;
     let moderator = app.staff("denetci", "moderator").await;
+    (app, twilio, nur, moderator)
+}
+
+async fn enough_counting_reporters_suspend_a_declaration_until_a_moderator_clears_it(backend: Backend) {
+    let (app, twilio, nur, moderator) = reported_woman(backend).await;
     let reporters = trusted_reporters(&app, &twilio, 3, "tanik").await;
     for reporter in &reporters[..2] {
         report_with(&app, reporter, &nur, ReportReason::NotAsDeclared, false).await;
@@ -273,16 +280,7 @@ async fn enough_counting_reporters_suspend_a_declaration_until_a_moderator_clear
 }
 
 async fn a_brigade_of_fresh_accounts_suspends_no_declaration(backend: Backend) {
-    let (app, twilio) = spawn_with_sms(backend, |c| {
-        c.quotas.free_text_daily = 40;
-        c.sms.max_per_ip_per_hour = 1000;
-        c.trust.declaration_report_threshold = 3;
-        c.trust.quarantine_open_reports = 1000;
-    })
-    .await;
-    let nur = app.user("nur").await;
-    declared(&app, &nur, "woman").await;
-    let moderator = app.staff("denetci", "moderator").await;
+    let (app, twilio, nur, moderator) = reported_woman(backend).await;
     let mut brigade = Vec::new();
     for i in 0..4 {
         brigade.push(verified_user(&app, &twilio, &format!("tugay{i}")).await);
