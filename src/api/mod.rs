@@ -21,6 +21,7 @@ mod contacts;
 mod credentials;
 mod deletion;
 mod devices;
+mod drain;
 pub mod error;
 mod export;
 mod extract;
@@ -130,6 +131,7 @@ pub fn router(state: AppState) -> Router {
         })
         .layer(middleware::from_fn(error::json_errors))
         .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
+        .layer(middleware::map_request(drain::on_drop))
         .layer(middleware::from_fn(record_request))
         // A 5xx answer is a warning here, not an error: an internal failure logs its cause at ERROR where it
         // happens (`ApiError::internal`), and a 503 is what a draining node or a down database is meant to answer

@@ -14,6 +14,8 @@ on_both_stores!(
     every_route_answers_a_malformed_path_parameter_in_our_error_shape,
     a_plain_request_to_the_websocket_gets_our_error_shape,
     a_stalled_body_gets_a_408_in_our_error_shape,
+    a_body_far_over_the_limit_gets_its_413_not_a_broken_pipe,
+    a_refused_body_is_read_on_only_so_far,
     a_control_character_in_a_header_gets_the_bare_400_the_docs_describe,
 );
 
@@ -106,6 +108,77 @@ async fn a_stalled_body_gets_a_408_in_our_error_shape(backend: Backend) {
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     assert!(answer.to_ascii_lowercase().contains("content-type: application/json"), "{answer}");
     assert!(answer.contains(r#""code":"request_timeout""#), "{answer}");
+}
+
+/// The server refuses a body once it passes the limit, and reads the rest before it lets the connection go: a
+/// client still writing would otherwise fail with a broken pipe and never see the answer (src/api/drain.rs). Here
+/// the client reads the refusal first, then sends the rest and its next request on the same connection.
+async fn a_body_far_over_the_limit_gets_its_413_not_a_broken_pipe(backend: Backend) {
+    const BODY: usize = 1024 * 1024;
+    let app = spawn_app(backend).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /v1/auth/register HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {BODY}\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let body = vec![b' '; BODY];
+    // Past the limit (64 KiB): the refusal comes before the rest is sent.
+    tcp.write_all(&body[..128 * 1024]).await.unwrap();
+    let refusal = read_answer(&mut tcp).await;
+    assert!(refusal.starts_with("HTTP/1.1 413"), "{refusal}");
+    assert!(refusal.contains(r#""code":"payload_too_large""#), "{refusal}");
+
+    tcp.write_all(&body[128 * 1024..]).await.expect("the rest is read, not refused");
+    tcp.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\n\r\n").as_bytes()).await.unwrap();
+    let next = read_answer(&mut tcp).await;
+    assert!(next.starts_with("HTTP/1.1 200"), "the connection serves the next request: {next}");
+}
+
+/// One HTTP/1.1 answer with a `content-length`, read off the connection.
+async fn read_answer(tcp: &mut tokio::net::TcpStream) -> String {
+    let mut read = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let text = String::from_utf8_lossy(&read).into_owned();
+        if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+            let length = head
+                .lines()
+                .find_map(|l| l.to_ascii_lowercase().strip_prefix("content-length:").map(|v| v.trim().to_owned()))
+                .and_then(|v| v.parse::<usize>().ok())
+                .expect("a content-length");
+            if rest.len() >= length {
+                return text;
+            }
+        }
+        let n = tcp.read(&mut buffer).await.expect("the answer, not a broken connection");
+        assert!(n > 0, "the connection closed before the answer was whole: {text}");
+        read.extend_from_slice(&buffer[..n]);
+    }
+}
+
+/// What is read of a refused body is bounded: a client that never stops sending is cut off.
+async fn a_refused_body_is_read_on_only_so_far(backend: Backend) {
+    const DECLARED: usize = 256 * 1024 * 1024;
+    let app = spawn_app(backend).await;
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /v1/auth/register HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {DECLARED}\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    let chunk = vec![b'5'; 64 * 1024];
+    let mut written = 0;
+    let until_cut_off = async {
+        while written < DECLARED && tcp.write_all(&chunk).await.is_ok() {
+            written += chunk.len();
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(60), until_cut_off).await.expect("cut off, not read on");
+    // The limit (64 KiB), what is drained (2 MiB) and the two sockets' buffers: far less than what was declared.
+    assert!(written < DECLARED / 8, "the server read {written} bytes of a refused body");
 }
 
 /// What an operation takes decides errors the server gives before any handler logic: the document lists them.
