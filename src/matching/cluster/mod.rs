@@ -32,6 +32,7 @@ use crate::delivery::Cluster;
 use crate::domain::UserId;
 use crate::redis_link::{Target, Timeouts};
 
+mod holds;
 pub mod local;
 mod queue;
 #[cfg(test)]

@@ -15,6 +15,7 @@
 use redis::{RedisResult, Script};
 use serde::{Deserialize, Serialize};
 
+use super::holds::Holds;
 use crate::delivery::Cluster;
 use crate::domain::UserId;
 use crate::matching::Seeker;
@@ -24,7 +25,7 @@ use crate::redis_link::{Conn, Target};
 /// KEYS[claimed] stamps each claim with its time. A claim older than ARGV `stale` ms outlived any opening (its
 /// settle was lost, most often in a Redis failover that dropped the write): nobody will settle it. Prepended to
 /// the scripts that take entries over, after [`NOW_MS`].
-const HOLDERS: &str = r#"
+pub(super) const HOLDERS: &str = r#"
 local function lapsed(alive, holder)
   local at = redis.call('ZSCORE', alive, holder)
   return not (at and tonumber(at) >= now_ms())
@@ -63,33 +64,40 @@ redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', record(holder and '
 return 0
 ";
 
-/// Holds a seeker on the asking node unless the user waits already: KEYS queue, alive, input, claimed; ARGV user,
-/// socket prefix, this node, seeker JSON, stale claim ms. Returns 1 when newly held here (nobody held them, or
-/// their holder died or forgot its claim), 2 when this node held them already (the entry is the asking socket's
-/// now), 3 when their match is being opened (claimed by a live node, whose claim names this request from now on:
-/// `reask` in [`HOLDERS`]), 0 when they wait elsewhere: then the place
-/// becomes the asking socket's at the elected matchmaker, as [`JOIN`] does, so the old socket's closing (on
-/// whichever node) does not take it away.
-const HOLD: &str = r"
-local here = ARGV[2] .. '@' .. ARGV[3] .. '|' .. ARGV[4]
-if redis.call('HSETNX', KEYS[1], ARGV[1], here) == 1 then return 1 end
-local held, holder = string.match(redis.call('HGET', KEYS[1], ARGV[1]), '^%d+|([@!])([^|]+)|')
-if held == '@' and holder == ARGV[3] then
-  redis.call('HSET', KEYS[1], ARGV[1], here)
-  return 2
+/// Holds seekers on the asking node unless the user waits already, in the order given: KEYS queue, alive, input,
+/// claimed; ARGV this node, stale claim ms, then per seeker: user, socket prefix, seeker JSON ([`super::holds`]
+/// gathers them). Answers per seeker: 1 when newly held here (nobody held them, or their holder died or forgot its
+/// claim), 2 when this node held them already (the entry is the asking socket's now), 3 when their match is being
+/// opened (claimed by a live node, whose claim names this request from now on: `reask` in [`HOLDERS`]), 0 when
+/// they wait elsewhere: then the place becomes the asking socket's at the elected matchmaker, as [`JOIN`] does, so
+/// the old socket's closing (on whichever node) does not take it away.
+pub(super) const HOLD: &str = r"
+local function hold(user, socket, node, seeker, stale_ms)
+  local here = socket .. '@' .. node .. '|' .. seeker
+  if redis.call('HSETNX', KEYS[1], user, here) == 1 then return 1 end
+  local held, holder = string.match(redis.call('HGET', KEYS[1], user), '^%d+|([@!])([^|]+)|')
+  if held == '@' and holder == node then
+    redis.call('HSET', KEYS[1], user, here)
+    return 2
+  end
+  if holder and (lapsed(KEYS[2], holder) or (held == '!' and stale(KEYS[4], user, stale_ms))) then
+    redis.call('HSET', KEYS[1], user, here)
+    redis.call('HDEL', KEYS[4], user)
+    return 1
+  end
+  if held == '!' then
+    reask(KEYS[1], user, socket, holder, seeker)
+    return 3
+  end
+  redis.call('HSET', KEYS[1], user, socket .. seeker)
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'c', record(holder and 'HandedOver' or 'Find', seeker))
+  return 0
 end
-if holder and (lapsed(KEYS[2], holder) or (held == '!' and stale(KEYS[4], ARGV[1], ARGV[5]))) then
-  redis.call('HSET', KEYS[1], ARGV[1], here)
-  redis.call('HDEL', KEYS[4], ARGV[1])
-  return 1
+local out = {}
+for i = 3, #ARGV, 3 do
+  out[#out + 1] = hold(ARGV[i], ARGV[i + 1], ARGV[1], ARGV[i + 2], ARGV[2])
 end
-if held == '!' then
-  reask(KEYS[1], ARGV[1], ARGV[2], holder, ARGV[4])
-  return 3
-end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. ARGV[4])
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'c', record(holder and 'HandedOver' or 'Find', ARGV[4]))
-return 0
+return out
 ";
 
 /// Takes a user out of the queue, only if their entry starts with ARGV[2] (the socket that made it) when
@@ -303,6 +311,8 @@ pub struct ClusterQueue {
     /// commit, and a node cut off from Redis longer than its lease is taken over as dead anyway. A claim outlives
     /// this only when its settle was lost (a Redis failover dropped the write).
     claim_timeout_ms: u64,
+    /// This node's holds, gathered into one script per round trip.
+    holds: Holds,
 }
 
 /// What [`ClusterQueue::hold`] found.
@@ -363,14 +373,19 @@ impl ClusterQueue {
     pub fn new(cluster: &Cluster) -> Self {
         let keys = Keys::new(cluster.namespace(), cluster.target());
         let claim_timeout_ms = cluster.claim_timeout().as_millis() as u64;
-        Self { conn: cluster.connection(), keys, node: cluster.node().to_owned(), claim_timeout_ms }
+        Self::with(cluster.connection(), keys, cluster.node().to_owned(), claim_timeout_ms)
+    }
+
+    fn with(conn: Conn, keys: Keys, node: String, claim_timeout_ms: u64) -> Self {
+        let holds = Holds::start(conn.clone(), keys.clone(), node.clone(), claim_timeout_ms);
+        Self { conn, keys, node, claim_timeout_ms, holds }
     }
 
     /// A node's side of the queue of `namespace` on its own connection: the scripts' tests, which need no
     /// delivery.
     #[cfg(test)]
     pub(super) fn of(conn: Conn, target: &Target, namespace: &str, node: &str, claim_timeout_ms: u64) -> Self {
-        Self { conn, keys: Keys::new(namespace, target), node: node.to_owned(), claim_timeout_ms }
+        Self::with(conn, Keys::new(namespace, target), node.to_owned(), claim_timeout_ms)
     }
 
     /// What this node's entries for the socket start with.
@@ -400,26 +415,22 @@ impl ClusterQueue {
         })
     }
 
-    /// Holds the seeker on this node unless the user already waits elsewhere (see [`HOLD`]).
+    /// Holds the seeker on this node unless the user already waits elsewhere (see [`HOLD`]), in one script with
+    /// the other seekers this node holds meanwhile ([`Holds`]).
     pub async fn hold(&self, seeker: &Seeker) -> RedisResult<Hold> {
-        let held: i64 = Script::new(&format!("{NOW_MS}{HOLDERS}{HOLD}"))
-            .key(&self.keys.queue)
-            .key(&self.keys.alive)
-            .key(&self.keys.input)
-            .key(&self.keys.claimed)
-            .arg(seeker.user_id().get())
-            .arg(entry_prefix(seeker.socket_id))
-            .arg(&self.node)
-            .arg(serde_json::to_string(seeker).expect("serialises"))
-            .arg(self.claim_timeout_ms)
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+        let json = serde_json::to_string(seeker).expect("serialises");
+        let held = self.holds.hold(seeker.user_id().get(), entry_prefix(seeker.socket_id), json).await?;
         Ok(match held {
             1 => Hold::New,
             2 => Hold::Again,
             3 => Hold::Opening,
             _ => Hold::Elsewhere,
         })
+    }
+
+    #[cfg(test)]
+    pub(super) fn hold_scripts(&self) -> u64 {
+        self.holds.scripts()
     }
 
     /// What this node's claimed entries for the socket start with.

@@ -95,6 +95,24 @@ async fn the_matchmaker_removes_the_entry_of_the_request_it_paired_not_a_newer_o
     assert_eq!(q.entry(1).await, None);
 }
 
+/// Holds a node's sockets send together go to Redis in one script, each answered as a script of its own would
+/// have answered it, in the order they were sent (src/matching/cluster/holds.rs).
+#[tokio::test]
+async fn holds_sent_together_go_in_one_script_and_are_answered_in_order() {
+    let q = queues().await;
+    assert_eq!(q.n2.hold(&seeker(3, 7)).await.unwrap(), Hold::New);
+    let before = q.n1.hold_scripts();
+    let (first, again, other, elsewhere) = (seeker(1, 5), seeker(1, 5), seeker(2, 6), seeker(3, 8));
+    // The test's runtime has one thread: every hold is sent before the node's hold task reads any.
+    let holds = [&first, &again, &other, &elsewhere].map(|s| q.n1.hold(s));
+    let answers: Vec<Hold> = futures_util::future::join_all(holds).await.into_iter().map(Result::unwrap).collect();
+    assert_eq!(answers, [Hold::New, Hold::Again, Hold::New, Hold::Elsewhere]);
+    assert_eq!(q.n1.hold_scripts() - before, 1, "one script for the four");
+    assert!(made_by(&q.entry(1).await, &again), "the later request has the place: {:?}", q.entry(1).await);
+    let moved = q.entry(3).await.unwrap();
+    assert!(moved.starts_with("8|{"), "the place is the asking socket's, at the matchmaker: {moved}");
+}
+
 /// `ForgetBySocketNotRequest`: a node lets go of a request it told to ask again (a claim Redis did not take), or
 /// hands a request over; the user sent a newer one from that socket meanwhile, which neither takes away or
 /// overwrites with the older.
