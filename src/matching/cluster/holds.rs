@@ -1,6 +1,6 @@
 //! A node's holds in the cluster's queue, gathered: every seeker this node's sockets send while a [`HOLD`] script is
 //! in flight goes in the next one. A find needs its hold answered before it may be paired, so each find used to
-//! cost one script of its own: two per match, most of Redis's work in matching (BENCHMARKS.md, issue 63 point 5).
+//! cost one script of its own: two per match, of the ~2.4 scripts a match cost (BENCHMARKS.md, issue 63 point 5).
 //! Under load a script now holds every seeker that arrived during the previous round trip; alone, a seeker waits
 //! for nothing but its own. The script holds them in the order they came, as separate scripts would have.
 
