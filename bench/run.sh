@@ -276,6 +276,9 @@ CPU=()
 for pid in "${SERVER_PIDS[@]}"; do CPU+=(--server-pid "$pid"); done
 DB=()
 [[ -n "${BENCH_DATABASE_URL:-}" ]] && DB=(--db-processes postgres)
+# REDIS_IN_DB_CPU=1 counts every redis-server process in the database's figure over the scenario's window (issue 63
+# point 3: server, Redis and database per message). redis_cpu_secs at the end is Redis's whole life, setup included.
+if [[ -n ${REDIS_IN_DB_CPU:-} && -n $REDIS_PORT ]]; then DB+=(--db-processes redis-server); fi
 "$TANIS" dev seed-users "$USERS" --out "$WORK/users.txt" --password bench-password-1 --prefix bench
 
 URL=ws://127.0.0.1:$PORT/v1/ws
