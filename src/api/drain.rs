@@ -20,11 +20,11 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 
 /// The most of a refused body read and thrown away: a few times the largest route limit (a call report's
 /// snapshot, about 365 KiB).
-pub const DRAIN_BYTES: usize = 2 * 1024 * 1024;
+const DRAIN_BYTES: usize = 2 * 1024 * 1024;
 /// How long the client may pause while the rest is read.
-pub const DRAIN_IDLE: Duration = Duration::from_secs(2);
+const DRAIN_IDLE: Duration = Duration::from_secs(2);
 /// How long the rest is read in all.
-pub const DRAIN_TIME: Duration = Duration::from_secs(5);
+const DRAIN_TIME: Duration = Duration::from_secs(5);
 
 /// `map_request` middleware: the handler gets the same body, which drains itself if dropped before its end.
 pub async fn on_drop(request: Request) -> Request {
