@@ -116,13 +116,7 @@ async fn a_stalled_body_gets_a_408_in_our_error_shape(backend: Backend) {
 async fn a_body_far_over_the_limit_gets_its_413_not_a_broken_pipe(backend: Backend) {
     const BODY: usize = 1024 * 1024;
     let app = spawn_app(backend).await;
-    let address = app.address.trim_start_matches("http://").to_owned();
-    let mut tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let head = format!(
-        "POST /v1/auth/register HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
-         Content-Length: {BODY}\r\n\r\n"
-    );
-    tcp.write_all(head.as_bytes()).await.unwrap();
+    let (mut tcp, address) = registration_declaring(&app, BODY).await;
     let body = vec![b' '; BODY];
     // Past the limit (64 KiB): the refusal comes before the rest is sent.
     tcp.write_all(&body[..128 * 1024]).await.unwrap();
@@ -134,6 +128,18 @@ async fn a_body_far_over_the_limit_gets_its_413_not_a_broken_pipe(backend: Backe
     tcp.write_all(format!("GET /healthz HTTP/1.1\r\nHost: {address}\r\n\r\n").as_bytes()).await.unwrap();
     let next = read_answer(&mut tcp).await;
     assert!(next.starts_with("HTTP/1.1 200"), "the connection serves the next request: {next}");
+}
+
+/// A connection that has sent a registration's head declaring a body of `length` bytes, and the server's address.
+async fn registration_declaring(app: &crate::helpers::TestApp, length: usize) -> (tokio::net::TcpStream, String) {
+    let address = app.address.trim_start_matches("http://").to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
+    let head = format!(
+        "POST /v1/auth/register HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
+         Content-Length: {length}\r\n\r\n"
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    (tcp, address)
 }
 
 /// One HTTP/1.1 answer with a `content-length`, read off the connection.
@@ -162,13 +168,7 @@ async fn read_answer(tcp: &mut tokio::net::TcpStream) -> String {
 async fn a_refused_body_is_read_on_only_so_far(backend: Backend) {
     const DECLARED: usize = 256 * 1024 * 1024;
     let app = spawn_app(backend).await;
-    let address = app.address.trim_start_matches("http://").to_owned();
-    let mut tcp = tokio::net::TcpStream::connect(&address).await.unwrap();
-    let head = format!(
-        "POST /v1/auth/register HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n\
-         Content-Length: {DECLARED}\r\n\r\n"
-    );
-    tcp.write_all(head.as_bytes()).await.unwrap();
+    let (mut tcp, _) = registration_declaring(&app, DECLARED).await;
     let chunk = vec![b'5'; 64 * 1024];
     let mut written = 0;
     let until_cut_off = async {
