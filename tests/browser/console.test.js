@@ -301,6 +301,41 @@ async function unreachable(page) {
     .map((e) => e.dataset.testid ?? e.textContent), [...seen]);
 }
 
+test('a screen chosen while the dashboard still loads keeps the screen when the dashboard answers', { skip: needsAdmin }, async () => {
+  // The dashboard's answer is held until another screen is open: a slow server, and a moderator who did not wait.
+  const admin = await person(browser);
+  const { page } = admin;
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  let asked;
+  const dashboardAsked = new Promise((resolve) => (asked = resolve));
+  await page.route('**/v1/admin/dashboard?*', async (route) => {
+    asked();
+    await held;
+    await route.continue();
+  });
+  await page.goto(`${baseUrl}/admin/`);
+  await page.getByTestId('phone').fill(process.env.BROWSER_TEST_ADMIN_PHONE);
+  await page.getByTestId('password').fill(process.env.BROWSER_TEST_ADMIN_PASSWORD);
+  await page.getByTestId('sign-in').click();
+  await dashboardAsked;
+  await page.getByTestId('nav-users').click();
+  await page.getByTestId('user-query').waitFor();
+  assert.equal(await page.locator('#screen').getAttribute('aria-busy'), 'true', 'the dashboard is still loading');
+
+  const answered = page.waitForResponse((r) => r.url().includes('/v1/admin/dashboard?'));
+  release();
+  assert.equal((await answered).status(), 200);
+  // Not busy once every screen asked for has loaded, the overtaken dashboard included: the screen can no longer change.
+  await page.locator('#screen[data-view]:not([aria-busy])').waitFor();
+  assert.equal(await page.locator('#screen').getAttribute('data-view'), 'users');
+  assert.equal(await page.getByTestId('dashboard').count(), 0, 'the dashboard did not take the screen back');
+  assert.equal(await page.getByTestId('nav-users').getAttribute('aria-current'), '');
+  assert.equal(await page.getByTestId('nav-dashboard').getAttribute('aria-current'), null);
+  assertNoPageErrors(admin);
+  await admin.context.close();
+});
+
 /** The focused element's outline: the visible focus ring. */
 const ring = (page) => page.evaluate(() => {
   const style = getComputedStyle(document.activeElement);
