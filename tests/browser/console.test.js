@@ -336,6 +336,37 @@ test('a screen chosen while the dashboard still loads keeps the screen when the 
   await admin.context.close();
 });
 
+test('of two periods chosen one after the other, the dashboard shows the last, whichever answer comes back first', { skip: needsAdmin }, async () => {
+  const admin = await admin_();
+  const { page } = admin;
+  const board = page.getByTestId('dashboard');
+  await page.locator('[data-testid=dashboard][data-days="14"]:not([aria-busy])').waitFor();
+  // Seven days' answer is held until thirty days' is drawn: a slow answer overtaken by a later choice.
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  let asked;
+  const sevenAsked = new Promise((resolve) => (asked = resolve));
+  await page.route('**/v1/admin/dashboard?days=7', async (route) => {
+    asked();
+    await held;
+    await route.continue();
+  });
+  await page.getByTestId('dashboard-days').selectOption('7');
+  await sevenAsked;
+  await page.getByTestId('dashboard-days').selectOption('30');
+  await page.locator('[data-testid=dashboard][data-days="30"]').waitFor();
+  assert.equal(await board.getAttribute('aria-busy'), 'true', 'seven days are still loading');
+
+  const answered = page.waitForResponse((r) => r.url().endsWith('/v1/admin/dashboard?days=7'));
+  release();
+  assert.equal((await answered).status(), 200);
+  await page.locator('[data-testid=dashboard]:not([aria-busy])').waitFor();
+  assert.equal(await board.getAttribute('data-days'), '30', 'the overtaken answer was not drawn');
+  assert.equal(await board.locator('[data-chart=reportsChart] tr[data-day]').count(), 30);
+  assertNoPageErrors(admin);
+  await admin.context.close();
+});
+
 /** The focused element's outline: the visible focus ring. */
 const ring = (page) => page.evaluate(() => {
   const style = getComputedStyle(document.activeElement);
