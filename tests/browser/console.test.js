@@ -34,9 +34,10 @@ test('evidence as sent: each invisible character is its own marked piece, and th
   assert.deepEqual(pieces('ğüşıöç 👋'), [{ text: 'ğüşıöç 👋' }], 'letters and emoji are not marked');
 });
 
-/** Signs into the console on a fresh page of its own. */
-async function console_(phone, password, viewport = undefined) {
+/** Signs into the console on a fresh page of its own; `before(page)` runs first (a route to hold, say). */
+async function console_(phone, password, viewport = undefined, before = async () => {}) {
   const staff = await person(browser, { viewport });
+  await before(staff.page);
   await staff.page.goto(`${baseUrl}/admin/`);
   await staff.page.getByTestId('phone').fill(phone);
   await staff.page.getByTestId('password').fill(password);
@@ -205,7 +206,25 @@ async function reportedPair(reporterAlias, reportedAlias, text = 'bir mesaj') {
   return { reporter, reported };
 }
 
-const admin_ = (viewport) => console_(process.env.BROWSER_TEST_ADMIN_PHONE, process.env.BROWSER_TEST_ADMIN_PASSWORD, viewport);
+const admin_ = (viewport, before) =>
+  console_(process.env.BROWSER_TEST_ADMIN_PHONE, process.env.BROWSER_TEST_ADMIN_PASSWORD, viewport, before);
+
+/**
+ * Holds the answers to requests for `url` (a Playwright URL glob) on `page` until `release()`: a slow server.
+ * `asked` settles once the first such request is made.
+ */
+async function holdAnswers(page, url) {
+  let release;
+  const held = new Promise((resolve) => (release = resolve));
+  let ask;
+  const asked = new Promise((resolve) => (ask = resolve));
+  await page.route(url, async (route) => {
+    ask();
+    await held;
+    await route.continue();
+  });
+  return { asked, release };
+}
 
 /** Whether any pixel of the canvas was drawn on. */
 const inked = (canvas) =>
@@ -303,28 +322,16 @@ async function unreachable(page) {
 
 test('a screen chosen while the dashboard still loads keeps the screen when the dashboard answers', { skip: needsAdmin }, async () => {
   // The dashboard's answer is held until another screen is open: a slow server, and a moderator who did not wait.
-  const admin = await person(browser);
+  let dashboard;
+  const admin = await admin_(undefined, async (page) => (dashboard = await holdAnswers(page, '**/v1/admin/dashboard?*')));
   const { page } = admin;
-  let release;
-  const held = new Promise((resolve) => (release = resolve));
-  let asked;
-  const dashboardAsked = new Promise((resolve) => (asked = resolve));
-  await page.route('**/v1/admin/dashboard?*', async (route) => {
-    asked();
-    await held;
-    await route.continue();
-  });
-  await page.goto(`${baseUrl}/admin/`);
-  await page.getByTestId('phone').fill(process.env.BROWSER_TEST_ADMIN_PHONE);
-  await page.getByTestId('password').fill(process.env.BROWSER_TEST_ADMIN_PASSWORD);
-  await page.getByTestId('sign-in').click();
-  await dashboardAsked;
+  await dashboard.asked;
   await page.getByTestId('nav-users').click();
   await page.getByTestId('user-query').waitFor();
   assert.equal(await page.locator('#screen').getAttribute('aria-busy'), 'true', 'the dashboard is still loading');
 
   const answered = page.waitForResponse((r) => r.url().includes('/v1/admin/dashboard?'));
-  release();
+  dashboard.release();
   assert.equal((await answered).status(), 200);
   // Not busy once every screen asked for has loaded, the overtaken dashboard included: the screen can no longer change.
   await page.locator('#screen[data-view]:not([aria-busy])').waitFor();
@@ -342,23 +349,15 @@ test('of two periods chosen one after the other, the dashboard shows the last, w
   const board = page.getByTestId('dashboard');
   await page.locator('[data-testid=dashboard][data-days="14"]:not([aria-busy])').waitFor();
   // Seven days' answer is held until thirty days' is drawn: a slow answer overtaken by a later choice.
-  let release;
-  const held = new Promise((resolve) => (release = resolve));
-  let asked;
-  const sevenAsked = new Promise((resolve) => (asked = resolve));
-  await page.route('**/v1/admin/dashboard?days=7', async (route) => {
-    asked();
-    await held;
-    await route.continue();
-  });
+  const seven = await holdAnswers(page, '**/v1/admin/dashboard?days=7');
   await page.getByTestId('dashboard-days').selectOption('7');
-  await sevenAsked;
+  await seven.asked;
   await page.getByTestId('dashboard-days').selectOption('30');
   await page.locator('[data-testid=dashboard][data-days="30"]').waitFor();
   assert.equal(await board.getAttribute('aria-busy'), 'true', 'seven days are still loading');
 
   const answered = page.waitForResponse((r) => r.url().endsWith('/v1/admin/dashboard?days=7'));
-  release();
+  seven.release();
   assert.equal((await answered).status(), 200);
   await page.locator('[data-testid=dashboard]:not([aria-busy])').waitFor();
   assert.equal(await board.getAttribute('data-days'), '30', 'the overtaken answer was not drawn');
