@@ -71,8 +71,8 @@ impl CpuUsed {
         Some(self.server_secs? + self.db_secs.unwrap_or(0.0))
     }
 
-    /// Adds `server_cpu_secs`, `db_cpu_secs`, `server_cpu_by_thread` (seconds by thread name) and `per_name` = (server + db) seconds × 1000 / ops to a report's
-    /// `extra`. Seconds × 1000 / ops reads both as "s per 1 000 ops" (`cpu_s_per_1000_msgs`) and as "ms per op"
+    /// Adds `server_cpu_secs`, `db_cpu_secs`, `server_cpu_by_thread` (seconds by thread name) and `per_name` =
+    /// (server + db) seconds × 1000 / ops to a report's `extra`. Seconds × 1000 / ops reads both as "s per 1 000 ops" (`cpu_s_per_1000_msgs`) and as "ms per op"
     /// (`cpu_ms_per_match`): the two ways the targets are stated.
     pub fn add_to(&self, extra: &mut serde_json::Value, per_name: &str, ops: u64) {
         let round = |x: f64, digits: i32| (x * 10f64.powi(digits)).round() / 10f64.powi(digits);
@@ -183,8 +183,12 @@ mod tests {
             .spawn(move || {
                 let mut x = 0u64;
                 let mut own = BTreeMap::new();
-                // Busy until charged a tick, then tell, and stay alive until told to stop.
-                while own.get("cpu-test-named").is_none_or(|&t| t < 1) {
+                // Busy until charged a tick (10 ms: a few rounds) or for two thousand rounds at most, then
+                // tell, and stay alive until told to stop.
+                for _ in 0..2_000 {
+                    if own.get("cpu-test-named").is_some_and(|&t| t >= 1) {
+                        break;
+                    }
                     for i in 0..1_000_000u64 {
                         x = x.wrapping_mul(31).wrapping_add(i);
                     }
