@@ -72,8 +72,8 @@ impl CpuUsed {
     }
 
     /// Adds `server_cpu_secs`, `db_cpu_secs`, `server_cpu_by_thread` (seconds by thread name) and `per_name` =
-    /// (server + db) seconds × 1000 / ops to a report's `extra`. Seconds × 1000 / ops reads both as "s per 1 000 ops" (`cpu_s_per_1000_msgs`) and as "ms per op"
-    /// (`cpu_ms_per_match`): the two ways the targets are stated.
+    /// (server + db) seconds × 1000 / ops to a report's `extra`. Seconds × 1000 / ops reads both as "s per 1 000
+    /// ops" (`cpu_s_per_1000_msgs`) and as "ms per op" (`cpu_ms_per_match`): the two ways the targets are stated.
     pub fn add_to(&self, extra: &mut serde_json::Value, per_name: &str, ops: u64) {
         let round = |x: f64, digits: i32| (x * 10f64.powi(digits)).round() / 10f64.powi(digits);
         let per = self.total_secs().filter(|_| ops > 0).map(|s| round(s * 1000.0 / ops as f64, 4));

@@ -7,7 +7,7 @@ import { ApiError, call, signIn, signOut, signedIn, whenSessionEnds } from './ap
 import { appealsView } from './appeals.js';
 import { auditView } from './audit.js';
 import { dashboardView } from './dashboard.js';
-import { el } from './dom.js';
+import { el, latestOnly } from './dom.js';
 import { t, toggleLanguage, language } from './i18n.js';
 import { reportsView } from './reports.js';
 import { statementsView } from './statements.js';
@@ -54,43 +54,35 @@ function signInForm(problem) {
   );
 }
 
-/** Counts the screens asked for. A screen still loading when another is chosen (the dashboard's figures on a slow
- * server, and the moderator already on Users) must not take the screen back when its answer comes. */
-let opened = 0;
-/** Screens still loading, the ones overtaken included: the screen is busy (aria-busy) until none is, for a screen
- * reader, and for whoever waits until the screen can no longer change (a test). */
-let loading = 0;
+/** The screens asked for. A screen still loading when another is chosen (the dashboard's figures on a slow server,
+ * and the moderator already on Users) must not take the screen back when its answer comes. */
+const screens = latestOnly(screen);
 
 async function open(screenId, role) {
   const chosen = SCREENS.find((s) => s.id === screenId && s.roles.includes(role)) ?? SCREENS[0];
-  const mine = ++opened;
-  const current = () => mine === opened;
   for (const link of bar.querySelectorAll('[data-screen]')) {
     link.toggleAttribute('aria-current', link.dataset.screen === chosen.id);
   }
-  loading += 1;
-  screen.setAttribute('aria-busy', 'true');
-  try {
-    const view = await chosen.view(role);
-    if (!current()) return;
-    screen.dataset.view = chosen.id;
-    screen.replaceChildren(view);
-  } catch (e) {
-    if (!current()) return;
-    // A 401 has ended the session already (api.js); a 403 is a role taken away since the sign-in.
-    if (e instanceof ApiError && e.status === 401) return;
-    if (e instanceof ApiError && e.status === 403) return leave(e.message);
-    screen.dataset.view = chosen.id;
-    screen.replaceChildren(el('p', { class: 'problem', role: 'alert', testid: 'problem' }, e.message));
-  } finally {
-    loading -= 1;
-    if (loading === 0) screen.removeAttribute('aria-busy');
-  }
+  await screens.run(async (current) => {
+    try {
+      const view = await chosen.view(role);
+      if (!current()) return;
+      screen.dataset.view = chosen.id;
+      screen.replaceChildren(view);
+    } catch (e) {
+      if (!current()) return;
+      // A 401 has ended the session already (api.js); a 403 is a role taken away since the sign-in.
+      if (e instanceof ApiError && e.status === 401) return;
+      if (e instanceof ApiError && e.status === 403) return leave(e.message);
+      screen.dataset.view = chosen.id;
+      screen.replaceChildren(el('p', { class: 'problem', role: 'alert', testid: 'problem' }, e.message));
+    }
+  });
 }
 
 function leave(problem) {
   // Whatever screen is still loading stays unshown.
-  opened += 1;
+  screens.overtake();
   delete screen.dataset.view;
   signOut();
   bar.replaceChildren(languageButton());

@@ -5,7 +5,7 @@
 
 import { call } from './api.js';
 import { dailyChart } from './chart.js';
-import { el } from './dom.js';
+import { el, latestOnly } from './dom.js';
 import { decimal, duration, percent, since } from './figures.js';
 import { t } from './i18n.js';
 
@@ -66,27 +66,20 @@ export async function dashboardView() {
     PERIODS.map((n) => el('option', { value: n, selected: n === 14 }, `${n} ${t('days')}`)),
   );
   const view = el('div', { class: 'dashboard', testid: 'dashboard' });
-  // Periods chosen one after another: only the last one's answer is drawn, whichever comes back first. The board
-  // is busy until every answer asked for is in, so a test or a screen reader knows when it can no longer change.
-  let asked = 0;
-  let loading = 0;
-  const load = async () => {
-    const mine = ++asked;
-    loading += 1;
-    view.setAttribute('aria-busy', 'true');
-    try {
-      const d = await call('GET', `/v1/admin/dashboard?days=${period.value}`);
-      if (mine !== asked) return;
-      view.replaceChildren(...board(d));
-      // Which window the figures answer, for whoever waits for a change of period to apply: a test, a screen reader.
-      view.dataset.days = String(d.days.length);
-    } catch (e) {
-      if (mine === asked) throw e;
-    } finally {
-      loading -= 1;
-      if (loading === 0) view.removeAttribute('aria-busy');
-    }
-  };
+  // Periods chosen one after another: only the last one's answer is drawn, whichever comes back first.
+  const loads = latestOnly(view);
+  const load = () =>
+    loads.run(async (current) => {
+      try {
+        const d = await call('GET', `/v1/admin/dashboard?days=${period.value}`);
+        if (!current()) return;
+        view.replaceChildren(...board(d));
+        // Which window the figures answer, for whoever waits for a change of period to apply: a test, a screen reader.
+        view.dataset.days = String(d.days.length);
+      } catch (e) {
+        if (current()) throw e;
+      }
+    });
   period.addEventListener('change', () => load().catch((e) => view.replaceChildren(problem(e))));
   await load();
   return el('div', {}, el('label', { class: 'action' }, t('period'), period), view);

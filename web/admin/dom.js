@@ -15,3 +15,31 @@ export function el(tag, attributes = {}, ...children) {
   }
   return node;
 }
+
+/**
+ * Loads that draw into `element`, where a load begun later overtakes one still running (a screen chosen while the
+ * last one loads, a period chosen while the last one's figures come). `run(work)` calls `work(current)`, and
+ * `current()` says whether no load has begun since, so only the latest may draw. `element` is aria-busy until
+ * every load begun has settled, the overtaken ones included: for a screen reader, and for whoever waits until it
+ * can no longer change (a test). `overtake()` makes every load still running an overtaken one.
+ */
+export function latestOnly(element) {
+  let begun = 0;
+  let running = 0;
+  return {
+    async run(work) {
+      const mine = ++begun;
+      running += 1;
+      element.setAttribute('aria-busy', 'true');
+      try {
+        return await work(() => mine === begun);
+      } finally {
+        running -= 1;
+        if (running === 0) element.removeAttribute('aria-busy');
+      }
+    },
+    overtake() {
+      begun += 1;
+    },
+  };
+}
