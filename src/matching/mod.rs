@@ -6,6 +6,7 @@
 
 pub mod admission;
 pub mod cluster;
+pub mod engine;
 pub mod find;
 mod queue;
 pub mod rules;
@@ -13,7 +14,7 @@ pub mod rules;
 mod simulation;
 pub mod sweeps;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,8 +26,9 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::{SharedClock, Sleep};
 use crate::domain::UserId;
 use crate::store::Store;
+use engine::Engine;
 pub use queue::{Queue, Queued};
-use rules::{Candidate, Policy, pick_partner};
+use rules::{Candidate, Policy};
 pub use sweeps::Sweeps;
 
 /// Someone asking for a match, with everything the pairing needs.
@@ -115,12 +117,21 @@ enum Command {
 pub struct Fresh {
     pub excluded: HashSet<UserId>,
     pub quarantined: bool,
+    /// The declared gender as its owner consents to its use now: a withdrawal (`DELETE /v1/me/gender`) or a
+    /// suspension reaches a waiting find, and its place no longer holds what was withdrawn.
+    pub gender: Option<tanis_proto::Gender>,
 }
 
 impl Fresh {
+    /// What a place of `candidate` already knows (a newer request of the same user read it afresh).
+    pub(crate) fn of(candidate: &Candidate) -> Self {
+        Fresh { excluded: candidate.excluded.clone(), quarantined: candidate.quarantined, gender: candidate.gender }
+    }
+
     pub(crate) fn apply(&self, candidate: &mut Candidate) {
         candidate.excluded.clone_from(&self.excluded);
         candidate.quarantined = self.quarantined;
+        candidate.gender = self.gender;
     }
 }
 
@@ -223,18 +234,16 @@ impl Matchmaker {
 struct Task<P> {
     pairing: Arc<P>,
     clock: SharedClock,
-    policy: Policy,
+    /// The queue and every decision about it, without I/O ([`engine`]): what the simulation drives too.
+    engine: Engine,
     /// Told the clock time of every sweep once its pairs are opened.
     sweeps: Sweeps,
     /// When the next sweep is due, while anyone waits: an idle matchmaker waits on nothing (and a test's manual
     /// clock counts no sleeper of it).
     next_sweep: Option<Sleep>,
-    /// Waiting people, oldest first (FIFO fairness).
-    queue: Vec<Seeker>,
-    /// A node's matchmaker in a cluster: how long it holds a seeker before handing them to the cluster.
-    hand_over_after: Option<Duration>,
-    /// When each seeker it holds arrived (on the runtime's clock: a latency, not the server's time).
-    held_since: HashMap<UserId, tokio::time::Instant>,
+    /// The origin of the engine's monotonic clock (how long a node holds a seeker is a latency, not the server's
+    /// time).
+    started: tokio::time::Instant,
 }
 
 impl<P: Pairing> Task<P> {
@@ -245,15 +254,20 @@ impl<P: Pairing> Task<P> {
         sweeps: Sweeps,
         hand_over_after: Option<Duration>,
     ) -> Self {
-        let held_since = HashMap::new();
-        Self { pairing, clock, policy, sweeps, next_sweep: None, queue: Vec::new(), hand_over_after, held_since }
+        let engine = Engine::new(policy, hand_over_after);
+        Self { pairing, clock, engine, sweeps, next_sweep: None, started: tokio::time::Instant::now() }
+    }
+
+    /// The engine's monotonic clock now.
+    fn held(&self) -> Duration {
+        self.started.elapsed()
     }
 
     /// Pairs the inherited queue as if each had just asked, oldest first, then runs.
     async fn run_seeded(mut self, seeded: Vec<Seeker>, rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
         let mut pairs = Vec::new();
         for seeker in seeded {
-            self.place(seeker, &mut pairs);
+            self.engine.place(seeker, &mut pairs, self.clock.now());
         }
         self.open(pairs).await;
         self.run(rx, shutdown).await
@@ -262,13 +276,13 @@ impl<P: Pairing> Task<P> {
     async fn run(mut self, mut rx: mpsc::Receiver<Command>, shutdown: CancellationToken) {
         let mut commands = Vec::with_capacity(BATCH);
         loop {
-            if self.queue.is_empty() && self.next_sweep.take().is_some() {
+            if self.engine.queue().is_empty() && self.next_sweep.take().is_some() {
                 // Nobody waits: the queue is as swept as it can be at this time (whoever waits for a sweep sees it).
                 self.sweeps.done(self.clock.now());
             }
             let mut pairs = Vec::new();
             let mut swept = None;
-            let hand_over_at = self.next_hand_over();
+            let hand_over_at = self.engine.next_hand_over().map(|after| self.started + after);
             tokio::select! {
                 _ = shutdown.cancelled() => break,
                 received = rx.recv_many(&mut commands, BATCH) => {
@@ -278,26 +292,14 @@ impl<P: Pairing> Task<P> {
                     // Everything that arrived while the last batch was being opened is paired in memory first,
                     // then opened together: one commit for many matches.
                     for command in commands.drain(..) {
-                        match command {
-                            Command::Find { seeker, again } => self.find(*seeker, again, &mut pairs),
-                            Command::TakeOver(seeker) => self.take_over(*seeker, &mut pairs),
-                            Command::Refresh { user_id, fresh } => self.refresh(user_id, &fresh, &mut pairs),
-                            Command::Cancel { user_id, socket_id, reply } => {
-                                let before = self.queue.len();
-                                self.queue
-                                    .retain(|s| s.user_id() != user_id || socket_id.is_some_and(|id| id != s.socket_id));
-                                if let Some(reply) = reply {
-                                    let _ = reply.send(self.queue.len() < before);
-                                }
-                            }
-                        }
+                        self.take(command, &mut pairs);
                     }
                 },
                 () = due(&mut self.next_sweep) => {
                     let now = self.clock.now();
                     // Nobody else can become compatible by waiting: nothing to re-examine.
-                    if self.queue.iter().any(|s| s.candidate.relaxes_with_waiting()) {
-                        self.sweep(&mut pairs);
+                    if self.engine.relaxes() {
+                        self.engine.sweep(&mut pairs, now);
                     }
                     swept = Some(now);
                     self.next_sweep = Some(self.clock.sleep(SWEEP_EVERY));
@@ -312,202 +314,78 @@ impl<P: Pairing> Task<P> {
         }
     }
 
+    /// One command of the channel, decided by the engine.
+    fn take(&mut self, command: Command, pairs: &mut engine::Pairs) {
+        match command {
+            Command::Find { seeker, again } => {
+                // The time it arrived, read before the answer: a test that moves its clock once told
+                // `match.queued` must not have the newcomer placed at the later time (its fallback already over),
+                // which would pair it with no sweep at that time for the test to see. The sweep is armed before the
+                // answer too, so that move wakes it.
+                let now = self.clock.now();
+                let held = self.held();
+                let Task { pairing, clock, next_sweep, engine, .. } = self;
+                let mut tell = |seeker: &Seeker, newly: bool| {
+                    arm_sweep(next_sweep, clock);
+                    pairing.queued(seeker, newly);
+                };
+                engine.find(*seeker, again, pairs, now, held, &mut tell);
+            }
+            Command::TakeOver(seeker) => self.engine.take_over(*seeker, pairs, self.clock.now()),
+            Command::Refresh { user_id, fresh } => self.engine.refresh(user_id, &fresh, pairs, self.clock.now()),
+            Command::Cancel { user_id, socket_id, reply } => {
+                let left = self.engine.cancel(user_id, socket_id);
+                if let Some(reply) = reply {
+                    let _ = reply.send(left);
+                }
+            }
+        }
+        self.arm_if_waiting();
+    }
+
     /// `tanis_matching_queue`: who waits here after each turn of the loop (a soak watches it stay flat). A cluster
     /// node may run two matchmakers, the one holding its own seekers first (`local`) and, when elected, the
     /// cluster's (`cluster`, as a single node's): the label keeps them apart.
     fn export_queue(&self) {
-        let role = if self.hand_over_after.is_some() { "local" } else { "cluster" };
-        metrics::gauge!("tanis_matching_queue", "matchmaker" => role).set(self.queue.len() as f64);
-    }
-
-    fn find(&mut self, seeker: Seeker, again: bool, pairs: &mut Vec<(Seeker, Seeker)>) {
-        if self.hand_over_after.is_some() && !again {
-            // The cluster's queue already said this user waits nowhere: one still held here left through
-            // another node, and this is their new request.
-            self.queue.retain(|s| s.user_id() != seeker.user_id());
-            self.held_since.insert(seeker.user_id(), tokio::time::Instant::now());
-        }
-        // Sent again, most often from the socket an app reconnected with before this node saw the old one go:
-        // the place (queued, or in a pair of this batch) is the newer request's now ([`Task::renew`]).
-        if self.holds(seeker.user_id(), pairs) {
-            self.pairing.queued(&seeker, false);
-            self.renew(&seeker, pairs);
-            return;
-        }
-        if again {
-            // The cluster's queue says this node holds them, and this queue does not: their entry outlived the
-            // seeker here (a settle lost in a Redis failover), or a hand-over a moment ago missed them, the entry
-            // having become this socket's. Either way nobody else pairs them: they wait here, told they did.
-            self.held_since.insert(seeker.user_id(), tokio::time::Instant::now());
-            self.pairing.queued(&seeker, false);
-            self.arm_sweep();
-            self.place(seeker, pairs);
-            return;
-        }
-        // The time it arrived, read before the answer: a test that moves its clock once told `match.queued` must
-        // not have the newcomer placed at the later time (its fallback already over), which would pair it with no
-        // sweep at that time for the test to see. Armed before the answer too, so that move wakes the sweep.
-        let now = self.clock.now();
-        self.arm_sweep();
-        self.pairing.queued(&seeker, true);
-        self.place_at(seeker, pairs, now);
-    }
-
-    /// Gives a waiting user's place what they may meet now, and places them again: a block keeps them from a
-    /// waiting partner at once, a quarantine ended lets them meet anyone.
-    fn refresh(&mut self, user_id: UserId, fresh: &Fresh, pairs: &mut Vec<(Seeker, Seeker)>) {
-        let Some(index) = self.queue.iter().position(|s| s.user_id() == user_id) else { return };
-        let mut seeker = self.queue.remove(index);
-        fresh.apply(&mut seeker.candidate);
-        // Paired with whoever they may meet now, or back in their place (kept by their time of asking).
-        self.place(seeker, pairs);
-    }
-
-    /// Queues a seeker handed over by the node that held it: it was told `match.queued` there. A copy of an older
-    /// request of theirs still here (put back after its pair failed, a cancel having missed it) is renewed with it,
-    /// as a find sent again is: the older request never stands for the newer one.
-    fn take_over(&mut self, seeker: Seeker, pairs: &mut Vec<(Seeker, Seeker)>) {
-        if self.holds(seeker.user_id(), pairs) {
-            self.renew(&seeker, pairs);
-            return;
-        }
-        self.arm_sweep();
-        self.place(seeker, pairs);
-    }
-
-    /// Whether the user waits here, or is in a pair this batch made.
-    fn holds(&self, user: UserId, pairs: &[(Seeker, Seeker)]) -> bool {
-        self.queue.iter().any(|s| s.user_id() == user)
-            || pairs.iter().any(|(a, b)| a.user_id() == user || b.user_id() == user)
-    }
-
-    /// The user's place becomes the newer request `seeker`'s: its socket (so the old socket's closing does not
-    /// take the place away), its request id, the key pair the app asked with last, and whom they may meet as it
-    /// read them (a block or report since); they keep their time of asking and may be paired now. A pair this
-    /// batch made with the older request is undone first, its partner placed again, so that the pair opened is
-    /// the newer request's: the older one may have been spent on a match meanwhile, and its opening refused with
-    /// the newer one lost (issue 60's simulation: `NewerRequestLeftOutOfPair`, `TakeOverKeepsStaleCopy`).
-    fn renew(&mut self, seeker: &Seeker, pairs: &mut Vec<(Seeker, Seeker)>) {
-        let user = seeker.user_id();
-        let mut held = if let Some(index) = self.queue.iter().position(|s| s.user_id() == user) {
-            self.queue.remove(index)
-        } else if let Some(index) = pairs.iter().position(|(a, b)| a.user_id() == user || b.user_id() == user) {
-            let (a, b) = pairs.remove(index);
-            let (mine, partner) = if a.user_id() == user { (a, b) } else { (b, a) };
-            self.place(partner, pairs);
-            mine
-        } else {
-            return;
-        };
-        held.socket_id = seeker.socket_id;
-        held.request_id.clone_from(&seeker.request_id);
-        held.public_key.clone_from(&seeker.public_key);
-        held.asked_at = seeker.asked_at;
-        held.ask = seeker.ask.clone();
-        Fresh { excluded: seeker.candidate.excluded.clone(), quarantined: seeker.candidate.quarantined }
-            .apply(&mut held.candidate);
-        self.place(held, pairs);
-    }
-
-    /// When the longest-held seeker is due to be handed over; never for the cluster's own matchmaker.
-    fn next_hand_over(&self) -> Option<tokio::time::Instant> {
-        let after = self.hand_over_after?;
-        self.queue.iter().filter_map(|s| self.held_since.get(&s.user_id())).min().map(|since| *since + after)
+        let role = if self.engine.is_local() { "local" } else { "cluster" };
+        metrics::gauge!("tanis_matching_queue", "matchmaker" => role).set(self.engine.queue().len() as f64);
     }
 
     /// Hands every seeker held long enough to the cluster; those it could not hand over are held again.
     async fn hand_over(&mut self) {
-        let Some(after) = self.hand_over_after else { return };
-        let now = tokio::time::Instant::now();
-        let due = |s: &Seeker, held: &HashMap<UserId, tokio::time::Instant>| {
-            held.get(&s.user_id()).is_none_or(|since| *since + after <= now)
-        };
-        let (leaving, staying): (Vec<Seeker>, Vec<Seeker>) =
-            std::mem::take(&mut self.queue).into_iter().partition(|s| due(s, &self.held_since));
-        self.queue = staying;
-        let waiting: HashSet<UserId> = self.queue.iter().map(Seeker::user_id).collect();
-        self.held_since.retain(|user, _| waiting.contains(user));
+        let leaving = self.engine.due(self.held());
         if leaving.is_empty() {
             return;
         }
         let kept = self.pairing.hand_over(leaving).await;
         for seeker in kept {
-            self.held_since.insert(seeker.user_id(), tokio::time::Instant::now());
-            self.enqueue(seeker);
+            self.engine.hold_again(seeker, self.held());
+        }
+        self.arm_if_waiting();
+    }
+
+    /// Someone waits: a sweep is due (unless one is under way).
+    fn arm_if_waiting(&mut self) {
+        if !self.engine.queue().is_empty() {
+            arm_sweep(&mut self.next_sweep, &self.clock);
         }
     }
 
-    /// Starts the wait for the next sweep unless one is under way.
-    fn arm_sweep(&mut self) {
-        if self.next_sweep.is_none() {
-            self.next_sweep = Some(self.clock.sleep(SWEEP_EVERY));
-        }
-    }
-
-    /// Pairs `seeker` with the best waiting partner (the pair joins `pairs`), or leaves it waiting.
-    fn place(&mut self, seeker: Seeker, pairs: &mut Vec<(Seeker, Seeker)>) {
-        let now = self.clock.now();
-        self.place_at(seeker, pairs, now);
-    }
-
-    /// [`Self::place`] as of `now`.
-    fn place_at(&mut self, seeker: Seeker, pairs: &mut Vec<(Seeker, Seeker)>, now: DateTime<Utc>) {
-        match pick_partner(&seeker.candidate, self.queue.iter().map(|s| &s.candidate), now, self.policy) {
-            Some(index) => pairs.push((self.queue.remove(index), seeker)),
-            None => self.enqueue(seeker),
-        }
-    }
-
-    /// Opens the pairs; a side that could not be matched is dropped (it was told why), the other is placed
-    /// again, which may form new pairs: repeated until every pair opened or nobody is left to pair.
-    async fn open(&mut self, mut pairs: Vec<(Seeker, Seeker)>) {
+    /// Opens the pairs; the engine places whoever was not dropped again, which may form new pairs: repeated until
+    /// every pair opened or nobody is left to pair.
+    async fn open(&mut self, mut pairs: engine::Pairs) {
         while !pairs.is_empty() {
             let results = self.pairing.open(&pairs).await;
-            let mut retry = Vec::new();
-            for ((partner, seeker), result) in pairs.into_iter().zip(results) {
-                let dropped = match result {
-                    Ok(()) => continue,
-                    // An empty list would break the contract and loop forever on the same pair: treat it as both.
-                    Err(dropped) if dropped.is_empty() => continue,
-                    Err(dropped) => dropped,
-                };
-                if !dropped.contains(&partner.user_id()) {
-                    // Looking again: someone who asked while this pair was being opened may suit them.
-                    self.place(partner, &mut retry);
-                }
-                if !dropped.contains(&seeker.user_id()) {
-                    // The seeker is still good: it looks for someone else.
-                    self.place(seeker, &mut retry);
-                }
-            }
-            pairs = retry;
+            pairs = self.engine.reopen(pairs, results, self.clock.now());
+            self.arm_if_waiting();
         }
     }
+}
 
-    /// Re-examines the queue: nearby-seekers become compatible as their radius grows, interest-seekers once their
-    /// fallback wait is over.
-    fn sweep(&mut self, pairs: &mut Vec<(Seeker, Seeker)>) {
-        let mut i = 1;
-        while i < self.queue.len() {
-            let now = self.clock.now();
-            let older = self.queue[..i].iter().map(|s| &s.candidate);
-            match pick_partner(&self.queue[i].candidate, older, now, self.policy) {
-                Some(_) => {
-                    let seeker = self.queue.remove(i);
-                    self.place(seeker, pairs);
-                    i = 1;
-                }
-                None => i += 1,
-            }
-        }
-    }
-
-    /// Inserts by queue time, so someone put back after a failed pairing keeps their place.
-    fn enqueue(&mut self, seeker: Seeker) {
-        let at: DateTime<Utc> = seeker.candidate.queued_at;
-        let index = self.queue.partition_point(|s| s.candidate.queued_at <= at);
-        self.queue.insert(index, seeker);
-        self.arm_sweep();
+/// Starts the wait for the next sweep unless one is under way.
+fn arm_sweep(next_sweep: &mut Option<Sleep>, clock: &SharedClock) {
+    if next_sweep.is_none() {
+        *next_sweep = Some(clock.sleep(SWEEP_EVERY));
     }
 }
 

@@ -99,20 +99,33 @@ impl Queue {
 
     /// Removes the user's entry if this socket made it (the socket is closing).
     pub async fn socket_closed(&self, user_id: UserId, socket_id: u64) {
-        match self {
-            Queue::Local(matchmaker) => matchmaker.socket_closed(user_id, socket_id).await,
-            Queue::Cluster(queue) => {
-                if let Err(e) = queue.leave(user_id, Some(socket_id)).await {
-                    // The elected matchmaker drops seekers whose sockets are gone when it pairs them.
-                    tracing::warn!(error = %e, "leaving the cluster queue");
-                }
-            }
+        let cluster = match self {
+            Queue::Local(matchmaker) => return matchmaker.socket_closed(user_id, socket_id).await,
+            Queue::Cluster(cluster) => cluster,
             Queue::LocalFirst { here, cluster } => {
                 here.socket_closed(user_id, socket_id).await;
-                if let Err(e) = cluster.leave(user_id, Some(socket_id)).await {
-                    tracing::warn!(error = %e, "leaving the cluster queue");
-                }
+                cluster
             }
+        };
+        if let Err(e) = cluster.leave(user_id, Some(socket_id)).await {
+            // Left behind, the entry would hold the user's wish until someone compatible asked: tried again until
+            // Redis takes it (only the entry this socket made: a later find keeps its place).
+            tracing::warn!(error = %e, "leaving the cluster queue; retrying");
+            tokio::spawn(leave_later(cluster.clone(), user_id, socket_id));
+        }
+    }
+}
+
+/// [`Queue::socket_closed`]'s leave once Redis answers again: every half second at first, then every 5 s, for as
+/// long as a node's tasks live (a node that dies meanwhile leaves the place to the elected matchmaker's check for
+/// unreachable users, [`cluster`]'s reaper).
+async fn leave_later(cluster: cluster::ClusterQueue, user_id: UserId, socket_id: u64) {
+    let mut pause = std::time::Duration::from_millis(500);
+    loop {
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(std::time::Duration::from_secs(5));
+        if cluster.leave(user_id, Some(socket_id)).await.is_ok() {
+            return;
         }
     }
 }

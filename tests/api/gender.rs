@@ -23,6 +23,7 @@ on_both_stores!(
     prefer_falls_back_to_anyone_who_accepts_after_the_wait_and_only_never_does,
     a_free_account_or_a_bad_wish_is_refused_and_nothing_is_queued,
     a_wish_leaves_no_trace_in_the_database,
+    a_gender_withdrawn_while_waiting_is_no_longer_met,
 );
 
 const WITHIN: Duration = Duration::from_secs(10);
@@ -163,6 +164,23 @@ async fn the_undeclared_and_the_withdrawn_are_met_only_by_those_asking_for_anyon
     let mut s_fatma = find(&app, &fatma, anyone()).await;
     assert_eq!(found(&mut s_fatma).await.peer, sessiz.handle);
     assert_eq!(found(&mut s_sessiz).await.peer, fatma.handle);
+    still_waiting(&mut s_geri).await;
+}
+
+/// Issue 74: withdrawing the consent reaches a find already waiting. The find sent again on the same socket (answered
+/// `already_queued`) is the test's proof that the matchmaker has taken in what the account says now.
+async fn a_gender_withdrawn_while_waiting_is_no_longer_met(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let (veli, geri) = (premium(&app, "veli").await, app.user("geri").await);
+    declared(&app, &geri, "woman").await;
+    let mut s_geri = queued(&app, &geri, anyone()).await;
+    withdraw(&app, &geri).await;
+    s_geri.send(&anyone().frame(Some("again".into()), Identity::generate().public_key_b64())).await.unwrap();
+    let answer = s_geri.next().await.unwrap();
+    assert!(matches!(answer, ServerFrame::Error { code: ErrorCode::AlreadyQueued, .. }), "{answer:?}");
+
+    let mut s_veli = find(&app, &veli, only(&[Gender::Woman])).await;
+    assert!(matches!(s_veli.next().await.unwrap(), ServerFrame::MatchQueued { .. }), "not met as a woman");
     still_waiting(&mut s_geri).await;
 }
 
@@ -321,7 +339,12 @@ async fn redis_texts(redis: &mut tanis::delivery::Conn, namespace: &str) -> Vec<
         let kind: String = redis::cmd("TYPE").arg(&key).query_async(redis).await.unwrap();
         let read = match kind.as_str() {
             "string" => redis::cmd("GET").arg(&key).query_async::<Vec<String>>(redis).await,
-            "hash" => redis::cmd("HGETALL").arg(&key).query_async(redis).await,
+            // A map on a RESP3 connection: read as pairs (read as a list, it failed and read as nothing).
+            "hash" => redis::cmd("HGETALL")
+                .arg(&key)
+                .query_async::<Vec<(String, String)>>(redis)
+                .await
+                .map(|pairs| pairs.into_iter().flat_map(|(field, value)| [field, value]).collect()),
             "list" => redis::cmd("LRANGE").arg(&key).arg(0).arg(-1).query_async(redis).await,
             "set" => redis::cmd("SMEMBERS").arg(&key).query_async(redis).await,
             "zset" => redis::cmd("ZRANGE").arg(&key).arg(0).arg(-1).query_async(redis).await,
@@ -334,7 +357,29 @@ async fn redis_texts(redis: &mut tanis::delivery::Conn, namespace: &str) -> Vec<
                 .map(|entries| entries.into_iter().flat_map(|(_, fields)| fields).collect()),
             _ => Ok(Vec::new()),
         };
-        texts.extend(read.unwrap_or_default());
+        texts.extend(read.unwrap_or_else(|e| panic!("reading {key} ({kind}): {e}")));
     }
     texts
+}
+
+/// Issue 74: in a cluster, a gender withdrawn while its owner waits leaves Redis with the withdrawal: the place is
+/// rewritten wherever it is held (and no record of the input stream ever carried it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn across_nodes_a_gender_withdrawn_while_waiting_leaves_redis() {
+    let nodes = spawn_cluster(2).await;
+    let geri = nodes[1].user("geri").await;
+    declared(&nodes[1], &geri, "woman").await;
+    let mut s_geri = queued(&nodes[1], &geri, anyone()).await;
+    let namespace = nodes[0].config.cluster.namespace.clone();
+    let redis = crate::helpers::redis_at(&crate::helpers::test_redis_url()).await;
+    let holds = |text: &'static str| {
+        let (mut redis, namespace) = (redis.clone(), namespace.clone());
+        async move { redis_texts(&mut redis, &namespace).await.iter().any(|t| t.contains(text)) }
+    };
+    eventually(WITHIN, "the place holds the declaration", || holds(r#""gender":"woman""#)).await;
+    withdraw(&nodes[1], &geri).await;
+    eventually(WITHIN, "no key of the namespace holds the withdrawn gender", || async { !holds(r#""gender""#).await })
+        .await;
+    assert!(holds(r#""user_id""#).await, "the place itself stays");
+    still_waiting(&mut s_geri).await;
 }

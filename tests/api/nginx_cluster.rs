@@ -375,6 +375,47 @@ async fn after_kill_9_of_a_node_holding_a_seeker_they_ask_again_through_nginx_an
     eprintln!("paired {} ms after the kill; asking again was answered {again:?}", killed.elapsed().as_millis());
 }
 
+/// Issue 74: a user waiting on a node killed with SIGKILL, who never comes back, leaves the cluster's queue, and the
+/// gender they declared leaves Redis with them: within twice the presence TTL (3 s here) and a lease of the kill
+/// (src/matching/cluster/reaper.rs), not when someone compatible happens to ask.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_kill_9_of_a_node_its_waiting_user_leaves_the_queue_and_their_gender_leaves_redis() {
+    let mut cluster = start_cluster().await;
+    let (user, token) = cluster.nginx.user("kadin").await;
+    let response = reqwest::Client::new()
+        .put(cluster.nginx.url("/v1/me/gender"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "gender": "woman", "consent": true }))
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success(), "{}", response.text().await.unwrap());
+    let (mut socket, _) = cluster.nginx.socket(&token).await;
+    socket.send(&crate::helpers::text_find(Some("f"))).await.unwrap();
+    assert!(matches!(next_within(&mut socket, |_| true).await, ServerFrame::MatchQueued { .. }));
+    let queue = matchmaking_key(&test_redis_url(), &cluster.namespace, "queue");
+    let redis = cluster.redis().await;
+    let entry = || {
+        let (mut redis, queue) = (redis.clone(), queue.clone());
+        async move {
+            let entry: Option<String> =
+                redis::cmd("HGET").arg(&queue).arg(user.get()).query_async(&mut redis).await.unwrap();
+            entry
+        }
+    };
+    assert!(entry().await.is_some_and(|e| e.contains(r#""gender":"woman""#)), "the place holds the declaration");
+
+    let node = cluster.present(user).await;
+    cluster.kill(&node).await;
+    drop(socket);
+    // Presence lapses within 3 s, a dead node's liveness within its lease (3 s), and the check needs two sightings
+    // 1.5 s apart: 20 s leaves room for a slow machine without hiding a place that waits for a partner.
+    crate::helpers::eventually(Duration::from_secs(20), "the unreachable user's place is gone", || async {
+        entry().await.is_none()
+    })
+    .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn after_kill_9_of_a_node_its_clients_reconnect_through_nginx_and_resume_losing_nothing() {
     let mut cluster = start_cluster().await;

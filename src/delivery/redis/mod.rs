@@ -264,10 +264,20 @@ impl Cluster {
         }
     }
 
-    /// Whether any node (this one included) holds a live socket of the user.
+    /// Whether any node (this one included) holds a live socket of the user; not when Redis does not answer.
     pub async fn is_online(&self, user_id: UserId) -> bool {
+        self.reachable(user_id).await.unwrap_or(false)
+    }
+
+    /// How long a node's presence entries live unless renewed: how long a killed node's users look present.
+    pub fn presence_ttl(&self) -> Duration {
+        self.presence_ttl
+    }
+
+    /// Whether any node holds a live socket of the user, or Redis's error.
+    pub async fn reachable(&self, user_id: UserId) -> redis::RedisResult<bool> {
         if self.sockets.is_connected(user_id) {
-            return true;
+            return Ok(true);
         }
         let now = now_ms();
         let nodes: redis::RedisResult<Vec<String>> = redis::cmd("ZRANGEBYSCORE")
@@ -279,7 +289,7 @@ impl Cluster {
             .arg(1)
             .query_async(&mut self.conn.clone())
             .await;
-        nodes.is_ok_and(|n| !n.is_empty())
+        nodes.map(|n| !n.is_empty())
     }
 }
 

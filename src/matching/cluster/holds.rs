@@ -10,13 +10,13 @@ use std::sync::{Arc, LazyLock};
 use redis::{RedisResult, Script};
 use tokio::sync::{mpsc, oneshot};
 
-use super::queue::{HOLD, HOLDERS, Keys, NOW_MS};
+use super::queue::{HOLD, HOLDERS, Keys, NOW_MS, RECORDS};
 use crate::redis_link::Conn;
 
 /// The most seekers one script holds: Redis runs nothing else while a script runs.
 const MOST: usize = 256;
 
-static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{NOW_MS}{HOLDERS}{HOLD}")));
+static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{NOW_MS}{RECORDS}{HOLDERS}{HOLD}")));
 
 /// One seeker to hold: the user, their socket's entry prefix and their JSON, and where the answer goes.
 struct Asked {

@@ -37,6 +37,7 @@ pub mod local;
 mod queue;
 #[cfg(test)]
 mod queue_tests;
+mod reaper;
 
 pub use queue::{ClusterQueue, Hold};
 use queue::{Input, Keys};
@@ -80,9 +81,10 @@ return 0
 ";
 
 /// Deletes input records the matchmaker has read (ARGV[2..]) while the lease is still ARGV[1] (`node:epoch`):
-/// KEYS lease, input. Only records of a find that asks for genders: a gender preference lives in Redis no longer
-/// than its find is being read (docs/privacy.md "Gender"). A deposed matchmaker deletes nothing (its successor
-/// may not have read past them yet).
+/// KEYS lease, input. Only records a node of the previous release wrote with a gender preference in them (this
+/// release's records are bare, `queue::Input`): during a rolling update such a preference lives in Redis no longer
+/// than its find is being read. A deposed matchmaker deletes nothing (its successor may not have read past them
+/// yet).
 const FORGET_READ: &str = r"
 if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
 return redis.call('XDEL', KEYS[2], unpack(ARGV, 2))
@@ -207,6 +209,7 @@ pub async fn elect<P: Opener>(
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The matchmaker this node runs while it holds the lease: its epoch, and the token that stops it.
     let mut running: Option<(i64, CancellationToken, Matchmaker)> = None;
+    let mut reaper = reaper::Reaper::new(&cluster);
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -245,6 +248,7 @@ pub async fn elect<P: Opener>(
                     }
                     Err(e) => tracing::warn!(error = %e, "adopting a dead node's seekers"),
                 }
+                reaper.tick(&queue, &cluster).await;
             }
             (_, true) if !position.is_empty() => {
                 if let Some((_, stop, _)) = running.take() {
@@ -272,6 +276,7 @@ pub async fn elect<P: Opener>(
                         Vec::new()
                     }
                 };
+                reaper = reaper::Reaper::new(&cluster);
                 let pairing = Arc::new(Epoch { fenced: fenced.clone(), epoch });
                 let matchmaker =
                     Matchmaker::spawn_seeded(pairing, seeded, clock.clone(), policy, sweeps.clone(), stop.clone());
@@ -350,7 +355,7 @@ async fn feed(
             }
         };
         let mut inputs = Vec::with_capacity(entries.len());
-        // Records that carry a gender preference, deleted once read (below).
+        // Records of a node of the previous release that carry a gender preference, deleted once read (below).
         let mut preferences = Vec::new();
         for (id, fields) in entries {
             position = id;
@@ -392,8 +397,11 @@ async fn feed(
                 // `match.queued` from here, while the second's took the entry over and was answered
                 // `already_queued` by its node. Queueing the entry twice answered the second socket twice and the
                 // first never; the second's own request, next in the stream, moves the place to its socket.
-                Input::Find(asked) => {
-                    if waiting.next().flatten().as_deref().and_then(queue::held_by_matchmaker).is_some() {
+                // The record is bare (`queue::Input`): the declared gender and the wish are the entry's.
+                Input::Find(mut asked) => {
+                    if let Some(entry) = waiting.next().flatten().as_deref().and_then(queue::held_by_matchmaker) {
+                        asked.candidate.gender = entry.candidate.gender;
+                        asked.candidate.seeking = entry.candidate.seeking;
                         matchmaker.find(*asked).await;
                     }
                 }

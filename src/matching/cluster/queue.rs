@@ -34,10 +34,19 @@ local function stale(claimed, user, limit)
   local at = redis.call('HGET', claimed, user)
   return at ~= false and tonumber(at) + tonumber(limit) < now_ms()
 end
-local function record(input, seeker) return '{"' .. input .. '":' .. seeker .. '}' end
 local function reask(queue, user, socket, holder, seeker)
   redis.call('HSET', queue, user, socket .. '!' .. holder .. '|' .. seeker)
 end
+"#;
+
+/// The input records a script writes: the seeker as [`bare`] has it, without the declared gender and the wish.
+/// They are serde's last two fields of a candidate, a string and a flat object: a test holds the patterns to what
+/// serde writes. Prepended to the scripts that write records.
+pub(super) const RECORDS: &str = r#"
+local function bare(seeker)
+  return (string.gsub(string.gsub(seeker, ',"gender":"[%a_]+"', ''), ',"seeking":{[^}]*}', ''))
+end
+local function record(input, seeker) return '{"' .. input .. '":' .. bare(seeker) .. '}' end
 "#;
 
 /// Queues a seeker unless the user waits already: KEYS queue, input, alive, claimed; ARGV user, socket prefix,
@@ -176,7 +185,7 @@ for i = 2, #ARGV, 4 do
     done = 1
   elseif holder == ARGV[1] and mark == '!' then
     redis.call('HSET', KEYS[1], user, socket .. seeker)
-    redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'c', '{"HandedOver":' .. seeker .. '}')
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'c', record('HandedOver', seeker))
   elseif holder == ARGV[1] and hold == '' and made(entry, prefix, ask) then
     redis.call('HDEL', KEYS[1], user)
     done = 1
@@ -254,16 +263,20 @@ end
 return 0
 ";
 
-/// Rewrites an entry the elected matchmaker holds, and tells it: KEYS queue, input; ARGV user, the entry as read,
-/// the entry rewritten, its find record. 0 when the entry changed since it was read (left, paired, asked again).
+/// Rewrites an entry, and tells the elected matchmaker when it holds it: KEYS queue, input; ARGV user, the entry
+/// as read, the entry rewritten, its find record ('' for an entry a node holds: that node's matchmaker was told).
+/// 0 when the entry changed since it was read (left, paired, claimed, asked again).
 const REWRITE: &str = r"
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', ARGV[4])
+if ARGV[4] ~= '' then redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', ARGV[4]) end
 return 1
 ";
 
-/// One change to the queue, as the matchmaker reads it from the input stream.
+/// One change to the queue, as the matchmaker reads it from the input stream. A seeker in a record is [`bare`]:
+/// the declared gender and the wish live only in the queue's entry, which a delete erases (a stream entry is only
+/// flagged by `XDEL`, its bytes stay until its node of the stream is freed), and the matchmaker reads them there.
+/// A node of the previous release writes them in the record too; the matchmaker deletes those once read.
 #[derive(Debug, Serialize, Deserialize)]
 pub(super) enum Input {
     Find(Box<Seeker>),
@@ -345,9 +358,18 @@ impl Forms {
         format!("{prefix}{}", self.json)
     }
 
-    fn find(&self) -> String {
-        format!("{{\"Find\":{}}}", self.json)
+    /// The record of a re-find: the seeker [`bare`].
+    fn find(seeker: &Seeker) -> String {
+        record(&Input::Find(Box::new(bare(seeker))))
     }
+}
+
+/// The seeker as an input record carries it: without the declared gender and the wish (see [`Input`]).
+pub(super) fn bare(seeker: &Seeker) -> Seeker {
+    let mut bare = seeker.clone();
+    bare.candidate.gender = None;
+    bare.candidate.seeking = None;
+    bare
 }
 
 /// What a queue entry starts with: the socket that made it, so its closing removes only its own entry.
@@ -363,6 +385,14 @@ fn entry(seeker: &Seeker) -> String {
 /// The seeker of an entry the elected matchmaker holds; `None` for one a node holds (or unreadable).
 pub(super) fn held_by_matchmaker(entry: &str) -> Option<Seeker> {
     serde_json::from_str(entry.split_once('|')?.1).ok()
+}
+
+/// The prefix (`<socket>|@<node>|`) and seeker of an entry a node holds, not claimed; `None` otherwise.
+fn held_by_node(entry: &str) -> Option<(&str, Seeker)> {
+    let (socket, rest) = entry.split_once('|')?;
+    let (node, json) = rest.strip_prefix('@')?.split_once('|')?;
+    let prefix = &entry[..socket.len() + node.len() + 3];
+    Some((prefix, serde_json::from_str(json).ok()?))
 }
 
 fn record(input: &Input) -> String {
@@ -397,7 +427,7 @@ impl ClusterQueue {
     /// queued, [`Hold::Elsewhere`] when they wait (the place is this socket's now, see [`JOIN`]), or
     /// [`Hold::Opening`].
     pub async fn find(&self, seeker: &Seeker) -> RedisResult<Hold> {
-        let joined: i64 = Script::new(&format!("{NOW_MS}{HOLDERS}{JOIN}"))
+        let joined: i64 = Script::new(&format!("{NOW_MS}{RECORDS}{HOLDERS}{JOIN}"))
             .key(&self.keys.queue)
             .key(&self.keys.input)
             .key(&self.keys.alive)
@@ -470,7 +500,7 @@ impl ClusterQueue {
         if done.is_empty() && again.is_empty() {
             return Ok(Vec::new());
         }
-        let script = Script::new(&format!("{STARTS}{SETTLE}"));
+        let script = Script::new(&format!("{STARTS}{RECORDS}{SETTLE}"));
         let mut script = script.prepare_invoke();
         script.key(&self.keys.queue).key(&self.keys.claimed).key(&self.keys.input).arg(&self.node);
         let all = done.iter().map(|s| (s, "")).chain(again.iter().map(|s| (s, "1")));
@@ -497,7 +527,7 @@ impl ClusterQueue {
                 .arg(seeker.user_id().get())
                 .arg(self.local_prefix(seeker.socket_id))
                 .arg(entry(seeker))
-                .arg(record(&Input::HandedOver(Box::new(seeker.clone()))))
+                .arg(record(&Input::HandedOver(Box::new(bare(seeker)))))
                 .arg(seeker.ask.as_str());
         }
         let forwarded: Vec<i64> = script.invoke_async(&mut self.conn.clone()).await?;
@@ -517,24 +547,44 @@ impl ClusterQueue {
         Ok(adopted.iter().filter_map(|s| serde_json::from_str(s).ok()).collect())
     }
 
-    /// Gives the place the elected matchmaker holds for the user what they may meet now (a block or report since
-    /// they asked); the matchmaker reads it as the find sent again. A place a node holds is that node's
-    /// matchmaker's to change ([`crate::matching::Matchmaker::refresh`]).
+    /// Gives the user's place what they may meet now and the gender they consent to (a block, a report or a
+    /// withdrawal since they asked). The elected matchmaker reads it as the find sent again. A place a node holds
+    /// is that node's matchmaker's to change ([`crate::matching::Matchmaker::refresh`]), but its entry is rewritten
+    /// here too, so that a withdrawn gender stays in Redis no longer than in memory. A claimed place is left: its
+    /// match is being opened, and the claim's end deletes it.
     pub async fn refresh(&self, user_id: UserId, fresh: &crate::matching::Fresh) -> RedisResult<()> {
-        let read: Option<String> =
-            redis::cmd("HGET").arg(&self.keys.queue).arg(user_id.get()).query_async(&mut self.conn.clone()).await?;
-        let Some((read, mut seeker)) = read.and_then(|e| held_by_matchmaker(&e).map(|s| (e, s))) else { return Ok(()) };
-        fresh.apply(&mut seeker.candidate);
-        let forms = Forms::of(&seeker);
-        let _: i64 = Script::new(REWRITE)
-            .key(&self.keys.queue)
-            .key(&self.keys.input)
-            .arg(user_id.get())
-            .arg(read)
-            .arg(forms.entry(&entry_prefix(seeker.socket_id)))
-            .arg(forms.find())
-            .invoke_async(&mut self.conn.clone())
-            .await?;
+        // The entry may change between the read and the rewrite: most often a node hands its seeker over (from
+        // memory its matchmaker may not have refreshed yet). Read again then, a few times.
+        for _ in 0..3 {
+            let read: Option<String> =
+                redis::cmd("HGET").arg(&self.keys.queue).arg(user_id.get()).query_async(&mut self.conn.clone()).await?;
+            let Some(read) = read else { return Ok(()) };
+            let (rewritten, find) = match held_by_matchmaker(&read) {
+                Some(mut seeker) => {
+                    fresh.apply(&mut seeker.candidate);
+                    (Forms::of(&seeker).entry(&entry_prefix(seeker.socket_id)), Forms::find(&seeker))
+                }
+                None => match held_by_node(&read) {
+                    Some((prefix, mut seeker)) => {
+                        fresh.apply(&mut seeker.candidate);
+                        (Forms::of(&seeker).entry(prefix), String::new())
+                    }
+                    None => return Ok(()),
+                },
+            };
+            let rewrote: i64 = Script::new(REWRITE)
+                .key(&self.keys.queue)
+                .key(&self.keys.input)
+                .arg(user_id.get())
+                .arg(&read)
+                .arg(rewritten)
+                .arg(find)
+                .invoke_async(&mut self.conn.clone())
+                .await?;
+            if rewrote == 1 {
+                break;
+            }
+        }
         Ok(())
     }
 
@@ -602,8 +652,8 @@ mod tests {
     #[test]
     fn the_records_a_re_find_writes_are_the_inputs_serde_writes() {
         let forms = Forms::of(&seeker());
-        assert_eq!(forms.find(), record(&Input::Find(Box::new(seeker()))));
-        assert!(HOLDERS.contains(r#"return '{"' .. input .. '":' .. seeker .. '}'"#));
+        assert_eq!(Forms::find(&seeker()), record(&Input::Find(Box::new(seeker()))));
+        assert!(RECORDS.contains(r#"return '{"' .. input .. '":' .. bare(seeker) .. '}'"#));
         let json = serde_json::to_string(&seeker()).unwrap();
         assert_eq!(format!(r#"{{"HandedOver":{json}}}"#), record(&Input::HandedOver(Box::new(seeker()))));
         assert_eq!(forms.entry(&entry_prefix(9)), entry(&seeker()));

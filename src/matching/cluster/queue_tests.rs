@@ -209,3 +209,63 @@ fn a_fenced_opening_removes_only_the_entries_of_seekers_gone() {
     let opened = [Ok(())];
     assert_eq!(users(super::settled(&pairs, &gone, &live, Some(&opened))), vec![2, 3, 4], "opened");
 }
+
+/// User `user` from `socket`, declaring a gender and asking only for non-binary partners: what must never reach a
+/// record of the input stream.
+fn wishing(user: i64, socket: u64) -> Seeker {
+    let mut s = seeker(user, socket);
+    s.candidate.gender = Some(tanis_proto::Gender::Woman);
+    let only = tanis_proto::Seeking { genders: vec![tanis_proto::Gender::NonBinary], mode: Default::default() };
+    s.candidate.seeking = crate::matching::rules::GenderWish::parse(&only);
+    s
+}
+
+/// Every record the input stream holds.
+async fn records(q: &Queues) -> Vec<String> {
+    let all: Vec<(String, Vec<String>)> =
+        redis::cmd("XRANGE").arg(&q.input).arg("-").arg("+").query_async(&mut q.conn.clone()).await.unwrap();
+    all.into_iter().flat_map(|(_, fields)| fields.into_iter().skip(1)).collect()
+}
+
+/// Issue 74: the input stream keeps what `XDEL` flags until its node is freed, so no record may carry the declared
+/// gender or the wish; the entry, which a delete erases, does. Every script that writes a record (JOIN, HOLD sent
+/// to the matchmaker, FORWARD, SETTLE handing a re-ask over, REWRITE) writes the seeker bare, as serde reads it.
+#[tokio::test]
+async fn no_record_of_the_input_stream_carries_a_gender_or_a_wish() {
+    let q = queues().await;
+    // JOIN, then JOIN again (a re-find): two Find records.
+    let (a, a2) = (wishing(1, 5), wishing(1, 7));
+    q.n1.find(&a).await.unwrap();
+    q.n1.find(&a2).await.unwrap();
+    // HOLD on n2 of a user n1 holds, then FORWARD: HandedOver records.
+    let b = wishing(2, 6);
+    assert_eq!(q.n1.hold(&b).await.unwrap(), Hold::New);
+    assert_eq!(q.n2.hold(&wishing(2, 8)).await.unwrap(), Hold::Elsewhere);
+    let c = wishing(3, 9);
+    assert_eq!(q.n1.hold(&c).await.unwrap(), Hold::New);
+    assert_eq!(q.n1.forward(std::slice::from_ref(&c)).await.unwrap(), 1);
+    // A re-ask during a claim, settled: SETTLE hands the new request over.
+    let (d, e) = (wishing(4, 10), wishing(5, 11));
+    for s in [&d, &e] {
+        assert_eq!(q.n1.hold(s).await.unwrap(), Hold::New);
+    }
+    assert_eq!(q.n1.claim(&[(d.clone(), e.clone())]).await.unwrap(), vec![Ok(())]);
+    assert_eq!(q.n2.hold(&wishing(4, 12)).await.unwrap(), Hold::Opening);
+    q.n1.settle(&[&d, &e], &[]).await.unwrap();
+
+    let records = records(&q).await;
+    assert!(records.len() >= 5, "{records:?}");
+    for record in &records {
+        assert!(!record.contains("gender") && !record.contains("seeking"), "{record}");
+        let input: super::queue::Input = serde_json::from_str(record).expect("serde reads what the scripts write");
+        let seeker = match input {
+            super::queue::Input::Find(s) | super::queue::Input::HandedOver(s) => s,
+            super::queue::Input::Leave { .. } => continue,
+        };
+        let json = serde_json::to_string(&*seeker).unwrap();
+        assert!(record.ends_with(&format!("{json}}}")), "{record} is not serde's {json}");
+    }
+    // The entries keep both: the matchmaker reads them there.
+    let entry = q.entry(1).await.expect("waiting");
+    assert!(entry.contains(r#""gender":"woman""#) && entry.contains(r#""seeking":"#), "{entry}");
+}

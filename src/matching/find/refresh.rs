@@ -42,7 +42,8 @@ impl Finder {
         if user.is_banned {
             return Ok(());
         }
-        let fresh = Fresh { excluded: standing.excluded(since), quarantined: standing.quarantined };
+        let fresh =
+            Fresh { excluded: standing.excluded(since), quarantined: standing.quarantined, gender: standing.gender };
         self.live().set_standing(user_id, standing, version);
         self.inner.queue.refresh(user_id, fresh).await;
         Ok(())

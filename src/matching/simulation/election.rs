@@ -55,7 +55,7 @@ impl World {
                 }
                 self.serials += 1;
                 let serial = self.serials;
-                let mut mm = Matchmaker::new(None);
+                let mut mm = Matchmaker::new(None, self.policy, self.mutation);
                 mm.inbox.extend(self.redis.entries().into_iter().map(Command::TakeOver));
                 let position = position.expect("matched above");
                 let elected = Elected { serial, epoch, mm, position, stopped: false, feed_scheduled: false };
@@ -77,7 +77,7 @@ impl World {
         let Some(elected) = n.running() else { return };
         elected.stopped = true;
         elected.mm.inbox.clear();
-        elected.mm.queue.clear();
+        elected.mm.engine.clear();
         let epoch = elected.epoch;
         n.elected.retain(|e| !e.stopped || e.mm.opening.is_some());
         self.note(|| format!("n{node} stops its matchmaker of epoch {epoch}"));
@@ -98,7 +98,12 @@ impl World {
         for (_, input) in records {
             let entry = |user: UserId| self.redis.state.queue.get(&user).filter(|e| e.holder == Holder::Matchmaker);
             let command = match input {
-                Input::Find(seeker) => entry(seeker.user_id()).map(|_| Command::Find { seeker, again: false }),
+                // Records are bare: the gender and the wish are the entry's.
+                Input::Find(mut seeker) => entry(seeker.user_id()).map(|e| {
+                    seeker.candidate.gender = e.seeker.candidate.gender;
+                    seeker.candidate.seeking = e.seeker.candidate.seeking;
+                    Command::Find { seeker, again: false }
+                }),
                 Input::HandedOver(seeker) => entry(seeker.user_id()).map(|e| Command::TakeOver(e.seeker.clone())),
                 Input::Leave(user) => Some(Command::Cancel { user, socket: None }),
             };

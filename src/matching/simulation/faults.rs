@@ -50,7 +50,7 @@ impl World {
 
     fn kill(&mut self, node: NodeId) {
         // Whatever it was opening is left as the last step did (committed or not): its entries outlive it.
-        let next = Node::dead(self.nodes[node].incarnation + 1, self.cfg.local_pairing_ms);
+        let next = Node::dead(self.nodes[node].incarnation + 1, self.cfg.local_pairing_ms, self.policy, self.mutation);
         let dead = std::mem::replace(&mut self.nodes[node], next);
         let mms = std::iter::once(&dead.local).chain(dead.elected.iter().map(|e| &e.mm));
         let openings = mms.filter_map(|m| m.opening.as_ref());

@@ -7,8 +7,8 @@
 //! Lua scripts and to a real database, neither of which turmoil can run, fail over or pause mid-script. What can
 //! break is in how those scripts, the openings and the nodes' tasks interleave, so the model keeps exactly that:
 //! the scripts' semantics as atomic methods ([`redis`], [`lease`]), the openings as steps with the database's
-//! snapshot between them ([`store`], [`opening`]), the matchmaker's memory as the task keeps it
-//! ([`matchmaker`]), the hub's and the election's code as steps ([`node`], [`election`]), and the real pure rules
+//! snapshot between them ([`store`], [`opening`]), the matchmaker's memory as production's own engine
+//! ([`crate::matching::engine`], driven by [`matchmaker`] as the task drives it), the hub's and the election's code as steps ([`node`], [`election`]), and the real pure rules
 //! ([`crate::matching::rules::compatible`], `pick_partner`, `Policy`) for who may meet. No I/O and no async: a
 //! seed (about a thousand steps) takes some 5 ms in a debug build, so a test run explores thousands of
 //! interleavings that a test against real Redis would meet once a month.
@@ -19,8 +19,9 @@
 //! simulation then found that these, and the matchmaker's task as it was, still lose or mis-pair users; the model
 //! includes the fix of each, and a [`Mutation`] takes the fix out again (its doc says what breaks, its test which
 //! invariant sees it). Production has every fix, each with a test of its own that plays the interleaving found:
-//! - the matchmaker's task: `PartnerPutBackUnplaced`, `TakeOverKeepsStaleCopy`, `NewerRequestLeftOutOfPair`
-//!   (src/matching/mod.rs);
+//! - the matchmaker's decisions: `PartnerPutBackUnplaced`, `TakeOverKeepsStaleCopy`, `NewerRequestLeftOutOfPair`
+//!   (src/matching/engine.rs, which the simulation runs itself: these three mutations are the engine's own, put
+//!   back under `#[cfg(test)]`);
 //! - the opening refuses a seeker whose request a match already paid for (`OpeningAllowsSpentFind`:
 //!   `users.last_matched_at` against `Seeker::asked_at`), and a pair with a block between them
 //!   (`OpeningIgnoresBlocks`): src/store/batch/opening.rs, tested in tests/api/store_batches.rs;

@@ -5,12 +5,13 @@
 //! database it still reaches), as the production code does when Redis does not answer.
 
 use super::election::Elected;
-use super::matchmaker::{Command, Matchmaker, Opening, Role, Stage};
+use super::matchmaker::{Command, Matchmaker, Opening, Role, Stage, held};
 use super::opening::ids;
 use super::redis::{Hold, Holder, NodeId};
-use super::{Event, World};
+use super::{Event, Mutation, World};
 use crate::domain::UserId;
 use crate::matching::Seeker;
+use crate::matching::rules::Policy;
 
 pub(super) struct Node {
     /// Bumped at each death: events of an earlier life are void.
@@ -25,13 +26,13 @@ pub(super) struct Node {
 }
 
 impl Node {
-    pub(super) fn new(local_pairing_ms: u64) -> Self {
-        let local = Matchmaker::new(Some(local_pairing_ms));
+    pub(super) fn new(local_pairing_ms: u64, policy: Policy, mutation: Option<Mutation>) -> Self {
+        let local = Matchmaker::new(Some(local_pairing_ms), policy, mutation);
         Node { incarnation: 0, up: true, cut: false, local, elected: Vec::new(), hand_over_at: None }
     }
 
-    pub(super) fn dead(incarnation: u32, local_pairing_ms: u64) -> Self {
-        Node { incarnation, up: false, ..Node::new(local_pairing_ms) }
+    pub(super) fn dead(incarnation: u32, local_pairing_ms: u64, policy: Policy, mutation: Option<Mutation>) -> Self {
+        Node { incarnation, up: false, ..Node::new(local_pairing_ms, policy, mutation) }
     }
 
     pub(super) fn mm(&mut self, role: Role) -> Option<&mut Matchmaker> {
@@ -56,6 +57,7 @@ fn describe(command: &Command) -> String {
         Command::Find { seeker, again: false } => format!("find {}", ask(seeker)),
         Command::Find { seeker, again: true } => format!("find again {}", ask(seeker)),
         Command::TakeOver(seeker) => format!("take over {}", ask(seeker)),
+        Command::Refresh { user, fresh } => format!("refresh u{user} excluding {:?}", fresh.excluded),
         Command::Cancel { user, socket: None } => format!("cancel u{user}"),
         Command::Cancel { user, socket: Some(socket) } => format!("cancel u{user} socket {socket}"),
     }
@@ -130,8 +132,13 @@ impl World {
 
     pub(super) fn block_seen(&mut self, node: NodeId, a: UserId, b: UserId) {
         self.nodes[node].local.exclude(a, b);
-        for elected in &mut self.nodes[node].elected {
-            elected.mm.exclude(a, b);
+        self.schedule_work(node, Role::Local);
+        let serials: Vec<u64> = self.nodes[node].elected.iter().map(|e| e.serial).collect();
+        for serial in serials {
+            if let Some(mm) = self.nodes[node].mm(Role::Elected(serial)) {
+                mm.exclude(a, b);
+            }
+            self.schedule_work(node, Role::Elected(serial));
         }
     }
 
@@ -145,7 +152,6 @@ impl World {
 
     /// One step of a matchmaker: the next stage of its opening, or the commands in its channel.
     pub(super) fn work(&mut self, node: NodeId, role: Role) {
-        let policy = self.policy;
         let now = self.now;
         let Some(mm) = self.nodes[node].mm(role) else { return };
         mm.busy_scheduled = false;
@@ -153,7 +159,7 @@ impl World {
             self.advance(node, role, opening);
         } else if !mm.inbox.is_empty() {
             let taken: Vec<String> = mm.inbox.iter().map(describe).collect();
-            let pairs = mm.take(now, policy, self.mutation);
+            let pairs = mm.take(now);
             let formed: Vec<[UserId; 2]> = pairs.iter().map(ids).collect();
             self.note(|| format!("n{node} {role:?} takes {taken:?}: pairs {formed:?}"));
             let Some(mm) = self.nodes[node].mm(role) else { return };
@@ -178,7 +184,8 @@ impl World {
 
     fn schedule_hand_over(&mut self, node: NodeId) {
         let n = &mut self.nodes[node];
-        let Some(at) = n.local.next_hand_over() else { return };
+        let Some(at) = n.local.engine.next_hand_over() else { return };
+        let at = at.as_millis() as u64;
         if n.hand_over_at.is_some_and(|scheduled| scheduled <= at) {
             return;
         }
@@ -196,12 +203,11 @@ impl World {
         if n.local.opening.is_some() {
             return; // The task hands over between openings; after_work schedules it again.
         }
-        let due = n.local.due(now);
+        let due = n.local.engine.due(held(now));
         if !due.is_empty() {
             if n.cut {
                 for seeker in due {
-                    n.local.held_since.insert(seeker.user_id(), now);
-                    n.local.enqueue(seeker);
+                    n.local.engine.hold_again(seeker, held(now));
                 }
             } else {
                 let handed = self.redis.forward(node, &due);

@@ -205,9 +205,9 @@ impl World {
         pairs: Vec<(Seeker, Seeker)>,
         results: Vec<Result<(), Vec<UserId>>>,
     ) {
-        let (now, policy, mutation) = (self.now, self.policy, self.mutation);
+        let now = self.now;
         let Some(mm) = self.nodes[node].mm(role) else { return };
-        let retry = mm.reopen(pairs, results, now, policy, mutation);
+        let retry = mm.reopen(pairs, results, now);
         if !retry.is_empty() {
             let stage = if role == Role::Local { Stage::Claim } else { Stage::Check };
             mm.opening = Some(Opening { pairs: retry, stage });

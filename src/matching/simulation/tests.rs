@@ -87,23 +87,32 @@ fn no_seed_breaks_an_invariant_of_the_cluster_matching() {
 
 /// Runs seeds under `mutation` until one breaks an invariant, which must be `expected`.
 fn caught(mutation: Mutation, expected: Invariant) {
+    caught_by(mutation, &[expected]);
+}
+
+/// Runs seeds under `mutation` until one breaks an invariant, which must be one of `expected`.
+fn caught_by(mutation: Mutation, expected: &[Invariant]) {
     if replaying().is_some() {
         return;
     }
     const LIMIT: u64 = 5000;
     for seed in 0..LIMIT {
         if let Err(failure) = run(seed, Some(mutation), false) {
-            assert_eq!(failure.violation.invariant, expected, "{mutation:?} broke another invariant first:\n{failure}");
+            let invariant = failure.violation.invariant;
+            assert!(expected.contains(&invariant), "{mutation:?} broke another invariant first:\n{failure}");
             eprintln!("{mutation:?}: caught at seed {seed}, step {}: {}", failure.step, failure.violation.detail);
             return;
         }
     }
-    panic!("{mutation:?}: no seed of {LIMIT} broke invariant {} ({expected:?})", expected.number());
+    panic!("{mutation:?}: no seed of {LIMIT} broke any of {expected:?}");
 }
 
 #[test]
+/// The opening then acts on a snapshot that misses a commit: the user is in two matches at once, or (when the first
+/// one ended before the second committed) their find, spent on the first, is charged again by the second. Which one a
+/// search meets first depends on the interleavings it tries.
 fn an_opening_that_checks_before_locking_the_rows_matches_a_user_twice() {
-    caught(Mutation::OpeningWithoutRowLock, Invariant::OneActiveMatch);
+    caught_by(Mutation::OpeningWithoutRowLock, &[Invariant::OneActiveMatch, Invariant::Paid]);
 }
 
 #[test]

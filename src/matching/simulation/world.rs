@@ -77,7 +77,7 @@ impl World {
             let units = if rng.percent(25) { rng.between(1, 3) as u32 } else { 1000 };
             store.units.insert(user.id, units);
         }
-        let nodes = (0..3).map(|_| Node::new(cfg.local_pairing_ms)).collect();
+        let nodes = (0..3).map(|_| Node::new(cfg.local_pairing_ms, policy, mutation)).collect();
         let mut world = World {
             redis: Redis::new(cfg.claim_stale_ms, mutation),
             store,
