@@ -82,6 +82,12 @@ impl Ask {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The simulation's requests: numbered, so that a seed runs the same every time.
+    #[cfg(test)]
+    pub(crate) fn numbered(n: u64) -> Self {
+        Ask(format!("{n:016x}"))
+    }
 }
 
 /// What the matchmaker needs from the rest of the server.

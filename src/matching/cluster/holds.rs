@@ -1,22 +1,20 @@
-//! A node's holds in the cluster's queue, gathered: every seeker this node's sockets send while a [`HOLD`] script is
+//! A node's holds in the cluster's queue, gathered: every seeker this node's sockets send while a [`HOLD`](super::scripts::HOLD) script is
 //! in flight goes in the next one. A find needs its hold answered before it may be paired, so each find used to
 //! cost one script of its own: two per match, of the ~2.4 scripts a match cost (BENCHMARKS.md, issue 63 point 5).
 //! Under load a script now holds every seeker that arrived during the previous round trip; alone, a seeker waits
 //! for nothing but its own. The script holds them in the order they came, as separate scripts would have.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock};
 
-use redis::{RedisResult, Script};
+use redis::RedisResult;
 use tokio::sync::{mpsc, oneshot};
 
-use super::queue::{HOLD, HOLDERS, Keys, NOW_MS, RECORDS};
+use super::scripts::Scripts;
 use crate::redis_link::Conn;
 
 /// The most seekers one script holds: Redis runs nothing else while a script runs.
 const MOST: usize = 256;
-
-static SCRIPT: LazyLock<Script> = LazyLock::new(|| Script::new(&format!("{NOW_MS}{RECORDS}{HOLDERS}{HOLD}")));
 
 /// One seeker to hold: the user, their socket's entry prefix and their JSON, and where the answer goes.
 struct Asked {
@@ -37,10 +35,10 @@ pub(super) struct Holds {
 
 impl Holds {
     /// Starts the task that holds this node's seekers on `conn`.
-    pub(super) fn start(conn: Conn, keys: Keys, node: String, claim_timeout_ms: u64) -> Self {
+    pub(super) fn start(conn: Conn, calls: Scripts) -> Self {
         let (asks, asked) = mpsc::unbounded_channel();
         let scripts = Arc::new(AtomicU64::new(0));
-        tokio::spawn(run(asked, conn, keys, node, claim_timeout_ms, scripts.clone()));
+        tokio::spawn(run(asked, conn, calls, scripts.clone()));
         Self { asks, scripts }
     }
 
@@ -49,7 +47,7 @@ impl Holds {
         self.scripts.load(Ordering::Relaxed)
     }
 
-    /// Holds one seeker; answers [`HOLD`]'s code for them.
+    /// Holds one seeker; answers [`HOLD`](super::scripts::HOLD)'s code for them.
     pub(super) async fn hold(&self, user: i64, prefix: String, json: String) -> RedisResult<i64> {
         let (answer, answered) = oneshot::channel();
         let gone = || redis::RedisError::from((redis::ErrorKind::Io, "the node's hold task has ended"));
@@ -58,23 +56,12 @@ impl Holds {
     }
 }
 
-async fn run(
-    mut asked: mpsc::UnboundedReceiver<Asked>,
-    conn: Conn,
-    keys: Keys,
-    node: String,
-    stale_ms: u64,
-    scripts: Arc<AtomicU64>,
-) {
+async fn run(mut asked: mpsc::UnboundedReceiver<Asked>, conn: Conn, calls: Scripts, scripts: Arc<AtomicU64>) {
     let mut batch = Vec::with_capacity(MOST);
     while asked.recv_many(&mut batch, MOST).await > 0 {
         scripts.fetch_add(1, Ordering::Relaxed);
-        let mut script = SCRIPT.prepare_invoke();
-        script.key(&keys.queue).key(&keys.alive).key(&keys.input).key(&keys.claimed).arg(&node).arg(stale_ms);
-        for ask in &batch {
-            script.arg(ask.user).arg(&ask.prefix).arg(&ask.json);
-        }
-        let codes: RedisResult<Vec<i64>> = script.invoke_async(&mut conn.clone()).await;
+        let call = calls.hold(batch.iter().map(|ask| (ask.user, ask.prefix.as_str(), ask.json.as_str())));
+        let codes: RedisResult<Vec<i64>> = call.invoke(&mut conn.clone()).await;
         match codes {
             Ok(codes) if codes.len() == batch.len() => {
                 for (ask, code) in batch.drain(..).zip(codes) {

@@ -34,61 +34,14 @@ use crate::redis_link::{Target, Timeouts};
 
 mod holds;
 pub mod local;
-mod queue;
+pub(crate) mod queue;
 #[cfg(test)]
 mod queue_tests;
 mod reaper;
+pub(crate) mod scripts;
 
 pub use queue::{ClusterQueue, Hold};
 use queue::{Input, Keys};
-
-/// Renews the lease if this node (ARGV[1]) holds it, takes it if nobody does, and renews this node's
-/// liveness for the lease's time (ARGV[2] ms): KEYS lease, epoch, input, alive; returns {holder, epoch, input
-/// position at takeover ('' unless just taken)}.
-const ACQUIRE: &str = r"
-local now = now_ms()
-redis.call('ZADD', KEYS[4], now + ARGV[2], ARGV[1])
-redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 3600000)
-local current = redis.call('GET', KEYS[1])
-if current then
-  local sep = string.find(current, ':', 1, true)
-  local holder = string.sub(current, 1, sep - 1)
-  if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-  return {holder, tonumber(string.sub(current, sep + 1)), ''}
-end
-local epoch = redis.call('INCR', KEYS[2])
-redis.call('SET', KEYS[1], ARGV[1] .. ':' .. epoch, 'PX', ARGV[2])
-local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
-local position = '0-0'
-if #last > 0 then position = last[1][1] end
-return {ARGV[1], epoch, position}
-";
-
-/// Raises the epoch counter to at least ARGV[1] (Redis lost it in a restart, the database fence did not).
-const RAISE: &str = r"
-local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-if current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
-return 0
-";
-
-/// Gives the lease up if this node holds it (a clean shutdown hands over at once).
-const RELEASE: &str = r"
-local current = redis.call('GET', KEYS[1])
-if current and string.sub(current, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. ':' then
-  redis.call('DEL', KEYS[1])
-end
-return 0
-";
-
-/// Deletes input records the matchmaker has read (ARGV[2..]) while the lease is still ARGV[1] (`node:epoch`):
-/// KEYS lease, input. Only records a node of the previous release wrote with a gender preference in them (this
-/// release's records are bare, `queue::Input`): during a rolling update such a preference lives in Redis no longer
-/// than its find is being read. A deposed matchmaker deletes nothing (its successor may not have read past them
-/// yet).
-const FORGET_READ: &str = r"
-if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
-return redis.call('XDEL', KEYS[2], unpack(ARGV, 2))
-";
 
 /// The matchmaker's pairing when elected: drops seekers whose node is gone, opens the rest under the lease's
 /// epoch, and takes every settled user out of the queue.
@@ -215,15 +168,8 @@ pub async fn elect<P: Opener>(
             _ = shutdown.cancelled() => break,
             _ = ticks.tick() => {}
         }
-        let acquired: RedisResult<(String, i64, String)> = Script::new(&format!("{}{ACQUIRE}", queue::NOW_MS))
-            .key(&queue.keys.lease)
-            .key(&queue.keys.epoch)
-            .key(&queue.keys.input)
-            .key(&queue.keys.alive)
-            .arg(cluster.node())
-            .arg(lease.as_millis() as u64)
-            .invoke_async(&mut conn)
-            .await;
+        let acquired: RedisResult<(String, i64, String)> =
+            queue.scripts.acquire(lease.as_millis() as u64).invoke(&mut conn).await;
         let (holder, epoch, position) = match acquired {
             Ok(answer) => answer,
             // Redis is away: whoever holds the lease keeps it until it lapses; a node that cannot renew must
@@ -259,11 +205,9 @@ pub async fn elect<P: Opener>(
                 let fence = fenced.opener.fence().await;
                 if fence.is_none_or(|fence| epoch <= fence) {
                     if let Some(fence) = fence {
-                        let _: RedisResult<i64> =
-                            Script::new(RAISE).key(&queue.keys.epoch).arg(fence).invoke_async(&mut conn).await;
+                        let _: RedisResult<i64> = queue.scripts.raise(fence).invoke(&mut conn).await;
                     }
-                    let _: RedisResult<i64> =
-                        Script::new(RELEASE).key(&queue.keys.lease).arg(cluster.node()).invoke_async(&mut conn).await;
+                    let _: RedisResult<i64> = queue.scripts.release().invoke(&mut conn).await;
                     continue;
                 }
                 tracing::info!(epoch, "took the matchmaker lease");
@@ -283,7 +227,7 @@ pub async fn elect<P: Opener>(
                 tokio::spawn(feed(
                     matchmaker.clone(),
                     cluster.target().clone(),
-                    queue.keys.clone(),
+                    queue.keys().clone(),
                     (position, format!("{}:{epoch}", cluster.node())),
                     stop.clone(),
                 ));
@@ -294,8 +238,7 @@ pub async fn elect<P: Opener>(
             // seeing the stream position. Renewing it would leave the cluster without a matchmaker: give it up, and
             // the next tick takes it again under a new epoch, from the queue as it stands.
             (_, true) => {
-                let _: RedisResult<i64> =
-                    Script::new(RELEASE).key(&queue.keys.lease).arg(cluster.node()).invoke_async(&mut conn).await;
+                let _: RedisResult<i64> = queue.scripts.release().invoke(&mut conn).await;
             }
             (_, false) => {
                 if let Some((_, stop, _)) = running.take() {
@@ -308,8 +251,7 @@ pub async fn elect<P: Opener>(
     if let Some((_, stop, _)) = running.take() {
         stop.cancel();
     }
-    let _: RedisResult<i64> =
-        Script::new(RELEASE).key(&queue.keys.lease).arg(cluster.node()).invoke_async(&mut conn).await;
+    let _: RedisResult<i64> = queue.scripts.release().invoke(&mut conn).await;
 }
 
 /// Reads the input stream from `position` into the matchmaker, in order, until stopped; `lease` is the lease's
@@ -414,7 +356,7 @@ async fn feed(
             }
         }
         if !preferences.is_empty() {
-            let script = Script::new(FORGET_READ);
+            let script = Script::new(&scripts::FORGET_READ_SCRIPT.text());
             let mut forget = script.key(&keys.lease);
             forget.key(&keys.input).arg(&lease).arg(&preferences);
             if let Err(e) = forget.invoke_async::<i64>(&mut conn).await {

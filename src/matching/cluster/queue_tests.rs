@@ -29,8 +29,8 @@ async fn queues() -> Queues {
     let n1 = ClusterQueue::of(conn.clone(), &target, &namespace, "n1", 60_000);
     let n2 = ClusterQueue::of(conn.clone(), &target, &namespace, "n2", 60_000);
     // Liveness lapses in the year 2286: neither node is taken for dead.
-    let _: () = conn.zadd_multiple(&n1.keys.alive, &[(1e13, "n1"), (1e13, "n2")]).await.unwrap();
-    let (queue, input, claimed) = (n1.keys.queue.clone(), n1.keys.input.clone(), n1.keys.claimed.clone());
+    let _: () = conn.zadd_multiple(&n1.keys().alive, &[(1e13, "n1"), (1e13, "n2")]).await.unwrap();
+    let (queue, input, claimed) = (n1.keys().queue.clone(), n1.keys().input.clone(), n1.keys().claimed.clone());
     Queues { n1, n2, conn, queue, input, claimed }
 }
 

@@ -92,11 +92,11 @@ impl World {
             return self.after(200, 200, Event::Feed(node, inc, serial));
         }
         elected.feed_scheduled = false;
-        let records: Vec<(u64, Input)> = self.redis.read(elected.position).cloned().collect();
+        let records: Vec<(u64, Input)> = self.redis.read(elected.position);
         let Some((last, _)) = records.last() else { return };
         elected.position = *last;
         for (_, input) in records {
-            let entry = |user: UserId| self.redis.state.queue.get(&user).filter(|e| e.holder == Holder::Matchmaker);
+            let entry = |user: UserId| self.redis.entry(user).filter(|e| e.holder == Holder::Matchmaker);
             let command = match input {
                 // Records are bare: the gender and the wish are the entry's.
                 Input::Find(mut seeker) => entry(seeker.user_id()).map(|e| {

@@ -28,6 +28,9 @@ pub(super) enum Invariant {
     NobodyDropped,
     /// 6. Each acknowledged message is shown once, in order, and at rest all of them are.
     Messages,
+    /// 7. No record of the matchmaker's input stream carries a declared gender or a wish (issue 74): a stream
+    ///    entry is only flagged by `XDEL`, its bytes stay; the entry of a place, which a delete erases, holds them.
+    Private,
 }
 
 impl Invariant {
@@ -121,8 +124,8 @@ impl World {
     /// and the queue must have an elected matchmaker; between steps a claim may wait to go stale, and the queue
     /// may be between matchmakers (the next one starts from the entries).
     fn held(&self, user: UserId, strict: bool) -> Result<(), String> {
-        let Some(entry) = self.redis.state.queue.get(&user) else { return Err("no entry in the queue".into()) };
-        let text = || describe(Some(entry));
+        let Some(entry) = self.redis.entry(user) else { return Err("no entry in the queue".into()) };
+        let text = || describe(Some(&entry));
         match entry.holder {
             Holder::Held(n) if self.nodes[n].up && self.nodes[n].local.holds(user) => Ok(()),
             Holder::Held(n) => Err(format!("the entry {} names n{n}, whose memory does not hold them", text())),
@@ -141,7 +144,7 @@ impl World {
                 let Some(elected) = current else {
                     return if strict { Err("no elected matchmaker at rest".into()) } else { Ok(()) };
                 };
-                let unread = self.redis.read(elected.position).any(|(_, input)| match input {
+                let unread = self.redis.read(elected.position).iter().any(|(_, input)| match input {
                     Input::Find(s) | Input::HandedOver(s) => s.user_id() == user,
                     Input::Leave(_) => false,
                 });
@@ -157,8 +160,11 @@ impl World {
         }
     }
 
-    /// Invariants 1, 2, 3 and 5, after every step.
+    /// Invariants 1, 2, 3, 5 and 7, after every step.
     pub(super) fn check_step(&mut self) -> Result<(), Violation> {
+        if let Some(record) = self.redis.records().find(|r| r.contains(r#""gender""#) || r.contains(r#""seeking""#)) {
+            return broken(Invariant::Private, format!("a record of the input stream carries a wish: {record}"));
+        }
         let mut active: BTreeMap<UserId, usize> = BTreeMap::new();
         for index in self.store.active.iter().copied() {
             let m = &self.store.matches[index];
@@ -224,7 +230,7 @@ impl World {
         }
         // A node's entry, that is: the matchmaker's entries of users who stopped waiting are dropped when paired
         // (their find spent, or nobody online), a known leftover (see the module doc of `super`).
-        for (user, entry) in &self.redis.state.queue {
+        for (user, entry) in &self.redis.queue() {
             let me = &self.users[(user.0 - 1) as usize];
             let waits = me.waiting && self.store.active_match(*user).is_none();
             let node = match entry.holder {

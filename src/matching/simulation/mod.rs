@@ -3,33 +3,36 @@
 //! steps, late and repeated deliveries, with the invariants of [`invariants`] checked after every step. Test
 //! code only.
 //!
-//! Why our own scheduler over a model rather than turmoil: the production code talks to a real Redis through
-//! Lua scripts and to a real database, neither of which turmoil can run, fail over or pause mid-script. What can
-//! break is in how those scripts, the openings and the nodes' tasks interleave, so the model keeps exactly that:
-//! the scripts' semantics as atomic methods ([`redis`], [`lease`]), the openings as steps with the database's
-//! snapshot between them ([`store`], [`opening`]), the matchmaker's memory as production's own engine
-//! ([`crate::matching::engine`], driven by [`matchmaker`] as the task drives it), the hub's and the election's code as steps ([`node`], [`election`]), and the real pure rules
-//! ([`crate::matching::rules::compatible`], `pick_partner`, `Policy`) for who may meet. No I/O and no async: a
-//! seed (about a thousand steps) takes some 5 ms in a debug build, so a test run explores thousands of
-//! interleavings that a test against real Redis would meet once a month.
+//! Why our own scheduler rather than turmoil: the production code talks to Redis through Lua scripts and to a
+//! real database, neither of which turmoil can run, fail over or pause mid-script. What can break is in how those
+//! scripts, the openings and the nodes' tasks interleave, so the scheduler interleaves exactly that, running the
+//! code that runs wherever it can: the queue's and the election's production scripts, their very text, keys and
+//! arguments, in an embedded Lua over an emulated keyspace ([`redis`], [`lua`], [`keyspace`]), each script one
+//! atomic step; the matchmaker's decisions in production's own engine ([`crate::matching::engine`], driven by
+//! [`matchmaker`] as the task drives it); the real pure rules ([`crate::matching::rules::compatible`],
+//! `pick_partner`, `Policy`) for who may meet. Modelled: the openings as steps with the database's snapshot between
+//! them and its refusal rules ([`store`], [`opening`]), the hub's and the election's glue as steps ([`node`],
+//! [`election`]). No I/O and no async: a seed (about a thousand steps) takes some 20 ms in a debug build, so a test
+//! run explores thousands of interleavings that a test against real Redis would meet once a month.
 //!
-//! It models the queue scripts as src/matching/cluster/queue.rs has them since issue 60 (a JOIN or HOLD takes a
-//! user over from another node's hold or a stale claim; SETTLE also removes a hold whose claim a failover lost;
-//! ADOPT deletes stale claims), written from their specification beside the Lua, not derived from it. The
-//! simulation then found that these, and the matchmaker's task as it was, still lose or mis-pair users; the model
-//! includes the fix of each, and a [`Mutation`] takes the fix out again (its doc says what breaks, its test which
-//! invariant sees it). Production has every fix, each with a test of its own that plays the interleaving found:
+//! The simulation found defects in the scripts (issue 60, while they were still written again beside the Lua, and
+//! issue 74, once it ran them) and in the matchmaker's task; each is fixed in production, and a [`Mutation`] puts
+//! the old behaviour back (its doc says what breaks, its test which invariant sees it): in the engine under
+//! `#[cfg(test)]`, in the scripts as a patch to their production text ([`lua::PATCHES`], each checked to still
+//! find its text), in the model's store as a rule taken out. Each has a test of its own besides, playing the
+//! interleaving found:
 //! - the matchmaker's decisions: `PartnerPutBackUnplaced`, `TakeOverKeepsStaleCopy`, `NewerRequestLeftOutOfPair`
-//!   (src/matching/engine.rs, which the simulation runs itself: these three mutations are the engine's own, put
-//!   back under `#[cfg(test)]`);
+//!   (src/matching/engine.rs);
 //! - the opening refuses a seeker whose request a match already paid for (`OpeningAllowsSpentFind`:
 //!   `users.last_matched_at` against `Seeker::asked_at`), and a pair with a block between them
 //!   (`OpeningIgnoresBlocks`): src/store/batch/opening.rs, tested in tests/api/store_batches.rs;
-//! - the matchmaker removes only the entries its paired requests made (`RemoveWhateverTheEntry`), and nothing
-//!   of the live pairs after a fenced opening (`FencedOpeningRemovesEntries`); a request sent while the user's
-//!   pair is claimed outlives the claim (`ClaimIgnoresReask`); a node's clean-ups and FORWARD find an entry by
-//!   request, not by socket (`ForgetBySocketNotRequest`): the scripts of src/matching/cluster/queue.rs (a
-//!   request's `Seeker::ask`), tested against a real Redis in src/matching/cluster/queue_tests.rs.
+//! - the scripts (src/matching/cluster/scripts.rs, tested against a real Redis in queue_tests.rs): the matchmaker
+//!   removes only the entries its paired requests made (`RemoveWhateverTheEntry`), a node's hold of that request
+//!   included (`RemoveSparesNodesHold`, found by running the script), and nothing of the live pairs after a fenced
+//!   opening (`FencedOpeningRemovesEntries`); a request sent while the user's pair is claimed outlives the claim
+//!   (`ClaimIgnoresReask`); a node's clean-ups and FORWARD find an entry by request, not by socket
+//!   (`ForgetBySocketNotRequest`); no record of the input stream carries a gender or a wish
+//!   (`RecordsCarryTheWish`).
 //!
 //! The other mutations break a TARGET rule on purpose (`OpeningWithoutRowLock`, `HoldLeavesOtherHoldersEntry`,
 //! `SettleForgetsLostClaim`, `NoStaleClaimTakeover`, `NoBlockReachesQueue`, `DeliveryWithoutDedup`).
@@ -38,13 +41,15 @@
 //! code reads it from Redis; `match.queued`, `match.found` and errors reach the app at once (an error answers
 //! the request it names; a refusal for units or an active match answers whatever the user waits with); the
 //! elected matchmaker's XREAD and HMGET are one step; sweeps are left out (no modelled wish relaxes with
-//! waiting: no `nearby`, no `prefer`); the database never fails, only stalls; the stream is trimmed as soon as
-//! every matchmaker read it; messages are a model of the receiver's rule, not the relay. Known leftovers the
+//! waiting: no `nearby`, no `prefer`); the elected matchmaker's check for unreachable users is left out; the
+//! database never fails, only stalls; every node reads one clock; the stream is trimmed as soon as every
+//! matchmaker read it; messages are a model of the receiver's rule, not the relay. Known leftovers the
 //! invariants forgive are listed at [`users::User::leftover_at`].
 //!
 //! Layout: [`rng`] (the seed), [`world`] (the clock, the timeline) and [`faults`], [`users`], [`node`] with its
-//! [`opening`]s and its part in the [`election`], [`matchmaker`] (a task's memory), [`redis`] and [`lease`],
-//! [`store`], [`messages`], [`invariants`], and the tests in `tests`.
+//! [`opening`]s and its part in the [`election`], [`matchmaker`] (the engine as a task drives it), [`redis`]
+//! (the production scripts on [`keyspace`] through [`lua`]), [`store`], [`messages`], [`invariants`], and the
+//! tests in `tests`.
 //!
 //! Running it:
 //! - `cargo test -p tanis --lib matching::simulation` runs 2 000 seeds (`TANIS_SIM_SEEDS` sets how many), and
@@ -59,7 +64,8 @@
 mod election;
 mod faults;
 mod invariants;
-mod lease;
+mod keyspace;
+mod lua;
 mod matchmaker;
 mod messages;
 mod node;
@@ -185,10 +191,17 @@ pub(super) enum Mutation {
     /// `Epoch::open` as it was: the seekers of an opening the fence refused are removed from the queue with the
     /// settled ones, though a newer matchmaker holds them (and pairs them from memory, their entries gone).
     FencedOpeningRemovesEntries,
+    /// The records of the input stream as they were before issue 74: the seeker whole, declared gender and wish
+    /// included (the scripts' `bare` taken out).
+    RecordsCarryTheWish,
+    /// REMOVE as it was before the simulation ran it: the elected matchmaker leaves a node's hold of the request
+    /// it settled, which a Redis failover put back after the matchmaker had read the node's FORWARD; nobody takes
+    /// that entry away (found by running the production script, the first defect the model had hidden).
+    RemoveSparesNodesHold,
 }
 
 impl Mutation {
-    pub(super) const ALL: [Mutation; 15] = [
+    pub(super) const ALL: [Mutation; 17] = [
         Mutation::OpeningWithoutRowLock,
         Mutation::HoldLeavesOtherHoldersEntry,
         Mutation::SettleForgetsLostClaim,
@@ -204,6 +217,8 @@ impl Mutation {
         Mutation::TakeOverKeepsStaleCopy,
         Mutation::NewerRequestLeftOutOfPair,
         Mutation::FencedOpeningRemovesEntries,
+        Mutation::RecordsCarryTheWish,
+        Mutation::RemoveSparesNodesHold,
     ];
 
     /// The mutation `name` names (as printed in a replay command).

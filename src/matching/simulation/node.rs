@@ -117,9 +117,7 @@ impl World {
         let left = self.redis.leave(user, Some(socket));
         let claimed = self
             .redis
-            .state
-            .queue
-            .get(&user)
+            .entry(user)
             .is_some_and(|e| e.seeker.socket_id == socket && matches!(e.holder, Holder::Claimed(_)));
         if claimed {
             // Refused while the pair is opened; should the partner be refused, SETTLE holds this closed socket's

@@ -232,10 +232,7 @@ impl World {
         let (what, seekers) = match &job {
             Retry::LetGoHeld(seekers, _) => {
                 for s in seekers {
-                    match self.mutation {
-                        Some(Mutation::ForgetBySocketNotRequest) => self.redis.leave(s.user_id(), Some(s.socket_id)),
-                        _ => self.redis.leave_request(s),
-                    };
+                    self.redis.leave_request(s);
                 }
                 ("let go of (held)", seekers)
             }

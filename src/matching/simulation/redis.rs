@@ -1,16 +1,22 @@
-//! The cluster's Redis as the scripts of [`crate::matching::cluster`] see it: the `queue` hash, `claimed_at`,
-//! the `alive` zset, the `input` stream, the `lease` and the `epoch` counter, each script one atomic method.
-//! It models the semantics the scripts are written to (the Lua in src/matching/cluster/queue.rs follows them since
-//! issue 60), from their specification rather than from the Lua; the [`Mutation`]s put back an older or a wrong
-//! one. A replica trails the primary: a failover makes Redis the
-//! replica, losing the effects of the scripts it had not received yet (an acknowledged write is not a
-//! replicated one).
+//! The cluster's Redis: a [`Keyspace`] on which the production scripts run ([`super::lua`]), called with the very
+//! keys and arguments production sends ([`Scripts`]) and answered through production's own readers of their
+//! replies. Nothing here decides what a script does. A replica trails the primary: a failover makes Redis the
+//! replica, losing the effects of the scripts it had not received yet (an acknowledged write is not a replicated
+//! one). What the simulation reads of it (who holds a user, the lease, the stream) is read from the keyspace and
+//! parsed as the production code parses it.
 
+use std::cell::RefCell;
 use std::collections::BTreeMap;
 
+use redis::FromRedisValue;
+
 use super::Mutation;
+use super::keyspace::Keyspace;
+use super::lua::Runner;
 use crate::domain::UserId;
 use crate::matching::Seeker;
+use crate::matching::cluster::scripts::{self, Call, Scripts};
+use crate::matching::cluster::{Hold as Held, queue};
 
 pub(super) type NodeId = usize;
 
@@ -32,7 +38,7 @@ pub(super) struct Entry {
     pub(super) seeker: Seeker,
 }
 
-/// A record of the `input` stream.
+/// A record of the `input` stream, as the elected matchmaker reads it.
 #[derive(Debug, Clone)]
 pub(super) enum Input {
     Find(Seeker),
@@ -44,22 +50,9 @@ pub(super) enum Input {
 pub(super) struct Lease {
     pub(super) holder: NodeId,
     pub(super) epoch: i64,
-    pub(super) expires: u64,
 }
 
-/// What a failover can lose: everything but the stream's id generator (Redis's ids follow its clock).
-#[derive(Debug, Clone, Default)]
-pub(super) struct State {
-    pub(super) queue: BTreeMap<UserId, Entry>,
-    pub(super) claimed_at: BTreeMap<UserId, u64>,
-    /// Node → when its liveness lapses.
-    pub(super) alive: BTreeMap<NodeId, u64>,
-    pub(super) input: Vec<(u64, Input)>,
-    pub(super) lease: Option<Lease>,
-    pub(super) epoch: i64,
-}
-
-/// What HOLD found.
+/// What HOLD found, as the hub acts on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Hold {
     New,
@@ -67,255 +60,274 @@ pub(super) enum Hold {
     Elsewhere,
 }
 
+/// A node's name in Redis.
+fn name(node: NodeId) -> String {
+    format!("n{node}")
+}
+
+fn node_of(name: &str) -> NodeId {
+    name.strip_prefix('n')
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("not a node of the simulation: {name}"))
+}
+
+/// An entry as the scripts write it.
+fn parse_entry(text: &str) -> Entry {
+    let (_, rest) = text.split_once('|').expect("an entry starts with its socket");
+    let (holder, json) = match rest.as_bytes().first() {
+        Some(b'@' | b'!') => {
+            let (node, json) = rest[1..].split_once('|').expect("a holder ends with |");
+            let node = node_of(node);
+            (if rest.starts_with('@') { Holder::Held(node) } else { Holder::Claimed(node) }, json)
+        }
+        _ => (Holder::Matchmaker, rest),
+    };
+    Entry { holder, seeker: serde_json::from_str(json).unwrap_or_else(|e| panic!("an unreadable entry {text}: {e}")) }
+}
+
 pub(super) struct Redis {
-    pub(super) state: State,
-    /// The state as the replica has it: what a failover leaves.
-    replica: State,
+    pub(super) primary: Keyspace,
+    /// The keyspace as the replica has it: what a failover leaves.
+    replica: Keyspace,
     /// Scripts that wrote since the replica last caught up: what a failover now would lose.
     pub(super) unreplicated: usize,
+    /// The stream ids' counter, which a failover does not roll back (Redis's ids follow its clock).
     next_id: u64,
-    claim_stale_ms: u64,
+    /// The clock Redis reads (`TIME`, expiries): the simulation's.
+    pub(super) now: u64,
+    runner: Runner,
+    /// Each node's calls of the scripts (its name in them).
+    nodes: Vec<Scripts>,
     pub(super) mutation: Option<Mutation>,
+    /// The queue's entries parsed, until the next write: the invariants read them after every step.
+    parsed: RefCell<Option<BTreeMap<UserId, Entry>>>,
+    /// Entries parsed so far, by their text: most of a write leaves most entries as they were.
+    memo: RefCell<std::collections::HashMap<String, Entry>>,
 }
 
 impl Redis {
-    pub(super) fn new(claim_stale_ms: u64, mutation: Option<Mutation>) -> Self {
-        let state = State::default();
-        Redis { replica: state.clone(), state, unreplicated: 0, next_id: 0, claim_stale_ms, mutation }
+    pub(super) fn new(nodes: usize, claim_stale_ms: u64, mutation: Option<Mutation>) -> Self {
+        let target = crate::redis_link::Target::parse("redis://simulation").expect("a Redis URL");
+        let keys = queue::Keys::new("sim", &target);
+        let nodes = (0..nodes).map(|n| Scripts { keys: keys.clone(), node: name(n), claim_timeout_ms: claim_stale_ms });
+        let primary = Keyspace::default();
+        Redis {
+            replica: primary.clone(),
+            primary,
+            unreplicated: 0,
+            next_id: 0,
+            now: 0,
+            runner: Runner::new(),
+            nodes: nodes.collect(),
+            mutation,
+            parsed: RefCell::new(None),
+            memo: RefCell::default(),
+        }
+    }
+
+    fn keys(&self) -> &queue::Keys {
+        &self.nodes[0].keys
+    }
+
+    /// Runs a script call, read back as production reads its answer. A script's error is a defect: it panics.
+    fn run<T: FromRedisValue>(&mut self, call: Call) -> T {
+        let writes = self.primary.writes;
+        let answer = self
+            .runner
+            .run(&call, self.mutation, &mut self.primary, self.now, &mut self.next_id)
+            .unwrap_or_else(|e| panic!("{e}"));
+        if self.primary.writes != writes {
+            self.unreplicated += 1;
+            self.parsed.take();
+        }
+        T::from_redis_value(answer.clone()).unwrap_or_else(|e| panic!("{}'s answer {answer:?}: {e}", call.source.name))
     }
 
     pub(super) fn replicate(&mut self) {
-        self.replica = self.state.clone();
+        self.replica = self.primary.clone();
         self.unreplicated = 0;
     }
 
     /// The replica becomes the primary; returns the users whose entry it changed (back, or away).
     pub(super) fn fail_over(&mut self) -> Vec<UserId> {
-        let lost = std::mem::replace(&mut self.state, self.replica.clone());
+        let before = self.queue();
+        self.primary = self.replica.clone();
+        self.parsed.take();
         self.unreplicated = 0;
-        let mut users: Vec<UserId> = lost.queue.keys().chain(self.state.queue.keys()).copied().collect();
+        let after = self.queue();
+        let mut users: Vec<UserId> = before.keys().chain(after.keys()).copied().collect();
         users.sort();
         users.dedup();
-        users.retain(|u| describe(lost.queue.get(u)) != describe(self.state.queue.get(u)));
+        users.retain(|u| describe(before.get(u)) != describe(after.get(u)));
         users
     }
 
-    pub(super) fn wrote(&mut self) {
-        self.unreplicated += 1;
+    /// Every entry of the queue, by user.
+    pub(super) fn queue(&self) -> BTreeMap<UserId, Entry> {
+        let mut parsed = self.parsed.borrow_mut();
+        let parsed = parsed.get_or_insert_with(|| {
+            let mut memo = self.memo.borrow_mut();
+            if memo.len() > 10_000 {
+                memo.clear();
+            }
+            let hash = self.primary.hashes.get(&self.keys().queue);
+            let entries = hash.into_iter().flatten();
+            let mut parse = |text: &String| memo.entry(text.clone()).or_insert_with(|| parse_entry(text)).clone();
+            entries.map(|(user, text)| (UserId(user.parse().expect("a user id")), parse(text))).collect()
+        });
+        parsed.clone()
     }
 
-    pub(super) fn xadd(&mut self, input: Input) {
-        self.next_id += 1;
-        self.state.input.push((self.next_id, input));
-    }
-
-    pub(super) fn alive(&self, node: NodeId, now: u64) -> bool {
-        self.state.alive.get(&node).is_some_and(|lapses| *lapses >= now)
-    }
-
-    /// A claim older than CLAIM_STALE: its node is taken to have lost it (crashed and came back, lost the
-    /// settle). Never, under [`Mutation::NoStaleClaimTakeover`].
-    pub(super) fn stale_claim(&self, user: UserId, now: u64) -> bool {
-        if self.mutation == Some(Mutation::NoStaleClaimTakeover) {
-            return false;
+    pub(super) fn entry(&self, user: UserId) -> Option<Entry> {
+        if let Some(parsed) = self.parsed.borrow().as_ref() {
+            return parsed.get(&user).cloned();
         }
-        self.state.claimed_at.get(&user).is_none_or(|at| now.saturating_sub(*at) > self.claim_stale_ms)
-    }
-
-    /// A claim still in force: a live node's, fresh.
-    fn claim_holds(&self, node: NodeId, user: UserId, now: u64) -> bool {
-        self.alive(node, now) && !self.stale_claim(user, now)
-    }
-
-    pub(super) fn put(&mut self, holder: Holder, seeker: &Seeker) {
-        let user = seeker.user_id();
-        self.state.claimed_at.remove(&user);
-        self.state.queue.insert(user, Entry { holder, seeker: seeker.clone() });
+        self.queue().remove(&user)
     }
 
     /// JOIN, for seekers who rank partners: true when newly queued.
     pub(super) fn join(&mut self, now: u64, seeker: &Seeker) -> bool {
-        let user = seeker.user_id();
-        let input = match self.state.queue.get(&user) {
-            None => {
-                self.put(Holder::Matchmaker, seeker);
-                self.xadd(Input::Find(seeker.clone()));
-                self.wrote();
-                return true;
-            }
-            Some(Entry { holder: Holder::Claimed(node), .. }) if self.claim_holds(*node, user, now) => {
-                self.reask_during_claim(seeker);
-                return false;
-            }
-            Some(Entry { holder: Holder::Matchmaker, .. }) => Input::Find(seeker.clone()),
-            Some(_) => Input::HandedOver(seeker.clone()),
-        };
-        self.put(Holder::Matchmaker, seeker);
-        self.xadd(input);
-        self.wrote();
-        false
+        self.now = now;
+        let call = self.nodes[0].join(seeker);
+        scripts::joined(self.run(call)) == Held::New
     }
 
-    /// HOLD: the asking node pairs the user itself, unless someone else holds them.
+    /// HOLD of one seeker on `node`.
     pub(super) fn hold(&mut self, now: u64, node: NodeId, seeker: &Seeker) -> Hold {
-        let user = seeker.user_id();
-        let holder = self.state.queue.get(&user).map(|e| e.holder);
-        let hold = match holder {
-            None => Hold::New,
-            Some(Holder::Held(n)) if n == node => {
-                self.put(Holder::Held(node), seeker);
-                self.wrote();
-                return Hold::Again;
-            }
-            Some(Holder::Held(n)) if !self.alive(n, now) => Hold::New,
-            Some(Holder::Claimed(n)) if !self.claim_holds(n, user, now) => Hold::New,
-            Some(Holder::Claimed(_)) => {
-                self.reask_during_claim(seeker);
-                return Hold::Elsewhere;
-            }
-            Some(Holder::Held(_)) if self.mutation == Some(Mutation::HoldLeavesOtherHoldersEntry) => {
-                return Hold::Elsewhere;
-            }
-            Some(h) => {
-                let input = match h {
-                    Holder::Matchmaker => Input::Find(seeker.clone()),
-                    _ => Input::HandedOver(seeker.clone()),
-                };
-                self.put(Holder::Matchmaker, seeker);
-                self.xadd(input);
-                self.wrote();
-                return Hold::Elsewhere;
-            }
-        };
-        self.put(Holder::Held(node), seeker);
-        self.wrote();
-        hold
-    }
-
-    /// A find while the user's pair is being opened: the claim stays, and now names the asking socket and request,
-    /// so that the claim's end settles this request (see [`Self::settle`]). [`Mutation::ClaimIgnoresReask`]: the
-    /// claim is left as it was (the TARGET as specified), and the request is answered "already waiting" by nobody
-    /// when the opening then fails for the partner, or refuses this user.
-    fn reask_during_claim(&mut self, seeker: &Seeker) {
-        if self.mutation == Some(Mutation::ClaimIgnoresReask) {
-            return;
+        self.now = now;
+        let json = serde_json::to_string(seeker).expect("serialises");
+        let prefix = queue::entry_prefix(seeker.socket_id);
+        let call = self.nodes[node].hold([(seeker.user_id().get(), prefix.as_str(), json.as_str())]);
+        let codes: Vec<i64> = self.run(call);
+        match scripts::held(codes[0]) {
+            Held::New => Hold::New,
+            Held::Again => Hold::Again,
+            Held::Elsewhere | Held::Opening => Hold::Elsewhere,
         }
-        let entry = self.state.queue.get_mut(&seeker.user_id()).expect("claimed");
-        entry.seeker = seeker.clone();
-        self.wrote();
     }
 
     /// LEAVE: any entry of the user, or only the one `socket` made; never a claimed one.
     pub(super) fn leave(&mut self, user: UserId, socket: Option<u64>) -> bool {
-        let Some(entry) = self.state.queue.get(&user) else { return false };
-        if matches!(entry.holder, Holder::Claimed(_)) || socket.is_some_and(|s| s != entry.seeker.socket_id) {
-            return false;
-        }
-        self.state.queue.remove(&user);
-        self.xadd(Input::Leave(user));
-        self.wrote();
-        true
+        let call = self.nodes[0].leave(user, socket, "");
+        self.run::<i64>(call) == 1
     }
 
-    /// The node's `let_go` of a seeker it told to ask again: LEAVE, only the entry that seeker's request made (the
-    /// user may have asked again from the same socket since, as told).
+    /// A node's `let_go` of a seeker it told to ask again: LEAVE of the entry that seeker's request made.
     pub(super) fn leave_request(&mut self, s: &Seeker) -> bool {
-        let made = |e: &Entry| e.seeker.socket_id == s.socket_id && e.seeker.request_id == s.request_id;
-        if !self.state.queue.get(&s.user_id()).is_some_and(made) {
-            return false;
-        }
-        self.leave(s.user_id(), Some(s.socket_id))
+        let call = self.nodes[0].leave(s.user_id(), Some(s.socket_id), s.ask.as_str());
+        self.run::<i64>(call) == 1
     }
 
-    fn is(&self, user: UserId, holder: Holder, socket: u64) -> bool {
-        self.state.queue.get(&user).is_some_and(|e| e.holder == holder && e.seeker.socket_id == socket)
-    }
-
-    /// CLAIM: per pair, `Ok` when both were still held by `node` with these sockets (now claimed), else who is
-    /// gone (nothing of that pair changed).
+    /// CLAIM: per pair, `Ok` when both were still held by `node` (now claimed), else who is gone.
     pub(super) fn claim(&mut self, now: u64, node: NodeId, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<UserId>>> {
-        let mut out = Vec::with_capacity(pairs.len());
-        for (a, b) in pairs {
-            let gone: Vec<UserId> = [a, b]
-                .into_iter()
-                .filter(|s| !self.is(s.user_id(), Holder::Held(node), s.socket_id))
-                .map(Seeker::user_id)
-                .collect();
-            if !gone.is_empty() {
-                out.push(Err(gone));
-                continue;
-            }
-            for s in [a, b] {
-                let entry = self.state.queue.get_mut(&s.user_id()).expect("checked above");
-                entry.holder = Holder::Claimed(node);
-                self.state.claimed_at.insert(s.user_id(), now);
-            }
-            out.push(Ok(()));
-        }
-        self.wrote();
-        out
+        self.now = now;
+        let call = self.nodes[node].claim(pairs);
+        let codes: Vec<i64> = self.run(call);
+        scripts::claimed(pairs, codes)
     }
 
-    /// SETTLE: `done` leave the queue (this node's claim, or this node's hold whose claim a failover lost),
-    /// `again` are held here again. A request the user sent while claimed (see [`Self::reask_during_claim`])
-    /// outlives the claim either way: the matchmaker takes it. Returns those of `again` this node no longer holds.
+    /// SETTLE: `done` leave the queue, `again` are held here again; returns those of `again` this node no longer
+    /// holds.
     pub(super) fn settle(&mut self, node: NodeId, done: &[Seeker], again: &[Seeker]) -> Vec<UserId> {
-        let reask = self.mutation != Some(Mutation::ClaimIgnoresReask);
-        let forget_lost_claim = self.mutation == Some(Mutation::SettleForgetsLostClaim);
-        let mut lost = Vec::new();
-        for (s, hold) in done.iter().map(|s| (s, false)).chain(again.iter().map(|s| (s, true))) {
-            let user = s.user_id();
-            let Some(entry) = self.state.queue.get_mut(&user) else {
-                lost.extend(hold.then_some(user));
-                continue;
-            };
-            let same_socket = entry.seeker.socket_id == s.socket_id;
-            let same_request = entry.seeker.request_id == s.request_id;
-            let same = same_socket && (!reask || same_request);
-            // The hold a failover brought back is the claimed request's; a newer one, from the same socket, is not.
-            let lost_hold = same_socket && (same_request || self.mutation == Some(Mutation::ForgetBySocketNotRequest));
-            match entry.holder {
-                Holder::Claimed(n) if n == node && same => {
-                    match hold {
-                        true => entry.holder = Holder::Held(node),
-                        false => _ = self.state.queue.remove(&user),
-                    }
-                    self.state.claimed_at.remove(&user);
-                }
-                Holder::Claimed(n) if n == node && reask => {
-                    let asked = entry.seeker.clone();
-                    self.put(Holder::Matchmaker, &asked);
-                    self.xadd(Input::HandedOver(asked));
-                    lost.extend(hold.then_some(user));
-                }
-                Holder::Held(n) if n == node && lost_hold && !hold && !forget_lost_claim => {
-                    self.state.queue.remove(&user);
-                }
-                _ => lost.extend(hold.then_some(user)),
-            }
+        if done.is_empty() && again.is_empty() {
+            return Vec::new();
         }
-        self.wrote();
-        lost
+        let (done, again): (Vec<&Seeker>, Vec<&Seeker>) = (done.iter().collect(), again.iter().collect());
+        let call = self.nodes[node].settle(&done, &again);
+        let settled: Vec<i64> = self.run(call);
+        scripts::lost(done.len(), &again, settled)
     }
 
     /// FORWARD: this node's seekers to the elected matchmaker; how many were still this node's.
     pub(super) fn forward(&mut self, node: NodeId, seekers: &[Seeker]) -> usize {
-        let mut handed = 0;
-        let by_socket = self.mutation == Some(Mutation::ForgetBySocketNotRequest);
-        for s in seekers {
-            // The request the node holds, not only its socket: a newer one from that socket (sent again while the
-            // node was opening the older one) is not overwritten by the older.
-            let request = |e: &Entry| by_socket || e.seeker.request_id == s.request_id;
-            if self.is(s.user_id(), Holder::Held(node), s.socket_id)
-                && self.state.queue.get(&s.user_id()).is_some_and(request)
-            {
-                self.put(Holder::Matchmaker, s);
-                self.xadd(Input::HandedOver(s.clone()));
-                handed += 1;
-            }
+        let call = self.nodes[node].forward(seekers);
+        self.run::<Vec<i64>>(call).into_iter().filter(|f| *f == 1).count()
+    }
+
+    /// ADOPT: entries held or claimed by nodes whose liveness lapsed, and stale claims, become the matchmaker's.
+    pub(super) fn adopt(&mut self, now: u64) -> Vec<Seeker> {
+        self.now = now;
+        let call = self.nodes[0].adopt();
+        scripts::adopted(self.run(call))
+    }
+
+    /// ACQUIRE: renews this node's liveness and the lease if it holds it, takes the lease if nobody does.
+    /// Returns (holder, epoch, the stream position when just taken).
+    pub(super) fn acquire(&mut self, now: u64, node: NodeId, lease_ms: u64) -> (NodeId, i64, Option<u64>) {
+        self.now = now;
+        let call = self.nodes[node].acquire(lease_ms);
+        let (holder, epoch, position): (String, i64, String) = self.run(call);
+        let position = (!position.is_empty()).then(|| position.trim_end_matches("-0").parse().expect("a stream id"));
+        (node_of(&holder), epoch, position)
+    }
+
+    pub(super) fn raise(&mut self, fence: i64) {
+        let call = self.nodes[0].raise(fence);
+        self.run::<i64>(call);
+    }
+
+    pub(super) fn release(&mut self, node: NodeId) {
+        let call = self.nodes[node].release();
+        self.run::<i64>(call);
+    }
+
+    /// The matchmaker's removal of the seekers it settled (paired, refused, or gone).
+    pub(super) fn remove(&mut self, seekers: &[Seeker]) {
+        if seekers.is_empty() {
+            return;
         }
-        self.wrote();
-        handed
+        let seekers: Vec<&Seeker> = seekers.iter().collect();
+        let call = self.nodes[0].remove(&seekers);
+        self.run::<i64>(call);
+    }
+
+    /// The lease as it stands at `now` (none once lapsed).
+    pub(super) fn lease(&self, now: u64) -> Option<Lease> {
+        let (value, _) = self.primary.string(&self.keys().lease, now)?;
+        let (holder, epoch) = value.split_once(':').expect("holder:epoch");
+        Some(Lease { holder: node_of(holder), epoch: epoch.parse().expect("an epoch") })
+    }
+
+    /// Every entry the elected matchmaker holds, oldest first: a new matchmaker's queue (`ClusterQueue::entries`).
+    pub(super) fn entries(&self) -> Vec<Seeker> {
+        let hash = self.primary.hashes.get(&self.keys().queue);
+        queue::matchmakers_entries(hash.into_iter().flatten().map(|(_, entry)| entry.clone()))
+    }
+
+    /// XREAD after `position`, each record read as `feed` reads it.
+    pub(super) fn read(&self, position: u64) -> Vec<(u64, Input)> {
+        let records = self.primary.read(&self.keys().input, position);
+        records
+            .iter()
+            .map(|(id, fields)| {
+                let (_, record) = fields.first().expect("a record has its change");
+                let input = match serde_json::from_str(record)
+                    .unwrap_or_else(|e| panic!("an unreadable record {record}: {e}"))
+                {
+                    queue::Input::Find(s) => Input::Find(*s),
+                    queue::Input::HandedOver(s) => Input::HandedOver(*s),
+                    queue::Input::Leave { user_id } => Input::Leave(user_id),
+                };
+                (*id, input)
+            })
+            .collect()
+    }
+
+    /// The text of every record of the input stream.
+    pub(super) fn records(&self) -> impl Iterator<Item = &str> {
+        let records = self.primary.read(&self.keys().input, 0);
+        records.iter().flat_map(|(_, fields)| fields.iter().map(|(_, value)| value.as_str()))
+    }
+
+    /// The last record's position (0 for none).
+    pub(super) fn last_position(&self) -> u64 {
+        self.primary.streams.get(&self.keys().input).and_then(|s| s.last()).map_or(0, |(id, _)| *id)
+    }
+
+    /// Drops the stream's records up to `position` (what `MAXLEN` does in Redis, sooner).
+    pub(super) fn trim(&mut self, position: u64) {
+        let input = self.keys().input.clone();
+        self.primary.trim(&input, position);
     }
 }
 

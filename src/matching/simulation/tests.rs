@@ -184,3 +184,13 @@ fn a_newer_request_left_out_of_its_users_pair_is_lost_with_the_older_one() {
 fn a_fenced_opening_that_removes_its_seekers_leaves_the_new_matchmaker_holding_ghosts() {
     caught(Mutation::FencedOpeningRemovesEntries, Invariant::NobodyDropped);
 }
+
+#[test]
+fn records_that_carry_the_seeker_whole_leave_a_wish_in_the_stream() {
+    caught(Mutation::RecordsCarryTheWish, Invariant::Private);
+}
+
+#[test]
+fn a_removal_that_spares_a_nodes_hold_leaves_a_matched_request_waiting() {
+    caught(Mutation::RemoveSparesNodesHold, Invariant::NobodyDropped);
+}

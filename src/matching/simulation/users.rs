@@ -32,6 +32,11 @@ pub(super) struct User {
     /// Asks with `interests: only`: ranked in the cluster's queue rather than held by a node.
     ranks: bool,
     quarantined: bool,
+    /// The gender declared for matching, if any.
+    gender: Option<tanis_proto::Gender>,
+    /// Whom their finds ask for by declared gender (`only`), if anyone in particular: ranked in the cluster's
+    /// queue, and what must never reach a record of its input stream.
+    wish: Option<crate::matching::rules::GenderWish>,
     interests: Interests,
     /// The candidate of the last find: what the pair it makes must satisfy.
     pub(super) candidate: Option<Candidate>,
@@ -82,6 +87,12 @@ impl User {
             unspent_ask: false,
             ranks: rng.percent(20),
             quarantined: rng.percent(15),
+            gender: rng.percent(70).then(|| tanis_proto::Gender::ALL[rng.below(3) as usize]),
+            wish: rng.percent(15).then(|| {
+                let genders = vec![tanis_proto::Gender::ALL[rng.below(3) as usize]];
+                let seeking = tanis_proto::Seeking { genders, mode: tanis_proto::PreferenceMode::Only };
+                crate::matching::rules::GenderWish::parse(&seeking).expect("one gender")
+            }),
             interests: Interests::parse(&topics).expect("known topics"),
             candidate: None,
             excluded_since_match: HashSet::new(),
@@ -121,8 +132,8 @@ impl World {
             country: None,
             location: None,
             quarantined: user.quarantined,
-            gender: None,
-            seeking: None,
+            gender: user.gender,
+            seeking: user.wish,
         };
         user.ask += 1;
         user.waiting = true;
@@ -130,15 +141,9 @@ impl World {
         user.excluded_since_match.extend(candidate.excluded.iter().copied());
         user.candidate = Some(candidate.clone());
         let request_id = Some(user.ask.to_string());
+        let ask = Ask::numbered(user.ask);
         self.asked.insert((id, request_id.clone()), now);
-        Seeker {
-            candidate,
-            socket_id: socket,
-            request_id,
-            public_key: String::new(),
-            asked_at: None,
-            ask: Ask::default(),
-        }
+        Seeker { candidate, socket_id: socket, request_id, public_key: String::new(), asked_at: None, ask }
     }
 
     /// One user does one thing their state allows.

@@ -79,7 +79,7 @@ impl World {
         }
         let nodes = (0..3).map(|_| Node::new(cfg.local_pairing_ms, policy, mutation)).collect();
         let mut world = World {
-            redis: Redis::new(cfg.claim_stale_ms, mutation),
+            redis: Redis::new(3, cfg.claim_stale_ms, mutation),
             store,
             nodes,
             users,
@@ -140,6 +140,7 @@ impl World {
     pub(super) fn run(mut self, seed: u64) -> Result<Tally, Box<Failure>> {
         while let Some(((at, _), event)) = self.events.pop_first() {
             self.now = at.max(self.now + 1);
+            self.redis.now = self.now;
             self.step += 1;
             if self.step > MAX_EVENTS {
                 panic!("seed {seed}: the model ran past {MAX_EVENTS} events");
@@ -266,17 +267,13 @@ impl World {
     /// what `MAXLEN` does in Redis, sooner, so that copying the state for the replica stays cheap.
     fn trim_stream(&mut self) {
         let read = self.nodes.iter().filter(|n| n.up).filter_map(|n| n.running_ref()).map(|e| e.position).min();
-        let input = &mut self.redis.state.input;
-        let read = read.unwrap_or_else(|| input.last().map_or(0, |(id, _)| *id));
-        let keep = input.partition_point(|(id, _)| *id <= read);
-        if keep > 0 {
-            input.drain(..keep);
-        }
+        let read = read.unwrap_or_else(|| self.redis.last_position());
+        self.redis.trim(read);
     }
 
     /// The running matchmakers' blocking reads wake when the stream grew.
     fn wake_feeds(&mut self) {
-        let last = self.redis.state.input.last().map_or(0, |(id, _)| *id);
+        let last = self.redis.last_position();
         for node in 0..self.nodes.len() {
             let inc = self.nodes[node].incarnation;
             let Some(elected) = self.nodes[node].running() else { continue };

@@ -1,0 +1,587 @@
+//! The Lua scripts of the cluster's matching, and how each is called: the text Redis runs, its keys and its
+//! arguments, built by [`Scripts`] from plain values, and the answer read back by the functions below. Production
+//! sends a [`Call`] to Redis ([`Call::invoke`]); the simulation of matching runs the very same text, keys and
+//! arguments in an embedded Lua over an emulated keyspace (src/matching/simulation/keyspace.rs), so what it checks
+//! is what runs. Nothing here does I/O but [`Call::invoke`].
+
+use std::sync::OnceLock;
+
+use redis::{FromRedisValue, RedisResult, Script};
+
+use super::queue::{Input, Keys, bare, entry, entry_prefix, record};
+use crate::domain::UserId;
+use crate::matching::Seeker;
+use crate::redis_link::Conn;
+
+/// Whether a node holding an entry still stands behind it: KEYS[alive] scores nodes by when their liveness lapses,
+/// KEYS[claimed] stamps each claim with its time. A claim older than ARGV `stale` ms outlived any opening (its
+/// settle was lost, most often in a Redis failover that dropped the write): nobody will settle it. Prepended to
+/// the scripts that take entries over, after [`NOW_MS`].
+pub(super) const HOLDERS: &str = r#"
+local function lapsed(alive, holder)
+  local at = redis.call('ZSCORE', alive, holder)
+  return not (at and tonumber(at) >= now_ms())
+end
+local function stale(claimed, user, limit)
+  local at = redis.call('HGET', claimed, user)
+  return at ~= false and tonumber(at) + tonumber(limit) < now_ms()
+end
+local function reask(queue, user, socket, holder, seeker)
+  redis.call('HSET', queue, user, socket .. '!' .. holder .. '|' .. seeker)
+end
+"#;
+
+/// The input records a script writes: the seeker as [`bare`] has it, without the declared gender and the wish.
+/// They are serde's last two fields of a candidate, a string and a flat object: a test holds the patterns to what
+/// serde writes. Prepended to the scripts that write records.
+pub(super) const RECORDS: &str = r#"
+local function bare(seeker)
+  return (string.gsub(string.gsub(seeker, ',"gender":"[%a_]+"', ''), ',"seeking":{[^}]*}', ''))
+end
+local function record(input, seeker) return '{"' .. input .. '":' .. bare(seeker) .. '}' end
+"#;
+
+/// Queues a seeker unless the user waits already: KEYS queue, input, alive, claimed; ARGV user, socket prefix,
+/// seeker JSON, stale claim ms. Returns 1 when newly queued, 2 when their match is being opened, else 0. A user
+/// who waits already asked again, most often from the socket an app reconnected with, maybe on another node: the
+/// place becomes the asking socket's, so the old one's closing does not take it away. Held by the elected
+/// matchmaker, it reads the request to learn the socket; held by a node (pairing its own seekers first), the
+/// matchmaker takes them over (that node finds the entry no longer its own when it claims or hands over). A match
+/// being opened keeps its claim, which names the asking socket and request from now on (`reask` in [`HOLDERS`]).
+pub(super) const JOIN: &str = r"
+local entry = ARGV[2] .. ARGV[3]
+if redis.call('HSETNX', KEYS[1], ARGV[1], entry) == 1 then
+  redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', record('Find', ARGV[3]))
+  return 1
+end
+local held, holder = string.match(redis.call('HGET', KEYS[1], ARGV[1]), '^%d+|([@!])([^|]+)|')
+if held == '!' and not lapsed(KEYS[3], holder) and not stale(KEYS[4], ARGV[1], ARGV[4]) then
+  reask(KEYS[1], ARGV[1], ARGV[2], holder, ARGV[3])
+  return 2
+end
+redis.call('HSET', KEYS[1], ARGV[1], entry)
+redis.call('HDEL', KEYS[4], ARGV[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', record(holder and 'HandedOver' or 'Find', ARGV[3]))
+return 0
+";
+
+/// Holds seekers on the asking node unless the user waits already, in the order given: KEYS queue, alive, input,
+/// claimed; ARGV this node, stale claim ms, then per seeker: user, socket prefix, seeker JSON ([`super::holds`]
+/// gathers them). Answers per seeker: 1 when newly held here (nobody held them, or their holder died or forgot its
+/// claim), 2 when this node held them already (the entry is the asking socket's now), 3 when their match is being
+/// opened (claimed by a live node, whose claim names this request from now on: `reask` in [`HOLDERS`]), 0 when
+/// they wait elsewhere: then the place becomes the asking socket's at the elected matchmaker, as [`JOIN`] does, so
+/// the old socket's closing (on whichever node) does not take it away.
+pub(super) const HOLD: &str = r"
+local function hold(user, socket, node, seeker, stale_ms)
+  local here = socket .. '@' .. node .. '|' .. seeker
+  if redis.call('HSETNX', KEYS[1], user, here) == 1 then return 1 end
+  local held, holder = string.match(redis.call('HGET', KEYS[1], user), '^%d+|([@!])([^|]+)|')
+  if held == '@' and holder == node then
+    redis.call('HSET', KEYS[1], user, here)
+    return 2
+  end
+  if holder and (lapsed(KEYS[2], holder) or (held == '!' and stale(KEYS[4], user, stale_ms))) then
+    redis.call('HSET', KEYS[1], user, here)
+    redis.call('HDEL', KEYS[4], user)
+    return 1
+  end
+  if held == '!' then
+    reask(KEYS[1], user, socket, holder, seeker)
+    return 3
+  end
+  redis.call('HSET', KEYS[1], user, socket .. seeker)
+  redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'c', record(holder and 'HandedOver' or 'Find', seeker))
+  return 0
+end
+local out = {}
+for i = 3, #ARGV, 3 do
+  out[#out + 1] = hold(ARGV[i], ARGV[i + 1], ARGV[1], ARGV[i + 2], ARGV[2])
+end
+return out
+";
+
+/// Takes a user out of the queue, only if their entry starts with ARGV[2] (the socket that made it) when
+/// that is given, and was made by the request ARGV[4] when that is given, and not while a node opens their match:
+/// KEYS queue, input; ARGV user, entry prefix or '', input record, ask or ''.
+pub(super) const LEAVE: &str = r"
+local entry = redis.call('HGET', KEYS[1], ARGV[1])
+if not entry or string.match(entry, '^%d+|!') then return 0 end
+if ARGV[2] ~= '' and not made(entry, ARGV[2], ARGV[4]) then return 0 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', ARGV[3])
+return 1
+";
+
+/// Whether an entry still starts with `p`, and whether the request `ask` of the socket `p` names made it: the Lua
+/// shared by the scripts below. The ask is the end of an entry's seeker JSON ([`Seeker::ask`]); an entry or a
+/// request without one (a node of the previous version) stands for any request of its socket.
+pub(super) const STARTS: &str = r#"
+local function starts(e, p) return e and string.sub(e, 1, string.len(p)) == p end
+local function ask_of(e) return string.match(e, '"ask":"(%x*)"}$') or '' end
+local function made(e, p, ask)
+  if not starts(e, p) then return false end
+  local a = ask_of(e)
+  return ask == '' or a == '' or a == ask
+end
+"#;
+
+/// Redis's own time in milliseconds, prepended to the scripts that compare liveness: one clock for every node.
+pub(super) const NOW_MS: &str =
+    "local function now_ms() local t = redis.call('TIME') return t[1] * 1000 + math.floor(t[2] / 1000) end\n";
+
+/// Claims pairs a node found among its own waiters: KEYS queue, claimed; ARGV per pair: user, held prefix, claimed
+/// prefix, user, held prefix, claimed prefix. A pair whose both entries are still held by this node is marked
+/// claimed (0), each claim stamped with Redis's time; otherwise nothing of it changes, and the answer says who
+/// is gone (1 the first, 2 the second, 3 both).
+pub(super) const CLAIM: &str = r"
+local out = {}
+local now = now_ms()
+for i = 1, #ARGV, 6 do
+  local a = redis.call('HGET', KEYS[1], ARGV[i])
+  local b = redis.call('HGET', KEYS[1], ARGV[i + 3])
+  local code = 0
+  if not starts(a, ARGV[i + 1]) then code = code + 1 end
+  if not starts(b, ARGV[i + 4]) then code = code + 2 end
+  if code == 0 then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2] .. string.sub(a, string.len(ARGV[i + 1]) + 1),
+      ARGV[i + 3], ARGV[i + 5] .. string.sub(b, string.len(ARGV[i + 4]) + 1))
+    redis.call('HSET', KEYS[2], ARGV[i], now, ARGV[i + 3], now)
+  end
+  out[#out + 1] = code
+end
+return out
+";
+
+/// Settles claimed users once their pairs were opened: KEYS queue, claimed, input; ARGV[1] this node, then per
+/// user: user, socket prefix, ask, and '' to delete the entry (matched, or refused) or '1' to hold them again
+/// (their partner was refused). 1 each when done, 0 when the entry is no longer this node's claim of that request.
+/// A claim that now names another request (the user asked again meanwhile, [`JOIN`]'s `reask`) outlives the
+/// claim: that request goes to the elected matchmaker, as handed over (its socket was answered). An entry still
+/// held rather than claimed by this node, made by the same request, is its claim lost in a Redis failover: a
+/// matched user's is deleted too, or it would answer "already waiting" to them for as long as this node lives.
+pub(super) const SETTLE: &str = r#"
+local out = {}
+for i = 2, #ARGV, 4 do
+  local user, prefix, ask, hold = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
+  local entry = redis.call('HGET', KEYS[1], user)
+  local socket, mark, holder, seeker
+  if entry then socket, mark, holder, seeker = string.match(entry, '^(%d+|)([@!])([^|]+)|(.*)$') end
+  local done = 0
+  if holder == ARGV[1] and mark == '!' and made(entry, prefix, ask) then
+    if hold == '' then
+      redis.call('HDEL', KEYS[1], user)
+    else
+      redis.call('HSET', KEYS[1], user, socket .. '@' .. holder .. '|' .. seeker)
+    end
+    done = 1
+  elseif holder == ARGV[1] and mark == '!' then
+    redis.call('HSET', KEYS[1], user, socket .. seeker)
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'c', record('HandedOver', seeker))
+  elseif holder == ARGV[1] and hold == '' and made(entry, prefix, ask) then
+    redis.call('HDEL', KEYS[1], user)
+    done = 1
+  end
+  if holder == ARGV[1] and (mark == '!' or done == 1) then redis.call('HDEL', KEYS[2], user) end
+  out[#out + 1] = done
+end
+return out
+"#;
+
+/// Hands seekers a node held to the elected matchmaker: KEYS queue, input; ARGV per user: user, this node's
+/// entry prefix, the entry as the matchmaker holds it, input record, ask. 1 each when handed over, 0 when the
+/// entry is no longer this node's hold of that request (they left, or asked again from that socket meanwhile).
+pub(super) const FORWARD: &str = r"
+local out = {}
+for i = 1, #ARGV, 5 do
+  if made(redis.call('HGET', KEYS[1], ARGV[i]), ARGV[i + 1], ARGV[i + 4]) then
+    redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2])
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', ARGV[i + 3])
+    out[#out + 1] = 1
+  else
+    out[#out + 1] = 0
+  end
+end
+return out
+";
+
+/// Gives the elected matchmaker the seekers of nodes whose liveness lapsed, held or claimed, and the requests of
+/// claims nobody will settle: KEYS queue, alive, claimed; ARGV stale claim ms. Returns their seekers. Whoever of
+/// them has no socket left is dropped when paired (their socket died with the node); whoever reconnected elsewhere
+/// is paired there. A claim whose match was committed (the node died, or lost the settle, after its commit) is
+/// refused by the store: its user is in that match, or the match spent the request ([`Seeker::asked_at`]). Stale
+/// claims are found in the claims' own hash, so a tick reads the whole queue only when a node died.
+pub(super) const ADOPT: &str = r"
+local now = now_ms()
+local out = {}
+local claims = redis.call('HGETALL', KEYS[3])
+for i = 1, #claims, 2 do
+  if tonumber(claims[i + 1]) + tonumber(ARGV[1]) < now then
+    local socket, seeker = string.match(redis.call('HGET', KEYS[1], claims[i]) or '', '^(%d+|)![^|]+|(.*)$')
+    if socket then
+      redis.call('HSET', KEYS[1], claims[i], socket .. seeker)
+      out[#out + 1] = seeker
+    end
+    redis.call('HDEL', KEYS[3], claims[i])
+  end
+end
+local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
+if #dead == 0 then return out end
+local gone = {}
+for _, node in ipairs(dead) do gone[node] = true end
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local socket, holder, seeker = string.match(all[i + 1], '^(%d+|)[@!]([^|]+)|(.*)$')
+  if holder and gone[holder] then
+    redis.call('HSET', KEYS[1], all[i], socket .. seeker)
+    redis.call('HDEL', KEYS[3], all[i])
+    out[#out + 1] = seeker
+  end
+end
+redis.call('ZREM', KEYS[2], unpack(dead))
+return out
+";
+
+/// Removes the entries of requests the elected matchmaker settled: KEYS queue; ARGV per user: user, socket prefix,
+/// ask. Only the entry that request made (a find the user sent since, from the same socket, while the older request
+/// was being opened, keeps its place), and not while a node claims it (its settle ends the claim). A node's hold of
+/// that same request goes too: a Redis failover that lost the node's FORWARD after the matchmaker had read it puts
+/// the hold back, which nobody would take away for a request already matched (issue 74's simulation, running this
+/// script, found it; the model it replaced removed any holder's entry, as this does now).
+pub(super) const REMOVE: &str = r"
+for i = 1, #ARGV, 3 do
+  local entry = redis.call('HGET', KEYS[1], ARGV[i])
+  if made(entry, ARGV[i + 1], ARGV[i + 2]) and not string.match(entry, '^%d+|!') then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return 0
+";
+
+/// Rewrites an entry, and tells the elected matchmaker when it holds it: KEYS queue, input; ARGV user, the entry
+/// as read, the entry rewritten, its find record ('' for an entry a node holds: that node's matchmaker was told).
+/// 0 when the entry changed since it was read (left, paired, claimed, asked again).
+pub(super) const REWRITE: &str = r"
+if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[3])
+if ARGV[4] ~= '' then redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', ARGV[4]) end
+return 1
+";
+
+/// Renews the lease if this node (ARGV[1]) holds it, takes it if nobody does, and renews this node's
+/// liveness for the lease's time (ARGV[2] ms): KEYS lease, epoch, input, alive; returns {holder, epoch, input
+/// position at takeover ('' unless just taken)}.
+pub(super) const ACQUIRE: &str = r"
+local now = now_ms()
+redis.call('ZADD', KEYS[4], now + ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 3600000)
+local current = redis.call('GET', KEYS[1])
+if current then
+  local sep = string.find(current, ':', 1, true)
+  local holder = string.sub(current, 1, sep - 1)
+  if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+  return {holder, tonumber(string.sub(current, sep + 1)), ''}
+end
+local epoch = redis.call('INCR', KEYS[2])
+redis.call('SET', KEYS[1], ARGV[1] .. ':' .. epoch, 'PX', ARGV[2])
+local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
+local position = '0-0'
+if #last > 0 then position = last[1][1] end
+return {ARGV[1], epoch, position}
+";
+
+/// Raises the epoch counter to at least ARGV[1] (Redis lost it in a restart, the database fence did not).
+pub(super) const RAISE: &str = r"
+local current = tonumber(redis.call('GET', KEYS[1]) or '0')
+if current < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], ARGV[1]) end
+return 0
+";
+
+/// Gives the lease up if this node holds it (a clean shutdown hands over at once).
+pub(super) const RELEASE: &str = r"
+local current = redis.call('GET', KEYS[1])
+if current and string.sub(current, 1, string.len(ARGV[1]) + 1) == ARGV[1] .. ':' then
+  redis.call('DEL', KEYS[1])
+end
+return 0
+";
+
+/// Deletes input records the matchmaker has read (ARGV[2..]) while the lease is still ARGV[1] (`node:epoch`):
+/// KEYS lease, input. Only records a node of the previous release wrote with a gender preference in them (this
+/// release's records are bare, `queue::Input`): during a rolling update such a preference lives in Redis no longer
+/// than its find is being read. A deposed matchmaker deletes nothing (its successor may not have read past them
+/// yet).
+pub(super) const FORGET_READ: &str = r"
+if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end
+return redis.call('XDEL', KEYS[2], unpack(ARGV, 2))
+";
+
+/// A script as Redis runs it: the parts above, in order, and its hash (computed once).
+pub(crate) struct Source {
+    /// Its name in the simulation's trace and in a mutation's patch.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) name: &'static str,
+    parts: &'static [&'static str],
+    script: OnceLock<Script>,
+}
+
+impl Source {
+    const fn new(name: &'static str, parts: &'static [&'static str]) -> Self {
+        Source { name, parts, script: OnceLock::new() }
+    }
+
+    /// The text Redis runs.
+    pub(crate) fn text(&self) -> String {
+        self.parts.concat()
+    }
+
+    fn script(&self) -> &Script {
+        self.script.get_or_init(|| Script::new(&self.text()))
+    }
+}
+
+pub(crate) static JOIN_SCRIPT: Source = Source::new("JOIN", &[NOW_MS, RECORDS, HOLDERS, JOIN]);
+pub(crate) static HOLD_SCRIPT: Source = Source::new("HOLD", &[NOW_MS, RECORDS, HOLDERS, HOLD]);
+pub(crate) static LEAVE_SCRIPT: Source = Source::new("LEAVE", &[STARTS, LEAVE]);
+pub(crate) static CLAIM_SCRIPT: Source = Source::new("CLAIM", &[NOW_MS, STARTS, CLAIM]);
+pub(crate) static SETTLE_SCRIPT: Source = Source::new("SETTLE", &[STARTS, RECORDS, SETTLE]);
+pub(crate) static FORWARD_SCRIPT: Source = Source::new("FORWARD", &[STARTS, FORWARD]);
+pub(crate) static ADOPT_SCRIPT: Source = Source::new("ADOPT", &[NOW_MS, ADOPT]);
+pub(crate) static REMOVE_SCRIPT: Source = Source::new("REMOVE", &[STARTS, REMOVE]);
+pub(crate) static REWRITE_SCRIPT: Source = Source::new("REWRITE", &[REWRITE]);
+pub(crate) static ACQUIRE_SCRIPT: Source = Source::new("ACQUIRE", &[NOW_MS, ACQUIRE]);
+pub(crate) static RAISE_SCRIPT: Source = Source::new("RAISE", &[RAISE]);
+pub(crate) static RELEASE_SCRIPT: Source = Source::new("RELEASE", &[RELEASE]);
+pub(crate) static FORGET_READ_SCRIPT: Source = Source::new("FORGET_READ", &[FORGET_READ]);
+
+/// Every script, for the simulation's check that each mutation's patch still finds its text.
+#[cfg(test)]
+pub(crate) static ALL: [&Source; 13] = [
+    &JOIN_SCRIPT,
+    &HOLD_SCRIPT,
+    &LEAVE_SCRIPT,
+    &CLAIM_SCRIPT,
+    &SETTLE_SCRIPT,
+    &FORWARD_SCRIPT,
+    &ADOPT_SCRIPT,
+    &REMOVE_SCRIPT,
+    &REWRITE_SCRIPT,
+    &ACQUIRE_SCRIPT,
+    &RAISE_SCRIPT,
+    &RELEASE_SCRIPT,
+    &FORGET_READ_SCRIPT,
+];
+
+/// One script call: what Redis runs, with these keys and arguments.
+pub(crate) struct Call {
+    pub(crate) source: &'static Source,
+    pub(crate) keys: Vec<String>,
+    pub(crate) args: Vec<String>,
+}
+
+impl Call {
+    fn new(source: &'static Source, keys: &[&String]) -> Self {
+        Call { source, keys: keys.iter().map(|k| (*k).clone()).collect(), args: Vec::new() }
+    }
+
+    fn arg(mut self, arg: impl ToString) -> Self {
+        self.args.push(arg.to_string());
+        self
+    }
+
+    fn push(&mut self, arg: impl ToString) {
+        self.args.push(arg.to_string());
+    }
+
+    /// Runs the call on Redis (by hash, loading the script when Redis does not know it).
+    pub(crate) async fn invoke<T: FromRedisValue>(&self, conn: &mut Conn) -> RedisResult<T> {
+        let mut invocation = self.source.script().prepare_invoke();
+        for key in &self.keys {
+            invocation.key(key);
+        }
+        for arg in &self.args {
+            invocation.arg(arg);
+        }
+        invocation.invoke_async(conn).await
+    }
+}
+
+/// A node's calls of the scripts: the keys of its namespace, its name, and how old a claim is when nobody will
+/// settle it.
+#[derive(Clone)]
+pub(crate) struct Scripts {
+    pub(crate) keys: Keys,
+    pub(crate) node: String,
+    pub(crate) claim_timeout_ms: u64,
+}
+
+impl Scripts {
+    /// What this node's entries for the socket start with.
+    pub(crate) fn local_prefix(&self, socket_id: u64) -> String {
+        format!("{}@{}|", entry_prefix(socket_id), self.node)
+    }
+
+    /// What this node's claimed entries for the socket start with.
+    fn claimed_prefix(&self, socket_id: u64) -> String {
+        format!("{}!{}|", entry_prefix(socket_id), self.node)
+    }
+
+    /// [`JOIN`]; read its answer with [`joined`].
+    pub(crate) fn join(&self, seeker: &Seeker) -> Call {
+        let k = &self.keys;
+        Call::new(&JOIN_SCRIPT, &[&k.queue, &k.input, &k.alive, &k.claimed])
+            .arg(seeker.user_id().get())
+            .arg(entry_prefix(seeker.socket_id))
+            .arg(serde_json::to_string(seeker).expect("serialises"))
+            .arg(self.claim_timeout_ms)
+    }
+
+    /// [`HOLD`] of seekers given as (user, socket prefix, seeker JSON); read each answer with [`held`].
+    pub(crate) fn hold<'a>(&self, seekers: impl IntoIterator<Item = (i64, &'a str, &'a str)>) -> Call {
+        let k = &self.keys;
+        let mut call = Call::new(&HOLD_SCRIPT, &[&k.queue, &k.alive, &k.input, &k.claimed])
+            .arg(&self.node)
+            .arg(self.claim_timeout_ms);
+        for (user, prefix, json) in seekers {
+            call.push(user);
+            call.push(prefix);
+            call.push(json);
+        }
+        call
+    }
+
+    /// [`LEAVE`] of the user's entry: any, or only the one `socket_id` made, and of those only the one request
+    /// `ask` made when it is not empty.
+    pub(crate) fn leave(&self, user_id: UserId, socket_id: Option<u64>, ask: &str) -> Call {
+        Call::new(&LEAVE_SCRIPT, &[&self.keys.queue, &self.keys.input])
+            .arg(user_id.get())
+            .arg(socket_id.map(entry_prefix).unwrap_or_default())
+            .arg(record(&Input::Leave { user_id }))
+            .arg(ask)
+    }
+
+    /// [`CLAIM`] of pairs this node holds; read the answer with [`claimed`].
+    pub(crate) fn claim(&self, pairs: &[(Seeker, Seeker)]) -> Call {
+        let mut call = Call::new(&CLAIM_SCRIPT, &[&self.keys.queue, &self.keys.claimed]);
+        for seeker in pairs.iter().flat_map(|(a, b)| [a, b]) {
+            let socket = seeker.socket_id;
+            call.push(seeker.user_id().get());
+            call.push(self.local_prefix(socket));
+            call.push(self.claimed_prefix(socket));
+        }
+        call
+    }
+
+    /// [`SETTLE`] of claimed seekers: `done` leave the queue, `again` are held here again; read the answer with
+    /// [`lost`].
+    pub(crate) fn settle(&self, done: &[&Seeker], again: &[&Seeker]) -> Call {
+        let k = &self.keys;
+        let mut call = Call::new(&SETTLE_SCRIPT, &[&k.queue, &k.claimed, &k.input]).arg(&self.node);
+        let all = done.iter().map(|s| (s, "")).chain(again.iter().map(|s| (s, "1")));
+        for (seeker, hold) in all {
+            call.push(seeker.user_id().get());
+            call.push(entry_prefix(seeker.socket_id));
+            call.push(seeker.ask.as_str());
+            call.push(hold);
+        }
+        call
+    }
+
+    /// [`FORWARD`] of seekers this node holds to the elected matchmaker; the answer is 1 for each handed over.
+    pub(crate) fn forward(&self, seekers: &[Seeker]) -> Call {
+        let mut call = Call::new(&FORWARD_SCRIPT, &[&self.keys.queue, &self.keys.input]);
+        for seeker in seekers {
+            call.push(seeker.user_id().get());
+            call.push(self.local_prefix(seeker.socket_id));
+            call.push(entry(seeker));
+            call.push(record(&Input::HandedOver(Box::new(bare(seeker)))));
+            call.push(seeker.ask.as_str());
+        }
+        call
+    }
+
+    /// [`ADOPT`]; read the answer with [`adopted`].
+    pub(crate) fn adopt(&self) -> Call {
+        let k = &self.keys;
+        Call::new(&ADOPT_SCRIPT, &[&k.queue, &k.alive, &k.claimed]).arg(self.claim_timeout_ms)
+    }
+
+    /// [`REMOVE`] of the entries these requests made that the elected matchmaker holds.
+    pub(crate) fn remove(&self, seekers: &[&Seeker]) -> Call {
+        let mut call = Call::new(&REMOVE_SCRIPT, &[&self.keys.queue]);
+        for seeker in seekers {
+            call.push(seeker.user_id().get());
+            call.push(entry_prefix(seeker.socket_id));
+            call.push(seeker.ask.as_str());
+        }
+        call
+    }
+
+    /// [`REWRITE`] of the entry `read` as `rewritten`, with the find record `find` ('' for none).
+    pub(crate) fn rewrite(&self, user_id: UserId, read: &str, rewritten: &str, find: &str) -> Call {
+        Call::new(&REWRITE_SCRIPT, &[&self.keys.queue, &self.keys.input])
+            .arg(user_id.get())
+            .arg(read)
+            .arg(rewritten)
+            .arg(find)
+    }
+
+    /// [`ACQUIRE`] for a lease of `lease_ms`; the answer is (holder, epoch, stream position or '').
+    pub(crate) fn acquire(&self, lease_ms: u64) -> Call {
+        let k = &self.keys;
+        Call::new(&ACQUIRE_SCRIPT, &[&k.lease, &k.epoch, &k.input, &k.alive]).arg(&self.node).arg(lease_ms)
+    }
+
+    /// [`RAISE`] of the epoch counter to at least `fence`.
+    pub(crate) fn raise(&self, fence: i64) -> Call {
+        Call::new(&RAISE_SCRIPT, &[&self.keys.epoch]).arg(fence)
+    }
+
+    /// [`RELEASE`] of the lease, if this node holds it.
+    pub(crate) fn release(&self) -> Call {
+        Call::new(&RELEASE_SCRIPT, &[&self.keys.lease]).arg(&self.node)
+    }
+}
+
+/// What [`JOIN`] answered.
+pub(crate) fn joined(code: i64) -> super::Hold {
+    match code {
+        1 => super::Hold::New,
+        2 => super::Hold::Opening,
+        _ => super::Hold::Elsewhere,
+    }
+}
+
+/// What [`HOLD`] answered for one seeker.
+pub(crate) fn held(code: i64) -> super::Hold {
+    match code {
+        1 => super::Hold::New,
+        2 => super::Hold::Again,
+        3 => super::Hold::Opening,
+        _ => super::Hold::Elsewhere,
+    }
+}
+
+/// What [`CLAIM`] answered, per pair: `Ok` when both were still held here (claimed now), else who is not.
+pub(crate) fn claimed(pairs: &[(Seeker, Seeker)], codes: Vec<i64>) -> Vec<Result<(), Vec<UserId>>> {
+    pairs
+        .iter()
+        .zip(codes)
+        .map(|((a, b), code)| match code {
+            0 => Ok(()),
+            _ => {
+                Err([(1, a), (2, b)].into_iter().filter(|(bit, _)| code & bit != 0).map(|(_, s)| s.user_id()).collect())
+            }
+        })
+        .collect()
+}
+
+/// What [`SETTLE`] answered: those of `again` who could not be held again.
+pub(crate) fn lost(done: usize, again: &[&Seeker], settled: Vec<i64>) -> Vec<UserId> {
+    settled.into_iter().skip(done).zip(again).filter(|(ok, _)| *ok == 0).map(|(_, s)| s.user_id()).collect()
+}
+
+/// What [`ADOPT`] answered: the seekers the elected matchmaker takes over.
+pub(crate) fn adopted(seekers: Vec<String>) -> Vec<Seeker> {
+    seekers.iter().filter_map(|s| serde_json::from_str(s).ok()).collect()
+}
