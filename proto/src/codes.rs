@@ -70,6 +70,10 @@ pub enum ErrorCode {
     /// `seeking`, or every find) by an account whose age no provider has assured: prove it
     /// (`POST /v1/me/age-assurance`, then `/v1/me/age-assurance/check`) and find again.
     AgeAssuranceRequired,
+    /// `match.find` with `seeking` (`only`) while a node of the cluster, or its matchmaker, runs a release that does
+    /// not know the wish (a rolling update under way) and would pair without it: find again without `seeking`, or
+    /// later. A `prefer` wish is queued without the wish instead. Nothing is queued.
+    SeekingUnavailable,
 }
 
 /// The spread of a client's reconnection after [`CloseCode::Draining`]: a uniformly random delay below this many

@@ -61,6 +61,11 @@ pub struct GenderWish {
 }
 
 impl GenderWish {
+    /// Whether the wish falls back to anyone after the wait (`prefer`), rather than binding (`only`).
+    pub fn prefers(self) -> bool {
+        self.mode == PreferenceMode::Prefer
+    }
+
     /// The wish a `seeking` asks for; `None` when it names no gender or one twice (`invalid_field`).
     pub fn parse(seeking: &Seeking) -> Option<Self> {
         let mut genders = 0u8;

@@ -383,3 +383,68 @@ async fn across_nodes_a_gender_withdrawn_while_waiting_leaves_redis() {
     assert!(holds(r#""user_id""#).await, "the place itself stays");
     still_waiting(&mut s_geri).await;
 }
+
+/// Issue 74 point 4: during a rolling update, a node of the previous release (alive in the cluster, never among
+/// the nodes that announce they understand gender wishes) would pair without the wish. A find asking `only` is
+/// refused `seeking_unavailable`, a `prefer` one is queued as a plain find, until the previous release is gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_a_rolling_update_an_only_wish_is_refused_and_a_prefer_wish_waits_plain() {
+    use Gender::*;
+    let nodes = spawn_cluster(2).await;
+    let seeker = premium(&nodes[0], "arayan").await;
+    let namespace = nodes[0].config.cluster.namespace.clone();
+    let url = crate::helpers::test_redis_url();
+    let (alive, queue) = (
+        crate::helpers::matchmaking_key(&url, &namespace, "alive"),
+        crate::helpers::matchmaking_key(&url, &namespace, "queue"),
+    );
+    let mut redis = crate::helpers::redis_at(&url).await;
+    // The previous release's node renews its liveness with its ticks, as this one does; far ahead here.
+    let _: i64 = redis::cmd("ZADD").arg(&alive).arg(1e13).arg("v2.previous").query_async(&mut redis).await.unwrap();
+    let mut socket = nodes[0].socket(&seeker).await;
+    let key = Identity::generate().public_key_b64();
+    // Each node learns it at its next tick of the election (a third of the lease): a find queued before then is
+    // cancelled, and a find is sent again at most every quarter second (new accounts may send 20 a minute).
+    let mut every = tokio::time::interval(Duration::from_millis(250));
+    let mut answer_to = async |find: Find, socket: &mut Connection| {
+        every.tick().await;
+        socket.send(&find.frame(Some("f".into()), key.clone())).await.unwrap();
+        socket.next().await.unwrap()
+    };
+    let refused = tokio::time::timeout(WITHIN, async {
+        loop {
+            match answer_to(only(&[Woman]), &mut socket).await {
+                ServerFrame::Error { code: ErrorCode::SeekingUnavailable, .. } => return,
+                ServerFrame::MatchQueued { .. } => {
+                    socket.send(&ClientFrame::MatchCancel { id: Some("c".into()) }).await.unwrap();
+                    socket.next().await.unwrap();
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    });
+    refused.await.expect("`only` refused while a node of the previous release is alive");
+    let queued = answer_to(seeking(&[NonBinary], PreferenceMode::Prefer), &mut socket).await;
+    assert!(matches!(queued, ServerFrame::MatchQueued { .. }), "{queued:?}");
+    let entry: Option<String> =
+        redis::cmd("HGET").arg(&queue).arg(seeker.id.get()).query_async(&mut redis).await.unwrap();
+    assert!(entry.as_deref().is_some_and(|e| !e.contains("seeking")), "queued without the wish: {entry:?}");
+    socket.send(&ClientFrame::MatchCancel { id: Some("c".into()) }).await.unwrap();
+    socket.next().await.unwrap();
+
+    // The previous release is gone: `only` is queued with its wish.
+    let _: i64 = redis::cmd("ZREM").arg(&alive).arg("v2.previous").query_async(&mut redis).await.unwrap();
+    let accepted = tokio::time::timeout(WITHIN, async {
+        loop {
+            match answer_to(only(&[Woman]), &mut socket).await {
+                ServerFrame::Error { code: ErrorCode::SeekingUnavailable, .. } => continue,
+                ServerFrame::MatchQueued { .. } => return,
+                other => panic!("{other:?}"),
+            }
+        }
+    });
+    accepted.await.expect("`only` queued once every node understands it");
+    let entry: Option<String> =
+        redis::cmd("HGET").arg(&queue).arg(seeker.id.get()).query_async(&mut redis).await.unwrap();
+    assert!(entry.as_deref().is_some_and(|e| e.contains("seeking")), "queued with the wish: {entry:?}");
+}

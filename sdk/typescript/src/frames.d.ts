@@ -206,7 +206,7 @@ export type EndReason = "left" | "peer_left" | "blocked" | "expired" | "banned";
 /**
  * Machine-readable codes of `error` frames. Add, never rename.
  */
-export type ErrorCode = "malformed_json" | "invalid_frame" | "binary_not_supported" | "invalid_base64" | "message_too_large" | "rate_limited" | "quota_exhausted" | "already_queued" | "already_in_match" | "not_queued" | "not_in_match" | "not_matched" | "claim_exists" | "invalid_field" | "banned" | "invalid_text" | "internal" | "consent_required" | "premium_required" | "location_required" | "evidence_forged" | "evidence_not_theirs" | "evidence_unfranked" | "evidence_expired" | "evidence_replayed" | "phone_unverified" | "age_assurance_required";
+export type ErrorCode = "malformed_json" | "invalid_frame" | "binary_not_supported" | "invalid_base64" | "message_too_large" | "rate_limited" | "quota_exhausted" | "already_queued" | "already_in_match" | "not_queued" | "not_in_match" | "not_matched" | "claim_exists" | "invalid_field" | "banned" | "invalid_text" | "internal" | "consent_required" | "premium_required" | "location_required" | "evidence_forged" | "evidence_not_theirs" | "evidence_unfranked" | "evidence_expired" | "evidence_replayed" | "phone_unverified" | "age_assurance_required" | "seeking_unavailable";
 
 /**
  * A gender a user may declare for matching (`PUT /v1/me/gender`). Not saying is declaring none.

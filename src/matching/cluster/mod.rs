@@ -144,8 +144,25 @@ fn settled<'a>(
     settled
 }
 
+/// Whether every live node of the cluster and its matchmaker understand a find's gender wish (`seeking`): a node of
+/// the previous release pairs without it. Told by each tick of the election ([`scripts::ACQUIRE`]); false until
+/// the first, and while Redis does not answer.
+#[derive(Clone, Default)]
+pub struct Wishes(Arc<std::sync::atomic::AtomicBool>);
+
+impl Wishes {
+    pub fn understood(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn set(&self, understood: bool) {
+        self.0.store(understood, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// Takes part in the election until shutdown: renews or takes the lease every third of its life, runs the
 /// matchmaker while holding it, and stops it the moment another node is seen holding it.
+#[allow(clippy::too_many_arguments)]
 pub async fn elect<P: Opener>(
     opener: Arc<P>,
     cluster: Arc<Cluster>,
@@ -153,6 +170,7 @@ pub async fn elect<P: Opener>(
     policy: Policy,
     sweeps: Sweeps,
     lease: Duration,
+    wishes: Wishes,
     shutdown: CancellationToken,
 ) {
     let queue = ClusterQueue::new(&cluster);
@@ -168,13 +186,17 @@ pub async fn elect<P: Opener>(
             _ = shutdown.cancelled() => break,
             _ = ticks.tick() => {}
         }
-        let acquired: RedisResult<(String, i64, String)> =
+        let acquired: RedisResult<(String, i64, String, i64)> =
             queue.scripts.acquire(lease.as_millis() as u64).invoke(&mut conn).await;
         let (holder, epoch, position) = match acquired {
-            Ok(answer) => answer,
+            Ok((holder, epoch, position, understood)) => {
+                wishes.set(understood == 1);
+                (holder, epoch, position)
+            }
             // Redis is away: whoever holds the lease keeps it until it lapses; a node that cannot renew must
             // assume it lost it.
             Err(e) => {
+                wishes.set(false);
                 tracing::warn!(error = %e, "matchmaker election: Redis unreachable");
                 if let Some((_, stop, _)) = running.take() {
                     stop.cancel();

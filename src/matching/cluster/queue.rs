@@ -46,6 +46,8 @@ pub(crate) struct Keys {
     pub(crate) alive: String,
     /// User → when a node claimed them ([`CLAIM`](super::scripts::CLAIM)): how a claim nobody will settle is told from one being opened.
     pub(crate) claimed: String,
+    /// Node → until when it announces that it understands gender wishes (this release's ACQUIRE).
+    pub(crate) wishes: String,
 }
 
 impl Keys {
@@ -59,6 +61,7 @@ impl Keys {
             epoch: format!("{mm}:epoch"),
             alive: format!("{mm}:alive"),
             claimed: format!("{mm}:claimed"),
+            wishes: format!("{mm}:wishes"),
         }
     }
 }

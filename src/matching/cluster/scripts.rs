@@ -269,25 +269,40 @@ return 1
 ";
 
 /// Renews the lease if this node (ARGV[1]) holds it, takes it if nobody does, and renews this node's
-/// liveness for the lease's time (ARGV[2] ms): KEYS lease, epoch, input, alive; returns {holder, epoch, input
-/// position at takeover ('' unless just taken)}.
+/// liveness for the lease's time (ARGV[2] ms): KEYS lease, epoch, input, alive, wishes; returns {holder, epoch,
+/// input position at takeover ('' unless just taken), 1 when the cluster understands gender wishes}. A node of this
+/// release renews its place in KEYS[wishes] with its liveness: the cluster understands them while every live node
+/// and the lease's holder are there (a node of the previous release never is, and would pair without them).
 pub(super) const ACQUIRE: &str = r"
 local now = now_ms()
 redis.call('ZADD', KEYS[4], now + ARGV[2], ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[4], '-inf', now - 3600000)
+redis.call('ZADD', KEYS[5], now + ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - 3600000)
+local function understands(node)
+  local at = redis.call('ZSCORE', KEYS[5], node)
+  return at ~= false and tonumber(at) >= now
+end
+local function understood(holder)
+  if not understands(holder) then return 0 end
+  for _, node in ipairs(redis.call('ZRANGEBYSCORE', KEYS[4], now, '+inf')) do
+    if not understands(node) then return 0 end
+  end
+  return 1
+end
 local current = redis.call('GET', KEYS[1])
 if current then
   local sep = string.find(current, ':', 1, true)
   local holder = string.sub(current, 1, sep - 1)
   if holder == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-  return {holder, tonumber(string.sub(current, sep + 1)), ''}
+  return {holder, tonumber(string.sub(current, sep + 1)), '', understood(holder)}
 end
 local epoch = redis.call('INCR', KEYS[2])
 redis.call('SET', KEYS[1], ARGV[1] .. ':' .. epoch, 'PX', ARGV[2])
 local last = redis.call('XREVRANGE', KEYS[3], '+', '-', 'COUNT', 1)
 local position = '0-0'
 if #last > 0 then position = last[1][1] end
-return {ARGV[1], epoch, position}
+return {ARGV[1], epoch, position, understood(ARGV[1])}
 ";
 
 /// Raises the epoch counter to at least ARGV[1] (Redis lost it in a restart, the database fence did not).
@@ -526,10 +541,11 @@ impl Scripts {
             .arg(find)
     }
 
-    /// [`ACQUIRE`] for a lease of `lease_ms`; the answer is (holder, epoch, stream position or '').
+    /// [`ACQUIRE`] for a lease of `lease_ms`; the answer is (holder, epoch, stream position or '', 1 when the
+    /// cluster understands gender wishes).
     pub(crate) fn acquire(&self, lease_ms: u64) -> Call {
         let k = &self.keys;
-        Call::new(&ACQUIRE_SCRIPT, &[&k.lease, &k.epoch, &k.input, &k.alive]).arg(&self.node).arg(lease_ms)
+        Call::new(&ACQUIRE_SCRIPT, &[&k.lease, &k.epoch, &k.input, &k.alive, &k.wishes]).arg(&self.node).arg(lease_ms)
     }
 
     /// [`RAISE`] of the epoch counter to at least `fence`.

@@ -96,6 +96,8 @@ struct Inner {
     finds: rate::Limiter,
     /// When this node's matchmaker last swept its queue.
     sweeps: Sweeps,
+    /// In a cluster, whether every node understands a gender wish (a rolling update may be under way).
+    wishes: Option<cluster::Wishes>,
     shutdown: CancellationToken,
 }
 
@@ -121,6 +123,7 @@ impl Finder {
         let opener = Arc::new(MatchOpener::new(services.clone(), settings.clone()));
         let (clock, sweeps) = (services.clock.clone(), Sweeps::default());
         let mut running = Vec::new();
+        let wishes = services.delivery.cluster().map(|_| cluster::Wishes::default());
         let queue = match services.delivery.cluster() {
             None => {
                 let (matchmaker, task) =
@@ -137,6 +140,7 @@ impl Finder {
                     policy,
                     sweeps.clone(),
                     lease,
+                    wishes.clone().expect("a cluster's"),
                     shutdown.clone(),
                 );
                 running.push(Running::Task(tokio::spawn(election)));
@@ -154,7 +158,7 @@ impl Finder {
             }
         };
         let finds = rate::Limiter::of_node(services.delivery.cluster(), &services.clock, "finds");
-        let inner = Inner { services, settings, admission, queue, finds, sweeps, shutdown };
+        let inner = Inner { services, settings, admission, queue, finds, sweeps, wishes, shutdown };
         let finder = Finder { inner: Arc::new(inner) };
         tokio::spawn(finder.clone().standing_loop());
         (finder, running)
@@ -173,7 +177,7 @@ impl Finder {
         user_id: UserId,
         socket_id: u64,
         id: Option<String>,
-        wish: Wish,
+        mut wish: Wish,
         public_key: String,
     ) -> Result<(), ServerFrame> {
         if self.live().active_match(user_id).is_some() {
@@ -187,6 +191,18 @@ impl Finder {
             let message =
                 format!("new and unverified accounts may look for {per_minute} matches a minute; wait a little");
             return Err(refuse(&id, ErrorCode::RateLimited, &message));
+        }
+        // A node of the previous release, or its matchmaker, would pair without the wish: `only` waits until the
+        // update is over, `prefer` is queued as a plain find (it falls back to anyone anyway).
+        if let Some(seeking) = wish.seeking
+            && self.inner.wishes.as_ref().is_some_and(|w| !w.understood())
+        {
+            if !seeking.prefers() {
+                let message =
+                    "a node of this service does not know `seeking` yet (an update is under way): find again later";
+                return Err(refuse(&id, ErrorCode::SeekingUnavailable, message));
+            }
+            wish.seeking = None;
         }
         let candidate = known.candidate(user_id, &wish, &admitted, now);
         let seeker = Seeker::new(candidate, socket_id, id.clone(), public_key);

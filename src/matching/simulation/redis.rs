@@ -256,7 +256,7 @@ impl Redis {
     pub(super) fn acquire(&mut self, now: u64, node: NodeId, lease_ms: u64) -> (NodeId, i64, Option<u64>) {
         self.now = now;
         let call = self.nodes[node].acquire(lease_ms);
-        let (holder, epoch, position): (String, i64, String) = self.run(call);
+        let (holder, epoch, position, _understood): (String, i64, String, i64) = self.run(call);
         let position = (!position.is_empty()).then(|| position.trim_end_matches("-0").parse().expect("a stream id"));
         (node_of(&holder), epoch, position)
     }
