@@ -509,13 +509,7 @@ mod tests {
     async fn first_batch(commands: Vec<Command>) -> Vec<((i64, u64), (i64, u64))> {
         let recording = Arc::new(Recording::default());
         let clock: SharedClock = crate::clock::ManualClock::new(chrono::DateTime::UNIX_EPOCH);
-        let policy = Policy {
-            start_km: 5.0,
-            doubling_secs: 10,
-            interest_fallback_secs: 10,
-            gender_fallback_secs: 30,
-            common_language: true,
-        };
+        let policy = Policy::of_tests();
         let task = Task::new(recording.clone(), clock, policy, Sweeps::default(), None);
         let (tx, rx) = mpsc::channel(16);
         for command in commands {

@@ -138,6 +138,20 @@ pub struct Policy {
     pub common_language: bool,
 }
 
+#[cfg(test)]
+impl Policy {
+    /// The settings the matchmaker's unit tests and the simulation run with: short waits, a common language.
+    pub(crate) fn of_tests() -> Self {
+        Policy {
+            start_km: 5.0,
+            doubling_secs: 10,
+            interest_fallback_secs: 10,
+            gender_fallback_secs: 30,
+            common_language: true,
+        }
+    }
+}
+
 /// Beyond this the radius covers the planet: anyone qualifies.
 const EARTH_HALF_CIRCUMFERENCE_KM: f64 = 20_040.0;
 

@@ -58,27 +58,9 @@ impl<P: Pairing + Opener> Pairing for LocalFirst<P> {
         };
         let claimed: Vec<(Seeker, Seeker)> =
             pairs.iter().zip(&claims).filter(|(_, c)| c.is_ok()).map(|(pair, _)| pair.clone()).collect();
-        let mut opened = Pairing::open(&*self.opener, &claimed).await.into_iter();
+        let opened = Pairing::open(&*self.opener, &claimed).await;
         // Claimed entries stay until the match is committed: only now may either user wait anew.
-        let (mut done, mut again) = (Vec::new(), Vec::new());
-        let mut results = Vec::with_capacity(pairs.len());
-        for ((a, b), claim) in pairs.iter().zip(claims) {
-            let result = match claim {
-                // Nothing of this pair was claimed: whoever is still here stays held.
-                Err(gone) => Err(gone),
-                Ok(()) => {
-                    let result = opened.next().expect("one result per claimed pair");
-                    for seeker in [a, b] {
-                        match &result {
-                            Err(dropped) if !dropped.contains(&seeker.user_id()) => again.push(seeker),
-                            _ => done.push(seeker),
-                        }
-                    }
-                    result
-                }
-            };
-            results.push(result);
-        }
+        let Settling { mut results, done, again } = settling(pairs, claims, opened);
         let lost = match self.queue.settle(&done, &again).await {
             Ok(lost) => lost,
             // Redis is away: the claims must not outlive it (a claimed user could never wait again). Everyone is
@@ -114,6 +96,44 @@ impl<P: Pairing + Opener> Pairing for LocalFirst<P> {
             }
         }
     }
+}
+
+/// What an opening of claimed pairs leaves to SETTLE: each pair's result, whose claims end (`done`: matched, or
+/// refused) and who is held here again (`again`: their partner was refused).
+pub(crate) struct Settling<'a> {
+    pub(crate) results: Vec<Result<(), Vec<UserId>>>,
+    pub(crate) done: Vec<&'a Seeker>,
+    pub(crate) again: Vec<&'a Seeker>,
+}
+
+/// [`Settling`] of `pairs`, given what CLAIM answered for each and what the opening answered for the claimed ones
+/// (in order). Nothing of a pair not claimed changes: whoever of it is still here stays held. The simulation settles
+/// its openings with this too.
+pub(crate) fn settling<'a>(
+    pairs: &'a [(Seeker, Seeker)],
+    claims: Vec<Result<(), Vec<UserId>>>,
+    opened: Vec<Result<(), Vec<UserId>>>,
+) -> Settling<'a> {
+    let mut opened = opened.into_iter();
+    let (mut done, mut again) = (Vec::new(), Vec::new());
+    let mut results = Vec::with_capacity(pairs.len());
+    for ((a, b), claim) in pairs.iter().zip(claims) {
+        let result = match claim {
+            Err(gone) => Err(gone),
+            Ok(()) => {
+                let result = opened.next().expect("one result per claimed pair");
+                for seeker in [a, b] {
+                    match &result {
+                        Err(dropped) if !dropped.contains(&seeker.user_id()) => again.push(seeker),
+                        _ => done.push(seeker),
+                    }
+                }
+                result
+            }
+        };
+        results.push(result);
+    }
+    Settling { results, done, again }
 }
 
 /// Which entries [`let_go`] deletes.

@@ -158,24 +158,11 @@ impl World {
         claims: Vec<Result<(), Vec<UserId>>>,
         opened: Vec<Result<(), Vec<UserId>>>,
     ) -> Vec<Result<(), Vec<UserId>>> {
-        let mut opened = opened.into_iter();
-        let (mut done, mut again, mut results) = (Vec::new(), Vec::new(), Vec::new());
-        for ((a, b), claim) in pairs.iter().zip(claims) {
-            let result = match claim {
-                Err(gone) => Err(gone),
-                Ok(()) => {
-                    let result = opened.next().expect("one result per claimed pair");
-                    for seeker in [a, b] {
-                        match &result {
-                            Err(dropped) if !dropped.contains(&seeker.user_id()) => again.push(seeker.clone()),
-                            _ => done.push(seeker.clone()),
-                        }
-                    }
-                    result
-                }
-            };
-            results.push(result);
-        }
+        // What production's `LocalFirst::open` decides from the same answers.
+        let settling = crate::matching::cluster::local::settling(pairs, claims, opened);
+        let mut results = settling.results;
+        let done: Vec<Seeker> = settling.done.into_iter().cloned().collect();
+        let again: Vec<Seeker> = settling.again.into_iter().cloned().collect();
         let lost = if self.nodes[node].cut {
             let everyone = done.iter().chain(&again).cloned().collect();
             self.retry_later(node, Retry::LetGoClaimed(everyone, 0));

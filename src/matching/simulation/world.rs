@@ -64,13 +64,7 @@ impl World {
             steps: rng.between(200, 500) as usize,
             quiet_every: 150,
         };
-        let policy = Policy {
-            start_km: 5.0,
-            doubling_secs: 10,
-            interest_fallback_secs: 10,
-            gender_fallback_secs: 30,
-            common_language: true,
-        };
+        let policy = Policy::of_tests();
         let users: Vec<User> = (1..=rng.between(6, 14) as i64).map(|id| User::new(UserId(id), &mut rng)).collect();
         let mut store = Store::new(mutation);
         for user in &users {
