@@ -95,6 +95,23 @@ async fn the_matchmaker_removes_the_entry_of_the_request_it_paired_not_a_newer_o
     assert_eq!(q.entry(1).await, None);
 }
 
+/// `RemoveSparesNodesHold` (issue 74's simulation, once it ran this script): a Redis failover lost n1's FORWARD
+/// after the elected matchmaker had read it, so the entry is n1's hold again while the matchmaker pairs that very
+/// request. Removing the request's entry takes the hold too, or it would wait for nobody, wish and all; a claim of it
+/// is left to its node's settle.
+#[tokio::test]
+async fn the_matchmaker_removes_a_nodes_hold_of_the_request_it_paired_but_not_a_claim() {
+    let q = queues().await;
+    let held = seeker(1, 5);
+    assert_eq!(q.n1.hold(&held).await.unwrap(), Hold::New);
+    q.n2.remove(&[&held]).await.unwrap();
+    assert_eq!(q.entry(1).await, None, "the hold of the paired request is gone");
+
+    let (claimed, _) = q.claimed_pair().await;
+    q.n2.remove(&[&claimed]).await.unwrap();
+    assert!(q.entry(1).await.is_some_and(|e| e.contains("|!n1|")), "a claim stays for its node to settle");
+}
+
 /// Holds a node's sockets send together go to Redis in one script, each answered as a script of its own would
 /// have answered it, in the order they were sent (src/matching/cluster/holds.rs).
 #[tokio::test]
