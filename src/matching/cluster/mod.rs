@@ -32,6 +32,7 @@ use crate::delivery::Cluster;
 use crate::domain::UserId;
 use crate::redis_link::{Target, Timeouts};
 
+pub(crate) mod entries;
 mod holds;
 pub mod local;
 pub(crate) mod queue;
@@ -40,8 +41,8 @@ mod queue_tests;
 mod reaper;
 pub(crate) mod scripts;
 
+use entries::{Input, Keys};
 pub use queue::{ClusterQueue, Hold};
-use queue::{Input, Keys};
 
 /// The matchmaker's pairing when elected: drops seekers whose node is gone, opens the rest under the lease's
 /// epoch, and takes every settled user out of the queue.
@@ -361,16 +362,16 @@ async fn feed(
                 // `match.queued` from here, while the second's took the entry over and was answered
                 // `already_queued` by its node. Queueing the entry twice answered the second socket twice and the
                 // first never; the second's own request, next in the stream, moves the place to its socket.
-                // The record is bare (`queue::Input`): the declared gender and the wish are the entry's.
+                // The record is bare (`entries::Input`): the declared gender and the wish are the entry's.
                 Input::Find(mut asked) => {
-                    if let Some(entry) = waiting.next().flatten().as_deref().and_then(queue::held_by_matchmaker) {
+                    if let Some(entry) = waiting.next().flatten().as_deref().and_then(entries::held_by_matchmaker) {
                         asked.candidate.gender = entry.candidate.gender;
                         asked.candidate.seeking = entry.candidate.seeking;
                         matchmaker.find(*asked).await;
                     }
                 }
                 Input::HandedOver(_) => {
-                    if let Some(seeker) = waiting.next().flatten().as_deref().and_then(queue::held_by_matchmaker) {
+                    if let Some(seeker) = waiting.next().flatten().as_deref().and_then(entries::held_by_matchmaker) {
                         matchmaker.take_over(seeker).await;
                     }
                 }

@@ -274,10 +274,10 @@ async fn no_record_of_the_input_stream_carries_a_gender_or_a_wish() {
     assert!(records.len() >= 5, "{records:?}");
     for record in &records {
         assert!(!record.contains("gender") && !record.contains("seeking"), "{record}");
-        let input: super::queue::Input = serde_json::from_str(record).expect("serde reads what the scripts write");
+        let input: super::entries::Input = serde_json::from_str(record).expect("serde reads what the scripts write");
         let seeker = match input {
-            super::queue::Input::Find(s) | super::queue::Input::HandedOver(s) => s,
-            super::queue::Input::Leave { .. } => continue,
+            super::entries::Input::Find(s) | super::entries::Input::HandedOver(s) => s,
+            super::entries::Input::Leave { .. } => continue,
         };
         let json = serde_json::to_string(&*seeker).unwrap();
         assert!(record.ends_with(&format!("{json}}}")), "{record} is not serde's {json}");

@@ -8,7 +8,7 @@ use std::sync::OnceLock;
 
 use redis::{FromRedisValue, RedisResult, Script};
 
-use super::queue::{Input, Keys, bare, entry, entry_prefix, record};
+use super::entries::{Input, Keys, bare, entry, entry_prefix, record};
 use crate::domain::UserId;
 use crate::matching::Seeker;
 use crate::redis_link::Conn;

@@ -16,7 +16,7 @@ use super::lua::Runner;
 use crate::domain::UserId;
 use crate::matching::Seeker;
 use crate::matching::cluster::scripts::{self, Call, Scripts};
-use crate::matching::cluster::{Hold as Held, queue};
+use crate::matching::cluster::{Hold as Held, entries};
 
 pub(super) type NodeId = usize;
 
@@ -108,7 +108,7 @@ pub(super) struct Redis {
 impl Redis {
     pub(super) fn new(nodes: usize, claim_stale_ms: u64, mutation: Option<Mutation>) -> Self {
         let target = crate::redis_link::Target::parse("redis://simulation").expect("a Redis URL");
-        let keys = queue::Keys::new("sim", &target);
+        let keys = entries::Keys::new("sim", &target);
         let nodes = (0..nodes).map(|n| Scripts { keys: keys.clone(), node: name(n), claim_timeout_ms: claim_stale_ms });
         let primary = Keyspace::default();
         Redis {
@@ -125,7 +125,7 @@ impl Redis {
         }
     }
 
-    fn keys(&self) -> &queue::Keys {
+    fn keys(&self) -> &entries::Keys {
         &self.nodes[0].keys
     }
 
@@ -196,7 +196,7 @@ impl Redis {
     pub(super) fn hold(&mut self, now: u64, node: NodeId, seeker: &Seeker) -> Hold {
         self.now = now;
         let json = serde_json::to_string(seeker).expect("serialises");
-        let prefix = queue::entry_prefix(seeker.socket_id);
+        let prefix = entries::entry_prefix(seeker.socket_id);
         let call = self.nodes[node].hold([(seeker.user_id().get(), prefix.as_str(), json.as_str())]);
         let codes: Vec<i64> = self.run(call);
         match scripts::held(codes[0]) {
@@ -291,7 +291,7 @@ impl Redis {
     /// Every entry the elected matchmaker holds, oldest first: a new matchmaker's queue (`ClusterQueue::entries`).
     pub(super) fn entries(&self) -> Vec<Seeker> {
         let hash = self.primary.hashes.get(&self.keys().queue);
-        queue::matchmakers_entries(hash.into_iter().flatten().map(|(_, entry)| entry.clone()))
+        entries::matchmakers_entries(hash.into_iter().flatten().map(|(_, entry)| entry.clone()))
     }
 
     /// XREAD after `position`, each record read as `feed` reads it.
@@ -304,9 +304,9 @@ impl Redis {
                 let input = match serde_json::from_str(record)
                     .unwrap_or_else(|e| panic!("an unreadable record {record}: {e}"))
                 {
-                    queue::Input::Find(s) => Input::Find(*s),
-                    queue::Input::HandedOver(s) => Input::HandedOver(*s),
-                    queue::Input::Leave { user_id } => Input::Leave(user_id),
+                    entries::Input::Find(s) => Input::Find(*s),
+                    entries::Input::HandedOver(s) => Input::HandedOver(*s),
+                    entries::Input::Leave { user_id } => Input::Leave(user_id),
                 };
                 (*id, input)
             })

@@ -1,0 +1,141 @@
+//! The forms of what the cluster's queue holds in Redis: the keys, an entry (`<socket>|<seeker>`, or
+//! `<socket>|@<node>|<seeker>` while a node holds the user, `<socket>|!<node>|<seeker>` while it opens their pair),
+//! and a record of the input stream, which carries the seeker bare. Plain functions over text: the scripts' calls
+//! ([`super::scripts`]), the node's side of the queue ([`super::queue`]) and the simulation all read and write
+//! these forms through here.
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::UserId;
+use crate::matching::Seeker;
+use crate::redis_link::Target;
+
+/// One change to the queue, as the matchmaker reads it from the input stream. A seeker in a record is [`bare`]:
+/// the declared gender and the wish live only in the queue's entry, which a delete erases (a stream entry is only
+/// flagged by `XDEL`, its bytes stay until its node of the stream is freed), and the matchmaker reads them there.
+/// A node of the previous release writes them in the record too; the matchmaker deletes those once read.
+#[derive(Debug, Serialize, Deserialize)]
+pub(crate) enum Input {
+    Find(Box<Seeker>),
+    Leave {
+        user_id: UserId,
+    },
+    /// A seeker another node held, already told `match.queued`. Read only by nodes of this version and later:
+    /// a cluster that still has a node of the previous version runs with `cluster.local_pairing_ms = 0`.
+    HandedOver(Box<Seeker>),
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct Keys {
+    pub(crate) queue: String,
+    pub(crate) input: String,
+    pub(crate) lease: String,
+    pub(crate) epoch: String,
+    pub(crate) alive: String,
+    /// User → when a node claimed them ([`CLAIM`](super::scripts::CLAIM)): how a claim nobody will settle is told from one being opened.
+    pub(crate) claimed: String,
+    /// Node → until when it announces that it understands gender wishes (this release's ACQUIRE).
+    pub(crate) wishes: String,
+}
+
+impl Keys {
+    /// The keys of `namespace`: on one shard of a Redis Cluster, since a script may touch any of them.
+    pub(crate) fn new(namespace: &str, target: &Target) -> Self {
+        let mm = target.same_shard(&format!("{namespace}:mm"));
+        Self {
+            queue: format!("{mm}:queue"),
+            input: format!("{mm}:input"),
+            lease: format!("{mm}:lease"),
+            epoch: format!("{mm}:epoch"),
+            alive: format!("{mm}:alive"),
+            claimed: format!("{mm}:claimed"),
+            wishes: format!("{mm}:wishes"),
+        }
+    }
+}
+
+/// The forms a seeker takes in the queue, from one serialisation: the entry the matchmaker holds and the input
+/// records a re-find writes (their JSON is what serde writes for [`Input`]; a test holds them to it).
+pub(super) struct Forms {
+    json: String,
+}
+
+impl Forms {
+    pub(super) fn of(seeker: &Seeker) -> Self {
+        Forms { json: serde_json::to_string(seeker).expect("serialises") }
+    }
+
+    pub(super) fn entry(&self, prefix: &str) -> String {
+        format!("{prefix}{}", self.json)
+    }
+
+    /// The record of a re-find: the seeker [`bare`].
+    pub(super) fn find(seeker: &Seeker) -> String {
+        record(&Input::Find(Box::new(bare(seeker))))
+    }
+}
+
+/// The seeker as an input record carries it: without the declared gender and the wish (see [`Input`]).
+pub(crate) fn bare(seeker: &Seeker) -> Seeker {
+    let mut bare = seeker.clone();
+    bare.candidate.gender = None;
+    bare.candidate.seeking = None;
+    bare
+}
+
+/// What a queue entry starts with: the socket that made it, so its closing removes only its own entry.
+pub(crate) fn entry_prefix(socket_id: u64) -> String {
+    format!("{socket_id}|")
+}
+
+/// An entry as the elected matchmaker holds it.
+pub(crate) fn entry(seeker: &Seeker) -> String {
+    format!("{}{}", entry_prefix(seeker.socket_id), serde_json::to_string(seeker).expect("serialises"))
+}
+
+/// The seeker of an entry the elected matchmaker holds; `None` for one a node holds (or unreadable).
+pub(crate) fn held_by_matchmaker(entry: &str) -> Option<Seeker> {
+    serde_json::from_str(entry.split_once('|')?.1).ok()
+}
+
+/// The prefix (`<socket>|@<node>|`) and seeker of an entry a node holds, not claimed; `None` otherwise.
+pub(super) fn held_by_node(entry: &str) -> Option<(&str, Seeker)> {
+    let (socket, rest) = entry.split_once('|')?;
+    let (node, json) = rest.strip_prefix('@')?.split_once('|')?;
+    let prefix = &entry[..socket.len() + node.len() + 3];
+    Some((prefix, serde_json::from_str(json).ok()?))
+}
+
+pub(crate) fn record(input: &Input) -> String {
+    serde_json::to_string(input).expect("serialises")
+}
+
+/// The seekers of the entries the elected matchmaker holds among `entries`, oldest first.
+pub(crate) fn matchmakers_entries(entries: impl IntoIterator<Item = String>) -> Vec<Seeker> {
+    let mut seekers: Vec<Seeker> = entries.into_iter().filter_map(|entry| held_by_matchmaker(&entry)).collect();
+    seekers.sort_by_key(|s| s.candidate.queued_at);
+    seekers
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seeker() -> Seeker {
+        let entry = r#"{"candidate":{"user_id":7,"kind":"text","excluded":[],"nearby":null,
+            "queued_at":"2026-11-24T10:00:00Z"},"session_id":9,"request_id":"f","public_key":"k"}"#;
+        serde_json::from_str(entry).unwrap()
+    }
+
+    /// The scripts write the records a re-find makes from the seeker's JSON (`record` in [`super::scripts::RECORDS`], and
+    /// [`Forms`]): they must read as serde writes them.
+    #[test]
+    fn the_records_a_re_find_writes_are_the_inputs_serde_writes() {
+        let forms = Forms::of(&seeker());
+        assert_eq!(Forms::find(&seeker()), record(&Input::Find(Box::new(seeker()))));
+        assert!(super::super::scripts::RECORDS.contains(r#"return '{"' .. input .. '":' .. bare(seeker) .. '}'"#));
+        let json = serde_json::to_string(&seeker()).unwrap();
+        assert_eq!(format!(r#"{{"HandedOver":{json}}}"#), record(&Input::HandedOver(Box::new(seeker()))));
+        assert_eq!(forms.entry(&entry_prefix(9)), entry(&seeker()));
+    }
+}
