@@ -275,6 +275,8 @@ impl<P: Pairing> Task<P> {
         for seeker in seeded {
             self.engine.place(seeker, &mut pairs, self.clock.now());
         }
+        // Whoever waits is swept (a nearby radius grows, a fallback ends) without waiting for a command.
+        self.arm_if_waiting();
         self.open(pairs).await;
         self.run(rx, shutdown).await
     }
