@@ -60,7 +60,9 @@ async fn run(mut asked: mpsc::UnboundedReceiver<Asked>, conn: Conn, calls: Scrip
     let mut batch = Vec::with_capacity(MOST);
     while asked.recv_many(&mut batch, MOST).await > 0 {
         scripts.fetch_add(1, Ordering::Relaxed);
-        let call = calls.hold(batch.iter().map(|ask| (ask.user, ask.prefix.as_str(), ask.json.as_str())));
+        let taken =
+            batch.iter_mut().map(|ask| (ask.user, std::mem::take(&mut ask.prefix), std::mem::take(&mut ask.json)));
+        let call = calls.hold(taken);
         let codes: RedisResult<Vec<i64>> = call.invoke(&mut conn.clone()).await;
         match codes {
             Ok(codes) if codes.len() == batch.len() => {

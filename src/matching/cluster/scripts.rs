@@ -451,16 +451,16 @@ impl Scripts {
             .arg(self.claim_timeout_ms)
     }
 
-    /// [`HOLD`] of seekers given as (user, socket prefix, seeker JSON); read each answer with [`held`].
-    pub(crate) fn hold<'a>(&self, seekers: impl IntoIterator<Item = (i64, &'a str, &'a str)>) -> Call {
+    /// [`HOLD`] of seekers given as (user, socket prefix, seeker JSON), taken as they are (the hot path of a find:
+    /// no copy of the JSON); read each answer with [`held`].
+    pub(crate) fn hold(&self, seekers: impl IntoIterator<Item = (i64, String, String)>) -> Call {
         let k = &self.keys;
         let mut call = Call::new(&HOLD_SCRIPT, &[&k.queue, &k.alive, &k.input, &k.claimed])
             .arg(&self.node)
             .arg(self.claim_timeout_ms);
         for (user, prefix, json) in seekers {
             call.push(user);
-            call.push(prefix);
-            call.push(json);
+            call.args.extend([prefix, json]);
         }
         call
     }

@@ -197,7 +197,7 @@ impl Redis {
         self.now = now;
         let json = serde_json::to_string(seeker).expect("serialises");
         let prefix = entries::entry_prefix(seeker.socket_id);
-        let call = self.nodes[node].hold([(seeker.user_id().get(), prefix.as_str(), json.as_str())]);
+        let call = self.nodes[node].hold([(seeker.user_id().get(), prefix, json)]);
         let codes: Vec<i64> = self.run(call);
         match scripts::held(codes[0]) {
             Held::New => Hold::New,
