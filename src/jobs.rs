@@ -265,6 +265,10 @@ impl LiveEffects for Hub {
     fn push_sender(&self) -> Option<tanis_workers::push::SendPush> {
         self.push_client().map(|client| crate::push::sender(client, self.clock()))
     }
+
+    fn standing_changed(&self, users: &[UserId]) {
+        users.iter().for_each(|&user| Hub::standing_changed(self, user));
+    }
 }
 
 /// Live effects for a `tanis worker` process, which holds no sockets and no hub: bans and expiries reach the
@@ -296,6 +300,10 @@ impl LiveEffects for Detached {
 
     fn push_sender(&self) -> Option<tanis_workers::push::SendPush> {
         self.push.clone().map(|client| crate::push::sender(client, self.clock.clone()))
+    }
+
+    fn standing_changed(&self, users: &[UserId]) {
+        users.iter().for_each(|&user| self.delivery.standing_changed(user));
     }
 }
 

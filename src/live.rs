@@ -109,10 +109,10 @@ impl Live {
     /// A match opened for them; `balances` are theirs after paying for it. The standing first: once `match.found`
     /// is out, their next find must see the new partner. Returns the `match.ended` to tell after `match.found`
     /// when the match ended before it opened here (it is then not their current match).
-    pub fn opened(&mut self, active: &ActiveMatch, balances: Balances) -> Option<Frame> {
+    pub fn opened(&mut self, active: &ActiveMatch, balances: Balances, matches_opened: Option<i64>) -> Option<Frame> {
         self.standing_version += 1;
         if let Some(standing) = &mut self.standing {
-            standing.opened(active.peer_id, active.opened_at, balances);
+            standing.opened(active.peer_id, active.opened_at, balances, matches_opened);
         }
         match self.ended_unopened.take() {
             Some((id, frame)) if id == active.match_id => Some(frame),

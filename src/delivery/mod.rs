@@ -67,8 +67,16 @@ pub enum Event {
     SignedOut { user_id: UserId, logins: Vec<LoginId> },
     /// The user's match opened: wherever their sockets are, it is remembered, then `frame` (`match.found`)
     /// goes to every socket, so a message sent in answer finds the match known. `balances` (after paying for
-    /// it) and the new partner keep the user's matching standing current.
-    MatchOpened { user_id: UserId, active: Box<ActiveMatch>, balances: Balances, frame: Encoded },
+    /// it), the user's count of matches opened with it (`None` from a node of the previous release) and the new
+    /// partner keep the user's matching standing current.
+    MatchOpened {
+        user_id: UserId,
+        active: Box<ActiveMatch>,
+        balances: Balances,
+        #[serde(default)]
+        matches_opened: Option<i64>,
+        frame: Encoded,
+    },
     /// The user's match ended: forgotten wherever their sockets are, then `frame` (`match.ended`).
     MatchEnded { user_id: UserId, match_id: MatchId, frame: Encoded },
     /// Frames for these users may have been lost between nodes: each node holding their sockets tells them
@@ -245,9 +253,16 @@ impl Delivery {
         }
     }
 
-    /// Remembers the user's match and tells them `frame`.
-    pub fn match_opened(&self, user_id: UserId, active: ActiveMatch, balances: Balances, frame: &ServerFrame) {
-        self.deliver(Event::MatchOpened { user_id, active: Box::new(active), balances, frame: encode(frame) });
+    /// Remembers the user's match and tells them `frame`; `balances` and `matches_opened` are theirs with it.
+    pub fn match_opened(
+        &self,
+        user_id: UserId,
+        active: ActiveMatch,
+        (balances, matches_opened): (Balances, i64),
+        frame: &ServerFrame,
+    ) {
+        let (active, matches_opened, frame) = (Box::new(active), Some(matches_opened), encode(frame));
+        self.deliver(Event::MatchOpened { user_id, active, balances, matches_opened, frame });
     }
 
     /// Whom the user may be matched with changed in the store: every node drops what it cached of it.

@@ -368,8 +368,8 @@ impl Sockets {
                 }
             }
             Event::SignedOut { user_id, logins } => self.sign_out_here(*user_id, logins),
-            Event::MatchOpened { user_id, active, balances, frame } => {
-                let ended = self.live.with(*user_id, |live| live.opened(active, *balances)).flatten();
+            Event::MatchOpened { user_id, active, balances, matches_opened, frame } => {
+                let ended = self.live.with(*user_id, |live| live.opened(active, *balances, *matches_opened)).flatten();
                 let sockets = self.sockets_of(*user_id);
                 // An opening overtaken by its end: `match.found`, then its `match.ended` again, so the client
                 // sees the match open and close in that order and is free to look again.

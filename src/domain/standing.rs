@@ -49,6 +49,13 @@ pub struct Standing {
     /// A provider assured their age at or over the server's threshold (read only on a server that asks for one,
     /// `age_assurance.required_for`; storing an assurance drops the standing).
     pub age_assured: bool,
+    /// A subscription makes them premium now (`users.is_premium`): what a `seeking` find needs. Every change of it
+    /// drops the standing: a subscription started, renewed or ended by billing or a moderator, and the job that
+    /// ends subscriptions past their end date.
+    pub premium: bool,
+    /// How many matches were ever opened for them (`users.matches_opened`), counted on here by every match opened
+    /// ([`Standing::opened`]): a find asked now carries it, and a match opened since spends that find.
+    pub matches_opened: i64,
 }
 
 impl Standing {
@@ -68,11 +75,13 @@ impl Standing {
         self.blocked.iter().chain(self.partners.keys()).copied().collect()
     }
 
-    /// A match opened with `peer` at `at`; `balances` are the user's after paying for it.
-    pub fn opened(&mut self, peer: UserId, at: DateTime<Utc>, balances: Balances) {
+    /// A match opened with `peer` at `at`; `balances` are the user's after paying for it, and `matches_opened`
+    /// their count of matches with it (`None` from a node of the previous release: one more than known).
+    pub fn opened(&mut self, peer: UserId, at: DateTime<Utc>, balances: Balances, matches_opened: Option<i64>) {
         let met = self.partners.entry(peer).or_insert(at);
         *met = (*met).max(at);
         self.balances = balances;
+        self.matches_opened = matches_opened.unwrap_or(self.matches_opened + 1).max(self.matches_opened);
     }
 }
 
@@ -103,6 +112,8 @@ mod tests {
             quarantined: false,
             gender: None,
             age_assured: false,
+            premium: false,
+            matches_opened: 0,
         };
         assert!(!s.can_pay(MatchKind::Text));
         s.balances = balances(0, 1);
@@ -127,13 +138,15 @@ mod tests {
             quarantined: false,
             gender: None,
             age_assured: false,
+            premium: false,
+            matches_opened: 0,
         };
         assert_eq!(s.excluded(at(50)), HashSet::from([7, 9].map(UserId)));
         assert!(!s.partners.contains_key(&UserId(8)), "a partner older than the window is forgotten");
-        s.opened(UserId(8), at(200), balances(0, 0));
+        s.opened(UserId(8), at(200), balances(0, 0), Some(4));
         assert_eq!(s.excluded(at(150)), HashSet::from([7, 8].map(UserId)), "met again: excluded again");
         assert_eq!(s.balances, balances(0, 0), "balances as paid");
-        s.opened(UserId(8), at(120), balances(0, 0));
+        s.opened(UserId(8), at(120), balances(0, 0), None);
         assert_eq!(s.partners[&UserId(8)], at(200), "the latest meeting counts");
     }
 }

@@ -36,8 +36,10 @@ impl Wish {
     /// Whether this find is decided on the account as it is now, never on the cached standing: nearby partners are
     /// looked for around the location as stored now, and a region needs premium, country and location as they are
     /// now (a subscription that just ended ends the restriction).
+    /// A `seeking` find is decided on the cached standing: premium is kept in it, and dropped with it whenever a
+    /// subscription changes.
     pub fn reads_fresh(&self) -> bool {
-        self.nearby || self.region != Region::Anywhere || self.seeking.is_some()
+        self.nearby || self.region != Region::Anywhere
     }
 }
 
@@ -47,8 +49,8 @@ pub struct Applicant<'a> {
     /// What matching knows of the user: consent, balances, account age and phone, quarantine, country, location.
     pub standing: &'a Standing,
     /// The account row, when the find read it with the standing; `None` when the standing cached beside the user's
-    /// sockets answers, which it does only for a find that does not [`Wish::reads_fresh`] (premium decides nothing
-    /// then) and whose sockets a ban has not closed.
+    /// sockets answers, which it does only for a find that does not [`Wish::reads_fresh`] and whose sockets a ban has
+    /// not closed (premium is then the standing's).
     pub row: Option<Row>,
 }
 
@@ -104,10 +106,17 @@ pub enum Refusal {
 
 impl Refusal {
     /// Whether a cached standing may be wrong to refuse this: it may have missed the notice being accepted, a
-    /// refund, the daily reset or an assurance stored on another node. The standing is then read again, and the
+    /// refund, the daily reset, an assurance stored on another node or a subscription that just started (its
+    /// event still on the way). The standing is then read again, and the
     /// find decided on that.
     pub fn may_be_stale(self) -> bool {
-        matches!(self, Refusal::ConsentRequired | Refusal::QuotaExhausted { .. } | Refusal::AgeAssuranceRequired)
+        matches!(
+            self,
+            Refusal::ConsentRequired
+                | Refusal::QuotaExhausted { .. }
+                | Refusal::AgeAssuranceRequired
+                | Refusal::SeekingPremiumRequired
+        )
     }
 }
 
@@ -123,7 +132,7 @@ pub fn admit(applicant: &Applicant, wish: &Wish, now: DateTime<Utc>, rules: &Rul
     if !standing.can_pay(wish.kind) {
         return Err(Refusal::QuotaExhausted { resets_at: next_reset(now, rules.reset_zone) });
     }
-    let premium = row.is_some_and(|r| r.premium);
+    let premium = row.map_or(standing.premium, |r| r.premium);
     if let Some(refusal) = region_refusal(wish.region, premium, standing.country, standing.location) {
         return Err(Refusal::Region(refusal));
     }

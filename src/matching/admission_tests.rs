@@ -45,6 +45,8 @@ fn settled() -> Standing {
         quarantined: false,
         gender: None,
         age_assured: false,
+        premium: false,
+        matches_opened: 0,
     }
 }
 
@@ -255,9 +257,14 @@ fn a_find_is_admitted_or_refused_by_the_standing_and_the_wish() {
 }
 
 #[test]
-fn only_consent_quota_and_age_refused_from_the_cache_are_read_again() {
+fn only_consent_quota_age_and_premium_refused_from_the_cache_are_read_again() {
     let at = now();
-    let stale = [Refusal::ConsentRequired, Refusal::QuotaExhausted { resets_at: at }, Refusal::AgeAssuranceRequired];
+    let stale = [
+        Refusal::ConsentRequired,
+        Refusal::QuotaExhausted { resets_at: at },
+        Refusal::AgeAssuranceRequired,
+        Refusal::SeekingPremiumRequired,
+    ];
     let lasting = [Refusal::Banned, Refusal::Region(RegionRefusal::PremiumRequired), Refusal::PhoneUnverified];
     assert!(stale.iter().all(|r| r.may_be_stale()));
     assert!(!lasting.iter().any(|r| r.may_be_stale()));
@@ -266,6 +273,7 @@ fn only_consent_quota_and_age_refused_from_the_cache_are_read_again() {
 #[test]
 fn only_nearby_and_region_finds_read_the_account_fresh() {
     assert!(!text().reads_fresh());
+    assert!(!seeking().reads_fresh(), "premium is kept in the cached standing");
     assert!(!video().reads_fresh());
     assert!(nearby().reads_fresh());
     assert!(own_country().reads_fresh());
@@ -274,6 +282,12 @@ fn only_nearby_and_region_finds_read_the_account_fresh() {
 
 fn age_assured(mut s: Standing) -> Standing {
     s.age_assured = true;
+    s
+}
+
+/// Premium as the standing keeps it.
+fn premium(mut s: Standing) -> Standing {
+    s.premium = true;
     s
 }
 
@@ -303,6 +317,16 @@ fn an_assured_age_is_asked_only_for_the_finds_the_server_names() {
         ("a gender filter, unassured", settled(), PREMIUM, seeking(), &gender_filter, Err(AgeAssuranceRequired)),
         ("a gender filter, assured", age_assured(settled()), PREMIUM, seeking(), &gender_filter, Ok(FREE_TO_GO)),
         ("premium before the age", settled(), FREE, seeking(), &gender_filter, Err(SeekingPremiumRequired)),
+        ("cached, not premium", age_assured(settled()), CACHED, seeking(), &gender_filter, Err(SeekingPremiumRequired)),
+        ("cached, premium", premium(age_assured(settled())), CACHED, seeking(), &gender_filter, Ok(FREE_TO_GO)),
+        (
+            "the row read beats the cache",
+            premium(age_assured(settled())),
+            FREE,
+            seeking(),
+            &r,
+            Err(SeekingPremiumRequired),
+        ),
         ("a gender filter asked, a plain find", settled(), FREE, text(), &gender_filter, Ok(FREE_TO_GO)),
         ("everything, unassured", settled(), CACHED, text(), &everything, Err(AgeAssuranceRequired)),
         ("everything, assured", age_assured(settled()), FREE, text(), &everything, Ok(FREE_TO_GO)),

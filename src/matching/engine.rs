@@ -178,7 +178,7 @@ impl Engine {
         held.socket_id = seeker.socket_id;
         held.request_id.clone_from(&seeker.request_id);
         held.public_key.clone_from(&seeker.public_key);
-        held.asked_at = seeker.asked_at;
+        (held.asked_after, held.asked_at) = (seeker.asked_after, seeker.asked_at);
         held.ask = seeker.ask.clone();
         super::Fresh::of(&seeker.candidate).apply(&mut held.candidate);
         self.place(held, pairs, now);

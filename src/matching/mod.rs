@@ -43,10 +43,17 @@ pub struct Seeker {
     pub request_id: Option<String>,
     /// This match's X25519 public key (base64), handed to the partner.
     pub public_key: String,
-    /// When the user sent this request, by the asking node's wall clock: a match opened after it (by the opening
-    /// node's wall clock) spent it, and the store refuses a copy of it from then on (one adopted from a node that
-    /// died between its commit and its settle). The wall clock, not the server's clock: this orders events, and
-    /// tests freeze the server's clock. `None` in an entry a node of the previous version wrote.
+    /// How many matches of the user's had opened when they sent this request, as their node knew
+    /// ([`crate::domain::Standing::matches_opened`]): a match opened since spent it, and the store refuses a copy
+    /// of it from then on (one adopted from a node that died between its commit and its settle). A count, so no
+    /// skew between the asking node's clock and the opening node's matters. `None` in an entry a node of the
+    /// previous release wrote: [`Seeker::asked_at`] decides then.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub asked_after: Option<i64>,
+    /// When the user sent this request, by the asking node's wall clock: what the previous release judged a stale
+    /// copy by (against the opening node's wall clock), kept for its nodes during a rolling update. The wall
+    /// clock, not the server's clock: this orders events, and tests freeze the server's clock. `None` in an entry
+    /// a node of the release before that wrote.
     #[serde(default)]
     pub asked_at: Option<DateTime<Utc>>,
     /// Which of the user's requests this is: the queue's scripts act on the entry a request made, not on a newer
@@ -57,9 +64,21 @@ pub struct Seeker {
 }
 
 impl Seeker {
-    /// A new request of the user, sent now.
-    pub fn new(candidate: Candidate, socket_id: u64, request_id: Option<String>, public_key: String) -> Self {
-        Seeker { candidate, socket_id, request_id, public_key, asked_at: Some(Utc::now()), ask: Ask::random() }
+    /// A new request of the user, sent now, after `asked_after` matches of theirs.
+    pub fn new(
+        candidate: Candidate,
+        socket_id: u64,
+        request_id: Option<String>,
+        public_key: String,
+        asked_after: i64,
+    ) -> Self {
+        let (asked_after, asked_at, ask) = (Some(asked_after), Some(Utc::now()), Ask::random());
+        Seeker { candidate, socket_id, request_id, public_key, asked_after, asked_at, ask }
+    }
+
+    /// When this request was asked, as the opening judges a stale copy by.
+    pub fn asked(&self) -> crate::store::Asked {
+        crate::store::Asked { after: self.asked_after, at: self.asked_at }
     }
 
     pub fn user_id(&self) -> UserId {
@@ -447,7 +466,7 @@ mod tests {
     #[test]
     fn a_queue_entry_names_its_socket_as_before_the_rename() {
         let candidate = plain_candidate();
-        let seeker = Seeker::new(candidate, 9, None, String::new());
+        let seeker = Seeker::new(candidate, 9, None, String::new(), 0);
         let entry = serde_json::to_value(&seeker).unwrap();
         assert_eq!(entry["session_id"], 9, "{entry}");
     }
@@ -472,7 +491,7 @@ mod tests {
             location: Some((41.0, 29.0)),
             ..plain_candidate()
         };
-        let seeker = Seeker::new(candidate, 9, None, String::new());
+        let seeker = Seeker::new(candidate, 9, None, String::new(), 0);
         let entry = serde_json::to_string(&seeker).unwrap();
         let back: Seeker = serde_json::from_str(&entry).unwrap();
         let c = &back.candidate;
@@ -504,7 +523,7 @@ mod tests {
     fn seeker(user: i64, socket_id: u64) -> Box<Seeker> {
         let candidate = candidate_of(user);
         let key = format!("key of socket {socket_id}");
-        Box::new(Seeker::new(candidate, socket_id, None, key))
+        Box::new(Seeker::new(candidate, socket_id, None, key, 0))
     }
 
     /// Runs a single node's matchmaker on `commands`, all taken in its first batch; the pairs it opened.

@@ -279,8 +279,8 @@ impl Store {
     }
 
     /// Deactivates ended subscriptions and makes `is_premium` follow the active ones, in one transaction.
-    /// Returns (subscriptions deactivated, users whose premium flag changed).
-    pub async fn refresh_subscriptions(&self, now: DateTime<Utc>) -> Result<(u64, u64), StoreError> {
+    /// Returns (subscriptions deactivated, the users whose premium flag changed).
+    pub async fn refresh_subscriptions(&self, now: DateTime<Utc>) -> Result<(u64, Vec<UserId>), StoreError> {
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let deactivated =
@@ -289,14 +289,14 @@ impl Store {
                     .execute(&mut *tx)
                     .await?
                     .rows_affected();
-            let changed = sqlx::query(
+            let changed: Vec<UserId> = sqlx::query_scalar(
                 "UPDATE users SET is_premium = NOT is_premium WHERE is_premium <> EXISTS (SELECT 1 FROM subscriptions s \
-                 WHERE s.user_id = users.id AND s.is_active = TRUE AND s.start_date <= $1 AND s.end_date > $1)",
+                 WHERE s.user_id = users.id AND s.is_active = TRUE AND s.start_date <= $1 AND s.end_date > $1) \
+                 RETURNING id",
             )
             .bind(now)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
+            .fetch_all(&mut *tx)
+            .await?;
             tx.commit().await?;
             Ok((deactivated, changed))
         })

@@ -60,6 +60,8 @@ pub struct MatchedUser {
     pub interests: String,
     pub languages: String,
     pub locale: String,
+    /// Their count of matches opened, this one included.
+    pub matches_opened: i64,
 }
 
 impl MatchedUser {
@@ -73,7 +75,7 @@ impl MatchedUser {
 macro_rules! matched_user_columns {
     () => {
         "id, alias, tag, daily_chat_balance, daily_video_balance, bonus_chat_balance, bonus_video_balance, interests, \
-         languages, locale"
+         languages, locale, matches_opened"
     };
 }
 pub(super) use {match_columns, matched_user_columns};

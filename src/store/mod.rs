@@ -65,9 +65,11 @@ pub use ads::{AdChange, AdRow, Click};
 pub use age_assurance::{AssuranceRow, Decision, NewAssurance};
 pub use appeals::{AppealRow, Decided};
 pub use bans::{BanRow, Lift, NewBan};
+#[cfg(test)]
+pub(crate) use batch::refusals;
 pub use batch::{
-    Batch, BatchWriter, CreateMatchError, Delivered, Lease, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt,
-    Refusal, Refused, WriteOutcome, Written,
+    Asked, Batch, BatchWriter, CreateMatchError, Delivered, Lease, MatchEnd, Matched, NewMatch, NewMessage, Opened,
+    Opening, Receipt, Refusal, Refused, WriteOutcome, Written,
 };
 pub use consents::Consent;
 pub use contacts::{ContactKeyChange, ContactRow, Keep};

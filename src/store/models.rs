@@ -56,6 +56,9 @@ pub struct UserRow {
     /// Since when enough people reported the declaration untrue that matching by gender does not use it, until a
     /// moderator clears it (docs/admin.md "Declarations"); the owner still sees and exports it.
     pub gender_suspended_at: Option<DateTime<Utc>>,
+    /// How many matches were ever opened for the user: a request asked at a lower count was spent
+    /// ([`crate::store::batch::opening::Asked`]).
+    pub matches_opened: i64,
 }
 
 impl UserRow {

@@ -16,7 +16,7 @@ use previous_release::{
     this_version_in,
 };
 use tanis::domain::Seq;
-use tanis::store::{NewMatch, WriteOutcome};
+use tanis::store::{Asked, NewMatch, WriteOutcome};
 use tanis_client::{Chat, Connection};
 use tanis_proto::{ClientFrame, EndReason, ErrorCode, MatchKind, ServerFrame};
 
@@ -30,11 +30,14 @@ mod capture;
 
 const WITHIN: Duration = Duration::from_secs(10);
 
-/// This release ends a seeker's JSON with when and which request it is (`"asked_at":"<time>","ask":"<16 hex>"`,
-/// issue 60), fields the previous release's serde skips when it reads them: `text` without them, once checked
-/// that they are exactly these, at the seeker's end.
+/// This release ends a seeker's JSON with when and which request it is
+/// (`"asked_after":<count>,"asked_at":"<time>","ask":"<16 hex>"`, issues 60 and 74), fields the previous release's
+/// serde skips when it reads them: `text` without them, once checked that they are exactly these, at the
+/// seeker's end.
 fn without_request_stamp(text: &str) -> String {
-    let (head, stamp) = text.split_once(r#","asked_at":""#).expect("this release stamps its requests");
+    let (head, counted) = text.split_once(r#","asked_after":"#).expect("this release counts the user's matches");
+    let (count, stamp) = counted.split_once(r#","asked_at":""#).expect("and stamps its requests");
+    assert!(count.chars().all(|c| c.is_ascii_digit()), "{text}");
     let (_, ask) = stamp.split_once(r#"","ask":""#).expect("and names them");
     let (hex, tail) = ask.split_at(16);
     assert!(hex.chars().all(|c| c.is_ascii_hexdigit()) && tail.starts_with("\"}"), "{text}");
@@ -202,8 +205,8 @@ async fn what_a_node_of_the_previous_version_does_in_redis_is_read_by_this_one()
         kind: MatchKind::Text,
         user1_public_key,
         user2_public_key,
-        user1_asked_at: None,
-        user2_asked_at: None,
+        user1_asked: Asked::default(),
+        user2_asked: Asked::default(),
         now,
         expires_at,
     };

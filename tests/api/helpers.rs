@@ -12,7 +12,7 @@ use tanis::config::Config;
 use tanis::domain::{MatchId, Phone, UserId};
 use tanis::phones::{PhoneLookup, PhoneSecrets, PhoneVault};
 use tanis::startup::Application;
-use tanis::store::{NewMatch, NewMessage, NewUser, Store};
+use tanis::store::{Asked, NewMatch, NewMessage, NewUser, Store};
 use tempfile::TempDir;
 use tokio_util::sync::CancellationToken;
 
@@ -691,8 +691,8 @@ pub fn new_match(user1_id: UserId, user2_id: UserId, kind: tanis_proto::MatchKin
         kind,
         user1_public_key: "a2V5MQ==".into(),
         user2_public_key: "a2V5Mg==".into(),
-        user1_asked_at: None,
-        user2_asked_at: None,
+        user1_asked: Asked::default(),
+        user2_asked: Asked::default(),
         now,
         expires_at: now + chrono::TimeDelta::hours(24),
     }

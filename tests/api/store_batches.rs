@@ -3,7 +3,8 @@
 
 use tanis::domain::EndCause;
 use tanis::store::{
-    Batch, CreateMatchError, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt, Refusal, Refused, WriteOutcome,
+    Asked, Batch, CreateMatchError, MatchEnd, NewMatch, NewMessage, Opened, Opening, Receipt, Refusal, Refused,
+    WriteOutcome,
 };
 use tanis_proto::MatchKind;
 
@@ -465,7 +466,9 @@ async fn an_opening_refuses_a_request_a_match_spent_and_a_pair_a_block_parts_and
     };
     let before = balances().await;
 
-    let stale = NewMatch { user1_asked_at: Some(asked_before), ..pair(&app, ayse, cem, MatchKind::Text) };
+    // As a node of the previous release stamps a request: by its wall clock alone.
+    let by_clock = Asked { after: None, at: Some(asked_before) };
+    let stale = NewMatch { user1_asked: by_clock, ..pair(&app, ayse, cem, MatchKind::Text) };
     let results = app.store.create_matches(&[stale, pair(&app, deniz, ece, MatchKind::Text)], None).await.unwrap();
     assert!(matches!(results[0], Err(CreateMatchError::Spent(id)) if id == ayse), "{:?}", results[0].as_ref().err());
     assert!(matches!(results[1], Err(CreateMatchError::Apart(id)) if id == ece), "{:?}", results[1].as_ref().err());
@@ -473,7 +476,8 @@ async fn an_opening_refuses_a_request_a_match_spent_and_a_pair_a_block_parts_and
     assert_eq!(app.count("SELECT COUNT(*) FROM matches WHERE status = 'active'").await, 0);
 
     // Asked after that match: a new request, matched.
-    let fresh = NewMatch { user1_asked_at: Some(chrono::Utc::now()), ..pair(&app, ayse, cem, MatchKind::Text) };
+    let by_clock = Asked { after: None, at: Some(chrono::Utc::now()) };
+    let fresh = NewMatch { user1_asked: by_clock, ..pair(&app, ayse, cem, MatchKind::Text) };
     let results = app.store.create_matches(&[fresh], None).await.unwrap();
     assert!(results[0].is_ok(), "{:?}", results[0].as_ref().err());
 }

@@ -232,6 +232,9 @@ pub trait LiveEffects: Send + Sync + 'static {
     fn notified(&self, users: &[UserId], since: DateTime<Utc>) -> impl Future<Output = Result<(), JobError>> + Send;
     /// How to send a push, when push is configured.
     fn push_sender(&self) -> Option<push::SendPush>;
+    /// What is known of these users' standing changed behind the nodes' backs (premium, here): every node drops
+    /// the standing it cached beside their sockets.
+    fn standing_changed(&self, users: &[UserId]);
 }
 
 /// The jobs' settings.

@@ -72,7 +72,7 @@ fn seeker(user: i64, socket: u64) -> Seeker {
             "queued_at":"2026-11-24T10:00:00Z"}},"session_id":{socket},"request_id":"f","public_key":"k"}}"#
     );
     let read: Seeker = serde_json::from_str(&json).unwrap();
-    Seeker::new(read.candidate, socket, Some("f".into()), "k".into())
+    Seeker::new(read.candidate, socket, Some("f".into()), "k".into(), 0)
 }
 
 /// Whether `entry` is the one `seeker`'s request made.

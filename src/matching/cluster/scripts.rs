@@ -209,7 +209,7 @@ return out
 /// claims nobody will settle: KEYS queue, alive, claimed; ARGV stale claim ms. Returns their seekers. Whoever of
 /// them has no socket left is dropped when paired (their socket died with the node); whoever reconnected elsewhere
 /// is paired there. A claim whose match was committed (the node died, or lost the settle, after its commit) is
-/// refused by the store: its user is in that match, or the match spent the request ([`Seeker::asked_at`]). Stale
+/// refused by the store: its user is in that match, or the match spent the request ([`Seeker::asked_after`]). Stale
 /// claims are found in the claims' own hash, so a tick reads the whole queue only when a node died.
 pub(super) const ADOPT: &str = r"
 local now = now_ms()

@@ -25,6 +25,8 @@ pub(super) struct Known {
     country: Option<Country>,
     location: Option<(f64, f64)>,
     gender: Option<tanis_proto::Gender>,
+    /// Their matches opened so far: what the request is stamped with ([`crate::matching::Seeker::asked_after`]).
+    pub(super) matches_opened: i64,
 }
 
 impl Known {
@@ -36,6 +38,7 @@ impl Known {
             country: s.country,
             location: s.location,
             gender: s.gender,
+            matches_opened: s.matches_opened,
         }
     }
 
@@ -132,8 +135,9 @@ impl Finder {
         let refused = |refusal| answer(id, refusal, &self.inner.settings.privacy_notice_version);
         let since = now - TimeDelta::hours(self.inner.settings.matching.recent_partner_hours.into());
         let (rules, live) = (&self.inner.admission, self.live());
-        // The hot path reads nothing: the standing cached beside the user's sockets answers, unless it refuses for
-        // consent or units (it may have missed the notice accepted, a refund or the daily reset), they ask for
+        // The hot path reads nothing: the standing cached beside the user's sockets answers (a `seeking` find too:
+        // premium is kept in it), unless it refuses for consent, units, an assured age or premium (it may have
+        // missed the notice accepted, a refund, the daily reset or a subscription's event on its way), they ask for
         // nearby partners (the location is read fresh) or restrict the find to a region (premium, country and
         // location are read fresh: a subscription that just ended ends the restriction). The store re-checks all
         // of it when the match is created.
@@ -203,6 +207,8 @@ impl Finder {
             quarantined,
             gender: user.gender(),
             age_assured,
+            premium: user.is_premium,
+            matches_opened: user.matches_opened,
         };
         Ok(Some((user, standing)))
     }

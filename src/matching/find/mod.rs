@@ -204,8 +204,9 @@ impl Finder {
             }
             wish.seeking = None;
         }
+        let asked_after = known.matches_opened;
         let candidate = known.candidate(user_id, &wish, &admitted, now);
-        let seeker = Seeker::new(candidate, socket_id, id.clone(), public_key);
+        let seeker = Seeker::new(candidate, socket_id, id.clone(), public_key, asked_after);
         match self.inner.queue.find(seeker).await {
             // Newly queued in the cluster, the elected matchmaker answers (see `matching::cluster`).
             Ok(Queued::Answered | Queued::Newly) => {}

@@ -45,8 +45,8 @@ impl MatchOpener {
                 kind: first.candidate.kind,
                 user1_public_key: first.public_key.clone(),
                 user2_public_key: second.public_key.clone(),
-                user1_asked_at: first.asked_at,
-                user2_asked_at: second.asked_at,
+                user1_asked: first.asked(),
+                user2_asked: second.asked(),
                 now,
                 expires_at,
             })
@@ -127,7 +127,7 @@ impl MatchOpener {
                 bonus_video: me.bonus_video_balance,
             };
             let frame = ServerFrame::MatchFound { info: active.info.clone(), balances, rtc };
-            self.services.delivery.match_opened(me.id, active, balances, &frame);
+            self.services.delivery.match_opened(me.id, active, (balances, me.matches_opened), &frame);
             if me.id == user1.id {
                 self.services.store.fail_points.rendezvous("announce.between_sides").await;
             }

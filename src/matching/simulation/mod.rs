@@ -23,9 +23,9 @@
 //! interleaving found:
 //! - the matchmaker's decisions: `PartnerPutBackUnplaced`, `TakeOverKeepsStaleCopy`, `NewerRequestLeftOutOfPair`
 //!   (src/matching/engine.rs);
-//! - the opening refuses a seeker whose request a match already paid for (`OpeningAllowsSpentFind`:
-//!   `users.last_matched_at` against `Seeker::asked_at`), and a pair with a block between them
-//!   (`OpeningIgnoresBlocks`): src/store/batch/opening.rs, tested in tests/api/store_batches.rs;
+//! - the opening refuses a seeker whose request a match already paid for (`OpeningAllowsSpentFind`: the user's
+//!   count of matches opened against the count the request carries, `Seeker::asked_after`), and a pair with a
+//!   block between them (`OpeningIgnoresBlocks`): src/store/batch/opening.rs, tested in tests/api/store_batches.rs;
 //! - the scripts (src/matching/cluster/scripts.rs, tested against a real Redis in queue_tests.rs): the matchmaker
 //!   removes only the entries its paired requests made (`RemoveWhateverTheEntry`), a node's hold of that request
 //!   included (`RemoveSparesNodesHold`, found by running the script), and nothing of the live pairs after a fenced
@@ -133,8 +133,10 @@ struct World {
     pub(super) next_socket: u64,
     /// Elected matchmakers started so far: each one's [`Role::Elected`] name.
     pub(super) serials: u64,
-    /// When each request (user, request id) was sent.
-    pub(super) asked: BTreeMap<(UserId, Option<String>), u64>,
+    /// When each request (user, request id) was sent, and from which node.
+    pub(super) asked: BTreeMap<(UserId, Option<String>), (u64, usize)>,
+    /// How far each node's wall clock is off, in milliseconds (either way, up to [`MAX_SKEW_MS`]).
+    pub(super) skews: Vec<i64>,
     /// Sides of matches opened for a user who no longer waited, by why they stopped.
     pub(super) unwanted: BTreeMap<&'static str, usize>,
     /// A violation found while handling the step (a message shown twice), reported after it.
@@ -198,10 +200,13 @@ pub(super) enum Mutation {
     /// it settled, which a Redis failover put back after the matchmaker had read the node's FORWARD; nobody takes
     /// that entry away (found by running the production script, the first defect the model had hidden).
     RemoveSparesNodesHold,
+    /// The opening judges a stale copy of a request by the wall clocks alone, as before issue 74 (the asking
+    /// node's against the opening node's, skewed): a new request is refused as spent, or a spent copy pays again.
+    SpentByWallClocks,
 }
 
 impl Mutation {
-    pub(super) const ALL: [Mutation; 17] = [
+    pub(super) const ALL: [Mutation; 18] = [
         Mutation::OpeningWithoutRowLock,
         Mutation::HoldLeavesOtherHoldersEntry,
         Mutation::SettleForgetsLostClaim,
@@ -219,6 +224,7 @@ impl Mutation {
         Mutation::FencedOpeningRemovesEntries,
         Mutation::RecordsCarryTheWish,
         Mutation::RemoveSparesNodesHold,
+        Mutation::SpentByWallClocks,
     ];
 
     /// The mutation `name` names (as printed in a replay command).

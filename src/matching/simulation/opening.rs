@@ -4,6 +4,8 @@
 //! Each stage is one step of the scheduler, so other deciders, users and faults come between them; the
 //! background retries a node runs while Redis is away (`let_go`, removals) are here too.
 
+use std::collections::BTreeMap;
+
 use super::Mutation;
 use super::matchmaker::{Opening, Role, Stage};
 use super::redis::NodeId;
@@ -11,6 +13,7 @@ use super::store::{Opened, Refusal, Tx};
 use super::{Event, World};
 use crate::domain::UserId;
 use crate::matching::Seeker;
+use crate::store::Asked;
 
 /// A background task a node retries every 500 ms while Redis is away.
 #[derive(Debug)]
@@ -60,7 +63,7 @@ impl World {
                 Stage::Commit { claims, tx: self.store.begin(claimed, None) }
             }
             Stage::Commit { claims, tx } => {
-                let opened = self.commit(tx, &by).expect("a node's own pairs are not fenced");
+                let opened = self.commit(node, tx, &by).expect("a node's own pairs are not fenced");
                 Stage::Settle { claims, opened }
             }
             Stage::Settle { claims, opened } => {
@@ -87,7 +90,7 @@ impl World {
                 let live = tx.pairs.clone();
                 let (opened, fenced) = match live.is_empty() {
                     true => (Vec::new(), false),
-                    false => match self.commit(tx, &by) {
+                    false => match self.commit(node, tx, &by) {
                         Some(opened) => (opened, false),
                         None => (live.iter().map(|p| Err(ids(p).to_vec())).collect(), true),
                     },
@@ -124,11 +127,22 @@ impl World {
         }
     }
 
-    /// Commits an opening; `None` when fenced. A refused side is told why.
-    fn commit(&mut self, tx: Tx, by: &str) -> Option<Vec<Result<(), Vec<UserId>>>> {
+    /// Commits an opening on `node`; `None` when fenced. A refused side is told why.
+    fn commit(&mut self, node: usize, tx: Tx, by: &str) -> Option<Vec<Result<(), Vec<UserId>>>> {
         let pairs = tx.pairs.clone();
-        let asked = &self.asked;
-        let opened = self.store.commit(tx, self.now, by, |s: &Seeker| asked[&(s.user_id(), s.request_id.clone())]);
+        // As each request's node stamped it: the count it knew, and its wall clock.
+        let by_clocks = self.mutation == Some(Mutation::SpentByWallClocks);
+        let key = |s: &Seeker| (s.user_id(), s.request_id.clone());
+        let stamps: BTreeMap<_, Asked> = pairs
+            .iter()
+            .flat_map(|(a, b)| [a, b])
+            .map(|s| {
+                let (ms, node) = self.asked[&key(s)];
+                (key(s), Asked { after: s.asked_after.filter(|_| !by_clocks), at: Some(self.wall(node, ms)) })
+            })
+            .collect();
+        let wall = self.wall(node, self.now);
+        let opened = self.store.commit(tx, (self.now, wall), by, |s: &Seeker| stamps[&key(s)]);
         self.note(|| format!("{by} commits {:?}: {opened:?}", pairs.iter().map(ids).collect::<Vec<_>>()));
         let Opened::Pairs(results) = opened else { return None };
         let mut out = Vec::with_capacity(pairs.len());

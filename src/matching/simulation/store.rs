@@ -6,16 +6,23 @@
 //! [`Mutation::OpeningWithoutRowLock`] it reads the snapshot the statement began with (READ COMMITTED without
 //! the lock), blind to a match committed meanwhile.
 //!
-//! Two more refusals were the simulation's findings, now opening.rs's rule too (see the module doc of
-//! [`super`]): a seeker whose find was already spent on a match ([`Mutation::OpeningAllowsSpentFind`] leaves it
-//! out), and a pair with a block between them ([`Mutation::OpeningIgnoresBlocks`]).
+//! Two more refusals were the simulation's findings: a seeker whose find was already spent on a match
+//! ([`Mutation::OpeningAllowsSpentFind`] leaves it out), and a pair with a block between them
+//! ([`Mutation::OpeningIgnoresBlocks`]). Those the opening decides with production's own rule
+//! ([`crate::store::refusals`]), on each user's count of matches and when the latest opened as the row holds them
+//! (by the opening node's wall clock, which may be skewed); only what the SQL decides (units, one active match,
+//! what a snapshot sees) is modelled here.
 
 use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use tanis_proto::MatchKind;
 
 use super::Mutation;
 use crate::domain::UserId;
 use crate::matching::Seeker;
 use crate::matching::rules::Candidate;
+use crate::store::{Asked, Matched, NewMatch, Refusal as Refused, refusals};
 
 #[derive(Debug, Clone)]
 pub(super) struct MatchRow {
@@ -24,6 +31,8 @@ pub(super) struct MatchRow {
     pub(super) candidates: [Candidate; 2],
     pub(super) requests: [Option<String>; 2],
     pub(super) opened_at: u64,
+    /// When it opened by the opening node's wall clock (`users.last_matched_at`).
+    wall: DateTime<Utc>,
     /// The commit that wrote it, and the one that ended it: what a snapshot sees.
     committed: u64,
     ended: Option<u64>,
@@ -110,32 +119,35 @@ impl Store {
         Tx { snapshot: self.commits, pairs, epoch }
     }
 
-    /// Why `seeker` cannot be matched now, as the opening's statement sees it.
-    fn refuses(&self, seeker: &Seeker, snapshot: u64, asked_at: impl Fn(&Seeker) -> u64) -> Option<Refusal> {
-        let user = seeker.user_id();
-        if self.units.get(&user).copied().unwrap_or(0) == 0 {
-            return Some(Refusal::Unavailable);
-        }
-        // Which matches the statement's `NOT EXISTS` see: every committed one once the row is locked, those of
-        // the statement's snapshot without the lock.
+    /// Which matches of `user` the opening's statement sees: every committed one once the row is locked, those of
+    /// the statement's snapshot without the lock ([`Mutation::OpeningWithoutRowLock`]).
+    fn seen(&self, user: UserId, snapshot: u64) -> impl Iterator<Item = &MatchRow> {
         let unlocked = self.mutation == Some(Mutation::OpeningWithoutRowLock);
-        let seen = |m: &&MatchRow| m.has(user) && (!unlocked || m.committed <= snapshot);
-        let in_match = self.matches.iter().filter(seen).any(|m| m.ended.is_none_or(|e| unlocked && e > snapshot));
-        // A find pays for one match: one opened since this seeker's request was sent spent it (a stale copy of
-        // the seeker, adopted from a node that died between its commit and its settle, must not match the user
-        // again). By the request's time, not the place's: a request sent again keeps its place in the queue.
-        let spent = self.mutation != Some(Mutation::OpeningAllowsSpentFind)
-            && self.matches.iter().filter(seen).any(|m| m.opened_at >= asked_at(seeker));
-        match (in_match, spent) {
-            (true, _) => Some(Refusal::Unavailable),
-            (_, true) => Some(Refusal::Spent),
-            _ => None,
-        }
+        self.matches.iter().filter(move |m| m.has(user) && (!unlocked || m.committed <= snapshot))
     }
 
-    /// Commits an opening: the fence first, then each pair whose both sides can be matched.
-    /// `asked_at`: when the seeker's request was sent.
-    pub(super) fn commit(&mut self, tx: Tx, now: u64, by: &str, asked_at: impl Fn(&Seeker) -> u64) -> Opened {
+    /// Whether `user` cannot pay for a match now (no unit left, or already in an active match): the SQL's part.
+    fn unavailable(&self, user: UserId, snapshot: u64) -> bool {
+        let unlocked = self.mutation == Some(Mutation::OpeningWithoutRowLock);
+        self.units.get(&user).copied().unwrap_or(0) == 0
+            || self.seen(user, snapshot).any(|m| m.ended.is_none_or(|e| unlocked && e > snapshot))
+    }
+
+    /// The user's matches as their row holds them: how many, and when the latest opened.
+    pub(super) fn matched(&self, user: UserId, snapshot: u64) -> Matched {
+        let seen: Vec<&MatchRow> = self.seen(user, snapshot).collect();
+        Matched { count: seen.len() as i64, at: seen.iter().map(|m| m.wall).max() }
+    }
+
+    /// Commits an opening at `now` (`wall`: the opening node's wall clock): the fence first, then each pair whose
+    /// both sides can be matched. `asked`: when each seeker's request was sent, as its node stamped it.
+    pub(super) fn commit(
+        &mut self,
+        tx: Tx,
+        (now, wall): (u64, DateTime<Utc>),
+        by: &str,
+        asked: impl Fn(&Seeker) -> Asked,
+    ) -> Opened {
         self.commits += 1;
         if let Some(epoch) = tx.epoch {
             if epoch < self.fence {
@@ -145,16 +157,34 @@ impl Store {
         }
         let blocks_count =
             !matches!(self.mutation, Some(Mutation::OpeningIgnoresBlocks | Mutation::NoBlockReachesQueue));
+        let spends = self.mutation != Some(Mutation::OpeningAllowsSpentFind);
         let mut out = Vec::with_capacity(tx.pairs.len());
         for (a, b) in &tx.pairs {
-            let refused =
-                [a, b].into_iter().find_map(|s| Some((s.user_id(), self.refuses(s, tx.snapshot, &asked_at)?)));
-            if let Some(refused) = refused {
-                out.push(Err(refused));
+            if let Some(user) = [a, b].into_iter().map(Seeker::user_id).find(|u| self.unavailable(*u, tx.snapshot)) {
+                out.push(Err((user, Refusal::Unavailable)));
                 continue;
             }
-            if blocks_count && self.blocked(a.user_id(), b.user_id()) {
-                out.push(Err((b.user_id(), Refusal::Blocked)));
+            // Production's rule: a stale copy of a request, then a block between the pair.
+            let pair = NewMatch {
+                user1_id: a.user_id(),
+                user2_id: b.user_id(),
+                kind: MatchKind::Text,
+                user1_public_key: String::new(),
+                user2_public_key: String::new(),
+                user1_asked: asked(a),
+                user2_asked: asked(b),
+                now: wall,
+                expires_at: wall,
+            };
+            let matched = |user| if spends { self.matched(user, tx.snapshot) } else { Matched::default() };
+            let blocked = |x, y| blocks_count && self.blocked(x, y);
+            if let Some(refused) = refusals(&[&pair], matched, blocked).first() {
+                let why = match refused.why {
+                    Refused::Spent => Refusal::Spent,
+                    Refused::Apart => Refusal::Blocked,
+                    Refused::Unavailable => Refusal::Unavailable,
+                };
+                out.push(Err((refused.user, why)));
                 continue;
             }
             for s in [a, b] {
@@ -166,6 +196,7 @@ impl Store {
                 candidates: [a.candidate.clone(), b.candidate.clone()],
                 requests: [a.request_id.clone(), b.request_id.clone()],
                 opened_at: now,
+                wall,
                 committed: self.commits,
                 ended: None,
                 by: by.to_owned(),

@@ -191,6 +191,11 @@ fn records_that_carry_the_seeker_whole_leave_a_wish_in_the_stream() {
 }
 
 #[test]
+fn judged_by_skewed_wall_clocks_a_new_request_is_refused_as_spent_and_its_user_waits_untold() {
+    caught(Mutation::SpentByWallClocks, Invariant::NobodyDropped);
+}
+
+#[test]
 fn a_removal_that_spares_a_nodes_hold_leaves_a_matched_request_waiting() {
     caught(Mutation::RemoveSparesNodesHold, Invariant::NobodyDropped);
 }

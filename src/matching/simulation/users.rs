@@ -142,8 +142,13 @@ impl World {
         user.candidate = Some(candidate.clone());
         let request_id = Some(user.ask.to_string());
         let ask = Ask::numbered(user.ask);
-        self.asked.insert((id, request_id.clone()), now);
-        Seeker { candidate, socket_id: socket, request_id, public_key: String::new(), asked_at: None, ask }
+        let node = self.user(id).at.map_or(0, |(node, _)| node);
+        self.asked.insert((id, request_id.clone()), (now, node));
+        // The count as the store holds it now: a node reads the standing fresh, or kept it current with every
+        // match opened (`Standing::opened`).
+        let asked_after = Some(self.store.matched(id, u64::MAX).count);
+        let public_key = String::new();
+        Seeker { candidate, socket_id: socket, request_id, public_key, asked_after, asked_at: None, ask }
     }
 
     /// One user does one thing their state allows.

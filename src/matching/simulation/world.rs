@@ -53,6 +53,17 @@ pub(super) struct Tally {
 /// Most events one seed may take: past it the model itself loops.
 const MAX_EVENTS: usize = 100_000;
 
+/// How far a node's wall clock may be off (either way): well past what NTP allows, and past the time a match
+/// takes to open, end and be asked for again here, so that judging a spent request by the clocks fails.
+pub(super) const MAX_SKEW_MS: u64 = 2_000;
+
+impl World {
+    /// `node`'s wall clock at `ms`.
+    pub(super) fn wall(&self, node: usize, ms: u64) -> chrono::DateTime<chrono::Utc> {
+        super::matchmaker::at(ms) + chrono::TimeDelta::milliseconds(self.skews[node])
+    }
+}
+
 impl World {
     pub(super) fn new(seed: u64, mutation: Option<Mutation>, trace: bool) -> Self {
         let mut rng = Rng::new(seed);
@@ -71,7 +82,10 @@ impl World {
             let units = if rng.percent(25) { rng.between(1, 3) as u32 } else { 1000 };
             store.units.insert(user.id, units);
         }
-        let nodes = (0..3).map(|_| Node::new(cfg.local_pairing_ms, policy, mutation)).collect();
+        let nodes: Vec<Node> = (0..3).map(|_| Node::new(cfg.local_pairing_ms, policy, mutation)).collect();
+        // From a stream of their own, so that the seeds replay as they did before clocks were skewed.
+        let mut clocks = Rng::new(seed ^ 0xC10C_C10C_C10C_C10C);
+        let skews = nodes.iter().map(|_| clocks.below(2 * MAX_SKEW_MS + 1) as i64 - MAX_SKEW_MS as i64).collect();
         let mut world = World {
             redis: Redis::new(3, cfg.claim_stale_ms, mutation),
             store,
@@ -92,6 +106,7 @@ impl World {
             serials: 0,
             unwanted: BTreeMap::new(),
             asked: BTreeMap::new(),
+            skews,
             found: None,
             trace: trace.then(Vec::new),
         };

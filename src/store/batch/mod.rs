@@ -18,7 +18,9 @@ use tanis_proto::MatchKind;
 use super::sqlite::raw::Kept;
 use super::{Backend, Store, StoreError};
 use crate::domain::{EndCause, MatchId, Seq, UserId};
-pub use opening::{CreateMatchError, NewMatch, Opened, Opening, Refusal, Refused};
+#[cfg(test)]
+pub(crate) use opening::refusals;
+pub use opening::{Asked, CreateMatchError, Matched, NewMatch, Opened, Opening, Refusal, Refused};
 
 /// One message to store. `content` and `nonce` are the client's base64 ciphertext, never decoded here.
 #[derive(Debug, Clone)]

@@ -10,8 +10,8 @@ use crate::domain::UserId;
 use crate::store::matches::CreatedMatch;
 use crate::store::{Store, StoreError};
 
-/// What creating a match needs: the pair (user1 initiates), the kind, each side's key, when each side asked
-/// (`None`: not known, as from a node of the previous version), and the times.
+/// What creating a match needs: the pair (user1 initiates), the kind, each side's key, when each side asked, and
+/// the times.
 #[derive(Debug, Clone)]
 pub struct NewMatch {
     pub user1_id: UserId,
@@ -19,17 +19,33 @@ pub struct NewMatch {
     pub kind: MatchKind,
     pub user1_public_key: String,
     pub user2_public_key: String,
-    pub user1_asked_at: Option<DateTime<Utc>>,
-    pub user2_asked_at: Option<DateTime<Utc>>,
+    pub user1_asked: Asked,
+    pub user2_asked: Asked,
     pub now: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
 
 impl NewMatch {
     /// Each side with when it asked.
-    pub(super) fn sides(&self) -> [(UserId, Option<DateTime<Utc>>); 2] {
-        [(self.user1_id, self.user1_asked_at), (self.user2_id, self.user2_asked_at)]
+    pub(super) fn sides(&self) -> [(UserId, Asked); 2] {
+        [(self.user1_id, self.user1_asked), (self.user2_id, self.user2_asked)]
     }
+}
+
+/// When a side asked for the match ([`crate::matching::Seeker`]): after how many matches of theirs (`after`, the
+/// count their node knew), and by the asking node's wall clock (`at`). Both `None`: not known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Asked {
+    pub after: Option<i64>,
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// A user's matches as the opening reads their row: how many were ever opened (`users.matches_opened`), and
+/// when the latest was (`users.last_matched_at`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Matched {
+    pub count: i64,
+    pub at: Option<DateTime<Utc>>,
 }
 
 /// Why an opening refused a user; nothing of their pair was written.
@@ -52,12 +68,16 @@ pub struct Refused {
     pub why: Refusal,
 }
 
-/// Whether a request made at `asked_at` was spent by the user's match opened at `last_matched_at`: a match
-/// opened after it (an unknown time spends nothing). Wall clocks, the asking node's against the opening node's
-/// ([`crate::matching::Seeker::asked_at`]): they must be closer than a match's opening, ending and a new request
-/// take, which NTP keeps them (within milliseconds).
-pub(super) fn spent(asked_at: Option<DateTime<Utc>>, last_matched_at: Option<DateTime<Utc>>) -> bool {
-    asked_at.zip(last_matched_at).is_some_and(|(asked, matched)| matched > asked)
+/// Whether a request was spent by a match of the user's: one opened since it was asked. By the count when the
+/// request carries one: a logical order, which no skew between the nodes' clocks bends. A request a node of the
+/// previous release queued carries only the asking node's wall clock, compared with the opening node's
+/// (`last_matched_at`): right only while the two clocks are closer than a match's opening, ending and a new
+/// request take (docs/operations.md, "Clocks"). Nothing known spends nothing.
+pub(crate) fn spent(asked: Asked, matched: Matched) -> bool {
+    match asked.after {
+        Some(after) => matched.count > after,
+        None => asked.at.zip(matched.at).is_some_and(|(asked, at)| at > asked),
+    }
 }
 
 /// The pairs one pass of the matchmaker found, opened together in the group commit's batch ([`Batch`]): one
@@ -82,15 +102,15 @@ pub enum Opened {
 }
 
 /// The users of `batch` an opening refuses before anyone pays: a stale copy of a request ([`Refusal::Spent`], by
-/// each user's `last_matched_at`), and the second side of a pair with a block between them ([`Refusal::Apart`]).
-pub(super) fn refusals(
+/// each user's [`Matched`]), and the second side of a pair with a block between them ([`Refusal::Apart`]).
+pub(crate) fn refusals(
     batch: &[&NewMatch],
-    last_matched_at: impl Fn(UserId) -> Option<DateTime<Utc>>,
+    matched: impl Fn(UserId) -> Matched,
     blocked: impl Fn(UserId, UserId) -> bool,
 ) -> Vec<Refused> {
     let mut refused = Vec::new();
     for m in batch {
-        let stale = m.sides().into_iter().find(|(user, asked_at)| spent(*asked_at, last_matched_at(*user)));
+        let stale = m.sides().into_iter().find(|(user, asked)| spent(*asked, matched(*user)));
         if let Some((user, _)) = stale {
             refused.push(Refused { user, why: Refusal::Spent });
         } else if blocked(m.user1_id, m.user2_id) {
@@ -268,8 +288,8 @@ mod tests {
             kind: MatchKind::Text,
             user1_public_key: "k1".into(),
             user2_public_key: "k2".into(),
-            user1_asked_at: Some(now),
-            user2_asked_at: Some(now),
+            user1_asked: Asked { after: Some(0), at: Some(now) },
+            user2_asked: Asked { after: Some(0), at: Some(now) },
             now,
             expires_at: now,
         }
@@ -287,6 +307,7 @@ mod tests {
             interests: String::new(),
             languages: String::new(),
             locale: "tr".into(),
+            matches_opened: 1,
         };
         let row = MatchRow {
             id: MatchId(new.user1_id.0 * 100),

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use tanis_proto::MatchKind;
 
-use super::opening::{Attempt, Attempts, NewMatch, Opened, Opening, Refusal, Refused, refusals, spend_unit};
+use super::opening::{Attempt, Attempts, Matched, NewMatch, Opened, Opening, Refusal, Refused, refusals, spend_unit};
 use super::rules::{answer_ends, answer_receipts, assign_seqs, distinct_ends, match_ids, open_last_seqs};
 use super::{Batch, NewMessage, WriteOutcome, Written};
 use crate::domain::{MatchId, MatchStatus, Seq, UserId};
@@ -292,13 +292,15 @@ async fn attempt(
     // begins after that commit. In id order, so two openings sharing users never wait on each other in a circle.
     let mut everyone: Vec<UserId> = batch.iter().flat_map(|m| [m.user1_id, m.user2_id]).collect();
     everyone.sort_unstable();
-    let locked: HashMap<UserId, Option<DateTime<Utc>>> =
-        sqlx::query_as("SELECT id, last_matched_at FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
-            .bind(&everyone)
-            .fetch_all(&mut **tx)
-            .await?
-            .into_iter()
-            .collect();
+    let locked: HashMap<UserId, Matched> = sqlx::query_as(
+        "SELECT id, matches_opened, last_matched_at FROM users WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+    )
+    .bind(&everyone)
+    .fetch_all(&mut **tx)
+    .await?
+    .into_iter()
+    .map(|(id, count, at): (UserId, i64, Option<DateTime<Utc>>)| (id, Matched { count, at }))
+    .collect();
     // A stale copy of a request, or a block made while the pair was being opened (read after the lock: a block
     // committed from here on is one the match's own end handles).
     let blocks: Vec<(UserId, UserId)> =
@@ -308,13 +310,13 @@ async fn attempt(
             .await?;
     let refused = refusals(
         batch,
-        |user| locked.get(&user).copied().flatten(),
+        |user| locked.get(&user).copied().unwrap_or_default(),
         |a, b| blocks.contains(&(a, b)) || blocks.contains(&(b, a)),
     );
     if !refused.is_empty() {
         return Ok(Attempt::Unpaid(refused));
     }
-    // By the wall clock, as requests are stamped (`Seeker::asked_at`).
+    // By the wall clock, as requests of the previous release are stamped (`Seeker::asked_at`).
     let now = Utc::now();
     let mut paid: HashMap<UserId, MatchedUser> = HashMap::with_capacity(batch.len() * 2);
     for (kind, spend) in [
@@ -327,7 +329,7 @@ async fn attempt(
             continue;
         }
         let mut q = QueryBuilder::new("UPDATE users SET last_matched_at = ");
-        q.push_bind(now).push(", ").push(spend);
+        q.push_bind(now).push(", matches_opened = matches_opened + 1, ").push(spend);
         let mut ids = q.separated(", ");
         for id in users {
             ids.push_bind(id);

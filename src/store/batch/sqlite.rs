@@ -20,7 +20,7 @@ use sqlx::SqlitePool;
 use sqlx::sqlite::LockedSqliteHandle;
 use tanis_proto::MatchKind;
 
-use super::opening::{Attempts, NewMatch, Opened, Opening, Refusal, Refused, can_spend, refusals, spend_unit};
+use super::opening::{Attempts, Matched, NewMatch, Opened, Opening, Refusal, Refused, can_spend, refusals, spend_unit};
 use super::rules::{Earlier, answer_ends, assign_seqs, distinct_ends, match_ids, open_last_seqs};
 use super::{Batch, Delivered, MatchEnd, NewMessage, Receipt, WriteOutcome, Written};
 use crate::domain::{MatchId, MatchStatus, Seq, UserId};
@@ -230,11 +230,11 @@ const SPENDS: [Spend; 2] = [
     Spend {
         kind: MatchKind::Text,
         can_pay: concat!(
-            "SELECT last_matched_at FROM users WHERE id = ?1 AND ",
+            "SELECT last_matched_at, matches_opened FROM users WHERE id = ?1 AND ",
             can_spend!("daily_chat_balance", "bonus_chat_balance")
         ),
         pay: concat!(
-            "UPDATE users SET last_matched_at = ?2, ",
+            "UPDATE users SET last_matched_at = ?2, matches_opened = matches_opened + 1, ",
             spend_unit!("daily_chat_balance", "bonus_chat_balance"),
             "?1)"
         ),
@@ -242,11 +242,11 @@ const SPENDS: [Spend; 2] = [
     Spend {
         kind: MatchKind::Video,
         can_pay: concat!(
-            "SELECT last_matched_at FROM users WHERE id = ?1 AND ",
+            "SELECT last_matched_at, matches_opened FROM users WHERE id = ?1 AND ",
             can_spend!("daily_video_balance", "bonus_video_balance")
         ),
         pay: concat!(
-            "UPDATE users SET last_matched_at = ?2, ",
+            "UPDATE users SET last_matched_at = ?2, matches_opened = matches_opened + 1, ",
             spend_unit!("daily_video_balance", "bonus_video_balance"),
             "?1)"
         ),
@@ -276,12 +276,12 @@ impl Spend {
 /// (a stale copy of a request, a block between a pair). One read of each user: whether they can pay, and when
 /// they were last matched.
 fn refused(db: &Db<'_>, pairs: &[&NewMatch]) -> Result<Vec<Refused>, Failure> {
-    let mut payable: HashMap<UserId, Option<DateTime<Utc>>> = HashMap::with_capacity(pairs.len() * 2);
+    let mut payable: HashMap<UserId, Matched> = HashMap::with_capacity(pairs.len() * 2);
     for spend in &SPENDS {
         spend.each_user(db, pairs, spend.can_pay, |can_pay, id| {
             can_pay.each(&[id.into()], |row| {
-                let last_matched_at = DateTime::parse_from_rfc3339(&row.text(0)).ok().map(|t| t.to_utc());
-                payable.insert(id, last_matched_at);
+                let at = DateTime::parse_from_rfc3339(&row.text(0)).ok().map(|t| t.to_utc());
+                payable.insert(id, Matched { count: row.int(1), at });
             })
         })?;
     }
@@ -303,14 +303,18 @@ fn refused(db: &Db<'_>, pairs: &[&NewMatch]) -> Result<Vec<Refused>, Failure> {
     for m in &paying {
         block.each(&[m.user1_id.into(), m.user2_id.into()], |_| _ = blocks.insert((m.user1_id, m.user2_id)))?;
     }
-    refused.extend(refusals(&paying, |user| payable.get(&user).copied().flatten(), |a, b| blocks.contains(&(a, b))));
+    refused.extend(refusals(
+        &paying,
+        |user| payable.get(&user).copied().unwrap_or_default(),
+        |a, b| blocks.contains(&(a, b)),
+    ));
     Ok(refused)
 }
 
 /// Makes both sides of every pair pay and inserts the matches; every side was found able to pay.
 fn create(db: &Db<'_>, pairs: &[&NewMatch], epoch: Option<i64>) -> Result<Vec<CreatedMatch>, Failure> {
     let mut paid: HashMap<UserId, MatchedUser> = HashMap::with_capacity(pairs.len() * 2);
-    // By the wall clock, as requests are stamped (`Seeker::asked_at`).
+    // By the wall clock, as requests of the previous release are stamped (`Seeker::asked_at`).
     let now = timestamp(Utc::now());
     let mut read = db.prepare(concat!("SELECT ", matched_user_columns!(), " FROM users WHERE id = ?1"))?;
     for spend in &SPENDS {
@@ -377,6 +381,7 @@ fn matched_user(row: &Row<'_>) -> MatchedUser {
         interests: row.text(7),
         languages: row.text(8),
         locale: row.text(9),
+        matches_opened: row.int(10),
     }
 }
 

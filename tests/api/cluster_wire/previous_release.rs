@@ -552,8 +552,10 @@ impl Listening {
                 _ => break,
             }
         }
-        let mut masked: Vec<String> =
-            heard.iter().map(|(channel, payload)| format!("{} {}", run.mask_key(channel), run.mask(payload))).collect();
+        let mut masked: Vec<String> = heard
+            .iter()
+            .map(|(channel, payload)| format!("{} {}", run.mask_key(channel), without_additions(&run.mask(payload))))
+            .collect();
         expected.sort();
         masked.sort();
         assert_eq!(masked, expected, "{step}: what this node published to the previous release's node");
@@ -565,4 +567,18 @@ impl Listening {
         let _: i64 = redis::cmd("PUBLISH").arg(&self.channel).arg("mark").query_async(redis).await.unwrap();
         assert_eq!(self.next().await, (self.channel.clone(), "mark".to_owned()));
     }
+}
+
+/// `payload` without what this release adds to an event, which the previous release's serde skips when it reads it
+/// (its `Event` does not deny unknown fields): `MatchOpened`'s `"matches_opened":<count>` (issue 74), once checked
+/// that it is a count.
+fn without_additions(payload: &str) -> String {
+    let mut parts = payload.split(r#","matches_opened":"#);
+    let mut out = parts.next().unwrap_or_default().to_owned();
+    for rest in parts {
+        let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        assert!(end > 0 && rest[end..].starts_with(','), "a count: {payload}");
+        out.push_str(&rest[end..]);
+    }
+    out
 }
