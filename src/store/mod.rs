@@ -69,7 +69,7 @@ pub use bans::{BanRow, Lift, NewBan};
 pub(crate) use batch::refusals;
 pub use batch::{
     Asked, Batch, BatchWriter, CreateMatchError, Delivered, Lease, MatchEnd, Matched, NewMatch, NewMessage, Opened,
-    Opening, Receipt, Refusal, Refused, WriteOutcome, Written,
+    Opening, PG_WRITE_TIMEOUT, Receipt, Refusal, Refused, WriteOutcome, Written,
 };
 pub use consents::Consent;
 pub use contacts::{ContactKeyChange, ContactRow, Keep};

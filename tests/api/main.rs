@@ -25,6 +25,7 @@ mod coturn;
 mod cumulative_acks;
 mod dashboard;
 mod database_failures;
+mod database_unreachable;
 mod declarations;
 mod deletion;
 mod doc_promises_accounts;

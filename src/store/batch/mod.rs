@@ -193,6 +193,13 @@ pub struct BatchWriter {
     conn: Option<PoolConnection<Sqlite>>,
 }
 
+/// How long a batch may take on PostgreSQL, taking a connection included, before it is given up as failed. The
+/// transaction is then dropped with its connection: PostgreSQL rolls it back, unless its `COMMIT` had already
+/// arrived, in which case what it stored stays stored and a sender's resend with the same `client_msg_id` is
+/// answered with its `seq`. A send waits at most two batches: the one being written when it arrived, then its
+/// own (6 s). Batches take milliseconds; PostgreSQL under a checkpoint, well under a second.
+pub const PG_WRITE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The write connection held for batches written one after another. On SQLite it is held locked: locking it
 /// goes through sqlx's connection thread (a command to it, its answer, and its wake-up once the lock is given
 /// back), which cost every batch three wake-ups across threads (perf, BENCHMARKS.md, issue 31 round 9). The
@@ -264,7 +271,16 @@ impl Lease<'_> {
         }
         match &mut self.0 {
             Held::Sqlite { handle, kept } => Ok(sqlite::write_locked(handle, Some(kept), batch, now)?),
-            Held::Pooled(store) => store.write_batch(batch, now).await,
+            // A database that stops answering (a partition, a stalled server) would hold the batch, and every send
+            // queued behind it, for as long as TCP keeps the connection: bounded, so that each waiting sender is
+            // answered `internal` with a pause instead (docs/protocol.md, "When the server cannot store").
+            Held::Pooled(store) => match tokio::time::timeout(PG_WRITE_TIMEOUT, store.write_batch(batch, now)).await {
+                Ok(written) => written,
+                Err(_) => Err(StoreError::Database(sqlx::Error::Io(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("PostgreSQL did not answer a batch within {} s", PG_WRITE_TIMEOUT.as_secs()),
+                )))),
+            },
             Held::Unavailable(e) => Err(StoreError::Database(e.take().unwrap_or(sqlx::Error::PoolClosed))),
         }
     }
