@@ -23,7 +23,7 @@ use tanis_proto::{ClientFrame, EndReason, ErrorCode, MatchKind, ServerFrame};
 use crate::helpers::{redis_at, spawn_cluster, test_redis_url};
 
 /// The previous release's writing to Redis, read back from the fixtures (and the helpers that play its node).
-mod previous_release;
+pub(crate) mod previous_release;
 
 /// The capture that wrote the fixtures (ignored by the suite: scripts/capture-wire-fixtures runs it).
 mod capture;

@@ -84,6 +84,7 @@ mod report_queue;
 mod reporters;
 mod retention;
 mod rolling_update;
+mod rolling_wishes;
 mod sessions;
 mod shutdown;
 mod statements;
