@@ -38,7 +38,7 @@ pub mod local;
 pub(crate) mod queue;
 #[cfg(test)]
 mod queue_tests;
-mod reaper;
+pub(crate) mod reaper;
 pub(crate) mod scripts;
 
 use entries::{Input, Keys};

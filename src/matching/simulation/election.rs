@@ -1,13 +1,18 @@
 //! The election, as [`crate::matching::cluster`]'s `elect` and `feed` run it on every node: a lease tick
 //! (ACQUIRE, then ADOPT while holding the lease, or a takeover checked against the database's fence, RAISE and
 //! RELEASE), the elected matchmaker seeded from the queue's entries, and its reads of the input stream. A node
-//! that cannot reach Redis at a tick stops its matchmaker, whose opening under way still finishes.
+//! that cannot reach Redis at a tick stops its matchmaker, whose opening under way still finishes. The elected
+//! matchmaker's check for unreachable users is production's [`Reaper`], asking the model of presence.
 
+use std::time::Duration;
+
+use super::Mutation;
 use super::matchmaker::{Command, Matchmaker, Role};
 use super::redis::{Holder, Input, NodeId};
 use super::{Event, World};
 use crate::domain::UserId;
 use crate::matching::Seeker;
+use crate::matching::cluster::reaper::Reaper;
 
 /// The elected matchmaker a node runs (or ran: a stopped one finishes the opening it is in).
 pub(super) struct Elected {
@@ -19,6 +24,8 @@ pub(super) struct Elected {
     pub(super) position: u64,
     pub(super) stopped: bool,
     pub(super) feed_scheduled: bool,
+    /// Its check for unreachable users, with what the last check saw.
+    pub(super) reaper: Reaper,
 }
 
 impl World {
@@ -58,8 +65,11 @@ impl World {
                 let mut mm = Matchmaker::new(None, self.policy, self.mutation);
                 mm.inbox.extend(self.redis.entries().into_iter().map(Command::TakeOver));
                 let position = position.expect("matched above");
-                let elected = Elected { serial, epoch, mm, position, stopped: false, feed_scheduled: false };
+                let every = self.cfg.presence_ttl_ms / 2;
+                let reaper = Reaper::every(Duration::from_millis(every));
+                let elected = Elected { serial, epoch, mm, position, stopped: false, feed_scheduled: false, reaper };
                 self.nodes[node].elected.push(elected);
+                self.schedule(now + every, Event::Reap(node, inc, serial));
                 self.schedule_work(node, Role::Elected(serial));
                 self.note(|| format!("n{node} is the matchmaker, epoch {epoch}"));
             }
@@ -110,6 +120,42 @@ impl World {
             if let Some(command) = command {
                 self.push(node, Role::Elected(serial), command);
             }
+        }
+    }
+}
+
+impl World {
+    /// Whether presence knows a socket of the user: one open, or one gone less than a TTL ago.
+    fn present(&self, user: UserId) -> bool {
+        let me = &self.users[(user.0 - 1) as usize];
+        me.at.is_some() || me.gone_at.is_some_and(|gone| self.now < gone + self.cfg.presence_ttl_ms)
+    }
+
+    /// The elected matchmaker's check for unreachable users (`reaper::Reaper::tick`): the places it holds, each
+    /// with whether presence knows its user; those unreachable at two checks in a row leave (`LEAVE` of their
+    /// request, which the matchmaker reads from the stream).
+    pub(super) fn reap(&mut self, node: NodeId, serial: u64) {
+        let (now, every) = (self.now, self.cfg.presence_ttl_ms / 2);
+        let inc = self.nodes[node].incarnation;
+        let cut = self.nodes[node].cut;
+        if self.nodes[node].running_ref().is_none_or(|e| e.serial != serial) {
+            return;
+        }
+        self.schedule(now + every, Event::Reap(node, inc, serial));
+        // Redis away: the queue cannot be read, nothing is decided.
+        if cut {
+            return;
+        }
+        let checked: Vec<(Seeker, bool)> =
+            self.redis.entries().into_iter().map(|s| (s.clone(), self.present(s.user_id()))).collect();
+        let elected = self.nodes[node].running().expect("checked above");
+        let leaving = elected.reaper.decide(checked);
+        if self.mutation == Some(Mutation::NoReaper) {
+            return;
+        }
+        for seeker in leaving {
+            let left = self.redis.leave_request(&seeker);
+            self.note(|| format!("e{serial}@n{node} REAP u{} (unreachable at two checks): {left}", seeker.user_id()));
         }
     }
 }

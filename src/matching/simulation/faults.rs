@@ -62,6 +62,7 @@ impl World {
         for user in &mut self.users {
             if user.at.is_some_and(|(n, _)| n == node) {
                 user.at = None;
+                user.gone_at = Some(self.now);
                 // Its sockets' closes die with it (see `lost_close`).
                 user.leftover_at = Some(self.now);
             }

@@ -31,6 +31,10 @@ pub(super) enum Invariant {
     /// 7. No record of the matchmaker's input stream carries a declared gender or a wish (issue 74): a stream
     ///    entry is only flagged by `XDEL`, its bytes stay; the entry of a place, which a delete erases, holds them.
     Private,
+    /// 8. At rest, no place in the queue belongs to a user nobody could reach for longer than the bound
+    ///    ([`super::world::Config::unreachable_ms`]): their node died, or their socket's close never reached Redis
+    ///    (issue 74). The place holds their declared gender and wish.
+    Unreachable,
 }
 
 impl Invariant {
@@ -253,6 +257,30 @@ impl World {
                 let detail =
                     format!("at rest, the queue holds u{user} ({}), a request a match paid for", describe(Some(entry)));
                 return broken(Invariant::NobodyDropped, detail);
+            }
+        }
+        // A place of a user gone, unreachable for longer than the bound since (or since a fault put it back): the
+        // matchmaker's, or a node's that is down (adopted once its liveness lapses). A node up names only places of
+        // its own life in production, which names a node afresh at every start (`wire::node_name`); the model's
+        // restart under the same name is harsher, and what such a node held before is the other invariants'.
+        for (user, entry) in &self.redis.queue() {
+            let reaped = match entry.holder {
+                Holder::Matchmaker => true,
+                Holder::Held(n) | Holder::Claimed(n) => !self.nodes[n].up,
+            };
+            let me = &self.users[(user.0 - 1) as usize];
+            if !reaped {
+                continue;
+            }
+            let Some(gone) = me.gone_at.filter(|_| me.at.is_none()) else { continue };
+            let since = gone.max(me.leftover_at.unwrap_or(0));
+            if self.now > since + self.cfg.unreachable_ms() {
+                let detail = format!(
+                    "at rest, the queue holds u{user} ({}), unreachable since {gone} ms, now {} ms",
+                    describe(Some(entry)),
+                    self.now
+                );
+                return broken(Invariant::Unreachable, detail);
             }
         }
         let now = super::matchmaker::at(self.now);

@@ -103,6 +103,8 @@ enum Event {
     Work(NodeId, u32, Role),
     HandOver(NodeId, u32),
     Feed(NodeId, u32, u64),
+    /// The elected matchmaker's check for unreachable users (node, incarnation, serial).
+    Reap(NodeId, u32, u64),
     Retry(NodeId, u32, Retry),
     SocketClosed(NodeId, u32, UserId, u64),
     BlockSeen(NodeId, u32, UserId, UserId),
@@ -203,10 +205,13 @@ pub(super) enum Mutation {
     /// The opening judges a stale copy of a request by the wall clocks alone, as before issue 74 (the asking
     /// node's against the opening node's, skewed): a new request is refused as spent, or a spent copy pays again.
     SpentByWallClocks,
+    /// The elected matchmaker's check for unreachable users taken out: a place whose user's node died, or whose
+    /// socket's close never reached Redis, waits (with its wish) until someone compatible asks.
+    NoReaper,
 }
 
 impl Mutation {
-    pub(super) const ALL: [Mutation; 18] = [
+    pub(super) const ALL: [Mutation; 19] = [
         Mutation::OpeningWithoutRowLock,
         Mutation::HoldLeavesOtherHoldersEntry,
         Mutation::SettleForgetsLostClaim,
@@ -225,6 +230,7 @@ impl Mutation {
         Mutation::RecordsCarryTheWish,
         Mutation::RemoveSparesNodesHold,
         Mutation::SpentByWallClocks,
+        Mutation::NoReaper,
     ];
 
     /// The mutation `name` names (as printed in a replay command).

@@ -196,6 +196,11 @@ fn judged_by_skewed_wall_clocks_a_new_request_is_refused_as_spent_and_its_user_w
 }
 
 #[test]
+fn without_the_reaper_a_gone_users_place_waits_with_its_wish() {
+    caught(Mutation::NoReaper, Invariant::Unreachable);
+}
+
+#[test]
 fn a_removal_that_spares_a_nodes_hold_leaves_a_matched_request_waiting() {
     caught(Mutation::RemoveSparesNodesHold, Invariant::NobodyDropped);
 }

@@ -55,6 +55,8 @@ pub(super) struct User {
     pub(super) leftover_at: Option<u64>,
     /// When their last find reached Redis.
     pub(super) reached_at: u64,
+    /// When their last socket went (closed, or its node died): presence knows them for a TTL more.
+    pub(super) gone_at: Option<u64>,
 }
 
 impl User {
@@ -99,6 +101,7 @@ impl User {
             exempt: false,
             leftover_at: None,
             reached_at: 0,
+            gone_at: None,
         }
     }
 }
@@ -210,6 +213,8 @@ impl World {
     /// no longer waits, and does not ask again when it comes back.
     fn disconnect(&mut self, id: UserId) {
         let Some((node, socket)) = self.user(id).at.take() else { return };
+        let now = self.now;
+        self.user(id).gone_at = Some(now);
         if self.rng.percent(30) {
             self.user(id).stop_waiting("closed the app");
         }

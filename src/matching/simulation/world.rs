@@ -29,6 +29,9 @@ pub(super) struct Config {
     pub(super) claim_stale_ms: u64,
     /// The recent-partner rule's window: two who met within it are not paired again.
     pub(super) recent_ms: u64,
+    /// How long a user's presence outlives the socket that last renewed it (a node that died, or a close that
+    /// never reached Redis); the reaper checks every half of it.
+    pub(super) presence_ttl_ms: u64,
     /// Steps with users acting and faults striking, in all.
     pub(super) steps: usize,
     pub(super) quiet_every: usize,
@@ -39,6 +42,13 @@ impl Config {
     /// failover or a death, and a second of stream reads and retries.
     pub(super) fn quiet_ms(&self) -> u64 {
         self.local_pairing_ms + self.claim_stale_ms + 2 * self.lease_ms + 1000
+    }
+
+    /// How long after a user could last be reached a place of theirs may still wait: their presence lapses (a
+    /// TTL), the elected matchmaker adopts a dead node's places (a lease) and sees them unreachable at two checks
+    /// (half a TTL apart, at most a TTL after the lapse), a lease more should the lease move meanwhile.
+    pub(super) fn unreachable_ms(&self) -> u64 {
+        2 * self.presence_ttl_ms + 2 * self.lease_ms
     }
 }
 
@@ -72,6 +82,7 @@ impl World {
             local_pairing_ms: 200,
             claim_stale_ms: 10_000,
             recent_ms: 15_000,
+            presence_ttl_ms: 3000,
             steps: rng.between(200, 500) as usize,
             quiet_every: 150,
         };
@@ -216,6 +227,7 @@ impl World {
             Event::Work(node, inc, role) if self.live(node, inc) => self.work(node, role),
             Event::HandOver(node, inc) if self.live(node, inc) => self.hand_over(node),
             Event::Feed(node, inc, serial) if self.live(node, inc) => self.feed(node, serial),
+            Event::Reap(node, inc, serial) if self.live(node, inc) => self.reap(node, serial),
             Event::Retry(node, inc, job) if self.live(node, inc) => self.retry(node, job),
             Event::SocketClosed(node, inc, user, socket) if self.live(node, inc) => {
                 self.socket_closed(node, user, socket)
