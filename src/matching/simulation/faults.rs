@@ -80,9 +80,10 @@ impl World {
         self.note(|| format!("n{node} restarts (same name, empty memory)"));
     }
 
-    /// A socket's close that never reached Redis (its node died, or was cut off): the entry it made stays until
-    /// the elected matchmaker pairs it and finds the user offline, or the user asks again. Should the user come
-    /// back meanwhile, they are online without waiting, and the entry is known to outlive them.
+    /// A socket's close that never reached Redis (its node died before the close, or its retry, did): the entry
+    /// it made stays until the elected matchmaker's reaper finds the user unreachable, pairs it and finds the user
+    /// offline, or the user asks again. Should the user come back meanwhile, they are online without waiting, and
+    /// the entry is known to outlive them.
     pub(super) fn lost_close(&mut self, user: UserId) {
         self.leftover(user);
     }

@@ -208,10 +208,13 @@ pub(super) enum Mutation {
     /// The elected matchmaker's check for unreachable users taken out: a place whose user's node died, or whose
     /// socket's close never reached Redis, waits (with its wish) until someone compatible asks.
     NoReaper,
+    /// A socket's close that Redis did not take is logged and forgotten, as before issue 74: the entry it made
+    /// stays, with the wish, until the user asks again or is paired.
+    LeaveNotRetried,
 }
 
 impl Mutation {
-    pub(super) const ALL: [Mutation; 19] = [
+    pub(super) const ALL: [Mutation; 20] = [
         Mutation::OpeningWithoutRowLock,
         Mutation::HoldLeavesOtherHoldersEntry,
         Mutation::SettleForgetsLostClaim,
@@ -231,6 +234,7 @@ impl Mutation {
         Mutation::RemoveSparesNodesHold,
         Mutation::SpentByWallClocks,
         Mutation::NoReaper,
+        Mutation::LeaveNotRetried,
     ];
 
     /// The mutation `name` names (as printed in a replay command).

@@ -24,6 +24,9 @@ pub(super) enum Retry {
     LetGoClaimed(Vec<Seeker>, u32),
     /// The elected matchmaker's removal of settled seekers, until done.
     Remove(Vec<Seeker>),
+    /// `Queue::socket_closed`'s leave of the entry a closed socket made, which Redis did not take: tried again
+    /// for as long as the node lives (`leave_later`; a node that dies leaves it to the elected matchmaker's reaper).
+    Leave(UserId, u64),
 }
 
 /// The two users of a pair.
@@ -215,7 +218,7 @@ impl World {
         }
     }
 
-    fn retry_later(&mut self, node: NodeId, job: Retry) {
+    pub(super) fn retry_later(&mut self, node: NodeId, job: Retry) {
         let inc = self.nodes[node].incarnation;
         self.after(500, 500, Event::Retry(node, inc, job));
     }
@@ -227,8 +230,13 @@ impl World {
                 Retry::LetGoHeld(seekers, tries) => Retry::LetGoHeld(seekers, tries + 1),
                 Retry::LetGoClaimed(seekers, tries) => Retry::LetGoClaimed(seekers, tries + 1),
                 Retry::Remove(seekers) => Retry::Remove(seekers),
+                Retry::Leave(user, socket) => Retry::Leave(user, socket),
             };
             return self.retry_later(node, job);
+        }
+        if let Retry::Leave(user, socket) = job {
+            let left = self.redis.leave(user, Some(socket));
+            return self.note(|| format!("n{node} retried the leave of u{user}'s socket {socket}: left={left}"));
         }
         let (what, seekers) = match &job {
             Retry::LetGoHeld(seekers, _) => {
@@ -245,6 +253,7 @@ impl World {
                 self.redis.remove(seekers);
                 ("removed", seekers)
             }
+            Retry::Leave(..) => unreachable!("retried above"),
         };
         let users: Vec<UserId> = seekers.iter().map(Seeker::user_id).collect();
         self.note(|| format!("n{node} retried: {what} {users:?}"));

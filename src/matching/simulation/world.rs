@@ -12,6 +12,7 @@ use super::invariants::{Failure, Invariant, Violation};
 use super::matchmaker::{Command, Role};
 use super::messages::Messages;
 use super::node::Node;
+use super::opening::Retry;
 use super::redis::{NodeId, Redis};
 use super::rng::Rng;
 use super::store::Store;
@@ -243,7 +244,7 @@ impl World {
                 }
             }
             Event::Restart(node) => self.restart(node),
-            Event::SocketClosed(_, _, user, _) => self.lost_close(user),
+            Event::SocketClosed(_, _, user, _) | Event::Retry(_, _, Retry::Leave(user, _)) => self.lost_close(user),
             // An event of a node that died since.
             _ => {}
         }
