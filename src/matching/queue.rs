@@ -62,19 +62,27 @@ impl Queue {
         })
     }
 
-    /// Changes whom the user may meet if they wait (a block or a report since they asked), wherever they wait.
-    pub async fn refresh(&self, user_id: UserId, fresh: Fresh) {
+    /// Changes whom the user may meet if they wait (a block or a report since they asked), and the gender they
+    /// consent to, wherever they wait; false when Redis did not take it, or the place is being opened (the caller
+    /// tries again later).
+    pub async fn refresh(&self, user_id: UserId, fresh: Fresh) -> bool {
         let cluster = match self {
-            Queue::Local(here) => return here.refresh(user_id, fresh).await,
+            Queue::Local(here) => {
+                here.refresh(user_id, fresh).await;
+                return true;
+            }
             Queue::Cluster(cluster) => cluster,
             Queue::LocalFirst { here, cluster } => {
                 here.refresh(user_id, fresh.clone()).await;
                 cluster
             }
         };
-        if let Err(e) = cluster.refresh(user_id, &fresh).await {
-            // Their place keeps what it knew until they next ask (the request reads their standing afresh).
-            tracing::warn!(error = %e, "refreshing a place in the cluster queue");
+        match cluster.refresh(user_id, &fresh).await {
+            Ok(done) => done,
+            Err(e) => {
+                tracing::warn!(error = %e, "refreshing a place in the cluster queue; retrying");
+                false
+            }
         }
     }
 

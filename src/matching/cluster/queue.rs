@@ -128,9 +128,11 @@ impl ClusterQueue {
     /// Gives the user's place what they may meet now and the gender they consent to (a block, a report or a
     /// withdrawal since they asked). The elected matchmaker reads it as the find sent again. A place a node holds
     /// is that node's matchmaker's to change ([`crate::matching::Matchmaker::refresh`]), but its entry is rewritten
-    /// here too, so that a withdrawn gender stays in Redis no longer than in memory. A claimed place is left: its
-    /// match is being opened, and the claim's end deletes it.
-    pub async fn refresh(&self, user_id: UserId, fresh: &crate::matching::Fresh) -> RedisResult<()> {
+    /// here too, so that a withdrawn gender stays in Redis no longer than in memory. False when the place could
+    /// not be rewritten yet, for the caller to try again: it is claimed (its match is being opened, and the claim's
+    /// end may hand the request over as the claim holds it: the simulation of matching found a withdrawal lost that
+    /// way), or it changed under each of three rewrites.
+    pub async fn refresh(&self, user_id: UserId, fresh: &crate::matching::Fresh) -> RedisResult<bool> {
         // The entry may change between the read and the rewrite: most often a node hands its seeker over (from
         // memory its matchmaker may not have refreshed yet). Read again then, a few times.
         for _ in 0..3 {
@@ -139,26 +141,14 @@ impl ClusterQueue {
                 .arg(user_id.get())
                 .query_async(&mut self.conn.clone())
                 .await?;
-            let Some(read) = read else { return Ok(()) };
-            let (rewritten, find) = match held_by_matchmaker(&read) {
-                Some(mut seeker) => {
-                    fresh.apply(&mut seeker.candidate);
-                    (Forms::of(&seeker).entry(&entry_prefix(seeker.socket_id)), Forms::find(&seeker))
-                }
-                None => match held_by_node(&read) {
-                    Some((prefix, mut seeker)) => {
-                        fresh.apply(&mut seeker.candidate);
-                        (Forms::of(&seeker).entry(prefix), String::new())
-                    }
-                    None => return Ok(()),
-                },
-            };
+            let Some(read) = read else { return Ok(true) };
+            let Some((rewritten, find)) = refreshed(&read, fresh) else { return Ok(false) };
             let call = self.scripts.rewrite(user_id, &read, &rewritten, &find);
             if call.invoke::<i64>(&mut self.conn.clone()).await? == 1 {
-                break;
+                return Ok(true);
             }
         }
-        Ok(())
+        Ok(false)
     }
 
     /// Takes the user out of the queue (any entry, or only the one `socket_id` made); true when they waited.
@@ -187,5 +177,23 @@ impl ClusterQueue {
         let all: Vec<(i64, String)> =
             redis::cmd("HGETALL").arg(&self.keys().queue).query_async(&mut self.conn.clone()).await?;
         Ok(matchmakers_entries(all.into_iter().map(|(_, entry)| entry)))
+    }
+}
+
+/// The entry `read` with what its user may meet now (`fresh`), and the record of the find sent again that tells the
+/// elected matchmaker when it holds the entry (empty for a node's); `None` for a claim, to be refreshed once its
+/// opening has settled it.
+/// What [`ClusterQueue::refresh`] writes with `REWRITE`, and the simulation of matching too.
+pub(crate) fn refreshed(read: &str, fresh: &crate::matching::Fresh) -> Option<(String, String)> {
+    match held_by_matchmaker(read) {
+        Some(mut seeker) => {
+            fresh.apply(&mut seeker.candidate);
+            Some((Forms::of(&seeker).entry(&entry_prefix(seeker.socket_id)), Forms::find(&seeker)))
+        }
+        None => {
+            let (prefix, mut seeker) = held_by_node(read)?;
+            fresh.apply(&mut seeker.candidate);
+            Some((Forms::of(&seeker).entry(prefix), String::new()))
+        }
     }
 }

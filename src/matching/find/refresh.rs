@@ -45,7 +45,15 @@ impl Finder {
         let fresh =
             Fresh { excluded: standing.excluded(since), quarantined: standing.quarantined, gender: standing.gender };
         self.live().set_standing(user_id, standing, version);
-        self.inner.queue.refresh(user_id, fresh).await;
+        if !self.inner.queue.refresh(user_id, fresh).await {
+            // Left as it was, their place would keep a withdrawn gender (or miss a block) until they next ask: read
+            // afresh and tried again in a second, for as long as they stay connected here.
+            let live = self.inner.services.live.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                live.restand(user_id);
+            });
+        }
         Ok(())
     }
 }

@@ -16,9 +16,13 @@ impl World {
         match self.rng.below(100) {
             0..30 => {
                 let lost = self.redis.unreplicated;
-                let changed = self.redis.fail_over();
+                let (changed, rewritten) = self.redis.fail_over();
                 for user in &changed {
                     self.user(*user).exempt = true;
+                    self.leftover(*user);
+                }
+                // A refresh lost: the place may hold again what the user withdrew (docs/privacy.md says so).
+                for user in &rewritten {
                     self.leftover(*user);
                 }
                 self.note(|| format!("FAULT Redis fails over, losing {lost} writes; entries changed: {changed:?}"));

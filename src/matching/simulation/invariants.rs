@@ -259,6 +259,17 @@ impl World {
                 return broken(Invariant::NobodyDropped, detail);
             }
         }
+        // A declared gender withdrawn while waiting is gone from the user's place too, unless something that leaves
+        // entries behind happened since (a failover putting back what was rewritten). A claim is its opening's.
+        for (user, entry) in &self.redis.queue() {
+            let me = &self.users[(user.0 - 1) as usize];
+            let withdrawn = me.withdrawn_at.is_some_and(|at| !me.may_linger(at));
+            if withdrawn && entry.seeker.candidate.gender.is_some() && !matches!(entry.holder, Holder::Claimed(_)) {
+                let detail =
+                    format!("at rest, u{user}'s place ({}) holds the gender they withdrew", describe(Some(entry)));
+                return broken(Invariant::Private, detail);
+            }
+        }
         // A place of a user gone, unreachable for longer than the bound since (or since a fault put it back): the
         // matchmaker's, or a node's that is down (adopted once its liveness lapses). A node up names only places of
         // its own life in production, which names a node afresh at every start (`wire::node_name`); the model's
@@ -287,8 +298,10 @@ impl World {
         let truths: Vec<Candidate> = owed
             .iter()
             .map(|u| {
-                let last = self.users[(u.0 - 1) as usize].candidate.clone().expect("who waits asked");
-                self.truth(*u, &last, true)
+                let me = &self.users[(u.0 - 1) as usize];
+                let last = me.candidate.clone().expect("who waits asked");
+                // At rest, with the gender they consent to now: a withdrawal since they asked has reached their place.
+                Candidate { gender: me.gender(), ..self.truth(*u, &last, true) }
             })
             .collect();
         for (i, a) in truths.iter().enumerate() {

@@ -108,6 +108,8 @@ enum Event {
     Retry(NodeId, u32, Retry),
     SocketClosed(NodeId, u32, UserId, u64),
     BlockSeen(NodeId, u32, UserId, UserId),
+    /// The user's standing changed (their declared gender withdrawn): their node refreshes their place.
+    StandingSeen(NodeId, u32, UserId),
     Deliver(usize, usize, u64),
     Heal(NodeId, u32),
     Restart(NodeId),
@@ -211,10 +213,13 @@ pub(super) enum Mutation {
     /// A socket's close that Redis did not take is logged and forgotten, as before issue 74: the entry it made
     /// stays, with the wish, until the user asks again or is paired.
     LeaveNotRetried,
+    /// A refresh of a place that Redis did not take is logged and forgotten, as before issue 74: a gender withdrawn
+    /// while Redis was away stays in the place until the user asks again.
+    RefreshNotRetried,
 }
 
 impl Mutation {
-    pub(super) const ALL: [Mutation; 20] = [
+    pub(super) const ALL: [Mutation; 21] = [
         Mutation::OpeningWithoutRowLock,
         Mutation::HoldLeavesOtherHoldersEntry,
         Mutation::SettleForgetsLostClaim,
@@ -235,6 +240,7 @@ impl Mutation {
         Mutation::SpentByWallClocks,
         Mutation::NoReaper,
         Mutation::LeaveNotRetried,
+        Mutation::RefreshNotRetried,
     ];
 
     /// The mutation `name` names (as printed in a replay command).

@@ -133,6 +133,22 @@ impl World {
         self.note(|| format!("n{node} sees u{user}'s socket {socket} close: left={left}"));
     }
 
+    /// `Finder::refresh_place` on `node`, for a user connected there whose standing changed: their place, in the
+    /// node's matchmaker and in the cluster's queue, gets what they may meet now and the gender they consent to.
+    /// Redis away, or the place claimed: read afresh and tried again later (`LiveUsers::restand`).
+    pub(super) fn standing_seen(&mut self, node: NodeId, user: UserId) {
+        if self.user(user).at.is_none_or(|(n, _)| n != node) || self.store.active_match(user).is_some() {
+            return;
+        }
+        let fresh = self.fresh(user);
+        self.push(node, Role::Local, Command::Refresh { user, fresh: fresh.clone() });
+        let done = !self.nodes[node].cut && self.redis.refresh(user, &fresh);
+        if !done && self.mutation != Some(super::Mutation::RefreshNotRetried) {
+            self.retry_later(node, super::opening::Retry::Refresh(user));
+        }
+        self.note(|| format!("n{node} refreshes u{user}'s place: done={done}"));
+    }
+
     pub(super) fn block_seen(&mut self, node: NodeId, a: UserId, b: UserId) {
         self.nodes[node].local.exclude(a, b);
         self.schedule_work(node, Role::Local);

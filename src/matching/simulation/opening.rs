@@ -27,6 +27,8 @@ pub(super) enum Retry {
     /// `Queue::socket_closed`'s leave of the entry a closed socket made, which Redis did not take: tried again
     /// for as long as the node lives (`leave_later`; a node that dies leaves it to the elected matchmaker's reaper).
     Leave(UserId, u64),
+    /// `Finder::refresh_place` again, a second later, when Redis did not take the refresh of a place.
+    Refresh(UserId),
 }
 
 /// The two users of a pair.
@@ -231,12 +233,16 @@ impl World {
                 Retry::LetGoClaimed(seekers, tries) => Retry::LetGoClaimed(seekers, tries + 1),
                 Retry::Remove(seekers) => Retry::Remove(seekers),
                 Retry::Leave(user, socket) => Retry::Leave(user, socket),
+                Retry::Refresh(user) => Retry::Refresh(user),
             };
             return self.retry_later(node, job);
         }
         if let Retry::Leave(user, socket) = job {
             let left = self.redis.leave(user, Some(socket));
             return self.note(|| format!("n{node} retried the leave of u{user}'s socket {socket}: left={left}"));
+        }
+        if let Retry::Refresh(user) = job {
+            return self.standing_seen(node, user);
         }
         let (what, seekers) = match &job {
             Retry::LetGoHeld(seekers, _) => {
@@ -253,7 +259,7 @@ impl World {
                 self.redis.remove(seekers);
                 ("removed", seekers)
             }
-            Retry::Leave(..) => unreachable!("retried above"),
+            Retry::Leave(..) | Retry::Refresh(_) => unreachable!("retried above"),
         };
         let users: Vec<UserId> = seekers.iter().map(Seeker::user_id).collect();
         self.note(|| format!("n{node} retried: {what} {users:?}"));

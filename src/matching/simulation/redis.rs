@@ -148,8 +148,9 @@ impl Redis {
         self.unreplicated = 0;
     }
 
-    /// The replica becomes the primary; returns the users whose entry it changed (back, or away).
-    pub(super) fn fail_over(&mut self) -> Vec<UserId> {
+    /// The replica becomes the primary; returns the users whose entry it changed (back, or away), and those whose
+    /// entry it rewrote back only (a refresh lost: what they may meet, the gender they consent to).
+    pub(super) fn fail_over(&mut self) -> (Vec<UserId>, Vec<UserId>) {
         let before = self.queue();
         self.primary = self.replica.clone();
         self.parsed.take();
@@ -158,8 +159,11 @@ impl Redis {
         let mut users: Vec<UserId> = before.keys().chain(after.keys()).copied().collect();
         users.sort();
         users.dedup();
-        users.retain(|u| describe(before.get(u)) != describe(after.get(u)));
-        users
+        let (changed, same): (Vec<UserId>, Vec<UserId>) =
+            users.into_iter().partition(|u| describe(before.get(u)) != describe(after.get(u)));
+        let candidate = |entry: Option<&Entry>| entry.map(|e| format!("{:?}", e.seeker.candidate));
+        let rewritten = same.into_iter().filter(|u| candidate(before.get(u)) != candidate(after.get(u))).collect();
+        (changed, rewritten)
     }
 
     /// Every entry of the queue, by user.
@@ -209,6 +213,16 @@ impl Redis {
     /// LEAVE: any entry of the user, or only the one `socket` made; never a claimed one.
     pub(super) fn leave(&mut self, user: UserId, socket: Option<u64>) -> bool {
         let call = self.nodes[0].leave(user, socket, "");
+        self.run::<i64>(call) == 1
+    }
+
+    /// `ClusterQueue::refresh` (one attempt: nothing changes the entry within a step): REWRITE of the user's place
+    /// with `fresh`, as production's `refreshed` forms it; false when the place is claimed, to try again later.
+    pub(super) fn refresh(&mut self, user: UserId, fresh: &crate::matching::Fresh) -> bool {
+        let queue = self.primary.hashes.get(&self.keys().queue);
+        let Some(read) = queue.and_then(|q| q.get(&user.get().to_string())).cloned() else { return true };
+        let Some((rewritten, find)) = crate::matching::cluster::queue::refreshed(&read, fresh) else { return false };
+        let call = self.nodes[0].rewrite(user, &read, &rewritten, &find);
         self.run::<i64>(call) == 1
     }
 

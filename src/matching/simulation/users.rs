@@ -57,6 +57,8 @@ pub(super) struct User {
     pub(super) reached_at: u64,
     /// When their last socket went (closed, or its node died): presence knows them for a TTL more.
     pub(super) gone_at: Option<u64>,
+    /// When they withdrew their declared gender (`DELETE /v1/me/gender`), if they did.
+    pub(super) withdrawn_at: Option<u64>,
 }
 
 impl User {
@@ -65,6 +67,11 @@ impl User {
             self.waiting = false;
             self.stopped = why;
         }
+    }
+
+    /// The gender they declared for matching and consent to now.
+    pub(super) fn gender(&self) -> Option<tanis_proto::Gender> {
+        self.gender
     }
 
     /// Whether an entry of theirs may be a leftover of something that happened after `since`.
@@ -102,6 +109,7 @@ impl User {
             leftover_at: None,
             reached_at: 0,
             gone_at: None,
+            withdrawn_at: None,
         }
     }
 }
@@ -111,8 +119,8 @@ impl World {
         self.users[(user.0 - 1) as usize].at.is_some()
     }
 
-    /// A new find's seeker: everyone blocked either way, everyone met within the recent-partner window.
-    pub(super) fn seeker(&mut self, id: UserId, socket: u64) -> Seeker {
+    /// Everyone blocked either way, everyone met within the recent-partner window.
+    fn excluded(&self, id: UserId) -> HashSet<UserId> {
         let since = self.now.saturating_sub(self.cfg.recent_ms);
         let mut excluded: HashSet<UserId> = self.store.partners_since(id, since).collect();
         excluded.extend(self.store.blocks.iter().filter_map(|(a, b, _)| match (*a == id, *b == id) {
@@ -120,6 +128,22 @@ impl World {
             (_, true) => Some(*a),
             _ => None,
         }));
+        excluded
+    }
+
+    /// What the user's standing says now, as `Finder::refresh_place` reads it, with the exclusions of their last
+    /// find kept: the invariants judge a place by them (production's refresh drops a partner met longer ago than
+    /// the recent-partner window, which the model leaves out).
+    pub(super) fn fresh(&self, id: UserId) -> crate::matching::Fresh {
+        let me = &self.users[(id.0 - 1) as usize];
+        let mut excluded = self.excluded(id);
+        excluded.extend(me.candidate.iter().flat_map(|c| c.excluded.iter().copied()));
+        crate::matching::Fresh { excluded, quarantined: me.quarantined, gender: me.gender }
+    }
+
+    /// A new find's seeker: everyone blocked either way, everyone met within the recent-partner window.
+    pub(super) fn seeker(&mut self, id: UserId, socket: u64) -> Seeker {
+        let excluded = self.excluded(id);
         let now = self.now;
         let user = self.user(id);
         let candidate = Candidate {
@@ -184,6 +208,7 @@ impl World {
                 28..40 => self.disconnect(id),
                 40..60 => self.reconnect(id),
                 60..70 => self.block(id),
+                70..73 if self.withdrawals() => self.withdraw(id),
                 _ => {}
             },
             (None, false) => match roll {
@@ -255,6 +280,30 @@ impl World {
                     self.after(0, 600, Event::BlockSeen(node, inc, id, other));
                 }
             }
+        }
+    }
+
+    /// Whether users withdraw their declared gender while waiting: only with `TANIS_SIM_WITHDRAWALS=1` (and under
+    /// the mutation that needs them), while the defect they find is open (docs/testing.md, row 28: a hand-over
+    /// racing the refresh puts the withdrawn gender back in the matchmaker's place).
+    fn withdrawals(&self) -> bool {
+        self.mutation == Some(Mutation::RefreshNotRetried) || std::env::var_os("TANIS_SIM_WITHDRAWALS").is_some()
+    }
+
+    /// Withdraws the declared gender while waiting: the node holding their socket hears of it (delivery's
+    /// `StandingChanged`, late, maybe twice) and refreshes their place.
+    fn withdraw(&mut self, id: UserId) {
+        let Some((node, _)) = self.user(id).at else { return };
+        if self.user(id).gender.take().is_none() {
+            return;
+        }
+        let now = self.now;
+        self.user(id).withdrawn_at = Some(now);
+        self.note(|| format!("u{id} withdraws their declared gender"));
+        let inc = self.nodes[node].incarnation;
+        self.after(0, 300, Event::StandingSeen(node, inc, id));
+        if self.rng.percent(15) {
+            self.after(0, 600, Event::StandingSeen(node, inc, id));
         }
     }
 

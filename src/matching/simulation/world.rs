@@ -234,6 +234,7 @@ impl World {
                 self.socket_closed(node, user, socket)
             }
             Event::BlockSeen(node, inc, a, b) if self.live(node, inc) => self.block_seen(node, a, b),
+            Event::StandingSeen(node, inc, user) if self.live(node, inc) => self.standing_seen(node, user),
             Event::Heal(node, inc) if self.live(node, inc) => {
                 self.nodes[node].cut = false;
                 self.note(|| format!("n{node} reaches Redis again"));
