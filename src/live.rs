@@ -238,15 +238,15 @@ impl LiveUsers {
         }
     }
 
-    /// Waits until the standing of some users connected here changed, and takes them.
     /// Marks the user, if connected here, for matching to refresh their place again (its last refresh did not
-    /// reach Redis), without dropping their standing.
+    /// reach Redis, or met the place being opened), without dropping their standing.
     pub fn restand(&self, user_id: UserId) {
         if self.is_connected(user_id) {
             self.restanding.add([user_id]);
         }
     }
 
+    /// Waits until the standing of some users connected here changed, and takes them.
     pub async fn standing_changes(&self) -> Vec<UserId> {
         self.restanding.take().await
     }
