@@ -210,7 +210,11 @@ return out
 /// them has no socket left is dropped when paired (their socket died with the node); whoever reconnected elsewhere
 /// is paired there. A claim whose match was committed (the node died, or lost the settle, after its commit) is
 /// refused by the store: its user is in that match, or the match spent the request ([`Seeker::asked_after`]). Stale
-/// claims are found in the claims' own hash, so a tick reads the whole queue only when a node died.
+/// claims are found in the claims' own hash. A lapsed node stays in the liveness set (ACQUIRE drops it after an
+/// hour), and its places are taken at every tick until it renews its liveness: a node taken for dead during a cut
+/// from Redis that comes back and holds a find before its next tick, then dies, leaves no place behind (the
+/// simulation's long search found one, docs/testing.md row 29). A tick reads the whole queue while a node lapsed
+/// within the hour.
 pub(super) const ADOPT: &str = r"
 local now = now_ms()
 local out = {}
@@ -238,7 +242,6 @@ for i = 1, #all, 2 do
     out[#out + 1] = seeker
   end
 end
-redis.call('ZREM', KEYS[2], unpack(dead))
 return out
 ";
 
