@@ -48,6 +48,8 @@ pub(crate) enum Mutation {
     TakeOverKeepsStaleCopy,
     /// A request sent again while the older one is paired in the same batch leaves that pair as it is.
     NewerRequestLeftOutOfPair,
+    /// A refresh (a withdrawal, a block) of a user paired in the same batch is ignored: the pair opens as made.
+    RefreshSkipsPairedUser,
 }
 
 impl Engine {
@@ -140,10 +142,23 @@ impl Engine {
     }
 
     /// Gives a waiting user's place what they may meet now, and places them again: a block keeps them from a
-    /// waiting partner at once, a quarantine ended lets them meet anyone.
+    /// waiting partner at once, a quarantine ended lets them meet anyone. A pair this batch made with them, not
+    /// opened yet, was made on what they were: it is undone and its partner placed again, as a find sent again
+    /// does ([`Self::renew`]). Left as it was, it would open on a gender just withdrawn, and should its opening
+    /// fail they would wait again as they were (the simulation's time-bounded check of withdrawals found it).
     pub fn refresh(&mut self, user: UserId, fresh: &super::Fresh, pairs: &mut Pairs, now: DateTime<Utc>) {
-        let Some(index) = self.queue.iter().position(|s| s.user_id() == user) else { return };
-        let mut seeker = self.queue.remove(index);
+        let paired = pairs.iter().position(|(a, b)| a.user_id() == user || b.user_id() == user);
+        let mut seeker = match (self.queue.iter().position(|s| s.user_id() == user), paired) {
+            (Some(index), _) => self.queue.remove(index),
+            (None, Some(_)) if self.mutated(Mutation::RefreshSkipsPairedUser) => return,
+            (None, Some(index)) => {
+                let (a, b) = pairs.remove(index);
+                let (mine, partner) = if a.user_id() == user { (a, b) } else { (b, a) };
+                self.place(partner, pairs, now);
+                mine
+            }
+            (None, None) => return,
+        };
         fresh.apply(&mut seeker.candidate);
         // Paired with whoever they may meet now, or back in their place (kept by their time of asking).
         self.place(seeker, pairs, now);

@@ -130,8 +130,9 @@ enum Command {
     Find { seeker: Box<Seeker>, again: bool },
     /// A seeker another matchmaker held and already told `match.queued`.
     TakeOver(Box<Seeker>),
-    /// Whom a waiting user may meet changed (a block, a report that quarantines them, reports resolved).
-    Refresh { user_id: UserId, fresh: Box<Fresh> },
+    /// Whom a waiting user may meet changed (a block, a report that quarantines them, reports resolved); `taken`
+    /// answers once the engine has it.
+    Refresh { user_id: UserId, fresh: Box<Fresh>, taken: tokio::sync::oneshot::Sender<()> },
     /// Leave the queue: any entry of the user, or only the one a given socket made.
     Cancel { user_id: UserId, socket_id: Option<u64>, reply: Option<tokio::sync::oneshot::Sender<bool>> },
 }
@@ -219,9 +220,15 @@ impl Matchmaker {
         Self { tx }
     }
 
-    /// Changes whom the user may meet if they wait here; they may be paired at once.
+    /// Changes whom the user may meet if they wait here; they may be paired at once. Returns once the matchmaker
+    /// has taken it, so that whatever it hands over to the cluster's queue from then on carries it: a refresh of
+    /// the place in Redis made before could be overwritten by a hand-over from the matchmaker's older memory
+    /// (docs/testing.md, row 28).
     pub async fn refresh(&self, user_id: UserId, fresh: Fresh) {
-        let _ = self.tx.send(Command::Refresh { user_id, fresh: Box::new(fresh) }).await;
+        let (taken, answer) = tokio::sync::oneshot::channel();
+        if self.tx.send(Command::Refresh { user_id, fresh: Box::new(fresh), taken }).await.is_ok() {
+            let _ = answer.await;
+        }
     }
 
     /// Removes the user from the queue without an answer.
@@ -359,7 +366,10 @@ impl<P: Pairing> Task<P> {
                 engine.find(*seeker, again, pairs, now, held, &mut tell);
             }
             Command::TakeOver(seeker) => self.engine.take_over(*seeker, pairs, self.clock.now()),
-            Command::Refresh { user_id, fresh } => self.engine.refresh(user_id, &fresh, pairs, self.clock.now()),
+            Command::Refresh { user_id, fresh, taken } => {
+                self.engine.refresh(user_id, &fresh, pairs, self.clock.now());
+                let _ = taken.send(());
+            }
             Command::Cancel { user_id, socket_id, reply } => {
                 let left = self.engine.cancel(user_id, socket_id);
                 if let Some(reply) = reply {
@@ -554,6 +564,26 @@ mod tests {
         ])
         .await;
         assert_eq!(opened, vec![((2, 21), (1, 12))]);
+    }
+
+    #[tokio::test]
+    async fn a_refresh_in_the_batch_that_paired_its_user_undoes_the_pair_made_on_what_they_were() {
+        let (taken, _) = tokio::sync::oneshot::channel();
+        let opened = first_batch(vec![
+            Command::Find { seeker: seeker(1, 11), again: false },
+            Command::Find { seeker: seeker(2, 21), again: false },
+            // User 1 blocked user 2 after asking; the change reaches the matchmaker before the pair is opened.
+            Command::Refresh {
+                user_id: UserId(1),
+                fresh: Box::new(Fresh { excluded: [UserId(2)].into(), ..Fresh::of(&candidate_of(1)) }),
+                taken,
+            },
+            Command::Find { seeker: seeker(3, 31), again: false },
+        ])
+        .await;
+        assert_eq!(opened.len(), 1, "{opened:?}");
+        let [(a, b)] = [opened[0]];
+        assert!(a.0 == 3 || b.0 == 3, "the pair of 1 and 2 was undone, and one of them met 3: {opened:?}");
     }
 
     #[tokio::test]

@@ -72,6 +72,8 @@ impl Queue {
                 return true;
             }
             Queue::Cluster(cluster) => cluster,
+            // Redis is rewritten once this node's matchmaker has the change: a hand-over from its memory before
+            // then would put back what the rewrite took out.
             Queue::LocalFirst { here, cluster } => {
                 here.refresh(user_id, fresh.clone()).await;
                 cluster

@@ -164,11 +164,45 @@ impl World {
         }
     }
 
+    /// Invariant 7 for a withdrawal, after every step: a declared gender withdrawn while waiting leaves the user's
+    /// place within the bound ([`super::world::Config::withdrawal_ms`]) of the withdrawal, of the last refresh of it
+    /// that did not take, or of the end of a stall of their node's matchmaker (the refresh waits for it to take the
+    /// change), while the socket that made the place is connected (once it is gone, its close takes the place).
+    /// A claim is its opening's (its refresh did not take); a fault that puts back what was rewritten is forgiven,
+    /// as at rest.
+    fn withdrawn_gender_gone(&self) -> Result<(), Violation> {
+        for me in self.users.iter().filter(|u| u.withdrawn_at.is_some()) {
+            let withdrawn = me.withdrawn_at.unwrap_or(0);
+            let Some(entry) = self.redis.entry(me.id) else { continue };
+            if entry.seeker.candidate.gender.is_none() || matches!(entry.holder, Holder::Claimed(_)) {
+                continue;
+            }
+            // A place made by a socket that is gone leaves with that socket's close (invariants 5 and 8).
+            let Some((node, socket)) = me.at else { continue };
+            if entry.seeker.socket_id != socket {
+                continue;
+            }
+            let stalled = self.nodes[node].local.stalled_until;
+            let since = withdrawn.max(me.refresh_failed_at.unwrap_or(0)).max(stalled);
+            if !me.may_linger(withdrawn) && self.now > since + self.cfg.withdrawal_ms() {
+                let detail = format!(
+                    "u{}'s place ({}) holds the gender they withdrew at {withdrawn} ms, now {} ms",
+                    me.id,
+                    describe(Some(&entry)),
+                    self.now
+                );
+                return broken(Invariant::Private, detail);
+            }
+        }
+        Ok(())
+    }
+
     /// Invariants 1, 2, 3, 5 and 7, after every step.
     pub(super) fn check_step(&mut self) -> Result<(), Violation> {
         if let Some(record) = self.redis.records().find(|r| r.contains(r#""gender""#) || r.contains(r#""seeking""#)) {
             return broken(Invariant::Private, format!("a record of the input stream carries a wish: {record}"));
         }
+        self.withdrawn_gender_gone()?;
         let mut active: BTreeMap<UserId, usize> = BTreeMap::new();
         for index in self.store.active.iter().copied() {
             let m = &self.store.matches[index];

@@ -22,8 +22,9 @@ pub(super) enum Command {
     Find { seeker: Seeker, again: bool },
     /// A seeker another matchmaker held (handed over, or adopted from a dead node).
     TakeOver(Seeker),
-    /// Whom a waiting user may meet changed (a block).
-    Refresh { user: UserId, fresh: Fresh },
+    /// Whom a waiting user may meet changed (a block, a withdrawn gender). `taken`: the sender waits until the
+    /// engine has it (`Finder::refresh_place`, which rewrites the place in Redis only then); see [`Matchmaker::taken`].
+    Refresh { user: UserId, fresh: Fresh, taken: bool },
     /// Leave: any entry of the user, or only the one a socket made.
     Cancel { user: UserId, socket: Option<u64> },
 }
@@ -86,6 +87,10 @@ pub(super) struct Matchmaker {
     pub(super) opening: Option<Opening>,
     /// A step of this matchmaker is scheduled already.
     pub(super) busy_scheduled: bool,
+    /// Refreshes taken since the node last looked, whose senders wait for that (`Matchmaker::refresh`'s answer).
+    pub(super) taken: Vec<(UserId, Fresh)>,
+    /// When its last stalled step (a slow commit, a paused process) ends: it takes no command until then.
+    pub(super) stalled_until: u64,
 }
 
 pub(super) fn at(ms: u64) -> DateTime<Utc> {
@@ -104,9 +109,17 @@ impl Matchmaker {
             Mutation::PartnerPutBackUnplaced => Some(engine::Mutation::PartnerPutBackUnplaced),
             Mutation::TakeOverKeepsStaleCopy => Some(engine::Mutation::TakeOverKeepsStaleCopy),
             Mutation::NewerRequestLeftOutOfPair => Some(engine::Mutation::NewerRequestLeftOutOfPair),
+            Mutation::RefreshSkipsPairedUser => Some(engine::Mutation::RefreshSkipsPairedUser),
             _ => None,
         });
-        Matchmaker { engine, inbox: VecDeque::new(), opening: None, busy_scheduled: false }
+        Matchmaker {
+            engine,
+            inbox: VecDeque::new(),
+            opening: None,
+            busy_scheduled: false,
+            taken: Vec::new(),
+            stalled_until: 0,
+        }
     }
 
     /// Whether the user is in this matchmaker's memory: queued, in its channel, or being opened.
@@ -129,7 +142,12 @@ impl Matchmaker {
                     self.engine.find(seeker, again, &mut pairs, at(now), held(now), &mut |_, _| {})
                 }
                 Command::TakeOver(seeker) => self.engine.take_over(seeker, &mut pairs, at(now)),
-                Command::Refresh { user, fresh } => self.engine.refresh(user, &fresh, &mut pairs, at(now)),
+                Command::Refresh { user, fresh, taken } => {
+                    self.engine.refresh(user, &fresh, &mut pairs, at(now));
+                    if taken {
+                        self.taken.push((user, fresh));
+                    }
+                }
                 Command::Cancel { user, socket } => _ = self.engine.cancel(user, socket),
             }
         }
@@ -168,7 +186,7 @@ impl Matchmaker {
                 let mut excluded = s.candidate.excluded.clone();
                 excluded.insert(other(s.user_id()));
                 let fresh = Fresh { excluded, ..Fresh::of(&s.candidate) };
-                Command::Refresh { user: s.user_id(), fresh }
+                Command::Refresh { user: s.user_id(), fresh, taken: false }
             })
             .collect();
         self.inbox.extend(refreshes);

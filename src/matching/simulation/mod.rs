@@ -110,6 +110,8 @@ enum Event {
     BlockSeen(NodeId, u32, UserId, UserId),
     /// The user's standing changed (their declared gender withdrawn): their node refreshes their place.
     StandingSeen(NodeId, u32, UserId),
+    /// The node's matchmaker took that refresh: the node rewrites the place in Redis.
+    RefreshTaken(NodeId, u32, UserId, Box<crate::matching::Fresh>),
     Deliver(usize, usize, u64),
     Heal(NodeId, u32),
     Restart(NodeId),
@@ -216,10 +218,16 @@ pub(super) enum Mutation {
     /// A refresh of a place that Redis did not take is logged and forgotten, as before issue 74: a gender withdrawn
     /// while Redis was away stays in the place until the user asks again.
     RefreshNotRetried,
+    /// `Finder::refresh_place` as it was: the place in Redis is rewritten without waiting for the node's matchmaker
+    /// to take the change, so a hand-over from its older memory puts the withdrawn gender back (row 28).
+    RefreshBeforeTaken,
+    /// `Engine::refresh` as it was: a withdrawal reaching the matchmaker in the batch that paired its user is
+    /// ignored; the pair opens on the withdrawn gender, or, should it fail, the user waits again with it.
+    RefreshSkipsPairedUser,
 }
 
 impl Mutation {
-    pub(super) const ALL: [Mutation; 21] = [
+    pub(super) const ALL: [Mutation; 23] = [
         Mutation::OpeningWithoutRowLock,
         Mutation::HoldLeavesOtherHoldersEntry,
         Mutation::SettleForgetsLostClaim,
@@ -241,6 +249,8 @@ impl Mutation {
         Mutation::NoReaper,
         Mutation::LeaveNotRetried,
         Mutation::RefreshNotRetried,
+        Mutation::RefreshBeforeTaken,
+        Mutation::RefreshSkipsPairedUser,
     ];
 
     /// The mutation `name` names (as printed in a replay command).

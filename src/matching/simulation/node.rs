@@ -57,7 +57,9 @@ fn describe(command: &Command) -> String {
         Command::Find { seeker, again: false } => format!("find {}", ask(seeker)),
         Command::Find { seeker, again: true } => format!("find again {}", ask(seeker)),
         Command::TakeOver(seeker) => format!("take over {}", ask(seeker)),
-        Command::Refresh { user, fresh } => format!("refresh u{user} excluding {:?}", fresh.excluded),
+        Command::Refresh { user, fresh, .. } => {
+            format!("refresh u{user} to {:?}, excluding {:?}", fresh.gender, fresh.excluded)
+        }
         Command::Cancel { user, socket: None } => format!("cancel u{user}"),
         Command::Cancel { user, socket: Some(socket) } => format!("cancel u{user} socket {socket}"),
     }
@@ -134,16 +136,30 @@ impl World {
     }
 
     /// `Finder::refresh_place` on `node`, for a user connected there whose standing changed: their place, in the
-    /// node's matchmaker and in the cluster's queue, gets what they may meet now and the gender they consent to.
-    /// Redis away, or the place claimed: read afresh and tried again later (`LiveUsers::restand`).
+    /// node's matchmaker and then in the cluster's queue, gets what they may meet now and the gender they consent to.
+    /// Redis is rewritten once the matchmaker has taken the change ([`Self::refresh_taken`]).
     pub(super) fn standing_seen(&mut self, node: NodeId, user: UserId) {
         if self.user(user).at.is_none_or(|(n, _)| n != node) || self.store.active_match(user).is_some() {
             return;
         }
         let fresh = self.fresh(user);
-        self.push(node, Role::Local, Command::Refresh { user, fresh: fresh.clone() });
+        if self.mutation == Some(Mutation::RefreshBeforeTaken) {
+            self.push(node, Role::Local, Command::Refresh { user, fresh: fresh.clone(), taken: false });
+            return self.refresh_taken(node, user, fresh);
+        }
+        self.push(node, Role::Local, Command::Refresh { user, fresh, taken: true });
+        self.note(|| format!("n{node} hands u{user}'s refresh to its matchmaker"));
+    }
+
+    /// The second half of `Finder::refresh_place`: the node's matchmaker has the change; now the place in Redis.
+    /// Redis away, or the place claimed: read afresh and tried again later (`LiveUsers::restand`).
+    pub(super) fn refresh_taken(&mut self, node: NodeId, user: UserId, fresh: crate::matching::Fresh) {
         let done = !self.nodes[node].cut && self.redis.refresh(user, &fresh);
-        if !done && self.mutation != Some(super::Mutation::RefreshNotRetried) {
+        if !done {
+            let now = self.now;
+            self.user(user).refresh_failed_at = Some(now);
+        }
+        if !done && self.mutation != Some(Mutation::RefreshNotRetried) {
             self.retry_later(node, super::opening::Retry::Refresh(user));
         }
         self.note(|| format!("n{node} refreshes u{user}'s place: done={done}"));
@@ -179,8 +195,13 @@ impl World {
         } else if !mm.inbox.is_empty() {
             let taken: Vec<String> = mm.inbox.iter().map(describe).collect();
             let pairs = mm.take(now);
+            let refreshes = std::mem::take(&mut mm.taken);
             let formed: Vec<[UserId; 2]> = pairs.iter().map(ids).collect();
             self.note(|| format!("n{node} {role:?} takes {taken:?}: pairs {formed:?}"));
+            let inc = self.nodes[node].incarnation;
+            for (user, fresh) in refreshes {
+                self.after(0, 50, Event::RefreshTaken(node, inc, user, Box::new(fresh)));
+            }
             let Some(mm) = self.nodes[node].mm(role) else { return };
             if !pairs.is_empty() {
                 let stage = if role == Role::Local { Stage::Claim } else { Stage::Check };

@@ -233,7 +233,12 @@ impl World {
                 Retry::LetGoClaimed(seekers, tries) => Retry::LetGoClaimed(seekers, tries + 1),
                 Retry::Remove(seekers) => Retry::Remove(seekers),
                 Retry::Leave(user, socket) => Retry::Leave(user, socket),
-                Retry::Refresh(user) => Retry::Refresh(user),
+                Retry::Refresh(user) => {
+                    // Another try that Redis does not take.
+                    let now = self.now;
+                    self.user(user).refresh_failed_at = Some(now);
+                    Retry::Refresh(user)
+                }
             };
             return self.retry_later(node, job);
         }

@@ -204,6 +204,16 @@ fn a_refresh_that_is_not_retried_leaves_a_withdrawn_gender_in_the_place() {
 }
 
 #[test]
+fn a_refresh_of_redis_before_the_matchmaker_took_it_is_undone_by_a_hand_over() {
+    caught(Mutation::RefreshBeforeTaken, Invariant::Private);
+}
+
+#[test]
+fn a_refresh_that_skips_a_user_paired_in_its_batch_leaves_the_withdrawn_gender_in_their_place() {
+    caught(Mutation::RefreshSkipsPairedUser, Invariant::Private);
+}
+
+#[test]
 fn a_leave_that_is_not_retried_leaves_a_closed_sockets_place_behind() {
     caught(Mutation::LeaveNotRetried, Invariant::NobodyDropped);
 }

@@ -59,6 +59,8 @@ pub(super) struct User {
     pub(super) gone_at: Option<u64>,
     /// When they withdrew their declared gender (`DELETE /v1/me/gender`), if they did.
     pub(super) withdrawn_at: Option<u64>,
+    /// When a refresh of their place last did not take (Redis away, the place claimed): the node tries again.
+    pub(super) refresh_failed_at: Option<u64>,
 }
 
 impl User {
@@ -110,6 +112,7 @@ impl User {
             reached_at: 0,
             gone_at: None,
             withdrawn_at: None,
+            refresh_failed_at: None,
         }
     }
 }
@@ -283,11 +286,13 @@ impl World {
         }
     }
 
-    /// Whether users withdraw their declared gender while waiting: only with `TANIS_SIM_WITHDRAWALS=1` (and under
-    /// the mutation that needs them), while the defect they find is open (docs/testing.md, row 28: a hand-over
-    /// racing the refresh puts the withdrawn gender back in the matchmaker's place).
+    /// Whether users withdraw their declared gender while waiting: yes, unless `TANIS_SIM_WITHDRAWALS=0`, which
+    /// replays a seed recorded before they were modelled (docs/testing.md; a mutation that needs them has them).
     fn withdrawals(&self) -> bool {
-        self.mutation == Some(Mutation::RefreshNotRetried) || std::env::var_os("TANIS_SIM_WITHDRAWALS").is_some()
+        matches!(
+            self.mutation,
+            Some(Mutation::RefreshNotRetried | Mutation::RefreshBeforeTaken | Mutation::RefreshSkipsPairedUser)
+        ) || std::env::var_os("TANIS_SIM_WITHDRAWALS").is_none_or(|v| v != "0")
     }
 
     /// Withdraws the declared gender while waiting: the node holding their socket hears of it (delivery's

@@ -51,6 +51,14 @@ impl Config {
     pub(super) fn unreachable_ms(&self) -> u64 {
         2 * self.presence_ttl_ms + 2 * self.lease_ms
     }
+
+    /// How long after a withdrawal, or after the last refresh of the place that did not take (Redis away, the place
+    /// claimed), the withdrawn gender may still be in the user's place: the change reaching their node (up to
+    /// 600 ms here), its matchmaker taking it once the opening under way is done, the rewrite; a refresh that did
+    /// not take is tried again 500 ms later.
+    pub(super) fn withdrawal_ms(&self) -> u64 {
+        3000
+    }
 }
 
 /// What a seed did, for the summary of a passing run.
@@ -235,6 +243,9 @@ impl World {
             }
             Event::BlockSeen(node, inc, a, b) if self.live(node, inc) => self.block_seen(node, a, b),
             Event::StandingSeen(node, inc, user) if self.live(node, inc) => self.standing_seen(node, user),
+            Event::RefreshTaken(node, inc, user, fresh) if self.live(node, inc) => {
+                self.refresh_taken(node, user, *fresh)
+            }
             Event::Heal(node, inc) if self.live(node, inc) => {
                 self.nodes[node].cut = false;
                 self.note(|| format!("n{node} reaches Redis again"));
@@ -274,7 +285,14 @@ impl World {
         // deciders overlap, a claim may go stale under its node.
         let stall = mm.opening.is_some() && !self.quiet && self.rng.percent(4);
         match stall {
-            true => self.after(500, 12_000, Event::Work(node, inc, role)),
+            true => {
+                let at = self.now + self.rng.between(500, 12_000);
+                if let Some(mm) = self.nodes[node].mm(role) {
+                    mm.stalled_until = at;
+                }
+                self.note(|| format!("n{node} {role:?} stalls until {at} ms"));
+                self.schedule(at, Event::Work(node, inc, role));
+            }
             false => self.after(1, 15, Event::Work(node, inc, role)),
         }
     }
