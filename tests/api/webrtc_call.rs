@@ -90,13 +90,36 @@ impl Call {
         self.initiator_out.send(ClientFrame::RtcOffer { id: None, match_id: self.match_id, sdp: offer.sdp }).unwrap();
     }
 
-    /// The first data-channel message each side heard (initiator, responder), waiting at most a minute.
+    /// The first data-channel message each side heard (initiator, responder), waiting at most a minute; past it,
+    /// the panic says where each side's connection stood and what its socket received.
     pub async fn greetings(&mut self) -> (String, String) {
         let [heard_i, heard_r] = &mut self.heard;
         let both_heard = async { (heard_i.recv().await.unwrap(), heard_r.recv().await.unwrap()) };
-        tokio::time::timeout(Duration::from_secs(60), both_heard)
-            .await
-            .expect("the data channel carries bytes both ways")
+        match tokio::time::timeout(Duration::from_secs(60), both_heard).await {
+            Ok(greetings) => greetings,
+            Err(_) => {
+                panic!("the data channel carried no greeting both ways within a minute: {}", self.where_it_stood())
+            }
+        }
+    }
+
+    /// Each side's peer connection, ICE and gathering states, and the kinds of frame its socket received.
+    fn where_it_stood(&self) -> String {
+        let mut out = Vec::new();
+        for ((side, frames), pc) in self.received().into_iter().zip([&self.initiator, &self.responder]) {
+            let kinds: Vec<String> = frames
+                .iter()
+                .map(|f| serde_json::to_value(f).ok().and_then(|v| v["type"].as_str().map(str::to_owned)))
+                .map(|kind| kind.unwrap_or_else(|| "?".into()))
+                .collect();
+            out.push(format!(
+                "{side}: connection {}, ICE {}, gathering {}, received {kinds:?}",
+                pc.connection_state(),
+                pc.ice_connection_state(),
+                pc.ice_gathering_state()
+            ));
+        }
+        out.join("; ")
     }
 
     /// The frames each side's socket received so far, named by side.

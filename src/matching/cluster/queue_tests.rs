@@ -286,3 +286,55 @@ async fn no_record_of_the_input_stream_carries_a_gender_or_a_wish() {
     let entry = q.entry(1).await.expect("waiting");
     assert!(entry.contains(r#""gender":"woman""#) && entry.contains(r#""seeking":"#), "{entry}");
 }
+
+/// Row 29 of docs/testing.md (the simulation's long search): n2, taken for dead during a cut from Redis, came back
+/// and held a find before its tick renewed its liveness, then died. ADOPT takes that place too, at its next run,
+/// for as long as n2's liveness stays lapsed; once n2 renews it, its places are its own again.
+#[tokio::test]
+async fn a_node_that_lapsed_has_its_places_adopted_at_every_run_until_it_renews() {
+    let mut q = queues().await;
+    let alive = q.n1.keys().alive.clone();
+    // n2's liveness lapsed a second ago (a score in the past, not the hour ACQUIRE waits before dropping it).
+    let lapsed = (chrono::Utc::now().timestamp_millis() - 1_000) as f64;
+    let _: () = q.conn.zadd(&alive, "n2", lapsed).await.unwrap();
+    let first = seeker(3, 9);
+    assert_eq!(q.n2.hold(&first).await.unwrap(), Hold::New);
+    let adopted = q.n1.adopt().await.unwrap();
+    assert_eq!(adopted.iter().map(|s| s.ask.as_str()).collect::<Vec<_>>(), vec![first.ask.as_str()]);
+
+    // Back from the cut, n2 holds a new find before renewing its liveness, and dies.
+    let second = seeker(4, 10);
+    assert_eq!(q.n2.hold(&second).await.unwrap(), Hold::New);
+    let adopted = q.n1.adopt().await.unwrap();
+    assert_eq!(adopted.iter().map(|s| s.ask.as_str()).collect::<Vec<_>>(), vec![second.ask.as_str()], "taken too");
+    assert!(!q.entry(4).await.unwrap().contains("@n2"), "{:?}", q.entry(4).await);
+
+    // A node that renews keeps what it holds.
+    let _: () = q.conn.zadd(&alive, "n2", 1e13).await.unwrap();
+    assert_eq!(q.n2.hold(&seeker(5, 11)).await.unwrap(), Hold::New);
+    assert!(q.n1.adopt().await.unwrap().is_empty());
+    assert!(q.entry(5).await.unwrap().contains("@n2"), "{:?}", q.entry(5).await);
+}
+
+/// Row 27: a refresh (a withdrawn gender) of a place claimed by an opening is not done, for its caller to try
+/// again (the claim's end may hand the request over as the claim holds it); once the claim is settled and the user
+/// held again, it is done, and the place no longer holds the gender.
+#[tokio::test]
+async fn a_refresh_of_a_claimed_place_says_it_is_not_done_and_is_done_once_the_claim_ends() {
+    let q = queues().await;
+    let (a, b) = (wishing(1, 5), wishing(2, 6));
+    for s in [&a, &b] {
+        assert_eq!(q.n1.hold(s).await.unwrap(), Hold::New);
+    }
+    assert_eq!(q.n1.claim(&[(a.clone(), b.clone())]).await.unwrap(), vec![Ok(())]);
+    let withdrawn = crate::matching::Fresh { gender: None, ..crate::matching::Fresh::of(&a.candidate) };
+
+    assert!(!q.n1.refresh(UserId(1), &withdrawn).await.unwrap(), "claimed: not done");
+    assert!(q.entry(1).await.unwrap().contains(r#""gender":"woman""#));
+
+    // The partner was refused: user 1 is held here again, and the refresh tried again takes.
+    q.n1.settle(&[&b], &[&a]).await.unwrap();
+    assert!(q.n1.refresh(UserId(1), &withdrawn).await.unwrap());
+    let entry = q.entry(1).await.unwrap();
+    assert!(!entry.contains(r#""gender":"#) && made_by(&Some(entry.clone()), &a), "{entry}");
+}
