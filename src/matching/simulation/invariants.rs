@@ -167,8 +167,8 @@ impl World {
     /// Invariant 7 for a withdrawal, after every step: a declared gender withdrawn while waiting leaves the user's
     /// place within the bound ([`super::world::Config::withdrawal_ms`]) of the withdrawal, of the last refresh of it
     /// that did not take, or of the end of a stall of their node's matchmaker (the refresh waits for it to take the
-    /// change), while the socket that made the place is connected and they are not in a match (otherwise the
-    /// socket's close, or the match's settle, takes the place).
+    /// change), while their find is on: they wait, unmatched, connected by the socket that made the place
+    /// (otherwise the socket's close, or the match's settle, takes the place: invariants 5 and 8).
     /// A claim is its opening's (its refresh did not take); a fault that puts back what was rewritten is forgiven,
     /// as at rest.
     fn withdrawn_gender_gone(&self) -> Result<(), Violation> {
@@ -178,10 +178,10 @@ impl World {
             if entry.seeker.candidate.gender.is_none() || matches!(entry.holder, Holder::Claimed(_)) {
                 continue;
             }
-            // A place made by a socket that is gone leaves with that socket's close, a matched user's with their
-            // match's settle (invariants 5 and 8).
+            // The place of a find that is still on. One whose socket is gone leaves with that socket's close, a
+            // matched one with its match's settle or the next pairing (invariants 5 and 8, and at rest).
             let Some((node, socket)) = me.at else { continue };
-            if entry.seeker.socket_id != socket || self.store.active_match(me.id).is_some() {
+            if !me.waiting || entry.seeker.socket_id != socket || self.store.active_match(me.id).is_some() {
                 continue;
             }
             let stalled = self.nodes[node].local.stalled_until;
