@@ -29,10 +29,9 @@ impl Finder {
     }
 
     async fn refresh_place(&self, user_id: UserId) -> Result<(), StoreError> {
-        // In a match, they wait nowhere.
-        if self.live().active_match(user_id).is_some() {
-            return Ok(());
-        }
+        // Refreshed in a match too: a find sent again while their last pair was being opened keeps a place until
+        // it is paired and refused, and that place must not keep a withdrawn gender meanwhile (the simulation's
+        // long search found one, docs/testing.md row 31). Without a place, nothing is written.
         let since = self.inner.services.clock.now()
             - TimeDelta::hours(self.inner.settings.matching.recent_partner_hours.into());
         // Taken before reading, as a find does: a change meanwhile makes this copy stale.

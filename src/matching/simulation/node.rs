@@ -139,7 +139,7 @@ impl World {
     /// node's matchmaker and then in the cluster's queue, gets what they may meet now and the gender they consent to.
     /// Redis is rewritten once the matchmaker has taken the change ([`Self::refresh_taken`]).
     pub(super) fn standing_seen(&mut self, node: NodeId, user: UserId) {
-        if self.user(user).at.is_none_or(|(n, _)| n != node) || self.store.active_match(user).is_some() {
+        if self.user(user).at.is_none_or(|(n, _)| n != node) {
             return;
         }
         let fresh = self.fresh(user);
