@@ -29,9 +29,13 @@ impl Finder {
     }
 
     async fn refresh_place(&self, user_id: UserId) -> Result<(), StoreError> {
-        // Refreshed in a match too: a find sent again while their last pair was being opened keeps a place until
-        // it is paired and refused, and that place must not keep a withdrawn gender meanwhile (the simulation's
-        // long search found one, docs/testing.md row 31). Without a place, nothing is written.
+        // In a match, they wait nowhere. Not quite: a find sent again while their last pair was being opened keeps
+        // a place until it is paired and refused, and that place keeps a gender withdrawn meanwhile (docs/testing.md
+        // row 31, open). Refreshing it here sends the elected matchmaker a find, which brings the matched user back
+        // into its queue (tried: the bench's finds were then answered `already_queued`).
+        if self.live().active_match(user_id).is_some() {
+            return Ok(());
+        }
         let since = self.inner.services.clock.now()
             - TimeDelta::hours(self.inner.settings.matching.recent_partner_hours.into());
         // Taken before reading, as a find does: a change meanwhile makes this copy stale.

@@ -139,7 +139,8 @@ impl World {
     /// node's matchmaker and then in the cluster's queue, gets what they may meet now and the gender they consent to.
     /// Redis is rewritten once the matchmaker has taken the change ([`Self::refresh_taken`]).
     pub(super) fn standing_seen(&mut self, node: NodeId, user: UserId) {
-        if self.user(user).at.is_none_or(|(n, _)| n != node) {
+        // In a match, they wait nowhere (but see docs/testing.md row 31).
+        if self.user(user).at.is_none_or(|(n, _)| n != node) || self.store.active_match(user).is_some() {
             return;
         }
         let fresh = self.fresh(user);
