@@ -206,15 +206,11 @@ impl Candidate {
             || self.seeking.is_some_and(|w| w.mode == PreferenceMode::Prefer)
     }
 
-    /// Whether this side picks the best of the compatible waiters (a gender asked for first once a `prefer` wish
-    /// fell back, most interests shared, nearest) rather than the one waiting longest: it is shown everyone
-    /// waiting in the cluster, not only a node's own waiters. An `only` wish admits or refuses, as a block does,
-    /// and ranks nobody: a node pairs it among its own waiters first, as a plain find (BENCHMARKS.md, issue 74
-    /// point 6: a trip through the elected matchmaker for every such find cost 1.27× a plain match's CPU).
+    /// Whether this side picks the best of the compatible waiters (a gender asked for, most interests shared,
+    /// nearest) rather than the one waiting longest: it is shown everyone waiting in the cluster, not only a
+    /// node's own waiters.
     pub fn ranks_partners(&self) -> bool {
-        self.interest_matching != InterestMatching::Off
-            || self.nearby.is_some()
-            || self.seeking.is_some_and(|wish| wish.mode == PreferenceMode::Prefer)
+        self.interest_matching != InterestMatching::Off || self.nearby.is_some() || self.seeking.is_some()
     }
 
     /// Whether this side's `seeking` lets `other` in: no wish, a gender asked for, or a `prefer` wish whose
@@ -575,8 +571,7 @@ mod tests {
         assert!(!compatible(&prefer, &only_women, t(3600), POLICY));
         assert!(prefer.relaxes_with_waiting() && prefer.ranks_partners());
         let only = declared(1, Some(Man), &[Woman], PreferenceMode::Only);
-        assert!(!only.relaxes_with_waiting(), "only never falls back");
-        assert!(!only.ranks_partners(), "and ranks nobody: a node pairs it among its own waiters first");
+        assert!(!only.relaxes_with_waiting() && only.ranks_partners(), "only never falls back");
     }
 
     #[test]
