@@ -17,8 +17,13 @@ use crate::redis_link::Target;
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Input {
     Find(Box<Seeker>),
+    /// The user's place was taken out: any of theirs, or (`socket_id`) only the one that socket made, so that a
+    /// leave read late does not take a place a newer request made from another socket (the simulation's long
+    /// search, docs/testing.md row 32). The previous release writes and reads it without the socket.
     Leave {
         user_id: UserId,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        socket_id: Option<u64>,
     },
     /// A seeker another node held, already told `match.queued`. Read only by nodes of this version and later:
     /// a cluster that still has a node of the previous version runs with `cluster.local_pairing_ms = 0`.

@@ -375,7 +375,10 @@ async fn feed(
                         matchmaker.take_over(seeker).await;
                     }
                 }
-                Input::Leave { user_id } => matchmaker.forget(user_id).await,
+                Input::Leave { user_id, socket_id: None } => matchmaker.forget(user_id).await,
+                Input::Leave { user_id, socket_id: Some(socket_id) } => {
+                    matchmaker.socket_closed(user_id, socket_id).await
+                }
             }
         }
         if !preferences.is_empty() {

@@ -474,7 +474,7 @@ impl Scripts {
         Call::new(&LEAVE_SCRIPT, &[&self.keys.queue, &self.keys.input])
             .arg(user_id.get())
             .arg(socket_id.map(entry_prefix).unwrap_or_default())
-            .arg(record(&Input::Leave { user_id }))
+            .arg(record(&Input::Leave { user_id, socket_id }))
             .arg(ask)
     }
 

@@ -115,7 +115,7 @@ impl World {
                     Command::Find { seeker, again: false }
                 }),
                 Input::HandedOver(seeker) => entry(seeker.user_id()).map(|e| Command::TakeOver(e.seeker.clone())),
-                Input::Leave(user) => Some(Command::Cancel { user, socket: None }),
+                Input::Leave(user, socket) => Some(Command::Cancel { user, socket }),
             };
             if let Some(command) = command {
                 self.push(node, Role::Elected(serial), command);

@@ -150,7 +150,7 @@ impl World {
                 };
                 let unread = self.redis.read(elected.position).iter().any(|(_, input)| match input {
                     Input::Find(s) | Input::HandedOver(s) => s.user_id() == user,
-                    Input::Leave(_) => false,
+                    Input::Leave(..) => false,
                 });
                 match elected.mm.holds(user) || unread {
                     true => Ok(()),

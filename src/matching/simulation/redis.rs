@@ -43,7 +43,7 @@ pub(super) struct Entry {
 pub(super) enum Input {
     Find(Seeker),
     HandedOver(Seeker),
-    Leave(UserId),
+    Leave(UserId, Option<u64>),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -320,7 +320,7 @@ impl Redis {
                 {
                     entries::Input::Find(s) => Input::Find(*s),
                     entries::Input::HandedOver(s) => Input::HandedOver(*s),
-                    entries::Input::Leave { user_id } => Input::Leave(user_id),
+                    entries::Input::Leave { user_id, socket_id } => Input::Leave(user_id, socket_id),
                 };
                 (*id, input)
             })
