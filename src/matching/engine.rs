@@ -147,21 +147,26 @@ impl Engine {
     /// does ([`Self::renew`]). Left as it was, it would open on a gender just withdrawn, and should its opening
     /// fail they would wait again as they were (the simulation's time-bounded check of withdrawals found it).
     pub fn refresh(&mut self, user: UserId, fresh: &super::Fresh, pairs: &mut Pairs, now: DateTime<Utc>) {
-        let paired = pairs.iter().position(|(a, b)| a.user_id() == user || b.user_id() == user);
-        let mut seeker = match (self.queue.iter().position(|s| s.user_id() == user), paired) {
-            (Some(index), _) => self.queue.remove(index),
-            (None, Some(_)) if self.mutated(Mutation::RefreshSkipsPairedUser) => return,
-            (None, Some(index)) => {
-                let (a, b) = pairs.remove(index);
-                let (mine, partner) = if a.user_id() == user { (a, b) } else { (b, a) };
-                self.place(partner, pairs, now);
-                mine
-            }
-            (None, None) => return,
-        };
+        let Some(mut seeker) = self.take_place(user, pairs, now, Mutation::RefreshSkipsPairedUser) else { return };
         fresh.apply(&mut seeker.candidate);
         // Paired with whoever they may meet now, or back in their place (kept by their time of asking).
         self.place(seeker, pairs, now);
+    }
+
+    /// Takes the user's place out of the queue, or out of a pair this batch made (not opened yet), whose partner is
+    /// placed again; `None` when they hold neither here. `skip`: the mutation that leaves such a pair as made.
+    fn take_place(&mut self, user: UserId, pairs: &mut Pairs, now: DateTime<Utc>, skip: Mutation) -> Option<Seeker> {
+        if let Some(index) = self.queue.iter().position(|s| s.user_id() == user) {
+            return Some(self.queue.remove(index));
+        }
+        let index = pairs.iter().position(|(a, b)| a.user_id() == user || b.user_id() == user)?;
+        if self.mutated(skip) {
+            return None;
+        }
+        let (a, b) = pairs.remove(index);
+        let (mine, partner) = if a.user_id() == user { (a, b) } else { (b, a) };
+        self.place(partner, pairs, now);
+        Some(mine)
     }
 
     /// Whether the user waits here, or is in a pair this batch made.
@@ -177,19 +182,8 @@ impl Engine {
     /// the newer request's: the older one may have been spent on a match meanwhile, and its opening refused with
     /// the newer one lost (issue 60's simulation: `NewerRequestLeftOutOfPair`, `TakeOverKeepsStaleCopy`).
     fn renew(&mut self, seeker: &Seeker, pairs: &mut Pairs, now: DateTime<Utc>) {
-        let user = seeker.user_id();
-        let paired = pairs.iter().position(|(a, b)| a.user_id() == user || b.user_id() == user);
-        let mut held = match (self.queue.iter().position(|s| s.user_id() == user), paired) {
-            (Some(index), _) => self.queue.remove(index),
-            (None, Some(_)) if self.mutated(Mutation::NewerRequestLeftOutOfPair) => return,
-            (None, Some(index)) => {
-                let (a, b) = pairs.remove(index);
-                let (mine, partner) = if a.user_id() == user { (a, b) } else { (b, a) };
-                self.place(partner, pairs, now);
-                mine
-            }
-            (None, None) => return,
-        };
+        let taken = self.take_place(seeker.user_id(), pairs, now, Mutation::NewerRequestLeftOutOfPair);
+        let Some(mut held) = taken else { return };
         held.socket_id = seeker.socket_id;
         held.request_id.clone_from(&seeker.request_id);
         held.public_key.clone_from(&seeker.public_key);
