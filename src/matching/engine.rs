@@ -8,21 +8,62 @@
 //! radius grows with it, an interest fallback ends by it), and `held`, how long the driver's monotonic clock has
 //! run, which only measures how long a node has held a seeker.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
-use super::Seeker;
 use super::rules::{Policy, pick_partner};
+use super::{Fresh, Seeker};
 use crate::domain::UserId;
 
 /// Pairs found in one turn, each `(the one who waited longer, the newcomer)`.
 pub type Pairs = Vec<(Seeker, Seeker)>;
 
-/// What a seeker handed to [`Core::find`] is to be told: waiting newly, or waiting already (the place is kept
+/// What a seeker handed to [`Engine::find`] is to be told: waiting newly, or waiting already (the place is kept
 /// and is this request's now). Told before the batch's pairs are opened, so a pair found at once is told both.
 pub type Tell<'a> = &'a mut dyn FnMut(&Seeker, bool);
+
+/// One change a matchmaker is asked for: what its task's channel carries ([`super::Task`]), what the elected
+/// matchmaker reads from the cluster's input stream ([`super::cluster::entries::Input::order`]), and what the
+/// simulation schedules. The engine takes each ([`Engine::take`]); the replies are the driver's.
+#[derive(Debug, Clone)]
+pub enum Order {
+    /// `again`: the cluster's queue says this node holds the user already (the find was sent again).
+    Find { seeker: Box<Seeker>, again: bool },
+    /// A seeker another matchmaker held (handed over, or adopted from a dead node) and already told `match.queued`.
+    TakeOver(Box<Seeker>),
+    /// Whom a waiting user may meet changed (a block, a report that quarantines them, reports resolved, a withdrawn
+    /// gender).
+    Refresh { user: UserId, fresh: Box<Fresh> },
+    /// Leave the queue: any entry of the user, or only the one a given socket made.
+    Cancel { user: UserId, socket: Option<u64> },
+}
+
+impl Order {
+    /// The seeker a find or a take-over brings.
+    pub fn seeker(&self) -> Option<&Seeker> {
+        match self {
+            Order::Find { seeker, .. } | Order::TakeOver(seeker) => Some(seeker),
+            Order::Refresh { .. } | Order::Cancel { .. } => None,
+        }
+    }
+}
+
+/// What taking an order did that its driver acts on.
+#[derive(Debug)]
+pub enum Taken {
+    Done,
+    /// A cancel: whether it took a place out.
+    Cancelled(bool),
+    /// A find or a take-over that a match this engine opened served ([`Engine::served`]): it took no place, and
+    /// its entry in the cluster's queue, if any, is the driver's to take away.
+    Served(Box<Seeker>),
+}
+
+/// How long an engine remembers whom a match it opened served: longer than a request takes to reach it (a node's
+/// hand-over, the cluster's input stream read late).
+const SERVED_FOR: TimeDelta = TimeDelta::minutes(1);
 
 /// A matchmaker's queue and the rules of changing it: its engine.
 pub struct Engine {
@@ -33,6 +74,14 @@ pub struct Engine {
     hand_over_after: Option<Duration>,
     /// When each seeker a node holds arrived, on the driver's monotonic clock.
     held_since: HashMap<UserId, Duration>,
+    /// Users whose match this engine opened, with their count of matches when they asked for it and when it
+    /// opened (oldest first in `served_order`, kept [`SERVED_FOR`]): one find per person, so that match served
+    /// every request of theirs sent after no more matches, from another device or again while the pair was being
+    /// opened; every socket of theirs is told `match.found`, and such a request, reaching the engine after the
+    /// opening, takes no place (docs/testing.md row 31). The store refuses to pair it anyway, but only once it is
+    /// paired: until then its place would keep what they were when they asked (a gender withdrawn since).
+    served: HashMap<UserId, (i64, DateTime<Utc>)>,
+    served_order: VecDeque<(DateTime<Utc>, UserId)>,
     /// An old decision put back, for the simulation to show its invariant catches it.
     #[cfg(test)]
     pub(crate) mutation: Option<Mutation>,
@@ -50,6 +99,10 @@ pub(crate) enum Mutation {
     NewerRequestLeftOutOfPair,
     /// A refresh (a withdrawal, a block) of a user paired in the same batch is ignored: the pair opens as made.
     RefreshSkipsPairedUser,
+    /// A request that a match this engine opened served, reaching it after the opening, is placed again.
+    ServedRequestPlaced,
+    /// A cancel reaching the engine in the batch that paired its user leaves the pair to be opened.
+    CancelSkipsPairedUser,
 }
 
 impl Engine {
@@ -59,6 +112,8 @@ impl Engine {
             queue: Vec::new(),
             hand_over_after,
             held_since: HashMap::new(),
+            served: HashMap::new(),
+            served_order: VecDeque::new(),
             #[cfg(test)]
             mutation: None,
         }
@@ -84,6 +139,20 @@ impl Engine {
         false
     }
 
+    /// Takes one order; the pairs it makes join `pairs`.
+    pub fn take(&mut self, order: Order, pairs: &mut Pairs, now: DateTime<Utc>, held: Duration, tell: Tell) -> Taken {
+        let served = match order {
+            Order::Find { seeker, again } => self.find(*seeker, again, pairs, now, held, tell),
+            Order::TakeOver(seeker) => self.take_over(*seeker, pairs, now),
+            Order::Refresh { user, fresh } => {
+                self.refresh(user, &fresh, pairs, now);
+                None
+            }
+            Order::Cancel { user, socket } => return Taken::Cancelled(self.cancel(user, socket, pairs, now)),
+        };
+        served.map_or(Taken::Done, |seeker| Taken::Served(Box::new(seeker)))
+    }
+
     /// A `match.find`. `again`: the cluster's queue says this node holds the user already (sent again).
     pub fn find(
         &mut self,
@@ -93,7 +162,10 @@ impl Engine {
         now: DateTime<Utc>,
         held: Duration,
         tell: Tell,
-    ) {
+    ) -> Option<Seeker> {
+        if self.was_served(&seeker) {
+            return Some(seeker);
+        }
         let user = seeker.user_id();
         if self.is_local() && !again {
             // The cluster's queue already said this user waits nowhere: one still held here left through another
@@ -106,7 +178,7 @@ impl Engine {
         if self.holds(user, pairs) {
             tell(&seeker, false);
             self.renew(&seeker, pairs, now);
-            return;
+            return None;
         }
         if again {
             // The cluster's queue says this node holds them, and this queue does not: their entry outlived the
@@ -115,30 +187,48 @@ impl Engine {
             self.held_since.insert(user, held);
             tell(&seeker, false);
             self.place(seeker, pairs, now);
-            return;
+            return None;
         }
         tell(&seeker, true);
         self.place(seeker, pairs, now);
+        None
     }
 
     /// Queues a seeker handed over by the node that held it: it was told `match.queued` there. A copy of an older
     /// request of theirs still here (put back after its pair failed, a cancel having missed it) is renewed with it,
     /// as a find sent again is: the older request never stands for the newer one.
-    pub fn take_over(&mut self, seeker: Seeker, pairs: &mut Pairs, now: DateTime<Utc>) {
+    pub fn take_over(&mut self, seeker: Seeker, pairs: &mut Pairs, now: DateTime<Utc>) -> Option<Seeker> {
+        if self.was_served(&seeker) {
+            return Some(seeker);
+        }
         if self.holds(seeker.user_id(), pairs) {
             if !self.mutated(Mutation::TakeOverKeepsStaleCopy) {
                 self.renew(&seeker, pairs, now);
             }
-            return;
+            return None;
         }
         self.place(seeker, pairs, now);
+        None
     }
 
-    /// Leaves the queue: any entry of the user, or only the one `socket_id` made. True when one was there.
-    pub fn cancel(&mut self, user: UserId, socket_id: Option<u64>) -> bool {
+    /// Leaves the queue: any entry of the user, or only the one `socket_id` made. True when one was there. A pair
+    /// this batch made with that entry, not opened yet, is undone and the partner placed again: a cancel that
+    /// arrives in the batch that paired its user holds (issue 75), where it used to leave the pair to be opened (the
+    /// simulation's invariant 9 found the cancelled request then kept a place after the user's next match).
+    pub fn cancel(&mut self, user: UserId, socket_id: Option<u64>, pairs: &mut Pairs, now: DateTime<Utc>) -> bool {
+        let mine = |s: &Seeker| s.user_id() == user && socket_id.is_none_or(|id| id == s.socket_id);
         let before = self.queue.len();
-        self.queue.retain(|s| s.user_id() != user || socket_id.is_some_and(|id| id != s.socket_id));
-        self.queue.len() < before
+        self.queue.retain(|s| !mine(s));
+        if self.queue.len() < before {
+            return true;
+        }
+        let Some(index) = pairs.iter().position(|(a, b)| mine(a) || mine(b)) else { return false };
+        if self.mutated(Mutation::CancelSkipsPairedUser) {
+            return false;
+        }
+        let (a, b) = pairs.remove(index);
+        self.place(if mine(&a) { b } else { a }, pairs, now);
+        true
     }
 
     /// Gives a waiting user's place what they may meet now, and places them again: a block keeps them from a
@@ -146,9 +236,14 @@ impl Engine {
     /// opened yet, was made on what they were: it is undone and its partner placed again, as a find sent again
     /// does ([`Self::renew`]). Left as it was, it would open on a gender just withdrawn, and should its opening
     /// fail they would wait again as they were (the simulation's time-bounded check of withdrawals found it).
-    pub fn refresh(&mut self, user: UserId, fresh: &super::Fresh, pairs: &mut Pairs, now: DateTime<Utc>) {
+    pub fn refresh(&mut self, user: UserId, fresh: &Fresh, pairs: &mut Pairs, now: DateTime<Utc>) {
         let Some(mut seeker) = self.take_place(user, pairs, now, Mutation::RefreshSkipsPairedUser) else { return };
-        fresh.apply(&mut seeker.candidate);
+        // Whom the place excludes only grows: a refresh read before the user's newer request (which read its
+        // standing afresh: a partner just met) may reach the engine after it, and must not let them meet again (the
+        // simulation's seed 99 once invariant 9 came). A recent partner's exclusion that lapsed lasts until they next ask.
+        let mut excluded = fresh.excluded.clone();
+        excluded.extend(seeker.candidate.excluded.iter().copied());
+        Fresh { excluded, ..fresh.clone() }.apply(&mut seeker.candidate);
         // Paired with whoever they may meet now, or back in their place (kept by their time of asking).
         self.place(seeker, pairs, now);
     }
@@ -189,7 +284,7 @@ impl Engine {
         held.public_key.clone_from(&seeker.public_key);
         (held.asked_after, held.asked_at) = (seeker.asked_after, seeker.asked_at);
         held.ask = seeker.ask.clone();
-        super::Fresh::of(&seeker.candidate).apply(&mut held.candidate);
+        Fresh::of(&seeker.candidate).apply(&mut held.candidate);
         self.place(held, pairs, now);
     }
 
@@ -205,9 +300,14 @@ impl Engine {
     /// is placed again, looking at whoever arrived meanwhile. Returns the pairs that makes, to be opened next.
     pub fn reopen(&mut self, pairs: Pairs, results: Vec<Result<(), Vec<UserId>>>, now: DateTime<Utc>) -> Pairs {
         let mut retry = Vec::new();
+        self.forget_served(now);
         for ((partner, seeker), result) in pairs.into_iter().zip(results) {
             let dropped = match result {
-                Ok(()) => continue,
+                Ok(()) => {
+                    self.serve(&partner, now);
+                    self.serve(&seeker, now);
+                    continue;
+                }
                 // An empty list would break the contract and loop forever on the same pair: treat it as both.
                 Err(dropped) if dropped.is_empty() => continue,
                 Err(dropped) => dropped,
@@ -224,6 +324,31 @@ impl Engine {
             }
         }
         retry
+    }
+
+    /// Remembers that a match opened for this request ([`Self::served`]).
+    fn serve(&mut self, seeker: &Seeker, now: DateTime<Utc>) {
+        let Some(after) = seeker.asked_after else { return };
+        self.served.insert(seeker.user_id(), (after, now));
+        self.served_order.push_back((now, seeker.user_id()));
+    }
+
+    fn forget_served(&mut self, now: DateTime<Utc>) {
+        while let Some(&(at, user)) = self.served_order.front().filter(|(at, _)| *at + SERVED_FOR < now) {
+            self.served_order.pop_front();
+            if self.served.get(&user).is_some_and(|(_, opened)| *opened == at) {
+                self.served.remove(&user);
+            }
+        }
+    }
+
+    /// Whether a match this engine opened served this request: it was sent after no more matches of theirs.
+    fn was_served(&self, seeker: &Seeker) -> bool {
+        if self.mutated(Mutation::ServedRequestPlaced) {
+            return false;
+        }
+        let served = self.served.get(&seeker.user_id());
+        served.is_some_and(|(after, _)| seeker.asked_after.is_some_and(|asked| asked <= *after))
     }
 
     /// Whether anyone waiting could become compatible by waiting longer: else a sweep has nothing to re-examine.

@@ -118,6 +118,9 @@ pub trait Pairing: Send + Sync + 'static {
     /// in order: on failure, the users of that pair that cannot be matched now (at least one; they were told
     /// why); the other goes back into the queue.
     fn open(&self, pairs: &[(Seeker, Seeker)]) -> impl Future<Output = Vec<Result<(), Vec<UserId>>>> + Send;
+    /// A request a match this matchmaker opened served (sent while its pair was being opened, from another device
+    /// or again): it takes no place, and the entry it made in the cluster's queue goes.
+    fn served(&self, _seeker: Seeker) {}
     /// Hands seekers this matchmaker held long enough to the cluster's queue ([`cluster::local`]); returns those it
     /// could not hand over now, to be held again.
     fn hand_over(&self, seekers: Vec<Seeker>) -> impl Future<Output = Vec<Seeker>> + Send {
@@ -125,16 +128,18 @@ pub trait Pairing: Send + Sync + 'static {
     }
 }
 
-enum Command {
-    /// `again`: the cluster's queue says this node holds the user already (the find was sent again).
-    Find { seeker: Box<Seeker>, again: bool },
-    /// A seeker another matchmaker held and already told `match.queued`.
-    TakeOver(Box<Seeker>),
-    /// Whom a waiting user may meet changed (a block, a report that quarantines them, reports resolved); `taken`
-    /// answers once the engine has it.
-    Refresh { user_id: UserId, fresh: Box<Fresh>, taken: tokio::sync::oneshot::Sender<()> },
-    /// Leave the queue: any entry of the user, or only the one a given socket made.
-    Cancel { user_id: UserId, socket_id: Option<u64>, reply: Option<tokio::sync::oneshot::Sender<bool>> },
+/// What the task's channel carries: an order for the engine, and whom to answer once it is taken.
+struct Command {
+    order: engine::Order,
+    reply: Reply,
+}
+
+enum Reply {
+    None,
+    /// A refresh's sender waits until the engine has it ([`Matchmaker::refresh`]).
+    Taken(tokio::sync::oneshot::Sender<()>),
+    /// A cancel's sender learns whether the user was waiting.
+    Left(tokio::sync::oneshot::Sender<bool>),
 }
 
 /// What a waiting user's place learns when their standing changes while they wait: the rest of their request
@@ -226,40 +231,47 @@ impl Matchmaker {
     /// (docs/testing.md, row 28).
     pub async fn refresh(&self, user_id: UserId, fresh: Fresh) {
         let (taken, answer) = tokio::sync::oneshot::channel();
-        if self.tx.send(Command::Refresh { user_id, fresh: Box::new(fresh), taken }).await.is_ok() {
+        let order = engine::Order::Refresh { user: user_id, fresh: Box::new(fresh) };
+        if self.tx.send(Command { order, reply: Reply::Taken(taken) }).await.is_ok() {
             let _ = answer.await;
         }
     }
 
     /// Removes the user from the queue without an answer.
     pub async fn forget(&self, user_id: UserId) {
-        let _ = self.tx.send(Command::Cancel { user_id, socket_id: None, reply: None }).await;
+        self.send(engine::Order::Cancel { user: user_id, socket: None }).await
+    }
+
+    /// Sends an order nobody waits on: what the elected matchmaker reads from the cluster's input stream.
+    pub(crate) async fn send(&self, order: engine::Order) {
+        let _ = self.tx.send(Command { order, reply: Reply::None }).await;
     }
 
     pub async fn find(&self, seeker: Seeker) {
-        let _ = self.tx.send(Command::Find { seeker: Box::new(seeker), again: false }).await;
+        self.send(engine::Order::Find { seeker: Box::new(seeker), again: false }).await
     }
 
     /// A find sent again by a user the cluster's queue says this node holds already ([`cluster::local`]).
     pub async fn find_again(&self, seeker: Seeker) {
-        let _ = self.tx.send(Command::Find { seeker: Box::new(seeker), again: true }).await;
+        self.send(engine::Order::Find { seeker: Box::new(seeker), again: true }).await
     }
 
     /// Queues a seeker that was told `match.queued` already (by the node that held it first).
     pub async fn take_over(&self, seeker: Seeker) {
-        let _ = self.tx.send(Command::TakeOver(Box::new(seeker))).await;
+        self.send(engine::Order::TakeOver(Box::new(seeker))).await
     }
 
     /// Removes the user from the queue; true when they were waiting.
     pub async fn cancel(&self, user_id: UserId) -> bool {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        let _ = self.tx.send(Command::Cancel { user_id, socket_id: None, reply: Some(reply) }).await;
+        let order = engine::Order::Cancel { user: user_id, socket: None };
+        let _ = self.tx.send(Command { order, reply: Reply::Left(reply) }).await;
         answer.await.unwrap_or(false)
     }
 
     /// Removes the user's entry if this socket made it (the socket is closing).
     pub async fn socket_closed(&self, user_id: UserId, socket_id: u64) {
-        let _ = self.tx.send(Command::Cancel { user_id, socket_id: Some(socket_id), reply: None }).await;
+        self.send(engine::Order::Cancel { user: user_id, socket: Some(socket_id) }).await
     }
 }
 
@@ -348,34 +360,24 @@ impl<P: Pairing> Task<P> {
         }
     }
 
-    /// One command of the channel, decided by the engine.
-    fn take(&mut self, command: Command, pairs: &mut engine::Pairs) {
-        match command {
-            Command::Find { seeker, again } => {
-                // The time it arrived, read before the answer: a test that moves its clock once told
-                // `match.queued` must not have the newcomer placed at the later time (its fallback already over),
-                // which would pair it with no sweep at that time for the test to see. The sweep is armed before the
-                // answer too, so that move wakes it.
-                let now = self.clock.now();
-                let held = self.held();
-                let Task { pairing, clock, next_sweep, engine, .. } = self;
-                let mut tell = |seeker: &Seeker, newly: bool| {
-                    arm_sweep(next_sweep, clock);
-                    pairing.queued(seeker, newly);
-                };
-                engine.find(*seeker, again, pairs, now, held, &mut tell);
-            }
-            Command::TakeOver(seeker) => self.engine.take_over(*seeker, pairs, self.clock.now()),
-            Command::Refresh { user_id, fresh, taken } => {
-                self.engine.refresh(user_id, &fresh, pairs, self.clock.now());
-                let _ = taken.send(());
-            }
-            Command::Cancel { user_id, socket_id, reply } => {
-                let left = self.engine.cancel(user_id, socket_id);
-                if let Some(reply) = reply {
-                    let _ = reply.send(left);
-                }
-            }
+    /// One command of the channel, decided by the engine, then answered.
+    fn take(&mut self, Command { order, reply }: Command, pairs: &mut engine::Pairs) {
+        // The time it arrived, read before the answer: a test that moves its clock once told `match.queued` must
+        // not have the newcomer placed at the later time (its fallback already over), which would pair it with no
+        // sweep at that time for the test to see. The sweep is armed before the answer too, so that move wakes it.
+        let now = self.clock.now();
+        let held = self.held();
+        let Task { pairing, clock, next_sweep, engine, .. } = self;
+        let mut tell = |seeker: &Seeker, newly: bool| {
+            arm_sweep(next_sweep, clock);
+            pairing.queued(seeker, newly);
+        };
+        let taken = engine.take(order, pairs, now, held, &mut tell);
+        match (reply, taken) {
+            (Reply::Left(answer), engine::Taken::Cancelled(left)) => _ = answer.send(left),
+            (Reply::Taken(taken), _) => _ = taken.send(()),
+            (_, engine::Taken::Served(seeker)) => pairing.served(*seeker),
+            _ => {}
         }
         self.arm_if_waiting();
     }

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::UserId;
 use crate::matching::Seeker;
+use crate::matching::engine::Order;
 use crate::redis_link::Target;
 
 /// One change to the queue, as the matchmaker reads it from the input stream. A seeker in a record is [`bare`]:
@@ -28,6 +29,41 @@ pub(crate) enum Input {
     /// A seeker another node held, already told `match.queued`. Read only by nodes of this version and later:
     /// a cluster that still has a node of the previous version runs with `cluster.local_pairing_ms = 0`.
     HandedOver(Box<Seeker>),
+}
+
+impl Input {
+    /// The user whose place the record is about.
+    pub(crate) fn user_id(&self) -> UserId {
+        match self {
+            Input::Find(seeker) | Input::HandedOver(seeker) => seeker.user_id(),
+            Input::Leave { user_id, .. } => *user_id,
+        }
+    }
+
+    /// What the elected matchmaker is to do with this record, read after it took the queue over. `entry` is asked
+    /// for the user's entry as it is now, once for a find or a hand-over (and only then): a find is taken only while
+    /// that entry is still the matchmaker's, since one read again after this matchmaker took over (it started from
+    /// the queue itself), or after its user left or was paired, is stale; and an entry a node holds again (the
+    /// user having left and asked anew) is not ours.
+    ///
+    /// The request itself is what is queued, not the entry: when two sockets of the user ask at once, the first's
+    /// request made the entry and waits for its `match.queued` from here, while the second's took the entry over
+    /// and was answered `already_queued` by its node. Queueing the entry twice answered the second socket twice and
+    /// the first never; the second's own request, next in the stream, moves the place to its socket. The record
+    /// is [`bare`]: the declared gender and the wish are the entry's.
+    pub(crate) fn order(self, entry: impl FnOnce() -> Option<String>) -> Option<Order> {
+        let held = || entry().as_deref().and_then(held_by_matchmaker);
+        match self {
+            Input::Find(mut asked) => {
+                let entry = held()?;
+                asked.candidate.gender = entry.candidate.gender;
+                asked.candidate.seeking = entry.candidate.seeking;
+                Some(Order::Find { seeker: asked, again: false })
+            }
+            Input::HandedOver(_) => held().map(|seeker| Order::TakeOver(Box::new(seeker))),
+            Input::Leave { user_id, socket_id } => Some(Order::Cancel { user: user_id, socket: socket_id }),
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -142,5 +178,11 @@ mod tests {
         let json = serde_json::to_string(&seeker()).unwrap();
         assert_eq!(format!(r#"{{"HandedOver":{json}}}"#), record(&Input::HandedOver(Box::new(seeker()))));
         assert_eq!(forms.entry(&entry_prefix(9)), entry(&seeker()));
+        let leave = Input::Leave { user_id: UserId(7), socket_id: Some(9) };
+        assert_eq!(record(&leave), r#"{"Leave":{"user_id":7,"socket_id":9}}"#);
+        assert!(
+            super::super::scripts::RECORDS
+                .contains(r#"return '{"Leave":{"user_id":' .. user .. ',"socket_id":' .. socket .. '}}'"#)
+        );
     }
 }

@@ -60,8 +60,8 @@ impl<P: Pairing + Opener> Pairing for LocalFirst<P> {
             pairs.iter().zip(&claims).filter(|(_, c)| c.is_ok()).map(|(pair, _)| pair.clone()).collect();
         let opened = Pairing::open(&*self.opener, &claimed).await;
         // Claimed entries stay until the match is committed: only now may either user wait anew.
-        let Settling { mut results, done, again } = settling(pairs, claims, opened);
-        let lost = match self.queue.settle(&done, &again).await {
+        let Settling { mut results, done, again, matched } = settling(pairs, claims, opened);
+        let lost = match self.queue.settle(&done, &again, &matched).await {
             Ok(lost) => lost,
             // Redis is away: the claims must not outlive it (a claimed user could never wait again). Everyone is
             // let go of, by a task that retries until Redis takes it; whoever was to wait again is told to ask
@@ -69,7 +69,7 @@ impl<P: Pairing + Opener> Pairing for LocalFirst<P> {
             Err(e) => {
                 tracing::warn!(error = %e, "settling claimed seekers in the cluster queue; retrying");
                 let everyone: Vec<Seeker> = done.iter().chain(&again).map(|s| (*s).clone()).collect();
-                tokio::spawn(let_go(self.queue.clone(), everyone, LetGo::Claimed));
+                tokio::spawn(let_go(self.queue.clone(), everyone, LetGo::Claimed(matched)));
                 again.iter().for_each(|s| self.opener.failed(s));
                 again.iter().map(|s| s.user_id()).collect()
             }
@@ -82,6 +82,16 @@ impl<P: Pairing + Opener> Pairing for LocalFirst<P> {
         }
         metrics::counter!("tanis_matching_local_pairs_total").increment(claimed.len() as u64);
         results
+    }
+
+    /// Its entry (held here) goes, by a task that retries while Redis is away.
+    fn served(&self, seeker: Seeker) {
+        let queue = self.queue.clone();
+        tokio::spawn(async move {
+            if queue.leave_request(&seeker).await.is_err() {
+                let_go(queue, vec![seeker], LetGo::Held).await;
+            }
+        });
     }
 
     async fn hand_over(&self, seekers: Vec<Seeker>) -> Vec<Seeker> {
@@ -99,11 +109,12 @@ impl<P: Pairing + Opener> Pairing for LocalFirst<P> {
 }
 
 /// What an opening of claimed pairs leaves to SETTLE: each pair's result, whose claims end (`done`: matched, or
-/// refused) and who is held here again (`again`: their partner was refused).
+/// refused) and who is held here again (`again`: their partner was refused), and who of `done` was matched.
 pub(crate) struct Settling<'a> {
     pub(crate) results: Vec<Result<(), Vec<UserId>>>,
     pub(crate) done: Vec<&'a Seeker>,
     pub(crate) again: Vec<&'a Seeker>,
+    pub(crate) matched: Vec<UserId>,
 }
 
 /// [`Settling`] of `pairs`, given what CLAIM answered for each and what the opening answered for the claimed ones
@@ -115,13 +126,16 @@ pub(crate) fn settling<'a>(
     opened: Vec<Result<(), Vec<UserId>>>,
 ) -> Settling<'a> {
     let mut opened = opened.into_iter();
-    let (mut done, mut again) = (Vec::new(), Vec::new());
+    let (mut done, mut again, mut matched) = (Vec::new(), Vec::new(), Vec::new());
     let mut results = Vec::with_capacity(pairs.len());
     for ((a, b), claim) in pairs.iter().zip(claims) {
         let result = match claim {
             Err(gone) => Err(gone),
             Ok(()) => {
                 let result = opened.next().expect("one result per claimed pair");
+                if result.is_ok() {
+                    matched.extend([a.user_id(), b.user_id()]);
+                }
                 for seeker in [a, b] {
                     match &result {
                         Err(dropped) if !dropped.contains(&seeker.user_id()) => again.push(seeker),
@@ -133,17 +147,18 @@ pub(crate) fn settling<'a>(
         };
         results.push(result);
     }
-    Settling { results, done, again }
+    Settling { results, done, again, matched }
 }
 
 /// Which entries [`let_go`] deletes.
 pub(super) enum LetGo {
     /// Held by this node (a claim that Redis did not take).
     Held,
-    /// Claimed by this node (a settle that Redis did not take).
-    Claimed,
-    /// Held by the elected matchmaker for users it paired or dropped (a removal that Redis did not take).
-    Removed,
+    /// Claimed by this node (a settle that Redis did not take); the users whose match opened.
+    Claimed(Vec<UserId>),
+    /// Held by the elected matchmaker for users it paired or dropped (a removal that Redis did not take); the users
+    /// whose match opened.
+    Removed(Vec<UserId>),
 }
 
 /// Deletes the entries of seekers let go of, retrying while Redis is away until it takes the command (every
@@ -158,10 +173,10 @@ pub(super) async fn let_go(queue: ClusterQueue, seekers: Vec<Seeker>, which: Let
     loop {
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(std::time::Duration::from_secs(5));
-        match which {
-            LetGo::Claimed if queue.settle(&left, &[]).await.is_ok() => return,
-            LetGo::Removed if queue.remove(&left).await.is_ok() => return,
-            LetGo::Claimed | LetGo::Removed => {}
+        match &which {
+            LetGo::Claimed(matched) if queue.settle(&left, &[], matched).await.is_ok() => return,
+            LetGo::Removed(matched) if queue.remove(&left, matched).await.is_ok() => return,
+            LetGo::Claimed(_) | LetGo::Removed(_) => {}
             LetGo::Held => {
                 let mut still = Vec::new();
                 for seeker in left {

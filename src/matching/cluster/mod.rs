@@ -86,6 +86,16 @@ impl<P: Opener> Pairing for Epoch<P> {
         }
     }
 
+    /// Its entry (the matchmaker's) goes, by a task that retries while Redis is away.
+    fn served(&self, seeker: Seeker) {
+        let queue = self.fenced.queue.clone();
+        tokio::spawn(async move {
+            if queue.remove(&[&seeker], &[]).await.is_err() {
+                local::let_go(queue, vec![seeker], local::LetGo::Removed(Vec::new())).await;
+            }
+        });
+    }
+
     async fn open(&self, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<UserId>>> {
         let f = &self.fenced;
         // A seeker whose every socket is gone (its node was killed) would leave a stranger matched to nobody.
@@ -110,13 +120,14 @@ impl<P: Opener> Pairing for Epoch<P> {
         }
         let fenced = f.opener.open_fenced(&live, self.epoch).await;
         let settled = settled(pairs, &gone, &live, fenced.as_deref());
+        let matched = matched(&live, fenced.as_deref());
         // Fenced off, this matchmaker forgets the live pairs' seekers: a newer one holds them.
         let opened = fenced.unwrap_or_else(|| live.iter().map(|(a, b)| Err(vec![a.user_id(), b.user_id()])).collect());
-        if let Err(e) = f.queue.remove(&settled).await {
+        if let Err(e) = f.queue.remove(&settled, &matched).await {
             // Left in the queue, a matched user's entry would be paired again by the next matchmaker.
             tracing::warn!(error = %e, "clearing matched users from the cluster queue; retrying");
             let settled: Vec<Seeker> = settled.into_iter().cloned().collect();
-            tokio::spawn(local::let_go(f.queue.clone(), settled, local::LetGo::Removed));
+            tokio::spawn(local::let_go(f.queue.clone(), settled, local::LetGo::Removed(matched)));
         }
         let mut opened = opened.into_iter();
         results.into_iter().map(|r| r.unwrap_or_else(|| opened.next().expect("one result per live pair"))).collect()
@@ -128,7 +139,7 @@ impl<P: Opener> Pairing for Epoch<P> {
 /// the opening (`opened` is `None`): their entries are a newer matchmaker's, which pairs them (issue 60's
 /// simulation, `FencedOpeningRemovesEntries`: removed, they were paired from its memory with no entry left, so
 /// a new request was not "already waiting").
-fn settled<'a>(
+pub(crate) fn settled<'a>(
     pairs: &'a [(Seeker, Seeker)],
     gone: &[UserId],
     live: &'a [(Seeker, Seeker)],
@@ -143,6 +154,12 @@ fn settled<'a>(
         }
     }
     settled
+}
+
+/// The users of the `live` pairs whose match opened (none when the fence refused the opening).
+pub(crate) fn matched(live: &[(Seeker, Seeker)], opened: Option<&[Result<(), Vec<UserId>>]>) -> Vec<UserId> {
+    let opened = live.iter().zip(opened.unwrap_or_default()).filter(|(_, result)| result.is_ok());
+    opened.flat_map(|((a, b), _)| [a.user_id(), b.user_id()]).collect()
 }
 
 /// Whether every live node of the cluster and its matchmaker understand a find's gender wish (`seeking`): a node of
@@ -334,14 +351,11 @@ async fn feed(
                 }
             }
         }
-        // A find is taken only while its entry is still in the queue: one read again after this matchmaker
-        // took over (it started from the queue itself) or after its user left or was paired is stale.
+        // Each find and hand-over is checked against its user's entry as it is now ([`Input::order`]).
         let finders: Vec<i64> = inputs
             .iter()
-            .filter_map(|i| match i {
-                Input::Find(s) | Input::HandedOver(s) => Some(s.user_id().get()),
-                Input::Leave { .. } => None,
-            })
+            .filter(|i| matches!(i, Input::Find(_) | Input::HandedOver(_)))
+            .map(|i| i.user_id().get())
             .collect();
         let waiting: Vec<Option<String>> = match finders.is_empty() {
             true => Vec::new(),
@@ -355,30 +369,8 @@ async fn feed(
         };
         let mut waiting = waiting.into_iter();
         for input in inputs {
-            match input {
-                // Taken while the entry as it is now is the matchmaker's (one a node holds again, the user having
-                // left and asked anew, is not ours). The request itself is what is queued, not the entry: when two
-                // sockets of the user ask at once, the first's request made the entry and waits for its
-                // `match.queued` from here, while the second's took the entry over and was answered
-                // `already_queued` by its node. Queueing the entry twice answered the second socket twice and the
-                // first never; the second's own request, next in the stream, moves the place to its socket.
-                // The record is bare (`entries::Input`): the declared gender and the wish are the entry's.
-                Input::Find(mut asked) => {
-                    if let Some(entry) = waiting.next().flatten().as_deref().and_then(entries::held_by_matchmaker) {
-                        asked.candidate.gender = entry.candidate.gender;
-                        asked.candidate.seeking = entry.candidate.seeking;
-                        matchmaker.find(*asked).await;
-                    }
-                }
-                Input::HandedOver(_) => {
-                    if let Some(seeker) = waiting.next().flatten().as_deref().and_then(entries::held_by_matchmaker) {
-                        matchmaker.take_over(seeker).await;
-                    }
-                }
-                Input::Leave { user_id, socket_id: None } => matchmaker.forget(user_id).await,
-                Input::Leave { user_id, socket_id: Some(socket_id) } => {
-                    matchmaker.socket_closed(user_id, socket_id).await
-                }
+            if let Some(order) = input.order(|| waiting.next().flatten()) {
+                matchmaker.send(order).await;
             }
         }
         if !preferences.is_empty() {

@@ -105,11 +105,17 @@ impl ClusterQueue {
     /// Settles claimed seekers after their pairs were opened: `done` ones leave the queue, the others are held
     /// here again. Returns those held again who could not be (no longer this node's claim of that request: a
     /// request the user sent meanwhile went to the elected matchmaker, see [`super::scripts::SETTLE`]).
-    pub(super) async fn settle(&self, done: &[&Seeker], again: &[&Seeker]) -> RedisResult<Vec<UserId>> {
+    /// `matched`: the users whose match opened, whose place goes with any request of theirs it served.
+    pub(super) async fn settle(
+        &self,
+        done: &[&Seeker],
+        again: &[&Seeker],
+        matched: &[UserId],
+    ) -> RedisResult<Vec<UserId>> {
         if done.is_empty() && again.is_empty() {
             return Ok(Vec::new());
         }
-        let settled: Vec<i64> = self.scripts.settle(done, again).invoke(&mut self.conn.clone()).await?;
+        let settled: Vec<i64> = self.scripts.settle(done, again, matched).invoke(&mut self.conn.clone()).await?;
         Ok(scripts::lost(done.len(), again, settled))
     }
 
@@ -164,12 +170,13 @@ impl ClusterQueue {
 
     /// Removes paired (or departed) users' entries, without telling the matchmaker: it has let go of them. Only
     /// the entries these requests made that the matchmaker still holds: one the user made since (asking again,
-    /// from any socket, or another node holding them) is not this pairing's to remove.
-    pub(super) async fn remove(&self, seekers: &[&Seeker]) -> RedisResult<()> {
+    /// from any socket, or another node holding them) is not this pairing's to remove, unless the user's match
+    /// (`matched`) served it: a request sent while the pair was being opened.
+    pub(super) async fn remove(&self, seekers: &[&Seeker], matched: &[UserId]) -> RedisResult<()> {
         if seekers.is_empty() {
             return Ok(());
         }
-        self.scripts.remove(seekers).invoke(&mut self.conn.clone()).await
+        self.scripts.remove(seekers, matched).invoke(&mut self.conn.clone()).await
     }
 
     /// Every entry the elected matchmaker holds, oldest first: the queue a new matchmaker starts from.

@@ -89,9 +89,9 @@ async fn the_matchmaker_removes_the_entry_of_the_request_it_paired_not_a_newer_o
     assert_eq!(q.n1.find(&older).await.unwrap(), Hold::New);
     assert_eq!(q.n1.find(&newer).await.unwrap(), Hold::Elsewhere, "asked again: the place is the newer request's");
 
-    q.n1.remove(&[&older]).await.unwrap();
+    q.n1.remove(&[&older], &[]).await.unwrap();
     assert!(made_by(&q.entry(1).await, &newer), "the newer request keeps its place: {:?}", q.entry(1).await);
-    q.n1.remove(&[&newer]).await.unwrap();
+    q.n1.remove(&[&newer], &[]).await.unwrap();
     assert_eq!(q.entry(1).await, None);
 }
 
@@ -104,11 +104,11 @@ async fn the_matchmaker_removes_a_nodes_hold_of_the_request_it_paired_but_not_a_
     let q = queues().await;
     let held = seeker(1, 5);
     assert_eq!(q.n1.hold(&held).await.unwrap(), Hold::New);
-    q.n2.remove(&[&held]).await.unwrap();
+    q.n2.remove(&[&held], &[]).await.unwrap();
     assert_eq!(q.entry(1).await, None, "the hold of the paired request is gone");
 
     let (claimed, _) = q.claimed_pair().await;
-    q.n2.remove(&[&claimed]).await.unwrap();
+    q.n2.remove(&[&claimed], &[]).await.unwrap();
     assert!(q.entry(1).await.is_some_and(|e| e.contains("|!n1|")), "a claim stays for its node to settle");
 }
 
@@ -166,10 +166,11 @@ async fn a_settle_after_a_failover_lost_the_claim_deletes_the_matched_request_no
         let _: () = q.conn.hset(&q.queue, user, claimed.replacen("|!n1|", "|@n1|", 1)).await.unwrap();
     }
     let _: () = q.conn.del(&q.claimed).await.unwrap();
-    let newer = seeker(1, 5);
+    // Sent once the match had opened (its node counts it): not a request that match served.
+    let newer = Seeker { asked_after: Some(1), ..seeker(1, 5) };
     assert_eq!(q.n1.hold(&newer).await.unwrap(), Hold::Again);
 
-    assert_eq!(q.n1.settle(&[&a, &b], &[]).await.unwrap(), Vec::<UserId>::new());
+    assert_eq!(q.n1.settle(&[&a, &b], &[], &[UserId(1), UserId(2)]).await.unwrap(), Vec::<UserId>::new());
     assert!(made_by(&q.entry(1).await, &newer), "{:?}", q.entry(1).await);
     assert_eq!(q.entry(2).await, None, "the matched partner's hold goes");
 }
@@ -187,12 +188,55 @@ async fn a_find_sent_while_the_users_pair_is_being_opened_outlives_the_claim() {
     assert!(!q.n1.leave(UserId(1), Some(5)).await.unwrap(), "the old socket's closing takes nothing away");
 
     // b could not pay: a was to wait again, on n1; the request a sent since is the cluster's instead.
-    assert_eq!(q.n1.settle(&[&b], &[&a]).await.unwrap(), vec![UserId(1)], "n1 no longer holds a");
+    assert_eq!(q.n1.settle(&[&b], &[&a], &[]).await.unwrap(), vec![UserId(1)], "n1 no longer holds a");
     let entry = q.entry(1).await;
     assert!(made_by(&entry, &again) && entry.as_deref().unwrap().starts_with("9|{"), "the matchmaker's: {entry:?}");
     let handed = q.last_input().await;
     assert!(handed.starts_with(r#"{"HandedOver":"#) && handed.contains(again.ask.as_str()), "{handed}");
     assert_eq!(q.entry(2).await, None);
+}
+
+/// One find per person (docs/testing.md row 31): a find sent from another device while the user's pair is being
+/// opened is served by that match (both devices are told `match.found`), so the claim's settle takes its place with
+/// the match's, gender and wish included; a find sent after the match opened (a higher count) keeps its place.
+#[tokio::test]
+async fn a_find_sent_while_the_users_pair_is_being_opened_goes_with_the_match_that_served_it() {
+    let q = queues().await;
+    let (a, b) = q.claimed_pair().await;
+    assert_eq!(q.n2.hold(&seeker(1, 9)).await.unwrap(), Hold::Opening);
+    assert_eq!(q.n1.settle(&[&a, &b], &[], &[UserId(1), UserId(2)]).await.unwrap(), Vec::<UserId>::new());
+    assert_eq!((q.entry(1).await, q.entry(2).await), (None, None), "the served request's place went with the match");
+
+    let (a, b) = (seeker(3, 5), seeker(4, 6));
+    for s in [&a, &b] {
+        assert_eq!(q.n1.hold(s).await.unwrap(), Hold::New);
+    }
+    assert_eq!(q.n1.claim(&[(a.clone(), b.clone())]).await.unwrap(), vec![Ok(())]);
+    let later = Seeker { asked_after: Some(1), ..seeker(3, 9) };
+    assert_eq!(q.n2.hold(&later).await.unwrap(), Hold::Opening);
+    q.n1.settle(&[&a, &b], &[], &[UserId(3), UserId(4)]).await.unwrap();
+    assert!(made_by(&q.entry(3).await, &later), "a request after the match keeps its place: {:?}", q.entry(3).await);
+}
+
+/// The elected matchmaker's side of row 31: a request sent again while the user's pair was being opened took the
+/// matchmaker's entry over; the removal of the matched request takes it too, but not one sent after the match.
+#[tokio::test]
+async fn the_matchmaker_removes_a_request_its_match_served_with_the_matched_one() {
+    let q = queues().await;
+    let (matched, again) = (seeker(1, 5), seeker(1, 9));
+    assert_eq!(q.n1.find(&matched).await.unwrap(), Hold::New);
+    assert_eq!(q.n2.find(&again).await.unwrap(), Hold::Elsewhere);
+    q.n1.remove(&[&matched], &[UserId(1)]).await.unwrap();
+    assert_eq!(q.entry(1).await, None, "served by the match");
+    // Whichever matchmaker took that request in (maybe a newer one than the one that opened the match) lets it go.
+    assert_eq!(q.last_input().await, r#"{"Leave":{"user_id":1,"socket_id":9}}"#);
+
+    let later = Seeker { asked_after: Some(1), ..seeker(2, 9) };
+    let paired = seeker(2, 5);
+    assert_eq!(q.n1.find(&paired).await.unwrap(), Hold::New);
+    assert_eq!(q.n2.find(&later).await.unwrap(), Hold::Elsewhere);
+    q.n1.remove(&[&paired], &[UserId(2)]).await.unwrap();
+    assert!(made_by(&q.entry(2).await, &later), "{:?}", q.entry(2).await);
 }
 
 /// A claim nobody will settle (its settle lost in a failover) goes to the elected matchmaker, request and all,
@@ -268,7 +312,7 @@ async fn no_record_of_the_input_stream_carries_a_gender_or_a_wish() {
     }
     assert_eq!(q.n1.claim(&[(d.clone(), e.clone())]).await.unwrap(), vec![Ok(())]);
     assert_eq!(q.n2.hold(&wishing(4, 12)).await.unwrap(), Hold::Opening);
-    q.n1.settle(&[&d, &e], &[]).await.unwrap();
+    q.n1.settle(&[&d, &e], &[], &[]).await.unwrap();
 
     let records = records(&q).await;
     assert!(records.len() >= 5, "{records:?}");
@@ -333,7 +377,7 @@ async fn a_refresh_of_a_claimed_place_says_it_is_not_done_and_is_done_once_the_c
     assert!(q.entry(1).await.unwrap().contains(r#""gender":"woman""#));
 
     // The partner was refused: user 1 is held here again, and the refresh tried again takes.
-    q.n1.settle(&[&b], &[&a]).await.unwrap();
+    q.n1.settle(&[&b], &[&a], &[]).await.unwrap();
     assert!(q.n1.refresh(UserId(1), &withdrawn).await.unwrap());
     let entry = q.entry(1).await.unwrap();
     assert!(!entry.contains(r#""gender":"#) && made_by(&Some(entry.clone()), &a), "{entry}");

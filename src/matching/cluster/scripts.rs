@@ -39,6 +39,7 @@ local function bare(seeker)
   return (string.gsub(string.gsub(seeker, ',"gender":"[%a_]+"', ''), ',"seeking":{[^}]*}', ''))
 end
 local function record(input, seeker) return '{"' .. input .. '":' .. bare(seeker) .. '}' end
+local function leave(user, socket) return '{"Leave":{"user_id":' .. user .. ',"socket_id":' .. socket .. '}}' end
 "#;
 
 /// Queues a seeker unless the user waits already: KEYS queue, input, alive, claimed; ARGV user, socket prefix,
@@ -115,7 +116,11 @@ return 1
 
 /// Whether an entry still starts with `p`, and whether the request `ask` of the socket `p` names made it: the Lua
 /// shared by the scripts below. The ask is the end of an entry's seeker JSON ([`Seeker::ask`]); an entry or a
-/// request without one (a node of the previous version) stands for any request of its socket.
+/// request without one (a node of the previous version) stands for any request of its socket. `served`: whether a
+/// match opened for a request sent after `k` matches of the user's serves the entry's request too, sent after no
+/// more than `k` (from another device, or again, while that match was being opened): one find per person, so the
+/// match answers it (every socket of the user is told `match.found`) and its place goes with the match's
+/// (docs/testing.md row 31). An entry without the count (the previous release's) is served by `made` only.
 pub(super) const STARTS: &str = r#"
 local function starts(e, p) return e and string.sub(e, 1, string.len(p)) == p end
 local function ask_of(e) return string.match(e, '"ask":"(%x*)"}$') or '' end
@@ -123,6 +128,11 @@ local function made(e, p, ask)
   if not starts(e, p) then return false end
   local a = ask_of(e)
   return ask == '' or a == '' or a == ask
+end
+local function served(e, k)
+  if k == '' or not e then return false end
+  local n = string.match(e, ',"asked_after":(%d+),"asked_at":')
+  return n ~= nil and tonumber(n) <= tonumber(k)
 end
 "#;
 
@@ -154,21 +164,24 @@ return out
 ";
 
 /// Settles claimed users once their pairs were opened: KEYS queue, claimed, input; ARGV[1] this node, then per
-/// user: user, socket prefix, ask, and '' to delete the entry (matched, or refused) or '1' to hold them again
-/// (their partner was refused). 1 each when done, 0 when the entry is no longer this node's claim of that request.
-/// A claim that now names another request (the user asked again meanwhile, [`JOIN`]'s `reask`) outlives the
-/// claim: that request goes to the elected matchmaker, as handed over (its socket was answered). An entry still
-/// held rather than claimed by this node, made by the same request, is its claim lost in a Redis failover: a
-/// matched user's is deleted too, or it would answer "already waiting" to them for as long as this node lives.
+/// user: user, socket prefix, ask, '' to delete the entry (matched, or refused) or '1' to hold them again (their
+/// partner was refused), and for a matched user how many matches they had when they asked (else ''). 1 each when
+/// done, 0 when the entry is no longer this node's claim of that request. A claim that now names another request
+/// (the user asked again meanwhile, [`JOIN`]'s `reask`) goes with a match that served it (`served` in [`STARTS`]);
+/// otherwise it outlives the claim: that request goes to the elected matchmaker, as handed over (its socket was
+/// answered). An entry still held rather than claimed by this node, made by the same request, is its claim lost
+/// in a Redis failover: a matched user's is deleted too, or it would answer "already waiting" to them for as long
+/// as this node lives.
 pub(super) const SETTLE: &str = r#"
 local out = {}
-for i = 2, #ARGV, 4 do
+for i = 2, #ARGV, 5 do
   local user, prefix, ask, hold = ARGV[i], ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]
   local entry = redis.call('HGET', KEYS[1], user)
   local socket, mark, holder, seeker
   if entry then socket, mark, holder, seeker = string.match(entry, '^(%d+|)([@!])([^|]+)|(.*)$') end
+  local mine = made(entry, prefix, ask) or served(entry, ARGV[i + 4])
   local done = 0
-  if holder == ARGV[1] and mark == '!' and made(entry, prefix, ask) then
+  if holder == ARGV[1] and mark == '!' and mine then
     if hold == '' then
       redis.call('HDEL', KEYS[1], user)
     else
@@ -178,7 +191,7 @@ for i = 2, #ARGV, 4 do
   elseif holder == ARGV[1] and mark == '!' then
     redis.call('HSET', KEYS[1], user, socket .. seeker)
     redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'c', record('HandedOver', seeker))
-  elseif holder == ARGV[1] and hold == '' and made(entry, prefix, ask) then
+  elseif holder == ARGV[1] and hold == '' and mine then
     redis.call('HDEL', KEYS[1], user)
     done = 1
   end
@@ -246,16 +259,24 @@ return out
 ";
 
 /// Removes the entries of requests the elected matchmaker settled: KEYS queue; ARGV per user: user, socket prefix,
-/// ask. Only the entry that request made (a find the user sent since, from the same socket, while the older request
-/// was being opened, keeps its place), and not while a node claims it (its settle ends the claim). A node's hold of
+/// ask, and for a matched user how many matches they had when they asked (else ''); KEYS queue, input. Only the
+/// entry that request made, or a request the match served (`served` in [`STARTS`]): a find the user sent since
+/// their refused request keeps its place; and not while a node claims it (its settle ends the claim). A served
+/// request's entry the matchmaker holds is in the memory of the matchmaker that took it (maybe a newer one than
+/// this, which was deposed while opening): a `Leave` of its socket tells it. A node's hold of
 /// that same request goes too: a Redis failover that lost the node's FORWARD after the matchmaker had read it puts
 /// the hold back, which nobody would take away for a request already matched (issue 74's simulation, running this
 /// script, found it; the model it replaced removed any holder's entry, as this does now).
 pub(super) const REMOVE: &str = r"
-for i = 1, #ARGV, 3 do
+for i = 1, #ARGV, 4 do
   local entry = redis.call('HGET', KEYS[1], ARGV[i])
-  if made(entry, ARGV[i + 1], ARGV[i + 2]) and not string.match(entry, '^%d+|!') then
+  local mine = made(entry, ARGV[i + 1], ARGV[i + 2]) or served(entry, ARGV[i + 3])
+  if mine and not string.match(entry, '^%d+|!') then
     redis.call('HDEL', KEYS[1], ARGV[i])
+    local socket = string.match(entry, '^(%d+)|[^@!]')
+    if socket and not made(entry, ARGV[i + 1], ARGV[i + 2]) then
+      redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', leave(ARGV[i], socket))
+    end
   end
 end
 return 0
@@ -365,7 +386,7 @@ pub(crate) static CLAIM_SCRIPT: Source = Source::new("CLAIM", &[NOW_MS, STARTS, 
 pub(crate) static SETTLE_SCRIPT: Source = Source::new("SETTLE", &[STARTS, RECORDS, SETTLE]);
 pub(crate) static FORWARD_SCRIPT: Source = Source::new("FORWARD", &[STARTS, FORWARD]);
 pub(crate) static ADOPT_SCRIPT: Source = Source::new("ADOPT", &[NOW_MS, ADOPT]);
-pub(crate) static REMOVE_SCRIPT: Source = Source::new("REMOVE", &[STARTS, REMOVE]);
+pub(crate) static REMOVE_SCRIPT: Source = Source::new("REMOVE", &[STARTS, RECORDS, REMOVE]);
 pub(crate) static REWRITE_SCRIPT: Source = Source::new("REWRITE", &[REWRITE]);
 pub(crate) static ACQUIRE_SCRIPT: Source = Source::new("ACQUIRE", &[NOW_MS, ACQUIRE]);
 pub(crate) static RAISE_SCRIPT: Source = Source::new("RAISE", &[RAISE]);
@@ -492,7 +513,7 @@ impl Scripts {
 
     /// [`SETTLE`] of claimed seekers: `done` leave the queue, `again` are held here again; read the answer with
     /// [`lost`].
-    pub(crate) fn settle(&self, done: &[&Seeker], again: &[&Seeker]) -> Call {
+    pub(crate) fn settle(&self, done: &[&Seeker], again: &[&Seeker], matched: &[UserId]) -> Call {
         let k = &self.keys;
         let mut call = Call::new(&SETTLE_SCRIPT, &[&k.queue, &k.claimed, &k.input]).arg(&self.node);
         let all = done.iter().map(|s| (s, "")).chain(again.iter().map(|s| (s, "1")));
@@ -501,6 +522,7 @@ impl Scripts {
             call.push(entry_prefix(seeker.socket_id));
             call.push(seeker.ask.as_str());
             call.push(hold);
+            call.push(served(seeker, matched));
         }
         call
     }
@@ -525,12 +547,13 @@ impl Scripts {
     }
 
     /// [`REMOVE`] of the entries these requests made that the elected matchmaker holds.
-    pub(crate) fn remove(&self, seekers: &[&Seeker]) -> Call {
-        let mut call = Call::new(&REMOVE_SCRIPT, &[&self.keys.queue]);
+    pub(crate) fn remove(&self, seekers: &[&Seeker], matched: &[UserId]) -> Call {
+        let mut call = Call::new(&REMOVE_SCRIPT, &[&self.keys.queue, &self.keys.input]);
         for seeker in seekers {
             call.push(seeker.user_id().get());
             call.push(entry_prefix(seeker.socket_id));
             call.push(seeker.ask.as_str());
+            call.push(served(seeker, matched));
         }
         call
     }
@@ -593,6 +616,16 @@ pub(crate) fn claimed(pairs: &[(Seeker, Seeker)], codes: Vec<i64>) -> Vec<Result
             }
         })
         .collect()
+}
+
+/// The argument of [`SETTLE`] and [`REMOVE`] that says a match served the seeker's request, and every request of
+/// theirs sent after no more matches than it: their count of matches when they asked, for a matched user ('' for
+/// another, or for a request of the previous release, which carries no count).
+fn served(seeker: &Seeker, matched: &[UserId]) -> String {
+    match seeker.asked_after {
+        Some(after) if matched.contains(&seeker.user_id()) => after.to_string(),
+        _ => String::new(),
+    }
 }
 
 /// What [`SETTLE`] answered: those of `again` who could not be held again.

@@ -29,10 +29,9 @@ impl Finder {
     }
 
     async fn refresh_place(&self, user_id: UserId) -> Result<(), StoreError> {
-        // In a match, they wait nowhere. Not quite: a find sent again while their last pair was being opened keeps
-        // a place until it is paired and refused, and that place keeps a gender withdrawn meanwhile (docs/testing.md
-        // row 31, open). Refreshing it here sends the elected matchmaker a find, which brings the matched user back
-        // into its queue (tried: the bench's finds were then answered `already_queued`).
+        // In a match, they wait nowhere: a find sent again while their pair was being opened was served by that
+        // match, and its place went with the match's (the engine's `served`, SETTLE and REMOVE; docs/testing.md row
+        // 31). Refreshing it here would send the elected matchmaker a find, bringing the matched user back.
         if self.live().active_match(user_id).is_some() {
             return Ok(());
         }

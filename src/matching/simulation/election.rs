@@ -8,11 +8,13 @@ use std::time::Duration;
 
 use super::Mutation;
 use super::matchmaker::{Command, Matchmaker, Role};
-use super::redis::{Holder, Input, NodeId};
+use super::redis::NodeId;
 use super::{Event, World};
 use crate::domain::UserId;
 use crate::matching::Seeker;
+use crate::matching::cluster::entries::Input;
 use crate::matching::cluster::reaper::Reaper;
+use crate::matching::engine::Order;
 
 /// The elected matchmaker a node runs (or ran: a stopped one finishes the opening it is in).
 pub(super) struct Elected {
@@ -48,7 +50,7 @@ impl World {
                 }
                 for seeker in adopted {
                     self.leftover(seeker.user_id());
-                    self.push(node, Role::Elected(serial), Command::TakeOver(seeker));
+                    self.push(node, Role::Elected(serial), Order::TakeOver(Box::new(seeker)));
                 }
             }
             (_, true) if position.is_some() => {
@@ -63,7 +65,16 @@ impl World {
                 self.serials += 1;
                 let serial = self.serials;
                 let mut mm = Matchmaker::new(None, self.policy, self.mutation);
-                mm.inbox.extend(self.redis.entries().into_iter().map(Command::TakeOver));
+                let queue = self.redis.entries();
+                for seeker in &queue {
+                    // A place a deposed matchmaker's match served, taken over before its REMOVE (which a deposed
+                    // matchmaker may never run): a known leftover, gone when paired (the store refuses it).
+                    if self.store.active_match(seeker.user_id()).is_some() {
+                        self.leftover(seeker.user_id());
+                    }
+                }
+                let queue = queue.into_iter().map(|s| Order::TakeOver(Box::new(s)));
+                mm.inbox.extend(queue.map(|order| Command { order, waits: false }));
                 let position = position.expect("matched above");
                 let every = self.cfg.presence_ttl_ms / 2;
                 let reaper = Reaper::every(Duration::from_millis(every));
@@ -106,19 +117,10 @@ impl World {
         let Some((last, _)) = records.last() else { return };
         elected.position = *last;
         for (_, input) in records {
-            let entry = |user: UserId| self.redis.entry(user).filter(|e| e.holder == Holder::Matchmaker);
-            let command = match input {
-                // Records are bare: the gender and the wish are the entry's.
-                Input::Find(mut seeker) => entry(seeker.user_id()).map(|e| {
-                    seeker.candidate.gender = e.seeker.candidate.gender;
-                    seeker.candidate.seeking = e.seeker.candidate.seeking;
-                    Command::Find { seeker, again: false }
-                }),
-                Input::HandedOver(seeker) => entry(seeker.user_id()).map(|e| Command::TakeOver(e.seeker.clone())),
-                Input::Leave(user, socket) => Some(Command::Cancel { user, socket }),
-            };
-            if let Some(command) = command {
-                self.push(node, Role::Elected(serial), command);
+            let user = input.user_id();
+            let entry = || self.redis.entry_text(user);
+            if let Some(order) = input.order(entry) {
+                self.push(node, Role::Elected(serial), order);
             }
         }
     }

@@ -8,8 +8,9 @@ use std::fmt;
 
 use super::Mutation;
 use super::World;
-use super::redis::{Holder, Input, describe};
+use super::redis::{Holder, describe};
 use crate::domain::UserId;
+use crate::matching::cluster::entries::Input;
 use crate::matching::rules::{Candidate, compatible};
 
 /// The invariants of issue 60, numbered as there.
@@ -35,6 +36,10 @@ pub(super) enum Invariant {
     ///    ([`super::world::Config::unreachable_ms`]): their node died, or their socket's close never reached Redis
     ///    (issue 74). The place holds their declared gender and wish.
     Unreachable,
+    /// 9. One find per person (issue 75): at rest, a user in an active match has no place, neither an entry in the
+    ///    queue nor one in a matchmaker's memory. A match serves every request its users sent before it opened (from
+    ///    another device, or again while the pair was being opened), and those places go with it (row 31).
+    NoPlaceInMatch,
 }
 
 impl Invariant {
@@ -150,7 +155,7 @@ impl World {
                 };
                 let unread = self.redis.read(elected.position).iter().any(|(_, input)| match input {
                     Input::Find(s) | Input::HandedOver(s) => s.user_id() == user,
-                    Input::Leave(..) => false,
+                    Input::Leave { .. } => false,
                 });
                 match elected.mm.holds(user) || unread {
                     true => Ok(()),
@@ -293,6 +298,32 @@ impl World {
                 let detail =
                     format!("at rest, the queue holds u{user} ({}), a request a match paid for", describe(Some(entry)));
                 return broken(Invariant::NobodyDropped, detail);
+            }
+        }
+        // The request the match opened on is the other invariants' (a copy a new matchmaker took over goes when
+        // paired: the opening refuses the spent find); any other request of theirs was served by it. A place taken
+        // over while the pair was being opened (a claim gone stale, a deposed matchmaker's queue) is a known
+        // leftover: it goes when paired.
+        for me in &self.users {
+            let Some(index) = self.store.active_match(me.id) else { continue };
+            let m = &self.store.matches[index];
+            let opened_at = m.opened_at;
+            let own = &m.requests[usize::from(m.users[1] == me.id)];
+            let served = |s: &crate::matching::Seeker| s.user_id() == me.id && s.request_id != *own;
+            let entry = self.redis.entry(me.id).filter(|e| served(&e.seeker));
+            let memory = self.nodes.iter().enumerate().filter(|(_, n)| n.up).find_map(|(id, n)| {
+                let mut mms = std::iter::once(&n.local).chain(n.elected.iter().map(|e| &e.mm));
+                mms.find(|mm| mm.engine.queue().iter().any(served)).map(|_| id)
+            });
+            let pairing_began = opened_at.saturating_sub(self.cfg.claim_stale_ms);
+            if (entry.is_some() || memory.is_some()) && !me.may_linger(pairing_began) {
+                let detail = format!(
+                    "at rest, u{} is in match #{index} (opened at {opened_at} ms) and has a place: queue {}, memory of {:?}",
+                    me.id,
+                    describe(entry.as_ref()),
+                    memory.map(|n| format!("n{n}"))
+                );
+                return broken(Invariant::NoPlaceInMatch, detail);
             }
         }
         // A declared gender withdrawn while waiting is gone from the user's place too, unless something that leaves

@@ -65,8 +65,21 @@ pub(super) const PATCHES: &[(Mutation, &str, &str, &str)] = &[
     (
         Mutation::SettleForgetsLostClaim,
         "SETTLE",
-        "elseif holder == ARGV[1] and hold == '' and made(entry, prefix, ask) then",
+        "elseif holder == ARGV[1] and hold == '' and mine then",
         "elseif false then",
+    ),
+    // A match serves only the request it opened on.
+    (
+        Mutation::MatchServesOnlyItsRequest,
+        "SETTLE",
+        "  if k == '' or not e then return false end",
+        "  do return false end",
+    ),
+    (
+        Mutation::MatchServesOnlyItsRequest,
+        "REMOVE",
+        "  if k == '' or not e then return false end",
+        "  do return false end",
     ),
     // An entry is found by its socket, whatever request made it.
     (Mutation::ForgetBySocketNotRequest, "LEAVE", "return ask == '' or a == '' or a == ask", "return true"),
@@ -99,12 +112,7 @@ pub(super) const PATCHES: &[(Mutation, &str, &str, &str)] = &[
         "and not string.match(entry, '^%d+|[@!]') then",
     ),
     // The removal of settled users as an HDEL of whatever entry they have.
-    (
-        Mutation::RemoveWhateverTheEntry,
-        "REMOVE",
-        "if made(entry, ARGV[i + 1], ARGV[i + 2]) and not string.match(entry, '^%d+|!') then",
-        "if entry then",
-    ),
+    (Mutation::RemoveWhateverTheEntry, "REMOVE", "if mine and not string.match(entry, '^%d+|!') then", "if entry then"),
 ];
 
 /// The text of `call`'s script under `mutation`.

@@ -11,22 +11,16 @@ use chrono::{DateTime, Utc};
 use super::Mutation;
 use super::store::Tx;
 use crate::domain::UserId;
-use crate::matching::engine::{self, Engine};
+use crate::matching::engine::{self, Engine, Order};
 use crate::matching::rules::Policy;
 use crate::matching::{Fresh, Seeker};
 
-/// What the task's channel carries.
+/// What the task's channel carries: production's order, and whether its sender waits until the engine has taken
+/// it (a refresh: `Finder::refresh_place` rewrites the place in Redis only then; see [`Matchmaker::taken`]).
 #[derive(Debug, Clone)]
-pub(super) enum Command {
-    /// `again`: the cluster's queue says this node holds the user already (the find was sent again).
-    Find { seeker: Seeker, again: bool },
-    /// A seeker another matchmaker held (handed over, or adopted from a dead node).
-    TakeOver(Seeker),
-    /// Whom a waiting user may meet changed (a block, a withdrawn gender). `taken`: the sender waits until the
-    /// engine has it (`Finder::refresh_place`, which rewrites the place in Redis only then); see [`Matchmaker::taken`].
-    Refresh { user: UserId, fresh: Fresh, taken: bool },
-    /// Leave: any entry of the user, or only the one a socket made.
-    Cancel { user: UserId, socket: Option<u64> },
+pub(super) struct Command {
+    pub(super) order: Order,
+    pub(super) waits: bool,
 }
 
 /// Where an opening stands between the scheduler's steps.
@@ -50,12 +44,13 @@ pub(super) enum Stage {
     Check,
     Fenced {
         results: Vec<Option<Result<(), Vec<UserId>>>>,
-        gone: Vec<Seeker>,
+        gone: Vec<UserId>,
         tx: Tx,
     },
     Remove {
         results: Vec<Result<(), Vec<UserId>>>,
         settled: Vec<Seeker>,
+        matched: Vec<UserId>,
     },
 }
 
@@ -89,6 +84,9 @@ pub(super) struct Matchmaker {
     pub(super) busy_scheduled: bool,
     /// Refreshes taken since the node last looked, whose senders wait for that (`Matchmaker::refresh`'s answer).
     pub(super) taken: Vec<(UserId, Fresh)>,
+    /// Requests a match it opened served, taken since the node last looked: their entries are the node's to take
+    /// away (`Pairing::served`).
+    pub(super) served: Vec<Seeker>,
     /// When its last stalled step (a slow commit, a paused process) ends: it takes no command until then.
     pub(super) stalled_until: u64,
 }
@@ -110,6 +108,8 @@ impl Matchmaker {
             Mutation::TakeOverKeepsStaleCopy => Some(engine::Mutation::TakeOverKeepsStaleCopy),
             Mutation::NewerRequestLeftOutOfPair => Some(engine::Mutation::NewerRequestLeftOutOfPair),
             Mutation::RefreshSkipsPairedUser => Some(engine::Mutation::RefreshSkipsPairedUser),
+            Mutation::ServedRequestPlaced => Some(engine::Mutation::ServedRequestPlaced),
+            Mutation::CancelSkipsPairedUser => Some(engine::Mutation::CancelSkipsPairedUser),
             _ => None,
         });
         Matchmaker {
@@ -118,6 +118,7 @@ impl Matchmaker {
             opening: None,
             busy_scheduled: false,
             taken: Vec::new(),
+            served: Vec::new(),
             stalled_until: 0,
         }
     }
@@ -126,30 +127,24 @@ impl Matchmaker {
     pub(super) fn holds(&self, user: UserId) -> bool {
         self.engine.queue().iter().any(|s| s.user_id() == user)
             || self.opening.as_ref().is_some_and(|o| o.has(user))
-            || self.inbox.iter().any(|c| match c {
-                Command::Find { seeker, .. } | Command::TakeOver(seeker) => seeker.user_id() == user,
-                Command::Cancel { .. } | Command::Refresh { .. } => false,
-            })
+            || self.inbox.iter().any(|c| c.order.seeker().is_some_and(|s| s.user_id() == user))
     }
 
     /// One turn of the task's loop: every command in the channel, paired in memory by the engine. `match.queued`
     /// reaches the app when the node sends the find (see [`super::node`]), so the engine's answers are not needed.
     pub(super) fn take(&mut self, now: u64) -> Vec<(Seeker, Seeker)> {
         let mut pairs = Vec::new();
-        while let Some(command) = self.inbox.pop_front() {
-            match command {
-                Command::Find { seeker, again } => {
-                    self.engine.find(seeker, again, &mut pairs, at(now), held(now), &mut |_, _| {})
-                }
-                Command::TakeOver(seeker) => self.engine.take_over(seeker, &mut pairs, at(now)),
-                Command::Refresh { user, fresh, taken } => {
-                    self.engine.refresh(user, &fresh, &mut pairs, at(now));
-                    if taken {
-                        self.taken.push((user, fresh));
-                    }
-                }
-                Command::Cancel { user, socket } => _ = self.engine.cancel(user, socket),
+        while let Some(Command { order, waits }) = self.inbox.pop_front() {
+            let taken = match &order {
+                Order::Refresh { user, fresh } if waits => Some((*user, Fresh::clone(fresh))),
+                _ => None,
+            };
+            if let engine::Taken::Served(seeker) =
+                self.engine.take(order, &mut pairs, at(now), held(now), &mut |_, _| {})
+            {
+                self.served.push(*seeker);
             }
+            self.taken.extend(taken);
         }
         pairs
     }
@@ -170,7 +165,7 @@ impl Matchmaker {
     pub(super) fn exclude(&mut self, a: UserId, b: UserId) {
         let other = |user: UserId| if user == a { b } else { a };
         for command in &mut self.inbox {
-            if let Command::Find { seeker, .. } | Command::TakeOver(seeker) = command {
+            if let Order::Find { seeker, .. } | Order::TakeOver(seeker) = &mut command.order {
                 let user = seeker.user_id();
                 if user == a || user == b {
                     seeker.candidate.excluded.insert(other(user));
@@ -186,7 +181,7 @@ impl Matchmaker {
                 let mut excluded = s.candidate.excluded.clone();
                 excluded.insert(other(s.user_id()));
                 let fresh = Fresh { excluded, ..Fresh::of(&s.candidate) };
-                Command::Refresh { user: s.user_id(), fresh, taken: false }
+                Command { order: Order::Refresh { user: s.user_id(), fresh: Box::new(fresh) }, waits: false }
             })
             .collect();
         self.inbox.extend(refreshes);

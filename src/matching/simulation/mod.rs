@@ -8,8 +8,11 @@
 //! scripts, the openings and the nodes' tasks interleave, so the scheduler interleaves exactly that, running the
 //! code that runs wherever it can: the queue's and the election's production scripts, their very text, keys and
 //! arguments, in an embedded Lua over an emulated keyspace ([`redis`], [`lua`], [`keyspace`]), each script one
-//! atomic step; the matchmaker's decisions in production's own engine ([`crate::matching::engine`], driven by
-//! [`matchmaker`] as the task drives it); the real pure rules ([`crate::matching::rules::compatible`],
+//! atomic step; the matchmaker's decisions in production's own engine ([`crate::matching::engine`]), given the
+//! same orders (`engine::Order`) as production's task and the elected matchmaker's read of the input stream
+//! (`entries::Input::order`, as `feed` calls it), with [`matchmaker`] holding only its channel and opening; the
+//! openings' settle and removal decided by production's `cluster::local::settling`, `cluster::settled` and
+//! `cluster::matched`; the real pure rules ([`crate::matching::rules::compatible`],
 //! `pick_partner`, `Policy`) for who may meet. Modelled: the openings as steps with the database's snapshot between
 //! them and its refusal rules ([`store`], [`opening`]), the hub's and the election's glue as steps ([`node`],
 //! [`election`]). No I/O and no async: a seed (about a thousand steps) takes some 20 ms in a debug build, so a test
@@ -224,10 +227,19 @@ pub(super) enum Mutation {
     /// `Engine::refresh` as it was: a withdrawal reaching the matchmaker in the batch that paired its user is
     /// ignored; the pair opens on the withdrawn gender, or, should it fail, the user waits again with it.
     RefreshSkipsPairedUser,
+    /// SETTLE and REMOVE as they were: a match takes away only the entry of the request it opened on, and a find
+    /// the user sent again (from another device) while that pair was being opened keeps its place after the match
+    /// opened, holding what the user was when they asked (a gender withdrawn during the match; row 31).
+    MatchServesOnlyItsRequest,
+    /// The engine as it was: a request that a match it opened served, read after the opening, is placed again.
+    ServedRequestPlaced,
+    /// `Engine::cancel` as it was: a cancel in the batch that paired its user leaves the pair to be opened, and
+    /// should the opening fail for the partner, the cancelled request waits again.
+    CancelSkipsPairedUser,
 }
 
 impl Mutation {
-    pub(super) const ALL: [Mutation; 23] = [
+    pub(super) const ALL: [Mutation; 26] = [
         Mutation::OpeningWithoutRowLock,
         Mutation::HoldLeavesOtherHoldersEntry,
         Mutation::SettleForgetsLostClaim,
@@ -251,6 +263,9 @@ impl Mutation {
         Mutation::RefreshNotRetried,
         Mutation::RefreshBeforeTaken,
         Mutation::RefreshSkipsPairedUser,
+        Mutation::MatchServesOnlyItsRequest,
+        Mutation::ServedRequestPlaced,
+        Mutation::CancelSkipsPairedUser,
     ];
 
     /// The mutation `name` names (as printed in a replay command).

@@ -6,11 +6,12 @@
 
 use super::election::Elected;
 use super::matchmaker::{Command, Matchmaker, Opening, Role, Stage, held};
-use super::opening::ids;
+use super::opening::{Retry, ids};
 use super::redis::{Hold, Holder, NodeId};
 use super::{Event, Mutation, World};
 use crate::domain::UserId;
 use crate::matching::Seeker;
+use crate::matching::engine::Order;
 use crate::matching::rules::Policy;
 
 pub(super) struct Node {
@@ -53,15 +54,15 @@ impl Node {
 
 fn describe(command: &Command) -> String {
     let ask = |s: &Seeker| format!("u{} ask{}", s.user_id(), s.request_id.as_deref().unwrap_or("?"));
-    match command {
-        Command::Find { seeker, again: false } => format!("find {}", ask(seeker)),
-        Command::Find { seeker, again: true } => format!("find again {}", ask(seeker)),
-        Command::TakeOver(seeker) => format!("take over {}", ask(seeker)),
-        Command::Refresh { user, fresh, .. } => {
+    match &command.order {
+        Order::Find { seeker, again: false } => format!("find {}", ask(seeker)),
+        Order::Find { seeker, again: true } => format!("find again {}", ask(seeker)),
+        Order::TakeOver(seeker) => format!("take over {}", ask(seeker)),
+        Order::Refresh { user, fresh } => {
             format!("refresh u{user} to {:?}, excluding {:?}", fresh.gender, fresh.excluded)
         }
-        Command::Cancel { user, socket: None } => format!("cancel u{user}"),
-        Command::Cancel { user, socket: Some(socket) } => format!("cancel u{user} socket {socket}"),
+        Order::Cancel { user, socket: None } => format!("cancel u{user}"),
+        Order::Cancel { user, socket: Some(socket) } => format!("cancel u{user} socket {socket}"),
     }
 }
 
@@ -90,8 +91,8 @@ impl World {
         let hold = self.redis.hold(now, node, &seeker);
         self.note(|| format!("u{user} find ask{ask} socket {socket} on n{node}: HOLD {hold:?}"));
         match hold {
-            Hold::New => self.push(node, Role::Local, Command::Find { seeker, again: false }),
-            Hold::Again => self.push(node, Role::Local, Command::Find { seeker, again: true }),
+            Hold::New => self.push(node, Role::Local, Order::Find { seeker: Box::new(seeker), again: false }),
+            Hold::Again => self.push(node, Role::Local, Order::Find { seeker: Box::new(seeker), again: true }),
             Hold::Elsewhere => {}
         }
     }
@@ -100,7 +101,7 @@ impl World {
     pub(super) fn cancel(&mut self, user: UserId) {
         let Some((node, _)) = self.user(user).at else { return };
         self.user(user).stop_waiting("cancelled");
-        self.push(node, Role::Local, Command::Cancel { user, socket: None });
+        self.push(node, Role::Local, Order::Cancel { user, socket: None });
         let left = !self.nodes[node].cut && self.redis.leave(user, None);
         if !left {
             // Refused (claimed: the match is being opened) or Redis away: the entry may stay a while.
@@ -111,7 +112,7 @@ impl World {
 
     /// A socket's close reaching its node (late, maybe twice).
     pub(super) fn socket_closed(&mut self, node: NodeId, user: UserId, socket: u64) {
-        self.push(node, Role::Local, Command::Cancel { user, socket: Some(socket) });
+        self.push(node, Role::Local, Order::Cancel { user, socket: Some(socket) });
         if self.nodes[node].cut && self.mutation == Some(super::Mutation::LeaveNotRetried) {
             // Logged and forgotten: the entry stays, and nothing tells the invariants it may.
             return;
@@ -139,16 +140,17 @@ impl World {
     /// node's matchmaker and then in the cluster's queue, gets what they may meet now and the gender they consent to.
     /// Redis is rewritten once the matchmaker has taken the change ([`Self::refresh_taken`]).
     pub(super) fn standing_seen(&mut self, node: NodeId, user: UserId) {
-        // In a match, they wait nowhere (but see docs/testing.md row 31).
+        // In a match, they wait nowhere (a request the match served went with it: docs/testing.md row 31).
         if self.user(user).at.is_none_or(|(n, _)| n != node) || self.store.active_match(user).is_some() {
             return;
         }
         let fresh = self.fresh(user);
         if self.mutation == Some(Mutation::RefreshBeforeTaken) {
-            self.push(node, Role::Local, Command::Refresh { user, fresh: fresh.clone(), taken: false });
+            self.push(node, Role::Local, Order::Refresh { user, fresh: Box::new(fresh.clone()) });
             return self.refresh_taken(node, user, fresh);
         }
-        self.push(node, Role::Local, Command::Refresh { user, fresh, taken: true });
+        let order = Order::Refresh { user, fresh: Box::new(fresh) };
+        self.enqueue(node, Role::Local, Command { order, waits: true });
         self.note(|| format!("n{node} hands u{user}'s refresh to its matchmaker"));
     }
 
@@ -197,11 +199,22 @@ impl World {
             let taken: Vec<String> = mm.inbox.iter().map(describe).collect();
             let pairs = mm.take(now);
             let refreshes = std::mem::take(&mut mm.taken);
+            let served = std::mem::take(&mut mm.served);
             let formed: Vec<[UserId; 2]> = pairs.iter().map(ids).collect();
             self.note(|| format!("n{node} {role:?} takes {taken:?}: pairs {formed:?}"));
             let inc = self.nodes[node].incarnation;
             for (user, fresh) in refreshes {
                 self.after(0, 50, Event::RefreshTaken(node, inc, user, Box::new(fresh)));
+            }
+            if !served.is_empty() {
+                // Served by a match opened here: a task takes their entries away, retrying while Redis is away.
+                let users: Vec<UserId> = served.iter().map(Seeker::user_id).collect();
+                self.note(|| format!("n{node} {role:?}: {users:?} served by a match opened here, no place"));
+                let job = match role {
+                    Role::Local => Retry::LetGoHeld(served, 0),
+                    Role::Elected(_) => Retry::Remove(served, Vec::new()),
+                };
+                self.after(0, 50, Event::Retry(node, inc, job));
             }
             let Some(mm) = self.nodes[node].mm(role) else { return };
             if !pairs.is_empty() {

@@ -12,7 +12,7 @@ use super::redis::NodeId;
 use super::store::{Opened, Refusal, Tx};
 use super::{Event, World};
 use crate::domain::UserId;
-use crate::matching::Seeker;
+use crate::matching::{Seeker, cluster};
 use crate::store::Asked;
 
 /// A background task a node retries every 500 ms while Redis is away.
@@ -20,10 +20,10 @@ use crate::store::Asked;
 pub(super) enum Retry {
     /// `let_go(Held)`: a claim Redis did not take; at most 120 tries.
     LetGoHeld(Vec<Seeker>, u32),
-    /// `let_go(Claimed)`: a settle Redis did not take; at most 120 tries.
-    LetGoClaimed(Vec<Seeker>, u32),
-    /// The elected matchmaker's removal of settled seekers, until done.
-    Remove(Vec<Seeker>),
+    /// `let_go(Claimed)`: a settle Redis did not take (and whose match opened); at most 120 tries.
+    LetGoClaimed(Vec<Seeker>, Vec<UserId>, u32),
+    /// The elected matchmaker's removal of settled seekers (and whose match opened), until done.
+    Remove(Vec<Seeker>, Vec<UserId>),
     /// `Queue::socket_closed`'s leave of the entry a closed socket made, which Redis did not take: tried again
     /// for as long as the node lives (`leave_later`; a node that dies leaves it to the elected matchmaker's reaper).
     Leave(UserId, u64),
@@ -85,7 +85,7 @@ impl World {
                         live.push(pair.clone());
                         results.push(None);
                     } else {
-                        gone.extend(absent.iter().map(|s| (*s).clone()));
+                        gone.extend(absent.iter().map(|s| s.user_id()));
                         results.push(Some(Err(absent.iter().map(|s| s.user_id()).collect())));
                     }
                 }
@@ -100,29 +100,24 @@ impl World {
                         None => (live.iter().map(|p| Err(ids(p).to_vec())).collect(), true),
                     },
                 };
-                // Fenced: a newer matchmaker holds these seekers, their entries are its own now.
-                let mut settled = gone;
-                let settle = !fenced || self.mutation == Some(Mutation::FencedOpeningRemovesEntries);
-                for ((a, b), result) in live.iter().zip(&opened).filter(|_| settle) {
-                    for s in [a, b] {
-                        if result.as_ref().is_err_and(|dropped| !dropped.contains(&s.user_id())) {
-                            continue;
-                        }
-                        settled.push(s.clone());
-                    }
-                }
+                // Fenced: a newer matchmaker holds these seekers, their entries are its own now (production's
+                // `Epoch::open` decides whom to remove: `cluster::settled`).
+                let judged = !fenced || self.mutation == Some(Mutation::FencedOpeningRemovesEntries);
+                let judged = judged.then_some(opened.as_slice());
+                let settled = cluster::settled(pairs, &gone, &live, judged).into_iter().cloned().collect();
+                let matched = cluster::matched(&live, judged);
                 let mut opened = opened.into_iter();
                 let results =
                     results.into_iter().map(|r| r.unwrap_or_else(|| opened.next().expect("one each"))).collect();
-                Stage::Remove { results, settled }
+                Stage::Remove { results, settled, matched }
             }
-            Stage::Remove { results, settled } => {
+            Stage::Remove { results, settled, matched } => {
                 if cut {
-                    self.retry_later(node, Retry::Remove(settled));
+                    self.retry_later(node, Retry::Remove(settled, matched));
                 } else {
                     let users: Vec<UserId> = settled.iter().map(Seeker::user_id).collect();
-                    self.note(|| format!("{by} removes {users:?} from the queue"));
-                    self.redis.remove(&settled);
+                    self.note(|| format!("{by} removes {users:?} from the queue (matched {matched:?})"));
+                    self.redis.remove(&settled, &matched);
                 }
                 return self.finish(node, role, opening.pairs, results);
             }
@@ -182,14 +177,15 @@ impl World {
         let mut results = settling.results;
         let done: Vec<Seeker> = settling.done.into_iter().cloned().collect();
         let again: Vec<Seeker> = settling.again.into_iter().cloned().collect();
+        let matched = settling.matched;
         let lost = if self.nodes[node].cut {
             let everyone = done.iter().chain(&again).cloned().collect();
-            self.retry_later(node, Retry::LetGoClaimed(everyone, 0));
+            self.retry_later(node, Retry::LetGoClaimed(everyone, matched, 0));
             again.iter().for_each(|s| self.told_error(s));
             self.note(|| format!("{by} SETTLE fails (Redis away): retried in the background"));
             again.iter().map(Seeker::user_id).collect()
         } else {
-            let lost = self.redis.settle(node, &done, &again);
+            let lost = self.redis.settle(node, &done, &again, &matched);
             let (d, a): (Vec<UserId>, Vec<UserId>) =
                 (done.iter().map(Seeker::user_id).collect(), again.iter().map(Seeker::user_id).collect());
             self.note(|| format!("{by} SETTLE done {d:?} again {a:?}: lost {lost:?}"));
@@ -228,10 +224,10 @@ impl World {
     pub(super) fn retry(&mut self, node: NodeId, job: Retry) {
         if self.nodes[node].cut {
             let job = match job {
-                Retry::LetGoHeld(_, 119) | Retry::LetGoClaimed(_, 119) => return,
+                Retry::LetGoHeld(_, 119) | Retry::LetGoClaimed(_, _, 119) => return,
                 Retry::LetGoHeld(seekers, tries) => Retry::LetGoHeld(seekers, tries + 1),
-                Retry::LetGoClaimed(seekers, tries) => Retry::LetGoClaimed(seekers, tries + 1),
-                Retry::Remove(seekers) => Retry::Remove(seekers),
+                Retry::LetGoClaimed(seekers, matched, tries) => Retry::LetGoClaimed(seekers, matched, tries + 1),
+                Retry::Remove(seekers, matched) => Retry::Remove(seekers, matched),
                 Retry::Leave(user, socket) => Retry::Leave(user, socket),
                 Retry::Refresh(user) => {
                     // Another try that Redis does not take.
@@ -256,12 +252,12 @@ impl World {
                 }
                 ("let go of (held)", seekers)
             }
-            Retry::LetGoClaimed(seekers, _) => {
-                self.redis.settle(node, seekers, &[]);
+            Retry::LetGoClaimed(seekers, matched, _) => {
+                self.redis.settle(node, seekers, &[], matched);
                 ("let go of (claimed)", seekers)
             }
-            Retry::Remove(seekers) => {
-                self.redis.remove(seekers);
+            Retry::Remove(seekers, matched) => {
+                self.redis.remove(seekers, matched);
                 ("removed", seekers)
             }
             Retry::Leave(..) | Retry::Refresh(_) => unreachable!("retried above"),

@@ -38,14 +38,6 @@ pub(super) struct Entry {
     pub(super) seeker: Seeker,
 }
 
-/// A record of the `input` stream, as the elected matchmaker reads it.
-#[derive(Debug, Clone)]
-pub(super) enum Input {
-    Find(Seeker),
-    HandedOver(Seeker),
-    Leave(UserId, Option<u64>),
-}
-
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Lease {
     pub(super) holder: NodeId,
@@ -182,6 +174,11 @@ impl Redis {
         parsed.clone()
     }
 
+    /// The user's entry as it is written: what the elected matchmaker's HMGET reads.
+    pub(super) fn entry_text(&self, user: UserId) -> Option<String> {
+        self.primary.hashes.get(&self.keys().queue)?.get(&user.get().to_string()).cloned()
+    }
+
     pub(super) fn entry(&self, user: UserId) -> Option<Entry> {
         if let Some(parsed) = self.parsed.borrow().as_ref() {
             return parsed.get(&user).cloned();
@@ -242,12 +239,18 @@ impl Redis {
 
     /// SETTLE: `done` leave the queue, `again` are held here again; returns those of `again` this node no longer
     /// holds.
-    pub(super) fn settle(&mut self, node: NodeId, done: &[Seeker], again: &[Seeker]) -> Vec<UserId> {
+    pub(super) fn settle(
+        &mut self,
+        node: NodeId,
+        done: &[Seeker],
+        again: &[Seeker],
+        matched: &[UserId],
+    ) -> Vec<UserId> {
         if done.is_empty() && again.is_empty() {
             return Vec::new();
         }
         let (done, again): (Vec<&Seeker>, Vec<&Seeker>) = (done.iter().collect(), again.iter().collect());
-        let call = self.nodes[node].settle(&done, &again);
+        let call = self.nodes[node].settle(&done, &again, matched);
         let settled: Vec<i64> = self.run(call);
         scripts::lost(done.len(), &again, settled)
     }
@@ -286,12 +289,12 @@ impl Redis {
     }
 
     /// The matchmaker's removal of the seekers it settled (paired, refused, or gone).
-    pub(super) fn remove(&mut self, seekers: &[Seeker]) {
+    pub(super) fn remove(&mut self, seekers: &[Seeker], matched: &[UserId]) {
         if seekers.is_empty() {
             return;
         }
         let seekers: Vec<&Seeker> = seekers.iter().collect();
-        let call = self.nodes[0].remove(&seekers);
+        let call = self.nodes[0].remove(&seekers, matched);
         self.run::<i64>(call);
     }
 
@@ -309,19 +312,14 @@ impl Redis {
     }
 
     /// XREAD after `position`, each record read as `feed` reads it.
-    pub(super) fn read(&self, position: u64) -> Vec<(u64, Input)> {
+    pub(super) fn read(&self, position: u64) -> Vec<(u64, entries::Input)> {
         let records = self.primary.read(&self.keys().input, position);
         records
             .iter()
             .map(|(id, fields)| {
                 let (_, record) = fields.first().expect("a record has its change");
-                let input = match serde_json::from_str(record)
-                    .unwrap_or_else(|e| panic!("an unreadable record {record}: {e}"))
-                {
-                    entries::Input::Find(s) => Input::Find(*s),
-                    entries::Input::HandedOver(s) => Input::HandedOver(*s),
-                    entries::Input::Leave { user_id, socket_id } => Input::Leave(user_id, socket_id),
-                };
+                let input =
+                    serde_json::from_str(record).unwrap_or_else(|e| panic!("an unreadable record {record}: {e}"));
                 (*id, input)
             })
             .collect()

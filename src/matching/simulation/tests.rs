@@ -92,11 +92,17 @@ fn caught(mutation: Mutation, expected: Invariant) {
 
 /// Runs seeds under `mutation` until one breaks an invariant, which must be one of `expected`.
 fn caught_by(mutation: Mutation, expected: &[Invariant]) {
+    caught_from(mutation, expected, 0);
+}
+
+/// As [`caught_by`], from seed `first`: for a mutation whose first catch lies far into the seeds, the seeds before
+/// it having been run under it and passed (recorded in docs/testing.md), so the test stays within its time.
+fn caught_from(mutation: Mutation, expected: &[Invariant], first: u64) {
     if replaying().is_some() {
         return;
     }
     const LIMIT: u64 = 5000;
-    for seed in 0..LIMIT {
+    for seed in first..first + LIMIT {
         if let Err(failure) = run(seed, Some(mutation), false) {
             let invariant = failure.violation.invariant;
             assert!(expected.contains(&invariant), "{mutation:?} broke another invariant first:\n{failure}");
@@ -210,7 +216,8 @@ fn a_refresh_of_redis_before_the_matchmaker_took_it_is_undone_by_a_hand_over() {
 
 #[test]
 fn a_refresh_that_skips_a_user_paired_in_its_batch_leaves_the_withdrawn_gender_in_their_place() {
-    caught(Mutation::RefreshSkipsPairedUser, Invariant::Private);
+    // First caught at seed 2 085 since row 33's and 34's fixes changed the runs (327 before): seeds 0 to 2 084 pass.
+    caught_from(Mutation::RefreshSkipsPairedUser, &[Invariant::Private], 2000);
 }
 
 #[test]
@@ -226,4 +233,19 @@ fn without_the_reaper_a_gone_users_place_waits_with_its_wish() {
 #[test]
 fn a_removal_that_spares_a_nodes_hold_leaves_a_matched_request_waiting() {
     caught(Mutation::RemoveSparesNodesHold, Invariant::NobodyDropped);
+}
+
+#[test]
+fn a_match_that_serves_only_its_own_request_leaves_the_one_sent_from_another_device_waiting() {
+    caught(Mutation::MatchServesOnlyItsRequest, Invariant::NoPlaceInMatch);
+}
+
+#[test]
+fn an_engine_that_places_a_request_its_match_served_keeps_a_matched_user_waiting() {
+    caught(Mutation::ServedRequestPlaced, Invariant::NoPlaceInMatch);
+}
+
+#[test]
+fn a_cancel_that_leaves_its_users_pair_to_be_opened_does_not_hold() {
+    caught_by(Mutation::CancelSkipsPairedUser, &[Invariant::NoPlaceInMatch, Invariant::NobodyDropped]);
 }

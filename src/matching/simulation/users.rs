@@ -291,7 +291,13 @@ impl World {
     fn withdrawals(&self) -> bool {
         matches!(
             self.mutation,
-            Some(Mutation::RefreshNotRetried | Mutation::RefreshBeforeTaken | Mutation::RefreshSkipsPairedUser)
+            Some(
+                Mutation::RefreshNotRetried
+                    | Mutation::RefreshBeforeTaken
+                    | Mutation::RefreshSkipsPairedUser
+                    | Mutation::MatchServesOnlyItsRequest
+                    | Mutation::ServedRequestPlaced
+            )
         ) || std::env::var_os("TANIS_SIM_WITHDRAWALS").is_none_or(|v| v != "0")
     }
 

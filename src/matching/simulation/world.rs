@@ -19,6 +19,7 @@ use super::store::Store;
 use super::users::User;
 use super::{Event, Mutation, World};
 use crate::domain::UserId;
+use crate::matching::engine::Order;
 use crate::matching::rules::Policy;
 
 /// The cluster's settings, scaled to the simulation (the ratios matter, not the seconds): CLAIM_STALE is 60 s in
@@ -297,7 +298,12 @@ impl World {
         }
     }
 
-    pub(super) fn push(&mut self, node: NodeId, role: Role, command: Command) {
+    pub(super) fn push(&mut self, node: NodeId, role: Role, order: Order) {
+        self.enqueue(node, role, Command { order, waits: false })
+    }
+
+    /// Puts a command in the channel of a node's matchmaker (when it runs).
+    pub(super) fn enqueue(&mut self, node: NodeId, role: Role, command: Command) {
         if let Some(mm) = self.nodes[node].mm(role) {
             mm.inbox.push_back(command);
             self.schedule_work(node, role);
