@@ -240,7 +240,8 @@ impl Engine {
         let Some(mut seeker) = self.take_place(user, pairs, now, Mutation::RefreshSkipsPairedUser) else { return };
         // Whom the place excludes only grows: a refresh read before the user's newer request (which read its
         // standing afresh: a partner just met) may reach the engine after it, and must not let them meet again (the
-        // simulation's seed 99 once invariant 9 came). A recent partner's exclusion that lapsed lasts until they next ask.
+        // simulation's seed 99, docs/testing.md row 34). An unblock, or a recent partner's exclusion that lapsed,
+        // reaches the place when they next ask.
         let mut excluded = fresh.excluded.clone();
         excluded.extend(seeker.candidate.excluded.iter().copied());
         Fresh { excluded, ..fresh.clone() }.apply(&mut seeker.candidate);
