@@ -238,13 +238,7 @@ impl Engine {
     /// fail they would wait again as they were (the simulation's time-bounded check of withdrawals found it).
     pub fn refresh(&mut self, user: UserId, fresh: &Fresh, pairs: &mut Pairs, now: DateTime<Utc>) {
         let Some(mut seeker) = self.take_place(user, pairs, now, Mutation::RefreshSkipsPairedUser) else { return };
-        // Whom the place excludes only grows: a refresh read before the user's newer request (which read its
-        // standing afresh: a partner just met) may reach the engine after it, and must not let them meet again (the
-        // simulation's seed 99, docs/testing.md row 34). An unblock, or a recent partner's exclusion that lapsed,
-        // reaches the place when they next ask.
-        let mut excluded = fresh.excluded.clone();
-        excluded.extend(seeker.candidate.excluded.iter().copied());
-        Fresh { excluded, ..fresh.clone() }.apply(&mut seeker.candidate);
+        fresh.refresh(&mut seeker.candidate);
         // Paired with whoever they may meet now, or back in their place (kept by their time of asking).
         self.place(seeker, pairs, now);
     }

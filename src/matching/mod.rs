@@ -159,6 +159,16 @@ impl Fresh {
         Fresh { excluded: candidate.excluded.clone(), quarantined: candidate.quarantined, gender: candidate.gender }
     }
 
+    /// What a refresh does to a waiting place, in a matchmaker's memory or in the cluster's queue: whom it excludes
+    /// only grows, since a refresh read before the user's newer request (which read its standing afresh: a partner
+    /// just met) may be taken after it (docs/testing.md row 34); an unblock, or a recent partner's exclusion that
+    /// lapsed, reaches the place when they next ask. Quarantine and the gender are as read.
+    pub(crate) fn refresh(&self, candidate: &mut Candidate) {
+        candidate.excluded.extend(self.excluded.iter().copied());
+        candidate.quarantined = self.quarantined;
+        candidate.gender = self.gender;
+    }
+
     pub(crate) fn apply(&self, candidate: &mut Candidate) {
         candidate.excluded.clone_from(&self.excluded);
         candidate.quarantined = self.quarantined;

@@ -194,12 +194,12 @@ impl ClusterQueue {
 pub(crate) fn refreshed(read: &str, fresh: &crate::matching::Fresh) -> Option<(String, String)> {
     match held_by_matchmaker(read) {
         Some(mut seeker) => {
-            fresh.apply(&mut seeker.candidate);
+            fresh.refresh(&mut seeker.candidate);
             Some((Forms::of(&seeker).entry(&entry_prefix(seeker.socket_id)), Forms::find(&seeker)))
         }
         None => {
             let (prefix, mut seeker) = held_by_node(read)?;
-            fresh.apply(&mut seeker.candidate);
+            fresh.refresh(&mut seeker.candidate);
             Some((Forms::of(&seeker).entry(prefix), String::new()))
         }
     }
