@@ -99,6 +99,9 @@ pub struct Live {
     /// are announced one after the other, so the first side may leave before the second hears of it. Its
     /// opening, when it comes, must not make an ended match the user's current one.
     ended_unopened: Option<(MatchId, Frame)>,
+    /// The last match whose end was told here: one end, one `match.ended` per socket, though it may be told twice
+    /// (an expiry or a ban beside a leave, each of which tells both sides).
+    told_ended: Option<MatchId>,
 }
 
 impl Live {
@@ -124,13 +127,18 @@ impl Live {
         }
     }
 
-    /// The match `match_id` ended, told by `frame`: it is no longer current, or ends unopened.
-    pub fn ended(&mut self, match_id: MatchId, frame: &Frame) {
+    /// The match `match_id` ended, told by `frame`: it is no longer current, or ends unopened. False when its end
+    /// was told here already: the frame is not sent again.
+    pub fn ended(&mut self, match_id: MatchId, frame: &Frame) -> bool {
+        if self.told_ended.replace(match_id) == Some(match_id) {
+            return false;
+        }
         if self.active.as_ref().is_some_and(|a| a.match_id == match_id) {
             self.active = None;
         } else {
             self.ended_unopened = Some((match_id, frame.clone()));
         }
+        true
     }
 
     /// A match loaded from the store for a connecting user, unless one was announced meanwhile.
@@ -276,5 +284,19 @@ impl Wanted {
             }
             self.wake.notified().await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_end_told_twice_is_sent_once() {
+        let mut live = Live::default();
+        let (frame, other): (Frame, Frame) = ("ended".into(), "ended again".into());
+        assert!(live.ended(MatchId(7), &frame), "the first tell of an end");
+        assert!(!live.ended(MatchId(7), &other), "the same end told again (a leave beside an expiry)");
+        assert!(live.ended(MatchId(8), &frame), "another match's end");
     }
 }

@@ -9,7 +9,8 @@
 //! Time is the server's [`Clock`](crate::clock::Clock), never the machine's monotonic clock or Redis's `TIME`:
 //! tests move a manual clock instead of hoping the machine is fast enough that no token refills meanwhile.
 
-use std::collections::HashMap;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -83,6 +84,10 @@ pub struct Limiter {
     shared: Option<Shared>,
     /// In a cluster: what this node holds of each user's shared bucket.
     leases: Mutex<HashMap<UserId, Lease>>,
+    /// Buckets of users whose last socket here closed, by when each is full again: kept until then, so that closing
+    /// and reopening a socket refills nothing (docs/testing.md row 20), and dropped after, when an absent bucket is
+    /// the same as a full one.
+    idle: Mutex<BinaryHeap<Reverse<(DateTime<Utc>, UserId)>>>,
 }
 
 struct Shared {
@@ -94,7 +99,7 @@ struct Shared {
 
 impl Limiter {
     pub fn local(clock: SharedClock) -> Self {
-        Self { clock, local: Mutex::default(), shared: None, leases: Mutex::default() }
+        Self { clock, local: Mutex::default(), shared: None, leases: Mutex::default(), idle: Mutex::default() }
     }
 
     /// In memory on one node; in Redis in a cluster (`cluster`), where a user's sockets may be on several nodes.
@@ -109,7 +114,7 @@ impl Limiter {
     pub fn redis(clock: SharedClock, cluster: Arc<Cluster>, kind: &str) -> Self {
         let prefix = format!("{}:rate:{kind}:", cluster.namespace());
         let shared = Shared { conn: cluster.connection(), cluster, prefix };
-        Self { clock, local: Mutex::default(), shared: Some(shared), leases: Mutex::default() }
+        Self { clock, local: Mutex::default(), shared: Some(shared), leases: Mutex::default(), idle: Mutex::default() }
     }
 
     /// Takes one token for the user: from the shared bucket while Redis is reachable (through this node's lease of
@@ -167,11 +172,33 @@ impl Limiter {
         }
     }
 
-    /// Drops the user's bucket and lease on this node (their last socket here closed). A bucket in Redis expires by
-    /// itself.
+    /// The user's last socket here closed: their bucket goes once it is full again (until then a new socket finds
+    /// it as it was: reconnecting refills nothing), and so do the buckets of others who left before and are full by
+    /// now. The lease is dropped (its tokens are lost to the user, never gained). A bucket in Redis expires by itself.
     pub fn forget(&self, user_id: UserId) {
-        self.local.lock().expect("rates lock").remove(&user_id);
+        let now = self.clock.now();
         self.leases.lock().expect("leases lock").remove(&user_id);
+        let mut buckets = self.local.lock().expect("rates lock");
+        let mut idle = self.idle.lock().expect("idle lock");
+        match buckets.get(&user_id) {
+            Some(bucket) if bucket.full_at > now => idle.push(Reverse((bucket.full_at, user_id))),
+            _ => drop(buckets.remove(&user_id)),
+        }
+        while let Some(&Reverse((full_at, user))) = idle.peek()
+            && full_at <= now
+        {
+            idle.pop();
+            // A bucket spent again since (the user came back) is not full: it is queued again at its next forget.
+            if buckets.get(&user).is_some_and(|b| b.full_at <= now) {
+                buckets.remove(&user);
+            }
+        }
+    }
+
+    /// Buckets this node keeps in memory (for tests: the idle ones go once full).
+    #[cfg(test)]
+    fn kept(&self) -> usize {
+        self.local.lock().expect("rates lock").len()
     }
 }
 
@@ -184,11 +211,13 @@ pub struct Bucket {
     tokens: f64,
     /// The latest time the bucket was refilled to; it never goes back (the same rule as [`TAKE`]).
     last: DateTime<Utc>,
+    /// When it holds its whole burst again, if nothing is taken meanwhile.
+    full_at: DateTime<Utc>,
 }
 
 impl Bucket {
     pub fn full(burst: u32, now: DateTime<Utc>) -> Self {
-        Self { tokens: burst as f64, last: now }
+        Self { tokens: burst as f64, last: now, full_at: now }
     }
 
     /// Takes one token if there is one; when there is none, how long from `now` until the bucket holds a whole
@@ -202,6 +231,9 @@ impl Bucket {
         }
         if self.tokens >= WHOLE {
             self.tokens -= 1.0;
+            let refill = Duration::try_from_secs_f64(((burst as f64 - self.tokens) / rate).max(0.0));
+            let refill = refill.ok().and_then(|d| TimeDelta::from_std(d).ok());
+            self.full_at = refill.and_then(|d| self.last.checked_add_signed(d)).unwrap_or(DateTime::<Utc>::MAX_UTC);
             return Ok(());
         }
         let behind = (self.last - now).to_std().unwrap_or_default();
@@ -269,6 +301,23 @@ mod tests {
         let later = start + TimeDelta::seconds(60);
         assert!(bucket.take(10.0, 2, later).is_ok() && bucket.take(10.0, 2, later).is_ok());
         assert!(bucket.take(10.0, 2, later).is_err());
+    }
+
+    #[tokio::test]
+    async fn a_bucket_outlives_its_users_last_socket_until_it_is_full_again() {
+        let clock = crate::clock::ManualClock::new(start());
+        let limiter = Limiter::local(clock.clone());
+        let (user, other) = (UserId(1), UserId(2));
+        assert!(limiter.take(user, 1.0, 2).await.is_ok() && limiter.take(user, 1.0, 2).await.is_ok());
+        assert!(limiter.take(other, 1.0, 2).await.is_ok());
+        limiter.forget(user);
+        limiter.forget(other);
+        assert!(limiter.take(user, 1.0, 2).await.is_err(), "a new socket finds the bucket as it was");
+        limiter.forget(user);
+        assert_eq!(limiter.kept(), 2, "neither is full yet");
+        clock.advance(TimeDelta::seconds(2));
+        limiter.forget(UserId(3));
+        assert_eq!(limiter.kept(), 0, "full again, both go at the next socket to close");
     }
 
     #[test]

@@ -382,7 +382,9 @@ impl Sockets {
             }
             Event::StandingChanged { user_id } => self.live.standing_changed(*user_id),
             Event::MatchEnded { user_id, match_id, frame } => {
-                self.live.with(*user_id, |live| live.ended(*match_id, frame));
+                if self.live.with(*user_id, |live| live.ended(*match_id, frame)) == Some(false) {
+                    return;
+                }
                 let sockets = self.sockets_of(*user_id);
                 for socket in &sockets {
                     socket.offer(frame);

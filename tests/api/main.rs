@@ -55,6 +55,7 @@ mod jobs;
 mod least_privilege;
 mod log_secrets;
 mod login;
+mod match_end_races;
 mod me;
 mod message_order;
 mod migrations;

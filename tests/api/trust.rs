@@ -253,6 +253,19 @@ async fn still_waiting(socket: &mut tanis_client::Connection) -> bool {
     }
 }
 
+/// `user`'s only socket closed (and the server done with it: `others` sockets stay open), then a new one opened.
+async fn reconnected(
+    app: &TestApp,
+    socket: tanis_client::Connection,
+    user: &TestUser,
+    others: usize,
+) -> tanis_client::Connection {
+    drop(socket);
+    let gone = || async { app.hub.connections() == others };
+    crate::helpers::eventually(std::time::Duration::from_secs(10), "the socket is gone", gone).await;
+    app.socket(user).await
+}
+
 fn refused_with(frame: &ServerFrame, code: ErrorCode) -> bool {
     matches!(frame, ServerFrame::Error { code: c, .. } if *c == code)
 }
@@ -266,6 +279,8 @@ async fn new_accounts_may_find_only_so_often(backend: Backend) {
         assert!(matches!(cancel(&mut socket).await, ServerFrame::MatchCancelled { .. }));
     }
     assert!(refused_with(&find(&mut socket, "f2").await, ErrorCode::RateLimited), "the third within a minute");
+    let mut socket = reconnected(&app, socket, &fresh, 0).await;
+    assert!(refused_with(&find(&mut socket, "f2").await, ErrorCode::RateLimited), "a new socket refills nothing");
     app.clock.advance(TimeDelta::seconds(30));
     assert!(matches!(find(&mut socket, "f3").await, ServerFrame::MatchQueued { .. }), "two a minute: one per 30 s");
     assert!(matches!(cancel(&mut socket).await, ServerFrame::MatchCancelled { .. }));
@@ -294,6 +309,10 @@ async fn new_accounts_may_skip_only_so_often(backend: Backend) {
     let match_id = chat.unwrap().info.match_id;
     let refused = ask(&mut socket, leave(match_id), "leave").await;
     assert!(refused_with(&refused, ErrorCode::RateLimited), "{refused:?}");
+    // Closing the app and opening it again refills nothing (before, the last socket to close dropped the bucket).
+    let mut socket = reconnected(&app, socket, &fresh, 2).await;
+    let refused = ask(&mut socket, leave(match_id), "leave").await;
+    assert!(refused_with(&refused, ErrorCode::RateLimited), "a new socket: {refused:?}");
     let active = app.count(format!("SELECT COUNT(*) FROM matches WHERE id = {match_id} AND status = 'active'")).await;
     assert_eq!(active, 1, "a refused skip leaves the match as it was");
     app.clock.advance(TimeDelta::minutes(1));

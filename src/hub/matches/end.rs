@@ -25,10 +25,14 @@ impl Hub {
             return Ok(false);
         };
         let done = self.writer().end_match(MatchEnd { match_id, reason: cause }).await;
-        // Whether this end or another (the peer leaving at the same moment) ended it, both sides are told.
-        done.await.map_err(|_| Arc::new(StoreError::Database(sqlx::Error::PoolClosed)))??;
-        let (ours, theirs) = cause.told();
-        self.forget_match(match_id, &[(user_id, ours), (active.peer_id, theirs)]);
+        let ended = done.await.map_err(|_| Arc::new(StoreError::Database(sqlx::Error::PoolClosed)))??;
+        // Only the end that ended it tells: when both leave at once, the one whose end committed first is told
+        // `left` and the other `peer_left`, once each (docs/protocol.md §5). The other end is answered all the
+        // same: the match is over.
+        if ended {
+            let (ours, theirs) = cause.told();
+            self.forget_match(match_id, &[(user_id, ours), (active.peer_id, theirs)]);
+        }
         Ok(true)
     }
 

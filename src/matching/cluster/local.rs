@@ -86,12 +86,12 @@ impl<P: Pairing + Opener> Pairing for LocalFirst<P> {
 
     /// Its entry (held here) goes, by a task that retries while Redis is away.
     fn served(&self, seeker: Seeker) {
-        let queue = self.queue.clone();
-        tokio::spawn(async move {
-            if queue.leave_request(&seeker).await.is_err() {
-                let_go(queue, vec![seeker], LetGo::Held).await;
-            }
-        });
+        tokio::spawn(leave_held(self.queue.clone(), seeker));
+    }
+
+    /// Its entry goes if it is still held here for that request (most often the leave already took it).
+    fn cancelled(&self, seeker: Seeker) {
+        tokio::spawn(leave_held(self.queue.clone(), seeker));
     }
 
     async fn hand_over(&self, seekers: Vec<Seeker>) -> Vec<Seeker> {
@@ -148,6 +148,13 @@ pub(crate) fn settling<'a>(
         results.push(result);
     }
     Settling { results, done, again, matched }
+}
+
+/// Deletes the entry `seeker`'s request has held by this node, retrying while Redis is away.
+async fn leave_held(queue: ClusterQueue, seeker: Seeker) {
+    if queue.leave_request(&seeker).await.is_err() {
+        let_go(queue, vec![seeker], LetGo::Held).await;
+    }
 }
 
 /// Which entries [`let_go`] deletes.

@@ -87,6 +87,9 @@ pub(super) struct Matchmaker {
     /// Requests a match it opened served, taken since the node last looked: their entries are the node's to take
     /// away (`Pairing::served`).
     pub(super) served: Vec<Seeker>,
+    /// Places a cancel took out, taken since the node last looked: a node's own matchmaker takes their entries
+    /// away (`Pairing::cancelled`).
+    pub(super) cancelled: Vec<Seeker>,
     /// When its last stalled step (a slow commit, a paused process) ends: it takes no command until then.
     pub(super) stalled_until: u64,
 }
@@ -119,6 +122,7 @@ impl Matchmaker {
             busy_scheduled: false,
             taken: Vec::new(),
             served: Vec::new(),
+            cancelled: Vec::new(),
             stalled_until: 0,
         }
     }
@@ -139,10 +143,10 @@ impl Matchmaker {
                 Order::Refresh { user, fresh } if waits => Some((*user, Fresh::clone(fresh))),
                 _ => None,
             };
-            if let engine::Taken::Served(seeker) =
-                self.engine.take(order, &mut pairs, at(now), held(now), &mut |_, _| {})
-            {
-                self.served.push(*seeker);
+            match self.engine.take(order, &mut pairs, at(now), held(now), &mut |_, _| {}) {
+                engine::Taken::Served(seeker) => self.served.push(*seeker),
+                engine::Taken::Cancelled(left) => self.cancelled.extend(left),
+                engine::Taken::Done => {}
             }
             self.taken.extend(taken);
         }

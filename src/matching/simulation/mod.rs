@@ -236,10 +236,13 @@ pub(super) enum Mutation {
     /// `Engine::cancel` as it was: a cancel in the batch that paired its user leaves the pair to be opened, and
     /// should the opening fail for the partner, the cancelled request waits again.
     CancelSkipsPairedUser,
+    /// A node's matchmaker as it was: a place a cancel took out (a socket's close) leaves its entry to the leave,
+    /// which a claim refused; an opening that then held it again left it for nobody (row 35).
+    CancelKeepsHeldEntry,
 }
 
 impl Mutation {
-    pub(super) const ALL: [Mutation; 26] = [
+    pub(super) const ALL: [Mutation; 27] = [
         Mutation::OpeningWithoutRowLock,
         Mutation::HoldLeavesOtherHoldersEntry,
         Mutation::SettleForgetsLostClaim,
@@ -266,6 +269,7 @@ impl Mutation {
         Mutation::MatchServesOnlyItsRequest,
         Mutation::ServedRequestPlaced,
         Mutation::CancelSkipsPairedUser,
+        Mutation::CancelKeepsHeldEntry,
     ];
 
     /// The mutation `name` names (as printed in a replay command).

@@ -7,7 +7,7 @@
 use super::election::Elected;
 use super::matchmaker::{Command, Matchmaker, Opening, Role, Stage, held};
 use super::opening::{Retry, ids};
-use super::redis::{Hold, Holder, NodeId};
+use super::redis::{Hold, NodeId};
 use super::{Event, Mutation, World};
 use crate::domain::UserId;
 use crate::matching::Seeker;
@@ -122,17 +122,10 @@ impl World {
             self.retry_later(node, super::opening::Retry::Leave(user, socket));
             return self.note(|| format!("n{node} sees u{user}'s socket {socket} close, Redis away: leave later"));
         }
+        // Refused while the pair is opened (the entry claimed); should the partner be refused, SETTLE holds this closed
+        // socket's request again, and the cancel this close sent the node's matchmaker takes it away then
+        // (`Pairing::cancelled`; row 35).
         let left = self.redis.leave(user, Some(socket));
-        let claimed = self
-            .redis
-            .entry(user)
-            .is_some_and(|e| e.seeker.socket_id == socket && matches!(e.holder, Holder::Claimed(_)));
-        if claimed {
-            // Refused while the pair is opened; should the partner be refused, SETTLE holds this closed socket's
-            // request again and the node, having forgotten it, never pairs it: a leftover entry (the node could
-            // settle whoever's socket closed meanwhile as done).
-            self.lost_close(user);
-        }
         self.note(|| format!("n{node} sees u{user}'s socket {socket} close: left={left}"));
     }
 
@@ -200,6 +193,7 @@ impl World {
             let pairs = mm.take(now);
             let refreshes = std::mem::take(&mut mm.taken);
             let served = std::mem::take(&mut mm.served);
+            let cancelled = std::mem::take(&mut mm.cancelled);
             let formed: Vec<[UserId; 2]> = pairs.iter().map(ids).collect();
             self.note(|| format!("n{node} {role:?} takes {taken:?}: pairs {formed:?}"));
             let inc = self.nodes[node].incarnation;
@@ -215,6 +209,10 @@ impl World {
                     Role::Elected(_) => Retry::Remove(served, Vec::new()),
                 };
                 self.after(0, 50, Event::Retry(node, inc, job));
+            }
+            if role == Role::Local && !cancelled.is_empty() && self.mutation != Some(Mutation::CancelKeepsHeldEntry) {
+                // `LocalFirst::cancelled`: their entries go if still held here for those requests.
+                self.after(0, 50, Event::Retry(node, inc, Retry::LetGoHeld(cancelled, 0)));
             }
             let Some(mm) = self.nodes[node].mm(role) else { return };
             if !pairs.is_empty() {

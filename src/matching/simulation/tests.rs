@@ -236,6 +236,11 @@ fn a_removal_that_spares_a_nodes_hold_leaves_a_matched_request_waiting() {
 }
 
 #[test]
+fn a_cancel_that_leaves_the_entry_to_a_refused_leave_leaves_a_closed_sockets_place_behind() {
+    caught(Mutation::CancelKeepsHeldEntry, Invariant::NobodyDropped);
+}
+
+#[test]
 fn a_match_that_serves_only_its_own_request_leaves_the_one_sent_from_another_device_waiting() {
     caught(Mutation::MatchServesOnlyItsRequest, Invariant::NoPlaceInMatch);
 }

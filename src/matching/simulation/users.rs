@@ -48,8 +48,7 @@ pub(super) struct User {
     pub(super) exempt: bool,
     /// When an entry of theirs last became a known leftover, one the queue may hold after they stopped waiting,
     /// until they ask again: a failover changed it; their node died with it, or in the middle of opening their
-    /// pair; the elected matchmaker adopted it; a socket's close or a cancel did not reach Redis, or came while
-    /// the pair was claimed (SETTLE then holds the closed socket's request again). Besides, the elected
+    /// pair; the elected matchmaker adopted it; a socket's close or a cancel did not reach Redis. Besides, the elected
     /// matchmaker's entries of users who no longer wait are only dropped when paired (the opening refuses the
     /// spent request, presence the absent user), so the invariants look at nodes' entries only.
     pub(super) leftover_at: Option<u64>,
