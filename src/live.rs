@@ -141,6 +141,11 @@ impl Live {
         true
     }
 
+    /// Whether the end of `match_id` was the last one told here: its frames no longer go to the user's sockets.
+    pub fn told_end_of(&self, match_id: MatchId) -> bool {
+        self.told_ended == Some(match_id)
+    }
+
     /// A match loaded from the store for a connecting user, unless one was announced meanwhile.
     pub fn remember(&mut self, active: &ActiveMatch) {
         self.active.get_or_insert_with(|| Box::new(active.clone()));

@@ -340,12 +340,17 @@ impl Sockets {
     pub(super) fn deliver(&self, event: &Event) {
         match event {
             Event::Resync { users } => self.want_resync(users.iter().copied()),
-            Event::Frame { to, frame, v1 } => {
+            Event::Frame { to, frame, v1, of_match } => {
                 let (user_id, wanted): (UserId, &dyn Fn(u64) -> bool) = match to {
                     Recipient::User(user_id) => (*user_id, &|_| true),
                     Recipient::UserExcept(except) => (except.user_id, &|id| id != except.socket_id),
                     Recipient::Socket(only) => (only.user_id, &|id| id == only.socket_id),
                 };
+                if let Some(match_id) = of_match
+                    && self.live.with(user_id, |live| live.told_end_of(*match_id)) == Some(true)
+                {
+                    return;
+                }
                 // Offered under the lock: `offer` never waits, and no handles are copied out for every frame.
                 let users = self.users.lock().expect("registry lock");
                 // Rendered once, for the first version 1 socket that needs it.
@@ -460,6 +465,28 @@ mod tests {
         closer.end();
         assert_eq!(closer.chosen(), Some(CloseCode::Banned));
         assert!(closer.ended().now_or_never().is_some());
+    }
+
+    /// Nothing of a match after its `match.ended`: a `typing` or an `rtc.*` the peer's node relayed before it heard
+    /// of the end (the end was told here first) is dropped; another match's frames still go (docs/protocol.md §5).
+    #[test]
+    fn a_frame_of_a_match_whose_end_was_told_is_dropped() {
+        let sockets = Sockets::default();
+        let user = UserId(1);
+        let (_handle, mut frames, _) = sockets.register(user, None, 2, 16);
+        let (ended, next) = (crate::domain::MatchId(5), crate::domain::MatchId(6));
+        let end =
+            encode(&ServerFrame::MatchEnded { id: None, match_id: ended, reason: tanis_proto::EndReason::PeerLeft });
+        sockets.deliver(&Event::MatchEnded { user_id: user, match_id: ended, frame: end.clone() });
+        sockets.deliver(&Event::MatchEnded { user_id: user, match_id: ended, frame: end.clone() });
+        for match_id in [ended, next] {
+            let typing = encode(&ServerFrame::Typing { match_id });
+            let to = Recipient::User(user);
+            sockets.deliver(&Event::Frame { to, frame: typing, v1: None, of_match: Some(match_id) });
+        }
+        assert_eq!(frames.try_recv(), Some(end), "the end, once");
+        assert_eq!(frames.try_recv(), Some(encode(&ServerFrame::Typing { match_id: next })), "only the other match's");
+        assert_eq!(frames.try_recv(), None);
     }
 
     #[tokio::test]

@@ -190,7 +190,7 @@ pub(super) async fn typing(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
             Err(e) => return ctx.internal(id, e).await,
         },
     };
-    hub.delivery().to_user(peer, &ServerFrame::Typing { match_id });
+    hub.delivery().to_user_in_match(peer, match_id, &ServerFrame::Typing { match_id });
 }
 
 /// `match.leave`: ends the match; the peer is told they were left.

@@ -97,5 +97,5 @@ pub(super) async fn forward(ctx: &mut Ctx, id: Option<String>, match_id: MatchId
             ServerFrame::RtcHangup { match_id }
         }
     };
-    hub.delivery().to_user(active.peer_id, &frame);
+    hub.delivery().to_user_in_match(active.peer_id, match_id, &frame);
 }

@@ -25,7 +25,8 @@ async fn up_to_answer(socket: &mut Connection) -> Vec<ServerFrame> {
     let mut frames = Vec::new();
     loop {
         let frame = tokio::time::timeout(WITHIN, socket.next()).await.expect("answered").expect("a frame");
-        let answered = matches!(&frame, ServerFrame::Ok { id } | ServerFrame::Error { id, .. } if id.as_deref() == Some("leave"));
+        let answered =
+            matches!(&frame, ServerFrame::Ok { id } | ServerFrame::Error { id, .. } if id.as_deref() == Some("leave"));
         frames.push(frame);
         if answered {
             return frames;
@@ -46,7 +47,10 @@ async fn up_to_pong(socket: &mut Connection) -> Vec<ServerFrame> {
 }
 
 fn ends(frames: &[ServerFrame]) -> Vec<EndReason> {
-    frames.iter().filter_map(|f| if let ServerFrame::MatchEnded { reason, .. } = f { Some(*reason) } else { None }).collect()
+    frames
+        .iter()
+        .filter_map(|f| if let ServerFrame::MatchEnded { reason, .. } = f { Some(*reason) } else { None })
+        .collect()
 }
 
 async fn waiting_for_a_lock(app: &TestApp) -> bool {

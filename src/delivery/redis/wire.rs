@@ -71,7 +71,7 @@ mod tests {
     use crate::domain::UserId;
 
     fn frame(user: i64, text: &str) -> Event {
-        Event::Frame { to: Recipient::User(UserId(user)), frame: text.into(), v1: None }
+        Event::Frame { to: Recipient::User(UserId(user)), frame: text.into(), v1: None, of_match: None }
     }
 
     fn users(events: &[Event]) -> Vec<Option<UserId>> {
@@ -93,7 +93,7 @@ mod tests {
     fn a_single_event_of_the_previous_version_is_read() {
         let old = r#"{"Frame":{"to":{"Session":{"user_id":7,"session_id":9}},"frame":"{\"type\":\"typing\",\"match_id\":4}"}}"#;
         let decoded = decode(old.as_bytes(), true).unwrap();
-        let [Event::Frame { to, frame, v1: None }] = decoded.as_slice() else { panic!("{decoded:?}") };
+        let [Event::Frame { to, frame, v1: None, .. }] = decoded.as_slice() else { panic!("{decoded:?}") };
         assert_eq!(*to, Recipient::Socket(SocketRef { user_id: UserId(7), socket_id: 9 }));
         assert_eq!(&**frame, r#"{"type":"typing","match_id":4}"#);
     }

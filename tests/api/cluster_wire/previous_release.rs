@@ -570,15 +570,19 @@ impl Listening {
 }
 
 /// `payload` without what this release adds to an event, which the previous release's serde skips when it reads it
-/// (its `Event` does not deny unknown fields): `MatchOpened`'s `"matches_opened":<count>` (issue 74), once checked
-/// that it is a count.
+/// (its `Event` does not deny unknown fields), once checked that each is a number: `MatchOpened`'s
+/// `"matches_opened":<count>` (issue 74) and a conversation frame's `"of_match":<match id>` (issue 75).
 fn without_additions(payload: &str) -> String {
-    let mut parts = payload.split(r#","matches_opened":"#);
-    let mut out = parts.next().unwrap_or_default().to_owned();
-    for rest in parts {
-        let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
-        assert!(end > 0 && rest[end..].starts_with(','), "a count: {payload}");
-        out.push_str(&rest[end..]);
+    let mut out = payload.to_owned();
+    for field in [r#","matches_opened":"#, r#","of_match":"#] {
+        let mut parts = out.split(field);
+        let mut kept = parts.next().unwrap_or_default().to_owned();
+        for rest in parts {
+            let end = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            assert!(end > 0 && (rest[end..].starts_with(',') || rest[end..].starts_with('}')), "a number: {payload}");
+            kept.push_str(&rest[end..]);
+        }
+        out = kept;
     }
     out
 }
