@@ -182,15 +182,17 @@ pub(super) async fn resume(ctx: &Ctx, id: Option<String>, match_id: MatchId, aft
 /// answer): a contact who ended it or blocked must not see this user typing.
 pub(super) async fn typing(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
     let hub = &ctx.hub;
-    let peer = match hub.active_match(ctx.user_id).filter(|a| a.match_id == match_id) {
-        Some(active) => active.peer_id,
-        None => match hub.store().contact_of(match_id, ctx.user_id).await {
-            Ok(Some(row)) => row.peer_of(ctx.user_id).expect("a participant has a peer"),
-            Ok(None) => return ctx.error(id, ErrorCode::NotInMatch, "no such active match or contact").await,
-            Err(e) => return ctx.internal(id, e).await,
-        },
-    };
-    hub.delivery().to_user_in_match(peer, match_id, &ServerFrame::Typing { match_id });
+    let typing = ServerFrame::Typing { match_id };
+    if let Some(active) = hub.active_match(ctx.user_id).filter(|a| a.match_id == match_id) {
+        // Dropped where the peer was told the match's end (their node heard of it before this one).
+        return hub.delivery().to_user_in_match(active.peer_id, match_id, &typing);
+    }
+    // A contact conversation goes on after its match's end.
+    match hub.store().contact_of(match_id, ctx.user_id).await {
+        Ok(Some(row)) => hub.delivery().to_user(row.peer_of(ctx.user_id).expect("a participant has a peer"), &typing),
+        Ok(None) => ctx.error(id, ErrorCode::NotInMatch, "no such active match or contact").await,
+        Err(e) => ctx.internal(id, e).await,
+    }
 }
 
 /// `match.leave`: ends the match; the peer is told they were left.
