@@ -41,6 +41,7 @@ mod errors;
 mod evidence;
 mod evidence_bytes;
 mod export;
+mod find_races;
 mod forwarded_for;
 mod frames;
 mod gender;

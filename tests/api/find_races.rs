@@ -1,0 +1,82 @@
+//! One find per person however many devices (docs/protocol.md §5, "which finds a match answers"): a find from a
+//! second device while the first device's find is being paired is answered by that match, takes no place, and
+//! spends nothing.
+//!
+//! The race is forced, not hoped for: a transaction holds the matches table, so the opening of the first find's
+//! pair waits in the database while the second device's find goes to the matchmaker behind it.
+
+use std::time::Duration;
+
+use sqlx::Connection as _;
+use tanis_client::{Connection, Identity};
+use tanis_proto::{ClientFrame, ErrorCode, MatchKind, ServerFrame};
+
+use crate::helpers::{Backend, TestApp, eventually, spawn_app_with};
+
+const WITHIN: Duration = Duration::from_secs(10);
+
+fn find(id: &str) -> ClientFrame {
+    ClientFrame::MatchFind {
+        id: Some(id.into()),
+        kind: MatchKind::Text,
+        public_key: Identity::generate().public_key_b64(),
+        nearby: false,
+        interests: Default::default(),
+        region: Default::default(),
+        seeking: None,
+    }
+}
+
+async fn next(socket: &mut Connection) -> ServerFrame {
+    tokio::time::timeout(WITHIN, socket.next()).await.expect("a frame in time").expect("a frame")
+}
+
+async fn waiting_for_a_lock(app: &TestApp) -> bool {
+    let sql = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    app.count(sql).await > 0
+}
+
+/// Before (docs/testing.md row 18), the second device's find was placed once the match had opened: after the match
+/// ended, a newcomer was paired with the person though nobody had asked again, and a second unit was spent.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_find_from_a_second_device_while_the_first_is_being_paired_is_answered_by_that_match() {
+    let app = spawn_app_with(Backend::Postgres, |c| c.quotas.free_text_daily = 2).await;
+    let (a, b, c) = (app.user("ikicihaz").await, app.user("bekleyen").await, app.user("yenigelen").await);
+    let mut waiting = app.socket(&b).await;
+    waiting.send(&find("b")).await.unwrap();
+    assert!(matches!(next(&mut waiting).await, ServerFrame::MatchQueued { .. }));
+    let (mut phone, mut tablet) = (app.socket(&a).await, app.socket(&a).await);
+
+    let mut holder = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+    let mut held = holder.begin().await.unwrap();
+    sqlx::query("LOCK TABLE matches IN EXCLUSIVE MODE").execute(&mut *held).await.unwrap();
+    phone.send(&find("phone")).await.unwrap();
+    eventually(WITHIN, "the pair's opening waits for the table", || waiting_for_a_lock(&app)).await;
+    tablet.send(&find("tablet")).await.unwrap();
+    held.rollback().await.unwrap();
+
+    let found = |frame: ServerFrame| match frame {
+        ServerFrame::MatchFound { info, .. } => info.match_id,
+        other => panic!("the match answers the find, nothing else: {other:?}"),
+    };
+    // The phone's find was queued, and paired in the same turn of the matchmaker.
+    assert!(matches!(next(&mut phone).await, ServerFrame::MatchQueued { .. }));
+    let match_id = found(next(&mut phone).await);
+    assert_eq!(found(next(&mut tablet).await), match_id, "the tablet's find is answered by the same match");
+    assert_eq!(found(next(&mut waiting).await), match_id);
+    // A find after `match.found` is refused, not queued.
+    tablet.send(&find("after")).await.unwrap();
+    let refused = next(&mut tablet).await;
+    assert!(matches!(refused, ServerFrame::Error { code: ErrorCode::AlreadyInMatch, .. }), "{refused:?}");
+
+    phone.send(&ClientFrame::MatchLeave { id: Some("leave".into()), match_id }).await.unwrap();
+    while next(&mut phone).await != (ServerFrame::Ok { id: Some("leave".into()) }) {}
+    let mut newcomer = app.socket(&c).await;
+    newcomer.send(&find("c")).await.unwrap();
+    assert!(matches!(next(&mut newcomer).await, ServerFrame::MatchQueued { .. }), "nobody waits for the newcomer");
+    newcomer.send(&ClientFrame::MatchCancel { id: Some("cancel".into()) }).await.unwrap();
+    let cancelled = next(&mut newcomer).await;
+    assert!(matches!(cancelled, ServerFrame::MatchCancelled { .. }), "still waiting, not paired: {cancelled:?}");
+    let user = app.store.user_by_id(a.id).await.unwrap().unwrap();
+    assert_eq!(user.daily_chat_balance, 1, "one match, one unit");
+}
