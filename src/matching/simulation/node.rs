@@ -101,10 +101,14 @@ impl World {
     pub(super) fn cancel(&mut self, user: UserId) {
         let Some((node, _)) = self.user(user).at else { return };
         self.user(user).stop_waiting("cancelled");
+        // The queue first, then the node's matchmaker (`Queue::cancel`). Refused while claimed (the match is being
+        // opened): should the opening hold the entry again, the matchmaker takes it away once it has the cancel
+        // (`Pairing::cancelled`, row 35).
+        let cut = self.nodes[node].cut;
+        let left = !cut && self.redis.leave(user, None);
         self.push(node, Role::Local, Order::Cancel { user, socket: None });
-        let left = !self.nodes[node].cut && self.redis.leave(user, None);
-        if !left {
-            // Refused (claimed: the match is being opened) or Redis away: the entry may stay a while.
+        if cut {
+            // Redis away: the entry may stay a while.
             self.leftover(user);
         }
         self.note(|| format!("u{user} cancels on n{node}: left={left}"));
