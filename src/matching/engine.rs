@@ -54,11 +54,8 @@ impl Order {
 #[derive(Debug)]
 pub enum Taken {
     Done,
-    /// A cancel, with the places it took out (none: the user did not wait here). In a node's own matchmaker each
-    /// had an entry in the cluster's queue that is the driver's to take away: a socket's close refused while its
-    /// pair was being opened (the entry claimed) and held again once the partner was refused left it for nobody
-    /// (the release search's seed 38 813, docs/testing.md row 35).
-    Cancelled(Vec<Seeker>),
+    /// A cancel: whether it took a place out.
+    Cancelled(bool),
     /// A find or a take-over that a match this engine opened served ([`Engine::served`]): it took no place, and
     /// its entry in the cluster's queue, if any, is the driver's to take away.
     Served(Box<Seeker>),
@@ -214,31 +211,24 @@ impl Engine {
         None
     }
 
-    /// Leaves the queue: any entry of the user, or only the one `socket_id` made; returns the places taken out. A pair
+    /// Leaves the queue: any entry of the user, or only the one `socket_id` made. True when one was there. A pair
     /// this batch made with that entry, not opened yet, is undone and the partner placed again: a cancel that
     /// arrives in the batch that paired its user holds (issue 75), where it used to leave the pair to be opened (the
     /// simulation's invariant 9 found the cancelled request then kept a place after the user's next match).
-    pub fn cancel(
-        &mut self,
-        user: UserId,
-        socket_id: Option<u64>,
-        pairs: &mut Pairs,
-        now: DateTime<Utc>,
-    ) -> Vec<Seeker> {
+    pub fn cancel(&mut self, user: UserId, socket_id: Option<u64>, pairs: &mut Pairs, now: DateTime<Utc>) -> bool {
         let mine = |s: &Seeker| s.user_id() == user && socket_id.is_none_or(|id| id == s.socket_id);
-        let (left, kept): (Vec<Seeker>, Vec<Seeker>) = std::mem::take(&mut self.queue).into_iter().partition(mine);
-        self.queue = kept;
-        if !left.is_empty() {
-            return left;
+        let before = self.queue.len();
+        self.queue.retain(|s| !mine(s));
+        if self.queue.len() < before {
+            return true;
         }
-        let Some(index) = pairs.iter().position(|(a, b)| mine(a) || mine(b)) else { return Vec::new() };
+        let Some(index) = pairs.iter().position(|(a, b)| mine(a) || mine(b)) else { return false };
         if self.mutated(Mutation::CancelSkipsPairedUser) {
-            return Vec::new();
+            return false;
         }
         let (a, b) = pairs.remove(index);
-        let (mine, partner) = if mine(&a) { (a, b) } else { (b, a) };
-        self.place(partner, pairs, now);
-        vec![mine]
+        self.place(if mine(&a) { b } else { a }, pairs, now);
+        true
     }
 
     /// Gives a waiting user's place what they may meet now, and places them again: a block keeps them from a

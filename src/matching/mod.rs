@@ -121,10 +121,6 @@ pub trait Pairing: Send + Sync + 'static {
     /// A request a match this matchmaker opened served (sent while its pair was being opened, from another device
     /// or again): it takes no place, and the entry it made in the cluster's queue goes.
     fn served(&self, _seeker: Seeker) {}
-    /// A place a cancel took out of this matchmaker (`match.cancel`, or its socket closed): the entry it had in the
-    /// cluster's queue goes too, if the leave that went there first could not take it (the entry was claimed for
-    /// an opening that then held it again). Only a node's own matchmaker holds such entries.
-    fn cancelled(&self, _seeker: Seeker) {}
     /// Hands seekers this matchmaker held long enough to the cluster's queue ([`cluster::local`]); returns those it
     /// could not hand over now, to be held again.
     fn hand_over(&self, seekers: Vec<Seeker>) -> impl Future<Output = Vec<Seeker>> + Send {
@@ -388,12 +384,7 @@ impl<P: Pairing> Task<P> {
         };
         let taken = engine.take(order, pairs, now, held, &mut tell);
         match (reply, taken) {
-            (reply, engine::Taken::Cancelled(left)) => {
-                if let Reply::Left(answer) = reply {
-                    _ = answer.send(!left.is_empty());
-                }
-                left.into_iter().for_each(|seeker| pairing.cancelled(seeker));
-            }
+            (Reply::Left(answer), engine::Taken::Cancelled(left)) => _ = answer.send(left),
             (Reply::Taken(taken), _) => _ = taken.send(()),
             (_, engine::Taken::Served(seeker)) => pairing.served(*seeker),
             _ => {}

@@ -96,9 +96,9 @@ impl Queue {
                 tracing::warn!(error = %e, "leaving the cluster queue");
                 false
             }),
-            // Another node may hold the user: it finds them gone from the queue when it claims or hands over. The
-            // queue first, so that its answer is this cancel's: the matchmaker, once it has forgotten the place,
-            // also takes its entry away (`Pairing::cancelled`), which must not win the race and answer "not queued".
+            // Another node may hold the user: it finds them gone from the queue when it claims or hands over. A place
+            // being opened (claimed) stays, and is let go of if the opening fails for the partner (`LEAVE` marks
+            // it cancelled).
             Queue::LocalFirst { here, cluster } => {
                 let left = cluster.leave(user_id, None).await.unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "leaving the cluster queue");

@@ -80,3 +80,33 @@ async fn a_find_from_a_second_device_while_the_first_is_being_paired_is_answered
     let user = app.store.user_by_id(a.id).await.unwrap().unwrap();
     assert_eq!(user.daily_chat_balance, 1, "one match, one unit");
 }
+
+/// A cancel that holds across nodes (docs/testing.md row 17): the elected matchmaker pairs two users of different
+/// nodes, and while it opens the pair (held in the database by a lock on the matches table) one of them cancels. The
+/// cancel is answered `not_queued` and the match follows; before, it was answered `match.cancelled`, and the match
+/// followed all the same.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_while_the_elected_matchmaker_opens_the_pair_is_answered_not_queued_and_the_match_follows() {
+    let nodes = crate::helpers::spawn_cluster_with(2, |c| c.cluster.local_pairing_ms = 50).await;
+    let (a, b) = (nodes[0].user("vazgecen").await, nodes[1].user("obursuz").await);
+    let mut holder = sqlx::PgConnection::connect(&nodes[0].database_url).await.unwrap();
+    let mut held = holder.begin().await.unwrap();
+    sqlx::query("LOCK TABLE matches IN EXCLUSIVE MODE").execute(&mut *held).await.unwrap();
+    let (mut sa, mut sb) = (nodes[0].socket(&a).await, nodes[1].socket(&b).await);
+    for socket in [&mut sa, &mut sb] {
+        socket.send(&find("f")).await.unwrap();
+        assert!(matches!(next(socket).await, ServerFrame::MatchQueued { .. }));
+    }
+    eventually(WITHIN, "the elected matchmaker's opening waits for the table", || waiting_for_a_lock(&nodes[0])).await;
+
+    sa.send(&ClientFrame::MatchCancel { id: Some("cancel".into()) }).await.unwrap();
+    let answer = next(&mut sa).await;
+    assert!(matches!(answer, ServerFrame::Error { code: ErrorCode::NotQueued, .. }), "being opened: {answer:?}");
+    held.rollback().await.unwrap();
+    let (found_a, found_b) = (next(&mut sa).await, next(&mut sb).await);
+    let id = |frame: &ServerFrame| match frame {
+        ServerFrame::MatchFound { info, .. } => info.match_id,
+        other => panic!("the match follows: {other:?}"),
+    };
+    assert_eq!(id(&found_a), id(&found_b));
+}

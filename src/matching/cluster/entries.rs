@@ -75,6 +75,9 @@ pub(crate) struct Keys {
     pub(crate) alive: String,
     /// User → when a node claimed them ([`CLAIM`](super::scripts::CLAIM)): how a claim nobody will settle is told from one being opened.
     pub(crate) claimed: String,
+    /// User → the request of their claim that a leave marked cancelled ([`LEAVE`](super::scripts::LEAVE)): its
+    /// settle lets it go instead of holding it again.
+    pub(crate) cancelled: String,
     /// Node → until when it announces that it understands gender wishes (this release's ACQUIRE).
     pub(crate) wishes: String,
 }
@@ -90,6 +93,7 @@ impl Keys {
             epoch: format!("{mm}:epoch"),
             alive: format!("{mm}:alive"),
             claimed: format!("{mm}:claimed"),
+            cancelled: format!("{mm}:cancelled"),
             wishes: format!("{mm}:wishes"),
         }
     }

@@ -22,6 +22,7 @@ use std::sync::Arc;
 
 use super::Opener;
 use super::queue::ClusterQueue;
+use super::scripts::HeldAgain;
 use crate::domain::UserId;
 use crate::matching::{Pairing, Seeker};
 
@@ -61,7 +62,7 @@ impl<P: Pairing + Opener> Pairing for LocalFirst<P> {
         let opened = Pairing::open(&*self.opener, &claimed).await;
         // Claimed entries stay until the match is committed: only now may either user wait anew.
         let Settling { mut results, done, again, matched } = settling(pairs, claims, opened);
-        let lost = match self.queue.settle(&done, &again, &matched).await {
+        let lost = match self.queue.settle(&done, &again, HeldAgain::Here, &matched).await {
             Ok(lost) => lost,
             // Redis is away: the claims must not outlive it (a claimed user could never wait again). Everyone is
             // let go of, by a task that retries until Redis takes it; whoever was to wait again is told to ask
@@ -86,11 +87,6 @@ impl<P: Pairing + Opener> Pairing for LocalFirst<P> {
 
     /// Its entry (held here) goes, by a task that retries while Redis is away.
     fn served(&self, seeker: Seeker) {
-        tokio::spawn(leave_held(self.queue.clone(), seeker));
-    }
-
-    /// Its entry goes if it is still held here for that request (most often the leave already took it).
-    fn cancelled(&self, seeker: Seeker) {
         tokio::spawn(leave_held(self.queue.clone(), seeker));
     }
 
@@ -181,7 +177,7 @@ pub(super) async fn let_go(queue: ClusterQueue, seekers: Vec<Seeker>, which: Let
         tokio::time::sleep(pause).await;
         pause = (pause * 2).min(std::time::Duration::from_secs(5));
         match &which {
-            LetGo::Claimed(matched) if queue.settle(&left, &[], matched).await.is_ok() => return,
+            LetGo::Claimed(matched) if queue.settle(&left, &[], HeldAgain::Here, matched).await.is_ok() => return,
             LetGo::Removed(matched) if queue.remove(&left, matched).await.is_ok() => return,
             LetGo::Claimed(_) | LetGo::Removed(_) => {}
             LetGo::Held => {

@@ -43,6 +43,7 @@ pub(crate) mod scripts;
 
 use entries::{Input, Keys};
 pub use queue::{ClusterQueue, Hold};
+use scripts::HeldAgain;
 
 /// The matchmaker's pairing when elected: drops seekers whose node is gone, opens the rest under the lease's
 /// epoch, and takes every settled user out of the queue.
@@ -118,48 +119,84 @@ impl<P: Opener> Pairing for Epoch<P> {
                 results.push(Some(Err(absent)));
             }
         }
-        let fenced = f.opener.open_fenced(&live, self.epoch).await;
-        let settled = settled(pairs, &gone, &live, fenced.as_deref());
-        let matched = matched(&live, fenced.as_deref());
-        // Fenced off, this matchmaker forgets the live pairs' seekers: a newer one holds them.
-        let opened = fenced.unwrap_or_else(|| live.iter().map(|(a, b)| Err(vec![a.user_id(), b.user_id()])).collect());
-        if let Err(e) = f.queue.remove(&settled, &matched).await {
+        let gone: Vec<&Seeker> =
+            pairs.iter().flat_map(|(a, b)| [a, b]).filter(|s| gone.contains(&s.user_id())).collect();
+        let opened = self.open_claimed(&live).await;
+        let Opening { results: mut opened, done, matched } = opened;
+        // A claim a Redis failover lost leaves the entry as this matchmaker held it, which SETTLE does not take:
+        // REMOVE takes a matched or refused user's too, and the entries of the gone.
+        let removed: Vec<&Seeker> = gone.into_iter().chain(done.iter()).collect();
+        if let Err(e) = f.queue.remove(&removed, &matched).await {
             // Left in the queue, a matched user's entry would be paired again by the next matchmaker.
             tracing::warn!(error = %e, "clearing matched users from the cluster queue; retrying");
-            let settled: Vec<Seeker> = settled.into_iter().cloned().collect();
-            tokio::spawn(local::let_go(f.queue.clone(), settled, local::LetGo::Removed(matched)));
+            let removed: Vec<Seeker> = removed.into_iter().cloned().collect();
+            tokio::spawn(local::let_go(f.queue.clone(), removed, local::LetGo::Removed(matched)));
         }
-        let mut opened = opened.into_iter();
-        results.into_iter().map(|r| r.unwrap_or_else(|| opened.next().expect("one result per live pair"))).collect()
+        results.iter_mut().filter(|r| r.is_none()).for_each(|r| *r = opened.next());
+        results.into_iter().map(|r| r.expect("one result per live pair")).collect()
     }
 }
 
-/// The seekers whose entries an opening takes out of the queue: whoever of `pairs` is `gone` (no socket left),
-/// and of the `live` pairs it opened, the matched and the dropped. None of the live pairs when the fence refused
-/// the opening (`opened` is `None`): their entries are a newer matchmaker's, which pairs them (issue 60's
-/// simulation, `FencedOpeningRemovesEntries`: removed, they were paired from its memory with no entry left, so
-/// a new request was not "already waiting").
-pub(crate) fn settled<'a>(
-    pairs: &'a [(Seeker, Seeker)],
-    gone: &[UserId],
-    live: &'a [(Seeker, Seeker)],
-    opened: Option<&[Result<(), Vec<UserId>>]>,
-) -> Vec<&'a Seeker> {
-    let mut settled: Vec<&Seeker> =
-        pairs.iter().flat_map(|(a, b)| [a, b]).filter(|s| gone.contains(&s.user_id())).collect();
-    for ((a, b), result) in live.iter().zip(opened.unwrap_or_default()) {
-        match result {
-            Ok(()) => settled.extend([a, b]),
-            Err(dropped) => settled.extend([a, b].into_iter().filter(|s| dropped.contains(&s.user_id()))),
-        }
-    }
-    settled
+/// What [`Epoch::open_claimed`] did: each live pair's result (in order), whose entries are done with (matched, or
+/// refused) and who was matched.
+struct Opening {
+    results: std::vec::IntoIter<Result<(), Vec<UserId>>>,
+    done: Vec<Seeker>,
+    matched: Vec<UserId>,
 }
 
-/// The users of the `live` pairs whose match opened (none when the fence refused the opening).
-pub(crate) fn matched(live: &[(Seeker, Seeker)], opened: Option<&[Result<(), Vec<UserId>>]>) -> Vec<UserId> {
-    let opened = live.iter().zip(opened.unwrap_or_default()).filter(|(_, result)| result.is_ok());
-    opened.flat_map(|((a, b), _)| [a.user_id(), b.user_id()]).collect()
+impl<P: Opener> Epoch<P> {
+    /// Claims the `live` pairs, opens those claimed under the epoch, and settles the claims. Claimed first, as a node
+    /// claims its own pairs: a cancel meanwhile is refused ("not queued": the match may open) and marks the request,
+    /// so that should the opening fail for the partner the request goes rather than waiting again. Before, a cancel
+    /// during the opening deleted the entry and was answered `match.cancelled`, and the match opened all the same
+    /// (issue 75, docs/testing.md row 17).
+    async fn open_claimed(&self, live: &[(Seeker, Seeker)]) -> Opening {
+        let f = &self.fenced;
+        let claims = match f.queue.claim_held(live).await {
+            Ok(claims) => claims,
+            // Redis is away: nobody is paired; each side is told to ask again and let go of, its entry too once
+            // Redis takes the command (as a node does when its claim fails).
+            Err(e) => {
+                tracing::warn!(error = %e, "claiming the matchmaker's pairs in the cluster queue");
+                let everyone: Vec<Seeker> = live.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
+                everyone.iter().for_each(|s| f.opener.failed(s));
+                tokio::spawn(local::let_go(f.queue.clone(), everyone, local::LetGo::Removed(Vec::new())));
+                let results: Vec<_> = live.iter().map(|(a, b)| Err(vec![a.user_id(), b.user_id()])).collect();
+                return Opening { results: results.into_iter(), done: Vec::new(), matched: Vec::new() };
+            }
+        };
+        let claimed: Vec<(Seeker, Seeker)> =
+            live.iter().zip(&claims).filter(|(_, c)| c.is_ok()).map(|(pair, _)| pair.clone()).collect();
+        let opened = f.opener.open_fenced(&claimed, self.epoch).await;
+        let fenced = opened.is_none();
+        // Fenced off: a newer matchmaker holds the queue. Every claimed seeker goes back to it (a record tells it)
+        // and this one forgets them.
+        let opened = opened.unwrap_or_else(|| claimed.iter().map(|_| Err(Vec::new())).collect());
+        let local::Settling { mut results, done, again, matched } = local::settling(live, claims, opened);
+        let lost = match f.queue.settle(&done, &again, HeldAgain::ByMatchmaker, &matched).await {
+            Ok(lost) => lost,
+            // Redis is away: the claims must not outlive it. Everyone is let go of by a task that retries; whoever
+            // was to wait again is told to ask again.
+            Err(e) => {
+                tracing::warn!(error = %e, "settling the matchmaker's claims in the cluster queue; retrying");
+                let everyone: Vec<Seeker> = done.iter().chain(&again).map(|s| (*s).clone()).collect();
+                tokio::spawn(local::let_go(f.queue.clone(), everyone, local::LetGo::Claimed(matched.clone())));
+                again.iter().for_each(|s| f.opener.failed(s));
+                again.iter().map(|s| s.user_id()).collect()
+            }
+        };
+        for ((a, b), result) in live.iter().zip(&mut results) {
+            if let Err(dropped) = result {
+                dropped.extend([a.user_id(), b.user_id()].into_iter().filter(|u| lost.contains(u)));
+                if fenced {
+                    dropped.extend([a.user_id(), b.user_id()]);
+                }
+            }
+        }
+        let done = done.into_iter().cloned().collect();
+        Opening { results: results.into_iter(), done, matched }
+    }
 }
 
 /// Whether every live node of the cluster and its matchmaker understand a find's gender wish (`seeking`): a node of

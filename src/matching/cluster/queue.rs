@@ -102,20 +102,33 @@ impl ClusterQueue {
         Ok(scripts::claimed(pairs, codes))
     }
 
-    /// Settles claimed seekers after their pairs were opened: `done` ones leave the queue, the others are held
-    /// here again. Returns those held again who could not be (no longer this node's claim of that request: a
-    /// request the user sent meanwhile went to the elected matchmaker, see [`super::scripts::SETTLE`]).
-    /// `matched`: the users whose match opened, whose place goes with any request of theirs it served.
+    /// Claims pairs the elected matchmaker (this node's) holds before it opens them, as a node claims its own: a
+    /// leave meanwhile is refused, and marks the request cancelled ([`super::scripts::LEAVE`]).
+    pub(super) async fn claim_held(&self, pairs: &[(Seeker, Seeker)]) -> RedisResult<Vec<Result<(), Vec<UserId>>>> {
+        if pairs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let codes: Vec<i64> = self.scripts.claim_held(pairs).invoke(&mut self.conn.clone()).await?;
+        Ok(scripts::claimed(pairs, codes))
+    }
+
+    /// Settles claimed seekers after their pairs were opened: `done` ones leave the queue, the others wait again
+    /// where `held` says. Returns those to wait again who could not (no longer this node's claim of that request: a
+    /// request the user sent meanwhile went to the elected matchmaker; or the request was cancelled during the
+    /// claim, see [`super::scripts::SETTLE`]). `matched`: the users whose match opened, whose place goes with any
+    /// request of theirs it served.
     pub(super) async fn settle(
         &self,
         done: &[&Seeker],
         again: &[&Seeker],
+        held: scripts::HeldAgain,
         matched: &[UserId],
     ) -> RedisResult<Vec<UserId>> {
         if done.is_empty() && again.is_empty() {
             return Ok(Vec::new());
         }
-        let settled: Vec<i64> = self.scripts.settle(done, again, matched).invoke(&mut self.conn.clone()).await?;
+        let call = self.scripts.settle(done, again, held, matched);
+        let settled: Vec<i64> = call.invoke(&mut self.conn.clone()).await?;
         Ok(scripts::lost(done.len(), again, settled))
     }
 

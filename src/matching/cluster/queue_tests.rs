@@ -5,6 +5,7 @@
 use redis::AsyncCommands;
 
 use super::queue::{ClusterQueue, Hold};
+use super::scripts::HeldAgain;
 use crate::domain::UserId;
 use crate::matching::Seeker;
 use crate::redis_link::{Conn, Target, Timeouts};
@@ -170,7 +171,10 @@ async fn a_settle_after_a_failover_lost_the_claim_deletes_the_matched_request_no
     let newer = Seeker { asked_after: Some(1), ..seeker(1, 5) };
     assert_eq!(q.n1.hold(&newer).await.unwrap(), Hold::Again);
 
-    assert_eq!(q.n1.settle(&[&a, &b], &[], &[UserId(1), UserId(2)]).await.unwrap(), Vec::<UserId>::new());
+    assert_eq!(
+        q.n1.settle(&[&a, &b], &[], HeldAgain::Here, &[UserId(1), UserId(2)]).await.unwrap(),
+        Vec::<UserId>::new()
+    );
     assert!(made_by(&q.entry(1).await, &newer), "{:?}", q.entry(1).await);
     assert_eq!(q.entry(2).await, None, "the matched partner's hold goes");
 }
@@ -188,7 +192,7 @@ async fn a_find_sent_while_the_users_pair_is_being_opened_outlives_the_claim() {
     assert!(!q.n1.leave(UserId(1), Some(5)).await.unwrap(), "the old socket's closing takes nothing away");
 
     // b could not pay: a was to wait again, on n1; the request a sent since is the cluster's instead.
-    assert_eq!(q.n1.settle(&[&b], &[&a], &[]).await.unwrap(), vec![UserId(1)], "n1 no longer holds a");
+    assert_eq!(q.n1.settle(&[&b], &[&a], HeldAgain::Here, &[]).await.unwrap(), vec![UserId(1)], "n1 no longer holds a");
     let entry = q.entry(1).await;
     assert!(made_by(&entry, &again) && entry.as_deref().unwrap().starts_with("9|{"), "the matchmaker's: {entry:?}");
     let handed = q.last_input().await;
@@ -204,7 +208,10 @@ async fn a_find_sent_while_the_users_pair_is_being_opened_goes_with_the_match_th
     let q = queues().await;
     let (a, b) = q.claimed_pair().await;
     assert_eq!(q.n2.hold(&seeker(1, 9)).await.unwrap(), Hold::Opening);
-    assert_eq!(q.n1.settle(&[&a, &b], &[], &[UserId(1), UserId(2)]).await.unwrap(), Vec::<UserId>::new());
+    assert_eq!(
+        q.n1.settle(&[&a, &b], &[], HeldAgain::Here, &[UserId(1), UserId(2)]).await.unwrap(),
+        Vec::<UserId>::new()
+    );
     assert_eq!((q.entry(1).await, q.entry(2).await), (None, None), "the served request's place went with the match");
 
     let (a, b) = (seeker(3, 5), seeker(4, 6));
@@ -214,7 +221,7 @@ async fn a_find_sent_while_the_users_pair_is_being_opened_goes_with_the_match_th
     assert_eq!(q.n1.claim(&[(a.clone(), b.clone())]).await.unwrap(), vec![Ok(())]);
     let later = Seeker { asked_after: Some(1), ..seeker(3, 9) };
     assert_eq!(q.n2.hold(&later).await.unwrap(), Hold::Opening);
-    q.n1.settle(&[&a, &b], &[], &[UserId(3), UserId(4)]).await.unwrap();
+    q.n1.settle(&[&a, &b], &[], HeldAgain::Here, &[UserId(3), UserId(4)]).await.unwrap();
     assert!(made_by(&q.entry(3).await, &later), "a request after the match keeps its place: {:?}", q.entry(3).await);
 }
 
@@ -259,16 +266,55 @@ async fn a_stale_claim_is_adopted_by_the_matchmaker() {
     }
 }
 
-/// `FencedOpeningRemovesEntries`: an opening the fence refused removes the entries of no live pair (a newer
-/// matchmaker holds them), only those of seekers with no socket left.
-#[test]
-fn a_fenced_opening_removes_only_the_entries_of_seekers_gone() {
-    let pairs = vec![(seeker(1, 5), seeker(2, 6)), (seeker(3, 7), seeker(4, 8))];
-    let (live, gone) = (vec![pairs[1].clone()], vec![UserId(2)]);
-    let users = |settled: Vec<&Seeker>| settled.iter().map(|s| s.user_id().0).collect::<Vec<_>>();
-    assert_eq!(users(super::settled(&pairs, &gone, &live, None)), vec![2], "fenced");
-    let opened = [Ok(())];
-    assert_eq!(users(super::settled(&pairs, &gone, &live, Some(&opened))), vec![2, 3, 4], "opened");
+/// Row 17 (issue 75): the elected matchmaker claims its pair before opening it. A cancel meanwhile, from any node,
+/// is refused (the match may open: "not queued") and marks the request: should the pair fail for the partner, the
+/// cancelled request goes instead of waiting again, while the partner's is given back to the matchmaker. Before,
+/// the cancel deleted the entry and was answered `match.cancelled`, and the match opened all the same.
+#[tokio::test]
+async fn a_cancel_while_the_matchmaker_opens_a_pair_is_refused_and_its_request_goes_if_the_pair_fails() {
+    let q = queues().await;
+    let (a, b) = (seeker(1, 5), seeker(2, 6));
+    for s in [&a, &b] {
+        assert_eq!(q.n1.find(s).await.unwrap(), Hold::New);
+    }
+    assert_eq!(q.n1.claim_held(&[(a.clone(), b.clone())]).await.unwrap(), vec![Ok(())]);
+    assert!(q.entry(1).await.is_some_and(|e| e.starts_with("5|!n1|")), "{:?}", q.entry(1).await);
+    assert!(!q.n2.leave(UserId(1), None).await.unwrap(), "refused while the pair is opened");
+    assert!(!q.n2.leave(UserId(2), Some(7)).await.unwrap(), "another socket's close marks nothing");
+
+    // b was refused by the store; a's partner gone, a's request would wait again: it was cancelled, so it goes.
+    let lost = q.n1.settle(&[&b], &[&a], HeldAgain::ByMatchmaker, &[]).await.unwrap();
+    assert_eq!(lost, vec![UserId(1)], "the matchmaker drops the cancelled request");
+    assert_eq!((q.entry(1).await, q.entry(2).await), (None, None));
+    let marks: Vec<(String, String)> = q.conn.clone().hgetall(&q.n1.keys().cancelled).await.unwrap();
+    assert!(marks.is_empty(), "the settle clears the mark: {marks:?}");
+}
+
+/// The other ends of the elected matchmaker's claim: a partner refused gives the request back to the elected
+/// matchmaker with a record (the one that claimed it renews its place; a newer one that took the lease meanwhile,
+/// having seeded its queue without the claimed entry, takes it over); a node claims only what it holds, and only the
+/// requests its pair was made of.
+#[tokio::test]
+async fn the_matchmakers_claim_gives_a_request_back_to_the_matchmaker() {
+    let q = queues().await;
+    let (a, b) = (seeker(1, 5), seeker(2, 6));
+    for s in [&a, &b] {
+        assert_eq!(q.n1.find(s).await.unwrap(), Hold::New);
+    }
+    assert_eq!(q.n1.claim_held(&[(a.clone(), b.clone())]).await.unwrap(), vec![Ok(())]);
+    assert_eq!(q.n1.settle(&[&b], &[&a], HeldAgain::ByMatchmaker, &[]).await.unwrap(), Vec::<UserId>::new());
+    assert!(made_by(&q.entry(1).await, &a) && q.entry(1).await.unwrap().starts_with("5|{"), "the matchmaker's again");
+    assert!(q.last_input().await.starts_with(r#"{"HandedOver":"#), "told by a record");
+    assert_eq!(q.entry(2).await, None);
+
+    let (c, d) = (seeker(3, 7), seeker(4, 8));
+    for s in [&c, &d] {
+        assert_eq!(q.n2.hold(s).await.unwrap(), Hold::New);
+    }
+    assert_eq!(q.n1.claim_held(&[(a.clone(), c.clone())]).await.unwrap(), vec![Err(vec![UserId(3)])], "n2's hold");
+    let again = seeker(4, 8);
+    assert_eq!(q.n2.hold(&again).await.unwrap(), Hold::Again);
+    assert_eq!(q.n2.claim(&[(c.clone(), d.clone())]).await.unwrap(), vec![Err(vec![UserId(4)])], "d asked again");
 }
 
 /// User `user` from `socket`, declaring a gender and asking only for non-binary partners: what must never reach a
@@ -312,7 +358,7 @@ async fn no_record_of_the_input_stream_carries_a_gender_or_a_wish() {
     }
     assert_eq!(q.n1.claim(&[(d.clone(), e.clone())]).await.unwrap(), vec![Ok(())]);
     assert_eq!(q.n2.hold(&wishing(4, 12)).await.unwrap(), Hold::Opening);
-    q.n1.settle(&[&d, &e], &[], &[]).await.unwrap();
+    q.n1.settle(&[&d, &e], &[], HeldAgain::Here, &[]).await.unwrap();
 
     let records = records(&q).await;
     assert!(records.len() >= 5, "{records:?}");
@@ -377,7 +423,7 @@ async fn a_refresh_of_a_claimed_place_says_it_is_not_done_and_is_done_once_the_c
     assert!(q.entry(1).await.unwrap().contains(r#""gender":"woman""#));
 
     // The partner was refused: user 1 is held here again, and the refresh tried again takes.
-    q.n1.settle(&[&b], &[&a], &[]).await.unwrap();
+    q.n1.settle(&[&b], &[&a], HeldAgain::Here, &[]).await.unwrap();
     assert!(q.n1.refresh(UserId(1), &withdrawn).await.unwrap());
     let entry = q.entry(1).await.unwrap();
     assert!(!entry.contains(r#""gender":"#) && made_by(&Some(entry.clone()), &a), "{entry}");

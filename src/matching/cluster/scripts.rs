@@ -104,11 +104,18 @@ return out
 
 /// Takes a user out of the queue, only if their entry starts with ARGV[2] (the socket that made it) when
 /// that is given, and was made by the request ARGV[4] when that is given, and not while a node opens their match:
-/// KEYS queue, input; ARGV user, entry prefix or '', input record, ask or ''.
+/// KEYS queue, input, cancelled; ARGV user, entry prefix or '', input record, ask or ''. A claimed entry (its match
+/// being opened) stays, and the leave answers 0 ("not queued": the match may open), but the claim's request is
+/// marked cancelled: should the opening fail for the partner, SETTLE lets it go instead of holding it again, so a
+/// cancel answered either way holds (issue 75).
 pub(super) const LEAVE: &str = r"
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
-if not entry or string.match(entry, '^%d+|!') then return 0 end
+if not entry then return 0 end
 if ARGV[2] ~= '' and not made(entry, ARGV[2], ARGV[4]) then return 0 end
+if string.match(entry, '^%d+|!') then
+  redis.call('HSET', KEYS[3], ARGV[1], ask_of(entry))
+  return 0
+end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', 100000, '*', 'c', ARGV[3])
 return 1
@@ -140,33 +147,41 @@ end
 pub(super) const NOW_MS: &str =
     "local function now_ms() local t = redis.call('TIME') return t[1] * 1000 + math.floor(t[2] / 1000) end\n";
 
-/// Claims pairs a node found among its own waiters: KEYS queue, claimed; ARGV per pair: user, held prefix, claimed
-/// prefix, user, held prefix, claimed prefix. A pair whose both entries are still held by this node is marked
-/// claimed (0), each claim stamped with Redis's time; otherwise nothing of it changes, and the answer says who
-/// is gone (1 the first, 2 the second, 3 both).
+/// Claims pairs a node found among its own waiters, or the elected matchmaker among its own: KEYS queue, claimed;
+/// ARGV per pair: user, held prefix, claimed prefix, ask, and the same for the partner. The held prefix is the
+/// socket and this node's mark (`7|@n1|`), or the socket alone for an entry the elected matchmaker holds (`7|`).
+/// A pair whose both entries are still held so, by the requests it was made of, is marked claimed (0), each claim
+/// stamped with Redis's time; otherwise nothing of it changes, and the answer says who is gone (1 the first, 2 the
+/// second, 3 both). Gone is also a request cancelled and sent again before the claim: the pair was made of the
+/// cancelled one (its kind, its wish), which no match may open on (issue 75).
 pub(super) const CLAIM: &str = r"
+local function held(e, p, ask)
+  return made(e, p, ask) and not string.find(string.sub(e, #p + 1, #p + 1), '[@!]')
+end
 local out = {}
 local now = now_ms()
-for i = 1, #ARGV, 6 do
+for i = 1, #ARGV, 8 do
   local a = redis.call('HGET', KEYS[1], ARGV[i])
-  local b = redis.call('HGET', KEYS[1], ARGV[i + 3])
+  local b = redis.call('HGET', KEYS[1], ARGV[i + 4])
   local code = 0
-  if not starts(a, ARGV[i + 1]) then code = code + 1 end
-  if not starts(b, ARGV[i + 4]) then code = code + 2 end
+  if not held(a, ARGV[i + 1], ARGV[i + 3]) then code = code + 1 end
+  if not held(b, ARGV[i + 5], ARGV[i + 7]) then code = code + 2 end
   if code == 0 then
     redis.call('HSET', KEYS[1], ARGV[i], ARGV[i + 2] .. string.sub(a, string.len(ARGV[i + 1]) + 1),
-      ARGV[i + 3], ARGV[i + 5] .. string.sub(b, string.len(ARGV[i + 4]) + 1))
-    redis.call('HSET', KEYS[2], ARGV[i], now, ARGV[i + 3], now)
+      ARGV[i + 4], ARGV[i + 6] .. string.sub(b, string.len(ARGV[i + 5]) + 1))
+    redis.call('HSET', KEYS[2], ARGV[i], now, ARGV[i + 4], now)
   end
   out[#out + 1] = code
 end
 return out
 ";
 
-/// Settles claimed users once their pairs were opened: KEYS queue, claimed, input; ARGV[1] this node, then per
-/// user: user, socket prefix, ask, '' to delete the entry (matched, or refused) or '1' to hold them again (their
-/// partner was refused), and for a matched user how many matches they had when they asked (else ''). 1 each when
-/// done, 0 when the entry is no longer this node's claim of that request. A claim that now names another request
+/// Settles claimed users once their pairs were opened: KEYS queue, claimed, input, cancelled; ARGV[1] this node,
+/// then per user: user, socket prefix, ask, '' to delete the entry (matched, or refused) or, when their partner was
+/// refused, '1' to hold them again here or '2' to give them back to the elected matchmaker with a record (the one
+/// that claimed them, or a newer one if it lost the lease meanwhile: the newer one seeded its queue without the
+/// claimed entry), and for a matched user how many matches they had when they asked (else ''). 1 each when done, 0 when the entry is no longer this node's
+/// claim of that request, or the request was cancelled during the claim ([`LEAVE`]): then it goes. A claim that now names another request
 /// (the user asked again meanwhile, [`JOIN`]'s `reask`) goes with a match that served it (`served` in [`STARTS`]);
 /// otherwise it outlives the claim: that request goes to the elected matchmaker, as handed over (its socket was
 /// answered). An entry still held rather than claimed by this node, made by the same request, is its claim lost
@@ -182,12 +197,18 @@ for i = 2, #ARGV, 5 do
   local mine = made(entry, prefix, ask) or served(entry, ARGV[i + 4])
   local done = 0
   if holder == ARGV[1] and mark == '!' and mine then
+    done = 1
     if hold == '' then
       redis.call('HDEL', KEYS[1], user)
-    else
+    elseif redis.call('HGET', KEYS[4], user) == ask_of(entry) then
+      redis.call('HDEL', KEYS[1], user)
+      done = 0
+    elseif hold == '1' then
       redis.call('HSET', KEYS[1], user, socket .. '@' .. holder .. '|' .. seeker)
+    else
+      redis.call('HSET', KEYS[1], user, socket .. seeker)
+      redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'c', record('HandedOver', seeker))
     end
-    done = 1
   elseif holder == ARGV[1] and mark == '!' then
     redis.call('HSET', KEYS[1], user, socket .. seeker)
     redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'c', record('HandedOver', seeker))
@@ -196,6 +217,7 @@ for i = 2, #ARGV, 5 do
     done = 1
   end
   if holder == ARGV[1] and (mark == '!' or done == 1) then redis.call('HDEL', KEYS[2], user) end
+  if holder == ARGV[1] then redis.call('HDEL', KEYS[4], user) end
   out[#out + 1] = done
 end
 return out
@@ -219,7 +241,7 @@ return out
 ";
 
 /// Gives the elected matchmaker the seekers of nodes whose liveness lapsed, held or claimed, and the requests of
-/// claims nobody will settle: KEYS queue, alive, claimed; ARGV stale claim ms. Returns their seekers. Whoever of
+/// claims nobody will settle: KEYS queue, alive, claimed, cancelled; ARGV stale claim ms. Returns their seekers. Whoever of
 /// them has no socket left is dropped when paired (their socket died with the node); whoever reconnected elsewhere
 /// is paired there. A claim whose match was committed (the node died, or lost the settle, after its commit) is
 /// refused by the store: its user is in that match, or the match spent the request ([`Seeker::asked_after`]). Stale
@@ -240,6 +262,7 @@ for i = 1, #claims, 2 do
       out[#out + 1] = seeker
     end
     redis.call('HDEL', KEYS[3], claims[i])
+    redis.call('HDEL', KEYS[4], claims[i])
   end
 end
 local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
@@ -252,6 +275,7 @@ for i = 1, #all, 2 do
   if holder and gone[holder] then
     redis.call('HSET', KEYS[1], all[i], socket .. seeker)
     redis.call('HDEL', KEYS[3], all[i])
+    redis.call('HDEL', KEYS[4], all[i])
     out[#out + 1] = seeker
   end
 end
@@ -492,7 +516,7 @@ impl Scripts {
     /// [`LEAVE`] of the user's entry: any, or only the one `socket_id` made, and of those only the one request
     /// `ask` made when it is not empty.
     pub(crate) fn leave(&self, user_id: UserId, socket_id: Option<u64>, ask: &str) -> Call {
-        Call::new(&LEAVE_SCRIPT, &[&self.keys.queue, &self.keys.input])
+        Call::new(&LEAVE_SCRIPT, &[&self.keys.queue, &self.keys.input, &self.keys.cancelled])
             .arg(user_id.get())
             .arg(socket_id.map(entry_prefix).unwrap_or_default())
             .arg(record(&Input::Leave { user_id, socket_id }))
@@ -501,22 +525,36 @@ impl Scripts {
 
     /// [`CLAIM`] of pairs this node holds; read the answer with [`claimed`].
     pub(crate) fn claim(&self, pairs: &[(Seeker, Seeker)]) -> Call {
+        self.claim_from(pairs, |socket| self.local_prefix(socket))
+    }
+
+    /// [`CLAIM`] of pairs the elected matchmaker (this node's) holds; read the answer with [`claimed`].
+    pub(crate) fn claim_held(&self, pairs: &[(Seeker, Seeker)]) -> Call {
+        self.claim_from(pairs, entry_prefix)
+    }
+
+    fn claim_from(&self, pairs: &[(Seeker, Seeker)], held: impl Fn(u64) -> String) -> Call {
         let mut call = Call::new(&CLAIM_SCRIPT, &[&self.keys.queue, &self.keys.claimed]);
         for seeker in pairs.iter().flat_map(|(a, b)| [a, b]) {
             let socket = seeker.socket_id;
             call.push(seeker.user_id().get());
-            call.push(self.local_prefix(socket));
+            call.push(held(socket));
             call.push(self.claimed_prefix(socket));
+            call.push(seeker.ask.as_str());
         }
         call
     }
 
-    /// [`SETTLE`] of claimed seekers: `done` leave the queue, `again` are held here again; read the answer with
-    /// [`lost`].
-    pub(crate) fn settle(&self, done: &[&Seeker], again: &[&Seeker], matched: &[UserId]) -> Call {
+    /// [`SETTLE`] of claimed seekers: `done` leave the queue, `again` are held again as `held` says; read the answer
+    /// with [`lost`].
+    pub(crate) fn settle(&self, done: &[&Seeker], again: &[&Seeker], held: HeldAgain, matched: &[UserId]) -> Call {
         let k = &self.keys;
-        let mut call = Call::new(&SETTLE_SCRIPT, &[&k.queue, &k.claimed, &k.input]).arg(&self.node);
-        let all = done.iter().map(|s| (s, "")).chain(again.iter().map(|s| (s, "1")));
+        let mut call = Call::new(&SETTLE_SCRIPT, &[&k.queue, &k.claimed, &k.input, &k.cancelled]).arg(&self.node);
+        let held = match held {
+            HeldAgain::Here => "1",
+            HeldAgain::ByMatchmaker => "2",
+        };
+        let all = done.iter().map(|s| (s, "")).chain(again.iter().map(|s| (s, held)));
         for (seeker, hold) in all {
             call.push(seeker.user_id().get());
             call.push(entry_prefix(seeker.socket_id));
@@ -543,7 +581,7 @@ impl Scripts {
     /// [`ADOPT`]; read the answer with [`adopted`].
     pub(crate) fn adopt(&self) -> Call {
         let k = &self.keys;
-        Call::new(&ADOPT_SCRIPT, &[&k.queue, &k.alive, &k.claimed]).arg(self.claim_timeout_ms)
+        Call::new(&ADOPT_SCRIPT, &[&k.queue, &k.alive, &k.claimed, &k.cancelled]).arg(self.claim_timeout_ms)
     }
 
     /// [`REMOVE`] of the entries these requests made that the elected matchmaker holds.
@@ -631,6 +669,16 @@ fn served(seeker: &Seeker, matched: &[UserId]) -> String {
 /// What [`SETTLE`] answered: those of `again` who could not be held again.
 pub(crate) fn lost(done: usize, again: &[&Seeker], settled: Vec<i64>) -> Vec<UserId> {
     settled.into_iter().skip(done).zip(again).filter(|(ok, _)| *ok == 0).map(|(_, s)| s.user_id()).collect()
+}
+
+/// Where a claimed seeker whose partner was refused waits again ([`SETTLE`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum HeldAgain {
+    /// Held by this node, whose matchmaker pairs it again.
+    Here,
+    /// By the elected matchmaker, told with a record: the one that claimed it places it again (the record then
+    /// renews the place), or a newer one that took the lease meanwhile takes it over.
+    ByMatchmaker,
 }
 
 /// What [`ADOPT`] answered: the seekers the elected matchmaker takes over.

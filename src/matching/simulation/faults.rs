@@ -20,6 +20,10 @@ impl World {
                 for user in &changed {
                     self.user(*user).exempt = true;
                     self.leftover(*user);
+                    // A claim or a cancel the failover lost: a request up to this one may be matched after its
+                    // cancel was answered (Redis replicates asynchronously; docs/operations.md).
+                    let ask = self.user(*user).ask;
+                    self.user(*user).failed_over_ask = ask;
                 }
                 // A refresh lost: the place may hold again what the user withdrew (docs/privacy.md says so).
                 for user in &rewritten {

@@ -40,6 +40,9 @@ pub(super) enum Invariant {
     ///    queue nor one in a matchmaker's memory. A match serves every request its users sent before it opened (from
     ///    another device, or again while the pair was being opened), and those places go with it (row 31).
     NoPlaceInMatch,
+    /// 10. A cancel that holds (issue 75): no match is opened on a request whose cancel was answered
+    ///     `match.cancelled`.
+    CancelHolds,
 }
 
 impl Invariant {
@@ -204,7 +207,7 @@ impl World {
         Ok(())
     }
 
-    /// Invariants 1, 2, 3, 5 and 7, after every step.
+    /// Invariants 1, 2, 3, 5, 7 and 10, after every step.
     pub(super) fn check_step(&mut self) -> Result<(), Violation> {
         if let Some(record) = self.redis.records().find(|r| r.contains(r#""gender""#) || r.contains(r#""seeking""#)) {
             return broken(Invariant::Private, format!("a record of the input stream carries a wish: {record}"));
@@ -228,6 +231,17 @@ impl World {
                 let detail =
                     format!("match #{index} (by {}) pairs u{} with u{}: {a:?} / {b:?}", m.by, a.user_id, b.user_id);
                 return broken(Invariant::Allowed, detail);
+            }
+            for (user, request) in m.users.into_iter().zip(&m.requests) {
+                // A failover since the request reached Redis may have lost its claim or its cancel (Redis replicates
+                // asynchronously): the cancel of a request whose claim was lost is answered as for a waiting one.
+                let me = self.user(user);
+                let lost = |ask: &str| ask.parse::<u64>().is_ok_and(|n| n <= me.failed_over_ask);
+                if let Some(ask) = request.as_ref().filter(|ask| me.cancelled.contains(*ask) && !lost(ask)) {
+                    let detail =
+                        format!("match #{index} (by {}) is opened on u{user}'s ask{ask}, answered cancelled", m.by);
+                    return broken(Invariant::CancelHolds, detail);
+                }
             }
             for user in m.users {
                 let me = self.user(user);

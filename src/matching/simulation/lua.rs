@@ -22,6 +22,14 @@ use crate::matching::cluster::scripts::Call;
 
 /// The scripts' text as a mutation changes it: (mutation, script, the production text, what it becomes).
 pub(super) const PATCHES: &[(Mutation, &str, &str, &str)] = &[
+    // A leave refused by a claim leaves no mark: should the opening fail for the partner, SETTLE holds the request
+    // again though its socket closed or its user cancelled.
+    (
+        Mutation::CancelKeepsHeldEntry,
+        "SETTLE",
+        "elseif redis.call('HGET', KEYS[4], user) == ask_of(entry) then",
+        "elseif false then",
+    ),
     // Claims never go stale: a lapsed holder's claim still stands, and ADOPT takes no stale claim.
     (
         Mutation::NoStaleClaimTakeover,

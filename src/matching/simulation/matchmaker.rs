@@ -39,13 +39,27 @@ pub(super) enum Stage {
         claims: Vec<Result<(), Vec<UserId>>>,
         opened: Vec<Result<(), Vec<UserId>>>,
     },
-    /// The elected matchmaker's pairs: drop whoever is offline and open the rest under the epoch, then remove
-    /// every settled user's entry.
+    /// The elected matchmaker's pairs: drop whoever is offline, CLAIM the rest, open those claimed under the epoch,
+    /// SETTLE the claims, then remove every settled user's entry (`Epoch::open`).
     Check,
+    ClaimHeld {
+        results: Vec<Option<Result<(), Vec<UserId>>>>,
+        gone: Vec<Seeker>,
+        live: Vec<(Seeker, Seeker)>,
+    },
     Fenced {
         results: Vec<Option<Result<(), Vec<UserId>>>>,
-        gone: Vec<UserId>,
+        gone: Vec<Seeker>,
+        live: Vec<(Seeker, Seeker)>,
+        claims: Vec<Result<(), Vec<UserId>>>,
         tx: Tx,
+    },
+    SettleHeld {
+        results: Vec<Option<Result<(), Vec<UserId>>>>,
+        gone: Vec<Seeker>,
+        live: Vec<(Seeker, Seeker)>,
+        claims: Vec<Result<(), Vec<UserId>>>,
+        opened: Option<Vec<Result<(), Vec<UserId>>>>,
     },
     Remove {
         results: Vec<Result<(), Vec<UserId>>>,
@@ -87,9 +101,6 @@ pub(super) struct Matchmaker {
     /// Requests a match it opened served, taken since the node last looked: their entries are the node's to take
     /// away (`Pairing::served`).
     pub(super) served: Vec<Seeker>,
-    /// Places a cancel took out, taken since the node last looked: a node's own matchmaker takes their entries
-    /// away (`Pairing::cancelled`).
-    pub(super) cancelled: Vec<Seeker>,
     /// When its last stalled step (a slow commit, a paused process) ends: it takes no command until then.
     pub(super) stalled_until: u64,
 }
@@ -122,7 +133,6 @@ impl Matchmaker {
             busy_scheduled: false,
             taken: Vec::new(),
             served: Vec::new(),
-            cancelled: Vec::new(),
             stalled_until: 0,
         }
     }
@@ -143,10 +153,10 @@ impl Matchmaker {
                 Order::Refresh { user, fresh } if waits => Some((*user, Fresh::clone(fresh))),
                 _ => None,
             };
-            match self.engine.take(order, &mut pairs, at(now), held(now), &mut |_, _| {}) {
-                engine::Taken::Served(seeker) => self.served.push(*seeker),
-                engine::Taken::Cancelled(left) => self.cancelled.extend(left),
-                engine::Taken::Done => {}
+            if let engine::Taken::Served(seeker) =
+                self.engine.take(order, &mut pairs, at(now), held(now), &mut |_, _| {})
+            {
+                self.served.push(*seeker);
             }
             self.taken.extend(taken);
         }

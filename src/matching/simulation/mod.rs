@@ -236,13 +236,16 @@ pub(super) enum Mutation {
     /// `Engine::cancel` as it was: a cancel in the batch that paired its user leaves the pair to be opened, and
     /// should the opening fail for the partner, the cancelled request waits again.
     CancelSkipsPairedUser,
-    /// A node's matchmaker as it was: a place a cancel took out (a socket's close) leaves its entry to the leave,
-    /// which a claim refused; an opening that then held it again left it for nobody (row 35).
+    /// SETTLE as it was: a leave that a claim refused (a socket's close, a cancel) leaves nothing behind, and an
+    /// opening that fails for the partner holds the request again, for nobody (row 35).
     CancelKeepsHeldEntry,
+    /// `Epoch::open` as it was: the elected matchmaker opens its pairs without claiming them, so a cancel during the
+    /// opening deletes the entry, is answered `match.cancelled`, and the match opens all the same (row 17).
+    ElectedOpensUnclaimed,
 }
 
 impl Mutation {
-    pub(super) const ALL: [Mutation; 27] = [
+    pub(super) const ALL: [Mutation; 28] = [
         Mutation::OpeningWithoutRowLock,
         Mutation::HoldLeavesOtherHoldersEntry,
         Mutation::SettleForgetsLostClaim,
@@ -270,6 +273,7 @@ impl Mutation {
         Mutation::ServedRequestPlaced,
         Mutation::CancelSkipsPairedUser,
         Mutation::CancelKeepsHeldEntry,
+        Mutation::ElectedOpensUnclaimed,
     ];
 
     /// The mutation `name` names (as printed in a replay command).

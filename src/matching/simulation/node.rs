@@ -102,10 +102,14 @@ impl World {
         let Some((node, _)) = self.user(user).at else { return };
         self.user(user).stop_waiting("cancelled");
         // The queue first, then the node's matchmaker (`Queue::cancel`). Refused while claimed (the match is being
-        // opened): should the opening hold the entry again, the matchmaker takes it away once it has the cancel
-        // (`Pairing::cancelled`, row 35).
+        // opened), and marked: should the opening fail for the partner, SETTLE lets the request go (row 35).
         let cut = self.nodes[node].cut;
         let left = !cut && self.redis.leave(user, None);
+        if left {
+            // Answered `match.cancelled`.
+            let ask = self.user(user).ask.to_string();
+            self.user(user).cancelled.insert(ask);
+        }
         self.push(node, Role::Local, Order::Cancel { user, socket: None });
         if cut {
             // Redis away: the entry may stay a while.
@@ -126,9 +130,8 @@ impl World {
             self.retry_later(node, super::opening::Retry::Leave(user, socket));
             return self.note(|| format!("n{node} sees u{user}'s socket {socket} close, Redis away: leave later"));
         }
-        // Refused while the pair is opened (the entry claimed); should the partner be refused, SETTLE holds this closed
-        // socket's request again, and the cancel this close sent the node's matchmaker takes it away then
-        // (`Pairing::cancelled`; row 35).
+        // Refused while the pair is opened (the entry claimed), and marked cancelled: should the partner be refused,
+        // SETTLE lets this closed socket's request go rather than hold it again (row 35).
         let left = self.redis.leave(user, Some(socket));
         self.note(|| format!("n{node} sees u{user}'s socket {socket} close: left={left}"));
     }
@@ -197,7 +200,6 @@ impl World {
             let pairs = mm.take(now);
             let refreshes = std::mem::take(&mut mm.taken);
             let served = std::mem::take(&mut mm.served);
-            let cancelled = std::mem::take(&mut mm.cancelled);
             let formed: Vec<[UserId; 2]> = pairs.iter().map(ids).collect();
             self.note(|| format!("n{node} {role:?} takes {taken:?}: pairs {formed:?}"));
             let inc = self.nodes[node].incarnation;
@@ -213,10 +215,6 @@ impl World {
                     Role::Elected(_) => Retry::Remove(served, Vec::new()),
                 };
                 self.after(0, 50, Event::Retry(node, inc, job));
-            }
-            if role == Role::Local && !cancelled.is_empty() && self.mutation != Some(Mutation::CancelKeepsHeldEntry) {
-                // `LocalFirst::cancelled`: their entries go if still held here for those requests.
-                self.after(0, 50, Event::Retry(node, inc, Retry::LetGoHeld(cancelled, 0)));
             }
             let Some(mm) = self.nodes[node].mm(role) else { return };
             if !pairs.is_empty() {

@@ -12,6 +12,7 @@ use super::redis::NodeId;
 use super::store::{Opened, Refusal, Tx};
 use super::{Event, World};
 use crate::domain::UserId;
+use crate::matching::cluster::scripts::HeldAgain;
 use crate::matching::{Seeker, cluster};
 use crate::store::Asked;
 
@@ -76,7 +77,6 @@ impl World {
                 return self.finish(node, role, opening.pairs, results);
             }
             Stage::Check => {
-                let epoch = epoch.expect("only the elected matchmaker checks presence");
                 let (mut results, mut live, mut gone) = (Vec::new(), Vec::new(), Vec::new());
                 for pair in pairs {
                     let absent: Vec<&Seeker> =
@@ -85,31 +85,82 @@ impl World {
                         live.push(pair.clone());
                         results.push(None);
                     } else {
-                        gone.extend(absent.iter().map(|s| s.user_id()));
+                        gone.extend(absent.iter().map(|s| (*s).clone()));
                         results.push(Some(Err(absent.iter().map(|s| s.user_id()).collect())));
                     }
                 }
-                Stage::Fenced { results, gone, tx: self.store.begin(live, Some(epoch)) }
+                Stage::ClaimHeld { results, gone, live }
             }
-            Stage::Fenced { results, gone, tx } => {
-                let live = tx.pairs.clone();
-                let (opened, fenced) = match live.is_empty() {
-                    true => (Vec::new(), false),
-                    false => match self.commit(node, tx, &by) {
-                        Some(opened) => (opened, false),
-                        None => (live.iter().map(|p| Err(ids(p).to_vec())).collect(), true),
-                    },
+            Stage::ClaimHeld { mut results, gone, live } if cut => {
+                // `Epoch::open_claimed`: nobody paired, everyone told to ask again and let go of.
+                let everyone: Vec<Seeker> = live.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
+                everyone.iter().for_each(|s| self.told_error(s));
+                self.retry_later(node, Retry::Remove(everyone, Vec::new()));
+                let mut dropped = live.iter().map(|p| Err(ids(p).to_vec()));
+                results.iter_mut().filter(|r| r.is_none()).for_each(|r| *r = dropped.next());
+                self.note(|| format!("{by} CLAIM fails (Redis away): everyone told to ask again"));
+                Stage::Remove { results: results.into_iter().flatten().collect(), settled: gone, matched: Vec::new() }
+            }
+            Stage::ClaimHeld { results, gone, live } => {
+                let epoch = epoch.expect("only the elected matchmaker claims its own");
+                let claims = if self.mutation == Some(Mutation::ElectedOpensUnclaimed) {
+                    live.iter().map(|_| Ok(())).collect()
+                } else {
+                    self.redis.claim_held(now, node, &live)
                 };
-                // Fenced: a newer matchmaker holds these seekers, their entries are its own now (production's
-                // `Epoch::open` decides whom to remove: `cluster::settled`).
-                let judged = !fenced || self.mutation == Some(Mutation::FencedOpeningRemovesEntries);
-                let judged = judged.then_some(opened.as_slice());
-                let settled = cluster::settled(pairs, &gone, &live, judged).into_iter().cloned().collect();
-                let matched = cluster::matched(&live, judged);
-                let mut opened = opened.into_iter();
-                let results =
-                    results.into_iter().map(|r| r.unwrap_or_else(|| opened.next().expect("one each"))).collect();
-                Stage::Remove { results, settled, matched }
+                self.note(|| format!("{by} CLAIM {:?}: {claims:?}", live.iter().map(ids).collect::<Vec<_>>()));
+                let claimed = live.iter().zip(&claims).filter(|(_, c)| c.is_ok()).map(|(p, _)| p.clone()).collect();
+                Stage::Fenced { results, gone, live, claims, tx: self.store.begin(claimed, Some(epoch)) }
+            }
+            Stage::Fenced { results, gone, live, claims, tx } => {
+                let opened = match tx.pairs.is_empty() {
+                    true => Some(Vec::new()),
+                    false => self.commit(node, tx, &by),
+                };
+                Stage::SettleHeld { results, gone, live, claims, opened }
+            }
+            Stage::SettleHeld { mut results, gone, live, claims, opened } => {
+                // What production's `Epoch::open_claimed` decides from the same answers.
+                let fenced = opened.is_none();
+                let held = HeldAgain::ByMatchmaker;
+                let opened = opened.unwrap_or_else(|| {
+                    // Fenced: the claims go back to the newer matchmaker (the mutation deletes them instead).
+                    let both = self.mutation == Some(Mutation::FencedOpeningRemovesEntries);
+                    let claimed = live.iter().zip(&claims).filter(|(_, c)| c.is_ok());
+                    claimed.map(|(p, _)| Err(if both { ids(p).to_vec() } else { Vec::new() })).collect()
+                });
+                let settling = cluster::local::settling(&live, claims, opened);
+                let mut live_results = settling.results;
+                let done: Vec<Seeker> = settling.done.into_iter().cloned().collect();
+                let again: Vec<Seeker> = settling.again.into_iter().cloned().collect();
+                let matched = settling.matched;
+                let lost = if self.mutation == Some(Mutation::ElectedOpensUnclaimed) {
+                    // Nothing was claimed: whoever waits again is as they were.
+                    Vec::new()
+                } else if cut {
+                    let everyone = done.iter().chain(&again).cloned().collect();
+                    self.retry_later(node, Retry::LetGoClaimed(everyone, matched.clone(), 0));
+                    again.iter().for_each(|s| self.told_error(s));
+                    again.iter().map(Seeker::user_id).collect()
+                } else {
+                    let lost = self.redis.settle(node, &done, &again, held, &matched);
+                    let (d, a): (Vec<UserId>, Vec<UserId>) =
+                        (done.iter().map(Seeker::user_id).collect(), again.iter().map(Seeker::user_id).collect());
+                    self.note(|| format!("{by} SETTLE done {d:?} again {a:?} ({held:?}): lost {lost:?}"));
+                    lost
+                };
+                for (pair, result) in live.iter().zip(&mut live_results) {
+                    if let Err(dropped) = result {
+                        dropped.extend(ids(pair).into_iter().filter(|u| lost.contains(u)));
+                        if fenced {
+                            dropped.extend(ids(pair));
+                        }
+                    }
+                }
+                let mut live_results = live_results.into_iter();
+                results.iter_mut().filter(|r| r.is_none()).for_each(|r| *r = live_results.next());
+                let settled = gone.into_iter().chain(done).collect();
+                Stage::Remove { results: results.into_iter().flatten().collect(), settled, matched }
             }
             Stage::Remove { results, settled, matched } => {
                 if cut {
@@ -185,7 +236,7 @@ impl World {
             self.note(|| format!("{by} SETTLE fails (Redis away): retried in the background"));
             again.iter().map(Seeker::user_id).collect()
         } else {
-            let lost = self.redis.settle(node, &done, &again, &matched);
+            let lost = self.redis.settle(node, &done, &again, HeldAgain::Here, &matched);
             let (d, a): (Vec<UserId>, Vec<UserId>) =
                 (done.iter().map(Seeker::user_id).collect(), again.iter().map(Seeker::user_id).collect());
             self.note(|| format!("{by} SETTLE done {d:?} again {a:?}: lost {lost:?}"));
@@ -253,7 +304,7 @@ impl World {
                 ("let go of (held)", seekers)
             }
             Retry::LetGoClaimed(seekers, matched, _) => {
-                self.redis.settle(node, seekers, &[], matched);
+                self.redis.settle(node, seekers, &[], HeldAgain::Here, matched);
                 ("let go of (claimed)", seekers)
             }
             Retry::Remove(seekers, matched) => {

@@ -15,7 +15,7 @@ use super::keyspace::Keyspace;
 use super::lua::Runner;
 use crate::domain::UserId;
 use crate::matching::Seeker;
-use crate::matching::cluster::scripts::{self, Call, Scripts};
+use crate::matching::cluster::scripts::{self, Call, HeldAgain, Scripts};
 use crate::matching::cluster::{Hold as Held, entries};
 
 pub(super) type NodeId = usize;
@@ -237,20 +237,36 @@ impl Redis {
         scripts::claimed(pairs, codes)
     }
 
-    /// SETTLE: `done` leave the queue, `again` are held here again; returns those of `again` this node no longer
-    /// holds.
+    /// CLAIM of the elected matchmaker's own pairs (`ClusterQueue::claim_held`), on the node it runs on.
+    pub(super) fn claim_held(
+        &mut self,
+        now: u64,
+        node: NodeId,
+        pairs: &[(Seeker, Seeker)],
+    ) -> Vec<Result<(), Vec<UserId>>> {
+        if pairs.is_empty() {
+            return Vec::new();
+        }
+        self.now = now;
+        let call = self.nodes[node].claim_held(pairs);
+        let codes: Vec<i64> = self.run(call);
+        scripts::claimed(pairs, codes)
+    }
+
+    /// SETTLE: `done` leave the queue, `again` wait again as `held` says; returns those of `again` who could not.
     pub(super) fn settle(
         &mut self,
         node: NodeId,
         done: &[Seeker],
         again: &[Seeker],
+        held: HeldAgain,
         matched: &[UserId],
     ) -> Vec<UserId> {
         if done.is_empty() && again.is_empty() {
             return Vec::new();
         }
         let (done, again): (Vec<&Seeker>, Vec<&Seeker>) = (done.iter().collect(), again.iter().collect());
-        let call = self.nodes[node].settle(&done, &again, matched);
+        let call = self.nodes[node].settle(&done, &again, held, matched);
         let settled: Vec<i64> = self.run(call);
         scripts::lost(done.len(), &again, settled)
     }

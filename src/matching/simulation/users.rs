@@ -60,6 +60,11 @@ pub(super) struct User {
     pub(super) withdrawn_at: Option<u64>,
     /// When a refresh of their place last did not take (Redis away, the place claimed): the node tries again.
     pub(super) refresh_failed_at: Option<u64>,
+    /// Their requests whose cancel was answered `match.cancelled`: no match may be opened on one (invariant 10).
+    pub(super) cancelled: HashSet<String>,
+    /// Their last request when a Redis failover last changed their entry: it may have lost the claim of that
+    /// request or an earlier one, and with it a cancel's refusal (invariant 10 forgives those).
+    pub(super) failed_over_ask: u64,
 }
 
 impl User {
@@ -112,6 +117,8 @@ impl User {
             gone_at: None,
             withdrawn_at: None,
             refresh_failed_at: None,
+            cancelled: HashSet::new(),
+            failed_over_ask: 0,
         }
     }
 }
