@@ -17,7 +17,10 @@
 //!   lease plus one renewal period. Each node's tick also renews its liveness (`{ns}:mm:alive`).
 //! - **Fencing**: the epoch goes into every batch of matches ([`crate::store::Store::create_matches`]); a
 //!   holder that lost the lease without knowing it (paused, cut off) finds the fence raised and writes nothing,
-//!   so nobody is matched or charged twice. A node's local pairs need no fence: it claimed both entries.
+//!   so nobody is matched or charged twice. A node's local pairs need no fence: it claimed both entries. The
+//!   elected matchmaker claims its pairs' entries too before opening them, so that a cancel during an opening is
+//!   refused (and its request let go if the opening fails), never answered `match.cancelled` for a match that then
+//!   opens.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -45,8 +48,9 @@ use entries::{Input, Keys};
 pub use queue::{ClusterQueue, Hold};
 use scripts::HeldAgain;
 
-/// The matchmaker's pairing when elected: drops seekers whose node is gone, opens the rest under the lease's
-/// epoch, and takes every settled user out of the queue.
+/// The matchmaker's pairing when elected: drops seekers whose node is gone, claims the rest's entries as a node
+/// claims its own pairs, opens those claimed under the lease's epoch, settles the claims, and takes every settled
+/// user out of the queue.
 struct Fenced<P> {
     opener: Arc<P>,
     cluster: Arc<Cluster>,

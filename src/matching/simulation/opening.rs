@@ -1,6 +1,7 @@
 //! A decider's opening, step by step: a node's own pairs (CLAIM, open in the database, SETTLE, as
-//! [`crate::matching::cluster::local`]'s `LocalFirst::open`) and the elected matchmaker's (presence, open under
-//! the epoch, remove from the queue, as `Epoch::open`), then the task's re-placing of whoever was not dropped.
+//! [`crate::matching::cluster::local`]'s `LocalFirst::open`) and the elected matchmaker's (presence, CLAIM, open
+//! under the epoch, SETTLE, remove from the queue, as `Epoch::open`), then the task's re-placing of whoever was not
+//! dropped.
 //! Each stage is one step of the scheduler, so other deciders, users and faults come between them; the
 //! background retries a node runs while Redis is away (`let_go`, removals) are here too.
 
