@@ -181,7 +181,8 @@ return out
 /// refused, '1' to hold them again here or '2' to give them back to the elected matchmaker with a record (the one
 /// that claimed them, or a newer one if it lost the lease meanwhile: the newer one seeded its queue without the
 /// claimed entry), and for a matched user how many matches they had when they asked (else ''). 1 each when done, 0 when the entry is no longer this node's
-/// claim of that request, or the request was cancelled during the claim ([`LEAVE`]): then it goes. A claim that now names another request
+/// claim of that request, or the request was cancelled during the claim ([`LEAVE`]): then it goes. So does a
+/// request sent again during the claim (which the claim then names) and cancelled in turn, or its socket closed. A claim that now names another request
 /// (the user asked again meanwhile, [`JOIN`]'s `reask`) goes with a match that served it (`served` in [`STARTS`]);
 /// otherwise it outlives the claim: that request goes to the elected matchmaker, as handed over (its socket was
 /// answered). An entry still held rather than claimed by this node, made by the same request, is its claim lost
@@ -209,6 +210,8 @@ for i = 2, #ARGV, 5 do
       redis.call('HSET', KEYS[1], user, socket .. seeker)
       redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'c', record('HandedOver', seeker))
     end
+  elseif holder == ARGV[1] and mark == '!' and redis.call('HGET', KEYS[4], user) == ask_of(entry) then
+    redis.call('HDEL', KEYS[1], user)
   elseif holder == ARGV[1] and mark == '!' then
     redis.call('HSET', KEYS[1], user, socket .. seeker)
     redis.call('XADD', KEYS[3], 'MAXLEN', '~', 100000, '*', 'c', record('HandedOver', seeker))
