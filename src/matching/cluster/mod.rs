@@ -159,13 +159,12 @@ impl<P: Opener> Epoch<P> {
         let f = &self.fenced;
         let claims = match f.queue.claim_held(live).await {
             Ok(claims) => claims,
-            // Redis is away: nobody is paired; each side is told to ask again and let go of, its entry too once
-            // Redis takes the command (as a node does when its claim fails).
+            // Redis is away: nobody is paired, and each side is told to ask again and let go of. Their entries stay
+            // as they are: a newer matchmaker may hold them already (this one lost Redis, and soon its lease), and
+            // a find sent again takes its entry over.
             Err(e) => {
                 tracing::warn!(error = %e, "claiming the matchmaker's pairs in the cluster queue");
-                let everyone: Vec<Seeker> = live.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
-                everyone.iter().for_each(|s| f.opener.failed(s));
-                tokio::spawn(local::let_go(f.queue.clone(), everyone, local::LetGo::Removed(Vec::new())));
+                live.iter().flat_map(|(a, b)| [a, b]).for_each(|s| f.opener.failed(s));
                 let results: Vec<_> = live.iter().map(|(a, b)| Err(vec![a.user_id(), b.user_id()])).collect();
                 return Opening { results: results.into_iter(), done: Vec::new(), matched: Vec::new() };
             }

@@ -93,10 +93,10 @@ impl World {
                 Stage::ClaimHeld { results, gone, live }
             }
             Stage::ClaimHeld { mut results, gone, live } if cut => {
-                // `Epoch::open_claimed`: nobody paired, everyone told to ask again and let go of.
+                // `Epoch::open_claimed`: nobody paired, everyone told to ask again and let go of, entries left as they
+                // are (a newer matchmaker may hold them).
                 let everyone: Vec<Seeker> = live.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
                 everyone.iter().for_each(|s| self.told_error(s));
-                self.retry_later(node, Retry::Remove(everyone, Vec::new()));
                 let mut dropped = live.iter().map(|p| Err(ids(p).to_vec()));
                 results.iter_mut().filter(|r| r.is_none()).for_each(|r| *r = dropped.next());
                 self.note(|| format!("{by} CLAIM fails (Redis away): everyone told to ask again"));

@@ -144,15 +144,22 @@ impl Redis {
     /// entry it rewrote back only (a refresh lost: what they may meet, the gender they consent to).
     pub(super) fn fail_over(&mut self) -> (Vec<UserId>, Vec<UserId>) {
         let before = self.queue();
+        let key = self.keys().cancelled.clone();
+        let marks = move |primary: &Keyspace| primary.hashes.get(&key).cloned().unwrap_or_default();
+        let marked = marks(&self.primary);
         self.primary = self.replica.clone();
         self.parsed.take();
         self.unreplicated = 0;
         let after = self.queue();
+        // A cancel's mark lost with the failover is a change of that user's place too (SETTLE may hold it again).
+        let unmarked = marks(&self.primary);
+        let mark_lost = |u: &UserId| marked.get(&u.get().to_string()) != unmarked.get(&u.get().to_string());
         let mut users: Vec<UserId> = before.keys().chain(after.keys()).copied().collect();
+        users.extend(marked.keys().chain(unmarked.keys()).map(|u| UserId(u.parse().expect("a user id"))));
         users.sort();
         users.dedup();
         let (changed, same): (Vec<UserId>, Vec<UserId>) =
-            users.into_iter().partition(|u| describe(before.get(u)) != describe(after.get(u)));
+            users.into_iter().partition(|u| describe(before.get(u)) != describe(after.get(u)) || mark_lost(u));
         let candidate = |entry: Option<&Entry>| entry.map(|e| format!("{:?}", e.seeker.candidate));
         let rewritten = same.into_iter().filter(|u| candidate(before.get(u)) != candidate(after.get(u))).collect();
         (changed, rewritten)
