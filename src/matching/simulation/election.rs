@@ -50,6 +50,10 @@ impl World {
                 }
                 for seeker in adopted {
                     self.leftover(seeker.user_id());
+                    // A claim taken from a node that lapsed: the node, cut off from Redis but not from the database,
+                    // may still open it, after a cancel the adopted place no longer refuses (docs/testing.md row 38).
+                    let ask = self.user(seeker.user_id()).ask;
+                    self.user(seeker.user_id()).failed_over_ask = ask;
                     self.push(node, Role::Elected(serial), Order::TakeOver(Box::new(seeker)));
                 }
             }

@@ -112,13 +112,6 @@ pub(super) const PATCHES: &[(Mutation, &str, &str, &str)] = &[
         "  return (string.gsub(string.gsub(seeker, ',\"gender\":\"[%a_]+\"', ''), ',\"seeking\":{[^}]*}', ''))",
         "  return seeker",
     ),
-    // REMOVE as it was: a node's hold of the settled request stays (a failover brought it back).
-    (
-        Mutation::RemoveSparesNodesHold,
-        "REMOVE",
-        "and not string.match(entry, '^%d+|!') then",
-        "and not string.match(entry, '^%d+|[@!]') then",
-    ),
     // The removal of settled users as an HDEL of whatever entry they have.
     (Mutation::RemoveWhateverTheEntry, "REMOVE", "if mine and not string.match(entry, '^%d+|!') then", "if entry then"),
 ];

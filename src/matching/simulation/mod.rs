@@ -31,7 +31,8 @@
 //!   block between them (`OpeningIgnoresBlocks`): src/store/batch/opening.rs, tested in tests/api/store_batches.rs;
 //! - the scripts (src/matching/cluster/scripts.rs, tested against a real Redis in queue_tests.rs): the matchmaker
 //!   removes only the entries its paired requests made (`RemoveWhateverTheEntry`), a node's hold of that request
-//!   included (`RemoveSparesNodesHold`, found by running the script), and nothing of the live pairs after a fenced
+//!   included (found by running the script; since the elected matchmaker claims its pairs, a claim refuses such a
+//!   pair, and queue_tests.rs alone keeps the removal), and nothing of the live pairs after a fenced
 //!   opening (`FencedOpeningRemovesEntries`); a request sent while the user's pair is claimed outlives the claim
 //!   (`ClaimIgnoresReask`); a node's clean-ups and FORWARD find an entry by request, not by socket
 //!   (`ForgetBySocketNotRequest`); no record of the input stream carries a gender or a wish
@@ -205,10 +206,6 @@ pub(super) enum Mutation {
     /// The records of the input stream as they were before issue 74: the seeker whole, declared gender and wish
     /// included (the scripts' `bare` taken out).
     RecordsCarryTheWish,
-    /// REMOVE as it was before the simulation ran it: the elected matchmaker leaves a node's hold of the request
-    /// it settled, which a Redis failover put back after the matchmaker had read the node's FORWARD; nobody takes
-    /// that entry away (found by running the production script, the first defect the model had hidden).
-    RemoveSparesNodesHold,
     /// The opening judges a stale copy of a request by the wall clocks alone, as before issue 74 (the asking
     /// node's against the opening node's, skewed): a new request is refused as spent, or a spent copy pays again.
     SpentByWallClocks,
@@ -245,7 +242,7 @@ pub(super) enum Mutation {
 }
 
 impl Mutation {
-    pub(super) const ALL: [Mutation; 28] = [
+    pub(super) const ALL: [Mutation; 27] = [
         Mutation::OpeningWithoutRowLock,
         Mutation::HoldLeavesOtherHoldersEntry,
         Mutation::SettleForgetsLostClaim,
@@ -262,7 +259,6 @@ impl Mutation {
         Mutation::NewerRequestLeftOutOfPair,
         Mutation::FencedOpeningRemovesEntries,
         Mutation::RecordsCarryTheWish,
-        Mutation::RemoveSparesNodesHold,
         Mutation::SpentByWallClocks,
         Mutation::NoReaper,
         Mutation::LeaveNotRetried,
