@@ -8,32 +8,15 @@
 use std::time::Duration;
 
 use sqlx::Connection as _;
-use tanis_client::{Connection, Identity};
-use tanis_proto::{ClientFrame, ErrorCode, MatchKind, ServerFrame};
+use tanis_client::Connection;
+use tanis_proto::{ClientFrame, ErrorCode, ServerFrame};
 
-use crate::helpers::{Backend, TestApp, eventually, spawn_app_with};
+use crate::helpers::{Backend, eventually, spawn_app_with, text_find};
 
 const WITHIN: Duration = Duration::from_secs(10);
 
-fn find(id: &str) -> ClientFrame {
-    ClientFrame::MatchFind {
-        id: Some(id.into()),
-        kind: MatchKind::Text,
-        public_key: Identity::generate().public_key_b64(),
-        nearby: false,
-        interests: Default::default(),
-        region: Default::default(),
-        seeking: None,
-    }
-}
-
 async fn next(socket: &mut Connection) -> ServerFrame {
     tokio::time::timeout(WITHIN, socket.next()).await.expect("a frame in time").expect("a frame")
-}
-
-async fn waiting_for_a_lock(app: &TestApp) -> bool {
-    let sql = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
-    app.count(sql).await > 0
 }
 
 /// Before (docs/testing.md row 18), the second device's find was placed once the match had opened: after the match
@@ -43,16 +26,16 @@ async fn a_find_from_a_second_device_while_the_first_is_being_paired_is_answered
     let app = spawn_app_with(Backend::Postgres, |c| c.quotas.free_text_daily = 2).await;
     let (a, b, c) = (app.user("ikicihaz").await, app.user("bekleyen").await, app.user("yenigelen").await);
     let mut waiting = app.socket(&b).await;
-    waiting.send(&find("b")).await.unwrap();
+    waiting.send(&text_find(Some("b"))).await.unwrap();
     assert!(matches!(next(&mut waiting).await, ServerFrame::MatchQueued { .. }));
     let (mut phone, mut tablet) = (app.socket(&a).await, app.socket(&a).await);
 
     let mut holder = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
     let mut held = holder.begin().await.unwrap();
     sqlx::query("LOCK TABLE matches IN EXCLUSIVE MODE").execute(&mut *held).await.unwrap();
-    phone.send(&find("phone")).await.unwrap();
-    eventually(WITHIN, "the pair's opening waits for the table", || waiting_for_a_lock(&app)).await;
-    tablet.send(&find("tablet")).await.unwrap();
+    phone.send(&text_find(Some("phone"))).await.unwrap();
+    eventually(WITHIN, "the pair's opening waits for the table", || crate::helpers::waiting_for_a_lock(&app)).await;
+    tablet.send(&text_find(Some("tablet"))).await.unwrap();
     held.rollback().await.unwrap();
 
     let found = |frame: ServerFrame| match frame {
@@ -73,14 +56,14 @@ async fn a_find_from_a_second_device_while_the_first_is_being_paired_is_answered
     assert_eq!(found(answer), match_id, "the tablet's find is answered by the same match");
     assert_eq!(found(next(&mut waiting).await), match_id);
     // A find after `match.found` is refused, not queued.
-    tablet.send(&find("after")).await.unwrap();
+    tablet.send(&text_find(Some("after"))).await.unwrap();
     let refused = next(&mut tablet).await;
     assert!(matches!(refused, ServerFrame::Error { code: ErrorCode::AlreadyInMatch, .. }), "{refused:?}");
 
     phone.send(&ClientFrame::MatchLeave { id: Some("leave".into()), match_id }).await.unwrap();
     while next(&mut phone).await != (ServerFrame::Ok { id: Some("leave".into()) }) {}
     let mut newcomer = app.socket(&c).await;
-    newcomer.send(&find("c")).await.unwrap();
+    newcomer.send(&text_find(Some("c"))).await.unwrap();
     assert!(matches!(next(&mut newcomer).await, ServerFrame::MatchQueued { .. }), "nobody waits for the newcomer");
     newcomer.send(&ClientFrame::MatchCancel { id: Some("cancel".into()) }).await.unwrap();
     let cancelled = next(&mut newcomer).await;
@@ -102,10 +85,13 @@ async fn a_cancel_while_the_elected_matchmaker_opens_the_pair_is_answered_not_qu
     sqlx::query("LOCK TABLE matches IN EXCLUSIVE MODE").execute(&mut *held).await.unwrap();
     let (mut sa, mut sb) = (nodes[0].socket(&a).await, nodes[1].socket(&b).await);
     for socket in [&mut sa, &mut sb] {
-        socket.send(&find("f")).await.unwrap();
+        socket.send(&text_find(Some("f"))).await.unwrap();
         assert!(matches!(next(socket).await, ServerFrame::MatchQueued { .. }));
     }
-    eventually(WITHIN, "the elected matchmaker's opening waits for the table", || waiting_for_a_lock(&nodes[0])).await;
+    eventually(WITHIN, "the elected matchmaker's opening waits for the table", || {
+        crate::helpers::waiting_for_a_lock(&nodes[0])
+    })
+    .await;
 
     sa.send(&ClientFrame::MatchCancel { id: Some("cancel".into()) }).await.unwrap();
     let answer = next(&mut sa).await;

@@ -633,6 +633,13 @@ pub fn tokens(session: &Value) -> (String, String) {
 }
 
 /// Polls `check` until it holds, for at most `limit`: the outcome of a run in another task or process.
+/// Whether a session of `app`'s PostgreSQL database waits for a lock: a test holding a table or a row sees the
+/// server's write reach it (and wait there) before it lets go.
+pub async fn waiting_for_a_lock(app: &TestApp) -> bool {
+    let sql = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
+    app.count(sql).await > 0
+}
+
 pub async fn eventually<F, Fut>(limit: std::time::Duration, what: &str, mut check: F)
 where
     F: FnMut() -> Fut,

@@ -10,7 +10,7 @@ use sqlx::Connection as _;
 use tanis_client::Connection;
 use tanis_proto::{ClientFrame, EndReason, MatchId, MatchKind, ServerFrame};
 
-use crate::helpers::{Backend, TestApp, eventually, spawn_app};
+use crate::helpers::{Backend, eventually, spawn_app};
 
 const WITHIN: Duration = Duration::from_secs(10);
 
@@ -53,11 +53,6 @@ fn ends(frames: &[ServerFrame]) -> Vec<EndReason> {
         .collect()
 }
 
-async fn waiting_for_a_lock(app: &TestApp) -> bool {
-    let sql = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'";
-    app.count(sql).await > 0
-}
-
 /// Both leave at once, both leaves past the check of the active match before either end is stored: the first
 /// stored is told `left` and its peer `peer_left`, one `match.ended` each. Before, both ends told both sides:
 /// each socket got `left` and `peer_left`, in either order.
@@ -72,7 +67,7 @@ async fn both_leaving_at_once_tells_each_socket_one_end() {
     let mut held = holder.begin().await.unwrap();
     sqlx::query("SELECT id FROM matches WHERE id = $1 FOR UPDATE").bind(match_id.0).execute(&mut *held).await.unwrap();
     a.send(&leave(match_id)).await.unwrap();
-    eventually(WITHIN, "a's end waits for the row", || waiting_for_a_lock(&app)).await;
+    eventually(WITHIN, "a's end waits for the row", || crate::helpers::waiting_for_a_lock(&app)).await;
     b.send(&leave(match_id)).await.unwrap();
     eventually(WITHIN, "b's end is queued behind it", || async { app.hub.commit_queue() > 0 }).await;
     held.rollback().await.unwrap();

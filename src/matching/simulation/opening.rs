@@ -138,17 +138,8 @@ impl World {
                 let lost = if self.mutation == Some(Mutation::ElectedOpensUnclaimed) {
                     // Nothing was claimed: whoever waits again is as they were.
                     Vec::new()
-                } else if cut {
-                    let everyone = done.iter().chain(&again).cloned().collect();
-                    self.retry_later(node, Retry::LetGoClaimed(everyone, matched.clone(), 0));
-                    again.iter().for_each(|s| self.told_error(s));
-                    again.iter().map(Seeker::user_id).collect()
                 } else {
-                    let lost = self.redis.settle(node, &done, &again, held, &matched);
-                    let (d, a): (Vec<UserId>, Vec<UserId>) =
-                        (done.iter().map(Seeker::user_id).collect(), again.iter().map(Seeker::user_id).collect());
-                    self.note(|| format!("{by} SETTLE done {d:?} again {a:?} ({held:?}): lost {lost:?}"));
-                    lost
+                    self.settle_claims(node, &by, &done, &again, held, &matched)
                 };
                 for (pair, result) in live.iter().zip(&mut live_results) {
                     if let Err(dropped) = result {
@@ -229,26 +220,39 @@ impl World {
         let mut results = settling.results;
         let done: Vec<Seeker> = settling.done.into_iter().cloned().collect();
         let again: Vec<Seeker> = settling.again.into_iter().cloned().collect();
-        let matched = settling.matched;
-        let lost = if self.nodes[node].cut {
-            let everyone = done.iter().chain(&again).cloned().collect();
-            self.retry_later(node, Retry::LetGoClaimed(everyone, matched, 0));
-            again.iter().for_each(|s| self.told_error(s));
-            self.note(|| format!("{by} SETTLE fails (Redis away): retried in the background"));
-            again.iter().map(Seeker::user_id).collect()
-        } else {
-            let lost = self.redis.settle(node, &done, &again, HeldAgain::Here, &matched);
-            let (d, a): (Vec<UserId>, Vec<UserId>) =
-                (done.iter().map(Seeker::user_id).collect(), again.iter().map(Seeker::user_id).collect());
-            self.note(|| format!("{by} SETTLE done {d:?} again {a:?}: lost {lost:?}"));
-            lost
-        };
+        let lost = self.settle_claims(node, by, &done, &again, HeldAgain::Here, &settling.matched);
         for (pair, result) in pairs.iter().zip(&mut results) {
             if let Err(dropped) = result {
                 dropped.extend(ids(pair).into_iter().filter(|u| lost.contains(u)));
             }
         }
         results
+    }
+
+    /// SETTLE of a node's or the elected matchmaker's claims (`done` go, `again` wait again as `held` says), or, Redis
+    /// away, their let-go retried in the background and whoever was to wait again told to ask again. Returns those
+    /// of `again` who could not wait again.
+    fn settle_claims(
+        &mut self,
+        node: NodeId,
+        by: &str,
+        done: &[Seeker],
+        again: &[Seeker],
+        held: HeldAgain,
+        matched: &[UserId],
+    ) -> Vec<UserId> {
+        if self.nodes[node].cut {
+            let everyone = done.iter().chain(again).cloned().collect();
+            self.retry_later(node, Retry::LetGoClaimed(everyone, matched.to_vec(), 0));
+            again.iter().for_each(|s| self.told_error(s));
+            self.note(|| format!("{by} SETTLE fails (Redis away): retried in the background"));
+            return again.iter().map(Seeker::user_id).collect();
+        }
+        let lost = self.redis.settle(node, done, again, held, matched);
+        let (d, a): (Vec<UserId>, Vec<UserId>) =
+            (done.iter().map(Seeker::user_id).collect(), again.iter().map(Seeker::user_id).collect());
+        self.note(|| format!("{by} SETTLE done {d:?} again {a:?} ({held:?}): lost {lost:?}"));
+        lost
     }
 
     /// The end of one opening: whoever was not dropped is placed again, which may make the next opening.
