@@ -255,7 +255,8 @@ impl LiveEffects for Hub {
 
     fn match_expired(&self, m: &ExpiredMatch) {
         let (one, other) = EndCause::Expired.told();
-        self.forget_match(m.match_id, &[(m.user1_id, one), (m.user2_id, other)]);
+        // No count to wait for: messages were refused from `expires_at` on, long before the job ended it.
+        self.delivery().tell_ended(m.match_id, &[(m.user1_id, one), (m.user2_id, other)], None);
     }
 
     async fn notified(&self, users: &[UserId], since: DateTime<Utc>) -> Result<(), JobError> {
@@ -291,7 +292,7 @@ impl LiveEffects for Detached {
     fn match_expired(&self, m: &ExpiredMatch) {
         let (one, other) = EndCause::Expired.told();
         let told = [(m.user1_id, one), (m.user2_id, other)];
-        self.delivery.tell_ended(m.match_id, &told);
+        self.delivery.tell_ended(m.match_id, &told, None);
     }
 
     async fn notified(&self, users: &[UserId], since: DateTime<Utc>) -> Result<(), JobError> {

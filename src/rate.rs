@@ -181,7 +181,9 @@ impl Limiter {
         let mut buckets = self.local.lock().expect("rates lock");
         let mut idle = self.idle.lock().expect("idle lock");
         match buckets.get(&user_id) {
-            Some(bucket) if bucket.full_at > now => idle.push(Reverse((bucket.full_at, user_id))),
+            Some(bucket) if bucket.full_at > now && !forget_drops_bucket() => {
+                idle.push(Reverse((bucket.full_at, user_id)))
+            }
             _ => drop(buckets.remove(&user_id)),
         }
         while let Some(&Reverse((full_at, user))) = idle.peek()
@@ -200,6 +202,19 @@ impl Limiter {
     fn kept(&self) -> usize {
         self.local.lock().expect("rates lock").len()
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// The mutation the limits' walk must catch: a bucket dropped with its user's last socket (issue 75, row 20).
+    static FORGET_DROPS_BUCKET: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn forget_drops_bucket() -> bool {
+    #[cfg(test)]
+    return FORGET_DROPS_BUCKET.with(|m| m.get());
+    #[cfg(not(test))]
+    false
 }
 
 /// What counts as a whole token: a hair under one, so that a client waiting exactly the `retry_after_ms` it was told
@@ -251,6 +266,7 @@ pub fn retry_after_ms(wait: Duration) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::Clock;
 
     #[test]
     fn a_lease_is_half_a_second_of_the_rate_at_most_a_quarter_of_the_burst_at_least_one() {
@@ -318,6 +334,68 @@ mod tests {
         clock.advance(TimeDelta::seconds(2));
         limiter.forget(UserId(3));
         assert_eq!(limiter.kept(), 0, "full again, both go at the next socket to close");
+    }
+
+    /// One seeded walk of three users taking tokens (a burst of 3, one a second) while their last sockets close and
+    /// open again and time passes; the first user who got more in some stretch of time than the burst and the rate
+    /// allow, with the seed.
+    async fn walk(seed: u64) -> Result<(), String> {
+        let (rate, burst) = (1.0, 3);
+        let mut rng = crate::matching::simulation::rng::Rng::new(seed);
+        let clock = crate::clock::ManualClock::new(start());
+        let limiter = Limiter::local(clock.clone());
+        let mut granted: Vec<Vec<DateTime<Utc>>> = vec![Vec::new(); 3];
+        for _ in 0..200 {
+            let user = rng.below(3) as usize;
+            match rng.below(10) {
+                0..5 => {
+                    if limiter.take(UserId(user as i64 + 1), rate, burst).await.is_ok() {
+                        let now = clock.now();
+                        granted[user].push(now);
+                        // Every stretch from an earlier grant to now.
+                        for (i, &from) in granted[user].iter().enumerate() {
+                            let allowed =
+                                f64::from(burst) + rate * (now - from).num_milliseconds() as f64 / 1000.0 + 1e-6;
+                            let got = granted[user].len() - i;
+                            if got as f64 > allowed {
+                                return Err(format!(
+                                    "seed {seed}: user {user} got {got} since {from}, {allowed:.2} allowed"
+                                ));
+                            }
+                        }
+                    }
+                }
+                5..7 => limiter.forget(UserId(user as i64 + 1)),
+                _ => clock.advance(TimeDelta::milliseconds(rng.below(1500) as i64)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn walks(seeds: u64) -> Option<String> {
+        for seed in 0..seeds {
+            if let Err(broken) = walk(seed).await {
+                return Some(broken);
+            }
+        }
+        None
+    }
+
+    /// The limits are per user, not per socket (issue 75): whatever the user's sockets do on this node, what they
+    /// are allowed in any stretch of time stays within the burst and the rate.
+    #[tokio::test]
+    async fn no_walk_of_sockets_closing_and_opening_gets_a_user_past_the_burst_and_the_rate() {
+        if let Some(broken) = walks(500).await {
+            panic!("{broken}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_bucket_dropped_with_its_users_last_socket_is_caught_by_the_walk() {
+        FORGET_DROPS_BUCKET.with(|m| m.set(true));
+        let broken = walks(500).await;
+        FORGET_DROPS_BUCKET.with(|m| m.set(false));
+        assert!(broken.is_some(), "no walk got past the limit with buckets dropped at the last socket");
     }
 
     #[test]

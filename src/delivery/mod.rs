@@ -6,6 +6,8 @@
 
 mod outbound;
 mod redis;
+#[cfg(test)]
+mod simulation;
 mod sockets;
 
 use std::sync::Arc;
@@ -14,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use tanis_proto::{Balances, CloseCode, EndReason, ServerFrame};
 
 use crate::auth::LoginId;
-use crate::domain::{MatchId, UserId};
+use crate::domain::{MatchId, Seq, UserId};
 use crate::live::ActiveMatch;
 
 pub use outbound::{Frames, Slot};
@@ -62,6 +64,11 @@ pub enum Event {
         /// heard of the end yet). Absent for other frames, and from a node of the previous release.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         of_match: Option<MatchId>,
+        /// A `msg`'s seq in `of_match`: the node holding the sockets counts what it carried, to tell `match.ended`
+        /// only after every message stored before the end ([`crate::live::Live::end_after`]), and sends a copy
+        /// once. Absent for other frames, and from a node of the previous release.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seq: Option<Seq>,
     },
     /// Closes every socket of the user with `code` (a ban).
     Kick { user_id: UserId, code: CloseCode },
@@ -82,8 +89,19 @@ pub enum Event {
         matches_opened: Option<i64>,
         frame: Encoded,
     },
-    /// The user's match ended: forgotten wherever their sockets are, then `frame` (`match.ended`).
-    MatchEnded { user_id: UserId, match_id: MatchId, frame: Encoded },
+    /// The user's match ended: forgotten wherever their sockets are, then `frame` (`match.ended`), once the
+    /// match's messages up to `last` (its last seq when the end was stored) are carried there. `None` from an end
+    /// that does not know it (an expiry, a ban) and from a node of the previous release: told at once.
+    /// `kept`: the match goes on as a contact conversation (`frame` is `contact.added`): its messages still come.
+    MatchEnded {
+        user_id: UserId,
+        match_id: MatchId,
+        frame: Encoded,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        last: Option<Seq>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        kept: bool,
+    },
     /// Frames for these users may have been lost between nodes: each node holding their sockets tells them
     /// their match as stored and to `resume` (the hub's resync).
     Resync { users: Vec<UserId> },
@@ -115,7 +133,25 @@ pub fn without_receipt(frame: &ServerFrame) -> ServerFrame {
 /// The event of [`Delivery::to_user_by_version`] between nodes.
 fn by_version(user_id: UserId, frame: &ServerFrame, before: Vec<ServerFrame>, then_plain: bool) -> Event {
     let v1 = Some(Box::new(V1 { before: before.iter().map(encode).collect(), then_plain }));
-    Event::Frame { to: Recipient::User(user_id), frame: encode(frame), v1, of_match: None }
+    let (of_match, seq) = of_msg(frame);
+    Event::Frame { to: Recipient::User(user_id), frame: encode(frame), v1, of_match, seq }
+}
+
+/// The match of a frame of a conversation that delivery keeps after its end ([`Event::Frame`]'s `of_match`), with
+/// a `msg`'s seq, which it counts: a message and a receipt. (`typing` and `rtc.*` name it through
+/// [`Delivery::to_user_in_match`].)
+fn of_msg(frame: &ServerFrame) -> (Option<MatchId>, Option<Seq>) {
+    match frame {
+        ServerFrame::Msg { match_id, seq, .. } => (Some(*match_id), Some(*seq)),
+        ServerFrame::MsgDelivered { match_id, .. } => (Some(*match_id), None),
+        _ => (None, None),
+    }
+}
+
+/// `frame` for `to`; a `msg` named with its match and seq, so the node holding the sockets counts it.
+fn frame_event(to: Recipient, frame: &ServerFrame) -> Event {
+    let (of_match, seq) = of_msg(frame);
+    Event::Frame { to, frame: encode(frame), v1: None, of_match, seq }
 }
 
 impl Event {
@@ -199,14 +235,20 @@ impl Delivery {
 
     /// To every socket of the user.
     pub fn to_user(&self, user_id: UserId, frame: &ServerFrame) {
-        self.deliver(Event::Frame { to: Recipient::User(user_id), frame: encode(frame), v1: None, of_match: None });
+        self.deliver(frame_event(Recipient::User(user_id), frame));
     }
 
     /// To every socket of the user, a frame of the conversation of `match_id` (`typing`, `rtc.*`): dropped where the
     /// user was told that match's end.
     pub fn to_user_in_match(&self, user_id: UserId, match_id: MatchId, frame: &ServerFrame) {
         let of_match = Some(match_id);
-        self.deliver(Event::Frame { to: Recipient::User(user_id), frame: encode(frame), v1: None, of_match });
+        self.deliver(Event::Frame {
+            to: Recipient::User(user_id),
+            frame: encode(frame),
+            v1: None,
+            of_match,
+            seq: None,
+        });
     }
 
     /// To every socket of the user: `frame` to version 2 sockets; to version 1 ones the frames `before` makes,
@@ -221,7 +263,7 @@ impl Delivery {
         then_plain: bool,
     ) {
         match self {
-            Delivery::Local(sockets) => sockets.deliver_by_version(user_id, &encode(frame), || {
+            Delivery::Local(sockets) => sockets.deliver_by_version(user_id, &encode(frame), of_msg(frame).0, || {
                 let plain = then_plain.then(|| without_receipt(frame));
                 before().iter().chain(&plain).map(encode).collect()
             }),
@@ -231,22 +273,12 @@ impl Delivery {
 
     /// To the user's sockets on this node only (each node answers for its own, as in a resync).
     pub fn to_user_here(&self, user_id: UserId, frame: &ServerFrame) {
-        self.sockets().deliver(&Event::Frame {
-            to: Recipient::User(user_id),
-            frame: encode(frame),
-            v1: None,
-            of_match: None,
-        });
+        self.sockets().deliver(&frame_event(Recipient::User(user_id), frame));
     }
 
     /// To every socket of the user but `except`.
     pub fn to_user_except(&self, except: SocketRef, frame: &ServerFrame) {
-        self.deliver(Event::Frame {
-            to: Recipient::UserExcept(except),
-            frame: encode(frame),
-            v1: None,
-            of_match: None,
-        });
+        self.deliver(frame_event(Recipient::UserExcept(except), frame));
     }
 
     /// Whether the user may have a socket besides `socket` (a copy of their own message is owed to it). With
@@ -260,7 +292,7 @@ impl Delivery {
 
     /// To one socket.
     pub fn to_socket(&self, socket: SocketRef, frame: &ServerFrame) {
-        self.deliver(Event::Frame { to: Recipient::Socket(socket), frame: encode(frame), v1: None, of_match: None });
+        self.deliver(frame_event(Recipient::Socket(socket), frame));
     }
 
     /// Closes every socket of the user with `code`.
@@ -292,15 +324,22 @@ impl Delivery {
         self.deliver(Event::StandingChanged { user_id });
     }
 
-    /// Forgets the user's match `match_id` and tells them `frame`.
-    pub fn match_ended(&self, user_id: UserId, match_id: MatchId, frame: &ServerFrame) {
-        self.deliver(Event::MatchEnded { user_id, match_id, frame: encode(frame) });
+    /// The match `match_id` goes on as the user's contact conversation: every node holding their sockets stops
+    /// taking it for their current match, and tells them `frame` (`contact.added`).
+    pub fn match_kept(&self, user_id: UserId, match_id: MatchId, frame: &ServerFrame) {
+        self.deliver(Event::MatchEnded { user_id, match_id, frame: encode(frame), last: None, kept: true });
     }
 
-    /// Tells each listed user that the match ended and why; every node holding their sockets forgets it.
-    pub fn tell_ended(&self, match_id: MatchId, told: &[(UserId, EndReason)]) {
-        for (user, reason) in told {
-            self.match_ended(*user, match_id, &ServerFrame::MatchEnded { id: None, match_id, reason: *reason });
+    /// Tells each listed user that the match ended and why; every node holding their sockets forgets it, and
+    /// tells them once it has carried the match's messages up to `last` (its last seq as the end was stored;
+    /// `None` when not known: told at once).
+    pub fn tell_ended(&self, match_id: MatchId, told: &[(UserId, EndReason)], last: Option<Seq>) {
+        // One node needs no count: its events reach its sockets in the order they were made, and the group commit
+        // announces a batch's messages before its ends.
+        let last = last.filter(|_| matches!(self, Delivery::Redis(_)));
+        for &(user_id, reason) in told {
+            let frame = encode(&ServerFrame::MatchEnded { id: None, match_id, reason });
+            self.deliver(Event::MatchEnded { user_id, match_id, frame, last, kept: false });
         }
     }
 

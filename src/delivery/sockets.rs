@@ -13,8 +13,8 @@ use tanis_proto::{CloseCode, ServerFrame};
 use super::outbound::{self, Frames, Outbound, Refused, Slot};
 use super::{Event, Recipient};
 use crate::auth::LoginId;
-use crate::domain::UserId;
-use crate::live::{ActiveMatch, LiveUsers, Wanted};
+use crate::domain::{MatchId, Seq, UserId};
+use crate::live::{ActiveMatch, Carry, EndNow, LiveUsers, Wanted};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
@@ -150,6 +150,8 @@ pub struct Sockets {
     next_id: AtomicU64,
     /// Users who may have missed frames, for the hub to resync.
     resync: Wanted,
+    /// Users with an end held back for messages not carried yet, for the hub to read them from the store.
+    catch_ups: Wanted,
     /// What this node holds of each connected user besides their sockets: their match, their cached standing.
     live: Arc<LiveUsers>,
     /// Users here whose match just ended, for the hub's ads; kept only once the hub asked for them.
@@ -168,6 +170,7 @@ impl Default for Sockets {
             // nodes could meet), so a socket named in an event means the same socket on every node.
             next_id: AtomicU64::new(u64::from(rand::random::<u32>()) << 32),
             resync: Wanted::default(),
+            catch_ups: Wanted::default(),
             live: Arc::default(),
             between: Mutex::default(),
             between_wanted: Notify::new(),
@@ -340,15 +343,20 @@ impl Sockets {
     pub(super) fn deliver(&self, event: &Event) {
         match event {
             Event::Resync { users } => self.want_resync(users.iter().copied()),
-            Event::Frame { to, frame, v1, of_match } => {
+            Event::Frame { to, frame, v1, of_match, seq } => {
                 let (user_id, wanted): (UserId, &dyn Fn(u64) -> bool) = match to {
                     Recipient::User(user_id) => (*user_id, &|_| true),
                     Recipient::UserExcept(except) => (except.user_id, &|id| id != except.socket_id),
                     Recipient::Socket(only) => (only.user_id, &|id| id == only.socket_id),
                 };
-                if let Some(match_id) = of_match
-                    && self.live.with(user_id, |live| live.told_end_of(*match_id)) == Some(true)
-                {
+                // Nothing of a match after its told end; a message counted, and sent once.
+                let carry = of_match.and_then(|match_id| {
+                    self.live.with(user_id, |live| match seq {
+                        Some(seq) => live.carry(match_id, *seq),
+                        None => Carry { deliver: !live.told_end_of(match_id), then_end: None },
+                    })
+                });
+                if carry.as_ref().is_some_and(|c| !c.deliver) {
                     return;
                 }
                 // Offered under the lock: `offer` never waits, and no handles are copied out for every frame.
@@ -366,6 +374,11 @@ impl Sockets {
                         _ => socket.offer(frame),
                     }
                 }
+                drop(users);
+                // The message completed a held end: it is told now, after it.
+                if let Some(end) = carry.and_then(|c| c.then_end) {
+                    self.tell_end(user_id, &end);
+                }
             }
             Event::Kick { user_id, code } => {
                 for socket in self.sockets_of(*user_id) {
@@ -374,7 +387,14 @@ impl Sockets {
             }
             Event::SignedOut { user_id, logins } => self.sign_out_here(*user_id, logins),
             Event::MatchOpened { user_id, active, balances, matches_opened, frame } => {
-                let ended = self.live.with(*user_id, |live| live.opened(active, *balances, *matches_opened)).flatten();
+                // An end still held back goes first (the user could not have asked for this match before it).
+                let (held, ended) = self
+                    .live
+                    .with(*user_id, |live| (live.release_held(), live.opened(active, *balances, *matches_opened)))
+                    .unwrap_or_default();
+                if let Some(held) = held {
+                    self.tell_end(*user_id, &held);
+                }
                 let sockets = self.sockets_of(*user_id);
                 // An opening overtaken by its end: `match.found`, then its `match.ended` again, so the client
                 // sees the match open and close in that order and is free to look again.
@@ -386,20 +406,59 @@ impl Sockets {
                 }
             }
             Event::StandingChanged { user_id } => self.live.standing_changed(*user_id),
-            Event::MatchEnded { user_id, match_id, frame } => {
-                if self.live.with(*user_id, |live| live.ended(*match_id, frame)) == Some(false) {
-                    return;
-                }
-                let sockets = self.sockets_of(*user_id);
-                for socket in &sockets {
-                    socket.offer(frame);
-                }
-                // After the frame: an ad the hub shows for it comes after `match.ended`.
-                if !sockets.is_empty() && self.between_on.load(Ordering::Relaxed) {
-                    self.between.lock().expect("between lock").push(*user_id);
-                    self.between_wanted.notify_one();
+            Event::MatchEnded { user_id, match_id, frame, kept: true, .. } => {
+                if self.live.with(*user_id, |live| live.kept(*match_id)).is_some() {
+                    self.sockets_of(*user_id).iter().for_each(|socket| socket.offer(frame));
                 }
             }
+            Event::MatchEnded { user_id, match_id, frame, last, kept: false } => {
+                match self.live.with(*user_id, |live| live.end_after(*match_id, *last, frame)) {
+                    Some(EndNow::Tell) => self.tell_end(*user_id, frame),
+                    Some(EndNow::Held) => self.catch_ups.add([*user_id]),
+                    Some(EndNow::Again) | None => {}
+                }
+            }
+        }
+    }
+
+    /// `match.ended` to every socket of the user here.
+    fn tell_end(&self, user_id: UserId, frame: &Encoded) {
+        let sockets = self.sockets_of(user_id);
+        for socket in &sockets {
+            socket.offer(frame);
+        }
+        // After the frame: an ad the hub shows for it comes after `match.ended`.
+        if !sockets.is_empty() && self.between_on.load(Ordering::Relaxed) {
+            self.between.lock().expect("between lock").push(user_id);
+            self.between_wanted.notify_one();
+        }
+    }
+
+    /// Waits until some users here have an end held back for messages not carried yet, and takes them: the hub
+    /// reads those messages from the store ([`Sockets::held_end`]) and then [`Sockets::release_end`].
+    pub async fn catch_ups(&self) -> Vec<UserId> {
+        self.catch_ups.take().await
+    }
+
+    /// The user's held end here: its match, and the seqs to read after `through` up to `last`.
+    pub fn held_end(&self, user_id: UserId) -> Option<(MatchId, Seq, Seq)> {
+        self.live.with(user_id, |live| live.held_end()).flatten()
+    }
+
+    /// Carries the messages of the user's held end of `match_id` that the store holds (`messages`, read after
+    /// [`Sockets::held_end`]'s `through`): each one the relays have not brought yet goes to the sockets, and then
+    /// the end, whatever is still missing.
+    pub fn caught_up(&self, user_id: UserId, match_id: MatchId, messages: &[ServerFrame]) {
+        for message in messages {
+            self.deliver(&super::frame_event(Recipient::User(user_id), message));
+        }
+        self.release_end(user_id, match_id);
+    }
+
+    /// Tells the user's held end of `match_id` now, if it is still held.
+    pub fn release_end(&self, user_id: UserId, match_id: MatchId) {
+        if let Some(frame) = self.live.with(user_id, |live| live.release(match_id)).flatten() {
+            self.tell_end(user_id, &frame);
         }
     }
 
@@ -411,7 +470,17 @@ impl Sockets {
 
     /// `frame` to every socket of the user here of version 2, the frames `v1` makes to those of version 1: made
     /// under the registry's lock, so a socket registering meanwhile gets the frames of its own version.
-    pub(super) fn deliver_by_version(&self, user_id: UserId, frame: &Encoded, v1: impl FnOnce() -> Box<[Encoded]>) {
+    /// Nothing of `of_match` once its end was told here.
+    pub(super) fn deliver_by_version(
+        &self,
+        user_id: UserId,
+        frame: &Encoded,
+        of_match: Option<MatchId>,
+        v1: impl FnOnce() -> Box<[Encoded]>,
+    ) {
+        if of_match.is_some_and(|m| self.live.with(user_id, |live| live.told_end_of(m)) == Some(true)) {
+            return;
+        }
         let users = self.users.lock().expect("registry lock");
         let Some(user) = users.get(&user_id) else { return };
         let v1 = user.sockets.iter().any(|s| s.protocol < 2).then(v1);
@@ -477,16 +546,86 @@ mod tests {
         let (ended, next) = (crate::domain::MatchId(5), crate::domain::MatchId(6));
         let end =
             encode(&ServerFrame::MatchEnded { id: None, match_id: ended, reason: tanis_proto::EndReason::PeerLeft });
-        sockets.deliver(&Event::MatchEnded { user_id: user, match_id: ended, frame: end.clone() });
-        sockets.deliver(&Event::MatchEnded { user_id: user, match_id: ended, frame: end.clone() });
+        let told = Event::MatchEnded { user_id: user, match_id: ended, frame: end.clone(), last: None, kept: false };
+        sockets.deliver(&told);
+        sockets.deliver(&told);
         for match_id in [ended, next] {
             let typing = encode(&ServerFrame::Typing { match_id });
             let to = Recipient::User(user);
-            sockets.deliver(&Event::Frame { to, frame: typing, v1: None, of_match: Some(match_id) });
+            sockets.deliver(&Event::Frame { to, frame: typing, v1: None, of_match: Some(match_id), seq: None });
         }
         assert_eq!(frames.try_recv(), Some(end), "the end, once");
         assert_eq!(frames.try_recv(), Some(encode(&ServerFrame::Typing { match_id: next })), "only the other match's");
         assert_eq!(frames.try_recv(), None);
+    }
+
+    fn opened(match_id: MatchId) -> ActiveMatch {
+        let expires_at = chrono::DateTime::UNIX_EPOCH;
+        let info = tanis_proto::MatchInfo {
+            match_id,
+            kind: tanis_proto::MatchKind::Text,
+            peer: "yabanci#0001".into(),
+            peer_public_key: String::new(),
+            initiator: true,
+            expires_at,
+            shared_interests: Vec::new(),
+            shared_languages: Vec::new(),
+            video_safety: None,
+        };
+        let (peer_id, kind, opened_at) = (UserId(2), info.kind, expires_at);
+        ActiveMatch { match_id, peer_id, kind, opened_at, expires_at, info }
+    }
+
+    fn message(match_id: MatchId, seq: i64) -> Event {
+        let frame = ServerFrame::Msg {
+            match_id,
+            seq: Seq(seq),
+            ciphertext: "c2lmcmU=".into(),
+            nonce: "bm9uY2U=".into(),
+            commitment: None,
+            sent_at: chrono::DateTime::UNIX_EPOCH,
+            mine: false,
+            delivered: None,
+        };
+        Event::Frame {
+            to: Recipient::User(UserId(1)),
+            frame: encode(&frame),
+            v1: None,
+            of_match: Some(match_id),
+            seq: Some(Seq(seq)),
+        }
+    }
+
+    /// Between nodes a `match.ended` comes after every message stored before the end (docs/protocol.md §5): one its
+    /// node relays after the end reached this node goes first, and the end follows it; the same message read
+    /// from the store by the catch-up is not sent twice, and nothing of the match follows its end.
+    #[test]
+    fn an_end_waits_for_the_messages_stored_before_it_and_a_copy_goes_once() {
+        let sockets = Sockets::default();
+        let (user, match_id) = (UserId(1), MatchId(5));
+        let (_handle, mut frames, _) = sockets.register(user, None, 2, 16);
+        let balances = tanis_proto::Balances { daily_text: 1, daily_video: 1, bonus_text: 0, bonus_video: 0 };
+        let found: Encoded = "found".into();
+        let active = Box::new(opened(match_id));
+        sockets.deliver(&Event::MatchOpened { user_id: user, active, balances, matches_opened: None, frame: found });
+        sockets.deliver(&message(match_id, 1));
+        let end = encode(&ServerFrame::MatchEnded { id: None, match_id, reason: tanis_proto::EndReason::PeerLeft });
+        let ended = |last| Event::MatchEnded { user_id: user, match_id, frame: end.clone(), last, kept: false };
+        // Stored 2 and 3 before the end; neither relayed here yet.
+        sockets.deliver(&ended(Some(Seq(3))));
+        assert_eq!(sockets.held_end(user), Some((match_id, Seq(1), Seq(3))), "held, to read after 1 up to 3");
+        sockets.deliver(&ended(None));
+        sockets.deliver(&message(match_id, 3));
+        sockets.deliver(&message(match_id, 2));
+        sockets.deliver(&message(match_id, 3));
+        sockets.deliver(&message(match_id, 4));
+        sockets.release_end(user, match_id);
+        let seq_of = |f: &Encoded| serde_json::from_str::<serde_json::Value>(f).unwrap()["seq"].as_i64();
+        let told: Vec<Encoded> = std::iter::from_fn(|| frames.try_recv()).collect();
+        assert_eq!(told[0].as_ref(), "found");
+        assert_eq!(told[1..4].iter().map(seq_of).collect::<Vec<_>>(), [Some(1), Some(3), Some(2)], "{told:?}");
+        assert_eq!(told[4..], [end], "the end once, after them, and nothing after it");
+        assert_eq!(sockets.held_end(user), None);
     }
 
     #[tokio::test]

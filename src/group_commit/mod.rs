@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
 use crate::dedicated::Running;
+use crate::domain::Seq;
 
 use crate::clock::SharedClock;
 use crate::store::{
@@ -38,8 +39,8 @@ const LEASE_TIME: Duration = Duration::from_millis(10);
 pub type WriteResult = Result<WriteOutcome, Arc<StoreError>>;
 /// A receipt's outcome: what it marked delivered for the first time (the messages' sender and their seqs).
 pub type ReceiptResult = Result<Option<Delivered>, Arc<StoreError>>;
-/// An end's outcome: whether it ended the match (false: it was no longer active).
-pub type EndResult = Result<bool, Arc<StoreError>>;
+/// An end's outcome: the match's last seq when this end ended it (`None`: it was no longer active).
+pub type EndResult = Result<Option<Seq>, Arc<StoreError>>;
 /// An opening's outcome.
 pub type OpenResult = Result<Opened, Arc<StoreError>>;
 

@@ -87,7 +87,7 @@ impl Hub {
                 initiator: row.user1_id == user,
                 since,
             };
-            self.delivery().match_ended(user, row.id, &ServerFrame::ContactAdded { contact });
+            self.delivery().match_kept(user, row.id, &ServerFrame::ContactAdded { contact });
         }
         Ok(())
     }

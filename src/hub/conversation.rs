@@ -9,11 +9,11 @@ use tanis_proto::franking::COMMITMENT_LEN;
 use tanis_proto::{ErrorCode, ServerFrame};
 
 use super::context::Ctx;
-use crate::domain::{EndCause, MatchId, Seq};
+use crate::domain::{EndCause, MatchId, Seq, UserId};
 use crate::group_commit::Reply;
 use crate::group_commit::announce::{ReceiptFrom, STORE_RETRY_AFTER_MS};
 use crate::rate;
-use crate::store::{NewMessage, Receipt};
+use crate::store::{MessageRow, NewMessage, Receipt};
 
 /// Longest accepted `client_msg_id`.
 const MAX_CLIENT_MSG_ID: usize = 64;
@@ -158,24 +158,27 @@ pub(super) async fn resume(ctx: &Ctx, id: Option<String>, match_id: MatchId, aft
         let full = page.len() as i64 == RESUME_PAGE;
         for m in page {
             last_seq = m.seq;
-            let mine = m.sender_id == ctx.user_id;
-            let frame = ServerFrame::Msg {
-                match_id,
-                seq: m.seq,
-                ciphertext: m.content,
-                nonce: m.nonce,
-                commitment: m.commitment.map(|c| STANDARD.encode(c)),
-                sent_at: m.created_at,
-                mine,
-                delivered: None,
-            };
-            ctx.reply(frame).await;
+            ctx.reply(stored_msg(m, ctx.user_id)).await;
         }
         if !full {
             break;
         }
     }
     ctx.reply(ServerFrame::ResumeDone { id, match_id, last_seq }).await;
+}
+
+/// A stored message as `viewer` is sent it (with `resume`, or before an end its relay had not brought).
+pub(in crate::hub) fn stored_msg(m: MessageRow, viewer: UserId) -> ServerFrame {
+    ServerFrame::Msg {
+        match_id: m.match_id,
+        seq: m.seq,
+        ciphertext: m.content,
+        nonce: m.nonce,
+        commitment: m.commitment.map(|c| STANDARD.encode(c)),
+        sent_at: m.created_at,
+        mine: m.sender_id == viewer,
+        delivered: None,
+    }
 }
 
 /// `typing`: passed to the peer, never stored. In a contact conversation the store is asked each time (no cached

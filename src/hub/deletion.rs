@@ -23,7 +23,7 @@ impl Hub {
         if let Some((match_id, peer)) = ended {
             // Stored as a leave (`left`), and the peer learns what any leaving tells them: a deletion is not revealed.
             let (ours, theirs) = EndCause::Left.told();
-            delivery.tell_ended(match_id, &[(user_id, ours), (peer, theirs)]);
+            delivery.tell_ended(match_id, &[(user_id, ours), (peer, theirs)], None);
         }
         for &(match_id, peer) in contacts_ended {
             self.tell_contact_ended(match_id, &[user_id, peer]);

@@ -178,6 +178,7 @@ impl Hub {
         let tasks = Tasks { writer, finder, notifier, push: OnceLock::new() };
         let hub = Hub { inner: Arc::new(Inner { services, settings, tasks, limiters, loops }) };
         tokio::spawn(hub.clone().resync_loop());
+        tokio::spawn(hub.clone().catch_up_loop());
         // Every socket closes with the node: one waiter here, not one in each socket's task (BENCHMARKS.md, "Idle
         // sockets: what still held memory"); a socket registered after this ran closes itself (`socket::greet`).
         tokio::spawn({

@@ -11,7 +11,7 @@ pub mod find;
 mod queue;
 pub mod rules;
 #[cfg(test)]
-mod simulation;
+pub(crate) mod simulation;
 pub mod sweeps;
 
 use std::collections::HashSet;

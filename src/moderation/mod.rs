@@ -62,7 +62,7 @@ async fn enforce(store: &Store, delivery: &Delivery, ban: &NewBan<'_>) -> Result
         store.end_match(row.id, EndCause::Banned, now).await?;
         let peer = row.peer_of(user_id).expect("the user is in their own match");
         let (banned, other) = EndCause::Banned.told();
-        delivery.tell_ended(row.id, &[(user_id, banned), (peer, other)]);
+        delivery.tell_ended(row.id, &[(user_id, banned), (peer, other)], None);
     }
     delivery.kick(user_id, CloseCode::Banned);
     tracing::info!(user_id = user_id.get(), "user banned; sockets closed");

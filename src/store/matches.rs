@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use tanis_proto::MatchKind;
 
 use super::{Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::{EndCause, Interests, Languages, MatchId, MatchStatus, UserId};
+use crate::domain::{EndCause, Interests, Languages, MatchId, MatchStatus, Seq, UserId};
 
 /// A `matches` row.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -99,6 +99,17 @@ impl Store {
             "status = 'active' UNION ALL SELECT id FROM matches WHERE user2_id = $1 AND status = 'active') AS mine)"
         ));
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(user_id).optional().await)?)
+    }
+
+    /// The seq of a match's last message (its floor when no log is left, 0 when it has none): where a node that
+    /// loads the match starts counting the messages it carries to its user's sockets.
+    pub async fn last_seq(&self, match_id: MatchId) -> Result<Seq, StoreError> {
+        let query = select!(
+            "SELECT COALESCE((SELECT MAX(seq) FROM message_logs WHERE match_id = $1), \
+             (SELECT seq_floor FROM matches WHERE id = $1), 0)"
+        );
+        let last: i64 = on_read_pool!(self, |pool| pool.scalars(query).bind(match_id).one().await)?;
+        Ok(Seq(last))
     }
 
     /// A match `user_id` took part in (whatever its status); `None` for anyone else.

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use sqlx::Connection as _;
-use tanis_client::Connection;
+use tanis_client::{Chat, Connection};
 use tanis_proto::{ClientFrame, EndReason, MatchId, MatchKind, ServerFrame};
 
 use crate::helpers::{Backend, eventually, spawn_app};
@@ -78,4 +78,52 @@ async fn both_leaving_at_once_tells_each_socket_one_end() {
     assert_eq!(ends(&seen_a), [EndReason::Left], "a's end was stored first: {seen_a:?}");
     assert_eq!(ends(&seen_b), [EndReason::PeerLeft], "b is told once, that a left: {seen_b:?}");
     assert!(seen_b.contains(&ServerFrame::Ok { id: Some("leave".into()) }), "b's leave is answered ok: {seen_b:?}");
+}
+
+/// A message stored before the end reaches the peer before its `match.ended`, when the two are on different nodes
+/// (docs/protocol.md §5). A's node holds its relay to the other nodes (as one that is behind): A's message is
+/// accepted, then B, on the other node, leaves. B's node reads the message it has not been relayed from the store
+/// and tells it before the end, and the relay's late copy is not sent again. Before, B was told `match.ended` at
+/// once and got the message after it, once the relay caught up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_message_stored_before_the_end_reaches_the_peer_on_another_node_before_the_end() {
+    let nodes = crate::helpers::spawn_cluster_with(2, |_| {}).await;
+    let (first, second) = (nodes[0].user("soncuyazan").await, nodes[1].user("erkengiden").await);
+    let (mut a, mut b) = (nodes[0].socket(&first).await, nodes[1].socket(&second).await);
+    let (chat_a, chat_b) = tokio::join!(Chat::find(&mut a, MatchKind::Text), Chat::find(&mut b, MatchKind::Text));
+    let (mut chat_a, _chat_b) = (chat_a.unwrap(), chat_b.unwrap());
+    let match_id = chat_a.info.match_id;
+
+    let held = nodes[0].hub.delivery().cluster().expect("a cluster").hold_relay().await;
+    a.send(&chat_a.message("son söz")).await.unwrap();
+    let accepted = tokio::time::timeout(WITHIN, a.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. })))
+        .await
+        .expect("accepted in time")
+        .unwrap();
+    let ServerFrame::MsgAccepted { seq, .. } = accepted else { unreachable!() };
+    b.send(&leave(match_id)).await.unwrap();
+    let mut seen_b = up_to_answer(&mut b).await;
+    drop(held);
+    // A mark relayed by A's node after the held message: once B has it, the relay's copy has reached B's node.
+    // (Only to order the test's reads: no client can send it.)
+    let mark = ServerFrame::Pong { id: Some("relayed".into()) };
+    nodes[0].hub.delivery().to_user(second.id, &mark);
+    loop {
+        let frame = tokio::time::timeout(WITHIN, b.next()).await.expect("the mark in time").unwrap();
+        if frame == mark {
+            break;
+        }
+        seen_b.push(frame);
+    }
+    let told_a = tokio::time::timeout(WITHIN, a.next_where(|f| matches!(f, ServerFrame::MatchEnded { .. })));
+    let told_a = told_a.await.expect("a is told in time").unwrap();
+    assert!(matches!(told_a, ServerFrame::MatchEnded { reason: EndReason::PeerLeft, .. }), "{told_a:?}");
+
+    let at = |wanted: &dyn Fn(&ServerFrame) -> bool| seen_b.iter().position(wanted);
+    let message = at(&|f| matches!(f, ServerFrame::Msg { seq: s, .. } if *s == seq)).expect("b gets the message");
+    let end = at(&|f| matches!(f, ServerFrame::MatchEnded { .. })).expect("b is told the end");
+    assert!(message < end, "the message before the end: {seen_b:?}");
+    assert_eq!(ends(&seen_b), [EndReason::Left], "{seen_b:?}");
+    let copies = seen_b.iter().filter(|f| matches!(f, ServerFrame::Msg { .. })).count();
+    assert_eq!(copies, 1, "the relay's late copy is not sent again: {seen_b:?}");
 }

@@ -323,12 +323,12 @@ async fn ends_commit_in_the_message_batch_after_its_messages_and_end_a_match_onc
     );
     assert_eq!(
         written.ends.into_iter().map(Result::unwrap).collect::<Vec<_>>(),
-        [true, true, false],
-        "each match ends once"
+        [Some(Seq(1)), Some(Seq(0)), None],
+        "each match ends once, with its last seq as the end saw it: the batch's message before it counts"
     );
     let again = [MatchEnd { match_id: silent, reason: EndCause::Left }];
     let written = write_isolated(&app, Batch { ends: &again, ..Batch::default() }).await;
-    assert_eq!(written.ends.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [false], "already ended");
+    assert_eq!(written.ends.into_iter().map(Result::unwrap).collect::<Vec<_>>(), [None], "already ended");
 
     let row = |id: MatchId| format!("SELECT COUNT(*) FROM matches WHERE id = {id} AND ended_at IS NOT NULL AND ");
     assert_eq!(
@@ -369,7 +369,7 @@ async fn openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls
     let batch = Batch { messages: &messages, ends: &ends, opens: &opens, ..Batch::default() };
     let written = write_isolated(&app, batch).await;
     assert!(matches!(written.messages[..], [Ok(WriteOutcome::Stored { seq: Seq(1), .. })]), "{:?}", written.messages);
-    assert!(matches!(written.ends[..], [Ok(true)]), "{:?}", written.ends);
+    assert!(matches!(written.ends[..], [Ok(Some(Seq(1)))]), "{:?}", written.ends);
     let Ok(Opened::Pairs(pairs)) = &written.opens[0] else { panic!("{:?}", written.opens) };
     let new = pairs[0].as_ref().expect("ayse and cem are matched");
     assert_eq!((new.row.user1_id, new.row.user2_id), (ids[0], ids[2]));

@@ -67,11 +67,13 @@ pub(super) async fn dispatch(cluster: Arc<Cluster>, mut outgoing: mpsc::Receiver
             batch.push(OutgoingBox(Outgoing::Event(Event::Resync { users: overflowed })));
         }
         let mut users = HashSet::new();
+        let relaying = cluster.relay.read().await;
         let sent = if cluster.batched {
             send_batched(&cluster, &mut conn, batch.drain(..), now, ttl, &mut users).await
         } else {
             send_singly(&cluster, &mut conn, &route, batch.drain(..), now, ttl, &mut users).await
         };
+        drop(relaying);
         if let Err(e) = sent {
             metrics::counter!("tanis_delivery_publish_failures_total").increment(1);
             tracing::warn!(error = %e, users = users.len(), "publishing to other nodes failed; those users will resync");

@@ -79,6 +79,8 @@ pub struct Cluster {
     /// When this node last heard something on its own channel and on everyone's (ms since the epoch): on a Redis
     /// Cluster each node publishes a heartbeat on both, and subscribes again when one goes quiet (`renew`).
     heard: [AtomicU64; 2],
+    /// Read by the dispatcher around each batch it sends; [`Cluster::hold_relay`] writes it.
+    relay: Arc<tokio::sync::RwLock<()>>,
 }
 
 /// `Outgoing` behind a newtype so `Cluster` stays `Debug` without printing payloads.
@@ -171,6 +173,7 @@ impl Cluster {
             linked: AtomicBool::new(true),
             batched: link.batch_envelope,
             heard: [AtomicU64::new(now_ms()), AtomicU64::new(now_ms())],
+            relay: Arc::default(),
         });
         dispatch::prepare(&cluster).await?;
         tokio::spawn(dispatch::dispatch(cluster.clone(), outgoing, link.presence_ttl));
@@ -215,6 +218,12 @@ impl Cluster {
 
     pub fn namespace(&self) -> &str {
         &self.keys.namespace
+    }
+
+    /// Holds this node's events to the other nodes (they queue) until the guard drops: a relay that is behind,
+    /// for a test that plays what another node does meanwhile. Returns once the batch being sent is out.
+    pub async fn hold_relay(&self) -> tokio::sync::OwnedRwLockWriteGuard<()> {
+        self.relay.clone().write_owned().await
     }
 
     /// False from the moment this node lost its subscription to Redis until it has subscribed again.

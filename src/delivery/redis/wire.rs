@@ -71,7 +71,7 @@ mod tests {
     use crate::domain::UserId;
 
     fn frame(user: i64, text: &str) -> Event {
-        Event::Frame { to: Recipient::User(UserId(user)), frame: text.into(), v1: None, of_match: None }
+        Event::Frame { to: Recipient::User(UserId(user)), frame: text.into(), v1: None, of_match: None, seq: None }
     }
 
     fn users(events: &[Event]) -> Vec<Option<UserId>> {

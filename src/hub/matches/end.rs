@@ -1,13 +1,15 @@
 //! Ending a match: a leave or a block from a socket here (through the group commit, sharing the commit of the
-//! messages before it), and telling users that a match ended, wherever their sockets are (an expiry; a deletion or
-//! a ban tell them through [`crate::delivery::Delivery::tell_ended`] too).
+//! messages before it), telling both sides wherever their sockets are (an expiry, a deletion or a ban tell them
+//! through [`crate::delivery::Delivery::tell_ended`] too), and reading from the store the messages stored before
+//! an end that a node holding its users' sockets has not carried yet.
 
 use std::sync::Arc;
 
-use tanis_proto::EndReason;
+use tanis_proto::ServerFrame;
 
 use crate::domain::{EndCause, MatchId, UserId};
 use crate::hub::Hub;
+use crate::hub::conversation::stored_msg;
 use crate::store::{MatchEnd, StoreError};
 
 impl Hub {
@@ -29,15 +31,50 @@ impl Hub {
         // Only the end that ended it tells: when both leave at once, the one whose end committed first is told
         // `left` and the other `peer_left`, once each (docs/protocol.md §5). The other end is answered all the
         // same: the match is over.
-        if ended {
+        if let Some(last) = ended {
             let (ours, theirs) = cause.told();
-            self.forget_match(match_id, &[(user_id, ours), (active.peer_id, theirs)]);
+            self.delivery().tell_ended(match_id, &[(user_id, ours), (active.peer_id, theirs)], Some(last));
+            // Held back here for a message another node stored before the end but has not relayed yet: read now,
+            // so this user's `match.ended` (and the message before it) comes before the answer to their leave.
+            self.catch_up(user_id).await;
         }
         Ok(true)
     }
 
-    /// Tells each listed user that the match ended and why; every node holding their sockets forgets it.
-    pub fn forget_match(&self, match_id: MatchId, told: &[(UserId, EndReason)]) {
-        self.delivery().tell_ended(match_id, told);
+    /// Every node holding the user's sockets tells an end only after the match's messages stored before it
+    /// ([`crate::live::Live::end_after`]); those it has not carried (their node relays them later, or lost them)
+    /// it reads here from the store, then tells the end. Runs until shutdown.
+    pub(in crate::hub) async fn catch_up_loop(self) {
+        let shutdown = self.loops().shutdown.clone();
+        loop {
+            let users = tokio::select! {
+                _ = shutdown.cancelled() => return,
+                users = self.sockets().catch_ups() => users,
+            };
+            for user_id in users {
+                self.catch_up(user_id).await;
+            }
+        }
+    }
+
+    /// Carries the user's messages of a held end, read from the store, then tells the end. Should the store fail,
+    /// the end is told all the same and the user resyncs: `resume` brings the messages.
+    async fn catch_up(&self, user_id: UserId) {
+        let Some((match_id, through, last)) = self.sockets().held_end(user_id) else { return };
+        let since = self.now() - self.settings().message_retention;
+        // Only what a relay has not brought yet: a few messages. More than a thousand missing is a relay lost
+        // wholesale, whose users resync anyway.
+        let missing = (last.0 - through.0).clamp(0, 1000);
+        let stored = match self.store().messages_after(match_id, through, since, missing).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                tracing::error!(error = %e, user_id = user_id.get(), "reading the messages before a match's end");
+                self.sockets().want_resync([user_id]);
+                Vec::new()
+            }
+        };
+        let messages: Vec<ServerFrame> =
+            stored.into_iter().filter(|m| m.seq <= last).map(|m| stored_msg(m, user_id)).collect();
+        self.sockets().caught_up(user_id, match_id, &messages);
     }
 }

@@ -42,6 +42,13 @@ impl Hub {
         };
         let active = ActiveMatch::of(&row, user_id, self.peer(&row, &peer).await, common_of(&me, &peer));
         self.sockets().live().remember_match(user_id, &active);
+        // Between nodes, where this node starts counting the match's messages it carries (an end is told after
+        // them): those up to here the client gets with `resume`, any later one is relayed to the socket registered
+        // before this read. One node tells ends in order without a count.
+        if self.delivery().cluster().is_some() {
+            let last = self.store().last_seq(row.id).await?;
+            self.sockets().live().with(user_id, |live| live.count_from(row.id, last));
+        }
         Ok(Some(active))
     }
 

@@ -75,7 +75,7 @@ mod messages;
 mod node;
 mod opening;
 mod redis;
-mod rng;
+pub(crate) mod rng;
 mod store;
 mod tests;
 mod users;

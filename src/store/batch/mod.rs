@@ -135,9 +135,9 @@ pub struct Written {
     /// What each receipt marked delivered for the first time; `None` when nothing (every message of its range
     /// was delivered already, is not that receiver's, or the range reaches beyond the match's last message).
     pub receipts: Vec<Option<Delivered>>,
-    /// True for the end that ended its match; false when the match was no longer active (or an earlier end of
-    /// the batch ended it).
-    pub ends: Vec<bool>,
+    /// For the end that ended its match, the match's last seq then (every message stored before the end);
+    /// `None` when the match was no longer active (or an earlier end of the batch ended it).
+    pub ends: Vec<Option<Seq>>,
     pub opens: Vec<Opened>,
 }
 

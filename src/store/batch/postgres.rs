@@ -109,13 +109,15 @@ async fn write(
         Vec::new()
     } else {
         let ends = distinct_ends(batch.ends);
-        let ended = sqlx::query_scalar(
+        let ended: Vec<(MatchId, Seq)> = sqlx::query_as(
             "UPDATE matches m SET status = CASE WHEN EXISTS (SELECT 1 FROM message_logs l WHERE l.match_id = m.id \
                AND l.sent_at >= m.created_at - interval '1 day' AND l.sent_at < $1 + interval '1 day') \
                OR m.seq_floor > 0 \
              THEN 'completed' ELSE 'cancelled' END, ended_at = $1, end_reason = e.reason \
              FROM unnest($2::bigint[], $3::text[]) AS e(id, reason) \
-             WHERE m.id = e.id AND m.status = 'active' RETURNING m.id",
+             WHERE m.id = e.id AND m.status = 'active' \
+             RETURNING m.id, (SELECT COALESCE(MAX(l.seq), m.seq_floor) FROM message_logs l WHERE l.match_id = m.id \
+               AND l.sent_at >= m.created_at - interval '1 day' AND l.sent_at < $1 + interval '1 day')",
         )
         .bind(now)
         .bind(ends.iter().map(|e| e.0).collect::<Vec<_>>())

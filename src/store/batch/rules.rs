@@ -43,9 +43,10 @@ pub(super) fn distinct_ends(ends: &[MatchEnd]) -> Vec<(MatchId, EndCause)> {
     ends.iter().filter(|e| seen.insert(e.match_id)).map(|e| (e.match_id, e.reason)).collect()
 }
 
-/// Ends answered in input order from the ids of the matches the batch ended: only the first end of a match.
-pub(super) fn answer_ends(ends: &[MatchEnd], ended: Vec<MatchId>) -> Vec<bool> {
-    let mut ended: HashSet<MatchId> = ended.into_iter().collect();
+/// Ends answered in input order from the matches the batch ended, each with its last seq: only the first end of a
+/// match, with that seq.
+pub(super) fn answer_ends(ends: &[MatchEnd], ended: Vec<(MatchId, Seq)>) -> Vec<Option<Seq>> {
+    let mut ended: HashMap<MatchId, Seq> = ended.into_iter().collect();
     ends.iter().map(|e| ended.remove(&e.match_id)).collect()
 }
 
@@ -144,9 +145,9 @@ mod tests {
     }
 
     #[test]
-    fn only_the_first_end_of_a_match_the_batch_ended_is_answered_true() {
+    fn only_the_first_end_of_a_match_the_batch_ended_is_answered_with_its_last_seq() {
         let ends = [end(M1, EndCause::Left), end(M2, EndCause::Left), end(M1, EndCause::Blocked)];
-        assert_eq!(answer_ends(&ends, vec![M1]), vec![true, false, false]);
+        assert_eq!(answer_ends(&ends, vec![(M1, Seq(4))]), vec![Some(Seq(4)), None, None]);
     }
 
     #[test]

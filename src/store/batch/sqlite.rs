@@ -175,7 +175,7 @@ fn insert_messages(db: &Db<'_>, batch: &[NewMessage], now: DateTime<Utc>) -> Res
 
 /// Ends each listed match that is still active, once: `completed` when a message was sent in it, else
 /// `cancelled`.
-fn end_matches(db: &Db<'_>, ends: &[MatchEnd], now: &str) -> Result<Vec<bool>, Failure> {
+fn end_matches(db: &Db<'_>, ends: &[MatchEnd], now: &str) -> Result<Vec<Option<Seq>>, Failure> {
     if ends.is_empty() {
         return Ok(Vec::new());
     }
@@ -184,11 +184,15 @@ fn end_matches(db: &Db<'_>, ends: &[MatchEnd], now: &str) -> Result<Vec<bool>, F
          THEN 'completed' ELSE 'cancelled' END, ended_at = ?1, end_reason = ?2 \
          WHERE id = ?3 AND status = 'active'",
     )?;
+    let mut last_seq = db.prepare(
+        "SELECT (SELECT COALESCE(MAX(seq), matches.seq_floor) FROM message_rows WHERE match_id = ?1) \
+         FROM matches WHERE id = ?1",
+    )?;
     let mut ended = Vec::new();
     for (match_id, reason) in distinct_ends(ends) {
         end.execute(&[now.into(), reason.as_str().into(), match_id.into()])?;
         if db.changes() == 1 {
-            ended.push(match_id);
+            last_seq.each(&[match_id.into()], |row| ended.push((match_id, Seq(row.int(0)))))?;
         }
     }
     Ok(answer_ends(ends, ended))
@@ -415,7 +419,7 @@ mod tests {
         let first = writer.lease().await.write(batch, Utc::now()).await.unwrap();
         assert_eq!(
             (first.messages, first.receipts, first.ends),
-            (vec![WriteOutcome::MatchNotActive], vec![None], vec![false])
+            (vec![WriteOutcome::MatchNotActive], vec![None], vec![None])
         );
         writer.release();
         let kept = on_write_connection(&store).await;

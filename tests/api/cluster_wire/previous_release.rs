@@ -571,10 +571,11 @@ impl Listening {
 
 /// `payload` without what this release adds to an event, which the previous release's serde skips when it reads it
 /// (its `Event` does not deny unknown fields), once checked that each is a number: `MatchOpened`'s
-/// `"matches_opened":<count>` (issue 74) and a conversation frame's `"of_match":<match id>` (issue 75).
+/// `"matches_opened":<count>` (issue 74), a conversation frame's `"of_match":<match id>` and a message's
+/// `"seq":<seq>`, and `MatchEnded`'s `"last":<seq>` (issue 75).
 fn without_additions(payload: &str) -> String {
     let mut out = payload.to_owned();
-    for field in [r#","matches_opened":"#, r#","of_match":"#] {
+    for field in [r#","matches_opened":"#, r#","of_match":"#, r#","seq":"#, r#","last":"#] {
         let mut parts = out.split(field);
         let mut kept = parts.next().unwrap_or_default().to_owned();
         for rest in parts {
