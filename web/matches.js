@@ -125,6 +125,8 @@ export class Matches {
     } catch {
       return toast(t('call.noServers'), 'error');
     }
+    // The stranger may have left before we were told: `ended` right behind `matched`, maybe during that wait.
+    if (c.ended) return;
     const { initiator } = c.record;
     // The SDK's Call (inside VideoCall) answers the other side's offer by itself.
     const call = new VideoCall(this.client, { matchId: c.id, initiator, rtc, videoSafety: c.record.video_safety });

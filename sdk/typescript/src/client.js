@@ -111,6 +111,10 @@ export class Client {
     this.hello = null;
     /** @type {{id: string, frame: any, identity: any} | null} the `match.find` waiting for its `match.found` */
     this.finding = null;
+    /** @type {Map<number, any>} a `match.ended` that came before its `match.found`, kept until the match is made */
+    this.endsBefore = new Map();
+    /** @type {Set<number>} matches of another device of ours (`matchedElsewhere`) whose `match.ended` is still to come */
+    this.elsewhere = new Set();
     this.restored = false;
   }
 
@@ -273,9 +277,10 @@ export class Client {
     // A new match's conversation is made asynchronously (storage, keys) after `match.found`, and the peer's first
     // `msg` may be the very next frame. A frame for a conversation not made yet waits for that work, in the order
     // frames came, instead of finding no conversation and being dropped: no `resume` follows a `match.found` to
-    // bring it back. (After `hello` and `resync` the conversation's `resume` does.)
+    // bring it back. (After `hello` and `resync` the conversation's `resume` does.) So does a `match.ended` right
+    // behind it (the stranger left before we were told), after the messages that came before it.
     const unknown = 'match_id' in frame && !this.conversations.has(frame.match_id);
-    if (unknown && this.opening && !frame.type.startsWith('match.') && !frame.type.startsWith('contact.')) {
+    if (unknown && this.opening && frame.type !== 'match.found' && !frame.type.startsWith('contact.')) {
       return this.afterOpening(() => this.handleFrame(frame));
     }
     this.handleFrame(frame);
@@ -296,14 +301,19 @@ export class Client {
       case 'match.cancelled':
         return void this.clearFind().then(() => this.events.emit('cancelled', {}));
       case 'match.found': {
-        const matched = this.matched(frame).catch((e) => this.events.emit('error', e));
+        const matched = this.matched(frame).catch((e) => this.events.emit('error', e)).then(() => {
+          // Its `match.ended` came first: told now, after `matched`.
+          const ended = this.endsBefore.get(frame.match_id);
+          this.endsBefore.delete(frame.match_id);
+          if (ended) this.matchEnded(ended);
+        });
         return this.afterOpening(() => matched);
       }
       case 'match.ended':
-        if (c) c.end(frame.reason);
-        if (this.current?.id === frame.match_id) this.current = null;
-        return this.events.emit('ended', { matchId: frame.match_id, reason: frame.reason });
+        return this.matchEnded(frame);
       case 'contact.proposed':
+        // A proposal is live traffic of the match: none follows its `match.ended`.
+        if (c?.endedHere) return;
         return this.events.emit('contactProposed', { matchId: frame.match_id });
       case 'contact.added':
         return void this.contactAdded(frame.contact);
@@ -324,10 +334,29 @@ export class Client {
       case 'pong':
         return;
       default:
-        // (`startsWith` does not narrow the union: the frame is one of the `rtc.*` ones.)
-        if (frame.type.startsWith('rtc.')) return this.events.emit('rtc', { matchId: frame.match_id, frame: /** @type {any} */ (frame) });
+        // (`startsWith` does not narrow the union: the frame is one of the `rtc.*` ones.) None follows `match.ended`.
+        if (frame.type.startsWith('rtc.')) {
+          if (c?.endedHere) return;
+          return this.events.emit('rtc', { matchId: frame.match_id, frame: /** @type {any} */ (frame) });
+        }
         c?.handle(frame);
     }
+  }
+
+  // `match.ended`: one per match and socket, the first end deciding (docs/protocol.md section 5). One for a match
+  // not known yet came before its `match.found` (the stranger left before we were told): it waits for it, so that
+  // `matched` comes first and the match is not taken for an open one.
+  /** @param {any} frame */
+  matchEnded(frame) {
+    const c = this.conversations.get(frame.match_id);
+    if (!c && !this.elsewhere.delete(frame.match_id)) return void this.endsBefore.set(frame.match_id, frame);
+    if (c) {
+      if (c.endedOn === this.connection.generation) return;
+      c.endedOn = this.connection.generation;
+      c.end(frame.reason);
+    }
+    if (this.current?.id === frame.match_id) this.current = null;
+    this.events.emit('ended', { matchId: frame.match_id, reason: frame.reason });
   }
 
   /**
@@ -371,10 +400,16 @@ export class Client {
         c.end('gone');
         this.events.emit('ended', { matchId: c.id, reason: 'gone' });
       }
-      if (c.record.pending.length || !c.record.collected) {
-        c.record.collected = true;
-        c.resume();
-      }
+      this.collect(c);
+    }
+  }
+
+  // An ended match's messages, asked for once with `resume` (and its outbox, refused): what the socket missed.
+  /** @param {Conversation} c */
+  collect(c) {
+    if (c.record.pending.length || !c.record.collected) {
+      c.record.collected = true;
+      c.resume();
     }
   }
 
@@ -392,6 +427,7 @@ export class Client {
         // Asked for by another device of ours: only that one holds the key pair (as in `matched`).
         if (!identity) {
           this.current = null;
+          this.elsewhere.add(active.match_id);
           return void this.events.emit('matchedElsewhere', { matchId: active.match_id, peer: active.peer });
         }
         c = await this.track(Conversation.fresh(active, identity));
@@ -417,12 +453,13 @@ export class Client {
       if (gone && !gone.isContact && !gone.ended) {
         gone.end('gone');
         this.events.emit('ended', { matchId: gone.id, reason: 'gone' });
-        // After a `hello` the catching up below collects it; a `resync` has no such step.
-        if (resync) gone.resume();
       }
       if (resync) for (const c of this.conversations.values()) if (c.isContact && !c.ended) c.resume();
       if (this.finding) this.connection.send(this.finding.frame);
     }
+    // After a `hello` the catching up collects the ended matches. A `resync` has no such step, and may follow a
+    // `match.ended` told without the messages stored before it (docs/protocol.md section 5): collected here.
+    if (resync) for (const c of this.conversations.values()) if (c !== this.current && !c.isContact && c.ended) this.collect(c);
   }
 
   /** @param {any} record @returns {Promise<Conversation>} */
@@ -487,7 +524,10 @@ export class Client {
     const identity = this.finding?.identity ?? null;
     await this.clearFind();
     // Only the socket that asked holds the key pair (protocol section 2); another device of ours just hears of it.
-    if (!identity) return this.events.emit('matchedElsewhere', { matchId: frame.match_id, peer: frame.peer });
+    if (!identity) {
+      this.elsewhere.add(frame.match_id);
+      return this.events.emit('matchedElsewhere', { matchId: frame.match_id, peer: frame.peer });
+    }
     const existing = this.conversations.get(frame.match_id);
     const c = existing ?? (await this.track(Conversation.fresh(frame, identity)));
     this.current = c;

@@ -112,6 +112,8 @@ export class Conversation {
      * names no client_msg_id): never taken back in from a stale stored outbox.
      */
     this.settled = new Set();
+    // The connection generation whose socket was told `match.ended` (null: none was).
+    this.endedOn = /** @type {number | null} */ (null);
     this.key();
   }
 
@@ -168,6 +170,12 @@ export class Conversation {
 
   get isContact() {
     return Boolean(this.record.contact);
+  }
+
+  // Whether this socket was told the match ended: from then on nothing live of the match reaches it (docs/protocol.md
+  // section 5), and a frame that does is dropped. A socket that connected after the end was told nothing.
+  get endedHere() {
+    return !this.isContact && this.endedOn === this.client.connection.generation;
   }
 
   /** @returns {Message[]} the transcript, in the order the messages were written or received */
@@ -368,6 +376,9 @@ export class Conversation {
   handle(frame) {
     switch (frame.type) {
       case 'msg':
+        // Every message stored before the end came before `match.ended`: one after it is not live traffic we
+        // expect, and is dropped. A `resume` of ours still brings the match's messages (a gap, a reconnect).
+        if (this.endedHere && !this.resumeId) return;
         // Version 2: a receipt of ours rides on the peer's message; told at once, whatever waits in the inbox.
         if (typeof frame.delivered === 'number') this.delivered(frame.delivered, true);
         if (frame.seq > this.record.highest_seq && !this.inbox.has(frame.seq)) this.inbox.set(frame.seq, frame);
@@ -376,11 +387,15 @@ export class Conversation {
       case 'msg.accepted':
         return this.accepted(frame);
       case 'msg.delivered':
+        // Never replayed, so always live: none follows `match.ended`.
+        if (this.endedHere) return;
         return this.delivered(frame.seq, frame.up_to === true);
       case 'resume.done':
         if (frame.id === this.resumeId) this.settle(frame.last_seq);
         return;
       case 'typing':
+        // Nobody can answer in a conversation that is over.
+        if (this.record.ended) return;
         return this.client.events.emit('typing', { matchId: this.id });
       case 'error':
         return this.refused(frame);

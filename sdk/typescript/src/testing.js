@@ -330,7 +330,10 @@ export class ScriptedServer {
     this.contacts = [];
     /** @type {any[]} the devices `POST /v1/devices` registered */
     this.devices = [];
-    /** @type {Map<number, {log: any[], seq: number, sends: Map<string, number>, peer: ScriptedPeer | null}>} */
+    /**
+     * Every match by id: its stored messages, how it ended (`ended`, null while it goes on).
+     * @type {Map<number, {log: any[], seq: number, sends: Map<string, number>, peer: ScriptedPeer | null, ended: string | null}>}
+     */
     this.matches = new Map();
     /** The match the client is in, as `hello.active_match` reports it. @type {any} */
     this.activeMatch = null;
@@ -490,10 +493,24 @@ export class ScriptedServer {
     };
   }
 
-  /** Ends the match for the client (`match.ended`) on the open socket. @param {number} matchId @param {string} [reason] */
+  /**
+   * Ends the match as tanis does: `match.ended` on the open socket, once (the first end decides), after every
+   * message stored before it (each went out when it was stored); from then on nothing of the match is sent live,
+   * and a message sent in it is refused (`not_in_match`). A `resume` still replays what was stored.
+   * @param {number} matchId
+   * @param {string} [reason]
+   */
   endMatch(matchId, reason = 'peer_left') {
+    this.endOn(this.connected, matchId, reason);
+  }
+
+  /** @param {ScriptedSocket | undefined} socket @param {number} matchId @param {string} reason */
+  endOn(socket, matchId, reason) {
+    const m = this.match(matchId);
+    if (m.ended) return;
+    m.ended = reason;
     if (this.activeMatch?.match_id === matchId) this.activeMatch = null;
-    this.connected?.deliver({ type: 'match.ended', match_id: matchId, reason });
+    if (socket?.open) socket.deliver({ type: 'match.ended', match_id: matchId, reason });
   }
 
   /** A `notification` frame on the open socket (or stored for nobody if offline). @param {string} text @param {string} [type] */
@@ -504,7 +521,7 @@ export class ScriptedServer {
   /** @param {number} matchId */
   match(matchId) {
     let m = this.matches.get(matchId);
-    if (!m) this.matches.set(matchId, (m = { log: [], seq: 0, sends: new Map(), peer: null }));
+    if (!m) this.matches.set(matchId, (m = { log: [], seq: 0, sends: new Map(), peer: null, ended: null }));
     return m;
   }
 
@@ -545,6 +562,8 @@ export class ScriptedServer {
       }
       case 'msg.send': {
         const m = this.match(frame.match_id);
+        // Checked first, as tanis does: a send again of a message stored before the end is refused too.
+        if (m.ended) return socket.deliver(errorFrame(frame, 'not_in_match'));
         let seq = m.sends.get(frame.client_msg_id);
         if (seq === undefined) {
           seq = ++m.seq;
@@ -560,9 +579,11 @@ export class ScriptedServer {
       case 'match.cancel':
         return socket.deliver({ type: 'match.cancelled', id });
       case 'match.leave':
-        socket.deliver({ type: 'ok', id });
-        if (this.activeMatch?.match_id === frame.match_id) this.activeMatch = null;
-        return socket.deliver({ type: 'match.ended', match_id: frame.match_id, reason: 'left' });
+        // Over already: no longer the active match.
+        if (this.match(frame.match_id).ended) return socket.deliver(errorFrame(frame, 'not_in_match'));
+        // In tanis's order: `match.ended` first, then the answer.
+        this.endOn(socket, frame.match_id, 'left');
+        return socket.deliver({ type: 'ok', id });
       case 'msg.ack':
       case 'typing':
         return;
@@ -736,13 +757,15 @@ export class ScriptedPeer {
 
   /**
    * Sends `text` as tanis relays it: stored under the match's next seq (a later `resume` replays it) and
-   * delivered on the open socket if there is one. Returns the frame.
+   * delivered on the open socket if there is one. Returns the frame. Throws once the match has ended (`endMatch`,
+   * `match.leave`): tanis refuses it, and nothing of a match follows its `match.ended`.
    * @param {string} text
    * @param {{matchId?: number}} [options]
    */
   send(text, options = {}) {
     const matchId = options.matchId ?? this.matchId ?? 0;
     const m = this.server.match(matchId);
+    if (m.ended) throw new Error(`tanis/testing: match ${matchId} is over (${m.ended}): tanis refuses its messages`);
     const frame = this.message(text, { matchId, seq: m.seq + 1 });
     m.seq = frame.seq;
     m.log.push(frame);

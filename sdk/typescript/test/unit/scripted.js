@@ -26,15 +26,15 @@ export async function helloed(clients, { protocol = 1, active_match = null, mine
 }
 
 /**
- * A client in match 7 as its initiator, past its `resume.done` (version 1), and the peer's session to seal
- * messages to it with.
+ * A client in match 7 as its initiator, past its `resume.done` (version 1), the peer's session to seal messages to
+ * it with, and the server.
  */
 export async function matched(clients) {
   const peer = generateIdentity();
   const info = { match_id: 7, kind: 'text', peer: 'peer#0001', peer_public_key: toBase64(peer.publicKey), initiator: true, expires_at: '2099-01-01T00:00:00Z' };
-  const { client, socket, mine } = await helloed(clients, { protocol: 1, active_match: info });
+  const { client, socket, mine, server } = await helloed(clients, { protocol: 1, active_match: info });
   const resume = socket.sent.find((f) => f.type === 'resume');
   socket.deliver({ type: 'resume.done', id: resume.id, match_id: 7, last_seq: 0 });
   const session = establish(peer, toBase64(mine.publicKey), 7, false);
-  return { client, socket, session, mine };
+  return { client, socket, session, mine, server };
 }
