@@ -218,6 +218,26 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.scalars(query).one().await)?)
     }
 
+    /// The epoch of `node`'s fence, its row made at 0 the first time: what the node's openings of the pairs it claims
+    /// from now on carry ([`crate::store::Opening::node`]; docs/testing.md row 38).
+    pub async fn node_fence(&self, node: &str) -> Result<i64, StoreError> {
+        let made = "INSERT INTO node_fences (node) VALUES ($1) ON CONFLICT (node) DO NOTHING";
+        on_write_pool!(self, |pool| sqlx::query(made).bind(node).execute(pool).await.map(|_| ()))?;
+        let read = "SELECT epoch FROM node_fences WHERE node = $1";
+        Ok(on_write_pool!(self, |pool| sqlx::query_scalar(read).bind(node).fetch_one(pool).await)?)
+    }
+
+    /// Raises the fence of each node: an opening of a pair one of them claimed before is refused from now on. Waits
+    /// for an opening of theirs under way (it holds its fence's row), which then commits first.
+    pub async fn raise_node_fences(&self, nodes: &[String]) -> Result<(), StoreError> {
+        let raise = "INSERT INTO node_fences (node, epoch) VALUES ($1, 1) \
+                     ON CONFLICT (node) DO UPDATE SET epoch = node_fences.epoch + 1";
+        for node in nodes {
+            on_write_pool!(self, |pool| sqlx::query(raise).bind(node).execute(pool).await.map(|_| ()))?;
+        }
+        Ok(())
+    }
+
     /// Everyone this user blocked or was blocked by: never paired.
     pub async fn blocked_either_way(&self, user_id: UserId) -> Result<Vec<UserId>, StoreError> {
         let query = select!(

@@ -68,8 +68,8 @@ pub use bans::{BanRow, Lift, NewBan};
 #[cfg(test)]
 pub(crate) use batch::refusals;
 pub use batch::{
-    Asked, Batch, BatchWriter, CreateMatchError, Delivered, Lease, MatchEnd, Matched, NewMatch, NewMessage, Opened,
-    Opening, PG_WRITE_TIMEOUT, Receipt, Refusal, Refused, WriteOutcome, Written,
+    Asked, Batch, BatchWriter, CreateMatchError, Delivered, Lease, MatchEnd, Matched, NewMatch, NewMessage, NodeFence,
+    Opened, Opening, PG_WRITE_TIMEOUT, Receipt, Refusal, Refused, WriteOutcome, Written,
 };
 pub use consents::Consent;
 pub use contacts::{ContactKeyChange, ContactRow, Keep};

@@ -280,9 +280,10 @@ async fn queue_keys(node: &TestApp) -> (tanis::delivery::Conn, Vec<String>) {
 /// A Redis failover that loses a settle (replication is asynchronous): the pair a node claimed stays claimed after
 /// its match opened. Played by putting the queue back as it was while the match was being opened (DUMP before the
 /// commit, RESTORE after), as the promoted replica would hold it. Once the match ends, its user asks again on the
-/// other node and is paired: the claim goes stale after `cluster.claim_timeout_ms` and the find takes it over (at
-/// once, or asked again by the node once the claim is stale). Before, every node answered `already_queued` for as
-/// long as the claiming node lived, and nobody paired them.
+/// other node and is paired: the claim goes stale after `cluster.claim_timeout_ms`, and the elected matchmaker takes
+/// it over at its next tick (raising the claiming node's fence first, docs/testing.md row 38); until then each ask is
+/// answered `already_queued`. Before, every node answered `already_queued` for as long as the claiming node lived,
+/// and nobody paired them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_whose_settle_a_failover_lost_does_not_keep_its_user_from_being_paired() {
     let nodes = spawn_cluster_with(2, |c| {
@@ -333,6 +334,64 @@ async fn a_claim_whose_settle_a_failover_lost_does_not_keep_its_user_from_being_
         "{answer:?}"
     );
     let mut sc = queued(&nodes[1], &c).await;
-    assert_eq!(partner(&mut again).await, c.handle);
+    let waiting = |f: &ServerFrame| {
+        matches!(f, ServerFrame::MatchQueued { .. } | ServerFrame::Error { code: ErrorCode::AlreadyQueued, .. })
+    };
+    match next_within(&mut again, |f| !waiting(f)).await {
+        ServerFrame::MatchFound { info, .. } => assert_eq!(info.peer, c.handle),
+        other => panic!("expected match.found, got {other:?}"),
+    }
     assert_eq!(partner(&mut sc).await, a.handle);
+}
+
+/// Row 38 of docs/testing.md: a node taken for dead (cut off from Redis, not from the database) opens no pair it had
+/// claimed once the elected matchmaker took its places over. The second node claims a and b and begins their
+/// opening, held at its start; meanwhile its liveness lapses (its score set in the past; its own ticks come every
+/// 20 s) and the first node, elected, raises the second's fence and adopts the claimed places. Released, the
+/// second's opening finds its fence raised and writes nothing; a and b are matched once, by the elected matchmaker.
+/// Before, the second's opening committed its match: after a cancel of an adopted place had been answered
+/// `match.cancelled`, as the simulation found, that match followed the cancel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_taken_for_dead_opens_no_pair_it_had_claimed_once_its_places_were_adopted() {
+    let nodes = spawn_cluster_with(1, |c| c.cluster.local_pairing_ms = 1000).await;
+    let first = &nodes[0];
+    let second = crate::helpers::join_cluster(first, |c| {
+        c.cluster.local_pairing_ms = 1000;
+        c.cluster.matchmaker_lease_ms = 60_000;
+    })
+    .await;
+    let (a, b) = (second.user("terkedilen").await, second.user("bekleyen").await);
+    let mut held = second.store.fail_points.hold("opening.before");
+    let mut fenced = second.store.fail_points.hold("opening.fenced");
+    let mut sa = queued(&second, &a).await;
+    let mut sb = second.socket(&b).await;
+    sb.send(&text_find(Some("f"))).await.unwrap();
+    tokio::time::timeout(WITHIN, held.reached()).await.expect("the second node opens a and b's match");
+
+    let url = test_redis_url();
+    let namespace = &first.config.cluster.namespace;
+    let (alive, queue) = (matchmaking_key(&url, namespace, "alive"), matchmaking_key(&url, namespace, "queue"));
+    let mut redis = redis_at(&url).await;
+    let name = second.hub.delivery().cluster().expect("a cluster").node().to_owned();
+    let lapsed = chrono::Utc::now().timestamp_millis() - 1_000;
+    let _: () = redis::cmd("ZADD").arg(&alive).arg(lapsed).arg(&name).query_async(&mut redis).await.unwrap();
+    let claimed_here = format!("|!{name}|");
+    eventually(WITHIN, "the elected matchmaker adopts the claimed places", || {
+        let (mut redis, queue, claimed_here) = (redis.clone(), queue.clone(), claimed_here.clone());
+        async move {
+            let entry: Option<String> =
+                redis::cmd("HGET").arg(queue).arg(a.id.get()).query_async(&mut redis).await.unwrap();
+            entry.is_none_or(|e| !e.contains(&claimed_here))
+        }
+    })
+    .await;
+    held.release();
+    tokio::time::timeout(WITHIN, fenced.reached()).await.expect("the second node's opening is fenced off");
+    fenced.release();
+
+    assert_eq!(partner(&mut sa).await, b.handle, "matched by the elected matchmaker");
+    assert_eq!(partner(&mut sb).await, a.handle);
+    let theirs =
+        format!("SELECT COUNT(*) FROM matches WHERE user1_id IN ({0}, {1}) OR user2_id IN ({0}, {1})", a.id, b.id);
+    assert_eq!(second.count(theirs).await, 1, "one match");
 }

@@ -365,6 +365,7 @@ async fn openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls
     let opens = [Opening {
         matches: vec![pair(&app, ids[0], ids[2], MatchKind::Text), pair(&app, ids[3], ids[4], MatchKind::Text)],
         epoch: None,
+        node: None,
     }];
     let batch = Batch { messages: &messages, ends: &ends, opens: &opens, ..Batch::default() };
     let written = write_isolated(&app, batch).await;
@@ -384,13 +385,30 @@ async fn openings_commit_in_the_message_batch_after_its_ends_and_a_refusal_rolls
     // A deposed cluster matchmaker's opening writes nothing, and the message beside it is stored all the same.
     app.execute("UPDATE matchmaker_fence SET epoch = 5 WHERE id = 1".into()).await;
     let messages = [new_message(new.row.id, ids[2], ids[0], "hi")];
-    let opens = [Opening { matches: vec![pair(&app, ids[3], ids[1], MatchKind::Text)], epoch: Some(4) }];
+    let opens = [Opening { matches: vec![pair(&app, ids[3], ids[1], MatchKind::Text)], epoch: Some(4), node: None }];
     let batch = Batch { messages: &messages, opens: &opens, ..Batch::default() };
     let written = write_isolated(&app, batch).await;
     assert!(matches!(written.opens[..], [Ok(Opened::Fenced)]), "{:?}", written.opens);
     assert!(matches!(written.messages[..], [Ok(WriteOutcome::Stored { seq: Seq(1), .. })]));
     assert_eq!(app.count("SELECT COUNT(*) FROM matches WHERE status = 'active'").await, 1, "nothing opened");
     assert_eq!(app.count("SELECT COUNT(*) FROM matchmaker_fence WHERE epoch = 5").await, 1, "the fence stays");
+
+    // A node's own pair, claimed under its fence: once the elected matchmaker raised it (taking the node's places
+    // over), the opening writes nothing; under the fence as it stands now, it opens (docs/testing.md row 38).
+    let node = "dugum-1";
+    let claimed_at = app.store.node_fence(node).await.unwrap();
+    app.store.raise_node_fences(&[node.to_owned()]).await.unwrap();
+    let fence = |epoch| Some(tanis::store::NodeFence { node: node.into(), epoch });
+    let opens =
+        [Opening { matches: vec![pair(&app, ids[3], ids[1], MatchKind::Text)], epoch: None, node: fence(claimed_at) }];
+    let written = write_isolated(&app, Batch { opens: &opens, ..Batch::default() }).await;
+    assert!(matches!(written.opens[..], [Ok(Opened::Fenced)]), "{:?}", written.opens);
+    assert_eq!(app.count("SELECT COUNT(*) FROM matches WHERE status = 'active'").await, 1, "nothing opened");
+    let now = app.store.node_fence(node).await.unwrap();
+    assert_eq!(now, claimed_at + 1);
+    let opens = [Opening { matches: vec![pair(&app, ids[3], ids[1], MatchKind::Text)], epoch: None, node: fence(now) }];
+    let written = write_isolated(&app, Batch { opens: &opens, ..Batch::default() }).await;
+    assert!(matches!(&written.opens[..], [Ok(Opened::Pairs(p))] if p[0].is_ok()), "{:?}", written.opens);
 }
 
 /// Two deciders open a match for one user at the same moment (a node pairing its own seekers, and the elected

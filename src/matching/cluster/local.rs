@@ -25,17 +25,45 @@ use super::queue::ClusterQueue;
 use super::scripts::HeldAgain;
 use crate::domain::UserId;
 use crate::matching::{Pairing, Seeker};
+use crate::store::NodeFence;
 
 /// The [`Pairing`] of a node's own matchmaker: claims its pairs in the cluster's queue, then lets `opener` (the
 /// node's [`crate::matching::find`]) open them as a single node would.
 pub struct LocalFirst<P> {
     opener: Arc<P>,
     queue: ClusterQueue,
+    /// This node's fence as its openings carry it: `None` until read, and again once an opening found it raised.
+    fence: std::sync::Mutex<Option<i64>>,
 }
 
 impl<P> LocalFirst<P> {
     pub fn new(opener: Arc<P>, queue: ClusterQueue) -> Self {
-        Self { opener, queue }
+        Self { opener, queue, fence: std::sync::Mutex::new(None) }
+    }
+}
+
+impl<P: Opener> LocalFirst<P> {
+    /// The fence this node's next claims are opened under, read from the database when not known.
+    async fn fence(&self) -> Option<NodeFence> {
+        let known = *self.fence.lock().expect("fence lock");
+        let epoch = match known {
+            Some(epoch) => epoch,
+            None => {
+                let epoch = self.opener.node_fence(&self.queue.scripts.node).await?;
+                *self.fence.lock().expect("fence lock") = Some(epoch);
+                epoch
+            }
+        };
+        Some(NodeFence { node: self.queue.scripts.node.as_str().into(), epoch })
+    }
+
+    /// Redis (or, for the fence, the database) is away: nobody is paired; each side is told to ask again and let go
+    /// of (its entry too, when Redis takes the command), so a new request is not refused as already waiting.
+    fn none_paired(&self, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<UserId>>> {
+        let everyone: Vec<Seeker> = pairs.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
+        everyone.iter().for_each(|s| self.opener.failed(s));
+        tokio::spawn(let_go(self.queue.clone(), everyone, LetGo::Held));
+        pairs.iter().map(|(a, b)| Err(vec![a.user_id(), b.user_id()])).collect()
     }
 }
 
@@ -45,21 +73,29 @@ impl<P: Pairing + Opener> Pairing for LocalFirst<P> {
     }
 
     async fn open(&self, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<UserId>>> {
+        // Read before the claims: their opening carries the fence as it was, so a raise after this (the elected
+        // matchmaker taking this node's places over, docs/testing.md row 38) refuses it.
+        let Some(fence) = self.fence().await else {
+            return self.none_paired(pairs);
+        };
         let claims = match self.queue.claim(pairs).await {
             Ok(claims) => claims,
-            // Redis is away: nobody is paired; each side is told to ask again and let go of (its entry too, when
-            // Redis takes the command), so a new request is not refused as already waiting.
             Err(e) => {
                 tracing::warn!(error = %e, "claiming local pairs in the cluster queue");
-                let everyone: Vec<Seeker> = pairs.iter().flat_map(|(a, b)| [a.clone(), b.clone()]).collect();
-                everyone.iter().for_each(|s| self.opener.failed(s));
-                tokio::spawn(let_go(self.queue.clone(), everyone, LetGo::Held));
-                return pairs.iter().map(|(a, b)| Err(vec![a.user_id(), b.user_id()])).collect();
+                return self.none_paired(pairs);
             }
         };
+        let claimed_at: Vec<bool> = claims.iter().map(Result::is_ok).collect();
         let claimed: Vec<(Seeker, Seeker)> =
             pairs.iter().zip(&claims).filter(|(_, c)| c.is_ok()).map(|(pair, _)| pair.clone()).collect();
-        let opened = Pairing::open(&*self.opener, &claimed).await;
+        let opened = self.opener.open_claimed_here(&claimed, fence).await;
+        // Fenced: the elected matchmaker took this node's places over (it was taken for dead, or its claims for
+        // stale). The next claims read the fence anew.
+        let fenced = opened.is_none();
+        if fenced {
+            *self.fence.lock().expect("fence lock") = None;
+        }
+        let opened = opened.unwrap_or_else(|| claimed.iter().map(|_| Err(Vec::new())).collect());
         // Claimed entries stay until the match is committed: only now may either user wait anew.
         let Settling { mut results, done, again, matched } = settling(pairs, claims, opened);
         let lost = match self.queue.settle(&done, &again, HeldAgain::Here, &matched).await {
@@ -79,6 +115,22 @@ impl<P: Pairing + Opener> Pairing for LocalFirst<P> {
         for ((a, b), result) in pairs.iter().zip(&mut results) {
             if let Err(dropped) = result {
                 dropped.extend([a.user_id(), b.user_id()].into_iter().filter(|u| lost.contains(u)));
+            }
+        }
+        if fenced {
+            // A fenced pair's seekers are the cluster's: whoever ADOPT took is there already (lost to SETTLE), and
+            // whoever SETTLE held here again (claimed after the adoption) is handed over to join them, not paired
+            // here again under a fence that no longer stands.
+            let kept: Vec<Seeker> =
+                again.iter().filter(|s| !lost.contains(&s.user_id())).map(|s| (*s).clone()).collect();
+            if !kept.is_empty() && self.hand_over(kept.clone()).await.len() == kept.len() {
+                kept.iter().for_each(|s| self.opener.failed(s));
+                tokio::spawn(let_go(self.queue.clone(), kept, LetGo::Held));
+            }
+            for (((a, b), claim), result) in pairs.iter().zip(&claimed_at).zip(&mut results) {
+                if let (true, Err(dropped)) = (*claim, result) {
+                    dropped.extend([a.user_id(), b.user_id()]);
+                }
             }
         }
         metrics::counter!("tanis_matching_local_pairs_total").increment(claimed.len() as u64);

@@ -34,6 +34,7 @@ use crate::clock::SharedClock;
 use crate::delivery::Cluster;
 use crate::domain::UserId;
 use crate::redis_link::{Target, Timeouts};
+use crate::store::NodeFence;
 
 pub(crate) mod entries;
 mod holds;
@@ -68,6 +69,21 @@ pub trait Opener: Send + Sync + 'static {
         &self,
         pairs: &[(Seeker, Seeker)],
         epoch: i64,
+    ) -> impl Future<Output = Option<Vec<Result<(), Vec<UserId>>>>> + Send;
+
+    /// The node's fence as it stands now ([`crate::store::Store::node_fence`]); `None` when it cannot be read now.
+    fn node_fence(&self, node: &str) -> impl Future<Output = Option<i64>> + Send;
+
+    /// Raises these nodes' fences, before the elected matchmaker takes their places over; false when the database
+    /// did not take it (nothing is taken over then).
+    fn raise_node_fences(&self, nodes: &[String]) -> impl Future<Output = bool> + Send;
+
+    /// Opens a node's own claimed pairs as [`Pairing::open`] does, under `fence` as it stood when they were claimed;
+    /// `None` when it was raised since (nothing was written, nobody told: their places are the cluster's now).
+    fn open_claimed_here(
+        &self,
+        pairs: &[(Seeker, Seeker)],
+        fence: NodeFence,
     ) -> impl Future<Output = Option<Vec<Result<(), Vec<UserId>>>>> + Send;
 
     /// Tells the seeker, wherever their socket is, that they are waiting.
@@ -139,6 +155,18 @@ impl<P: Opener> Pairing for Epoch<P> {
         results.iter_mut().filter(|r| r.is_none()).for_each(|r| *r = opened.next());
         results.into_iter().map(|r| r.expect("one result per live pair")).collect()
     }
+}
+
+/// The places of nodes that died holding them, or whose claims went stale: each such node's fence is raised in the
+/// database first, so that the node, should it be alive and cut off from Redis only, opens none of the pairs it had
+/// claimed once they are the cluster's (docs/testing.md row 38). Nothing is taken when the raise fails.
+async fn adopt<P: Opener>(queue: &ClusterQueue, opener: &P) -> RedisResult<Vec<Seeker>> {
+    let doomed = queue.doomed().await?;
+    if !doomed.is_empty() && !opener.raise_node_fences(&doomed).await {
+        return Ok(Vec::new());
+    }
+    // With nobody doomed it still clears the claims left by entries gone since.
+    queue.adopt(&doomed).await
 }
 
 /// What [`Epoch::open_claimed`] did: each live pair's result (in order), whose entries are done with (matched, or
@@ -265,8 +293,8 @@ pub async fn elect<P: Opener>(
         let mine = holder == cluster.node();
         match (&running, mine) {
             (Some((current, _, matchmaker)), true) if *current == epoch => {
-                // Seekers held by a node that died with them: the cluster's now.
-                match queue.adopt().await {
+                // Seekers held by a node that died with them: the cluster's now, once that node's fence is raised.
+                match adopt(&queue, &*fenced.opener).await {
                     Ok(adopted) => {
                         for seeker in adopted {
                             matchmaker.take_over(seeker).await;

@@ -138,10 +138,16 @@ impl ClusterQueue {
         Ok(forwarded.into_iter().filter(|f| *f == 1).count())
     }
 
-    /// Takes over the seekers of nodes that died holding them, and deletes claims nobody will settle (see
-    /// [`super::scripts::ADOPT`]).
-    pub(super) async fn adopt(&self) -> RedisResult<Vec<Seeker>> {
-        Ok(scripts::adopted(self.scripts.adopt().invoke(&mut self.conn.clone()).await?))
+    /// The nodes whose places [`ClusterQueue::adopt`] would take now: their fences go up first
+    /// ([`super::scripts::DOOMED`]).
+    pub(super) async fn doomed(&self) -> RedisResult<Vec<String>> {
+        self.scripts.doomed().invoke(&mut self.conn.clone()).await
+    }
+
+    /// Takes over the seekers that `fenced` nodes (dead, or holding claims nobody will settle) hold, and deletes
+    /// claims nobody will settle (see [`super::scripts::ADOPT`]).
+    pub(super) async fn adopt(&self, fenced: &[String]) -> RedisResult<Vec<Seeker>> {
+        Ok(scripts::adopted(self.scripts.adopt(fenced).invoke(&mut self.conn.clone()).await?))
     }
 
     /// Gives the user's place what they may meet now and the gender they consent to (a block, a report or a

@@ -254,7 +254,9 @@ async fn a_stale_claim_is_adopted_by_the_matchmaker() {
     let (a, b) = q.claimed_pair().await;
     let _: () = q.conn.hset_multiple(&q.claimed, &[(1, 0), (2, 0)]).await.unwrap();
 
-    let adopted = q.n1.adopt().await.unwrap();
+    assert_eq!(q.n1.doomed().await.unwrap(), ["n1"], "the claim's holder: its fence goes up first");
+    assert!(q.n1.adopt(&[]).await.unwrap().is_empty(), "nothing of a node whose fence was not raised");
+    let adopted = adopt_doomed(&q.n1).await;
     let mut asks: Vec<&str> = adopted.iter().map(|s| s.ask.as_str()).collect();
     asks.sort_unstable();
     let mut expected = vec![a.ask.as_str(), b.ask.as_str()];
@@ -389,21 +391,56 @@ async fn a_node_that_lapsed_has_its_places_adopted_at_every_run_until_it_renews(
     let _: () = q.conn.zadd(&alive, "n2", lapsed).await.unwrap();
     let first = seeker(3, 9);
     assert_eq!(q.n2.hold(&first).await.unwrap(), Hold::New);
-    let adopted = q.n1.adopt().await.unwrap();
+    let adopted = adopt_doomed(&q.n1).await;
     assert_eq!(adopted.iter().map(|s| s.ask.as_str()).collect::<Vec<_>>(), vec![first.ask.as_str()]);
 
     // Back from the cut, n2 holds a new find before renewing its liveness, and dies.
     let second = seeker(4, 10);
     assert_eq!(q.n2.hold(&second).await.unwrap(), Hold::New);
-    let adopted = q.n1.adopt().await.unwrap();
+    let adopted = adopt_doomed(&q.n1).await;
     assert_eq!(adopted.iter().map(|s| s.ask.as_str()).collect::<Vec<_>>(), vec![second.ask.as_str()], "taken too");
     assert!(!q.entry(4).await.unwrap().contains("@n2"), "{:?}", q.entry(4).await);
 
     // A node that renews keeps what it holds.
     let _: () = q.conn.zadd(&alive, "n2", 1e13).await.unwrap();
     assert_eq!(q.n2.hold(&seeker(5, 11)).await.unwrap(), Hold::New);
-    assert!(q.n1.adopt().await.unwrap().is_empty());
+    assert!(q.n1.doomed().await.unwrap().is_empty());
+    assert!(adopt_doomed(&q.n1).await.is_empty());
     assert!(q.entry(5).await.unwrap().contains("@n2"), "{:?}", q.entry(5).await);
+}
+
+/// What DOOMED names and ADOPT is given, as the elected matchmaker does between them.
+async fn adopt_doomed(queue: &ClusterQueue) -> Vec<Seeker> {
+    let doomed = queue.doomed().await.unwrap();
+    queue.adopt(&doomed).await.unwrap()
+}
+
+/// Row 38 of docs/testing.md: ADOPT takes only the places of the nodes it is given, those whose fences the elected
+/// matchmaker raised in the database first. A node that lapsed after DOOMED named the others keeps its claimed pair
+/// until the next tick has raised its fence too.
+#[tokio::test]
+async fn adopt_takes_only_the_places_of_nodes_whose_fences_were_raised() {
+    let mut q = queues().await;
+    let alive = q.n1.keys().alive.clone();
+    let (a, b) = q.claimed_pair().await;
+    let held = seeker(3, 9);
+    assert_eq!(q.n2.hold(&held).await.unwrap(), Hold::New);
+    let lapsed = (chrono::Utc::now().timestamp_millis() - 1_000) as f64;
+    for node in ["n1", "n2"] {
+        let _: () = q.conn.zadd(&alive, node, lapsed).await.unwrap();
+    }
+    let mut doomed = q.n1.doomed().await.unwrap();
+    doomed.sort_unstable();
+    assert_eq!(doomed, ["n1", "n2"], "the holders of the claim and of the hold");
+
+    let adopted = q.n1.adopt(&["n2".to_owned()]).await.unwrap();
+    assert_eq!(adopted.iter().map(|s| s.ask.as_str()).collect::<Vec<_>>(), vec![held.ask.as_str()]);
+    for (user, seeker) in [(1, &a), (2, &b)] {
+        let entry = q.entry(user).await.unwrap();
+        assert!(made_by(&Some(entry.clone()), seeker) && entry.contains("|!n1|"), "still n1's claim: {entry}");
+    }
+    let adopted = q.n1.adopt(&["n1".to_owned()]).await.unwrap();
+    assert_eq!(adopted.len(), 2, "n1's claimed pair, once its fence is up");
 }
 
 /// Row 27: a refresh (a withdrawn gender) of a place claimed by an opening is not done, for its caller to try

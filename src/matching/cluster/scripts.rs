@@ -13,18 +13,15 @@ use crate::domain::UserId;
 use crate::matching::Seeker;
 use crate::redis_link::Conn;
 
-/// Whether a node holding an entry still stands behind it: KEYS[alive] scores nodes by when their liveness lapses,
-/// KEYS[claimed] stamps each claim with its time. A claim older than ARGV `stale` ms outlived any opening (its
-/// settle was lost, most often in a Redis failover that dropped the write): nobody will settle it. Prepended to
-/// the scripts that take entries over, after [`NOW_MS`].
+/// Whether a node holding an entry still stands behind it: KEYS[alive] scores nodes by when their liveness lapses.
+/// A claimed entry is never taken over here, whether its holder lapsed or its claim went stale: only the elected
+/// matchmaker's ADOPT takes it, once it raised the holder's fence, which a node cut off from Redis but not from the
+/// database might still be opening it under (docs/testing.md rows 36 and 38). Until then a find sent again is
+/// written into the claim (`reask`). Prepended to the scripts that take entries over, after [`NOW_MS`].
 pub(super) const HOLDERS: &str = r#"
 local function lapsed(alive, holder)
   local at = redis.call('ZSCORE', alive, holder)
   return not (at and tonumber(at) >= now_ms())
-end
-local function stale(claimed, user, limit)
-  local at = redis.call('HGET', claimed, user)
-  return at ~= false and tonumber(at) + tonumber(limit) < now_ms()
 end
 local function reask(queue, user, socket, holder, seeker)
   redis.call('HSET', queue, user, socket .. '!' .. holder .. '|' .. seeker)
@@ -43,7 +40,7 @@ local function leave(user, socket) return '{"Leave":{"user_id":' .. user .. ',"s
 "#;
 
 /// Queues a seeker unless the user waits already: KEYS queue, input, alive, claimed; ARGV user, socket prefix,
-/// seeker JSON, stale claim ms. Returns 1 when newly queued, 2 when their match is being opened, else 0. A user
+/// seeker JSON. Returns 1 when newly queued, 2 when their match is being opened, else 0. A user
 /// who waits already asked again, most often from the socket an app reconnected with, maybe on another node: the
 /// place becomes the asking socket's, so the old one's closing does not take it away. Held by the elected
 /// matchmaker, it reads the request to learn the socket; held by a node (pairing its own seekers first), the
@@ -56,7 +53,7 @@ if redis.call('HSETNX', KEYS[1], ARGV[1], entry) == 1 then
   return 1
 end
 local held, holder = string.match(redis.call('HGET', KEYS[1], ARGV[1]), '^%d+|([@!])([^|]+)|')
-if held == '!' and not lapsed(KEYS[3], holder) and not stale(KEYS[4], ARGV[1], ARGV[4]) then
+if held == '!' then
   reask(KEYS[1], ARGV[1], ARGV[2], holder, ARGV[3])
   return 2
 end
@@ -67,14 +64,14 @@ return 0
 ";
 
 /// Holds seekers on the asking node unless the user waits already, in the order given: KEYS queue, alive, input,
-/// claimed; ARGV this node, stale claim ms, then per seeker: user, socket prefix, seeker JSON ([`super::holds`]
-/// gathers them). Answers per seeker: 1 when newly held here (nobody held them, or their holder died or forgot its
-/// claim), 2 when this node held them already (the entry is the asking socket's now), 3 when their match is being
-/// opened (claimed by a live node, whose claim names this request from now on: `reask` in [`HOLDERS`]), 0 when
+/// claimed; ARGV this node, then per seeker: user, socket prefix, seeker JSON ([`super::holds`] gathers them).
+/// Answers per seeker: 1 when newly held here (nobody held them, or their holder died), 2 when this node held them
+/// already (the entry is the asking socket's now), 3 when their match is being opened (claimed, whose claim names
+/// this request from now on: `reask` in [`HOLDERS`]; a claim whose holder lapsed waits for ADOPT), 0 when
 /// they wait elsewhere: then the place becomes the asking socket's at the elected matchmaker, as [`JOIN`] does, so
 /// the old socket's closing (on whichever node) does not take it away.
 pub(super) const HOLD: &str = r"
-local function hold(user, socket, node, seeker, stale_ms)
+local function hold(user, socket, node, seeker)
   local here = socket .. '@' .. node .. '|' .. seeker
   if redis.call('HSETNX', KEYS[1], user, here) == 1 then return 1 end
   local held, holder = string.match(redis.call('HGET', KEYS[1], user), '^%d+|([@!])([^|]+)|')
@@ -82,7 +79,7 @@ local function hold(user, socket, node, seeker, stale_ms)
     redis.call('HSET', KEYS[1], user, here)
     return 2
   end
-  if holder and (lapsed(KEYS[2], holder) or (held == '!' and stale(KEYS[4], user, stale_ms))) then
+  if held == '@' and lapsed(KEYS[2], holder) then
     redis.call('HSET', KEYS[1], user, here)
     redis.call('HDEL', KEYS[4], user)
     return 1
@@ -96,8 +93,8 @@ local function hold(user, socket, node, seeker, stale_ms)
   return 0
 end
 local out = {}
-for i = 3, #ARGV, 3 do
-  out[#out + 1] = hold(ARGV[i], ARGV[i + 1], ARGV[1], ARGV[i + 2], ARGV[2])
+for i = 2, #ARGV, 3 do
+  out[#out + 1] = hold(ARGV[i], ARGV[i + 1], ARGV[1], ARGV[i + 2])
 end
 return out
 ";
@@ -243,8 +240,43 @@ end
 return out
 ";
 
+/// The nodes whose places [`ADOPT`] would take now: the holders of claims nobody will settle, and the nodes whose
+/// liveness lapsed while they hold places (KEYS queue, alive, claimed; ARGV stale claim ms). The elected
+/// matchmaker raises their fences in the database before it adopts ([`crate::store::Store::raise_node_fences`]):
+/// such a node may be cut off from Redis but not from the database, and must not open a pair it had claimed once
+/// its places are the cluster's (docs/testing.md row 38).
+pub(super) const DOOMED: &str = r"
+local now = now_ms()
+local doomed, seen = {}, {}
+local function doom(node)
+  if not seen[node] then
+    seen[node] = true
+    doomed[#doomed + 1] = node
+  end
+end
+local claims = redis.call('HGETALL', KEYS[3])
+for i = 1, #claims, 2 do
+  if tonumber(claims[i + 1]) + tonumber(ARGV[1]) < now then
+    local holder = string.match(redis.call('HGET', KEYS[1], claims[i]) or '', '^%d+|!([^|]+)|')
+    if holder then doom(holder) end
+  end
+end
+local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
+if #dead == 0 then return doomed end
+local gone = {}
+for _, node in ipairs(dead) do gone[node] = true end
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  local holder = string.match(all[i + 1], '^%d+|[@!]([^|]+)|')
+  if holder and gone[holder] then doom(holder) end
+end
+return doomed
+";
+
 /// Gives the elected matchmaker the seekers of nodes whose liveness lapsed, held or claimed, and the requests of
-/// claims nobody will settle: KEYS queue, alive, claimed, cancelled; ARGV stale claim ms. Returns their seekers. Whoever of
+/// claims nobody will settle: KEYS queue, alive, claimed, cancelled; ARGV stale claim ms, then the nodes whose
+/// fences it raised ([`DOOMED`]): only their places are taken (a node that died since waits for the next tick, its
+/// fence raised first). Returns their seekers. Whoever of
 /// them has no socket left is dropped when paired (their socket died with the node); whoever reconnected elsewhere
 /// is paired there. A claim whose match was committed (the node died, or lost the settle, after its commit) is
 /// refused by the store: its user is in that match, or the match spent the request ([`Seeker::asked_after`]). Stale
@@ -256,16 +288,20 @@ return out
 pub(super) const ADOPT: &str = r"
 local now = now_ms()
 local out = {}
+local fenced = {}
+for i = 2, #ARGV do fenced[ARGV[i]] = true end
 local claims = redis.call('HGETALL', KEYS[3])
 for i = 1, #claims, 2 do
   if tonumber(claims[i + 1]) + tonumber(ARGV[1]) < now then
-    local socket, seeker = string.match(redis.call('HGET', KEYS[1], claims[i]) or '', '^(%d+|)![^|]+|(.*)$')
-    if socket then
+    local socket, holder, seeker = string.match(redis.call('HGET', KEYS[1], claims[i]) or '', '^(%d+|)!([^|]+)|(.*)$')
+    if socket and fenced[holder] then
       redis.call('HSET', KEYS[1], claims[i], socket .. seeker)
       out[#out + 1] = seeker
     end
-    redis.call('HDEL', KEYS[3], claims[i])
-    redis.call('HDEL', KEYS[4], claims[i])
+    if not socket or fenced[holder] then
+      redis.call('HDEL', KEYS[3], claims[i])
+      redis.call('HDEL', KEYS[4], claims[i])
+    end
   end
 end
 local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
@@ -275,7 +311,7 @@ for _, node in ipairs(dead) do gone[node] = true end
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local socket, holder, seeker = string.match(all[i + 1], '^(%d+|)[@!]([^|]+)|(.*)$')
-  if holder and gone[holder] then
+  if holder and gone[holder] and fenced[holder] then
     redis.call('HSET', KEYS[1], all[i], socket .. seeker)
     redis.call('HDEL', KEYS[3], all[i])
     redis.call('HDEL', KEYS[4], all[i])
@@ -412,6 +448,7 @@ pub(crate) static LEAVE_SCRIPT: Source = Source::new("LEAVE", &[STARTS, LEAVE]);
 pub(crate) static CLAIM_SCRIPT: Source = Source::new("CLAIM", &[NOW_MS, STARTS, CLAIM]);
 pub(crate) static SETTLE_SCRIPT: Source = Source::new("SETTLE", &[STARTS, RECORDS, SETTLE]);
 pub(crate) static FORWARD_SCRIPT: Source = Source::new("FORWARD", &[STARTS, FORWARD]);
+pub(crate) static DOOMED_SCRIPT: Source = Source::new("DOOMED", &[NOW_MS, DOOMED]);
 pub(crate) static ADOPT_SCRIPT: Source = Source::new("ADOPT", &[NOW_MS, ADOPT]);
 pub(crate) static REMOVE_SCRIPT: Source = Source::new("REMOVE", &[STARTS, RECORDS, REMOVE]);
 pub(crate) static REWRITE_SCRIPT: Source = Source::new("REWRITE", &[REWRITE]);
@@ -422,13 +459,14 @@ pub(crate) static FORGET_READ_SCRIPT: Source = Source::new("FORGET_READ", &[FORG
 
 /// Every script, for the simulation's check that each mutation's patch still finds its text.
 #[cfg(test)]
-pub(crate) static ALL: [&Source; 13] = [
+pub(crate) static ALL: [&Source; 14] = [
     &JOIN_SCRIPT,
     &HOLD_SCRIPT,
     &LEAVE_SCRIPT,
     &CLAIM_SCRIPT,
     &SETTLE_SCRIPT,
     &FORWARD_SCRIPT,
+    &DOOMED_SCRIPT,
     &ADOPT_SCRIPT,
     &REMOVE_SCRIPT,
     &REWRITE_SCRIPT,
@@ -499,16 +537,13 @@ impl Scripts {
             .arg(seeker.user_id().get())
             .arg(entry_prefix(seeker.socket_id))
             .arg(serde_json::to_string(seeker).expect("serialises"))
-            .arg(self.claim_timeout_ms)
     }
 
     /// [`HOLD`] of seekers given as (user, socket prefix, seeker JSON), taken as they are (the hot path of a find:
     /// no copy of the JSON); read each answer with [`held`].
     pub(crate) fn hold(&self, seekers: impl IntoIterator<Item = (i64, String, String)>) -> Call {
         let k = &self.keys;
-        let mut call = Call::new(&HOLD_SCRIPT, &[&k.queue, &k.alive, &k.input, &k.claimed])
-            .arg(&self.node)
-            .arg(self.claim_timeout_ms);
+        let mut call = Call::new(&HOLD_SCRIPT, &[&k.queue, &k.alive, &k.input, &k.claimed]).arg(&self.node);
         for (user, prefix, json) in seekers {
             call.push(user);
             call.args.extend([prefix, json]);
@@ -581,10 +616,21 @@ impl Scripts {
         call
     }
 
-    /// [`ADOPT`]; read the answer with [`adopted`].
-    pub(crate) fn adopt(&self) -> Call {
+    /// [`DOOMED`]: the nodes whose places [`ADOPT`] would take now.
+    pub(crate) fn doomed(&self) -> Call {
         let k = &self.keys;
-        Call::new(&ADOPT_SCRIPT, &[&k.queue, &k.alive, &k.claimed, &k.cancelled]).arg(self.claim_timeout_ms)
+        Call::new(&DOOMED_SCRIPT, &[&k.queue, &k.alive, &k.claimed]).arg(self.claim_timeout_ms)
+    }
+
+    /// [`ADOPT`] of the places of `fenced` nodes (whose fences were raised); read the answer with [`adopted`].
+    pub(crate) fn adopt(&self, fenced: &[String]) -> Call {
+        let k = &self.keys;
+        let mut call =
+            Call::new(&ADOPT_SCRIPT, &[&k.queue, &k.alive, &k.claimed, &k.cancelled]).arg(self.claim_timeout_ms);
+        for node in fenced {
+            call.push(node.as_str());
+        }
+        call
     }
 
     /// [`REMOVE`] of the entries these requests made that the elected matchmaker holds.

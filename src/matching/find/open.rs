@@ -14,7 +14,7 @@ use crate::live::{ActiveMatch, Common, Peer};
 use crate::matching::cluster::Opener;
 use crate::matching::{Pairing, Seeker};
 use crate::quota;
-use crate::store::{CreatedMatch, NewMatch, Opened, Opening, Refusal, Refused, StoreError};
+use crate::store::{CreatedMatch, NewMatch, NodeFence, Opened, Opening, Refusal, Refused, StoreError};
 
 /// What opens matches: the group commit writes them, delivery tells both sides.
 pub(super) struct MatchOpener {
@@ -34,6 +34,7 @@ impl MatchOpener {
         &self,
         pairs: &[(Seeker, Seeker)],
         epoch: Option<i64>,
+        node: Option<NodeFence>,
     ) -> Option<Vec<Result<(), Vec<UserId>>>> {
         let now = self.services.clock.now();
         let expires_at = now + TimeDelta::hours(self.settings.matching.match_ttl_hours.into());
@@ -51,14 +52,14 @@ impl MatchOpener {
                 expires_at,
             })
             .collect();
-        let done = self.services.writer.open(Opening { matches, epoch }).await;
+        let done = self.services.writer.open(Opening { matches, epoch, node }).await;
         let outcome = done.await.unwrap_or_else(|_| Err(Arc::new(StoreError::Database(sqlx::Error::PoolClosed))));
         let results = match outcome {
             Ok(Opened::Pairs(results)) => results,
             // A newer matchmaker holds the lease: these seekers are its now (their entries stay in the cluster
             // queue), and this one forgets them.
             Ok(Opened::Fenced) => {
-                tracing::warn!(epoch, "fenced off by a newer matchmaker");
+                tracing::warn!(epoch, "fenced off: a newer matchmaker, or the elected one took this node's places");
                 return None;
             }
             Err(e) => {
@@ -180,7 +181,7 @@ impl Pairing for MatchOpener {
 
     async fn open(&self, pairs: &[(Seeker, Seeker)]) -> Vec<Result<(), Vec<UserId>>> {
         // Only a matchmaker's epoch can be fenced off.
-        self.open_matches(pairs, None).await.expect("an opening without an epoch is not fenced")
+        self.open_matches(pairs, None, None).await.expect("an opening without a fence is not fenced")
     }
 }
 
@@ -195,7 +196,25 @@ impl Opener for MatchOpener {
     }
 
     async fn open_fenced(&self, pairs: &[(Seeker, Seeker)], epoch: i64) -> Option<Vec<Result<(), Vec<UserId>>>> {
-        self.open_matches(pairs, Some(epoch)).await
+        self.open_matches(pairs, Some(epoch), None).await
+    }
+
+    async fn node_fence(&self, node: &str) -> Option<i64> {
+        let fence = self.services.store.node_fence(node).await;
+        fence.inspect_err(|e| tracing::warn!(error = %e, "reading this node's fence")).ok()
+    }
+
+    async fn raise_node_fences(&self, nodes: &[String]) -> bool {
+        let raised = self.services.store.raise_node_fences(nodes).await;
+        raised.inspect_err(|e| tracing::warn!(error = %e, ?nodes, "raising the fences of nodes taken over")).is_ok()
+    }
+
+    async fn open_claimed_here(
+        &self,
+        pairs: &[(Seeker, Seeker)],
+        fence: NodeFence,
+    ) -> Option<Vec<Result<(), Vec<UserId>>>> {
+        self.open_matches(pairs, None, Some(fence)).await
     }
 
     fn queued(&self, seeker: &Seeker) {

@@ -43,17 +43,18 @@ impl World {
         let running = self.nodes[node].running_ref().map(|e| (e.epoch, e.serial));
         match (running, holder == node) {
             (Some((current, serial)), true) if current == epoch => {
-                let adopted = self.redis.adopt(now);
+                // `cluster::adopt`: the fences of the nodes whose places go up first (docs/testing.md row 38).
+                let doomed = self.redis.doomed(now);
+                for &fenced in &doomed {
+                    self.store.raise_node_fence(fenced);
+                }
+                let adopted = self.redis.adopt(now, &doomed);
                 if !adopted.is_empty() {
                     let users: Vec<UserId> = adopted.iter().map(Seeker::user_id).collect();
-                    self.note(|| format!("e{epoch}@n{node} ADOPT {users:?}"));
+                    self.note(|| format!("e{epoch}@n{node} raises {doomed:?}'s fences, ADOPT {users:?}"));
                 }
                 for seeker in adopted {
                     self.leftover(seeker.user_id());
-                    // A claim taken from a node that lapsed: the node, cut off from Redis but not from the database,
-                    // may still open it, after a cancel the adopted place no longer refuses (docs/testing.md row 38).
-                    let ask = self.user(seeker.user_id()).ask;
-                    self.user(seeker.user_id()).failed_over_ask = ask;
                     self.push(node, Role::Elected(serial), Order::TakeOver(Box::new(seeker)));
                 }
             }

@@ -30,19 +30,7 @@ pub(super) const PATCHES: &[(Mutation, &str, &str, &str)] = &[
         "elseif redis.call('HGET', KEYS[4], user) == ask_of(entry) then",
         "elseif false then",
     ),
-    // Claims never go stale: a lapsed holder's claim still stands, and ADOPT takes no stale claim.
-    (
-        Mutation::NoStaleClaimTakeover,
-        "HOLD",
-        "return at ~= false and tonumber(at) + tonumber(limit) < now_ms()",
-        "return false",
-    ),
-    (
-        Mutation::NoStaleClaimTakeover,
-        "JOIN",
-        "return at ~= false and tonumber(at) + tonumber(limit) < now_ms()",
-        "return false",
-    ),
+    // Claims never go stale: ADOPT takes no stale claim (a lapsed holder's claim it takes with the holder's places).
     (
         Mutation::NoStaleClaimTakeover,
         "ADOPT",

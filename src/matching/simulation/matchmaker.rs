@@ -30,6 +30,8 @@ pub(super) enum Stage {
     Claim,
     Begin {
         claims: Vec<Result<(), Vec<UserId>>>,
+        /// The node's fence as it stood before the claims.
+        fence: i64,
     },
     Commit {
         claims: Vec<Result<(), Vec<UserId>>>,
@@ -38,6 +40,8 @@ pub(super) enum Stage {
     Settle {
         claims: Vec<Result<(), Vec<UserId>>>,
         opened: Vec<Result<(), Vec<UserId>>>,
+        /// The node's fence was raised: its claimed pairs are the cluster's.
+        fenced: bool,
     },
     /// The elected matchmaker's pairs: drop whoever is offline, CLAIM the rest, open those claimed under the epoch,
     /// SETTLE the claims, then remove every settled user's entry (`Epoch::open`).

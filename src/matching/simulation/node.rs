@@ -24,12 +24,14 @@ pub(super) struct Node {
     pub(super) elected: Vec<Elected>,
     /// When a hand-over step is scheduled.
     hand_over_at: Option<u64>,
+    /// Its fence as its own openings carry it (`LocalFirst`'s): `None` until read, and again once one was fenced.
+    pub(super) fence: Option<i64>,
 }
 
 impl Node {
     pub(super) fn new(local_pairing_ms: u64, policy: Policy, mutation: Option<Mutation>) -> Self {
         let local = Matchmaker::new(Some(local_pairing_ms), policy, mutation);
-        Node { incarnation: 0, up: true, cut: false, local, elected: Vec::new(), hand_over_at: None }
+        Node { incarnation: 0, up: true, cut: false, local, elected: Vec::new(), hand_over_at: None, fence: None }
     }
 
     pub(super) fn dead(incarnation: u32, local_pairing_ms: u64, policy: Policy, mutation: Option<Mutation>) -> Self {

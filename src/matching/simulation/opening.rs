@@ -58,23 +58,32 @@ impl World {
                 return self.finish(node, role, opening.pairs, results);
             }
             Stage::Claim => {
+                // `LocalFirst::open`: the node's fence, read before the claims (the database is never away here).
+                let fence = *self.nodes[node].fence.get_or_insert_with(|| self.store.node_fence(node));
                 let claims = self.redis.claim(now, node, pairs);
                 self.note(|| format!("{by} CLAIM {:?}: {claims:?}", pairs.iter().map(ids).collect::<Vec<_>>()));
                 if claims.iter().all(Result::is_err) {
                     return self.finish(node, role, opening.pairs, claims);
                 }
-                Stage::Begin { claims }
+                Stage::Begin { claims, fence }
             }
-            Stage::Begin { claims } => {
+            Stage::Begin { claims, fence } => {
                 let claimed = pairs.iter().zip(&claims).filter(|(_, c)| c.is_ok()).map(|(p, _)| p.clone()).collect();
-                Stage::Commit { claims, tx: self.store.begin(claimed, None) }
+                Stage::Commit { claims, tx: self.store.begin_here(claimed, node, fence) }
             }
             Stage::Commit { claims, tx } => {
-                let opened = self.commit(node, tx, &by).expect("a node's own pairs are not fenced");
-                Stage::Settle { claims, opened }
+                let claimed = tx.pairs.len();
+                let opened = self.commit(node, tx, &by);
+                let fenced = opened.is_none();
+                if fenced {
+                    // The elected matchmaker took this node's places over: the next claims read the fence anew.
+                    self.nodes[node].fence = None;
+                }
+                let opened = opened.unwrap_or_else(|| (0..claimed).map(|_| Err(Vec::new())).collect());
+                Stage::Settle { claims, opened, fenced }
             }
-            Stage::Settle { claims, opened } => {
-                let results = self.settle(node, &by, pairs, claims, opened);
+            Stage::Settle { claims, opened, fenced } => {
+                let results = self.settle(node, &by, pairs, claims, opened, fenced);
                 return self.finish(node, role, opening.pairs, results);
             }
             Stage::Check => {
@@ -214,8 +223,10 @@ impl World {
         pairs: &[(Seeker, Seeker)],
         claims: Vec<Result<(), Vec<UserId>>>,
         opened: Vec<Result<(), Vec<UserId>>>,
+        fenced: bool,
     ) -> Vec<Result<(), Vec<UserId>>> {
         // What production's `LocalFirst::open` decides from the same answers.
+        let claimed_at: Vec<bool> = claims.iter().map(Result::is_ok).collect();
         let settling = crate::matching::cluster::local::settling(pairs, claims, opened);
         let mut results = settling.results;
         let done: Vec<Seeker> = settling.done.into_iter().cloned().collect();
@@ -224,6 +235,25 @@ impl World {
         for (pair, result) in pairs.iter().zip(&mut results) {
             if let Err(dropped) = result {
                 dropped.extend(ids(pair).into_iter().filter(|u| lost.contains(u)));
+            }
+        }
+        if fenced {
+            // Whoever SETTLE held here again is handed over to the cluster, which has the others.
+            let kept: Vec<Seeker> = again.iter().filter(|s| !lost.contains(&s.user_id())).cloned().collect();
+            if !kept.is_empty() {
+                if self.nodes[node].cut {
+                    kept.iter().for_each(|s| self.told_error(s));
+                    self.retry_later(node, Retry::LetGoHeld(kept, 0));
+                } else {
+                    let handed = self.redis.forward(node, &kept);
+                    let users: Vec<UserId> = kept.iter().map(Seeker::user_id).collect();
+                    self.note(|| format!("{by} fenced: FORWARD {users:?}: {handed} handed over"));
+                }
+            }
+            for ((pair, claimed), result) in pairs.iter().zip(claimed_at).zip(&mut results) {
+                if let (true, Err(dropped)) = (claimed, result) {
+                    dropped.extend(ids(pair));
+                }
             }
         }
         results

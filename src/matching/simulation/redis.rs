@@ -284,10 +284,19 @@ impl Redis {
         self.run::<Vec<i64>>(call).into_iter().filter(|f| *f == 1).count()
     }
 
-    /// ADOPT: entries held or claimed by nodes whose liveness lapsed, and stale claims, become the matchmaker's.
-    pub(super) fn adopt(&mut self, now: u64) -> Vec<Seeker> {
+    /// DOOMED: the nodes whose places ADOPT would take now.
+    pub(super) fn doomed(&mut self, now: u64) -> Vec<NodeId> {
         self.now = now;
-        let call = self.nodes[0].adopt();
+        let call = self.nodes[0].doomed();
+        self.run::<Vec<String>>(call).iter().map(|n| node_of(n)).collect()
+    }
+
+    /// ADOPT: entries held or claimed by `fenced` nodes whose liveness lapsed, and their stale claims, become the
+    /// matchmaker's.
+    pub(super) fn adopt(&mut self, now: u64, fenced: &[NodeId]) -> Vec<Seeker> {
+        self.now = now;
+        let names: Vec<String> = fenced.iter().map(|n| format!("n{n}")).collect();
+        let call = self.nodes[0].adopt(&names);
         scripts::adopted(self.run(call))
     }
 

@@ -56,6 +56,8 @@ pub(super) struct Tx {
     snapshot: u64,
     pub(super) pairs: Vec<(Seeker, Seeker)>,
     epoch: Option<i64>,
+    /// A node's own pairs: the node and its fence when it claimed them.
+    node: Option<(usize, i64)>,
 }
 
 /// Why the opening refused a user.
@@ -73,7 +75,7 @@ pub(super) enum Refusal {
 pub(super) enum Opened {
     /// Per pair: the match's index, or the user refused and why.
     Pairs(Vec<Result<usize, (UserId, Refusal)>>),
-    /// A newer matchmaker raised the fence: nothing was written.
+    /// A newer matchmaker raised the fence, or the elected one the node's: nothing was written.
     Fenced,
 }
 
@@ -84,6 +86,8 @@ pub(super) struct Store {
     pub(super) units: BTreeMap<UserId, u32>,
     pub(super) spent: u64,
     pub(super) fence: i64,
+    /// Each node's fence (`node_fences`), raised before its places are adopted.
+    node_fences: BTreeMap<usize, i64>,
     /// (blocker, blocked, when).
     pub(super) blocks: Vec<(UserId, UserId, u64)>,
     /// Matches committed since the invariants last looked.
@@ -100,6 +104,7 @@ impl Store {
             units: BTreeMap::new(),
             spent: 0,
             fence: 0,
+            node_fences: BTreeMap::new(),
             blocks: Vec::new(),
             fresh: Vec::new(),
             commits: 0,
@@ -116,7 +121,22 @@ impl Store {
     }
 
     pub(super) fn begin(&self, pairs: Vec<(Seeker, Seeker)>, epoch: Option<i64>) -> Tx {
-        Tx { snapshot: self.commits, pairs, epoch }
+        Tx { snapshot: self.commits, pairs, epoch, node: None }
+    }
+
+    /// A node's own opening, under its fence as it stood when it claimed the pairs.
+    pub(super) fn begin_here(&self, pairs: Vec<(Seeker, Seeker)>, node: usize, fence: i64) -> Tx {
+        Tx { snapshot: self.commits, pairs, epoch: None, node: Some((node, fence)) }
+    }
+
+    /// `Store::node_fence`.
+    pub(super) fn node_fence(&self, node: usize) -> i64 {
+        self.node_fences.get(&node).copied().unwrap_or(0)
+    }
+
+    /// `Store::raise_node_fences`, for one node.
+    pub(super) fn raise_node_fence(&mut self, node: usize) {
+        *self.node_fences.entry(node).or_default() += 1;
     }
 
     /// Which matches of `user` the opening's statement sees: every committed one once the row is locked, those of
@@ -149,6 +169,11 @@ impl Store {
         asked: impl Fn(&Seeker) -> Asked,
     ) -> Opened {
         self.commits += 1;
+        if tx.node.is_some_and(|(node, fence)| fence != self.node_fence(node))
+            && self.mutation != Some(Mutation::NodeOpeningUnfenced)
+        {
+            return Opened::Fenced;
+        }
         if let Some(epoch) = tx.epoch {
             if epoch < self.fence {
                 return Opened::Fenced;

@@ -62,9 +62,8 @@ pub(super) struct User {
     pub(super) refresh_failed_at: Option<u64>,
     /// Their requests whose cancel was answered `match.cancelled`: no match may be opened on one (invariant 10).
     pub(super) cancelled: HashSet<String>,
-    /// Their last request when a Redis failover last changed their entry, or the elected matchmaker adopted it from a
-    /// lapsed node: the claim of that request or an earlier one may be lost, and with it a cancel's refusal
-    /// (invariant 10 forgives those).
+    /// Their last request when a Redis failover last changed their entry: the claim of that request or an earlier one
+    /// may be lost, and with it a cancel's refusal (invariant 10 forgives those).
     pub(super) failed_over_ask: u64,
 }
 

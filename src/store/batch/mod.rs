@@ -20,7 +20,7 @@ use super::{Backend, Store, StoreError};
 use crate::domain::{EndCause, MatchId, Seq, UserId};
 #[cfg(test)]
 pub(crate) use opening::refusals;
-pub use opening::{Asked, CreateMatchError, Matched, NewMatch, Opened, Opening, Refusal, Refused};
+pub use opening::{Asked, CreateMatchError, Matched, NewMatch, NodeFence, Opened, Opening, Refusal, Refused};
 
 /// One message to store. `content` and `nonce` are the client's base64 ciphertext, never decoded here.
 #[derive(Debug, Clone)]
@@ -317,7 +317,7 @@ mod tests {
         let messages = [message.clone(), message];
         let receipts = [Receipt::one(MatchId(1), Seq(1), UserId(11))];
         let ends = [MatchEnd { match_id: MatchId(1), reason: EndCause::Left }];
-        let opens = [Opening { matches: Vec::new(), epoch: None }];
+        let opens = [Opening { matches: Vec::new(), epoch: None, node: None }];
         let batch = Batch { messages: &messages, receipts: &receipts, ends: &ends, opens: &opens };
         let counts = |b: Batch<'_>| (b.messages.len(), b.receipts.len(), b.ends.len(), b.opens.len());
 

@@ -89,6 +89,17 @@ pub struct Opening {
     /// The cluster matchmaker's fencing token (`None` on a single node): the opening first raises the fence to
     /// it, and writes nothing ([`Opened::Fenced`]) if a newer holder already has.
     pub epoch: Option<i64>,
+    /// A node's own pairs in a cluster: the node's fence as it stood when it claimed them. The opening writes
+    /// nothing ([`Opened::Fenced`]) once the fence was raised since: the elected matchmaker took the node's places
+    /// over (docs/testing.md row 38).
+    pub node: Option<NodeFence>,
+}
+
+/// A node's fence at a moment ([`crate::store::Store::node_fence`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeFence {
+    pub node: std::sync::Arc<str>,
+    pub epoch: i64,
 }
 
 /// What an opening did.
@@ -264,7 +275,7 @@ impl Store {
         epoch: Option<i64>,
     ) -> Result<Vec<Result<CreatedMatch, CreateMatchError>>, StoreError> {
         let Some(first) = batch.first() else { return Ok(Vec::new()) };
-        let opening = Opening { matches: batch.to_vec(), epoch };
+        let opening = Opening { matches: batch.to_vec(), epoch, node: None };
         let opens = std::slice::from_ref(&opening);
         let written = self.write_batch(Batch { opens, ..Batch::default() }, first.now).await?;
         match written.opens.into_iter().next().expect("one outcome per opening") {
@@ -326,7 +337,7 @@ mod tests {
     #[test]
     fn a_pair_with_a_side_that_cannot_pay_is_refused_and_the_others_are_tried_again_in_order() {
         let pair = |a, b| pair(UserId(a), UserId(b));
-        let opening = Opening { matches: vec![pair(1, 2), pair(3, 4), pair(5, 6)], epoch: None };
+        let opening = Opening { matches: vec![pair(1, 2), pair(3, 4), pair(5, 6)], epoch: None, node: None };
         let mut attempts = Attempts::new(&opening);
         assert_eq!(attempts.next().len(), 3);
 

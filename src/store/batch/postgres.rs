@@ -11,7 +11,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use tanis_proto::MatchKind;
 
-use super::opening::{Attempt, Attempts, Matched, NewMatch, Opened, Opening, Refusal, Refused, refusals, spend_unit};
+use super::opening::{
+    Attempt, Attempts, Matched, NewMatch, NodeFence, Opened, Opening, Refusal, Refused, refusals, spend_unit,
+};
 use super::rules::{answer_ends, answer_receipts, assign_seqs, distinct_ends, match_ids, open_last_seqs};
 use super::{Batch, NewMessage, WriteOutcome, Written};
 use crate::domain::{MatchId, MatchStatus, Seq, UserId};
@@ -252,7 +254,7 @@ async fn open(
         if pending.is_empty() {
             break;
         }
-        match attempt(tx, points, &pending, opening.epoch).await? {
+        match attempt(tx, points, &pending, opening).await? {
             Attempt::Created(created) => attempts.created(created),
             Attempt::Unpaid(unpaid) => {
                 sqlx::query("ROLLBACK TO SAVEPOINT opening").execute(&mut **tx).await?;
@@ -273,8 +275,23 @@ async fn attempt(
     tx: &mut Transaction<'_, Postgres>,
     points: &FailPoints,
     batch: &[&NewMatch],
-    epoch: Option<i64>,
+    opening: &Opening,
 ) -> Result<Attempt, sqlx::Error> {
+    points.rendezvous("opening.before").await;
+    let epoch = opening.epoch;
+    if let Some(NodeFence { node, epoch }) = &opening.node {
+        // Shared: a raise of the fence waits for this opening's commit, and an opening after a raise is refused.
+        let stands: Option<i64> =
+            sqlx::query_scalar("SELECT epoch FROM node_fences WHERE node = $1 AND epoch = $2 FOR SHARE")
+                .bind(node.as_ref())
+                .bind(epoch)
+                .fetch_optional(&mut **tx)
+                .await?;
+        if stands.is_none() {
+            points.rendezvous("opening.fenced").await;
+            return Ok(Attempt::Fenced);
+        }
+    }
     if let Some(epoch) = epoch {
         // The row lock also orders two holders' transactions: the older one, waiting behind the newer,
         // then finds the fence above its epoch.

@@ -211,6 +211,14 @@ fn open(db: &Db<'_>, opening: &Opening) -> Result<Opened, Failure> {
             return Ok(Opened::Fenced);
         }
     }
+    if let Some(fence) = &opening.node {
+        let mut stands = false;
+        db.prepare("SELECT 1 FROM node_fences WHERE node = ?1 AND epoch = ?2")?
+            .each(&[fence.node.as_ref().into(), fence.epoch.into()], |_| stands = true)?;
+        if !stands {
+            return Ok(Opened::Fenced);
+        }
+    }
     let mut attempts = Attempts::new(opening);
     let refused = refused(db, &attempts.next())?;
     if !refused.is_empty() {
