@@ -138,8 +138,8 @@ fn by_version(user_id: UserId, frame: &ServerFrame, before: Vec<ServerFrame>, th
 }
 
 /// The match of a frame of a conversation that delivery keeps after its end ([`Event::Frame`]'s `of_match`), with
-/// a `msg`'s seq, which it counts: a message and a receipt. (`typing` and `rtc.*` name it through
-/// [`Delivery::to_user_in_match`].)
+/// a `msg`'s seq, which it counts: a message and a receipt. (`typing`, `rtc.*` and `contact.proposed` name it
+/// through [`Delivery::to_user_in_match`].)
 fn of_msg(frame: &ServerFrame) -> (Option<MatchId>, Option<Seq>) {
     match frame {
         ServerFrame::Msg { match_id, seq, .. } => (Some(*match_id), Some(*seq)),
@@ -238,8 +238,8 @@ impl Delivery {
         self.deliver(frame_event(Recipient::User(user_id), frame));
     }
 
-    /// To every socket of the user, a frame of the conversation of `match_id` (`typing`, `rtc.*`): dropped where the
-    /// user was told that match's end.
+    /// To every socket of the user, a frame of the live match `match_id` (`typing`, `rtc.*`, `contact.proposed`):
+    /// dropped where the user was told that match's end.
     pub fn to_user_in_match(&self, user_id: UserId, match_id: MatchId, frame: &ServerFrame) {
         let of_match = Some(match_id);
         self.deliver(Event::Frame {

@@ -26,7 +26,7 @@ pub(super) async fn propose(ctx: &Ctx, id: Option<String>, match_id: MatchId) {
         // Ended meanwhile, or a block either way (made over REST): nothing to keep.
         Ok(Keep::Refused) => ctx.error(id, ErrorCode::NotInMatch, "no such active match").await,
         Ok(Keep::Proposed { peer }) => {
-            hub.delivery().to_user(peer, &ServerFrame::ContactProposed { match_id });
+            hub.delivery().to_user_in_match(peer, match_id, &ServerFrame::ContactProposed { match_id });
             ctx.reply(ServerFrame::Ok { id }).await;
         }
         Ok(Keep::Kept(row)) => match hub.announce_contact(&row, now).await {

@@ -239,14 +239,10 @@ pub(super) enum Mutation {
     /// `Epoch::open` as it was: the elected matchmaker opens its pairs without claiming them, so a cancel during the
     /// opening deletes the entry, is answered `match.cancelled`, and the match opens all the same (row 17).
     ElectedOpensUnclaimed,
-    /// The store as it was: a node's own openings carry no fence, so a node taken for dead (cut off from Redis, not
-    /// from the database) opens a pair it had claimed after the elected matchmaker adopted its places, and a cancel
-    /// of an adopted place was answered `match.cancelled` (row 38).
-    NodeOpeningUnfenced,
 }
 
 impl Mutation {
-    pub(super) const ALL: [Mutation; 28] = [
+    pub(super) const ALL: [Mutation; 27] = [
         Mutation::OpeningWithoutRowLock,
         Mutation::HoldLeavesOtherHoldersEntry,
         Mutation::SettleForgetsLostClaim,
@@ -274,7 +270,6 @@ impl Mutation {
         Mutation::CancelSkipsPairedUser,
         Mutation::CancelKeepsHeldEntry,
         Mutation::ElectedOpensUnclaimed,
-        Mutation::NodeOpeningUnfenced,
     ];
 
     /// The mutation `name` names (as printed in a replay command).

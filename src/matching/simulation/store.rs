@@ -169,9 +169,7 @@ impl Store {
         asked: impl Fn(&Seeker) -> Asked,
     ) -> Opened {
         self.commits += 1;
-        if tx.node.is_some_and(|(node, fence)| fence != self.node_fence(node))
-            && self.mutation != Some(Mutation::NodeOpeningUnfenced)
-        {
+        if tx.node.is_some_and(|(node, fence)| fence != self.node_fence(node)) {
             return Opened::Fenced;
         }
         if let Some(epoch) = tx.epoch {
