@@ -1,6 +1,6 @@
 //! A deterministic simulation of the end of a match between nodes (issue 75): production [`Sockets`] on three
 //! nodes, and the rules of [`crate::live::Live`] under them, driven through every interleaving a seed picks of two
-//! users' sends, typing, leaves, the relays between the nodes (each in order, as one node's dispatcher publishes, but
+//! users' sends, typing, leaves, sockets connecting mid-match, the relays between the nodes (each in order, as one node's dispatcher publishes, but
 //! at its own pace) and the nodes' catch-ups. What is modelled: the store (a seq per message, an end that reads the
 //! last one and refuses later sends), the relays, and where each user's sockets are. Every frame a socket receives
 //! is checked, as it arrives, against the promises of docs/protocol.md §5 (`match.ended`):
@@ -42,6 +42,8 @@ struct Socket {
     node: usize,
     user: usize,
     id: u64,
+    /// The match's last seq when it connected: it gets the messages up to here with `resume`, not live.
+    floor: i64,
     frames: Frames,
     /// Seqs received as `msg`, in order.
     messages: Vec<Seq>,
@@ -96,7 +98,9 @@ impl World {
             for _ in 0..rng.between(1, 2) {
                 let node = rng.below(NODES as u64) as usize;
                 let (handle, frames, _) = nodes[node].register(user(index), None, 2, 4096);
-                sockets.push(Socket { node, user: index, id: handle.id, frames, messages: Vec::new(), ended: false });
+                let socket =
+                    Socket { node, user: index, id: handle.id, floor: 0, frames, messages: Vec::new(), ended: false };
+                sockets.push(socket);
             }
         }
         let relays = vec![vec![VecDeque::new(); NODES]; NODES];
@@ -133,6 +137,33 @@ impl World {
         for node in self.nodes_of(index).into_iter().filter(|&n| n != origin) {
             self.relays[origin][node].push_back(event.clone());
         }
+    }
+
+    /// A socket connects mid-match (a reconnect, a second device): registered, then, on a node that held no socket
+    /// of the user, the match loaded with its last seq, as `Hub::load_active` does.
+    fn connect(&mut self) {
+        if self.ended.is_some() {
+            return;
+        }
+        let (index, node) = (self.rng.below(2) as usize, self.rng.below(NODES as u64) as usize);
+        let new_here = !self.nodes_of(index).contains(&node);
+        let (handle, frames, _) = self.nodes[node].register(user(index), None, 2, 4096);
+        let floor = self.stored.len() as i64;
+        if new_here {
+            self.nodes[node].live().remember_match(user(index), &active(index));
+            self.nodes[node].live().with(user(index), |live| live.count_from(MATCH, Seq(floor)));
+        }
+        let s = self.sockets.len();
+        self.log.push(format!("socket {s} of user {index} connects to node {node} after msg {floor}"));
+        self.sockets.push(Socket {
+            node,
+            user: index,
+            id: handle.id,
+            floor,
+            frames,
+            messages: Vec::new(),
+            ended: false,
+        });
     }
 
     fn send(&mut self, socket: usize) {
@@ -231,7 +262,7 @@ impl World {
                 return Err((Invariant::OneEnd, format!("socket {s} told the end twice")));
             }
             let last = self.ended.expect("told an end that was stored");
-            let mut owed = (1..=last.0).filter(|&seq| {
+            let mut owed = (socket.floor + 1..=last.0).filter(|&seq| {
                 let (sender, from) = self.stored[seq as usize - 1];
                 sender != socket.user || from != socket.id
             });
@@ -276,7 +307,8 @@ fn run(seed: u64) -> Result<(), String> {
             0..30 => world.send(socket),
             30..40 => world.typing(socket),
             40..45 => world.leave(socket),
-            45..90 => {
+            45..48 => world.connect(),
+            48..90 => {
                 world.relay();
             }
             _ => {
