@@ -148,6 +148,14 @@ fn of_msg(frame: &ServerFrame) -> (Option<MatchId>, Option<Seq>) {
     }
 }
 
+/// The match of a receipt (`msg.delivered`): what one node drops after that match's end.
+fn receipt_of(frame: &ServerFrame) -> Option<MatchId> {
+    match frame {
+        ServerFrame::MsgDelivered { match_id, .. } => Some(*match_id),
+        _ => None,
+    }
+}
+
 /// `frame` for `to`; a `msg` named with its match and seq, so the node holding the sockets counts it.
 fn frame_event(to: Recipient, frame: &ServerFrame) -> Event {
     let (of_match, seq) = of_msg(frame);
@@ -233,9 +241,21 @@ impl Delivery {
         }
     }
 
+    /// [`frame_event`], as this delivery needs it: one node counts no message (its events reach its sockets in the
+    /// order they were made, and the group commit announces a batch's messages before its ends), which spares every
+    /// message a look at the user's live state; a receipt still names its match, dropped after the match's end.
+    fn event_for(&self, to: Recipient, frame: &ServerFrame) -> Event {
+        match (self, frame_event(to, frame)) {
+            (Delivery::Local(_), Event::Frame { to, frame, v1, seq: Some(_), .. }) => {
+                Event::Frame { to, frame, v1, of_match: None, seq: None }
+            }
+            (_, event) => event,
+        }
+    }
+
     /// To every socket of the user.
     pub fn to_user(&self, user_id: UserId, frame: &ServerFrame) {
-        self.deliver(frame_event(Recipient::User(user_id), frame));
+        self.deliver(self.event_for(Recipient::User(user_id), frame));
     }
 
     /// To every socket of the user, a frame of the live match `match_id` (`typing`, `rtc.*`, `contact.proposed`):
@@ -263,7 +283,8 @@ impl Delivery {
         then_plain: bool,
     ) {
         match self {
-            Delivery::Local(sockets) => sockets.deliver_by_version(user_id, &encode(frame), of_msg(frame).0, || {
+            // A message counts for nothing on one node (`event_for`); a receipt is dropped after its match's end.
+            Delivery::Local(sockets) => sockets.deliver_by_version(user_id, &encode(frame), receipt_of(frame), || {
                 let plain = then_plain.then(|| without_receipt(frame));
                 before().iter().chain(&plain).map(encode).collect()
             }),
@@ -273,12 +294,12 @@ impl Delivery {
 
     /// To the user's sockets on this node only (each node answers for its own, as in a resync).
     pub fn to_user_here(&self, user_id: UserId, frame: &ServerFrame) {
-        self.sockets().deliver(&frame_event(Recipient::User(user_id), frame));
+        self.sockets().deliver(&self.event_for(Recipient::User(user_id), frame));
     }
 
     /// To every socket of the user but `except`.
     pub fn to_user_except(&self, except: SocketRef, frame: &ServerFrame) {
-        self.deliver(frame_event(Recipient::UserExcept(except), frame));
+        self.deliver(self.event_for(Recipient::UserExcept(except), frame));
     }
 
     /// Whether the user may have a socket besides `socket` (a copy of their own message is owed to it). With
@@ -292,7 +313,7 @@ impl Delivery {
 
     /// To one socket.
     pub fn to_socket(&self, socket: SocketRef, frame: &ServerFrame) {
-        self.deliver(frame_event(Recipient::Socket(socket), frame));
+        self.deliver(self.event_for(Recipient::Socket(socket), frame));
     }
 
     /// Closes every socket of the user with `code`.
