@@ -240,6 +240,18 @@ end
 return out
 ";
 
+/// The set of nodes whose liveness lapsed before `now` (KEYS[alive] scores each by when it lapses), `nil` when none
+/// did: what [`DOOMED`] and [`ADOPT`] look for in the queue. Prepended to them, after [`NOW_MS`].
+pub(super) const LAPSED: &str = r"
+local function lapsed_nodes(alive, now)
+  local dead = redis.call('ZRANGEBYSCORE', alive, '-inf', '(' .. now)
+  if #dead == 0 then return nil end
+  local gone = {}
+  for _, node in ipairs(dead) do gone[node] = true end
+  return gone
+end
+";
+
 /// The nodes whose places [`ADOPT`] would take now: the holders of claims nobody will settle, and the nodes whose
 /// liveness lapsed while they hold places (KEYS queue, alive, claimed; ARGV stale claim ms). The elected
 /// matchmaker raises their fences in the database before it adopts ([`crate::store::Store::raise_node_fences`]):
@@ -261,10 +273,8 @@ for i = 1, #claims, 2 do
     if holder then doom(holder) end
   end
 end
-local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
-if #dead == 0 then return doomed end
-local gone = {}
-for _, node in ipairs(dead) do gone[node] = true end
+local gone = lapsed_nodes(KEYS[2], now)
+if not gone then return doomed end
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local holder = string.match(all[i + 1], '^%d+|[@!]([^|]+)|')
@@ -304,10 +314,8 @@ for i = 1, #claims, 2 do
     end
   end
 end
-local dead = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', '(' .. now)
-if #dead == 0 then return out end
-local gone = {}
-for _, node in ipairs(dead) do gone[node] = true end
+local gone = lapsed_nodes(KEYS[2], now)
+if not gone then return out end
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local socket, holder, seeker = string.match(all[i + 1], '^(%d+|)[@!]([^|]+)|(.*)$')
@@ -448,8 +456,8 @@ pub(crate) static LEAVE_SCRIPT: Source = Source::new("LEAVE", &[STARTS, LEAVE]);
 pub(crate) static CLAIM_SCRIPT: Source = Source::new("CLAIM", &[NOW_MS, STARTS, CLAIM]);
 pub(crate) static SETTLE_SCRIPT: Source = Source::new("SETTLE", &[STARTS, RECORDS, SETTLE]);
 pub(crate) static FORWARD_SCRIPT: Source = Source::new("FORWARD", &[STARTS, FORWARD]);
-pub(crate) static DOOMED_SCRIPT: Source = Source::new("DOOMED", &[NOW_MS, DOOMED]);
-pub(crate) static ADOPT_SCRIPT: Source = Source::new("ADOPT", &[NOW_MS, ADOPT]);
+pub(crate) static DOOMED_SCRIPT: Source = Source::new("DOOMED", &[NOW_MS, LAPSED, DOOMED]);
+pub(crate) static ADOPT_SCRIPT: Source = Source::new("ADOPT", &[NOW_MS, LAPSED, ADOPT]);
 pub(crate) static REMOVE_SCRIPT: Source = Source::new("REMOVE", &[STARTS, RECORDS, REMOVE]);
 pub(crate) static REWRITE_SCRIPT: Source = Source::new("REWRITE", &[REWRITE]);
 pub(crate) static ACQUIRE_SCRIPT: Source = Source::new("ACQUIRE", &[NOW_MS, ACQUIRE]);
