@@ -141,7 +141,7 @@ async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             let clock: crate::clock::SharedClock = std::sync::Arc::new(SystemClock);
             let shutdown = tokio_util::sync::CancellationToken::new();
             // Without Redis this process reaches no socket; with it, bans and expiries reach every node.
-            let delivery = startup::delivery(&config, shutdown.clone()).await?;
+            let delivery = startup::delivery(&config, Default::default(), shutdown.clone()).await?;
             let push = crate::push::client(&config.push)?;
             let live = crate::jobs::Detached { store: store.clone(), clock: clock.clone(), delivery, push };
             let ctx = crate::jobs::context(store.clone(), live, clock, &config);
@@ -246,7 +246,7 @@ async fn open(config: &Config) -> anyhow::Result<(Store, PhoneVault)> {
 /// `tanis phones rotate-key`: opening the store has already sealed any plaintext and checked that the keys fit.
 async fn rotate_phone_keys(config: &Config) -> anyhow::Result<()> {
     let (store, phones) = open(config).await?;
-    let report = crate::phones::rotate(&store, &phones).await?;
+    let report = crate::reseal::rotate(&store, &phones).await?;
     for column in &report {
         tracing::info!(column = column.column.name(), examined = column.examined, resealed = column.resealed, "phones");
     }

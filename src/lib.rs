@@ -12,6 +12,7 @@
 //! - [`secrets`]: the JWT, TURN and phone secrets, generated on first start and kept owner-only in the data directory.
 //! - [`telemetry`]: structured logs and the Prometheus recorder.
 //! - [`clock`]: the time source, injected so tests control time instead of waiting for it.
+//! - `rng` (tests only): SplitMix64, the seeded source of chance of the simulations and the seeded walks.
 //! - [`video`]: the ICE servers a video match is given, with fresh TURN credentials.
 //!
 //! The doors
@@ -38,6 +39,8 @@
 //! - [`billing`]: the billing provider's webhook as data: its signature and its events.
 //! - [`ads`]: who an ad is for and when a free user may be shown one.
 //! - [`notices`]: every notification's text, stored as a template and rendered in the user's language.
+//! - [`reports`]: a report from its parsed request (the socket's `report`, `not_as_declared`, a call report) to its
+//!   stored rows and its trust effects; the call reports' snapshot vault.
 //!
 //! Moving things
 //! - [`redis_link`]: the link to Redis: one server or a Redis Cluster behind one connection type, where it is
@@ -62,7 +65,9 @@
 //! - [`store`]: persistence behind one `Store` with a SQLite and a PostgreSQL backend sharing their SQL; the
 //!   group commit's batch is `store::batch`.
 //! - [`phones`]: phone numbers at rest: sealed (XChaCha20-Poly1305) beside a blind index (HMAC), the keys outside
-//!   the database, and the rewrites that seal old plaintext and reseal under new keys.
+//!   the database.
+//! - [`reseal`]: the rewrites of stored phones, over both: sealing old plaintext, checking the keys fit the rows,
+//!   resealing under new keys (`tanis phones rotate-key`).
 //! - [`dedicated`]: hot database loops on a thread of their own (SQLite), and why.
 
 pub mod accounts;
@@ -91,6 +96,10 @@ pub mod push;
 pub mod quota;
 pub mod rate;
 pub mod redis_link;
+pub mod reports;
+pub mod reseal;
+#[cfg(test)]
+pub(crate) mod rng;
 pub mod secrets;
 pub mod sms;
 pub mod startup;

@@ -20,7 +20,9 @@ use crate::clock::{SharedClock, SystemClock};
 use crate::config::Config;
 use crate::delivery::Delivery;
 use crate::hub::{self, Hub};
+use crate::live::LiveUsers;
 use crate::phones::PhoneVault;
+use crate::reports::{self, Reports, SnapshotVault};
 use crate::store::Store;
 use crate::video::VideoSettings;
 use crate::{jobs, secrets, telemetry};
@@ -83,9 +85,22 @@ impl Application {
         let clock_for_age = clock.clone();
         let http = listener.local_addr().context("the listener's address")?;
         let (turn, video) = start_video(&config, http, clock.clone()).await?;
-        let delivery = delivery(&config, shutdown.clone()).await?;
-        let services = hub::Services { store: store.clone(), delivery: delivery.clone(), clock };
+        let live = Arc::new(LiveUsers::default());
+        let delivery = delivery(&config, live.clone(), shutdown.clone()).await?;
         let trust = crate::moderation::trust_rules(&config.trust, config.jobs.report_threshold);
+        let reports = Reports::new(
+            store.clone(),
+            delivery.clone(),
+            clock.clone(),
+            SnapshotVault::load(&config.phones, &config.data_dir)?,
+            reports::Settings {
+                window: TimeDelta::days(config.jobs.report_window_days.into()),
+                max_message_bytes: config.hub.max_message_bytes,
+                trust,
+                declarations: crate::moderation::declaration_policy(&config.trust),
+            },
+        );
+        let services = hub::Services { store: store.clone(), delivery: delivery.clone(), live, clock, reports };
         let settings = hub::Settings {
             hub: config.hub.clone(),
             matching: crate::matching::find::Settings {
@@ -96,12 +111,11 @@ impl Application {
                 video: video.clone(),
                 age_required_for: config.age_assurance.required_for,
                 age_threshold: config.age_assurance.threshold,
+                cluster: matching_link(&config).await?,
             },
             video,
             ads: config.ads.clone(),
             trust,
-            declarations: crate::moderation::declaration_policy(&config.trust),
-            report_window: TimeDelta::days(config.jobs.report_window_days.into()),
             message_retention: TimeDelta::hours(config.jobs.message_retention_hours.into()),
         };
         let hub = Hub::start(services, settings, shutdown.clone());
@@ -185,18 +199,31 @@ impl Application {
 const WORKERS_STOP: Duration = Duration::from_secs(8);
 
 /// How this process reaches users: its own sockets only, or every node's through Redis when `redis_url` is set.
-pub async fn delivery(config: &Config, shutdown: CancellationToken) -> anyhow::Result<Delivery> {
-    let Some(url) = &config.redis_url else { return Ok(Delivery::local()) };
+/// `live` is the users' live state, which delivery keeps as events arrive (a process without sockets, the worker,
+/// hands it a fresh one).
+pub async fn delivery(config: &Config, live: Arc<LiveUsers>, shutdown: CancellationToken) -> anyhow::Result<Delivery> {
+    let Some(url) = &config.redis_url else { return Ok(Delivery::local(live)) };
     let link = crate::delivery::Link {
         url: url.clone(),
         namespace: config.cluster.namespace.clone(),
         presence_ttl: Duration::from_secs(config.cluster.presence_ttl_secs),
-        matchmaker_lease: Duration::from_millis(config.cluster.matchmaker_lease_ms),
-        local_pairing: Duration::from_millis(config.cluster.local_pairing_ms),
-        claim_timeout: Duration::from_millis(config.cluster.claim_timeout_ms),
         batch_envelope: config.cluster.batch_envelope,
     };
-    Delivery::redis(&link, shutdown).await.context("joining the cluster through Redis")
+    Delivery::redis(&link, live, shutdown).await.context("joining the cluster through Redis")
+}
+
+/// Matching's own link to Redis when `redis_url` is set, with its `[cluster]` settings.
+async fn matching_link(config: &Config) -> anyhow::Result<Option<crate::matching::cluster::Link>> {
+    let Some(url) = &config.redis_url else { return Ok(None) };
+    let c = &config.cluster;
+    let link = crate::matching::cluster::Link::connect(
+        url,
+        &c.namespace,
+        Duration::from_millis(c.matchmaker_lease_ms),
+        Duration::from_millis(c.local_pairing_ms),
+        Duration::from_millis(c.claim_timeout_ms),
+    );
+    Ok(Some(link.await.context("connecting matching to Redis")?))
 }
 
 /// Starts the embedded TURN server when enabled and works out the ICE servers clients are given. `http` is the
@@ -291,8 +318,8 @@ pub async fn open_store(config: &Config, phones: Option<&PhoneVault>) -> anyhow:
     let store = store.with_citations(crate::statements::citations(&config.moderation));
     store.migrate().await.context("applying migrations")?;
     if let Some(phones) = phones {
-        crate::phones::check(&store, phones).await.context("the phone keys do not fit this database")?;
-        crate::phones::seal_legacy(&store, phones).await.context("sealing the phone numbers kept in clear")?;
+        crate::reseal::check(&store, phones).await.context("the phone keys do not fit this database")?;
+        crate::reseal::seal_legacy(&store, phones).await.context("sealing the phone numbers kept in clear")?;
     }
     Ok(store)
 }

@@ -2,14 +2,15 @@
 //! safety"). It is a report like the socket's `report` (one per reporter and reported user), with what the viewer's
 //! device had: its classifier's verdict, and one snapshot only when the reporter chose to attach it. The server
 //! cannot verify either (it never sees the call): moderators are told so, and neither adds weight toward the
-//! automatic ban. The snapshot is sealed before it is stored, under a key kept outside the database.
+//! automatic ban. This is its door: the body parsed (the snapshot decoded) and handed to [`crate::reports`], which
+//! checks, seals and stores it; the refusal answered in the API's words.
 
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
-use tanis_proto::{MatchKind, ReportReason};
+use tanis_proto::ReportReason;
 use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -19,14 +20,9 @@ use super::error::{ApiError, AppJson, ErrorBody, ErrorCode};
 use super::extract::AuthUser;
 use crate::accounts::ClientInfo;
 use crate::domain::MatchId;
-use crate::domain::call_reports::{self, MAX_SNAPSHOT_BYTES, Refusal};
-use crate::domain::evidence::MAX_DETAILS;
+use crate::domain::call_reports::{self, MAX_SNAPSHOT_BYTES};
 use crate::domain::trust::address_range;
-use crate::store::{CallLimits, Filed, NewCall, NewReport, SealedSnapshot};
-
-/// Call reports one user may file: a burst, and a day's worth (a flood of them is itself a signal, and each may
-/// carry a quarter of a megabyte).
-const LIMITS: CallLimits = CallLimits { per_ten_minutes: 5, per_day: 20 };
+use crate::reports::{self, Filing, Refusal, Reporter};
 
 pub fn router() -> OpenApiRouter<AppState> {
     // A snapshot in base64 is a third larger than the image: this route alone takes bodies past `max_body_bytes`.
@@ -90,81 +86,53 @@ async fn file(
     AppJson(req): AppJson<CallReport>,
 ) -> Result<StatusCode, ApiError> {
     state.accounts.current_user(user.id).await.map_err(|e| state.api_error(e))?;
-    if req.reason_code == ReportReason::NotAsDeclared {
-        let message = "not_as_declared is reported from the match, with the socket's report frame";
-        return Err(ApiError::new(ErrorCode::InvalidRequest, message));
-    }
-    if req.details.as_ref().is_some_and(|d| d.chars().count() > MAX_DETAILS) {
-        return Err(ApiError::new(ErrorCode::InvalidRequest, "details are limited to 1000 characters"));
-    }
-    if let Some(v) = &req.verdict {
-        call_reports::check_verdict(&v.label, v.score).map_err(refused)?;
-    }
-    let image = match &req.snapshot {
+    let snapshot = match req.snapshot {
         None => None,
         Some(s) => {
             // Decoding stops being worth it past the cap: refuse by length first.
             if s.data.len() > MAX_SNAPSHOT_BYTES.div_ceil(3) * 4 {
-                return Err(refused(Refusal::TooLarge));
+                return Err(refused(Refusal::Call(call_reports::Refusal::TooLarge)));
             }
             let bytes = STANDARD
                 .decode(&s.data)
                 .map_err(|_| ApiError::new(ErrorCode::InvalidRequest, "snapshot.data is not standard base64"))?;
-            let content_type = call_reports::check_snapshot(&s.content_type, &bytes).map_err(refused)?;
-            Some((content_type, bytes))
+            Some(reports::Snapshot { content_type: s.content_type, bytes })
         }
     };
-    let row = state.store.match_of_participant(req.match_id, user.id).await.map_err(ApiError::internal)?;
-    let Some(row) = row else {
-        return Err(ApiError::new(ErrorCode::NotMatched, "you were not in that match"));
-    };
-    if row.kind != MatchKind::Video {
-        return Err(ApiError::new(ErrorCode::NotVideo, "a call report is for a video match; report a chat by socket"));
-    }
-    let reported = row.peer_of(user.id).expect("a participant has a peer");
     let vault = state.accounts.phones();
-    let sealed = image.as_ref().map(|(content_type, bytes)| (*content_type, vault.seal_snapshot(bytes), bytes.len()));
     let network = client.known_ip().and_then(|ip| ip.parse().ok()).map(|ip| vault.network_hash(&address_range(ip)));
-    let report = NewReport {
-        reporter_id: user.id,
-        reported_id: reported,
-        match_id: req.match_id,
-        reason: req.reason_code.as_str(),
-        details: req.details.as_deref(),
-        evidence: &[],
-        network: network.as_deref(),
-        call: Some(NewCall {
-            verdict: req.verdict.as_ref().map(|v| (v.label.as_str(), v.score)),
-            snapshot: sealed.as_ref().map(|(content_type, sealed, bytes)| SealedSnapshot {
-                content_type,
-                sealed,
-                bytes: i32::try_from(*bytes).expect("under the cap"),
-            }),
-            limits: LIMITS,
-        }),
-        now: state.accounts.now(),
-    };
-    match state.store.insert_report(&report).await.map_err(ApiError::internal)? {
-        Filed::New | Filed::Reopened => {
-            // One more open report may quarantine them: matching reads their standing again.
-            state.hub.standing_changed(reported);
-            Ok(StatusCode::NO_CONTENT)
-        }
-        Filed::Repeat => Ok(StatusCode::NO_CONTENT),
-        Filed::Limited => Err(ApiError::new(ErrorCode::RateLimited, "too many call reports; try again later")),
-        Filed::Replayed => unreachable!("a call report reveals no message"),
-    }
+    let by = Reporter { user_id: user.id, match_id: req.match_id, network: network.as_deref() };
+    let verdict = req.verdict.map(|v| (v.label, v.score));
+    let filing = Filing::Call { reason: req.reason_code, details: req.details, verdict, snapshot };
+    state.hub.reports().file(by, filing).await.map_err(refused)?;
+    Ok(StatusCode::NO_CONTENT)
 }
 
+/// The API's words for a refusal.
 fn refused(refusal: Refusal) -> ApiError {
-    match refusal {
-        Refusal::TooLarge => ApiError::new(ErrorCode::SnapshotTooLarge, "the snapshot is over 262144 bytes"),
-        Refusal::NotAnImage => {
-            ApiError::new(ErrorCode::SnapshotType, "the snapshot is not a JPEG, PNG or WebP image of its declared type")
+    let (code, message) = match refusal {
+        Refusal::Store(e) => return ApiError::internal(e),
+        Refusal::DeclaredFromCall => {
+            (ErrorCode::InvalidRequest, "not_as_declared is reported from the match, with the socket's report frame")
         }
-        Refusal::BadVerdict => ApiError::new(
+        Refusal::DetailsTooLong => (ErrorCode::InvalidRequest, "details are limited to 1000 characters"),
+        Refusal::NotMatched => (ErrorCode::NotMatched, "you were not in that match"),
+        Refusal::NotVideo => (ErrorCode::NotVideo, "a call report is for a video match; report a chat by socket"),
+        Refusal::Limited => (ErrorCode::RateLimited, "too many call reports; try again later"),
+        Refusal::Call(call_reports::Refusal::TooLarge) => {
+            (ErrorCode::SnapshotTooLarge, "the snapshot is over 262144 bytes")
+        }
+        Refusal::Call(call_reports::Refusal::NotAnImage) => {
+            (ErrorCode::SnapshotType, "the snapshot is not a JPEG, PNG or WebP image of its declared type")
+        }
+        Refusal::Call(call_reports::Refusal::BadVerdict) => (
             ErrorCode::InvalidRequest,
             "verdict.label must be 1 to 64 characters without control characters, and verdict.score 0 to 1",
         ),
-    }
+        // A call report reveals no message, and is never `not_as_declared` by this door.
+        Refusal::TooManyReveals | Refusal::DeclaredTakesNothing | Refusal::Evidence(..) | Refusal::Replayed => {
+            unreachable!("a call report carries no evidence")
+        }
+    };
+    ApiError::new(code, message)
 }

@@ -17,10 +17,10 @@ use tanis_proto::{Balances, CloseCode, EndReason, ServerFrame};
 
 use crate::auth::LoginId;
 use crate::domain::{MatchId, Seq, UserId};
-use crate::live::ActiveMatch;
+use crate::live::{ActiveMatch, LiveUsers};
 
 pub use outbound::{Frames, Slot};
-pub use redis::{Cluster, Conn, Link, Target, Timeouts};
+pub use redis::{Cluster, Link};
 pub use sockets::{Closer, Encoded, SocketHandle, Sockets, encode};
 
 /// One socket of one user. Socket ids are unique across the cluster (each node starts its count at a random
@@ -188,13 +188,19 @@ pub enum Delivery {
 }
 
 impl Delivery {
-    pub fn local() -> Self {
-        Delivery::Local(Arc::default())
+    /// One node's delivery, keeping `live` (the users' live state, which startup hands to the hub and matching
+    /// too) as it carries events.
+    pub fn local(live: Arc<LiveUsers>) -> Self {
+        Delivery::Local(Arc::new(Sockets::new(live)))
     }
 
-    /// Joins the cluster through Redis; its tasks stop with `shutdown`.
-    pub async fn redis(link: &Link, shutdown: tokio_util::sync::CancellationToken) -> ::redis::RedisResult<Self> {
-        Ok(Delivery::Redis(Cluster::connect(link, Arc::default(), shutdown).await?))
+    /// Joins the cluster through Redis, keeping `live` as [`Delivery::local`] does; its tasks stop with `shutdown`.
+    pub async fn redis(
+        link: &Link,
+        live: Arc<LiveUsers>,
+        shutdown: tokio_util::sync::CancellationToken,
+    ) -> ::redis::RedisResult<Self> {
+        Ok(Delivery::Redis(Cluster::connect(link, Arc::new(Sockets::new(live)), shutdown).await?))
     }
 
     /// Carries out `event` wherever the user's sockets are. Never waits: a socket whose queue is full is closed

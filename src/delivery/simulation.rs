@@ -22,7 +22,7 @@ use tanis_proto::{Balances, EndReason, MatchInfo, MatchKind, ServerFrame};
 use super::{Event, Frames, Recipient, SocketRef, Sockets, encode, frame_event};
 use crate::domain::{MatchId, Seq, UserId};
 use crate::live::{ActiveMatch, MUTATION, Mutation};
-use crate::matching::simulation::rng::Rng;
+use crate::rng::Rng;
 
 const NODES: usize = 3;
 const MATCH: MatchId = MatchId(40);

@@ -1,8 +1,8 @@
 //! "Not as declared" (docs/admin.md "Declarations"): the pure rules for the one-tap report that someone was not the
 //! gender they declared. Whether it refunds the reporter's unit ([`refunds`]), and whether the reports about a user
 //! suspend the use of their declaration in filtered matching ([`suspends`]) — by the automatic ban's own trust rules,
-//! so the brigades that cannot ban anyone cannot suspend anyone's declaration either. The hub gathers the facts
-//! (src/hub/declarations.rs) and the store applies the verdict (src/store/declarations.rs).
+//! so the brigades that cannot ban anyone cannot suspend anyone's declaration either. Reports gather the facts
+//! (src/reports/declared.rs) and the store applies the verdict (src/store/declarations.rs).
 
 use chrono::{DateTime, Utc};
 

@@ -336,7 +336,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::connect(&format!("sqlite:{}", dir.path().join("tanis.db").display())).await.unwrap();
         store.migrate().await.unwrap();
-        let (delivery, shutdown) = (Delivery::local(), CancellationToken::new());
+        let (delivery, shutdown) = (Delivery::local(Arc::default()), CancellationToken::new());
         let clock: SharedClock = Arc::new(SystemClock);
         let notifier = Notifier::spawn(store.clone(), delivery.clone(), clock.clone(), shutdown.clone());
         let (announcer, announcing) = Announcer::spawn(delivery.clone(), notifier);

@@ -2,12 +2,12 @@
 //! handler, and nothing else happens here. Replies to the asking socket go through [`Ctx::reply`]; frames for
 //! other sockets go through delivery.
 
-use tanis_proto::{ClientFrame, ErrorCode, ReportReason};
+use tanis_proto::{ClientFrame, ErrorCode};
 
 use super::call_report::{self, Figures};
 use super::context::Ctx;
 use super::signal::{self, Signal};
-use super::{contacts, conversation, declarations, matches, report};
+use super::{contacts, conversation, matches, report};
 
 /// Handles one text frame.
 pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
@@ -69,9 +69,6 @@ pub(super) async fn handle(ctx: &mut Ctx, text: &str) {
         ClientFrame::ContactPropose { id, match_id } => contacts::propose(ctx, id, match_id).await,
         ClientFrame::ContactKey { id, match_id, public_key } => {
             contacts::publish_key(ctx, id, match_id, public_key).await
-        }
-        ClientFrame::Report { id, match_id, reason_code: ReportReason::NotAsDeclared, details, evidence } => {
-            declarations::file(ctx, id, match_id, details, evidence).await
         }
         ClientFrame::Report { id, match_id, reason_code, details, evidence } => {
             report::file(ctx, id, match_id, reason_code, details, evidence).await

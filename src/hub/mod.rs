@@ -13,7 +13,7 @@
 //! | [`context`] | what each frame is handled with: its user, its answers, its protocol errors | |
 //! | [`dispatch`] | which function handles each client frame | |
 //! | [`conversation`] | a conversation's frames: send, ack, resume, typing, leave, block, claim | |
-//! | [`report`] | reporting the peer, with verified evidence | |
+//! | [`report`] | the socket's door to [`crate::reports`]: a `report` frame handed over, its answer | |
 //! | [`contacts`] | keeping in touch: proposals, a match kept as a contact, its keys, its end | `end_contact` |
 //! | [`matches`] | a find handed to [`crate::matching::find`], `end`, `resync` | `end_match`, `load_active` |
 //! | [`signal`] | video signalling: `rtc.*` relay-only, ICE servers with TURN credentials | `rtc_config` |
@@ -29,7 +29,6 @@ mod call_report;
 mod contacts;
 mod context;
 mod conversation;
-mod declarations;
 mod deletion;
 mod dispatch;
 mod matches;
@@ -53,10 +52,12 @@ use crate::dedicated::Running;
 use crate::delivery::{Delivery, Sockets};
 use crate::domain::UserId;
 use crate::group_commit::{Announcer, Committer};
+use crate::live::LiveUsers;
 use crate::matching::find::{self, Finder};
 use crate::moderation::Site;
 use crate::push::{FcmClient, Notifier};
 use crate::rate;
+use crate::reports::Reports;
 use crate::store::Store;
 
 pub use context::SocketClient;
@@ -75,8 +76,13 @@ pub struct Services {
     pub store: Store,
     /// The only way to reach users: frames, answers and kicks all go through it.
     pub delivery: Delivery,
+    /// The live state of the users connected here (their match, their cached standing): delivery keeps it as
+    /// events arrive, matching reads it, and the hub loads it.
+    pub live: Arc<LiveUsers>,
     /// The server's clock (injected: tests move it).
     pub clock: SharedClock,
+    /// Reports, which the socket's `report` frame files.
+    pub reports: Reports,
 }
 
 /// The hub's configuration, built by the caller from the server's.
@@ -90,10 +96,6 @@ pub struct Settings {
     pub ads: AdsConfig,
     /// The limits on new and unverified accounts (their skips are the hub's to count).
     pub trust: crate::domain::trust::Rules,
-    /// What a "not as declared" report refunds and when the reports suspend a declaration (`[trust]`).
-    pub declarations: crate::domain::declarations::Policy,
-    /// How long after it was sent a message can be revealed in a report (`jobs.report_window_days`).
-    pub report_window: chrono::TimeDelta,
     /// How long message content is kept (`jobs.message_retention_hours`): `resume` serves none older.
     pub message_retention: chrono::TimeDelta,
 }
@@ -148,13 +150,13 @@ fn limiter(delivery: &Delivery, clock: &SharedClock, kind: &str) -> rate::Limite
 impl Hub {
     /// Builds the hub and starts its matchmaker and writer; both stop with `shutdown`.
     pub fn start(services: Services, settings: Settings, shutdown: CancellationToken) -> Self {
-        let Services { store, delivery, clock } = &services;
+        let Services { store, delivery, live, clock, .. } = &services;
         let notifier = Notifier::spawn(store.clone(), delivery.clone(), clock.clone(), shutdown.clone());
         let (announcer, announcing) = Announcer::spawn(delivery.clone(), notifier.clone());
         let (writer, writing) = Committer::spawn(store.clone(), clock.clone(), announcer, shutdown.clone());
         let matching = find::Services {
             store: store.clone(),
-            live: delivery.sockets().live().clone(),
+            live: live.clone(),
             writer: writer.clone(),
             delivery: delivery.clone(),
             clock: clock.clone(),
@@ -238,9 +240,19 @@ impl Hub {
         &self.inner.services.delivery
     }
 
-    /// This node's sockets, and what it keeps beside them (active matches, standings).
+    /// This node's sockets.
     fn sockets(&self) -> &Sockets {
         self.delivery().sockets()
+    }
+
+    /// What this node keeps of the users connected here: their active match, their cached standing.
+    fn live(&self) -> &LiveUsers {
+        &self.inner.services.live
+    }
+
+    /// Reports: the socket's `report` frame here, and `POST /v1/reports/call` through the API.
+    pub fn reports(&self) -> &Reports {
+        &self.inner.services.reports
     }
 
     /// The hub's configuration.
@@ -313,7 +325,7 @@ impl Hub {
             messages_per_second: c.messages_per_second,
             max_frame_bytes: c.max_frame_bytes,
             // Whole days by configuration (`jobs.report_window_days`), so nothing is lost in the division.
-            report_window_days: u32::try_from(self.settings().report_window.num_days()).unwrap_or(u32::MAX),
+            report_window_days: u32::try_from(self.reports().window().num_days()).unwrap_or(u32::MAX),
         }
     }
 

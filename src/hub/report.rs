@@ -1,81 +1,52 @@
-//! `report`: a report of the peer of one of the user's matches, for moderators, with the messages the reporter
-//! chose to reveal. Each reveal is verified against what the server bound when the message was sent
-//! ([`crate::domain::evidence`]); one that does not verify refuses the whole report, and nothing is stored.
+//! The socket's door to [`crate::reports`]: a `report` frame (a chat report with the messages revealed, or
+//! `not_as_declared`) handed over as parsed, and answered `ok` or with the refusal's error.
 
 use tanis_proto::{ErrorCode, ReportReason, Reveal, ServerFrame};
 
 use super::context::Ctx;
 use crate::domain::MatchId;
-use crate::domain::evidence::{self, MAX_DETAILS, MAX_REVEALS, Parties, Refused};
-use crate::store::{Filed, NewReport};
+use crate::reports::{Filing, Refusal, Reporter};
 
 pub(super) async fn file(
     ctx: &Ctx,
     id: Option<String>,
     match_id: MatchId,
-    reason_code: ReportReason,
+    reason: ReportReason,
     details: Option<String>,
     reveals: Vec<Reveal>,
 ) {
-    let (hub, user) = (&ctx.hub, ctx.user_id);
-    let store = hub.store();
-    if details.as_ref().is_some_and(|d| d.chars().count() > MAX_DETAILS) {
-        return ctx.error(id, ErrorCode::InvalidField, "details are limited to 1000 characters").await;
-    }
-    if reveals.len() > MAX_REVEALS {
-        return ctx.error(id, ErrorCode::InvalidField, "evidence is limited to 20 messages").await;
-    }
-    let row = match store.match_of_participant(match_id, user).await {
-        Ok(Some(row)) => row,
-        Ok(None) => return ctx.error(id, ErrorCode::NotMatched, "you were not in that match").await,
-        Err(e) => return ctx.internal(id, e).await,
+    let filing = match reason {
+        ReportReason::NotAsDeclared => Filing::NotAsDeclared { details, reveals },
+        reason => Filing::Chat { reason, details, reveals },
     };
-    let reported = row.peer_of(user).expect("a participant has a peer");
-    // No message's text is longer than its ciphertext, which the hub limits.
-    let shaped = match evidence::check_shape(&reveals, hub.settings().hub.max_message_bytes) {
-        Ok(shaped) => shaped,
-        Err(refused) => return refuse(ctx, id, refused).await,
+    let by = Reporter { user_id: ctx.user_id, match_id, network: ctx.network.as_deref() };
+    let (code, message) = match ctx.hub.reports().file(by, filing).await {
+        Ok(()) => return ctx.reply(ServerFrame::Ok { id }).await,
+        Err(Refusal::Store(e)) => return ctx.internal(id, e).await,
+        Err(refusal) => answer(refusal),
     };
-    let seqs: Vec<_> = reveals.iter().map(|r| r.seq).collect();
-    let bound = match store.bound_messages(match_id, &seqs).await {
-        Ok(bound) => bound,
-        Err(e) => return ctx.internal(id, e).await,
-    };
-    let now = hub.now();
-    let parties = Parties { reporter: user, reported, window_start: now - hub.settings().report_window };
-    let verified = match evidence::verify(&reveals, &shaped, &bound, parties) {
-        Ok(verified) => verified,
-        Err(refused) => return refuse(ctx, id, refused).await,
-    };
-    let report = NewReport {
-        reporter_id: user,
-        reported_id: reported,
-        match_id,
-        reason: reason_code.as_str(),
-        details: details.as_deref(),
-        evidence: &verified,
-        network: ctx.network.as_deref(),
-        call: None,
-        now,
-    };
-    match store.insert_report(&report).await {
-        Ok(Filed::New | Filed::Reopened) => {
-            // One more open report may quarantine them: matching reads their standing again.
-            hub.standing_changed(reported);
-            ctx.reply(ServerFrame::Ok { id }).await
-        }
-        Ok(Filed::Repeat) => ctx.reply(ServerFrame::Ok { id }).await,
-        // Only call reports are limited this way (POST /v1/reports/call).
-        Ok(Filed::Limited) => ctx.error(id, ErrorCode::RateLimited, "too many reports; try again later").await,
-        Ok(Filed::Replayed) => {
-            let code = ErrorCode::EvidenceReplayed;
-            ctx.error(id, code, "a message is already evidence of your report; nothing was stored").await
-        }
-        Err(e) => ctx.internal(id, e).await,
-    }
+    ctx.error(id, code, &message).await
 }
 
-/// The refusal of a report for one reveal, naming it by its place in `evidence`.
-async fn refuse(ctx: &Ctx, id: Option<String>, (index, refusal): Refused) {
-    ctx.error(id, refusal.code(), &format!("evidence[{index}]: {}; nothing was stored", refusal.message())).await
+/// The socket's words for a refusal.
+fn answer(refusal: Refusal) -> (ErrorCode, String) {
+    match refusal {
+        Refusal::DetailsTooLong => (ErrorCode::InvalidField, "details are limited to 1000 characters".into()),
+        Refusal::TooManyReveals => (ErrorCode::InvalidField, "evidence is limited to 20 messages".into()),
+        Refusal::DeclaredTakesNothing => {
+            (ErrorCode::InvalidField, "a not_as_declared report takes no details and no evidence".into())
+        }
+        Refusal::NotMatched => (ErrorCode::NotMatched, "you were not in that match".into()),
+        Refusal::Evidence(index, refusal) => {
+            (refusal.code(), format!("evidence[{index}]: {}; nothing was stored", refusal.message()))
+        }
+        Refusal::Replayed => {
+            (ErrorCode::EvidenceReplayed, "a message is already evidence of your report; nothing was stored".into())
+        }
+        Refusal::Limited => (ErrorCode::RateLimited, "too many reports; try again later".into()),
+        // Not a socket's: the call report's door alone takes a verdict or a snapshot.
+        Refusal::DeclaredFromCall | Refusal::NotVideo | Refusal::Call(_) | Refusal::Store(_) => {
+            unreachable!("a socket's report is a chat report")
+        }
+    }
 }

@@ -13,9 +13,11 @@
 //! check a guess against, and a code is bound to the phone it was sent to. Changing the index key (a rotation)
 //! therefore also ends every code issued before it, at most five minutes' worth.
 //!
-//! Not about phones: a call report's snapshot (src/api/call_reports.rs) is sealed like a phone, under a key of its
-//! own derived from the same encryption secret: `0x02 ‖ key id (4) ‖ nonce (24) ‖ XChaCha20-Poly1305(image) ‖
-//! tag (16)`. The version byte keeps either form from ever opening as the other.
+//! The sealing itself is a [`Ring`]: the current key and the previous ones, each derived from a configured secret
+//! under a label naming its use. A call report's snapshot is sealed the same way by
+//! [`crate::reports::SnapshotVault`], a ring of its own derived from the same encryption secrets under another
+//! label: `0x02 ‖ key id (4) ‖ nonce (24) ‖ XChaCha20-Poly1305(image) ‖ tag (16)`. The version byte keeps either
+//! form from ever opening as the other.
 //!
 //! A configured secret is not used as a key directly: each key is HMAC-SHA256(secret, label), one label per use,
 //! so the secrets can be any string of 32 or more characters (like `auth.jwt_secret`), and the encryption secret
@@ -33,14 +35,12 @@ use sha2::Sha256;
 use crate::domain::Phone;
 
 const VERSION: u8 = 1;
-const SNAPSHOT_VERSION: u8 = 2;
 const HEADER_LEN: usize = 1 + 4;
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
 
 const SEALING_LABEL: &[u8] = b"tanis phones v1: XChaCha20-Poly1305 key";
 const KEY_ID_LABEL: &[u8] = b"tanis phones v1: key id";
-const SNAPSHOT_LABEL: &[u8] = b"tanis snapshots v1: XChaCha20-Poly1305 key";
 const INDEX_LABEL: &[u8] = b"tanis phones v1: blind index key";
 const CODE_LABEL: &[u8] = b"tanis phones v1: one-time code key";
 /// Not about phones: the key reporters' address ranges are hashed under (src/domain/trust.rs). It is derived
@@ -135,22 +135,85 @@ pub enum OpenError {
     Rejected(KeyId),
 }
 
-/// One encryption key: the cipher and the id written into everything it seals.
+/// One encryption key: the cipher and the id written into everything it seals. The id is the secret's, whatever
+/// the label: a key id names the same secret in every form sealed under it.
 struct SealingKey {
     id: KeyId,
     cipher: XChaCha20Poly1305,
-    /// Seals call report snapshots: the same secret, another derived key.
-    snapshots: XChaCha20Poly1305,
 }
 
 impl SealingKey {
-    fn from_secret(secret: &[u8]) -> Self {
+    fn from_secret(secret: &[u8], label: &[u8]) -> Self {
         let id = derive(secret, KEY_ID_LABEL);
         Self {
             id: KeyId([id[0], id[1], id[2], id[3]]),
-            cipher: XChaCha20Poly1305::new(&Key::from(derive(secret, SEALING_LABEL))),
-            snapshots: XChaCha20Poly1305::new(&Key::from(derive(secret, SNAPSHOT_LABEL))),
+            cipher: XChaCha20Poly1305::new(&Key::from(derive(secret, label))),
         }
+    }
+}
+
+/// Keys that seal one kind of thing, each derived from a configured encryption secret under that kind's `label`:
+/// the current key seals everything new; the previous ones only open what was sealed before it.
+pub struct Ring {
+    version: u8,
+    current: SealingKey,
+    previous: Vec<SealingKey>,
+}
+
+impl Ring {
+    /// The ring of `secrets`' encryption keys for the form `version`, under `label`.
+    pub fn new(secrets: &PhoneSecrets<'_>, version: u8, label: &[u8]) -> Result<Self, KeyError> {
+        let current = SealingKey::from_secret(secrets.encryption, label);
+        let previous: Vec<SealingKey> =
+            secrets.previous_encryption.iter().map(|s| SealingKey::from_secret(s, label)).collect();
+        let mut ids = vec![current.id];
+        for key in &previous {
+            if ids.contains(&key.id) {
+                return Err(KeyError::DuplicateKeyId(key.id));
+            }
+            ids.push(key.id);
+        }
+        Ok(Ring { version, current, previous })
+    }
+
+    /// Every configured key id, the current one first.
+    pub fn key_ids(&self) -> Vec<KeyId> {
+        std::iter::once(&self.current).chain(&self.previous).map(|k| k.id).collect()
+    }
+
+    /// `version ‖ key id ‖ nonce ‖ ciphertext ‖ tag` of `plain` under the current key, the first five bytes the
+    /// associated data.
+    pub fn seal(&self, plain: &[u8]) -> Vec<u8> {
+        let key = &self.current;
+        let nonce: [u8; NONCE_LEN] = rand::random();
+        let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + plain.len() + TAG_LEN);
+        out.push(self.version);
+        out.extend_from_slice(&key.id.0);
+        out.extend_from_slice(&nonce);
+        let sealed = key
+            .cipher
+            .encrypt(&XNonce::from(nonce), Payload { msg: plain, aad: &out[..HEADER_LEN] })
+            .expect("XChaCha20-Poly1305 seals anything this small");
+        out.extend_from_slice(&sealed);
+        out
+    }
+
+    /// What [`Ring::seal`] sealed, opened by the key it names.
+    pub fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
+        if sealed.len() < HEADER_LEN + NONCE_LEN + TAG_LEN || sealed[0] != self.version {
+            return Err(OpenError::Malformed);
+        }
+        let id = KeyId([sealed[1], sealed[2], sealed[3], sealed[4]]);
+        let key = std::iter::once(&self.current)
+            .chain(&self.previous)
+            .find(|k| k.id == id)
+            .ok_or(OpenError::UnknownKey(id))?;
+        let (header, rest) = sealed.split_at(HEADER_LEN);
+        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
+        let nonce: [u8; NONCE_LEN] = nonce.try_into().expect("split at NONCE_LEN");
+        key.cipher
+            .decrypt(&XNonce::from(nonce), Payload { msg: ciphertext, aad: header })
+            .map_err(|_| OpenError::Rejected(id))
     }
 }
 
@@ -160,10 +223,9 @@ impl SealingKey {
 pub struct PhoneVault(Arc<Keys>);
 
 struct Keys {
-    /// Seals everything new.
-    current: SealingKey,
-    /// Only open what was sealed before the current key, until `tanis phones rotate-key` has resealed it.
-    previous: Vec<SealingKey>,
+    /// Seals phones; its previous keys only open what was sealed before the current key, until
+    /// `tanis phones rotate-key` has resealed it.
+    sealing: Ring,
     /// Prepared HMACs (the key already absorbed): cloning one is cheaper than keying a new one per phone.
     index: Hmac<Sha256>,
     previous_index: Option<Hmac<Sha256>>,
@@ -191,16 +253,7 @@ pub enum KeyError {
 
 impl PhoneVault {
     pub fn new(secrets: &PhoneSecrets<'_>) -> Result<Self, KeyError> {
-        let current = SealingKey::from_secret(secrets.encryption);
-        let previous: Vec<SealingKey> =
-            secrets.previous_encryption.iter().map(|s| SealingKey::from_secret(s)).collect();
-        let mut ids = vec![current.id];
-        for key in &previous {
-            if ids.contains(&key.id) {
-                return Err(KeyError::DuplicateKeyId(key.id));
-            }
-            ids.push(key.id);
-        }
+        let sealing = Ring::new(secrets, VERSION, SEALING_LABEL)?;
         let index_hmac = |secret: &[u8]| {
             Hmac::<Sha256>::new_from_slice(&derive(secret, INDEX_LABEL)).expect("HMAC takes a key of any length")
         };
@@ -208,8 +261,7 @@ impl PhoneVault {
         let network =
             Hmac::<Sha256>::new_from_slice(&derive(secrets.index, NETWORK_LABEL)).expect("HMAC takes any key");
         Ok(Self(Arc::new(Keys {
-            current,
-            previous,
+            sealing,
             index: index_hmac(secrets.index),
             previous_index: secrets.previous_index.map(index_hmac),
             code,
@@ -219,74 +271,26 @@ impl PhoneVault {
 
     /// The id of the key everything new is sealed with.
     pub fn key_id(&self) -> KeyId {
-        self.0.current.id
+        self.0.sealing.current.id
     }
 
     /// Every configured key id, the current one first.
     pub fn key_ids(&self) -> Vec<KeyId> {
-        std::iter::once(&self.0.current).chain(&self.0.previous).map(|k| k.id).collect()
+        self.0.sealing.key_ids()
     }
 
     /// The phone sealed under the current key, with its index under the current index key.
     pub fn seal(&self, phone: &Phone) -> SealedPhone {
-        let ciphertext = self.seal_as(VERSION, |k| &k.cipher, phone.as_str().as_bytes());
+        let ciphertext = self.0.sealing.seal(phone.as_str().as_bytes());
         SealedPhone { ciphertext, index: self.index(phone) }
     }
 
     /// Opens sealed bytes with whichever configured key they name.
     pub fn open(&self, sealed: &[u8]) -> Result<Phone, OpenError> {
         let id = sealed_key_id(sealed).ok_or(OpenError::Malformed)?;
-        let plain = self.open_as(sealed, |k| &k.cipher)?;
+        let plain = self.0.sealing.open(sealed)?;
         // Authenticated: these are bytes this vault's key sealed from a `Phone`.
         String::from_utf8(plain).map(Phone::from_stored).map_err(|_| OpenError::Rejected(id))
-    }
-
-    /// A call report's snapshot sealed under the current key (the module's comment has the format).
-    pub fn seal_snapshot(&self, image: &[u8]) -> Vec<u8> {
-        self.seal_as(SNAPSHOT_VERSION, |k| &k.snapshots, image)
-    }
-
-    /// Opens a sealed snapshot with whichever configured key it names.
-    pub fn open_snapshot(&self, sealed: &[u8]) -> Result<Vec<u8>, OpenError> {
-        if sealed.first() != Some(&SNAPSHOT_VERSION) {
-            return Err(OpenError::Malformed);
-        }
-        self.open_as(sealed, |k| &k.snapshots)
-    }
-
-    /// `version ‖ key id ‖ nonce ‖ ciphertext ‖ tag` of `plain` under the current key's `cipher`, the first five
-    /// bytes the associated data.
-    fn seal_as(&self, version: u8, cipher: fn(&SealingKey) -> &XChaCha20Poly1305, plain: &[u8]) -> Vec<u8> {
-        let key = &self.0.current;
-        let nonce: [u8; NONCE_LEN] = rand::random();
-        let mut out = Vec::with_capacity(HEADER_LEN + NONCE_LEN + plain.len() + TAG_LEN);
-        out.push(version);
-        out.extend_from_slice(&key.id.0);
-        out.extend_from_slice(&nonce);
-        let sealed = cipher(key)
-            .encrypt(&XNonce::from(nonce), Payload { msg: plain, aad: &out[..HEADER_LEN] })
-            .expect("XChaCha20-Poly1305 seals any phone number or snapshot");
-        out.extend_from_slice(&sealed);
-        out
-    }
-
-    /// What [`Self::seal_as`] sealed (its version checked by the caller), opened by the `cipher` of the key it
-    /// names.
-    fn open_as(&self, sealed: &[u8], cipher: fn(&SealingKey) -> &XChaCha20Poly1305) -> Result<Vec<u8>, OpenError> {
-        if sealed.len() < HEADER_LEN + NONCE_LEN + TAG_LEN {
-            return Err(OpenError::Malformed);
-        }
-        let id = KeyId([sealed[1], sealed[2], sealed[3], sealed[4]]);
-        let key = std::iter::once(&self.0.current)
-            .chain(&self.0.previous)
-            .find(|k| k.id == id)
-            .ok_or(OpenError::UnknownKey(id))?;
-        let (header, rest) = sealed.split_at(HEADER_LEN);
-        let (nonce, ciphertext) = rest.split_at(NONCE_LEN);
-        let nonce: [u8; NONCE_LEN] = nonce.try_into().expect("split at NONCE_LEN");
-        cipher(key)
-            .decrypt(&XNonce::from(nonce), Payload { msg: ciphertext, aad: header })
-            .map_err(|_| OpenError::Rejected(id))
     }
 
     /// The blind index under the current index key.
@@ -365,138 +369,5 @@ fn index_with(keyed: &Hmac<Sha256>, phone: &Phone) -> PhoneIndex {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    const ENCRYPTION: &[u8] = b"an encryption secret of at least 32 characters";
-    const INDEX: &[u8] = b"an index secret of at least 32 characters, too";
-
-    fn vault(encryption: &[u8], previous: Vec<&[u8]>, index: &[u8], previous_index: Option<&[u8]>) -> PhoneVault {
-        PhoneVault::new(&PhoneSecrets { encryption, previous_encryption: previous, index, previous_index }).unwrap()
-    }
-
-    fn phone() -> Phone {
-        Phone::parse("+905321234567").unwrap()
-    }
-
-    #[test]
-    fn a_sealed_phone_opens_to_itself_and_holds_no_digit_of_it() {
-        let v = vault(ENCRYPTION, vec![], INDEX, None);
-        let sealed = v.seal(&phone());
-        assert_eq!(v.open(sealed.ciphertext()).unwrap(), phone());
-        let text = String::from_utf8_lossy(sealed.ciphertext());
-        assert!(!text.contains("5321234567") && !text.contains("1234567"), "{text:?}");
-        assert_eq!(sealed.ciphertext().len(), HEADER_LEN + NONCE_LEN + "+905321234567".len() + TAG_LEN);
-        assert_eq!(sealed_key_id(sealed.ciphertext()), Some(v.key_id()));
-    }
-
-    #[test]
-    fn a_sealed_snapshot_opens_under_its_key_only_and_never_as_a_phone() {
-        let v = vault(ENCRYPTION, vec![], INDEX, None);
-        let image = b"\x89PNG\r\n\x1a\n a picture";
-        let sealed = v.seal_snapshot(image);
-        assert_eq!(v.open_snapshot(&sealed).unwrap(), image);
-        assert!(!sealed.windows(9).any(|w| w == b"a picture"), "sealed, not stored as is");
-        assert_eq!(v.open(&sealed), Err(OpenError::Malformed), "a snapshot is no phone");
-        assert_eq!(v.open_snapshot(v.seal(&phone()).ciphertext()), Err(OpenError::Malformed), "nor a phone a snapshot");
-        let mut altered = sealed.clone();
-        *altered.last_mut().unwrap() ^= 1;
-        assert_eq!(v.open_snapshot(&altered), Err(OpenError::Rejected(v.key_id())));
-        let rotated = vault(b"the next encryption secret of 32+ characters", vec![ENCRYPTION], INDEX, None);
-        assert_eq!(rotated.open_snapshot(&sealed).unwrap(), image, "the previous key still opens it");
-        let other = vault(b"the next encryption secret of 32+ characters", vec![], INDEX, None);
-        assert_eq!(other.open_snapshot(&sealed), Err(OpenError::UnknownKey(v.key_id())));
-    }
-
-    #[test]
-    fn sealing_twice_differs_but_the_index_is_the_same() {
-        let v = vault(ENCRYPTION, vec![], INDEX, None);
-        let (a, b) = (v.seal(&phone()), v.seal(&phone()));
-        assert_ne!(a.ciphertext(), b.ciphertext(), "a fresh nonce each time");
-        assert_eq!(a.index(), b.index());
-        let other = Phone::parse("+905321234568").unwrap();
-        assert_ne!(v.index(&other), *a.index());
-    }
-
-    #[test]
-    fn the_index_depends_on_the_index_key_only() {
-        let a = vault(ENCRYPTION, vec![], INDEX, None);
-        let b = vault(b"another encryption secret, 32 characters long", vec![], INDEX, None);
-        let c = vault(ENCRYPTION, vec![], b"another index secret of 32 characters or more", None);
-        assert_eq!(a.index(&phone()), b.index(&phone()));
-        assert_ne!(a.index(&phone()), c.index(&phone()));
-    }
-
-    #[test]
-    fn a_key_that_is_not_configured_is_named_by_its_id() {
-        let old = vault(ENCRYPTION, vec![], INDEX, None);
-        let sealed = old.seal(&phone());
-        let new = vault(b"the next encryption secret, 32 characters+", vec![], INDEX, None);
-        assert_eq!(new.open(sealed.ciphertext()), Err(OpenError::UnknownKey(old.key_id())));
-        let rotating = vault(b"the next encryption secret, 32 characters+", vec![ENCRYPTION], INDEX, None);
-        assert_eq!(rotating.open(sealed.ciphertext()).unwrap(), phone());
-        assert_ne!(sealed_key_id(rotating.seal(&phone()).ciphertext()), Some(old.key_id()), "new seals, new key");
-    }
-
-    #[test]
-    fn altered_bytes_do_not_open() {
-        let v = vault(ENCRYPTION, vec![], INDEX, None);
-        let sealed = v.seal(&phone()).ciphertext().to_vec();
-        let mut flipped = sealed.clone();
-        *flipped.last_mut().unwrap() ^= 1;
-        assert_eq!(v.open(&flipped), Err(OpenError::Rejected(v.key_id())));
-        let mut other_version = sealed.clone();
-        other_version[0] = 2;
-        assert_eq!(v.open(&other_version), Err(OpenError::Malformed));
-        assert_eq!(v.open(&sealed[..20]), Err(OpenError::Malformed));
-        assert_eq!(v.open(b"+905321234567"), Err(OpenError::Malformed), "plaintext is not a sealed phone");
-    }
-
-    #[test]
-    fn during_an_index_rotation_lookups_match_both_indexes() {
-        let old = vault(ENCRYPTION, vec![], INDEX, None);
-        let new_index: &[u8] = b"the next index secret, at least 32 characters";
-        let rotating = vault(ENCRYPTION, vec![], new_index, Some(INDEX));
-        let lookup = rotating.lookup(&phone());
-        assert!(lookup.matches(&old.index(&phone())), "rows not yet rebuilt are found");
-        assert!(lookup.matches(&rotating.index(&phone())));
-        assert!(!rotating.is_current_index(&phone(), &old.index(&phone())));
-        let plain = old.lookup(&phone());
-        assert_eq!(plain.indexes()[0], plain.indexes()[1], "without a rotation both are the current index");
-    }
-
-    #[test]
-    fn the_same_secret_twice_is_refused() {
-        let twice = PhoneVault::new(&PhoneSecrets {
-            encryption: ENCRYPTION,
-            previous_encryption: vec![ENCRYPTION],
-            index: INDEX,
-            previous_index: None,
-        });
-        assert!(matches!(twice, Err(KeyError::DuplicateKeyId(_))));
-    }
-
-    #[test]
-    fn a_code_matches_only_its_own_phone_and_index_key() {
-        let v = vault(ENCRYPTION, vec![], INDEX, None);
-        let index = v.index(&phone());
-        let stored = v.code_hash(&index, "123456");
-        assert!(v.code_matches(&index, "123456", &stored));
-        assert!(!v.code_matches(&index, "123457", &stored));
-        let other = v.index(&Phone::parse("+905321234568").unwrap());
-        assert!(!v.code_matches(&other, "123456", &stored), "bound to the phone it was sent to");
-        let rotated = vault(ENCRYPTION, vec![], b"the next index secret, at least 32 characters", Some(INDEX));
-        assert!(!rotated.code_matches(&index, "123456", &stored), "a new index key ends earlier codes");
-        let reencrypted = vault(b"another encryption secret, 32 characters long", vec![ENCRYPTION], INDEX, None);
-        assert!(reencrypted.code_matches(&index, "123456", &stored), "the encryption key plays no part");
-        assert!(!v.code_matches(&index, "123456", &stored[..31]));
-    }
-
-    #[test]
-    fn debug_output_names_key_ids_and_no_key() {
-        let v = vault(ENCRYPTION, vec![], INDEX, None);
-        let shown = format!("{v:?} {:?} {:?}", v.seal(&phone()).index(), v.lookup(&phone()));
-        assert!(shown.contains(&v.key_id().to_string()), "{shown}");
-        assert!(!shown.contains("secret") && !shown.contains("5321234567"), "{shown}");
-    }
-}
+#[path = "vault_tests.rs"]
+mod tests;

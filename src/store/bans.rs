@@ -1,6 +1,6 @@
 //! Bans as records (reason code, note, optional end, how each was lifted): imposing one and lifting it. Each change
 //! commits with its audit row, its statement of reasons (statements.rs) and the user's notification, which the
-//! caller renders (`crate::notices`). Appeals against bans are in appeals.rs; the report queue in report_queue.rs.
+//! caller renders (`crate::notices`). Appeals against bans are in appeals.rs; the report queue in reports/queue.rs.
 
 use chrono::{DateTime, Utc};
 use serde_json::json;

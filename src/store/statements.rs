@@ -1,5 +1,5 @@
 //! Statements of reasons: one per moderation decision, written by the decision's own transaction (bans.rs,
-//! appeals.rs, report_queue.rs) through the macros here, so a decision never exists without its statement; and the reads behind
+//! appeals.rs, reports/queue.rs) through the macros here, so a decision never exists without its statement; and the reads behind
 //! what the user sees (ban status, export) and the operator's export.
 //!
 //! What this module must not store: a moderator's note, a reporter's identity, anyone's words. The facts are

@@ -276,7 +276,7 @@ async fn an_automatic_ban_by_a_worker_process_closes_the_users_socket_on_a_node(
     // What `tanis worker` runs (src/cli.rs): the jobs with no hub and no sockets, reaching users through
     // delivery alone.
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let delivery = tanis::startup::delivery(&node.config, shutdown.clone()).await.unwrap();
+    let delivery = tanis::startup::delivery(&node.config, Default::default(), shutdown.clone()).await.unwrap();
     let clock: tanis::clock::SharedClock = node.clock.clone();
     let worker = tanis::jobs::Detached { store: node.store.clone(), clock: clock.clone(), delivery, push: None };
     let ctx = tanis::jobs::context(node.store.clone(), worker, clock, &node.config);
@@ -339,7 +339,7 @@ async fn a_ban_whose_kick_was_lost_between_nodes_closes_the_socket_at_the_resync
     node.execute(format!("UPDATE users SET is_banned = TRUE, ban_reason = 'spam' WHERE id = {}", target.id)).await;
     // Another process tells the node that frames for the user may have been lost.
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let other = tanis::startup::delivery(&node.config, shutdown.clone()).await.unwrap();
+    let other = tanis::startup::delivery(&node.config, Default::default(), shutdown.clone()).await.unwrap();
     other.deliver(tanis::delivery::Event::Resync { users: vec![target.id] });
 
     let closed = tokio::time::timeout(WITHIN, socket.closed()).await.expect("the node closes the socket");

@@ -270,7 +270,7 @@ async fn a_find_sent_again_on_another_node_keeps_the_place_the_matchmaker_holds_
 
 /// The cluster queue's keys of `node`'s namespace that a failover could take back in time: the queue and the
 /// claims' stamps (one hash tag: one shard on a Redis Cluster).
-async fn queue_keys(node: &TestApp) -> (tanis::delivery::Conn, Vec<String>) {
+async fn queue_keys(node: &TestApp) -> (tanis::redis_link::Conn, Vec<String>) {
     let url = test_redis_url();
     let namespace = &node.config.cluster.namespace;
     let keys = ["queue", "claimed"].map(|name| matchmaking_key(&url, namespace, name)).to_vec();

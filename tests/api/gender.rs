@@ -332,7 +332,7 @@ async fn across_nodes_a_wish_binds_and_leaves_redis_with_the_match() {
 }
 
 /// Every value under `namespace`'s keys, whatever their type.
-async fn redis_texts(redis: &mut tanis::delivery::Conn, namespace: &str) -> Vec<String> {
+async fn redis_texts(redis: &mut tanis::redis_link::Conn, namespace: &str) -> Vec<String> {
     let keys: Vec<String> = redis::cmd("KEYS").arg(format!("*{namespace}*")).query_async(redis).await.unwrap();
     let mut texts = Vec::new();
     for key in keys {

@@ -223,18 +223,18 @@ pub fn test_redis_url() -> String {
 
 /// A connection to the Redis at `url`: one server, or a Redis Cluster (`redis+cluster://`, scripts/test's
 /// third pass), as the nodes reach it.
-pub async fn redis_at(url: &str) -> tanis::delivery::Conn {
-    let timeouts = tanis::delivery::Timeouts {
+pub async fn redis_at(url: &str) -> tanis::redis_link::Conn {
+    let timeouts = tanis::redis_link::Timeouts {
         connect: std::time::Duration::from_secs(2),
         response: std::time::Duration::from_secs(5),
     };
-    tanis::delivery::Target::parse(url).unwrap().connect(timeouts).await.unwrap()
+    tanis::redis_link::Target::parse(url).unwrap().connect(timeouts).await.unwrap()
 }
 
 /// The name of the matchmaking key `name` (`lease`, `epoch`, `queue`…) of `namespace` on the Redis at `url`:
 /// hash-tagged on a Redis Cluster.
 pub fn matchmaking_key(url: &str, namespace: &str, name: &str) -> String {
-    let prefix = tanis::delivery::Target::parse(url).unwrap().same_shard(&format!("{namespace}:mm"));
+    let prefix = tanis::redis_link::Target::parse(url).unwrap().same_shard(&format!("{namespace}:mm"));
     format!("{prefix}:{name}")
 }
 

@@ -235,7 +235,7 @@ impl Cluster {
         assert!(output.status.success(), "set-role: {}", String::from_utf8_lossy(&output.stderr));
     }
 
-    async fn redis(&self) -> tanis::delivery::Conn {
+    async fn redis(&self) -> tanis::redis_link::Conn {
         redis_at(&test_redis_url()).await
     }
 

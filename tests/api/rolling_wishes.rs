@@ -26,7 +26,7 @@ async fn answer_to(socket: &mut Connection, find: Find, key: &str) -> ServerFram
 }
 
 /// The user's place in the cluster's queue, as Redis holds it.
-async fn entry(redis: &mut tanis::delivery::Conn, queue: &str, user: i64) -> Option<String> {
+async fn entry(redis: &mut tanis::redis_link::Conn, queue: &str, user: i64) -> Option<String> {
     redis::cmd("HGET").arg(queue).arg(user).query_async(redis).await.unwrap()
 }
 

@@ -437,7 +437,7 @@ async fn a_sign_out_whose_event_was_lost_between_nodes_closes_the_socket_at_the_
     assert!(node.store.revoke_login(user_id, &lost_session, node.now()).await.unwrap());
     // Another process tells the node that frames for the user may have been lost.
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let other = tanis::startup::delivery(&node.config, shutdown.clone()).await.unwrap();
+    let other = tanis::startup::delivery(&node.config, Default::default(), shutdown.clone()).await.unwrap();
     other.deliver(tanis::delivery::Event::Resync { users: vec![user_id] });
 
     let closed = tokio::time::timeout(WITHIN, lost_socket.closed()).await.expect("the node closes the socket");

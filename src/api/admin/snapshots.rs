@@ -34,7 +34,7 @@ pub(super) async fn view(
         .log_action(AuditAction::AdminSnapshotViewed, staff.id, reported, &details, now)
         .await
         .map_err(ApiError::internal)?;
-    let image = state.accounts.phones().open_snapshot(&sealed).map_err(ApiError::internal)?;
+    let image = state.hub.reports().snapshots().open(&sealed).map_err(ApiError::internal)?;
     let headers = [
         (CONTENT_TYPE, content_type),
         (CACHE_CONTROL, "no-store".to_owned()),

@@ -30,7 +30,7 @@ use crate::domain::UserId;
 mod dispatch;
 mod wire;
 
-pub use crate::redis_link::{Conn, Target, Timeouts};
+use crate::redis_link::{Conn, Target, Timeouts};
 
 /// Events and presence changes waiting for the dispatcher. When Redis is slow or away the queue fills (each
 /// failed pipeline waits out its timeout); an event that does not fit is dropped and its user remembered in
@@ -67,9 +67,6 @@ pub struct Cluster {
     /// Users whose events did not fit in the outbox (see [`OUTBOX`]).
     overflowed: std::sync::Mutex<HashSet<UserId>>,
     presence_ttl: Duration,
-    matchmaker_lease: Duration,
-    local_pairing: Duration,
-    claim_timeout: Duration,
     /// Whether this node's subscription is up. While it is not, Redis is away (killed, restarting, cut off):
     /// work with a local fallback (the rate limits) takes it at once instead of waiting out the reconnection
     /// on every call, which takes seconds when Redis refuses connections.
@@ -126,11 +123,6 @@ pub struct Link {
     pub url: String,
     pub namespace: String,
     pub presence_ttl: Duration,
-    pub matchmaker_lease: Duration,
-    /// How long a node pairs its own seekers before handing them over (`cluster.local_pairing_ms`).
-    pub local_pairing: Duration,
-    /// How old a node's claim on a pair is when nobody will settle it (`cluster.claim_timeout_ms`).
-    pub claim_timeout: Duration,
     /// Send a batch's events for one node in one envelope (`cluster.batch_envelope`).
     pub batch_envelope: bool,
 }
@@ -154,8 +146,6 @@ impl Cluster {
         let channels = [keys.node(&node), keys.everyone()];
         let subscriber = target.subscribe(&channels, timeouts, push_tx.clone()).await?;
         let (outbox, outgoing) = mpsc::channel(OUTBOX);
-        let matchmaker_lease = link.matchmaker_lease;
-        let (local_pairing, claim_timeout) = (link.local_pairing, link.claim_timeout);
         let presence_ttl = link.presence_ttl;
         let cluster = Arc::new(Self {
             sockets: sockets.clone(),
@@ -167,9 +157,6 @@ impl Cluster {
             outbox,
             overflowed: Default::default(),
             presence_ttl,
-            matchmaker_lease,
-            local_pairing,
-            claim_timeout,
             linked: AtomicBool::new(true),
             batched: link.batch_envelope,
             heard: [AtomicU64::new(now_ms()), AtomicU64::new(now_ms())],
@@ -184,21 +171,6 @@ impl Cluster {
         tokio::spawn(renew(cluster.clone(), subscription, shutdown));
         tracing::info!(node = %cluster.node, "joined the cluster through Redis");
         Ok(cluster)
-    }
-
-    /// How long the elected matchmaker's lease lasts unless renewed.
-    pub fn matchmaker_lease(&self) -> Duration {
-        self.matchmaker_lease
-    }
-
-    /// How long this node pairs its own seekers before handing them to the cluster; zero: not at all.
-    pub fn local_pairing(&self) -> Duration {
-        self.local_pairing
-    }
-
-    /// How old a node's claim on a pair is when nobody will settle it (a Redis failover lost the settle).
-    pub fn claim_timeout(&self) -> Duration {
-        self.claim_timeout
     }
 
     pub fn node(&self) -> &str {

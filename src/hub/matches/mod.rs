@@ -52,7 +52,7 @@ impl Hub {
     /// Takes a skip token when the user is held to the limits of new and unverified accounts; `Some(limit)` when
     /// none is left. Reads the account only when matching's cached standing is gone.
     pub(in crate::hub) async fn allow_skip(&self, user_id: UserId) -> Result<Option<u32>, StoreError> {
-        let cached = self.sockets().live().with_standing(user_id, |s| s.account);
+        let cached = self.live().with_standing(user_id, |s| s.account);
         let account = match cached {
             Some(account) => account,
             None => match self.store().user_by_id(user_id).await? {

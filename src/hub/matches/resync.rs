@@ -41,13 +41,13 @@ impl Hub {
             return Ok(None);
         };
         let active = ActiveMatch::of(&row, user_id, self.peer(&row, &peer).await, common_of(&me, &peer));
-        self.sockets().live().remember_match(user_id, &active);
+        self.live().remember_match(user_id, &active);
         // Between nodes, where this node starts counting the match's messages it carries (an end is told after
         // them): those up to here the client gets with `resume`, any later one is relayed to the socket registered
         // before this read. One node tells ends in order without a count.
         if self.delivery().cluster().is_some() {
             let last = self.store().last_seq(row.id).await?;
-            self.sockets().live().with(user_id, |live| live.count_from(row.id, last));
+            self.live().with(user_id, |live| live.count_from(row.id, last));
         }
         Ok(Some(active))
     }
@@ -106,7 +106,7 @@ impl Hub {
             }
         };
         let frame = ServerFrame::Resync { active_match: active.as_ref().map(|a| a.info.clone()) };
-        self.sockets().live().reset_match(user_id, active);
+        self.live().reset_match(user_id, active);
         self.delivery().to_user_here(user_id, &frame);
         metrics::counter!("tanis_resyncs_total").increment(1);
         Ok(())

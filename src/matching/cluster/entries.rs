@@ -73,9 +73,9 @@ pub(crate) struct Keys {
     pub(crate) lease: String,
     pub(crate) epoch: String,
     pub(crate) alive: String,
-    /// User → when a node claimed them ([`CLAIM`](super::scripts::CLAIM)): how a claim nobody will settle is told from one being opened.
+    /// User → when a node claimed them ([`CLAIM`](super::scripts::places::CLAIM)): how a claim nobody will settle is told from one being opened.
     pub(crate) claimed: String,
-    /// User → the request of their claim that a leave marked cancelled ([`LEAVE`](super::scripts::LEAVE)): its
+    /// User → the request of their claim that a leave marked cancelled ([`LEAVE`](super::scripts::places::LEAVE)): its
     /// settle lets it go instead of holding it again.
     pub(crate) cancelled: String,
     /// Node → until when it announces that it understands gender wishes (this release's ACQUIRE).
@@ -172,20 +172,22 @@ mod tests {
         serde_json::from_str(entry).unwrap()
     }
 
-    /// The scripts write the records a re-find makes from the seeker's JSON (`record` in [`super::scripts::RECORDS`], and
+    /// The scripts write the records a re-find makes from the seeker's JSON (`record` in [`super::scripts::places::RECORDS`], and
     /// [`Forms`]): they must read as serde writes them.
     #[test]
     fn the_records_a_re_find_writes_are_the_inputs_serde_writes() {
         let forms = Forms::of(&seeker());
         assert_eq!(Forms::find(&seeker()), record(&Input::Find(Box::new(seeker()))));
-        assert!(super::super::scripts::RECORDS.contains(r#"return '{"' .. input .. '":' .. bare(seeker) .. '}'"#));
+        assert!(
+            super::super::scripts::places::RECORDS.contains(r#"return '{"' .. input .. '":' .. bare(seeker) .. '}'"#)
+        );
         let json = serde_json::to_string(&seeker()).unwrap();
         assert_eq!(format!(r#"{{"HandedOver":{json}}}"#), record(&Input::HandedOver(Box::new(seeker()))));
         assert_eq!(forms.entry(&entry_prefix(9)), entry(&seeker()));
         let leave = Input::Leave { user_id: UserId(7), socket_id: Some(9) };
         assert_eq!(record(&leave), r#"{"Leave":{"user_id":7,"socket_id":9}}"#);
         assert!(
-            super::super::scripts::RECORDS
+            super::super::scripts::places::RECORDS
                 .contains(r#"return '{"Leave":{"user_id":' .. user .. ',"socket_id":' .. socket .. '}}'"#)
         );
     }

@@ -1,4 +1,4 @@
-//! A node's holds in the cluster's queue, gathered: every seeker this node's sockets send while a [`HOLD`](super::scripts::HOLD) script is
+//! A node's holds in the cluster's queue, gathered: every seeker this node's sockets send while a [`HOLD`](super::scripts::places::HOLD) script is
 //! in flight goes in the next one. A find needs its hold answered before it may be paired, so each find used to
 //! cost one script of its own: two per match, of the ~2.4 scripts a match cost (BENCHMARKS.md, issue 63 point 5).
 //! Under load a script now holds every seeker that arrived during the previous round trip; alone, a seeker waits
@@ -47,7 +47,7 @@ impl Holds {
         self.scripts.load(Ordering::Relaxed)
     }
 
-    /// Holds one seeker; answers [`HOLD`](super::scripts::HOLD)'s code for them.
+    /// Holds one seeker; answers [`HOLD`](super::scripts::places::HOLD)'s code for them.
     pub(super) async fn hold(&self, user: i64, prefix: String, json: String) -> RedisResult<i64> {
         let (answer, answered) = oneshot::channel();
         let gone = || redis::RedisError::from((redis::ErrorKind::Io, "the node's hold task has ended"));

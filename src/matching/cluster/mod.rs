@@ -38,6 +38,7 @@ use crate::store::NodeFence;
 
 pub(crate) mod entries;
 mod holds;
+mod link;
 pub mod local;
 pub(crate) mod queue;
 #[cfg(test)]
@@ -46,6 +47,7 @@ pub(crate) mod reaper;
 pub(crate) mod scripts;
 
 use entries::{Input, Keys};
+pub use link::Link;
 pub use queue::{ClusterQueue, Hold};
 use scripts::HeldAgain;
 
@@ -231,7 +233,7 @@ impl<P: Opener> Epoch<P> {
 }
 
 /// Whether every live node of the cluster and its matchmaker understand a find's gender wish (`seeking`): a node of
-/// the previous release pairs without it. Told by each tick of the election ([`scripts::ACQUIRE`]); false until
+/// the previous release pairs without it. Told by each tick of the election ([`scripts::lease::ACQUIRE`]); false until
 /// the first, and while Redis does not answer.
 #[derive(Clone, Default)]
 pub struct Wishes(Arc<std::sync::atomic::AtomicBool>);
@@ -255,13 +257,14 @@ pub async fn elect<P: Opener>(
     clock: SharedClock,
     policy: Policy,
     sweeps: Sweeps,
-    lease: Duration,
+    link: Link,
     wishes: Wishes,
     shutdown: CancellationToken,
 ) {
-    let queue = ClusterQueue::new(&cluster);
+    let lease = link.lease;
+    let queue = ClusterQueue::new(&link, cluster.node());
     let fenced = Arc::new(Fenced { opener, cluster: cluster.clone(), queue: queue.clone() });
-    let mut conn = cluster.connection();
+    let mut conn = link.conn.clone();
     let mut ticks = tokio::time::interval(lease / 3);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The matchmaker this node runs while it holds the lease: its epoch, and the token that stops it.
@@ -334,7 +337,7 @@ pub async fn elect<P: Opener>(
                     Matchmaker::spawn_seeded(pairing, seeded, clock.clone(), policy, sweeps.clone(), stop.clone());
                 tokio::spawn(feed(
                     matchmaker.clone(),
-                    cluster.target().clone(),
+                    link.target.clone(),
                     queue.keys().clone(),
                     (position, format!("{}:{epoch}", cluster.node())),
                     stop.clone(),

@@ -16,8 +16,8 @@ use redis::RedisResult;
 
 use super::entries::{Forms, Keys, entry_prefix, held_by_matchmaker, held_by_node, matchmakers_entries};
 use super::holds::Holds;
+use super::link::Link;
 use super::scripts::{self, Scripts};
-use crate::delivery::Cluster;
 use crate::domain::UserId;
 use crate::matching::Seeker;
 use crate::redis_link::Conn;
@@ -53,10 +53,11 @@ pub enum Hold {
 }
 
 impl ClusterQueue {
-    pub fn new(cluster: &Cluster) -> Self {
-        let keys = Keys::new(cluster.namespace(), cluster.target());
-        let claim_timeout_ms = cluster.claim_timeout().as_millis() as u64;
-        Self::with(cluster.connection(), Scripts { keys, node: cluster.node().to_owned(), claim_timeout_ms })
+    /// The queue as the node named `node` (delivery's name for it) sees it, through matching's own link.
+    pub fn new(link: &Link, node: &str) -> Self {
+        let keys = Keys::new(&link.namespace, &link.target);
+        let claim_timeout_ms = link.claim_timeout.as_millis() as u64;
+        Self::with(link.conn.clone(), Scripts { keys, node: node.to_owned(), claim_timeout_ms })
     }
 
     fn with(conn: Conn, scripts: Scripts) -> Self {
@@ -76,13 +77,13 @@ impl ClusterQueue {
     }
 
     /// Puts the seeker in the queue unless the user already waits (from any node): [`Hold::New`] when newly
-    /// queued, [`Hold::Elsewhere`] when they wait (the place is this socket's now, see [`super::scripts::JOIN`]),
+    /// queued, [`Hold::Elsewhere`] when they wait (the place is this socket's now, see [`super::scripts::places::JOIN`]),
     /// or [`Hold::Opening`].
     pub async fn find(&self, seeker: &Seeker) -> RedisResult<Hold> {
         Ok(scripts::joined(self.scripts.join(seeker).invoke(&mut self.conn.clone()).await?))
     }
 
-    /// Holds the seeker on this node unless the user already waits elsewhere (see [`super::scripts::HOLD`]), in
+    /// Holds the seeker on this node unless the user already waits elsewhere (see [`super::scripts::places::HOLD`]), in
     /// one script with the other seekers this node holds meanwhile ([`Holds`]).
     pub async fn hold(&self, seeker: &Seeker) -> RedisResult<Hold> {
         let json = serde_json::to_string(seeker).expect("serialises");
@@ -103,7 +104,7 @@ impl ClusterQueue {
     }
 
     /// Claims pairs the elected matchmaker (this node's) holds before it opens them, as a node claims its own: a
-    /// leave meanwhile is refused, and marks the request cancelled ([`super::scripts::LEAVE`]).
+    /// leave meanwhile is refused, and marks the request cancelled ([`super::scripts::places::LEAVE`]).
     pub(super) async fn claim_held(&self, pairs: &[(Seeker, Seeker)]) -> RedisResult<Vec<Result<(), Vec<UserId>>>> {
         if pairs.is_empty() {
             return Ok(Vec::new());
@@ -115,7 +116,7 @@ impl ClusterQueue {
     /// Settles claimed seekers after their pairs were opened: `done` ones leave the queue, the others wait again
     /// where `held` says. Returns those to wait again who could not (no longer this node's claim of that request: a
     /// request the user sent meanwhile went to the elected matchmaker; or the request was cancelled during the
-    /// claim, see [`super::scripts::SETTLE`]). `matched`: the users whose match opened, whose place goes with any
+    /// claim, see [`super::scripts::places::SETTLE`]). `matched`: the users whose match opened, whose place goes with any
     /// request of theirs it served.
     pub(super) async fn settle(
         &self,
@@ -139,13 +140,13 @@ impl ClusterQueue {
     }
 
     /// The nodes whose places [`ClusterQueue::adopt`] would take now: their fences go up first
-    /// ([`super::scripts::DOOMED`]).
+    /// ([`super::scripts::lease::DOOMED`]).
     pub(super) async fn doomed(&self) -> RedisResult<Vec<String>> {
         self.scripts.doomed().invoke(&mut self.conn.clone()).await
     }
 
     /// Takes over the seekers that `fenced` nodes (dead, or holding claims nobody will settle) hold, and deletes
-    /// claims nobody will settle (see [`super::scripts::ADOPT`]).
+    /// claims nobody will settle (see [`super::scripts::lease::ADOPT`]).
     pub(super) async fn adopt(&self, fenced: &[String]) -> RedisResult<Vec<Seeker>> {
         Ok(scripts::adopted(self.scripts.adopt(fenced).invoke(&mut self.conn.clone()).await?))
     }

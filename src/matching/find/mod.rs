@@ -53,6 +53,9 @@ pub struct Settings {
     /// What a find needs an assured age for, and the age (`age_assurance.required_for`, `threshold`).
     pub age_required_for: crate::domain::RequiredFor,
     pub age_threshold: u8,
+    /// In a cluster (`redis_url` set, and delivery through Redis too): matching's own link to Redis and its
+    /// `[cluster]` settings.
+    pub cluster: Option<cluster::Link>,
 }
 
 /// What matching works through: the store it reads standings from, the live state of the users connected here
@@ -119,33 +122,34 @@ impl Finder {
             reset_zone: settings.quotas.zone(),
             age_required_for: settings.age_required_for,
         };
+        // Matching across nodes needs delivery across them too: startup makes both of `redis_url`.
+        let joined = services.delivery.cluster().cloned().zip(settings.cluster.clone());
         let settings = Arc::new(settings);
         let opener = Arc::new(MatchOpener::new(services.clone(), settings.clone()));
         let (clock, sweeps) = (services.clock.clone(), Sweeps::default());
         let mut running = Vec::new();
-        let wishes = services.delivery.cluster().map(|_| cluster::Wishes::default());
-        let queue = match services.delivery.cluster() {
+        let wishes = joined.as_ref().map(|_| cluster::Wishes::default());
+        let queue = match joined {
             None => {
                 let (matchmaker, task) =
                     Matchmaker::spawn(opener, &services.store, clock, policy, sweeps.clone(), shutdown.clone());
                 running.push(task);
                 Queue::Local(matchmaker)
             }
-            Some(cluster) => {
-                let lease = cluster.matchmaker_lease();
+            Some((cluster, link)) => {
+                let (shared, hold) = (cluster::ClusterQueue::new(&link, cluster.node()), link.local_pairing);
                 let election = cluster::elect(
                     opener.clone(),
                     cluster.clone(),
                     clock.clone(),
                     policy,
                     sweeps.clone(),
-                    lease,
+                    link,
                     wishes.clone().expect("a cluster's"),
                     shutdown.clone(),
                 );
                 running.push(Running::Task(tokio::spawn(election)));
-                let shared = cluster::ClusterQueue::new(cluster);
-                match cluster.local_pairing() {
+                match hold {
                     zero if zero.is_zero() => Queue::Cluster(shared),
                     hold => {
                         let pairing = Arc::new(cluster::local::LocalFirst::new(opener, shared.clone()));
@@ -232,7 +236,7 @@ impl Finder {
     /// Once that passed, if the user is still connected here and has no match, the find is asked again: it takes
     /// the stale claim over. Its answer (`match.queued`, or a refusal) goes to the same socket.
     fn ask_again_if_unmatched(&self, seeker: Seeker, wish: Wish) {
-        let Some(after) = self.delivery().cluster().map(|c| c.claim_timeout()) else { return };
+        let Some(after) = self.inner.settings.cluster.as_ref().map(|link| link.claim_timeout) else { return };
         let finder = self.clone();
         let again: std::pin::Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(async move {
             tokio::select! {

@@ -29,7 +29,7 @@
 //! - the opening refuses a seeker whose request a match already paid for (`OpeningAllowsSpentFind`: the user's
 //!   count of matches opened against the count the request carries, `Seeker::asked_after`), and a pair with a
 //!   block between them (`OpeningIgnoresBlocks`): src/store/batch/opening.rs, tested in tests/api/store_batches.rs;
-//! - the scripts (src/matching/cluster/scripts.rs, tested against a real Redis in queue_tests.rs): the matchmaker
+//! - the scripts (src/matching/cluster/scripts/, tested against a real Redis in queue_tests.rs): the matchmaker
 //!   removes only the entries its paired requests made (`RemoveWhateverTheEntry`), a node's hold of that request
 //!   included (found by running the script; since the elected matchmaker claims its pairs, a claim refuses such a
 //!   pair, and queue_tests.rs alone keeps the removal), and nothing of the live pairs after a fenced
@@ -50,8 +50,8 @@
 //! matchmaker read it; messages are a model of the receiver's rule, not the relay. Known leftovers the
 //! invariants forgive are listed at [`users::User::leftover_at`].
 //!
-//! Layout: [`rng`] (the seed), [`world`] (the clock, the timeline) and [`faults`], [`users`], [`node`] with its
-//! [`opening`]s and its part in the [`election`], [`matchmaker`] (the engine as a task drives it), [`redis`]
+//! Layout: [`crate::rng`] (the seed), [`world`] (the clock, the timeline) and [`faults`], [`users`], [`node`]
+//! with its [`opening`]s and its part in the [`election`], [`matchmaker`] (the engine as a task drives it), [`redis`]
 //! (the production scripts on [`keyspace`] through [`lua`]), [`store`], [`messages`], [`invariants`], and the
 //! tests in `tests`.
 //!
@@ -75,7 +75,6 @@ mod messages;
 mod node;
 mod opening;
 mod redis;
-pub(crate) mod rng;
 mod store;
 mod tests;
 mod users;
@@ -83,13 +82,13 @@ mod world;
 
 use std::collections::BTreeMap;
 
+use crate::rng::Rng;
 use invariants::Violation;
 use matchmaker::Role;
 use messages::Messages;
 use node::Node;
 use opening::Retry;
 use redis::{NodeId, Redis};
-use rng::Rng;
 use store::Store;
 use users::User;
 use world::Config;

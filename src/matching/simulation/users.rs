@@ -11,11 +11,11 @@ use tanis_proto::{InterestMatching, MatchKind, Region};
 use super::Mutation;
 use super::matchmaker::at;
 use super::redis::NodeId;
-use super::rng::Rng;
 use super::{Event, World};
 use crate::domain::{Interests, Languages, UserId};
 use crate::matching::rules::Candidate;
 use crate::matching::{Ask, Seeker};
+use crate::rng::Rng;
 
 pub(super) struct User {
     pub(super) id: UserId,

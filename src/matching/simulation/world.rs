@@ -14,13 +14,13 @@ use super::messages::Messages;
 use super::node::Node;
 use super::opening::Retry;
 use super::redis::{NodeId, Redis};
-use super::rng::Rng;
 use super::store::Store;
 use super::users::User;
 use super::{Event, Mutation, World};
 use crate::domain::UserId;
 use crate::matching::engine::Order;
 use crate::matching::rules::Policy;
+use crate::rng::Rng;
 
 /// The cluster's settings, scaled to the simulation (the ratios matter, not the seconds): CLAIM_STALE is 60 s in
 /// the TARGET, here longer than a lease and far longer than any opening, as it is there.

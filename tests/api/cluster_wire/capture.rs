@@ -194,7 +194,7 @@ pub async fn socket(address: &str, user: &User) -> Connection {
 }
 
 /// Marks the start of a step in `MONITOR`'s output.
-pub async fn mark(conn: &mut tanis::delivery::Conn, step: &str) {
+pub async fn mark(conn: &mut tanis::redis_link::Conn, step: &str) {
     let _: String = redis::cmd("ECHO").arg(format!("step {step}")).query_async(conn).await.unwrap();
 }
 
@@ -313,7 +313,7 @@ impl Published {
     }
 
     /// Everything heard until an end mark published now on `<namespace>:end`, the mark left out.
-    pub async fn until_end(&mut self, conn: &mut tanis::delivery::Conn, namespace: &str) -> Vec<(String, String)> {
+    pub async fn until_end(&mut self, conn: &mut tanis::redis_link::Conn, namespace: &str) -> Vec<(String, String)> {
         let end = format!("{namespace}:end");
         let _: i64 = redis::cmd("PUBLISH").arg(&end).arg("end").query_async(conn).await.unwrap();
         let mut heard = Vec::new();

@@ -106,7 +106,7 @@ impl Capture {
     pub async fn replay(
         &self,
         step: &str,
-        conn: &mut tanis::delivery::Conn,
+        conn: &mut tanis::redis_link::Conn,
         run: &Run,
         values: impl Fn(&Record) -> Values,
     ) {
@@ -118,7 +118,7 @@ impl Capture {
         &self,
         step: &str,
         which: impl Fn(&Record) -> bool,
-        conn: &mut tanis::delivery::Conn,
+        conn: &mut tanis::redis_link::Conn,
         run: &Run,
         values: impl Fn(&Record) -> Values,
     ) {
@@ -195,7 +195,7 @@ impl Holding {
         let args: Vec<String> = args.iter().map(|a| run.fill(a, &none)).collect();
         let lease = std::time::Duration::from_millis(args[1].parse().unwrap());
         let script = capture.script("acquire");
-        let acquire = move |mut conn: tanis::delivery::Conn| {
+        let acquire = move |mut conn: tanis::redis_link::Conn| {
             let (script, keys, args) = (script.clone(), keys.clone(), args.clone());
             async move {
                 let mut invocation = script.prepare_invoke();
@@ -440,7 +440,7 @@ pub async fn this_version_in(namespace: &str) -> TestApp {
 }
 
 /// The name of the node holding the user's sockets, from their presence.
-pub async fn node_holding(redis: &mut tanis::delivery::Conn, namespace: &str, user: UserId) -> String {
+pub async fn node_holding(redis: &mut tanis::redis_link::Conn, namespace: &str, user: UserId) -> String {
     let (key, nodes) = (format!("{namespace}:presence:{user}"), std::sync::Mutex::new(Vec::new()));
     eventually(WITHIN, "the user's presence names their node", || {
         let (mut conn, key, nodes) = (redis.clone(), key.clone(), &nodes);
@@ -456,7 +456,7 @@ pub async fn node_holding(redis: &mut tanis::delivery::Conn, namespace: &str, us
 }
 
 /// The user's entry in the cluster's queue, once it is there.
-pub async fn queue_entry(redis: &mut tanis::delivery::Conn, namespace: &str, user: UserId) -> String {
+pub async fn queue_entry(redis: &mut tanis::redis_link::Conn, namespace: &str, user: UserId) -> String {
     let (queue, entry) = (format!("{namespace}:mm:queue"), std::sync::Mutex::new(None));
     eventually(WITHIN, "the user waits in the cluster's queue", || {
         let (mut conn, queue, entry) = (redis.clone(), queue.clone(), &entry);
@@ -473,7 +473,7 @@ pub async fn queue_entry(redis: &mut tanis::delivery::Conn, namespace: &str, use
 }
 
 /// The last record of the matchmaker's input stream.
-pub async fn last_input(redis: &mut tanis::delivery::Conn, namespace: &str) -> String {
+pub async fn last_input(redis: &mut tanis::redis_link::Conn, namespace: &str) -> String {
     let input = format!("{namespace}:mm:input");
     let last: Vec<(String, Vec<(String, String)>)> =
         redis::cmd("XREVRANGE").arg(&input).arg("+").arg("-").arg("COUNT").arg(1).query_async(redis).await.unwrap();
@@ -563,7 +563,7 @@ impl Listening {
     }
 
     /// Nothing was published to it but what the steps expected: a mark published now is the next thing heard.
-    pub async fn nothing_else(&mut self, redis: &mut tanis::delivery::Conn) {
+    pub async fn nothing_else(&mut self, redis: &mut tanis::redis_link::Conn) {
         let _: i64 = redis::cmd("PUBLISH").arg(&self.channel).arg("mark").query_async(redis).await.unwrap();
         assert_eq!(self.next().await, (self.channel.clone(), "mark".to_owned()));
     }

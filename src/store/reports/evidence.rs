@@ -5,9 +5,9 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{Backend, BackendKind, Store, StoreError, id_list, on_read_pool, on_write_pool, select};
 use crate::domain::evidence::Bound;
 use crate::domain::{MatchId, Seq};
+use crate::store::{Backend, BackendKind, Store, StoreError, id_list, on_read_pool, on_write_pool, select};
 
 /// A verified message as moderators see it, under its report.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]

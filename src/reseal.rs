@@ -2,11 +2,12 @@
 //! configured keys fit the rows before anything is served or sealed, and resealing under new keys
 //! (`tanis phones rotate-key`). Every pass walks a column by id, a batch per transaction, and only ever
 //! writes a row whose bytes are still those it read, so it is safe beside running servers and safe to repeat.
+//! It stands above both rooms it joins: [`crate::phones`] (the keys and formats) and [`crate::store`] (the rows).
 
 use crate::domain::Phone;
 use crate::store::{PhoneColumn, Reseal, Store, StoreError, StoredPhone};
 
-use super::{OpenError, PhoneIndex, PhoneVault, SealedPhone, sealed_key_id};
+use crate::phones::{OpenError, PhoneIndex, PhoneVault, SealedPhone, sealed_key_id};
 
 /// Rows read and written per transaction: small enough that a server beside the rewrite waits a few
 /// milliseconds at most for SQLite's write lock.

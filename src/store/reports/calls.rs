@@ -1,12 +1,13 @@
 //! What a report filed from a video call carries beyond a report (migration 0036): the viewer's classifier verdict
 //! and, only when the reporter chose it, one sealed snapshot. Stored with the report by
-//! [`Store::insert_report`](super::Store::insert_report); read here for moderators, and deleted with evidence
-//! retention and with either account. The store holds sealed bytes only: the key is the phone vault's.
+//! [`Store::insert_report`](crate::store::Store::insert_report); read here for moderators, and deleted with evidence
+//! retention and with either account. The store holds sealed bytes only: the key is the snapshot vault's
+//! (`crate::reports::SnapshotVault`).
 
 use chrono::{DateTime, Utc};
 
-use super::{Backend, Store, StoreError, id_list, on_read_pool, on_write_pool, select};
 use crate::domain::UserId;
+use crate::store::{Backend, Store, StoreError, id_list, on_read_pool, on_write_pool, select};
 
 /// The call part of a report being filed.
 #[derive(Debug, Clone)]

@@ -5,11 +5,11 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
-use super::appeals::Decided;
-use super::statements::{build, insert_statement};
-use super::system_logs::insert_system_log;
-use super::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
 use crate::domain::{AuditAction, MatchId, ReportResolution, UserId};
+use crate::store::appeals::Decided;
+use crate::store::statements::{build, insert_statement};
+use crate::store::system_logs::insert_system_log;
+use crate::store::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
 
 /// One open report in the queue, with the reported user's place in it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]

@@ -1,6 +1,7 @@
-//! The simulation's only source of chance: SplitMix64, seeded. One seed fixes every choice the scheduler, the
-//! users and the faults make, so a failing seed replays exactly. Our own rather than `rand`'s: its algorithms
-//! and its seeding may change between releases, and a seed in a bug report must mean the same run for ever.
+//! The only source of chance of the simulations (matching's, delivery's) and of the limits' seeded walk:
+//! SplitMix64, seeded. One seed fixes every choice the scheduler, the users and the faults make, so a failing seed
+//! replays exactly. Our own rather than `rand`'s: its algorithms and its seeding may change between releases, and
+//! a seed in a bug report must mean the same run for ever.
 
 /// A SplitMix64 stream.
 pub(crate) struct Rng(u64);
