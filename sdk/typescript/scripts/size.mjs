@@ -7,8 +7,8 @@ import { gzipSync } from 'node:zlib';
 
 import { build } from 'esbuild';
 
-/** gzip bytes; docs/sdk.md states the current figure. */
-const BUDGET_BYTES = 33 * 1024;
+/** gzip bytes; docs/sdk.md states the current figure, kept at least 2 KiB under it (raising it is not the fix). */
+const BUDGET_BYTES = 32 * 1024;
 
 const result = await build({
   entryPoints: [new URL('../src/index.js', import.meta.url).pathname],

@@ -3,11 +3,16 @@
 // the protocol version: 2.x speaks `tanis.v2`, and `tanis.v1` with a server that predates it.
 //
 // Layout: client.js (the front door), api.js (REST and tokens), connection.js (the socket's states, backoff,
-// heartbeats), policy.js (pure rules: backoff, close codes, refresh margin), conversation.js (E2E, franking,
-// the outbox and delivery), ordering.js (pure rules: what of the outbox leaves, how tabs' outboxes merge, where a
-// late message goes), calls.js (WebRTC signalling and call stats), safety.js (what the viewer sees of the other
-// side's picture: policy blur, the injected classifier, reveal), storage.js (the injected stores), events.d.ts
-// (the event map), errors.js, emitter.js, crypto/ (X25519, XChaCha20-Poly1305, HMAC franking; vendored noble);
+// heartbeats), policy.js (pure rules: backoff, close codes, refresh margin), routing.js (where each server frame
+// goes, the catching up after `hello`), conversations.js (every conversation this device holds, where it is
+// stored, its Port), matching.js (the find and the match this device is in), contacts.js (contacts kept in step
+// with the server), conversation.js (one conversation, on a narrow Port) and its parts in conversation/
+// (record.js: what it persists; keys.js: E2E sessions and key changes; inbox.js: delivery in `seq` order;
+// outbox.js: our messages, sent in order until accepted; acks.js: acknowledgements), ordering.js (pure rules: what
+// of the outbox leaves, how tabs' outboxes merge, where a late message goes), calls.js (WebRTC signalling and call
+// stats), safety.js (what the viewer sees of the other side's picture: policy blur, the injected classifier,
+// reveal), push.js (what a push says the app may show), storage.js (the injected stores), events.d.ts (the event
+// map), errors.js, emitter.js, crypto/ (X25519, XChaCha20-Poly1305, HMAC franking; vendored noble);
 // The test kit for apps is its own entry point, `@tanis/client/testing`, never imported from here.
 
 export { Client } from './client.js';
@@ -30,7 +35,7 @@ export const PROTOCOL_VERSION = 2;
 
 /**
  * @typedef {import('./client.js').ClientOptions} ClientOptions
- * @typedef {import('./client.js').FindOptions} FindOptions
+ * @typedef {import('./matching.js').FindOptions} FindOptions
  * @typedef {import('./conversation.js').Message} Message
  * @typedef {import('./storage.js').Storage} Storage
  * @typedef {import('./policy.js').CloseAction} CloseAction

@@ -4,7 +4,7 @@
 //   node --test sdk/typescript/test/crypto.test.js
 
 import assert from 'node:assert/strict';
-import { createHmac, hkdfSync, randomBytes as nodeRandom } from 'node:crypto';
+import { createHmac, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes as nodeRandom } from 'node:crypto';
 import { test } from 'node:test';
 
 import * as e2e from '../src/crypto/e2e.js';
@@ -81,6 +81,35 @@ test("the bundled HKDF, HMAC and SHA-256 agree with Node's own (OpenSSL) on the 
   const info = nodeRandom(79);
   assert.deepEqual(hkdf(sha256, ikm, salt, info, 32), new Uint8Array(hkdfSync('sha256', ikm, salt, info, 32)));
   assert.equal(franking.commit(bytes(32, 7), 'x'), createHmac('sha256', bytes(32, 7)).update('x').digest('base64'));
+});
+
+test("the bundled X25519 gives RFC 7748's answers and agrees with Node's own (OpenSSL)", () => {
+  const hex = (/** @type {string} */ h) => Uint8Array.from(h.match(/../g) ?? [], (b) => parseInt(b, 16));
+  // RFC 7748 section 6.1: Alice's and Bob's key pairs and their shared secret.
+  const alice = hex('77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a');
+  const bob = hex('5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb');
+  const alicePublic = hex('8520f0098930a754748b7ddcb43ef75a0dbf3a0d26381af4eba4a98eaa9b4e6a');
+  const bobPublic = hex('de9edb7d7b7dc1b4d35b61c2ece435373f8343c85b78674dadfc7e146f882b4f');
+  assert.deepEqual(x25519.getPublicKey(alice), alicePublic);
+  assert.deepEqual(x25519.getPublicKey(bob), bobPublic);
+  const shared = hex('4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742');
+  assert.deepEqual(x25519.getSharedSecret(alice, bobPublic), shared);
+  assert.deepEqual(x25519.getSharedSecret(bob, alicePublic), shared);
+  // RFC 7748 section 5.2: one scalar multiplication of a given u-coordinate.
+  const scalar = hex('a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4');
+  const u = hex('e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c');
+  assert.deepEqual(x25519.getSharedSecret(scalar, u), hex('c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552'));
+  // Random key pairs against OpenSSL's X25519, public keys and shared secrets both.
+  const raw = (/** @type {any} */ key, /** @type {'d' | 'x'} */ part) => new Uint8Array(Buffer.from(key.export({ format: 'jwk' })[part], 'base64url'));
+  for (let i = 0; i < 8; i++) {
+    const theirs = generateKeyPairSync('x25519');
+    const mine = e2e.generateIdentity();
+    assert.deepEqual(x25519.getPublicKey(raw(theirs.privateKey, 'd')), raw(theirs.publicKey, 'x'));
+    const myPublic = createPublicKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(mine.publicKey).toString('base64url') }, format: 'jwk' });
+    const myPrivate = createPrivateKey({ key: { kty: 'OKP', crv: 'X25519', x: Buffer.from(mine.publicKey).toString('base64url'), d: Buffer.from(mine.privateKey).toString('base64url') }, format: 'jwk' });
+    assert.deepEqual(new Uint8Array(diffieHellman({ privateKey: myPrivate, publicKey: theirs.publicKey })), x25519.getSharedSecret(mine.privateKey, raw(theirs.publicKey, 'x')));
+    assert.deepEqual(new Uint8Array(diffieHellman({ privateKey: theirs.privateKey, publicKey: myPublic })), x25519.getSharedSecret(raw(theirs.privateKey, 'd'), mine.publicKey));
+  }
 });
 
 test('both sides exchange messages both ways, and agree on the safety number', () => {

@@ -27,8 +27,8 @@ const U64_MAX = (1n << 64n) - 1n;
  * like DTLS's (RFC 9147 section 4.5.1) and IPsec's, 64 counters wide. A message refused for now and sent again can
  * be overtaken by those sent after it, and two tabs sharing one conversation seal on two sockets: the server numbers
  * what it accepts in the order it accepts it, so counters may arrive out of order. The SDK never puts a frame on the
- * wire more than SEND_AHEAD counters past its oldest unaccepted one (conversation.js), so nothing it sends can fall
- * behind the window.
+ * wire more than SEND_AHEAD counters past its oldest unaccepted one (conversation/outbox.js), so nothing it sends
+ * can fall behind the window.
  */
 export const RECEIVE_WINDOW = 64;
 const WINDOW_MASK = (1n << BigInt(RECEIVE_WINDOW)) - 1n;
@@ -257,6 +257,11 @@ export function randomBytes(n) {
   const source = globalThis.crypto;
   if (typeof source?.getRandomValues !== 'function') throw new E2eError('unsupported');
   return source.getRandomValues(new Uint8Array(n));
+}
+
+/** 32 hex digits from the platform's CSPRNG: a `client_msg_id` or a request id. */
+export function newId() {
+  return Array.from(randomBytes(16), (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 function associatedData(matchId, dir, counter) {

@@ -33,8 +33,9 @@ function maps() {
 
 /**
  * Every `<receiver>.emit(<name>, ...)` of one source file: the map it belongs to (a Call's own emitter in calls.js
- * is `this.events`; everything else is the client's: `this.events`, `this.client.events`, `events`), and the name,
- * or null when it is not a string literal (which this test cannot check, so refuses).
+ * is `this.events`; everything else is the client's: `this.events`, `this.client.events`, `events`, a part's
+ * `this.port.emit` or `this.emit`), and the name, or null when it is not a string literal (which this test cannot
+ * check, so refuses).
  * @param {string} path relative to src/
  * @param {string} text
  */
