@@ -100,10 +100,12 @@ static ASSETS: &[Asset] = &[
     asset!("views/lobby.js", JS),
     asset!("views/panel.js", JS),
     asset!("views/profile.js", JS),
-    // The moderators' console (`web/admin/`, served at /admin/): plain modules of its own, no SDK.
+    // The moderators' console (`web/admin/`, served at /admin/): plain modules of its own, its tokens the SDK's
+    // api.js (below).
     asset!("admin/index.html", HTML),
     asset!("admin/console.css", CSS),
     asset!("admin/console.js", JS),
+    asset!("admin/address.js", JS),
     asset!("admin/actions.js", JS),
     asset!("admin/api.js", JS),
     asset!("admin/appeals.js", JS),

@@ -2,8 +2,10 @@
 
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
+use tanis::domain::BanReason;
 use tanis_proto::{ReportReason, UserId};
 
+use crate::api_document::document;
 use crate::helpers::{Backend, TestApp, assert_error, spawn_app};
 use crate::on_both_stores;
 
@@ -455,4 +457,21 @@ async fn staff_are_not_banned_until_an_admin_demotes_them(backend: Backend) {
     let path = format!("/v1/admin/users/{}/ban", other.id);
     let banned = call(&app, Method::POST, &path, Some(&moderator_token), Some(ban)).await;
     assert_eq!(banned.status(), StatusCode::NO_CONTENT, "a plain user again, they can be banned");
+}
+
+/// The console offers the ban reasons the OpenAPI document states (web/admin/actions.js reads them from the pattern
+/// of the ban's `reason` in `/openapi.json`, in that shape): they are the server's own codes, every one, in order.
+/// The document only; the store plays no part, so one store.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_states_every_ban_reason_code_the_console_offers() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let doc = document(&app).await;
+    let ban = &doc["paths"]["/v1/admin/users/{id}/ban"]["post"];
+    let body = &ban["requestBody"]["content"]["application/json"]["schema"];
+    let schema = match body["$ref"].as_str() {
+        Some(named) => &doc["components"]["schemas"][named.rsplit('/').next().unwrap()],
+        None => body,
+    };
+    let codes: Vec<&str> = BanReason::ALL.iter().map(|r| r.as_str()).collect();
+    assert_eq!(schema["properties"]["reason"]["pattern"], json!(format!("^({})$", codes.join("|"))), "{schema}");
 }

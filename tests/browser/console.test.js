@@ -3,11 +3,13 @@
 // decision made from the queue, reaching the user's page (with its trust standing) and the audit trail; the role
 // matrix from the page: an admin sees the admin screens, a moderator only theirs, a user is turned away; the
 // dashboard and its charts; the whole ban-and-appeal path by keyboard alone, the appeal rejected; an expired
-// access token refreshed once; and a report from a video call with its snapshot shown beside what it cannot prove.
+// access token refreshed once; a report from a video call with its snapshot shown beside what it cannot prove; and
+// the ban reasons offered, the server's as its OpenAPI document states them.
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 
+import { readFileSync } from 'node:fs';
 import { crc32, deflateSync } from 'node:zlib';
 
 import {
@@ -186,6 +188,27 @@ test('the path a team walks: evidence with a zero-width space marked, a ban from
 
   assertNoPageErrors(ayla, baris, admin, back, moderator, user);
   for (const p of [ayla, baris, admin, back, moderator, user]) await p.context.close();
+});
+
+test('the ban reasons the console offers are the server\'s own, as its OpenAPI document states them, less the automatic ban\'s', { skip: needsAdmin }, async () => {
+  const token = await adminToken();
+  const { handle } = (await api('GET', '/v1/me', { token })).body;
+  const self = (await api('GET', `/v1/admin/users?handle=${encodeURIComponent(handle)}`, { token })).body;
+  const admin = await admin_();
+  await admin.page.getByTestId('dashboard').waitFor();
+  await admin.page.goto(`${baseUrl}/admin/#/users/${self.id}`);
+  const userPage = admin.page.locator(`[data-testid=user][data-user="${self.id}"]`);
+  await userPage.waitFor();
+  const offered = await userPage.locator('[data-testid=ban-reason] option').evaluateAll((options) => options.map((o) => o.value));
+  // The codes as docs/admin.md lists them: src/domain/bans.rs keeps the table equal to the server's codes, and
+  // tests/api/admin.rs the document's.
+  const doc = readFileSync(new URL('../../docs/admin.md', import.meta.url), 'utf8');
+  const rows = doc.split('| code | for |')[1].split('\n').slice(2);
+  const listed = rows.slice(0, rows.findIndex((l) => !l.trim().startsWith('| `'))).map((l) => l.split('`')[1]);
+  assert.ok(listed.includes('reports') && listed.includes('impersonation'), listed.join());
+  assert.deepEqual(offered, listed.filter((code) => code !== 'reports'));
+  assertNoPageErrors(admin);
+  await admin.context.close();
 });
 
 /** Two people matched, the second saying `text`, the first reporting them for it with the message as evidence. */
@@ -470,8 +493,11 @@ test('an expired access token is refreshed once and the call sent again; a refus
   await page.getByTestId('dashboard').waitFor();
   const refreshes = [];
   page.on('request', (r) => new URL(r.url()).pathname === '/v1/auth/refresh' && refreshes.push(r));
-  const tokens = () =>
-    page.evaluate(() => ['tanis.console.token', 'tanis.console.refresh'].map((key) => sessionStorage.getItem(key)));
+  // The pair as the SDK's Api keeps it, in this tab's sessionStorage.
+  const tokens = () => page.evaluate(() => {
+    const pair = JSON.parse(sessionStorage.getItem('tanis.console.tokens') ?? 'null');
+    return [pair?.access_token ?? null, pair?.refresh_token ?? null];
+  });
   const [access, refresh] = await tokens();
   assert.ok(access && refresh, 'both tokens are kept for this tab');
 

@@ -141,6 +141,36 @@ export async function say(p, text) {
   await mine(p, text).and(p.page.locator('[data-seq]:not([data-status=sending])')).waitFor();
 }
 
+/**
+ * `reported` writes each of `texts` to `reporter` (the two matched), and `reporter` reports them for harassment with
+ * every one of those messages as evidence; resolves once the report is sent.
+ */
+export async function reportWithEvidence(reporter, reported, texts) {
+  for (const text of texts) await say(reported, text);
+  const { page } = reporter;
+  await page.locator('.message.theirs[data-seq]').nth(texts.length - 1).waitFor();
+  await page.getByTestId('report').click();
+  await page.getByTestId('report-reason').selectOption('harassment');
+  const boxes = page.getByTestId('report-evidence');
+  await boxes.nth(texts.length - 1).waitFor();
+  for (const box of await boxes.all()) await box.check();
+  await page.getByTestId('report-submit').click();
+  await page.getByText('Your report was sent.').waitFor();
+}
+
+/**
+ * A new tab of its own on the moderators' console at `address` (`#/reports/12`: a link someone pasted; empty: the
+ * console's own address), signed in there with `phone` and `password`.
+ */
+export async function consoleAt(browser, phone, password, address = '', { viewport } = {}) {
+  const staff = await person(browser, { viewport });
+  await staff.page.goto(`${baseUrl}/admin/${address}`);
+  await staff.page.getByTestId('phone').fill(phone);
+  await staff.page.getByTestId('password').fill(password);
+  await staff.page.getByTestId('sign-in').click();
+  return staff;
+}
+
 /** Our own message bubble with this text. */
 export const mine = (p, text) => p.page.locator('.message.mine', { has: p.page.getByText(text, { exact: true }) });
 /** The stranger's message bubble with this text. */

@@ -1,3 +1,4 @@
+// @ts-check
 // The appeals queue (GET /v1/admin/appeals, oldest first): each banned user's one appeal, with the ban's reason
 // code and their words as sent; accepting lifts the ban if it still holds, rejecting sends the user the note as
 // the statement they will read (POST /v1/admin/appeals/{id}/decision). Pending ones by default; decided ones on
@@ -5,20 +6,23 @@
 
 import { decisionForm } from './actions.js';
 import { call } from './api.js';
-import { el } from './dom.js';
+import { el, isolated } from './dom.js';
 import { t } from './i18n.js';
 import { asSent } from './sent.js';
 
 const STATUSES = ['pending', 'accepted', 'rejected'];
 
+/** @param {any} a an appeal, as GET /v1/admin/appeals lists it @param {() => unknown} reload */
 function appeal(a, reload) {
   const ids = { form: 'appeal-form', choice: 'appeal-decision', note: 'appeal-note', submit: 'decide-appeal' };
+  /** @type {[string, string][]} */
   const choices = [['accept', t('accept')], ['reject', t('reject')]];
+  /** @param {string} decision @param {string} note */
   const send = (decision, note) => call('POST', `/v1/admin/appeals/${a.id}/decision`, { decision, note });
   return el(
     'li',
     { class: 'appeal', testid: 'appeal', 'data-handle': a.handle },
-    el('h2', {}, a.handle, el('span', { class: 'flag' }, a.reason_code), el('span', { class: 'flag' }, a.status)),
+    el('h2', {}, isolated(a.handle), el('span', { class: 'flag' }, a.reason_code), el('span', { class: 'flag' }, a.status)),
     el('div', { class: 'muted' }, a.created_at),
     asSent(a.text),
     a.status === 'pending' && decisionForm(ids, choices, t('statementToUser'), send, reload),

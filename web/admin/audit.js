@@ -1,3 +1,4 @@
+// @ts-check
 // The audit trail (GET /v1/admin/audit, newest first): every moderator's and the system's actions, filtered by who
 // acted, whom it was about, the action and a time range, paged with "Older" (`before` = the page's `next_before`).
 
@@ -57,7 +58,7 @@ export async function auditView() {
       q.delete('before');
       table.dataset.query = q.toString();
     } catch (e) {
-      problem.textContent = e.message;
+      problem.textContent = /** @type {Error} */ (e).message;
       problem.hidden = false;
     }
   };

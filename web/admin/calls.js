@@ -1,3 +1,4 @@
+// @ts-check
 // What a report from a video call carries (`call` of a report in GET /v1/admin/reports): the reporter's classifier
 // verdict, if their device had one, and the snapshot they chose to attach. Neither is evidence the way a franked
 // message is: the server never sees the video, so a snapshot is whatever image the reporter's client sent. The
@@ -28,7 +29,7 @@ function snapshot(reportId, shot) {
       place.replaceChildren(img);
       button.hidden = true;
     } catch (e) {
-      place.replaceChildren(el('p', { class: 'problem', role: 'alert' }, e.message));
+      place.replaceChildren(el('p', { class: 'problem', role: 'alert' }, /** @type {Error} */ (e).message));
     }
   };
   const button = el('button', { type: 'button', testid: 'view-snapshot', onclick: show }, t('viewSnapshot'));

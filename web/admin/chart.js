@@ -1,10 +1,17 @@
+// @ts-check
 // A chart of daily counts, drawn by uPlot (vendor/, a kept library as a file: no CDN, no hand-drawn canvas), with
 // the same numbers as a table under a disclosure: a canvas says nothing to a screen reader or to a search of the
 // page, and a moderator may want the exact figure of a day.
 
 import { el } from './dom.js';
 import { t } from './i18n.js';
-import uPlot from './vendor/uPlot.esm.js';
+import vendored from './vendor/uPlot.esm.js';
+
+/**
+ * What the charts use of uPlot, whose JavaScript comes without types.
+ * @type {{new (options: object, data: number[][], target: HTMLElement): object, tzDate(date: Date, zone: string): Date}}
+ */
+const uPlot = /** @type {any} */ (vendored);
 
 const WIDTH = 440;
 const HEIGHT = 180;

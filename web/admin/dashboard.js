@@ -1,3 +1,4 @@
+// @ts-check
 // The dashboard an operator reads daily (GET /v1/admin/dashboard?days=N, staff): the open reports and how long
 // they have waited, the median time from a report to its decision, what happened per day (automatic bans and
 // reviews, appeals and how many overturned a ban, reports and decisions, matches and calls) and the figures of
@@ -12,7 +13,8 @@ import { t } from './i18n.js';
 const PERIODS = [7, 14, 30, 90];
 const AGES = ['under_1h', 'under_24h', 'under_7d', 'older'];
 
-/** The charts, each two or three series of the same day; colours tell the series apart in both schemes. */
+/** The charts, each two or three series of the same day; colours tell the series apart in both schemes.
+ * @type {[string, [string, string][]][]} */
 const CHARTS = [
   ['automatedChart', [['auto_bans', '#d32f2f'], ['reviews', '#e6a700']]],
   ['appealsChart', [['appeals', '#1565c0'], ['overturned', '#d32f2f']]],

@@ -1,9 +1,11 @@
+// @ts-check
 // How the console writes a figure for a person: a span of time as its two largest units ("1 h 30 min", not 5400 s),
 // a rate with one decimal, a ratio as a percentage, in the console's language. Null (nothing measured) is a dash:
 // "no calls" is not "0 % connected".
 
 import { language, t } from './i18n.js';
 
+/** @type {[string, number][]} */
 const UNITS = [
   ['unitDay', 86_400],
   ['unitHour', 3_600],

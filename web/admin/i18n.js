@@ -1,3 +1,4 @@
+// @ts-check
 // The console's words in Turkish and English. The language is the browser's unless the moderator picks the other
 // one (kept in localStorage); a missing word shows its key, which a test would see.
 
@@ -80,6 +81,8 @@ const WORDS = {
     details: 'Details',
     older: 'Older',
     moreUsers: 'More reported users',
+    reportLink: "This report's link",
+    reportGone: 'not among the open reports read: decided already, or further down the queue (More reported users)',
     shownOf: 'shown of',
     openReportsOf: 'open reports',
     filter: 'Filter',
@@ -223,6 +226,8 @@ const WORDS = {
     details: 'Ayrıntılar',
     older: 'Daha eski',
     moreUsers: 'Daha çok şikâyet edilen',
+    reportLink: 'Bu şikâyetin bağlantısı',
+    reportGone: 'okunan açık şikâyetler arasında yok: karara bağlanmış ya da kuyruğun daha aşağısında (Daha çok şikâyet edilen)',
     shownOf: 'gösteriliyor; toplam',
     openReportsOf: 'açık şikâyet',
     filter: 'Süz',
@@ -303,6 +308,7 @@ export function toggleLanguage() {
   localStorage.setItem(KEY, language() === 'tr' ? 'en' : 'tr');
 }
 
+/** @param {string} key */
 export function t(key) {
   return WORDS[language()][key] ?? key;
 }

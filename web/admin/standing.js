@@ -1,3 +1,4 @@
+// @ts-check
 // A user's trust standing on their page (`trust` of GET /v1/admin/users, docs/admin.md "Trust"): whether their phone
 // answered a code, whether they are a new account or held to the limits of one, why they are up for review, whether
 // they are quarantined (matched only with other quarantined users), and — as a reporter — how many snapshot reports

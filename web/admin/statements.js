@@ -1,3 +1,4 @@
+// @ts-check
 // The statements-of-reasons export for a date range (GET /v1/admin/statements, admins only, NDJSON): how many,
 // and the file to download for the DSA Transparency Database.
 

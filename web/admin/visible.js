@@ -1,7 +1,8 @@
+// @ts-check
 // Text as it was sent, with what a reader cannot see made visible (docs/admin.md, "The report queue"): a verified
 // message is evidence exactly as the reported user's client sent it, so a leading U+FEFF, a U+0000, a bidi
 // override that reorders what follows, or a zero-width space hiding a word must be seen, not rendered away.
-// Pure: no DOM here (views/reports.js draws the pieces), so node tests it directly.
+// Pure: no DOM here (sent.js draws the pieces), so node tests it directly.
 
 /** Names for the invisible characters a moderator meets most; any other is shown by its code point. */
 const NAMES = new Map([
@@ -30,7 +31,7 @@ const NAMES = new Map([
   [0xfeff, 'ZERO WIDTH NO-BREAK SPACE (BOM)'],
 ]);
 
-/** Whether a code point draws nothing (or reorders what does): controls, format characters, bidi controls. */
+/** Whether a code point draws nothing (or reorders what does): controls, format characters, bidi controls. @param {number} cp */
 export function invisible(cp) {
   return (
     cp < 0x20 ||
@@ -42,20 +43,22 @@ export function invisible(cp) {
   );
 }
 
-/** `U+FEFF`: four hex digits at least, as Unicode writes them. */
+/** `U+FEFF`: four hex digits at least, as Unicode writes them. @param {number} cp */
 export function codePoint(cp) {
   return `U+${cp.toString(16).toUpperCase().padStart(4, '0')}`;
 }
 
 /**
  * The text in pieces: runs of visible text, and each invisible character on its own, with its code point and name.
+ * @param {string} text
  * @returns {Array<{text: string} | {code: string, name: string}>}
  */
 export function pieces(text) {
+  /** @type {Array<{text: string} | {code: string, name: string}>} */
   const out = [];
   let run = '';
   for (const ch of text) {
-    const cp = ch.codePointAt(0);
+    const cp = /** @type {number} */ (ch.codePointAt(0));
     if (!invisible(cp)) {
       run += ch;
       continue;
@@ -68,12 +71,12 @@ export function pieces(text) {
   return out;
 }
 
-/** How long the text is as sent: characters (code points), UTF-8 bytes, and how many of them draw nothing. */
+/** How long the text is as sent: characters (code points), UTF-8 bytes, and how many of them draw nothing. @param {string} text */
 export function measure(text) {
   const chars = [...text];
   return {
     characters: chars.length,
     bytes: new TextEncoder().encode(text).length,
-    invisible: chars.filter((ch) => invisible(ch.codePointAt(0))).length,
+    invisible: chars.filter((ch) => invisible(/** @type {number} */ (ch.codePointAt(0)))).length,
   };
 }
