@@ -23,7 +23,7 @@ pub use snapshots::SnapshotVault;
 
 use crate::clock::SharedClock;
 use crate::delivery::Delivery;
-use crate::domain::call_reports::{self, MAX_SNAPSHOT_BYTES};
+use crate::domain::call_reports;
 use crate::domain::evidence::{self, MAX_DETAILS, MAX_REVEALS, Parties};
 use crate::domain::{MatchId, UserId};
 use crate::store::{CallLimits, Filed, MatchRow, NewCall, NewReport, SealedSnapshot, Store, StoreError};
@@ -201,11 +201,9 @@ impl Reports {
         if let Some((label, score)) = &verdict {
             call_reports::check_verdict(label, *score).map_err(Refusal::Call)?;
         }
+        // The rule refuses one over the cap, as well as one that is not an image of its declared type.
         let image = match &snapshot {
             None => None,
-            Some(s) if s.bytes.len() > MAX_SNAPSHOT_BYTES => {
-                return Err(Refusal::Call(call_reports::Refusal::TooLarge));
-            }
             Some(s) => {
                 Some((call_reports::check_snapshot(&s.content_type, &s.bytes).map_err(Refusal::Call)?, &s.bytes))
             }
