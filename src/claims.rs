@@ -29,11 +29,6 @@ pub async fn file(
         Ok(None) => return Err(FileError::NotMatched),
         Err(e) => return Err(FileError::Store(e)),
     }
-    match store.declaration_refunded(match_id, user_id).await {
-        Ok(false) => {}
-        Ok(true) => return Err(FileError::Exists),
-        Err(e) => return Err(FileError::Store(e)),
-    }
     match store.file_claim(match_id, user_id, now).await {
         Ok(claim) => {
             metrics::counter!("tanis_claims_filed_total").increment(1);

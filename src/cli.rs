@@ -265,6 +265,10 @@ async fn rotate_phone_keys(config: &Config) -> anyhow::Result<()> {
 async fn serve(config: Config) -> anyhow::Result<()> {
     let data_dir = std::path::absolute(&config.data_dir).unwrap_or_else(|_| config.data_dir.clone());
     let database = startup::redact(&config.effective_database_url());
+    // At every start, where an operator reads: video goes without an assured age, and why (docs/operations.md).
+    if let Some(waiver) = config.age_assurance.video_waiver() {
+        tracing::warn!(waiver, "video is offered without asking an assured age: age_assurance.waiver");
+    }
     let app = Application::build(config).await?;
     tracing::info!(address = %app.local_addr(), data_dir = %data_dir.display(), %database, "tanis is listening");
     tokio::spawn(startup::stop_on_signal(app.stopper()));

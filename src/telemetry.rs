@@ -85,10 +85,16 @@ pub fn init_logs(format: LogFormat) {
 
 /// Histograms exported with buckets rather than as summaries, so an alert can take a percentile over every node
 /// (`histogram_quantile` over summed buckets; per-node quantiles cannot be combined). The bounds bracket what
-/// docs/operations.md ("Call quality") alerts on: 5 s to connect, 300 ms of round trip through the relay.
-const CALL_QUALITY_BUCKETS: &[(&str, &[f64])] = &[
+/// docs/operations.md ("Call quality") alerts on: 5 s to connect, 300 ms of round trip through the relay; and the
+/// report lanes' waits for a moderator (docs/admin.md, "Child safety first"): 15 minutes for a child-safety
+/// report, 24 hours for the rest.
+const HISTOGRAM_BUCKETS: &[(&str, &[f64])] = &[
     ("tanis_rtc_time_to_connect_seconds", &[0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 30.0, 60.0]),
     ("tanis_rtc_relay_rtt_seconds", &[0.01, 0.025, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5, 1.0, 2.0]),
+    (
+        "tanis_report_decision_seconds",
+        &[60.0, 300.0, 900.0, 1800.0, 3600.0, 4.0 * 3600.0, 12.0 * 3600.0, 86_400.0, 3.0 * 86_400.0, 7.0 * 86_400.0],
+    ),
 ];
 
 /// The metrics recorder. The `metrics` facade has one global recorder per process, so every server
@@ -97,7 +103,7 @@ pub fn metrics_handle() -> PrometheusHandle {
     static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
-            let recorder = CALL_QUALITY_BUCKETS
+            let recorder = HISTOGRAM_BUCKETS
                 .iter()
                 .fold(PrometheusBuilder::new(), |builder, (name, buckets)| {
                     builder

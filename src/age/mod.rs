@@ -14,7 +14,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use crate::clock::SharedClock;
 use crate::config::{AgeAssuranceConfig, AgeProvider};
 use crate::domain::{AssuranceStatus, RequiredFor, UserId};
-use crate::store::{AssuranceRow, Decision, NewAssurance, Store, StoreError};
+use crate::store::{AssuranceRow, Decision, NewAssurance, ProviderCall, Store, StoreError};
 use yoti::{ProviderError, SessionResult, Yoti};
 
 /// Why an assurance could not be started or checked.
@@ -26,8 +26,9 @@ pub enum AgeError {
     /// The user already holds an assurance at or over the threshold.
     #[error("your age is assured already")]
     AlreadyAssured,
-    /// `age_assurance.max_starts_per_day` sessions in the last 24 hours; the next is allowed in this many seconds.
-    #[error("too many age assurance sessions started today")]
+    /// `age_assurance.max_starts_per_day` starts, or `max_checks_per_day` checks that asked the provider, in the
+    /// last 24 hours, answered or not; the next is allowed in this many seconds.
+    #[error("too many calls to the age assurance provider today")]
     RateLimited { retry_after_secs: u64 },
     /// A check with no session started.
     #[error("no age assurance was started")]
@@ -124,6 +125,11 @@ impl AgeAssurance {
         self.provider.is_some()
     }
 
+    /// Why video goes without an assured age on this server, when the operator waived it.
+    pub fn video_waiver(&self) -> Option<&str> {
+        self.settings.video_waiver()
+    }
+
     fn threshold(&self) -> i32 {
         self.settings.threshold.into()
     }
@@ -139,17 +145,15 @@ impl AgeAssurance {
     }
 
     /// Starts a session at the provider and stores it pending; where to send the user. Refused when the user is
-    /// assured already or started too many today; a provider failure stores nothing.
+    /// assured already or made `max_starts_per_day` starts in a day, a failed one included (each may cost the
+    /// operator a check); a provider failure stores no session.
     pub async fn start(&self, user_id: UserId) -> Result<Started, AgeError> {
         let provider = self.provider()?;
         let now = self.clock.now();
-        let per_day = i64::from(self.settings.max_starts_per_day);
-        if let Some(oldest) = self.store.age_assurance_limit_since(user_id, now, per_day).await? {
-            return Err(rate_limited(oldest, now));
-        }
         if self.store.age_assured(user_id, self.threshold()).await? {
             return Err(AgeError::AlreadyAssured);
         }
+        self.count(user_id, ProviderCall::Start, self.settings.max_starts_per_day, now).await?;
         let created = provider.create_session().await?;
         let new = NewAssurance {
             user_id,
@@ -158,22 +162,20 @@ impl AgeAssurance {
             threshold: self.threshold(),
             expires_at: created.expires_at,
         };
-        let Some(session) = self.store.insert_age_assurance(&new, now, per_day).await? else {
-            // Another start of theirs took the last place meanwhile; the provider's session is left unused.
-            let oldest = self.store.age_assurance_limit_since(user_id, now, per_day).await?.unwrap_or(now);
-            return Err(rate_limited(oldest, now));
-        };
+        let session = self.store.insert_age_assurance(&new, now).await?;
         Ok(Started { url: provider.page_url(&created.id), session })
     }
 
     /// Reads the result of the user's newest session from the provider and stores it, if the provider decided;
-    /// a session decided already is answered as stored, without asking again. A provider failure stores nothing.
+    /// a session decided already is answered as stored, without asking again. A read of the provider counts toward
+    /// `max_checks_per_day`, a failed one too; a provider failure stores nothing else.
     pub async fn check(&self, user_id: UserId) -> Result<AssuranceRow, AgeError> {
         let provider = self.provider()?;
         let latest = self.store.newest_age_assurance(user_id).await?.ok_or(AgeError::NotStarted)?;
         if latest.status != AssuranceStatus::Pending {
             return Ok(latest);
         }
+        self.count(user_id, ProviderCall::Check, self.settings.max_checks_per_day, self.clock.now()).await?;
         let result = provider.result(&latest.reference).await?;
         let now = self.clock.now();
         let threshold = u8::try_from(latest.threshold).unwrap_or(u8::MAX);
@@ -184,6 +186,20 @@ impl AgeAssurance {
             method: decided.method.as_deref(),
         };
         Ok(self.store.decide_age_assurance(latest.id, &decision, now).await?)
+    }
+
+    /// Counts a call about to be made to the provider, or refuses it past the day's `per_day`.
+    async fn count(
+        &self,
+        user_id: UserId,
+        call: ProviderCall,
+        per_day: u32,
+        now: DateTime<Utc>,
+    ) -> Result<(), AgeError> {
+        match self.store.count_age_assurance_call(user_id, call, now, per_day.into()).await? {
+            Some(oldest) => Err(rate_limited(oldest, now)),
+            None => Ok(()),
+        }
     }
 }
 

@@ -37,12 +37,13 @@ pub struct AgeAssuranceStarted {
 }
 
 /// Start proving your age at the server's age assurance provider. Answers the provider's page to open; when the
-/// user comes back, `POST /v1/me/age-assurance/check`. Nothing is stored if the provider does not answer.
+/// user comes back, `POST /v1/me/age-assurance/check`. No session is stored if the provider does not answer; the
+/// attempt counts toward the day's limit all the same.
 #[utoipa::path(post, path = "/v1/me/age-assurance", tag = "account", security(("bearer" = [])),
     responses((status = 201, body = AgeAssuranceStarted),
               (status = 404, description = "age_assurance_not_offered: this server has no provider", body = ErrorBody),
               (status = 409, description = "age_already_assured", body = ErrorBody),
-              (status = 429, description = "rate_limited: age_assurance.max_starts_per_day sessions in 24 hours; see Retry-After", body = ErrorBody),
+              (status = 429, description = "rate_limited: age_assurance.max_starts_per_day starts in 24 hours, failed ones included; see Retry-After", body = ErrorBody),
               (status = 503, description = "age_assurance_unavailable: the provider refused or did not answer; nothing stored", body = ErrorBody)))]
 async fn start(
     State(state): State<AppState>,
@@ -66,6 +67,7 @@ async fn start(
 #[utoipa::path(post, path = "/v1/me/age-assurance/check", tag = "account", security(("bearer" = [])),
     responses((status = 200, body = AgeAssuranceView),
               (status = 404, description = "age_assurance_not_offered, or not_found: no session started", body = ErrorBody),
+              (status = 429, description = "rate_limited: age_assurance.max_checks_per_day reads of a pending session's result at the provider in 24 hours, failed ones included; see Retry-After", body = ErrorBody),
               (status = 503, description = "age_assurance_unavailable: the provider refused or did not answer; nothing stored", body = ErrorBody)))]
 async fn check(State(state): State<AppState>, user: AuthUser) -> Result<AppJson<AgeAssuranceView>, ApiError> {
     let row = state.accounts.current_user(user.id).await.map_err(|e| state.api_error(e))?;
@@ -85,7 +87,7 @@ fn refusal(e: AgeError) -> ApiError {
         }
         AgeError::AlreadyAssured => ApiError::new(ErrorCode::AgeAlreadyAssured, "your age is assured already"),
         AgeError::RateLimited { retry_after_secs } => {
-            ApiError::new(ErrorCode::RateLimited, "too many age assurance sessions started today; try again later")
+            ApiError::new(ErrorCode::RateLimited, "too many calls to the age assurance provider today; try again later")
                 .retry_after(retry_after_secs)
         }
         AgeError::NotStarted => {

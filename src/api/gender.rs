@@ -25,8 +25,10 @@ pub struct GenderRequest {
     #[schema(schema_with = genders)]
     gender: Gender,
     /// Must be `true`: the user agrees that this declaration is used to match them with people who ask for it
-    /// (`consent_required` otherwise). A consent of its own, separate from the privacy notice's.
+    /// (`consent_required` otherwise, left out included: a consent never given is not a malformed request). A
+    /// consent of its own, separate from the privacy notice's.
     #[schema(schema_with = only_true)]
+    #[serde(default)]
     consent: bool,
 }
 

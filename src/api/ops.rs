@@ -13,6 +13,7 @@ use utoipa_axum::routes;
 
 use super::AppState;
 use super::error::{ApiError, ErrorBody, ErrorCode};
+use crate::domain::Lane;
 
 pub fn router() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -125,11 +126,29 @@ async fn metrics(State(state): State<AppState>, headers: HeaderMap) -> Result<St
             metrics::gauge!("tanis_job_last_success_timestamp", "job" => job.job).set(at);
         }
     }
+    export_reports(&state).await;
     if let Some(turn) = state.hub.turn_stats() {
         export_turn(turn);
     }
     export_runtime(&state);
     Ok(state.metrics.render())
+}
+
+/// The report lanes' backlog (docs/admin.md, "Child safety first"), read from the database at scrape time like the
+/// jobs' successes, so every node exports the cluster's answer: the open reports of each lane, and how long the
+/// oldest has waited (0 when none), which deploy/prometheus/alerts.yml alerts on. A scrape while the database does
+/// not answer leaves the last figures.
+async fn export_reports(state: &AppState) {
+    let Ok(open) = state.store.open_reports_by_reason().await else { return };
+    let now = state.accounts.now();
+    for lane in Lane::ALL {
+        let of_lane = || open.iter().filter(move |r| Lane::of(&r.reason) == lane);
+        let count: i64 = of_lane().map(|r| r.count).sum();
+        let oldest = of_lane().filter_map(|r| r.oldest_at).min();
+        let waited = oldest.map_or(0.0, |at| (now - at).num_milliseconds().max(0) as f64 / 1000.0);
+        metrics::gauge!("tanis_reports_open", "lane" => lane.as_str()).set(count as f64);
+        metrics::gauge!("tanis_reports_oldest_open_seconds", "lane" => lane.as_str()).set(waited);
+    }
 }
 
 /// The embedded TURN server's counters, read at scrape time like the job gauges: the relay's data path only

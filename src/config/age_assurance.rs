@@ -12,8 +12,14 @@ use crate::domain::RequiredFor;
 #[serde(deny_unknown_fields, default)]
 pub struct AgeAssuranceConfig {
     /// What a `match.find` needs an assured age for: `none`, `video`, `gender_filter` (a find with `seeking`) or
-    /// `everything`. Anything but `none` needs a provider.
+    /// `everything`. Anything but `none` needs a provider. In production, `video` or `everything` unless `waiver`
+    /// says why not: random video between strangers is what regulators act on first (docs/operations.md, "Age
+    /// assurance").
     pub required_for: RequiredFor,
+    /// Why this server offers video without asking an assured age for it (a jurisdiction whose rules do not ask
+    /// one, an assurance the operator makes before users reach tanis, …). Required in production when
+    /// `required_for` does not cover video; logged at every start and shown on the console's dashboard.
+    pub waiver: Option<String>,
     /// `none` (no assurance offered: the endpoints answer `age_assurance_not_offered`) or `yoti`.
     pub provider: AgeProvider,
     /// The provider's API and the page users are sent to (Yoti: both `https://age.yoti.com`); a test points it at
@@ -36,9 +42,13 @@ pub struct AgeAssuranceConfig {
     pub estimation_threshold: u8,
     /// How long the user has to finish at the provider (Yoti: 60 s to 30 days).
     pub session_ttl_secs: u32,
-    /// Sessions one user may start in any 24 hours (each may cost the operator a check); beyond it
-    /// `429 rate_limited`.
+    /// Sessions one user may start in any 24 hours, a start the provider failed included (each may cost the
+    /// operator a check); beyond it `429 rate_limited`.
     pub max_starts_per_day: u32,
+    /// Reads of a session's result at the provider one user may cause in any 24 hours
+    /// (`POST /v1/me/age-assurance/check` while the session is pending), failed reads included; beyond it
+    /// `429 rate_limited`. A check of a session decided already asks the provider nothing and is not counted.
+    pub max_checks_per_day: u32,
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -52,6 +62,7 @@ impl Default for AgeAssuranceConfig {
     fn default() -> Self {
         Self {
             required_for: RequiredFor::None,
+            waiver: None,
             provider: AgeProvider::None,
             base_url: "https://age.yoti.com".into(),
             sdk_id: None,
@@ -62,6 +73,7 @@ impl Default for AgeAssuranceConfig {
             estimation_threshold: 25,
             session_ttl_secs: 900,
             max_starts_per_day: 5,
+            max_checks_per_day: 30,
         }
     }
 }
@@ -71,6 +83,7 @@ impl std::fmt::Debug for AgeAssuranceConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("AgeAssuranceConfig")
             .field("required_for", &self.required_for)
+            .field("waiver", &self.waiver)
             .field("provider", &self.provider)
             .field("base_url", &self.base_url)
             .field("sdk_id", &self.sdk_id)
@@ -81,6 +94,7 @@ impl std::fmt::Debug for AgeAssuranceConfig {
             .field("estimation_threshold", &self.estimation_threshold)
             .field("session_ttl_secs", &self.session_ttl_secs)
             .field("max_starts_per_day", &self.max_starts_per_day)
+            .field("max_checks_per_day", &self.max_checks_per_day)
             .finish()
     }
 }
@@ -95,6 +109,31 @@ impl AgeAssuranceConfig {
         self.provider != AgeProvider::None
     }
 
+    /// Whether a video find needs an assured age.
+    pub fn covers_video(&self) -> bool {
+        crate::domain::age::needs_assured_age(self.required_for, tanis_proto::MatchKind::Video, false)
+    }
+
+    /// Production's rule, checked with production's other rules (src/config/mod.rs): video asks an assured age, or
+    /// the operator said why not. Random video between strangers is what regulators act on first.
+    pub(super) fn validate_production(&self) -> Result<(), ConfigError> {
+        if self.covers_video() || self.video_waiver().is_some() {
+            return Ok(());
+        }
+        Err(invalid(
+            "age_assurance.required_for",
+            "production asks an assured age for video: set required_for = \"video\" (or \"everything\") with a \
+             provider, or age_assurance.waiver to say why this server does not (docs/operations.md, \"Age \
+             assurance\")",
+        ))
+    }
+
+    /// The waiver, when video goes without an assured age and the operator said why.
+    pub fn video_waiver(&self) -> Option<&str> {
+        let waiver = self.waiver.as_deref().map(str::trim).filter(|w| !w.is_empty());
+        waiver.filter(|_| !self.covers_video())
+    }
+
     pub(super) fn validate(&self, production: bool) -> Result<(), ConfigError> {
         if self.required_for != RequiredFor::None && !self.offered() {
             return Err(invalid(
@@ -102,6 +141,11 @@ impl AgeAssuranceConfig {
                 "asks for an assured age but no provider is configured: set age_assurance.provider (and its \
                  sdk_id, api_key and return_url), or required_for = \"none\"",
             ));
+        }
+        if let Some(waiver) = &self.waiver
+            && (waiver.trim().is_empty() || waiver.chars().count() > 500 || waiver.chars().any(char::is_control))
+        {
+            return Err(invalid("age_assurance.waiver", "one line of 1 to 500 characters saying why"));
         }
         if !(13..=99).contains(&self.threshold) {
             return Err(invalid("age_assurance.threshold", "must be 13 to 99"));
@@ -117,6 +161,9 @@ impl AgeAssuranceConfig {
         }
         if self.max_starts_per_day == 0 {
             return Err(invalid("age_assurance.max_starts_per_day", "must be positive"));
+        }
+        if self.max_checks_per_day == 0 {
+            return Err(invalid("age_assurance.max_checks_per_day", "must be positive"));
         }
         if !self.offered() {
             return Ok(());
@@ -173,6 +220,34 @@ mod tests {
             AgeAssuranceConfig { required_for, ..yoti() }.validate(false).unwrap();
         }
         AgeAssuranceConfig::default().validate(true).expect("none asks nothing, and needs no provider");
+    }
+
+    #[test]
+    fn production_asks_an_assured_age_for_video_or_a_waiver_that_says_why_not() {
+        for required_for in [RequiredFor::None, RequiredFor::GenderFilter] {
+            let config = AgeAssuranceConfig { required_for, ..yoti() };
+            config.validate(true).expect("the section's own checks pass");
+            let err = config.validate_production().unwrap_err().to_string();
+            assert!(err.contains("age_assurance.required_for") && err.contains("waiver"), "{required_for:?}: {err}");
+            let waived = AgeAssuranceConfig { waiver: Some("an assurance at the app store's gate".into()), ..config };
+            waived.validate(true).unwrap();
+            waived.validate_production().unwrap();
+            assert_eq!(waived.video_waiver(), Some("an assurance at the app store's gate"));
+        }
+        for required_for in [RequiredFor::Video, RequiredFor::Everything] {
+            let config = AgeAssuranceConfig { required_for, waiver: Some("not needed".into()), ..yoti() };
+            config.validate(true).unwrap();
+            config.validate_production().unwrap();
+            assert_eq!(config.video_waiver(), None, "a waiver of what is asked waives nothing");
+        }
+        let none = AgeAssuranceConfig { waiver: Some("no provider here yet".into()), ..AgeAssuranceConfig::default() };
+        none.validate(true).expect("no provider, video waived");
+        none.validate_production().unwrap();
+        for bad in ["", "  ", "two\nlines", &"x".repeat(501)] {
+            let config = AgeAssuranceConfig { waiver: Some(bad.into()), ..AgeAssuranceConfig::default() };
+            let err = config.validate(false).unwrap_err().to_string();
+            assert!(err.contains("age_assurance.waiver"), "{bad:?}: {err}");
+        }
     }
 
     #[test]

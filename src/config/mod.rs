@@ -338,7 +338,7 @@ impl Config {
         if !self.sms.http_url.as_deref().is_some_and(|u| u.starts_with("https://")) {
             return Err(invalid("sms.http_url", "production needs an https:// URL"));
         }
-        Ok(())
+        self.age_assurance.validate_production()
     }
 
     /// The database URL in force: the configured one, or the SQLite file in the data directory.

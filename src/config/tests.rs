@@ -38,6 +38,8 @@ fn production_refuses_a_generated_secret_and_default_passwords() {
     config.metrics_token = Some("m".repeat(32));
     assert!(config.validate().unwrap_err().to_string().contains("sms.provider"));
     config.sms = sms_provider();
+    assert!(config.validate().unwrap_err().to_string().contains("age_assurance.required_for"));
+    config.age_assurance.waiver = Some("video is asked an assurance at the app's own gate".into());
     config.validate().unwrap();
 }
 
@@ -58,7 +60,11 @@ fn production_with(secrets: &[&str], redis_url: &str) -> Config {
                 config.phones.index_key = Some("i".repeat(40));
             }
             "metrics" => config.metrics_token = Some("m".repeat(40)),
-            "sms" => config.sms = sms_provider(),
+            "sms" => {
+                config.sms = sms_provider();
+                // Not a secret, but production's last rule for a node.
+                config.age_assurance.waiver = Some("video is asked an assurance at the app's own gate".into());
+            }
             _ => unreachable!("{secret}"),
         }
     }
@@ -232,6 +238,7 @@ fn production_refuses_a_bcrypt_cost_under_10() {
     config.phones.index_key = Some("i".repeat(40));
     config.metrics_token = Some("m".repeat(40));
     config.sms = sms_provider();
+    config.age_assurance.waiver = Some("video is asked an assurance at the app's own gate".into());
     config.auth.bcrypt_cost = 9;
     let err = config.validate().unwrap_err().to_string();
     assert!(err.contains("auth.bcrypt_cost"), "{err}");

@@ -58,7 +58,7 @@ pub use notifications::NotificationKind;
 pub use password::{Password, PasswordError};
 pub use phone::{Phone, PhoneError};
 pub use phone_codes::CodePurpose;
-pub use reports::ReportResolution;
+pub use reports::{Lane, ReportResolution};
 pub use role::{Role, RoleRefusal, UnknownRole};
 pub use standing::Standing;
 pub use statements::{

@@ -1,5 +1,6 @@
 //! Age assurance sessions (`age_assurances`, migration 0041): one row per session started at the provider, decided
-//! once. Only the provider's answer is kept (docs/privacy.md "Age assurance"): never what it looked at.
+//! once. Only the provider's answer is kept (docs/privacy.md "Age assurance"): never what it looked at. And the calls
+//! made to the provider for each user (`age_assurance_calls`, migration 0044), which its daily limits count.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -57,30 +58,81 @@ macro_rules! columns {
     };
 }
 
+/// A call to the provider, as the daily limits count it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProviderCall {
+    /// A session created (`POST /v1/me/age-assurance`).
+    Start,
+    /// A session's result read (`POST /v1/me/age-assurance/check`).
+    Check,
+}
+
+impl ProviderCall {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Start => "start",
+            Self::Check => "check",
+        }
+    }
+}
+
 impl Store {
-    /// Records a session started at `now`, unless the user started `per_day` or more in the 24 hours before it:
-    /// `None` then, and nothing is stored. The user's row is locked first, so two starts at once count each other.
+    /// Counts a call of `kind` to the provider for the user at `now`, before it is made, unless `per_day` of that
+    /// kind were counted in the 24 hours before: then nothing is counted and the answer is the oldest of them (the
+    /// next call is allowed a day after it). A call that then fails stays counted: each may cost the operator a
+    /// check. The user's row is locked first, so two calls at once count each other; their calls older than a day
+    /// go in the same transaction.
+    pub async fn count_age_assurance_call(
+        &self,
+        user_id: UserId,
+        kind: ProviderCall,
+        now: DateTime<Utc>,
+        per_day: i64,
+    ) -> Result<Option<DateTime<Utc>>, StoreError> {
+        let since = now - chrono::TimeDelta::days(1);
+        on_write_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("UPDATE users SET last_active = last_active WHERE id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM age_assurance_calls WHERE user_id = $1 AND created_at <= $2")
+                .bind(user_id)
+                .bind(since)
+                .execute(&mut *tx)
+                .await?;
+            let calls: Vec<DateTime<Utc>> = sqlx::query_scalar(
+                "SELECT created_at FROM age_assurance_calls WHERE user_id = $1 AND kind = $2 \
+                 ORDER BY created_at DESC LIMIT $3",
+            )
+            .bind(user_id)
+            .bind(kind.as_str())
+            .bind(per_day)
+            .fetch_all(&mut *tx)
+            .await?;
+            if calls.len() as i64 >= per_day {
+                tx.commit().await?;
+                return Ok(calls.last().copied());
+            }
+            sqlx::query("INSERT INTO age_assurance_calls (user_id, kind, created_at) VALUES ($1, $2, $3)")
+                .bind(user_id)
+                .bind(kind.as_str())
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            Ok(None)
+        })
+    }
+
+    /// Records a session the provider created at `now` (its call was counted: [`Store::count_age_assurance_call`]).
     pub async fn insert_age_assurance(
         &self,
         new: &NewAssurance<'_>,
         now: DateTime<Utc>,
-        per_day: i64,
-    ) -> Result<Option<AssuranceRow>, StoreError> {
+    ) -> Result<AssuranceRow, StoreError> {
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            sqlx::query("UPDATE users SET last_active = last_active WHERE id = $1")
-                .bind(new.user_id)
-                .execute(&mut *tx)
-                .await?;
-            let started: i64 =
-                sqlx::query_scalar("SELECT COUNT(*) FROM age_assurances WHERE user_id = $1 AND created_at > $2")
-                    .bind(new.user_id)
-                    .bind(now - chrono::TimeDelta::days(1))
-                    .fetch_one(&mut *tx)
-                    .await?;
-            if started >= per_day {
-                return Ok(None);
-            }
             let row: AssuranceRow = sqlx::query_as(concat!(
                 "INSERT INTO age_assurances (user_id, provider, reference, status, threshold, created_at, expires_at) \
                  VALUES ($1, $2, $3, 'pending', $4, $5, $6) RETURNING ",
@@ -95,26 +147,8 @@ impl Store {
             .fetch_one(&mut *tx)
             .await?;
             tx.commit().await?;
-            Ok(Some(row))
+            Ok(row)
         })
-    }
-
-    /// The oldest start among the user's last `per_day` within the 24 hours before `now`, when there are that
-    /// many: the next start is allowed a day after it.
-    pub async fn age_assurance_limit_since(
-        &self,
-        user_id: UserId,
-        now: DateTime<Utc>,
-        per_day: i64,
-    ) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let query = select!(
-            "SELECT created_at FROM age_assurances WHERE user_id = $1 AND created_at > $2 \
-             ORDER BY created_at DESC LIMIT $3"
-        );
-        let since = now - chrono::TimeDelta::days(1);
-        let starts: Vec<DateTime<Utc>> =
-            on_read_pool!(self, |pool| pool.scalars(query).bind(user_id).bind(since).bind(per_day).all().await)?;
-        Ok((starts.len() as i64 >= per_day).then(|| starts.last().copied()).flatten())
     }
 
     /// The user's newest session, if they ever started one.

@@ -20,6 +20,14 @@ pub struct OpenReports {
     pub under_7d: i64,
 }
 
+/// The open reports of one reason: how many, and when the oldest was filed.
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
+pub struct OpenByReason {
+    pub reason: String,
+    pub count: i64,
+    pub oldest_at: Option<DateTime<Utc>>,
+}
+
 /// The daily series the dashboard charts, each from `since` on.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct DailySeries {
@@ -93,6 +101,16 @@ impl Store {
             .bind(ago(24 * 7))
             .one()
             .await)?)
+    }
+
+    /// Open reports by reason: how many, and when the oldest was filed (the report lanes' metrics,
+    /// src/api/ops.rs).
+    pub async fn open_reports_by_reason(&self) -> Result<Vec<OpenByReason>, StoreError> {
+        let query = select!(
+            "SELECT reason, COUNT(*) AS count, MIN(created_at) AS oldest_at FROM reports WHERE resolved_at IS NULL \
+             GROUP BY reason"
+        );
+        Ok(super::on_read_pool!(self, |pool| pool.rows(query).all().await)?)
     }
 
     /// How long reports decided since `since` waited from filing to decision, in seconds, newest decisions first

@@ -80,8 +80,9 @@ impl Store {
         };
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
-            // The reporter's row first: on PostgreSQL it holds their concurrent reports back until this one
-            // commits, so the day's count below sees every refund (SQLite's writer is one already).
+            // The reporter's row first: on PostgreSQL it holds their concurrent reports and claims back until this
+            // one commits (filing a claim takes the same row: `file_claim`), so the day's count below sees every
+            // refund and the claim check sees a claim sent at the same moment (SQLite's writer is one already).
             sqlx::query("UPDATE users SET bonus_chat_balance = bonus_chat_balance WHERE id = $1")
                 .bind(r.reporter_id)
                 .execute(&mut *tx)
@@ -127,16 +128,6 @@ impl Store {
             tx.commit().await?;
             Ok(DeclarationFiled::New { refunded })
         })
-    }
-
-    /// Whether the reporter's "not as declared" report of this match refunded their unit: a claim on the match
-    /// would refund it twice.
-    pub async fn declaration_refunded(&self, match_id: MatchId, reporter_id: UserId) -> Result<bool, StoreError> {
-        let query = select!(
-            "SELECT COUNT(*) FROM declaration_reports WHERE match_id = $1 AND reporter_id = $2 AND refunded = TRUE"
-        );
-        let n: i64 = on_read_pool!(self, |pool| pool.scalars(query).bind(match_id).bind(reporter_id).one().await)?;
-        Ok(n > 0)
     }
 
     /// The reports about `user_id` since a moderator last cleared their declaration, one per reporter (their

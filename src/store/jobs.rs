@@ -65,17 +65,45 @@ pub struct ClaimVerdict<'a> {
 
 impl Store {
     /// Files a claim for `user_id` on `match_id` (the caller checked participation). Once per match and
-    /// user: a second one is [`StoreError::Conflict`].
+    /// user, and not for a match whose unit the user's "not as declared" report refunded: either is
+    /// [`StoreError::Conflict`]. The claimant's row is locked first, as filing that report locks it
+    /// (`file_declaration_report`), so a claim and a report sent at once are decided one after the other and never
+    /// both refund the match.
     pub async fn file_claim(
         &self,
         match_id: MatchId,
         user_id: UserId,
         now: DateTime<Utc>,
     ) -> Result<OwnClaim, StoreError> {
-        let query = "INSERT INTO claims (user_id, match_id, claim_time, status) VALUES ($1, $2, $3, 'pending') \
-                     RETURNING id, match_id, claim_time, status, processed_at, reason";
-        on_write_pool!(self, |pool| sqlx::query_as(query).bind(user_id).bind(match_id).bind(now).fetch_one(pool).await)
-            .map_err(StoreError::from_write)
+        on_write_pool!(self, |pool| {
+            let mut tx = pool.begin_write().await?;
+            sqlx::query("UPDATE users SET bonus_chat_balance = bonus_chat_balance WHERE id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            let refunded: i64 = sqlx::query_scalar(
+                "SELECT COUNT(*) FROM declaration_reports WHERE match_id = $1 AND reporter_id = $2 AND refunded = TRUE",
+            )
+            .bind(match_id)
+            .bind(user_id)
+            .fetch_one(&mut *tx)
+            .await?;
+            if refunded > 0 {
+                return Err(StoreError::Conflict);
+            }
+            let claim: OwnClaim = sqlx::query_as(
+                "INSERT INTO claims (user_id, match_id, claim_time, status) VALUES ($1, $2, $3, 'pending') \
+                 RETURNING id, match_id, claim_time, status, processed_at, reason",
+            )
+            .bind(user_id)
+            .bind(match_id)
+            .bind(now)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(StoreError::from_write)?;
+            tx.commit().await?;
+            Ok(claim)
+        })
     }
 
     pub async fn claims_of(&self, user_id: UserId) -> Result<Vec<OwnClaim>, StoreError> {

@@ -60,7 +60,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{PgPool, SqlitePool};
 
 pub use ads::{AdChange, AdRow, Click};
-pub use age_assurance::{AssuranceRow, Decision, NewAssurance};
+pub use age_assurance::{AssuranceRow, Decision, NewAssurance, ProviderCall};
 pub use appeals::{AppealRow, Decided};
 pub use bans::{BanRow, Lift, NewBan};
 #[cfg(test)]
@@ -71,7 +71,7 @@ pub use batch::{
 };
 pub use consents::Consent;
 pub use contacts::{ContactKeyChange, ContactRow, Keep};
-pub use dashboard::{Daily, DailySeries, OpenReports};
+pub use dashboard::{Daily, DailySeries, OpenByReason, OpenReports};
 pub use declarations::{DeclarationCleared, DeclarationFiled, DeclarationStanding, NewDeclarationReport};
 pub use deletion::Deleted;
 pub use fail_points::FailPoints;
@@ -95,7 +95,7 @@ pub(crate) use reads::id_list;
 pub use reads::{Read, Reader, Select, select};
 pub use reports::calls::{CallLimits, CallRow, NewCall, SealedSnapshot, SnapshotSignal};
 pub use reports::evidence::EvidenceRow;
-pub use reports::queue::QueuedReport;
+pub use reports::queue::{QueuedReport, Resolved};
 pub use reports::{Filed, NewReport};
 pub use seed::seed_phone;
 pub use sqlite::backup::copy_into as copy_sqlite_into;

@@ -80,6 +80,7 @@ const REMOVE: &[&str] = &[
     "DELETE FROM contact_keys WHERE user_id = $1",
     // The provider's answer about their age, and its reference there.
     "DELETE FROM age_assurances WHERE user_id = $1",
+    "DELETE FROM age_assurance_calls WHERE user_id = $1",
     "DELETE FROM logins WHERE user_id = $1",
     "DELETE FROM refresh_tokens WHERE user_id = $1",
     "DELETE FROM privacy_consents WHERE user_id = $1",

@@ -22,6 +22,7 @@ on_both_stores!(
     a_gender_filter_or_every_find_needs_the_assurance_as_the_server_says,
     a_provider_that_fails_or_refuses_leaves_nothing_stored,
     starts_are_limited_per_day_and_an_assured_user_is_not_sent_again,
+    every_call_to_the_provider_counts_toward_the_days_limits_a_failed_one_too,
     the_export_holds_the_providers_answer_and_nothing_more,
 );
 
@@ -263,6 +264,49 @@ async fn starts_are_limited_per_day_and_an_assured_user_is_not_sent_again(backen
     let again = error_code(start(&app, &nur).await).await;
     assert_eq!(again, (StatusCode::CONFLICT, "age_already_assured".into()));
     assert_eq!(yoti.created().len(), 3);
+}
+
+/// Each call to the provider is made under the operator's key, so each counts toward the day's limits, answered or
+/// not (issue 77 point 6: failed starts were not counted and checks were not limited): a start the provider failed,
+/// and every read of a pending session's result. A check of a session decided already asks the provider nothing.
+async fn every_call_to_the_provider_counts_toward_the_days_limits_a_failed_one_too(backend: Backend) {
+    let yoti = Yoti::start().await;
+    let config = tanis::config::AgeAssuranceConfig {
+        max_starts_per_day: 2,
+        max_checks_per_day: 3,
+        ..yoti.config(RequiredFor::Video)
+    };
+    let app = spawn_app_with(backend, move |c| c.age_assurance = config).await;
+    let mut nur = app.user("nur").await;
+    let unavailable = (StatusCode::SERVICE_UNAVAILABLE, "age_assurance_unavailable".to_owned());
+
+    yoti.answer_creations(&[Answer::Status(503)]);
+    assert_eq!(error_code(start(&app, &nur).await).await, unavailable);
+    let session = started(&app, &nur).await;
+    let limited = start(&app, &nur).await;
+    assert_eq!(limited.headers()["retry-after"], "86400", "a day after the failed start");
+    assert_eq!(error_code(limited).await, (StatusCode::TOO_MANY_REQUESTS, "rate_limited".into()));
+    assert_eq!(yoti.requests(), (2, 0), "the third start never reached the provider");
+
+    yoti.answer_reads(&[Answer::Status(500)]);
+    assert_eq!(error_code(check(&app, &nur).await).await, unavailable);
+    for _ in 0..2 {
+        assert_eq!(checked(&app, &nur).await["latest"]["status"], "pending");
+    }
+    let limited = check(&app, &nur).await;
+    assert_eq!(limited.headers()["retry-after"], "86400", "a day after the failed read");
+    assert_eq!(error_code(limited).await, (StatusCode::TOO_MANY_REQUESTS, "rate_limited".into()));
+    assert_eq!(yoti.requests(), (2, 3), "the fourth check never reached the provider");
+
+    // A day on, the user may check again; once the session is decided, checking asks the provider nothing.
+    app.clock.advance(TimeDelta::days(1));
+    nur.access = app.sign_in(&nur).await;
+    yoti.finish(&session, "COMPLETE", Some(18), Some("DOC_SCAN"));
+    assert_eq!(checked(&app, &nur).await["assured"], true);
+    for _ in 0..4 {
+        assert_eq!(checked(&app, &nur).await["latest"]["status"], "assured");
+    }
+    assert_eq!(yoti.requests(), (2, 4));
 }
 
 async fn the_export_holds_the_providers_answer_and_nothing_more(backend: Backend) {

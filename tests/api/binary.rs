@@ -276,6 +276,7 @@ async fn dev_seed_users_writes_working_tokens_and_is_refused_in_production() {
         .env("TANIS_SMS__TOKEN", "a-provider-token")
         .env("TANIS_SMS__FROM", "TANIS")
         .env("TANIS_METRICS_TOKEN", "m".repeat(40))
+        .env("TANIS_AGE_ASSURANCE__WAIVER", "a test of the seed's own refusal")
         .output()
         .await
         .unwrap();

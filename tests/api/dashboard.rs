@@ -7,13 +7,30 @@ use serde_json::{Value, json};
 use tanis_proto::{CallOutcome, ClientFrame, MatchKind};
 
 use crate::evidence::{answer, said};
-use crate::helpers::{Backend, TestApp, TestUser, assert_error, spawn_app};
+use crate::helpers::{Backend, TestApp, TestUser, assert_error, spawn_app, spawn_app_with};
 use crate::on_both_stores;
 
 on_both_stores!(
     the_dashboard_counts_what_happened_by_day_and_in_the_last_minutes_for_staff_only,
     a_users_page_shows_their_trust_standing_and_their_snapshot_reports,
+    the_dashboard_shows_the_waiver_of_video_without_an_assured_age,
 );
+
+/// Video offered without an assured age is the operator's choice to make and to say why (issue 77 point 1): the
+/// dashboard, read daily, shows the waiver; a server that asks nothing and waives nothing shows none.
+async fn the_dashboard_shows_the_waiver_of_video_without_an_assured_age(backend: Backend) {
+    const WAIVER: &str = "our app store's own age gate assures every user";
+    let app = spawn_app_with(backend, |c| c.age_assurance.waiver = Some(WAIVER.into())).await;
+    let moderator = app.staff("denetci", "moderator").await;
+    let (status, board) = dashboard(&app, &moderator, "").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(board["age_assurance"], json!({ "required_for": "none", "video_waiver": WAIVER }));
+
+    let plain = spawn_app(backend).await;
+    let moderator = plain.staff("denetci", "moderator").await;
+    let (_, board) = dashboard(&plain, &moderator, "").await;
+    assert_eq!(board["age_assurance"], json!({ "required_for": "none", "video_waiver": null }));
+}
 
 async fn dashboard(app: &TestApp, staff: &TestUser, query: &str) -> (StatusCode, Value) {
     app.get_json(&format!("/v1/admin/dashboard{query}"), &app.access_token(staff).await).await

@@ -11,6 +11,7 @@ use tanis_client::{Chat, Connection, Find};
 use tanis_proto::{
     ClientFrame, ErrorCode, Gender, MatchId, MatchKind, PreferenceMode, ReportReason, Seeking, ServerFrame,
 };
+use tanis_workers::schedule::Job;
 
 use crate::helpers::{Backend, TestApp, TestUser, assert_error, spawn_app_with};
 use crate::interests::{found, still_waiting};
@@ -25,6 +26,7 @@ on_both_stores!(
     a_not_as_declared_report_carries_no_words_and_comes_only_from_the_match,
     enough_counting_reporters_suspend_a_declaration_until_a_moderator_clears_it,
     a_brigade_of_fresh_accounts_suspends_no_declaration,
+    a_claim_and_a_report_of_one_match_sent_at_once_refund_it_once,
 );
 
 /// `reporter` and `reported` are matched (text); returns the reporter's socket and chat.
@@ -149,6 +151,46 @@ async fn refunds_stop_at_the_days_allowance_and_the_reports_still_count(backend:
     let (mut socket, chat, _peer) = matched(&app, &ayse, &third).await;
     assert_eq!(answer(&mut socket, &not_as_declared(chat.info.match_id)).await, ok());
     assert_eq!(bonus_text(&app, &ayse).await, before + 2);
+}
+
+/// A claim (REST) and a "not as declared" report (the socket) of the same match, sent at the same moment, never
+/// both refund it (issue 77 point 6: each checked for the other before either was stored, so both passed). Each
+/// round is a new match: the reporter writes, nobody answers, and she claims and reports at once; after the claims
+/// job, every match gave back exactly one unit, by whichever came first.
+async fn a_claim_and_a_report_of_one_match_sent_at_once_refund_it_once(backend: Backend) {
+    const ROUNDS: i64 = 12;
+    let app = spawn_app_with(backend, |c| {
+        c.trust.declaration_refunds_per_day = 100;
+        c.quotas.free_text_daily = 40;
+        // A new account's finds and skips a minute: a dozen matches in a row here.
+        (c.trust.limited_finds_per_minute, c.trust.limited_skips_per_minute) = (100, 100);
+    })
+    .await;
+    let ayse = app.user("ayse").await;
+    let before = bonus_text(&app, &ayse).await;
+    let (mut claimed, mut reported) = (0, 0);
+    for i in 0..ROUNDS {
+        let other = app.user(&format!("burak{i}")).await;
+        let (mut socket, mut chat, _peer) = matched(&app, &ayse, &other).await;
+        socket.send(&chat.message("merhaba?")).await.unwrap();
+        socket.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. })).await.unwrap();
+        let match_id = chat.info.match_id;
+        let token = app.access_token(&ayse).await;
+        let claim = app.post("/v1/claims").bearer_auth(token).json(&json!({ "match_id": match_id })).send();
+        let frame = not_as_declared(match_id);
+        let (claim, report) = tokio::join!(claim, answer(&mut socket, &frame));
+        assert_eq!(report, ok(), "round {i}");
+        match claim.unwrap().status() {
+            StatusCode::CREATED => claimed += 1,
+            StatusCode::CONFLICT => reported += 1,
+            other => panic!("round {i}: the claim was answered {other}"),
+        }
+        socket.send(&ClientFrame::MatchLeave { id: None, match_id }).await.unwrap();
+    }
+    app.clock.advance(TimeDelta::hours(3));
+    app.run_job(Job::Claims).await.unwrap();
+    eprintln!("{claimed} claims filed first, {reported} reports refunded first");
+    assert_eq!(bonus_text(&app, &ayse).await, before + ROUNDS, "one unit back per match, never two");
 }
 
 async fn a_not_as_declared_report_carries_no_words_and_comes_only_from_the_match(backend: Backend) {

@@ -78,11 +78,13 @@ async fn refused(socket: &mut Connection) -> ErrorCode {
 async fn a_declared_gender_needs_its_consent_is_its_owners_alone_and_goes_on_withdrawal(backend: Backend) {
     let app = spawn_app(backend).await;
     let (ayse, burak) = (app.user("ayse").await, app.user("burak").await);
-    let unconsented = json!({ "gender": "woman", "consent": false });
-    let response =
-        app.client.put(app.url("/v1/me/gender")).bearer_auth(&ayse.access).json(&unconsented).send().await.unwrap();
-    assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY);
-    assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "consent_required");
+    // A consent refused and a consent left out get the same documented answer (issue 77 point 6).
+    for unconsented in [json!({ "gender": "woman", "consent": false }), json!({ "gender": "woman" })] {
+        let response =
+            app.client.put(app.url("/v1/me/gender")).bearer_auth(&ayse.access).json(&unconsented).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNPROCESSABLE_ENTITY, "{unconsented}");
+        assert_eq!(response.json::<Value>().await.unwrap()["error"]["code"], "consent_required", "{unconsented}");
+    }
     let unknown = declare(&app, &ayse, "kedi").await;
     assert!(unknown.status().is_client_error(), "an unknown gender: {}", unknown.status());
     assert_eq!(me(&app, &ayse).await["gender"], Value::Null, "nothing stored by the refusals");

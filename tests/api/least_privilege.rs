@@ -126,6 +126,9 @@ const PHONE_KEYS: [(&str, &str); 2] = [
     ("TANIS_PHONES__INDEX_KEY", "a-least-privilege-test-phone-index-key"),
 ];
 
+/// Why these nodes offer video without an assured age: production refuses a node that says nothing.
+const WAIVER: &str = "a least-privilege test: no video is offered to anyone";
+
 /// Everything a node needs but the metrics token and Redis: the secrets, an https SMS provider (never called
 /// here), bcrypt at production's least cost, and no TURN relay (production hands out public addresses only).
 fn node_settings() -> Vec<(&'static str, &'static str)> {
@@ -141,6 +144,7 @@ fn node_settings() -> Vec<(&'static str, &'static str)> {
         ("TANIS_SMS__FROM", "TANIS"),
         ("TANIS_JOBS__ENABLED", "false"),
         ("TANIS_CLUSTER__NAMESPACE", "least-privilege"),
+        ("TANIS_AGE_ASSURANCE__WAIVER", WAIVER),
     ];
     env.extend(PHONE_KEYS);
     env
@@ -187,6 +191,13 @@ async fn each_process_runs_in_production_with_only_its_own_secrets_over_a_tls_re
     let (code, stderr) = refusal(production(dir.path(), "serve", &database, &ca, &settings)).await;
     assert_eq!(code, Some(2));
     assert!(stderr.contains("redis_url") && stderr.contains("password"), "{stderr}");
+    // Nor with video to strangers and neither an assured age asked for it nor a waiver saying why not (issue 77).
+    let mut settings = node_settings();
+    settings.retain(|(key, _)| *key != "TANIS_AGE_ASSURANCE__WAIVER");
+    settings.extend([("TANIS_METRICS_TOKEN", METRICS_TOKEN), ("TANIS_REDIS_URL", &authenticated)]);
+    let (code, stderr) = refusal(production(dir.path(), "serve", &database, &ca, &settings)).await;
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("age_assurance.required_for") && stderr.contains("waiver"), "{stderr}");
 
     // Two nodes with everything, over TLS with the password.
     let mut settings = node_settings();
@@ -195,7 +206,9 @@ async fn each_process_runs_in_production_with_only_its_own_secrets_over_a_tls_re
     for _ in 0..2 {
         let mut child = production(dir.path(), "serve", &database, &ca, &settings).spawn().unwrap();
         let mut logs = log_lines(&mut child);
-        let address = wait_until_listening(&mut logs, &mut Vec::new()).await;
+        let mut seen = Vec::new();
+        let address = wait_until_listening(&mut logs, &mut seen).await;
+        assert!(seen.iter().any(|l| l.contains("WARN") && l.contains(WAIVER)), "the waiver, at start: {seen:#?}");
         tokio::spawn(async move { while logs.recv().await.is_some() {} });
         nodes.push((child, address));
     }

@@ -73,6 +73,7 @@ mod pg_sockets;
 mod phone_codes;
 mod phones;
 mod poison;
+mod prometheus;
 mod protocol_connect_promises;
 mod protocol_message_promises;
 mod purge;

@@ -53,6 +53,9 @@ struct Desk {
     result_answers: VecDeque<Answer>,
     /// Result reads answered.
     reads: usize,
+    /// Well-formed requests received, however answered (a scripted failure included): what the operator pays for.
+    creation_requests: usize,
+    result_requests: usize,
 }
 
 /// The stand-in of Yoti's AVS API a test server asks.
@@ -116,6 +119,7 @@ async fn create(State(desk): State<Arc<Mutex<Desk>>>, headers: HeaderMap, body: 
     if body != expected_session() {
         return refuse(&mut desk, (StatusCode::BAD_REQUEST, format!("session body {body}")));
     }
+    desk.creation_requests += 1;
     if let Some(answer) = desk.create_answers.pop_front() {
         return scripted(answer);
     }
@@ -142,6 +146,7 @@ async fn result(
     let Some(session) = desk.sessions.get(&id).cloned() else {
         return refuse(&mut desk, (StatusCode::NOT_FOUND, format!("no session {id}")));
     };
+    desk.result_requests += 1;
     if let Some(answer) = desk.result_answers.pop_front() {
         return scripted(answer);
     }
@@ -225,6 +230,14 @@ impl Yoti {
         let desk = self.desk.lock().unwrap();
         assert_eq!(desk.rejected, Vec::<String>::new(), "requests Yoti would refuse");
         desk.created.clone()
+    }
+
+    /// Session creations and result reads asked of the stand-in so far, however it answered; panics as
+    /// [`Yoti::created`].
+    pub(crate) fn requests(&self) -> (usize, usize) {
+        let desk = self.desk.lock().unwrap();
+        assert_eq!(desk.rejected, Vec::<String>::new(), "requests Yoti would refuse");
+        (desk.creation_requests, desk.result_requests)
     }
 
     /// Result reads answered so far; panics as [`Yoti::created`].

@@ -266,6 +266,10 @@ test('the dashboard is the first screen: open reports and their age, the median 
   const token = await adminToken();
   const d = (await api('GET', '/v1/admin/dashboard?days=14', { token })).body;
 
+  // The server's waiver for video without an assured age (scripts/browser-test sets it), first, as the operator wrote it.
+  assert.equal(d.age_assurance.video_waiver, process.env.BROWSER_TEST_VIDEO_WAIVER);
+  assert.match(await board.getByTestId('video-waiver').textContent(), new RegExp(`${process.env.BROWSER_TEST_VIDEO_WAIVER}$`));
+
   // Open reports: the count the server gives, at least the one just filed, waiting under an hour.
   assert.ok(d.open_reports.count >= 1, JSON.stringify(d.open_reports));
   assert.equal(await board.getByTestId('open-reports').textContent(), String(d.open_reports.count));

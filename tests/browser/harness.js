@@ -10,6 +10,7 @@
 //   BROWSER_TEST_SERVER_LOG   the server's log, where the development SMS sender writes each code
 //   BROWSER_TEST_TURN_SPKI    base64 SHA-256 of the embedded TURN server's TLS key (its certificate is
 //                             self-signed): Chromium trusts that one key and no other unknown certificate
+//   BROWSER_TEST_VIDEO_WAIVER the server's age_assurance.waiver, which the console's dashboard shows
 //
 // Every wait is on an event or a condition with a timeout; none is a fixed sleep.
 

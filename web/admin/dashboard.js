@@ -2,11 +2,12 @@
 // The dashboard an operator reads daily (GET /v1/admin/dashboard?days=N, staff): the open reports and how long
 // they have waited, the median time from a report to its decision, what happened per day (automatic bans and
 // reviews, appeals and how many overturned a ban, reports and decisions, matches and calls) and the figures of
-// now (live sockets on the node that answered, matches and messages a minute, the share of calls that connected).
+// now (live sockets on the node that answered, matches and messages a minute, the share of calls that connected);
+// and, first, the operator's waiver when video goes without an assured age (docs/operations.md, "Age assurance").
 
 import { call } from './api.js';
 import { dailyChart } from './chart.js';
-import { el, latestOnly } from './dom.js';
+import { el, isolated, latestOnly } from './dom.js';
 import { decimal, duration, percent, since } from './figures.js';
 import { t } from './i18n.js';
 
@@ -41,7 +42,10 @@ function openReports(open) {
 function board(d) {
   const median = d.median_decision_secs === null ? t('noDecisions') : duration(d.median_decision_secs);
   const connected = d.now.call_connect_rate === null ? t('noCalls') : percent(d.now.call_connect_rate);
+  const waiver = d.age_assurance.video_waiver;
   return [
+    // What the operator wrote goes in as text, isolated: it cannot be markup nor turn the words around it.
+    ...(waiver === null ? [] : [el('p', { class: 'problem', role: 'status', testid: 'video-waiver' }, `${t('videoWaived')}: `, isolated(waiver))]),
     el(
       'div',
       { class: 'tiles' },

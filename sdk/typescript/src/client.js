@@ -110,6 +110,7 @@ export class Client {
       secrets: this.secrets,
       storage,
       key: this.findKey(),
+      now: shared.now,
     });
     this.contacts = new Contacts({ conversations: this.held, list: () => this.listContacts(), emit: shared.emit });
     this.router = new FrameRouter({
@@ -127,7 +128,10 @@ export class Client {
     return this.held.current;
   }
 
-  /** The `match.find` waiting for its `match.found` (with its key pair), or null. */
+  /**
+   * The `match.find` waiting for its `match.found` (with its key pair), or null. Asked in this process, the frame
+   * carries its `seeking`; read back after a restart, it never does (`seeks` says it had one).
+   */
   get finding() {
     return this.matching.finding;
   }
@@ -268,6 +272,9 @@ export class Client {
   /**
    * Joins the queue with a fresh key pair; resolves with `match.queued` (the match comes as a `matched` event,
    * maybe at once). Rejects with TanisError (`quota_exhausted`, `already_in_match`, `consent_required`, ...).
+   * The find waits across reconnects and restarts (its key pair is kept in `secrets`) and is sent again after each
+   * reconnect; one with `seeking` only within FIND_RESEND_BOUND_MS (60 s) of this call and in this process: later,
+   * or after a restart, it is dropped and `findLapsed` says so (the wish is never stored on the device).
    * @param {FindOptions} [options]
    */
   async findMatch({ kind = 'text', interests = 'off', topics, languages, region, nearby = false, seeking } = {}) {

@@ -81,6 +81,11 @@ export interface ClientEvents {
   cancelled: {};
   /** The find, sent again after a reconnect, was refused: the queue entry is gone. */
   findRefused: TanisError;
+  /**
+   * The find with `seeking` was not sent again after a reconnect, and is forgotten: asked more than
+   * FIND_RESEND_BOUND_MS (60 s) before (`stale`), or before the app restarted (`restart`). Ask the user again.
+   */
+  findLapsed: { kind: MatchKind; reason: 'restart' | 'stale' };
   /** Another device of this account was matched: only that one holds the key, this one cannot read the match. */
   matchedElsewhere: { matchId: number; peer: string };
   /** The peer hung up the call of a video match. */

@@ -26,6 +26,7 @@ export { DEFAULT_BLUR_SECS, FLAG_SCORE, SAMPLE_INTERVAL_MS, flaggedByDefault } f
 export { MAX_SNAPSHOT_BYTES } from './api.js';
 export { PROTOCOL, PROTOCOL_V1 } from './connection.js';
 export { ACK_DELAY_MS } from './conversation.js';
+export { FIND_RESEND_BOUND_MS } from './matching.js';
 export { SEND_AHEAD } from './ordering.js';
 export { safetyNumber, E2eError } from './crypto/e2e.js';
 export { MAX_EVIDENCE } from './crypto/franking.js';

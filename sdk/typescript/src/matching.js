@@ -1,16 +1,36 @@
 // @ts-check
 // The match this device asks for and is in (docs/protocol.md sections 2 to 5): the `match.find` with its fresh key
 // pair, kept in the secrets until its `match.found` (a restart in between still finds the key; the find is sent
-// again after a reconnect); the match found, or adopted from `hello.active_match` and `resync`; its end, told once
-// per match and socket, also one that came before its `match.found`; and a match another device of ours asked for,
-// whose key pair only that device holds (`matchedElsewhere`). The conversations are conversations.js's; this
-// module says which of them is the current match.
+// again after a reconnect, one with `seeking` only within FIND_RESEND_BOUND_MS of its asking and never after a
+// restart, else `findLapsed`; its `seeking` is never written to disk); the match found, or adopted from
+// `hello.active_match` and `resync`; its end, told once per match and socket, also one that came before its
+// `match.found`; and a match another device of ours asked for, whose key pair only that device holds
+// (`matchedElsewhere`). The conversations are conversations.js's; this module says which of them is the current
+// match.
 
 import { Conversation } from './conversation.js';
 import { storeIdentity } from './conversation/keys.js';
 import * as e2e from './crypto/e2e.js';
 import { TanisError } from './errors.js';
 import { decode, encode, readSecret } from './storage.js';
+
+/**
+ * How long after `findMatch` a find with `seeking` is still sent again by itself after a reconnect, in ms: a network
+ * blip. Later, or after a restart (the wish was never stored), it is dropped and the app hears `findLapsed`, so that
+ * it asks the user again: a wish made once is not repeated to the server long after. A find without `seeking` is
+ * always sent again.
+ */
+export const FIND_RESEND_BOUND_MS = 60_000;
+
+/**
+ * What the secrets keep of a find: the frame without its `seeking` (the server keeps the wish only while the find
+ * waits; the device does not keep it at all), and `seeks` when it had one.
+ * @param {{id: string, frame: any, identity: any, seeks?: boolean}} finding
+ */
+function persisted({ id, frame, identity, seeks }) {
+  const { seeking: _wish, ...rest } = frame;
+  return seeks ? { id, frame: rest, identity, seeks: true } : { id, frame: rest, identity };
+}
 
 /**
  * @typedef {object} FindOptions
@@ -23,7 +43,9 @@ import { decode, encode, readSecret } from './storage.js';
  * @property {boolean} [nearby] prefer people close to the profile's location
  * @property {{genders: ('woman' | 'man' | 'non_binary')[], mode?: 'only' | 'prefer'}} [seeking] premium accounts
  *   only: whom to meet by declared gender, binding both sides (`only` by default; `prefer` takes anyone after
- *   `matching.gender_fallback_secs`). The server keeps it only while the find waits; it is never stored.
+ *   `matching.gender_fallback_secs`). The server keeps it only while the find waits; it is never stored, here
+ *   either (the waiting find is kept without it). Sent again by itself only after a reconnect within
+ *   FIND_RESEND_BOUND_MS of the find, never after a restart: else `findLapsed`.
  */
 
 export class Matching {
@@ -37,8 +59,9 @@ export class Matching {
    * @param {import('./storage.js').Storage} port.secrets where the waiting find is kept (its private key)
    * @param {import('./storage.js').Storage} port.storage where an older version kept it
    * @param {string} port.key the waiting find's key
+   * @param {() => number} [port.now] the clock, ms since the epoch (the client's); default Date.now
    */
-  constructor({ conversations, request, send, emit, leave, secrets, storage, key }) {
+  constructor({ conversations, request, send, emit, leave, secrets, storage, key, now = Date.now }) {
     this.conversations = conversations;
     this.request = request;
     this.send = send;
@@ -47,7 +70,12 @@ export class Matching {
     this.secrets = secrets;
     this.storage = storage;
     this.key = key;
-    /** @type {{id: string, frame: any, identity: any} | null} the `match.find` waiting for its `match.found` */
+    this.now = now;
+    /**
+     * The `match.find` waiting for its `match.found`: asked in this process (`at`, the full frame), or read back after
+     * a restart (no `at`; `seeks`: it had a `seeking`, which was not stored).
+     * @type {{id: string, frame: any, identity: any, at?: number, seeks?: boolean} | null}
+     */
     this.finding = null;
     /** @type {Map<number, any>} a `match.ended` that came before its `match.found`, kept until the match is made */
     this.endsBefore = new Map();
@@ -55,10 +83,16 @@ export class Matching {
     this.elsewhere = new Set();
   }
 
-  /** Reads the find a restart left waiting: a secret, moved from where an older version kept it. */
+  /**
+   * Reads the find a restart left waiting: a secret, moved from where an older version kept it. One with `seeking` is
+   * kept until the first `hello` (`adopt`), never to be sent again: its key pair still keys a match made before the
+   * restart. A wish an older version wrote leaves the disk now.
+   */
   async load() {
     const find = decode(await readSecret(this.secrets, this.storage, this.key));
-    if (find) this.finding = find;
+    if (!find) return;
+    this.finding = find.frame?.seeking ? persisted({ ...find, seeks: true }) : find;
+    if (find.frame?.seeking) await this.secrets.set(this.key, encode(this.finding));
   }
 
   /**
@@ -75,9 +109,9 @@ export class Matching {
     if (region && region !== 'anywhere') frame.region = region;
     if (seeking) frame.seeking = seeking;
     // On disk before the frame leaves: a restart before `match.found` must still find the key. The whole record
-    // is a secret (its private key; the rest is the frame's public half).
-    this.finding = { id, frame, identity: storeIdentity(identity) };
-    await this.secrets.set(this.key, encode(this.finding));
+    // is a secret (its private key; the rest is the frame's public half), without the wish (`persisted`).
+    this.finding = { id, frame, identity: storeIdentity(identity), at: this.now(), ...(seeking && { seeks: true }) };
+    await this.secrets.set(this.key, encode(persisted(this.finding)));
     try {
       return await this.request(frame);
     } catch (e) {
@@ -204,10 +238,42 @@ export class Matching {
         this.emit('ended', { matchId: gone.id, reason: 'gone' });
       }
       if (resync) for (const c of all.map.values()) if (c.isContact && !c.ended) c.resume();
-      if (this.finding) this.send(this.finding.frame);
+      const lapsed = this.lapsed(resync);
+      // Not awaited: the catching up does not wait for the cancel's answer (`lapse` forgets the find at once).
+      if (lapsed) void this.lapse(lapsed).catch((e) => this.emit('error', e));
+      else if (this.finding) this.send(this.finding.frame);
     }
     // After a `hello` the catching up collects the ended matches. A `resync` has no such step, and may follow a
     // `match.ended` told without the messages stored before it (docs/protocol.md section 5): collected here.
     if (resync) for (const c of all.map.values()) if (c !== all.current && !c.isContact && c.ended) c.collect();
+  }
+
+  /**
+   * Why the waiting find is not to be sent again now, no match being active (null: it is). Only a find with `seeking`
+   * lapses: read back after a restart (`restart`: the wish was not stored, and one made days ago is not the user's
+   * now), or, after a reconnect, asked more than FIND_RESEND_BOUND_MS ago (`stale`). A `resync` comes on the socket
+   * that asked, still open: the place it asks again for is the one the user still waits in.
+   * @param {boolean} resync
+   * @returns {'restart' | 'stale' | null}
+   */
+  lapsed(resync) {
+    const f = this.finding;
+    if (!f?.seeks) return null;
+    if (f.at === undefined) return 'restart';
+    return !resync && this.now() - f.at > FIND_RESEND_BOUND_MS ? 'stale' : null;
+  }
+
+  /**
+   * Drops the find (its record and key pair), then says so once (`findLapsed`): the app asks the user again. A place
+   * the server still holds (its node died while we waited, and the cluster kept it) is cancelled first, so that no
+   * match is made that this device could no longer read; the event waits for that answer, so that a find the app
+   * makes on it is not taken for the cancelled one.
+   * @param {'restart' | 'stale'} reason
+   */
+  async lapse(reason) {
+    const { kind } = /** @type {{frame: any}} */ (this.finding).frame;
+    await this.clear();
+    await this.request({ type: 'match.cancel' }).catch(() => {});
+    this.emit('findLapsed', { kind, reason });
   }
 }

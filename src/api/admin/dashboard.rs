@@ -38,6 +38,18 @@ pub struct Dashboard {
     /// One entry per UTC day of the window, oldest first; the last is today.
     days: Vec<Day>,
     now: Now,
+    /// What the node that answered asks an assured age for, and why video goes without one when the operator
+    /// waived it (docs/operations.md, "Age assurance"): on the dashboard, read every day.
+    age_assurance: AgeAssuranceSetting,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct AgeAssuranceSetting {
+    /// `none`, `video`, `gender_filter` or `everything`.
+    #[schema(value_type = String, example = "video")]
+    required_for: crate::domain::RequiredFor,
+    /// `age_assurance.waiver`, when video goes without an assured age; null otherwise.
+    video_waiver: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -121,6 +133,10 @@ pub(super) async fn dashboard(
             matches_per_minute: per_minute(matches),
             messages_per_minute: per_minute(messages),
             call_connect_rate: (calls > 0).then(|| connected as f64 / calls as f64),
+        },
+        age_assurance: AgeAssuranceSetting {
+            required_for: state.age.required_for(),
+            video_waiver: state.age.video_waiver().map(str::to_owned),
         },
     }))
 }

@@ -13,8 +13,8 @@ use utoipa::{IntoParams, ToSchema};
 use super::Staff;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
-use crate::domain::{MatchId, ModeratorNote, ReportResolution, Seq, UserId, handle};
-use crate::store::{CallRow, Decided, EvidenceRow, QueuedReport, SnapshotSignal};
+use crate::domain::{Lane, MatchId, ModeratorNote, ReportResolution, Seq, UserId, handle};
+use crate::store::{CallRow, EvidenceRow, QueuedReport, Resolved, SnapshotSignal};
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -293,14 +293,15 @@ pub(super) async fn resolve(
     let note = ModeratorNote::parse(&req.note)?;
     let now = state.accounts.now();
     match state.store.resolve_report(id, resolution, note.as_str(), moderator, now).await.map_err(ApiError::internal)? {
-        Decided::Done => {
+        Resolved::Done { reported, reason, filed_at } => {
+            // How long the lane's reports wait for a moderator (deploy/prometheus/, the report lanes' dashboard).
+            let waited = (now - filed_at).num_milliseconds().max(0) as f64 / 1000.0;
+            metrics::histogram!("tanis_report_decision_seconds", "lane" => Lane::of(&reason).as_str()).record(waited);
             // One open report fewer may end their quarantine; it also ends an open review (docs/admin.md "Trust").
-            if let Some(reported) = state.store.report_subject(id).await.map_err(ApiError::internal)? {
-                state.hub.standing_changed(reported);
-            }
+            state.hub.standing_changed(reported);
             Ok(StatusCode::NO_CONTENT)
         }
-        Decided::NotFound => Err(ApiError::new(ErrorCode::NotFound, "no such report")),
-        Decided::AlreadyDecided => Err(ApiError::new(ErrorCode::AlreadyDecided, "the report is resolved already")),
+        Resolved::NotFound => Err(ApiError::new(ErrorCode::NotFound, "no such report")),
+        Resolved::AlreadyDecided => Err(ApiError::new(ErrorCode::AlreadyDecided, "the report is resolved already")),
     }
 }

@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use crate::domain::{AuditAction, MatchId, ReportResolution, UserId};
-use crate::store::appeals::Decided;
 use crate::store::statements::{build, insert_statement};
 use crate::store::system_logs::insert_system_log;
 use crate::store::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
@@ -35,6 +34,19 @@ pub struct QueuedReport {
     /// The decision the report had before new evidence reopened it (`dismissed`, `actioned`); it stands for the
     /// automatic ban and quarantine until a moderator decides again. `None`: never decided.
     pub previous_resolution: Option<ReportResolution>,
+}
+
+/// What resolving a report did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Resolved {
+    /// Resolved now: whom it concerned, why it was filed and when (the decision's time histogram).
+    Done {
+        reported: UserId,
+        reason: String,
+        filed_at: DateTime<Utc>,
+    },
+    NotFound,
+    AlreadyDecided,
 }
 
 /// A report as its resolution reads it: whom it concerns, and whether it is open.
@@ -88,7 +100,7 @@ impl Store {
         note: &str,
         moderator: UserId,
         now: DateTime<Utc>,
-    ) -> Result<Decided, StoreError> {
+    ) -> Result<Resolved, StoreError> {
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let report: Option<ReportToResolve> = sqlx::query_as(
@@ -105,10 +117,10 @@ impl Store {
                 resolved_at,
             }) = report
             else {
-                return Ok(Decided::NotFound);
+                return Ok(Resolved::NotFound);
             };
             if resolved_at.is_some() {
-                return Ok(Decided::AlreadyDecided);
+                return Ok(Resolved::AlreadyDecided);
             }
             let with_evidence: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM report_evidence WHERE report_id = $1")
                 .bind(report_id)
@@ -118,8 +130,14 @@ impl Store {
             // user; a dismissed one, the reporter, whose notice it answers (DSA Art. 16(5)).
             let actioned = resolution == ReportResolution::Actioned;
             let concerns = if actioned { reported } else { reporter };
-            let report = (report_id, reason.as_str(), filed_at);
-            let statement = build::report(&self.citations, concerns, report, actioned, with_evidence, now);
+            let statement = build::report(
+                &self.citations,
+                concerns,
+                (report_id, reason.as_str(), filed_at),
+                actioned,
+                with_evidence,
+                now,
+            );
             insert_statement!(&mut *tx, &statement).await?;
             sqlx::query(
                 "UPDATE reports SET resolved_at = $2, resolved_by = $3, resolution = $4, resolution_note = $5 WHERE id = $1",
@@ -142,7 +160,7 @@ impl Store {
             )
             .await?;
             tx.commit().await?;
-            Ok(Decided::Done)
+            Ok(Resolved::Done { reported, reason, filed_at })
         })
     }
 
