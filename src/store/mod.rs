@@ -50,6 +50,7 @@ mod statements;
 mod subscriptions;
 mod system_logs;
 mod tokens;
+mod transparency;
 mod trust;
 mod users;
 
@@ -80,6 +81,7 @@ pub use jobs::{ClaimRow, ClaimVerdict, ExpiredMatchRow, OwnClaim, PendingReferra
 pub use login_attempts::LoginAttempt;
 pub use logins::LoginRow;
 pub(crate) use sqlite::heap_bytes as sqlite_heap_bytes;
+pub use transparency::{PeriodCounts, WAITS_SAMPLE};
 
 pub use blocks::BlockRow;
 pub use matches::{CreatedMatch, MatchRow, MatchedUser};

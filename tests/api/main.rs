@@ -94,6 +94,7 @@ mod statements;
 mod store_batches;
 mod store_conformance;
 mod tokens;
+mod transparency;
 mod trust;
 mod turn_peers;
 mod twilio;

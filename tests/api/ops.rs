@@ -180,6 +180,7 @@ async fn the_openapi_document_lists_every_rest_endpoint_and_the_docs_ui_is_self_
         ("/v1/admin/reports/{id}/resolve", "post"),
         ("/v1/admin/reports/{id}/snapshot", "get"),
         ("/v1/admin/statements", "get"),
+        ("/v1/admin/transparency", "get"),
         ("/v1/admin/users", "get"),
         ("/v1/admin/users/{id}", "get"),
         ("/v1/admin/users/{id}/ban", "post"),

@@ -26,6 +26,7 @@ mod snapshots;
 mod standing;
 mod statements;
 mod subscriptions;
+mod transparency;
 mod users;
 
 use axum::extract::FromRequestParts;
@@ -59,6 +60,7 @@ pub fn router() -> OpenApiRouter<AppState> {
         .routes(routes!(audit::browse))
         .routes(routes!(dashboard::dashboard))
         .routes(routes!(statements::export))
+        .routes(routes!(transparency::report))
 }
 
 /// Who is acting on the admin side: an extractor, and the first one of every admin handler, so the role is
