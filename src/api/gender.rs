@@ -27,7 +27,7 @@ pub struct GenderRequest {
     /// Must be `true`: the user agrees that this declaration is used to match them with people who ask for it
     /// (`consent_required` otherwise, left out included: a consent never given is not a malformed request). A
     /// consent of its own, separate from the privacy notice's.
-    #[schema(schema_with = only_true)]
+    #[schema(schema_with = only_true, required = true)]
     #[serde(default)]
     consent: bool,
 }

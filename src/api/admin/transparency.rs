@@ -105,7 +105,8 @@ pub struct Appeals {
 
 /// The period's transparency counts (notices, decisions, time to decision, appeals), as JSON or CSV. Admins only.
 #[utoipa::path(get, path = "/v1/admin/transparency", tag = "admin", security(("bearer" = [])), params(Period),
-    responses((status = 200, body = TransparencyReport),
+    responses((status = 200, description = "the counts; `format=csv`: the same as `section,key,value` rows",
+               content((TransparencyReport = "application/json"), (String = "text/csv"))),
               (status = 400, description = "invalid_parameter", body = ErrorBody),
               (status = 403, description = "forbidden: admins only", body = ErrorBody)))]
 pub(super) async fn report(
