@@ -22,9 +22,25 @@ async fn the_dashboard_shows_the_waiver_of_video_without_an_assured_age(backend:
     const WAIVER: &str = "our app store's own age gate assures every user";
     let app = spawn_app_with(backend, |c| c.age_assurance.waiver = Some(WAIVER.into())).await;
     let moderator = app.staff("denetci", "moderator").await;
+    // And a report that a child may be at risk: counted in its own lane, first.
+    let (a, b) = (app.user("a_kisi").await, app.user("b_kisi").await);
+    let (mut sa, chat, _sb, _) = app.pair(&a, &b, MatchKind::Text).await;
+    let reason_code = tanis_proto::ReportReason::Underage;
+    let frame = ClientFrame::Report {
+        id: Some("r".into()),
+        match_id: chat.info.match_id,
+        reason_code,
+        details: None,
+        evidence: Vec::new(),
+    };
+    sa.send(&frame).await.unwrap();
+    answer(&mut sa).await;
     let (status, board) = dashboard(&app, &moderator, "").await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(board["age_assurance"], json!({ "required_for": "none", "video_waiver": WAIVER }));
+    let lanes = &board["open_reports"]["lanes"];
+    assert_eq!((lanes[0]["lane"].clone(), lanes[0]["count"].clone()), (json!("child_safety"), json!(1)), "{lanes}");
+    assert_eq!(lanes[1]["count"], 0, "{lanes}");
 
     let plain = spawn_app(backend).await;
     let moderator = plain.staff("denetci", "moderator").await;
@@ -127,6 +143,12 @@ async fn the_dashboard_counts_what_happened_by_day_and_in_the_last_minutes_for_s
     assert_eq!(figures(&days[2]), [1, 1, 0, 0, 1, 1, 1, 0, 0], "a moderator's ban is no automatic one: {board}");
     assert_eq!(board["median_decision_secs"], json!((TimeDelta::days(1) + TimeDelta::hours(2)).num_seconds() as f64));
     assert_eq!(board["open_reports"]["count"], 1);
+    // By lane, the child-safety one first: the open report is a call report's, of the standard lane.
+    let lanes = &board["open_reports"]["lanes"];
+    assert_eq!((lanes[0]["lane"].clone(), lanes[0]["count"].clone()), (json!("child_safety"), json!(0)), "{lanes}");
+    assert_eq!(lanes[0]["oldest_at"], Value::Null);
+    assert_eq!((lanes[1]["lane"].clone(), lanes[1]["count"].clone()), (json!("standard"), json!(1)), "{lanes}");
+    assert_eq!(lanes[1]["oldest_at"], board["open_reports"]["oldest_at"]);
     assert_eq!(board["open_reports"]["ages"], json!({ "under_1h": 1, "under_24h": 0, "under_7d": 0, "older": 0 }));
     // The last ten minutes: nothing (the text match is two hours old); the calls of day one are over 24 h old.
     let now = &board["now"];

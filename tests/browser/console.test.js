@@ -270,6 +270,10 @@ test('the dashboard is the first screen: open reports and their age, the median 
   assert.equal(d.age_assurance.video_waiver, process.env.BROWSER_TEST_VIDEO_WAIVER);
   assert.match(await board.getByTestId('video-waiver').textContent(), new RegExp(`${process.env.BROWSER_TEST_VIDEO_WAIVER}$`));
 
+  // The child-safety lane first, with the server's count.
+  const lane = d.open_reports.lanes.find((l) => l.lane === 'child_safety');
+  assert.equal(await board.getByTestId('child-safety-reports').textContent(), String(lane.count));
+
   // Open reports: the count the server gives, at least the one just filed, waiting under an hour.
   assert.ok(d.open_reports.count >= 1, JSON.stringify(d.open_reports));
   assert.equal(await board.getByTestId('open-reports').textContent(), String(d.open_reports.count));

@@ -39,6 +39,17 @@ function openReports(open) {
     el('div', { testid: 'oldest-report' }, `${t('oldest')}: ${oldest}`), ages);
 }
 
+/** The child-safety lane's open reports and how long the oldest has waited: the first tile (docs/admin.md, "Child
+ * safety first"), marked while any waits. */
+function childSafety(open) {
+  const lane = open.lanes.find((l) => l.lane === 'child_safety');
+  const oldest = lane.oldest_at ? duration(since(lane.oldest_at)) : t('none');
+  const figure = tile('child-safety-reports', t('childSafetyReports'), String(lane.count),
+    el('div', { testid: 'oldest-child-safety-report' }, `${t('oldest')}: ${oldest}`));
+  if (lane.count > 0) figure.classList.add('urgent');
+  return figure;
+}
+
 function board(d) {
   const median = d.median_decision_secs === null ? t('noDecisions') : duration(d.median_decision_secs);
   const connected = d.now.call_connect_rate === null ? t('noCalls') : percent(d.now.call_connect_rate);
@@ -49,6 +60,7 @@ function board(d) {
     el(
       'div',
       { class: 'tiles' },
+      childSafety(d.open_reports),
       openReports(d.open_reports),
       tile('median-decision', t('medianDecision'), median),
       tile('now-sockets', t('liveSockets'), String(d.now.live_sockets)),

@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use super::Staff;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppQuery, ErrorBody, ErrorCode};
+use crate::domain::Lane;
 use crate::store::{Daily, DailySeries};
 
 /// The median is of the newest decisions, at most this many.
@@ -56,8 +57,19 @@ pub struct AgeAssuranceSetting {
 pub struct OpenReportsView {
     count: i64,
     oldest_at: Option<DateTime<Utc>>,
+    /// By lane (docs/admin.md, "Child safety first"): `child_safety` first, then `standard`; each lane's open reports
+    /// and when its oldest was filed.
+    lanes: Vec<LaneView>,
     /// Open reports by age: `under_1h`, `under_24h`, `under_7d`, `older` (each bucket excludes the younger ones).
     ages: BTreeMap<&'static str, i64>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct LaneView {
+    #[schema(example = "child_safety")]
+    lane: &'static str,
+    count: i64,
+    oldest_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Serialize, ToSchema, Default)]
@@ -109,6 +121,15 @@ pub(super) async fn dashboard(
     let since = first_day.and_hms_opt(0, 0, 0).expect("midnight exists").and_utc();
     let store = &state.store;
     let open = store.open_reports(now).await.map_err(ApiError::internal)?;
+    let by_reason = store.open_reports_by_reason().await.map_err(ApiError::internal)?;
+    let lanes = Lane::ALL
+        .iter()
+        .map(|lane| {
+            let of_lane = || by_reason.iter().filter(|r| Lane::of(&r.reason) == *lane);
+            let oldest_at = of_lane().filter_map(|r| r.oldest_at).min();
+            LaneView { lane: lane.as_str(), count: of_lane().map(|r| r.count).sum(), oldest_at }
+        })
+        .collect();
     let mut waits = store.decision_waits(since, DECISION_SAMPLE).await.map_err(ApiError::internal)?;
     let series = store.daily_series(since).await.map_err(ApiError::internal)?;
     let (matches, messages) = store.recent_activity(now - RECENT).await.map_err(ApiError::internal)?;
@@ -119,6 +140,7 @@ pub(super) async fn dashboard(
         open_reports: OpenReportsView {
             count: open.count,
             oldest_at: open.oldest_at,
+            lanes,
             ages: BTreeMap::from([
                 ("under_1h", open.under_1h),
                 ("under_24h", open.under_24h - open.under_1h),
