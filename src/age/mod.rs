@@ -5,7 +5,9 @@
 //! assured age for is a rule of its own (`crate::domain::age`), applied by matching's admission.
 //!
 //! Nothing is stored half-way: a session is stored only once the provider created it, and a result only once
-//! the provider gave one. Face-based estimation is the provider's, never done here.
+//! the provider gave one. What is stored before asking is that the user is about to (`ProviderCall`): every call is
+//! made under the operator's key and counts toward the daily limits, answered or not. Face-based estimation is the
+//! provider's, never done here.
 
 pub mod yoti;
 
@@ -203,7 +205,7 @@ impl AgeAssurance {
     }
 }
 
-/// Refused for the daily limit: the next start is allowed a day after the oldest start counted.
+/// Refused for a daily limit: the next call of the kind is allowed a day after the oldest one counted.
 fn rate_limited(oldest: DateTime<Utc>, now: DateTime<Utc>) -> AgeError {
     let wait = (oldest + TimeDelta::days(1) - now).num_seconds().max(1);
     AgeError::RateLimited { retry_after_secs: u64::try_from(wait).unwrap_or(1) }
