@@ -19,7 +19,49 @@ on_both_stores!(
     verified_evidence_puts_a_report_first_in_the_moderators_queue,
     evidence_for_a_decided_report_reopens_it_and_the_decision_stands_until_decided_again,
     the_queues_order_follows_evidence_retention_decisions_and_a_purged_account,
+    reports_that_a_child_may_be_at_risk_head_the_first_page_in_a_lane_of_their_own,
 );
+
+/// A report that a child may be at risk goes ahead of every other (issue 77 point 2): in a lane of its own at the
+/// head of the queue's first page, the one waiting longest first, with only those reports, whatever the rest of the
+/// queue's order; the user is in their place among the others too. Later pages have no lane.
+async fn reports_that_a_child_may_be_at_risk_head_the_first_page_in_a_lane_of_their_own(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let moderator = app.staff("denetci", "moderator").await;
+    let (spammer, first, second) = (app.user("spamci").await, app.user("ilk_kisi").await, app.user("ikinci").await);
+    // The spammer has three reporters with evidence: first in the standard order.
+    for name in ["r_bir", "r_iki", "r_uc"] {
+        let reporter = app.user(name).await;
+        report_with(&app, &reporter, &spammer, ReportReason::Spam, true).await;
+    }
+    let (one, two) = (app.user("r_dort").await, app.user("r_bes").await);
+    report_with(&app, &one, &first, ReportReason::Underage, false).await;
+    app.clock.advance(TimeDelta::minutes(5));
+    report_with(&app, &two, &second, ReportReason::Underage, false).await;
+    report_with(&app, &two, &first, ReportReason::Spam, false).await;
+
+    let (status, page) = app.get_json("/v1/admin/reports?limit=1", &app.access_token(&moderator).await).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let lane = page["child_safety"].as_array().unwrap();
+    let lane_users: Vec<i64> = lane.iter().map(|u| u["user_id"].as_i64().unwrap()).collect();
+    assert_eq!(lane_users, [first.id.get(), second.id.get()], "the longest waiting first: {page}");
+    let reasons: Vec<&str> =
+        lane[0]["reports"].as_array().unwrap().iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    assert_eq!(reasons, ["underage"], "the lane holds the child-safety reports alone");
+    assert_eq!(lane[0]["open_reports"], 2, "and counts all of the user's open reports");
+    assert_eq!(page["users"][0]["user_id"], spammer.id.get(), "the rest keeps its order");
+
+    let (_, next) = app.get_json("/v1/admin/reports?limit=1&offset=1", &app.access_token(&moderator).await).await;
+    assert_eq!(next["child_safety"], json!([]), "the lane is the first page's");
+
+    // Decided, a report leaves the lane.
+    let decided = lane[0]["reports"][0]["id"].as_i64().unwrap();
+    assert_eq!(resolve(&app, &moderator, decided, "actioned").await, StatusCode::NO_CONTENT);
+    let (_, page) = app.get_json("/v1/admin/reports?limit=1", &app.access_token(&moderator).await).await;
+    let lane_users: Vec<i64> =
+        page["child_safety"].as_array().unwrap().iter().map(|u| u["user_id"].as_i64().unwrap()).collect();
+    assert_eq!(lane_users, [second.id.get()]);
+}
 
 /// The report queue's users, as `moderator` reads it.
 async fn queue(app: &TestApp, moderator: &TestUser) -> Vec<Value> {

@@ -212,7 +212,7 @@ test('the ban reasons the console offers are the server\'s own, as its OpenAPI d
 });
 
 /** Two people matched, the second saying `text`, the first reporting them for it with the message as evidence. */
-async function reportedPair(reporterAlias, reportedAlias, text = 'bir mesaj') {
+async function reportedPair(reporterAlias, reportedAlias, text = 'bir mesaj', reason = 'harassment') {
   const reporter = await person(browser);
   const reported = await person(browser);
   await register(reporter, reporterAlias);
@@ -222,12 +222,26 @@ async function reportedPair(reporterAlias, reportedAlias, text = 'bir mesaj') {
   const page = reporter.page;
   await page.locator('.message.theirs[data-seq]').first().waitFor();
   await page.getByTestId('report').click();
-  await page.getByTestId('report-reason').selectOption('harassment');
+  await page.getByTestId('report-reason').selectOption(reason);
   await page.getByTestId('report-evidence').first().check();
   await page.getByTestId('report-submit').click();
   await page.getByText('Your report was sent.').waitFor();
   return { reporter, reported };
 }
+
+test('a report that a child may be at risk heads the queue in the child-safety lane, and the dashboard counts it first', { skip: needsAdmin }, async () => {
+  const { reported } = await reportedPair('gul', 'hakan', 'kaç yaşındasın', 'underage');
+  const admin = await admin_();
+  const tile = admin.page.getByTestId('child-safety-reports');
+  await tile.waitFor();
+  assert.ok(Number(await tile.textContent()) >= 1, 'counted on the dashboard');
+  await admin.page.getByTestId('nav-reports').click();
+  const lane = admin.page.getByTestId('child-safety-lane');
+  await lane.locator(`[data-testid=reported][data-handle="${reported.handle}"]`).waitFor();
+  const queue = admin.page.getByTestId('report-queue');
+  const first = await queue.locator('section').first().getAttribute('data-testid');
+  assert.equal(first, 'child-safety-lane', 'ahead of every other user');
+});
 
 const admin_ = (viewport, before) =>
   console_(process.env.BROWSER_TEST_ADMIN_PHONE, process.env.BROWSER_TEST_ADMIN_PASSWORD, viewport, before);

@@ -98,8 +98,13 @@ export async function reportsView(_role, linked = null) {
     const offset = further ? next : 0;
     const queue = await call('GET', `/v1/admin/reports?limit=50&offset=${offset}`);
     const users = queue.users.map((u) => user(u, reasons, () => load(false)));
+    // The first page's child-safety lane (docs/admin.md, "Child safety first") comes before everyone else.
+    const lane = queue.child_safety.length === 0 ? [] : [
+      el('section', { class: 'lane', testid: 'child-safety-lane', 'aria-label': t('childSafetyLane') },
+        el('h2', {}, t('childSafetyLane')), ...queue.child_safety.map((u) => user(u, reasons, () => load(false)))),
+    ];
     if (further) list.append(...users);
-    else list.replaceChildren(...(users.length === 0 ? [el('p', { testid: 'no-reports' }, t('noReports'))] : users));
+    else list.replaceChildren(...lane, ...(users.length === 0 ? [el('p', { testid: 'no-reports' }, t('noReports'))] : users));
     next = queue.next_offset ?? null;
     more.hidden = next === null;
   };

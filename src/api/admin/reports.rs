@@ -113,7 +113,7 @@ impl From<CallRow> for CallPart {
 }
 
 /// A revealed message, verified: the reported user sent exactly this text to the reporter in that match.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize, ToSchema, Clone)]
 pub struct Evidence {
     #[schema(value_type = i64)]
     match_id: MatchId,
@@ -156,6 +156,10 @@ pub struct ReportedUser {
 
 #[derive(Serialize, ToSchema)]
 pub struct ReportQueue {
+    /// The child-safety lane (docs/admin.md, "Child safety first"), on the first page only (`offset` 0; empty on
+    /// the next): the users with open reports that a child may be at risk (`underage`), the longest waiting first,
+    /// at most 20, each with those reports alone. They are in `users` too, in their place there.
+    child_safety: Vec<ReportedUser>,
     users: Vec<ReportedUser>,
     /// Pass as `offset` for the next page; absent on the last page.
     next_offset: Option<i64>,
@@ -165,7 +169,8 @@ pub struct ReportQueue {
 /// `ReportedUser::open_reports` counts them all): an account everyone reports has thousands open.
 const REPORTS_PER_USER: i64 = 50;
 
-/// The report queue: users with open reports, those with the most reports carrying verified evidence first, then
+/// The report queue: on its first page the child-safety lane (reports that a child may be at risk, the longest
+/// waiting first); then users with open reports, those with the most reports carrying verified evidence first, then
 /// the most distinct reporters.
 #[utoipa::path(get, path = "/v1/admin/reports", tag = "admin", security(("bearer" = [])), params(QueuePage),
     responses((status = 200, body = ReportQueue), (status = 400, description = "invalid_parameter", body = ErrorBody),
@@ -185,12 +190,19 @@ pub(super) async fn queue(
         ));
     }
     let rows = state.store.report_queue(limit, offset, per_user).await.map_err(ApiError::internal)?;
+    let mut lane = Vec::new();
+    if offset == 0 {
+        for reason in Lane::CHILD_SAFETY_REASONS {
+            let rows = state.store.child_safety_queue(reason, LANE_USERS, per_user).await;
+            lane.extend(rows.map_err(ApiError::internal)?);
+        }
+    }
     // What the page shows beside its reports, read at once (a page can hold thousands of reports: one statement
     // each, on connections of their own).
-    let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-    let reporters: BTreeSet<UserId> = rows.iter().map(|r| r.reporter_id).collect();
+    let ids: Vec<i64> = rows.iter().chain(&lane).map(|r| r.id).collect::<BTreeSet<_>>().into_iter().collect();
+    let reporters: BTreeSet<UserId> = rows.iter().chain(&lane).map(|r| r.reporter_id).collect();
     let reporters: Vec<UserId> = reporters.into_iter().collect();
-    let reported: BTreeSet<UserId> = rows.iter().map(|r| r.reported_id).collect();
+    let reported: BTreeSet<UserId> = rows.iter().chain(&lane).map(|r| r.reported_id).collect();
     let reported: Vec<UserId> = reported.into_iter().collect();
     let since = state.accounts.now() - SIGNAL_WINDOW;
     let (evidence, calls, signals, reviews) = tokio::try_join!(
@@ -201,37 +213,49 @@ pub(super) async fn queue(
     )
     .map_err(ApiError::internal)?;
     let signals: BTreeMap<UserId, SnapshotSignal> = signals.into_iter().collect();
-    let mut users = group(rows, evidence, calls, &signals);
+    let read = Read::new(evidence, calls, signals);
+    let (mut child_safety, mut users) = (group(lane, &read), group(rows, &read));
     for (user_id, why) in reviews {
-        if let Some(user) = users.iter_mut().find(|u| u.user_id == user_id) {
-            user.review = Some(why);
+        for user in child_safety.iter_mut().chain(users.iter_mut()).filter(|u| u.user_id == user_id) {
+            user.review = Some(why.clone());
         }
     }
     let next_offset = (users.len() as i64 == limit).then_some(offset + limit);
-    Ok(AppJson(ReportQueue { users, next_offset }))
+    Ok(AppJson(ReportQueue { child_safety, users, next_offset }))
+}
+
+/// How many users the child-safety lane shows at most.
+const LANE_USERS: i64 = 20;
+
+/// What the page shows beside its reports, by report (a report of the child-safety lane is in both lists).
+struct Read {
+    /// Each report's evidence in the order read (by match and seq).
+    evidence_of: HashMap<i64, Vec<Evidence>>,
+    call_of: HashMap<i64, CallRow>,
+    signals: BTreeMap<UserId, SnapshotSignal>,
+}
+
+impl Read {
+    fn new(evidence: Vec<EvidenceRow>, calls: Vec<CallRow>, signals: BTreeMap<UserId, SnapshotSignal>) -> Self {
+        let mut evidence_of: HashMap<i64, Vec<Evidence>> = HashMap::new();
+        for e in evidence {
+            evidence_of.entry(e.report_id).or_default().push(Evidence {
+                match_id: e.match_id,
+                seq: e.seq,
+                sent_at: e.sent_at,
+                // Verified UTF-8 when stored; JSON carries any of it, a U+0000 as `\u0000`.
+                text: String::from_utf8_lossy(&e.plaintext).into_owned(),
+                verdict: "verified",
+                verified_at: e.verified_at,
+            });
+        }
+        let call_of = calls.into_iter().map(|c| (c.report_id, c)).collect();
+        Read { evidence_of, call_of, signals }
+    }
 }
 
 /// Rows come ordered by user, then report: one entry per user, each report with its evidence.
-fn group(
-    rows: Vec<QueuedReport>,
-    evidence: Vec<EvidenceRow>,
-    calls: Vec<CallRow>,
-    signals: &BTreeMap<UserId, SnapshotSignal>,
-) -> Vec<ReportedUser> {
-    // By report, each report's evidence in the order read (by match and seq).
-    let mut evidence_of: HashMap<i64, Vec<Evidence>> = HashMap::new();
-    for e in evidence {
-        evidence_of.entry(e.report_id).or_default().push(Evidence {
-            match_id: e.match_id,
-            seq: e.seq,
-            sent_at: e.sent_at,
-            // Verified UTF-8 when stored; JSON carries any of it, a U+0000 as `\u0000`.
-            text: String::from_utf8_lossy(&e.plaintext).into_owned(),
-            verdict: "verified",
-            verified_at: e.verified_at,
-        });
-    }
-    let mut call_of: HashMap<i64, CallRow> = calls.into_iter().map(|c| (c.report_id, c)).collect();
+fn group(rows: Vec<QueuedReport>, read: &Read) -> Vec<ReportedUser> {
     let mut users: Vec<ReportedUser> = Vec::new();
     for row in rows {
         if users.last().is_none_or(|u| u.user_id != row.reported_id) {
@@ -254,10 +278,10 @@ fn group(
             reason: row.reason,
             details: row.details,
             created_at: row.created_at,
-            evidence: evidence_of.remove(&row.id).unwrap_or_default(),
+            evidence: read.evidence_of.get(&row.id).cloned().unwrap_or_default(),
             previous_resolution: row.previous_resolution.map(|r| r.as_str().to_owned()),
-            call: call_of.remove(&row.id).map(Into::into),
-            reporter_snapshot_reports: signals.get(&row.reporter_id).copied().unwrap_or_default().into(),
+            call: read.call_of.get(&row.id).cloned().map(Into::into),
+            reporter_snapshot_reports: read.signals.get(&row.reporter_id).copied().unwrap_or_default().into(),
         });
     }
     users

@@ -91,6 +91,34 @@ impl Store {
         Ok(on_read_pool!(self, |pool| pool.rows(query).bind(limit).bind(offset).bind(per_user).all().await)?)
     }
 
+    /// The child-safety lane of the queue (docs/admin.md, "Child safety first"): the users with open reports of
+    /// `reason` (a child-safety one: [`crate::domain::Lane::CHILD_SAFETY_REASONS`]), the one whose oldest such
+    /// report has waited longest first, at most `limit` users; and of each, those reports alone, oldest first, at
+    /// most `per_user`. The rows are the queue's, with the user's figures of all their open reports.
+    pub async fn child_safety_queue(
+        &self,
+        reason: &str,
+        limit: i64,
+        per_user: i64,
+    ) -> Result<Vec<QueuedReport>, StoreError> {
+        let query = select!(
+            "SELECT q.reported_id, ru.alias AS reported_alias, ru.tag AS reported_tag, ru.is_banned AS reported_banned, \
+             q.reporters, q.open_reports, q.with_evidence, o.id, o.reporter_id, pu.alias AS reporter_alias, \
+             pu.tag AS reporter_tag, o.match_id, o.reason, o.details, o.created_at, o.resolution AS previous_resolution \
+             FROM (SELECT reported_id, MIN(created_at) AS first_at FROM reports \
+                   WHERE resolved_at IS NULL AND reason = $1 GROUP BY reported_id \
+                   ORDER BY first_at, reported_id LIMIT $2) l \
+             JOIN report_queue q ON q.reported_id = l.reported_id \
+             JOIN (SELECT r.id, r.reported_id, r.reporter_id, r.match_id, r.reason, r.details, r.created_at, \
+                          r.resolution, ROW_NUMBER() OVER (PARTITION BY r.reported_id ORDER BY r.id) AS n \
+                   FROM reports r WHERE r.resolved_at IS NULL AND r.reason = $1) o \
+                 ON o.reported_id = l.reported_id AND o.n <= $3 \
+             JOIN users ru ON ru.id = l.reported_id JOIN users pu ON pu.id = o.reporter_id \
+             ORDER BY l.first_at, l.reported_id, o.n"
+        );
+        Ok(on_read_pool!(self, |pool| pool.rows(query).bind(reason).bind(limit).bind(per_user).all().await)?)
+    }
+
     /// Resolves an open report (`dismissed`: it no longer counts toward the automatic ban; `actioned`) with
     /// the moderator's note, audited.
     pub async fn resolve_report(
