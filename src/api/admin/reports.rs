@@ -213,7 +213,7 @@ pub(super) async fn queue(
     )
     .map_err(ApiError::internal)?;
     let signals: BTreeMap<UserId, SnapshotSignal> = signals.into_iter().collect();
-    let read = Read::new(evidence, calls, signals);
+    let read = PageReads::new(evidence, calls, signals);
     let (mut child_safety, mut users) = (group(lane, &read), group(rows, &read));
     for (user_id, why) in reviews {
         for user in child_safety.iter_mut().chain(users.iter_mut()).filter(|u| u.user_id == user_id) {
@@ -228,14 +228,14 @@ pub(super) async fn queue(
 const LANE_USERS: i64 = 20;
 
 /// What the page shows beside its reports, by report (a report of the child-safety lane is in both lists).
-struct Read {
+struct PageReads {
     /// Each report's evidence in the order read (by match and seq).
     evidence_of: HashMap<i64, Vec<Evidence>>,
     call_of: HashMap<i64, CallRow>,
     signals: BTreeMap<UserId, SnapshotSignal>,
 }
 
-impl Read {
+impl PageReads {
     fn new(evidence: Vec<EvidenceRow>, calls: Vec<CallRow>, signals: BTreeMap<UserId, SnapshotSignal>) -> Self {
         let mut evidence_of: HashMap<i64, Vec<Evidence>> = HashMap::new();
         for e in evidence {
@@ -250,12 +250,12 @@ impl Read {
             });
         }
         let call_of = calls.into_iter().map(|c| (c.report_id, c)).collect();
-        Read { evidence_of, call_of, signals }
+        PageReads { evidence_of, call_of, signals }
     }
 }
 
 /// Rows come ordered by user, then report: one entry per user, each report with its evidence.
-fn group(rows: Vec<QueuedReport>, read: &Read) -> Vec<ReportedUser> {
+fn group(rows: Vec<QueuedReport>, read: &PageReads) -> Vec<ReportedUser> {
     let mut users: Vec<ReportedUser> = Vec::new();
     for row in rows {
         if users.last().is_none_or(|u| u.user_id != row.reported_id) {
