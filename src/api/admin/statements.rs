@@ -26,10 +26,11 @@ pub struct Range {
     to: String,
 }
 
-/// The range's instants, or `400 invalid_parameter`.
-fn bounds(range: &Range) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
+/// The instants of the UTC days `from` to `to` (both `YYYY-MM-DD`, `to` included), or `400 invalid_parameter`; the
+/// transparency report's period too.
+pub(super) fn bounds(from: &str, to: &str) -> Result<(DateTime<Utc>, DateTime<Utc>), ApiError> {
     let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
-    day(&range.from).zip(day(&range.to)).and_then(|(from, to)| day_range(from, to)).ok_or_else(|| {
+    day(from).zip(day(to)).and_then(|(from, to)| day_range(from, to)).ok_or_else(|| {
         ApiError::new(
             ErrorCode::InvalidParameter,
             "from and to must be dates (YYYY-MM-DD), from not after to, at most 366 days apart",
@@ -49,7 +50,7 @@ pub(super) async fn export(
     Admin(admin): Admin,
     AppQuery(range): AppQuery<Range>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let range = bounds(&range)?;
+    let range = bounds(&range.from, &range.to)?;
     let mut body = Vec::new();
     let now = state.accounts.now();
     crate::statements::export(&state.store, &state.config.moderation, range, Some(admin), now, &mut body)
@@ -64,10 +65,9 @@ mod tests {
 
     #[test]
     fn a_range_must_name_two_real_days() {
-        let range = |from: &str, to: &str| Range { from: from.into(), to: to.into() };
-        assert!(bounds(&range("2026-11-01", "2026-11-30")).is_ok());
+        assert!(bounds("2026-11-01", "2026-11-30").is_ok());
         for (from, to) in [("2026-02-30", "2026-03-01"), ("yesterday", "2026-11-01"), ("2026-11-02", "2026-11-01")] {
-            assert!(bounds(&range(from, to)).is_err(), "{from}..{to}");
+            assert!(bounds(from, to).is_err(), "{from}..{to}");
         }
     }
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use axum::extract::State;
 use axum::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use axum::response::{IntoResponse, Response};
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -17,7 +17,6 @@ use super::Admin;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppQuery, ErrorBody, ErrorCode};
 use crate::domain::Lane;
-use crate::statements::day_range;
 use crate::store::{PeriodCounts, WAITS_SAMPLE};
 
 #[derive(Deserialize, IntoParams)]
@@ -114,13 +113,7 @@ pub(super) async fn report(
     _: Admin,
     AppQuery(period): AppQuery<Period>,
 ) -> Result<Response, ApiError> {
-    let day = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
-    let (from, to) = day(&period.from).zip(day(&period.to)).and_then(|(f, t)| day_range(f, t)).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::InvalidParameter,
-            "from and to must be dates (YYYY-MM-DD), from not after to, at most 366 days apart",
-        )
-    })?;
+    let (from, to) = super::statements::bounds(&period.from, &period.to)?;
     let csv = match period.format.as_deref() {
         None | Some("json") => false,
         Some("csv") => true,
