@@ -147,6 +147,10 @@ impl JobStore for JobsStore {
         Ok(evidence + snapshots)
     }
 
+    async fn delete_refund_marks_before(&self, now: DateTime<Utc>, limit: i64) -> Result<u64, JobError> {
+        Ok(self.0.delete_refund_marks_before(now, limit).await?)
+    }
+
     async fn delete_finished_runs_before(&self, cutoff: DateTime<Utc>, limit: i64) -> Result<u64, JobError> {
         Ok(self.0.delete_finished_runs_before(cutoff, limit).await?)
     }

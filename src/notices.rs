@@ -34,6 +34,10 @@ pub enum Notice {
     DeclarationSuspended {},
     /// A moderator cleared that: the declared gender is used again.
     DeclarationCleared {},
+    /// A report of a risk to a child holds video matching until a moderator reviews it.
+    VideoHeld {},
+    /// A moderator reviewed it: video matching works again.
+    VideoHoldLifted {},
     /// Bonus text matches from a referral.
     ReferralReward { units: i32 },
     /// An admin's message, written in both languages.
@@ -116,6 +120,20 @@ impl Notice {
             Notice::DeclarationCleared {} => {
                 "Bir moderatör bildirimleri inceledi: beyan ettiğin cinsiyet eşleşmede yeniden kullanılıyor.".into()
             }
+            Notice::VideoHeld {} if en => {
+                "Someone you were matched with reported a risk to a child. Until a moderator \
+                reviews the report, you cannot start video matches; text matches work as before."
+                    .into()
+            }
+            Notice::VideoHeld {} => "Eşleştiğin biri bir çocuk için risk bildirdi. Bir moderatör bildirimi inceleyene \
+                kadar görüntülü eşleşme başlatamazsın; yazılı eşleşmeler aynen çalışıyor."
+                .into(),
+            Notice::VideoHoldLifted {} if en => {
+                "A moderator reviewed the report: you can start video matches again.".into()
+            }
+            Notice::VideoHoldLifted {} => {
+                "Bir moderatör bildirimi inceledi: yeniden görüntülü eşleşme başlatabilirsin.".into()
+            }
             Notice::ReferralReward { units } if en => format!("Referral reward: {units} bonus text matches."),
             Notice::ReferralReward { units } => format!("Davet ödülü: {units} ek yazılı eşleşme hakkı."),
             Notice::Broadcast { en: text, .. } if en => text.clone(),
@@ -163,6 +181,8 @@ mod tests {
             Notice::DeclarationRefund { kind: MatchKind::Text },
             Notice::DeclarationSuspended {},
             Notice::DeclarationCleared {},
+            Notice::VideoHeld {},
+            Notice::VideoHoldLifted {},
             Notice::ReferralReward { units: 3 },
             Notice::Broadcast { tr: "Merhaba".into(), en: "Hello".into() },
         ];

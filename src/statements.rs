@@ -99,7 +99,7 @@ impl TransparencyLine {
             decision: row.decision.as_str().to_owned(),
             decision_visibility: None,
             decision_account,
-            decision_provision: (row.decision == Decision::DeclarationSuspended)
+            decision_provision: matches!(row.decision, Decision::DeclarationSuspended | Decision::VideoHeld)
                 .then(|| "DECISION_PROVISION_PARTIAL_SUSPENSION".to_owned()),
             account_type: "ACCOUNT_TYPE_PRIVATE".into(),
             decision_ground: decision_ground.into(),

@@ -74,6 +74,9 @@ pub enum ErrorCode {
     /// not know the wish (a rolling update under way) and would pair without it: find again without `seeking`, or
     /// later. A `prefer` wish is queued without the wish instead. Nothing is queued.
     SeekingUnavailable,
+    /// A video `match.find` while a report that a child may be at risk, from someone matched with the account, waits
+    /// for a moderator: video matching is held until they decide (text finds work). Nothing is queued.
+    VideoHeld,
 }
 
 /// The spread of a client's reconnection after [`CloseCode::Draining`]: a uniformly random delay below this many

@@ -205,6 +205,9 @@ pub enum ReportReason {
     Hate,
     Scam,
     Underage,
+    /// Child sexual abuse material, or a child being exploited: the child-safety lane, ahead of every other
+    /// report (docs/admin.md "Child safety first").
+    ChildSexualAbuse,
     Other,
     /// Not the gender they declared: one tap, no details or evidence. It refunds the reporter's unit for the
     /// match and counts toward suspending the declaration's use in filtered matching, never toward a ban
@@ -221,6 +224,7 @@ impl ReportReason {
             ReportReason::Hate => "hate",
             ReportReason::Scam => "scam",
             ReportReason::Underage => "underage",
+            ReportReason::ChildSexualAbuse => "child_sexual_abuse",
             ReportReason::Other => "other",
             ReportReason::NotAsDeclared => "not_as_declared",
         }

@@ -35,8 +35,8 @@ pub struct CallReport {
     #[serde(deserialize_with = "super::extract::integer")]
     #[schema(value_type = i64)]
     match_id: MatchId,
-    /// `spam`, `harassment`, `nudity`, `hate`, `scam`, `underage` or `other`.
-    #[schema(value_type = String, example = "nudity", pattern = "^(spam|harassment|nudity|hate|scam|underage|other)$")]
+    /// `spam`, `harassment`, `nudity`, `hate`, `scam`, `underage`, `child_sexual_abuse` or `other`.
+    #[schema(value_type = String, example = "nudity", pattern = "^(spam|harassment|nudity|hate|scam|underage|child_sexual_abuse|other)$")]
     reason_code: ReportReason,
     /// The reporter's own words, at most 1000 characters.
     #[schema(max_length = 1000)]

@@ -89,6 +89,11 @@ fn default_ground(code: BanReason) -> (&'static str, &'static str) {
         BanReason::Hate => ("4.3", "No hate speech against people for who they are."),
         BanReason::SexualContent => ("4.4", "No sexual content or nudity without the other person's consent."),
         BanReason::Underage => ("3.1", "You must be old enough to use the service."),
+        BanReason::ChildSexualAbuse => (
+            "3.2",
+            "No sexual content involving a child, and no sexual approach to a child, ever; we report it to the \
+             authorities.",
+        ),
         BanReason::Scam => ("4.5", "No scams, fraud or requests for money."),
         BanReason::Impersonation => ("4.6", "Do not pretend to be someone else."),
         BanReason::Violence => ("4.7", "No violence, threats of violence or content that promotes it."),

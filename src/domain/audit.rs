@@ -65,6 +65,11 @@ stored_text! {
         UserDeclarationSuspended = "user.declaration_suspended",
         /// A moderator cleared that suspension.
         UserDeclarationCleared = "user.declaration_cleared",
+        /// A child-safety report from a counting reporter held the user's video matching (docs/admin.md "Child
+        /// safety first").
+        UserVideoHeld = "user.video_held",
+        /// A moderator's decision on the last open child-safety report about the user ended the hold.
+        UserVideoHoldLifted = "user.video_hold_lifted",
         /// Read only: a moderator's ban as the first day's servers recorded it (before the ban and its
         /// `user.banned` row committed together, 2026-11-22). No migration rewrote those rows; nothing writes it.
         LegacyModeratorBan = "moderator.ban",
@@ -120,6 +125,8 @@ mod tests {
             "user.role_changed",
             "user.declaration_suspended",
             "user.declaration_cleared",
+            "user.video_held",
+            "user.video_hold_lifted",
             "moderator.ban",
             "moderator.unban",
             "job.auto_ban",

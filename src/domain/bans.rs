@@ -16,6 +16,8 @@ stored_text! {
         Hate = "hate",
         SexualContent = "sexual_content",
         Underage = "underage",
+        /// Child sexual abuse material, or exploiting a child.
+        ChildSexualAbuse = "child_sexual_abuse",
         Scam = "scam",
         Impersonation = "impersonation",
         Violence = "violence",

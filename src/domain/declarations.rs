@@ -1,10 +1,11 @@
 //! "Not as declared" (docs/admin.md "Declarations"): the pure rules for the one-tap report that someone was not the
-//! gender they declared. Whether it refunds the reporter's unit ([`refunds`]), and whether the reports about a user
+//! gender they declared. Whether it refunds the reporter's unit ([`refunds`]: a premium reporter's match from a
+//! find with `seeking`, within [`REFUND_WINDOW`]), and whether the reports about a user
 //! suspend the use of their declaration in filtered matching ([`suspends`]) — by the automatic ban's own trust rules,
 //! so the brigades that cannot ban anyone cannot suspend anyone's declaration either. Reports gather the facts
 //! (src/reports/declared.rs) and the store applies the verdict (src/store/declarations.rs).
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 
 use super::trust::{self, AutoBan, Report, Rules};
 
@@ -17,11 +18,32 @@ pub struct Policy {
     pub refunds_per_day: u32,
 }
 
-/// Whether a new report refunds the reporter's unit for its match: not when they already filed a claim for that
-/// match (the claims job refunds that one), nor past `refunds_per_day` refunds in the last day — a reason that
-/// always refunded would be free matches.
-pub fn refunds(refunded_in_last_day: u32, claimed_the_match: bool, policy: &Policy) -> bool {
-    !claimed_the_match && refunded_in_last_day < policy.refunds_per_day
+/// How long after a match opened a report that the peer was not as declared can refund it: long enough to see who
+/// they are, too short to collect units from old matches. The opening's mark of a filtered match lasts this long.
+pub const REFUND_WINDOW: TimeDelta = TimeDelta::hours(1);
+
+/// What a refund is decided on, as the store read it in the report's transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RefundFacts {
+    /// The match came from the reporter's own find with `seeking` and opened less than [`REFUND_WINDOW`] ago (its
+    /// mark stands): the report says the filter they paid for failed them.
+    pub filtered_in_window: bool,
+    /// The reporter is premium now: `seeking` is a premium feature, and a refund is its guarantee.
+    pub premium: bool,
+    /// The reporter filed a claim for the match (the claims job refunds that one).
+    pub claimed_the_match: bool,
+    /// The reporter's refunds of these reports in the last day.
+    pub refunded_in_last_day: u32,
+}
+
+/// Whether a new report refunds the reporter's unit for its match (to the balance it came from): only a premium
+/// reporter's filtered match, in its window, not claimed, and within `refunds_per_day` a day — a reason that
+/// refunded any match would turn free units into bonus units, and each tap is a counting report against someone.
+pub fn refunds(facts: &RefundFacts, policy: &Policy) -> bool {
+    facts.filtered_in_window
+        && facts.premium
+        && !facts.claimed_the_match
+        && facts.refunded_in_last_day < policy.refunds_per_day
 }
 
 /// Whether the reports about a user (one per reporter, made since a moderator last cleared the declaration) stop
@@ -48,15 +70,24 @@ mod tests {
     /// A report from a verified reporter whose account is `days` old, from address range `net`.
     fn from(days: i64, net: u8, verified: bool) -> Report {
         let reporter = Account { created_at: now() - TimeDelta::days(days), phone_verified: verified, banned: false };
-        Report { reporter, network: Some(vec![net]), has_evidence: false, open: true }
+        Report { reporter, network: Some(vec![net]), has_evidence: false, open: true, child_safety: false }
     }
 
     #[test]
-    fn a_report_refunds_until_the_days_allowance_and_never_twice_for_a_claimed_match() {
-        assert!(refunds(0, false, &POLICY));
-        assert!(refunds(1, false, &POLICY));
-        assert!(!refunds(2, false, &POLICY), "the third in a day refunds nothing");
-        assert!(!refunds(0, true, &POLICY), "the claim refunds that match already");
+    fn only_a_premium_reporters_filtered_match_refunds_until_the_days_allowance_and_never_a_claimed_one() {
+        let due =
+            RefundFacts { filtered_in_window: true, premium: true, claimed_the_match: false, refunded_in_last_day: 0 };
+        let table = [
+            (due, true, "a premium reporter's filtered match, in its window"),
+            (RefundFacts { refunded_in_last_day: 1, ..due }, true, "the second in a day"),
+            (RefundFacts { refunded_in_last_day: 2, ..due }, false, "the third in a day refunds nothing"),
+            (RefundFacts { claimed_the_match: true, ..due }, false, "the claim refunds that match already"),
+            (RefundFacts { premium: false, ..due }, false, "not premium (any more)"),
+            (RefundFacts { filtered_in_window: false, ..due }, false, "a plain find's match, or past the window"),
+        ];
+        for (facts, expected, why) in table {
+            assert_eq!(refunds(&facts, &POLICY), expected, "{why}");
+        }
     }
 
     #[test]

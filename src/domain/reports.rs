@@ -13,8 +13,8 @@ pub enum Lane {
 
 impl Lane {
     pub const ALL: [Lane; 2] = [Lane::ChildSafety, Lane::Standard];
-    /// The reasons of the child-safety lane: the reported user appears to be under 18.
-    pub const CHILD_SAFETY_REASONS: &[&str] = &["underage"];
+    /// The reasons of the child-safety lane: the reported user appears to be under 18, or child sexual abuse.
+    pub const CHILD_SAFETY_REASONS: &[&str] = &["underage", "child_sexual_abuse"];
 
     /// The lane of a report filed for `reason` (a [`tanis_proto::ReportReason`] as stored).
     pub fn of(reason: &str) -> Lane {
@@ -46,7 +46,9 @@ mod tests {
 
     #[test]
     fn a_report_that_a_child_may_be_at_risk_waits_in_the_child_safety_lane() {
-        assert_eq!(Lane::of(tanis_proto::ReportReason::Underage.as_str()), Lane::ChildSafety);
+        use tanis_proto::ReportReason::{ChildSexualAbuse, Underage};
+        assert_eq!(Lane::of(Underage.as_str()), Lane::ChildSafety);
+        assert_eq!(Lane::of(ChildSexualAbuse.as_str()), Lane::ChildSafety);
         for other in ["spam", "harassment", "nudity", "hate", "scam", "other", "not_as_declared"] {
             assert_eq!(Lane::of(other), Lane::Standard, "{other}");
         }

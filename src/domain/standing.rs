@@ -49,6 +49,9 @@ pub struct Standing {
     /// A provider assured their age at or over the server's threshold (read only on a server that asks for one,
     /// `age_assurance.required_for`; storing an assurance drops the standing).
     pub age_assured: bool,
+    /// A child-safety report holds their video matching until a moderator decides (`users.video_held_at`; the
+    /// hold and its end drop the standing).
+    pub video_held: bool,
     /// A subscription makes them premium now (`users.is_premium`): what a `seeking` find needs. Every change of it
     /// drops the standing: a subscription started, renewed or ended by billing or a moderator, and the job that
     /// ends subscriptions past their end date.
@@ -112,6 +115,7 @@ mod tests {
             quarantined: false,
             gender: None,
             age_assured: false,
+            video_held: false,
             premium: false,
             matches_opened: 0,
         };
@@ -138,6 +142,7 @@ mod tests {
             quarantined: false,
             gender: None,
             age_assured: false,
+            video_held: false,
             premium: false,
             matches_opened: 0,
         };

@@ -30,6 +30,11 @@ stored_text! {
         DeclarationSuspended = "declaration_suspended",
         /// A moderator cleared that suspension: the declaration is used again.
         DeclarationCleared = "declaration_cleared",
+        /// Video matching held, automatically, on a child-safety report from a reporter the trust rules count
+        /// (docs/admin.md "Child safety first").
+        VideoHeld = "video_held",
+        /// A moderator decided the last open child-safety report about the account: video matching again.
+        VideoHoldLifted = "video_hold_lifted",
     }
 }
 
@@ -78,7 +83,7 @@ pub fn category(reason: BanReason) -> Category {
     match reason {
         BanReason::Harassment | BanReason::Hate => Category::IllegalOrHarmfulSpeech,
         BanReason::SexualContent => Category::PornographyOrSexualizedContent,
-        BanReason::Underage => Category::ProtectionOfMinors,
+        BanReason::Underage | BanReason::ChildSexualAbuse => Category::ProtectionOfMinors,
         BanReason::Scam | BanReason::Impersonation => Category::ScamsAndFraud,
         BanReason::Violence => Category::Violence,
         BanReason::Spam | BanReason::Reports | BanReason::Other => Category::ScopeOfPlatformService,
@@ -95,6 +100,7 @@ pub fn ground_of_report(reason: &str) -> BanReason {
         "hate" => BanReason::Hate,
         "scam" => BanReason::Scam,
         "underage" => BanReason::Underage,
+        "child_sexual_abuse" => BanReason::ChildSexualAbuse,
         _ => BanReason::Other,
     }
 }
@@ -191,6 +197,13 @@ pub fn facts(f: &Facts) -> String {
         Decision::DeclarationCleared => "A moderator reviewed the reports that the account was not as declared and \
              cleared them: the declared gender is used for matching again."
             .to_owned(),
+        Decision::VideoHeld => format!(
+            "Video matching was held automatically, until a moderator reviews it: a person matched with the account \
+             reported a risk to a child ({reason}). Text matching and everything else work as before."
+        ),
+        Decision::VideoHoldLifted => "A moderator reviewed the reports of a risk to a child about the account: video \
+             matching works again."
+            .to_owned(),
         Decision::ReportActioned => format!(
             "A moderator reviewed a report about the account for {reason} and upheld it under clause {}. {}",
             f.clause,
@@ -241,7 +254,7 @@ mod tests {
     }
 
     #[test]
-    fn the_decisions_are_the_nine_the_schema_allows() {
+    fn the_decisions_are_the_eleven_the_schema_allows() {
         let allowed = [
             "ban",
             "temporary_ban",
@@ -252,6 +265,8 @@ mod tests {
             "appeal_rejected",
             "declaration_suspended",
             "declaration_cleared",
+            "video_held",
+            "video_hold_lifted",
         ];
         assert_stored_as(Decision::ALL, &allowed, Decision::as_str, Decision::parse);
         let restricting: Vec<_> = Decision::ALL.iter().filter(|d| d.restricts()).collect();
@@ -266,6 +281,7 @@ mod tests {
             (BanReason::Hate, Category::IllegalOrHarmfulSpeech),
             (BanReason::SexualContent, Category::PornographyOrSexualizedContent),
             (BanReason::Underage, Category::ProtectionOfMinors),
+            (BanReason::ChildSexualAbuse, Category::ProtectionOfMinors),
             (BanReason::Scam, Category::ScamsAndFraud),
             (BanReason::Impersonation, Category::ScamsAndFraud),
             (BanReason::Violence, Category::Violence),

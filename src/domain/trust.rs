@@ -53,6 +53,8 @@ pub struct Report {
     pub has_evidence: bool,
     /// Not resolved by a moderator yet.
     pub open: bool,
+    /// Filed for a reason of the child-safety lane ([`crate::domain::Lane::ChildSafety`]).
+    pub child_safety: bool,
 }
 
 /// Why a user goes to human review instead of being banned: the reports that would ban are a burst.
@@ -129,6 +131,16 @@ pub fn quarantined(reports: &[Report], now: DateTime<Utc>, rules: &Rules) -> boo
     let (created, network) = (burst_created(&counting, rules), burst_network(&counting, rules));
     let independent_open = (0..counting.len()).filter(|&i| counting[i].open && !created[i] && !network[i]).count();
     independent_open >= rules.quarantine_open_reports
+}
+
+/// Whether a user's video matching is held until a moderator decides (docs/admin.md "Child safety first"): an open
+/// child-safety report from a reporter who counts, outside any burst. One such reporter is enough, because a child
+/// may be in a call now; the bursts are found as quarantine finds them, and fresh, unverified or banned accounts
+/// never count, so a brigade holds no one.
+pub fn holds_video(reports: &[Report], now: DateTime<Utc>, rules: &Rules) -> bool {
+    let counting = counting(reports, now, rules);
+    let (created, network) = (burst_created(&counting, rules), burst_network(&counting, rules));
+    (0..counting.len()).any(|i| counting[i].open && counting[i].child_safety && !created[i] && !network[i])
 }
 
 /// The reports whose reporters count.

@@ -36,6 +36,7 @@ fn report(created_hours: i64, net: u8, has_evidence: bool) -> Report {
         network: (net != 0).then(|| vec![net]),
         has_evidence,
         open: true,
+        child_safety: false,
     }
 }
 
@@ -198,6 +199,35 @@ fn quarantine_takes_open_reports_from_counting_reporters_outside_any_burst() {
     ];
     for (reports, expected, why) in table {
         assert_eq!(quarantined(&reports, at(NOW), &r), expected, "{why}");
+    }
+}
+
+#[test]
+fn one_open_child_safety_report_from_a_counting_reporter_outside_any_burst_holds_video() {
+    let r = rules();
+    let child = |x: Report| Report { child_safety: true, ..x };
+    let table = [
+        (vec![child(report(0, 1, false))], true, "one is enough"),
+        (vec![report(0, 1, false), report(25, 2, false), report(50, 3, false)], false, "the standard lane holds none"),
+        (vec![Report { open: false, ..child(report(0, 1, false)) }], false, "a decided report holds nothing"),
+        (vec![Report { reporter: account(NOW - 1, true, false), ..child(report(0, 1, false)) }], false, "fresh"),
+        (vec![Report { reporter: account(0, false, false), ..child(report(0, 1, false)) }], false, "unverified"),
+        (vec![Report { reporter: account(0, true, true), ..child(report(0, 1, false)) }], false, "banned"),
+        (
+            (0..3).map(|i| child(report(500 + i, 20 + i as u8, false))).collect(),
+            false,
+            "a brigade of accounts made within three hours is a burst",
+        ),
+        ((0..3).map(|i| child(report(25 * i, 7, false))).collect(), false, "three reporters behind one range"),
+        (
+            vec![report(500, 30, false), report(501, 31, false), child(report(502, 32, false))],
+            false,
+            "made beside two standard-lane reporters: their burst",
+        ),
+        (vec![report(0, 1, false), child(report(25, 2, false))], true, "beside an independent standard report"),
+    ];
+    for (reports, expected, why) in table {
+        assert_eq!(holds_video(&reports, at(NOW), &r), expected, "{why}");
     }
 }
 

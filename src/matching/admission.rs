@@ -102,13 +102,14 @@ pub enum Refusal {
     AgeAssuranceRequired,
     /// The server asks for a verified phone before matching, and this one is not.
     PhoneUnverified,
+    /// A video find while a child-safety report holds the account's video matching.
+    VideoHeld,
 }
 
 impl Refusal {
     /// Whether a cached standing may be wrong to refuse this: it may have missed the notice being accepted, a
-    /// refund, the daily reset, an assurance stored on another node or a subscription that just started (its
-    /// event still on the way). The standing is then read again, and the
-    /// find decided on that.
+    /// refund, the daily reset, an assurance stored on another node, a hold on video lifted, or a subscription that
+    /// just started (its event still on the way). The standing is then read again, and the find decided on that.
     pub fn may_be_stale(self) -> bool {
         matches!(
             self,
@@ -116,6 +117,7 @@ impl Refusal {
                 | Refusal::QuotaExhausted { .. }
                 | Refusal::AgeAssuranceRequired
                 | Refusal::SeekingPremiumRequired
+                | Refusal::VideoHeld
         )
     }
 }
@@ -128,6 +130,9 @@ pub fn admit(applicant: &Applicant, wish: &Wish, now: DateTime<Utc>, rules: &Rul
     }
     if !standing.consented {
         return Err(Refusal::ConsentRequired);
+    }
+    if wish.kind == MatchKind::Video && standing.video_held {
+        return Err(Refusal::VideoHeld);
     }
     if !standing.can_pay(wish.kind) {
         return Err(Refusal::QuotaExhausted { resets_at: next_reset(now, rules.reset_zone) });

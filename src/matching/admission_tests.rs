@@ -45,6 +45,7 @@ fn settled() -> Standing {
         quarantined: false,
         gender: None,
         age_assured: false,
+        video_held: false,
         premium: false,
         matches_opened: 0,
     }
@@ -129,6 +130,11 @@ fn phone_unverified(mut s: Standing) -> Standing {
 
 fn quarantined(mut s: Standing) -> Standing {
     s.quarantined = true;
+    s
+}
+
+fn video_held(mut s: Standing) -> Standing {
+    s.video_held = true;
     s
 }
 
@@ -249,6 +255,10 @@ fn a_find_is_admitted_or_refused_by_the_standing_and_the_wish() {
             &r,
             Ok(Admitted { quarantined: true, ..limited(20) }),
         ),
+        // A child-safety report holds video alone, before anything else about the find
+        ("video held", video_held(bonus_video_unit(settled())), FREE, video(), &r, Err(VideoHeld)),
+        ("video held, no units either", video_held(no_units(settled())), FREE, video(), &r, Err(VideoHeld)),
+        ("video held, a text find", video_held(settled()), FREE, text(), &r, Ok(FREE_TO_GO)),
     ];
     for (name, standing, row, wish, rules, expected) in table {
         let applicant = Applicant { standing: &standing, row };

@@ -11,7 +11,8 @@
 //! 4. the rows, in one transaction ([`crate::store::Store::insert_report`]): a snapshot sealed first
 //!    ([`SnapshotVault`]); nothing is stored on any refusal;
 //! 5. the trust effects: one more open report may quarantine the reported user, so matching reads their standing
-//!    again ([`crate::delivery::Delivery::standing_changed`]); the automatic ban is the jobs' (tanis-workers).
+//!    again ([`crate::delivery::Delivery::standing_changed`]); a child-safety report from a reporter who counts
+//!    holds their video matching at once ([`trust::holds_video`]); the automatic ban is the jobs' (tanis-workers).
 
 mod declared;
 mod snapshots;
@@ -25,7 +26,8 @@ use crate::clock::SharedClock;
 use crate::delivery::Delivery;
 use crate::domain::call_reports;
 use crate::domain::evidence::{self, MAX_DETAILS, MAX_REVEALS, Parties};
-use crate::domain::{MatchId, UserId};
+use crate::domain::{Lane, MatchId, UserId, trust};
+use crate::notices::Notice;
 use crate::store::{CallLimits, Filed, MatchRow, NewCall, NewReport, SealedSnapshot, Store, StoreError};
 
 /// Call reports one user may file: a burst, and a day's worth (a flood of them is itself a signal, and each may
@@ -244,6 +246,12 @@ impl Reports {
     async fn store(&self, reported: UserId, report: &NewReport<'_>) -> Result<(), Refusal> {
         match self.store.insert_report(report).await? {
             Filed::New | Filed::Reopened => {
+                if Lane::of(report.reason) == Lane::ChildSafety
+                    && let Err(e) = self.hold_video(reported).await
+                {
+                    // The report is stored and waits first in the queue; the next one about them judges again.
+                    tracing::error!(error = %e, "holding a reported user's video failed");
+                }
                 // One more open report may quarantine them: matching reads their standing again.
                 self.delivery.standing_changed(reported);
                 Ok(())
@@ -252,6 +260,21 @@ impl Reports {
             Filed::Limited => Err(Refusal::Limited),
             Filed::Replayed => Err(Refusal::Replayed),
         }
+    }
+
+    /// Holds the user's video matching when their reports now say so ([`trust::holds_video`]): at once, on one
+    /// child-safety report from a reporter the trust rules count, until a moderator decides.
+    async fn hold_video(&self, user: UserId) -> Result<(), StoreError> {
+        let reports = self.store.trust_reports(user).await?;
+        if !trust::holds_video(&reports, self.clock.now(), &self.settings.trust) {
+            return Ok(());
+        }
+        let notice = Notice::VideoHeld {}.to_row();
+        if self.store.hold_video(user, &notice, self.clock.now()).await? {
+            metrics::counter!("tanis_video_holds_total").increment(1);
+            tracing::info!(user_id = user.get(), "video matching held on a child-safety report");
+        }
+        Ok(())
     }
 }
 

@@ -13,7 +13,7 @@ use super::notifications::insert_notification;
 use super::statements::{build, insert_statement};
 use super::system_logs::insert_system_log;
 use super::{BeginWrite, NewNotification, Store, StoreError, on_read_pool, on_write_pool, select};
-use crate::domain::declarations::{self, Policy};
+use crate::domain::declarations::{self, Policy, RefundFacts};
 use crate::domain::trust::{Account, Report};
 use crate::domain::{AuditAction, MatchId, UserId};
 
@@ -72,11 +72,14 @@ struct FactRow {
 
 impl Store {
     /// Files the reporter's report of the match, once per match, refunding their unit for it when the rules say
-    /// so ([`declarations::refunds`]), with the refund's notification; all in one transaction.
+    /// so ([`declarations::refunds`]) to the balance it came from (the opening's mark says which), with the
+    /// refund's notification; all in one transaction.
     pub async fn file_declaration_report(&self, r: &NewDeclarationReport<'_>) -> Result<DeclarationFiled, StoreError> {
-        let bonus = match r.kind {
-            MatchKind::Video => "UPDATE users SET bonus_video_balance = bonus_video_balance + 1 WHERE id = $1",
-            MatchKind::Text => "UPDATE users SET bonus_chat_balance = bonus_chat_balance + 1 WHERE id = $1",
+        let refund = |from_bonus: bool| match (r.kind, from_bonus) {
+            (MatchKind::Video, true) => "UPDATE users SET bonus_video_balance = bonus_video_balance + 1 WHERE id = $1",
+            (MatchKind::Video, false) => "UPDATE users SET daily_video_balance = daily_video_balance + 1 WHERE id = $1",
+            (MatchKind::Text, true) => "UPDATE users SET bonus_chat_balance = bonus_chat_balance + 1 WHERE id = $1",
+            (MatchKind::Text, false) => "UPDATE users SET daily_chat_balance = daily_chat_balance + 1 WHERE id = $1",
         };
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
@@ -116,18 +119,52 @@ impl Store {
             .bind(r.now - TimeDelta::days(1))
             .fetch_one(&mut *tx)
             .await?;
-            let refunded = declarations::refunds(refunded_in_last_day as u32, claimed > 0, &r.policy);
-            if refunded {
+            // The opening's mark of a match from the reporter's filtered find, while it stands, and whether they are
+            // premium now.
+            let marked: Option<(bool, bool)> = sqlx::query_as(
+                "SELECT m.paid_from_bonus, u.is_premium FROM refund_marks m JOIN users u ON u.id = m.user_id \
+                 WHERE m.match_id = $1 AND m.user_id = $2 AND m.refundable_until > $3",
+            )
+            .bind(r.match_id)
+            .bind(r.reporter_id)
+            .bind(r.now)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let facts = RefundFacts {
+                filtered_in_window: marked.is_some(),
+                premium: marked.is_some_and(|(_, premium)| premium),
+                claimed_the_match: claimed > 0,
+                refunded_in_last_day: refunded_in_last_day as u32,
+            };
+            let refunded = declarations::refunds(&facts, &r.policy);
+            if let Some((from_bonus, _)) = marked.filter(|_| refunded) {
                 sqlx::query("UPDATE declaration_reports SET refunded = TRUE WHERE id = $1")
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(bonus).bind(r.reporter_id).execute(&mut *tx).await?;
+                sqlx::query(refund(from_bonus)).bind(r.reporter_id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM refund_marks WHERE match_id = $1 AND user_id = $2")
+                    .bind(r.match_id)
+                    .bind(r.reporter_id)
+                    .execute(&mut *tx)
+                    .await?;
                 insert_notification!(&mut *tx, r.reporter_id, r.refund_notice, r.now).await?;
             }
             tx.commit().await?;
             Ok(DeclarationFiled::New { refunded })
         })
+    }
+
+    /// Deletes at most `limit` refund marks whose window closed before `now` (the expiry job); returns how many.
+    pub async fn delete_refund_marks_before(&self, now: DateTime<Utc>, limit: i64) -> Result<u64, StoreError> {
+        let query = "DELETE FROM refund_marks WHERE (match_id, user_id) IN (SELECT match_id, user_id FROM refund_marks \
+                     WHERE refundable_until <= $1 ORDER BY refundable_until LIMIT $2)";
+        Ok(on_write_pool!(self, |pool| sqlx::query(query)
+            .bind(now)
+            .bind(limit)
+            .execute(pool)
+            .await
+            .map(|r| r.rows_affected()))?)
     }
 
     /// The reports about `user_id` since a moderator last cleared their declaration, one per reporter (their
@@ -155,6 +192,7 @@ impl Store {
                 network: r.reporter_network,
                 has_evidence: false,
                 open: true,
+                child_safety: false,
             })
             .collect())
     }

@@ -59,6 +59,9 @@ pub struct UserRow {
     /// How many matches were ever opened for the user: a request asked at a lower count was spent
     /// ([`crate::store::batch::opening::Asked`]).
     pub matches_opened: i64,
+    /// Since when a child-safety report holds their video matching, until a moderator has decided every such report
+    /// about them (docs/admin.md "Child safety first").
+    pub video_held_at: Option<DateTime<Utc>>,
 }
 
 impl UserRow {

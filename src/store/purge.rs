@@ -82,6 +82,7 @@ const REMOVE: &[&str] = &[
     "DELETE FROM age_assurances WHERE user_id = $1",
     "DELETE FROM age_assurance_calls WHERE user_id = $1",
     "DELETE FROM logins WHERE user_id = $1",
+    "DELETE FROM refund_marks WHERE user_id = $1",
     "DELETE FROM refresh_tokens WHERE user_id = $1",
     "DELETE FROM privacy_consents WHERE user_id = $1",
     "DELETE FROM notifications WHERE user_id = $1",

@@ -470,6 +470,70 @@ pub(crate) mod build {
         declaration(m, user_id, Decision::DeclarationCleared, (0, None), suspended_at, now)
     }
 
+    /// Video matching held on child-safety report `report_id` (its reason as stored, filed at `filed_at`):
+    /// automatic, on a notice, under that reason's clause.
+    pub fn video_held(
+        m: &Citations,
+        user_id: UserId,
+        (report_id, reason, filed_at): (i64, &str, DateTime<Utc>),
+        now: DateTime<Utc>,
+    ) -> NewStatement {
+        video_hold(m, user_id, Decision::VideoHeld, (Some(report_id), ground_of_report(reason)), filed_at, now)
+    }
+
+    /// The end of that hold, by a moderator's decision on report `report_id` (its reason as stored), the hold
+    /// imposed at `held_at`.
+    pub fn video_hold_lifted(
+        m: &Citations,
+        user_id: UserId,
+        (report_id, reason): (i64, &str),
+        held_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> NewStatement {
+        video_hold(m, user_id, Decision::VideoHoldLifted, (Some(report_id), ground_of_report(reason)), held_at, now)
+    }
+
+    fn video_hold(
+        m: &Citations,
+        user_id: UserId,
+        decision: Decision,
+        (report_id, code): (Option<i64>, BanReason),
+        content_date: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> NewStatement {
+        let ground = m.ground(code);
+        let automatic = decision == Decision::VideoHeld;
+        let facts = facts(&Facts {
+            decision,
+            by_moderator: !automatic,
+            reason: code,
+            clause: ground.clause.clone(),
+            reporters: 1,
+            with_evidence: 0,
+            threshold: None,
+            ends_at: None,
+            lifted: false,
+        });
+        NewStatement {
+            user_id,
+            decision,
+            ban_id: None,
+            report_id,
+            appeal_id: None,
+            facts,
+            ground,
+            category: category(code),
+            source: Source::Notice,
+            automated_detection: false,
+            automation: if automatic { Automation::Fully } else { Automation::Not },
+            content_date,
+            ends_at: None,
+            // A hold is contested by the moderator's review it waits for.
+            redress: automatic.then(|| m.final_redress.clone()),
+            now,
+        }
+    }
+
     fn declaration(
         m: &Citations,
         user_id: UserId,

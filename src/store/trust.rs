@@ -7,7 +7,7 @@ use serde_json::json;
 use super::system_logs::insert_system_log;
 use super::{Backend, BeginWrite, Store, StoreError, id_list, on_read_pool, on_write_pool, select};
 use crate::domain::trust::{Account, Report};
-use crate::domain::{AuditAction, UserId};
+use crate::domain::{AuditAction, Lane, UserId};
 
 /// A user's review is open: asked for since their last clearance, and no report of theirs resolved since.
 macro_rules! review_open {
@@ -38,6 +38,7 @@ struct ReportFactRow {
     reporter_network: Option<Vec<u8>>,
     has_evidence: bool,
     open: bool,
+    reason: String,
 }
 
 impl Store {
@@ -68,7 +69,7 @@ impl Store {
              CASE WHEN p.phone_verified_at IS NULL THEN FALSE ELSE TRUE END AS reporter_verified, \
              p.is_banned AS reporter_banned, r.reporter_network, \
              CASE WHEN (SELECT MIN(e.report_id) FROM report_evidence e WHERE e.report_id = r.id) IS NULL THEN FALSE \
-             ELSE TRUE END AS has_evidence, CASE WHEN r.resolved_at IS NULL THEN TRUE ELSE FALSE END AS open \
+             ELSE TRUE END AS has_evidence, CASE WHEN r.resolved_at IS NULL THEN TRUE ELSE FALSE END AS open, r.reason \
              FROM reports r JOIN users u ON u.id = r.reported_id JOIN users p ON p.id = r.reporter_id \
              WHERE r.reported_id = $1 AND (u.ban_cleared_at IS NULL OR r.created_at > u.ban_cleared_at) \
              AND (r.resolution IS NULL OR r.resolution <> 'dismissed') ORDER BY r.id"
@@ -85,6 +86,7 @@ impl Store {
                 network: r.reporter_network,
                 has_evidence: r.has_evidence,
                 open: r.open,
+                child_safety: Lane::of(&r.reason) == Lane::ChildSafety,
             })
             .collect())
     }

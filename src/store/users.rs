@@ -15,7 +15,7 @@ macro_rules! user_columns {
          location_lat, location_lon, location_updated_at, is_banned, ban_reason, banned_at, is_premium, \
          daily_chat_balance, daily_video_balance, bonus_chat_balance, bonus_video_balance, privacy_consent_at, \
          privacy_notice_version, ban_ends_at, locale, birth_year, deleted_at, phone_verified_at, interests, languages, \
-         country, gender, gender_consent_at, gender_suspended_at, matches_opened"
+         country, gender, gender_consent_at, gender_suspended_at, matches_opened, video_held_at"
     };
 }
 

@@ -207,6 +207,8 @@ async fn what_a_node_of_the_previous_version_does_in_redis_is_read_by_this_one()
         user2_public_key,
         user1_asked: Asked::default(),
         user2_asked: Asked::default(),
+        user1_filtered: false,
+        user2_filtered: false,
         now,
         expires_at,
     };

@@ -22,6 +22,7 @@ use crate::twilio::{Twilio, spawn_with_sms};
 
 on_both_stores!(
     a_not_as_declared_report_refunds_the_reporters_unit_once_and_the_match_cannot_be_claimed_too,
+    only_a_premium_reporters_filtered_match_within_the_hour_refunds_to_the_balance_it_came_from,
     refunds_stop_at_the_days_allowance_and_the_reports_still_count,
     a_not_as_declared_report_carries_no_words_and_comes_only_from_the_match,
     enough_counting_reporters_suspend_a_declaration_until_a_moderator_clears_it,
@@ -31,10 +32,33 @@ on_both_stores!(
 
 /// `reporter` and `reported` are matched (text); returns the reporter's socket and chat.
 async fn matched(app: &TestApp, reporter: &TestUser, reported: &TestUser) -> (Connection, Chat, Connection) {
+    matched_as(app, reporter, Find::new(MatchKind::Text), reported).await
+}
+
+/// `reporter`, asking with `find`, and `reported`, asking for anyone, are matched (text); returns the reporter's
+/// socket and chat.
+async fn matched_as(
+    app: &TestApp,
+    reporter: &TestUser,
+    find: Find,
+    reported: &TestUser,
+) -> (Connection, Chat, Connection) {
     let (mut sr, mut st) = (app.socket(reporter).await, app.socket(reported).await);
-    let (chat_r, chat_t) = tokio::join!(Chat::find(&mut sr, MatchKind::Text), Chat::find(&mut st, MatchKind::Text));
+    let (chat_r, chat_t) = tokio::join!(Chat::find_with(&mut sr, &find), Chat::find(&mut st, MatchKind::Text));
     chat_t.expect("the reported user is matched");
     (sr, chat_r.expect("the reporter is matched"), st)
+}
+
+/// A premium reporter who asks only for women, and a woman, matched; returns the reporter's socket and the match.
+async fn filtered_match(app: &TestApp, reporter: &TestUser, woman: &TestUser) -> (Connection, MatchId) {
+    let (socket, chat, _peer) = matched_as(app, reporter, women_only(), woman).await;
+    (socket, chat.info.match_id)
+}
+
+/// The user's text units: (daily, bonus).
+async fn text_units(app: &TestApp, user: &TestUser) -> (i64, i64) {
+    let me: Value = app.get_me(&app.access_token(user).await).await.json().await.unwrap();
+    (me["balances"]["daily_text"].as_i64().unwrap(), me["balances"]["bonus_text"].as_i64().unwrap())
 }
 
 /// Sends `frame` and reads its answer.
@@ -96,23 +120,23 @@ async fn a_not_as_declared_report_refunds_the_reporters_unit_once_and_the_match_
     backend: Backend,
 ) {
     let app = spawn_app_with(backend, |_| {}).await;
-    let (ayse, burak) = (app.user("ayse").await, app.user("burak").await);
+    let (ayse, burak) = (premium(&app, "ayse").await, app.user("burak").await);
     declared(&app, &burak, "woman").await;
-    let before = bonus_text(&app, &ayse).await;
-    let (mut socket, chat, _peer) = matched(&app, &ayse, &burak).await;
-    let match_id = chat.info.match_id;
+    let before = text_units(&app, &ayse).await;
+    let (mut socket, match_id) = filtered_match(&app, &ayse, &burak).await;
+    assert_eq!(text_units(&app, &ayse).await, (before.0 - 1, before.1), "a daily unit paid for it");
 
     assert_eq!(answer(&mut socket, &not_as_declared(match_id)).await, ok());
-    assert_eq!(bonus_text(&app, &ayse).await, before + 1, "the unit spent on the match came back");
+    assert_eq!(text_units(&app, &ayse).await, before, "the unit spent on the match came back, to the daily balance");
     let told = notifications(&app, &ayse).await;
     assert!(told.iter().any(|n| n.contains("refunded") || n.contains("iade edildi")), "and she is told: {told:?}");
 
     assert_eq!(answer(&mut socket, &not_as_declared(match_id)).await, ok(), "a repeat is answered the same");
-    assert_eq!(bonus_text(&app, &ayse).await, before + 1, "but refunds nothing more");
+    assert_eq!(text_units(&app, &ayse).await, before, "but refunds nothing more");
     let claim =
         app.post("/v1/claims").bearer_auth(app.access_token(&ayse).await).json(&json!({ "match_id": match_id })).send();
     assert_error(claim.await.unwrap(), StatusCode::CONFLICT, "claim_exists").await;
-    assert_eq!(bonus_text(&app, &ayse).await, before + 1);
+    assert_eq!(text_units(&app, &ayse).await, before);
 
     // Hers to see in her export, by the handle she met; nothing of burak's declaration.
     let export = export_of(&app, &ayse).await;
@@ -131,16 +155,18 @@ async fn refunds_stop_at_the_days_allowance_and_the_reports_still_count(backend:
         c.quotas.free_text_daily = 40;
     })
     .await;
-    let ayse = app.user("ayse").await;
+    let ayse = premium(&app, "ayse").await;
     let moderator = app.staff("denetci", "moderator").await;
-    let before = bonus_text(&app, &ayse).await;
     let mut others = Vec::new();
-    for (i, expected) in [(0, 1), (1, 1)] {
+    for (i, refunded) in [(0, true), (1, false)] {
         let other = app.user(&format!("eda{i}")).await;
-        let (mut socket, chat, _peer) = matched(&app, &ayse, &other).await;
-        assert_eq!(answer(&mut socket, &not_as_declared(chat.info.match_id)).await, ok());
-        assert_eq!(bonus_text(&app, &ayse).await, before + expected, "report {i}");
-        socket.send(&ClientFrame::MatchLeave { id: None, match_id: chat.info.match_id }).await.unwrap();
+        declared(&app, &other, "woman").await;
+        let (mut socket, match_id) = filtered_match(&app, &ayse, &other).await;
+        let paid = text_units(&app, &ayse).await;
+        assert_eq!(answer(&mut socket, &not_as_declared(match_id)).await, ok());
+        let expected = if refunded { (paid.0 + 1, paid.1) } else { paid };
+        assert_eq!(text_units(&app, &ayse).await, expected, "report {i}");
+        socket.send(&ClientFrame::MatchLeave { id: None, match_id }).await.unwrap();
         others.push(other);
     }
     assert_eq!(admin_view(&app, &moderator, &others[1]).await["reporters_since_clearance"], 1, "counted all the same");
@@ -148,9 +174,78 @@ async fn refunds_stop_at_the_days_allowance_and_the_reports_still_count(backend:
     // A day later the allowance is back.
     app.clock.advance(TimeDelta::hours(25));
     let third = app.user("eda2").await;
-    let (mut socket, chat, _peer) = matched(&app, &ayse, &third).await;
+    declared(&app, &third, "woman").await;
+    let (mut socket, match_id) = filtered_match(&app, &ayse, &third).await;
+    let paid = text_units(&app, &ayse).await;
+    assert_eq!(answer(&mut socket, &not_as_declared(match_id)).await, ok());
+    assert_eq!(text_units(&app, &ayse).await, (paid.0 + 1, paid.1));
+}
+
+/// The review's finding (issue 77 point 6): any free user turned up to three units a day into bonus units that
+/// never expire, each tap a counting report against someone. Now only what the filter failed is given back: a
+/// premium reporter's match from her own find with `seeking`, reported within the hour after it opened
+/// (`declarations::REFUND_WINDOW`), to the balance its unit came from. Every report still counts.
+async fn only_a_premium_reporters_filtered_match_within_the_hour_refunds_to_the_balance_it_came_from(backend: Backend) {
+    let app = spawn_app_with(backend, |c| {
+        // A subscription tops the daily units up to premium's: three, to spend them all here.
+        (c.quotas.free_text_daily, c.quotas.premium_text_daily) = (3, 3);
+        (c.trust.limited_finds_per_minute, c.trust.limited_skips_per_minute) = (100, 100);
+    })
+    .await;
+    let moderator = app.staff("denetci", "moderator").await;
+    let mut women = Vec::new();
+    for i in 0..4 {
+        let user = app.user(&format!("nil{i}")).await;
+        declared(&app, &user, "woman").await;
+        women.push(user);
+    }
+    // A free user's plain match: the report counts, nothing comes back.
+    let free = app.user("fatma").await;
+    let (mut socket, chat, _peer) = matched(&app, &free, &women[0]).await;
+    let paid = text_units(&app, &free).await;
     assert_eq!(answer(&mut socket, &not_as_declared(chat.info.match_id)).await, ok());
-    assert_eq!(bonus_text(&app, &ayse).await, before + 2);
+    assert_eq!(text_units(&app, &free).await, paid, "a free user's match is not refunded");
+    assert_eq!(admin_view(&app, &moderator, &women[0]).await["reporters_since_clearance"], 1, "but it counts");
+
+    // A premium user's plain find: nothing comes back either.
+    let ayse = premium(&app, "ayse").await;
+    let (mut socket, chat, _peer) = matched(&app, &ayse, &women[1]).await;
+    let paid = text_units(&app, &ayse).await;
+    assert_eq!(answer(&mut socket, &not_as_declared(chat.info.match_id)).await, ok());
+    assert_eq!(text_units(&app, &ayse).await, paid, "no filter, nothing it failed");
+    socket.send(&ClientFrame::MatchLeave { id: None, match_id: chat.info.match_id }).await.unwrap();
+
+    // A match nobody answers, which she claims: a bonus unit, three hours on.
+    let quiet = app.user("sessiz").await;
+    let (mut socket, mut chat, _peer) = matched(&app, &ayse, &quiet).await;
+    socket.send(&chat.message("merhaba?")).await.unwrap();
+    let stored = socket.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. } | ServerFrame::Error { .. }));
+    assert!(matches!(stored.await.unwrap(), ServerFrame::MsgAccepted { .. }));
+    let token = app.access_token(&ayse).await;
+    let claim = app.post("/v1/claims").bearer_auth(token).json(&json!({ "match_id": chat.info.match_id })).send();
+    assert_eq!(claim.await.unwrap().status(), StatusCode::CREATED);
+    socket.send(&ClientFrame::MatchLeave { id: None, match_id: chat.info.match_id }).await.unwrap();
+
+    // Her filtered find, reported past the hour: nothing.
+    let (mut socket, match_id) = filtered_match(&app, &ayse, &women[2]).await;
+    app.clock.advance(TimeDelta::minutes(61));
+    let paid = text_units(&app, &ayse).await;
+    assert_eq!(paid, (0, 0), "her three daily units spent");
+    assert_eq!(answer(&mut socket, &not_as_declared(match_id)).await, ok());
+    assert_eq!(text_units(&app, &ayse).await, paid, "past the window");
+    socket.send(&ClientFrame::MatchLeave { id: None, match_id }).await.unwrap();
+    app.clock.advance(TimeDelta::hours(3));
+    app.run_job(Job::Claims).await.unwrap();
+    assert_eq!(text_units(&app, &ayse).await, (0, 1), "the claim gave a bonus unit");
+
+    // With no daily unit left, the bonus unit pays for a filtered match; reported in time, it goes back there.
+    let (mut socket, match_id) = filtered_match(&app, &ayse, &women[3]).await;
+    assert_eq!(text_units(&app, &ayse).await, (0, 0));
+    assert_eq!(answer(&mut socket, &not_as_declared(match_id)).await, ok());
+    assert_eq!(text_units(&app, &ayse).await, (0, 1), "to the balance it came from");
+    for woman in &women[1..] {
+        assert_eq!(admin_view(&app, &moderator, woman).await["reporters_since_clearance"], 1, "every report counts");
+    }
 }
 
 /// A claim (REST) and a "not as declared" report (the socket) of the same match, sent at the same moment, never
@@ -167,12 +262,15 @@ async fn a_claim_and_a_report_of_one_match_sent_at_once_refund_it_once(backend: 
         (c.hub.messages_per_second, c.hub.message_burst) = (100, 100);
     })
     .await;
-    let ayse = app.user("ayse").await;
-    let before = bonus_text(&app, &ayse).await;
+    // A premium reporter's filtered matches: the ones a report refunds (to the daily balance; a claim, to the bonus).
+    let ayse = premium(&app, "ayse").await;
+    let units = |(daily, bonus): (i64, i64)| daily + bonus;
+    let before = units(text_units(&app, &ayse).await);
     let (mut claimed, mut reported) = (0, 0);
     for i in 0..ROUNDS {
-        let other = app.user(&format!("burak{i}")).await;
-        let (mut socket, mut chat, _peer) = matched(&app, &ayse, &other).await;
+        let other = app.user(&format!("nur{i}")).await;
+        declared(&app, &other, "woman").await;
+        let (mut socket, mut chat, _peer) = matched_as(&app, &ayse, women_only(), &other).await;
         socket.send(&chat.message("merhaba?")).await.unwrap();
         let stored = socket.next_where(|f| matches!(f, ServerFrame::MsgAccepted { .. } | ServerFrame::Error { .. }));
         let stored = stored.await.unwrap();
@@ -195,7 +293,7 @@ async fn a_claim_and_a_report_of_one_match_sent_at_once_refund_it_once(backend: 
     app.clock.advance(TimeDelta::hours(3));
     app.run_job(Job::Claims).await.unwrap();
     eprintln!("{claimed} claims filed first, {reported} reports refunded first");
-    assert_eq!(bonus_text(&app, &ayse).await, before + ROUNDS, "one unit back per match, never two");
+    assert_eq!(units(text_units(&app, &ayse).await), before, "one unit back per match, never two");
 }
 
 async fn a_not_as_declared_report_carries_no_words_and_comes_only_from_the_match(backend: Backend) {

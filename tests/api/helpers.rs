@@ -700,6 +700,8 @@ pub fn new_match(user1_id: UserId, user2_id: UserId, kind: tanis_proto::MatchKin
         user2_public_key: "a2V5Mg==".into(),
         user1_asked: Asked::default(),
         user2_asked: Asked::default(),
+        user1_filtered: false,
+        user2_filtered: false,
         now,
         expires_at: now + chrono::TimeDelta::hours(24),
     }

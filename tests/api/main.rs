@@ -99,6 +99,7 @@ mod trust;
 mod turn_peers;
 mod twilio;
 mod video;
+mod video_hold;
 mod video_limits;
 mod video_safety;
 mod web;

@@ -66,6 +66,11 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
         .step("delete_evidence", in_batches(|| ctx.store.delete_evidence_before(evidence_cutoff, BATCH)))
         .await
         .unwrap_or(0);
+    // A filtered match's refund mark says its user asked with `seeking`: kept only while it can refund.
+    let marks_deleted = failed
+        .step("delete_refund_marks", in_batches(|| ctx.store.delete_refund_marks_before(now, BATCH)))
+        .await
+        .unwrap_or(0);
     let expired = failed.step("expire_matches", expire_matches(ctx, now)).await.unwrap_or(0);
     // The job queue's finished runs: apalis keeps every one (a row per run, tens of thousands a day).
     let runs_cutoff = now - FINISHED_RUNS_KEPT;
@@ -74,7 +79,13 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
         .await
         .unwrap_or(0);
     let dropped = rotated.content.len() + rotated.logs.len();
-    let changed = deleted + logs_deleted + unfranked + evidence_deleted + runs_deleted + (expired + dropped) as u64;
+    let changed = deleted
+        + logs_deleted
+        + unfranked
+        + evidence_deleted
+        + marks_deleted
+        + runs_deleted
+        + (expired + dropped) as u64;
     if changed > 0 || !failed.0.is_empty() {
         let details = json!({
             "messages_deleted": deleted,
@@ -83,6 +94,7 @@ pub async fn run<S: JobStore, L: LiveEffects>(ctx: &Context<S, L>) -> Result<(),
             "log_partitions_dropped": rotated.logs,
             "commitments_cleared": unfranked,
             "evidence_deleted": evidence_deleted,
+            "refund_marks_deleted": marks_deleted,
             "matches_expired": expired,
             "finished_runs_deleted": runs_deleted,
             "failed_steps": failed.0.iter().map(|(step, _)| *step).collect::<Vec<_>>(),

@@ -137,6 +137,13 @@ pub trait JobStore: Send + Sync + 'static {
         cutoff: DateTime<Utc>,
         limit: i64,
     ) -> impl Future<Output = Result<u64, JobError>> + Send;
+    /// Deletes at most `limit` refund marks of filtered matches whose refund window closed before `now`; returns
+    /// how many.
+    fn delete_refund_marks_before(
+        &self,
+        now: DateTime<Utc>,
+        limit: i64,
+    ) -> impl Future<Output = Result<u64, JobError>> + Send;
     /// Deletes at most `limit` of the job queue's runs that finished before `cutoff` (apalis keeps every one);
     /// returns how many.
     fn delete_finished_runs_before(

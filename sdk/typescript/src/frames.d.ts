@@ -206,7 +206,7 @@ export type EndReason = "left" | "peer_left" | "blocked" | "expired" | "banned";
 /**
  * Machine-readable codes of `error` frames. Add, never rename.
  */
-export type ErrorCode = "malformed_json" | "invalid_frame" | "binary_not_supported" | "invalid_base64" | "message_too_large" | "rate_limited" | "quota_exhausted" | "already_queued" | "already_in_match" | "not_queued" | "not_in_match" | "not_matched" | "claim_exists" | "invalid_field" | "banned" | "invalid_text" | "internal" | "consent_required" | "premium_required" | "location_required" | "evidence_forged" | "evidence_not_theirs" | "evidence_unfranked" | "evidence_expired" | "evidence_replayed" | "phone_unverified" | "age_assurance_required" | "seeking_unavailable";
+export type ErrorCode = "malformed_json" | "invalid_frame" | "binary_not_supported" | "invalid_base64" | "message_too_large" | "rate_limited" | "quota_exhausted" | "already_queued" | "already_in_match" | "not_queued" | "not_in_match" | "not_matched" | "claim_exists" | "invalid_field" | "banned" | "invalid_text" | "internal" | "consent_required" | "premium_required" | "location_required" | "evidence_forged" | "evidence_not_theirs" | "evidence_unfranked" | "evidence_expired" | "evidence_replayed" | "phone_unverified" | "age_assurance_required" | "seeking_unavailable" | "video_held";
 
 /**
  * A gender a user may declare for matching (`PUT /v1/me/gender`). Not saying is declaring none.
@@ -327,7 +327,7 @@ export type Region = "anywhere" | "country" | {
 /**
  * Why a report is filed.
  */
-export type ReportReason = ("spam" | "harassment" | "nudity" | "hate" | "scam" | "underage" | "other") | "not_as_declared";
+export type ReportReason = ("spam" | "harassment" | "nudity" | "hate" | "scam" | "underage" | "other") | "child_sexual_abuse" | "not_as_declared";
 
 /**
  * A received message revealed in a report: its `seq` in the reported match, `text_utf8` (base64 of the exact bytes

@@ -14,6 +14,7 @@ use super::Staff;
 use crate::api::AppState;
 use crate::api::error::{ApiError, AppJson, AppPath, AppQuery, ErrorBody, ErrorCode};
 use crate::domain::{Lane, MatchId, ModeratorNote, ReportResolution, Seq, UserId, handle};
+use crate::notices::Notice;
 use crate::store::{CallRow, EvidenceRow, QueuedReport, Resolved, SnapshotSignal};
 
 #[derive(Deserialize, IntoParams)]
@@ -157,7 +158,7 @@ pub struct ReportedUser {
 #[derive(Serialize, ToSchema)]
 pub struct ReportQueue {
     /// The child-safety lane (docs/admin.md, "Child safety first"), on the first page only (`offset` 0; empty on
-    /// the next): the users with open reports that a child may be at risk (`underage`), the longest waiting first,
+    /// the next): the users with open reports that a child may be at risk (`underage`, `child_sexual_abuse`), the longest waiting first,
     /// at most 20, each with those reports alone. They are in `users` too, in their place there.
     child_safety: Vec<ReportedUser>,
     users: Vec<ReportedUser>,
@@ -316,12 +317,15 @@ pub(super) async fn resolve(
     };
     let note = ModeratorNote::parse(&req.note)?;
     let now = state.accounts.now();
-    match state.store.resolve_report(id, resolution, note.as_str(), moderator, now).await.map_err(ApiError::internal)? {
+    let lift_notice = Notice::VideoHoldLifted {}.to_row();
+    let resolved = state.store.resolve_report(id, resolution, note.as_str(), moderator, &lift_notice, now);
+    match resolved.await.map_err(ApiError::internal)? {
         Resolved::Done { reported, reason, filed_at } => {
             // How long the lane's reports wait for a moderator (deploy/prometheus/, the report lanes' dashboard).
             let waited = (now - filed_at).num_milliseconds().max(0) as f64 / 1000.0;
             metrics::histogram!("tanis_report_decision_seconds", "lane" => Lane::of(&reason).as_str()).record(waited);
-            // One open report fewer may end their quarantine; it also ends an open review (docs/admin.md "Trust").
+            // One open report fewer may end their quarantine or the hold on their video; it also ends an open
+            // review (docs/admin.md "Trust").
             state.hub.standing_changed(reported);
             Ok(StatusCode::NO_CONTENT)
         }

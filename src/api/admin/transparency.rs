@@ -55,7 +55,7 @@ pub struct Bounds {
 #[derive(Serialize, ToSchema)]
 pub struct Notices {
     total: i64,
-    /// By the reason the reporter chose (`spam`, `harassment`, `nudity`, `hate`, `scam`, `underage`, `other`,
+    /// By the reason the reporter chose (`spam`, `harassment`, `nudity`, `hate`, `scam`, `underage`, `child_sexual_abuse`, `other`,
     /// `not_as_declared`).
     by_reason: BTreeMap<String, i64>,
     /// By lane: `child_safety`, `standard`.

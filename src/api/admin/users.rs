@@ -25,11 +25,11 @@ use crate::store::{BanRow, Lift, NewBan};
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct BanRequest {
-    /// The reason code, shown to the user: `spam`, `harassment`, `hate`, `sexual_content`, `underage`, `scam`,
-    /// `impersonation`, `violence`, `reports` or `other` (docs/admin.md).
+    /// The reason code, shown to the user: `spam`, `harassment`, `hate`, `sexual_content`, `underage`,
+    /// `child_sexual_abuse`, `scam`, `impersonation`, `violence`, `reports` or `other` (docs/admin.md).
     #[schema(
         example = "spam",
-        pattern = "^(spam|harassment|hate|sexual_content|underage|scam|impersonation|violence|reports|other)$"
+        pattern = "^(spam|harassment|hate|sexual_content|underage|child_sexual_abuse|scam|impersonation|violence|reports|other)$"
     )]
     reason: String,
     /// The moderator's note for the audit trail and other moderators; never shown to the user. At most 1000

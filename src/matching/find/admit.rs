@@ -101,6 +101,9 @@ fn answer(id: &Option<String>, refusal: admission::Refusal, notice_version: &str
         admission::Refusal::PhoneUnverified => {
             refuse(id, ErrorCode::PhoneUnverified, "verify your phone number before matching")
         }
+        admission::Refusal::VideoHeld => {
+            refuse(id, ErrorCode::VideoHeld, "video matching is held until a moderator reviews a report")
+        }
     }
 }
 
@@ -207,6 +210,7 @@ impl Finder {
             quarantined,
             gender: user.gender(),
             age_assured,
+            video_held: user.video_held_at.is_some(),
             premium: user.is_premium,
             matches_opened: user.matches_opened,
         };

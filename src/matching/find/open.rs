@@ -48,6 +48,8 @@ impl MatchOpener {
                 user2_public_key: second.public_key.clone(),
                 user1_asked: first.asked(),
                 user2_asked: second.asked(),
+                user1_filtered: first.candidate.seeking.is_some(),
+                user2_filtered: second.candidate.seeking.is_some(),
                 now,
                 expires_at,
             })

@@ -196,6 +196,8 @@ impl Store {
                 user2_public_key: String::new(),
                 user1_asked: asked(a),
                 user2_asked: asked(b),
+                user1_filtered: a.candidate.seeking.is_some(),
+                user2_filtered: b.candidate.seeking.is_some(),
                 now: wall,
                 expires_at: wall,
             };

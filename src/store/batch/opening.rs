@@ -21,6 +21,10 @@ pub struct NewMatch {
     pub user2_public_key: String,
     pub user1_asked: Asked,
     pub user2_asked: Asked,
+    /// Whether each side's find asked with `seeking`: the opening marks the match for that side, for a refund if
+    /// the peer was not as declared ([`crate::domain::declarations::refunds`]). Never the wish itself.
+    pub user1_filtered: bool,
+    pub user2_filtered: bool,
     pub now: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }
@@ -29,6 +33,13 @@ impl NewMatch {
     /// Each side with when it asked.
     pub(super) fn sides(&self) -> [(UserId, Asked); 2] {
         [(self.user1_id, self.user1_asked), (self.user2_id, self.user2_asked)]
+    }
+
+    /// The sides whose find asked with `seeking`.
+    pub(super) fn filtered_sides(&self) -> impl Iterator<Item = UserId> + '_ {
+        [(self.user1_id, self.user1_filtered), (self.user2_id, self.user2_filtered)]
+            .into_iter()
+            .filter_map(|(user, filtered)| filtered.then_some(user))
     }
 }
 
@@ -301,6 +312,8 @@ mod tests {
             user2_public_key: "k2".into(),
             user1_asked: Asked { after: Some(0), at: Some(now) },
             user2_asked: Asked { after: Some(0), at: Some(now) },
+            user1_filtered: false,
+            user2_filtered: false,
             now,
             expires_at: now,
         }

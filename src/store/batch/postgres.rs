@@ -16,6 +16,7 @@ use super::opening::{
 };
 use super::rules::{answer_ends, answer_receipts, assign_seqs, distinct_ends, match_ids, open_last_seqs};
 use super::{Batch, NewMessage, WriteOutcome, Written};
+use crate::domain::declarations::REFUND_WINDOW;
 use crate::domain::{MatchId, MatchStatus, Seq, UserId};
 use crate::store::FailPoints;
 use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, match_columns, matched_user_columns};
@@ -335,6 +336,19 @@ async fn attempt(
     if !refused.is_empty() {
         return Ok(Attempt::Unpaid(refused));
     }
+    // The balance each side whose find asked with `seeking` pays from (their rows are locked): the one a refund
+    // gives back to. Nothing is read for a batch with no such side, which is nearly every batch (`seeking` is premium).
+    let mut from_bonus: HashMap<UserId, bool> = HashMap::new();
+    for m in batch {
+        let daily = match m.kind {
+            MatchKind::Text => "SELECT daily_chat_balance <= 0 FROM users WHERE id = $1",
+            MatchKind::Video => "SELECT daily_video_balance <= 0 FROM users WHERE id = $1",
+        };
+        for user in m.filtered_sides() {
+            let bonus: bool = sqlx::query_scalar(daily).bind(user).fetch_one(&mut **tx).await?;
+            from_bonus.insert(user, bonus);
+        }
+    }
     // By the wall clock, as requests of the previous release are stamped (`Seeker::asked_at`).
     let now = Utc::now();
     let mut paid: HashMap<UserId, MatchedUser> = HashMap::with_capacity(batch.len() * 2);
@@ -387,6 +401,21 @@ async fn attempt(
     points.rendezvous("opening.written").await;
     // RETURNING order is not guaranteed: key the rows by their first user (unique within a batch).
     let mut by_user1: HashMap<UserId, MatchRow> = rows.into_iter().map(|r| (r.user1_id, r)).collect();
+    // The refund marks of the filtered sides, for the refund window (`declarations::refunds`).
+    for m in batch {
+        let match_id = by_user1.get(&m.user1_id).expect("one inserted row per pair").id;
+        for user in m.filtered_sides() {
+            sqlx::query(
+                "INSERT INTO refund_marks (match_id, user_id, paid_from_bonus, refundable_until) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(match_id)
+            .bind(user)
+            .bind(from_bonus.get(&user).copied().unwrap_or(false))
+            .bind(m.now + REFUND_WINDOW)
+            .execute(&mut **tx)
+            .await?;
+        }
+    }
     Ok(Attempt::Created(
         batch
             .iter()

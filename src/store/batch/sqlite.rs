@@ -23,6 +23,7 @@ use tanis_proto::MatchKind;
 use super::opening::{Attempts, Matched, NewMatch, Opened, Opening, Refusal, Refused, can_spend, refusals, spend_unit};
 use super::rules::{Earlier, answer_ends, assign_seqs, distinct_ends, match_ids, open_last_seqs};
 use super::{Batch, Delivered, MatchEnd, NewMessage, Receipt, WriteOutcome, Written};
+use crate::domain::declarations::REFUND_WINDOW;
 use crate::domain::{MatchId, MatchStatus, Seq, UserId};
 use crate::store::matches::{CreatedMatch, MatchRow, MatchedUser, matched_user_columns};
 use crate::store::sqlite::raw::{Db, Failure, Kept, Row, Stmt, Value, timestamp};
@@ -323,8 +324,10 @@ fn refused(db: &Db<'_>, pairs: &[&NewMatch]) -> Result<Vec<Refused>, Failure> {
     Ok(refused)
 }
 
-/// Makes both sides of every pair pay and inserts the matches; every side was found able to pay.
+/// Makes both sides of every pair pay and inserts the matches; every side was found able to pay. A side whose find
+/// asked with `seeking` gets the match's refund mark ([`mark_filtered`]).
 fn create(db: &Db<'_>, pairs: &[&NewMatch], epoch: Option<i64>) -> Result<Vec<CreatedMatch>, Failure> {
+    let from_bonus = paying_from_bonus(db, pairs)?;
     let mut paid: HashMap<UserId, MatchedUser> = HashMap::with_capacity(pairs.len() * 2);
     // By the wall clock, as requests of the previous release are stamped (`Seeker::asked_at`).
     let now = timestamp(Utc::now());
@@ -355,8 +358,10 @@ fn create(db: &Db<'_>, pairs: &[&NewMatch], epoch: Option<i64>) -> Result<Vec<Cr
             m.user2_public_key.as_str().into(),
             epoch.into(),
         ])?;
+        let id = MatchId(db.last_insert_rowid());
+        mark_filtered(db, m, id, &from_bonus)?;
         let row = MatchRow {
-            id: MatchId(db.last_insert_rowid()),
+            id,
             user1_id: m.user1_id,
             user2_id: m.user2_id,
             kind: m.kind,
@@ -371,6 +376,37 @@ fn create(db: &Db<'_>, pairs: &[&NewMatch], epoch: Option<i64>) -> Result<Vec<Cr
         created.push(CreatedMatch { row, user1, user2 });
     }
     Ok(created)
+}
+
+/// Whether each side of `pairs` whose find asked with `seeking` pays from their bonus balance (no daily unit of the
+/// kind left), read before anyone pays: the balance a refund gives back to. Nothing is read for a batch with no
+/// such side, which is nearly every batch (`seeking` is premium).
+fn paying_from_bonus(db: &Db<'_>, pairs: &[&NewMatch]) -> Result<HashMap<UserId, bool>, Failure> {
+    let mut from_bonus = HashMap::new();
+    for m in pairs {
+        let daily = match m.kind {
+            MatchKind::Text => "SELECT daily_chat_balance FROM users WHERE id = ?1",
+            MatchKind::Video => "SELECT daily_video_balance FROM users WHERE id = ?1",
+        };
+        for user in m.filtered_sides() {
+            db.prepare(daily)?.each(&[user.into()], |row| _ = from_bonus.insert(user, row.int(0) <= 0))?;
+        }
+    }
+    Ok(from_bonus)
+}
+
+/// Marks match `id` for each side of `m` whose find asked with `seeking`, for the refund window
+/// ([`crate::domain::declarations::REFUND_WINDOW`]), with the balance they paid from.
+fn mark_filtered(db: &Db<'_>, m: &NewMatch, id: MatchId, from_bonus: &HashMap<UserId, bool>) -> Result<(), Failure> {
+    let until = timestamp(m.now + REFUND_WINDOW);
+    for user in m.filtered_sides() {
+        let bonus = i64::from(from_bonus.get(&user).copied().unwrap_or(false));
+        db.prepare(
+            "INSERT INTO refund_marks (match_id, user_id, paid_from_bonus, refundable_until) VALUES (?1, ?2, ?3, ?4)",
+        )?
+        .execute(&[id.into(), user.into(), bonus.into(), until.as_str().into()])?;
+    }
+    Ok(())
 }
 
 /// A `matches.status` read through the raw handle; text naming no status fails the batch as sqlx's decoding

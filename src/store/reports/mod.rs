@@ -4,6 +4,7 @@
 
 pub(super) mod calls;
 pub(super) mod evidence;
+pub(super) mod holds;
 pub(super) mod queue;
 
 use chrono::{DateTime, TimeDelta, Utc};

@@ -5,10 +5,12 @@
 use chrono::{DateTime, Utc};
 use serde_json::json;
 
+use super::holds::child_safety_in;
 use crate::domain::{AuditAction, MatchId, ReportResolution, UserId};
+use crate::store::notifications::insert_notification;
 use crate::store::statements::{build, insert_statement};
 use crate::store::system_logs::insert_system_log;
-use crate::store::{BeginWrite, Store, StoreError, on_read_pool, on_write_pool, select};
+use crate::store::{BeginWrite, NewNotification, Store, StoreError, on_read_pool, on_write_pool, select};
 
 /// One open report in the queue, with the reported user's place in it.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -120,15 +122,24 @@ impl Store {
     }
 
     /// Resolves an open report (`dismissed`: it no longer counts toward the automatic ban; `actioned`) with
-    /// the moderator's note, audited.
+    /// the moderator's note, audited; the decision on the last open child-safety report about the user ends a hold
+    /// on their video matching, with `lift_notice`.
     pub async fn resolve_report(
         &self,
         report_id: i64,
         resolution: ReportResolution,
         note: &str,
         moderator: UserId,
+        lift_notice: &NewNotification,
         now: DateTime<Utc>,
     ) -> Result<Resolved, StoreError> {
+        // When the hold on the user's video began, if it is on and no child-safety report about them is open any more.
+        const STILL_HELD: &str = concat!(
+            "SELECT video_held_at FROM users u WHERE id = $1 AND video_held_at IS NOT NULL AND NOT EXISTS \
+             (SELECT 1 FROM reports r WHERE r.reported_id = u.id AND r.resolved_at IS NULL AND r.reason IN ",
+            child_safety_in!(),
+            ")"
+        );
         on_write_pool!(self, |pool| {
             let mut tx = pool.begin_write().await?;
             let report: Option<ReportToResolve> = sqlx::query_as(
@@ -150,6 +161,13 @@ impl Store {
             if resolved_at.is_some() {
                 return Ok(Resolved::AlreadyDecided);
             }
+            // The reported user's row first: on PostgreSQL it holds back a concurrent decision on their other
+            // child-safety report, and a hold being put on, until this commits, so the check for the last open one
+            // below sees theirs (SQLite's writer is one already).
+            sqlx::query("UPDATE users SET video_held_at = video_held_at WHERE id = $1")
+                .bind(reported)
+                .execute(&mut *tx)
+                .await?;
             let with_evidence: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM report_evidence WHERE report_id = $1")
                 .bind(report_id)
                 .fetch_one(&mut *tx)
@@ -187,6 +205,29 @@ impl Store {
                 actor = Some(moderator)
             )
             .await?;
+            // The decision on the last open child-safety report about them ends a hold on their video matching,
+            // either way (docs/admin.md "Child safety first").
+            let held_at: Option<DateTime<Utc>> =
+                sqlx::query_scalar(STILL_HELD).bind(reported).fetch_optional(&mut *tx).await?.flatten();
+            if let Some(held_at) = held_at {
+                sqlx::query("UPDATE users SET video_held_at = NULL WHERE id = $1")
+                    .bind(reported)
+                    .execute(&mut *tx)
+                    .await?;
+                let lifted = build::video_hold_lifted(&self.citations, reported, (report_id, &reason), held_at, now);
+                insert_statement!(&mut *tx, &lifted).await?;
+                insert_notification!(&mut *tx, reported, lift_notice, now).await?;
+                let details = json!({ "report_id": report_id });
+                insert_system_log!(
+                    &mut *tx,
+                    AuditAction::UserVideoHoldLifted,
+                    Some(reported),
+                    &details,
+                    now,
+                    actor = Some(moderator)
+                )
+                .await?;
+            }
             tx.commit().await?;
             Ok(Resolved::Done { reported, reason, filed_at })
         })
