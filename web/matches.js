@@ -16,10 +16,15 @@ export class Matches {
     /** The match on screen (current or just ended) and its call. */
     this.conversation = null;
     this.call = null;
+    /** `find` waits for its find's first answer: a refusal then rejects its promise, and `find` says it. */
+    this.asking = false;
     const client = app.client;
     client.on('queued', () => client.finding && this.state.screen !== 'chat' && this.app.show('waiting'));
     client.on('cancelled', () => this.toLobby());
+    // A find refused later: sent again after a reconnect, or at pairing time (`quota_exhausted`). The SDK also tells
+    // of a refusal that rejects `find`'s promise: that one is `find`'s to say, once.
     client.on('findRefused', (e) => {
+      if (this.asking) return;
       if (e.code === 'age_assurance_required') return this.app.age.refusedFind();
       toast(t(`error.${e.code}`, {}, e.message), 'error');
       this.toLobby();
@@ -94,19 +99,27 @@ export class Matches {
 
   // --- matching ---------------------------------------------------------------------------------------------
 
-  /** @param {{nearby?: boolean, interests?: 'off'|'prefer'|'only', region?: string|object}} how the lobby's choices */
-  async find(kind, { nearby = false, interests = 'off', region = undefined } = {}) {
+  /**
+   * @param {{nearby?: boolean, interests?: 'off'|'prefer'|'only', region?: string|object,
+   *   seeking?: {genders: string[], mode?: 'only'|'prefer'}}} how the lobby's choices; `seeking` (premium) makes the
+   *   match `filtered` (the SDK's), which alone offers the "not as declared" report (views/chat.js)
+   */
+  async find(kind, { nearby = false, interests = 'off', region = undefined, seeking = undefined } = {}) {
     if (this.conversation && !this.conversation.ended) return;
-    const found = this.client.findMatch({ kind, nearby, interests, region });
+    this.asking = true;
+    const found = this.client.findMatch({ kind, nearby, interests, region, seeking });
     // On screen before the answer: `match.found` may follow `match.queued` at once.
     if (this.client.finding) this.app.show('waiting');
     try {
       await found;
     } catch (e) {
+      // `video_held` among them: the toast says why, and the lobby's text find still works.
       if (e.code === 'age_assurance_required') return this.app.age.refusedFind();
       const key = e.code === 'offline' ? 'conn.offlineAction' : e.kind === 'unsupported' ? 'error.e2e_unsupported' : `error.${e.code}`;
       toast(t(key, {}, e.message), 'error');
       this.toLobby();
+    } finally {
+      this.asking = false;
     }
   }
 

@@ -212,6 +212,19 @@ export async function adminToken() {
   return login.body.tokens.access_token;
 }
 
+/** Premium for `p` (30 days) through the admin API, as support would grant it, then a reload so the page reads it. */
+export async function grantPremium(p) {
+  const token = await adminToken();
+  const found = await api('GET', `/v1/admin/users?handle=${encodeURIComponent(p.handle)}`, { token });
+  assert.equal(found.status, 200, JSON.stringify(found.body));
+  const granted = await api('PUT', `/v1/admin/users/${found.body.id}/subscription`, {
+    token, body: { plan: 'premium_support', days: 30 },
+  });
+  assert.equal(granted.status, 204, JSON.stringify(granted.body));
+  await p.page.reload();
+  await p.page.getByTestId('premium').waitFor();
+}
+
 /** Why a test that needs the admin cannot run, or false. */
 export const needsAdmin = !process.env.BROWSER_TEST_ADMIN_PHONE && 'BROWSER_TEST_ADMIN_PHONE is not set';
 

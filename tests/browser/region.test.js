@@ -8,25 +8,12 @@ import assert from 'node:assert/strict';
 import { randomInt } from 'node:crypto';
 import { after, before, test } from 'node:test';
 
-import { adminToken, api, assertNoPageErrors, launch, needsAdmin, person, register } from './harness.js';
+import { assertNoPageErrors, grantPremium, launch, needsAdmin, person, register } from './harness.js';
 import { needsPeer, startPeer } from './rust_peer.js';
 
 let browser;
 before(async () => (browser = await launch()));
 after(async () => browser?.close());
-
-/** Premium for `p` through the admin API, then a reload so the page reads it. */
-async function grantPremium(p) {
-  const token = await adminToken();
-  const found = await api('GET', `/v1/admin/users?handle=${encodeURIComponent(p.handle)}`, { token });
-  assert.equal(found.status, 200, JSON.stringify(found.body));
-  const granted = await api('PUT', `/v1/admin/users/${found.body.id}/subscription`, {
-    token, body: { plan: 'premium_support', days: 30 },
-  });
-  assert.equal(granted.status, 204, JSON.stringify(granted.body));
-  await p.page.reload();
-  await p.page.getByTestId('premium').waitFor();
-}
 
 test('a premium user restricted to their country is never given the foreign stranger who waits', { skip: needsAdmin || needsPeer }, async () => {
   const [premium, free, later] = [await person(browser), await person(browser), await person(browser)];

@@ -4,7 +4,8 @@
 // blurred by the server's policy and clears after `video_safety.blur_secs` (or at once when revealed); when the other
 // side's picture turns red the viewer's own classifier blurs it again, and "Show" reveals it. Nothing of a frame or
 // a verdict leaves a page before a report; a report with the snapshot box ticked reaches the moderators with its
-// picture and verdict (read back through the admin API), one without it carries none.
+// picture and verdict (read back through the admin API), one without it carries none (that one says a child is at
+// risk, and waits in the moderators' child-safety lane).
 
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -112,6 +113,9 @@ async function showRed(p) {
 async function reportFromCall(p, { reason, details, snapshot, shot = null }) {
   await p.page.getByTestId('call-report').click();
   const dialog = p.page.locator('dialog[open]');
+  const reasons = await dialog.getByTestId('report-reason').locator('option').evaluateAll((all) => all.map((o) => o.value));
+  const underage = reasons.indexOf('underage');
+  assert.deepEqual(reasons.slice(underage, underage + 2), ['underage', 'child_sexual_abuse'], reasons.join());
   await dialog.getByTestId('report-reason').selectOption(reason);
   await dialog.locator('textarea[name=details]').fill(details);
   const box = dialog.getByTestId('report-snapshot');
@@ -208,12 +212,15 @@ test(title, { skip: needsAdmin }, async (t) => {
   }
   const before = new Map([...traffic].map(([p, t]) => [p, t.requests.length]));
 
-  // Eda reports Filiz with the snapshot ticked; Filiz reports Eda without it.
+  // Eda reports Filiz with the snapshot ticked; Filiz reports Eda without it, for a risk to a child.
   const withSnapshot = await reportFromCall(eda, {
     reason: 'nudity', details: 'turned the camera', snapshot: true, shot: '16-video-report',
   });
-  const withoutSnapshot = await reportFromCall(filiz, { reason: 'harassment', details: 'rude', snapshot: false });
+  const withoutSnapshot = await reportFromCall(filiz, {
+    reason: 'child_sexual_abuse', details: 'asked a child to undress', snapshot: false,
+  });
   assert.equal(withSnapshot.reason_code, 'nudity');
+  assert.equal(withoutSnapshot.reason_code, 'child_sexual_abuse');
   assert.deepEqual(withSnapshot.verdict, { label: 'Porn', score: 0.95 });
   assert.equal(withSnapshot.snapshot.content_type, 'image/jpeg');
   const sent = Buffer.from(withSnapshot.snapshot.data, 'base64');
@@ -246,9 +253,12 @@ test(title, { skip: needsAdmin }, async (t) => {
   assert.deepEqual(ofFiliz.call.snapshot, { content_type: 'image/jpeg', bytes: sent.length });
   assert.equal(ofFiliz.call.verifiable, false);
   const ofEda = reportOf(eda, filiz);
-  assert.equal(ofEda.reason, 'harassment');
+  assert.equal(ofEda.reason, 'child_sexual_abuse');
   assert.equal(ofEda.call.snapshot, null);
   assert.deepEqual(ofEda.call.verdict, { label: 'Neutral', score: 0.97 });
+  // A risk to a child waits in the lane ahead of the queue too; the nudity report about Filiz does not.
+  const lane = queue.body.child_safety.filter((u) => [eda.handle, filiz.handle].includes(u.handle));
+  assert.deepEqual(lane.map((u) => [u.handle, u.reports.map((r) => r.reason)]), [[eda.handle, ['child_sexual_abuse']]]);
 
   // The stored picture is the one sent, and it is the stranger's red picture, unblurred.
   const image = await fetch(`${baseUrl}/v1/admin/reports/${ofFiliz.id}/snapshot`, {

@@ -9,7 +9,7 @@ import { t } from '../i18n.js';
 import { icon } from '../icons.js';
 import { snapshotOf } from '../video.js';
 
-const REPORT_REASONS = ['nudity', 'harassment', 'underage', 'hate', 'spam', 'scam', 'other'];
+const REPORT_REASONS = ['nudity', 'harassment', 'underage', 'child_sexual_abuse', 'hate', 'spam', 'scam', 'other'];
 const BLURRED = ['policy', 'classifier'];
 
 /**

@@ -15,7 +15,7 @@ import { languageName } from '../languages.js';
 
 /** Hide the peer's typing indicator after this long without another `typing`. */
 const TYPING_SHOWN_MS = 4_000;
-const REPORT_REASONS = ['spam', 'harassment', 'nudity', 'hate', 'scam', 'underage', 'other'];
+const REPORT_REASONS = ['spam', 'harassment', 'nudity', 'hate', 'scam', 'underage', 'child_sexual_abuse', 'other'];
 
 export class ChatView {
   /**
@@ -189,8 +189,9 @@ export class ChatView {
       const picks = () => [...form.querySelectorAll('[data-testid=report-evidence]:checked')].map((box) => Number(box.dataset.seq));
       const form = h('form', { class: 'stack', onsubmit: (e) => (e.preventDefault(), close({ ...formValues(form), seqs: picks() })) },
         h('h2', {}, t('report.title', { peer: c.record.peer })),
-        // One tap, apart from the form: it carries no words and no messages (docs/admin.md "Declarations").
-        h('div', { class: 'stack' },
+        // One tap, apart from the form: it carries no words and no messages (docs/admin.md "Declarations"). Only
+        // where a gender was asked for: a match of this device's own find with `seeking` (the SDK's `filtered`).
+        c.filtered && h('div', { class: 'stack' },
           h('button', { type: 'button', onclick: () => close({ reason: 'not_as_declared', seqs: [] }), 'data-testid': 'report-not-as-declared' },
             t('report.notAsDeclared')),
           h('p', { class: 'muted small' }, t('report.notAsDeclaredHelp'))),

@@ -375,7 +375,10 @@ export class Client {
 
   /**
    * One tap: the peer of `matchId` was not the gender they declared (docs/admin.md "Declarations"). It carries no
-   * words and no evidence, refunds this match's unit (a notification says so) and is answered alike whatever it did.
+   * words and no evidence, and counts toward suspending the peer's declaration from anyone in the match. It refunds
+   * the match's unit (to the balance it came from; a notification says so) only for a premium user's match that
+   * answered their own find with `seeking` (`Conversation.filtered`), reported within an hour of its start; it is
+   * answered alike whatever it did. Offer it where `filtered` holds.
    * @param {number} matchId
    */
   async reportNotAsDeclared(matchId) {

@@ -84,9 +84,10 @@ export class Conversation {
    * A new conversation's record (record.js).
    * @param {MatchInfo & {rtc?: any}} info
    * @param {StoredIdentity | null} identity null on a device that did not ask for this match
+   * @param {boolean} [filtered] the match answers this device's own find with `seeking`
    */
-  static fresh(info, identity) {
-    return freshRecord(info, identity);
+  static fresh(info, identity, filtered = false) {
+    return freshRecord(info, identity, filtered);
   }
 
   /**
@@ -108,6 +109,15 @@ export class Conversation {
 
   get isContact() {
     return Boolean(this.record.contact);
+  }
+
+  /**
+   * Whether the match answers this device's own find with `seeking` (a premium user's gender filter): the one-tap
+   * "not as declared" report refunds only such a match, reported within an hour of its start (docs/admin.md
+   * "Declarations"). False on another device of ours, and for a record an older version wrote.
+   */
+  get filtered() {
+    return this.record.filtered === true;
   }
 
   // Whether this socket was told the match ended: from then on nothing live of the match reaches it (docs/protocol.md

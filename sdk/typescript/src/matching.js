@@ -154,6 +154,7 @@ export class Matching {
   /** @param {any} frame */
   async matched(frame) {
     const identity = this.finding?.identity ?? null;
+    const filtered = Boolean(this.finding?.seeks);
     await this.clear();
     // Only the socket that asked holds the key pair (protocol section 2); another device of ours just hears of it.
     if (!identity) {
@@ -161,7 +162,7 @@ export class Matching {
       return this.emit('matchedElsewhere', { matchId: frame.match_id, peer: frame.peer });
     }
     const existing = this.conversations.map.get(frame.match_id);
-    const c = existing ?? (await this.conversations.track(Conversation.fresh(frame, identity)));
+    const c = existing ?? (await this.conversations.track(Conversation.fresh(frame, identity, filtered)));
     this.conversations.current = c;
     if (!c.session) {
       // A refused peer key: no conversation, never plaintext (protocol section 9, step 2).
@@ -216,7 +217,7 @@ export class Matching {
           this.elsewhere.add(active.match_id);
           return void this.emit('matchedElsewhere', { matchId: active.match_id, peer: active.peer });
         }
-        c = await all.track(Conversation.fresh(active, identity));
+        c = await all.track(Conversation.fresh(active, identity, Boolean(this.finding?.seeks)));
         await this.clear();
       }
       c.restate(active);

@@ -5,18 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, test } from 'node:test';
 
-import { adminToken, api, closeAll, needsAdmin, next, person } from './harness.js';
+import { closeAll, grantPremium, needsAdmin, next, person } from './harness.js';
 
 after(closeAll);
-
-async function grantPremium(handle) {
-  const token = await adminToken();
-  const found = await api('GET', `/v1/admin/users?handle=${encodeURIComponent(handle)}`, { token });
-  assert.equal(found.status, 200, JSON.stringify(found.body));
-  const path = `/v1/admin/users/${found.body.id}/subscription`;
-  const granted = await api('PUT', path, { token, body: { plan: 'premium_support', days: 30 } });
-  assert.equal(granted.status, 204, JSON.stringify(granted.body));
-}
 
 test('a declared gender needs consent, is the owner\'s to read and goes on withdrawal', async () => {
   const ayse = await person('sdkgender');

@@ -123,6 +123,16 @@ export async function adminToken() {
   return login.body.tokens.access_token;
 }
 
+/** Premium (30 days) for the account of `handle`, granted through the admin API as support would. */
+export async function grantPremium(handle) {
+  const token = await adminToken();
+  const found = await api('GET', `/v1/admin/users?handle=${encodeURIComponent(handle)}`, { token });
+  assert.equal(found.status, 200, JSON.stringify(found.body));
+  const path = `/v1/admin/users/${found.body.id}/subscription`;
+  const granted = await api('PUT', path, { token, body: { plan: 'premium_support', days: 30 } });
+  assert.equal(granted.status, 204, JSON.stringify(granted.body));
+}
+
 /** The `Conversation` of the current match, after it has drained its outbox. */
 export async function drained(client, conversation, timeoutMs = WAIT_MS) {
   if (conversation.outbox.length === 0) return;

@@ -34,8 +34,9 @@ import { decode, encode } from '../storage.js';
  * `match.find` key pair.
  * @param {MatchInfo & {rtc?: any}} info
  * @param {StoredIdentity | null} identity null on a device that did not ask for this match
+ * @param {boolean} [filtered] the match answers this device's own find with `seeking`
  */
-export function freshRecord(info, identity) {
+export function freshRecord(info, identity, filtered = false) {
   return {
     match_id: info.match_id,
     kind: info.kind,
@@ -48,6 +49,10 @@ export function freshRecord(info, identity) {
     rtc: info.rtc ?? null,
     /** @type {import('../frames.js').VideoSafety | null} a video match's safety policy (Call's `videoSafety`) */
     video_safety: info.video_safety ?? null,
+    // Only the device that asked knows: the server never says whether a match answered a wish (the wish is not
+    // stored, docs/privacy.md). A "not as declared" report refunds only such a match (docs/admin.md "Declarations").
+    /** @type {boolean} the match answers this device's own find with `seeking` (a premium gender filter) */
+    filtered,
     identity,
     sent: 0n,
     received: 0n,
