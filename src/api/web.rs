@@ -115,6 +115,7 @@ static ASSETS: &[Asset] = &[
     asset!("admin/reports.js", JS),
     asset!("admin/sent.js", JS),
     asset!("admin/statements.js", JS),
+    asset!("admin/transparency.js", JS),
     asset!("admin/users.js", JS),
     asset!("admin/visible.js", JS),
     asset!("admin/dashboard.js", JS),

@@ -69,7 +69,7 @@ test('each screen, report and user of the console has its own URL: back, forward
   await lands(page, place('dashboard'));
   const visited = [place('dashboard')];
   // Each screen, from its button.
-  for (const screen of ['reports', 'users', 'appeals', 'audit', 'statements']) {
+  for (const screen of ['reports', 'users', 'appeals', 'audit', 'statements', 'transparency']) {
     await page.getByTestId(`nav-${screen}`).click();
     visited.push(place(screen));
     await lands(page, visited.at(-1));

@@ -13,6 +13,7 @@ import { el, isolated, latestOnly } from './dom.js';
 import { t, toggleLanguage, language } from './i18n.js';
 import { reportsView } from './reports.js';
 import { statementsView } from './statements.js';
+import { transparencyView } from './transparency.js';
 import { usersView } from './users.js';
 
 /**
@@ -29,6 +30,7 @@ const SCREENS = [
   { id: 'appeals', roles: ['moderator', 'admin'], view: appealsView },
   { id: 'audit', roles: ['moderator', 'admin'], view: auditView },
   { id: 'statements', roles: ['admin'], view: statementsView },
+  { id: 'transparency', roles: ['admin'], view: transparencyView },
 ];
 
 const bar = /** @type {HTMLElement} */ (document.getElementById('bar'));
