@@ -67,6 +67,11 @@ async fn answer(socket: &mut Connection, frame: &ClientFrame) -> ServerFrame {
     socket.next_where(|f| matches!(f, ServerFrame::Ok { .. } | ServerFrame::Error { .. })).await.unwrap()
 }
 
+/// Leaves the match and waits for the answer: a find sent before the leave is taken would be `already_in_match`.
+async fn left(socket: &mut Connection, match_id: MatchId) {
+    assert_eq!(answer(socket, &ClientFrame::MatchLeave { id: Some("nad".into()), match_id }).await, ok());
+}
+
 fn not_as_declared(match_id: MatchId) -> ClientFrame {
     ClientFrame::Report {
         id: Some("nad".into()),
@@ -166,7 +171,7 @@ async fn refunds_stop_at_the_days_allowance_and_the_reports_still_count(backend:
         assert_eq!(answer(&mut socket, &not_as_declared(match_id)).await, ok());
         let expected = if refunded { (paid.0 + 1, paid.1) } else { paid };
         assert_eq!(text_units(&app, &ayse).await, expected, "report {i}");
-        socket.send(&ClientFrame::MatchLeave { id: None, match_id }).await.unwrap();
+        left(&mut socket, match_id).await;
         others.push(other);
     }
     assert_eq!(admin_view(&app, &moderator, &others[1]).await["reporters_since_clearance"], 1, "counted all the same");
@@ -213,7 +218,7 @@ async fn only_a_premium_reporters_filtered_match_within_the_hour_refunds_to_the_
     let paid = text_units(&app, &ayse).await;
     assert_eq!(answer(&mut socket, &not_as_declared(chat.info.match_id)).await, ok());
     assert_eq!(text_units(&app, &ayse).await, paid, "no filter, nothing it failed");
-    socket.send(&ClientFrame::MatchLeave { id: None, match_id: chat.info.match_id }).await.unwrap();
+    left(&mut socket, chat.info.match_id).await;
 
     // A match nobody answers, which she claims: a bonus unit, three hours on.
     let quiet = app.user("sessiz").await;
@@ -224,7 +229,7 @@ async fn only_a_premium_reporters_filtered_match_within_the_hour_refunds_to_the_
     let token = app.access_token(&ayse).await;
     let claim = app.post("/v1/claims").bearer_auth(token).json(&json!({ "match_id": chat.info.match_id })).send();
     assert_eq!(claim.await.unwrap().status(), StatusCode::CREATED);
-    socket.send(&ClientFrame::MatchLeave { id: None, match_id: chat.info.match_id }).await.unwrap();
+    left(&mut socket, chat.info.match_id).await;
 
     // Her filtered find, reported past the hour: nothing.
     let (mut socket, match_id) = filtered_match(&app, &ayse, &women[2]).await;
@@ -233,7 +238,7 @@ async fn only_a_premium_reporters_filtered_match_within_the_hour_refunds_to_the_
     assert_eq!(paid, (0, 0), "her three daily units spent");
     assert_eq!(answer(&mut socket, &not_as_declared(match_id)).await, ok());
     assert_eq!(text_units(&app, &ayse).await, paid, "past the window");
-    socket.send(&ClientFrame::MatchLeave { id: None, match_id }).await.unwrap();
+    left(&mut socket, match_id).await;
     app.clock.advance(TimeDelta::hours(3));
     app.run_job(Job::Claims).await.unwrap();
     assert_eq!(text_units(&app, &ayse).await, (0, 1), "the claim gave a bonus unit");
@@ -286,7 +291,7 @@ async fn a_claim_and_a_report_of_one_match_sent_at_once_refund_it_once(backend: 
             StatusCode::CONFLICT => reported += 1,
             other => panic!("round {i}: the claim was answered {other}"),
         }
-        socket.send(&ClientFrame::MatchLeave { id: None, match_id }).await.unwrap();
+        left(&mut socket, match_id).await;
         // The server's clock stands still until moved: a second a round refills the sender's rate limits.
         app.clock.advance(TimeDelta::seconds(1));
     }
