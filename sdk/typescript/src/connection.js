@@ -10,6 +10,9 @@
 import { TanisError } from './errors.js';
 import { closeAction, reconnectDelay } from './policy.js';
 
+/** `WebSocket.OPEN`, the same in browsers, React Native and Node's `ws`; above it, closing or closed. */
+const OPEN = 1;
+
 /** The subprotocol of the version this SDK speaks (docs/protocol.md, "Version 2"). */
 export const PROTOCOL = 'tanis.v2';
 /** Offered beside it: a server that predates version 2 selects this one, and `hello.protocol` says 1. */
@@ -127,9 +130,13 @@ export class Connection {
     }
   }
 
-  /** Sends a frame if connected; false when not (the caller keeps it for later). @param {ClientFrame} frame */
+  /**
+   * Sends a frame if connected; false when not (the caller keeps it for later). A socket already closing counts as
+   * not connected: its close event has not come yet, and a frame sent on it is dropped (the browser logs an error).
+   * @param {ClientFrame} frame
+   */
   send(frame) {
-    if (this.state !== 'connected' || !this.socket) return false;
+    if (this.state !== 'connected' || !this.socket || this.socket.readyState > OPEN) return false;
     this.socket.send(JSON.stringify(frame));
     return true;
   }
