@@ -501,37 +501,14 @@ pub(crate) mod build {
         content_date: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> NewStatement {
-        let ground = m.ground(code);
+        // A hold is contested by the moderator's review it waits for.
         let automatic = decision == Decision::VideoHeld;
-        let facts = facts(&Facts {
-            decision,
-            by_moderator: !automatic,
-            reason: code,
-            clause: ground.clause.clone(),
-            reporters: 1,
-            with_evidence: 0,
-            threshold: None,
-            ends_at: None,
-            lifted: false,
-        });
-        NewStatement {
-            user_id,
-            decision,
-            ban_id: None,
-            report_id,
-            appeal_id: None,
-            facts,
-            ground,
-            category: category(code),
-            source: Source::Notice,
-            automated_detection: false,
-            automation: if automatic { Automation::Fully } else { Automation::Not },
+        restriction(
+            m,
+            Restriction { user_id, decision, automatic, code, report_id, reporters: 1, threshold: None },
             content_date,
-            ends_at: None,
-            // A hold is contested by the moderator's review it waits for.
-            redress: automatic.then(|| m.final_redress.clone()),
             now,
-        }
+        )
     }
 
     fn declaration(
@@ -542,37 +519,60 @@ pub(crate) mod build {
         content_date: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> NewStatement {
-        // No ban reason names a declaration that people say is untrue: it is cited under `other`.
-        let ground = m.ground(BanReason::Other);
+        // No ban reason names a declaration that people say is untrue: it is cited under `other`. A suspension is
+        // contested by asking a moderator to clear it (docs/admin.md "Declarations").
         let automatic = decision == Decision::DeclarationSuspended;
+        let code = BanReason::Other;
+        restriction(
+            m,
+            Restriction { user_id, decision, automatic, code, report_id: None, reporters, threshold },
+            content_date,
+            now,
+        )
+    }
+
+    /// A restriction short of a ban (a declaration's use suspended, video held) or its end, on people's reports:
+    /// automatic with its redress, or a moderator's.
+    fn restriction(m: &Citations, r: Restriction, content_date: DateTime<Utc>, now: DateTime<Utc>) -> NewStatement {
+        let ground = m.ground(r.code);
         let facts = facts(&Facts {
-            decision,
-            by_moderator: !automatic,
-            reason: BanReason::Other,
+            decision: r.decision,
+            by_moderator: !r.automatic,
+            reason: r.code,
             clause: ground.clause.clone(),
-            reporters,
+            reporters: r.reporters,
             with_evidence: 0,
-            threshold,
+            threshold: r.threshold,
             ends_at: None,
             lifted: false,
         });
         NewStatement {
-            user_id,
-            decision,
+            user_id: r.user_id,
+            decision: r.decision,
             ban_id: None,
-            report_id: None,
+            report_id: r.report_id,
             appeal_id: None,
             facts,
             ground,
-            category: category(BanReason::Other),
+            category: category(r.code),
             source: Source::Notice,
             automated_detection: false,
-            automation: if automatic { Automation::Fully } else { Automation::Not },
+            automation: if r.automatic { Automation::Fully } else { Automation::Not },
             content_date,
             ends_at: None,
-            // A suspension is contested by asking a moderator to clear it (docs/admin.md "Declarations").
-            redress: automatic.then(|| m.final_redress.clone()),
+            redress: r.automatic.then(|| m.final_redress.clone()),
             now,
         }
+    }
+
+    /// What [`restriction`] writes of.
+    struct Restriction {
+        user_id: UserId,
+        decision: Decision,
+        automatic: bool,
+        code: BanReason,
+        report_id: Option<i64>,
+        reporters: i64,
+        threshold: Option<i64>,
     }
 }
