@@ -242,10 +242,12 @@ export class App {
     this.chatView = null;
     this.profileView = null;
     this.state = this.freshState();
-    this.show('auth');
-    // Nothing of the person stays in this browser: the SDK's keys, conversations and tokens, and the rest.
+    // Nothing of the person stays in this browser: the SDK's keys, conversations and tokens, and the rest. Cleared
+    // before the sign-in form shows: a sign-in begun during the clearing had its new connection stopped and its
+    // tokens wiped by it (seen in CI: signing in again right after deleting the account never came online).
     await this.client.logout().catch(() => {});
     await clearAll().catch(() => {});
+    this.show('auth');
   }
 
   async updateMe(change, { quiet = false } = {}) {
