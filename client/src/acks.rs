@@ -8,6 +8,7 @@
 //! from its own loop). Version 1 clients acknowledge every message at once and do not use this.
 
 use std::collections::HashMap;
+use std::ops::Add;
 use std::time::{Duration, Instant};
 
 use tanis_proto::{ClientFrame, MatchId, Seq};
@@ -19,28 +20,42 @@ use tanis_proto::{ClientFrame, MatchId, Seq};
 pub const ACK_DELAY: Duration = Duration::from_millis(150);
 
 /// What a client still owes, per conversation.
-#[derive(Debug, Default)]
-pub struct Acks {
+#[derive(Debug)]
+pub struct Acks<T = Instant> {
     /// Conversation → the highest seq received and not yet acknowledged, and when the first of those arrived
     /// (the delay runs from there: a steady stream is still acknowledged every [`ACK_DELAY`]).
-    owed: HashMap<MatchId, (Seq, Instant)>,
+    owed: HashMap<MatchId, (Seq, T)>,
     /// The highest seq acknowledged per conversation: a message received again (a `resume` overlapping the live
     /// stream) is owed nothing.
     acked: HashMap<MatchId, Seq>,
 }
 
-impl Acks {
+impl<T> Default for Acks<T> {
+    fn default() -> Self {
+        Self { owed: HashMap::new(), acked: HashMap::new() }
+    }
+}
+
+impl<T: Copy + Ord + Add<Duration, Output = T>> Acks<T> {
     pub fn new() -> Self {
         Self::default()
     }
 
     /// A peer's message `seq` of `match_id` arrived at `now`.
-    pub fn received(&mut self, match_id: MatchId, seq: Seq, now: Instant) {
+    pub fn received(&mut self, match_id: MatchId, seq: Seq, now: T) {
         if self.acked.get(&match_id).is_some_and(|&acked| acked >= seq) {
             return;
         }
         let owed = self.owed.entry(match_id).or_insert((seq, now));
         owed.0 = owed.0.max(seq);
+    }
+
+    /// A new connection caught up (`resume.done`): what was owed while offline is owed again from `now`, so it
+    /// leaves one delay later unless a send carries it first.
+    pub fn owed_again(&mut self, now: T) {
+        for owed in self.owed.values_mut() {
+            owed.1 = now;
+        }
     }
 
     /// Puts what is owed for the send's conversation on a `msg.send` (its `ack`), which then settles it.
@@ -54,12 +69,12 @@ impl Acks {
     }
 
     /// When the next standalone `msg.ack` is due, if anything is owed.
-    pub fn due(&self) -> Option<Instant> {
+    pub fn due(&self) -> Option<T> {
         self.owed.values().map(|&(_, since)| since + ACK_DELAY).min()
     }
 
     /// The standalone `msg.ack`s due at `now`, one per conversation, each up to its highest seq received.
-    pub fn take_due(&mut self, now: Instant) -> Vec<ClientFrame> {
+    pub fn take_due(&mut self, now: T) -> Vec<ClientFrame> {
         let due: Vec<MatchId> =
             self.owed.iter().filter(|(_, (_, since))| *since + ACK_DELAY <= now).map(|(&m, _)| m).collect();
         due.into_iter()

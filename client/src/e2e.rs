@@ -112,6 +112,26 @@ impl Identity {
     }
 }
 
+impl Identity {
+    /// The key pair whose secret half is `secret` (a stored one: [`Identity::secret_b64`]).
+    ///
+    /// # Errors
+    /// [`E2eError::InvalidPublicKey`] if `secret` is not base64 of 32 bytes.
+    pub fn from_secret_b64(secret: &str) -> Result<Self, E2eError> {
+        let bytes: [u8; 32] =
+            B64.decode(secret).ok().and_then(|bytes| bytes.try_into().ok()).ok_or(E2eError::InvalidPublicKey)?;
+        let secret = StaticSecret::from(bytes);
+        let public = PublicKey::from(&secret);
+        Ok(Self { secret, public })
+    }
+
+    /// The secret half, base64: for the host's secret store only, never a log or the record.
+    #[must_use]
+    pub fn secret_b64(&self) -> String {
+        B64.encode(self.secret.to_bytes())
+    }
+}
+
 impl fmt::Debug for Identity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Identity").finish_non_exhaustive()
@@ -143,6 +163,14 @@ pub struct E2eSession {
     received: u64,
     /// The receive window below `received`: bit i set means counter `received - 1 - i` was opened.
     window: u64,
+}
+
+/// Where a session's counters stand ([`E2eSession::counters`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Counters {
+    pub sent: u64,
+    pub received: u64,
+    pub window: u64,
 }
 
 /// How far behind the highest counter opened a message may still arrive and be opened, once: a sliding window as
@@ -212,6 +240,28 @@ impl E2eSession {
             received: 0,
             window: 0,
         })
+    }
+
+    /// The counters this session has reached: what must be stored (with the key pair and the peer's key) so that a
+    /// restarted client neither seals with a counter it used nor opens a message twice.
+    #[must_use]
+    pub fn counters(&self) -> Counters {
+        Counters { sent: self.sent, received: self.received, window: self.window }
+    }
+
+    /// This session with the counters a stored one had reached.
+    #[must_use]
+    pub fn with_counters(mut self, counters: Counters) -> Self {
+        self.sent = counters.sent;
+        self.received = counters.received;
+        self.window = counters.window;
+        self
+    }
+
+    /// The secret half of this session's key pair, base64 (for the host's secret store).
+    #[must_use]
+    pub fn secret_b64(&self) -> String {
+        B64.encode(self.secret.to_bytes())
     }
 
     /// The same conversation under a new key pair: with `identity`, this device's new one (it publishes it with

@@ -9,10 +9,11 @@
 //!   overtakes a refused frame was already on the wire with it, and the peer's receive window
 //!   ([`RECEIVE_WINDOW`](crate::e2e::RECEIVE_WINDOW)) still opens it.
 //!
-//! Time is the caller's ([`Instant`] passed in): the outbox never sleeps; [`Outbox::retry_at`] says when to call
-//! [`Outbox::ready`] again.
+//! Time is the caller's (an [`Instant`], or the client core's [`Millis`](crate::core::Millis), passed in): the outbox
+//! never sleeps; [`Outbox::retry_at`] says when to call [`Outbox::ready`] again.
 
 use std::collections::VecDeque;
+use std::ops::Add;
 use std::time::{Duration, Instant};
 
 use tanis_proto::{ClientFrame, ErrorCode};
@@ -26,20 +27,21 @@ const _: () = assert!(SEND_AHEAD <= RECEIVE_WINDOW, "the peer must still open th
 /// The pause after a refusal for now that came without `retry_after_ms` (an older server).
 pub const RETRY_WITHOUT_HINT: Duration = Duration::from_secs(1);
 
-#[derive(Debug)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Pending {
     frame: ClientFrame,
     client_msg_id: String,
     counter: u64,
     /// Put on the wire on the current connection since the last refusal.
+    #[serde(skip)]
     on_wire: bool,
 }
 
 /// What a refusal of one of the outbox's frames means.
 #[derive(Debug, PartialEq)]
-pub enum Refusal {
+pub enum Refusal<T = Instant> {
     /// For now: everything waits until this instant, then the refused frame goes first.
-    Retry(Instant),
+    Retry(T),
     /// For good (`not_in_match`, `message_too_large`, ...): the frame is out of the outbox.
     Failed(ClientFrame),
     /// Not a frame of this outbox (already accepted, or another request's answer).
@@ -48,16 +50,44 @@ pub enum Refusal {
 
 /// One conversation's outbox: push what [`Chat::message`](crate::Chat::message) seals, send what
 /// [`Outbox::ready`] returns, and tell it every `msg.accepted` and refusal.
-#[derive(Debug, Default)]
-pub struct Outbox {
+///
+/// What it holds survives a restart: [`Outbox::frames`] is what to store and [`Outbox::restored`] takes it back
+/// (every frame goes again on the next connection; a hold does not outlive the process).
+#[derive(Debug)]
+pub struct Outbox<T = Instant> {
     pending: VecDeque<Pending>,
-    held_until: Option<Instant>,
+    held_until: Option<T>,
 }
 
-impl Outbox {
+impl<T> Default for Outbox<T> {
+    fn default() -> Self {
+        Self { pending: VecDeque::new(), held_until: None }
+    }
+}
+
+impl<T: Copy + Ord + Add<Duration, Output = T>> Outbox<T> {
     #[must_use]
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An outbox holding `frames` (what [`Outbox::frames`] gave), oldest first.
+    ///
+    /// # Panics
+    /// As [`Outbox::push`], for a frame that is not a sealed `msg.send`.
+    #[must_use]
+    pub fn restored(frames: Vec<ClientFrame>) -> Self {
+        let mut outbox = Self::new();
+        for frame in frames {
+            outbox.push(frame);
+        }
+        outbox
+    }
+
+    /// The frames written and not yet accepted, oldest first: what a client stores.
+    #[must_use]
+    pub fn frames(&self) -> Vec<ClientFrame> {
+        self.pending.iter().map(|p| p.frame.clone()).collect()
     }
 
     /// Adds a `msg.send` frame, written after every frame already in. Other frames are not outbox frames.
@@ -74,7 +104,7 @@ impl Outbox {
     /// The frames to put on the wire now, oldest first: none while a refused frame waits for `now` to reach its
     /// retry, none more than [`SEND_AHEAD`] counters past the oldest, each once until [`Outbox::reconnected`] or a
     /// refusal.
-    pub fn ready(&mut self, now: Instant) -> Vec<ClientFrame> {
+    pub fn ready(&mut self, now: T) -> Vec<ClientFrame> {
         match self.held_until {
             Some(until) if now < until => return Vec::new(),
             Some(_) => self.held_until = None,
@@ -102,6 +132,13 @@ impl Outbox {
         self.pending.len() != before
     }
 
+    /// Our own message came back with the E2E counter `counter` (a `resume` replays it, naming no client_msg_id):
+    /// out of the outbox like [`Outbox::accepted`]; its client_msg_id, if it was in it.
+    pub fn accepted_counter(&mut self, counter: u64) -> Option<String> {
+        let at = self.pending.iter().position(|p| p.counter == counter)?;
+        self.pending.remove(at).map(|p| p.client_msg_id)
+    }
+
     /// An `error` answering `client_msg_id`. A refusal for now holds the whole outbox until `now + retry_after`
     /// (a later refusal's hint replaces an earlier one, being the fresher) and puts every frame back to be sent
     /// again in order; any other refusal is final for that frame alone.
@@ -110,8 +147,8 @@ impl Outbox {
         client_msg_id: &str,
         code: ErrorCode,
         retry_after: Option<Duration>,
-        now: Instant,
-    ) -> Refusal {
+        now: T,
+    ) -> Refusal<T> {
         let Some(at) = self.pending.iter().position(|p| p.client_msg_id == client_msg_id) else {
             return Refusal::Unknown;
         };
@@ -135,7 +172,7 @@ impl Outbox {
 
     /// When a refused frame may go again, if one waits.
     #[must_use]
-    pub fn retry_at(&self) -> Option<Instant> {
+    pub fn retry_at(&self) -> Option<T> {
         self.held_until
     }
 

@@ -1,0 +1,493 @@
+//! The client core: everything a tanis app needs between its socket and its screens, without I/O of its own, so
+//! that one implementation serves every platform (Kotlin and Swift through the generated bindings of
+//! `client/ffi`, docs/sdk-native.md) and runs the conformance corpus (conformance/) on a fake clock.
+//!
+//! The host owns the socket and the clock. It calls [`Core::start`], opens a socket when asked
+//! ([`Output::Connect`]), and tells the core what happens: [`Core::opened`], every text frame
+//! ([`Core::received`]), [`Core::closed`], and the time at [`Core::wake_at`] ([`Core::tick`]). The app's calls
+//! ([`Core::find`], [`Core::send`], [`Core::leave`], [`Core::report`]) and every input return what to do, in order:
+//! frames to send, a socket to open, events for the app. Nothing blocks and nothing is async, so the bindings carry
+//! no runtime and no future across the language boundary (the trap matrix-rust-sdk and Element X hit on Kotlin).
+//!
+//! The guarantees are the TypeScript SDK's, checked by the same transcripts: a message is stored before it is sent
+//! and sent again unchanged until accepted, in order (a refusal for now holds what follows; no more than
+//! [`SEND_AHEAD`](crate::SEND_AHEAD) counters ahead); the receive window and the counters survive a restart; a
+//! conversation resumes after the last seq processed; acknowledgements ride on sends or leave after
+//! [`ACK_DELAY`](crate::ACK_DELAY).
+
+mod conversation;
+mod inbox;
+pub mod port;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+use std::time::Duration;
+
+use tanis_proto::{
+    ClientFrame, CloseCode, ErrorCode, InterestMatching, MatchKind, PROTOCOL_VERSION_2, Region, ReportReason, Seq,
+    ServerFrame,
+};
+
+use crate::acks::Acks;
+use crate::e2e::{Identity, counter_of};
+use crate::outbox::Refusal;
+use conversation::Conversation;
+use inbox::Entry;
+pub use port::{Event, MemoryStorage, Millis, Output, Storage};
+
+const FIND: &str = "tanis.find";
+const FIND_KEY: &str = "tanis.find.key";
+
+/// The first reconnect waits about this long; each failed attempt doubles it, up to [`BACKOFF_MAX`].
+const BACKOFF_FIRST: Duration = Duration::from_millis(500);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+/// Why the core refused an app's call.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CoreError {
+    #[error("not in a match")]
+    NotInMatch,
+    #[error("already in a match")]
+    AlreadyInMatch,
+    #[error("no message {0} of the peer was read here")]
+    UnknownMessage(i64),
+    #[error("not a report reason: {0}")]
+    UnknownReason(String),
+}
+
+enum Socket {
+    /// No socket; a new one is asked for at `reconnect_at` (none: the app must act, e.g. sign in again).
+    Closed { reconnect_at: Option<Millis> },
+    /// Asked for, not yet open.
+    Opening,
+    /// Open; frames other than `hello`'s answer wait for it.
+    Open { greeted: bool },
+}
+
+/// A find waiting for its match: its key pair must survive a restart, or the match found meanwhile is unreadable.
+struct Find {
+    identity: Identity,
+}
+
+pub struct Core {
+    storage: Box<dyn Storage>,
+    secrets: Box<dyn Storage>,
+    out: Vec<Output>,
+    socket: Socket,
+    /// Failed connection attempts since the last `hello`.
+    attempts: u32,
+    protocol: u32,
+    find: Option<Find>,
+    conversation: Option<Conversation>,
+    /// The app was told of the conversation this run holds (`matched`): a conversation restored from storage is
+    /// announced again at the first `hello` that names it, for the app to put it back on screen.
+    announced: bool,
+    acks: Acks<Millis>,
+    next_request: u64,
+}
+
+impl Core {
+    /// A core on the host's storage and secret store, taking back what a previous run stored there.
+    pub fn new(storage: Box<dyn Storage>, secrets: Box<dyn Storage>) -> Self {
+        let conversation = Conversation::restored(&*storage, &*secrets);
+        let find = storage
+            .load(FIND)
+            .and_then(|_| secrets.load(FIND_KEY))
+            .and_then(|secret| Identity::from_secret_b64(&secret).ok())
+            .map(|identity| Find { identity });
+        Self {
+            storage,
+            secrets,
+            out: Vec::new(),
+            socket: Socket::Closed { reconnect_at: None },
+            attempts: 0,
+            protocol: 1,
+            find,
+            conversation,
+            announced: false,
+            acks: Acks::new(),
+            next_request: 1,
+        }
+    }
+
+    /// Signed in: asks for the first socket.
+    pub fn start(&mut self, _now: Millis) -> Vec<Output> {
+        self.socket = Socket::Opening;
+        self.out.push(Output::Connect);
+        self.take()
+    }
+
+    /// The socket asked for is open; the server speaks first (`hello`).
+    pub fn opened(&mut self, _now: Millis) -> Vec<Output> {
+        self.socket = Socket::Open { greeted: false };
+        self.take()
+    }
+
+    /// The socket closed with `code` (1006 when it just broke). The outbox goes again on the next one.
+    pub fn closed(&mut self, code: u16, now: Millis) -> Vec<Output> {
+        if let Some(conversation) = &mut self.conversation {
+            conversation.outbox.reconnected();
+            conversation.inbox.disconnected();
+        }
+        let for_good = [CloseCode::InvalidToken, CloseCode::TokenExpired, CloseCode::Banned, CloseCode::ProtocolAbuse]
+            .iter()
+            .any(|c| c.code() == code);
+        if for_good {
+            self.socket = Socket::Closed { reconnect_at: None };
+            self.out.push(Output::Event(Event::Closed { code }));
+        } else {
+            let doubled = BACKOFF_FIRST.saturating_mul(1 << self.attempts.min(8));
+            let jitter = Duration::from_millis(rand::random_range(0..250));
+            self.attempts += 1;
+            self.socket = Socket::Closed { reconnect_at: Some(now + doubled.min(BACKOFF_MAX) + jitter) };
+        }
+        self.take()
+    }
+
+    /// When [`Core::tick`] must be called next, if anything waits for the time.
+    #[must_use]
+    pub fn wake_at(&self) -> Option<Millis> {
+        let reconnect = match self.socket {
+            Socket::Closed { reconnect_at } => reconnect_at,
+            _ => None,
+        };
+        // Offline, a retry or an acknowledgement waits for the socket, not for the time.
+        let greeted = self.greeted();
+        let retry = self.conversation.as_ref().and_then(|c| c.outbox.retry_at()).filter(|_| greeted);
+        let ack = self.acks.due().filter(|_| greeted);
+        let gap = self.conversation.as_ref().and_then(|c| c.inbox.gap_at()).filter(|_| greeted);
+        [reconnect, retry, ack, gap].into_iter().flatten().min()
+    }
+
+    /// Runs what fell due at `now`: a reconnect, a refused message's retry, a standalone acknowledgement.
+    pub fn tick(&mut self, now: Millis) -> Vec<Output> {
+        if let Socket::Closed { reconnect_at: Some(at) } = self.socket
+            && at <= now
+        {
+            self.socket = Socket::Opening;
+            self.out.push(Output::Connect);
+        }
+        if self.greeted() {
+            for frame in self.acks.take_due(now) {
+                self.send_frame(&frame);
+            }
+            if self.conversation.as_ref().and_then(|c| c.inbox.gap_at()).is_some_and(|at| at <= now) {
+                self.resume();
+            }
+            self.flush(now);
+        }
+        self.take()
+    }
+
+    /// A text frame from the server.
+    pub fn received(&mut self, text: &str, now: Millis) -> Vec<Output> {
+        // A frame this version does not know (a newer server's) is skipped, as docs/protocol.md asks.
+        if let Ok(frame) = serde_json::from_str::<ServerFrame>(text) {
+            self.handle(frame, now);
+        }
+        self.take()
+    }
+
+    /// Asks for a match of `kind` with a fresh key pair, kept (secret half in the secret store) until it is found.
+    ///
+    /// # Errors
+    /// [`CoreError::AlreadyInMatch`] while a conversation goes on.
+    pub fn find(&mut self, kind: MatchKind, _now: Millis) -> Result<Vec<Output>, CoreError> {
+        if self.conversation.is_some() {
+            return Err(CoreError::AlreadyInMatch);
+        }
+        let identity = Identity::generate();
+        self.secrets.save(FIND_KEY, &identity.secret_b64());
+        self.storage.save(FIND, &serde_json::json!({ "kind": kind }).to_string());
+        let frame = ClientFrame::MatchFind {
+            id: Some(self.request_id()),
+            kind,
+            public_key: identity.public_key_b64(),
+            nearby: false,
+            interests: InterestMatching::default(),
+            region: Region::default(),
+            seeking: None,
+        };
+        self.find = Some(Find { identity });
+        self.send_frame(&frame);
+        Ok(self.take())
+    }
+
+    /// Seals `text` into the conversation's outbox, stores it, and sends it when the order allows; returns its
+    /// `client_msg_id` (the `sent` or `failed` event names it) and what to do.
+    ///
+    /// # Errors
+    /// [`CoreError::NotInMatch`].
+    pub fn send(&mut self, text: &str, now: Millis) -> Result<(String, Vec<Output>), CoreError> {
+        let conversation = self.conversation.as_mut().ok_or(CoreError::NotInMatch)?;
+        let client_msg_id = conversation.write(text);
+        conversation.save(&*self.storage);
+        self.flush(now);
+        Ok((client_msg_id, self.take()))
+    }
+
+    /// Leaves the conversation; it ends with the server's `match.ended`.
+    ///
+    /// # Errors
+    /// [`CoreError::NotInMatch`].
+    pub fn leave(&mut self, _now: Millis) -> Result<Vec<Output>, CoreError> {
+        let match_id = self.conversation.as_ref().ok_or(CoreError::NotInMatch)?.match_id();
+        let frame = ClientFrame::MatchLeave { id: Some(self.request_id()), match_id };
+        self.send_frame(&frame);
+        Ok(self.take())
+    }
+
+    /// Reports the peer for `reason` (a code of docs/protocol.md, `report`), revealing their messages `seqs` so the
+    /// server can verify what they said.
+    ///
+    /// # Errors
+    /// [`CoreError::NotInMatch`], [`CoreError::UnknownReason`], [`CoreError::UnknownMessage`].
+    pub fn report(&mut self, reason: &str, seqs: &[i64], _now: Millis) -> Result<Vec<Output>, CoreError> {
+        let conversation = self.conversation.as_ref().ok_or(CoreError::NotInMatch)?;
+        let reason_code: ReportReason = serde_json::from_value(serde_json::Value::String(reason.to_owned()))
+            .map_err(|_| CoreError::UnknownReason(reason.to_owned()))?;
+        let seqs: Vec<Seq> = seqs.iter().map(|&s| Seq(s)).collect();
+        let evidence = conversation.reveal(&seqs).map_err(|seq| CoreError::UnknownMessage(seq.0))?;
+        let match_id = conversation.match_id();
+        let frame = ClientFrame::Report { id: Some(self.request_id()), match_id, reason_code, details: None, evidence };
+        self.send_frame(&frame);
+        Ok(self.take())
+    }
+
+    fn handle(&mut self, frame: ServerFrame, now: Millis) {
+        match frame {
+            ServerFrame::Hello { protocol, handle, active_match, .. } => {
+                self.socket = Socket::Open { greeted: true };
+                self.attempts = 0;
+                self.protocol = protocol;
+                self.out.push(Output::Event(Event::Hello { handle }));
+                self.greeted_with(active_match, now);
+            }
+            ServerFrame::MatchFound { info, .. } => {
+                let Some(find) = self.find.take() else { return };
+                self.forget_find();
+                self.establish(find.identity, info);
+            }
+            ServerFrame::ResumeDone { id, match_id, last_seq } => {
+                let Some(conversation) = self.conversation.as_mut().filter(|c| c.match_id() == match_id) else {
+                    return;
+                };
+                let Some(entries) = conversation.inbox.done(id.as_deref(), last_seq, &mut conversation.last_seq, now)
+                else {
+                    return;
+                };
+                self.process(entries, now);
+                // Caught up: the outbox leaves, and what was owed while offline is owed again from now.
+                self.flush(now);
+                self.acks.owed_again(now);
+            }
+            ServerFrame::Msg { match_id, seq, ciphertext, nonce, commitment, mine, .. } => {
+                let Some(conversation) = self.conversation.as_mut().filter(|c| c.match_id() == match_id) else {
+                    return;
+                };
+                let entry = if mine { Entry::Mine { nonce } } else { Entry::Theirs { ciphertext, nonce, commitment } };
+                let entries = conversation.inbox.add(seq, entry, &mut conversation.last_seq, now);
+                self.process(entries, now);
+            }
+            ServerFrame::MsgAccepted { match_id, client_msg_id, seq, .. } => {
+                let Some(conversation) = self.conversation.as_mut().filter(|c| c.match_id() == match_id) else {
+                    return;
+                };
+                if conversation.outbox.accepted(&client_msg_id) {
+                    self.out.push(Output::Event(Event::Sent { match_id: match_id.0, client_msg_id, seq: seq.0 }));
+                }
+                let entries = conversation.inbox.accepted(seq, &mut conversation.last_seq, now);
+                self.process(entries, now);
+                self.flush(now);
+            }
+            ServerFrame::MatchEnded { match_id, reason, .. }
+                if self.conversation.as_ref().is_some_and(|c| c.match_id() == match_id) =>
+            {
+                self.end(reason_code(&reason));
+            }
+            ServerFrame::Error { id, code, retry_after_ms, .. } => self.refused(id, code, retry_after_ms, now),
+            _ => {}
+        }
+    }
+
+    /// After `hello`: the conversation this device holds goes on (resumed after its last seq), a match found while
+    /// the app was away is keyed with the find's stored key pair, and a conversation the server no longer has ended.
+    fn greeted_with(&mut self, active: Option<tanis_proto::MatchInfo>, now: Millis) {
+        match (active, self.conversation.as_ref().map(Conversation::match_id)) {
+            (Some(info), Some(held)) if info.match_id == held => {
+                if !self.announced {
+                    self.announced = true;
+                    let (peer, initiator) = (info.peer, info.initiator);
+                    self.out.push(Output::Event(Event::Matched { match_id: held.0, peer, initiator }));
+                }
+            }
+            (Some(info), _) => {
+                if self.conversation.is_some() {
+                    self.end("ended".into());
+                }
+                let Some(find) = self.find.take() else { return };
+                self.forget_find();
+                self.establish(find.identity, info);
+            }
+            (None, Some(_)) => {
+                self.end("ended".into());
+                return;
+            }
+            (None, None) => return,
+        }
+        self.resume();
+        self.flush(now);
+    }
+
+    /// Asks for everything stored after the last seq processed; live frames wait for its `resume.done`.
+    fn resume(&mut self) {
+        let id = self.request_id();
+        let Some(conversation) = self.conversation.as_mut() else { return };
+        let frame = ClientFrame::Resume {
+            id: Some(id.clone()),
+            match_id: conversation.match_id(),
+            after_seq: conversation.last_seq,
+        };
+        conversation.inbox.resumed(id);
+        self.send_frame(&frame);
+    }
+
+    fn establish(&mut self, identity: Identity, info: tanis_proto::MatchInfo) {
+        let (match_id, peer, initiator) = (info.match_id.0, info.peer.clone(), info.initiator);
+        match Conversation::established(identity, info, &*self.secrets) {
+            Ok(conversation) => {
+                conversation.save(&*self.storage);
+                self.conversation = Some(conversation);
+                self.announced = true;
+                self.out.push(Output::Event(Event::Matched { match_id, peer, initiator }));
+            }
+            // A key the protocol refuses (docs/protocol.md section 9 step 2): do not chat; leave.
+            Err(_) => {
+                let frame =
+                    ClientFrame::MatchLeave { id: Some(self.request_id()), match_id: tanis_proto::MatchId(match_id) };
+                self.send_frame(&frame);
+            }
+        }
+    }
+
+    /// Hands on what the inbox let through, in seq order: a peer's message opened (or unreadable) and owed an
+    /// acknowledgement, a copy of ours settling its outbox frame.
+    fn process(&mut self, entries: Vec<(Seq, Entry)>, now: Millis) {
+        let Some(conversation) = self.conversation.as_mut() else { return };
+        let match_id = conversation.match_id();
+        if entries.is_empty() {
+            return;
+        }
+        for (seq, entry) in entries {
+            match entry {
+                Entry::Theirs { ciphertext, nonce, commitment } => {
+                    let event = match conversation.read(seq, &ciphertext, &nonce, commitment.as_deref()) {
+                        Some(text) => Event::Message { match_id: match_id.0, seq: seq.0, text },
+                        None => Event::Unreadable { match_id: match_id.0, seq: seq.0 },
+                    };
+                    self.out.push(Output::Event(event));
+                    if self.protocol >= PROTOCOL_VERSION_2 {
+                        self.acks.received(match_id, seq, now);
+                    } else {
+                        self.out.push(Output::Send(
+                            serde_json::to_string(&ClientFrame::MsgAck { id: None, match_id, seq })
+                                .expect("serialises"),
+                        ));
+                    }
+                }
+                // Our own message, replayed: it was stored, so it counts as accepted (found by its counter: the copy
+                // names no client_msg_id).
+                Entry::Mine { nonce } => {
+                    if let Some(id) =
+                        counter_of(&nonce).and_then(|counter| conversation.outbox.accepted_counter(counter))
+                    {
+                        self.out.push(Output::Event(Event::Sent {
+                            match_id: match_id.0,
+                            client_msg_id: id,
+                            seq: seq.0,
+                        }));
+                    }
+                }
+                Entry::Accepted => {}
+            }
+        }
+        conversation.save(&*self.storage);
+    }
+
+    fn refused(&mut self, id: Option<String>, code: ErrorCode, retry_after_ms: Option<u64>, now: Millis) {
+        // Our `resume` refused: what waits is walked as far as it goes; the next gap or connection asks again.
+        if let Some(conversation) = self.conversation.as_mut()
+            && let Some(entries) = conversation.inbox.refused(id.as_deref(), &mut conversation.last_seq, now)
+        {
+            self.process(entries, now);
+            self.flush(now);
+            return;
+        }
+        let code_name = serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+        let pending = id.as_deref().and_then(|id| {
+            let conversation = self.conversation.as_ref()?;
+            conversation.outbox.frames().into_iter().find_map(|frame| match frame {
+                ClientFrame::MsgSend { id: Some(frame_id), client_msg_id, .. } if frame_id == id => Some(client_msg_id),
+                _ => None,
+            })
+        });
+        let (Some(client_msg_id), Some(conversation)) = (pending, self.conversation.as_mut()) else {
+            self.out.push(Output::Event(Event::Refused { code: code_name }));
+            return;
+        };
+        let retry_after = retry_after_ms.map(Duration::from_millis);
+        if let Refusal::Failed(_) = conversation.outbox.refused(&client_msg_id, code, retry_after, now) {
+            conversation.save(&*self.storage);
+            let match_id = conversation.match_id().0;
+            self.out.push(Output::Event(Event::Failed { match_id, client_msg_id, code: code_name }));
+            self.flush(now);
+        }
+    }
+
+    /// Puts on the wire what the outbox lets go now, the acknowledgement owed riding on the first.
+    fn flush(&mut self, now: Millis) {
+        if !self.greeted() {
+            return;
+        }
+        let Some(conversation) = self.conversation.as_mut().filter(|c| !c.inbox.resuming()) else { return };
+        let frames = conversation.outbox.ready(now);
+        for mut frame in frames {
+            self.acks.ride(&mut frame);
+            self.send_frame(&frame);
+        }
+    }
+
+    fn end(&mut self, reason: String) {
+        if let Some(conversation) = self.conversation.take() {
+            Conversation::forget(&*self.storage, &*self.secrets);
+            self.out.push(Output::Event(Event::Ended { match_id: conversation.match_id().0, reason }));
+        }
+    }
+
+    fn forget_find(&mut self) {
+        self.storage.remove(FIND);
+        self.secrets.remove(FIND_KEY);
+    }
+
+    fn greeted(&self) -> bool {
+        matches!(self.socket, Socket::Open { greeted: true })
+    }
+
+    fn send_frame(&mut self, frame: &ClientFrame) {
+        self.out.push(Output::Send(serde_json::to_string(frame).expect("client frames serialise")));
+    }
+
+    fn request_id(&mut self) -> String {
+        let id = format!("r{}", self.next_request);
+        self.next_request += 1;
+        id
+    }
+
+    fn take(&mut self) -> Vec<Output> {
+        std::mem::take(&mut self.out)
+    }
+}
+
+fn reason_code(reason: &tanis_proto::EndReason) -> String {
+    serde_json::to_value(reason).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}

@@ -1,0 +1,122 @@
+//! What the core and its host hand each other: the host's storage and secret store, the clock it passes in, and
+//! what the core asks of it (frames to send, a socket to open, events for the app).
+
+use std::collections::HashMap;
+use std::ops::Add;
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// The host's clock, in milliseconds from any fixed origin (the app's monotonic clock; a test's fake one). The
+/// core never reads a clock of its own, so a test moves time and nothing sleeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Millis(pub u64);
+
+impl Add<Duration> for Millis {
+    type Output = Millis;
+
+    fn add(self, rhs: Duration) -> Millis {
+        Millis(self.0.saturating_add(u64::try_from(rhs.as_millis()).unwrap_or(u64::MAX)))
+    }
+}
+
+/// Key-value storage the host provides, written through: what the core saves is saved before the frame that
+/// depends on it is handed out (a message's frame is stored before it is sent). On Android a file or
+/// SharedPreferences, on iOS a file in the app's container; [`MemoryStorage`] in tests. The secret store is a second
+/// implementation of the same trait: Android Keystore-backed EncryptedSharedPreferences, the iOS Keychain.
+pub trait Storage: Send + Sync {
+    fn load(&self, key: &str) -> Option<String>;
+    fn save(&self, key: &str, value: &str);
+    fn remove(&self, key: &str);
+}
+
+/// A [`Storage`] in memory: for tests, and for an app that wants nothing kept. Clones share nothing.
+#[derive(Debug, Default)]
+pub struct MemoryStorage(Mutex<HashMap<String, String>>);
+
+impl Storage for MemoryStorage {
+    fn load(&self, key: &str) -> Option<String> {
+        self.0.lock().expect("not poisoned").get(key).cloned()
+    }
+
+    fn save(&self, key: &str, value: &str) {
+        self.0.lock().expect("not poisoned").insert(key.to_owned(), value.to_owned());
+    }
+
+    fn remove(&self, key: &str) {
+        self.0.lock().expect("not poisoned").remove(key);
+    }
+}
+
+impl<S: Storage + ?Sized> Storage for std::sync::Arc<S> {
+    fn load(&self, key: &str) -> Option<String> {
+        (**self).load(key)
+    }
+
+    fn save(&self, key: &str, value: &str) {
+        (**self).save(key, value);
+    }
+
+    fn remove(&self, key: &str) {
+        (**self).remove(key);
+    }
+}
+
+/// What the core asks of its host, in the order it must happen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Put this text frame on the socket.
+    Send(String),
+    /// Open a socket (the first one, or again after the backoff), with the current access token.
+    Connect,
+    /// Tell the app.
+    Event(Event),
+}
+
+/// What the app is told: the same events, with the same names, as the TypeScript SDK gives (conformance/README.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// The server greeted the socket: this is who the user appears as.
+    Hello {
+        handle: String,
+    },
+    Matched {
+        match_id: i64,
+        peer: String,
+        initiator: bool,
+    },
+    /// A peer's message, opened and its franking checked.
+    Message {
+        match_id: i64,
+        seq: i64,
+        text: String,
+    },
+    /// A peer's message that does not open (forged, replayed, or sealed to a key this device does not hold).
+    Unreadable {
+        match_id: i64,
+        seq: i64,
+    },
+    /// One of ours, stored by the server as `seq`.
+    Sent {
+        match_id: i64,
+        client_msg_id: String,
+        seq: i64,
+    },
+    /// One of ours, refused for good with `code`.
+    Failed {
+        match_id: i64,
+        client_msg_id: String,
+        code: String,
+    },
+    Ended {
+        match_id: i64,
+        reason: String,
+    },
+    /// The server refused something the app asked for (a find, a leave, a report) with `code`.
+    Refused {
+        code: String,
+    },
+    /// The socket closed for good: signed out (4001), banned (4003), replaced; the app must act.
+    Closed {
+        code: u16,
+    },
+}
