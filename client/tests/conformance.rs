@@ -30,7 +30,9 @@ fn outs(out: Vec<Output>) -> Vec<Out> {
     out.into_iter()
         .map(|o| match o {
             Output::Send(frame) => Out::Frame(frame),
-            Output::Connect => Out::Connect,
+            Output::Connect { token } => Out::Connect(token),
+            Output::Disconnect => Out::Disconnect,
+            Output::Request(r) => Out::Request(testkit::request_json(r.id, &r.method, &r.path, r.body.as_deref())),
             Output::Event(event) => Out::Event(testkit::counted(&event)),
         })
         .collect()
@@ -85,6 +87,11 @@ impl Subject for CoreSubject {
 
     fn restart(&mut self) {
         self.core = Core::new(Box::new(self.storage.clone()), Box::new(self.secrets.clone()));
+    }
+
+    fn store_session(&mut self, access: &str, refresh: &str) {
+        testkit::store_session(&*self.secrets, access, refresh);
+        self.restart();
     }
 
     fn store_find(&mut self, kind: &str, secret: &str) {

@@ -17,15 +17,17 @@
 
 mod conversation;
 mod inbox;
+mod link;
+pub mod policy;
 pub mod port;
+mod session;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
 use std::time::Duration;
 
 use tanis_proto::{
-    ClientFrame, CloseCode, ErrorCode, InterestMatching, MatchKind, PROTOCOL_VERSION_2, Region, ReportReason, Seq,
-    ServerFrame,
+    ClientFrame, ErrorCode, InterestMatching, MatchKind, PROTOCOL_VERSION_2, Region, ReportReason, Seq, ServerFrame,
 };
 
 use crate::acks::Acks;
@@ -33,14 +35,11 @@ use crate::e2e::{Identity, counter_of};
 use crate::outbox::Refusal;
 use conversation::Conversation;
 use inbox::Entry;
-pub use port::{Event, MemoryStorage, Millis, Output, Storage};
+pub use port::{Event, MemoryStorage, Millis, Output, Request, Storage};
+use session::Session;
 
 const FIND: &str = "tanis.find";
 const FIND_KEY: &str = "tanis.find.key";
-
-/// The first reconnect waits about this long; each failed attempt doubles it, up to [`BACKOFF_MAX`].
-const BACKOFF_FIRST: Duration = Duration::from_millis(500);
-const BACKOFF_MAX: Duration = Duration::from_secs(30);
 
 /// Why the core refused an app's call.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -53,10 +52,12 @@ pub enum CoreError {
     UnknownMessage(i64),
     #[error("not a report reason: {0}")]
     UnknownReason(String),
+    #[error("not signed in")]
+    SignedOut,
 }
 
 enum Socket {
-    /// No socket; a new one is asked for at `reconnect_at` (none: the app must act, e.g. sign in again).
+    /// No socket; a new one is asked for at `reconnect_at` (none: after a refresh, or the app must act: sign in).
     Closed { reconnect_at: Option<Millis> },
     /// Asked for, not yet open.
     Opening,
@@ -73,7 +74,12 @@ pub struct Core {
     storage: Box<dyn Storage>,
     secrets: Box<dyn Storage>,
     out: Vec<Output>,
+    session: Session,
     socket: Socket,
+    /// A socket is wanted once the refresh in flight succeeds (a 4001/4002 close, a start with an expired token).
+    connect_after_refresh: bool,
+    /// Banned, or closed for a protocol error: nothing reconnects until the app signs in again.
+    halted: bool,
     /// Failed connection attempts since the last `hello`.
     attempts: u32,
     protocol: u32,
@@ -84,6 +90,8 @@ pub struct Core {
     announced: bool,
     acks: Acks<Millis>,
     next_request: u64,
+    /// The ids of `report` frames not yet answered: their `ok` is the server's word that the evidence verified.
+    reports: Vec<String>,
 }
 
 impl Core {
@@ -95,11 +103,15 @@ impl Core {
             .and_then(|_| secrets.load(FIND_KEY))
             .and_then(|secret| Identity::from_secret_b64(&secret).ok())
             .map(|identity| Find { identity });
+        let session = Session::restored(&*secrets);
         Self {
             storage,
             secrets,
             out: Vec::new(),
+            session,
             socket: Socket::Closed { reconnect_at: None },
+            connect_after_refresh: false,
+            halted: false,
             attempts: 0,
             protocol: 1,
             find,
@@ -107,41 +119,8 @@ impl Core {
             announced: false,
             acks: Acks::new(),
             next_request: 1,
+            reports: Vec::new(),
         }
-    }
-
-    /// Signed in: asks for the first socket.
-    pub fn start(&mut self, _now: Millis) -> Vec<Output> {
-        self.socket = Socket::Opening;
-        self.out.push(Output::Connect);
-        self.take()
-    }
-
-    /// The socket asked for is open; the server speaks first (`hello`).
-    pub fn opened(&mut self, _now: Millis) -> Vec<Output> {
-        self.socket = Socket::Open { greeted: false };
-        self.take()
-    }
-
-    /// The socket closed with `code` (1006 when it just broke). The outbox goes again on the next one.
-    pub fn closed(&mut self, code: u16, now: Millis) -> Vec<Output> {
-        if let Some(conversation) = &mut self.conversation {
-            conversation.outbox.reconnected();
-            conversation.inbox.disconnected();
-        }
-        let for_good = [CloseCode::InvalidToken, CloseCode::TokenExpired, CloseCode::Banned, CloseCode::ProtocolAbuse]
-            .iter()
-            .any(|c| c.code() == code);
-        if for_good {
-            self.socket = Socket::Closed { reconnect_at: None };
-            self.out.push(Output::Event(Event::Closed { code }));
-        } else {
-            let doubled = BACKOFF_FIRST.saturating_mul(1 << self.attempts.min(8));
-            let jitter = Duration::from_millis(rand::random_range(0..250));
-            self.attempts += 1;
-            self.socket = Socket::Closed { reconnect_at: Some(now + doubled.min(BACKOFF_MAX) + jitter) };
-        }
-        self.take()
     }
 
     /// When [`Core::tick`] must be called next, if anything waits for the time.
@@ -156,16 +135,19 @@ impl Core {
         let retry = self.conversation.as_ref().and_then(|c| c.outbox.retry_at()).filter(|_| greeted);
         let ack = self.acks.due().filter(|_| greeted);
         let gap = self.conversation.as_ref().and_then(|c| c.inbox.gap_at()).filter(|_| greeted);
-        [reconnect, retry, ack, gap].into_iter().flatten().min()
+        [reconnect, retry, ack, gap, self.session.refresh_at()].into_iter().flatten().min()
     }
 
-    /// Runs what fell due at `now`: a reconnect, a refused message's retry, a standalone acknowledgement.
+    /// Runs what fell due at `now`: a token's refresh, a reconnect, a refused message's retry, a standalone
+    /// acknowledgement, a gap's `resume`.
     pub fn tick(&mut self, now: Millis) -> Vec<Output> {
+        if self.session.refresh_at().is_some_and(|at| at <= now) {
+            self.refresh();
+        }
         if let Socket::Closed { reconnect_at: Some(at) } = self.socket
             && at <= now
         {
-            self.socket = Socket::Opening;
-            self.out.push(Output::Connect);
+            self.connect();
         }
         if self.greeted() {
             for frame in self.acks.take_due(now) {
@@ -249,7 +231,9 @@ impl Core {
         let seqs: Vec<Seq> = seqs.iter().map(|&s| Seq(s)).collect();
         let evidence = conversation.reveal(&seqs).map_err(|seq| CoreError::UnknownMessage(seq.0))?;
         let match_id = conversation.match_id();
-        let frame = ClientFrame::Report { id: Some(self.request_id()), match_id, reason_code, details: None, evidence };
+        let id = self.request_id();
+        self.reports.push(id.clone());
+        let frame = ClientFrame::Report { id: Some(id), match_id, reason_code, details: None, evidence };
         self.send_frame(&frame);
         Ok(self.take())
     }
@@ -305,7 +289,16 @@ impl Core {
             {
                 self.end(reason_code(&reason));
             }
-            ServerFrame::Error { id, code, retry_after_ms, .. } => self.refused(id, code, retry_after_ms, now),
+            ServerFrame::Ok { id: Some(id) } if self.reports.contains(&id) => {
+                self.reports.retain(|r| *r != id);
+                self.out.push(Output::Event(Event::Reported));
+            }
+            ServerFrame::Error { id, code, retry_after_ms, .. } => {
+                if let Some(id) = &id {
+                    self.reports.retain(|r| r != id);
+                }
+                self.refused(id, code, retry_after_ms, now);
+            }
             _ => {}
         }
     }
@@ -455,6 +448,17 @@ impl Core {
             self.acks.ride(&mut frame);
             self.send_frame(&frame);
         }
+    }
+
+    /// Signed out: nothing of the user's conversation or waiting find stays on this device.
+    fn end_locally(&mut self) {
+        if self.conversation.take().is_some() {
+            Conversation::forget(&*self.storage, &*self.secrets);
+        }
+        self.find = None;
+        self.forget_find();
+        self.acks = Acks::new();
+        self.announced = false;
     }
 
     fn end(&mut self, reason: String) {

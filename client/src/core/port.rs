@@ -6,8 +6,9 @@ use std::ops::Add;
 use std::sync::Mutex;
 use std::time::Duration;
 
-/// The host's clock, in milliseconds from any fixed origin (the app's monotonic clock; a test's fake one). The
-/// core never reads a clock of its own, so a test moves time and nothing sleeps.
+/// The host's clock: milliseconds since the Unix epoch (the app's wall clock; a test's fake one, starting at 0). The
+/// core never reads a clock of its own, so a test moves time and nothing sleeps. Wall time, because tokens expire at
+/// a time of day.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Millis(pub u64);
 
@@ -66,15 +67,45 @@ impl<S: Storage + ?Sized> Storage for std::sync::Arc<S> {
 pub enum Output {
     /// Put this text frame on the socket.
     Send(String),
-    /// Open a socket (the first one, or again after the backoff), with the current access token.
-    Connect,
+    /// Open a socket (the first one, or again after the backoff) offering this access token (docs/protocol.md
+    /// section 2: the `tanis.auth.<token>` subprotocol beside `tanis.v2`, or the Authorization header).
+    Connect { token: String },
+    /// Close the socket (signed out).
+    Disconnect,
+    /// Make this HTTP request to the server's REST API and hand the answer to `Core::response`.
+    Request(Request),
     /// Tell the app.
     Event(Event),
+}
+
+/// An HTTP request for the host to make: `method` and `path` under the server's base URL, `body` JSON (`None`: no
+/// body), `bearer` the access token for the Authorization header when the call needs one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    pub id: u64,
+    pub method: String,
+    pub path: String,
+    pub body: Option<String>,
+    pub bearer: Option<String>,
 }
 
 /// What the app is told: the same events, with the same names, as the TypeScript SDK gives (conformance/README.md).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
+    /// Signed in or registered; `handle` as the server answered.
+    SignedIn {
+        handle: Option<String>,
+    },
+    /// Signing in was refused (`invalid_credentials`, `account_banned`, ...), with the server's code.
+    SignInFailed {
+        code: String,
+    },
+    /// The session is over (a refresh refused, signed out elsewhere): sign in again.
+    SignedOut {
+        code: String,
+    },
+    /// The account is banned: the socket stays closed (REST sign-in says why and until when).
+    Banned,
     /// The server greeted the socket: this is who the user appears as.
     Hello {
         handle: String,
@@ -111,11 +142,14 @@ pub enum Event {
         match_id: i64,
         reason: String,
     },
+    /// The server took a report, its evidence verified (a refusal is `Refused`: `evidence_forged`, ...).
+    Reported,
     /// The server refused something the app asked for (a find, a leave, a report) with `code`.
     Refused {
         code: String,
     },
-    /// The socket closed for good: signed out (4001), banned (4003), replaced; the app must act.
+    /// The server closed the socket for a protocol error of this client (1002, 1007, 1009, 4004): no reconnect
+    /// (the same frames would loop); the app may start again.
     Closed {
         code: u16,
     },

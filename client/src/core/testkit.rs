@@ -28,8 +28,12 @@ const RECONNECT_LIMIT_MS: u64 = 60_000;
 pub enum Out {
     /// A text frame put on the socket.
     Frame(String),
-    /// A new socket asked for.
-    Connect,
+    /// A new socket asked for, offering this access token.
+    Connect(String),
+    /// The socket closed by the client.
+    Disconnect,
+    /// An HTTP request: `{"id", "method", "path", "body"}` (the body parsed).
+    Request(Value),
     /// An event for the app, as conformance/README.md names it (`{"type": "message", ...}`); `None` for an event the
     /// corpus does not count.
     Event(Option<Value>),
@@ -50,9 +54,29 @@ pub trait Subject {
     fn app(&mut self, call: &Value, now: u64) -> Result<(Option<String>, Vec<Out>), String>;
     /// The app ends and starts again: a new client on the same storage (not yet started).
     fn restart(&mut self);
+    /// Before the start: the app is signed in with this token pair, kept where the client keeps it ([`store_session`]
+    /// for the core).
+    fn store_session(&mut self, access: &str, refresh: &str);
     /// Before the start: a `match.find` of `kind` sent by an earlier run is waiting, its key pair's secret half
     /// `secret` (base64), kept where the client keeps a waiting find ([`store_find`] for the core).
     fn store_find(&mut self, kind: &str, secret: &str);
+}
+
+/// The token pair every scenario starts signed in with (conformance/README.md).
+pub const ACCESS: &str = "access-1";
+pub const REFRESH: &str = "refresh-1";
+
+/// An HTTP request as the kit reads it.
+#[must_use]
+pub fn request_json(id: u64, method: &str, path: &str, body: Option<&str>) -> Value {
+    let body = body.and_then(|b| serde_json::from_str::<Value>(b).ok()).unwrap_or(Value::Null);
+    json!({ "id": id, "method": method, "path": path, "body": body })
+}
+
+/// A signed-in session on the core's secret store: the token pair a scenario starts with.
+pub fn store_session(secrets: &dyn super::Storage, access: &str, refresh: &str) {
+    let tokens = json!({ "access_token": access, "refresh_token": refresh });
+    secrets.save(super::session::TOKENS, &tokens.to_string());
 }
 
 /// Where the core keeps a waiting find: what [`Subject::store_find`] writes for a subject built on the core.
@@ -68,6 +92,7 @@ pub fn store_find(storage: &dyn super::Storage, secrets: &dyn super::Storage, ki
 pub fn run(json: &str, subject: &mut dyn Subject) -> Result<(), String> {
     let scenario: Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
     let mut run = Run::new(subject);
+    run.subject.store_session(ACCESS, REFRESH);
     if let Some(find) = scenario.get("stored_find") {
         run.subject.store_find(find["kind"].as_str().ok_or("stored_find names its kind")?, STORED_FIND_SECRET);
         let public = Identity::from_secret_b64(STORED_FIND_SECRET).expect("32 bytes").public_key_b64();
@@ -94,6 +119,10 @@ struct Run<'a> {
     connect_asked: bool,
     /// Sockets opened so far: a `drop` waits for the next.
     sockets: u32,
+    /// The access token the latest socket was asked for with.
+    socket_token: Option<String>,
+    /// HTTP requests made and not yet answered, oldest first.
+    requests: VecDeque<Value>,
 }
 
 impl<'a> Run<'a> {
@@ -110,6 +139,8 @@ impl<'a> Run<'a> {
             opened: HashMap::new(),
             connect_asked: false,
             sockets: 0,
+            socket_token: None,
+            requests: VecDeque::new(),
         }
     }
 
@@ -140,7 +171,12 @@ impl<'a> Run<'a> {
                         self.frames.push_back(frame);
                     }
                 }
-                Out::Connect => self.connect_asked = true,
+                Out::Connect(token) => {
+                    self.connect_asked = true;
+                    self.socket_token = Some(token);
+                }
+                Out::Disconnect => {}
+                Out::Request(request) => self.requests.push_back(request),
                 Out::Event(Some(event)) => self.events.push_back(event),
                 Out::Event(None) => {}
             }
@@ -380,6 +416,15 @@ pub fn counted(event: &super::Event) -> Option<Value> {
             json!({"type": "failed", "match_id": match_id, "client_msg_id": client_msg_id, "code": code})
         }
         E::Ended { match_id, reason } => json!({"type": "ended", "match_id": match_id, "reason": reason}),
-        E::Hello { .. } | E::Refused { .. } | E::Closed { .. } => return None,
+        E::SignedOut { code } => json!({"type": "signed_out", "code": code}),
+        E::Banned => json!({"type": "banned"}),
+        E::Hello { .. }
+        | E::Refused { .. }
+        | E::Closed { .. }
+        | E::SignedIn { .. }
+        | E::SignInFailed { .. }
+        | E::Reported => {
+            return None;
+        }
     })
 }

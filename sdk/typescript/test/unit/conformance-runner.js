@@ -1,16 +1,20 @@
 // The TypeScript runner of the conformance corpus (conformance/README.md, the contract every runner follows): one
 // scenario against the real SDK (`Client`) on the test kit's scripted server, which answers nothing by itself
-// (`autoReply: false`: every server frame is the scenario's), on a FakeClock that only `advance_ms` and a drop's
-// reconnect move. The runner plays the stranger with real keys, so that what the client seals is opened and
-// checked, and what the stranger seals is what the client must open.
+// (`autoReply: false`: every server frame is the scenario's, but a `pong`), on a FakeClock that only `advance_ms`,
+// `backoff` and a drop's reconnect move. The runner plays the stranger with real keys, so that what the client
+// seals is opened and checked, and what the stranger seals is what the client must open; and the REST server
+// (conformance-kit.js), whose token requests wait for the scenario's answers.
 
 import assert from 'node:assert/strict';
 
-import { Client, MemoryStorage } from '../../src/index.js';
+import { Call, Client, MemoryStorage } from '../../src/index.js';
 import { counterOf, establish, toBase64 } from '../../src/crypto/e2e.js';
 import { frank, unfrank } from '../../src/crypto/franking.js';
 import { x25519 } from '../../src/crypto/vendor/noble.js';
 import { FakeClock, ScriptedServer, settle, until } from '@tanis/client/testing';
+import { Rest, SIGNED_IN, TOKENS, answeringPings, conform, corpusEvent, corpusRefusal, substitute } from './conformance-kit.js';
+
+export { corpusEvent } from './conformance-kit.js';
 
 /** A key pair from a fixed secret key: the corpus's keys are the same in every runner. @param {number} byte */
 function fixedIdentity(byte) {
@@ -22,41 +26,10 @@ function fixedIdentity(byte) {
 const PEER = fixedIdentity(0x07);
 /** The key pair of a find the client stored before the scenario (`stored_find`). */
 const STORED_FIND = fixedIdentity(0x01);
-/** How long a drop's reconnect may take, in fake time, before the scenario fails. */
-const RECONNECT_WITHIN_MS = 60_000;
+/** How long a drop's reconnect, or a `backoff`, may take in fake time before the scenario fails. */
+const BACKOFF_WITHIN_MS = 60_000;
 /** How many macrotasks `quiet` (and the end) let run before counting: time for the client's storage writes. */
 const QUIET_ROUNDS = 20;
-
-/**
- * The SDK's event as the corpus names it (README, "Events"), or null for one the corpus does not count.
- * @param {string} name
- * @param {any} detail
- */
-export function corpusEvent(name, detail) {
-  switch (name) {
-    case 'matched': {
-      const { record } = detail.conversation;
-      return { type: 'matched', match_id: record.match_id, peer: record.peer, initiator: record.initiator };
-    }
-    case 'message': {
-      // One of ours the client could not tie to its outbox (another tab's or device's) keeps `mine`: no scenario
-      // expects it, so it fails any it shows up in.
-      const { seq, text, mine } = detail.message;
-      return { type: 'message', match_id: detail.matchId, seq, text, ...(mine && { mine }) };
-    }
-    case 'undecryptable':
-      // Not opened, or opened but its franking commitment does not open: either way never shown as text.
-      return { type: 'unreadable', match_id: detail.matchId, seq: detail.seq };
-    case 'sent':
-      return { type: 'sent', match_id: detail.matchId, client_msg_id: detail.clientMsgId, seq: detail.seq };
-    case 'failed':
-      return { type: 'failed', match_id: detail.matchId, client_msg_id: detail.clientMsgId, code: detail.error.code };
-    case 'ended':
-      return { type: 'ended', match_id: detail.matchId, reason: detail.reason };
-    default:
-      return null;
-  }
-}
 
 /** Runs one scenario (its parsed JSON) to the end; throws at the first step the client does not conform to. */
 export async function runScenario(scenario) {
@@ -82,9 +55,11 @@ class Run {
     // Time 0 is the Unix epoch: the times frames carry (`sent_at`, `expires_at`) are on this clock.
     this.clock = new FakeClock(0).install();
     this.server = new ScriptedServer({ autoReply: false, protocol: 2 });
+    this.rest = new Rest(this.server.baseUrl);
+    this.WebSocket = answeringPings(this.server.WebSocket);
     this.storage = new MemoryStorage();
     /** @type {Map<string, unknown>} the scenario's variables, `$name` → value */
-    this.vars = new Map([['$peer_public', toBase64(PEER.publicKey)]]);
+    this.vars = new Map([['$peer_public', toBase64(PEER.publicKey)], ...TOKENS]);
     /** @type {Map<number, {session: import('../../src/crypto/e2e.js').Session, clientPublic: string, initiator: boolean}>} the stranger's side of each match */
     this.peer = new Map();
     /** The match the stranger was keyed for last: where `seal` seals. @type {number | null} */
@@ -93,19 +68,21 @@ class Run {
     this.sealed = new Map();
     /** @type {any[]} the corpus events the client gave, in order, across restarts */
     this.events = [];
-    // How many frames and events the steps expected so far.
-    this.framesTaken = this.eventsTaken = 0;
+    // How many frames, events, sockets and counted requests the steps took so far.
+    this.framesTaken = this.eventsTaken = this.socketsTaken = this.requestsTaken = 0;
     /** The match of the latest `matched` event: the conversation a report is about. @type {number | null} */
     this.latestMatch = null;
+    /** @type {Map<number, Call>} the app's call of each video match, from its `matched` on (no media) */
+    this.calls = new Map();
     /** @type {Client | null} */
     this.client = null;
-    /** @type {any} the socket open now */
+    /** @type {any} the socket the steps speak on: the one the client opened most recently */
     this.socket = null;
   }
 
-  /** Signs in (a token pair in storage, and maybe a find left waiting) and starts the first client. @param {any} [storedFind] */
+  /** Signs in (the corpus's token pair in storage, and maybe a find left waiting) and starts the first client. @param {any} [storedFind] */
   async start(storedFind) {
-    await this.server.signIn(this.storage);
+    await this.storage.set('tanis.tokens', JSON.stringify(SIGNED_IN));
     if (storedFind) {
       const publicKey = toBase64(STORED_FIND.publicKey);
       const frame = { type: 'match.find', id: storedFind.id, kind: storedFind.kind ?? 'text', public_key: publicKey };
@@ -116,18 +93,26 @@ class Run {
     await this.launch();
   }
 
-  /** A client on the run's storage (a first start or a restart), started, its socket the current one. */
+  /** A client on the run's storage (a first start or a restart), started; its socket, if it opens one, the current one. */
   async launch() {
-    const client = new Client({ ...this.server.clientOptions(), storage: this.storage, now: this.clock.now, random: () => 0.5 });
+    const options = { ...this.server.clientOptions(), WebSocket: this.WebSocket, fetch: this.rest.fetch };
+    const client = new Client({ ...options, storage: this.storage, now: this.clock.now, random: () => 0.5 });
     this.client = client;
+    this.calls = new Map();
     client.on('*', ({ name, detail }) => {
       const event = client === this.client ? corpusEvent(name, detail) : null;
       if (!event) return;
       if (event.type === 'matched') this.latestMatch = event.match_id;
+      // As an app does: the call of a video match exists from its `matched` on, before any `rtc.*` frame.
+      const { record } = detail.conversation ?? {};
+      if (event.type === 'matched' && record.kind === 'video' && !this.calls.has(record.match_id)) {
+        this.calls.set(record.match_id, new Call(client, { matchId: record.match_id, initiator: record.initiator, rtc: detail.rtc }));
+      }
       this.events.push(event);
     });
-    await client.start();
-    this.socket = await this.server.socket();
+    // Signed out (a refused refresh forgot the tokens): no socket.
+    this.socket = null;
+    if (await client.start()) await this.takeSocket();
   }
 
   stop() {
@@ -140,6 +125,12 @@ class Run {
     return this.server.sockets.flatMap((s) => s.sent).filter((f) => f.type !== 'ping');
   }
 
+  /** The next socket the client opened that no step took, waited for: the current one now. */
+  async takeSocket() {
+    this.socket = await until(() => this.server.sockets[this.socketsTaken], { what: 'a new socket' });
+    this.socketsTaken++;
+  }
+
   /** @param {any} step */
   async step(step) {
     const kinds = Object.keys(step);
@@ -150,19 +141,31 @@ class Run {
       case 'server':
         return this.deliver(arg);
       case 'seal':
-        return this.seal(arg.as, arg.text);
+        return this.seal(arg);
       case 'app':
         return this.app(arg);
       case 'expect':
         return this.expect(arg);
       case 'event':
         return this.event(arg);
+      case 'request':
+        return this.request(arg);
+      case 'respond':
+        return this.respond(arg);
+      case 'socket':
+        return this.socketIs(arg);
       case 'quiet':
         return this.quiet('here');
       case 'advance_ms':
         return this.clock.tickAsync(arg);
+      case 'backoff':
+        assert.equal(arg, 'request', 'backoff waits for a request');
+        return this.advanceUntil(() => this.rest.requests.length > this.requestsTaken, 'a request');
       case 'drop':
         return this.drop(arg.code);
+      case 'close':
+        this.socket.serverClose(arg.code, arg.reason ?? '');
+        return settle();
       case 'restart':
         this.client?.close();
         return this.launch();
@@ -173,7 +176,7 @@ class Run {
 
   /** A server frame, variables replaced and a `sealed` label put in; a match it names keys the stranger. @param {any} pattern */
   async deliver(pattern) {
-    const { sealed, ...frame } = this.substitute(pattern);
+    const { sealed, ...frame } = substitute(pattern, this.vars);
     if (sealed !== undefined) Object.assign(frame, this.sealed.get(sealed) ?? assert.fail(`nothing sealed as ${sealed}`));
     if (frame.type === 'match.found') this.keyPeer(frame);
     if (frame.type === 'hello' && frame.active_match) this.keyPeer(frame.active_match);
@@ -184,21 +187,34 @@ class Run {
   /**
    * The stranger's side of the match `info` names, from the client's public key (the latest `match.find`, or the
    * stored find), in the other role. Once per match: a later `hello` naming it again keeps the stranger's counters.
+   * None while no find named a key: the match is another device's, sealed to a key this client never had.
    * @param {any} info
    */
   keyPeer(info) {
+    const clientPublic = /** @type {string | undefined} */ (this.vars.get('$client_public'));
+    if (clientPublic === undefined) return;
     this.peerMatch = info.match_id;
     if (this.peer.has(info.match_id)) return;
-    const clientPublic = /** @type {string} */ (this.vars.get('$client_public') ?? assert.fail('no match.find named a key yet'));
     const session = establish(PEER, clientPublic, info.match_id, !info.initiator);
     this.peer.set(info.match_id, { session, clientPublic, initiator: info.initiator });
   }
 
-  /** @param {string} label @param {string} text */
-  seal(label, text) {
+  /**
+   * The stranger seals `text` with its next counter; with `mine`, another client of this account holding the
+   * match's key pair (a tab on the same storage: a `stored_find`'s) seals it with `counter`.
+   * @param {{as: string, text: string, mine?: boolean, counter?: number}} arg
+   */
+  seal({ as: label, text, mine, counter }) {
     const side = this.peer.get(/** @type {number} */ (this.peerMatch)) ?? assert.fail('the stranger is in no match');
     const { payload, commitment } = frank(text);
-    this.sealed.set(label, { ...side.session.seal(payload), commitment });
+    let session = side.session;
+    if (mine) {
+      assert.equal(side.clientPublic, toBase64(STORED_FIND.publicKey), 'only a stored find\'s key pair is the runner\'s to seal with');
+      assert.ok(Number.isInteger(counter) && /** @type {number} */ (counter) > 0, 'a copy of ours names its counter');
+      session = establish(STORED_FIND, toBase64(PEER.publicKey), /** @type {number} */ (this.peerMatch), side.initiator);
+      session.sent = BigInt(/** @type {number} */ (counter) - 1);
+    }
+    this.sealed.set(label, { ...session.seal(payload), commitment });
     this.vars.set(`$${label}.franking_key`, toBase64(payload.subarray(0, 32)));
   }
 
@@ -223,14 +239,25 @@ class Run {
       case 'find':
         return meanwhile(client.findMatch({ kind: action.kind ?? 'text' }));
       case 'send': {
-        const message = await client.send(action.text);
-        if (action.as) this.conform(action.as, message.key, 'the message sent');
+        let message;
+        try {
+          message = await client.send(action.text, action.match_id);
+        } catch (e) {
+          if (action.refused === undefined) throw e;
+          return assert.equal(corpusRefusal(e), action.refused, 'why the client refused the send');
+        }
+        assert.equal(action.refused, undefined, 'the client took a message it should have refused');
+        if (action.as) conform(action.as, message.key, 'the message sent', this.vars);
         return;
       }
       case 'leave':
         return meanwhile(client.leave());
       case 'report':
         return meanwhile(client.report(/** @type {number} */ (this.latestMatch), action.reason, { seqs: action.seqs }));
+      case 'hang_up': {
+        const call = this.calls.get(/** @type {number} */ (this.latestMatch)) ?? assert.fail('no call: the latest match is not a video match');
+        return meanwhile(call.hangUp());
+      }
       default:
         throw new Error(`unknown app action ${action.do}`);
     }
@@ -243,7 +270,7 @@ class Run {
     if (frame.type === 'match.find') this.vars.set('$client_public', frame.public_key);
     const { text, counter, ...keys } = pattern;
     const where = `frame ${JSON.stringify(frame)}`;
-    this.conform(keys, frame, where, true);
+    conform(keys, frame, where, this.vars, true);
     if (counter !== undefined) assert.equal(Number(counterOf(frame.nonce)), counter, `${where}: counter`);
     if (text !== undefined) assert.equal(this.open(frame), text, `${where}: text`);
   }
@@ -252,63 +279,69 @@ class Run {
   async event(pattern) {
     const event = await until(() => this.events[this.eventsTaken], { what: `an event ${JSON.stringify(pattern)}` });
     this.eventsTaken++;
-    this.conform(pattern, event, `event ${JSON.stringify(event)}`, true);
+    conform(pattern, event, `event ${JSON.stringify(event)}`, this.vars, true);
   }
 
-  /** Nothing sent and nothing told that no step expected. @param {string} when */
+  /** The next counted request the client made must match `pattern` (method, path, body). @param {any} pattern */
+  async request(pattern) {
+    const request = await until(() => this.rest.requests[this.requestsTaken], { what: `a request ${JSON.stringify(pattern)}` });
+    this.requestsTaken++;
+    const { method, path, body } = request;
+    conform(pattern, { method, path, body }, `request ${JSON.stringify({ method, path, body })}`, this.vars, true);
+  }
+
+  /** Answers the oldest request a `request` step took and nothing answered yet. @param {any} reply */
+  async respond(reply) {
+    const request = this.rest.requests.slice(0, this.requestsTaken).find((r) => !r.answered) ?? assert.fail('no request waits for an answer');
+    request.answer(substitute(reply, this.vars));
+    await settle();
+  }
+
+  /**
+   * The socket the client opened most recently, still open, must match `pattern` (`token`: the access token it
+   * offered). One it opened that no step took yet (after a refresh: `close` waits for none) is taken first: the
+   * current one now.
+   * @param {any} pattern
+   */
+  async socketIs(pattern) {
+    for (let i = 0; i < QUIET_ROUNDS; i++) await settle();
+    const waiting = this.server.sockets.length - this.socketsTaken;
+    assert.ok(waiting <= 1, `${waiting} sockets opened since the last one a step took`);
+    if (waiting === 1) await this.takeSocket();
+    assert.ok(this.socket?.open, 'no socket is open: none was opened since the last one closed');
+    conform(pattern, { token: this.socket.token }, `socket ${JSON.stringify({ token: this.socket.token })}`, this.vars, true);
+  }
+
+  /** Nothing sent, told, opened or requested that no step expected. @param {string} when */
   async quiet(when) {
     for (let i = 0; i < QUIET_ROUNDS; i++) await settle();
     assert.deepEqual(this.frames().slice(this.framesTaken), [], `frames no step expected, ${when}`);
     assert.deepEqual(this.events.slice(this.eventsTaken), [], `events no step expected, ${when}`);
+    const sockets = this.server.sockets.slice(this.socketsTaken).map((s) => ({ token: s.token }));
+    assert.deepEqual(sockets, [], `sockets no step expected, ${when}`);
+    const requests = this.rest.requests.slice(this.requestsTaken).map(({ method, path, body }) => ({ method, path, body }));
+    assert.deepEqual(requests, [], `requests no step expected, ${when}`);
+    assert.deepEqual(this.rest.unknown, [], `requests the corpus does not know, ${when}`);
   }
 
-  /** The socket drops; the clock moves timer by timer until the client opens a new one, the current one then. @param {number} code */
+  /** The socket drops; the clock moves until the client opens a new one, the current one then. @param {number} code */
   async drop(code) {
-    const opened = this.server.sockets.length;
     this.socket.serverClose(code);
-    const deadline = this.clock.time + RECONNECT_WITHIN_MS;
-    await settle();
-    while (this.server.sockets.length === opened) {
-      const due = Math.min(...[...this.clock.timers.values()].map((t) => t.at));
-      assert.ok(due <= deadline, `no new socket within ${RECONNECT_WITHIN_MS} ms of the drop`);
-      await this.clock.tickAsync(due - this.clock.time);
-    }
-    this.socket = await this.server.socket();
-  }
-
-  /** A server frame's value with every variable replaced (README, "Values"). @param {any} value @returns {any} */
-  substitute(value) {
-    if (typeof value === 'string' && value.startsWith('$')) {
-      assert.ok(this.vars.has(value), `${value} is not bound`);
-      return this.vars.get(value);
-    }
-    if (Array.isArray(value)) return value.map((v) => this.substitute(v));
-    if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, this.substitute(v)]));
-    return value;
+    await this.advanceUntil(() => this.server.sockets.length > this.socketsTaken, 'a new socket');
+    await this.takeSocket();
   }
 
   /**
-   * `actual` against `pattern` (README, "Values"): an unbound `$name` binds, a bound one must be equal; `null` is
-   * a key left out (or null); at the top only the pattern's keys count, nested objects and arrays are whole.
-   * @param {any} pattern @param {any} actual @param {string} where @param {boolean} [top]
+   * The clock moves timer by timer (what falls due runs) until `done()` holds, at most BACKOFF_WITHIN_MS.
+   * @param {() => boolean} done @param {string} what
    */
-  conform(pattern, actual, where, top = false) {
-    if (typeof pattern === 'string' && pattern.startsWith('$')) {
-      assert.notEqual(actual, undefined, `${where}: no value for ${pattern}`);
-      if (!this.vars.has(pattern)) return void this.vars.set(pattern, actual);
-      return assert.deepEqual(actual, this.vars.get(pattern), `${where}: ${pattern}`);
+  async advanceUntil(done, what) {
+    const deadline = this.clock.time + BACKOFF_WITHIN_MS;
+    await settle();
+    while (!done()) {
+      const due = Math.min(...[...this.clock.timers.values()].map((t) => t.at));
+      assert.ok(due <= deadline, `no ${what} within ${BACKOFF_WITHIN_MS} ms`);
+      await this.clock.tickAsync(due - this.clock.time);
     }
-    if (pattern === null) return assert.ok(actual == null, `${where}: expected none, got ${JSON.stringify(actual)}`);
-    if (Array.isArray(pattern)) {
-      assert.ok(Array.isArray(actual) && actual.length === pattern.length, `${where}: expected ${pattern.length} items`);
-      return pattern.forEach((p, i) => this.conform(p, actual[i], `${where} [${i}]`));
-    }
-    if (typeof pattern === 'object') {
-      assert.ok(actual && typeof actual === 'object', `${where}: expected an object`);
-      if (!top) for (const key of Object.keys(actual)) assert.ok(key in pattern, `${where}: unexpected key ${key}`);
-      for (const [key, p] of Object.entries(pattern)) this.conform(p, actual[key], `${where} .${key}`);
-      return;
-    }
-    assert.equal(actual, pattern, `${where}: ${JSON.stringify(pattern)}`);
   }
 }
