@@ -242,6 +242,31 @@ impl E2eSession {
         })
     }
 
+    /// Opens a message sealed in this session's own direction by another client holding the same key pair (a
+    /// browser tab on the same storage), and takes its counter: this session never seals with it or below it again.
+    ///
+    /// # Errors
+    /// [`E2eError::Malformed`], [`E2eError::Decrypt`].
+    pub fn open_sent(&mut self, ciphertext_b64: &str, nonce_b64: &str) -> Result<Vec<u8>, E2eError> {
+        let ciphertext = B64.decode(ciphertext_b64).map_err(|_| E2eError::Malformed)?;
+        let nonce: [u8; NONCE_LEN] =
+            B64.decode(nonce_b64).ok().and_then(|n| n.try_into().ok()).ok_or(E2eError::Malformed)?;
+        let counter = u64::from_be_bytes(nonce[NONCE_RANDOM_LEN..].try_into().expect("8-byte slice"));
+        let aad = associated_data(self.match_id, self.send_dir, counter);
+        let plaintext = self
+            .send_cipher
+            .decrypt(&XNonce::from(nonce), Payload { msg: &ciphertext, aad: &aad })
+            .map_err(|_| E2eError::Decrypt)?;
+        self.sent = self.sent.max(counter);
+        Ok(plaintext)
+    }
+
+    /// This side's public key in the session.
+    #[must_use]
+    pub fn own_public_key(&self) -> [u8; 32] {
+        self.own_public
+    }
+
     /// The counters this session has reached: what must be stored (with the key pair and the peer's key) so that a
     /// restarted client neither seals with a counter it used nor opens a message twice.
     #[must_use]

@@ -55,6 +55,10 @@ impl Subject for CoreSubject {
         outs(self.core.closed(code, Millis(now)))
     }
 
+    fn response(&mut self, id: u64, status: u16, body: &str, now: u64) -> Vec<Out> {
+        outs(self.core.response(id, status, body, Millis(now)))
+    }
+
     fn tick(&mut self, now: u64) -> Vec<Out> {
         outs(self.core.tick(Millis(now)))
     }
@@ -65,7 +69,7 @@ impl Subject for CoreSubject {
 
     fn app(&mut self, call: &Value, now: u64) -> Result<(Option<String>, Vec<Out>), String> {
         let now = Millis(now);
-        let error = |e: tanis_client::core::CoreError| e.to_string();
+        let error = |e: tanis_client::core::CoreError| e.code().to_owned();
         Ok(match call["do"].as_str() {
             Some("find") => {
                 let kind: MatchKind = serde_json::from_value(call["kind"].clone()).map_err(|e| e.to_string())?;
@@ -76,6 +80,7 @@ impl Subject for CoreSubject {
                 (Some(id), outs(out))
             }
             Some("leave") => (None, outs(self.core.leave(now).map_err(error)?)),
+            Some("hang_up") => (None, outs(self.core.hang_up(now).map_err(error)?)),
             Some("report") => {
                 let seqs: Vec<i64> = serde_json::from_value(call["seqs"].clone()).map_err(|e| e.to_string())?;
                 let reason = call["reason"].as_str().ok_or("report needs reason")?;
@@ -89,8 +94,8 @@ impl Subject for CoreSubject {
         self.core = Core::new(Box::new(self.storage.clone()), Box::new(self.secrets.clone()));
     }
 
-    fn store_session(&mut self, access: &str, refresh: &str) {
-        testkit::store_session(&*self.secrets, access, refresh);
+    fn store_session(&mut self, pair: &str) {
+        testkit::store_session(&*self.secrets, pair);
         self.restart();
     }
 
@@ -114,7 +119,7 @@ fn scenarios() -> Vec<PathBuf> {
 #[test]
 fn the_core_passes_every_scenario_of_the_corpus() {
     let files = scenarios();
-    assert!(files.len() >= 24, "the corpus has {} scenarios", files.len());
+    assert!(files.len() >= 46, "the corpus has {} scenarios", files.len());
     let failures: Vec<String> = files
         .iter()
         .filter_map(|path| {

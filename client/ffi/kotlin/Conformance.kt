@@ -25,6 +25,7 @@ class KotlinSubject : TestSubject {
     override fun opened(nowMs: ULong) = client.opened(nowMs)
     override fun received(frame: String, nowMs: ULong) = client.received(frame, nowMs)
     override fun closed(code: UShort, nowMs: ULong) = client.closed(code, nowMs)
+    override fun response(id: ULong, status: UShort, body: String, nowMs: ULong) = client.response(id, status, body, nowMs)
     override fun tick(nowMs: ULong) = client.tick(nowMs)
     override fun wakeAt() = client.wakeAt()
 
@@ -34,10 +35,12 @@ class KotlinSubject : TestSubject {
                 is AppCall.Find -> CallResult(null, client.find(call.kind, nowMs), null)
                 is AppCall.Send -> client.send(call.text, nowMs).let { CallResult(it.clientMsgId, it.actions, null) }
                 is AppCall.Leave -> CallResult(null, client.leave(nowMs), null)
+                is AppCall.HangUp -> CallResult(null, client.hangUp(nowMs), null)
                 is AppCall.Report -> CallResult(null, client.report(call.reason, call.seqs, nowMs), null)
             }
         } catch (e: ClientException) {
-            CallResult(null, emptyList(), e.toString())
+            // The refusal's code, as every SDK names it.
+            CallResult(null, emptyList(), e.message)
         }
 
     override fun restart() {
@@ -45,8 +48,8 @@ class KotlinSubject : TestSubject {
         client = TanisClient(storage, secrets)
     }
 
-    override fun storeSession(access: String, refresh: String) {
-        storeSignedInSession(secrets, access, refresh)
+    override fun storeSession(pair: String) {
+        storeSignedInSession(secrets, pair)
         restart()
     }
 

@@ -44,6 +44,9 @@ class PythonSubject(tanis.TestSubject):
     def closed(self, code, now_ms):
         return self.client.closed(code, now_ms)
 
+    def response(self, id, status, body, now_ms):
+        return self.client.response(id, status, body, now_ms)
+
     def tick(self, now_ms):
         return self.client.tick(now_ms)
 
@@ -59,16 +62,19 @@ class PythonSubject(tanis.TestSubject):
                 return tanis.CallResult(client_msg_id=written.client_msg_id, actions=written.actions, refused=None)
             if call.is_leave():
                 return tanis.CallResult(client_msg_id=None, actions=self.client.leave(now_ms), refused=None)
+            if call.is_hang_up():
+                return tanis.CallResult(client_msg_id=None, actions=self.client.hang_up(now_ms), refused=None)
             actions = self.client.report(call.reason, call.seqs, now_ms)
             return tanis.CallResult(client_msg_id=None, actions=actions, refused=None)
         except tanis.ClientError as e:
-            return tanis.CallResult(client_msg_id=None, actions=[], refused=repr(e))
+            # The refusal's code, as every SDK names it.
+            return tanis.CallResult(client_msg_id=None, actions=[], refused=str(e))
 
     def restart(self):
         self.client = tanis.TanisClient(self.storage, self.secrets)
 
-    def store_session(self, access, refresh):
-        tanis.store_signed_in_session(self.secrets, access, refresh)
+    def store_session(self, pair):
+        tanis.store_signed_in_session(self.secrets, pair)
         self.restart()
 
     def store_find(self, kind, secret):

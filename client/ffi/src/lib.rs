@@ -78,6 +78,11 @@ pub enum ClientEvent {
     Matched { match_id: i64, peer: String, initiator: bool },
     Message { match_id: i64, seq: i64, text: String },
     Unreadable { match_id: i64, seq: i64 },
+    OwnMessage { match_id: i64, seq: i64, text: Option<String> },
+    MatchedElsewhere { match_id: i64, peer: String },
+    ContactAdded { match_id: i64, peer: String },
+    TakenOver { match_id: i64, session_id: Option<String> },
+    PeerHungUp { match_id: i64 },
     Sent { match_id: i64, client_msg_id: String, seq: i64 },
     Failed { match_id: i64, client_msg_id: String, code: String },
     Ended { match_id: i64, reason: String },
@@ -86,19 +91,23 @@ pub enum ClientEvent {
     Closed { code: u16 },
 }
 
-/// Why a call of the app was refused.
+/// Why a call of the app was refused. The message is the refusal's code, as every SDK names it (`not_in_match`,
+/// `no_key`, ...): a Kotlin `ClientException`'s `message`, a Python `ClientError`'s text.
 #[derive(Debug, thiserror::Error, uniffi::Error)]
+#[uniffi(flat_error)]
 pub enum ClientError {
-    #[error("not in a match")]
+    #[error("not_in_match")]
     NotInMatch,
-    #[error("already in a match")]
+    #[error("already_in_match")]
     AlreadyInMatch,
-    #[error("no message {seq} of the peer was read here")]
-    UnknownMessage { seq: i64 },
-    #[error("not a value the protocol takes: {value}")]
-    InvalidArgument { value: String },
-    #[error("not signed in")]
+    #[error("unknown_message")]
+    UnknownMessage,
+    #[error("invalid_field")]
+    InvalidArgument,
+    #[error("signed_out")]
     SignedOut,
+    #[error("no_key")]
+    NoKey,
 }
 
 impl From<CoreError> for ClientError {
@@ -106,9 +115,10 @@ impl From<CoreError> for ClientError {
         match e {
             CoreError::NotInMatch => ClientError::NotInMatch,
             CoreError::AlreadyInMatch => ClientError::AlreadyInMatch,
-            CoreError::UnknownMessage(seq) => ClientError::UnknownMessage { seq },
-            CoreError::UnknownReason(value) => ClientError::InvalidArgument { value },
+            CoreError::UnknownMessage(_) => ClientError::UnknownMessage,
+            CoreError::UnknownReason(_) => ClientError::InvalidArgument,
             CoreError::SignedOut => ClientError::SignedOut,
+            CoreError::NoKey => ClientError::NoKey,
         }
     }
 }
@@ -194,7 +204,7 @@ impl TanisClient {
     /// Asks for a match: `kind` is `text` or `video`.
     pub fn find(&self, kind: String, now_ms: u64) -> Result<Vec<Action>, ClientError> {
         let kind: MatchKind = serde_json::from_value(serde_json::Value::String(kind.clone()))
-            .map_err(|_| ClientError::InvalidArgument { value: kind })?;
+            .map_err(|_| ClientError::InvalidArgument)?;
         Ok(actions(self.lock().find(kind, Millis(now_ms))?))
     }
 
@@ -205,6 +215,11 @@ impl TanisClient {
 
     pub fn leave(&self, now_ms: u64) -> Result<Vec<Action>, ClientError> {
         Ok(actions(self.lock().leave(Millis(now_ms))?))
+    }
+
+    /// Hangs the video match's call up (one `rtc.hangup`).
+    pub fn hang_up(&self, now_ms: u64) -> Result<Vec<Action>, ClientError> {
+        Ok(actions(self.lock().hang_up(Millis(now_ms))?))
     }
 
     /// Reports the peer for `reason` (docs/protocol.md, `report`), revealing their messages `seqs`.
@@ -246,6 +261,11 @@ impl From<core::Event> for ClientEvent {
             E::Matched { match_id, peer, initiator } => ClientEvent::Matched { match_id, peer, initiator },
             E::Message { match_id, seq, text } => ClientEvent::Message { match_id, seq, text },
             E::Unreadable { match_id, seq } => ClientEvent::Unreadable { match_id, seq },
+            E::OwnMessage { match_id, seq, text } => ClientEvent::OwnMessage { match_id, seq, text },
+            E::MatchedElsewhere { match_id, peer } => ClientEvent::MatchedElsewhere { match_id, peer },
+            E::ContactAdded { match_id, peer } => ClientEvent::ContactAdded { match_id, peer },
+            E::TakenOver { match_id, session_id } => ClientEvent::TakenOver { match_id, session_id },
+            E::PeerHungUp { match_id } => ClientEvent::PeerHungUp { match_id },
             E::Sent { match_id, client_msg_id, seq } => ClientEvent::Sent { match_id, client_msg_id, seq },
             E::Failed { match_id, client_msg_id, code } => ClientEvent::Failed { match_id, client_msg_id, code },
             E::Ended { match_id, reason } => ClientEvent::Ended { match_id, reason },

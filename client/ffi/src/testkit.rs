@@ -17,10 +17,11 @@ pub enum AppCall {
     Find { kind: String },
     Send { text: String },
     Leave,
+    HangUp,
     Report { reason: String, seqs: Vec<i64> },
 }
 
-/// What a call gave: the message's id for a send, the actions, or the refusal's text.
+/// What a call gave: the message's id for a send, the actions, or the refusal's code (`ClientError`'s message).
 #[derive(Debug, uniffi::Record)]
 pub struct CallResult {
     pub client_msg_id: Option<String>,
@@ -35,13 +36,14 @@ pub trait TestSubject: Send + Sync {
     fn opened(&self, now_ms: u64) -> Vec<Action>;
     fn received(&self, frame: String, now_ms: u64) -> Vec<Action>;
     fn closed(&self, code: u16, now_ms: u64) -> Vec<Action>;
+    fn response(&self, id: u64, status: u16, body: String, now_ms: u64) -> Vec<Action>;
     fn tick(&self, now_ms: u64) -> Vec<Action>;
     fn wake_at(&self) -> Option<u64>;
     fn call(&self, call: AppCall, now_ms: u64) -> CallResult;
     /// The app ends and starts again: a new client on the same stores.
     fn restart(&self);
-    /// Before the start: signed in with this token pair ([`store_signed_in_session`]).
-    fn store_session(&self, access: String, refresh: String);
+    /// Before the start: signed in with this token pair, JSON ([`store_signed_in_session`]).
+    fn store_session(&self, pair: String);
     /// Before the start: a find of `kind` is waiting with the key pair of `secret` ([`store_waiting_find`]).
     fn store_find(&self, kind: String, secret: String);
 }
@@ -54,8 +56,8 @@ pub fn conformance_run(scenario: String, subject: Arc<dyn TestSubject>) -> Optio
 
 /// Writes a signed-in session where the core keeps it, on the host's secret store (a [`TestSubject::store_session`]).
 #[uniffi::export]
-pub fn store_signed_in_session(secrets: Arc<dyn KeyValueStore>, access: String, refresh: String) {
-    testkit::store_session(&crate::Foreign(secrets), &access, &refresh);
+pub fn store_signed_in_session(secrets: Arc<dyn KeyValueStore>, pair: String) {
+    testkit::store_session(&crate::Foreign(secrets), &pair);
 }
 
 /// Writes a waiting find where the core keeps it, on the host's stores (a [`TestSubject::store_find`]).
@@ -88,6 +90,10 @@ impl Subject for Foreign {
         outs(self.0.closed(code, now))
     }
 
+    fn response(&mut self, id: u64, status: u16, body: &str, now: u64) -> Vec<Out> {
+        outs(self.0.response(id, status, body.to_owned(), now))
+    }
+
     fn tick(&mut self, now: u64) -> Vec<Out> {
         outs(self.0.tick(now))
     }
@@ -102,6 +108,7 @@ impl Subject for Foreign {
             Some("find") => AppCall::Find { kind: text("kind")? },
             Some("send") => AppCall::Send { text: text("text")? },
             Some("leave") => AppCall::Leave,
+            Some("hang_up") => AppCall::HangUp,
             Some("report") => AppCall::Report {
                 reason: text("reason")?,
                 seqs: serde_json::from_value(call["seqs"].clone()).map_err(|e| e.to_string())?,
@@ -119,8 +126,8 @@ impl Subject for Foreign {
         self.0.restart();
     }
 
-    fn store_session(&mut self, access: &str, refresh: &str) {
-        self.0.store_session(access.to_owned(), refresh.to_owned());
+    fn store_session(&mut self, pair: &str) {
+        self.0.store_session(pair.to_owned());
     }
 
     fn store_find(&mut self, kind: &str, secret: &str) {
@@ -153,6 +160,19 @@ fn counted(event: ClientEvent) -> Option<Value> {
             json!({"type": "message", "match_id": match_id, "seq": seq, "text": text})
         }
         ClientEvent::Unreadable { match_id, seq } => json!({"type": "unreadable", "match_id": match_id, "seq": seq}),
+        ClientEvent::OwnMessage { match_id, seq, text } => {
+            json!({"type": "own_message", "match_id": match_id, "seq": seq, "text": text})
+        }
+        ClientEvent::MatchedElsewhere { match_id, peer } => {
+            json!({"type": "matched_elsewhere", "match_id": match_id, "peer": peer})
+        }
+        ClientEvent::ContactAdded { match_id, peer } => {
+            json!({"type": "contact_added", "match_id": match_id, "peer": peer})
+        }
+        ClientEvent::TakenOver { match_id, session_id } => {
+            json!({"type": "taken_over", "match_id": match_id, "session_id": session_id})
+        }
+        ClientEvent::PeerHungUp { match_id } => json!({"type": "peer_hung_up", "match_id": match_id}),
         ClientEvent::Sent { match_id, client_msg_id, seq } => {
             json!({"type": "sent", "match_id": match_id, "client_msg_id": client_msg_id, "seq": seq})
         }

@@ -23,7 +23,8 @@ import WebSocket from '../../../sdk/typescript/node_modules/ws/index.js';
 import { Client, MemoryStorage } from '../../../sdk/typescript/src/index.js';
 
 const WAIT_MS = 20_000;
-const PASSWORD = 'correct horse battery 42';
+// One word: the app's commands are split at spaces.
+const PASSWORD = 'correct-horse-battery-42';
 const dir = mkdtempSync(join(tmpdir(), 'tanis-native-'));
 const cleanup = [];
 after(() => {

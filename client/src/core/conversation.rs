@@ -25,6 +25,8 @@ struct Record {
     last_seq: Seq,
     pending: Vec<ClientFrame>,
     reveals: Vec<Reveal>,
+    #[serde(default)]
+    taken_over: bool,
 }
 
 pub(crate) struct Conversation {
@@ -37,6 +39,10 @@ pub(crate) struct Conversation {
     pub(crate) last_seq: Seq,
     /// The peer's messages as a report reveals them, by seq.
     reveals: BTreeMap<Seq, Reveal>,
+    /// Another session of the account took the contact over with its own key: nothing is read or sent here.
+    pub(crate) taken_over: bool,
+    /// The app hung this video match's call up (one `rtc.hangup`).
+    pub(crate) hung_up: bool,
 }
 
 impl Conversation {
@@ -52,6 +58,8 @@ impl Conversation {
             inbox: Inbox::default(),
             last_seq: Seq(0),
             reveals: BTreeMap::new(),
+            taken_over: false,
+            hung_up: false,
         })
     }
 
@@ -70,6 +78,8 @@ impl Conversation {
             inbox: Inbox::default(),
             last_seq: record.last_seq,
             reveals: record.reveals.into_iter().map(|r| (r.seq, r)).collect(),
+            taken_over: record.taken_over,
+            hung_up: false,
         })
     }
 
@@ -80,6 +90,7 @@ impl Conversation {
             last_seq: self.last_seq,
             pending: self.outbox.frames(),
             reveals: self.reveals.values().cloned().collect(),
+            taken_over: self.taken_over,
         };
         storage.save(RECORD, &serde_json::to_string(&record).expect("a record serialises"));
     }
@@ -114,10 +125,35 @@ impl Conversation {
 
     /// Opens a peer's message and checks its commitment; keeps it revealable. `None` when it does not open.
     pub(crate) fn read(&mut self, seq: Seq, ciphertext: &str, nonce: &str, commitment: Option<&str>) -> Option<String> {
+        if self.taken_over {
+            return None;
+        }
         let bytes = self.e2e.open(ciphertext, nonce).ok()?;
         let opened = franking::unfrank(seq, &bytes, commitment).ok()?;
         self.reveals.insert(seq, opened.reveal);
         Some(opened.text)
+    }
+
+    /// Opens a copy of ours another client holding the key sealed (a tab), taking its counter; `None` when it does
+    /// not open here.
+    pub(crate) fn read_own(
+        &mut self,
+        seq: Seq,
+        ciphertext: &str,
+        nonce: &str,
+        commitment: Option<&str>,
+    ) -> Option<String> {
+        if self.taken_over {
+            return None;
+        }
+        let bytes = self.e2e.open_sent(ciphertext, nonce).ok()?;
+        franking::unfrank(seq, &bytes, commitment).ok().map(|opened| opened.text)
+    }
+
+    /// Whether `key` (base64) is this device's public key in the conversation.
+    pub(crate) fn is_own_key(&self, key: &str) -> bool {
+        use base64::Engine as _;
+        key == base64::engine::general_purpose::STANDARD.encode(self.e2e.own_public_key())
     }
 
     /// What a report reveals of the peer's messages `seqs`; `None` names a seq never read here.

@@ -19,8 +19,8 @@ pub const GAP_WAIT: Duration = Duration::from_millis(1_500);
 pub(crate) enum Entry {
     /// A peer's message, sealed.
     Theirs { ciphertext: String, nonce: String, commitment: Option<String> },
-    /// A copy of one of ours (a `resume` replays them), known by its nonce's counter.
-    Mine { nonce: String },
+    /// A copy of one of ours (a `resume` replays them), known by its nonce's counter; or another tab's.
+    Mine { ciphertext: String, nonce: String, commitment: Option<String> },
     /// One of ours the server accepted as this seq: nothing to hand on, only to step over.
     Accepted,
 }

@@ -76,6 +76,7 @@ impl Core {
             Outcome::Refreshed => {
                 if std::mem::take(&mut self.connect_after_refresh) && matches!(self.socket, Socket::Closed { .. }) {
                     self.connect();
+                    self.fresh_token = true;
                 }
             }
             Outcome::SignedOut { code } => {
@@ -108,7 +109,20 @@ impl Core {
         if self.session.access_token().is_none() || self.halted {
             return self.take();
         }
-        match close_action(code) {
+        let action = close_action(code);
+        // A refresh is out: the next socket waits for its new token (never two refreshes at once).
+        if self.session.refreshing() && matches!(action, CloseAction::Reconnect | CloseAction::Reauthenticate) {
+            self.connect_after_refresh = true;
+            return self.take();
+        }
+        // A token refused again right after a refresh, before any `hello`: the session is over, with no second refresh.
+        if action == CloseAction::Reauthenticate && std::mem::take(&mut self.fresh_token) {
+            self.session.forget(&*self.secrets);
+            let code = if code == 4002 { "token_expired" } else { "invalid_token" };
+            self.out.push(Output::Event(Event::SignedOut { code: code.into() }));
+            return self.take();
+        }
+        match action {
             CloseAction::Reconnect => {
                 let delay = reconnect_delay(code, self.attempts, rand::random::<f64>());
                 self.attempts += 1;

@@ -20,21 +20,16 @@ mod inbox;
 mod link;
 pub mod policy;
 pub mod port;
+mod receive;
 mod session;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 
-use std::time::Duration;
-
-use tanis_proto::{
-    ClientFrame, ErrorCode, InterestMatching, MatchKind, PROTOCOL_VERSION_2, Region, ReportReason, Seq, ServerFrame,
-};
+use tanis_proto::{ClientFrame, InterestMatching, MatchKind, Region, ReportReason, Seq, ServerFrame};
 
 use crate::acks::Acks;
-use crate::e2e::{Identity, counter_of};
-use crate::outbox::Refusal;
+use crate::e2e::Identity;
 use conversation::Conversation;
-use inbox::Entry;
 pub use port::{Event, MemoryStorage, Millis, Output, Request, Storage};
 use session::Session;
 
@@ -54,6 +49,23 @@ pub enum CoreError {
     UnknownReason(String),
     #[error("not signed in")]
     SignedOut,
+    #[error("this device holds no key for the conversation (taken over by another session)")]
+    NoKey,
+}
+
+impl CoreError {
+    /// The code the SDKs give this refusal (conformance/README.md, `app` steps with `refused`).
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            CoreError::NotInMatch => "not_in_match",
+            CoreError::AlreadyInMatch => "already_in_match",
+            CoreError::UnknownMessage(_) => "unknown_message",
+            CoreError::UnknownReason(_) => "invalid_field",
+            CoreError::SignedOut => "signed_out",
+            CoreError::NoKey => "no_key",
+        }
+    }
 }
 
 enum Socket {
@@ -80,6 +92,8 @@ pub struct Core {
     connect_after_refresh: bool,
     /// Banned, or closed for a protocol error: nothing reconnects until the app signs in again.
     halted: bool,
+    /// The socket asked for was opened with a token just refreshed, and has not been greeted yet.
+    fresh_token: bool,
     /// Failed connection attempts since the last `hello`.
     attempts: u32,
     protocol: u32,
@@ -90,6 +104,8 @@ pub struct Core {
     announced: bool,
     acks: Acks<Millis>,
     next_request: u64,
+    /// A match another device of this account asked for, which this one holds no key for.
+    elsewhere: Option<tanis_proto::MatchId>,
     /// The ids of `report` frames not yet answered: their `ok` is the server's word that the evidence verified.
     reports: Vec<String>,
 }
@@ -112,6 +128,7 @@ impl Core {
             socket: Socket::Closed { reconnect_at: None },
             connect_after_refresh: false,
             halted: false,
+            fresh_token: false,
             attempts: 0,
             protocol: 1,
             find,
@@ -120,6 +137,7 @@ impl Core {
             acks: Acks::new(),
             next_request: 1,
             reports: Vec::new(),
+            elsewhere: None,
         }
     }
 
@@ -178,6 +196,10 @@ impl Core {
         if self.conversation.is_some() {
             return Err(CoreError::AlreadyInMatch);
         }
+        // Banned: the socket stays closed, and a find would be sent to no one and kept for nothing.
+        if self.halted {
+            return Ok(self.take());
+        }
         let identity = Identity::generate();
         self.secrets.save(FIND_KEY, &identity.secret_b64());
         self.storage.save(FIND, &serde_json::json!({ "kind": kind }).to_string());
@@ -202,6 +224,9 @@ impl Core {
     /// [`CoreError::NotInMatch`].
     pub fn send(&mut self, text: &str, now: Millis) -> Result<(String, Vec<Output>), CoreError> {
         let conversation = self.conversation.as_mut().ok_or(CoreError::NotInMatch)?;
+        if conversation.taken_over {
+            return Err(CoreError::NoKey);
+        }
         let client_msg_id = conversation.write(text);
         conversation.save(&*self.storage);
         self.flush(now);
@@ -216,6 +241,21 @@ impl Core {
         let match_id = self.conversation.as_ref().ok_or(CoreError::NotInMatch)?.match_id();
         let frame = ClientFrame::MatchLeave { id: Some(self.request_id()), match_id };
         self.send_frame(&frame);
+        Ok(self.take())
+    }
+
+    /// Hangs the call of the video match up: one `rtc.hangup` (a call that never connected sends no `rtc.stats`).
+    ///
+    /// # Errors
+    /// [`CoreError::NotInMatch`] without a video match.
+    pub fn hang_up(&mut self, _now: Millis) -> Result<Vec<Output>, CoreError> {
+        let conversation =
+            self.conversation.as_mut().filter(|c| c.info.kind == MatchKind::Video).ok_or(CoreError::NotInMatch)?;
+        if !std::mem::replace(&mut conversation.hung_up, true) {
+            let match_id = conversation.match_id();
+            let frame = ClientFrame::RtcHangup { id: Some(self.request_id()), match_id };
+            self.send_frame(&frame);
+        }
         Ok(self.take())
     }
 
@@ -236,100 +276,6 @@ impl Core {
         let frame = ClientFrame::Report { id: Some(id), match_id, reason_code, details: None, evidence };
         self.send_frame(&frame);
         Ok(self.take())
-    }
-
-    fn handle(&mut self, frame: ServerFrame, now: Millis) {
-        match frame {
-            ServerFrame::Hello { protocol, handle, active_match, .. } => {
-                self.socket = Socket::Open { greeted: true };
-                self.attempts = 0;
-                self.protocol = protocol;
-                self.out.push(Output::Event(Event::Hello { handle }));
-                self.greeted_with(active_match, now);
-            }
-            ServerFrame::MatchFound { info, .. } => {
-                let Some(find) = self.find.take() else { return };
-                self.forget_find();
-                self.establish(find.identity, info);
-            }
-            ServerFrame::ResumeDone { id, match_id, last_seq } => {
-                let Some(conversation) = self.conversation.as_mut().filter(|c| c.match_id() == match_id) else {
-                    return;
-                };
-                let Some(entries) = conversation.inbox.done(id.as_deref(), last_seq, &mut conversation.last_seq, now)
-                else {
-                    return;
-                };
-                self.process(entries, now);
-                // Caught up: the outbox leaves, and what was owed while offline is owed again from now.
-                self.flush(now);
-                self.acks.owed_again(now);
-            }
-            ServerFrame::Msg { match_id, seq, ciphertext, nonce, commitment, mine, .. } => {
-                let Some(conversation) = self.conversation.as_mut().filter(|c| c.match_id() == match_id) else {
-                    return;
-                };
-                let entry = if mine { Entry::Mine { nonce } } else { Entry::Theirs { ciphertext, nonce, commitment } };
-                let entries = conversation.inbox.add(seq, entry, &mut conversation.last_seq, now);
-                self.process(entries, now);
-            }
-            ServerFrame::MsgAccepted { match_id, client_msg_id, seq, .. } => {
-                let Some(conversation) = self.conversation.as_mut().filter(|c| c.match_id() == match_id) else {
-                    return;
-                };
-                if conversation.outbox.accepted(&client_msg_id) {
-                    self.out.push(Output::Event(Event::Sent { match_id: match_id.0, client_msg_id, seq: seq.0 }));
-                }
-                let entries = conversation.inbox.accepted(seq, &mut conversation.last_seq, now);
-                self.process(entries, now);
-                self.flush(now);
-            }
-            ServerFrame::MatchEnded { match_id, reason, .. }
-                if self.conversation.as_ref().is_some_and(|c| c.match_id() == match_id) =>
-            {
-                self.end(reason_code(&reason));
-            }
-            ServerFrame::Ok { id: Some(id) } if self.reports.contains(&id) => {
-                self.reports.retain(|r| *r != id);
-                self.out.push(Output::Event(Event::Reported));
-            }
-            ServerFrame::Error { id, code, retry_after_ms, .. } => {
-                if let Some(id) = &id {
-                    self.reports.retain(|r| r != id);
-                }
-                self.refused(id, code, retry_after_ms, now);
-            }
-            _ => {}
-        }
-    }
-
-    /// After `hello`: the conversation this device holds goes on (resumed after its last seq), a match found while
-    /// the app was away is keyed with the find's stored key pair, and a conversation the server no longer has ended.
-    fn greeted_with(&mut self, active: Option<tanis_proto::MatchInfo>, now: Millis) {
-        match (active, self.conversation.as_ref().map(Conversation::match_id)) {
-            (Some(info), Some(held)) if info.match_id == held => {
-                if !self.announced {
-                    self.announced = true;
-                    let (peer, initiator) = (info.peer, info.initiator);
-                    self.out.push(Output::Event(Event::Matched { match_id: held.0, peer, initiator }));
-                }
-            }
-            (Some(info), _) => {
-                if self.conversation.is_some() {
-                    self.end("ended".into());
-                }
-                let Some(find) = self.find.take() else { return };
-                self.forget_find();
-                self.establish(find.identity, info);
-            }
-            (None, Some(_)) => {
-                self.end("ended".into());
-                return;
-            }
-            (None, None) => return,
-        }
-        self.resume();
-        self.flush(now);
     }
 
     /// Asks for everything stored after the last seq processed; live frames wait for its `resume.done`.
@@ -360,80 +306,6 @@ impl Core {
                     ClientFrame::MatchLeave { id: Some(self.request_id()), match_id: tanis_proto::MatchId(match_id) };
                 self.send_frame(&frame);
             }
-        }
-    }
-
-    /// Hands on what the inbox let through, in seq order: a peer's message opened (or unreadable) and owed an
-    /// acknowledgement, a copy of ours settling its outbox frame.
-    fn process(&mut self, entries: Vec<(Seq, Entry)>, now: Millis) {
-        let Some(conversation) = self.conversation.as_mut() else { return };
-        let match_id = conversation.match_id();
-        if entries.is_empty() {
-            return;
-        }
-        for (seq, entry) in entries {
-            match entry {
-                Entry::Theirs { ciphertext, nonce, commitment } => {
-                    let event = match conversation.read(seq, &ciphertext, &nonce, commitment.as_deref()) {
-                        Some(text) => Event::Message { match_id: match_id.0, seq: seq.0, text },
-                        None => Event::Unreadable { match_id: match_id.0, seq: seq.0 },
-                    };
-                    self.out.push(Output::Event(event));
-                    if self.protocol >= PROTOCOL_VERSION_2 {
-                        self.acks.received(match_id, seq, now);
-                    } else {
-                        self.out.push(Output::Send(
-                            serde_json::to_string(&ClientFrame::MsgAck { id: None, match_id, seq })
-                                .expect("serialises"),
-                        ));
-                    }
-                }
-                // Our own message, replayed: it was stored, so it counts as accepted (found by its counter: the copy
-                // names no client_msg_id).
-                Entry::Mine { nonce } => {
-                    if let Some(id) =
-                        counter_of(&nonce).and_then(|counter| conversation.outbox.accepted_counter(counter))
-                    {
-                        self.out.push(Output::Event(Event::Sent {
-                            match_id: match_id.0,
-                            client_msg_id: id,
-                            seq: seq.0,
-                        }));
-                    }
-                }
-                Entry::Accepted => {}
-            }
-        }
-        conversation.save(&*self.storage);
-    }
-
-    fn refused(&mut self, id: Option<String>, code: ErrorCode, retry_after_ms: Option<u64>, now: Millis) {
-        // Our `resume` refused: what waits is walked as far as it goes; the next gap or connection asks again.
-        if let Some(conversation) = self.conversation.as_mut()
-            && let Some(entries) = conversation.inbox.refused(id.as_deref(), &mut conversation.last_seq, now)
-        {
-            self.process(entries, now);
-            self.flush(now);
-            return;
-        }
-        let code_name = serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        let pending = id.as_deref().and_then(|id| {
-            let conversation = self.conversation.as_ref()?;
-            conversation.outbox.frames().into_iter().find_map(|frame| match frame {
-                ClientFrame::MsgSend { id: Some(frame_id), client_msg_id, .. } if frame_id == id => Some(client_msg_id),
-                _ => None,
-            })
-        });
-        let (Some(client_msg_id), Some(conversation)) = (pending, self.conversation.as_mut()) else {
-            self.out.push(Output::Event(Event::Refused { code: code_name }));
-            return;
-        };
-        let retry_after = retry_after_ms.map(Duration::from_millis);
-        if let Refusal::Failed(_) = conversation.outbox.refused(&client_msg_id, code, retry_after, now) {
-            conversation.save(&*self.storage);
-            let match_id = conversation.match_id().0;
-            self.out.push(Output::Event(Event::Failed { match_id, client_msg_id, code: code_name }));
-            self.flush(now);
         }
     }
 

@@ -126,6 +126,34 @@ pub enum Event {
         match_id: i64,
         seq: i64,
     },
+    /// A copy of a message of this account that is no frame of this client's outbox: another client holding the
+    /// key (a tab on the same storage) sealed it, and `text` is what it said; `None` when this device cannot open it
+    /// (another device's, after a takeover).
+    OwnMessage {
+        match_id: i64,
+        seq: i64,
+        text: Option<String>,
+    },
+    /// A match another device of this account asked for (this one holds no key for it): shown, not readable here.
+    MatchedElsewhere {
+        match_id: i64,
+        peer: String,
+    },
+    /// Both sides kept the match: it goes on as a contact.
+    ContactAdded {
+        match_id: i64,
+        peer: String,
+    },
+    /// Another session of this account (`session_id`) took the contact over with a key of its own: this device
+    /// reads and sends nothing more there.
+    TakenOver {
+        match_id: i64,
+        session_id: Option<String>,
+    },
+    /// The peer hung the call of a video match up.
+    PeerHungUp {
+        match_id: i64,
+    },
     /// One of ours, stored by the server as `seq`.
     Sent {
         match_id: i64,

@@ -526,6 +526,8 @@ def _uniffi_check_contract_api_version(lib):
 def _uniffi_check_api_checksums(lib):
     if lib.uniffi_tanis_ffi_checksum_func_conformance_run() != 23360:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_tanis_ffi_checksum_func_store_signed_in_session() != 47174:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_tanis_ffi_checksum_func_store_waiting_find() != 26576:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_tanis_ffi_checksum_method_keyvaluestore_load() != 35491:
@@ -539,6 +541,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_tanis_ffi_checksum_method_tanisclient_closed() != 23026:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_tanis_ffi_checksum_method_tanisclient_find() != 27696:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_tanis_ffi_checksum_method_tanisclient_hang_up() != 24312:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_tanis_ffi_checksum_method_tanisclient_leave() != 63395:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -574,15 +578,19 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_tanis_ffi_checksum_method_testsubject_closed() != 28950:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_tanis_ffi_checksum_method_testsubject_tick() != 39048:
+    if lib.uniffi_tanis_ffi_checksum_method_testsubject_response() != 37817:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_tanis_ffi_checksum_method_testsubject_wake_at() != 6620:
+    if lib.uniffi_tanis_ffi_checksum_method_testsubject_tick() != 53490:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_tanis_ffi_checksum_method_testsubject_call() != 15149:
+    if lib.uniffi_tanis_ffi_checksum_method_testsubject_wake_at() != 34680:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_tanis_ffi_checksum_method_testsubject_restart() != 37699:
+    if lib.uniffi_tanis_ffi_checksum_method_testsubject_call() != 38425:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
-    if lib.uniffi_tanis_ffi_checksum_method_testsubject_store_find() != 57202:
+    if lib.uniffi_tanis_ffi_checksum_method_testsubject_restart() != 62346:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_tanis_ffi_checksum_method_testsubject_store_session() != 48571:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_tanis_ffi_checksum_method_testsubject_store_find() != 58915:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
 
 # A ctypes library to expose the extern-C FFI definitions.
@@ -616,6 +624,9 @@ _UniffiLib.ffi_tanis_ffi_uniffi_contract_version.restype = ctypes.c_uint32
 _UniffiLib.uniffi_tanis_ffi_checksum_func_conformance_run.argtypes = (
 )
 _UniffiLib.uniffi_tanis_ffi_checksum_func_conformance_run.restype = ctypes.c_uint16
+_UniffiLib.uniffi_tanis_ffi_checksum_func_store_signed_in_session.argtypes = (
+)
+_UniffiLib.uniffi_tanis_ffi_checksum_func_store_signed_in_session.restype = ctypes.c_uint16
 _UniffiLib.uniffi_tanis_ffi_checksum_func_store_waiting_find.argtypes = (
 )
 _UniffiLib.uniffi_tanis_ffi_checksum_func_store_waiting_find.restype = ctypes.c_uint16
@@ -637,6 +648,9 @@ _UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_closed.restype = ctypes.
 _UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_find.argtypes = (
 )
 _UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_find.restype = ctypes.c_uint16
+_UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_hang_up.argtypes = (
+)
+_UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_hang_up.restype = ctypes.c_uint16
 _UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_leave.argtypes = (
 )
 _UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_leave.restype = ctypes.c_uint16
@@ -688,6 +702,9 @@ _UniffiLib.uniffi_tanis_ffi_checksum_method_testsubject_received.restype = ctype
 _UniffiLib.uniffi_tanis_ffi_checksum_method_testsubject_closed.argtypes = (
 )
 _UniffiLib.uniffi_tanis_ffi_checksum_method_testsubject_closed.restype = ctypes.c_uint16
+_UniffiLib.uniffi_tanis_ffi_checksum_method_testsubject_response.argtypes = (
+)
+_UniffiLib.uniffi_tanis_ffi_checksum_method_testsubject_response.restype = ctypes.c_uint16
 _UniffiLib.uniffi_tanis_ffi_checksum_method_testsubject_tick.argtypes = (
 )
 _UniffiLib.uniffi_tanis_ffi_checksum_method_testsubject_tick.restype = ctypes.c_uint16
@@ -700,6 +717,9 @@ _UniffiLib.uniffi_tanis_ffi_checksum_method_testsubject_call.restype = ctypes.c_
 _UniffiLib.uniffi_tanis_ffi_checksum_method_testsubject_restart.argtypes = (
 )
 _UniffiLib.uniffi_tanis_ffi_checksum_method_testsubject_restart.restype = ctypes.c_uint16
+_UniffiLib.uniffi_tanis_ffi_checksum_method_testsubject_store_session.argtypes = (
+)
+_UniffiLib.uniffi_tanis_ffi_checksum_method_testsubject_store_session.restype = ctypes.c_uint16
 _UniffiLib.uniffi_tanis_ffi_checksum_method_testsubject_store_find.argtypes = (
 )
 _UniffiLib.uniffi_tanis_ffi_checksum_method_testsubject_store_find.restype = ctypes.c_uint16
@@ -709,6 +729,12 @@ _UniffiLib.uniffi_tanis_ffi_fn_func_conformance_run.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_tanis_ffi_fn_func_conformance_run.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_tanis_ffi_fn_func_store_signed_in_session.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_tanis_ffi_fn_func_store_signed_in_session.restype = None
 _UniffiLib.uniffi_tanis_ffi_fn_func_store_waiting_find.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
@@ -755,6 +781,12 @@ _UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_find.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_find.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_hang_up.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_hang_up.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_leave.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
@@ -872,6 +904,15 @@ _UniffiLib.uniffi_tanis_ffi_fn_method_testsubject_closed.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_tanis_ffi_fn_method_testsubject_closed.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_tanis_ffi_fn_method_testsubject_response.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.c_uint16,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_tanis_ffi_fn_method_testsubject_response.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_tanis_ffi_fn_method_testsubject_tick.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
@@ -895,6 +936,12 @@ _UniffiLib.uniffi_tanis_ffi_fn_method_testsubject_restart.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_tanis_ffi_fn_method_testsubject_restart.restype = None
+_UniffiLib.uniffi_tanis_ffi_fn_method_testsubject_store_session.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_tanis_ffi_fn_method_testsubject_store_session.restype = None
 _UniffiLib.uniffi_tanis_ffi_fn_method_testsubject_store_find.argtypes = (
     ctypes.c_uint64,
     _UniffiRustBuffer,
@@ -969,19 +1016,25 @@ _UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD2 = ctypes.CFUNCTYPE(Non
 _UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD3 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,ctypes.c_uint16,ctypes.c_uint64,ctypes.POINTER(_UniffiRustBuffer),
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD4 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,ctypes.c_uint64,ctypes.POINTER(_UniffiRustBuffer),
+_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD4 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,ctypes.c_uint64,ctypes.c_uint16,_UniffiRustBuffer,ctypes.c_uint64,ctypes.POINTER(_UniffiRustBuffer),
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD5 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,ctypes.POINTER(_UniffiRustBuffer),
+_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD5 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,ctypes.c_uint64,ctypes.POINTER(_UniffiRustBuffer),
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD6 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,_UniffiRustBuffer,ctypes.c_uint64,ctypes.POINTER(_UniffiRustBuffer),
+_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD6 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,ctypes.POINTER(_UniffiRustBuffer),
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD7 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,ctypes.c_void_p,
+_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD7 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,_UniffiRustBuffer,ctypes.c_uint64,ctypes.POINTER(_UniffiRustBuffer),
     ctypes.POINTER(_UniffiRustCallStatus),
 )
-_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD8 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,_UniffiRustBuffer,_UniffiRustBuffer,ctypes.c_void_p,
+_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD8 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,ctypes.c_void_p,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD9 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,_UniffiRustBuffer,ctypes.c_void_p,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD10 = ctypes.CFUNCTYPE(None,ctypes.c_uint64,_UniffiRustBuffer,_UniffiRustBuffer,ctypes.c_void_p,
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UNIFFI_CALLBACK_INTERFACE_CLONE_TANIS_FFI_TEST_SUBJECT = ctypes.CFUNCTYPE(ctypes.c_uint64,ctypes.c_uint64,
@@ -996,11 +1049,13 @@ class _UniffiVTableCallbackInterfaceTanisFfiTestSubject(ctypes.Structure):
         ("opened", _UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD1),
         ("received", _UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD2),
         ("closed", _UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD3),
-        ("tick", _UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD4),
-        ("wake_at", _UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD5),
-        ("call", _UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD6),
-        ("restart", _UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD7),
-        ("store_find", _UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD8),
+        ("response", _UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD4),
+        ("tick", _UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD5),
+        ("wake_at", _UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD6),
+        ("call", _UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD7),
+        ("restart", _UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD8),
+        ("store_session", _UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD9),
+        ("store_find", _UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD10),
     ]
 _UniffiLib.uniffi_tanis_ffi_fn_init_callback_vtable_testsubject.argtypes = (
     ctypes.POINTER(_UniffiVTableCallbackInterfaceTanisFfiTestSubject),
@@ -1416,6 +1471,151 @@ class ClientEvent:
             return True
 
     @dataclass
+    class OWN_MESSAGE:
+        
+        def __init__(self, match_id:int, seq:int, text:typing.Optional[str]):
+            self.match_id = match_id
+            
+            
+            self.seq = seq
+            
+            
+            self.text = text
+            
+            
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "ClientEvent.OWN_MESSAGE(match_id={}, seq={}, text={})".format(self.match_id, self.seq, self.text)
+        def __eq__(self, other):
+            if not isinstance(other, ClientEvent):
+                return NotImplemented
+            if not other.is_OWN_MESSAGE():
+                return False
+            if self.match_id != other.match_id:
+                return False
+            if self.seq != other.seq:
+                return False
+            if self.text != other.text:
+                return False
+            return True
+
+    @dataclass
+    class MATCHED_ELSEWHERE:
+        
+        def __init__(self, match_id:int, peer:str):
+            self.match_id = match_id
+            
+            
+            self.peer = peer
+            
+            
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "ClientEvent.MATCHED_ELSEWHERE(match_id={}, peer={})".format(self.match_id, self.peer)
+        def __eq__(self, other):
+            if not isinstance(other, ClientEvent):
+                return NotImplemented
+            if not other.is_MATCHED_ELSEWHERE():
+                return False
+            if self.match_id != other.match_id:
+                return False
+            if self.peer != other.peer:
+                return False
+            return True
+
+    @dataclass
+    class CONTACT_ADDED:
+        
+        def __init__(self, match_id:int, peer:str):
+            self.match_id = match_id
+            
+            
+            self.peer = peer
+            
+            
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "ClientEvent.CONTACT_ADDED(match_id={}, peer={})".format(self.match_id, self.peer)
+        def __eq__(self, other):
+            if not isinstance(other, ClientEvent):
+                return NotImplemented
+            if not other.is_CONTACT_ADDED():
+                return False
+            if self.match_id != other.match_id:
+                return False
+            if self.peer != other.peer:
+                return False
+            return True
+
+    @dataclass
+    class TAKEN_OVER:
+        
+        def __init__(self, match_id:int, session_id:typing.Optional[str]):
+            self.match_id = match_id
+            
+            
+            self.session_id = session_id
+            
+            
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "ClientEvent.TAKEN_OVER(match_id={}, session_id={})".format(self.match_id, self.session_id)
+        def __eq__(self, other):
+            if not isinstance(other, ClientEvent):
+                return NotImplemented
+            if not other.is_TAKEN_OVER():
+                return False
+            if self.match_id != other.match_id:
+                return False
+            if self.session_id != other.session_id:
+                return False
+            return True
+
+    @dataclass
+    class PEER_HUNG_UP:
+        
+        def __init__(self, match_id:int):
+            self.match_id = match_id
+            
+            
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "ClientEvent.PEER_HUNG_UP(match_id={})".format(self.match_id)
+        def __eq__(self, other):
+            if not isinstance(other, ClientEvent):
+                return NotImplemented
+            if not other.is_PEER_HUNG_UP():
+                return False
+            if self.match_id != other.match_id:
+                return False
+            return True
+
+    @dataclass
     class SENT:
         
         def __init__(self, match_id:int, client_msg_id:str, seq:int):
@@ -1615,6 +1815,26 @@ class ClientEvent:
         return isinstance(self, ClientEvent.UNREADABLE)
     def is_unreadable(self) -> bool:
         return isinstance(self, ClientEvent.UNREADABLE)
+    def is_OWN_MESSAGE(self) -> bool:
+        return isinstance(self, ClientEvent.OWN_MESSAGE)
+    def is_own_message(self) -> bool:
+        return isinstance(self, ClientEvent.OWN_MESSAGE)
+    def is_MATCHED_ELSEWHERE(self) -> bool:
+        return isinstance(self, ClientEvent.MATCHED_ELSEWHERE)
+    def is_matched_elsewhere(self) -> bool:
+        return isinstance(self, ClientEvent.MATCHED_ELSEWHERE)
+    def is_CONTACT_ADDED(self) -> bool:
+        return isinstance(self, ClientEvent.CONTACT_ADDED)
+    def is_contact_added(self) -> bool:
+        return isinstance(self, ClientEvent.CONTACT_ADDED)
+    def is_TAKEN_OVER(self) -> bool:
+        return isinstance(self, ClientEvent.TAKEN_OVER)
+    def is_taken_over(self) -> bool:
+        return isinstance(self, ClientEvent.TAKEN_OVER)
+    def is_PEER_HUNG_UP(self) -> bool:
+        return isinstance(self, ClientEvent.PEER_HUNG_UP)
+    def is_peer_hung_up(self) -> bool:
+        return isinstance(self, ClientEvent.PEER_HUNG_UP)
     def is_SENT(self) -> bool:
         return isinstance(self, ClientEvent.SENT)
     def is_sent(self) -> bool:
@@ -1652,6 +1872,11 @@ ClientEvent.HELLO = type("ClientEvent.HELLO", (ClientEvent.HELLO, ClientEvent,),
 ClientEvent.MATCHED = type("ClientEvent.MATCHED", (ClientEvent.MATCHED, ClientEvent,), {})  # type: ignore
 ClientEvent.MESSAGE = type("ClientEvent.MESSAGE", (ClientEvent.MESSAGE, ClientEvent,), {})  # type: ignore
 ClientEvent.UNREADABLE = type("ClientEvent.UNREADABLE", (ClientEvent.UNREADABLE, ClientEvent,), {})  # type: ignore
+ClientEvent.OWN_MESSAGE = type("ClientEvent.OWN_MESSAGE", (ClientEvent.OWN_MESSAGE, ClientEvent,), {})  # type: ignore
+ClientEvent.MATCHED_ELSEWHERE = type("ClientEvent.MATCHED_ELSEWHERE", (ClientEvent.MATCHED_ELSEWHERE, ClientEvent,), {})  # type: ignore
+ClientEvent.CONTACT_ADDED = type("ClientEvent.CONTACT_ADDED", (ClientEvent.CONTACT_ADDED, ClientEvent,), {})  # type: ignore
+ClientEvent.TAKEN_OVER = type("ClientEvent.TAKEN_OVER", (ClientEvent.TAKEN_OVER, ClientEvent,), {})  # type: ignore
+ClientEvent.PEER_HUNG_UP = type("ClientEvent.PEER_HUNG_UP", (ClientEvent.PEER_HUNG_UP, ClientEvent,), {})  # type: ignore
 ClientEvent.SENT = type("ClientEvent.SENT", (ClientEvent.SENT, ClientEvent,), {})  # type: ignore
 ClientEvent.FAILED = type("ClientEvent.FAILED", (ClientEvent.FAILED, ClientEvent,), {})  # type: ignore
 ClientEvent.ENDED = type("ClientEvent.ENDED", (ClientEvent.ENDED, ClientEvent,), {})  # type: ignore
@@ -1703,30 +1928,55 @@ class _UniffiFfiConverterTypeClientEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterInt64.read(buf),
             )
         if variant == 9:
+            return ClientEvent.OWN_MESSAGE(
+                _UniffiFfiConverterInt64.read(buf),
+                _UniffiFfiConverterInt64.read(buf),
+                _UniffiFfiConverterOptionalString.read(buf),
+            )
+        if variant == 10:
+            return ClientEvent.MATCHED_ELSEWHERE(
+                _UniffiFfiConverterInt64.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 11:
+            return ClientEvent.CONTACT_ADDED(
+                _UniffiFfiConverterInt64.read(buf),
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 12:
+            return ClientEvent.TAKEN_OVER(
+                _UniffiFfiConverterInt64.read(buf),
+                _UniffiFfiConverterOptionalString.read(buf),
+            )
+        if variant == 13:
+            return ClientEvent.PEER_HUNG_UP(
+                _UniffiFfiConverterInt64.read(buf),
+            )
+        if variant == 14:
             return ClientEvent.SENT(
                 _UniffiFfiConverterInt64.read(buf),
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterInt64.read(buf),
             )
-        if variant == 10:
+        if variant == 15:
             return ClientEvent.FAILED(
                 _UniffiFfiConverterInt64.read(buf),
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 11:
+        if variant == 16:
             return ClientEvent.ENDED(
                 _UniffiFfiConverterInt64.read(buf),
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 12:
+        if variant == 17:
             return ClientEvent.REPORTED(
             )
-        if variant == 13:
+        if variant == 18:
             return ClientEvent.REFUSED(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 14:
+        if variant == 19:
             return ClientEvent.CLOSED(
                 _UniffiFfiConverterUInt16.read(buf),
             )
@@ -1761,6 +2011,26 @@ class _UniffiFfiConverterTypeClientEvent(_UniffiConverterRustBuffer):
         if value.is_UNREADABLE():
             _UniffiFfiConverterInt64.check_lower(value.match_id)
             _UniffiFfiConverterInt64.check_lower(value.seq)
+            return
+        if value.is_OWN_MESSAGE():
+            _UniffiFfiConverterInt64.check_lower(value.match_id)
+            _UniffiFfiConverterInt64.check_lower(value.seq)
+            _UniffiFfiConverterOptionalString.check_lower(value.text)
+            return
+        if value.is_MATCHED_ELSEWHERE():
+            _UniffiFfiConverterInt64.check_lower(value.match_id)
+            _UniffiFfiConverterString.check_lower(value.peer)
+            return
+        if value.is_CONTACT_ADDED():
+            _UniffiFfiConverterInt64.check_lower(value.match_id)
+            _UniffiFfiConverterString.check_lower(value.peer)
+            return
+        if value.is_TAKEN_OVER():
+            _UniffiFfiConverterInt64.check_lower(value.match_id)
+            _UniffiFfiConverterOptionalString.check_lower(value.session_id)
+            return
+        if value.is_PEER_HUNG_UP():
+            _UniffiFfiConverterInt64.check_lower(value.match_id)
             return
         if value.is_SENT():
             _UniffiFfiConverterInt64.check_lower(value.match_id)
@@ -1816,27 +2086,47 @@ class _UniffiFfiConverterTypeClientEvent(_UniffiConverterRustBuffer):
             buf.write_i32(8)
             _UniffiFfiConverterInt64.write(value.match_id, buf)
             _UniffiFfiConverterInt64.write(value.seq, buf)
-        if value.is_SENT():
+        if value.is_OWN_MESSAGE():
             buf.write_i32(9)
+            _UniffiFfiConverterInt64.write(value.match_id, buf)
+            _UniffiFfiConverterInt64.write(value.seq, buf)
+            _UniffiFfiConverterOptionalString.write(value.text, buf)
+        if value.is_MATCHED_ELSEWHERE():
+            buf.write_i32(10)
+            _UniffiFfiConverterInt64.write(value.match_id, buf)
+            _UniffiFfiConverterString.write(value.peer, buf)
+        if value.is_CONTACT_ADDED():
+            buf.write_i32(11)
+            _UniffiFfiConverterInt64.write(value.match_id, buf)
+            _UniffiFfiConverterString.write(value.peer, buf)
+        if value.is_TAKEN_OVER():
+            buf.write_i32(12)
+            _UniffiFfiConverterInt64.write(value.match_id, buf)
+            _UniffiFfiConverterOptionalString.write(value.session_id, buf)
+        if value.is_PEER_HUNG_UP():
+            buf.write_i32(13)
+            _UniffiFfiConverterInt64.write(value.match_id, buf)
+        if value.is_SENT():
+            buf.write_i32(14)
             _UniffiFfiConverterInt64.write(value.match_id, buf)
             _UniffiFfiConverterString.write(value.client_msg_id, buf)
             _UniffiFfiConverterInt64.write(value.seq, buf)
         if value.is_FAILED():
-            buf.write_i32(10)
+            buf.write_i32(15)
             _UniffiFfiConverterInt64.write(value.match_id, buf)
             _UniffiFfiConverterString.write(value.client_msg_id, buf)
             _UniffiFfiConverterString.write(value.code, buf)
         if value.is_ENDED():
-            buf.write_i32(11)
+            buf.write_i32(16)
             _UniffiFfiConverterInt64.write(value.match_id, buf)
             _UniffiFfiConverterString.write(value.reason, buf)
         if value.is_REPORTED():
-            buf.write_i32(12)
+            buf.write_i32(17)
         if value.is_REFUSED():
-            buf.write_i32(13)
+            buf.write_i32(18)
             _UniffiFfiConverterString.write(value.code, buf)
         if value.is_CLOSED():
-            buf.write_i32(14)
+            buf.write_i32(19)
             _UniffiFfiConverterUInt16.write(value.code, buf)
 
 
@@ -2111,7 +2401,7 @@ class _UniffiFfiConverterSequenceTypeAction(_UniffiConverterRustBuffer):
 @dataclass
 class CallResult:
     """
-    What a call gave: the message's id for a send, the actions, or the refusal's text.
+    What a call gave: the message's id for a send, the actions, or the refusal's code (`ClientError`'s message).
 """
     def __init__(self, *, client_msg_id:typing.Optional[str], actions:typing.List[Action], refused:typing.Optional[str]):
         self.client_msg_id = client_msg_id
@@ -2296,6 +2586,25 @@ class AppCall:
             return True
 
     @dataclass
+    class HANG_UP:
+        
+        def __init__(self, ):
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "AppCall.HANG_UP()".format()
+        def __eq__(self, other):
+            if not isinstance(other, AppCall):
+                return NotImplemented
+            if not other.is_HANG_UP():
+                return False
+            return True
+
+    @dataclass
     class REPORT:
         
         def __init__(self, reason:str, seqs:typing.List[int]):
@@ -2340,6 +2649,10 @@ class AppCall:
         return isinstance(self, AppCall.LEAVE)
     def is_leave(self) -> bool:
         return isinstance(self, AppCall.LEAVE)
+    def is_HANG_UP(self) -> bool:
+        return isinstance(self, AppCall.HANG_UP)
+    def is_hang_up(self) -> bool:
+        return isinstance(self, AppCall.HANG_UP)
     def is_REPORT(self) -> bool:
         return isinstance(self, AppCall.REPORT)
     def is_report(self) -> bool:
@@ -2352,6 +2665,7 @@ class AppCall:
 AppCall.FIND = type("AppCall.FIND", (AppCall.FIND, AppCall,), {})  # type: ignore
 AppCall.SEND = type("AppCall.SEND", (AppCall.SEND, AppCall,), {})  # type: ignore
 AppCall.LEAVE = type("AppCall.LEAVE", (AppCall.LEAVE, AppCall,), {})  # type: ignore
+AppCall.HANG_UP = type("AppCall.HANG_UP", (AppCall.HANG_UP, AppCall,), {})  # type: ignore
 AppCall.REPORT = type("AppCall.REPORT", (AppCall.REPORT, AppCall,), {})  # type: ignore
 
 
@@ -2373,6 +2687,9 @@ class _UniffiFfiConverterTypeAppCall(_UniffiConverterRustBuffer):
             return AppCall.LEAVE(
             )
         if variant == 4:
+            return AppCall.HANG_UP(
+            )
+        if variant == 5:
             return AppCall.REPORT(
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterSequenceInt64.read(buf),
@@ -2388,6 +2705,8 @@ class _UniffiFfiConverterTypeAppCall(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.check_lower(value.text)
             return
         if value.is_LEAVE():
+            return
+        if value.is_HANG_UP():
             return
         if value.is_REPORT():
             _UniffiFfiConverterString.check_lower(value.reason)
@@ -2405,8 +2724,10 @@ class _UniffiFfiConverterTypeAppCall(_UniffiConverterRustBuffer):
             _UniffiFfiConverterString.write(value.text, buf)
         if value.is_LEAVE():
             buf.write_i32(3)
-        if value.is_REPORT():
+        if value.is_HANG_UP():
             buf.write_i32(4)
+        if value.is_REPORT():
+            buf.write_i32(5)
             _UniffiFfiConverterString.write(value.reason, buf)
             _UniffiFfiConverterSequenceInt64.write(value.seqs, buf)
 
@@ -2422,7 +2743,8 @@ class _UniffiFfiConverterTypeAppCall(_UniffiConverterRustBuffer):
 # namespace.
 class ClientError(Exception):
     """
-    Why a call of the app was refused.
+    Why a call of the app was refused. The message is the refusal's code, as every SDK names it (`not_in_match`,
+    `no_key`, ...): a Kotlin `ClientException`'s `message`, a Python `ClientError`'s text.
 """
     pass
 
@@ -2430,55 +2752,34 @@ _UniffiTempClientError = ClientError
 
 class ClientError:  # type: ignore
     """
-    Why a call of the app was refused.
+    Why a call of the app was refused. The message is the refusal's code, as every SDK names it (`not_in_match`,
+    `no_key`, ...): a Kotlin `ClientException`'s `message`, a Python `ClientError`'s text.
 """
     
     class NotInMatch(_UniffiTempClientError):
-        
-        def __init__(self):
-            pass
-
         def __repr__(self):
-            return "ClientError.NotInMatch({})".format(str(self))
+            return "ClientError.NotInMatch({})".format(repr(str(self)))
     _UniffiTempClientError.NotInMatch = NotInMatch # type: ignore
     class AlreadyInMatch(_UniffiTempClientError):
-        
-        def __init__(self):
-            pass
-
         def __repr__(self):
-            return "ClientError.AlreadyInMatch({})".format(str(self))
+            return "ClientError.AlreadyInMatch({})".format(repr(str(self)))
     _UniffiTempClientError.AlreadyInMatch = AlreadyInMatch # type: ignore
     class UnknownMessage(_UniffiTempClientError):
-        
-        def __init__(self, seq):
-            super().__init__(", ".join([
-                "seq={!r}".format(seq),
-            ]))
-            self.seq = seq
-
         def __repr__(self):
-            return "ClientError.UnknownMessage({})".format(str(self))
+            return "ClientError.UnknownMessage({})".format(repr(str(self)))
     _UniffiTempClientError.UnknownMessage = UnknownMessage # type: ignore
     class InvalidArgument(_UniffiTempClientError):
-        
-        def __init__(self, value):
-            super().__init__(", ".join([
-                "value={!r}".format(value),
-            ]))
-            self.value = value
-
         def __repr__(self):
-            return "ClientError.InvalidArgument({})".format(str(self))
+            return "ClientError.InvalidArgument({})".format(repr(str(self)))
     _UniffiTempClientError.InvalidArgument = InvalidArgument # type: ignore
     class SignedOut(_UniffiTempClientError):
-        
-        def __init__(self):
-            pass
-
         def __repr__(self):
-            return "ClientError.SignedOut({})".format(str(self))
+            return "ClientError.SignedOut({})".format(repr(str(self)))
     _UniffiTempClientError.SignedOut = SignedOut # type: ignore
+    class NoKey(_UniffiTempClientError):
+        def __repr__(self):
+            return "ClientError.NoKey({})".format(repr(str(self)))
+    _UniffiTempClientError.NoKey = NoKey # type: ignore
 
 ClientError = _UniffiTempClientError # type: ignore
 del _UniffiTempClientError
@@ -2490,13 +2791,15 @@ class _UniffiFfiConverterTypeClientError(_UniffiConverterRustBuffer):
         variant = buf.read_i32()
         if variant == 1:
             return ClientError.NotInMatch(
+                _UniffiFfiConverterString.read(buf),
             )
         if variant == 2:
             return ClientError.AlreadyInMatch(
+                _UniffiFfiConverterString.read(buf),
             )
         if variant == 3:
             return ClientError.UnknownMessage(
-                _UniffiFfiConverterInt64.read(buf),
+                _UniffiFfiConverterString.read(buf),
             )
         if variant == 4:
             return ClientError.InvalidArgument(
@@ -2504,6 +2807,11 @@ class _UniffiFfiConverterTypeClientError(_UniffiConverterRustBuffer):
             )
         if variant == 5:
             return ClientError.SignedOut(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 6:
+            return ClientError.NoKey(
+                _UniffiFfiConverterString.read(buf),
             )
         raise InternalError("Raw enum value doesn't match any cases")
 
@@ -2514,12 +2822,12 @@ class _UniffiFfiConverterTypeClientError(_UniffiConverterRustBuffer):
         if isinstance(value, ClientError.AlreadyInMatch):
             return
         if isinstance(value, ClientError.UnknownMessage):
-            _UniffiFfiConverterInt64.check_lower(value.seq)
             return
         if isinstance(value, ClientError.InvalidArgument):
-            _UniffiFfiConverterString.check_lower(value.value)
             return
         if isinstance(value, ClientError.SignedOut):
+            return
+        if isinstance(value, ClientError.NoKey):
             return
 
     @staticmethod
@@ -2530,12 +2838,12 @@ class _UniffiFfiConverterTypeClientError(_UniffiConverterRustBuffer):
             buf.write_i32(2)
         if isinstance(value, ClientError.UnknownMessage):
             buf.write_i32(3)
-            _UniffiFfiConverterInt64.write(value.seq, buf)
         if isinstance(value, ClientError.InvalidArgument):
             buf.write_i32(4)
-            _UniffiFfiConverterString.write(value.value, buf)
         if isinstance(value, ClientError.SignedOut):
             buf.write_i32(5)
+        if isinstance(value, ClientError.NoKey):
+            buf.write_i32(6)
 
 
 class KeyValueStore():
@@ -2795,6 +3103,11 @@ class TanisClientProtocol(typing.Protocol):
         Asks for a match: `kind` is `text` or `video`.
 """
         raise NotImplementedError
+    def hang_up(self, now_ms: int) -> typing.List[Action]:
+        """
+        Hangs the video match's call up (one `rtc.hangup`).
+"""
+        raise NotImplementedError
     def leave(self, now_ms: int) -> typing.List[Action]:
         raise NotImplementedError
     def opened(self, now_ms: int) -> typing.List[Action]:
@@ -2928,6 +3241,24 @@ class TanisClient(TanisClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_find,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def hang_up(self, now_ms: int) -> typing.List[Action]:
+        """
+        Hangs the video match's call up (one `rtc.hangup`).
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeAction.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeClientError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_hang_up,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -3207,6 +3538,8 @@ class TestSubject():
         raise NotImplementedError
     def closed(self, code: int,now_ms: int) -> typing.List[Action]:
         raise NotImplementedError
+    def response(self, id: int,status: int,body: str,now_ms: int) -> typing.List[Action]:
+        raise NotImplementedError
     def tick(self, now_ms: int) -> typing.List[Action]:
         raise NotImplementedError
     def wake_at(self, ) -> typing.Optional[int]:
@@ -3216,6 +3549,11 @@ class TestSubject():
     def restart(self, ) -> None:
         """
         The app ends and starts again: a new client on the same stores.
+"""
+        raise NotImplementedError
+    def store_session(self, pair: str) -> None:
+        """
+        Before the start: signed in with this token pair, JSON ([`store_signed_in_session`]).
 """
         raise NotImplementedError
     def store_find(self, kind: str,secret: str) -> None:
@@ -3317,6 +3655,30 @@ class TestSubjectImpl(TestSubject):
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
+    def response(self, id: int,status: int,body: str,now_ms: int) -> typing.List[Action]:
+        
+        _UniffiFfiConverterUInt64.check_lower(id)
+
+        _UniffiFfiConverterUInt16.check_lower(status)
+
+        _UniffiFfiConverterString.check_lower(body)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(id),
+            _UniffiFfiConverterUInt16.lower(status),
+            _UniffiFfiConverterString.lower(body),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeAction.lift
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_tanis_ffi_fn_method_testsubject_response,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
     def tick(self, now_ms: int) -> typing.List[Action]:
         
         _UniffiFfiConverterUInt64.check_lower(now_ms)
@@ -3374,6 +3736,24 @@ class TestSubjectImpl(TestSubject):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_tanis_ffi_fn_method_testsubject_restart,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def store_session(self, pair: str) -> None:
+        """
+        Before the start: signed in with this token pair, JSON ([`store_signed_in_session`]).
+"""
+        
+        _UniffiFfiConverterString.check_lower(pair)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterString.lower(pair),
+        )
+        _uniffi_lift_return = lambda val: None
+        _uniffi_error_converter = None
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_tanis_ffi_fn_method_testsubject_store_session,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -3489,6 +3869,29 @@ class _UniffiTraitImplTestSubjectImpl:
         )
 
     @_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD4
+    def response(
+            uniffi_handle,
+            id,
+            status,
+            body,
+            now_ms,
+            uniffi_out_return,
+            uniffi_call_status_ptr,
+        ):
+        uniffi_obj = _UniffiFfiConverterTypeTestSubject._handle_map.get(uniffi_handle)
+        def make_call():
+            uniffi_args = (_UniffiFfiConverterUInt64.lift(id), _UniffiFfiConverterUInt16.lift(status), _UniffiFfiConverterString.lift(body), _UniffiFfiConverterUInt64.lift(now_ms), )
+            uniffi_method = uniffi_obj.response
+            return uniffi_method(*uniffi_args)
+        def write_return_value(v):
+            uniffi_out_return[0] = _UniffiFfiConverterSequenceTypeAction.lower(v)
+        _uniffi_trait_interface_call(
+                uniffi_call_status_ptr.contents,
+                make_call,
+                write_return_value,
+        )
+
+    @_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD5
     def tick(
             uniffi_handle,
             now_ms,
@@ -3508,7 +3911,7 @@ class _UniffiTraitImplTestSubjectImpl:
                 write_return_value,
         )
 
-    @_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD5
+    @_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD6
     def wake_at(
             uniffi_handle,
             uniffi_out_return,
@@ -3527,7 +3930,7 @@ class _UniffiTraitImplTestSubjectImpl:
                 write_return_value,
         )
 
-    @_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD6
+    @_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD7
     def call(
             uniffi_handle,
             call,
@@ -3548,7 +3951,7 @@ class _UniffiTraitImplTestSubjectImpl:
                 write_return_value,
         )
 
-    @_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD7
+    @_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD8
     def restart(
             uniffi_handle,
             uniffi_out_return,
@@ -3566,7 +3969,26 @@ class _UniffiTraitImplTestSubjectImpl:
                 write_return_value,
         )
 
-    @_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD8
+    @_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD9
+    def store_session(
+            uniffi_handle,
+            pair,
+            uniffi_out_return,
+            uniffi_call_status_ptr,
+        ):
+        uniffi_obj = _UniffiFfiConverterTypeTestSubject._handle_map.get(uniffi_handle)
+        def make_call():
+            uniffi_args = (_UniffiFfiConverterString.lift(pair), )
+            uniffi_method = uniffi_obj.store_session
+            return uniffi_method(*uniffi_args)
+        write_return_value = lambda v: None
+        _uniffi_trait_interface_call(
+                uniffi_call_status_ptr.contents,
+                make_call,
+                write_return_value,
+        )
+
+    @_UNIFFI_CALLBACK_INTERFACE_TANIS_FFI_TEST_SUBJECT_METHOD10
     def store_find(
             uniffi_handle,
             kind,
@@ -3602,10 +4024,12 @@ class _UniffiTraitImplTestSubjectImpl:
         opened,
         received,
         closed,
+        response,
         tick,
         wake_at,
         call,
         restart,
+        store_session,
         store_find,
     )
     # Send Rust a pointer to the VTable.  Note: this means we need to keep the struct alive forever,
@@ -3669,6 +4093,26 @@ def conformance_run(scenario: str,subject: TestSubject) -> typing.Optional[str]:
         *_uniffi_lowered_args,
     )
     return _uniffi_lift_return(_uniffi_ffi_result)
+def store_signed_in_session(secrets: KeyValueStore,pair: str) -> None:
+    """
+    Writes a signed-in session where the core keeps it, on the host's secret store (a [`TestSubject::store_session`]).
+"""
+    
+    _UniffiFfiConverterTypeKeyValueStore.check_lower(secrets)
+
+    _UniffiFfiConverterString.check_lower(pair)
+    _uniffi_lowered_args = (
+        _UniffiFfiConverterTypeKeyValueStore.lower(secrets),
+        _UniffiFfiConverterString.lower(pair),
+    )
+    _uniffi_lift_return = lambda val: None
+    _uniffi_error_converter = None
+    _uniffi_ffi_result = _uniffi_rust_call_with_error(
+        _uniffi_error_converter,
+        _UniffiLib.uniffi_tanis_ffi_fn_func_store_signed_in_session,
+        *_uniffi_lowered_args,
+    )
+    return _uniffi_lift_return(_uniffi_ffi_result)
 def store_waiting_find(storage: KeyValueStore,secrets: KeyValueStore,kind: str,secret: str) -> None:
     """
     Writes a waiting find where the core keeps it, on the host's stores (a [`TestSubject::store_find`]).
@@ -3706,6 +4150,7 @@ __all__ = [
     "CallResult",
     "Written",
     "conformance_run",
+    "store_signed_in_session",
     "store_waiting_find",
     "KeyValueStoreImpl",
     "KeyValueStore",

@@ -886,6 +886,11 @@ public protocol TanisClientProtocol: AnyObject, Sendable {
      */
     func find(kind: String, nowMs: UInt64) throws  -> [Action]
     
+    /**
+     * Hangs the video match's call up (one `rtc.hangup`).
+     */
+    func hangUp(nowMs: UInt64) throws  -> [Action]
+    
     func leave(nowMs: UInt64) throws  -> [Action]
     
     func opened(nowMs: UInt64)  -> [Action]
@@ -1025,6 +1030,19 @@ open func find(kind: String, nowMs: UInt64)throws  -> [Action]  {
     uniffi_tanis_ffi_fn_method_tanisclient_find(
             self.uniffiCloneHandle(),
         FfiConverterString.lower(kind),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Hangs the video match's call up (one `rtc.hangup`).
+     */
+open func hangUp(nowMs: UInt64)throws  -> [Action]  {
+    return try  FfiConverterSequenceTypeAction.lift(try rustCallWithError(FfiConverterTypeClientError_lift) {
+        uniffiCallStatus in
+    uniffi_tanis_ffi_fn_method_tanisclient_hang_up(
+            self.uniffiCloneHandle(),
         FfiConverterUInt64.lower(nowMs),uniffiCallStatus
     )
 })
@@ -1239,6 +1257,8 @@ public protocol TestSubject: AnyObject, Sendable {
     
     func closed(code: UInt16, nowMs: UInt64)  -> [Action]
     
+    func response(id: UInt64, status: UInt16, body: String, nowMs: UInt64)  -> [Action]
+    
     func tick(nowMs: UInt64)  -> [Action]
     
     func wakeAt()  -> UInt64?
@@ -1249,6 +1269,11 @@ public protocol TestSubject: AnyObject, Sendable {
      * The app ends and starts again: a new client on the same stores.
      */
     func restart() 
+    
+    /**
+     * Before the start: signed in with this token pair, JSON ([`store_signed_in_session`]).
+     */
+    func storeSession(pair: String) 
     
     /**
      * Before the start: a find of `kind` is waiting with the key pair of `secret` ([`store_waiting_find`]).
@@ -1354,6 +1379,19 @@ open func closed(code: UInt16, nowMs: UInt64) -> [Action]  {
 })
 }
     
+open func response(id: UInt64, status: UInt16, body: String, nowMs: UInt64) -> [Action]  {
+    return try!  FfiConverterSequenceTypeAction.lift(try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tanis_ffi_fn_method_testsubject_response(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(id),
+        FfiConverterUInt16.lower(status),
+        FfiConverterString.lower(body),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
 open func tick(nowMs: UInt64) -> [Action]  {
     return try!  FfiConverterSequenceTypeAction.lift(try! rustCall() {
         uniffiCallStatus in
@@ -1391,6 +1429,18 @@ open func restart()  {try! rustCall() {
         uniffiCallStatus in
     uniffi_tanis_ffi_fn_method_testsubject_restart(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+}
+}
+    
+    /**
+     * Before the start: signed in with this token pair, JSON ([`store_signed_in_session`]).
+     */
+open func storeSession(pair: String)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tanis_ffi_fn_method_testsubject_store_session(
+            self.uniffiCloneHandle(),
+        FfiConverterString.lower(pair),uniffiCallStatus
     )
 }
 }
@@ -1536,6 +1586,36 @@ fileprivate struct UniffiCallbackInterfaceTestSubject {
                 writeReturn: writeReturn
             )
         },
+        response: { (
+            uniffiHandle: UInt64,
+            id: UInt64,
+            status: UInt16,
+            body: RustBuffer,
+            nowMs: UInt64,
+            uniffiOutReturn: UnsafeMutablePointer<RustBuffer>,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> [Action] in
+                guard let uniffiObj = try? FfiConverterTypeTestSubject.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.response(
+                     id: try FfiConverterUInt64.lift(id),
+                     status: try FfiConverterUInt16.lift(status),
+                     body: try FfiConverterString.lift(body),
+                     nowMs: try FfiConverterUInt64.lift(nowMs)
+                )
+            }
+
+            
+            let writeReturn = { uniffiOutReturn.pointee = FfiConverterSequenceTypeAction.lower($0) }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
         tick: { (
             uniffiHandle: UInt64,
             nowMs: UInt64,
@@ -1619,6 +1699,30 @@ fileprivate struct UniffiCallbackInterfaceTestSubject {
                     throw UniffiInternalError.unexpectedStaleHandle
                 }
                 return uniffiObj.restart(
+                )
+            }
+
+            
+            let writeReturn = { () }
+            uniffiTraitInterfaceCall(
+                callStatus: uniffiCallStatus,
+                makeCall: makeCall,
+                writeReturn: writeReturn
+            )
+        },
+        storeSession: { (
+            uniffiHandle: UInt64,
+            pair: RustBuffer,
+            uniffiOutReturn: UnsafeMutableRawPointer,
+            uniffiCallStatus: UnsafeMutablePointer<RustCallStatus>
+        ) in
+            let makeCall = {
+                () throws -> () in
+                guard let uniffiObj = try? FfiConverterTypeTestSubject.handleMap.get(handle: uniffiHandle) else {
+                    throw UniffiInternalError.unexpectedStaleHandle
+                }
+                return uniffiObj.storeSession(
+                     pair: try FfiConverterString.lift(pair)
                 )
             }
 
@@ -1734,7 +1838,7 @@ public func FfiConverterTypeTestSubject_lower(_ value: TestSubject) -> UInt64 {
 
 
 /**
- * What a call gave: the message's id for a send, the actions, or the refusal's text.
+ * What a call gave: the message's id for a send, the actions, or the refusal's code (`ClientError`'s message).
  */
 public struct CallResult: Equatable, Hashable {
     public var clientMsgId: String?
@@ -2050,6 +2154,7 @@ public enum AppCall: Equatable, Hashable {
     case send(text: String
     )
     case leave
+    case hangUp
     case report(reason: String, seqs: [Int64]
     )
 
@@ -2081,7 +2186,9 @@ public struct FfiConverterTypeAppCall: FfiConverterRustBuffer {
         
         case 3: return .leave
         
-        case 4: return .report(reason: try FfiConverterString.read(from: &buf), seqs: try FfiConverterSequenceInt64.read(from: &buf)
+        case 4: return .hangUp
+        
+        case 5: return .report(reason: try FfiConverterString.read(from: &buf), seqs: try FfiConverterSequenceInt64.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -2106,8 +2213,12 @@ public struct FfiConverterTypeAppCall: FfiConverterRustBuffer {
             writeInt(&buf, Int32(3))
         
         
-        case let .report(reason,seqs):
+        case .hangUp:
             writeInt(&buf, Int32(4))
+        
+        
+        case let .report(reason,seqs):
+            writeInt(&buf, Int32(5))
             FfiConverterString.write(reason, into: &buf)
             FfiConverterSequenceInt64.write(seqs, into: &buf)
             
@@ -2133,20 +2244,26 @@ public func FfiConverterTypeAppCall_lower(_ value: AppCall) -> RustBuffer {
 
 
 /**
- * Why a call of the app was refused.
+ * Why a call of the app was refused. The message is the refusal's code, as every SDK names it (`not_in_match`,
+ * `no_key`, ...): a Kotlin `ClientException`'s `message`, a Python `ClientError`'s text.
  */
 public 
 enum ClientError: Swift.Error, Equatable, Hashable, Foundation.LocalizedError {
 
     
     
-    case NotInMatch
-    case AlreadyInMatch
-    case UnknownMessage(seq: Int64
-    )
-    case InvalidArgument(value: String
-    )
-    case SignedOut
+    case NotInMatch(message: String)
+    
+    case AlreadyInMatch(message: String)
+    
+    case UnknownMessage(message: String)
+    
+    case InvalidArgument(message: String)
+    
+    case SignedOut(message: String)
+    
+    case NoKey(message: String)
+    
 
     
 
@@ -2176,17 +2293,32 @@ public struct FfiConverterTypeClientError: FfiConverterRustBuffer {
         
 
         
-        case 1: return .NotInMatch
-        case 2: return .AlreadyInMatch
+        case 1: return .NotInMatch(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 2: return .AlreadyInMatch(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
         case 3: return .UnknownMessage(
-            seq: try FfiConverterInt64.read(from: &buf)
-            )
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
         case 4: return .InvalidArgument(
-            value: try FfiConverterString.read(from: &buf)
-            )
-        case 5: return .SignedOut
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 5: return .SignedOut(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 6: return .NoKey(
+            message: try FfiConverterString.read(from: &buf)
+        )
+        
 
-         default: throw UniffiInternalError.unexpectedEnumCase
+        default: throw UniffiInternalError.unexpectedEnumCase
         }
     }
 
@@ -2196,27 +2328,19 @@ public struct FfiConverterTypeClientError: FfiConverterRustBuffer {
         
 
         
-        
-        case .NotInMatch:
+        case .NotInMatch(_ /* message is ignored*/):
             writeInt(&buf, Int32(1))
-        
-        
-        case .AlreadyInMatch:
+        case .AlreadyInMatch(_ /* message is ignored*/):
             writeInt(&buf, Int32(2))
-        
-        
-        case let .UnknownMessage(seq):
+        case .UnknownMessage(_ /* message is ignored*/):
             writeInt(&buf, Int32(3))
-            FfiConverterInt64.write(seq, into: &buf)
-            
-        
-        case let .InvalidArgument(value):
+        case .InvalidArgument(_ /* message is ignored*/):
             writeInt(&buf, Int32(4))
-            FfiConverterString.write(value, into: &buf)
-            
-        
-        case .SignedOut:
+        case .SignedOut(_ /* message is ignored*/):
             writeInt(&buf, Int32(5))
+        case .NoKey(_ /* message is ignored*/):
+            writeInt(&buf, Int32(6))
+
         
         }
     }
@@ -2258,6 +2382,16 @@ public enum ClientEvent: Equatable, Hashable {
     case message(matchId: Int64, seq: Int64, text: String
     )
     case unreadable(matchId: Int64, seq: Int64
+    )
+    case ownMessage(matchId: Int64, seq: Int64, text: String?
+    )
+    case matchedElsewhere(matchId: Int64, peer: String
+    )
+    case contactAdded(matchId: Int64, peer: String
+    )
+    case takenOver(matchId: Int64, sessionId: String?
+    )
+    case peerHungUp(matchId: Int64
     )
     case sent(matchId: Int64, clientMsgId: String, seq: Int64
     )
@@ -2314,21 +2448,36 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
         case 8: return .unreadable(matchId: try FfiConverterInt64.read(from: &buf), seq: try FfiConverterInt64.read(from: &buf)
         )
         
-        case 9: return .sent(matchId: try FfiConverterInt64.read(from: &buf), clientMsgId: try FfiConverterString.read(from: &buf), seq: try FfiConverterInt64.read(from: &buf)
+        case 9: return .ownMessage(matchId: try FfiConverterInt64.read(from: &buf), seq: try FfiConverterInt64.read(from: &buf), text: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 10: return .failed(matchId: try FfiConverterInt64.read(from: &buf), clientMsgId: try FfiConverterString.read(from: &buf), code: try FfiConverterString.read(from: &buf)
+        case 10: return .matchedElsewhere(matchId: try FfiConverterInt64.read(from: &buf), peer: try FfiConverterString.read(from: &buf)
         )
         
-        case 11: return .ended(matchId: try FfiConverterInt64.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        case 11: return .contactAdded(matchId: try FfiConverterInt64.read(from: &buf), peer: try FfiConverterString.read(from: &buf)
         )
         
-        case 12: return .reported
-        
-        case 13: return .refused(code: try FfiConverterString.read(from: &buf)
+        case 12: return .takenOver(matchId: try FfiConverterInt64.read(from: &buf), sessionId: try FfiConverterOptionString.read(from: &buf)
         )
         
-        case 14: return .closed(code: try FfiConverterUInt16.read(from: &buf)
+        case 13: return .peerHungUp(matchId: try FfiConverterInt64.read(from: &buf)
+        )
+        
+        case 14: return .sent(matchId: try FfiConverterInt64.read(from: &buf), clientMsgId: try FfiConverterString.read(from: &buf), seq: try FfiConverterInt64.read(from: &buf)
+        )
+        
+        case 15: return .failed(matchId: try FfiConverterInt64.read(from: &buf), clientMsgId: try FfiConverterString.read(from: &buf), code: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 16: return .ended(matchId: try FfiConverterInt64.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 17: return .reported
+        
+        case 18: return .refused(code: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 19: return .closed(code: try FfiConverterUInt16.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -2383,37 +2532,67 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
             FfiConverterInt64.write(seq, into: &buf)
             
         
-        case let .sent(matchId,clientMsgId,seq):
+        case let .ownMessage(matchId,seq,text):
             writeInt(&buf, Int32(9))
+            FfiConverterInt64.write(matchId, into: &buf)
+            FfiConverterInt64.write(seq, into: &buf)
+            FfiConverterOptionString.write(text, into: &buf)
+            
+        
+        case let .matchedElsewhere(matchId,peer):
+            writeInt(&buf, Int32(10))
+            FfiConverterInt64.write(matchId, into: &buf)
+            FfiConverterString.write(peer, into: &buf)
+            
+        
+        case let .contactAdded(matchId,peer):
+            writeInt(&buf, Int32(11))
+            FfiConverterInt64.write(matchId, into: &buf)
+            FfiConverterString.write(peer, into: &buf)
+            
+        
+        case let .takenOver(matchId,sessionId):
+            writeInt(&buf, Int32(12))
+            FfiConverterInt64.write(matchId, into: &buf)
+            FfiConverterOptionString.write(sessionId, into: &buf)
+            
+        
+        case let .peerHungUp(matchId):
+            writeInt(&buf, Int32(13))
+            FfiConverterInt64.write(matchId, into: &buf)
+            
+        
+        case let .sent(matchId,clientMsgId,seq):
+            writeInt(&buf, Int32(14))
             FfiConverterInt64.write(matchId, into: &buf)
             FfiConverterString.write(clientMsgId, into: &buf)
             FfiConverterInt64.write(seq, into: &buf)
             
         
         case let .failed(matchId,clientMsgId,code):
-            writeInt(&buf, Int32(10))
+            writeInt(&buf, Int32(15))
             FfiConverterInt64.write(matchId, into: &buf)
             FfiConverterString.write(clientMsgId, into: &buf)
             FfiConverterString.write(code, into: &buf)
             
         
         case let .ended(matchId,reason):
-            writeInt(&buf, Int32(11))
+            writeInt(&buf, Int32(16))
             FfiConverterInt64.write(matchId, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case .reported:
-            writeInt(&buf, Int32(12))
+            writeInt(&buf, Int32(17))
         
         
         case let .refused(code):
-            writeInt(&buf, Int32(13))
+            writeInt(&buf, Int32(18))
             FfiConverterString.write(code, into: &buf)
             
         
         case let .closed(code):
-            writeInt(&buf, Int32(14))
+            writeInt(&buf, Int32(19))
             FfiConverterUInt16.write(code, into: &buf)
             
         }
@@ -2546,6 +2725,17 @@ public func conformanceRun(scenario: String, subject: TestSubject) -> String?  {
 })
 }
 /**
+ * Writes a signed-in session where the core keeps it, on the host's secret store (a [`TestSubject::store_session`]).
+ */
+public func storeSignedInSession(secrets: KeyValueStore, pair: String)  {try! rustCall() {
+        uniffiCallStatus in
+    uniffi_tanis_ffi_fn_func_store_signed_in_session(
+        FfiConverterTypeKeyValueStore_lower(secrets),
+        FfiConverterString.lower(pair),uniffiCallStatus
+    )
+}
+}
+/**
  * Writes a waiting find where the core keeps it, on the host's stores (a [`TestSubject::store_find`]).
  */
 public func storeWaitingFind(storage: KeyValueStore, secrets: KeyValueStore, kind: String, secret: String)  {try! rustCall() {
@@ -2577,6 +2767,9 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tanis_ffi_checksum_func_conformance_run() != 23360) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tanis_ffi_checksum_func_store_signed_in_session() != 47174) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tanis_ffi_checksum_func_store_waiting_find() != 26576) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -2596,6 +2789,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tanis_ffi_checksum_method_tanisclient_find() != 27696) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tanis_ffi_checksum_method_tanisclient_hang_up() != 24312) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tanis_ffi_checksum_method_tanisclient_leave() != 63395) {
@@ -2646,19 +2842,25 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tanis_ffi_checksum_method_testsubject_closed() != 28950) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tanis_ffi_checksum_method_testsubject_tick() != 39048) {
+    if (uniffi_tanis_ffi_checksum_method_testsubject_response() != 37817) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tanis_ffi_checksum_method_testsubject_wake_at() != 6620) {
+    if (uniffi_tanis_ffi_checksum_method_testsubject_tick() != 53490) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tanis_ffi_checksum_method_testsubject_call() != 15149) {
+    if (uniffi_tanis_ffi_checksum_method_testsubject_wake_at() != 34680) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tanis_ffi_checksum_method_testsubject_restart() != 37699) {
+    if (uniffi_tanis_ffi_checksum_method_testsubject_call() != 38425) {
         return InitializationResult.apiChecksumMismatch
     }
-    if (uniffi_tanis_ffi_checksum_method_testsubject_store_find() != 57202) {
+    if (uniffi_tanis_ffi_checksum_method_testsubject_restart() != 62346) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tanis_ffi_checksum_method_testsubject_store_session() != 48571) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tanis_ffi_checksum_method_testsubject_store_find() != 58915) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tanis_ffi_checksum_constructor_tanisclient_new() != 18012) {

@@ -294,35 +294,49 @@ typedef void (*UniffiCallbackInterfaceTestSubjectMethod3)(uint64_t, uint16_t, ui
 #endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_TEST_SUBJECT_METHOD4
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_TEST_SUBJECT_METHOD4
-typedef void (*UniffiCallbackInterfaceTestSubjectMethod4)(uint64_t, uint64_t, RustBuffer* _Nonnull, 
+typedef void (*UniffiCallbackInterfaceTestSubjectMethod4)(uint64_t, uint64_t, uint16_t, RustBuffer, uint64_t, RustBuffer* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
 
 #endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_TEST_SUBJECT_METHOD5
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_TEST_SUBJECT_METHOD5
-typedef void (*UniffiCallbackInterfaceTestSubjectMethod5)(uint64_t, RustBuffer* _Nonnull, 
+typedef void (*UniffiCallbackInterfaceTestSubjectMethod5)(uint64_t, uint64_t, RustBuffer* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
 
 #endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_TEST_SUBJECT_METHOD6
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_TEST_SUBJECT_METHOD6
-typedef void (*UniffiCallbackInterfaceTestSubjectMethod6)(uint64_t, RustBuffer, uint64_t, RustBuffer* _Nonnull, 
+typedef void (*UniffiCallbackInterfaceTestSubjectMethod6)(uint64_t, RustBuffer* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
 
 #endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_TEST_SUBJECT_METHOD7
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_TEST_SUBJECT_METHOD7
-typedef void (*UniffiCallbackInterfaceTestSubjectMethod7)(uint64_t, void* _Nonnull, 
+typedef void (*UniffiCallbackInterfaceTestSubjectMethod7)(uint64_t, RustBuffer, uint64_t, RustBuffer* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
 
 #endif
 #ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_TEST_SUBJECT_METHOD8
 #define UNIFFI_FFIDEF_CALLBACK_INTERFACE_TEST_SUBJECT_METHOD8
-typedef void (*UniffiCallbackInterfaceTestSubjectMethod8)(uint64_t, RustBuffer, RustBuffer, void* _Nonnull, 
+typedef void (*UniffiCallbackInterfaceTestSubjectMethod8)(uint64_t, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_TEST_SUBJECT_METHOD9
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_TEST_SUBJECT_METHOD9
+typedef void (*UniffiCallbackInterfaceTestSubjectMethod9)(uint64_t, RustBuffer, void* _Nonnull, 
+        RustCallStatus *_Nonnull uniffiCallStatus
+    );
+
+#endif
+#ifndef UNIFFI_FFIDEF_CALLBACK_INTERFACE_TEST_SUBJECT_METHOD10
+#define UNIFFI_FFIDEF_CALLBACK_INTERFACE_TEST_SUBJECT_METHOD10
+typedef void (*UniffiCallbackInterfaceTestSubjectMethod10)(uint64_t, RustBuffer, RustBuffer, void* _Nonnull, 
         RustCallStatus *_Nonnull uniffiCallStatus
     );
 
@@ -347,11 +361,13 @@ typedef struct UniffiVTableCallbackInterfaceTestSubject {
     UniffiCallbackInterfaceTestSubjectMethod1 _Nonnull opened;
     UniffiCallbackInterfaceTestSubjectMethod2 _Nonnull received;
     UniffiCallbackInterfaceTestSubjectMethod3 _Nonnull closed;
-    UniffiCallbackInterfaceTestSubjectMethod4 _Nonnull tick;
-    UniffiCallbackInterfaceTestSubjectMethod5 _Nonnull wakeAt;
-    UniffiCallbackInterfaceTestSubjectMethod6 _Nonnull call;
-    UniffiCallbackInterfaceTestSubjectMethod7 _Nonnull restart;
-    UniffiCallbackInterfaceTestSubjectMethod8 _Nonnull storeFind;
+    UniffiCallbackInterfaceTestSubjectMethod4 _Nonnull response;
+    UniffiCallbackInterfaceTestSubjectMethod5 _Nonnull tick;
+    UniffiCallbackInterfaceTestSubjectMethod6 _Nonnull wakeAt;
+    UniffiCallbackInterfaceTestSubjectMethod7 _Nonnull call;
+    UniffiCallbackInterfaceTestSubjectMethod8 _Nonnull restart;
+    UniffiCallbackInterfaceTestSubjectMethod9 _Nonnull storeSession;
+    UniffiCallbackInterfaceTestSubjectMethod10 _Nonnull storeFind;
 } UniffiVTableCallbackInterfaceTestSubject;
 
 #endif
@@ -413,6 +429,11 @@ RustBuffer uniffi_tanis_ffi_fn_method_tanisclient_closed(uint64_t ptr, uint16_t 
 #ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TANISCLIENT_FIND
 #define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TANISCLIENT_FIND
 RustBuffer uniffi_tanis_ffi_fn_method_tanisclient_find(uint64_t ptr, RustBuffer kind, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TANISCLIENT_HANG_UP
+#define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TANISCLIENT_HANG_UP
+RustBuffer uniffi_tanis_ffi_fn_method_tanisclient_hang_up(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TANISCLIENT_LEAVE
@@ -510,6 +531,11 @@ RustBuffer uniffi_tanis_ffi_fn_method_testsubject_received(uint64_t ptr, RustBuf
 RustBuffer uniffi_tanis_ffi_fn_method_testsubject_closed(uint64_t ptr, uint16_t code, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TESTSUBJECT_RESPONSE
+#define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TESTSUBJECT_RESPONSE
+RustBuffer uniffi_tanis_ffi_fn_method_testsubject_response(uint64_t ptr, uint64_t id, uint16_t status, RustBuffer body, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TESTSUBJECT_TICK
 #define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TESTSUBJECT_TICK
 RustBuffer uniffi_tanis_ffi_fn_method_testsubject_tick(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
@@ -530,6 +556,11 @@ RustBuffer uniffi_tanis_ffi_fn_method_testsubject_call(uint64_t ptr, RustBuffer 
 void uniffi_tanis_ffi_fn_method_testsubject_restart(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TESTSUBJECT_STORE_SESSION
+#define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TESTSUBJECT_STORE_SESSION
+void uniffi_tanis_ffi_fn_method_testsubject_store_session(uint64_t ptr, RustBuffer pair, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TESTSUBJECT_STORE_FIND
 #define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TESTSUBJECT_STORE_FIND
 void uniffi_tanis_ffi_fn_method_testsubject_store_find(uint64_t ptr, RustBuffer kind, RustBuffer secret, RustCallStatus *_Nonnull out_status
@@ -538,6 +569,11 @@ void uniffi_tanis_ffi_fn_method_testsubject_store_find(uint64_t ptr, RustBuffer 
 #ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_FUNC_CONFORMANCE_RUN
 #define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_FUNC_CONFORMANCE_RUN
 RustBuffer uniffi_tanis_ffi_fn_func_conformance_run(RustBuffer scenario, uint64_t subject, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_FUNC_STORE_SIGNED_IN_SESSION
+#define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_FUNC_STORE_SIGNED_IN_SESSION
+void uniffi_tanis_ffi_fn_func_store_signed_in_session(uint64_t secrets, RustBuffer pair, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_FUNC_STORE_WAITING_FIND
@@ -811,6 +847,12 @@ uint16_t uniffi_tanis_ffi_checksum_func_conformance_run(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_FUNC_STORE_SIGNED_IN_SESSION
+#define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_FUNC_STORE_SIGNED_IN_SESSION
+uint16_t uniffi_tanis_ffi_checksum_func_store_signed_in_session(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_FUNC_STORE_WAITING_FIND
 #define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_FUNC_STORE_WAITING_FIND
 uint16_t uniffi_tanis_ffi_checksum_func_store_waiting_find(void
@@ -850,6 +892,12 @@ uint16_t uniffi_tanis_ffi_checksum_method_tanisclient_closed(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TANISCLIENT_FIND
 #define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TANISCLIENT_FIND
 uint16_t uniffi_tanis_ffi_checksum_method_tanisclient_find(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TANISCLIENT_HANG_UP
+#define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TANISCLIENT_HANG_UP
+uint16_t uniffi_tanis_ffi_checksum_method_tanisclient_hang_up(void
     
 );
 #endif
@@ -949,6 +997,12 @@ uint16_t uniffi_tanis_ffi_checksum_method_testsubject_closed(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TESTSUBJECT_RESPONSE
+#define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TESTSUBJECT_RESPONSE
+uint16_t uniffi_tanis_ffi_checksum_method_testsubject_response(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TESTSUBJECT_TICK
 #define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TESTSUBJECT_TICK
 uint16_t uniffi_tanis_ffi_checksum_method_testsubject_tick(void
@@ -970,6 +1024,12 @@ uint16_t uniffi_tanis_ffi_checksum_method_testsubject_call(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TESTSUBJECT_RESTART
 #define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TESTSUBJECT_RESTART
 uint16_t uniffi_tanis_ffi_checksum_method_testsubject_restart(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TESTSUBJECT_STORE_SESSION
+#define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TESTSUBJECT_STORE_SESSION
+uint16_t uniffi_tanis_ffi_checksum_method_testsubject_store_session(void
     
 );
 #endif

@@ -672,18 +672,24 @@ internal interface UniffiCallbackInterfaceTestSubjectMethod3 : com.sun.jna.Callb
     fun callback(`uniffiHandle`: Long,`code`: Short,`nowMs`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 internal interface UniffiCallbackInterfaceTestSubjectMethod4 : com.sun.jna.Callback {
-    fun callback(`uniffiHandle`: Long,`nowMs`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
+    fun callback(`uniffiHandle`: Long,`id`: Long,`status`: Short,`body`: RustBuffer.ByValue,`nowMs`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 internal interface UniffiCallbackInterfaceTestSubjectMethod5 : com.sun.jna.Callback {
-    fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
+    fun callback(`uniffiHandle`: Long,`nowMs`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 internal interface UniffiCallbackInterfaceTestSubjectMethod6 : com.sun.jna.Callback {
-    fun callback(`uniffiHandle`: Long,`call`: RustBuffer.ByValue,`nowMs`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
+    fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 internal interface UniffiCallbackInterfaceTestSubjectMethod7 : com.sun.jna.Callback {
-    fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+    fun callback(`uniffiHandle`: Long,`call`: RustBuffer.ByValue,`nowMs`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 internal interface UniffiCallbackInterfaceTestSubjectMethod8 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceTestSubjectMethod9 : com.sun.jna.Callback {
+    fun callback(`uniffiHandle`: Long,`pair`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
+}
+internal interface UniffiCallbackInterfaceTestSubjectMethod10 : com.sun.jna.Callback {
     fun callback(`uniffiHandle`: Long,`kind`: RustBuffer.ByValue,`secret`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,)
 }
 @Structure.FieldOrder("uniffiFree", "uniffiClone", "load", "save", "remove")
@@ -711,7 +717,7 @@ internal open class UniffiVTableCallbackInterfaceKeyValueStore(
     }
 
 }
-@Structure.FieldOrder("uniffiFree", "uniffiClone", "start", "opened", "received", "closed", "tick", "wakeAt", "call", "restart", "storeFind")
+@Structure.FieldOrder("uniffiFree", "uniffiClone", "start", "opened", "received", "closed", "response", "tick", "wakeAt", "call", "restart", "storeSession", "storeFind")
 internal open class UniffiVTableCallbackInterfaceTestSubject(
     @JvmField internal var `uniffiFree`: UniffiCallbackInterfaceFree? = null,
     @JvmField internal var `uniffiClone`: UniffiCallbackInterfaceClone? = null,
@@ -719,11 +725,13 @@ internal open class UniffiVTableCallbackInterfaceTestSubject(
     @JvmField internal var `opened`: UniffiCallbackInterfaceTestSubjectMethod1? = null,
     @JvmField internal var `received`: UniffiCallbackInterfaceTestSubjectMethod2? = null,
     @JvmField internal var `closed`: UniffiCallbackInterfaceTestSubjectMethod3? = null,
-    @JvmField internal var `tick`: UniffiCallbackInterfaceTestSubjectMethod4? = null,
-    @JvmField internal var `wakeAt`: UniffiCallbackInterfaceTestSubjectMethod5? = null,
-    @JvmField internal var `call`: UniffiCallbackInterfaceTestSubjectMethod6? = null,
-    @JvmField internal var `restart`: UniffiCallbackInterfaceTestSubjectMethod7? = null,
-    @JvmField internal var `storeFind`: UniffiCallbackInterfaceTestSubjectMethod8? = null,
+    @JvmField internal var `response`: UniffiCallbackInterfaceTestSubjectMethod4? = null,
+    @JvmField internal var `tick`: UniffiCallbackInterfaceTestSubjectMethod5? = null,
+    @JvmField internal var `wakeAt`: UniffiCallbackInterfaceTestSubjectMethod6? = null,
+    @JvmField internal var `call`: UniffiCallbackInterfaceTestSubjectMethod7? = null,
+    @JvmField internal var `restart`: UniffiCallbackInterfaceTestSubjectMethod8? = null,
+    @JvmField internal var `storeSession`: UniffiCallbackInterfaceTestSubjectMethod9? = null,
+    @JvmField internal var `storeFind`: UniffiCallbackInterfaceTestSubjectMethod10? = null,
 ) : Structure() {
     class UniffiByValue(
         `uniffiFree`: UniffiCallbackInterfaceFree? = null,
@@ -732,12 +740,14 @@ internal open class UniffiVTableCallbackInterfaceTestSubject(
         `opened`: UniffiCallbackInterfaceTestSubjectMethod1? = null,
         `received`: UniffiCallbackInterfaceTestSubjectMethod2? = null,
         `closed`: UniffiCallbackInterfaceTestSubjectMethod3? = null,
-        `tick`: UniffiCallbackInterfaceTestSubjectMethod4? = null,
-        `wakeAt`: UniffiCallbackInterfaceTestSubjectMethod5? = null,
-        `call`: UniffiCallbackInterfaceTestSubjectMethod6? = null,
-        `restart`: UniffiCallbackInterfaceTestSubjectMethod7? = null,
-        `storeFind`: UniffiCallbackInterfaceTestSubjectMethod8? = null,
-    ): UniffiVTableCallbackInterfaceTestSubject(`uniffiFree`,`uniffiClone`,`start`,`opened`,`received`,`closed`,`tick`,`wakeAt`,`call`,`restart`,`storeFind`,), Structure.ByValue
+        `response`: UniffiCallbackInterfaceTestSubjectMethod4? = null,
+        `tick`: UniffiCallbackInterfaceTestSubjectMethod5? = null,
+        `wakeAt`: UniffiCallbackInterfaceTestSubjectMethod6? = null,
+        `call`: UniffiCallbackInterfaceTestSubjectMethod7? = null,
+        `restart`: UniffiCallbackInterfaceTestSubjectMethod8? = null,
+        `storeSession`: UniffiCallbackInterfaceTestSubjectMethod9? = null,
+        `storeFind`: UniffiCallbackInterfaceTestSubjectMethod10? = null,
+    ): UniffiVTableCallbackInterfaceTestSubject(`uniffiFree`,`uniffiClone`,`start`,`opened`,`received`,`closed`,`response`,`tick`,`wakeAt`,`call`,`restart`,`storeSession`,`storeFind`,), Structure.ByValue
 
    internal fun uniffiSetValue(other: UniffiVTableCallbackInterfaceTestSubject) {
         `uniffiFree` = other.`uniffiFree`
@@ -746,10 +756,12 @@ internal open class UniffiVTableCallbackInterfaceTestSubject(
         `opened` = other.`opened`
         `received` = other.`received`
         `closed` = other.`closed`
+        `response` = other.`response`
         `tick` = other.`tick`
         `wakeAt` = other.`wakeAt`
         `call` = other.`call`
         `restart` = other.`restart`
+        `storeSession` = other.`storeSession`
         `storeFind` = other.`storeFind`
     }
 
@@ -781,6 +793,8 @@ internal object IntegrityCheckingUniffiLib {
     internal fun ensureInitialized() = Unit
     external fun uniffi_tanis_ffi_checksum_func_conformance_run(
     ): Int
+    external fun uniffi_tanis_ffi_checksum_func_store_signed_in_session(
+    ): Int
     external fun uniffi_tanis_ffi_checksum_func_store_waiting_find(
     ): Int
     external fun uniffi_tanis_ffi_checksum_method_keyvaluestore_load(
@@ -794,6 +808,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_tanis_ffi_checksum_method_tanisclient_closed(
     ): Int
     external fun uniffi_tanis_ffi_checksum_method_tanisclient_find(
+    ): Int
+    external fun uniffi_tanis_ffi_checksum_method_tanisclient_hang_up(
     ): Int
     external fun uniffi_tanis_ffi_checksum_method_tanisclient_leave(
     ): Int
@@ -827,6 +843,8 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tanis_ffi_checksum_method_testsubject_closed(
     ): Int
+    external fun uniffi_tanis_ffi_checksum_method_testsubject_response(
+    ): Int
     external fun uniffi_tanis_ffi_checksum_method_testsubject_tick(
     ): Int
     external fun uniffi_tanis_ffi_checksum_method_testsubject_wake_at(
@@ -834,6 +852,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_tanis_ffi_checksum_method_testsubject_call(
     ): Int
     external fun uniffi_tanis_ffi_checksum_method_testsubject_restart(
+    ): Int
+    external fun uniffi_tanis_ffi_checksum_method_testsubject_store_session(
     ): Int
     external fun uniffi_tanis_ffi_checksum_method_testsubject_store_find(
     ): Int
@@ -885,6 +905,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_tanis_ffi_fn_method_tanisclient_find(`ptr`: Long,`kind`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_tanis_ffi_fn_method_tanisclient_hang_up(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_tanis_ffi_fn_method_tanisclient_leave(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_tanis_ffi_fn_method_tanisclient_opened(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -923,6 +945,8 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_tanis_ffi_fn_method_testsubject_closed(`ptr`: Long,`code`: Short,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_tanis_ffi_fn_method_testsubject_response(`ptr`: Long,`id`: Long,`status`: Short,`body`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_tanis_ffi_fn_method_testsubject_tick(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_tanis_ffi_fn_method_testsubject_wake_at(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -931,10 +955,14 @@ internal object UniffiLib {
     ): RustBuffer.ByValue
     external fun uniffi_tanis_ffi_fn_method_testsubject_restart(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
+    external fun uniffi_tanis_ffi_fn_method_testsubject_store_session(`ptr`: Long,`pair`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_tanis_ffi_fn_method_testsubject_store_find(`ptr`: Long,`kind`: RustBuffer.ByValue,`secret`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun uniffi_tanis_ffi_fn_func_conformance_run(`scenario`: RustBuffer.ByValue,`subject`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_tanis_ffi_fn_func_store_signed_in_session(`secrets`: Long,`pair`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
+    ): Unit
     external fun uniffi_tanis_ffi_fn_func_store_waiting_find(`storage`: Long,`secrets`: Long,`kind`: RustBuffer.ByValue,`secret`: RustBuffer.ByValue,uniffi_out_err: UniffiRustCallStatus, 
     ): Unit
     external fun ffi_tanis_ffi_rustbuffer_alloc(`size`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -1059,6 +1087,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_tanis_ffi_checksum_func_conformance_run() and 0xFFFF) != 23360) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_tanis_ffi_checksum_func_store_signed_in_session() and 0xFFFF) != 47174) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_tanis_ffi_checksum_func_store_waiting_find() and 0xFFFF) != 26576) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1078,6 +1109,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tanis_ffi_checksum_method_tanisclient_find() and 0xFFFF) != 27696) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tanis_ffi_checksum_method_tanisclient_hang_up() and 0xFFFF) != 24312) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tanis_ffi_checksum_method_tanisclient_leave() and 0xFFFF) != 63395) {
@@ -1128,19 +1162,25 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_tanis_ffi_checksum_method_testsubject_closed() and 0xFFFF) != 28950) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_tanis_ffi_checksum_method_testsubject_tick() and 0xFFFF) != 39048) {
+    if ((lib.uniffi_tanis_ffi_checksum_method_testsubject_response() and 0xFFFF) != 37817) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_tanis_ffi_checksum_method_testsubject_wake_at() and 0xFFFF) != 6620) {
+    if ((lib.uniffi_tanis_ffi_checksum_method_testsubject_tick() and 0xFFFF) != 53490) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_tanis_ffi_checksum_method_testsubject_call() and 0xFFFF) != 15149) {
+    if ((lib.uniffi_tanis_ffi_checksum_method_testsubject_wake_at() and 0xFFFF) != 34680) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_tanis_ffi_checksum_method_testsubject_restart() and 0xFFFF) != 37699) {
+    if ((lib.uniffi_tanis_ffi_checksum_method_testsubject_call() and 0xFFFF) != 38425) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
-    if ((lib.uniffi_tanis_ffi_checksum_method_testsubject_store_find() and 0xFFFF) != 57202) {
+    if ((lib.uniffi_tanis_ffi_checksum_method_testsubject_restart() and 0xFFFF) != 62346) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tanis_ffi_checksum_method_testsubject_store_session() and 0xFFFF) != 48571) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tanis_ffi_checksum_method_testsubject_store_find() and 0xFFFF) != 58915) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tanis_ffi_checksum_constructor_tanisclient_new() and 0xFFFF) != 18012) {
@@ -1978,6 +2018,11 @@ public interface TanisClientInterface {
      */
     fun `find`(`kind`: kotlin.String, `nowMs`: kotlin.ULong): List<Action>
     
+    /**
+     * Hangs the video match's call up (one `rtc.hangup`).
+     */
+    fun `hangUp`(`nowMs`: kotlin.ULong): List<Action>
+    
     fun `leave`(`nowMs`: kotlin.ULong): List<Action>
     
     fun `opened`(`nowMs`: kotlin.ULong): List<Action>
@@ -2179,6 +2224,24 @@ open class TanisClient: Disposable, AutoCloseable, TanisClientInterface
         it,
         
         FfiConverterString.lower(`kind`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Hangs the video match's call up (one `rtc.hangup`).
+     */
+    @Throws(ClientException::class)override fun `hangUp`(`nowMs`: kotlin.ULong): List<Action> {
+            return FfiConverterSequenceTypeAction.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ClientException) { _status ->
+    UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_hang_up(
+        it,
+        
         FfiConverterULong.lower(`nowMs`),_status)
 }
     }
@@ -2530,6 +2593,8 @@ public interface TestSubject {
     
     fun `closed`(`code`: kotlin.UShort, `nowMs`: kotlin.ULong): List<Action>
     
+    fun `response`(`id`: kotlin.ULong, `status`: kotlin.UShort, `body`: kotlin.String, `nowMs`: kotlin.ULong): List<Action>
+    
     fun `tick`(`nowMs`: kotlin.ULong): List<Action>
     
     fun `wakeAt`(): kotlin.ULong?
@@ -2540,6 +2605,11 @@ public interface TestSubject {
      * The app ends and starts again: a new client on the same stores.
      */
     fun `restart`()
+    
+    /**
+     * Before the start: signed in with this token pair, JSON ([`store_signed_in_session`]).
+     */
+    fun `storeSession`(`pair`: kotlin.String)
     
     /**
      * Before the start: a find of `kind` is waiting with the key pair of `secret` ([`store_waiting_find`]).
@@ -2711,6 +2781,23 @@ open class TestSubjectImpl: Disposable, AutoCloseable, TestSubject
     }
     
 
+    override fun `response`(`id`: kotlin.ULong, `status`: kotlin.UShort, `body`: kotlin.String, `nowMs`: kotlin.ULong): List<Action> {
+            return FfiConverterSequenceTypeAction.lift(
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tanis_ffi_fn_method_testsubject_response(
+        it,
+        
+        FfiConverterULong.lower(`id`),
+        FfiConverterUShort.lower(`status`),
+        FfiConverterString.lower(`body`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
     override fun `tick`(`nowMs`: kotlin.ULong): List<Action> {
             return FfiConverterSequenceTypeAction.lift(
     callWithHandle {
@@ -2763,6 +2850,22 @@ open class TestSubjectImpl: Disposable, AutoCloseable, TestSubject
     UniffiLib.uniffi_tanis_ffi_fn_method_testsubject_restart(
         it,
         _status)
+}
+    }
+    
+    
+
+    
+    /**
+     * Before the start: signed in with this token pair, JSON ([`store_signed_in_session`]).
+     */override fun `storeSession`(`pair`: kotlin.String)
+        = 
+    callWithHandle {
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tanis_ffi_fn_method_testsubject_store_session(
+        it,
+        
+        FfiConverterString.lower(`pair`),_status)
 }
     }
     
@@ -2853,7 +2956,22 @@ internal object uniffiCallbackInterfaceTestSubject {
             uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
         }
     }
-    internal object `tick`: UniffiCallbackInterfaceTestSubjectMethod4 {
+    internal object `response`: UniffiCallbackInterfaceTestSubjectMethod4 {
+        override fun callback(`uniffiHandle`: Long,`id`: Long,`status`: Short,`body`: RustBuffer.ByValue,`nowMs`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeTestSubject.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`response`(
+                    FfiConverterULong.lift(`id`),
+                    FfiConverterUShort.lift(`status`),
+                    FfiConverterString.lift(`body`),
+                    FfiConverterULong.lift(`nowMs`),
+                )
+            }
+            val writeReturn = { value: List<Action> -> uniffiOutReturn.setValue(FfiConverterSequenceTypeAction.lower(value)) }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+    internal object `tick`: UniffiCallbackInterfaceTestSubjectMethod5 {
         override fun callback(`uniffiHandle`: Long,`nowMs`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,) {
             val uniffiObj = FfiConverterTypeTestSubject.handleMap.get(uniffiHandle)
             val makeCall = { ->
@@ -2865,7 +2983,7 @@ internal object uniffiCallbackInterfaceTestSubject {
             uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
         }
     }
-    internal object `wakeAt`: UniffiCallbackInterfaceTestSubjectMethod5 {
+    internal object `wakeAt`: UniffiCallbackInterfaceTestSubjectMethod6 {
         override fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,) {
             val uniffiObj = FfiConverterTypeTestSubject.handleMap.get(uniffiHandle)
             val makeCall = { ->
@@ -2876,7 +2994,7 @@ internal object uniffiCallbackInterfaceTestSubject {
             uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
         }
     }
-    internal object `call`: UniffiCallbackInterfaceTestSubjectMethod6 {
+    internal object `call`: UniffiCallbackInterfaceTestSubjectMethod7 {
         override fun callback(`uniffiHandle`: Long,`call`: RustBuffer.ByValue,`nowMs`: Long,`uniffiOutReturn`: RustBuffer,uniffiCallStatus: UniffiRustCallStatus,) {
             val uniffiObj = FfiConverterTypeTestSubject.handleMap.get(uniffiHandle)
             val makeCall = { ->
@@ -2889,7 +3007,7 @@ internal object uniffiCallbackInterfaceTestSubject {
             uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
         }
     }
-    internal object `restart`: UniffiCallbackInterfaceTestSubjectMethod7 {
+    internal object `restart`: UniffiCallbackInterfaceTestSubjectMethod8 {
         override fun callback(`uniffiHandle`: Long,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
             val uniffiObj = FfiConverterTypeTestSubject.handleMap.get(uniffiHandle)
             val makeCall = { ->
@@ -2900,7 +3018,19 @@ internal object uniffiCallbackInterfaceTestSubject {
             uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
         }
     }
-    internal object `storeFind`: UniffiCallbackInterfaceTestSubjectMethod8 {
+    internal object `storeSession`: UniffiCallbackInterfaceTestSubjectMethod9 {
+        override fun callback(`uniffiHandle`: Long,`pair`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
+            val uniffiObj = FfiConverterTypeTestSubject.handleMap.get(uniffiHandle)
+            val makeCall = { ->
+                uniffiObj.`storeSession`(
+                    FfiConverterString.lift(`pair`),
+                )
+            }
+            val writeReturn = { _: Unit -> Unit }
+            uniffiTraitInterfaceCall(uniffiCallStatus, makeCall, writeReturn)
+        }
+    }
+    internal object `storeFind`: UniffiCallbackInterfaceTestSubjectMethod10 {
         override fun callback(`uniffiHandle`: Long,`kind`: RustBuffer.ByValue,`secret`: RustBuffer.ByValue,`uniffiOutReturn`: Pointer,uniffiCallStatus: UniffiRustCallStatus,) {
             val uniffiObj = FfiConverterTypeTestSubject.handleMap.get(uniffiHandle)
             val makeCall = { ->
@@ -2933,10 +3063,12 @@ internal object uniffiCallbackInterfaceTestSubject {
         `opened`,
         `received`,
         `closed`,
+        `response`,
         `tick`,
         `wakeAt`,
         `call`,
         `restart`,
+        `storeSession`,
         `storeFind`,
     )
 
@@ -2988,7 +3120,7 @@ public object FfiConverterTypeTestSubject: FfiConverter<TestSubject, Long> {
 
 
 /**
- * What a call gave: the message's id for a send, the actions, or the refusal's text.
+ * What a call gave: the message's id for a send, the actions, or the refusal's code (`ClientError`'s message).
  */
 data class CallResult (
     var `clientMsgId`: kotlin.String?
@@ -3321,6 +3453,9 @@ sealed class AppCall {
     object Leave : AppCall()
     
     
+    object HangUp : AppCall()
+    
+    
     data class Report(
         val `reason`: kotlin.String, 
         val `seqs`: List<kotlin.Long>) : AppCall()
@@ -3354,7 +3489,8 @@ public object FfiConverterTypeAppCall : FfiConverterRustBuffer<AppCall>{
                 FfiConverterString.read(buf),
                 )
             3 -> AppCall.Leave
-            4 -> AppCall.Report(
+            4 -> AppCall.HangUp
+            5 -> AppCall.Report(
                 FfiConverterString.read(buf),
                 FfiConverterSequenceLong.read(buf),
                 )
@@ -3378,6 +3514,12 @@ public object FfiConverterTypeAppCall : FfiConverterRustBuffer<AppCall>{
             )
         }
         is AppCall.Leave -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+            )
+        }
+        is AppCall.HangUp -> {
             // Add the size for the Int that specifies the variant plus the size needed for all fields
             (
                 4UL
@@ -3409,8 +3551,12 @@ public object FfiConverterTypeAppCall : FfiConverterRustBuffer<AppCall>{
                 buf.putInt(3)
                 Unit
             }
-            is AppCall.Report -> {
+            is AppCall.HangUp -> {
                 buf.putInt(4)
+                Unit
+            }
+            is AppCall.Report -> {
+                buf.putInt(5)
                 FfiConverterString.write(value.`reason`, buf)
                 FfiConverterSequenceLong.write(value.`seqs`, buf)
                 Unit
@@ -3426,53 +3572,27 @@ public object FfiConverterTypeAppCall : FfiConverterRustBuffer<AppCall>{
 
 
 /**
- * Why a call of the app was refused.
+ * Why a call of the app was refused. The message is the refusal's code, as every SDK names it (`not_in_match`,
+ * `no_key`, ...): a Kotlin `ClientException`'s `message`, a Python `ClientError`'s text.
  */
-sealed class ClientException: kotlin.Exception() {
-    
-    class NotInMatch(
-        ) : ClientException() {
-        override val message
-            get() = ""
-    }
-    
-    class AlreadyInMatch(
-        ) : ClientException() {
-        override val message
-            get() = ""
-    }
-    
-    class UnknownMessage(
+sealed class ClientException(message: String): kotlin.Exception(message) {
         
-        val `seq`: kotlin.Long
-        ) : ClientException() {
-        override val message
-            get() = "seq=${ `seq` }"
-    }
-    
-    class InvalidArgument(
+        class NotInMatch(message: String) : ClientException(message)
         
-        val `value`: kotlin.String
-        ) : ClientException() {
-        override val message
-            get() = "value=${ `value` }"
-    }
-    
-    class SignedOut(
-        ) : ClientException() {
-        override val message
-            get() = ""
-    }
-    
-
-    
-
+        class AlreadyInMatch(message: String) : ClientException(message)
+        
+        class UnknownMessage(message: String) : ClientException(message)
+        
+        class InvalidArgument(message: String) : ClientException(message)
+        
+        class SignedOut(message: String) : ClientException(message)
+        
+        class NoKey(message: String) : ClientException(message)
+        
 
     companion object ErrorHandler : UniffiRustCallStatusErrorHandler<ClientException> {
         override fun lift(error_buf: RustBuffer.ByValue): ClientException = FfiConverterTypeClientError.lift(error_buf)
     }
-
-    
 }
 
 /**
@@ -3481,46 +3601,20 @@ sealed class ClientException: kotlin.Exception() {
 public object FfiConverterTypeClientError : FfiConverterRustBuffer<ClientException> {
     override fun read(buf: ByteBuffer): ClientException {
         
-
-        return when(buf.getInt()) {
-            1 -> ClientException.NotInMatch()
-            2 -> ClientException.AlreadyInMatch()
-            3 -> ClientException.UnknownMessage(
-                FfiConverterLong.read(buf),
-                )
-            4 -> ClientException.InvalidArgument(
-                FfiConverterString.read(buf),
-                )
-            5 -> ClientException.SignedOut()
+            return when(buf.getInt()) {
+            1 -> ClientException.NotInMatch(FfiConverterString.read(buf))
+            2 -> ClientException.AlreadyInMatch(FfiConverterString.read(buf))
+            3 -> ClientException.UnknownMessage(FfiConverterString.read(buf))
+            4 -> ClientException.InvalidArgument(FfiConverterString.read(buf))
+            5 -> ClientException.SignedOut(FfiConverterString.read(buf))
+            6 -> ClientException.NoKey(FfiConverterString.read(buf))
             else -> throw RuntimeException("invalid error enum value, something is very wrong!!")
         }
+        
     }
 
     override fun allocationSize(value: ClientException): ULong {
-        return when(value) {
-            is ClientException.NotInMatch -> (
-                // Add the size for the Int that specifies the variant plus the size needed for all fields
-                4UL
-            )
-            is ClientException.AlreadyInMatch -> (
-                // Add the size for the Int that specifies the variant plus the size needed for all fields
-                4UL
-            )
-            is ClientException.UnknownMessage -> (
-                // Add the size for the Int that specifies the variant plus the size needed for all fields
-                4UL
-                + FfiConverterLong.allocationSize(value.`seq`)
-            )
-            is ClientException.InvalidArgument -> (
-                // Add the size for the Int that specifies the variant plus the size needed for all fields
-                4UL
-                + FfiConverterString.allocationSize(value.`value`)
-            )
-            is ClientException.SignedOut -> (
-                // Add the size for the Int that specifies the variant plus the size needed for all fields
-                4UL
-            )
-        }
+        return 4UL
     }
 
     override fun write(value: ClientException, buf: ByteBuffer) {
@@ -3535,16 +3629,18 @@ public object FfiConverterTypeClientError : FfiConverterRustBuffer<ClientExcepti
             }
             is ClientException.UnknownMessage -> {
                 buf.putInt(3)
-                FfiConverterLong.write(value.`seq`, buf)
                 Unit
             }
             is ClientException.InvalidArgument -> {
                 buf.putInt(4)
-                FfiConverterString.write(value.`value`, buf)
                 Unit
             }
             is ClientException.SignedOut -> {
                 buf.putInt(5)
+                Unit
+            }
+            is ClientException.NoKey -> {
+                buf.putInt(6)
                 Unit
             }
         }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
@@ -3623,6 +3719,56 @@ sealed class ClientEvent {
     data class Unreadable(
         val `matchId`: kotlin.Long, 
         val `seq`: kotlin.Long) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    data class OwnMessage(
+        val `matchId`: kotlin.Long, 
+        val `seq`: kotlin.Long, 
+        val `text`: kotlin.String?) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    data class MatchedElsewhere(
+        val `matchId`: kotlin.Long, 
+        val `peer`: kotlin.String) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    data class ContactAdded(
+        val `matchId`: kotlin.Long, 
+        val `peer`: kotlin.String) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    data class TakenOver(
+        val `matchId`: kotlin.Long, 
+        val `sessionId`: kotlin.String?) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
+    data class PeerHungUp(
+        val `matchId`: kotlin.Long) : ClientEvent()
         
     {
         
@@ -3726,25 +3872,45 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 FfiConverterLong.read(buf),
                 FfiConverterLong.read(buf),
                 )
-            9 -> ClientEvent.Sent(
+            9 -> ClientEvent.OwnMessage(
+                FfiConverterLong.read(buf),
+                FfiConverterLong.read(buf),
+                FfiConverterOptionalString.read(buf),
+                )
+            10 -> ClientEvent.MatchedElsewhere(
+                FfiConverterLong.read(buf),
+                FfiConverterString.read(buf),
+                )
+            11 -> ClientEvent.ContactAdded(
+                FfiConverterLong.read(buf),
+                FfiConverterString.read(buf),
+                )
+            12 -> ClientEvent.TakenOver(
+                FfiConverterLong.read(buf),
+                FfiConverterOptionalString.read(buf),
+                )
+            13 -> ClientEvent.PeerHungUp(
+                FfiConverterLong.read(buf),
+                )
+            14 -> ClientEvent.Sent(
                 FfiConverterLong.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterLong.read(buf),
                 )
-            10 -> ClientEvent.Failed(
+            15 -> ClientEvent.Failed(
                 FfiConverterLong.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            11 -> ClientEvent.Ended(
+            16 -> ClientEvent.Ended(
                 FfiConverterLong.read(buf),
                 FfiConverterString.read(buf),
                 )
-            12 -> ClientEvent.Reported
-            13 -> ClientEvent.Refused(
+            17 -> ClientEvent.Reported
+            18 -> ClientEvent.Refused(
                 FfiConverterString.read(buf),
                 )
-            14 -> ClientEvent.Closed(
+            19 -> ClientEvent.Closed(
                 FfiConverterUShort.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -3810,6 +3976,46 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 4UL
                 + FfiConverterLong.allocationSize(value.`matchId`)
                 + FfiConverterLong.allocationSize(value.`seq`)
+            )
+        }
+        is ClientEvent.OwnMessage -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterLong.allocationSize(value.`matchId`)
+                + FfiConverterLong.allocationSize(value.`seq`)
+                + FfiConverterOptionalString.allocationSize(value.`text`)
+            )
+        }
+        is ClientEvent.MatchedElsewhere -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterLong.allocationSize(value.`matchId`)
+                + FfiConverterString.allocationSize(value.`peer`)
+            )
+        }
+        is ClientEvent.ContactAdded -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterLong.allocationSize(value.`matchId`)
+                + FfiConverterString.allocationSize(value.`peer`)
+            )
+        }
+        is ClientEvent.TakenOver -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterLong.allocationSize(value.`matchId`)
+                + FfiConverterOptionalString.allocationSize(value.`sessionId`)
+            )
+        }
+        is ClientEvent.PeerHungUp -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterLong.allocationSize(value.`matchId`)
             )
         }
         is ClientEvent.Sent -> {
@@ -3906,37 +4112,67 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 FfiConverterLong.write(value.`seq`, buf)
                 Unit
             }
-            is ClientEvent.Sent -> {
+            is ClientEvent.OwnMessage -> {
                 buf.putInt(9)
+                FfiConverterLong.write(value.`matchId`, buf)
+                FfiConverterLong.write(value.`seq`, buf)
+                FfiConverterOptionalString.write(value.`text`, buf)
+                Unit
+            }
+            is ClientEvent.MatchedElsewhere -> {
+                buf.putInt(10)
+                FfiConverterLong.write(value.`matchId`, buf)
+                FfiConverterString.write(value.`peer`, buf)
+                Unit
+            }
+            is ClientEvent.ContactAdded -> {
+                buf.putInt(11)
+                FfiConverterLong.write(value.`matchId`, buf)
+                FfiConverterString.write(value.`peer`, buf)
+                Unit
+            }
+            is ClientEvent.TakenOver -> {
+                buf.putInt(12)
+                FfiConverterLong.write(value.`matchId`, buf)
+                FfiConverterOptionalString.write(value.`sessionId`, buf)
+                Unit
+            }
+            is ClientEvent.PeerHungUp -> {
+                buf.putInt(13)
+                FfiConverterLong.write(value.`matchId`, buf)
+                Unit
+            }
+            is ClientEvent.Sent -> {
+                buf.putInt(14)
                 FfiConverterLong.write(value.`matchId`, buf)
                 FfiConverterString.write(value.`clientMsgId`, buf)
                 FfiConverterLong.write(value.`seq`, buf)
                 Unit
             }
             is ClientEvent.Failed -> {
-                buf.putInt(10)
+                buf.putInt(15)
                 FfiConverterLong.write(value.`matchId`, buf)
                 FfiConverterString.write(value.`clientMsgId`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 Unit
             }
             is ClientEvent.Ended -> {
-                buf.putInt(11)
+                buf.putInt(16)
                 FfiConverterLong.write(value.`matchId`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is ClientEvent.Reported -> {
-                buf.putInt(12)
+                buf.putInt(17)
                 Unit
             }
             is ClientEvent.Refused -> {
-                buf.putInt(13)
+                buf.putInt(18)
                 FfiConverterString.write(value.`code`, buf)
                 Unit
             }
             is ClientEvent.Closed -> {
-                buf.putInt(14)
+                buf.putInt(19)
                 FfiConverterUShort.write(value.`code`, buf)
                 Unit
             }
@@ -4078,6 +4314,20 @@ public object FfiConverterSequenceTypeAction: FfiConverterRustBuffer<List<Action
 }
     )
     }
+    
+
+        /**
+         * Writes a signed-in session where the core keeps it, on the host's secret store (a [`TestSubject::store_session`]).
+         */ fun `storeSignedInSession`(`secrets`: KeyValueStore, `pair`: kotlin.String)
+        = 
+    uniffiRustCall() { _status ->
+    UniffiLib.uniffi_tanis_ffi_fn_func_store_signed_in_session(
+    
+        
+        FfiConverterTypeKeyValueStore.lower(`secrets`),
+        FfiConverterString.lower(`pair`),_status)
+}
+    
     
 
         /**

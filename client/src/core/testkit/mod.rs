@@ -1,27 +1,32 @@
 //! The core's test kit: runs a transcript of the conformance corpus (conformance/README.md) against a client,
-//! whatever its language. The client is a [`Subject`]: the core itself (client/tests/conformance.rs), or the Kotlin
-//! binding through `client/ffi/testkit` (the Kotlin program implements the subject by calling its `TanisClient`). The
-//! TypeScript SDK's runner reads the same files (sdk/typescript/test/unit/conformance.test.js).
+//! whatever its language. The client is a [`Subject`]: the core itself (client/tests/conformance.rs), or the Kotlin and
+//! Python bindings through `client/ffi` (the test program implements the subject by calling its `TanisClient`). The
+//! TypeScript SDK's runner reads the same files (sdk/typescript/test/unit/conformance-runner.js).
 //!
-//! The kit plays the server and the peer: it delivers the transcript's frames, seals the peer's messages, opens the
-//! client's, and compares every frame the client sends and every event it gives with what the transcript expects.
+//! The kit plays the server and the stranger: it delivers the transcript's frames, answers the client's requests as
+//! the transcript says, seals the stranger's messages and opens the client's, and compares every frame, event, socket
+//! and request with what the transcript expects.
 
-use std::collections::{HashMap, VecDeque};
+mod pattern;
+pub mod tokens;
+
+use std::collections::VecDeque;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::{Value, json};
 use tanis_proto::{MatchId, Seq};
 
-use crate::e2e::{E2eSession, Identity, Role, counter_of};
+use crate::e2e::{Counters, E2eSession, Identity, Role, counter_of};
 use crate::franking;
+use pattern::{Vars, matches, substitute};
 
-/// The peer's X25519 secret key: 32 bytes of 0x07 (conformance/README.md, "The peer").
+/// The stranger's X25519 secret key: 32 bytes of 0x07 (conformance/README.md, "The peer").
 pub const PEER_SECRET: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
 /// The secret key of a scenario's `stored_find`: 32 bytes of 0x01.
 pub const STORED_FIND_SECRET: &str = "AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE=";
-/// How far `drop` moves the clock, at most, waiting for the client to open a new socket.
-const RECONNECT_LIMIT_MS: u64 = 60_000;
+/// How far `drop` and `backoff` move the clock, at most, waiting for the client.
+const WAIT_LIMIT_MS: u64 = 60_000;
 
 /// What a client under test asks for, as the kit reads it.
 #[derive(Debug, Clone)]
@@ -32,10 +37,9 @@ pub enum Out {
     Connect(String),
     /// The socket closed by the client.
     Disconnect,
-    /// An HTTP request: `{"id", "method", "path", "body"}` (the body parsed).
+    /// An HTTP request ([`request_json`]).
     Request(Value),
-    /// An event for the app, as conformance/README.md names it (`{"type": "message", ...}`); `None` for an event the
-    /// corpus does not count.
+    /// An event for the app, as conformance/README.md names it; `None` for an event the corpus does not count.
     Event(Option<Value>),
 }
 
@@ -45,44 +49,40 @@ pub trait Subject {
     fn opened(&mut self, now: u64) -> Vec<Out>;
     fn received(&mut self, frame: &str, now: u64) -> Vec<Out>;
     fn closed(&mut self, code: u16, now: u64) -> Vec<Out>;
+    fn response(&mut self, id: u64, status: u16, body: &str, now: u64) -> Vec<Out>;
     fn tick(&mut self, now: u64) -> Vec<Out>;
     fn wake_at(&self) -> Option<u64>;
     /// An `app` step's call (`{"do": "send", "text": ...}`): the `client_msg_id` of a message sent, and the outputs.
     ///
     /// # Errors
-    /// The client refused the call.
+    /// The client refused the call: the refusal's code (`not_in_match`, `no_key`).
     fn app(&mut self, call: &Value, now: u64) -> Result<(Option<String>, Vec<Out>), String>;
     /// The app ends and starts again: a new client on the same storage (not yet started).
     fn restart(&mut self);
-    /// Before the start: the app is signed in with this token pair, kept where the client keeps it ([`store_session`]
-    /// for the core).
-    fn store_session(&mut self, access: &str, refresh: &str);
+    /// Before the start: the app is signed in with this pair (as `POST /v1/auth/login` answers it, JSON), kept where
+    /// the client keeps it ([`store_session`] for the core).
+    fn store_session(&mut self, pair: &str);
     /// Before the start: a `match.find` of `kind` sent by an earlier run is waiting, its key pair's secret half
     /// `secret` (base64), kept where the client keeps a waiting find ([`store_find`] for the core).
     fn store_find(&mut self, kind: &str, secret: &str);
 }
 
-/// The token pair every scenario starts signed in with (conformance/README.md).
-pub const ACCESS: &str = "access-1";
-pub const REFRESH: &str = "refresh-1";
+/// A signed-in session on the core's secret store.
+pub fn store_session(secrets: &dyn super::Storage, pair: &str) {
+    secrets.save(super::session::TOKENS, pair);
+}
 
-/// An HTTP request as the kit reads it.
+/// Where the core keeps a waiting find.
+pub fn store_find(storage: &dyn super::Storage, secrets: &dyn super::Storage, kind: &str, secret: &str) {
+    storage.save(super::FIND, &json!({ "kind": kind }).to_string());
+    secrets.save(super::FIND_KEY, secret);
+}
+
+/// An HTTP request as the kit reads it: `{"id", "method", "path", "body"}`, the body parsed (null without one).
 #[must_use]
 pub fn request_json(id: u64, method: &str, path: &str, body: Option<&str>) -> Value {
     let body = body.and_then(|b| serde_json::from_str::<Value>(b).ok()).unwrap_or(Value::Null);
     json!({ "id": id, "method": method, "path": path, "body": body })
-}
-
-/// A signed-in session on the core's secret store: the token pair a scenario starts with.
-pub fn store_session(secrets: &dyn super::Storage, access: &str, refresh: &str) {
-    let tokens = json!({ "access_token": access, "refresh_token": refresh });
-    secrets.save(super::session::TOKENS, &tokens.to_string());
-}
-
-/// Where the core keeps a waiting find: what [`Subject::store_find`] writes for a subject built on the core.
-pub fn store_find(storage: &dyn super::Storage, secrets: &dyn super::Storage, kind: &str, secret: &str) {
-    storage.save(super::FIND, &json!({ "kind": kind }).to_string());
-    secrets.save(super::FIND_KEY, secret);
 }
 
 /// Runs the scenario `json` against `subject`.
@@ -92,11 +92,12 @@ pub fn store_find(storage: &dyn super::Storage, secrets: &dyn super::Storage, ki
 pub fn run(json: &str, subject: &mut dyn Subject) -> Result<(), String> {
     let scenario: Value = serde_json::from_str(json).map_err(|e| e.to_string())?;
     let mut run = Run::new(subject);
-    run.subject.store_session(ACCESS, REFRESH);
+    run.subject.store_session(&tokens::pair(1).to_string());
     if let Some(find) = scenario.get("stored_find") {
         run.subject.store_find(find["kind"].as_str().ok_or("stored_find names its kind")?, STORED_FIND_SECRET);
         let public = Identity::from_secret_b64(STORED_FIND_SECRET).expect("32 bytes").public_key_b64();
         run.vars.insert("$client_public".into(), Value::String(public));
+        run.stored_find = true;
     }
     run.start();
     for (i, step) in scenario["steps"].as_array().ok_or("no steps")?.iter().enumerate() {
@@ -105,58 +106,67 @@ pub fn run(json: &str, subject: &mut dyn Subject) -> Result<(), String> {
     run.quiet().map_err(|e| format!("after the last step: {e}"))
 }
 
+/// The socket the client opened last.
+#[derive(Default)]
+struct Socket {
+    token: Option<String>,
+    open: bool,
+    /// Opened by the client with no step taking it yet (`socket` takes it).
+    untaken: u32,
+}
+
 struct Run<'a> {
     subject: &'a mut dyn Subject,
     now: u64,
     frames: VecDeque<Value>,
     events: VecDeque<Value>,
-    vars: HashMap<String, Value>,
-    sealed: HashMap<String, Value>,
-    /// The peer's session, once the client's key and the match are known; and what it opened, by ciphertext (a
-    /// frame sent again is the same ciphertext, which the peer's window refuses to open twice).
+    vars: Vars,
+    sealed: Vars,
+    /// The stranger's session, once the client's key and the match are known; and what it opened, by ciphertext (a
+    /// frame sent again is the same ciphertext, which the stranger's window refuses to open twice).
     peer: Option<(MatchId, E2eSession)>,
-    opened: HashMap<String, String>,
+    opened: std::collections::HashMap<String, String>,
+    /// The client's match as the frame naming it said (id, initiator): for another tab's `seal`.
+    client_match: Option<(MatchId, bool)>,
+    stored_find: bool,
+    socket: Socket,
+    /// Sockets asked for and not yet opened.
     connect_asked: bool,
-    /// Sockets opened so far: a `drop` waits for the next.
     sockets: u32,
-    /// The access token the latest socket was asked for with.
-    socket_token: Option<String>,
-    /// HTTP requests made and not yet answered, oldest first.
+    /// Counted requests no step took, and the ids of those taken and not yet answered.
     requests: VecDeque<Value>,
+    awaiting: VecDeque<u64>,
 }
 
 impl<'a> Run<'a> {
     fn new(subject: &'a mut dyn Subject) -> Self {
         let peer_public = Identity::from_secret_b64(PEER_SECRET).expect("32 bytes").public_key_b64();
+        let mut vars = Vars::from([("$peer_public".to_owned(), Value::String(peer_public))]);
+        tokens::bind(&mut vars);
         Run {
             subject,
             now: 0,
             frames: VecDeque::new(),
             events: VecDeque::new(),
-            vars: HashMap::from([("$peer_public".to_owned(), Value::String(peer_public))]),
-            sealed: HashMap::new(),
+            vars,
+            sealed: Vars::new(),
             peer: None,
-            opened: HashMap::new(),
+            opened: std::collections::HashMap::new(),
+            client_match: None,
+            stored_find: false,
+            socket: Socket::default(),
             connect_asked: false,
             sockets: 0,
-            socket_token: None,
             requests: VecDeque::new(),
+            awaiting: VecDeque::new(),
         }
     }
 
-    /// Signed in (or started again): the first socket is asked for and opens at once.
+    /// Signed in (or started again): the socket asked for opens at once and is the current one.
     fn start(&mut self) {
         let out = self.subject.start(self.now);
         self.take(out);
-        self.open_if_asked();
-    }
-
-    fn open_if_asked(&mut self) {
-        if std::mem::take(&mut self.connect_asked) {
-            self.sockets += 1;
-            let out = self.subject.opened(self.now);
-            self.take(out);
-        }
+        self.socket.untaken = 0;
     }
 
     fn take(&mut self, out: Vec<Out>) {
@@ -172,14 +182,26 @@ impl<'a> Run<'a> {
                     }
                 }
                 Out::Connect(token) => {
+                    self.socket.token = Some(token);
                     self.connect_asked = true;
-                    self.socket_token = Some(token);
                 }
-                Out::Disconnect => {}
-                Out::Request(request) => self.requests.push_back(request),
+                Out::Disconnect => self.socket.open = false,
+                Out::Request(request) => {
+                    if request["path"].as_str().is_some_and(|p| p.starts_with("/v1/auth/")) {
+                        self.requests.push_back(request);
+                    }
+                }
                 Out::Event(Some(event)) => self.events.push_back(event),
                 Out::Event(None) => {}
             }
+        }
+        // The runner's server takes every socket at once.
+        if std::mem::take(&mut self.connect_asked) {
+            self.sockets += 1;
+            self.socket.open = true;
+            self.socket.untaken += 1;
+            let out = self.subject.opened(self.now);
+            self.take(out);
         }
     }
 
@@ -188,14 +210,7 @@ impl<'a> Run<'a> {
         match kind.as_str() {
             "server" => self.server(arg),
             "seal" => self.seal(arg),
-            "app" => {
-                let (id, out) = self.subject.app(arg, self.now)?;
-                if let (Some(var), Some(id)) = (arg.get("as").and_then(Value::as_str), id) {
-                    self.vars.insert(var.to_owned(), Value::String(id));
-                }
-                self.take(out);
-                Ok(())
-            }
+            "app" => self.app(arg),
             "expect" => {
                 let frame = self.frames.pop_front().ok_or_else(|| format!("no frame sent; expected {arg}"))?;
                 self.expect(arg, &frame).map_err(|e| format!("{e}; the frame: {frame}"))
@@ -204,13 +219,31 @@ impl<'a> Run<'a> {
                 let event = self.events.pop_front().ok_or_else(|| format!("no event; expected {arg}"))?;
                 matches(arg, &event, &mut self.vars).map_err(|e| format!("{e}; the event: {event}"))
             }
+            "request" => {
+                let request = self.requests.pop_front().ok_or_else(|| format!("no request made; expected {arg}"))?;
+                let compared = json!({"method": request["method"], "path": request["path"], "body": request["body"]});
+                matches(arg, &compared, &mut self.vars).map_err(|e| format!("{e}; the request: {compared}"))?;
+                self.awaiting.push_back(request["id"].as_u64().ok_or("a request has an id")?);
+                Ok(())
+            }
+            "respond" => self.respond(arg),
+            "socket" => self.socket_step(arg),
             "quiet" => self.quiet(),
             "advance_ms" => {
                 self.advance(arg.as_u64().ok_or("advance_ms takes a number")?);
                 Ok(())
             }
+            "backoff" => self.backoff(),
             "drop" => self.drop_socket(arg),
+            "close" => {
+                let code = arg["code"].as_u64().and_then(|c| u16::try_from(c).ok()).ok_or("close needs code")?;
+                self.socket.open = false;
+                let out = self.subject.closed(code, self.now);
+                self.take(out);
+                Ok(())
+            }
             "restart" => {
+                self.socket.open = false;
                 self.subject.restart();
                 self.start();
                 Ok(())
@@ -242,9 +275,11 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// The peer's side of the match `info` names, keyed with the client's find key.
+    /// The stranger's side of the match `info` names, keyed with the client's find key (none while that is unknown:
+    /// another device's match).
     fn know_match(&mut self, info: &Value) -> Result<(), String> {
         let match_id = MatchId(info["match_id"].as_i64().ok_or("a match names its match_id")?);
+        self.client_match = Some((match_id, info["initiator"] == true));
         if self.peer.as_ref().is_some_and(|(id, _)| *id == match_id) {
             return Ok(());
         }
@@ -257,9 +292,25 @@ impl<'a> Run<'a> {
     }
 
     fn seal(&mut self, arg: &Value) -> Result<(), String> {
-        let (_, session) = self.peer.as_mut().ok_or("seal before the peer knows the match")?;
         let (payload, commitment) = franking::frank(arg["text"].as_str().ok_or("seal needs text")?);
-        let sealed = session.seal(&payload);
+        let sealed = if arg["mine"] == true {
+            // Another client holding the client's key pair (a tab) seals in the client's direction.
+            if !self.stored_find {
+                return Err("a seal of mine needs stored_find".into());
+            }
+            let (match_id, initiator) = self.client_match.ok_or("seal of mine before the match is known")?;
+            let counter = arg["counter"].as_u64().ok_or("a seal of mine names its counter")?;
+            let identity = Identity::from_secret_b64(STORED_FIND_SECRET).expect("32 bytes");
+            let peer = self.vars["$peer_public"].as_str().unwrap_or_default().to_owned();
+            let role = if initiator { Role::Initiator } else { Role::Responder };
+            let mut tab = E2eSession::establish(identity, &peer, match_id, role)
+                .map_err(|e| e.to_string())?
+                .with_counters(Counters { sent: counter.saturating_sub(1), ..Counters::default() });
+            tab.seal(&payload)
+        } else {
+            let (_, session) = self.peer.as_mut().ok_or("seal before the stranger knows the match")?;
+            session.seal(&payload)
+        };
         let label = arg["as"].as_str().ok_or("seal needs as")?.to_owned();
         let key = &payload[..tanis_proto::franking::KEY_LEN];
         self.vars.insert(format!("${label}.franking_key"), Value::String(B64.encode(key)));
@@ -268,7 +319,24 @@ impl<'a> Run<'a> {
         Ok(())
     }
 
-    /// Matches `pattern` against a frame the client sent; on a `msg.send`, `text` and `counter` are the peer's
+    fn app(&mut self, call: &Value) -> Result<(), String> {
+        let result = self.subject.app(call, self.now);
+        match (call.get("refused").and_then(Value::as_str), result) {
+            (Some(code), Err(refused)) if refused == code => Ok(()),
+            (Some(code), Err(refused)) => Err(format!("refused with {refused}, expected {code}")),
+            (Some(code), Ok(_)) => Err(format!("the client took the call; expected it refused with {code}")),
+            (None, Err(refused)) => Err(format!("the client refused the call: {refused}")),
+            (None, Ok((id, out))) => {
+                if let (Some(var), Some(id)) = (call.get("as").and_then(Value::as_str), id) {
+                    self.vars.insert(var.to_owned(), Value::String(id));
+                }
+                self.take(out);
+                Ok(())
+            }
+        }
+    }
+
+    /// Matches `pattern` against a frame the client sent; on a `msg.send`, `text` and `counter` are the stranger's
     /// reading of it.
     fn expect(&mut self, pattern: &Value, frame: &Value) -> Result<(), String> {
         let mut plain = pattern.as_object().ok_or("expect takes an object")?.clone();
@@ -284,7 +352,7 @@ impl<'a> Run<'a> {
         if let Some(text) = text {
             let got = self.peer_reads(frame)?;
             if Some(got.as_str()) != text.as_str() {
-                return Err(format!("the peer reads {got:?}, expected {text}"));
+                return Err(format!("the stranger reads {got:?}, expected {text}"));
             }
         }
         Ok(())
@@ -295,10 +363,10 @@ impl<'a> Run<'a> {
         if let Some(text) = self.opened.get(&ciphertext) {
             return Ok(text.clone());
         }
-        let (_, session) = self.peer.as_mut().ok_or("the peer does not know the match")?;
+        let (_, session) = self.peer.as_mut().ok_or("the stranger does not know the match")?;
         let bytes = session
             .open(&ciphertext, frame["nonce"].as_str().unwrap_or_default())
-            .map_err(|e| format!("the peer cannot open it: {e}"))?;
+            .map_err(|e| format!("the stranger cannot open it: {e}"))?;
         // The seq only labels the reveal; the commitment is what is checked.
         let opened = franking::unfrank(Seq(1), &bytes, frame["commitment"].as_str())
             .map_err(|e| format!("its commitment does not open: {e}"))?;
@@ -306,7 +374,42 @@ impl<'a> Run<'a> {
         Ok(opened.text)
     }
 
+    fn respond(&mut self, arg: &Value) -> Result<(), String> {
+        let id = self.awaiting.pop_front().ok_or("no request taken waits for an answer")?;
+        let (status, body) = if arg["network_error"] == true {
+            (0, String::new())
+        } else {
+            let status = arg["status"].as_u64().and_then(|s| u16::try_from(s).ok()).ok_or("respond needs status")?;
+            let body = match arg.get("body") {
+                Some(body) => substitute(body, &self.vars)?.to_string(),
+                None => String::new(),
+            };
+            (status, body)
+        };
+        let out = self.subject.response(id, status, &body, self.now);
+        self.take(out);
+        Ok(())
+    }
+
+    fn socket_step(&mut self, pattern: &Value) -> Result<(), String> {
+        if self.socket.untaken > 1 {
+            return Err(format!("{} sockets opened that no step took", self.socket.untaken));
+        }
+        self.socket.untaken = 0;
+        if !self.socket.open {
+            return Err("no socket is open".into());
+        }
+        let token = Value::String(self.socket.token.clone().unwrap_or_default());
+        matches(pattern, &json!({ "token": token }), &mut self.vars)
+    }
+
     fn quiet(&self) -> Result<(), String> {
+        if self.socket.untaken > 0 {
+            return Err("not quiet: a socket opened that no step took".into());
+        }
+        if let Some(request) = self.requests.front() {
+            return Err(format!("not quiet: request {request}"));
+        }
         match (self.frames.front(), self.events.front()) {
             (None, None) => Ok(()),
             (frame, event) => Err(format!("not quiet: frame {frame:?}, event {event:?}")),
@@ -320,7 +423,6 @@ impl<'a> Run<'a> {
             self.now = at;
             let out = self.subject.tick(self.now);
             self.take(out);
-            self.open_if_asked();
             if self.subject.wake_at() == Some(at) {
                 break;
             }
@@ -328,72 +430,33 @@ impl<'a> Run<'a> {
         self.now = target;
         let out = self.subject.tick(self.now);
         self.take(out);
-        self.open_if_asked();
     }
 
-    fn drop_socket(&mut self, arg: &Value) -> Result<(), String> {
-        let code = arg["code"].as_u64().and_then(|c| u16::try_from(c).ok()).ok_or("drop needs code")?;
-        let out = self.subject.closed(code, self.now);
-        self.take(out);
-        let limit = self.now + RECONNECT_LIMIT_MS;
-        let before = self.sockets;
-        self.open_if_asked();
-        while self.sockets == before {
+    /// Moves the clock, timer by timer, until `done` holds (at most [`WAIT_LIMIT_MS`]).
+    fn wait_until(&mut self, what: &str, done: impl Fn(&Self) -> bool) -> Result<(), String> {
+        let limit = self.now + WAIT_LIMIT_MS;
+        while !done(self) {
             match self.subject.wake_at() {
                 Some(at) if at <= limit => self.advance(at.saturating_sub(self.now)),
-                _ => return Err(format!("no new socket within {RECONNECT_LIMIT_MS} ms of the drop")),
+                _ => return Err(format!("no {what} within {WAIT_LIMIT_MS} ms")),
             }
         }
         Ok(())
     }
-}
 
-fn substitute(value: &Value, vars: &HashMap<String, Value>) -> Result<Value, String> {
-    Ok(match value {
-        Value::String(s) if s.starts_with('$') => vars.get(s).cloned().ok_or_else(|| format!("{s} is unbound"))?,
-        Value::Array(items) => Value::Array(items.iter().map(|v| substitute(v, vars)).collect::<Result<_, _>>()?),
-        Value::Object(map) => Value::Object(
-            map.iter().map(|(k, v)| Ok((k.clone(), substitute(v, vars)?))).collect::<Result<_, String>>()?,
-        ),
-        other => other.clone(),
-    })
-}
-
-/// Every key of `pattern` is in `actual` with an equal value (`null` also matching a key left out); nested objects
-/// and arrays compared whole; a `$name` string binds or must equal its binding.
-fn matches(pattern: &Value, actual: &Value, vars: &mut HashMap<String, Value>) -> Result<(), String> {
-    let (Value::Object(pattern), Value::Object(actual)) = (pattern, actual) else {
-        return Err("expected an object".into());
-    };
-    for (key, want) in pattern {
-        let got = match actual.get(key) {
-            Some(got) => got,
-            None if want.is_null() => continue,
-            None => return Err(format!("no {key}")),
-        };
-        equal(want, got, vars).map_err(|e| format!("{key}: {e}"))?;
+    fn backoff(&mut self) -> Result<(), String> {
+        self.wait_until("new request", |run| !run.requests.is_empty())
     }
-    Ok(())
-}
 
-fn equal(want: &Value, got: &Value, vars: &mut HashMap<String, Value>) -> Result<(), String> {
-    match (want, got) {
-        (Value::String(name), _) if name.starts_with('$') => match vars.get(name) {
-            Some(bound) if bound == got => Ok(()),
-            Some(bound) => Err(format!("{got}, but {name} is {bound}")),
-            None => {
-                vars.insert(name.clone(), got.clone());
-                Ok(())
-            }
-        },
-        (Value::Object(w), Value::Object(g)) if w.len() == g.len() => {
-            w.iter().try_for_each(|(k, v)| equal(v, g.get(k).ok_or_else(|| format!("no {k}"))?, vars))
-        }
-        (Value::Array(w), Value::Array(g)) if w.len() == g.len() => {
-            w.iter().zip(g).try_for_each(|(w, g)| equal(w, g, vars))
-        }
-        _ if want == got => Ok(()),
-        _ => Err(format!("{got}, expected {want}")),
+    fn drop_socket(&mut self, arg: &Value) -> Result<(), String> {
+        let code = arg["code"].as_u64().and_then(|c| u16::try_from(c).ok()).ok_or("drop needs code")?;
+        self.socket.open = false;
+        let before = self.sockets;
+        let out = self.subject.closed(code, self.now);
+        self.take(out);
+        self.wait_until("new socket", |run| run.sockets > before)?;
+        self.socket.untaken = 0;
+        Ok(())
     }
 }
 
@@ -409,6 +472,9 @@ pub fn counted(event: &super::Event) -> Option<Value> {
             json!({"type": "message", "match_id": match_id, "seq": seq, "text": text})
         }
         E::Unreadable { match_id, seq } => json!({"type": "unreadable", "match_id": match_id, "seq": seq}),
+        E::OwnMessage { match_id, seq, text } => {
+            json!({"type": "own_message", "match_id": match_id, "seq": seq, "text": text})
+        }
         E::Sent { match_id, client_msg_id, seq } => {
             json!({"type": "sent", "match_id": match_id, "client_msg_id": client_msg_id, "seq": seq})
         }
@@ -418,13 +484,19 @@ pub fn counted(event: &super::Event) -> Option<Value> {
         E::Ended { match_id, reason } => json!({"type": "ended", "match_id": match_id, "reason": reason}),
         E::SignedOut { code } => json!({"type": "signed_out", "code": code}),
         E::Banned => json!({"type": "banned"}),
+        E::MatchedElsewhere { match_id, peer } => {
+            json!({"type": "matched_elsewhere", "match_id": match_id, "peer": peer})
+        }
+        E::ContactAdded { match_id, peer } => json!({"type": "contact_added", "match_id": match_id, "peer": peer}),
+        E::TakenOver { match_id, session_id } => {
+            json!({"type": "taken_over", "match_id": match_id, "session_id": session_id})
+        }
+        E::PeerHungUp { match_id } => json!({"type": "peer_hung_up", "match_id": match_id}),
         E::Hello { .. }
         | E::Refused { .. }
         | E::Closed { .. }
         | E::SignedIn { .. }
         | E::SignInFailed { .. }
-        | E::Reported => {
-            return None;
-        }
+        | E::Reported => return None,
     })
 }
