@@ -128,6 +128,8 @@ class ChatApp(private val baseUrl: String) {
             is ClientEvent.ContactAdded -> "contact_added ${event.matchId} ${event.peer}"
             is ClientEvent.TakenOver -> "taken_over ${event.matchId} ${event.sessionId}"
             is ClientEvent.PeerHungUp -> "peer_hung_up ${event.matchId}"
+            // For the app's WebRTC stack: PeerConnection.setRemoteDescription / addIceCandidate.
+            is ClientEvent.CallSignal -> "call_signal ${event.matchId} ${event.signal::class.simpleName}"
             is ClientEvent.Sent -> "sent ${event.matchId} ${event.clientMsgId} ${event.seq}"
             is ClientEvent.Failed -> "failed ${event.matchId} ${event.clientMsgId} ${event.code}"
             is ClientEvent.Ended -> "ended ${event.matchId} ${event.reason}"

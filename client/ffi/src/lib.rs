@@ -7,7 +7,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use tanis_client::core::{self, Core, CoreError, Millis, Output};
+use tanis_client::core::{self, Core, CoreError, Millis, Output, call};
 use tanis_proto::MatchKind;
 
 pub mod testkit;
@@ -70,25 +70,120 @@ pub struct HttpRequest {
 /// What the app is told (conformance/README.md names them for every SDK).
 #[derive(Debug, uniffi::Enum)]
 pub enum ClientEvent {
-    SignedIn { handle: Option<String> },
-    SignInFailed { code: String },
-    SignedOut { code: String },
+    SignedIn {
+        handle: Option<String>,
+    },
+    SignInFailed {
+        code: String,
+    },
+    SignedOut {
+        code: String,
+    },
     Banned,
-    Hello { handle: String },
-    Matched { match_id: i64, peer: String, initiator: bool },
-    Message { match_id: i64, seq: i64, text: String },
-    Unreadable { match_id: i64, seq: i64 },
-    OwnMessage { match_id: i64, seq: i64, text: Option<String> },
-    MatchedElsewhere { match_id: i64, peer: String },
-    ContactAdded { match_id: i64, peer: String },
-    TakenOver { match_id: i64, session_id: Option<String> },
-    PeerHungUp { match_id: i64 },
-    Sent { match_id: i64, client_msg_id: String, seq: i64 },
-    Failed { match_id: i64, client_msg_id: String, code: String },
-    Ended { match_id: i64, reason: String },
+    Hello {
+        handle: String,
+    },
+    Matched {
+        match_id: i64,
+        peer: String,
+        initiator: bool,
+    },
+    Message {
+        match_id: i64,
+        seq: i64,
+        text: String,
+    },
+    Unreadable {
+        match_id: i64,
+        seq: i64,
+    },
+    OwnMessage {
+        match_id: i64,
+        seq: i64,
+        text: Option<String>,
+    },
+    MatchedElsewhere {
+        match_id: i64,
+        peer: String,
+    },
+    ContactAdded {
+        match_id: i64,
+        peer: String,
+    },
+    TakenOver {
+        match_id: i64,
+        session_id: Option<String>,
+    },
+    PeerHungUp {
+        match_id: i64,
+    },
+    /// A signalling message of the stranger's WebRTC stack, for the app's.
+    CallSignal {
+        match_id: i64,
+        signal: CallSignal,
+    },
+    Sent {
+        match_id: i64,
+        client_msg_id: String,
+        seq: i64,
+    },
+    Failed {
+        match_id: i64,
+        client_msg_id: String,
+        code: String,
+    },
+    Ended {
+        match_id: i64,
+        reason: String,
+    },
     Reported,
-    Refused { code: String },
-    Closed { code: u16 },
+    Refused {
+        code: String,
+    },
+    Closed {
+        code: u16,
+    },
+}
+
+/// One signalling message of a video match's call (docs/sdk-native.md): what the app's WebRTC stack gives to
+/// `signal`, or takes from a `CallSignal` event.
+#[derive(Debug, uniffi::Enum)]
+pub enum CallSignal {
+    Offer { sdp: String },
+    Answer { sdp: String },
+    Ice { candidate: String, sdp_mid: Option<String>, sdp_mline_index: Option<u16> },
+}
+
+impl From<CallSignal> for call::Signal {
+    fn from(s: CallSignal) -> Self {
+        match s {
+            CallSignal::Offer { sdp } => call::Signal::Offer { sdp },
+            CallSignal::Answer { sdp } => call::Signal::Answer { sdp },
+            CallSignal::Ice { candidate, sdp_mid, sdp_mline_index } => {
+                call::Signal::Ice { candidate, sdp_mid, sdp_mline_index }
+            }
+        }
+    }
+}
+
+impl From<call::Signal> for CallSignal {
+    fn from(s: call::Signal) -> Self {
+        match s {
+            call::Signal::Offer { sdp } => CallSignal::Offer { sdp },
+            call::Signal::Answer { sdp } => CallSignal::Answer { sdp },
+            call::Signal::Ice { candidate, sdp_mid, sdp_mline_index } => {
+                CallSignal::Ice { candidate, sdp_mid, sdp_mline_index }
+            }
+        }
+    }
+}
+
+/// What the WebRTC stack measured of a connected call, where it could (the report holds numbers only).
+#[derive(Debug, uniffi::Record)]
+pub struct CallMeasured {
+    pub rtt_ms: Option<u64>,
+    pub packets_sent: Option<u64>,
+    pub packets_lost: Option<u64>,
 }
 
 /// Why a call of the app was refused. The message is the refusal's code, as every SDK names it (`not_in_match`,
@@ -217,6 +312,26 @@ impl TanisClient {
         Ok(actions(self.lock().leave(Millis(now_ms))?))
     }
 
+    /// Sends a signalling message of the app's WebRTC stack to the stranger (the first offer starts the setup timer).
+    pub fn signal(&self, signal: CallSignal, now_ms: u64) -> Result<Vec<Action>, ClientError> {
+        Ok(actions(self.lock().signal(signal.into(), Millis(now_ms))?))
+    }
+
+    /// The call connected: `rtc.connected` and the call's one report.
+    pub fn call_connected(&self, measured: CallMeasured, now_ms: u64) -> Result<Vec<Action>, ClientError> {
+        let measured = call::Measured {
+            rtt_ms: measured.rtt_ms,
+            packets_sent: measured.packets_sent,
+            packets_lost: measured.packets_lost,
+        };
+        Ok(actions(self.lock().call_connected(measured, Millis(now_ms))?))
+    }
+
+    /// The call failed (ICE failed, or the app gave up): the call's one report.
+    pub fn call_failed(&self, now_ms: u64) -> Result<Vec<Action>, ClientError> {
+        Ok(actions(self.lock().call_failed(Millis(now_ms))?))
+    }
+
     /// Hangs the video match's call up (one `rtc.hangup`).
     pub fn hang_up(&self, now_ms: u64) -> Result<Vec<Action>, ClientError> {
         Ok(actions(self.lock().hang_up(Millis(now_ms))?))
@@ -266,6 +381,7 @@ impl From<core::Event> for ClientEvent {
             E::ContactAdded { match_id, peer } => ClientEvent::ContactAdded { match_id, peer },
             E::TakenOver { match_id, session_id } => ClientEvent::TakenOver { match_id, session_id },
             E::PeerHungUp { match_id } => ClientEvent::PeerHungUp { match_id },
+            E::CallSignal { match_id, signal } => ClientEvent::CallSignal { match_id, signal: signal.into() },
             E::Sent { match_id, client_msg_id, seq } => ClientEvent::Sent { match_id, client_msg_id, seq },
             E::Failed { match_id, client_msg_id, code } => ClientEvent::Failed { match_id, client_msg_id, code },
             E::Ended { match_id, reason } => ClientEvent::Ended { match_id, reason },

@@ -187,6 +187,7 @@ fn counted(event: ClientEvent) -> Option<Value> {
         | ClientEvent::Closed { .. }
         | ClientEvent::SignedIn { .. }
         | ClientEvent::SignInFailed { .. }
-        | ClientEvent::Reported => return None,
+        | ClientEvent::Reported
+        | ClientEvent::CallSignal { .. } => return None,
     })
 }

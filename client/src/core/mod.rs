@@ -15,6 +15,7 @@
 //! conversation resumes after the last seq processed; acknowledgements ride on sends or leave after
 //! [`ACK_DELAY`](crate::ACK_DELAY).
 
+pub mod call;
 mod conversation;
 mod inbox;
 mod link;
@@ -104,6 +105,8 @@ pub struct Core {
     announced: bool,
     acks: Acks<Millis>,
     next_request: u64,
+    /// The video match's call: its setup timer and report.
+    call: call::Call,
     /// A match another device of this account asked for, which this one holds no key for.
     elsewhere: Option<tanis_proto::MatchId>,
     /// The ids of `report` frames not yet answered: their `ok` is the server's word that the evidence verified.
@@ -138,6 +141,7 @@ impl Core {
             next_request: 1,
             reports: Vec::new(),
             elsewhere: None,
+            call: call::Call::default(),
         }
     }
 
@@ -297,6 +301,7 @@ impl Core {
             Ok(conversation) => {
                 conversation.save(&*self.storage);
                 self.conversation = Some(conversation);
+                self.call = call::Call::default();
                 self.announced = true;
                 self.out.push(Output::Event(Event::Matched { match_id, peer, initiator }));
             }

@@ -150,6 +150,11 @@ pub enum Event {
         match_id: i64,
         session_id: Option<String>,
     },
+    /// A signalling message of the stranger's WebRTC stack, for the app's (`Core::signal` answers it).
+    CallSignal {
+        match_id: i64,
+        signal: super::call::Signal,
+    },
     /// The peer hung the call of a video match up.
     PeerHungUp {
         match_id: i64,

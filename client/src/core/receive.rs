@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tanis_proto::{ClientFrame, ErrorCode, MatchId, MatchKind, PROTOCOL_VERSION_2, Seq, ServerFrame};
 
+use super::call::Signal;
 use super::conversation::Conversation;
 use super::inbox::Entry;
 use super::port::{Event, Millis, Output};
@@ -73,6 +74,18 @@ impl Core {
                     self.elsewhere = None;
                     self.out.push(Output::Event(Event::Ended { match_id: match_id.0, reason: reason_code(&reason) }));
                 }
+            }
+            ServerFrame::RtcOffer { match_id, sdp } if self.holds(match_id, Some(MatchKind::Video)) => {
+                self.call.offered(now);
+                self.signalled(match_id, Signal::Offer { sdp });
+            }
+            ServerFrame::RtcAnswer { match_id, sdp } if self.holds(match_id, Some(MatchKind::Video)) => {
+                self.signalled(match_id, Signal::Answer { sdp });
+            }
+            ServerFrame::RtcIce { match_id, candidate, sdp_mid, sdp_mline_index }
+                if self.holds(match_id, Some(MatchKind::Video)) =>
+            {
+                self.signalled(match_id, Signal::Ice { candidate, sdp_mid, sdp_mline_index });
             }
             ServerFrame::RtcHangup { match_id } if self.holds(match_id, Some(MatchKind::Video)) => {
                 self.out.push(Output::Event(Event::PeerHungUp { match_id: match_id.0 }));
@@ -213,6 +226,10 @@ impl Core {
             self.out.push(Output::Event(Event::Failed { match_id, client_msg_id, code: code_name }));
             self.flush(now);
         }
+    }
+
+    fn signalled(&mut self, match_id: MatchId, signal: Signal) {
+        self.out.push(Output::Event(Event::CallSignal { match_id: match_id.0, signal }));
     }
 
     /// Whether this device holds the conversation of `match_id` (of `kind`, when named).

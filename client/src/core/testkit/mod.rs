@@ -497,6 +497,7 @@ pub fn counted(event: &super::Event) -> Option<Value> {
         | E::Closed { .. }
         | E::SignedIn { .. }
         | E::SignInFailed { .. }
-        | E::Reported => return None,
+        | E::Reported
+        | E::CallSignal { .. } => return None,
     })
 }
