@@ -1,11 +1,12 @@
-// The Kotlin app of client/ffi/kotlin/Chat.kt (the walkthrough of docs/sdk-native.md) against a real server, with a
-// TypeScript SDK client as the stranger: it registers, is matched, exchanges end-to-end encrypted messages both ways
-// past the server's rate limit, survives the server's kill -9 and comes back with nothing lost or repeated, reveals
-// the stranger's messages in a report the server verifies, and leaves. scripts/native-test runs it with the paths of
-// what it built:
+// The apps on the client core, client/ffi/kotlin/Chat.kt and client/ffi/python/chat.py (the walkthrough of
+// docs/sdk-native.md, one line protocol), each against a real server of its own, with a TypeScript SDK client as the
+// stranger: it registers, is matched, exchanges end-to-end encrypted messages both ways past the server's rate limit,
+// survives the server's kill -9 and comes back with nothing lost or repeated, reveals the stranger's messages in a
+// report the server verifies, and leaves. scripts/native-test runs it with the paths of what it built:
 //
-//   NATIVE_TEST_BIN        the tanis binary
-//   NATIVE_TEST_JAVA_ARGS  the java arguments that run the Kotlin app (classpath, JNA's library path)
+//   NATIVE_TEST_BIN   the tanis binary
+//   NATIVE_TEST_APPS  the apps, as JSON: {"kotlin": [argv...], "python": [argv...]}, each the command line that runs
+//                     the app, to which the server's base URL is appended; one test per app, the same scenario
 //
 // Nothing waits a fixed time: every step waits for a line of the app or an event of the SDK, with a timeout.
 
@@ -43,10 +44,10 @@ function freePort() {
 
 const phone = () => `+90533${String(randomInt(10_000_000)).padStart(7, '0')}`;
 
-/** `tanis serve` on SQLite under `dir`, on `port`: the same data when started again. */
-async function serve(port) {
+/** `tanis serve` on SQLite under `data`, on `port`: the same data when started again. */
+async function serve(port, data) {
   const env = {
-    ...process.env, TANIS_LISTEN: `127.0.0.1:${port}`, TANIS_DATA_DIR: join(dir, 'data'), TANIS_AUTH__BCRYPT_COST: '4',
+    ...process.env, TANIS_LISTEN: `127.0.0.1:${port}`, TANIS_DATA_DIR: data, TANIS_AUTH__BCRYPT_COST: '4',
     TANIS_VIDEO__TURN_LISTEN: '127.0.0.1:0', TANIS_LOG: 'warn',
   };
   const server = spawn(process.env.NATIVE_TEST_BIN, ['serve'], { env, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -59,10 +60,10 @@ async function serve(port) {
   }
 }
 
-/** The Kotlin app: `send(line)` to its stdin, `expect(pattern)` its next stdout line matching. */
-function kotlinApp(base) {
-  const args = JSON.parse(process.env.NATIVE_TEST_JAVA_ARGS);
-  const child = spawn('java', [...args, 'dev.tanis.sample.ChatKt', base], { stdio: ['pipe', 'pipe', 'inherit'] });
+/** An app, run by `argv` with `base` appended: `send(line)` to its stdin, `expect(pattern)` its next stdout line
+ * matching. */
+function startApp(argv, base) {
+  const child = spawn(argv[0], [...argv.slice(1), base], { stdio: ['pipe', 'pipe', 'inherit'] });
   cleanup.push(() => child.kill('SIGKILL'));
   const lines = [];
   const waiters = [];
@@ -117,13 +118,29 @@ function messages(client, count) {
   });
 }
 
-test('the Kotlin app chats with a TypeScript client through a kill -9 of the server, and reports', async () => {
+const apps = JSON.parse(process.env.NATIVE_TEST_APPS);
+const titles = { kotlin: 'Kotlin', python: 'Python' };
+
+for (const [name, argv] of Object.entries(apps)) {
+  const app = titles[name] ?? name;
+  test(`the ${app} app chats with a TypeScript client through a kill -9 of the server, and reports`, (t) =>
+    walkthrough(t, name, argv));
+}
+
+/** The scenario, for the app `name` run by `argv`. */
+async function walkthrough(t, name, argv) {
+  // Its server, app and stranger stop when it ends (the tests run one after the other), and its server is its own
+  // (port, data): each app's run is independent of the other's.
+  t.after(() => {
+    for (const stop of cleanup.splice(0).reverse()) stop();
+  });
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
-  let server = await serve(port);
+  const data = join(dir, name, 'data');
+  let server = await serve(port, data);
 
-  const app = kotlinApp(base);
-  app.send(`register ${phone()} ${PASSWORD} kotlinci`);
+  const app = startApp(argv, base);
+  app.send(`register ${phone()} ${PASSWORD} ${name}ci`);
   await app.expect(/^signed_in /);
   await app.expect(/^hello /);
 
@@ -144,14 +161,14 @@ test('the Kotlin app chats with a TypeScript client through a kill -9 of the ser
   // Fifteen messages at once: past the server's ten a second, so some are refused for now and sent again by the
   // core's outbox; the stranger reads every one, once, in the order written.
   const fifteen = messages(stranger, 15);
-  for (let i = 1; i <= 15; i++) app.send(`send kotlin ${i}`);
-  assert.deepEqual((await fifteen).map((m) => m.text), Array.from({ length: 15 }, (_, i) => `kotlin ${i + 1}`));
+  for (let i = 1; i <= 15; i++) app.send(`send ${name} ${i}`);
+  assert.deepEqual((await fifteen).map((m) => m.text), Array.from({ length: 15 }, (_, i) => `${name} ${i + 1}`));
   for (let i = 1; i <= 15; i++) await app.expect(new RegExp(`^sent ${matchId} \\S+ \\d+$`));
 
   // And the other way.
-  await conversation.send('selam kotlin');
+  await conversation.send(`selam ${name}`);
   await conversation.send('nasılsın?');
-  const [, seqA] = await app.expect(new RegExp(`^message ${matchId} (\\d+) selam kotlin$`));
+  const [, seqA] = await app.expect(new RegExp(`^message ${matchId} (\\d+) selam ${name}$`));
   const [, seqB] = await app.expect(new RegExp(`^message ${matchId} (\\d+) nasılsın\\?$`));
 
   // The server is killed (no goodbye to any socket) and started again on the same data. Both sides write while it is
@@ -161,7 +178,7 @@ test('the Kotlin app chats with a TypeScript client through a kill -9 of the ser
   app.send('send written while the server was down');
   const afterRestart = messages(stranger, 1);
   await conversation.send('ben de yazdım');
-  server = await serve(port);
+  server = await serve(port, data);
   assert.deepEqual((await afterRestart).map((m) => m.text), ['written while the server was down']);
   await app.expect(new RegExp(`^message ${matchId} \\d+ ben de yazdım$`));
 
@@ -176,4 +193,4 @@ test('the Kotlin app chats with a TypeScript client through a kill -9 of the ser
   await strangerEnded;
   assert.ok(!app.lines.some((l) => /^(unreadable|failed|closed|error) /.test(l)), app.lines.join('\n'));
   app.send('quit');
-});
+}

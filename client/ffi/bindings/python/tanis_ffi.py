@@ -538,6 +538,10 @@ def _uniffi_check_api_checksums(lib):
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_tanis_ffi_checksum_method_tanisclient_access_token() != 11014:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_tanis_ffi_checksum_method_tanisclient_call_connected() != 17464:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_tanis_ffi_checksum_method_tanisclient_call_failed() != 64206:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_tanis_ffi_checksum_method_tanisclient_closed() != 23026:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_tanis_ffi_checksum_method_tanisclient_find() != 27696:
@@ -561,6 +565,8 @@ def _uniffi_check_api_checksums(lib):
     if lib.uniffi_tanis_ffi_checksum_method_tanisclient_sign_in() != 21229:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_tanis_ffi_checksum_method_tanisclient_sign_out() != 58976:
+        raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    if lib.uniffi_tanis_ffi_checksum_method_tanisclient_signal() != 58530:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     if lib.uniffi_tanis_ffi_checksum_method_tanisclient_start() != 33096:
         raise InternalError("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
@@ -642,6 +648,12 @@ _UniffiLib.uniffi_tanis_ffi_checksum_method_keyvaluestore_remove.restype = ctype
 _UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_access_token.argtypes = (
 )
 _UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_access_token.restype = ctypes.c_uint16
+_UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_call_connected.argtypes = (
+)
+_UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_call_connected.restype = ctypes.c_uint16
+_UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_call_failed.argtypes = (
+)
+_UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_call_failed.restype = ctypes.c_uint16
 _UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_closed.argtypes = (
 )
 _UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_closed.restype = ctypes.c_uint16
@@ -678,6 +690,9 @@ _UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_sign_in.restype = ctypes
 _UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_sign_out.argtypes = (
 )
 _UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_sign_out.restype = ctypes.c_uint16
+_UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_signal.argtypes = (
+)
+_UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_signal.restype = ctypes.c_uint16
 _UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_start.argtypes = (
 )
 _UniffiLib.uniffi_tanis_ffi_checksum_method_tanisclient_start.restype = ctypes.c_uint16
@@ -767,6 +782,19 @@ _UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_access_token.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_access_token.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_call_connected.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_call_connected.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_call_failed.argtypes = (
+    ctypes.c_uint64,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_call_failed.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_closed.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint16,
@@ -855,6 +883,13 @@ _UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_sign_out.argtypes = (
     ctypes.POINTER(_UniffiRustCallStatus),
 )
 _UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_sign_out.restype = _UniffiRustBuffer
+_UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_signal.argtypes = (
+    ctypes.c_uint64,
+    _UniffiRustBuffer,
+    ctypes.c_uint64,
+    ctypes.POINTER(_UniffiRustCallStatus),
+)
+_UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_signal.restype = _UniffiRustBuffer
 _UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_start.argtypes = (
     ctypes.c_uint64,
     ctypes.c_uint64,
@@ -1070,6 +1105,89 @@ _uniffi_check_contract_api_version(_UniffiLib)
 # Public interface members begin here.
 
 
+class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
+    CLASS_NAME = "u64"
+    VALUE_MIN = 0
+    VALUE_MAX = 2**64
+
+    @staticmethod
+    def read(buf):
+        return buf.read_u64()
+
+    @staticmethod
+    def write(value, buf):
+        buf.write_u64(value)
+
+class _UniffiFfiConverterOptionalUInt64(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterUInt64.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterUInt64.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterUInt64.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+@dataclass
+class CallMeasured:
+    """
+    What the WebRTC stack measured of a connected call, where it could (the report holds numbers only).
+"""
+    def __init__(self, *, rtt_ms:typing.Optional[int], packets_sent:typing.Optional[int], packets_lost:typing.Optional[int]):
+        self.rtt_ms = rtt_ms
+        self.packets_sent = packets_sent
+        self.packets_lost = packets_lost
+        
+        
+
+    
+    def __str__(self):
+        return "CallMeasured(rtt_ms={}, packets_sent={}, packets_lost={})".format(self.rtt_ms, self.packets_sent, self.packets_lost)
+    def __eq__(self, other):
+        if self.rtt_ms != other.rtt_ms:
+            return False
+        if self.packets_sent != other.packets_sent:
+            return False
+        if self.packets_lost != other.packets_lost:
+            return False
+        return True
+
+class _UniffiFfiConverterTypeCallMeasured(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        return CallMeasured(
+            rtt_ms=_UniffiFfiConverterOptionalUInt64.read(buf),
+            packets_sent=_UniffiFfiConverterOptionalUInt64.read(buf),
+            packets_lost=_UniffiFfiConverterOptionalUInt64.read(buf),
+        )
+
+    @staticmethod
+    def check_lower(value):
+        _UniffiFfiConverterOptionalUInt64.check_lower(value.rtt_ms)
+        _UniffiFfiConverterOptionalUInt64.check_lower(value.packets_sent)
+        _UniffiFfiConverterOptionalUInt64.check_lower(value.packets_lost)
+
+    @staticmethod
+    def write(value, buf):
+        _UniffiFfiConverterOptionalUInt64.write(value.rtt_ms, buf)
+        _UniffiFfiConverterOptionalUInt64.write(value.packets_sent, buf)
+        _UniffiFfiConverterOptionalUInt64.write(value.packets_lost, buf)
+
 class _UniffiFfiConverterString:
     @staticmethod
     def check_lower(value):
@@ -1126,19 +1244,6 @@ class _UniffiFfiConverterOptionalString(_UniffiConverterRustBuffer):
             return _UniffiFfiConverterString.read(buf)
         else:
             raise InternalError("Unexpected flag byte for optional type")
-
-class _UniffiFfiConverterUInt64(_UniffiConverterPrimitiveInt):
-    CLASS_NAME = "u64"
-    VALUE_MIN = 0
-    VALUE_MAX = 2**64
-
-    @staticmethod
-    def read(buf):
-        return buf.read_u64()
-
-    @staticmethod
-    def write(value, buf):
-        buf.write_u64(value)
 
 @dataclass
 class HttpRequest:
@@ -1244,6 +1349,206 @@ class _UniffiFfiConverterUInt16(_UniffiConverterPrimitiveInt):
     @staticmethod
     def write(value, buf):
         buf.write_u16(value)
+
+class _UniffiFfiConverterOptionalUInt16(_UniffiConverterRustBuffer):
+    @classmethod
+    def check_lower(cls, value):
+        if value is not None:
+            _UniffiFfiConverterUInt16.check_lower(value)
+
+    @classmethod
+    def write(cls, value, buf):
+        if value is None:
+            buf.write_u8(0)
+            return
+
+        buf.write_u8(1)
+        _UniffiFfiConverterUInt16.write(value, buf)
+
+    @classmethod
+    def read(cls, buf):
+        flag = buf.read_u8()
+        if flag == 0:
+            return None
+        elif flag == 1:
+            return _UniffiFfiConverterUInt16.read(buf)
+        else:
+            raise InternalError("Unexpected flag byte for optional type")
+
+
+
+
+
+
+class CallSignal:
+    """
+    One signalling message of a video match's call (docs/sdk-native.md): what the app's WebRTC stack gives to
+    `signal`, or takes from a `CallSignal` event.
+"""
+    def __init__(self):
+        raise RuntimeError("CallSignal cannot be instantiated directly")
+
+    # Each enum variant is a nested class of the enum itself.
+    @dataclass
+    class OFFER:
+        
+        def __init__(self, sdp:str):
+            self.sdp = sdp
+            
+            
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "CallSignal.OFFER(sdp={})".format(self.sdp)
+        def __eq__(self, other):
+            if not isinstance(other, CallSignal):
+                return NotImplemented
+            if not other.is_OFFER():
+                return False
+            if self.sdp != other.sdp:
+                return False
+            return True
+
+    @dataclass
+    class ANSWER:
+        
+        def __init__(self, sdp:str):
+            self.sdp = sdp
+            
+            
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "CallSignal.ANSWER(sdp={})".format(self.sdp)
+        def __eq__(self, other):
+            if not isinstance(other, CallSignal):
+                return NotImplemented
+            if not other.is_ANSWER():
+                return False
+            if self.sdp != other.sdp:
+                return False
+            return True
+
+    @dataclass
+    class ICE:
+        
+        def __init__(self, candidate:str, sdp_mid:typing.Optional[str], sdp_mline_index:typing.Optional[int]):
+            self.candidate = candidate
+            
+            
+            self.sdp_mid = sdp_mid
+            
+            
+            self.sdp_mline_index = sdp_mline_index
+            
+            
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "CallSignal.ICE(candidate={}, sdp_mid={}, sdp_mline_index={})".format(self.candidate, self.sdp_mid, self.sdp_mline_index)
+        def __eq__(self, other):
+            if not isinstance(other, CallSignal):
+                return NotImplemented
+            if not other.is_ICE():
+                return False
+            if self.candidate != other.candidate:
+                return False
+            if self.sdp_mid != other.sdp_mid:
+                return False
+            if self.sdp_mline_index != other.sdp_mline_index:
+                return False
+            return True
+
+    
+
+    # For each variant, we have `is_NAME` and `is_name` methods for easily checking
+    # whether an instance is that variant.
+    def is_OFFER(self) -> bool:
+        return isinstance(self, CallSignal.OFFER)
+    def is_offer(self) -> bool:
+        return isinstance(self, CallSignal.OFFER)
+    def is_ANSWER(self) -> bool:
+        return isinstance(self, CallSignal.ANSWER)
+    def is_answer(self) -> bool:
+        return isinstance(self, CallSignal.ANSWER)
+    def is_ICE(self) -> bool:
+        return isinstance(self, CallSignal.ICE)
+    def is_ice(self) -> bool:
+        return isinstance(self, CallSignal.ICE)
+    
+
+# Now, a little trick - we make each nested variant class be a subclass of the main
+# enum class, so that method calls and instance checks etc will work intuitively.
+# We might be able to do this a little more neatly with a metaclass, but this'll do.
+CallSignal.OFFER = type("CallSignal.OFFER", (CallSignal.OFFER, CallSignal,), {})  # type: ignore
+CallSignal.ANSWER = type("CallSignal.ANSWER", (CallSignal.ANSWER, CallSignal,), {})  # type: ignore
+CallSignal.ICE = type("CallSignal.ICE", (CallSignal.ICE, CallSignal,), {})  # type: ignore
+
+
+
+
+class _UniffiFfiConverterTypeCallSignal(_UniffiConverterRustBuffer):
+    @staticmethod
+    def read(buf):
+        variant = buf.read_i32()
+        if variant == 1:
+            return CallSignal.OFFER(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 2:
+            return CallSignal.ANSWER(
+                _UniffiFfiConverterString.read(buf),
+            )
+        if variant == 3:
+            return CallSignal.ICE(
+                _UniffiFfiConverterString.read(buf),
+                _UniffiFfiConverterOptionalString.read(buf),
+                _UniffiFfiConverterOptionalUInt16.read(buf),
+            )
+        raise InternalError("Raw enum value doesn't match any cases")
+
+    @staticmethod
+    def check_lower(value):
+        if value.is_OFFER():
+            _UniffiFfiConverterString.check_lower(value.sdp)
+            return
+        if value.is_ANSWER():
+            _UniffiFfiConverterString.check_lower(value.sdp)
+            return
+        if value.is_ICE():
+            _UniffiFfiConverterString.check_lower(value.candidate)
+            _UniffiFfiConverterOptionalString.check_lower(value.sdp_mid)
+            _UniffiFfiConverterOptionalUInt16.check_lower(value.sdp_mline_index)
+            return
+        raise ValueError(value)
+
+    @staticmethod
+    def write(value, buf):
+        if value.is_OFFER():
+            buf.write_i32(1)
+            _UniffiFfiConverterString.write(value.sdp, buf)
+        if value.is_ANSWER():
+            buf.write_i32(2)
+            _UniffiFfiConverterString.write(value.sdp, buf)
+        if value.is_ICE():
+            buf.write_i32(3)
+            _UniffiFfiConverterString.write(value.candidate, buf)
+            _UniffiFfiConverterOptionalString.write(value.sdp_mid, buf)
+            _UniffiFfiConverterOptionalUInt16.write(value.sdp_mline_index, buf)
+
+
 
 
 
@@ -1616,6 +1921,38 @@ class ClientEvent:
             return True
 
     @dataclass
+    class CALL_SIGNAL:
+        """
+        A signalling message of the stranger's WebRTC stack, for the app's.
+"""
+        
+        def __init__(self, match_id:int, signal:CallSignal):
+            self.match_id = match_id
+            
+            
+            self.signal = signal
+            
+            
+            pass
+
+    
+            
+            
+    
+        def __str__(self):
+            return "ClientEvent.CALL_SIGNAL(match_id={}, signal={})".format(self.match_id, self.signal)
+        def __eq__(self, other):
+            if not isinstance(other, ClientEvent):
+                return NotImplemented
+            if not other.is_CALL_SIGNAL():
+                return False
+            if self.match_id != other.match_id:
+                return False
+            if self.signal != other.signal:
+                return False
+            return True
+
+    @dataclass
     class SENT:
         
         def __init__(self, match_id:int, client_msg_id:str, seq:int):
@@ -1835,6 +2172,10 @@ class ClientEvent:
         return isinstance(self, ClientEvent.PEER_HUNG_UP)
     def is_peer_hung_up(self) -> bool:
         return isinstance(self, ClientEvent.PEER_HUNG_UP)
+    def is_CALL_SIGNAL(self) -> bool:
+        return isinstance(self, ClientEvent.CALL_SIGNAL)
+    def is_call_signal(self) -> bool:
+        return isinstance(self, ClientEvent.CALL_SIGNAL)
     def is_SENT(self) -> bool:
         return isinstance(self, ClientEvent.SENT)
     def is_sent(self) -> bool:
@@ -1877,6 +2218,7 @@ ClientEvent.MATCHED_ELSEWHERE = type("ClientEvent.MATCHED_ELSEWHERE", (ClientEve
 ClientEvent.CONTACT_ADDED = type("ClientEvent.CONTACT_ADDED", (ClientEvent.CONTACT_ADDED, ClientEvent,), {})  # type: ignore
 ClientEvent.TAKEN_OVER = type("ClientEvent.TAKEN_OVER", (ClientEvent.TAKEN_OVER, ClientEvent,), {})  # type: ignore
 ClientEvent.PEER_HUNG_UP = type("ClientEvent.PEER_HUNG_UP", (ClientEvent.PEER_HUNG_UP, ClientEvent,), {})  # type: ignore
+ClientEvent.CALL_SIGNAL = type("ClientEvent.CALL_SIGNAL", (ClientEvent.CALL_SIGNAL, ClientEvent,), {})  # type: ignore
 ClientEvent.SENT = type("ClientEvent.SENT", (ClientEvent.SENT, ClientEvent,), {})  # type: ignore
 ClientEvent.FAILED = type("ClientEvent.FAILED", (ClientEvent.FAILED, ClientEvent,), {})  # type: ignore
 ClientEvent.ENDED = type("ClientEvent.ENDED", (ClientEvent.ENDED, ClientEvent,), {})  # type: ignore
@@ -1953,30 +2295,35 @@ class _UniffiFfiConverterTypeClientEvent(_UniffiConverterRustBuffer):
                 _UniffiFfiConverterInt64.read(buf),
             )
         if variant == 14:
+            return ClientEvent.CALL_SIGNAL(
+                _UniffiFfiConverterInt64.read(buf),
+                _UniffiFfiConverterTypeCallSignal.read(buf),
+            )
+        if variant == 15:
             return ClientEvent.SENT(
                 _UniffiFfiConverterInt64.read(buf),
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterInt64.read(buf),
             )
-        if variant == 15:
+        if variant == 16:
             return ClientEvent.FAILED(
                 _UniffiFfiConverterInt64.read(buf),
                 _UniffiFfiConverterString.read(buf),
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 16:
+        if variant == 17:
             return ClientEvent.ENDED(
                 _UniffiFfiConverterInt64.read(buf),
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 17:
+        if variant == 18:
             return ClientEvent.REPORTED(
             )
-        if variant == 18:
+        if variant == 19:
             return ClientEvent.REFUSED(
                 _UniffiFfiConverterString.read(buf),
             )
-        if variant == 19:
+        if variant == 20:
             return ClientEvent.CLOSED(
                 _UniffiFfiConverterUInt16.read(buf),
             )
@@ -2031,6 +2378,10 @@ class _UniffiFfiConverterTypeClientEvent(_UniffiConverterRustBuffer):
             return
         if value.is_PEER_HUNG_UP():
             _UniffiFfiConverterInt64.check_lower(value.match_id)
+            return
+        if value.is_CALL_SIGNAL():
+            _UniffiFfiConverterInt64.check_lower(value.match_id)
+            _UniffiFfiConverterTypeCallSignal.check_lower(value.signal)
             return
         if value.is_SENT():
             _UniffiFfiConverterInt64.check_lower(value.match_id)
@@ -2106,27 +2457,31 @@ class _UniffiFfiConverterTypeClientEvent(_UniffiConverterRustBuffer):
         if value.is_PEER_HUNG_UP():
             buf.write_i32(13)
             _UniffiFfiConverterInt64.write(value.match_id, buf)
-        if value.is_SENT():
+        if value.is_CALL_SIGNAL():
             buf.write_i32(14)
+            _UniffiFfiConverterInt64.write(value.match_id, buf)
+            _UniffiFfiConverterTypeCallSignal.write(value.signal, buf)
+        if value.is_SENT():
+            buf.write_i32(15)
             _UniffiFfiConverterInt64.write(value.match_id, buf)
             _UniffiFfiConverterString.write(value.client_msg_id, buf)
             _UniffiFfiConverterInt64.write(value.seq, buf)
         if value.is_FAILED():
-            buf.write_i32(15)
+            buf.write_i32(16)
             _UniffiFfiConverterInt64.write(value.match_id, buf)
             _UniffiFfiConverterString.write(value.client_msg_id, buf)
             _UniffiFfiConverterString.write(value.code, buf)
         if value.is_ENDED():
-            buf.write_i32(16)
+            buf.write_i32(17)
             _UniffiFfiConverterInt64.write(value.match_id, buf)
             _UniffiFfiConverterString.write(value.reason, buf)
         if value.is_REPORTED():
-            buf.write_i32(17)
-        if value.is_REFUSED():
             buf.write_i32(18)
+        if value.is_REFUSED():
+            buf.write_i32(19)
             _UniffiFfiConverterString.write(value.code, buf)
         if value.is_CLOSED():
-            buf.write_i32(19)
+            buf.write_i32(20)
             _UniffiFfiConverterUInt16.write(value.code, buf)
 
 
@@ -3060,31 +3415,6 @@ class _UniffiFfiConverterTypeKeyValueStore:
     def write(cls, value: KeyValueStore, buf: _UniffiRustBuffer):
         buf.write_u64(cls.lower(value))
 
-class _UniffiFfiConverterOptionalUInt64(_UniffiConverterRustBuffer):
-    @classmethod
-    def check_lower(cls, value):
-        if value is not None:
-            _UniffiFfiConverterUInt64.check_lower(value)
-
-    @classmethod
-    def write(cls, value, buf):
-        if value is None:
-            buf.write_u8(0)
-            return
-
-        buf.write_u8(1)
-        _UniffiFfiConverterUInt64.write(value, buf)
-
-    @classmethod
-    def read(cls, buf):
-        flag = buf.read_u8()
-        if flag == 0:
-            return None
-        elif flag == 1:
-            return _UniffiFfiConverterUInt64.read(buf)
-        else:
-            raise InternalError("Unexpected flag byte for optional type")
-
 
 class TanisClientProtocol(typing.Protocol):
     """
@@ -3094,6 +3424,16 @@ class TanisClientProtocol(typing.Protocol):
     def access_token(self, ) -> str:
         """
         The access token, for a REST call the core does not make itself.
+"""
+        raise NotImplementedError
+    def call_connected(self, measured: CallMeasured,now_ms: int) -> typing.List[Action]:
+        """
+        The call connected: `rtc.connected` and the call's one report.
+"""
+        raise NotImplementedError
+    def call_failed(self, now_ms: int) -> typing.List[Action]:
+        """
+        The call failed (ICE failed, or the app gave up): the call's one report.
 """
         raise NotImplementedError
     def closed(self, code: int,now_ms: int) -> typing.List[Action]:
@@ -3131,6 +3471,11 @@ class TanisClientProtocol(typing.Protocol):
     def sign_in(self, phone: str,password: str,now_ms: int) -> typing.List[Action]:
         raise NotImplementedError
     def sign_out(self, now_ms: int) -> typing.List[Action]:
+        raise NotImplementedError
+    def signal(self, signal: CallSignal,now_ms: int) -> typing.List[Action]:
+        """
+        Sends a signalling message of the app's WebRTC stack to the stranger (the first offer starts the setup timer).
+"""
         raise NotImplementedError
     def start(self, now_ms: int) -> typing.List[Action]:
         """
@@ -3202,6 +3547,45 @@ class TanisClient(TanisClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_access_token,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def call_connected(self, measured: CallMeasured,now_ms: int) -> typing.List[Action]:
+        """
+        The call connected: `rtc.connected` and the call's one report.
+"""
+        
+        _UniffiFfiConverterTypeCallMeasured.check_lower(measured)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeCallMeasured.lower(measured),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeAction.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeClientError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_call_connected,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def call_failed(self, now_ms: int) -> typing.List[Action]:
+        """
+        The call failed (ICE failed, or the app gave up): the call's one report.
+"""
+        
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeAction.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeClientError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_call_failed,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -3442,6 +3826,27 @@ class TanisClient(TanisClientProtocol):
         _uniffi_ffi_result = _uniffi_rust_call_with_error(
             _uniffi_error_converter,
             _UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_sign_out,
+            *_uniffi_lowered_args,
+        )
+        return _uniffi_lift_return(_uniffi_ffi_result)
+    def signal(self, signal: CallSignal,now_ms: int) -> typing.List[Action]:
+        """
+        Sends a signalling message of the app's WebRTC stack to the stranger (the first offer starts the setup timer).
+"""
+        
+        _UniffiFfiConverterTypeCallSignal.check_lower(signal)
+
+        _UniffiFfiConverterUInt64.check_lower(now_ms)
+        _uniffi_lowered_args = (
+            self._uniffi_clone_handle(),
+            _UniffiFfiConverterTypeCallSignal.lower(signal),
+            _UniffiFfiConverterUInt64.lower(now_ms),
+        )
+        _uniffi_lift_return = _UniffiFfiConverterSequenceTypeAction.lift
+        _uniffi_error_converter = _UniffiFfiConverterTypeClientError
+        _uniffi_ffi_result = _uniffi_rust_call_with_error(
+            _uniffi_error_converter,
+            _UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_signal,
             *_uniffi_lowered_args,
         )
         return _uniffi_lift_return(_uniffi_ffi_result)
@@ -4142,10 +4547,12 @@ def store_waiting_find(storage: KeyValueStore,secrets: KeyValueStore,kind: str,s
 
 __all__ = [
     "InternalError",
+    "CallSignal",
     "ClientEvent",
     "Action",
     "AppCall",
     "ClientError",
+    "CallMeasured",
     "HttpRequest",
     "CallResult",
     "Written",

@@ -879,6 +879,16 @@ public protocol TanisClientProtocol: AnyObject, Sendable {
      */
     func accessToken() throws  -> String
     
+    /**
+     * The call connected: `rtc.connected` and the call's one report.
+     */
+    func callConnected(measured: CallMeasured, nowMs: UInt64) throws  -> [Action]
+    
+    /**
+     * The call failed (ICE failed, or the app gave up): the call's one report.
+     */
+    func callFailed(nowMs: UInt64) throws  -> [Action]
+    
     func closed(code: UInt16, nowMs: UInt64)  -> [Action]
     
     /**
@@ -914,6 +924,11 @@ public protocol TanisClientProtocol: AnyObject, Sendable {
     func signIn(phone: String, password: String, nowMs: UInt64)  -> [Action]
     
     func signOut(nowMs: UInt64)  -> [Action]
+    
+    /**
+     * Sends a signalling message of the app's WebRTC stack to the stranger (the first offer starts the setup timer).
+     */
+    func signal(signal: CallSignal, nowMs: UInt64) throws  -> [Action]
     
     /**
      * The app started: with a stored session the socket is asked for; without one nothing happens until
@@ -1006,6 +1021,33 @@ open func accessToken()throws  -> String  {
         uniffiCallStatus in
     uniffi_tanis_ffi_fn_method_tanisclient_access_token(
             self.uniffiCloneHandle(),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The call connected: `rtc.connected` and the call's one report.
+     */
+open func callConnected(measured: CallMeasured, nowMs: UInt64)throws  -> [Action]  {
+    return try  FfiConverterSequenceTypeAction.lift(try rustCallWithError(FfiConverterTypeClientError_lift) {
+        uniffiCallStatus in
+    uniffi_tanis_ffi_fn_method_tanisclient_call_connected(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeCallMeasured_lower(measured),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * The call failed (ICE failed, or the app gave up): the call's one report.
+     */
+open func callFailed(nowMs: UInt64)throws  -> [Action]  {
+    return try  FfiConverterSequenceTypeAction.lift(try rustCallWithError(FfiConverterTypeClientError_lift) {
+        uniffiCallStatus in
+    uniffi_tanis_ffi_fn_method_tanisclient_call_failed(
+            self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
     )
 })
 }
@@ -1153,6 +1195,20 @@ open func signOut(nowMs: UInt64) -> [Action]  {
         uniffiCallStatus in
     uniffi_tanis_ffi_fn_method_tanisclient_sign_out(
             self.uniffiCloneHandle(),
+        FfiConverterUInt64.lower(nowMs),uniffiCallStatus
+    )
+})
+}
+    
+    /**
+     * Sends a signalling message of the app's WebRTC stack to the stranger (the first offer starts the setup timer).
+     */
+open func signal(signal: CallSignal, nowMs: UInt64)throws  -> [Action]  {
+    return try  FfiConverterSequenceTypeAction.lift(try rustCallWithError(FfiConverterTypeClientError_lift) {
+        uniffiCallStatus in
+    uniffi_tanis_ffi_fn_method_tanisclient_signal(
+            self.uniffiCloneHandle(),
+        FfiConverterTypeCallSignal_lower(signal),
         FfiConverterUInt64.lower(nowMs),uniffiCallStatus
     )
 })
@@ -1838,6 +1894,67 @@ public func FfiConverterTypeTestSubject_lower(_ value: TestSubject) -> UInt64 {
 
 
 /**
+ * What the WebRTC stack measured of a connected call, where it could (the report holds numbers only).
+ */
+public struct CallMeasured: Equatable, Hashable {
+    public var rttMs: UInt64?
+    public var packetsSent: UInt64?
+    public var packetsLost: UInt64?
+
+    // Default memberwise initializers are never public by default, so we
+    // declare one manually.
+    public init(rttMs: UInt64?, packetsSent: UInt64?, packetsLost: UInt64?) {
+        self.rttMs = rttMs
+        self.packetsSent = packetsSent
+        self.packetsLost = packetsLost
+    }
+
+    
+
+    
+}
+
+#if compiler(>=6)
+extension CallMeasured: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCallMeasured: FfiConverterRustBuffer {
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CallMeasured {
+        return
+            try CallMeasured(
+                rttMs: FfiConverterOptionUInt64.read(from: &buf), 
+                packetsSent: FfiConverterOptionUInt64.read(from: &buf), 
+                packetsLost: FfiConverterOptionUInt64.read(from: &buf)
+        )
+    }
+
+    public static func write(_ value: CallMeasured, into buf: inout [UInt8]) {
+        FfiConverterOptionUInt64.write(value.rttMs, into: &buf)
+        FfiConverterOptionUInt64.write(value.packetsSent, into: &buf)
+        FfiConverterOptionUInt64.write(value.packetsLost, into: &buf)
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCallMeasured_lift(_ buf: RustBuffer) throws -> CallMeasured {
+    return try FfiConverterTypeCallMeasured.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCallMeasured_lower(_ value: CallMeasured) -> RustBuffer {
+    return FfiConverterTypeCallMeasured.lower(value)
+}
+
+
+/**
  * What a call gave: the message's id for a send, the actions, or the refusal's code (`ClientError`'s message).
  */
 public struct CallResult: Equatable, Hashable {
@@ -2244,6 +2361,94 @@ public func FfiConverterTypeAppCall_lower(_ value: AppCall) -> RustBuffer {
 
 
 /**
+ * One signalling message of a video match's call (docs/sdk-native.md): what the app's WebRTC stack gives to
+ * `signal`, or takes from a `CallSignal` event.
+ */
+
+public enum CallSignal: Equatable, Hashable {
+    
+    case offer(sdp: String
+    )
+    case answer(sdp: String
+    )
+    case ice(candidate: String, sdpMid: String?, sdpMlineIndex: UInt16?
+    )
+
+
+
+
+
+}
+
+#if compiler(>=6)
+extension CallSignal: Sendable {}
+#endif
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public struct FfiConverterTypeCallSignal: FfiConverterRustBuffer {
+    typealias SwiftType = CallSignal
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> CallSignal {
+        let variant: Int32 = try readInt(&buf)
+        switch variant {
+        
+        case 1: return .offer(sdp: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 2: return .answer(sdp: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 3: return .ice(candidate: try FfiConverterString.read(from: &buf), sdpMid: try FfiConverterOptionString.read(from: &buf), sdpMlineIndex: try FfiConverterOptionUInt16.read(from: &buf)
+        )
+        
+        default: throw UniffiInternalError.unexpectedEnumCase
+        }
+    }
+
+    public static func write(_ value: CallSignal, into buf: inout [UInt8]) {
+        switch value {
+        
+        
+        case let .offer(sdp):
+            writeInt(&buf, Int32(1))
+            FfiConverterString.write(sdp, into: &buf)
+            
+        
+        case let .answer(sdp):
+            writeInt(&buf, Int32(2))
+            FfiConverterString.write(sdp, into: &buf)
+            
+        
+        case let .ice(candidate,sdpMid,sdpMlineIndex):
+            writeInt(&buf, Int32(3))
+            FfiConverterString.write(candidate, into: &buf)
+            FfiConverterOptionString.write(sdpMid, into: &buf)
+            FfiConverterOptionUInt16.write(sdpMlineIndex, into: &buf)
+            
+        }
+    }
+}
+
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCallSignal_lift(_ buf: RustBuffer) throws -> CallSignal {
+    return try FfiConverterTypeCallSignal.lift(buf)
+}
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+public func FfiConverterTypeCallSignal_lower(_ value: CallSignal) -> RustBuffer {
+    return FfiConverterTypeCallSignal.lower(value)
+}
+
+
+
+/**
  * Why a call of the app was refused. The message is the refusal's code, as every SDK names it (`not_in_match`,
  * `no_key`, ...): a Kotlin `ClientException`'s `message`, a Python `ClientError`'s text.
  */
@@ -2393,6 +2598,11 @@ public enum ClientEvent: Equatable, Hashable {
     )
     case peerHungUp(matchId: Int64
     )
+    /**
+     * A signalling message of the stranger's WebRTC stack, for the app's.
+     */
+    case callSignal(matchId: Int64, signal: CallSignal
+    )
     case sent(matchId: Int64, clientMsgId: String, seq: Int64
     )
     case failed(matchId: Int64, clientMsgId: String, code: String
@@ -2463,21 +2673,24 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
         case 13: return .peerHungUp(matchId: try FfiConverterInt64.read(from: &buf)
         )
         
-        case 14: return .sent(matchId: try FfiConverterInt64.read(from: &buf), clientMsgId: try FfiConverterString.read(from: &buf), seq: try FfiConverterInt64.read(from: &buf)
+        case 14: return .callSignal(matchId: try FfiConverterInt64.read(from: &buf), signal: try FfiConverterTypeCallSignal.read(from: &buf)
         )
         
-        case 15: return .failed(matchId: try FfiConverterInt64.read(from: &buf), clientMsgId: try FfiConverterString.read(from: &buf), code: try FfiConverterString.read(from: &buf)
+        case 15: return .sent(matchId: try FfiConverterInt64.read(from: &buf), clientMsgId: try FfiConverterString.read(from: &buf), seq: try FfiConverterInt64.read(from: &buf)
         )
         
-        case 16: return .ended(matchId: try FfiConverterInt64.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
+        case 16: return .failed(matchId: try FfiConverterInt64.read(from: &buf), clientMsgId: try FfiConverterString.read(from: &buf), code: try FfiConverterString.read(from: &buf)
         )
         
-        case 17: return .reported
-        
-        case 18: return .refused(code: try FfiConverterString.read(from: &buf)
+        case 17: return .ended(matchId: try FfiConverterInt64.read(from: &buf), reason: try FfiConverterString.read(from: &buf)
         )
         
-        case 19: return .closed(code: try FfiConverterUInt16.read(from: &buf)
+        case 18: return .reported
+        
+        case 19: return .refused(code: try FfiConverterString.read(from: &buf)
+        )
+        
+        case 20: return .closed(code: try FfiConverterUInt16.read(from: &buf)
         )
         
         default: throw UniffiInternalError.unexpectedEnumCase
@@ -2562,37 +2775,43 @@ public struct FfiConverterTypeClientEvent: FfiConverterRustBuffer {
             FfiConverterInt64.write(matchId, into: &buf)
             
         
-        case let .sent(matchId,clientMsgId,seq):
+        case let .callSignal(matchId,signal):
             writeInt(&buf, Int32(14))
+            FfiConverterInt64.write(matchId, into: &buf)
+            FfiConverterTypeCallSignal.write(signal, into: &buf)
+            
+        
+        case let .sent(matchId,clientMsgId,seq):
+            writeInt(&buf, Int32(15))
             FfiConverterInt64.write(matchId, into: &buf)
             FfiConverterString.write(clientMsgId, into: &buf)
             FfiConverterInt64.write(seq, into: &buf)
             
         
         case let .failed(matchId,clientMsgId,code):
-            writeInt(&buf, Int32(15))
+            writeInt(&buf, Int32(16))
             FfiConverterInt64.write(matchId, into: &buf)
             FfiConverterString.write(clientMsgId, into: &buf)
             FfiConverterString.write(code, into: &buf)
             
         
         case let .ended(matchId,reason):
-            writeInt(&buf, Int32(16))
+            writeInt(&buf, Int32(17))
             FfiConverterInt64.write(matchId, into: &buf)
             FfiConverterString.write(reason, into: &buf)
             
         
         case .reported:
-            writeInt(&buf, Int32(17))
+            writeInt(&buf, Int32(18))
         
         
         case let .refused(code):
-            writeInt(&buf, Int32(18))
+            writeInt(&buf, Int32(19))
             FfiConverterString.write(code, into: &buf)
             
         
         case let .closed(code):
-            writeInt(&buf, Int32(19))
+            writeInt(&buf, Int32(20))
             FfiConverterUInt16.write(code, into: &buf)
             
         }
@@ -2614,6 +2833,30 @@ public func FfiConverterTypeClientEvent_lower(_ value: ClientEvent) -> RustBuffe
     return FfiConverterTypeClientEvent.lower(value)
 }
 
+
+#if swift(>=5.8)
+@_documentation(visibility: private)
+#endif
+fileprivate struct FfiConverterOptionUInt16: FfiConverterRustBuffer {
+    typealias SwiftType = UInt16?
+
+    public static func write(_ value: SwiftType, into buf: inout [UInt8]) {
+        guard let value = value else {
+            writeInt(&buf, Int8(0))
+            return
+        }
+        writeInt(&buf, Int8(1))
+        FfiConverterUInt16.write(value, into: &buf)
+    }
+
+    public static func read(from buf: inout (data: Data, offset: Data.Index)) throws -> SwiftType {
+        switch try readInt(&buf) as Int8 {
+        case 0: return nil
+        case 1: return try FfiConverterUInt16.read(from: &buf)
+        default: throw UniffiInternalError.unexpectedOptionalTag
+        }
+    }
+}
 
 #if swift(>=5.8)
 @_documentation(visibility: private)
@@ -2785,6 +3028,12 @@ private let initializationResult: InitializationResult = {
     if (uniffi_tanis_ffi_checksum_method_tanisclient_access_token() != 11014) {
         return InitializationResult.apiChecksumMismatch
     }
+    if (uniffi_tanis_ffi_checksum_method_tanisclient_call_connected() != 17464) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tanis_ffi_checksum_method_tanisclient_call_failed() != 64206) {
+        return InitializationResult.apiChecksumMismatch
+    }
     if (uniffi_tanis_ffi_checksum_method_tanisclient_closed() != 23026) {
         return InitializationResult.apiChecksumMismatch
     }
@@ -2819,6 +3068,9 @@ private let initializationResult: InitializationResult = {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tanis_ffi_checksum_method_tanisclient_sign_out() != 58976) {
+        return InitializationResult.apiChecksumMismatch
+    }
+    if (uniffi_tanis_ffi_checksum_method_tanisclient_signal() != 58530) {
         return InitializationResult.apiChecksumMismatch
     }
     if (uniffi_tanis_ffi_checksum_method_tanisclient_start() != 33096) {

@@ -421,6 +421,16 @@ uint64_t uniffi_tanis_ffi_fn_constructor_tanisclient_new(uint64_t storage, uint6
 RustBuffer uniffi_tanis_ffi_fn_method_tanisclient_access_token(uint64_t ptr, RustCallStatus *_Nonnull out_status
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TANISCLIENT_CALL_CONNECTED
+#define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TANISCLIENT_CALL_CONNECTED
+RustBuffer uniffi_tanis_ffi_fn_method_tanisclient_call_connected(uint64_t ptr, RustBuffer measured, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TANISCLIENT_CALL_FAILED
+#define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TANISCLIENT_CALL_FAILED
+RustBuffer uniffi_tanis_ffi_fn_method_tanisclient_call_failed(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TANISCLIENT_CLOSED
 #define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TANISCLIENT_CLOSED
 RustBuffer uniffi_tanis_ffi_fn_method_tanisclient_closed(uint64_t ptr, uint16_t code, uint64_t now_ms, RustCallStatus *_Nonnull out_status
@@ -479,6 +489,11 @@ RustBuffer uniffi_tanis_ffi_fn_method_tanisclient_sign_in(uint64_t ptr, RustBuff
 #ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TANISCLIENT_SIGN_OUT
 #define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TANISCLIENT_SIGN_OUT
 RustBuffer uniffi_tanis_ffi_fn_method_tanisclient_sign_out(uint64_t ptr, uint64_t now_ms, RustCallStatus *_Nonnull out_status
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TANISCLIENT_SIGNAL
+#define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TANISCLIENT_SIGNAL
+RustBuffer uniffi_tanis_ffi_fn_method_tanisclient_signal(uint64_t ptr, RustBuffer signal, uint64_t now_ms, RustCallStatus *_Nonnull out_status
 );
 #endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_FN_METHOD_TANISCLIENT_START
@@ -883,6 +898,18 @@ uint16_t uniffi_tanis_ffi_checksum_method_tanisclient_access_token(void
     
 );
 #endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TANISCLIENT_CALL_CONNECTED
+#define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TANISCLIENT_CALL_CONNECTED
+uint16_t uniffi_tanis_ffi_checksum_method_tanisclient_call_connected(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TANISCLIENT_CALL_FAILED
+#define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TANISCLIENT_CALL_FAILED
+uint16_t uniffi_tanis_ffi_checksum_method_tanisclient_call_failed(void
+    
+);
+#endif
 #ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TANISCLIENT_CLOSED
 #define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TANISCLIENT_CLOSED
 uint16_t uniffi_tanis_ffi_checksum_method_tanisclient_closed(void
@@ -952,6 +979,12 @@ uint16_t uniffi_tanis_ffi_checksum_method_tanisclient_sign_in(void
 #ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TANISCLIENT_SIGN_OUT
 #define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TANISCLIENT_SIGN_OUT
 uint16_t uniffi_tanis_ffi_checksum_method_tanisclient_sign_out(void
+    
+);
+#endif
+#ifndef UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TANISCLIENT_SIGNAL
+#define UNIFFI_FFIDEF_UNIFFI_TANIS_FFI_CHECKSUM_METHOD_TANISCLIENT_SIGNAL
+uint16_t uniffi_tanis_ffi_checksum_method_tanisclient_signal(void
     
 );
 #endif

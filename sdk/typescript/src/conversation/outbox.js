@@ -153,11 +153,14 @@ export class Outbox {
     const pending = this.frame(frame.client_msg_id);
     this.forget(frame.client_msg_id);
     const message = pending ? this.transcribed(pending, frame.seq, this.port.now()) : this.message(frame.client_msg_id);
+    // Told once: a second `msg.accepted` for one message (a frame answered before and after it was sent again) is
+    // not news.
+    const news = pending !== undefined || message?.status === 'sending';
     if (message) {
       message.seq = frame.seq;
       if (message.status === 'sending') message.status = 'sent';
     }
-    this.port.emit('sent', { matchId: this.record.match_id, clientMsgId: frame.client_msg_id, seq: frame.seq });
+    if (news) this.port.emit('sent', { matchId: this.record.match_id, clientMsgId: frame.client_msg_id, seq: frame.seq });
   }
 
   /**

@@ -805,6 +805,10 @@ internal object IntegrityCheckingUniffiLib {
     ): Int
     external fun uniffi_tanis_ffi_checksum_method_tanisclient_access_token(
     ): Int
+    external fun uniffi_tanis_ffi_checksum_method_tanisclient_call_connected(
+    ): Int
+    external fun uniffi_tanis_ffi_checksum_method_tanisclient_call_failed(
+    ): Int
     external fun uniffi_tanis_ffi_checksum_method_tanisclient_closed(
     ): Int
     external fun uniffi_tanis_ffi_checksum_method_tanisclient_find(
@@ -828,6 +832,8 @@ internal object IntegrityCheckingUniffiLib {
     external fun uniffi_tanis_ffi_checksum_method_tanisclient_sign_in(
     ): Int
     external fun uniffi_tanis_ffi_checksum_method_tanisclient_sign_out(
+    ): Int
+    external fun uniffi_tanis_ffi_checksum_method_tanisclient_signal(
     ): Int
     external fun uniffi_tanis_ffi_checksum_method_tanisclient_start(
     ): Int
@@ -901,6 +907,10 @@ internal object UniffiLib {
     ): Long
     external fun uniffi_tanis_ffi_fn_method_tanisclient_access_token(`ptr`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
+    external fun uniffi_tanis_ffi_fn_method_tanisclient_call_connected(`ptr`: Long,`measured`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tanis_ffi_fn_method_tanisclient_call_failed(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
     external fun uniffi_tanis_ffi_fn_method_tanisclient_closed(`ptr`: Long,`code`: Short,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_tanis_ffi_fn_method_tanisclient_find(`ptr`: Long,`kind`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
@@ -924,6 +934,8 @@ internal object UniffiLib {
     external fun uniffi_tanis_ffi_fn_method_tanisclient_sign_in(`ptr`: Long,`phone`: RustBuffer.ByValue,`password`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_tanis_ffi_fn_method_tanisclient_sign_out(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
+    ): RustBuffer.ByValue
+    external fun uniffi_tanis_ffi_fn_method_tanisclient_signal(`ptr`: Long,`signal`: RustBuffer.ByValue,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
     external fun uniffi_tanis_ffi_fn_method_tanisclient_start(`ptr`: Long,`nowMs`: Long,uniffi_out_err: UniffiRustCallStatus, 
     ): RustBuffer.ByValue
@@ -1105,6 +1117,12 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
     if ((lib.uniffi_tanis_ffi_checksum_method_tanisclient_access_token() and 0xFFFF) != 11014) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
+    if ((lib.uniffi_tanis_ffi_checksum_method_tanisclient_call_connected() and 0xFFFF) != 17464) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tanis_ffi_checksum_method_tanisclient_call_failed() and 0xFFFF) != 64206) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
     if ((lib.uniffi_tanis_ffi_checksum_method_tanisclient_closed() and 0xFFFF) != 23026) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
@@ -1139,6 +1157,9 @@ private fun uniffiCheckApiChecksums(lib: IntegrityCheckingUniffiLib) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tanis_ffi_checksum_method_tanisclient_sign_out() and 0xFFFF) != 58976) {
+        throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
+    }
+    if ((lib.uniffi_tanis_ffi_checksum_method_tanisclient_signal() and 0xFFFF) != 58530) {
         throw RuntimeException("UniFFI API checksum mismatch: try cleaning and rebuilding your project")
     }
     if ((lib.uniffi_tanis_ffi_checksum_method_tanisclient_start() and 0xFFFF) != 33096) {
@@ -2011,6 +2032,16 @@ public interface TanisClientInterface {
      */
     fun `accessToken`(): kotlin.String
     
+    /**
+     * The call connected: `rtc.connected` and the call's one report.
+     */
+    fun `callConnected`(`measured`: CallMeasured, `nowMs`: kotlin.ULong): List<Action>
+    
+    /**
+     * The call failed (ICE failed, or the app gave up): the call's one report.
+     */
+    fun `callFailed`(`nowMs`: kotlin.ULong): List<Action>
+    
     fun `closed`(`code`: kotlin.UShort, `nowMs`: kotlin.ULong): List<Action>
     
     /**
@@ -2046,6 +2077,11 @@ public interface TanisClientInterface {
     fun `signIn`(`phone`: kotlin.String, `password`: kotlin.String, `nowMs`: kotlin.ULong): List<Action>
     
     fun `signOut`(`nowMs`: kotlin.ULong): List<Action>
+    
+    /**
+     * Sends a signalling message of the app's WebRTC stack to the stranger (the first offer starts the setup timer).
+     */
+    fun `signal`(`signal`: CallSignal, `nowMs`: kotlin.ULong): List<Action>
     
     /**
      * The app started: with a stored session the socket is asked for; without one nothing happens until
@@ -2191,6 +2227,43 @@ open class TanisClient: Disposable, AutoCloseable, TanisClientInterface
     UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_access_token(
         it,
         _status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The call connected: `rtc.connected` and the call's one report.
+     */
+    @Throws(ClientException::class)override fun `callConnected`(`measured`: CallMeasured, `nowMs`: kotlin.ULong): List<Action> {
+            return FfiConverterSequenceTypeAction.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ClientException) { _status ->
+    UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_call_connected(
+        it,
+        
+        FfiConverterTypeCallMeasured.lower(`measured`),
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * The call failed (ICE failed, or the app gave up): the call's one report.
+     */
+    @Throws(ClientException::class)override fun `callFailed`(`nowMs`: kotlin.ULong): List<Action> {
+            return FfiConverterSequenceTypeAction.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ClientException) { _status ->
+    UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_call_failed(
+        it,
+        
+        FfiConverterULong.lower(`nowMs`),_status)
 }
     }
     )
@@ -2391,6 +2464,25 @@ open class TanisClient: Disposable, AutoCloseable, TanisClientInterface
     UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_sign_out(
         it,
         
+        FfiConverterULong.lower(`nowMs`),_status)
+}
+    }
+    )
+    }
+    
+
+    
+    /**
+     * Sends a signalling message of the app's WebRTC stack to the stranger (the first offer starts the setup timer).
+     */
+    @Throws(ClientException::class)override fun `signal`(`signal`: CallSignal, `nowMs`: kotlin.ULong): List<Action> {
+            return FfiConverterSequenceTypeAction.lift(
+    callWithHandle {
+    uniffiRustCallWithError(ClientException) { _status ->
+    UniffiLib.uniffi_tanis_ffi_fn_method_tanisclient_signal(
+        it,
+        
+        FfiConverterTypeCallSignal.lower(`signal`),
         FfiConverterULong.lower(`nowMs`),_status)
 }
     }
@@ -3120,6 +3212,52 @@ public object FfiConverterTypeTestSubject: FfiConverter<TestSubject, Long> {
 
 
 /**
+ * What the WebRTC stack measured of a connected call, where it could (the report holds numbers only).
+ */
+data class CallMeasured (
+    var `rttMs`: kotlin.ULong?
+    , 
+    var `packetsSent`: kotlin.ULong?
+    , 
+    var `packetsLost`: kotlin.ULong?
+    
+){
+    
+
+    
+
+    
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCallMeasured: FfiConverterRustBuffer<CallMeasured> {
+    override fun read(buf: ByteBuffer): CallMeasured {
+        return CallMeasured(
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
+            FfiConverterOptionalULong.read(buf),
+        )
+    }
+
+    override fun allocationSize(value: CallMeasured) = (
+            FfiConverterOptionalULong.allocationSize(value.`rttMs`) +
+            FfiConverterOptionalULong.allocationSize(value.`packetsSent`) +
+            FfiConverterOptionalULong.allocationSize(value.`packetsLost`)
+    )
+
+    override fun write(value: CallMeasured, buf: ByteBuffer) {
+            FfiConverterOptionalULong.write(value.`rttMs`, buf)
+            FfiConverterOptionalULong.write(value.`packetsSent`, buf)
+            FfiConverterOptionalULong.write(value.`packetsLost`, buf)
+    }
+}
+
+
+
+/**
  * What a call gave: the message's id for a send, the actions, or the refusal's code (`ClientError`'s message).
  */
 data class CallResult (
@@ -3569,6 +3707,125 @@ public object FfiConverterTypeAppCall : FfiConverterRustBuffer<AppCall>{
 
 
 
+/**
+ * One signalling message of a video match's call (docs/sdk-native.md): what the app's WebRTC stack gives to
+ * `signal`, or takes from a `CallSignal` event.
+ */
+sealed class CallSignal {
+    
+    data class Offer(
+        val `sdp`: kotlin.String) : CallSignal()
+        
+    {
+        
+
+        companion object
+    }
+    
+    data class Answer(
+        val `sdp`: kotlin.String) : CallSignal()
+        
+    {
+        
+
+        companion object
+    }
+    
+    data class Ice(
+        val `candidate`: kotlin.String, 
+        val `sdpMid`: kotlin.String?, 
+        val `sdpMlineIndex`: kotlin.UShort?) : CallSignal()
+        
+    {
+        
+
+        companion object
+    }
+    
+
+    
+
+    
+    
+
+
+    companion object
+}
+
+/**
+ * @suppress
+ */
+public object FfiConverterTypeCallSignal : FfiConverterRustBuffer<CallSignal>{
+    override fun read(buf: ByteBuffer): CallSignal {
+        return when(buf.getInt()) {
+            1 -> CallSignal.Offer(
+                FfiConverterString.read(buf),
+                )
+            2 -> CallSignal.Answer(
+                FfiConverterString.read(buf),
+                )
+            3 -> CallSignal.Ice(
+                FfiConverterString.read(buf),
+                FfiConverterOptionalString.read(buf),
+                FfiConverterOptionalUShort.read(buf),
+                )
+            else -> throw RuntimeException("invalid enum value, something is very wrong!!")
+        }
+    }
+
+    override fun allocationSize(value: CallSignal): ULong = when(value) {
+        is CallSignal.Offer -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`sdp`)
+            )
+        }
+        is CallSignal.Answer -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`sdp`)
+            )
+        }
+        is CallSignal.Ice -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterString.allocationSize(value.`candidate`)
+                + FfiConverterOptionalString.allocationSize(value.`sdpMid`)
+                + FfiConverterOptionalUShort.allocationSize(value.`sdpMlineIndex`)
+            )
+        }
+    }
+
+    override fun write(value: CallSignal, buf: ByteBuffer) {
+        when(value) {
+            is CallSignal.Offer -> {
+                buf.putInt(1)
+                FfiConverterString.write(value.`sdp`, buf)
+                Unit
+            }
+            is CallSignal.Answer -> {
+                buf.putInt(2)
+                FfiConverterString.write(value.`sdp`, buf)
+                Unit
+            }
+            is CallSignal.Ice -> {
+                buf.putInt(3)
+                FfiConverterString.write(value.`candidate`, buf)
+                FfiConverterOptionalString.write(value.`sdpMid`, buf)
+                FfiConverterOptionalUShort.write(value.`sdpMlineIndex`, buf)
+                Unit
+            }
+        }.let { /* this makes the `when` an expression, which ensures it is exhaustive */ }
+    }
+}
+
+
+
+
+
 
 
 /**
@@ -3776,6 +4033,19 @@ sealed class ClientEvent {
         companion object
     }
     
+    /**
+     * A signalling message of the stranger's WebRTC stack, for the app's.
+     */
+    data class CallSignal(
+        val `matchId`: kotlin.Long, 
+        val `signal`: dev.tanis.client.CallSignal) : ClientEvent()
+        
+    {
+        
+
+        companion object
+    }
+    
     data class Sent(
         val `matchId`: kotlin.Long, 
         val `clientMsgId`: kotlin.String, 
@@ -3892,25 +4162,29 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
             13 -> ClientEvent.PeerHungUp(
                 FfiConverterLong.read(buf),
                 )
-            14 -> ClientEvent.Sent(
+            14 -> ClientEvent.CallSignal(
+                FfiConverterLong.read(buf),
+                FfiConverterTypeCallSignal.read(buf),
+                )
+            15 -> ClientEvent.Sent(
                 FfiConverterLong.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterLong.read(buf),
                 )
-            15 -> ClientEvent.Failed(
+            16 -> ClientEvent.Failed(
                 FfiConverterLong.read(buf),
                 FfiConverterString.read(buf),
                 FfiConverterString.read(buf),
                 )
-            16 -> ClientEvent.Ended(
+            17 -> ClientEvent.Ended(
                 FfiConverterLong.read(buf),
                 FfiConverterString.read(buf),
                 )
-            17 -> ClientEvent.Reported
-            18 -> ClientEvent.Refused(
+            18 -> ClientEvent.Reported
+            19 -> ClientEvent.Refused(
                 FfiConverterString.read(buf),
                 )
-            19 -> ClientEvent.Closed(
+            20 -> ClientEvent.Closed(
                 FfiConverterUShort.read(buf),
                 )
             else -> throw RuntimeException("invalid enum value, something is very wrong!!")
@@ -4016,6 +4290,14 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
             (
                 4UL
                 + FfiConverterLong.allocationSize(value.`matchId`)
+            )
+        }
+        is ClientEvent.CallSignal -> {
+            // Add the size for the Int that specifies the variant plus the size needed for all fields
+            (
+                4UL
+                + FfiConverterLong.allocationSize(value.`matchId`)
+                + FfiConverterTypeCallSignal.allocationSize(value.`signal`)
             )
         }
         is ClientEvent.Sent -> {
@@ -4142,37 +4424,43 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
                 FfiConverterLong.write(value.`matchId`, buf)
                 Unit
             }
-            is ClientEvent.Sent -> {
+            is ClientEvent.CallSignal -> {
                 buf.putInt(14)
+                FfiConverterLong.write(value.`matchId`, buf)
+                FfiConverterTypeCallSignal.write(value.`signal`, buf)
+                Unit
+            }
+            is ClientEvent.Sent -> {
+                buf.putInt(15)
                 FfiConverterLong.write(value.`matchId`, buf)
                 FfiConverterString.write(value.`clientMsgId`, buf)
                 FfiConverterLong.write(value.`seq`, buf)
                 Unit
             }
             is ClientEvent.Failed -> {
-                buf.putInt(15)
+                buf.putInt(16)
                 FfiConverterLong.write(value.`matchId`, buf)
                 FfiConverterString.write(value.`clientMsgId`, buf)
                 FfiConverterString.write(value.`code`, buf)
                 Unit
             }
             is ClientEvent.Ended -> {
-                buf.putInt(16)
+                buf.putInt(17)
                 FfiConverterLong.write(value.`matchId`, buf)
                 FfiConverterString.write(value.`reason`, buf)
                 Unit
             }
             is ClientEvent.Reported -> {
-                buf.putInt(17)
+                buf.putInt(18)
                 Unit
             }
             is ClientEvent.Refused -> {
-                buf.putInt(18)
+                buf.putInt(19)
                 FfiConverterString.write(value.`code`, buf)
                 Unit
             }
             is ClientEvent.Closed -> {
-                buf.putInt(19)
+                buf.putInt(20)
                 FfiConverterUShort.write(value.`code`, buf)
                 Unit
             }
@@ -4181,6 +4469,38 @@ public object FfiConverterTypeClientEvent : FfiConverterRustBuffer<ClientEvent>{
 }
 
 
+
+
+
+
+/**
+ * @suppress
+ */
+public object FfiConverterOptionalUShort: FfiConverterRustBuffer<kotlin.UShort?> {
+    override fun read(buf: ByteBuffer): kotlin.UShort? {
+        if (buf.get().toInt() == 0) {
+            return null
+        }
+        return FfiConverterUShort.read(buf)
+    }
+
+    override fun allocationSize(value: kotlin.UShort?): ULong {
+        if (value == null) {
+            return 1UL
+        } else {
+            return 1UL + FfiConverterUShort.allocationSize(value)
+        }
+    }
+
+    override fun write(value: kotlin.UShort?, buf: ByteBuffer) {
+        if (value == null) {
+            buf.put(0)
+        } else {
+            buf.put(1)
+            FfiConverterUShort.write(value, buf)
+        }
+    }
+}
 
 
 
