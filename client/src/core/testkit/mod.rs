@@ -7,6 +7,7 @@
 //! the transcript says, seals the stranger's messages and opens the client's, and compares every frame, event, socket
 //! and request with what the transcript expects.
 
+mod events;
 mod pattern;
 pub mod tokens;
 
@@ -19,6 +20,7 @@ use tanis_proto::{MatchId, Seq};
 
 use crate::e2e::{Counters, E2eSession, Identity, Role, counter_of};
 use crate::franking;
+pub use events::counted;
 use pattern::{Vars, matches, substitute};
 
 /// The stranger's X25519 secret key: 32 bytes of 0x07 (conformance/README.md, "The peer").
@@ -458,46 +460,4 @@ impl<'a> Run<'a> {
         self.socket.untaken = 0;
         Ok(())
     }
-}
-
-/// An event of the core as the corpus names it; `None` for those it does not count.
-#[must_use]
-pub fn counted(event: &super::Event) -> Option<Value> {
-    use super::Event as E;
-    Some(match event {
-        E::Matched { match_id, peer, initiator } => {
-            json!({"type": "matched", "match_id": match_id, "peer": peer, "initiator": initiator})
-        }
-        E::Message { match_id, seq, text } => {
-            json!({"type": "message", "match_id": match_id, "seq": seq, "text": text})
-        }
-        E::Unreadable { match_id, seq } => json!({"type": "unreadable", "match_id": match_id, "seq": seq}),
-        E::OwnMessage { match_id, seq, text } => {
-            json!({"type": "own_message", "match_id": match_id, "seq": seq, "text": text})
-        }
-        E::Sent { match_id, client_msg_id, seq } => {
-            json!({"type": "sent", "match_id": match_id, "client_msg_id": client_msg_id, "seq": seq})
-        }
-        E::Failed { match_id, client_msg_id, code } => {
-            json!({"type": "failed", "match_id": match_id, "client_msg_id": client_msg_id, "code": code})
-        }
-        E::Ended { match_id, reason } => json!({"type": "ended", "match_id": match_id, "reason": reason}),
-        E::SignedOut { code } => json!({"type": "signed_out", "code": code}),
-        E::Banned => json!({"type": "banned"}),
-        E::MatchedElsewhere { match_id, peer } => {
-            json!({"type": "matched_elsewhere", "match_id": match_id, "peer": peer})
-        }
-        E::ContactAdded { match_id, peer } => json!({"type": "contact_added", "match_id": match_id, "peer": peer}),
-        E::TakenOver { match_id, session_id } => {
-            json!({"type": "taken_over", "match_id": match_id, "session_id": session_id})
-        }
-        E::PeerHungUp { match_id } => json!({"type": "peer_hung_up", "match_id": match_id}),
-        E::Hello { .. }
-        | E::Refused { .. }
-        | E::Closed { .. }
-        | E::SignedIn { .. }
-        | E::SignInFailed { .. }
-        | E::Reported
-        | E::CallSignal { .. } => return None,
-    })
 }
