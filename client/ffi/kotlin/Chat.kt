@@ -7,11 +7,14 @@
 // with a coroutine on a single-threaded dispatcher and the events going to its view model.
 //
 // Commands, one per line on stdin:  register <phone> <password> <alias> | signin <phone> <password> | find <kind> |
-//   send <text> | report <reason> <seq,seq,...> | leave | quit
+//   send <text> | report <reason> <seq,seq,...> | offer <sdp> | answer <sdp> | ice <candidate> | connected | hangup |
+//   leave | quit
 // Events, one per line on stdout: the event's name and fields, e.g. `message 7 3 selam`.
 package dev.tanis.sample
 
 import dev.tanis.client.Action
+import dev.tanis.client.CallMeasured
+import dev.tanis.client.CallSignal
 import dev.tanis.client.ClientEvent
 import dev.tanis.client.ClientException
 import dev.tanis.client.HttpRequest
@@ -141,6 +144,9 @@ class ChatApp(private val baseUrl: String) {
         System.out.flush()
     }
 
+    /** What follows the command's name, an SDP's escaped line breaks restored. */
+    private fun rest(line: String) = line.trim().substringAfter(' ').replace("\\r\\n", "\r\n")
+
     /** One command line of the app's user. */
     fun command(line: String) {
         val words = line.trim().split(" ", limit = 4)
@@ -152,6 +158,13 @@ class ChatApp(private val baseUrl: String) {
                 "send" -> act(client.send(line.trim().removePrefix("send "), now()).actions)
                 "report" -> act(client.report(words[1], words[2].split(",").map { it.toLong() }, now()))
                 "leave" -> act(client.leave(now()))
+                // A video match's call. The app's WebRTC stack makes these (PeerConnection.createOffer, onIceCandidate,
+                // onConnectionChange); here the command line stands in for it, an SDP's line breaks written `\r\n`.
+                "offer" -> act(client.signal(CallSignal.Offer(rest(line)), now()))
+                "answer" -> act(client.signal(CallSignal.Answer(rest(line)), now()))
+                "ice" -> act(client.signal(CallSignal.Ice(rest(line), "0", 0u), now()))
+                "connected" -> act(client.callConnected(CallMeasured(null, null, null), now()))
+                "hangup" -> act(client.hangUp(now()))
                 "quit" -> running = false
                 else -> println("unknown ${words[0]}")
             }

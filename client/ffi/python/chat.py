@@ -10,7 +10,8 @@ at once; and it prints the core's events.
 Usage: chat.py <bindings dir holding tanis_ffi.py and libtanis_ffi.so> <base URL, e.g. http://127.0.0.1:8080>
 
 Commands, one per line on stdin:  register <phone> <password> <alias> | signin <phone> <password> | find <kind> |
-  send <text> | report <reason> <seq,seq,...> | leave | quit
+  send <text> | report <reason> <seq,seq,...> | offer <sdp> | answer <sdp> | ice <candidate> | connected | hangup |
+  leave | quit
 Events, one per line on stdout: the event's name and fields, e.g. `message 7 3 selam`.
 """
 
@@ -245,7 +246,7 @@ class ChatApp:
                 line = f"peer_hung_up {event.match_id}"
             case ClientEvent.CALL_SIGNAL():
                 # For the app's WebRTC stack (aiortc's setRemoteDescription / addIceCandidate, say).
-                line = f"call_signal {event.match_id} {type(event.signal).__name__.title()}"
+                line = f"call_signal {event.match_id} {type(event.signal).__name__.rsplit('.', 1)[-1].title()}"
             case ClientEvent.SENT():
                 line = f"sent {event.match_id} {event.client_msg_id} {event.seq}"
             case ClientEvent.FAILED():
@@ -279,6 +280,20 @@ class ChatApp:
                     self.act(self.client.report(words[1], [int(s) for s in words[2].split(",")], now()))
                 case "leave":
                     self.act(self.client.leave(now()))
+                # A video match's call: the app's WebRTC stack makes these; the command line stands in for it, an
+                # SDP's line breaks written `\r\n`.
+                case "offer":
+                    self.act(self.client.signal(tanis.CallSignal.OFFER(sdp=rest(line)), now()))
+                case "answer":
+                    self.act(self.client.signal(tanis.CallSignal.ANSWER(sdp=rest(line)), now()))
+                case "ice":
+                    signal = tanis.CallSignal.ICE(candidate=rest(line), sdp_mid="0", sdp_mline_index=0)
+                    self.act(self.client.signal(signal, now()))
+                case "connected":
+                    measured = tanis.CallMeasured(rtt_ms=None, packets_sent=None, packets_lost=None)
+                    self.act(self.client.call_connected(measured, now()))
+                case "hangup":
+                    self.act(self.client.hang_up(now()))
                 case "quit":
                     self.running = False
                 case _:
@@ -287,6 +302,11 @@ class ChatApp:
             # The refusal's class and code, as Kotlin prints an exception: `error ClientError.NotInMatch: not_in_match`.
             print(f"error {type(e).__qualname__}: {e}")
         sys.stdout.flush()
+
+
+def rest(line):
+    """What follows the command's name, an SDP's escaped line breaks restored."""
+    return line.strip().partition(" ")[2].replace("\\r\\n", "\r\n")
 
 
 async def main():

@@ -194,3 +194,49 @@ async function walkthrough(t, name, argv) {
   assert.ok(!app.lines.some((l) => /^(unreadable|failed|closed|error) /.test(l)), app.lines.join('\n'));
   app.send('quit');
 }
+
+// A video call's signalling between the two apps, through the server: the offer, the answer and a candidate each
+// way the server lets through (relay candidates only: it drops the rest, and the addresses in them, so neither side
+// learns the other's), the caller's call connected, and a hang-up, then the match ends for both.
+if (apps.kotlin && apps.python) {
+  test('the Kotlin and Python apps signal a video call to each other through the server', async (t) => {
+    t.after(() => {
+      for (const stop of cleanup.splice(0).reverse()) stop();
+    });
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    await serve(port, join(dir, 'call', 'data'));
+    const caller = startApp(apps.kotlin, base);
+    const callee = startApp(apps.python, base);
+    caller.send(`register ${phone()} ${PASSWORD} kotlinara`);
+    callee.send(`register ${phone()} ${PASSWORD} pythonara`);
+    await caller.expect(/^hello /);
+    await callee.expect(/^hello /);
+    caller.send('find video');
+    callee.send('find video');
+    const [, matchId] = await caller.expect(/^matched (\d+) /);
+    await callee.expect(new RegExp(`^matched ${matchId} `));
+
+    // A private address and a server-reflexive one beside the relay candidate: only the relay one may cross.
+    const sdp = (role) => ['v=0', `o=- 46117314 2 IN IP4 192.168.77.5`, 's=-', 't=0 0',
+      'm=application 9 UDP/DTLS/SCTP webrtc-datachannel', 'c=IN IP4 203.0.113.9', `a=${role}`,
+      'a=candidate:1 1 udp 2130706431 192.168.77.5 50000 typ host',
+      'a=candidate:3 1 udp 16777215 198.51.100.20 61000 typ relay raddr 203.0.113.9 rport 50000', ''].join('\\r\\n');
+    caller.send(`offer ${sdp('setup:actpass')}`);
+    await callee.expect(new RegExp(`^call_signal ${matchId} Offer$`));
+    callee.send(`answer ${sdp('setup:active')}`);
+    await caller.expect(new RegExp(`^call_signal ${matchId} Answer$`));
+    caller.send('ice candidate:4 1 udp 16777215 198.51.100.21 62000 typ relay raddr 203.0.113.9 rport 50001');
+    await callee.expect(new RegExp(`^call_signal ${matchId} Ice$`));
+    caller.send('connected');
+    callee.send('hangup');
+    await caller.expect(new RegExp(`^peer_hung_up ${matchId}$`));
+    caller.send('leave');
+    await caller.expect(new RegExp(`^ended ${matchId} `));
+    await callee.expect(new RegExp(`^ended ${matchId} `));
+    for (const app of [caller, callee]) {
+      assert.ok(!app.lines.some((l) => /^(refused|error|closed) /.test(l)), app.lines.join('\n'));
+      app.send('quit');
+    }
+  });
+}
