@@ -78,9 +78,12 @@ enum Socket {
     Open { greeted: bool },
 }
 
-/// A find waiting for its match: its key pair must survive a restart, or the match found meanwhile is unreadable.
+/// A find waiting for its match: its key pair must survive a restart, or the match found meanwhile is unreadable; and
+/// it is asked for again after a reconnect (the queue's place went with the old socket; if it did not, the server
+/// answers `already_queued`).
 struct Find {
     identity: Identity,
+    kind: MatchKind,
 }
 
 pub struct Core {
@@ -117,11 +120,11 @@ impl Core {
     /// A core on the host's storage and secret store, taking back what a previous run stored there.
     pub fn new(storage: Box<dyn Storage>, secrets: Box<dyn Storage>) -> Self {
         let conversation = Conversation::restored(&*storage, &*secrets);
-        let find = storage
-            .load(FIND)
-            .and_then(|_| secrets.load(FIND_KEY))
-            .and_then(|secret| Identity::from_secret_b64(&secret).ok())
-            .map(|identity| Find { identity });
+        let find = storage.load(FIND).and_then(|record| {
+            let kind = serde_json::from_str::<serde_json::Value>(&record).ok()?["kind"].clone();
+            let identity = Identity::from_secret_b64(&secrets.load(FIND_KEY)?).ok()?;
+            Some(Find { identity, kind: serde_json::from_value(kind).ok()? })
+        });
         let session = Session::restored(&*secrets);
         Self {
             storage,
@@ -207,18 +210,25 @@ impl Core {
         let identity = Identity::generate();
         self.secrets.save(FIND_KEY, &identity.secret_b64());
         self.storage.save(FIND, &serde_json::json!({ "kind": kind }).to_string());
+        self.find = Some(Find { identity, kind });
+        self.ask();
+        Ok(self.take())
+    }
+
+    /// Sends the waiting find's `match.find`.
+    fn ask(&mut self) {
+        let Some(find) = &self.find else { return };
+        let (kind, public_key) = (find.kind, find.identity.public_key_b64());
         let frame = ClientFrame::MatchFind {
             id: Some(self.request_id()),
             kind,
-            public_key: identity.public_key_b64(),
+            public_key,
             nearby: false,
             interests: InterestMatching::default(),
             region: Region::default(),
             seeking: None,
         };
-        self.find = Some(Find { identity });
         self.send_frame(&frame);
-        Ok(self.take())
     }
 
     /// Seals `text` into the conversation's outbox, stores it, and sends it when the order allows; returns its

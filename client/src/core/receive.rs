@@ -133,7 +133,7 @@ impl Core {
             }
             (Some(info), _) => {
                 if self.conversation.is_some() {
-                    self.end("ended".into());
+                    self.end("gone".into());
                 }
                 let Some(find) = self.find.take() else {
                     self.elsewhere(info.match_id, info.peer);
@@ -143,10 +143,13 @@ impl Core {
                 self.establish(find.identity, info);
             }
             (None, Some(_)) => {
-                self.end("ended".into());
+                self.end("gone".into());
                 return;
             }
-            (None, None) => return,
+            (None, None) => {
+                self.ask();
+                return;
+            }
         }
         self.resume();
         self.flush(now);
@@ -216,7 +219,10 @@ impl Core {
             })
         });
         let (Some(client_msg_id), Some(conversation)) = (pending, self.conversation.as_mut()) else {
-            self.out.push(Output::Event(Event::Refused { code: code_name }));
+            // A find asked again after a reconnect whose place was kept: nothing to tell.
+            if code != ErrorCode::AlreadyQueued {
+                self.out.push(Output::Event(Event::Refused { code: code_name }));
+            }
             return;
         };
         let retry_after = retry_after_ms.map(Duration::from_millis);
