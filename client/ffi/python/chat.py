@@ -29,26 +29,9 @@ from websockets.typing import Subprotocol
 
 sys.path.insert(0, sys.argv[1])
 import tanis_ffi as tanis  # noqa: E402  (found through the path just set)
+from memory_store import MemoryStore  # noqa: E402  (beside this file)
 
 from tanis_ffi import Action, ClientEvent  # noqa: E402
-
-
-class MemoryStore(tanis.KeyValueStore):
-    """A KeyValueStore in memory: what a test hands the client. An app writes one over a file for the record, and over
-    the platform's keyring for the secrets (docs/sdk-native.md). Only the loop's thread calls it (the core calls it
-    from inside the calls made on that thread), so a plain dict will do."""
-
-    def __init__(self):
-        self.map = {}
-
-    def load(self, key):
-        return self.map.get(key)
-
-    def save(self, key, value):
-        self.map[key] = value
-
-    def remove(self, key):
-        self.map.pop(key, None)
 
 
 def now():

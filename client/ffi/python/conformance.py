@@ -9,20 +9,7 @@ import sys
 
 sys.path.insert(0, sys.argv[1])
 import tanis_ffi as tanis  # noqa: E402  (found through the path just set)
-
-
-class MemoryStore(tanis.KeyValueStore):
-    def __init__(self):
-        self.map = {}
-
-    def load(self, key):
-        return self.map.get(key)
-
-    def save(self, key, value):
-        self.map[key] = value
-
-    def remove(self, key):
-        self.map.pop(key, None)
+from memory_store import MemoryStore  # noqa: E402  (beside this file)
 
 
 class PythonSubject(tanis.TestSubject):
