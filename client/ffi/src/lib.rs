@@ -364,6 +364,35 @@ fn actions(out: Vec<Output>) -> Vec<Action> {
         .collect()
 }
 
+/// Back to the core's event: what a host's test (client/ffi/src/testkit.rs) hands the corpus's kit.
+impl From<ClientEvent> for core::Event {
+    fn from(event: ClientEvent) -> Self {
+        use core::Event as E;
+        match event {
+            ClientEvent::SignedIn { handle } => E::SignedIn { handle },
+            ClientEvent::SignInFailed { code } => E::SignInFailed { code },
+            ClientEvent::SignedOut { code } => E::SignedOut { code },
+            ClientEvent::Banned => E::Banned,
+            ClientEvent::Hello { handle } => E::Hello { handle },
+            ClientEvent::Matched { match_id, peer, initiator } => E::Matched { match_id, peer, initiator },
+            ClientEvent::Message { match_id, seq, text } => E::Message { match_id, seq, text },
+            ClientEvent::Unreadable { match_id, seq } => E::Unreadable { match_id, seq },
+            ClientEvent::OwnMessage { match_id, seq, text } => E::OwnMessage { match_id, seq, text },
+            ClientEvent::MatchedElsewhere { match_id, peer } => E::MatchedElsewhere { match_id, peer },
+            ClientEvent::ContactAdded { match_id, peer } => E::ContactAdded { match_id, peer },
+            ClientEvent::TakenOver { match_id, session_id } => E::TakenOver { match_id, session_id },
+            ClientEvent::PeerHungUp { match_id } => E::PeerHungUp { match_id },
+            ClientEvent::CallSignal { match_id, signal } => E::CallSignal { match_id, signal: signal.into() },
+            ClientEvent::Sent { match_id, client_msg_id, seq } => E::Sent { match_id, client_msg_id, seq },
+            ClientEvent::Failed { match_id, client_msg_id, code } => E::Failed { match_id, client_msg_id, code },
+            ClientEvent::Ended { match_id, reason } => E::Ended { match_id, reason },
+            ClientEvent::Reported => E::Reported,
+            ClientEvent::Refused { code } => E::Refused { code },
+            ClientEvent::Closed { code } => E::Closed { code },
+        }
+    }
+}
+
 impl From<core::Event> for ClientEvent {
     fn from(event: core::Event) -> Self {
         use core::Event as E;

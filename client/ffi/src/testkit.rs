@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 use tanis_client::core::testkit::{self, Out, Subject};
 
 use crate::{Action, ClientEvent, KeyValueStore};
@@ -150,44 +150,8 @@ fn outs(actions: Vec<Action>) -> Vec<Out> {
         .collect()
 }
 
-/// The event as the corpus names it, from what crossed the binding (so a field the binding garbles shows).
+/// The event as the corpus names it, from what crossed the binding (so a field the binding garbles shows): turned
+/// back into the core's event, whose names `testkit::counted` owns.
 fn counted(event: ClientEvent) -> Option<Value> {
-    Some(match event {
-        ClientEvent::Matched { match_id, peer, initiator } => {
-            json!({"type": "matched", "match_id": match_id, "peer": peer, "initiator": initiator})
-        }
-        ClientEvent::Message { match_id, seq, text } => {
-            json!({"type": "message", "match_id": match_id, "seq": seq, "text": text})
-        }
-        ClientEvent::Unreadable { match_id, seq } => json!({"type": "unreadable", "match_id": match_id, "seq": seq}),
-        ClientEvent::OwnMessage { match_id, seq, text } => {
-            json!({"type": "own_message", "match_id": match_id, "seq": seq, "text": text})
-        }
-        ClientEvent::MatchedElsewhere { match_id, peer } => {
-            json!({"type": "matched_elsewhere", "match_id": match_id, "peer": peer})
-        }
-        ClientEvent::ContactAdded { match_id, peer } => {
-            json!({"type": "contact_added", "match_id": match_id, "peer": peer})
-        }
-        ClientEvent::TakenOver { match_id, session_id } => {
-            json!({"type": "taken_over", "match_id": match_id, "session_id": session_id})
-        }
-        ClientEvent::PeerHungUp { match_id } => json!({"type": "peer_hung_up", "match_id": match_id}),
-        ClientEvent::Sent { match_id, client_msg_id, seq } => {
-            json!({"type": "sent", "match_id": match_id, "client_msg_id": client_msg_id, "seq": seq})
-        }
-        ClientEvent::Failed { match_id, client_msg_id, code } => {
-            json!({"type": "failed", "match_id": match_id, "client_msg_id": client_msg_id, "code": code})
-        }
-        ClientEvent::Ended { match_id, reason } => json!({"type": "ended", "match_id": match_id, "reason": reason}),
-        ClientEvent::SignedOut { code } => json!({"type": "signed_out", "code": code}),
-        ClientEvent::Banned => json!({"type": "banned"}),
-        ClientEvent::Hello { .. }
-        | ClientEvent::Refused { .. }
-        | ClientEvent::Closed { .. }
-        | ClientEvent::SignedIn { .. }
-        | ClientEvent::SignInFailed { .. }
-        | ClientEvent::Reported
-        | ClientEvent::CallSignal { .. } => return None,
-    })
+    testkit::counted(&event.into())
 }
