@@ -139,6 +139,15 @@ impl<T: Copy + Ord + Add<Duration, Output = T>> Outbox<T> {
         self.pending.remove(at).map(|p| p.client_msg_id)
     }
 
+    /// The `client_msg_id` of the frame in the outbox sent with the request id `id` (what an `error` answers).
+    #[must_use]
+    pub fn answered_by(&self, id: &str) -> Option<String> {
+        self.pending.iter().find_map(|p| match &p.frame {
+            ClientFrame::MsgSend { id: Some(frame_id), .. } if frame_id == id => Some(p.client_msg_id.clone()),
+            _ => None,
+        })
+    }
+
     /// An `error` answering `client_msg_id`. A refusal for now holds the whole outbox until `now + retry_after`
     /// (a later refusal's hint replaces an earlier one, being the fresher) and puts every frame back to be sent
     /// again in order; any other refusal is final for that frame alone.

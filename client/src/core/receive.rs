@@ -211,13 +211,7 @@ impl Core {
             return;
         }
         let code_name = serde_json::to_value(code).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-        let pending = id.as_deref().and_then(|id| {
-            let conversation = self.conversation.as_ref()?;
-            conversation.outbox.frames().into_iter().find_map(|frame| match frame {
-                ClientFrame::MsgSend { id: Some(frame_id), client_msg_id, .. } if frame_id == id => Some(client_msg_id),
-                _ => None,
-            })
-        });
+        let pending = id.as_deref().and_then(|id| self.conversation.as_ref()?.outbox.answered_by(id));
         let (Some(client_msg_id), Some(conversation)) = (pending, self.conversation.as_mut()) else {
             // A find asked again after a reconnect whose place was kept: nothing to tell.
             if code != ErrorCode::AlreadyQueued {
