@@ -347,6 +347,53 @@ PY
   rm -f "$file.raw"
   echo "redis commands: $file" >&2
 }
+# System calls, futex calls (and of them the wakes) and context switches of the servers' processes over each
+# scenario, counted by perf's tracepoints (counting, not tracing: a few per cent of the server's CPU at most) and
+# divided by the scenario's operations (messages, matches, sockets, logins): the counts go into its JSON as
+# `syscalls`, and a line per scenario on stderr and under the table. The whole run of the load generator is counted,
+# its connecting and signing in included (a few hundred operations against a window's tens of thousands). Needs
+# Debian's linux-perf and kernel.perf_event_paranoid <= 2 (or root); SYSCALLS=0 turns it off, and it is off by
+# itself where perf cannot count them.
+SYSCALLS=${SYSCALLS:-1}
+if [[ $SYSCALLS == 1 ]] && ! perf stat -e raw_syscalls:sys_enter true >/dev/null 2>&1; then
+  echo "perf cannot count system calls here: the scenarios report no syscalls (SYSCALLS=0 hides this)" >&2
+  SYSCALLS=0
+fi
+SYSCALL_EVENTS=(-e raw_syscalls:sys_enter -e syscalls:sys_enter_futex
+  -e syscalls:sys_enter_futex --filter 'op == 1 || op == 129' -e context-switches)
+COUNT_PID=
+count_syscalls() { # scenario name: starts counting on every node (echo talks to no server)
+  [[ $SYSCALLS == 1 && $1 != echo ]] || return 0
+  local pids
+  pids=$(IFS=,; echo "${SERVER_PIDS[*]}")
+  perf stat -x, "${SYSCALL_EVENTS[@]}" -p "$pids" -o "$WORK/$1.perf" &
+  COUNT_PID=$!
+  # perf has opened its counters once it has written its output file's header.
+  for _ in $(seq 1 100); do [[ -s $WORK/$1.perf ]] && break; sleep 0.05; done
+}
+syscalls_per_op() { # scenario name: stops counting, adds the counts to its JSON and a line to the table
+  [[ -n $COUNT_PID ]] || return 0
+  kill -INT "$COUNT_PID" 2>/dev/null || true
+  wait "$COUNT_PID" 2>/dev/null || true
+  COUNT_PID=
+  python3 - "$WORK/$1.perf" "$WORK/$1.json" "$1" >>"$MD" <<'PY'
+import json, sys
+perf, result_file, name = sys.argv[1:]
+counts = [int(line.split(",")[0]) for line in open(perf)
+          if line[:1].isdigit() and "<not" not in line.split(",")[0]]
+if len(counts) != 4:
+    sys.exit(f"perf counted {len(counts)} of the 4 events for {name} ({perf})")
+result = json.load(open(result_file))
+ops = result.get("ops") or 0
+keys = ("syscalls", "futex", "futex_wakes", "context_switches")
+result["syscalls"] = dict(zip(keys, counts), per_op={k: c / ops for k, c in zip(keys, counts)} if ops else None)
+json.dump(result, open(result_file, "w"))
+line = f"{name}: {ops} operations; per operation: " + (
+    ", ".join(f"{c / ops:.2f} {k.replace('_', ' ')}" for k, c in zip(keys, counts)) if ops else "(no operations)")
+print(f"\n{line} (perf, the servers' processes)")
+print(line, file=sys.stderr)
+PY
+}
 run() { # name, then tanis-bench arguments
   local name=$1; shift
   RESULTS+=("$name")
@@ -357,7 +404,9 @@ run() { # name, then tanis-bench arguments
     redis-cli -h 127.0.0.1 -p "$REDIS_PORT" monitor >"$WORK/$name.monitor" &
     MONITOR_PID=$!
   fi
+  count_syscalls "$name"
   "$BENCH" "$@" --json "$WORK/$name.json" --markdown "$MD"
+  syscalls_per_op "$name"
   [[ -z $PG_STATEMENTS ]] || statements "$name"
   [[ -z $REDIS_PORT ]] || redis_stats "$name"
 }
