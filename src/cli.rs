@@ -121,7 +121,12 @@ pub fn main() -> ExitCode {
         }
     };
     telemetry::init_logs(config.log_format);
-    let runtime = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(config.runtime_workers(cores))
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     match runtime.block_on(run(cli.command, config)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -70,6 +70,12 @@ pub struct Config {
     /// A REST request (body included) not answered within this is cut off with `408 request_timeout`, so a
     /// client that stalls mid-body holds no task and shutdown never waits on it.
     pub request_timeout_ms: u64,
+    /// The runtime's threads for sockets and requests; 0 (the default) chooses: one per core, less one on SQLite,
+    /// whose group commit and connections run on threads of their own (crate::dedicated), so that they do not
+    /// take turns with the sockets on a core. On a 2-core machine that is one: at one message in flight it halved
+    /// the context switches per message and cost 9 % less CPU, at ten in flight 13 % less at a higher rate
+    /// (BENCHMARKS.md, issue 79).
+    pub worker_threads: usize,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`; a node in production refuses to start
     /// without one (at least 32 characters).
     pub metrics_token: Option<String>,
@@ -118,6 +124,7 @@ impl Default for Config {
             trusted_proxies: Vec::new(),
             max_body_bytes: 64 * 1024,
             request_timeout_ms: 30_000,
+            worker_threads: 0,
             metrics_token: None,
             redis_url: None,
             redis_allow_unauthenticated: false,
@@ -255,6 +262,17 @@ impl Config {
         self.validate_shared_secrets(process)?;
         self.moderation.validate()?;
         Ok(())
+    }
+
+    /// The runtime's worker threads for `cores` cores (see `worker_threads`).
+    pub fn runtime_workers(&self, cores: usize) -> usize {
+        match self.worker_threads {
+            0 if self.database_url.as_deref().is_none_or(|url| url.starts_with("sqlite:")) => {
+                cores.saturating_sub(1).max(1)
+            }
+            0 => cores.max(1),
+            chosen => chosen,
+        }
     }
 
     /// Whether this process may share its database or its broker with other nodes: PostgreSQL is the store of a

@@ -249,3 +249,26 @@ fn production_refuses_a_bcrypt_cost_under_10() {
     config.auth.bcrypt_cost = 4;
     config.validate().unwrap();
 }
+
+#[test]
+fn the_runtime_leaves_sqlites_threads_a_core_and_takes_what_it_is_given() {
+    let sqlite = Config::default();
+    assert_eq!([1, 2, 8].map(|cores| sqlite.runtime_workers(cores)), [1, 1, 7]);
+    let file = Config { database_url: Some("sqlite:///srv/tanis.db".into()), ..Config::default() };
+    assert_eq!(file.runtime_workers(4), 3);
+    // The group commit and its connections are tasks of the runtime on PostgreSQL.
+    let postgres = Config { database_url: Some("postgres://db/tanis".into()), ..Config::default() };
+    assert_eq!([1, 2, 8].map(|cores| postgres.runtime_workers(cores)), [1, 2, 8]);
+    let chosen = Config { worker_threads: 3, ..Config::default() };
+    assert_eq!([1, 2].map(|cores| chosen.runtime_workers(cores)), [3, 3]);
+}
+
+#[test]
+fn worker_threads_comes_from_the_environment_like_every_setting() {
+    #[allow(clippy::result_large_err)] // figment's own test harness signature
+    figment::Jail::expect_with(|jail| {
+        jail.set_env("TANIS_WORKER_THREADS", "3");
+        assert_eq!(Config::load(None).unwrap().worker_threads, 3);
+        Ok(())
+    });
+}
