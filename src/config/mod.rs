@@ -72,9 +72,9 @@ pub struct Config {
     pub request_timeout_ms: u64,
     /// The runtime's threads for sockets and requests; 0 (the default) chooses: one per core, less one on SQLite,
     /// whose group commit and connections run on threads of their own (crate::dedicated), so that they do not
-    /// take turns with the sockets on a core. On a 2-core machine that is one: at one message in flight it halved
-    /// the context switches per message and cost 9 % less CPU, at ten in flight 13 % less at a higher rate
-    /// (BENCHMARKS.md, issue 79).
+    /// take turns with the sockets on a core. On a 2-core machine that is one: at one message in flight it cut the
+    /// context switches per message by 40 % and the CPU by about 10 %, at ten in flight the CPU by 16 % at a 16 %
+    /// higher rate (BENCHMARKS.md, issue 79).
     pub worker_threads: usize,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`; a node in production refuses to start
     /// without one (at least 32 characters).
