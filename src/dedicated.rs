@@ -6,9 +6,11 @@
 //! stretched each batch far beyond its database time (BENCHMARKS.md: +50 % relay throughput when moved).
 //! On a thread with its own single-threaded runtime the loop runs as soon as its statement is done.
 //!
-//! PostgreSQL connections are sockets registered with the main runtime, whose wake-ups come from that
-//! runtime's own I/O driver; and a connection opened from another runtime would die with it. So with
-//! PostgreSQL these loops stay ordinary tasks.
+//! PostgreSQL connections are sockets registered with the I/O driver of the runtime that opened them, and die with
+//! it. A loop that moves to a thread of its own on PostgreSQL therefore opens its own connections there
+//! ([`crate::store::Store::for_batches`]): the group commit does, since each of its batch's statements is a
+//! round trip whose answer, on the main runtime, waited behind the busy socket tasks too (BENCHMARKS.md, issue 79
+//! point 3). The matchmaker stays an ordinary task on PostgreSQL.
 
 use std::future::Future;
 
@@ -42,13 +44,23 @@ where
     if store.kind() != BackendKind::Sqlite {
         return Running::Task(tokio::spawn(task));
     }
+    spawn_thread(name, move || task)
+}
+
+/// Spawns the future `make` returns on a named thread with a single-threaded runtime of its own; `make` runs on
+/// that thread, inside the runtime, so what it opens (a pool's connections) belongs to it.
+pub fn spawn_thread<M, F>(name: &str, make: M) -> Running
+where
+    M: FnOnce() -> F + Send + 'static,
+    F: Future<Output = ()> + 'static,
+{
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .unwrap_or_else(|e| panic!("cannot build the runtime of {name}: {e}"));
     let thread = std::thread::Builder::new()
         .name(name.into())
-        .spawn(move || runtime.block_on(task))
+        .spawn(move || runtime.block_on(async move { make().await }))
         .unwrap_or_else(|e| panic!("cannot start the thread of {name}: {e}"));
     Running::Thread(thread)
 }

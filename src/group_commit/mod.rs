@@ -22,7 +22,8 @@ use crate::domain::Seq;
 
 use crate::clock::SharedClock;
 use crate::store::{
-    Batch, Delivered, Lease, MatchEnd, NewMessage, Opened, Opening, Receipt, Store, StoreError, WriteOutcome,
+    BackendKind, Batch, Delivered, Lease, MatchEnd, NewMessage, Opened, Opening, Receipt, Store, StoreError,
+    WriteOutcome,
 };
 pub use announce::{AckFloor, Announcer, Reply};
 
@@ -106,7 +107,7 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the writer task (on its own thread with SQLite, see [`crate::dedicated`]); each batch's outcomes
+    /// Starts the writer task on a thread of its own ([`crate::dedicated`]); each batch's outcomes
     /// go to `announcer`, in commit order. On `shutdown` it stops taking messages, writes every one already
     /// queued, and ends; join the returned handle before closing the store. It also ends when every `Committer`
     /// handle is dropped.
@@ -117,12 +118,13 @@ impl Committer {
         shutdown: CancellationToken,
     ) -> (Self, Running) {
         let (tx, rx) = mpsc::channel(QUEUE);
-        let on_sqlite = store.clone();
-        let running = crate::dedicated::spawn_for_store(
-            &on_sqlite,
-            "tanis-group-commit",
-            run(store, clock, announcer, rx, shutdown),
-        );
+        let running = crate::dedicated::spawn_thread("tanis-group-commit", move || async move {
+            let store = store.for_batches();
+            run(store.clone(), clock, announcer, rx, shutdown).await;
+            if store.kind() == BackendKind::Postgres {
+                store.close().await;
+            }
+        });
         (Self { tx }, running)
     }
 

@@ -173,6 +173,33 @@ impl Store {
         })
     }
 
+    /// This store for the group commit's thread ([`crate::dedicated::spawn_thread`]); call it on that thread's
+    /// runtime and close it when the writer ends. On SQLite it is this store (its connections run on threads of
+    /// their own). On PostgreSQL it has a pool of its own of [`BATCH_CONNECTIONS`], opened lazily from there, since
+    /// a connection belongs to the runtime that opened it: each statement's answer then wakes the writer at once,
+    /// not behind the socket tasks of the main runtime.
+    ///
+    /// Its connections price sequential scans out (`enable_seqscan = off`). Every statement of a batch reads
+    /// rows by key; but a day's message partition starts empty and unanalyzed (a new database, every midnight),
+    /// and the plan made for the duplicate lookup then, a scan of the whole partition per batch, stayed cached on
+    /// the connection while the partition grew, until autovacuum's first `ANALYZE` of it: in a ten-second
+    /// benchmark on a new database, 1 270 scans read 13.7 M rows, two thirds of PostgreSQL's time
+    /// (BENCHMARKS.md, issue 79 point 3). A statement no index serves still scans.
+    pub fn for_batches(&self) -> Store {
+        match &self.backend {
+            Backend::Sqlite { .. } => self.clone(),
+            Backend::Postgres { write, .. } => {
+                let options = (*write.connect_options()).clone().options([("enable_seqscan", "off")]);
+                let pool = sqlx::postgres::PgPoolOptions::new()
+                    .max_connections(BATCH_CONNECTIONS)
+                    .acquire_timeout(std::time::Duration::from_secs(10))
+                    .connect_lazy_with(options);
+                let read = super::Reader::new(pool.clone());
+                Store { backend: Backend::Postgres { read, write: pool }, ..self.clone() }
+            }
+        }
+    }
+
     /// A writer of batches for a loop that writes one after another (the group commit).
     pub fn batch_writer(&self) -> BatchWriter {
         BatchWriter { store: self.clone(), kept: Kept::default(), conn: None }
@@ -192,6 +219,10 @@ pub struct BatchWriter {
     /// [`BatchWriter::release`].
     conn: Option<PoolConnection<Sqlite>>,
 }
+
+/// PostgreSQL connections of the group commit's own pool ([`Store::for_batches`]): the batch being written, and a
+/// second for the partition maintenance a batch may have to do first.
+pub const BATCH_CONNECTIONS: u32 = 2;
 
 /// How long a batch may take on PostgreSQL, taking a connection included, before it is given up as failed. The
 /// transaction is then dropped with its connection: PostgreSQL rolls it back, unless its `COMMIT` had already
