@@ -9,7 +9,7 @@ use anyhow::Context;
 use axum::Router;
 use axum::serve::ListenerExt as _;
 use chrono::TimeDelta;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
@@ -79,7 +79,7 @@ impl Application {
             crate::sms::sender(&config.sms)?,
             config.sms.clone(),
         ));
-        let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+        let listener = listen(config.listen).with_context(|| format!("binding {}", config.listen))?;
         let shutdown = CancellationToken::new();
         let clock_for_jobs = clock.clone();
         let clock_for_age = clock.clone();
@@ -392,4 +392,19 @@ mod tests {
         assert_eq!(super::redact("postgres://tanis:hunter2@db:5432/tanis"), "postgres://tanis:***@db:5432/tanis");
         assert_eq!(super::redact("sqlite://data/tanis.db"), "sqlite://data/tanis.db");
     }
+}
+
+/// The length of the listener's queue of connections not yet accepted. A node that comes back while thousands of
+/// phones reconnect takes hundreds of handshakes in its first moments: at the 128 that `TcpListener::bind` asks for,
+/// the kernel dropped the SYNs beyond it, and each of those phones waited a second or more for its retry
+/// (BENCHMARKS.md, issue 79 point 5). The kernel caps it at `net.core.somaxconn` (docs/scaling.md).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Binds `addr` as `TcpListener::bind` does (address reuse, for a restart while old connections linger), with a
+/// queue of [`LISTEN_BACKLOG`].
+fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }

@@ -179,3 +179,20 @@ async fn the_reference_client_gives_up_waiting_even_while_pings_arrive(backend: 
         .expect("the client's own wait ends the wait");
     assert!(matches!(waited, Err(tanis_client::ClientError::Timeout(_))), "{waited:?}");
 }
+
+/// A node that comes back while its phones reconnect gets their handshakes all at once: its listener queues as many
+/// as the kernel allows (`net.core.somaxconn`), not the 128 a plain bind asks for, beyond which SYNs were dropped
+/// and phones waited a second or more for their retry (BENCHMARKS.md, issue 79 point 5).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_listener_queues_a_reconnect_storm() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let port = app.address.rsplit_once(':').expect("http://127.0.0.1:<port>").1;
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn").unwrap().trim().parse().unwrap();
+    let expected = tanis::startup::LISTEN_BACKLOG.min(somaxconn);
+    assert!(expected > 128, "this machine's somaxconn ({somaxconn}) hides the difference");
+    // `ss` shows a listening socket's queue length as its Send-Q: `LISTEN 0 4096 127.0.0.1:port …`.
+    let out = std::process::Command::new("ss").args(["-Hltn", &format!("sport = :{port}")]).output().unwrap();
+    let listing = String::from_utf8(out.stdout).unwrap();
+    let queue: u32 = listing.split_whitespace().nth(2).expect("ss lists the listener").parse().unwrap();
+    assert_eq!(queue, expected, "{listing}");
+}
