@@ -35,6 +35,28 @@
 # part over the window: each node's CPU, RSS, sockets, messages and matches (its /metrics), Redis's CPU, the
 # proxy's and PostgreSQL's; unit costs from them.
 #
+# hold (not in the default set; issue 79 point 5): HOLD_SOCKETS idle authenticated sockets per node (NODES times that
+# in all; one user each unless HOLD_USERS says fewer, then cycled), each answering the server's WebSocket Pings and
+# sending the protocol's `ping` every KEEPALIVE s. Window A (HOLD_SECS): nothing else runs; the nodes' memory per
+# socket and CPU per second per 1 000 sockets (and PostgreSQL's). Window B (DURATION): HOLD_PAIRS pairs of other
+# users (the users file's last ones) relay at one message in flight; the table's latency is theirs. STORM=1 then
+# kills node 1 with -9 and starts it again as this script first started it ($WORK/restart-node.sh: same binary,
+# environment, data directory and port; it returns once the node answers /healthz, its pid in $WORK/node1.pid,
+# which later scenarios and the cleanup use); every socket whose connection ended reconnects with the SDK's
+# backoff: time from the kill to the last one back, attempts and their failures by kind (refused, http_503,
+# timeout, closed, other), then KEEPALIVE+2 s in which the keep-alives must flow again.
+#   SCENARIOS=hold HOLD_SOCKETS=19000 STORM=1 bench/run.sh                       # one node, SQLite
+#   SCENARIOS=hold NODES=2 VIA=nginx STORM=1 BENCH_DATABASE_URL=postgres://… bench/run.sh   # 19 000 on each of two
+# One process may open at most 20 000 descriptors here (a hard limit root cannot raise), so 38 000 sockets take
+# HOLD_PROCESSES (default: one per 19 000) generators in step (--sync-dir), each with its slice of the users and of
+# the source addresses, merged by `tanis-bench hold-merge` into one result. Through nginx every socket costs nginx
+# two descriptors in the worker that took it: for hold only, the generated nginx.conf gets enough worker_processes
+# (listening with reuseport, so the kernel spreads the sockets evenly), worker_rlimit_nofile at the hard limit and
+# worker_connections to match; the generator then connects from HOLD_PER_SOURCE (40) sockets per address, under the
+# shipped proxy's 50. With NODES=2 VIA=nginx STORM=1, nginx sends node 1's sockets to node 2 while node 1 is down
+# (least_conn), past node 2's 20 000 descriptors: expect refusals there.
+# With STORM=1 and SYSCALLS=1, perf counts the killed node up to the kill and the restarted one from its start.
+#
 # With NODES>1, relay splits every pair across two nodes and matching spreads its users over all of them
 # (--url takes the comma-separated list); login-storm's relay part does too, but its logins go to node 1;
 # connections measures one server process, node 1.
@@ -73,12 +95,29 @@ MIX_MESSAGES=${MIX_MESSAGES:-6}
 MIX_SKIPS=${MIX_SKIPS:-1}
 MIX_RECONNECTS=${MIX_RECONNECTS:-0.2}
 MIX_SOURCES=${MIX_SOURCES:-64}
+# hold (above).
+HOLD_SOCKETS=${HOLD_SOCKETS:-19000}
+HOLD_SECS=${HOLD_SECS:-60}
+KEEPALIVE=${KEEPALIVE:-20}
+HOLD_PAIRS=${HOLD_PAIRS:-10}
+STORM=${STORM:-}
+STORM_TIMEOUT=${STORM_TIMEOUT:-300}
+HOLD_TOTAL=$(( HOLD_SOCKETS * NODES ))
+HOLD_PROCESSES=${HOLD_PROCESSES:-$(( (HOLD_TOTAL + 18999) / 19000 ))}
+HOLD_PER_SOURCE=${HOLD_PER_SOURCE:-$([[ ${VIA:-ports} == nginx ]] && echo 40 || echo 20000)}
+HOLD_WANTED=
+[[ " ${SCENARIOS:-} " == *" hold "* ]] && HOLD_WANTED=1
 # More mix flags, word-split (bench/soak.sh passes --video-share, --logins-per-min, --sample-csv this way).
 read -r -a MIX_EXTRA <<<"${MIX_FLAGS:-}"
 # Enough distinct users for every scenario (relay and matching need distinct ones; connections round-robins).
 USERS=${USERS:-$(( 2 * (PAIRS > OPEN_PAIRS ? PAIRS : OPEN_PAIRS) + MATCH_USERS + 200 ))}
 # mix takes the file's first MIX_USERS users, as the other scenarios take its first ones (they run one at a time).
 (( USERS >= MIX_USERS )) || USERS=$MIX_USERS
+# hold: a user per socket by default (what a node holds per user counts in its memory per socket), and the relay's.
+if [[ -n $HOLD_WANTED ]]; then
+  HOLD_USERS=${HOLD_USERS:-$HOLD_TOTAL}
+  (( USERS >= HOLD_USERS + 2 * HOLD_PAIRS )) || USERS=$(( HOLD_USERS + 2 * HOLD_PAIRS ))
+fi
 # Redis for the cluster (NODES>1), or for one node when asked.
 USE_REDIS=
 if (( NODES > 1 )) || [[ $REDIS == 1 ]] || [[ $REDIS_CLUSTER == 1 ]]; then USE_REDIS=1; fi
@@ -148,12 +187,18 @@ CLUSTER_PIDS=()
 REDIS_PID=
 REDIS_PORT=
 NGINX_PID=
+# A process is gone once /proc has no such pid, or it is a zombie (it holds nothing then).
+gone() { [[ ! -e /proc/$1 ]] || grep -q '^[0-9]* (.*) Z ' "/proc/$1/stat" 2>/dev/null; }
 cleanup() {
   local pid
   # nginx first (it holds connections to the nodes); SIGQUIT: the master stops its workers and waits for them.
   if [[ -n "$NGINX_PID" ]]; then kill -QUIT "$NGINX_PID" 2>/dev/null || true; wait "$NGINX_PID" 2>/dev/null || true; fi
   for pid in "${SERVER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${SERVER_PIDS[@]}"; do wait "$pid" 2>/dev/null || true; done
+  # A node that hold's STORM restarted is not this shell's child (wait returns at once): until it is gone.
+  for pid in "${SERVER_PIDS[@]}"; do
+    for _ in $(seq 1 150); do gone "$pid" && break; sleep 0.1; done
+  done
   if [[ -n "$REDIS_PID" ]]; then kill "$REDIS_PID" 2>/dev/null || true; wait "$REDIS_PID" 2>/dev/null || true; fi
   for pid in "${CLUSTER_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
   # KEEP_WORK=1 keeps the server logs (and the SQLite data) to look at afterwards.
@@ -235,6 +280,8 @@ for (( i = 0; i < NODES; i++ )); do
   done
 done
 SERVER_PID=${SERVER_PIDS[0]}
+# hold's STORM=1 restarts node 1 and leaves its new pid here.
+echo "$SERVER_PID" >"$WORK/node1.pid"
 HTTP=http://127.0.0.1:$PORT
 if [[ $VIA == nginx ]]; then
   # The test command's configuration (tests/api/nginx_cluster.rs) with production's worker settings
@@ -242,9 +289,25 @@ if [[ $VIA == nginx ]]; then
   NGINX_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
   NGINX=$WORK/nginx
   mkdir -p "$NGINX/logs"
+  # Production's worker settings, but for hold: each held socket costs nginx two descriptors (the client's and the
+  # node's) in the worker that accepted it, and a worker may open at most the hard limit (20 000 here, which root
+  # cannot raise). An operator holding this many sockets raises the same three in nginx/nginx.conf:
+  # worker_processes (here enough workers for 2 × HOLD_TOTAL descriptors, one spare), worker_rlimit_nofile and
+  # worker_connections; `reuseport` gives each worker its own listening socket, so the kernel spreads the sockets
+  # evenly over them instead of letting the first awake worker take most.
+  WORKERS=auto CONNECTIONS_PER_WORKER=16384 RLIMIT= REUSEPORT=
+  if [[ -n $HOLD_WANTED ]]; then
+    hard=$(ulimit -Hn)
+    per_worker=$(( hard - 1000 ))
+    WORKERS=$(( (2 * HOLD_TOTAL + per_worker - 1) / per_worker + 1 ))
+    CONNECTIONS_PER_WORKER=$(( hard - 100 ))
+    RLIMIT="worker_rlimit_nofile $hard;"
+    REUSEPORT=" reuseport"
+  fi
   {
-    echo "pid $NGINX/nginx.pid; error_log $NGINX/logs/error.log; worker_processes auto; worker_shutdown_timeout 2s;"
-    echo "events { worker_connections 16384; }"
+    echo "pid $NGINX/nginx.pid; error_log $NGINX/logs/error.log; worker_processes $WORKERS; worker_shutdown_timeout 2s;"
+    [[ -z $RLIMIT ]] || echo "$RLIMIT"
+    echo "events { worker_connections $CONNECTIONS_PER_WORKER; }"
     echo "http { access_log off; client_body_temp_path $NGINX/body; proxy_temp_path $NGINX/proxy;"
     echo "  include $PWD/nginx/tanis-http.conf;"
     echo "  upstream tanis {"
@@ -256,7 +319,7 @@ if [[ $VIA == nginx ]]; then
     # sockets. nginx/nginx.conf does the same.
     echo "    least_conn; zone tanis 64k; keepalive 32;"
     echo "  }"
-    echo "  server { listen 127.0.0.1:$NGINX_PORT; include $PWD/nginx/tanis-proxy.conf; }"
+    echo "  server { listen 127.0.0.1:$NGINX_PORT$REUSEPORT; include $PWD/nginx/tanis-proxy.conf; }"
     echo "}"
   } >"$NGINX/nginx.conf"
   nginx -p "$NGINX" -c "$NGINX/nginx.conf" -g 'daemon off;' &
@@ -376,13 +439,25 @@ syscalls_per_op() { # scenario name: stops counting, adds the counts to its JSON
   kill -INT "$COUNT_PID" 2>/dev/null || true
   wait "$COUNT_PID" 2>/dev/null || true
   COUNT_PID=
-  python3 - "$WORK/$1.perf" "$WORK/$1.json" "$1" >>"$MD" <<'PY'
+  # hold's restart script counts the restarted node with a perf of its own (not this shell's child).
+  local perfs=("$WORK/$1.perf") pid
+  if [[ -s $WORK/restart-perf.pid ]]; then
+    pid=$(<"$WORK/restart-perf.pid")
+    kill -INT "$pid" 2>/dev/null || true
+    for _ in $(seq 1 100); do gone "$pid" && break; sleep 0.05; done
+    rm -f "$WORK/restart-perf.pid"
+    perfs+=("$WORK/$1.restarted.perf")
+  fi
+  python3 - "$WORK/$1.json" "$1" "${perfs[@]}" >>"$MD" <<'PY'
 import json, sys
-perf, result_file, name = sys.argv[1:]
-counts = [int(line.split(",")[0]) for line in open(perf)
-          if line[:1].isdigit() and "<not" not in line.split(",")[0]]
-if len(counts) != 4:
-    sys.exit(f"perf counted {len(counts)} of the 4 events for {name} ({perf})")
+result_file, name, *perfs = sys.argv[1:]
+counts = [0, 0, 0, 0]
+for perf in perfs:
+    counted = [int(line.split(",")[0]) for line in open(perf)
+               if line[:1].isdigit() and "<not" not in line.split(",")[0]]
+    if len(counted) != 4:
+        sys.exit(f"perf counted {len(counted)} of the 4 events for {name} ({perf})")
+    counts = [a + b for a, b in zip(counts, counted)]
 result = json.load(open(result_file))
 ops = result.get("ops") or 0
 keys = ("syscalls", "futex", "futex_wakes", "context_switches")
@@ -394,21 +469,27 @@ print(f"\n{line} (perf, the servers' processes)")
 print(line, file=sys.stderr)
 PY
 }
-run() { # name, then tanis-bench arguments
-  local name=$1; shift
-  RESULTS+=("$name")
-  echo "== $name" >&2
+begin() { # scenario name: zeroes the statistics and starts the counting
+  RESULTS+=("$1")
+  echo "== $1" >&2
   [[ -z $PG_STATEMENTS ]] || psql -q "$BENCH_DATABASE_URL" -c "SELECT pg_stat_statements_reset()" >/dev/null
   [[ -z $REDIS_PORT ]] || redis-cli -h 127.0.0.1 -p "$REDIS_PORT" config resetstat >/dev/null
   if [[ -n $REDIS_PORT && -n $REDIS_MONITOR ]]; then
-    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" monitor >"$WORK/$name.monitor" &
+    redis-cli -h 127.0.0.1 -p "$REDIS_PORT" monitor >"$WORK/$1.monitor" &
     MONITOR_PID=$!
   fi
-  count_syscalls "$name"
+  count_syscalls "$1"
+}
+finish() { # scenario name, once $WORK/<name>.json is written
+  syscalls_per_op "$1"
+  [[ -z $PG_STATEMENTS ]] || statements "$1"
+  [[ -z $REDIS_PORT ]] || redis_stats "$1"
+}
+run() { # name, then tanis-bench arguments
+  local name=$1; shift
+  begin "$name"
   "$BENCH" "$@" --json "$WORK/$name.json" --markdown "$MD"
-  syscalls_per_op "$name"
-  [[ -z $PG_STATEMENTS ]] || statements "$name"
-  [[ -z $REDIS_PORT ]] || redis_stats "$name"
+  finish "$name"
 }
 # SCENARIOS="relay matching" runs a subset (in this order); the JSON then holds only those.
 SCENARIOS=${SCENARIOS:-echo relay matching login-storm connections}
@@ -451,6 +532,99 @@ if wanted mix; then
     --arrivals-per-sec "$MIX_ARRIVALS" --idle-secs "$MIX_IDLE" --duration-secs "$MIX_DURATION" \
     --messages-per-min "$MIX_MESSAGES" --skips-per-min "$MIX_SKIPS" --reconnects-per-min "$MIX_RECONNECTS" \
     --source-addresses "$MIX_SOURCES" "${MIX_EXTRA[@]}"
+fi
+# Not in the default set: SCENARIOS=hold (above).
+restart_script() { # writes $WORK/restart-node.sh: kill -9 of node 1, then node 1 as it was first started
+  local script=$WORK/restart-node.sh
+  {
+    echo '#!/usr/bin/env bash'
+    echo '# Written by bench/run.sh for hold STORM=1: kill -9 of node 1, then node 1 started again as run.sh first started'
+    echo '# it (binary, environment, data directory, port). Returns once the node answers /healthz (30 s at most);'
+    echo '# its pid is in node1.pid by then.'
+    echo 'set -u'
+    # The environment run.sh started the node with (its settings are all TANIS_*).
+    export -p | grep -E '^declare -x (TANIS_[A-Za-z0-9_]*|RUST_LOG|PATH)='
+    printf 'old=$(<%q)\n' "$WORK/node1.pid"
+    echo 'kill -9 "$old"'
+    # Its port is free once it is gone (a zombie until run.sh reaps it holds no socket).
+    echo 'while [[ -e /proc/$old ]] && ! grep -q "^[0-9]* (.*) Z " "/proc/$old/stat" 2>/dev/null; do sleep 0.01; done'
+    printf '%q serve >>%q 2>&1 &\n' "$TANIS" "$WORK/server.log"
+    echo 'new=$!'
+    printf 'echo "$new" >%q\n' "$WORK/node1.pid"
+    if [[ $SYSCALLS == 1 ]]; then
+      # perf stops counting the killed node at its death: the restarted one is counted from its start.
+      printf 'perf stat -x, %s -p "$new" -o %q &\n' "$(printf '%q ' "${SYSCALL_EVENTS[@]}")" "$WORK/hold.restarted.perf"
+      printf 'echo $! >%q\n' "$WORK/restart-perf.pid"
+    fi
+    printf 'for _ in $(seq 1 150); do curl -fsS %q >/dev/null 2>&1 && exit 0; sleep 0.2; done\n' \
+      "http://127.0.0.1:$PORT/healthz"
+    echo 'echo "node 1 did not answer /healthz within 30 s" >&2; exit 1'
+  } >"$script"
+  chmod +x "$script"
+}
+if wanted hold; then
+  # The held sockets' users (HOLD_USERS, the file's first) and the relay's (its last 2 × HOLD_PAIRS), split over
+  # the processes: each gets its slice of the held users and of the sockets, and source addresses of its own;
+  # process 0 leads (memory, CPU, the relay, the restart).
+  total_users=$(wc -l <"$WORK/users.txt")
+  (( HOLD_USERS >= HOLD_PROCESSES && HOLD_USERS + 2 * HOLD_PAIRS <= total_users )) ||
+    { echo "hold: $total_users users do not give $HOLD_PROCESSES processes $HOLD_USERS held users plus $(( 2 * HOLD_PAIRS )) for the relay" >&2; exit 2; }
+  HOLD_ARGS=(--url "$URLS" "${DB[@]}" --per-source "$HOLD_PER_SOURCE" --keepalive-secs "$KEEPALIVE"
+    --hold-secs "$HOLD_SECS" --duration-secs "$DURATION")
+  if [[ $STORM == 1 ]]; then
+    restart_script
+    # Its kill -9 is the point: no "Killed" line from this shell (a disowned child is still reaped).
+    disown "$(<"$WORK/node1.pid")" 2>/dev/null || true
+    HOLD_ARGS+=(--restart-cmd "$WORK/restart-node.sh" --pid-file "$WORK/node1.pid" --storm-timeout-secs "$STORM_TIMEOUT")
+  fi
+  old_pid=$(<"$WORK/node1.pid")
+  begin hold
+  SYNC=$WORK/hold-sync
+  mkdir -p "$SYNC"
+  HOLD_PIDS=()
+  first_source=0
+  for (( k = 0; k < HOLD_PROCESSES; k++ )); do
+    sockets=$(( HOLD_TOTAL / HOLD_PROCESSES + (k < HOLD_TOTAL % HOLD_PROCESSES ? 1 : 0) ))
+    from=$(( k * HOLD_USERS / HOLD_PROCESSES + 1 )) to=$(( (k + 1) * HOLD_USERS / HOLD_PROCESSES ))
+    sed -n "${from},${to}p" "$WORK/users.txt" >"$WORK/hold-users.$k.txt"
+    pairs=0
+    if (( k == 0 )); then
+      pairs=$HOLD_PAIRS
+      (( pairs == 0 )) || tail -n $(( 2 * pairs )) "$WORK/users.txt" >>"$WORK/hold-users.$k.txt"
+    fi
+    args=("${HOLD_ARGS[@]}" --users "$WORK/hold-users.$k.txt" --sockets "$sockets" --pairs "$pairs"
+      --first-source "$first_source")
+    (( k > 0 )) || args+=("${CPU[@]}")
+    if (( HOLD_PROCESSES == 1 )); then
+      args+=(--json "$WORK/hold.json" --markdown "$MD")
+    else
+      args+=(--sync-dir "$SYNC" --process-index "$k" --processes "$HOLD_PROCESSES" --json "$WORK/hold.$k.json"
+        --markdown "$WORK/hold.$k.md")
+    fi
+    # Process 0 talks on stderr; the others into logs.
+    if (( k == 0 )); then
+      "$BENCH" hold "${args[@]}" &
+    else
+      "$BENCH" hold "${args[@]}" 2>"$WORK/hold.$k.log" &
+    fi
+    HOLD_PIDS+=($!)
+    first_source=$(( first_source + (sockets + HOLD_PER_SOURCE - 1) / HOLD_PER_SOURCE ))
+  done
+  failed=
+  for (( k = 0; k < HOLD_PROCESSES; k++ )); do
+    wait "${HOLD_PIDS[$k]}" || { failed=1; [[ ! -e $WORK/hold.$k.log ]] || tail -n 20 "$WORK/hold.$k.log" >&2; }
+  done
+  [[ -z $failed ]] || { echo "a hold process failed" >&2; exit 1; }
+  (( HOLD_PROCESSES == 1 )) ||
+    "$BENCH" hold-merge "$SYNC" --processes "$HOLD_PROCESSES" --json "$WORK/hold.json" --markdown "$MD"
+  finish hold
+  # Node 1 restarted: later scenarios and the cleanup measure and stop the new process.
+  if [[ $(<"$WORK/node1.pid") != "$old_pid" ]]; then
+    SERVER_PIDS[0]=$(<"$WORK/node1.pid")
+    SERVER_PID=${SERVER_PIDS[0]}
+    CPU=()
+    for pid in "${SERVER_PIDS[@]}"; do CPU+=(--server-pid "$pid"); done
+  fi
 fi
 # Last: it leaves the server with the most memory. One process: node 1's memory and CPU.
 wanted connections && run connections connections "$CONNECTIONS" --users "$WORK/users.txt" --url "$URL" \

@@ -1,5 +1,6 @@
 //! `connections`: N authenticated idle sockets. What it measures is the server's memory per socket (VmRSS of
-//! `--server-pid` before and after), how fast it accepts them, and the CPU that costs (over the ramp).
+//! `--server-pid` before and after), how fast it accepts them, and the CPU that costs (over the ramp). It owns
+//! opening one such socket ([`open`], failures by kind in [`OpenError`]), which `hold` does too.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use tokio::net::{TcpSocket, lookup_host};
 use tokio::sync::{Semaphore, watch};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 
@@ -47,13 +49,7 @@ pub fn rss_kib(pid: u32) -> Option<u64> {
 pub async fn run(users: &[SeededUser], opts: &ConnectionsOptions) -> anyhow::Result<Report> {
     anyhow::ensure!(!users.is_empty(), "no users");
     let nofile = raise_nofile();
-    let server: SocketAddr = {
-        let request = opts.url.as_str().into_client_request()?;
-        let host = request.uri().host().unwrap_or("127.0.0.1").to_string();
-        let port = request.uri().port_u16().unwrap_or(80);
-        lookup_host((host, port)).await?.next().ok_or_else(|| anyhow::anyhow!("cannot resolve {}", opts.url))?
-    };
-    anyhow::ensure!(server.ip().is_loopback(), "connections only targets loopback, not {server}");
+    let server = loopback_address(&opts.url).await?;
     let server_pid = opts.cpu.server_pids.first().copied();
     let rss_before = server_pid.and_then(rss_kib);
     let cpu_start = opts.cpu.sample();
@@ -71,7 +67,7 @@ pub async fn run(users: &[SeededUser], opts: &ConnectionsOptions) -> anyhow::Res
             (opts.url.clone(), progress.clone(), close_rx.clone(), dropped.clone());
         ramp.push(tokio::spawn(async move {
             let sent = Instant::now();
-            let opened = open(&url, &token, source, server).await;
+            let opened = open(&url, &token, source, server, HELLO_WAIT).await;
             drop(permit);
             match opened {
                 Ok(stream) => {
@@ -133,28 +129,121 @@ pub async fn run(users: &[SeededUser], opts: &ConnectionsOptions) -> anyhow::Res
     })
 }
 
-type Stream = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
+pub(crate) type Stream = tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>;
 
-/// TCP from `source`, the WebSocket handshake with the bearer token, then the first frame, which must be `hello`.
-async fn open(url: &str, token: &str, source: Ipv4Addr, server: SocketAddr) -> anyhow::Result<Stream> {
-    let socket = TcpSocket::new_v4()?;
-    socket.bind(SocketAddr::from((source, 0)))?;
-    let tcp = socket.connect(server).await?;
-    let mut request = url.into_client_request()?;
-    request.headers_mut().insert("authorization", HeaderValue::from_str(&format!("Bearer {token}"))?);
-    // Small buffers: the client side must not be what runs out of memory at 100k sockets.
-    let config =
-        WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0).max_write_buffer_size(64 * 1024);
-    let (mut stream, _) = tokio_tungstenite::client_async_with_config(request, tcp, Some(config)).await?;
-    let first = tokio::time::timeout(Duration::from_secs(30), stream.next())
-        .await
-        .map_err(|_| anyhow::anyhow!("no hello within 30 s"))?;
-    match first {
-        Some(Ok(Message::Text(text))) if text.as_str().contains(r#""type":"hello""#) => Ok(stream),
-        Some(Ok(other)) => anyhow::bail!("expected hello, got {other:?}"),
-        Some(Err(e)) => Err(e.into()),
-        None => anyhow::bail!("closed before hello"),
+/// How long a socket of the ramp may take from its TCP connect to `hello` (100k handshakes queue behind each other).
+const HELLO_WAIT: Duration = Duration::from_secs(30);
+
+/// The server's address from a `ws://` URL; only loopback is targeted.
+pub(crate) async fn loopback_address(url: &str) -> anyhow::Result<SocketAddr> {
+    let request = url.into_client_request()?;
+    let host = request.uri().host().unwrap_or("127.0.0.1").to_string();
+    let port = request.uri().port_u16().unwrap_or(80);
+    let server = lookup_host((host, port)).await?.next().ok_or_else(|| anyhow::anyhow!("cannot resolve {url}"))?;
+    anyhow::ensure!(server.ip().is_loopback(), "the load generator only targets loopback, not {server}");
+    Ok(server)
+}
+
+/// Why a socket did not reach `hello`, by the kind a reconnecting client runs into.
+#[derive(Debug)]
+pub enum OpenError {
+    /// The TCP connect was refused: nothing listens on the port (a node down or restarting).
+    Refused,
+    /// The upgrade was answered with this status instead of 101 (503 from a draining node or from nginx's
+    /// per-address limit, 502 from nginx with no node up, 429).
+    Http(u16),
+    /// No `hello` within the time allowed, the TCP connect and the handshake included.
+    Timeout,
+    /// The connection ended before `hello`: with a close frame's code (4013 overloaded, 4001, 1001) or without
+    /// one (a reset, an end of stream).
+    Closed(Option<u16>),
+    /// Anything else: a bind failure, an unexpected first frame.
+    Other(String),
+}
+
+impl OpenError {
+    /// `refused`, `http_503`, `timeout`, `closed`, `other`: the tallies of a reconnect storm.
+    pub fn kind(&self) -> String {
+        match self {
+            Self::Refused => "refused".into(),
+            Self::Http(status) => format!("http_{status}"),
+            Self::Timeout => "timeout".into(),
+            Self::Closed(_) => "closed".into(),
+            Self::Other(_) => "other".into(),
+        }
     }
+
+    fn from_io(e: &std::io::Error) -> Self {
+        use std::io::ErrorKind;
+        match e.kind() {
+            ErrorKind::ConnectionRefused => Self::Refused,
+            ErrorKind::ConnectionReset
+            | ErrorKind::ConnectionAborted
+            | ErrorKind::UnexpectedEof
+            | ErrorKind::BrokenPipe => Self::Closed(None),
+            _ => Self::Other(e.to_string()),
+        }
+    }
+
+    fn from_ws(e: WsError) -> Self {
+        match e {
+            WsError::Http(response) => Self::Http(response.status().as_u16()),
+            WsError::Io(e) => Self::from_io(&e),
+            WsError::ConnectionClosed | WsError::AlreadyClosed => Self::Closed(None),
+            WsError::Protocol(ProtocolError::HandshakeIncomplete | ProtocolError::ResetWithoutClosingHandshake) => {
+                Self::Closed(None)
+            }
+            other => Self::Other(other.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for OpenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Refused => write!(f, "connection refused"),
+            Self::Http(status) => write!(f, "HTTP {status} instead of the upgrade"),
+            Self::Timeout => write!(f, "no hello in time"),
+            Self::Closed(Some(code)) => write!(f, "closed with {code} before hello"),
+            Self::Closed(None) => write!(f, "closed before hello"),
+            Self::Other(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {}
+
+/// TCP from `source`, the WebSocket handshake with the bearer token, then the first frame, which must be `hello`;
+/// all of it within `within`.
+pub(crate) async fn open(
+    url: &str,
+    token: &str,
+    source: Ipv4Addr,
+    server: SocketAddr,
+    within: Duration,
+) -> Result<Stream, OpenError> {
+    let opening = async {
+        let socket = TcpSocket::new_v4().map_err(|e| OpenError::from_io(&e))?;
+        socket.bind(SocketAddr::from((source, 0))).map_err(|e| OpenError::Other(format!("bind {source}: {e}")))?;
+        let tcp = socket.connect(server).await.map_err(|e| OpenError::from_io(&e))?;
+        let mut request = url.into_client_request().map_err(OpenError::from_ws)?;
+        let bearer = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| OpenError::Other(e.to_string()))?;
+        request.headers_mut().insert("authorization", bearer);
+        // Small buffers: the client side must not be what runs out of memory at 100k sockets.
+        let config =
+            WebSocketConfig::default().read_buffer_size(4096).write_buffer_size(0).max_write_buffer_size(64 * 1024);
+        let (mut stream, _) = tokio_tungstenite::client_async_with_config(request, tcp, Some(config))
+            .await
+            .map_err(OpenError::from_ws)?;
+        match stream.next().await {
+            Some(Ok(Message::Text(text))) if text.as_str().contains(r#""type":"hello""#) => Ok(stream),
+            Some(Ok(Message::Close(frame))) => Err(OpenError::Closed(frame.map(|f| u16::from(f.code)))),
+            Some(Ok(other)) => Err(OpenError::Other(format!("expected hello, got {other:?}"))),
+            Some(Err(e)) => Err(OpenError::from_ws(e)),
+            None => Err(OpenError::Closed(None)),
+        }
+    };
+    tokio::time::timeout(within, opening).await.unwrap_or(Err(OpenError::Timeout))
 }
 
 async fn idle(mut stream: Stream, mut close: watch::Receiver<()>, dropped: Arc<AtomicU64>) {

@@ -4,6 +4,7 @@
 pub mod connections;
 pub mod cpu;
 pub mod echo;
+pub mod hold;
 pub mod login_storm;
 pub mod matching;
 pub mod mix;
@@ -19,7 +20,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One account from `tanis dev seed-users` (`<user_id> <phone> <access_token>` per line).
 #[derive(Debug, Clone)]
@@ -47,7 +48,7 @@ pub fn load_users(path: &Path) -> anyhow::Result<Vec<SeededUser>> {
 }
 
 /// Latency percentiles in microseconds.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Latency {
     pub samples: u64,
     pub p50_us: u64,
@@ -115,7 +116,7 @@ impl Default for Tally {
 }
 
 /// The outcome of one scenario: printed as JSON and as one Markdown table row.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Report {
     pub scenario: String,
     /// The sizes it ran with (`pairs`, `in_flight`, …).

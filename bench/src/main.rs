@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use tanis_bench::connections::{self, ConnectionsOptions};
 use tanis_bench::cpu::CpuWatch;
 use tanis_bench::echo::{self, EchoOptions};
+use tanis_bench::hold::{self, HoldArgs, HoldOptions};
 use tanis_bench::login_storm::{self, LoginStormOptions};
 use tanis_bench::matching::{self, MatchingOptions};
 use tanis_bench::mix::{self, MixArgs, MixOptions};
@@ -42,7 +43,8 @@ struct Target {
     /// Seeded users: lines `<user_id> <phone> <access_token>` from `tanis dev seed-users`.
     #[arg(long)]
     users: PathBuf,
-    /// The server; relay, matching and login-storm also take several nodes of one cluster, comma-separated.
+    /// The server; relay, matching, login-storm, mix and hold also take several nodes of one cluster,
+    /// comma-separated.
     #[arg(long, default_value = "ws://127.0.0.1:8080/v1/ws")]
     url: String,
     /// A server process whose CPU is read at the start and end of the window; repeat it for every node.
@@ -141,6 +143,21 @@ enum Command {
         target: Target,
         #[command(flatten)]
         mix: MixArgs,
+    },
+    /// N idle authenticated sockets sending the protocol's keep-alives: server memory per socket and CPU per
+    /// second of keep-alive, a relay's latency beside them, and (with --restart-cmd) the reconnect storm after a
+    /// kill -9 of the node, with the SDK's backoff.
+    Hold {
+        #[command(flatten)]
+        target: Target,
+        #[command(flatten)]
+        hold: HoldArgs,
+    },
+    /// The outcomes several `hold --sync-dir DIR` processes left in DIR, added up into one result.
+    HoldMerge {
+        sync_dir: PathBuf,
+        #[arg(long)]
+        processes: usize,
     },
     /// The relay measurement alone and then under C concurrent login loops.
     LoginStorm {
@@ -253,6 +270,12 @@ async fn main() -> anyhow::Result<()> {
             let users = load_users(&target.users)?;
             mix::run(&users, &MixOptions { urls: target.urls(), cpu: target.cpu(), args: mix }).await?
         }
+        Command::Hold { target, hold } => {
+            let users = load_users(&target.users)?;
+            let restart = hold.restart_cmd.clone().map(hold::shell);
+            hold::run(&users, &HoldOptions { urls: target.urls(), cpu: target.cpu(), args: hold, restart }).await?
+        }
+        Command::HoldMerge { sync_dir, processes } => hold::merge(&sync_dir, processes)?,
         Command::LoginStorm { target, http, concurrency, pairs, in_flight, duration_secs } => {
             let users = load_users(&target.users)?;
             let (urls, cpu, protocol) = (target.urls(), target.cpu(), target.protocol);

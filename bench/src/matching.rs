@@ -84,7 +84,7 @@ impl Profiles {
 
     /// User `i`'s declared gender: woman and man alternately.
     fn gender(i: usize) -> Gender {
-        if i % 2 == 0 { Gender::Woman } else { Gender::Man }
+        if i.is_multiple_of(2) { Gender::Woman } else { Gender::Man }
     }
 
     /// What user `i` asks for: the other gender, `only`, for `seeking_percent` of every hundred users.

@@ -2,6 +2,7 @@
 //! One test, one server, scenarios in sequence (as run.sh runs them), so the seeded users are shared safely; a
 //! second test runs relay and matching across two nodes of a cluster.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use tanis::config::Config;
@@ -10,6 +11,7 @@ use tanis::store::Store;
 use tanis_bench::connections::{self, ConnectionsOptions};
 use tanis_bench::cpu::CpuWatch;
 use tanis_bench::echo::{self, EchoOptions};
+use tanis_bench::hold::{self, HoldArgs, HoldOptions, Restart};
 use tanis_bench::login_storm::{self, LoginStormOptions};
 use tanis_bench::matching::{self, MatchingOptions};
 use tanis_bench::mix::{self, MixArgs, MixOptions};
@@ -276,6 +278,98 @@ async fn mix_matches_chats_skips_and_reconnects_on_one_node() {
     assert!(node["matches"].as_f64().is_some_and(|m| m > 0.0), "{json}");
     assert!(node["cpu_secs"].as_f64().is_some_and(|c| c > 0.0), "{json}");
     assert!(report.extra["units"]["node_cpu_ms_per_message"].is_number(), "{json}");
+}
+
+/// `hold`'s sizes for the smoke tests: 20 sockets over 127.0.0.2 … .5, a 2 s window A; no storm, no processes.
+fn hold_args(keepalive_secs: u64, pairs: usize) -> HoldArgs {
+    HoldArgs {
+        sockets: 20,
+        per_source: 5,
+        first_source: 0,
+        concurrency: 8,
+        keepalive_secs,
+        hold_secs: 2,
+        pairs,
+        duration_secs: 1,
+        restart_cmd: None,
+        pid_file: None,
+        storm_timeout_secs: 30,
+        after_storm_secs: Some(2),
+        sync_dir: None,
+        process_index: 0,
+        processes: 1,
+    }
+}
+
+/// 20 held sockets sending the protocol's `ping` every second: every one of them has its `pong`s, none is missing
+/// or dropped, and two pairs of other users relay beside them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hold_keeps_every_socket_answered_beside_a_relay() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, _, users) = spawn_server(dir.path()).await;
+    let opts = HoldOptions { urls: vec![url], cpu: this_process(&[]), args: hold_args(1, 2), restart: None };
+    let report = hold::run(&users, &opts).await.unwrap();
+    check(&report);
+    let json = serde_json::to_string(&report).unwrap();
+    let count = |name: &str| report.extra[name].as_u64().unwrap_or_else(|| panic!("{name} in {json}"));
+    assert_eq!((report.ops, report.failures), (20, 0), "{json}");
+    assert!(count("hold_pongs") >= 20, "{json}");
+    assert_eq!(count("hold_ponged_sockets"), 20, "every socket had its pong: {json}");
+    assert_eq!(count("hold_pongs_missing") + count("beside_pongs_missing"), 0, "{json}");
+    assert_eq!(count("hold_dropped") + count("beside_dropped"), 0, "{json}");
+    assert!(count("relay_msgs") > 0, "{json}");
+    assert!(report.extra["relay_p99_ms"].as_f64().is_some_and(|p| p > 0.0), "{json}");
+    assert!(report.extra["kib_per_socket"].is_number(), "{json}");
+    assert!(report.extra["cpu_ms_per_sec_per_1000_sockets"].as_f64().is_some_and(|c| c >= 0.0), "{json}");
+}
+
+/// 20 held sockets with no application `ping`, on a node that pings every 200 ms and closes a socket silent for a
+/// second (4009): only WebSocket Pongs keep them, so none dropping in 2 s shows the Pongs reach the server. Then the
+/// node is stopped and built again on the same port and data (in process, standing in for kill -9 and a restart):
+/// every socket comes back with the SDK's backoff, and stays up on its new connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn held_sockets_answer_the_servers_pings_and_come_back_after_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = bench_config(dir.path().join("data"));
+    config.hub.heartbeat_interval_ms = 200;
+    config.hub.heartbeat_timeout_ms = 1000;
+    let app = Application::build(config.clone()).await.unwrap();
+    // The restarted node listens where this one does.
+    config.listen = app.local_addr();
+    let url = format!("ws://{}/v1/ws", app.local_addr());
+    let users = seed(&app.store(), &config).await;
+    let running =
+        Arc::new(tokio::sync::Mutex::new(Some((app.shutdown_token(), tokio::spawn(app.run_until_stopped())))));
+    let restart: Restart = Arc::new(move || {
+        let (running, config) = (running.clone(), config.clone());
+        Box::pin(async move {
+            let (shutdown, serving) = running.lock().await.take().expect("a running node");
+            shutdown.cancel();
+            serving.await??;
+            let app = Application::build(config).await?;
+            *running.lock().await = Some((app.shutdown_token(), tokio::spawn(app.run_until_stopped())));
+            Ok("restarted in process".into())
+        })
+    });
+    let opts = HoldOptions { urls: vec![url], cpu: this_process(&[]), args: hold_args(0, 0), restart: Some(restart) };
+    let report = hold::run(&users, &opts).await.unwrap();
+    eprintln!("{}", report.markdown_row());
+    let json = serde_json::to_string(&report).unwrap();
+    let count = |name: &str| report.extra[name].as_u64().unwrap_or_else(|| panic!("{name} in {json}"));
+    assert_eq!((report.ops, report.failures), (20, 0), "{json}");
+    assert_eq!(count("hold_pings"), 0, "no application pings: {json}");
+    assert!(count("hold_server_pings") >= 20 * 5, "{json}");
+    assert_eq!(count("hold_dropped"), 0, "the Pongs kept every socket: {json}");
+    // The stop closes every socket (1001); each one comes back.
+    assert_eq!((count("storm_ended"), count("storm_back"), count("storm_never_back")), (20, 20, 0), "{json}");
+    assert!(count("storm_attempts") >= 20, "{json}");
+    assert!(report.extra["storm_last_back_secs"].as_f64().is_some_and(|s| s > 0.0), "{json}");
+    assert_eq!(report.extra["storm"]["ended_codes"]["1001"], 20, "{json}");
+    assert_eq!(count("after_storm_dropped"), 0, "{json}");
+    assert!(
+        report.extra["storm"]["after_window"]["counts"]["server_pings"].as_u64().is_some_and(|p| p >= 20),
+        "{json}"
+    );
 }
 
 /// A few short calls through the embedded TURN relay (the one `tanis serve` starts), with this process as the

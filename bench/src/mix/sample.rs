@@ -43,7 +43,7 @@ pub async fn sample(
         let at = started.elapsed().as_secs();
         // The run's figures: a column is empty when nothing of its kind happened in the interval.
         let ms = |h: &Histogram<u64>, q: f64| {
-            if h.len() == 0 { String::new() } else { format!("{:.2}", h.value_at_quantile(q) as f64 / 1e3) }
+            if h.is_empty() { String::new() } else { format!("{:.2}", h.value_at_quantile(q) as f64 / 1e3) }
         };
         let errors = t.error_count() + t.connect_failures;
         let run = [
