@@ -183,7 +183,7 @@ impl Store {
     /// rows by key; but a day's message partition starts empty and unanalyzed (a new database, every midnight),
     /// and the plan made for the duplicate lookup then, a scan of the whole partition per batch, stayed cached on
     /// the connection while the partition grew, until autovacuum's first `ANALYZE` of it: in a ten-second
-    /// benchmark on a new database, 1 270 scans read 13.7 M rows, two thirds of PostgreSQL's time
+    /// benchmark on a new database, 1 270 scans read 13.7 M rows, two fifths of PostgreSQL's CPU
     /// (BENCHMARKS.md, issue 79 point 3). A statement no index serves still scans.
     pub fn for_batches(&self) -> Store {
         match &self.backend {
