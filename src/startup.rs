@@ -385,15 +385,6 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn database_passwords_never_reach_logs() {
-        assert_eq!(super::redact("postgres://tanis:hunter2@db:5432/tanis"), "postgres://tanis:***@db:5432/tanis");
-        assert_eq!(super::redact("sqlite://data/tanis.db"), "sqlite://data/tanis.db");
-    }
-}
-
 /// The length of the listener's queue of connections not yet accepted. A node that comes back while thousands of
 /// phones reconnect takes hundreds of handshakes in its first moments: at the 128 that `TcpListener::bind` asks for,
 /// the kernel dropped the SYNs beyond it, and each of those phones waited a second or more for its retry
@@ -407,4 +398,13 @@ fn listen(addr: SocketAddr) -> std::io::Result<TcpListener> {
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(LISTEN_BACKLOG)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn database_passwords_never_reach_logs() {
+        assert_eq!(super::redact("postgres://tanis:hunter2@db:5432/tanis"), "postgres://tanis:***@db:5432/tanis");
+        assert_eq!(super::redact("sqlite://data/tanis.db"), "sqlite://data/tanis.db");
+    }
 }
