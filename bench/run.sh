@@ -257,7 +257,7 @@ elif [[ -n $USE_REDIS ]]; then
 fi
 # Behind nginx the nodes take the client's address from its X-Forwarded-For, as in production: per-address
 # throttles then apply to the clients, not to the proxy.
-[[ $VIA == ports ]] || export TANIS_TRUSTED_PROXIES='["127.0.0.1/32"]'
+[[ $VIA == ports ]] || export TANIS_TRUSTED_PROXIES='["127.0.0.1/32", "127.0.1.0/29"]'  # hold's nginx binds its upstream side to 127.0.1.1-4
 
 URLS=
 METRICS=()
@@ -294,8 +294,11 @@ if [[ $VIA == nginx ]]; then
   # cannot raise). An operator holding this many sockets raises the same three in nginx/nginx.conf:
   # worker_processes (here enough workers for 2 × HOLD_TOTAL descriptors, one spare), worker_rlimit_nofile and
   # worker_connections; `reuseport` gives each worker its own listening socket, so the kernel spreads the sockets
-  # evenly over them instead of letting the first awake worker take most.
-  WORKERS=auto CONNECTIONS_PER_WORKER=16384 RLIMIT= REUSEPORT=
+  # evenly over them instead of letting the first awake worker take most. And nginx reaches a node's port from one
+  # address through one range of ephemeral ports: from 127.0.0.1 alone, connects to a node failed with
+  # EADDRNOTAVAIL near 15 800 sockets a node (then `max_fails` took the node out for everyone), so for hold its
+  # upstream connections leave from four addresses (`proxy_bind`, spread by the client's address and port).
+  WORKERS=auto CONNECTIONS_PER_WORKER=16384 RLIMIT= REUSEPORT= BIND=
   if [[ -n $HOLD_WANTED ]]; then
     hard=$(ulimit -Hn)
     per_worker=$(( hard - 1000 ))
@@ -303,6 +306,7 @@ if [[ $VIA == nginx ]]; then
     CONNECTIONS_PER_WORKER=$(( hard - 100 ))
     RLIMIT="worker_rlimit_nofile $hard;"
     REUSEPORT=" reuseport"
+    BIND=' proxy_bind $tanis_upstream_source;'
   fi
   {
     echo "pid $NGINX/nginx.pid; error_log $NGINX/logs/error.log; worker_processes $WORKERS; worker_shutdown_timeout 2s;"
@@ -310,6 +314,7 @@ if [[ $VIA == nginx ]]; then
     echo "events { worker_connections $CONNECTIONS_PER_WORKER; }"
     echo "http { access_log off; client_body_temp_path $NGINX/body; proxy_temp_path $NGINX/proxy;"
     echo "  include $PWD/nginx/tanis-http.conf;"
+    [[ -z $BIND ]] || echo '  split_clients "$remote_addr:$remote_port" $tanis_upstream_source { 25% 127.0.1.1; 25% 127.0.1.2; 25% 127.0.1.3; * 127.0.1.4; }'
     echo "  upstream tanis {"
     for (( i = 0; i < NODES; i++ )); do echo "    server 127.0.0.1:$(( PORT + i )) max_fails=1 fail_timeout=5s;"; done
     # Fewest open connections first, in one state shared by the workers (zone). Production's round robin
@@ -319,7 +324,7 @@ if [[ $VIA == nginx ]]; then
     # sockets. nginx/nginx.conf does the same.
     echo "    least_conn; zone tanis 64k; keepalive 32;"
     echo "  }"
-    echo "  server { listen 127.0.0.1:$NGINX_PORT$REUSEPORT; include $PWD/nginx/tanis-proxy.conf; }"
+    echo "  server { listen 127.0.0.1:$NGINX_PORT$REUSEPORT;$BIND include $PWD/nginx/tanis-proxy.conf; }"
     echo "}"
   } >"$NGINX/nginx.conf"
   nginx -p "$NGINX" -c "$NGINX/nginx.conf" -g 'daemon off;' &

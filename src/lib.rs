@@ -68,7 +68,8 @@
 //!   the database.
 //! - [`reseal`]: the rewrites of stored phones, over both: sealing old plaintext, checking the keys fit the rows,
 //!   resealing under new keys (`tanis phones rotate-key`).
-//! - [`dedicated`]: hot database loops on a thread of their own (SQLite), and why.
+//! - [`dedicated`]: hot database loops on a thread of their own (the group commit on both stores), and why.
+//! - [`descriptors`]: the open-file limit, raised to the hard one at start, and the sockets it leaves room for.
 
 pub mod accounts;
 pub mod ads;
@@ -83,6 +84,7 @@ pub mod clock;
 pub mod config;
 pub mod dedicated;
 pub mod delivery;
+pub mod descriptors;
 pub mod domain;
 pub mod group_commit;
 pub mod hub;

@@ -47,8 +47,20 @@ impl Application {
     }
 
     /// As [`Application::build`], with the time source chosen by the caller (tests pass a manual clock).
-    pub async fn build_with_clock(config: Config, clock: SharedClock) -> anyhow::Result<Self> {
+    pub async fn build_with_clock(mut config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         config.validate()?;
+        if let Some(limit) = crate::descriptors::raise_limit() {
+            let sockets = crate::descriptors::sockets_within(config.hub.max_connections, limit);
+            if sockets < config.hub.max_connections {
+                tracing::warn!(
+                    max_connections = config.hub.max_connections,
+                    open_files = limit,
+                    sockets,
+                    "hub.max_connections lowered to fit the open-file limit (raise LimitNOFILE: docs/scaling.md)"
+                );
+                config.hub.max_connections = sockets;
+            }
+        }
         // Before anything that records a metric starts: the recorder is process-wide, and counts made before
         // it is installed are lost (the jobs' start-up runs were, when the recorder came last).
         let metrics = telemetry::metrics_handle();
