@@ -296,7 +296,7 @@ if [[ $VIA == nginx ]]; then
   # worker_connections; `reuseport` gives each worker its own listening socket, so the kernel spreads the sockets
   # evenly over them instead of letting the first awake worker take most. And nginx reaches a node's port from one
   # address through one range of ephemeral ports: from 127.0.0.1 alone, connects to a node failed with
-  # EADDRNOTAVAIL near 15 800 sockets a node (then `max_fails` took the node out for everyone), so for hold its
+  # EADDRNOTAVAIL near 15 800 sockets a node (and `max_fails=1`, the setting then, took the node out for everyone), so for hold its
   # upstream connections leave from four addresses (`proxy_bind`, spread by the client's address and port).
   WORKERS=auto CONNECTIONS_PER_WORKER=16384 RLIMIT= REUSEPORT= BIND=
   if [[ -n $HOLD_WANTED ]]; then
@@ -316,7 +316,7 @@ if [[ $VIA == nginx ]]; then
     echo "  include $PWD/nginx/tanis-http.conf;"
     [[ -z $BIND ]] || echo '  split_clients "$remote_addr:$remote_port" $tanis_upstream_source { 25% 127.0.1.1; 25% 127.0.1.2; 25% 127.0.1.3; * 127.0.1.4; }'
     echo "  upstream tanis {"
-    for (( i = 0; i < NODES; i++ )); do echo "    server 127.0.0.1:$(( PORT + i )) max_fails=1 fail_timeout=5s;"; done
+    for (( i = 0; i < NODES; i++ )); do echo "    server 127.0.0.1:$(( PORT + i )) max_fails=${NGINX_MAX_FAILS:-0};"; done
     # Fewest open connections first, in one state shared by the workers (zone). Production's round robin
     # (nginx/nginx.conf) alternates in step with the clients: every user opens a socket and then sends GET /v1/me,
     # so with two nodes every socket went to node 1 and every GET to node 2 (40 / 0 measured; 13 / 27 without the
