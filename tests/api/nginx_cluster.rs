@@ -115,8 +115,7 @@ pub(crate) async fn start_nginx(dir: &Path, nodes: &[&Node]) -> Nginx {
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let prefix = dir.join("nginx");
     std::fs::create_dir_all(prefix.join("logs")).unwrap();
-    let servers: String =
-        nodes.iter().map(|n| format!("server {} max_fails=0;\n", n.address)).collect();
+    let servers: String = nodes.iter().map(|n| format!("server {} max_fails=0;\n", n.address)).collect();
     let config = format!(
         "pid {p}/nginx.pid;\nerror_log {p}/logs/error.log;\nworker_shutdown_timeout 2s;\nevents {{}}\nhttp {{\n\
          access_log off;\nclient_body_temp_path {p}/body;\nproxy_temp_path {p}/proxy;\n\
