@@ -74,7 +74,9 @@ pub struct Config {
     /// whose group commit and connections run on threads of their own (crate::dedicated), so that they do not
     /// take turns with the sockets on a core. On a 2-core machine that is one: at one message in flight it cut the
     /// context switches per message by 40 % and the CPU by about 10 %, at ten in flight the CPU by 16 % at a 16 %
-    /// higher rate (BENCHMARKS.md, issue 79).
+    /// higher rate (BENCHMARKS.md, issue 79). The embedded TURN relay runs on them too: at 200 sessions on 2 cores
+    /// its round trip was 0.33–1.15 ms with one worker against 0.10–0.29 with two (issue 79 point 6), so a small
+    /// SQLite node that relays much video may choose 2.
     pub worker_threads: usize,
     /// When set, `/metrics` requires `Authorization: Bearer <token>`; a node in production refuses to start
     /// without one (at least 32 characters).
