@@ -2,6 +2,7 @@
 """WAL frames a batch of messages costs SQLite, by how a message and its log are stored.
 
     bench/wal-frames.py            # MATCHES=100 ROUNDS=600: one message per match per batch, as at one in flight
+    RANDOM_KEYS=1 bench/wal-frames.py   # client_msg_id a random UUID, as the SDK sends, instead of a counter
 
 Replays the group commit's writes on a scratch file with Python's own SQLite: each batch, one message and its log
 row per match (the two sides of a match take turns) and the receipt of the match's previous message, in one
@@ -12,8 +13,10 @@ The columns are migrations/sqlite's; only how they are stored changes.
 import os
 import sqlite3
 import tempfile
+import uuid
 
 MATCHES = int(os.environ.get("MATCHES", 100))
+RANDOM_KEYS = os.environ.get("RANDOM_KEYS") == "1"
 ROUNDS = int(os.environ.get("ROUNDS", 600))
 # Batches written before measuring, so that every match's rows already span pages and the trees have depth.
 PREFILL = 150
@@ -86,6 +89,18 @@ LAYOUTS = {
         "WHERE match_id = :match AND seq = :seq AND delivered = FALSE",
         ONE_ROW_INSERT,
     ),
+    # Not a layout to ship (nothing would catch a resent message): what the duplicate key costs, for sizing.
+    "0032 without the duplicate key (sizing only)": (
+        [
+            f"CREATE TABLE message_rows ({ROW})",
+            "CREATE UNIQUE INDEX message_rows_key ON message_rows (match_id, seq)",
+            "CREATE INDEX message_rows_expiry ON message_rows (sent_at) WHERE content IS NOT NULL",
+            "CREATE INDEX message_rows_commitment_expiry ON message_rows (sent_at) WHERE commitment IS NOT NULL",
+        ],
+        "UPDATE message_rows SET delivered = TRUE, delivered_at = :time "
+        "WHERE match_id = :match AND seq = :seq AND delivered = FALSE",
+        ONE_ROW_INSERT,
+    ),
 }
 
 
@@ -114,7 +129,7 @@ def frames_per_message(layout):
                     "seq": seq[m],
                     "sender": sender,
                     "receiver": receiver,
-                    "key": str(seq[m] // 2),
+                    "key": str(uuid.uuid4()) if RANDOM_KEYS else str(seq[m] // 2),
                     "content": content,
                     "nonce": nonce,
                     "time": now,
