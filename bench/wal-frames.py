@@ -2,7 +2,7 @@
 """WAL frames a batch of messages costs SQLite, by how a message and its log are stored.
 
     bench/wal-frames.py            # MATCHES=100 ROUNDS=600: one message per match per batch, as at one in flight
-    RANDOM_KEYS=1 bench/wal-frames.py   # client_msg_id a random UUID, as the SDK sends, instead of a counter
+    RANDOM_KEYS=1 bench/wal-frames.py   # client_msg_id random (the client core sends 128 random bits), not a counter
 
 Replays the group commit's writes on a scratch file with Python's own SQLite: each batch, one message and its log
 row per match (the two sides of a match take turns) and the receipt of the match's previous message, in one
