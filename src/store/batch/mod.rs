@@ -175,10 +175,9 @@ impl Store {
 
     /// This store for the group commit's thread ([`crate::dedicated::spawn_thread`]); call it on that thread's
     /// runtime. On SQLite it is this store (its connections run on threads of their own), never to be closed by the
-    /// writer. On PostgreSQL it has a pool of its own of [`BATCH_CONNECTIONS`], to close when the writer ends, opened
-    /// lazily from there, since
-    /// a connection belongs to the runtime that opened it: each statement's answer then wakes the writer at once,
-    /// not behind the socket tasks of the main runtime.
+    /// writer. On PostgreSQL it has a pool of its own of [`BATCH_CONNECTIONS`], opened lazily from there and closed
+    /// when the writer ends, since a connection belongs to the runtime that opened it: each statement's answer then
+    /// wakes the writer at once, not behind the socket tasks of the main runtime.
     ///
     /// Its connections price sequential scans out (`enable_seqscan = off`). Every statement of a batch reads
     /// rows by key; but a day's message partition starts empty and unanalyzed (a new database, every midnight),
