@@ -7,14 +7,14 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{PgPool, Postgres, QueryBuilder, Transaction};
 use tanis_proto::MatchKind;
 
 use super::opening::{
     Attempt, Attempts, Matched, NewMatch, NodeFence, Opened, Opening, Refusal, Refused, refusals, spend_unit,
 };
-use super::rules::{answer_ends, answer_receipts, assign_seqs, distinct_ends, match_ids, open_last_seqs};
+use super::rules::{Earlier, answer_ends, answer_receipts, assign_seqs, distinct_ends, match_ids, open_last_seqs};
 use super::{Batch, NewMessage, WriteOutcome, Written};
 use crate::domain::declarations::REFUND_WINDOW;
 use crate::domain::{MatchId, MatchStatus, Seq, UserId};
@@ -63,14 +63,13 @@ async fn write(
             .chain(batch.ends.iter().map(|e| e.match_id)),
     );
     // Each match's start bounds the month partitions its logs can be in (less a day, for other nodes' clocks).
-    let starts: HashMap<MatchId, DateTime<Utc>> = sqlx::query_as(
-        "SELECT id, created_at - interval '1 day' FROM matches WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
-    )
-    .bind(&locked)
-    .fetch_all(&mut *tx)
-    .await?
-    .into_iter()
-    .collect();
+    let born: HashMap<MatchId, DateTime<Utc>> =
+        sqlx::query_as("SELECT id, created_at FROM matches WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE")
+            .bind(&locked)
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .collect();
 
     let delivered = if receipts.is_empty() {
         Vec::new()
@@ -98,7 +97,12 @@ async fn write(
         .bind(receipts.iter().map(|r| r.seq).collect::<Vec<_>>())
         .bind(receipts.iter().map(|r| r.receiver_id).collect::<Vec<_>>())
         // A match that does not exist marks nothing: any bound does.
-        .bind(receipts.iter().map(|r| starts.get(&r.match_id).copied().unwrap_or(now)).collect::<Vec<_>>())
+        .bind(
+            receipts
+                .iter()
+                .map(|r| born.get(&r.match_id).map_or(now, |at| *at - TimeDelta::days(1)))
+                .collect::<Vec<_>>(),
+        )
         .fetch_all(&mut *tx)
         .await?;
         answer_receipts(receipts, marked)
@@ -106,7 +110,7 @@ async fn write(
     let messages = if batch.messages.is_empty() {
         Vec::new()
     } else {
-        insert_messages(&mut tx, batch.messages, now, named).await?
+        insert_messages(&mut tx, batch.messages, &born, now, named).await?
     };
     let ends = if batch.ends.is_empty() {
         Vec::new()
@@ -151,95 +155,110 @@ fn lookup_table(now: DateTime<Utc>, born: Option<DateTime<Utc>>, named: bool) ->
     }
 }
 
-/// The messages part of the batch: outcomes in input order.
+/// The messages part of the batch: outcomes in input order. Two round trips: what the batch needs to know, then
+/// both tables' rows (a batch's round trips were most of its time at 5 000 msgs/s, BENCHMARKS.md, issue 79).
 async fn insert_messages(
     tx: &mut Transaction<'_, Postgres>,
     batch: &[NewMessage],
+    born: &HashMap<MatchId, DateTime<Utc>>,
     now: DateTime<Utc>,
     named: bool,
 ) -> Result<Vec<WriteOutcome>, sqlx::Error> {
-    let rows: Vec<(MatchId, MatchStatus, bool, Seq, DateTime<Utc>)> = sqlx::query_as(
-        // The last seq: the logs' highest from the match's start on (pruning the months before it), or, when
-        // the metadata retention took them all, the highest it took (an open contact conversation).
-        "SELECT id, status, kept_at IS NOT NULL, \
+    let ids = match_ids(batch.iter().map(|m| m.match_id));
+    let oldest = ids.iter().filter_map(|id| born.get(id)).min().copied();
+    // Up to now (and a minute, for other nodes' clocks): the week of day partitions made ahead is pruned,
+    // tomorrow's too (probing it cost each key as much as today's: pg_stat_statements, BENCHMARKS.md). When
+    // every match of the batch was born today and midnight is over a minute away, every earlier copy is in
+    // today's partition: it is read by its name, since the parent's Append, rescanned for every key, made the
+    // lookup 2-3 times one table's (BENCHMARKS.md, issue 63 point 4).
+    let table = lookup_table(now, oldest, named);
+    // One statement, two kinds of row. A match's (its `status` set): its last seq, the logs' highest from the
+    // match's start on (pruning the months before it), or, when the metadata retention took them all, the
+    // highest it took (an open contact conversation). An earlier copy of a batch's message, by the duplicate key
+    // (its `sender_id` set); one of a match that is not open is not looked at (`assign_seqs`).
+    let rows: Vec<StateRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT id AS match_id, status, kept_at IS NOT NULL AS kept, \
            (SELECT COALESCE(MAX(seq), matches.seq_floor) FROM message_logs \
             WHERE match_id = matches.id AND sent_at >= matches.created_at - interval '1 day' \
-              AND sent_at < $2 + interval '1 day'), \
-           created_at \
-         FROM matches WHERE id = ANY($1)",
-    )
-    .bind(match_ids(batch.iter().map(|m| m.match_id)))
+              AND sent_at < $4 + interval '1 day') AS seq, \
+           NULL::bigint AS sender_id, NULL::text AS client_msg_id, NULL::timestamptz AS sent_at \
+         FROM matches WHERE id = ANY($5) \
+         UNION ALL \
+         SELECT m.match_id, NULL, NULL, m.seq, m.sender_id, m.client_msg_id, m.created_at \
+         FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS k(match_id, sender_id, client_msg_id) \
+         JOIN {table} m ON m.match_id = k.match_id AND m.sender_id = k.sender_id \
+           AND m.client_msg_id = k.client_msg_id AND m.created_at <= $4 + interval '1 minute'"
+    )))
+    .bind(batch.iter().map(|m| m.match_id).collect::<Vec<_>>())
+    .bind(batch.iter().map(|m| m.sender_id).collect::<Vec<_>>())
+    .bind(batch.iter().map(|m| m.client_msg_id.as_str()).collect::<Vec<_>>())
     .bind(now)
+    .bind(&ids)
     .fetch_all(&mut **tx)
     .await?;
-    let born = rows.iter().map(|row| row.4).min();
-    let last_seq = open_last_seqs(rows.into_iter().map(|(id, status, kept, seq, _)| (id, status, kept, seq)).collect());
-
-    let live: Vec<&NewMessage> = batch.iter().filter(|m| last_seq.contains_key(&m.match_id)).collect();
-    let known = if live.is_empty() {
-        Vec::new()
-    } else {
-        // Up to now (and a minute, for other nodes' clocks): the week of day partitions made ahead is pruned,
-        // tomorrow's too (probing it cost each key as much as today's: pg_stat_statements, BENCHMARKS.md). When
-        // every match of the batch was born today and midnight is over a minute away, every earlier copy is in
-        // today's partition: it is read by its name, since the parent's Append, rescanned for every key, made the
-        // lookup 2-3 times one table's (BENCHMARKS.md, issue 63 point 4).
-        let table = lookup_table(now, born, named);
-        sqlx::query_as(sqlx::AssertSqlSafe(format!(
-            "SELECT m.match_id, m.sender_id, m.client_msg_id, m.seq, m.created_at AS sent_at \
-             FROM unnest($1::bigint[], $2::bigint[], $3::text[]) AS k(match_id, sender_id, client_msg_id) \
-             JOIN {table} m ON m.match_id = k.match_id AND m.sender_id = k.sender_id \
-               AND m.client_msg_id = k.client_msg_id AND m.created_at <= $4 + interval '1 minute'"
-        )))
-        .bind(live.iter().map(|m| m.match_id).collect::<Vec<_>>())
-        .bind(live.iter().map(|m| m.sender_id).collect::<Vec<_>>())
-        .bind(live.iter().map(|m| m.client_msg_id.as_str()).collect::<Vec<_>>())
-        .bind(now)
-        .fetch_all(&mut **tx)
-        .await?
-    };
+    let (mut matches, mut known) = (Vec::new(), Vec::new());
+    for row in rows {
+        match row {
+            StateRow { match_id, status: Some(status), kept, seq, .. } => {
+                matches.push((match_id, status, kept.unwrap_or(false), seq));
+            }
+            StateRow {
+                match_id,
+                sender_id: Some(sender_id),
+                client_msg_id: Some(client_msg_id),
+                seq,
+                sent_at: Some(sent_at),
+                ..
+            } => {
+                known.push(Earlier { match_id, sender_id, client_msg_id, seq, sent_at });
+            }
+            row => return Err(sqlx::Error::Decode(format!("a batch state row of neither kind: {row:?}").into())),
+        }
+    }
+    let last_seq = open_last_seqs(matches);
 
     let (outcomes, fresh) = assign_seqs(batch, &last_seq, known, now);
     if !fresh.is_empty() {
-        let match_id: Vec<MatchId> = fresh.iter().map(|(m, _)| m.match_id).collect();
-        let sender_id: Vec<UserId> = fresh.iter().map(|(m, _)| m.sender_id).collect();
-        let receiver_id: Vec<UserId> = fresh.iter().map(|(m, _)| m.receiver_id).collect();
-        let seq: Vec<Seq> = fresh.iter().map(|(_, seq)| *seq).collect();
+        // Both tables from one array of rows, in one statement: the content and its log commit together, as before.
         sqlx::query(
-            "INSERT INTO messages (match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce, created_at) \
-             SELECT match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce, $8 \
-             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $7::text[]) \
-               AS t(match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce)",
+            "WITH t AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], \
+                 $6::text[], $7::text[], $9::text[], $10::text[], $11::bytea[]) \
+               AS t(match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce, device_info, \
+                    connection_type, commitment)), \
+             content AS (INSERT INTO messages \
+               (match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce, created_at) \
+               SELECT match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce, $8 FROM t) \
+             INSERT INTO message_logs \
+             (sender_id, receiver_id, match_id, seq, sent_at, device_info, connection_type, commitment) \
+             SELECT sender_id, receiver_id, match_id, seq, $8, device_info, connection_type, commitment FROM t",
         )
-        .bind(&match_id)
-        .bind(&sender_id)
-        .bind(&receiver_id)
-        .bind(&seq)
+        .bind(fresh.iter().map(|(m, _)| m.match_id).collect::<Vec<_>>())
+        .bind(fresh.iter().map(|(m, _)| m.sender_id).collect::<Vec<_>>())
+        .bind(fresh.iter().map(|(m, _)| m.receiver_id).collect::<Vec<_>>())
+        .bind(fresh.iter().map(|(_, seq)| *seq).collect::<Vec<_>>())
         .bind(fresh.iter().map(|(m, _)| m.client_msg_id.as_str()).collect::<Vec<_>>())
         .bind(fresh.iter().map(|(m, _)| m.content.as_str()).collect::<Vec<_>>())
         .bind(fresh.iter().map(|(m, _)| m.nonce.as_str()).collect::<Vec<_>>())
         .bind(now)
-        .execute(&mut **tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO message_logs \
-             (sender_id, receiver_id, match_id, seq, sent_at, device_info, connection_type, commitment) \
-             SELECT sender_id, receiver_id, match_id, seq, $7, device_info, connection_type, commitment \
-             FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], $6::text[], $8::bytea[]) \
-               AS t(sender_id, receiver_id, match_id, seq, device_info, connection_type, commitment)",
-        )
-        .bind(&sender_id)
-        .bind(&receiver_id)
-        .bind(&match_id)
-        .bind(&seq)
         .bind(fresh.iter().map(|(m, _)| m.device_info.as_deref()).collect::<Vec<_>>())
         .bind(fresh.iter().map(|(m, _)| m.connection_type.as_str()).collect::<Vec<_>>())
-        .bind(now)
         .bind(fresh.iter().map(|(m, _)| &m.commitment[..]).collect::<Vec<_>>())
         .execute(&mut **tx)
         .await?;
     }
     Ok(outcomes)
+}
+
+/// A row of [`insert_messages`]' read: a match's state (`status` set) or an earlier copy (`sender_id` set).
+#[derive(Debug, sqlx::FromRow)]
+struct StateRow {
+    match_id: MatchId,
+    status: Option<MatchStatus>,
+    kept: Option<bool>,
+    seq: Seq,
+    sender_id: Option<UserId>,
+    client_msg_id: Option<String>,
+    sent_at: Option<DateTime<Utc>>,
 }
 
 /// Opens one pass's matches under a savepoint of the batch's transaction.
