@@ -19,7 +19,7 @@ pub(super) struct Marked {
 }
 
 /// A message stored before this batch, as the duplicate lookup returns it.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct Earlier {
     pub match_id: MatchId,
     pub sender_id: UserId,
