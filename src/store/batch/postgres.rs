@@ -14,8 +14,10 @@ use tanis_proto::MatchKind;
 use super::opening::{
     Attempt, Attempts, Matched, NewMatch, NodeFence, Opened, Opening, Refusal, Refused, refusals, spend_unit,
 };
-use super::rules::{Earlier, answer_ends, answer_receipts, assign_seqs, distinct_ends, match_ids, open_last_seqs};
-use super::{Batch, NewMessage, WriteOutcome, Written};
+use super::rules::{
+    Earlier, Marked, answer_ends, answer_receipts, assign_seqs, distinct_ends, match_ids, open_last_seqs,
+};
+use super::{Batch, NewMessage, Receipt, WriteOutcome, Written};
 use crate::domain::declarations::REFUND_WINDOW;
 use crate::domain::{MatchId, MatchStatus, Seq, UserId};
 use crate::store::FailPoints;
@@ -71,46 +73,15 @@ async fn write(
             .into_iter()
             .collect();
 
-    let delivered = if receipts.is_empty() {
-        Vec::new()
+    let (messages, fresh) = if batch.messages.is_empty() {
+        (Vec::new(), Vec::new())
     } else {
-        let marked = sqlx::query_as(
-            // A receipt's range is one walk of the `(match_id, seq)` key from `first`, and the MAX one probe of
-            // its end (EXPLAIN in BENCHMARKS.md, issue 50 point 5), in the month partitions from the match's start
-            // to now only (a day either side, for other nodes' clocks): PostgreSQL prunes the others, the months
-            // made ahead included, as it runs (issue 51). The match's start travels with the receipt (`since`): as
-            // a join PostgreSQL kept the seq range out of the index condition and walked the whole match, as a
-            // subquery it probed the match again for every row. Two receipts of the batch naming one message
-            // update it once, and it is returned once, with one of them (`n`, the receipt's place in the batch).
-            "UPDATE message_logs l SET delivered = TRUE, delivered_at = $1 \
-             FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::timestamptz[]) \
-                  WITH ORDINALITY AS r(match_id, first, seq, receiver_id, since, n) \
-             WHERE l.match_id = r.match_id AND l.seq BETWEEN r.first AND r.seq AND l.receiver_id = r.receiver_id \
-               AND l.delivered = FALSE AND l.sent_at >= r.since AND l.sent_at < $1 + interval '1 day' \
-               AND r.seq <= (SELECT max(m.seq) FROM message_logs m WHERE m.match_id = r.match_id \
-                 AND m.sent_at >= r.since AND m.sent_at < $1 + interval '1 day') \
-             RETURNING r.n - 1 AS receipt, l.seq, l.sender_id",
-        )
-        .bind(now)
-        .bind(receipts.iter().map(|r| r.match_id).collect::<Vec<_>>())
-        .bind(receipts.iter().map(|r| r.first).collect::<Vec<_>>())
-        .bind(receipts.iter().map(|r| r.seq).collect::<Vec<_>>())
-        .bind(receipts.iter().map(|r| r.receiver_id).collect::<Vec<_>>())
-        // A match that does not exist marks nothing: any bound does.
-        .bind(
-            receipts
-                .iter()
-                .map(|r| born.get(&r.match_id).map_or(now, |at| *at - TimeDelta::days(1)))
-                .collect::<Vec<_>>(),
-        )
-        .fetch_all(&mut *tx)
-        .await?;
-        answer_receipts(receipts, marked)
+        assign_messages(&mut tx, batch.messages, &born, now, named).await?
     };
-    let messages = if batch.messages.is_empty() {
+    let delivered = if receipts.is_empty() && fresh.is_empty() {
         Vec::new()
     } else {
-        insert_messages(&mut tx, batch.messages, &born, now, named).await?
+        answer_receipts(receipts, mark_and_insert(&mut tx, receipts, &born, &fresh, now).await?)
     };
     let ends = if batch.ends.is_empty() {
         Vec::new()
@@ -155,15 +126,17 @@ fn lookup_table(now: DateTime<Utc>, born: Option<DateTime<Utc>>, named: bool) ->
     }
 }
 
-/// The messages part of the batch: outcomes in input order. Two round trips: what the batch needs to know, then
-/// both tables' rows (a batch's round trips were most of its time at 5 000 msgs/s, BENCHMARKS.md, issue 79).
-async fn insert_messages(
+/// The messages' outcomes, in input order, and the messages to store with their seqs, read in one round trip.
+/// A batch's round trips were most of its time at 5 000 msgs/s (BENCHMARKS.md, issue 79 point 3): this read and
+/// [`mark_and_insert`] are two where there were five (the receipts' marking, the matches' state, the duplicate
+/// lookup, one insert per table).
+async fn assign_messages<'a>(
     tx: &mut Transaction<'_, Postgres>,
-    batch: &[NewMessage],
+    batch: &'a [NewMessage],
     born: &HashMap<MatchId, DateTime<Utc>>,
     now: DateTime<Utc>,
     named: bool,
-) -> Result<Vec<WriteOutcome>, sqlx::Error> {
+) -> Result<(Vec<WriteOutcome>, Vec<(&'a NewMessage, Seq)>), sqlx::Error> {
     let ids = match_ids(batch.iter().map(|m| m.match_id));
     let oldest = ids.iter().filter_map(|id| born.get(id)).min().copied();
     // Up to now (and a minute, for other nodes' clocks): the week of day partitions made ahead is pruned,
@@ -217,39 +190,71 @@ async fn insert_messages(
     }
     let last_seq = open_last_seqs(matches);
 
-    let (outcomes, fresh) = assign_seqs(batch, &last_seq, known, now);
-    if !fresh.is_empty() {
-        // Both tables from one array of rows, in one statement: the content and its log commit together, as before.
-        sqlx::query(
-            "WITH t AS (SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::text[], \
-                 $6::text[], $7::text[], $9::text[], $10::text[], $11::bytea[]) \
-               AS t(match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce, device_info, \
-                    connection_type, commitment)), \
-             content AS (INSERT INTO messages \
-               (match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce, created_at) \
-               SELECT match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce, $8 FROM t) \
-             INSERT INTO message_logs \
-             (sender_id, receiver_id, match_id, seq, sent_at, device_info, connection_type, commitment) \
-             SELECT sender_id, receiver_id, match_id, seq, $8, device_info, connection_type, commitment FROM t",
-        )
-        .bind(fresh.iter().map(|(m, _)| m.match_id).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|(m, _)| m.sender_id).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|(m, _)| m.receiver_id).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|(_, seq)| *seq).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|(m, _)| m.client_msg_id.as_str()).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|(m, _)| m.content.as_str()).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|(m, _)| m.nonce.as_str()).collect::<Vec<_>>())
-        .bind(now)
-        .bind(fresh.iter().map(|(m, _)| m.device_info.as_deref()).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|(m, _)| m.connection_type.as_str()).collect::<Vec<_>>())
-        .bind(fresh.iter().map(|(m, _)| &m.commitment[..]).collect::<Vec<_>>())
-        .execute(&mut **tx)
-        .await?;
-    }
-    Ok(outcomes)
+    Ok(assign_seqs(batch, &last_seq, known, now))
 }
 
-/// A row of [`insert_messages`]' read: a match's state (`status` set) or an earlier copy (`sender_id` set).
+/// The batch's writes to the message tables in one statement: each receipt's range marked delivered (what it
+/// marked is returned), then the new messages, their content and their log. The marking's snapshot does not
+/// see the messages this statement inserts, as when it ran first on its own: a range reaching a message of this
+/// batch marks nothing (no receiver has been told of it yet).
+async fn mark_and_insert(
+    tx: &mut Transaction<'_, Postgres>,
+    receipts: &[Receipt],
+    born: &HashMap<MatchId, DateTime<Utc>>,
+    fresh: &[(&NewMessage, Seq)],
+    now: DateTime<Utc>,
+) -> Result<Vec<Marked>, sqlx::Error> {
+    sqlx::query_as(
+        // A receipt's range is one walk of the `(match_id, seq)` key from `first`, and the MAX one probe of its
+        // end (EXPLAIN in BENCHMARKS.md, issue 50 point 5), in the month partitions from the match's start to now
+        // only (a day either side, for other nodes' clocks): PostgreSQL prunes the others, the months made ahead
+        // included, as it runs (issue 51). The match's start travels with the receipt (`since`): as a join
+        // PostgreSQL kept the seq range out of the index condition and walked the whole match, as a subquery it
+        // probed the match again for every row. Two receipts of the batch naming one message update it once, and
+        // it is returned once, with one of them (`n`, the receipt's place in the batch). The messages' rows come
+        // from one array each, for both tables.
+        "WITH marked AS (UPDATE message_logs l SET delivered = TRUE, delivered_at = $1 \
+             FROM unnest($2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::timestamptz[]) \
+                  WITH ORDINALITY AS r(match_id, first, seq, receiver_id, since, n) \
+             WHERE l.match_id = r.match_id AND l.seq BETWEEN r.first AND r.seq AND l.receiver_id = r.receiver_id \
+               AND l.delivered = FALSE AND l.sent_at >= r.since AND l.sent_at < $1 + interval '1 day' \
+               AND r.seq <= (SELECT max(m.seq) FROM message_logs m WHERE m.match_id = r.match_id \
+                 AND m.sent_at >= r.since AND m.sent_at < $1 + interval '1 day') \
+             RETURNING r.n - 1 AS receipt, l.seq, l.sender_id), \
+           t AS (SELECT * FROM unnest($7::bigint[], $8::bigint[], $9::bigint[], $10::bigint[], $11::text[], \
+                 $12::text[], $13::text[], $14::text[], $15::text[], $16::bytea[]) \
+               AS t(match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce, device_info, \
+                    connection_type, commitment)), \
+           content AS (INSERT INTO messages \
+               (match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce, created_at) \
+             SELECT match_id, sender_id, receiver_id, seq, client_msg_id, content, nonce, $1 FROM t), \
+           logs AS (INSERT INTO message_logs \
+               (sender_id, receiver_id, match_id, seq, sent_at, device_info, connection_type, commitment) \
+             SELECT sender_id, receiver_id, match_id, seq, $1, device_info, connection_type, commitment FROM t) \
+         SELECT receipt, seq, sender_id FROM marked",
+    )
+    .bind(now)
+    .bind(receipts.iter().map(|r| r.match_id).collect::<Vec<_>>())
+    .bind(receipts.iter().map(|r| r.first).collect::<Vec<_>>())
+    .bind(receipts.iter().map(|r| r.seq).collect::<Vec<_>>())
+    .bind(receipts.iter().map(|r| r.receiver_id).collect::<Vec<_>>())
+    // A match that does not exist marks nothing: any bound does.
+    .bind(receipts.iter().map(|r| born.get(&r.match_id).map_or(now, |at| *at - TimeDelta::days(1))).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(m, _)| m.match_id).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(m, _)| m.sender_id).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(m, _)| m.receiver_id).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(_, seq)| *seq).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(m, _)| m.client_msg_id.as_str()).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(m, _)| m.content.as_str()).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(m, _)| m.nonce.as_str()).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(m, _)| m.device_info.as_deref()).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(m, _)| m.connection_type.as_str()).collect::<Vec<_>>())
+    .bind(fresh.iter().map(|(m, _)| &m.commitment[..]).collect::<Vec<_>>())
+    .fetch_all(&mut **tx)
+    .await
+}
+
+/// A row of [`assign_messages`]' read: a match's state (`status` set) or an earlier copy (`sender_id` set).
 #[derive(Debug, sqlx::FromRow)]
 struct StateRow {
     match_id: MatchId,
