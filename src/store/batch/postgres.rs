@@ -204,6 +204,10 @@ async fn mark_and_insert(
     fresh: &[(&NewMessage, Seq)],
     now: DateTime<Utc>,
 ) -> Result<Vec<Marked>, sqlx::Error> {
+    // Each receipt's match's start, less a day (other nodes' clocks). A match that does not exist marks nothing:
+    // any bound does.
+    let since: Vec<DateTime<Utc>> =
+        receipts.iter().map(|r| born.get(&r.match_id).map_or(now, |at| *at - TimeDelta::days(1))).collect();
     sqlx::query_as(
         // A receipt's range is one walk of the `(match_id, seq)` key from `first`, and the MAX one probe of its
         // end (EXPLAIN in BENCHMARKS.md, issue 50 point 5), in the month partitions from the match's start to now
@@ -238,8 +242,7 @@ async fn mark_and_insert(
     .bind(receipts.iter().map(|r| r.first).collect::<Vec<_>>())
     .bind(receipts.iter().map(|r| r.seq).collect::<Vec<_>>())
     .bind(receipts.iter().map(|r| r.receiver_id).collect::<Vec<_>>())
-    // A match that does not exist marks nothing: any bound does.
-    .bind(receipts.iter().map(|r| born.get(&r.match_id).map_or(now, |at| *at - TimeDelta::days(1))).collect::<Vec<_>>())
+    .bind(since)
     .bind(fresh.iter().map(|(m, _)| m.match_id).collect::<Vec<_>>())
     .bind(fresh.iter().map(|(m, _)| m.sender_id).collect::<Vec<_>>())
     .bind(fresh.iter().map(|(m, _)| m.receiver_id).collect::<Vec<_>>())
