@@ -274,6 +274,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     if let Some(waiver) = config.age_assurance.video_waiver() {
         tracing::warn!(waiver, "video is offered without asking an assured age: age_assurance.waiver");
     }
+    crate::descriptors::raise_limit();
     let app = Application::build(config).await?;
     tracing::info!(address = %app.local_addr(), data_dir = %data_dir.display(), %database, "tanis is listening");
     tokio::spawn(startup::stop_on_signal(app.stopper()));

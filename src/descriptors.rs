@@ -4,13 +4,21 @@
 //! its 20 000 descriptors and hung every reconnect sent to it, for minutes. Within the limit, a full node answers at
 //! once with 4013 `overloaded`, and the client backs off and comes back (to another node behind a balancer).
 
-/// Raises the soft open-file limit to the hard one, as nginx's `worker_rlimit_nofile` does, and returns it. On
-/// failure (no such limit here) the node keeps `hub.max_connections` as configured.
-pub fn raise_limit() -> Option<u64> {
-    match rlimit::increase_nofile_limit(u64::MAX) {
-        Ok(limit) => Some(limit),
+/// Raises the process's soft open-file limit to the hard one, as nginx's `worker_rlimit_nofile` does: once, as
+/// `tanis serve` starts, before the node is built.
+pub fn raise_limit() {
+    if let Err(e) = rlimit::increase_nofile_limit(u64::MAX) {
+        tracing::warn!(error = %e, "cannot raise the open-file limit");
+    }
+}
+
+/// The process's soft open-file limit, which a node's sockets must fit in. `None` when it cannot be read (no such
+/// limit here): the node keeps `hub.max_connections` as configured.
+pub fn limit() -> Option<u64> {
+    match rlimit::getrlimit(rlimit::Resource::NOFILE) {
+        Ok((soft, _)) => Some(soft),
         Err(e) => {
-            tracing::warn!(error = %e, "cannot read or raise the open-file limit");
+            tracing::warn!(error = %e, "cannot read the open-file limit");
             None
         }
     }

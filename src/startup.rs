@@ -49,7 +49,7 @@ impl Application {
     /// As [`Application::build`], with the time source chosen by the caller (tests pass a manual clock).
     pub async fn build_with_clock(mut config: Config, clock: SharedClock) -> anyhow::Result<Self> {
         config.validate()?;
-        if let Some(limit) = crate::descriptors::raise_limit() {
+        if let Some(limit) = crate::descriptors::limit() {
             let sockets = crate::descriptors::sockets_within(config.hub.max_connections, limit);
             if sockets < config.hub.max_connections {
                 tracing::warn!(
