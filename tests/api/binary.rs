@@ -207,6 +207,31 @@ async fn production_mode_refuses_a_generated_secret() {
     assert!(!dir.path().join("data").exists(), "nothing is created before the configuration is accepted");
 }
 
+/// A node holds a descriptor per socket, so `tanis serve` raises its soft open-file limit to the hard one before
+/// it starts, as nginx's `worker_rlimit_nofile` does (src/descriptors.rs): started under a soft limit of 256, it
+/// runs under the hard one.
+#[tokio::test]
+async fn serve_raises_its_open_file_limit_to_the_hard_one() {
+    let (_, hard) = rlimit::getrlimit(rlimit::Resource::NOFILE).unwrap();
+    let soft = 256.min(hard);
+    let dir = tempfile::tempdir().unwrap();
+    let mut command = tanis(dir.path());
+    command.arg("serve");
+    // SAFETY: between fork and exec only `setrlimit`, a system call that allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(move || rlimit::setrlimit(rlimit::Resource::NOFILE, soft, hard));
+    }
+    let mut child = command.spawn().unwrap();
+    let mut logs = log_lines(&mut child);
+    wait_until_listening(&mut logs, &mut Vec::new()).await;
+
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id().unwrap())).unwrap();
+    let open_files = limits.lines().find(|line| line.starts_with("Max open files")).unwrap();
+    let values: Vec<&str> = open_files.split_whitespace().skip(3).take(2).collect();
+    let as_text = |limit: u64| if limit == rlimit::INFINITY { "unlimited".to_owned() } else { limit.to_string() };
+    assert_eq!(values, [as_text(hard), as_text(hard)], "soft and hard: {open_files}");
+}
+
 /// Two nodes on one PostgreSQL (or one Redis) would each generate their own secrets: half the users could not
 /// sign in on the other node. So such a node refuses to start on a generated one, before creating anything.
 #[tokio::test]
